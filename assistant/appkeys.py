@@ -1,0 +1,19 @@
+"""Typed keys for what the aiohttp application holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from assistant.config import Config
+
+if TYPE_CHECKING:
+    from assistant.ingest import Ingestor
+    from assistant.writer import Writer
+
+CONFIG = web.AppKey("config", Config)
+DB_PATH = web.AppKey("db_path", Path)
+WRITER = web.AppKey("writer", "Writer")
+INGESTOR = web.AppKey("ingestor", "Ingestor")

@@ -1,0 +1,337 @@
+"""config.toml → frozen, typed dataclasses; secrets from the environment variables it names."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 262_144
+    max_batch: int = 500
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "data/assistant.db"
+    retention_days: int = 180
+    archive_dir: str = "data/archive"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    secret_env: str = "ASSISTANT_WEBHOOK_SECRET"
+    signature_tolerance_s: int = 300
+    max_text_chars: int = 5000
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    timezone: str = "Asia/Shanghai"
+    name: str = "本店"
+
+
+@dataclass(frozen=True)
+class PhrasesConfig:
+    path: str = "phrases"
+    top_k: int = 3
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    admin_token_env: str = "ASSISTANT_ADMIN_TOKEN"
+    supervisor_token_env: str = "ASSISTANT_SUPERVISOR_TOKEN"
+    agent_token_env: str = "ASSISTANT_AGENT_TOKEN"
+
+
+@dataclass(frozen=True)
+class FollowupsConfig:
+    enabled: bool = True
+    idle_seconds: int = 300
+    mode: str = "suggest"  # "send" (deliver through hooks) or "suggest" (prompt the agent only)
+    shop_modes: dict[str, str] = field(default_factory=dict)  # per-shop override of `mode`
+    payment_reminder_window_s: int = 86_400
+    max_followups_per_idle: int = 1
+    quiet_hours: str = ""  # "23:00-08:00" in the shop's timezone; "" for none
+    quiet_policy: str = "defer"  # "defer" to the end of the quiet period, or "drop"
+    late_grace_s: int = 120
+    max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    delivery_timeout_s: float = 10.0
+
+    def mode_for(self, shop: str) -> str:
+        return self.shop_modes.get(shop, self.mode)
+
+
+@dataclass(frozen=True)
+class KpiTargets:
+    first_response_s: float = 10.0
+    response_avg_s: float = 30.0
+    reply_rate: float = 0.98
+    ask_answer_ratio: float = 1.2
+    conversion: float = 0.40
+    pay_rate: float = 0.80
+
+
+@dataclass(frozen=True)
+class CommissionTier:
+    min_conversion: float = 0.0  # the tier applies from this 询单转化率 (fraction) upward
+    rate: float = 0.015
+
+
+def _default_tiers() -> list[CommissionTier]:
+    # Seed 002's table: <30% 1.5%; ≥30% 3%; ≥30.5% 3.5%; ≥35% 4%; ≥40% 6%.
+    return [
+        CommissionTier(0.0, 0.015),
+        CommissionTier(0.30, 0.03),
+        CommissionTier(0.305, 0.035),
+        CommissionTier(0.35, 0.04),
+        CommissionTier(0.40, 0.06),
+    ]
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    slow_response_s: float = 60.0
+    recovery_window_s: int = 1800
+    targets: KpiTargets = field(default_factory=KpiTargets)
+    commission: list[CommissionTier] = field(default_factory=_default_tiers)
+    score_weights: dict[str, float] = field(default_factory=dict)  # empty: the built-in table (docs/kpi.md)
+    grades: dict[str, float] = field(default_factory=dict)  # empty: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else E
+
+
+@dataclass(frozen=True)
+class WebhookOutConfig:
+    url: str = ""
+    secret_env: str = "ASSISTANT_OUTBOUND_SECRET"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ChatwootConfig:
+    url: str = "http://127.0.0.1:3000"
+    api_token_env: str = "CHATWOOT_API_TOKEN"
+    webhook_secret_env: str = "CHATWOOT_WEBHOOK_SECRET"
+    allow_unsigned: bool = False
+    post_suggestions_as_note: bool = False
+    shop_by_inbox: bool = False  # shop = "<account>:<inbox>" instead of the account alone
+    note_shops: list[str] = field(default_factory=list)  # shops whose agents get suggestion notes; empty: all
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    enabled: list[str] = field(default_factory=list)
+    webhook_out: WebhookOutConfig = field(default_factory=WebhookOutConfig)
+    chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    mask: bool = True
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    demo: bool = False  # the "customer says…" box posting into a demo conversation
+    demo_shop: str = "demo"
+    demo_agent: str = "小美"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    shop: ShopConfig = field(default_factory=ShopConfig)
+    phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    followups: FollowupsConfig = field(default_factory=FollowupsConfig)
+    kpi: KpiConfig = field(default_factory=KpiConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    # Values of the environment variables named by `*_env` keys, captured once at load.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def secret(self, env_name: str) -> str | None:
+        """The value of a secret's environment variable, or None when unset or empty."""
+        return self.secrets.get(env_name) or None
+
+    def resolve(self, path: str) -> Path:
+        """A config path made absolute against the config file's directory."""
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.shop.timezone)
+
+
+_SECTIONS_NOT_FROM_FILE = {"secrets", "base_dir"}
+
+
+def load_config(
+    path: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read and validate a config file (None: defaults only); `overrides` patch sections after reading."""
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        try:
+            with p.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        base_dir = p.resolve().parent
+    for section, values in (overrides or {}).items():
+        merged = dict(data.get(section, {}))
+        merged.update({k: v for k, v in values.items() if v is not None})
+        data[section] = merged
+    for key in _SECTIONS_NOT_FROM_FILE:
+        if key in data:
+            raise ConfigError(f"unknown key '{key}'")
+    built = _build(Config, data, "")
+    config = dataclasses.replace(built, base_dir=base_dir)
+    _check(config)
+    environ = os.environ if env is None else env
+    secrets = {name: environ[name] for name in _env_names(config) if environ.get(name)}
+    return dataclasses.replace(config, secrets=secrets)
+
+
+def _check(config: Config) -> None:
+    try:
+        ZoneInfo(config.shop.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[shop] timezone: unknown time zone {config.shop.timezone!r}") from None
+    positive = {
+        "[server] port": config.server.port,
+        "[server] max_body_bytes": config.server.max_body_bytes,
+        "[server] max_batch": config.server.max_batch,
+        "[webhook] max_text_chars": config.webhook.max_text_chars,
+        "[phrases] top_k": config.phrases.top_k,
+        "[store] retention_days": config.store.retention_days,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    modes = ("send", "suggest")
+    if config.followups.mode not in modes:
+        raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")
+    for shop, mode in config.followups.shop_modes.items():
+        if mode not in modes:
+            raise ConfigError(f"[followups.shop_modes] {shop}: expected 'send' or 'suggest', got {mode!r}")
+    if config.followups.quiet_policy not in ("defer", "drop"):
+        raise ConfigError(f"[followups] quiet_policy: expected 'defer' or 'drop', got {config.followups.quiet_policy!r}")
+
+
+def _env_names(obj: Any) -> set[str]:
+    """Every environment-variable name a `*_env` key of the config points at."""
+    names: set[str] = set()
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name.endswith("_env") and isinstance(value, str) and value:
+                names.add(value)
+            else:
+                names |= _env_names(value)
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str) and value:
+                names.add(value)
+            else:
+                names |= _env_names(value)
+    return names
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from a TOML table, naming the first bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name not in _SECTIONS_NOT_FROM_FILE}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown key '{_join(where, key)}'")
+    kwargs = {key: _coerce(hints[key], value, _join(where, key)) for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check `value` against the annotation `hint` and convert nested tables."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build(hint, value, key)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"'{key}': wrong type")
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}': expected a table, got {_type_name(value)}")
+        return {k: _coerce(value_type, v, f"{key}.{k}") for k, v in value.items()}
+    if origin in (list, tuple):
+        args = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"'{key}': expected a list, got {_type_name(value)}")
+        item_type = args[0] if args else Any
+        items = [_coerce(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(hint, type) and isinstance(value, hint):
+        return value
+    raise ConfigError(f"'{key}': expected {_type_name_of(hint)}, got {_type_name(value)}")
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _type_name_of(hint: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))

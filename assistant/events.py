@@ -1,0 +1,185 @@
+"""The event schema: parsing and validation of inbound chat events."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+EventType = Literal["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]
+Sender = Literal["customer", "agent", "auto"]
+
+EVENT_TYPES: tuple[str, ...] = ("message", "order_created", "order_paid", "conversation_closed", "suggestion_used")
+SENDERS: tuple[str, ...] = ("customer", "agent", "auto")
+MAX_ID_CHARS = 200
+MAX_NAME_CHARS = 200
+# Epoch milliseconds accepted: 2000-01-01 .. 2100-01-01; anything else is a unit mistake.
+MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 4_102_444_800_000
+
+
+class EventError(ValueError):
+    """An event that does not follow the schema; `field` names the offending key."""
+
+    def __init__(self, field: str, message: str, index: int | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.index = index
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": "invalid_event", "field": self.field, "message": self.message}
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+@dataclass(frozen=True)
+class Event:
+    """One validated chat event."""
+
+    id: str
+    type: str
+    ts_ms: int
+    shop: str
+    conversation: str
+    customer: str
+    sender: str | None = None
+    text: str | None = None
+    agent: str | None = None
+    order: str | None = None
+    amount: float | None = None
+    phrase_id: str | None = None
+    followup_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_customer_message(self) -> bool:
+        return self.type == "message" and self.sender == "customer"
+
+    @property
+    def is_agent_message(self) -> bool:
+        return self.type == "message" and self.sender == "agent"
+
+
+def parse_body(body: bytes, max_batch: int) -> list[dict[str, Any]]:
+    """Decode a request body into a list of raw event objects (one object or an array)."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventError("body", f"not valid JSON ({exc})") from None
+    if isinstance(doc, dict):
+        return [doc]
+    if isinstance(doc, list):
+        if not doc:
+            raise EventError("body", "empty batch")
+        if len(doc) > max_batch:
+            raise EventError("body", f"batch of {len(doc)} events exceeds max_batch {max_batch}")
+        for i, item in enumerate(doc):
+            if not isinstance(item, dict):
+                raise EventError(f"[{i}]", "each event must be a JSON object", index=i)
+        return doc
+    raise EventError("body", "expected a JSON object or an array of objects")
+
+
+def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
+    """Validate one raw event object and return the typed event."""
+    event_id = _string(raw, "id", max_len=MAX_ID_CHARS)
+    event_type = _string(raw, "type")
+    if event_type not in EVENT_TYPES:
+        raise EventError("type", f"unknown type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}")
+    ts_ms = parse_ts(raw.get("ts"))
+    common = {
+        "id": event_id,
+        "type": event_type,
+        "ts_ms": ts_ms,
+        "shop": _string(raw, "shop"),
+        "conversation": _string(raw, "conversation", max_len=MAX_ID_CHARS),
+        "customer": _string(raw, "customer"),
+        "raw": raw,
+    }
+    agent = _string(raw, "agent", required=False)
+    if event_type == "message":
+        sender = _string(raw, "sender")
+        if sender not in SENDERS:
+            raise EventError("sender", f"unknown sender {sender!r}; expected one of {', '.join(SENDERS)}")
+        text = raw.get("text")
+        if not isinstance(text, str):
+            raise EventError("text", "required string" if text is None else "must be a string")
+        if len(text) > max_text_chars:
+            raise EventError("text", f"{len(text)} characters exceeds max_text_chars {max_text_chars}")
+        if "\x00" in text:
+            raise EventError("text", "must not contain NUL characters")
+        if sender == "agent" and agent is None:
+            raise EventError("agent", "required when sender is 'agent'")
+        followup_id = _string(raw, "followup_id", required=False, max_len=MAX_ID_CHARS)
+        return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id)
+    if event_type in ("order_created", "order_paid"):
+        return Event(
+            **common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent
+        )
+    if event_type == "suggestion_used":
+        if agent is None:
+            raise EventError("agent", "required for suggestion_used")
+        return Event(**common, agent=agent, phrase_id=_string(raw, "phrase_id", max_len=MAX_ID_CHARS))
+    return Event(**common, agent=agent)
+
+
+def parse_ts(value: Any) -> int:
+    """ISO-8601 with an offset, or epoch milliseconds → epoch milliseconds."""
+    if value is None:
+        raise EventError("ts", "required (ISO-8601 with offset, or epoch milliseconds)")
+    if isinstance(value, bool):
+        raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise EventError("ts", "must be finite")
+        ms = int(value)
+        if not MIN_TS_MS <= ms < MAX_TS_MS:
+            raise EventError("ts", f"epoch milliseconds out of range: {value} (seconds given instead of ms?)")
+        return ms
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise EventError("ts", f"not an ISO-8601 timestamp: {value!r}") from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise EventError("ts", f"ISO-8601 timestamp needs an offset (e.g. +08:00): {value!r}")
+        ms = round(parsed.timestamp() * 1000)
+        if not MIN_TS_MS <= ms < MAX_TS_MS:
+            raise EventError("ts", f"timestamp out of range: {value!r}")
+        return ms
+    raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
+
+
+def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: int = MAX_NAME_CHARS) -> Any:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise EventError(key, "required string")
+        return None
+    if not isinstance(value, str):
+        raise EventError(key, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise EventError(key, "must not be empty")
+    if len(value) > max_len:
+        raise EventError(key, f"longer than {max_len} characters")
+    if "\x00" in value:
+        raise EventError(key, "must not contain NUL characters")
+    return value
+
+
+def _amount(raw: dict[str, Any]) -> float:
+    value = raw.get("amount")
+    if value is None:
+        raise EventError("amount", "required number (yuan)")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EventError("amount", "must be a number (yuan)")
+    if not math.isfinite(value) or value < 0:
+        raise EventError("amount", "must be a finite number ≥ 0")
+    return round(float(value), 2)

@@ -1,0 +1,80 @@
+"""An event's way in: annotate, log durably (group commit), then notify listeners."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from assistant import store
+from assistant.events import Event
+from assistant.store import Annotation, Written
+from assistant.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Enrichment:
+    """What the assistant adds to an event before it is logged, and to its response."""
+
+    annotation: Annotation | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+class Annotator(Protocol):
+    def __call__(self, event: Event) -> Enrichment | None: ...
+
+
+Listener = Callable[[Written], None]
+
+
+class Ingestor:
+    """Takes validated events, logs them exactly once, and tells listeners what was new."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.annotators: list[Annotator] = []
+        self.listeners: list[Listener] = []
+
+    async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
+        """Log a batch atomically; return one response object per event, in order."""
+        enrichments = [self._enrich(event) for event in events]
+
+        def job(conn: sqlite3.Connection) -> list[Written]:
+            return [
+                store.insert_event(conn, event, enrichment.annotation)
+                for event, enrichment in zip(events, enrichments)
+            ]
+
+        written = await self.writer.submit(job)
+        responses = []
+        for item, enrichment in zip(written, enrichments):
+            body: dict[str, Any] = {"id": item.event.id, "accepted": True, "duplicate": item.duplicate}
+            if not item.duplicate:
+                body.update(enrichment.response)
+                self._notify(item)
+            responses.append(body)
+        return responses
+
+    def _enrich(self, event: Event) -> Enrichment:
+        merged = Enrichment()
+        for annotator in self.annotators:
+            try:
+                result = annotator(event)
+            except Exception:  # an annotation is a bonus; the event is still logged
+                log.exception("annotator failed for event %s", event.id)
+                continue
+            if result is not None:
+                merged.annotation = result.annotation or merged.annotation
+                merged.response.update(result.response)
+        return merged
+
+    def _notify(self, written: Written) -> None:
+        for listener in self.listeners:
+            try:
+                listener(written)
+            except Exception:
+                log.exception("listener failed for event %s", written.event.id)

@@ -1,0 +1,44 @@
+"""`assistant serve`: run the service until SIGINT/SIGTERM, then flush and exit 0."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from assistant.app import create_app
+from assistant.auth import token_for
+from assistant.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def serve(config: Config) -> int:
+    """Start the web service and block until it is asked to stop."""
+    if config.secret(config.webhook.secret_env) is None:
+        log.warning(
+            "%s is not set: unsigned events are accepted on /v1/events (set it in production)",
+            config.webhook.secret_env,
+        )
+    app = create_app(config)
+    base = f"http://{config.server.host}:{config.server.port}"
+    print(_banner(config, base), flush=True)
+    # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, run clean-up (flush), return.
+    web.run_app(app, host=config.server.host, port=config.server.port, print=None, shutdown_timeout=10)
+    return 0
+
+
+def _banner(config: Config, base: str) -> str:
+    agent = token_for(config, "agent")
+    supervisor = token_for(config, "supervisor")
+    agent_q = f"&token={agent}" if agent else ""
+    supervisor_q = f"?token={supervisor}" if supervisor else ""
+    lines = [
+        f"assistant serving on {base}  (db: {config.resolve(config.store.path)})",
+        f"  events webhook   POST {base}/v1/events",
+        f"  suggestions      GET  {base}/v1/suggest?text=…",
+        f"  agent panel      {base}/panel?agent={config.panel.demo_agent}{agent_q}",
+        f"  daily report     {base}/reports/daily{supervisor_q}",
+        f"  health           GET  {base}/healthz",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""HMAC-SHA256 signatures over `timestamp.body`, checked in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+
+class SignatureError(Exception):
+    """A signature that is missing, malformed, stale or wrong; the message says which."""
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The header value `sha256=<hex>` for a body sent at `timestamp` (epoch seconds)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(
+    secret: str,
+    *,
+    signature: str | None,
+    timestamp: str | None,
+    body: bytes,
+    tolerance_s: float,
+    now: float | None = None,
+) -> None:
+    """Raise SignatureError unless `signature` signs `timestamp.body` and the timestamp is fresh."""
+    if not signature:
+        raise SignatureError("missing signature header")
+    if not timestamp:
+        raise SignatureError("missing timestamp header")
+    try:
+        sent = int(timestamp.strip())
+    except ValueError:
+        raise SignatureError("timestamp is not epoch seconds") from None
+    current = time.time() if now is None else now
+    if abs(current - sent) > tolerance_s:
+        raise SignatureError(f"timestamp outside the {int(tolerance_s)} s tolerance")
+    if not signature.startswith("sha256="):
+        raise SignatureError("signature must start with 'sha256='")
+    expected = sign(secret, timestamp.strip(), body)
+    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+        raise SignatureError("signature does not match")

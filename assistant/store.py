@@ -1,0 +1,326 @@
+"""SQLite interaction log: schema, migrations, the event writer's SQL and read queries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from assistant.events import Event
+
+migrations = Migrations("assistant")
+
+
+@migrations(name="001_interaction_log")
+def _m001_interaction_log(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            received_ms INTEGER NOT NULL,
+            raw TEXT NOT NULL
+        );
+        CREATE INDEX events_shop_ts ON events (shop, ts_ms);
+        CREATE INDEX events_conversation ON events (shop, conversation, ts_ms);
+
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY REFERENCES events (seq),
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            agent TEXT,
+            text TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            followup_id TEXT,
+            intent TEXT,
+            customer_type TEXT,
+            suggestions TEXT
+        );
+        CREATE INDEX messages_shop_ts ON messages (shop, ts_ms);
+        CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms);
+        CREATE INDEX messages_conversation_ts ON messages (shop, conversation, ts_ms);
+        CREATE INDEX messages_customer_ts ON messages (shop, customer, ts_ms);
+
+        CREATE TABLE orders (
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            agent TEXT,
+            amount REAL,
+            created_ms INTEGER,
+            created_seq INTEGER,
+            paid_ms INTEGER,
+            paid_amount REAL,
+            paid_seq INTEGER,
+            PRIMARY KEY (shop, order_id)
+        );
+        CREATE INDEX orders_shop_created ON orders (shop, created_ms);
+        CREATE INDEX orders_customer_created ON orders (shop, customer, created_ms);
+
+        CREATE TABLE suggestion_uses (
+            seq INTEGER PRIMARY KEY REFERENCES events (seq),
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            phrase_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL
+        );
+        CREATE INDEX suggestion_uses_shop_ts ON suggestion_uses (shop, ts_ms);
+        CREATE INDEX suggestion_uses_phrase ON suggestion_uses (shop, phrase_id);
+
+        CREATE TABLE conversations (
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            opened_ms INTEGER NOT NULL,
+            last_ts_ms INTEGER NOT NULL,
+            last_customer_ms INTEGER,
+            last_agent_ms INTEGER,
+            closed_ms INTEGER,
+            customer_type TEXT,
+            PRIMARY KEY (shop, conversation)
+        );
+        CREATE INDEX conversations_agent ON conversations (shop, agent, status);
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the assistant computed for a customer message, logged with it."""
+
+    intent: str | None = None
+    customer_type: str | None = None
+    suggestions: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of logging one event."""
+
+    event: Event
+    seq: int | None
+    duplicate: bool
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database with the pragmas the service relies on."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss, not only a process crash; group commit keeps it cheap.
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to the newest version."""
+    migrations.apply(Database(conn))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation | None = None) -> Written:
+    """Log one event and its normalized rows; a known event id is reported as a duplicate."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO events (id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.id,
+            event.type,
+            event.ts_ms,
+            event.shop,
+            event.conversation,
+            event.customer,
+            event.agent,
+            now_ms(),
+            json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+        ),
+    )
+    if cur.rowcount == 0:
+        return Written(event, None, True)
+    seq = cur.lastrowid
+    assert seq is not None
+    _normalize(conn, seq, event, annotation)
+    return Written(event, seq, False)
+
+
+def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Annotation | None) -> None:
+    if event.type == "message":
+        ann = annotation or Annotation()
+        conn.execute(
+            "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms, followup_id,"
+            " intent, customer_type, suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                event.shop,
+                event.conversation,
+                event.customer,
+                event.sender,
+                event.agent,
+                event.text,
+                event.ts_ms,
+                event.followup_id,
+                ann.intent,
+                ann.customer_type,
+                json.dumps(list(ann.suggestions), ensure_ascii=False) if ann.suggestions else None,
+            ),
+        )
+    elif event.type == "order_created":
+        conn.execute(
+            "INSERT INTO orders (shop, order_id, customer, conversation, agent, amount, created_ms, created_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (shop, order_id) DO UPDATE SET customer = excluded.customer,"
+            " conversation = excluded.conversation, agent = coalesce(excluded.agent, orders.agent),"
+            " amount = excluded.amount, created_ms = excluded.created_ms, created_seq = excluded.created_seq",
+            (event.shop, event.order, event.customer, event.conversation, event.agent, event.amount, event.ts_ms, seq),
+        )
+    elif event.type == "order_paid":
+        conn.execute(
+            "INSERT INTO orders (shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (shop, order_id) DO UPDATE SET agent = coalesce(orders.agent, excluded.agent),"
+            " paid_ms = CASE WHEN orders.paid_ms IS NULL OR excluded.paid_ms < orders.paid_ms"
+            " THEN excluded.paid_ms ELSE orders.paid_ms END,"
+            " paid_amount = coalesce(orders.paid_amount, excluded.paid_amount),"
+            " paid_seq = coalesce(orders.paid_seq, excluded.paid_seq)",
+            (event.shop, event.order, event.customer, event.conversation, event.agent, event.ts_ms, event.amount, seq),
+        )
+    elif event.type == "suggestion_used":
+        conn.execute(
+            "INSERT INTO suggestion_uses (seq, shop, conversation, customer, agent, phrase_id, ts_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, event.shop, event.conversation, event.customer, event.agent, event.phrase_id, event.ts_ms),
+        )
+    _touch_conversation(conn, event, annotation)
+
+
+def _touch_conversation(conn: sqlite3.Connection, event: Event, annotation: Annotation | None) -> None:
+    is_customer = event.type == "message" and event.sender == "customer"
+    is_agent = event.type == "message" and event.sender == "agent"
+    closed = event.type == "conversation_closed"
+    conn.execute(
+        "INSERT INTO conversations (shop, conversation, customer, agent, status, opened_ms, last_ts_ms,"
+        " last_customer_ms, last_agent_ms, closed_ms, customer_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (shop, conversation) DO UPDATE SET"
+        " agent = CASE WHEN excluded.agent IS NOT NULL AND excluded.last_ts_ms >= conversations.last_ts_ms"
+        "   THEN excluded.agent ELSE coalesce(conversations.agent, excluded.agent) END,"
+        " opened_ms = min(conversations.opened_ms, excluded.opened_ms),"
+        " last_ts_ms = max(conversations.last_ts_ms, excluded.last_ts_ms),"
+        " last_customer_ms = max(coalesce(conversations.last_customer_ms, 0), coalesce(excluded.last_customer_ms, 0)),"
+        " last_agent_ms = max(coalesce(conversations.last_agent_ms, 0), coalesce(excluded.last_agent_ms, 0)),"
+        " closed_ms = CASE WHEN excluded.closed_ms IS NOT NULL THEN excluded.closed_ms ELSE conversations.closed_ms END,"
+        " status = CASE WHEN excluded.closed_ms IS NOT NULL THEN 'closed'"
+        "   WHEN excluded.status = 'open' AND excluded.last_ts_ms > coalesce(conversations.closed_ms, 0)"
+        "     AND (excluded.last_customer_ms IS NOT NULL OR excluded.last_agent_ms IS NOT NULL) THEN 'open'"
+        "   ELSE conversations.status END,"
+        " customer_type = coalesce(excluded.customer_type, conversations.customer_type)",
+        (
+            event.shop,
+            event.conversation,
+            event.customer,
+            event.agent,
+            "closed" if closed else "open",
+            event.ts_ms,
+            event.ts_ms,
+            event.ts_ms if is_customer else None,
+            event.ts_ms if is_agent else None,
+            event.ts_ms if closed else None,
+            annotation.customer_type if annotation else None,
+        ),
+    )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+def count_events(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def event_ids(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT id FROM events ORDER BY seq")]
+
+
+def conversation_messages(
+    conn: sqlite3.Connection, shop: str, conversation: str, *, limit: int = 200
+) -> list[sqlite3.Row]:
+    """The latest messages of a conversation, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions"
+        " FROM messages WHERE shop = ? AND conversation = ? ORDER BY ts_ms DESC, seq DESC LIMIT ?)"
+        " ORDER BY ts_ms, seq",
+        (shop, conversation, limit),
+    ).fetchall()
+    return list(rows)
+
+
+def unpaid_orders(conn: sqlite3.Connection, shop: str, conversation: str, since_ms: int) -> list[sqlite3.Row]:
+    """Orders created in a conversation since `since_ms` that have no payment."""
+    return list(
+        conn.execute(
+            "SELECT * FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NULL"
+            " ORDER BY created_ms DESC",
+            (shop, conversation, since_ms),
+        )
+    )
+
+
+def adoption_counts(conn: sqlite3.Connection, shop: str) -> dict[str, int]:
+    """How often agents of a shop used each phrase."""
+    return {
+        row[0]: int(row[1])
+        for row in conn.execute(
+            "SELECT phrase_id, count(*) FROM suggestion_uses WHERE shop = ? GROUP BY phrase_id", (shop,)
+        )
+    }
+
+
+def open_conversations(conn: sqlite3.Connection, *, agent: str | None = None) -> list[sqlite3.Row]:
+    """Open conversations, optionally of one agent, oldest unanswered customer first."""
+    sql = "SELECT * FROM conversations WHERE status = 'open'"
+    params: list[Any] = []
+    if agent is not None:
+        sql += " AND agent = ?"
+        params.append(agent)
+    sql += " ORDER BY last_ts_ms DESC LIMIT 500"
+    return list(conn.execute(sql, params))

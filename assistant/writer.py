@@ -1,0 +1,121 @@
+"""The single SQLite writer: group-commits every write in flight in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from assistant import store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+
+class WriterClosed(RuntimeError):
+    """The writer no longer accepts work (the service is stopping)."""
+
+
+class Writer:
+    """Runs write jobs on one connection in one thread; concurrent jobs share one commit.
+
+    Each job runs inside its own SAVEPOINT, so a failing job is rolled back alone and the
+    others of the group still commit. A job's future resolves only after the COMMIT.
+    """
+
+    def __init__(self, path: Path | str, *, max_group: int = 5000) -> None:
+        self.path = Path(path)
+        self.max_group = max_group
+        self._conn = store.connect(self.path)
+        store.migrate(self._conn)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.commits = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sqlite-writer")
+
+    async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job(conn)` in the next group transaction and return its result once committed."""
+        if self._closed:
+            raise WriterClosed("the writer is closed")
+        self.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, future))
+        return await future
+
+    async def close(self) -> None:
+        """Finish every queued job, commit, and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+        self._executor.submit(self._conn.close).result()
+        self._executor.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < self.max_group and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._commit_group, [job for job, _ in group])
+            except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
+                log.exception("group commit failed")
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (ok, value) in zip(group, outcomes):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit_group(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = job(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.jobs += len(jobs)
+        return outcomes

@@ -1,0 +1,78 @@
+"""config.toml → typed dataclasses; every mistake named in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import ConfigError, load_config
+from tests.conftest import ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(ROOT / "config.toml", env={})
+    assert config.server.port == 8080 and config.server.max_batch == 500
+    assert config.store.path == "data/assistant.db"
+    assert config.webhook.secret_env == "ASSISTANT_WEBHOOK_SECRET"
+    assert config.shop.timezone == "Asia/Shanghai"
+    assert config.resolve(config.store.path) == ROOT / "data" / "assistant.db"
+
+
+def test_config_defaults_without_file() -> None:
+    config = load_config(None, env={})
+    assert config.webhook.signature_tolerance_s == 300 and config.webhook.max_text_chars == 5000
+
+
+def test_config_unknown_key_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'server.prot'"):
+        load_config(write(tmp_path, "[server]\nprot = 1\n"), env={})
+
+
+def test_config_unknown_section_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'servr'"):
+        load_config(write(tmp_path, "[servr]\nport = 1\n"), env={})
+
+
+def test_config_wrong_type_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'server.port': expected an integer, got string"):
+        load_config(write(tmp_path, '[server]\nport = "8080"\n'), env={})
+
+
+def test_config_bool_is_not_int(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'server.max_batch'"):
+        load_config(write(tmp_path, "[server]\nmax_batch = true\n"), env={})
+
+
+def test_config_bad_timezone(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"timezone"):
+        load_config(write(tmp_path, '[shop]\ntimezone = "Mars/Olympus"\n'), env={})
+
+
+def test_config_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not valid TOML"):
+        load_config(write(tmp_path, "[server\n"), env={})
+
+
+def test_config_secrets_come_from_named_env(tmp_path: Path) -> None:
+    path = write(tmp_path, '[webhook]\nsecret_env = "MY_SECRET"\n')
+    config = load_config(path, env={"MY_SECRET": "s3", "OTHER": "x"})
+    assert config.secret("MY_SECRET") == "s3"
+    assert config.secret("OTHER") is None
+    assert "s3" not in repr(config)
+
+
+def test_config_secret_in_file_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'webhook.secret'"):
+        load_config(write(tmp_path, '[webhook]\nsecret = "plaintext"\n'), env={})
+
+
+def test_config_overrides_db_path(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": "/tmp/other.db"}})
+    assert config.resolve(config.store.path) == Path("/tmp/other.db")

@@ -1,0 +1,82 @@
+"""The real service as a subprocess: SIGKILL mid-stream loses no acknowledged event; SIGTERM flushes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import ROOT, body_of, make_event
+from tests.service import Service
+
+pytestmark = pytest.mark.slow
+
+
+async def _send_until_killed(service: Service, events: list[dict[str, object]], kill_after: int) -> set[str]:
+    acked: set[str] = set()
+    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    for e in events:
+        queue.put_nowait(e)
+    killed = asyncio.Event()
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty() and not killed.is_set():
+            event = queue.get_nowait()
+            try:
+                async with session.post(f"{service.url}/v1/events", data=body_of(event)) as resp:
+                    if resp.status == 200:
+                        body = await resp.json()
+                        if body["accepted"]:
+                            acked.add(str(event["id"]))
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return
+            if len(acked) >= kill_after and not killed.is_set():
+                killed.set()
+                service.kill()
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(64)))
+    return acked
+
+
+async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    service = Service(ROOT / "config.toml", db).start()
+    events = [make_event(id=f"crash-{i}", conversation=f"c{i % 97}", text=f"第{i}条消息 什么时候发货") for i in range(3000)]
+    try:
+        acked = await _send_until_killed(service, events, kill_after=1500)
+    finally:
+        service.stop()
+    assert len(acked) >= 1500
+    restarted = Service(ROOT / "config.toml", db, port=service.port).start()
+    try:
+        with sqlite3.connect(db) as conn:
+            logged = [row[0] for row in conn.execute("SELECT id FROM events")]
+            messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        restarted.stop()
+    assert len(logged) == len(set(logged)) == messages
+    missing = acked - set(logged)
+    assert not missing, f"{len(missing)} acknowledged events lost"
+
+
+async def test_sigterm_flushes_and_exits_zero(tmp_path: Path) -> None:
+    db = tmp_path / "term.db"
+    service = Service(ROOT / "config.toml", db).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            events = [make_event(id=f"term-{i}") for i in range(200)]
+            statuses = await asyncio.gather(
+                *(session.post(f"{service.url}/v1/events", data=body_of(e)) for e in events)
+            )
+            assert all(r.status == 200 for r in statuses)
+        code = service.terminate()
+    finally:
+        service.stop()
+    assert code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 200

@@ -1,0 +1,216 @@
+"""POST /v1/events: acceptance, each rejection rule, idempotency, batches."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import body_of, make_event, signed_headers
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+def rows(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+async def test_webhook_accepts_message_and_logs_it(client: Client, db_path: Path) -> None:
+    event = make_event(text="这件衣服有现货吗")
+    resp = await client.post("/v1/events", data=body_of(event))
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["accepted"] is True and body["duplicate"] is False and body["id"] == event["id"]
+    assert rows(db_path, "SELECT id, type FROM events") == [(event["id"], "message")]
+    assert rows(db_path, "SELECT sender, text, shop FROM messages") == [("customer", "这件衣服有现货吗", "shop1")]
+
+
+async def test_webhook_redelivery_is_duplicate_and_logged_once(client: Client, db_path: Path) -> None:
+    event = make_event()
+    first = await (await client.post("/v1/events", data=body_of(event))).json()
+    second = await (await client.post("/v1/events", data=body_of(event))).json()
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
+    assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]
+
+
+async def test_webhook_batch_returns_one_result_per_event(client: Client, db_path: Path) -> None:
+    events = [make_event(), make_event("order_created", agent="a1"), make_event("order_paid")]
+    events.append(dict(events[0]))  # the same id twice inside one batch
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 200
+    body = await resp.json()
+    assert [r["id"] for r in body] == [e["id"] for e in events]
+    assert [r["duplicate"] for r in body] == [False, False, False, True]
+    assert rows(db_path, "SELECT order_id, agent, amount, paid_amount FROM orders") == [("order1", "a1", 99.5, 99.5)]
+
+
+async def test_webhook_rejects_batch_over_max_batch(client: Client, db_path: Path) -> None:
+    events = [make_event() for _ in range(501)]
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "body"
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_webhook_rejects_invalid_json(client: Client) -> None:
+    resp = await client.post("/v1/events", data=b'{"id": ')
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"] == "invalid_event" and body["field"] == "body"
+
+
+async def test_webhook_rejects_non_object(client: Client) -> None:
+    resp = await client.post("/v1/events", data=b'"hello"')
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "body"
+
+
+async def test_webhook_rejects_missing_field(client: Client) -> None:
+    for field in ("id", "type", "ts", "shop", "conversation", "customer"):
+        event = make_event()
+        del event[field]
+        resp = await client.post("/v1/events", data=body_of(event))
+        assert resp.status == 400, field
+        assert (await resp.json())["field"] == field
+
+
+async def test_webhook_rejects_wrong_types(client: Client) -> None:
+    cases = [
+        ({"shop": 12}, "shop"),
+        ({"text": ["a"]}, "text"),
+        ({"ts": True}, "ts"),
+        ({"ts": "yesterday"}, "ts"),
+        ({"customer": ""}, "customer"),
+    ]
+    for override, field in cases:
+        resp = await client.post("/v1/events", data=body_of(make_event(**override)))
+        assert resp.status == 400, override
+        assert (await resp.json())["field"] == field
+
+
+async def test_webhook_rejects_unknown_type(client: Client) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(type="refund_requested")))
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["field"] == "type" and "refund_requested" in body["message"]
+
+
+async def test_webhook_rejects_unknown_sender(client: Client) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(sender="bot")))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "sender"
+
+
+async def test_webhook_rejects_agent_message_without_agent(client: Client) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(sender="agent")))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "agent"
+
+
+async def test_webhook_rejects_order_without_valid_amount(client: Client) -> None:
+    for amount in (None, -1, "12", float("inf")):
+        event = make_event("order_created", amount=amount)
+        if amount is None:
+            event.pop("amount", None)
+        resp = await client.post("/v1/events", data=body_of(event).replace(b"Infinity", b"1e999"))
+        assert resp.status == 400, amount
+        assert (await resp.json())["field"] == "amount"
+
+
+async def test_webhook_rejects_text_over_max_text_chars(client: Client, db_path: Path) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(text="好" * 5001)))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "text"
+    ok = await client.post("/v1/events", data=body_of(make_event(text="好" * 5000)))
+    assert ok.status == 200
+
+
+async def test_webhook_rejects_body_over_max_body_bytes(client: Client, db_path: Path) -> None:
+    events = [make_event(text="x" * 4000) for _ in range(70)]  # > 262,144 bytes
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 413
+    assert (await resp.json())["field"] == "body"
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_webhook_batch_with_one_bad_event_writes_nothing(client: Client, db_path: Path) -> None:
+    events = [make_event(), make_event(type="nonsense"), make_event()]
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["field"] == "type" and body["index"] == 1
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_webhook_accepts_valid_signature(signed_client: Client, db_path: Path) -> None:
+    body = body_of(make_event())
+    resp = await signed_client.post("/v1/events", data=body, headers=signed_headers(body))
+    assert resp.status == 200
+    assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
+
+
+async def test_webhook_rejects_missing_signature(signed_client: Client, db_path: Path) -> None:
+    resp = await signed_client.post("/v1/events", data=body_of(make_event()))
+    assert resp.status == 401
+    assert (await resp.json())["field"] == "X-Assistant-Signature"
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_webhook_rejects_bad_signature(signed_client: Client) -> None:
+    body = body_of(make_event())
+    headers = signed_headers(body, secret="someone-else")
+    resp = await signed_client.post("/v1/events", data=body, headers=headers)
+    assert resp.status == 401
+    assert "does not match" in (await resp.json())["message"]
+
+
+async def test_webhook_rejects_tampered_body(signed_client: Client) -> None:
+    body = body_of(make_event(text="原文"))
+    headers = signed_headers(body)
+    resp = await signed_client.post("/v1/events", data=body_of(make_event(text="改过")), headers=headers)
+    assert resp.status == 401
+
+
+async def test_webhook_rejects_stale_timestamp(signed_client: Client) -> None:
+    body = body_of(make_event())
+    resp = await signed_client.post("/v1/events", data=body, headers=signed_headers(body, ts=int(time.time()) - 301))
+    assert resp.status == 401
+    assert "tolerance" in (await resp.json())["message"]
+
+
+async def test_webhook_rejects_future_timestamp(signed_client: Client) -> None:
+    body = body_of(make_event())
+    resp = await signed_client.post("/v1/events", data=body, headers=signed_headers(body, ts=int(time.time()) + 301))
+    assert resp.status == 401
+
+
+async def test_webhook_rejects_timestamp_not_signed(signed_client: Client) -> None:
+    body = body_of(make_event())
+    headers = signed_headers(body)
+    headers["X-Assistant-Timestamp"] = str(int(headers["X-Assistant-Timestamp"]) + 1)
+    resp = await signed_client.post("/v1/events", data=body, headers=headers)
+    assert resp.status == 401
+
+
+async def test_unknown_route_is_json_404(client: Client) -> None:
+    resp = await client.get("/v1/nothing")
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "not_found"
+
+
+async def test_healthz(client: Client) -> None:
+    resp = await client.get("/healthz")
+    assert resp.status == 200 and (await resp.json())["ok"] is True
+
+
+async def test_webhook_keeps_running_after_garbage(client: Client) -> None:
+    for garbage in (b"", b"\xff\xfe", b"[]", b"[1,2]", b"null", b"{}"):
+        resp = await client.post("/v1/events", data=garbage)
+        assert resp.status == 400, garbage
+    resp = await client.post("/v1/events", data=body_of(make_event()))
+    assert resp.status == 200

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, DB_PATH, INGESTOR, WRITER
+from assistant.appkeys import BUS, CONFIG, DB_PATH, INGESTOR, WRITER
+from assistant.bus import Bus
 from assistant.config import Config
 from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
@@ -27,6 +28,7 @@ def create_app(config: Config, *, db_path: Path | None = None) -> web.Applicatio
     )
     app[CONFIG] = config
     app[DB_PATH] = db_path or config.resolve(config.store.path)
+    app[BUS] = Bus()
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(_writer_ctx)

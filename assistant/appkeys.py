@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from assistant.bus import Bus
 from assistant.config import Config
 
 if TYPE_CHECKING:
@@ -17,3 +18,4 @@ CONFIG = web.AppKey("config", Config)
 DB_PATH = web.AppKey("db_path", Path)
 WRITER = web.AppKey("writer", "Writer")
 INGESTOR = web.AppKey("ingestor", "Ingestor")
+BUS = web.AppKey("bus", Bus)

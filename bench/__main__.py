@@ -1,0 +1,24 @@
+"""`make bench`: every benchmark in turn (none of them is part of `make test`)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+MODULES = ["bench_webhook", "bench_matcher", "bench_timers", "bench_report", "bench_daylog", "bench_panel"]
+
+
+def main() -> int:
+    wanted = sys.argv[1:] or MODULES
+    for name in wanted:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as exc:
+            print(f"(skipping {name}: {exc})")
+            continue
+        module.main()
+        print()
+    return 0
+
+
+raise SystemExit(main())

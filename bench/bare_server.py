@@ -1,0 +1,27 @@
+"""The baseline: an aiohttp handler that reads the body and answers, doing nothing else."""
+
+from __future__ import annotations
+
+import sys
+
+from aiohttp import web
+
+
+async def handle(request: web.Request) -> web.Response:
+    await request.read()
+    return web.json_response({"accepted": True, "duplicate": False})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def main() -> None:
+    app = web.Application()
+    app.router.add_post("/v1/events", handle)
+    app.router.add_get("/healthz", healthz)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+
+
+if __name__ == "__main__":
+    main()

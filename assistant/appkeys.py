@@ -12,6 +12,7 @@ from assistant.config import Config
 
 if TYPE_CHECKING:
     from assistant.ingest import Ingestor
+    from assistant.suggestions import SuggestionEngine
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)
@@ -19,3 +20,4 @@ DB_PATH = web.AppKey("db_path", Path)
 WRITER = web.AppKey("writer", "Writer")
 INGESTOR = web.AppKey("ingestor", "Ingestor")
 BUS = web.AppKey("bus", Bus)
+ENGINE = web.AppKey("engine", "SuggestionEngine")

@@ -111,7 +111,8 @@ class Annotation:
 
     intent: str | None = None
     customer_type: str | None = None
-    suggestions: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    suggestions: Sequence[dict[str, Any]] = field(default_factory=tuple)  # full suggestion JSON; logged: id, code, score
+    customer_type_detail: dict[str, Any] | None = None  # not logged; kept for live panels
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Written:
     event: Event
     seq: int | None
     duplicate: bool
+    annotation: Annotation | None = None
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -169,7 +171,7 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
     seq = cur.lastrowid
     assert seq is not None
     _normalize(conn, seq, event, annotation)
-    return Written(event, seq, False)
+    return Written(event, seq, False, annotation)
 
 
 def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Annotation | None) -> None:
@@ -190,7 +192,7 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
                 event.followup_id,
                 ann.intent,
                 ann.customer_type,
-                json.dumps(list(ann.suggestions), ensure_ascii=False) if ann.suggestions else None,
+                _logged_suggestions(ann.suggestions),
             ),
         )
     elif event.type == "order_created":
@@ -220,6 +222,13 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
             (seq, event.shop, event.conversation, event.customer, event.agent, event.phrase_id, event.ts_ms),
         )
     _touch_conversation(conn, event, annotation)
+
+
+def _logged_suggestions(suggestions: Sequence[dict[str, Any]]) -> str | None:
+    if not suggestions:
+        return None
+    kept = [{"phrase_id": s["phrase_id"], "code": s.get("code"), "score": s.get("score")} for s in suggestions]
+    return json.dumps(kept, ensure_ascii=False)
 
 
 def _touch_conversation(conn: sqlite3.Connection, event: Event, annotation: Annotation | None) -> None:
@@ -292,6 +301,17 @@ def conversation_messages(
         (shop, conversation, limit),
     ).fetchall()
     return list(rows)
+
+
+def open_orders(conn: sqlite3.Connection, shop: str, conversation: str) -> list[sqlite3.Row]:
+    """Every order of a conversation with its payment state, newest first."""
+    return list(
+        conn.execute(
+            "SELECT order_id, amount, created_ms, paid_ms FROM orders WHERE shop = ? AND conversation = ?"
+            " ORDER BY created_ms DESC LIMIT 50",
+            (shop, conversation),
+        )
+    )
 
 
 def unpaid_orders(conn: sqlite3.Connection, shop: str, conversation: str, since_ms: int) -> list[sqlite3.Row]:

@@ -1,0 +1,148 @@
+"""Per-conversation state (recent messages, customer type, unpaid orders), rebuilt from the log on demand."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant import store
+from assistant.store import Written
+
+RECENT_MESSAGES = 12
+CUSTOMER_HISTORY = 40
+
+
+@dataclass
+class ConversationState:
+    """What the assistant knows about one conversation right now."""
+
+    shop: str
+    conversation: str
+    customer: str = ""
+    agent: str | None = None
+    status: str = "open"
+    customer_messages: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=CUSTOMER_HISTORY))
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_MESSAGES))
+    unpaid_orders: dict[str, float] = field(default_factory=dict)
+    customer_type: str | None = None
+    last_customer_ms: int | None = None
+    last_agent_ms: int | None = None
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    customer_type_detail: dict[str, Any] | None = None
+
+    @property
+    def waiting_since_ms(self) -> int | None:
+        """When the customer's unanswered message arrived, or None when nothing waits for an answer."""
+        if self.last_customer_ms is None:
+            return None
+        if self.last_agent_ms is not None and self.last_agent_ms >= self.last_customer_ms:
+            return None
+        return self.last_customer_ms
+
+    def apply(self, written: Written) -> None:
+        """Fold one newly logged event into the state."""
+        event = written.event
+        self.customer = event.customer
+        if event.type == "message":
+            self.recent.append(
+                {"sender": event.sender, "agent": event.agent, "text": event.text, "ts_ms": event.ts_ms,
+                 "followup_id": event.followup_id, "seq": written.seq}
+            )
+            if event.sender == "customer":
+                self.customer_messages.append((event.ts_ms, event.text or ""))
+                if self.waiting_since_ms is None:
+                    self.last_customer_ms = event.ts_ms
+                self.status = "open"
+                if event.agent:
+                    self.agent = event.agent
+                ann = written.annotation
+                if ann is not None and ann.customer_type:
+                    self.customer_type = ann.customer_type
+            elif event.sender == "agent":
+                self.agent = event.agent
+                self.last_agent_ms = max(event.ts_ms, self.last_agent_ms or 0)
+                self.status = "open"
+        elif event.type == "order_created" and event.order:
+            self.unpaid_orders[event.order] = event.amount or 0.0
+        elif event.type == "order_paid" and event.order:
+            self.unpaid_orders.pop(event.order, None)
+        elif event.type == "conversation_closed":
+            self.status = "closed"
+
+
+class Conversations:
+    """A bounded cache of conversation states; a miss is rebuilt from the SQLite log."""
+
+    def __init__(self, db_path: Path, *, capacity: int = 20_000) -> None:
+        self.db_path = db_path
+        self.capacity = capacity
+        self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
+        self._conn: sqlite3.Connection | None = None
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = store.connect(self.db_path, readonly=True)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def get(self, shop: str, conversation: str) -> ConversationState:
+        """The state of a conversation, loading it from the log when not cached."""
+        key = (shop, conversation)
+        state = self._states.get(key)
+        if state is None:
+            state = self._load(shop, conversation)
+            self._states[key] = state
+            if len(self._states) > self.capacity:
+                self._states.popitem(last=False)
+        else:
+            self._states.move_to_end(key)
+        return state
+
+    def cached(self) -> list[ConversationState]:
+        return list(self._states.values())
+
+    def apply(self, written: Written) -> ConversationState:
+        """Listener: fold a newly logged event into its conversation's state."""
+        state = self.get(written.event.shop, written.event.conversation)
+        # A state loaded after the commit already contains this event.
+        if not (state.recent and written.event.type == "message" and state.recent[-1].get("seq") == written.seq):
+            state.apply(written)
+        return state
+
+    def _load(self, shop: str, conversation: str) -> ConversationState:
+        state = ConversationState(shop=shop, conversation=conversation)
+        try:
+            conn = self._reader()
+            rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
+            orders = store.open_orders(conn, shop, conversation)
+            meta = conn.execute(
+                "SELECT customer, agent, status, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
+                (shop, conversation),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no database yet
+            return state
+        if meta is not None:
+            state.customer, state.agent, state.status, state.customer_type = (
+                meta["customer"], meta["agent"], meta["status"], meta["customer_type"]
+            )
+        for row in rows:
+            message = {"sender": row["sender"], "agent": row["agent"], "text": row["text"], "ts_ms": row["ts_ms"],
+                       "followup_id": row["followup_id"], "seq": row["seq"]}
+            state.recent.append(message)
+            if row["sender"] == "customer":
+                state.customer_messages.append((row["ts_ms"], row["text"]))
+                if state.waiting_since_ms is None:
+                    state.last_customer_ms = row["ts_ms"]
+            elif row["sender"] == "agent":
+                state.last_agent_ms = row["ts_ms"]
+        for order in orders:
+            if order["paid_ms"] is None and order["created_ms"] is not None:
+                state.unpaid_orders[order["order_id"]] = order["amount"] or 0.0
+        return state

@@ -1,0 +1,59 @@
+"""Suggestion endpoints: `GET /v1/suggest`, phrase search, and the admin library reload."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from assistant.appkeys import CONFIG, ENGINE
+from assistant.auth import require
+from assistant.http_errors import json_dumps, json_error
+from assistant.matcher import suggestion_json
+
+MAX_QUERY_CHARS = 5000
+
+
+async def get_suggest(request: web.Request) -> web.Response:
+    """Suggestions and customer type for `text`, in the context of `conversation` when given."""
+    config = request.app[CONFIG]
+    text = request.query.get("text")
+    if text is None:
+        return json_error(400, "invalid_query", "text", "required query parameter")
+    if len(text) > min(MAX_QUERY_CHARS, config.webhook.max_text_chars):
+        return json_error(400, "invalid_query", "text", f"longer than {config.webhook.max_text_chars} characters")
+    shop = request.query.get("shop", "")
+    conversation = request.query.get("conversation")
+    engine = request.app[ENGINE]
+    state = engine.conversations.get(shop, conversation) if conversation and shop else None
+    suggestions, kind = engine.compute(text, shop=shop, state=state)
+    return web.json_response(engine.response(suggestions, kind), dumps=json_dumps)
+
+
+async def get_phrase_search(request: web.Request) -> web.Response:
+    """Fuzzy search of the phrase library by code or text (the agent's "/" search)."""
+    require(request, "agent")
+    query = request.query.get("q", "")
+    if len(query) > 200:
+        return json_error(400, "invalid_query", "q", "longer than 200 characters")
+    try:
+        limit = max(1, min(50, int(request.query.get("limit", "10"))))
+    except ValueError:
+        return json_error(400, "invalid_query", "limit", "must be an integer")
+    results = request.app[ENGINE].matcher.search(query, limit=limit) if query.strip() else []
+    return web.json_response({"results": [suggestion_json(s) for s in results]}, dumps=json_dumps)
+
+
+async def post_reload(request: web.Request) -> web.Response:
+    """Reload the phrase library; a bad library keeps the old one serving and says why."""
+    require(request, "admin")
+    ok, problems = request.app[ENGINE].reload()
+    if not ok:
+        return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
+    return web.json_response(
+        {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}, dumps=json_dumps
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/suggest", get_suggest)
+    app.router.add_get("/v1/phrases/search", get_phrase_search)
+    app.router.add_post("/v1/admin/reload", post_reload)

@@ -1,0 +1,132 @@
+"""The live suggestion engine: the current matcher (reloadable), the ingest annotator, adoption counts."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from assistant import store
+from assistant.config import Config
+from assistant.conversations import ConversationState, Conversations
+from assistant.events import Event
+from assistant.ingest import Enrichment
+from assistant.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json, suggestion_json
+from assistant.phrases import Library, LibraryError
+from assistant.store import Annotation, Written
+
+log = logging.getLogger(__name__)
+
+
+def load_matcher(config: Config) -> Matcher:
+    """Load the configured phrase library; raises LibraryError naming every problem."""
+    library = Library.load(config.resolve(config.phrases.path), config.phrases.variables)
+    return Matcher(library, k=config.phrases.top_k)
+
+
+class SuggestionEngine:
+    """Suggestions and customer types for messages, with conversation context and per-shop adoption."""
+
+    def __init__(self, config: Config, matcher: Matcher, conversations: Conversations, db_path: Path) -> None:
+        self.config = config
+        self.matcher = matcher
+        self.conversations = conversations
+        self.db_path = db_path
+        self._adoption: dict[str, Counter[str]] = {}
+
+    # -- reload ---------------------------------------------------------------------------------
+    def reload(self) -> tuple[bool, list[str]]:
+        """Swap in a freshly loaded library; a bad one leaves the old one serving. Returns (ok, problems)."""
+        try:
+            matcher = load_matcher(self.config)
+        except LibraryError as exc:
+            problems = [str(p) for p in exc.problems]
+            log.error("phrase library not reloaded, %d problem(s); the previous one keeps serving:\n%s",
+                      len(problems), "\n".join(problems))
+            return False, problems
+        self.matcher = matcher
+        log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
+        return True, []
+
+    # -- adoption -------------------------------------------------------------------------------
+    def adoption(self, shop: str) -> Counter[str]:
+        counts = self._adoption.get(shop)
+        if counts is None:
+            counts = Counter()
+            try:
+                conn = store.connect(self.db_path, readonly=True)
+                try:
+                    counts.update(store.adoption_counts(conn, shop))
+                finally:
+                    conn.close()
+            except sqlite3.OperationalError:
+                pass
+            self._adoption[shop] = counts
+        return counts
+
+    # -- computing --------------------------------------------------------------------------------
+    def context_for(self, state: ConversationState | None, shop: str, customer: str = "") -> Context:
+        variables = {"shop": self.config.shop.name, "customer": customer or "亲"}
+        if state is not None:
+            if state.agent:
+                variables["agent"] = state.agent
+            if state.unpaid_orders:
+                order, amount = next(reversed(state.unpaid_orders.items()))
+                variables.update(order=order, amount=f"{amount:.2f}")
+        return Context(
+            customer_messages=tuple(state.customer_messages) if state else (),
+            has_unpaid_order=bool(state and state.unpaid_orders),
+            customer_type=state.customer_type if state else None,
+            variables=variables,
+            adoption=self.adoption(shop),
+        )
+
+    def compute(
+        self, text: str, *, shop: str, state: ConversationState | None, ts_ms: int = 0, customer: str = ""
+    ) -> tuple[list[Suggestion], CustomerType]:
+        """Suggestions for `text` and the customer type including it."""
+        history = list(state.customer_messages) if state else []
+        kind = self.matcher.classify([*history, (ts_ms, text)])
+        base = self.context_for(state, shop, customer)
+        context = Context(
+            customer_messages=base.customer_messages,
+            has_unpaid_order=base.has_unpaid_order,
+            customer_type=kind.type,
+            variables=base.variables,
+            adoption=base.adoption,
+        )
+        return self.matcher.suggest(text, context), kind
+
+    @staticmethod
+    def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:
+        return {"suggestions": [suggestion_json(s) for s in suggestions], "customer_type": customer_type_json(kind)}
+
+    # -- ingest integration -------------------------------------------------------------------------
+    def annotate(self, event: Event) -> Enrichment | None:
+        """Annotator: suggestions and customer type for a customer message, logged with it."""
+        if not event.is_customer_message:
+            return None
+        state = self.conversations.get(event.shop, event.conversation)
+        suggestions, kind = self.compute(
+            event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer
+        )
+        response = self.response(suggestions, kind)
+        annotation = Annotation(
+            intent=suggestions[0].intent if suggestions else None,
+            customer_type=kind.type,
+            suggestions=tuple(response["suggestions"]),
+            customer_type_detail=response["customer_type"],
+        )
+        return Enrichment(annotation, response)
+
+    def on_written(self, written: Written) -> None:
+        """Listener: keep conversation state and adoption counts current."""
+        event = written.event
+        state = self.conversations.apply(written)
+        if event.type == "suggestion_used" and event.phrase_id:
+            self.adoption(event.shop)[event.phrase_id] += 1
+        if event.is_customer_message and written.annotation is not None:
+            state.suggestions = list(written.annotation.suggestions)
+            state.customer_type_detail = written.annotation.customer_type_detail

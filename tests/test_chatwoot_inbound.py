@@ -1,0 +1,176 @@
+"""Chatwoot payloads replayed through the real service: mapping, signatures, idempotency."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import chatwoot_web
+from assistant.app import create_app
+from assistant.chatwoot import account_of_shop, map_payload, shop_id
+from assistant.config import Config, load_config
+from assistant.signing import sign
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "data" / "chatwoot"
+SECRET = "cw-secret"
+Client = TestClient  # type: ignore[type-arg]
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def cw_config(db_path: Path, *, allow_unsigned: bool = False, secret: str | None = SECRET) -> Config:
+    env = {"CHATWOOT_WEBHOOK_SECRET": secret} if secret else {}
+    return load_config(
+        ROOT / "config.toml",
+        env=env,
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"],
+                                                            "chatwoot": {"allow_unsigned": allow_unsigned}}},
+    )
+
+
+async def make_client(aiohttp_client: Any, config: Config) -> Client:
+    app = create_app(config)
+    if not any(r.resource and r.resource.canonical == "/v1/chatwoot" for r in app.router.routes()):
+        chatwoot_web.add_routes(app)
+    return await aiohttp_client(app)
+
+
+def headers(body: bytes, *, delivery: str = "d-1", ts: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    stamp = int(time.time()) if ts is None else ts
+    return {
+        "Content-Type": "application/json",
+        "X-Chatwoot-Signature": sign(secret, stamp, body),
+        "X-Chatwoot-Timestamp": str(stamp),
+        "X-Chatwoot-Delivery": delivery,
+    }
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+async def cw(aiohttp_client: Any, db_path: Path) -> Client:
+    return await make_client(aiohttp_client, cw_config(db_path))
+
+
+async def post(client: Client, name: str, **kw: Any) -> Any:
+    body = fixture(name)
+    return await client.post("/v1/chatwoot", data=body, headers=headers(body, **kw))
+
+
+async def test_chatwoot_contact_message_becomes_customer_message_with_suggestions(cw: Client, db_path: Path) -> None:
+    resp = await post(cw, "contact_message")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["accepted"] is True
+    assert body["events"][0]["suggestions"], "a customer message gets suggestions"
+    assert rows(db_path, "SELECT shop, conversation, customer, sender, agent, text FROM messages") == [
+        ("chatwoot-3", "42", "501", "customer", "小美", "你好，这件外套什么时候发货？")
+    ]
+
+
+async def test_chatwoot_agent_reply_becomes_agent_message(cw: Client, db_path: Path) -> None:
+    assert (await post(cw, "agent_reply")).status == 200
+    assert rows(db_path, "SELECT sender, agent FROM messages") == [("agent", "小美")]
+
+
+async def test_chatwoot_private_note_is_ignored(cw: Client, db_path: Path) -> None:
+    resp = await post(cw, "private_note")
+    assert resp.status == 200
+    assert (await resp.json())["ignored"] == "private note"
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_chatwoot_bot_and_template_messages_are_auto(cw: Client, db_path: Path) -> None:
+    assert (await post(cw, "bot_message")).status == 200
+    assert (await post(cw, "template_message", delivery="d-2")).status == 200
+    assert sorted(rows(db_path, "SELECT sender FROM messages")) == [("auto",), ("auto",)]
+
+
+async def test_chatwoot_resolved_status_closes_conversation(cw: Client, db_path: Path) -> None:
+    assert (await post(cw, "status_resolved")).status == 200
+    assert rows(db_path, "SELECT type, shop, conversation, customer, agent FROM events") == [
+        ("conversation_closed", "chatwoot-3", "42", "501", "小美")
+    ]
+
+
+async def test_chatwoot_widget_trigger_and_unknown_events_acknowledged(cw: Client, db_path: Path) -> None:
+    assert (await post(cw, "widget_triggered")).status == 200
+    assert (await post(cw, "conversation_created")).status == 200
+    body = json.dumps({"event": "contact_updated", "id": 1}).encode()
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body))
+    assert resp.status == 200 and (await resp.json())["accepted"] is False
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_chatwoot_retry_with_same_delivery_is_logged_once(cw: Client, db_path: Path) -> None:
+    first = await (await post(cw, "contact_message", delivery="same")).json()
+    second = await (await post(cw, "contact_message", delivery="same")).json()
+    assert first["events"][0]["duplicate"] is False and second["events"][0]["duplicate"] is True
+    assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]
+
+
+async def test_chatwoot_rejects_bad_signature(cw: Client, db_path: Path) -> None:
+    body = fixture("contact_message")
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body, secret="wrong"))
+    assert resp.status == 401
+    assert (await resp.json())["field"] == "X-Chatwoot-Signature"
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_chatwoot_rejects_stale_signature(cw: Client) -> None:
+    resp = await post(cw, "contact_message", ts=int(time.time()) - 400)
+    assert resp.status == 401
+
+
+async def test_chatwoot_rejects_unsigned_unless_allowed(aiohttp_client: Any, db_path: Path) -> None:
+    strict = await make_client(aiohttp_client, cw_config(db_path))
+    resp = await strict.post("/v1/chatwoot", data=fixture("legacy_message"))
+    assert resp.status == 401
+
+
+async def test_chatwoot_legacy_unsigned_payload_without_account_object(aiohttp_client: Any, db_path: Path) -> None:
+    client = await make_client(aiohttp_client, cw_config(db_path, allow_unsigned=True, secret=None))
+    resp = await client.post("/v1/chatwoot", data=fixture("legacy_message"))
+    assert resp.status == 200, await resp.text()
+    assert rows(db_path, "SELECT shop, conversation, customer, sender, ts_ms FROM messages") == [
+        ("chatwoot-3", "42", "501", "customer", 1795140060000)
+    ]
+
+
+async def test_chatwoot_rejects_payload_missing_conversation(cw: Client) -> None:
+    body = json.dumps({"event": "message_created", "id": 1, "content": "在吗", "message_type": "incoming",
+                       "account": {"id": 3}}).encode()
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "conversation.id"
+
+
+async def test_chatwoot_disabled_is_404(aiohttp_client: Any, config: Config) -> None:
+    client = await make_client(aiohttp_client, config)
+    resp = await client.post("/v1/chatwoot", data=fixture("contact_message"))
+    assert resp.status == 404
+
+
+def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
+    payload = json.loads(fixture("agent_reply"))
+    payload["content_attributes"] = {"assistant_followup_id": "fu-1"}
+    mapped = map_payload(payload, delivery=None, by_inbox=False, now_ms=0)
+    assert mapped.events[0]["sender"] == "auto" and mapped.events[0]["followup_id"] == "fu-1"
+
+
+def test_chatwoot_shop_ids_round_trip() -> None:
+    assert account_of_shop(shop_id(3, 7, by_inbox=True)) == "3"
+    assert account_of_shop(shop_id("12", None, by_inbox=False)) == "12"
+    assert account_of_shop("taobao-shop") is None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 CONFIG = web.AppKey("config", Config)
 DB_PATH = web.AppKey("db_path", Path)
-WRITER = web.AppKey("writer", "Writer")
-INGESTOR = web.AppKey("ingestor", "Ingestor")
+WRITER: web.AppKey[Writer] = web.AppKey("writer")
+INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor")
 BUS = web.AppKey("bus", Bus)
-ENGINE = web.AppKey("engine", "SuggestionEngine")
+ENGINE: web.AppKey[SuggestionEngine] = web.AppKey("engine")

@@ -23,9 +23,11 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/assistant eval
 
-# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
+# so that Chinese text renders in their screenshots instead of empty boxes.
 browser-deps:
-	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+	@(test -x /usr/bin/chromium && test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc) || \
+		(apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,182 @@
+"""The agent panel: the server-rendered page, adoption clicks, and the demo "customer says…" box."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from assistant.appkeys import CONFIG, ENGINE, INGESTOR
+from assistant.auth import require
+from assistant.events import EventError, parse_event
+from assistant.http_errors import json_dumps, json_error
+from assistant.live import FEED, page_key, scope_conversations, scope_of
+from assistant.store import now_ms
+from assistant.writer import WriterClosed
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+STATIC_DIR = PACKAGE_DIR / "static"
+DEMO_CONVERSATION = "demo-1"
+# What a card says for each follow-up state (the page counts down to `due_ms` after the label).
+FOLLOWUP_LABELS = {
+    "armed": "跟进倒计时",
+    "deferred": "静默时段，跟进延后",
+    "quiet": "静默时段，跟进延后",
+    "pending": "跟进发送中…",
+    "suggested": "建议跟进：",
+    "sent": "已自动发送跟进",
+    "failed": "跟进发送失败",
+    "missed": "跟进已错过",
+    "dropped": "静默时段，本次不跟进",
+    "cancelled": "",
+}
+DEMO_CUSTOMER = "demo-customer"
+MAX_JSON_BYTES = 16_384
+# The page loads only its own files; an injected tag could neither run nor load anything.
+# Framing stays allowed: the panel runs as a Chatwoot dashboard app, inside Chatwoot's page.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",  # the URL carries the token
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The package's templates, autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+async def get_panel(request: web.Request) -> web.Response:
+    """`GET /panel`: the requester's open conversations, most urgent first, updated live by panel.js."""
+    scope = scope_of(request)
+    config = request.app[CONFIG]
+    conversations = scope_conversations(request.app, scope)
+    followups = request.app[FEED].followups_for(conversations)
+    state = {
+        "scope": scope.to_json(),
+        "server_ms": now_ms(),
+        "conversations": conversations,
+        "followups": followups,
+        "demo": config.panel.demo,
+        "demo_agent": config.panel.demo_agent,
+        "followup_labels": FOLLOWUP_LABELS,
+    }
+    html = templates().get_template("panel.html").render(
+        state=state,
+        scope=scope,
+        conversations=conversations,
+        followups=followups,
+        key=page_key,
+        labels=FOLLOWUP_LABELS,
+        demo=config.panel.demo,
+        embedded=request.query.get("embed") == "chatwoot",
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+
+class BadBody(Exception):
+    """A request body that is not one small JSON object."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise BadBody(413, f"body exceeds {MAX_JSON_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadBody(400, "not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadBody(400, "expected a JSON object")
+    return body
+
+
+async def _ingest_one(request: web.Request, raw: dict[str, Any]) -> web.Response:
+    config = request.app[CONFIG]
+    try:
+        event = parse_event(raw, max_text_chars=config.webhook.max_text_chars)
+    except EventError as exc:
+        return json_error(400, "invalid_request", exc.field, exc.message)
+    try:
+        responses = await request.app[INGESTOR].ingest([event])
+    except WriterClosed:
+        return json_error(503, "shutting_down", None, "the service is stopping; retry later")
+    return web.json_response(responses[0], dumps=json_dumps)
+
+
+async def post_used(request: web.Request) -> web.Response:
+    """`POST /v1/panel/used`: the agent took a suggestion; log `suggestion_used` (the adoption signal)."""
+    require(request, "agent")
+    try:
+        body = await _json_body(request)
+    except BadBody as exc:
+        return json_error(exc.status, "invalid_request", "body", exc.message)
+    shop, conversation = body.get("shop"), body.get("conversation")
+    customer = body.get("customer")
+    if not customer and isinstance(shop, str) and isinstance(conversation, str) and shop and conversation:
+        customer = request.app[ENGINE].conversations.get(shop, conversation).customer or None
+    raw = {
+        "id": f"panel-used-{uuid.uuid4().hex}",
+        "type": "suggestion_used",
+        "ts": now_ms(),
+        "shop": shop,
+        "conversation": conversation,
+        "customer": customer,
+        "agent": body.get("agent"),
+        "phrase_id": body.get("phrase_id"),
+        "source": "panel",
+    }
+    return await _ingest_one(request, raw)
+
+
+async def post_demo(request: web.Request) -> web.Response:
+    """`POST /v1/panel/demo`: in demo mode, post a customer message (or an agent reply) into a demo conversation."""
+    require(request, "agent")
+    panel = request.app[CONFIG].panel
+    if not panel.demo:
+        return json_error(404, "not_found", None, "demo mode is off ([panel] demo = false)")
+    try:
+        body = await _json_body(request)
+    except BadBody as exc:
+        return json_error(exc.status, "invalid_request", "body", exc.message)
+    sender = body.get("sender", "customer")
+    if sender not in ("customer", "agent"):
+        return json_error(400, "invalid_request", "sender", "expected 'customer' or 'agent'")
+    raw = {
+        "id": f"panel-demo-{uuid.uuid4().hex}",
+        "type": "message",
+        "ts": now_ms(),
+        "shop": panel.demo_shop,
+        "conversation": body.get("conversation") or DEMO_CONVERSATION,
+        "customer": DEMO_CUSTOMER,
+        "sender": sender,
+        "agent": panel.demo_agent,
+        "text": body.get("text"),
+    }
+    return await _ingest_one(request, raw)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/panel", get_panel)
+    app.router.add_post("/v1/panel/used", post_used)
+    app.router.add_post("/v1/panel/demo", post_demo)
+    app.router.add_static("/panel/static/", STATIC_DIR)

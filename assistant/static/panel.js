@@ -1,0 +1,590 @@
+// The agent panel: live conversations over Server-Sent Events, one-click (or 1/2/3) suggestions,
+// phrase search, the demo box, and the Chatwoot dashboard-app hook.
+// Data is only ever put into the page with textContent / attributes, never as HTML.
+(function () {
+  "use strict";
+
+  const initial = JSON.parse(document.getElementById("panel-state").textContent);
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token") || "";
+  const labels = initial.followup_labels || {};
+  const senderNames = { customer: "顾客", agent: "客服", auto: "自动" };
+
+  const state = {
+    scope: initial.scope, // {agent, shop, conversation, everything}
+    watch: null, // {conversation, shop?, account?, inbox?} once a Chatwoot appContext arrives
+    conversations: new Map(), // page key → conversation snapshot
+    followups: new Map(), // page key → follow-up payload
+    focused: null,
+    actor: initial.scope.agent || null, // who is credited with suggestion_used
+    lastEventId: null,
+    skew: (initial.server_ms || Date.now()) - Date.now(),
+  };
+  window.panelState = state; // for debugging and the browser tests
+
+  const list = document.getElementById("conversations");
+  const emptyNote = document.getElementById("empty");
+  const statusEl = document.getElementById("status");
+  const scopeEl = document.getElementById("scope");
+  const toastEl = document.getElementById("toast");
+
+  function keyOf(shop, conversation) {
+    return JSON.stringify([shop, conversation]);
+  }
+
+  function serverNow() {
+    return Date.now() + state.skew;
+  }
+
+  function authHeaders(extra) {
+    const headers = Object.assign({}, extra || {});
+    if (token) headers.Authorization = "Bearer " + token;
+    return headers;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // ---- time -------------------------------------------------------------------------------------
+
+  function duration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 3600) return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    if (s < 86400) return Math.floor(s / 3600) + "小时" + Math.floor((s % 3600) / 60) + "分";
+    return Math.floor(s / 86400) + "天";
+  }
+
+  function waitText(since) {
+    return since ? "等待 " + duration(serverNow() - since) : "已回复";
+  }
+
+  function followupLabel(f) {
+    if (!f) return "";
+    const label = Object.prototype.hasOwnProperty.call(labels, f.state) ? labels[f.state] : f.state;
+    if (!label) return "";
+    if ((f.state === "armed" || f.state === "deferred" || f.state === "quiet") && f.due_ms) {
+      const left = f.due_ms - serverNow();
+      return label + " " + (left > 0 ? duration(left) : "即将发送…");
+    }
+    return label;
+  }
+
+  function tick() {
+    for (const node of list.querySelectorAll(".wait")) {
+      const since = Number(node.dataset.since) || 0;
+      node.textContent = waitText(since);
+    }
+    for (const node of list.querySelectorAll(".followup")) {
+      const f = state.followups.get(node.closest(".card").dataset.key);
+      const label = node.querySelector(".followup-label");
+      if (label) label.textContent = followupLabel(f);
+    }
+  }
+
+  // ---- rendering --------------------------------------------------------------------------------
+
+  function renderFollowup(f, c) {
+    const p = el("p", "followup");
+    const label = followupLabel(f);
+    p.dataset.state = f ? f.state || "" : "";
+    p.dataset.due = f && f.due_ms ? String(f.due_ms) : "";
+    p.hidden = !label;
+    p.appendChild(el("span", "followup-label", label));
+    if (f && f.text) {
+      const text = el("button", "followup-text", f.text);
+      text.type = "button";
+      text.title = "复制";
+      text.addEventListener("click", async () => {
+        const ok = await copyText(f.text);
+        toast(ok ? "已复制跟进话术" : "复制失败");
+        if (f.state === "suggested" && f.phrase_id && c) await recordUsed(c, f.phrase_id);
+      });
+      p.appendChild(text);
+    }
+    return p;
+  }
+
+  function renderCard(c) {
+    const key = keyOf(c.shop, c.conversation);
+    const card = el("article", "card" + (c.waiting_since_ms ? " waiting" : ""));
+    card.tabIndex = 0;
+    card.dataset.key = key;
+    if (state.focused === key) card.classList.add("focused");
+    if (c.status !== "open") card.classList.add("closed");
+
+    const head = el("header", "card-head");
+    head.appendChild(el("span", "who", c.customer || "顾客"));
+    head.appendChild(el("span", "conv", "#" + c.conversation));
+    if (state.scope.everything || state.watch || state.scope.shop) {
+      head.appendChild(el("span", "owner", c.agent || "未分配"));
+    }
+    const wait = el("span", "wait", waitText(c.waiting_since_ms));
+    wait.dataset.since = c.waiting_since_ms ? String(c.waiting_since_ms) : "";
+    head.appendChild(wait);
+    card.appendChild(head);
+
+    const t = c.customer_type;
+    if (t) {
+      const box = el("div", "ctype");
+      const badge = el("span", "badge", t.label);
+      badge.dataset.type = t.type;
+      badge.title = Math.round((t.confidence || 0) * 100) + "%";
+      box.appendChild(badge);
+      if (t.evidence && t.evidence.length) box.appendChild(el("span", "cues", t.evidence.join("、")));
+      if (t.script && t.script.length) {
+        const details = el("details", "script");
+        details.appendChild(el("summary", null, "话术"));
+        const ol = el("ol");
+        for (const line of t.script) ol.appendChild(el("li", null, line));
+        details.appendChild(ol);
+        box.appendChild(details);
+      }
+      card.appendChild(box);
+    }
+
+    card.appendChild(renderFollowup(state.followups.get(key), c));
+
+    const messages = el("ol", "messages");
+    for (const m of c.messages || []) {
+      const li = el("li", "msg");
+      li.dataset.sender = m.sender;
+      li.title = senderNames[m.sender] || m.sender;
+      li.appendChild(el("span", "text", m.text));
+      messages.appendChild(li);
+    }
+    card.appendChild(messages);
+
+    const suggestions = el("ol", "suggestions");
+    (c.suggestions || []).forEach((s, i) => {
+      const li = el("li");
+      const button = el("button", "sugg");
+      button.type = "button";
+      button.dataset.index = String(i);
+      button.dataset.phraseId = s.phrase_id;
+      if (i < 3) button.appendChild(el("kbd", null, i + 1));
+      button.appendChild(el("code", "code", s.code));
+      button.appendChild(el("span", "text", s.text));
+      button.appendChild(el("span", "score", Math.round(s.score)));
+      li.appendChild(button);
+      suggestions.appendChild(li);
+    });
+    if (!suggestions.children.length) suggestions.appendChild(el("li", "none", "暂无建议"));
+    card.appendChild(suggestions);
+
+    if (c.unpaid_orders && c.unpaid_orders.length) {
+      const orders = el("p", "orders", "未付款订单：");
+      for (const o of c.unpaid_orders) orders.appendChild(el("span", null, o.order + " ¥" + Number(o.amount).toFixed(2)));
+      card.appendChild(orders);
+    }
+    return card;
+  }
+
+  function urgency(a, b) {
+    const wa = a.waiting_since_ms, wb = b.waiting_since_ms;
+    if (!wa !== !wb) return wa ? -1 : 1;
+    if (wa && wb && wa !== wb) return wa - wb;
+    return (b.last_ms || 0) - (a.last_ms || 0);
+  }
+
+  function sorted() {
+    return Array.from(state.conversations.values()).sort(urgency);
+  }
+
+  // Replace changed cards in place and reorder, so focus and scroll survive unrelated updates.
+  function render(changedKeys) {
+    const existing = new Map();
+    for (const node of list.querySelectorAll(":scope > .card")) existing.set(node.dataset.key, node);
+    const order = sorted();
+    const wanted = new Set(order.map((c) => keyOf(c.shop, c.conversation)));
+    for (const [key, node] of existing) {
+      if (!wanted.has(key)) node.remove();
+    }
+    let previous = null;
+    for (const c of order) {
+      const key = keyOf(c.shop, c.conversation);
+      let node = existing.get(key);
+      if (!node || !changedKeys || changedKeys.has(key)) {
+        const fresh = renderCard(c);
+        const hadFocus = node && node.contains(document.activeElement);
+        if (node) node.replaceWith(fresh);
+        node = fresh;
+        if (hadFocus) node.focus({ preventScroll: true });
+      }
+      const expected = previous ? previous.nextElementSibling : list.firstElementChild;
+      if (expected !== node) list.insertBefore(node, expected);
+      previous = node;
+    }
+    emptyNote.hidden = state.conversations.size > 0;
+    if (state.focused && !state.conversations.has(state.focused)) state.focused = null;
+  }
+
+  function belongs(c) {
+    if (state.watch) return true;
+    if (c.status !== "open") return false;
+    if (state.scope.shop && state.scope.conversation) return true;
+    if (state.scope.everything) return true;
+    return c.agent === state.scope.agent;
+  }
+
+  function loadSnapshot(data) {
+    if (data.server_ms) state.skew = data.server_ms - Date.now();
+    state.conversations.clear();
+    for (const c of data.conversations || []) state.conversations.set(keyOf(c.shop, c.conversation), c);
+    state.followups.clear();
+    for (const [key, f] of Object.entries(data.followups || {})) state.followups.set(key, f);
+    render(null);
+  }
+
+  function applyConversation(data) {
+    const c = data.payload;
+    const key = keyOf(c.shop, c.conversation);
+    if (belongs(c)) state.conversations.set(key, c);
+    else state.conversations.delete(key);
+    render(new Set([key]));
+  }
+
+  function applyFollowup(data) {
+    const key = keyOf(data.shop, data.conversation);
+    state.followups.set(key, data.payload);
+    if (state.conversations.has(key)) render(new Set([key]));
+  }
+
+  // ---- the live stream --------------------------------------------------------------------------
+
+  let source = null;
+  let retryTimer = null;
+  let watchdog = null;
+  let backoff = 1000;
+
+  function setStatus(s, text) {
+    statusEl.dataset.state = s;
+    statusEl.textContent = text;
+  }
+
+  function streamParams() {
+    const q = new URLSearchParams();
+    if (token) q.set("token", token);
+    const w = state.watch;
+    if (w) {
+      q.set("conversation", w.conversation);
+      if (w.shop) q.set("shop", w.shop);
+      if (w.account) q.set("account", w.account);
+      if (w.inbox) q.set("inbox", w.inbox);
+      if (state.scope.agent) q.set("agent", state.scope.agent);
+    } else {
+      const s = state.scope;
+      if (s.conversation) {
+        q.set("conversation", s.conversation);
+        q.set("shop", s.shop);
+      }
+      if (s.agent) q.set("agent", s.agent);
+    }
+    return q;
+  }
+
+  function canStream() {
+    const s = state.scope;
+    return Boolean(state.watch || s.agent || s.conversation || s.everything);
+  }
+
+  function resetWatchdog() {
+    clearTimeout(watchdog);
+    // The server sends a heartbeat every 15 s; silence for much longer means a dead connection.
+    watchdog = setTimeout(() => reconnect("silent"), 40000);
+  }
+
+  function onEvent(handler) {
+    return (ev) => {
+      if (ev.lastEventId) state.lastEventId = ev.lastEventId;
+      resetWatchdog();
+      let data;
+      try {
+        data = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      handler(data);
+    };
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (source) source.close();
+    if (!canStream()) {
+      setStatus("idle", "等待会话上下文");
+      return;
+    }
+    const q = streamParams();
+    if (state.lastEventId) q.set("last_event_id", state.lastEventId);
+    setStatus("connecting", "连接中…");
+    const es = new EventSource("v1/stream?" + q.toString());
+    source = es;
+    es.addEventListener("open", () => {
+      backoff = 1000;
+      setStatus("live", "实时");
+      resetWatchdog();
+    });
+    es.addEventListener("snapshot", onEvent(loadSnapshot));
+    es.addEventListener("resumed", onEvent((d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); }));
+    es.addEventListener("heartbeat", onEvent((d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); }));
+    es.addEventListener("conversation", onEvent(applyConversation));
+    es.addEventListener("followup", onEvent(applyFollowup));
+    es.addEventListener("error", () => {
+      if (source !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. an error status while the server restarts): retry ourselves.
+        setStatus("offline", "已断开，重连中…");
+        retryTimer = setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 10000);
+      } else {
+        setStatus("reconnecting", "重连中…");
+      }
+    });
+  }
+
+  function reconnect() {
+    connect();
+  }
+
+  // ---- using a suggestion -----------------------------------------------------------------------
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (e) {
+        // fall through: permission denied or not focused
+      }
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (e) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    toastEl.textContent = text;
+    toastEl.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toastEl.hidden = true; }, 2000);
+  }
+
+  async function recordUsed(c, phraseId) {
+    const body = {
+      shop: c.shop,
+      conversation: c.conversation,
+      customer: c.customer || undefined,
+      agent: state.actor || c.agent || "supervisor",
+      phrase_id: phraseId,
+    };
+    try {
+      const resp = await fetch("v1/panel/used", {
+        method: "POST",
+        headers: authHeaders({ "Content-Type": "application/json" }),
+        body: JSON.stringify(body),
+      });
+      if (!resp.ok) toast("记录失败（" + resp.status + "）");
+    } catch (e) {
+      toast("记录失败（网络）");
+    }
+  }
+
+  async function useSuggestion(key, index, button) {
+    const c = state.conversations.get(key);
+    if (!c || !c.suggestions || !c.suggestions[index]) return;
+    const s = c.suggestions[index];
+    const ok = await copyText(s.text);
+    toast((ok ? "已复制 " : "复制失败，已记录 ") + s.code);
+    if (button) {
+      button.classList.add("used");
+      setTimeout(() => button.classList.remove("used"), 800);
+    }
+    await recordUsed(c, s.phrase_id);
+  }
+
+  function targetKey() {
+    if (state.focused && state.conversations.has(state.focused)) return state.focused;
+    const first = sorted()[0];
+    return first ? keyOf(first.shop, first.conversation) : null;
+  }
+
+  function setFocused(key) {
+    state.focused = key;
+    for (const node of list.querySelectorAll(":scope > .card")) {
+      node.classList.toggle("focused", node.dataset.key === key);
+    }
+  }
+
+  list.addEventListener("click", (ev) => {
+    const card = ev.target.closest(".card");
+    if (!card) return;
+    setFocused(card.dataset.key);
+    const button = ev.target.closest("button.sugg");
+    if (button) useSuggestion(card.dataset.key, Number(button.dataset.index), button);
+  });
+  list.addEventListener("focusin", (ev) => {
+    const card = ev.target.closest(".card");
+    if (card) setFocused(card.dataset.key);
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    const t = ev.target;
+    const typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable);
+    if (typing) {
+      if (ev.key === "Escape") t.blur();
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "1" || ev.key === "2" || ev.key === "3") {
+      const key = targetKey();
+      if (!key) return;
+      ev.preventDefault();
+      const card = Array.from(list.children).find((n) => n.dataset.key === key);
+      const button = card && card.querySelector('button.sugg[data-index="' + (Number(ev.key) - 1) + '"]');
+      useSuggestion(key, Number(ev.key) - 1, button);
+    } else if (ev.key === "/") {
+      ev.preventDefault();
+      searchInput.focus();
+    } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      const cards = Array.from(list.children);
+      if (!cards.length) return;
+      const at = cards.findIndex((n) => n.dataset.key === targetKey());
+      const next = cards[Math.max(0, Math.min(cards.length - 1, at + (ev.key === "ArrowDown" ? 1 : -1)))];
+      ev.preventDefault();
+      next.focus();
+    }
+  });
+
+  // ---- phrase search ----------------------------------------------------------------------------
+
+  const searchInput = document.getElementById("search");
+  const results = document.getElementById("search-results");
+  let searchTimer = null;
+  let searchSeq = 0;
+
+  async function search(q) {
+    const seq = ++searchSeq;
+    if (!q.trim()) {
+      results.replaceChildren();
+      return;
+    }
+    const url = "v1/phrases/search?" + new URLSearchParams({ q: q, limit: "8" }).toString();
+    let data;
+    try {
+      const resp = await fetch(url, { headers: authHeaders() });
+      if (!resp.ok) throw new Error(String(resp.status));
+      data = await resp.json();
+    } catch (e) {
+      if (seq === searchSeq) results.replaceChildren(el("li", "none", "搜索失败"));
+      return;
+    }
+    if (seq !== searchSeq) return; // a newer query is on its way
+    const items = (data.results || []).map((s) => {
+      const li = el("li");
+      const button = el("button", "sugg");
+      button.type = "button";
+      button.appendChild(el("code", "code", s.code));
+      button.appendChild(el("span", "text", s.text));
+      button.appendChild(el("span", "score", Math.round(s.score)));
+      button.addEventListener("click", async () => {
+        const ok = await copyText(s.text);
+        toast((ok ? "已复制 " : "复制失败 ") + s.code);
+        const key = targetKey();
+        const c = key && state.conversations.get(key);
+        if (c) await recordUsed(c, s.phrase_id);
+      });
+      li.appendChild(button);
+      return li;
+    });
+    results.replaceChildren(...(items.length ? items : [el("li", "none", "没有匹配的话术")]));
+  }
+
+  searchInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => search(searchInput.value), 150);
+  });
+
+  // ---- demo box ---------------------------------------------------------------------------------
+
+  const demoForm = document.getElementById("demo-form");
+  if (demoForm) {
+    demoForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const area = document.getElementById("demo-text");
+      const text = area.value.trim();
+      if (!text) return;
+      const sender = (ev.submitter && ev.submitter.dataset.sender) || "customer";
+      try {
+        const resp = await fetch("v1/panel/demo", {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ text: text, sender: sender }),
+        });
+        if (!resp.ok) throw new Error(String(resp.status));
+        area.value = "";
+      } catch (e) {
+        toast("发送失败");
+      }
+    });
+  }
+
+  // ---- Chatwoot dashboard app -------------------------------------------------------------------
+  // Inside Chatwoot the panel is an iframe; Chatwoot posts the open conversation as `appContext`.
+
+  function onAppContext(ev) {
+    if (ev.source !== window.parent || window.parent === window) return;
+    let msg = ev.data;
+    if (typeof msg === "string") {
+      try {
+        msg = JSON.parse(msg);
+      } catch (e) {
+        return;
+      }
+    }
+    if (!msg || msg.event !== "appContext" || !msg.data) return;
+    const conv = msg.data.conversation || {};
+    if (conv.id === undefined || conv.id === null) return;
+    const agent = msg.data.currentAgent || {};
+    const name = agent.available_name || agent.name || (agent.id !== undefined ? String(agent.id) : "");
+    if (name && !state.scope.agent) state.actor = name;
+    const watch = { conversation: String(conv.id) };
+    const account = conv.account_id !== undefined ? conv.account_id : (msg.data.account || {}).id;
+    if (account !== undefined && account !== null) watch.account = String(account);
+    if (conv.inbox_id !== undefined && conv.inbox_id !== null) watch.inbox = String(conv.inbox_id);
+    if (state.watch && JSON.stringify(state.watch) === JSON.stringify(watch)) return;
+    state.watch = watch;
+    state.lastEventId = null;
+    state.conversations.clear();
+    document.body.classList.add("embedded");
+    scopeEl.textContent = "会话 #" + watch.conversation + (name ? " · " + name : "");
+    render(null);
+    connect();
+  }
+
+  window.addEventListener("message", onAppContext);
+
+  // ---- start ------------------------------------------------------------------------------------
+
+  loadSnapshot(initial);
+  setInterval(tick, 1000);
+  connect();
+  if (window.parent !== window) {
+    window.parent.postMessage("chatwoot-dashboard-app:fetch-info", "*");
+  }
+})();

@@ -1,0 +1,265 @@
+"""The agent panel in real Chromium: live suggestions, adoption clicks, escaping, reconnection, Chatwoot iframe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, expect
+
+from assistant.appkeys import BUS
+from assistant.bus import Update
+from assistant.store import now_ms
+from tests.browser import DESKTOP, browser, eventually, page, probe_of  # noqa: F401
+from tests.conftest import ROOT, body_of, make_event
+from tests.service import Service
+
+pytestmark = pytest.mark.browser
+Client = TestClient  # type: ignore[type-arg]
+
+
+def base_url(client: Client) -> str:
+    return f"http://{client.host}:{client.port}"
+
+
+def card(page: Page, conversation: str) -> Any:
+    return page.locator(".card", has=page.locator(".conv", has_text=re.compile(rf"^#{re.escape(conversation)}$")))
+
+
+def uses(db_path: Path) -> list[tuple[str, str, str, str]]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT conversation, customer, agent, phrase_id FROM suggestion_uses ORDER BY seq").fetchall()
+
+
+async def open_panel(page: Page, url: str) -> None:
+    await page.goto(url)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
+
+
+async def test_panel_shows_suggestion_within_one_second(client: Client, page: Page, tmp_path: Path) -> None:
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await page.screenshot(path=str(tmp_path / "empty.png"))
+    event = make_event(conversation="conv-fast", agent="agent1", text="在吗？这个什么时候发货")
+    start = time.monotonic()
+    resp = await client.post("/v1/events", data=body_of(event))
+    top = (await resp.json())["suggestions"][0]
+    suggestion = card(page, "conv-fast").locator(f'.sugg[data-phrase-id="{top["phrase_id"]}"]')
+    await suggestion.wait_for(timeout=1000)
+    elapsed = time.monotonic() - start
+    await page.screenshot(path=str(tmp_path / "suggestion.png"), full_page=True)
+    assert elapsed < 1.0, f"suggestion shown after {elapsed:.3f} s"
+    await expect(suggestion.locator(".code")).to_have_text(top["code"])
+    await expect(suggestion.locator(".text")).to_have_text(top["text"])
+    await expect(card(page, "conv-fast").locator(".badge")).to_be_visible()
+    await expect(card(page, "conv-fast").locator(".msg .text")).to_have_text("在吗？这个什么时候发货")
+    # Readable in a 360 px sidebar: nothing overflows sideways.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert probe_of(page).errors == []
+
+
+async def test_panel_click_copies_suggestion_and_logs_suggestion_used(
+    client: Client, page: Page, db_path: Path, tmp_path: Path
+) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation="c-click", customer="buyer7",
+                                                                   agent="agent1", text="太贵了能便宜点吗")))
+    suggestions = (await resp.json())["suggestions"]
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    button = card(page, "c-click").locator(".sugg").nth(1)
+    await button.click()
+    await expect(page.locator("#toast")).to_contain_text(suggestions[1]["code"])
+    await page.screenshot(path=str(tmp_path / "clicked.png"), full_page=True)
+    rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
+    assert rows == [("c-click", "buyer7", "agent1", suggestions[1]["phrase_id"])]
+    assert await page.evaluate("navigator.clipboard.readText()") == suggestions[1]["text"]
+    # Keyboard: "1" takes the focused (here: the clicked) conversation's first suggestion.
+    await page.keyboard.press("1")
+    rows = await eventually(lambda: asyncio.to_thread(lambda: uses(db_path) if len(uses(db_path)) == 2 else None))
+    assert rows[1] == ("c-click", "buyer7", "agent1", suggestions[0]["phrase_id"])
+    assert await page.evaluate("navigator.clipboard.readText()") == suggestions[0]["text"]
+
+
+async def test_panel_keyboard_uses_most_urgent_conversation(
+    client: Client, page: Page, db_path: Path, tmp_path: Path
+) -> None:
+    older = make_event(conversation="c-old", ts="2026-11-20T09:00:00+08:00", agent="agent1", text="什么时候发货")
+    newer = make_event(conversation="c-new", ts="2026-11-20T09:30:00+08:00", agent="agent1", text="太贵了能便宜点吗")
+    old_top = (await (await client.post("/v1/events", data=body_of(older))).json())["suggestions"]
+    await client.post("/v1/events", data=body_of(newer))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await expect(page.locator(".card .conv").first).to_have_text("#c-old")  # waiting longest comes first
+    await page.keyboard.press("2")
+    rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
+    await page.screenshot(path=str(tmp_path / "keyboard.png"), full_page=True)
+    assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
+
+
+async def test_panel_shows_customer_html_as_text_and_runs_nothing(
+    client: Client, page: Page, tmp_path: Path
+) -> None:
+    attack = "<img src=x onerror=alert(1)>"
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-xss", customer="<svg/onload=alert(2)>",
+                                                            agent="agent1", text=attack)))
+    message = card(page, "c-xss").locator(".msg .text")
+    await expect(message).to_have_text(attack)
+    await expect(card(page, "c-xss").locator(".who")).to_have_text("<svg/onload=alert(2)>")
+    await page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+    # The server-rendered page escapes it too.
+    await page.reload()
+    await expect(card(page, "c-xss").locator(".msg .text")).to_have_text(attack)
+    html = await (await client.get("/panel?agent=agent1")).text()
+    assert attack not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    await asyncio.sleep(0.3)  # give a handler that should not exist the time to run
+    await page.screenshot(path=str(tmp_path / "reloaded.png"), full_page=True)
+    assert await page.locator("#conversations img, #conversations svg").count() == 0
+    assert probe_of(page).dialogs == []
+    assert probe_of(page).errors == []
+
+
+async def test_panel_shows_followup_countdown_and_state(client: Client, page: Page, tmp_path: Path) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-idle", agent="agent1")))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    bus = client.app[BUS]
+    bus.publish(Update("followup", "shop1", "c-idle", "agent1", {"state": "armed", "due_ms": now_ms() + 299_000}))
+    line = card(page, "c-idle").locator(".followup")
+    await expect(line).to_have_text(re.compile(r"跟进倒计时 4:5\d"))
+    await page.screenshot(path=str(tmp_path / "countdown.png"), full_page=True)
+    bus.publish(Update("followup", "shop1", "c-idle", "agent1", {"state": "sent", "text": "亲，还在吗？"}))
+    await expect(line).to_contain_text("已自动发送跟进")
+    await expect(line.locator(".followup-text")).to_have_text("亲，还在吗？")
+    bus.publish(Update("followup", "shop1", "c-idle", "agent1", {"state": "cancelled", "reason": "customer_replied"}))
+    await expect(line).to_be_hidden()
+
+
+async def test_panel_demo_box_posts_customer_message(client: Client, page: Page, tmp_path: Path) -> None:
+    text = "能便宜点吗？别家才卖50"
+    expected = await (await client.get("/v1/suggest", params={"text": text})).json()
+    await open_panel(page, f"{base_url(client)}/panel?agent=小美")
+    await page.fill("#demo-text", text)
+    await page.click('#demo-form button[data-sender="customer"]')
+    demo = card(page, "demo-1")
+    await expect(demo.locator(".sugg .code").first).to_have_text(expected["suggestions"][0]["code"])
+    await expect(demo.locator(".badge")).to_have_text(expected["customer_type"]["label"])
+    await expect(demo.locator(".cues")).to_have_text("、".join(expected["customer_type"]["evidence"]))
+    await page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+
+
+async def test_panel_search_box_finds_phrases(client: Client, page: Page, tmp_path: Path) -> None:
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await page.keyboard.press("/")
+    await page.keyboard.type("发货")
+    await expect(page.locator("#search-results .sugg").first).to_be_visible()
+    await page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+    assert await page.locator("#search-results .sugg .text").count() >= 1
+
+
+async def test_panel_supervisor_desktop_view_shows_every_agent(client: Client, page: Page, tmp_path: Path) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-a", agent="agent1")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-b", agent="agent2", text="可以开发票吗")))
+    await page.set_viewport_size(DESKTOP)
+    await open_panel(page, f"{base_url(client)}/panel")  # no tokens configured: the supervisor view is open
+    await expect(page.locator(".card")).to_have_count(2)
+    await expect(card(page, "c-b").locator(".owner")).to_have_text("agent2")
+    await page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
+
+
+CHATWOOT_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>Chatwoot (test double)</title></head>
+<body>
+<h1>Conversation 42</h1>
+<iframe id="dashboard-app" src="{panel}" width="380" height="720"></iframe>
+<script>
+  const context = {{
+    event: "appContext",
+    data: {{
+      conversation: {{id: 42, account_id: 1, inbox_id: 3, status: "open",
+                      meta: {{sender: {{id: 9, name: "王芳"}}, assignee: {{id: 5, name: "李雷"}}}}}},
+      contact: {{id: 9, name: "王芳"}},
+      currentAgent: {{id: 5, name: "李雷", email: "lilei@example.com"}}
+    }}
+  }};
+  window.asked = 0;
+  window.addEventListener("message", (event) => {{
+    if (event.data === "chatwoot-dashboard-app:fetch-info") {{
+      window.asked += 1;
+      document.getElementById("dashboard-app").contentWindow.postMessage(JSON.stringify(context), "*");
+    }}
+  }});
+</script>
+</body></html>
+"""
+
+
+async def test_panel_in_chatwoot_iframe_shows_that_conversation(
+    client: Client, aiohttp_server: Any, page: Page, db_path: Path, tmp_path: Path
+) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(
+        shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="在吗？这个什么时候发货")))
+    top = (await resp.json())["suggestions"][0]
+    await client.post("/v1/events", data=body_of(make_event(conversation="other", agent="agent1")))
+
+    async def host(request: web.Request) -> web.Response:
+        panel_url = f"{base_url(client)}/panel?embed=chatwoot"  # the URL docs/chatwoot.md gives
+        return web.Response(text=CHATWOOT_PAGE.format(panel=panel_url), content_type="text/html")
+
+    chatwoot = web.Application()
+    chatwoot.router.add_get("/app/accounts/1/conversations/42", host)
+    server = await aiohttp_server(chatwoot)  # another origin, as Chatwoot is
+    await page.set_viewport_size({"width": 420, "height": 800})
+    await page.goto(f"http://127.0.0.1:{server.port}/app/accounts/1/conversations/42")
+    panel = page.frame_locator("#dashboard-app")
+    await expect(panel.locator(".card")).to_have_count(1)
+    await expect(panel.locator(".card .conv")).to_have_text("#42")
+    await expect(panel.locator(f'.sugg[data-phrase-id="{top["phrase_id"]}"] .text')).to_have_text(top["text"])
+    await expect(panel.locator(".badge")).to_be_visible()
+    await expect(panel.locator("#status")).to_have_attribute("data-state", "live")
+    assert await page.evaluate("window.asked") >= 1
+    await page.screenshot(path=str(tmp_path / "chatwoot-iframe.png"), full_page=True)
+    # Live updates of that conversation reach the iframe; suggestion_used is credited to Chatwoot's agent.
+    await client.post("/v1/events", data=body_of(make_event(
+        shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="太贵了能便宜点吗")))
+    await expect(panel.locator(".msg .text").last).to_have_text("太贵了能便宜点吗")
+    await panel.locator(".sugg").first.click()
+    rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
+    assert rows[0][:3] == ("42", "9", "李雷")
+
+
+@pytest.mark.slow
+async def test_panel_reconnects_after_server_restart(page: Page, tmp_path: Path) -> None:
+    db = tmp_path / "restart.db"
+    env = {"ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_AGENT_TOKEN": "", "ASSISTANT_SUPERVISOR_TOKEN": "",
+           "ASSISTANT_ADMIN_TOKEN": ""}
+    first = Service(ROOT / "config.toml", db, env=env).start()
+    try:
+        await open_panel(page, f"{first.url}/panel?agent=agent1")
+        await page.evaluate("window.sameDocument = true")
+        started = time.monotonic()
+        assert first.terminate() == 0
+        assert time.monotonic() - started < 5, "an open event stream held up the shutdown"
+        await expect(page.locator("#status")).not_to_have_attribute("data-state", "live")
+        await page.screenshot(path=str(tmp_path / "server-down.png"), full_page=True)
+    finally:
+        first.stop()
+    second = Service(ROOT / "config.toml", db, env=env, port=first.port).start()
+    try:
+        event = make_event(conversation="after-restart", agent="agent1", text="在吗？这个什么时候发货")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{second.url}/v1/events", data=json.dumps(event, ensure_ascii=False)) as resp:
+                assert resp.status == 200
+                top = (await resp.json())["suggestions"][0]
+        suggestion = card(page, "after-restart").locator(f'.sugg[data-phrase-id="{top["phrase_id"]}"]')
+        await expect(suggestion).to_be_visible(timeout=10_000)
+        await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        assert await page.evaluate("window.sameDocument") is True  # recovered by itself, not reloaded
+        await page.screenshot(path=str(tmp_path / "reconnected.png"), full_page=True)
+    finally:
+        second.stop()

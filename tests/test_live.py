@@ -1,0 +1,274 @@
+"""The live stream: snapshots, per-agent filtering, tokens, resumption by Last-Event-ID, fan-out rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import live
+from assistant.app import create_app
+from assistant.appkeys import BUS
+from assistant.bus import Bus, Update
+from assistant.config import Config, load_config
+from assistant.live import FEED, LiveFeed, Scope
+from tests.conftest import ROOT, body_of, make_event
+
+Client = TestClient  # type: ignore[type-arg]
+TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
+
+
+@dataclass
+class Sse:
+    event: str
+    data: Any
+    id: str | None
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[Sse]:
+    """Parse a text/event-stream response into events."""
+    event, event_id = "message", None
+    data: list[str] = []
+    async for raw in resp.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield Sse(event, json.loads("\n".join(data)), event_id)
+            event, data = "message", []
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+        elif field == "id":
+            event_id = value
+
+
+class Reader:
+    """Collects a stream's events in the background."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self.resp = resp
+        self.events: list[Sse] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for e in sse_events(self.resp):
+            self.events.append(e)
+
+    async def wait_for(self, predicate: Any, timeout: float = 3.0) -> Sse:
+        deadline = asyncio.get_running_loop().time() + timeout
+        seen = 0
+        while True:
+            for e in self.events[seen:]:
+                if predicate(e):
+                    return e
+            seen = len(self.events)
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no matching event; got {[(e.event, e.data) for e in self.events]}")
+            await asyncio.sleep(0.01)
+
+    def of(self, name: str) -> list[Sse]:
+        return [e for e in self.events if e.event == name]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        self.resp.close()
+
+
+async def open_stream(client: Client, query: str, headers: dict[str, str] | None = None) -> Reader:
+    resp = await client.get(f"/v1/stream?{query}", headers=headers or {})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    reader = Reader(resp)
+    await reader.wait_for(lambda e: e.event in ("snapshot", "resumed"))
+    return reader
+
+
+@pytest.fixture
+def token_config(db_path: Path) -> Config:
+    return load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
+
+
+@pytest.fixture
+async def token_client(aiohttp_client: Any, token_config: Config) -> Client:
+    return await aiohttp_client(create_app(token_config))
+
+
+async def test_stream_starts_with_snapshot_of_open_conversations(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="c2", agent="a2")))
+    reader = await open_stream(client, "agent=a1")
+    snapshot = reader.of("snapshot")[0]
+    assert [c["conversation"] for c in snapshot.data["conversations"]] == ["c1"]
+    first = snapshot.data["conversations"][0]
+    assert first["suggestions"][0]["code"] and first["customer_type"]["label"]
+    assert first["waiting_since_ms"] is not None and first["messages"][-1]["sender"] == "customer"
+    assert snapshot.id is not None
+    await reader.close()
+
+
+async def test_stream_carries_only_the_agents_conversations(client: Client) -> None:
+    reader = await open_stream(client, "agent=a1")
+    await client.post("/v1/events", data=body_of(make_event(conversation="theirs", agent="a2")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="mine", agent="a1")))
+    update = await reader.wait_for(lambda e: e.event == "conversation")
+    assert update.data["payload"]["conversation"] == "mine"
+    await asyncio.sleep(0.1)
+    assert [e.data["conversation"] for e in reader.of("conversation")] == ["mine"]
+    await reader.close()
+
+
+async def test_stream_supervisor_token_sees_every_conversation(token_client: Client) -> None:
+    reader = await open_stream(token_client, "token=supervisor-token")
+    for agent in ("a1", "a2"):
+        await token_client.post("/v1/events", data=body_of(make_event(conversation=f"c-{agent}", agent=agent)))
+    await reader.wait_for(lambda e: e.event == "conversation" and e.data["conversation"] == "c-a2")
+    assert {e.data["conversation"] for e in reader.of("conversation")} == {"c-a1", "c-a2"}
+    await reader.close()
+
+
+async def test_stream_rejects_missing_or_wrong_token(token_client: Client) -> None:
+    assert (await token_client.get("/v1/stream?agent=a1")).status == 401
+    assert (await token_client.get("/v1/stream?agent=a1&token=nope")).status == 401
+    reader = await open_stream(token_client, "agent=a1", headers={"Authorization": "Bearer agent-token"})
+    await reader.close()
+
+
+async def test_stream_agent_token_without_agent_is_rejected(token_client: Client) -> None:
+    resp = await token_client.get("/v1/stream?token=agent-token")
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "agent"
+
+
+async def test_stream_resumes_after_last_event_id_without_snapshot(client: Client) -> None:
+    reader = await open_stream(client, "agent=a1")
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    seen = await reader.wait_for(lambda e: e.event == "conversation")
+    await reader.close()
+    await client.post("/v1/events", data=body_of(make_event(conversation="c2", agent="a2")))
+    missed = make_event(conversation="c3", agent="a1", text="可以开发票吗")
+    await client.post("/v1/events", data=body_of(missed))
+    again = await open_stream(client, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    update = await again.wait_for(lambda e: e.event == "conversation")
+    assert again.of("snapshot") == [] and again.of("resumed")[0].data["missed"] == 1
+    assert update.data["payload"]["event_id"] == missed["id"]
+    await again.close()
+
+
+async def test_stream_from_another_server_gets_a_snapshot(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    reader = await open_stream(client, "agent=a1&last_event_id=deadbeef-12")
+    assert [c["conversation"] for c in reader.of("snapshot")[0].data["conversations"]] == ["c1"]
+    await reader.close()
+
+
+async def test_stream_hands_over_conversation_to_new_agent(client: Client) -> None:
+    old = await open_stream(client, "agent=a1")
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    await old.wait_for(lambda e: e.event == "conversation")
+    reply = make_event(conversation="c1", sender="agent", agent="a2", text="亲，我来为您处理",
+                       ts="2026-11-20T10:01:00+08:00")
+    await client.post("/v1/events", data=body_of(reply))
+    moved = await old.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["agent"] == "a2")
+    assert moved.data["payload"]["previous_agent"] == "a1"
+    await old.close()
+
+
+async def test_stream_carries_followup_updates(client: Client) -> None:
+    reader = await open_stream(client, "agent=a1")
+    client.app[BUS].publish(Update("followup", "shop1", "c1", "a2", {"state": "armed", "due_ms": 1}))
+    client.app[BUS].publish(Update("followup", "shop1", "c1", "a1", {"state": "armed", "due_ms": 2}))
+    update = await reader.wait_for(lambda e: e.event == "followup")
+    assert update.data["payload"] == {"state": "armed", "due_ms": 2}
+    await reader.close()
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    again = await open_stream(client, "agent=a1")
+    assert again.of("snapshot")[0].data["followups"] == {'["shop1","c1"]': {"state": "armed", "due_ms": 2}}
+    await again.close()
+
+
+async def test_stream_watches_one_conversation_by_chatwoot_account(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(shop="chatwoot-1", conversation="42", agent="x")))
+    reader = await open_stream(client, "account=1&inbox=3&conversation=42")
+    [conversation] = reader.of("snapshot")[0].data["conversations"]
+    assert (conversation["shop"], conversation["conversation"]) == ("chatwoot-1", "42")
+    await client.post("/v1/events", data=body_of(make_event(shop="chatwoot-1", conversation="43", agent="x")))
+    await client.post("/v1/events", data=body_of(make_event(shop="chatwoot-1", conversation="42", agent="y")))
+    update = await reader.wait_for(lambda e: e.event == "conversation")
+    assert update.data["conversation"] == "42"
+    await reader.close()
+
+
+async def test_stream_ends_when_the_service_shuts_down(client: Client) -> None:
+    reader = await open_stream(client, "agent=a1")
+    await live.close_streams(client.app)
+    await asyncio.wait_for(reader.task, 2)
+    assert client.app[FEED].streams == set()
+
+
+async def test_state_rebuilt_after_restart_has_suggestions(aiohttp_client: Any, config: Config) -> None:
+    first = await aiohttp_client(create_app(config))
+    await first.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1", text="太贵了能便宜点吗")))
+    await first.close()
+    second = await aiohttp_client(create_app(config))
+    reader = await open_stream(second, "agent=a1")
+    [conversation] = reader.of("snapshot")[0].data["conversations"]
+    fresh = await (await second.get("/v1/suggest", params={"text": "太贵了能便宜点吗"})).json()
+    assert conversation["suggestions"][0]["phrase_id"] == fresh["suggestions"][0]["phrase_id"]
+    assert conversation["customer_type"]["type"] == fresh["customer_type"]["type"]
+    await reader.close()
+
+
+def test_feed_resyncs_a_panel_that_falls_behind() -> None:
+    async def scenario() -> None:
+        feed = LiveFeed(Bus())
+        stream, missed = feed.open(Scope(agent="a1"), None)
+        assert missed is None
+        for i in range(live.STREAM_BACKLOG + 1):
+            feed.dispatch(Update("message", "s", f"c{i}", "a1", {}))
+        assert stream.resync and len(stream.pending) < live.STREAM_BACKLOG
+        feed.close(stream)
+        assert feed.streams == set()
+
+    asyncio.run(scenario())
+
+
+def test_feed_resumes_only_within_its_journal() -> None:
+    feed = LiveFeed(Bus())
+    for i in range(live.JOURNAL_SIZE + 10):
+        feed.dispatch(Update("message", "s", "c", "a1", {}))
+    scope = Scope(agent="a1")
+    assert feed._missed(scope, feed.id_of(5)) is None  # fell out of the journal
+    assert [e.seq for e in feed._missed(scope, feed.id_of(feed.seq - 2)) or []] == [feed.seq - 1, feed.seq]
+    assert feed._missed(scope, feed.last_id) == []
+    assert feed._missed(scope, f"other-{feed.seq}") is None
+    assert feed._missed(scope, feed.id_of(feed.seq + 1)) is None
+
+
+def test_scope_accepts_by_agent_previous_agent_watch_and_everything() -> None:
+    update = Update("message", "s", "c", "a2", {"previous_agent": "a1"})
+    assert Scope(agent="a1").accepts(update) and Scope(agent="a2").accepts(update)
+    assert not Scope(agent="a3").accepts(update)
+    assert Scope(watch=("s", "c")).accepts(update) and not Scope(watch=("s", "d")).accepts(update)
+    assert Scope(everything=True).accepts(update)
+
+
+async def test_stream_sends_heartbeats_when_quiet(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "HEARTBEAT_S", 0.05)
+    client = await aiohttp_client(create_app(config))
+    reader = await open_stream(client, "agent=a1")
+    beat = await reader.wait_for(lambda e: e.event == "heartbeat")
+    assert beat.data["server_ms"] > 0
+    await reader.close()

@@ -1,0 +1,171 @@
+"""The panel page and its endpoints: rendering, escaping, tokens, suggestion_used, demo mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.app import create_app
+from assistant.appkeys import BUS
+from assistant.bus import Update
+from assistant.config import Config, load_config
+from tests.conftest import ROOT, body_of, make_event, replace_config
+
+Client = TestClient  # type: ignore[type-arg]
+TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
+
+
+def rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def page_state(html: str) -> dict[str, Any]:
+    start = html.index('<script type="application/json" id="panel-state">') + len(
+        '<script type="application/json" id="panel-state">'
+    )
+    return json.loads(html[start: html.index("</script>", start)])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def token_client(aiohttp_client: Any, db_path: Path) -> Client:
+    config = load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
+    return await aiohttp_client(create_app(config))
+
+
+async def test_panel_lists_open_conversations_waiting_longest_first(client: Client) -> None:
+    for conversation, ts in (("later", "2026-11-20T10:05:00+08:00"), ("earlier", "2026-11-20T10:00:00+08:00")):
+        await client.post("/v1/events", data=body_of(make_event(conversation=conversation, ts=ts, agent="a1")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="answered", agent="a1")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="answered", sender="agent", agent="a1",
+                                                            text="亲，今天发货", ts="2026-11-20T10:06:00+08:00")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="closed", agent="a1")))
+    await client.post("/v1/events", data=body_of(make_event("conversation_closed", conversation="closed",
+                                                            ts="2026-11-20T10:07:00+08:00")))
+    await client.post("/v1/events", data=body_of(make_event(conversation="someone-else", agent="a2")))
+    resp = await client.get("/panel?agent=a1")
+    assert resp.status == 200 and resp.content_type == "text/html"
+    html = await resp.text()
+    state = page_state(html)
+    assert [c["conversation"] for c in state["conversations"]] == ["earlier", "later", "answered"]
+    assert html.index("#earlier") < html.index("#later") < html.index("#answered")
+    assert 'class="sugg"' in html and "<kbd>1</kbd>" in html and 'class="badge"' in html
+
+
+async def test_panel_escapes_customer_text_and_phrases(client: Client) -> None:
+    attack = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+    await client.post("/v1/events", data=body_of(make_event(agent="a1", customer='"><b>x', text=attack)))
+    html = await (await client.get("/panel?agent=a1")).text()
+    assert "<script>alert(1)" not in html and "<img src=x" not in html and '"><b>x' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert page_state(html)["conversations"][0]["messages"][0]["text"] == attack  # JSON block: no raw '<'
+
+
+async def test_panel_sets_content_security_policy(client: Client) -> None:
+    resp = await client.get("/panel?agent=a1")
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_panel_serves_its_script_and_style(client: Client) -> None:
+    for name, kind in (("panel.js", "javascript"), ("panel.css", "css")):
+        resp = await client.get(f"/panel/static/{name}")
+        assert resp.status == 200 and kind in resp.content_type
+
+
+async def test_panel_requires_agent_token(token_client: Client) -> None:
+    assert (await token_client.get("/panel?agent=a1")).status == 401
+    assert (await token_client.get("/panel?agent=a1&token=wrong")).status == 401
+    assert (await token_client.get("/panel?agent=a1&token=agent-token")).status == 200
+
+
+async def test_panel_without_agent_waits_for_context_unless_supervisor(token_client: Client) -> None:
+    await token_client.post("/v1/events", data=body_of(make_event(agent="a1")))
+    agent_page = page_state(await (await token_client.get("/panel?token=agent-token")).text())
+    assert agent_page["scope"]["everything"] is False and agent_page["conversations"] == []
+    supervisor_page = page_state(await (await token_client.get("/panel?token=supervisor-token")).text())
+    assert supervisor_page["scope"]["everything"] is True and len(supervisor_page["conversations"]) == 1
+
+
+async def test_panel_used_logs_suggestion_used_with_customer_from_state(client: Client, db_path: Path) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c9", customer="buyer9", agent="a1")))
+    resp = await client.post("/v1/panel/used", json={"shop": "shop1", "conversation": "c9", "agent": "a1",
+                                                     "phrase_id": "shipping_time.within_48h"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["accepted"] is True and body["id"].startswith("panel-used-")
+    assert rows(db_path, "SELECT conversation, customer, agent, phrase_id FROM suggestion_uses") == [
+        ("c9", "buyer9", "a1", "shipping_time.within_48h")
+    ]
+
+
+async def test_panel_used_rejects_missing_phrase(client: Client, db_path: Path) -> None:
+    resp = await client.post("/v1/panel/used", json={"shop": "s", "conversation": "c", "customer": "u", "agent": "a"})
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "phrase_id"
+    assert rows(db_path, "SELECT count(*) FROM suggestion_uses") == [(0,)]
+
+
+async def test_panel_used_rejects_non_json(client: Client) -> None:
+    resp = await client.post("/v1/panel/used", data=b"[1,2")
+    assert resp.status == 400 and (await resp.json())["field"] == "body"
+
+
+async def test_panel_used_requires_token(token_client: Client) -> None:
+    body = {"shop": "s", "conversation": "c", "customer": "u", "agent": "a", "phrase_id": "p"}
+    assert (await token_client.post("/v1/panel/used", json=body)).status == 401
+    ok = await token_client.post("/v1/panel/used", json=body, headers={"Authorization": "Bearer agent-token"})
+    assert ok.status == 200
+
+
+async def test_panel_demo_posts_customer_message_into_demo_conversation(client: Client, db_path: Path) -> None:
+    resp = await client.post("/v1/panel/demo", json={"text": "太贵了能便宜点吗"})
+    assert resp.status == 200
+    assert (await resp.json())["suggestions"], "a demo message gets suggestions like any customer message"
+    assert rows(db_path, "SELECT shop, conversation, sender, agent FROM messages") == [
+        ("demo", "demo-1", "customer", "小美")
+    ]
+    reply = await client.post("/v1/panel/demo", json={"text": "亲，已经是最低价了", "sender": "agent"})
+    assert reply.status == 200
+    assert (await client.post("/v1/panel/demo", json={"text": "x", "sender": "auto"})).status == 400
+
+
+async def test_panel_demo_is_404_when_demo_is_off(aiohttp_client: Any, config: Config, db_path: Path) -> None:
+    client = await aiohttp_client(create_app(replace_config(config, "panel", demo=False)))
+    resp = await client.post("/v1/panel/demo", json={"text": "在吗"})
+    assert resp.status == 404
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+    assert 'id="demo-form"' not in await (await client.get("/panel?agent=a1")).text()
+
+
+async def test_panel_watches_chatwoot_conversation_by_account(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(shop="chatwoot-7", conversation="42", agent="x")))
+    html = await (await client.get("/panel?account=7&conversation=42")).text()
+    [conversation] = page_state(html)["conversations"]
+    assert (conversation["shop"], conversation["conversation"]) == ("chatwoot-7", "42")
+
+
+async def test_panel_rejects_conversation_without_shop(client: Client) -> None:
+    resp = await client.get("/panel?conversation=42")
+    assert resp.status == 400 and (await resp.json())["field"] == "shop"
+
+
+async def test_panel_renders_latest_followup_state(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    client.app[BUS].publish(Update("followup", "shop1", "c1", "a1", {"state": "failed", "last_error": "HTTP 502"}))
+    await asyncio.sleep(0.05)  # the feed drains the bus in its own task
+    html = await (await client.get("/panel?agent=a1")).text()
+    assert 'data-state="failed"' in html and "跟进发送失败" in html
+    assert page_state(html)["followups"] == {'["shop1","c1"]': {"state": "failed", "last_error": "HTTP 502"}}
+
+
+async def test_panel_embedded_in_chatwoot_waits_for_app_context(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(agent="a1")))
+    html = await (await client.get("/panel?embed=chatwoot")).text()
+    assert page_state(html)["conversations"] == [] and '<body class="embedded">' in html

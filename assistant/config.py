@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assistant.clock import QuietHours
+
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message names the key."""
@@ -24,6 +26,7 @@ class ServerConfig:
     port: int = 8080
     max_body_bytes: int = 262_144
     max_batch: int = 500
+    access_log: bool = False  # one log line per request; off by default, rejections are always logged
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,29 @@ class FollowupsConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        try:
+            QuietHours.parse(self.quiet_hours)
+        except ValueError as exc:
+            raise ConfigError(f"[followups] quiet_hours: {exc}") from None
+        positive = {
+            "idle_seconds": self.idle_seconds,
+            "max_attempts": self.max_attempts,
+            "backoff_base_s": self.backoff_base_s,
+            "delivery_timeout_s": self.delivery_timeout_s,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"[followups] {key}: must be positive, got {value}")
+        not_negative = {
+            "max_followups_per_idle": self.max_followups_per_idle,
+            "late_grace_s": self.late_grace_s,
+            "payment_reminder_window_s": self.payment_reminder_window_s,
+        }
+        for key, value in not_negative.items():
+            if value < 0:
+                raise ConfigError(f"[followups] {key}: must not be negative, got {value}")
 
     def mode_for(self, shop: str) -> str:
         return self.shop_modes.get(shop, self.mode)

@@ -24,7 +24,14 @@ def serve(config: Config) -> int:
     base = f"http://{config.server.host}:{config.server.port}"
     print(_banner(config, base), flush=True)
     # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, run clean-up (flush), return.
-    web.run_app(app, host=config.server.host, port=config.server.port, print=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        print=None,
+        shutdown_timeout=10,
+        access_log=logging.getLogger("aiohttp.access") if config.server.access_log else None,
+    )
     return 0
 
 

@@ -1,0 +1,337 @@
+"""The quick-phrase library: TOML files in `phrases/` loaded, validated and rendered (sandboxed Jinja2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from assistant.textnorm import NormalizationData, Normalizer
+from assistant.vocabulary import (
+    ASSISTANT_INTENTS,
+    DEFAULT_TYPE,
+    INTENTS,
+    TYPE_IDS,
+    CustomerTypeSpec,
+    IntentSpec,
+    LibraryError,
+    Problem,
+    QuestionSpec,
+    TypeCues,
+    parse_intents,
+    parse_types,
+    string_list,
+    string_value,
+)
+
+__all__ = [
+    "ASSISTANT_INTENTS", "DEFAULT_TYPE", "INTENTS", "TYPE_IDS", "CustomerTypeSpec", "IntentSpec", "Library",
+    "LibraryError", "Phrase", "Problem", "QuestionSpec", "TypeCues", "check_template", "make_environment",
+]  # fmt: skip
+
+# Answers about the goods must say something: at least PRODUCT_MIN_CHARS characters.
+PRODUCT_INTENTS = frozenset({"product_info", "size_advice", "stock", "quality_issue", "authenticity"})
+MIN_CHARS = 4
+PRODUCT_MIN_CHARS = 15
+
+# Neutral stand-ins for variables the caller does not know; `shop` is usually overridden from config.
+DEFAULT_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {"shop": "本店", "agent": "", "customer": "亲", "product": "这款宝贝", "order": "您的订单", "amount": "__"}
+)
+SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml"})
+
+# Template constructs a phrase may use: text, variables, simple filters and conditions.
+_SAFE_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.If, nodes.CondExpr, nodes.Filter,
+    nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
+)  # fmt: skip
+_SAFE_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate", "string"})
+_PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "group"})
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One quick phrase (快捷短语); `text` is the Jinja2 source."""
+
+    id: str
+    intent: str
+    code: str
+    text: str
+    triggers: tuple[str, ...]
+    types: tuple[str, ...] = ()
+    group: str = ""
+    file: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Library:
+    """A validated phrase library; build it with `Library.load` or `Library.build`."""
+
+    phrases: tuple[Phrase, ...]
+    intents: Mapping[str, IntentSpec]
+    customer_types: Mapping[str, CustomerTypeSpec]
+    normalization: NormalizationData
+    variables: Mapping[str, str]
+    questions: QuestionSpec = QuestionSpec()
+    type_cues: Mapping[str, TypeCues] = field(default_factory=dict)
+    directory: Path | None = None
+    by_id: Mapping[str, Phrase] = field(default_factory=dict, repr=False)
+    _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
+    # Each phrase's triggers as the library's normalizer sees them (the matcher reuses them).
+    normalized_triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, directory: Path | str, extra_variables: Mapping[str, str] = MappingProxyType({})) -> Library:
+        """Read every TOML file of `directory`; raise LibraryError listing all problems found."""
+        directory = Path(directory)
+        problems: list[Problem] = []
+        if not directory.is_dir():
+            raise LibraryError([Problem(str(directory), "", "not a directory")])
+        phrase_tables: list[tuple[str, dict[str, Any]]] = []
+        for path in sorted(directory.glob("*.toml")):
+            if path.name in SPECIAL_FILES:
+                continue
+            data = _read_toml(path, problems)
+            if data is not None:
+                phrase_tables.append((path.name, data))
+        intents_data = _read_toml(directory / "intents.toml", problems, optional=True) or {}
+        types_data = _read_toml(directory / "customer_types.toml", problems, optional=True) or {}
+        return cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
+
+    @classmethod
+    def build(
+        cls,
+        phrase_files: Sequence[tuple[str, Mapping[str, Any]]],
+        intents_data: Mapping[str, Any] | None = None,
+        types_data: Mapping[str, Any] | None = None,
+        extra_variables: Mapping[str, str] = MappingProxyType({}),
+        directory: Path | None = None,
+        problems: list[Problem] | None = None,
+    ) -> Library:
+        """Validate already-parsed TOML tables (file name, table) into a library, or raise LibraryError."""
+        problems = problems if problems is not None else []
+        variables = dict(DEFAULT_VARIABLES)
+        for name, value in extra_variables.items():
+            if not _VARIABLE_NAME.fullmatch(name):
+                problems.append(Problem("config", "", f"variable name {name!r} is not an identifier"))
+            variables[name] = str(value)
+        intents, normalization, questions, type_cues = parse_intents(intents_data or {}, problems)
+        customer_types = parse_types(types_data or {}, problems)
+        words = [w for spec in intents.values() for w in (*spec.strong, *spec.keywords, *spec.weak, *spec.whole)]
+        words += [c for spec in customer_types.values() for c in spec.cues]
+        words += [c for spec in type_cues.values() for c in spec.cues]
+        words += list(normalization.synonyms.values())
+        fillers = "".join(normalization.fillers)
+        protected = frozenset(w for w in words if any(ch in w for ch in fillers) and w not in normalization.fillers)
+        normalization = dataclasses.replace(normalization, protected=protected)
+        normalizer = Normalizer(normalization)
+        env = make_environment()
+        phrases: list[Phrase] = []
+        templates: dict[str, Template | PlainText] = {}
+        normalized: dict[str, tuple[str, ...]] = {}
+        seen_codes: dict[str, str] = {}
+        for file, data in phrase_files:
+            for phrase, template, triggers in _parse_phrase_file(file, data, env, variables, normalizer, problems):
+                if phrase.id in templates:
+                    problems.append(Problem(file, phrase.id, "duplicate id"))
+                    continue
+                code_key = phrase.code.lower()
+                if code_key in seen_codes:
+                    reason = f"duplicate code {phrase.code!r} (also {seen_codes[code_key]})"
+                    problems.append(Problem(file, phrase.id, reason))
+                    continue
+                seen_codes[code_key] = phrase.id
+                templates[phrase.id] = template
+                normalized[phrase.id] = triggers
+                phrases.append(phrase)
+        if problems:
+            raise LibraryError(problems)
+        return cls(
+            phrases=tuple(phrases),
+            intents=MappingProxyType(intents),
+            customer_types=MappingProxyType(customer_types),
+            normalization=normalization,
+            variables=MappingProxyType(variables),
+            questions=questions,
+            type_cues=MappingProxyType(type_cues),
+            directory=directory,
+            by_id=MappingProxyType({p.id: p for p in phrases}),
+            _templates=MappingProxyType(templates),
+            normalized_triggers=MappingProxyType(normalized),
+        )
+
+    def render(self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({})) -> str:
+        """The phrase's text for these variables; missing or empty ones take the library's defaults."""
+        template = self._templates[phrase_id]
+        values = dict(self.variables)
+        values.update({k: str(v) for k, v in variables.items() if v not in (None, "")})
+        try:
+            return template.render(values).strip()
+        except Exception:  # noqa: BLE001 - a value the caller passed broke a filter; defaults were checked at load
+            return template.render(self.variables).strip()
+
+
+def make_environment() -> SandboxedEnvironment:
+    """The sandboxed Jinja2 environment phrases render in (undefined names fail)."""
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+class PlainText:
+    """A phrase without template syntax: rendering it returns its text (no Jinja compile needed)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return self.text
+
+
+def check_template(
+    env: SandboxedEnvironment, source: str, variables: Mapping[str, str]
+) -> tuple[Template | PlainText | None, list[str]]:
+    """Compile `source`; return the template (None on failure) and the reasons it is unusable."""
+    if not any(mark in source for mark in ("{{", "{%", "{#")):
+        return PlainText(source), []
+    try:
+        ast = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return None, [f"template syntax error: {exc.message} (line {exc.lineno})"]
+    reasons: list[str] = []
+    for node in ast.find_all(nodes.Node):
+        if not isinstance(node, _SAFE_NODES):
+            reasons.append(f"unsafe template construct: {type(node).__name__}")
+        elif isinstance(node, nodes.Filter) and node.name not in _SAFE_FILTERS:
+            reasons.append(f"unsafe template filter: {node.name}")
+        elif isinstance(node, nodes.Name) and node.ctx != "load":
+            reasons.append(f"unsafe template construct: assignment to {node.name}")
+    for name in sorted(meta.find_undeclared_variables(ast) - set(variables)):
+        reasons.append(f"unknown variable {name!r}")
+    if reasons:
+        return None, sorted(set(reasons))
+    template = env.from_string(source)
+    try:
+        template.render(dict(variables))
+    except Exception as exc:  # noqa: BLE001 - any render failure makes the phrase unusable
+        return None, [f"cannot render: {exc}"]
+    return template, []
+
+
+def visible_length(template: Template | PlainText, variables: Mapping[str, str]) -> int:
+    """Characters of the rendered text with every variable empty (what the phrase itself says)."""
+    try:
+        return len(template.render({k: "" for k in variables}).strip())
+    except Exception:  # noqa: BLE001 - e.g. a filter that needs a value; count with defaults then
+        return len(template.render(dict(variables)).strip())
+
+
+def _read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:
+    if optional and not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Problem(path.name, "", f"not valid TOML: {exc}"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(path.name, "", f"cannot read: {exc}"))
+    return None
+
+
+def _parse_phrase_file(
+    file: str,
+    data: Mapping[str, Any],
+    env: SandboxedEnvironment,
+    variables: Mapping[str, str],
+    normalizer: Normalizer,
+    problems: list[Problem],
+) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...]]]:
+    unknown = set(data) - {"group", "phrase"}
+    for key in sorted(unknown):
+        problems.append(Problem(file, "", f"unknown key '{key}'"))
+    group = data.get("group", Path(file).stem)
+    if not isinstance(group, str):
+        problems.append(Problem(file, "", "'group' must be a string"))
+        group = Path(file).stem
+    entries = data.get("phrase", [])
+    if not isinstance(entries, list):
+        problems.append(Problem(file, "", "'phrase' must be an array of tables ([[phrase]])"))
+        return []
+    out: list[tuple[Phrase, Template | PlainText, tuple[str, ...]]] = []
+    for n, entry in enumerate(entries, 1):
+        parsed = _parse_phrase(file, n, entry, group, env, variables, normalizer, problems)
+        if parsed is not None:
+            out.append(parsed)
+    return out
+
+
+def _parse_phrase(
+    file: str,
+    n: int,
+    entry: Any,
+    group: str,
+    env: SandboxedEnvironment,
+    variables: Mapping[str, str],
+    normalizer: Normalizer,
+    problems: list[Problem],
+) -> tuple[Phrase, Template | PlainText, tuple[str, ...]] | None:
+    if not isinstance(entry, dict):
+        problems.append(Problem(file, f"#{n}", "a phrase must be a table"))
+        return None
+    raw_id = entry.get("id")
+    pid = raw_id.strip() if isinstance(raw_id, str) else ""
+    where = pid or f"#{n}"
+    before = len(problems)
+    if not pid:
+        problems.append(Problem(file, where, "missing 'id'"))
+    for key in sorted(set(entry) - _PHRASE_KEYS):
+        problems.append(Problem(file, where, f"unknown key '{key}'"))
+    intent = string_value(entry.get("intent"), file, where, "intent", problems)
+    if intent and intent not in INTENTS:
+        problems.append(Problem(file, where, f"unknown intent {intent!r}"))
+    code = string_value(entry.get("code"), file, where, "code", problems)
+    if code and (any(c.isspace() for c in code) or len(code) > 20):
+        problems.append(Problem(file, where, f"code {code!r} must be a short word without spaces"))
+    source = string_value(entry.get("text"), file, where, "text", problems)
+    triggers = string_list(entry.get("triggers"), file, where, "triggers", problems)
+    types = string_list(entry.get("types"), file, where, "types", problems)
+    for t in types:
+        if t not in TYPE_IDS:
+            problems.append(Problem(file, where, f"unknown customer type {t!r}"))
+    template: Template | PlainText | None = None
+    if source:
+        template, reasons = check_template(env, source, variables)
+        problems.extend(Problem(file, where, r) for r in reasons)
+    if template is not None:
+        length = visible_length(template, variables)
+        if length < MIN_CHARS:
+            reason = f"text too short: {length} characters without variables (min {MIN_CHARS})"
+            problems.append(Problem(file, where, reason))
+        elif intent in PRODUCT_INTENTS and length < PRODUCT_MIN_CHARS:
+            problems.append(
+                Problem(file, where, f"product answer too short: {length} characters (min {PRODUCT_MIN_CHARS})")
+            )
+    normalized = tuple(normalizer.normalize(t) for t in triggers)
+    if intent not in ASSISTANT_INTENTS and not any(normalized):
+        problems.append(Problem(file, where, "no trigger can reach it (triggers empty or blank after normalizing)"))
+    if len(problems) > before or template is None:
+        return None
+    own_group = entry.get("group")
+    if own_group is not None and not (isinstance(own_group, str) and own_group.strip()):
+        problems.append(Problem(file, where, "'group' must be a non-empty string"))
+        return None
+    group = own_group.strip() if isinstance(own_group, str) else group
+    phrase = Phrase(
+        id=pid, intent=intent, code=code, text=source, triggers=triggers, types=types, group=group, file=file
+    )
+    return phrase, template, normalized
+
+

@@ -1,0 +1,163 @@
+"""Normalize and segment Chinese chat text so that customer messages and library triggers compare alike."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import rjieba
+
+# Used when no library data is at hand; the shipped list lives in phrases/intents.toml.
+DEFAULT_FILLERS = frozenset({"亲", "亲亲", "亲爱的", "呀", "啊", "哦", "呢", "吧", "嘛", "哈", "啦", "噢", "喔"})
+
+# Emoji, pictographs, dingbats, arrows, variation selectors, zero-width and bidi marks, private use,
+# lone surrogates and C0/C1 controls. Tab and newline are turned into spaces separately.
+_STRIP = re.compile(
+    "["
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff\ufff0-\uffff"
+    "\u20d0-\u20ff\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u25a0-\u27bf\u2900-\u2bff"
+    "\u3030\u303d\u3297\u3299"
+    "\ud800-\udfff\ue000-\uf8ff"
+    "\U0001f000-\U0001faff\U000e0000-\U000e007f\U000f0000-\U0010ffff"
+    "]+"
+)
+_JOINERS = re.compile("[\u200d\ufe0e\ufe0f]")
+_SPACE = re.compile(r"\s+")
+_REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
+_NON_WORD = re.compile(r"[\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class NormalizationData:
+    """What normalization needs from the library: synonyms, a traditional→simplified table, fillers."""
+
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+    traditional: Mapping[str, str] = field(default_factory=dict)
+    fillers: frozenset[str] = DEFAULT_FILLERS
+    # Words that contain a filler ("花呗", "人呢"): a filler inside one of them is kept.
+    protected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One text, normalized: `folded` keeps punctuation, `tokens` are content words, `compact` joins them."""
+
+    folded: str
+    tokens: tuple[str, ...]
+    compact: str
+
+
+class Normalizer:
+    """Turns raw chat text into comparable forms; build once per library, then call freely."""
+
+    def __init__(self, data: NormalizationData | None = None) -> None:
+        data = data or NormalizationData()
+        self._table = str.maketrans({k: v for k, v in data.traditional.items() if len(k) == 1})
+        self._fillers = frozenset(data.fillers)
+        synonyms: dict[str, str] = {}
+        for key, value in data.synonyms.items():
+            folded_key = self._fold_chars(key)
+            if folded_key:
+                synonyms[folded_key] = self._fold_chars(value)
+        self._synonyms = synonyms
+        self._synonym_re = _synonym_pattern(synonyms)
+        protected = {self.fold(w).replace(" ", "") for w in data.protected}
+        # For each filler, the protected words it occurs in: only those need looking for.
+        self._protected: dict[str, tuple[str, ...]] = {
+            f: tuple(sorted(w for w in protected if f in w and w != f)) for f in self._fillers
+        }
+        self.analyze = lru_cache(maxsize=2048)(self._analyze)
+
+    def _fold_chars(self, text: str) -> str:
+        return _JOINERS.sub("", unicodedata.normalize("NFKC", text).lower().translate(self._table)).strip()
+
+    def fold(self, text: str) -> str:
+        """NFKC, lower case, simplified characters, synonyms, no emoji/controls, punctuation runs collapsed."""
+        text = self._fold_chars(text)
+        if self._synonym_re is not None:
+            text = self._synonym_re.sub(self._replace, text)
+        text = _STRIP.sub("", text)
+        text = _REPEATED_PUNCT.sub(r"\1", text)
+        return _SPACE.sub(" ", text).strip()
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return self._synonyms.get(match.group(0), match.group(0))
+
+    def _analyze(self, text: str) -> Analysis:
+        folded = self.fold(text)
+        if not folded:
+            return Analysis(folded="", tokens=(), compact="")
+        cleaned = ((_NON_WORD.sub("", token), start, end) for token, start, end in rjieba.tokenize(folded))
+        spans = [(w, start, end) for w, start, end in cleaned if w]
+        present = {w for w, _, _ in spans if w in self._fillers}
+        keep = self._protected_positions(folded, present) if present else set()
+        words = [(w, w in present and not any(i in keep for i in range(start, end))) for w, start, end in spans]
+        # A message that is nothing but filler ("亲？") keeps it: it is all the customer said.
+        kept = [w for w, filler in words if not filler] or [w for w, _ in words]
+        return Analysis(folded=folded, tokens=tuple(kept), compact="".join(kept))
+
+    def _protected_positions(self, folded: str, fillers: set[str]) -> set[int]:
+        positions: set[int] = set()
+        for word in {w for f in fillers for w in self._protected.get(f, ())}:
+            start = folded.find(word)
+            while start >= 0:
+                positions.update(range(start, start + len(word)))
+                start = folded.find(word, start + 1)
+        return positions
+
+    def normalize(self, text: str) -> str:
+        """The compact form used for matching: content words only, no spaces or punctuation."""
+        return self.analyze(text).compact
+
+    def tokens(self, text: str) -> tuple[str, ...]:
+        """Content words of `text` (segmented with rjieba, fillers dropped)."""
+        return self.analyze(text).tokens
+
+
+def _synonym_pattern(synonyms: Mapping[str, str]) -> re.Pattern[str] | None:
+    """One alternation, longest key first; ASCII keys must stand alone so "hb" does not bite "hbo"."""
+    if not synonyms:
+        return None
+    parts = []
+    for key in sorted(synonyms, key=lambda k: (-len(k), k)):
+        escaped = re.escape(key)
+        if _ASCII_WORD.fullmatch(key):
+            escaped = f"(?<![a-z0-9]){escaped}(?![a-z0-9])"
+        parts.append(escaped)
+    return re.compile("|".join(parts))
+
+
+_DEFAULT = Normalizer()
+
+
+def fold(text: str) -> str:
+    """`Normalizer.fold` with built-in defaults only (no synonyms or traditional table)."""
+    return _DEFAULT.fold(text)
+
+
+def normalize(text: str) -> str:
+    """`Normalizer.normalize` with built-in defaults only."""
+    return _DEFAULT.normalize(text)
+
+
+def segment(text: str) -> list[str]:
+    """Words of `text` as rjieba cuts it, after folding; punctuation and spaces dropped."""
+    folded = _DEFAULT.fold(text)
+    return [w for w in (_NON_WORD.sub("", t) for t in rjieba.cut(folded)) if w] if folded else []
+
+
+def char_ngrams(text: str, n: int = 2) -> set[str]:
+    """The distinct character n-grams of `text`; the text itself when shorter than n."""
+    if len(text) < n:
+        return {text} if text else set()
+    return {text[i : i + n] for i in range(len(text) - n + 1)}
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    """Items in first-seen order without repeats or empties."""
+    return tuple(dict.fromkeys(i for i in items if i))

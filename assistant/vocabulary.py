@@ -1,0 +1,279 @@
+"""The matching vocabulary: intents.toml (key words, synonyms, normalization) and customer_types.toml."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from assistant.textnorm import DEFAULT_FILLERS, NormalizationData
+
+INTENTS: tuple[str, ...] = (
+    "greeting", "product_info", "size_advice", "stock", "price_bargain", "promotion", "shipping_time",
+    "logistics", "express_choice", "payment", "invoice", "address_change", "return_exchange", "refund",
+    "quality_issue", "authenticity", "gift", "thanks_bye", "complaint", "urge", "followup", "payment_reminder",
+)  # fmt: skip
+# Intents the assistant uses itself; never suggested for a plain customer message.
+ASSISTANT_INTENTS = frozenset({"followup", "payment_reminder"})
+TYPE_IDS: tuple[str, ...] = (
+    "newcomer", "returning", "impatient", "hesitant", "bargainer", "pressuring", "budget", "affluent",
+    "picky", "professional", "suspicious", "freebie", "impulsive", "demanding",
+)  # fmt: skip
+DEFAULT_TYPE = "newcomer"
+_TYPE_KEYS = frozenset({"id", "label", "buys", "description", "cues", "patterns", "script"})
+_INTENT_KEYS = frozenset({"label", "strong", "keywords", "weak", "whole", "patterns"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the library cannot be used: where (file, phrase id) and why."""
+
+    file: str
+    phrase_id: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file} [{self.phrase_id}]" if self.phrase_id else self.file
+        return f"{where}: {self.reason}"
+
+
+class LibraryError(Exception):
+    """The library failed validation; `problems` lists every reason found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the phrase library:\n{lines}")
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """Words pointing to an intent: `strong` settle it, `keywords` point, `weak` lean; `whole` are entire messages.
+
+    A "#" in a word stands for any number ("少#块"); `patterns` are regexes on the NFKC, lower-cased text.
+    """
+
+    id: str
+    label: str
+    strong: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    weak: tuple[str, ...] = ()
+    whole: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    """What makes a clause a question or request (it leads a message of several clauses), and the fallback intent.
+
+    `fallback` is the intent given to a question nothing else claims (usually `product_info`).
+    """
+
+    markers: tuple[str, ...] = ()
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class TypeCues:
+    """Matching words for a customer type kept with the vocabulary ([types.<id>] in intents.toml).
+
+    They add to the type's own cues in customer_types.toml; `intents` are intents whose key words, when a
+    message shows them, are weaker evidence for the type (haggling → bargainer).
+    """
+
+    id: str
+    cues: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomerTypeSpec:
+    """A kind of customer from customer_types.toml, with what they buy, cues and the agent's script."""
+
+    id: str
+    label: str
+    buys: str = ""
+    description: str = ""
+    cues: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    script: tuple[str, ...] = ()
+
+
+def string_list(value: Any, file: str, pid: str, key: str, problems: list[Problem]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(Problem(file, pid, f"'{key}' must be a list of strings"))
+        return ()
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def string_value(value: Any, file: str, pid: str, key: str, problems: list[Problem], required: bool = True) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None and not required:
+        return ""
+    reason = f"'{key}' must be a non-empty string" if value is not None else f"missing '{key}'"
+    problems.append(Problem(file, pid, reason))
+    return ""
+
+
+def parse_intents(
+    data: Mapping[str, Any], problems: list[Problem]
+) -> tuple[dict[str, IntentSpec], NormalizationData, QuestionSpec, dict[str, TypeCues]]:
+    """Parse intents.toml: intents, normalization data, question markers and extra type cues."""
+    file = "intents.toml"
+    for key in sorted(set(data) - {"intent", "synonyms", "normalization", "questions", "types"}):
+        problems.append(Problem(file, "", f"unknown key '{key}'"))
+    table = data.get("intent", {})
+    if not isinstance(table, dict):
+        problems.append(Problem(file, "", "'intent' must be a table of intents"))
+        table = {}
+    intents: dict[str, IntentSpec] = {}
+    for intent_id in INTENTS:
+        intents[intent_id] = IntentSpec(id=intent_id, label=intent_id)
+    for intent_id, spec in table.items():
+        where = f"intent.{intent_id}"
+        if intent_id not in INTENTS:
+            problems.append(Problem(file, where, f"unknown intent {intent_id!r}"))
+            continue
+        if not isinstance(spec, dict):
+            problems.append(Problem(file, where, "must be a table"))
+            continue
+        for key in sorted(set(spec) - _INTENT_KEYS):
+            problems.append(Problem(file, where, f"unknown key '{key}'"))
+        patterns = _patterns(spec.get("patterns"), file, where, problems)
+        intents[intent_id] = IntentSpec(
+            id=intent_id,
+            label=string_value(spec.get("label"), file, where, "label", problems, required=False) or intent_id,
+            strong=string_list(spec.get("strong"), file, where, "strong", problems),
+            keywords=string_list(spec.get("keywords"), file, where, "keywords", problems),
+            weak=string_list(spec.get("weak"), file, where, "weak", problems),
+            whole=string_list(spec.get("whole"), file, where, "whole", problems),
+            patterns=patterns,
+        )
+    synonyms_raw = data.get("synonyms", {})
+    synonyms: dict[str, str] = {}
+    if not isinstance(synonyms_raw, dict):
+        problems.append(Problem(file, "synonyms", "must be a table of variant = canonical"))
+    else:
+        for key, value in synonyms_raw.items():
+            if not isinstance(value, str) or not value.strip() or not key.strip():
+                problems.append(Problem(file, "synonyms", f"{key!r}: canonical form must be a non-empty string"))
+            else:
+                synonyms[key.strip()] = value.strip()
+    norm = data.get("normalization", {})
+    if not isinstance(norm, dict):
+        problems.append(Problem(file, "normalization", "must be a table"))
+        norm = {}
+    for key in sorted(set(norm) - {"fillers", "traditional"}):
+        problems.append(Problem(file, "normalization", f"unknown key '{key}'"))
+    fillers = None
+    if "fillers" in norm:
+        fillers = string_list(norm.get("fillers"), file, "normalization", "fillers", problems)
+    traditional: dict[str, str] = {}
+    for pair in string_list(norm.get("traditional"), file, "normalization", "traditional", problems):
+        if len(pair) != 2:
+            problems.append(Problem(file, "normalization", f"traditional entry {pair!r} must be two characters"))
+        else:
+            traditional[pair[0]] = pair[1]
+    normalization = NormalizationData(
+        synonyms=MappingProxyType(synonyms),
+        traditional=MappingProxyType(traditional),
+        fillers=frozenset(fillers) if fillers is not None else DEFAULT_FILLERS,
+    )
+    questions_raw = data.get("questions", {})
+    if not isinstance(questions_raw, dict):
+        problems.append(Problem(file, "questions", "must be a table"))
+        questions_raw = {}
+    for key in sorted(set(questions_raw) - {"markers", "fallback"}):
+        problems.append(Problem(file, "questions", f"unknown key '{key}'"))
+    fallback = questions_raw.get("fallback")
+    if fallback is not None and fallback not in INTENTS:
+        problems.append(Problem(file, "questions", f"unknown fallback intent {fallback!r}"))
+        fallback = None
+    questions = QuestionSpec(
+        markers=string_list(questions_raw.get("markers"), file, "questions", "markers", problems),
+        fallback=fallback,
+    )
+    return intents, normalization, questions, _parse_type_cues(data.get("types", {}), file, problems)
+
+
+def _parse_type_cues(table: Any, file: str, problems: list[Problem]) -> dict[str, TypeCues]:
+    if not isinstance(table, dict):
+        problems.append(Problem(file, "types", "must be a table of customer types"))
+        return {}
+    out: dict[str, TypeCues] = {}
+    for type_id, spec in table.items():
+        where = f"types.{type_id}"
+        if type_id not in TYPE_IDS:
+            problems.append(Problem(file, where, f"unknown customer type {type_id!r}"))
+            continue
+        if not isinstance(spec, dict):
+            problems.append(Problem(file, where, "must be a table"))
+            continue
+        for key in sorted(set(spec) - {"cues", "patterns", "intents"}):
+            problems.append(Problem(file, where, f"unknown key '{key}'"))
+        intents = string_list(spec.get("intents"), file, where, "intents", problems)
+        for intent in intents:
+            if intent not in INTENTS:
+                problems.append(Problem(file, where, f"unknown intent {intent!r}"))
+        out[type_id] = TypeCues(
+            id=type_id,
+            cues=string_list(spec.get("cues"), file, where, "cues", problems),
+            patterns=_patterns(spec.get("patterns"), file, where, problems),
+            intents=intents,
+        )
+    return out
+
+
+def _patterns(value: Any, file: str, where: str, problems: list[Problem]) -> tuple[str, ...]:
+    patterns = string_list(value, file, where, "patterns", problems)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(Problem(file, where, f"bad pattern {pattern!r}: {exc}"))
+    return patterns
+
+
+def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, CustomerTypeSpec]:
+    file = "customer_types.toml"
+    for key in sorted(set(data) - {"type"}):
+        problems.append(Problem(file, "", f"unknown key '{key}'"))
+    entries = data.get("type", [])
+    if not isinstance(entries, list):
+        problems.append(Problem(file, "", "'type' must be an array of tables ([[type]])"))
+        entries = []
+    types: dict[str, CustomerTypeSpec] = {}
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            problems.append(Problem(file, f"#{n}", "a type must be a table"))
+            continue
+        tid = entry.get("id") if isinstance(entry.get("id"), str) else ""
+        where = tid or f"#{n}"
+        if tid not in TYPE_IDS:
+            problems.append(Problem(file, where, f"unknown customer type id {tid!r}" if tid else "missing 'id'"))
+            continue
+        if tid in types:
+            problems.append(Problem(file, where, "duplicate customer type"))
+            continue
+        for key in sorted(set(entry) - _TYPE_KEYS):
+            problems.append(Problem(file, where, f"unknown key '{key}'"))
+        patterns = _patterns(entry.get("patterns"), file, where, problems)
+        script = string_list(entry.get("script"), file, where, "script", problems)
+        if len(script) < 2:
+            problems.append(Problem(file, where, "needs at least 2 script lines"))
+        types[tid] = CustomerTypeSpec(
+            id=tid,
+            label=string_value(entry.get("label"), file, where, "label", problems),
+            buys=string_value(entry.get("buys"), file, where, "buys", problems, required=False),
+            description=string_value(entry.get("description"), file, where, "description", problems, required=False),
+            cues=string_list(entry.get("cues"), file, where, "cues", problems),
+            patterns=patterns,
+            script=script,
+        )
+    return types

@@ -1,0 +1,154 @@
+"""Matcher speed and size: the shipped library and a synthetic 20,000-phrase one.
+
+    python -m bench.bench_matcher [--queries 2000] [--phrases 20000]
+
+Prints, for each library: load time (TOML → validated Library, then Matcher preprocessing), memory the
+library and matcher hold (tracemalloc, a separate pass so tracing does not slow the timed one), and
+p50/p99 of one `Matcher.suggest` call over varied customer messages. The normalizer's small cache is
+cleared before every timed call so repeated messages are not served from it.
+Targets: p99 ≤ 2 ms with the shipped library, ≤ 15 ms with 20,000 phrases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import time
+import tomllib
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.matcher import Matcher
+from assistant.phrases import SPECIAL_FILES, Library
+
+ROOT = Path(__file__).resolve().parent.parent
+PHRASES = ROOT / "phrases"
+LABELED = ROOT / "tests" / "data" / "intents.tsv"
+PRODUCTS = ["连衣裙", "卫衣", "跑鞋", "面霜", "耳机", "保温杯", "充电宝", "空气炸锅", "口红", "牛仔裤", "台灯", "奶粉"]
+EXTRA_QUERIES = [
+    "亲，这个什么时候发货呀？？", "zfb付不了怎么办", "發貨了嗎", "快递三天没动了", "能便宜点吗 老顾客了",
+    "160cm 100斤穿多大码", "有赠品吗😊", "我要投诉你们", "退款多久到账", "地址填错了能改吗", "在吗在吗",
+    "这个面料起球吗", "可以开专票吗", "是不是正品", "hello 有人吗", "好的谢谢 拜拜", "",
+    "这件连衣裙我上个月买过一件，洗了两次就起球了，而且颜色也跟图片差很多，能不能给我换一件新的或者直接退款？",
+]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=2000, help="timed suggest() calls per library")
+    parser.add_argument("--phrases", type=int, default=20_000, help="size of the synthetic library")
+    args = parser.parse_args(argv if argv is not None else [])
+    queries = _queries(args.queries)
+    print("matcher benchmark (one suggest() call per query; times per call)")
+    shipped = _measure("shipped library", lambda: Library.load(PHRASES), queries, target_ms=2.0)
+    synthetic = _synthetic_tables(args.phrases)
+    _measure(f"synthetic {args.phrases:,}-phrase library", lambda: _build(synthetic), queries, target_ms=15.0)
+    print(f"(shipped library: {len(shipped.library.phrases)} phrases)")
+
+
+def _measure(name: str, load: Callable[[], Library], queries: list[str], target_ms: float) -> Matcher:
+    gc.collect()
+    start = time.perf_counter()
+    library = load()
+    loaded = time.perf_counter()
+    matcher = Matcher(library)
+    ready = time.perf_counter()
+    memory = _memory(load)
+    for q in queries[:200]:  # warm-up: first calls pay for imports and lazy caches
+        matcher.suggest(q)
+    wall: list[float] = []
+    cpu: list[float] = []
+    clear = matcher.normalizer.analyze.cache_clear
+    for q in queries:
+        clear()
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        matcher.suggest(q)
+        wall.append((time.perf_counter_ns() - t0) / 1e6)
+        cpu.append((time.thread_time_ns() - c0) / 1e6)
+    p50, p99, worst = _percentiles(wall)
+    cpu50, cpu99, _ = _percentiles(cpu)
+    verdict = "ok" if p99 <= target_ms else "OVER TARGET"
+    print(f"\n{name}")
+    print(f"  load: {loaded - start:.3f} s library + {ready - loaded:.3f} s matcher preprocessing")
+    print(f"  memory held (library + matcher): {memory / 2**20:.1f} MiB")
+    print(f"  suggest, wall clock: p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {worst:.3f} ms over {len(wall)} calls")
+    # On a shared machine the wall clock also counts time other processes held the core.
+    print(f"  suggest, CPU time:   p50 {cpu50:.3f} ms, p99 {cpu99:.3f} ms")
+    print(f"  target p99 ≤ {target_ms:g} ms (wall clock): {verdict}; load average {_load_average()}")
+    return matcher
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], ordered[-1]
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _memory(load: Callable[[], Library]) -> int:
+    """Bytes still allocated after building the library and its matcher (kept alive while measured)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    library = load()
+    matcher = Matcher(library)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del matcher, library
+    return held
+
+
+def _queries(n: int) -> list[str]:
+    """Customer messages: the labeled set when present, plus fixed extras, with light variation."""
+    base = list(EXTRA_QUERIES)
+    if LABELED.exists():
+        base += [line.partition("\t")[2] for line in LABELED.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    rng = random.Random(7)
+    out: list[str] = []
+    while len(out) < n:
+        q = rng.choice(base)
+        variant = rng.random()
+        if variant < 0.3:
+            q = f"亲，{q}"
+        elif variant < 0.5:
+            q = f"{rng.choice(PRODUCTS)}{q}？"
+        out.append(q)
+    return out
+
+
+def _synthetic_tables(n: int) -> list[tuple[str, dict[str, Any]]]:
+    """`n` phrases made from the shipped ones: same intents, triggers varied with product words and noise."""
+    shipped = [p for p in Library.load(PHRASES).phrases if p.triggers]
+    rng = random.Random(11)
+    noise = "的了是我这个一不有在人们来到说大地上个为子中你就"
+    phrases = []
+    for i in range(n):
+        base = shipped[i % len(shipped)]
+        product = rng.choice(PRODUCTS)
+        triggers = [
+            f"{product}{t}" if rng.random() < 0.5 else f"{t}{''.join(rng.sample(noise, 2))}{product}"
+            for t in base.triggers
+        ]
+        phrases.append(
+            {"id": f"syn.{i}", "intent": base.intent, "code": f"s{i}", "text": base.text, "triggers": triggers}
+        )
+    return [("synthetic.toml", {"group": "合成", "phrase": phrases})]
+
+
+def _build(tables: list[tuple[str, dict[str, Any]]]) -> Library:
+    special = {name: tomllib.loads((PHRASES / name).read_text(encoding="utf-8")) for name in SPECIAL_FILES}
+    return Library.build(tables, special["intents.toml"], special["customer_types.toml"])
+
+
+if __name__ == "__main__":
+    main()

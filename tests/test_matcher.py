@@ -1,0 +1,244 @@
+"""Suggestions: ranking, thresholds, context re-ranking, search, and robustness on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assistant.matcher import Context, Matcher, Suggestion, customer_type_json, suggestion_json
+from assistant.phrases import Library
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _p(pid: str, intent: str, code: str, text: str, *triggers: str, types: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"id": pid, "intent": intent, "code": code, "text": text, "triggers": list(triggers), "types": list(types)}
+
+
+PHRASES = [
+    _p("ship.today", "shipping_time", "fh1", "亲，下午4点前付款当天发出哦~", "什么时候发货", "今天能发吗"),
+    _p("ship.48h", "shipping_time", "fh2", "亲，付款后48小时内发出~", "多久能发", "几天发货", types=("impatient",)),
+    _p("ship.presale", "shipping_time", "fh3", "亲，预售款按页面时间发出哦", "预售什么时候发"),
+    _p("log.where", "logistics", "wl1", "亲，我帮您查一下物流~", "快递到哪了", "物流没更新"),
+    _p("pay.channels", "payment", "fk1", "亲，支付宝和花呗都可以用哦", "能用花呗吗", "怎么付款"),
+    _p("remind.pay", "payment_reminder", "cf1", "亲，订单还没付款哦，{{ customer }}记得付款~", "付款"),
+    _p("follow.idle", "followup", "gj1", "亲，刚才的问题还有疑问吗？"),
+    _p("refund.when", "refund", "tk1", "亲，退款原路退回，一般1-3天到账~", "退款多久到账", "钱什么时候退"),
+    _p("ret.how", "return_exchange", "th1", "亲，支持七天无理由退换哦~", "可以退货吗", "能换货吗"),
+    _p("hello", "greeting", "hy1", "亲，欢迎光临{{ shop }}，请问有什么可以帮您？", "在吗", "你好"),
+    _p("urge.here", "urge", "cd1", "亲，在的在的，让您久等了~", "人呢", "怎么不回"),
+]
+INTENTS_DATA: dict[str, Any] = {
+    "intent": {
+        "shipping_time": {"label": "发货时间", "keywords": ["发货", "几天发"], "weak": ["多久"]},
+        "logistics": {"label": "物流", "strong": ["物流", "单号"], "weak": ["多久到"]},
+        "payment": {"label": "付款", "strong": ["花呗", "支付宝"], "keywords": ["付款"]},
+        "refund": {"label": "退款", "strong": ["退款"]},
+        "return_exchange": {"label": "退换", "strong": ["退货", "换货"]},
+        "greeting": {"label": "问候", "keywords": ["在吗", "你好"]},
+        "urge": {"label": "催促", "whole": ["?"]},
+    },
+    "synonyms": {"hb": "花呗", "啥": "什么"},
+    "questions": {"markers": ["吗", "?", "什么"], "fallback": None},
+}
+TYPES_DATA: dict[str, Any] = {
+    "type": [
+        {"id": "newcomer", "label": "陌生", "script": ["您好", "欢迎"]},
+        {"id": "impatient", "label": "性急", "cues": ["快点"], "script": ["马上", "这就办"]},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return Library.build([("t.toml", {"group": "测试", "phrase": PHRASES})], INTENTS_DATA, TYPES_DATA, {"shop": "测试店"})
+
+
+@pytest.fixture(scope="module")
+def matcher(library: Library) -> Matcher:
+    return Matcher(library)
+
+
+@pytest.fixture
+def shipped(shipped_library: Library) -> Matcher:
+    return Matcher(shipped_library)
+
+
+@pytest.fixture(scope="module")
+def shipped_library() -> Library:
+    return Library.load(ROOT / "phrases", {"shop": "测试店"})
+
+
+def test_suggest_ranks_phrases_of_the_message_intent(matcher: Matcher) -> None:
+    result = matcher.suggest("这个啥时候发货呀")
+    assert result[0].intent == "shipping_time"
+    assert result[0].phrase_id == "ship.today"
+    assert result[0].trigger == "什么时候发货"
+    assert len(result) == 3
+
+
+def test_suggest_renders_text_with_context_variables(matcher: Matcher) -> None:
+    result = matcher.suggest("在吗", Context(variables={"shop": "小店"}))
+    assert result[0].text == "亲，欢迎光临小店，请问有什么可以帮您？"
+    assert matcher.suggest("在吗")[0].text == "亲，欢迎光临测试店，请问有什么可以帮您？"
+
+
+def test_suggest_returns_nothing_below_the_threshold(matcher: Matcher) -> None:
+    assert matcher.suggest("今天天气真不错") == []
+    assert matcher.suggest("asdfgh") == []
+
+
+def test_suggest_respects_k(library: Library) -> None:
+    assert len(Matcher(library, k=1).suggest("什么时候发货")) == 1
+    assert Matcher(library, k=0).suggest("什么时候发货") == []
+
+
+def test_suggest_shows_a_close_second_intent(matcher: Matcher) -> None:
+    intents = [s.intent for s in matcher.suggest("退货退款多久到账")]
+    assert intents[0] in ("refund", "return_exchange")
+    assert {"refund", "return_exchange"} <= set(intents)
+
+
+def test_top_intent_phrases_come_first(matcher: Matcher) -> None:
+    intents = [s.intent for s in matcher.suggest("什么时候发货")]
+    assert intents[0] == "shipping_time"
+    assert intents == sorted(intents, key=lambda i: i != "shipping_time")
+
+
+def test_synonyms_reach_the_intent(matcher: Matcher) -> None:
+    assert matcher.suggest("hb能用不")[0].intent == "payment"
+
+
+def test_assistant_intents_are_never_suggested_without_context(matcher: Matcher) -> None:
+    for text in ("付款", "怎么付款", "刚才的问题", "还有疑问吗"):
+        assert all(s.intent not in ("payment_reminder", "followup") for s in matcher.suggest(text))
+
+
+def test_unpaid_order_lifts_the_payment_reminder(matcher: Matcher) -> None:
+    result = matcher.suggest("怎么付款", Context(has_unpaid_order=True, variables={"customer": "小王"}))
+    assert result[0].intent == "payment_reminder"
+    assert result[0].text == "亲，订单还没付款哦，小王记得付款~"
+    assert "payment" in [s.intent for s in result]
+
+
+def test_adoption_lifts_a_phrase_within_its_intent(matcher: Matcher) -> None:
+    assert matcher.suggest("几天能发货")[0].phrase_id == "ship.48h"
+    lifted = matcher.suggest("几天能发货", Context(adoption={"ship.today": 20}))
+    assert lifted[0].phrase_id == "ship.today"
+
+
+def test_customer_type_lifts_phrases_written_for_it(matcher: Matcher) -> None:
+    plain = {s.phrase_id: s.score for s in matcher.suggest("发货")}
+    typed = {s.phrase_id: s.score for s in matcher.suggest("发货", Context(customer_type="impatient"))}
+    assert typed["ship.48h"] > plain["ship.48h"]
+    assert typed["ship.today"] == plain["ship.today"]
+
+
+def test_earlier_messages_help_a_message_that_says_little(matcher: Matcher) -> None:
+    context = Context(customer_messages=((0, "我的物流怎么没更新"),))
+    assert matcher.intent_scores("还没有", context).get("logistics", 0) > matcher.intent_scores("还没有").get("logistics", 0)
+
+
+def test_whole_message_forms_match(matcher: Matcher) -> None:
+    assert matcher.suggest("？？？")[0].intent == "urge"
+
+
+def test_scores_are_between_0_and_100(matcher: Matcher) -> None:
+    for s in matcher.suggest("什么时候发货 物流 退款"):
+        assert 0.0 <= s.score <= 100.0
+
+
+def test_search_finds_by_code_prefix_then_text(matcher: Matcher) -> None:
+    by_code = matcher.search("fh")
+    assert [s.code for s in by_code[:3]] == ["fh1", "fh2", "fh3"]
+    assert matcher.search("/tk1")[0].phrase_id == "refund.when"
+    assert matcher.search("七天无理由")[0].phrase_id == "ret.how"
+    assert matcher.search("") == []
+    assert len(matcher.search("亲", limit=2)) <= 2
+
+
+def test_render_by_id(matcher: Matcher) -> None:
+    assert matcher.render("hello", {"shop": "A店"}) == "亲，欢迎光临A店，请问有什么可以帮您？"
+    with pytest.raises(KeyError):
+        matcher.render("nope", {})
+
+
+def test_json_shapes() -> None:
+    s = Suggestion("a", "refund", "tk1", "文本", 88.5, "退款")
+    assert suggestion_json(s) == {
+        "phrase_id": "a", "intent": "refund", "code": "tk1", "text": "文本", "score": 88.5, "trigger": "退款",
+    }  # fmt: skip
+
+
+BAD_INPUTS = [
+    "",
+    " ",
+    "发货" * 5000,
+    "😀😂🎉👍🏻❤️",
+    "\x00\x01\x02\x1b[31m\u200b\ufeff",
+    "在吗hello世界مرحبا Привет こんにちは 안녕하세요 ☃",
+    "\ud800\udfff",
+    "？" * 300,
+    "{{ shop }}{% for %}",
+    "\n\t\r",
+]
+
+
+@pytest.mark.parametrize("text", BAD_INPUTS)
+def test_bad_input_gives_a_clean_result(matcher: Matcher, shipped: Matcher, text: str) -> None:
+    for m in (matcher, shipped):
+        result = m.suggest(text)
+        assert isinstance(result, list) and len(result) <= m.k
+        assert all(0.0 <= s.score <= 100.0 for s in result)
+        kind = m.classify([(0, text), (1, text)])
+        assert kind.type
+        assert isinstance(m.search(text), list)
+
+
+def test_non_string_input_gives_nothing(matcher: Matcher) -> None:
+    assert matcher.suggest(None) == []  # type: ignore[arg-type]
+    assert matcher.search(None) == []  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200), k=st.integers(min_value=1, max_value=5))
+def test_suggest_never_raises_and_keeps_its_promises(shipped: Matcher, text: str, k: int) -> None:
+    shipped.k = k  # the same preprocessed library; k only limits the result
+    result = shipped.suggest(text)
+    assert len(result) <= k
+    assert all(0.0 <= s.score <= 100.0 for s in result)
+    assert len({s.phrase_id for s in result}) == len(result)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(st.tuples(st.integers(min_value=-(2**40), max_value=2**40), st.text(max_size=80)), max_size=8))
+def test_classify_never_raises(shipped: Matcher, messages: list[tuple[int, str]]) -> None:
+    kind = shipped.classify(messages)
+    assert 0.0 <= kind.confidence <= 1.0
+    assert customer_type_json(kind)["type"] == kind.type
+
+
+def test_shipped_library_answers_common_questions(shipped: Matcher) -> None:
+    cases = {
+        "亲，什么时候发货呀": "shipping_time",
+        "快递到哪了": "logistics",
+        "zfb付不了": "payment",
+        "能开发票吗": "invoice",
+        "我要退款": "refund",
+        "是正品吗": "authenticity",
+        "有赠品吗": "gift",
+        "谢谢亲": "thanks_bye",
+        "發貨了嗎": "shipping_time",
+        "160cm 100斤穿多大码": "size_advice",
+    }
+    for text, intent in cases.items():
+        assert shipped.suggest(text)[0].intent == intent, text
+
+
+def test_shipped_library_suggestion_has_rendered_text(shipped: Matcher) -> None:
+    s = shipped.suggest("在吗", Context(variables={"shop": "好物店", "agent": "小美"}))[0]
+    assert "{{" not in s.text and s.text

@@ -1,0 +1,166 @@
+"""Qianniu-style import and export (分组 / 快捷编码 / 快捷短语)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tomllib
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from assistant.commands_suggest import register
+from assistant.matcher import Matcher
+from assistant.phrase_io import (
+    TableError,
+    export_rows,
+    import_rows,
+    map_header,
+    read_table,
+    to_toml,
+    write_table,
+)
+from assistant.phrases import Library
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(Library.load(ROOT / "phrases"))
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
+    with path.open("w", encoding=encoding, newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (["分组", "快捷编码", "快捷短语"], {"group": 0, "code": 1, "text": 2}),
+        (["类目", "快捷键", "回复内容"], {"group": 0, "code": 1, "text": 2}),
+        (["短语", "编码"], {"text": 0, "code": 1}),
+        (["内容 *"], {"text": 0}),
+        (["序号", "分组名称", "编号", "话术"], {"group": 1, "code": 2, "text": 3}),
+    ],
+)
+def test_header_mapping_is_flexible(header: list[str], expected: dict[str, int]) -> None:
+    assert map_header(header) == expected
+
+
+def test_import_takes_good_rows_and_reports_the_others(matcher: Matcher) -> None:
+    rows = [
+        ["分组", "快捷编码", "快捷短语"],
+        ["发货时间", "zz1", "亲，您的包裹已经发出啦，请耐心等待哦~"],
+        ["退款", "", "亲，退款已经为您处理，原路退回1-3天到账~"],
+        ["物流发货", "zz2", ""],
+        ["物流发货", "zz1", "亲，快递一般三天左右到哦"],
+        ["物流发货", "zz3", "亲，{{ secret }}已经发出"],
+        ["物流发货", "zz4", "好"],
+        ["", "zz5", "嗯嗯这样子"],
+        ["", "", ""],
+        ["物流发货", "fh1", "亲，今天就给您发出哦~"],
+    ]
+    result = import_rows(rows, matcher)
+    assert [(p.row, p.intent, p.code) for p in result.phrases] == [(2, "shipping_time", "zz1"), (3, "refund", "r1")]
+    reasons = {s.row: s.reason for s in result.skipped}
+    assert reasons[4] == "empty phrase text"
+    assert "duplicate code" in reasons[5]
+    assert "unknown variable 'secret'" in reasons[6]
+    assert "too short" in reasons[7]
+    assert "cannot tell the intent" in reasons[8]
+    assert "duplicate code 'fh1'" in reasons[10]
+    assert 9 not in reasons  # a blank row is not a row
+
+
+def test_imported_toml_is_a_valid_phrase_file(matcher: Matcher, tmp_path: Path) -> None:
+    rows = [["分组", "快捷编码", "快捷短语"], ["发货", "q1", "亲，\"当天\"发出\n放心拍~"], ["售后退款", "q2", "亲，已为您申请退款，请留意到账通知"]]
+    text = to_toml(import_rows(rows, matcher), "qianniu.csv")
+    data = tomllib.loads(text)
+    assert data["phrase"][0]["text"] == "亲，\"当天\"发出\n放心拍~"
+    assert data["phrase"][0]["triggers"]
+    library = Library.build([("imported.toml", data)])
+    assert {p.group for p in library.phrases} == {"发货", "售后退款"}
+    assert Matcher(library).suggest("什么时候发货")[0].code == "q1"
+
+
+def test_import_without_a_text_column_fails(matcher: Matcher) -> None:
+    with pytest.raises(TableError):
+        import_rows([["a", "b"], ["1", "2"]], matcher)
+
+
+def test_read_table_csv_utf8_gb18030_and_xlsx(tmp_path: Path) -> None:
+    rows = [["分组", "快捷编码", "快捷短语"], ["发货", "a1", "亲，今天发出"]]
+    assert read_table(write_csv(tmp_path / "u.csv", rows)) == rows
+    assert read_table(write_csv(tmp_path / "g.csv", rows, "gb18030")) == rows
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    sheet.append([None, 12, "亲，数字编码也可以"])
+    book.save(tmp_path / "t.xlsx")
+    assert read_table(tmp_path / "t.xlsx") == rows + [["", "12", "亲，数字编码也可以"]]
+
+
+def test_read_table_rejects_other_files(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("hi", encoding="utf-8")
+    (tmp_path / "bad.xlsx").write_text("not a zip", encoding="utf-8")
+    for name in ("x.txt", "bad.xlsx"):
+        with pytest.raises(TableError):
+            read_table(tmp_path / name)
+
+
+def test_export_then_import_round_trip(matcher: Matcher, tmp_path: Path) -> None:
+    rows = export_rows(matcher.library)
+    assert rows[0] == ["分组", "快捷编码", "快捷短语"]
+    assert len(rows) == len(matcher.library.phrases) + 1
+    assert all("{{" not in r[2] for r in rows[1:])
+    assert any("{{" in r[2] for r in export_rows(matcher.library, raw=True)[1:])
+    for name in ("out.csv", "out.xlsx"):
+        write_table(rows, tmp_path / name)
+        assert read_table(tmp_path / name) == rows
+    with pytest.raises(TableError):
+        write_table(rows, tmp_path / "out.json")
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([*argv, "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")])
+    return int(args.func(args))
+
+
+def test_cli_import_writes_toml_and_reports_skipped_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_csv(tmp_path / "in.csv", [["分组", "编码", "内容"], ["发票", "p1", "亲，可以开电子发票的哦"], ["发票", "p2", ""]])
+    assert _run(["phrases", "import", str(source), "--out", str(tmp_path / "out.toml")]) == 0
+    assert tomllib.loads((tmp_path / "out.toml").read_text(encoding="utf-8"))["phrase"][0]["intent"] == "invoice"
+    err = capsys.readouterr().err
+    assert "row 3: not imported: empty phrase text" in err
+    assert "imported 1 phrase(s)" in err
+
+
+def test_cli_export_writes_csv_and_xlsx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("all.csv", "all.xlsx"):
+        assert _run(["phrases", "export", "--out", str(tmp_path / name)]) == 0
+        assert read_table(tmp_path / name)[0] == ["分组", "快捷编码", "快捷短语"]
+    assert _run(["phrases", "export"]) == 0
+    assert capsys.readouterr().out.startswith("分组,快捷编码,快捷短语")
+
+
+def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert _run(["suggest", "什么时候发货", "--json", "--k", "2"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["suggestions"]) == 2
+    assert set(body["suggestions"][0]) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
+    assert set(body["customer_type"]) == {"type", "label", "confidence", "evidence", "script"}
+    assert _run(["suggest", "什么时候发货"]) == 0
+    out = capsys.readouterr().out
+    assert "shipping_time" in out and "customer type" in out
+    assert _run(["suggest", "今天天气不错呀哈哈"]) == 0
+    assert "no suggestion" in capsys.readouterr().out

@@ -1,0 +1,222 @@
+"""Loading, validating and rendering the quick-phrase library."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.commands_suggest import register
+from assistant.phrases import INTENTS, TYPE_IDS, Library, LibraryError, Problem
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def phrase(**fields: Any) -> dict[str, Any]:
+    """A valid phrase table; keyword arguments override fields."""
+    base: dict[str, Any] = {
+        "id": "shipping_time.today",
+        "intent": "shipping_time",
+        "code": "fh1",
+        "text": "亲，下午4点前付款当天发出哦~{{ shop }}",
+        "triggers": ["什么时候发货", "多久能发"],
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def build(*phrases: dict[str, Any], **kwargs: Any) -> Library:
+    return Library.build([("test.toml", {"group": "测试", "phrase": list(phrases)})], **kwargs)
+
+
+def problems_of(*phrases: dict[str, Any], **kwargs: Any) -> list[Problem]:
+    with pytest.raises(LibraryError) as info:
+        build(*phrases, **kwargs)
+    return list(info.value.problems)
+
+
+def reasons(problems: list[Problem]) -> str:
+    return " | ".join(p.reason for p in problems)
+
+
+def test_library_builds_from_valid_phrases() -> None:
+    library = build(phrase())
+    assert [p.id for p in library.phrases] == ["shipping_time.today"]
+    p = library.by_id["shipping_time.today"]
+    assert (p.group, p.file, p.triggers) == ("测试", "test.toml", ("什么时候发货", "多久能发"))
+
+
+def test_render_uses_defaults_then_given_variables() -> None:
+    library = build(phrase(), extra_variables={"shop": "小米旗舰店"})
+    assert library.render("shipping_time.today") == "亲，下午4点前付款当天发出哦~小米旗舰店"
+    assert library.render("shipping_time.today", {"shop": "别家"}) == "亲，下午4点前付款当天发出哦~别家"
+    assert library.render("shipping_time.today", {"shop": ""}) == "亲，下午4点前付款当天发出哦~小米旗舰店"
+
+
+def test_extra_variables_from_config_are_allowed() -> None:
+    library = build(phrase(text="亲，{{ warehouse }}仓库今天发出"), extra_variables={"warehouse": "杭州"})
+    assert library.render("shipping_time.today") == "亲，杭州仓库今天发出"
+
+
+def test_unknown_variable_is_rejected_with_file_id_and_reason() -> None:
+    problems = problems_of(phrase(text="亲，{{ coupon_code }}可以用哦"))
+    assert problems == [Problem("test.toml", "shipping_time.today", "unknown variable 'coupon_code'")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "亲{{ shop.__class__ }}你好呀",
+        "亲{{ ''.__class__.__mro__ }}你好呀",
+        "亲{% for x in range(10) %}{{ x }}{% endfor %}",
+        "亲{{ shop|attr('upper') }}你好呀",
+        "亲{% set shop = 'x' %}{{ shop }}你好",
+        "亲{{ shop() }}你好呀",
+        "亲{% include 'x' %}你好呀",
+    ],
+)
+def test_unsafe_template_constructs_are_rejected(text: str) -> None:
+    problems = problems_of(phrase(text=text))
+    assert problems and all(p.phrase_id == "shipping_time.today" for p in problems)
+    assert "unsafe" in reasons(problems) or "unknown variable" in reasons(problems)
+
+
+def test_template_syntax_error_is_rejected() -> None:
+    assert "template syntax error" in reasons(problems_of(phrase(text="亲{{ shop 发货啦")))
+
+
+def test_simple_conditions_and_filters_are_allowed() -> None:
+    library = build(phrase(text="亲{% if customer %}，{{ customer|trim }}{% endif %}，今天发出"))
+    assert library.render("shipping_time.today", {"customer": " 小王 "}) == "亲，小王，今天发出"
+
+
+def test_duplicate_ids_and_codes_are_rejected() -> None:
+    problems = problems_of(phrase(), phrase(code="fh2"), phrase(id="other", code="FH1"))
+    assert [p.reason.split(" ")[:2] for p in problems] == [["duplicate", "id"], ["duplicate", "code"]]
+
+
+def test_unknown_intent_and_type_are_rejected() -> None:
+    text = reasons(problems_of(phrase(intent="weather", types=["grumpy"])))
+    assert "unknown intent 'weather'" in text
+    assert "unknown customer type 'grumpy'" in text
+
+
+def test_text_shorter_than_four_characters_without_variables_is_rejected() -> None:
+    assert "text too short" in reasons(problems_of(phrase(text="好的{{ shop }}")))
+
+
+def test_product_answers_need_fifteen_characters() -> None:
+    problems = problems_of(phrase(intent="stock", text="亲，有货的哦，放心拍吧"))
+    assert "product answer too short" in reasons(problems)
+    build(phrase(intent="stock", text="亲，这款目前有现货的哦，今天下单今天就能发出"))
+
+
+def test_unreachable_phrase_is_rejected() -> None:
+    assert "no trigger can reach it" in reasons(problems_of(phrase(triggers=[])))
+    assert "no trigger can reach it" in reasons(problems_of(phrase(triggers=["？？", "😀"])))
+
+
+def test_assistant_intents_need_no_triggers() -> None:
+    library = build(phrase(intent="followup", triggers=[], text="亲，刚才的问题还有疑问吗？"))
+    assert library.phrases[0].intent == "followup"
+
+
+def test_missing_fields_and_unknown_keys_are_reported() -> None:
+    text = reasons(problems_of({"id": "x", "colour": "red"}))
+    for expected in ("missing 'intent'", "missing 'code'", "missing 'text'", "unknown key 'colour'"):
+        assert expected in text
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    problems = problems_of(phrase(text="{{ nope }}"), phrase(id="b", code="b1", intent="nope"))
+    assert {p.phrase_id for p in problems} == {"shipping_time.today", "b"}
+
+
+def test_load_reports_invalid_toml_with_its_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text("[[phrase]\nid = ", encoding="utf-8")
+    with pytest.raises(LibraryError) as info:
+        Library.load(tmp_path)
+    assert info.value.problems[0].file == "broken.toml"
+    assert "not valid TOML" in info.value.problems[0].reason
+
+
+def test_load_reads_phrase_intent_and_type_files(tmp_path: Path) -> None:
+    (tmp_path / "shipping.toml").write_text(
+        'group = "物流"\n[[phrase]]\nid = "a"\nintent = "shipping_time"\ncode = "a1"\n'
+        'text = "亲，今天就能发出哦"\ntriggers = ["发货"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "intents.toml").write_text(
+        '[intent.shipping_time]\nlabel = "发货"\nkeywords = ["发货"]\n[synonyms]\nfh = "发货"\n', encoding="utf-8"
+    )
+    (tmp_path / "customer_types.toml").write_text(
+        '[[type]]\nid = "impatient"\nlabel = "性急"\ncues = ["快点"]\nscript = ["好的马上", "这就办"]\n',
+        encoding="utf-8",
+    )
+    library = Library.load(tmp_path)
+    assert library.intents["shipping_time"].keywords == ("发货",)
+    assert library.customer_types["impatient"].cues == ("快点",)
+    assert library.normalization.synonyms == {"fh": "发货"}
+
+
+def test_load_rejects_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError):
+        Library.load(tmp_path / "nope")
+
+
+def test_intents_file_problems_are_reported() -> None:
+    intents = {"intent": {"weather": {"keywords": ["x"]}, "refund": {"patterns": ["("]}}, "extra": 1}
+    text = reasons(problems_of(phrase(), intents_data=intents))
+    assert "unknown intent 'weather'" in text
+    assert "bad pattern" in text
+    assert "unknown key 'extra'" in text
+
+
+def test_customer_type_problems_are_reported() -> None:
+    types = {"type": [{"id": "grumpy", "label": "x"}, {"id": "impatient", "label": "性急", "script": ["一句"]}]}
+    text = reasons(problems_of(phrase(), types_data=types))
+    assert "unknown customer type id 'grumpy'" in text
+    assert "at least 2 script lines" in text
+
+
+def test_shipped_library_is_valid_and_complete() -> None:
+    library = Library.load(ROOT / "phrases", {"shop": "测试店"})
+    assert len(library.phrases) >= 220
+    intents = {p.intent for p in library.phrases}
+    assert intents == set(INTENTS)
+    assert set(library.customer_types) == set(TYPE_IDS)
+    for p in library.phrases:
+        assert len(library.render(p.id)) >= 4
+
+
+def test_shipped_intents_have_labels_and_key_words() -> None:
+    library = Library.load(ROOT / "phrases")
+    for intent in INTENTS:
+        spec = library.intents[intent]
+        assert spec.label != intent
+        if intent not in ("followup", "payment_reminder"):
+            assert len(spec.strong) + len(spec.keywords) >= 10, intent
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_phrases_check_exits_zero_on_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["phrases", "check", "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.toml").write_text(
+        '[[phrase]]\nid = "x.one"\nintent = "refund"\ncode = "x1"\ntext = "{{ nope }}亲亲亲亲"\ntriggers = ["退款"]\n',
+        encoding="utf-8",
+    )
+    assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.toml\tx.one\tunknown variable 'nope'" in err

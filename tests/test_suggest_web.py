@@ -1,0 +1,127 @@
+"""Suggestions through HTTP: the webhook response, what is logged, /v1/suggest, search and reload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from assistant.app import create_app
+from assistant.config import Config, load_config
+from tests.conftest import ROOT, body_of, make_event
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+async def test_customer_message_response_has_suggestions_and_type(client: Client, db_path: Path) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(text="请问什么时候发货呀")))
+    body = await resp.json()
+    assert body["suggestions"], body
+    top = body["suggestions"][0]
+    assert top["intent"] == "shipping_time"
+    assert set(top) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
+    assert body["customer_type"]["type"] == "newcomer"
+    with sqlite3.connect(db_path) as conn:
+        intent, logged = conn.execute("SELECT intent, suggestions FROM messages").fetchone()
+    assert intent == "shipping_time"
+    assert [s["phrase_id"] for s in json.loads(logged)] == [s["phrase_id"] for s in body["suggestions"]]
+
+
+async def test_agent_message_response_has_no_suggestions(client: Client) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="小美", text="亲，在的")))
+    body = await resp.json()
+    assert "suggestions" not in body and body["accepted"] is True
+
+
+async def test_customer_type_builds_over_the_conversation(client: Client) -> None:
+    texts = ["这个多少钱", "能便宜点吗", "再便宜一点嘛 少个零头"]
+    body: dict[str, Any] = {}
+    for i, text in enumerate(texts):
+        resp = await client.post("/v1/events", data=body_of(make_event(text=text, ts=1_795_140_000_000 + i * 60_000)))
+        body = await resp.json()
+    assert body["customer_type"]["type"] == "bargainer"
+    assert body["customer_type"]["evidence"]
+
+
+async def test_duplicate_delivery_returns_no_new_suggestions(client: Client) -> None:
+    event = make_event(text="有发票吗")
+    await client.post("/v1/events", data=body_of(event))
+    again = await (await client.post("/v1/events", data=body_of(event))).json()
+    assert again["duplicate"] is True and "suggestions" not in again
+
+
+async def test_get_suggest_returns_same_shape(client: Client) -> None:
+    resp = await client.get("/v1/suggest", params={"text": "可以开发票吗"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["suggestions"][0]["intent"] == "invoice"
+    assert body["customer_type"]["type"] == "newcomer"
+
+
+async def test_get_suggest_requires_text(client: Client) -> None:
+    resp = await client.get("/v1/suggest")
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "text"
+
+
+async def test_get_suggest_survives_odd_text(client: Client) -> None:
+    for text in ("", "😀😀😀", "\x01\x02", "a" * 4000, "zfb能付吗？？？"):
+        resp = await client.get("/v1/suggest", params={"text": text})
+        assert resp.status == 200, text
+        assert isinstance((await resp.json())["suggestions"], list)
+
+
+async def test_phrase_search_finds_by_code(client: Client) -> None:
+    resp = await client.get("/v1/phrases/search", params={"q": "fp"})
+    results = (await resp.json())["results"]
+    assert results and any(r["intent"] == "invoice" for r in results)
+
+
+def _library_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", target)
+    return target
+
+
+def _config_with_library(db_path: Path, library: Path, **env: str) -> Config:
+    return load_config(
+        ROOT / "config.toml",
+        env=env,
+        overrides={"store": {"path": str(db_path)}, "phrases": {"path": str(library)}},
+    )
+
+
+async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: Any, tmp_path: Path) -> None:
+    library = _library_copy(tmp_path)
+    config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
+    client = await aiohttp_client(create_app(config))
+    headers = {"Authorization": "Bearer adm"}
+    extra = library / "zz_extra.toml"
+    extra.write_text(
+        'group = "测试"\n[[phrase]]\nid = "invoice.test_reload"\nintent = "invoice"\ncode = "zzfp"\n'
+        'text = "亲，电子发票会在确认收货后自动开具发送到您的邮箱哦~"\ntriggers = ["斑马发票测试"]\n',
+        encoding="utf-8",
+    )
+    resp = await client.post("/v1/admin/reload", headers=headers)
+    assert resp.status == 200 and (await resp.json())["reloaded"] is True
+    found = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
+    assert found["suggestions"][0]["phrase_id"] == "invoice.test_reload"
+    extra.write_text(extra.read_text(encoding="utf-8").replace("{{", "").replace("自动开具", "{{ nosuchvar }}"),
+                     encoding="utf-8")
+    bad = await client.post("/v1/admin/reload", headers=headers)
+    assert bad.status == 422
+    problems = (await bad.json())["problems"]
+    assert any("invoice.test_reload" in p and "nosuchvar" in p for p in problems)
+    still = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
+    assert still["suggestions"][0]["phrase_id"] == "invoice.test_reload"
+
+
+async def test_reload_requires_admin_token(aiohttp_client: Any, tmp_path: Path) -> None:
+    config = _config_with_library(tmp_path / "r.db", ROOT / "phrases", ASSISTANT_ADMIN_TOKEN="adm")
+    client = await aiohttp_client(create_app(config))
+    assert (await client.post("/v1/admin/reload")).status == 401
+    assert (await client.post("/v1/admin/reload", headers={"Authorization": "Bearer nope"})).status == 401

@@ -8,19 +8,28 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant.appkeys import BUS, CONFIG, DB_PATH, INGESTOR, WRITER
+from assistant import live, panel, suggest_web
+from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, INGESTOR, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
+from assistant.conversations import Conversations
+from assistant.followups import followups_ctx
 from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
+from assistant.matcher import Matcher
+from assistant.suggestions import SuggestionEngine, load_matcher
 from assistant.webhooks import healthz, post_events
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config, *, db_path: Path | None = None) -> web.Application:
-    """Build the web application; resources open on start-up and close on clean-up."""
+def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher | None = None) -> web.Application:
+    """Build the web application; resources open on start-up and close on clean-up.
+
+    The phrase library loads here, so a broken library stops the service before it listens
+    (LibraryError names each problem). Tests pass a shared `matcher` to skip reloading it.
+    """
     app = web.Application(
         middlewares=[error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
@@ -29,9 +38,16 @@ def create_app(config: Config, *, db_path: Path | None = None) -> web.Applicatio
     app[CONFIG] = config
     app[DB_PATH] = db_path or config.resolve(config.store.path)
     app[BUS] = Bus()
+    app[ENGINE] = SuggestionEngine(
+        config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH]
+    )
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    suggest_web.add_routes(app)
+    live.add_routes(app)
+    panel.add_routes(app)
     app.cleanup_ctx.append(_writer_ctx)
+    app.cleanup_ctx.append(followups_ctx)
     return app
 
 
@@ -39,7 +55,13 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     writer = Writer(app[DB_PATH])
     writer.start()
     app[WRITER] = writer
-    app[INGESTOR] = Ingestor(writer)
+    ingestor = Ingestor(writer)
+    engine = app[ENGINE]
+    ingestor.annotators.append(engine.annotate)
+    ingestor.listeners.append(engine.on_written)
+    ingestor.listeners.append(live.Publisher(app[BUS], engine))  # after on_written: state is current
+    app[INGESTOR] = ingestor
     yield
     await writer.close()
+    engine.conversations.close()
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)

@@ -1,0 +1,127 @@
+"""Time for timers: an injectable clock (system or fake) and shop quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as clocktime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    """Epoch milliseconds now, and a sleep until an epoch-millisecond deadline."""
+
+    def now_ms(self) -> int: ...
+
+    async def sleep_until(self, ms: int) -> None: ...
+
+
+class SystemClock:
+    """The wall clock; sleeps in naps so that a clock step (NTP) is noticed within `max_nap_s`."""
+
+    def __init__(self, max_nap_s: float = 10.0) -> None:
+        self.max_nap_s = max_nap_s
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    async def sleep_until(self, ms: int) -> None:
+        while True:
+            remaining = (ms - self.now_ms()) / 1000
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, self.max_nap_s))
+
+
+class FakeClock:
+    """A clock for tests: time moves only by `advance`/`set`, which wake the sleepers that came due."""
+
+    def __init__(self, start_ms: int | None = None) -> None:
+        self._now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
+        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.waking = 0  # sleepers woken whose coroutine has not resumed yet
+
+    def now_ms(self) -> int:
+        return self._now
+
+    async def sleep_until(self, ms: int) -> None:
+        if ms <= self._now:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (ms, next(self._order), future))
+        try:
+            await future
+        finally:
+            if future.done() and not future.cancelled():
+                self.waking -= 1
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has passed."""
+        self.set(self._now + round(seconds * 1000))
+
+    def set(self, ms: int) -> None:
+        if ms < self._now:
+            raise ValueError("a FakeClock does not go backwards")
+        self._now = ms
+        while self._sleepers and self._sleepers[0][0] <= ms:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+                self.waking += 1
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+
+_SPAN = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily span of shop-local time (may cross midnight) in which nothing is sent."""
+
+    start: clocktime
+    end: clocktime
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours | None:
+        """"23:00-08:00" → QuietHours; "" → None; anything else raises ValueError."""
+        if not text.strip():
+            return None
+        match = _SPAN.fullmatch(text)
+        if match is None:
+            raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ValueError(f"not a time of day in {text!r}")
+        start, end = clocktime(h1, m1), clocktime(h2, m2)
+        if start == end:
+            raise ValueError(f"empty span {text!r}")
+        return cls(start, end)
+
+    def contains(self, ms: int, tz: ZoneInfo) -> bool:
+        t = _local(ms, tz).time()
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def end_after(self, ms: int, tz: ZoneInfo) -> int:
+        """Epoch ms of the first end of quiet hours after `ms`."""
+        local = _local(ms, tz)
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return int(end.timestamp() * 1000)
+
+
+def _local(ms: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz)

@@ -1,0 +1,216 @@
+"""Sending follow-ups through the `deliver_message` hook: retries with backoff and jitter, then the log.
+
+Delivery is at least once: the follow-up id is the idempotency key of every attempt, an attempt is
+recorded before it starts, and one cut short by a crash is made again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from assistant import followup_store
+from assistant.clock import Clock
+from assistant.config import Config
+from assistant.events import parse_event
+from assistant.followup_store import Followup, Key
+from assistant.hookspecs import DeliveryResult
+from assistant.ingest import Ingestor
+from assistant.plugins import first_result
+from assistant.tasks import TaskSet
+from assistant.writer import Writer
+
+log = logging.getLogger(__name__)
+
+NO_HOOK = "no deliver_message hook handled it (enable one in [hooks] enabled)"
+
+
+def auto_event_id(followup_id: str) -> str:
+    """The id of the `auto` message logged for a delivered follow-up (one per follow-up, ever)."""
+    return f"auto-{followup_id}"
+
+
+def backoff_ms(attempt: int, base_s: float, max_s: float, rng: random.Random) -> int:
+    """Wait after failed attempt number `attempt` (1-based): exponential, capped, half of it jittered."""
+    ceiling: float = min(max_s, base_s * 2.0 ** (attempt - 1))
+    return round((ceiling / 2 + rng.uniform(0, ceiling / 2)) * 1000)
+
+
+@dataclass
+class _Job:
+    followup: Followup
+    cancel_requested: bool = False
+    retry_at: int | None = None  # while waiting out a backoff
+    wake: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> Key:
+        return (self.followup.shop, self.followup.conversation)
+
+
+class Deliverer:
+    """Runs one background task per follow-up being delivered; never blocks the caller."""
+
+    def __init__(
+        self,
+        config: Config,
+        pm: pluggy.PluginManager,
+        writer: Writer,
+        ingestor: Ingestor,
+        clock: Clock,
+        notify: Callable[[Followup], None],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.followups
+        self.pm = pm
+        self.writer = writer
+        self.ingestor = ingestor
+        self.clock = clock
+        self.notify = notify
+        self.rng = rng or random.Random()
+        self.tasks = TaskSet("followup-delivery")
+        self._jobs: dict[str, _Job] = {}
+        self.active = 0  # jobs doing something other than waiting out a backoff
+
+    def submit(self, followup: Followup) -> None:
+        """Start delivering `followup` (pending) unless it is already on its way."""
+        if followup.id in self._jobs:
+            return
+        job = _Job(followup)
+        self._jobs[followup.id] = job
+        self.active += 1
+        self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
+
+    def cancel_for(self, key: Key) -> None:
+        """The customer wrote (or the chat closed): drop deliveries of `key` still waiting to retry."""
+        for job in self._jobs.values():
+            if job.key == key:
+                job.cancel_requested = True
+                if job.wake is not None and not job.wake.done():
+                    job.wake.set_result(None)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._jobs)
+
+    @property
+    def settled(self) -> bool:
+        """Every delivery is waiting for a retry time still ahead (for tests with a FakeClock)."""
+        now = self.clock.now_ms()
+        return self.active == 0 and all(j.retry_at is not None and j.retry_at > now for j in self._jobs.values())
+
+    async def close(self) -> None:
+        """Stop every delivery; interrupted ones stay pending and resume after a restart."""
+        await self.tasks.close()
+
+    async def _run(self, job: _Job) -> None:
+        f = job.followup
+        attempts = f.attempts
+        last_error = f.last_error
+        try:
+            while True:
+                if job.cancel_requested:
+                    await self._finish(f, "cancelled", attempts, "the customer wrote before it was delivered")
+                    return
+                attempts += 1
+                await self._update(f, "pending", attempts, last_error)
+                result = await self._attempt(f)
+                if result.ok:
+                    await self._log_sent(f)
+                    await self._finish(f, "sent", attempts, None)
+                    log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
+                    return
+                last_error = result.error or "failed"
+                final = not result.retryable or attempts >= self.settings.max_attempts
+                log.warning(
+                    "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, last_error,
+                    "" if final else " (will retry)",
+                )  # fmt: skip
+                if final:
+                    await self._finish(f, "failed", attempts, last_error)
+                    return
+                await self._update(f, "pending", attempts, last_error)
+                await self._backoff(job, attempts)
+        finally:
+            self.active -= 1
+            self._jobs.pop(f.id, None)
+
+    async def _backoff(self, job: _Job, attempts: int) -> None:
+        delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+        loop = asyncio.get_running_loop()
+        job.wake = loop.create_future()
+        job.retry_at = self.clock.now_ms() + delay
+        sleeper = loop.create_task(self.clock.sleep_until(job.retry_at))
+        self.active -= 1
+        try:
+            await asyncio.wait([sleeper, job.wake], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.active += 1
+            sleeper.cancel()
+            job.wake = None
+            job.retry_at = None
+
+    async def _attempt(self, f: Followup) -> DeliveryResult:
+        conversation: dict[str, Any] = {
+            "shop": f.shop,
+            "conversation": f.conversation,
+            "customer": f.customer,
+            "agent": f.agent,
+        }
+        try:
+            outcome = await asyncio.wait_for(
+                first_result(
+                    self.pm.hook.deliver_message,
+                    config=self.config, conversation=conversation, text=f.text, idempotency_key=f.id, kind=f.kind,
+                ),
+                self.settings.delivery_timeout_s,
+            )  # fmt: skip
+            if outcome is None:
+                return DeliveryResult.reject(NO_HOOK)
+        except asyncio.TimeoutError:
+            return DeliveryResult.retry(f"timed out after {self.settings.delivery_timeout_s:g} s")
+        except Exception as exc:  # a plugin's bug or a network error it let through: worth another try
+            log.exception("deliver_message failed for follow-up %s", f.id)
+            return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")
+        if not isinstance(outcome, DeliveryResult):
+            return DeliveryResult.reject(f"deliver_message returned {type(outcome).__name__}, not a DeliveryResult")
+        return outcome
+
+    async def _log_sent(self, f: Followup) -> None:
+        """Log the delivered text as an `auto` message (its id makes a repeat a duplicate)."""
+        raw: dict[str, Any] = {
+            "id": auto_event_id(f.id),
+            "type": "message",
+            "ts": self.clock.now_ms(),
+            "shop": f.shop,
+            "conversation": f.conversation,
+            "customer": f.customer,
+            "sender": "auto",
+            "text": f.text,
+            "followup_id": f.id,
+        }
+        if f.agent:
+            raw["agent"] = f.agent
+        event = parse_event(raw, max_text_chars=max(len(f.text), self.config.webhook.max_text_chars))
+        await self.ingestor.ingest([event])
+
+    async def _update(self, f: Followup, state: str, attempts: int, error: str | None) -> Followup | None:
+        now = self.clock.now_ms()
+        return await self.writer.submit(
+            lambda conn: followup_store.update_followup(
+                conn, f.id, state=state, now_ms=now, attempts=attempts, last_error=error
+            )
+        )
+
+    async def _finish(self, f: Followup, state: str, attempts: int, error: str | None) -> None:
+        updated = await self._update(f, state, attempts, error)
+        if updated is not None:
+            self.notify(updated)

@@ -1,0 +1,180 @@
+"""What a due idle timer does and says: the decision rules, the phrase choice, the rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from assistant.clock import QuietHours
+from assistant.config import Config
+from assistant.followup_store import FireContext
+from assistant.phrases import DEFAULT_TYPE, Library, LibraryError
+from assistant.timers import Due
+
+log = logging.getLogger(__name__)
+
+# Used when the phrase library has no phrase of the intent (or cannot be loaded).
+BUILTIN_PHRASES: tuple[dict[str, Any], ...] = (
+    {
+        "id": "builtin.followup",
+        "intent": "followup",
+        "code": "builtin-js",
+        "text": "亲，您可以看下我们店铺内有没有您喜欢的商品，有任何问题随时咨询{{ shop }}，我们会为您一一解答~",
+    },
+    {
+        "id": "builtin.payment_reminder",
+        "intent": "payment_reminder",
+        "code": "builtin-cf",
+        "text": "亲，{{ order }}还没有付款哦，付款后我们会尽快为您安排发货~",
+    },
+)
+
+
+class PhraseLike(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def intent(self) -> str: ...
+
+    @property
+    def types(self) -> Sequence[str]: ...
+
+
+class PhraseSource(Protocol):
+    """What follow-ups need of a phrase library (assistant.phrases.Library fits)."""
+
+    @property
+    def phrases(self) -> Sequence[PhraseLike]: ...
+
+    def render(self, phrase_id: str, variables: Mapping[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The [followups] settings in the units the decisions use."""
+
+    idle_ms: int
+    grace_ms: int
+    window_ms: int
+    max_per_idle: int
+    quiet: QuietHours | None
+    quiet_policy: str
+    tz: ZoneInfo
+
+    @classmethod
+    def from_config(cls, config: Config) -> Policy:
+        f = config.followups
+        return cls(
+            idle_ms=f.idle_seconds * 1000,
+            grace_ms=f.late_grace_s * 1000,
+            window_ms=f.payment_reminder_window_s * 1000,
+            max_per_idle=f.max_followups_per_idle,
+            quiet=QuietHours.parse(f.quiet_hours),
+            quiet_policy=f.quiet_policy,
+            tz=config.tz,
+        )
+
+
+@dataclass(frozen=True)
+class Cancel:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    due_ms: int
+
+
+@dataclass(frozen=True)
+class Create:
+    kind: str
+    state: str  # pending | suggested | dropped | missed
+    next_due: int | None  # the next follow-up of the same idle period, if one is allowed
+
+
+Decision = Cancel | Defer | Create
+
+
+def decide(ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str) -> Decision:
+    """What a timer that came due does, from what the log says about its conversation."""
+    if ctx.replied:
+        return Cancel("customer_replied")
+    if ctx.unpaid:
+        kind = "payment_reminder"
+    elif ctx.paid:
+        return Cancel("paid")
+    else:
+        kind = "followup"
+    more = due.fired + 1 < policy.max_per_idle
+    next_due = now_ms + policy.idle_ms if more else None
+    if now_ms - due.due_ms > policy.grace_ms:
+        return Create(kind, "missed", None)
+    if policy.quiet is not None and policy.quiet.contains(now_ms, policy.tz):
+        if policy.quiet_policy == "defer":
+            return Defer(policy.quiet.end_after(now_ms, policy.tz))
+        return Create(kind, "dropped", next_due)
+    return Create(kind, "pending" if mode == "send" else "suggested", next_due)
+
+
+def choose_phrase(source: PhraseSource, intent: str, customer_type: str | None, salt: str) -> PhraseLike | None:
+    """A phrase of `intent`, preferring those written for the customer type; stable for a given salt."""
+    candidates = [p for p in source.phrases if p.intent == intent]
+    if not candidates:
+        return None
+    ctype = customer_type or DEFAULT_TYPE
+    fitting = [p for p in candidates if ctype in p.types]
+    general = [p for p in candidates if not p.types]
+    pool = fitting or general or candidates
+    digest = hashlib.sha256(salt.encode()).digest()
+    return pool[int.from_bytes(digest[:4], "big") % len(pool)]
+
+
+def followup_id(shop: str, conversation: str, armed_event_id: str, n: int) -> str:
+    """The idempotency key of the n-th follow-up of the idle period opened by event `armed_event_id`."""
+    digest = hashlib.sha256("\x1f".join((shop, conversation, armed_event_id, str(n))).encode()).hexdigest()
+    return f"fu-{digest[:32]}"
+
+
+def load_phrases(config: Config) -> Callable[[], PhraseSource | None]:
+    """The shop's phrase library, loaded once; None (built-in phrases only) when it cannot be loaded."""
+    try:
+        library: PhraseSource | None = Library.load(config.resolve(config.phrases.path), library_variables(config))
+    except LibraryError as exc:
+        log.error("follow-ups use built-in phrases only: %s", exc)
+        library = None
+    return lambda: library
+
+
+def library_variables(config: Config) -> dict[str, str]:
+    return {**config.phrases.variables, "shop": config.shop.name}
+
+
+def compose(
+    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], shop: str
+) -> tuple[str | None, str]:
+    """The phrase for `kind` from the first source that has one, rendered with the conversation's variables."""
+    variables = {"shop": shop, "agent": ctx.agent or "", "customer": ctx.customer or ""}
+    if ctx.unpaid:
+        order = ctx.unpaid[0]
+        variables["order"] = f"订单{order.order_id}"
+        if order.amount is not None:
+            variables["amount"] = f"{order.amount:.2f}"
+    for source in sources:
+        if source is None:
+            continue
+        phrase = choose_phrase(source, kind, ctx.customer_type, salt)
+        if phrase is not None:
+            return phrase.id, source.render(phrase.id, variables)
+    raise LookupError(f"no phrase of intent {kind!r}")
+
+
+def builtin_phrases(config: Config) -> PhraseSource:
+    """The minimal pair used when the library has no phrase of an intent."""
+    return Library.build(
+        [("builtin", {"group": "builtin", "phrase": list(BUILTIN_PHRASES)})], extra_variables=library_variables(config)
+    )

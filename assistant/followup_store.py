@@ -1,0 +1,382 @@
+"""SQLite side of follow-ups: the `timers` and `followups` tables, their migration and queries."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from assistant import store
+from assistant.store import migrations
+
+Key = tuple[str, str]  # (shop, conversation)
+
+FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled")
+
+
+@migrations(name="002_followups")
+def _m002_followups(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE timers (
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            armed_seq INTEGER NOT NULL,
+            armed_ms INTEGER NOT NULL,
+            due_ms INTEGER NOT NULL,
+            fired INTEGER NOT NULL DEFAULT 0,
+            agent TEXT,
+            state TEXT NOT NULL,
+            reason TEXT,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (shop, conversation)
+        );
+        CREATE INDEX timers_armed ON timers (due_ms) WHERE state = 'armed';
+
+        -- The last event whose effect on the timers is written: a restart replays only what follows.
+        CREATE TABLE timers_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+        INSERT INTO timers_watermark (id, seq) VALUES (1, 0);
+
+        CREATE TABLE followups (
+            id TEXT PRIMARY KEY,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            kind TEXT NOT NULL,
+            phrase_id TEXT,
+            text TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            armed_seq INTEGER NOT NULL,
+            due_ms INTEGER NOT NULL,
+            fired_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX followups_pending ON followups (updated_ms) WHERE state = 'pending';
+        CREATE INDEX followups_conversation ON followups (shop, conversation, fired_ms);
+        CREATE INDEX followups_fired ON followups (fired_ms);
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Followup:
+    """One follow-up: chosen, rendered, and where its delivery stands. `id` is the idempotency key."""
+
+    id: str
+    shop: str
+    conversation: str
+    customer: str
+    agent: str | None
+    kind: str  # "followup" | "payment_reminder"
+    phrase_id: str | None
+    text: str
+    mode: str  # "send" | "suggest"
+    state: str  # one of FOLLOWUP_STATES
+    attempts: int
+    last_error: str | None
+    armed_seq: int
+    due_ms: int
+    fired_ms: int
+    updated_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    """A persisted timer: the idle period opened by event `armed_seq`, due at `due_ms`."""
+
+    shop: str
+    conversation: str
+    armed_seq: int
+    armed_ms: int
+    due_ms: int
+    fired: int
+    agent: str | None
+    state: str = "armed"  # armed | done | cancelled | missed
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UnpaidOrder:
+    order_id: str
+    amount: float | None
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class FireContext:
+    """What the log says about a conversation when its timer fires."""
+
+    armed_event_id: str | None
+    customer: str | None
+    agent: str | None
+    customer_type: str | None
+    replied: bool  # a customer message or conversation_closed logged after the arming event
+    paid: bool  # an order of the conversation paid after the arming event
+    unpaid: tuple[UnpaidOrder, ...]
+
+
+@dataclass(frozen=True)
+class ReplayEvent:
+    """An event as the timers need it when rebuilding state after a crash."""
+
+    seq: int
+    type: str
+    shop: str
+    conversation: str
+    agent: str | None
+    sender: str | None
+    text: str | None
+    followup_id: str | None
+    received_ms: int
+
+
+# ---- timers ------------------------------------------------------------------------------------
+
+
+def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int) -> None:
+    """Upsert timers; a row never goes back to an older idle period."""
+    conn.executemany(
+        "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, fired, agent, state, reason, updated_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (shop, conversation) DO UPDATE SET armed_seq = excluded.armed_seq,"
+        " armed_ms = excluded.armed_ms, due_ms = excluded.due_ms, fired = excluded.fired, agent = excluded.agent,"
+        " state = excluded.state, reason = excluded.reason, updated_ms = excluded.updated_ms"
+        " WHERE excluded.armed_seq >= timers.armed_seq",
+        [
+            (r.shop, r.conversation, r.armed_seq, r.armed_ms, r.due_ms, r.fired, r.agent, r.state, r.reason, now_ms)
+            for r in rows
+        ],
+    )
+
+
+def cancel_timers(conn: sqlite3.Connection, cancels: Iterable[tuple[str, str, int, str]], now_ms: int) -> None:
+    """Cancel armed timers (shop, conversation, cancelling seq, reason) opened before the cancelling event."""
+    conn.executemany(
+        "UPDATE timers SET state = 'cancelled', reason = ?, updated_ms = ?"
+        " WHERE shop = ? AND conversation = ? AND state = 'armed' AND armed_seq < ?",
+        [(reason, now_ms, shop, conversation, seq) for shop, conversation, seq, reason in cancels],
+    )
+
+
+def watermark(conn: sqlite3.Connection) -> int:
+    """The seq of the last event whose effect on the timers is persisted."""
+    return int(conn.execute("SELECT seq FROM timers_watermark WHERE id = 1").fetchone()[0])
+
+
+def set_watermark(conn: sqlite3.Connection, seq: int) -> None:
+    conn.execute("UPDATE timers_watermark SET seq = max(seq, ?) WHERE id = 1", (seq,))
+
+
+def armed_timers(conn: sqlite3.Connection, *, after: Key = ("", ""), limit: int = -1) -> list[TimerRow]:
+    """Armed timers in key order, from the first key after `after` (a page of `limit`; -1: all)."""
+    return [
+        _timer(row)
+        for row in conn.execute(
+            "SELECT * FROM timers WHERE state = 'armed' AND (shop, conversation) > (?, ?)"
+            " ORDER BY shop, conversation LIMIT ?",
+            (after[0], after[1], limit),
+        )
+    ]
+
+
+def timer(conn: sqlite3.Connection, shop: str, conversation: str) -> TimerRow | None:
+    row = conn.execute("SELECT * FROM timers WHERE shop = ? AND conversation = ?", (shop, conversation)).fetchone()
+    return None if row is None else _timer(row)
+
+
+def _timer(row: sqlite3.Row) -> TimerRow:
+    return TimerRow(
+        shop=row["shop"],
+        conversation=row["conversation"],
+        armed_seq=row["armed_seq"],
+        armed_ms=row["armed_ms"],
+        due_ms=row["due_ms"],
+        fired=row["fired"],
+        agent=row["agent"],
+        state=row["state"],
+        reason=row["reason"],
+    )
+
+
+# ---- follow-ups --------------------------------------------------------------------------------
+
+
+def insert_followup(conn: sqlite3.Connection, f: Followup) -> tuple[Followup, bool]:
+    """Record a new follow-up; if its id is known, the stored one is returned unchanged (and False)."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO followups (id, shop, conversation, customer, agent, kind, phrase_id, text, mode, state,"
+        " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?)",
+        (
+            f.id, f.shop, f.conversation, f.customer, f.agent, f.kind, f.phrase_id, f.text, f.mode, f.state,
+            f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms,
+        ),
+    )  # fmt: skip
+    stored = followup(conn, f.id)
+    assert stored is not None
+    return stored, cur.rowcount == 1
+
+
+def update_followup(
+    conn: sqlite3.Connection,
+    followup_id: str,
+    *,
+    state: str,
+    now_ms: int,
+    attempts: int | None = None,
+    last_error: str | None = None,
+    from_states: Sequence[str] = ("pending",),
+) -> Followup | None:
+    """Move a follow-up in one of `from_states` to `state`; None if unknown or in another state."""
+    marks = ", ".join("?" for _ in from_states)
+    cur = conn.execute(
+        "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
+        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
+        (state, attempts, last_error, now_ms, followup_id, *from_states),
+    )
+    if cur.rowcount == 0:
+        return None
+    return followup(conn, followup_id)
+
+
+def followup(conn: sqlite3.Connection, followup_id: str) -> Followup | None:
+    row = conn.execute("SELECT * FROM followups WHERE id = ?", (followup_id,)).fetchone()
+    return None if row is None else _followup(row)
+
+
+def pending_followups(conn: sqlite3.Connection) -> list[Followup]:
+    return [_followup(r) for r in conn.execute("SELECT * FROM followups WHERE state = 'pending' ORDER BY updated_ms")]
+
+
+def list_followups(
+    conn: sqlite3.Connection, *, state: str | None = None, shop: str | None = None, limit: int = 50
+) -> list[Followup]:
+    """The latest follow-ups, newest first."""
+    sql = "SELECT * FROM followups WHERE 1 = 1"
+    params: list[Any] = []
+    if state is not None:
+        sql += " AND state = ?"
+        params.append(state)
+    if shop is not None:
+        sql += " AND shop = ?"
+        params.append(shop)
+    sql += " ORDER BY fired_ms DESC, id LIMIT ?"
+    params.append(limit)
+    return [_followup(r) for r in conn.execute(sql, params)]
+
+
+def recent_texts(conn: sqlite3.Connection, since_ms: int) -> dict[Key, str]:
+    """The latest sent or suggested follow-up text per conversation since `since_ms`."""
+    texts: dict[Key, str] = {}
+    for row in conn.execute(
+        "SELECT shop, conversation, text FROM followups WHERE fired_ms >= ? AND state IN ('sent', 'suggested', 'pending')"
+        " ORDER BY fired_ms",
+        (since_ms,),
+    ):
+        texts[(row[0], row[1])] = row[2]
+    return texts
+
+
+def _followup(row: sqlite3.Row) -> Followup:
+    return Followup(**{k: row[k] for k in row.keys()})
+
+
+# ---- the log, as the timers read it ------------------------------------------------------------
+
+
+def fire_context(
+    conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int, orders_since_ms: int
+) -> FireContext:
+    """Reads for one firing timer: who, which customer type, replied or paid since arming, unpaid orders."""
+    conv = conn.execute(
+        "SELECT customer, agent, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
+        (shop, conversation),
+    ).fetchone()
+    armed = conn.execute("SELECT id, customer, agent FROM events WHERE seq = ?", (armed_seq,)).fetchone()
+    customer_type = conv["customer_type"] if conv is not None else None
+    if customer_type is None:
+        row = conn.execute(
+            "SELECT customer_type FROM messages WHERE shop = ? AND conversation = ? AND customer_type IS NOT NULL"
+            " ORDER BY seq DESC LIMIT 1",
+            (shop, conversation),
+        ).fetchone()
+        customer_type = row[0] if row is not None else None
+    replied = conn.execute(
+        "SELECT 1 FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = ? AND e.conversation = ?"
+        " AND e.seq > ? AND (e.type = 'conversation_closed' OR m.sender = 'customer') LIMIT 1",
+        (shop, conversation, armed_seq),
+    ).fetchone()
+    paid = conn.execute(
+        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND paid_seq > ? LIMIT 1",
+        (shop, conversation, armed_seq),
+    ).fetchone()
+    unpaid = tuple(
+        UnpaidOrder(r["order_id"], r["amount"], r["created_ms"])
+        for r in store.unpaid_orders(conn, shop, conversation, orders_since_ms)
+    )
+    return FireContext(
+        armed_event_id=armed["id"] if armed is not None else None,
+        customer=(conv["customer"] if conv is not None else None) or (armed["customer"] if armed else None),
+        agent=(armed["agent"] if armed is not None else None) or (conv["agent"] if conv is not None else None),
+        customer_type=customer_type,
+        replied=replied is not None,
+        paid=paid is not None,
+        unpaid=unpaid,
+    )
+
+
+def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) -> list[ReplayEvent]:
+    """Events after `after_seq` received at or after `since_ms`, in log order (seq follows receipt)."""
+    first = _first_seq_received_since(conn, since_ms)
+    if first is None:
+        return []
+    first = max(first, after_seq + 1)
+    rows = conn.execute(
+        "SELECT e.seq, e.type, e.shop, e.conversation, e.agent, e.received_ms, m.sender, m.text, m.followup_id"
+        " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.seq >= ? ORDER BY e.seq",
+        (first,),
+    )
+    return [
+        ReplayEvent(
+            seq=r["seq"], type=r["type"], shop=r["shop"], conversation=r["conversation"], agent=r["agent"],
+            sender=r["sender"], text=r["text"], followup_id=r["followup_id"], received_ms=r["received_ms"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def _first_seq_received_since(conn: sqlite3.Connection, since_ms: int) -> int | None:
+    bounds = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+    if bounds[0] is None:
+        return None
+    lo, hi = int(bounds[0]), int(bounds[1])
+    last = conn.execute("SELECT received_ms FROM events WHERE seq = ?", (hi,)).fetchone()
+    if last[0] < since_ms:
+        return None
+    while lo < hi:  # smallest seq whose next logged event was received at or after since_ms
+        mid = (lo + hi) // 2
+        row = conn.execute("SELECT received_ms FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)).fetchone()
+        if row[0] >= since_ms:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def timers_for(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, TimerRow]:
+    found: dict[Key, TimerRow] = {}
+    for shop, conversation in keys:
+        row = timer(conn, shop, conversation)
+        if row is not None:
+            found[(shop, conversation)] = row
+    return found

@@ -1,0 +1,358 @@
+"""Persistent idle timers: one deadline per conversation in one heap, one sweeper task, SQLite behind.
+
+Memory is what makes 100,000 pending timers cheap: a slotted `Timer` per conversation in a dict,
+and a heap of (due, armed_seq, key) tuples invalidated lazily (a re-arm pushes a new tuple; the
+old one is skipped when it surfaces). Changes are written behind, in batches, by one flusher;
+what a crash loses in between is rebuilt from the event log (see FollowupService.start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from assistant import followup_store
+from assistant.clock import Clock
+from assistant.followup_store import Key, TimerRow
+from assistant.writer import Writer, WriterClosed
+
+log = logging.getLogger(__name__)
+
+
+class Timer:
+    """One conversation's idle timer: the period opened by event `armed_seq`, due at `due_ms`."""
+
+    __slots__ = ("due_ms", "armed_seq", "armed_ms", "fired", "agent", "firing")
+
+    def __init__(self, due_ms: int, armed_seq: int, armed_ms: int, fired: int, agent: str | None) -> None:
+        self.due_ms = due_ms
+        self.armed_seq = armed_seq
+        self.armed_ms = armed_ms
+        self.fired = fired  # follow-ups already fired in this idle period
+        self.agent = agent
+        self.firing = False  # handed to the fire callback; its outcome is pending
+
+    def row(self, key: Key, state: str = "armed", reason: str | None = None) -> TimerRow:
+        return TimerRow(key[0], key[1], self.armed_seq, self.armed_ms, self.due_ms, self.fired, self.agent, state, reason)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A timer handed to the fire callback, as it was when it came due."""
+
+    key: Key
+    due_ms: int
+    armed_seq: int
+    armed_ms: int
+    fired: int
+    agent: str | None
+    timer: Timer
+
+
+class TimerQueue:
+    """Deadlines by conversation, earliest first; pure data, no I/O."""
+
+    def __init__(self) -> None:
+        self._timers: dict[Key, Timer] = {}
+        self._heap: list[tuple[int, int, Key]] = []
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+    def get(self, key: Key) -> Timer | None:
+        return self._timers.get(key)
+
+    def set(self, key: Key, timer: Timer) -> None:
+        """Arm (or re-arm) `key`; any previous deadline of it becomes stale."""
+        self._timers[key] = timer
+        heapq.heappush(self._heap, (timer.due_ms, timer.armed_seq, key))
+        if len(self._heap) > 2 * len(self._timers) + 1024:
+            self._compact()
+
+    def remove(self, key: Key) -> Timer | None:
+        return self._timers.pop(key, None)
+
+    def next_due(self) -> int | None:
+        """The earliest live deadline, dropping stale heap entries on the way."""
+        heap = self._heap
+        while heap:
+            due, seq, key = heap[0]
+            if self._live(due, seq, key):
+                return due
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, now_ms: int, limit: int) -> list[tuple[Key, Timer]]:
+        """Up to `limit` timers due at `now_ms`, marked `firing` (they stay in the queue until settled)."""
+        out: list[tuple[Key, Timer]] = []
+        heap = self._heap
+        while heap and len(out) < limit and heap[0][0] <= now_ms:
+            due, seq, key = heapq.heappop(heap)
+            if self._live(due, seq, key):
+                timer = self._timers[key]
+                timer.firing = True
+                out.append((key, timer))
+        return out
+
+    def _live(self, due: int, seq: int, key: Key) -> bool:
+        timer = self._timers.get(key)
+        return timer is not None and not timer.firing and timer.due_ms == due and timer.armed_seq == seq
+
+    def _compact(self) -> None:
+        self._heap = [(t.due_ms, t.armed_seq, k) for k, t in self._timers.items() if not t.firing]
+        heapq.heapify(self._heap)
+
+    def items(self) -> Iterable[tuple[Key, Timer]]:
+        return self._timers.items()
+
+
+FireCallback = Callable[[list[Due]], Awaitable[None]]
+
+
+class Timers:
+    """The queue plus its sweeper (fires due timers in batches) and flusher (persists changes)."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        clock: Clock,
+        *,
+        batch_size: int = 256,
+        max_batches: int = 8,
+        retry_s: float = 5.0,
+        max_retries: int = 24,
+    ) -> None:
+        self.writer = writer
+        self.clock = clock
+        self.batch_size = batch_size
+        self.retry_ms = int(retry_s * 1000)
+        self.max_retries = max_retries
+        self._failures: dict[Key, int] = {}  # only timers whose firing failed
+        self.queue = TimerQueue()
+        # The sweeper hands batches over without waiting for their commit, so that timers coming
+        # due meanwhile fire on time; at most `max_batches` are in flight (back-pressure).
+        self._slots = asyncio.Semaphore(max_batches)
+        self._batches: set[asyncio.Task[None]] = set()
+        self._dirty: set[Key] = set()
+        self._cancels: dict[Key, tuple[int, str]] = {}
+        self._on_due: FireCallback | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._flush_wanted = asyncio.Event()
+        self._flushing = False
+        self._wake: asyncio.Future[None] | None = None
+        self._sleeping_until: int | None = None
+        self.idle_at: int | None = None  # while the sweeper sleeps: when it last found nothing due
+        self.seen_seq = 0  # the last event applied to the queue
+        self._persisted_seq = 0  # the last event whose effect is written
+
+    # ---- changes -------------------------------------------------------------------------------
+
+    def arm(self, key: Key, *, due_ms: int, armed_seq: int, armed_ms: int, agent: str | None, fired: int = 0) -> Timer:
+        """Start (or restart) the idle period of `key`."""
+        agent = sys.intern(agent) if agent is not None else None
+        key = (sys.intern(key[0]), key[1])
+        timer = Timer(due_ms, armed_seq, armed_ms, fired, agent)
+        self.queue.set(key, timer)
+        self._cancels.pop(key, None)
+        self._touch(key)
+        self._poke(due_ms)
+        return timer
+
+    def cancel(self, key: Key, *, seq: int, reason: str) -> Timer | None:
+        """End the idle period of `key` because of event `seq`."""
+        timer = self.queue.remove(key)
+        if timer is not None:
+            self._cancels[key] = (seq, reason)
+            self._touch(key)
+        return timer
+
+    def settle(self, key: Key, timer: Timer, *, next_due: int | None, fired: int | None = None) -> bool:
+        """Apply a fire outcome to `timer` (already persisted by the caller) unless `key` changed meanwhile."""
+        if self.queue.get(key) is not timer:
+            return False
+        timer.firing = False
+        self._dirty.discard(key)
+        self._failures.pop(key, None)
+        if fired is not None:
+            timer.fired = fired
+        if next_due is None:
+            self.queue.remove(key)
+        else:
+            timer.due_ms = next_due
+            self.queue.set(key, timer)
+            self._poke(next_due)
+        return True
+
+    def retry_later(self, key: Key, timer: Timer) -> bool:
+        """Put back a timer whose firing failed, a little later; False once it failed `max_retries` times."""
+        if self.queue.get(key) is not timer:
+            return True
+        failures = self._failures.get(key, 0) + 1
+        if failures > self.max_retries:
+            self._failures.pop(key, None)
+            return False
+        self._failures[key] = failures
+        timer.firing = False
+        timer.due_ms = self.clock.now_ms() + self.retry_ms
+        self.queue.set(key, timer)
+        self._touch(key)
+        self._poke(timer.due_ms)
+        return True
+
+    def resume_from(self, seq: int) -> None:
+        """The persisted watermark: events up to `seq` are already reflected in the loaded rows."""
+        self.seen_seq = self._persisted_seq = seq
+
+    def load(self, rows: Iterable[TimerRow]) -> int:
+        """Put persisted armed timers back in the queue (nothing to write)."""
+        n = 0
+        for row in rows:
+            agent = sys.intern(row.agent) if row.agent is not None else None
+            key = (sys.intern(row.shop), row.conversation)
+            self.queue.set(key, Timer(row.due_ms, row.armed_seq, row.armed_ms, row.fired, agent))
+            n += 1
+        self._poke(0)
+        return n
+
+    def saw(self, seq: int) -> None:
+        """Event `seq` has been applied (whether or not it changed a timer)."""
+        if seq > self.seen_seq:
+            self.seen_seq = seq
+
+    def _touch(self, key: Key) -> None:
+        self._dirty.add(key)
+        self._flush_wanted.set()
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def start(self, on_due: FireCallback) -> None:
+        loop = asyncio.get_running_loop()
+        self._on_due = on_due
+        self._sweeper = loop.create_task(self._sweep(), name="timers-sweeper")
+        self._flusher = loop.create_task(self._flush_loop(), name="timers-flusher")
+
+    async def stop(self) -> None:
+        """Stop sweeping, let batches being fired finish, then write what is not yet persisted."""
+        for task in (self._sweeper, self._flusher):
+            if task is not None:
+                task.cancel()
+        for task in (self._sweeper, self._flusher):
+            if task is not None:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        await asyncio.gather(*self._batches, return_exceptions=True)
+        await self.flush(final=True)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing due is left unfired and nothing changed is left unwritten (for tests and benchmarks)."""
+        if self._sweeper is None:  # not started (follow-ups disabled)
+            return not self._dirty and not self._flushing
+        asleep = self.idle_at is not None and self._wake is not None and not self._wake.done()
+        rested = self._sleeping_until is None or self._sleeping_until > self.clock.now_ms()
+        return asleep and rested and not self._batches and not self._dirty and not self._flushing
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()
+            now = self.clock.now_ms()
+            batch = self.queue.pop_due(now, self.batch_size)
+            if batch:
+                task = loop.create_task(self._fire(batch), name="timers-fire")
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+                continue
+            self._slots.release()
+            self.idle_at = now
+            self._sleeping_until = self.queue.next_due()
+            self._wake = loop.create_future()
+            waits: list[asyncio.Future[None]] = [self._wake]
+            if self._sleeping_until is not None:
+                waits.append(asyncio.ensure_future(self.clock.sleep_until(self._sleeping_until)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits[1:]:
+                    w.cancel()
+                self.idle_at = None
+                self._wake = None
+
+    async def _fire(self, batch: list[tuple[Key, Timer]]) -> None:
+        assert self._on_due is not None
+        try:
+            await self._on_due([Due(k, t.due_ms, t.armed_seq, t.armed_ms, t.fired, t.agent, t) for k, t in batch])
+        except WriterClosed:
+            log.info("stopping: %d due timers left for the next start", len(batch))
+        except Exception:
+            log.exception("firing %d timers failed; retrying in %d ms", len(batch), self.retry_ms)
+            for key, timer in batch:
+                if not self.retry_later(key, timer):
+                    log.error("the timer of %s/%s is dropped after %d failures", *key, self.max_retries)
+                    self.queue.remove(key)
+        finally:
+            self._slots.release()
+
+    def _poke(self, due_ms: int) -> None:
+        """Wake the sweeper if `due_ms` is earlier than what it sleeps for."""
+        wake = self._wake
+        if wake is not None and not wake.done() and (self._sleeping_until is None or due_ms < self._sleeping_until):
+            wake.set_result(None)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            try:
+                await self.flush()
+            except WriterClosed:
+                return
+            except Exception:
+                log.exception("persisting timers failed; will retry")
+                await asyncio.sleep(1.0)
+                self._flush_wanted.set()
+
+    async def flush(self, *, final: bool = False) -> None:
+        """Write every changed timer in one job (`final`: also the watermark alone, at stop)."""
+        seen = self.seen_seq
+        if not self._dirty and not (final and seen > self._persisted_seq):
+            return
+        keys, self._dirty = self._dirty, set()
+        rows: list[TimerRow] = []
+        cancels: list[tuple[str, str, int, str]] = []
+        for key in keys:
+            timer = self.queue.get(key)
+            if timer is None:
+                seq, reason = self._cancels.pop(key, (0, ""))
+                if seq:
+                    cancels.append((key[0], key[1], seq, reason))
+            else:
+                # A firing timer is written too (its outcome may land first and be overwritten: a
+                # second firing after a restart finds its follow-up recorded and does nothing).
+                rows.append(timer.row(key))
+        now = self.clock.now_ms()
+
+        def job(conn: sqlite3.Connection) -> None:
+            followup_store.save_timers(conn, rows, now)
+            followup_store.cancel_timers(conn, cancels, now)
+            followup_store.set_watermark(conn, seen)
+
+        self._flushing = True
+        try:
+            await self.writer.submit(job)
+            self._persisted_seq = max(self._persisted_seq, seen)
+        except BaseException:
+            self._dirty |= keys
+            for shop, conversation, seq, reason in cancels:
+                self._cancels.setdefault((shop, conversation), (seq, reason))
+            raise
+        finally:
+            self._flushing = False

@@ -1,0 +1,230 @@
+"""A follow-up service on a real writer and database, driven by a FakeClock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from assistant import followup_store
+from assistant.bus import Bus, Subscription, Update
+from assistant.clock import FakeClock
+from assistant.config import Config
+from assistant.events import parse_event
+from assistant.followup_store import Followup
+from assistant.followup_policy import PhraseSource
+from assistant.followups import FollowupService
+from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.ingest import Enrichment, Ingestor
+from assistant.phrases import Library
+from assistant.plugins import build_plugin_manager
+from assistant.signing import SignatureError, verify
+from assistant.store import Annotation
+from assistant.writer import Writer
+from tests.conftest import make_event
+
+# Friday 2026-11-20 10:00 in Asia/Shanghai.
+T0 = 1_795_140_000_000
+
+TINY_LIBRARY = [
+    (
+        "followup.toml",
+        {
+            "group": "结束语",
+            "phrase": [
+                {"id": "fu.new", "intent": "followup", "code": "f1", "text": "感谢光临{{ shop }}，欢迎收藏店铺~", "types": ["newcomer"]},
+                {"id": "fu.back", "intent": "followup", "code": "f2", "text": "老朋友{{ customer }}，下次见~", "types": ["returning"]},
+            ],
+        },
+    ),
+    (
+        "reminder.toml",
+        {
+            "group": "催付",
+            "phrase": [
+                {"id": "pr.one", "intent": "payment_reminder", "code": "p1", "text": "亲，{{ order }}还差付款{{ amount }}元哦"},
+            ],
+        },
+    ),
+]  # fmt: skip
+
+
+def tiny_library() -> Library:
+    return Library.build(TINY_LIBRARY, extra_variables={"shop": "测试店"})
+
+
+class Recorder:
+    """A deliver_message plugin that answers from a script (default: sent) and records every call."""
+
+    def __init__(self, results: Sequence[DeliveryResult] = ()) -> None:
+        self.results = list(results)
+        self.calls: list[dict[str, Any]] = []
+
+    @hookimpl
+    def deliver_message(self, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str) -> DeliveryResult:
+        self.calls.append({"conversation": conversation, "text": text, "key": idempotency_key, "kind": kind})
+        return self.results.pop(0) if self.results else DeliveryResult.sent(200)
+
+
+class Harness:
+    """Writer + ingestor + bus + FollowupService, as the app wires them, with a FakeClock."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Path,
+        clock: FakeClock,
+        *,
+        plugins: Sequence[object] = (),
+        phrases: PhraseSource | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.plugins = plugins
+        self.phrases = phrases if phrases is not None else tiny_library()
+        self.customer_types: dict[str, str] = {}  # conversation → type the annotator reports
+
+    async def start(self) -> Harness:
+        self.writer = Writer(self.db)
+        self.writer.start()
+        self.ingestor = Ingestor(self.writer)
+        self.ingestor.annotators.append(self._annotate)
+        self.bus = Bus()
+        self.updates: Subscription = self.bus.subscribe(maxsize=10_000)
+        pm = build_plugin_manager(self.config)
+        for plugin in self.plugins:
+            pm.register(plugin)
+        phrases = self.phrases
+        self.service = FollowupService(
+            self.config, self.writer, self.ingestor, self.bus, pm=pm, clock=self.clock, phrases=lambda: phrases
+        )
+        self.ingestor.listeners.append(self.service.on_written)
+        await self.service.start()
+        await self.settle()
+        return self
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        await self.writer.close()
+
+    async def restart(self, *, advance_s: float = 0) -> Harness:
+        await self.stop()
+        self.clock.advance(advance_s)
+        return await self.start()
+
+    def _annotate(self, event: Any) -> Enrichment | None:
+        ctype = self.customer_types.get(event.conversation)
+        if ctype is None or not event.is_customer_message:
+            return None
+        return Enrichment(annotation=Annotation(customer_type=ctype))
+
+    async def send(self, type: str = "message", **fields: Any) -> list[dict[str, Any]]:
+        """Log one event (ts = the fake clock, unless given) and settle."""
+        fields.setdefault("ts", self.clock.now_ms())
+        raw = make_event(type, **fields)
+        return await self.resend(raw)
+
+    async def resend(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        result = await self.ingestor.ingest([parse_event(raw, max_text_chars=5000)])
+        await self.settle()
+        return result
+
+    async def agent_says(self, text: str = "亲，这款今天下单明天发货哦", **fields: Any) -> dict[str, Any]:
+        raw = make_event(sender="agent", agent="小美", text=text, ts=self.clock.now_ms(), **fields)
+        await self.resend(raw)
+        return raw
+
+    async def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        await self.settle()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until everything runnable has run (the fake clock's sleepers wait for `advance`)."""
+        deadline = time.monotonic() + timeout
+        while not (self.clock.waking == 0 and self.service.settled):
+            if time.monotonic() > deadline:
+                raise AssertionError("the follow-up service did not settle")
+            await asyncio.sleep(0.001)
+
+    def followups(self) -> list[Followup]:
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(reversed(followup_store.list_followups(conn, limit=1000)))
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def drain_updates(self) -> list[Update]:
+        out = []
+        while not self.updates.queue.empty():
+            out.append(self.updates.queue.get_nowait())
+        return out
+
+
+class Receiver:
+    """A real HTTP endpoint for outbound follow-ups: records each POST and answers from a script."""
+
+    def __init__(self, statuses: Sequence[int] = (), *, delay_s: float = 0.0, secret: str | None = None) -> None:
+        self.statuses = list(statuses)
+        self.delay_s = delay_s
+        self.secret = secret
+        self.requests: list[dict[str, Any]] = []
+        self.server: TestServer | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/followups", self._handle)
+        return app
+
+    async def start(self) -> Receiver:
+        self.server = TestServer(self.app(), host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/followups"))
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        record = {
+            "at": time.time(),
+            "headers": dict(request.headers),
+            "body": body,
+            "json": json.loads(body),
+            "verified": None,
+        }
+        if self.secret is not None:
+            try:
+                verify(
+                    self.secret,
+                    signature=request.headers.get("X-Assistant-Signature"),
+                    timestamp=request.headers.get("X-Assistant-Timestamp"),
+                    body=body,
+                    tolerance_s=300,
+                )
+                record["verified"] = True
+            except SignatureError:
+                record["verified"] = False
+        self.requests.append(record)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        status = self.statuses.pop(0) if self.statuses else 200
+        return web.json_response({"ok": status < 300}, status=status)
+
+    def keys(self) -> list[str]:
+        return [r["headers"]["Idempotency-Key"] for r in self.requests]

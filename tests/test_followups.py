@@ -1,0 +1,476 @@
+"""Idle follow-ups on a FakeClock: arming, cancelling, choosing, quiet hours, limits, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.clock import FakeClock
+from assistant.config import Config
+from assistant.delivery import auto_event_id
+from assistant.hookspecs import DeliveryResult, hookimpl
+from tests.conftest import replace_config
+from tests.followup_harness import T0, Harness, Recorder, tiny_library
+
+IDLE = 300
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def send_config(config: Config) -> Config:
+    return replace_config(config, "followups", mode="send", idle_seconds=IDLE)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    yield h
+    await h.stop()
+
+
+# ---- arming ------------------------------------------------------------------------------------
+
+
+async def test_followups_agent_message_arms_timer(harness: Harness, clock: FakeClock) -> None:
+    await harness.agent_says()
+    timer = harness.service.timers.queue.get(("shop1", "conv1"))
+    assert timer is not None and timer.due_ms == T0 + IDLE * 1000
+    assert harness.rows("SELECT state, due_ms FROM timers") == [("armed", T0 + IDLE * 1000)]
+    updates = [u for u in harness.drain_updates() if u.kind == "followup"]
+    assert [(u.payload["state"], u.payload["due_ms"], u.agent) for u in updates] == [("armed", T0 + IDLE * 1000, "小美")]
+
+
+async def test_followups_fire_once_after_idle_and_log_auto_message(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.advance(IDLE - 1)
+    assert recorder.calls == [] and harness.followups() == []
+    await harness.advance(1)
+    assert len(recorder.calls) == 1
+    call = recorder.calls[0]
+    assert call["kind"] == "followup" and call["conversation"]["conversation"] == "conv1"
+    [f] = harness.followups()
+    assert (f.state, f.attempts, f.kind, f.id) == ("sent", 1, "followup", call["key"])
+    assert f.text == call["text"] == "感谢光临本店，欢迎收藏店铺~"
+    assert harness.rows("SELECT id, sender, followup_id, text FROM messages m JOIN events e USING (seq)"
+                        " WHERE sender = 'auto'") == [(auto_event_id(f.id), "auto", f.id, f.text)]  # fmt: skip
+    await harness.advance(IDLE * 10)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_rearm_on_each_agent_message(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says("在的亲")
+    await harness.advance(200)
+    await harness.agent_says("这款有现货")
+    await harness.advance(IDLE - 200)  # the first message's deadline
+    assert recorder.calls == []
+    await harness.advance(200)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_duplicate_delivery_does_not_arm_twice(harness: Harness, recorder: Recorder) -> None:
+    raw = await harness.agent_says()
+    await harness.advance(200)
+    [response] = await harness.resend(raw)
+    assert response["duplicate"] is True
+    await harness.advance(IDLE - 200)  # due from the first delivery, not the repeat
+    assert len(recorder.calls) == 1
+    await harness.advance(IDLE)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_auto_message_neither_arms_nor_cancels(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.send(sender="auto", text="自动回复：客服马上就来")
+    await harness.advance(IDLE)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_echo_of_sent_followup_does_not_rearm(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    [call] = recorder.calls
+    await harness.agent_says(call["text"])  # the platform reports our own message as the agent's
+    await harness.advance(IDLE * 2)
+    assert len(recorder.calls) == 1
+
+
+# ---- cancelling --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "message", "sender": "customer", "text": "好的我再看看"},
+        {"type": "conversation_closed"},
+    ],
+    ids=["customer_reply", "conversation_closed"],
+)
+async def test_followups_cancelled_by_reply_or_close(harness: Harness, recorder: Recorder, event: dict[str, Any]) -> None:
+    await harness.agent_says()
+    await harness.advance(100)
+    await harness.send(**event)
+    await harness.advance(IDLE * 2)
+    assert recorder.calls == [] and harness.followups() == []
+    assert harness.rows("SELECT state FROM timers") == [("cancelled",)]
+    updates = [(u.payload["state"], u.agent) for u in harness.drain_updates() if u.kind == "followup"]
+    assert updates == [("armed", "小美"), ("cancelled", "小美")]  # the agent's panel hears both
+
+
+async def test_followups_payment_cancels_reminder(harness: Harness, recorder: Recorder) -> None:
+    await harness.send("order_created", order="o1", amount=88.0)
+    await harness.agent_says("亲，拍下记得付款哦")
+    await harness.advance(60)
+    await harness.send("order_paid", order="o1", amount=88.0)
+    await harness.advance(IDLE)
+    assert recorder.calls == [] and harness.followups() == []
+    assert harness.rows("SELECT state, reason FROM timers") == [("cancelled", "paid")]
+
+
+async def test_followups_payment_of_one_order_keeps_reminder_for_another(harness: Harness, recorder: Recorder) -> None:
+    await harness.send("order_created", order="o1", amount=88.0)
+    await harness.send("order_created", order="o2", amount=12.5)
+    await harness.agent_says()
+    await harness.send("order_paid", order="o1", amount=88.0)
+    await harness.advance(IDLE)
+    [call] = recorder.calls
+    assert call["kind"] == "payment_reminder" and call["text"] == "亲，订单o2还差付款12.50元哦"
+
+
+# ---- choosing ----------------------------------------------------------------------------------
+
+
+async def test_followups_unpaid_order_gives_payment_reminder(harness: Harness, recorder: Recorder) -> None:
+    await harness.send("order_created", order="o9", amount=99.5)
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    [f] = harness.followups()
+    assert (f.kind, f.phrase_id, f.text) == ("payment_reminder", "pr.one", "亲，订单o9还差付款99.50元哦")
+    assert recorder.calls[0]["kind"] == "payment_reminder"
+
+
+async def test_followups_order_older_than_window_gives_followup(harness: Harness, recorder: Recorder) -> None:
+    window = harness.config.followups.payment_reminder_window_s
+    await harness.send("order_created", order="old", amount=10.0, ts=T0 - (window + 60) * 1000)
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    assert [f.kind for f in harness.followups()] == ["followup"]
+
+
+async def test_followups_prefer_phrase_for_customer_type(harness: Harness, recorder: Recorder) -> None:
+    harness.customer_types["conv1"] = "returning"
+    await harness.send(text="又来买啦，上次的很好用")
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    [f] = harness.followups()
+    assert (f.phrase_id, f.text) == ("fu.back", "老朋友cust1，下次见~")
+
+
+async def test_followups_fall_back_to_builtin_phrases(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    from assistant.phrases import Library
+
+    empty = Library.build([])
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=empty).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+    finally:
+        await h.stop()
+    [f] = h.followups()
+    assert f.phrase_id == "builtin.followup" and "本店" in f.text
+
+
+# ---- modes, quiet hours, limits -----------------------------------------------------------------
+
+
+async def test_followups_suggest_mode_prompts_agent_only(
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    h = await Harness(replace_config(config, "followups", mode="suggest"), db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        h.drain_updates()
+        await h.advance(IDLE)
+        [f] = h.followups()
+        assert f.state == "suggested" and recorder.calls == []
+        [update] = [u for u in h.drain_updates() if u.kind == "followup"]
+        assert (update.agent, update.payload["state"], update.payload["text"]) == ("小美", "suggested", f.text)
+        assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(0,)]
+    finally:
+        await h.stop()
+
+
+async def test_followups_shop_mode_overrides_mode(config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> None:
+    cfg = replace_config(config, "followups", mode="send", shop_modes={"shop2": "suggest"})
+    h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says(shop="shop2")
+        await h.advance(IDLE)
+        assert [f.state for f in h.followups()] == ["suggested"] and recorder.calls == []
+    finally:
+        await h.stop()
+
+
+# 22:58 shop time: due at 23:03, inside "23:00-08:00".
+LATE_EVENING = T0 + (12 * 3600 + 58 * 60) * 1000
+NEXT_MORNING = T0 + 22 * 3600 * 1000
+
+
+async def test_followups_quiet_hours_defer_to_the_end(
+    send_config: Config, db_path: Path, recorder: Recorder
+) -> None:
+    clock = FakeClock(LATE_EVENING)
+    cfg = replace_config(send_config, "followups", quiet_hours="23:00-08:00", quiet_policy="defer")
+    h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        assert recorder.calls == [] and h.followups() == []
+        assert h.rows("SELECT state, due_ms, reason FROM timers") == [("armed", NEXT_MORNING, "quiet_hours")]
+        states = [u.payload for u in h.drain_updates() if u.kind == "followup"]
+        assert states[-1] == {"state": "deferred", "due_ms": NEXT_MORNING}
+        clock.set(NEXT_MORNING - 1000)
+        await h.settle()
+        assert recorder.calls == []
+        await h.advance(1)
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()
+
+
+async def test_followups_quiet_hours_drop(send_config: Config, db_path: Path, recorder: Recorder) -> None:
+    clock = FakeClock(LATE_EVENING)
+    cfg = replace_config(send_config, "followups", quiet_hours="23:00-08:00", quiet_policy="drop")
+    h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        clock.set(NEXT_MORNING + 3600_000)
+        await h.settle()
+        assert recorder.calls == []
+        assert [f.state for f in h.followups()] == ["dropped"]
+        assert h.rows("SELECT state FROM timers") == [("done",)]
+    finally:
+        await h.stop()
+
+
+async def test_followups_at_most_max_per_idle_period(send_config: Config, db_path: Path, clock: FakeClock) -> None:
+    recorder = Recorder()
+    cfg = replace_config(send_config, "followups", max_followups_per_idle=2)
+    h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        for _ in range(5):
+            await h.advance(IDLE)
+        assert len(recorder.calls) == 2
+        assert len({c["key"] for c in recorder.calls}) == 2
+        await h.agent_says("亲，还有什么可以帮您")  # a new idle period
+        for _ in range(5):
+            await h.advance(IDLE)
+        assert len(recorder.calls) == 4
+    finally:
+        await h.stop()
+
+
+async def test_followups_disabled_never_arm(config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> None:
+    h = await Harness(replace_config(config, "followups", enabled=False), db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE * 2)
+        assert recorder.calls == [] and h.rows("SELECT count(*) FROM timers") == [(0,)]
+    finally:
+        await h.stop()
+
+
+# ---- restarts ----------------------------------------------------------------------------------
+
+
+async def test_followups_restart_keeps_pending_timer(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.restart(advance_s=100)
+    assert len(harness.service.timers.queue) == 1
+    await harness.advance(IDLE - 101)
+    assert recorder.calls == []
+    await harness.advance(1)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_restart_fires_overdue_timer_within_grace(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    grace = harness.config.followups.late_grace_s
+    await harness.restart(advance_s=IDLE + grace - 1)
+    assert len(recorder.calls) == 1
+    assert [f.state for f in harness.followups()] == ["sent"]
+
+
+async def test_followups_restart_too_late_is_missed(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    grace = harness.config.followups.late_grace_s
+    await harness.restart(advance_s=IDLE + grace + 1)
+    assert recorder.calls == []
+    [f] = harness.followups()
+    assert f.state == "missed" and f.attempts == 0
+    assert harness.rows("SELECT state FROM timers") == [("missed",)]
+    await harness.advance(IDLE * 3)
+    assert recorder.calls == []
+
+
+async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    failing = Recorder([DeliveryResult.retry("HTTP 503", 503)])
+    h = await Harness(send_config, db_path, clock, plugins=[failing]).start()
+    await h.agent_says()
+    await h.advance(IDLE)  # first attempt fails; the retry waits on the clock
+    [f] = h.followups()
+    assert (f.state, f.attempts) == ("pending", 1)
+    await h.stop()
+    recorder = Recorder()
+    h.plugins = [recorder]
+    clock.advance(10)
+    await h.start()
+    try:
+        [call] = recorder.calls
+        assert call["key"] == failing.calls[0]["key"] == f.id
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("sent", 2)
+    finally:
+        await h.stop()
+
+
+async def test_followups_restart_rebuilds_timer_lost_before_persisting(
+    send_config: Config, db_path: Path, recorder: Recorder
+) -> None:
+    import time
+
+    clock = FakeClock(time.time_ns() // 1_000_000)  # the log's receive times are real ones
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    await h.agent_says()
+    await h.stop()
+    # As if killed between logging the event and persisting the timer:
+    h.rows("DELETE FROM timers")
+    h.rows("UPDATE timers_watermark SET seq = 0")
+    await h.start()
+    try:
+        assert len(h.service.timers.queue) == 1
+        await h.advance(IDLE + 1)
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()
+
+
+async def test_followups_timer_firing_again_after_restart_sends_nothing_new(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    # As if a late write put the fired timer back to "armed" just before a crash:
+    harness.rows("UPDATE timers SET state = 'armed', fired = 0")
+    await harness.restart(advance_s=5)
+    assert len(recorder.calls) == 1
+    assert [f.state for f in harness.followups()] == ["sent"]
+    assert harness.rows("SELECT state FROM timers") == [("done",)]
+
+
+async def test_followups_clean_restart_replays_nothing(
+    harness: Harness, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.agent_says()
+    await harness.send(conversation="conv2", text="在吗")
+    caplog.set_level("INFO", logger="assistant.followups")
+    await harness.restart(advance_s=10)
+    assert "1 timers reloaded, 0 rebuilt from the log" in caplog.text
+    assert harness.rows("SELECT seq FROM timers_watermark") == [(2,)]
+
+
+async def test_followups_one_failing_timer_does_not_hold_up_the_others(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    class Flaky:
+        """A phrase source that breaks for conv-bad only."""
+
+        def __init__(self) -> None:
+            self.library = tiny_library()
+
+        @property
+        def phrases(self) -> Any:
+            return self.library.phrases
+
+        def render(self, phrase_id: str, variables: Any) -> str:
+            if variables.get("customer") == "bad":
+                raise RuntimeError("template bug")
+            return self.library.render(phrase_id, variables)
+
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=Flaky()).start()
+    try:
+        await h.agent_says(conversation="conv-bad", customer="bad")
+        await h.agent_says(conversation="conv-ok")
+        await h.advance(IDLE)
+        assert [c["conversation"]["conversation"] for c in recorder.calls] == ["conv-ok"]
+        assert h.service.timers.queue.get(("shop1", "conv-bad")) is not None  # will be tried again
+        for _ in range(30):
+            await h.advance(5)
+        assert h.service.timers.queue.get(("shop1", "conv-bad")) is None  # given up after late_grace_s
+        assert h.rows("SELECT state, reason FROM timers WHERE conversation = 'conv-bad'") == [("missed", "error")]
+    finally:
+        await h.stop()
+
+
+# ---- hooks -------------------------------------------------------------------------------------
+
+
+class EventWatcher:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.followups: list[str] = []
+
+    @hookimpl
+    async def on_event(self, event: Any, seq: int) -> None:
+        self.seen.append((event.id, seq))
+
+    @hookimpl
+    def on_followup(self, followup: Any) -> None:
+        self.followups.append(followup.state)
+
+
+async def test_followups_hooks_see_new_events_and_followup_states(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    watcher = EventWatcher()
+    h = await Harness(send_config, db_path, clock, plugins=[recorder, watcher]).start()
+    try:
+        raw = await h.agent_says()
+        await h.resend(raw)
+        await h.advance(IDLE)
+        assert [eid for eid, _ in watcher.seen] == [raw["id"], auto_event_id(recorder.calls[0]["key"])]
+        assert watcher.followups == ["pending", "sent"]
+    finally:
+        await h.stop()
+
+
+async def test_followups_failing_hook_does_not_stop_arming(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    class Broken:
+        @hookimpl
+        def on_event(self) -> None:
+            raise RuntimeError("plugin bug")
+
+    h = await Harness(send_config, db_path, clock, plugins=[recorder, Broken()]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()

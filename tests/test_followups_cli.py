@@ -1,0 +1,40 @@
+"""`assistant followups list` and `assistant followups timers` read what the service recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from assistant.clock import FakeClock
+from assistant.config import Config
+from tests.conftest import replace_config
+from tests.followup_harness import T0, Harness, Recorder
+
+
+async def test_followups_cli_lists_followups_and_timers(
+    config: Config, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = await Harness(replace_config(config, "followups", mode="send"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
+    try:
+        await h.agent_says()
+        await h.advance(300)
+        await h.agent_says(conversation="conv2")
+    finally:
+        await h.stop()
+    assert main(["followups", "list", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sent" in out and "shop1/conv1" in out and "2026-11-20 10:05:00" in out
+    assert main(["followups", "list", "--json", "--state", "sent", "--db", str(db_path)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["conversation"] == "conv1"
+    assert main(["followups", "timers", "--db", str(db_path)]) == 0
+    captured = capsys.readouterr()
+    assert "shop1/conv2" in captured.out and "1 armed timer(s)" in captured.err
+
+
+def test_followups_cli_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["followups", "list", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no database" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""The real service as a subprocess sends an idle follow-up to a local receiver: on time, once, across a SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import ROOT, body_of, make_event
+from tests.followup_harness import Receiver
+from tests.service import Service
+
+pytestmark = pytest.mark.slow
+
+OUT_SECRET = "e2e-outbound-secret"
+IDLE_S = 2
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[phrases]
+path = "{ROOT / 'phrases'}"
+
+[followups]
+idle_seconds = {IDLE_S}
+mode = "send"
+backoff_base_s = 0.2
+
+[hooks]
+enabled = ["webhook_out"]
+
+[hooks.webhook_out]
+url = "{url}"
+timeout_s = 10
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver(secret=OUT_SECRET).start()
+    yield r
+    await r.close()
+
+
+def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None) -> Service:
+    service = Service(
+        write_config(tmp_path, receiver.url), tmp_path / "e2e.db", env={"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET}, port=port
+    )
+    return service.start()
+
+
+async def post_agent_message(service: Service, conversation: str = "e2e-conv") -> float:
+    event = make_event(
+        sender="agent", agent="小美", text="亲，这款今天下单明天就发货哦", conversation=conversation,
+        ts=int(time.time() * 1000),
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        sent = time.time()
+        async with session.post(f"{service.url}/v1/events", data=body_of(event)) as resp:
+            assert resp.status == 200
+    return sent
+
+
+async def wait_for_requests(receiver: Receiver, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(receiver.requests) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+def followup_rows(db: Path) -> list[tuple[str, str, int]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT id, state, attempts FROM followups").fetchall()
+
+
+def auto_messages(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM messages WHERE sender = 'auto'").fetchone()[0])
+
+
+async def test_e2e_followup_arrives_after_idle_exactly_once(tmp_path: Path, receiver: Receiver) -> None:
+    service = start_service(tmp_path, receiver)
+    try:
+        sent = await post_agent_message(service)
+        await wait_for_requests(receiver, 1, timeout=6)
+        await asyncio.sleep(2 * IDLE_S)  # time for a duplicate to show up, if there were one
+    finally:
+        service.stop()
+    assert len(receiver.requests) == 1
+    [request] = receiver.requests
+    delay = request["at"] - sent
+    assert IDLE_S <= delay <= 4, f"arrived {delay:.2f} s after the agent's message"
+    assert request["verified"] is True
+    assert request["json"]["conversation"] == "e2e-conv" and request["json"]["kind"] == "followup"
+    [(fid, state, attempts)] = followup_rows(service.db)
+    assert (fid, state, attempts) == (request["headers"]["Idempotency-Key"], "sent", 1)
+    assert auto_messages(service.db) == 1
+
+
+async def test_e2e_sigkill_while_timer_pending_still_delivers_once(tmp_path: Path, receiver: Receiver) -> None:
+    service = start_service(tmp_path, receiver)
+    try:
+        await post_agent_message(service)
+        await asyncio.sleep(0.5)
+        service.kill()
+    finally:
+        service.stop()
+    assert receiver.requests == []
+    restarted = start_service(tmp_path, receiver, port=service.port)
+    try:
+        await wait_for_requests(receiver, 1, timeout=8)
+        await asyncio.sleep(2 * IDLE_S)
+    finally:
+        restarted.stop()
+    assert len(receiver.requests) == 1
+    assert [state for _, state, _ in followup_rows(service.db)] == ["sent"]
+    assert auto_messages(service.db) == 1
+
+
+async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) -> None:
+    slow = await Receiver(secret=OUT_SECRET, delay_s=3.0).start()
+    try:
+        service = start_service(tmp_path, slow)
+        try:
+            await post_agent_message(service)
+            await wait_for_requests(slow, 1, timeout=6)  # the POST is now hanging
+            service.kill()
+        finally:
+            service.stop()
+        slow.delay_s = 0
+        restarted = start_service(tmp_path, slow, port=service.port)
+        try:
+            await wait_for_requests(slow, 2, timeout=8)
+            await asyncio.sleep(IDLE_S)
+        finally:
+            restarted.stop()
+    finally:
+        await slow.close()
+    keys = slow.keys()
+    assert len(keys) == 2 and len(set(keys)) == 1  # at least once, deduplicable by the key
+    [(fid, state, attempts)] = followup_rows(service.db)
+    assert (fid, state, attempts) == (keys[0], "sent", 2)
+    assert auto_messages(service.db) == 1

@@ -1,0 +1,147 @@
+"""The plugin manager: loading hook modules by name, rejecting bad ones, and the documented example."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hooks
+from assistant import hookspecs
+from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.config import Config, ConfigError, HooksConfig
+from assistant.events import parse_event
+from assistant.plugins import build_plugin_manager, first_result, implementers
+from tests.conftest import ROOT, make_event
+from tests.followup_harness import Receiver
+
+DOC = ROOT / "docs" / "hooks.md"
+
+
+def with_hooks(config: Config, *names: str) -> Config:
+    return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))
+
+
+@pytest.fixture
+def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
+    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(tmp_path)])
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        if name.startswith("hooks."):
+            del sys.modules[name]
+
+
+def test_plugins_none_enabled_has_only_specs(config: Config) -> None:
+    pm = build_plugin_manager(config)
+    assert implementers(pm, "deliver_message") == []
+
+
+def test_plugins_unknown_name_is_a_config_error_naming_it(config: Config) -> None:
+    with pytest.raises(ConfigError, match=r"unknown hook 'webhook_outt'"):
+        build_plugin_manager(with_hooks(config, "webhook_outt"))
+
+
+def test_plugins_bad_name_is_a_config_error(config: Config) -> None:
+    with pytest.raises(ConfigError, match="not a hook module name"):
+        build_plugin_manager(with_hooks(config, "../etc"))
+
+
+def test_plugins_listed_twice_is_a_config_error(config: Config) -> None:
+    with pytest.raises(ConfigError, match="listed twice"):
+        build_plugin_manager(with_hooks(config, "webhook_out", "webhook_out"))
+
+
+def test_plugins_unknown_hook_function_is_a_config_error(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "typo.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n@hookimpl\ndef on_evnt(event):\n    pass\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="typo"):
+        build_plugin_manager(with_hooks(config, "typo"))
+
+
+def test_plugins_wrong_argument_is_a_config_error(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "badargs.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n@hookimpl\ndef on_event(evt):\n    pass\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="badargs"):
+        build_plugin_manager(with_hooks(config, "badargs"))
+
+
+def test_plugins_module_import_error_is_not_hidden(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "needs_lib.py").write_text("import no_such_library_anywhere\n", encoding="utf-8")
+    with pytest.raises(ModuleNotFoundError, match="no_such_library_anywhere"):
+        build_plugin_manager(with_hooks(config, "needs_lib"))
+
+
+async def test_first_result_lets_an_async_plugin_decline(config: Config) -> None:
+    calls: list[str] = []
+
+    class Declines:
+        @hookimpl(tryfirst=True)
+        async def deliver_message(self, conversation: dict[str, Any]) -> None:
+            calls.append("declines")
+            return None
+
+    class Delivers:
+        @hookimpl
+        def deliver_message(self, text: str) -> DeliveryResult:
+            calls.append("delivers")
+            return DeliveryResult.sent(200)
+
+    class NeverAsked:
+        @hookimpl(trylast=True)
+        def deliver_message(self) -> DeliveryResult:
+            calls.append("never")
+            return DeliveryResult.reject("should not be asked")
+
+    pm = build_plugin_manager(config)
+    for plugin in (NeverAsked(), Delivers(), Declines()):
+        pm.register(plugin)
+    kwargs = {"config": config, "conversation": {}, "text": "t", "idempotency_key": "k", "kind": "followup"}
+    assert await first_result(pm.hook.deliver_message, **kwargs) == DeliveryResult.sent(200)
+    assert calls == ["declines", "delivers"]
+
+
+def test_every_hookspec_is_documented() -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    specs = [name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "assistant_spec")]
+    assert sorted(specs) == ["deliver_message", "on_event", "on_followup", "on_shutdown", "on_startup", "on_suggestions"]
+    for name in specs:
+        assert f"| `{name}` |" in doc, f"{name} missing from the table in docs/hooks.md"
+
+
+async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> None:
+    """The example module of docs/hooks.md, loaded by name, delivers to a real server."""
+    [source] = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    (hook_dir / "shop_gateway.py").write_text(source, encoding="utf-8")
+    receiver = await Receiver().start()
+    try:
+        cfg = dataclasses.replace(with_hooks(config, "shop_gateway"), secrets={"SHOP_GATEWAY_TOKEN": "t0ken"})
+        pm = build_plugin_manager(cfg)
+        module = sys.modules["hooks.shop_gateway"]
+        module.GATEWAY_URL = receiver.url  # type: ignore[attr-defined]
+        for r in pm.hook.on_startup(config=cfg):
+            assert r is None
+        pm.hook.on_event(config=cfg, event=parse_event(make_event(), max_text_chars=100), seq=1)
+        assert module.event_counts == {"message": 1}
+        conversation = {"shop": "tmall-flagship", "conversation": "c1", "customer": "u1", "agent": "a"}
+        kwargs = {"config": cfg, "text": "亲~", "idempotency_key": "fu-1", "kind": "followup"}
+        result = await first_result(pm.hook.deliver_message, conversation=conversation, **kwargs)
+        assert result.ok
+        other = {**conversation, "shop": "somebody-else"}
+        assert await first_result(pm.hook.deliver_message, conversation=other, **kwargs) is None
+        with pytest.raises(ConfigError, match="SHOP_GATEWAY_TOKEN"):
+            pm.hook.on_startup(config=with_hooks(config, "shop_gateway"))
+    finally:
+        await receiver.close()
+    [request] = receiver.requests
+    assert request["json"] == {"chat": "c1", "to": "u1", "content": "亲~"}
+    assert request["headers"]["Idempotency-Key"] == "fu-1"
+    assert request["headers"]["Authorization"] == "Bearer t0ken"

@@ -1,0 +1,229 @@
+"""The timer queue, the clocks, quiet hours, and the pure decisions behind a firing."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.clock import FakeClock, QuietHours, SystemClock
+from assistant.config import ConfigError, load_config
+from assistant.delivery import backoff_ms
+from assistant.followup_store import FireContext, UnpaidOrder
+from assistant.followup_policy import Cancel, Create, Defer, Policy, choose_phrase, decide, followup_id
+from assistant.timers import Due, Timer, TimerQueue
+from tests.followup_harness import T0, tiny_library
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+# ---- queue -------------------------------------------------------------------------------------
+
+
+def test_timer_queue_pops_in_deadline_order() -> None:
+    q = TimerQueue()
+    for i, due in enumerate([30, 10, 20]):
+        q.set(("s", f"c{i}"), Timer(due, i + 1, 0, 0, None))
+    assert q.next_due() == 10
+    assert [k for k, _ in q.pop_due(25, 10)] == [("s", "c1"), ("s", "c2")]
+    assert q.next_due() == 30
+
+
+def test_timer_queue_rearm_makes_old_deadline_stale() -> None:
+    q = TimerQueue()
+    q.set(("s", "c"), Timer(10, 1, 0, 0, None))
+    q.set(("s", "c"), Timer(50, 2, 0, 0, None))
+    assert q.pop_due(40, 10) == []
+    [(key, timer)] = q.pop_due(50, 10)
+    assert (key, timer.armed_seq, timer.firing) == (("s", "c"), 2, True)
+    assert q.pop_due(10**9, 10) == [] and len(q) == 1  # stays until settled
+
+
+def test_timer_queue_removed_timer_never_pops() -> None:
+    q = TimerQueue()
+    q.set(("s", "c"), Timer(10, 1, 0, 0, None))
+    q.remove(("s", "c"))
+    assert q.next_due() is None and q.pop_due(100, 10) == []
+
+
+def test_timer_queue_pop_respects_limit() -> None:
+    q = TimerQueue()
+    for i in range(10):
+        q.set(("s", str(i)), Timer(i, i + 1, 0, 0, None))
+    assert len(q.pop_due(100, 4)) == 4 and len(q.pop_due(100, 100)) == 6
+
+
+def test_timer_queue_compacts_stale_entries() -> None:
+    q = TimerQueue()
+    for i in range(5000):
+        q.set(("s", "c"), Timer(i, i + 1, 0, 0, None))
+    assert len(q._heap) <= 2 * len(q) + 1024
+    [(_, timer)] = q.pop_due(10**9, 10)
+    assert timer.armed_seq == 5000
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 1000)), max_size=200))
+def test_timer_queue_fires_each_key_once_at_its_last_deadline(arms: list[tuple[int, int]]) -> None:
+    q = TimerQueue()
+    last: dict[tuple[str, str], int] = {}
+    for seq, (conv, due) in enumerate(arms, 1):
+        key = ("s", str(conv))
+        q.set(key, Timer(due, seq, 0, 0, None))
+        last[key] = due
+    fired = []
+    for now in range(0, 1001, 50):
+        fired += [(k, t.due_ms, now) for k, t in q.pop_due(now, 7)]
+    fired += [(k, t.due_ms, 1000) for k, t in q.pop_due(1000, 10**6)]
+    assert sorted((k, d) for k, d, _ in fired) == sorted(last.items())
+    assert all(d <= now for _, d, now in fired)
+
+
+# ---- clocks ------------------------------------------------------------------------------------
+
+
+async def test_fake_clock_wakes_sleepers_in_order() -> None:
+    clock = FakeClock(1000)
+    woke: list[int] = []
+
+    async def sleeper(ms: int) -> None:
+        await clock.sleep_until(ms)
+        woke.append(ms)
+
+    tasks = [asyncio.create_task(sleeper(ms)) for ms in (3000, 2000, 5000)]
+    await asyncio.sleep(0)
+    assert clock.sleepers == 3
+    clock.advance(3)
+    await asyncio.gather(*tasks[:2])
+    assert woke == [2000, 3000] and clock.waking == 0 and clock.sleepers == 1
+    tasks[2].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[2]
+    with pytest.raises(ValueError):
+        clock.set(0)
+
+
+async def test_system_clock_sleeps_until_deadline() -> None:
+    clock = SystemClock(max_nap_s=0.01)
+    target = clock.now_ms() + 30
+    await clock.sleep_until(target)
+    assert clock.now_ms() >= target
+
+
+# ---- quiet hours -------------------------------------------------------------------------------
+
+
+def at(hh: int, mm: int, day: int = 0) -> int:
+    """Epoch ms of hh:mm Shanghai time on T0's day (+ days)."""
+    return T0 + ((hh - 10) * 3600 + mm * 60 + day * 86400) * 1000
+
+
+def test_quiet_hours_across_midnight() -> None:
+    quiet = QuietHours.parse("23:00-08:00")
+    assert quiet is not None
+    assert [quiet.contains(at(h, m), SHANGHAI) for h, m in [(22, 59), (23, 0), (3, 0), (7, 59), (8, 0)]] == [
+        False, True, True, True, False,
+    ]  # fmt: skip
+    assert quiet.end_after(at(23, 30), SHANGHAI) == at(8, 0, day=1)
+    assert quiet.end_after(at(3, 0), SHANGHAI) == at(8, 0)
+
+
+def test_quiet_hours_within_a_day() -> None:
+    quiet = QuietHours.parse("12:00-13:30")
+    assert quiet is not None
+    assert quiet.contains(at(12, 45), SHANGHAI) and not quiet.contains(at(13, 30), SHANGHAI)
+    assert quiet.end_after(at(12, 45), SHANGHAI) == at(13, 30)
+
+
+@pytest.mark.parametrize("text", ["23:00", "8-9", "24:00-08:00", "08:00-08:00", "23:60-01:00"])
+def test_quiet_hours_rejects_bad_spans(text: str) -> None:
+    with pytest.raises(ValueError):
+        QuietHours.parse(text)
+
+
+def test_config_rejects_bad_quiet_hours_with_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"\[followups\] quiet_hours"):
+        load_config(None, env={}, overrides={"followups": {"quiet_hours": "nightly"}})
+
+
+def test_config_rejects_non_positive_idle_seconds() -> None:
+    with pytest.raises(ConfigError, match=r"\[followups\] idle_seconds"):
+        load_config(None, env={}, overrides={"followups": {"idle_seconds": 0}})
+
+
+# ---- decisions ---------------------------------------------------------------------------------
+
+POLICY = Policy(
+    idle_ms=300_000, grace_ms=120_000, window_ms=86_400_000, max_per_idle=1,
+    quiet=QuietHours.parse("23:00-08:00"), quiet_policy="defer", tz=SHANGHAI,
+)  # fmt: skip
+DUE = Due(("s", "c"), due_ms=at(10, 5), armed_seq=7, armed_ms=at(10, 0), fired=0, agent="a", timer=Timer(0, 7, 0, 0, "a"))
+
+
+def ctx(**changes: Any) -> FireContext:
+    base = FireContext(armed_event_id="e7", customer="u", agent="a", customer_type=None, replied=False, paid=False, unpaid=())
+    return dataclasses.replace(base, **changes)
+
+
+def test_decide_followup_when_nothing_unpaid() -> None:
+    assert decide(ctx(), DUE, at(10, 5), POLICY, "send") == Create("followup", "pending", None)
+    assert decide(ctx(), DUE, at(10, 5), POLICY, "suggest") == Create("followup", "suggested", None)
+
+
+def test_decide_payment_reminder_when_an_order_is_unpaid() -> None:
+    unpaid = (UnpaidOrder("o1", 9.9, at(9, 0)),)
+    assert decide(ctx(unpaid=unpaid, paid=True), DUE, at(10, 5), POLICY, "send").kind == "payment_reminder"  # type: ignore[union-attr]
+
+
+def test_decide_cancels_on_reply_and_on_payment() -> None:
+    assert decide(ctx(replied=True), DUE, at(10, 5), POLICY, "send") == Cancel("customer_replied")
+    assert decide(ctx(paid=True), DUE, at(10, 5), POLICY, "send") == Cancel("paid")
+
+
+def test_decide_missed_when_late_beyond_grace() -> None:
+    assert decide(ctx(), DUE, DUE.due_ms + 120_001, POLICY, "send") == Create("followup", "missed", None)
+    assert decide(ctx(), DUE, DUE.due_ms + 120_000, POLICY, "send") == Create("followup", "pending", None)
+
+
+def test_decide_quiet_hours_defer_or_drop() -> None:
+    night = Due(("s", "c"), at(23, 3), 7, at(22, 58), 0, "a", Timer(0, 7, 0, 0, "a"))
+    assert decide(ctx(), night, at(23, 3), POLICY, "send") == Defer(at(8, 0, day=1))
+    drop = Policy(**{**POLICY.__dict__, "quiet_policy": "drop"})
+    assert decide(ctx(), night, at(23, 3), drop, "send") == Create("followup", "dropped", None)
+
+
+def test_decide_next_due_while_more_allowed() -> None:
+    two = Policy(**{**POLICY.__dict__, "max_per_idle": 2})
+    assert decide(ctx(), DUE, at(10, 5), two, "send") == Create("followup", "pending", at(10, 10))
+    second = Due(("s", "c"), at(10, 10), 7, at(10, 0), 1, "a", Timer(0, 7, 0, 0, "a"))
+    assert decide(ctx(), second, at(10, 10), two, "send") == Create("followup", "pending", None)
+
+
+# ---- phrases, ids, backoff ---------------------------------------------------------------------
+
+
+def test_choose_phrase_prefers_customer_type_and_is_stable() -> None:
+    library = tiny_library()
+    assert choose_phrase(library, "followup", "returning", "x").id == "fu.back"  # type: ignore[union-attr]
+    assert choose_phrase(library, "followup", None, "x").id == "fu.new"  # type: ignore[union-attr]
+    assert choose_phrase(library, "followup", "picky", "x").id in {"fu.new", "fu.back"}  # type: ignore[union-attr]
+    assert choose_phrase(library, "greeting", None, "x") is None
+
+
+def test_followup_id_is_deterministic_and_distinct() -> None:
+    assert followup_id("s", "c", "e1", 1) == followup_id("s", "c", "e1", 1)
+    assert len({followup_id("s", "c", "e1", 1), followup_id("s", "c", "e1", 2), followup_id("s", "c2", "e1", 1)}) == 3
+
+
+def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
+    rng = random.Random(1)
+    waits = [backoff_ms(n, 1.0, 60.0, rng) for n in range(1, 10)]
+    for n, wait in enumerate(waits, 1):
+        ceiling = min(60_000, 1000 * 2 ** (n - 1))
+        assert ceiling / 2 <= wait <= ceiling
+    assert len(set(backoff_ms(3, 1.0, 60.0, random.Random(s)) for s in range(20))) > 1

@@ -1,0 +1,112 @@
+"""hooks/webhook_out.py against a real local HTTP server: body, signature, idempotency key, outcomes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from assistant.config import Config, ConfigError, HooksConfig, WebhookOutConfig
+from assistant.hookspecs import DeliveryResult
+from assistant.plugins import build_plugin_manager
+from hooks import webhook_out
+from tests.followup_harness import Receiver
+from tests.service import free_port
+
+OUT_SECRET = "outbound-test-secret"
+CONVERSATION = {"shop": "shop1", "conversation": "conv1", "customer": "买家小王", "agent": "小美"}
+
+
+def outbound_config(config: Config, url: str, *, secret: str | None = OUT_SECRET, timeout_s: float = 5.0) -> Config:
+    hooks = HooksConfig(enabled=["webhook_out"], webhook_out=WebhookOutConfig(url=url, timeout_s=timeout_s))
+    secrets = {"ASSISTANT_OUTBOUND_SECRET": secret} if secret else {}
+    return dataclasses.replace(config, hooks=hooks, secrets=secrets)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver(secret=OUT_SECRET).start()
+    yield r
+    await r.close()
+
+
+async def deliver(config: Config, key: str = "fu-1", kind: str = "followup") -> DeliveryResult:
+    return await webhook_out.deliver_message(config, CONVERSATION, "亲，欢迎再来~", key, kind)
+
+
+async def test_webhook_out_posts_signed_json_with_idempotency_key(config: Config, receiver: Receiver) -> None:
+    result = await deliver(outbound_config(config, receiver.url), key="fu-abc", kind="payment_reminder")
+    assert result.ok and result.status == 200
+    [req] = receiver.requests
+    assert req["json"] == {
+        "conversation": "conv1", "shop": "shop1", "customer": "买家小王", "text": "亲，欢迎再来~",
+        "kind": "payment_reminder", "idempotency_key": "fu-abc",
+    }  # fmt: skip
+    assert req["headers"]["Idempotency-Key"] == "fu-abc"
+    assert req["headers"]["Content-Type"] == "application/json"
+    assert req["verified"] is True
+    assert json.loads(req["body"].decode()) == req["json"]
+
+
+async def test_webhook_out_signature_fails_with_another_secret(config: Config) -> None:
+    receiver = await Receiver(secret="not-the-secret").start()
+    try:
+        await deliver(outbound_config(config, receiver.url))
+    finally:
+        await receiver.close()
+    assert receiver.requests[0]["verified"] is False
+
+
+async def test_webhook_out_unsigned_without_secret(config: Config, receiver: Receiver) -> None:
+    result = await deliver(outbound_config(config, receiver.url, secret=None))
+    assert result.ok
+    assert "X-Assistant-Signature" not in receiver.requests[0]["headers"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408, 429])
+async def test_webhook_out_server_errors_are_retryable(config: Config, status: int) -> None:
+    receiver = await Receiver([status]).start()
+    try:
+        result = await deliver(outbound_config(config, receiver.url))
+    finally:
+        await receiver.close()
+    assert (result.ok, result.retryable, result.status) == (False, True, status)
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+async def test_webhook_out_client_errors_are_final(config: Config, status: int) -> None:
+    receiver = await Receiver([status]).start()
+    try:
+        result = await deliver(outbound_config(config, receiver.url))
+    finally:
+        await receiver.close()
+    assert (result.ok, result.retryable, result.status) == (False, False, status)
+    assert f"HTTP {status}" in result.error
+
+
+async def test_webhook_out_connection_refused_is_retryable(config: Config) -> None:
+    result = await deliver(outbound_config(config, f"http://127.0.0.1:{free_port()}/followups"))
+    assert result.retryable and not result.ok and result.status is None
+
+
+async def test_webhook_out_timeout_is_retryable(config: Config) -> None:
+    receiver = await Receiver(delay_s=1.0).start()
+    try:
+        result = await deliver(outbound_config(config, receiver.url, timeout_s=0.2))
+    finally:
+        await receiver.close()
+    assert result.retryable and not result.ok
+
+
+async def test_webhook_out_startup_requires_url(config: Config) -> None:
+    with pytest.raises(ConfigError, match=r"\[hooks.webhook_out\] url"):
+        webhook_out.on_startup(outbound_config(config, ""))
+    with pytest.raises(ConfigError, match="http"):
+        webhook_out.on_startup(outbound_config(config, "ftp://example.com/x"))
+
+
+def test_webhook_out_is_loaded_by_name(config: Config) -> None:
+    pm = build_plugin_manager(outbound_config(config, "http://127.0.0.1:9/x"))
+    assert pm.has_plugin("hooks.webhook_out")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import live, panel, suggest_web
+from assistant import chatwoot_web, live, panel, suggest_web
 from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, INGESTOR, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
@@ -46,6 +46,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     suggest_web.add_routes(app)
     live.add_routes(app)
     panel.add_routes(app)
+    chatwoot_web.add_routes(app)
     app.cleanup_ctx.append(_writer_ctx)
     app.cleanup_ctx.append(followups_ctx)
     return app

@@ -102,6 +102,8 @@ def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int) -> Map
         raw["agent"] = agent
     if followup_id and isinstance(followup_id, str):
         raw["followup_id"] = followup_id
+        # The same id the assistant logged its follow-up under: the echo is a duplicate, not a second message.
+        raw["id"] = f"auto-{followup_id}"
     return Mapped(events=(raw,))
 
 

@@ -161,6 +161,20 @@ class FollowupService:
             log.exception("an on_event hook failed for event %s", written.event.id)
             return
         self._spawn_awaitables(results, "on_event")
+        annotation = written.annotation
+        if written.event.is_customer_message and annotation is not None and annotation.suggestions:
+            try:
+                results = self.pm.hook.on_suggestions(
+                    config=self.config,
+                    shop=written.event.shop,
+                    conversation=written.event.conversation,
+                    suggestions=list(annotation.suggestions),
+                    customer_type=annotation.customer_type_detail,
+                )
+            except Exception:
+                log.exception("an on_suggestions hook failed for event %s", written.event.id)
+                return
+            self._spawn_awaitables(results, "on_suggestions")
 
     def handle(self, event: Event, seq: int) -> None:
         """Arm, re-arm or cancel the conversation's timer for a newly logged event."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sqlite3
 import time
@@ -140,8 +141,14 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# Modules that register further migrations on `migrations` (each owns the SQL of its own tables).
+MIGRATION_MODULES = ("assistant.followup_store",)
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema to the newest version."""
+    for name in MIGRATION_MODULES:
+        importlib.import_module(name)
     migrations.apply(Database(conn))
 
 

@@ -168,6 +168,7 @@ def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
     payload["content_attributes"] = {"assistant_followup_id": "fu-1"}
     mapped = map_payload(payload, delivery=None, by_inbox=False, now_ms=0)
     assert mapped.events[0]["sender"] == "auto" and mapped.events[0]["followup_id"] == "fu-1"
+    assert mapped.events[0]["id"] == "auto-fu-1"
 
 
 def test_chatwoot_shop_ids_round_trip() -> None:

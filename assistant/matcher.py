@@ -10,7 +10,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from assistant.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.phrases import ASSISTANT_INTENTS, Library, Phrase
@@ -103,6 +103,26 @@ def similarity(query: str, text: str) -> float:
     partial = fuzz.partial_ratio(query, text)
     cover = min(1.0, 1.6 * short / long)
     return max(ratio, partial * (0.5 + 0.5 * cover))
+
+
+def similarities(query: str, texts: Sequence[str]) -> list[float]:
+    """`similarity` of `query` to each of `texts`, with rapidfuzz looping in C over the batch."""
+    if not query or not texts:
+        return [0.0] * len(texts)
+    ratio = [0.0] * len(texts)
+    partial = [0.0] * len(texts)
+    for _, score, i in process.extract(query, texts, scorer=fuzz.ratio, limit=None):
+        ratio[i] = score
+    for _, score, i in process.extract(query, texts, scorer=fuzz.partial_ratio, limit=None):
+        partial[i] = score
+    out = []
+    for text, r, p in zip(texts, ratio, partial):
+        if not text:
+            out.append(0.0)
+            continue
+        short, long = sorted((len(query), len(text)))
+        out.append(max(r, p * (0.5 + 0.5 * min(1.0, 1.6 * short / long))))
+    return out
 
 
 class CharWeights:
@@ -207,10 +227,12 @@ class Matcher:
         phrase: dict[int, tuple[float, str]] = {}
         fuzzy: dict[str, float] = {}
         query_weights = self.weights.of(query)
-        for tid in self._triggers.shortlist(query, SHORTLIST):
-            text = self._triggers.texts[tid]
+        shortlist = self._triggers.shortlist(query, SHORTLIST)
+        texts = self._triggers.texts
+        for tid, similar in zip(shortlist, similarities(query, [texts[t] for t in shortlist])):
+            text = texts[tid]
             overlap = self.weights.overlap_with(query_weights, text, self._trigger_weight[tid])
-            score = similarity(query, text) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
+            score = similar * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
             for pi in self._trigger_phrases[tid]:
                 if score > phrase.get(pi, (-1.0, ""))[0]:
                     phrase[pi] = (score, self._trigger_raw[tid])

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.load import post_load
+from bench.load import cpu_seconds, post_load
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -50,7 +50,9 @@ async def _run() -> None:
         try:
             _wait_healthy(f"http://127.0.0.1:{port}")
             await post_load(f"http://127.0.0.1:{port}/v1/events", event, total=2000, concurrency=CONCURRENCY)
+            cpu0 = cpu_seconds(bare.pid)
             base = await post_load(f"http://127.0.0.1:{port}/v1/events", event, total=TOTAL, concurrency=CONCURRENCY)
+            base_cpu = (cpu_seconds(bare.pid) - cpu0) / TOTAL * 1000
         finally:
             bare.terminate()
             bare.wait()
@@ -59,15 +61,18 @@ async def _run() -> None:
         try:
             await post_load(f"{service.url}/v1/events", lambda i: event(i, "warm"), total=2000,
                             concurrency=CONCURRENCY)
+            assert service.proc is not None
+            cpu0 = cpu_seconds(service.proc.pid)
             durable = await post_load(f"{service.url}/v1/events", event, total=TOTAL, concurrency=CONCURRENCY)
+            durable_cpu = (cpu_seconds(service.proc.pid) - cpu0) / TOTAL * 1000
         finally:
             service.terminate()
         with sqlite3.connect(db) as conn:
             logged = conn.execute("SELECT count(*) FROM events WHERE id LIKE 'bench-%'").fetchone()[0]
     print(f"== webhook: {TOTAL} single-event POSTs (50% customer messages: matched, typed, suggested), "
           f"{CONCURRENCY} concurrent, client in this process ==")
-    print(base.line("bare aiohttp handler"))
-    print(durable.line("/v1/events durable (FULL)"))
+    print(base.line("bare aiohttp handler") + f"   server CPU {base_cpu:.3f} ms/event")
+    print(durable.line("/v1/events durable (FULL)") + f"   server CPU {durable_cpu:.3f} ms/event")
     print(f"ratio durable/bare: {durable.rate / base.rate:.2f}   events logged: {logged}/{TOTAL}")
 
 

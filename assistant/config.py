@@ -166,6 +166,8 @@ class HooksConfig:
     enabled: list[str] = field(default_factory=list)
     webhook_out: WebhookOutConfig = field(default_factory=WebhookOutConfig)
     chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
+    # `[hooks.<name>]` tables of a shop's own enabled hooks, as written (their `*_env` keys name secrets).
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -299,11 +301,35 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where or 'config'}: expected a table")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.name not in _SECTIONS_NOT_FROM_FILE}
+    if cls is HooksConfig:
+        data = _hook_settings(data, known)
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown key '{_join(where, key)}'")
     kwargs = {key: _coerce(hints[key], value, _join(where, key)) for key, value in data.items()}
     return cls(**kwargs)
+
+
+def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """Move `[hooks.<name>]` tables of enabled hooks other than the built-in ones into `settings`."""
+    enabled = data.get("enabled", [])
+    enabled = enabled if isinstance(enabled, list) else []
+    if "settings" in data:
+        raise ConfigError("unknown key 'hooks.settings' (write [hooks.<name>] tables instead)")
+    settings: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in known:
+            rest[key] = value
+        elif isinstance(value, dict) and key in enabled:
+            settings[key] = value
+        elif isinstance(value, dict):
+            raise ConfigError(f"unknown key 'hooks.{key}' (a settings table for a hook not in [hooks] enabled)")
+        else:
+            raise ConfigError(f"unknown key 'hooks.{key}'")
+    if settings:
+        rest["settings"] = settings
+    return rest
 
 
 def _join(where: str, key: str) -> str:

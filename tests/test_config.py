@@ -76,3 +76,15 @@ def test_config_secret_in_file_is_rejected(tmp_path: Path) -> None:
 def test_config_overrides_db_path(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": "/tmp/other.db"}})
     assert config.resolve(config.store.path) == Path("/tmp/other.db")
+
+
+def test_config_hook_settings_table_for_enabled_hook(tmp_path: Path) -> None:
+    path = write(tmp_path, '[hooks]\nenabled = ["mine"]\n[hooks.mine]\nurl = "http://x"\ntoken_env = "MINE_TOKEN"\n')
+    config = load_config(path, env={"MINE_TOKEN": "t"})
+    assert config.hooks.settings == {"mine": {"url": "http://x", "token_env": "MINE_TOKEN"}}
+    assert config.secret("MINE_TOKEN") == "t"
+
+
+def test_config_hook_settings_table_for_disabled_hook_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'hooks.mine'"):
+        load_config(write(tmp_path, "[hooks]\nenabled = []\n[hooks.mine]\nurl = 'x'\n"), env={})

@@ -14,13 +14,19 @@ import pytest
 import hooks
 from assistant import hookspecs
 from assistant.hookspecs import DeliveryResult, hookimpl
-from assistant.config import Config, ConfigError, HooksConfig
+from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
 from assistant.plugins import build_plugin_manager, first_result, implementers
 from tests.conftest import ROOT, make_event
 from tests.followup_harness import Receiver
 
 DOC = ROOT / "docs" / "hooks.md"
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / "hooks-config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def with_hooks(config: Config, *names: str) -> Config:
@@ -120,13 +126,19 @@ def test_every_hookspec_is_documented() -> None:
 async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> None:
     """The example module of docs/hooks.md, loaded by name, delivers to a real server."""
     [source] = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    [table_toml] = [t for t in re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+                    if "[hooks.shop_gateway]" in t]
+    loaded = load_config(write_config(hook_dir, table_toml), env={"SHOP_GATEWAY_TOKEN": "t0ken"})
+    assert loaded.hooks.settings["shop_gateway"]["shops"] == ["tmall-flagship"]
+    assert loaded.secret("SHOP_GATEWAY_TOKEN") == "t0ken"
     (hook_dir / "shop_gateway.py").write_text(source, encoding="utf-8")
     receiver = await Receiver().start()
     try:
-        cfg = dataclasses.replace(with_hooks(config, "shop_gateway"), secrets={"SHOP_GATEWAY_TOKEN": "t0ken"})
+        table = {"url": receiver.url, "shops": ["tmall-flagship"], "token_env": "SHOP_GATEWAY_TOKEN"}
+        hooks_config = HooksConfig(enabled=["shop_gateway"], settings={"shop_gateway": table})
+        cfg = dataclasses.replace(config, hooks=hooks_config, secrets={"SHOP_GATEWAY_TOKEN": "t0ken"})
         pm = build_plugin_manager(cfg)
         module = sys.modules["hooks.shop_gateway"]
-        module.GATEWAY_URL = receiver.url  # type: ignore[attr-defined]
         for r in pm.hook.on_startup(config=cfg):
             assert r is None
         pm.hook.on_event(config=cfg, event=parse_event(make_event(), max_text_chars=100), seq=1)
@@ -138,7 +150,7 @@ async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> 
         other = {**conversation, "shop": "somebody-else"}
         assert await first_result(pm.hook.deliver_message, conversation=other, **kwargs) is None
         with pytest.raises(ConfigError, match="SHOP_GATEWAY_TOKEN"):
-            pm.hook.on_startup(config=with_hooks(config, "shop_gateway"))
+            pm.hook.on_startup(config=dataclasses.replace(cfg, secrets={}))
     finally:
         await receiver.close()
     [request] = receiver.requests

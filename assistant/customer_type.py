@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from assistant.keywords import NUMBER
 from assistant.textnorm import Analysis, Normalizer
 from assistant.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
@@ -25,6 +26,8 @@ PRESENCE_WEIGHT = 1.6
 INTENT_MIN = 0.5  # key-word evidence for an intent that counts as the customer asking about it
 INTENT_WEIGHT = 0.6
 REPEAT_INTENT_WEIGHT = 1.0  # the same kind of question in two or more messages ("repeated price questions")
+# A type whose customers also show the broader type's signs: clear evidence of it wins over the broader one.
+NARROWER = {"bargainer": "pressuring"}
 MAX_MESSAGES = 50  # the type is settled by then; older messages add nothing but time
 SIGNAL_CACHE = 50_000  # messages whose signals are remembered: a conversation's history is re-read each time
 
@@ -77,12 +80,20 @@ class TypeClassifier:
         self._normalizer = normalizer
         self._intent_evidence = intent_evidence
         cues: dict[tuple[str, str], tuple[str, str, float, str]] = {}
+        number_cues: list[tuple[re.Pattern[str], str, float, str]] = []
         patterns: list[tuple[re.Pattern[str], str]] = []
         intent_types: dict[str, list[str]] = {}
         sources: list[tuple[str, Sequence[str], Sequence[str]]] = [(t.id, t.cues, t.patterns) for t in types.values()]
         sources += [(t.id, t.cues, t.patterns) for t in (extra or {}).values()]
         for type_id, type_cues, type_patterns in sources:
             for raw in type_cues:
+                if "#" in raw:  # "少#块": a number stands in the gap, as in intent key words
+                    parts = [normalizer.normalize(part) for part in raw.split("#")]
+                    if any(parts):
+                        size = sum(map(len, parts)) + len(parts) - 1
+                        regex = re.compile(NUMBER.join(re.escape(part) for part in parts))
+                        number_cues.append((regex, type_id, CUE_WEIGHT.get(size, 1.6), raw))
+                    continue
                 norm = normalizer.normalize(raw)
                 if norm and (norm, type_id) not in cues:
                     cues[(norm, type_id)] = (norm, type_id, CUE_WEIGHT.get(len(norm), 1.6), raw)
@@ -95,6 +106,7 @@ class TypeClassifier:
             for intent in spec.intents:
                 intent_types.setdefault(intent, []).append(spec.id)
         self._cues = sorted(cues.values(), key=lambda c: -len(c[0]))
+        self._number_cues = number_cues
         self._patterns = patterns
         self._intent_types = intent_types
         self._presence = tuple(normalizer.normalize(p) or p for p in PRESENCE_CHECKS)
@@ -116,13 +128,19 @@ class TypeClassifier:
 
     def cue_hits(self, compact: str) -> list[tuple[str, float, str]]:
         """(type, weight, cue) for each cue in `compact`, ignoring a cue found inside a longer one."""
-        spans: list[tuple[int, int]] = []
-        hits: list[tuple[str, float, str]] = []
+        found: list[tuple[int, int, str, float, str]] = []
+        for regex, type_id, weight, raw in self._number_cues:
+            match = regex.search(compact)
+            if match is not None:
+                found.append((match.start(), match.end(), type_id, weight, raw))
         for norm, type_id, weight, raw in self._cues:
             start = compact.find(norm)
-            if start < 0:
-                continue
-            end = start + len(norm)
+            if start >= 0:
+                found.append((start, start + len(norm), type_id, weight, raw))
+        found.sort(key=lambda f: f[0] - f[1])  # longest first
+        spans: list[tuple[int, int]] = []
+        hits: list[tuple[str, float, str]] = []
+        for start, end, type_id, weight, raw in found:
             if any(s <= start and end <= e and (e - s) > (end - start) for s, e in spans):
                 continue
             spans.append((start, end))
@@ -171,8 +189,12 @@ class TypeClassifier:
             for type_id, weight, raw in signals.cues:
                 add(type_id, weight if (type_id, raw) not in seen else REPEAT_WEIGHT, raw, len(raw))
                 seen.add((type_id, raw))
+            counted = [(t, raw) for t, _, raw in signals.cues]
             for type_id, pattern, found in signals.patterns:
                 weight = PATTERN_WEIGHT if (type_id, pattern) not in seen else REPEAT_WEIGHT
+                if any(t == type_id and (raw in found or found.strip() in raw) for t, raw in counted):
+                    weight = min(weight, REPEAT_WEIGHT)  # the same words, already counted as a cue or pattern
+                counted.append((type_id, found.strip() or pattern))
                 seen.add((type_id, pattern))
                 add(type_id, weight, found.strip() or pattern, len(found))
             presence += signals.presence
@@ -193,6 +215,9 @@ class TypeClassifier:
             return self.default()
         order = {t: n for n, t in enumerate(TYPE_IDS)}
         best = max(score, key=lambda t: (score[t], longest.get(t, 0), -order.get(t, 99)))
+        narrower = NARROWER.get(best)
+        if narrower is not None and score.get(narrower, 0.0) >= MIN_SCORE:
+            best = narrower  # a threat to walk comes with haggling: the haggling does not make it a mere bargainer
         if best != DEFAULT_TYPE and score[best] < MIN_SCORE:
             return self._result(DEFAULT_TYPE, 0.5, ())
         others = sorted((s for t, s in score.items() if t != best), reverse=True)

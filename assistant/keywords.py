@@ -140,9 +140,11 @@ class KeywordSpotter:
         if raw and self._patterns:
             text = unicodedata.normalize("NFKC", raw).lower()
             for pattern, intent, source in self._patterns:
-                if pattern.search(text):
+                found = pattern.search(text)
+                if found:
                     miss[intent] = miss.get(intent, 1.0) * (1.0 - PATTERN_WEIGHT)
-                    shown.setdefault(intent, (source, PATTERN_WEIGHT))
+                    # The words that matched mean more to an agent than the regex behind them.
+                    shown.setdefault(intent, (found.group(0).strip() or source, PATTERN_WEIGHT))
         scores = {intent: 1.0 - m for intent, m in miss.items()}
         for form in _whole_forms(analysis.folded):
             intent_id = self._whole.get(form)

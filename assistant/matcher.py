@@ -24,7 +24,8 @@ __all__ = [
 DEFAULT_THRESHOLD = 32.0
 MAX_QUERY_CHARS = 300  # customer questions are short; a pasted essay is matched on its head and tail
 SHORTLIST = 80  # triggers re-scored with rapidfuzz after the bigram shortlist
-ALTERNATE_RATIO = 0.5  # a second/third intent is shown when it scores at least this share of the first
+ALTERNATE_RATIO = 0.4  # a second/third intent is shown when it scores at least this share of the first
+ALTERNATE_FLOOR = 0.5  # ... and at least this share of the threshold: a weak second guess beats a third copy
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
@@ -299,7 +300,7 @@ class Matcher:
             return []
         top_score = ranked[0][0]
         alternates = [
-            i for s, i in ranked[1:3] if s >= self.threshold and s >= ALTERNATE_RATIO * top_score
+            i for s, i in ranked[1:3] if s >= ALTERNATE_FLOOR * self.threshold and s >= ALTERNATE_RATIO * top_score
         ][: max(0, self.k - 1)]
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []

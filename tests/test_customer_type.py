@@ -81,6 +81,32 @@ def test_extra_cues_from_the_vocabulary_count(matcher: Matcher) -> None:
     assert matcher.classify(calm("我又来买啦")).type == "returning"
 
 
+def test_a_cue_with_a_number_slot_matches_any_number() -> None:
+    types = {"type": [dict(TYPES["type"][0]), {**TYPES["type"][2], "cues": ["少#块"]}]}
+    m = Matcher(Library.build(PHRASES, {}, types))
+    assert m.classify(calm("能少5块吗")).type == "bargainer"
+    assert m.classify(calm("能少十块吗")).type == "bargainer"
+    assert m.classify(calm("少块布")).type == "newcomer"
+
+
+def test_a_pattern_over_a_counted_cue_adds_little() -> None:
+    types = {
+        "type": [
+            dict(TYPES["type"][0]),
+            {**TYPES["type"][4], "cues": ["上次买的"], "patterns": ["上次买"]},
+            {**TYPES["type"][1], "cues": ["仔细", "检查", "一下"]},
+        ]
+    }
+    m = Matcher(Library.build(PHRASES, {}, types))
+    # 上次买的 is one piece of evidence, not a cue plus a pattern over the same words.
+    assert m.classify(calm("上次买的那件", "这次仔细检查一下")).type == "impatient"
+
+
+def test_a_clear_threat_beats_the_haggling_around_it(matcher: Matcher) -> None:
+    kind = matcher.classify(calm("便宜点", "多少钱", "价格能再低吗", "再不便宜我就走了"))
+    assert kind.type == "pressuring"
+
+
 def test_burst_of_messages_means_impatient(matcher: Matcher) -> None:
     kind = matcher.classify([(0, "这个"), (2_000, "有货吗"), (4_000, "什么时候发")])
     assert kind.type == "impatient"
@@ -133,6 +159,12 @@ def test_json_shape() -> None:
         (["太好看了", "直接拍了"], "impulsive"),
         (["我不管", "今天必须给我处理好"], "demanding"),
         (["你好", "这个有黑色吗"], "newcomer"),
+        (["这款耳机是LDAC还是aptX", "续航实测多久"], "professional"),
+        (["发货前拍个视频给我", "我怕你们发旧货"], "suspicious"),
+        (["把你们领导叫来", "别浪费我时间"], "demanding"),
+        (["360吧", "最后一口价"], "bargainer"),
+        (["这个价格跟旗舰店对齐", "不然我就撤了"], "pressuring"),
+        (["跟上次一样", "再买两件"], "returning"),
     ],
 )
 def test_shipped_types(shipped: Matcher, messages: list[str], expected: str) -> None:

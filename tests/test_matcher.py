@@ -242,3 +242,25 @@ def test_shipped_library_answers_common_questions(shipped: Matcher) -> None:
 def test_shipped_library_suggestion_has_rendered_text(shipped: Matcher) -> None:
     s = shipped.suggest("在吗", Context(variables={"shop": "好物店", "agent": "小美"}))[0]
     assert "{{" not in s.text and s.text
+
+
+def test_a_weaker_second_guess_is_shown_before_a_third_copy(shipped: Matcher) -> None:
+    # "够不够用" leans to stock, "几升" to product_info: both belong in the top three.
+    intents = [s.intent for s in shipped.suggest("空气炸锅几升的，三口人够不够")]
+    assert {"stock", "product_info"} <= set(intents)
+
+
+def test_a_pattern_hit_shows_the_words_it_matched(shipped: Matcher) -> None:
+    top = shipped.suggest("吹风机用了三次就不出热风了")[0]
+    assert top.intent == "quality_issue"
+    assert "(" not in top.trigger and "|" not in top.trigger
+
+
+def test_problem_descriptions_without_a_defect_noun_reach_quality_issue(shipped: Matcher) -> None:
+    for text in ("杯盖拧不紧", "开关一按就没反应", "穿了两次就开线了", "the zipper broke"):
+        assert shipped.suggest(text)[0].intent == "quality_issue", text
+
+
+def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
+    for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
+        assert shipped.suggest(text)[0].intent == "urge", text

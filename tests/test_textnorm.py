@@ -84,3 +84,14 @@ def test_normalizer_survives_lone_surrogates_and_long_text() -> None:
     n = Normalizer(DATA)
     assert n.normalize("\ud800发货\udfff") == "发货"
     assert len(n.normalize("发货" * 5000)) == 10000
+
+
+def test_shipped_vocabulary_folds_colloquial_forms() -> None:
+    from pathlib import Path
+
+    from assistant.phrases import Library
+
+    shipped = Normalizer(Library.load(Path(__file__).resolve().parent.parent / "phrases").normalization)
+    assert shipped.normalize("咋整") == shipped.normalize("怎么办")
+    assert "什么时候" in shipped.normalize("嘛时候发货")
+    assert "退款" in shipped.normalize("退欵")

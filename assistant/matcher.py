@@ -10,7 +10,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from assistant.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.phrases import ASSISTANT_INTENTS, Library, Phrase
@@ -101,29 +101,12 @@ def similarity(query: str, text: str) -> float:
         return 0.0
     ratio = fuzz.ratio(query, text)
     short, long = sorted((len(query), len(text)))
-    partial = fuzz.partial_ratio(query, text)
-    cover = min(1.0, 1.6 * short / long)
-    return max(ratio, partial * (0.5 + 0.5 * cover))
-
-
-def similarities(query: str, texts: Sequence[str]) -> list[float]:
-    """`similarity` of `query` to each of `texts`, with rapidfuzz looping in C over the batch."""
-    if not query or not texts:
-        return [0.0] * len(texts)
-    ratio = [0.0] * len(texts)
-    partial = [0.0] * len(texts)
-    for _, score, i in process.extract(query, texts, scorer=fuzz.ratio, limit=None):
-        ratio[i] = score
-    for _, score, i in process.extract(query, texts, scorer=fuzz.partial_ratio, limit=None):
-        partial[i] = score
-    out = []
-    for text, r, p in zip(texts, ratio, partial):
-        if not text:
-            out.append(0.0)
-            continue
-        short, long = sorted((len(query), len(text)))
-        out.append(max(r, p * (0.5 + 0.5 * min(1.0, 1.6 * short / long))))
-    return out
+    factor = 0.5 + 0.5 * min(1.0, 1.6 * short / long)
+    if factor * 100.0 <= ratio:
+        return ratio  # partial_ratio cannot beat it
+    # score_cutoff lets rapidfuzz stop early (returning 0) when partial_ratio cannot beat `ratio` either.
+    partial = fuzz.partial_ratio(query, text, score_cutoff=ratio / factor)
+    return max(ratio, partial * factor)
 
 
 class CharWeights:
@@ -204,6 +187,7 @@ class Matcher:
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         self.weights = CharWeights([*trigger_ids, *(k.text for k in self.keywords.keywords)])
         self._trigger_weight = [self.weights.weight(t) for t in self._triggers.texts]
+        self._trigger_chars = [frozenset(t) for t in self._triggers.texts]
         self._search_texts: NgramIndex | None = None
         self._keyword_scores = lru_cache(maxsize=KEYWORD_CACHE)(self._keyword_scores_uncached)
         self.types = TypeClassifier(
@@ -228,12 +212,14 @@ class Matcher:
         phrase: dict[int, tuple[float, str]] = {}
         fuzzy: dict[str, float] = {}
         query_weights = self.weights.of(query)
-        shortlist = self._triggers.shortlist(query, SHORTLIST)
+        query_chars = query_weights.keys()
+        query_total = sum(query_weights.values())
         texts = self._triggers.texts
-        for tid, similar in zip(shortlist, similarities(query, [texts[t] for t in shortlist])):
+        for tid in self._triggers.shortlist(query, SHORTLIST):
             text = texts[tid]
-            overlap = self.weights.overlap_with(query_weights, text, self._trigger_weight[tid])
-            score = similar * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
+            common = sum(query_weights[c] for c in self._trigger_chars[tid] & query_chars)
+            overlap = 2.0 * common / (query_total + self._trigger_weight[tid]) if common else 0.0
+            score = similarity(query, text) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
             for pi in self._trigger_phrases[tid]:
                 if score > phrase.get(pi, (-1.0, ""))[0]:
                     phrase[pi] = (score, self._trigger_raw[tid])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import chatwoot_web, live, panel, suggest_web
+from assistant import chatwoot_web, live, logs_web, panel, suggest_web
 from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, INGESTOR, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
@@ -47,6 +47,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     live.add_routes(app)
     panel.add_routes(app)
     chatwoot_web.add_routes(app)
+    logs_web.add_routes(app)
     app.cleanup_ctx.append(_writer_ctx)
     app.cleanup_ctx.append(followups_ctx)
     return app

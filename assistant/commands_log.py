@@ -1,0 +1,194 @@
+"""`assistant log` (the daily log of one day) and `assistant archive` (retention)."""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import io
+import logging
+import os
+import stat
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from assistant import logformat
+from assistant.archive import ArchiveError, ShopDay, archive, archive_root
+from assistant.config import Config
+from assistant.daylog import DayQuery
+from assistant.logexport import export
+
+log = logging.getLogger(__name__)
+TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
+
+
+def register(sub: Any) -> None:
+    """Add the `log` and `archive` subcommands."""
+    from assistant.cli import add_common
+
+    parser = sub.add_parser("log", help="the supervisors' daily log of one day (text, jsonl or csv)")
+    add_common(parser)
+    parser.add_argument("--date", required=True, type=_day, help="the local day, YYYY-MM-DD ([shop] timezone)")
+    parser.add_argument("--shop", default=None, help="only this shop")
+    parser.add_argument("--agent", default=None, help="only conversations this agent took part in")
+    parser.add_argument("--conversation", default=None, help="only this conversation")
+    parser.add_argument("--format", choices=logformat.FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--out", type=Path, default=None, help="write to this file instead of standard output")
+    parser.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="show phone, ID and card numbers, e-mail and addresses as typed: needs the admin token"
+        f" (--token or ${TOKEN_ENV}) or --out to a file you own",
+    )
+    parser.add_argument("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)"
+    )
+    parser.set_defaults(func=run_log)
+
+    parser = sub.add_parser("archive", help="move days older than [store] retention_days into compressed files")
+    add_common(parser)
+    parser.add_argument("--dry-run", action="store_true", help="list what would be archived; change nothing")
+    # Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,
+    # so that a test can kill the run exactly there.
+    parser.add_argument("--pause-after", metavar="STEP[:N]", default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run_archive)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _config(args: argparse.Namespace) -> tuple[Config, Path]:
+    from assistant.cli import config_from_args, db_path
+
+    config = config_from_args(args)
+    return config, db_path(config)
+
+
+def run_log(args: argparse.Namespace) -> int:
+    config, db = _config(args)
+    if not db.exists():
+        print(f"assistant: no database at {db}", file=sys.stderr)
+        return 1
+    mask = config.privacy.mask
+    if args.unmasked and mask:
+        refusal = unmasked_refusal(config, args.token or os.environ.get(TOKEN_ENV), args.out)
+        if refusal:
+            print(f"assistant: --unmasked refused: {refusal}", file=sys.stderr)
+            return 2
+        mask = False
+    query = DayQuery(args.date, shop=args.shop, agent=args.agent, conversation=args.conversation, mask=mask)
+    out, close = _output(args.out, args.format, private=not mask)
+    try:
+        color = args.format == "text" and args.out is None and _color_terminal()
+        count = export(config, db, query, args.format, out, color=color, jobs=args.jobs)
+        out.flush()
+    except BrokenPipeError:  # `assistant log … | head`: stop quietly, and keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except ArchiveError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        try:
+            close()
+        except BrokenPipeError:
+            pass
+    if args.out is not None:
+        print(f"{count} items written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def unmasked_refusal(config: Config, token: str | None, out: Path | None) -> str | None:
+    """Why unmasked output is not allowed here, or None when it is (admin token, or a file the operator owns)."""
+    admin = config.secret(config.auth.admin_token_env)
+    if token and admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return None
+    if out is not None:
+        problem = _not_owned(out)
+        if problem is None:
+            return None
+        return problem
+    if token:
+        return "the token is not the admin token"
+    return f"give the admin token (--token or ${TOKEN_ENV}) or --out FILE in a directory you own"
+
+
+def _not_owned(path: Path) -> str | None:
+    """Why `path` is not a local file of the current user, or None."""
+    parent = path.absolute().parent.resolve()
+    try:
+        info = parent.stat()
+    except OSError as exc:
+        return f"{parent}: {exc.strerror}"
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return f"{parent} is not a directory you own"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{parent} is writable by others"
+    try:
+        existing = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(existing.st_mode) or existing.st_uid != os.getuid():
+        return f"{path} exists and is not a regular file you own"
+    return None
+
+
+def _output(path: Path | None, fmt: str, *, private: bool) -> tuple[TextIO, Any]:
+    """The stream to write to and how to close it; unmasked files are created 0600, never through a symlink."""
+    if path is None:
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=False)
+        return stream, stream.detach
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_NOFOLLOW if private else 0)
+    fd = os.open(path, flags, 0o600 if private else 0o644)
+    if private:
+        os.fchmod(fd, 0o600)
+    # Excel opens a UTF-8 CSV as Chinese only with a byte-order mark.
+    encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+    handle = open(fd, "w", encoding=encoding, newline="")
+    return handle, handle.close
+
+
+def _color_terminal() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    config, db = _config(args)
+    if not db.exists():
+        print(f"assistant: no database at {db}", file=sys.stderr)
+        return 1
+    pause_step, _, nth = (args.pause_after or "").partition(":")
+    seen: dict[str, int] = {}
+
+    def on_step(step: str, shop_day: ShopDay) -> None:
+        if not pause_step:
+            log.debug("archive %s: %s", shop_day, step)
+            return
+        print(f"archive-step {step} {shop_day.shop} {shop_day.day.isoformat()}", file=sys.stderr, flush=True)
+        seen[step] = seen.get(step, 0) + 1
+        if step == pause_step and seen[step] == int(nth or 1):
+            time.sleep(3600)
+
+    try:
+        outcome = archive(config, db, dry_run=args.dry_run, on_step=on_step)
+    except ArchiveError as exc:
+        print(f"assistant: archive stopped: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(n for _, n in outcome.days)
+    if args.dry_run:
+        for shop_day, n in outcome.days:
+            print(f"{shop_day.day.isoformat()}  {shop_day.shop}  {n} rows")
+        print(f"{len(outcome.days)} shop-days ({rows} rows) older than {config.store.retention_days} days would be archived")
+        return 0
+    print(
+        f"archived {len(outcome.days)} shop-days ({rows} rows deleted, {outcome.written} files written)"
+        f" into {archive_root(config)}"
+    )
+    return 0

@@ -1,0 +1,542 @@
+"""The supervisors' daily log: one local day's conversations, streamed from SQLite with annotations.
+
+Conversations come in the order of their first event of the day, each read in time order, and an
+item is yielded as soon as its annotations are settled: memory holds one conversation's unsettled
+tail, never the day. docs/daily-log.md defines every annotation.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple, Required, TypedDict
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from assistant.config import Config
+from assistant.privacy import mask as mask_text
+from assistant.store import migrations
+
+Row = tuple[Any, ...]
+# Follow-up states not shown: nothing happened (yet) that a supervisor reads.
+HIDDEN_FOLLOWUP_STATES = ("pending", "cancelled")
+SHORT_REPLY_CHARS = 4  # a human reply under 4 characters (whitespace removed) is "short" (docs/kpi.md)
+MIN_LOOKAHEAD_MS = 3_600_000
+
+
+@migrations(name="020_daylog_indexes")
+def _m020_daylog_indexes(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms, shop, conversation);
+        CREATE INDEX IF NOT EXISTS messages_followup ON messages (followup_id) WHERE followup_id IS NOT NULL;
+        """
+    )
+
+
+class SuggestionNote(TypedDict):
+    phrase_id: str
+    code: str | None
+    score: float | None
+    used: bool
+
+
+class FollowupNote(TypedDict):
+    id: str
+    kind: str | None
+    state: str
+    outcome: str  # "came_back" once the customer wrote again within the recovery window, else the state
+    came_back_s: float | None
+
+
+class Item(TypedDict, total=False):
+    """One line of the daily log (a JSONL object); optional keys depend on `kind` and sender."""
+
+    kind: Required[str]
+    id: Required[str]
+    ts: Required[str]
+    ts_ms: Required[int]
+    shop: Required[str]
+    conversation: Required[str]
+    customer: Required[str]
+    agent: str | None
+    sender: str
+    text: str
+    intent: str | None
+    customer_type: str | None
+    suggestions: list[SuggestionNote]
+    suggestion_used: bool | None
+    response_s: float | None
+    slow: bool
+    unanswered: bool
+    short: bool
+    followup: FollowupNote
+    order: str | None
+    amount: float | None
+    phrase_id: str | None
+
+
+@dataclass(frozen=True)
+class DayQuery:
+    """Which part of which local day to read."""
+
+    day: date
+    shop: str | None = None
+    agent: str | None = None
+    conversation: str | None = None
+    mask: bool = True
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds the annotations use (from `[kpi]`)."""
+
+    tz: ZoneInfo
+    slow_response_ms: int = 60_000
+    recovery_window_ms: int = 1_800_000
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(config.tz, int(config.kpi.slow_response_s * 1000), config.kpi.recovery_window_s * 1000)
+
+    @property
+    def lookahead_ms(self) -> int:
+        """How far past midnight the log looks to settle the day's last replies, uses and returns."""
+        return max(MIN_LOOKAHEAD_MS, self.slow_response_ms, self.recovery_window_ms)
+
+
+@dataclass
+class Conversation:
+    """One conversation's items of the day, for pages that filter whole conversations."""
+
+    shop: str
+    conversation: str
+    customer: str
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def agents(self) -> list[str]:
+        return sorted({i["agent"] for i in self.items if i.get("sender") == "agent" and i.get("agent")})  # type: ignore[misc]
+
+    @property
+    def messages(self) -> list[Item]:
+        return [i for i in self.items if i["kind"] == "message"]
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """Epoch ms of the local midnight that starts `day` and of the one that ends it."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def local_day(ts_ms: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).date()
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+Key = tuple[str, str]  # (shop, conversation)
+
+
+def iter_items(
+    conn: sqlite3.Connection,
+    query: DayQuery,
+    rules: Rules,
+    *,
+    keys: Iterable[Key] | None = None,
+) -> Generator[Item, None, None]:
+    """The day's items: conversations in order of their first event of the day, each in time order.
+
+    The conversations are listed (and sorted) in SQL first, or given as `keys` (a block of
+    `conversation_keys`); then each conversation's rows are read through the (shop, conversation,
+    ts_ms) index. Sorting the day's rows instead would have SQLite sort every row with its text; this
+    order also keeps the page cache warm, since conversations that start together are stored together.
+    Close the generator (contextlib.closing) before the connection when stopping early.
+    """
+    start_ms, end_ms = day_bounds(query.day, rules.tz)
+    window = {"start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms}
+    followups = _followup_columns(conn)
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")  # one snapshot for the whole day while the writer goes on
+    try:
+        listing = _conversations_sql(query, followups) if keys is None else keys
+        threads = _threads(conn, listing, _thread_sql(followups), window)
+        yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def conversation_keys(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> Iterator[Key]:
+    """The day's conversations passing the query's filters, in log order (for splitting the work)."""
+    start_ms, end_ms = day_bounds(query.day, rules.tz)
+    sql, params = _conversations_sql(query, _followup_columns(conn))
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    for shop, conversation, _first in cursor.execute(sql, {**params, "start": start_ms, "end": end_ms}):
+        yield shop, conversation
+
+
+def iter_conversations(items: Iterable[Item]) -> Iterator[Conversation]:
+    """Group a stream of items (already ordered by conversation) into conversations."""
+    current: Conversation | None = None
+    for item in items:
+        if current is None or (current.shop, current.conversation) != (item["shop"], item["conversation"]):
+            if current is not None:
+                yield current
+            current = Conversation(item["shop"], item["conversation"], item["customer"])
+        current.items.append(item)
+    if current is not None:
+        yield current
+
+
+def day_choices(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> dict[str, list[str]]:
+    """The agents, customer types and intents seen on the day (for filter menus)."""
+    start_ms, end_ms = day_bounds(query.day, rules.tz)
+    if query.shop is not None:  # the (shop, ts_ms) index on messages
+        source, where = "messages m", "m.shop = ? AND m.ts_ms >= ? AND m.ts_ms < ?"
+        params: tuple[Any, ...] = (query.shop, start_ms, end_ms)
+    else:  # the day's events through their ts index, not every message ever logged
+        source = "events e JOIN messages m ON m.seq = e.seq"
+        where, params = "e.ts_ms >= ? AND e.ts_ms < ?", (start_ms, end_ms)
+    return {
+        column: [
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT m.{column} FROM {source} WHERE {where} AND m.{column} IS NOT NULL ORDER BY 1", params
+            )
+        ]
+        for column in ("agent", "customer_type", "intent")
+    }
+
+
+# ---- SQL ---------------------------------------------------------------------------------------
+
+_HIDDEN_SQL = "(" + ", ".join(f"'{s}'" for s in HIDDEN_FOLLOWUP_STATES) + ")"
+
+
+class _Listing(NamedTuple):
+    """The SQL that lists the day's conversations, and its parameters (less the day's bounds)."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
+    """The day's conversations (passing the shop/agent/conversation filters), earliest first."""
+    params: dict[str, Any] = {}
+    where = ""
+    if query.shop is not None:
+        where += " AND shop = :shop"
+        params["shop"] = query.shop
+    if query.conversation is not None:
+        where += " AND conversation = :conversation"
+        params["conversation"] = query.conversation
+    having = ""
+    if query.agent is not None:
+        having = " HAVING max(agent IS :agent) = 1"
+        params["agent"] = query.agent
+    sql = (
+        "SELECT shop, conversation, min(ts_ms) AS first_ms FROM events"
+        f" WHERE ts_ms >= :start AND ts_ms < :end{where} GROUP BY shop, conversation{having}"
+    )
+    if followups:
+        # A follow-up that never became a message (failed, missed, suggested…) still shows its conversation.
+        sql = (
+            f"SELECT shop, conversation, min(first_ms) AS first_ms FROM ({sql} UNION ALL"
+            " SELECT shop, conversation, min(fired_ms) AS first_ms FROM followups"
+            f" WHERE fired_ms >= :start AND fired_ms < :end{where} AND state NOT IN {_HIDDEN_SQL}"
+            f" GROUP BY shop, conversation{having}) GROUP BY shop, conversation"
+        )
+    return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
+
+
+def _thread_sql(followups: bool) -> str:
+    """One conversation's rows from the start of the day to the lookahead horizon (read by position)."""
+    sql = (
+        "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
+        " m.suggestions, m.followup_id,"
+        " CASE WHEN e.type IN ('order_created', 'order_paid', 'suggestion_used') THEN e.raw END,"
+        + (" f.state, f.kind" if followups else " NULL, NULL")
+        + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
+        + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
+        + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
+    )
+    if not followups:
+        return sql + " ORDER BY e.ts_ms, e.seq"
+    return (
+        f"SELECT * FROM ({sql} UNION ALL"
+        " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
+        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind FROM followups f"
+        " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
+        f" AND f.state NOT IN {_HIDDEN_SQL}"
+        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) ORDER BY 1, 2"
+    )
+
+
+def _followup_columns(conn: sqlite3.Connection) -> bool:
+    """Whether the follow-ups table (from the follow-up feature) is there with the columns used here."""
+    if not has_table(conn, "followups"):
+        return False
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(followups)")}
+    return {"id", "shop", "conversation", "customer", "agent", "kind", "text", "state", "fired_ms"} <= columns
+
+
+# ---- annotation ----------------------------------------------------------------------------------
+
+
+class _Clock:
+    """Local ISO-8601 times, remembered per second (a day has 86,400 of them: bounded)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._seen: dict[int, str] = {}
+        self._hour = -1
+        self._offset_s = 0
+        self._suffix = ""
+
+    def iso(self, ts_ms: int) -> str:
+        second = ts_ms // 1000
+        text = self._seen.get(second)
+        if text is None:
+            if len(self._seen) > 200_000:
+                self._seen.clear()
+            text = self._seen[second] = self._format(second)
+        return text
+
+    def _format(self, second: int) -> str:
+        hour = second // 3600
+        if hour != self._hour:  # the offset can change on the hour (DST)
+            local = datetime.fromtimestamp(hour * 3600, self.tz)
+            self._hour = hour
+            self._offset_s = int((local.utcoffset() or timedelta(0)).total_seconds())
+            self._suffix = local.isoformat()[19:]
+        return (_EPOCH + timedelta(seconds=second + self._offset_s)).isoformat() + self._suffix
+
+
+_EPOCH = datetime(1970, 1, 1)
+_BATCH = 512  # rows handed from the reading thread to the annotating one at a time
+
+
+ConversationRows = tuple[str, str, list[Row]]  # (shop, conversation, its rows in time order)
+
+
+def _threads_here(
+    conn: sqlite3.Connection, listing: _Listing | Iterable[Key], thread_sql: str, window: dict[str, int]
+) -> Iterator[ConversationRows]:
+    """Each conversation with its rows, in order, read in this thread."""
+    outer = conn.cursor()
+    outer.row_factory = None
+    inner = conn.cursor()
+    inner.row_factory = None
+    keys: Iterable[Key]
+    if isinstance(listing, _Listing):
+        keys = ((shop, conv) for shop, conv, _first in outer.execute(listing.sql, {**listing.params, **window}))
+    else:
+        keys = listing
+    for shop, conversation in keys:
+        yield shop, conversation, inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall()
+
+
+def _threads(
+    conn: sqlite3.Connection,
+    listing: _Listing | Iterable[Key],
+    thread_sql: str,
+    window: dict[str, int],
+) -> Iterator[ConversationRows]:
+    """Each conversation with its rows, in order, read by a helper thread.
+
+    SQLite releases the GIL while it searches and sorts, so reading the next conversations overlaps
+    with annotating and writing the previous ones. The hand-off queue is bounded: memory stays flat.
+    """
+    handoff: queue.Queue[list[ConversationRows] | BaseException | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def put(value: list[ConversationRows] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            batch: list[ConversationRows] = []
+            size = 0
+            for thread in _threads_here(conn, listing, thread_sql, window):
+                batch.append(thread)
+                size += len(thread[2])
+                if size >= _BATCH:
+                    if not put(batch):
+                        return
+                    batch, size = [], 0
+            if batch and not put(batch):
+                return
+            put(None)
+        except BaseException as exc:  # handed over, and raised in the consuming generator
+            put(exc)
+
+    reader = threading.Thread(target=read, name="daylog-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            got = handoff.get()
+            if got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _annotate(threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool) -> Iterator[Item]:
+    """Items with their annotations, each released once nothing later in its conversation can change it.
+
+    Unsettled: the first customer message of a burst until a human replies (response time), a
+    customer message with suggestions until the next customer message (which one was used), a sent
+    follow-up until the customer writes again or the recovery window passes (came back). Rows after
+    midnight only settle; when nothing is left to settle the conversation's remaining rows are skipped.
+    """
+    slow_ms = rules.slow_response_ms
+    window_ms = rules.recovery_window_ms
+    iso = clock.iso
+    for shop, conversation, rows in threads:
+        yield from _settle(shop, conversation, rows, end_ms, slow_ms, window_ms, iso, mask)
+
+
+def _settle(
+    shop: str,
+    conversation: str,
+    rows: list[Row],
+    end_ms: int,
+    slow_ms: int,
+    window_ms: int,
+    iso: Callable[[int], str],
+    mask: bool,
+) -> Iterator[Item]:
+    buffer: list[Item] = []
+    waiting = 0
+    burst: Item | None = None  # first customer message of the burst no human has answered yet
+    offered: Item | None = None  # last customer message with suggestions, while its use window is open
+    followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
+    for row in rows:
+        (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
+         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind) = row  # fmt: skip
+        if followups:
+            kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
+            waiting -= len(followups) - len(kept)
+            followups = kept
+        extra = _json_object(raw) if raw else None
+        if kind == "message" and sender == "customer":
+            if offered is not None:
+                offered = None
+                waiting -= 1
+            for sent in followups:
+                sent["followup"]["outcome"] = "came_back"
+                sent["followup"]["came_back_s"] = (ts_ms - sent["ts_ms"]) / 1000
+            waiting -= len(followups)
+            followups = []
+        elif kind == "message" and sender == "agent":
+            if burst is not None:
+                waited = ts_ms - burst["ts_ms"]
+                burst["response_s"] = waited / 1000
+                burst["slow"] = waited > slow_ms
+                burst = None
+                waiting -= 1
+        elif kind == "suggestion_used" and offered is not None and extra is not None:
+            phrase_id = extra.get("phrase_id")
+            for offer in offered["suggestions"]:
+                if offer["phrase_id"] == phrase_id:
+                    offer["used"] = True
+                    offered["suggestion_used"] = True
+        if ts_ms >= end_ms:  # the lookahead after midnight
+            if not waiting:
+                break
+            continue
+        item: Item
+        if kind == "message" or kind == "followup":
+            body = text or ""
+            shown = mask_text(body) if mask else body
+            if sender == "customer":
+                notes = _suggestions(suggestions)
+                item = {"kind": kind, "id": event_id, "ts": iso(ts_ms), "ts_ms": ts_ms, "shop": shop,
+                        "conversation": conversation, "customer": customer, "agent": agent, "sender": sender,
+                        "text": shown, "intent": intent, "customer_type": customer_type, "suggestions": notes,
+                        "suggestion_used": False if notes else None}  # fmt: skip
+                if burst is None:
+                    burst = item
+                    item["response_s"] = None
+                    item["slow"] = False
+                    item["unanswered"] = False
+                    waiting += 1
+                if notes:
+                    offered = item
+                    waiting += 1
+            else:
+                item = {"kind": kind, "id": event_id, "ts": iso(ts_ms), "ts_ms": ts_ms, "shop": shop,
+                        "conversation": conversation, "customer": customer, "agent": agent, "sender": sender,
+                        "text": shown}  # fmt: skip
+                if sender == "agent":
+                    item["short"] = len("".join(body.split())) < SHORT_REPLY_CHARS
+            if followup_id is not None:
+                state = followup_state or "sent"
+                item["followup"] = {"id": followup_id, "kind": followup_kind, "state": state, "outcome": state,
+                                    "came_back_s": None}  # fmt: skip
+                if state == "sent":
+                    followups.append(item)
+                    waiting += 1
+        else:
+            item = {"kind": kind, "id": event_id, "ts": iso(ts_ms), "ts_ms": ts_ms, "shop": shop,
+                    "conversation": conversation, "customer": customer, "agent": agent}  # fmt: skip
+            if kind == "order_created" or kind == "order_paid":
+                amount = extra.get("amount") if extra else None
+                item["order"] = extra.get("order") if extra else None
+                item["amount"] = float(amount) if isinstance(amount, (int, float)) else None
+            elif kind == "suggestion_used":
+                item["phrase_id"] = extra.get("phrase_id") if extra else None
+        if waiting:
+            buffer.append(item)
+        else:
+            if buffer:
+                yield from buffer
+                buffer = []
+            yield item
+    if burst is not None:
+        burst["unanswered"] = burst["slow"] = True
+    yield from buffer
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _suggestions(text: str | None) -> list[SuggestionNote]:
+    """The logged suggestions (phrase_id, code, score) of a customer message, none used yet."""
+    if not text:
+        return []
+    try:
+        values = json.loads(text)
+        return [
+            {"phrase_id": v["phrase_id"], "code": v.get("code"), "score": v.get("score"), "used": False}
+            for v in values
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []

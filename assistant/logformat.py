@@ -1,0 +1,351 @@
+"""Rendering the daily log's item stream: text for a terminal, JSONL, CSV. Each writer streams."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from assistant.daylog import Item
+
+FORMATS = ("text", "jsonl", "csv")
+
+CSV_COLUMNS = (
+    "id", "ts", "shop", "conversation", "customer", "sender", "agent", "text", "intent", "customer_type",
+    "suggestions", "suggestion_used", "response_s", "slow", "unanswered", "short",
+    "followup_id", "followup_kind", "followup_outcome", "came_back_s",
+)  # fmt: skip
+
+# Customer text must not drive the supervisor's terminal: C0/C1 controls (ESC included) are shown as "?".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A cell starting like a formula is run by spreadsheets (CSV injection); such cells get a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write(items: Iterable[Item], out: TextIO, fmt: str, *, color: bool = False, header: bool = True) -> int:
+    """Write `items` in format `fmt` ("text", "jsonl" or "csv"); returns how many items were read.
+
+    `header=False` leaves out the CSV header line (for blocks of a day written by several workers).
+    """
+    if fmt == "jsonl":
+        return write_jsonl(items, out)
+    if fmt == "csv":
+        return write_csv(items, out, header=header)
+    if fmt == "text":
+        return write_text(items, out, color=color)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def write_jsonl(items: Iterable[Item], out: TextIO) -> int:
+    """One JSON object per line, annotations included."""
+    encode = ItemEncoder()
+    count = 0
+    batch: list[str] = []
+    for item in items:
+        batch.append(encode(item))
+        count += 1
+        if len(batch) == 512:
+            batch.append("")
+            out.write("\n".join(batch))
+            batch = []
+    if batch:
+        batch.append("")
+        out.write("\n".join(batch))
+    return count
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of one item, as json.dumps(item, ensure_ascii=False, separators=(",", ":"))."""
+    slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return slow
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+    # json's own C encoder, built once instead of once per call (a fifth of the cost on log lines);
+    # markers=None skips the cycle check: items are trees.
+    fast = make(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def encode(item: Any) -> str:
+        return "".join(fast(item, 0))
+
+    return encode
+
+
+encode_json = _json_encoder()
+
+
+class ItemEncoder:
+    """`encode_json(item)`, with string templates for the commonest shapes (customer, agent and auto
+    messages without a follow-up), about twice as fast on a large day. Any other shape, or a value
+    the template does not expect, takes the general encoder: the text is the same either way.
+
+    One encoder per output stream: it remembers the last conversation's encoded fields.
+    """
+
+    def __init__(self) -> None:
+        self._where: tuple[str, str, str] | None = None
+        self._where_json = ""
+
+    def __call__(self, item: Item) -> str:
+        try:
+            size = len(item)
+            sender = item.get("sender")
+            if sender == "customer" and (size == 14 or size == 17):
+                return self._customer_line(item, burst=size == 17)
+            if sender == "agent" and size == 11:
+                return self._head(item) + f',"text":{_S(item["text"])},"short":{_bool(item["short"])}}}'
+            if size == 10 and item["kind"] == "message":
+                return self._head(item) + f',"text":{_S(item["text"])}}}'
+        except (KeyError, TypeError):
+            pass
+        return encode_json(item)
+
+    def _head(self, item: Item) -> str:
+        if type(item["ts_ms"]) is not int or type(item["sender"]) is not str:
+            raise TypeError(item["ts_ms"])
+        where = (item["shop"], item["conversation"], item["customer"])
+        if where != self._where:  # consecutive items mostly share their conversation: encode it once
+            self._where_json = f'"shop":{_S(where[0])},"conversation":{_S(where[1])},"customer":{_S(where[2])}'
+            self._where = where
+        return (
+            f'{{"kind":{_S(item["kind"])},"id":{_S(item["id"])},"ts":{_S(item["ts"])},"ts_ms":{item["ts_ms"]},'
+            f'{self._where_json},"agent":{_opt(item["agent"])},"sender":{_S(item["sender"])}'
+        )
+
+    def _customer_line(self, item: Item, *, burst: bool) -> str:
+        offered = []
+        for s in item["suggestions"]:
+            if len(s) != 4:
+                raise TypeError("suggestion shape")
+            offered.append(
+                f'{{"phrase_id":{_S(s["phrase_id"])},"code":{_opt(s["code"])},"score":{_num(s["score"])},'
+                f'"used":{_bool(s["used"])}}}'
+            )
+        used = item["suggestion_used"]
+        line = (
+            self._head(item) + f',"text":{_S(item["text"])},"intent":{_opt(item["intent"])},'
+            f'"customer_type":{_opt(item["customer_type"])},"suggestions":[{",".join(offered)}],'
+            f'"suggestion_used":{"null" if used is None else _bool(used)}'
+        )
+        if not burst:
+            return line + "}"
+        return (
+            line + f',"response_s":{_num(item["response_s"])},"slow":{_bool(item["slow"])},'
+            f'"unanswered":{_bool(item["unanswered"])}}}'
+        )
+
+
+def encode_item(item: Item) -> str:
+    """One item as one line of JSON (see `ItemEncoder`)."""
+    return ItemEncoder()(item)
+
+
+_S = json.encoder.encode_basestring  # the C escaper behind json.dumps(ensure_ascii=False)
+
+
+def _bool(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise TypeError(value)
+
+
+def _opt(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is not str:
+        raise TypeError(value)
+    return _S(value)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0:  # finite
+        return float.__repr__(value)
+    raise TypeError(value)
+
+
+def write_csv_header(out: TextIO) -> None:
+    csv.writer(out, lineterminator="\n").writerow(CSV_COLUMNS)
+
+
+def write_csv(items: Iterable[Item], out: TextIO, *, header: bool = True) -> int:
+    """One row per message (and per follow-up that never became a message); orders are in JSONL only."""
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    count = 0
+    for item in items:
+        count += 1
+        if item["kind"] not in ("message", "followup"):
+            continue
+        writer.writerow([_cell(v) for v in csv_row(item)])
+    return count
+
+
+def csv_row(item: Item) -> list[Any]:
+    """The CSV cells of a message item, in `CSV_COLUMNS` order."""
+    note = item.get("followup")
+    suggestions = item.get("suggestions") or []
+    return [
+        item["id"],
+        item["ts"],
+        item["shop"],
+        item["conversation"],
+        item["customer"],
+        item.get("sender"),
+        item.get("agent"),
+        item.get("text"),
+        item.get("intent"),
+        item.get("customer_type"),
+        " ".join(f"{s['code'] or s['phrase_id']}:{_score(s['score'])}{'*' if s['used'] else ''}" for s in suggestions),
+        item.get("suggestion_used"),
+        item.get("response_s"),
+        item.get("slow"),
+        item.get("unanswered"),
+        item.get("short"),
+        note["id"] if note else None,
+        note["kind"] if note else None,
+        note["outcome"] if note else None,
+        note["came_back_s"] if note else None,
+    ]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _score(score: float | None) -> str:
+    return "" if score is None else f"{score:g}"
+
+
+# ---- text ----------------------------------------------------------------------------------------
+
+_STYLES = {
+    "dim": "\x1b[2m",
+    "bold": "\x1b[1m",
+    "customer": "\x1b[36m",
+    "agent": "\x1b[32m",
+    "auto": "\x1b[35m",
+    "warn": "\x1b[33m",
+    "bad": "\x1b[31m",
+    "reset": "\x1b[0m",
+}
+_INDENT = " " * 20
+
+
+class _Paint:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, style: str, text: str) -> str:
+        if not self.color or not text:
+            return text
+        return f"{_STYLES[style]}{text}{_STYLES['reset']}"
+
+
+def write_text(items: Iterable[Item], out: TextIO, *, color: bool = False) -> int:
+    """A readable transcript: a heading per conversation, one line per event, notes under messages."""
+    paint = _Paint(color)
+    current: tuple[str, str] | None = None
+    count = 0
+    for item in items:
+        count += 1
+        key = (item["shop"], item["conversation"])
+        if key != current:
+            if current is not None:
+                out.write("\n")
+            current = key
+            heading = f"== {item['shop']} · {item['conversation']} · customer {item['customer']} =="
+            out.write(paint("bold", _safe(heading)) + "\n")
+        out.write(_text_lines(item, paint))
+    return count
+
+
+def _text_lines(item: Item, paint: _Paint) -> str:
+    clock = paint("dim", item["ts"][11:19])
+    kind = item["kind"]
+    if kind in ("message", "followup"):
+        sender = item.get("sender", "")
+        who = (item.get("agent") or "agent") if sender == "agent" else sender
+        style = sender if sender in ("customer", "agent", "auto") else "dim"
+        body = _safe(item.get("text", "")).replace("\n", "\n" + _INDENT)
+        line = f"{clock}  {paint(style, _pad(_safe(who), 9))} {body}"
+        notes = _notes(item, paint)
+        return line + "\n" + (f"{_INDENT}{notes}\n" if notes else "")
+    if kind in ("order_created", "order_paid"):
+        amount = item.get("amount")
+        money = f" ¥{amount:.2f}" if amount is not None else ""
+        agent = f" ({item.get('agent')})" if item.get("agent") else ""
+        what = "created" if kind == "order_created" else "paid"
+        return f"{clock}  {paint('bold', _pad('order', 9))} {_safe(str(item.get('order')))} {what}{money}{_safe(agent)}\n"
+    if kind == "suggestion_used":
+        return f"{clock}  {paint('dim', _pad('used', 9))} {_safe(str(item.get('agent')))} used {_safe(str(item.get('phrase_id')))}\n"
+    return f"{clock}  {paint('dim', _pad('closed', 9))} conversation closed\n"
+
+
+def _notes(item: Item, paint: _Paint) -> str:
+    parts: list[str] = []
+    if item.get("sender") == "customer":
+        if item.get("intent"):
+            parts.append(f"intent {_safe(str(item.get('intent')))}")
+        if item.get("customer_type"):
+            parts.append(f"type {_safe(str(item.get('customer_type')))}")
+        suggestions = item.get("suggestions") or []
+        if suggestions:
+            offered = ", ".join(
+                f"{_safe(s['code'] or s['phrase_id'])} {_score(s['score'])}{' ✓' if s['used'] else ''}"
+                for s in suggestions
+            )
+            parts.append(f"suggested {offered}" + ("" if item.get("suggestion_used") else " (none used)"))
+        if item.get("unanswered"):
+            parts.append(paint("bad", "unanswered"))
+        elif item.get("response_s") is not None:
+            waited = f"replied after {_duration(item.get('response_s') or 0.0)}"
+            parts.append(paint("warn", waited + " (slow)") if item.get("slow") else waited)
+    if item.get("short"):
+        parts.append(paint("warn", "short reply"))
+    note = item.get("followup")
+    if note:
+        kind = "payment reminder" if note["kind"] == "payment_reminder" else "follow-up"
+        if note["outcome"] == "came_back":
+            parts.append(f"{kind} sent, customer came back after {_duration(note['came_back_s'] or 0.0)}")
+        else:
+            style = "bad" if note["outcome"] in ("failed", "missed") else "dim"
+            parts.append(paint(style, f"{kind} {_safe(note['outcome'])}"))
+    return paint("dim", " · ").join(parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _pad(text: str, width: int) -> str:
+    # CJK characters take two terminal columns.
+    columns = sum(2 if "\u2e80" <= ch <= "\uffdc" else 1 for ch in text)
+    return text + " " * max(0, width - columns)
+
+
+def _safe(text: str) -> str:
+    return _CONTROL.sub("?", text)

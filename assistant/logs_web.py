@@ -1,0 +1,252 @@
+"""`GET /logs/daily`: the daily log as a page with filters and search (supervisor token)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from contextlib import closing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import jinja2
+from aiohttp import web
+
+from assistant.appkeys import CONFIG, DB_PATH
+from assistant.archive import ArchiveError
+from assistant.auth import presented_token, require
+from assistant.config import Config
+from assistant.daylog import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
+from assistant.daysource import open_day
+from assistant.http_errors import json_error
+
+PAGE_SIZE = 100  # conversations per page
+MAX_PAGE_SIZE = 1000
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the daily-log page on `app`."""
+    app.router.add_get("/logs/daily", daily_log_page)
+
+
+def daily_log_url(day: date, shop: str | None = None, conversation: str | None = None) -> str:
+    """A link to a day's log, opened at one conversation (for the KPI report's flagged rows)."""
+    params = {"date": day.isoformat()}
+    if shop is not None:
+        params["shop"] = shop
+    if conversation is not None:
+        params["conversation"] = conversation
+    url = "/logs/daily?" + urlencode(params)
+    return url + "#" + quote(f"conv-{conversation}", safe="") if conversation is not None else url
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The page's filters; conversation-level ones keep a conversation when any of its messages matches."""
+
+    agent: str | None = None
+    customer_type: str | None = None
+    intent: str | None = None
+    slow: bool = False
+    unanswered: bool = False
+    short: bool = False
+    search: str = ""
+    conversation: str | None = None
+    offset: int = 0
+    limit: int = PAGE_SIZE
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.customer_type or self.intent or self.slow or self.unanswered or self.short or self.search)
+
+    def hits(self, item: Item) -> bool:
+        """Whether one item matches every message-level filter that is set."""
+        if item["kind"] not in ("message", "followup"):
+            return False
+        if self.customer_type and item.get("customer_type") != self.customer_type:
+            return False
+        if self.intent and item.get("intent") != self.intent:
+            return False
+        if self.slow and not item.get("slow"):
+            return False
+        if self.unanswered and not item.get("unanswered"):
+            return False
+        if self.short and not item.get("short"):
+            return False
+        if self.search and self.search.casefold() not in (item.get("text") or "").casefold():
+            return False
+        return True
+
+
+@dataclass
+class Shown:
+    """A conversation on the page, with the ids of the items that matched the filters."""
+
+    conversation: Conversation
+    hits: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Page:
+    day: date
+    shop: str | None
+    filters: Filters
+    masked: bool
+    timezone: str
+    conversations: list[Shown]
+    more: bool
+    choices: dict[str, list[str]]
+
+
+async def daily_log_page(request: web.Request) -> web.StreamResponse:
+    """The day's conversations, filtered, each folded; `?unmasked=1` needs the admin token."""
+    require(request, "supervisor")
+    config = request.app[CONFIG]
+    query = request.query
+    try:
+        day = _date(query.get("date"), config)
+        filters = _filters(query)
+    except ValueError as exc:
+        field_name, _, message = str(exc).partition(": ")
+        return json_error(400, "invalid_query", field_name, message)
+    masked = config.privacy.mask
+    if query.get("unmasked") in ("1", "true", "on") and masked:
+        require(request, "admin")
+        masked = False
+    shop = query.get("shop") or None
+    try:
+        page = await asyncio.to_thread(build_page, config, request.app[DB_PATH], day, shop, filters, masked)
+    except ArchiveError as exc:
+        return json_error(500, "archive_unreadable", None, str(exc))
+    nonce = secrets.token_urlsafe(16)
+    # A token that came in the URL goes into the page's links and filter form, so they keep working.
+    token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
+    html = _template().render(page=page, nonce=nonce, token=token, url=_page_url)
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; form-action 'self'"
+            ),
+            "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def build_page(config: Config, db_path: Path, day: date, shop: str | None, filters: Filters, masked: bool) -> Page:
+    """Read the day and keep one page of the conversations that pass the filters (runs in a thread)."""
+    rules = Rules.from_config(config)
+    query = DayQuery(day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked)
+    with open_day(config, db_path, day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
+        choices = day_choices(conn, query, rules)
+        shown: list[Shown] = []
+        matched = 0
+        more = False
+        for item in _matching(iter_conversations(items), filters):
+            matched += 1
+            if matched <= filters.offset:
+                continue
+            if len(shown) == filters.limit:
+                more = True
+                break
+            shown.append(item)
+    return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices)
+
+
+def _matching(conversations: Iterator[Conversation], filters: Filters) -> Iterator[Shown]:
+    for conversation in conversations:
+        hits = {item["id"] for item in conversation.items if filters.hits(item)} if filters.narrows else set()
+        if filters.narrows and not hits:
+            continue
+        yield Shown(conversation, hits)
+
+
+def _date(text: str | None, config: Config) -> date:
+    if not text:
+        return datetime.now(config.tz).date() - timedelta(days=1)  # supervisors read yesterday each morning
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"date: expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _filters(query: object) -> Filters:
+    get = query.get  # type: ignore[attr-defined]
+
+    def flag(name: str) -> bool:
+        return get(name) in ("1", "true", "on")
+
+    def number(name: str, default: int, top: int) -> int:
+        text = get(name)
+        if not text:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected an integer, got {text!r}") from None
+        if not 0 <= value <= top:
+            raise ValueError(f"{name}: expected 0..{top}, got {value}")
+        return value
+
+    return Filters(
+        agent=get("agent") or None,
+        customer_type=get("customer_type") or None,
+        intent=get("intent") or None,
+        slow=flag("slow"),
+        unanswered=flag("unanswered"),
+        short=flag("short"),
+        search=(get("q") or "").strip(),
+        conversation=get("conversation") or None,
+        offset=number("offset", 0, 10**9),
+        limit=number("limit", PAGE_SIZE, MAX_PAGE_SIZE) or PAGE_SIZE,
+    )
+
+
+def _page_url(page: Page, token: str | None, **changes: object) -> str:
+    """This page's URL with some parameters changed (pagination links)."""
+    f = page.filters
+    params: dict[str, object] = {
+        "date": page.day.isoformat(),
+        "shop": page.shop,
+        "agent": f.agent,
+        "customer_type": f.customer_type,
+        "intent": f.intent,
+        "slow": "1" if f.slow else None,
+        "unanswered": "1" if f.unanswered else None,
+        "short": "1" if f.short else None,
+        "q": f.search or None,
+        "conversation": f.conversation,
+        "offset": f.offset or None,
+        "limit": f.limit if f.limit != PAGE_SIZE else None,
+        "unmasked": None if page.masked else "1",
+        "token": token,
+    }
+    params.update(changes)
+    return "/logs/daily?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["duration"] = _duration
+    return env.get_template("daylog.html")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

@@ -1,0 +1,187 @@
+"""Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses.
+
+The rules and their limits are in docs/daily-log.md ("Privacy"). Masking is for what leaves the
+database (exports, pages); the raw text stays in the database only.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["mask", "mask_or_none"]
+
+# Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
+# a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix.
+_MAYBE_ANY = re.compile(r"[\d@区县旗栋幢座]")
+_MAYBE_PII = re.compile(r"\d{4}|@")
+_MAYBE_ADDRESS = re.compile(r"[\dA-Za-z]\s*(?:号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)|[路街道巷弄]\d|[区县旗]")
+
+# A number that follows one of these labels is an order or tracking number, not personal data.
+_ORDER_LABEL = re.compile(r"(?:订单|单号|编号|order(?:\s*(?:no|id|number))?)\.?\s*[:：#]?\s*(?:是|为)?\s*$", re.I)
+
+_PII = re.compile(
+    r"(?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    # 18-digit resident ID: 6-digit region, birth date, 3-digit sequence, check digit (X allowed).
+    r"|(?<![\dA-Za-z])(?P<id>[1-9]\d{5}\s?(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?\d{3}[\dXx])"
+    r"(?![\dA-Za-z])"
+    # Bank card: 16-19 digits, in one run or in groups of four separated by a space or hyphen.
+    r"|(?<![\d.])(?P<card>\d{4}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?)(?![\d.])"
+    # Mainland mobile: 1[3-9]x xxxx xxxx, optionally +86 / 0086 / "86 " first and 3-4-4 separators.
+    r"|(?<![\d.])(?P<phone>(?:(?:\+|00)86[ -]?|86[ -])?1[3-9]\d(?:[ -]?\d{4}){2})(?![\d.])"
+)
+
+# ---- addresses --------------------------------------------------------------------------------
+# A clause: addresses never span these punctuation marks.
+_CLAUSE = re.compile(r"[^，。,；;！!？?、\n\r|]+")
+# District-level units; "区" that ends 小区/社区/园区/地区… is not a district.
+_DISTRICT = re.compile(r"(?<![小社园景校片厂营商街地郊山辖])(?:区|县|旗)")
+# Street or community words that make a following number an address.
+_STREET = re.compile(r"路|街|大道|巷|弄|胡同|村|小区|花园|苑|公寓|大厦|广场|社区|新村|家园")
+# A numbered part of an address: 478号, 5栋, 2单元, 1201室, 3号楼, 文三路478 …
+_ANCHOR = re.compile(
+    r"\d+(?:[-－]\d+)*\s*(?P<unit>号楼|号院|号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)"
+    r"|(?<=路|街|道|巷|弄)\d+"
+    r"|[A-Za-z]\s*(?P<lettered>栋|幢|座)"
+)
+_STRONG_UNITS = frozenset({"号楼", "栋", "幢", "单元", "室"})
+# What may trail the last numbered part: a room number such as 1201, 3-2-1201, B座 1201室.
+_TAIL = re.compile(r"\s*[-－#]?\s*[A-Za-z]?\d+(?:[-－]\d+)*[A-Za-z]?(?:室|房|号)?")
+# A community name right after a district (西湖区翠苑小区) is detailed even without a number.
+_COMMUNITY = re.compile(r"[\u4e00-\u9fff]{1,10}(?:小区|花园|公寓|大厦|社区|新村|家园|苑)")
+# Walking back from a street word to the start of its name stops at these (送到|在|地址…).
+_NAME_STOP = frozenset("省市区县旗镇乡到在是址:： ")
+_MASK = "****"
+
+
+def mask(text: str) -> str:
+    """`text` with phone, ID and card numbers, e-mail addresses and detailed addresses masked."""
+    if not _MAYBE_ANY.search(text):
+        return text
+    if _MAYBE_PII.search(text):
+        text = _mask_numbers(text)
+    if _MAYBE_ADDRESS.search(text):
+        text = _mask_addresses(text)
+    return text
+
+
+def mask_or_none(text: str | None) -> str | None:
+    """`mask` that passes None through."""
+    return None if text is None else mask(text)
+
+
+# Full-width digits, letters and signs (typed on a phone's Chinese keyboard) are matched as ASCII; the
+# translation is one character for one, so positions in the copy are positions in the original.
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+
+
+def _mask_numbers(text: str) -> str:
+    shadow = text.translate(_HALF_WIDTH)
+    pieces: list[str] = []
+    pos = 0
+    for m in _PII.finditer(shadow):
+        pieces.append(text[pos : m.start()])
+        pieces.append(_masked(m, text[m.start() : m.end()]))
+        pos = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _masked(m: re.Match[str], value: str) -> str:
+    """The masked form of `value`, the original text of match `m` (found in the half-width copy)."""
+    kind = m.lastgroup
+    if kind == "email":
+        local, _, domain = value.partition("@")
+        return f"{local[0]}***@{domain}"
+    if kind in ("id", "card") and _ORDER_LABEL.search(m.string, max(0, m.start() - 16), m.start()):
+        return value
+    if kind == "id":
+        return _keep_digits(value, first=1, last=1)
+    if kind == "card":
+        return _keep_digits(value, first=0, last=4)
+    return _mask_phone(value)
+
+
+def _keep_digits(value: str, *, first: int, last: int) -> str:
+    """Every digit (and X) but the first `first` and the last `last` replaced by *, separators kept."""
+    total = sum(1 for ch in value if ch.isdigit() or ch in "XxＸｘ")
+    out = []
+    seen = 0
+    for ch in value:
+        if ch.isdigit() or ch in "XxＸｘ":
+            seen += 1
+            out.append(ch if seen <= first or seen > total - last else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _mask_phone(value: str) -> str:
+    """138****5678: the 4th to 7th digits of the 11-digit number masked; prefix and separators kept."""
+    digits = [i for i, ch in enumerate(value) if ch.isdigit()]
+    national = digits[-11:]
+    hidden = set(national[3:7])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(value))
+
+
+def _mask_addresses(text: str) -> str:
+    pieces: list[str] = []
+    pos = 0
+    for clause in _CLAUSE.finditer(text):
+        span = _address_span(clause.group())
+        if span is None:
+            continue
+        start, end = clause.start() + span[0], clause.start() + span[1]
+        pieces.append(text[pos:start])
+        pieces.append(_MASK)
+        pos = end
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _address_span(clause: str) -> tuple[int, int] | None:
+    """The part of a clause to mask: from after the district to the end of the last numbered part."""
+    anchors = list(_ANCHOR.finditer(clause))
+    districts = list(_DISTRICT.finditer(clause))
+    if not anchors:
+        return _community_span(clause, districts)
+    first = anchors[0]
+    street = _STREET.search(clause, 0, first.start())
+    before = [d for d in districts if d.end() <= (street.start() if street else first.start())]
+    strong = any(a.group("unit") in _STRONG_UNITS or a.group("lettered") for a in anchors)
+    if not (street or strong):  # a bare "3号" is a date far more often than a house number
+        return None
+    if before:
+        start = before[-1].end()
+    elif street:
+        start = _name_start(clause, street.start())
+    else:
+        start = first.start()
+    end = anchors[-1].end()
+    tail = _TAIL.match(clause, end)
+    if tail:
+        end = tail.end()
+    if end <= start:
+        return None
+    return start, end
+
+
+def _community_span(clause: str, districts: list[re.Match[str]]) -> tuple[int, int] | None:
+    for district in districts:
+        community = _COMMUNITY.match(clause, district.end())
+        if community:
+            return district.end(), community.end()
+    return None
+
+
+def _name_start(clause: str, street_at: int) -> int:
+    """Where the name of a street begins: up to four characters back, not across a unit or a verb."""
+    start = street_at
+    while start > 0 and street_at - start < 4 and clause[start - 1] not in _NAME_STOP:
+        if not ("\u4e00" <= clause[start - 1] <= "\u9fff" or clause[start - 1].isalnum()):
+            break
+        start -= 1
+    return start

@@ -1,0 +1,188 @@
+"""`assistant log`: a day built through the webhook, read back in each format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import logformat
+from assistant.config import Config
+from assistant.daylog import DayQuery, Rules, iter_conversations, iter_items
+from assistant.store import connect
+from tests.conftest import ROOT
+from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture
+async def day_db(aiohttp_client: Any, config: Config, db_path: Path) -> Path:
+    """The test database holding the day, written by the real service."""
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    return db_path
+
+
+def run_log(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m assistant log` as an operator runs it (output piped: not a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(db), *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+def jsonl(db: Path, *args: str) -> list[dict[str, Any]]:
+    out = run_log(db, "--date", DAY.isoformat(), "--format", "jsonl", *args)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in items}
+
+
+def test_daylog_jsonl_orders_conversations_by_their_first_event_of_the_shop_day(day_db: Path) -> None:
+    items = jsonl(day_db)
+    order = [item["conversation"] for item in items]
+    assert list(dict.fromkeys(order)) == ["M", "B", "A", "Z"]
+    assert order == sorted(order, key=["M", "B", "A", "Z"].index)  # each conversation in one piece
+    assert [i["id"] for i in items if i["conversation"] == "A"] == [f"A{n}" for n in range(1, 10)]
+    for conversation in "MBAZ":
+        stamps = [i["ts_ms"] for i in items if i["conversation"] == conversation]
+        assert stamps == sorted(stamps)
+
+
+def test_daylog_jsonl_day_is_the_shop_day_not_the_utc_day(day_db: Path) -> None:
+    items = by_id(jsonl(day_db))
+    assert {"M2", "M3", "B1", "Z1"} <= set(items)  # 00:30 and 08:30 shop time given in UTC
+    assert "M1" not in items and "Z2" not in items  # 23:59:30 the day before, 00:00:01 the day after
+    assert items["M3"]["ts"] == "2026-11-20T00:30:00+08:00"
+    assert items["B1"]["ts"] == "2026-11-20T08:30:00+08:00"
+
+
+def test_daylog_jsonl_annotates_customer_messages(day_db: Path) -> None:
+    items = by_id(jsonl(day_db))
+    first = items["A1"]
+    assert first["intent"] == "shipping_time" and first["customer_type"] == "impatient"
+    assert [(s["code"], s["score"], s["used"]) for s in first["suggestions"]] == [("fh1", 91.3, True), ("fh2", 55.0, False)]
+    assert first["suggestion_used"] is True
+    assert first["response_s"] == 25.0 and first["slow"] is False and first["unanswered"] is False
+    assert items["A4"]["response_s"] == 120.0 and items["A4"]["slow"] is True
+    assert items["A5"]["short"] is True and items["A3"]["short"] is False
+    assert items["A7"]["unanswered"] is True and items["B1"]["unanswered"] is True
+    assert items["Z1"]["response_s"] == 2.0  # the reply came after midnight: the log looks ahead
+    assert items["M3"]["unanswered"] is True
+
+
+def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: Path) -> None:
+    items = by_id(jsonl(day_db))
+    followup = items["A6"]["followup"]
+    assert followup["id"] == "fu-A" and followup["outcome"] == "came_back" and followup["came_back_s"] == 120.0
+    assert items["A8"]["kind"] == "order_created" and items["A8"]["order"] == "A-1001"
+    assert items["A8"]["amount"] == 199.0 and items["A8"]["agent"] == "小美"
+    assert items["A9"]["kind"] == "order_paid"
+    assert items["A2"]["kind"] == "suggestion_used" and items["A2"]["phrase_id"] == "shipping_time.today"
+
+
+def test_daylog_masks_personal_data_by_default_in_every_format(day_db: Path) -> None:
+    for fmt in logformat.FORMATS:
+        out = run_log(day_db, "--date", DAY.isoformat(), "--format", fmt)
+        assert out.returncode == 0, out.stderr
+        assert PHONE not in out.stdout and "文三路" not in out.stdout, fmt
+        assert "138****5678" in out.stdout and "西湖区****" in out.stdout, fmt
+
+
+def test_daylog_previous_day_settles_across_midnight(day_db: Path) -> None:
+    items = jsonl(day_db, "--date", (DAY - timedelta(days=1)).isoformat())
+    assert [i["id"] for i in items] == ["M1"]
+    assert items[0]["response_s"] == 40.0
+
+
+def test_daylog_csv_has_one_row_per_message(day_db: Path) -> None:
+    out = run_log(day_db, "--date", DAY.isoformat(), "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    messages = [i for i in jsonl(day_db) if i["kind"] == "message"]
+    assert [r["id"] for r in rows] == [m["id"] for m in messages]
+    assert list(rows[0]) == list(logformat.CSV_COLUMNS)
+    a1 = next(r for r in rows if r["id"] == "A1")
+    assert a1["suggestions"] == "fh1:91.3* fh2:55" and a1["suggestion_used"] == "true" and a1["intent"] == "shipping_time"
+    assert next(r for r in rows if r["id"] == "A6")["followup_outcome"] == "came_back"
+    assert next(r for r in rows if r["id"] == "A7")["text"] == SCRIPT
+
+
+def test_daylog_text_is_plain_when_piped(day_db: Path) -> None:
+    out = run_log(day_db, "--date", DAY.isoformat())
+    assert out.returncode == 0, out.stderr
+    assert "\x1b[" not in out.stdout
+    headings = [line for line in out.stdout.splitlines() if line.startswith("== ")]
+    assert [h.split(" · ")[1] for h in headings] == ["M", "B", "A", "Z"]
+    assert "suggested fh1 91.3 ✓, fh2 55" in out.stdout
+    assert "follow-up sent, customer came back after 2m00s" in out.stdout
+    assert "A-1001 created ¥199.00 (小美)" in out.stdout
+    assert "unanswered" in out.stdout and "short reply" in out.stdout
+
+
+def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(day_db: Path, config: Config) -> None:
+    with closing(connect(day_db)) as conn:
+        items = list(iter_items(conn, DayQuery(DAY), Rules.from_config(config)))
+    items[0]["text"] = "\x1b[2Jgone"
+    out = io.StringIO()
+    logformat.write_text(items, out, color=True)
+    assert "\x1b[36m" in out.getvalue()  # the customer's colour
+    assert "\x1b[2J" not in out.getvalue() and "?[2Jgone" in out.getvalue()
+
+
+def test_daylog_filters_by_agent_and_conversation(day_db: Path) -> None:
+    assert {i["conversation"] for i in jsonl(day_db, "--agent", "小王")} == {"M"}  # Z's reply is the next day
+    assert {i["conversation"] for i in jsonl(day_db, "--conversation", "B")} == {"B"}
+    assert jsonl(day_db, "--shop", "no-such-shop") == []
+
+
+def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: Path, tmp_path: Path) -> None:
+    refused = run_log(day_db, "--date", DAY.isoformat(), "--unmasked")
+    assert refused.returncode == 2 and "refused" in refused.stderr and PHONE not in refused.stdout
+    out = tmp_path / "day.jsonl"
+    allowed = run_log(day_db, "--date", DAY.isoformat(), "--format", "jsonl", "--unmasked", "--out", str(out))
+    assert allowed.returncode == 0, allowed.stderr
+    assert PHONE in out.read_text() and ADDRESS in out.read_text()
+    assert out.stat().st_mode & 0o077 == 0  # unmasked files are private to the operator
+
+
+def test_daylog_unmasked_to_stdout_with_the_admin_token(day_db: Path) -> None:
+    env_run = subprocess.run(
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(day_db),
+         "--date", DAY.isoformat(), "--format", "jsonl", "--unmasked"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret", "ASSISTANT_TOKEN": "s3cret"},
+    )  # fmt: skip
+    assert env_run.returncode == 0, env_run.stderr
+    assert PHONE in env_run.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(day_db),
+         "--date", DAY.isoformat(), "--unmasked", "--token", "guess"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret"},
+    )  # fmt: skip
+    assert wrong.returncode == 2 and PHONE not in wrong.stdout
+
+
+def test_daylog_conversations_group_the_stream(day_db: Path, config: Config) -> None:
+    with closing(connect(day_db)) as conn:
+        conversations = list(iter_conversations(iter_items(conn, DayQuery(DAY), Rules.from_config(config))))
+    assert [c.conversation for c in conversations] == ["M", "B", "A", "Z"]
+    assert conversations[2].agents == ["小美"] and len(conversations[2].messages) == 6
+
+
+def test_daylog_config_disables_followup_timers(config: Config) -> None:
+    assert log_config(config).followups.enabled is False

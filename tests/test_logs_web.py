@@ -1,0 +1,168 @@
+"""GET /logs/daily: the day as a page — auth, escaping, masking, folding, filters, search, links."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.config import Config, load_config
+from assistant.logs_web import daily_log_url
+from tests.conftest import ROOT
+from tests.daylog_day import DAY, PHONE, log_app, post_day
+
+Client = TestClient  # type: ignore[type-arg]
+SUPERVISOR = {"Authorization": "Bearer sup-token"}
+ADMIN = {"Authorization": "Bearer adm-token"}
+
+
+@pytest.fixture
+def tokens_config(db_path: Path) -> Config:
+    env = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_ADMIN_TOKEN": "adm-token",
+           "ASSISTANT_AGENT_TOKEN": "agent-token"}  # fmt: skip
+    return load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tokens_config: Config) -> Client:
+    client = await aiohttp_client(log_app(tokens_config))
+    await post_day(client)
+    return client
+
+
+class Page(HTMLParser):
+    """The parts of the page the tests look at."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.details: list[tuple[str, bool]] = []  # (id, open)
+        self.scripts: list[dict[str, str | None]] = []
+        self.texts: list[str] = []
+        self.links: list[str] = []
+        self._in_text = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "details":
+            self.details.append((a.get("id") or "", "open" in a))
+        elif tag == "script":
+            self.scripts.append(a)
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        self._in_text = tag == "span" and a.get("class") == "text"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_text:
+            self.texts.append(data)
+            self._in_text = False
+
+    @property
+    def conversations(self) -> list[str]:
+        return [d.removeprefix("conv-") for d, _ in self.details]
+
+
+async def page(client: Client, query: str = "", headers: dict[str, str] = SUPERVISOR) -> Page:
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1{query}", headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert resp.content_type == "text/html"
+    return Page(await resp.text())
+
+
+async def test_logs_page_requires_the_supervisor_token(client: Client) -> None:
+    url = f"/logs/daily?date={DAY.isoformat()}"
+    assert (await client.get(url)).status == 401
+    assert (await client.get(url, headers={"Authorization": "Bearer agent-token"})).status == 401
+    assert (await client.get(url, headers={"Authorization": "Bearer wrong"})).status == 401
+    assert (await client.get(url, headers=SUPERVISOR)).status == 200
+    assert (await client.get(url + "&token=sup-token")).status == 200
+
+
+async def test_logs_page_lists_conversations_folded_in_day_order(client: Client) -> None:
+    shown = await page(client)
+    assert shown.conversations == ["M", "B", "A", "Z"]
+    assert not any(is_open for _, is_open in shown.details)
+
+
+async def test_logs_page_escapes_customer_text(client: Client) -> None:
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
+    html = await resp.text()
+    assert "<script>alert(" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;我下单了" in html
+    shown = Page(html)
+    assert len(shown.scripts) == 1 and shown.scripts[0].get("nonce")  # only the page's own folding script
+    assert "<script>alert('x')</script>我下单了" in shown.texts  # shown as text
+    csp = resp.headers["Content-Security-Policy"]
+    assert f"'nonce-{shown.scripts[0]['nonce']}'" in csp and "default-src 'none'" in csp
+
+
+async def test_logs_page_masks_personal_data_by_default(client: Client) -> None:
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
+    html = await resp.text()
+    assert PHONE not in html and "138****5678" in html and "文三路" not in html
+
+
+async def test_logs_page_unmasked_needs_the_admin_token(client: Client) -> None:
+    url = f"/logs/daily?date={DAY.isoformat()}&unmasked=1"
+    assert (await client.get(url, headers=SUPERVISOR)).status == 401
+    resp = await client.get(url, headers=ADMIN)
+    assert resp.status == 200 and PHONE in await resp.text()
+
+
+async def test_logs_page_link_opens_one_conversation(client: Client) -> None:
+    link = daily_log_url(DAY, "shop1", "A")
+    assert link == "/logs/daily?date=2026-11-20&shop=shop1&conversation=A#conv-A"
+    resp = await client.get(link.partition("#")[0], headers=SUPERVISOR)
+    shown = Page(await resp.text())
+    assert shown.details == [("conv-A", True)]
+
+
+@pytest.mark.parametrize(
+    ("query", "conversations"),
+    [
+        ("&agent=小王", ["M"]),
+        ("&customer_type=impatient", ["A"]),
+        ("&intent=shipping_time", ["A"]),
+        ("&slow=1", ["M", "B", "A"]),
+        ("&unanswered=1", ["M", "B", "A"]),
+        ("&short=1", ["M", "A"]),  # 在的亲 and 好: under four characters
+        ("&q=现货", ["B"]),
+        ("&q=" + PHONE, []),  # search runs over what the page shows: masked text
+        ("&q=138****5678", ["A"]),
+        ("&slow=1&short=1", []),  # filters combine on one message
+    ],
+)
+async def test_logs_page_filters(client: Client, query: str, conversations: list[str]) -> None:
+    assert (await page(client, query)).conversations == conversations
+
+
+async def test_logs_page_offers_the_days_values_as_filter_choices(client: Client) -> None:
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
+    html = await resp.text()
+    for value in ("小美", "小王", "impatient", "shipping_time"):
+        assert f"<option>{value}</option>" in html
+
+
+async def test_logs_page_pages_through_conversations(client: Client) -> None:
+    first = await page(client, "&limit=2")
+    assert first.conversations == ["M", "B"]
+    next_link = next(link for link in first.links if "offset=2" in link)
+    resp = await client.get(next_link, headers=SUPERVISOR)
+    assert Page(await resp.text()).conversations == ["A", "Z"]
+
+
+async def test_logs_page_rejects_a_bad_date(client: Client) -> None:
+    resp = await client.get("/logs/daily?date=2026-13-01", headers=SUPERVISOR)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"] == "invalid_query" and body["field"] == "date"
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&limit=x", headers=SUPERVISOR)
+    assert resp.status == 400 and (await resp.json())["field"] == "limit"
+
+
+async def test_logs_page_of_an_empty_day(client: Client) -> None:
+    resp = await client.get("/logs/daily?date=2020-01-01", headers=SUPERVISOR)
+    assert resp.status == 200 and "这一天没有符合条件的会话" in await resp.text()

@@ -1,0 +1,211 @@
+"""Masking: each personal-data pattern with real-shaped (fake) values, and ordinary numbers left alone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.privacy import mask
+
+
+def luhn_complete(prefix: str) -> str:
+    """`prefix` plus the Luhn check digit (bank card numbers carry one)."""
+    total = 0
+    for i, ch in enumerate(reversed(prefix)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return prefix + str((10 - total % 10) % 10)
+
+
+def id_check(first17: str) -> str:
+    """An 18-digit resident ID number with its ISO 7064 MOD 11-2 check character."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+# ---- mobile numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我的手机13812345678", "我的手机138****5678"),
+        ("电话：15900001111，谢谢", "电话：159****1111，谢谢"),
+        ("+86 138-1234-5678", "+86 138-****-5678"),
+        ("+8613812345678", "+86138****5678"),
+        ("0086 199 8765 4321", "0086 199 **** 4321"),
+        ("打 86-17712345678 找我", "打 86-177****5678 找我"),
+        ("联系人张三 18600001234 收", "联系人张三 186****1234 收"),
+        ("１３８１２３４５６７８", "１３８****５６７８"),  # full-width digits typed on a phone keyboard
+        ("＋８６ １３８１２３４５６７８", "＋８６ １３８****５６７８"),
+    ],
+)
+def test_mask_mobile_numbers(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+def test_mask_leaves_eleven_digits_that_are_not_a_mobile_alone() -> None:
+    assert mask("编号 12345678901") == "编号 12345678901"  # 12… is not a mainland mobile prefix
+
+
+# ---- ID numbers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "11010519491231002X",  # the standard's own sample
+        id_check("44030619900307123"),
+        id_check("33010219851120456").lower(),
+        "110101 19900307 1234",
+    ],
+)
+def test_mask_id_numbers(number: str) -> None:
+    masked = mask(f"身份证号{number}实名认证")
+    assert number not in masked
+    assert masked.startswith("身份证号" + number[0]) and masked.endswith("实名认证")
+    assert masked.count("*") == 16
+
+
+# ---- bank cards ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        luhn_complete("622202123456789012"),  # 19-digit UnionPay debit card
+        luhn_complete("621700001234567"),  # 16 digits
+        "6222 0212 3456 7890 128",  # grouped in fours as printed on the card
+        "6228-4800-1234-5678",
+        "4392 2500 1234 5678",
+    ],
+)
+def test_mask_bank_cards_keep_only_the_last_four(card: str) -> None:
+    masked = mask(f"退款到这张卡 {card} 工行")
+    assert card not in masked
+    shown = masked.removeprefix("退款到这张卡 ").removesuffix(" 工行")
+    assert digits(shown) == digits(card)[-4:]
+    assert len(shown) == len(card)  # separators kept, every hidden digit a *
+
+
+# ---- e-mail --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("邮箱 zhang.san@qq.com 发票发这里", "邮箱 z***@qq.com 发票发这里"),
+        ("123456789@163.com", "1***@163.com"),
+        ("发到li_si+shop@example.com.cn吧", "发到l***@example.com.cn吧"),
+    ],
+)
+def test_mask_email(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+# ---- addresses -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("收货地址：浙江省杭州市西湖区文三路478号华星时代广场A座1201室，电话13812345678",
+         "收货地址：浙江省杭州市西湖区****，电话138****5678"),
+        ("地址 北京市朝阳区建国路88号SOHO现代城5号楼2单元1503", "地址 北京市朝阳区****"),
+        ("上海市浦东新区张江镇祖冲之路2288弄3号", "上海市浦东新区****"),
+        ("广东省深圳市南山区粤海街道科技园科苑路15号科兴科学园B栋", "广东省深圳市南山区****"),
+        ("河南省周口市郸城县汲冢镇王庄村3组", "河南省周口市郸城县****"),
+        ("内蒙古自治区呼和浩特市土默特左旗察素齐镇团结路12号", "内蒙古自治区呼和浩特市土默特左旗****"),
+        ("浙江省义乌市稠城街道工人北路100号", "浙江省义乌市****"),  # a county-level city: kept up to 市
+        ("我住西湖区翠苑小区", "我住西湖区****"),
+        ("送到文三路478号", "送到****"),
+        ("放在5栋2单元1201门口", "放在****门口"),
+    ],
+)  # fmt: skip
+def test_mask_detailed_address_keeps_up_to_the_district(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+# ---- what is not personal data -------------------------------------------------------------------------
+
+ORDINARY = [
+    "¥199 一件，两件 ¥358",
+    "199元包邮吗",
+    "原价1999.00，现在1599.00",
+    "满300减30，领券再减20",
+    "买3件，x2 送一件",
+    "身高165/110能穿吗",
+    "175/92A 还是 180/96A",
+    "尺码 XL，身高175cm 体重65kg，鞋码 42",
+    "2026-11-20 10:30 下单的",
+    "11月20日到货，3号能发吗",
+    "新品上市3号发货",
+    "偏远地区3号发货",
+    "我这边是3楼",
+    "这个区别大吗？",
+    "我在杭州市西湖区",
+    "订单号：2938475610293847561 什么时候发",
+    "订单号 110101199003071234",
+    "运单号SF1234567890123",
+    "order no. 4938475610293847561",
+    "好评返现5元，截图发我",
+    "第1234位客户",
+    "12.5%的折扣",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_mask_leaves_ordinary_numbers_alone(text: str) -> None:
+    assert mask(text) == text
+
+
+# ---- properties ----------------------------------------------------------------------------------------
+
+chinese = st.text(alphabet="的了吗亲这个那件衣服有没货发快递好谢在我你", max_size=12)
+separator = st.sampled_from(["", " ", "-"])
+
+
+@given(
+    before=chinese,
+    after=chinese,
+    second=st.sampled_from("3456789"),
+    rest=st.text(alphabet="0123456789", min_size=9, max_size=9),
+    sep=separator,
+)
+def test_mask_hides_the_middle_of_every_mobile_number(before: str, after: str, second: str, rest: str, sep: str) -> None:
+    number = f"1{second}{rest[0]}{sep}{rest[1:5]}{sep}{rest[5:]}"
+    masked = mask(f"{before}{number}{after}")
+    assert number not in masked
+    assert f"1{second}{rest[0]}{sep}****{sep}{rest[5:]}" in masked
+
+
+@given(before=chinese, after=chinese, body=st.text(alphabet="0123456789", min_size=14, max_size=17))
+def test_mask_never_shows_a_whole_card_number(before: str, body: str, after: str) -> None:
+    card = luhn_complete("6" + body)
+    masked = mask(f"{before}{card}{after}")
+    assert card not in masked
+    assert digits(card)[-4:] in masked
+
+
+@given(
+    price=st.integers(min_value=1, max_value=99_999),
+    cents=st.integers(min_value=0, max_value=99),
+    height=st.integers(min_value=100, max_value=200),
+    chest=st.integers(min_value=50, max_value=130),
+    quantity=st.integers(min_value=1, max_value=999),
+    words=chinese,
+)
+def test_mask_leaves_prices_sizes_and_quantities(
+    price: int, cents: int, height: int, chest: int, quantity: int, words: str
+) -> None:
+    text = f"{words}¥{price}.{cents:02d} {price}元 {height}/{chest}A 买{quantity}件{words}"
+    assert mask(text) == text

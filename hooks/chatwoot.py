@@ -7,13 +7,12 @@ of our own message is logged as `auto` and never mistaken for an agent's reply.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from assistant import outbound
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
@@ -46,16 +45,9 @@ async def post_message(config: Config, account: str, conversation: str, body: di
     if token is None:
         return DeliveryResult.reject(f"{config.hooks.chatwoot.api_token_env} is not set")
     url = messages_url(config, account, conversation)
-    timeout = aiohttp.ClientTimeout(total=config.followups.delivery_timeout_s)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.post(url, json=body, headers={"api_access_token": token}) as resp:
-                if 200 <= resp.status < 300:
-                    return DeliveryResult.sent(resp.status)
-                detail = (await resp.text(errors="replace"))[:200]
-                return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from Chatwoot: {detail}")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return DeliveryResult.retry(f"{type(exc).__name__} posting to Chatwoot: {exc}")
+    data = json.dumps(body, ensure_ascii=False).encode()
+    headers = {"api_access_token": token, "Content-Type": "application/json"}
+    return await outbound.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
 
 
 @hookimpl

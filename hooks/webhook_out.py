@@ -7,15 +7,13 @@ follow-up id; the same on every retry, so the receiver can drop repeats).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from assistant import outbound
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.signing import sign
@@ -62,12 +60,4 @@ async def deliver_message(
     secret = config.secret(settings.secret_env)
     if secret is not None:
         headers[SIGNATURE_HEADER] = sign(secret, stamp, body)
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.timeout_s)) as session:
-            async with session.post(settings.url, data=body, headers=headers) as resp:
-                if 200 <= resp.status < 300:
-                    return DeliveryResult.sent(resp.status)
-                detail = (await resp.text(errors="replace"))[:200]
-                return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {settings.url}: {detail}")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return DeliveryResult.retry(f"{type(exc).__name__} posting to {settings.url}: {exc}")
+    return await outbound.post(settings.url, body, headers, timeout_s=settings.timeout_s, peer=settings.url)

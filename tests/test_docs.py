@@ -1,0 +1,55 @@
+"""Meta-tests: every setting, subcommand and route a user can reach is documented."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from assistant.app import create_app
+from assistant.cli import build_parser
+from assistant.config import Config, load_config
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _settings(obj: object, prefix: str = "") -> list[tuple[str, str]]:
+    """(section, key) for every leaf setting of a config dataclass instance."""
+    found = []
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        if f.name in ("secrets", "base_dir", "settings"):
+            continue
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            found += _settings(value, f"{prefix}{f.name}.")
+        else:
+            found.append((prefix.rstrip("."), f.name))
+    return found
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    missing = [f"[{section}] {key}" for section, key in _settings(Config()) if f"`{key}`" not in README]
+    assert not missing, f"settings missing from README's configuration table: {missing}"
+
+
+def test_every_subcommand_is_in_the_readme() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    missing = [name for name in sub.choices if f"assistant {name}" not in README]  # type: ignore[union-attr]
+    assert not missing, f"subcommands missing from README: {missing}"
+
+
+def test_every_route_is_documented(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "d.db")}})
+    app = create_app(config)
+    docs = README + "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    missing = [p for p in sorted(paths) if not p.startswith("/static") and p not in docs]
+    assert not missing, f"routes missing from README/docs: {missing}"
+
+
+def test_shipped_config_mentions_every_section() -> None:
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    sections = {s.split(".")[0] for s, _ in _settings(Config()) if s}
+    missing = [s for s in sorted(sections) if not re.search(rf"^\[{s}[\].]", text, flags=re.M)]
+    assert not missing, f"config.toml lacks sections: {missing}"

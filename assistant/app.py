@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import chatwoot_web, live, logs_web, panel, suggest_web
+from assistant import chatwoot_web, kpi, live, logs_web, panel, reports_web, suggest_web
 from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, INGESTOR, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
@@ -30,6 +30,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     The phrase library loads here, so a broken library stops the service before it listens
     (LibraryError names each problem). Tests pass a shared `matcher` to skip reloading it.
     """
+    kpi.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
         middlewares=[error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
@@ -48,6 +49,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     panel.add_routes(app)
     chatwoot_web.add_routes(app)
     logs_web.add_routes(app)
+    reports_web.add_routes(app)
     app.cleanup_ctx.append(_writer_ctx)
     app.cleanup_ctx.append(followups_ctx)
     return app

@@ -142,7 +142,7 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 # Modules that register further migrations on `migrations` (each owns the SQL of its own tables).
-MIGRATION_MODULES = ("assistant.followup_store", "assistant.daylog")
+MIGRATION_MODULES = ("assistant.followup_store", "assistant.kpi", "assistant.daylog")
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,354 @@
+"""KPI definitions (docs/kpi.md): per shop, agent and local day, from the interaction log."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from assistant import store
+from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
+from assistant.kpi_queries import (
+    NO_REPLY,
+    RESPONSE_BUCKETS,
+    SHORT_REPLY_SQL,
+    UNASSIGNED,
+    DayFigures,
+    Flagged,
+    Tally,
+    Window,
+    active_shops,
+    day_figures,
+)
+
+__all__ = [
+    "NO_REPLY", "RESPONSE_BUCKETS", "UNASSIGNED", "DayFigures", "Flagged", "Tally", "AgentRow", "ShopReport",
+    "METRIC_KEYS", "day_bounds", "metrics", "commission_rate", "score", "grade", "judge", "check_kpi_config",
+    "build_reports",
+]
+
+
+@store.migrations(name="010_kpi_indexes")
+def _m010_kpi_indexes(db: Database) -> None:
+    # Covering indexes for the KPI queries: the next/previous human message of a conversation is one
+    # seek, a day's messages of one sender one range scan; short replies (5 % of human messages) have
+    # their own partial index (kpi_queries.py).
+    db.executescript(
+        f"""
+        CREATE INDEX IF NOT EXISTS messages_kpi_conversation ON messages (shop, conversation, sender, ts_ms, seq, agent);
+        CREATE INDEX IF NOT EXISTS messages_kpi_sender ON messages (shop, sender, ts_ms, conversation, customer, agent);
+        CREATE INDEX IF NOT EXISTS messages_kpi_short ON messages (shop, ts_ms)
+          WHERE sender = 'agent' AND {SHORT_REPLY_SQL};
+        """
+    )
+
+
+# Every key of an agent's (and the team's) figures, in report order.
+METRIC_KEYS: tuple[str, ...] = (
+    "consulted", "served", "reply_rate",
+    "inquiries", "ordered", "paid", "order_rate", "pay_rate", "conversion", "sales", "aov",
+    "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
+    "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
+    "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate",
+    "commission_rate", "commission", "score", "grade",
+)  # fmt: skip
+
+# Seed 003's weighted table, reduced to what the log can measure (docs/kpi.md, "Score").
+DEFAULT_SCORE_WEIGHTS: dict[str, float] = {
+    "conversion": 30,
+    "first_response_avg_s": 15,
+    "response_avg_s": 15,
+    "reply_rate": 15,
+    "pay_rate": 10,
+    "ask_answer_ratio": 10,
+    "short_replies": 5,
+}
+DEFAULT_GRADES: dict[str, float] = {"A": 90, "B": 80, "C": 70, "D": 60, "E": 0}
+# Which metrics can be scored and how: higher/lower is better against a target, or a share to avoid.
+_SCORED: dict[str, str] = {
+    "conversion": "higher",
+    "order_rate": "higher",
+    "pay_rate": "higher",
+    "reply_rate": "higher",
+    "ask_answer_ratio": "higher",
+    "first_response_avg_s": "lower",
+    "response_avg_s": "lower",
+    "short_replies": "share",
+    "slow_responses": "share",
+}
+_WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
+    """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending the day after."""
+
+    def midnight(d: date) -> int:
+        return int(datetime.combine(d, dtime(0), tzinfo=tz).timestamp() * 1000)
+
+    return midnight(day), midnight(day + timedelta(days=1)), midnight(day + timedelta(days=2))
+
+
+def _ratio(num: int, den: int) -> Fraction | None:
+    return Fraction(num, den) if den else None
+
+
+def _rate(value: Fraction | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _money(cents: Fraction | int) -> float:
+    """Yuan with two decimals, rounded half up."""
+    yuan = Decimal(Fraction(cents).numerator) / Decimal(Fraction(cents).denominator) / 100
+    return float(yuan.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def commission_rate(conversion: Fraction | float | None, tiers: KpiConfig) -> float | None:
+    """The rate of the highest tier whose floor the conversion reaches (exact decimal comparison)."""
+    if conversion is None:
+        return None
+    exact = conversion if isinstance(conversion, Fraction) else Fraction(str(conversion))
+    rate = None
+    for tier in sorted(tiers.commission, key=lambda t: t.min_conversion):
+        if exact >= Fraction(str(tier.min_conversion)):
+            rate = tier.rate
+    return rate
+
+
+def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[str, Any]:
+    """Every KPI of one agent (or the team) from its additive figures."""
+    t = tally
+    conversion = _ratio(t.paid, t.inquiries)
+    out: dict[str, Any] = {
+        "consulted": t.consulted,
+        "served": t.served,
+        "reply_rate": _rate(_ratio(t.served, t.consulted)),
+        "inquiries": t.inquiries,
+        "ordered": t.ordered,
+        "paid": t.paid,
+        "order_rate": _rate(_ratio(t.ordered, t.inquiries)),
+        "pay_rate": _rate(_ratio(t.paid, t.ordered)),
+        "conversion": _rate(conversion),
+        "sales": _money(t.sales_cents),
+        "aov": _money(Fraction(t.sales_cents, t.paid)) if t.paid else None,
+        "first_response_avg_s": _rate(_ratio(t.first_response_ms, t.first_responses * 1000), 2),
+        "first_responses": t.first_responses,
+        "response_avg_s": _rate(_ratio(t.response_ms, t.responses * 1000), 2),
+        "responses": t.responses,
+        "slow_responses": t.slow_responses,
+        "customer_messages": t.customer_messages,
+        "agent_messages": t.agent_messages,
+        "ask_answer_ratio": _rate(_ratio(t.agent_messages, t.customer_messages), 3),
+        "short_replies": t.short_replies,
+        "followups_sent": t.followups_sent,
+        "followups_recovered": t.followups_recovered,
+        "suggestions_shown": t.suggestions_shown,
+        "suggestions_used": t.suggestions_used,
+        "adoption_rate": _rate(_ratio(t.suggestions_used, t.suggestions_shown)),
+    }
+    rate = None if agent == UNASSIGNED else commission_rate(conversion, kpi)
+    out["commission_rate"] = rate
+    out["commission"] = _money(t.sales_cents * Fraction(str(rate))) if rate is not None else 0.0
+    out["score"] = None if agent == UNASSIGNED else score(out, tally, kpi)
+    out["grade"] = grade(out["score"], kpi)
+    return out
+
+
+def _component(key: str, m: Mapping[str, Any], tally: Tally, targets: KpiTargets) -> float | None:
+    """One metric's score, 0–100, against its target."""
+    kind = _SCORED[key]
+    if kind == "share":
+        den = tally.agent_messages if key == "short_replies" else tally.bursts
+        return None if not den else 100 * (1 - getattr(tally, key) / den)
+    value = m.get(key)
+    target = _target(key, targets)
+    if value is None or not target:
+        return None
+    if kind == "higher":
+        return 100 * min(1.0, value / target)
+    return 100.0 if value <= target else 100 * target / value
+
+
+def _target(key: str, targets: KpiTargets) -> float | None:
+    if key == "order_rate":
+        return targets.conversion / targets.pay_rate if targets.pay_rate else None
+    name = {"first_response_avg_s": "first_response_s"}.get(key, key)
+    value = getattr(targets, name, None)
+    return float(value) if value is not None else None
+
+
+def score(m: Mapping[str, Any], tally: Tally, kpi: KpiConfig) -> float | None:
+    """The weighted score, 0–100: each metric scored against its target, weights renormalized over
+    the metrics that have a value; None when none has."""
+    weights = kpi.score_weights or DEFAULT_SCORE_WEIGHTS
+    total = weighted = 0.0
+    for key, weight in weights.items():
+        part = _component(key, m, tally, kpi.targets)
+        if part is not None and weight > 0:
+            total += weight
+            weighted += weight * part
+    return round(weighted / total, 1) if total else None
+
+
+def grade(value: float | None, kpi: KpiConfig) -> str | None:
+    """The grade whose floor the score reaches, the highest floor first."""
+    if value is None:
+        return None
+    for name, floor in sorted((kpi.grades or DEFAULT_GRADES).items(), key=lambda g: -g[1]):
+        if value >= floor:
+            return name
+    return None
+
+
+def judge(key: str, value: Any, targets: KpiTargets) -> str | None:
+    """'good', 'warn' (within 20 % of the target) or 'bad' for a metric with a target; else None."""
+    kind = _SCORED.get(key)
+    target = _target(key, targets) if kind in ("higher", "lower") else None
+    if value is None or target is None:
+        return None
+    if kind == "higher":
+        return "good" if value >= target else "warn" if value >= target * (1 - _WARN_BAND) else "bad"
+    return "good" if value <= target else "warn" if value <= target * (1 + _WARN_BAND) else "bad"
+
+
+def check_kpi_config(kpi: KpiConfig) -> None:
+    """Reject score weights, grades and commission tiers the report could not use, naming the key."""
+    for key, weight in kpi.score_weights.items():
+        if key not in _SCORED:
+            known = ", ".join(sorted(_SCORED))
+            raise ConfigError(f"[kpi.score_weights] {key}: not a scorable metric (one of {known})")
+        if weight < 0:
+            raise ConfigError(f"[kpi.score_weights] {key}: weight must be ≥ 0, got {weight}")
+    for name, floor in kpi.grades.items():
+        if not 0 <= floor <= 100:
+            raise ConfigError(f"[kpi.grades] {name}: floor must be within 0–100, got {floor}")
+    for i, tier in enumerate(kpi.commission):
+        if not 0 <= tier.min_conversion <= 1 or not 0 <= tier.rate <= 1:
+            raise ConfigError(f"[kpi.commission][{i}]: min_conversion and rate are fractions within 0–1")
+    if kpi.slow_response_s <= 0 or kpi.recovery_window_s <= 0:
+        raise ConfigError("[kpi] slow_response_s and recovery_window_s must be positive")
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent's (or the team's) line of the report."""
+
+    agent: str
+    tally: Tally
+    metrics: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, **self.metrics}
+
+
+@dataclass
+class ShopReport:
+    """One shop's report for a day or a range of days."""
+
+    shop: str
+    first: date
+    last: date
+    timezone: str
+    pending: bool
+    agents: list[AgentRow]
+    team: AgentRow
+    figures: DayFigures = field(default_factory=DayFigures)
+
+    @property
+    def period(self) -> str:
+        """The day, or the range as an ISO 8601 interval."""
+        return self.first.isoformat() if self.first == self.last else f"{self.first}/{self.last}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shop": self.shop,
+            "date": self.period,
+            "timezone": self.timezone,
+            "pending": self.pending,
+            "agents": [row.to_json() for row in self.agents],
+            "team": dict(self.team.metrics),
+        }
+
+
+def _rank_key(row: AgentRow) -> tuple[bool, float, float, str]:
+    m = row.metrics
+    return (row.agent == UNASSIGNED, -(m["score"] if m["score"] is not None else -1.0), -m["sales"], row.agent)
+
+
+def shop_report(
+    figures: DayFigures, config: Config, shop: str, first: date, last: date, *, now_ms: int
+) -> ShopReport:
+    """Turn a shop's figures into ranked agent rows and the team row."""
+    kpi = config.kpi
+    agents = [AgentRow(name, t, metrics(t, kpi, agent=name)) for name, t in figures.tallies.items()]
+    agents.sort(key=_rank_key)
+    team_tally = sum((row.tally for row in agents), Tally())
+    team = metrics(team_tally, kpi)
+    # Commission is pay per agent: the team's is their sum, its rate the effective one.
+    team["commission"] = _money(sum((Fraction(str(r.metrics["commission"])) * 100 for r in agents), Fraction(0)))
+    team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
+    horizon = day_bounds(last, config.tz)[2]
+    return ShopReport(
+        shop=shop,
+        first=first,
+        last=last,
+        timezone=config.shop.timezone,
+        pending=now_ms < horizon,
+        agents=agents,
+        team=AgentRow("(team)", team_tally, team),
+        figures=figures,
+    )
+
+
+def build_reports(
+    connect: Callable[[], sqlite3.Connection],
+    config: Config,
+    first: date,
+    last: date | None = None,
+    *,
+    shop: str | None = None,
+    now_ms: int | None = None,
+    list_limit: int = 200,
+    parallel: bool = False,
+) -> list[ShopReport]:
+    """The report of each shop active in [first, last] (or of `shop` alone), days summed."""
+    last = last or first
+    if last < first:
+        raise ValueError(f"the range ends ({last}) before it starts ({first})")
+    check_kpi_config(config.kpi)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    windows = [Window(*day_bounds(day, config.tz)) for day in days]
+    if shop is None:
+        conn = connect()
+        try:
+            shops = active_shops(conn, windows[0].start_ms, windows[-1].end_ms)
+        finally:
+            conn.close()
+    else:
+        shops = [shop]
+    reports = []
+    for name in shops:
+        total = DayFigures()
+        for window in windows:
+            day = day_figures(
+                connect,
+                name,
+                window,
+                slow_ms=round(config.kpi.slow_response_s * 1000),
+                recovery_ms=round(config.kpi.recovery_window_s * 1000),
+                now_ms=now,
+                list_limit=list_limit,
+                parallel=parallel,
+            )
+            total.merge(day, list_limit)
+        reports.append(shop_report(total, config, name, first, last, now_ms=now))
+    return reports

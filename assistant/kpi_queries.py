@@ -1,0 +1,471 @@
+"""The SQL behind the KPIs: one shop's local day read from the interaction log (docs/kpi.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+UNASSIGNED = "(unassigned)"
+SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, is short (as daylog.py counts)
+# Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
+_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
+
+
+def _short_reply_sql() -> str:
+    text = "text"
+    for code in _WHITESPACE:
+        text = f"replace({text}, char({code}), '')"
+    return f"length({text}) < {SHORT_REPLY_CHARS}"
+
+
+SHORT_REPLY_SQL = _short_reply_sql()
+# A reply is named by an integer key that sorts like (ts, seq): ((ts − day start) << 32) + seq.
+# Replies count until the end of D+1, so ts − day start < 2^28 ms; with seq < 2^32 the key fits in 60 bits.
+MAX_SEQ = 2**32
+# Response-time histogram: upper bounds in seconds (None: open-ended); unanswered bursts apart.
+RESPONSE_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("≤10s", 10.0),
+    ("10–30s", 30.0),
+    ("30–60s", 60.0),
+    ("1–2min", 120.0),
+    ("2–5min", 300.0),
+    (">5min", None),
+)
+NO_REPLY = "no reply"
+# Page cache per KPI connection: the seeks of a day's report revisit index pages (memory stays bounded).
+CACHE_KIB = 32_768
+
+
+@dataclass
+class Tally:
+    """One agent's additive figures; every KPI is one of these or a ratio of two."""
+
+    consulted: int = 0
+    served: int = 0
+    inquiries: int = 0
+    ordered: int = 0
+    paid: int = 0
+    sales_cents: int = 0
+    first_responses: int = 0
+    first_response_ms: int = 0
+    bursts: int = 0
+    responses: int = 0
+    response_ms: int = 0
+    slow_responses: int = 0
+    customer_messages: int = 0
+    agent_messages: int = 0
+    short_replies: int = 0
+    followups_sent: int = 0
+    followups_recovered: int = 0
+    suggestions_shown: int = 0
+    suggestions_used: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)})
+
+    def add(self, **counts: int | None) -> None:
+        for name, value in counts.items():
+            setattr(self, name, getattr(self, name) + int(value or 0))
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A slow response or a short reply, with its text, for coaching."""
+
+    agent: str
+    conversation: str
+    customer: str
+    ts_ms: int
+    text: str
+    wait_s: float | None = None  # slow responses: seconds until the reply; None when unanswered
+    reply: str | None = None  # slow responses: the reply's text
+
+
+def _slowness(f: Flagged) -> tuple[bool, float, int]:
+    """Unanswered first, then the longest waits."""
+    return (f.wait_s is not None, -(f.wait_s or 0.0), f.ts_ms)
+
+
+@dataclass
+class DayFigures:
+    """Everything the report needs from one shop-day (or a sum of days) of the log."""
+
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    histogram: dict[str, int] = field(default_factory=dict)  # RESPONSE_BUCKETS labels, then NO_REPLY
+    hourly: list[tuple[int, int]] = field(default_factory=lambda: [(0, 0)] * 24)  # (customer, agent) messages
+    short_replies: list[Flagged] = field(default_factory=list)
+    slow_responses: list[Flagged] = field(default_factory=list)
+
+    def tally(self, agent: str) -> Tally:
+        if agent not in self.tallies:
+            self.tallies[agent] = Tally()
+        return self.tallies[agent]
+
+    def merge(self, other: DayFigures, list_limit: int) -> None:
+        """Add `other` to these figures; the flagged lists keep their first/worst `list_limit`."""
+        for agent, tally in other.tallies.items():
+            self.tallies[agent] = self.tally(agent) + tally
+        for label, count in other.histogram.items():
+            self.histogram[label] = self.histogram.get(label, 0) + count
+        self.hourly = [(c1 + c2, a1 + a2) for (c1, a1), (c2, a2) in zip(self.hourly, other.hourly)]
+        self.short_replies = sorted(self.short_replies + other.short_replies, key=lambda f: f.ts_ms)[:list_limit]
+        self.slow_responses = sorted(self.slow_responses + other.slow_responses, key=_slowness)[:list_limit]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A local day D as [start, end), and `horizon`, the end of D+1 (replies and orders count until then)."""
+
+    start_ms: int
+    end_ms: int
+    horizon_ms: int
+
+
+# Bursts: the day's customer messages grouped by the reply that answers them — the first human message
+# after them in the conversation, before the horizon — or, unanswered, the conversation's last ones.
+# One index seek per customer message (messages_kpi_conversation) and one sort. A burst belongs to its
+# replier; an unanswered one to the current agent at its first message.
+_BURSTS = """
+WITH d AS MATERIALIZED (
+  SELECT m.seq, m.conversation, m.customer, m.ts_ms,
+    m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') AS shown,
+    (SELECT ((x.ts_ms - :ds) << 32) + x.seq FROM messages x
+     WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent'
+       AND x.ts_ms >= m.ts_ms AND x.ts_ms < :he AND (x.ts_ms > m.ts_ms OR x.seq > m.seq)
+     ORDER BY x.ts_ms, x.seq LIMIT 1) AS reply_key
+  FROM messages m
+  WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de /*share*/
+), b AS (
+  SELECT conversation, customer, min(ts_ms) AS start_ms, seq, count(*) AS n, sum(shown) AS shown, reply_key
+  FROM d GROUP BY coalesce(reply_key, conversation)
+)
+INSERT INTO temp.kpi_bursts
+  (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
+SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
+  CASE WHEN b.reply_key IS NOT NULL
+    THEN (SELECT r.agent FROM messages r WHERE r.seq = b.reply_key & 4294967295)
+    ELSE coalesce((SELECT r.agent FROM messages r WHERE r.seq = b.seq), (
+      SELECT x.agent FROM messages x
+      WHERE x.shop = :shop AND x.conversation = b.conversation AND x.sender = 'agent'
+        AND x.ts_ms <= b.start_ms AND (x.ts_ms < b.start_ms OR x.seq < b.seq)
+      ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned)
+  END,
+  b.reply_key,
+  :ds + (b.reply_key >> 32) - b.start_ms,
+  0,
+  1,
+  b.reply_key IS NULL OR :ds + (b.reply_key >> 32) - b.start_ms > :slow,
+  0
+FROM b
+"""
+
+# `first`: the burst holding the conversation's first customer message of the day (首次响应).
+_FIRSTS = """
+UPDATE temp.kpi_bursts SET first = 1 WHERE rowid IN (
+  SELECT id FROM (SELECT rowid AS id, min(start_ms) FROM temp.kpi_bursts GROUP BY conversation))
+"""
+
+# A conversation's first burst of the day may continue one begun the day before: the last message
+# before midnight was the customer's and no agent wrote between midnight and the burst. Such a burst is
+# `carried`: its messages count today, its response belongs to the day it started.
+_CARRIED = """
+UPDATE temp.kpi_bursts SET carried = 1, counted = 0, slow = 0
+WHERE first
+  AND coalesce((
+    SELECT x.sender FROM messages x INDEXED BY messages_conversation_ts
+    WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.ts_ms < :ds
+      AND x.sender IN ('customer', 'agent')
+    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), '') = 'customer'
+  AND reply_key IS (
+    SELECT ((x.ts_ms - :ds) << 32) + x.seq FROM messages x
+    WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.sender = 'agent'
+      AND x.ts_ms >= :ds AND x.ts_ms < :he
+    ORDER BY x.ts_ms, x.seq LIMIT 1)
+"""
+
+# Orders created D..D+1, credited (下单判定) to the order's agent, else to the last agent who wrote to the
+# customer in this shop before the order.
+_CREDITED = """
+INSERT INTO temp.kpi_orders (customer, agent, created_ms, paid, cents)
+SELECT o.customer,
+  coalesce(o.agent, (
+    SELECT x.agent FROM messages x
+    WHERE x.shop = o.shop AND x.customer = o.customer AND x.sender = 'agent' AND x.ts_ms < o.created_ms
+    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
+  o.created_ms,
+  o.paid_ms IS NOT NULL AND o.paid_ms <= :now,
+  CAST(round(coalesce(o.paid_amount, o.amount, 0) * 100) AS INTEGER)
+FROM orders o
+WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he
+"""
+
+# Per customer–agent pair, then per agent: consulted, served, messages, responses, and the funnel:
+# 询单 (no order before the pair's first message of the day), 下单 (an order credited to the agent after
+# that message, before the horizon), 付款 (that order paid by now), 询单销售额 (those payments).
+_PAIRS = """
+WITH pairs AS MATERIALIZED (
+  SELECT owner, customer, sum(n) AS msgs, sum(shown) AS shown, min(start_ms) AS t0, count(wait_ms) > 0 AS served,
+    sum(counted) AS bursts, count(CASE WHEN counted THEN wait_ms END) AS responses,
+    sum(CASE WHEN counted THEN wait_ms END) AS response_ms, sum(slow) AS slow,
+    count(CASE WHEN first THEN wait_ms END) AS firsts, sum(CASE WHEN first THEN wait_ms END) AS first_ms
+  FROM temp.kpi_bursts GROUP BY owner, customer
+), inquiries AS MATERIALIZED (
+  SELECT p.*,
+    NOT EXISTS (SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0)
+      AS inquiry
+  FROM pairs p
+), funnel AS (
+  SELECT p.*,
+    p.inquiry AND EXISTS (
+      SELECT 1 FROM temp.kpi_orders c WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
+    ) AS ordered,
+    CASE WHEN p.inquiry THEN (
+      SELECT sum(c.cents) FROM temp.kpi_orders c
+      WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid
+    ) END AS paid_cents
+  FROM inquiries p
+)
+SELECT owner, count(*), sum(served), sum(msgs), sum(shown), sum(bursts), sum(responses), sum(response_ms), sum(slow),
+  sum(firsts), sum(first_ms), sum(inquiry), sum(ordered), count(paid_cents), coalesce(sum(paid_cents), 0)
+FROM funnel GROUP BY owner
+"""
+
+
+def _histogram_sql() -> str:
+    """Counted bursts per RESPONSE_BUCKETS bucket, then the unanswered ones: one pass, no sort."""
+    counts, low = [], None
+    for _, limit in RESPONSE_BUCKETS:
+        terms = ["wait_ms IS NOT NULL"]
+        if low is not None:
+            terms.append(f"wait_ms > {low}")
+        if limit is not None:
+            low = int(limit * 1000)
+            terms.append(f"wait_ms <= {low}")
+        counts.append(f"count(*) FILTER (WHERE {' AND '.join(terms)})")
+    counts.append("count(*) FILTER (WHERE wait_ms IS NULL)")
+    return f"SELECT {', '.join(counts)} FROM temp.kpi_bursts WHERE counted"
+
+
+_HISTOGRAM = _histogram_sql()
+
+_SLOW_LIST = """
+SELECT b.owner, b.conversation, b.customer, b.start_ms, m.text,
+  CASE WHEN b.reply_key IS NOT NULL THEN :ds + (b.reply_key >> 32) - b.start_ms END AS wait,
+  (SELECT r.text FROM messages r WHERE r.seq = b.reply_key & 4294967295) AS reply
+FROM temp.kpi_bursts b JOIN messages m ON m.seq = b.seq
+WHERE b.slow
+ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms LIMIT :limit
+"""
+
+_AGENT_MESSAGES = """
+SELECT agent, count(*) FROM messages WHERE shop = :shop AND sender = 'agent' AND ts_ms >= :ds AND ts_ms < :de
+GROUP BY agent
+"""
+
+# Short replies through their partial index (kpi.py's migration repeats SHORT_REPLY_SQL word for word).
+_SHORT_REPLIES = f"""
+SELECT agent, count(*) FROM messages INDEXED BY messages_kpi_short
+WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de AND sender = 'agent' AND {SHORT_REPLY_SQL}
+GROUP BY agent
+"""
+
+_HOURLY = """
+WITH RECURSIVE h(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM h WHERE i < 23)
+SELECT i,
+  (SELECT count(*) FROM messages WHERE shop = :shop AND sender = 'customer'
+     AND ts_ms >= :ds + i * 3600000 AND ts_ms < CASE WHEN i = 23 THEN :de ELSE min(:de, :ds + (i + 1) * 3600000) END),
+  (SELECT count(*) FROM messages WHERE shop = :shop AND sender = 'agent'
+     AND ts_ms >= :ds + i * 3600000 AND ts_ms < CASE WHEN i = 23 THEN :de ELSE min(:de, :ds + (i + 1) * 3600000) END)
+FROM h
+"""
+
+_SHORT_LIST = f"""
+SELECT agent, conversation, customer, ts_ms, text
+FROM messages INDEXED BY messages_kpi_short
+WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de AND sender = 'agent' AND {SHORT_REPLY_SQL}
+ORDER BY ts_ms, seq LIMIT :limit
+"""
+
+# Follow-ups the assistant sent (sender auto, with a followup_id), credited like an unanswered message;
+# recovered when the customer wrote in the conversation within the recovery window after it.
+_FOLLOWUPS = """
+SELECT coalesce(f.agent, (
+    SELECT x.agent FROM messages x
+    WHERE x.shop = :shop AND x.conversation = f.conversation AND x.sender = 'agent' AND x.ts_ms <= f.ts_ms
+    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
+  count(*),
+  sum(EXISTS (
+    SELECT 1 FROM messages x
+    WHERE x.shop = :shop AND x.conversation = f.conversation AND x.sender = 'customer'
+      AND x.ts_ms > f.ts_ms AND x.ts_ms <= f.ts_ms + :recovery))
+FROM messages f
+WHERE f.shop = :shop AND f.sender = 'auto' AND f.ts_ms >= :ds AND f.ts_ms < :de AND f.followup_id IS NOT NULL
+GROUP BY 1
+"""
+
+_SUGGESTIONS_USED = """
+SELECT agent, count(*) FROM suggestion_uses WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de GROUP BY agent
+"""
+
+_TEMP_TABLES = """
+DROP TABLE IF EXISTS temp.kpi_bursts;
+DROP TABLE IF EXISTS temp.kpi_orders;
+CREATE TEMP TABLE kpi_bursts (
+  conversation TEXT NOT NULL, customer TEXT NOT NULL, start_ms INTEGER NOT NULL, seq INTEGER NOT NULL,
+  n INTEGER NOT NULL, shown INTEGER NOT NULL, owner TEXT NOT NULL, reply_key INTEGER, wait_ms INTEGER,
+  first INTEGER NOT NULL, counted INTEGER NOT NULL, slow INTEGER NOT NULL, carried INTEGER NOT NULL);
+CREATE TEMP TABLE kpi_orders (
+  customer TEXT NOT NULL, agent TEXT NOT NULL, created_ms INTEGER NOT NULL, paid INTEGER NOT NULL,
+  cents INTEGER NOT NULL);
+"""
+_DROP_TEMP = "DROP TABLE temp.kpi_bursts; DROP TABLE temp.kpi_orders;"
+
+
+def day_figures(
+    connect: Callable[[], sqlite3.Connection],
+    shop: str,
+    window: Window,
+    *,
+    slow_ms: int,
+    recovery_ms: int,
+    now_ms: int,
+    list_limit: int = 200,
+    parallel: bool = False,
+) -> DayFigures:
+    """Read one shop-day's KPI figures from the log, per agent.
+
+    The customer side and the agent side are independent; `parallel` reads them at once, each on its
+    own connection from `connect` (read-only is enough: the scratch tables live in `temp`).
+    """
+    p: dict[str, Any] = {
+        "shop": shop,
+        "ds": window.start_ms,
+        "de": window.end_ms,
+        "he": window.horizon_ms,
+        "now": now_ms,
+        "slow": slow_ms,
+        "recovery": recovery_ms,
+        "unassigned": UNASSIGNED,
+        "limit": list_limit,
+    }
+
+    def run(job: Callable[[sqlite3.Connection, dict[str, Any]], DayFigures], params: dict[str, Any]) -> DayFigures:
+        conn = connect()
+        try:
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            return job(conn, params)
+        finally:
+            conn.close()
+
+    if parallel:
+        conn = connect()
+        try:
+            pivot = _median_customer(conn, p)
+        finally:
+            conn.close()
+        # Two shares of the customers (names below / from the pivot) and the agent side, each on a connection.
+        shares = [p] if pivot is None else [{**p, "share_high": pivot}, {**p, "share_low": pivot}]
+        with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="kpi") as pool:
+            customer_sides = [pool.submit(run, _customer_side, share) for share in shares]
+            out = run(_agent_side, p)
+            for side in customer_sides:
+                out.merge(side.result(), list_limit)
+        return out
+    out = run(_customer_side, p)
+    out.merge(run(_agent_side, p), list_limit)
+    return out
+
+
+def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
+    """What follows from the customers' messages: consulted, served, responses, the funnel, suggestions shown."""
+    max_seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+    if max_seq >= MAX_SEQ:
+        raise ValueError(f"event seq {max_seq} ≥ 2^32; the KPI queries need seq < 2^32")
+    out = DayFigures()
+    conn.execute("PRAGMA temp_store = FILE")
+    conn.executescript(_TEMP_TABLES)
+    try:
+        conn.execute(_BURSTS.replace("/*share*/", _share_sql(p)), p)
+        conn.execute(_FIRSTS)
+        conn.execute(_CARRIED, p)
+        conn.execute(_CREDITED, p)
+        conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
+        for row in conn.execute(_PAIRS, p):
+            owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
+            inquiries, ordered, paid, cents = row[11:]
+            out.tally(owner).add(
+                consulted=consulted, served=served, customer_messages=msgs, suggestions_shown=shown,
+                bursts=bursts, responses=responses, response_ms=response_ms, slow_responses=slow,
+                first_responses=firsts, first_response_ms=first_ms,
+                inquiries=inquiries, ordered=ordered, paid=paid, sales_cents=cents,
+            )
+        labels = [label for label, _ in RESPONSE_BUCKETS] + [NO_REPLY]
+        out.histogram = dict(zip(labels, conn.execute(_HISTOGRAM).fetchone()))
+        out.slow_responses = [
+            Flagged(owner, conv, customer, ts, text, None if wait is None else wait / 1000, reply)
+            for owner, conv, customer, ts, text, wait, reply in conn.execute(_SLOW_LIST, p)
+        ]
+    finally:
+        conn.executescript(_DROP_TEMP)
+    return out
+
+
+def _share_sql(p: dict[str, Any]) -> str:
+    """The condition on the driving scan that keeps one share's customers, [share_low, share_high)."""
+    low = " AND m.customer >= :share_low" if "share_low" in p else ""
+    high = " AND m.customer < :share_high" if "share_high" in p else ""
+    return low + high
+
+
+def _median_customer(conn: sqlite3.Connection, p: dict[str, Any]) -> str | None:
+    """A customer name near the median of the day's, from 63 seeks spread over the day (for two shares)."""
+    names = []
+    for k in range(1, 64):
+        row = conn.execute(
+            "SELECT customer FROM messages WHERE shop = ? AND sender = 'customer' AND ts_ms >= ? AND ts_ms < ?"
+            " ORDER BY ts_ms LIMIT 1",
+            (p["shop"], p["ds"] + (p["de"] - p["ds"]) * k // 64, p["de"]),
+        ).fetchone()
+        if row is not None:
+            names.append(row[0])
+    names.sort()
+    return names[len(names) // 2] if names else None
+
+
+def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
+    """What follows from the agents' and the assistant's messages, and the hourly volume."""
+    out = DayFigures()
+    for agent, count in conn.execute(_AGENT_MESSAGES, p):
+        out.tally(agent).add(agent_messages=count)
+    for agent, count in conn.execute(_short_index(conn, _SHORT_REPLIES), p):
+        out.tally(agent).add(short_replies=count)
+    out.hourly = [(customer, agent) for _, customer, agent in conn.execute(_HOURLY, p)]
+    out.short_replies = [Flagged(*row) for row in conn.execute(_short_index(conn, _SHORT_LIST), p)]
+    for owner, sent, recovered in conn.execute(_FOLLOWUPS, p):
+        out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)
+    for agent, used in conn.execute(_SUGGESTIONS_USED, p):
+        out.tally(agent).add(suggestions_used=used)
+    return out
+
+
+def _short_index(conn: sqlite3.Connection, sql: str) -> str:
+    """`sql` as is, or without its INDEXED BY where the partial index is missing or differs (it then scans)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'messages_kpi_short'").fetchone()
+    return sql if row and SHORT_REPLY_SQL in row[0] else sql.replace(" INDEXED BY messages_kpi_short", "")
+
+
+def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[str]:
+    """Shops with a message in [start, end), found by skipping through the (shop, ts) index."""
+    sql = """
+    WITH RECURSIVE s(shop) AS (
+      SELECT min(shop) FROM messages
+      UNION ALL
+      SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
+    )
+    SELECT shop FROM s WHERE shop IS NOT NULL
+      AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)
+    """
+    return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]

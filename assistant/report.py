@@ -1,0 +1,263 @@
+"""Render KPI reports as a terminal table, CSV, JSON or a self-contained HTML page (no metrics computed here)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from assistant.config import Config, KpiTargets
+from assistant.kpi import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
+from assistant.kpi_queries import NO_REPLY, Flagged
+from assistant.privacy import mask as mask_text
+
+FORMATS = ("table", "csv", "json", "html")
+LOGS_PAGE = "/logs/daily"
+TEAM = "(team)"
+
+# Terminal table: (key, header, kind) — kinds pick the number format.
+_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("consulted", "咨询", "int"),
+    ("served", "接待", "int"),
+    ("reply_rate", "回复率", "pct"),
+    ("inquiries", "询单", "int"),
+    ("ordered", "下单", "int"),
+    ("paid", "付款", "int"),
+    ("conversion", "转化率", "pct"),
+    ("sales", "销售额", "money"),
+    ("aov", "客单价", "money"),
+    ("first_response_avg_s", "首响s", "sec"),
+    ("response_avg_s", "平响s", "sec"),
+    ("slow_responses", "慢响", "int"),
+    ("ask_answer_ratio", "答问比", "ratio"),
+    ("short_replies", "短句", "int"),
+    ("followups_recovered", "挽回", "int"),
+    ("adoption_rate", "采纳率", "pct"),
+    ("commission", "提成", "money"),
+    ("score", "评分", "score"),
+    ("grade", "等级", "text"),
+)
+
+
+def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None, token: str | None = None) -> str:
+    """One of FORMATS; `config` gives the HTML its targets and masking, `token` its links' ?token=."""
+    if fmt == "table":
+        return render_table(reports)
+    if fmt == "csv":
+        return render_csv(reports)
+    if fmt == "json":
+        return render_json(reports)
+    if fmt == "html":
+        config = config or Config()
+        return render_html(
+            reports, targets=config.kpi.targets, slow_s=config.kpi.slow_response_s, mask=config.privacy.mask, token=token
+        )
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def to_json(reports: list[ShopReport]) -> dict[str, Any] | list[dict[str, Any]]:
+    """One object per shop; a list when there are several (or none)."""
+    docs = [r.to_json() for r in reports]
+    return docs[0] if len(docs) == 1 else docs
+
+
+def render_json(reports: list[ShopReport]) -> str:
+    return json.dumps(to_json(reports), ensure_ascii=False, indent=2) + "\n"
+
+
+def render_csv(reports: list[ShopReport]) -> str:
+    """One row per agent plus the team row, per shop."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["shop", "date", "pending", "agent", *METRIC_KEYS])
+    for r in reports:
+        for row in [*r.agents, r.team]:
+            values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
+            writer.writerow([r.shop, r.period, r.pending, row.agent, *values])
+    return buf.getvalue()
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:.1f}%"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "sec":
+        return f"{value:.1f}"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    if kind == "score":
+        return f"{value:.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, width: int, left: bool) -> str:
+    gap = " " * max(0, width - _width(text))
+    return text + gap if left else gap + text
+
+
+def render_table(reports: list[ShopReport]) -> str:
+    """A readable terminal table per shop: agents ranked, then the team."""
+    out = []
+    for r in reports:
+        head = f"{r.shop}  {r.period}  ({r.timezone})"
+        if r.pending:
+            head += "  — pending: orders and payments count until the end of the next day"
+        header = ["客服", *(h for _, h, _ in _TABLE_COLUMNS)]
+        rows = [
+            [row.agent, *(_fmt(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS)]
+            for row in [*r.agents, r.team]
+        ]
+        widths = [max(_width(line[i]) for line in [header, *rows]) for i in range(len(header))]
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(_pad(c, w, i == 0) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+        rule = "-" * len(line(header))
+        body = [line(c) for c in rows[:-1]]
+        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1])]))
+    return "\n\n".join(out) + "\n"
+
+
+# ---- HTML -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of an inline SVG chart, in the chart's own coordinates."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str
+    value: int
+    css: str
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: _fmt(v, "pct")
+    env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
+    env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
+    env.filters["num"] = lambda v: _fmt(v, "int")
+    env.filters["ratio"] = lambda v: _fmt(v, "ratio")
+    return env
+
+
+def log_link(shop: str, day: str, conversation: str, token: str | None = None) -> str:
+    """Where the day's log shows a conversation (logs_web.daily_log_url's format, plus the page's token)."""
+    params = {"date": day, "shop": shop, "conversation": conversation}
+    if token:
+        params["token"] = token
+    query = urlencode(params)
+    return f"{LOGS_PAGE}?{query}#{quote('conv-' + conversation, safe='')}"
+
+
+def _response_chart(histogram: dict[str, int], slow_s: float) -> list[Bar]:
+    """One bar per response-time bucket, red past the slow-response threshold, then the unanswered."""
+    buckets = [*RESPONSE_BUCKETS, (NO_REPLY, None)]
+    top = max([histogram.get(label, 0) for label, _ in buckets] + [1])
+    bars, slot, height = [], 60.0, 140.0
+    for i, (label, upper) in enumerate(buckets):
+        count = histogram.get(label, 0)
+        h = height * count / top
+        fast = label != NO_REPLY and upper is not None and upper <= slow_s
+        bars.append(Bar(i * slot + 8, 10 + height - h, slot - 16, h, label, count, "good" if fast else "bad"))
+    return bars
+
+
+def _hourly_chart(hourly: list[tuple[int, int]]) -> list[Bar]:
+    top = max([max(c, a) for c, a in hourly] + [1])
+    bars, slot, height = [], 24.0, 140.0
+    for hour, (customer, agent) in enumerate(hourly):
+        for j, (count, css) in enumerate(((customer, "customer"), (agent, "agent"))):
+            h = height * count / top
+            bars.append(Bar(hour * slot + 2 + j * 10, 10 + height - h, 9, h, f"{hour:02d}", count, css))
+    return bars
+
+
+def _flag_rows(
+    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None
+) -> list[dict[str, Any]]:
+    def shown(text: str | None) -> str | None:
+        return mask_text(text) if mask and text is not None else text
+
+    rows = []
+    for f in flagged:
+        local = datetime.fromtimestamp(f.ts_ms / 1000, tz)
+        rows.append(
+            {
+                "time": local.strftime("%m-%d %H:%M:%S") if r.first != r.last else local.strftime("%H:%M:%S"),
+                "agent": f.agent,
+                "customer": f.customer,
+                "conversation": f.conversation,
+                "text": shown(f.text),
+                "wait": f.wait_s,
+                "reply": shown(f.reply),
+                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token),
+            }
+        )
+    return rows
+
+
+def _cells(metrics: dict[str, Any], targets: KpiTargets) -> dict[str, str]:
+    """The colour class of each metric that has a target."""
+    return {key: judge(key, value, targets) or "" for key, value in metrics.items()}
+
+
+def render_html(
+    reports: list[ShopReport],
+    *,
+    targets: KpiTargets,
+    slow_s: float = 60.0,
+    mask: bool = True,
+    token: str | None = None,
+) -> str:
+    """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
+
+    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links.
+    """
+    shops = []
+    for r in reports:
+        tz = ZoneInfo(r.timezone)
+        shops.append(
+            {
+                "report": r,
+                "team": r.team.metrics,
+                "team_class": _cells(r.team.metrics, targets),
+                "agents": [
+                    {"rank": i, "name": row.agent, "m": row.metrics, "cls": _cells(row.metrics, targets)}
+                    for i, row in enumerate(r.agents, 1)
+                ],
+                "response_bars": _response_chart(r.figures.histogram, slow_s),
+                "hourly_bars": _hourly_chart(r.figures.hourly),
+                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token),
+                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token),
+            }
+        )
+    return _environment().get_template("report.html").render(shops=shops, targets=targets, slow_s=f"{slow_s:g}")

@@ -1,0 +1,451 @@
+"""Each KPI definition of docs/kpi.md on a hand-built log (shop s1, day D = 2026-11-20, Asia/Shanghai)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from assistant import kpi
+from tests.kpi_log import D, Log, ms
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[Log]:
+    built = Log(tmp_path / "kpi.db")
+    yield built
+    built.close()
+
+
+# ---- consulted, served, reply rate ---------------------------------------------------------------
+
+
+def test_kpi_reply_rate_is_served_over_consulted(log: Log) -> None:
+    log.customer("10:00", customer="u1", conversation="c1", agent="A")
+    log.agent("10:00:20", "A", customer="u1", conversation="c1")
+    log.customer("11:00", customer="u2", conversation="c2", agent="A")  # never answered
+    m = log.metrics("A")
+    assert (m["consulted"], m["served"], m["reply_rate"]) == (2, 1, 0.5)
+
+
+def test_kpi_consulted_counts_customers_not_messages(log: Log) -> None:
+    for second in (0, 5, 9):
+        log.customer(f"10:00:{second:02d}")
+    log.agent("10:00:30", "A")
+    log.customer("15:00", conversation="c9")  # the same customer in a second conversation
+    log.agent("15:00:10", "A", conversation="c9")
+    m = log.metrics("A")
+    assert (m["consulted"], m["served"], m["customer_messages"]) == (1, 1, 4)
+
+
+def test_kpi_customer_messages_of_other_days_do_not_count(log: Log) -> None:
+    log.customer("D-1 12:00")
+    log.agent("D-1 12:00:10", "A")
+    log.customer("D+1 12:00")
+    log.agent("D+1 12:00:10", "A")
+    assert log.reports() == [] or log.metrics("A")["consulted"] == 0
+
+
+def test_kpi_reply_after_midnight_serves_the_customer_of_d(log: Log) -> None:
+    log.customer("23:59:50")
+    log.agent("D+1 00:00:20", "A")
+    m = log.metrics("A")
+    assert (m["consulted"], m["served"], m["first_response_avg_s"], m["response_avg_s"]) == (1, 1, 30.0, 30.0)
+
+
+def test_kpi_reply_after_the_next_day_does_not_count(log: Log) -> None:
+    log.customer("23:00", agent="A")
+    log.agent("D+2 09:00", "A")  # past the end of D+1
+    m = log.metrics("A")
+    assert (m["served"], m["responses"], m["slow_responses"]) == (0, 0, 1)
+
+
+# ---- who a customer message belongs to -----------------------------------------------------------
+
+
+def test_kpi_auto_messages_are_not_responses(log: Log) -> None:
+    log.customer("10:00")
+    log.auto("10:00:05", agent="A")
+    log.agent("10:01:00", "A")
+    m = log.metrics("A")
+    assert (m["first_response_avg_s"], m["response_avg_s"], m["agent_messages"], m["served"]) == (60.0, 60.0, 1, 1)
+
+
+def test_kpi_auto_message_alone_leaves_the_customer_unanswered(log: Log) -> None:
+    log.customer("10:00", agent="A")
+    log.auto("10:00:05", agent="A")
+    m = log.metrics("A")
+    assert (m["consulted"], m["served"], m["responses"], m["slow_responses"], m["agent_messages"]) == (1, 0, 0, 1, 0)
+
+
+def test_kpi_unanswered_message_belongs_to_its_agent_field(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.customer("10:05", agent="B")  # reassigned to B, who never answers
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["customer_messages"], b["customer_messages"]) == (1, 1)
+    assert (b["consulted"], b["served"], b["slow_responses"]) == (1, 0, 1)
+
+
+def test_kpi_unanswered_message_without_agent_goes_to_the_last_agent(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.customer("10:05")
+    log.customer("10:05:20")
+    m = log.metrics("A")
+    assert (m["customer_messages"], m["responses"], m["slow_responses"], m["response_avg_s"]) == (3, 1, 1, 10.0)
+
+
+def test_kpi_message_nobody_owns_is_unassigned(log: Log) -> None:
+    log.customer("10:00", customer="u7", conversation="c7")
+    r = log.report()
+    assert [row.agent for row in r.agents] == [kpi.UNASSIGNED]
+    m = r.agents[0].metrics
+    assert (m["consulted"], m["served"], m["slow_responses"], m["score"], m["commission"]) == (1, 0, 1, None, 0.0)
+
+
+def test_kpi_two_agents_in_one_conversation_split_its_messages(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.customer("10:01")
+    log.agent("10:01:30", "B")  # transferred
+    log.customer("10:02")
+    log.agent("10:02:05", "B")
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["consulted"], a["customer_messages"], a["responses"], a["first_responses"]) == (1, 1, 1, 1)
+    assert (b["consulted"], b["customer_messages"], b["responses"], b["first_responses"]) == (1, 2, 2, 0)
+    assert (a["response_avg_s"], b["response_avg_s"]) == (10.0, 17.5)
+    assert log.report().team.metrics["consulted"] == 2  # team counts are the agents' sums
+
+
+# ---- bursts, response times, slow responses -------------------------------------------------------
+
+
+def test_kpi_burst_response_runs_from_its_first_message(log: Log) -> None:
+    log.customer("10:00:00")
+    log.customer("10:00:30")
+    log.customer("10:00:50")
+    log.agent("10:01:10", "A")  # 70 s after the burst began
+    log.agent("10:01:15", "A")
+    log.customer("10:02:00")
+    log.agent("10:02:05", "A")
+    m = log.metrics("A")
+    assert (m["responses"], m["response_avg_s"], m["slow_responses"]) == (2, 37.5, 1)
+    assert (m["first_responses"], m["first_response_avg_s"]) == (1, 70.0)
+    assert (m["customer_messages"], m["agent_messages"], m["ask_answer_ratio"]) == (4, 3, 0.75)
+
+
+def test_kpi_slow_means_strictly_slower_than_the_threshold(log: Log) -> None:
+    log.customer("10:00:00", conversation="c1", customer="u1")
+    log.agent("10:01:00", "A", conversation="c1", customer="u1")  # exactly 60 s: not slow
+    log.customer(ms("11:00:00"), conversation="c2", customer="u2")
+    log.agent(ms("11:00:00") + 60_001, "A", conversation="c2", customer="u2")
+    m = log.metrics("A")
+    assert (m["responses"], m["slow_responses"]) == (2, 1)
+
+
+def test_kpi_first_response_is_per_conversation_and_day(log: Log) -> None:
+    log.customer("09:00", conversation="c1")
+    log.agent("09:00:04", "A", conversation="c1")
+    log.customer("09:30", conversation="c1")
+    log.agent("09:30:20", "A", conversation="c1")
+    log.customer("10:00", conversation="c2", customer="u2")
+    log.agent("10:00:08", "A", conversation="c2", customer="u2")
+    m = log.metrics("A")
+    assert (m["first_responses"], m["first_response_avg_s"]) == (2, 6.0)
+    assert (m["responses"], m["response_avg_s"]) == (3, pytest.approx(32 / 3, abs=0.01))
+
+
+def test_kpi_first_response_is_credited_to_the_replying_agent(log: Log) -> None:
+    log.customer("10:00", agent="A")
+    log.agent("10:00:12", "B")
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["consulted"], b["consulted"], b["first_responses"], b["first_response_avg_s"]) == (0, 1, 1, 12.0)
+
+
+def test_kpi_burst_begun_the_day_before_keeps_its_response_there(log: Log) -> None:
+    log.customer("D-1 23:59:30")
+    log.customer("00:00:10")
+    log.agent("00:00:40", "A")
+    today = log.metrics("A")
+    assert (today["customer_messages"], today["consulted"], today["served"]) == (1, 1, 1)
+    assert (today["responses"], today["slow_responses"], today["first_responses"]) == (0, 0, 1)
+    assert today["first_response_avg_s"] == 30.0  # from the day's first message
+    yesterday = log.metrics("A", D - timedelta(days=1))
+    assert (yesterday["customer_messages"], yesterday["responses"], yesterday["response_avg_s"]) == (1, 1, 70.0)
+
+
+def test_kpi_agent_reply_after_midnight_closes_the_old_burst(log: Log) -> None:
+    log.customer("D-1 23:59:30")
+    log.agent("00:00:05", "A")  # answers yesterday's burst
+    log.customer("00:01:00")  # a new burst of D
+    log.agent("00:01:09", "A")
+    m = log.metrics("A")
+    assert (m["responses"], m["response_avg_s"], m["agent_messages"]) == (1, 9.0, 2)
+
+
+# ---- the funnel: inquiries, orders, payments ------------------------------------------------------
+
+
+def test_kpi_after_sale_contacts_are_not_inquiries(log: Log) -> None:
+    log.order("D-3 10:00", "o-old", 50, customer="u1", conversation="c0", agent="A")
+    log.paid("D-3 10:05", "o-old", 50, customer="u1", conversation="c0")
+    log.customer("10:00", customer="u1", conversation="c1")  # 售后: ordered before
+    log.agent("10:00:10", "A", customer="u1", conversation="c1")
+    log.order("09:00", "o-early", 30, customer="u3", conversation="c3", agent="A")  # ordered before writing on D
+    log.customer("11:00", customer="u3", conversation="c3")
+    log.agent("11:00:10", "A", customer="u3", conversation="c3")
+    log.customer("12:00", customer="u2", conversation="c2")  # 售前
+    log.agent("12:00:10", "A", customer="u2", conversation="c2")
+    m = log.metrics("A")
+    assert (m["consulted"], m["inquiries"], m["ordered"], m["conversion"]) == (3, 1, 0, 0.0)
+
+
+def test_kpi_order_created_after_midnight_counts_for_the_day_of_the_inquiry(log: Log) -> None:
+    log.customer("23:50")
+    log.agent("23:50:10", "A")
+    log.order("D+1 00:30", "o1", 199, agent="A")
+    log.paid("D+1 00:31", "o1", 199)
+    m = log.metrics("A")
+    assert (m["inquiries"], m["ordered"], m["paid"], m["sales"], m["conversion"]) == (1, 1, 1, 199.0, 1.0)
+    assert log.metrics("A", D + timedelta(days=1))["ordered"] == 0  # no customer message on D+1
+
+
+def test_kpi_order_after_the_next_day_is_not_counted(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("D+2 00:00:01", "o1", 99, agent="A")
+    log.paid("D+2 00:05", "o1", 99)
+    m = log.metrics("A")
+    assert (m["inquiries"], m["ordered"], m["paid"], m["order_rate"], m["pay_rate"]) == (1, 0, 0, 0.0, None)
+
+
+def test_kpi_order_must_follow_the_first_message_of_the_day(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:00:00", "o1", 99, agent="A")  # same instant: not after it
+    assert log.metrics("A")["ordered"] == 0
+
+
+def test_kpi_next_day_payment_counts_and_the_day_stays_pending(log: Log) -> None:
+    log.customer("20:00")
+    log.agent("20:00:10", "A")
+    log.order("20:30", "o1", 88.8, agent="A")
+    log.paid("D+1 10:00", "o1", 88.8)
+    before_payment = log.report(now=ms("D+1 09:00"))
+    assert before_payment.pending is True
+    assert before_payment.agents[0].metrics["paid"] == 0
+    after_payment = log.report(now=ms("D+1 12:00"))
+    assert after_payment.pending is True  # until D+1 has ended
+    assert (after_payment.agents[0].metrics["paid"], after_payment.agents[0].metrics["sales"]) == (1, 88.8)
+    final = log.report(now=ms("D+2 00:00"))
+    assert final.pending is False
+    assert final.to_json()["pending"] is False
+
+
+def test_kpi_order_is_credited_to_its_agent_field(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:30", "o1", 100, agent="B")
+    log.paid("10:31", "o1", 100)
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["inquiries"], a["ordered"], a["sales"]) == (1, 0, 0.0)
+    assert (b["inquiries"], b["ordered"]) == (0, 0)  # B served no inquiry of this customer on D
+
+
+def test_kpi_order_without_agent_goes_to_the_last_human_writer_in_the_shop(log: Log) -> None:
+    log.customer("10:00", conversation="c1")
+    log.agent("10:00:10", "A", conversation="c1")
+    log.customer("10:20", conversation="c2")  # the same customer, another conversation of the shop
+    log.agent("10:20:10", "B", conversation="c2")
+    log.auto("10:25", agent="A", conversation="c1")  # not a human message
+    log.order("10:30", "o1", 100, conversation="c1")
+    log.paid("10:35", "o1", 100, conversation="c1")
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["inquiries"], a["ordered"], b["inquiries"], b["ordered"], b["paid"]) == (1, 0, 1, 1, 1)
+
+
+def test_kpi_order_of_another_shop_is_ignored(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:30", "o1", 100, agent="A", shop="s2")
+    m = log.metrics("A")
+    assert (m["inquiries"], m["ordered"]) == (1, 0)
+
+
+def test_kpi_sales_sum_paid_amounts_and_aov_divides_by_paying_customers(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:10", "o1", 99.9, agent="A")
+    log.paid("10:11", "o1", 99.9)
+    log.order("10:20", "o2", 0.1, agent="A")
+    log.paid("10:21", "o2", 0.1)
+    log.order("10:30", "o3", 500, agent="A")  # never paid
+    log.customer("11:00", customer="u2", conversation="c2")
+    log.agent("11:00:10", "A", customer="u2", conversation="c2")
+    log.order("11:10", "o4", 50, agent="A", customer="u2", conversation="c2")
+    log.paid("11:11", "o4", 50, customer="u2", conversation="c2")
+    m = log.metrics("A")
+    assert (m["inquiries"], m["ordered"], m["paid"]) == (2, 2, 2)
+    assert (m["sales"], m["aov"]) == (150.0, 75.0)
+    assert (m["order_rate"], m["pay_rate"], m["conversion"]) == (1.0, 1.0, 1.0)
+
+
+def test_kpi_funnel_is_a_times_b_equals_c(log: Log) -> None:
+    for i in range(5):  # five inquiries, three orders, two paid
+        log.customer(f"10:0{i}", customer=f"u{i}", conversation=f"c{i}")
+        log.agent(f"10:0{i}:10", "A", customer=f"u{i}", conversation=f"c{i}")
+        if i < 3:
+            log.order(f"10:0{i}:30", f"o{i}", 10, agent="A", customer=f"u{i}", conversation=f"c{i}")
+        if i < 2:
+            log.paid(f"10:0{i}:40", f"o{i}", 10, customer=f"u{i}", conversation=f"c{i}")
+    m = log.metrics("A")
+    assert (m["order_rate"], m["pay_rate"], m["conversion"]) == (0.6, 0.6667, 0.4)
+    assert m["order_rate"] * m["pay_rate"] == pytest.approx(m["conversion"], abs=1e-4)
+
+
+# ---- messages, short replies, follow-ups, suggestions --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [("好的", True), ("  好的呢 ", True), ("好的呢亲", False), ("\u3000\u3000嗯\u3000", True), ("ok!", True), ("", True),
+     ("\t亲亲亲亲\n", False), ("👍", True), ("嗯 嗯 嗯", True), ("好\u00a0的 呢 亲", False)],
+)
+def test_kpi_short_reply_is_under_four_characters_without_whitespace(log: Log, text: str, short: bool) -> None:
+    log.customer("10:00")
+    log.agent("10:00:05", "A", text=text)
+    log.auto("10:06", text="好", followup_id="f1", agent="A")  # auto messages are never short replies
+    assert log.metrics("A")["short_replies"] == int(short)
+
+
+def test_kpi_short_replies_are_listed_with_their_text(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:05", "A", text="嗯")
+    log.agent("10:00:06", "A", text="亲，这款今天下单今天发货哦")
+    listed = log.report().figures.short_replies
+    assert [(f.agent, f.text, f.conversation) for f in listed] == [("A", "嗯", "c1")]
+
+
+def test_kpi_followups_recovered_within_the_window(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:05", "A")
+    log.auto("10:05:05", followup_id="f1")  # no agent field: the conversation's last agent
+    log.customer("10:35:05")  # 1800 s later: recovered
+    log.agent("10:35:10", "A")
+    log.auto("12:00", followup_id="f2", agent="A")
+    log.customer("12:30:01")  # 1801 s: too late
+    log.auto("13:00", agent="A")  # an auto message without follow-up id is not a follow-up
+    m = log.metrics("A")
+    assert (m["followups_sent"], m["followups_recovered"]) == (2, 1)
+
+
+def test_kpi_suggestion_adoption_is_used_over_shown(log: Log) -> None:
+    for i in range(4):
+        log.customer(f"10:0{i}", suggestions=["greeting.welcome", "shipping.today"])
+        log.agent(f"10:0{i}:10", "A")
+    log.customer("10:10")  # nothing shown
+    log.agent("10:10:10", "A")
+    log.used("10:00:08", "A")
+    m = log.metrics("A")
+    assert (m["suggestions_shown"], m["suggestions_used"], m["adoption_rate"]) == (4, 1, 0.25)
+
+
+def test_kpi_rates_are_null_without_a_denominator(log: Log) -> None:
+    log.agent("10:00", "A")  # writes first, nobody asked
+    m = log.metrics("A")
+    assert m["agent_messages"] == 1
+    for key in ("reply_rate", "order_rate", "pay_rate", "conversion", "aov", "first_response_avg_s",
+                "response_avg_s", "ask_answer_ratio", "adoption_rate", "commission_rate"):
+        assert m[key] is None, key
+
+
+def test_kpi_days_follow_the_shop_timezone(log: Log) -> None:
+    log.event("message", "2026-11-20T23:30:00+00:00", sender="customer", text="在吗")  # 07:30 on D+1 in Shanghai
+    log.event("message", "2026-11-20T23:30:05+00:00", sender="agent", agent="A", text="在的亲")
+    assert log.reports(D, shop=None) == []
+    assert log.metrics("A", D + timedelta(days=1))["consulted"] == 1
+
+
+# ---- the worked example of docs/kpi.md ------------------------------------------------------------
+
+
+def test_kpi_worked_example_of_the_docs(log: Log) -> None:
+    """docs/kpi.md, "Worked example": the numbers printed there."""
+    # 买家 u1 (c1), served by 小美: a two-message burst, a short reply, an order, a follow-up that recovers.
+    log.customer("10:00:00", "在吗？这款连衣裙有M码吗", suggestions=["size.m"])
+    log.customer("10:00:05", "想今天买")
+    log.agent("10:00:20", "小美", text="亲，在的呢~ M码有现货哦")
+    log.customer("10:02:00", "能便宜点吗", suggestions=["price.coupon"])
+    log.used("10:02:05", "小美", "price.coupon")
+    log.agent("10:02:08", "小美", text="好的")
+    log.order("10:05", "o1", 199.00, agent="小美")
+    log.paid("10:06", "o1", 199.00)
+    log.auto("10:12:08", "亲，还在考虑吗？", followup_id="f1")
+    log.customer("10:20:00", "那我再看看别的颜色")
+    log.agent("10:20:10", "小美", text="好的呢亲，颜色都有现货")
+    # 买家 u4 (c4), routed to 小美, never answered.
+    log.customer("16:00", "有优惠券吗", customer="u4", conversation="c4", agent="小美")
+    # 买家 u2 (c2), served by 阿杰 just before midnight; orders and pays the next day.
+    log.customer("23:50:00", "明天能发货吗", customer="u2", conversation="c2")
+    log.agent("23:51:30", "阿杰", text="亲，明天一早就发哦", customer="u2", conversation="c2")
+    log.order("D+1 00:20", "o2", 88.00, customer="u2", conversation="c2")  # no agent: the last human writer
+    log.paid("D+1 09:00", "o2", 88.00, customer="u2", conversation="c2")
+    # 买家 u3 (c3) bought five days ago: an after-sale contact; the auto-reply is no response.
+    log.order("D-5 12:00", "o0", 59.00, customer="u3", conversation="c3", agent="阿杰")
+    log.paid("D-5 12:01", "o0", 59.00, customer="u3", conversation="c3")
+    log.customer("14:00:00", "快递到哪了", customer="u3", conversation="c3")
+    log.auto("14:00:04", "自动回复：您好，客服马上来", customer="u3", conversation="c3")
+    log.agent("14:00:30", "阿杰", text="亲，帮您查一下物流~", customer="u3", conversation="c3")
+
+    r = log.report(now=ms("D+2 08:00"))
+    assert [row.agent for row in r.agents] == ["小美", "阿杰"]
+    mei, jie, team = r.agents[0].metrics, r.agents[1].metrics, r.team.metrics
+    assert mei == {
+        "consulted": 2, "served": 1, "reply_rate": 0.5,
+        "inquiries": 2, "ordered": 1, "paid": 1, "order_rate": 0.5, "pay_rate": 1.0, "conversion": 0.5,
+        "sales": 199.0, "aov": 199.0,
+        "first_response_avg_s": 20.0, "first_responses": 1, "response_avg_s": 12.67, "responses": 3,
+        "slow_responses": 1, "customer_messages": 5, "agent_messages": 3, "ask_answer_ratio": 0.6,
+        "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
+        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5,
+        "commission_rate": 0.06, "commission": 11.94, "score": 78.5, "grade": "C",
+    }  # fmt: skip
+    assert jie == {
+        "consulted": 2, "served": 2, "reply_rate": 1.0,
+        "inquiries": 1, "ordered": 1, "paid": 1, "order_rate": 1.0, "pay_rate": 1.0, "conversion": 1.0,
+        "sales": 88.0, "aov": 88.0,
+        "first_response_avg_s": 60.0, "first_responses": 2, "response_avg_s": 60.0, "responses": 2,
+        "slow_responses": 1, "customer_messages": 2, "agent_messages": 2, "ask_answer_ratio": 1.0,
+        "short_replies": 0, "followups_sent": 0, "followups_recovered": 0,
+        "suggestions_shown": 0, "suggestions_used": 0, "adoption_rate": None,
+        "commission_rate": 0.06, "commission": 5.28, "score": 78.3, "grade": "C",
+    }  # fmt: skip
+    assert team == {
+        "consulted": 4, "served": 3, "reply_rate": 0.75,
+        "inquiries": 3, "ordered": 2, "paid": 2, "order_rate": 0.6667, "pay_rate": 1.0, "conversion": 0.6667,
+        "sales": 287.0, "aov": 143.5,
+        "first_response_avg_s": 46.67, "first_responses": 3, "response_avg_s": 31.6, "responses": 5,
+        "slow_responses": 2, "customer_messages": 7, "agent_messages": 5, "ask_answer_ratio": 0.714,
+        "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
+        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5,
+        "commission_rate": 0.06, "commission": 17.22, "score": 78.9, "grade": "C",
+    }  # fmt: skip
+    assert r.pending is False
+    early = log.report(now=ms("D+1 08:00"))  # before u2 paid: 阿杰's payment is not in yet, the day is pending
+    assert early.pending is True
+    assert [row.metrics["paid"] for row in early.agents if row.agent == "阿杰"] == [0]
+
+
+def test_kpi_short_replies_agree_with_the_daily_log(log: Log) -> None:
+    """The report's count and the daily log's `short` mark are the same rule."""
+    from assistant.daylog import SHORT_REPLY_CHARS as LOG_CHARS
+
+    texts = ["好的", " 嗯 嗯 ", "好的呢亲", "\u3000ok\u3000", "亲，这款今天下单今天发货哦"]
+    for i, text in enumerate(texts):
+        log.customer(f"10:0{i}")
+        log.agent(f"10:0{i}:05", "A", text=text)
+    by_log = sum(len("".join(t.split())) < LOG_CHARS for t in texts)
+    assert log.metrics("A")["short_replies"] == by_log == 3

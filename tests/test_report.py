@@ -1,0 +1,275 @@
+"""Rendering: JSON shape, CSV, the terminal table, and the HTML page parsed back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import kpi, report
+from assistant.config import Config, KpiTargets, load_config
+from tests.kpi_log import D, SHOP, Log
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[Log]:
+    """Agent A fast and converting; agent B slow, terse, and asked by a customer who types a <script>."""
+    built = Log(tmp_path / "r.db")
+    for i in range(4):
+        c, u = f"a{i}", f"ua{i}"
+        built.customer(f"10:0{i}", customer=u, conversation=c)
+        built.agent(f"10:0{i}:05", "A", customer=u, conversation=c)
+        built.agent(f"10:0{i}:07", "A", text="亲，这款今天下单今天发货哦", customer=u, conversation=c)
+        if i < 2:
+            built.order(f"10:0{i}:30", f"oa{i}", 120.5, agent="A", customer=u, conversation=c)
+            built.paid(f"10:0{i}:40", f"oa{i}", 120.5, customer=u, conversation=c)
+    built.customer("14:00", SCRIPT, customer="ub", conversation="cb")
+    built.agent("14:03", "B", text="嗯", customer="ub", conversation="cb")  # 180 s, and short
+    built.customer("15:00", "我的电话13812345678，快点", customer="ub", conversation="cb")  # never answered
+    yield built
+    built.close()
+
+
+def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
+    doc = json.loads(report.render_json(log.reports()))
+    assert set(doc) == {"shop", "date", "timezone", "pending", "agents", "team"}
+    assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
+    assert [a["agent"] for a in doc["agents"]] == ["A", "B"]
+    for agent in doc["agents"]:
+        assert list(agent) == ["agent", *kpi.METRIC_KEYS]
+    assert list(doc["team"]) == list(kpi.METRIC_KEYS)
+
+
+def test_report_json_rates_are_fractions_or_null_and_money_has_two_decimals(log: Log) -> None:
+    doc = report.to_json(log.reports())
+    assert isinstance(doc, dict)
+    a, b = doc["agents"]
+    assert (a["conversion"], a["reply_rate"], a["sales"], a["aov"], a["commission"]) == (0.5, 1.0, 241.0, 120.5, 14.46)
+    assert (b["inquiries"], b["conversion"], b["pay_rate"], b["aov"]) == (1, 0.0, None, None)
+    for row in [*doc["agents"], doc["team"]]:
+        for key in ("reply_rate", "order_rate", "pay_rate", "conversion", "adoption_rate"):
+            assert row[key] is None or 0 <= row[key] <= 1
+        for key in ("sales", "aov", "commission"):
+            assert row[key] is None or round(row[key], 2) == row[key]
+        for key in ("first_response_avg_s", "response_avg_s"):
+            assert row[key] is None or isinstance(row[key], float)
+
+
+def test_report_json_is_a_list_for_several_shops(log: Log) -> None:
+    log.customer("10:00", shop="s2", conversation="x", customer="ux")
+    log.agent("10:00:10", "Z", shop="s2", conversation="x", customer="ux")
+    doc = report.to_json(log.reports(shop=None))
+    assert isinstance(doc, list)
+    assert [d["shop"] for d in doc] == ["s1", "s2"]
+    assert report.to_json(log.reports(shop="s2"))["shop"] == "s2"  # type: ignore[call-overload]
+
+
+def test_report_range_sums_the_days(log: Log) -> None:
+    nxt = D + timedelta(days=1)
+    log.customer("D+1 09:00", customer="ua0", conversation="a0")
+    log.agent("D+1 09:00:20", "A", customer="ua0", conversation="a0")
+    day1, day2 = log.report(D), log.report(nxt)
+    (both,) = log.reports(D, nxt)
+    assert both.period == f"{D.isoformat()}/{nxt.isoformat()}"
+    a1, a2, ab = (next(r for r in x.agents if r.agent == "A") for x in (day1, day2, both))
+    assert ab.tally == a1.tally + a2.tally
+    assert ab.metrics["consulted"] == a1.metrics["consulted"] + a2.metrics["consulted"]
+    assert ab.metrics["first_response_avg_s"] == round((4 * 5 + 20) / 5, 2)  # weighted by their counts
+
+
+def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(log.reports()))))
+    assert [r["agent"] for r in rows] == ["A", "B", "(team)"]
+    assert rows[0]["conversion"] == "0.5" and rows[1]["pay_rate"] == "" and rows[2]["consulted"] == "5"
+    assert list(rows[0]) == ["shop", "date", "pending", "agent", *kpi.METRIC_KEYS]
+
+
+def test_report_table_lists_agents_then_the_team(log: Log) -> None:
+    text = report.render_table(log.reports())
+    lines = text.splitlines()
+    assert lines[0].startswith(f"{SHOP}  {D.isoformat()}")
+    assert lines[3].startswith("A ") and lines[4].startswith("B ") and lines[-1].startswith("(team)")
+    assert "50.0%" in lines[3] and "241.00" in lines[3]
+
+
+def test_report_table_says_pending(log: Log) -> None:
+    text = report.render_table(log.reports(now=kpi.day_bounds(D, log.config.tz)[1]))
+    assert "pending" in text.splitlines()[0]
+
+
+# ---- HTML ------------------------------------------------------------------------------------------
+
+
+class Page(HTMLParser):
+    """The parsed page: every element with its attributes, classes, ancestors and direct text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[dict[str, Any]] = []
+        self.stack: list[dict[str, Any]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        el = {"tag": tag, "attrs": dict(attrs), "cls": (dict(attrs).get("class") or "").split(), "parts": [],
+              "parents": [p["tag"] + "." + ".".join(p["cls"]) for p in self.stack], "children": []}
+        if self.stack:
+            self.stack[-1]["children"].append(el)
+            self.stack[-1]["parts"].append(el)
+        self.elements.append(el)
+        if tag not in ("meta", "br", "line", "input", "link", "img"):
+            self.stack.append(el)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if self.stack and self.stack[-1]["tag"] == tag:
+            self.stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()["tag"] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.stack:
+            self.stack[-1]["parts"].append(data)
+
+    def find(self, tag: str, cls: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.elements if e["tag"] == tag and (cls is None or cls in e["cls"])]
+
+    @staticmethod
+    def text(el: dict[str, Any]) -> str:
+        """The element's text, its descendants' in document order, whitespace runs collapsed."""
+        raw = "".join(p if isinstance(p, str) else Page.text(p) for p in el["parts"])
+        return " ".join(raw.split())
+
+
+@pytest.fixture
+def page(log: Log) -> Page:
+    return Page(report.render(log.reports(), "html", config=log.config))
+
+
+def test_report_html_ranks_agents_with_scores_grades_and_commission(page: Page) -> None:
+    rows = page.find("tr", "agent")
+    assert [Page.text(r["children"][1]) for r in rows] == ["A", "B"]
+    assert [Page.text(r["children"][0]) for r in rows] == ["1", "2"]
+    assert all(r["children"][3]["children"] and r["children"][3]["children"][0]["cls"][0] == "grade" for r in rows)
+    commission = page.find("td", "commission")
+    assert [Page.text(c) for c in commission] == ["¥14.46", "¥0.00", "¥14.46"]  # A, B, team
+
+
+def test_report_html_colours_numbers_against_targets(page: Page) -> None:
+    a, b = page.find("tr", "agent")
+    # columns: 10 C 转化率, 15 首次响应, 17 慢响应, 18 回复率, 19 答问比
+    assert a["children"][10]["cls"] == ["good"] and Page.text(a["children"][10]) == "50.0%"
+    assert a["children"][15]["cls"] == ["good"] and b["children"][15]["cls"] == ["bad"]
+    assert (a["children"][17]["cls"], b["children"][17]["cls"]) == ([], ["bad"])
+    assert b["children"][18]["cls"] == ["good"] and Page.text(b["children"][19]) == "0.50"
+    assert b["children"][19]["cls"] == ["bad"]
+    cards = page.find("div", "card")
+    assert any("bad" in c["cls"] for c in cards) and any("good" in c["cls"] for c in cards)
+
+
+def test_report_html_draws_the_funnel_and_two_charts_as_inline_svg(page: Page) -> None:
+    funnel = page.find("rect", "funnel-bar")
+    assert len(funnel) == 3
+    figures = page.find("figure", "chart")
+    assert [f["cls"][1] for f in figures] == ["response-times", "hourly"]
+    svgs = [f["children"][1] for f in figures]
+    assert all(svg["tag"] == "svg" for svg in svgs)
+    response_bars = [c for c in svgs[0]["children"] if c["tag"] == "rect"]
+    assert len(response_bars) == len(kpi.RESPONSE_BUCKETS) + 1
+    assert [Page.text(t) for t in response_bars[-1]["children"]] == ["no reply: 1"]
+    assert [bar["cls"] for bar in response_bars] == [["good"]] * 3 + [["bad"]] * 4  # past the 60 s threshold
+    hourly_bars = [c for c in svgs[1]["children"] if c["tag"] == "rect"]
+    assert len(hourly_bars) == 48
+    formula = Page.text(page.find("div", "formula")[0])
+    assert formula == "A 询单→下单 40.0% × B 下单→付款 100.0% = C 询单→付款 40.0%"
+
+
+def test_report_html_lists_slow_responses_and_short_replies_with_escaped_text(page: Page, log: Log) -> None:
+    slow = page.find("table", "slow")[0]
+    rows = [r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.slow" in r["parents"]]
+    assert len(rows) == 2
+    texts = [Page.text(r["children"][4]) for r in rows]
+    assert texts[0] == "我的电话138****5678，快点"  # unanswered first, masked (privacy.mask = true)
+    assert texts[1] == SCRIPT  # escaped into text, not markup
+    assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "180.0s"]
+    assert Page.text(rows[1]["children"][5]) == "嗯"
+    short = [r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.short" in r["parents"]]
+    assert [Page.text(r["children"][3]) for r in short] == ["嗯"]
+    assert slow is not None
+    assert page.find("script") == []
+
+
+def test_report_html_flagged_rows_link_to_the_daily_log(page: Page) -> None:
+    links = [a["attrs"]["href"] for a in page.find("a")]
+    assert links == [f"/logs/daily?date={D.isoformat()}&shop={SHOP}&conversation=cb#conv-cb"] * 3
+
+
+def test_report_html_links_carry_the_page_token(log: Log) -> None:
+    page = Page(report.render(log.reports(), "html", config=log.config, token="t&k"))
+    expected = f"/logs/daily?date={D.isoformat()}&shop={SHOP}&conversation=cb&token=t%26k#conv-cb"
+    assert page.find("a")[0]["attrs"]["href"] == expected
+
+
+def test_report_link_encodes_odd_conversation_ids() -> None:
+    href = report.log_link("店 1", "2026-11-20", "c#1 <x>")
+    assert href == "/logs/daily?date=2026-11-20&shop=%E5%BA%97+1&conversation=c%231+%3Cx%3E#conv-c%231%20%3Cx%3E"
+
+
+def test_report_html_is_self_contained(page: Page) -> None:
+    assert page.find("link") == [] and page.find("img") == [] and page.find("iframe") == []
+    for el in page.elements:
+        for name, value in el["attrs"].items():
+            if name in ("src", "href", "xlink:href", "action"):
+                assert value and value.startswith("/logs/daily?"), (el["tag"], name, value)
+    assert len(page.find("style")) == 1
+
+
+def test_report_html_escapes_shop_and_agent_names(tmp_path: Path) -> None:
+    log = Log(tmp_path / "x.db")
+    log.customer("10:00", shop="<b>shop</b>")
+    log.agent("10:00:05", '"><img src=x>', shop="<b>shop</b>")
+    html = report.render(log.reports(shop=None), "html", config=log.config)
+    page = Page(html)
+    assert all(Page.text(b) != "shop" for b in page.find("b")) and page.find("img") == []
+    assert "&lt;b&gt;shop&lt;/b&gt;" in html and "&#34;&gt;&lt;img src=x&gt;" in html
+    log.close()
+
+
+def test_report_html_without_masking_shows_raw_text(log: Log) -> None:
+    raw = Config(privacy=load_config(None, overrides={"privacy": {"mask": False}}, env={}).privacy)
+    html = report.render(log.reports(), "html", config=raw)
+    assert "13812345678" in html
+
+
+def test_report_renders_an_empty_day(tmp_path: Path) -> None:
+    log = Log(tmp_path / "e.db")
+    assert report.render_json(log.reports(shop=None)) == "[]\n"
+    r = log.reports()  # a named shop with no activity: an empty report, not an error
+    assert r[0].agents == [] and r[0].team.metrics["consulted"] == 0
+    page = Page(report.render(r, "html", config=log.config))
+    assert page.find("tr", "agent") == []
+    assert report.render_table(r).splitlines()[-1].startswith("(team)")
+    log.close()
+
+
+def test_report_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown format"):
+        report.render([], "xml")
+
+
+def test_report_html_uses_configured_targets(log: Log) -> None:
+    lax = report.render_html(log.reports(), targets=KpiTargets(first_response_s=500.0, response_avg_s=500.0))
+    b = Page(lax).find("tr", "agent")[1]
+    assert b["children"][15]["cls"] == ["good"]

@@ -1,0 +1,127 @@
+"""`assistant report` and `assistant simulate` from the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from assistant import kpi, store
+from assistant.cli import main
+from assistant.config import load_config
+from tests.kpi_log import D, Log
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    log = Log(tmp_path / "cli.db")
+    log.customer("10:00")
+    log.agent("10:00:05", "A")
+    log.order("10:01", "o1", 10, agent="A")
+    log.paid("10:02", "o1", 10)
+    log.customer("D+1 10:00", customer="u2", conversation="c2")
+    log.agent("D+1 10:00:30", "B", customer="u2", conversation="c2")
+    log.close()
+    return log.path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_cli_prints_a_table_by_default(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("s1  2026-11-20") and lines[3].startswith("A ") and lines[-1].startswith("(team)")
+
+
+def test_report_cli_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "json", "--shop", "s1")
+    doc = json.loads(out)
+    assert code == 0 and doc["agents"][0]["agent"] == "A" and doc["agents"][0]["conversion"] == 1.0
+
+
+def test_report_cli_range_sums_the_days(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--db", str(db), "--from", "2026-11-20", "--to", "2026-11-21", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    assert [(r["agent"], r["consulted"]) for r in rows] == [("A", "1"), ("B", "1"), ("(team)", "2")]
+    assert rows[0]["date"] == "2026-11-20/2026-11-21"
+
+
+def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "out" / "report.html"
+    code, out, err = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "html",
+                         "--out", str(out_file))
+    assert code == 0 and out == "" and "wrote" in err
+    assert out_file.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--date", "2026-11-20", "--from", "2026-11-19", "--to", "2026-11-20"],
+        ["--from", "2026-11-19"],
+        ["--from", "2026-11-21", "--to", "2026-11-20"],
+    ],
+)
+def test_report_cli_rejects_a_confused_period(db: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "report", "--db", str(db), *argv)
+    assert code == 2 and err.startswith("assistant: --")
+
+
+def test_report_cli_rejects_a_malformed_date(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--db", str(db), "--date", "20-11-2026"])
+    assert exc.value.code == 2
+    assert "expected YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_report_cli_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "report", "--db", str(tmp_path / "none.db"), "--date", D.isoformat())
+    assert code == 1 and "no database" in err
+
+
+def test_report_cli_reports_a_bad_score_weight(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[kpi.score_weights]\nhappiness = 1\n", encoding="utf-8")
+    code, _, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", D.isoformat())
+    assert code == 2 and "[kpi.score_weights] happiness" in err
+
+
+def test_simulate_cli_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "sim.db"
+    code, out, _ = run(capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60",
+                       "--seed", "7")
+    assert code == 0 and out.startswith("simulated demo 2026-11-20: 60 customers, 3 agents")
+    code, out, _ = run(capsys, "report", "--db", str(db), "--date", "2026-11-20", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["shop"] == "demo" and len(doc["agents"]) == 3 and doc["team"]["consulted"] >= 55
+    code, _, err = run(capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60",
+                       "--seed", "7")
+    assert code == 1 and "already" in err
+
+
+@pytest.mark.parametrize("bad", [["--agents", "0", "--customers", "5"], ["--agents", "2", "--customers", "x"]])
+def test_simulate_cli_rejects_bad_counts(tmp_path: Path, bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--db", str(tmp_path / "s.db"), "--day", "2026-11-20", *bad])
+    assert exc.value.code == 2
+
+
+def test_report_works_without_the_kpi_indexes(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(db)
+    for name in ("messages_kpi_short", "messages_kpi_conversation", "messages_kpi_sender"):
+        conn.execute(f"DROP INDEX {name}")
+    conn.commit()
+    conn.close()
+    (r,) = kpi.build_reports(lambda: store.connect(db, readonly=True), load_config(None, env={}), D, shop="s1")
+    assert r.agents[0].agent == "A" and r.agents[0].metrics["conversion"] == 1.0
+    assert run(capsys, "report", "--db", str(db), "--date", D.isoformat())[0] == 0

@@ -1,0 +1,130 @@
+"""GET /reports/daily and /v1/reports/daily: supervisor token, query validation, JSON and HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from assistant import kpi, report, reports_web, store
+from assistant.appkeys import CONFIG, DB_PATH
+from assistant.config import Config, load_config
+from assistant.http_errors import error_middleware
+from tests.kpi_log import D, SHOP, Log
+
+TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
+          "ASSISTANT_ADMIN_TOKEN": "admin-token"}
+SUPERVISOR = {"Authorization": "Bearer sup-token"}
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(None, env=TOKENS)
+
+
+@pytest.fixture
+def log(tmp_path: Path, config: Config) -> Iterator[Log]:
+    built = Log(tmp_path / "web.db", config)
+    built.customer("10:00", "<script>alert(1)</script>")
+    built.agent("10:02", "A", text="好")
+    built.order("10:05", "o1", 66.6, agent="A")
+    built.paid("10:06", "o1", 66.6)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, log: Log) -> TestClient:  # type: ignore[type-arg]
+    app = web.Application(middlewares=[error_middleware])
+    app[CONFIG] = config
+    app[DB_PATH] = log.path
+    reports_web.add_routes(app)
+    return await aiohttp_client(app)
+
+
+@pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])
+async def test_report_web_requires_a_supervisor_token(client: TestClient, path: str) -> None:  # type: ignore[type-arg]
+    query = f"?date={D.isoformat()}"
+    assert (await client.get(path + query)).status == 401
+    assert (await client.get(path + query, headers={"Authorization": "Bearer agent-token"})).status == 401
+    assert (await client.get(path + query, headers={"Authorization": "Bearer wrong"})).status == 401
+    assert (await client.get(path + query, headers=SUPERVISOR)).status == 200
+    assert (await client.get(path + query, headers={"Authorization": "Bearer admin-token"})).status == 200
+
+
+async def test_report_web_json_is_the_report(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]
+    resp = await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)
+    assert resp.status == 200
+    body = await resp.json()
+    live = kpi.build_reports(lambda: store.connect(log.path, readonly=True), log.config, D, shop=SHOP)  # real clock
+    expected = report.to_json(live)
+    assert body == expected
+    assert body["agents"][0]["agent"] == "A" and body["agents"][0]["sales"] == 66.6
+    assert set(body) == {"shop", "date", "timezone", "pending", "agents", "team"}
+
+
+async def test_report_web_json_lists_every_active_shop(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]
+    log.customer("11:00", shop="s2", conversation="x", customer="ux")
+    body = await (await client.get(f"/v1/reports/daily?date={D.isoformat()}", headers=SUPERVISOR)).json()
+    assert [doc["shop"] for doc in body] == ["s1", "s2"]
+
+
+async def test_report_web_range(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/v1/reports/daily?from=2026-11-19&to=2026-11-21&shop=s1", headers=SUPERVISOR)
+    body = await resp.json()
+    assert body["date"] == "2026-11-19/2026-11-21" and body["team"]["consulted"] == 1
+
+
+async def test_report_web_page_is_html_with_a_strict_policy(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get(f"/reports/daily?date={D.isoformat()}&token=sup-token")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    html = await resp.text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert f'href="/logs/daily?date={D.isoformat()}&amp;shop={SHOP}&amp;conversation=c1&amp;token=sup-token#conv-c1"' in html
+
+
+async def test_report_web_page_keeps_header_tokens_out_of_links(client: TestClient) -> None:  # type: ignore[type-arg]
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}", headers=SUPERVISOR)).text()
+    assert "token=" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("date=2026-13-01", "date"),
+        ("date=yesterday", "date"),
+        ("from=2026-11-01", "to"),
+        ("to=2026-11-01", "from"),
+        ("from=2026-11-05&to=2026-11-01", "to"),
+        ("date=2026-11-01&from=2026-11-01&to=2026-11-02", "date"),
+        ("from=2026-01-01&to=2026-12-31", "to"),
+        ("date=2026-11-20&shop=" + "x" * 201, "shop"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])
+async def test_report_web_rejects_bad_query_naming_the_field(
+    client: TestClient, path: str, query: str, field: str  # type: ignore[type-arg]
+) -> None:
+    resp = await client.get(f"{path}?{query}", headers=SUPERVISOR)
+    assert resp.status == 400
+    body = await resp.json()
+    assert (body["error"], body["field"]) == ("invalid_query", field)
+
+
+async def test_report_web_defaults_to_yesterday(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/v1/reports/daily", headers=SUPERVISOR)
+    assert resp.status == 200
+    assert isinstance(await resp.json(), (list, dict))
+
+
+def test_report_web_parse_query_defaults(config: Config) -> None:
+    q = reports_web.parse_query({"date": "2026-11-20", "shop": ""}, config)
+    assert (q.first, q.last, q.shop) == (date(2026, 11, 20), date(2026, 11, 20), None)

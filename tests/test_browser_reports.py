@@ -1,0 +1,77 @@
+"""The supervisors' pages in real Chromium: the KPI report with its charts, the daily log it links to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, expect
+
+from assistant.app import create_app
+from assistant.config import Config, load_config
+from tests.browser import DESKTOP, browser, page, probe_of  # noqa: F401
+from tests.conftest import ROOT, body_of, make_event
+
+pytestmark = pytest.mark.browser
+Client = TestClient  # type: ignore[type-arg]
+TOKEN = "sup-token"
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def supervisor_config(db_path: Path) -> Config:
+    return load_config(ROOT / "config.toml", env={"ASSISTANT_SUPERVISOR_TOKEN": TOKEN},
+                       overrides={"store": {"path": str(db_path)}})
+
+
+@pytest.fixture
+async def day(aiohttp_client: Any, supervisor_config: Config) -> Client:
+    """A small day through the webhook: two agents, a slow answer, a short reply, a script injection, orders."""
+    client = await aiohttp_client(create_app(supervisor_config))
+    t = "2026-11-20T{}+08:00"
+    events = [
+        make_event(conversation="c1", customer="u1", text="这件有现货吗", ts=t.format("09:00:00")),
+        make_event(conversation="c1", customer="u1", sender="agent", agent="小美", text="亲，有现货的，今天下单今天发哦",
+                   ts=t.format("09:00:08")),
+        make_event("order_created", conversation="c1", customer="u1", order="o1", amount=199.0, ts=t.format("09:05:00")),
+        make_event("order_paid", conversation="c1", customer="u1", order="o1", amount=199.0, ts=t.format("09:06:00")),
+        make_event(conversation="c2", customer="u2", text="<script>alert(1)</script>能便宜吗", ts=t.format("14:00:00")),
+        make_event(conversation="c2", customer="u2", sender="agent", agent="小丽", text="不能", ts=t.format("14:03:00")),
+        make_event(conversation="c3", customer="u3", text="在吗 人呢", ts=t.format("20:00:00")),
+    ]
+    for event in events:
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    return client
+
+
+async def test_report_page_renders_with_charts(day: Client, page: Page, tmp_path: Path) -> None:
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(f"http://{day.host}:{day.port}/reports/daily?date={DAY}&token={TOKEN}")
+    await expect(page.locator("svg").first).to_be_visible()
+    charts = await page.locator("svg").count()
+    assert charts >= 3, f"expected the funnel, response-time and hourly charts, found {charts} svg"
+    for chart in await page.locator("svg").all():
+        box = await chart.bounding_box()
+        assert box is not None and box["width"] > 50 and box["height"] > 30
+    body = await page.locator("body").inner_text()
+    for name in ("小美", "小丽"):
+        assert name in body
+    assert "<script>alert(1)</script>" not in await page.content()  # escaped, never markup
+    assert probe_of(page).dialogs == [] and probe_of(page).errors == []
+    await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+
+async def test_report_flagged_row_links_to_the_daily_log(day: Client, page: Page, tmp_path: Path) -> None:
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(f"http://{day.host}:{day.port}/reports/daily?date={DAY}&token={TOKEN}")
+    link = page.locator('a[href*="/logs/daily"][href*="conversation=c2"]').first
+    await expect(link).to_be_attached()
+    await link.click()
+    await page.wait_for_url("**/logs/daily**")
+    conversation = page.locator("details#conv-c2")
+    await expect(conversation).to_have_attribute("open", "")
+    await expect(conversation).to_contain_text("<script>alert(1)</script>能便宜吗")  # shown as text
+    assert probe_of(page).dialogs == [] and probe_of(page).errors == []
+    await page.screenshot(path=str(tmp_path / "daylog.png"), full_page=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 
 from aiohttp import web
 
 from assistant.app import create_app
+from assistant.appkeys import ENGINE
 from assistant.auth import token_for
 from assistant.config import Config
 
@@ -22,7 +24,12 @@ def serve(config: Config) -> int:
             "%s is not set: unsigned events are accepted on /v1/events (set it in production)",
             config.webhook.secret_env,
         )
+    for role in ("agent", "supervisor", "admin"):
+        if token_for(config, role) is None:  # type: ignore[arg-type]
+            log.warning("no %s token is set: %s pages and endpoints are open to anyone who can reach %s:%d",
+                        role, role, config.server.host, config.server.port)
     app = create_app(config)
+    app.on_startup.append(_reload_on_sighup)
     base = f"http://{config.server.host}:{config.server.port}"
     print(_banner(config, base), flush=True)
     # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, run clean-up (flush), return.
@@ -38,6 +45,12 @@ def serve(config: Config) -> int:
         access_log=logging.getLogger("aiohttp.access") if config.server.access_log else None,
     )
     return 0
+
+
+async def _reload_on_sighup(app: web.Application) -> None:
+    """SIGHUP reloads the phrase library; a bad library keeps the old one serving (the log says why)."""
+    engine = app[ENGINE]
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, engine.reload)
 
 
 def _banner(config: Config, base: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -80,3 +82,32 @@ async def test_sigterm_flushes_and_exits_zero(tmp_path: Path) -> None:
     assert code == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 200
+
+
+async def test_sighup_reloads_the_phrase_library(tmp_path: Path) -> None:
+    library = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", library)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[phrases]\npath = "{library}"\n', encoding="utf-8")
+    service = Service(config, tmp_path / "hup.db").start()
+    try:
+        (library / "zz_new.toml").write_text(
+            'group = "测试"\n[[phrase]]\nid = "gift.hup_test"\nintent = "gift"\ncode = "zzhup"\n'
+            'text = "亲，这款下单就送精美小礼品一份哦~"\ntriggers = ["斑马小礼品测试"]\n',
+            encoding="utf-8",
+        )
+        assert service.proc is not None
+        service.proc.send_signal(signal.SIGHUP)
+        found = None
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                async with session.get(f"{service.url}/v1/suggest", params={"text": "斑马小礼品测试"}) as resp:
+                    body = await resp.json()
+                if body["suggestions"] and body["suggestions"][0]["phrase_id"] == "gift.hup_test":
+                    found = body
+                    break
+                await asyncio.sleep(0.05)
+        assert found is not None, "SIGHUP did not reload the library"
+        assert service.proc.poll() is None, "the service must keep running"
+    finally:
+        service.stop()

@@ -8,7 +8,10 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from assistant.phrases import Library, LibraryError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
+    from assistant.phrases import Library, LibraryError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,6 +80,8 @@ def _settings(args: argparse.Namespace) -> tuple[Path, dict[str, str], int]:
 
 
 def _load(args: argparse.Namespace) -> tuple[Library, int] | None:
+    from assistant.phrases import Library, LibraryError
+
     directory, variables, top_k = _settings(args)
     try:
         return Library.load(directory, variables), top_k

@@ -122,7 +122,7 @@ class TypeClassifier:
             type=type_id,
             label=spec.label if spec else type_id,
             confidence=round(confidence, 2),
-            evidence=tuple(dict.fromkeys(evidence)),
+            evidence=_distinct(evidence),
             script=spec.script if spec else (),
         )
 
@@ -224,6 +224,12 @@ class TypeClassifier:
         margin = score[best] - (others[0] if others else 0.0)
         confidence = min(0.95, (1.0 - math.exp(-score[best] / 1.5)) * (0.7 + 0.3 * min(1.0, margin / 1.0)))
         return self._result(best, max(0.3, confidence), evidence[best])
+
+
+def _distinct(evidence: Sequence[str]) -> tuple[str, ...]:
+    """Each piece of evidence once, leaving out words already shown inside a longer one (别家 in 别家才卖)."""
+    unique = list(dict.fromkeys(evidence))
+    return tuple(e for e in unique if not any(e != other and e in other for other in unique))
 
 
 def _largest_burst(timestamps: Sequence[int]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Literal
 
@@ -23,6 +24,29 @@ def token_for(config: Config, role: Role) -> str | None:
         "admin": config.auth.admin_token_env,
     }[role]
     return config.secret(env)
+
+
+def agent_token(config: Config, agent: str) -> str | None:
+    """The panel token of one agent: an HMAC of the agent's name under the agent secret.
+
+    It opens only that agent's panel and stream; the secret itself is the team token (every agent,
+    e.g. a Chatwoot dashboard app shared by all). `assistant panel-url --agent NAME` prints it.
+    """
+    secret = token_for(config, "agent")
+    if secret is None:
+        return None
+    return hmac.new(secret.encode(), f"agent:{agent}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def bound_agent(request: web.Request) -> str | None:
+    """The agent a request's per-agent token belongs to (checked against `?agent=`), else None."""
+    config = request.app[CONFIG]
+    agent = request.query.get("agent", "")
+    expected = agent_token(config, agent) if agent else None
+    token = presented_token(request)
+    if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
+        return agent
+    return None
 
 
 def presented_token(request: web.Request) -> str:
@@ -58,9 +82,19 @@ def require(request: web.Request, role: Role) -> Role:
             content_type="application/json",
         )
     held = role_of(config, token)
+    if held is None and role == "agent" and bound_agent(request) is not None:
+        return "agent"
     if held is None or _ORDER[held] < _ORDER[role]:
         raise web.HTTPUnauthorized(
             text='{"error": "unauthorized", "field": "token", "message": "invalid token"}',
             content_type="application/json",
         )
     return held
+
+
+def only_agent(request: web.Request) -> str | None:
+    """The one agent a request may act as when it holds a per-agent token; None when it may act for any."""
+    config = request.app[CONFIG]
+    if token_for(config, "agent") is None or role_of(config, presented_token(request)) is not None:
+        return None
+    return bound_agent(request)

@@ -41,6 +41,21 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config_from_args(args))
 
 
+def _panel_url(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    from assistant.auth import agent_token
+
+    config = config_from_args(args)
+    base = args.base or f"http://{config.server.host}:{config.server.port}"
+    query = {"agent": args.agent}
+    token = agent_token(config, args.agent)
+    if token:
+        query["token"] = token
+    print(f"{base.rstrip('/')}/panel?{urlencode(query)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -53,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="listen address (overrides [server] host)")
     serve.add_argument("--port", type=int, default=None, help="listen port (overrides [server] port)")
     serve.set_defaults(func=_serve)
+    panel_url = sub.add_parser("panel-url", help="an agent's panel URL, with that agent's own token")
+    add_common(panel_url)
+    panel_url.add_argument("--agent", required=True, help="the agent's name as chat events spell it")
+    panel_url.add_argument("--base", default=None, help="the service's public base URL (default: host and port)")
+    panel_url.set_defaults(func=_panel_url)
     for register in _command_modules():
         register(sub)
     return parser

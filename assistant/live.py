@@ -26,7 +26,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE
-from assistant.auth import require
+from assistant.auth import only_agent, require
 from assistant.bus import Bus, Subscription, Update
 from assistant.conversations import ConversationState
 from assistant.matcher import customer_type_json, suggestion_json
@@ -157,6 +157,12 @@ def scope_of(request: web.Request) -> Scope:
     require(request, "agent")
     agent = _param(request, "agent")
     conversation = _param(request, "conversation")
+    if conversation is not None and only_agent(request) is not None:
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": "forbidden", "field": "conversation",
+                             "message": "a per-agent token opens that agent's own panel only"}),
+            content_type="application/json",
+        )
     if conversation is not None:
         shop = _param(request, "shop")
         account = _param(request, "account")

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from assistant.appkeys import CONFIG, ENGINE, INGESTOR
-from assistant.auth import require
+from assistant.auth import only_agent, require
 from assistant.events import EventError, parse_event
 from assistant.http_errors import json_dumps, json_error
 from assistant.live import FEED, page_key, scope_conversations, scope_of
@@ -134,6 +134,9 @@ async def post_used(request: web.Request) -> web.Response:
     customer = body.get("customer")
     if not customer and isinstance(shop, str) and isinstance(conversation, str) and shop and conversation:
         customer = request.app[ENGINE].conversations.get(shop, conversation).customer or None
+    bound = only_agent(request)
+    if bound is not None and body.get("agent") != bound:
+        return json_error(403, "forbidden", "agent", "a per-agent token records only that agent's own use")
     raw = {
         "id": f"panel-used-{uuid.uuid4().hex}",
         "type": "suggestion_used",

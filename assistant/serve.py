@@ -11,7 +11,7 @@ from aiohttp import web
 
 from assistant.app import create_app
 from assistant.appkeys import ENGINE
-from assistant.auth import token_for
+from assistant.auth import agent_token, token_for
 from assistant.config import Config
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def _reload_on_sighup(app: web.Application) -> None:
 
 
 def _banner(config: Config, base: str) -> str:
-    agent = token_for(config, "agent")
+    agent = agent_token(config, config.panel.demo_agent)
     supervisor = token_for(config, "supervisor")
     agent_q = f"&token={agent}" if agent else ""
     supervisor_q = f"?token={supervisor}" if supervisor else ""

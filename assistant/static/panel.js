@@ -42,6 +42,12 @@
     return headers;
   }
 
+  // A per-agent token is checked against the agent it was made for: say which on every call.
+  function withAgent(url) {
+    if (!state.scope.agent) return url;
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "agent=" + encodeURIComponent(state.scope.agent);
+  }
+
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -394,7 +400,7 @@
       phrase_id: phraseId,
     };
     try {
-      const resp = await fetch("v1/panel/used", {
+      const resp = await fetch(withAgent("v1/panel/used"), {
         method: "POST",
         headers: authHeaders({ "Content-Type": "application/json" }),
         body: JSON.stringify(body),
@@ -487,7 +493,7 @@
     const url = "v1/phrases/search?" + new URLSearchParams({ q: q, limit: "8" }).toString();
     let data;
     try {
-      const resp = await fetch(url, { headers: authHeaders() });
+      const resp = await fetch(withAgent(url), { headers: authHeaders() });
       if (!resp.ok) throw new Error(String(resp.status));
       data = await resp.json();
     } catch (e) {
@@ -531,7 +537,7 @@
       if (!text) return;
       const sender = (ev.submitter && ev.submitter.dataset.sender) || "customer";
       try {
-        const resp = await fetch("v1/panel/demo", {
+        const resp = await fetch(withAgent("v1/panel/demo"), {
           method: "POST",
           headers: authHeaders({ "Content-Type": "application/json" }),
           body: JSON.stringify({ text: text, sender: sender }),

@@ -129,15 +129,13 @@ class CharWeights:
         """Summed weight of distinct characters."""
         return sum(self._idf.get(c, self._unknown) for c in set(chars))
 
-    def overlap(self, a: str, b: str) -> float:
-        """Weighted Dice coefficient of the two texts' character sets, 0–1."""
-        return self.overlap_with(self.of(a), b, self.weight(b))
-
     @staticmethod
-    def overlap_with(query: Mapping[str, float], text: str, text_weight: float) -> float:
-        """`overlap` with the query's character weights and the text's total weight computed beforehand."""
-        common = sum(w for c, w in query.items() if c in text)
-        return 2.0 * common / (sum(query.values()) + text_weight) if common else 0.0
+    def overlap(
+        query: Mapping[str, float], query_total: float, text_chars: frozenset[str], text_weight: float
+    ) -> float:
+        """Weighted Dice coefficient of two character sets, 0–1, from weights computed beforehand."""
+        common = sum(query[c] for c in text_chars & query.keys())
+        return 2.0 * common / (query_total + text_weight) if common else 0.0
 
 
 @dataclass
@@ -212,13 +210,11 @@ class Matcher:
         phrase: dict[int, tuple[float, str]] = {}
         fuzzy: dict[str, float] = {}
         query_weights = self.weights.of(query)
-        query_chars = query_weights.keys()
         query_total = sum(query_weights.values())
         texts = self._triggers.texts
         for tid in self._triggers.shortlist(query, SHORTLIST):
             text = texts[tid]
-            common = sum(query_weights[c] for c in self._trigger_chars[tid] & query_chars)
-            overlap = 2.0 * common / (query_total + self._trigger_weight[tid]) if common else 0.0
+            overlap = self.weights.overlap(query_weights, query_total, self._trigger_chars[tid], self._trigger_weight[tid])
             score = similarity(query, text) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
             for pi in self._trigger_phrases[tid]:
                 if score > phrase.get(pi, (-1.0, ""))[0]:

@@ -289,14 +289,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 # ---- reads -------------------------------------------------------------------------------------
 
 
-def count_events(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-
-
-def event_ids(conn: sqlite3.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT id FROM events ORDER BY seq")]
-
-
 def conversation_messages(
     conn: sqlite3.Connection, shop: str, conversation: str, *, limit: int = 200
 ) -> list[sqlite3.Row]:

@@ -59,3 +59,28 @@ def test_parse_event_conversation_closed_minimal() -> None:
 def test_parse_event_keeps_optional_agent_on_customer_message() -> None:
     event = parse_event(make_event(agent="小美"), max_text_chars=100)
     assert event.agent == "小美" and event.is_customer_message
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=6,
+)
+FIELDS = ["id", "type", "ts", "shop", "conversation", "customer", "sender", "text", "agent", "order", "amount",
+          "phrase_id", "followup_id"]
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=len(FIELDS)),
+       st.sampled_from(["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]))
+def test_parse_event_any_input_is_an_event_or_a_named_error(raw: dict[str, object], kind: str) -> None:
+    """Whatever a platform sends, the result is a valid Event or an EventError naming a field — nothing else."""
+    base = make_event(kind)
+    candidate = {**base, **raw}
+    try:
+        event = parse_event(candidate, max_text_chars=100)
+    except EventError as exc:
+        assert exc.field in FIELDS or exc.field == "body"
+        assert exc.message
+    else:
+        assert event.type in ("message", "order_created", "order_paid", "conversation_closed", "suggestion_used")
+        assert isinstance(event.ts_ms, int) and isinstance(event.id, str) and event.id.strip()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -214,3 +216,29 @@ async def test_webhook_keeps_running_after_garbage(client: Client) -> None:
         assert resp.status == 400, garbage
     resp = await client.post("/v1/events", data=body_of(make_event()))
     assert resp.status == 200
+
+
+async def test_webhook_mutated_events_get_200_or_named_400_never_500(client: Client, db_path: Path) -> None:
+    """Random mutations of valid events (seeded): every answer is 200 or a 400 naming a field."""
+    rng = random.Random(20261122)
+    junk: list[Any] = [None, True, 0, -1, 1.5, 1e308, "", " ", "\x00", "x" * 300, [], {}, [1], {"a": 1}, "2026-13-40"]
+    accepted = logged = 0
+    for _ in range(300):
+        event = make_event(rng.choice(["message", "order_created", "order_paid", "conversation_closed",
+                                       "suggestion_used"]))
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice(list(event) + ["extra"])
+            if rng.random() < 0.3:
+                event.pop(key, None)
+            else:
+                event[key] = rng.choice(junk)
+        resp = await client.post("/v1/events", data=json.dumps(event, ensure_ascii=False).encode())
+        body = await resp.json()
+        assert resp.status in (200, 400), (event, resp.status, body)
+        if resp.status == 400:
+            assert body["field"] and body["message"], body
+        else:
+            accepted += 1
+            logged += not body["duplicate"]
+    assert 0 < accepted < 300
+    assert rows(db_path, "SELECT count(*) FROM events") == [(logged,)]

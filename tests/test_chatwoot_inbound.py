@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assistant import chatwoot_web
 from assistant.app import create_app
 from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
+from assistant.events import EventError
 from assistant.signing import sign
 from tests.conftest import ROOT
 
@@ -175,3 +178,23 @@ def test_chatwoot_shop_ids_round_trip() -> None:
     assert account_of_shop(shop_id(3, 7, by_inbox=True)) == "3"
     assert account_of_shop(shop_id("12", None, by_inbox=False)) == "12"
     assert account_of_shop("taobao-shop") is None
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["event", "id", "content", "message_type", "private", "sender", "conversation", "account",
+                         "meta", "assignee", "status", "created_at", "type", "messages", "account_id", "inbox"]),
+        children, max_size=5),
+    max_leaves=12,
+))
+def test_chatwoot_mapping_of_any_payload_is_events_ignored_or_named_error(payload: Any) -> None:
+    """Chatwoot versions differ in which keys exist: mapping never fails other than with a named error."""
+    if not isinstance(payload, dict):
+        payload = {"event": "message_created", "conversation": payload}
+    try:
+        mapped = map_payload(payload, delivery=None, by_inbox=False, now_ms=1_795_140_000_000)
+    except EventError as exc:
+        assert exc.field
+        return
+    assert (mapped.ignored is None) == bool(mapped.events)

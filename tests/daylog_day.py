@@ -15,7 +15,7 @@ from assistant.config import Config
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation
-from tests.conftest import body_of, replace_config
+from tests.helpers import body_of, replace_config
 
 DAY = date(2026, 11, 20)  # Asia/Shanghai, the shipped config's zone
 PHONE = "13812345678"

@@ -28,7 +28,7 @@ from assistant.plugins import build_plugin_manager
 from assistant.signing import SignatureError, verify
 from assistant.store import Annotation
 from assistant.writer import Writer
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 # Friday 2026-11-20 10:00 in Asia/Shanghai.
 T0 = 1_795_140_000_000

@@ -34,7 +34,7 @@ from assistant.config import Config, load_config
 from assistant.daylog import DayQuery, Rules, iter_items
 from assistant.daysource import open_day
 from assistant.events import parse_event
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=load_config(None, env={}).tz)
 TODAY = NOW.date()

@@ -20,7 +20,7 @@ from assistant.appkeys import BUS
 from assistant.bus import Update
 from assistant.store import now_ms
 from tests.browser import DESKTOP, browser, eventually, page, probe_of  # noqa: F401
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 from assistant.app import create_app
 from assistant.config import Config, load_config
 from tests.browser import DESKTOP, browser, page, probe_of  # noqa: F401
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from assistant.signing import sign
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.service import Service
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 FIXTURES = ROOT / "tests" / "data" / "chatwoot"
 SECRET = "cw-secret"

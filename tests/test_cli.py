@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from assistant.cli import main
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_python_m_assistant_help() -> None:

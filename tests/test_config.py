@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import ConfigError, load_config
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ import re
 from assistant.app import create_app
 from assistant.cli import build_parser
 from assistant.config import Config, load_config
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.events import EventError, parse_event, parse_ts
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 
 def test_parse_ts_iso_with_offset() -> None:

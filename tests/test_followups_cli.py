@@ -10,7 +10,7 @@ import pytest
 from assistant.cli import main
 from assistant.clock import FakeClock
 from assistant.config import Config
-from tests.conftest import replace_config
+from tests.helpers import replace_config
 from tests.followup_harness import T0, Harness, Recorder
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 from tests.followup_harness import Receiver
 from tests.service import Service
 

@@ -17,7 +17,7 @@ from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
 from assistant.plugins import build_plugin_manager, first_result, implementers
-from tests.conftest import ROOT, make_event
+from tests.helpers import ROOT, make_event
 from tests.followup_harness import Receiver
 
 DOC = ROOT / "docs" / "hooks.md"

@@ -19,7 +19,7 @@ from assistant.appkeys import BUS
 from assistant.bus import Bus, Update
 from assistant.config import Config, load_config
 from assistant.live import FEED, LiveFeed, Scope
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
 from assistant.logs_web import daily_log_url
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.daylog_day import DAY, PHONE, log_app, post_day
 
 Client = TestClient  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ from assistant.app import create_app
 from assistant.appkeys import BUS
 from assistant.bus import Update
 from assistant.config import Config, load_config
-from tests.conftest import ROOT, body_of, make_event, replace_config
+from tests.helpers import ROOT, body_of, make_event, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}

@@ -17,7 +17,7 @@ from assistant.auth import agent_token
 from assistant.cli import main
 from assistant.config import Config, load_config
 from tests.browser import browser, page  # noqa: F401
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "team-secret", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}

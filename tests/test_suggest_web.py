@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.app import create_app
 from assistant.config import Config, load_config
-from tests.conftest import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 

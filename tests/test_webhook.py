@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import body_of, make_event, signed_headers
+from tests.helpers import body_of, make_event, signed_headers
 
 Client = TestClient  # type: ignore[type-arg]
 

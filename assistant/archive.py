@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 from tqdm import tqdm
 
-from assistant import store
+from assistant import schema, store
 from assistant.config import Config
 from assistant.daylog import day_bounds, has_table, local_day
 
@@ -120,7 +120,7 @@ def archive(
     conn = store.connect(db_path)
     outcome = Outcome(dry_run=dry_run)
     try:
-        store.migrate(conn)
+        schema.migrate(conn)
         plan = list(_plan(conn, config, cutoff_ms))
         if dry_run:
             outcome.days = [(shop_day, count) for shop_day, count in plan]

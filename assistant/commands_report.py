@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant import kpi, report, store
+from assistant import kpi, report, schema, store
 from assistant.cli import add_common, config_from_args, db_path
 from assistant.config import Config
 
@@ -85,7 +85,7 @@ def prepare(path: Path) -> None:
     try:
         conn = store.connect(path)
         try:
-            store.migrate(conn)
+            schema.migrate(conn)
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:

@@ -17,27 +17,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple, Required, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from assistant.config import Config
 from assistant.privacy import mask as mask_text
-from assistant.store import migrations
+from assistant.schema import is_short_reply
 
 Row = tuple[Any, ...]
 # Follow-up states not shown: nothing happened (yet) that a supervisor reads.
 HIDDEN_FOLLOWUP_STATES = ("pending", "cancelled")
-SHORT_REPLY_CHARS = 4  # a human reply under 4 characters (whitespace removed) is "short" (docs/kpi.md)
 MIN_LOOKAHEAD_MS = 3_600_000
-
-
-@migrations(name="020_daylog_indexes")
-def _m020_daylog_indexes(db: Database) -> None:
-    db.executescript(
-        """
-        CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms, shop, conversation);
-        CREATE INDEX IF NOT EXISTS messages_followup ON messages (followup_id) WHERE followup_id IS NOT NULL;
-        """
-    )
 
 
 class SuggestionNote(TypedDict):
@@ -491,7 +478,7 @@ def _settle(
                         "conversation": conversation, "customer": customer, "agent": agent, "sender": sender,
                         "text": shown}  # fmt: skip
                 if sender == "agent":
-                    item["short"] = len("".join(body.split())) < SHORT_REPLY_CHARS
+                    item["short"] = is_short_reply(body)
             if followup_id is not None:
                 state = followup_state or "sent"
                 item["followup"] = {"id": followup_id, "kind": followup_kind, "state": state, "outcome": state,

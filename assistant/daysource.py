@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant import store
+from assistant import schema, store
 from assistant.archive import archived_days, read_records
 from assistant.config import Config
 from assistant.daylog import Rules, day_bounds, has_table
@@ -30,7 +30,7 @@ def open_day(config: Config, db_path: Path, day: date, shop: str | None = None) 
     if not files:
         conn = store.connect(db_path)
         try:
-            store.migrate(conn)
+            schema.migrate(conn)
             conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             yield conn
         finally:
@@ -43,7 +43,7 @@ def open_day(config: Config, db_path: Path, day: date, shop: str | None = None) 
         try:
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
-            store.migrate(conn)
+            schema.migrate(conn)
             with store.transaction(conn):
                 restore = _Restore(conn, start_ms, horizon_ms)
                 for path in files:

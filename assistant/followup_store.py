@@ -7,62 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlite_utils import Database
-
 from assistant import store
-from assistant.store import migrations
 
 Key = tuple[str, str]  # (shop, conversation)
 
 FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled")
-
-
-@migrations(name="002_followups")
-def _m002_followups(db: Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE timers (
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            armed_seq INTEGER NOT NULL,
-            armed_ms INTEGER NOT NULL,
-            due_ms INTEGER NOT NULL,
-            fired INTEGER NOT NULL DEFAULT 0,
-            agent TEXT,
-            state TEXT NOT NULL,
-            reason TEXT,
-            updated_ms INTEGER NOT NULL,
-            PRIMARY KEY (shop, conversation)
-        );
-        CREATE INDEX timers_armed ON timers (due_ms) WHERE state = 'armed';
-
-        -- The last event whose effect on the timers is written: a restart replays only what follows.
-        CREATE TABLE timers_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
-        INSERT INTO timers_watermark (id, seq) VALUES (1, 0);
-
-        CREATE TABLE followups (
-            id TEXT PRIMARY KEY,
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            agent TEXT,
-            kind TEXT NOT NULL,
-            phrase_id TEXT,
-            text TEXT NOT NULL,
-            mode TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            armed_seq INTEGER NOT NULL,
-            due_ms INTEGER NOT NULL,
-            fired_ms INTEGER NOT NULL,
-            updated_ms INTEGER NOT NULL
-        );
-        CREATE INDEX followups_pending ON followups (updated_ms) WHERE state = 'pending';
-        CREATE INDEX followups_conversation ON followups (shop, conversation, fired_ms);
-        CREATE INDEX followups_fired ON followups (fired_ms);
-        """
-    )
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,10 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
-from assistant import store
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.kpi_queries import (
     NO_REPLY,
     RESPONSE_BUCKETS,
-    SHORT_REPLY_SQL,
     UNASSIGNED,
     DayFigures,
     Flagged,
@@ -35,21 +31,6 @@ __all__ = [
     "METRIC_KEYS", "day_bounds", "metrics", "commission_rate", "score", "grade", "judge", "check_kpi_config",
     "build_reports",
 ]
-
-
-@store.migrations(name="010_kpi_indexes")
-def _m010_kpi_indexes(db: Database) -> None:
-    # Covering indexes for the KPI queries: the next/previous human message of a conversation is one
-    # seek, a day's messages of one sender one range scan; short replies (5 % of human messages) have
-    # their own partial index (kpi_queries.py).
-    db.executescript(
-        f"""
-        CREATE INDEX IF NOT EXISTS messages_kpi_conversation ON messages (shop, conversation, sender, ts_ms, seq, agent);
-        CREATE INDEX IF NOT EXISTS messages_kpi_sender ON messages (shop, sender, ts_ms, conversation, customer, agent);
-        CREATE INDEX IF NOT EXISTS messages_kpi_short ON messages (shop, ts_ms)
-          WHERE sender = 'agent' AND {SHORT_REPLY_SQL};
-        """
-    )
 
 
 # Every key of an agent's (and the team's) figures, in report order.

@@ -8,20 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from assistant.schema import SHORT_REPLY_SQL
+
 UNASSIGNED = "(unassigned)"
-SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, is short (as daylog.py counts)
-# Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
-_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
-
-
-def _short_reply_sql() -> str:
-    text = "text"
-    for code in _WHITESPACE:
-        text = f"replace({text}, char({code}), '')"
-    return f"length({text}) < {SHORT_REPLY_CHARS}"
-
-
-SHORT_REPLY_SQL = _short_reply_sql()
 # A reply is named by an integer key that sorts like (ts, seq): ((ts − day start) << 32) + seq.
 # Replies count until the end of D+1, so ts − day start < 2^28 ms; with seq < 2^32 the key fits in 60 bits.
 MAX_SEQ = 2**32

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import logformat, store
-from assistant.daysource import open_day
 from assistant.config import Config
 from assistant.daylog import DayQuery, Key, Rules, conversation_keys, day_bounds, iter_items
+from assistant.daysource import open_day
 
 PARALLEL_FROM_EVENTS = 200_000  # below this a day is written in this process (workers take ~0.5 s to start)
 MAX_JOBS = 4

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path

@@ -13,8 +13,8 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from assistant.customer_type import CustomerType, TypeClassifier, customer_type_json
-from assistant.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.keywords import KeywordSpotter
+from assistant.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.textnorm import Analysis, Normalizer, char_ngrams
 
 __all__ = [

@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.matcher import Matcher
-from assistant.phrases import ASSISTANT_INTENTS, MIN_CHARS, PRODUCT_INTENTS, PRODUCT_MIN_CHARS, Library
-from assistant.phrases import check_template, make_environment, visible_length
+from assistant.phrases import (
+    ASSISTANT_INTENTS,
+    MIN_CHARS,
+    PRODUCT_INTENTS,
+    PRODUCT_MIN_CHARS,
+    Library,
+    check_template,
+    make_environment,
+    visible_length,
+)
 
 COLUMNS = ("分组", "快捷编码", "快捷短语")
 # Header spellings seen in exports of Qianniu and similar tools, by the column they mean.

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
-from assistant import kpi, store
+from assistant import kpi, schema, store
 from assistant.events import parse_event
 
 # Share of the day's customers arriving in each local hour (a Taobao shop's usual curve).
@@ -129,7 +129,7 @@ def simulate(
         # A bulk load: a large page cache keeps the index B-trees in memory; NORMAL is safe in WAL mode.
         conn.execute("PRAGMA cache_size = -262144")
         conn.execute("PRAGMA synchronous = NORMAL")
-        store.migrate(conn)
+        schema.migrate(conn)
         prefix = f"sim-{shop}-{day.isoformat()}-{seed}"
         if conn.execute("SELECT 1 FROM events WHERE id = ?", (f"{prefix}-0-0",)).fetchone():
             raise ValueError(f"{shop} {day} with seed {seed} is already in {db_path}")

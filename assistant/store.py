@@ -1,8 +1,7 @@
-"""SQLite interaction log: schema, migrations, the event writer's SQL and read queries."""
+"""SQLite interaction log: the event writer's SQL and read queries (the schema is in schema.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sqlite3
 import time
@@ -12,98 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from assistant.events import Event
-
-migrations = Migrations("assistant")
-
-
-@migrations(name="001_interaction_log")
-def _m001_interaction_log(db: Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            type TEXT NOT NULL,
-            ts_ms INTEGER NOT NULL,
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            agent TEXT,
-            received_ms INTEGER NOT NULL,
-            raw TEXT NOT NULL
-        );
-        CREATE INDEX events_shop_ts ON events (shop, ts_ms);
-        CREATE INDEX events_conversation ON events (shop, conversation, ts_ms);
-
-        CREATE TABLE messages (
-            seq INTEGER PRIMARY KEY REFERENCES events (seq),
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            sender TEXT NOT NULL,
-            agent TEXT,
-            text TEXT NOT NULL,
-            ts_ms INTEGER NOT NULL,
-            followup_id TEXT,
-            intent TEXT,
-            customer_type TEXT,
-            suggestions TEXT
-        );
-        CREATE INDEX messages_shop_ts ON messages (shop, ts_ms);
-        CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms);
-        CREATE INDEX messages_conversation_ts ON messages (shop, conversation, ts_ms);
-        CREATE INDEX messages_customer_ts ON messages (shop, customer, ts_ms);
-
-        CREATE TABLE orders (
-            shop TEXT NOT NULL,
-            order_id TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            agent TEXT,
-            amount REAL,
-            created_ms INTEGER,
-            created_seq INTEGER,
-            paid_ms INTEGER,
-            paid_amount REAL,
-            paid_seq INTEGER,
-            PRIMARY KEY (shop, order_id)
-        );
-        CREATE INDEX orders_shop_created ON orders (shop, created_ms);
-        CREATE INDEX orders_customer_created ON orders (shop, customer, created_ms);
-
-        CREATE TABLE suggestion_uses (
-            seq INTEGER PRIMARY KEY REFERENCES events (seq),
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            agent TEXT NOT NULL,
-            phrase_id TEXT NOT NULL,
-            ts_ms INTEGER NOT NULL
-        );
-        CREATE INDEX suggestion_uses_shop_ts ON suggestion_uses (shop, ts_ms);
-        CREATE INDEX suggestion_uses_phrase ON suggestion_uses (shop, phrase_id);
-
-        CREATE TABLE conversations (
-            shop TEXT NOT NULL,
-            conversation TEXT NOT NULL,
-            customer TEXT NOT NULL,
-            agent TEXT,
-            status TEXT NOT NULL DEFAULT 'open',
-            opened_ms INTEGER NOT NULL,
-            last_ts_ms INTEGER NOT NULL,
-            last_customer_ms INTEGER,
-            last_agent_ms INTEGER,
-            closed_ms INTEGER,
-            customer_type TEXT,
-            PRIMARY KEY (shop, conversation)
-        );
-        CREATE INDEX conversations_agent ON conversations (shop, agent, status);
-        """
-    )
 
 
 @dataclass(frozen=True)
@@ -139,17 +47,6 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.row_factory = sqlite3.Row
     return conn
-
-
-# Modules that register further migrations on `migrations` (each owns the SQL of its own tables).
-MIGRATION_MODULES = ("assistant.followup_store", "assistant.kpi", "assistant.daylog")
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to the newest version."""
-    for name in MIGRATION_MODULES:
-        importlib.import_module(name)
-    migrations.apply(Database(conn))
 
 
 def now_ms() -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from assistant import store
 from assistant.config import Config
-from assistant.conversations import ConversationState, Conversations
+from assistant.conversations import Conversations, ConversationState
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json, suggestion_json

@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import shutil
-import multiprocessing
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
 import sys
 import tempfile
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import assistant.daylog  # noqa: F401  (registers the daily log's index migration)
-from assistant import store
+from assistant import schema, store
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Shanghai")
@@ -56,7 +57,7 @@ def fill(db_path: Path, day: date, messages: int, *, seed: int = 1) -> int:
     conn = store.connect(db_path)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")
-    store.migrate(conn)
+    schema.migrate(conn)
     per_conversation = 20
     conversations = max(1, messages // per_conversation)
     agents = [f"客服{i:02d}" for i in range(40)]

@@ -18,8 +18,8 @@ from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.followup_store import Followup
 from assistant.followup_policy import PhraseSource
+from assistant.followup_store import Followup
 from assistant.followups import FollowupService
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.ingest import Enrichment, Ingestor

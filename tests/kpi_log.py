@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant import kpi, store
+from assistant import kpi, schema, store
 from assistant.config import Config, load_config
 from assistant.events import parse_event
 
@@ -41,7 +41,7 @@ class Log:
         self.path = path
         self.config = config or load_config(None, env={})
         self.conn = store.connect(path)
-        store.migrate(self.conn)
+        schema.migrate(self.conn)
         self._ids = itertools.count(1)
 
     def close(self) -> None:

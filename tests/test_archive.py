@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from assistant import store
+from assistant import schema, store
 from assistant.archive import (
     ArchiveError,
     ShopDay,
@@ -46,7 +46,7 @@ def day_ts(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
 
 def add_events(db: Path, raws: list[dict[str, Any]]) -> None:
     with closing(store.connect(db)) as conn:
-        store.migrate(conn)
+        schema.migrate(conn)
         with store.transaction(conn):
             for raw in raws:
                 store.insert_event(conn, parse_event(raw, max_text_chars=5000))

@@ -19,8 +19,8 @@ from assistant import logformat
 from assistant.config import Config
 from assistant.daylog import DayQuery, Rules, iter_conversations, iter_items
 from assistant.store import connect
-from tests.helpers import ROOT
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
+from tests.helpers import ROOT
 
 Client = TestClient  # type: ignore[type-arg]
 

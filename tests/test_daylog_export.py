@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assistant import logexport, store
+from assistant import logexport, schema, store
 from assistant.config import Config
 from assistant.daylog import DayQuery, Rules
 from assistant.daysource import open_day
@@ -28,7 +28,7 @@ def _raw(eid: str, ts: Any, c: int, sender: str, text: str, **extra: Any) -> dic
 def busy_day(db_path: Path) -> Path:
     """40 conversations with suggestions, uses, follow-ups and orders, some running past midnight."""
     conn = store.connect(db_path)
-    store.migrate(conn)
+    schema.migrate(conn)
     with store.transaction(conn):
         for c in range(40):
             first = parse_event(

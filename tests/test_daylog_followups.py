@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistant import store
+from assistant import schema, store
 from assistant.config import Config
 from assistant.daylog import DayQuery, Item, Rules, iter_items
 from assistant.events import parse_event
@@ -35,7 +35,7 @@ def msg(eid: str, clock: str, sender: str, text: str, conv: str = "c1", **extra:
 @pytest.fixture
 def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
     with closing(store.connect(db_path)) as connection:
-        store.migrate(connection)
+        schema.migrate(connection)
         yield connection
 
 

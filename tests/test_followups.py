@@ -12,8 +12,8 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.delivery import auto_event_id
 from assistant.hookspecs import DeliveryResult, hookimpl
-from tests.helpers import replace_config
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
+from tests.helpers import replace_config
 
 IDLE = 300
 

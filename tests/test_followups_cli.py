@@ -10,8 +10,8 @@ import pytest
 from assistant.cli import main
 from assistant.clock import FakeClock
 from assistant.config import Config
-from tests.helpers import replace_config
 from tests.followup_harness import T0, Harness, Recorder
+from tests.helpers import replace_config
 
 
 async def test_followups_cli_lists_followups_and_timers(

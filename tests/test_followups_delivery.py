@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from assistant.app import create_app
 from assistant.clock import FakeClock
 from assistant.config import Config
-from tests.helpers import body_of, make_event, replace_config
 from tests.followup_harness import T0, Harness, Receiver
+from tests.helpers import body_of, make_event, replace_config
 from tests.test_webhook_out import OUT_SECRET, outbound_config
 
 IDLE = 300

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, body_of, make_event
 from tests.followup_harness import Receiver
+from tests.helpers import ROOT, body_of, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.slow

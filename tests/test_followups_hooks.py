@@ -13,12 +13,12 @@ import pytest
 
 import hooks
 from assistant import hookspecs
-from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
+from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.plugins import build_plugin_manager, first_result, implementers
-from tests.helpers import ROOT, make_event
 from tests.followup_harness import Receiver
+from tests.helpers import ROOT, make_event
 
 DOC = ROOT / "docs" / "hooks.md"
 

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant import kpi, store
+from assistant import kpi, schema, store
 from assistant.config import load_config
 from assistant.events import parse_event
-from tests.kpi_log import D, SHOP, TZ, ms
+from tests.kpi_log import SHOP, TZ, D, ms
 
 CONFIG = load_config(None, env={})
 START = ms("D-1 22:00")
@@ -57,7 +57,7 @@ logs = st.lists(st.one_of(message, message, message, order, used), max_size=40)
 
 def _write(path: Path, plan: list[dict[str, Any]]) -> None:
     conn = store.connect(path)
-    store.migrate(conn)
+    schema.migrate(conn)
     raws: list[tuple[dict[str, Any], store.Annotation | None]] = []
     for i, e in enumerate(plan):
         base = {"id": f"e{i}", "ts": e["ts"], "shop": e.get("shop", SHOP), "customer": e["customer"]}

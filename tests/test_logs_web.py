@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
 from assistant.logs_web import daily_log_url
-from tests.helpers import ROOT
 from tests.daylog_day import DAY, PHONE, log_app, post_day
+from tests.helpers import ROOT
 
 Client = TestClient  # type: ignore[type-arg]
 SUPERVISOR = {"Authorization": "Bearer sup-token"}

@@ -15,7 +15,7 @@ import pytest
 
 from assistant import kpi, report
 from assistant.config import Config, KpiTargets, load_config
-from tests.kpi_log import D, SHOP, Log
+from tests.kpi_log import SHOP, D, Log
 
 SCRIPT = "<script>alert('x')</script>"
 

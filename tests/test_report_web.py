@@ -15,7 +15,7 @@ from assistant import kpi, report, reports_web, store
 from assistant.appkeys import CONFIG, DB_PATH
 from assistant.config import Config, load_config
 from assistant.http_errors import error_middleware
-from tests.kpi_log import D, SHOP, Log
+from tests.kpi_log import SHOP, D, Log
 
 TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
           "ASSISTANT_ADMIN_TOKEN": "admin-token"}

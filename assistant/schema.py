@@ -1,0 +1,204 @@
+"""The database's whole schema history, in order, and the SQL predicates its indexes are built on.
+
+Every migration lives here (as maubot keeps its schema in one place); the capability packages keep
+their queries. A rule that exists both as SQL and in Python is defined once, here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("assistant")
+
+# ---- rules shared by SQL and Python ---------------------------------------------------------------
+
+SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, is short (docs/kpi.md)
+# Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
+# Other Unicode spaces (an em space, say) count as characters, in SQL and in Python alike.
+SHORT_REPLY_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
+_STRIP_WHITESPACE = {code: None for code in SHORT_REPLY_WHITESPACE}
+
+
+def _short_reply_sql() -> str:
+    text = "text"
+    for code in SHORT_REPLY_WHITESPACE:
+        text = f"replace({text}, char({code}), '')"
+    return f"length({text}) < {SHORT_REPLY_CHARS}"
+
+
+SHORT_REPLY_SQL = _short_reply_sql()
+
+
+def is_short_reply(text: str) -> bool:
+    """The Python twin of SHORT_REPLY_SQL."""
+    return len(text.translate(_STRIP_WHITESPACE)) < SHORT_REPLY_CHARS
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to the newest version."""
+    migrations.apply(Database(conn))
+
+
+# ---- migrations, oldest first ---------------------------------------------------------------------
+
+
+@migrations(name="001_interaction_log")
+def _m001_interaction_log(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            received_ms INTEGER NOT NULL,
+            raw TEXT NOT NULL
+        );
+        CREATE INDEX events_shop_ts ON events (shop, ts_ms);
+        CREATE INDEX events_conversation ON events (shop, conversation, ts_ms);
+
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY REFERENCES events (seq),
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            agent TEXT,
+            text TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            followup_id TEXT,
+            intent TEXT,
+            customer_type TEXT,
+            suggestions TEXT
+        );
+        CREATE INDEX messages_shop_ts ON messages (shop, ts_ms);
+        CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms);
+        CREATE INDEX messages_conversation_ts ON messages (shop, conversation, ts_ms);
+        CREATE INDEX messages_customer_ts ON messages (shop, customer, ts_ms);
+
+        CREATE TABLE orders (
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            agent TEXT,
+            amount REAL,
+            created_ms INTEGER,
+            created_seq INTEGER,
+            paid_ms INTEGER,
+            paid_amount REAL,
+            paid_seq INTEGER,
+            PRIMARY KEY (shop, order_id)
+        );
+        CREATE INDEX orders_shop_created ON orders (shop, created_ms);
+        CREATE INDEX orders_customer_created ON orders (shop, customer, created_ms);
+
+        CREATE TABLE suggestion_uses (
+            seq INTEGER PRIMARY KEY REFERENCES events (seq),
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            phrase_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL
+        );
+        CREATE INDEX suggestion_uses_shop_ts ON suggestion_uses (shop, ts_ms);
+        CREATE INDEX suggestion_uses_phrase ON suggestion_uses (shop, phrase_id);
+
+        CREATE TABLE conversations (
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            opened_ms INTEGER NOT NULL,
+            last_ts_ms INTEGER NOT NULL,
+            last_customer_ms INTEGER,
+            last_agent_ms INTEGER,
+            closed_ms INTEGER,
+            customer_type TEXT,
+            PRIMARY KEY (shop, conversation)
+        );
+        CREATE INDEX conversations_agent ON conversations (shop, agent, status);
+        """
+    )
+
+
+@migrations(name="002_followups")
+def _m002_followups(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE timers (
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            armed_seq INTEGER NOT NULL,
+            armed_ms INTEGER NOT NULL,
+            due_ms INTEGER NOT NULL,
+            fired INTEGER NOT NULL DEFAULT 0,
+            agent TEXT,
+            state TEXT NOT NULL,
+            reason TEXT,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (shop, conversation)
+        );
+        CREATE INDEX timers_armed ON timers (due_ms) WHERE state = 'armed';
+
+        -- The last event whose effect on the timers is written: a restart replays only what follows.
+        CREATE TABLE timers_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+        INSERT INTO timers_watermark (id, seq) VALUES (1, 0);
+
+        CREATE TABLE followups (
+            id TEXT PRIMARY KEY,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            kind TEXT NOT NULL,
+            phrase_id TEXT,
+            text TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            armed_seq INTEGER NOT NULL,
+            due_ms INTEGER NOT NULL,
+            fired_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX followups_pending ON followups (updated_ms) WHERE state = 'pending';
+        CREATE INDEX followups_conversation ON followups (shop, conversation, fired_ms);
+        CREATE INDEX followups_fired ON followups (fired_ms);
+        """
+    )
+
+
+@migrations(name="010_kpi_indexes")
+def _m010_kpi_indexes(db: Database) -> None:
+    # Covering indexes for the KPI queries: the next/previous human message of a conversation is one
+    # seek, a day's messages of one sender one range scan; short replies (5 % of human messages) have
+    # their own partial index (kpi/queries.py).
+    db.executescript(
+        f"""
+        CREATE INDEX IF NOT EXISTS messages_kpi_conversation ON messages (shop, conversation, sender, ts_ms, seq, agent);
+        CREATE INDEX IF NOT EXISTS messages_kpi_sender ON messages (shop, sender, ts_ms, conversation, customer, agent);
+        CREATE INDEX IF NOT EXISTS messages_kpi_short ON messages (shop, ts_ms)
+          WHERE sender = 'agent' AND {SHORT_REPLY_SQL};
+        """
+    )
+
+
+@migrations(name="020_daylog_indexes")
+def _m020_daylog_indexes(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms, shop, conversation);
+        CREATE INDEX IF NOT EXISTS messages_followup ON messages (followup_id) WHERE followup_id IS NOT NULL;
+        """
+    )

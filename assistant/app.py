@@ -16,8 +16,8 @@ from assistant.conversations import Conversations
 from assistant.followups import followups_ctx
 from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
-from assistant.matcher import Matcher
-from assistant.suggestions import SuggestionEngine, load_matcher
+from assistant.suggest.engine import SuggestionEngine, load_matcher
+from assistant.suggest.matcher import Matcher
 from assistant.webhooks import healthz, post_events
 from assistant.writer import Writer
 

@@ -12,7 +12,7 @@ from assistant.config import Config
 
 if TYPE_CHECKING:
     from assistant.ingest import Ingestor
-    from assistant.suggestions import SuggestionEngine
+    from assistant.suggest.engine import SuggestionEngine
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)

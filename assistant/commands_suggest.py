@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
-    from assistant.phrases import Library, LibraryError
+    from assistant.suggest.phrases import Library, LibraryError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -79,7 +79,7 @@ def _settings(args: argparse.Namespace) -> tuple[Path, dict[str, str], int]:
 
 
 def _load(args: argparse.Namespace) -> tuple[Library, int] | None:
-    from assistant.phrases import Library, LibraryError
+    from assistant.suggest.phrases import Library, LibraryError
 
     directory, variables, top_k = _settings(args)
     try:
@@ -113,8 +113,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Convert a Qianniu table to a phrase file and report the rows not taken."""
-    from assistant.matcher import Matcher
-    from assistant.phrase_io import TableError, import_rows, read_table, to_toml
+    from assistant.suggest.matcher import Matcher
+    from assistant.suggest.qianniu import TableError, import_rows, read_table, to_toml
 
     loaded = _load(args)
     if loaded is None:
@@ -141,7 +141,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write 分组/快捷编码/快捷短语 rows to a .csv/.xlsx file, or CSV to stdout."""
     import csv
 
-    from assistant.phrase_io import TableError, export_rows, write_table
+    from assistant.suggest.qianniu import TableError, export_rows, write_table
 
     loaded = _load(args)
     if loaded is None:
@@ -161,7 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     """Print the suggestions and customer type for one message, as a table or as the API's JSON."""
-    from assistant.matcher import Matcher, customer_type_json, suggestion_json
+    from assistant.suggest.matcher import Matcher, customer_type_json, suggestion_json
 
     loaded = _load(args)
     if loaded is None:
@@ -189,8 +189,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Print top-1/top-3 intent accuracy, type accuracy and the per-intent confusion summary."""
-    from assistant.evaluation import evaluate
-    from assistant.matcher import Matcher
+    from assistant.suggest.evaluation import evaluate
+    from assistant.suggest.matcher import Matcher
 
     loaded = _load(args)
     if loaded is None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from assistant.clock import QuietHours
 from assistant.config import Config
 from assistant.followup_store import FireContext
-from assistant.phrases import DEFAULT_TYPE, Library, LibraryError
+from assistant.suggest.phrases import DEFAULT_TYPE, Library, LibraryError
 from assistant.timers import Due
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class PhraseLike(Protocol):
 
 
 class PhraseSource(Protocol):
-    """What follow-ups need of a phrase library (assistant.phrases.Library fits)."""
+    """What follow-ups need of a phrase library (assistant.suggest.phrases.Library fits)."""
 
     @property
     def phrases(self) -> Sequence[PhraseLike]: ...

@@ -29,9 +29,9 @@ from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE
 from assistant.auth import only_agent, require
 from assistant.bus import Bus, Subscription, Update
 from assistant.conversations import ConversationState
-from assistant.matcher import customer_type_json, suggestion_json
 from assistant.store import Written
-from assistant.suggestions import SuggestionEngine
+from assistant.suggest.engine import SuggestionEngine
+from assistant.suggest.matcher import customer_type_json, suggestion_json
 
 log = logging.getLogger(__name__)
 

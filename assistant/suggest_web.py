@@ -7,7 +7,7 @@ from aiohttp import web
 from assistant.appkeys import CONFIG, ENGINE
 from assistant.auth import require
 from assistant.http_errors import json_dumps, json_error
-from assistant.matcher import suggestion_json
+from assistant.suggest.matcher import suggestion_json
 
 MAX_QUERY_CHARS = 5000
 

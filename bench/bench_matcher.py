@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.matcher import Matcher
-from assistant.phrases import SPECIAL_FILES, Library
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import SPECIAL_FILES, Library
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASES = ROOT / "phrases"

@@ -23,10 +23,10 @@ from assistant.followup_store import Followup
 from assistant.followups import FollowupService
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.ingest import Enrichment, Ingestor
-from assistant.phrases import Library
 from assistant.plugins import build_plugin_manager
 from assistant.signing import SignatureError, verify
 from assistant.store import Annotation
+from assistant.suggest.phrases import Library
 from assistant.writer import Writer
 from tests.helpers import make_event
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from assistant.customer_type import CustomerType, customer_type_json
-from assistant.matcher import Matcher
-from assistant.phrases import Library
+from assistant.suggest.customer_type import CustomerType, customer_type_json
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import Report, evaluate, read_labeled
-from assistant.matcher import Matcher
-from assistant.phrases import INTENTS, TYPE_IDS, Library
+from assistant.suggest.evaluation import Report, evaluate, read_labeled
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

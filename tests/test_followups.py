@@ -180,7 +180,7 @@ async def test_followups_prefer_phrase_for_customer_type(harness: Harness, recor
 async def test_followups_fall_back_to_builtin_phrases(
     send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
 ) -> None:
-    from assistant.phrases import Library
+    from assistant.suggest.phrases import Library
 
     empty = Library.build([])
     h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=empty).start()

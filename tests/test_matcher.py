@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.matcher import Context, Matcher, Suggestion, customer_type_json, suggestion_json
-from assistant.phrases import Library
+from assistant.suggest.matcher import Context, Matcher, Suggestion, customer_type_json, suggestion_json
+from assistant.suggest.phrases import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,9 +11,9 @@ import pytest
 from openpyxl import Workbook
 
 from assistant.commands_suggest import register
-from assistant.matcher import Matcher
-from assistant.phrase_io import TableError, export_rows, import_rows, map_header, read_table, to_toml, write_table
-from assistant.phrases import Library
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import Library
+from assistant.suggest.qianniu import TableError, export_rows, import_rows, map_header, read_table, to_toml, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from assistant.commands_suggest import register
-from assistant.phrases import INTENTS, TYPE_IDS, Library, LibraryError, Problem
+from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library, LibraryError, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.textnorm import NormalizationData, Normalizer, char_ngrams, fold, normalize, segment
+from assistant.suggest.textnorm import NormalizationData, Normalizer, char_ngrams, fold, normalize, segment
 
 DATA = NormalizationData(
     synonyms={"zfb": "支付宝", "hb": "花呗", "咋": "怎么", "木有": "没有", "👍": "好的"},
@@ -89,7 +89,7 @@ def test_normalizer_survives_lone_surrogates_and_long_text() -> None:
 def test_shipped_vocabulary_folds_colloquial_forms() -> None:
     from pathlib import Path
 
-    from assistant.phrases import Library
+    from assistant.suggest.phrases import Library
 
     shipped = Normalizer(Library.load(Path(__file__).resolve().parent.parent / "phrases").normalization)
     assert shipped.normalize("咋整") == shipped.normalize("怎么办")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from assistant.keywords import NUMBER
-from assistant.textnorm import Analysis, Normalizer
-from assistant.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
+from assistant.suggest.keywords import NUMBER
+from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
 CUE_WEIGHT = {1: 0.5, 2: 1.0, 3: 1.3}  # by cue length in characters; longer cues weigh 1.6
 PATTERN_WEIGHT = 1.5

@@ -7,8 +7,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from assistant.phrases import IntentSpec
-from assistant.textnorm import Analysis, Normalizer
+from assistant.suggest.phrases import IntentSpec
+from assistant.suggest.textnorm import Analysis, Normalizer
 
 STRONG_WEIGHT = 0.9
 WEIGHT_BY_LENGTH = {1: 0.45, 2: 0.6, 3: 0.7}  # longer key words weigh LONG_WEIGHT

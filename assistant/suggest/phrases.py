@@ -14,8 +14,8 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from assistant.textnorm import NormalizationData, Normalizer
-from assistant.vocabulary import (
+from assistant.suggest.textnorm import NormalizationData, Normalizer
+from assistant.suggest.vocabulary import (
     ASSISTANT_INTENTS,
     DEFAULT_TYPE,
     INTENTS,

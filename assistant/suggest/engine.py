@@ -13,9 +13,9 @@ from assistant.config import Config
 from assistant.conversations import Conversations, ConversationState
 from assistant.events import Event
 from assistant.ingest import Enrichment
-from assistant.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json, suggestion_json
-from assistant.phrases import Library, LibraryError
 from assistant.store import Annotation, Written
+from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json, suggestion_json
+from assistant.suggest.phrases import Library, LibraryError
 
 log = logging.getLogger(__name__)
 

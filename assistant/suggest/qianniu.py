@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.matcher import Matcher
-from assistant.phrases import (
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import (
     ASSISTANT_INTENTS,
     MIN_CHARS,
     PRODUCT_INTENTS,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.matcher import Matcher
+from assistant.suggest.matcher import Matcher
 
 DEFAULT_INTENTS = Path("tests/data/intents.tsv")
 DEFAULT_TYPES = Path("tests/data/types.tsv")

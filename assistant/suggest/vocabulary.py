@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from assistant.textnorm import DEFAULT_FILLERS, NormalizationData
+from assistant.suggest.textnorm import DEFAULT_FILLERS, NormalizationData
 
 INTENTS: tuple[str, ...] = (
     "greeting", "product_info", "size_advice", "stock", "price_bargain", "promotion", "shipping_time",

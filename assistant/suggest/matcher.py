@@ -12,10 +12,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from assistant.customer_type import CustomerType, TypeClassifier, customer_type_json
-from assistant.keywords import KeywordSpotter
-from assistant.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.textnorm import Analysis, Normalizer, char_ngrams
+from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
+from assistant.suggest.keywords import KeywordSpotter
+from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
+from assistant.suggest.textnorm import Analysis, Normalizer, char_ngrams
 
 __all__ = [
     "Context", "CustomerType", "Matcher", "Suggestion", "customer_type_json", "suggestion_json",

@@ -1,0 +1,1 @@
+"""Reply suggestions: text normalizing, key words, the phrase library, matching, customer types, the live engine."""

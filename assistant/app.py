@@ -9,13 +9,14 @@ from pathlib import Path
 from aiohttp import web
 
 from assistant import chatwoot_web, kpi, live, logs_web, panel, reports_web, suggest_web
-from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, INGESTOR, WRITER
+from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FOLLOWUPS, INGESTOR, PLUGINS, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
 from assistant.conversations import Conversations
-from assistant.followups import followups_ctx
+from assistant.followups.service import FollowupService
 from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
+from assistant.plugins import Plugins
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.webhooks import healthz, post_events
@@ -51,7 +52,8 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     logs_web.add_routes(app)
     reports_web.add_routes(app)
     app.cleanup_ctx.append(_writer_ctx)
-    app.cleanup_ctx.append(followups_ctx)
+    app.cleanup_ctx.append(_plugins_ctx)
+    app.cleanup_ctx.append(_followups_ctx)
     return app
 
 
@@ -69,3 +71,25 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     await writer.close()
     engine.conversations.close()
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
+
+
+async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The plugin manager: started after the writer, it sees every newly logged event (`on_event`)."""
+    plugins = Plugins(app[CONFIG])
+    app[PLUGINS] = plugins
+    await plugins.start()
+    app[INGESTOR].listeners.append(plugins.on_written)
+    yield
+    await plugins.stop()
+
+
+async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the follow-up service after the plugins; stop it (and persist its timers) before they close."""
+    engine = app[ENGINE]
+    service = FollowupService(
+        app[CONFIG], app[WRITER], app[INGESTOR], app[BUS], app[PLUGINS], phrases=lambda: engine.matcher.library
+    )  # the suggestion engine's library is the one agents see, reloads included
+    app[FOLLOWUPS] = service
+    await service.start()
+    yield
+    await service.stop()

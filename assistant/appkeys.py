@@ -11,7 +11,9 @@ from assistant.bus import Bus
 from assistant.config import Config
 
 if TYPE_CHECKING:
+    from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
+    from assistant.plugins import Plugins
     from assistant.suggest.engine import SuggestionEngine
     from assistant.writer import Writer
 
@@ -21,3 +23,5 @@ WRITER: web.AppKey[Writer] = web.AppKey("writer")
 INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor")
 BUS = web.AppKey("bus", Bus)
 ENGINE: web.AppKey[SuggestionEngine] = web.AppKey("engine")
+PLUGINS: web.AppKey[Plugins] = web.AppKey("plugins")
+FOLLOWUPS: web.AppKey[FollowupService] = web.AppKey("followups")

@@ -9,9 +9,10 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from assistant import followup_store, store
+from assistant import store
 from assistant.config import Config
-from assistant.followup_store import FOLLOWUP_STATES
+from assistant.followups import store as followup_store
+from assistant.hookspecs import FOLLOWUP_STATES
 
 
 def register(sub: Any) -> None:

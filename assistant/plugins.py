@@ -1,4 +1,9 @@
-"""The plugin manager: our hookspecs plus the `hooks.<name>` modules enabled in `[hooks] enabled`."""
+"""The plugin manager (our hookspecs plus the `hooks.<name>` modules in `[hooks] enabled`) and its dispatch.
+
+`Plugins` is built once per application by `create_app`: it starts and stops the plugins, hands each
+newly logged event to `on_event` (and a customer message's suggestions to `on_suggestions`), and owns
+the tasks that run the awaitable results of hook calls, so none is lost and all end on stop.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import pluggy
-from aiohttp import web
 
 from assistant import hookspecs
 from assistant.config import Config, ConfigError
+from assistant.hookspecs import Followup
+from assistant.outbound import Outbound
+from assistant.store import Written
+from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-
-PLUGINS = web.AppKey("plugins", pluggy.PluginManager)  # the service's plugin manager, once started
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -44,6 +50,76 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
     except pluggy.PluginValidationError as exc:
         raise ConfigError(f"[hooks] enabled: {exc}") from None
     return pm
+
+
+class Plugins:
+    """The application's plugin manager with the values every hook call passes (config, outbound HTTP)."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager | None = None, *, http: Outbound | None = None):
+        self.config = config
+        self.pm = pm if pm is not None else build_plugin_manager(config)
+        self.http = http if http is not None else Outbound()
+        self.tasks = TaskSet("hooks")
+
+    async def start(self) -> None:
+        """`on_startup` of every plugin (a ConfigError stops the start)."""
+        await await_all(self.pm.hook.on_startup(config=self.config, http=self.http))
+
+    async def stop(self) -> None:
+        """Cancel hook tasks still running, `on_shutdown`, close the outbound session."""
+        await self.tasks.close()
+        await await_all(self.pm.hook.on_shutdown(config=self.config, http=self.http))
+        await self.http.close()
+
+    @property
+    def settled(self) -> bool:
+        """No hook task is running."""
+        return len(self.tasks) == 0
+
+    def implementers(self, hook: str) -> list[str]:
+        """Names of the plugins implementing `hook`."""
+        return implementers(self.pm, hook)
+
+    # ---- dispatch -------------------------------------------------------------------------------
+
+    def on_written(self, written: Written) -> None:
+        """Ingest listener: `on_event` for each newly logged event, `on_suggestions` for a customer message's."""
+        event = written.event
+        if written.seq is None:
+            return
+        self.call("on_event", event=event, seq=written.seq)
+        annotation = written.annotation
+        if event.is_customer_message and annotation is not None and annotation.suggestions:
+            self.call(
+                "on_suggestions",
+                shop=event.shop,
+                conversation=event.conversation,
+                suggestions=list(annotation.suggestions),
+                customer_type=annotation.customer_type_detail,
+            )
+
+    def on_followup(self, followup: Followup) -> None:
+        """`on_followup` for a created or changed follow-up."""
+        self.call("on_followup", followup=followup)
+
+    def call(self, hook: str, **kwargs: Any) -> None:
+        """Call a broadcast hook; its awaitable results run as tasks; a failing plugin is logged, not raised."""
+        try:
+            results = getattr(self.pm.hook, hook)(config=self.config, http=self.http, **kwargs)
+        except Exception:
+            log.exception("a %s hook failed", hook)
+            return
+        for result in results:
+            if inspect.isawaitable(result):
+                self.tasks.spawn(_await(result), name=hook)
+
+    async def deliver(self, **kwargs: Any) -> Any:
+        """The first `deliver_message` implementation that takes the message (see `first_result`)."""
+        return await first_result(self.pm.hook.deliver_message, config=self.config, http=self.http, **kwargs)
+
+
+async def _await(awaitable: Any) -> None:
+    await awaitable
 
 
 async def await_all(results: Iterable[Any]) -> list[Any]:

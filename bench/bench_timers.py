@@ -26,14 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant import followup_store
 from assistant.bus import Bus
 from assistant.config import load_config
 from assistant.events import parse_event
-from assistant.followup_store import TimerRow
-from assistant.followups import FollowupService
+from assistant.followups import store as followup_store
+from assistant.followups.service import FollowupService
+from assistant.followups.store import TimerRow
+from assistant.followups.timers import Timer, TimerQueue
 from assistant.ingest import Ingestor
-from assistant.timers import Timer, TimerQueue
+from assistant.plugins import Plugins
 from assistant.writer import Writer
 from bench.load import post_load
 from tests.followup_harness import Receiver
@@ -89,8 +90,9 @@ async def in_process(n: int, tmp: Path) -> dict[str, float]:
     writer = Writer(tmp / "inproc.db")
     writer.start()
     ingestor = Ingestor(writer)
-    service = FollowupService(config, writer, ingestor, Bus())
-    ingestor.listeners.append(service.on_written)
+    plugins = Plugins(config)
+    service = FollowupService(config, writer, ingestor, Bus(), plugins)
+    ingestor.listeners.append(plugins.on_written)
     await service.start()
     gc.collect()
     before = rss_mb()
@@ -106,7 +108,7 @@ async def in_process(n: int, tmp: Path) -> dict[str, float]:
     sized = structure_bytes(service.timers.queue)
     await service.stop()
     reload_started = time.perf_counter()
-    restarted = FollowupService(config, writer, ingestor, Bus())
+    restarted = FollowupService(config, writer, ingestor, Bus(), plugins)
     await restarted.start()
     reload_s = time.perf_counter() - reload_started
     assert len(restarted.timers.queue) == n

@@ -12,10 +12,10 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from assistant import outbound
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.outbound import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ def on_startup(config: Config) -> None:
                     settings.webhook_secret_env)
 
 
-async def post_message(config: Config, account: str, conversation: str, body: dict[str, Any]) -> DeliveryResult:
+async def post_message(
+    config: Config, http: Outbound, account: str, conversation: str, body: dict[str, Any]
+) -> DeliveryResult:
     """Create a message in a Chatwoot conversation."""
     token = config.secret(config.hooks.chatwoot.api_token_env)
     if token is None:
@@ -47,12 +49,12 @@ async def post_message(config: Config, account: str, conversation: str, body: di
     url = messages_url(config, account, conversation)
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
-    return await outbound.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
+    return await http.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
 
 
 @hookimpl
 async def deliver_message(
-    config: Config, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
+    config: Config, http: Outbound, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
 ) -> DeliveryResult | None:
     account = account_of_shop(str(conversation["shop"]))
     if account is None:
@@ -63,7 +65,7 @@ async def deliver_message(
         "private": False,
         "content_attributes": {FOLLOWUP_ATTRIBUTE: idempotency_key, "kind": kind},
     }
-    return await post_message(config, account, str(conversation["conversation"]), body)
+    return await post_message(config, http, account, str(conversation["conversation"]), body)
 
 
 def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] | None) -> str:
@@ -79,7 +81,11 @@ def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] |
 
 @hookimpl
 async def on_suggestions(
-    config: Config, shop: str, conversation: str, suggestions: list[dict[str, Any]],
+    config: Config,
+    http: Outbound,
+    shop: str,
+    conversation: str,
+    suggestions: list[dict[str, Any]],
     customer_type: dict[str, Any] | None,
 ) -> None:
     settings = config.hooks.chatwoot
@@ -89,6 +95,6 @@ async def on_suggestions(
     if account is None or (settings.note_shops and shop not in settings.note_shops):
         return
     body = {"content": note_text(suggestions, customer_type), "message_type": "outgoing", "private": True}
-    result = await post_message(config, account, conversation, body)
+    result = await post_message(config, http, account, conversation, body)
     if not result.ok:
         log.warning("suggestion note for %s/%s not posted: %s", shop, conversation, result.error)

@@ -13,9 +13,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from assistant import outbound
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.outbound import Outbound
 from assistant.signing import sign
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def payload(conversation: dict[str, Any], text: str, idempotency_key: str, kind:
 
 @hookimpl
 async def deliver_message(
-    config: Config, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
+    config: Config, http: Outbound, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
 ) -> DeliveryResult:
     settings = config.hooks.webhook_out
     body = payload(conversation, text, idempotency_key, kind)
@@ -60,4 +60,4 @@ async def deliver_message(
     secret = config.secret(settings.secret_env)
     if secret is not None:
         headers[SIGNATURE_HEADER] = sign(secret, stamp, body)
-    return await outbound.post(settings.url, body, headers, timeout_s=settings.timeout_s, peer=settings.url)
+    return await http.post(settings.url, body, headers, timeout_s=settings.timeout_s, peer=settings.url)

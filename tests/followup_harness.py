@@ -13,17 +13,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from assistant import followup_store
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.followup_policy import PhraseSource
-from assistant.followup_store import Followup
-from assistant.followups import FollowupService
-from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.followups import store as followup_store
+from assistant.followups.policy import PhraseSource
+from assistant.followups.service import FollowupService
+from assistant.hookspecs import DeliveryResult, Followup, hookimpl
 from assistant.ingest import Enrichment, Ingestor
-from assistant.plugins import build_plugin_manager
+from assistant.plugins import Plugins, build_plugin_manager
 from assistant.signing import SignatureError, verify
 from assistant.store import Annotation
 from assistant.suggest.phrases import Library
@@ -88,7 +87,7 @@ class Harness:
         self.config = config
         self.db = db
         self.clock = clock
-        self.plugins = plugins
+        self.extra_plugins = plugins
         self.phrases = phrases if phrases is not None else tiny_library()
         self.customer_types: dict[str, str] = {}  # conversation → type the annotator reports
 
@@ -100,19 +99,22 @@ class Harness:
         self.bus = Bus()
         self.updates: Subscription = self.bus.subscribe(maxsize=10_000)
         pm = build_plugin_manager(self.config)
-        for plugin in self.plugins:
+        for plugin in self.extra_plugins:
             pm.register(plugin)
         phrases = self.phrases
+        self.plugins = Plugins(self.config, pm)
         self.service = FollowupService(
-            self.config, self.writer, self.ingestor, self.bus, pm=pm, clock=self.clock, phrases=lambda: phrases
+            self.config, self.writer, self.ingestor, self.bus, self.plugins, clock=self.clock, phrases=lambda: phrases
         )
-        self.ingestor.listeners.append(self.service.on_written)
+        await self.plugins.start()
+        self.ingestor.listeners.append(self.plugins.on_written)
         await self.service.start()
         await self.settle()
         return self
 
     async def stop(self) -> None:
         await self.service.stop()
+        await self.plugins.stop()
         await self.writer.close()
 
     async def restart(self, *, advance_s: float = 0) -> Harness:
@@ -149,7 +151,7 @@ class Harness:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until everything runnable has run (the fake clock's sleepers wait for `advance`)."""
         deadline = time.monotonic() + timeout
-        while not (self.clock.waking == 0 and self.service.settled):
+        while not (self.clock.waking == 0 and self.service.settled and self.plugins.settled):
             if time.monotonic() > deadline:
                 raise AssertionError("the follow-up service did not settle")
             await asyncio.sleep(0.001)

@@ -10,7 +10,7 @@ import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.delivery import auto_event_id
+from assistant.followups.delivery import auto_event_id
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
 from tests.helpers import replace_config
@@ -339,7 +339,7 @@ async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
     assert (f.state, f.attempts) == ("pending", 1)
     await h.stop()
     recorder = Recorder()
-    h.plugins = [recorder]
+    h.extra_plugins = [recorder]
     clock.advance(10)
     await h.start()
     try:
@@ -388,7 +388,7 @@ async def test_followups_clean_restart_replays_nothing(
 ) -> None:
     await harness.agent_says()
     await harness.send(conversation="conv2", text="在吗")
-    caplog.set_level("INFO", logger="assistant.followups")
+    caplog.set_level("INFO", logger="assistant.followups.service")
     await harness.restart(advance_s=10)
     assert "1 timers reloaded, 0 rebuilt from the log" in caplog.text
     assert harness.rows("SELECT seq FROM timers_watermark") == [(2,)]

@@ -16,6 +16,7 @@ from assistant import hookspecs
 from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.outbound import Outbound
 from assistant.plugins import build_plugin_manager, first_result, implementers
 from tests.followup_harness import Receiver
 from tests.helpers import ROOT, make_event
@@ -110,7 +111,8 @@ async def test_first_result_lets_an_async_plugin_decline(config: Config) -> None
     pm = build_plugin_manager(config)
     for plugin in (NeverAsked(), Delivers(), Declines()):
         pm.register(plugin)
-    kwargs = {"config": config, "conversation": {}, "text": "t", "idempotency_key": "k", "kind": "followup"}
+    kwargs = {"config": config, "http": Outbound(), "conversation": {}, "text": "t", "idempotency_key": "k",
+              "kind": "followup"}
     assert await first_result(pm.hook.deliver_message, **kwargs) == DeliveryResult.sent(200)
     assert calls == ["declines", "delivers"]
 
@@ -138,20 +140,22 @@ async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> 
         hooks_config = HooksConfig(enabled=["shop_gateway"], settings={"shop_gateway": table})
         cfg = dataclasses.replace(config, hooks=hooks_config, secrets={"SHOP_GATEWAY_TOKEN": "t0ken"})
         pm = build_plugin_manager(cfg)
+        http = Outbound()
         module = sys.modules["hooks.shop_gateway"]
-        for r in pm.hook.on_startup(config=cfg):
+        for r in pm.hook.on_startup(config=cfg, http=http):
             assert r is None
-        pm.hook.on_event(config=cfg, event=parse_event(make_event(), max_text_chars=100), seq=1)
+        pm.hook.on_event(config=cfg, http=http, event=parse_event(make_event(), max_text_chars=100), seq=1)
         assert module.event_counts == {"message": 1}
         conversation = {"shop": "tmall-flagship", "conversation": "c1", "customer": "u1", "agent": "a"}
-        kwargs = {"config": cfg, "text": "亲~", "idempotency_key": "fu-1", "kind": "followup"}
+        kwargs = {"config": cfg, "http": http, "text": "亲~", "idempotency_key": "fu-1", "kind": "followup"}
         result = await first_result(pm.hook.deliver_message, conversation=conversation, **kwargs)
         assert result.ok
         other = {**conversation, "shop": "somebody-else"}
         assert await first_result(pm.hook.deliver_message, conversation=other, **kwargs) is None
         with pytest.raises(ConfigError, match="SHOP_GATEWAY_TOKEN"):
-            pm.hook.on_startup(config=dataclasses.replace(cfg, secrets={}))
+            pm.hook.on_startup(config=dataclasses.replace(cfg, secrets={}), http=http)
     finally:
+        await http.close()
         await receiver.close()
     [request] = receiver.requests
     assert request["json"] == {"chat": "c1", "to": "u1", "content": "亲~"}

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from assistant.clock import FakeClock, QuietHours, SystemClock
 from assistant.config import ConfigError, load_config
-from assistant.delivery import backoff_ms
-from assistant.followup_policy import Cancel, Create, Defer, Policy, choose_phrase, decide, followup_id
-from assistant.followup_store import FireContext, UnpaidOrder
-from assistant.timers import Due, Timer, TimerQueue
+from assistant.followups.delivery import backoff_ms
+from assistant.followups.policy import Cancel, Create, Defer, Policy, choose_phrase, decide, followup_id
+from assistant.followups.store import FireContext, UnpaidOrder
+from assistant.followups.timers import Due, Timer, TimerQueue
 from tests.followup_harness import T0, tiny_library
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -10,6 +10,7 @@ import pytest
 
 from assistant.config import Config, ConfigError, HooksConfig, WebhookOutConfig
 from assistant.hookspecs import DeliveryResult
+from assistant.outbound import Outbound
 from assistant.plugins import build_plugin_manager
 from hooks import webhook_out
 from tests.followup_harness import Receiver
@@ -33,7 +34,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def deliver(config: Config, key: str = "fu-1", kind: str = "followup") -> DeliveryResult:
-    return await webhook_out.deliver_message(config, CONVERSATION, "亲，欢迎再来~", key, kind)
+    http = Outbound()
+    try:
+        return await webhook_out.deliver_message(config, http, CONVERSATION, "亲，欢迎再来~", key, kind)
+    finally:
+        await http.close()
 
 
 async def test_webhook_out_posts_signed_json_with_idempotency_key(config: Config, receiver: Receiver) -> None:

@@ -8,26 +8,22 @@ its deliveries late or retried, and an idle period measured from a stale `ts` wo
 
 from __future__ import annotations
 
-import inspect
 import logging
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
-import pluggy
-from aiohttp import web
-
-from assistant import followup_store, store
-from assistant.appkeys import BUS, CONFIG, ENGINE, INGESTOR, WRITER
+from assistant import store
 from assistant.bus import Bus, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config
-from assistant.delivery import Deliverer
 from assistant.events import Event
-from assistant.followup_policy import (
+from assistant.followups import store as followup_store
+from assistant.followups.delivery import Deliverer
+from assistant.followups.policy import (
     Cancel,
     Decision,
     Defer,
@@ -37,15 +33,13 @@ from assistant.followup_policy import (
     compose,
     decide,
     followup_id,
-    load_phrases,
 )
-from assistant.followup_store import Followup, Key, ReplayEvent, TimerRow
-from assistant.hookspecs import hookimpl
+from assistant.followups.store import Key, ReplayEvent, TimerRow
+from assistant.followups.timers import Due, Timers
+from assistant.hookspecs import Followup, hookimpl
 from assistant.ingest import Ingestor
-from assistant.plugins import PLUGINS, await_all, build_plugin_manager, implementers
-from assistant.store import Written
+from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
-from assistant.timers import Due, Timers
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -59,8 +53,8 @@ class FollowupService:
         writer: Writer,
         ingestor: Ingestor,
         bus: Bus,
+        plugins: Plugins,
         *,
-        pm: pluggy.PluginManager | None = None,
         clock: Clock | None = None,
         phrases: Callable[[], PhraseSource | None] | None = None,
         rng: random.Random | None = None,
@@ -72,21 +66,20 @@ class FollowupService:
         self.ingestor = ingestor
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
-        self.pm = pm or build_plugin_manager(config)
+        self.plugins = plugins
         self.phrases = phrases or (lambda: None)  # called at each firing: follows library reloads
         self.builtin_phrases = builtin_phrases(config)
         self.timers = Timers(writer, self.clock, max_retries=max(1, self.policy.grace_ms // 5000))
-        self.deliverer = Deliverer(config, self.pm, writer, ingestor, self.clock, self.notify, rng=rng)
+        self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
-        self.pm.register(BuiltinHooks(self), name="assistant.followups")
+        plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
 
     # ---- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start plugins, reload timers and pending deliveries, rebuild what a crash lost, start sweeping."""
-        await await_all(self.pm.hook.on_startup(config=self.config))
-        if self._sends() and not implementers(self.pm, "deliver_message"):
+        """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping."""
+        if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
         if not self.settings.enabled:
             return
@@ -135,11 +128,10 @@ class FollowupService:
             after = (rows[-1].shop, rows[-1].conversation)
 
     async def stop(self) -> None:
-        """Stop firing and delivering; persist the timers; let plugins close."""
+        """Stop firing and delivering; persist the timers."""
         await self.timers.stop()
         await self.deliverer.close()
         await self.tasks.close()
-        await await_all(self.pm.hook.on_shutdown(config=self.config))
 
     @property
     def settled(self) -> bool:
@@ -150,31 +142,6 @@ class FollowupService:
         return self.settings.mode == "send" or "send" in self.settings.shop_modes.values()
 
     # ---- events --------------------------------------------------------------------------------
-
-    def on_written(self, written: Written) -> None:
-        """Ingest listener: hand each newly logged event to the `on_event` hooks."""
-        if written.seq is None:
-            return
-        try:
-            results = self.pm.hook.on_event(config=self.config, event=written.event, seq=written.seq)
-        except Exception:
-            log.exception("an on_event hook failed for event %s", written.event.id)
-            return
-        self._spawn_awaitables(results, "on_event")
-        annotation = written.annotation
-        if written.event.is_customer_message and annotation is not None and annotation.suggestions:
-            try:
-                results = self.pm.hook.on_suggestions(
-                    config=self.config,
-                    shop=written.event.shop,
-                    conversation=written.event.conversation,
-                    suggestions=list(annotation.suggestions),
-                    customer_type=annotation.customer_type_detail,
-                )
-            except Exception:
-                log.exception("an on_suggestions hook failed for event %s", written.event.id)
-                return
-            self._spawn_awaitables(results, "on_suggestions")
 
     def handle(self, event: Event, seq: int) -> None:
         """Arm, re-arm or cancel the conversation's timer for a newly logged event."""
@@ -347,25 +314,11 @@ class FollowupService:
     # ---- telling others ------------------------------------------------------------------------
 
     def notify(self, f: Followup) -> None:
-        """Call the `on_followup` hooks for a created or changed follow-up."""
-        try:
-            results = self.pm.hook.on_followup(config=self.config, followup=f)
-        except Exception:
-            log.exception("an on_followup hook failed for follow-up %s", f.id)
-            return
-        self._spawn_awaitables(results, "on_followup")
-
-    def _spawn_awaitables(self, results: list[Any], hook: str) -> None:
-        for result in results:
-            if inspect.isawaitable(result):
-                self.tasks.spawn(_await(result), name=hook)
+        """Tell the plugins (the agent panel among them) about a created or changed follow-up."""
+        self.plugins.on_followup(f)
 
     def publish(self, key: Key, agent: str | None, payload: dict[str, Any]) -> None:
         self.bus.publish(Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload))
-
-
-async def _await(awaitable: Any) -> None:
-    await awaitable
 
 
 def _with(row: TimerRow, **changes: Any) -> TimerRow:
@@ -387,24 +340,3 @@ class BuiltinHooks:
         payload = followup.to_json()
         payload["followup_id"] = payload.pop("id")
         self.service.publish((followup.shop, followup.conversation), followup.agent, payload)
-
-
-# ---- the web application's part -----------------------------------------------------------------
-
-FOLLOWUPS = web.AppKey("followups", FollowupService)
-
-
-async def followups_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start the follow-up service after the writer; stop it (and persist its timers) before the writer closes."""
-    config = app[CONFIG]
-    engine = app.get(ENGINE)
-    # The suggestion engine's library is the one agents see, reloads included; alone, load our own.
-    phrases = (lambda: engine.matcher.library) if engine is not None else load_phrases(config)
-    pm = build_plugin_manager(config)
-    service = FollowupService(config, app[WRITER], app[INGESTOR], app[BUS], pm=pm, phrases=phrases)
-    app[PLUGINS] = pm
-    app[FOLLOWUPS] = service
-    app[INGESTOR].listeners.append(service.on_written)
-    await service.start()
-    yield
-    await service.stop()

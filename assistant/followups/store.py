@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from assistant import store
+from assistant.hookspecs import Followup
 
 Key = tuple[str, str]  # (shop, conversation)
-
-FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled")
-
-
-@dataclass(frozen=True)
-class Followup:
-    """One follow-up: chosen, rendered, and where its delivery stands. `id` is the idempotency key."""
-
-    id: str
-    shop: str
-    conversation: str
-    customer: str
-    agent: str | None
-    kind: str  # "followup" | "payment_reminder"
-    phrase_id: str | None
-    text: str
-    mode: str  # "send" | "suggest"
-    state: str  # one of FOLLOWUP_STATES
-    attempts: int
-    last_error: str | None
-    armed_seq: int
-    due_ms: int
-    fired_ms: int
-    updated_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class TimerRow:

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from assistant import followup_store
 from assistant.clock import Clock
-from assistant.followup_store import Key, TimerRow
+from assistant.followups import store as followup_store
+from assistant.followups.store import Key, TimerRow
 from assistant.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)

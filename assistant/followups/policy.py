@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from assistant.clock import QuietHours
 from assistant.config import Config
-from assistant.followup_store import FireContext
-from assistant.suggest.phrases import DEFAULT_TYPE, Library, LibraryError
-from assistant.timers import Due
+from assistant.followups.store import FireContext
+from assistant.followups.timers import Due
+from assistant.suggest.phrases import DEFAULT_TYPE, Library
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +138,6 @@ def followup_id(shop: str, conversation: str, armed_event_id: str, n: int) -> st
     """The idempotency key of the n-th follow-up of the idle period opened by event `armed_event_id`."""
     digest = hashlib.sha256("\x1f".join((shop, conversation, armed_event_id, str(n))).encode()).hexdigest()
     return f"fu-{digest[:32]}"
-
-
-def load_phrases(config: Config) -> Callable[[], PhraseSource | None]:
-    """The shop's phrase library, loaded once; None (built-in phrases only) when it cannot be loaded."""
-    try:
-        library: PhraseSource | None = Library.load(config.resolve(config.phrases.path), library_variables(config))
-    except LibraryError as exc:
-        log.error("follow-ups use built-in phrases only: %s", exc)
-        library = None
-    return lambda: library
 
 
 def library_variables(config: Config) -> dict[str, str]:

@@ -13,16 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pluggy
-
-from assistant import followup_store
 from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.followup_store import Followup, Key
-from assistant.hookspecs import DeliveryResult
+from assistant.followups import store as followup_store
+from assistant.followups.store import Key
+from assistant.hookspecs import DeliveryResult, Followup
 from assistant.ingest import Ingestor
-from assistant.plugins import first_result
+from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
 from assistant.writer import Writer
 
@@ -60,7 +58,7 @@ class Deliverer:
     def __init__(
         self,
         config: Config,
-        pm: pluggy.PluginManager,
+        plugins: Plugins,
         writer: Writer,
         ingestor: Ingestor,
         clock: Clock,
@@ -70,7 +68,7 @@ class Deliverer:
     ) -> None:
         self.config = config
         self.settings = config.followups
-        self.pm = pm
+        self.plugins = plugins
         self.writer = writer
         self.ingestor = ingestor
         self.clock = clock
@@ -167,10 +165,7 @@ class Deliverer:
         }
         try:
             outcome = await asyncio.wait_for(
-                first_result(
-                    self.pm.hook.deliver_message,
-                    config=self.config, conversation=conversation, text=f.text, idempotency_key=f.id, kind=f.kind,
-                ),
+                self.plugins.deliver(conversation=conversation, text=f.text, idempotency_key=f.id, kind=f.kind),
                 self.settings.delivery_timeout_s,
             )  # fmt: skip
             if outcome is None:

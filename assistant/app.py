@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import chatwoot_web, kpi, live, logs_web, panel, reports_web, suggest_web
+from assistant import chatwoot_web, live, logs_web, panel, reports_web, suggest_web
 from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FOLLOWUPS, INGESTOR, PLUGINS, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
@@ -16,6 +16,7 @@ from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
 from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
+from assistant.kpi import metrics
 from assistant.plugins import Plugins
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
@@ -31,7 +32,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     The phrase library loads here, so a broken library stops the service before it listens
     (LibraryError names each problem). Tests pass a shared `matcher` to skip reloading it.
     """
-    kpi.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
+    metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
         middlewares=[error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.

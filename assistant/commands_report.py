@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant import kpi, report, schema, store
+from assistant import schema, store
 from assistant.cli import add_common, config_from_args, db_path
 from assistant.config import Config
+from assistant.kpi import metrics, report
 
 MAX_RANGE_DAYS = 366
 
@@ -94,7 +95,7 @@ def prepare(path: Path) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    kpi.check_kpi_config(config.kpi)
+    metrics.check_kpi_config(config.kpi)
     try:
         first, last = period(config, args.date, args.first, args.last)
     except ValueError as exc:
@@ -105,7 +106,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"assistant: no database at {path}", file=sys.stderr)
         return 1
     prepare(path)
-    reports = kpi.build_reports(
+    reports = metrics.build_reports(
         lambda: store.connect(path, readonly=True), config, first, last, shop=args.shop, parallel=True
     )
     if not reports:
@@ -121,7 +122,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from assistant.simulate import simulate
+    from assistant.kpi.simulate import simulate
 
     config = config_from_args(args)
     try:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import kpi, report, store
+from assistant import store
 from assistant.appkeys import CONFIG, DB_PATH
 from assistant.auth import presented_token, require
 from assistant.config import Config, ConfigError
 from assistant.http_errors import json_dumps, json_error
+from assistant.kpi import metrics, report
 
 MAX_RANGE_DAYS = 92
 
@@ -71,14 +72,14 @@ def parse_query(query: object, config: Config) -> ReportQuery:
     return ReportQuery(first, last, shop)
 
 
-def _reports(config: Config, path: Path, q: ReportQuery) -> list[kpi.ShopReport]:
+def _reports(config: Config, path: Path, q: ReportQuery) -> list[metrics.ShopReport]:
     """Runs in a thread: the SQL on read-only connections."""
-    return kpi.build_reports(
+    return metrics.build_reports(
         lambda: store.connect(path, readonly=True), config, q.first, q.last, shop=q.shop, parallel=True
     )
 
 
-async def _load(request: web.Request) -> list[kpi.ShopReport] | web.Response:
+async def _load(request: web.Request) -> list[metrics.ShopReport] | web.Response:
     require(request, "supervisor")
     config = request.app[CONFIG]
     try:

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _simulate(db: Path, agents: int, customers: int) -> None:
-    from assistant.simulate import simulate
+    from assistant.kpi.simulate import simulate
 
     try:
         started = time.perf_counter()

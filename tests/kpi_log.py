@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant import kpi, schema, store
+from assistant import schema, store
 from assistant.config import Config, load_config
 from assistant.events import parse_event
+from assistant.kpi import metrics
 
 D = date(2026, 11, 20)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -88,11 +89,11 @@ class Log:
         shop: str | None = SHOP,
         parallel: bool = False,
         config: Config | None = None,
-    ) -> list[kpi.ShopReport]:
+    ) -> list[metrics.ShopReport]:
         """Reports over read-only connections; `now` defaults to long after the period."""
         end = last or first
-        now = now if now is not None else kpi.day_bounds(end, TZ)[2] + 86_400_000
-        return kpi.build_reports(
+        now = now if now is not None else metrics.day_bounds(end, TZ)[2] + 86_400_000
+        return metrics.build_reports(
             lambda: store.connect(self.path, readonly=True),
             config or self.config,
             first,
@@ -102,7 +103,7 @@ class Log:
             parallel=parallel,
         )
 
-    def report(self, day: date = D, **kwargs: Any) -> kpi.ShopReport:
+    def report(self, day: date = D, **kwargs: Any) -> metrics.ShopReport:
         found = self.reports(day, **kwargs)
         assert len(found) == 1, found
         return found[0]
@@ -113,4 +114,4 @@ class Log:
         for row in r.agents:
             if row.agent == agent:
                 return row.metrics
-        return kpi.metrics(kpi.Tally(), self.config.kpi, agent=agent)
+        return metrics.metrics(metrics.Tally(), self.config.kpi, agent=agent)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import kpi
 from assistant.config import CommissionTier, ConfigError, KpiConfig, KpiTargets, load_config
+from assistant.kpi import metrics
 from tests.kpi_log import Log
 
 KPI = KpiConfig()
@@ -30,20 +30,20 @@ KPI = KpiConfig()
     ],
 )
 def test_kpi_commission_rate_at_the_tier_boundaries(conversion: Fraction, rate: float) -> None:
-    assert kpi.commission_rate(conversion, KPI) == rate
+    assert metrics.commission_rate(conversion, KPI) == rate
 
 
 def test_kpi_commission_rate_compares_decimals_exactly() -> None:
     # 0.1 + 0.2 style float noise must not drop a customer below a tier floor.
-    assert kpi.commission_rate(0.30, KPI) == 0.03
-    assert kpi.commission_rate(0.305, KPI) == 0.035
-    assert kpi.commission_rate(None, KPI) is None
+    assert metrics.commission_rate(0.30, KPI) == 0.03
+    assert metrics.commission_rate(0.305, KPI) == 0.035
+    assert metrics.commission_rate(None, KPI) is None
 
 
 def test_kpi_commission_tiers_come_from_config() -> None:
     custom = KpiConfig(commission=[CommissionTier(0.5, 0.1), CommissionTier(0.0, 0.0)])
-    assert kpi.commission_rate(Fraction(1, 2), custom) == 0.1
-    assert kpi.commission_rate(Fraction(49, 100), custom) == 0.0
+    assert metrics.commission_rate(Fraction(1, 2), custom) == 0.1
+    assert metrics.commission_rate(Fraction(49, 100), custom) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -51,14 +51,14 @@ def test_kpi_commission_tiers_come_from_config() -> None:
     [(3, 10, 0.03, 30.0), (61, 200, 0.035, 35.0), (7, 20, 0.04, 40.0), (4, 10, 0.06, 60.0), (29, 100, 0.015, 15.0)],
 )
 def test_kpi_commission_is_sales_times_the_tier_rate(paid: int, inquiries: int, rate: float, commission: float) -> None:
-    tally = kpi.Tally(inquiries=inquiries, ordered=paid, paid=paid, sales_cents=100_000)
-    m = kpi.metrics(tally, KPI, agent="A")
+    tally = metrics.Tally(inquiries=inquiries, ordered=paid, paid=paid, sales_cents=100_000)
+    m = metrics.metrics(tally, KPI, agent="A")
     assert (m["commission_rate"], m["commission"], m["sales"]) == (rate, commission, 1000.0)
 
 
 def test_kpi_commission_rounds_half_up_to_the_fen() -> None:
-    tally = kpi.Tally(inquiries=10, ordered=1, paid=1, sales_cents=50)  # ¥0.50 × 1.5 % = ¥0.0075
-    assert kpi.metrics(tally, KPI, agent="A")["commission"] == 0.01
+    tally = metrics.Tally(inquiries=10, ordered=1, paid=1, sales_cents=50)  # ¥0.50 × 1.5 % = ¥0.0075
+    assert metrics.metrics(tally, KPI, agent="A")["commission"] == 0.01
 
 
 def test_kpi_commission_on_a_logged_day(tmp_path: Path) -> None:
@@ -77,12 +77,12 @@ def test_kpi_commission_on_a_logged_day(tmp_path: Path) -> None:
 
 
 def test_kpi_score_is_100_when_every_target_is_met() -> None:
-    tally = kpi.Tally(
+    tally = metrics.Tally(
         consulted=10, served=10, inquiries=10, ordered=5, paid=5, sales_cents=1000, first_responses=10,
         first_response_ms=50_000, bursts=20, responses=20, response_ms=200_000, customer_messages=20,
         agent_messages=30,
     )
-    m = kpi.metrics(tally, KPI, agent="A")
+    m = metrics.metrics(tally, KPI, agent="A")
     assert (m["score"], m["grade"]) == (100.0, "A")
 
 
@@ -90,33 +90,33 @@ def test_kpi_score_weighs_each_metric_against_its_target() -> None:
     weights = {"conversion": 1.0, "response_avg_s": 1.0}
     config = KpiConfig(score_weights=weights)
     # conversion 20 % against 40 % scores 50; 60 s against 30 s scores 50; 30 s scores 100.
-    slow = kpi.Tally(inquiries=10, ordered=2, paid=2, responses=1, response_ms=60_000, bursts=1)
+    slow = metrics.Tally(inquiries=10, ordered=2, paid=2, responses=1, response_ms=60_000, bursts=1)
     fast = dataclasses.replace(slow, response_ms=30_000)
-    assert kpi.metrics(slow, config, agent="A")["score"] == 50.0
-    assert kpi.metrics(fast, config, agent="A")["score"] == 75.0
+    assert metrics.metrics(slow, config, agent="A")["score"] == 50.0
+    assert metrics.metrics(fast, config, agent="A")["score"] == 75.0
 
 
 def test_kpi_score_leaves_out_metrics_without_a_value() -> None:
     config = KpiConfig(score_weights={"conversion": 3.0, "reply_rate": 1.0})
-    tally = kpi.Tally(consulted=4, served=3)  # no inquiries: conversion has no value
-    assert kpi.metrics(tally, config, agent="A")["score"] == 76.5  # reply rate alone: 75 % of the 98 % target
-    assert kpi.metrics(kpi.Tally(), config, agent="A")["score"] is None
+    tally = metrics.Tally(consulted=4, served=3)  # no inquiries: conversion has no value
+    assert metrics.metrics(tally, config, agent="A")["score"] == 76.5  # reply rate alone: 75 % of the 98 % target
+    assert metrics.metrics(metrics.Tally(), config, agent="A")["score"] is None
 
 
 def test_kpi_share_metrics_score_what_is_avoided() -> None:
     config = KpiConfig(score_weights={"short_replies": 1.0, "slow_responses": 1.0})
-    tally = kpi.Tally(agent_messages=10, short_replies=2, bursts=4, slow_responses=1)
-    assert kpi.metrics(tally, config, agent="A")["score"] == 77.5  # (80 + 75) / 2
+    tally = metrics.Tally(agent_messages=10, short_replies=2, bursts=4, slow_responses=1)
+    assert metrics.metrics(tally, config, agent="A")["score"] == 77.5  # (80 + 75) / 2
 
 
 @pytest.mark.parametrize(("score", "grade"), [(100.0, "A"), (90.0, "A"), (89.9, "B"), (60.0, "D"), (59.9, "E"), (0.0, "E")])
 def test_kpi_default_grades(score: float, grade: str) -> None:
-    assert kpi.grade(score, KPI) == grade
+    assert metrics.grade(score, KPI) == grade
 
 
 def test_kpi_grades_come_from_config() -> None:
     config = KpiConfig(grades={"优秀": 85, "合格": 60})
-    assert (kpi.grade(85, config), kpi.grade(70, config), kpi.grade(59, config), kpi.grade(None, config)) == (
+    assert (metrics.grade(85, config), metrics.grade(70, config), metrics.grade(59, config), metrics.grade(None, config)) == (
         "优秀", "合格", None, None)
 
 
@@ -125,7 +125,7 @@ def test_kpi_config_rejects_an_unknown_score_metric(tmp_path: Path) -> None:
     path.write_text('[kpi.score_weights]\nconversion = 50\nhappiness = 50\n', encoding="utf-8")
     config = load_config(path, env={})
     with pytest.raises(ConfigError, match=r"\[kpi.score_weights\] happiness"):
-        kpi.check_kpi_config(config.kpi)
+        metrics.check_kpi_config(config.kpi)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_kpi_config_rejects_an_unknown_score_metric(tmp_path: Path) -> None:
 )
 def test_kpi_config_rejects_values_the_report_cannot_use(bad: KpiConfig) -> None:
     with pytest.raises(ConfigError):
-        kpi.check_kpi_config(bad)
+        metrics.check_kpi_config(bad)
 
 
 @pytest.mark.parametrize(
@@ -152,4 +152,4 @@ def test_kpi_config_rejects_values_the_report_cannot_use(bad: KpiConfig) -> None
     ],
 )
 def test_kpi_judge_colours_against_targets(key: str, value: float | None, verdict: str | None) -> None:
-    assert kpi.judge(key, value, KpiTargets()) == verdict
+    assert metrics.judge(key, value, KpiTargets()) == verdict

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import kpi
+from assistant.kpi import metrics
 from tests.kpi_log import D, Log, ms
 
 
@@ -101,7 +101,7 @@ def test_kpi_unanswered_message_without_agent_goes_to_the_last_agent(log: Log) -
 def test_kpi_message_nobody_owns_is_unassigned(log: Log) -> None:
     log.customer("10:00", customer="u7", conversation="c7")
     r = log.report()
-    assert [row.agent for row in r.agents] == [kpi.UNASSIGNED]
+    assert [row.agent for row in r.agents] == [metrics.UNASSIGNED]
     m = r.agents[0].metrics
     assert (m["consulted"], m["served"], m["slow_responses"], m["score"], m["commission"]) == (1, 0, 1, None, 0.0)
 

@@ -11,9 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant import kpi, schema, store
+from assistant import schema, store
 from assistant.config import load_config
 from assistant.events import parse_event
+from assistant.kpi import metrics
 from tests.kpi_log import SHOP, TZ, D, ms
 
 CONFIG = load_config(None, env={})
@@ -21,7 +22,7 @@ START = ms("D-1 22:00")
 SPAN_MS = 52 * 3_600_000  # D-1 22:00 .. D+2 02:00
 AGENTS = ("A", "B", "C")
 CUSTOMERS = ("u1", "u2", "u3", "u4")
-COUNT_KEYS = [f.name for f in fields(kpi.Tally)]
+COUNT_KEYS = [f.name for f in fields(metrics.Tally)]
 
 when = st.integers(min_value=START, max_value=START + SPAN_MS)
 customer = st.sampled_from(CUSTOMERS)
@@ -86,8 +87,8 @@ def _write(path: Path, plan: list[dict[str, Any]]) -> None:
     conn.close()
 
 
-def _report(path: Path, now: int, *, parallel: bool) -> kpi.ShopReport:
-    (found,) = kpi.build_reports(lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now,
+def _report(path: Path, now: int, *, parallel: bool) -> metrics.ShopReport:
+    (found,) = metrics.build_reports(lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now,
                                  parallel=parallel)
     return found
 
@@ -129,15 +130,15 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
             assert a.responses + a.slow_responses >= a.bursts >= a.responses
             assert a.followups_recovered <= a.followups_sent
             assert a.first_responses <= a.consulted * 2  # at most one per conversation, two per customer here
-        assert r.pending == (now < kpi.day_bounds(D, TZ)[2])
+        assert r.pending == (now < metrics.day_bounds(D, TZ)[2])
         _check_totals(path, team.tally)
         parallel = _report(path, now, parallel=True)
         assert {row.agent: row.tally for row in parallel.agents} == {row.agent: row.tally for row in rows}
 
 
-def _check_totals(path: Path, team: kpi.Tally) -> None:
+def _check_totals(path: Path, team: metrics.Tally) -> None:
     """Every customer message of the day belongs to exactly one agent; every human message counts once."""
-    start, end, _ = kpi.day_bounds(D, TZ)
+    start, end, _ = metrics.day_bounds(D, TZ)
     conn = store.connect(path, readonly=True)
     try:
         def count(sender: str) -> int:

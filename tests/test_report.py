@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from assistant import kpi, report
 from assistant.config import Config, KpiTargets, load_config
+from assistant.kpi import metrics, report
 from tests.kpi_log import SHOP, D, Log
 
 SCRIPT = "<script>alert('x')</script>"
@@ -45,8 +45,8 @@ def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
     assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
     assert [a["agent"] for a in doc["agents"]] == ["A", "B"]
     for agent in doc["agents"]:
-        assert list(agent) == ["agent", *kpi.METRIC_KEYS]
-    assert list(doc["team"]) == list(kpi.METRIC_KEYS)
+        assert list(agent) == ["agent", *metrics.METRIC_KEYS]
+    assert list(doc["team"]) == list(metrics.METRIC_KEYS)
 
 
 def test_report_json_rates_are_fractions_or_null_and_money_has_two_decimals(log: Log) -> None:
@@ -90,7 +90,7 @@ def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:
     rows = list(csv.DictReader(io.StringIO(report.render_csv(log.reports()))))
     assert [r["agent"] for r in rows] == ["A", "B", "(team)"]
     assert rows[0]["conversion"] == "0.5" and rows[1]["pay_rate"] == "" and rows[2]["consulted"] == "5"
-    assert list(rows[0]) == ["shop", "date", "pending", "agent", *kpi.METRIC_KEYS]
+    assert list(rows[0]) == ["shop", "date", "pending", "agent", *metrics.METRIC_KEYS]
 
 
 def test_report_table_lists_agents_then_the_team(log: Log) -> None:
@@ -102,7 +102,7 @@ def test_report_table_lists_agents_then_the_team(log: Log) -> None:
 
 
 def test_report_table_says_pending(log: Log) -> None:
-    text = report.render_table(log.reports(now=kpi.day_bounds(D, log.config.tz)[1]))
+    text = report.render_table(log.reports(now=metrics.day_bounds(D, log.config.tz)[1]))
     assert "pending" in text.splitlines()[0]
 
 
@@ -187,7 +187,7 @@ def test_report_html_draws_the_funnel_and_two_charts_as_inline_svg(page: Page) -
     svgs = [f["children"][1] for f in figures]
     assert all(svg["tag"] == "svg" for svg in svgs)
     response_bars = [c for c in svgs[0]["children"] if c["tag"] == "rect"]
-    assert len(response_bars) == len(kpi.RESPONSE_BUCKETS) + 1
+    assert len(response_bars) == len(metrics.RESPONSE_BUCKETS) + 1
     assert [Page.text(t) for t in response_bars[-1]["children"]] == ["no reply: 1"]
     assert [bar["cls"] for bar in response_bars] == [["good"]] * 3 + [["bad"]] * 4  # past the 60 s threshold
     hourly_bars = [c for c in svgs[1]["children"] if c["tag"] == "rect"]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import kpi, store
+from assistant import store
 from assistant.cli import main
 from assistant.config import load_config
+from assistant.kpi import metrics
 from tests.kpi_log import D, Log
 
 
@@ -122,6 +123,6 @@ def test_report_works_without_the_kpi_indexes(db: Path, capsys: pytest.CaptureFi
         conn.execute(f"DROP INDEX {name}")
     conn.commit()
     conn.close()
-    (r,) = kpi.build_reports(lambda: store.connect(db, readonly=True), load_config(None, env={}), D, shop="s1")
+    (r,) = metrics.build_reports(lambda: store.connect(db, readonly=True), load_config(None, env={}), D, shop="s1")
     assert r.agents[0].agent == "A" and r.agents[0].metrics["conversion"] == 1.0
     assert run(capsys, "report", "--db", str(db), "--date", D.isoformat())[0] == 0

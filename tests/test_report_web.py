@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from assistant import kpi, report, reports_web, store
+from assistant import reports_web, store
 from assistant.appkeys import CONFIG, DB_PATH
 from assistant.config import Config, load_config
 from assistant.http_errors import error_middleware
+from assistant.kpi import metrics, report
 from tests.kpi_log import SHOP, D, Log
 
 TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
@@ -61,7 +62,7 @@ async def test_report_web_json_is_the_report(client: TestClient, log: Log) -> No
     resp = await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)
     assert resp.status == 200
     body = await resp.json()
-    live = kpi.build_reports(lambda: store.connect(log.path, readonly=True), log.config, D, shop=SHOP)  # real clock
+    live = metrics.build_reports(lambda: store.connect(log.path, readonly=True), log.config, D, shop=SHOP)  # real clock
     expected = report.to_json(live)
     assert body == expected
     assert body["agents"][0]["agent"] == "A" and body["agents"][0]["sales"] == 66.6

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant import kpi, simulate, store
+from assistant import store
 from assistant.config import load_config
+from assistant.kpi import metrics, simulate
 
 DAY = date(2026, 11, 20)
 TABLES = {
@@ -64,7 +65,7 @@ def test_simulate_rejects_nonsense() -> None:
 def test_simulate_logs_in_time_order(tmp_path: Path) -> None:
     simulate.simulate(tmp_path / "t.db", DAY, 3, 200, seed=4, progress=False)
     conn = sqlite3.connect(tmp_path / "t.db")
-    start = kpi.day_bounds(DAY, load_config(None, env={}).tz)[0]
+    start = metrics.day_bounds(DAY, load_config(None, env={}).tz)[0]
     stamps = [ts for (ts,) in conn.execute("SELECT ts_ms FROM events WHERE ts_ms >= ? ORDER BY seq", (start,))]
     conn.close()
     assert stamps == sorted(stamps)  # what a webhook delivers; past orders of returning customers come first
@@ -76,7 +77,7 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
     assert 7 <= result.messages / result.customers <= 16
     assert 0.3 <= result.orders / result.customers <= 0.7
     conn = store.connect(path, readonly=True)
-    start, end, horizon = kpi.day_bounds(DAY, load_config(None, env={}).tz)
+    start, end, horizon = metrics.day_bounds(DAY, load_config(None, env={}).tz)
 
     def one(sql: str, *params: object) -> int:
         return int(conn.execute(sql, params).fetchone()[0])
@@ -90,7 +91,7 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
     assert one("SELECT count(*) FROM orders WHERE agent IS NULL") > 0  # credited by the last human writer
     assert one("SELECT count(*) FROM suggestion_uses") > 0
     conn.close()
-    (r,) = kpi.build_reports(lambda: store.connect(path, readonly=True), load_config(None, env={}), DAY,
+    (r,) = metrics.build_reports(lambda: store.connect(path, readonly=True), load_config(None, env={}), DAY,
                              now_ms=horizon + 1)
     team = r.team.metrics
     assert 0.95 <= team["reply_rate"] <= 1.0

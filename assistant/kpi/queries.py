@@ -254,7 +254,7 @@ SELECT agent, count(*) FROM messages WHERE shop = :shop AND sender = 'agent' AND
 GROUP BY agent
 """
 
-# Short replies through their partial index (kpi.py's migration repeats SHORT_REPLY_SQL word for word).
+# Short replies through their partial index (schema.py builds the index on SHORT_REPLY_SQL).
 _SHORT_REPLIES = f"""
 SELECT agent, count(*) FROM messages INDEXED BY messages_kpi_short
 WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de AND sender = 'agent' AND {SHORT_REPLY_SQL}

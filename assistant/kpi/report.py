@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from assistant.config import Config, KpiTargets
-from assistant.kpi import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
-from assistant.kpi_queries import NO_REPLY, Flagged
+from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
+from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
 
 FORMATS = ("table", "csv", "json", "html")
@@ -155,7 +155,7 @@ class Bar:
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

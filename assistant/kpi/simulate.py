@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
-from assistant import kpi, schema, store
+from assistant import schema, store
 from assistant.events import parse_event
+from assistant.kpi import metrics
 
 # Share of the day's customers arriving in each local hour (a Taobao shop's usual curve).
 HOURLY_WEIGHTS = (3, 1.5, 0.8, 0.5, 0.4, 0.5, 1, 2, 4, 7, 9, 9, 7, 7, 8, 8, 8, 7, 6, 7, 9, 10, 9, 6)
@@ -119,7 +120,7 @@ def simulate(
         raise ValueError("agents must be ≥ 1 and customers ≥ 0")
     started = time.perf_counter()
     rng = random.Random(f"{seed}:{shop}:{day.isoformat()}")
-    day_start = kpi.day_bounds(day, ZoneInfo(timezone))[0]
+    day_start = metrics.day_bounds(day, ZoneInfo(timezone))[0]
     team = _agents(rng, agents)
     hours = rng.choices(range(24), weights=HOURLY_WEIGHTS, k=customers)
     arrivals = sorted((day_start + hour * 3_600_000 + rng.randrange(3_600_000), i) for i, hour in enumerate(hours))

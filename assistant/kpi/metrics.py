@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
-from assistant.kpi_queries import (
+from assistant.kpi.queries import (
     NO_REPLY,
     RESPONSE_BUCKETS,
     UNASSIGNED,

@@ -1,4 +1,5 @@
-"""Time for timers: an injectable clock (system or fake) and shop quiet hours."""
+"""Time: an injectable clock (system or fake) for timers, shop quiet hours, and shop-local days (the one place
+that turns local days into epoch milliseconds and back)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as clocktime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -125,3 +126,31 @@ class QuietHours:
 
 def _local(ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
+
+
+# ---- shop-local days ----------------------------------------------------------------------------
+
+
+def midnight(day: date, tz: ZoneInfo) -> int:
+    """Epoch ms of the local midnight that starts `day`."""
+    return int(datetime.combine(day, clocktime(0), tzinfo=tz).timestamp() * 1000)
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """Epoch ms of the local midnight that starts `day` and of the one that ends it (DST-safe)."""
+    return midnight(day, tz), midnight(day + timedelta(days=1), tz)
+
+
+def local_day(ts_ms: int, tz: ZoneInfo) -> date:
+    """The local day an epoch-ms instant falls on."""
+    return _local(ts_ms, tz).date()
+
+
+def local_time(ts_ms: int, tz: ZoneInfo) -> datetime:
+    """An epoch-ms instant as an aware local datetime."""
+    return _local(ts_ms, tz)
+
+
+def yesterday(tz: ZoneInfo, now: datetime | None = None) -> date:
+    """The local day before today (what supervisors read each morning)."""
+    return (now or datetime.now(tz)).astimezone(tz).date() - timedelta(days=1)

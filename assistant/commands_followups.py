@@ -6,10 +6,10 @@ import argparse
 import json
 import sqlite3
 import sys
-from datetime import datetime
 from typing import Any
 
 from assistant import store
+from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.hookspecs import FOLLOWUP_STATES
@@ -84,4 +84,4 @@ def run_timers(args: argparse.Namespace) -> int:
 
 
 def _local(config: Config, ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, config.tz).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(ms, config.tz).strftime("%Y-%m-%d %H:%M:%S")

@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import logformat
-from assistant.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.config import Config
-from assistant.daylog import DayQuery
-from assistant.logexport import export
+from assistant.daylog import formats
+from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
+from assistant.daylog.export import export
+from assistant.daylog.query import DayQuery
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--shop", default=None, help="only this shop")
     parser.add_argument("--agent", default=None, help="only conversations this agent took part in")
     parser.add_argument("--conversation", default=None, help="only this conversation")
-    parser.add_argument("--format", choices=logformat.FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--format", choices=formats.FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--out", type=Path, default=None, help="write to this file instead of standard output")
     parser.add_argument(
         "--unmasked",

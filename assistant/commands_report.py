@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from assistant import schema, store
 from assistant.cli import add_common, config_from_args, db_path
+from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.kpi import metrics, report
 
@@ -77,7 +78,7 @@ def period(config: Config, day: date | None, first: date | None, last: date | No
             raise ValueError(f"--to: a range covers at most {MAX_RANGE_DAYS} days")
         return first, last
     if day is None:
-        day = datetime.now(config.tz).date() - timedelta(days=1)
+        day = yesterday(config.tz)
     return day, day
 
 

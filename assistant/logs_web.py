@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -16,11 +16,12 @@ import jinja2
 from aiohttp import web
 
 from assistant.appkeys import CONFIG, DB_PATH
-from assistant.archive import ArchiveError
 from assistant.auth import presented_token, require
+from assistant.clock import yesterday
 from assistant.config import Config
-from assistant.daylog import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
-from assistant.daysource import open_day
+from assistant.daylog.archive import ArchiveError
+from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
+from assistant.daylog.source import open_day
 from assistant.http_errors import json_error
 
 PAGE_SIZE = 100  # conversations per page
@@ -169,7 +170,7 @@ def _matching(conversations: Iterator[Conversation], filters: Filters) -> Iterat
 
 def _date(text: str | None, config: Config) -> date:
     if not text:
-        return datetime.now(config.tz).date() - timedelta(days=1)  # supervisors read yesterday each morning
+        return yesterday(config.tz)  # supervisors read yesterday each morning
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from aiohttp import web
 from assistant import store
 from assistant.appkeys import CONFIG, DB_PATH
 from assistant.auth import presented_token, require
+from assistant.clock import yesterday
 from assistant.config import Config, ConfigError
 from assistant.http_errors import json_dumps, json_error
 from assistant.kpi import metrics, report
@@ -65,7 +66,7 @@ def parse_query(query: object, config: Config) -> ReportQuery:
         if (last - first).days >= MAX_RANGE_DAYS:
             raise QueryError("to", f"a range covers at most {MAX_RANGE_DAYS} days")
     else:
-        first = last = single or datetime.now(config.tz).date() - timedelta(days=1)
+        first = last = single or yesterday(config.tz)
     shop = get("shop") or None
     if shop is not None and len(shop) > 200:
         raise QueryError("shop", "longer than 200 characters")

@@ -26,7 +26,7 @@ from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import assistant.daylog  # noqa: F401  (registers the daily log's index migration)
+import assistant.daylog.query  # noqa: F401  (registers the daily log's index migration)
 from assistant import schema, store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _jobs() -> int:
-    from assistant.logexport import MAX_JOBS
+    from assistant.daylog.export import MAX_JOBS
 
     return min(len(os.sched_getaffinity(0)), MAX_JOBS)
 

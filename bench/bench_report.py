@@ -85,7 +85,7 @@ def _measure(db: Path, parallel: bool) -> None:
     from assistant.config import load_config
 
     config = load_config(None, env={})
-    start, end, _ = kpi.day_bounds(DAY, config.tz)
+    start, end, _ = kpi.credit_window(DAY, config.tz)
     conn = store.connect(db, readonly=True)
     messages = conn.execute(
         "SELECT count(*) FROM messages WHERE shop = ? AND ts_ms >= ? AND ts_ms < ?", (SHOP, start, end)

@@ -92,7 +92,7 @@ class Log:
     ) -> list[metrics.ShopReport]:
         """Reports over read-only connections; `now` defaults to long after the period."""
         end = last or first
-        now = now if now is not None else metrics.day_bounds(end, TZ)[2] + 86_400_000
+        now = now if now is not None else metrics.credit_window(end, TZ)[2] + 86_400_000
         return metrics.build_reports(
             lambda: store.connect(self.path, readonly=True),
             config or self.config,

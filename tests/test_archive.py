@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from assistant import schema, store
-from assistant.archive import (
+from assistant.config import Config, load_config
+from assistant.daylog.archive import (
     ArchiveError,
     ShopDay,
     archive,
@@ -30,9 +31,8 @@ from assistant.archive import (
     read_summary,
     shop_dirname,
 )
-from assistant.config import Config, load_config
-from assistant.daylog import DayQuery, Rules, iter_items
-from assistant.daysource import open_day
+from assistant.daylog.query import DayQuery, Rules, iter_items
+from assistant.daylog.source import open_day
 from assistant.events import parse_event
 from tests.helpers import ROOT
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant import logformat
 from assistant.config import Config
-from assistant.daylog import DayQuery, Rules, iter_conversations, iter_items
+from assistant.daylog import formats
+from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
 from assistant.store import connect
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
 from tests.helpers import ROOT
@@ -95,7 +95,7 @@ def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: Path) -> None:
 
 
 def test_daylog_masks_personal_data_by_default_in_every_format(day_db: Path) -> None:
-    for fmt in logformat.FORMATS:
+    for fmt in formats.FORMATS:
         out = run_log(day_db, "--date", DAY.isoformat(), "--format", fmt)
         assert out.returncode == 0, out.stderr
         assert PHONE not in out.stdout and "文三路" not in out.stdout, fmt
@@ -114,7 +114,7 @@ def test_daylog_csv_has_one_row_per_message(day_db: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     messages = [i for i in jsonl(day_db) if i["kind"] == "message"]
     assert [r["id"] for r in rows] == [m["id"] for m in messages]
-    assert list(rows[0]) == list(logformat.CSV_COLUMNS)
+    assert list(rows[0]) == list(formats.CSV_COLUMNS)
     a1 = next(r for r in rows if r["id"] == "A1")
     assert a1["suggestions"] == "fh1:91.3* fh2:55" and a1["suggestion_used"] == "true" and a1["intent"] == "shipping_time"
     assert next(r for r in rows if r["id"] == "A6")["followup_outcome"] == "came_back"
@@ -138,7 +138,7 @@ def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(day_db:
         items = list(iter_items(conn, DayQuery(DAY), Rules.from_config(config)))
     items[0]["text"] = "\x1b[2Jgone"
     out = io.StringIO()
-    logformat.write_text(items, out, color=True)
+    formats.write_text(items, out, color=True)
     assert "\x1b[36m" in out.getvalue()  # the customer's colour
     assert "\x1b[2J" not in out.getvalue() and "?[2Jgone" in out.getvalue()
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from assistant import logexport, schema, store
+from assistant import schema, store
 from assistant.config import Config
-from assistant.daylog import DayQuery, Rules
-from assistant.daysource import open_day
+from assistant.daylog import export
+from assistant.daylog.query import DayQuery, Rules
+from assistant.daylog.source import open_day
 from assistant.events import parse_event
 
 DAY = date(2026, 11, 20)
@@ -51,7 +52,7 @@ def busy_day(db_path: Path) -> Path:
 
 def render(config: Config, db: Path, fmt: str, jobs: int, **query: Any) -> str:
     out = io.StringIO()
-    logexport.export(config, db, DayQuery(DAY, **query), fmt, out, jobs=jobs)
+    export.export(config, db, DayQuery(DAY, **query), fmt, out, jobs=jobs)
     return out.getvalue()
 
 
@@ -59,7 +60,7 @@ def render(config: Config, db: Path, fmt: str, jobs: int, **query: Any) -> str:
 def test_export_with_workers_matches_one_process(
     config: Config, busy_day: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(logexport, "BLOCK_CONVERSATIONS", 3)  # many small blocks
+    monkeypatch.setattr(export, "BLOCK_CONVERSATIONS", 3)  # many small blocks
     alone = render(config, busy_day, fmt, jobs=1)
     assert alone.count("\n") > 100
     assert render(config, busy_day, fmt, jobs=2) == alone
@@ -69,14 +70,14 @@ def test_export_with_workers_writes_utf8_bytes_to_a_file(config: Config, busy_da
     alone = render(config, busy_day, "csv", jobs=1)
     path = tmp_path / "day.csv"
     with path.open("w", encoding="utf-8-sig", newline="") as out:
-        logexport.export(config, busy_day, DayQuery(DAY), "csv", out, jobs=2)
+        export.export(config, busy_day, DayQuery(DAY), "csv", out, jobs=2)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert path.read_text(encoding="utf-8-sig") == alone
 
 
 def test_export_uses_workers_only_for_large_days(config: Config, busy_day: Path) -> None:
     with open_day(config, busy_day, DAY) as conn:
-        assert logexport._auto_jobs(conn, DayQuery(DAY), Rules.from_config(config)) == 1
+        assert export._auto_jobs(conn, DayQuery(DAY), Rules.from_config(config)) == 1
 
 
 def test_export_with_workers_applies_the_filters(config: Config, busy_day: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from assistant import schema, store
 from assistant.config import Config
-from assistant.daylog import DayQuery, Item, Rules, iter_items
+from assistant.daylog.query import DayQuery, Item, Rules, iter_items
 from assistant.events import parse_event
 from tests.test_archive import insert_followup
 

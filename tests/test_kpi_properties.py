@@ -130,7 +130,7 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
             assert a.responses + a.slow_responses >= a.bursts >= a.responses
             assert a.followups_recovered <= a.followups_sent
             assert a.first_responses <= a.consulted * 2  # at most one per conversation, two per customer here
-        assert r.pending == (now < metrics.day_bounds(D, TZ)[2])
+        assert r.pending == (now < metrics.credit_window(D, TZ)[2])
         _check_totals(path, team.tally)
         parallel = _report(path, now, parallel=True)
         assert {row.agent: row.tally for row in parallel.agents} == {row.agent: row.tally for row in rows}
@@ -138,7 +138,7 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
 
 def _check_totals(path: Path, team: metrics.Tally) -> None:
     """Every customer message of the day belongs to exactly one agent; every human message counts once."""
-    start, end, _ = metrics.day_bounds(D, TZ)
+    start, end, _ = metrics.credit_window(D, TZ)
     conn = store.connect(path, readonly=True)
     try:
         def count(sender: str) -> int:

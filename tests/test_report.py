@@ -102,7 +102,7 @@ def test_report_table_lists_agents_then_the_team(log: Log) -> None:
 
 
 def test_report_table_says_pending(log: Log) -> None:
-    text = report.render_table(log.reports(now=metrics.day_bounds(D, log.config.tz)[1]))
+    text = report.render_table(log.reports(now=metrics.credit_window(D, log.config.tz)[1]))
     assert "pending" in text.splitlines()[0]
 
 

@@ -65,7 +65,7 @@ def test_simulate_rejects_nonsense() -> None:
 def test_simulate_logs_in_time_order(tmp_path: Path) -> None:
     simulate.simulate(tmp_path / "t.db", DAY, 3, 200, seed=4, progress=False)
     conn = sqlite3.connect(tmp_path / "t.db")
-    start = metrics.day_bounds(DAY, load_config(None, env={}).tz)[0]
+    start = metrics.credit_window(DAY, load_config(None, env={}).tz)[0]
     stamps = [ts for (ts,) in conn.execute("SELECT ts_ms FROM events WHERE ts_ms >= ? ORDER BY seq", (start,))]
     conn.close()
     assert stamps == sorted(stamps)  # what a webhook delivers; past orders of returning customers come first
@@ -77,7 +77,7 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
     assert 7 <= result.messages / result.customers <= 16
     assert 0.3 <= result.orders / result.customers <= 0.7
     conn = store.connect(path, readonly=True)
-    start, end, horizon = metrics.day_bounds(DAY, load_config(None, env={}).tz)
+    start, end, horizon = metrics.credit_window(DAY, load_config(None, env={}).tz)
 
     def one(sql: str, *params: object) -> int:
         return int(conn.execute(sql, params).fetchone()[0])

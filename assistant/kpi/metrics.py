@@ -6,13 +6,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.kpi.queries import (
     NO_REPLY,
@@ -28,7 +28,7 @@ from assistant.kpi.queries import (
 
 __all__ = [
     "NO_REPLY", "RESPONSE_BUCKETS", "UNASSIGNED", "DayFigures", "Flagged", "Tally", "AgentRow", "ShopReport",
-    "METRIC_KEYS", "day_bounds", "metrics", "commission_rate", "score", "grade", "judge", "check_kpi_config",
+    "METRIC_KEYS", "credit_window", "metrics", "commission_rate", "score", "grade", "judge", "check_kpi_config",
     "build_reports",
 ]
 
@@ -69,13 +69,9 @@ _SCORED: dict[str, str] = {
 _WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
 
 
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
-    """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending the day after."""
-
-    def midnight(d: date) -> int:
-        return int(datetime.combine(d, dtime(0), tzinfo=tz).timestamp() * 1000)
-
-    return midnight(day), midnight(day + timedelta(days=1)), midnight(day + timedelta(days=2))
+def credit_window(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
+    """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending D+1 (when it settles)."""
+    return midnight(day, tz), midnight(day + timedelta(days=1), tz), midnight(day + timedelta(days=2), tz)
 
 
 def _ratio(num: int, den: int) -> Fraction | None:
@@ -276,7 +272,7 @@ def shop_report(
     # Commission is pay per agent: the team's is their sum, its rate the effective one.
     team["commission"] = _money(sum((Fraction(str(r.metrics["commission"])) * 100 for r in agents), Fraction(0)))
     team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
-    horizon = day_bounds(last, config.tz)[2]
+    horizon = credit_window(last, config.tz)[2]
     return ShopReport(
         shop=shop,
         first=first,
@@ -307,7 +303,7 @@ def build_reports(
     check_kpi_config(config.kpi)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    windows = [Window(*day_bounds(day, config.tz)) for day in days]
+    windows = [Window(*credit_window(day, config.tz)) for day in days]
     if shop is None:
         conn = connect()
         try:

@@ -7,7 +7,6 @@ import io
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
@@ -209,7 +209,7 @@ def _flag_rows(
 
     rows = []
     for f in flagged:
-        local = datetime.fromtimestamp(f.ts_ms / 1000, tz)
+        local = local_time(f.ts_ms, tz)
         rows.append(
             {
                 "time": local.strftime("%m-%d %H:%M:%S") if r.first != r.last else local.strftime("%H:%M:%S"),

@@ -120,7 +120,7 @@ def simulate(
         raise ValueError("agents must be ≥ 1 and customers ≥ 0")
     started = time.perf_counter()
     rng = random.Random(f"{seed}:{shop}:{day.isoformat()}")
-    day_start = metrics.day_bounds(day, ZoneInfo(timezone))[0]
+    day_start = metrics.credit_window(day, ZoneInfo(timezone))[0]
     team = _agents(rng, agents)
     hours = rng.choices(range(24), weights=HOURLY_WEIGHTS, k=customers)
     arrivals = sorted((day_start + hour * 3_600_000 + rng.randrange(3_600_000), i) for i, hour in enumerate(hours))

@@ -13,10 +13,11 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Required, TypedDict
 from zoneinfo import ZoneInfo
 
+from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
@@ -114,17 +115,6 @@ class Conversation:
     @property
     def messages(self) -> list[Item]:
         return [i for i in self.items if i["kind"] == "message"]
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
-    """Epoch ms of the local midnight that starts `day` and of the one that ends it."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-
-
-def local_day(ts_ms: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(ts_ms / 1000, tz).date()
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

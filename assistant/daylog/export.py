@@ -19,10 +19,12 @@ from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import logformat, store
+from assistant import store
+from assistant.clock import day_bounds
 from assistant.config import Config
-from assistant.daylog import DayQuery, Key, Rules, conversation_keys, day_bounds, iter_items
-from assistant.daysource import open_day
+from assistant.daylog import formats
+from assistant.daylog.query import DayQuery, Key, Rules, conversation_keys, iter_items
+from assistant.daylog.source import open_day
 
 PARALLEL_FROM_EVENTS = 200_000  # below this a day is written in this process (workers take ~0.5 s to start)
 MAX_JOBS = 4
@@ -46,7 +48,7 @@ def export(
         if workers <= 1:
             # closing(): the items (and their reading thread) end before the connection does, even on error
             with closing(iter_items(conn, query, rules)) as items:
-                return logformat.write(items, out, fmt, color=color)
+                return formats.write(items, out, fmt, color=color)
         return _parallel(conn, _database_file(conn), query, rules, fmt, out, color, workers)
 
 
@@ -81,7 +83,7 @@ def _parallel(
     first = True
     with context.Pool(workers, initializer=_start_worker, initargs=setup) as pool:
         if fmt == "csv":
-            logformat.write_csv_header(out)
+            formats.write_csv_header(out)
         in_flight: deque[AsyncResult[tuple[bytes, int]]] = deque()
         for block in _blocks(conversation_keys(conn, query, rules), BLOCK_CONVERSATIONS):
             in_flight.append(pool.apply_async(_render_block, (block,)))
@@ -131,5 +133,5 @@ def _render_block(block: list[Key]) -> tuple[bytes, int]:
     """One block of conversations, annotated, formatted and encoded (runs in a worker process)."""
     buffer = io.StringIO()
     with closing(iter_items(_worker["conn"], _worker["query"], _worker["rules"], keys=block)) as items:
-        count = logformat.write(items, buffer, _worker["fmt"], color=_worker["color"], header=False)
+        count = formats.write(items, buffer, _worker["fmt"], color=_worker["color"], header=False)
     return buffer.getvalue().encode("utf-8"), count

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from assistant.daylog import Item
+from assistant.daylog.query import Item
 
 FORMATS = ("text", "jsonl", "csv")
 

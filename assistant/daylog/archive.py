@@ -26,8 +26,9 @@ from urllib.parse import quote, unquote
 from tqdm import tqdm
 
 from assistant import schema, store
+from assistant.clock import day_bounds, local_day
 from assistant.config import Config
-from assistant.daylog import day_bounds, has_table, local_day
+from assistant.daylog.query import has_table
 
 FORMAT_VERSION = 1
 SUFFIX = ".jsonl.gz"

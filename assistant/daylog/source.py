@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant import schema, store
-from assistant.archive import archived_days, read_records
+from assistant.clock import day_bounds
 from assistant.config import Config
-from assistant.daylog import Rules, day_bounds, has_table
+from assistant.daylog.archive import archived_days, read_records
+from assistant.daylog.query import Rules, has_table
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
 # saves most re-reads of pages shared by conversations that ran at the same time.

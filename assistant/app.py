@@ -1,4 +1,8 @@
-"""`create_app(config)`: routes, middlewares, and the resources' start-up and clean-up."""
+"""`create_app(config)`: the one place where the service is wired together.
+
+Resources open in order as clean-up contexts (the writer, the plugins, the live feed, the follow-ups)
+and close in reverse; every route comes from `web.routes.ROUTES`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from assistant import chatwoot_web, live, logs_web, panel, reports_web, suggest_web
-from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FOLLOWUPS, INGESTOR, PLUGINS, WRITER
 from assistant.bus import Bus
 from assistant.config import Config
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
-from assistant.http_errors import error_middleware
 from assistant.ingest import Ingestor
 from assistant.kpi import metrics
+from assistant.live import LiveFeed, Publisher
 from assistant.plugins import Plugins
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
-from assistant.webhooks import healthz, post_events
+from assistant.web.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FEED, FOLLOWUPS, INGESTOR, PLUGINS, WRITER
+from assistant.web.errors import error_middleware
+from assistant.web.routes import ROUTES
+from assistant.web.stream import conversation_snapshot
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -41,24 +46,18 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     app[CONFIG] = config
     app[DB_PATH] = db_path or config.resolve(config.store.path)
     app[BUS] = Bus()
+    app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(
         config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH]
     )
-    app.router.add_post("/v1/events", post_events)
-    app.router.add_get("/healthz", healthz)
-    suggest_web.add_routes(app)
-    live.add_routes(app)
-    panel.add_routes(app)
-    chatwoot_web.add_routes(app)
-    logs_web.add_routes(app)
-    reports_web.add_routes(app)
-    app.cleanup_ctx.append(_writer_ctx)
-    app.cleanup_ctx.append(_plugins_ctx)
-    app.cleanup_ctx.append(_followups_ctx)
+    app.add_routes(ROUTES)
+    app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx])
+    app.on_shutdown.append(_close_streams)
     return app
 
 
 async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The single writer and the ingestor: suggestions annotate, then state and panels hear of each event."""
     writer = Writer(app[DB_PATH])
     writer.start()
     app[WRITER] = writer
@@ -66,7 +65,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[ENGINE]
     ingestor.annotators.append(engine.annotate)
     ingestor.listeners.append(engine.on_written)
-    ingestor.listeners.append(live.Publisher(app[BUS], engine))  # after on_written: state is current
+    ingestor.listeners.append(Publisher(app[BUS], conversation_snapshot(engine)))  # after on_written: state is current
     app[INGESTOR] = ingestor
     yield
     await writer.close()
@@ -84,6 +83,13 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
     await plugins.stop()
 
 
+async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live feed runs while the app does."""
+    app[FEED].start()
+    yield
+    await app[FEED].stop()
+
+
 async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the follow-up service after the plugins; stop it (and persist its timers) before they close."""
     engine = app[ENGINE]
@@ -94,3 +100,8 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     await service.start()
     yield
     await service.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown: end the panels' streams before aiohttp waits for open requests."""
+    app[FEED].close_all()

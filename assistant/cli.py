@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _panel_url(args: argparse.Namespace) -> int:
     from urllib.parse import urlencode
 
-    from assistant.auth import agent_token
+    from assistant.web.auth import agent_token
 
     config = config_from_args(args)
     base = args.base or f"http://{config.server.host}:{config.server.port}"

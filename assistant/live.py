@@ -1,97 +1,37 @@
-"""Live updates for agent panels: conversation snapshots on the bus, and the SSE stream that carries them.
+"""The live feed for agent panels: numbered updates, a resumption journal, and fan-out to streams (no HTTP).
 
 Every logged event publishes a snapshot of its conversation (`Update(kind="message")`); the follow-up
 scheduler publishes `kind="followup"`. One `LiveFeed` drains the bus, numbers each update, keeps a short
 journal for `Last-Event-ID` resumption, and hands each update to the streams whose scope wants it.
 A stream that cannot resume (new server, id too old, panel too slow) is sent a full snapshot instead,
-so a panel always converges on the current state.
+so a panel always converges on the current state. The HTTP half (tokens, snapshots, SSE) is web/stream.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
-
-from assistant import store
-from assistant.appkeys import BUS, CONFIG, DB_PATH, ENGINE
-from assistant.auth import only_agent, require
 from assistant.bus import Bus, Subscription, Update
-from assistant.conversations import ConversationState
 from assistant.store import Written
-from assistant.suggest.engine import SuggestionEngine
-from assistant.suggest.matcher import customer_type_json, suggestion_json
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0  # a named event, so the page can tell a silent dead connection from a quiet one
-RETRY_MS = 1000  # EventSource's reconnection delay
 JOURNAL_SIZE = 4096  # updates kept for Last-Event-ID resumption
 STREAM_BACKLOG = 1000  # a panel this far behind gets a fresh snapshot instead of the backlog
-SNAPSHOT_MESSAGES = 6  # messages of a conversation shown on its card
-MAX_PARAM_CHARS = 200
 TRACKED_CONVERSATIONS = 20_000
 SSE_EVENT = {"message": "conversation"}  # bus kind → SSE event name; other kinds keep their name
 
-
-# ---- what a panel sees of a conversation ---------------------------------------------------------
-
-
-def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> None:
-    """Fill in suggestions and customer type for a state rebuilt from the log (they are not logged in full)."""
-    if state.customer_type_detail is not None or not state.customer_messages:
-        return
-    history = list(state.customer_messages)
-    kind = engine.matcher.classify(history)
-    context = dataclasses.replace(
-        engine.context_for(state, state.shop, state.customer),
-        customer_messages=tuple(history[:-1]),
-        customer_type=kind.type,
-    )
-    state.suggestions = [suggestion_json(s) for s in engine.matcher.suggest(history[-1][1], context)]
-    state.customer_type_detail = customer_type_json(kind)
-
-
-def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dict[str, Any]:
-    """One conversation as a panel card shows it."""
-    ensure_suggestions(state, engine)
-    recent = list(state.recent)
-    last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
-    return {
-        "shop": state.shop,
-        "conversation": state.conversation,
-        "customer": state.customer,
-        "agent": state.agent,
-        "status": state.status,
-        "waiting_since_ms": state.waiting_since_ms,
-        "last_ms": last_ms,
-        "messages": [
-            {"sender": m["sender"], "agent": m["agent"], "text": m["text"], "ts_ms": m["ts_ms"]}
-            for m in recent[-SNAPSHOT_MESSAGES:]
-        ],
-        "suggestions": [
-            {key: s.get(key) for key in ("phrase_id", "intent", "code", "text", "score")} for s in state.suggestions
-        ],
-        "customer_type": state.customer_type_detail,
-        "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
-    }
-
-
-def urgency(conversation: dict[str, Any]) -> tuple[bool, int, int]:
-    """Sort key: customers waiting longest first, then the most recently active."""
-    waiting = conversation.get("waiting_since_ms")
-    return (waiting is None, waiting or 0, -(conversation.get("last_ms") or 0))
+# A conversation as a panel card shows it: (shop, conversation) → JSON, with `agent` among its keys.
+Snapshot = Callable[[str, str], dict[str, Any]]
 
 
 # ---- who sees what -------------------------------------------------------------------------------
@@ -129,91 +69,15 @@ class Scope:
         return {"agent": self.agent, "shop": shop, "conversation": conversation, "everything": self.everything}
 
 
-def _param(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name, "").strip()
-    if len(value) > MAX_PARAM_CHARS:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "invalid_query", "field": name, "message": "too long"}),
-            content_type="application/json",
-        )
-    return value or None
-
-
-def _holds(request: web.Request, role: str) -> bool:
-    try:
-        require(request, role)  # type: ignore[arg-type]
-    except web.HTTPUnauthorized:
-        return False
-    return True
-
-
-def scope_of(request: web.Request) -> Scope:
-    """The scope a panel or stream request asks for, after checking its token.
-
-    `shop` + `conversation` (or Chatwoot's `account` [+ `inbox`] + `conversation`) watch one conversation;
-    `agent` follows an agent; neither follows everything for a supervisor, and nothing for an agent
-    or with `embed=chatwoot` (the panel then waits for Chatwoot's appContext).
-    """
-    require(request, "agent")
-    agent = _param(request, "agent")
-    conversation = _param(request, "conversation")
-    if conversation is not None and only_agent(request) is not None:
-        raise web.HTTPForbidden(
-            text=json.dumps({"error": "forbidden", "field": "conversation",
-                             "message": "a per-agent token opens that agent's own panel only"}),
-            content_type="application/json",
-        )
-    if conversation is not None:
-        shop = _param(request, "shop")
-        account = _param(request, "account")
-        if shop is None and account is not None:
-            from assistant.chatwoot import shop_id  # the Chatwoot dashboard app knows accounts, not shops
-
-            by_inbox = request.app[CONFIG].hooks.chatwoot.shop_by_inbox
-            shop = shop_id(account, _param(request, "inbox"), by_inbox=by_inbox)
-        if shop is None:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "invalid_query", "field": "shop", "message": "required with conversation"}),
-                content_type="application/json",
-            )
-        return Scope(agent=agent, watch=(shop, conversation))
-    if agent is not None:
-        return Scope(agent=agent)
-    if request.query.get("embed") == "chatwoot":
-        return Scope()  # a dashboard app: nothing until Chatwoot says which conversation is open
-    return Scope(everything=_holds(request, "supervisor"))
-
-
-def scope_conversations(app: web.Application, scope: Scope) -> list[dict[str, Any]]:
-    """The conversations a scope shows right now, most urgent first (from the log and the live state)."""
-    engine = app[ENGINE]
-    if scope.watch is not None:
-        return [conversation_json(engine.conversations.get(*scope.watch), engine)]
-    if scope.empty:
-        return []
-    try:
-        conn = store.connect(app[DB_PATH], readonly=True)
-    except sqlite3.OperationalError:  # no database yet
-        return []
-    try:
-        rows = store.open_conversations(conn, agent=None if scope.everything else scope.agent)
-    except sqlite3.OperationalError:
-        rows = []
-    finally:
-        conn.close()
-    found = [conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine) for row in rows]
-    return sorted((c for c in found if scope.shows(c)), key=urgency)
-
-
 # ---- publishing ----------------------------------------------------------------------------------
 
 
 class Publisher:
     """Ingest listener: after each logged event, publish its conversation's snapshot on the bus."""
 
-    def __init__(self, bus: Bus, engine: SuggestionEngine) -> None:
+    def __init__(self, bus: Bus, snapshot: Snapshot) -> None:
         self.bus = bus
-        self.engine = engine
+        self.snapshot = snapshot
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
         self._agents: OrderedDict[tuple[str, str], str | None] = OrderedDict()
@@ -221,17 +85,17 @@ class Publisher:
     def __call__(self, written: Written) -> None:
         event = written.event
         key = (event.shop, event.conversation)
-        state = self.engine.conversations.get(*key)
-        payload = conversation_json(state, self.engine)
+        payload = self.snapshot(*key)
+        agent = payload.get("agent")
         payload["event_id"] = event.id
         payload["event_type"] = event.type
-        previous = self._agents.pop(key, state.agent)
-        self._agents[key] = state.agent
+        previous = self._agents.pop(key, agent)
+        self._agents[key] = agent
         if len(self._agents) > TRACKED_CONVERSATIONS:
             self._agents.popitem(last=False)
-        if previous != state.agent:
+        if previous != agent:
             payload["previous_agent"] = previous
-        self.bus.publish(Update("message", event.shop, event.conversation, state.agent, payload))
+        self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------
@@ -445,95 +309,3 @@ class LiveFeed:
 def page_key(shop: str, conversation: str) -> str:
     """A conversation's key in the page (JSON of the pair, so no separator can collide)."""
     return json.dumps([shop, conversation], ensure_ascii=False, separators=(",", ":"))
-
-
-FEED = web.AppKey("live_feed", LiveFeed)
-
-
-# ---- the SSE endpoint ----------------------------------------------------------------------------
-
-
-def snapshot_json(app: web.Application, scope: Scope) -> str:
-    """The full state a (re)connecting panel starts from."""
-    conversations = scope_conversations(app, scope)
-    return json.dumps(
-        {
-            "server_ms": store.now_ms(),
-            "scope": scope.to_json(),
-            "conversations": conversations,
-            "followups": app[FEED].followups_for(conversations),
-        },
-        ensure_ascii=False, separators=(",", ":"),
-    )
-
-
-async def get_stream(request: web.Request) -> web.StreamResponse:
-    """`GET /v1/stream`: Server-Sent Events of the requester's conversations (see `scope_of`)."""
-    scope = scope_of(request)
-    if scope.empty:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "invalid_query", "field": "agent", "message": "agent or conversation required"}),
-            content_type="application/json",
-        )
-    feed = request.app[FEED]
-    # The library's comment pings are not needed: our heartbeat event does their job and is visible to JS.
-    async with sse_response(request, ping_interval=24 * 3600) as resp:
-        last_event_id = resp.last_event_id or request.query.get("last_event_id")
-        stream, missed = feed.open(scope, last_event_id)
-        try:
-            await _serve_stream(request.app, resp, stream, missed)
-        except (ConnectionError, TimeoutError):
-            pass  # the panel went away; it reconnects on its own
-        finally:
-            feed.close(stream)
-    return resp
-
-
-async def _serve_stream(
-    app: web.Application, resp: EventSourceResponse, stream: Stream, missed: list[Entry] | None
-) -> None:
-    feed = app[FEED]
-    if missed is None:
-        first = sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id, retry=RETRY_MS)
-    else:
-        hello = json.dumps({"server_ms": store.now_ms(), "missed": len(missed)})
-        first = sse_frame(hello, event="resumed", retry=RETRY_MS) + b"".join(e.frame for e in missed)
-    await resp.write(first)
-    while not stream.closed:
-        await stream.wake.wait()
-        stream.wake.clear()
-        if stream.closed:
-            break
-        # Everything pending goes out in one write: under load a panel gets few, larger packets.
-        chunks = []
-        if stream.heartbeat:
-            stream.heartbeat = False
-            chunks.append(sse_frame(json.dumps({"server_ms": store.now_ms()}), event="heartbeat"))
-        if stream.resync:
-            stream.resync = False
-            stream.pending.clear()
-            chunks.append(sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id))
-        while stream.pending:
-            chunks.append(stream.pending.popleft().frame)
-        await resp.write(b"".join(chunks))
-
-
-async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Clean-up context: the feed runs while the app does."""
-    feed = app[FEED]
-    feed.start()
-    yield
-    await feed.stop()
-
-
-async def close_streams(app: web.Application) -> None:
-    """On shutdown: end the streams before aiohttp waits for open requests."""
-    app[FEED].close_all()
-
-
-def add_routes(app: web.Application) -> None:
-    """The live feed, its stream endpoint, and its life cycle."""
-    app[FEED] = LiveFeed(app[BUS])
-    app.router.add_get("/v1/stream", get_stream)
-    app.cleanup_ctx.append(feed_ctx)
-    app.on_shutdown.append(close_streams)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assistant.app import create_app
-from assistant.appkeys import ENGINE
-from assistant.auth import agent_token, token_for
 from assistant.config import Config
+from assistant.web.appkeys import ENGINE
+from assistant.web.auth import agent_token, token_for
 
 log = logging.getLogger(__name__)
 

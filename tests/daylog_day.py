@@ -8,13 +8,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from assistant import logs_web
 from assistant.app import create_app
-from assistant.appkeys import INGESTOR
 from assistant.config import Config
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation
+from assistant.web.appkeys import INGESTOR
 from tests.helpers import body_of, replace_config
 
 DAY = date(2026, 11, 20)  # Asia/Shanghai, the shipped config's zone
@@ -84,10 +83,7 @@ def log_config(config: Config) -> Config:
 
 
 def log_app(config: Config) -> web.Application:
-    app = create_app(log_config(config))
-    if not any(r.canonical == "/logs/daily" for r in app.router.resources()):
-        logs_web.add_routes(app)
-    return app
+    return create_app(log_config(config))
 
 
 async def post_day(client: TestClient) -> None:  # type: ignore[type-arg]

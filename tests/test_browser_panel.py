@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from assistant.appkeys import BUS
 from assistant.bus import Update
 from assistant.store import now_ms
+from assistant.web.appkeys import BUS
 from tests.browser import DESKTOP, browser, eventually, page, probe_of  # noqa: F401
 from tests.helpers import ROOT, body_of, make_event
 from tests.service import Service

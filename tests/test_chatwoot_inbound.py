@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant import chatwoot_web
 from assistant.app import create_app
 from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
@@ -41,10 +40,7 @@ def cw_config(db_path: Path, *, allow_unsigned: bool = False, secret: str | None
 
 
 async def make_client(aiohttp_client: Any, config: Config) -> Client:
-    app = create_app(config)
-    if not any(r.resource and r.resource.canonical == "/v1/chatwoot" for r in app.router.routes()):
-        chatwoot_web.add_routes(app)
-    return await aiohttp_client(app)
+    return await aiohttp_client(create_app(config))
 
 
 def headers(body: bytes, *, delivery: str = "d-1", ts: int | None = None, secret: str = SECRET) -> dict[str, str]:

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from assistant import live
 from assistant.app import create_app
-from assistant.appkeys import BUS
 from assistant.bus import Bus, Update
 from assistant.config import Config, load_config
-from assistant.live import FEED, LiveFeed, Scope
+from assistant.live import LiveFeed, Scope
+from assistant.web.appkeys import BUS, FEED
 from tests.helpers import ROOT, body_of, make_event
 
 Client = TestClient  # type: ignore[type-arg]
@@ -211,7 +211,7 @@ async def test_stream_watches_one_conversation_by_chatwoot_account(client: Clien
 
 async def test_stream_ends_when_the_service_shuts_down(client: Client) -> None:
     reader = await open_stream(client, "agent=a1")
-    await live.close_streams(client.app)
+    client.app[FEED].close_all()
     await asyncio.wait_for(reader.task, 2)
     assert client.app[FEED].streams == set()
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
-from assistant.logs_web import daily_log_url
+from assistant.web.logs import daily_log_url
 from tests.daylog_day import DAY, PHONE, log_app, post_day
 from tests.helpers import ROOT
 

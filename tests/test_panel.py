@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.app import create_app
-from assistant.appkeys import BUS
 from assistant.bus import Update
 from assistant.config import Config, load_config
+from assistant.web.appkeys import BUS
 from tests.helpers import ROOT, body_of, make_event, replace_config
 
 Client = TestClient  # type: ignore[type-arg]

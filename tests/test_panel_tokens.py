@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from assistant.app import create_app
-from assistant.auth import agent_token
 from assistant.cli import main
 from assistant.config import Config, load_config
+from assistant.web.auth import agent_token
 from tests.browser import browser, page  # noqa: F401
 from tests.helpers import ROOT, body_of, make_event
 

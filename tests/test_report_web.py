@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from assistant import reports_web, store
-from assistant.appkeys import CONFIG, DB_PATH
+from assistant import store
+from assistant.app import create_app
 from assistant.config import Config, load_config
-from assistant.http_errors import error_middleware
 from assistant.kpi import metrics, report
+from assistant.web import reports
 from tests.kpi_log import SHOP, D, Log
 
 TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
@@ -41,11 +40,7 @@ def log(tmp_path: Path, config: Config) -> Iterator[Log]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, config: Config, log: Log) -> TestClient:  # type: ignore[type-arg]
-    app = web.Application(middlewares=[error_middleware])
-    app[CONFIG] = config
-    app[DB_PATH] = log.path
-    reports_web.add_routes(app)
-    return await aiohttp_client(app)
+    return await aiohttp_client(create_app(config, db_path=log.path))
 
 
 @pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])
@@ -127,5 +122,5 @@ async def test_report_web_defaults_to_yesterday(client: TestClient) -> None:  # 
 
 
 def test_report_web_parse_query_defaults(config: Config) -> None:
-    q = reports_web.parse_query({"date": "2026-11-20", "shop": ""}, config)
+    q = reports.parse_query({"date": "2026-11-20", "shop": ""}, config)
     assert (q.first, q.last, q.shop) == (date(2026, 11, 20), date(2026, 11, 20), None)

@@ -7,19 +7,17 @@ import io
 import json
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-import jinja2
-
+from assistant import templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
+from assistant.templating import format_value
 
 FORMATS = ("table", "csv", "json", "html")
 LOGS_PAGE = "/logs/daily"
@@ -87,22 +85,6 @@ def render_csv(reports: list[ShopReport]) -> str:
     return buf.getvalue()
 
 
-def _fmt(value: Any, kind: str) -> str:
-    if value is None:
-        return "–"
-    if kind == "pct":
-        return f"{value * 100:.1f}%"
-    if kind == "money":
-        return f"{value:,.2f}"
-    if kind == "sec":
-        return f"{value:.1f}"
-    if kind == "ratio":
-        return f"{value:.2f}"
-    if kind == "score":
-        return f"{value:.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 def _width(text: str) -> int:
     """Terminal columns: CJK wide and fullwidth characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
@@ -122,7 +104,7 @@ def render_table(reports: list[ShopReport]) -> str:
             head += "  — pending: orders and payments count until the end of the next day"
         header = ["客服", *(h for _, h, _ in _TABLE_COLUMNS)]
         rows = [
-            [row.agent, *(_fmt(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS)]
+            [row.agent, *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS)]
             for row in [*r.agents, r.team]
         ]
         widths = [max(_width(line[i]) for line in [header, *rows]) for i in range(len(header))]
@@ -150,23 +132,6 @@ class Bar:
     label: str
     value: int
     css: str
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pct"] = lambda v: _fmt(v, "pct")
-    env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
-    env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
-    env.filters["num"] = lambda v: _fmt(v, "int")
-    env.filters["ratio"] = lambda v: _fmt(v, "ratio")
-    return env
 
 
 def log_link(shop: str, day: str, conversation: str, token: str | None = None) -> str:
@@ -260,4 +225,4 @@ def render_html(
                 "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token),
             }
         )
-    return _environment().get_template("report.html").render(shops=shops, targets=targets, slow_s=f"{slow_s:g}")
+    return templating.render("report.html", shops=shops, targets=targets, slow_s=f"{slow_s:g}")

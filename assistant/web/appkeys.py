@@ -1,4 +1,4 @@
-"""Typed keys for what the aiohttp application holds."""
+"""Typed keys for everything the aiohttp application holds (set by `create_app` and its clean-up contexts)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import web
 
 from assistant.bus import Bus
 from assistant.config import Config
+from assistant.live import LiveFeed
 
 if TYPE_CHECKING:
     from assistant.followups.service import FollowupService
@@ -25,3 +26,4 @@ BUS = web.AppKey("bus", Bus)
 ENGINE: web.AppKey[SuggestionEngine] = web.AppKey("engine")
 PLUGINS: web.AppKey[Plugins] = web.AppKey("plugins")
 FOLLOWUPS: web.AppKey[FollowupService] = web.AppKey("followups")
+FEED = web.AppKey("live_feed", LiveFeed)

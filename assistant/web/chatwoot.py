@@ -8,12 +8,12 @@ import time
 
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, INGESTOR
 from assistant.chatwoot import map_payload
 from assistant.events import EventError, parse_event
-from assistant.http_errors import json_dumps, json_error
 from assistant.signing import SignatureError, verify
-from assistant.webhooks import BodyTooLarge, read_body
+from assistant.web.appkeys import CONFIG, INGESTOR
+from assistant.web.errors import json_dumps, json_error
+from assistant.web.webhooks import BodyTooLarge, read_body
 from assistant.writer import WriterClosed
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,3 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     except WriterClosed:
         return json_error(503, "shutting_down", None, "the service is stopping; retry later")
     return web.json_response({"accepted": True, "events": results}, dumps=json_dumps)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/chatwoot", post_chatwoot)

@@ -8,8 +8,9 @@ from typing import Literal
 
 from aiohttp import web
 
-from assistant.appkeys import CONFIG
 from assistant.config import Config
+from assistant.web.appkeys import CONFIG
+from assistant.web.errors import JsonError
 
 Role = Literal["agent", "supervisor", "admin"]
 # A stronger role opens what a weaker one can: admin ⊃ supervisor ⊃ agent.
@@ -77,18 +78,12 @@ def require(request: web.Request, role: Role) -> Role:
         return role
     token = presented_token(request)
     if not token:
-        raise web.HTTPUnauthorized(
-            text='{"error": "unauthorized", "field": "token", "message": "token required"}',
-            content_type="application/json",
-        )
+        raise JsonError(401, "unauthorized", "token", "token required")
     held = role_of(config, token)
     if held is None and role == "agent" and bound_agent(request) is not None:
         return "agent"
     if held is None or _ORDER[held] < _ORDER[role]:
-        raise web.HTTPUnauthorized(
-            text='{"error": "unauthorized", "field": "token", "message": "invalid token"}',
-            content_type="application/json",
-        )
+        raise JsonError(401, "unauthorized", "token", "invalid token")
     return held
 
 

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, ENGINE, INGESTOR
-from assistant.auth import only_agent, require
 from assistant.events import EventError, parse_event
-from assistant.http_errors import json_dumps, json_error
-from assistant.live import FEED, page_key, scope_conversations, scope_of
+from assistant.live import page_key
 from assistant.store import now_ms
+from assistant.templating import render
+from assistant.web.appkeys import CONFIG, ENGINE, FEED, INGESTOR
+from assistant.web.auth import only_agent, require
+from assistant.web.errors import json_dumps, json_error
+from assistant.web.stream import scope_conversations, scope_of
 from assistant.writer import WriterClosed
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-STATIC_DIR = PACKAGE_DIR / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMO_CONVERSATION = "demo-1"
 # What a card says for each follow-up state (the page counts down to `due_ms` after the label).
 FOLLOWUP_LABELS = {
@@ -50,16 +49,6 @@ PAGE_HEADERS = {
 }
 
 
-@functools.cache
-def templates() -> jinja2.Environment:
-    """The package's templates, autoescaped."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 async def get_panel(request: web.Request) -> web.Response:
     """`GET /panel`: the requester's open conversations, most urgent first, updated live by panel.js."""
     scope = scope_of(request)
@@ -75,7 +64,7 @@ async def get_panel(request: web.Request) -> web.Response:
         "demo_agent": config.panel.demo_agent,
         "followup_labels": FOLLOWUP_LABELS,
     }
-    html = templates().get_template("panel.html").render(
+    html = render("panel.html", 
         state=state,
         scope=scope,
         conversations=conversations,
@@ -176,10 +165,3 @@ async def post_demo(request: web.Request) -> web.Response:
         "text": body.get("text"),
     }
     return await _ingest_one(request, raw)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/panel", get_panel)
-    app.router.add_post("/v1/panel/used", post_used)
-    app.router.add_post("/v1/panel/demo", post_demo)
-    app.router.add_static("/panel/static/", STATIC_DIR)

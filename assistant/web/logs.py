@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 from collections.abc import Iterator
 from contextlib import closing
@@ -12,25 +11,21 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import jinja2
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, DB_PATH
-from assistant.auth import presented_token, require
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
 from assistant.daylog.source import open_day
-from assistant.http_errors import json_error
+from assistant.templating import render
+from assistant.web.appkeys import CONFIG, DB_PATH
+from assistant.web.auth import presented_token, require
+from assistant.web.errors import json_error
 
 PAGE_SIZE = 100  # conversations per page
 MAX_PAGE_SIZE = 1000
 
-
-def add_routes(app: web.Application) -> None:
-    """Register the daily-log page on `app`."""
-    app.router.add_get("/logs/daily", daily_log_page)
 
 
 def daily_log_url(day: date, shop: str | None = None, conversation: str | None = None) -> str:
@@ -125,7 +120,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     nonce = secrets.token_urlsafe(16)
     # A token that came in the URL goes into the page's links and filter form, so they keep working.
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
-    html = _template().render(page=page, nonce=nonce, token=token, url=_page_url)
+    html = render("daylog.html", page=page, nonce=nonce, token=token, url=_page_url)
     return web.Response(
         text=html,
         content_type="text/html",
@@ -232,22 +227,3 @@ def _page_url(page: Page, token: str | None, **changes: object) -> str:
     return "/logs/daily?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["duration"] = _duration
-    return env.get_template("daylog.html")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, ENGINE
-from assistant.auth import require
-from assistant.http_errors import json_dumps, json_error
 from assistant.suggest.matcher import suggestion_json
+from assistant.web.appkeys import CONFIG, ENGINE
+from assistant.web.auth import require
+from assistant.web.errors import json_dumps, json_error
 
 MAX_QUERY_CHARS = 5000
 
@@ -51,9 +51,3 @@ async def post_reload(request: web.Request) -> web.Response:
     return web.json_response(
         {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}, dumps=json_dumps
     )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/suggest", get_suggest)
-    app.router.add_get("/v1/phrases/search", get_phrase_search)
-    app.router.add_post("/v1/admin/reload", post_reload)

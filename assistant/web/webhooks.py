@@ -6,10 +6,10 @@ import logging
 
 from aiohttp import web
 
-from assistant.appkeys import CONFIG, INGESTOR
 from assistant.events import EventError, parse_body, parse_event
-from assistant.http_errors import json_dumps, json_error
 from assistant.signing import SignatureError, verify
+from assistant.web.appkeys import CONFIG, INGESTOR
+from assistant.web.errors import json_dumps, json_error
 from assistant.writer import WriterClosed
 
 log = logging.getLogger(__name__)

@@ -10,20 +10,15 @@ from pathlib import Path
 from aiohttp import web
 
 from assistant import store
-from assistant.appkeys import CONFIG, DB_PATH
-from assistant.auth import presented_token, require
 from assistant.clock import yesterday
 from assistant.config import Config, ConfigError
-from assistant.http_errors import json_dumps, json_error
 from assistant.kpi import metrics, report
+from assistant.web.appkeys import CONFIG, DB_PATH
+from assistant.web.auth import presented_token, require
+from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
 
-
-def add_routes(app: web.Application) -> None:
-    """Register the report page and its JSON on `app`."""
-    app.router.add_get("/reports/daily", daily_report_page)
-    app.router.add_get("/v1/reports/daily", daily_report_json)
 
 
 @dataclass(frozen=True)

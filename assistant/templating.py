@@ -1,0 +1,62 @@
+"""The one Jinja2 environment for pages: autoescaped, strict about undefined names, with every filter."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def format_value(value: Any, kind: str) -> str:
+    """A figure as reports show it: `pct`, `money`, `sec`, `ratio`, `score` or a plain number; None as "–"."""
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:.1f}%"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "sec":
+        return f"{value:.1f}"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    if kind == "score":
+        return f"{value:.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: 42s, 3m05s, 2h10m; empty for None."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """Every page template renders here: customer text is escaped, a missing name is an error."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: format_value(v, "pct")
+    env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
+    env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
+    env.filters["num"] = lambda v: format_value(v, "int")
+    env.filters["ratio"] = lambda v: format_value(v, "ratio")
+    env.filters["duration"] = duration
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Render the page template `name`."""
+    return environment().get_template(name).render(**context)

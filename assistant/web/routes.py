@@ -1,0 +1,26 @@
+"""Every route of the service, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from assistant.web import chatwoot, logs, panel, reports, stream, suggest, webhooks
+
+STATIC_DIR = panel.STATIC_DIR
+
+ROUTES: list[web.RouteDef] = [
+    web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
+    web.post("/v1/chatwoot", chatwoot.post_chatwoot),  # Chatwoot webhooks (signed)
+    web.get("/v1/suggest", suggest.get_suggest),
+    web.get("/v1/phrases/search", suggest.get_phrase_search),  # agent
+    web.post("/v1/admin/reload", suggest.post_reload),  # admin
+    web.get("/panel", panel.get_panel),  # agent
+    web.post("/v1/panel/used", panel.post_used),  # agent
+    web.post("/v1/panel/demo", panel.post_demo),  # agent, demo mode
+    web.get("/v1/stream", stream.get_stream),  # agent (SSE)
+    web.get("/reports/daily", reports.daily_report_page),  # supervisor
+    web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
+    web.get("/logs/daily", logs.daily_log_page),  # supervisor
+    web.get("/healthz", webhooks.healthz),
+    web.static("/panel/static/", STATIC_DIR),
+]

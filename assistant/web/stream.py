@@ -1,0 +1,214 @@
+"""`GET /v1/stream`: the HTTP half of the live feed: who may watch what, snapshots, and the SSE stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from assistant import store
+from assistant.conversations import ConversationState
+from assistant.live import Entry, Scope, Stream, sse_frame
+from assistant.suggest.engine import SuggestionEngine
+from assistant.suggest.matcher import customer_type_json, suggestion_json
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED
+from assistant.web.auth import only_agent, require
+from assistant.web.errors import JsonError
+
+RETRY_MS = 1000  # EventSource's reconnection delay
+SNAPSHOT_MESSAGES = 6  # messages of a conversation shown on its card
+MAX_PARAM_CHARS = 200
+
+
+# ---- what a panel sees of a conversation ---------------------------------------------------------
+
+
+def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> None:
+    """Fill in suggestions and customer type for a state rebuilt from the log (they are not logged in full)."""
+    if state.customer_type_detail is not None or not state.customer_messages:
+        return
+    history = list(state.customer_messages)
+    kind = engine.matcher.classify(history)
+    context = dataclasses.replace(
+        engine.context_for(state, state.shop, state.customer),
+        customer_messages=tuple(history[:-1]),
+        customer_type=kind.type,
+    )
+    state.suggestions = [suggestion_json(s) for s in engine.matcher.suggest(history[-1][1], context)]
+    state.customer_type_detail = customer_type_json(kind)
+
+
+def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dict[str, Any]:
+    """One conversation as a panel card shows it."""
+    ensure_suggestions(state, engine)
+    recent = list(state.recent)
+    last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
+    return {
+        "shop": state.shop,
+        "conversation": state.conversation,
+        "customer": state.customer,
+        "agent": state.agent,
+        "status": state.status,
+        "waiting_since_ms": state.waiting_since_ms,
+        "last_ms": last_ms,
+        "messages": [
+            {"sender": m["sender"], "agent": m["agent"], "text": m["text"], "ts_ms": m["ts_ms"]}
+            for m in recent[-SNAPSHOT_MESSAGES:]
+        ],
+        "suggestions": [
+            {key: s.get(key) for key in ("phrase_id", "intent", "code", "text", "score")} for s in state.suggestions
+        ],
+        "customer_type": state.customer_type_detail,
+        "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
+    }
+
+
+def urgency(conversation: dict[str, Any]) -> tuple[bool, int, int]:
+    """Sort key: customers waiting longest first, then the most recently active."""
+    waiting = conversation.get("waiting_since_ms")
+    return (waiting is None, waiting or 0, -(conversation.get("last_ms") or 0))
+
+
+def conversation_snapshot(engine: SuggestionEngine) -> Any:
+    """The live feed's `Snapshot`: a conversation's card from the engine's current state."""
+    return lambda shop, conversation: conversation_json(engine.conversations.get(shop, conversation), engine)
+
+
+# ---- who may watch what --------------------------------------------------------------------------
+
+
+def _param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name, "").strip()
+    if len(value) > MAX_PARAM_CHARS:
+        raise JsonError(400, "invalid_query", name, "too long")
+    return value or None
+
+
+def _holds(request: web.Request, role: str) -> bool:
+    try:
+        require(request, role)  # type: ignore[arg-type]
+    except JsonError:
+        return False
+    return True
+
+
+def scope_of(request: web.Request) -> Scope:
+    """The scope a panel or stream request asks for, after checking its token.
+
+    `shop` + `conversation` (or Chatwoot's `account` [+ `inbox`] + `conversation`) watch one conversation;
+    `agent` follows an agent; neither follows everything for a supervisor, and nothing for an agent
+    or with `embed=chatwoot` (the panel then waits for Chatwoot's appContext).
+    """
+    require(request, "agent")
+    agent = _param(request, "agent")
+    conversation = _param(request, "conversation")
+    if conversation is not None and only_agent(request) is not None:
+        raise JsonError(403, "forbidden", "conversation", "a per-agent token opens that agent's own panel only")
+    if conversation is not None:
+        shop = _param(request, "shop")
+        account = _param(request, "account")
+        if shop is None and account is not None:
+            from assistant.chatwoot import shop_id  # the Chatwoot dashboard app knows accounts, not shops
+
+            by_inbox = request.app[CONFIG].hooks.chatwoot.shop_by_inbox
+            shop = shop_id(account, _param(request, "inbox"), by_inbox=by_inbox)
+        if shop is None:
+            raise JsonError(400, "invalid_query", "shop", "required with conversation")
+        return Scope(agent=agent, watch=(shop, conversation))
+    if agent is not None:
+        return Scope(agent=agent)
+    if request.query.get("embed") == "chatwoot":
+        return Scope()  # a dashboard app: nothing until Chatwoot says which conversation is open
+    return Scope(everything=_holds(request, "supervisor"))
+
+
+def scope_conversations(app: web.Application, scope: Scope) -> list[dict[str, Any]]:
+    """The conversations a scope shows right now, most urgent first (from the log and the live state)."""
+    engine = app[ENGINE]
+    if scope.watch is not None:
+        return [conversation_json(engine.conversations.get(*scope.watch), engine)]
+    if scope.empty:
+        return []
+    try:
+        conn = store.connect(app[DB_PATH], readonly=True)
+    except sqlite3.OperationalError:  # no database yet
+        return []
+    try:
+        rows = store.open_conversations(conn, agent=None if scope.everything else scope.agent)
+    except sqlite3.OperationalError:
+        rows = []
+    finally:
+        conn.close()
+    found = [conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine) for row in rows]
+    return sorted((c for c in found if scope.shows(c)), key=urgency)
+
+
+# ---- the SSE endpoint ----------------------------------------------------------------------------
+
+
+def snapshot_json(app: web.Application, scope: Scope) -> str:
+    """The full state a (re)connecting panel starts from."""
+    conversations = scope_conversations(app, scope)
+    return json.dumps(
+        {
+            "server_ms": store.now_ms(),
+            "scope": scope.to_json(),
+            "conversations": conversations,
+            "followups": app[FEED].followups_for(conversations),
+        },
+        ensure_ascii=False, separators=(",", ":"),
+    )
+
+
+async def get_stream(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/stream`: Server-Sent Events of the requester's conversations (see `scope_of`)."""
+    scope = scope_of(request)
+    if scope.empty:
+        raise JsonError(400, "invalid_query", "agent", "agent or conversation required")
+    feed = request.app[FEED]
+    # The library's comment pings are not needed: our heartbeat event does their job and is visible to JS.
+    async with sse_response(request, ping_interval=24 * 3600) as resp:
+        last_event_id = resp.last_event_id or request.query.get("last_event_id")
+        stream, missed = feed.open(scope, last_event_id)
+        try:
+            await _serve_stream(request.app, resp, stream, missed)
+        except (ConnectionError, TimeoutError):
+            pass  # the panel went away; it reconnects on its own
+        finally:
+            feed.close(stream)
+    return resp
+
+
+async def _serve_stream(
+    app: web.Application, resp: EventSourceResponse, stream: Stream, missed: list[Entry] | None
+) -> None:
+    feed = app[FEED]
+    if missed is None:
+        first = sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id, retry=RETRY_MS)
+    else:
+        hello = json.dumps({"server_ms": store.now_ms(), "missed": len(missed)})
+        first = sse_frame(hello, event="resumed", retry=RETRY_MS) + b"".join(e.frame for e in missed)
+    await resp.write(first)
+    while not stream.closed:
+        await stream.wake.wait()
+        stream.wake.clear()
+        if stream.closed:
+            break
+        # Everything pending goes out in one write: under load a panel gets few, larger packets.
+        chunks = []
+        if stream.heartbeat:
+            stream.heartbeat = False
+            chunks.append(sse_frame(json.dumps({"server_ms": store.now_ms()}), event="heartbeat"))
+        if stream.resync:
+            stream.resync = False
+            stream.pending.clear()
+            chunks.append(sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id))
+        while stream.pending:
+            chunks.append(stream.pending.popleft().frame)
+        await resp.write(b"".join(chunks))
+
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import tomllib
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from assistant.commands_suggest import register
+from assistant.cli import main
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import Library
 from assistant.suggest.qianniu import TableError, export_rows, import_rows, map_header, read_table, to_toml, write_table
@@ -120,10 +119,7 @@ def test_export_then_import_round_trip(matcher: Matcher, tmp_path: Path) -> None
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([*argv, "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")])
-    return int(args.func(args))
+    return main([*argv, "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")])
 
 
 def test_cli_import_writes_toml_and_reports_skipped_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

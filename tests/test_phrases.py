@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from assistant.commands_suggest import register
+from assistant.cli import main
 from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library, LibraryError, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,10 +200,7 @@ def test_shipped_intents_have_labels_and_key_words() -> None:
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_phrases_check_exits_zero_on_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,42 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import sys
-from typing import Any
+from pathlib import Path
+
+import click
 
 from assistant import store
+from assistant.cli.common import common_options, db_path, load
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.hookspecs import FOLLOWUP_STATES
 
 
-def register(sub: Any) -> None:
-    """Add the `followups` subcommand."""
-    from assistant.cli import add_common
-
-    parser = sub.add_parser("followups", help="idle follow-ups: recent ones and pending timers")
-    commands = parser.add_subparsers(dest="followups_command", required=True, metavar="ACTION")
-    listing = commands.add_parser("list", help="the latest follow-ups, newest first")
-    add_common(listing)
-    listing.add_argument("--state", choices=FOLLOWUP_STATES, default=None, help="only follow-ups in this state")
-    listing.add_argument("--shop", default=None, help="only this shop")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.set_defaults(func=run_list)
-    timers = commands.add_parser("timers", help="armed timers, soonest first")
-    add_common(timers)
-    timers.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
-    timers.set_defaults(func=run_timers)
+@click.group("followups", help="idle follow-ups: recent ones and pending timers")
+def followups() -> None:
+    pass
 
 
-def _open(args: argparse.Namespace) -> tuple[Config, sqlite3.Connection] | None:
-    from assistant.cli import config_from_args, db_path
+@followups.command("list", help="the latest follow-ups, newest first")
+@common_options
+@click.option("--state", type=click.Choice(FOLLOWUP_STATES), default=None, help="only follow-ups in this state")
+@click.option("--shop", default=None, help="only this shop")
+@click.option("--limit", type=int, default=50, show_default=True, help="at most this many")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_command(
+    config_path: Path, db: Path | None, state: str | None, shop: str | None, limit: int, as_json: bool
+) -> int:
+    return run_list(load(config_path, db), state=state, shop=shop, limit=limit, as_json=as_json)
 
-    config = config_from_args(args)
+
+@followups.command("timers", help="armed timers, soonest first")
+@common_options
+@click.option("--limit", type=int, default=50, show_default=True, help="at most this many")
+def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
+    return run_timers(load(config_path, db), limit=limit)
+
+
+def _open(config: Config) -> sqlite3.Connection | None:
     path = db_path(config)
     if not path.exists():
         print(f"assistant: no database at {path}", file=sys.stderr)
@@ -47,17 +51,16 @@ def _open(args: argparse.Namespace) -> tuple[Config, sqlite3.Connection] | None:
         print("assistant: no follow-ups yet (the service has not run on this database)", file=sys.stderr)
         conn.close()
         return None
-    return config, conn
+    return conn
 
 
-def run_list(args: argparse.Namespace) -> int:
-    opened = _open(args)
-    if opened is None:
+def run_list(config: Config, *, state: str | None, shop: str | None, limit: int, as_json: bool) -> int:
+    conn = _open(config)
+    if conn is None:
         return 1
-    config, conn = opened
     with conn:
-        rows = followup_store.list_followups(conn, state=args.state, shop=args.shop, limit=args.limit)
-    if args.json:
+        rows = followup_store.list_followups(conn, state=state, shop=shop, limit=limit)
+    if as_json:
         for f in rows:
             print(json.dumps(f.to_json(), ensure_ascii=False))
         return 0
@@ -70,14 +73,13 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_timers(args: argparse.Namespace) -> int:
-    opened = _open(args)
-    if opened is None:
+def run_timers(config: Config, *, limit: int) -> int:
+    conn = _open(config)
+    if conn is None:
         return 1
-    config, conn = opened
     with conn:
         timers = sorted(followup_store.armed_timers(conn), key=lambda t: t.due_ms)
-    for t in timers[: args.limit]:
+    for t in timers[:limit]:
         print(f"due {_local(config, t.due_ms)}  {t.shop}/{t.conversation}  agent {t.agent or '-'}  fired {t.fired}")
     print(f"{len(timers)} armed timer(s)", file=sys.stderr)
     return 0

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
+import click
 from aiohttp import web
 
-from assistant.app import create_app
+from assistant.cli.common import common_options, load
 from assistant.config import Config
 from assistant.web.appkeys import ENGINE
 from assistant.web.auth import agent_token, token_for
@@ -17,8 +19,18 @@ from assistant.web.auth import agent_token, token_for
 log = logging.getLogger(__name__)
 
 
+@click.command("serve", help="run the web service")
+@common_options
+@click.option("--host", default=None, help="listen address (overrides [server] host)")
+@click.option("--port", type=int, default=None, help="listen port (overrides [server] port)")
+def serve_command(config_path: Path, db: Path | None, host: str | None, port: int | None) -> int:
+    return serve(load(config_path, db, host=host, port=port))
+
+
 def serve(config: Config) -> int:
     """Start the web service and block until it is asked to stop."""
+    from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
+
     if config.secret(config.webhook.secret_env) is None:
         log.warning(
             "%s is not set: unsigned events are accepted on /v1/events (set it in production)",

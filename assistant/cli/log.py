@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import hmac
 import io
 import logging
@@ -14,6 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+import click
+
+from assistant.cli.common import DAY, common_options, db_path, load
 from assistant.config import Config
 from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
@@ -24,70 +27,64 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
 
 
-def register(sub: Any) -> None:
-    """Add the `log` and `archive` subcommands."""
-    from assistant.cli import add_common
-
-    parser = sub.add_parser("log", help="the supervisors' daily log of one day (text, jsonl or csv)")
-    add_common(parser)
-    parser.add_argument("--date", required=True, type=_day, help="the local day, YYYY-MM-DD ([shop] timezone)")
-    parser.add_argument("--shop", default=None, help="only this shop")
-    parser.add_argument("--agent", default=None, help="only conversations this agent took part in")
-    parser.add_argument("--conversation", default=None, help="only this conversation")
-    parser.add_argument("--format", choices=formats.FORMATS, default="text", help="output format (default: text)")
-    parser.add_argument("--out", type=Path, default=None, help="write to this file instead of standard output")
-    parser.add_argument(
-        "--unmasked",
-        action="store_true",
-        help="show phone, ID and card numbers, e-mail and addresses as typed: needs the admin token"
-        f" (--token or ${TOKEN_ENV}) or --out to a file you own",
-    )
-    parser.add_argument("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
-    parser.add_argument(
-        "--jobs", type=int, default=None, help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)"
-    )
-    parser.set_defaults(func=run_log)
-
-    parser = sub.add_parser("archive", help="move days older than [store] retention_days into compressed files")
-    add_common(parser)
-    parser.add_argument("--dry-run", action="store_true", help="list what would be archived; change nothing")
-    # Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,
-    # so that a test can kill the run exactly there.
-    parser.add_argument("--pause-after", metavar="STEP[:N]", default=None, help=argparse.SUPPRESS)
-    parser.set_defaults(func=run_archive)
+@click.command("log", help="the supervisors' daily log of one day (text, jsonl or csv)")
+@common_options
+@click.option("--date", "day", type=DAY, required=True, help="the local day ([shop] timezone)")
+@click.option("--shop", default=None, help="only this shop")
+@click.option("--agent", default=None, help="only conversations this agent took part in")
+@click.option("--conversation", default=None, help="only this conversation")
+@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="text", show_default=True,
+              help="output format")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of standard output")
+@click.option(
+    "--unmasked",
+    is_flag=True,
+    help="show phone, ID and card numbers, e-mail and addresses as typed: needs the admin token"
+    f" (--token or ${TOKEN_ENV}) or --out to a file you own",
+)
+@click.option("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
+@click.option("--jobs", type=int, default=None,
+              help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)")
+def log_command(
+    config_path: Path, db: Path | None, day: date, shop: str | None, agent: str | None, conversation: str | None,
+    fmt: str, out: Path | None, unmasked: bool, token: str | None, jobs: int | None,
+) -> int:
+    config = load(config_path, db)
+    return run_log(config, db_path(config), DayQuery(day, shop=shop, agent=agent, conversation=conversation),
+                   fmt, out, unmasked=unmasked, token=token, jobs=jobs)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+@click.command("archive", help="move days older than [store] retention_days into compressed files")
+@common_options
+@click.option("--dry-run", is_flag=True, help="list what would be archived; change nothing")
+# Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,
+# so that a test can kill the run exactly there.
+@click.option("--pause-after", metavar="STEP[:N]", default=None, hidden=True)
+def archive_command(config_path: Path, db: Path | None, dry_run: bool, pause_after: str | None) -> int:
+    config = load(config_path, db)
+    return run_archive(config, db_path(config), dry_run=dry_run, pause_after=pause_after)
 
 
-def _config(args: argparse.Namespace) -> tuple[Config, Path]:
-    from assistant.cli import config_from_args, db_path
-
-    config = config_from_args(args)
-    return config, db_path(config)
-
-
-def run_log(args: argparse.Namespace) -> int:
-    config, db = _config(args)
+def run_log(
+    config: Config, db: Path, query: DayQuery, fmt: str, out_path: Path | None, *, unmasked: bool,
+    token: str | None, jobs: int | None,
+) -> int:
+    """Write one day's log; exit status."""
     if not db.exists():
         print(f"assistant: no database at {db}", file=sys.stderr)
         return 1
     mask = config.privacy.mask
-    if args.unmasked and mask:
-        refusal = unmasked_refusal(config, args.token or os.environ.get(TOKEN_ENV), args.out)
+    if unmasked and mask:
+        refusal = unmasked_refusal(config, token or os.environ.get(TOKEN_ENV), out_path)
         if refusal:
             print(f"assistant: --unmasked refused: {refusal}", file=sys.stderr)
             return 2
         mask = False
-    query = DayQuery(args.date, shop=args.shop, agent=args.agent, conversation=args.conversation, mask=mask)
-    out, close = _output(args.out, args.format, private=not mask)
+    query = dataclasses.replace(query, mask=mask)
+    out, close = _output(out_path, fmt, private=not mask)
     try:
-        color = args.format == "text" and args.out is None and _color_terminal()
-        count = export(config, db, query, args.format, out, color=color, jobs=args.jobs)
+        color = fmt == "text" and out_path is None and _color_terminal()
+        count = export(config, db, query, fmt, out, color=color, jobs=jobs)
         out.flush()
     except BrokenPipeError:  # `assistant log … | head`: stop quietly, and keep Python's exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -100,8 +97,8 @@ def run_log(args: argparse.Namespace) -> int:
             close()
         except BrokenPipeError:
             pass
-    if args.out is not None:
-        print(f"{count} items written to {args.out}", file=sys.stderr)
+    if out_path is not None:
+        print(f"{count} items written to {out_path}", file=sys.stderr)
     return 0
 
 
@@ -159,12 +156,12 @@ def _color_terminal() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def run_archive(args: argparse.Namespace) -> int:
-    config, db = _config(args)
+def run_archive(config: Config, db: Path, *, dry_run: bool, pause_after: str | None) -> int:
+    """Archive old days; exit status."""
     if not db.exists():
         print(f"assistant: no database at {db}", file=sys.stderr)
         return 1
-    pause_step, _, nth = (args.pause_after or "").partition(":")
+    pause_step, _, nth = (pause_after or "").partition(":")
     seen: dict[str, int] = {}
 
     def on_step(step: str, shop_day: ShopDay) -> None:
@@ -177,12 +174,12 @@ def run_archive(args: argparse.Namespace) -> int:
             time.sleep(3600)
 
     try:
-        outcome = archive(config, db, dry_run=args.dry_run, on_step=on_step)
+        outcome = archive(config, db, dry_run=dry_run, on_step=on_step)
     except ArchiveError as exc:
         print(f"assistant: archive stopped: {exc}", file=sys.stderr)
         return 1
     rows = sum(n for _, n in outcome.days)
-    if args.dry_run:
+    if dry_run:
         for shop_day, n in outcome.days:
             print(f"{shop_day.day.isoformat()}  {shop_day.shop}  {n} rows")
         print(f"{len(outcome.days)} shop-days ({rows} rows) older than {config.store.retention_days} days would be archived")

@@ -1,0 +1,82 @@
+"""What every subcommand shares: `--config`/`--db`, loading the config once, day arguments, error lines."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from assistant.config import Config, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common_options(func: F) -> F:
+    """`--config PATH` and `--db PATH`, taken by every subcommand."""
+    func = click.option(
+        "--db", "db", type=click.Path(path_type=Path), default=None, help="SQLite file (overrides [store] path)"
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=Path("config.toml"),
+        show_default=True,
+        help="config file",
+    )(func)
+    return func
+
+
+def load(config_path: Path | None, db: Path | None = None, **server: Any) -> Config:
+    """The config named by --config (a missing default config.toml means built-in defaults), with overrides."""
+    path = config_path
+    if path is not None and not path.exists() and path == Path("config.toml"):
+        path = None
+    overrides: dict[str, dict[str, object]] = {}
+    if db is not None:
+        overrides["store"] = {"path": str(Path(db).resolve())}
+    if any(v is not None for v in server.values()):
+        overrides["server"] = server
+    return load_config(path, overrides=overrides)
+
+
+def db_path(config: Config) -> Path:
+    """The SQLite file the config points at."""
+    return config.resolve(config.store.path)
+
+
+class Day(click.ParamType):
+    """A local day written YYYY-MM-DD."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"expected YYYY-MM-DD, got {value!r}", param, ctx)
+
+
+DAY = Day()
+
+
+def fail(message: str) -> None:
+    """One error line on stderr, prefixed with the program's name."""
+    print(f"assistant: {message}", file=sys.stderr)
+
+
+def exit_code(func: Callable[..., int | None]) -> Callable[..., int]:
+    """A command whose return value is the process's exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        return int(func(*args, **kwargs) or 0)
+
+    return wrapper

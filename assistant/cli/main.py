@@ -1,0 +1,57 @@
+"""The `assistant` command group: its subcommands, added statically, and `main(argv) -> exit status`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from assistant.cli import followups, log, panel, report, serve, suggest
+from assistant.config import ConfigError
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    help="Customer-service assistant: reply suggestions, idle follow-ups, interaction log and KPIs.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+def cli(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+for command in (
+    serve.serve_command,
+    panel.panel_url,
+    suggest.phrases,
+    suggest.suggest_command,
+    suggest.eval_command,
+    report.report_command,
+    report.simulate_command,
+    log.log_command,
+    log.archive_command,
+    followups.followups,
+):
+    cli.add_command(command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; its exit status (usage errors exit 2 with click's message, config errors return 2)."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="assistant", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"assistant: config error: {exc}", file=sys.stderr)
+        return 2
+    return int(result or 0)

@@ -1,0 +1,26 @@
+"""`assistant panel-url`: an agent's panel URL with that agent's own token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import click
+
+from assistant.cli.common import common_options, load
+from assistant.web.auth import agent_token
+
+
+@click.command("panel-url", help="an agent's panel URL, with that agent's own token")
+@common_options
+@click.option("--agent", required=True, help="the agent's name as chat events spell it")
+@click.option("--base", default=None, help="the service's public base URL (default: host and port)")
+def panel_url(config_path: Path, db: Path | None, agent: str, base: str | None) -> int:
+    config = load(config_path, db)
+    base = base or f"http://{config.server.host}:{config.server.port}"
+    query = {"agent": agent}
+    token = agent_token(config, agent)
+    if token:
+        query["token"] = token
+    print(f"{base.rstrip('/')}/panel?{urlencode(query)}")
+    return 0

@@ -1,0 +1,122 @@
+"""`assistant report` (the supervisors' KPI report) and `assistant simulate` (a synthetic day for demos)."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from assistant import schema, store
+from assistant.cli.common import DAY, common_options, db_path, load
+from assistant.clock import yesterday
+from assistant.config import Config
+from assistant.kpi import metrics, report
+
+MAX_RANGE_DAYS = 366
+
+
+def period(config: Config, day: date | None, first: date | None, last: date | None) -> tuple[date, date]:
+    """The days a report covers: --date, or --from/--to, or yesterday in the shop's timezone."""
+    if day is not None and (first is not None or last is not None):
+        raise ValueError("--date: give either --date or --from/--to")
+    if (first is None) != (last is None):
+        raise ValueError("--from/--to: a range needs both")
+    if first is not None and last is not None:
+        if last < first:
+            raise ValueError(f"--to: {last} is before --from {first}")
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise ValueError(f"--to: a range covers at most {MAX_RANGE_DAYS} days")
+        return first, last
+    if day is None:
+        day = yesterday(config.tz)
+    return day, day
+
+
+def prepare(path: Path) -> None:
+    """Apply pending migrations (the KPI indexes) when the database is writable; read-only is fine too."""
+    try:
+        conn = store.connect(path)
+        try:
+            schema.migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        print(f"assistant: could not migrate {path} ({exc}); the report may be slow", file=sys.stderr)
+
+
+@click.command(
+    "report",
+    short_help="KPI report of a day or a range: table, csv, json or html",
+    help="Per-agent KPIs (docs/kpi.md) of a local day (default: yesterday) or of --from/--to summed.",
+)
+@common_options
+@click.option("--date", "day", type=DAY, default=None, help="the day (default: yesterday in the shop's timezone)")
+@click.option("--from", "first", type=DAY, default=None, help="first day of a range")
+@click.option("--to", "last", type=DAY, default=None, help="last day of a range (inclusive)")
+@click.option("--shop", default=None, help="one shop (default: every shop with messages in the period)")
+@click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True,
+              help="output format")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of stdout")
+def report_command(
+    config_path: Path, db: Path | None, day: date | None, first: date | None, last: date | None,
+    shop: str | None, fmt: str, out: Path | None,
+) -> int:
+    config = load(config_path, db)
+    metrics.check_kpi_config(config.kpi)
+    try:
+        first, last = period(config, day, first, last)
+    except ValueError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 2
+    path = db_path(config)
+    if not path.exists():
+        print(f"assistant: no database at {path}", file=sys.stderr)
+        return 1
+    prepare(path)
+    reports = metrics.build_reports(
+        lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
+    )
+    if not reports:
+        print(f"assistant: no messages between {first} and {last}", file=sys.stderr)
+    text = report.render(reports, fmt, config=config)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+@click.command(
+    "simulate",
+    short_help="fill the database with a realistic synthetic day",
+    help="Log a synthetic day of chats, orders and follow-ups (for the demo and the benchmark).",
+)
+@common_options
+@click.option("--day", type=DAY, required=True, help="the day to simulate")
+@click.option("--agents", type=click.IntRange(min=1), required=True, help="number of agents")
+@click.option("--customers", type=click.IntRange(min=1), required=True, help="number of customers who write that day")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--shop", default="demo", show_default=True, help="shop name")
+def simulate_command(
+    config_path: Path, db: Path | None, day: date, agents: int, customers: int, seed: int, shop: str
+) -> int:
+    from assistant.kpi.simulate import simulate
+
+    config = load(config_path, db)
+    try:
+        result = simulate(db_path(config), day, agents, customers, seed, shop=shop, timezone=config.shop.timezone)
+    except ValueError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"simulated {result.shop} {result.day}: {result.customers} customers, {result.agents} agents,"
+        f" {result.messages} messages, {result.orders} orders ({result.payments} paid),"
+        f" {result.events} events in {result.seconds:.1f} s"
+    )
+    return 0
+

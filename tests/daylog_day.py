@@ -8,13 +8,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from assistant.app import create_app
 from assistant.config import Config
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation
 from assistant.web.appkeys import INGESTOR
-from tests.helpers import body_of, replace_config
+from tests.helpers import body_of, make_app, replace_config
 
 DAY = date(2026, 11, 20)  # Asia/Shanghai, the shipped config's zone
 PHONE = "13812345678"
@@ -83,7 +82,7 @@ def log_config(config: Config) -> Config:
 
 
 def log_app(config: Config) -> web.Application:
-    return create_app(log_config(config))
+    return make_app(log_config(config))
 
 
 async def post_day(client: TestClient) -> None:  # type: ignore[type-arg]

@@ -27,7 +27,7 @@ from assistant.signing import SignatureError, verify
 from assistant.store import Annotation
 from assistant.suggest.phrases import Library
 from assistant.writer import Writer
-from tests.helpers import make_event
+from tests.helpers import eventually, make_event
 
 # Friday 2026-11-20 10:00 in Asia/Shanghai.
 T0 = 1_795_140_000_000
@@ -150,11 +150,10 @@ class Harness:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until everything runnable has run (the fake clock's sleepers wait for `advance`)."""
-        deadline = time.monotonic() + timeout
-        while not (self.clock.waking == 0 and self.service.settled and self.plugins.settled):
-            if time.monotonic() > deadline:
-                raise AssertionError("the follow-up service did not settle")
-            await asyncio.sleep(0.001)
+        await eventually(
+            lambda: self.clock.waking == 0 and self.service.settled and self.plugins.settled,
+            timeout=timeout, interval=0.001,
+        )  # fmt: skip
 
     def followups(self) -> list[Followup]:
         with sqlite3.connect(self.db) as conn:
@@ -175,9 +174,14 @@ class Harness:
 class Receiver:
     """A real HTTP endpoint for outbound follow-ups: records each POST and answers from a script."""
 
-    def __init__(self, statuses: Sequence[int] = (), *, delay_s: float = 0.0, secret: str | None = None) -> None:
+    def __init__(
+        self, statuses: Sequence[int] = (), *, delay_s: float = 0.0, secret: str | None = None, hold: bool = False
+    ) -> None:
         self.statuses = list(statuses)
-        self.delay_s = delay_s
+        self.delay_s = delay_s  # a slow platform (the service's delivery timeout, a kill mid-delivery)
+        self.released = asyncio.Event()  # with `hold`, every answer waits for `release()`
+        if not hold:
+            self.released.set()
         self.secret = secret
         self.requests: list[dict[str, Any]] = []
         self.server: TestServer | None = None
@@ -192,7 +196,12 @@ class Receiver:
         await self.server.start_server()
         return self
 
+    def release(self) -> None:
+        """Answer the held requests (and every later one at once)."""
+        self.released.set()
+
     async def close(self) -> None:
+        self.released.set()
         if self.server is not None:
             await self.server.close()
 
@@ -225,6 +234,7 @@ class Receiver:
         self.requests.append(record)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        await self.released.wait()
         status = self.statuses.pop(0) if self.statuses else 200
         return web.json_response({"ok": status < 300}, status=status)
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 import itertools
 import json
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from assistant.app import create_app
 from assistant.config import Config
 from assistant.signing import sign
+from assistant.suggest.engine import load_matcher
+from assistant.suggest.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
@@ -54,3 +63,61 @@ def body_of(obj: Any) -> bytes:
 def replace_config(config: Config, section: str, **values: Any) -> Config:
     """A copy of `config` with some keys of one section changed."""
     return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **values)})
+
+
+_matchers: dict[tuple[Any, ...], Matcher] = {}
+
+
+def shared_matcher(config: Config) -> Matcher:
+    """One strict matcher per phrase library and settings for the whole session (loading one takes ~0.2 s).
+
+    Strict: an internal error of the matcher fails the test instead of being logged and swallowed.
+    """
+    key = (
+        config.resolve(config.phrases.path),
+        tuple(sorted(config.phrases.variables.items())),
+        config.shop.name,
+        config.phrases.top_k,
+    )
+    matcher = _matchers.get(key)
+    if matcher is None:
+        matcher = _matchers[key] = load_matcher(config)
+        matcher.strict = True
+    return matcher
+
+
+def make_app(config: Config, **kwargs: Any) -> web.Application:
+    """`create_app` with the session's shared matcher of the config's library."""
+    return create_app(config, matcher=shared_matcher(config), **kwargs)
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll `check` (a function, sync or async) until it returns something truthy; that value.
+
+    The one way tests wait for something to happen: never a fixed sleep. On timeout, AssertionError with
+    the last value seen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+def followups_settled(db: Path) -> bool:
+    """Nothing left that could send a follow-up (state, not a sleep): no timer armed, no delivery pending.
+
+    A fired timer is marked done in the transaction that records its follow-up, so once the follow-up is
+    there, an armed timer could only come from a new agent message (or our own echo taken for one).
+    """
+    with sqlite3.connect(db) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'timers'").fetchone() is None:
+            return False
+        armed = conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM followups WHERE state = 'pending'").fetchone()[0]
+    return armed == 0 and pending == 0

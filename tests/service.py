@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+import aiohttp
+
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,24 +38,28 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> Service:
+    async def start(self, timeout: float = 20.0) -> Service:
+        """Start the process and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "assistant", "serve", "--config", str(self.config), "--db", str(self.db),
                  "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        async def healthy() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"service exited early: {self.log.read_text(errors='replace')}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("service did not become healthy")
+                async with aiohttp.ClientSession() as session:
+                    async with session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                        return resp.status == 200
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                return False
+
+        await eventually(healthy, timeout=timeout, interval=0.05)
+        return self
 
     def kill(self) -> None:
         assert self.proc is not None

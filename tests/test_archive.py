@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -34,7 +35,7 @@ from assistant.daylog.archive import (
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.daylog.source import open_day
 from assistant.events import parse_event
-from tests.helpers import ROOT
+from tests.helpers import ROOT, eventually
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=load_config(None, env={}).tz)
 TODAY = NOW.date()
@@ -362,7 +363,7 @@ def archive_seconds(tmp_path: Path, db: Path) -> float:
 
 
 @pytest.mark.slow
-def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path: Path, db_path: Path) -> None:
+async def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path: Path, db_path: Path) -> None:
     expected = many_days(db_path, days=40, per_day=150)
     config_path = write_config(tmp_path, db_path)
     whole = archive_seconds(tmp_path, db_path)
@@ -373,10 +374,10 @@ def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path: Path
         files = len(list(root.rglob("*.jsonl.gz")))
         with start_archive(config_path) as proc:
             # Once the run has archived a shop-day, kill it at a random moment within the next few.
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and len(list(root.rglob("*.jsonl.gz"))) == files and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.1) * whole)
+            await eventually(
+                lambda: proc.poll() is not None or len(list(root.rglob("*.jsonl.gz"))) > files, timeout=60, interval=0.002
+            )
+            await asyncio.sleep(rng.uniform(0, 0.1) * whole)  # the random moment of the kill, not a wait
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1

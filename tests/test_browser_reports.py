@@ -9,10 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from assistant.app import create_app
 from assistant.config import Config, load_config
-from tests.browser import DESKTOP, browser, page, probe_of  # noqa: F401
-from tests.helpers import ROOT, body_of, make_event
+from tests.browser import DESKTOP, probe_of
+from tests.helpers import ROOT, body_of, make_app, make_event
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
@@ -29,7 +28,7 @@ def supervisor_config(db_path: Path) -> Config:
 @pytest.fixture
 async def day(aiohttp_client: Any, supervisor_config: Config) -> Client:
     """A small day through the webhook: two agents, a slow answer, a short reply, a script injection, orders."""
-    client = await aiohttp_client(create_app(supervisor_config))
+    client = await aiohttp_client(make_app(supervisor_config))
     t = "2026-11-20T{}+08:00"
     events = [
         make_event(conversation="c1", customer="u1", text="这件有现货吗", ts=t.format("09:00:00")),

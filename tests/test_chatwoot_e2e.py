@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -15,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from assistant.signing import sign
-from tests.helpers import ROOT
+from tests.helpers import ROOT, eventually, followups_settled
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
@@ -65,7 +64,7 @@ async def chatwoot() -> Any:
     await fake.server.close()
 
 
-def start_service(tmp_path: Path, chatwoot: FakeChatwoot) -> Service:
+async def start_service(tmp_path: Path, chatwoot: FakeChatwoot) -> Service:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
@@ -88,7 +87,7 @@ path = "{ROOT / 'phrases'}"
         encoding="utf-8",
     )
     env = {"CHATWOOT_API_TOKEN": TOKEN, "CHATWOOT_WEBHOOK_SECRET": SECRET}
-    return Service(config, tmp_path / "cw.db", env=env).start()
+    return await Service(config, tmp_path / "cw.db", env=env).start()
 
 
 async def post_fixture(session: aiohttp.ClientSession, service: Service, payload: dict[str, Any]) -> dict[str, Any]:
@@ -105,31 +104,23 @@ def fixture(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
 
 
-async def wait_for(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-
-
 async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, chatwoot: FakeChatwoot) -> None:
-    service = start_service(tmp_path, chatwoot)
+    service = await start_service(tmp_path, chatwoot)
     try:
         async with aiohttp.ClientSession() as session:
             await post_fixture(session, service, fixture("contact_message"))
-            await wait_for(lambda: "note" in chatwoot.kinds(), timeout=3)
+            await eventually(lambda: "note" in chatwoot.kinds(), timeout=3)
             reply = fixture("agent_reply")
             await post_fixture(session, service, reply)
             sent_at = time.monotonic()
-            await wait_for(lambda: "message" in chatwoot.kinds(), timeout=IDLE_S + 4)
+            await eventually(lambda: "message" in chatwoot.kinds(), timeout=IDLE_S + 4)
             followup = next(p for p in chatwoot.posts if not p["json"].get("private"))
             # Chatwoot echoes our own message back as an outgoing message from the token's user.
             echo = fixture("agent_reply")
             echo.update(id=9999, content=followup["json"]["content"],
                         content_attributes=followup["json"]["content_attributes"])
             echoed = await post_fixture(session, service, echo)
-            await asyncio.sleep(IDLE_S + 1.5)  # a re-armed timer would post again by now
+            await eventually(lambda: followups_settled(service.db))  # no timer re-armed by the echo
     finally:
         service.stop()
     assert followup["path"] == "/api/v1/accounts/3/conversations/42/messages"

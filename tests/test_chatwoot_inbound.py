@@ -13,12 +13,11 @@ from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.app import create_app
 from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
-from tests.helpers import ROOT
+from tests.helpers import ROOT, make_app
 
 FIXTURES = ROOT / "tests" / "data" / "chatwoot"
 SECRET = "cw-secret"
@@ -40,7 +39,7 @@ def cw_config(db_path: Path, *, allow_unsigned: bool = False, secret: str | None
 
 
 async def make_client(aiohttp_client: Any, config: Config) -> Client:
-    return await aiohttp_client(create_app(config))
+    return await aiohttp_client(make_app(config))
 
 
 def headers(body: bytes, *, delivery: str = "d-1", ts: int | None = None, secret: str = SECRET) -> dict[str, str]:

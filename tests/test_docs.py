@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from assistant.app import create_app
 from assistant.cli import cli
 from assistant.config import Config, load_config
-from tests.helpers import ROOT
+from tests.helpers import ROOT, make_app
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -39,7 +38,7 @@ def test_every_subcommand_is_in_the_readme() -> None:
 
 def test_every_route_is_documented(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "d.db")}})
-    app = create_app(config)
+    app = make_app(config)
     docs = README + "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     missing = [p for p in sorted(paths) if not p.startswith("/static") and p not in docs]

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, eventually, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
@@ -47,14 +47,14 @@ async def _send_until_killed(service: Service, events: list[dict[str, object]], 
 
 async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
-    service = Service(ROOT / "config.toml", db).start()
+    service = await Service(ROOT / "config.toml", db).start()
     events = [make_event(id=f"crash-{i}", conversation=f"c{i % 97}", text=f"第{i}条消息 什么时候发货") for i in range(3000)]
     try:
         acked = await _send_until_killed(service, events, kill_after=1500)
     finally:
         service.stop()
     assert len(acked) >= 1500
-    restarted = Service(ROOT / "config.toml", db, port=service.port).start()
+    restarted = await Service(ROOT / "config.toml", db, port=service.port).start()
     try:
         with sqlite3.connect(db) as conn:
             logged = [row[0] for row in conn.execute("SELECT id FROM events")]
@@ -68,7 +68,7 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
 
 async def test_sigterm_flushes_and_exits_zero(tmp_path: Path) -> None:
     db = tmp_path / "term.db"
-    service = Service(ROOT / "config.toml", db).start()
+    service = await Service(ROOT / "config.toml", db).start()
     try:
         async with aiohttp.ClientSession() as session:
             events = [make_event(id=f"term-{i}") for i in range(200)]
@@ -89,7 +89,7 @@ async def test_sighup_reloads_the_phrase_library(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "phrases", library)
     config = tmp_path / "config.toml"
     config.write_text(f'[phrases]\npath = "{library}"\n', encoding="utf-8")
-    service = Service(config, tmp_path / "hup.db").start()
+    service = await Service(config, tmp_path / "hup.db").start()
     try:
         (library / "zz_new.toml").write_text(
             'group = "测试"\n[[phrase]]\nid = "gift.hup_test"\nintent = "gift"\ncode = "zzhup"\n'
@@ -98,16 +98,14 @@ async def test_sighup_reloads_the_phrase_library(tmp_path: Path) -> None:
         )
         assert service.proc is not None
         service.proc.send_signal(signal.SIGHUP)
-        found = None
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
+
+            async def reloaded() -> bool:
                 async with session.get(f"{service.url}/v1/suggest", params={"text": "斑马小礼品测试"}) as resp:
                     body = await resp.json()
-                if body["suggestions"] and body["suggestions"][0]["phrase_id"] == "gift.hup_test":
-                    found = body
-                    break
-                await asyncio.sleep(0.05)
-        assert found is not None, "SIGHUP did not reload the library"
+                return bool(body["suggestions"]) and body["suggestions"][0]["phrase_id"] == "gift.hup_test"
+
+            await eventually(reloaded, timeout=5)  # SIGHUP reloads the library
         assert service.proc.poll() is None, "the service must keep running"
     finally:
         service.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.suggest.evaluation import Report, evaluate, read_labeled
 from assistant.suggest.matcher import Matcher
-from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library
+from assistant.suggest.phrases import INTENTS, TYPE_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -27,15 +27,13 @@ FINAL_TYPE_FLOOR = 0.85
 
 
 @pytest.fixture(scope="module")
-def report() -> Report:
-    return evaluate(Matcher(Library.load(ROOT / "phrases")), DATA / "intents.tsv", DATA / "types.tsv")
+def report(shipped_matcher: Matcher) -> Report:
+    return evaluate(shipped_matcher, DATA / "intents.tsv", DATA / "types.tsv")
 
 
 @pytest.fixture(scope="module")
-def holdout() -> Report:
-    return evaluate(
-        Matcher(Library.load(ROOT / "phrases")), DATA / "holdout_intents.tsv", DATA / "holdout_types.tsv"
-    )
+def holdout(shipped_matcher: Matcher) -> Report:
+    return evaluate(shipped_matcher, DATA / "holdout_intents.tsv", DATA / "holdout_types.tsv")
 
 
 def test_holdout_figures_stay_above_their_floors(holdout: Report) -> None:
@@ -44,8 +42,8 @@ def test_holdout_figures_stay_above_their_floors(holdout: Report) -> None:
     assert holdout.type_accuracy >= HOLDOUT_TYPE_FLOOR, holdout.format(misses=True)
 
 
-def test_final_untuned_set_stays_above_its_floors() -> None:
-    final = evaluate(Matcher(Library.load(ROOT / "phrases")), DATA / "final_intents.tsv", DATA / "final_types.tsv")
+def test_final_untuned_set_stays_above_its_floors(shipped_matcher: Matcher) -> None:
+    final = evaluate(shipped_matcher, DATA / "final_intents.tsv", DATA / "final_types.tsv")
     assert final.top1 >= FINAL_TOP1_FLOOR, final.format(misses=True)
     assert final.top3 >= FINAL_TOP3_FLOOR, final.format(misses=True)
     assert final.type_accuracy >= FINAL_TYPE_FLOOR, final.format(misses=True)

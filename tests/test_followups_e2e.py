@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.followup_harness import Receiver
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, eventually, followups_settled, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
@@ -52,11 +51,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.close()
 
 
-def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None) -> Service:
+async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None) -> Service:
     service = Service(
         write_config(tmp_path, receiver.url), tmp_path / "e2e.db", env={"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET}, port=port
     )
-    return service.start()
+    return await service.start()
 
 
 async def post_agent_message(service: Service, conversation: str = "e2e-conv") -> float:
@@ -72,9 +71,12 @@ async def post_agent_message(service: Service, conversation: str = "e2e-conv") -
 
 
 async def wait_for_requests(receiver: Receiver, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while len(receiver.requests) < n and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(receiver.requests) >= n, timeout=timeout)
+
+
+def armed_timers(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0])
 
 
 def followup_rows(db: Path) -> list[tuple[str, str, int]]:
@@ -88,11 +90,11 @@ def auto_messages(db: Path) -> int:
 
 
 async def test_e2e_followup_arrives_after_idle_exactly_once(tmp_path: Path, receiver: Receiver) -> None:
-    service = start_service(tmp_path, receiver)
+    service = await start_service(tmp_path, receiver)
     try:
         sent = await post_agent_message(service)
         await wait_for_requests(receiver, 1, timeout=6)
-        await asyncio.sleep(2 * IDLE_S)  # time for a duplicate to show up, if there were one
+        await eventually(lambda: followups_settled(service.db))  # nothing left that could send a duplicate
     finally:
         service.stop()
     assert len(receiver.requests) == 1
@@ -107,18 +109,18 @@ async def test_e2e_followup_arrives_after_idle_exactly_once(tmp_path: Path, rece
 
 
 async def test_e2e_sigkill_while_timer_pending_still_delivers_once(tmp_path: Path, receiver: Receiver) -> None:
-    service = start_service(tmp_path, receiver)
+    service = await start_service(tmp_path, receiver)
     try:
         await post_agent_message(service)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: armed_timers(service.db) == 1)  # the timer is on disk, not yet due
         service.kill()
     finally:
         service.stop()
     assert receiver.requests == []
-    restarted = start_service(tmp_path, receiver, port=service.port)
+    restarted = await start_service(tmp_path, receiver, port=service.port)
     try:
         await wait_for_requests(receiver, 1, timeout=8)
-        await asyncio.sleep(2 * IDLE_S)
+        await eventually(lambda: followups_settled(service.db))
     finally:
         restarted.stop()
     assert len(receiver.requests) == 1
@@ -129,7 +131,7 @@ async def test_e2e_sigkill_while_timer_pending_still_delivers_once(tmp_path: Pat
 async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) -> None:
     slow = await Receiver(secret=OUT_SECRET, delay_s=3.0).start()
     try:
-        service = start_service(tmp_path, slow)
+        service = await start_service(tmp_path, slow)
         try:
             await post_agent_message(service)
             await wait_for_requests(slow, 1, timeout=6)  # the POST is now hanging
@@ -137,10 +139,10 @@ async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) ->
         finally:
             service.stop()
         slow.delay_s = 0
-        restarted = start_service(tmp_path, slow, port=service.port)
+        restarted = await start_service(tmp_path, slow, port=service.port)
         try:
             await wait_for_requests(slow, 2, timeout=8)
-            await asyncio.sleep(IDLE_S)
+            await eventually(lambda: followups_settled(service.db))
         finally:
             restarted.stop()
     finally:

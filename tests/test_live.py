@@ -14,12 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import live
-from assistant.app import create_app
 from assistant.bus import Bus, Update
 from assistant.config import Config, load_config
 from assistant.live import LiveFeed, Scope
 from assistant.web.appkeys import BUS, FEED
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
@@ -66,16 +65,8 @@ class Reader:
             self.events.append(e)
 
     async def wait_for(self, predicate: Any, timeout: float = 3.0) -> Sse:
-        deadline = asyncio.get_running_loop().time() + timeout
-        seen = 0
-        while True:
-            for e in self.events[seen:]:
-                if predicate(e):
-                    return e
-            seen = len(self.events)
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no matching event; got {[(e.event, e.data) for e in self.events]}")
-            await asyncio.sleep(0.01)
+        found: Sse = await eventually(lambda: next((e for e in self.events if predicate(e)), None), timeout=timeout)
+        return found
 
     def of(self, name: str) -> list[Sse]:
         return [e for e in self.events if e.event == name]
@@ -101,7 +92,7 @@ def token_config(db_path: Path) -> Config:
 
 @pytest.fixture
 async def token_client(aiohttp_client: Any, token_config: Config) -> Client:
-    return await aiohttp_client(create_app(token_config))
+    return await aiohttp_client(make_app(token_config))
 
 
 async def test_stream_starts_with_snapshot_of_open_conversations(client: Client) -> None:
@@ -123,7 +114,7 @@ async def test_stream_carries_only_the_agents_conversations(client: Client) -> N
     await client.post("/v1/events", data=body_of(make_event(conversation="mine", agent="a1")))
     update = await reader.wait_for(lambda e: e.event == "conversation")
     assert update.data["payload"]["conversation"] == "mine"
-    await asyncio.sleep(0.1)
+    # Updates arrive in order: had "theirs" been sent to this panel, it would have come before "mine".
     assert [e.data["conversation"] for e in reader.of("conversation")] == ["mine"]
     await reader.close()
 
@@ -217,10 +208,10 @@ async def test_stream_ends_when_the_service_shuts_down(client: Client) -> None:
 
 
 async def test_state_rebuilt_after_restart_has_suggestions(aiohttp_client: Any, config: Config) -> None:
-    first = await aiohttp_client(create_app(config))
+    first = await aiohttp_client(make_app(config))
     await first.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1", text="太贵了能便宜点吗")))
     await first.close()
-    second = await aiohttp_client(create_app(config))
+    second = await aiohttp_client(make_app(config))
     reader = await open_stream(second, "agent=a1")
     [conversation] = reader.of("snapshot")[0].data["conversations"]
     fresh = await (await second.get("/v1/suggest", params={"text": "太贵了能便宜点吗"})).json()
@@ -267,7 +258,7 @@ async def test_stream_sends_heartbeats_when_quiet(
     aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(live, "HEARTBEAT_S", 0.05)
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(make_app(config))
     reader = await open_stream(client, "agent=a1")
     beat = await reader.wait_for(lambda e: e.event == "heartbeat")
     assert beat.data["server_ms"] > 0

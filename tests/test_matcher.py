@@ -60,12 +60,12 @@ def library() -> Library:
 
 @pytest.fixture(scope="module")
 def matcher(library: Library) -> Matcher:
-    return Matcher(library)
+    return Matcher(library, strict=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shipped(shipped_library: Library) -> Matcher:
-    return Matcher(shipped_library)
+    return Matcher(shipped_library, strict=True)
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,10 @@ def test_non_string_input_gives_nothing(matcher: Matcher) -> None:
 @given(text=st.text(max_size=200), k=st.integers(min_value=1, max_value=5))
 def test_suggest_never_raises_and_keeps_its_promises(shipped: Matcher, text: str, k: int) -> None:
     shipped.k = k  # the same preprocessed library; k only limits the result
-    result = shipped.suggest(text)
+    try:
+        result = shipped.suggest(text)
+    finally:
+        shipped.k = 3
     assert len(result) <= k
     assert all(0.0 <= s.score <= 100.0 for s in result)
     assert len({s.phrase_id for s in result}) == len(result)
@@ -264,3 +267,23 @@ def test_problem_descriptions_without_a_defect_noun_reach_quality_issue(shipped:
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text
+
+
+def test_matcher_logs_an_internal_error_and_answers_nothing(
+    library: Library, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In the service a broken matcher gives no suggestion and says so in the log; strict, it raises."""
+    lenient = Matcher(library)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("scoring exploded")
+
+    monkeypatch.setattr(lenient, "_suggest", broken)
+    monkeypatch.setattr(lenient.types, "classify", broken)
+    with caplog.at_level("ERROR", logger="assistant.suggest.matcher"):
+        assert lenient.suggest("什么时候发货") == []
+        assert lenient.classify([(0, "什么时候发货")]).type == lenient.types.default().type
+    assert [r.exc_info[1].args[0] for r in caplog.records if r.exc_info] == ["scoring exploded"] * 2
+    lenient.strict = True
+    with pytest.raises(RuntimeError, match="scoring exploded"):
+        lenient.suggest("什么时候发货")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -11,11 +10,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant.app import create_app
 from assistant.bus import Update
 from assistant.config import Config, load_config
-from assistant.web.appkeys import BUS
-from tests.helpers import ROOT, body_of, make_event, replace_config
+from assistant.web.appkeys import BUS, FEED
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
@@ -36,7 +34,7 @@ def page_state(html: str) -> dict[str, Any]:
 @pytest.fixture
 async def token_client(aiohttp_client: Any, db_path: Path) -> Client:
     config = load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
-    return await aiohttp_client(create_app(config))
+    return await aiohttp_client(make_app(config))
 
 
 async def test_panel_lists_open_conversations_waiting_longest_first(client: Client) -> None:
@@ -137,7 +135,7 @@ async def test_panel_demo_posts_customer_message_into_demo_conversation(client: 
 
 
 async def test_panel_demo_is_404_when_demo_is_off(aiohttp_client: Any, config: Config, db_path: Path) -> None:
-    client = await aiohttp_client(create_app(replace_config(config, "panel", demo=False)))
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=False)))
     resp = await client.post("/v1/panel/demo", json={"text": "在吗"})
     assert resp.status == 404
     assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
@@ -159,7 +157,7 @@ async def test_panel_rejects_conversation_without_shop(client: Client) -> None:
 async def test_panel_renders_latest_followup_state(client: Client) -> None:
     await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
     client.app[BUS].publish(Update("followup", "shop1", "c1", "a1", {"state": "failed", "last_error": "HTTP 502"}))
-    await asyncio.sleep(0.05)  # the feed drains the bus in its own task
+    await eventually(lambda: ("shop1", "c1") in client.app[FEED].followups)  # the feed drains the bus in a task
     html = await (await client.get("/panel?agent=a1")).text()
     assert 'data-state="failed"' in html and "跟进发送失败" in html
     assert page_state(html)["followups"] == {'["shop1","c1"]': {"state": "failed", "last_error": "HTTP 502"}}

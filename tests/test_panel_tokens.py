@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from assistant.app import create_app
 from assistant.cli import main
 from assistant.config import Config, load_config
 from assistant.web.auth import agent_token
-from tests.browser import browser, page  # noqa: F401
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "team-secret", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
@@ -30,7 +27,7 @@ def token_config(db_path: Path) -> Config:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, token_config: Config) -> Client:
-    return await aiohttp_client(create_app(token_config))
+    return await aiohttp_client(make_app(token_config))
 
 
 def test_agent_tokens_differ_per_agent_and_need_the_secret(token_config: Config) -> None:
@@ -92,11 +89,10 @@ async def test_agent_token_panel_in_chromium_records_a_click(client: Client, tok
     await page.goto(url)
     await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
     await page.locator(f'.sugg[data-phrase-id="{top["phrase_id"]}"]').first.click()
-    for _ in range(100):
+    def uses() -> list[tuple[str, str]]:
         with sqlite3.connect(db_path) as conn:
-            used = conn.execute("SELECT agent, phrase_id FROM suggestion_uses").fetchall()
-        if used:
-            break
-        await asyncio.sleep(0.05)
+            return conn.execute("SELECT agent, phrase_id FROM suggestion_uses").fetchall()
+
+    used = await eventually(uses)
     await page.screenshot(path=str(tmp_path / "own-token.png"), full_page=True)
     assert used == [("小美", top["phrase_id"])]

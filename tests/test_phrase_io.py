@@ -17,9 +17,9 @@ from assistant.suggest.qianniu import TableError, export_rows, import_rows, map_
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher(Library.load(ROOT / "phrases"))
+@pytest.fixture
+def matcher(shipped_matcher: Matcher) -> Matcher:
+    return shipped_matcher
 
 
 def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
-from assistant.app import create_app
 from assistant.config import Config, load_config
 from assistant.kpi import metrics, report
 from assistant.web import reports
+from tests.helpers import make_app
 from tests.kpi_log import SHOP, D, Log
 
 TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
@@ -40,7 +40,7 @@ def log(tmp_path: Path, config: Config) -> Iterator[Log]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, config: Config, log: Log) -> TestClient:  # type: ignore[type-arg]
-    return await aiohttp_client(create_app(config, db_path=log.path))
+    return await aiohttp_client(make_app(config, db_path=log.path))
 
 
 @pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])

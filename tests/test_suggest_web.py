@@ -10,9 +10,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from assistant.app import create_app
 from assistant.config import Config, load_config
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -98,7 +97,7 @@ def _config_with_library(db_path: Path, library: Path, **env: str) -> Config:
 async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: Any, tmp_path: Path) -> None:
     library = _library_copy(tmp_path)
     config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(make_app(config))
     headers = {"Authorization": "Bearer adm"}
     extra = library / "zz_extra.toml"
     extra.write_text(
@@ -122,6 +121,6 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
 
 async def test_reload_requires_admin_token(aiohttp_client: Any, tmp_path: Path) -> None:
     config = _config_with_library(tmp_path / "r.db", ROOT / "phrases", ASSISTANT_ADMIN_TOKEN="adm")
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(make_app(config))
     assert (await client.post("/v1/admin/reload")).status == 401
     assert (await client.post("/v1/admin/reload", headers={"Authorization": "Bearer nope"})).status == 401

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 import click
 
 from assistant.cli.common import common_options, load
-from assistant.web.auth import agent_token
 
 
 @click.command("panel-url", help="an agent's panel URL, with that agent's own token")
@@ -16,6 +15,8 @@ from assistant.web.auth import agent_token
 @click.option("--agent", required=True, help="the agent's name as chat events spell it")
 @click.option("--base", default=None, help="the service's public base URL (default: host and port)")
 def panel_url(config_path: Path, db: Path | None, agent: str, base: str | None) -> int:
+    from assistant.web.auth import agent_token  # aiohttp (~0.3 s of imports): only for this command
+
     config = load(config_path, db)
     base = base or f"http://{config.server.host}:{config.server.port}"
     query = {"agent": agent}

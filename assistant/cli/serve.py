@@ -7,14 +7,15 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from aiohttp import web
 
 from assistant.cli.common import common_options, load
 from assistant.config import Config
-from assistant.web.appkeys import ENGINE
-from assistant.web.auth import agent_token, token_for
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 
 def serve(config: Config) -> int:
     """Start the web service and block until it is asked to stop."""
+    from aiohttp import web
+
     from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
+    from assistant.web.auth import token_for
 
     if config.secret(config.webhook.secret_env) is None:
         log.warning(
@@ -61,11 +65,15 @@ def serve(config: Config) -> int:
 
 async def _reload_on_sighup(app: web.Application) -> None:
     """SIGHUP reloads the phrase library; a bad library keeps the old one serving (the log says why)."""
+    from assistant.web.appkeys import ENGINE
+
     engine = app[ENGINE]
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, engine.reload)
 
 
 def _banner(config: Config, base: str) -> str:
+    from assistant.web.auth import agent_token, token_for
+
     agent = agent_token(config, config.panel.demo_agent)
     supervisor = token_for(config, "supervisor")
     agent_q = f"&token={agent}" if agent else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +17,8 @@ from assistant.suggest.customer_type import CustomerType, TypeClassifier, custom
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.textnorm import Analysis, Normalizer, char_ngrams
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Context", "CustomerType", "Matcher", "Suggestion", "customer_type_json", "suggestion_json",
@@ -150,8 +153,13 @@ class _Scores:
 class Matcher:
     """Pure matcher over one `Library`; build once (preprocesses triggers), then call from anywhere."""
 
-    def __init__(self, library: Library, *, k: int = 3, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, library: Library, *, k: int = 3, threshold: float = DEFAULT_THRESHOLD, strict: bool = False
+    ) -> None:
         self.library = library
+        # Not strict (the service): an internal error is logged and the message gets no suggestion, so a
+        # panel never takes the webhook down. Strict (tests, tools): the error propagates.
+        self.strict = strict
         self.k = k
         self.threshold = threshold
         self.normalizer = Normalizer(library.normalization)
@@ -258,7 +266,10 @@ class Matcher:
         """Top-k quick phrases for a customer message; [] when nothing scores above the threshold."""
         try:
             return self._suggest(text, context)
-        except Exception:  # noqa: BLE001 - a suggestion panel must never take the webhook down
+        except Exception:
+            log.exception("suggestions failed for a message of %d characters", len(text) if isinstance(text, str) else 0)
+            if self.strict:
+                raise
             return []
 
     def _suggest(self, text: str, context: Context) -> list[Suggestion]:
@@ -346,7 +357,10 @@ class Matcher:
         """The customer's type from all their messages so far (oldest first); `newcomer` without evidence."""
         try:
             return self.types.classify(messages)
-        except Exception:  # noqa: BLE001 - same promise as suggest(): never raise on odd input
+        except Exception:
+            log.exception("customer type failed for %d messages", len(messages))
+            if self.strict:
+                raise
             return self.types.default()
 
     def search(self, query: str, limit: int = 10) -> list[Suggestion]:

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench eval browser-deps clean
+.PHONY: serve test lint bench eval browser-deps clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ serve: $(STAMP)
 	$(BIN)/assistant serve --config config.toml
 
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/pytest -q
+
+# Style (ruff lint + format check) and types (mypy) over the code, the hooks and the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check assistant hooks tests bench
+	$(BIN)/ruff format --check assistant hooks tests bench
+	$(BIN)/mypy assistant hooks tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

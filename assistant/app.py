@@ -47,9 +47,7 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     app[DB_PATH] = db_path or config.resolve(config.store.path)
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
-    app[ENGINE] = SuggestionEngine(
-        config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH]
-    )
+    app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx])
     app.on_shutdown.append(_close_streams)

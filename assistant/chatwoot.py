@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from assistant.events import EventError, parse_ts
@@ -184,7 +184,7 @@ def _ts(value: Any, now_ms: int) -> int:
         text = value.strip()
         if text.endswith(" UTC"):
             try:
-                parsed = datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+                parsed = datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
                 return int(parsed.timestamp() * 1000)
             except ValueError:
                 pass

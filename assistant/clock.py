@@ -95,7 +95,7 @@ class QuietHours:
 
     @classmethod
     def parse(cls, text: str) -> QuietHours | None:
-        """"23:00-08:00" → QuietHours; "" → None; anything else raises ValueError."""
+        """ "23:00-08:00" → QuietHours; "" → None; anything else raises ValueError."""
         if not text.strip():
             return None
         match = _SPAN.fullmatch(text)

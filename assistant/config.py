@@ -273,7 +273,9 @@ def _check(config: Config) -> None:
         if mode not in modes:
             raise ConfigError(f"[followups.shop_modes] {shop}: expected 'send' or 'suggest', got {mode!r}")
     if config.followups.quiet_policy not in ("defer", "drop"):
-        raise ConfigError(f"[followups] quiet_policy: expected 'defer' or 'drop', got {config.followups.quiet_policy!r}")
+        raise ConfigError(
+            f"[followups] quiet_policy: expected 'defer' or 'drop', got {config.followups.quiet_policy!r}"
+        )
 
 
 def _env_names(obj: Any) -> set[str]:

@@ -48,8 +48,14 @@ class ConversationState:
         self.customer = event.customer
         if event.type == "message":
             self.recent.append(
-                {"sender": event.sender, "agent": event.agent, "text": event.text, "ts_ms": event.ts_ms,
-                 "followup_id": event.followup_id, "seq": written.seq}
+                {
+                    "sender": event.sender,
+                    "agent": event.agent,
+                    "text": event.text,
+                    "ts_ms": event.ts_ms,
+                    "followup_id": event.followup_id,
+                    "seq": written.seq,
+                }
             )
             if event.sender == "customer":
                 self.customer_messages.append((event.ts_ms, event.text or ""))
@@ -130,11 +136,20 @@ class Conversations:
             return state
         if meta is not None:
             state.customer, state.agent, state.status, state.customer_type = (
-                meta["customer"], meta["agent"], meta["status"], meta["customer_type"]
+                meta["customer"],
+                meta["agent"],
+                meta["status"],
+                meta["customer_type"],
             )
         for row in rows:
-            message = {"sender": row["sender"], "agent": row["agent"], "text": row["text"], "ts_ms": row["ts_ms"],
-                       "followup_id": row["followup_id"], "seq": row["seq"]}
+            message = {
+                "sender": row["sender"],
+                "agent": row["agent"],
+                "text": row["text"],
+                "ts_ms": row["ts_ms"],
+                "followup_id": row["followup_id"],
+                "seq": row["seq"],
+            }
             state.recent.append(message)
             if row["sender"] == "customer":
                 state.customer_messages.append((row["ts_ms"], row["text"]))

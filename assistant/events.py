@@ -117,9 +117,7 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         followup_id = _string(raw, "followup_id", required=False, max_len=MAX_ID_CHARS)
         return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id)
     if event_type in ("order_created", "order_paid"):
-        return Event(
-            **common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent
-        )
+        return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent)
     if event_type == "suggestion_used":
         if agent is None:
             raise EventError("agent", "required for suggestion_used")

@@ -45,8 +45,7 @@ class Ingestor:
 
         def job(conn: sqlite3.Connection) -> list[Written]:
             return [
-                store.insert_event(conn, event, enrichment.annotation)
-                for event, enrichment in zip(events, enrichments)
+                store.insert_event(conn, event, enrichment.annotation) for event, enrichment in zip(events, enrichments)
             ]
 
         written = await self.writer.submit(job)

@@ -121,7 +121,8 @@ class Entry:
         u = self.update
         return json.dumps(
             {"shop": u.shop, "conversation": u.conversation, "agent": u.agent, "payload": u.payload},
-            ensure_ascii=False, separators=(",", ":"),
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
 
     @property

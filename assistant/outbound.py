@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 
 from assistant.hookspecs import DeliveryResult
@@ -32,7 +30,7 @@ class Outbound:
                     return DeliveryResult.sent(resp.status)
                 detail = (await resp.text(errors="replace"))[:200]
                 return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return DeliveryResult.retry(f"{type(exc).__name__} posting to {peer}: {exc}")
 
     async def close(self) -> None:

@@ -20,7 +20,9 @@ class Annotation:
 
     intent: str | None = None
     customer_type: str | None = None
-    suggestions: Sequence[dict[str, Any]] = field(default_factory=tuple)  # full suggestion JSON; logged: id, code, score
+    suggestions: Sequence[dict[str, Any]] = field(
+        default_factory=tuple
+    )  # full suggestion JSON; logged: id, code, score
     customer_type_detail: dict[str, Any] | None = None  # not logged; kept for live panels
 
 

@@ -66,24 +66,70 @@ def fill(db_path: Path, day: date, messages: int, *, seed: int = 1) -> int:
         t = start_ms + rng.randrange(0, 86_400_000 - 40 * 60_000)
         agent = agents[c % len(agents)]
         conv, customer = f"c{c}", f"tb_{c}"
-        for k in range(per_conversation // 2):
+        for _k in range(per_conversation // 2):
             text = rng.choice(CUSTOMER_TEXTS)
             sug = rng.choice(SUGGESTIONS) if rng.random() < 0.6 else None
-            rows.append((t, "message", {"conversation": conv, "customer": customer, "sender": "customer", "text": text},
-                         "shipping_time" if sug else None, json.dumps(sug, ensure_ascii=False) if sug else None, None))
+            rows.append(
+                (
+                    t,
+                    "message",
+                    {"conversation": conv, "customer": customer, "sender": "customer", "text": text},
+                    "shipping_time" if sug else None,
+                    json.dumps(sug, ensure_ascii=False) if sug else None,
+                    None,
+                )
+            )
             t += rng.randrange(5_000, 90_000)
             if sug and rng.random() < 0.4:
-                rows.append((t, "suggestion_used", {"conversation": conv, "customer": customer, "agent": agent,
-                                                    "phrase_id": sug[0]["phrase_id"]}, None, None, agent))
+                rows.append(
+                    (
+                        t,
+                        "suggestion_used",
+                        {"conversation": conv, "customer": customer, "agent": agent, "phrase_id": sug[0]["phrase_id"]},
+                        None,
+                        None,
+                        agent,
+                    )
+                )
                 t += 1000
-            rows.append((t, "message", {"conversation": conv, "customer": customer, "sender": "agent", "agent": agent,
-                                        "text": rng.choice(AGENT_TEXTS)}, None, None, agent))
+            rows.append(
+                (
+                    t,
+                    "message",
+                    {
+                        "conversation": conv,
+                        "customer": customer,
+                        "sender": "agent",
+                        "agent": agent,
+                        "text": rng.choice(AGENT_TEXTS),
+                    },
+                    None,
+                    None,
+                    agent,
+                )
+            )
             t += rng.randrange(10_000, 120_000)
         if c % 10 == 0:
-            rows.append((t, "order_created", {"conversation": conv, "customer": customer, "order": f"o{c}",
-                                              "amount": 199.0, "agent": agent}, None, None, agent))
-            rows.append((t + 60_000, "order_paid", {"conversation": conv, "customer": customer, "order": f"o{c}",
-                                                    "amount": 199.0}, None, None, None))
+            rows.append(
+                (
+                    t,
+                    "order_created",
+                    {"conversation": conv, "customer": customer, "order": f"o{c}", "amount": 199.0, "agent": agent},
+                    None,
+                    None,
+                    agent,
+                )
+            )
+            rows.append(
+                (
+                    t + 60_000,
+                    "order_paid",
+                    {"conversation": conv, "customer": customer, "order": f"o{c}", "amount": 199.0},
+                    None,
+                    None,
+                    None,
+                )
+            )
     rows.sort(key=lambda r: r[0])
     received = store.now_ms()
     batch = 200_000
@@ -91,17 +137,49 @@ def fill(db_path: Path, day: date, messages: int, *, seed: int = 1) -> int:
         events, msgs = [], []
         for seq, (ts, kind, fields, intent, suggestions, who) in enumerate(rows[first : first + batch], first + 1):
             raw = {"id": f"e{seq}", "type": kind, "ts": ts, "shop": SHOP, **fields}
-            events.append((seq, raw["id"], kind, ts, SHOP, fields["conversation"], fields["customer"], who,
-                           received, json.dumps(raw, ensure_ascii=False, separators=(",", ":"))))
+            events.append(
+                (
+                    seq,
+                    raw["id"],
+                    kind,
+                    ts,
+                    SHOP,
+                    fields["conversation"],
+                    fields["customer"],
+                    who,
+                    received,
+                    json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+                )
+            )
             if kind == "message":
-                msgs.append((seq, SHOP, fields["conversation"], fields["customer"], fields["sender"], who,
-                             fields["text"], ts, None, intent, "impatient" if intent else None, suggestions))
+                msgs.append(
+                    (
+                        seq,
+                        SHOP,
+                        fields["conversation"],
+                        fields["customer"],
+                        fields["sender"],
+                        who,
+                        fields["text"],
+                        ts,
+                        None,
+                        intent,
+                        "impatient" if intent else None,
+                        suggestions,
+                    )
+                )
         with store.transaction(conn):
-            conn.executemany("INSERT INTO events (seq, id, type, ts_ms, shop, conversation, customer, agent,"
-                             " received_ms, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
-            conn.executemany("INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms,"
-                             " followup_id, intent, customer_type, suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                             " ?, ?)", msgs)
+            conn.executemany(
+                "INSERT INTO events (seq, id, type, ts_ms, shop, conversation, customer, agent,"
+                " received_ms, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                events,
+            )
+            conn.executemany(
+                "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms,"
+                " followup_id, intent, customer_type, suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?)",
+                msgs,
+            )
     conn.execute("ANALYZE")
     conn.close()
     return len(rows)
@@ -128,8 +206,10 @@ def export(db_path: Path, day: date, out: Path, *jobs: str) -> tuple[float, floa
 def _show(label: str, messages: int, result: tuple[float, float, int, int]) -> None:
     seconds, cpu, lines, rss = result
     load = os.getloadavg()[0]
-    print(f"  {label:<22} {messages:>9,} messages: {lines:,} lines in {seconds:5.2f} s ({lines / seconds:,.0f} lines/s),"
-          f" CPU {cpu:5.1f} s, peak RSS {rss / 1024:.0f} MiB, load {load:.1f}")
+    print(
+        f"  {label:<22} {messages:>9,} messages: {lines:,} lines in {seconds:5.2f} s ({lines / seconds:,.0f} lines/s),"
+        f" CPU {cpu:5.1f} s, peak RSS {rss / 1024:.0f} MiB, load {load:.1f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,9 +238,11 @@ def main(argv: list[str] | None = None) -> None:
         auto = export(dbs[args.messages], day, workdir / "big.jsonl")
         _show(f"default ({_jobs()} workers)", args.messages, auto)
         verdict = "PASS" if auto[0] <= TARGET_S else "FAIL"
-        print(f"  {verdict}: {auto[0]:.2f} s for {args.messages:,} messages (target {TARGET_S:.0f} s);"
-              f" memory flat: peak RSS {small[3] / 1024:.0f} MiB for {args.messages // 10:,}"
-              f" vs {single[3] / 1024:.0f} MiB for {args.messages:,} messages")
+        print(
+            f"  {verdict}: {auto[0]:.2f} s for {args.messages:,} messages (target {TARGET_S:.0f} s);"
+            f" memory flat: peak RSS {small[3] / 1024:.0f} MiB for {args.messages // 10:,}"
+            f" vs {single[3] / 1024:.0f} MiB for {args.messages:,} messages"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -46,8 +46,15 @@ def event(i: int, prefix: str) -> dict[str, Any]:
     """Event `i`: customer and agent turns alternating in rolling conversations of six events."""
     slot, generation = i % ACTIVE, i // (ACTIVE * 6)
     conversation = f"{prefix}-{generation}-{slot}"
-    base = {"id": f"{prefix}-{i}", "type": "message", "ts": 1_795_140_000_000 + i, "shop": "s1",
-            "conversation": conversation, "customer": f"u{slot}", "agent": f"a{slot % AGENTS}"}
+    base = {
+        "id": f"{prefix}-{i}",
+        "type": "message",
+        "ts": 1_795_140_000_000 + i,
+        "shop": "s1",
+        "conversation": conversation,
+        "customer": f"u{slot}",
+        "agent": f"a{slot % AGENTS}",
+    }
     if (i // ACTIVE) % 2 == 0:
         texts = ("亲，这个什么时候发货呀？", "太贵了能便宜点吗", "可以开发票吗")
         return {**base, "sender": "customer", "text": texts[(i // (2 * ACTIVE)) % 3]}
@@ -169,28 +176,38 @@ async def measure(pid: int, phase: Any) -> Measured:
 def _line(label: str, m: Measured, batch: int = 1) -> str:
     result = m.result
     posts = f" (POSTs of {batch})" if batch > 1 else ""
-    return (f"{label:<34} {result.rate:>6,.0f} events/s{posts}  POST p50 {result.percentile(50):6.1f} ms  "
-            f"p99 {result.percentile(99):6.1f} ms  service CPU {m.cpu_ms_per_event:.2f} ms/event  "
-            f"errors {result.errors}")
+    return (
+        f"{label:<34} {result.rate:>6,.0f} events/s{posts}  POST p50 {result.percentile(50):6.1f} ms  "
+        f"p99 {result.percentile(99):6.1f} ms  service CPU {m.cpu_ms_per_event:.2f} ms/event  "
+        f"errors {result.errors}"
+    )
 
 
 async def _run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        env = {"ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_AGENT_TOKEN": "", "ASSISTANT_SUPERVISOR_TOKEN": "",
-               "ASSISTANT_ADMIN_TOKEN": ""}
+        env = {
+            "ASSISTANT_WEBHOOK_SECRET": "",
+            "ASSISTANT_AGENT_TOKEN": "",
+            "ASSISTANT_SUPERVISOR_TOKEN": "",
+            "ASSISTANT_ADMIN_TOKEN": "",
+        }
         service = Service(ROOT / "config.toml", db, env=env).start()
         webhook = f"{service.url}/v1/events"
         try:
             pid = service.proc.pid if service.proc else 0
             await post_load(webhook, lambda i: event(i, "warm"), total=2000, concurrency=CONCURRENCY)
-            bare_max = await measure(pid, post_load(webhook, lambda i: event(i, "max0"), total=UNPACED,
-                                                    concurrency=CONCURRENCY))
+            bare_max = await measure(
+                pid, post_load(webhook, lambda i: event(i, "max0"), total=UNPACED, concurrency=CONCURRENCY)
+            )
             bare_paced = await measure(pid, paced(webhook, "paced0", rate=RATE, seconds=SECONDS, batch=BATCH))
 
             panels = subprocess.Popen(
                 [sys.executable, "-m", "bench.bench_panel", "--panels", service.url, str(PANELS)],
-                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             assert panels.stdout is not None and panels.stdin is not None
             line = await asyncio.to_thread(panels.stdout.readline)
@@ -200,8 +217,9 @@ async def _run() -> None:
             result, sent = await paced(webhook, "paced200", rate=RATE, seconds=SECONDS, batch=BATCH)
             live_paced = Measured(result, cpu_seconds(pid) - before)
             await asyncio.sleep(2)  # let the last deliveries arrive
-            live_max = await measure(pid, post_load(webhook, lambda i: event(i, "max200"), total=UNPACED,
-                                                    concurrency=CONCURRENCY))
+            live_max = await measure(
+                pid, post_load(webhook, lambda i: event(i, "max200"), total=UNPACED, concurrency=CONCURRENCY)
+            )
             panels.stdin.close()
             report = json.loads(await asyncio.to_thread(panels.stdout.read))
             panels.wait(30)
@@ -214,19 +232,27 @@ async def _run() -> None:
     after_ack = [(t - sent[eid][1]) * 1000 for eid, t in report["received"] if eid in sent]
     panels_per_agent = PANELS / AGENTS
     expected = int(len(sent) * panels_per_agent)
-    print(f"== panels: {PANELS} SSE panels ({AGENTS} agents × {panels_per_agent:g}), webhook offered {RATE:,} "
-          f"events/s for {SECONDS:g} s, {ACTIVE} live conversations; service in a subprocess ==")
+    print(
+        f"== panels: {PANELS} SSE panels ({AGENTS} agents × {panels_per_agent:g}), webhook offered {RATE:,} "
+        f"events/s for {SECONDS:g} s, {ACTIVE} live conversations; service in a subprocess =="
+    )
     print(_line("webhook max, no panels", bare_max))
     print(_line(f"webhook max, {PANELS} panels connected", live_max))
     print(f"{'ratio with/without panels':<34} {live_max.result.rate / bare_max.result.rate:>6.2f}")
     print(_line(f"offered {RATE}/s, no panels", bare_paced, BATCH))
     print(_line(f"offered {RATE}/s, {PANELS} panels", live_paced, BATCH))
-    print(f"delivery POST sent → panel read: p50 {percentile(delays, 50):.1f} ms   p99 {percentile(delays, 99):.1f} ms"
-          f"   max {max(delays, default=float('nan')):.1f} ms   mean {statistics.fmean(delays) if delays else 0:.1f} ms")
-    print(f"delivery POST answered → panel read: p50 {percentile(after_ack, 50):.1f} ms   "
-          f"p99 {percentile(after_ack, 99):.1f} ms   (negative: the panel had it before the POST's answer)")
-    print(f"deliveries {len(delays):,}/{expected:,} expected ({report['snapshots'] - report['connected']} "
-          f"resync snapshots)   events logged {logged:,}")
+    print(
+        f"delivery POST sent → panel read: p50 {percentile(delays, 50):.1f} ms   p99 {percentile(delays, 99):.1f} ms"
+        f"   max {max(delays, default=float('nan')):.1f} ms   mean {statistics.fmean(delays) if delays else 0:.1f} ms"
+    )
+    print(
+        f"delivery POST answered → panel read: p50 {percentile(after_ack, 50):.1f} ms   "
+        f"p99 {percentile(after_ack, 99):.1f} ms   (negative: the panel had it before the POST's answer)"
+    )
+    print(
+        f"deliveries {len(delays):,}/{expected:,} expected ({report['snapshots'] - report['connected']} "
+        f"resync snapshots)   events logged {logged:,}"
+    )
 
 
 def main() -> None:

@@ -24,13 +24,20 @@ from tests.service import ROOT, Service, free_port
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
 CONCURRENCY = 64
 # Real-shaped customer messages (the labeled set), so matching costs what it costs in production.
-TEXTS = [line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line]
+TEXTS = [
+    line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line
+]
 AGENT_TEXT = "亲，今天下午四点前付款当天发出哦"
 
 
 def _base(i: int, prefix: str) -> dict[str, object]:
-    return {"id": f"{prefix}-{i}", "ts": 1_795_140_000_000 + i * 10, "shop": "s1", "conversation": f"c{i % 500}",
-            "customer": f"u{i % 500}"}
+    return {
+        "id": f"{prefix}-{i}",
+        "ts": 1_795_140_000_000 + i * 10,
+        "shop": "s1",
+        "conversation": f"c{i % 500}",
+        "customer": f"u{i % 500}",
+    }
 
 
 def event(i: int, prefix: str = "bench") -> dict[str, object]:
@@ -95,15 +102,19 @@ async def _run() -> None:
         finally:
             service.terminate()
         with sqlite3.connect(db) as conn:
-            logged = conn.execute(
-                "SELECT count(*) FROM events WHERE id LIKE 'bench-%' OR id LIKE 'log-%'"
-            ).fetchone()[0]
+            logged = conn.execute("SELECT count(*) FROM events WHERE id LIKE 'bench-%' OR id LIKE 'log-%'").fetchone()[
+                0
+            ]
     print(f"== webhook: {TOTAL} single-event POSTs per row, {CONCURRENCY} concurrent, client in this process ==")
     print(base.line("bare aiohttp handler") + f"   server CPU {base_cpu:.3f} ms/event")
-    print(logging.line("durable logging mix") + f"   server CPU {logging_cpu:.3f} ms/event"
-          f"   ratio {logging.rate / base.rate:.2f}")
-    print(product.line("product mix (50% matched)") + f"   server CPU {product_cpu:.3f} ms/event"
-          f"   ratio {product.rate / base.rate:.2f}")
+    print(
+        logging.line("durable logging mix") + f"   server CPU {logging_cpu:.3f} ms/event"
+        f"   ratio {logging.rate / base.rate:.2f}"
+    )
+    print(
+        product.line("product mix (50% matched)") + f"   server CPU {product_cpu:.3f} ms/event"
+        f"   ratio {product.rate / base.rate:.2f}"
+    )
     print(f"events logged: {logged}/{2 * TOTAL}")
 
 

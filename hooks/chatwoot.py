@@ -35,8 +35,9 @@ def on_startup(config: Config) -> None:
     if config.secret(settings.api_token_env) is None:
         log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot", settings.api_token_env)
     if config.secret(settings.webhook_secret_env) is None and not settings.allow_unsigned:
-        log.warning("%s is not set and allow_unsigned is false: /v1/chatwoot refuses every payload",
-                    settings.webhook_secret_env)
+        log.warning(
+            "%s is not set and allow_unsigned is false: /v1/chatwoot refuses every payload", settings.webhook_secret_env
+        )
 
 
 async def post_message(

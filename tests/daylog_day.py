@@ -35,7 +35,9 @@ def annotate(event: Event) -> Enrichment | None:
     return Enrichment(Annotation())
 
 
-def _msg(eid: str, ts: str, conv: str, sender: str, text: str, agent: str | None = None, **extra: Any) -> dict[str, Any]:
+def _msg(
+    eid: str, ts: str, conv: str, sender: str, text: str, agent: str | None = None, **extra: Any
+) -> dict[str, Any]:
     event = {"id": eid, "type": "message", "ts": ts, "shop": "shop1", "conversation": conv,
              "customer": f"buyer_{conv.lower()}", "sender": sender, "text": text, **extra}  # fmt: skip
     if agent:
@@ -56,7 +58,9 @@ def day_events() -> list[dict[str, Any]]:
     return [
         # A: suggestion used, a slow answer and a short one, a follow-up that brings the customer back, an order.
         _msg("A1", "2026-11-20T09:00:00+08:00", "A", "customer", "在吗？这个什么时候发货，快点"),
-        _event("A2", "suggestion_used", "2026-11-20T09:00:20+08:00", "A", agent="小美", phrase_id="shipping_time.today"),
+        _event(
+            "A2", "suggestion_used", "2026-11-20T09:00:20+08:00", "A", agent="小美", phrase_id="shipping_time.today"
+        ),
         _msg("A3", "2026-11-20T09:00:25+08:00", "A", "agent", "亲，今天下单今天发哦~", agent="小美"),
         _msg("A4", "2026-11-20T09:01:00+08:00", "A", "customer", f"我的手机{PHONE}，地址{ADDRESS}"),
         _msg("A5", "2026-11-20T09:03:00+08:00", "A", "agent", "好", agent="小美"),

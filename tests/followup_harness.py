@@ -67,7 +67,9 @@ class Recorder:
         self.calls: list[dict[str, Any]] = []
 
     @hookimpl
-    def deliver_message(self, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str) -> DeliveryResult:
+    def deliver_message(
+        self, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
+    ) -> DeliveryResult:
         self.calls.append({"conversation": conversation, "text": text, "key": idempotency_key, "kind": kind})
         return self.results.pop(0) if self.results else DeliveryResult.sent(200)
 

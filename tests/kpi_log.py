@@ -61,7 +61,9 @@ class Log:
         with store.transaction(self.conn):
             store.insert_event(self.conn, parse_event(raw, max_text_chars=5000), annotation)
 
-    def customer(self, when: str | int, text: str = "在吗？", *, suggestions: Sequence[str] = (), **fields: Any) -> None:
+    def customer(
+        self, when: str | int, text: str = "在吗？", *, suggestions: Sequence[str] = (), **fields: Any
+    ) -> None:
         shown = tuple({"phrase_id": p, "code": p[:2], "score": 90.0} for p in suggestions)
         self.event("message", when, store.Annotation(suggestions=shown), sender="customer", text=text, **fields)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -42,9 +41,22 @@ class Service:
         """Start the process and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant", "serve", "--config", str(self.config), "--db", str(self.db),
-                 "--port", str(self.port)],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "assistant",
+                    "serve",
+                    "--config",
+                    str(self.config),
+                    "--db",
+                    str(self.db),
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         proc = self.proc
 
@@ -55,7 +67,7 @@ class Service:
                 async with aiohttp.ClientSession() as session:
                     async with session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
                         return resp.status == 200
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 return False
 
         await eventually(healthy, timeout=timeout, interval=0.05)

@@ -98,7 +98,9 @@ def check_nothing_lost(db: Path, root: Path, expected: set[str], *, settled: boo
 def config(db_path: Path, tmp_path: Path) -> Config:
     """The shipped config on a temporary database and archive directory."""
     return load_config(
-        ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path), "archive_dir": str(tmp_path / "archive")}}
+        ROOT / "config.toml",
+        env={},
+        overrides={"store": {"path": str(db_path), "archive_dir": str(tmp_path / "archive")}},
     )
 
 
@@ -200,7 +202,9 @@ def test_archive_merges_late_events_into_the_days_file(config: Config, db_path: 
     check_nothing_lost(db_path, archive_root(config), filled | {r["id"] for r in late}, settled=True)
 
 
-def test_archive_redelivered_event_is_deleted_not_archived_twice(config: Config, db_path: Path, filled: set[str]) -> None:
+def test_archive_redelivered_event_is_deleted_not_archived_twice(
+    config: Config, db_path: Path, filled: set[str]
+) -> None:
     archive(config, db_path, NOW)
     day = TODAY - timedelta(days=190)
     add_events(db_path, chat(day, "shop1", "c1", 9)[:2])  # the platform redelivers two archived events
@@ -214,7 +218,9 @@ class Interrupt(Exception):
 
 
 @pytest.mark.parametrize("step", ["begin", "partial", "written", "renamed", "deleted"])
-def test_archive_interrupted_at_each_step_loses_nothing(config: Config, db_path: Path, filled: set[str], step: str) -> None:
+def test_archive_interrupted_at_each_step_loses_nothing(
+    config: Config, db_path: Path, filled: set[str], step: str
+) -> None:
     seen: list[str] = []
 
     def die(name: str, shop_day: ShopDay) -> None:
@@ -374,9 +380,10 @@ async def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path
         files = len(list(root.rglob("*.jsonl.gz")))
         with start_archive(config_path) as proc:
             # Once the run has archived a shop-day, kill it at a random moment within the next few.
-            await eventually(
-                lambda: proc.poll() is not None or len(list(root.rglob("*.jsonl.gz"))) > files, timeout=60, interval=0.002
-            )
+            def archived_one(proc: subprocess.Popen[str] = proc, files: int = files) -> bool:
+                return proc.poll() is not None or len(list(root.rglob("*.jsonl.gz"))) > files
+
+            await eventually(archived_one, timeout=60, interval=0.002)
             await asyncio.sleep(rng.uniform(0, 0.1) * whole)  # the random moment of the kill, not a wait
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)

@@ -36,7 +36,9 @@ def card(page: Page, conversation: str) -> Any:
 
 def uses(db_path: Path) -> list[tuple[str, str, str, str]]:
     with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT conversation, customer, agent, phrase_id FROM suggestion_uses ORDER BY seq").fetchall()
+        return conn.execute(
+            "SELECT conversation, customer, agent, phrase_id FROM suggestion_uses ORDER BY seq"
+        ).fetchall()
 
 
 async def open_panel(page: Page, url: str) -> None:
@@ -66,8 +68,10 @@ async def test_panel_shows_suggestion_live(client: Client, page: Page, tmp_path:
 async def test_panel_click_copies_suggestion_and_logs_suggestion_used(
     client: Client, page: Page, db_path: Path, tmp_path: Path
 ) -> None:
-    resp = await client.post("/v1/events", data=body_of(make_event(conversation="c-click", customer="buyer7",
-                                                                   agent="agent1", text="太贵了能便宜点吗")))
+    resp = await client.post(
+        "/v1/events",
+        data=body_of(make_event(conversation="c-click", customer="buyer7", agent="agent1", text="太贵了能便宜点吗")),
+    )
     suggestions = (await resp.json())["suggestions"]
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
     button = card(page, "c-click").locator(".sugg").nth(1)
@@ -99,13 +103,13 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
 
 
-async def test_panel_shows_customer_html_as_text_and_runs_nothing(
-    client: Client, page: Page, tmp_path: Path
-) -> None:
+async def test_panel_shows_customer_html_as_text_and_runs_nothing(client: Client, page: Page, tmp_path: Path) -> None:
     attack = "<img src=x onerror=alert(1)>"
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
-    await client.post("/v1/events", data=body_of(make_event(conversation="c-xss", customer="<svg/onload=alert(2)>",
-                                                            agent="agent1", text=attack)))
+    await client.post(
+        "/v1/events",
+        data=body_of(make_event(conversation="c-xss", customer="<svg/onload=alert(2)>", agent="agent1", text=attack)),
+    )
     message = card(page, "c-xss").locator(".msg .text")
     await expect(message).to_have_text(attack)
     await expect(card(page, "c-xss").locator(".who")).to_have_text("<svg/onload=alert(2)>")
@@ -199,8 +203,12 @@ CHATWOOT_PAGE = """<!doctype html>
 async def test_panel_in_chatwoot_iframe_shows_that_conversation(
     client: Client, aiohttp_server: Any, page: Page, db_path: Path, tmp_path: Path
 ) -> None:
-    resp = await client.post("/v1/events", data=body_of(make_event(
-        shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="在吗？这个什么时候发货")))
+    resp = await client.post(
+        "/v1/events",
+        data=body_of(
+            make_event(shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="在吗？这个什么时候发货")
+        ),
+    )
     top = (await resp.json())["suggestions"][0]
     await client.post("/v1/events", data=body_of(make_event(conversation="other", agent="agent1")))
 
@@ -222,8 +230,12 @@ async def test_panel_in_chatwoot_iframe_shows_that_conversation(
     assert await page.evaluate("window.asked") >= 1
     await page.screenshot(path=str(tmp_path / "chatwoot-iframe.png"), full_page=True)
     # Live updates of that conversation reach the iframe; suggestion_used is credited to Chatwoot's agent.
-    await client.post("/v1/events", data=body_of(make_event(
-        shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="太贵了能便宜点吗")))
+    await client.post(
+        "/v1/events",
+        data=body_of(
+            make_event(shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="太贵了能便宜点吗")
+        ),
+    )
     await expect(panel.locator(".msg .text").last).to_have_text("太贵了能便宜点吗")
     await panel.locator(".sugg").first.click()
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
@@ -233,8 +245,12 @@ async def test_panel_in_chatwoot_iframe_shows_that_conversation(
 @pytest.mark.slow
 async def test_panel_reconnects_after_server_restart(page: Page, tmp_path: Path) -> None:
     db = tmp_path / "restart.db"
-    env = {"ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_AGENT_TOKEN": "", "ASSISTANT_SUPERVISOR_TOKEN": "",
-           "ASSISTANT_ADMIN_TOKEN": ""}
+    env = {
+        "ASSISTANT_WEBHOOK_SECRET": "",
+        "ASSISTANT_AGENT_TOKEN": "",
+        "ASSISTANT_SUPERVISOR_TOKEN": "",
+        "ASSISTANT_ADMIN_TOKEN": "",
+    }
     first = await Service(ROOT / "config.toml", db, env=env).start()
     try:
         await open_panel(page, f"{first.url}/panel?agent=agent1")

@@ -21,8 +21,9 @@ DAY = "2026-11-20"
 
 @pytest.fixture
 def supervisor_config(db_path: Path) -> Config:
-    return load_config(ROOT / "config.toml", env={"ASSISTANT_SUPERVISOR_TOKEN": TOKEN},
-                       overrides={"store": {"path": str(db_path)}})
+    return load_config(
+        ROOT / "config.toml", env={"ASSISTANT_SUPERVISOR_TOKEN": TOKEN}, overrides={"store": {"path": str(db_path)}}
+    )
 
 
 @pytest.fixture
@@ -32,12 +33,22 @@ async def day(aiohttp_client: Any, supervisor_config: Config) -> Client:
     t = "2026-11-20T{}+08:00"
     events = [
         make_event(conversation="c1", customer="u1", text="这件有现货吗", ts=t.format("09:00:00")),
-        make_event(conversation="c1", customer="u1", sender="agent", agent="小美", text="亲，有现货的，今天下单今天发哦",
-                   ts=t.format("09:00:08")),
-        make_event("order_created", conversation="c1", customer="u1", order="o1", amount=199.0, ts=t.format("09:05:00")),
+        make_event(
+            conversation="c1",
+            customer="u1",
+            sender="agent",
+            agent="小美",
+            text="亲，有现货的，今天下单今天发哦",
+            ts=t.format("09:00:08"),
+        ),
+        make_event(
+            "order_created", conversation="c1", customer="u1", order="o1", amount=199.0, ts=t.format("09:05:00")
+        ),
         make_event("order_paid", conversation="c1", customer="u1", order="o1", amount=199.0, ts=t.format("09:06:00")),
         make_event(conversation="c2", customer="u2", text="<script>alert(1)</script>能便宜吗", ts=t.format("14:00:00")),
-        make_event(conversation="c2", customer="u2", sender="agent", agent="小丽", text="不能", ts=t.format("14:03:00")),
+        make_event(
+            conversation="c2", customer="u2", sender="agent", agent="小丽", text="不能", ts=t.format("14:03:00")
+        ),
         make_event(conversation="c3", customer="u3", text="在吗 人呢", ts=t.format("20:00:00")),
     ]
     for event in events:

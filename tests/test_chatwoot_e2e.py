@@ -34,10 +34,14 @@ class FakeChatwoot:
 
     async def create_message(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.posts.append({
-            "path": request.path, "token": request.headers.get("api_access_token"), "json": body,
-            "at": time.monotonic(),
-        })
+        self.posts.append(
+            {
+                "path": request.path,
+                "token": request.headers.get("api_access_token"),
+                "json": body,
+                "at": time.monotonic(),
+            }
+        )
         return web.json_response({"id": 90000 + len(self.posts), "content": body["content"]})
 
     async def start(self) -> FakeChatwoot:
@@ -82,7 +86,7 @@ url = "{chatwoot.url}"
 post_suggestions_as_note = true
 
 [phrases]
-path = "{ROOT / 'phrases'}"
+path = "{ROOT / "phrases"}"
 """,
         encoding="utf-8",
     )
@@ -93,8 +97,12 @@ path = "{ROOT / 'phrases'}"
 async def post_fixture(session: aiohttp.ClientSession, service: Service, payload: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(payload, ensure_ascii=False).encode()
     stamp = int(time.time())
-    headers = {"X-Chatwoot-Signature": sign(SECRET, stamp, body), "X-Chatwoot-Timestamp": str(stamp),
-               "X-Chatwoot-Delivery": f"d-{payload['id']}", "Content-Type": "application/json"}
+    headers = {
+        "X-Chatwoot-Signature": sign(SECRET, stamp, body),
+        "X-Chatwoot-Timestamp": str(stamp),
+        "X-Chatwoot-Delivery": f"d-{payload['id']}",
+        "Content-Type": "application/json",
+    }
     async with session.post(f"{service.url}/v1/chatwoot", data=body, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
         return dict(await resp.json())
@@ -117,8 +125,9 @@ async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, ch
             followup = next(p for p in chatwoot.posts if not p["json"].get("private"))
             # Chatwoot echoes our own message back as an outgoing message from the token's user.
             echo = fixture("agent_reply")
-            echo.update(id=9999, content=followup["json"]["content"],
-                        content_attributes=followup["json"]["content_attributes"])
+            echo.update(
+                id=9999, content=followup["json"]["content"], content_attributes=followup["json"]["content_attributes"]
+            )
             echoed = await post_fixture(session, service, echo)
             await eventually(lambda: followups_settled(service.db))  # no timer re-armed by the echo
     finally:

@@ -33,8 +33,10 @@ def cw_config(db_path: Path, *, allow_unsigned: bool = False, secret: str | None
     return load_config(
         ROOT / "config.toml",
         env=env,
-        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"],
-                                                            "chatwoot": {"allow_unsigned": allow_unsigned}}},
+        overrides={
+            "store": {"path": str(db_path)},
+            "hooks": {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": allow_unsigned}},
+        },
     )
 
 
@@ -148,8 +150,9 @@ async def test_chatwoot_legacy_unsigned_payload_without_account_object(aiohttp_c
 
 
 async def test_chatwoot_rejects_payload_missing_conversation(cw: Client) -> None:
-    body = json.dumps({"event": "message_created", "id": 1, "content": "在吗", "message_type": "incoming",
-                       "account": {"id": 3}}).encode()
+    body = json.dumps(
+        {"event": "message_created", "id": 1, "content": "在吗", "message_type": "incoming", "account": {"id": 3}}
+    ).encode()
     resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body))
     assert resp.status == 400
     assert (await resp.json())["field"] == "conversation.id"
@@ -175,14 +178,39 @@ def test_chatwoot_shop_ids_round_trip() -> None:
     assert account_of_shop("taobao-shop") is None
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(["event", "id", "content", "message_type", "private", "sender", "conversation", "account",
-                         "meta", "assignee", "status", "created_at", "type", "messages", "account_id", "inbox"]),
-        children, max_size=5),
-    max_leaves=12,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "event",
+                        "id",
+                        "content",
+                        "message_type",
+                        "private",
+                        "sender",
+                        "conversation",
+                        "account",
+                        "meta",
+                        "assignee",
+                        "status",
+                        "created_at",
+                        "type",
+                        "messages",
+                        "account_id",
+                        "inbox",
+                    ]
+                ),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=12,
+    )
+)
 def test_chatwoot_mapping_of_any_payload_is_events_ignored_or_named_error(payload: Any) -> None:
     """Chatwoot versions differ in which keys exist: mapping never fails other than with a named error."""
     if not isinstance(payload, dict):

@@ -74,7 +74,10 @@ def test_daylog_jsonl_annotates_customer_messages(day_db: Path) -> None:
     items = by_id(jsonl(day_db))
     first = items["A1"]
     assert first["intent"] == "shipping_time" and first["customer_type"] == "impatient"
-    assert [(s["code"], s["score"], s["used"]) for s in first["suggestions"]] == [("fh1", 91.3, True), ("fh2", 55.0, False)]
+    assert [(s["code"], s["score"], s["used"]) for s in first["suggestions"]] == [
+        ("fh1", 91.3, True),
+        ("fh2", 55.0, False),
+    ]
     assert first["suggestion_used"] is True
     assert first["response_s"] == 25.0 and first["slow"] is False and first["unanswered"] is False
     assert items["A4"]["response_s"] == 120.0 and items["A4"]["slow"] is True
@@ -116,7 +119,9 @@ def test_daylog_csv_has_one_row_per_message(day_db: Path) -> None:
     assert [r["id"] for r in rows] == [m["id"] for m in messages]
     assert list(rows[0]) == list(formats.CSV_COLUMNS)
     a1 = next(r for r in rows if r["id"] == "A1")
-    assert a1["suggestions"] == "fh1:91.3* fh2:55" and a1["suggestion_used"] == "true" and a1["intent"] == "shipping_time"
+    assert (
+        a1["suggestions"] == "fh1:91.3* fh2:55" and a1["suggestion_used"] == "true" and a1["intent"] == "shipping_time"
+    )
     assert next(r for r in rows if r["id"] == "A6")["followup_outcome"] == "came_back"
     assert next(r for r in rows if r["id"] == "A7")["text"] == SCRIPT
 

@@ -33,7 +33,13 @@ def busy_day(db_path: Path) -> Path:
     with store.transaction(conn):
         for c in range(40):
             first = parse_event(
-                _raw(f"{c}-0", f"2026-11-20T{(c * 37) % 24:02d}:{c % 60:02d}:00+08:00", c, "customer", "在吗 电话13812345678"),
+                _raw(
+                    f"{c}-0",
+                    f"2026-11-20T{(c * 37) % 24:02d}:{c % 60:02d}:00+08:00",
+                    c,
+                    "customer",
+                    "在吗 电话13812345678",
+                ),
                 max_text_chars=5000,
             )
             store.insert_event(conn, first, store.Annotation("shipping_time", "impatient", OFFERED))

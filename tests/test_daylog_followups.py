@@ -61,7 +61,9 @@ def test_daylog_followup_without_table_row_counts_as_sent(conn: sqlite3.Connecti
     assert followup["state"] == "sent" and followup["outcome"] == "sent"  # 45 min later: past the 30-min window
 
 
-def test_daylog_followup_state_and_unsent_followups_come_from_the_table(conn: sqlite3.Connection, config: Config) -> None:
+def test_daylog_followup_state_and_unsent_followups_come_from_the_table(
+    conn: sqlite3.Connection, config: Config
+) -> None:
     need_followups_table(conn)
     add(conn, msg("1", "10:00:00", "agent", "亲，在的"), msg("2", "10:05:00", "auto", "亲，还在吗", followup_id="f-sent"),
         msg("3", "10:06:00", "customer", "还在"), msg("4", "11:00:00", "agent", "好的"),

@@ -33,7 +33,7 @@ async def _send_until_killed(service: Service, events: list[dict[str, object]], 
                         body = await resp.json()
                         if body["accepted"]:
                             acked.add(str(event["id"]))
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return
             if len(acked) >= kill_after and not killed.is_set():
                 killed.set()
@@ -48,7 +48,9 @@ async def _send_until_killed(service: Service, events: list[dict[str, object]], 
 async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     service = await Service(ROOT / "config.toml", db).start()
-    events = [make_event(id=f"crash-{i}", conversation=f"c{i % 97}", text=f"第{i}条消息 什么时候发货") for i in range(3000)]
+    events = [
+        make_event(id=f"crash-{i}", conversation=f"c{i % 97}", text=f"第{i}条消息 什么时候发货") for i in range(3000)
+    ]
     try:
         acked = await _send_until_killed(service, events, kill_after=1500)
     finally:

@@ -66,12 +66,27 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=6,
 )
-FIELDS = ["id", "type", "ts", "shop", "conversation", "customer", "sender", "text", "agent", "order", "amount",
-          "phrase_id", "followup_id"]
+FIELDS = [
+    "id",
+    "type",
+    "ts",
+    "shop",
+    "conversation",
+    "customer",
+    "sender",
+    "text",
+    "agent",
+    "order",
+    "amount",
+    "phrase_id",
+    "followup_id",
+]
 
 
-@given(st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=len(FIELDS)),
-       st.sampled_from(["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]))
+@given(
+    st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=len(FIELDS)),
+    st.sampled_from(["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]),
+)
 def test_parse_event_any_input_is_an_event_or_a_named_error(raw: dict[str, object], kind: str) -> None:
     """Whatever a platform sends, the result is a valid Event or an EventError naming a field — nothing else."""
     base = make_event(kind)

@@ -49,7 +49,9 @@ async def test_followups_agent_message_arms_timer(harness: Harness, clock: FakeC
     assert timer is not None and timer.due_ms == T0 + IDLE * 1000
     assert harness.rows("SELECT state, due_ms FROM timers") == [("armed", T0 + IDLE * 1000)]
     updates = [u for u in harness.drain_updates() if u.kind == "followup"]
-    assert [(u.payload["state"], u.payload["due_ms"], u.agent) for u in updates] == [("armed", T0 + IDLE * 1000, "小美")]
+    assert [(u.payload["state"], u.payload["due_ms"], u.agent) for u in updates] == [
+        ("armed", T0 + IDLE * 1000, "小美")
+    ]
 
 
 async def test_followups_fire_once_after_idle_and_log_auto_message(harness: Harness, recorder: Recorder) -> None:
@@ -117,7 +119,9 @@ async def test_followups_echo_of_sent_followup_does_not_rearm(harness: Harness, 
     ],
     ids=["customer_reply", "conversation_closed"],
 )
-async def test_followups_cancelled_by_reply_or_close(harness: Harness, recorder: Recorder, event: dict[str, Any]) -> None:
+async def test_followups_cancelled_by_reply_or_close(
+    harness: Harness, recorder: Recorder, event: dict[str, Any]
+) -> None:
     await harness.agent_says()
     await harness.advance(100)
     await harness.send(**event)
@@ -213,7 +217,9 @@ async def test_followups_suggest_mode_prompts_agent_only(
         await h.stop()
 
 
-async def test_followups_shop_mode_overrides_mode(config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> None:
+async def test_followups_shop_mode_overrides_mode(
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
     cfg = replace_config(config, "followups", mode="send", shop_modes={"shop2": "suggest"})
     h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
     try:
@@ -229,9 +235,7 @@ LATE_EVENING = T0 + (12 * 3600 + 58 * 60) * 1000
 NEXT_MORNING = T0 + 22 * 3600 * 1000
 
 
-async def test_followups_quiet_hours_defer_to_the_end(
-    send_config: Config, db_path: Path, recorder: Recorder
-) -> None:
+async def test_followups_quiet_hours_defer_to_the_end(send_config: Config, db_path: Path, recorder: Recorder) -> None:
     clock = FakeClock(LATE_EVENING)
     cfg = replace_config(send_config, "followups", quiet_hours="23:00-08:00", quiet_policy="defer")
     h = await Harness(cfg, db_path, clock, plugins=[recorder]).start()
@@ -285,7 +289,9 @@ async def test_followups_at_most_max_per_idle_period(send_config: Config, db_pat
         await h.stop()
 
 
-async def test_followups_disabled_never_arm(config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> None:
+async def test_followups_disabled_never_arm(
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
     h = await Harness(replace_config(config, "followups", enabled=False), db_path, clock, plugins=[recorder]).start()
     try:
         await h.agent_says()
@@ -372,7 +378,9 @@ async def test_followups_restart_rebuilds_timer_lost_before_persisting(
         await h.stop()
 
 
-async def test_followups_timer_firing_again_after_restart_sends_nothing_new(harness: Harness, recorder: Recorder) -> None:
+async def test_followups_timer_firing_again_after_restart_sends_nothing_new(
+    harness: Harness, recorder: Recorder
+) -> None:
     await harness.agent_says()
     await harness.advance(IDLE)
     # As if a late write put the fired timer back to "armed" just before a crash:

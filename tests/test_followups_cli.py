@@ -17,7 +17,9 @@ from tests.helpers import replace_config
 async def test_followups_cli_lists_followups_and_timers(
     config: Config, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    h = await Harness(replace_config(config, "followups", mode="send"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
+    h = await Harness(
+        replace_config(config, "followups", mode="send"), db_path, FakeClock(T0), plugins=[Recorder()]
+    ).start()
     try:
         await h.agent_says()
         await h.advance(300)

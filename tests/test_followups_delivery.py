@@ -27,7 +27,9 @@ async def running(config: Config, db_path: Path) -> AsyncIterator[Start]:
 
     async def start(statuses: Sequence[int] = (), **followups: object) -> tuple[Harness, Receiver, FakeClock]:
         receiver = await Receiver(statuses, secret=OUT_SECRET).start()
-        cfg = replace_config(outbound_config(config, receiver.url), "followups", mode="send", idle_seconds=IDLE, **followups)
+        cfg = replace_config(
+            outbound_config(config, receiver.url), "followups", mode="send", idle_seconds=IDLE, **followups
+        )
         clock = FakeClock(T0)
         harness = await Harness(cfg, db_path, clock).start()
         started.append((harness, receiver))

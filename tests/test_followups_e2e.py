@@ -25,7 +25,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
     path.write_text(
         f"""
 [phrases]
-path = "{ROOT / 'phrases'}"
+path = "{ROOT / "phrases"}"
 
 [followups]
 idle_seconds = {IDLE_S}
@@ -53,7 +53,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None) -> Service:
     service = Service(
-        write_config(tmp_path, receiver.url), tmp_path / "e2e.db", env={"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET}, port=port
+        write_config(tmp_path, receiver.url),
+        tmp_path / "e2e.db",
+        env={"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET},
+        port=port,
     )
     return await service.start()
 

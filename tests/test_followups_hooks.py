@@ -111,8 +111,14 @@ async def test_first_result_lets_an_async_plugin_decline(config: Config) -> None
     pm = build_plugin_manager(config)
     for plugin in (NeverAsked(), Delivers(), Declines()):
         pm.register(plugin)
-    kwargs = {"config": config, "http": Outbound(), "conversation": {}, "text": "t", "idempotency_key": "k",
-              "kind": "followup"}
+    kwargs = {
+        "config": config,
+        "http": Outbound(),
+        "conversation": {},
+        "text": "t",
+        "idempotency_key": "k",
+        "kind": "followup",
+    }
     assert await first_result(pm.hook.deliver_message, **kwargs) == DeliveryResult.sent(200)
     assert calls == ["declines", "delivers"]
 
@@ -120,7 +126,14 @@ async def test_first_result_lets_an_async_plugin_decline(config: Config) -> None
 def test_every_hookspec_is_documented() -> None:
     doc = DOC.read_text(encoding="utf-8")
     specs = [name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "assistant_spec")]
-    assert sorted(specs) == ["deliver_message", "on_event", "on_followup", "on_shutdown", "on_startup", "on_suggestions"]
+    assert sorted(specs) == [
+        "deliver_message",
+        "on_event",
+        "on_followup",
+        "on_shutdown",
+        "on_startup",
+        "on_suggestions",
+    ]
     for name in specs:
         assert f"| `{name}` |" in doc, f"{name} missing from the table in docs/hooks.md"
 
@@ -128,8 +141,11 @@ def test_every_hookspec_is_documented() -> None:
 async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> None:
     """The example module of docs/hooks.md, loaded by name, delivers to a real server."""
     [source] = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    [table_toml] = [t for t in re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-                    if "[hooks.shop_gateway]" in t]
+    [table_toml] = [
+        t
+        for t in re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+        if "[hooks.shop_gateway]" in t
+    ]
     loaded = load_config(write_config(hook_dir, table_toml), env={"SHOP_GATEWAY_TOKEN": "t0ken"})
     assert loaded.hooks.settings["shop_gateway"]["shops"] == ["tmall-flagship"]
     assert loaded.secret("SHOP_GATEWAY_TOKEN") == "t0ken"

@@ -78,8 +78,18 @@ def test_kpi_commission_on_a_logged_day(tmp_path: Path) -> None:
 
 def test_kpi_score_is_100_when_every_target_is_met() -> None:
     tally = metrics.Tally(
-        consulted=10, served=10, inquiries=10, ordered=5, paid=5, sales_cents=1000, first_responses=10,
-        first_response_ms=50_000, bursts=20, responses=20, response_ms=200_000, customer_messages=20,
+        consulted=10,
+        served=10,
+        inquiries=10,
+        ordered=5,
+        paid=5,
+        sales_cents=1000,
+        first_responses=10,
+        first_response_ms=50_000,
+        bursts=20,
+        responses=20,
+        response_ms=200_000,
+        customer_messages=20,
         agent_messages=30,
     )
     m = metrics.metrics(tally, KPI, agent="A")
@@ -109,20 +119,26 @@ def test_kpi_share_metrics_score_what_is_avoided() -> None:
     assert metrics.metrics(tally, config, agent="A")["score"] == 77.5  # (80 + 75) / 2
 
 
-@pytest.mark.parametrize(("score", "grade"), [(100.0, "A"), (90.0, "A"), (89.9, "B"), (60.0, "D"), (59.9, "E"), (0.0, "E")])
+@pytest.mark.parametrize(
+    ("score", "grade"), [(100.0, "A"), (90.0, "A"), (89.9, "B"), (60.0, "D"), (59.9, "E"), (0.0, "E")]
+)
 def test_kpi_default_grades(score: float, grade: str) -> None:
     assert metrics.grade(score, KPI) == grade
 
 
 def test_kpi_grades_come_from_config() -> None:
     config = KpiConfig(grades={"优秀": 85, "合格": 60})
-    assert (metrics.grade(85, config), metrics.grade(70, config), metrics.grade(59, config), metrics.grade(None, config)) == (
-        "优秀", "合格", None, None)
+    assert (
+        metrics.grade(85, config),
+        metrics.grade(70, config),
+        metrics.grade(59, config),
+        metrics.grade(None, config),
+    ) == ("优秀", "合格", None, None)
 
 
 def test_kpi_config_rejects_an_unknown_score_metric(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[kpi.score_weights]\nconversion = 50\nhappiness = 50\n', encoding="utf-8")
+    path.write_text("[kpi.score_weights]\nconversion = 50\nhappiness = 50\n", encoding="utf-8")
     config = load_config(path, env={})
     with pytest.raises(ConfigError, match=r"\[kpi.score_weights\] happiness"):
         metrics.check_kpi_config(config.kpi)
@@ -145,10 +161,16 @@ def test_kpi_config_rejects_values_the_report_cannot_use(bad: KpiConfig) -> None
 @pytest.mark.parametrize(
     ("key", "value", "verdict"),
     [
-        ("conversion", 0.40, "good"), ("conversion", 0.33, "warn"), ("conversion", 0.2, "bad"),
-        ("first_response_avg_s", 10.0, "good"), ("first_response_avg_s", 12.0, "warn"),
+        ("conversion", 0.40, "good"),
+        ("conversion", 0.33, "warn"),
+        ("conversion", 0.2, "bad"),
+        ("first_response_avg_s", 10.0, "good"),
+        ("first_response_avg_s", 12.0, "warn"),
         ("first_response_avg_s", 13.0, "bad"),
-        ("reply_rate", 0.99, "good"), ("ask_answer_ratio", 1.0, "warn"), ("pay_rate", None, None), ("sales", 10.0, None),
+        ("reply_rate", 0.99, "good"),
+        ("ask_answer_ratio", 1.0, "warn"),
+        ("pay_rate", None, None),
+        ("sales", 10.0, None),
     ],
 )
 def test_kpi_judge_colours_against_targets(key: str, value: float | None, verdict: str | None) -> None:

@@ -311,8 +311,18 @@ def test_kpi_funnel_is_a_times_b_equals_c(log: Log) -> None:
 
 @pytest.mark.parametrize(
     ("text", "short"),
-    [("好的", True), ("  好的呢 ", True), ("好的呢亲", False), ("\u3000\u3000嗯\u3000", True), ("ok!", True), ("", True),
-     ("\t亲亲亲亲\n", False), ("👍", True), ("嗯 嗯 嗯", True), ("好\u00a0的 呢 亲", False)],
+    [
+        ("好的", True),
+        ("  好的呢 ", True),
+        ("好的呢亲", False),
+        ("\u3000\u3000嗯\u3000", True),
+        ("ok!", True),
+        ("", True),
+        ("\t亲亲亲亲\n", False),
+        ("👍", True),
+        ("嗯 嗯 嗯", True),
+        ("好\u00a0的 呢 亲", False),
+    ],
 )
 def test_kpi_short_reply_is_under_four_characters_without_whitespace(log: Log, text: str, short: bool) -> None:
     log.customer("10:00")
@@ -357,8 +367,18 @@ def test_kpi_rates_are_null_without_a_denominator(log: Log) -> None:
     log.agent("10:00", "A")  # writes first, nobody asked
     m = log.metrics("A")
     assert m["agent_messages"] == 1
-    for key in ("reply_rate", "order_rate", "pay_rate", "conversion", "aov", "first_response_avg_s",
-                "response_avg_s", "ask_answer_ratio", "adoption_rate", "commission_rate"):
+    for key in (
+        "reply_rate",
+        "order_rate",
+        "pay_rate",
+        "conversion",
+        "aov",
+        "first_response_avg_s",
+        "response_avg_s",
+        "ask_answer_ratio",
+        "adoption_rate",
+        "commission_rate",
+    ):
         assert m[key] is None, key
 
 

@@ -52,7 +52,9 @@ order = st.fixed_dictionaries(
         "paid_after": st.none() | st.integers(0, 40 * 3_600_000),
     }
 )
-used = st.fixed_dictionaries({"type": st.just("used"), "ts": when, "customer": customer, "agent": st.sampled_from(AGENTS)})
+used = st.fixed_dictionaries(
+    {"type": st.just("used"), "ts": when, "customer": customer, "agent": st.sampled_from(AGENTS)}
+)
 logs = st.lists(st.one_of(message, message, message, order, used), max_size=40)
 
 
@@ -66,8 +68,14 @@ def _write(path: Path, plan: list[dict[str, Any]]) -> None:
             sender, agent = e["sender"], e["agent"]
             if sender == "agent" and agent is None:
                 agent = "A"
-            raw = {**base, "type": "message", "conversation": f"{e['customer']}-{e['conv']}", "sender": sender,
-                   "text": e["text"], "agent": agent}
+            raw = {
+                **base,
+                "type": "message",
+                "conversation": f"{e['customer']}-{e['conv']}",
+                "sender": sender,
+                "text": e["text"],
+                "agent": agent,
+            }
             if sender == "auto" and e["followup"]:
                 raw["followup_id"] = f"f{i}"
             shown = ({"phrase_id": "p", "code": "p", "score": 1.0},) if sender == "customer" and e["shown"] else ()
@@ -79,8 +87,18 @@ def _write(path: Path, plan: list[dict[str, Any]]) -> None:
             if e["paid_after"] is not None:
                 raws.append(({**common, "id": f"p{i}", "type": "order_paid", "ts": e["ts"] + e["paid_after"]}, None))
         else:
-            raws.append(({**base, "type": "suggestion_used", "conversation": f"{e['customer']}-0", "agent": e["agent"],
-                          "phrase_id": "p"}, None))
+            raws.append(
+                (
+                    {
+                        **base,
+                        "type": "suggestion_used",
+                        "conversation": f"{e['customer']}-0",
+                        "agent": e["agent"],
+                        "phrase_id": "p",
+                    },
+                    None,
+                )
+            )
     with store.transaction(conn):
         for raw, ann in raws:
             store.insert_event(conn, parse_event(raw, max_text_chars=5000), ann)
@@ -88,8 +106,9 @@ def _write(path: Path, plan: list[dict[str, Any]]) -> None:
 
 
 def _report(path: Path, now: int, *, parallel: bool) -> metrics.ShopReport:
-    (found,) = metrics.build_reports(lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now,
-                                 parallel=parallel)
+    (found,) = metrics.build_reports(
+        lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now, parallel=parallel
+    )
     return found
 
 
@@ -108,11 +127,27 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
         team, rows = r.team, r.agents
         for key in COUNT_KEYS:
             assert getattr(team.tally, key) == sum(getattr(row.tally, key) for row in rows), key
-        for key in ("consulted", "served", "inquiries", "ordered", "paid", "slow_responses", "customer_messages",
-                    "agent_messages", "short_replies", "followups_sent", "followups_recovered", "suggestions_shown",
-                    "suggestions_used", "first_responses", "responses"):
+        for key in (
+            "consulted",
+            "served",
+            "inquiries",
+            "ordered",
+            "paid",
+            "slow_responses",
+            "customer_messages",
+            "agent_messages",
+            "short_replies",
+            "followups_sent",
+            "followups_recovered",
+            "suggestions_shown",
+            "suggestions_used",
+            "first_responses",
+            "responses",
+        ):
             assert team.metrics[key] == sum(row.metrics[key] for row in rows), key
-        assert Fraction(str(team.metrics["sales"])) == round(sum(Fraction(str(row.metrics["sales"])) for row in rows), 2)
+        assert Fraction(str(team.metrics["sales"])) == round(
+            sum(Fraction(str(row.metrics["sales"])) for row in rows), 2
+        )
         t = team.tally
         m = team.metrics
         assert m["reply_rate"] == _ratio(t.served, t.consulted, 4)
@@ -141,11 +176,14 @@ def _check_totals(path: Path, team: metrics.Tally) -> None:
     start, end, _ = metrics.credit_window(D, TZ)
     conn = store.connect(path, readonly=True)
     try:
+
         def count(sender: str) -> int:
-            return int(conn.execute(
-                "SELECT count(*) FROM messages WHERE shop = ? AND sender = ? AND ts_ms >= ? AND ts_ms < ?",
-                (SHOP, sender, start, end),
-            ).fetchone()[0])
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM messages WHERE shop = ? AND sender = ? AND ts_ms >= ? AND ts_ms < ?",
+                    (SHOP, sender, start, end),
+                ).fetchone()[0]
+            )
 
         assert team.customer_messages == count("customer")
         assert team.agent_messages == count("agent")

@@ -167,8 +167,9 @@ async def test_stream_hands_over_conversation_to_new_agent(client: Client) -> No
     old = await open_stream(client, "agent=a1")
     await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
     await old.wait_for(lambda e: e.event == "conversation")
-    reply = make_event(conversation="c1", sender="agent", agent="a2", text="亲，我来为您处理",
-                       ts="2026-11-20T10:01:00+08:00")
+    reply = make_event(
+        conversation="c1", sender="agent", agent="a2", text="亲，我来为您处理", ts="2026-11-20T10:01:00+08:00"
+    )
     await client.post("/v1/events", data=body_of(reply))
     moved = await old.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["agent"] == "a2")
     assert moved.data["payload"]["previous_agent"] == "a1"
@@ -236,7 +237,7 @@ def test_feed_resyncs_a_panel_that_falls_behind() -> None:
 
 def test_feed_resumes_only_within_its_journal() -> None:
     feed = LiveFeed(Bus())
-    for i in range(live.JOURNAL_SIZE + 10):
+    for _i in range(live.JOURNAL_SIZE + 10):
         feed.dispatch(Update("message", "s", "c", "a1", {}))
     scope = Scope(agent="a1")
     assert feed._missed(scope, feed.id_of(5)) is None  # fell out of the journal

@@ -28,7 +28,7 @@ def page_state(html: str) -> dict[str, Any]:
     start = html.index('<script type="application/json" id="panel-state">') + len(
         '<script type="application/json" id="panel-state">'
     )
-    return json.loads(html[start: html.index("</script>", start)])  # type: ignore[no-any-return]
+    return json.loads(html[start : html.index("</script>", start)])  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -41,11 +41,19 @@ async def test_panel_lists_open_conversations_waiting_longest_first(client: Clie
     for conversation, ts in (("later", "2026-11-20T10:05:00+08:00"), ("earlier", "2026-11-20T10:00:00+08:00")):
         await client.post("/v1/events", data=body_of(make_event(conversation=conversation, ts=ts, agent="a1")))
     await client.post("/v1/events", data=body_of(make_event(conversation="answered", agent="a1")))
-    await client.post("/v1/events", data=body_of(make_event(conversation="answered", sender="agent", agent="a1",
-                                                            text="亲，今天发货", ts="2026-11-20T10:06:00+08:00")))
+    await client.post(
+        "/v1/events",
+        data=body_of(
+            make_event(
+                conversation="answered", sender="agent", agent="a1", text="亲，今天发货", ts="2026-11-20T10:06:00+08:00"
+            )
+        ),
+    )
     await client.post("/v1/events", data=body_of(make_event(conversation="closed", agent="a1")))
-    await client.post("/v1/events", data=body_of(make_event("conversation_closed", conversation="closed",
-                                                            ts="2026-11-20T10:07:00+08:00")))
+    await client.post(
+        "/v1/events",
+        data=body_of(make_event("conversation_closed", conversation="closed", ts="2026-11-20T10:07:00+08:00")),
+    )
     await client.post("/v1/events", data=body_of(make_event(conversation="someone-else", agent="a2")))
     resp = await client.get("/panel?agent=a1")
     assert resp.status == 200 and resp.content_type == "text/html"
@@ -93,8 +101,10 @@ async def test_panel_without_agent_waits_for_context_unless_supervisor(token_cli
 
 async def test_panel_used_logs_suggestion_used_with_customer_from_state(client: Client, db_path: Path) -> None:
     await client.post("/v1/events", data=body_of(make_event(conversation="c9", customer="buyer9", agent="a1")))
-    resp = await client.post("/v1/panel/used", json={"shop": "shop1", "conversation": "c9", "agent": "a1",
-                                                     "phrase_id": "shipping_time.within_48h"})
+    resp = await client.post(
+        "/v1/panel/used",
+        json={"shop": "shop1", "conversation": "c9", "agent": "a1", "phrase_id": "shipping_time.within_48h"},
+    )
     assert resp.status == 200
     body = await resp.json()
     assert body["accepted"] is True and body["id"].startswith("panel-used-")

@@ -68,10 +68,14 @@ def test_import_takes_good_rows_and_reports_the_others(matcher: Matcher) -> None
 
 
 def test_imported_toml_is_a_valid_phrase_file(matcher: Matcher, tmp_path: Path) -> None:
-    rows = [["分组", "快捷编码", "快捷短语"], ["发货", "q1", "亲，\"当天\"发出\n放心拍~"], ["售后退款", "q2", "亲，已为您申请退款，请留意到账通知"]]
+    rows = [
+        ["分组", "快捷编码", "快捷短语"],
+        ["发货", "q1", '亲，"当天"发出\n放心拍~'],
+        ["售后退款", "q2", "亲，已为您申请退款，请留意到账通知"],
+    ]
     text = to_toml(import_rows(rows, matcher), "qianniu.csv")
     data = tomllib.loads(text)
-    assert data["phrase"][0]["text"] == "亲，\"当天\"发出\n放心拍~"
+    assert data["phrase"][0]["text"] == '亲，"当天"发出\n放心拍~'
     assert data["phrase"][0]["triggers"]
     library = Library.build([("imported.toml", data)])
     assert {p.group for p in library.phrases} == {"发货", "售后退款"}
@@ -123,7 +127,9 @@ def _run(argv: list[str]) -> int:
 
 
 def test_cli_import_writes_toml_and_reports_skipped_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = write_csv(tmp_path / "in.csv", [["分组", "编码", "内容"], ["发票", "p1", "亲，可以开电子发票的哦"], ["发票", "p2", ""]])
+    source = write_csv(
+        tmp_path / "in.csv", [["分组", "编码", "内容"], ["发票", "p1", "亲，可以开电子发票的哦"], ["发票", "p2", ""]]
+    )
     assert _run(["phrases", "import", str(source), "--out", str(tmp_path / "out.toml")]) == 0
     assert tomllib.loads((tmp_path / "out.toml").read_text(encoding="utf-8"))["phrase"][0]["intent"] == "invoice"
     err = capsys.readouterr().err
@@ -152,3 +158,14 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     assert "shipping_time" in out and "customer type" in out
     assert _run(["suggest", "今天天气不错呀哈哈"]) == 0
     assert "no suggestion" in capsys.readouterr().out
+
+
+def test_import_writes_toml_that_reads_back_any_text(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    """Control characters (U+007F), quotes, backslashes and newlines survive the TOML round trip."""
+    odd = '亲\x7f，"包邮"吗\\n第二行\n真换行\t制表'
+    source = write_csv(tmp_path / "odd.csv", [["分组", "快捷编码", "快捷短语"], ["物流", "by1", odd]])
+    result = import_rows(read_table(source), shipped_matcher)
+    text = to_toml(result, "odd\nname.csv")
+    doc = tomllib.loads(text)
+    assert [p["text"] for p in doc["phrase"]] == [odd]
+    assert doc["phrase"][0]["code"] == "by1"

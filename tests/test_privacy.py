@@ -181,7 +181,9 @@ separator = st.sampled_from(["", " ", "-"])
     rest=st.text(alphabet="0123456789", min_size=9, max_size=9),
     sep=separator,
 )
-def test_mask_hides_the_middle_of_every_mobile_number(before: str, after: str, second: str, rest: str, sep: str) -> None:
+def test_mask_hides_the_middle_of_every_mobile_number(
+    before: str, after: str, second: str, rest: str, sep: str
+) -> None:
     number = f"1{second}{rest[0]}{sep}{rest[1:5]}{sep}{rest[5:]}"
     masked = mask(f"{before}{number}{after}")
     assert number not in masked

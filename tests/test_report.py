@@ -120,8 +120,14 @@ class Page(HTMLParser):
         self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        el = {"tag": tag, "attrs": dict(attrs), "cls": (dict(attrs).get("class") or "").split(), "parts": [],
-              "parents": [p["tag"] + "." + ".".join(p["cls"]) for p in self.stack], "children": []}
+        el = {
+            "tag": tag,
+            "attrs": dict(attrs),
+            "cls": (dict(attrs).get("class") or "").split(),
+            "parts": [],
+            "parents": [p["tag"] + "." + ".".join(p["cls"]) for p in self.stack],
+            "children": [],
+        }
         if self.stack:
             self.stack[-1]["children"].append(el)
             self.stack[-1]["parts"].append(el)
@@ -205,7 +211,9 @@ def test_report_html_lists_slow_responses_and_short_replies_with_escaped_text(pa
     assert texts[1] == SCRIPT  # escaped into text, not markup
     assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "180.0s"]
     assert Page.text(rows[1]["children"][5]) == "嗯"
-    short = [r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.short" in r["parents"]]
+    short = [
+        r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.short" in r["parents"]
+    ]
     assert [Page.text(r["children"][3]) for r in short] == ["嗯"]
     assert slow is not None
     assert page.find("script") == []

@@ -50,7 +50,9 @@ def test_report_cli_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_report_cli_range_sums_the_days(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "report", "--db", str(db), "--from", "2026-11-20", "--to", "2026-11-21", "--format", "csv")
+    code, out, _ = run(
+        capsys, "report", "--db", str(db), "--from", "2026-11-20", "--to", "2026-11-21", "--format", "csv"
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0
     assert [(r["agent"], r["consulted"]) for r in rows] == [("A", "1"), ("B", "1"), ("(team)", "2")]
@@ -59,8 +61,9 @@ def test_report_cli_range_sums_the_days(db: Path, capsys: pytest.CaptureFixture[
 
 def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "out" / "report.html"
-    code, out, err = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "html",
-                         "--out", str(out_file))
+    code, out, err = run(
+        capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "html", "--out", str(out_file)
+    )
     assert code == 0 and out == "" and "wrote" in err
     assert out_file.read_text(encoding="utf-8").startswith("<!doctype html>")
 
@@ -99,14 +102,16 @@ def test_report_cli_reports_a_bad_score_weight(db: Path, tmp_path: Path, capsys:
 
 def test_simulate_cli_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "sim.db"
-    code, out, _ = run(capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60",
-                       "--seed", "7")
+    code, out, _ = run(
+        capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60", "--seed", "7"
+    )
     assert code == 0 and out.startswith("simulated demo 2026-11-20: 60 customers, 3 agents")
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", "2026-11-20", "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["shop"] == "demo" and len(doc["agents"]) == 3 and doc["team"]["consulted"] >= 55
-    code, _, err = run(capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60",
-                       "--seed", "7")
+    code, _, err = run(
+        capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60", "--seed", "7"
+    )
     assert code == 1 and "already" in err
 
 

@@ -17,8 +17,11 @@ from assistant.web import reports
 from tests.helpers import make_app
 from tests.kpi_log import SHOP, D, Log
 
-TOKENS = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_AGENT_TOKEN": "agent-token",
-          "ASSISTANT_ADMIN_TOKEN": "admin-token"}
+TOKENS = {
+    "ASSISTANT_SUPERVISOR_TOKEN": "sup-token",
+    "ASSISTANT_AGENT_TOKEN": "agent-token",
+    "ASSISTANT_ADMIN_TOKEN": "admin-token",
+}
 SUPERVISOR = {"Authorization": "Bearer sup-token"}
 
 
@@ -84,7 +87,10 @@ async def test_report_web_page_is_html_with_a_strict_policy(client: TestClient) 
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     html = await resp.text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
-    assert f'href="/logs/daily?date={D.isoformat()}&amp;shop={SHOP}&amp;conversation=c1&amp;token=sup-token#conv-c1"' in html
+    assert (
+        f'href="/logs/daily?date={D.isoformat()}&amp;shop={SHOP}&amp;conversation=c1&amp;token=sup-token#conv-c1"'
+        in html
+    )
 
 
 async def test_report_web_page_keeps_header_tokens_out_of_links(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -107,7 +113,10 @@ async def test_report_web_page_keeps_header_tokens_out_of_links(client: TestClie
 )
 @pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])
 async def test_report_web_rejects_bad_query_naming_the_field(
-    client: TestClient, path: str, query: str, field: str  # type: ignore[type-arg]
+    client: TestClient,
+    path: str,
+    query: str,
+    field: str,  # type: ignore[type-arg]
 ) -> None:
     resp = await client.get(f"{path}?{query}", headers=SUPERVISOR)
     assert resp.status == 400

@@ -25,7 +25,9 @@ TABLES = {
 def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = store.connect(path, readonly=True)
     try:
-        return {t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in TABLES.items()}
+        return {
+            t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in TABLES.items()
+        }
     finally:
         conn.close()
 
@@ -83,16 +85,22 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
         return int(conn.execute(sql, params).fetchone()[0])
 
     assert one("SELECT count(DISTINCT agent) FROM messages WHERE sender = 'agent'") == 6
-    assert one("SELECT count(*) FROM (SELECT conversation FROM messages WHERE sender = 'agent'"
-               " GROUP BY conversation HAVING count(DISTINCT agent) > 1)") > 0  # transfers
+    assert (
+        one(
+            "SELECT count(*) FROM (SELECT conversation FROM messages WHERE sender = 'agent'"
+            " GROUP BY conversation HAVING count(DISTINCT agent) > 1)"
+        )
+        > 0
+    )  # transfers
     assert one("SELECT count(*) FROM messages WHERE sender = 'auto' AND followup_id IS NOT NULL") > 0
     assert one("SELECT count(*) FROM orders WHERE created_ms >= ?", end) > 0  # ordered after midnight
     assert one("SELECT count(*) FROM orders WHERE created_ms < ?", start) > 0  # returning (after-sale) customers
     assert one("SELECT count(*) FROM orders WHERE agent IS NULL") > 0  # credited by the last human writer
     assert one("SELECT count(*) FROM suggestion_uses") > 0
     conn.close()
-    (r,) = metrics.build_reports(lambda: store.connect(path, readonly=True), load_config(None, env={}), DAY,
-                             now_ms=horizon + 1)
+    (r,) = metrics.build_reports(
+        lambda: store.connect(path, readonly=True), load_config(None, env={}), DAY, now_ms=horizon + 1
+    )
     team = r.team.metrics
     assert 0.95 <= team["reply_rate"] <= 1.0
     assert 0.2 <= team["conversion"] <= 0.6 and 0.7 <= team["pay_rate"] <= 0.95

@@ -109,8 +109,9 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
     assert resp.status == 200 and (await resp.json())["reloaded"] is True
     found = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
     assert found["suggestions"][0]["phrase_id"] == "invoice.test_reload"
-    extra.write_text(extra.read_text(encoding="utf-8").replace("{{", "").replace("自动开具", "{{ nosuchvar }}"),
-                     encoding="utf-8")
+    extra.write_text(
+        extra.read_text(encoding="utf-8").replace("{{", "").replace("自动开具", "{{ nosuchvar }}"), encoding="utf-8"
+    )
     bad = await client.post("/v1/admin/reload", headers=headers)
     assert bad.status == 422
     problems = (await bad.json())["problems"]

@@ -162,11 +162,15 @@ POLICY = Policy(
     idle_ms=300_000, grace_ms=120_000, window_ms=86_400_000, max_per_idle=1,
     quiet=QuietHours.parse("23:00-08:00"), quiet_policy="defer", tz=SHANGHAI,
 )  # fmt: skip
-DUE = Due(("s", "c"), due_ms=at(10, 5), armed_seq=7, armed_ms=at(10, 0), fired=0, agent="a", timer=Timer(0, 7, 0, 0, "a"))
+DUE = Due(
+    ("s", "c"), due_ms=at(10, 5), armed_seq=7, armed_ms=at(10, 0), fired=0, agent="a", timer=Timer(0, 7, 0, 0, "a")
+)
 
 
 def ctx(**changes: Any) -> FireContext:
-    base = FireContext(armed_event_id="e7", customer="u", agent="a", customer_type=None, replied=False, paid=False, unpaid=())
+    base = FireContext(
+        armed_event_id="e7", customer="u", agent="a", customer_type=None, replied=False, paid=False, unpaid=()
+    )
     return dataclasses.replace(base, **changes)
 
 

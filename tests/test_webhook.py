@@ -82,7 +82,7 @@ async def test_webhook_rejects_missing_field(client: Client) -> None:
 
 
 async def test_webhook_rejects_wrong_types(client: Client) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"shop": 12}, "shop"),
         ({"text": ["a"]}, "text"),
         ({"ts": True}, "ts"),
@@ -224,8 +224,9 @@ async def test_webhook_mutated_events_get_200_or_named_400_never_500(client: Cli
     junk: list[Any] = [None, True, 0, -1, 1.5, 1e308, "", " ", "\x00", "x" * 300, [], {}, [1], {"a": 1}, "2026-13-40"]
     accepted = logged = 0
     for _ in range(300):
-        event = make_event(rng.choice(["message", "order_created", "order_paid", "conversation_closed",
-                                       "suggestion_used"]))
+        event = make_event(
+            rng.choice(["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"])
+        )
         for _ in range(rng.randint(1, 3)):
             key = rng.choice(list(event) + ["extra"])
             if rng.random() < 0.3:

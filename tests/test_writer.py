@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,11 @@ async def test_writer_groups_concurrent_jobs_into_few_commits(tmp_path: Path) ->
     writer = Writer(tmp_path / "w.db")
     await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
     before = writer.commits
-    await asyncio.gather(*(writer.submit(lambda c, i=i: c.execute("INSERT INTO t VALUES (?)", (i,))) for i in range(500)))
+
+    def insert(i: int) -> Callable[[sqlite3.Connection], object]:
+        return lambda c: c.execute("INSERT INTO t VALUES (?)", (i,))
+
+    await asyncio.gather(*(writer.submit(insert(i)) for i in range(500)))
     assert writer.commits - before < 50
     await writer.close()
     with sqlite3.connect(tmp_path / "w.db") as conn:

@@ -33,9 +33,12 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
 @click.option("--shop", default=None, help="only this shop")
 @click.option("--agent", default=None, help="only conversations this agent took part in")
 @click.option("--conversation", default=None, help="only this conversation")
-@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="text", show_default=True,
-              help="output format")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of standard output")
+@click.option(
+    "--format", "fmt", type=click.Choice(formats.FORMATS), default="text", show_default=True, help="output format"
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of standard output"
+)
 @click.option(
     "--unmasked",
     is_flag=True,
@@ -43,15 +46,36 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
     f" (--token or ${TOKEN_ENV}) or --out to a file you own",
 )
 @click.option("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
-@click.option("--jobs", type=int, default=None,
-              help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)")
+@click.option(
+    "--jobs",
+    type=int,
+    default=None,
+    help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)",
+)
 def log_command(
-    config_path: Path, db: Path | None, day: date, shop: str | None, agent: str | None, conversation: str | None,
-    fmt: str, out: Path | None, unmasked: bool, token: str | None, jobs: int | None,
+    config_path: Path,
+    db: Path | None,
+    day: date,
+    shop: str | None,
+    agent: str | None,
+    conversation: str | None,
+    fmt: str,
+    out: Path | None,
+    unmasked: bool,
+    token: str | None,
+    jobs: int | None,
 ) -> int:
     config = load(config_path, db)
-    return run_log(config, db_path(config), DayQuery(day, shop=shop, agent=agent, conversation=conversation),
-                   fmt, out, unmasked=unmasked, token=token, jobs=jobs)
+    return run_log(
+        config,
+        db_path(config),
+        DayQuery(day, shop=shop, agent=agent, conversation=conversation),
+        fmt,
+        out,
+        unmasked=unmasked,
+        token=token,
+        jobs=jobs,
+    )
 
 
 @click.command("archive", help="move days older than [store] retention_days into compressed files")
@@ -66,8 +90,15 @@ def archive_command(config_path: Path, db: Path | None, dry_run: bool, pause_aft
 
 
 def run_log(
-    config: Config, db: Path, query: DayQuery, fmt: str, out_path: Path | None, *, unmasked: bool,
-    token: str | None, jobs: int | None,
+    config: Config,
+    db: Path,
+    query: DayQuery,
+    fmt: str,
+    out_path: Path | None,
+    *,
+    unmasked: bool,
+    token: str | None,
+    jobs: int | None,
 ) -> int:
     """Write one day's log; exit status."""
     if not db.exists():
@@ -182,7 +213,9 @@ def run_archive(config: Config, db: Path, *, dry_run: bool, pause_after: str | N
     if dry_run:
         for shop_day, n in outcome.days:
             print(f"{shop_day.day.isoformat()}  {shop_day.shop}  {n} rows")
-        print(f"{len(outcome.days)} shop-days ({rows} rows) older than {config.store.retention_days} days would be archived")
+        print(
+            f"{len(outcome.days)} shop-days ({rows} rows) older than {config.store.retention_days} days would be archived"
+        )
         return 0
     print(
         f"archived {len(outcome.days)} shop-days ({rows} rows deleted, {outcome.written} files written)"

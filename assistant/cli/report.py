@@ -57,12 +57,19 @@ def prepare(path: Path) -> None:
 @click.option("--from", "first", type=DAY, default=None, help="first day of a range")
 @click.option("--to", "last", type=DAY, default=None, help="last day of a range (inclusive)")
 @click.option("--shop", default=None, help="one shop (default: every shop with messages in the period)")
-@click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True,
-              help="output format")
+@click.option(
+    "--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True, help="output format"
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of stdout")
 def report_command(
-    config_path: Path, db: Path | None, day: date | None, first: date | None, last: date | None,
-    shop: str | None, fmt: str, out: Path | None,
+    config_path: Path,
+    db: Path | None,
+    day: date | None,
+    first: date | None,
+    last: date | None,
+    shop: str | None,
+    fmt: str,
+    out: Path | None,
 ) -> int:
     config = load(config_path, db)
     metrics.check_kpi_config(config.kpi)
@@ -119,4 +126,3 @@ def simulate_command(
         f" {result.events} events in {result.seconds:.1f} s"
     )
     return 0
-

@@ -42,8 +42,13 @@ def serve(config: Config) -> int:
         )
     for role in ("agent", "supervisor", "admin"):
         if token_for(config, role) is None:  # type: ignore[arg-type]
-            log.warning("no %s token is set: %s pages and endpoints are open to anyone who can reach %s:%d",
-                        role, role, config.server.host, config.server.port)
+            log.warning(
+                "no %s token is set: %s pages and endpoints are open to anyone who can reach %s:%d",
+                role,
+                role,
+                config.server.host,
+                config.server.port,
+            )
     app = create_app(config)
     app.on_startup.append(_reload_on_sighup)
     base = f"http://{config.server.host}:{config.server.port}"

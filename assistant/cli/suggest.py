@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by
 def phrases_option(func):  # type: ignore[no-untyped-def]
     """`--phrases DIR`: another phrase directory than [phrases] path."""
     return click.option(
-        "--phrases", "phrases_dir", type=click.Path(path_type=Path), default=None,
+        "--phrases",
+        "phrases_dir",
+        type=click.Path(path_type=Path),
+        default=None,
         help="phrase directory (overrides [phrases] path)",
     )(func)
 
@@ -107,7 +110,9 @@ def cmd_import(file: Path, out: Path | None, config_path: Path, db: Path | None,
 
 
 @phrases.command("export", help="write the library as a Qianniu-style table")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help=".csv or .xlsx to write (default: CSV on stdout)")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help=".csv or .xlsx to write (default: CSV on stdout)"
+)
 @click.option("--raw", is_flag=True, help="keep template variables instead of rendering them")
 @common_options
 @phrases_option
@@ -170,10 +175,20 @@ def suggest_command(
 
 
 @click.command("eval", help="measure intent and customer-type accuracy on the labeled sets")
-@click.option("--intents", type=click.Path(path_type=Path), default=Path("tests/data/intents.tsv"), show_default=True,
-              help="intent<TAB>text file")
-@click.option("--types", type=click.Path(path_type=Path), default=Path("tests/data/types.tsv"), show_default=True,
-              help="type<TAB>msg1 | msg2 file")
+@click.option(
+    "--intents",
+    type=click.Path(path_type=Path),
+    default=Path("tests/data/intents.tsv"),
+    show_default=True,
+    help="intent<TAB>text file",
+)
+@click.option(
+    "--types",
+    type=click.Path(path_type=Path),
+    default=Path("tests/data/types.tsv"),
+    show_default=True,
+    help="type<TAB>msg1 | msg2 file",
+)
 @click.option("--misses", is_flag=True, help="also list every miss")
 @common_options
 @phrases_option
@@ -222,4 +237,3 @@ def _clip(text: str, limit: int) -> str:
             break
         out += ch
     return out + "…"
-

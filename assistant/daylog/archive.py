@@ -220,7 +220,11 @@ def _clear_temp(conn: sqlite3.Connection) -> None:
 
 
 def _archive_day(
-    conn: sqlite3.Connection, config: Config, shop_day: ShopDay, bar: tqdm, step: Step  # type: ignore[type-arg,unused-ignore]
+    conn: sqlite3.Connection,
+    config: Config,
+    shop_day: ShopDay,
+    bar: tqdm,
+    step: Step,  # type: ignore[type-arg,unused-ignore]
 ) -> tuple[int, int]:
     """Archive one shop-day; returns (rows deleted, files written)."""
     path = archive_path(config, shop_day)
@@ -375,7 +379,9 @@ def _delete(conn: sqlite3.Connection, shop: str) -> int:
             (shop,),
         )
         if _followups_table(conn):
-            deleted += conn.execute("DELETE FROM followups WHERE id IN (SELECT id FROM temp.archive_followups)").rowcount
+            deleted += conn.execute(
+                "DELETE FROM followups WHERE id IN (SELECT id FROM temp.archive_followups)"
+            ).rowcount
     return deleted
 
 

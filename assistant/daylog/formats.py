@@ -294,7 +294,9 @@ def _text_lines(item: Item, paint: _Paint) -> str:
         money = f" ¥{amount:.2f}" if amount is not None else ""
         agent = f" ({item.get('agent')})" if item.get("agent") else ""
         what = "created" if kind == "order_created" else "paid"
-        return f"{clock}  {paint('bold', _pad('order', 9))} {_safe(str(item.get('order')))} {what}{money}{_safe(agent)}\n"
+        return (
+            f"{clock}  {paint('bold', _pad('order', 9))} {_safe(str(item.get('order')))} {what}{money}{_safe(agent)}\n"
+        )
     if kind == "suggestion_used":
         return f"{clock}  {paint('dim', _pad('used', 9))} {_safe(str(item.get('agent')))} used {_safe(str(item.get('phrase_id')))}\n"
     return f"{clock}  {paint('dim', _pad('closed', 9))} conversation closed\n"

@@ -322,7 +322,11 @@ def _threads_here(
     else:
         keys = listing
     for shop, conversation in keys:
-        yield shop, conversation, inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall()
+        yield (
+            shop,
+            conversation,
+            inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
+        )
 
 
 def _threads(
@@ -380,7 +384,9 @@ def _threads(
         reader.join()
 
 
-def _annotate(threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool) -> Iterator[Item]:
+def _annotate(
+    threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool
+) -> Iterator[Item]:
     """Items with their annotations, each released once nothing later in its conversation can change it.
 
     Unsettled: the first customer message of a burst until a human replies (response time), a
@@ -512,8 +518,7 @@ def _suggestions(text: str | None) -> list[SuggestionNote]:
     try:
         values = json.loads(text)
         return [
-            {"phrase_id": v["phrase_id"], "code": v.get("code"), "score": v.get("score"), "used": False}
-            for v in values
+            {"phrase_id": v["phrase_id"], "code": v.get("code"), "score": v.get("score"), "used": False} for v in values
         ]
     except (ValueError, TypeError, KeyError, AttributeError):
         return []

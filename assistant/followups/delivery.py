@@ -124,7 +124,9 @@ class Deliverer:
                 if result.ok:
                     await self._log_sent(f)
                     await self._finish(f, "sent", attempts, None)
-                    log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
+                    log.info(
+                        "follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts
+                    )
                     return
                 last_error = result.error or "failed"
                 final = not result.retryable or attempts >= self.settings.max_attempts
@@ -170,7 +172,7 @@ class Deliverer:
             )  # fmt: skip
             if outcome is None:
                 return DeliveryResult.reject(NO_HOOK)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return DeliveryResult.retry(f"timed out after {self.settings.delivery_timeout_s:g} s")
         except Exception as exc:  # a plugin's bug or a network error it let through: worth another try
             log.exception("deliver_message failed for follow-up %s", f.id)

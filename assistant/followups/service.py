@@ -44,6 +44,7 @@ from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 
+
 class FollowupService:
     """Owns the timers, the firing decision, the delivery tasks, and the hooks they call."""
 
@@ -294,7 +295,9 @@ class FollowupService:
     def _after_create(self, f: Followup) -> None:
         key = (f.shop, f.conversation)
         if f.state == "missed":
-            log.warning("follow-up %s for %s/%s missed: due %d ms ago", f.id, f.shop, f.conversation, f.fired_ms - f.due_ms)
+            log.warning(
+                "follow-up %s for %s/%s missed: due %d ms ago", f.id, f.shop, f.conversation, f.fired_ms - f.due_ms
+            )
         if f.state in ("pending", "suggested"):
             self._echo[key] = f.text
         self.notify(f)

@@ -12,6 +12,7 @@ from assistant.hookspecs import Followup
 
 Key = tuple[str, str]  # (shop, conversation)
 
+
 @dataclass(frozen=True)
 class TimerRow:
     """A persisted timer: the idle period opened by event `armed_seq`, due at `due_ms`."""

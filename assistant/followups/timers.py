@@ -38,7 +38,9 @@ class Timer:
         self.firing = False  # handed to the fire callback; its outcome is pending
 
     def row(self, key: Key, state: str = "armed", reason: str | None = None) -> TimerRow:
-        return TimerRow(key[0], key[1], self.armed_seq, self.armed_ms, self.due_ms, self.fired, self.agent, state, reason)
+        return TimerRow(
+            key[0], key[1], self.armed_seq, self.armed_ms, self.due_ms, self.fired, self.agent, state, reason
+        )
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,22 @@ from assistant.kpi.queries import (
 )
 
 __all__ = [
-    "NO_REPLY", "RESPONSE_BUCKETS", "UNASSIGNED", "DayFigures", "Flagged", "Tally", "AgentRow", "ShopReport",
-    "METRIC_KEYS", "credit_window", "metrics", "commission_rate", "score", "grade", "judge", "check_kpi_config",
+    "NO_REPLY",
+    "RESPONSE_BUCKETS",
+    "UNASSIGNED",
+    "DayFigures",
+    "Flagged",
+    "Tally",
+    "AgentRow",
+    "ShopReport",
+    "METRIC_KEYS",
+    "credit_window",
+    "metrics",
+    "commission_rate",
+    "score",
+    "grade",
+    "judge",
+    "check_kpi_config",
     "build_reports",
 ]
 
@@ -260,9 +274,7 @@ def _rank_key(row: AgentRow) -> tuple[bool, float, float, str]:
     return (row.agent == UNASSIGNED, -(m["score"] if m["score"] is not None else -1.0), -m["sales"], row.agent)
 
 
-def shop_report(
-    figures: DayFigures, config: Config, shop: str, first: date, last: date, *, now_ms: int
-) -> ShopReport:
+def shop_report(figures: DayFigures, config: Config, shop: str, first: date, last: date, *, now_ms: int) -> ShopReport:
     """Turn a shop's figures into ranked agent rows and the team row."""
     kpi = config.kpi
     agents = [AgentRow(name, t, metrics(t, kpi, agent=name)) for name, t in figures.tallies.items()]

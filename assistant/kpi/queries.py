@@ -386,10 +386,20 @@ def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
             owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
             inquiries, ordered, paid, cents = row[11:]
             out.tally(owner).add(
-                consulted=consulted, served=served, customer_messages=msgs, suggestions_shown=shown,
-                bursts=bursts, responses=responses, response_ms=response_ms, slow_responses=slow,
-                first_responses=firsts, first_response_ms=first_ms,
-                inquiries=inquiries, ordered=ordered, paid=paid, sales_cents=cents,
+                consulted=consulted,
+                served=served,
+                customer_messages=msgs,
+                suggestions_shown=shown,
+                bursts=bursts,
+                responses=responses,
+                response_ms=response_ms,
+                slow_responses=slow,
+                first_responses=firsts,
+                first_response_ms=first_ms,
+                inquiries=inquiries,
+                ordered=ordered,
+                paid=paid,
+                sales_cents=cents,
             )
         labels = [label for label, _ in RESPONSE_BUCKETS] + [NO_REPLY]
         out.histogram = dict(zip(labels, conn.execute(_HISTOGRAM).fetchone()))

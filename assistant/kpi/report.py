@@ -58,7 +58,11 @@ def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None,
     if fmt == "html":
         config = config or Config()
         return render_html(
-            reports, targets=config.kpi.targets, slow_s=config.kpi.slow_response_s, mask=config.privacy.mask, token=token
+            reports,
+            targets=config.kpi.targets,
+            slow_s=config.kpi.slow_response_s,
+            mask=config.privacy.mask,
+            token=token,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -109,7 +113,7 @@ def render_table(reports: list[ShopReport]) -> str:
         ]
         widths = [max(_width(line[i]) for line in [header, *rows]) for i in range(len(header))]
 
-        def line(cells: list[str]) -> str:
+        def line(cells: list[str], widths: list[int] = widths) -> str:
             return "  ".join(_pad(c, w, i == 0) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
         rule = "-" * len(line(header))

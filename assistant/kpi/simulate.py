@@ -268,7 +268,9 @@ def _customer_day(
         t += int(rng.lognormvariate(math.log(30_000), 0.9))
     if not aftersale and last_agent_t is not None and rng.random() < agent.conversion:
         late = rng.random() < 0.08
-        created = t + (rng.randrange(7_200_000, 72_000_000) if late else int(rng.lognormvariate(math.log(120_000), 1.2)))
+        created = t + (
+            rng.randrange(7_200_000, 72_000_000) if late else int(rng.lognormvariate(math.log(120_000), 1.2))
+        )
         order = f"{prefix}-o{i}-1"
         amount = _amount(rng)
         credited = {"agent": agent.name} if rng.random() < 0.7 else {}
@@ -349,8 +351,20 @@ class _BulkWriter(_Writer):
             if kind == "message":
                 a = ann or store.Annotation()
                 messages.append(
-                    (seq, shop, conv, customer, raw["sender"], agent, raw["text"], ts, raw.get("followup_id"),
-                     a.intent, a.customer_type, self._suggestions(a.suggestions))
+                    (
+                        seq,
+                        shop,
+                        conv,
+                        customer,
+                        raw["sender"],
+                        agent,
+                        raw["text"],
+                        ts,
+                        raw.get("followup_id"),
+                        a.intent,
+                        a.customer_type,
+                        self._suggestions(a.suggestions),
+                    )
                 )
             elif kind in ("order_created", "order_paid"):
                 self._order(raw, seq)
@@ -387,13 +401,32 @@ class _BulkWriter(_Writer):
         row = self.orders.get(raw["order"])
         if raw["type"] == "order_created":
             if row is None:
-                row = self.orders[raw["order"]] = {"agent": None, "paid_ms": None, "paid_amount": None, "paid_seq": None}
-            row.update(shop=raw["shop"], customer=raw["customer"], conversation=raw["conversation"], amount=amount,
-                       created_ms=ts, created_seq=seq, agent=agent if agent is not None else row["agent"])
+                row = self.orders[raw["order"]] = {
+                    "agent": None,
+                    "paid_ms": None,
+                    "paid_amount": None,
+                    "paid_seq": None,
+                }
+            row.update(
+                shop=raw["shop"],
+                customer=raw["customer"],
+                conversation=raw["conversation"],
+                amount=amount,
+                created_ms=ts,
+                created_seq=seq,
+                agent=agent if agent is not None else row["agent"],
+            )
         elif row is None:
             self.orders[raw["order"]] = {
-                "shop": raw["shop"], "customer": raw["customer"], "conversation": raw["conversation"], "agent": agent,
-                "amount": None, "created_ms": None, "created_seq": None, "paid_ms": ts, "paid_amount": amount,
+                "shop": raw["shop"],
+                "customer": raw["customer"],
+                "conversation": raw["conversation"],
+                "agent": agent,
+                "amount": None,
+                "created_ms": None,
+                "created_seq": None,
+                "paid_ms": ts,
+                "paid_amount": amount,
                 "paid_seq": seq,
             }
         else:
@@ -410,8 +443,19 @@ class _BulkWriter(_Writer):
                 "INSERT INTO orders (shop, order_id, customer, conversation, agent, amount, created_ms, created_seq,"
                 " paid_ms, paid_amount, paid_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (o["shop"], oid, o["customer"], o["conversation"], o["agent"], o["amount"], o["created_ms"],
-                     o["created_seq"], o["paid_ms"], o["paid_amount"], o["paid_seq"])
+                    (
+                        o["shop"],
+                        oid,
+                        o["customer"],
+                        o["conversation"],
+                        o["agent"],
+                        o["amount"],
+                        o["created_ms"],
+                        o["created_seq"],
+                        o["paid_ms"],
+                        o["paid_amount"],
+                        o["paid_seq"],
+                    )
                     for oid, o in self.orders.items()
                 ],
             )
@@ -419,8 +463,19 @@ class _BulkWriter(_Writer):
                 "INSERT INTO conversations (shop, conversation, customer, agent, status, opened_ms, last_ts_ms,"
                 " last_customer_ms, last_agent_ms, closed_ms, customer_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (c["shop"], conv, c["customer"], c["agent"], c["status"], c["opened_ms"], c["last_ts_ms"],
-                     c["last_customer_ms"], c["last_agent_ms"], c["closed_ms"], c["customer_type"])
+                    (
+                        c["shop"],
+                        conv,
+                        c["customer"],
+                        c["agent"],
+                        c["status"],
+                        c["opened_ms"],
+                        c["last_ts_ms"],
+                        c["last_customer_ms"],
+                        c["last_agent_ms"],
+                        c["closed_ms"],
+                        c["customer_type"],
+                    )
                     for conv, c in self.convs.items()
                 ],
             )
@@ -437,9 +492,16 @@ def _touch(convs: dict[str, dict[str, Any]], raw: dict[str, Any], ann: store.Ann
     c = convs.get(raw["conversation"])
     if c is None:
         convs[raw["conversation"]] = {
-            "shop": raw["shop"], "customer": raw["customer"], "agent": agent,
-            "status": "closed" if closed_ms is not None else "open", "opened_ms": ts, "last_ts_ms": ts,
-            "last_customer_ms": customer_ms, "last_agent_ms": agent_ms, "closed_ms": closed_ms, "customer_type": ctype,
+            "shop": raw["shop"],
+            "customer": raw["customer"],
+            "agent": agent,
+            "status": "closed" if closed_ms is not None else "open",
+            "opened_ms": ts,
+            "last_ts_ms": ts,
+            "last_customer_ms": customer_ms,
+            "last_agent_ms": agent_ms,
+            "closed_ms": closed_ms,
+            "customer_type": ctype,
         }
         return
     if agent is not None and ts >= c["last_ts_ms"]:

@@ -43,8 +43,11 @@ class SuggestionEngine:
             matcher = load_matcher(self.config)
         except LibraryError as exc:
             problems = [str(p) for p in exc.problems]
-            log.error("phrase library not reloaded, %d problem(s); the previous one keeps serving:\n%s",
-                      len(problems), "\n".join(problems))
+            log.error(
+                "phrase library not reloaded, %d problem(s); the previous one keeps serving:\n%s",
+                len(problems),
+                "\n".join(problems),
+            )
             return False, problems
         self.matcher = matcher
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))

@@ -100,9 +100,7 @@ class Report:
             lines += ["", f"skipped {len(self.skipped)} malformed line(s):"] + [f"  {s}" for s in self.skipped]
         if misses:
             lines += ["", "misses (label → predicted: text):"]
-            lines += [
-                f"  {o.label} → {','.join(o.predicted) or '-'}: {o.text}" for o in self.intents if not o.top1
-            ]
+            lines += [f"  {o.label} → {','.join(o.predicted) or '-'}: {o.text}" for o in self.intents if not o.top1]
             lines += [
                 f"  {o.label} → {o.predicted}: {' | '.join(o.messages)}" for o in self.types if o.label != o.predicted
             ]

@@ -222,7 +222,9 @@ class Matcher:
         texts = self._triggers.texts
         for tid in self._triggers.shortlist(query, SHORTLIST):
             text = texts[tid]
-            overlap = self.weights.overlap(query_weights, query_total, self._trigger_chars[tid], self._trigger_weight[tid])
+            overlap = self.weights.overlap(
+                query_weights, query_total, self._trigger_chars[tid], self._trigger_weight[tid]
+            )
             score = similarity(query, text) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
             for pi in self._trigger_phrases[tid]:
                 if score > phrase.get(pi, (-1.0, ""))[0]:
@@ -267,7 +269,9 @@ class Matcher:
         try:
             return self._suggest(text, context)
         except Exception:
-            log.exception("suggestions failed for a message of %d characters", len(text) if isinstance(text, str) else 0)
+            log.exception(
+                "suggestions failed for a message of %d characters", len(text) if isinstance(text, str) else 0
+            )
             if self.strict:
                 raise
             return []

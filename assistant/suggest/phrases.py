@@ -176,7 +176,7 @@ class Library:
         values.update({k: str(v) for k, v in variables.items() if v not in (None, "")})
         try:
             return template.render(values).strip()
-        except Exception:  # noqa: BLE001 - a value the caller passed broke a filter; defaults were checked at load
+        except Exception:
             return template.render(self.variables).strip()
 
 
@@ -220,7 +220,7 @@ def check_template(
     template = env.from_string(source)
     try:
         template.render(dict(variables))
-    except Exception as exc:  # noqa: BLE001 - any render failure makes the phrase unusable
+    except Exception as exc:
         return None, [f"cannot render: {exc}"]
     return template, []
 
@@ -229,7 +229,7 @@ def visible_length(template: Template | PlainText, variables: Mapping[str, str])
     """Characters of the rendered text with every variable empty (what the phrase itself says)."""
     try:
         return len(template.render({k: "" for k in variables}).strip())
-    except Exception:  # noqa: BLE001 - e.g. a filter that needs a value; count with defaults then
+    except Exception:
         return len(template.render(dict(variables)).strip())
 
 
@@ -333,5 +333,3 @@ def _parse_phrase(
         id=pid, intent=intent, code=code, text=source, triggers=triggers, types=types, group=group, file=file
     )
     return phrase, template, normalized
-
-

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import (
@@ -85,7 +87,7 @@ def read_table(path: Path) -> list[list[str]]:
 
         try:
             book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        except Exception as exc:
             raise TableError(f"{path.name}: cannot open as .xlsx: {exc}") from None
         try:
             sheet = book.worksheets[0]
@@ -186,26 +188,23 @@ def suggest_triggers(matcher: Matcher, intent: str, text: str) -> tuple[str, ...
 
 
 def to_toml(result: ImportResult, source: str = "") -> str:
-    """The imported phrases as a phrase file; each keeps its own group, triggers are marked for review."""
+    """The imported phrases as a phrase file (written by tomli-w, so any text reads back exactly)."""
     groups = list(dict.fromkeys(p.group for p in result.phrases))
-    lines = [
+    first = groups[0] if groups else "导入"
+    phrases = []
+    for p in result.phrases:
+        entry: dict[str, Any] = {"id": p.id, "intent": p.intent, "code": p.code}
+        if p.group != first:
+            entry["group"] = p.group
+        entry["text"] = p.text
+        entry["triggers"] = list(p.triggers)
+        phrases.append(entry)
+    header = [
         f"# Imported from {source}" if source else "# Imported quick phrases",
         "# Triggers were guessed from key words: review them.",
     ]
-    lines.append(f"group = {_toml_str(groups[0] if groups else '导入')}")
-    for p in result.phrases:
-        lines += [
-            "",
-            "[[phrase]]",
-            f"id = {_toml_str(p.id)}",
-            f"intent = {_toml_str(p.intent)}",
-            f"code = {_toml_str(p.code)}",
-        ]
-        if p.group != (groups[0] if groups else ""):
-            lines.append(f"group = {_toml_str(p.group)}")
-        lines.append(f"text = {_toml_str(p.text)}")
-        lines.append("triggers = [" + ", ".join(_toml_str(t) for t in p.triggers) + "]")
-    return "\n".join(lines) + "\n"
+    header = [" ".join(line.splitlines()) for line in header]  # a file name cannot break out of its comment
+    return "\n".join(header) + "\n" + tomli_w.dumps({"group": first, "phrase": phrases})
 
 
 def export_rows(library: Library, *, raw: bool = False) -> list[list[str]]:
@@ -250,8 +249,3 @@ def _free_id(base: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate, n = f"{base}_{n}", n + 1
     return candidate
-
-
-def _toml_str(value: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes), Chinese kept as is.
-    return json.dumps(value, ensure_ascii=False)

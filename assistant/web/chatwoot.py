@@ -39,13 +39,17 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     if signature is None and settings.allow_unsigned:
         pass  # an older Chatwoot that does not sign; the operator allowed it
     elif secret is None:
-        log.warning("rejected chatwoot payload: %s is not set and allow_unsigned is false",
-                    settings.webhook_secret_env)
+        log.warning("rejected chatwoot payload: %s is not set and allow_unsigned is false", settings.webhook_secret_env)
         return json_error(401, "bad_signature", SIGNATURE_HEADER, "no webhook secret configured to verify with")
     else:
         try:
-            verify(secret, signature=signature, timestamp=request.headers.get(TIMESTAMP_HEADER), body=body,
-                   tolerance_s=TOLERANCE_S)
+            verify(
+                secret,
+                signature=signature,
+                timestamp=request.headers.get(TIMESTAMP_HEADER),
+                body=body,
+                tolerance_s=TOLERANCE_S,
+            )
         except SignatureError as exc:
             log.warning("rejected chatwoot payload from %s: %s", request.remote, exc)
             return json_error(401, "bad_signature", SIGNATURE_HEADER, str(exc))

@@ -27,7 +27,6 @@ PAGE_SIZE = 100  # conversations per page
 MAX_PAGE_SIZE = 1000
 
 
-
 def daily_log_url(day: date, shop: str | None = None, conversation: str | None = None) -> str:
     """A link to a day's log, opened at one conversation (for the KPI report's flagged rows)."""
     params = {"date": day.isoformat()}
@@ -225,5 +224,3 @@ def _page_url(page: Page, token: str | None, **changes: object) -> str:
     }
     params.update(changes)
     return "/logs/daily?" + urlencode({k: v for k, v in params.items() if v is not None})
-
-

@@ -64,7 +64,8 @@ async def get_panel(request: web.Request) -> web.Response:
         "demo_agent": config.panel.demo_agent,
         "followup_labels": FOLLOWUP_LABELS,
     }
-    html = render("panel.html", 
+    html = render(
+        "panel.html",
         state=state,
         scope=scope,
         conversations=conversations,

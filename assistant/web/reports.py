@@ -20,7 +20,6 @@ from assistant.web.errors import json_dumps, json_error
 MAX_RANGE_DAYS = 92
 
 
-
 @dataclass(frozen=True)
 class ReportQuery:
     first: date

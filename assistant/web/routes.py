@@ -8,7 +8,7 @@ from assistant.web import chatwoot, logs, panel, reports, stream, suggest, webho
 
 STATIC_DIR = panel.STATIC_DIR
 
-ROUTES: list[web.RouteDef] = [
+ROUTES: list[web.AbstractRouteDef] = [
     web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
     web.post("/v1/chatwoot", chatwoot.post_chatwoot),  # Chatwoot webhooks (signed)
     web.get("/v1/suggest", suggest.get_suggest),

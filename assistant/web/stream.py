@@ -160,7 +160,8 @@ def snapshot_json(app: web.Application, scope: Scope) -> str:
             "conversations": conversations,
             "followups": app[FEED].followups_for(conversations),
         },
-        ensure_ascii=False, separators=(",", ":"),
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
 
 
@@ -210,5 +211,3 @@ async def _serve_stream(
         while stream.pending:
             chunks.append(stream.pending.popleft().frame)
         await resp.write(b"".join(chunks))
-
-

@@ -21,6 +21,7 @@ from typing import Any
 
 from assistant.bus import Bus, Subscription, Update
 from assistant.store import Written
+from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -178,22 +179,18 @@ class LiveFeed:
         self._by_watch: dict[tuple[str, str], set[Stream]] = {}
         self._everything: set[Stream] = set()
         self._subscription: Subscription | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSet("live-feed")
 
     # -- life cycle --
     def start(self) -> None:
         self._subscription = self.bus.subscribe(maxsize=20_000)
-        self._tasks = [
-            asyncio.create_task(self._pump(self._subscription), name="live-feed"),
-            asyncio.create_task(self._heartbeats(), name="live-feed-heartbeats"),
-        ]
+        self._tasks = TaskSet("live-feed")  # a new set: a feed can start again after a stop
+        self._tasks.spawn(self._pump(self._subscription), name="live-feed")
+        self._tasks.spawn(self._heartbeats(), name="live-feed-heartbeats")
 
     async def stop(self) -> None:
         self.close_all()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._tasks.close()
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None

@@ -37,6 +37,10 @@ class TaskSet:
         if exc is not None:
             log.error("task %s failed", task.get_name(), exc_info=exc)
 
+    async def join(self) -> None:
+        """Wait for every task to finish on its own (their failures are logged, not raised)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel every task and wait for them to finish."""
         self._closed = True

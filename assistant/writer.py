@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from assistant import schema, store
+from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,15 +36,17 @@ class Writer:
         schema.migrate(self._conn)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("sqlite-writer")
+        self._started = False
         self._closed = False
         self.commits = 0
         self.jobs = 0
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="sqlite-writer")
+        if not self._started:
+            self._started = True
+            self._tasks.spawn(self._run(), name="sqlite-writer")
 
     async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job(conn)` in the next group transaction and return its result once committed."""
@@ -59,9 +62,9 @@ class Writer:
         if self._closed:
             return
         self._closed = True
-        if self._task is not None:
+        if self._started:
             self._queue.put_nowait(None)
-            await self._task
+            await self._tasks.join()
         self._executor.submit(self._conn.close).result()
         self._executor.shutdown(wait=True)
 

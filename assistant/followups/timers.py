@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key, TimerRow
+from assistant.tasks import TaskSet
 from assistant.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -139,12 +140,11 @@ class Timers:
         # The sweeper hands batches over without waiting for their commit, so that timers coming
         # due meanwhile fire on time; at most `max_batches` are in flight (back-pressure).
         self._slots = asyncio.Semaphore(max_batches)
-        self._batches: set[asyncio.Task[None]] = set()
+        self._batches = TaskSet("timers-fire")
         self._dirty: set[Key] = set()
         self._cancels: dict[Key, tuple[int, str]] = {}
         self._on_due: FireCallback | None = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._loops: TaskSet | None = None  # the sweeper and the flusher, once started
         self._flush_wanted = asyncio.Event()
         self._flushing = False
         self._wake: asyncio.Future[None] | None = None
@@ -234,33 +234,26 @@ class Timers:
     # ---- running -------------------------------------------------------------------------------
 
     def start(self, on_due: FireCallback) -> None:
-        loop = asyncio.get_running_loop()
         self._on_due = on_due
-        self._sweeper = loop.create_task(self._sweep(), name="timers-sweeper")
-        self._flusher = loop.create_task(self._flush_loop(), name="timers-flusher")
+        self._loops = TaskSet("timers")
+        self._loops.spawn(self._sweep(), name="timers-sweeper")
+        self._loops.spawn(self._flush_loop(), name="timers-flusher")
 
     async def stop(self) -> None:
         """Stop sweeping, let batches being fired finish, then write what is not yet persisted."""
-        for task in (self._sweeper, self._flusher):
-            if task is not None:
-                task.cancel()
-        for task in (self._sweeper, self._flusher):
-            if task is not None:
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-        await asyncio.gather(*self._batches, return_exceptions=True)
+        if self._loops is not None:
+            await self._loops.close()
+        await self._batches.join()
         await self.flush(final=True)
 
     @property
     def settled(self) -> bool:
         """Nothing due is left unfired and nothing changed is left unwritten (for tests and benchmarks)."""
-        if self._sweeper is None:  # not started (follow-ups disabled)
+        if self._loops is None:  # not started (follow-ups disabled)
             return not self._dirty and not self._flushing
         asleep = self.idle_at is not None and self._wake is not None and not self._wake.done()
         rested = self._sleeping_until is None or self._sleeping_until > self.clock.now_ms()
-        return asleep and rested and not self._batches and not self._dirty and not self._flushing
+        return asleep and rested and len(self._batches) == 0 and not self._dirty and not self._flushing
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -269,9 +262,7 @@ class Timers:
             now = self.clock.now_ms()
             batch = self.queue.pop_due(now, self.batch_size)
             if batch:
-                task = loop.create_task(self._fire(batch), name="timers-fire")
-                self._batches.add(task)
-                task.add_done_callback(self._batches.discard)
+                self._batches.spawn(self._fire(batch), name="timers-fire")
                 continue
             self._slots.release()
             self.idle_at = now

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
 from assistant.config import Config
 from assistant.events import Event
+from assistant.outbound import DeliveryResult, Outbound
 
-if TYPE_CHECKING:
-    from assistant.outbound import Outbound
+__all__ = ["FOLLOWUP_STATES", "DeliveryResult", "Followup", "Outbound", "hookimpl", "hookspec"]
 
 PROJECT = "assistant"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -50,37 +50,6 @@ class Followup:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """How one delivery attempt went: `ok`, or whether trying again may help (`retryable`)."""
-
-    ok: bool
-    retryable: bool = False
-    status: int | None = None
-    error: str = ""
-
-    @classmethod
-    def sent(cls, status: int | None = None) -> DeliveryResult:
-        return cls(ok=True, status=status)
-
-    @classmethod
-    def retry(cls, error: str, status: int | None = None) -> DeliveryResult:
-        return cls(ok=False, retryable=True, status=status, error=error)
-
-    @classmethod
-    def reject(cls, error: str, status: int | None = None) -> DeliveryResult:
-        return cls(ok=False, retryable=False, status=status, error=error)
-
-    @classmethod
-    def from_status(cls, status: int, error: str = "") -> DeliveryResult:
-        """2xx sent; 5xx, 408 and 429 worth retrying; any other status final."""
-        if 200 <= status < 300:
-            return cls.sent(status)
-        if status >= 500 or status in (408, 429):
-            return cls.retry(error or f"HTTP {status}", status)
-        return cls.reject(error or f"HTTP {status}", status)
 
 
 @hookspec

@@ -1,10 +1,41 @@
-"""Outbound HTTP for hooks: one client session per application, and one POST as a DeliveryResult."""
+"""Outbound HTTP for hooks: one client session per application, and how one delivery attempt went."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 
-from assistant.hookspecs import DeliveryResult
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How one delivery attempt went: `ok`, or whether trying again may help (`retryable`)."""
+
+    ok: bool
+    retryable: bool = False
+    status: int | None = None
+    error: str = ""
+
+    @classmethod
+    def sent(cls, status: int | None = None) -> DeliveryResult:
+        return cls(ok=True, status=status)
+
+    @classmethod
+    def retry(cls, error: str, status: int | None = None) -> DeliveryResult:
+        return cls(ok=False, retryable=True, status=status, error=error)
+
+    @classmethod
+    def reject(cls, error: str, status: int | None = None) -> DeliveryResult:
+        return cls(ok=False, retryable=False, status=status, error=error)
+
+    @classmethod
+    def from_status(cls, status: int, error: str = "") -> DeliveryResult:
+        """2xx sent; 5xx, 408 and 429 worth retrying; any other status final."""
+        if 200 <= status < 300:
+            return cls.sent(status)
+        if status >= 500 or status in (408, 429):
+            return cls.retry(error or f"HTTP {status}", status)
+        return cls.reject(error or f"HTTP {status}", status)
 
 
 class Outbound:

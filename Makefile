@@ -21,7 +21,7 @@ test: $(STAMP) browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check assistant hooks tests bench
 	$(BIN)/ruff format --check assistant hooks tests bench
-	$(BIN)/mypy assistant hooks tests
+	$(BIN)/mypy assistant hooks tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

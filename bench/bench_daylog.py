@@ -26,7 +26,6 @@ from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import assistant.daylog.query  # noqa: F401  (registers the daily log's index migration)
 from assistant import schema, store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -192,7 +192,7 @@ async def _run() -> None:
             "ASSISTANT_SUPERVISOR_TOKEN": "",
             "ASSISTANT_ADMIN_TOKEN": "",
         }
-        service = Service(ROOT / "config.toml", db, env=env).start()
+        service = await Service(ROOT / "config.toml", db, env=env).start()
         webhook = f"{service.url}/v1/events"
         try:
             pid = service.proc.pid if service.proc else 0

@@ -81,11 +81,12 @@ def _run(db: Path, mode: str) -> dict[str, float]:
 
 
 def _measure(db: Path, parallel: bool) -> None:
-    from assistant import kpi, report, store
+    from assistant import store
     from assistant.config import load_config
+    from assistant.kpi import metrics, report
 
     config = load_config(None, env={})
-    start, end, _ = kpi.credit_window(DAY, config.tz)
+    start, end, _ = metrics.credit_window(DAY, config.tz)
     conn = store.connect(db, readonly=True)
     messages = conn.execute(
         "SELECT count(*) FROM messages WHERE shop = ? AND ts_ms >= ? AND ts_ms < ?", (SHOP, start, end)
@@ -96,7 +97,7 @@ def _measure(db: Path, parallel: bool) -> None:
     conn.close()
     base_rss = _peak_rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
-    reports = kpi.build_reports(lambda: store.connect(db, readonly=True), config, DAY, shop=SHOP, parallel=parallel)
+    reports = metrics.build_reports(lambda: store.connect(db, readonly=True), config, DAY, shop=SHOP, parallel=parallel)
     sql_s = time.perf_counter() - wall
     page = report.render(reports, "html", config=config)
     doc = report.render(reports, "json", config=config)

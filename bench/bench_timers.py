@@ -108,7 +108,7 @@ async def in_process(n: int, tmp: Path) -> dict[str, float]:
     sized = structure_bytes(service.timers.queue)
     await service.stop()
     reload_started = time.perf_counter()
-    restarted = FollowupService(config, writer, ingestor, Bus(), plugins)
+    restarted = FollowupService(config, writer, ingestor, Bus(), Plugins(config))
     await restarted.start()
     reload_s = time.perf_counter() - reload_started
     assert len(restarted.timers.queue) == n
@@ -169,7 +169,7 @@ async def real_service(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     config = service_config(tmp, receiver.url)
     env = {"ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_OUTBOUND_SECRET": "bench"}
     try:
-        empty = Service(config, tmp / "empty.db", env=env).start()
+        empty = await Service(config, tmp / "empty.db", env=env).start()
         try:
             base_rss = settled_rss(empty)
         finally:
@@ -177,7 +177,7 @@ async def real_service(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         db = tmp / "loaded.db"
         await asyncio.to_thread(preload, db, args.timers)
         started = time.perf_counter()
-        service = Service(config, db, env=env).start(timeout=120)
+        service = await Service(config, db, env=env).start(timeout=120)
         start_s = time.perf_counter() - started
         try:
             loaded_rss = settled_rss(service)

@@ -93,7 +93,7 @@ async def _run() -> None:
             bare.terminate()
             bare.wait()
         db = Path(tmp) / "bench.db"
-        service = Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
+        service = await Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
         try:
             assert service.proc is not None
             url = f"{service.url}/v1/events"

@@ -22,6 +22,25 @@ class WriterClosed(RuntimeError):
     """The writer no longer accepts work (the service is stopping)."""
 
 
+class StorageError(RuntimeError):
+    """The database cannot be opened or written at start; the message names the file and the reason."""
+
+
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; it passes
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A database error that only says another process holds the lock right now."""
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY
+
+
+def _probe(conn: sqlite3.Connection) -> None:
+    # A write that needs a new page and changes nothing: fails like an event would on a full disk,
+    # a read-only file or a lock held too long.
+    conn.execute("CREATE TABLE _write_probe (x)")
+    conn.execute("DROP TABLE _write_probe")
+
+
 class Writer:
     """Runs write jobs on one connection in one thread; concurrent jobs share one commit.
 
@@ -29,10 +48,12 @@ class Writer:
     others of the group still commit. A job's future resolves only after the COMMIT.
     """
 
-    def __init__(self, path: Path | str, *, max_group: int = 5000) -> None:
+    def __init__(
+        self, path: Path | str, *, max_group: int = 5000, busy_timeout_s: float = store.BUSY_TIMEOUT_S
+    ) -> None:
         self.path = Path(path)
         self.max_group = max_group
-        self._conn = store.connect(self.path)
+        self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
         schema.migrate(self._conn)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
@@ -56,6 +77,14 @@ class Writer:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
         return await future
+
+    async def probe(self) -> sqlite3.Error | None:
+        """Commit a write that changes nothing: None if the database takes writes now, else the error."""
+        try:
+            await self.submit(_probe)
+        except sqlite3.Error as exc:
+            return exc
+        return None
 
     async def close(self) -> None:
         """Finish every queued job, commit, and close the connection."""

@@ -132,7 +132,10 @@ async def test_panel_used_requires_token(token_client: Client) -> None:
     assert ok.status == 200
 
 
-async def test_panel_demo_posts_customer_message_into_demo_conversation(client: Client, db_path: Path) -> None:
+async def test_panel_demo_posts_customer_message_into_demo_conversation(
+    aiohttp_client: Any, config: Config, db_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=True)))
     resp = await client.post("/v1/panel/demo", json={"text": "太贵了能便宜点吗"})
     assert resp.status == 200
     assert (await resp.json())["suggestions"], "a demo message gets suggestions like any customer message"

@@ -21,6 +21,7 @@ ROUTES: list[web.AbstractRouteDef] = [
     web.get("/reports/daily", reports.daily_report_page),  # supervisor
     web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
     web.get("/logs/daily", logs.daily_log_page),  # supervisor
-    web.get("/healthz", webhooks.healthz),
+    web.get("/healthz", webhooks.healthz),  # liveness
+    web.get("/readyz", webhooks.readyz),  # readiness: the database takes writes
     web.static("/panel/static/", STATIC_DIR),
 ]

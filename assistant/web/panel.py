@@ -52,6 +52,17 @@ PAGE_HEADERS = {
 }
 
 
+STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """`GET /panel/static/{filename}`: the panel's own script and style, nothing else (404 in JSON)."""
+    name = request.match_info["filename"]
+    if name not in STATIC_FILES:
+        return json_error(404, "not_found", "filename", "no such file")
+    return web.FileResponse(STATIC_DIR / name, headers={"Content-Type": STATIC_FILES[name]})
+
+
 async def get_panel(request: web.Request) -> web.Response:
     """`GET /panel`: the requester's open conversations, most urgent first, updated live by panel.js."""
     scope = scope_of(request)

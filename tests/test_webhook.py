@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.helpers import body_of, make_event, signed_headers
@@ -249,3 +251,16 @@ async def test_webhook_mutated_events_get_200_or_named_400_never_500(client: Cli
             logged += not body["duplicate"]
     assert 0 < accepted < 300
     assert rows(db_path, "SELECT count(*) FROM events") == [(logged,)]
+
+
+async def test_webhook_oversized_value_is_never_echoed_whole(
+    client: Client, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    huge = [("ts", "2026-11-20T10:00:00" + "9" * 250_000), ("ts", 10**90), ("type", "x" * 250_000)]
+    for field, value in huge:
+        with caplog.at_level(logging.WARNING):
+            resp = await client.post("/v1/events", data=body_of(make_event(**{field: value})))
+        assert resp.status == 400 and (await resp.json())["field"] == field
+        assert len(await resp.text()) < 500
+    assert max(len(r.getMessage()) for r in caplog.records) < 500
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]

@@ -80,7 +80,10 @@ def decode_json(body: bytes, *, charset: str | None = None) -> Any:
         raise BodyError(400, f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except _NumberError as exc:
         raise BodyError(400, str(exc)) from None
-    doc, replaced = _clean(doc, may_have_surrogates="\\u" in text or "\\U" in text)
+    surrogates = "\\u" in text or "\\U" in text
+    if not surrogates and text.count("[") + text.count("{") <= MAX_DEPTH:
+        return doc  # nothing to replace, and too few brackets to nest too deep: no walk needed
+    doc, replaced = _clean(doc, may_have_surrogates=surrogates)
     if replaced:
         log.warning("replaced %d lone surrogate(s) in a request body with U+FFFD", replaced)
     return doc

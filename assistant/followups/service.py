@@ -439,6 +439,44 @@ class FollowupService:
     def publish(self, key: Key, agent: str | None, payload: dict[str, Any]) -> None:
         self.bus.publish(Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload))
 
+    # ---- what panels show ----------------------------------------------------------------------
+
+    def panel_states(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
+        """The follow-up line of each conversation, as the last live update for it said, rebuilt from the
+        timers and the database (the live feed's memory starts empty after a restart)."""
+        if not keys:
+            return {}
+        try:
+            conn = store.connect(self.writer.path, readonly=True)
+        except sqlite3.OperationalError:  # no database yet
+            return {}
+        try:
+            return {key: state for key in keys if (state := self._panel_state(conn, key)) is not None}
+        except sqlite3.OperationalError:  # not migrated yet
+            return {}
+        finally:
+            conn.close()
+
+    def _panel_state(self, conn: sqlite3.Connection, key: Key) -> dict[str, Any] | None:
+        # The same rules as the live updates: a countdown while armed (unless a follow-up of this idle
+        # period is out, or quiet hours moved it), else the latest follow-up of the last period, unless
+        # that period was cancelled. The in-memory timers are current; the table may lag behind them.
+        timer = self.timers.queue.get(key)
+        row = followup_store.timer(conn, *key)
+        if timer is not None:
+            deferred = row is not None and row.reason == "quiet_hours" and row.armed_seq == timer.armed_seq
+            if deferred and row is not None and row.due_ms == timer.due_ms:
+                return {"state": "deferred", "due_ms": timer.due_ms}
+            if timer.fired > 0:
+                f = followup_store.period_followup(conn, *key, timer.armed_seq)
+                if f is not None:
+                    return followup_payload(f)
+            return {"state": "armed", "due_ms": timer.due_ms, "armed_ms": timer.armed_ms}
+        if row is None or row.state == "cancelled":
+            return None
+        f = followup_store.period_followup(conn, *key, row.armed_seq)
+        return followup_payload(f) if f is not None else None
+
 
 def followup_payload(f: Followup) -> dict[str, Any]:
     """A follow-up as the panel hears of it (`followup_id` rather than `id`)."""

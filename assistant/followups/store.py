@@ -227,6 +227,16 @@ def recent_texts(conn: sqlite3.Connection, since_ms: int) -> dict[Key, str]:
     return texts
 
 
+def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int) -> Followup | None:
+    """The latest follow-up of the idle period opened by event `armed_seq` (stale records aside)."""
+    row = conn.execute(
+        "SELECT * FROM followups WHERE shop = ? AND conversation = ? AND armed_seq = ? AND state != 'stale'"
+        " ORDER BY fired_ms DESC, id DESC LIMIT 1",
+        (shop, conversation, armed_seq),
+    ).fetchone()
+    return None if row is None else _followup(row)
+
+
 def _followup(row: sqlite3.Row) -> Followup:
     return Followup(**{k: row[k] for k in row.keys()})
 

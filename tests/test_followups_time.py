@@ -423,3 +423,19 @@ def test_simulate_leaves_the_watermark_when_timers_have_not_caught_up(
 def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
+
+
+async def test_followups_refiring_after_restart_tells_the_panel_the_outcome_again(
+    harness: Harness, recorder: Recorder
+) -> None:
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    [f] = harness.followups()
+    # As if a crash left the fired timer armed on disk: it is reloaded and fires again, sending nothing.
+    harness.rows("UPDATE timers SET state = 'armed', fired = 0")
+    await harness.restart(advance_s=5)
+    assert len(recorder.calls) == 1
+    updates = [
+        (u.payload["state"], u.payload.get("followup_id")) for u in harness.drain_updates() if u.kind == "followup"
+    ]
+    assert updates[-1] == ("sent", f.id)  # a panel that showed the reloaded countdown converges

@@ -347,6 +347,8 @@ class FollowupService:
                 if not new:
                     if f.state == "pending":
                         self.deliverer.submit(f)  # fired before a crash, not delivered yet
+                    if current:  # panels showing the countdown since the restart see the outcome again
+                        self.publish(due.key, f.agent, followup_payload(f))
                     continue
                 if not current and f.state in ("pending", "suggested"):
                     await self._set_state(f, "cancelled", "the conversation moved on while it was being chosen")

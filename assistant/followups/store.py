@@ -73,14 +73,17 @@ class ReplayEvent:
 
 
 def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int) -> None:
-    """Upsert timers; a row never goes back to an older idle period (ordered by event time, then seq)."""
+    """Upsert timers; a row never goes back to an older idle period (ordered by event time, then seq), nor
+    a fired one to armed with fewer follow-ups (a flush built before the firing committed, landing after it)."""
     conn.executemany(
         "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, fired, agent, state, reason, updated_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (shop, conversation) DO UPDATE SET armed_seq = excluded.armed_seq,"
         " armed_ms = excluded.armed_ms, due_ms = excluded.due_ms, fired = excluded.fired, agent = excluded.agent,"
         " state = excluded.state, reason = excluded.reason, updated_ms = excluded.updated_ms"
-        " WHERE (excluded.armed_ms, excluded.armed_seq) >= (timers.armed_ms, timers.armed_seq)",
+        " WHERE (excluded.armed_ms, excluded.armed_seq) > (timers.armed_ms, timers.armed_seq)"
+        " OR ((excluded.armed_ms, excluded.armed_seq) = (timers.armed_ms, timers.armed_seq)"
+        " AND (timers.state = 'armed' OR excluded.fired > timers.fired))",
         [
             (r.shop, r.conversation, r.armed_seq, r.armed_ms, r.due_ms, r.fired, r.agent, r.state, r.reason, now_ms)
             for r in rows

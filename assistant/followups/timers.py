@@ -333,8 +333,8 @@ class Timers:
                 if seq:
                     cancels.append((key[0], key[1], seq, at_ms, reason))
             else:
-                # A firing timer is written too (its outcome may land first and be overwritten: a
-                # second firing after a restart finds its follow-up recorded and does nothing).
+                # A firing timer is written too; if its outcome lands first, save_timers keeps the
+                # outcome (fired, not armed again), so a restart does not fire it a second time.
                 rows.append(timer.row(key))
         now = self.clock.now_ms()
 

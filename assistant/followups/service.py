@@ -282,7 +282,14 @@ class FollowupService:
         shop, conversation = key
         due_ms = at_ms + self.policy.idle_ms
         ctx = followup_store.fire_context(
-            conn, shop, conversation, seq, at_ms, due_ms - self.policy.window_ms, self.policy.future_ms
+            conn,
+            shop,
+            conversation,
+            seq,
+            at_ms,
+            due_ms - self.policy.window_ms,
+            self.policy.future_ms,
+            check_superseded=True,
         )
         kind = kind_for(ctx)
         if isinstance(kind, Cancel) or ctx.superseded:

@@ -255,6 +255,8 @@ def fire_context(
     armed_ms: int,
     orders_since_ms: int,
     future_ms: int,
+    *,
+    check_superseded: bool = False,
 ) -> FireContext:
     """Reads for one firing timer: who, which customer type, replied or paid since arming (by event time,
     not arrival: a reply that arrives first still counts), unpaid orders."""
@@ -278,12 +280,15 @@ def fire_context(
         f" OR m.sender = 'customer') AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
         after,
     ).fetchone()
-    superseded = conn.execute(
-        "SELECT 1 FROM events e JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
-        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND m.sender = 'agent' AND m.followup_id IS NULL"
-        f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
-        after,
-    ).fetchone()
+    superseded = (
+        check_superseded
+        and conn.execute(
+            "SELECT 1 FROM events e JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
+            " AND e.conversation = :conversation AND e.ts_ms >= :ms AND m.sender = 'agent' AND m.followup_id IS NULL"
+            f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
+            after,
+        ).fetchone()
+    )
     paid = conn.execute(
         "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND (paid_ms, paid_seq) > (?, ?) LIMIT 1",
         (shop, conversation, armed_ms, armed_seq),
@@ -300,7 +305,7 @@ def fire_context(
         replied=replied is not None,
         paid=paid is not None,
         unpaid=unpaid,
-        superseded=superseded is not None,
+        superseded=bool(superseded),
     )
 
 
@@ -329,12 +334,14 @@ def recent_activity(conn: sqlite3.Connection, since_ms: int, future_ms: int) -> 
     """Per conversation, the latest-stamped (event time, seq) of an agent message, customer message or
     closure stamped at or after `since_ms`: a late message stamped before it opens no idle period."""
     found: dict[Key, tuple[int, int]] = {}
-    # SQLite takes the bare column e.seq from the row holding the max().
+    # MATERIALIZED: read the recent range of events_ts, not the whole log in conversation order.
+    # SQLite takes the bare column seq from the row holding the max().
     for row in conn.execute(
-        f"SELECT e.shop, e.conversation, max({EVENT_TIME_SQL}), e.seq FROM events e"
-        " LEFT JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :since AND (e.type = 'conversation_closed'"
-        " OR m.sender = 'customer' OR (m.sender = 'agent' AND m.followup_id IS NULL))"
-        " GROUP BY e.shop, e.conversation",
+        f"WITH recent AS MATERIALIZED (SELECT e.shop, e.conversation, {EVENT_TIME_SQL} AS at_ms, e.seq"
+        " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :since"
+        " AND (e.type = 'conversation_closed' OR m.sender = 'customer'"
+        " OR (m.sender = 'agent' AND m.followup_id IS NULL)))"
+        " SELECT shop, conversation, max(at_ms), seq FROM recent GROUP BY shop, conversation",
         {"since": since_ms, "future": future_ms},
     ):
         found[(row[0], row[1])] = (int(row[2]), int(row[3]))

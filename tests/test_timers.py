@@ -277,7 +277,8 @@ def test_timeline_keeps_the_latest_stamp_within_the_horizon() -> None:
     line.note(("s", "a"), (4000, 9), now_ms=5000)  # stamped earlier, arrived later: not the latest
     assert line.get(("s", "a")) == (5000, 2)
     line.note(("s", "b"), (5500, 3), now_ms=5500)
-    line.note(("s", "c"), (6200, 4), now_ms=6200)  # "a" (5000) is now older than the horizon
+    line.note(("s", "c"), (6200, 4), now_ms=6200)
+    line.prune(6200)  # "a" (5000) is now older than the horizon
     assert line.get(("s", "a")) is None and len(line) == 2
     for i in range(5):
         line.note(("s", f"x{i}"), (6300, 10 + i), now_ms=6300)

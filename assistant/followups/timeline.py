@@ -9,11 +9,11 @@ stamped earlier than `horizon_ms` ago is stale whatever it is compared with, so 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 
 from assistant.followups.store import Key
 
 Stamp = tuple[int, int]  # (event time in epoch ms, seq)
+PRUNE_EVERY = 256  # notes between prunes: letting go of old stamps is for memory only, never for correctness
 
 
 class Timeline:
@@ -23,6 +23,7 @@ class Timeline:
         self.horizon_ms = horizon_ms
         self.max_size = max_size
         self._stamps: OrderedDict[Key, Stamp] = OrderedDict()
+        self._notes = 0
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -32,17 +33,22 @@ class Timeline:
 
     def note(self, key: Key, stamp: Stamp, now_ms: int) -> None:
         """Remember `stamp` for `key` unless a later one is known."""
-        known = self._stamps.pop(key, None)
-        self._stamps[key] = stamp if known is None or stamp > known else known
-        self.prune(now_ms)
+        stamps = self._stamps
+        known = stamps.get(key)
+        if known is None:
+            stamps[key] = stamp
+        else:
+            stamps.move_to_end(key)
+            if stamp > known:
+                stamps[key] = stamp
+        self._notes += 1
+        if self._notes >= PRUNE_EVERY or len(stamps) > self.max_size:
+            self._notes = 0
+            self.prune(now_ms)
 
     def forget(self, key: Key) -> None:
         """`key` has an armed timer now: the timer carries its stamp."""
         self._stamps.pop(key, None)
-
-    def load(self, stamps: Mapping[Key, Stamp], now_ms: int) -> None:
-        for key, stamp in stamps.items():
-            self.note(key, stamp, now_ms)
 
     def prune(self, now_ms: int) -> None:
         # Touched order is nearly stamp order; an entry kept a little past the horizon is harmless.

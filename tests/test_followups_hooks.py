@@ -128,6 +128,7 @@ def test_every_hookspec_is_documented() -> None:
     specs = [name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "assistant_spec")]
     assert sorted(specs) == [
         "deliver_message",
+        "on_alert",
         "on_event",
         "on_followup",
         "on_shutdown",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from assistant.web import chatwoot, logs, panel, reports, stream, suggest, webhooks
+from assistant.web import chatwoot, logs, panel, qa, reports, stream, suggest, webhooks
 
 STATIC_DIR = panel.STATIC_DIR
 
@@ -21,6 +21,10 @@ ROUTES: list[web.AbstractRouteDef] = [
     web.get("/reports/daily", reports.daily_report_page),  # supervisor
     web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
     web.get("/logs/daily", logs.daily_log_page),  # supervisor
+    web.get("/v1/qa/check", qa.get_check),  # agent (a draft's flags)
+    web.get("/qa", qa.get_page),  # supervisor
+    web.get("/v1/qa/recent", qa.get_recent),  # supervisor
+    web.get("/v1/qa/stream", qa.get_stream),  # supervisor (SSE)
     web.get("/healthz", webhooks.healthz),
     web.static("/panel/static/", STATIC_DIR),
 ]

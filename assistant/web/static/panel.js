@@ -114,6 +114,21 @@
     return p;
   }
 
+  // Quality-inspection flags of a message: one badge per category, the matched words as its tooltip.
+  function appendFlags(node, flags) {
+    const seen = new Set();
+    for (const f of flags || []) {
+      if (seen.has(f.category)) continue;
+      seen.add(f.category);
+      const badge = el("span", "qa-flag", f.label || f.category);
+      badge.dataset.category = f.category;
+      badge.dataset.severity = f.severity || "";
+      badge.title = f.match || "";
+      node.appendChild(badge);
+    }
+    if (seen.size) node.classList.add("flagged");
+  }
+
   function renderCard(c) {
     const key = keyOf(c.shop, c.conversation);
     const card = el("article", "card" + (c.waiting_since_ms ? " waiting" : ""));
@@ -160,6 +175,7 @@
       li.dataset.sender = m.sender;
       li.title = senderNames[m.sender] || m.sender;
       li.appendChild(el("span", "text", m.text));
+      appendFlags(li, m.qa);
       messages.appendChild(li);
     }
     card.appendChild(messages);
@@ -547,6 +563,54 @@
       } catch (e) {
         toast("发送失败");
       }
+    });
+  }
+
+  // ---- checking a draft before sending ----------------------------------------------------------
+
+  const checkForm = document.getElementById("check-form");
+  const checkResults = document.getElementById("check-results");
+  let checkSeq = 0;
+
+  async function checkDraft(text) {
+    const seq = ++checkSeq;
+    if (!text.trim()) {
+      checkResults.replaceChildren();
+      return;
+    }
+    const url = "v1/qa/check?" + new URLSearchParams({ side: "agent", text: text }).toString();
+    let data;
+    try {
+      const resp = await fetch(withAgent(url), { headers: authHeaders() });
+      if (!resp.ok) throw new Error(String(resp.status));
+      data = await resp.json();
+    } catch (e) {
+      if (seq === checkSeq) checkResults.replaceChildren(el("li", "none", "质检失败"));
+      return;
+    }
+    if (seq !== checkSeq) return; // a newer draft is being checked
+    const items = (data.flags || []).map((f) => {
+      const li = el("li", "check-flag");
+      const badge = el("span", "qa-flag", f.label || f.category);
+      badge.dataset.category = f.category;
+      badge.dataset.severity = f.severity || "";
+      li.appendChild(badge);
+      li.appendChild(el("span", "match", "「" + f.match + "」"));
+      return li;
+    });
+    checkResults.replaceChildren(...(items.length ? items : [el("li", "ok", "未发现问题")]));
+  }
+
+  if (checkForm) {
+    const area = document.getElementById("check-text");
+    let checkTimer = null;
+    checkForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      checkDraft(area.value);
+    });
+    area.addEventListener("input", () => {
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(() => checkDraft(area.value), 300);
     });
   }
 

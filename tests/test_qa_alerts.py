@@ -185,6 +185,15 @@ async def test_alert_text_is_masked_for_the_group(harness: QaHarness, robot: Din
     assert "13812345678" not in text and "投诉" in text
 
 
+async def test_alert_masks_the_matched_phone_number_too(robot: DingTalkRobot, db_path: Path, clock: FakeClock) -> None:
+    config = robot_config(db_path, dingtalk=robot.url, qa={"alert_categories": ["risk", "off_platform"]})
+    h = await QaHarness(config, clock).start()
+    await h.send(conversation="c11", sender="agent", agent="小美", text="有事打我手机 13812345678")
+    text = robot.messages[0]["markdown"]["text"]
+    assert "13812345678" not in text and "138\\*\\*\\*\\*5678" in text
+    await h.stop()
+
+
 # ---- the DingTalk stand-in itself checks what DingTalk checks --------------------------------------
 
 

@@ -82,7 +82,7 @@ def test_daylog_formats_show_the_flags(log: Log) -> None:
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [r["qa"] for r in rows if r["qa"]] == [
         "ad_extreme:全网最低价",
-        "off_platform:加我微信 abc12345 off_platform:13812345678",
+        "off_platform:加我微信 abc12345 off_platform:138****5678",  # the match masked like the text
         "risk:投诉",
     ]
     lines = io.StringIO()
@@ -117,6 +117,7 @@ def test_report_counts_flags_per_agent_and_category(log: Log) -> None:
     assert by_agent == {"小美": 2, "阿杰": 0}  # a customer's risk is not the agent's flag
     assert r.team.metrics["qa_flags"] == 2
     doc = r.to_json()
+    assert [f["match"] for f in doc["qa"]["flagged"][1]["flags"]] == ["加我微信 abc12345", "138****5678"]
     assert [f["text"] for f in doc["qa"]["flagged"]] == [
         "亲，这款是全网最低价了",
         "加我微信 abc12345 电话138****5678",

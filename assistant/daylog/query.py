@@ -477,7 +477,7 @@ def _settle(
                         "text": shown}  # fmt: skip
                 if sender == "agent":
                     item["short"] = is_short_reply(body)
-            flags = _flags(qa) if qa else None
+            flags = _flags(qa, mask) if qa else None
             if flags:
                 item["qa"] = flags
             if followup_id is not None:
@@ -516,13 +516,15 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _flags(text: str) -> list[dict[str, Any]]:
-    """A message's logged quality flags, without `short` (the item's own `short` says that)."""
+def _flags(text: str, mask: bool) -> list[dict[str, Any]]:
+    """A message's logged quality flags, without `short` (the item's own `short` says that); the matched
+    words masked like the text (a phone number is what an off-platform flag matches)."""
     try:
         values = json.loads(text)
-        return [f for f in values if isinstance(f, dict) and f.get("category") != "short"]
+        flags = [f for f in values if isinstance(f, dict) and f.get("category") != "short"]
     except (ValueError, TypeError):
         return []
+    return [{**f, "match": mask_text(str(f.get("match", "")))} for f in flags] if mask else flags
 
 
 def _suggestions(text: str | None) -> list[SuggestionNote]:

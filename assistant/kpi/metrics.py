@@ -279,10 +279,10 @@ class ShopReport:
                         "customer": f.customer,
                         "ts_ms": f.ts_ms,
                         "text": mask(f.text),
-                        "flags": list(f.flags),
+                        "flags": [{**x, "match": mask(str(x.get("match", "")))} for x in f.flags],
                     }
                     for f in self.figures.qa_flagged
-                ],  # fmt: skip
+                ],
             },
         }
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.privacy import mask
 from assistant.store import Written
 
 DELIVERY_STATES = ("pending", "sent", "failed", "skipped")
@@ -189,6 +190,11 @@ def flag_item(
         "event_id": event_id, "seq": seq, "shop": shop, "conversation": conversation, "customer": customer,
         "sender": sender, "agent": agent, "text": text, "ts_ms": ts_ms, "flags": flags,
     }  # fmt: skip
+
+
+def masked_flags(flags: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flags with their matched words masked like a message's text (privacy.py)."""
+    return [{**f, "match": mask(str(f.get("match", "")))} for f in flags]
 
 
 def written_flags(written: Written) -> list[dict[str, Any]]:

@@ -80,7 +80,9 @@ def recent(request: web.Request, service: QaService) -> dict[str, Any]:
         body["link"] = _link(config, alert.shop, alert.ts_ms, alert.conversation, token)
         shown_alerts.append(body)
     for item in flags:
-        item["text"] = mask(item["text"]) if config.privacy.mask else item["text"]
+        if config.privacy.mask:
+            item["text"] = mask(item["text"])
+            item["flags"] = qa_store.masked_flags(item["flags"])
         item["link"] = _link(config, item["shop"], item["ts_ms"], item["conversation"], token)
     return {
         "server_ms": store.now_ms(),

@@ -19,7 +19,6 @@ SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, i
 # Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
 # Other Unicode spaces (an em space, say) count as characters, in SQL and in Python alike.
 SHORT_REPLY_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
-_STRIP_WHITESPACE = {code: None for code in SHORT_REPLY_WHITESPACE}
 
 
 def _short_reply_sql() -> str:
@@ -32,9 +31,17 @@ def _short_reply_sql() -> str:
 SHORT_REPLY_SQL = _short_reply_sql()
 
 
+_WHITESPACE_CHARS = tuple(chr(code) for code in SHORT_REPLY_WHITESPACE)
+_WHITESPACE_SET = frozenset(_WHITESPACE_CHARS)
+
+
 def is_short_reply(text: str) -> bool:
-    """The Python twin of SHORT_REPLY_SQL."""
-    return len(text.translate(_STRIP_WHITESPACE)) < SHORT_REPLY_CHARS
+    """The Python twin of SHORT_REPLY_SQL (counting, not translating: it runs on every agent message)."""
+    if len(text) < SHORT_REPLY_CHARS:
+        return True
+    if not any(ch in _WHITESPACE_SET for ch in text[:SHORT_REPLY_CHARS]):
+        return False  # its first characters already make it long enough
+    return len(text) - sum(text.count(ch) for ch in _WHITESPACE_CHARS) < SHORT_REPLY_CHARS
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -212,3 +212,16 @@ def test_rules_refuse_a_word_that_normalizes_to_nothing(tmp_path: Path) -> None:
 def test_rules_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="file not found"):
         load_rules([tmp_path / "absent.toml"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("好的亲 \t\u3000\u00a0\u2003ok\n"), max_size=12))
+def test_short_reply_rule_in_python_agrees_with_its_sql(text: str) -> None:
+    """The inspector's `short` flag uses schema.is_short_reply; the report counts with SHORT_REPLY_SQL."""
+    import sqlite3
+
+    from assistant.schema import SHORT_REPLY_SQL, is_short_reply
+
+    with sqlite3.connect(":memory:") as conn:
+        [(by_sql,)] = conn.execute(f"SELECT {SHORT_REPLY_SQL} FROM (SELECT ? AS text)", (text,)).fetchall()
+    assert is_short_reply(text) == bool(by_sql)

@@ -18,7 +18,7 @@ from typing import Any
 import ahocorasick
 
 from assistant.config import Config, ConfigError
-from assistant.qa.normalize import Normalizer, View, digits
+from assistant.qa.normalize import Normalizer, View, digit_text
 from assistant.qa.rules import SIDES, Category, RuleData, RulesError, load_rules
 from assistant.schema import is_short_reply
 
@@ -73,6 +73,7 @@ class Inspector:
         words: dict[str, dict[str, list[tuple[int, int]]]] = {side: {} for side in SIDES}
         exceptions: dict[str, list[tuple[int, int]]] = {}
         pattern_rules: dict[str, list[int]] = {side: [] for side in SIDES}
+        needs: dict[str, dict[str, list[tuple[int, int]]]] = {side: {} for side in SIDES}
         self.word_count = 0
         for spec in data.rules:
             if not spec.enabled:
@@ -92,6 +93,10 @@ class Inspector:
             )
             if spec.patterns:
                 pattern_rules[category.side].append(index)
+                for word in spec.needs:
+                    folded = self._word(word, spec.id, problems)
+                    if folded:
+                        needs[category.side].setdefault(folded, []).append((index, len(folded)))
             for word in spec.words:
                 folded = self._word(word, spec.id, problems)
                 if folded:
@@ -110,6 +115,9 @@ class Inspector:
         self._words = {side: _automaton(table) for side, table in words.items()}
         self._exceptions = _automaton(exceptions)
         self._pattern_rules = {side: tuple(indexes) for side, indexes in pattern_rules.items()}
+        # Rules whose patterns wait for one of their `needs` words (a cheap pass instead of every regex).
+        self._gated = frozenset(rule for table in needs.values() for hits in table.values() for rule, _ in hits)
+        self._needs = {side: _automaton(table) for side, table in needs.items()}
 
     @classmethod
     def load(cls, paths: Iterable[Path]) -> Inspector:
@@ -130,27 +138,39 @@ class Inspector:
         return flags
 
     def _rule_flags(self, text: str, side: str) -> list[Flag]:
-        view = self.normalizer.view(text)
-        if not view.text:
+        # Matching runs on the bare normalized text; only a message with a match pays for the positions.
+        normalized = self.normalizer.text(text)
+        if not normalized:
             return []
-        found: list[tuple[int, int, int]] = []  # (rule, start, end) in view positions
+        found: list[tuple[int, int, int]] = []  # (rule, start, end) in normalized positions
         automaton = self._words.get(side)
         if automaton is not None:
-            for end, hits in automaton.iter(view.text):
+            for end, hits in automaton.iter(normalized):
                 for rule, length in hits:
                     found.append((rule, end - length + 1, end + 1))
-        numbers: View | None = None
+        numbers: str | None = None
+        needed: set[int] = set()
+        gate = self._needs.get(side)
+        if gate is not None:
+            for _end, hits in gate.iter(normalized):
+                needed.update(rule for rule, _ in hits)
         for rule in self._pattern_rules.get(side, ()):
+            if rule in self._gated and rule not in needed:
+                continue
             spec = self.rules[rule]
-            target = view
+            target = normalized
             if spec.digits:
-                numbers = numbers or digits(view)
+                numbers = numbers if numbers is not None else digit_text(normalized)
                 target = numbers
             for pattern in spec.patterns:
-                for m in pattern.finditer(target.text):
+                for m in pattern.finditer(target):
                     if m.end() > m.start():
                         found.append((rule, m.start(), m.end()))
         if not found:
+            return []
+        view = self.normalizer.view(text)
+        if view.text != normalized:  # the two ways must agree; if they ever do not, the positions would lie
+            log.error("normalizer disagreement on %r: %r vs %r", text, view.text, normalized)
             return []
         return self._settle(text, view, found)
 

@@ -7,6 +7,7 @@ the index of the original character it came from, so a match maps back to a span
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ KEPT_SYMBOLS = frozenset("+%")
 SPECIAL = {"➕": "+", "﹢": "+", "٪": "%"}
 # Chinese numerals (and 幺, "one" when reading out numbers) as digits, for the digits view only.
 NUMERALS = dict(zip("零〇一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖", "00123456789" + "12" + "123456789"))
+_NUMERAL_TABLE = str.maketrans(NUMERALS)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,22 @@ def _fold(ch: str) -> str:
     return "".join(kept)
 
 
+class _FoldTable(dict[int, str | None]):
+    """`str.translate` table folding each character, filled on first sight (a message costs one C pass)."""
+
+    def __missing__(self, code: int) -> str | None:
+        folded = _fold(chr(code)) or None
+        if len(self) < 100_000:
+            self[code] = folded
+        return folded
+
+
 class Normalizer:
-    """Folds text and maps variant spellings to their canonical form (longest variant first)."""
+    """Folds text and maps variant spellings to their canonical form (longest variant first).
+
+    `text` is the fast way (no positions), `view` the one that keeps where each character came from;
+    both give the same string, so a match found on the first can be placed with the second.
+    """
 
     def __init__(self, variants: Mapping[str, str]) -> None:
         self.variants: dict[str, str] = {}
@@ -63,6 +79,19 @@ class Normalizer:
         if self._automaton is not None:
             self._automaton.make_automaton()
         self._cache: dict[str, str] = {}
+        self._table = _FoldTable()
+
+    def text(self, text: str) -> str:
+        """The normalized text alone."""
+        folded = text.translate(self._table)
+        if self._automaton is None or not folded:
+            return folded
+        return self._replace(folded, list(range(len(folded)))).text if self._has_variant(folded) else folded
+
+    def _has_variant(self, text: str) -> bool:
+        for _ in self._automaton.iter(text):  # type: ignore[union-attr]
+            return True
+        return False
 
     def view(self, text: str) -> View:
         """The folded, compacted text with its variants replaced."""
@@ -123,4 +152,12 @@ def compact(text: str) -> str:
 
 def digits(view: View) -> View:
     """The view with Chinese numerals read as digits (for phone and QQ numbers spelled out)."""
-    return View("".join(NUMERALS.get(c, c) for c in view.text), view.origins)
+    return View(view.text.translate(_NUMERAL_TABLE), view.origins)
+
+
+_NUMERAL_CHAR = re.compile("[" + "".join(NUMERALS) + "]")
+
+
+def digit_text(text: str) -> str:
+    """`digits` of a bare normalized text (the same text when it holds no numeral)."""
+    return text.translate(_NUMERAL_TABLE) if _NUMERAL_CHAR.search(text) else text

@@ -19,7 +19,7 @@ SEVERITIES = ("low", "medium", "high")
 VIEWS = ("text", "digits")
 _CATEGORY_KEYS = frozenset({"label", "side", "severity", "description"})
 _RULE_KEYS = frozenset(
-    {"id", "category", "severity", "words", "patterns", "except", "unless", "view", "enabled", "note"}
+    {"id", "category", "severity", "words", "patterns", "needs", "except", "unless", "view", "enabled", "note"}
 )
 _FILE_KEYS = frozenset({"categories", "variants", "rules", "except"})
 _ID = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
@@ -55,6 +55,7 @@ class RuleSpec:
     patterns: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
     unless: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)  # the patterns run only when one of these words occurs
     view: str = "text"
     enabled: bool = True
     note: str = ""
@@ -207,6 +208,7 @@ def _rule(
     spec.words += _strings(where, "words", table.get("words", []), problems)
     spec.exceptions += _strings(where, "except", table.get("except", []), problems)
     spec.unless += _strings(where, "unless", table.get("unless", []), problems)
+    spec.needs += _strings(where, "needs", table.get("needs", []), problems)
     for source in _strings(where, "patterns", table.get("patterns", []), problems):
         try:
             re.compile(source)

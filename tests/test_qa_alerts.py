@@ -3,6 +3,7 @@ and escalates when no agent answers in time."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -238,3 +239,41 @@ async def test_dingtalk_sign_is_the_documented_formula() -> None:
     stamp, secret = 1_700_000_000_000, "SECabc"
     expected = base64.b64encode(hmac.new(b"SECabc", b"1700000000000\nSECabc", hashlib.sha256).digest()).decode()
     assert dingtalk.sign(secret, stamp) == quote_plus(expected)
+
+
+# ---- the robots' settings ---------------------------------------------------------------------------
+
+
+def test_robot_settings_are_checked_at_start(db_path: Path) -> None:
+    from assistant.config import ConfigError, load_config
+    from hooks import wecom
+    from tests.helpers import ROOT
+
+    with pytest.raises(ConfigError, match=r"\[hooks.dingtalk\] msgtype: expected 'markdown' or 'text', got 'card'"):
+        load_config(ROOT / "config.toml", env={}, overrides={"hooks": {"dingtalk": {"msgtype": "card"}}})
+    bare = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path)}})
+    with pytest.raises(ConfigError, match="access_token_env: set the variable DINGTALK_ACCESS_TOKEN"):
+        dingtalk.on_startup(bare)
+    with pytest.raises(ConfigError, match="key_env: set the variable WECOM_WEBHOOK_KEY"):
+        wecom.on_startup(bare)
+
+
+async def test_robot_text_messages_mention_who_is_configured(
+    robot: DingTalkRobot, db_path: Path, clock: FakeClock
+) -> None:
+    config = robot_config(db_path, dingtalk=robot.url)
+    config = dataclasses.replace(
+        config,
+        hooks=dataclasses.replace(
+            config.hooks,
+            dingtalk=dataclasses.replace(config.hooks.dingtalk, msgtype="text", at_mobiles=["13900000000"]),
+        ),
+    )
+    h = await QaHarness(config, clock).start()
+    await h.send(conversation="c12", text="给你们差评")
+    [message] = robot.messages
+    assert message["msgtype"] == "text" and message["at"] == {"atMobiles": ["13900000000"], "isAtAll": False}
+    assert (
+        message["text"]["content"].startswith("【质检告警 投诉风险】") and "@13900000000" in message["text"]["content"]
+    )
+    await h.stop()

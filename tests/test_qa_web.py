@@ -167,3 +167,24 @@ def test_qa_bad_rules_stop_the_start(config: Config, tmp_path: Path) -> None:
         make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)]))
     with pytest.raises(ConfigError, match="alert_categories: unknown nope"):
         make_app(replace_config(config, "qa", alert_categories=["nope"]))
+
+
+async def test_qa_rules_reload_with_the_phrases(aiohttp_client: Any, config: Config, tmp_path: Path) -> None:
+    layer = tmp_path / "shop.toml"
+    layer.write_text('[[rules]]\nid = "rude.impatient"\nwords = ["磨叽死了"]\n', encoding="utf-8")
+    client = await aiohttp_client(make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)])))
+
+    async def categories(text: str) -> list[str]:
+        body = await (await client.get("/v1/qa/check", params={"text": text})).json()
+        return [f["category"] for f in body["flags"]]
+
+    assert await categories("别磨叽死了") == ["rude"]
+    assert await categories("你个老六") == []
+    layer.write_text('[[rules]]\nid = "rude.impatient"\nwords = ["磨叽死了", "老六"]\n', encoding="utf-8")
+    assert (await client.post("/v1/admin/reload")).status == 200
+    assert await categories("你个老六") == ["rude"]
+    layer.write_text('[[rules]]\nid = "rude.impatient"\npatterns = ["(oops"]\n', encoding="utf-8")
+    resp = await client.post("/v1/admin/reload")
+    assert resp.status == 422
+    assert any("is not a regular expression" in p for p in (await resp.json())["problems"])
+    assert await categories("你个老六") == ["rude"]  # the previous rules keep inspecting

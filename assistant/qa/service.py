@@ -66,6 +66,7 @@ class QaService:
         self.tasks = TaskSet("qa")
         self._stash: OrderedDict[str, AlertRow] = OrderedDict()
         self._armed: dict[str, AlertRow] = {}  # alert id → alert whose escalation is armed
+        self._by_conversation: dict[tuple[str, str], set[str]] = {}  # (shop, conversation) → armed alert ids
         self._heap: list[tuple[int, str]] = []
         self._wake = asyncio.Event()
         self._busy = 0
@@ -200,18 +201,26 @@ class QaService:
         if alert.escalate_ms is None:
             return
         self._armed[alert.id] = alert
+        self._by_conversation.setdefault((alert.shop, alert.conversation), set()).add(alert.id)
         heapq.heappush(self._heap, (alert.escalate_ms, alert.id))
         self._wake.set()
 
     def _answered(self, shop: str, conversation: str) -> None:
         """An agent wrote: the conversation's armed escalations are over."""
-        done = [a for a in self._armed.values() if (a.shop, a.conversation) == (shop, conversation)]
+        ids = self._by_conversation.pop((shop, conversation), None)
+        done = [alert for alert in (self._armed.pop(i, None) for i in ids or ()) if alert is not None]
         if not done:
             return
-        for alert in done:
-            self._armed.pop(alert.id, None)
         self._busy += 1
         self.tasks.spawn(self._settle_answered(done), name="qa-answered")
+
+    def _disarm(self, alert: AlertRow) -> None:
+        key = (alert.shop, alert.conversation)
+        ids = self._by_conversation.get(key)
+        if ids is not None:
+            ids.discard(alert.id)
+            if not ids:
+                del self._by_conversation[key]
 
     async def _settle_answered(self, alerts: list[AlertRow]) -> None:
         try:
@@ -237,6 +246,7 @@ class QaService:
                 _, alert_id = heapq.heappop(self._heap)
                 alert = self._armed.pop(alert_id, None)
                 if alert is not None:
+                    self._disarm(alert)
                     self._busy += 1
                     try:
                         await self._escalate(alert)

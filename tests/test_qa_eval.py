@@ -1,6 +1,7 @@
 """Quality of the shipped rules on labeled sets of our own writing (docs/quality.md has the figures).
 
-The development set was used to write the rules; the held-out set was written after them and never
+The development set was used to write the rules. The first held-out set was measured once, then its
+misses led to a second round of rules; the second held-out set was written after that round and never
 used to change them, so its floors are what the rules measured there, not targets met by tuning.
 """
 
@@ -36,13 +37,23 @@ def test_qa_eval_development_set_meets_the_targets(inspector: Inspector) -> None
     assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
 
 
-def test_qa_eval_held_out_set_keeps_its_measured_floors(inspector: Inspector) -> None:
+def test_qa_eval_first_held_out_set_keeps_its_floors(inspector: Inspector) -> None:
     result = scores(inspector, "qa_holdout.tsv")
     for name, s in result.scores.items():
         assert s.true_positives + s.false_negatives >= 15, name  # every category is tested
         assert s.precision is not None and s.precision >= 0.9, name
-        assert s.recall is not None and s.recall >= 0.7, name
+        assert s.recall is not None and s.recall >= 0.9, name
     assert result.ordinary_agent >= 80
+    assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
+
+
+def test_qa_eval_second_held_out_set_keeps_its_measured_floors(inspector: Inspector) -> None:
+    result = scores(inspector, "qa_holdout2.tsv")
+    for name, s in result.scores.items():
+        assert s.true_positives + s.false_negatives >= 8, name
+        assert s.precision is not None and s.precision >= 0.9, name
+        assert s.recall is not None and s.recall >= 0.8, name
+    assert result.ordinary_agent >= 50
     assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
 
 

@@ -13,7 +13,7 @@ from assistant.config import Config, ConfigError
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 
-DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"))
+DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"), Path("tests/data/qa_holdout2.tsv"))
 
 
 @click.group("qa", help="quality inspection (质检): check a text, evaluate the rules")

@@ -91,8 +91,9 @@ def message(config: Config, alert: Alert) -> dict[str, object]:
 
 
 def _md(text: str) -> str:
-    # Customer text must not become markdown (links, headings, emphasis) in the group.
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|" else c for c in text.replace("\n", " "))
+    # Customer text must not become markdown (links, emphasis, code, HTML) in the group; each line starts
+    # with "- ", so a heading or a list cannot begin inside it, and dates and numbers stay unescaped.
+    return "".join("\\" + c if c in "\\`*_[]<>" else c for c in text.replace("\n", " "))
 
 
 @hookimpl

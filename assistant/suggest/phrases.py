@@ -47,7 +47,7 @@ PRODUCT_MIN_CHARS = 15
 DEFAULT_VARIABLES: Mapping[str, str] = MappingProxyType(
     {"shop": "本店", "agent": "", "customer": "亲", "product": "这款宝贝", "order": "您的订单", "amount": "__"}
 )
-SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml"})
+SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml", "qa.toml"})  # qa.toml: assistant/qa rules
 
 # Template constructs a phrase may use: text, variables, simple filters and conditions.
 _SAFE_NODES: tuple[type[nodes.Node], ...] = (

@@ -309,6 +309,12 @@ def test_cues_shown_are_the_buyers_own_words(shipped: Matcher, data: st.DataObje
         assert any(shown in t for t in texts), (shown, texts)
 
 
+def test_badge_words_are_shown_as_the_customer_wrote_them(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("趕時間 快點發貨"))  # traditional characters: matched simplified, shown as written
+    assert kind.type == "impatient"
+    assert kind.evidence == ("趕時間", "快點")
+
+
 def test_badge_words_are_never_labels(shipped: Matcher) -> None:
     kind = shipped.classify(calm("这个是不是真的啊", "靠谱吗"))
     assert kind.type == "suspicious"

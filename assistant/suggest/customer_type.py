@@ -71,7 +71,6 @@ class TypeClassifier:
         normalizer: Normalizer,
         extra: Mapping[str, TypeCues] | None = None,
         intent_evidence: Callable[[Analysis, str], Mapping[str, float]] | None = None,
-        intent_labels: Mapping[str, str] | None = None,
     ) -> None:
         self._types = types
         self.reader = EvidenceReader(types, normalizer, extra, intent_evidence)
@@ -103,7 +102,8 @@ class TypeClassifier:
         if not timed:
             return self.default()
         answers = sorted(r for r in replies if _is_ms(r)) if replies is not None else None
-        read = [self.signals(text[:MAX_CHARS]) for _, text in timed]
+        # The same string object each time, so that its hash is not computed again for the cache.
+        read = [self.signals(text if len(text) <= MAX_CHARS else text[:MAX_CHARS]) for _, text in timed]
         turns = _turns([ts for ts, _ in timed], answers)
         last_turn = turns[-1]
         chances: dict[str, float] = {}  # type → chance that none of its evidence holds

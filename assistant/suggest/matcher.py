@@ -201,7 +201,6 @@ class Matcher:
             self.normalizer,
             library.type_cues,
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
-            {i: spec.label for i, spec in library.intents.items()},
         )
 
     def keyword_scores(self, text: str) -> Mapping[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import rjieba
 
@@ -14,14 +15,14 @@ from assistant.suggest.vocabulary import CustomerTypeSpec, TypeCues
 
 # How much one piece of evidence says, 0–1; a type's pieces combine as independent chances.
 STRONG = 0.7  # settles the type on its own
-CUE = 0.45  # points to it; a second piece of evidence is needed
-WEAK = 0.2  # leans towards it; only counts with other evidence
+CUE = 0.45  # points to it: names it unless other evidence weighs more
+WEAK = 0.2  # leans towards it: names it only together with other evidence
 PATTERN = 0.5
 INTENT = 0.2  # an intent's key words tied to the type ([types.<id>] intents in intents.toml)
 # Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
 # A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
 NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
-DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "着", "着急", "一点", "有点", "是很", "算"})
+DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
 # Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
 NEGATION_KEEPS = frozenset({"suspicious", "pressuring"})
 # Politeness and questions soften a demand (不好意思，我要求换一个可以吗).
@@ -33,9 +34,9 @@ PRESENCE = ("在吗", "在么", "在嘛", "在不在", "在不", "有人吗", "�
             "客服呢", "客服在吗", "在线吗", "人在吗", "都不在吗")  # fmt: skip
 NUDGES = ("你好", "您好", "hello", "hi", "喂", "回复一下", "回一下", "回复", "回我", "理我一下", "看到了吗", "看到没")
 ONLY_CHARS = 10  # a message longer than this says more than 在吗
+FOLD_CACHE = 8192  # characters whose folded form is remembered
 _BREAK = re.compile(r"[，,。!?;；~～…、\s]|\.(?!\d)")  # in folded text (full-width marks are folded)
 _QUESTION_MARKS = re.compile(r"[?？]")
-_DIGIT = re.compile(NUMBER)
 _WORD = re.compile(r"\w")
 _NON_WORD = re.compile(r"[\W_]+")
 # A named price asked to be accepted: 70块行不行, 两件50可以吗, 一百元卖不卖. A unit other than money (38码, 3天) rules it out.
@@ -65,7 +66,7 @@ class MessageSignals:
     clues: tuple[Clue, ...]
     presence: bool  # nothing but a check that someone is there (在吗, 人呢)
     nudge: bool  # a presence check or a bare nudge (你好？, ？？): a re-ask after a wait
-    form: str  # the compact form: the same form again is the same question asked again
+    form: str  # its words without punctuation or spaces: the same form again is the same question asked again
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,9 @@ class Cue:
 class CueSpotter:
     """Finds the types' cue words in a segmented text, on word boundaries; a hit inside a longer hit does not count.
 
-    A word boundary is where the segmenter cuts, with or without guessing unknown words (马上发 → 马上/发 is
-    not guessed, 没揽收 is): a cue may start and end at either. Kept in one place so that it can follow the
-    suggestion engine's key words when they match the same way.
+    A word boundary is where the segmenter cuts, with or without its guesses at unknown words (guessing, it
+    keeps 没揽收 whole; without, it cuts 没/揽/收): a cue may start and end at either. Kept in one place so
+    that it can follow the suggestion engine's key words when they match the same way.
     """
 
     def __init__(self, cues: Iterable[Cue]) -> None:
@@ -94,7 +95,6 @@ class CueSpotter:
                 best[(cue.text, cue.type)] = cue
         self.cues = sorted(best.values(), key=lambda c: (-len(c.text), -c.strength, c.text))
         self._by_text: dict[str, list[Cue]] = {}
-        lengths: dict[str, set[int]] = {}
         # Cues with a number slot, by regex; one that ends in the slot may run into its measure word (再来两袋).
         self._slotted: list[tuple[Cue, re.Pattern[str], bool]] = []
         for cue in self.cues:
@@ -102,9 +102,10 @@ class CueSpotter:
                 self._slotted.append((cue, cue.regex, cue.text.endswith("#")))
             else:
                 self._by_text.setdefault(cue.text, []).append(cue)
-                lengths.setdefault(cue.text[0], set()).add(len(cue.text))
-        # Per first character, the lengths of the cues that start with it: a few dictionary lookups per word.
-        self._lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
+        # One search tells whether any of them can match (most texts have none).
+        self._any_slotted = re.compile("|".join(r.pattern for _, r, _ in self._slotted)) if self._slotted else None
+        # Cues are looked up by the text between two word boundaries, up to the longest cue.
+        self._longest = max(map(len, self._by_text), default=0)
 
     def hits(self, analysis: Analysis) -> list[tuple[int, int, Cue]]:
         """(start, end, cue) in `analysis.compact`, longest first, each starting and ending on a word boundary."""
@@ -112,13 +113,19 @@ class CueSpotter:
         if not compact:
             return []
         bounds = _bounds(analysis.tokens) | _bounds(rjieba.cut(compact, False))
+        ordered = sorted(bounds)
         found: list[tuple[int, int, Cue]] = []
-        for start in bounds:
-            for length in self._lengths.get(compact[start : start + 1], ()):
-                end = start + length
-                if end in bounds:
-                    found.extend((start, end, cue) for cue in self._by_text.get(compact[start:end], ()))
-        for cue, regex, open_end in self._slotted if _DIGIT.search(compact) else ():
+        longest = self._longest
+        by_text = self._by_text
+        for i, start in enumerate(ordered):
+            for end in ordered[i + 1 :]:
+                if end - start > longest:
+                    break
+                cues = by_text.get(compact[start:end])
+                if cues:
+                    found.extend((start, end, cue) for cue in cues)
+        slotted = self._slotted if self._any_slotted is not None and self._any_slotted.search(compact) else ()
+        for cue, regex, open_end in slotted:
             for match in regex.finditer(compact):
                 if match.start() in bounds and (open_end or match.end() in bounds):
                     found.append((match.start(), match.end(), cue))
@@ -171,6 +178,7 @@ class EvidenceReader:
             for intent in extra_spec.intents:
                 intent_types.setdefault(intent, []).append(extra_spec.id)
         self.spotter = CueSpotter(cues)
+        self._fold = lru_cache(maxsize=FOLD_CACHE)(self._fold_char)  # one character at a time, to show words
         self._patterns = patterns
         self._intent_types = intent_types
         self._presence = tuple(sorted({self._form(p) for p in PRESENCE} - {""}, key=len, reverse=True))
@@ -194,8 +202,12 @@ class EvidenceReader:
         analysis = self._normalizer.analyze(text)
         clues: list[Clue] = []
         polite = any(p in text for p in POLITE)
-        for clause, asking in _clauses(analysis):
-            clues += self._clause(text, clause, polite, asking)
+        clauses = list(_clauses(analysis))
+        # A pattern that matches no clause does not match them all together: most are ruled out in one search.
+        joined = "\n".join(clause.folded for clause, _ in clauses)
+        patterns = [p for p in self._patterns if p[0].search(joined)] if len(clauses) > 1 else self._patterns
+        for clause, asking in clauses:
+            clues += self._clause(text, clause, polite, asking, patterns)
         if self._intent_evidence is not None and self._intent_types:
             for intent, strength in self._intent_evidence(analysis, text).items():
                 for type_id in self._intent_types.get(intent, ()):
@@ -208,9 +220,16 @@ class EvidenceReader:
             form=form,
         )
 
-    def _clause(self, text: str, analysis: Analysis, polite: bool, asking: bool) -> list[Clue]:
+    def _clause(
+        self,
+        text: str,
+        analysis: Analysis,
+        polite: bool,
+        asking: bool,
+        patterns: Sequence[tuple[re.Pattern[str], str, str]],
+    ) -> list[Clue]:
         """The clues of one clause (`analysis` covers the clause alone); words are shown as `text` has them."""
-        out: list[Clue] = []
+        out: list[tuple[Clue, str]] = []  # each clue with the words it covers (compact form)
         starts = _token_starts(analysis.tokens)
         for start, end, cue in self.spotter.hits(analysis):
             if cue.type not in NEGATION_KEEPS and _negated(analysis.tokens, starts, start):
@@ -218,25 +237,28 @@ class EvidenceReader:
             strength = cue.strength
             if cue.type in SOFTENED and (polite or asking):
                 strength *= SOFTENED[cue.type]
-            out.append(Clue(cue.type, strength, cue.text, locate(text, analysis.compact[start:end], self._fold)))
+            words = analysis.compact[start:end]
+            out.append((Clue(cue.type, strength, cue.text, locate(text, words, self._fold)), words))
         folded = analysis.folded
-        for pattern, type_id, source in self._patterns:
+        for pattern, type_id, source in patterns:
             found = pattern.search(folded)
-            if found is None or not _WORD.search(found.group(0)):
+            words = _NON_WORD.sub("", found.group(0)) if found is not None else ""
+            if not words:
                 continue
             strength = PATTERN * (SOFTENED[type_id] if type_id in SOFTENED and (polite or asking) else 1.0)
-            # The same words are one piece of evidence, as strong as the strongest reading of them.
-            inside = [c for c in out if c.type == type_id and c.shown and c.shown in found.group(0)]
-            if any(c.strength >= strength for c in inside):
+            # Overlapping words are one piece of evidence, as strong as the strongest reading of them.
+            same = [(c, w) for c, w in out if c.type == type_id and _overlap(w, words)]
+            if any(c.strength >= strength for c, _ in same):
                 continue
-            out = [c for c in out if c not in inside]
-            out.append(Clue(type_id, strength, source, locate(text, found.group(0), self._fold)))
+            out = [item for item in out if item not in same]
+            out.append((Clue(type_id, strength, source, locate(text, words, self._fold)), words))
+        clues = [clue for clue, _ in out]
         offer = _OFFER.search(folded)
         if offer is not None:
-            out.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))
-        return out
+            clues.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))
+        return clues
 
-    def _fold(self, ch: str) -> str:
+    def _fold_char(self, ch: str) -> str:
         return self._normalizer.fold(ch) if ch.strip() else ""
 
 
@@ -285,6 +307,13 @@ def _only(form: str, words: Sequence[str]) -> bool:
     for word in words:
         rest = rest.replace(word, "")
     return len(rest) < len(form) and len(rest) <= 2
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two readings of the same words: one inside the other, or sharing two characters where they meet."""
+    if a in b or b in a:
+        return True
+    return any(a.endswith(b[:n]) or b.endswith(a[:n]) for n in range(2, min(len(a), len(b))))
 
 
 def _token_starts(tokens: Sequence[str]) -> dict[int, int]:

@@ -303,7 +303,7 @@ def test_cues_shown_are_the_buyers_own_words(shipped: Matcher, data: st.DataObje
     message = st.lists(piece, min_size=1, max_size=6).map("".join)
     texts = data.draw(st.lists(message, min_size=1, max_size=6))
     gap = data.draw(st.sampled_from([0, 11_000, 60_000]))
-    replies = data.draw(st.sampled_from([None, []]))
+    replies: list[int] | None = data.draw(st.sampled_from([None, []]))
     kind = shipped.classify([(T0 + n * gap, t) for n, t in enumerate(texts)], replies)
     for shown in kind.evidence:
         assert any(shown in t for t in texts), (shown, texts)

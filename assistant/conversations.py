@@ -26,6 +26,8 @@ class ConversationState:
     agent: str | None = None
     status: str = "open"
     customer_messages: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=CUSTOMER_HISTORY))
+    # When the agent answered: the first agent message after each customer message (what ends a wait).
+    agent_replies: deque[int] = field(default_factory=lambda: deque(maxlen=CUSTOMER_HISTORY))
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_MESSAGES))
     unpaid_orders: dict[str, float] = field(default_factory=dict)
     customer_type: str | None = None
@@ -42,6 +44,12 @@ class ConversationState:
         if self.last_agent_ms is not None and self.last_agent_ms >= self.last_customer_ms:
             return None
         return self.last_customer_ms
+
+    def note_reply(self, ts_ms: int) -> None:
+        """Keep an agent message's time when it answers a customer message (later ones add nothing)."""
+        answered = self.agent_replies[-1] if self.agent_replies else None
+        if self.customer_messages and (answered is None or answered <= self.customer_messages[-1][0]):
+            self.agent_replies.append(ts_ms)
 
     def apply(self, written: Written) -> None:
         """Fold one newly logged event into the state."""
@@ -71,6 +79,7 @@ class ConversationState:
                     self.customer_type = ann.customer_type
             elif event.sender == "agent":
                 self.agent = event.agent
+                self.note_reply(event.ts_ms)
                 self.last_agent_ms = max(event.ts_ms, self.last_agent_ms or 0)
                 self.status = "open"
         elif event.type == "order_created" and event.order:
@@ -159,6 +168,7 @@ class Conversations:
                 if state.waiting_since_ms is None:
                     state.last_customer_ms = row["ts_ms"]
             elif row["sender"] == "agent":
+                state.note_reply(row["ts_ms"])
                 state.last_agent_ms = row["ts_ms"]
         for order in orders:
             if order["paid_ms"] is None and order["created_ms"] is not None:

@@ -281,6 +281,27 @@ async def test_panel_reconnects_after_server_restart(page: Page, tmp_path: Path)
         second.stop()
 
 
+async def test_panel_badge_says_not_sure_on_weak_evidence(client: Client, page: Page, tmp_path: Path) -> None:
+    url = f"{base_url(client)}/panel?agent=agent1"
+    await open_panel(page, url)
+    weak = make_event(conversation="c-weak", agent="agent1", text="下周要出差 还没发货吗")
+    clear = make_event(conversation="c-clear", agent="agent1", text="急用 快点发货")
+    weak_type = (await (await client.post("/v1/events", data=body_of(weak))).json())["customer_type"]
+    clear_type = (await (await client.post("/v1/events", data=body_of(clear))).json())["customer_type"]
+    assert (weak_type["sure"], clear_type["sure"]) == (False, True)
+    for reloaded in (False, True):  # drawn from the live feed, then from the page's state after a reload
+        if reloaded:
+            await open_panel(page, url)
+        unsure = card(page, "c-weak").locator(".badge")
+        await expect(unsure).to_have_text("不确定")
+        await expect(unsure).to_have_attribute("data-sure", "false")
+        await expect(card(page, "c-weak").locator(".cues")).to_have_text("、".join(weak_type["evidence"]))
+        named = card(page, "c-clear").locator(".badge")
+        await expect(named).to_have_text(clear_type["label"])
+        await expect(named).to_have_attribute("data-sure", "true")
+    await page.screenshot(path=str(tmp_path / "not-sure.png"), full_page=True)
+
+
 def followup_rows(db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone() is None:

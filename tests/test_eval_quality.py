@@ -23,7 +23,7 @@ HOLDOUT_TYPE_FLOOR = 0.95
 # The final set was written last and never used for tuning: the honest estimate of unseen wording.
 FINAL_TOP1_FLOOR = 0.90
 FINAL_TOP3_FLOOR = 0.95
-FINAL_TYPE_FLOOR = 0.85
+FINAL_TYPE_FLOOR = 0.89
 
 
 @pytest.fixture(scope="module")

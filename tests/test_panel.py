@@ -206,3 +206,17 @@ async def test_panel_shows_raw_text_when_masking_is_off(aiohttp_client: Any, con
     await client.post("/v1/events", data=body_of(make_event(agent="a1", text="电话13812345678")))
     [conversation] = page_state(await (await client.get("/panel?agent=a1")).text())["conversations"]
     assert conversation["messages"][0]["text"] == "电话13812345678"
+
+
+async def test_panel_page_says_not_sure_instead_of_naming_a_type(client: Client) -> None:
+    await client.post(
+        "/v1/events", data=body_of(make_event(conversation="weak", agent="a1", text="下周要出差 还没发货吗"))
+    )
+    await client.post("/v1/events", data=body_of(make_event(conversation="clear", agent="a1", text="急用 快点发货")))
+    html = await (await client.get("/panel?agent=a1")).text()
+    weak = html[html.index("#weak") :]
+    weak = weak[: weak.index("</article>")]
+    assert 'data-sure="false"' in weak and ">不确定</span>" in weak and "陌生客户</span>" not in weak
+    assert '<span class="cues">出差、还没发货</span>' in weak
+    clear = html[html.index("#clear") :]
+    assert 'data-sure="true"' in clear[: clear.index("</article>")] and ">性急型</span>" in clear

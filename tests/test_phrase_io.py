@@ -152,7 +152,7 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     body = json.loads(capsys.readouterr().out)
     assert len(body["suggestions"]) == 2
     assert set(body["suggestions"][0]) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
-    assert set(body["customer_type"]) == {"type", "label", "confidence", "evidence", "script"}
+    assert set(body["customer_type"]) == {"type", "label", "confidence", "sure", "evidence", "script"}
     assert _run(["suggest", "什么时候发货"]) == 0
     out = capsys.readouterr().out
     assert "shipping_time" in out and "customer type" in out

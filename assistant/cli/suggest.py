@@ -169,7 +169,8 @@ def suggest_command(
         rows += [[str(n), f"{s.score:.1f}", s.intent, s.code, s.trigger, s.text] for n, s in enumerate(suggestions, 1)]
         print(format_table(rows))
     evidence = "、".join(kind.evidence) or "-"
-    print(terminal(f"\ncustomer type: {kind.label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}"))
+    label = kind.label if kind.sure else f"不确定 (not sure; {kind.label} by default)"
+    print(terminal(f"\ncustomer type: {label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}"))
     for line in kind.script[:2]:
         print(terminal(f"  · {line}", single_line=True))
     return 0
@@ -179,35 +180,49 @@ def suggest_command(
 @click.option(
     "--intents",
     type=click.Path(path_type=Path),
-    default=Path("tests/data/intents.tsv"),
-    show_default=True,
-    help="intent<TAB>text file",
+    default=None,
+    help="intent<TAB>text file [default: tests/data/intents.tsv, unless only --types is given]",
 )
 @click.option(
     "--types",
     type=click.Path(path_type=Path),
-    default=Path("tests/data/types.tsv"),
+    default=None,
+    help="type<TAB>msg1 | msg2 file [default: tests/data/types.tsv, unless only --intents is given]",
+)
+@click.option(
+    "--gap",
+    type=click.FloatRange(min=0.0, max=86_400.0),
+    default=30.0,
     show_default=True,
-    help="type<TAB>msg1 | msg2 file",
+    help="seconds between the messages of a labeled conversation (0: sent back to back)",
 )
 @click.option("--misses", is_flag=True, help="also list every miss")
 @common_options
 @phrases_option
 def eval_command(
-    intents: Path, types: Path, misses: bool, config_path: Path, db: Path | None, phrases_dir: Path | None
+    intents: Path | None,
+    types: Path | None,
+    gap: float,
+    misses: bool,
+    config_path: Path,
+    db: Path | None,
+    phrases_dir: Path | None,
 ) -> int:
-    """Print top-1/top-3 intent accuracy, type accuracy and the per-intent confusion summary."""
-    from assistant.suggest.evaluation import evaluate
+    """Print intent accuracy, customer-type accuracy (overall, non-default, default) and the per-label tables."""
+    from assistant.suggest.evaluation import DEFAULT_INTENTS, DEFAULT_TYPES, evaluate
     from assistant.suggest.matcher import Matcher
 
+    if intents is None and types is None:
+        intents, types = DEFAULT_INTENTS, DEFAULT_TYPES
+    given = [p for p in (intents, types) if p is not None]
+    missing = [str(p) for p in given if not p.exists()]
+    if missing and (len(missing) == len(given) or len(given) == 1):
+        print(f"assistant: no labeled set found ({', '.join(missing)})", file=sys.stderr)
+        return 1
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
-    missing = [str(p) for p in (intents, types) if not p.exists()]
-    if len(missing) == 2:
-        print(f"assistant: no labeled set found ({', '.join(missing)})", file=sys.stderr)
-        return 1
-    report = evaluate(Matcher(loaded[0]), intents, types)
+    report = evaluate(Matcher(loaded[0]), intents, types, gap_ms=round(gap * 1000))
     print(report.format(misses=misses))
     return 0
 

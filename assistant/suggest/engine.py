@@ -91,7 +91,7 @@ class SuggestionEngine:
     ) -> tuple[list[Suggestion], CustomerType]:
         """Suggestions for `text` and the customer type including it."""
         history = list(state.customer_messages) if state else []
-        kind = self.matcher.classify([*history, (ts_ms, text)])
+        kind = self.matcher.classify([*history, (ts_ms, text)], list(state.agent_replies) if state else [])
         base = self.context_for(state, shop, customer)
         context = Context(
             customer_messages=base.customer_messages,

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.suggest.matcher import Matcher
+from assistant.suggest.vocabulary import DEFAULT_TYPE
 
 DEFAULT_INTENTS = Path("tests/data/intents.tsv")
 DEFAULT_TYPES = Path("tests/data/types.tsv")
-# Messages of a labeled conversation carry no times; space them like a calm chat so rhythm rules stay quiet.
+# Messages of a labeled conversation carry no times; by default they are spaced like a calm chat.
 MESSAGE_GAP_MS = 30_000
 
 
@@ -48,6 +49,7 @@ class Report:
     intents: tuple[IntentOutcome, ...] = ()
     types: tuple[TypeOutcome, ...] = ()
     skipped: tuple[str, ...] = field(default=())
+    gap_ms: int = MESSAGE_GAP_MS  # how far apart the messages of a labeled conversation were sent
 
     @property
     def top1(self) -> float:
@@ -60,6 +62,28 @@ class Report:
     @property
     def type_accuracy(self) -> float:
         return _share(sum(o.label == o.predicted for o in self.types), len(self.types))
+
+    @property
+    def nondefault_accuracy(self) -> float:
+        """Type accuracy on conversations labeled with a type other than the default."""
+        typed = [o for o in self.types if o.label != DEFAULT_TYPE]
+        return _share(sum(o.label == o.predicted for o in typed), len(typed))
+
+    @property
+    def default_accuracy(self) -> float:
+        """Type accuracy on conversations labeled with the default type (no clear sign of another)."""
+        plain = [o for o in self.types if o.label == DEFAULT_TYPE]
+        return _share(sum(o.label == o.predicted for o in plain), len(plain))
+
+    def type_scores(self) -> list[tuple[str, int, int, float, float]]:
+        """Per type labeled or predicted: (type, labeled, predicted, recall, precision)."""
+        rows = []
+        for kind in sorted({o.label for o in self.types} | {o.predicted for o in self.types}):
+            labeled = sum(o.label == kind for o in self.types)
+            predicted = sum(o.predicted == kind for o in self.types)
+            hits = sum(o.label == kind == o.predicted for o in self.types)
+            rows.append((kind, labeled, predicted, _share(hits, labeled), _share(hits, predicted)))
+        return rows
 
     def confusion(self) -> list[tuple[str, int, int, list[tuple[str, int]]]]:
         """Per labeled intent: (intent, messages, top-1 hits, most frequent wrong top-1 intents)."""
@@ -79,23 +103,49 @@ class Report:
             rows.append((label, len(outcomes), sum(o.predicted == label for o in outcomes), wrong.most_common(3)))
         return rows
 
-    def format(self, misses: bool = False) -> str:
-        """A plain-text summary: the three figures, then the per-intent confusion table."""
+    def _type_lines(self) -> list[str]:
+        """The customer-type part of the summary: accuracy overall, on typed and on default conversations."""
+        if not self.types:
+            return []
+        typed = [o for o in self.types if o.label != DEFAULT_TYPE]
+        plain = [o for o in self.types if o.label == DEFAULT_TYPE]
         lines = [
-            f"intent top-1 accuracy: {self.top1:6.1%}  ({sum(o.top1 for o in self.intents)}/{len(self.intents)})",
-            f"intent top-3 accuracy: {self.top3:6.1%}  ({sum(o.top3 for o in self.intents)}/{len(self.intents)})",
-            f"customer-type accuracy: {self.type_accuracy:6.1%}  "
-            f"({sum(o.label == o.predicted for o in self.types)}/{len(self.types)})",
             "",
-            f"{'intent':<16} {'n':>3} {'top-1':>6}  confused with",
+            f"customer types: {len(self.types)} conversations, messages {self.gap_ms / 1000:g} s apart",
+            f"  non-default accuracy: {self.nondefault_accuracy:6.1%}  "
+            f"({sum(o.label == o.predicted for o in typed)}/{len(typed)})",
+            f"  default accuracy:     {self.default_accuracy:6.1%}  "
+            f"({sum(o.label == o.predicted for o in plain)}/{len(plain)})",
+            "",
+            f"{'type':<16} {'n':>3} {'recall':>7} {'said':>5} {'precision':>9}  confused with",
         ]
-        for label, n, hits, wrong in self.confusion():
-            confused = ", ".join(f"{w}×{c}" for w, c in wrong)
-            lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
-        lines += ["", f"{'type':<16} {'n':>3} {'hit':>6}  confused with"]
-        for label, n, hits, wrong in self.type_confusion():
-            confused = ", ".join(f"{w}×{c}" for w, c in wrong)
-            lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
+        confusion = {label: wrong for label, _, _, wrong in self.type_confusion()}
+        for kind, labeled, predicted, recall, precision in self.type_scores():
+            confused = ", ".join(f"{w}×{c}" for w, c in confusion.get(kind, []))
+            shown_recall = f"{recall:>7.0%}" if labeled else f"{'-':>7}"
+            shown_precision = f"{precision:>9.0%}" if predicted else f"{'-':>9}"
+            lines.append(f"{kind:<16} {labeled:>3} {shown_recall} {predicted:>5} {shown_precision}  {confused}")
+        return lines
+
+    def format(self, misses: bool = False) -> str:
+        """A plain-text summary: the figures, the per-intent confusion table, then the per-type table."""
+        lines = []
+        if self.intents:
+            lines += [
+                f"intent top-1 accuracy: {self.top1:6.1%}  ({sum(o.top1 for o in self.intents)}/{len(self.intents)})",
+                f"intent top-3 accuracy: {self.top3:6.1%}  ({sum(o.top3 for o in self.intents)}/{len(self.intents)})",
+            ]
+        if self.types:
+            lines.append(
+                f"customer-type accuracy: {self.type_accuracy:6.1%}  "
+                f"({sum(o.label == o.predicted for o in self.types)}/{len(self.types)})"
+            )
+        if self.intents:
+            lines += ["", f"{'intent':<16} {'n':>3} {'top-1':>6}  confused with"]
+            for label, n, hits, wrong in self.confusion():
+                confused = ", ".join(f"{w}×{c}" for w, c in wrong)
+                lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
+        lines += self._type_lines()
         if self.skipped:
             lines += ["", f"skipped {len(self.skipped)} malformed line(s):"] + [f"  {s}" for s in self.skipped]
         if misses:
@@ -131,18 +181,26 @@ def evaluate_intents(matcher: Matcher, rows: Sequence[tuple[str, str]]) -> list[
     return out
 
 
-def evaluate_types(matcher: Matcher, rows: Sequence[tuple[str, str]]) -> list[TypeOutcome]:
-    """Classify each labeled conversation (`msg1 | msg2 | …`), messages spaced MESSAGE_GAP_MS apart."""
+def evaluate_types(
+    matcher: Matcher, rows: Sequence[tuple[str, str]], gap_ms: int = MESSAGE_GAP_MS
+) -> list[TypeOutcome]:
+    """Classify each labeled conversation (`msg1 | msg2 | …`), messages sent `gap_ms` apart.
+
+    The agent's replies are not part of a labeled set: the classifier is told they are unknown.
+    """
     out = []
     for label, text in rows:
         messages = tuple(m.strip() for m in text.split("|") if m.strip())
-        timed = [(n * MESSAGE_GAP_MS, m) for n, m in enumerate(messages)]
+        timed = [(n * gap_ms, m) for n, m in enumerate(messages)]
         out.append(TypeOutcome(label=label, messages=messages, predicted=matcher.classify(timed).type))
     return out
 
 
 def evaluate(
-    matcher: Matcher, intents_path: Path | None = DEFAULT_INTENTS, types_path: Path | None = DEFAULT_TYPES
+    matcher: Matcher,
+    intents_path: Path | None = DEFAULT_INTENTS,
+    types_path: Path | None = DEFAULT_TYPES,
+    gap_ms: int = MESSAGE_GAP_MS,
 ) -> Report:
     """Evaluate both labeled sets (either may be None or missing) and return the report."""
     skipped: list[str] = []
@@ -156,8 +214,9 @@ def evaluate(
         skipped += bad
     return Report(
         intents=tuple(evaluate_intents(matcher, intent_rows)),
-        types=tuple(evaluate_types(matcher, type_rows)),
+        types=tuple(evaluate_types(matcher, type_rows, gap_ms)),
         skipped=tuple(skipped),
+        gap_ms=gap_ms,
     )
 
 

@@ -201,7 +201,6 @@ class Matcher:
             self.normalizer,
             library.type_cues,
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
-            {i: spec.label for i, spec in library.intents.items()},
         )
 
     def keyword_scores(self, text: str) -> Mapping[str, float]:
@@ -357,10 +356,10 @@ class Matcher:
             trigger=trigger,
         )
 
-    def classify(self, messages: Sequence[tuple[int, str]]) -> CustomerType:
-        """The customer's type from all their messages so far (oldest first); `newcomer` without evidence."""
+    def classify(self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None) -> CustomerType:
+        """The customer's type from all their messages so far (oldest first) and the agent's reply times."""
         try:
-            return self.types.classify(messages)
+            return self.types.classify(messages, replies)
         except Exception:
             log.exception("customer type failed for %d messages", len(messages))
             if self.strict:

@@ -132,7 +132,7 @@ class Library:
         intents, normalization, questions, type_cues = parse_intents(intents_data or {}, problems)
         customer_types = parse_types(types_data or {}, problems)
         words = [w for spec in intents.values() for w in (*spec.strong, *spec.keywords, *spec.weak, *spec.whole)]
-        words += [c for spec in customer_types.values() for c in spec.cues]
+        words += [c for spec in customer_types.values() for c in (*spec.strong, *spec.cues, *spec.weak)]
         words += [c for spec in type_cues.values() for c in spec.cues]
         words += list(normalization.synonyms.values())
         fillers = "".join(normalization.fillers)

@@ -22,7 +22,7 @@ TYPE_IDS: tuple[str, ...] = (
     "picky", "professional", "suspicious", "freebie", "impulsive", "demanding",
 )  # fmt: skip
 DEFAULT_TYPE = "newcomer"
-_TYPE_KEYS = frozenset({"id", "label", "buys", "description", "cues", "patterns", "script"})
+_TYPE_KEYS = frozenset({"id", "label", "buys", "description", "strong", "cues", "weak", "patterns", "script"})
 _INTENT_KEYS = frozenset({"label", "strong", "keywords", "weak", "whole", "patterns"})
 
 
@@ -91,13 +91,19 @@ class TypeCues:
 
 @dataclass(frozen=True)
 class CustomerTypeSpec:
-    """A kind of customer from customer_types.toml, with what they buy, cues and the agent's script."""
+    """A kind of customer from customer_types.toml, with what they buy, cues and the agent's script.
+
+    Cue words come in three strengths: `strong` settle the type, `cues` point to it, `weak` only lean
+    towards it; `patterns` are regexes over one clause of a message.
+    """
 
     id: str
     label: str
     buys: str = ""
     description: str = ""
     cues: tuple[str, ...] = ()
+    strong: tuple[str, ...] = ()
+    weak: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     script: tuple[str, ...] = ()
 
@@ -273,6 +279,8 @@ def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, C
             buys=string_value(entry.get("buys"), file, where, "buys", problems, required=False),
             description=string_value(entry.get("description"), file, where, "description", problems, required=False),
             cues=string_list(entry.get("cues"), file, where, "cues", problems),
+            strong=string_list(entry.get("strong"), file, where, "strong", problems),
+            weak=string_list(entry.get("weak"), file, where, "weak", problems),
             patterns=patterns,
             script=script,
         )

@@ -33,7 +33,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     if state.customer_type_detail is not None or not state.customer_messages:
         return
     history = list(state.customer_messages)
-    kind = engine.matcher.classify(history)
+    kind = engine.matcher.classify(history, list(state.agent_replies))
     context = dataclasses.replace(
         engine.context_for(state, state.shop, state.customer),
         customer_messages=tuple(history[:-1]),

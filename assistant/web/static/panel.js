@@ -160,9 +160,12 @@
     const t = c.customer_type;
     if (t) {
       const box = el("div", "ctype");
-      const badge = el("span", "badge", t.label);
+      // Weak evidence names no type: the badge says so instead of guessing (the default talk track still applies).
+      const sure = t.sure !== false;
+      const badge = el("span", "badge", sure ? t.label : "不确定");
       badge.dataset.type = t.type;
-      badge.title = Math.round((t.confidence || 0) * 100) + "%";
+      badge.dataset.sure = String(sure);
+      badge.title = sure ? Math.round((t.confidence || 0) * 100) + "%" : "线索不足，按" + t.label + "接待";
       box.appendChild(badge);
       if (t.evidence && t.evidence.length) box.appendChild(el("span", "cues", t.evidence.join("、")));
       if (t.script && t.script.length) {

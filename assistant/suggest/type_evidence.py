@@ -1,0 +1,357 @@
+"""What one customer message says about the customer's type: cue words on word boundaries, read in context."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import rjieba
+
+from assistant.suggest.keywords import NUMBER
+from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.vocabulary import CustomerTypeSpec, TypeCues
+
+# How much one piece of evidence says, 0–1; a type's pieces combine as independent chances.
+STRONG = 0.7  # settles the type on its own
+CUE = 0.45  # points to it: names it unless other evidence weighs more
+WEAK = 0.2  # leans towards it: names it only together with other evidence
+PATTERN = 0.5
+INTENT = 0.2  # an intent's key words tied to the type ([types.<id>] intents in intents.toml)
+# Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
+# A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
+NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
+DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
+# Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
+NEGATION_KEEPS = frozenset({"suspicious", "pressuring"})
+# Politeness and questions soften a demand (不好意思，我要求换一个可以吗).
+POLITE = ("不好意思", "麻烦", "请问", "请", "谢谢", "辛苦", "拜托", "打扰", "抱歉", "劳驾", "受累")
+ASKING = ("吗", "么", "可以不", "可不可以", "能不能", "行不行", "好不好", "是不是", "要不要")
+SOFTENED = {"demanding": 0.35}
+# A message that only checks someone is there; with a wait before it, it is a re-ask.
+PRESENCE = ("在吗", "在么", "在嘛", "在不在", "在不", "有人吗", "有人么", "有人没", "有没有人", "人呢", "还在吗", "还在么",
+            "客服呢", "客服在吗", "在线吗", "人在吗", "都不在吗")  # fmt: skip
+NUDGES = ("你好", "您好", "hello", "hi", "喂", "回复一下", "回一下", "回复", "回我", "理我一下", "看到了吗", "看到没")
+ONLY_CHARS = 10  # a message longer than this says more than 在吗
+FOLD_CACHE = 8192  # characters whose folded form is remembered
+_BREAK = re.compile(r"[，,。!?;；~～…、\s]|\.(?!\d)")  # in folded text (full-width marks are folded)
+_QUESTION_MARKS = re.compile(r"[?？]")
+_WORD = re.compile(r"\w")
+_NON_WORD = re.compile(r"[\W_]+")
+# A named price asked to be accepted: 70块行不行, 两件50可以吗, 一百元卖不卖. A unit other than money (38码, 3天) rules it out.
+_OFFER = re.compile(
+    r"(?<![0-9a-z.:：])(?:[0-9]{2,6}(?:\.[0-9]{1,2})?(?:块钱|块|元|rmb)?|[0-9](?:\.[0-9]{1,2})?(?:块钱|块|元|rmb)"
+    r"|[一二两三四五六七八九十百千]+(?:块钱|块|元)|[一二两三四五六七八九]?[十百千][一二两三四五六七八九十]*)"
+    r"\s*(?:包邮|到手)?\s*(?:的话)?\s*"
+    r"(?:行不行|行吗|行么|行不|可以吗|可以么|可以不|可不可以|能不能卖|能卖吗|卖不卖|卖吗|卖么|出不出|出吗|成不成|成吗|成交"
+    r"|拿走|好不好|能行吗|能拍吗|我就拍|就拍|我就买|就买|我就要|卖我|给我吧|吧|呗)"
+)
+
+
+@dataclass(frozen=True)
+class Clue:
+    """One piece of evidence for a type in a message, with the buyer's own words that show it."""
+
+    type: str
+    strength: float
+    key: str  # what makes two clues the same (the cue or pattern): a repeat adds less
+    shown: str  # the words as the buyer wrote them; "" when they cannot be pointed at
+
+
+@dataclass(frozen=True)
+class MessageSignals:
+    """What one message says about the customer's type, independent of the other messages."""
+
+    clues: tuple[Clue, ...]
+    presence: bool  # nothing but a check that someone is there (在吗, 人呢)
+    nudge: bool  # a presence check or a bare nudge (你好？, ？？): a re-ask after a wait
+    form: str  # its words without punctuation or spaces: the same form again is the same question asked again
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One normalized cue word of a type; `regex` is set when it holds a "#" number slot."""
+
+    text: str
+    type: str
+    strength: float
+    regex: re.Pattern[str] | None = None
+
+
+class CueSpotter:
+    """Finds the types' cue words in a segmented text, on word boundaries; a hit inside a longer hit does not count.
+
+    A word boundary is where the segmenter cuts, with or without its guesses at unknown words (guessing, it
+    keeps 没揽收 whole; without, it cuts 没/揽/收): a cue may start and end at either. Kept in one place so
+    that it can follow the suggestion engine's key words when they match the same way.
+    """
+
+    def __init__(self, cues: Iterable[Cue]) -> None:
+        best: dict[tuple[str, str], Cue] = {}
+        for cue in cues:
+            known = best.get((cue.text, cue.type))
+            if known is None or known.strength < cue.strength:
+                best[(cue.text, cue.type)] = cue
+        self.cues = sorted(best.values(), key=lambda c: (-len(c.text), -c.strength, c.text))
+        self._by_text: dict[str, list[Cue]] = {}
+        # Cues with a number slot, by regex; one that ends in the slot may run into its measure word (再来两袋).
+        self._slotted: list[tuple[Cue, re.Pattern[str], bool]] = []
+        for cue in self.cues:
+            if cue.regex is not None:
+                self._slotted.append((cue, cue.regex, cue.text.endswith("#")))
+            else:
+                self._by_text.setdefault(cue.text, []).append(cue)
+        # One search tells whether any of them can match (most texts have none).
+        self._any_slotted = re.compile("|".join(r.pattern for _, r, _ in self._slotted)) if self._slotted else None
+        # Cues are looked up by the text between two word boundaries, up to the longest cue.
+        self._longest = max(map(len, self._by_text), default=0)
+
+    def hits(self, analysis: Analysis) -> list[tuple[int, int, Cue]]:
+        """(start, end, cue) in `analysis.compact`, longest first, each starting and ending on a word boundary."""
+        compact = analysis.compact
+        if not compact:
+            return []
+        bounds = _bounds(analysis.tokens) | _bounds(rjieba.cut(compact, False))
+        ordered = sorted(bounds)
+        found: list[tuple[int, int, Cue]] = []
+        longest = self._longest
+        by_text = self._by_text
+        for i, start in enumerate(ordered):
+            for end in ordered[i + 1 :]:
+                if end - start > longest:
+                    break
+                cues = by_text.get(compact[start:end])
+                if cues:
+                    found.extend((start, end, cue) for cue in cues)
+        slotted = self._slotted if self._any_slotted is not None and self._any_slotted.search(compact) else ()
+        for cue, regex, open_end in slotted:
+            for match in regex.finditer(compact):
+                if match.start() in bounds and (open_end or match.end() in bounds):
+                    found.append((match.start(), match.end(), cue))
+                    break
+        found.sort(key=lambda f: (f[0] - f[1], -f[2].strength, f[0]))
+        kept: list[tuple[int, int, Cue]] = []
+        seen: set[tuple[str, str]] = set()
+        for start, end, cue in found:
+            if (cue.text, cue.type) in seen:
+                continue  # a cue counts once per clause
+            if any(s <= start and end <= e and (e - s) > (end - start) for s, e, _ in kept):
+                continue
+            seen.add((cue.text, cue.type))
+            kept.append((start, end, cue))
+        return kept
+
+
+def _bounds(words: Iterable[str]) -> set[int]:
+    """Where words start and end in the text they join into."""
+    bounds = {0}
+    at = 0
+    for word in words:
+        at += len(word)
+        bounds.add(at)
+    return bounds
+
+
+class EvidenceReader:
+    """Reads the type evidence of one message: cues, patterns, named prices, negation and politeness; pure."""
+
+    def __init__(
+        self,
+        types: Mapping[str, CustomerTypeSpec],
+        normalizer: Normalizer,
+        extra: Mapping[str, TypeCues] | None = None,
+        intent_evidence: Callable[[Analysis, str], Mapping[str, float]] | None = None,
+    ) -> None:
+        self._normalizer = normalizer
+        self._intent_evidence = intent_evidence
+        cues: list[Cue] = []
+        patterns: list[tuple[re.Pattern[str], str, str]] = []
+        intent_types: dict[str, list[str]] = {}
+        for spec in types.values():
+            for words, strength in ((spec.strong, STRONG), (spec.cues, CUE), (spec.weak, WEAK)):
+                cues += [c for c in (self._cue(w, spec.id, strength) for w in words) if c is not None]
+            patterns += _compiled(spec.id, spec.patterns)
+        for extra_spec in (extra or {}).values():
+            cues += [c for c in (self._cue(w, extra_spec.id, CUE) for w in extra_spec.cues) if c is not None]
+            patterns += _compiled(extra_spec.id, extra_spec.patterns)
+            for intent in extra_spec.intents:
+                intent_types.setdefault(intent, []).append(extra_spec.id)
+        self.spotter = CueSpotter(cues)
+        self._fold = lru_cache(maxsize=FOLD_CACHE)(self._fold_char)  # one character at a time, to show words
+        self._patterns = patterns
+        self._intent_types = intent_types
+        self._presence = tuple(sorted({self._form(p) for p in PRESENCE} - {""}, key=len, reverse=True))
+        self._nudges = tuple(sorted({self._form(p) for p in (*PRESENCE, *NUDGES)} - {""}, key=len, reverse=True))
+
+    def _form(self, text: str) -> str:
+        return _NON_WORD.sub("", self._normalizer.fold(text))
+
+    def _cue(self, raw: str, type_id: str, strength: float) -> Cue | None:
+        parts = [self._normalizer.normalize(part) for part in raw.split("#")]
+        if not "".join(parts):
+            return None
+        if len(parts) == 1:
+            return Cue(parts[0], type_id, strength)
+        regex = re.compile(NUMBER.join(re.escape(p) for p in parts))
+        return Cue("#".join(parts), type_id, strength, regex)
+
+    def read(self, text: str) -> MessageSignals:
+        """The signals of one raw customer message."""
+        # The whole message is normalized and segmented once, as for its suggestions (the same cached analysis).
+        analysis = self._normalizer.analyze(text)
+        clues: list[Clue] = []
+        polite = any(p in text for p in POLITE)
+        clauses = list(_clauses(analysis))
+        # A pattern that matches no clause does not match them all together: most are ruled out in one search.
+        joined = "\n".join(clause.folded for clause, _ in clauses)
+        patterns = [p for p in self._patterns if p[0].search(joined)] if len(clauses) > 1 else self._patterns
+        for clause, asking in clauses:
+            clues += self._clause(text, clause, polite, asking, patterns)
+        if self._intent_evidence is not None and self._intent_types:
+            for intent, strength in self._intent_evidence(analysis, text).items():
+                for type_id in self._intent_types.get(intent, ()):
+                    clues.append(Clue(type_id, INTENT * min(1.0, strength), f"intent:{intent}", ""))
+        form = _NON_WORD.sub("", analysis.folded)
+        return MessageSignals(
+            clues=tuple(clues),
+            presence=_only(form, self._presence),
+            nudge=(not form and bool(_QUESTION_MARKS.search(text))) or _only(form, self._nudges),
+            form=form,
+        )
+
+    def _clause(
+        self,
+        text: str,
+        analysis: Analysis,
+        polite: bool,
+        asking: bool,
+        patterns: Sequence[tuple[re.Pattern[str], str, str]],
+    ) -> list[Clue]:
+        """The clues of one clause (`analysis` covers the clause alone); words are shown as `text` has them."""
+        out: list[tuple[Clue, str]] = []  # each clue with the words it covers (compact form)
+        starts = _token_starts(analysis.tokens)
+        for start, end, cue in self.spotter.hits(analysis):
+            if cue.type not in NEGATION_KEEPS and _negated(analysis.tokens, starts, start):
+                continue
+            strength = cue.strength
+            if cue.type in SOFTENED and (polite or asking):
+                strength *= SOFTENED[cue.type]
+            words = analysis.compact[start:end]
+            out.append((Clue(cue.type, strength, cue.text, locate(text, words, self._fold)), words))
+        folded = analysis.folded
+        for pattern, type_id, source in patterns:
+            found = pattern.search(folded)
+            words = _NON_WORD.sub("", found.group(0)) if found is not None else ""
+            if not words:
+                continue
+            strength = PATTERN * (SOFTENED[type_id] if type_id in SOFTENED and (polite or asking) else 1.0)
+            # Overlapping words are one piece of evidence, as strong as the strongest reading of them.
+            same = [(c, w) for c, w in out if c.type == type_id and _overlap(w, words)]
+            if any(c.strength >= strength for c, _ in same):
+                continue
+            out = [item for item in out if item not in same]
+            out.append((Clue(type_id, strength, source, locate(text, words, self._fold)), words))
+        clues = [clue for clue, _ in out]
+        offer = _OFFER.search(folded)
+        if offer is not None:
+            clues.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))
+        return clues
+
+    def _fold_char(self, ch: str) -> str:
+        return self._normalizer.fold(ch) if ch.strip() else ""
+
+
+def _clauses(analysis: Analysis) -> Iterable[tuple[Analysis, bool]]:
+    """The clauses of a message (split at punctuation and spaces), each with whether it asks something."""
+    folded = analysis.folded
+    tokens: list[str] = []
+    first = last = at = 0
+    for token in analysis.tokens:
+        found = folded.find(token, at)
+        if found < 0:  # a word that lost a character in cleaning (1.5 → 15): keep it in the current clause
+            tokens.append(token)
+            continue
+        if tokens and _BREAK.search(folded, last, found):
+            yield _clause_of(folded, tokens, first, last)
+            tokens = []
+        if not tokens:
+            first = found
+        tokens.append(token)
+        at = last = found + len(token)
+    if tokens:
+        yield _clause_of(folded, tokens, first, last)
+
+
+def _clause_of(folded: str, tokens: list[str], start: int, end: int) -> tuple[Analysis, bool]:
+    text = folded[start:end]
+    asking = "?" in folded[end : end + 2] or any(a in text for a in ASKING)
+    return Analysis(folded=text, tokens=tuple(tokens), compact="".join(tokens)), asking
+
+
+def _compiled(type_id: str, patterns: Sequence[str]) -> list[tuple[re.Pattern[str], str, str]]:
+    out = []
+    for pattern in patterns:
+        try:
+            out.append((re.compile(pattern), type_id, pattern))
+        except re.error:
+            continue  # the library rejects bad patterns at load; a hand-built spec may not have been checked
+    return out
+
+
+def _only(form: str, words: Sequence[str]) -> bool:
+    """`form` is made of these words alone (with at most two other characters)."""
+    if not form or len(form) > ONLY_CHARS:
+        return False
+    rest = form
+    for word in words:
+        rest = rest.replace(word, "")
+    return len(rest) < len(form) and len(rest) <= 2
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two readings of the same words: one inside the other, or sharing two characters where they meet."""
+    if a in b or b in a:
+        return True
+    return any(a.endswith(b[:n]) or b.endswith(a[:n]) for n in range(2, min(len(a), len(b))))
+
+
+def _token_starts(tokens: Sequence[str]) -> dict[int, int]:
+    """Token index by the position it starts at in the compact text."""
+    starts: dict[int, int] = {}
+    at = 0
+    for n, token in enumerate(tokens):
+        starts[at] = n
+        at += len(token)
+    return starts
+
+
+def _negated(tokens: Sequence[str], starts: Mapping[int, int], start: int) -> bool:
+    """A negation word right before the hit, or one degree word before it (不急, 没那么急, 不是很着急)."""
+    index = starts.get(start)
+    if index is None:
+        return False
+    before = tokens[max(0, index - 2) : index]
+    if before and before[-1] in NEGATORS:
+        return True
+    return len(before) == 2 and before[0] in NEGATORS and before[1] in DEGREE
+
+
+def locate(raw: str, words: str, fold: Callable[[str], str]) -> str:
+    """The stretch of `raw` that reads as `words` once folded (case, width, traditional forms, spaces); or ""."""
+    target = _NON_WORD.sub("", words)
+    if not target:
+        return ""
+    if target in raw:
+        return target
+    chars: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(raw):
+        for c in fold(ch):
+            if c.isalnum():
+                chars.append(c)
+                where.append(i)
+    at = "".join(chars).find(target)
+    if at < 0:
+        return ""
+    return raw[where[at] : where[at + len(target) - 1] + 1]

@@ -1,0 +1,98 @@
+"""Customer-type evaluation: accuracy overall, on typed and on default conversations, per-type recall and precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from assistant.suggest.evaluation import Report, TypeOutcome, evaluate, evaluate_types
+from assistant.suggest.matcher import Matcher
+
+ROOT = Path(__file__).resolve().parent.parent
+# Our own conversations in the labeled-set format: one split thought, one re-ask turn after turn, one haggle.
+LABELED = (
+    "newcomer\t你好 | 想问下 | 这个杯子能进洗碗机吗 | 谢谢\n"
+    "impatient\t在吗 | 在吗？ | 有人吗\n"
+    "bargainer\t这个多少钱 | 80块行不行\n"
+)
+
+
+def outcome(label: str, predicted: str) -> TypeOutcome:
+    return TypeOutcome(label=label, messages=("…",), predicted=predicted)
+
+
+def test_report_splits_type_accuracy_into_typed_and_default() -> None:
+    report = Report(
+        types=(
+            outcome("newcomer", "newcomer"),
+            outcome("newcomer", "impatient"),
+            outcome("impatient", "impatient"),
+            outcome("bargainer", "newcomer"),
+            outcome("returning", "returning"),
+        )
+    )
+    assert report.type_accuracy == pytest.approx(3 / 5)
+    assert report.nondefault_accuracy == pytest.approx(2 / 3)
+    assert report.default_accuracy == pytest.approx(1 / 2)
+    scores = {
+        kind: (labeled, said, recall, precision) for kind, labeled, said, recall, precision in report.type_scores()
+    }
+    assert scores["impatient"] == (1, 2, 1.0, 0.5)
+    assert scores["newcomer"] == (2, 2, 0.5, 0.5)
+    assert scores["bargainer"] == (1, 0, 0.0, 0.0)
+
+
+def test_report_formats_the_type_figures() -> None:
+    report = Report(types=(outcome("newcomer", "newcomer"), outcome("impatient", "newcomer")), gap_ms=11_000)
+    text = report.format(misses=True)
+    assert "customer-type accuracy:  50.0%  (1/2)" in text
+    assert "non-default accuracy:   0.0%  (0/1)" in text
+    assert "default accuracy:     100.0%  (1/1)" in text
+    assert "messages 11 s apart" in text
+    assert "recall" in text and "precision" in text
+    assert "impatient → newcomer" in text
+    assert "intent top-1" not in text  # no intent set was measured
+
+
+def test_evaluate_types_spaces_messages_by_the_gap(shipped_matcher: Matcher) -> None:
+    rows = [("impatient", "在吗 | 在吗？ | 有人吗")]
+    # Sent back to back, three presence checks are one turn; a minute apart, nobody answered them.
+    assert evaluate_types(shipped_matcher, rows, gap_ms=0)[0].predicted == "newcomer"
+    assert evaluate_types(shipped_matcher, rows, gap_ms=60_000)[0].predicted == "impatient"
+
+
+def test_evaluate_reads_only_the_sets_it_is_given(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    path = tmp_path / "types.tsv"
+    path.write_text(LABELED, encoding="utf-8")
+    report = evaluate(shipped_matcher, None, path, gap_ms=0)
+    assert not report.intents and len(report.types) == 3
+    assert report.gap_ms == 0
+
+
+def _run(argv: list[str]) -> int:
+    return main([*argv, "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")])
+
+
+def test_cli_eval_types_with_a_gap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "types.tsv"
+    path.write_text(LABELED, encoding="utf-8")
+    assert _run(["eval", "--types", str(path), "--gap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "messages 0 s apart" in out
+    assert "non-default accuracy" in out and "default accuracy" in out
+    assert "intent top-1" not in out
+    assert _run(["eval", "--types", str(path), "--gap", "60"]) == 0
+    assert "customer-type accuracy: 100.0%  (3/3)" in capsys.readouterr().out
+
+
+def test_cli_eval_refuses_a_missing_set_and_a_negative_gap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["eval", "--types", str(tmp_path / "nope.tsv")]) == 1
+    assert "no labeled set found" in capsys.readouterr().err
+    path = tmp_path / "types.tsv"
+    path.write_text(LABELED, encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:  # a usage error: click's message and status 2
+        _run(["eval", "--types", str(path), "--gap", "-1"])
+    assert exited.value.code == 2
+    assert "'--gap'" in capsys.readouterr().err

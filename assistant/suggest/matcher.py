@@ -189,7 +189,7 @@ class Matcher:
                 if i not in self._trigger_phrases[tid]:
                     self._trigger_phrases[tid].append(i)
         self._triggers = NgramIndex(list(trigger_ids))
-        self.keywords = KeywordSpotter(library.intents, self.normalizer)
+        self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         self.weights = CharWeights([*trigger_ids, *(k.text for k in self.keywords.keywords)])
         self._trigger_weight = [self.weights.weight(t) for t in self._triggers.texts]

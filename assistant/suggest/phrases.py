@@ -26,15 +26,18 @@ from assistant.suggest.vocabulary import (
     Problem,
     QuestionSpec,
     TypeCues,
+    WordSpec,
     parse_intents,
     parse_types,
+    parse_words,
     string_list,
     string_value,
 )
 
 __all__ = [
     "ASSISTANT_INTENTS", "DEFAULT_TYPE", "INTENTS", "TYPE_IDS", "CustomerTypeSpec", "IntentSpec", "Library",
-    "LibraryError", "Phrase", "Problem", "QuestionSpec", "TypeCues", "check_template", "make_environment",
+    "LibraryError", "Phrase", "Problem", "QuestionSpec", "TypeCues", "WordSpec", "check_template",
+    "make_environment",
 ]  # fmt: skip
 
 # Answers about the goods must say something: at least PRODUCT_MIN_CHARS characters.
@@ -83,6 +86,7 @@ class Library:
     variables: Mapping[str, str]
     questions: QuestionSpec = QuestionSpec()
     type_cues: Mapping[str, TypeCues] = field(default_factory=dict)
+    words: WordSpec = WordSpec()
     directory: Path | None = None
     by_id: Mapping[str, Phrase] = field(default_factory=dict, repr=False)
     _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
@@ -126,6 +130,7 @@ class Library:
             variables[name] = str(value)
         intents, normalization, questions, type_cues = parse_intents(intents_data or {}, problems)
         customer_types = parse_types(types_data or {}, problems)
+        words_spec = parse_words(intents_data or {}, problems)
         words = [w for spec in intents.values() for w in (*spec.strong, *spec.keywords, *spec.weak, *spec.whole)]
         words += [c for spec in customer_types.values() for c in spec.cues]
         words += [c for spec in type_cues.values() for c in spec.cues]
@@ -163,6 +168,7 @@ class Library:
             variables=MappingProxyType(variables),
             questions=questions,
             type_cues=MappingProxyType(type_cues),
+            words=words_spec,
             directory=directory,
             by_id=MappingProxyType({p.id: p for p in phrases}),
             _templates=MappingProxyType(templates),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,11 +46,23 @@ class NormalizationData:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One text, normalized: `folded` keeps punctuation, `tokens` are content words, `compact` joins them."""
+    """One text, normalized: `folded` keeps punctuation, `tokens` are content words, `compact` joins them.
+
+    `offsets` are where each token starts in `compact`, then its length: the segmenter's word boundaries.
+    """
 
     folded: str
     tokens: tuple[str, ...]
     compact: str
+    offsets: tuple[int, ...] = (0,)
+
+    def inside_word(self, start: int, end: int) -> bool:
+        """Whether `compact[start:end]` lies inside one longer word of the segmenter (单号 in 订单号)."""
+        i = bisect_right(self.offsets, start) - 1
+        if i < 0 or i + 1 >= len(self.offsets):
+            return False
+        word_start, word_end = self.offsets[i], self.offsets[i + 1]
+        return end <= word_end and (word_end - word_start) > (end - start)
 
 
 class Normalizer:
@@ -99,7 +112,10 @@ class Normalizer:
         words = [(w, w in present and not any(i in keep for i in range(start, end))) for w, start, end in spans]
         # A message that is nothing but filler ("亲？") keeps it: it is all the customer said.
         kept = [w for w, filler in words if not filler] or [w for w, _ in words]
-        return Analysis(folded=folded, tokens=tuple(kept), compact="".join(kept))
+        offsets = [0]
+        for word in kept:
+            offsets.append(offsets[-1] + len(word))
+        return Analysis(folded=folded, tokens=tuple(kept), compact="".join(kept), offsets=tuple(offsets))
 
     def _protected_positions(self, folded: str, fillers: set[str]) -> set[int]:
         positions: set[int] = set()

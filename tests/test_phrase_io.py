@@ -151,7 +151,9 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     assert _run(["suggest", "什么时候发货", "--json", "--k", "2"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert len(body["suggestions"]) == 2
-    assert set(body["suggestions"][0]) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
+    assert set(body["suggestions"][0]) == {
+        "phrase_id", "intent", "code", "text", "score", "trigger", "confidence", "evidence",
+    }  # fmt: skip
     assert set(body["customer_type"]) == {"type", "label", "confidence", "evidence", "script"}
     assert _run(["suggest", "什么时候发货"]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Subcommands for the phrase library and suggestions: `phrases check|import|export`, `suggest`, `eval`."""
+"""Subcommands for the phrase library and suggestions: `phrases check|import|export|train`, `suggest`, `eval`."""
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def suggest_command(
     if loaded is None:
         return 1
     library, top_k = loaded
-    matcher = Matcher(library, k=k if k is not None else top_k)
+    min_confidence = load(config_path, db).phrases.min_confidence
+    matcher = Matcher(library, k=k if k is not None else top_k, min_confidence=min_confidence)
     suggestions = matcher.suggest(text)
     kind = matcher.classify([(0, text)])
     if as_json:
@@ -164,8 +165,11 @@ def suggest_command(
     if not suggestions:
         print("(no suggestion above the threshold)")
     else:
-        rows = [["#", "score", "intent", "code", "trigger", "text"]]
-        rows += [[str(n), f"{s.score:.1f}", s.intent, s.code, s.trigger, s.text] for n, s in enumerate(suggestions, 1)]
+        rows = [["#", "confidence", "intent", "code", "because of", "trigger", "text"]]
+        rows += [
+            [str(n), f"{s.confidence:.2f}", s.intent, s.code, "、".join(s.evidence) or "-", s.trigger, s.text]
+            for n, s in enumerate(suggestions, 1)
+        ]
         print(format_table(rows))
     evidence = "、".join(kind.evidence) or "-"
     print(f"\ncustomer type: {kind.label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}")
@@ -174,40 +178,76 @@ def suggest_command(
     return 0
 
 
-@click.command("eval", help="measure intent and customer-type accuracy on the labeled sets")
+@click.command("eval", help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--intents",
     type=click.Path(path_type=Path),
-    default=Path("tests/data/intents.tsv"),
-    show_default=True,
-    help="intent<TAB>text file",
+    default=None,
+    help="intent set used when no FILE is given [default: tests/data/intents.tsv]",
 )
 @click.option(
     "--types",
     type=click.Path(path_type=Path),
-    default=Path("tests/data/types.tsv"),
-    show_default=True,
-    help="type<TAB>msg1 | msg2 file",
+    default=None,
+    help="type<TAB>msg1 | msg2 file [default without FILE: tests/data/types.tsv]",
 )
 @click.option("--misses", is_flag=True, help="also list every miss")
 @common_options
 @phrases_option
 def eval_command(
-    intents: Path, types: Path, misses: bool, config_path: Path, db: Path | None, phrases_dir: Path | None
+    files: tuple[Path, ...],
+    intents: Path | None,
+    types: Path | None,
+    misses: bool,
+    config_path: Path,
+    db: Path | None,
+    phrases_dir: Path | None,
 ) -> int:
-    """Print top-1/top-3 intent accuracy, type accuracy and the per-intent confusion summary."""
-    from assistant.suggest.evaluation import evaluate
+    """Per labeled set: top-1/top-3, none answered, labeled left silent, calibration, confusions; type accuracy."""
+    from assistant.suggest.evaluation import DEFAULT_INTENTS, DEFAULT_TYPES, evaluate
     from assistant.suggest.matcher import Matcher
+
+    config = load(config_path, db)
+    loaded = _load(config_path, db, phrases_dir)
+    if loaded is None:
+        return 1
+    sets = list(files) or [intents or DEFAULT_INTENTS]
+    type_set = types if types is not None else (None if files else DEFAULT_TYPES)
+    missing = [str(p) for p in [*sets, *([type_set] if type_set else [])] if not p.exists()]
+    if missing:
+        print(f"assistant: labeled set not found: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    matcher = Matcher(loaded[0], k=loaded[1], min_confidence=config.phrases.min_confidence)
+    for n, path in enumerate(sets):
+        report = evaluate(matcher, path, type_set if n == len(sets) - 1 else None)
+        print(f"== {path}")
+        print(report.format(misses=misses))
+        print()
+    return 0
+
+
+@phrases.command("train", help="train the learned scorer from the triggers and examples; write scorer.npz")
+@click.option("--c", "c", type=float, default=None, help="inverse regularization (default: the tested value)")
+@common_options
+@phrases_option
+def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
+    """Train the scorer (scikit-learn) and write it beside the library; the same library gives the same file."""
+    from assistant.suggest.matcher import Matcher
+    from assistant.suggest.scorer import SCORER_FILE
+    from assistant.suggest.training import C, describe, train
 
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
-    missing = [str(p) for p in (intents, types) if not p.exists()]
-    if len(missing) == 2:
-        print(f"assistant: no labeled set found ({', '.join(missing)})", file=sys.stderr)
-        return 1
-    report = evaluate(Matcher(loaded[0]), intents, types)
-    print(report.format(misses=misses))
+    library = loaded[0]
+    assert library.directory is not None
+    outcome = train(Matcher(library, scorer=None, strict=True), lambda line: print(line, file=sys.stderr), c=c or C)
+    path = library.directory / SCORER_FILE
+    outcome.scorer.save(path)
+    for line in describe(outcome):
+        print(line)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -10,7 +10,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+import ahocorasick
 
 from assistant.suggest.phrases import IntentSpec, WordSpec
 from assistant.suggest.textnorm import Analysis, Normalizer
@@ -23,6 +26,7 @@ PATTERN_WEIGHT = 0.6
 WHOLE_SCORE = 0.95
 NUMBER = "[0-9零一二两三四五六七八九十百千万半几]+"
 _NON_WORD = re.compile(r"[\W_]+")
+EVIDENCE_CACHE = 4096  # analyses whose key-word evidence is remembered
 T = TypeVar("T")
 
 
@@ -76,7 +80,8 @@ class WordFinder(Generic[T]):
     """Finds library words in messages by their normalized form, obeying the `[words]` rules.
 
     Words are given raw (as the library writes them); "#" in a word stands for any number ("少#块").
-    `find` returns each word's first place that the rules allow.
+    `find` returns each word's first place that the rules allow. Plain words are found in one pass
+    (Aho-Corasick); a word with a number slot is tried only when all its fixed parts are in the message.
     """
 
     def __init__(self, words: Iterable[tuple[str, T]], normalizer: Normalizer, rules: WordRules) -> None:
@@ -87,44 +92,65 @@ class WordFinder(Generic[T]):
             if term is not None:
                 terms.append(term)
         self.terms = terms
-        # Only terms whose first character occurs in a message can be in it ("#" ones start anywhere).
-        self._by_first: dict[str, list[int]] = {}
+        self._automaton: Any = None
+        by_text: dict[str, list[int]] = {}
+        # A word with a number slot is looked for only when its longest fixed part is in the message.
+        by_part: dict[str, list[int]] = {}
         self._anywhere: list[int] = []
         for n, term in enumerate(terms):
-            if term.regex is not None and term.text.startswith("#"):
-                self._anywhere.append(n)
+            if term.regex is None:
+                by_text.setdefault(term.text, []).append(n)
+                continue
+            parts = [p for p in term.text.split("#") if p]
+            if parts:
+                by_part.setdefault(max(parts, key=len), []).append(n)
             else:
-                self._by_first.setdefault(term.text[0], []).append(n)
+                self._anywhere.append(n)
+        self._automaton = _automaton({t: (len(t), tuple(ns)) for t, ns in by_text.items()})
+        self._parts = _automaton({t: tuple(ns) for t, ns in by_part.items()})
 
     def find(self, analysis: Analysis) -> list[Found[T]]:
         """Every term present in the message (first allowed place of each), in the order they were given."""
         compact = analysis.compact
-        candidates = list(self._anywhere)
-        for ch in set(compact):
-            candidates.extend(self._by_first.get(ch, ()))
-        candidates.sort()
-        found: list[Found[T]] = []
-        for n in candidates:
-            term = self.terms[n]
-            place = self._place(analysis, term)
+        if not compact:
+            return []
+        places: dict[int, tuple[int, int]] = {}
+        if self._automaton is not None:
+            allows = self.rules.allows
+            for last, (length, numbers) in self._automaton.iter(compact):
+                if numbers[0] in places:
+                    continue
+                start, end = last + 1 - length, last + 1
+                if allows(analysis, start, end, compact[start:end]):
+                    for n in numbers:
+                        places[n] = (start, end)
+        slotted = set(self._anywhere)
+        if self._parts is not None:
+            for _, numbers in self._parts.iter(compact):
+                slotted.update(numbers)
+        for n in slotted:
+            place = self._slot_place(analysis, self.terms[n])
             if place is not None:
-                found.append(Found(place[0], place[1], term))
-        return found
+                places[n] = place
+        return [Found(start, end, self.terms[n]) for n, (start, end) in sorted(places.items())]
 
-    def _place(self, analysis: Analysis, term: Term[T]) -> tuple[int, int] | None:
-        compact = analysis.compact
-        if term.regex is None:
-            start = compact.find(term.text)
-            while start >= 0:
-                end = start + len(term.text)
-                if self.rules.allows(analysis, start, end, term.text):
-                    return start, end
-                start = compact.find(term.text, start + 1)
-            return None
-        for match in term.regex.finditer(compact):
+    def _slot_place(self, analysis: Analysis, term: Term[T]) -> tuple[int, int] | None:
+        assert term.regex is not None
+        for match in term.regex.finditer(analysis.compact):
             if self.rules.allows(analysis, match.start(), match.end(), term.text):
                 return match.span()
         return None
+
+
+def _automaton(words: Mapping[str, Any]) -> Any:
+    """An Aho-Corasick automaton over `words`, each carrying its value; None for no words."""
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+    for text, value in words.items():
+        automaton.add_word(text, value)
+    automaton.make_automaton()
+    return automaton
 
 
 def make_term(raw: str, value: T, normalizer: Normalizer) -> Term[T] | None:
@@ -183,6 +209,8 @@ class KeywordSpotter:
         self.keywords = sorted(found.values(), key=lambda k: (-k.length, -k.weight, k.text))
         self.rules = WordRules(words or WordSpec(), normalizer)
         self.finder = WordFinder(((k.raw, k) for k in self.keywords), normalizer, self.rules)
+        self._hits = lru_cache(maxsize=EVIDENCE_CACHE)(self._hits_uncached)
+        self._scores = lru_cache(maxsize=EVIDENCE_CACHE)(self._scores_uncached)
         self._whole: dict[str, str] = {}
         for spec in intents.values():
             for raw in spec.whole:
@@ -196,6 +224,11 @@ class KeywordSpotter:
                     self._patterns.append((re.compile(pattern), spec.id, pattern))
                 except re.error:
                     continue  # rejected at library load; a hand-built spec may not have been checked
+
+    def clear_caches(self) -> None:
+        """Forget remembered evidence."""
+        self._hits.cache_clear()
+        self._scores.cache_clear()
 
     def _keyword(self, raw: str, intent: str, factor: float | None) -> Keyword | None:
         term = make_term(raw, intent, self._normalizer)
@@ -212,19 +245,27 @@ class KeywordSpotter:
 
     def hits(self, analysis: Analysis) -> list[Hit]:
         """Key words found in the message, longest first, without hits inside a longer one of another intent."""
+        return list(self._hits(analysis))
+
+    def _hits_uncached(self, analysis: Analysis) -> tuple[Hit, ...]:
         hits: list[Hit] = []
         for found in self.finder.find(analysis):
             keyword = found.term.value
             if any(_shadows(h, found.start, found.end, keyword.intent) for h in hits):
                 continue
             hits.append(Hit(found.start, found.end, keyword))
-        return hits
+        return tuple(hits)
 
     def scores(self, analysis: Analysis, raw: str = "") -> tuple[dict[str, float], dict[str, str]]:
         """Per intent, 0–1 evidence from key words, patterns and whole-message forms; and the word that showed it."""
+        # Cached: a message's clauses and focus are often the same text, read for clauses, intents and types.
+        scores, words = self._scores(analysis, raw)
+        return dict(scores), dict(words)
+
+    def _scores_uncached(self, analysis: Analysis, raw: str) -> tuple[dict[str, float], dict[str, str]]:
         clusters: dict[str, list[tuple[int, int, float]]] = {}
         shown: dict[str, tuple[str, float]] = {}
-        for hit in sorted(self.hits(analysis), key=lambda h: h.start):
+        for hit in sorted(self._hits(analysis), key=lambda h: h.start):
             weight = hit.keyword.weight
             spans = clusters.setdefault(hit.keyword.intent, [])
             # Overlapping hits of one intent are one piece of evidence, as strong as its strongest word.

@@ -78,6 +78,21 @@ class WordSpec:
 
 
 @dataclass(frozen=True)
+class ClauseSpec:
+    """How a message splits into clauses: the `[clauses]` table of intents.toml.
+
+    `cards` are regexes for order or product cards that platforms paste in (context, not the question);
+    `openers` and `closers` are social words split off the start or end of a clause ("你好我的快递…");
+    a clause whose key words all belong to a `social` intent never decides when another clause says more.
+    """
+
+    cards: tuple[str, ...] = ()
+    openers: tuple[str, ...] = ()
+    closers: tuple[str, ...] = ()
+    social: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class QuestionSpec:
     """What makes a clause a question or request (it leads a message of several clauses), and the fallback intent.
 
@@ -159,12 +174,33 @@ def parse_words(data: Mapping[str, Any], problems: list[Problem]) -> WordSpec:
     return WordSpec(free=free, exclusions=MappingProxyType(exclusions))
 
 
+def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpec:
+    """The `[clauses]` table of intents.toml."""
+    file = "intents.toml"
+    table = data.get("clauses", {})
+    if not isinstance(table, dict):
+        problems.append(Problem(file, "clauses", "must be a table"))
+        return ClauseSpec()
+    for key in sorted(set(table) - {"cards", "openers", "closers", "social"}):
+        problems.append(Problem(file, "clauses", f"unknown key '{key}'"))
+    social = string_list(table.get("social"), file, "clauses", "social", problems)
+    for intent in social:
+        if intent not in INTENTS:
+            problems.append(Problem(file, "clauses", f"unknown intent {intent!r}"))
+    return ClauseSpec(
+        cards=_patterns(table.get("cards"), file, "clauses", problems),
+        openers=string_list(table.get("openers"), file, "clauses", "openers", problems),
+        closers=string_list(table.get("closers"), file, "clauses", "closers", problems),
+        social=social,
+    )
+
+
 def parse_intents(
     data: Mapping[str, Any], problems: list[Problem]
 ) -> tuple[dict[str, IntentSpec], NormalizationData, QuestionSpec, dict[str, TypeCues]]:
     """Parse intents.toml: intents, normalization data, question markers and extra type cues."""
     file = "intents.toml"
-    known = {"intent", "synonyms", "normalization", "questions", "types", "words"}
+    known = {"intent", "synonyms", "normalization", "questions", "types", "words", "clauses"}
     for key in sorted(set(data) - known):
         problems.append(Problem(file, "", f"unknown key '{key}'"))
     table = data.get("intent", {})

@@ -96,6 +96,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     )  # the suggestion engine's library is the one agents see, reloads included
     app[FOLLOWUPS] = service
     await service.start()
+    app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
     yield
     await service.stop()
 

@@ -329,7 +329,7 @@ def _notes(item: Item, paint: _Paint) -> str:
         if note["outcome"] == "came_back":
             parts.append(f"{kind} sent, customer came back after {_duration(note['came_back_s'] or 0.0)}")
         else:
-            style = "bad" if note["outcome"] in ("failed", "missed") else "dim"
+            style = "bad" if note["outcome"] in ("failed", "missed", "stale") else "dim"
             parts.append(paint(style, f"{kind} {_safe(note['outcome'])}"))
     return paint("dim", " · ").join(parts)
 

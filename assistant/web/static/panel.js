@@ -69,6 +69,14 @@
     return since ? "等待 " + duration(serverNow() - since) : "已回复";
   }
 
+  // A follow-up already out (suggested, sent, missed…) is about an idle period the customer ended by
+  // writing again: once a customer message stamped after it is on the card, the line goes.
+  function currentFollowup(f, c) {
+    if (!f || f.state === "armed" || f.state === "deferred" || f.state === "quiet" || !f.fired_ms || !c) return f;
+    const replied = (c.messages || []).some((m) => m.sender === "customer" && m.ts_ms > f.fired_ms);
+    return replied ? null : f;
+  }
+
   function followupLabel(f) {
     if (!f) return "";
     const label = Object.prototype.hasOwnProperty.call(labels, f.state) ? labels[f.state] : f.state;
@@ -86,7 +94,8 @@
       node.textContent = waitText(since);
     }
     for (const node of list.querySelectorAll(".followup")) {
-      const f = state.followups.get(node.closest(".card").dataset.key);
+      const key = node.closest(".card").dataset.key;
+      const f = currentFollowup(state.followups.get(key), state.conversations.get(key));
       const label = node.querySelector(".followup-label");
       if (label) label.textContent = followupLabel(f);
     }
@@ -153,7 +162,7 @@
       card.appendChild(box);
     }
 
-    card.appendChild(renderFollowup(state.followups.get(key), c));
+    card.appendChild(renderFollowup(currentFollowup(state.followups.get(key), c), c));
 
     const messages = el("ol", "messages");
     for (const m of c.messages || []) {

@@ -171,3 +171,14 @@ def test_import_writes_toml_that_reads_back_any_text(shipped_matcher: Matcher, t
     doc = tomllib.loads(text)
     assert [p["text"] for p in doc["phrase"]] == [odd]
     assert doc["phrase"][0]["code"] == "by1"
+
+
+def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "set.tsv"
+    path.write_text("refund|return_exchange\t我要退货退款\nnone\t我的账号登录不上\nbad line\n", encoding="utf-8")
+    assert _run(["eval", str(path)]) == 0
+    out = capsys.readouterr().out
+    for figure in ("intent top-1 accuracy: 100.0%", "labeled left silent:", "none answered:", "calibration"):
+        assert figure in out, figure
+    assert "skipped 1 malformed line(s)" in out
+    assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1

@@ -72,10 +72,30 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     for p in library.phrases:
         by_intent[p.intent] = by_intent.get(p.intent, 0) + 1
     print(f"ok: {len(library.phrases)} phrases, {len(by_intent)} intents, {len(library.customer_types)} customer types")
+    print(_scorer_state(library))
     rows = [["intent", "label", "phrases"]]
     rows += [[i, spec.label, str(by_intent.get(i, 0))] for i, spec in library.intents.items()]
     print(format_table(rows))
     return 0
+
+
+def _scorer_state(library: Library) -> str:
+    """One line on the library's trained scorer: missing, unreadable, stale or current."""
+    from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError
+    from assistant.suggest.training import fingerprint
+
+    path = (library.directory or Path(".")) / SCORER_FILE
+    if not path.exists():
+        return (
+            f"scorer: no {SCORER_FILE}; intents come from key words and triggers alone (run `assistant phrases train`)"
+        )
+    try:
+        scorer = Scorer.load(path)
+    except ScorerError as exc:
+        return f"scorer: {exc}"
+    if scorer.fingerprint != fingerprint(library):
+        return f"scorer: {SCORER_FILE} was trained on another version of the library: run `assistant phrases train`"
+    return f"scorer: {SCORER_FILE} fits this library ({len(library.examples)} examples)"
 
 
 @phrases.command("import", help="read a Qianniu-style .csv/.xlsx (分组/快捷编码/快捷短语) into TOML")

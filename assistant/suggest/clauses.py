@@ -21,6 +21,7 @@ _CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
 _EMPTY = re.compile(r"^[\W_]*$")
 _TRAILING = ",;~、…"  # clause ends that say nothing (a "?" or "!" says something, and stays)
 
+SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
 _UNDECIDED = "?"
 SOCIAL = "social"
 CARD = "card"
@@ -75,8 +76,10 @@ class ClauseSplitter:
         undecided = [n for n, c in enumerate(clauses) if c.kind == _UNDECIDED]
         for n in undecided:
             # Whether a clause only greets or thanks matters only beside another clause that may say more.
-            alone = len(undecided) == 1
-            said = not alone and self._is_social(self._normalizer.analyze_folded(clauses[n].text))
+            # ... and a long clause says something of its own: only a short one is looked at.
+            text = clauses[n].text
+            short = len(undecided) > 1 and len(text) <= SOCIAL_MAX_CHARS
+            said = short and self._is_social(self._normalizer.analyze_folded(text))
             clauses[n] = Clause(clauses[n].text, SOCIAL if said else TEXT)
         if has_card:
             clauses.append(Clause("", CARD))

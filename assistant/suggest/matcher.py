@@ -343,7 +343,11 @@ class Matcher:
         )
 
     def _why(self, reading: Reading, intent: str) -> tuple[str, ...]:
-        """The message's words that made `intent`: its key word first, then what the scorer weighed most."""
+        """The message's words that made `intent`: its key word first, then what the scorer weighed most.
+
+        The scorer's words are looked for only for the first intent asked about (the likeliest one): an
+        alternate is explained by its key word and its phrase's trigger.
+        """
         known = reading.why.get(intent)
         if known is not None:
             return known
@@ -351,7 +355,7 @@ class Matcher:
         keyword = reading.keyword_words.get(intent)
         if keyword:
             words.append(keyword)
-        if self.scorer is not None and reading.encoded is not None:
+        if self.scorer is not None and reading.encoded is not None and not reading.why:
             for word in self.scorer.reasons(reading.encoded, intent):
                 if not any(word in w or w in word for w in words):
                     words.append(word)

@@ -188,6 +188,8 @@ class Library:
     def render(self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({})) -> str:
         """The phrase's text for these variables; missing or empty ones take the library's defaults."""
         template = self._templates[phrase_id]
+        if isinstance(template, PlainText):  # most phrases: no variables to fill
+            return template.text.strip()
         values = dict(self.variables)
         values.update({k: str(v) for k, v in variables.items() if v not in (None, "")})
         try:

@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from assistant.bus import Update
+from assistant.config import Config
 from assistant.store import now_ms
 from assistant.web.appkeys import BUS
 from tests.browser import DESKTOP, probe_of
-from tests.helpers import ROOT, body_of, eventually, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 from tests.service import Service
 
 pytestmark = pytest.mark.browser
@@ -141,7 +142,10 @@ async def test_panel_shows_followup_countdown_and_state(client: Client, page: Pa
     await expect(line).to_be_hidden()
 
 
-async def test_panel_demo_box_posts_customer_message(client: Client, page: Page, tmp_path: Path) -> None:
+async def test_panel_demo_box_posts_customer_message(
+    aiohttp_client: Any, config: Config, page: Page, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=True)))
     text = "能便宜点吗？别家才卖50"
     expected = await (await client.get("/v1/suggest", params={"text": text})).json()
     await open_panel(page, f"{base_url(client)}/panel?agent=小美")

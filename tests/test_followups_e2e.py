@@ -36,6 +36,7 @@ idle_seconds = {idle_s}
 late_grace_s = {grace_s}
 mode = "send"
 backoff_base_s = 0.2
+delivery_timeout_s = 4
 
 [hooks]
 enabled = ["webhook_out"]
@@ -150,7 +151,8 @@ async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) ->
         slow.delay_s = 0
         restarted = await start_service(tmp_path, slow, port=service.port)
         try:
-            await wait_for_requests(slow, 2, timeout=8)
+            # The interrupted attempt runs out its time limit (4 s from its start) before the retry.
+            await wait_for_requests(slow, 2, timeout=15)
             await eventually(lambda: followups_settled(service.db))
         finally:
             restarted.stop()

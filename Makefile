@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench eval browser-deps clean
+.PHONY: serve test lint bench eval train browser-deps clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The project's labeled sets: intents (written, held out, final) and customer types.
 eval: $(STAMP)
-	$(BIN)/assistant eval
+	$(BIN)/assistant eval tests/data/intents.tsv tests/data/holdout_intents.tsv tests/data/final_intents.tsv
+	$(BIN)/assistant eval --types tests/data/final_types.tsv
 	$(BIN)/assistant qa eval
+
+# Retrain the learned scorer after editing triggers, examples or key words (writes phrases/scorer.npz).
+train: $(STAMP)
+	$(BIN)/assistant phrases train
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
 # so that Chinese text renders in their screenshots instead of empty boxes.

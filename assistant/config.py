@@ -58,6 +58,7 @@ class ShopConfig:
 class PhrasesConfig:
     path: str = "phrases"
     top_k: int = 3
+    min_confidence: float = 0.25  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
 
 
@@ -318,6 +319,8 @@ def _check(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if not 0.0 <= config.phrases.min_confidence <= 1.0:
+        raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
     modes = ("send", "suggest")
     if config.followups.mode not in modes:
         raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")

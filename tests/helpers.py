@@ -78,6 +78,7 @@ def shared_matcher(config: Config) -> Matcher:
         tuple(sorted(config.phrases.variables.items())),
         config.shop.name,
         config.phrases.top_k,
+        config.phrases.min_confidence,
     )
     matcher = _matchers.get(key)
     if matcher is None:

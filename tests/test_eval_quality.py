@@ -8,21 +8,22 @@ import pytest
 
 from assistant.suggest.evaluation import Report, evaluate, read_labeled
 from assistant.suggest.matcher import Matcher
-from assistant.suggest.phrases import INTENTS, TYPE_IDS
+from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 # A little below what the shipped library measures (see docs of `assistant eval`); raise them as it improves.
-TOP1_FLOOR = 0.94
-TOP3_FLOOR = 0.98
+# The written and held-out intent sets are also among the scorer's training examples (phrases/examples/):
+# their floors guard against regressions, not generalization.
+TOP1_FLOOR = 0.97
+TOP3_FLOOR = 0.99
 TYPE_FLOOR = 0.95
-# The held-out set (written separately, in another style) measures generalization; same rule for its floors.
-HOLDOUT_TOP1_FLOOR = 0.92
-HOLDOUT_TOP3_FLOOR = 0.97
+HOLDOUT_TOP1_FLOOR = 0.97
+HOLDOUT_TOP3_FLOOR = 0.99
 HOLDOUT_TYPE_FLOOR = 0.95
-# The final set was written last and never used for tuning: the honest estimate of unseen wording.
-FINAL_TOP1_FLOOR = 0.90
-FINAL_TOP3_FLOOR = 0.95
+# The final set was written last and is never trained or tuned on: the honest estimate of unseen wording.
+FINAL_TOP1_FLOOR = 0.94
+FINAL_TOP3_FLOOR = 0.97
 FINAL_TYPE_FLOOR = 0.89
 
 
@@ -78,7 +79,33 @@ def test_no_intent_is_left_behind(report: Report) -> None:
 def test_report_formats_figures_and_confusion(report: Report) -> None:
     text = report.format(misses=True)
     assert "intent top-1 accuracy" in text and "customer-type accuracy" in text
-    assert "confused with" in text and "misses" in text
+    assert "confused with" in text and "misses" in text and "calibration" in text
+
+
+def test_final_set_is_not_among_the_training_examples() -> None:
+    final = {text for _, text in read_labeled(DATA / "final_intents.tsv")[0]}
+    examples = {e.text for e in Library.load(ROOT / "phrases").examples}
+    # Everyday questions ("什么时候发货") are written alike anywhere; a copied set would share most lines.
+    assert len(final & examples) < 0.25 * len(final)
+
+
+def test_alternatives_none_and_silence_are_counted(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    path = tmp_path / "set.tsv"
+    path.write_text(
+        "refund|return_exchange\t我要退货退款\n"  # either intent is right
+        "shipping_time\t什么时候发货\n"
+        "none\t我的账号登录不上\n"
+        "none\t发票怎么开\n",  # labeled none on purpose: answered
+        encoding="utf-8",
+    )
+    report = evaluate(shipped_matcher, path, None)
+    assert len(report.labeled) == 2 and len(report.unlabeled) == 2
+    assert report.top1 == 1.0 and report.top3 == 1.0 and report.labeled_silent == 0.0
+    assert report.none_answered == 0.5
+    assert ("none", "invoice", 1) in report.confusion_pairs()
+    rows = report.calibration()
+    assert sum(n for _, _, n, _, _ in rows) == 3  # answered messages, 'none' ones included
+    assert all(low <= mean <= high for low, high, _, mean, _ in rows)
 
 
 def test_malformed_lines_are_skipped_and_named(tmp_path: Path) -> None:

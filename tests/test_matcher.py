@@ -172,9 +172,10 @@ def test_render_by_id(matcher: Matcher) -> None:
 
 
 def test_json_shapes() -> None:
-    s = Suggestion("a", "refund", "tk1", "文本", 88.5, "退款")
+    s = Suggestion("a", "refund", "tk1", "文本", 88.5, "退款", confidence=0.9, evidence=("退款", "到账"))
     assert suggestion_json(s) == {
         "phrase_id": "a", "intent": "refund", "code": "tk1", "text": "文本", "score": 88.5, "trigger": "退款",
+        "confidence": 0.9, "evidence": ["退款", "到账"],
     }  # fmt: skip
 
 
@@ -219,6 +220,25 @@ def test_suggest_never_raises_and_keeps_its_promises(shipped: Matcher, text: str
     assert len(result) <= k
     assert all(0.0 <= s.score <= 100.0 for s in result)
     assert len({s.phrase_id for s in result}) == len(result)
+
+
+# Messages built from the pieces real ones are made of: words, punctuation, spaces, codes, pasted cards.
+PIECES = st.sampled_from([
+    "你好", "在吗", "谢谢", "请问", "发货", "退款", "快递", "到哪了", "吗", "？", "，", "。", " ", "\n", "~", "!!",
+    "[微笑]", "[数字x]", "#E-s14", "订单号:", "1234567890123", "商品ID:", "https://a.b/c?d=1", "7.5折", "xl",
+    "😀", "\u200b", "\ud800", "单号", "订单号：[订单x]", "{{ shop }}", "…", "、",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(PIECES | st.text(max_size=6), max_size=30))
+def test_no_message_makes_the_engine_raise(shipped: Matcher, parts: list[str]) -> None:
+    text = "".join(parts)
+    result = shipped.suggest(text)
+    assert all(0.0 <= s.confidence <= 1.0 and 0.0 <= s.score <= 100.0 for s in result)
+    assert [s.confidence for s in result][:1] == sorted((s.confidence for s in result), reverse=True)[:1]
+    reading = shipped.read(text)
+    assert reading.message.focus == reading.message.focus.strip()
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

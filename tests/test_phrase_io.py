@@ -151,7 +151,9 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     assert _run(["suggest", "什么时候发货", "--json", "--k", "2"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert len(body["suggestions"]) == 2
-    assert set(body["suggestions"][0]) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
+    assert set(body["suggestions"][0]) == {
+        "phrase_id", "intent", "code", "text", "score", "trigger", "confidence", "evidence",
+    }  # fmt: skip
     assert set(body["customer_type"]) == {"type", "label", "confidence", "sure", "evidence", "script"}
     assert _run(["suggest", "什么时候发货"]) == 0
     out = capsys.readouterr().out
@@ -177,3 +179,14 @@ def test_import_refuses_a_template_that_can_multiply_its_output(matcher: Matcher
     assert result.phrases == ()
     [skipped] = result.skipped
     assert "can render up to 1000000002 characters" in skipped.reason
+
+
+def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "set.tsv"
+    path.write_text("refund|return_exchange\t我要退货退款\nnone\t我的账号登录不上\nbad line\n", encoding="utf-8")
+    assert _run(["eval", str(path)]) == 0
+    out = capsys.readouterr().out
+    for figure in ("intent top-1 accuracy: 100.0%", "labeled left silent:", "none answered:", "calibration"):
+        assert figure in out, figure
+    assert "skipped 1 malformed line(s)" in out
+    assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1

@@ -215,7 +215,22 @@ def _run(argv: list[str]) -> int:
 
 def test_phrases_check_exits_zero_on_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["phrases", "check", "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")]) == 0
-    assert "ok:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ok:" in out and "scorer.npz fits this library" in out
+
+
+def test_phrases_check_says_when_the_scorer_is_missing_or_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copy(ROOT / "phrases" / "intents.toml", tmp_path / "intents.toml")
+    args = ["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]
+    assert _run(args) == 0
+    assert "no scorer.npz" in capsys.readouterr().out
+    shutil.copy(ROOT / "phrases" / "scorer.npz", tmp_path / "scorer.npz")
+    assert _run(args) == 0
+    assert "trained on another version of the library" in capsys.readouterr().out
 
 
 def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

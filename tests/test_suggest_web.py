@@ -22,7 +22,8 @@ async def test_customer_message_response_has_suggestions_and_type(client: Client
     assert body["suggestions"], body
     top = body["suggestions"][0]
     assert top["intent"] == "shipping_time"
-    assert set(top) == {"phrase_id", "intent", "code", "text", "score", "trigger"}
+    assert set(top) == {"phrase_id", "intent", "code", "text", "score", "trigger", "confidence", "evidence"}
+    assert 0.0 < top["confidence"] <= 1.0 and top["evidence"]
     assert body["customer_type"]["type"] == "newcomer"
     with sqlite3.connect(db_path) as conn:
         intent, logged = conn.execute("SELECT intent, suggestions FROM messages").fetchone()

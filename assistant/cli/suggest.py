@@ -1,4 +1,4 @@
-"""Subcommands for the phrase library and suggestions: `phrases check|import|export`, `suggest`, `eval`."""
+"""Subcommands for the phrase library and suggestions: `phrases check|import|export|train`, `suggest`, `eval`."""
 
 from __future__ import annotations
 
@@ -74,10 +74,30 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     for p in library.phrases:
         by_intent[p.intent] = by_intent.get(p.intent, 0) + 1
     print(f"ok: {len(library.phrases)} phrases, {len(by_intent)} intents, {len(library.customer_types)} customer types")
+    print(_scorer_state(library))
     rows = [["intent", "label", "phrases"]]
     rows += [[i, spec.label, str(by_intent.get(i, 0))] for i, spec in library.intents.items()]
     print(format_table(rows))
     return 0
+
+
+def _scorer_state(library: Library) -> str:
+    """One line on the library's trained scorer: missing, unreadable, stale or current."""
+    from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError
+    from assistant.suggest.training import fingerprint
+
+    path = (library.directory or Path(".")) / SCORER_FILE
+    if not path.exists():
+        return (
+            f"scorer: no {SCORER_FILE}; intents come from key words and triggers alone (run `assistant phrases train`)"
+        )
+    try:
+        scorer = Scorer.load(path)
+    except ScorerError as exc:
+        return f"scorer: {exc}"
+    if scorer.fingerprint != fingerprint(library):
+        return f"scorer: {SCORER_FILE} was trained on another version of the library: run `assistant phrases train`"
+    return f"scorer: {SCORER_FILE} fits this library ({len(library.examples)} examples)"
 
 
 @phrases.command("import", help="read a Qianniu-style .csv/.xlsx (分组/快捷编码/快捷短语) into TOML")
@@ -155,7 +175,8 @@ def suggest_command(
     if loaded is None:
         return 1
     library, top_k = loaded
-    matcher = Matcher(library, k=k if k is not None else top_k)
+    min_confidence = load(config_path, db).phrases.min_confidence
+    matcher = Matcher(library, k=k if k is not None else top_k, min_confidence=min_confidence)
     suggestions = matcher.suggest(text)
     kind = matcher.classify([(0, text)])
     if as_json:
@@ -165,8 +186,11 @@ def suggest_command(
     if not suggestions:
         print("(no suggestion above the threshold)")
     else:
-        rows = [["#", "score", "intent", "code", "trigger", "text"]]
-        rows += [[str(n), f"{s.score:.1f}", s.intent, s.code, s.trigger, s.text] for n, s in enumerate(suggestions, 1)]
+        rows = [["#", "confidence", "intent", "code", "because of", "trigger", "text"]]
+        rows += [
+            [str(n), f"{s.confidence:.2f}", s.intent, s.code, "、".join(s.evidence) or "-", s.trigger, s.text]
+            for n, s in enumerate(suggestions, 1)
+        ]
         print(format_table(rows))
     evidence = "、".join(kind.evidence) or "-"
     label = kind.label if kind.sure else f"不确定 (not sure; {kind.label} by default)"
@@ -176,18 +200,19 @@ def suggest_command(
     return 0
 
 
-@click.command("eval", help="measure intent and customer-type accuracy on the labeled sets")
+@click.command("eval", help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--intents",
     type=click.Path(path_type=Path),
     default=None,
-    help="intent<TAB>text file [default: tests/data/intents.tsv, unless only --types is given]",
+    help="intent set measured when no FILE is given [default: tests/data/intents.tsv, unless only --types is given]",
 )
 @click.option(
     "--types",
     type=click.Path(path_type=Path),
     default=None,
-    help="type<TAB>msg1 | msg2 file [default: tests/data/types.tsv, unless only --intents is given]",
+    help="type<TAB>msg1 | msg2 file [default without FILE: tests/data/types.tsv, unless only --intents is given]",
 )
 @click.option(
     "--gap",
@@ -200,6 +225,7 @@ def suggest_command(
 @common_options
 @phrases_option
 def eval_command(
+    files: tuple[Path, ...],
     intents: Path | None,
     types: Path | None,
     gap: float,
@@ -208,22 +234,58 @@ def eval_command(
     db: Path | None,
     phrases_dir: Path | None,
 ) -> int:
-    """Print intent accuracy, customer-type accuracy (overall, non-default, default) and the per-label tables."""
+    """Per labeled set: top-1/top-3, none answered, labeled left silent, calibration, confusions; customer-type
+    accuracy (overall, non-default, default) with per-type recall and precision."""
     from assistant.suggest.evaluation import DEFAULT_INTENTS, DEFAULT_TYPES, evaluate
     from assistant.suggest.matcher import Matcher
 
-    if intents is None and types is None:
-        intents, types = DEFAULT_INTENTS, DEFAULT_TYPES
-    given = [p for p in (intents, types) if p is not None]
-    missing = [str(p) for p in given if not p.exists()]
-    if missing and (len(missing) == len(given) or len(given) == 1):
-        print(f"assistant: no labeled set found ({', '.join(missing)})", file=sys.stderr)
-        return 1
+    config = load(config_path, db)
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
-    report = evaluate(Matcher(loaded[0]), intents, types, gap_ms=round(gap * 1000))
-    print(report.format(misses=misses))
+    sets: list[Path] = [*files, *([intents] if intents is not None else [])]
+    type_set: Path | None = types
+    if not files and intents is None and types is None:
+        sets, type_set = [DEFAULT_INTENTS], DEFAULT_TYPES
+    missing = [str(p) for p in [*sets, *([type_set] if type_set else [])] if not p.exists()]
+    if missing:
+        print(f"assistant: labeled set not found: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    matcher = Matcher(loaded[0], k=loaded[1], min_confidence=config.phrases.min_confidence)
+    gap_ms = round(gap * 1000)
+    if not sets and type_set is not None:
+        print(f"== {type_set}")
+        print(evaluate(matcher, None, type_set, gap_ms=gap_ms).format(misses=misses))
+        return 0
+    for n, path in enumerate(sets):
+        report = evaluate(matcher, path, type_set if n == len(sets) - 1 else None, gap_ms=gap_ms)
+        print(f"== {path}")
+        print(report.format(misses=misses))
+        print()
+    return 0
+
+
+@phrases.command("train", help="train the learned scorer from the triggers and examples; write scorer.npz")
+@click.option("--c", "c", type=float, default=None, help="inverse regularization (default: the tested value)")
+@common_options
+@phrases_option
+def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
+    """Train the scorer (scikit-learn) and write it beside the library; the same library gives the same file."""
+    from assistant.suggest.matcher import Matcher
+    from assistant.suggest.scorer import SCORER_FILE
+    from assistant.suggest.training import C, describe, train
+
+    loaded = _load(config_path, db, phrases_dir)
+    if loaded is None:
+        return 1
+    library = loaded[0]
+    assert library.directory is not None
+    outcome = train(Matcher(library, scorer=None, strict=True), lambda line: print(line, file=sys.stderr), c=c or C)
+    path = library.directory / SCORER_FILE
+    outcome.scorer.save(path)
+    for line in describe(outcome):
+        print(line)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""Measure suggestion quality on labeled sets: top-1/top-3 intent accuracy and customer-type accuracy."""
+"""Measure suggestion quality on labeled sets.
+
+Intents: top-1/top-3 accuracy, how often a message that fits no intent (`none`) still gets suggestions, how
+often a labeled message gets none, how well the confidence is calibrated, and which intents are confused.
+Customer types: accuracy on labeled conversations.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.suggest.examples import Example, read_examples
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.vocabulary import DEFAULT_TYPE
 
@@ -16,21 +22,33 @@ DEFAULT_TYPES = Path("tests/data/types.tsv")
 MESSAGE_GAP_MS = 30_000
 
 
+CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
 @dataclass(frozen=True)
 class IntentOutcome:
-    """One labeled message and what the matcher made of it."""
+    """One labeled message and what the matcher made of it (`labels`: every right intent; ("none",) for none)."""
 
-    label: str
+    labels: tuple[str, ...]
     text: str
     predicted: tuple[str, ...]  # intents of the suggestions, in order
+    confidence: float = 0.0  # of the first suggestion
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def is_none(self) -> bool:
+        return self.labels == ("none",)
 
     @property
     def top1(self) -> bool:
-        return bool(self.predicted) and self.predicted[0] == self.label
+        return bool(self.predicted) and self.predicted[0] in self.labels
 
     @property
     def top3(self) -> bool:
-        return self.label in self.predicted[:3]
+        return any(p in self.labels for p in self.predicted[:3])
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,51 @@ class Report:
     gap_ms: int = MESSAGE_GAP_MS  # how far apart the messages of a labeled conversation were sent
 
     @property
+    def labeled(self) -> tuple[IntentOutcome, ...]:
+        return tuple(o for o in self.intents if not o.is_none)
+
+    @property
+    def unlabeled(self) -> tuple[IntentOutcome, ...]:
+        return tuple(o for o in self.intents if o.is_none)
+
+    @property
     def top1(self) -> float:
-        return _share(sum(o.top1 for o in self.intents), len(self.intents))
+        """Share of labeled messages whose first suggestion is of a right intent."""
+        return _share(sum(o.top1 for o in self.labeled), len(self.labeled))
 
     @property
     def top3(self) -> float:
-        return _share(sum(o.top3 for o in self.intents), len(self.intents))
+        """Share of labeled messages with a right intent among their first three suggestions."""
+        return _share(sum(o.top3 for o in self.labeled), len(self.labeled))
+
+    @property
+    def none_answered(self) -> float:
+        """Share of messages that fit no intent but got suggestions."""
+        return _share(sum(bool(o.predicted) for o in self.unlabeled), len(self.unlabeled))
+
+    @property
+    def labeled_silent(self) -> float:
+        """Share of labeled messages that got no suggestion."""
+        return _share(sum(not o.predicted for o in self.labeled), len(self.labeled))
+
+    def calibration(self) -> list[tuple[float, float, int, float, float]]:
+        """Reliability table over answered messages: (from, to, messages, mean confidence, share right)."""
+        rows = []
+        answered = [o for o in self.intents if o.predicted]
+        for low, high in zip(CALIBRATION_BINS, CALIBRATION_BINS[1:]):
+            inside = [o for o in answered if low <= o.confidence < high or (high == 1.0 and o.confidence == 1.0)]
+            if inside:
+                mean = sum(o.confidence for o in inside) / len(inside)
+                rows.append((low, high, len(inside), mean, sum(o.top1 for o in inside) / len(inside)))
+        return rows
+
+    def confusion_pairs(self, limit: int = 10) -> list[tuple[str, str, int]]:
+        """The most frequent (right intent, first suggestion) pairs among misses; "(none)" for no suggestion."""
+        pairs: Counter[tuple[str, str]] = Counter()
+        for o in self.intents:
+            if not o.top1 and (o.predicted or not o.is_none):
+                pairs[(o.label, o.predicted[0] if o.predicted else "(none)")] += 1
+        return [(a, b, n) for (a, b), n in pairs.most_common(limit)]
 
     @property
     def type_accuracy(self) -> float:
@@ -88,8 +145,8 @@ class Report:
     def confusion(self) -> list[tuple[str, int, int, list[tuple[str, int]]]]:
         """Per labeled intent: (intent, messages, top-1 hits, most frequent wrong top-1 intents)."""
         rows = []
-        for label in sorted({o.label for o in self.intents}):
-            outcomes = [o for o in self.intents if o.label == label]
+        for label in sorted({o.label for o in self.labeled}):
+            outcomes = [o for o in self.labeled if o.label == label]
             wrong = Counter(o.predicted[0] if o.predicted else "(none)" for o in outcomes if not o.top1)
             rows.append((label, len(outcomes), sum(o.top1 for o in outcomes), wrong.most_common(3)))
         return rows
@@ -128,33 +185,55 @@ class Report:
         return lines
 
     def format(self, misses: bool = False) -> str:
-        """A plain-text summary: the figures, the per-intent confusion table, then the per-type table."""
-        lines = []
+        """A plain-text summary: the figures, calibration, confusion pairs, then the per-intent and type tables."""
+        lines: list[str] = []
         if self.intents:
-            lines += [
-                f"intent top-1 accuracy: {self.top1:6.1%}  ({sum(o.top1 for o in self.intents)}/{len(self.intents)})",
-                f"intent top-3 accuracy: {self.top3:6.1%}  ({sum(o.top3 for o in self.intents)}/{len(self.intents)})",
-            ]
+            lines += self._format_intents()
         if self.types:
             lines.append(
                 f"customer-type accuracy: {self.type_accuracy:6.1%}  "
                 f"({sum(o.label == o.predicted for o in self.types)}/{len(self.types)})"
             )
-        if self.intents:
-            lines += ["", f"{'intent':<16} {'n':>3} {'top-1':>6}  confused with"]
-            for label, n, hits, wrong in self.confusion():
-                confused = ", ".join(f"{w}×{c}" for w, c in wrong)
-                lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
         lines += self._type_lines()
+        if self.types:
+            lines.append("")
         if self.skipped:
-            lines += ["", f"skipped {len(self.skipped)} malformed line(s):"] + [f"  {s}" for s in self.skipped]
+            lines += [f"skipped {len(self.skipped)} malformed line(s):"] + [f"  {s}" for s in self.skipped]
         if misses:
-            lines += ["", "misses (label → predicted: text):"]
-            lines += [f"  {o.label} → {','.join(o.predicted) or '-'}: {o.text}" for o in self.intents if not o.top1]
+            lines += ["misses (labels → predicted: text):"]
+            lines += [
+                f"  {'|'.join(o.labels)} → {','.join(o.predicted) or '-'}: {o.text}"
+                for o in self.intents
+                if (o.is_none and o.predicted) or (not o.is_none and not o.top1)
+            ]
             lines += [
                 f"  {o.label} → {o.predicted}: {' | '.join(o.messages)}" for o in self.types if o.label != o.predicted
             ]
-        return "\n".join(lines)
+        return "\n".join(lines).rstrip()
+
+    def _format_intents(self) -> list[str]:
+        labeled, unlabeled = self.labeled, self.unlabeled
+        lines = [
+            f"intent top-1 accuracy: {self.top1:6.1%}  ({sum(o.top1 for o in labeled)}/{len(labeled)})",
+            f"intent top-3 accuracy: {self.top3:6.1%}  ({sum(o.top3 for o in labeled)}/{len(labeled)})",
+            f"labeled left silent:   {self.labeled_silent:6.1%}  ({sum(not o.predicted for o in labeled)}/{len(labeled)})",
+        ]
+        if unlabeled:
+            answered = sum(bool(o.predicted) for o in unlabeled)
+            lines.append(f"none answered:         {self.none_answered:6.1%}  ({answered}/{len(unlabeled)})")
+        lines += ["", "calibration (first suggestion; a 'none' message answered counts as wrong):"]
+        lines.append(f"{'confidence':<12} {'n':>4} {'mean':>6} {'right':>6}")
+        for low, high, n, mean, right in self.calibration():
+            lines.append(f"{low:.1f}–{high:.1f}      {n:>4} {mean:>6.2f} {right:>6.2f}")
+        pairs = self.confusion_pairs()
+        if pairs:
+            lines += ["", "most frequent confusions (right → suggested):"]
+            lines += [f"  {a} → {b} ×{n}" for a, b, n in pairs]
+        lines += ["", f"{'intent':<16} {'n':>3} {'top-1':>6}  confused with"]
+        for label, n, hits, wrong in self.confusion():
+            confused = ", ".join(f"{w}×{c}" for w, c in wrong)
+            lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
+        return lines + [""]
 
 
 def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
@@ -172,12 +251,15 @@ def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     return rows, skipped
 
 
-def evaluate_intents(matcher: Matcher, rows: Sequence[tuple[str, str]]) -> list[IntentOutcome]:
+def evaluate_intents(matcher: Matcher, rows: Sequence[Example | tuple[str, str]]) -> list[IntentOutcome]:
     """Run each labeled message through `matcher.suggest` with no context."""
     out = []
-    for label, text in rows:
-        predicted = tuple(s.intent for s in matcher.suggest(text))
-        out.append(IntentOutcome(label=label, text=text, predicted=predicted))
+    for row in rows:
+        labels, text = (row.labels, row.text) if isinstance(row, Example) else (tuple(row[0].split("|")), row[1])
+        suggestions = matcher.suggest(text)
+        predicted = tuple(s.intent for s in suggestions)
+        confidence = suggestions[0].confidence if suggestions else 0.0
+        out.append(IntentOutcome(labels=labels, text=text, predicted=predicted, confidence=confidence))
     return out
 
 
@@ -204,10 +286,10 @@ def evaluate(
 ) -> Report:
     """Evaluate both labeled sets (either may be None or missing) and return the report."""
     skipped: list[str] = []
-    intent_rows: list[tuple[str, str]] = []
+    intent_rows: list[Example] = []
     type_rows: list[tuple[str, str]] = []
     if intents_path is not None and intents_path.exists():
-        intent_rows, bad = read_labeled(intents_path)
+        intent_rows, bad = read_examples(intents_path)
         skipped += bad
     if types_path is not None and types_path.exists():
         type_rows, bad = read_labeled(types_path)

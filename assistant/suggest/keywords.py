@@ -1,4 +1,8 @@
-"""Key-word spotting: which intents the words of a message point to, and how strongly."""
+"""Key-word spotting: which intents the words of a message point to, and how strongly.
+
+`WordFinder` is the shared way to find library words in a message (intent key words, customer-type cues):
+on the segmenter's word boundaries, with the library's free substrings and exclusions (`[words]`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
-from assistant.suggest.phrases import IntentSpec
+import ahocorasick
+
+from assistant.suggest.phrases import IntentSpec, WordSpec
 from assistant.suggest.textnorm import Analysis, Normalizer
 
 STRONG_WEIGHT = 0.9
@@ -18,6 +26,145 @@ PATTERN_WEIGHT = 0.6
 WHOLE_SCORE = 0.95
 NUMBER = "[0-9零一二两三四五六七八九十百千万半几]+"
 _NON_WORD = re.compile(r"[\W_]+")
+EVIDENCE_CACHE = 4096  # analyses whose key-word evidence is remembered
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Term(Generic[T]):
+    """A library word in normalized form, with what it stands for; `regex` when it holds a "#" number slot."""
+
+    text: str
+    raw: str
+    value: T
+    regex: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Found(Generic[T]):
+    """Where a term was found in a message's compact text."""
+
+    start: int
+    end: int
+    term: Term[T]
+
+
+class WordRules:
+    """The library's `[words]` rules in normalized form: which words match anywhere, which never inside what."""
+
+    def __init__(self, spec: WordSpec, normalizer: Normalizer) -> None:
+        self.free = frozenset(w for w in (_norm(normalizer, raw) for raw in spec.free) if w)
+        exclusions: dict[str, tuple[str, ...]] = {}
+        for raw, longer in spec.exclusions.items():
+            word = _norm(normalizer, raw)
+            if word:
+                forms = tuple(f for f in (_norm(normalizer, x) for x in longer) if word in f and f != word)
+                exclusions[word] = exclusions.get(word, ()) + forms
+        self.exclusions = exclusions
+
+    def allows(self, analysis: Analysis, start: int, end: int, text: str) -> bool:
+        """Whether the word `text` found at `compact[start:end]` counts there."""
+        if text not in self.free and "#" not in text and analysis.inside_word(start, end):
+            return False
+        for longer in self.exclusions.get(text, ()):
+            # Every place the longer word occurs that would cover this hit.
+            at = analysis.compact.find(longer, max(0, end - len(longer)))
+            while 0 <= at <= start:
+                if at + len(longer) >= end:
+                    return False
+                at = analysis.compact.find(longer, at + 1)
+        return True
+
+
+class WordFinder(Generic[T]):
+    """Finds library words in messages by their normalized form, obeying the `[words]` rules.
+
+    Words are given raw (as the library writes them); "#" in a word stands for any number ("少#块").
+    `find` returns each word's first place that the rules allow. Plain words are found in one pass
+    (Aho-Corasick); a word with a number slot is tried only when all its fixed parts are in the message.
+    """
+
+    def __init__(self, words: Iterable[tuple[str, T]], normalizer: Normalizer, rules: WordRules) -> None:
+        self.rules = rules
+        terms: list[Term[T]] = []
+        for raw, value in words:
+            term = make_term(raw, value, normalizer)
+            if term is not None:
+                terms.append(term)
+        self.terms = terms
+        self._automaton: Any = None
+        by_text: dict[str, list[int]] = {}
+        # A word with a number slot is looked for only when its longest fixed part is in the message.
+        by_part: dict[str, list[int]] = {}
+        self._anywhere: list[int] = []
+        for n, term in enumerate(terms):
+            if term.regex is None:
+                by_text.setdefault(term.text, []).append(n)
+                continue
+            parts = [p for p in term.text.split("#") if p]
+            if parts:
+                by_part.setdefault(max(parts, key=len), []).append(n)
+            else:
+                self._anywhere.append(n)
+        self._automaton = _automaton({t: (len(t), tuple(ns)) for t, ns in by_text.items()})
+        self._parts = _automaton({t: tuple(ns) for t, ns in by_part.items()})
+
+    def find(self, analysis: Analysis) -> list[Found[T]]:
+        """Every term present in the message (first allowed place of each), in the order they were given."""
+        compact = analysis.compact
+        if not compact:
+            return []
+        places: dict[int, tuple[int, int]] = {}
+        if self._automaton is not None:
+            allows = self.rules.allows
+            for last, (length, numbers) in self._automaton.iter(compact):
+                if numbers[0] in places:
+                    continue
+                start, end = last + 1 - length, last + 1
+                if allows(analysis, start, end, compact[start:end]):
+                    for n in numbers:
+                        places[n] = (start, end)
+        slotted = set(self._anywhere)
+        if self._parts is not None:
+            for _, numbers in self._parts.iter(compact):
+                slotted.update(numbers)
+        for n in slotted:
+            place = self._slot_place(analysis, self.terms[n])
+            if place is not None:
+                places[n] = place
+        return [Found(start, end, self.terms[n]) for n, (start, end) in sorted(places.items())]
+
+    def _slot_place(self, analysis: Analysis, term: Term[T]) -> tuple[int, int] | None:
+        assert term.regex is not None
+        for match in term.regex.finditer(analysis.compact):
+            if self.rules.allows(analysis, match.start(), match.end(), term.text):
+                return match.span()
+        return None
+
+
+def _automaton(words: Mapping[str, Any]) -> Any:
+    """An Aho-Corasick automaton over `words`, each carrying its value; None for no words."""
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+    for text, value in words.items():
+        automaton.add_word(text, value)
+    automaton.make_automaton()
+    return automaton
+
+
+def make_term(raw: str, value: T, normalizer: Normalizer) -> Term[T] | None:
+    """A raw library word in normalized form; None when nothing is left of it."""
+    parts = [normalizer.normalize(part) for part in raw.split("#")]
+    text = "#".join(parts)
+    if not _NON_WORD.sub("", text.replace("#", "")):
+        return None
+    regex = re.compile(NUMBER.join(re.escape(p) for p in parts)) if "#" in text else None
+    return Term(text=text, raw=raw, value=value, regex=regex)
+
+
+def _norm(normalizer: Normalizer, raw: str) -> str:
+    return "#".join(normalizer.normalize(part) for part in raw.split("#"))
 
 
 @dataclass(frozen=True)
@@ -47,26 +194,23 @@ class Hit:
 class KeywordSpotter:
     """Finds intents' key words in normalized text; a hit inside a longer hit does not count."""
 
-    def __init__(self, intents: Mapping[str, IntentSpec], normalizer: Normalizer) -> None:
+    def __init__(
+        self, intents: Mapping[str, IntentSpec], normalizer: Normalizer, words: WordSpec | None = None
+    ) -> None:
         self._normalizer = normalizer
         found: dict[tuple[str, str], Keyword] = {}
         for spec in intents.values():
             lists = ((spec.strong, None), (spec.keywords, 1.0), (spec.weak, WEAK_FACTOR))
-            for words, factor in lists:
-                for raw in words:
+            for raw_words, factor in lists:
+                for raw in raw_words:
                     keyword = self._keyword(raw, spec.id, factor)
                     if keyword is not None and (keyword.text, spec.id) not in found:
                         found[(keyword.text, spec.id)] = keyword
         self.keywords = sorted(found.values(), key=lambda k: (-k.length, -k.weight, k.text))
-        # Only key words whose first character occurs in a message can be in it ("#" ones start anywhere).
-        self._by_first: dict[str, list[tuple[int, Keyword]]] = {}
-        self._anywhere: list[tuple[int, Keyword]] = []
-        for rank, keyword in enumerate(self.keywords):
-            first = keyword.text[0]
-            if first == "#":
-                self._anywhere.append((rank, keyword))
-            else:
-                self._by_first.setdefault(first, []).append((rank, keyword))
+        self.rules = WordRules(words or WordSpec(), normalizer)
+        self.finder = WordFinder(((k.raw, k) for k in self.keywords), normalizer, self.rules)
+        self._hits = lru_cache(maxsize=EVIDENCE_CACHE)(self._hits_uncached)
+        self._scores = lru_cache(maxsize=EVIDENCE_CACHE)(self._scores_uncached)
         self._whole: dict[str, str] = {}
         for spec in intents.values():
             for raw in spec.whole:
@@ -81,48 +225,47 @@ class KeywordSpotter:
                 except re.error:
                     continue  # rejected at library load; a hand-built spec may not have been checked
 
+    def clear_caches(self) -> None:
+        """Forget remembered evidence."""
+        self._hits.cache_clear()
+        self._scores.cache_clear()
+
     def _keyword(self, raw: str, intent: str, factor: float | None) -> Keyword | None:
-        parts = [self._normalizer.normalize(part) for part in raw.split("#")]
-        text = "#".join(parts)
-        if not _NON_WORD.sub("", text.replace("#", "")):
+        term = make_term(raw, intent, self._normalizer)
+        if term is None:
             return None
+        text = term.text
         length = len(text.replace("#", "")) + text.count("#")
         weight = STRONG_WEIGHT if factor is None else WEIGHT_BY_LENGTH.get(length, LONG_WEIGHT) * factor
-        regex = re.compile(NUMBER.join(re.escape(p) for p in parts)) if "#" in text else None
-        return Keyword(text=text, intent=intent, weight=weight, raw=raw, regex=regex)
+        return Keyword(text=text, intent=intent, weight=weight, raw=raw, regex=term.regex)
 
     def words_of(self, intent: str) -> tuple[str, ...]:
         """The normalized plain key words of one intent."""
         return tuple(k.text for k in self.keywords if k.intent == intent and k.regex is None)
 
-    def hits(self, compact: str) -> list[Hit]:
-        """Key words found in `compact`, longest first, without hits inside a longer one of another intent."""
+    def hits(self, analysis: Analysis) -> list[Hit]:
+        """Key words found in the message, longest first, without hits inside a longer one of another intent."""
+        return list(self._hits(analysis))
+
+    def _hits_uncached(self, analysis: Analysis) -> tuple[Hit, ...]:
         hits: list[Hit] = []
-        candidates = list(self._anywhere)
-        for ch in set(compact):
-            candidates.extend(self._by_first.get(ch, ()))
-        candidates.sort(key=lambda item: item[0])
-        for _, keyword in candidates:
-            if keyword.regex is None:
-                start = compact.find(keyword.text)
-                if start < 0:
-                    continue
-                end = start + len(keyword.text)
-            else:
-                match = keyword.regex.search(compact)
-                if match is None:
-                    continue
-                start, end = match.span()
-            if any(_shadows(h, start, end, keyword.intent) for h in hits):
+        for found in self.finder.find(analysis):
+            keyword = found.term.value
+            if any(_shadows(h, found.start, found.end, keyword.intent) for h in hits):
                 continue
-            hits.append(Hit(start, end, keyword))
-        return hits
+            hits.append(Hit(found.start, found.end, keyword))
+        return tuple(hits)
 
     def scores(self, analysis: Analysis, raw: str = "") -> tuple[dict[str, float], dict[str, str]]:
         """Per intent, 0–1 evidence from key words, patterns and whole-message forms; and the word that showed it."""
+        # Cached: a message's clauses and focus are often the same text, read for clauses, intents and types.
+        scores, words = self._scores(analysis, raw)
+        return dict(scores), dict(words)
+
+    def _scores_uncached(self, analysis: Analysis, raw: str) -> tuple[dict[str, float], dict[str, str]]:
         clusters: dict[str, list[tuple[int, int, float]]] = {}
         shown: dict[str, tuple[str, float]] = {}
-        for hit in sorted(self.hits(analysis.compact), key=lambda h: h.start):
+        for hit in sorted(self._hits(analysis), key=lambda h: h.start):
             weight = hit.keyword.weight
             spans = clusters.setdefault(hit.keyword.intent, [])
             # Overlapping hits of one intent are one piece of evidence, as strong as its strongest word.

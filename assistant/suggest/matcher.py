@@ -1,45 +1,58 @@
-"""Reply suggestions: score a customer message against the phrase library and rank the quick phrases."""
+"""Reply suggestions: read a customer message, score the intents it may be about, rank the quick phrases.
+
+With a trained scorer (`scorer.npz` beside the library) the intents' confidences are the scorer's calibrated
+probabilities; without one, they come from key-word and trigger-similarity evidence alone.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
+from assistant.suggest.clauses import ClauseSplitter, Message
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
+from assistant.suggest.examples import NONE
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.suggest.textnorm import Analysis, Normalizer, char_ngrams
+from assistant.suggest.scorer import SCORER_FILE, Encoded, Features, Scorer, ScorerError, features
+from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.triggers import NgramIndex, TriggerIndex
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Context", "CustomerType", "Matcher", "Suggestion", "customer_type_json", "suggestion_json",
+    "Context", "CustomerType", "Matcher", "Reading", "Suggestion", "customer_type_json", "suggestion_json",
 ]  # fmt: skip
 
-DEFAULT_THRESHOLD = 32.0
+DEFAULT_MIN_CONFIDENCE = 0.25
 MAX_QUERY_CHARS = 300  # customer questions are short; a pasted essay is matched on its head and tail
-SHORTLIST = 80  # triggers re-scored with rapidfuzz after the bigram shortlist
-ALTERNATE_RATIO = 0.4  # a second/third intent is shown when it scores at least this share of the first
-ALTERNATE_FLOOR = 0.5  # ... and at least this share of the threshold: a weak second guess beats a third copy
+ALTERNATE_MIN = 0.01  # a second/third intent is shown when it is at least this likely (the panel dims it)
+ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least this share of the first
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
 TYPE_BOOST = 5.0
-KEYWORD_CACHE = 50_000  # earlier messages whose key-word scores are remembered for context re-ranking
-IDF_MIX = 0.5  # share of the fuzzy score kept whatever characters matched; the rest scales with their weight
+READING_CACHE = 50_000  # messages whose reading is remembered: a conversation's history is re-read each time
+SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
+SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A quick phrase proposed for a message: rendered `text`, `score` 0–100, the `trigger` that matched."""
+    """A quick phrase proposed for a message.
+
+    `confidence` (0–1) is how likely the message is about the phrase's intent; `score` (0–100) ranks phrases
+    (confidence, the trigger's similarity, customer type, adoption); `trigger` is the phrase's example
+    question closest to the message and `evidence` the message's words that made the intent.
+    """
 
     phrase_id: str
     intent: str
@@ -47,6 +60,8 @@ class Suggestion:
     text: str
     score: float
     trigger: str
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,108 +75,49 @@ class Context:
     adoption: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One message as the matcher reads it: its clauses, the focus text, key-word evidence and features."""
+
+    message: Message
+    analysis: Analysis  # of the focus text
+    keyword: Mapping[str, float]
+    keyword_words: Mapping[str, str]
+    features: Features
+    encoded: Encoded | None  # the features the scorer knows (None without a scorer)
+    why: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # explanations, once computed
+
+
 def suggestion_json(s: Suggestion) -> dict[str, Any]:
     """The JSON shape of a suggestion."""
     return {
         "phrase_id": s.phrase_id, "intent": s.intent, "code": s.code, "text": s.text, "score": s.score,
-        "trigger": s.trigger,
+        "confidence": s.confidence, "trigger": s.trigger, "evidence": list(s.evidence),
     }  # fmt: skip
 
 
-class NgramIndex:
-    """Character-bigram inverted index over short texts: shortlists candidates before fuzzy scoring."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        self.texts = list(texts)
-        bigrams: dict[str, list[int]] = {}
-        chars: dict[str, list[int]] = {}
-        for i, text in enumerate(self.texts):
-            for gram in char_ngrams(text, 2):
-                bigrams.setdefault(gram, []).append(i)
-            for ch in set(text):
-                chars.setdefault(ch, []).append(i)
-        self._bigrams = bigrams
-        self._chars = chars
-        # Bigrams found in a large share of texts ("什么") say little and cost much at 20k phrases.
-        self._common = max(500, len(self.texts) // 20)
-
-    def shortlist(self, query: str, limit: int) -> list[int]:
-        """Ids of up to `limit` texts sharing the most bigrams (or characters) with `query`."""
-        counts: Counter[int] = Counter()
-        postings = [p for p in (self._bigrams.get(g) for g in char_ngrams(query, 2)) if p]
-        rare = [p for p in postings if len(p) <= self._common]
-        for posting in rare or postings:
-            counts.update(posting)
-        if not counts:
-            for ch in set(query):
-                counts.update(self._chars.get(ch, ()))
-        return [i for i, _ in counts.most_common(limit)]
-
-
-def similarity(query: str, text: str) -> float:
-    """0–100: `ratio`, or `partial_ratio` discounted when the shorter side covers little of the longer."""
-    if not query or not text:
-        return 0.0
-    ratio = fuzz.ratio(query, text)
-    short, long = sorted((len(query), len(text)))
-    factor = 0.5 + 0.5 * min(1.0, 1.6 * short / long)
-    if factor * 100.0 <= ratio:
-        return ratio  # partial_ratio cannot beat it
-    # score_cutoff lets rapidfuzz stop early (returning 0) when partial_ratio cannot beat `ratio` either.
-    partial = fuzz.partial_ratio(query, text, score_cutoff=ratio / factor)
-    return max(ratio, partial * factor)
-
-
-class CharWeights:
-    """Inverse document frequency of characters: 吗/的/有 say little, 券/票/码 say much."""
-
-    def __init__(self, documents: Iterable[str]) -> None:
-        df: Counter[str] = Counter()
-        n = 0
-        for doc in documents:
-            df.update(set(doc))
-            n += 1
-        self._idf = {c: math.log((n + 1) / (d + 1)) + 1.0 for c, d in df.items()}
-        self._unknown = math.log(n + 1) + 1.0
-
-    def of(self, text: str) -> dict[str, float]:
-        """Weight of each distinct character of `text`."""
-        return {c: self._idf.get(c, self._unknown) for c in set(text)}
-
-    def weight(self, chars: Iterable[str]) -> float:
-        """Summed weight of distinct characters."""
-        return sum(self._idf.get(c, self._unknown) for c in set(chars))
-
-    @staticmethod
-    def overlap(
-        query: Mapping[str, float], query_total: float, text_chars: frozenset[str], text_weight: float
-    ) -> float:
-        """Weighted Dice coefficient of two character sets, 0–1, from weights computed beforehand."""
-        common = sum(query[c] for c in text_chars & query.keys())
-        return 2.0 * common / (query_total + text_weight) if common else 0.0
-
-
-@dataclass
-class _Scores:
-    """Per-query working state: intent scores and each phrase's best trigger."""
-
-    intent: dict[str, float]
-    keyword_hits: dict[str, str]
-    phrase: dict[int, tuple[float, str]]
-
-
 class Matcher:
-    """Pure matcher over one `Library`; build once (preprocesses triggers), then call from anywhere."""
+    """Pure matcher over one `Library`; build once (preprocesses triggers), then call from anywhere.
+
+    `scorer`: "auto" reads `scorer.npz` from the library's directory when there is one; None scores from
+    evidence alone.
+    """
 
     def __init__(
-        self, library: Library, *, k: int = 3, threshold: float = DEFAULT_THRESHOLD, strict: bool = False
+        self,
+        library: Library,
+        *,
+        k: int = 3,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        strict: bool = False,
+        scorer: Scorer | Literal["auto"] | None = "auto",
     ) -> None:
         self.library = library
         # Not strict (the service): an internal error is logged and the message gets no suggestion, so a
         # panel never takes the webhook down. Strict (tests, tools): the error propagates.
         self.strict = strict
         self.k = k
-        self.threshold = threshold
+        self.min_confidence = min_confidence
         self.normalizer = Normalizer(library.normalization)
         self._phrases: list[Phrase] = list(library.phrases)
         self._by_intent: dict[str, list[int]] = {}
@@ -172,30 +128,24 @@ class Matcher:
             self._index_of[p.id] = i
             for t in p.types:
                 self._by_intent_type.setdefault((p.intent, t), []).append(i)
-        trigger_ids: dict[str, int] = {}
-        self._trigger_raw: list[str] = []
-        self._trigger_phrases: list[list[int]] = []
-        for i, p in enumerate(self._phrases):
+        self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
+        forms: dict[str, Sequence[str]] = {}
+        for p in self._phrases:
             known = library.normalized_triggers.get(p.id)
-            forms = known if known is not None and len(known) == len(p.triggers) else None
-            for n, raw in enumerate(p.triggers):
-                norm = forms[n] if forms is not None else self.normalizer.normalize(raw)
-                if not norm:
-                    continue
-                tid = trigger_ids.setdefault(norm, len(trigger_ids))
-                if tid == len(self._trigger_phrases):
-                    self._trigger_raw.append(raw)
-                    self._trigger_phrases.append([])
-                if i not in self._trigger_phrases[tid]:
-                    self._trigger_phrases[tid].append(i)
-        self._triggers = NgramIndex(list(trigger_ids))
-        self.keywords = KeywordSpotter(library.intents, self.normalizer)
+            ok = known is not None and len(known) == len(p.triggers)
+            forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
+        self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
-        self.weights = CharWeights([*trigger_ids, *(k.text for k in self.keywords.keywords)])
-        self._trigger_weight = [self.weights.weight(t) for t in self._triggers.texts]
-        self._trigger_chars = [frozenset(t) for t in self._triggers.texts]
+        self._social = frozenset(library.clauses.social)
+        self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social)
+        self.scorer = _load_scorer(library) if scorer == "auto" else scorer
+        self._columns: list[tuple[int, str]] = []
+        self._none: int | None = None
+        if self.scorer is not None:
+            self._columns = [(n, c) for n, c in enumerate(self.scorer.classes) if c != NONE]
+            self._none = self.scorer.classes.index(NONE) if NONE in self.scorer.classes else None
         self._search_texts: NgramIndex | None = None
-        self._keyword_scores = lru_cache(maxsize=KEYWORD_CACHE)(self._keyword_scores_uncached)
+        self.read = lru_cache(maxsize=READING_CACHE)(self._read)
         self.types = TypeClassifier(
             library.customer_types,
             self.normalizer,
@@ -203,47 +153,78 @@ class Matcher:
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
         )
 
+    # -- reading a message ---------------------------------------------------------------------------------
+
+    def _is_social(self, analysis: Analysis) -> bool:
+        """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
+        if not analysis.compact:
+            return True
+        if len(analysis.compact) > SOCIAL_MAX_CHARS:
+            return False
+        hits = self.keywords.hits(analysis)
+        if not hits or any(h.keyword.intent not in self._social for h in hits):
+            scores, _ = self.keywords.scores(analysis)
+            return bool(scores) and set(scores) <= self._social and max(scores.values()) >= 0.95  # a whole form
+        covered = sum(h.end - h.start for h in hits)
+        return covered >= SOCIAL_SHARE * len(analysis.compact)
+
+    def _read(self, text: str) -> Reading:
+        message = self.splitter.split(_clip(text))
+        analysis = self.normalizer.analyze_folded(message.focus)
+        keyword, words = self.keywords.scores(analysis, message.focus)
+        had_social = not message.social_only and any(c.kind == "social" for c in message.clauses)
+        found = features(analysis, keyword, has_card=message.has_card, had_social=had_social)
+        encoded = self.scorer.encode(found) if self.scorer is not None else None
+        return Reading(message, analysis, MappingProxyType(keyword), MappingProxyType(words), found, encoded)
+
+    def clear_caches(self) -> None:
+        """Forget every remembered reading (benchmarks measure messages seen for the first time)."""
+        for cache in (self.read, self.normalizer.analyze, self.normalizer.analyze_folded):
+            cache.cache_clear()
+        self.keywords.clear_caches()
+
     def keyword_scores(self, text: str) -> Mapping[str, float]:
-        """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message."""
-        # Cached: context re-ranking reads the same earlier messages of a conversation again and again.
-        return self._keyword_scores(text)
+        """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message's focus."""
+        return self.read(text).keyword if isinstance(text, str) else MappingProxyType({})
 
-    def _keyword_scores_uncached(self, text: str) -> Mapping[str, float]:
-        return MappingProxyType(self.keywords.scores(self.normalizer.analyze(_clip(text)), text)[0])
+    # -- intents -------------------------------------------------------------------------------------------
 
-    def _score(self, analysis: Analysis, raw: str) -> _Scores:
-        query = analysis.compact
-        keyword, keyword_hits = self.keywords.scores(analysis, raw)
-        phrase: dict[int, tuple[float, str]] = {}
-        fuzzy: dict[str, float] = {}
-        query_weights = self.weights.of(query)
-        query_total = sum(query_weights.values())
-        texts = self._triggers.texts
-        for tid in self._triggers.shortlist(query, SHORTLIST):
-            text = texts[tid]
-            overlap = self.weights.overlap(
-                query_weights, query_total, self._trigger_chars[tid], self._trigger_weight[tid]
-            )
-            score = similarity(query, text) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
-            for pi in self._trigger_phrases[tid]:
-                if score > phrase.get(pi, (-1.0, ""))[0]:
-                    phrase[pi] = (score, self._trigger_raw[tid])
-                    intent = self._phrases[pi].intent
-                    if score > fuzzy.get(intent, 0.0):
-                        fuzzy[intent] = score
-        intent_scores: dict[str, float] = {}
-        for intent in set(fuzzy) | set(keyword):
-            similar = fuzzy.get(intent, 0.0)
+    def _confidences(self, reading: Reading) -> tuple[dict[str, float], float]:
+        """Each intent's 0–1 confidence for the message alone (the scorer's, or from evidence), and how likely
+        the message fits no intent at all (0 without a scorer)."""
+        if self.scorer is not None and reading.encoded is not None:
+            probabilities = self.scorer.probabilities(reading.encoded).tolist()
+            none = probabilities[self._none] if self._none is not None else 0.0
+            return {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}, none
+        return {i: s / 100.0 for i, s in self._evidence(reading).items()}, 0.0
+
+    def _evidence(self, reading: Reading) -> dict[str, float]:
+        """Without a scorer: key words and trigger similarity combined, 0–100 per intent."""
+        analysis = reading.analysis
+        similar, _ = self.triggers.across(analysis.compact)
+        scores: dict[str, float] = {}
+        for intent in set(similar) | set(reading.keyword):
+            sim = similar.get(intent, 0.0)
             # A message that is one of the library's own example questions is as sure as it gets.
-            f = 1.0 if similar >= 100.0 else FUZZ_SHARE * max(0.0, (similar - FUZZ_FLOOR) / (100.0 - FUZZ_FLOOR))
-            intent_scores[intent] = 100.0 * (1.0 - (1.0 - f) * (1.0 - keyword.get(intent, 0.0)))
-        return _Scores(intent_scores, keyword_hits, phrase)
+            f = 1.0 if sim >= 100.0 else FUZZ_SHARE * max(0.0, (sim - FUZZ_FLOOR) / (100.0 - FUZZ_FLOOR))
+            scores[intent] = 100.0 * (1.0 - (1.0 - f) * (1.0 - reading.keyword.get(intent, 0.0)))
+        fallback = self.library.questions.fallback
+        threshold = 100.0 * self.min_confidence
+        if (
+            fallback is not None
+            and analysis.compact
+            and max(scores.values(), default=0.0) < threshold
+            and any(m in analysis.folded for m in self._markers)
+        ):
+            # A question nothing else claims is most likely about the goods; say so at the lowest confidence.
+            scores[fallback] = threshold
+        return scores
 
     def intent_scores(self, text: str, context: Context | None = None) -> dict[str, float]:
-        """Every intent with evidence for `text`, 0–100, after context re-ranking."""
-        clipped = _clip(text)
-        scores = self._score(self.normalizer.analyze(clipped), clipped)
-        return self._rerank(scores.intent, context or Context())
+        """Every intent with some confidence for `text`, 0–1, after context re-ranking."""
+        if not isinstance(text, str):
+            return {}
+        return self._rerank(self._confidences(self.read(text))[0], context or Context())
 
     def _rerank(self, scores: dict[str, float], context: Context) -> dict[str, float]:
         scores = dict(scores)
@@ -251,15 +232,14 @@ class Matcher:
         if earlier:
             top = max(scores.values(), default=0.0)
             for weight, text in zip(CONTEXT_WEIGHTS, earlier):
-                previous = self.keyword_scores(text)
-                for intent, k in previous.items():
+                for intent, k in self.keyword_scores(text).items():
                     # Earlier topics only help a message that says little by itself ("还没到呢").
-                    scores[intent] = scores.get(intent, 0.0) + 100.0 * weight * k * (1.0 - top / 100.0)
+                    scores[intent] = scores.get(intent, 0.0) + weight * k * (1.0 - top)
         for intent in ASSISTANT_INTENTS:
             scores.pop(intent, None)
-        if context.has_unpaid_order and scores.get("payment", 0.0) >= self.threshold:
-            scores["payment_reminder"] = min(100.0, scores["payment"] + 5.0)
-        return {i: min(100.0, s) for i, s in scores.items() if s > 0.0}
+        if context.has_unpaid_order and scores.get("payment", 0.0) >= self.min_confidence:
+            scores["payment_reminder"] = min(1.0, scores["payment"] + 0.05)
+        return {i: min(1.0, s) for i, s in scores.items() if s > 0.0}
 
     # -- public API ----------------------------------------------------------------------------------------
 
@@ -278,53 +258,53 @@ class Matcher:
     def _suggest(self, text: str, context: Context) -> list[Suggestion]:
         if not isinstance(text, str) or self.k <= 0:
             return []
-        clipped = _clip(text)
-        analysis = self.normalizer.analyze(clipped)
-        scores = self._score(analysis, clipped)
-        intents = self._rerank(scores.intent, context)
-        fallback = self.library.questions.fallback
-        if (
-            fallback is not None
-            and analysis.compact
-            and max(intents.values(), default=0.0) < self.threshold
-            and any(m in analysis.folded for m in self._markers)
-        ):
-            # A question nothing else claims is most likely about the goods; say so at the lowest confidence.
-            intents[fallback] = self.threshold
-        ranked = sorted(((s, i) for i, s in intents.items() if i in self._by_intent), reverse=True)
-        if not ranked or ranked[0][0] < self.threshold:
+        reading = self.read(text)
+        confidences, none = self._confidences(reading)
+        intents = self._rerank(confidences, context)
+        ranked = sorted(((c, i) for i, c in intents.items() if i in self._by_intent), reverse=True)
+        # Silent when no intent is likely enough, or when fitting no intent at all is likelier still.
+        if not ranked or ranked[0][0] < self.min_confidence or none > ranked[0][0]:
             return []
-        top_score = ranked[0][0]
-        alternates = [
-            i for s, i in ranked[1:3] if s >= ALTERNATE_FLOOR * self.threshold and s >= ALTERNATE_RATIO * top_score
-        ][: max(0, self.k - 1)]
+        top = ranked[0][0]
+        if self.scorer is not None:
+            alternates = [i for c, i in ranked[1:3] if c >= ALTERNATE_MIN]
+        else:
+            floor = max(0.5 * self.min_confidence, ALTERNATE_RATIO * top)
+            alternates = [i for c, i in ranked[1:3] if c >= floor]
+        alternates = alternates[: max(0, self.k - 1)]
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()
         for intent, count in plan:
-            for pi, score, trigger in self._rank_phrases(intent, intents[intent], scores, context)[:count]:
-                chosen.append(self._suggestion(pi, score, trigger, context))
+            # An alternate shows one phrase: a few close triggers are enough to choose it.
+            limit = 12 if intent == ranked[0][1] else 4
+            for pi, score, trigger in self._rank_phrases(intent, intents[intent], reading, context, limit)[:count]:
+                chosen.append(self._suggestion(pi, score, trigger, intents[intent], reading, context))
                 used.add(pi)
         if len(chosen) < self.k:  # fewer alternates or phrases than planned: fill with the top intent
             top_intent = ranked[0][1]
-            for pi, score, trigger in self._rank_phrases(top_intent, top_score, scores, context):
+            for pi, score, trigger in self._rank_phrases(top_intent, top, reading, context):
                 if len(chosen) >= self.k:
                     break
                 if pi not in used:
-                    chosen.append(self._suggestion(pi, score, trigger, context))
+                    chosen.append(self._suggestion(pi, score, trigger, top, reading, context))
                     used.add(pi)
         return chosen[: self.k]
 
     def _rank_phrases(
-        self, intent: str, intent_score: float, scores: _Scores, context: Context
+        self, intent: str, confidence: float, reading: Reading, context: Context, limit: int = 12
     ) -> list[tuple[int, float, str]]:
-        """The best `self.k` phrases of one intent: intent score, own trigger similarity, type and adoption."""
-        fallback = scores.keyword_hits.get(intent, "")
+        """The best `self.k` phrases of one intent: confidence, own trigger similarity, type and adoption.
+
+        `limit`: how many of the intent's triggers most like the message are compared closely.
+        """
+        fallback = reading.keyword_words.get(intent, "")
+        similar = self.triggers.within(reading.analysis.compact, intent, limit)
         # Phrases no trigger matched and nothing lifts tie at the same score, so only the first few of them
         # (file order) can make it; this keeps ranking cheap in a library of 20,000 phrases.
         members = self._by_intent.get(intent, [])
         candidates = set(members[: self.k])
-        candidates.update(pi for pi in scores.phrase if self._phrases[pi].intent == intent)
+        candidates.update(similar)
         for phrase_id in context.adoption:
             found = self._index_of.get(phrase_id)
             if found is not None and self._phrases[found].intent == intent:
@@ -334,8 +314,8 @@ class Matcher:
         out = []
         for pi in candidates:
             phrase = self._phrases[pi]
-            own, trigger = scores.phrase.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
-            score = intent_score * (0.85 + 0.15 * own / 100.0)
+            own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
+            score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
             if context.customer_type and context.customer_type in phrase.types:
                 score += TYPE_BOOST
             used = context.adoption.get(phrase.id, 0)
@@ -345,8 +325,11 @@ class Matcher:
         out.sort(key=lambda item: (-item[1], item[0]))
         return out[: self.k]
 
-    def _suggestion(self, pi: int, score: float, trigger: str, context: Context) -> Suggestion:
+    def _suggestion(
+        self, pi: int, score: float, trigger: str, confidence: float, reading: Reading | None, context: Context
+    ) -> Suggestion:
         phrase = self._phrases[pi]
+        evidence = self._why(reading, phrase.intent) if reading is not None else ()
         return Suggestion(
             phrase_id=phrase.id,
             intent=phrase.intent,
@@ -354,7 +337,29 @@ class Matcher:
             text=self.library.render(phrase.id, context.variables),
             score=round(max(0.0, min(100.0, score)), 1),
             trigger=trigger,
+            confidence=round(max(0.0, min(1.0, confidence)), 3),
+            evidence=evidence,
         )
+
+    def _why(self, reading: Reading, intent: str) -> tuple[str, ...]:
+        """The message's words that made `intent`: its key word first, then what the scorer weighed most.
+
+        The scorer's words are looked for only for the first intent asked about (the likeliest one): an
+        alternate is explained by its key word and its phrase's trigger.
+        """
+        known = reading.why.get(intent)
+        if known is not None:
+            return known
+        words: list[str] = []
+        keyword = reading.keyword_words.get(intent)
+        if keyword:
+            words.append(keyword)
+        if self.scorer is not None and reading.encoded is not None and not reading.why:
+            for word in self.scorer.reasons(reading.encoded, intent):
+                if not any(word in w or w in word for w in words):
+                    words.append(word)
+        reading.why[intent] = tuple(words[:3])
+        return reading.why[intent]
 
     def classify(self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None) -> CustomerType:
         """The customer's type from all their messages so far (oldest first) and the agent's reply times."""
@@ -389,7 +394,7 @@ class Matcher:
                 if score >= 60.0 and score > found.get(tid, 0.0):
                     found[tid] = score * 0.95
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [self._suggestion(pi, score, self._phrases[pi].code, Context()) for pi, score in ranked]
+        return [self._suggestion(pi, score, self._phrases[pi].code, 1.0, None, Context()) for pi, score in ranked]
 
     def _search_index(self) -> NgramIndex:
         if self._search_texts is None:
@@ -404,6 +409,26 @@ class Matcher:
     def phrases_for(self, intent: str) -> Iterable[Phrase]:
         """The library's phrases of one intent, in file order (e.g. `followup` for the idle timer)."""
         return (self._phrases[i] for i in self._by_intent.get(intent, ()))
+
+
+def _load_scorer(library: Library) -> Scorer | None:
+    """The library's trained scorer, if it has one; a stale one is used, with a warning."""
+    if library.directory is None:
+        return None
+    path = Path(library.directory) / SCORER_FILE
+    if not path.exists():
+        log.warning("no %s in %s: intents are scored from key words and triggers alone", SCORER_FILE, path.parent)
+        return None
+    try:
+        scorer = Scorer.load(path)
+    except ScorerError as exc:
+        log.error("%s; intents are scored from key words and triggers alone", exc)
+        return None
+    from assistant.suggest.training import fingerprint  # the trainer's digest of what the scorer learned from
+
+    if scorer.fingerprint != fingerprint(library):
+        log.warning("%s was trained on another version of the library: run `assistant phrases train`", path)
+    return scorer
 
 
 def _clip(text: str) -> str:

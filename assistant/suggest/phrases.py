@@ -15,27 +15,33 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from assistant.suggest.examples import Example, load_examples
 from assistant.suggest.textnorm import NormalizationData, Normalizer
 from assistant.suggest.vocabulary import (
     ASSISTANT_INTENTS,
     DEFAULT_TYPE,
     INTENTS,
     TYPE_IDS,
+    ClauseSpec,
     CustomerTypeSpec,
     IntentSpec,
     LibraryError,
     Problem,
     QuestionSpec,
     TypeCues,
+    WordSpec,
+    parse_clauses,
     parse_intents,
     parse_types,
+    parse_words,
     string_list,
     string_value,
 )
 
 __all__ = [
-    "ASSISTANT_INTENTS", "DEFAULT_TYPE", "INTENTS", "TYPE_IDS", "CustomerTypeSpec", "IntentSpec", "Library",
-    "LibraryError", "Phrase", "Problem", "QuestionSpec", "TypeCues", "check_template", "make_environment",
+    "ASSISTANT_INTENTS", "DEFAULT_TYPE", "INTENTS", "TYPE_IDS", "ClauseSpec", "CustomerTypeSpec", "IntentSpec",
+    "Library", "LibraryError", "Phrase", "Problem", "QuestionSpec", "TypeCues", "WordSpec", "check_template",
+    "make_environment",
 ]  # fmt: skip
 
 # Answers about the goods must say something: at least PRODUCT_MIN_CHARS characters.
@@ -88,6 +94,10 @@ class Library:
     variables: Mapping[str, str]
     questions: QuestionSpec = QuestionSpec()
     type_cues: Mapping[str, TypeCues] = field(default_factory=dict)
+    words: WordSpec = WordSpec()
+    clauses: ClauseSpec = ClauseSpec()
+    # Labeled customer messages the learned scorer trains on (examples/*.tsv), with the phrases' triggers.
+    examples: tuple[Example, ...] = ()
     directory: Path | None = None
     by_id: Mapping[str, Phrase] = field(default_factory=dict, repr=False)
     _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
@@ -110,7 +120,9 @@ class Library:
                 phrase_tables.append((path.name, data))
         intents_data = _read_toml(directory / "intents.toml", problems, optional=True) or {}
         types_data = _read_toml(directory / "customer_types.toml", problems, optional=True) or {}
-        return cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
+        examples = load_examples(directory, problems)
+        library = cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
+        return dataclasses.replace(library, examples=examples)
 
     @classmethod
     def build(
@@ -131,6 +143,8 @@ class Library:
             variables[name] = str(value)
         intents, normalization, questions, type_cues = parse_intents(intents_data or {}, problems)
         customer_types = parse_types(types_data or {}, problems)
+        words_spec = parse_words(intents_data or {}, problems)
+        clauses = parse_clauses(intents_data or {}, problems)
         words = [w for spec in intents.values() for w in (*spec.strong, *spec.keywords, *spec.weak, *spec.whole)]
         words += [c for spec in customer_types.values() for c in (*spec.strong, *spec.cues, *spec.weak)]
         words += [c for spec in type_cues.values() for c in spec.cues]
@@ -168,6 +182,8 @@ class Library:
             variables=MappingProxyType(variables),
             questions=questions,
             type_cues=MappingProxyType(type_cues),
+            words=words_spec,
+            clauses=clauses,
             directory=directory,
             by_id=MappingProxyType({p.id: p for p in phrases}),
             _templates=MappingProxyType(templates),
@@ -181,6 +197,8 @@ class Library:
         template cannot grow them past the bound.
         """
         template = self._templates[phrase_id]
+        if isinstance(template, PlainText):  # most phrases: no variables to fill
+            return template.text.strip()
         values = dict(self.variables)
         values.update({k: str(v)[:MAX_VARIABLE_CHARS] for k, v in variables.items() if v not in (None, "")})
         try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
+import ahocorasick
 import rjieba
 
 # Used when no library data is at hand; the shipped list lives in phrases/intents.toml.
@@ -30,6 +33,7 @@ _SPACE = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
 _NON_WORD = re.compile(r"[\W_]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+_ASCII_CHAR = re.compile(r"[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,23 @@ class NormalizationData:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One text, normalized: `folded` keeps punctuation, `tokens` are content words, `compact` joins them."""
+    """One text, normalized: `folded` keeps punctuation, `tokens` are content words, `compact` joins them.
+
+    `offsets` are where each token starts in `compact`, then its length: the segmenter's word boundaries.
+    """
 
     folded: str
     tokens: tuple[str, ...]
     compact: str
+    offsets: tuple[int, ...] = (0,)
+
+    def inside_word(self, start: int, end: int) -> bool:
+        """Whether `compact[start:end]` lies inside one longer word of the segmenter (单号 in 订单号)."""
+        i = bisect_right(self.offsets, start) - 1
+        if i < 0 or i + 1 >= len(self.offsets):
+            return False
+        word_start, word_end = self.offsets[i], self.offsets[i + 1]
+        return end <= word_end and (word_end - word_start) > (end - start)
 
 
 class Normalizer:
@@ -66,12 +82,21 @@ class Normalizer:
                 synonyms[folded_key] = self._fold_chars(value)
         self._synonyms = synonyms
         self._synonym_re = _synonym_pattern(synonyms)
+        # The same replacement in one pass (leftmost, longest key first); the regex only settles the rare
+        # text where an ASCII key is found inside a longer ASCII word.
+        self._synonym_scan: Any = None
+        if synonyms:
+            self._synonym_scan = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+            for key in synonyms:
+                self._synonym_scan.add_word(key, key)
+            self._synonym_scan.make_automaton()
         protected = {self.fold(w).replace(" ", "") for w in data.protected}
         # For each filler, the protected words it occurs in: only those need looking for.
         self._protected: dict[str, tuple[str, ...]] = {
             f: tuple(sorted(w for w in protected if f in w and w != f)) for f in self._fillers
         }
         self.analyze = lru_cache(maxsize=2048)(self._analyze)
+        self.analyze_folded = lru_cache(maxsize=2048)(self._analyze_folded)
 
     def _fold_chars(self, text: str) -> str:
         return _JOINERS.sub("", unicodedata.normalize("NFKC", text).lower().translate(self._table)).strip()
@@ -79,17 +104,38 @@ class Normalizer:
     def fold(self, text: str) -> str:
         """NFKC, lower case, simplified characters, synonyms, no emoji/controls, punctuation runs collapsed."""
         text = self._fold_chars(text)
-        if self._synonym_re is not None:
-            text = self._synonym_re.sub(self._replace, text)
+        if self._synonym_scan is not None:
+            text = self._apply_synonyms(text)
         text = _STRIP.sub("", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
         return _SPACE.sub(" ", text).strip()
+
+    def _apply_synonyms(self, text: str) -> str:
+        parts: list[str] = []
+        pos = 0
+        for last, key in self._synonym_scan.iter_long(text):
+            start = last + 1 - len(key)
+            if _ASCII_WORD.fullmatch(key) and (
+                (start > 0 and _ASCII_CHAR.match(text[start - 1])) or _ASCII_CHAR.match(text[last + 1 : last + 2])
+            ):
+                assert self._synonym_re is not None
+                return self._synonym_re.sub(self._replace, text)
+            parts.append(text[pos:start])
+            parts.append(self._synonyms[key])
+            pos = last + 1
+        if not parts:
+            return text
+        parts.append(text[pos:])
+        return "".join(parts)
 
     def _replace(self, match: re.Match[str]) -> str:
         return self._synonyms.get(match.group(0), match.group(0))
 
     def _analyze(self, text: str) -> Analysis:
-        folded = self.fold(text)
+        return self._analyze_folded(self.fold(text))
+
+    def _analyze_folded(self, folded: str) -> Analysis:
+        """`analyze` for text that `fold` has already folded (clauses of a folded message)."""
         if not folded:
             return Analysis(folded="", tokens=(), compact="")
         cleaned = ((_NON_WORD.sub("", token), start, end) for token, start, end in rjieba.tokenize(folded))
@@ -99,7 +145,10 @@ class Normalizer:
         words = [(w, w in present and not any(i in keep for i in range(start, end))) for w, start, end in spans]
         # A message that is nothing but filler ("亲？") keeps it: it is all the customer said.
         kept = [w for w, filler in words if not filler] or [w for w, _ in words]
-        return Analysis(folded=folded, tokens=tuple(kept), compact="".join(kept))
+        offsets = [0]
+        for word in kept:
+            offsets.append(offsets[-1] + len(word))
+        return Analysis(folded=folded, tokens=tuple(kept), compact="".join(kept), offsets=tuple(offsets))
 
     def _protected_positions(self, folded: str, fillers: set[str]) -> set[int]:
         positions: set[int] = set()

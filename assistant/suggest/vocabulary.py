@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -62,6 +62,34 @@ class IntentSpec:
     weak: tuple[str, ...] = ()
     whole: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WordSpec:
+    """Where words of the library (key words, cues) may match: the `[words]` table of intents.toml.
+
+    A word counts only where it is not inside one longer word of the message as the segmenter cuts it
+    (单号 in 订单号, 码 in 号码), unless it is listed in `free`; `exclusions` name longer words a word must
+    never be read inside, wherever the segmenter cuts (喂 in 喂奶).
+    """
+
+    free: tuple[str, ...] = ()
+    exclusions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClauseSpec:
+    """How a message splits into clauses: the `[clauses]` table of intents.toml.
+
+    `cards` are regexes for order or product cards that platforms paste in (context, not the question);
+    `openers` and `closers` are social words split off the start or end of a clause ("你好我的快递…");
+    a clause whose key words all belong to a `social` intent never decides when another clause says more.
+    """
+
+    cards: tuple[str, ...] = ()
+    openers: tuple[str, ...] = ()
+    closers: tuple[str, ...] = ()
+    social: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,12 +155,59 @@ def string_value(value: Any, file: str, pid: str, key: str, problems: list[Probl
     return ""
 
 
+def parse_words(data: Mapping[str, Any], problems: list[Problem]) -> WordSpec:
+    """The `[words]` table of intents.toml: free substrings and exclusions."""
+    file = "intents.toml"
+    table = data.get("words", {})
+    if not isinstance(table, dict):
+        problems.append(Problem(file, "words", "must be a table"))
+        return WordSpec()
+    for key in sorted(set(table) - {"free", "exclusions"}):
+        problems.append(Problem(file, "words", f"unknown key '{key}'"))
+    free = string_list(table.get("free"), file, "words", "free", problems)
+    raw = table.get("exclusions", {})
+    exclusions: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, "words.exclusions", "must be a table of word = [longer words]"))
+        raw = {}
+    for word, longer in raw.items():
+        words = string_list(longer, file, "words.exclusions", word, problems)
+        for other in words:
+            if word.strip() not in other or other == word.strip():
+                problems.append(Problem(file, "words.exclusions", f"{word!r}: {other!r} does not contain it"))
+        if word.strip() and words:
+            exclusions[word.strip()] = words
+    return WordSpec(free=free, exclusions=MappingProxyType(exclusions))
+
+
+def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpec:
+    """The `[clauses]` table of intents.toml."""
+    file = "intents.toml"
+    table = data.get("clauses", {})
+    if not isinstance(table, dict):
+        problems.append(Problem(file, "clauses", "must be a table"))
+        return ClauseSpec()
+    for key in sorted(set(table) - {"cards", "openers", "closers", "social"}):
+        problems.append(Problem(file, "clauses", f"unknown key '{key}'"))
+    social = string_list(table.get("social"), file, "clauses", "social", problems)
+    for intent in social:
+        if intent not in INTENTS:
+            problems.append(Problem(file, "clauses", f"unknown intent {intent!r}"))
+    return ClauseSpec(
+        cards=_patterns(table.get("cards"), file, "clauses", problems),
+        openers=string_list(table.get("openers"), file, "clauses", "openers", problems),
+        closers=string_list(table.get("closers"), file, "clauses", "closers", problems),
+        social=social,
+    )
+
+
 def parse_intents(
     data: Mapping[str, Any], problems: list[Problem]
 ) -> tuple[dict[str, IntentSpec], NormalizationData, QuestionSpec, dict[str, TypeCues]]:
     """Parse intents.toml: intents, normalization data, question markers and extra type cues."""
     file = "intents.toml"
-    for key in sorted(set(data) - {"intent", "synonyms", "normalization", "questions", "types"}):
+    known = {"intent", "synonyms", "normalization", "questions", "types", "words", "clauses"}
+    for key in sorted(set(data) - known):
         problems.append(Problem(file, "", f"unknown key '{key}'"))
     table = data.get("intent", {})
     if not isinstance(table, dict):

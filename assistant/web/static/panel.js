@@ -9,6 +9,7 @@
   const token = params.get("token") || "";
   const labels = initial.followup_labels || {};
   const senderNames = { customer: "顾客", agent: "客服", auto: "自动" };
+  const LOW_CONFIDENCE = 0.5; // below this a suggestion is a guess: shown dimmed
 
   const state = {
     scope: initial.scope, // {agent, shop, conversation, everything}
@@ -195,14 +196,18 @@
     const suggestions = el("ol", "suggestions");
     (c.suggestions || []).forEach((s, i) => {
       const li = el("li");
-      const button = el("button", "sugg");
+      // A suggestion the engine is not sure of is shown dimmed, with its odds and why it was made.
+      const low = typeof s.confidence === "number" && s.confidence < LOW_CONFIDENCE;
+      const button = el("button", low ? "sugg low" : "sugg");
       button.type = "button";
       button.dataset.index = String(i);
       button.dataset.phraseId = s.phrase_id;
+      if (s.evidence && s.evidence.length) button.title = "依据：" + s.evidence.join("、");
       if (i < 3) button.appendChild(el("kbd", null, i + 1));
       button.appendChild(el("code", "code", s.code));
       button.appendChild(el("span", "text", s.text));
-      button.appendChild(el("span", "score", Math.round(s.score)));
+      const odds = typeof s.confidence === "number" ? Math.round(s.confidence * 100) + "%" : Math.round(s.score);
+      button.appendChild(el("span", "score", odds));
       li.appendChild(button);
       suggestions.appendChild(li);
     });

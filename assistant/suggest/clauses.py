@@ -1,0 +1,145 @@
+"""Clauses of a customer message: pasted cards apart, social words split off, the informative part kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import rjieba
+
+from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.vocabulary import ClauseSpec
+
+# A clause runs to its closing punctuation (folded text: ASCII marks, 。 and 、 stay); a full stop or comma
+# between digits belongs to a number (7.5折, 1,299).
+_CLAUSE = re.compile(r"(?:[0-9][.,:](?=[0-9])|[^!?;:~…、。.,\n])+[!?;:~…、。.,\n]*")
+# A space separates clauses unless it stands between two Latin letters or digits ("iphone 12 pro").
+_SPACE = re.compile(r"(?<![a-z0-9])\s+|\s+(?![a-z0-9])")
+# Codes that stand for an emoticon or a hidden value: [微笑], [数字x], #e-s14.
+_CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
+_EMPTY = re.compile(r"^[\W_]*$")
+_TRAILING = ",;~、…"  # clause ends that say nothing (a "?" or "!" says something, and stays)
+
+SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
+_UNDECIDED = "?"
+SOCIAL = "social"
+CARD = "card"
+TEXT = "text"
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One clause as folded text and what it is: `text` (says something), `social` or `card`."""
+
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message split into clauses; `focus` is the text that decides its intent."""
+
+    clauses: tuple[Clause, ...]
+    focus: str
+    has_card: bool
+
+    @property
+    def social_only(self) -> bool:
+        """Nothing but greetings, thanks or cards."""
+        return not any(c.kind == TEXT for c in self.clauses)
+
+
+class ClauseSplitter:
+    """Splits messages by the library's `[clauses]` data; `is_social` tells a greeting or thanks clause."""
+
+    def __init__(self, spec: ClauseSpec, normalizer: Normalizer, is_social: Callable[[Analysis], bool]) -> None:
+        self._normalizer = normalizer
+        self._is_social = is_social
+        # One alternation: a message is scanned once for every kind of card.
+        self._cards = re.compile("|".join(f"(?:{p})" for p in spec.cards)) if spec.cards else None
+        self._openers = frozenset(normalizer.fold(w) for w in spec.openers)
+        self._closers = frozenset(normalizer.fold(w) for w in spec.closers)
+        self._edges = self._openers | self._closers
+
+    def split(self, text: str) -> Message:
+        """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
+        folded = self._normalizer.fold(text)
+        has_card = False
+        if self._cards is not None:
+            folded, found = self._cards.subn(" ， ", folded)
+            has_card = found > 0
+        folded = _CODE.sub("", folded)
+        clauses: list[Clause] = []
+        for piece in _pieces(folded):
+            clauses.extend(self._social_edges(piece))
+        undecided = [n for n, c in enumerate(clauses) if c.kind == _UNDECIDED]
+        for n in undecided:
+            # Whether a clause only greets or thanks matters only beside another clause that may say more.
+            # ... and a long clause says something of its own: only a short one is looked at.
+            text = clauses[n].text
+            short = len(undecided) > 1 and len(text) <= SOCIAL_MAX_CHARS
+            said = short and self._is_social(self._normalizer.analyze_folded(text))
+            clauses[n] = Clause(clauses[n].text, SOCIAL if said else TEXT)
+        if has_card:
+            clauses.append(Clause("", CARD))
+        spoken = [c.text for c in clauses if c.kind == TEXT]
+        social = [c.text for c in clauses if c.kind == SOCIAL]
+        # Nothing but punctuation ("？？？") is still what the customer said.
+        focus = "，".join(spoken or social) or folded.strip()
+        return Message(clauses=tuple(clauses), focus=focus, has_card=has_card)
+
+    def _social_edges(self, piece: str) -> list[Clause]:
+        """The piece as one clause, or its opening and closing social words split off as clauses of their own."""
+        words = [(w, s, e) for w, s, e in rjieba.tokenize(piece) if not _EMPTY.match(w)]
+        head = 0
+        while True:  # openers may be several words as the segmenter cuts them (在/吗, 好/的)
+            size = _starts_with(words, head, len(words) - 1, self._openers)
+            if not size:
+                break
+            head += size
+        tail = len(words)
+        while True:
+            size = _ends_with(words, head + 1, tail, self._closers)
+            if not size:
+                break
+            tail -= size
+        out: list[Clause] = []
+        if head:
+            out.append(Clause(piece[: words[head][1]].strip(), SOCIAL))
+        middle = piece[words[head][1] :].strip() if words else ""
+        if tail < len(words):
+            middle = piece[words[head][1] : words[tail][1]].strip()
+        if middle:
+            said = "".join(w for w, _, _ in words[head:tail])
+            out.append(Clause(middle, SOCIAL if said in self._edges else _UNDECIDED))
+        if tail < len(words):
+            out.append(Clause(piece[words[tail][1] :].strip(), SOCIAL))
+        return out
+
+
+def _starts_with(words: list[tuple[str, int, int]], start: int, stop: int, table: frozenset[str]) -> int:
+    """How many words from `start` (ending before `stop`) form an entry of `table`; 0 if none."""
+    for size in (4, 3, 2, 1):
+        if start + size <= stop and "".join(w for w, _, _ in words[start : start + size]) in table:
+            return size
+    return 0
+
+
+def _ends_with(words: list[tuple[str, int, int]], start: int, stop: int, table: frozenset[str]) -> int:
+    """How many words ending at `stop` (beginning at or after `start`) form an entry of `table`; 0 if none."""
+    for size in (4, 3, 2, 1):
+        if stop - size >= start and "".join(w for w, _, _ in words[stop - size : stop]) in table:
+            return size
+    return 0
+
+
+def _pieces(folded: str) -> list[str]:
+    """Punctuation- and space-separated pieces with something in them."""
+    out = []
+    for chunk in _CLAUSE.findall(folded):
+        for piece in _SPACE.split(chunk):
+            piece = piece.strip().rstrip(_TRAILING).strip()
+            if piece and not _EMPTY.match(piece):
+                out.append(piece)
+    return out

@@ -1,0 +1,74 @@
+"""Labeled customer messages (`labels<TAB>text`): the library's training examples and evaluation sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.suggest.vocabulary import ASSISTANT_INTENTS, INTENTS, Problem
+
+NONE = "none"  # the label of a message that fits no intent
+EXAMPLES_DIR = "examples"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labeled message: every intent in `labels` is a right answer (the first is the main one)."""
+
+    labels: tuple[str, ...]
+    text: str
+    where: str = ""
+
+    @property
+    def is_none(self) -> bool:
+        return self.labels == (NONE,)
+
+
+def parse_line(line: str) -> tuple[tuple[str, ...], str] | None:
+    """(labels, text) of a `a|b<TAB>text` line; None for a blank line, a comment or a line not in that shape."""
+    if not line.strip() or line.startswith("#"):
+        return None
+    label, sep, text = line.partition("\t")
+    labels = tuple(x.strip() for x in label.split("|") if x.strip())
+    if not sep or not labels or not text.strip():
+        return None
+    return labels, text.strip()
+
+
+def read_examples(path: Path) -> tuple[list[Example], list[str]]:
+    """The examples of a `labels<TAB>text` file, and the lines (file:line: start) that were not in that shape."""
+    examples: list[Example] = []
+    skipped: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parsed = parse_line(line)
+        if parsed is None:
+            if line.strip() and not line.startswith("#"):
+                skipped.append(f"{path.name}:{n}: {line[:40]}")
+            continue
+        examples.append(Example(parsed[0], parsed[1], f"{path.name}:{n}"))
+    return examples, skipped
+
+
+def load_examples(directory: Path, problems: list[Problem]) -> tuple[Example, ...]:
+    """The library's training examples (`examples/*.tsv`); every malformed line or unknown label is a problem."""
+    folder = directory / EXAMPLES_DIR
+    if not folder.is_dir():
+        return ()
+    out: list[Example] = []
+    allowed = (set(INTENTS) - ASSISTANT_INTENTS) | {NONE}
+    for path in sorted(folder.glob("*.tsv")):
+        try:
+            examples, skipped = read_examples(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", "", f"cannot read: {exc}"))
+            continue
+        for line in skipped:
+            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", line.split(":")[1], "not labels<TAB>text"))
+        for example in examples:
+            bad = [label for label in example.labels if label not in allowed]
+            if bad or (NONE in example.labels and len(example.labels) > 1):
+                reason = f"unknown label {bad[0]!r}" if bad else "'none' cannot be combined with intents"
+                problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", example.where.split(":")[1], reason))
+            else:
+                out.append(example)
+    return tuple(out)

@@ -1,0 +1,196 @@
+"""The learned scorer: a linear model over a message's character and word n-grams and its key-word evidence.
+
+It is trained ahead of time (`assistant phrases train`, see training.py) from the library's triggers and
+examples, and stored beside the library as `scorer.npz`: plain arrays, read without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.suggest.textnorm import Analysis
+
+SCORER_FILE = "scorer.npz"
+FEATURE_VERSION = 1
+MAX_FEATURE_CHARS = 90  # characters of a message's focus that give n-grams
+TEXT_SCALE = 5.0  # n-gram features weigh TEXT_SCALE / sqrt(their number): long and short messages alike
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same bytes
+
+
+class ScorerError(Exception):
+    """A scorer file that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """A message's features: names and values, in a fixed order."""
+
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+def features(
+    analysis: Analysis, keyword: Mapping[str, float], *, has_card: bool = False, had_social: bool = False
+) -> Features:
+    """Character 1–3-grams and words (with word pairs) of the focus text, key-word evidence, clause facts."""
+    compact = analysis.compact
+    if len(compact) > MAX_FEATURE_CHARS:  # a long message: its head and tail say what it is about
+        compact = compact[: MAX_FEATURE_CHARS * 2 // 3] + compact[-(MAX_FEATURE_CHARS // 3) :]
+    padded = f"^{compact}$"
+    grams: dict[str, None] = {}
+    for n in (1, 2, 3):
+        for i in range(len(padded) - n + 1):
+            gram = padded[i : i + n]
+            if gram != "^" and gram != "$":
+                grams["c" + gram] = None
+    tokens = analysis.tokens
+    for token in tokens:
+        grams["w" + token] = None
+    for left, right in zip(tokens, tokens[1:]):
+        grams[f"b{left}|{right}"] = None
+    scale = TEXT_SCALE / math.sqrt(len(grams)) if grams else 0.0
+    names = list(grams)
+    values = [scale] * len(names)
+    for intent, strength in keyword.items():
+        names.append("k" + intent)
+        values.append(strength)
+    for flag, on in (("xcard", has_card), ("xsocial", had_social), ("xempty", not compact)):
+        if on:
+            names.append(flag)
+            values.append(1.0)
+    return Features(tuple(names), tuple(values))
+
+
+def shown(name: str) -> str:
+    """What a feature name means to an agent: the characters or word it stands for ("" for the others)."""
+    kind, rest = name[:1], name[1:]
+    if kind == "c":
+        return rest.strip("^$")
+    if kind == "w":
+        return rest
+    if kind == "b":
+        return rest.replace("|", "")
+    return ""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A message's known features: rows of the weight matrix and their values."""
+
+    rows: np.ndarray
+    values: np.ndarray
+
+
+class Scorer:
+    """A trained linear model: per-class probabilities for a message's features, and why."""
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        vocabulary: Sequence[str],
+        weights: np.ndarray,
+        bias: np.ndarray,
+        temperature: float,
+        meta: Mapping[str, object],
+    ) -> None:
+        self.classes = tuple(classes)
+        self.index = {name: i for i, name in enumerate(vocabulary)}
+        self.vocabulary = tuple(vocabulary)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        self.temperature = float(temperature)
+        self.meta = dict(meta)
+        self.fingerprint = str(self.meta.get("fingerprint", ""))
+        # What each feature says for a class beyond what it says for all of them (for `reasons`).
+        self._lift = self.weights - self.weights.mean(axis=1, keepdims=True)
+
+    def encode(self, found: Features) -> Encoded:
+        """The message's features as rows of the weight matrix (features the model does not know are left out)."""
+        get = self.index.get
+        found_rows = [get(name, -1) for name in found.names]
+        rows = np.fromiter(found_rows, dtype=np.intp, count=len(found_rows))
+        known = rows >= 0
+        return Encoded(rows[known], np.asarray(found.values, dtype=np.float32)[known])
+
+    def logits(self, encoded: Encoded) -> np.ndarray:
+        """Raw class scores (before calibration)."""
+        if not len(encoded.rows):
+            return self.bias.copy()
+        return self.bias + encoded.values @ self.weights[encoded.rows]
+
+    def probabilities(self, encoded: Encoded) -> np.ndarray:
+        """Calibrated probabilities, one per class (in `classes` order), summing to 1."""
+        z = self.logits(encoded) / self.temperature
+        z = np.exp(z - z.max())
+        return z / z.sum()
+
+    def reasons(self, encoded: Encoded, cls: str, limit: int = 3) -> tuple[str, ...]:
+        """The words of the message that speak most for `cls` more than for the average class."""
+        if not len(encoded.rows) or cls not in self.classes:
+            return ()
+        col = self.classes.index(cls)
+        rows = encoded.rows
+        lift = encoded.values * self._lift[rows, col]
+        out: list[str] = []
+        best = np.argpartition(-lift, 4 * limit)[: 4 * limit] if len(lift) > 4 * limit else np.arange(len(lift))
+        for i in best[np.argsort(-lift[best])]:
+            if lift[i] <= 0.0:
+                break
+            text = shown(self.vocabulary[rows[i]])
+            if not text or any(text in o for o in out):
+                continue
+            out = [o for o in out if o not in text] + [text]  # a longer n-gram replaces the pieces inside it
+            if len(out) >= limit:
+                break
+        return tuple(out)
+
+    # -- file -------------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the model as a zip of .npy arrays with fixed dates: the same model gives the same bytes."""
+        meta = {**self.meta, "temperature": self.temperature, "classes": list(self.classes)}
+        arrays: dict[str, np.ndarray] = {
+            "weights": self.weights.astype(np.float16),
+            "bias": self.bias.astype(np.float32),
+            "vocabulary": np.frombuffer("\n".join(self.vocabulary).encode("utf-8"), dtype=np.uint8),
+            "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8"), np.uint8),
+        }
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array, allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> Scorer:
+        """Read a scorer written by `save`; ScorerError says what is wrong with a bad file."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+                vocabulary = bytes(data["vocabulary"]).decode("utf-8").split("\n")
+                weights = data["weights"].astype(np.float32)
+                bias = data["bias"].astype(np.float32)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ScorerError(f"{path.name}: cannot read the scorer ({exc})") from exc
+        classes = meta.get("classes")
+        if meta.get("feature_version") != FEATURE_VERSION:
+            raise ScorerError(f"{path.name}: made for feature version {meta.get('feature_version')}")
+        if not isinstance(classes, list) or weights.shape != (len(vocabulary), len(classes)):
+            raise ScorerError(f"{path.name}: arrays do not fit together")
+        return cls(classes, vocabulary, weights, bias, float(meta.get("temperature", 1.0)), meta)
+
+
+def top(probabilities: np.ndarray, classes: Iterable[str], skip: frozenset[str]) -> list[tuple[str, float]]:
+    """(class, probability) from most to least likely, leaving out `skip`."""
+    pairs = [(c, float(p)) for c, p in zip(classes, probabilities) if c not in skip]
+    pairs.sort(key=lambda item: -item[1])
+    return pairs

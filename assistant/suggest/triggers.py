@@ -1,0 +1,154 @@
+"""Fuzzy matching of a message against the phrases' triggers: which phrase's example question it resembles."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from rapidfuzz import fuzz, process
+
+from assistant.suggest.phrases import Phrase
+from assistant.suggest.textnorm import char_ngrams
+
+SHORTLIST = 80  # triggers re-scored with rapidfuzz after the bigram shortlist (all intents)
+INTENT_SHORTLIST = 12  # ... within one intent, when ranking its phrases
+IDF_MIX = 0.5  # share of the fuzzy score kept whatever characters matched; the rest scales with their weight
+
+
+class NgramIndex:
+    """Character-bigram inverted index over short texts: shortlists candidates before fuzzy scoring."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+        bigrams: dict[str, list[int]] = {}
+        chars: dict[str, list[int]] = {}
+        for i, text in enumerate(self.texts):
+            for gram in char_ngrams(text, 2):
+                bigrams.setdefault(gram, []).append(i)
+            for ch in set(text):
+                chars.setdefault(ch, []).append(i)
+        self._bigrams = bigrams
+        self._chars = chars
+        # Bigrams found in a large share of texts ("什么") say little and cost much at 20k phrases.
+        self._common = max(500, len(self.texts) // 20)
+
+    def shortlist(self, query: str, limit: int) -> list[int]:
+        """Ids of up to `limit` texts sharing the most bigrams (or characters) with `query`."""
+        counts: Counter[int] = Counter()
+        postings = [p for p in (self._bigrams.get(g) for g in char_ngrams(query, 2)) if p]
+        rare = [p for p in postings if len(p) <= self._common]
+        for posting in rare or postings:
+            counts.update(posting)
+        if not counts:
+            for ch in set(query):
+                counts.update(self._chars.get(ch, ()))
+        return [i for i, _ in counts.most_common(limit)]
+
+
+def similarity(query: str, text: str) -> float:
+    """0–100: `ratio`, or `partial_ratio` discounted when the shorter side covers little of the longer."""
+    if not query or not text:
+        return 0.0
+    ratio = fuzz.ratio(query, text)
+    short, long = sorted((len(query), len(text)))
+    factor = 0.5 + 0.5 * min(1.0, 1.6 * short / long)
+    if factor * 100.0 <= ratio:
+        return ratio  # partial_ratio cannot beat it
+    # score_cutoff lets rapidfuzz stop early (returning 0) when partial_ratio cannot beat `ratio` either.
+    partial = fuzz.partial_ratio(query, text, score_cutoff=ratio / factor)
+    return max(ratio, partial * factor)
+
+
+class CharWeights:
+    """Inverse document frequency of characters: 吗/的/有 say little, 券/票/码 say much."""
+
+    def __init__(self, documents: Iterable[str]) -> None:
+        df: Counter[str] = Counter()
+        n = 0
+        for doc in documents:
+            df.update(set(doc))
+            n += 1
+        self._idf = {c: math.log((n + 1) / (d + 1)) + 1.0 for c, d in df.items()}
+        self._unknown = math.log(n + 1) + 1.0
+
+    def of(self, text: str) -> dict[str, float]:
+        """Weight of each distinct character of `text`."""
+        return {c: self._idf.get(c, self._unknown) for c in set(text)}
+
+    def weight(self, chars: Iterable[str]) -> float:
+        """Summed weight of distinct characters."""
+        return sum(self._idf.get(c, self._unknown) for c in set(chars))
+
+
+class TriggerIndex:
+    """The phrases' triggers, normalized once: similarity of a message to them, across or within intents."""
+
+    def __init__(
+        self, phrases: Sequence[Phrase], forms: Mapping[str, Sequence[str]], extra_words: Iterable[str] = ()
+    ) -> None:
+        ids: dict[str, int] = {}
+        self.raw: list[str] = []
+        self.phrases_of: list[list[int]] = []
+        for i, p in enumerate(phrases):
+            for norm, raw in zip(forms[p.id], p.triggers):
+                if not norm:
+                    continue
+                tid = ids.setdefault(norm, len(ids))
+                if tid == len(self.phrases_of):
+                    self.raw.append(raw)
+                    self.phrases_of.append([])
+                if i not in self.phrases_of[tid]:
+                    self.phrases_of[tid].append(i)
+        self.index = NgramIndex(list(ids))
+        self.weights = CharWeights([*ids, *extra_words])
+        self._weight = [self.weights.weight(t) for t in self.index.texts]
+        self._chars = [frozenset(t) for t in self.index.texts]
+        self._intent_of = [p.intent for p in phrases]
+        by_intent: dict[str, list[int]] = {}
+        for tid, owners in enumerate(self.phrases_of):
+            for intent in {self._intent_of[pi] for pi in owners}:
+                by_intent.setdefault(intent, []).append(tid)
+        # One small index per intent: ranking an intent's phrases reads only its own triggers.
+        self._within = {i: (tids, NgramIndex([self.index.texts[t] for t in tids])) for i, tids in by_intent.items()}
+
+    def _score(self, query: str, weights: Mapping[str, float], total: float, tid: int) -> float:
+        common = sum(weights[c] for c in self._chars[tid] & weights.keys())
+        overlap = 2.0 * common / (total + self._weight[tid]) if common else 0.0
+        return similarity(query, self.index.texts[tid]) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
+
+    def across(self, query: str) -> tuple[dict[str, float], dict[int, tuple[float, str]]]:
+        """Best similarity per intent (0–100) and per phrase (with its trigger), over a shortlist of all triggers."""
+        phrase: dict[int, tuple[float, str]] = {}
+        best: dict[str, float] = {}
+        weights = self.weights.of(query)
+        total = sum(weights.values())
+        for tid in self.index.shortlist(query, SHORTLIST):
+            score = self._score(query, weights, total, tid)
+            for pi in self.phrases_of[tid]:
+                if score > phrase.get(pi, (-1.0, ""))[0]:
+                    phrase[pi] = (score, self.raw[tid])
+                    intent = self._intent_of[pi]
+                    best[intent] = max(best.get(intent, 0.0), score)
+        return best, phrase
+
+    def within(self, query: str, intent: str, limit: int = INTENT_SHORTLIST) -> dict[int, tuple[float, str]]:
+        """Per phrase of `intent`: its best trigger's similarity to `query` (0–100) and the trigger.
+
+        Only the `limit` triggers sharing most character pairs with the query are compared.
+        """
+        entry = self._within.get(intent)
+        if entry is None or not query:
+            return {}
+        tids, index = entry
+        shortlist = [tids[local] for local in index.shortlist(query, limit)]
+        if not shortlist:
+            return {}
+        # One call for all: choosing among an intent's phrases needs only plain similarity.
+        scores = process.cdist([query], [self.index.texts[t] for t in shortlist], scorer=fuzz.ratio)[0]
+        phrase: dict[int, tuple[float, str]] = {}
+        for tid, score in zip(shortlist, scores.tolist()):
+            for pi in self.phrases_of[tid]:
+                if self._intent_of[pi] == intent and score > phrase.get(pi, (-1.0, ""))[0]:
+                    phrase[pi] = (score, self.raw[tid])
+        return phrase

@@ -1,0 +1,107 @@
+"""Clause splitting: punctuation and spaces, pasted order cards, social words at the edges, the focus."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.suggest.clauses import CARD, SOCIAL, TEXT, ClauseSplitter
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.vocabulary import ClauseSpec
+
+SPEC = ClauseSpec(
+    cards=(r"订单号\s*:\s*[0-9]+", r"(?<![0-9])[0-9]{10,}(?![0-9])"),
+    openers=("你好", "在吗", "好的", "请问", "我想问一下"),
+    closers=("谢谢", "谢谢亲"),
+    social=("greeting", "thanks_bye"),
+)
+SOCIAL_WORDS = {"你好", "谢谢", "好的", "嗯嗯", "在吗", "收到"}
+
+
+def social(analysis: Analysis) -> bool:
+    return analysis.compact in SOCIAL_WORDS
+
+
+@pytest.fixture(scope="module")
+def splitter() -> ClauseSplitter:
+    return ClauseSplitter(SPEC, Normalizer(), social)
+
+
+def kinds(splitter: ClauseSplitter, text: str) -> list[tuple[str, str]]:
+    return [(c.text, c.kind) for c in splitter.split(text).clauses]
+
+
+def test_punctuation_and_spaces_end_clauses(splitter: ClauseSplitter) -> None:
+    assert kinds(splitter, "裙子起球吗？会不会掉色 能机洗吗") == [
+        ("裙子起球吗?", TEXT), ("会不会掉色", TEXT), ("能机洗吗", TEXT),
+    ]  # fmt: skip
+
+
+def test_numbers_and_latin_words_are_not_cut(splitter: ClauseSplitter) -> None:
+    assert kinds(splitter, "两件7.5折吗") == [("两件7.5折吗", TEXT)]
+    assert kinds(splitter, "iphone 12 pro有货吗") == [("iphone 12 pro有货吗", TEXT)]
+
+
+def test_a_greeting_glued_to_the_question_is_split_off(splitter: ClauseSplitter) -> None:
+    message = splitter.split("你好我的快递今天能到吗")
+    assert [(c.text, c.kind) for c in message.clauses] == [("你好", SOCIAL), ("我的快递今天能到吗", TEXT)]
+    assert message.focus == "我的快递今天能到吗"
+
+
+def test_openers_of_several_words_and_closers_are_split_off(splitter: ClauseSplitter) -> None:
+    message = splitter.split("我想问一下发票怎么开谢谢亲")
+    assert message.focus == "发票怎么开"
+    assert [c.kind for c in message.clauses] == [SOCIAL, TEXT, SOCIAL]
+
+
+def test_a_social_clause_beside_a_question_does_not_decide(splitter: ClauseSplitter) -> None:
+    message = splitter.split("谢谢，那赠品呢？")
+    assert message.focus == "那赠品呢?"
+    assert not message.social_only
+
+
+def test_a_message_that_only_thanks_keeps_all_of_it(splitter: ClauseSplitter) -> None:
+    message = splitter.split("好的，谢谢")
+    assert message.social_only
+    assert message.focus == "好的，谢谢"
+
+
+def test_a_single_clause_is_the_focus_without_asking_whether_it_is_social() -> None:
+    asked: list[str] = []
+
+    def record(analysis: Analysis) -> bool:
+        asked.append(analysis.compact)
+        return True
+
+    message = ClauseSplitter(SPEC, Normalizer(), record).split("收到")
+    assert message.focus == "收到" and asked == []
+
+
+def test_a_pasted_order_card_is_context_not_the_question(splitter: ClauseSplitter) -> None:
+    message = splitter.split("订单号：1234567 这个怎么还没发货")
+    assert message.has_card
+    assert message.focus == "这个怎么还没发货"
+    assert (("", CARD)) in kinds(splitter, "订单号：1234567 这个怎么还没发货")
+
+
+def test_a_long_number_is_taken_as_a_pasted_order_number(splitter: ClauseSplitter) -> None:
+    message = splitter.split("3344556677889900 退款了吗")
+    assert message.has_card and message.focus == "退款了吗"
+
+
+def test_emoticon_and_placeholder_codes_are_dropped(splitter: ClauseSplitter) -> None:
+    assert splitter.split("[微笑]发货了吗[数字x]").focus == "发货了吗"
+
+
+def test_punctuation_alone_is_still_what_was_said(splitter: ClauseSplitter) -> None:
+    assert splitter.split("？？？").focus == "?"
+    assert splitter.split("").focus == ""
+
+
+def test_shipped_library_reads_a_greeting_and_a_question_by_the_question(shipped_matcher: Matcher) -> None:
+    for text, intent in (
+        ("你好，我买的耳机什么时候发货", "shipping_time"),
+        ("在吗在吗 发票怎么开", "invoice"),
+        ("谢谢你 那赠品什么时候寄", "gift"),
+    ):
+        assert shipped_matcher.suggest(text)[0].intent == intent, text

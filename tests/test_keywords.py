@@ -1,0 +1,96 @@
+"""Key words and cues found on the segmenter's word boundaries, with free substrings and exclusions."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.suggest.keywords import KeywordSpotter, WordFinder, WordRules
+from assistant.suggest.phrases import IntentSpec, LibraryError, WordSpec
+from assistant.suggest.textnorm import Normalizer
+from assistant.suggest.vocabulary import Problem, parse_words
+
+NORMALIZER = Normalizer()
+
+
+def finder(words: list[str], spec: WordSpec | None = None) -> WordFinder[str]:
+    return WordFinder(((w, w) for w in words), NORMALIZER, WordRules(spec or WordSpec(), NORMALIZER))
+
+
+def found(words: list[str], text: str, spec: WordSpec | None = None) -> list[str]:
+    return [f.term.value for f in finder(words, spec).find(NORMALIZER.analyze(text))]
+
+
+def test_inside_word_is_true_only_within_one_longer_word() -> None:
+    analysis = NORMALIZER.analyze("订单号多少")  # 订单号 / 多少
+    assert analysis.tokens[0] == "订单号"
+    assert analysis.inside_word(1, 3)  # 单号
+    assert not analysis.inside_word(0, 3)  # the whole word
+    assert not analysis.inside_word(2, 4)  # 号多: across two words
+
+
+def test_a_word_matches_as_a_word_of_the_message() -> None:
+    assert found(["单号"], "快递单号发我一下") == ["单号"]
+
+
+def test_a_word_inside_a_longer_word_does_not_match() -> None:
+    assert found(["单号"], "咨询订单号:12345") == []
+    assert found(["码"], "验证码收不到") == []
+
+
+def test_a_word_spanning_several_words_matches() -> None:
+    assert found(["什么时候发"], "什么时候发货") == ["什么时候发"]
+
+
+def test_a_free_word_matches_inside_longer_words() -> None:
+    assert found(["票"], "能开发票吗") == []
+    assert found(["票"], "能开发票吗", WordSpec(free=("票",))) == ["票"]
+
+
+def test_an_exclusion_stops_a_word_inside_the_longer_word_however_it_is_cut() -> None:
+    spec = WordSpec(free=("喂",), exclusions={"喂": ("喂奶",)})
+    assert found(["喂"], "宝宝喂奶用的", spec) == []
+    assert found(["喂"], "喂 有人吗", spec) == ["喂"]
+
+
+def test_an_exclusion_only_covers_the_places_it_occurs() -> None:
+    spec = WordSpec(free=("单号",), exclusions={"单号": ("订单号",)})
+    assert found(["单号"], "订单号123的快递单号是多少", spec) == ["单号"]
+    assert found(["单号"], "订单号123", spec) == []
+
+
+def test_a_number_slot_word_matches_anywhere() -> None:
+    assert found(["少#块"], "少5块行不行") == ["少#块"]
+    assert found(["#码"], "我要大一码") == ["#码"]
+
+
+def test_words_are_found_in_the_order_given() -> None:
+    assert found(["发货", "什么时候发"], "什么时候发货") == ["发货", "什么时候发"]
+
+
+def test_keyword_spotter_ignores_a_key_word_inside_an_unrelated_word() -> None:
+    intents = {
+        "logistics": IntentSpec(id="logistics", label="物流", strong=("单号",)),
+        "refund": IntentSpec(id="refund", label="退款", keywords=("退款",)),
+    }
+    spotter = KeywordSpotter(intents, NORMALIZER, WordSpec(exclusions={"单号": ("订单号",)}))
+    scores, _ = spotter.scores(NORMALIZER.analyze("订单号:8812 我要退款"))
+    assert set(scores) == {"refund"}
+    scores, _ = spotter.scores(NORMALIZER.analyze("快递单号多少"))
+    assert set(scores) == {"logistics"}
+
+
+def test_words_table_is_validated() -> None:
+    problems: list[Problem] = []
+    spec = parse_words({"words": {"free": ["票"], "exclusions": {"单号": ["订单号", "运单"]}, "x": 1}}, problems)
+    assert spec.free == ("票",)
+    assert spec.exclusions == {"单号": ("订单号", "运单")}
+    reasons = sorted(p.reason for p in problems)
+    assert reasons == ["'单号': '运单' does not contain it", "unknown key 'x'"]
+
+
+def test_a_library_with_a_bad_words_table_is_rejected() -> None:
+    from assistant.suggest.phrases import Library
+
+    with pytest.raises(LibraryError) as caught:
+        Library.build([], {"words": {"free": "票"}})
+    assert "'free' must be a list of strings" in str(caught.value)

@@ -1,0 +1,144 @@
+"""The learned scorer: training is reproducible, the file round-trips, the shipped one fits the library."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assistant.suggest.examples import Example
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import Library, LibraryError
+from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError
+from assistant.suggest.training import fingerprint, items, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _p(pid: str, intent: str, code: str, *triggers: str) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "intent": intent,
+        "code": code,
+        "text": "亲，这是一条足够长的回复内容哦~",
+        "triggers": list(triggers),
+    }
+
+
+PHRASES = [
+    _p("ship.a", "shipping_time", "fh1", "什么时候发货", "今天能发吗", "几天发货"),
+    _p("ship.b", "shipping_time", "fh2", "多久能发出", "明天发货吗"),
+    _p("log.a", "logistics", "wl1", "快递到哪了", "物流没更新", "几天能到"),
+    _p("log.b", "logistics", "wl2", "怎么还没收到", "包裹在哪"),
+    _p("inv.a", "invoice", "fp1", "能开发票吗", "发票抬头怎么写"),
+    _p("inv.b", "invoice", "fp2", "电子发票发哪了", "专票能开吗"),
+]
+EXAMPLES = (
+    Example(("shipping_time",), "拍了多久发出", "a.tsv:1"),
+    Example(("logistics",), "东西到哪儿了", "a.tsv:2"),
+    Example(("invoice", "payment"), "公司报销要票", "a.tsv:3"),
+    Example(("none",), "你们几点下班", "a.tsv:4"),
+    Example(("none",), "今天天气不错", "a.tsv:5"),
+)
+
+
+def tiny(directory: Path) -> Library:
+    intents = {"intent": {"invoice": {"strong": ["发票"]}, "logistics": {"keywords": ["快递"]}}}
+    library = Library.build([("t.toml", {"group": "测试", "phrase": PHRASES})], intents, {}, directory=directory)
+    return dataclasses.replace(library, examples=EXAMPLES)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, Scorer]:
+    library = tiny(tmp_path_factory.mktemp("lib"))
+    return library, train(Matcher(library, scorer=None, strict=True)).scorer
+
+
+def test_training_items_are_triggers_then_examples_with_second_labels_lighter(tmp_path: Path) -> None:
+    data = items(tiny(tmp_path))
+    assert [i.text for i in data[:3]] == ["什么时候发货", "今天能发吗", "几天发货"]
+    second = [i for i in data if i.text == "公司报销要票"]
+    assert [(i.label, i.weight) for i in second] == [("invoice", 1.0), ("payment", 0.5)]
+
+
+def test_the_trained_scorer_knows_its_classes_and_scores_messages(trained: tuple[Library, Scorer]) -> None:
+    library, scorer = trained
+    assert set(scorer.classes) == {"shipping_time", "logistics", "invoice", "payment", "none"}
+    matcher = Matcher(library, scorer=scorer, strict=True)
+    p = scorer.probabilities(matcher.read("发票怎么开").encoded)  # type: ignore[arg-type]
+    assert abs(float(p.sum()) - 1.0) < 1e-5
+    assert scorer.classes[int(np.argmax(p))] == "invoice"
+    assert "发票" in "".join(scorer.reasons(matcher.read("发票怎么开").encoded, "invoice"))  # type: ignore[arg-type]
+
+
+def test_training_twice_writes_the_same_bytes(trained: tuple[Library, Scorer], tmp_path: Path) -> None:
+    library, scorer = trained
+    again = train(Matcher(library, scorer=None, strict=True)).scorer
+    scorer.save(tmp_path / "a.npz")
+    again.save(tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_a_saved_scorer_reads_back_the_same(trained: tuple[Library, Scorer], tmp_path: Path) -> None:
+    library, scorer = trained
+    scorer.save(tmp_path / SCORER_FILE)
+    loaded = Scorer.load(tmp_path / SCORER_FILE)
+    assert loaded.classes == scorer.classes and loaded.fingerprint == fingerprint(library)
+    matcher = Matcher(library, scorer=scorer)
+    for text in ("什么时候发货", "快递到哪了", "你们几点下班"):
+        encoded = matcher.read(text).encoded
+        assert encoded is not None
+        a, b = scorer.probabilities(encoded), loaded.probabilities(loaded.encode(matcher.read(text).features))
+        assert np.allclose(a, b, atol=2e-3), text  # weights are stored as float16
+
+
+def test_a_broken_scorer_file_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / SCORER_FILE).write_bytes(b"not a zip")
+    with pytest.raises(ScorerError, match=SCORER_FILE):
+        Scorer.load(tmp_path / SCORER_FILE)
+
+
+def test_a_library_with_a_broken_scorer_still_suggests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / SCORER_FILE).write_bytes(b"not a zip")
+    with caplog.at_level(logging.ERROR):
+        matcher = Matcher(tiny(tmp_path), strict=True)
+    assert matcher.scorer is None and "cannot read the scorer" in caplog.text
+    assert matcher.suggest("能开发票吗")[0].intent == "invoice"
+
+
+def test_a_stale_scorer_is_used_with_a_warning(
+    trained: tuple[Library, Scorer], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, scorer = trained
+    scorer.save(tmp_path / SCORER_FILE)
+    library = dataclasses.replace(tiny(tmp_path), examples=EXAMPLES[:2])
+    with caplog.at_level(logging.WARNING):
+        matcher = Matcher(library)
+    assert matcher.scorer is not None and "phrases train" in caplog.text
+
+
+def test_the_shipped_scorer_was_trained_on_the_shipped_library() -> None:
+    library = Library.load(ROOT / "phrases")
+    scorer = Scorer.load(ROOT / "phrases" / SCORER_FILE)
+    assert scorer.fingerprint == fingerprint(library), "phrases changed since training: run `make train`"
+    assert (ROOT / "phrases" / SCORER_FILE).stat().st_size < 2_000_000
+
+
+def test_examples_with_unknown_labels_are_library_problems(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "x.tsv").write_text(
+        "refund\t退款吧\nweather\t下雨吗\nnone|refund\t嗯\nno tab\nfollowup\t还在吗\n# note\n", encoding="utf-8"
+    )
+    with pytest.raises(LibraryError) as caught:
+        Library.load(tmp_path)
+    reasons = {(p.phrase_id, p.reason) for p in caught.value.problems}
+    assert reasons == {
+        ("2", "unknown label 'weather'"),
+        ("3", "'none' cannot be combined with intents"),
+        ("4", "not labels<TAB>text"),
+        ("5", "unknown label 'followup'"),
+    }

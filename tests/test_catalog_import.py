@@ -224,3 +224,13 @@ def test_cli_catalog_import_with_bad_rows_exits_1(
     assert "items.csv row 2: 商品ID is empty" in err and "nothing imported" in err
     assert main(["catalog", "import", str(bad), "--skip-bad", "--db", str(db_path)]) == 0
     assert "1 problem(s) left out" in capsys.readouterr().out
+
+
+def test_cli_catalog_list_before_any_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "old.db"
+    sqlite3.connect(db).close()  # a database from before the catalog existed
+    assert main(["catalog", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 of 0 item(s)"
+    assert main(["catalog", "show", TSHIRT, "--db", str(db)]) == 1
+    assert main(["catalog", "list", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no database" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+_SIMPLE = re.compile(r"(\d{1,3}(?:\.\d+)?)-(\d{1,3}(?:\.\d+)?)")
 _UNIT = r"(?:cm|厘米|公分|斤|kg|公斤)?"
 _RANGE = re.compile(
     rf"^\s*(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:[-~～—–至到]|以上|以下)?\s*(\d+(?:\.\d+)?)?\s*{_UNIT}\s*(?:以上|以下)?\s*$"
@@ -63,6 +64,10 @@ def parse_range(cell: str, *, kg_to_jin: bool = False) -> Range | None:
 
     With `kg_to_jin`, a cell written in kg or 公斤 (50-55kg) is turned into 斤.
     """
+    simple = _SIMPLE.fullmatch(cell)
+    if simple is not None:  # the common 158-165: no need for the general form
+        low, high = float(simple.group(1)), float(simple.group(2))
+        return Range(low, high) if low <= high else None
     text = unicodedata.normalize("NFKC", cell).strip().lower()
     match = _RANGE.match(text)
     if match is None:

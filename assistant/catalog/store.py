@@ -95,17 +95,26 @@ def write(
     )
 
 
-def read_item(conn: sqlite3.Connection, item_id: str) -> Item | None:
-    """One item with its chart (its own chart first, else the shared one it names), or None."""
+def read_item(conn: sqlite3.Connection, item_id: str, shared: dict[str, SizeChart | None] | None = None) -> Item | None:
+    """One item with its chart (its own chart first, else the shared one it names), or None.
+
+    `shared` keeps shared charts already read (many items name the same one).
+    """
     row = conn.execute(
         "SELECT item_id, title, attrs, size_chart FROM catalog_items WHERE item_id = ?", (item_id,)
     ).fetchone()
     if row is None:
         return None
     chart = _chart(conn, OWN, row[0])
-    if chart is None and row[3]:
-        chart = _chart(conn, SHARED, row[3])
-    return Item(id=row[0], title=row[1], attrs=_unpairs(row[2]), chart=chart, chart_name=row[3])
+    name = row[3]
+    if chart is None and name:
+        if shared is None:
+            chart = _chart(conn, SHARED, name)
+        else:
+            if name not in shared:
+                shared[name] = _chart(conn, SHARED, name)
+            chart = shared[name]
+    return Item(id=row[0], title=row[1], attrs=_unpairs(row[2]), chart=chart, chart_name=name)
 
 
 def shared_charts(conn: sqlite3.Connection, names: Iterable[str]) -> set[str]:
@@ -173,6 +182,7 @@ class Catalog:
         self.capacity = capacity
         self._conn: sqlite3.Connection | None = None
         self._items: OrderedDict[str, Item | None] = OrderedDict()
+        self._shared: dict[str, SizeChart | None] = {}
         self._version: int | None = None
 
     def item(self, item_id: str) -> Item | None:
@@ -183,11 +193,12 @@ class Catalog:
             version = self._conn.execute("SELECT max(id) FROM catalog_imports").fetchone()[0]
             if version != self._version:
                 self._items.clear()
+                self._shared.clear()
                 self._version = version
             if item_id in self._items:
                 self._items.move_to_end(item_id)
                 return self._items[item_id]
-            found = read_item(self._conn, item_id)
+            found = read_item(self._conn, item_id, self._shared)
         except sqlite3.OperationalError:  # no database or no catalog tables yet: nothing is known
             return None
         self._items[item_id] = found
@@ -210,7 +221,13 @@ def _chart(conn: sqlite3.Connection, kind: str, owner: str) -> SizeChart | None:
     if not rows:
         return None
     sizes = tuple(
-        SizeRow(size=r[0], height=_range(r[1], r[2]), weight=_range(r[3], r[4]), measures=_unpairs(r[5])) for r in rows
+        SizeRow(
+            size=r[0],
+            height=_range(r[1], r[2]),
+            weight=_range(r[3], r[4]),
+            measures=_unpairs(r[5]) if r[5] != "[]" else (),
+        )
+        for r in rows
     )
     return SizeChart(rows=sizes, name=owner if kind == SHARED else "")
 

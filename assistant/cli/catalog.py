@@ -66,6 +66,8 @@ def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | 
         return 1
     try:
         total, rows = summaries(conn, limit=limit, offset=offset, query=query)
+    except sqlite3.OperationalError:  # a database from before the catalog: nothing imported yet
+        total, rows = 0, []
     finally:
         conn.close()
     table = [["商品ID", "标题", "属性", "尺码表"]]
@@ -87,6 +89,8 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
         return 1
     try:
         item = read_item(conn, item_id)
+    except sqlite3.OperationalError:  # a database from before the catalog: nothing imported yet
+        item = None
     finally:
         conn.close()
     if item is None:

@@ -219,6 +219,7 @@ def _chart_rows(
     measures = [(i, name) for i, name in measures if name]
     weight_in_kg = "weight" in columns and _KG.search(table.header[columns["weight"]].lower()) is not None
     width = len(table.header)
+    here = f"{table.source} "
     for number, row in table.rows:
         cells = _padded(row, width, table.source, number, problems)
         if cells is None:
@@ -234,7 +235,7 @@ def _chart_rows(
                 problems.append(Problem(table.source, number, "尺码表 is empty"))
                 continue
             key = (SHARED, name)
-        if key in sources and not sources[key].startswith(f"{table.source} "):
+        if key in sources and not sources[key].startswith(here):
             problems.append(Problem(table.source, number, f"{_owner_name(key)} already has sizes in {sources[key]}"))
             bad.add(key)
             continue
@@ -264,24 +265,27 @@ def _size_row(
     if not size:
         problems.append(Problem(source, number, "尺码 is empty"))
         return None
-    ranges: dict[str, Range | None] = {}
-    for key, label, example in (("height", "身高", "158-165"), ("weight", "体重", "95-110")):
-        cell = cells[columns[key]] if key in columns else ""
-        if not cell:
-            ranges[key] = None
-            continue
-        found = parse_range(cell, kg_to_jin=key == "weight")
-        if found is None:
-            problems.append(Problem(source, number, f"{label} {cell!r} is not a range such as {example}"))
+    height = weight = None
+    if "height" in columns and cells[columns["height"]]:
+        height = parse_range(cells[columns["height"]])
+        if height is None:
+            problems.append(
+                Problem(source, number, f"身高 {cells[columns['height']]!r} is not a range such as 158-165")
+            )
             return None
-        if key == "weight" and weight_in_kg and not _KG.search(cell.lower()):
-            found = Range(found.low * 2, found.high * 2)  # the header says kg; the cell did not
-        ranges[key] = found
-    if ranges["height"] is None and ranges["weight"] is None:
+    if "weight" in columns and cells[columns["weight"]]:
+        cell = cells[columns["weight"]]
+        weight = parse_range(cell, kg_to_jin=True)
+        if weight is None:
+            problems.append(Problem(source, number, f"体重 {cell!r} is not a range such as 95-110"))
+            return None
+        if weight_in_kg and not _KG.search(cell.lower()):
+            weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell did not
+    if height is None and weight is None:
         problems.append(Problem(source, number, f"size {size} has neither 身高 nor 体重"))
         return None
     extra = tuple((name, cells[i]) for i, name in measures if cells[i])
-    return SizeRow(size=size, height=ranges["height"], weight=ranges["weight"], measures=extra)
+    return SizeRow(size=size, height=height, weight=weight, measures=extra)
 
 
 def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> str | None:

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SIMPLE = re.compile(r"(\d{1,3}(?:\.\d+)?)-(\d{1,3}(?:\.\d+)?)")
 _UNIT = r"(?:cm|厘米|公分|斤|kg|公斤)?"
@@ -64,6 +65,11 @@ def parse_range(cell: str, *, kg_to_jin: bool = False) -> Range | None:
 
     With `kg_to_jin`, a cell written in kg or 公斤 (50-55kg) is turned into 斤.
     """
+    return _parse_range(cell, kg_to_jin)
+
+
+@lru_cache(maxsize=4096)  # a catalog's charts repeat the same few cells thousands of times
+def _parse_range(cell: str, kg_to_jin: bool) -> Range | None:
     simple = _SIMPLE.fullmatch(cell)
     if simple is not None:  # the common 158-165: no need for the general form
         low, high = float(simple.group(1)), float(simple.group(2))

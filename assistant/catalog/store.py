@@ -7,6 +7,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from assistant import store
@@ -243,7 +244,8 @@ def _range(low: float | None, high: float | None) -> Range | None:
     return Range(float(low), float(high))
 
 
-def _pairs(pairs: Sequence[tuple[str, str]]) -> str:
+@lru_cache(maxsize=4096)  # sizes of many charts carry the same measures
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> str:
     return json.dumps([list(p) for p in pairs], ensure_ascii=False, separators=(",", ":"))
 
 

@@ -7,6 +7,7 @@ and close in reverse; every route comes from `web.routes.ROUTES`.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from assistant.web.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FEED, FOLLOWUPS,
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
 from assistant.web.stream import conversation_snapshot
-from assistant.writer import Writer
+from assistant.writer import StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,21 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
 
 
 async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The single writer and the ingestor: suggestions annotate, then state and panels hear of each event."""
-    writer = Writer(app[DB_PATH])
+    """The single writer and the ingestor: suggestions annotate, then state and panels hear of each event.
+
+    A database that cannot be written stops the start (a lock held by another process only delays it:
+    `/readyz` says so meanwhile).
+    """
+    path = app[DB_PATH]
+    try:
+        writer = Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot open the database ({exc})") from None
     writer.start()
+    problem = await writer.probe()
+    if problem is not None and not is_busy(problem):
+        await writer.close()
+        raise StorageError(f"{path}: cannot write to the database ({problem})")
     app[WRITER] = writer
     ingestor = Ingestor(writer)
     engine = app[ENGINE]
@@ -97,6 +110,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     )  # the suggestion engine's library is the one agents see, reloads included
     app[FOLLOWUPS] = service
     await service.start()
+    app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
     yield
     await service.stop()
 

@@ -27,6 +27,8 @@ class ServerConfig:
     max_body_bytes: int = 262_144
     max_batch: int = 500
     access_log: bool = False  # one log line per request; off by default, rejections are always logged
+    # An idle connection is closed after this long; a request's headers or body must arrive within it.
+    request_timeout_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class StoreConfig:
     path: str = "data/assistant.db"
     retention_days: int = 180
     archive_dir: str = "data/archive"
+    # How long a write waits for another process's lock before the request answers 503; below the
+    # platforms' webhook timeouts (Chatwoot waits 5 s).
+    busy_timeout_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,8 @@ def _check(config: Config) -> None:
         "[webhook] max_text_chars": config.webhook.max_text_chars,
         "[phrases] top_k": config.phrases.top_k,
         "[store] retention_days": config.store.retention_days,
+        "[server] request_timeout_s": config.server.request_timeout_s,
+        "[store] busy_timeout_s": config.store.busy_timeout_s,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,8 @@ MAX_NAME_CHARS = 200
 # Epoch milliseconds accepted: 2000-01-01 .. 2100-01-01; anything else is a unit mistake.
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
+MIN_YEAR, MAX_YEAR = 2000, 2099
+MAX_AMOUNT = 1e12  # yuan; far beyond any order, and exact in a float
 
 
 class EventError(ValueError):
@@ -65,12 +66,14 @@ class Event:
         return self.type == "message" and self.sender == "agent"
 
 
-def parse_body(body: bytes, max_batch: int) -> list[dict[str, Any]]:
-    """Decode a request body into a list of raw event objects (one object or an array)."""
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventError("body", f"not valid JSON ({exc})") from None
+def brief(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut short: an oversized value is never echoed whole in an error or a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def parse_batch(doc: Any, max_batch: int) -> list[dict[str, Any]]:
+    """A decoded request body (one object or an array of objects) as a list of raw event objects."""
     if isinstance(doc, dict):
         return [doc]
     if isinstance(doc, list):
@@ -90,7 +93,7 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
     event_id = _string(raw, "id", max_len=MAX_ID_CHARS)
     event_type = _string(raw, "type")
     if event_type not in EVENT_TYPES:
-        raise EventError("type", f"unknown type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}")
+        raise EventError("type", f"unknown type {brief(event_type)}; expected one of {', '.join(EVENT_TYPES)}")
     ts_ms = parse_ts(raw.get("ts"))
     common = {
         "id": event_id,
@@ -105,7 +108,7 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
     if event_type == "message":
         sender = _string(raw, "sender")
         if sender not in SENDERS:
-            raise EventError("sender", f"unknown sender {sender!r}; expected one of {', '.join(SENDERS)}")
+            raise EventError("sender", f"unknown sender {brief(sender)}; expected one of {', '.join(SENDERS)}")
         text = raw.get("text")
         if not isinstance(text, str):
             raise EventError("text", "required string" if text is None else "must be a string")
@@ -136,10 +139,9 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise EventError("ts", "must be finite")
-        ms = int(value)
-        if not MIN_TS_MS <= ms < MAX_TS_MS:
-            raise EventError("ts", f"epoch milliseconds out of range: {value} (seconds given instead of ms?)")
-        return ms
+        if not MIN_TS_MS <= value < MAX_TS_MS:
+            raise EventError("ts", f"epoch milliseconds out of range: {brief(value)} (seconds given instead of ms?)")
+        return int(value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -147,13 +149,13 @@ def parse_ts(value: Any) -> int:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise EventError("ts", f"not an ISO-8601 timestamp: {value!r}") from None
+            raise EventError("ts", f"not an ISO-8601 timestamp: {brief(value)}") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise EventError("ts", f"ISO-8601 timestamp needs an offset (e.g. +08:00): {value!r}")
-        ms = round(parsed.timestamp() * 1000)
-        if not MIN_TS_MS <= ms < MAX_TS_MS:
-            raise EventError("ts", f"timestamp out of range: {value!r}")
-        return ms
+            raise EventError("ts", f"ISO-8601 timestamp needs an offset (e.g. +08:00): {brief(value)}")
+        # The years as written (not the UTC instant): "2000-01-01T00:30:00+08:00" is in range.
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise EventError("ts", f"timestamp out of range (years {MIN_YEAR}-{MAX_YEAR}): {brief(value)}")
+        return round(parsed.timestamp() * 1000)
     raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
 
 
@@ -180,6 +182,8 @@ def _amount(raw: dict[str, Any]) -> float:
         raise EventError("amount", "required number (yuan)")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EventError("amount", "must be a number (yuan)")
-    if not math.isfinite(value) or value < 0:
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
         raise EventError("amount", "must be a finite number ≥ 0")
+    if value > MAX_AMOUNT:
+        raise EventError("amount", f"larger than {MAX_AMOUNT:.0f}")
     return round(float(value), 2)

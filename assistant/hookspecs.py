@@ -24,7 +24,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled")
+FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled", "stale")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,19 @@ def deliver_message(
     config: Config, http: Outbound, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
 ) -> Awaitable[DeliveryResult | None] | DeliveryResult | None:
     """Send `text` into `conversation` on the chat platform; return (or resolve to) None if not this plugin's."""
+
+
+@hookspec(firstresult=True)
+def confirm_delivery(
+    config: Config, http: Outbound, conversation: dict[str, Any], idempotency_key: str, kind: str, since_ms: int
+) -> Awaitable[bool | None] | bool | None:
+    """Whether the platform already holds the message `idempotency_key`, asked before a delivery is made
+    again after an attempt whose outcome is unknown (cut short by a restart, timed out, failed).
+
+    True: it is there (it is not sent again); False: it is not (it is sent); None: not this plugin's
+    conversation, or its platform cannot be asked. Raise when the platform could not be asked: nothing is
+    sent, and the assistant asks again after a backoff. `since_ms`: no earlier message can be this one.
+    """
 
 
 @hookspec

@@ -33,6 +33,8 @@ SSE_EVENT = {"message": "conversation"}  # bus kind → SSE event name; other ki
 
 # A conversation as a panel card shows it: (shop, conversation) → JSON, with `agent` among its keys.
 Snapshot = Callable[[str, str], dict[str, Any]]
+# The follow-up line of conversations the feed has no update for (after a restart, or evicted), from the database.
+Recall = Callable[[list[tuple[str, str]]], dict[tuple[str, str], dict[str, Any]]]
 
 
 # ---- who sees what -------------------------------------------------------------------------------
@@ -174,6 +176,7 @@ class LiveFeed:
         self.seq = 0
         self.journal: deque[Entry] = deque(maxlen=JOURNAL_SIZE)
         self.followups: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.recall: Recall | None = None  # set by the follow-up service
         self.streams: set[Stream] = set()
         self._by_agent: dict[str, set[Stream]] = {}
         self._by_watch: dict[tuple[str, str], set[Stream]] = {}
@@ -295,12 +298,20 @@ class LiveFeed:
         return [e for e in self.journal if e.seq > seq and scope.accepts(e.update)]
 
     def followups_for(self, conversations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The latest follow-up state of each conversation, keyed as the page keys them."""
+        """The latest follow-up state of each conversation, keyed as the page keys them: the last update
+        heard, or for a conversation with none since the start, what `recall` rebuilds from the database."""
         found = {}
+        missing: list[tuple[str, str]] = []
         for c in conversations:
-            payload = self.followups.get((c["shop"], c["conversation"]))
+            key = (c["shop"], c["conversation"])
+            payload = self.followups.get(key)
             if payload is not None:
-                found[page_key(c["shop"], c["conversation"])] = payload
+                found[page_key(*key)] = payload
+            else:
+                missing.append(key)
+        if missing and self.recall is not None:
+            for key, payload in self.recall(missing).items():
+                found[page_key(*key)] = payload
         return found
 
 

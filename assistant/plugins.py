@@ -117,6 +117,10 @@ class Plugins:
         """The first `deliver_message` implementation that takes the message (see `first_result`)."""
         return await first_result(self.pm.hook.deliver_message, config=self.config, http=self.http, **kwargs)
 
+    async def confirm(self, **kwargs: Any) -> Any:
+        """The first `confirm_delivery` answer other than None (None when no plugin can tell)."""
+        return await first_result(self.pm.hook.confirm_delivery, config=self.config, http=self.http, **kwargs)
+
 
 async def _await(awaitable: Any) -> None:
     await awaitable

@@ -12,8 +12,17 @@ __all__ = ["mask", "mask_or_none"]
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix.
-_MAYBE_ANY = re.compile(r"[\d@区县旗栋幢座]")
-_MAYBE_PII = re.compile(r"\d{4}|@")
+_MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
+_MAYBE_PII = re.compile(r"\d{4}|[@＠]")
+# Characters that show nothing but split a number or an address for a pattern: removed before masking.
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# An e-mail written to dodge filters: "zhang(at)qq(dot)com", "zhang [at] qq.com", "zhang【at】qq。com".
+_AT = r"\s*[(\[{（【<]\s*at\s*[)\]}）】>]\s*"
+_DOT = r"(?:\s*[(\[{（【<]\s*dot\s*[)\]}）】>]\s*|[.。．])"
+_SPELLED_EMAIL = re.compile(
+    rf"(?<![A-Za-z0-9._%+-])(?P<local>[A-Za-z0-9][A-Za-z0-9._%+-]*)(?P<rest>{_AT}[A-Za-z0-9-]+(?:{_DOT}[A-Za-z0-9-]+)*{_DOT}[A-Za-z]{{2,}})",
+    re.I,
+)
 _MAYBE_ADDRESS = re.compile(r"[\dA-Za-z]\s*(?:号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)|[路街道巷弄]\d|[区县旗]")
 
 # A number that follows one of these labels is an order or tracking number, not personal data.
@@ -27,7 +36,7 @@ _PII = re.compile(
     # Bank card: 16-19 digits, in one run or in groups of four separated by a space or hyphen.
     r"|(?<![\d.])(?P<card>\d{4}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?)(?![\d.])"
     # Mainland mobile: 1[3-9]x xxxx xxxx, optionally +86 / 0086 / "86 " first and 3-4-4 separators.
-    r"|(?<![\d.])(?P<phone>(?:(?:\+|00)86[ -]?|86[ -])?1[3-9]\d(?:[ -]?\d{4}){2})(?![\d.])"
+    r"|(?<![\d.])(?P<phone>(?:(?:\+|00)86[ .-]?|86[ .-])?1[3-9]\d(?:[ .-]?\d{4}){2})(?![\d]|\.\d)"
 )
 
 # ---- addresses --------------------------------------------------------------------------------
@@ -54,11 +63,19 @@ _MASK = "****"
 
 
 def mask(text: str) -> str:
-    """`text` with phone, ID and card numbers, e-mail addresses and detailed addresses masked."""
+    """`text` with phone, ID and card numbers, e-mail addresses and detailed addresses masked.
+
+    Invisible characters (zero-width spaces, joiners, direction marks) are removed first: they would
+    otherwise split a number so that no pattern sees it.
+    """
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
     if not _MAYBE_ANY.search(text):
         return text
     if _MAYBE_PII.search(text):
         text = _mask_numbers(text)
+    if "at" in text.lower():
+        text = _SPELLED_EMAIL.sub(lambda m: f"{m['local'][0]}***{m['rest']}", text)
     if _MAYBE_ADDRESS.search(text):
         text = _mask_addresses(text)
     return text
@@ -92,8 +109,8 @@ def _masked(m: re.Match[str], value: str) -> str:
     """The masked form of `value`, the original text of match `m` (found in the half-width copy)."""
     kind = m.lastgroup
     if kind == "email":
-        local, _, domain = value.partition("@")
-        return f"{local[0]}***@{domain}"
+        at = m.group().index("@")  # in the half-width copy: the original may have a full-width ＠
+        return f"{value[0]}***{value[at:]}"
     if kind in ("id", "card") and _ORDER_LABEL.search(m.string, max(0, m.start() - 16), m.start()):
         return value
     if kind == "id":

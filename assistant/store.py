@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -36,19 +37,36 @@ class Written:
     annotation: Annotation | None = None
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the database with the pragmas the service relies on."""
+BUSY_TIMEOUT_S = 5.0
+
+
+def connect(path: Path | str, *, readonly: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open the database with the pragmas the service relies on; a new file is created private (0600)."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        create_private(Path(path))
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit survives power loss, not only a process crash; group commit keeps it cheap.
         conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def create_private(path: Path) -> None:
+    """Create `path` (and its directory) readable by its owner only, unless it exists.
+
+    SQLite gives the -wal and -shm files the mode of the database file, so they are private too.
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
 
 
 def now_ms() -> int:
@@ -242,3 +260,14 @@ def open_conversations(conn: sqlite3.Connection, *, agent: str | None = None) ->
         params.append(agent)
     sql += " ORDER BY last_ts_ms DESC LIMIT 500"
     return list(conn.execute(sql, params))
+
+
+def has_events_except(conn: sqlite3.Connection, shop: str, conversation: str, id_prefixes: Sequence[str]) -> bool:
+    """Whether the conversation holds an event whose id starts with none of `id_prefixes`."""
+    sql = "SELECT 1 FROM events WHERE shop = ? AND conversation = ?"
+    for _ in id_prefixes:
+        sql += " AND substr(id, 1, ?) != ?"
+    params: list[Any] = [shop, conversation]
+    for prefix in id_prefixes:
+        params += [len(prefix), prefix]
+    return conn.execute(sql + " LIMIT 1", params).fetchone() is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,29 @@ class WriterClosed(RuntimeError):
     """The writer no longer accepts work (the service is stopping)."""
 
 
+class StorageError(RuntimeError):
+    """The database cannot be opened or written at start; the message names the file and the reason."""
+
+
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; it passes
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A database error that only says another process holds the lock right now."""
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY
+
+
+_PROBED = object()
+FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long
+
+
+def _probe(conn: sqlite3.Connection) -> None:
+    # A write that changes nothing (the header's user version, unused by the migrations): it fails
+    # like an event would on a full disk, a read-only file or a lock held too long.
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
 class Writer:
     """Runs write jobs on one connection in one thread; concurrent jobs share one commit.
 
@@ -29,10 +53,12 @@ class Writer:
     others of the group still commit. A job's future resolves only after the COMMIT.
     """
 
-    def __init__(self, path: Path | str, *, max_group: int = 5000) -> None:
+    def __init__(
+        self, path: Path | str, *, max_group: int = 5000, busy_timeout_s: float = store.BUSY_TIMEOUT_S
+    ) -> None:
         self.path = Path(path)
         self.max_group = max_group
-        self._conn = store.connect(self.path)
+        self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
         schema.migrate(self._conn)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
@@ -41,6 +67,8 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        # The last write that failed on the database itself (full, read-only, I/O), and when.
+        self.fault: tuple[float, sqlite3.Error] | None = None
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
@@ -56,6 +84,24 @@ class Writer:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
         return await future
+
+    async def probe(self) -> sqlite3.Error | None:
+        """None if the database takes writes now, else the error.
+
+        A write that changes nothing is committed; and a recent write that failed on the database
+        itself counts too (a full disk refuses an event's new pages before it refuses the probe).
+        """
+        if self.fault is not None and time.monotonic() - self.fault[0] < FAULT_MEMORY_S:
+            return self.fault[1]
+        try:
+            await self.submit(_probe)
+        except sqlite3.Error as exc:
+            return exc
+        return None
+
+    def _note(self, exc: BaseException) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and not is_busy(exc):
+            self.fault = (time.monotonic(), exc)
 
     async def close(self) -> None:
         """Finish every queued job, commit, and close the connection."""
@@ -85,16 +131,21 @@ class Writer:
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._commit_group, [job for job, _ in group])
             except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
-                log.exception("group commit failed")
+                log.error("group commit failed: %s", exc)
+                self._note(exc)
                 for _, future in group:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             for (_, future), (ok, value) in zip(group, outcomes):
+                if not ok:
+                    self._note(value)
+                elif value is not _PROBED:
+                    self.fault = None  # a real write went through
                 if future.done():
                     continue
                 if ok:
-                    future.set_result(value)
+                    future.set_result(None if value is _PROBED else value)
                 else:
                     future.set_exception(value)
 
@@ -107,7 +158,11 @@ class Writer:
                 conn.execute("SAVEPOINT job")
                 try:
                     value = job(conn)
+                    if job is _probe:
+                        value = _PROBED
                 except Exception as exc:
+                    if not conn.in_transaction:  # SQLite rolled the whole transaction back (full disk, I/O)
+                        raise exc from None
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((False, exc))

@@ -2,7 +2,9 @@
 
 Messages are created with `POST /api/v1/accounts/{account}/conversations/{conversation}/messages` and the
 `api_access_token` header. Each carries `content_attributes.assistant_followup_id`, so the webhook echo
-of our own message is logged as `auto` and never mistaken for an agent's reply.
+of our own message is logged as `auto` and never mistaken for an agent's reply. Chatwoot does not
+deduplicate, so before a follow-up is posted again after an attempt whose outcome is unknown, the
+conversation's messages are listed (`GET` on the same path) and searched for that id.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
@@ -20,6 +24,13 @@ from assistant.outbound import Outbound
 log = logging.getLogger(__name__)
 
 NOTE_PREFIX = "[客服助手] 建议回复"
+PAGE = 20  # messages Chatwoot lists per page (the latest, or those `before` an id)
+MAX_PAGES = 10
+SLACK_S = 60  # clocks differ: a message this much older than the follow-up may still be it
+
+
+class ListingFailed(RuntimeError):
+    """Chatwoot could not list a conversation's messages; whether a follow-up arrived is still unknown."""
 
 
 def messages_url(config: Config, account: str, conversation: str) -> str:
@@ -67,6 +78,52 @@ async def deliver_message(
         "content_attributes": {FOLLOWUP_ATTRIBUTE: idempotency_key, "kind": kind},
     }
     return await post_message(config, http, account, str(conversation["conversation"]), body)
+
+
+@hookimpl
+async def confirm_delivery(
+    config: Config, http: Outbound, conversation: dict[str, Any], idempotency_key: str, since_ms: int
+) -> bool | None:
+    """Whether the conversation already holds our message `idempotency_key` (newest pages first)."""
+    account = account_of_shop(str(conversation["shop"]))
+    token = config.secret(config.hooks.chatwoot.api_token_env)
+    if account is None or token is None:
+        return None  # not a Chatwoot conversation, or no way to ask
+    url = messages_url(config, account, str(conversation["conversation"]))
+    timeout = aiohttp.ClientTimeout(total=config.followups.delivery_timeout_s)
+    before: int | None = None
+    for _ in range(MAX_PAGES):
+        params = {"before": str(before)} if before is not None else {}
+        try:
+            async with http.session().get(
+                url, params=params, headers={"api_access_token": token}, timeout=timeout
+            ) as resp:
+                if resp.status != 200:
+                    detail = (await resp.text(errors="replace"))[:200]
+                    raise ListingFailed(f"HTTP {resp.status} listing Chatwoot messages: {detail}")
+                listing = await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            raise ListingFailed(f"{type(exc).__name__} listing Chatwoot messages: {exc}") from None
+        messages = [m for m in (listing or {}).get("payload") or [] if isinstance(m, dict)]
+        if any(_followup_id(m) == idempotency_key for m in messages):
+            return True
+        ids = [m["id"] for m in messages if isinstance(m.get("id"), int)]
+        stamps = [m["created_at"] for m in messages if isinstance(m.get("created_at"), (int, float))]
+        oldest_s = min(stamps, default=0)
+        if len(messages) < PAGE or not ids or oldest_s * 1000 < since_ms - SLACK_S * 1000:
+            return False  # the whole conversation, or everything since the follow-up, was seen
+        before = min(ids)
+    raise ListingFailed(f"more than {PAGE * MAX_PAGES} messages since the follow-up; cannot tell")
+
+
+def _followup_id(message: dict[str, Any]) -> Any:
+    attributes = message.get("content_attributes")
+    if isinstance(attributes, str):  # stored as given: a JSON string stays a string
+        try:
+            attributes = json.loads(attributes)
+        except ValueError:
+            return None
+    return attributes.get(FOLLOWUP_ATTRIBUTE) if isinstance(attributes, dict) else None
 
 
 def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] | None) -> str:

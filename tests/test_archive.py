@@ -135,6 +135,13 @@ def test_archive_moves_old_days_into_one_file_per_shop_per_day(
     check_nothing_lost(db_path, archive_root(config), filled, settled=True)
 
 
+def test_archive_files_are_private(config: Config, db_path: Path, filled: set[str], old_days: list[date]) -> None:
+    archive(config, db_path, NOW)
+    files = [p for p in archive_root(config).rglob("*.jsonl.gz")]
+    assert len(files) == 6
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o600}
+
+
 def test_archive_file_is_gzipped_jsonl_with_header_and_footer(config: Config, db_path: Path, filled: set[str]) -> None:
     archive(config, db_path, NOW)
     path = archive_path(config, ShopDay(TODAY - timedelta(days=200), "shop2"))

@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from assistant.bus import Update
+from assistant.config import Config
 from assistant.store import now_ms
 from assistant.web.appkeys import BUS
 from tests.browser import DESKTOP, probe_of
-from tests.helpers import ROOT, body_of, eventually, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 from tests.service import Service
 
 pytestmark = pytest.mark.browser
@@ -141,7 +142,10 @@ async def test_panel_shows_followup_countdown_and_state(client: Client, page: Pa
     await expect(line).to_be_hidden()
 
 
-async def test_panel_demo_box_posts_customer_message(client: Client, page: Page, tmp_path: Path) -> None:
+async def test_panel_demo_box_posts_customer_message(
+    aiohttp_client: Any, config: Config, page: Page, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=True)))
     text = "能便宜点吗？别家才卖50"
     expected = await (await client.get("/v1/suggest", params={"text": text})).json()
     await open_panel(page, f"{base_url(client)}/panel?agent=小美")
@@ -275,3 +279,95 @@ async def test_panel_reconnects_after_server_restart(page: Page, tmp_path: Path)
         await page.screenshot(path=str(tmp_path / "reconnected.png"), full_page=True)
     finally:
         second.stop()
+
+
+def followup_rows(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone() is None:
+            return {}
+        return dict(conn.execute("SELECT conversation, state FROM followups").fetchall())
+
+
+def armed(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'timers'").fetchone() is None:
+            return set()
+        return {c for (c,) in conn.execute("SELECT conversation FROM timers WHERE state = 'armed'")}
+
+
+@pytest.mark.slow
+async def test_panel_shows_countdown_and_prompt_again_after_sigkill(page: Page, tmp_path: Path) -> None:
+    db = tmp_path / "kill.db"
+    env = {
+        "ASSISTANT_WEBHOOK_SECRET": "",
+        "ASSISTANT_AGENT_TOKEN": "",
+        "ASSISTANT_SUPERVISOR_TOKEN": "",
+        "ASSISTANT_ADMIN_TOKEN": "",
+    }  # the shipped config: mode "suggest", idle_seconds 300
+    first = await Service(ROOT / "config.toml", db, env=env).start()
+    now = now_ms()
+    events = [
+        make_event(sender="agent", agent="agent1", conversation="c-countdown", text="亲，这款有现货哦", ts=now),
+        # Written almost five minutes ago, delivered only now: its idle period ends in a second.
+        make_event(sender="agent", agent="agent1", conversation="c-prompt", text="亲，在的", ts=now - 299_000),
+    ]
+    try:
+        async with aiohttp.ClientSession() as session:
+            for event in events:
+                async with session.post(f"{first.url}/v1/events", data=body_of(event)) as resp:
+                    assert resp.status == 200
+        await open_panel(page, f"{first.url}/panel?agent=agent1")
+        await page.evaluate("window.sameDocument = true")
+        countdown = card(page, "c-countdown").locator(".followup")
+        prompt = card(page, "c-prompt").locator(".followup")
+        await expect(countdown).to_have_text(re.compile(r"跟进倒计时 4:[45]\d"))
+        await expect(prompt.locator(".followup-label")).to_have_text("建议跟进：", timeout=10_000)
+        suggested = await prompt.locator(".followup-text").text_content()
+        due = await countdown.get_attribute("data-due")
+        assert suggested and due == str(now + 300_000)
+        await page.screenshot(path=str(tmp_path / "before-kill.png"), full_page=True)
+        # Both are on disk (the timer is written behind, the prompt when it is made) before the kill.
+        await eventually(lambda: armed(db) == {"c-countdown"} and followup_rows(db) == {"c-prompt": "suggested"})
+        first.kill()
+        await expect(page.locator("#status")).not_to_have_attribute("data-state", "live")
+    finally:
+        first.stop()
+    second = await Service(ROOT / "config.toml", db, env=env, port=first.port).start()
+    try:
+        await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
+        await expect(countdown).to_have_text(re.compile(r"跟进倒计时 4:[0-5]\d"))
+        await expect(countdown).to_have_attribute("data-due", due)
+        await expect(prompt.locator(".followup-label")).to_have_text("建议跟进：")
+        await expect(prompt.locator(".followup-text")).to_have_text(suggested)
+        assert await page.evaluate("window.sameDocument") is True  # the stream came back, the page was not reloaded
+        await page.screenshot(path=str(tmp_path / "after-restart.png"), full_page=True)
+        # A page opened afresh shows the same.
+        await page.reload()
+        await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        await expect(card(page, "c-countdown").locator(".followup")).to_have_attribute("data-due", due)
+        await expect(card(page, "c-prompt").locator(".followup-text")).to_have_text(suggested)
+        assert probe_of(page).errors == []
+    finally:
+        second.stop()
+
+
+async def test_panel_drops_a_followup_once_the_customer_writes_after_it(
+    client: Client, page: Page, tmp_path: Path
+) -> None:
+    fired = now_ms() - 60_000
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-back", agent="agent1", ts=fired - 400_000)))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    payload = {"state": "suggested", "text": "亲，还在吗？", "fired_ms": fired, "followup_id": "fu-1"}
+    client.app[BUS].publish(Update("followup", "shop1", "c-back", "agent1", payload))
+    line = card(page, "c-back").locator(".followup")
+    await expect(line.locator(".followup-text")).to_have_text("亲，还在吗？")
+    # Written before the prompt, delivered after it: the prompt still stands.
+    earlier = make_event(conversation="c-back", agent="agent1", text="我问一下尺码", ts=fired - 1000)
+    await client.post("/v1/events", data=body_of(earlier))
+    await expect(card(page, "c-back").locator(".msg .text").last).to_have_text("我问一下尺码")
+    await expect(line.locator(".followup-text")).to_have_text("亲，还在吗？")
+    await client.post(
+        "/v1/events", data=body_of(make_event(conversation="c-back", agent="agent1", text="还在的", ts=now_ms()))
+    )
+    await expect(card(page, "c-back").locator(".followup")).to_be_hidden()
+    await page.screenshot(path=str(tmp_path / "came-back.png"), full_page=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,8 @@ async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, ch
             await post_fixture(session, service, fixture("contact_message"))
             await eventually(lambda: "note" in chatwoot.kinds(), timeout=3)
             reply = fixture("agent_reply")
+            # Sent live (the recorded fixture is days old): the idle clock starts at the message's own time.
+            reply["created_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             await post_fixture(session, service, reply)
             sent_at = time.monotonic()
             await eventually(lambda: "message" in chatwoot.kinds(), timeout=IDLE_S + 4)

@@ -140,6 +140,13 @@ async def test_chatwoot_rejects_unsigned_unless_allowed(aiohttp_client: Any, db_
     assert resp.status == 401
 
 
+async def test_chatwoot_allow_unsigned_does_not_skip_a_configured_secret(aiohttp_client: Any, db_path: Path) -> None:
+    client = await make_client(aiohttp_client, cw_config(db_path, allow_unsigned=True))
+    resp = await client.post("/v1/chatwoot", data=fixture("legacy_message"))
+    assert resp.status == 401
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
 async def test_chatwoot_legacy_unsigned_payload_without_account_object(aiohttp_client: Any, db_path: Path) -> None:
     client = await make_client(aiohttp_client, cw_config(db_path, allow_unsigned=True, secret=None))
     resp = await client.post("/v1/chatwoot", data=fixture("legacy_message"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -13,6 +14,7 @@ import pytest
 
 from assistant import schema, store
 from assistant.config import Config
+from assistant.daylog.formats import write_text
 from assistant.daylog.query import DayQuery, Item, Rules, iter_items
 from assistant.events import parse_event
 from tests.test_archive import insert_followup
@@ -91,3 +93,16 @@ def test_daylog_followup_filters_apply_to_table_rows(conn: sqlite3.Connection, c
     assert [i["id"] for i in items(conn, config, agent="小王")] == ["f1"]
     assert items(conn, config, agent="小美") == []
     assert items(conn, config, shop="other") == []
+
+
+def test_daylog_followup_stale_shows_as_a_bad_outcome(conn: sqlite3.Connection, config: Config) -> None:
+    need_followups_table(conn)
+    add(conn, msg("1", "10:00:00", "agent", "亲，在的", conv="late"))
+    insert_followup(
+        conn, id="f-stale", shop="s", conversation="late", state="stale", attempts=0, fired_ms=ms("16:00:00")
+    )
+    got = {i["id"]: i for i in items(conn, config)}
+    assert got["f-stale"]["followup"]["outcome"] == "stale" and got["f-stale"]["sender"] == "auto"
+    out = io.StringIO()
+    write_text([got["f-stale"]], out, color=True)
+    assert "\x1b[31mfollow-up stale" in out.getvalue()  # painted as bad, like failed and missed

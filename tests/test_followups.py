@@ -482,3 +482,69 @@ async def test_followups_failing_hook_does_not_stop_arming(
         assert len(recorder.calls) == 1
     finally:
         await h.stop()
+
+
+class Confirmer:
+    """A platform that can be asked (confirm_delivery): answers from a script; records each question."""
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, int]] = []
+
+    @hookimpl
+    def confirm_delivery(self, idempotency_key: str, since_ms: int) -> bool | None:
+        self.asked.append((idempotency_key, since_ms))
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+
+async def interrupted(send_config: Config, db_path: Path, clock: FakeClock) -> tuple[Harness, str]:
+    """A follow-up whose first attempt ended without an answer (a 503) and a service that stopped."""
+    h = await Harness(send_config, db_path, clock, plugins=[Recorder([DeliveryResult.retry("HTTP 503", 503)])]).start()
+    await h.agent_says()
+    await h.advance(IDLE)
+    [f] = h.followups()
+    await h.stop()
+    return h, f.id
+
+
+async def test_followups_restart_asks_the_platform_and_does_not_resend_what_it_holds(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    h, fid = await interrupted(send_config, db_path, clock)
+    recorder, confirmer = Recorder(), Confirmer([True])
+    h.extra_plugins = [recorder, confirmer]
+    await h.start()
+    try:
+        assert confirmer.asked == []  # the interrupted attempt still has its time limit to run out
+        await h.advance(send_config.followups.delivery_timeout_s)
+        assert [key for key, _ in confirmer.asked] == [fid]
+        assert recorder.calls == []  # it was there: not posted again
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("sent", 1)
+        assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
+    finally:
+        await h.stop()
+
+
+async def test_followups_platform_that_cannot_be_asked_gets_nothing_until_it_answers(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    h, fid = await interrupted(send_config, db_path, clock)
+    recorder, confirmer = Recorder(), Confirmer([RuntimeError("HTTP 502 listing messages"), False])
+    h.extra_plugins = [recorder, confirmer]
+    await h.start()
+    try:
+        await h.advance(send_config.followups.delivery_timeout_s)
+        assert len(confirmer.asked) == 1 and recorder.calls == []  # could not ask: nothing sent
+        [f] = h.followups()
+        assert f.state == "pending" and "could not confirm" in (f.last_error or "")
+        await h.advance(send_config.followups.backoff_max_s)  # asked again: not there, so sent once
+        assert len(confirmer.asked) == 2
+        assert [c["key"] for c in recorder.calls] == [fid]
+        [f] = h.followups()
+        assert f.state == "sent"
+    finally:
+        await h.stop()

@@ -40,3 +40,18 @@ async def test_followups_cli_lists_followups_and_timers(
 def test_followups_cli_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["followups", "list", "--db", str(tmp_path / "none.db")]) == 1
     assert "no database" in capsys.readouterr().err
+
+
+async def test_followups_cli_lists_stale_messages_with_the_reason(
+    config: Config, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeClock(T0)
+    h = await Harness(replace_config(config, "followups", mode="send"), db_path, clock, plugins=[Recorder()]).start()
+    try:
+        await h.send(sender="agent", agent="小美", text="亲，在的", ts=T0 - 3_600_000)  # an hour late
+    finally:
+        await h.stop()
+    assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "stale" in line and "shop1/conv1" in line and "x0" in line
+    assert "(the agent message arrived 3300 s after its idle period ended)" in line

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -20,7 +24,7 @@ OUT_SECRET = "e2e-outbound-secret"
 IDLE_S = 2
 
 
-def write_config(tmp_path: Path, url: str) -> Path:
+def write_config(tmp_path: Path, url: str, *, idle_s: int = IDLE_S, grace_s: int = 120) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -28,9 +32,11 @@ def write_config(tmp_path: Path, url: str) -> Path:
 path = "{ROOT / "phrases"}"
 
 [followups]
-idle_seconds = {IDLE_S}
+idle_seconds = {idle_s}
+late_grace_s = {grace_s}
 mode = "send"
 backoff_base_s = 0.2
+delivery_timeout_s = 4
 
 [hooks]
 enabled = ["webhook_out"]
@@ -51,9 +57,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.close()
 
 
-async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None) -> Service:
+async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None, **timing: int) -> Service:
     service = Service(
-        write_config(tmp_path, receiver.url),
+        write_config(tmp_path, receiver.url, **timing),
         tmp_path / "e2e.db",
         env={"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET},
         port=port,
@@ -61,10 +67,11 @@ async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = N
     return await service.start()
 
 
-async def post_agent_message(service: Service, conversation: str = "e2e-conv") -> float:
+async def post_agent_message(service: Service, conversation: str = "e2e-conv", *, age_s: float = 0) -> float:
+    """Post an agent message written `age_s` ago; the time it was posted."""
     event = make_event(
         sender="agent", agent="小美", text="亲，这款今天下单明天就发货哦", conversation=conversation,
-        ts=int(time.time() * 1000),
+        ts=int((time.time() - age_s) * 1000),
     )  # fmt: skip
     async with aiohttp.ClientSession() as session:
         sent = time.time()
@@ -144,7 +151,8 @@ async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) ->
         slow.delay_s = 0
         restarted = await start_service(tmp_path, slow, port=service.port)
         try:
-            await wait_for_requests(slow, 2, timeout=8)
+            # The interrupted attempt runs out its time limit (4 s from its start) before the retry.
+            await wait_for_requests(slow, 2, timeout=15)
             await eventually(lambda: followups_settled(service.db))
         finally:
             restarted.stop()
@@ -155,3 +163,55 @@ async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) ->
     [(fid, state, attempts)] = followup_rows(service.db)
     assert (fid, state, attempts) == (keys[0], "sent", 2)
     assert auto_messages(service.db) == 1
+
+
+def followup_rows_by_conversation(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT conversation, state FROM followups").fetchall())
+
+
+async def test_e2e_late_message_fires_at_its_own_deadline_and_a_stale_one_never(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    idle, grace = 4, 2
+    service = await start_service(tmp_path, receiver, idle_s=idle, grace_s=grace)
+    try:
+        await post_agent_message(service, "stale", age_s=idle + grace + 5)  # its deadline passed 7 s ago
+        sent = await post_agent_message(service, "late", age_s=2.5)  # arrives 2.5 s late: 1.5 s of idle left
+        await wait_for_requests(receiver, 1, timeout=8)
+        await eventually(lambda: followups_settled(service.db))
+        log = service.log.read_text(errors="replace")
+    finally:
+        service.stop()
+    [request] = receiver.requests
+    assert request["json"]["conversation"] == "late"
+    delay = request["at"] - sent
+    assert 1.3 <= delay < 3.5, f"arrived {delay:.2f} s after the late message (its deadline: 1.5 s)"
+    assert followup_rows_by_conversation(service.db) == {"late": "sent", "stale": "stale"}
+    assert "arrived 7 s after its idle period ended" in log and armed_timers(service.db) == 0
+
+
+async def test_e2e_simulated_past_day_then_serve_arms_and_sends_nothing(tmp_path: Path, receiver: Receiver) -> None:
+    config = write_config(tmp_path, receiver.url)
+    db = tmp_path / "e2e.db"
+    day = (datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=13)).isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "simulate", "--day", day, "--agents", "4", "--customers", "200",
+         "--config", str(config), "--db", str(db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    service = await start_service(tmp_path, receiver)
+    try:
+        await post_agent_message(service, "today")  # the service is live: a message of today does follow up
+        await wait_for_requests(receiver, 1, timeout=8)
+        await eventually(lambda: followups_settled(service.db))
+        assert service.terminate() == 0
+    finally:
+        service.stop()
+    assert [r["json"]["conversation"] for r in receiver.requests] == ["today"]
+    assert followup_rows_by_conversation(db) == {"today": "sent"}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM timers WHERE conversation != 'today'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM messages WHERE sender = 'agent'").fetchone()[0] > 1000
+    assert "0 timers reloaded, 0 rebuilt from the log (0 messages" in service.log.read_text(errors="replace")

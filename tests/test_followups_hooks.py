@@ -127,6 +127,7 @@ def test_every_hookspec_is_documented() -> None:
     doc = DOC.read_text(encoding="utf-8")
     specs = [name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "assistant_spec")]
     assert sorted(specs) == [
+        "confirm_delivery",
         "deliver_message",
         "on_event",
         "on_followup",

@@ -132,7 +132,10 @@ async def test_panel_used_requires_token(token_client: Client) -> None:
     assert ok.status == 200
 
 
-async def test_panel_demo_posts_customer_message_into_demo_conversation(client: Client, db_path: Path) -> None:
+async def test_panel_demo_posts_customer_message_into_demo_conversation(
+    aiohttp_client: Any, config: Config, db_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=True)))
     resp = await client.post("/v1/panel/demo", json={"text": "太贵了能便宜点吗"})
     assert resp.status == 200
     assert (await resp.json())["suggestions"], "a demo message gets suggestions like any customer message"
@@ -177,3 +180,24 @@ async def test_panel_embedded_in_chatwoot_waits_for_app_context(client: Client) 
     await client.post("/v1/events", data=body_of(make_event(agent="a1")))
     html = await (await client.get("/panel?embed=chatwoot")).text()
     assert page_state(html)["conversations"] == [] and '<body class="embedded">' in html
+
+
+async def test_panel_masks_personal_data_in_page_and_stream(client: Client) -> None:
+    text = "电话13812345678，地址西湖区文三路478号"
+    await client.post("/v1/events", data=body_of(make_event(conversation="pii", agent="a1", text=text)))
+    html = await (await client.get("/panel?agent=a1")).text()
+    [conversation] = page_state(html)["conversations"]
+    shown = conversation["messages"][0]["text"]
+    assert "13812345678" not in html and "文三路478号" not in html
+    assert shown == "电话138****5678，地址西湖区****"
+    resp = await client.get("/v1/stream", params={"agent": "a1"})
+    first = (await resp.content.readuntil(b"\r\n\r\n")).decode()
+    resp.close()
+    assert "13812345678" not in first and "138****5678" in first
+
+
+async def test_panel_shows_raw_text_when_masking_is_off(aiohttp_client: Any, config: Config) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "privacy", mask=False)))
+    await client.post("/v1/events", data=body_of(make_event(agent="a1", text="电话13812345678")))
+    [conversation] = page_state(await (await client.get("/panel?agent=a1")).text())["conversations"]
+    assert conversation["messages"][0]["text"] == "电话13812345678"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,59 @@ async def test_agent_token_records_only_own_suggestion_use(client: Client, token
         assert conn.execute("SELECT agent FROM suggestion_uses").fetchall() == [("小美",)]
 
 
+async def test_agent_token_records_nothing_in_another_agents_conversation(
+    client: Client, token_config: Config, db_path: Path
+) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="theirs", agent="小丽")))
+    token = agent_token(token_config, "小美")
+    assert token is not None
+    body = {"shop": "shop1", "conversation": "theirs", "agent": "小美", "phrase_id": "shipping_time.today"}
+    resp = await client.post("/v1/panel/used", params={"agent": "小美", "token": token}, json=body)
+    assert resp.status == 403 and (await resp.json())["field"] == "conversation"
+    unknown = await client.post(
+        "/v1/panel/used", params={"agent": "小美", "token": token}, json={**body, "conversation": "nobody-has-it"}
+    )
+    assert unknown.status == 403
+    team = await client.post("/v1/panel/used", headers={"Authorization": "Bearer team-secret"}, json=body)
+    assert team.status == 200  # the team token (a Chatwoot dashboard app shared by all) records any
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT conversation, agent FROM suggestion_uses").fetchall() == [("theirs", "小美")]
+
+
+async def test_demo_box_writes_only_its_own_conversation_in_the_callers_name(
+    aiohttp_client: Any, token_config: Config, db_path: Path
+) -> None:
+    demo = dataclasses.replace(token_config, panel=dataclasses.replace(token_config.panel, demo=True))
+    client = await aiohttp_client(make_app(demo))
+    token = agent_token(demo, "小王")
+    assert token is not None
+    reply = {"text": "亲，马上为您查询", "sender": "agent", "conversation": "someone-elses"}
+    resp = await client.post("/v1/panel/demo", params={"agent": "小王", "token": token}, json=reply)
+    assert resp.status == 200
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT shop, conversation, agent FROM messages").fetchall() == [("demo", "demo-1", "小王")]
+    # A real event in the demo shop's demo-1: the box refuses to write there from now on.
+    real = make_event(shop="demo", conversation="demo-1", text="真实顾客的消息")
+    await client.post("/v1/events", data=body_of(real))
+    refused = await client.post("/v1/panel/demo", params={"agent": "小王", "token": token}, json={"text": "在吗"})
+    assert refused.status == 409
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+
+
+def test_demo_box_is_off_in_the_shipped_config() -> None:
+    assert load_config(ROOT / "config.toml", env={}).panel.demo is False
+
+
+def test_serve_banner_prints_no_token(token_config: Config) -> None:
+    from assistant.cli.serve import _banner
+
+    text = _banner(token_config, "http://127.0.0.1:8080")
+    assert "team-secret" not in text and "supervisor-token" not in text
+    assert str(agent_token(token_config, token_config.panel.demo_agent)) not in text
+    assert "assistant panel-url" in text
+
+
 def test_panel_url_command_prints_the_agents_url(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,9 +146,18 @@ async def test_agent_token_panel_in_chromium_records_a_click(
         "/v1/events", data=body_of(make_event(conversation="c-own", customer="buyer9", agent="小美", text="有优惠券吗"))
     )
     top = (await resp.json())["suggestions"][0]
-    url = f"http://{client.host}:{client.port}/panel?agent={quote('小美')}&token={agent_token(token_config, '小美')}"
+    token = agent_token(token_config, "小美")
+    assert token is not None
+    url = f"http://{client.host}:{client.port}/panel?agent={quote('小美')}&token={token}"
+    streams: list[tuple[str, str | None]] = []
+    page.on(
+        "request",
+        lambda r: streams.append((r.url, r.headers.get("authorization"))) if "/v1/stream" in r.url else None,
+    )
     await page.goto(url)
     await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
+    # The stream is authenticated by a header: the token is in no URL the panel requests after the page.
+    assert streams and all(token not in u and auth == f"Bearer {token}" for u, auth in streams), streams
     await page.locator(f'.sugg[data-phrase-id="{top["phrase_id"]}"]').first.click()
 
     def uses() -> list[tuple[str, str]]:

@@ -169,3 +169,11 @@ def test_import_writes_toml_that_reads_back_any_text(shipped_matcher: Matcher, t
     doc = tomllib.loads(text)
     assert [p["text"] for p in doc["phrase"]] == [odd]
     assert doc["phrase"][0]["code"] == "by1"
+
+
+def test_import_refuses_a_template_that_can_multiply_its_output(matcher: Matcher) -> None:
+    text = '亲，{{ "哈哈哈哈哈哈哈哈哈哈"' + '|replace("哈", "哈哈哈哈哈哈哈哈哈哈")' * 8 + " }}"
+    result = import_rows([["分组", "快捷编码", "快捷短语"], ["退款", "tk9", text]], matcher)
+    assert result.phrases == ()
+    [skipped] = result.skipped
+    assert "can render up to 1000000002 characters" in skipped.reason

@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2.exceptions import SecurityError
 
 from assistant.cli import main
-from assistant.suggest.phrases import INTENTS, TYPE_IDS, Library, LibraryError, Problem
+from assistant.suggest.phrases import (
+    INTENTS,
+    MAX_VARIABLE_CHARS,
+    TYPE_IDS,
+    Library,
+    LibraryError,
+    Problem,
+    check_template,
+    make_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,3 +226,76 @@ def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pyt
     assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
     err = capsys.readouterr().err
     assert "bad.toml\tx.one\tunknown variable 'nope'" in err
+
+
+MULTIPLYING = (
+    '亲，{{ "哈哈哈哈哈哈哈哈哈哈"' + '|replace("哈", "哈哈哈哈哈哈哈哈哈哈")' * 8 + " }}"
+)  # 10 → 10^9 characters
+
+
+def test_phrases_check_refuses_a_template_that_can_multiply_its_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert len(MULTIPLYING) < 250
+    library_file = tmp_path / "bad.toml"
+    library_file.write_text(
+        "[[phrase]]\n"
+        'id = "x.big"\nintent = "refund"\ncode = "x1"\n'
+        f"text = '''{MULTIPLYING}'''\n"
+        'triggers = ["退款"]\n',
+        encoding="utf-8",
+    )
+    assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
+    err = capsys.readouterr().err
+    assert "x.big\tcan render up to 1000000002 characters (at most 2000)" in err
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{{ "ab"|replace("", "xxxxxxxxxx") }}' * 1,
+        '{{ customer|replace("a", "' + "b" * 30 + '") }}',
+        "{{ shop|upper }}" * 10,
+        "亲" * 2001,
+    ],
+)
+def test_check_template_bounds_every_way_of_growing(source: str) -> None:
+    env = make_environment()
+    template, reasons = check_template(env, source, {"shop": "本店", "customer": "亲"})
+    expected_ok = source.startswith('{{ "ab"')  # 2 + 3 × 10: small enough
+    assert (template is not None) == expected_ok, reasons
+    if not expected_ok:
+        assert reasons and ("can render up to" in reasons[0] or "longer than 2000" in reasons[0])
+
+
+def test_sandbox_refuses_to_build_oversized_output_at_render_time() -> None:
+    env = make_environment()
+    with pytest.raises(SecurityError):
+        env.from_string(MULTIPLYING).render()
+    with pytest.raises(SecurityError):
+        env.from_string('{{ "ab" * 100000 }}').render()
+    with pytest.raises(SecurityError):
+        env.from_string('{{ (["x"] * 1000)|join("yyy") }}').render()
+
+
+def test_render_cuts_long_values_and_never_exceeds_the_bound() -> None:
+    library = Library.build(
+        [
+            (
+                "a.toml",
+                {
+                    "phrase": [
+                        {
+                            "id": "a.one",
+                            "intent": "refund",
+                            "code": "a1",
+                            "text": "亲{{ customer }}，退款已处理",
+                            "triggers": ["退款"],
+                        }
+                    ]
+                },
+            )
+        ]
+    )
+    text = library.render("a.one", {"customer": "客" * 10_000})
+    assert text == "亲" + "客" * MAX_VARIABLE_CHARS + "，退款已处理"

@@ -211,3 +211,24 @@ def test_mask_leaves_prices_sizes_and_quantities(
 ) -> None:
     text = f"{words}¥{price}.{cents:02d} {price}元 {height}/{chest}A 买{quantity}件{words}"
     assert mask(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电话138.1234.5678", "电话138.****.5678"),
+        ("手机1381\u200b2345\u200b678", "手机138****5678"),
+        ("手机 138\u200c1234\u2060 5678 谢谢", "手机 138**** 5678 谢谢"),
+        ("邮箱zhang(at)qq(dot)com", "邮箱z***(at)qq(dot)com"),
+        ("邮箱 zhang [at] qq.com 收", "邮箱 z*** [at] qq.com 收"),
+        ("zhang.san＠qq.com", "z***＠qq.com"),
+        ("ｚｈａｎｇ＠ｑｑ．ｃｏｍ", "ｚ***＠ｑｑ．ｃｏｍ"),
+    ],
+)
+def test_mask_catches_evasive_forms(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize("text", ["价格12.5元", "版本1.2.3", "1999.00元", "look at me", "3.1415926535"])
+def test_mask_leaves_dotted_numbers_and_plain_words(text: str) -> None:
+    assert mask(text) == text

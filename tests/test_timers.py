@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,11 +13,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from assistant import schema, store
 from assistant.clock import FakeClock, QuietHours, SystemClock
 from assistant.config import ConfigError, load_config
 from assistant.followups.delivery import backoff_ms
-from assistant.followups.policy import Cancel, Create, Defer, Policy, choose_phrase, decide, followup_id
-from assistant.followups.store import FireContext, UnpaidOrder
+from assistant.followups.policy import (
+    Cancel,
+    Create,
+    Defer,
+    Policy,
+    choose_phrase,
+    decide,
+    event_time,
+    followup_id,
+    is_stale,
+    kind_for,
+)
+from assistant.followups.store import FireContext, TimerRow, UnpaidOrder, save_timers, timer
+from assistant.followups.timeline import Timeline
 from assistant.followups.timers import Due, Timer, TimerQueue
 from tests.followup_harness import T0, tiny_library
 
@@ -231,3 +245,58 @@ def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
         ceiling = min(60_000, 1000 * 2 ** (n - 1))
         assert ceiling / 2 <= wait <= ceiling
     assert len(set(backoff_ms(3, 1.0, 60.0, random.Random(s)) for s in range(20))) > 1
+
+
+# ---- the conversation's clock ------------------------------------------------------------------
+
+
+def test_event_time_believes_ts_up_to_the_tolerance_ahead() -> None:
+    received = at(10, 0)
+    assert event_time(received - 3_600_000, received, POLICY) == received - 3_600_000  # late: its own time
+    assert event_time(received + 300_000, received, POLICY) == received + 300_000  # within 300 s ahead
+    assert event_time(received + 300_001, received, POLICY) == received  # beyond: the receive time
+
+
+def test_is_stale_once_the_deadline_passed_by_more_than_grace() -> None:
+    now = at(10, 0)
+    assert not is_stale(now - 420_000, now, POLICY)  # deadline 120 s ago: still fires, at once
+    assert is_stale(now - 420_001, now, POLICY)
+    assert POLICY.horizon_ms == 420_000
+
+
+def test_kind_for_reply_payment_and_unpaid_order() -> None:
+    assert kind_for(ctx()) == "followup"
+    assert kind_for(ctx(replied=True, unpaid=(UnpaidOrder("o", 1.0, 0),))) == Cancel("customer_replied")
+    assert kind_for(ctx(paid=True)) == Cancel("paid")
+    assert kind_for(ctx(paid=True, unpaid=(UnpaidOrder("o", 1.0, 0),))) == "payment_reminder"
+
+
+def test_timeline_keeps_the_latest_stamp_within_the_horizon() -> None:
+    line = Timeline(horizon_ms=1000, max_size=3)
+    line.note(("s", "a"), (5000, 2), now_ms=5000)
+    line.note(("s", "a"), (4000, 9), now_ms=5000)  # stamped earlier, arrived later: not the latest
+    assert line.get(("s", "a")) == (5000, 2)
+    line.note(("s", "b"), (5500, 3), now_ms=5500)
+    line.note(("s", "c"), (6200, 4), now_ms=6200)
+    line.prune(6200)  # "a" (5000) is now older than the horizon
+    assert line.get(("s", "a")) is None and len(line) == 2
+    for i in range(5):
+        line.note(("s", f"x{i}"), (6300, 10 + i), now_ms=6300)
+    assert len(line) == 3  # bounded in size too
+    line.forget(("s", "x4"))
+    assert line.get(("s", "x4")) is None
+
+
+def test_save_timers_keeps_a_fired_row_from_a_late_armed_write(tmp_path: Path) -> None:
+    conn = store.connect(tmp_path / "t.db")
+    schema.migrate(conn)
+    armed = TimerRow("s", "c", 7, 1000, 301_000, 0, "a")
+    save_timers(conn, [armed], 1)
+    save_timers(conn, [dataclasses.replace(armed, fired=1, state="done")], 2)  # the firing commits first
+    save_timers(conn, [armed], 3)  # then a flush built before it
+    assert timer(conn, "s", "c") == dataclasses.replace(armed, fired=1, state="done")
+    newer = TimerRow("s", "c", 9, 2000, 302_000, 0, "a")
+    save_timers(conn, [newer], 4)  # a new idle period always wins
+    save_timers(conn, [dataclasses.replace(armed, due_ms=999_999)], 5)  # an older one never does
+    assert timer(conn, "s", "c") == newer
+    conn.close()

@@ -15,6 +15,7 @@ from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.hookspecs import FOLLOWUP_STATES
+from assistant.safetext import terminal
 
 
 @click.group("followups", help="idle follow-ups: recent ones and pending timers")
@@ -67,7 +68,8 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
     for f in rows:
         when = _local(config, f.fired_ms)
         error = f"  ({f.last_error})" if f.last_error and f.state != "sent" else ""
-        print(f"{when}  {f.state:<9} {f.kind:<16} {f.shop}/{f.conversation}  x{f.attempts}  {f.text}{error}")
+        line = f"{when}  {f.state:<9} {f.kind:<16} {f.shop}/{f.conversation}  x{f.attempts}  {f.text}{error}"
+        print(terminal(line, single_line=True))
     if not rows:
         print("no follow-ups", file=sys.stderr)
     return 0
@@ -80,7 +82,8 @@ def run_timers(config: Config, *, limit: int) -> int:
     with conn:
         timers = sorted(followup_store.armed_timers(conn), key=lambda t: t.due_ms)
     for t in timers[:limit]:
-        print(f"due {_local(config, t.due_ms)}  {t.shop}/{t.conversation}  agent {t.agent or '-'}  fired {t.fired}")
+        line = f"due {_local(config, t.due_ms)}  {t.shop}/{t.conversation}  agent {t.agent or '-'}  fired {t.fired}"
+        print(terminal(line, single_line=True))
     print(f"{len(timers)} armed timer(s)", file=sys.stderr)
     return 0
 

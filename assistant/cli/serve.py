@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,11 +30,11 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 
 
 def serve(config: Config) -> int:
-    """Start the web service and block until it is asked to stop."""
-    from aiohttp import web
-
+    """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
     from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
+    from assistant.web import server
     from assistant.web.auth import token_for
+    from assistant.writer import StorageError
 
     if config.secret(config.webhook.secret_env) is None:
         log.warning(
@@ -52,19 +53,30 @@ def serve(config: Config) -> int:
     app = create_app(config)
     app.on_startup.append(_reload_on_sighup)
     base = f"http://{config.server.host}:{config.server.port}"
-    print(_banner(config, base), flush=True)
-    # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, run clean-up (flush), return.
-    # uvloop: a faster event loop (libuv); the service runs the same without it.
-    loop_factory = _uvloop_factory()
-    web.run_app(
+
+    async def until_signalled() -> None:
+        # SIGTERM/SIGINT: stop accepting, finish in-flight requests, run clean-up (flush), exit 0.
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+
+    main = server.run(
         app,
-        loop=loop_factory() if loop_factory else None,
+        config,
         host=config.server.host,
         port=config.server.port,
-        print=None,
-        shutdown_timeout=10,
-        access_log=logging.getLogger("aiohttp.access") if config.server.access_log else None,
+        started=lambda: print(_banner(config, base), flush=True),
+        stop=until_signalled,
     )
+    # uvloop: a faster event loop (libuv); the service runs the same without it.
+    try:
+        with asyncio.Runner(loop_factory=_uvloop_factory()) as runner:
+            runner.run(main)
+    except StorageError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -77,19 +89,18 @@ async def _reload_on_sighup(app: web.Application) -> None:
 
 
 def _banner(config: Config, base: str) -> str:
-    from assistant.web.auth import agent_token, token_for
+    """Where things are; never a token (the banner ends up in logs): `assistant panel-url` prints one."""
+    from assistant.web.auth import token_for
 
-    agent = agent_token(config, config.panel.demo_agent)
-    supervisor = token_for(config, "supervisor")
-    agent_q = f"&token={agent}" if agent else ""
-    supervisor_q = f"?token={supervisor}" if supervisor else ""
+    agent_hint = "  (add &token=…: assistant panel-url --agent NAME)" if token_for(config, "agent") else ""
+    supervisor_hint = "  (add ?token=<supervisor token>)" if token_for(config, "supervisor") else ""
     lines = [
         f"assistant serving on {base}  (db: {config.resolve(config.store.path)})",
         f"  events webhook   POST {base}/v1/events",
         f"  suggestions      GET  {base}/v1/suggest?text=…",
-        f"  agent panel      {base}/panel?agent={config.panel.demo_agent}{agent_q}",
-        f"  daily report     {base}/reports/daily{supervisor_q}",
-        f"  health           GET  {base}/healthz",
+        f"  agent panel      {base}/panel?agent={config.panel.demo_agent}{agent_hint}",
+        f"  daily report     {base}/reports/daily{supervisor_hint}",
+        f"  health           GET  {base}/healthz, {base}/readyz",
     ]
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant.cli.common import common_options, load
+from assistant.safetext import terminal
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
     from assistant.suggest.phrases import Library, LibraryError
@@ -55,7 +56,8 @@ def _load(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple
 
 def _print_problems(exc: LibraryError) -> None:
     for problem in exc.problems:
-        print(f"{problem.file}\t{problem.phrase_id or '-'}\t{problem.reason}", file=sys.stderr)
+        line = f"{problem.file}\t{problem.phrase_id or '-'}\t{problem.reason}"
+        print(terminal(line), file=sys.stderr)
     print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
 
 
@@ -103,7 +105,7 @@ def cmd_import(file: Path, out: Path | None, config_path: Path, db: Path | None,
     else:
         out.write_text(text, encoding="utf-8")
     for skipped in result.skipped:
-        print(f"row {skipped.row}: not imported: {skipped.reason}", file=sys.stderr)
+        print(terminal(f"row {skipped.row}: not imported: {skipped.reason}", single_line=True), file=sys.stderr)
     where = f" into {out}" if out else ""
     print(f"imported {len(result.phrases)} phrase(s){where}, skipped {len(result.skipped)} row(s)", file=sys.stderr)
     return 0
@@ -118,8 +120,7 @@ def cmd_import(file: Path, out: Path | None, config_path: Path, db: Path | None,
 @phrases_option
 def cmd_export(out: Path | None, raw: bool, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
     """Write 分组/快捷编码/快捷短语 rows to a .csv/.xlsx file, or CSV to stdout."""
-    import csv
-
+    from assistant.safetext import CsvWriter
     from assistant.suggest.qianniu import TableError, export_rows, write_table
 
     loaded = _load(config_path, db, phrases_dir)
@@ -127,7 +128,7 @@ def cmd_export(out: Path | None, raw: bool, config_path: Path, db: Path | None, 
         return 1
     rows = export_rows(loaded[0], raw=raw)
     if out is None:
-        csv.writer(sys.stdout).writerows(rows)
+        CsvWriter(sys.stdout, lineterminator="\r\n").writerows(rows)
         return 0
     try:
         write_table(rows, out)
@@ -168,9 +169,9 @@ def suggest_command(
         rows += [[str(n), f"{s.score:.1f}", s.intent, s.code, s.trigger, s.text] for n, s in enumerate(suggestions, 1)]
         print(format_table(rows))
     evidence = "、".join(kind.evidence) or "-"
-    print(f"\ncustomer type: {kind.label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}")
+    print(terminal(f"\ncustomer type: {kind.label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}"))
     for line in kind.script[:2]:
-        print(f"  · {line}")
+        print(terminal(f"  · {line}", single_line=True))
     return 0
 
 
@@ -213,7 +214,7 @@ def eval_command(
 
 def format_table(rows: list[list[str]], max_width: int = 60) -> str:
     """A plain table whose columns line up for CJK text (wide characters count double)."""
-    cells = [[_clip(c, max_width) for c in row] for row in rows]
+    cells = [[_clip(terminal(c, single_line=True), max_width) for c in row] for row in rows]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = []
     for n, row in enumerate(cells):

@@ -127,7 +127,7 @@ def archive(
             outcome.days = [(shop_day, count) for shop_day, count in plan]
             return outcome
         root = archive_root(config)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
         total = sum(count for _, count in plan)
         # disable=None: tqdm shows the bar only when stderr is a terminal.
         disable = None if progress is None else not progress
@@ -229,7 +229,7 @@ def _archive_day(
     """Archive one shop-day; returns (rows deleted, files written)."""
     path = archive_path(config, shop_day)
     tmp = path.with_name(path.name[: -len(SUFFIX)] + TMP_SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     step("begin", shop_day)
     tmp.unlink(missing_ok=True)  # never complete: an earlier run died before renaming it
     existing = read_summary(path) if path.exists() else None
@@ -413,7 +413,9 @@ def _write(
     total = Summary(0, 0)
     header = {"archive": FORMAT_VERSION, "shop": shop_day.shop, "date": shop_day.day.isoformat(),
               "timezone": config.shop.timezone}  # fmt: skip
-    with open(tmp, "wb") as raw:
+    # Private like the database it comes from: the archive holds the raw, unmasked chat text.
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
+        os.fchmod(raw.fileno(), 0o600)  # a tmp file left by an earlier run keeps its old mode otherwise
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
             out.write((encode(header) + "\n").encode())
             for record in records:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from assistant.daylog.query import Item
+from assistant.safetext import CsvWriter, terminal
 
 FORMATS = ("text", "jsonl", "csv")
 
@@ -17,11 +16,6 @@ CSV_COLUMNS = (
     "suggestions", "suggestion_used", "response_s", "slow", "unanswered", "short",
     "followup_id", "followup_kind", "followup_outcome", "came_back_s",
 )  # fmt: skip
-
-# Customer text must not drive the supervisor's terminal: C0/C1 controls (ESC included) are shown as "?".
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# A cell starting like a formula is run by spreadsheets (CSV injection); such cells get a leading quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def write(items: Iterable[Item], out: TextIO, fmt: str, *, color: bool = False, header: bool = True) -> int:
@@ -176,12 +170,12 @@ def _num(value: Any) -> str:
 
 
 def write_csv_header(out: TextIO) -> None:
-    csv.writer(out, lineterminator="\n").writerow(CSV_COLUMNS)
+    CsvWriter(out).writerow(CSV_COLUMNS)
 
 
 def write_csv(items: Iterable[Item], out: TextIO, *, header: bool = True) -> int:
     """One row per message (and per follow-up that never became a message); orders are in JSONL only."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)  # formula starts neutralized, line breaks quoted (safetext.py)
     if header:
         writer.writerow(CSV_COLUMNS)
     count = 0
@@ -226,8 +220,6 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
     return value
 
 
@@ -329,7 +321,7 @@ def _notes(item: Item, paint: _Paint) -> str:
         if note["outcome"] == "came_back":
             parts.append(f"{kind} sent, customer came back after {_duration(note['came_back_s'] or 0.0)}")
         else:
-            style = "bad" if note["outcome"] in ("failed", "missed") else "dim"
+            style = "bad" if note["outcome"] in ("failed", "missed", "stale") else "dim"
             parts.append(paint(style, f"{kind} {_safe(note['outcome'])}"))
     return paint("dim", " · ").join(parts)
 
@@ -350,4 +342,5 @@ def _pad(text: str, width: int) -> str:
 
 
 def _safe(text: str) -> str:
-    return _CONTROL.sub("?", text)
+    # Customer text must not drive the supervisor's terminal.
+    return terminal(text)

@@ -1,7 +1,11 @@
 """Sending follow-ups through the `deliver_message` hook: retries with backoff and jitter, then the log.
 
-Delivery is at least once: the follow-up id is the idempotency key of every attempt, an attempt is
-recorded before it starts, and one cut short by a crash is made again after the restart.
+An attempt is recorded before it starts, and the follow-up id is the idempotency key of every attempt.
+Before an attempt is made again after one whose outcome is unknown (cut short by a restart, timed out,
+failed), the platform is asked whether it already holds the message (`confirm_delivery`; Chatwoot: our
+id in the conversation's messages): if it does, the follow-up is sent and is not posted twice. After a
+restart the question waits until the interrupted attempt's time limit is over, so a slow platform has
+finished with it. A platform that cannot be asked gets it at least once, with the same key.
 """
 
 from __future__ import annotations
@@ -113,12 +117,33 @@ class Deliverer:
         f = job.followup
         attempts = f.attempts
         last_error = f.last_error
+        unknown = attempts > 0  # an attempt was made, and whether it arrived is not known
         try:
+            if unknown:  # made by the process before a restart: let it run out its time limit first
+                await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
             while True:
                 if job.cancel_requested:
                     await self._finish(f, "cancelled", attempts, "the customer wrote before it was delivered")
                     return
+                if unknown:
+                    held = await self._confirm(f)
+                    if held is True:
+                        await self._log_sent(f)
+                        await self._finish(f, "sent", attempts, None)
+                        log.info("follow-up %s found on the platform after attempt %d: not sent again", f.id, attempts)
+                        return
+                    if isinstance(held, str):  # the platform could not be asked: send nothing, ask again later
+                        attempts += 1
+                        last_error = held
+                        log.warning("follow-up %s: %s", f.id, held)
+                        if attempts >= self.settings.max_attempts:
+                            await self._finish(f, "failed", attempts, last_error)
+                            return
+                        await self._update(f, "pending", attempts, last_error)
+                        await self._backoff(job, attempts)
+                        continue
                 attempts += 1
+                unknown = True
                 await self._update(f, "pending", attempts, last_error)
                 result = await self._attempt(f)
                 if result.ok:
@@ -145,9 +170,15 @@ class Deliverer:
 
     async def _backoff(self, job: _Job, attempts: int) -> None:
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+        await self._wait(job, self.clock.now_ms() + delay)
+
+    async def _wait(self, job: _Job, until_ms: int) -> None:
+        """Sleep until `until_ms` on the clock, or until the delivery is cancelled."""
+        if until_ms <= self.clock.now_ms():
+            return
         loop = asyncio.get_running_loop()
         job.wake = loop.create_future()
-        job.retry_at = self.clock.now_ms() + delay
+        job.retry_at = until_ms
         sleeper = loop.create_task(self.clock.sleep_until(job.retry_at))
         self.active -= 1
         try:
@@ -158,13 +189,23 @@ class Deliverer:
             job.wake = None
             job.retry_at = None
 
+    async def _confirm(self, f: Followup) -> bool | str | None:
+        """The platform's answer to "do you hold this follow-up?", or a message saying why it could not tell."""
+        try:
+            held = await asyncio.wait_for(
+                self.plugins.confirm(
+                    conversation=_conversation(f), idempotency_key=f.id, kind=f.kind, since_ms=f.fired_ms
+                ),
+                self.settings.delivery_timeout_s,
+            )
+        except TimeoutError:
+            return f"could not confirm the earlier attempt: no answer within {self.settings.delivery_timeout_s:g} s"
+        except Exception as exc:
+            return f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
+        return held if isinstance(held, bool) else None
+
     async def _attempt(self, f: Followup) -> DeliveryResult:
-        conversation: dict[str, Any] = {
-            "shop": f.shop,
-            "conversation": f.conversation,
-            "customer": f.customer,
-            "agent": f.agent,
-        }
+        conversation = _conversation(f)
         try:
             outcome = await asyncio.wait_for(
                 self.plugins.deliver(conversation=conversation, text=f.text, idempotency_key=f.id, kind=f.kind),
@@ -211,3 +252,7 @@ class Deliverer:
         updated = await self._update(f, state, attempts, error)
         if updated is not None:
             self.notify(updated)
+
+
+def _conversation(f: Followup) -> dict[str, Any]:
+    return {"shop": f.shop, "conversation": f.conversation, "customer": f.customer, "agent": f.agent}

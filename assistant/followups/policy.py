@@ -1,4 +1,9 @@
-"""What a due idle timer does and says: the decision rules, the phrase choice, the rendering."""
+"""When an idle period starts and ends, and what a due timer does and says: the decision rules, the phrase
+choice, the rendering.
+
+Idle time runs on the conversation's own clock: an agent message's deadline is its `ts` + `idle_seconds`,
+however late the message arrives (see docs/followups.md, "Time").
+"""
 
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ class Policy:
     quiet: QuietHours | None
     quiet_policy: str
     tz: ZoneInfo
+    future_ms: int = 300_000  # how far ahead of its receipt a `ts` is still believed
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
@@ -77,7 +83,24 @@ class Policy:
             quiet=QuietHours.parse(f.quiet_hours),
             quiet_policy=f.quiet_policy,
             tz=config.tz,
+            future_ms=config.webhook.signature_tolerance_s * 1000,
         )
+
+    @property
+    def horizon_ms(self) -> int:
+        """How old an event may be stamped and still open an idle period that is not stale."""
+        return self.idle_ms + self.grace_ms
+
+
+def event_time(ts_ms: int, received_ms: int, policy: Policy) -> int:
+    """When an event happened, as the idle clock counts: its own `ts`, unless that is further in the
+    future than the signature tolerance allows (a clock running ahead): then its receive time."""
+    return received_ms if ts_ms > received_ms + policy.future_ms else ts_ms
+
+
+def is_stale(at_ms: int, now_ms: int, policy: Policy) -> bool:
+    """An agent message stamped `at_ms` whose idle period ended more than `late_grace_s` before `now_ms`."""
+    return at_ms + policy.idle_ms < now_ms - policy.grace_ms
 
 
 @dataclass(frozen=True)
@@ -93,7 +116,7 @@ class Defer:
 @dataclass(frozen=True)
 class Create:
     kind: str
-    state: str  # pending | suggested | dropped | missed
+    state: str  # pending | suggested | dropped | missed | stale
     next_due: int | None  # the next follow-up of the same idle period, if one is allowed
 
 
@@ -102,14 +125,9 @@ Decision = Cancel | Defer | Create
 
 def decide(ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str) -> Decision:
     """What a timer that came due does, from what the log says about its conversation."""
-    if ctx.replied:
-        return Cancel("customer_replied")
-    if ctx.unpaid:
-        kind = "payment_reminder"
-    elif ctx.paid:
-        return Cancel("paid")
-    else:
-        kind = "followup"
+    kind = kind_for(ctx)
+    if isinstance(kind, Cancel):
+        return kind
     more = due.fired + 1 < policy.max_per_idle
     next_due = now_ms + policy.idle_ms if more else None
     if now_ms - due.due_ms > policy.grace_ms:
@@ -119,6 +137,17 @@ def decide(ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str) -
             return Defer(policy.quiet.end_after(now_ms, policy.tz))
         return Create(kind, "dropped", next_due)
     return Create(kind, "pending" if mode == "send" else "suggested", next_due)
+
+
+def kind_for(ctx: FireContext) -> str | Cancel:
+    """The follow-up an idle period calls for (a payment reminder while an order is unpaid), or why none."""
+    if ctx.replied:
+        return Cancel("customer_replied")
+    if ctx.unpaid:
+        return "payment_reminder"
+    if ctx.paid:
+        return Cancel("paid")
+    return "followup"
 
 
 def choose_phrase(source: PhraseSource, intent: str, customer_type: str | None, salt: str) -> PhraseLike | None:

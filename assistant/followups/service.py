@@ -1,9 +1,11 @@
 """Idle follow-ups: arm on the agent's message, cancel on the customer's, and when the customer has been
 quiet for `idle_seconds`, choose, render and send (or suggest) a closing message or payment reminder.
 
-Timers run on the server's receive time, not the event's `ts`: a platform's clock may be skewed and
-its deliveries late or retried, and an idle period measured from a stale `ts` would fire at once
-(or never). What matters is how long the customer has been quiet as far as we know.
+Timers run on the conversation's own clock: the deadline is the agent message's `ts` + `idle_seconds`,
+and events apply in the order they were stamped, not the order they arrived. A message that arrives
+late fires at its own deadline (at once if that passed less than `late_grace_s` ago); one older than
+that never arms and is recorded `stale`. A `ts` further ahead than the webhook's signature tolerance
+is not believed: the receive time stands in for it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from assistant.followups.policy import (
     builtin_phrases,
     compose,
     decide,
+    event_time,
     followup_id,
+    is_stale,
+    kind_for,
 )
 from assistant.followups.store import Key, ReplayEvent, TimerRow
+from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
 from assistant.hookspecs import Followup, hookimpl
 from assistant.ingest import Ingestor
@@ -71,21 +77,30 @@ class FollowupService:
         self.phrases = phrases or (lambda: None)  # called at each firing: follows library reloads
         self.builtin_phrases = builtin_phrases(config)
         self.timers = Timers(writer, self.clock, max_retries=max(1, self.policy.grace_ms // 5000))
+        self.timeline = Timeline(self.policy.horizon_ms)
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
+        self._future_warned_ms = -60_000
+        self._future_seen = 0
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
 
     # ---- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping."""
+        """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping.
+
+        Rebuilding arms only what the live path would have armed when the event arrived: a message
+        stale on arrival (a back-fill, a restored or imported day) arms nothing and records nothing.
+        """
         if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
         if not self.settings.enabled:
             return
         now = self.clock.now_ms()
-        span = self.policy.idle_ms * max(1, self.policy.max_per_idle) + self.policy.grace_ms
+        policy = self.policy
+        # An event received before this could open no idle period still running (nor one of its repeats).
+        span = policy.idle_ms * max(1, policy.max_per_idle) + policy.grace_ms + policy.future_ms
 
         def load(conn: sqlite3.Connection) -> tuple[Any, ...]:
             watermark = followup_store.watermark(conn)
@@ -97,24 +112,32 @@ class FollowupService:
                 followup_store.recent_texts(conn, now - span),
                 events,
                 followup_store.timers_for(conn, keys),
+                followup_store.recent_activity(conn, now - policy.horizon_ms, policy.future_ms),
             )
 
         loaded = await self._load_timers()
-        watermark, pending, texts, events, known = await self.writer.submit(load)
+        watermark, pending, texts, events, known, recent = await self.writer.submit(load)
         self.timers.resume_from(watermark)
         self._echo.update(texts)
-        replayed = self._replay(events, known)
+        # The latest stamp of each recently active conversation, from the whole log: replaying in log order
+        # against it arms exactly the conversations whose latest-stamped event is a live agent message.
+        for key, stamp in recent.items():
+            timer = self.timers.queue.get(key)
+            if timer is None or stamp > timer.stamp:
+                self.timeline.note(key, stamp, now)
+        replayed, stale = self._replay(events, known, now)
         self.timers.start(self._fire)
         resumed = 0
         for f in pending:
-            if now - f.updated_ms <= self.policy.grace_ms:
+            if now - f.updated_ms <= policy.grace_ms:
                 self.deliverer.submit(f)
                 resumed += 1
             else:
                 await self._set_state(f, "missed", "the service was down when it was due")
         log.info(
-            "follow-ups: %d timers reloaded, %d rebuilt from the log, %d deliveries resumed, %d missed",
-            loaded, replayed, resumed, len(pending) - resumed,
+            "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival left alone),"
+            " %d deliveries resumed, %d missed",
+            loaded, replayed, stale, resumed, len(pending) - resumed,
         )  # fmt: skip
 
     async def _load_timers(self, page: int = 10_000) -> int:
@@ -148,11 +171,19 @@ class FollowupService:
         """Arm, re-arm or cancel the conversation's timer for a newly logged event."""
         key = (event.shop, event.conversation)
         self.timers.saw(seq)
-        self._apply(key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, self.clock.now_ms())
+        now = self.clock.now_ms()
+        at_ms = event_time(event.ts_ms, now, self.policy)
+        if at_ms != event.ts_ms:
+            self._warn_future(event, now)
+        outcome = self._apply(
+            key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, at_ms, now
+        )
+        if outcome == "stale":
+            self.tasks.spawn(self._record_stale(key, event, seq, at_ms), name="followups-stale")
         if event.type == "order_paid":
             timer = self.timers.queue.get(key)
             if timer is not None and not timer.firing:
-                self.tasks.spawn(self._cancel_if_paid(key, seq), name="followups-paid-check")
+                self.tasks.spawn(self._cancel_if_paid(key, (at_ms, seq)), name="followups-paid-check")
 
     def _apply(
         self,
@@ -164,38 +195,120 @@ class FollowupService:
         followup_id: str | None,
         seq: int,
         at_ms: int,
-    ) -> None:
+        now_ms: int,
+    ) -> str | None:
+        """Apply one event stamped `at_ms`, received at `now_ms`; what it did (armed, stale, superseded…)."""
         if not self.settings.enabled or self.policy.max_per_idle < 1:
-            return
+            return None
+        stamp = (at_ms, seq)
         if type == "conversation_closed" or (type == "message" and sender == "customer"):
+            latest = self._latest(key)
+            if latest is not None and stamp < latest:
+                return "earlier"  # stamped before the idle period now running began: it ends nothing
             self._echo.pop(key, None)
             self.deliverer.cancel_for(key)
             reason = "closed" if type == "conversation_closed" else "customer_replied"
-            cancelled = self.timers.cancel(key, seq=seq, reason=reason)
-            if cancelled is not None:
-                self.publish(key, cancelled.agent, {"state": "cancelled", "reason": reason})
-        elif type == "message" and sender == "agent":
+            cancelled = self.timers.cancel(key, seq=seq, at_ms=at_ms, reason=reason)
+            self.timeline.note(key, stamp, now_ms)
+            if cancelled is None:
+                return "ended"
+            self.publish(key, cancelled.agent, {"state": "cancelled", "reason": reason})
+            return "cancelled"
+        if type == "message" and sender == "agent":
             if followup_id is not None or self._is_echo(key, text):
-                return  # our own follow-up coming back from the platform
+                return None  # our own follow-up coming back from the platform
+            latest = self._latest(key)
+            if latest is not None and stamp < latest:
+                return "superseded"  # a later-stamped agent or customer message is already known
+            if is_stale(at_ms, now_ms, self.policy):
+                return "stale"
             self._echo.pop(key, None)
             timer = self.timers.arm(key, due_ms=at_ms + self.policy.idle_ms, armed_seq=seq, armed_ms=at_ms, agent=agent)
+            self.timeline.forget(key)
             self.publish(key, agent, {"state": "armed", "due_ms": timer.due_ms, "armed_ms": at_ms})
+            return "armed"
+        return None
+
+    def _latest(self, key: Key) -> Stamp | None:
+        """The stamp of the latest event known to have opened or ended an idle period of `key`."""
+        timer = self.timers.queue.get(key)
+        noted = self.timeline.get(key)
+        if timer is None:
+            return noted
+        return timer.stamp if noted is None or timer.stamp > noted else noted
 
     def _is_echo(self, key: Key, text: str | None) -> bool:
         sent = self._echo.get(key)
         return sent is not None and text is not None and text.strip() == sent.strip()
 
-    async def _cancel_if_paid(self, key: Key, seq: int) -> None:
+    def _warn_future(self, event: Event, now: int) -> None:
+        # Once a minute at most: a platform whose clock runs ahead would otherwise log every event.
+        self._future_seen += 1
+        if now - self._future_warned_ms < 60_000:
+            return
+        log.warning(
+            "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
+            " the follow-up clock uses its receive time (%d such events since the last warning)",
+            event.id, event.shop, event.conversation, (event.ts_ms - now) / 1000, self._future_seen,
+        )  # fmt: skip
+        self._future_warned_ms = now
+        self._future_seen = 0
+
+    async def _cancel_if_paid(self, key: Key, stamp: Stamp) -> None:
         since = self.clock.now_ms() - self.policy.window_ms
         unpaid = await self.writer.submit(lambda conn: store.unpaid_orders(conn, key[0], key[1], since))
         timer = self.timers.queue.get(key)
-        if not unpaid and timer is not None and not timer.firing and timer.armed_seq < seq:
-            self.timers.cancel(key, seq=seq, reason="paid")
+        if not unpaid and timer is not None and not timer.firing and timer.stamp < stamp:
+            self.timers.cancel(key, seq=stamp[1], at_ms=stamp[0], reason="paid")
+            self.timeline.note(key, timer.stamp, self.clock.now_ms())
             self.publish(key, timer.agent, {"state": "cancelled", "reason": "paid"})
 
-    def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow]) -> int:
-        """Apply events logged after the last persisted timer state (a crash between log and flush)."""
-        applied = 0
+    async def _record_stale(self, key: Key, event: Event, seq: int, at_ms: int) -> None:
+        """Record an agent message that came too late to arm, unless the log shows its period ended anyway."""
+        now = self.clock.now_ms()
+        f = await self.writer.submit(lambda conn: self._insert_stale(conn, key, event, seq, at_ms, now))
+        if f is None:
+            return
+        log.warning(
+            "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d):"
+            " not armed, recorded as stale follow-up %s",
+            event.id, f.shop, f.conversation, (now - f.due_ms) / 1000, self.settings.late_grace_s, f.id,
+        )  # fmt: skip
+        self.notify(f)
+
+    def _insert_stale(
+        self, conn: sqlite3.Connection, key: Key, event: Event, seq: int, at_ms: int, now: int
+    ) -> Followup | None:
+        shop, conversation = key
+        due_ms = at_ms + self.policy.idle_ms
+        ctx = followup_store.fire_context(
+            conn,
+            shop,
+            conversation,
+            seq,
+            at_ms,
+            due_ms - self.policy.window_ms,
+            self.policy.future_ms,
+            check_superseded=True,
+        )
+        kind = kind_for(ctx)
+        if isinstance(kind, Cancel) or ctx.superseded:
+            return None  # the customer wrote, paid, or the agent wrote again: no follow-up was owed
+        fid = followup_id(shop, conversation, event.id, 1)
+        phrase_id, text = compose(kind, ctx, fid, (self.phrases(), self.builtin_phrases), self.config.shop.name)
+        draft = Followup(
+            id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or event.agent,
+            kind=kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop), state="stale", attempts=0,
+            last_error=f"the agent message arrived {(now - due_ms) / 1000:.0f} s after its idle period ended",
+            armed_seq=seq, due_ms=due_ms, fired_ms=now, updated_ms=now,
+        )  # fmt: skip
+        stored, new = followup_store.insert_followup(conn, draft)
+        return stored if new else None
+
+    def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
+        """Apply events logged after the last persisted timer state (a crash between log and flush) as they
+        were applied on arrival; a message already stale then arms nothing now. (applied, stale) counts."""
+        applied = stale = 0
         for e in events:
             key = (e.shop, e.conversation)
             row = known.get(key)
@@ -204,9 +317,13 @@ class FollowupService:
             self.timers.saw(e.seq)
             if e.seq <= newest:
                 continue
-            self._apply(key, e.type, e.sender, e.agent, e.text, e.followup_id, e.seq, e.received_ms)
-            applied += 1
-        return applied
+            at_ms = event_time(e.ts_ms, e.received_ms, self.policy)
+            outcome = self._apply(
+                key, e.type, e.sender, e.agent, e.text, e.followup_id, e.seq, at_ms, min(e.received_ms, now)
+            )
+            stale += outcome == "stale"
+            applied += outcome in ("armed", "cancelled")
+        return applied, stale
 
     # ---- firing --------------------------------------------------------------------------------
 
@@ -224,6 +341,7 @@ class FollowupService:
                     await self._give_up(due)
             elif isinstance(decision, Cancel):
                 if self.timers.settle(due.key, timer, next_due=None):
+                    self.timeline.note(due.key, timer.stamp, now)
                     self.publish(due.key, due.agent, {"state": "cancelled", "reason": decision.reason})
             elif isinstance(decision, Defer):
                 if self.timers.settle(due.key, timer, next_due=decision.due_ms):
@@ -231,9 +349,13 @@ class FollowupService:
             else:
                 assert f is not None
                 current = self.timers.settle(due.key, timer, next_due=decision.next_due, fired=due.fired + 1)
+                if current and decision.next_due is None:
+                    self.timeline.note(due.key, timer.stamp, now)
                 if not new:
                     if f.state == "pending":
                         self.deliverer.submit(f)  # fired before a crash, not delivered yet
+                    if current:  # panels showing the countdown since the restart see the outcome again
+                        self.publish(due.key, f.agent, followup_payload(f))
                     continue
                 if not current and f.state in ("pending", "suggested"):
                     await self._set_state(f, "cancelled", "the conversation moved on while it was being chosen")
@@ -257,7 +379,9 @@ class FollowupService:
 
     def _fire_one(self, conn: sqlite3.Connection, due: Due, now: int) -> tuple[Due, Decision, Followup | None, bool]:
         shop, conversation = due.key
-        ctx = followup_store.fire_context(conn, shop, conversation, due.armed_seq, now - self.policy.window_ms)
+        ctx = followup_store.fire_context(
+            conn, shop, conversation, due.armed_seq, due.armed_ms, now - self.policy.window_ms, self.policy.future_ms
+        )
         decision = decide(ctx, due, now, self.policy, self.settings.mode_for(shop))
         timer = TimerRow(shop, conversation, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent)
         if isinstance(decision, Cancel):
@@ -290,6 +414,7 @@ class FollowupService:
         row = TimerRow(*due.key, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent, "missed", "error")
         await self.writer.submit(lambda conn: followup_store.save_timers(conn, [row], now))
         if self.timers.settle(due.key, due.timer, next_due=None):
+            self.timeline.note(due.key, due.timer.stamp, now)
             self.publish(due.key, due.agent, {"state": "missed", "reason": "error"})
 
     def _after_create(self, f: Followup) -> None:
@@ -323,6 +448,51 @@ class FollowupService:
     def publish(self, key: Key, agent: str | None, payload: dict[str, Any]) -> None:
         self.bus.publish(Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload))
 
+    # ---- what panels show ----------------------------------------------------------------------
+
+    def panel_states(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
+        """The follow-up line of each conversation, as the last live update for it said, rebuilt from the
+        timers and the database (the live feed's memory starts empty after a restart)."""
+        if not keys:
+            return {}
+        try:
+            conn = store.connect(self.writer.path, readonly=True)
+        except sqlite3.OperationalError:  # no database yet
+            return {}
+        try:
+            return {key: state for key in keys if (state := self._panel_state(conn, key)) is not None}
+        except sqlite3.OperationalError:  # not migrated yet
+            return {}
+        finally:
+            conn.close()
+
+    def _panel_state(self, conn: sqlite3.Connection, key: Key) -> dict[str, Any] | None:
+        # The same rules as the live updates: a countdown while armed (unless a follow-up of this idle
+        # period is out, or quiet hours moved it), else the latest follow-up of the last period, unless
+        # that period was cancelled. The in-memory timers are current; the table may lag behind them.
+        timer = self.timers.queue.get(key)
+        row = followup_store.timer(conn, *key)
+        if timer is not None:
+            deferred = row is not None and row.reason == "quiet_hours" and row.armed_seq == timer.armed_seq
+            if deferred and row is not None and row.due_ms == timer.due_ms:
+                return {"state": "deferred", "due_ms": timer.due_ms}
+            if timer.fired > 0:
+                f = followup_store.period_followup(conn, *key, timer.armed_seq)
+                if f is not None:
+                    return followup_payload(f)
+            return {"state": "armed", "due_ms": timer.due_ms, "armed_ms": timer.armed_ms}
+        if row is None or row.state == "cancelled":
+            return None
+        f = followup_store.period_followup(conn, *key, row.armed_seq)
+        return followup_payload(f) if f is not None else None
+
+
+def followup_payload(f: Followup) -> dict[str, Any]:
+    """A follow-up as the panel hears of it (`followup_id` rather than `id`)."""
+    payload = f.to_json()
+    payload["followup_id"] = payload.pop("id")
+    return payload
+
 
 def _with(row: TimerRow, **changes: Any) -> TimerRow:
     return replace(row, **changes)
@@ -340,6 +510,6 @@ class BuiltinHooks:
 
     @hookimpl(tryfirst=True)
     def on_followup(self, followup: Followup) -> None:
-        payload = followup.to_json()
-        payload["followup_id"] = payload.pop("id")
-        self.service.publish((followup.shop, followup.conversation), followup.agent, payload)
+        if followup.state == "stale":
+            return  # never prompted: it changes nothing the panel shows
+        self.service.publish((followup.shop, followup.conversation), followup.agent, followup_payload(followup))

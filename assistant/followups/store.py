@@ -12,10 +12,14 @@ from assistant.hookspecs import Followup
 
 Key = tuple[str, str]  # (shop, conversation)
 
+# When an event happened as the idle clock counts it (policy.event_time in SQL): its `ts`, unless that is
+# further ahead of its receipt than `:future` ms allows. Never later than `ts_ms`, so `ts_ms >= x` narrows by index.
+EVENT_TIME_SQL = "CASE WHEN e.ts_ms > e.received_ms + :future THEN e.received_ms ELSE e.ts_ms END"
+
 
 @dataclass(frozen=True)
 class TimerRow:
-    """A persisted timer: the idle period opened by event `armed_seq`, due at `due_ms`."""
+    """A persisted timer: the idle period opened at `armed_ms` (event time) by event `armed_seq`, due at `due_ms`."""
 
     shop: str
     conversation: str
@@ -43,9 +47,10 @@ class FireContext:
     customer: str | None
     agent: str | None
     customer_type: str | None
-    replied: bool  # a customer message or conversation_closed logged after the arming event
-    paid: bool  # an order of the conversation paid after the arming event
+    replied: bool  # a customer message or conversation_closed stamped after the arming event
+    paid: bool  # an order of the conversation paid (by its stamp) after the arming event
     unpaid: tuple[UnpaidOrder, ...]
+    superseded: bool = False  # an agent message stamped after the arming event (a newer idle period)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class ReplayEvent:
     """An event as the timers need it when rebuilding state after a crash."""
 
     seq: int
+    ts_ms: int
     type: str
     shop: str
     conversation: str
@@ -67,14 +73,17 @@ class ReplayEvent:
 
 
 def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int) -> None:
-    """Upsert timers; a row never goes back to an older idle period."""
+    """Upsert timers; a row never goes back to an older idle period (ordered by event time, then seq), nor
+    a fired one to armed with fewer follow-ups (a flush built before the firing committed, landing after it)."""
     conn.executemany(
         "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, fired, agent, state, reason, updated_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (shop, conversation) DO UPDATE SET armed_seq = excluded.armed_seq,"
         " armed_ms = excluded.armed_ms, due_ms = excluded.due_ms, fired = excluded.fired, agent = excluded.agent,"
         " state = excluded.state, reason = excluded.reason, updated_ms = excluded.updated_ms"
-        " WHERE excluded.armed_seq >= timers.armed_seq",
+        " WHERE (excluded.armed_ms, excluded.armed_seq) > (timers.armed_ms, timers.armed_seq)"
+        " OR ((excluded.armed_ms, excluded.armed_seq) = (timers.armed_ms, timers.armed_seq)"
+        " AND (timers.state = 'armed' OR excluded.fired > timers.fired))",
         [
             (r.shop, r.conversation, r.armed_seq, r.armed_ms, r.due_ms, r.fired, r.agent, r.state, r.reason, now_ms)
             for r in rows
@@ -82,12 +91,12 @@ def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int)
     )
 
 
-def cancel_timers(conn: sqlite3.Connection, cancels: Iterable[tuple[str, str, int, str]], now_ms: int) -> None:
-    """Cancel armed timers (shop, conversation, cancelling seq, reason) opened before the cancelling event."""
+def cancel_timers(conn: sqlite3.Connection, cancels: Iterable[tuple[str, str, int, int, str]], now_ms: int) -> None:
+    """Cancel armed timers (shop, conversation, cancelling seq, its event time, reason) opened before that event."""
     conn.executemany(
         "UPDATE timers SET state = 'cancelled', reason = ?, updated_ms = ?"
-        " WHERE shop = ? AND conversation = ? AND state = 'armed' AND armed_seq < ?",
-        [(reason, now_ms, shop, conversation, seq) for shop, conversation, seq, reason in cancels],
+        " WHERE shop = ? AND conversation = ? AND state = 'armed' AND (armed_ms, armed_seq) < (?, ?)",
+        [(reason, now_ms, shop, conversation, at_ms, seq) for shop, conversation, seq, at_ms, reason in cancels],
     )
 
 
@@ -98,6 +107,17 @@ def watermark(conn: sqlite3.Connection) -> int:
 
 def set_watermark(conn: sqlite3.Connection, seq: int) -> None:
     conn.execute("UPDATE timers_watermark SET seq = max(seq, ?) WHERE id = 1", (seq,))
+
+
+def skip_backfill(conn: sqlite3.Connection, first_seq: int) -> bool:
+    """Events from `first_seq` on were loaded in bulk (a back-fill, not live traffic): move the watermark past
+    them so that no restart replays them into timers. Only if the timers had applied every earlier event
+    (else those still need their replay, and the back-fill is replayed with them: False)."""
+    last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    if last is None or last < first_seq:
+        return True
+    cur = conn.execute("UPDATE timers_watermark SET seq = ? WHERE id = 1 AND seq >= ?", (last, first_seq - 1))
+    return cur.rowcount == 1
 
 
 def armed_timers(conn: sqlite3.Connection, *, after: Key = ("", ""), limit: int = -1) -> list[TimerRow]:
@@ -210,6 +230,16 @@ def recent_texts(conn: sqlite3.Connection, since_ms: int) -> dict[Key, str]:
     return texts
 
 
+def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int) -> Followup | None:
+    """The latest follow-up of the idle period opened by event `armed_seq` (stale records aside)."""
+    row = conn.execute(
+        "SELECT * FROM followups WHERE shop = ? AND conversation = ? AND armed_seq = ? AND state != 'stale'"
+        " ORDER BY fired_ms DESC, id DESC LIMIT 1",
+        (shop, conversation, armed_seq),
+    ).fetchone()
+    return None if row is None else _followup(row)
+
+
 def _followup(row: sqlite3.Row) -> Followup:
     return Followup(**{k: row[k] for k in row.keys()})
 
@@ -218,9 +248,18 @@ def _followup(row: sqlite3.Row) -> Followup:
 
 
 def fire_context(
-    conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int, orders_since_ms: int
+    conn: sqlite3.Connection,
+    shop: str,
+    conversation: str,
+    armed_seq: int,
+    armed_ms: int,
+    orders_since_ms: int,
+    future_ms: int,
+    *,
+    check_superseded: bool = False,
 ) -> FireContext:
-    """Reads for one firing timer: who, which customer type, replied or paid since arming, unpaid orders."""
+    """Reads for one firing timer: who, which customer type, replied or paid since arming (by event time,
+    not arrival: a reply that arrives first still counts), unpaid orders."""
     conv = conn.execute(
         "SELECT customer, agent, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
         (shop, conversation),
@@ -234,14 +273,25 @@ def fire_context(
             (shop, conversation),
         ).fetchone()
         customer_type = row[0] if row is not None else None
+    after = {"shop": shop, "conversation": conversation, "ms": armed_ms, "seq": armed_seq, "future": future_ms}
     replied = conn.execute(
-        "SELECT 1 FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = ? AND e.conversation = ?"
-        " AND e.seq > ? AND (e.type = 'conversation_closed' OR m.sender = 'customer') LIMIT 1",
-        (shop, conversation, armed_seq),
+        "SELECT 1 FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
+        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND (e.type = 'conversation_closed'"
+        f" OR m.sender = 'customer') AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
+        after,
     ).fetchone()
+    superseded = (
+        check_superseded
+        and conn.execute(
+            "SELECT 1 FROM events e JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
+            " AND e.conversation = :conversation AND e.ts_ms >= :ms AND m.sender = 'agent' AND m.followup_id IS NULL"
+            f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
+            after,
+        ).fetchone()
+    )
     paid = conn.execute(
-        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND paid_seq > ? LIMIT 1",
-        (shop, conversation, armed_seq),
+        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND (paid_ms, paid_seq) > (?, ?) LIMIT 1",
+        (shop, conversation, armed_ms, armed_seq),
     ).fetchone()
     unpaid = tuple(
         UnpaidOrder(r["order_id"], r["amount"], r["created_ms"])
@@ -255,6 +305,7 @@ def fire_context(
         replied=replied is not None,
         paid=paid is not None,
         unpaid=unpaid,
+        superseded=bool(superseded),
     )
 
 
@@ -265,17 +316,36 @@ def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) ->
         return []
     first = max(first, after_seq + 1)
     rows = conn.execute(
-        "SELECT e.seq, e.type, e.shop, e.conversation, e.agent, e.received_ms, m.sender, m.text, m.followup_id"
+        "SELECT e.seq, e.ts_ms, e.type, e.shop, e.conversation, e.agent, e.received_ms, m.sender, m.text,"
+        " m.followup_id"
         " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.seq >= ? ORDER BY e.seq",
         (first,),
     )
     return [
         ReplayEvent(
-            seq=r["seq"], type=r["type"], shop=r["shop"], conversation=r["conversation"], agent=r["agent"],
+            seq=r["seq"], ts_ms=r["ts_ms"], type=r["type"], shop=r["shop"], conversation=r["conversation"], agent=r["agent"],
             sender=r["sender"], text=r["text"], followup_id=r["followup_id"], received_ms=r["received_ms"],
         )
         for r in rows
     ]  # fmt: skip
+
+
+def recent_activity(conn: sqlite3.Connection, since_ms: int, future_ms: int) -> dict[Key, tuple[int, int]]:
+    """Per conversation, the latest-stamped (event time, seq) of an agent message, customer message or
+    closure stamped at or after `since_ms`: a late message stamped before it opens no idle period."""
+    found: dict[Key, tuple[int, int]] = {}
+    # MATERIALIZED: read the recent range of events_ts, not the whole log in conversation order.
+    # SQLite takes the bare column seq from the row holding the max().
+    for row in conn.execute(
+        f"WITH recent AS MATERIALIZED (SELECT e.shop, e.conversation, {EVENT_TIME_SQL} AS at_ms, e.seq"
+        " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :since"
+        " AND (e.type = 'conversation_closed' OR m.sender = 'customer'"
+        " OR (m.sender = 'agent' AND m.followup_id IS NULL)))"
+        " SELECT shop, conversation, max(at_ms), seq FROM recent GROUP BY shop, conversation",
+        {"since": since_ms, "future": future_ms},
+    ):
+        found[(row[0], row[1])] = (int(row[2]), int(row[3]))
+    return found
 
 
 def _first_seq_received_since(conn: sqlite3.Connection, since_ms: int) -> int | None:

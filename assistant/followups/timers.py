@@ -26,17 +26,22 @@ log = logging.getLogger(__name__)
 
 
 class Timer:
-    """One conversation's idle timer: the period opened by event `armed_seq`, due at `due_ms`."""
+    """One conversation's idle timer: the period opened at `armed_ms` (event time) by event `armed_seq`."""
 
     __slots__ = ("due_ms", "armed_seq", "armed_ms", "fired", "agent", "firing")
 
     def __init__(self, due_ms: int, armed_seq: int, armed_ms: int, fired: int, agent: str | None) -> None:
         self.due_ms = due_ms
         self.armed_seq = armed_seq
-        self.armed_ms = armed_ms
+        self.armed_ms = armed_ms  # the arming message's event time: with armed_seq, orders idle periods
         self.fired = fired  # follow-ups already fired in this idle period
         self.agent = agent
         self.firing = False  # handed to the fire callback; its outcome is pending
+
+    @property
+    def stamp(self) -> tuple[int, int]:
+        """(event time, seq) of the arming message: a later-stamped event ends or replaces the period."""
+        return (self.armed_ms, self.armed_seq)
 
     def row(self, key: Key, state: str = "armed", reason: str | None = None) -> TimerRow:
         return TimerRow(
@@ -142,7 +147,7 @@ class Timers:
         self._slots = asyncio.Semaphore(max_batches)
         self._batches = TaskSet("timers-fire")
         self._dirty: set[Key] = set()
-        self._cancels: dict[Key, tuple[int, str]] = {}
+        self._cancels: dict[Key, tuple[int, int, str]] = {}  # key → (seq, event time, reason)
         self._on_due: FireCallback | None = None
         self._loops: TaskSet | None = None  # the sweeper and the flusher, once started
         self._flush_wanted = asyncio.Event()
@@ -166,11 +171,11 @@ class Timers:
         self._poke(due_ms)
         return timer
 
-    def cancel(self, key: Key, *, seq: int, reason: str) -> Timer | None:
-        """End the idle period of `key` because of event `seq`."""
+    def cancel(self, key: Key, *, seq: int, at_ms: int, reason: str) -> Timer | None:
+        """End the idle period of `key` because of event `seq`, stamped `at_ms`."""
         timer = self.queue.remove(key)
         if timer is not None:
-            self._cancels[key] = (seq, reason)
+            self._cancels[key] = (seq, at_ms, reason)
             self._touch(key)
         return timer
 
@@ -320,16 +325,16 @@ class Timers:
             return
         keys, self._dirty = self._dirty, set()
         rows: list[TimerRow] = []
-        cancels: list[tuple[str, str, int, str]] = []
+        cancels: list[tuple[str, str, int, int, str]] = []
         for key in keys:
             timer = self.queue.get(key)
             if timer is None:
-                seq, reason = self._cancels.pop(key, (0, ""))
+                seq, at_ms, reason = self._cancels.pop(key, (0, 0, ""))
                 if seq:
-                    cancels.append((key[0], key[1], seq, reason))
+                    cancels.append((key[0], key[1], seq, at_ms, reason))
             else:
-                # A firing timer is written too (its outcome may land first and be overwritten: a
-                # second firing after a restart finds its follow-up recorded and does nothing).
+                # A firing timer is written too; if its outcome lands first, save_timers keeps the
+                # outcome (fired, not armed again), so a restart does not fire it a second time.
                 rows.append(timer.row(key))
         now = self.clock.now_ms()
 
@@ -344,8 +349,8 @@ class Timers:
             self._persisted_seq = max(self._persisted_seq, seen)
         except BaseException:
             self._dirty |= keys
-            for shop, conversation, seq, reason in cancels:
-                self._cancels.setdefault((shop, conversation), (seq, reason))
+            for shop, conversation, seq, at_ms, reason in cancels:
+                self._cancels.setdefault((shop, conversation), (seq, at_ms, reason))
             raise
         finally:
             self._flushing = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import unicodedata
@@ -17,6 +16,7 @@ from assistant.config import Config, KpiTargets
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
+from assistant.safetext import CsvWriter, terminal
 from assistant.templating import format_value
 
 FORMATS = ("table", "csv", "json", "html")
@@ -80,7 +80,7 @@ def render_json(reports: list[ShopReport]) -> str:
 def render_csv(reports: list[ShopReport]) -> str:
     """One row per agent plus the team row, per shop."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = CsvWriter(buf)  # names from the log: formula starts neutralized, line breaks quoted
     writer.writerow(["shop", "date", "pending", "agent", *METRIC_KEYS])
     for r in reports:
         for row in [*r.agents, r.team]:
@@ -103,12 +103,15 @@ def render_table(reports: list[ShopReport]) -> str:
     """A readable terminal table per shop: agents ranked, then the team."""
     out = []
     for r in reports:
-        head = f"{r.shop}  {r.period}  ({r.timezone})"
+        head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
         if r.pending:
             head += "  — pending: orders and payments count until the end of the next day"
         header = ["客服", *(h for _, h, _ in _TABLE_COLUMNS)]
         rows = [
-            [row.agent, *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS)]
+            [
+                terminal(row.agent, single_line=True),
+                *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
+            ]
             for row in [*r.agents, r.team]
         ]
         widths = [max(_width(line[i]) for line in [header, *rows]) for i in range(len(header))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import math
 import random
 import sqlite3
@@ -21,7 +22,10 @@ from tqdm import tqdm
 
 from assistant import schema, store
 from assistant.events import parse_event
+from assistant.followups.store import skip_backfill
 from assistant.kpi import metrics
+
+log = logging.getLogger(__name__)
 
 # Share of the day's customers arriving in each local hour (a Taobao shop's usual curve).
 HOURLY_WEIGHTS = (3, 1.5, 0.8, 0.5, 0.4, 0.5, 1, 2, 4, 7, 9, 9, 7, 7, 8, 8, 8, 7, 6, 7, 9, 10, 9, 6)
@@ -114,7 +118,8 @@ def simulate(
 
     Events are logged in time order, as a webhook would deliver them, with `executemany` in large
     transactions; the rows match what `store.insert_event` writes (`via_store=True` takes that slower
-    path, and a test compares the two).
+    path, and a test compares the two). It is a back-fill: the follow-up timers' watermark moves past
+    it, so a service started on the database arms nothing for it (run it with the service stopped).
     """
     if agents < 1 or customers < 0:
         raise ValueError("agents must be ≥ 1 and customers ≥ 0")
@@ -134,6 +139,7 @@ def simulate(
         prefix = f"sim-{shop}-{day.isoformat()}-{seed}"
         if conn.execute("SELECT 1 FROM events WHERE id = ?", (f"{prefix}-0-0",)).fetchone():
             raise ValueError(f"{shop} {day} with seed {seed} is already in {db_path}")
+        first_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
         writer: _Writer = _StoreWriter(conn) if via_store else _BulkWriter(conn)
         pending: list[tuple[int, int, dict[str, Any], store.Annotation | None]] = []
         batch: list[tuple[dict[str, Any], store.Annotation | None]] = []
@@ -157,6 +163,9 @@ def simulate(
                 batch.append((raw, ann))
             writer.write(batch)
             writer.finish()
+        with store.transaction(conn):
+            if not skip_backfill(conn, first_seq):
+                log.warning("the follow-up timers had not applied every earlier event: a restart replays this day too")
     finally:
         conn.close()
     counts = writer.counts

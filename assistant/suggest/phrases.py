@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from assistant.suggest.textnorm import NormalizationData, Normalizer
@@ -59,6 +60,10 @@ _SAFE_NODES: tuple[type[nodes.Node], ...] = (
 _SAFE_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate", "string"})
 # Look-ups are allowed on the item alone, one level deep: item.title, item["面料"], item.attrs["面料"].
 _ITEM_LOOKUPS = (nodes.Getattr, nodes.Getitem)
+# A phrase is a chat message: `phrases check` and `import` refuse a template that could render more,
+# and rendering stops any filter or operator that would produce more (the sandbox's bound on work).
+MAX_RENDERED_CHARS = 2000
+MAX_VARIABLE_CHARS = 200  # a value given at render time (customer, product, order …) is cut to this
 _PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "group"})
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -182,20 +187,65 @@ class Library:
     def render(
         self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({}), item: Mapping[str, Any] | None = None
     ) -> str:
-        """The phrase's text for these variables (and item); missing or empty ones take the library's defaults."""
+        """The phrase's text for these variables (and item); missing or empty ones take the library's defaults.
+
+        Never longer than MAX_RENDERED_CHARS: values (the item's too) are cut to MAX_VARIABLE_CHARS, and the
+        checked template cannot grow them past the bound.
+        """
         template = self._templates[phrase_id]
         values: dict[str, Any] = dict(self.variables)
-        values.update({k: str(v) for k, v in variables.items() if v not in (None, "")})
-        values["item"] = item if item is not None else ITEM_PLACEHOLDER
+        values.update({k: str(v)[:MAX_VARIABLE_CHARS] for k, v in variables.items() if v not in (None, "")})
+        values["item"] = _cut_item(item) if item is not None else ITEM_PLACEHOLDER
         try:
-            return template.render(values).strip()
+            text = template.render(values)
         except Exception:
-            return template.render({**self.variables, "item": ITEM_PLACEHOLDER}).strip()
+            text = template.render({**self.variables, "item": ITEM_PLACEHOLDER})
+        return text.strip()[:MAX_RENDERED_CHARS]
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with a bound on what one filter or operator may produce (the work of a render)."""
+
+    intercepted_binops = frozenset({"*", "+", "**", "//", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":  # "ab" * 10**9 is refused before it is built
+            seq, count = (left, right) if isinstance(left, (str, list)) else (right, left)
+            if isinstance(seq, (str, list)) and isinstance(count, int) and len(seq) * count > MAX_RENDERED_CHARS:
+                raise SecurityError(f"output over {MAX_RENDERED_CHARS} characters")
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        return _sized(super().call_binop(context, operator, left, right))
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, (str, list)) and len(value) > MAX_RENDERED_CHARS:
+        raise SecurityError(f"output over {MAX_RENDERED_CHARS} characters")
+    return value
+
+
+def _bounded_replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
+    """`replace`, refused before it runs when its result would be over the bound."""
+    text, old, new = str(value), str(old), str(new)
+    n = text.count(old) if old else len(text) + 1
+    if count is not None:
+        n = min(n, max(0, count))
+    if len(text) + n * (len(new) - len(old)) > MAX_RENDERED_CHARS:
+        raise SecurityError(f"replace would make over {MAX_RENDERED_CHARS} characters")
+    return text.replace(old, new, -1 if count is None else count)
+
+
+def _bounded_join(value: Any, separator: str = "", attribute: Any = None) -> str:
+    items = [str(v) for v in value]
+    return str(_sized(str(separator).join(items[: MAX_RENDERED_CHARS + 1])))
 
 
 def make_environment() -> SandboxedEnvironment:
-    """The sandboxed Jinja2 environment phrases render in (undefined names fail)."""
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    """The sandboxed Jinja2 environment phrases render in (undefined names fail, output bounded)."""
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env.filters["replace"] = _bounded_replace
+    env.filters["join"] = _bounded_join
+    return env
 
 
 class PlainText:
@@ -213,6 +263,8 @@ def check_template(
 ) -> tuple[Template | PlainText | None, list[str]]:
     """Compile `source`; return the template (None on failure) and the reasons it is unusable."""
     if not any(mark in source for mark in ("{{", "{%", "{#")):
+        if len(source) > MAX_RENDERED_CHARS:
+            return None, [f"longer than {MAX_RENDERED_CHARS} characters"]
         return PlainText(source), []
     try:
         ast = env.parse(source)
@@ -231,6 +283,11 @@ def check_template(
             reasons.append(f"unsafe template construct: assignment to {node.name}")
     for name in sorted(meta.find_undeclared_variables(ast) - set(variables) - {"item"}):
         reasons.append(f"unknown variable {name!r}")
+    if not reasons:
+        limits = {name: max(MAX_VARIABLE_CHARS, len(str(value))) for name, value in variables.items()}
+        most = max_length(ast, limits)
+        if most > MAX_RENDERED_CHARS:
+            reasons.append(f"can render up to {most} characters (at most {MAX_RENDERED_CHARS})")
     if reasons:
         return None, sorted(set(reasons))
     template = env.from_string(source)
@@ -264,6 +321,65 @@ def _item_lookup(node: nodes.Node) -> bool:
         and isinstance(inner.node, nodes.Name)
         and inner.node.name == "item"
     )
+
+
+def _cut_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item with every value cut to MAX_VARIABLE_CHARS, as other variables are (the render bound)."""
+    cut: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, Mapping):
+            cut[key] = {k: str(v)[:MAX_VARIABLE_CHARS] for k, v in value.items()}
+        else:
+            cut[key] = str(value)[:MAX_VARIABLE_CHARS]
+    return cut
+
+
+def max_length(node: nodes.Node, limits: Mapping[str, int]) -> int:
+    """An upper bound on the characters `node` renders, given each variable's longest value."""
+
+    def most(n: nodes.Node | None) -> int:
+        return 0 if n is None else max_length(n, limits)
+
+    def total(body: Sequence[nodes.Node]) -> int:
+        return sum(most(n) for n in body)
+
+    if isinstance(node, nodes.Template | nodes.Output):
+        return total(node.body if isinstance(node, nodes.Template) else node.nodes)
+    if isinstance(node, nodes.TemplateData):
+        return len(node.data)
+    if isinstance(node, nodes.Const):
+        return len(str(node.value))
+    if isinstance(node, nodes.Name):
+        return limits.get(node.name, MAX_VARIABLE_CHARS)
+    if isinstance(node, nodes.Concat):
+        return total(node.nodes)
+    if isinstance(node, nodes.CondExpr):
+        return max(most(node.expr1), most(node.expr2))
+    if isinstance(node, nodes.If):
+        return max([total(node.body), total(node.else_), *(most(n) for n in node.elif_)])
+    if isinstance(node, nodes.And | nodes.Or):
+        return max(most(node.left), most(node.right), 5)
+    if isinstance(node, nodes.Filter):
+        return _filter_length(node, most)
+    if isinstance(node, _ITEM_LOOKUPS):
+        return MAX_VARIABLE_CHARS  # an item's values are cut like other variables
+    return 5  # a comparison or a negation: True / False
+
+
+def _filter_length(node: nodes.Filter, most: Any) -> int:
+    base = most(node.node)
+    args = list(node.args)
+    if node.name in ("upper", "lower"):
+        return 3 * base  # a few characters change case into three ("ﬃ" → "FFI")
+    if node.name in ("default", "d"):
+        return max(base, most(args[0]) if args else 0)
+    if node.name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        new_len = most(new)
+        if isinstance(old, nodes.Const) and str(old.value):
+            return base + (base // len(str(old.value))) * max(0, new_len - len(str(old.value)))
+        return base + (base + 1) * new_len
+    return base  # trim, truncate, string: never longer
 
 
 def visible_length(template: Template | PlainText, variables: Mapping[str, str]) -> int:

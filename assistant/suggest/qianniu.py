@@ -12,6 +12,7 @@ from typing import Any
 
 import tomli_w
 
+from assistant.safetext import CsvWriter, cell
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import (
     ASSISTANT_INTENTS,
@@ -220,7 +221,7 @@ def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as f:
-            csv.writer(f).writerows(rows)
+            CsvWriter(f, lineterminator="\r\n").writerows(rows)
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
@@ -229,7 +230,7 @@ def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
         assert sheet is not None
         sheet.title = "快捷短语"
         for row in rows:
-            sheet.append(list(row))
+            sheet.append([cell(v) for v in row])  # openpyxl takes a text starting with "=" as a formula
         book.save(path)
     else:
         raise TableError(f"{path.name}: expected a .csv or .xlsx file")

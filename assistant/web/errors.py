@@ -1,17 +1,27 @@
-"""JSON errors, the one shape every error takes: `{"error", "field", "message"}`, and the middleware that keeps it."""
+"""JSON errors, the one shape every error takes: `{"error", "field", "message"}`, and the middleware that keeps it.
+
+Database trouble (a full disk, a lock held too long by another process, a read-only file) answers 503 with
+`Retry-After`, never 500: nothing of the request was acknowledged, and trying again later is right.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from assistant.web.body import BodyError
+from assistant.writer import WriterClosed
+
 log = logging.getLogger(__name__)
 
-_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_REASONS = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large"}
+RETRY_AFTER_S = 5
 
 
 class JsonError(web.HTTPException):
@@ -23,10 +33,23 @@ class JsonError(web.HTTPException):
         super().__init__(text=body, content_type="application/json")
 
 
-def json_error(status: int, error: str, field: str | None, message: str, **extra: Any) -> web.Response:
+def json_error(
+    status: int,
+    error: str,
+    field: str | None,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     """A JSON error response naming the offending field."""
     body: dict[str, Any] = {"error": error, "field": field, "message": message, **extra}
-    return web.json_response(body, status=status, dumps=json_dumps)
+    return web.json_response(body, status=status, dumps=json_dumps, headers=headers)
+
+
+def unavailable(error: str, message: str) -> web.Response:
+    """503 with `Retry-After`: nothing was done; the same request later will be."""
+    return json_error(503, error, None, message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def json_dumps(obj: Any) -> str:
@@ -34,15 +57,31 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+def is_storage_fault(exc: BaseException) -> bool:
+    """A database error that says nothing about the request: full, locked, read-only, I/O, corrupt."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
+    )
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's plain-text HTTP errors and unexpected exceptions into JSON."""
+    """Turn aiohttp's plain-text HTTP errors, bad bodies, database faults and unexpected exceptions into JSON."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        return json_error(exc.status, _REASONS.get(exc.status, "http_error"), None, exc.reason)
-    except Exception:
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return json_error(exc.status, _REASONS.get(exc.status, "http_error"), None, exc.reason, headers=headers)
+    except BodyError as exc:
+        log.warning("rejected %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
+        return json_error(exc.status, exc.error, exc.field, exc.message)
+    except WriterClosed:
+        return unavailable("shutting_down", "the service is stopping; retry later")
+    except Exception as exc:
+        if is_storage_fault(exc):
+            log.error("storage fault on %s %s: %s", request.method, request.path, exc)
+            return unavailable("storage_unavailable", f"the database cannot be written now ({exc}); retry later")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal_error", None, "internal error; the request was not processed")

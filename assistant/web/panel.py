@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from assistant import store
 from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
 from assistant.templating import render
-from assistant.web.appkeys import CONFIG, ENGINE, FEED, INGESTOR
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
+from assistant.web.body import BodyError, read_json
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.stream import scope_conversations, scope_of
-from assistant.writer import WriterClosed
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMO_CONVERSATION = "demo-1"
@@ -35,6 +36,8 @@ FOLLOWUP_LABELS = {
     "cancelled": "",
 }
 DEMO_CUSTOMER = "demo-customer"
+# Ids of the events the demo box (and the panel, and follow-ups) write: a demo conversation holds no other.
+DEMO_EVENT_PREFIXES = ("panel-demo-", "panel-used-", "auto-")
 MAX_JSON_BYTES = 16_384
 # The page loads only its own files; an injected tag could neither run nor load anything.
 # Framing stays allowed: the panel runs as a Chatwoot dashboard app, inside Chatwoot's page.
@@ -47,6 +50,17 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """`GET /panel/static/{filename}`: the panel's own script and style, nothing else (404 in JSON)."""
+    name = request.match_info["filename"]
+    if name not in STATIC_FILES:
+        return json_error(404, "not_found", "filename", "no such file")
+    return web.FileResponse(STATIC_DIR / name, headers={"Content-Type": STATIC_FILES[name]})
 
 
 async def get_panel(request: web.Request) -> web.Response:
@@ -78,25 +92,10 @@ async def get_panel(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 
-class BadBody(Exception):
-    """A request body that is not one small JSON object."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise BadBody(413, f"body exceeds {MAX_JSON_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadBody(400, "not valid JSON") from None
+    body = await read_json(request, MAX_JSON_BYTES, timeout_s=request.app[CONFIG].server.request_timeout_s)
     if not isinstance(body, dict):
-        raise BadBody(400, "expected a JSON object")
+        raise BodyError(400, "expected a JSON object")
     return body
 
 
@@ -106,27 +105,31 @@ async def _ingest_one(request: web.Request, raw: dict[str, Any]) -> web.Response
         event = parse_event(raw, max_text_chars=config.webhook.max_text_chars)
     except EventError as exc:
         return json_error(400, "invalid_request", exc.field, exc.message)
-    try:
-        responses = await request.app[INGESTOR].ingest([event])
-    except WriterClosed:
-        return json_error(503, "shutting_down", None, "the service is stopping; retry later")
+    responses = await request.app[INGESTOR].ingest([event])
     return web.json_response(responses[0], dumps=json_dumps)
 
 
 async def post_used(request: web.Request) -> web.Response:
-    """`POST /v1/panel/used`: the agent took a suggestion; log `suggestion_used` (the adoption signal)."""
+    """`POST /v1/panel/used`: the agent took a suggestion; log `suggestion_used` (the adoption signal).
+
+    A per-agent token records only its own agent's use, in that agent's own conversations; the team
+    token (a Chatwoot dashboard app shared by all agents) and stronger ones record any.
+    """
     require(request, "agent")
-    try:
-        body = await _json_body(request)
-    except BadBody as exc:
-        return json_error(exc.status, "invalid_request", "body", exc.message)
+    body = await _json_body(request)
     shop, conversation = body.get("shop"), body.get("conversation")
     customer = body.get("customer")
-    if not customer and isinstance(shop, str) and isinstance(conversation, str) and shop and conversation:
-        customer = request.app[ENGINE].conversations.get(shop, conversation).customer or None
+    known = isinstance(shop, str) and isinstance(conversation, str) and bool(shop) and bool(conversation)
+    state = request.app[ENGINE].conversations.get(str(shop), str(conversation)) if known else None
+    if not customer and state is not None:
+        customer = state.customer or None
     bound = only_agent(request)
     if bound is not None and body.get("agent") != bound:
         return json_error(403, "forbidden", "agent", "a per-agent token records only that agent's own use")
+    if bound is not None and (state is None or state.agent != bound):
+        return json_error(
+            403, "forbidden", "conversation", "a per-agent token records only in that agent's conversations"
+        )
     raw = {
         "id": f"panel-used-{uuid.uuid4().hex}",
         "type": "suggestion_used",
@@ -142,27 +145,47 @@ async def post_used(request: web.Request) -> web.Response:
 
 
 async def post_demo(request: web.Request) -> web.Response:
-    """`POST /v1/panel/demo`: in demo mode, post a customer message (or an agent reply) into a demo conversation."""
+    """`POST /v1/panel/demo`: in demo mode, post a customer message (or an agent reply) into the demo conversation.
+
+    It writes only into `demo-1` of the demo shop, only while that conversation holds nothing but demo
+    events (a real conversation of that name is never written to), and replies in the caller's own
+    name (a per-agent token's agent, else the demo agent).
+    """
     require(request, "agent")
     panel = request.app[CONFIG].panel
     if not panel.demo:
         return json_error(404, "not_found", None, "demo mode is off ([panel] demo = false)")
-    try:
-        body = await _json_body(request)
-    except BadBody as exc:
-        return json_error(exc.status, "invalid_request", "body", exc.message)
+    body = await _json_body(request)
     sender = body.get("sender", "customer")
     if sender not in ("customer", "agent"):
         return json_error(400, "invalid_request", "sender", "expected 'customer' or 'agent'")
+    if _holds_real_events(request.app[DB_PATH], panel.demo_shop, DEMO_CONVERSATION):
+        return json_error(
+            409,
+            "conflict",
+            None,
+            f"{panel.demo_shop}/{DEMO_CONVERSATION} holds real events; the demo never writes there",
+        )
     raw = {
         "id": f"panel-demo-{uuid.uuid4().hex}",
         "type": "message",
         "ts": now_ms(),
         "shop": panel.demo_shop,
-        "conversation": body.get("conversation") or DEMO_CONVERSATION,
+        "conversation": DEMO_CONVERSATION,
         "customer": DEMO_CUSTOMER,
         "sender": sender,
-        "agent": panel.demo_agent,
+        "agent": only_agent(request) or panel.demo_agent,
         "text": body.get("text"),
     }
     return await _ingest_one(request, raw)
+
+
+def _holds_real_events(path: Path, shop: str, conversation: str) -> bool:
+    try:
+        conn = store.connect(path, readonly=True)
+    except sqlite3.OperationalError:  # no database yet
+        return False
+    try:
+        return store.has_events_except(conn, shop, conversation, DEMO_EVENT_PREFIXES)
+    finally:
+        conn.close()

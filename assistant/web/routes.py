@@ -6,8 +6,6 @@ from aiohttp import web
 
 from assistant.web import chatwoot, logs, panel, reports, stream, suggest, webhooks
 
-STATIC_DIR = panel.STATIC_DIR
-
 ROUTES: list[web.AbstractRouteDef] = [
     web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
     web.post("/v1/chatwoot", chatwoot.post_chatwoot),  # Chatwoot webhooks (signed)
@@ -21,6 +19,7 @@ ROUTES: list[web.AbstractRouteDef] = [
     web.get("/reports/daily", reports.daily_report_page),  # supervisor
     web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
     web.get("/logs/daily", logs.daily_log_page),  # supervisor
-    web.get("/healthz", webhooks.healthz),
-    web.static("/panel/static/", STATIC_DIR),
+    web.get("/healthz", webhooks.healthz),  # liveness
+    web.get("/readyz", webhooks.readyz),  # readiness: the database takes writes
+    web.get("/panel/static/{filename}", panel.static_file),  # panel.js, panel.css
 ]

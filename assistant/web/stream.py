@@ -13,6 +13,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from assistant import store
 from assistant.conversations import ConversationState
 from assistant.live import Entry, Scope, Stream, sse_frame
+from assistant.privacy import mask
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import customer_type_json
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED
@@ -46,8 +47,9 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
 
 
 def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dict[str, Any]:
-    """One conversation as a panel card shows it."""
+    """One conversation as a panel card shows it; message text masked like every page (`[privacy] mask`)."""
     ensure_suggestions(state, engine)
+    shown = mask if engine.config.privacy.mask else _as_is
     recent = list(state.recent)
     last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
     return {
@@ -59,7 +61,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         "waiting_since_ms": state.waiting_since_ms,
         "last_ms": last_ms,
         "messages": [
-            {"sender": m["sender"], "agent": m["agent"], "text": m["text"], "ts_ms": m["ts_ms"]}
+            {"sender": m["sender"], "agent": m["agent"], "text": m["text"] and shown(m["text"]), "ts_ms": m["ts_ms"]}
             for m in recent[-SNAPSHOT_MESSAGES:]
         ],
         "suggestions": [
@@ -69,6 +71,10 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
         "item": engine.items.card(engine.items.item_of(state, ""), state.suggestions),
     }
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def urgency(conversation: dict[str, Any]) -> tuple[bool, int, int]:

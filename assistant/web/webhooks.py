@@ -1,16 +1,17 @@
-"""`POST /v1/events`: read, authenticate, validate, and hand events to the ingestor."""
+"""`POST /v1/events`: read, authenticate, validate, and hand events to the ingestor; `/healthz`, `/readyz`."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
-from assistant.events import EventError, parse_body, parse_event
+from assistant.events import EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CONFIG, INGESTOR
-from assistant.web.errors import json_dumps, json_error
-from assistant.writer import WriterClosed
+from assistant.web.appkeys import CONFIG, INGESTOR, WRITER
+from assistant.web.body import decode_json, read_body
+from assistant.web.errors import json_dumps, json_error, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -18,29 +19,11 @@ SIGNATURE_HEADER = "X-Assistant-Signature"
 TIMESTAMP_HEADER = "X-Assistant-Timestamp"
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, refusing more than `limit` bytes without reading it all."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge
-    return body
-
-
 async def post_events(request: web.Request) -> web.Response:
     """Accept one event or a batch; respond after it is durably logged."""
     config = request.app[CONFIG]
     peer = request.remote
-    try:
-        body = await read_body(request, config.server.max_body_bytes)
-    except BodyTooLarge:
-        log.warning("rejected from %s: body over %d bytes", peer, config.server.max_body_bytes)
-        return json_error(413, "payload_too_large", "body", f"body exceeds {config.server.max_body_bytes} bytes")
+    body = await read_body(request, config.server.max_body_bytes, timeout_s=config.server.request_timeout_s)
     secret = config.secret(config.webhook.secret_env)
     if secret is not None:
         try:
@@ -54,9 +37,10 @@ async def post_events(request: web.Request) -> web.Response:
         except SignatureError as exc:
             log.warning("rejected from %s: %s", peer, exc)
             return json_error(401, "bad_signature", SIGNATURE_HEADER, str(exc))
-    is_batch = body.lstrip()[:1] == b"["
+    doc = decode_json(body, charset=request.charset)
+    is_batch = isinstance(doc, list)
     try:
-        raws = parse_body(body, config.server.max_batch)
+        raws = parse_batch(doc, config.server.max_batch)
         events = []
         for index, raw in enumerate(raws):
             try:
@@ -66,15 +50,20 @@ async def post_events(request: web.Request) -> web.Response:
                 raise
     except EventError as exc:
         log.warning("rejected from %s: %s", peer, exc)
-        extra = {"index": exc.index} if exc.index is not None else {}
+        extra: dict[str, Any] = {"index": exc.index} if exc.index is not None else {}
         return json_error(400, "invalid_event", exc.field, exc.message, **extra)
-    try:
-        responses = await request.app[INGESTOR].ingest(events)
-    except WriterClosed:
-        return json_error(503, "shutting_down", None, "the service is stopping; retry later")
+    responses = await request.app[INGESTOR].ingest(events)
     return web.json_response(responses if is_batch else responses[0], dumps=json_dumps)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness."""
+    """Liveness: the process answers (whatever the state of the database)."""
     return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: a write to the database commits now (503 with the reason otherwise)."""
+    problem = await request.app[WRITER].probe()
+    if problem is not None:
+        return unavailable("not_ready", f"the database cannot be written now ({problem})")
+    return web.json_response({"ready": True})

@@ -68,6 +68,14 @@
     return since ? "等待 " + duration(serverNow() - since) : "已回复";
   }
 
+  // A follow-up already out (suggested, sent, missed…) is about an idle period the customer ended by
+  // writing again: once a customer message stamped after it is on the card, the line goes.
+  function currentFollowup(f, c) {
+    if (!f || f.state === "armed" || f.state === "deferred" || f.state === "quiet" || !f.fired_ms || !c) return f;
+    const replied = (c.messages || []).some((m) => m.sender === "customer" && m.ts_ms > f.fired_ms);
+    return replied ? null : f;
+  }
+
   function followupLabel(f) {
     if (!f) return "";
     const label = Object.prototype.hasOwnProperty.call(labels, f.state) ? labels[f.state] : f.state;
@@ -85,7 +93,8 @@
       node.textContent = waitText(since);
     }
     for (const node of list.querySelectorAll(".followup")) {
-      const f = state.followups.get(node.closest(".card").dataset.key);
+      const key = node.closest(".card").dataset.key;
+      const f = currentFollowup(state.followups.get(key), state.conversations.get(key));
       const label = node.querySelector(".followup-label");
       if (label) label.textContent = followupLabel(f);
     }
@@ -171,7 +180,7 @@
       card.appendChild(box);
     }
 
-    card.appendChild(renderFollowup(state.followups.get(key), c));
+    card.appendChild(renderFollowup(currentFollowup(state.followups.get(key), c), c));
 
     const messages = el("ol", "messages");
     for (const m of c.messages || []) {
@@ -279,8 +288,11 @@
   }
 
   // ---- the live stream --------------------------------------------------------------------------
+  // Server-Sent Events read with fetch, so the token travels in the Authorization header, never in a
+  // URL (EventSource cannot send headers); the same works inside Chatwoot's iframe, where browsers
+  // refuse the panel's cookies as third-party ones.
 
-  let source = null;
+  let controller = null;
   let retryTimer = null;
   let watchdog = null;
   let backoff = 1000;
@@ -292,7 +304,6 @@
 
   function streamParams() {
     const q = new URLSearchParams();
-    if (token) q.set("token", token);
     const w = state.watch;
     if (w) {
       q.set("conversation", w.conversation);
@@ -322,53 +333,90 @@
     watchdog = setTimeout(() => reconnect("silent"), 40000);
   }
 
-  function onEvent(handler) {
-    return (ev) => {
-      if (ev.lastEventId) state.lastEventId = ev.lastEventId;
-      resetWatchdog();
-      let data;
-      try {
-        data = JSON.parse(ev.data);
-      } catch (e) {
-        return;
+  const handlers = {
+    snapshot: loadSnapshot,
+    resumed: (d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); },
+    heartbeat: (d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); },
+    conversation: applyConversation,
+    followup: applyFollowup,
+  };
+
+  function dispatch(ev) {
+    if (ev.id !== null) state.lastEventId = ev.id;
+    if (!ev.data.length) return;
+    resetWatchdog();
+    const handler = handlers[ev.type];
+    if (!handler) return;
+    let data;
+    try {
+      data = JSON.parse(ev.data.join("\n"));
+    } catch (e) {
+      return;
+    }
+    handler(data);
+  }
+
+  // The event-stream format: lines "field: value", an empty line ends an event, ":" starts a comment.
+  async function readEvents(body, ctl) {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let ev = { type: "message", data: [], id: null };
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done || controller !== ctl) return;
+      buffer += decoder.decode(chunk.value, { stream: true });
+      for (;;) {
+        const end = buffer.search(/\r\n|\r|\n/);
+        if (end < 0 || (buffer[end] === "\r" && end === buffer.length - 1)) break; // wait: "\r" may precede "\n"
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
+        if (line === "") {
+          dispatch(ev);
+          ev = { type: "message", data: [], id: null };
+          continue;
+        }
+        if (line[0] === ":") continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value[0] === " ") value = value.slice(1);
+        if (field === "event") ev.type = value;
+        else if (field === "data") ev.data.push(value);
+        else if (field === "id") ev.id = value;
       }
-      handler(data);
-    };
+    }
   }
 
   function connect() {
     clearTimeout(retryTimer);
-    if (source) source.close();
+    if (controller) controller.abort();
+    controller = null;
     if (!canStream()) {
       setStatus("idle", "等待会话上下文");
       return;
     }
-    const q = streamParams();
-    if (state.lastEventId) q.set("last_event_id", state.lastEventId);
+    const ctl = new AbortController();
+    controller = ctl;
+    const headers = authHeaders({ Accept: "text/event-stream" });
+    if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
     setStatus("connecting", "连接中…");
-    const es = new EventSource("v1/stream?" + q.toString());
-    source = es;
-    es.addEventListener("open", () => {
-      backoff = 1000;
-      setStatus("live", "实时");
-      resetWatchdog();
-    });
-    es.addEventListener("snapshot", onEvent(loadSnapshot));
-    es.addEventListener("resumed", onEvent((d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); }));
-    es.addEventListener("heartbeat", onEvent((d) => { if (d.server_ms) state.skew = d.server_ms - Date.now(); }));
-    es.addEventListener("conversation", onEvent(applyConversation));
-    es.addEventListener("followup", onEvent(applyFollowup));
-    es.addEventListener("error", () => {
-      if (source !== es) return;
-      if (es.readyState === EventSource.CLOSED) {
-        // The browser gave up (e.g. an error status while the server restarts): retry ourselves.
+    fetch("v1/stream?" + streamParams().toString(), { headers: headers, signal: ctl.signal, cache: "no-store" })
+      .then(async (resp) => {
+        if (!resp.ok || !resp.body) throw new Error(String(resp.status));
+        backoff = 1000;
+        setStatus("live", "实时");
+        resetWatchdog();
+        await readEvents(resp.body, ctl);
+        throw new Error("the stream ended");
+      })
+      .catch(() => {
+        if (controller !== ctl) return; // replaced by a newer connection
+        // The server restarted, the network dropped, or an error status: try again, more slowly each time.
         setStatus("offline", "已断开，重连中…");
         retryTimer = setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 10000);
-      } else {
-        setStatus("reconnecting", "重连中…");
-      }
-    });
+      });
   }
 
   function reconnect() {

@@ -1,0 +1,173 @@
+"""Request bodies, one way for every route: read whole up to a limit, then decoded as JSON by one decoder.
+
+`request.content.read(n)` returns what has arrived so far, not `n` bytes: a body sent in several TCP
+segments (a relay, `Expect: 100-continue`, a slow network) must be read until its end. Every malformed
+body is a `BodyError` naming the problem (the error middleware answers it 400/408/413 in JSON), never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import math
+import re
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 32  # events are flat; Chatwoot payloads nest about 5 deep
+MAX_INT_DIGITS = 100  # beyond any id or amount; keeps every int convertible to float
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class BodyError(Exception):
+    """A request body that cannot be used; `status` and `message` say why (`error` is the JSON code)."""
+
+    def __init__(self, status: int, message: str, *, error: str = "invalid_body", field: str = "body") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error = error
+        self.field = field
+
+
+async def read_body(request: web.Request, limit: int, *, timeout_s: float | None = None) -> bytes:
+    """The whole raw body (decompressed), refusing more than `limit` bytes without reading them all.
+
+    Reads until the end of the body, however many segments it arrives in; `timeout_s` bounds how
+    long a slow sender may take (408).
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                chunk = await request.content.read(limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
+    except TimeoutError:
+        raise BodyError(408, f"body not received within {timeout_s:g} s", error="request_timeout") from None
+    except (HttpProcessingError, RequestPayloadError) as exc:  # bad chunking, an encoding that does not decode
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise BodyError(400, f"body cannot be read: {_brief(detail)}") from None
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes, *, charset: str | None = None) -> Any:
+    """Decode a JSON body: UTF-8 (or the declared charset), no NaN/Infinity, bounded depth and numbers.
+
+    A lone surrogate escape (`"\\ud83d"`, half an emoji cut by the sender) is valid JSON and legitimate
+    input: it is replaced by U+FFFD (and logged) rather than refused, so the event is not lost.
+    """
+    text = _text(body, charset)
+    try:
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise BodyError(400, f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise BodyError(400, f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except _NumberError as exc:
+        raise BodyError(400, str(exc)) from None
+    surrogates = "\\u" in text or "\\U" in text
+    if not surrogates and text.count("[") + text.count("{") <= MAX_DEPTH:
+        return doc  # nothing to replace, and too few brackets to nest too deep: no walk needed
+    doc, replaced = _clean(doc, may_have_surrogates=surrogates)
+    if replaced:
+        log.warning("replaced %d lone surrogate(s) in a request body with U+FFFD", replaced)
+    return doc
+
+
+async def read_json(request: web.Request, limit: int, *, timeout_s: float | None = None) -> Any:
+    """`read_body` then `decode_json` with the request's declared charset."""
+    body = await read_body(request, limit, timeout_s=timeout_s)
+    return decode_json(body, charset=request.charset)
+
+
+# ---- decoding ------------------------------------------------------------------------------------
+
+
+class _NumberError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NumberError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _NumberError(f"integer of {digits} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NumberError(f"number out of range: {_brief(text)}")
+    return value
+
+
+def _text(body: bytes, charset: str | None) -> str:
+    """The body as text: the declared charset if any, else UTF-8 (a leading BOM is ignored)."""
+    encoding = "utf-8"
+    if charset:
+        try:
+            encoding = codecs.lookup(charset).name
+        except LookupError:
+            raise BodyError(400, f"unknown charset {_brief(charset)}") from None
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, f"not valid {encoding} (byte {exc.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _clean(doc: Any, *, may_have_surrogates: bool) -> tuple[Any, int]:
+    """Check the depth (iteratively) and replace lone surrogates; returns the document and how many."""
+    replaced = 0
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    if isinstance(doc, str):
+        if may_have_surrogates and _LONE_SURROGATE.search(doc):
+            return _LONE_SURROGATE.subn("\ufffd", doc)
+        return doc, 0
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BodyError(400, f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            if may_have_surrogates:
+                for key in [k for k in node if _LONE_SURROGATE.search(k)]:
+                    fixed, n = _LONE_SURROGATE.subn("\ufffd", key)
+                    node[fixed] = node.pop(key)
+                    replaced += n
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)  # type: ignore[assignment]
+        else:
+            continue
+        for key, value in list(items):
+            if isinstance(value, str):
+                if may_have_surrogates and _LONE_SURROGATE.search(value):
+                    node[key], n = _LONE_SURROGATE.subn("\ufffd", value)
+                    replaced += n
+            elif isinstance(value, (dict, list)):
+                stack.append((value, depth + 1))
+    return doc, replaced
+
+
+def _brief(text: str, limit: int = 60) -> str:
+    """A value short enough to quote in an error or a log line."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -1,0 +1,110 @@
+"""The HTTP server the service runs on: aiohttp's, with its protocol-level errors in JSON, its time limits
+from `[server]`, and an access log that never shows a token.
+
+aiohttp answers a request it cannot parse (a bad request line, a header too long, broken chunking) before
+any middleware runs, in plain text; `JsonErrorHandler` gives those the JSON shape of every other error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_protocol import RequestHandler
+
+from assistant.config import Config
+
+_REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
+_TOKEN_PARAM = re.compile(r"((?:^|[?&;])(?:token|access_token|api_access_token)=)[^&;#\s]*", re.I)
+
+
+def mask_tokens(text: str) -> str:
+    """A URL or request line with the value of every `token=` parameter hidden."""
+    return _TOKEN_PARAM.sub(r"\1***", text)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: peer, request line (tokens masked), status, size, duration."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %d %.1fms',
+            request.remote,
+            request.method,
+            mask_tokens(request.path_qs)[:2000],
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+
+class JsonErrorHandler(RequestHandler):
+    """aiohttp's connection handler, answering its own protocol-level errors in the JSON error shape."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; refuses when a response was already sent
+        text = "internal error; the request was not processed" if status == 500 else (message or "bad request")
+        body = {"error": _REASONS.get(status, "http_error"), "field": None, "message": text[:500]}
+        resp = web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+        resp.force_close()
+        return resp
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return JsonErrorHandler(self, loop=asyncio.get_running_loop(), **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """`web.AppRunner` whose connections answer protocol-level errors in JSON."""
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()
+        return _JsonErrorServer(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            **plain._kwargs,
+        )
+
+
+def server_options(config: Config) -> dict[str, Any]:
+    """The runner's settings: idle connections closed after `request_timeout_s`, the access log if enabled."""
+    options: dict[str, Any] = {"keepalive_timeout": config.server.request_timeout_s, "access_log": None}
+    if config.server.access_log:
+        options.update(access_log=logging.getLogger("aiohttp.access"), access_log_class=AccessLogger)
+    return options
+
+
+async def run(
+    app: web.Application,
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    started: Callable[[], None] = lambda: None,
+    stop: Callable[[], Awaitable[None]],
+) -> None:
+    """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up."""
+    runner = Runner(app, **server_options(config))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, shutdown_timeout=10).start()
+        started()
+        await stop()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,294 @@
+"""Request bodies on every POST route: read whole however they arrive, decoded by one JSON decoder, never a 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assistant.config import Config, load_config
+from assistant.signing import sign
+from assistant.web.body import MAX_DEPTH, BodyError, decode_json
+from tests.helpers import ROOT, body_of, make_app, make_event, replace_config, signed_headers
+
+Client = TestClient  # type: ignore[type-arg]
+CW_SECRET = "cw-body-secret"
+FIXTURES = ROOT / "tests" / "data" / "chatwoot"
+
+
+def count(db: Path, sql: str = "SELECT count(*) FROM events") -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+async def raw_request(
+    client: Client, head: bytes, parts: list[bytes], *, continue_first: bool = False, pause_s: float = 0.05
+) -> tuple[int, Any]:
+    """Send `head` then each part in its own write (a slow or relayed sender); the status and JSON answer."""
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        if continue_first:
+            interim = await reader.readuntil(b"\r\n\r\n")
+            assert interim.startswith(b"HTTP/1.1 100"), interim
+        for part in parts:
+            await asyncio.sleep(pause_s)  # the sender's pace, not a wait for the server
+            writer.write(part)
+            await writer.drain()
+        status_line = await reader.readline()
+        headers = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in headers.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        body = await reader.readexactly(length)
+    finally:
+        writer.close()
+    return int(status_line.split()[1]), json.loads(body)
+
+
+def head(path: str, body: bytes, extra: dict[str, str] | None = None, *, expect: bool = False) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: localhost", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in (extra or {"Content-Type": "application/json"}).items()]
+    if expect:
+        lines.append("Expect: 100-continue")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def thirds(body: bytes) -> list[bytes]:
+    n = len(body) // 3
+    return [body[:n], body[n : 2 * n], body[2 * n :]]
+
+
+# ---- finding 1: bodies in more than one segment ------------------------------------------------
+
+
+async def test_body_signed_batch_in_slow_segments_with_expect_continue_is_read_whole(
+    signed_client: Client, db_path: Path
+) -> None:
+    events = [make_event(text="这件衣服有现货吗，" + "尺码" * 40) for _ in range(400)]
+    body = body_of(events)
+    assert len(body) > 100_000
+    status, answer = await raw_request(
+        signed_client, head("/v1/events", body, signed_headers(body), expect=True), thirds(body), continue_first=True
+    )
+    assert status == 200, answer
+    assert [r["id"] for r in answer] == [e["id"] for e in events]
+    assert count(db_path) == 400
+
+
+async def test_body_unsigned_event_split_after_headers_is_read_whole(client: Client, db_path: Path) -> None:
+    body = body_of(make_event(text="在吗？" * 400))
+    status, answer = await raw_request(client, head("/v1/events", b"x" * len(body)), [body[:700], body[700:]])
+    assert status == 200, answer
+    assert count(db_path) == 1
+
+
+async def test_body_chatwoot_payload_split_is_read_whole(aiohttp_client: Any, config: Config, db_path: Path) -> None:
+    cw = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": CW_SECRET},
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"]}},
+    )
+    client = await aiohttp_client(make_app(cw))
+    body = (FIXTURES / "contact_message.json").read_bytes()
+    stamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Chatwoot-Signature": sign(CW_SECRET, stamp, body),
+        "X-Chatwoot-Timestamp": str(stamp),
+        "X-Chatwoot-Delivery": "d-split",
+    }
+    status, answer = await raw_request(
+        client, head("/v1/chatwoot", body, headers, expect=True), thirds(body), continue_first=True
+    )
+    assert status == 200 and answer["accepted"] is True, answer
+    assert count(db_path) == 1
+
+
+async def test_body_panel_used_split_is_read_whole(client: Client, db_path: Path) -> None:
+    await client.post("/v1/events", data=body_of(make_event(conversation="c7", agent="a1")))
+    body = json.dumps({"shop": "shop1", "conversation": "c7", "agent": "a1", "phrase_id": "p1"}).encode()
+    status, answer = await raw_request(client, head("/v1/panel/used", body), [body[:10], body[10:]])
+    assert status == 200, answer
+    assert count(db_path, "SELECT count(*) FROM suggestion_uses") == 1
+
+
+async def test_body_too_slow_is_408_and_nothing_logged(aiohttp_client: Any, config: Config, db_path: Path) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "server", request_timeout_s=0.3)))
+    body = body_of(make_event())
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(head("/v1/events", body) + body[:20])  # the rest never comes
+        await writer.drain()
+        answer = await reader.read()  # the server answers and closes
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert b'"error": "request_timeout"' in answer
+    assert count(db_path) == 0
+
+
+async def test_body_gzip_encoded_event_is_decoded(client: Client, db_path: Path) -> None:
+    body = gzip.compress(body_of(make_event()))
+    resp = await client.post("/v1/events", data=body, headers={"Content-Encoding": "gzip"})
+    assert resp.status == 200, await resp.text()
+    assert count(db_path) == 1
+
+
+async def test_body_gzip_header_on_plain_body_is_400(client: Client, db_path: Path) -> None:
+    resp = await client.post("/v1/events", data=body_of(make_event()), headers={"Content-Encoding": "gzip"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["field"] == "body" and "cannot be read" in body["message"]
+    assert count(db_path) == 0
+
+
+# ---- finding 2: one JSON decoder --------------------------------------------------------------
+
+
+async def test_body_lone_surrogate_is_replaced_and_the_event_kept(
+    client: Client, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = make_event(), make_event(text="ok")
+    body = body_of([first, second]).replace("在吗".encode(), b"\\ud83d")  # an emoji cut in half
+    with caplog.at_level(logging.WARNING):
+        resp = await client.post("/v1/events", data=body)
+    assert resp.status == 200, await resp.text()
+    with sqlite3.connect(db_path) as conn:
+        texts = [row[0] for row in conn.execute("SELECT text FROM messages ORDER BY seq")]
+    assert texts == ["\ufffd？这个什么时候发货", "ok"]
+    assert "lone surrogate" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 2000 + b"]" * 2000, f"nested deeper than {MAX_DEPTH}"),
+        (b'{"a":' * 100 + b"1" + b"}" * 100, f"nested deeper than {MAX_DEPTH}"),
+        (b'{"id": ' + b"7" * 4400 + b"}", "integer of 4400 digits"),
+        (b'{"amount": NaN}', "NaN is not a JSON number"),
+        (b'{"amount": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"amount": 1e400}', "number out of range"),
+        (b'{"text": "\xff\xfe"}', "not valid utf-8 (byte 10)"),
+        (b'{"id": ', "not valid JSON"),
+    ],
+)
+async def test_body_malformed_json_is_a_named_400(client: Client, db_path: Path, body: bytes, message: str) -> None:
+    resp = await client.post("/v1/events", data=body)
+    assert resp.status == 400
+    answer = await resp.json()
+    assert answer["error"] == "invalid_body" and answer["field"] == "body"
+    assert message in answer["message"]
+    assert count(db_path) == 0
+
+
+async def test_body_declared_charset_is_honoured(client: Client, db_path: Path) -> None:
+    body = json.dumps(make_event(text="在吗"), ensure_ascii=False).encode("gb18030")
+    resp = await client.post("/v1/events", data=body, headers={"Content-Type": "application/json; charset=gb18030"})
+    assert resp.status == 200, await resp.text()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT text FROM messages").fetchone()[0] == "在吗"
+
+
+def test_decode_json_replaces_surrogates_in_keys_and_nested_values() -> None:
+    doc = decode_json(b'{"a\\udc00": [{"b": "x\\ud800"}], "ok": "\\ud83d\\ude00"}')
+    assert doc == {"a\ufffd": [{"b": "x\ufffd"}], "ok": "😀"}
+
+
+def test_decode_json_refuses_invalid_input_with_body_error() -> None:
+    with pytest.raises(BodyError, match="unknown charset"):
+        decode_json(b"{}", charset="no-such-charset")
+    assert decode_json("\ufeff{}".encode()) == {}
+
+
+async def test_body_chatwoot_created_at_nan_is_400_not_500(aiohttp_client: Any, db_path: Path) -> None:
+    cw = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": CW_SECRET},
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"]}},
+    )
+    client = await aiohttp_client(make_app(cw))
+    for created in (b"NaN", b"Infinity", b"1e999"):
+        payload = json.loads((FIXTURES / "contact_message.json").read_text(encoding="utf-8"))
+        payload["created_at"] = 0
+        body = json.dumps(payload).encode().replace(b'"created_at": 0', b'"created_at": ' + created)
+        stamp = int(time.time())
+        headers = {"X-Chatwoot-Signature": sign(CW_SECRET, stamp, body), "X-Chatwoot-Timestamp": str(stamp)}
+        resp = await client.post("/v1/chatwoot", data=body, headers=headers)
+        assert resp.status == 400, created
+    assert count(db_path) == 0
+
+
+# ---- fuzzing every POST route -----------------------------------------------------------------
+
+POST_ROUTES = ("/v1/events", "/v1/chatwoot", "/v1/panel/used", "/v1/panel/demo", "/v1/admin/reload")
+SEEDS = [
+    body_of(make_event()),
+    body_of([make_event(), make_event("order_paid")]),
+    (FIXTURES / "contact_message.json").read_bytes(),
+    (FIXTURES / "status_resolved.json").read_bytes(),
+    b'{"shop":"shop1","conversation":"c1","agent":"a1","phrase_id":"p1"}',
+    b'{"text":"\\u592a\\u8d35\\u4e86","sender":"customer"}',
+]
+
+
+def mutate(seed: bytes, cuts: list[tuple[int, bytes]]) -> bytes:
+    out = bytearray(seed)
+    for at, junk in cuts:
+        pos = at % (len(out) + 1)
+        out[pos : pos + len(junk)] = junk
+    return bytes(out)
+
+
+JUNK = st.sampled_from(
+    [b"\\ud800", b"\\u0000", b"[" * 50, b"NaN", b"1" * 120, b"\xff", b'"', b"}", b"\\", b"-", b"1e999"]
+)
+BODIES = st.binary(max_size=300) | st.builds(
+    mutate, st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 4000), JUNK | st.binary(max_size=4)), max_size=4)
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(POST_ROUTES), body=BODIES, gzip_it=st.booleans())
+async def test_body_fuzzed_bodies_never_get_a_5xx(fuzz_client: Client, route: str, body: bytes, gzip_it: bool) -> None:
+    headers = {"Content-Type": "application/json"}
+    if gzip_it:
+        headers["Content-Encoding"] = "gzip"
+    resp = await fuzz_client.post(route, data=body, headers=headers)
+    assert resp.status < 500, (route, body, await resp.text())
+    if resp.status >= 400:
+        answer = await resp.json()
+        assert answer["error"] and answer["message"]
+
+
+async def test_body_valid_event_still_accepted_after_fuzzing(fuzz_client: Client, db_path: Path) -> None:
+    resp = await fuzz_client.post("/v1/events", data=body_of(make_event()))
+    assert resp.status == 200
+
+
+@pytest.fixture
+async def fuzz_client(aiohttp_client: Any, db_path: Path) -> Client:
+    """Every POST route open and unsigned (Chatwoot allowed unsigned, demo on): the body is all that is tested."""
+    config = load_config(
+        ROOT / "config.toml",
+        env={},
+        overrides={
+            "store": {"path": str(db_path)},
+            "hooks": {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": True}},
+            "panel": {"demo": True},
+        },
+    )
+    return await aiohttp_client(make_app(config))

@@ -1,0 +1,78 @@
+"""hooks/chatwoot.confirm_delivery against a local Chatwoot: our follow-up id found page by page, or not."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import Config, load_config
+from assistant.outbound import Outbound
+from hooks import chatwoot
+from tests.fake_chatwoot import FakeChatwoot
+from tests.helpers import ROOT
+
+TOKEN = "cw-confirm-token"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeChatwoot]:
+    server = await FakeChatwoot(TOKEN).start()
+    yield server
+    await server.close()
+
+
+def cw_config(db_path: Path, url: str, token: str | None = TOKEN) -> Config:
+    return load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_API_TOKEN": token} if token else {},
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"], "chatwoot": {"url": url}}},
+    )
+
+
+def store(fake: FakeChatwoot, conversation: str, *attributes: dict[str, Any], created_at: int | None = None) -> None:
+    for attrs in attributes:
+        fake.messages.setdefault(("3", conversation), []).append(
+            {"id": 5000 + sum(len(v) for v in fake.messages.values()), "content": "x", "message_type": 1,
+             "content_attributes": attrs, "created_at": created_at or int(time.time()), "private": False}
+        )  # fmt: skip
+
+
+async def ask(config: Config, conversation: str, key: str, since_ms: int) -> Any:
+    http = Outbound()
+    try:
+        return await chatwoot.confirm_delivery(
+            config=config, http=http, conversation={"shop": "chatwoot-3", "conversation": conversation},
+            idempotency_key=key, since_ms=since_ms,
+        )  # fmt: skip
+    finally:
+        await http.close()
+
+
+async def test_confirm_finds_our_message_behind_two_pages(fake: FakeChatwoot, db_path: Path) -> None:
+    store(fake, "42", {"assistant_followup_id": "fu-1", "kind": "followup"})
+    store(fake, "42", *({} for _ in range(45)))  # the conversation went on after it
+    config = cw_config(db_path, fake.url)
+    assert await ask(config, "42", "fu-1", since_ms=int(time.time() * 1000) - 60_000) is True
+    assert fake.lists == 3  # latest 20, then 20 before, then the page holding it
+
+
+async def test_confirm_says_absent_once_past_the_follow_up(fake: FakeChatwoot, db_path: Path) -> None:
+    store(fake, "42", *({} for _ in range(30)), created_at=int(time.time()) - 3600)  # older than the follow-up
+    config = cw_config(db_path, fake.url)
+    assert await ask(config, "42", "fu-2", since_ms=int(time.time() * 1000)) is False
+    assert fake.lists == 1  # the oldest message of the first page is older than the follow-up: stop there
+    assert await ask(config, "7", "fu-2", since_ms=0) is False  # an empty conversation
+
+
+async def test_confirm_raises_when_chatwoot_cannot_be_asked(fake: FakeChatwoot, db_path: Path) -> None:
+    wrong = dataclasses.replace(cw_config(db_path, fake.url), secrets={"CHATWOOT_API_TOKEN": "wrong"})
+    with pytest.raises(chatwoot.ListingFailed, match="HTTP 401"):
+        await ask(wrong, "42", "fu-3", 0)
+    assert await ask(cw_config(db_path, fake.url, token=None), "42", "fu-3", 0) is None  # no token: cannot tell
+    other = await ask(cw_config(db_path, fake.url), "42", "fu-3", 0)
+    assert other is False

@@ -1,0 +1,114 @@
+"""Follow-ups to Chatwoot across kill-and-restart trials with a slow receiver: no conversation gets one twice.
+
+The real service runs as a subprocess against a local Chatwoot that does not deduplicate (tests/fake_chatwoot.py);
+each trial kills it with SIGKILL while follow-ups are on their way, then starts it again on the same database.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.fake_chatwoot import FakeChatwoot
+from tests.helpers import ROOT, body_of, eventually, followups_settled, make_event
+from tests.service import Service
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "cw-api-token"
+TRIALS = 10
+PER_TRIAL = 20
+IDLE_S = 1
+
+
+@pytest.fixture
+async def slow_chatwoot() -> AsyncIterator[FakeChatwoot]:
+    fake = await FakeChatwoot(TOKEN, delay_before_s=1.0, delay_after_s=0.5).start()
+    yield fake
+    await fake.close()
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[phrases]
+path = "{ROOT / "phrases"}"
+
+[followups]
+idle_seconds = {IDLE_S}
+mode = "send"
+delivery_timeout_s = 3
+backoff_base_s = 0.2
+max_attempts = 5
+
+[hooks]
+enabled = ["chatwoot"]
+
+[hooks.chatwoot]
+url = "{url}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def post_agent_replies(service: Service, conversations: list[str]) -> None:
+    events = [
+        make_event(
+            shop="chatwoot-3", conversation=c, customer=f"c{c}", sender="agent", agent="小美",
+            text="亲，这款今天下单明天就发货哦", ts=int(time.time() * 1000),
+        )
+        for c in conversations
+    ]  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{service.url}/v1/events", data=body_of(events)) as resp:
+            assert resp.status == 200, await resp.text()
+
+
+def started(fake: FakeChatwoot, batch: set[str], n: int) -> Callable[[], bool]:
+    """Whether `n` follow-ups of `batch` have reached the receiver (stored or not yet)."""
+    return lambda: sum(c in batch for _, c in fake.started) >= n
+
+
+def followup_states(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT state, count(*) FROM followups GROUP BY state").fetchall())
+
+
+async def test_followups_survive_ten_kills_without_a_duplicate(tmp_path: Path, slow_chatwoot: FakeChatwoot) -> None:
+    rng = random.Random(13)
+    config = write_config(tmp_path, slow_chatwoot.url)
+    db = tmp_path / "once.db"
+    env = {"CHATWOOT_API_TOKEN": TOKEN}
+    port = None
+    conversations: list[str] = []
+    for trial in range(TRIALS):
+        service = await Service(config, db, env=env, port=port).start()
+        port = service.port
+        batch = [str(trial * 100 + i) for i in range(PER_TRIAL)]
+        conversations += batch
+        try:
+            await post_agent_replies(service, batch)
+            # Kill while some of this trial's follow-ups are inside the slow receiver, not yet stored.
+            await eventually(started(slow_chatwoot, set(batch), rng.randint(1, PER_TRIAL)), timeout=15)
+            service.kill()
+        finally:
+            service.stop()
+    service = await Service(config, db, env=env, port=port).start()
+    try:
+        await eventually(lambda: followups_settled(db), timeout=60)
+    finally:
+        service.stop()
+    repeated = {c: len(ids) for c in conversations if len(ids := slow_chatwoot.followups("3", c)) != len(set(ids))}
+    assert repeated == {}, f"{len(repeated)} conversations got a follow-up more than once: {repeated}"
+    delivered = sum(len(slow_chatwoot.followups("3", c)) for c in conversations)
+    assert delivered == TRIALS * PER_TRIAL
+    assert followup_states(db) == {"sent": TRIALS * PER_TRIAL}
+    assert slow_chatwoot.lists > 0, "interrupted deliveries were checked with Chatwoot"

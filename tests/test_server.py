@@ -1,0 +1,110 @@
+"""The server the service runs on (assistant/web/server.py): protocol errors in JSON, 405 with Allow, idle
+connections closed, and an access log that shows no token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from assistant.config import Config
+from assistant.web.server import Runner, mask_tokens, server_options
+from tests.helpers import body_of, make_app, make_event, replace_config
+from tests.service import free_port
+
+
+@pytest.fixture
+async def served(config: Config) -> AsyncIterator[int]:
+    """The app on the service's own runner (as `assistant serve` runs it), access log on, 1 s idle limit."""
+    config = replace_config(config, "server", access_log=True, request_timeout_s=1.0)
+    runner = Runner(make_app(config), **server_options(config))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    ],
+)
+async def test_server_protocol_errors_answer_in_json(served: int, raw: bytes) -> None:
+    status, headers, body = await exchange(served, raw)
+    assert 400 <= status < 500
+    assert headers["content-type"].startswith("application/json")
+    answer = json.loads(body)
+    assert answer["error"] and answer["message"] and "field" in answer
+
+
+async def test_server_405_names_the_allowed_methods(served: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.delete(f"http://127.0.0.1:{served}/v1/events") as resp:
+            assert resp.status == 405
+            assert resp.headers["Allow"] == "POST"
+            assert (await resp.json())["error"] == "method_not_allowed"
+        async with session.get(f"http://127.0.0.1:{served}/nowhere") as resp:
+            assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+
+
+async def test_server_closes_idle_and_slow_connections(served: int) -> None:
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", served)
+    slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", served)
+    try:
+        slow_writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers that never end
+        await slow_writer.drain()
+        # Both are closed by the server (EOF) after request_timeout_s; the test's own limit is far above it.
+        assert await asyncio.wait_for(idle_reader.read(), 10) == b""
+        assert await asyncio.wait_for(slow_reader.read(), 10) == b""
+    finally:
+        idle_writer.close()
+        slow_writer.close()
+
+
+async def test_server_access_log_masks_tokens(served: int, caplog: pytest.LogCaptureFixture, db_path: Path) -> None:
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{served}/panel?agent=a1&token=s3cret-token"
+            async with session.get(url) as resp:
+                assert resp.status == 200
+            async with session.post(f"http://127.0.0.1:{served}/v1/events", data=body_of(make_event())) as resp:
+                assert resp.status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 2
+    assert "s3cret-token" not in caplog.text
+    assert "token=***" in lines[0] and '" 200 ' in lines[0]
+
+
+def test_mask_tokens_hides_every_token_parameter() -> None:
+    assert mask_tokens("/panel?token=abc&agent=x") == "/panel?token=***&agent=x"
+    assert mask_tokens("/r?date=1&access_token=zz") == "/r?date=1&access_token=***"
+    assert mask_tokens("/r?mytoken=keep") == "/r?mytoken=keep"

@@ -1,0 +1,121 @@
+"""Database trouble: 503 with Retry-After (never 500, never acknowledged), /readyz says so, the service recovers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from assistant import schema, store
+from assistant.config import Config
+from assistant.web.appkeys import WRITER
+from tests.helpers import ROOT, body_of, make_event
+from tests.service import free_port
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+def logged(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+async def test_storage_full_disk_answers_503_then_recovers(client: Client, db_path: Path) -> None:
+    assert (await client.post("/v1/events", data=body_of(make_event()))).status == 200
+    writer = client.app[WRITER]
+    # A tiny file system: the database may not grow by a single page more.
+    pages = await writer.submit(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+    await writer.submit(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+    events = [make_event(text="这件衣服有现货吗" * 500) for _ in range(20)]
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert (await resp.json())["error"] == "storage_unavailable"
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and "full" in (await ready.json())["message"]
+    assert (await client.get("/healthz")).status == 200  # alive, only not ready
+    assert logged(db_path) == 1  # nothing of the refused batch
+    await writer.submit(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+    assert (await client.post("/v1/events", data=body_of(events))).status == 200
+    assert (await client.get("/readyz")).status == 200
+    assert logged(db_path) == 21
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()  # holds the write lock until its input closes
+conn.execute("ROLLBACK")
+"""
+
+
+async def test_storage_lock_held_by_another_process_answers_503_within_chatwoots_timeout(
+    client: Client, db_path: Path
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # Chatwoot gives a webhook 5 s; the answer must come before that, and say "later".
+        resp = await client.post("/v1/events", data=body_of(make_event()), timeout=aiohttp.ClientTimeout(total=5))
+        assert resp.status == 503 and resp.headers["Retry-After"]
+        assert (await client.get("/readyz", timeout=aiohttp.ClientTimeout(total=5))).status == 503
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(10)
+        holder.stdout.close()
+    assert logged(db_path) == 0
+    assert (await client.post("/v1/events", data=body_of(make_event()))).status == 200
+    assert (await client.get("/readyz")).status == 200
+
+
+def read_only(path: Path, on: bool) -> None:
+    """Make a directory and its files unwritable (root writes through permission bits: mark them immutable)."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if on else "-i", "-R", str(path)], check=True)
+    else:
+        for name in os.listdir(path):
+            os.chmod(path / name, 0o444 if on else 0o644)
+        os.chmod(path, 0o555 if on else 0o755)
+
+
+def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    db = data / "assistant.db"
+    conn = store.connect(db)
+    schema.migrate(conn)
+    conn.close()
+    read_only(data, True)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(free_port())],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        read_only(data, False)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"assistant: {db}: cannot" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_storage_new_database_files_are_private(config: Config, db_path: Path) -> None:
+    conn = store.connect(db_path)
+    schema.migrate(conn)
+    conn.execute("CREATE TABLE t (x)")
+    try:
+        modes = {p.name: p.stat().st_mode & 0o777 for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)}
+    finally:
+        conn.close()
+    assert modes == {db_path.name: 0o600, f"{db_path.name}-wal": 0o600, f"{db_path.name}-shm": 0o600}

@@ -206,7 +206,7 @@ def _item(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     text = str(value).strip()
-    if not text or len(text) > MAX_ITEM_CHARS or any(ch.isspace() or ch == "\x00" for ch in text):
+    if not text or len(text) > MAX_ITEM_CHARS or any(ch.isspace() or not ch.isprintable() for ch in text):
         return None
     return text
 

@@ -362,6 +362,9 @@ def test_library_check_requires_a_default_for_item_attributes() -> None:
         phrase('亲，{{ item.title }}有现货，产地{{ item["产地"] | default("见详情页") }}，今天拍今天发哦~')
     )
     assert library.item_phrases == {"stock.x"}
+    long_title = {"id": "1", "title": "长" * 1000, "attrs": {}, "产地": "广" * 1000}
+    rendered = library.render("stock.x", item=long_title)
+    assert rendered.count("长") == 200 and rendered.count("广") == 200  # cut like any other variable
     with pytest.raises(LibraryError, match=r"cannot render: .*default"):
         Library.build(phrase('亲，这款有现货，产地是{{ item["产地"] }}，放心拍哦~'))
     with pytest.raises(LibraryError, match="only item.<name>"):

@@ -155,6 +155,15 @@ def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) 
     assert [str(p) for p in report.problems] == ["items.csv row 3: values beyond the header's 2 columns"]
 
 
+def test_import_refuses_item_ids_with_spaces_or_control_characters(tmp_path: Path, db_path: Path) -> None:
+    rows = [("6000 0001", "T恤", "", "", "", ""), ("600\x1b[31m1", "T恤", "", "", "", "")]
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, rows)])
+    assert [(p.row, p.message.split(" is not")[0]) for p in report.problems] == [
+        (2, "商品ID '6000 0001'"),
+        (3, "商品ID '600\\x1b[31m1'"),
+    ]
+
+
 def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 10)

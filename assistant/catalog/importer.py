@@ -25,7 +25,7 @@ SIZE_HEADERS = ("尺码", "size", "码数")
 HEIGHT_HEADERS = ("身高", "height")
 WEIGHT_HEADERS = ("体重", "weight")
 _KG = re.compile(r"kg|公斤")
-_NOT_IN_ID = re.compile(r"[\s\x00]")
+_NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
 _HEADER_NOISE = re.compile(r"[\s()（）\[\]【】:：]|cm|厘米|公分|斤|kg|公斤")
 
 
@@ -294,7 +294,11 @@ def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> s
         return None
     if len(value) > MAX_ID_CHARS or _NOT_IN_ID.search(value):
         problems.append(
-            Problem(source, number, f"商品ID {value[:40]!r} is not an item id (no spaces, ≤ 200 characters)")
+            Problem(
+                source,
+                number,
+                f"商品ID {value[:40]!r} is not an item id (no spaces or control characters, ≤ 200 characters)",
+            )
         )
         return None
     return value

@@ -11,6 +11,7 @@ import click
 
 from assistant import store
 from assistant.cli.common import common_options, db_path, fail, load
+from assistant.safetext import terminal
 
 if TYPE_CHECKING:
     from assistant.catalog.sizing import Range
@@ -36,7 +37,7 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
     finally:
         conn.close()
     for problem in report.problems:
-        print(f"{problem}", file=sys.stderr)
+        print(terminal(str(problem), single_line=True), file=sys.stderr)
     if not report.written:
         fail(f"{len(report.problems)} problem(s); nothing imported (fix them, or use --skip-bad)")
         return 1
@@ -46,7 +47,7 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
         f" {report.sizes} size(s){left_out}"
     )
     for name in report.missing_charts:
-        print(f"warning: size chart {name!r} is named by items but not imported", file=sys.stderr)
+        print(terminal(f"warning: size chart {name!r} is named by items but not imported"), file=sys.stderr)
     for item_id in report.orphan_charts:
         print(f"warning: item {item_id} has a size chart but is not in the catalog", file=sys.stderr)
     return 0

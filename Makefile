@@ -28,6 +28,7 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/assistant eval
+	$(BIN)/assistant qa eval
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
 # so that Chinese text renders in their screenshots instead of empty boxes.

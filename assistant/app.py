@@ -14,16 +14,31 @@ from pathlib import Path
 from aiohttp import web
 
 from assistant.bus import Bus
-from assistant.config import Config
+from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
 from assistant.ingest import Ingestor
 from assistant.kpi import metrics
 from assistant.live import LiveFeed, Publisher
 from assistant.plugins import Plugins
+from assistant.qa.inspector import Inspector, load_inspector
+from assistant.qa.rules import RulesError
+from assistant.qa.service import QaService
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
-from assistant.web.appkeys import BUS, CONFIG, DB_PATH, ENGINE, FEED, FOLLOWUPS, INGESTOR, PLUGINS, WRITER
+from assistant.web.appkeys import (
+    BUS,
+    CONFIG,
+    DB_PATH,
+    ENGINE,
+    FEED,
+    FOLLOWUPS,
+    INGESTOR,
+    PLUGINS,
+    QA,
+    QA_INSPECTOR,
+    WRITER,
+)
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
 from assistant.web.stream import conversation_snapshot
@@ -32,11 +47,13 @@ from assistant.writer import StorageError, Writer, is_busy
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher | None = None) -> web.Application:
+def create_app(
+    config: Config, *, db_path: Path | None = None, matcher: Matcher | None = None, inspector: Inspector | None = None
+) -> web.Application:
     """Build the web application; resources open on start-up and close on clean-up.
 
     The phrase library loads here, so a broken library stops the service before it listens
-    (LibraryError names each problem). Tests pass a shared `matcher` to skip reloading it.
+    (LibraryError names each problem); so do the quality rules. Tests pass a shared `matcher` to skip reloading it.
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
@@ -49,8 +66,9 @@ def create_app(config: Config, *, db_path: Path | None = None, matcher: Matcher 
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
+    app[QA_INSPECTOR] = inspector or _inspector(config)
     app.add_routes(ROUTES)
-    app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx])
+    app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)
     return app
 
@@ -115,6 +133,31 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     await service.stop()
 
 
+async def _qa_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Quality inspection: flags on every message (annotator), alerts written with their message (recorder),
+    deliveries and escalations after the commit (listener); started after the plugins it sends through."""
+    config = app[CONFIG]
+    service = QaService(config, app[QA_INSPECTOR], app[WRITER], app[BUS], app[PLUGINS])
+    app[QA] = service
+    if config.qa.enabled:
+        ingestor = app[INGESTOR]
+        ingestor.annotators.append(service.annotate)
+        ingestor.recorders.append(service.record)
+        ingestor.listeners.append(service.on_written)
+        await service.start()
+    yield
+    await service.stop()
+
+
+def _inspector(config: Config) -> Inspector:
+    try:
+        return load_inspector(config)
+    except RulesError as exc:
+        raise ConfigError("[qa] rules: " + "; ".join(exc.problems)) from None
+
+
 async def _close_streams(app: web.Application) -> None:
-    """On shutdown: end the panels' streams before aiohttp waits for open requests."""
+    """On shutdown: end the panels' and supervisors' streams before aiohttp waits for open requests."""
     app[FEED].close_all()
+    if QA in app:
+        app[QA].close_feeds()

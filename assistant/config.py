@@ -168,10 +168,32 @@ class ChatwootConfig:
 
 
 @dataclass(frozen=True)
+class DingTalkConfig:
+    url: str = "https://oapi.dingtalk.com/robot/send"
+    access_token_env: str = "DINGTALK_ACCESS_TOKEN"
+    secret_env: str = "DINGTALK_SECRET"  # the robot's 加签 secret (SEC…); unset: unsigned (keyword or IP robots)
+    msgtype: str = "markdown"  # "markdown" or "text"
+    at_mobiles: list[str] = field(default_factory=list)  # @ these members on every alert
+    at_all: bool = False
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class WecomConfig:
+    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    key_env: str = "WECOM_WEBHOOK_KEY"
+    msgtype: str = "markdown"  # "markdown" or "text" (only text can @ members)
+    mentioned_mobiles: list[str] = field(default_factory=list)
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class HooksConfig:
     enabled: list[str] = field(default_factory=list)
     webhook_out: WebhookOutConfig = field(default_factory=WebhookOutConfig)
     chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
+    dingtalk: DingTalkConfig = field(default_factory=DingTalkConfig)
+    wecom: WecomConfig = field(default_factory=WecomConfig)
     # `[hooks.<name>]` tables of a shop's own enabled hooks, as written (their `*_env` keys name secrets).
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -186,6 +208,28 @@ class PanelConfig:
     demo: bool = False  # the "customer says…" box posting into a demo conversation
     demo_shop: str = "demo"
     demo_agent: str = "小美"
+
+
+@dataclass(frozen=True)
+class QaConfig:
+    enabled: bool = True
+    rules: list[str] = field(default_factory=lambda: ["qa.toml"])  # in the phrase directory; later files extend
+    alert_categories: list[str] = field(default_factory=lambda: ["risk"])  # flags that alert supervisors at once
+    escalate_after_s: int = 300  # an alert whose conversation has no agent reply by then escalates (0: never)
+    public_url: str = ""  # the service's address as supervisors reach it, for links in alerts
+    max_attempts: int = 5
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 120.0
+    delivery_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            raise ConfigError("[qa] rules: at least one rules file")
+        for key in ("max_attempts", "backoff_base_s", "backoff_max_s", "delivery_timeout_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"[qa] {key}: must be positive, got {getattr(self, key)}")
+        if self.escalate_after_s < 0:
+            raise ConfigError(f"[qa] escalate_after_s: must not be negative, got {self.escalate_after_s}")
 
 
 @dataclass(frozen=True)
@@ -211,6 +255,7 @@ class Config:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    qa: QaConfig = field(default_factory=QaConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     # Values of the environment variables named by `*_env` keys, captured once at load.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
@@ -291,6 +336,9 @@ def _check(config: Config) -> None:
     for shop, mode in config.followups.shop_modes.items():
         if mode not in modes:
             raise ConfigError(f"[followups.shop_modes] {shop}: expected 'send' or 'suggest', got {mode!r}")
+    for name, msgtype in (("dingtalk", config.hooks.dingtalk.msgtype), ("wecom", config.hooks.wecom.msgtype)):
+        if msgtype not in ("markdown", "text"):
+            raise ConfigError(f"[hooks.{name}] msgtype: expected 'markdown' or 'text', got {msgtype!r}")
     if config.followups.quiet_policy not in ("defer", "drop"):
         raise ConfigError(
             f"[followups] quiet_policy: expected 'defer' or 'drop', got {config.followups.quiet_policy!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class ConversationState:
                     "ts_ms": event.ts_ms,
                     "followup_id": event.followup_id,
                     "seq": written.seq,
+                    "qa": list(written.annotation.qa) if written.annotation else [],
                 }
             )
             if event.sender == "customer":
@@ -149,6 +151,7 @@ class Conversations:
                 "ts_ms": row["ts_ms"],
                 "followup_id": row["followup_id"],
                 "seq": row["seq"],
+                "qa": json.loads(row["qa"]) if row["qa"] else [],
             }
             state.recent.append(message)
             if row["sender"] == "customer":

@@ -17,7 +17,7 @@ from assistant.config import Config
 from assistant.events import Event
 from assistant.outbound import DeliveryResult, Outbound
 
-__all__ = ["FOLLOWUP_STATES", "DeliveryResult", "Followup", "Outbound", "hookimpl", "hookspec"]
+__all__ = ["FOLLOWUP_STATES", "Alert", "DeliveryResult", "Followup", "Outbound", "hookimpl", "hookspec"]
 
 PROJECT = "assistant"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -50,6 +50,44 @@ class Followup:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A quality-inspection alert for supervisors: a flagged message (level 1) or its escalation (level 2).
+
+    `id` is the idempotency key; `text` is the message as written, masked when `[privacy] mask` is on;
+    `flags` are the message's flags (category, label, rule, severity, match); `link` is the conversation
+    in the daily log (absolute when `[qa] public_url` is set).
+    """
+
+    id: str
+    level: int
+    shop: str
+    conversation: str
+    customer: str
+    agent: str | None
+    sender: str
+    event_id: str
+    ts_ms: int
+    text: str
+    flags: tuple[dict[str, Any], ...]
+    created_ms: int
+    link: str
+
+    @property
+    def escalation(self) -> bool:
+        return self.level > 1
+
+    @property
+    def labels(self) -> list[str]:
+        """The distinct labels of the flags, in order."""
+        return list(dict.fromkeys(str(f.get("label") or f.get("category")) for f in self.flags))
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["flags"] = list(self.flags)
+        return body
 
 
 @hookspec
@@ -102,3 +140,8 @@ def on_suggestions(
     customer_type: dict[str, Any] | None,
 ) -> Awaitable[None] | None:
     """React to the reply suggestions (and customer type) computed for a customer message."""
+
+
+@hookspec
+def on_alert(config: Config, http: Outbound, alert: Alert) -> Awaitable[DeliveryResult | None] | DeliveryResult | None:
+    """Deliver a quality-inspection alert (e.g. to a group robot); None when not this plugin's. Retried until sent."""

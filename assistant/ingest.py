@@ -29,6 +29,8 @@ class Annotator(Protocol):
 
 
 Listener = Callable[[Written], None]
+# Runs inside the logging transaction for each newly logged event (e.g. an alert written with its message).
+Recorder = Callable[[sqlite3.Connection, Written], None]
 
 
 class Ingestor:
@@ -38,15 +40,21 @@ class Ingestor:
         self.writer = writer
         self.annotators: list[Annotator] = []
         self.listeners: list[Listener] = []
+        self.recorders: list[Recorder] = []
 
     async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
         """Log a batch atomically; return one response object per event, in order."""
         enrichments = [self._enrich(event) for event in events]
 
         def job(conn: sqlite3.Connection) -> list[Written]:
-            return [
+            written = [
                 store.insert_event(conn, event, enrichment.annotation) for event, enrichment in zip(events, enrichments)
             ]
+            for recorder in self.recorders:
+                for item in written:
+                    if not item.duplicate:
+                        recorder(conn, item)
+            return written
 
         written = await self.writer.submit(job)
         responses = []
@@ -67,7 +75,10 @@ class Ingestor:
                 log.exception("annotator failed for event %s", event.id)
                 continue
             if result is not None:
-                merged.annotation = result.annotation or merged.annotation
+                if merged.annotation is None or result.annotation is None:
+                    merged.annotation = result.annotation or merged.annotation
+                else:
+                    merged.annotation = merged.annotation.merged(result.annotation)
                 merged.response.update(result.response)
         return merged
 

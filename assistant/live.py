@@ -30,6 +30,7 @@ JOURNAL_SIZE = 4096  # updates kept for Last-Event-ID resumption
 STREAM_BACKLOG = 1000  # a panel this far behind gets a fresh snapshot instead of the backlog
 TRACKED_CONVERSATIONS = 20_000
 SSE_EVENT = {"message": "conversation"}  # bus kind → SSE event name; other kinds keep their name
+PANEL_KINDS = frozenset({"message", "followup"})  # what agent panels hear (the supervisors' flags go elsewhere)
 
 # A conversation as a panel card shows it: (shop, conversation) → JSON, with `agent` among its keys.
 Snapshot = Callable[[str, str], dict[str, Any]]
@@ -186,7 +187,7 @@ class LiveFeed:
 
     # -- life cycle --
     def start(self) -> None:
-        self._subscription = self.bus.subscribe(maxsize=20_000)
+        self._subscription = self.bus.subscribe(lambda u: u.kind in PANEL_KINDS, maxsize=20_000)
         self._tasks = TaskSet("live-feed")  # a new set: a feed can start again after a stop
         self._tasks.spawn(self._pump(self._subscription), name="live-feed")
         self._tasks.spawn(self._heartbeats(), name="live-feed-heartbeats")

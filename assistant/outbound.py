@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -63,6 +65,29 @@ class Outbound:
                 return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return DeliveryResult.retry(f"{type(exc).__name__} posting to {peer}: {exc}")
+
+    async def post_json(
+        self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float, peer: str
+    ) -> tuple[DeliveryResult, Any]:
+        """POST `body` and decode a 2xx answer's JSON (robots answer errors as 200 + an error code in JSON).
+
+        The result is (how the HTTP exchange went, the decoded body or None); a 2xx whose body is not
+        JSON counts as a retryable failure.
+        """
+        try:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            async with self.session().post(url, data=body, headers=headers, timeout=timeout) as resp:
+                text = await resp.text(errors="replace")
+                if not 200 <= resp.status < 300:
+                    return DeliveryResult.from_status(
+                        resp.status, f"HTTP {resp.status} from {peer}: {text[:200]}"
+                    ), None
+                try:
+                    return DeliveryResult.sent(resp.status), json.loads(text)
+                except ValueError:
+                    return DeliveryResult.retry(f"{peer} answered {resp.status} without JSON: {text[:200]}"), None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return DeliveryResult.retry(f"{type(exc).__name__} posting to {peer}: {exc}"), None
 
     async def close(self) -> None:
         if self._session is not None:

@@ -19,7 +19,6 @@ SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, i
 # Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
 # Other Unicode spaces (an em space, say) count as characters, in SQL and in Python alike.
 SHORT_REPLY_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
-_STRIP_WHITESPACE = {code: None for code in SHORT_REPLY_WHITESPACE}
 
 
 def _short_reply_sql() -> str:
@@ -32,9 +31,17 @@ def _short_reply_sql() -> str:
 SHORT_REPLY_SQL = _short_reply_sql()
 
 
+_WHITESPACE_CHARS = tuple(chr(code) for code in SHORT_REPLY_WHITESPACE)
+_WHITESPACE_SET = frozenset(_WHITESPACE_CHARS)
+
+
 def is_short_reply(text: str) -> bool:
-    """The Python twin of SHORT_REPLY_SQL."""
-    return len(text.translate(_STRIP_WHITESPACE)) < SHORT_REPLY_CHARS
+    """The Python twin of SHORT_REPLY_SQL (counting, not translating: it runs on every agent message)."""
+    if len(text) < SHORT_REPLY_CHARS:
+        return True
+    if not any(ch in _WHITESPACE_SET for ch in text[:SHORT_REPLY_CHARS]):
+        return False  # its first characters already make it long enough
+    return len(text) - sum(text.count(ch) for ch in _WHITESPACE_CHARS) < SHORT_REPLY_CHARS
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -204,8 +211,53 @@ def _m020_daylog_indexes(db: Database) -> None:
     )
 
 
-@migrations(name="030_catalog")
-def _m030_catalog(db: Database) -> None:
+@migrations(name="030_quality_inspection")
+def _m030_quality_inspection(db: Database) -> None:
+    # A message's flags (JSON, NULL when clean) live with it; alerts and their deliveries per hook are
+    # their own tables: an alert is written in the transaction of the message that raised it.
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN qa TEXT;
+        CREATE INDEX IF NOT EXISTS messages_qa ON messages (seq) WHERE qa IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS messages_qa_shop ON messages (shop, ts_ms) WHERE qa IS NOT NULL;
+
+        CREATE TABLE qa_alerts (
+            id TEXT PRIMARY KEY,
+            level INTEGER NOT NULL,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            agent TEXT,
+            sender TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            flags TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            escalate_ms INTEGER,
+            escalation TEXT
+        );
+        CREATE INDEX qa_alerts_created ON qa_alerts (created_ms);
+        CREATE INDEX qa_alerts_armed ON qa_alerts (escalate_ms) WHERE escalation = 'armed';
+        CREATE INDEX qa_alerts_conversation ON qa_alerts (shop, conversation, seq);
+
+        CREATE TABLE qa_deliveries (
+            alert_id TEXT NOT NULL REFERENCES qa_alerts (id),
+            plugin TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (alert_id, plugin)
+        );
+        CREATE INDEX qa_deliveries_pending ON qa_deliveries (updated_ms) WHERE state = 'pending';
+        """
+    )
+
+
+@migrations(name="040_catalog")
+def _m040_catalog(db: Database) -> None:
     # The product catalog (assistant/catalog/): items with their attributes, and size charts that belong to
     # one item (kind 'item', owner = its id) or are shared by name (kind 'shared', owner = the 尺码表 name).
     # Attributes and measures are JSON arrays of [name, value] in the file's column order. Each import is

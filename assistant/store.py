@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ class Annotation:
         default_factory=tuple
     )  # full suggestion JSON; logged: id, code, score
     customer_type_detail: dict[str, Any] | None = None  # not logged; kept for live panels
+    qa: Sequence[dict[str, Any]] = field(default_factory=tuple)  # quality-inspection flags (assistant/qa)
+
+    def merged(self, other: Annotation) -> Annotation:
+        """This annotation with every field `other` sets (annotators each fill their own fields)."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name)}
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
         ann = annotation or Annotation()
         conn.execute(
             "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms, followup_id,"
-            " intent, customer_type, suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " intent, customer_type, suggestions, qa) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 seq,
                 event.shop,
@@ -117,6 +123,7 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
                 ann.intent,
                 ann.customer_type,
                 _logged_suggestions(ann.suggestions),
+                json.dumps(list(ann.qa), ensure_ascii=False, separators=(",", ":")) if ann.qa else None,
             ),
         )
     elif event.type == "order_created":
@@ -211,7 +218,7 @@ def conversation_messages(
 ) -> list[sqlite3.Row]:
     """The latest messages of a conversation, oldest first."""
     rows = conn.execute(
-        "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions"
+        "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa"
         " FROM messages WHERE shop = ? AND conversation = ? ORDER BY ts_ms DESC, seq DESC LIMIT ?)"
         " ORDER BY ts_ms, seq",
         (shop, conversation, limit),

@@ -6,7 +6,8 @@ import importlib
 import sys
 
 MODULES = [
-    "bench_webhook", "bench_matcher", "bench_timers", "bench_report", "bench_daylog", "bench_panel", "bench_catalog",
+    "bench_webhook", "bench_matcher", "bench_qa", "bench_timers", "bench_report", "bench_daylog", "bench_panel",
+    "bench_catalog",
 ]  # fmt: skip
 
 

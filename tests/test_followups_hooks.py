@@ -129,6 +129,7 @@ def test_every_hookspec_is_documented() -> None:
     assert sorted(specs) == [
         "confirm_delivery",
         "deliver_message",
+        "on_alert",
         "on_event",
         "on_followup",
         "on_shutdown",

@@ -430,7 +430,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "first_response_avg_s": 20.0, "first_responses": 1, "response_avg_s": 12.67, "responses": 3,
         "slow_responses": 1, "customer_messages": 5, "agent_messages": 3, "ask_answer_ratio": 0.6,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
-        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5,
+        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5, "qa_flags": 0,
         "commission_rate": 0.06, "commission": 11.94, "score": 78.5, "grade": "C",
     }  # fmt: skip
     assert jie == {
@@ -440,7 +440,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "first_response_avg_s": 60.0, "first_responses": 2, "response_avg_s": 60.0, "responses": 2,
         "slow_responses": 1, "customer_messages": 2, "agent_messages": 2, "ask_answer_ratio": 1.0,
         "short_replies": 0, "followups_sent": 0, "followups_recovered": 0,
-        "suggestions_shown": 0, "suggestions_used": 0, "adoption_rate": None,
+        "suggestions_shown": 0, "suggestions_used": 0, "adoption_rate": None, "qa_flags": 0,
         "commission_rate": 0.06, "commission": 5.28, "score": 78.3, "grade": "C",
     }  # fmt: skip
     assert team == {
@@ -450,7 +450,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "first_response_avg_s": 46.67, "first_responses": 3, "response_avg_s": 31.6, "responses": 5,
         "slow_responses": 2, "customer_messages": 7, "agent_messages": 5, "ask_answer_ratio": 0.714,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
-        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5,
+        "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5, "qa_flags": 0,
         "commission_rate": 0.06, "commission": 17.22, "score": 78.9, "grade": "C",
     }  # fmt: skip
     assert r.pending is False

@@ -57,6 +57,7 @@ async def test_openapi_live_service_keeps_to_the_document(tmp_path: Path) -> Non
                 # none, a search limit is clamped): what it must not do is refuse what the document allows.
                 "--exclude-checks", "negative_data_rejection",
                 "--exclude-path", "/v1/stream",  # an endless event stream; tests/test_live.py covers it
+                "--exclude-path", "/v1/qa/stream",  # the same; tests/test_qa_web.py and the browser test cover it
                 "--max-examples", "20", "--seed", "20261203", "--workers", "1", "--request-timeout", "20",
             ],
             cwd=tmp_path, capture_output=True, text=True, timeout=900,

@@ -80,7 +80,12 @@ async def test_panel_sets_content_security_policy(client: Client) -> None:
 
 
 async def test_panel_serves_its_script_and_style(client: Client) -> None:
-    for name, kind in (("panel.js", "javascript"), ("panel.css", "css")):
+    for name, kind in (
+        ("sse.js", "javascript"),
+        ("panel.js", "javascript"),
+        ("panel.css", "css"),
+        ("qa.js", "javascript"),
+    ):
         resp = await client.get(f"/panel/static/{name}")
         assert resp.status == 200 and kind in resp.content_type
 

@@ -41,7 +41,8 @@ def log(tmp_path: Path) -> Iterator[Log]:
 
 def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
     doc = json.loads(report.render_json(log.reports()))
-    assert set(doc) == {"shop", "date", "timezone", "pending", "agents", "team"}
+    assert set(doc) == {"shop", "date", "timezone", "pending", "agents", "team", "qa"}
+    assert doc["qa"] == {"by_agent": {}, "flagged": []}
     assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
     assert [a["agent"] for a in doc["agents"]] == ["A", "B"]
     for agent in doc["agents"]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from assistant.cli import catalog, followups, log, panel, report, serve, suggest
+from assistant.cli import catalog, followups, log, panel, qa, report, serve, suggest
 from assistant.config import ConfigError
 
 
@@ -35,6 +35,7 @@ for command in (
     log.log_command,
     log.archive_command,
     followups.followups,
+    qa.qa,
     catalog.catalog,
 ):
     cli.add_command(command)

@@ -81,11 +81,15 @@ def serve(config: Config) -> int:
 
 
 async def _reload_on_sighup(app: web.Application) -> None:
-    """SIGHUP reloads the phrase library; a bad library keeps the old one serving (the log says why)."""
-    from assistant.web.appkeys import ENGINE
+    """SIGHUP reloads the phrase library and the quality rules; bad ones keep the old serving (the log says why)."""
+    from assistant.web.appkeys import ENGINE, QA
 
-    engine = app[ENGINE]
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, engine.reload)
+    def reload() -> None:
+        app[ENGINE].reload()
+        if QA in app:
+            app[QA].reload()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 def _banner(config: Config, base: str) -> str:

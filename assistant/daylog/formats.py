@@ -14,7 +14,7 @@ FORMATS = ("text", "jsonl", "csv")
 CSV_COLUMNS = (
     "id", "ts", "shop", "conversation", "customer", "sender", "agent", "text", "intent", "customer_type",
     "suggestions", "suggestion_used", "response_s", "slow", "unanswered", "short",
-    "followup_id", "followup_kind", "followup_outcome", "came_back_s",
+    "followup_id", "followup_kind", "followup_outcome", "came_back_s", "qa",
 )  # fmt: skip
 
 
@@ -212,6 +212,7 @@ def csv_row(item: Item) -> list[Any]:
         note["kind"] if note else None,
         note["outcome"] if note else None,
         note["came_back_s"] if note else None,
+        " ".join(f"{f.get('category')}:{f.get('match')}" for f in item.get("qa") or ()) or None,
     ]
 
 
@@ -315,6 +316,8 @@ def _notes(item: Item, paint: _Paint) -> str:
             parts.append(paint("warn", waited + " (slow)") if item.get("slow") else waited)
     if item.get("short"):
         parts.append(paint("warn", "short reply"))
+    for f in item.get("qa") or ():
+        parts.append(paint("bad", _safe(f"质检 {f.get('label') or f.get('category')}「{f.get('match')}」")))
     note = item.get("followup")
     if note:
         kind = "payment reminder" if note["kind"] == "payment_reminder" else "follow-up"

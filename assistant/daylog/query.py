@@ -68,6 +68,7 @@ class Item(TypedDict, total=False):
     order: str | None
     amount: float | None
     phrase_id: str | None
+    qa: list[dict[str, Any]]  # quality-inspection flags (assistant/qa), short replies left to `short`
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ def _thread_sql(followups: bool) -> str:
         " m.suggestions, m.followup_id,"
         " CASE WHEN e.type IN ('order_created', 'order_paid', 'suggestion_used') THEN e.raw END,"
         + (" f.state, f.kind" if followups else " NULL, NULL")
+        + ", m.qa"
         + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
         + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
@@ -254,7 +256,7 @@ def _thread_sql(followups: bool) -> str:
     return (
         f"SELECT * FROM ({sql} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
-        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind FROM followups f"
+        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
         f" AND f.state NOT IN {_HIDDEN_SQL}"
         " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) ORDER BY 1, 2"
@@ -418,7 +420,7 @@ def _settle(
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
-         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind) = row  # fmt: skip
+         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa) = row  # fmt: skip
         if followups:
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)
@@ -475,6 +477,9 @@ def _settle(
                         "text": shown}  # fmt: skip
                 if sender == "agent":
                     item["short"] = is_short_reply(body)
+            flags = _flags(qa, mask) if qa else None
+            if flags:
+                item["qa"] = flags
             if followup_id is not None:
                 state = followup_state or "sent"
                 item["followup"] = {"id": followup_id, "kind": followup_kind, "state": state, "outcome": state,
@@ -509,6 +514,17 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _flags(text: str, mask: bool) -> list[dict[str, Any]]:
+    """A message's logged quality flags, without `short` (the item's own `short` says that); the matched
+    words masked like the text (a phone number is what an off-platform flag matches)."""
+    try:
+        values = json.loads(text)
+        flags = [f for f in values if isinstance(f, dict) and f.get("category") != "short"]
+    except (ValueError, TypeError):
+        return []
+    return [{**f, "match": mask_text(str(f.get("match", "")))} for f in flags] if mask else flags
 
 
 def _suggestions(text: str | None) -> list[SuggestionNote]:

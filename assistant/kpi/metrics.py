@@ -25,6 +25,7 @@ from assistant.kpi.queries import (
     active_shops,
     day_figures,
 )
+from assistant.privacy import mask
 
 __all__ = [
     "NO_REPLY",
@@ -53,7 +54,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "inquiries", "ordered", "paid", "order_rate", "pay_rate", "conversion", "sales", "aov",
     "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
     "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
-    "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate",
+    "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate", "qa_flags",
     "commission_rate", "commission", "score", "grade",
 )  # fmt: skip
 
@@ -79,6 +80,7 @@ _SCORED: dict[str, str] = {
     "response_avg_s": "lower",
     "short_replies": "share",
     "slow_responses": "share",
+    "qa_flags": "share",  # quality inspection: the share of the agent's messages flagged (docs/quality.md)
 }
 _WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
 
@@ -144,6 +146,7 @@ def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[s
         "suggestions_shown": t.suggestions_shown,
         "suggestions_used": t.suggestions_used,
         "adoption_rate": _rate(_ratio(t.suggestions_used, t.suggestions_shown)),
+        "qa_flags": t.qa_flags,
     }
     rate = None if agent == UNASSIGNED else commission_rate(conversion, kpi)
     out["commission_rate"] = rate
@@ -157,7 +160,7 @@ def _component(key: str, m: Mapping[str, Any], tally: Tally, targets: KpiTargets
     """One metric's score, 0–100, against its target."""
     kind = _SCORED[key]
     if kind == "share":
-        den = tally.agent_messages if key == "short_replies" else tally.bursts
+        den = tally.agent_messages if key in ("short_replies", "qa_flags") else tally.bursts
         return None if not den else 100 * (1 - getattr(tally, key) / den)
     value = m.get(key)
     target = _target(key, targets)
@@ -266,6 +269,21 @@ class ShopReport:
             "pending": self.pending,
             "agents": [row.to_json() for row in self.agents],
             "team": dict(self.team.metrics),
+            "qa": {
+                "by_agent": self.figures.qa,
+                "flagged": [
+                    {
+                        "agent": f.agent,
+                        "sender": f.sender,
+                        "conversation": f.conversation,
+                        "customer": f.customer,
+                        "ts_ms": f.ts_ms,
+                        "text": mask(f.text),
+                        "flags": [{**x, "match": mask(str(x.get("match", "")))} for x in f.flags],
+                    }
+                    for f in self.figures.qa_flagged
+                ],
+            },
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ class Tally:
     followups_recovered: int = 0
     suggestions_shown: int = 0
     suggestions_used: int = 0
+    qa_flags: int = 0  # the agent's messages with a quality flag (short replies aside)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)})
@@ -71,6 +73,8 @@ class Flagged:
     text: str
     wait_s: float | None = None  # slow responses: seconds until the reply; None when unanswered
     reply: str | None = None  # slow responses: the reply's text
+    flags: tuple[dict[str, Any], ...] = ()  # quality flags: category, label, match …
+    sender: str = "agent"
 
 
 def _slowness(f: Flagged) -> tuple[bool, float, int]:
@@ -87,6 +91,8 @@ class DayFigures:
     hourly: list[tuple[int, int]] = field(default_factory=lambda: [(0, 0)] * 24)  # (customer, agent) messages
     short_replies: list[Flagged] = field(default_factory=list)
     slow_responses: list[Flagged] = field(default_factory=list)
+    qa: dict[str, dict[str, int]] = field(default_factory=dict)  # agent → quality category → flagged messages
+    qa_flagged: list[Flagged] = field(default_factory=list)
 
     def tally(self, agent: str) -> Tally:
         if agent not in self.tallies:
@@ -102,6 +108,11 @@ class DayFigures:
         self.hourly = [(c1 + c2, a1 + a2) for (c1, a1), (c2, a2) in zip(self.hourly, other.hourly)]
         self.short_replies = sorted(self.short_replies + other.short_replies, key=lambda f: f.ts_ms)[:list_limit]
         self.slow_responses = sorted(self.slow_responses + other.slow_responses, key=_slowness)[:list_limit]
+        for agent, counts in other.qa.items():
+            mine = self.qa.setdefault(agent, {})
+            for category, n in counts.items():
+                mine[category] = mine.get(category, 0) + n
+        self.qa_flagged = sorted(self.qa_flagged + other.qa_flagged, key=lambda f: f.ts_ms)[:list_limit]
 
 
 @dataclass(frozen=True)
@@ -295,6 +306,23 @@ WHERE f.shop = :shop AND f.sender = 'auto' AND f.ts_ms >= :ds AND f.ts_ms < :de 
 GROUP BY 1
 """
 
+# Flagged messages through their partial index (schema.py): an agent's own; a customer's belongs, like any
+# customer message, to the agent who answers it, else to the conversation's current agent.
+_QA = """
+SELECT coalesce(m.agent, (
+    SELECT x.agent FROM messages x
+    WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent' AND x.ts_ms >= m.ts_ms
+      AND x.ts_ms < :he AND (x.ts_ms > m.ts_ms OR x.seq > m.seq)
+    ORDER BY x.ts_ms, x.seq LIMIT 1), (
+    SELECT x.agent FROM messages x
+    WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent' AND x.ts_ms <= m.ts_ms
+    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
+  m.sender, m.conversation, m.customer, m.ts_ms, m.text, m.qa
+FROM messages m INDEXED BY messages_qa_shop
+WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.qa IS NOT NULL AND m.sender IN ('agent', 'customer')
+ORDER BY m.ts_ms, m.seq
+"""
+
 _SUGGESTIONS_USED = """
 SELECT agent, count(*) FROM suggestion_uses WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de GROUP BY agent
 """
@@ -447,7 +475,26 @@ def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
         out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)
     for agent, used in conn.execute(_SUGGESTIONS_USED, p):
         out.tally(agent).add(suggestions_used=used)
+    _quality(conn, p, out)
     return out
+
+
+def _quality(conn: sqlite3.Connection, p: dict[str, Any], out: DayFigures) -> None:
+    """Counts per agent and category of the day's flagged messages, and the first `limit` of them."""
+    for agent, sender, conversation, customer, ts_ms, text, qa in conn.execute(_QA, p):
+        try:
+            flags = tuple(f for f in json.loads(qa) if isinstance(f, dict) and f.get("category") != "short")
+        except ValueError:
+            continue
+        if not flags:
+            continue
+        counts = out.qa.setdefault(agent, {})
+        for category in dict.fromkeys(str(f.get("category")) for f in flags):
+            counts[category] = counts.get(category, 0) + 1
+        if sender == "agent":
+            out.tally(agent).add(qa_flags=1)
+        if len(out.qa_flagged) < p["limit"]:
+            out.qa_flagged.append(Flagged(agent, conversation, customer, ts_ms, text, flags=flags, sender=sender))
 
 
 def _short_index(conn: sqlite3.Connection, sql: str) -> str:

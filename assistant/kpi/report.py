@@ -41,6 +41,7 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("short_replies", "短句", "int"),
     ("followups_recovered", "挽回", "int"),
     ("adoption_rate", "采纳率", "pct"),
+    ("qa_flags", "质检", "int"),
     ("commission", "提成", "money"),
     ("score", "评分", "score"),
     ("grade", "等级", "text"),
@@ -121,8 +122,40 @@ def render_table(reports: list[ShopReport]) -> str:
 
         rule = "-" * len(line(header))
         body = [line(c) for c in rows[:-1]]
-        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1])]))
+        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r)]))
     return "\n\n".join(out) + "\n"
+
+
+def _labels(r: ShopReport) -> dict[str, str]:
+    """Category → label, as the flags themselves were logged."""
+    found: dict[str, str] = {}
+    for f in r.figures.qa_flagged:
+        for flag in f.flags:
+            found.setdefault(str(flag.get("category")), str(flag.get("label") or flag.get("category")))
+    return found
+
+
+def _quality_lines(r: ShopReport) -> list[str]:
+    """质检: each agent's flagged messages per category, one line."""
+    if not r.figures.qa:
+        return []
+    labels = _labels(r)
+    parts = []
+    for agent, counts in sorted(r.figures.qa.items()):
+        shown = " ".join(f"{labels.get(c, c)} {n}" for c, n in sorted(counts.items()))
+        parts.append(f"{agent}: {shown}")
+    return ["质检  " + "   ".join(parts)]
+
+
+def _quality_rows(r: ShopReport) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    labels = _labels(r)
+    categories = sorted({c for counts in r.figures.qa.values() for c in counts})
+    header = [{"name": c, "label": labels.get(c, c)} for c in categories]
+    rows = [
+        {"agent": agent, "counts": [counts.get(c, 0) for c in categories]}
+        for agent, counts in sorted(r.figures.qa.items())
+    ]
+    return header, rows
 
 
 # ---- HTML -------------------------------------------------------------------------------------------
@@ -192,6 +225,8 @@ def _flag_rows(
                 "wait": f.wait_s,
                 "reply": shown(f.reply),
                 "link": log_link(r.shop, local.date().isoformat(), f.conversation, token),
+                "sender": f.sender,
+                "labels": "、".join(dict.fromkeys(str(x.get("label") or x.get("category")) for x in f.flags)),
             }
         )
     return rows
@@ -232,4 +267,6 @@ def render_html(
                 "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token),
             }
         )
+        shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r)
+        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token)
     return templating.render("report.html", shops=shops, targets=targets, slow_s=f"{slow_s:g}")

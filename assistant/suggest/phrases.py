@@ -47,7 +47,7 @@ PRODUCT_MIN_CHARS = 15
 DEFAULT_VARIABLES: Mapping[str, str] = MappingProxyType(
     {"shop": "本店", "agent": "", "customer": "亲", "product": "这款宝贝", "order": "您的订单", "amount": "__"}
 )
-SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml"})
+SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml", "qa.toml"})  # qa.toml: assistant/qa rules
 # What `{{ item }}` is when the conversation's product is unknown; with a catalog item it holds its id, title,
 # `attrs` and each attribute by name (docs/catalog.md). A lookup a real item may lack needs `| default(…)`.
 ITEM_PLACEHOLDER: Mapping[str, Any] = MappingProxyType({"id": "", "title": "这款宝贝", "attrs": MappingProxyType({})})

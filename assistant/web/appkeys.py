@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
     from assistant.plugins import Plugins
+    from assistant.qa.inspector import Inspector
+    from assistant.qa.service import QaService
     from assistant.suggest.engine import SuggestionEngine
     from assistant.writer import Writer
 
@@ -27,3 +29,5 @@ ENGINE: web.AppKey[SuggestionEngine] = web.AppKey("engine")
 PLUGINS: web.AppKey[Plugins] = web.AppKey("plugins")
 FOLLOWUPS: web.AppKey[FollowupService] = web.AppKey("followups")
 FEED = web.AppKey("live_feed", LiveFeed)
+QA: web.AppKey[QaService] = web.AppKey("qa")
+QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")

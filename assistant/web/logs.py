@@ -19,7 +19,7 @@ from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
 from assistant.daylog.source import open_day
 from assistant.templating import render
-from assistant.web.appkeys import CONFIG, DB_PATH
+from assistant.web.appkeys import CONFIG, DB_PATH, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_error
 
@@ -48,6 +48,7 @@ class Filters:
     slow: bool = False
     unanswered: bool = False
     short: bool = False
+    qa: str | None = None  # a quality category, or "any"
     search: str = ""
     conversation: str | None = None
     offset: int = 0
@@ -55,7 +56,9 @@ class Filters:
 
     @property
     def narrows(self) -> bool:
-        return bool(self.customer_type or self.intent or self.slow or self.unanswered or self.short or self.search)
+        return bool(
+            self.customer_type or self.intent or self.slow or self.unanswered or self.short or self.qa or self.search
+        )
 
     def hits(self, item: Item) -> bool:
         """Whether one item matches every message-level filter that is set."""
@@ -70,6 +73,8 @@ class Filters:
         if self.unanswered and not item.get("unanswered"):
             return False
         if self.short and not item.get("short"):
+            return False
+        if self.qa and not any(self.qa in ("any", f.get("category")) for f in item.get("qa") or ()):
             return False
         if self.search and self.search.casefold() not in (item.get("text") or "").casefold():
             return False
@@ -94,6 +99,7 @@ class Page:
     conversations: list[Shown]
     more: bool
     choices: dict[str, list[str]]
+    qa_labels: dict[str, str] = field(default_factory=dict)  # quality category → label, for the filter
 
 
 async def daily_log_page(request: web.Request) -> web.StreamResponse:
@@ -119,6 +125,8 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     nonce = secrets.token_urlsafe(16)
     # A token that came in the URL goes into the page's links and filter form, so they keep working.
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
+    if QA_INSPECTOR in request.app:
+        page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
     html = render("daylog.html", page=page, nonce=nonce, token=token, url=_page_url)
     return web.Response(
         text=html,
@@ -196,6 +204,7 @@ def _filters(query: object) -> Filters:
         slow=flag("slow"),
         unanswered=flag("unanswered"),
         short=flag("short"),
+        qa=get("qa") or None,
         search=(get("q") or "").strip(),
         conversation=get("conversation") or None,
         offset=number("offset", 0, 10**9),
@@ -215,6 +224,7 @@ def _page_url(page: Page, token: str | None, **changes: object) -> str:
         "slow": "1" if f.slow else None,
         "unanswered": "1" if f.unanswered else None,
         "short": "1" if f.short else None,
+        "qa": f.qa,
         "q": f.search or None,
         "conversation": f.conversation,
         "offset": f.offset or None,

@@ -52,11 +52,17 @@ PAGE_HEADERS = {
 }
 
 
-STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
+STATIC_FILES = {
+    "sse.js": "text/javascript",
+    "panel.js": "text/javascript",
+    "panel.css": "text/css",
+    "qa.js": "text/javascript",
+    "qa.css": "text/css",
+}
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:
-    """`GET /panel/static/{filename}`: the panel's own script and style, nothing else (404 in JSON)."""
+    """`GET /panel/static/{filename}`: the pages' own scripts and styles, nothing else (404 in JSON)."""
     name = request.match_info["filename"]
     if name not in STATIC_FILES:
         return json_error(404, "not_found", "filename", "no such file")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from assistant.web import chatwoot, logs, panel, reports, stream, suggest, webhooks
+from assistant.web import chatwoot, logs, panel, qa, reports, stream, suggest, webhooks
 
 ROUTES: list[web.AbstractRouteDef] = [
     web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
@@ -19,6 +19,10 @@ ROUTES: list[web.AbstractRouteDef] = [
     web.get("/reports/daily", reports.daily_report_page),  # supervisor
     web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
     web.get("/logs/daily", logs.daily_log_page),  # supervisor
+    web.get("/v1/qa/check", qa.get_check),  # agent (a draft's flags)
+    web.get("/qa", qa.get_page),  # supervisor
+    web.get("/v1/qa/recent", qa.get_recent),  # supervisor
+    web.get("/v1/qa/stream", qa.get_stream),  # supervisor (SSE)
     web.get("/healthz", webhooks.healthz),  # liveness
     web.get("/readyz", webhooks.readyz),  # readiness: the database takes writes
     web.get("/panel/static/{filename}", panel.static_file),  # panel.js, panel.css

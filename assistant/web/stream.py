@@ -61,7 +61,13 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         "waiting_since_ms": state.waiting_since_ms,
         "last_ms": last_ms,
         "messages": [
-            {"sender": m["sender"], "agent": m["agent"], "text": m["text"] and shown(m["text"]), "ts_ms": m["ts_ms"]}
+            {
+                "sender": m["sender"],
+                "agent": m["agent"],
+                "text": m["text"] and shown(m["text"]),
+                "ts_ms": m["ts_ms"],
+                "qa": m.get("qa") or [],
+            }
             for m in recent[-SNAPSHOT_MESSAGES:]
         ],
         "suggestions": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from assistant.suggest.matcher import suggestion_json
-from assistant.web.appkeys import CONFIG, ENGINE
+from assistant.web.appkeys import CONFIG, ENGINE, QA
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 
@@ -50,6 +50,9 @@ async def post_reload(request: web.Request) -> web.Response:
     """Reload the phrase library; a bad library keeps the old one serving and says why."""
     require(request, "admin")
     ok, problems = request.app[ENGINE].reload()
+    if QA in request.app:  # the quality rules live beside the phrases and reload with them
+        qa_ok, qa_problems = request.app[QA].reload()
+        ok, problems = ok and qa_ok, problems + qa_problems
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
     return web.json_response(

@@ -141,6 +141,21 @@
     return box;
   }
 
+  // Quality-inspection flags of a message: one badge per category, the matched words as its tooltip.
+  function appendFlags(node, flags) {
+    const seen = new Set();
+    for (const f of flags || []) {
+      if (seen.has(f.category)) continue;
+      seen.add(f.category);
+      const badge = el("span", "qa-flag", f.label || f.category);
+      badge.dataset.category = f.category;
+      badge.dataset.severity = f.severity || "";
+      badge.title = f.match || "";
+      node.appendChild(badge);
+    }
+    if (seen.size) node.classList.add("flagged");
+  }
+
   function renderCard(c) {
     const key = keyOf(c.shop, c.conversation);
     const card = el("article", "card" + (c.waiting_since_ms ? " waiting" : ""));
@@ -188,6 +203,7 @@
       li.dataset.sender = m.sender;
       li.title = senderNames[m.sender] || m.sender;
       li.appendChild(el("span", "text", m.text));
+      appendFlags(li, m.qa);
       messages.appendChild(li);
     }
     card.appendChild(messages);
@@ -288,9 +304,7 @@
   }
 
   // ---- the live stream --------------------------------------------------------------------------
-  // Server-Sent Events read with fetch, so the token travels in the Authorization header, never in a
-  // URL (EventSource cannot send headers); the same works inside Chatwoot's iframe, where browsers
-  // refuse the panel's cookies as third-party ones.
+  // Server-Sent Events read with fetch (sse.js), so the token travels in the Authorization header.
 
   let controller = null;
   let retryTimer = null;
@@ -356,38 +370,6 @@
     handler(data);
   }
 
-  // The event-stream format: lines "field: value", an empty line ends an event, ":" starts a comment.
-  async function readEvents(body, ctl) {
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let ev = { type: "message", data: [], id: null };
-    for (;;) {
-      const chunk = await reader.read();
-      if (chunk.done || controller !== ctl) return;
-      buffer += decoder.decode(chunk.value, { stream: true });
-      for (;;) {
-        const end = buffer.search(/\r\n|\r|\n/);
-        if (end < 0 || (buffer[end] === "\r" && end === buffer.length - 1)) break; // wait: "\r" may precede "\n"
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
-        if (line === "") {
-          dispatch(ev);
-          ev = { type: "message", data: [], id: null };
-          continue;
-        }
-        if (line[0] === ":") continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value[0] === " ") value = value.slice(1);
-        if (field === "event") ev.type = value;
-        else if (field === "data") ev.data.push(value);
-        else if (field === "id") ev.id = value;
-      }
-    }
-  }
-
   function connect() {
     clearTimeout(retryTimer);
     if (controller) controller.abort();
@@ -407,7 +389,7 @@
         backoff = 1000;
         setStatus("live", "实时");
         resetWatchdog();
-        await readEvents(resp.body, ctl);
+        await window.readEventStream(resp.body, dispatch, () => controller === ctl);
         throw new Error("the stream ended");
       })
       .catch(() => {
@@ -614,6 +596,54 @@
       } catch (e) {
         toast("发送失败");
       }
+    });
+  }
+
+  // ---- checking a draft before sending ----------------------------------------------------------
+
+  const checkForm = document.getElementById("check-form");
+  const checkResults = document.getElementById("check-results");
+  let checkSeq = 0;
+
+  async function checkDraft(text) {
+    const seq = ++checkSeq;
+    if (!text.trim()) {
+      checkResults.replaceChildren();
+      return;
+    }
+    const url = "v1/qa/check?" + new URLSearchParams({ side: "agent", text: text }).toString();
+    let data;
+    try {
+      const resp = await fetch(withAgent(url), { headers: authHeaders() });
+      if (!resp.ok) throw new Error(String(resp.status));
+      data = await resp.json();
+    } catch (e) {
+      if (seq === checkSeq) checkResults.replaceChildren(el("li", "none", "质检失败"));
+      return;
+    }
+    if (seq !== checkSeq) return; // a newer draft is being checked
+    const items = (data.flags || []).map((f) => {
+      const li = el("li", "check-flag");
+      const badge = el("span", "qa-flag", f.label || f.category);
+      badge.dataset.category = f.category;
+      badge.dataset.severity = f.severity || "";
+      li.appendChild(badge);
+      li.appendChild(el("span", "match", "「" + f.match + "」"));
+      return li;
+    });
+    checkResults.replaceChildren(...(items.length ? items : [el("li", "ok", "未发现问题")]));
+  }
+
+  if (checkForm) {
+    const area = document.getElementById("check-text");
+    let checkTimer = null;
+    checkForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      checkDraft(area.value);
+    });
+    area.addEventListener("input", () => {
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(() => checkDraft(area.value), 300);
     });
   }
 

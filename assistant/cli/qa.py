@@ -1,0 +1,85 @@
+"""`assistant qa check` (the flags of a text) and `assistant qa eval` (precision and recall on labeled sets)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from assistant.cli.common import common_options, load
+from assistant.config import Config, ConfigError
+from assistant.qa.inspector import Inspector, load_inspector
+from assistant.qa.rules import RulesError
+
+DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"), Path("tests/data/qa_holdout2.tsv"))
+
+
+@click.group("qa", help="quality inspection (质检): check a text, evaluate the rules")
+def qa() -> None:
+    pass
+
+
+def _inspector(config: Config) -> Inspector | None:
+    try:
+        return load_inspector(config)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(f"assistant: {problem}", file=sys.stderr)
+        return None
+    except ConfigError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return None
+
+
+@qa.command("check", help="the flags a message would get; exit 3 when it has any")
+@click.argument("text")
+@click.option("--side", type=click.Choice(["agent", "customer"]), default="agent", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the flags as JSON")
+@common_options
+def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Path | None) -> int:
+    inspector = _inspector(load(config_path, db))
+    if inspector is None:
+        return 1
+    flags = [inspector.flag_json(f) for f in inspector.inspect(text, side)]
+    if as_json:
+        print(json.dumps({"flags": flags}, ensure_ascii=False))
+    elif not flags:
+        print("clean")
+    for f in [] if as_json else flags:
+        print(f"{f['label']} ({f['category']}, {f['severity']})  「{f['match']}」  rule {f['rule']}")
+    return 3 if flags else 0
+
+
+@qa.command("eval", help="precision and recall per category, false alarms on ordinary agent replies")
+@click.option(
+    "--set",
+    "sets",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="side<TAB>labels<TAB>text files (default: the development and held-out sets)",
+)
+@click.option("--mistakes", is_flag=True, help="also list every line the rules got wrong")
+@common_options
+def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: Path | None) -> int:
+    from assistant.qa.evaluation import evaluate, read_examples
+
+    inspector = _inspector(load(config_path, db))
+    if inspector is None:
+        return 1
+    for path in sets or DEFAULT_SETS:
+        try:
+            examples = read_examples(path)
+        except (OSError, ValueError) as exc:
+            print(f"assistant: {exc}", file=sys.stderr)
+            return 1
+        result = evaluate(inspector, examples)
+        print(f"== {path} ==")
+        print("\n".join(result.lines()))
+        for example, found in result.mistakes if mistakes else []:
+            wanted = "|".join(sorted(example.labels)) or "none"
+            got = "|".join(sorted(found)) or "none"
+            print(f"  line {example.line} [{example.side}] wanted {wanted}, got {got}: {example.text}")
+        print()
+    return 0

@@ -1,0 +1,306 @@
+"""Quality inspection at work: flags on every message, alerts written with the message that raises them,
+their delivery through `on_alert`, escalation of unanswered ones, and the supervisors' live updates.
+
+Ingest calls `annotate` (flags → the message's annotation and the response), `record` inside the logging
+transaction (an alert is durable with its message), and `on_written` after the commit (deliveries start,
+the supervisors' pages hear of it). Escalation deadlines run on the injectable clock from the server's
+receive time and are kept in `qa_alerts`, so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+import sqlite3
+from collections import OrderedDict
+from typing import Any
+
+from assistant.bus import Bus, Subscription, Update
+from assistant.clock import Clock, SystemClock
+from assistant.config import Config, ConfigError
+from assistant.events import Event
+from assistant.ingest import Enrichment
+from assistant.plugins import Plugins
+from assistant.privacy import mask
+from assistant.qa import store as qa_store
+from assistant.qa.alerts import AlertDeliverer, as_alert
+from assistant.qa.inspector import SHORT, Inspector, load_inspector
+from assistant.qa.rules import RulesError
+from assistant.qa.store import AlertRow, Delivery
+from assistant.store import Annotation, Written
+from assistant.tasks import TaskSet
+from assistant.writer import Writer
+
+log = logging.getLogger(__name__)
+
+FEED_KINDS = frozenset({"qa", "alert", "alert_delivery", "close"})  # what a supervisor page hears
+_STASH = 10_000  # alerts written but not yet seen committed (a rolled-back batch leaves its entries)
+
+
+class QaService:
+    """Owns the inspector, the alert deliveries and the escalation schedule."""
+
+    def __init__(
+        self,
+        config: Config,
+        inspector: Inspector,
+        writer: Writer,
+        bus: Bus,
+        plugins: Plugins,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.qa
+        self.inspector = inspector
+        self.writer = writer
+        self.bus = bus
+        self.plugins = plugins
+        self.clock: Clock = clock or SystemClock()
+        self.deliverer = AlertDeliverer(config, plugins, writer, self.clock, self._delivered, rng=rng)
+        self.alert_categories = frozenset(config.qa.alert_categories)
+        self.alert_plugins: list[str] = []
+        self.tasks = TaskSet("qa")
+        self._stash: OrderedDict[str, AlertRow] = OrderedDict()
+        self._armed: dict[str, AlertRow] = {}  # alert id → alert whose escalation is armed
+        self._by_conversation: dict[tuple[str, str], set[str]] = {}  # (shop, conversation) → armed alert ids
+        self._heap: list[tuple[int, str]] = []
+        self._wake = asyncio.Event()
+        self._busy = 0
+        self._feeds: set[Subscription] = set()
+
+    # ---- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume pending deliveries and armed escalations; start the escalation sweeper."""
+        self.alert_plugins = sorted(set(self.plugins.implementers("on_alert")))
+        if self.alert_categories and not self.alert_plugins:
+            log.info("[qa] no enabled hook implements on_alert: alerts show on the supervisor page only")
+
+        def load(conn: sqlite3.Connection) -> tuple[list[Delivery], list[AlertRow]]:
+            return qa_store.pending_deliveries(conn), qa_store.armed_escalations(conn)
+
+        pending, armed = await self.writer.submit(load)
+        for delivery in pending:
+            self.deliverer.submit(delivery)
+        for alert in armed:
+            self._arm(alert)
+        self.tasks.spawn(self._sweep(), name="qa-escalations")
+        log.info("quality inspection: %d rule words, %d deliveries resumed, %d escalations armed",
+                 self.inspector.word_count, len(pending), len(armed))  # fmt: skip
+
+    async def stop(self) -> None:
+        self.close_feeds()
+        await self.tasks.close()
+        await self.deliverer.close()
+
+    def reload(self) -> tuple[bool, list[str]]:
+        """Swap in freshly loaded rules; bad ones leave the old ones inspecting. Returns (ok, problems)."""
+        try:
+            inspector = load_inspector(self.config)
+        except (RulesError, ConfigError) as exc:
+            problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
+            log.error("quality rules not reloaded; the previous ones keep inspecting:\n%s", "\n".join(problems))
+            return False, problems
+        self.inspector = inspector
+        log.info("quality rules reloaded: %d words", inspector.word_count)
+        return True, []
+
+    @property
+    def settled(self) -> bool:
+        """Nothing runnable: deliveries done or waiting to retry, no escalation due, no sweep running."""
+        due = bool(self._heap) and self._heap[0][0] <= self.clock.now_ms()
+        return self.deliverer.settled and not due and self._busy == 0
+
+    # ---- ingest ------------------------------------------------------------------------------
+
+    def inspect(self, text: str, side: str) -> list[dict[str, Any]]:
+        """Flags of a text as the API answers them."""
+        inspector = self.inspector
+        return [inspector.flag_json(f) for f in inspector.inspect(text, side)]
+
+    def annotate(self, event: Event) -> Enrichment | None:
+        """Annotator: the flags of an agent's or a customer's message, logged with it and answered."""
+        if event.type != "message" or event.sender not in ("agent", "customer"):
+            return None
+        flags = self.inspect(event.text or "", event.sender)
+        return Enrichment(Annotation(qa=tuple(flags)) if flags else None, {"qa": flags})
+
+    def record(self, conn: sqlite3.Connection, written: Written) -> None:
+        """Recorder (in the logging transaction): a message flagged in an alert category writes its alert."""
+        event = written.event
+        flags = qa_store.written_flags(written)
+        if not flags or written.seq is None or not any(f["category"] in self.alert_categories for f in flags):
+            return
+        now = self.clock.now_ms()
+        escalates = event.sender == "customer" and self.settings.escalate_after_s > 0
+        alert = AlertRow(
+            id=qa_store.alert_id(event.id, 1), level=1, shop=event.shop, conversation=event.conversation,
+            customer=event.customer, agent=event.agent, sender=event.sender or "", event_id=event.id,
+            seq=written.seq, ts_ms=event.ts_ms, text=event.text or "", flags=tuple(flags), created_ms=now,
+            escalate_ms=now + self.settings.escalate_after_s * 1000 if escalates else None,
+            escalation="armed" if escalates else None,
+        )  # fmt: skip
+        if qa_store.insert_alert(conn, alert, self.alert_plugins, now):
+            self._stash[event.id] = alert
+            while len(self._stash) > _STASH:
+                self._stash.popitem(last=False)
+
+    def on_written(self, written: Written) -> None:
+        """Listener (after the commit): supervisors hear of the flags; a new alert goes out."""
+        event = written.event
+        if event.type != "message":
+            return
+        if event.sender == "agent":
+            self._answered(event.shop, event.conversation)
+        flags = [f for f in qa_store.written_flags(written) if f["category"] != SHORT.name]
+        if flags:
+            shown = qa_store.masked_flags(flags) if self.config.privacy.mask else flags
+            item = qa_store.flag_item(
+                event.id, written.seq, event.shop, event.conversation, event.customer, event.sender, event.agent,
+                self._shown(event.text or ""), event.ts_ms, shown,
+            )  # fmt: skip
+            self.bus.publish(Update("qa", event.shop, event.conversation, event.agent, item))
+        alert = self._stash.pop(event.id, None)
+        if alert is not None:
+            self._raise(alert)
+
+    # ---- alerts ------------------------------------------------------------------------------
+
+    def _raise(self, alert: AlertRow) -> None:
+        self.publish_alert(alert, [{"plugin": p, "state": "pending"} for p in self.alert_plugins])
+        for plugin in self.alert_plugins:
+            self.deliverer.submit(Delivery(alert, plugin, "pending", 0, None))
+        if alert.escalation == "armed":
+            self._arm(alert)
+
+    def alert_json(self, alert: AlertRow, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
+        """An alert as the supervisor page shows it (text masked as configured)."""
+        body = as_alert(self.config, alert).to_json()
+        body["escalation"] = alert.escalation
+        body["deliveries"] = deliveries
+        return body
+
+    def publish_alert(self, alert: AlertRow, deliveries: list[dict[str, Any]]) -> None:
+        payload = self.alert_json(alert, deliveries)
+        self.bus.publish(Update("alert", alert.shop, alert.conversation, alert.agent, payload))
+
+    def _delivered(self, alert: AlertRow, plugin: str, state: str) -> None:
+        payload = {"id": alert.id, "plugin": plugin, "state": state}
+        self.bus.publish(Update("alert_delivery", alert.shop, alert.conversation, alert.agent, payload))
+
+    def _shown(self, text: str) -> str:
+        return mask(text) if self.config.privacy.mask else text
+
+    # ---- escalation ----------------------------------------------------------------------------
+
+    def _arm(self, alert: AlertRow) -> None:
+        if alert.escalate_ms is None:
+            return
+        self._armed[alert.id] = alert
+        self._by_conversation.setdefault((alert.shop, alert.conversation), set()).add(alert.id)
+        heapq.heappush(self._heap, (alert.escalate_ms, alert.id))
+        self._wake.set()
+
+    def _answered(self, shop: str, conversation: str) -> None:
+        """An agent wrote: the conversation's armed escalations are over."""
+        ids = self._by_conversation.pop((shop, conversation), None)
+        done = [alert for alert in (self._armed.pop(i, None) for i in ids or ()) if alert is not None]
+        if not done:
+            return
+        self._busy += 1
+        self.tasks.spawn(self._settle_answered(done), name="qa-answered")
+
+    def _disarm(self, alert: AlertRow) -> None:
+        key = (alert.shop, alert.conversation)
+        ids = self._by_conversation.get(key)
+        if ids is not None:
+            ids.discard(alert.id)
+            if not ids:
+                del self._by_conversation[key]
+
+    async def _settle_answered(self, alerts: list[AlertRow]) -> None:
+        try:
+            changed = await self.writer.submit(
+                lambda conn: [a for a in alerts if qa_store.set_escalation(conn, a.id, "answered")]
+            )
+            for alert in changed:
+                self._publish_escalation(alert, "answered")
+        finally:
+            self._busy -= 1
+
+    def _publish_escalation(self, alert: AlertRow, state: str) -> None:
+        payload = {"id": alert.id, "escalation": state}
+        self.bus.publish(Update("alert_delivery", alert.shop, alert.conversation, alert.agent, payload))
+
+    async def _sweep(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.clock.now_ms()
+            while self._heap and (self._heap[0][1] not in self._armed):
+                heapq.heappop(self._heap)  # answered meanwhile
+            if self._heap and self._heap[0][0] <= now:
+                _, alert_id = heapq.heappop(self._heap)
+                alert = self._armed.pop(alert_id, None)
+                if alert is not None:
+                    self._disarm(alert)
+                    self._busy += 1
+                    try:
+                        await self._escalate(alert)
+                    except Exception:
+                        log.exception("escalating alert %s failed", alert_id)
+                    finally:
+                        self._busy -= 1
+                continue
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0])) if self._heap else None
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait([f for f in (sleeper, waker) if f is not None], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for f in (sleeper, waker):
+                    if f is not None:
+                        f.cancel()
+
+    async def _escalate(self, alert: AlertRow) -> None:
+        """Due: no agent reply since the alert's message → a level-2 alert; else the escalation is over."""
+        now = self.clock.now_ms()
+        plugins = self.alert_plugins
+
+        def job(conn: sqlite3.Connection) -> AlertRow | str | None:
+            if qa_store.answered(conn, alert):
+                return "answered" if qa_store.set_escalation(conn, alert.id, "answered") else None
+            if not qa_store.set_escalation(conn, alert.id, "escalated"):
+                return None
+            again = AlertRow(
+                id=qa_store.alert_id(alert.event_id, 2), level=2, shop=alert.shop, conversation=alert.conversation,
+                customer=alert.customer, agent=alert.agent, sender=alert.sender, event_id=alert.event_id,
+                seq=alert.seq, ts_ms=alert.ts_ms, text=alert.text, flags=alert.flags, created_ms=now,
+            )  # fmt: skip
+            return again if qa_store.insert_alert(conn, again, plugins, now) else None
+
+        outcome = await self.writer.submit(job)
+        if outcome == "answered":
+            self._publish_escalation(alert, "answered")
+        elif isinstance(outcome, AlertRow):
+            log.warning("alert %s: no agent reply within %d s, escalated", alert.id, self.settings.escalate_after_s)
+            self._publish_escalation(alert, "escalated")
+            self._raise(outcome)
+
+    # ---- the supervisors' live pages -----------------------------------------------------------
+
+    def open_feed(self) -> Subscription:
+        sub = self.bus.subscribe(lambda u: u.kind in FEED_KINDS, maxsize=2000)
+        self._feeds.add(sub)
+        return sub
+
+    def close_feed(self, sub: Subscription) -> None:
+        self._feeds.discard(sub)
+        sub.close()
+
+    def close_feeds(self) -> None:
+        """On shutdown: end every supervisor stream promptly."""
+        for sub in tuple(self._feeds):
+            sub.offer(Update("close", "", "", None))

@@ -1,0 +1,203 @@
+"""The SQL of quality inspection: alerts, their deliveries per hook, escalations, and recent flags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.privacy import mask
+from assistant.store import Written
+
+DELIVERY_STATES = ("pending", "sent", "failed", "skipped")
+ESCALATION_STATES = ("armed", "answered", "escalated")
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One stored alert, as in `qa_alerts`."""
+
+    id: str
+    level: int
+    shop: str
+    conversation: str
+    customer: str
+    agent: str | None
+    sender: str
+    event_id: str
+    seq: int
+    ts_ms: int
+    text: str
+    flags: tuple[dict[str, Any], ...]
+    created_ms: int
+    escalate_ms: int | None = None
+    escalation: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An alert on its way to one plugin."""
+
+    alert: AlertRow
+    plugin: str
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+def alert_id(event_id: str, level: int) -> str:
+    """The id of the alert a message raises (level 1) or of its escalation (level 2): stable across restarts."""
+    return "qa-" + hashlib.sha256(f"{event_id}\x1f{level}".encode()).hexdigest()[:24]
+
+
+_COLUMNS = (
+    "id, level, shop, conversation, customer, agent, sender, event_id, seq, ts_ms, text, flags, created_ms,"
+    " escalate_ms, escalation"
+)
+
+
+def _row(row: Sequence[Any]) -> AlertRow:
+    values = list(row)
+    values[11] = tuple(json.loads(values[11]))
+    return AlertRow(*values)
+
+
+def insert_alert(conn: sqlite3.Connection, alert: AlertRow, plugins: Sequence[str], now_ms: int) -> bool:
+    """Store an alert and a pending delivery per plugin; False when the alert was already there."""
+    cur = conn.execute(
+        f"INSERT OR IGNORE INTO qa_alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            alert.id, alert.level, alert.shop, alert.conversation, alert.customer, alert.agent, alert.sender,
+            alert.event_id, alert.seq, alert.ts_ms, alert.text,
+            json.dumps(list(alert.flags), ensure_ascii=False, separators=(",", ":")),
+            alert.created_ms, alert.escalate_ms, alert.escalation,
+        ),
+    )  # fmt: skip
+    if cur.rowcount == 0:
+        return False
+    conn.executemany(
+        "INSERT OR IGNORE INTO qa_deliveries (alert_id, plugin, state, attempts, updated_ms) VALUES (?, ?, 'pending', 0, ?)",
+        [(alert.id, plugin, now_ms) for plugin in plugins],
+    )
+    return True
+
+
+def get_alert(conn: sqlite3.Connection, alert_id: str) -> AlertRow | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE id = ?", (alert_id,)).fetchone()
+    return _row(row) if row is not None else None
+
+
+def pending_deliveries(conn: sqlite3.Connection) -> list[Delivery]:
+    """Deliveries not finished yet (after a restart: to resume)."""
+    rows = conn.execute(
+        f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}, d.plugin, d.state, d.attempts, d.last_error"
+        " FROM qa_deliveries d JOIN qa_alerts a ON a.id = d.alert_id WHERE d.state = 'pending' ORDER BY a.created_ms"
+    ).fetchall()
+    return [Delivery(_row(r[:15]), r[15], r[16], r[17], r[18]) for r in rows]
+
+
+def update_delivery(
+    conn: sqlite3.Connection, alert_id: str, plugin: str, *, state: str, attempts: int, error: str | None, now_ms: int
+) -> None:
+    conn.execute(
+        "UPDATE qa_deliveries SET state = ?, attempts = ?, last_error = ?, updated_ms = ? WHERE alert_id = ? AND plugin = ?",
+        (state, attempts, error, now_ms, alert_id, plugin),
+    )
+
+
+def deliveries_of(conn: sqlite3.Connection, alert_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The delivery states of some alerts, by alert id."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(alert_ids), 500):
+        chunk = list(alert_ids[i : i + 500])
+        marks = ", ".join("?" for _ in chunk)
+        for alert, plugin, state, attempts, error in conn.execute(
+            f"SELECT alert_id, plugin, state, attempts, last_error FROM qa_deliveries WHERE alert_id IN ({marks})"
+            " ORDER BY plugin",
+            chunk,
+        ):
+            found.setdefault(alert, []).append({"plugin": plugin, "state": state, "attempts": attempts, "error": error})
+    return found
+
+
+def armed_escalations(conn: sqlite3.Connection) -> list[AlertRow]:
+    return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed'")]
+
+
+def answered(conn: sqlite3.Connection, alert: AlertRow) -> bool:
+    """Whether an agent has written in the alert's conversation since its message."""
+    row = conn.execute(
+        "SELECT 1 FROM messages WHERE shop = ? AND conversation = ? AND sender = 'agent' AND seq > ? LIMIT 1",
+        (alert.shop, alert.conversation, alert.seq),
+    ).fetchone()
+    return row is not None
+
+
+def set_escalation(conn: sqlite3.Connection, alert_id: str, state: str) -> bool:
+    """Move an armed escalation to `state`; False when it was not armed any more."""
+    cur = conn.execute("UPDATE qa_alerts SET escalation = ? WHERE id = ? AND escalation = 'armed'", (state, alert_id))
+    return cur.rowcount > 0
+
+
+def recent_alerts(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[AlertRow]:
+    """Alerts created since `since_ms`, newest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM qa_alerts WHERE created_ms >= ? ORDER BY created_ms DESC, id LIMIT ?",
+        (since_ms, limit),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def recent_flags(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[dict[str, Any]]:
+    """Flagged messages received since `since_ms` (short replies left out), newest first.
+
+    Walks the partial index of flagged messages backwards from the newest; stops at the first one older.
+    """
+    out = []
+    rows = conn.execute(
+        "SELECT e.id, m.seq, m.shop, m.conversation, m.customer, m.sender, m.agent, m.text, m.ts_ms, m.qa,"
+        " e.received_ms FROM messages m INDEXED BY messages_qa JOIN events e ON e.seq = m.seq"
+        " WHERE m.qa IS NOT NULL ORDER BY m.seq DESC"
+    )
+    for row in rows:
+        if row[10] < since_ms:
+            break
+        flags = [f for f in json.loads(row[9]) if f.get("category") != "short"]
+        if flags:
+            out.append(flag_item(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], flags))
+            if len(out) == limit:
+                break
+    return out
+
+
+def flag_item(
+    event_id: str,
+    seq: int | None,
+    shop: str,
+    conversation: str,
+    customer: str,
+    sender: str | None,
+    agent: str | None,
+    text: str,
+    ts_ms: int,
+    flags: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A flagged message as the supervisor page lists it."""
+    return {
+        "event_id": event_id, "seq": seq, "shop": shop, "conversation": conversation, "customer": customer,
+        "sender": sender, "agent": agent, "text": text, "ts_ms": ts_ms, "flags": flags,
+    }  # fmt: skip
+
+
+def masked_flags(flags: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flags with their matched words masked like a message's text (privacy.py)."""
+    return [{**f, "match": mask(str(f.get("match", "")))} for f in flags]
+
+
+def written_flags(written: Written) -> list[dict[str, Any]]:
+    """The flags logged with a newly written message (none for other events)."""
+    annotation = written.annotation
+    return list(annotation.qa) if annotation is not None else []

@@ -1,0 +1,158 @@
+"""Quality inspection over HTTP: checking a draft, and the supervisors' live page of flags and alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from assistant import store
+from assistant.clock import local_day
+from assistant.kpi.report import log_link
+from assistant.live import HEARTBEAT_S, sse_frame
+from assistant.privacy import mask
+from assistant.qa import store as qa_store
+from assistant.qa.service import QaService
+from assistant.templating import render
+from assistant.web.appkeys import CONFIG, DB_PATH, QA
+from assistant.web.auth import presented_token, require
+from assistant.web.errors import json_dumps, json_error
+from assistant.web.stream import RETRY_MS
+
+RECENT_MS = 24 * 3600 * 1000  # the page starts from the last day's flags and alerts
+RECENT_LIMIT = 200
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",  # the URL may carry the token
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def _service(request: web.Request) -> QaService | None:
+    service = request.app.get(QA)
+    return service if service is not None and request.app[CONFIG].qa.enabled else None
+
+
+async def get_check(request: web.Request) -> web.Response:
+    """`GET /v1/qa/check?side=agent|customer&text=…`: the flags a message would get (a draft, before sending)."""
+    require(request, "agent")
+    service = _service(request)
+    if service is None:
+        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    side = request.query.get("side", "agent")
+    if side not in ("agent", "customer"):
+        return json_error(400, "invalid_query", "side", "expected 'agent' or 'customer'")
+    text = request.query.get("text")
+    if text is None:
+        return json_error(400, "invalid_query", "text", "required query parameter")
+    limit = request.app[CONFIG].webhook.max_text_chars
+    if len(text) > limit:
+        return json_error(400, "invalid_query", "text", f"longer than {limit} characters")
+    return web.json_response({"flags": service.inspect(text, side)}, dumps=json_dumps)
+
+
+def recent(request: web.Request, service: QaService) -> dict[str, Any]:
+    """The page's starting point: the last day's alerts and flagged messages, newest first, with links."""
+    config = request.app[CONFIG]
+    token = _url_token(request)
+    since = store.now_ms() - RECENT_MS
+    try:
+        conn = store.connect(request.app[DB_PATH], readonly=True)
+    except sqlite3.OperationalError:
+        return {"server_ms": store.now_ms(), "alerts": [], "flags": [], "labels": dict(service.inspector.labels())}
+    try:
+        alerts = qa_store.recent_alerts(conn, since, RECENT_LIMIT)
+        deliveries = qa_store.deliveries_of(conn, [a.id for a in alerts])
+        flags = qa_store.recent_flags(conn, since, RECENT_LIMIT)
+    finally:
+        conn.close()
+    shown_alerts = []
+    for alert in alerts:
+        body = service.alert_json(alert, deliveries.get(alert.id, []))
+        body["link"] = _link(config, alert.shop, alert.ts_ms, alert.conversation, token)
+        shown_alerts.append(body)
+    for item in flags:
+        if config.privacy.mask:
+            item["text"] = mask(item["text"])
+            item["flags"] = qa_store.masked_flags(item["flags"])
+        item["link"] = _link(config, item["shop"], item["ts_ms"], item["conversation"], token)
+    return {
+        "server_ms": store.now_ms(),
+        "alerts": shown_alerts,
+        "flags": flags,
+        "labels": dict(service.inspector.labels()),
+    }
+
+
+def _link(config: Any, shop: str, ts_ms: int, conversation: str, token: str | None) -> str:
+    return log_link(shop, local_day(ts_ms, config.tz).isoformat(), conversation, token)
+
+
+def _url_token(request: web.Request) -> str | None:
+    """A token that came in the URL goes into the page's links, so they keep working."""
+    token = request.query.get("token")
+    return token if token and presented_token(request) == token else None
+
+
+async def get_recent(request: web.Request) -> web.Response:
+    """`GET /v1/qa/recent`: the last day's alerts and flagged messages as JSON (supervisor)."""
+    require(request, "supervisor")
+    service = _service(request)
+    if service is None:
+        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    return web.json_response(await asyncio.to_thread(recent, request, service), dumps=json_dumps)
+
+
+async def get_page(request: web.Request) -> web.Response:
+    """`GET /qa`: the supervisors' live page of flags and alerts, newest first (qa.js keeps it current)."""
+    require(request, "supervisor")
+    service = _service(request)
+    if service is None:
+        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    state = await asyncio.to_thread(recent, request, service)
+    state["token"] = _url_token(request)
+    state["timezone"] = request.app[CONFIG].shop.timezone
+    html = render("qa.html", state=state, alerts=state["alerts"], flags=state["flags"])
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+
+async def get_stream(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/qa/stream`: Server-Sent Events `qa` (a flagged message), `alert`, `alert_delivery` (supervisor)."""
+    require(request, "supervisor")
+    service = _service(request)
+    if service is None:
+        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    config = request.app[CONFIG]
+    token = _url_token(request)
+    async with sse_response(request, ping_interval=24 * 3600) as resp:
+        feed = service.open_feed()
+        try:
+            # The page reloads its state on every (re)connection: the snapshot is the log's, not the feed's.
+            snapshot = await asyncio.to_thread(recent, request, service)
+            await resp.write(sse_frame(json.dumps(snapshot, ensure_ascii=False), event="snapshot", retry=RETRY_MS))
+            while True:
+                try:
+                    update = await asyncio.wait_for(feed.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    await resp.write(sse_frame(json.dumps({"server_ms": store.now_ms()}), event="heartbeat"))
+                    continue
+                if update.kind == "close":
+                    break
+                payload = dict(update.payload)
+                if update.kind in ("qa", "alert"):
+                    payload["link"] = _link(config, update.shop, payload["ts_ms"], update.conversation, token)
+                data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                await resp.write(sse_frame(data, event=update.kind))
+        except (ConnectionError, TimeoutError):
+            pass  # the page went away; it reconnects on its own
+        finally:
+            service.close_feed(feed)
+    return resp

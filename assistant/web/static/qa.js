@@ -1,0 +1,195 @@
+// The supervisors' live quality page: alerts and flagged messages, newest first, over Server-Sent Events.
+// Data is only ever put into the page with textContent / attributes, never as HTML.
+(function () {
+  "use strict";
+
+  const initial = JSON.parse(document.getElementById("qa-state").textContent);
+  const token = new URLSearchParams(location.search).get("token") || "";
+  const MAX_ITEMS = 300;
+  const state = { labels: initial.labels || {}, alerts: new Map(), flags: [] };
+  window.qaState = state; // for debugging and the browser tests
+
+  const statusEl = document.getElementById("status");
+  const alertList = document.getElementById("alerts");
+  const flagList = document.getElementById("flags");
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // Times in the shop's time zone, whatever the supervisor's computer is set to.
+  const clock = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: initial.timezone || undefined, month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+
+  function time(ms) {
+    return clock.format(new Date(ms));
+  }
+
+  // The message with each flag's span marked; the spans index the text as written (masking keeps lengths
+  // only roughly, so a span is marked only where it still reads the matched words).
+  function markedText(text, flags) {
+    const p = el("p", "text");
+    const spans = (flags || [])
+      .filter((f) => typeof f.start === "number" && text.slice(f.start, f.end) === f.match)
+      .sort((a, b) => a.start - b.start);
+    let at = 0;
+    for (const f of spans) {
+      if (f.start < at) continue;
+      p.appendChild(document.createTextNode(text.slice(at, f.start)));
+      p.appendChild(el("mark", null, text.slice(f.start, f.end)));
+      at = f.end;
+    }
+    p.appendChild(document.createTextNode(text.slice(at)));
+    return p;
+  }
+
+  function flagBadges(flags) {
+    const box = el("span", "flags");
+    const seen = new Set();
+    for (const f of flags || []) {
+      if (seen.has(f.category)) continue;
+      seen.add(f.category);
+      const badge = el("span", "flag", f.label || state.labels[f.category] || f.category);
+      badge.dataset.category = f.category;
+      badge.dataset.severity = f.severity || "";
+      box.appendChild(badge);
+    }
+    return box;
+  }
+
+  function meta(item) {
+    const m = el("div", "meta");
+    m.appendChild(el("span", "time", time(item.ts_ms)));
+    m.appendChild(el("span", "shop", item.shop));
+    m.appendChild(el("span", "who", item.sender === "customer" ? "顾客 " + item.customer : "客服 " + (item.agent || "")));
+    if (item.sender === "customer" && item.agent) m.appendChild(el("span", "owner", "接待 " + item.agent));
+    const link = el("a", "log", "查看会话");
+    link.href = item.link;
+    m.appendChild(link);
+    return m;
+  }
+
+  function renderAlert(a) {
+    const li = el("li", "item alert level-" + a.level);
+    li.dataset.id = a.id;
+    const head = el("div", "head");
+    head.appendChild(el("strong", "kind", a.level > 1 ? "升级告警：无人回复" : "告警"));
+    head.appendChild(flagBadges(a.flags));
+    li.appendChild(head);
+    li.appendChild(meta(a));
+    li.appendChild(markedText(a.text, a.flags));
+    const deliveries = el("div", "deliveries");
+    for (const d of a.deliveries || []) {
+      deliveries.appendChild(el("span", "delivery", d.plugin.replace(/^hooks\./, "") + "：" + d.state + " "));
+    }
+    li.appendChild(deliveries);
+    if (a.escalation) li.appendChild(el("div", "escalation", { armed: "等待客服回复…", answered: "客服已回复", escalated: "已升级" }[a.escalation] || a.escalation));
+    return li;
+  }
+
+  function renderFlag(f) {
+    const li = el("li", "item flagged");
+    li.dataset.id = f.event_id;
+    li.appendChild(flagBadges(f.flags));
+    li.appendChild(meta(f));
+    li.appendChild(markedText(f.text, f.flags));
+    return li;
+  }
+
+  function renderAll() {
+    const alerts = Array.from(state.alerts.values()).sort((a, b) => b.created_ms - a.created_ms);
+    alertList.replaceChildren(...alerts.map(renderAlert));
+    flagList.replaceChildren(...state.flags.map(renderFlag));
+    document.getElementById("alert-count").textContent = String(alerts.length);
+    document.getElementById("flag-count").textContent = String(state.flags.length);
+    document.getElementById("no-alerts").hidden = alerts.length > 0;
+    document.getElementById("no-flags").hidden = state.flags.length > 0;
+  }
+
+  function load(snapshot) {
+    if (snapshot.labels) state.labels = snapshot.labels;
+    state.alerts.clear();
+    for (const a of snapshot.alerts || []) state.alerts.set(a.id, a);
+    state.flags = (snapshot.flags || []).slice(0, MAX_ITEMS);
+    renderAll();
+  }
+
+  function onAlert(a) {
+    const known = state.alerts.get(a.id);
+    if (known && known.deliveries && !a.deliveries.length) a.deliveries = known.deliveries;
+    state.alerts.set(a.id, a);
+    renderAll();
+    const node = alertList.querySelector('[data-id="' + CSS.escape(a.id) + '"]');
+    if (node) node.classList.add("fresh");
+  }
+
+  function onDelivery(d) {
+    const a = state.alerts.get(d.id);
+    if (!a) return;
+    if (d.plugin) {
+      a.deliveries = (a.deliveries || []).filter((x) => x.plugin !== d.plugin).concat([{ plugin: d.plugin, state: d.state }]);
+    }
+    if (d.escalation) a.escalation = d.escalation;
+    renderAll();
+  }
+
+  function onFlag(f) {
+    state.flags = [f].concat(state.flags.filter((x) => x.event_id !== f.event_id)).slice(0, MAX_ITEMS);
+    renderAll();
+    const node = flagList.firstElementChild;
+    if (node) node.classList.add("fresh");
+  }
+
+  let backoff = 1000;
+  let controller = null;
+  const handlers = { snapshot: load, alert: onAlert, alert_delivery: onDelivery, qa: onFlag };
+
+  function setStatus(s, text) {
+    statusEl.dataset.state = s;
+    statusEl.textContent = text;
+  }
+
+  function dispatch(ev) {
+    const fn = handlers[ev.type];
+    if (!fn || !ev.data.length) return;
+    let data;
+    try {
+      data = JSON.parse(ev.data.join("\n"));
+    } catch (e) {
+      return;
+    }
+    fn(data);
+  }
+
+  // Read with fetch (sse.js): the supervisor token goes in the Authorization header, not the URL.
+  function connect() {
+    if (controller) controller.abort();
+    const ctl = new AbortController();
+    controller = ctl;
+    const headers = { Accept: "text/event-stream" };
+    if (token) headers.Authorization = "Bearer " + token;
+    setStatus("connecting", "连接中…");
+    fetch("v1/qa/stream", { headers: headers, signal: ctl.signal, cache: "no-store" })
+      .then(async (resp) => {
+        if (!resp.ok || !resp.body) throw new Error(String(resp.status));
+        backoff = 1000;
+        setStatus("live", "实时");
+        await window.readEventStream(resp.body, dispatch, () => controller === ctl);
+        throw new Error("the stream ended");
+      })
+      .catch(() => {
+        if (controller !== ctl) return;
+        setStatus("offline", "已断开，重连中…");
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 10000);
+      });
+  }
+
+  load(initial);
+  connect();
+})();

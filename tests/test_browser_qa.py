@@ -1,0 +1,79 @@
+"""Quality inspection in real Chromium: the flag on the agent's own message, a draft's check, the supervisors'
+live page with the alert and its link into the daily log."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, expect
+
+from tests.browser import DESKTOP, probe_of
+from tests.helpers import body_of, make_event
+from tests.test_browser_panel import base_url, card, open_panel
+
+pytestmark = pytest.mark.browser
+Client = TestClient  # type: ignore[type-arg]
+
+
+async def test_panel_shows_the_flag_on_the_agents_message(client: Client, page: Page, tmp_path: Path) -> None:
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    customer = make_event(conversation="c-qa", agent="agent1", text="能便宜点吗")
+    await client.post("/v1/events", data=body_of(customer))
+    reply = make_event(conversation="c-qa", sender="agent", agent="agent1", text="加我V信 abc123 给您便宜点")
+    await client.post("/v1/events", data=body_of(reply))
+    message = card(page, "c-qa").locator(".msg", has_text="给您便宜点")
+    flag = message.locator(".qa-flag")
+    await expect(flag).to_have_text("站外引流", timeout=1000)  # within a second of the webhook's answer
+    await expect(flag).to_have_attribute("data-severity", "high")
+    await expect(message).to_have_class(re.compile(r"\bflagged\b"))
+    await expect(card(page, "c-qa").locator(".msg", has_text="能便宜点吗").locator(".qa-flag")).to_have_count(0)
+    await page.screenshot(path=str(tmp_path / "panel-flag.png"), full_page=True)
+    # The server-rendered page shows it too.
+    await page.reload()
+    await expect(card(page, "c-qa").locator(".msg.flagged .qa-flag")).to_have_text("站外引流")
+    assert probe_of(page).errors == []
+
+
+async def test_panel_checks_a_draft_before_sending(client: Client, page: Page, tmp_path: Path) -> None:
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await page.locator("#check-text").fill("亲，这款是全网最低价了，明天肯定到")
+    await page.locator("#check-form button").click()
+    results = page.locator("#check-results")
+    await expect(results.locator(".qa-flag")).to_have_text(["极限用语", "过度承诺"])
+    await expect(results).to_contain_text("「全网最低价」")
+    await page.screenshot(path=str(tmp_path / "draft-check.png"), full_page=True)
+    await page.locator("#check-text").fill("亲，最快明天就能到哦")
+    await expect(results).to_have_text("未发现问题")
+    assert probe_of(page).errors == []
+
+
+async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, tmp_path: Path) -> None:
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(f"{base_url(client)}/qa")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#no-alerts")).to_be_visible()
+    older = make_event(conversation="c-rude", sender="agent", agent="小美", text="爱买不买")
+    await client.post("/v1/events", data=body_of(older))
+    risk = make_event(
+        conversation="c-risk", customer="<b>buyer</b>", agent="小美", text="再不处理我就投诉了 <img src=x>"
+    )
+    await client.post("/v1/events", data=body_of(risk))
+    alert = page.locator("#alerts li.alert").first
+    await expect(alert.locator(".flag")).to_have_text("投诉风险")
+    await expect(alert.locator("mark").first).to_have_text("不处理我就")
+    await expect(alert.locator(".text")).to_contain_text("<img src=x>")  # shown as text, never as markup
+    link = alert.locator("a.log")
+    await expect(link).to_have_attribute(
+        "href", re.compile(r"^/logs/daily\?date=2026-11-20&shop=shop1&conversation=c-risk")
+    )
+    flags = page.locator("#flags li")
+    await expect(flags).to_have_count(2)
+    await expect(flags.first.locator(".flag")).to_have_text("投诉风险")  # newest first
+    await expect(flags.nth(1).locator(".flag")).to_have_text("服务态度")
+    await page.screenshot(path=str(tmp_path / "supervisor.png"), full_page=True)
+    await link.click()
+    await expect(page.locator("details#conv-c-risk")).to_have_attribute("open", "")
+    assert probe_of(page).dialogs == [] and probe_of(page).errors == []

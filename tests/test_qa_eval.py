@@ -1,0 +1,88 @@
+"""Quality of the shipped rules on labeled sets of our own writing (docs/quality.md has the figures).
+
+The development set was used to write the rules. The first held-out set was measured once, then its
+misses led to a second round of rules; the second held-out set was written after that round and never
+used to change them, so its floors are what the rules measured there, not targets met by tuning.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.qa.evaluation import Evaluation, evaluate, read_examples
+from assistant.qa.inspector import Inspector
+from assistant.suggest.matcher import Matcher
+from tests.helpers import ROOT
+
+DATA = ROOT / "tests" / "data"
+CATEGORIES = {"ad_extreme", "off_platform", "rude", "promise", "risk"}
+
+
+@pytest.fixture(scope="module")
+def inspector() -> Inspector:
+    return Inspector.load([ROOT / "phrases" / "qa.toml"])
+
+
+def scores(inspector: Inspector, name: str) -> Evaluation:
+    return evaluate(inspector, read_examples(DATA / name))
+
+
+def test_qa_eval_development_set_meets_the_targets(inspector: Inspector) -> None:
+    result = scores(inspector, "qa_dev.tsv")
+    assert set(result.scores) == CATEGORIES
+    for name, s in result.scores.items():
+        assert s.precision is not None and s.precision >= 0.9, name
+        assert s.recall is not None and s.recall >= 0.8, name
+    assert result.ordinary_agent >= 100
+    assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
+
+
+def test_qa_eval_first_held_out_set_keeps_its_floors(inspector: Inspector) -> None:
+    result = scores(inspector, "qa_holdout.tsv")
+    for name, s in result.scores.items():
+        assert s.true_positives + s.false_negatives >= 15, name  # every category is tested
+        assert s.precision is not None and s.precision >= 0.9, name
+        assert s.recall is not None and s.recall >= 0.9, name
+    assert result.ordinary_agent >= 80
+    assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
+
+
+def test_qa_eval_second_held_out_set_keeps_its_measured_floors(inspector: Inspector) -> None:
+    result = scores(inspector, "qa_holdout2.tsv")
+    for name, s in result.scores.items():
+        assert s.true_positives + s.false_negatives >= 8, name
+        assert s.precision is not None and s.precision >= 0.9, name
+        assert s.recall is not None and s.recall >= 0.8, name
+    assert result.ordinary_agent >= 50
+    assert result.false_alarm_rate is not None and result.false_alarm_rate <= 0.03
+
+
+def test_qa_eval_shipped_phrase_library_is_mostly_clean(inspector: Inspector, shipped_matcher: Matcher) -> None:
+    """The library's replies are ordinary agent replies; the few flagged are real findings (全网最低价 scripts)."""
+    library = shipped_matcher.library
+    texts = [p.text for p in library.phrases]
+    flagged = [t for t in texts if any(f.category != "short" for f in inspector.inspect(t, "agent"))]
+    assert len(texts) > 200
+    assert len(flagged) / len(texts) <= 0.03, flagged
+    assert all("最低价" in t for t in flagged)
+
+
+def test_qa_eval_counts_each_category(inspector: Inspector, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "set.tsv"
+    path.write_text(
+        "# comment\nagent\tad_extreme\t全网最低价\nagent\tnone\t最快明天到\nagent\tnone\t加我微信\n"
+        "customer\trisk\t质量不好\n",
+        encoding="utf-8",
+    )
+    result = evaluate(inspector, read_examples(path))
+    assert (result.scores["ad_extreme"].true_positives, result.scores["off_platform"].false_positives) == (1, 1)
+    assert result.scores["risk"].false_negatives == 1
+    assert (result.ordinary_agent, result.false_alarms) == (2, 1)
+    assert len(result.mistakes) == 2
+
+
+def test_qa_eval_refuses_a_malformed_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.tsv"
+    path.write_text("agent\tnone\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.tsv:1: expected side<TAB>labels<TAB>text"):
+        read_examples(path)

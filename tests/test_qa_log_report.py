@@ -1,0 +1,144 @@
+"""Flags the next morning: beside their message in the daily log (text, JSONL, CSV, page, filter by
+category) and in the KPI report's 质检 section (per agent and category, the messages masked)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import store
+from assistant.config import load_config
+from assistant.daylog import formats
+from assistant.daylog.query import DayQuery, Item, Rules, iter_items
+from assistant.kpi import metrics, report
+from assistant.qa.inspector import Inspector
+from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.kpi_log import SHOP, D, Log
+
+Client = TestClient  # type: ignore[type-arg]
+INSPECTOR = Inspector.load([ROOT / "phrases" / "qa.toml"])
+
+
+def flags(text: str, side: str) -> tuple[dict[str, Any], ...]:
+    return tuple(INSPECTOR.flag_json(f) for f in INSPECTOR.inspect(text, side))
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[Log]:
+    """小美 writes a price claim and a WeChat contact; 阿杰's customer threatens a complaint."""
+    built = Log(tmp_path / "q.db")
+
+    def say(when: str, agent: str, text: str, conversation: str, customer: str) -> None:
+        annotation = store.Annotation(qa=flags(text, "agent"))
+        built.event("message", when, annotation, sender="agent", agent=agent, text=text,
+                    conversation=conversation, customer=customer)  # fmt: skip
+
+    def ask(when: str, text: str, conversation: str, customer: str) -> None:
+        annotation = store.Annotation(qa=flags(text, "customer"))
+        built.event("message", when, annotation, sender="customer", text=text, conversation=conversation,
+                    customer=customer)  # fmt: skip
+
+    ask("10:00", "这个多少钱", "c1", "u1")
+    say("10:00:10", "小美", "亲，这款是全网最低价了", "c1", "u1")
+    say("10:00:20", "小美", "加我微信 abc12345 电话13812345678", "c1", "u1")
+    say("10:00:30", "小美", "好的", "c1", "u1")  # short, not a quality flag of the report
+    ask("11:00", "不退款我就投诉了", "c2", "u2")
+    say("11:01", "阿杰", "亲，非常抱歉，我马上为您处理", "c2", "u2")
+    yield built
+    built.close()
+
+
+def day_items(log: Log) -> list[Item]:
+    config = load_config(None, env={})
+    with closing(iter_items(log.conn, DayQuery(D), Rules.from_config(config))) as items:
+        return list(items)
+
+
+def test_daylog_items_carry_their_flags(log: Log) -> None:
+    flagged = {i["text"]: [f["category"] for f in i["qa"]] for i in day_items(log) if "qa" in i}
+    assert flagged == {
+        "亲，这款是全网最低价了": ["ad_extreme"],
+        "加我微信 abc12345 电话138****5678": ["off_platform", "off_platform"],
+        "不退款我就投诉了": ["risk"],
+    }
+
+
+def test_daylog_formats_show_the_flags(log: Log) -> None:
+    items = day_items(log)
+    text = io.StringIO()
+    formats.write_text(items, text)
+    assert "质检 极限用语「全网最低价」" in text.getvalue()
+    assert "质检 投诉风险「投诉」" in text.getvalue()
+    out = io.StringIO()
+    formats.write_csv(items, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["qa"] for r in rows if r["qa"]] == [
+        "ad_extreme:全网最低价",
+        "off_platform:加我微信 abc12345 off_platform:138****5678",  # the match masked like the text
+        "risk:投诉",
+    ]
+    lines = io.StringIO()
+    formats.write_jsonl(items, lines)
+    decoded = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert sum("qa" in d for d in decoded) == 3
+
+
+async def test_daylog_page_shows_flags_and_filters_by_category(aiohttp_client: Any, tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db)}})
+    client: Client = await aiohttp_client(make_app(config))
+    for event in (
+        make_event(conversation="clean", sender="agent", agent="小美", text="亲，今天下午发货哦"),
+        make_event(conversation="claim", sender="agent", agent="小美", text="这款销量第一"),
+        make_event(conversation="angry", text="等着收差评吧"),
+    ):
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    html = await (await client.get("/logs/daily", params={"date": "2026-11-20"})).text()
+    assert 'data-category="ad_extreme">极限用语</span> 「销量第一」' in html
+    assert '<option value="risk">投诉风险</option>' in html
+    html = await (await client.get("/logs/daily", params={"date": "2026-11-20", "qa": "risk"})).text()
+    assert 'id="conv-angry"' in html and 'id="conv-claim"' not in html and 'id="conv-clean"' not in html
+    html = await (await client.get("/logs/daily", params={"date": "2026-11-20", "qa": "any"})).text()
+    assert 'id="conv-angry"' in html and 'id="conv-claim"' in html and 'id="conv-clean"' not in html
+
+
+def test_report_counts_flags_per_agent_and_category(log: Log) -> None:
+    [r] = log.reports()
+    assert r.figures.qa == {"小美": {"ad_extreme": 1, "off_platform": 1}, "阿杰": {"risk": 1}}
+    by_agent = {row.agent: row.metrics["qa_flags"] for row in r.agents}
+    assert by_agent == {"小美": 2, "阿杰": 0}  # a customer's risk is not the agent's flag
+    assert r.team.metrics["qa_flags"] == 2
+    doc = r.to_json()
+    assert [f["match"] for f in doc["qa"]["flagged"][1]["flags"]] == ["加我微信 abc12345", "138****5678"]
+    assert [f["text"] for f in doc["qa"]["flagged"]] == [
+        "亲，这款是全网最低价了",
+        "加我微信 abc12345 电话138****5678",
+        "不退款我就投诉了",
+    ]
+
+
+def test_report_renders_the_quality_section(log: Log) -> None:
+    reports = log.reports()
+    table = report.render_table(reports)
+    assert "质检  小美: 极限用语 1 站外引流 1   阿杰: 投诉风险 1" in table
+    html = report.render_html(reports, targets=log.config.kpi.targets, mask=True)
+    assert "质检 · Quality inspection" in html
+    assert "138****5678" in html and "13812345678" not in html
+    assert f"/logs/daily?date={D.isoformat()}&amp;shop={SHOP}&amp;conversation=c2#conv-c2" in html
+
+
+def test_report_score_can_weigh_quality_flags(log: Log) -> None:
+    kpi = log.config.kpi
+    weighted = type(kpi)(score_weights={"qa_flags": 1.0})
+    [r] = log.reports()
+    mei = next(row for row in r.agents if row.agent == "小美")
+    assert metrics.score(mei.metrics, mei.tally, weighted) == round(100 * (1 - 2 / 3), 1)
+    metrics.check_kpi_config(weighted)  # a scorable metric

@@ -1,0 +1,227 @@
+"""The quality inspector: each category with examples and near-misses, the evasions, rule files and layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.qa.inspector import Inspector
+from assistant.qa.normalize import Normalizer
+from assistant.qa.rules import RulesError, load_rules
+from tests.helpers import ROOT
+
+RULES = ROOT / "phrases" / "qa.toml"
+
+
+@pytest.fixture(scope="module")
+def inspector() -> Inspector:
+    return Inspector.load([RULES])
+
+
+def categories(inspector: Inspector, text: str, side: str = "agent") -> set[str]:
+    return {f.category for f in inspector.inspect(text, side)} - {"short"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("亲，这款是全网最低价了", "ad_extreme"),
+        ("我们家质量绝对第一", "ad_extreme"),
+        ("这款是我们店销量第一的", "ad_extreme"),
+        ("顶级面料，手感很好", "ad_extreme"),
+        ("加我V信 abc123 给您便宜点", "off_platform"),
+        ("拍下后支付宝转我就行", "off_platform"),
+        ("您加我薇信吧", "off_platform"),
+        ("自己看详情页", "rude"),
+        ("爱买不买", "rude"),
+        ("跟你说过了", "rude"),
+        ("保证不会坏", "promise"),
+        ("明天肯定到", "promise"),
+        ("三天内一定能收到", "promise"),
+    ],
+)
+def test_inspector_flags_agent_violations(inspector: Inspector, text: str, category: str) -> None:
+    assert categories(inspector, text) == {category}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "最快明天到",
+        "最晚周五发",
+        "最多送两件",
+        "第一次购买可以领券",
+        "抱歉亲，这个确实没办法呢",
+        "质量保证的哦",
+        "假一赔十",
+        "您最好先量一下脚长再选码",
+        "收到货后一定先检查一下",
+        "我跟仓库说过了，今天优先打包",
+        "亲，为了您的资金安全，请不要私下转账",
+        "退款会原路退回到您的支付宝",
+        "亲，尺码表在详情页，您可以对照一下",
+        "单号 73 1234 5678 9012 已经发出",
+    ],
+)
+def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "加我V❤ abc123",  # a heart between the letters
+        "vx：lucky2024",
+        "ＶＸ：ａｂｃ１２３４",  # full-width
+        "加 微 信 聊",  # spaced
+        "加我威信",
+        "扣扣 87654321",
+        "进我们的q群",
+        "打我电话 138 1234 5678",  # digit-split
+        "我手机是一三九零零零一二三四五",  # spelled out
+        "亲，可以 ➕ v 细聊",
+    ],
+)
+def test_inspector_sees_through_evasions(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == {"off_platform"}
+
+
+@pytest.mark.parametrize(
+    "text", ["再不处理我就投诉了", "给差评", "打12315", "申请小二介入", "你们就是骗子", "打一二三一五投诉你们"]
+)
+def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text, "customer") == {"risk"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "质量不好",
+        "怎么还没到",
+        "支持微信支付吗",
+        "放心我不会给差评的",
+        "我看到有差评说会掉色，是真的吗",
+        "13812345678 到了打我电话",
+    ],
+)
+def test_inspector_keeps_ordinary_customer_messages_clean(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text, "customer") == set()
+
+
+def test_inspector_reads_each_side_with_its_own_categories(inspector: Inspector) -> None:
+    assert categories(inspector, "加我微信", "customer") == set()  # a buyer may offer anything
+    assert categories(inspector, "我要投诉", "agent") == set()
+
+
+def test_inspector_flag_names_rule_span_and_severity(inspector: Inspector) -> None:
+    text = "亲，加 我 V❤ 信 abc123 给您便宜"
+    flags = [f for f in inspector.inspect(text, "agent") if f.rule == "off_platform.wechat"]
+    assert flags and all(f.severity == "high" for f in flags)
+    for f in flags:
+        assert text[f.start : f.end] == f.match
+    assert flags[0].match.startswith("加 我 V")
+
+
+def test_inspector_merges_overlapping_matches_of_one_rule(inspector: Inspector) -> None:
+    [flag] = inspector.inspect("亲，这款是全网最低价了", "agent")
+    assert (flag.rule, flag.match) == ("ad_extreme.price", "全网最低价")
+
+
+def test_inspector_adds_todays_short_flag(inspector: Inspector) -> None:
+    assert [(f.category, f.match) for f in inspector.inspect("好的", "agent")] == [("short", "好的")]
+    assert inspector.inspect("好的", "customer") == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300), side=st.sampled_from(["agent", "customer"]))
+def test_inspector_any_text_gives_flags_or_none(inspector: Inspector, text: str, side: str) -> None:
+    for flag in inspector.inspect(text, side):
+        assert 0 <= flag.start <= flag.end <= len(text)
+        assert flag.start < flag.end or flag.category == "short"  # an empty reply is short, with an empty span
+        assert text[flag.start : flag.end] == flag.match
+        assert flag.category in inspector.categories
+
+
+@settings(max_examples=200, deadline=None)
+@given(noise=st.lists(st.sampled_from([" ", "-", ".", "❤", "，", "\u3000", "~"]), min_size=3, max_size=3))
+def test_normalizer_drops_separators_between_letters(noise: list[str]) -> None:
+    view = Normalizer({"微信": "微信"}).view("加" + noise[0] + "微" + noise[1] + "信" + noise[2])
+    assert view.text == "加微信"
+
+
+def test_rules_layer_extends_words_and_exceptions(tmp_path: Path) -> None:
+    shop = tmp_path / "shop.toml"
+    shop.write_text(
+        'except = ["第一名额"]\n'
+        "[[rules]]\n"
+        'id = "ad_extreme.rank"\n'
+        'words = ["冠军品质"]\n'
+        "[[rules]]\n"
+        'id = "rude.impatient"\n'
+        "enabled = false\n"
+        "[categories.competitor]\n"
+        'label = "提及竞品"\n'
+        'side = "agent"\n'
+        "[[rules]]\n"
+        'id = "competitor.names"\n'
+        'category = "competitor"\n'
+        'words = ["拼多多"]\n',
+        encoding="utf-8",
+    )
+    layered = Inspector.load([RULES, shop])
+    assert categories(layered, "我们是冠军品质") == {"ad_extreme"}
+    assert categories(layered, "跟你说过了") == set()
+    assert categories(layered, "拼多多上更贵") == {"competitor"}
+    assert layered.label("competitor") == "提及竞品"
+
+
+def test_rules_errors_name_file_rule_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[categories.x]\n"
+        'side = "both"\n'
+        "[[rules]]\n"
+        'id = "ad_extreme.y"\n'
+        'category = "ad_extreme"\n'
+        'patterns = ["(unclosed"]\n'
+        "[[rules]]\n"
+        'id = "nope.z"\n'
+        'category = "nope"\n'
+        'colour = "red"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesError) as caught:
+        load_rules([RULES, bad])
+    text = "\n".join(caught.value.problems)
+    assert "categories.x: side: expected one of agent, customer, got 'both'" in text
+    assert "(ad_extreme.y): patterns: '(unclosed' is not a regular expression" in text
+    assert "(nope.z): unknown key 'colour'" in text
+    assert "(nope.z): category: unknown 'nope'" in text
+
+
+def test_rules_refuse_a_word_that_normalizes_to_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rules]]\nid = "rude.new"\ncategory = "rude"\nwords = ["~~"]\n', encoding="utf-8")
+    with pytest.raises(RulesError, match="nothing but separators"):
+        Inspector.load([RULES, bad])
+
+
+def test_rules_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RulesError, match="file not found"):
+        load_rules([tmp_path / "absent.toml"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("好的亲 \t\u3000\u00a0\u2003ok\n"), max_size=12))
+def test_short_reply_rule_in_python_agrees_with_its_sql(text: str) -> None:
+    """The inspector's `short` flag uses schema.is_short_reply; the report counts with SHORT_REPLY_SQL."""
+    import sqlite3
+
+    from assistant.schema import SHORT_REPLY_SQL, is_short_reply
+
+    with sqlite3.connect(":memory:") as conn:
+        [(by_sql,)] = conn.execute(f"SELECT {SHORT_REPLY_SQL} FROM (SELECT ? AS text)", (text,)).fetchall()
+    assert is_short_reply(text) == bool(by_sql)

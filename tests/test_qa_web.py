@@ -1,0 +1,190 @@
+"""Quality inspection over HTTP: a draft's check, flags in the webhook's answer and the log, the supervisors'
+live stream and page, and the service's start with bad rules."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.config import Config, ConfigError, load_config
+from assistant.web.auth import agent_token
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from tests.test_live import Reader
+
+Client = TestClient  # type: ignore[type-arg]
+TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
+
+
+def logged_flags(db: Path) -> list[tuple[str, list[str]]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT text, qa FROM messages ORDER BY seq").fetchall()
+    return [(text, [f["category"] for f in json.loads(qa)] if qa else []) for text, qa in rows]
+
+
+async def test_qa_check_answers_a_drafts_flags(client: Client) -> None:
+    resp = await client.get("/v1/qa/check", params={"side": "agent", "text": "亲，这款是全网最低价了"})
+    assert resp.status == 200
+    [flag] = (await resp.json())["flags"]
+    assert flag == {
+        "category": "ad_extreme", "rule": "ad_extreme.price", "severity": "medium", "start": 5, "end": 10,
+        "match": "全网最低价", "label": "极限用语",
+    }  # fmt: skip
+    resp = await client.get("/v1/qa/check", params={"side": "customer", "text": "给差评"})
+    assert [f["category"] for f in (await resp.json())["flags"]] == ["risk"]
+    resp = await client.get("/v1/qa/check", params={"text": "最快明天到哦亲"})
+    assert (await resp.json()) == {"flags": []}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"side": "boss", "text": "x"}, "side"), ({"side": "agent"}, "text"), ({"text": "a" * 5001}, "text")],
+)
+async def test_qa_check_refuses_bad_queries(client: Client, params: dict[str, str], field: str) -> None:
+    resp = await client.get("/v1/qa/check", params=params)
+    assert resp.status == 400
+    body = await resp.json()
+    assert (body["error"], body["field"]) == ("invalid_query", field)
+
+
+async def test_qa_check_needs_an_agent_token_when_set(aiohttp_client: Any, db_path: Path) -> None:
+    config = load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    assert (await client.get("/v1/qa/check", params={"text": "好"})).status == 401
+    own = agent_token(config, "小美")
+    resp = await client.get("/v1/qa/check", params={"text": "好", "agent": "小美", "token": own})
+    assert resp.status == 200
+
+
+async def test_qa_flags_come_back_from_the_webhook_and_are_logged(client: Client, db_path: Path) -> None:
+    agent = make_event(sender="agent", agent="小美", text="加我V信 abc123 给您便宜点")
+    resp = await client.post("/v1/events", data=body_of(agent))
+    body = await resp.json()
+    assert [f["category"] for f in body["qa"]] == ["off_platform"]
+    customer = make_event(text="这个什么时候发货？再不发我就投诉了")
+    body = await (await client.post("/v1/events", data=body_of(customer))).json()
+    assert [f["category"] for f in body["qa"]] == ["risk"]
+    assert body["suggestions"]  # the suggestion annotator's work is kept alongside
+    clean = make_event(sender="agent", agent="小美", text="亲，今天下午四点前付款当天发出哦")
+    assert (await (await client.post("/v1/events", data=body_of(clean))).json())["qa"] == []
+    assert logged_flags(db_path) == [
+        ("加我V信 abc123 给您便宜点", ["off_platform"]),
+        ("这个什么时候发货？再不发我就投诉了", ["risk"]),
+        ("亲，今天下午四点前付款当天发出哦", []),
+    ]
+
+    def escalations() -> list[tuple[int, str]]:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT level, escalation FROM qa_alerts").fetchall()
+
+    # The agent's reply after the risk message settles its escalation.
+    assert await eventually(lambda: escalations() == [(1, "answered")])
+
+
+async def test_qa_duplicate_delivery_raises_no_second_alert(client: Client, db_path: Path) -> None:
+    event = make_event(text="我要投诉")
+    for _ in range(2):
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM qa_alerts").fetchone() == (1,)
+
+
+async def test_qa_recent_lists_flags_and_alerts_newest_first_masked(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="小美", text="跟你说过了")))
+    risk = make_event(conversation="c-risk", text="打12315，我手机13812345678")
+    await client.post("/v1/events", data=body_of(risk))
+    doc = await (await client.get("/v1/qa/recent")).json()
+    assert [item["text"][:3] for item in doc["flags"]] == ["打12", "跟你说"]
+    assert "13812345678" not in doc["flags"][0]["text"]
+    [alert] = doc["alerts"]
+    assert alert["conversation"] == "c-risk" and alert["escalation"] == "armed" and alert["deliveries"] == []
+    assert alert["link"].startswith("/logs/daily?date=2026-11-20&shop=shop1&conversation=c-risk")
+    assert doc["labels"]["risk"] == "投诉风险"
+
+
+async def test_qa_stream_sends_snapshot_then_live_flags_and_alerts(client: Client) -> None:
+    resp = await client.get("/v1/qa/stream")
+    assert resp.status == 200
+    reader = Reader(resp)
+    snapshot = await reader.wait_for(lambda e: e.event == "snapshot")
+    assert snapshot.data["alerts"] == [] and snapshot.data["flags"] == []
+    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="小美", text="爱买不买")))
+    flag = await reader.wait_for(lambda e: e.event == "qa")
+    assert (flag.data["agent"], flag.data["flags"][0]["category"]) == ("小美", "rude")
+    assert flag.data["link"].startswith("/logs/daily?")
+    await client.post("/v1/events", data=body_of(make_event(conversation="c2", text="申请小二介入")))
+    alert = await reader.wait_for(lambda e: e.event == "alert")
+    assert (alert.data["conversation"], alert.data["level"]) == ("c2", 1)
+    resp.close()
+    reader.task.cancel()
+
+
+async def test_qa_panel_snapshot_carries_each_messages_flags(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="agent1", text="明天肯定到")))
+    resp = await client.get("/v1/stream", params={"agent": "agent1"})
+    reader = Reader(resp)
+    snapshot = await reader.wait_for(lambda e: e.event == "snapshot")
+    [conversation] = snapshot.data["conversations"]
+    [message] = conversation["messages"]
+    assert [f["category"] for f in message["qa"]] == ["promise"]
+    resp.close()
+    reader.task.cancel()
+
+
+async def test_qa_pages_need_the_supervisor_token(aiohttp_client: Any, db_path: Path) -> None:
+    config = load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    for path in ("/qa", "/v1/qa/recent", "/v1/qa/stream"):
+        assert (await client.get(path, params={"token": "agent-token"})).status == 401, path
+    resp = await client.get("/qa", params={"token": "supervisor-token"})
+    assert resp.status == 200 and "质检 · 实时" in await resp.text()
+
+
+async def test_qa_page_embeds_customer_text_escaped(client: Client) -> None:
+    attack = "</script><script>alert(1)</script> 我要投诉"
+    await client.post("/v1/events", data=body_of(make_event(text=attack)))
+    html = await (await client.get("/qa")).text()
+    assert "<script>alert(1)" not in html and "</script><script>" not in html
+    assert '<span class="count" id="alert-count">1</span>' in html
+
+
+async def test_qa_off_inspects_nothing(aiohttp_client: Any, config: Config, db_path: Path) -> None:
+    client = await aiohttp_client(make_app(replace_config(config, "qa", enabled=False)))
+    body = await (await client.post("/v1/events", data=body_of(make_event(text="我要投诉")))).json()
+    assert "qa" not in body
+    assert (await client.get("/v1/qa/check", params={"text": "x"})).status == 404
+    assert logged_flags(db_path) == [("我要投诉", [])]
+
+
+def test_qa_bad_rules_stop_the_start(config: Config, tmp_path: Path) -> None:
+    layer = tmp_path / "shop-qa.toml"
+    layer.write_text('[[rules]]\nid = "rude.x"\ncategory = "rude"\npatterns = ["(oops"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[qa\] rules: .*shop-qa.toml.*is not a regular expression"):
+        make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)]))
+    with pytest.raises(ConfigError, match="alert_categories: unknown nope"):
+        make_app(replace_config(config, "qa", alert_categories=["nope"]))
+
+
+async def test_qa_rules_reload_with_the_phrases(aiohttp_client: Any, config: Config, tmp_path: Path) -> None:
+    layer = tmp_path / "shop.toml"
+    layer.write_text('[[rules]]\nid = "rude.impatient"\nwords = ["磨叽死了"]\n', encoding="utf-8")
+    client = await aiohttp_client(make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)])))
+
+    async def categories(text: str) -> list[str]:
+        body = await (await client.get("/v1/qa/check", params={"text": text})).json()
+        return [f["category"] for f in body["flags"]]
+
+    assert await categories("别磨叽死了") == ["rude"]
+    assert await categories("你个老六") == []
+    layer.write_text('[[rules]]\nid = "rude.impatient"\nwords = ["磨叽死了", "老六"]\n', encoding="utf-8")
+    assert (await client.post("/v1/admin/reload")).status == 200
+    assert await categories("你个老六") == ["rude"]
+    layer.write_text('[[rules]]\nid = "rude.impatient"\npatterns = ["(oops"]\n', encoding="utf-8")
+    resp = await client.post("/v1/admin/reload")
+    assert resp.status == 422
+    assert any("is not a regular expression" in p for p in (await resp.json())["problems"])
+    assert await categories("你个老六") == ["rude"]  # the previous rules keep inspecting

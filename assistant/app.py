@@ -99,6 +99,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await writer.close()
     engine.conversations.close()
+    engine.items.close()
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
 
 

@@ -14,6 +14,7 @@ KNOWN_EVENTS = (*MESSAGE_EVENTS, *CONVERSATION_EVENTS, "webwidget_triggered")
 # Put on messages the assistant posts, so their webhook echo is logged as `auto`, never as an agent reply.
 FOLLOWUP_ATTRIBUTE = "assistant_followup_id"
 SHOP_PREFIX = "chatwoot"
+MAX_ITEM_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ def account_of_shop(shop: str) -> str | None:
     return None
 
 
-def map_payload(payload: dict[str, Any], *, delivery: str | None, by_inbox: bool, now_ms: int) -> Mapped:
-    """Map one Chatwoot webhook or agent-bot payload."""
+def map_payload(
+    payload: dict[str, Any], *, delivery: str | None, by_inbox: bool, now_ms: int, item_attribute: str = ""
+) -> Mapped:
+    """Map one Chatwoot webhook or agent-bot payload; `item_attribute` names the custom attribute with the item."""
     event = payload.get("event")
     if not isinstance(event, str):
         raise EventError("event", "required string (the Chatwoot event name)")
@@ -49,11 +52,11 @@ def map_payload(payload: dict[str, Any], *, delivery: str | None, by_inbox: bool
     if event == "webwidget_triggered":
         return Mapped(ignored="widget opened; nothing to log until the customer writes")
     if event in MESSAGE_EVENTS:
-        return _map_message(payload, by_inbox=by_inbox, now_ms=now_ms)
+        return _map_message(payload, by_inbox=by_inbox, now_ms=now_ms, item_attribute=item_attribute)
     return _map_conversation(payload, event, delivery=delivery, by_inbox=by_inbox, now_ms=now_ms)
 
 
-def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int) -> Mapped:
+def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, item_attribute: str = "") -> Mapped:
     if payload.get("private"):
         return Mapped(ignored="private note")
     message_type = payload.get("message_type")
@@ -100,6 +103,9 @@ def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int) -> Map
     }
     if agent:
         raw["agent"] = agent
+    item = _item(_dict(conversation.get("custom_attributes")).get(item_attribute)) if item_attribute else None
+    if item is not None:
+        raw["item"] = item
     if followup_id and isinstance(followup_id, str):
         raw["followup_id"] = followup_id
         # The same id the assistant logged its follow-up under: the echo is a duplicate, not a second message.
@@ -193,6 +199,16 @@ def _ts(value: Any, now_ms: int) -> int:
         except EventError:
             return now_ms
     return now_ms
+
+
+def _item(value: Any) -> str | None:
+    """An item id from a conversation custom attribute (text or number); anything else is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    if not text or len(text) > MAX_ITEM_CHARS or any(ch.isspace() or not ch.isprintable() for ch in text):
+        return None
+    return text
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -165,6 +165,7 @@ class ChatwootConfig:
     post_suggestions_as_note: bool = False
     shop_by_inbox: bool = False  # shop = "<account>:<inbox>" instead of the account alone
     note_shops: list[str] = field(default_factory=list)  # shops whose agents get suggestion notes; empty: all
+    item_attribute: str = "item_id"  # the conversation custom attribute holding the item id (docs/catalog.md)
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,16 @@ class QaConfig:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """The wording of answers built from the product catalog: sandboxed templates (docs/catalog.md)."""
+
+    fact_answer: str = "亲，这款{{ facts }}哦~"
+    size_answer: str = "亲，{{ measures }}建议拿{{ size }}哦~"
+    ask_height: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我您的身高（多少厘米），我对照这款的尺码表帮您选码哦~"
+    ask_weight: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我您的体重（多少斤），我对照这款的尺码表帮您选码哦~"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -246,6 +257,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     qa: QaConfig = field(default_factory=QaConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
     # Values of the environment variables named by `*_env` keys, captured once at load.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     base_dir: Path = field(default_factory=Path.cwd)

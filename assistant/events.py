@@ -54,6 +54,7 @@ class Event:
     amount: float | None = None
     phrase_id: str | None = None
     followup_id: str | None = None
+    item: str | None = None  # the product the message is about (docs/catalog.md)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -118,7 +119,8 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         if sender == "agent" and agent is None:
             raise EventError("agent", "required when sender is 'agent'")
         followup_id = _string(raw, "followup_id", required=False, max_len=MAX_ID_CHARS)
-        return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id)
+        item = _string(raw, "item", required=False, max_len=MAX_ID_CHARS)
+        return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id, item=item)
     if event_type in ("order_created", "order_paid"):
         return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent)
     if event_type == "suggestion_used":

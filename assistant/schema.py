@@ -254,3 +254,45 @@ def _m030_quality_inspection(db: Database) -> None:
         CREATE INDEX qa_deliveries_pending ON qa_deliveries (updated_ms) WHERE state = 'pending';
         """
     )
+
+
+@migrations(name="040_catalog")
+def _m040_catalog(db: Database) -> None:
+    # The product catalog (assistant/catalog/): items with their attributes, and size charts that belong to
+    # one item (kind 'item', owner = its id) or are shared by name (kind 'shared', owner = the 尺码表 name).
+    # Attributes and measures are JSON arrays of [name, value] in the file's column order. Each import is
+    # logged in catalog_imports; the service's readers drop their cached items when a new one appears.
+    db.executescript(
+        """
+        CREATE TABLE catalog_items (
+            item_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            attrs TEXT NOT NULL,
+            size_chart TEXT,
+            source TEXT NOT NULL,
+            imported_ms INTEGER NOT NULL
+        );
+        CREATE TABLE catalog_sizes (
+            kind TEXT NOT NULL CHECK (kind IN ('item', 'shared')),
+            owner TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            size TEXT NOT NULL,
+            height_low REAL,
+            height_high REAL,
+            weight_low REAL,
+            weight_high REAL,
+            measures TEXT NOT NULL,
+            source TEXT NOT NULL,
+            imported_ms INTEGER NOT NULL,
+            PRIMARY KEY (kind, owner, position)
+        );
+        CREATE TABLE catalog_imports (
+            id INTEGER PRIMARY KEY,
+            imported_ms INTEGER NOT NULL,
+            files TEXT NOT NULL,
+            items INTEGER NOT NULL,
+            charts INTEGER NOT NULL,
+            sizes INTEGER NOT NULL
+        );
+        """
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_webhook", "bench_matcher", "bench_qa", "bench_timers", "bench_report", "bench_daylog", "bench_panel"]
+MODULES = [
+    "bench_webhook", "bench_matcher", "bench_qa", "bench_timers", "bench_report", "bench_daylog", "bench_panel",
+    "bench_catalog",
+]  # fmt: skip
 
 
 def main() -> int:

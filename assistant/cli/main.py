@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from assistant.cli import followups, log, panel, qa, report, serve, suggest
+from assistant.cli import catalog, followups, log, panel, qa, report, serve, suggest
 from assistant.config import ConfigError
 
 
@@ -36,6 +36,7 @@ for command in (
     log.archive_command,
     followups.followups,
     qa.qa,
+    catalog.catalog,
 ):
     cli.add_command(command)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from assistant.conversations import Conversations, ConversationState
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
-from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json, suggestion_json
+from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
+from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.phrases import Library, LibraryError
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class SuggestionEngine:
         self.matcher = matcher
         self.conversations = conversations
         self.db_path = db_path
+        self.items = ItemAnswers(config.catalog, db_path)  # product facts and size charts (assistant/catalog/)
         self._adoption: dict[str, Counter[str]] = {}
 
     # -- reload ---------------------------------------------------------------------------------
@@ -87,9 +90,16 @@ class SuggestionEngine:
         )
 
     def compute(
-        self, text: str, *, shop: str, state: ConversationState | None, ts_ms: int = 0, customer: str = ""
+        self,
+        text: str,
+        *,
+        shop: str,
+        state: ConversationState | None,
+        ts_ms: int = 0,
+        customer: str = "",
+        item: str | None = None,
     ) -> tuple[list[Suggestion], CustomerType]:
-        """Suggestions for `text` and the customer type including it."""
+        """Suggestions for `text` and the customer type including it; `item` is the product it is about."""
         history = list(state.customer_messages) if state else []
         kind = self.matcher.classify([*history, (ts_ms, text)], list(state.agent_replies) if state else [])
         base = self.context_for(state, shop, customer)
@@ -100,11 +110,27 @@ class SuggestionEngine:
             variables=base.variables,
             adoption=base.adoption,
         )
-        return self.matcher.suggest(text, context), kind
+        earlier = [t for _, t in history]
+        item = self.items.item_of(state, text, item)
+        return self.with_item(self.matcher.suggest(text, context), text, earlier, item, context.variables), kind
+
+    def with_item(
+        self,
+        suggestions: list[Suggestion],
+        text: str,
+        earlier: list[str],
+        item: str | None,
+        variables: Mapping[str, str],
+    ) -> list[Suggestion]:
+        """The catalog's answers about the item lead the suggestions; phrases that use the item are filled in."""
+        matcher = self.matcher
+        return self.items.amend(
+            suggestions, text, item_id=item, earlier=earlier, variables=variables, library=matcher.library, k=matcher.k
+        )
 
     @staticmethod
     def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:
-        return {"suggestions": [suggestion_json(s) for s in suggestions], "customer_type": customer_type_json(kind)}
+        return {"suggestions": [suggestion_dict(s) for s in suggestions], "customer_type": customer_type_json(kind)}
 
     # -- ingest integration -------------------------------------------------------------------------
     def annotate(self, event: Event) -> Enrichment | None:
@@ -112,10 +138,13 @@ class SuggestionEngine:
         if not event.is_customer_message:
             return None
         state = self.conversations.get(event.shop, event.conversation)
+        item = self.items.item_of(state, event.text or "", event.item)
         suggestions, kind = self.compute(
-            event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer
+            event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer, item=item
         )
         response = self.response(suggestions, kind)
+        if item is not None:
+            response["item"] = self.items.card(item, response["suggestions"])
         annotation = Annotation(
             intent=suggestions[0].intent if suggestions else None,
             customer_type=kind.type,
@@ -128,6 +157,7 @@ class SuggestionEngine:
         """Listener: keep conversation state and adoption counts current."""
         event = written.event
         state = self.conversations.apply(written)
+        self.items.observe(event)
         if event.type == "suggestion_used" and event.phrase_id:
             self.adoption(event.shop)[event.phrase_id] += 1
         if event.is_customer_message and written.annotation is not None:

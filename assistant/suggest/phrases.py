@@ -54,6 +54,9 @@ DEFAULT_VARIABLES: Mapping[str, str] = MappingProxyType(
     {"shop": "本店", "agent": "", "customer": "亲", "product": "这款宝贝", "order": "您的订单", "amount": "__"}
 )
 SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml", "qa.toml"})  # qa.toml: assistant/qa rules
+# What `{{ item }}` is when the conversation's product is unknown; with a catalog item it holds its id, title,
+# `attrs` and each attribute by name (docs/catalog.md). A lookup a real item may lack needs `| default(…)`.
+ITEM_PLACEHOLDER: Mapping[str, Any] = MappingProxyType({"id": "", "title": "这款宝贝", "attrs": MappingProxyType({})})
 
 # Template constructs a phrase may use: text, variables, simple filters and conditions.
 _SAFE_NODES: tuple[type[nodes.Node], ...] = (
@@ -61,6 +64,8 @@ _SAFE_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
 )  # fmt: skip
 _SAFE_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate", "string"})
+# Look-ups are allowed on the item alone, one level deep: item.title, item["面料"], item.attrs["面料"].
+_ITEM_LOOKUPS = (nodes.Getattr, nodes.Getitem)
 # A phrase is a chat message: `phrases check` and `import` refuse a template that could render more,
 # and rendering stops any filter or operator that would produce more (the sandbox's bound on work).
 MAX_RENDERED_CHARS = 2000
@@ -103,6 +108,7 @@ class Library:
     _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
     # Each phrase's triggers as the library's normalizer sees them (the matcher reuses them).
     normalized_triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    item_phrases: frozenset[str] = frozenset()  # ids of the phrases whose text uses `item`
 
     @classmethod
     def load(cls, directory: Path | str, extra_variables: Mapping[str, str] = MappingProxyType({})) -> Library:
@@ -157,6 +163,7 @@ class Library:
         phrases: list[Phrase] = []
         templates: dict[str, Template | PlainText] = {}
         normalized: dict[str, tuple[str, ...]] = {}
+        item_phrases: set[str] = set()
         seen_codes: dict[str, str] = {}
         for file, data in phrase_files:
             for phrase, template, triggers in _parse_phrase_file(file, data, env, variables, normalizer, problems):
@@ -172,6 +179,8 @@ class Library:
                 templates[phrase.id] = template
                 normalized[phrase.id] = triggers
                 phrases.append(phrase)
+                if uses_item(env, phrase.text):
+                    item_phrases.add(phrase.id)
         if problems:
             raise LibraryError(problems)
         return cls(
@@ -188,23 +197,27 @@ class Library:
             by_id=MappingProxyType({p.id: p for p in phrases}),
             _templates=MappingProxyType(templates),
             normalized_triggers=MappingProxyType(normalized),
+            item_phrases=frozenset(item_phrases),
         )
 
-    def render(self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({})) -> str:
-        """The phrase's text for these variables; missing or empty ones take the library's defaults.
+    def render(
+        self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({}), item: Mapping[str, Any] | None = None
+    ) -> str:
+        """The phrase's text for these variables (and item); missing or empty ones take the library's defaults.
 
-        Never longer than MAX_RENDERED_CHARS: values are cut to MAX_VARIABLE_CHARS, and the checked
-        template cannot grow them past the bound.
+        Never longer than MAX_RENDERED_CHARS: values (the item's too) are cut to MAX_VARIABLE_CHARS, and the
+        checked template cannot grow them past the bound.
         """
         template = self._templates[phrase_id]
         if isinstance(template, PlainText):  # most phrases: no variables to fill
             return template.text.strip()
-        values = dict(self.variables)
+        values: dict[str, Any] = dict(self.variables)
         values.update({k: str(v)[:MAX_VARIABLE_CHARS] for k, v in variables.items() if v not in (None, "")})
+        values["item"] = _cut_item(item) if item is not None else ITEM_PLACEHOLDER
         try:
             text = template.render(values)
         except Exception:
-            text = template.render(self.variables)
+            text = template.render({**self.variables, "item": ITEM_PLACEHOLDER})
         return text.strip()[:MAX_RENDERED_CHARS]
 
 
@@ -277,13 +290,16 @@ def check_template(
         return None, [f"template syntax error: {exc.message} (line {exc.lineno})"]
     reasons: list[str] = []
     for node in ast.find_all(nodes.Node):
-        if not isinstance(node, _SAFE_NODES):
+        if isinstance(node, _ITEM_LOOKUPS):
+            if not _item_lookup(node):
+                reasons.append('unsafe template construct: only item.<name> and item["<name>"] may be looked up')
+        elif not isinstance(node, _SAFE_NODES):
             reasons.append(f"unsafe template construct: {type(node).__name__}")
         elif isinstance(node, nodes.Filter) and node.name not in _SAFE_FILTERS:
             reasons.append(f"unsafe template filter: {node.name}")
         elif isinstance(node, nodes.Name) and node.ctx != "load":
             reasons.append(f"unsafe template construct: assignment to {node.name}")
-    for name in sorted(meta.find_undeclared_variables(ast) - set(variables)):
+    for name in sorted(meta.find_undeclared_variables(ast) - set(variables) - {"item"}):
         reasons.append(f"unknown variable {name!r}")
     if not reasons:
         limits = {name: max(MAX_VARIABLE_CHARS, len(str(value))) for name, value in variables.items()}
@@ -294,10 +310,46 @@ def check_template(
         return None, sorted(set(reasons))
     template = env.from_string(source)
     try:
-        template.render(dict(variables))
+        template.render({"item": ITEM_PLACEHOLDER, **variables})
     except Exception as exc:
-        return None, [f"cannot render: {exc}"]
+        hint = ' (an item may lack it: write item["名称"] | default("…"))' if "item" in source else ""
+        return None, [f"cannot render: {exc}{hint}"]
     return template, []
+
+
+def uses_item(env: SandboxedEnvironment, source: str) -> bool:
+    """Whether a phrase's text refers to `item` (it is rendered again once the conversation's item is known)."""
+    if "item" not in source:
+        return False
+    return "item" in meta.find_undeclared_variables(env.parse(source))
+
+
+def _item_lookup(node: nodes.Node) -> bool:
+    """item.x, item["x"], item.attrs.x or item.attrs["x"] with a constant name: nothing else is looked up."""
+    if isinstance(node, nodes.Getitem) and not (isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)):
+        return False
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+        return False
+    inner = node.node  # type: ignore[attr-defined]
+    if isinstance(inner, nodes.Name):
+        return inner.name == "item"
+    return (
+        isinstance(inner, nodes.Getattr)
+        and inner.attr == "attrs"
+        and isinstance(inner.node, nodes.Name)
+        and inner.node.name == "item"
+    )
+
+
+def _cut_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item with every value cut to MAX_VARIABLE_CHARS, as other variables are (the render bound)."""
+    cut: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, Mapping):
+            cut[key] = {k: str(v)[:MAX_VARIABLE_CHARS] for k, v in value.items()}
+        else:
+            cut[key] = str(value)[:MAX_VARIABLE_CHARS]
+    return cut
 
 
 def max_length(node: nodes.Node, limits: Mapping[str, int]) -> int:
@@ -327,6 +379,8 @@ def max_length(node: nodes.Node, limits: Mapping[str, int]) -> int:
         return max(most(node.left), most(node.right), 5)
     if isinstance(node, nodes.Filter):
         return _filter_length(node, most)
+    if isinstance(node, _ITEM_LOOKUPS):
+        return MAX_VARIABLE_CHARS  # an item's values are cut like other variables
     return 5  # a comparison or a negation: True / False
 
 
@@ -348,10 +402,11 @@ def _filter_length(node: nodes.Filter, most: Any) -> int:
 
 def visible_length(template: Template | PlainText, variables: Mapping[str, str]) -> int:
     """Characters of the rendered text with every variable empty (what the phrase itself says)."""
+    blank_item = {"id": "", "title": "", "attrs": {}}
     try:
-        return len(template.render({k: "" for k in variables}).strip())
+        return len(template.render({**{k: "" for k in variables}, "item": blank_item}).strip())
     except Exception:
-        return len(template.render(dict(variables)).strip())
+        return len(template.render({"item": ITEM_PLACEHOLDER, **variables}).strip())
 
 
 def _read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:

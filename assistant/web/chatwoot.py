@@ -57,6 +57,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             delivery=request.headers.get(DELIVERY_HEADER),
             by_inbox=settings.shop_by_inbox,
             now_ms=int(time.time() * 1000),
+            item_attribute=settings.item_attribute,
         )
         events = [parse_event(raw, max_text_chars=config.webhook.max_text_chars) for raw in mapped.events]
     except EventError as exc:

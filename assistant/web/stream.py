@@ -15,7 +15,7 @@ from assistant.conversations import ConversationState
 from assistant.live import Entry, Scope, Stream, sse_frame
 from assistant.privacy import mask
 from assistant.suggest.engine import SuggestionEngine
-from assistant.suggest.matcher import customer_type_json, suggestion_json
+from assistant.suggest.matcher import customer_type_json
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED
 from assistant.web.auth import only_agent, require
 from assistant.web.errors import JsonError
@@ -39,7 +39,10 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
         customer_messages=tuple(history[:-1]),
         customer_type=kind.type,
     )
-    state.suggestions = [suggestion_json(s) for s in engine.matcher.suggest(history[-1][1], context)]
+    text, earlier = history[-1][1], [t for _, t in history[:-1]]
+    found = engine.matcher.suggest(text, context)
+    found = engine.with_item(found, text, earlier, engine.items.item_of(state, text), context.variables)
+    state.suggestions = engine.response(found, kind)["suggestions"]
     state.customer_type_detail = customer_type_json(kind)
 
 
@@ -72,6 +75,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         ],
         "customer_type": state.customer_type_detail,
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
+        "item": engine.items.card(engine.items.item_of(state, ""), state.suggestions),
     }
 
 

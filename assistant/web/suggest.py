@@ -10,10 +10,11 @@ from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 
 MAX_QUERY_CHARS = 5000
+MAX_ITEM_CHARS = 200
 
 
 async def get_suggest(request: web.Request) -> web.Response:
-    """Suggestions and customer type for `text`, in the context of `conversation` when given."""
+    """Suggestions and customer type for `text`, in the context of `conversation` (and `item`) when given."""
     config = request.app[CONFIG]
     text = request.query.get("text")
     if text is None:
@@ -24,7 +25,10 @@ async def get_suggest(request: web.Request) -> web.Response:
     conversation = request.query.get("conversation")
     engine = request.app[ENGINE]
     state = engine.conversations.get(shop, conversation) if conversation and shop else None
-    suggestions, kind = engine.compute(text, shop=shop, state=state)
+    item = request.query.get("item") or None  # the product asked about; else the conversation's (docs/catalog.md)
+    if item is not None and len(item) > MAX_ITEM_CHARS:
+        return json_error(400, "invalid_query", "item", f"longer than {MAX_ITEM_CHARS} characters")
+    suggestions, kind = engine.compute(text, shop=shop, state=state, item=item)
     return web.json_response(engine.response(suggestions, kind), dumps=json_dumps)
 
 

@@ -124,6 +124,24 @@
     return p;
   }
 
+  // The product the conversation is about, and the facts the suggestions were built from.
+  function renderItem(item) {
+    const box = el("div", "item");
+    box.dataset.item = item.id;
+    box.appendChild(el("span", "item-title", item.title || item.id + "（未导入）"));
+    if (item.facts && item.facts.length) {
+      const ul = el("ul", "facts");
+      for (const f of item.facts) {
+        const li = el("li");
+        li.appendChild(el("span", "fact-name", f.name));
+        li.appendChild(el("span", "fact-value", f.value));
+        ul.appendChild(li);
+      }
+      box.appendChild(ul);
+    }
+    return box;
+  }
+
   // Quality-inspection flags of a message: one badge per category, the matched words as its tooltip.
   function appendFlags(node, flags) {
     const seen = new Set();
@@ -157,6 +175,7 @@
     wait.dataset.since = c.waiting_since_ms ? String(c.waiting_since_ms) : "";
     head.appendChild(wait);
     card.appendChild(head);
+    if (c.item) card.appendChild(renderItem(c.item));
 
     const t = c.customer_type;
     if (t) {

@@ -1,0 +1,329 @@
+"""Importing item lists and size charts: every row checked, bad rows reported by number, all or nothing."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant import schema
+from assistant.catalog import store
+from assistant.catalog.sizing import Range, SizeRow, order, parse_range
+from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
+from assistant.catalog.tables import FileError, Table, read_tables
+
+MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
+MAX_VALUE_CHARS = 1000
+# Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
+ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")
+TITLE_HEADERS = ("标题", "商品标题", "宝贝标题", "商品名称", "title")
+CHART_HEADERS = ("尺码表", "size_chart", "sizechart")
+SIZE_HEADERS = ("尺码", "size", "码数")
+HEIGHT_HEADERS = ("身高", "height")
+WEIGHT_HEADERS = ("体重", "weight")
+_KG = re.compile(r"kg|公斤")
+_NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
+_HEADER_NOISE = re.compile(r"[\s()（）\[\]【】:：]|cm|厘米|公分|斤|kg|公斤")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row (or a whole table) that cannot be imported, and why."""
+
+    source: str
+    row: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source} row {self.row}: {self.message}" if self.row else f"{self.source}: {self.message}"
+
+
+@dataclass
+class Parsed:
+    """Everything read from the files: what can be imported and what cannot."""
+
+    items: list[ItemRecord] = field(default_factory=list)
+    charts: list[ChartRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What an import did (or, with problems and no `skip_bad`, would have done: nothing was written)."""
+
+    items: int
+    replaced: int
+    charts: int
+    sizes: int
+    problems: tuple[Problem, ...]
+    written: bool
+    missing_charts: tuple[str, ...] = ()  # shared charts items name that the catalog does not hold
+    orphan_charts: tuple[str, ...] = ()  # item ids with a size chart but no item in the catalog (yet)
+
+
+def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: bool = False) -> Report:
+    """Read every file, then write all of it in one transaction; any problem writes nothing unless `skip_bad`.
+
+    With `skip_bad`, a bad item row is left out, and so is a whole size chart with any bad row: an item is
+    never half-imported. Re-importing an item replaces its row; re-importing a chart replaces all its sizes.
+    """
+    parsed = parse_files(paths)
+    items, charts = parsed.items, parsed.charts
+    schema.migrate(conn)
+    if parsed.problems and not skip_bad:
+        return Report(len(items), 0, len(charts), _sizes(charts), tuple(parsed.problems), written=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        replaced = store.existing_items(conn, (r.item.id for r in items))
+        store.write(conn, items, charts, [p.name for p in paths])
+        named = {r.item.chart_name for r in items if r.item.chart_name}
+        missing = sorted(named - store.shared_charts(conn, named))
+        owners = [c.owner for c in charts if c.kind == OWN]
+        orphans = sorted(set(owners) - store.known_items(conn, owners))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    problems = tuple(parsed.problems)
+    return Report(len(items), replaced, len(charts), _sizes(charts), problems, True, tuple(missing), tuple(orphans))
+
+
+def parse_files(paths: Sequence[Path]) -> Parsed:
+    """Read and check every table of every file."""
+    parsed = Parsed()
+    seen_items: dict[str, str] = {}
+    chart_rows: dict[tuple[str, str], list[tuple[int, SizeRow]]] = {}
+    chart_source: dict[tuple[str, str], str] = {}
+    bad_charts: set[tuple[str, str]] = set()
+    for path in paths:
+        try:
+            tables = read_tables(path)
+        except FileError as exc:
+            parsed.problems.append(Problem(path.name, None, str(exc).removeprefix(f"{path.name}: ")))
+            continue
+        if not tables:
+            parsed.problems.append(Problem(path.name, None, "no rows"))
+        for table in tables:
+            columns = _columns(table, parsed.problems)
+            if columns is None:
+                continue
+            if "title" in columns:
+                _items(table, columns, seen_items, parsed)
+            else:
+                _chart_rows(table, columns, chart_rows, chart_source, bad_charts, parsed.problems)
+    for key, rows in chart_rows.items():
+        if key not in bad_charts:
+            kind, owner = key
+            parsed.charts.append(ChartRecord(kind, owner, order([r for _, r in rows]), chart_source[key]))
+    return parsed
+
+
+def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
+    """Which column is which; None (and a problem) for a table that is neither an item list nor a size chart."""
+    cleaned = [_clean(h) for h in table.header]
+    names = [unicodedata.normalize("NFKC", h).strip() for h in table.header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not name:
+            if any(i < len(cells) and cells[i] for _, cells in table.rows):
+                problems.append(Problem(table.source, table.header_row, f"column {i + 1} has values but no header"))
+                return None
+            continue
+        if name in seen:
+            problems.append(Problem(table.source, table.header_row, f"column {name!r} appears twice"))
+            return None
+        seen[name] = i
+    columns: dict[str, int] = {}
+    for key, aliases in (
+        ("id", ID_HEADERS), ("title", TITLE_HEADERS), ("chart", CHART_HEADERS), ("size", SIZE_HEADERS),
+        ("height", HEIGHT_HEADERS), ("weight", WEIGHT_HEADERS),
+    ):  # fmt: skip
+        hit = next((i for i, h in enumerate(cleaned) if h in aliases), None)
+        if hit is not None:
+            columns[key] = hit
+    if "title" in columns:
+        if "id" not in columns:
+            problems.append(Problem(table.source, table.header_row, "an item list needs a 商品ID column"))
+            return None
+        return columns
+    if "size" in columns and ("height" in columns or "weight" in columns):
+        if ("id" in columns) == ("chart" in columns):
+            problems.append(
+                Problem(
+                    table.source,
+                    table.header_row,
+                    "a size chart has a 商品ID column (one chart per item) or a 尺码表 column (charts shared by"
+                    " name), one of the two",
+                )
+            )
+            return None
+        return columns
+    problems.append(
+        Problem(
+            table.source,
+            table.header_row,
+            "neither an item list (商品ID, 标题, attribute columns) nor a size chart (商品ID or 尺码表, 尺码, 身高"
+            " and/or 体重)",
+        )
+    )
+    return None
+
+
+def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parsed: Parsed) -> None:
+    known = set(columns.values())
+    attributes = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
+    attributes = [(i, name) for i, name in attributes if name]
+    width = len(table.header)
+    for number, row in table.rows:
+        cells = _padded(row, width, table.source, number, parsed.problems)
+        if cells is None:
+            continue
+        item_id = _item_id(cells[columns["id"]], table.source, number, parsed.problems)
+        if item_id is None:
+            continue
+        title = cells[columns["title"]]
+        if not title:
+            parsed.problems.append(Problem(table.source, number, f"标题 is empty (商品ID {item_id})"))
+            continue
+        if item_id in seen:
+            parsed.problems.append(
+                Problem(table.source, number, f"商品ID {item_id} is already given at {seen[item_id]}")
+            )
+            continue
+        attrs = [(name, cells[i]) for i, name in attributes if cells[i]]
+        too_long = [name for name, value in attrs if len(value) > MAX_VALUE_CHARS]
+        if too_long:
+            reason = f"{too_long[0]} is longer than {MAX_VALUE_CHARS} characters"
+            parsed.problems.append(Problem(table.source, number, reason))
+            continue
+        chart_name = cells[columns["chart"]] if "chart" in columns else ""
+        where = f"{table.source} row {number}"
+        seen[item_id] = where
+        item = Item(id=item_id, title=title, attrs=tuple(attrs), chart_name=chart_name or None)
+        parsed.items.append(ItemRecord(item, where))
+
+
+def _chart_rows(
+    table: Table,
+    columns: Mapping[str, int],
+    charts: dict[tuple[str, str], list[tuple[int, SizeRow]]],
+    sources: dict[tuple[str, str], str],
+    bad: set[tuple[str, str]],
+    problems: list[Problem],
+) -> None:
+    known = set(columns.values())
+    measures = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
+    measures = [(i, name) for i, name in measures if name]
+    weight_in_kg = "weight" in columns and _KG.search(table.header[columns["weight"]].lower()) is not None
+    width = len(table.header)
+    here = f"{table.source} "
+    for number, row in table.rows:
+        cells = _padded(row, width, table.source, number, problems)
+        if cells is None:
+            continue
+        if "id" in columns:
+            owner = _item_id(cells[columns["id"]], table.source, number, problems)
+            if owner is None:
+                continue
+            key = (OWN, owner)
+        else:
+            name = cells[columns["chart"]]
+            if not name:
+                problems.append(Problem(table.source, number, "尺码表 is empty"))
+                continue
+            key = (SHARED, name)
+        if key in sources and not sources[key].startswith(here):
+            problems.append(Problem(table.source, number, f"{_owner_name(key)} already has sizes in {sources[key]}"))
+            bad.add(key)
+            continue
+        sources.setdefault(key, f"{table.source} row {number}")
+        size = _size_row(cells, columns, measures, weight_in_kg, table.source, number, problems)
+        if size is None:
+            bad.add(key)
+            continue
+        sizes = charts.setdefault(key, [])
+        if any(r.size == size.size for _, r in sizes):
+            problems.append(Problem(table.source, number, f"size {size.size} is given twice for {_owner_name(key)}"))
+            bad.add(key)
+            continue
+        sizes.append((number, size))
+
+
+def _size_row(
+    cells: Sequence[str],
+    columns: Mapping[str, int],
+    measures: Sequence[tuple[int, str]],
+    weight_in_kg: bool,
+    source: str,
+    number: int,
+    problems: list[Problem],
+) -> SizeRow | None:
+    size = cells[columns["size"]]
+    if not size:
+        problems.append(Problem(source, number, "尺码 is empty"))
+        return None
+    height = weight = None
+    if "height" in columns and cells[columns["height"]]:
+        height = parse_range(cells[columns["height"]])
+        if height is None:
+            problems.append(
+                Problem(source, number, f"身高 {cells[columns['height']]!r} is not a range such as 158-165")
+            )
+            return None
+    if "weight" in columns and cells[columns["weight"]]:
+        cell = cells[columns["weight"]]
+        weight = parse_range(cell, kg_to_jin=True)
+        if weight is None:
+            problems.append(Problem(source, number, f"体重 {cell!r} is not a range such as 95-110"))
+            return None
+        if weight_in_kg and not _KG.search(cell.lower()):
+            weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell did not
+    if height is None and weight is None:
+        problems.append(Problem(source, number, f"size {size} has neither 身高 nor 体重"))
+        return None
+    extra = tuple((name, cells[i]) for i, name in measures if cells[i])
+    return SizeRow(size=size, height=height, weight=weight, measures=extra)
+
+
+def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> str | None:
+    if not value:
+        problems.append(Problem(source, number, "商品ID is empty"))
+        return None
+    if len(value) > MAX_ID_CHARS or _NOT_IN_ID.search(value):
+        problems.append(
+            Problem(
+                source,
+                number,
+                f"商品ID {value[:40]!r} is not an item id (no spaces or control characters, ≤ 200 characters)",
+            )
+        )
+        return None
+    return value
+
+
+def _owner_name(key: tuple[str, str]) -> str:
+    kind, owner = key
+    return f"item {owner}" if kind == OWN else f"size chart {owner}"
+
+
+def _padded(row: Sequence[str], width: int, source: str, number: int, problems: list[Problem]) -> Sequence[str] | None:
+    """The row's cells, one per header column; None (and a problem) when it has values beyond the header."""
+    if len(row) == width:
+        return row
+    if len(row) < width:
+        return (*row, *([""] * (width - len(row))))
+    if any(row[width:]):
+        problems.append(Problem(source, number, f"values beyond the header's {width} columns"))
+        return None
+    return row[:width]
+
+
+def _clean(header: str) -> str:
+    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", header).lower())
+
+
+def _sizes(charts: Sequence[ChartRecord]) -> int:
+    return sum(len(c.rows) for c in charts)

@@ -1,0 +1,216 @@
+"""Height and weight read from buyers' messages the way they write them (a pure parser).
+
+Forms read: 165, 165cm, 165公分, 165厘米, 1米65, 1m65, 1.65m, 1.65米, 一米六五, 身高165; 110斤, 一百一十斤,
+55kg, 55公斤, 55千克, 体重110. The rules for numbers written without a unit are in docs/catalog.md.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.catalog.numerals import to_digits
+
+HEIGHT_CM = (50.0, 230.0)  # a height written with its unit is believed in this range (children's clothes too)
+WEIGHT_JIN = (10.0, 500.0)
+BARE_HEIGHT = (130.0, 210.0)  # a number without a unit reads as a height in this range ...
+BARE_WEIGHT = (30.0, 300.0)  # ... and as a weight in this one
+KG_BELOW = 70.0  # with no height known, a weight without its unit under 70 is in kilograms, else in 斤
+TYPICAL_BMI = 21.0  # with a height known, the unit that gives the more typical body wins
+PARSE_CACHE = 50_000  # earlier messages are read again for every new message of the conversation
+
+_D = "[0-9０-９]"
+_NUM = rf"{_D}{{2,3}}(?:\.{_D}{{1,2}})?"
+_RANGE = rf"(?:({_NUM})\s*[-~～到至]\s*)?"
+_APPROX = r"(?:多|来|左右|出头)?"
+_METERS_SPLIT = re.compile(rf"(?<![0-9０-９.])([12１２])\s*(?:米|m)\s*({_D}{{1,2}})(?![0-9０-９])")
+_METERS = re.compile(rf"(?<![0-9０-９.])([12１２]\.{_D}{{1,2}})\s*(?:米|m)(?![a-z])")
+_CM = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(?:cm|厘米|公分)")
+_WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克)")
+_SAYS = r"\s*(?:是|有|为|:|约|大概|差不多|将近)?\s*"
+_HEIGHT_WORD = re.compile(rf"(?:身高|个子|个头|高){_SAYS}({_D}{{1,3}}(?:\.{_D}{{1,2}})?)(?![0-9０-９a-z%])")
+_WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
+# Numbers the buyer typed with no unit; a neighbour that makes them something else (a size, a price, a count,
+# a date, a body measure other than height and weight) is excluded below.
+_BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z%.:])")
+_NOT_AFTER = re.compile(
+    r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱)"
+)
+_NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "第", "满", "减", "送")  # fmt: skip
+TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
+# What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
+_FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概]")
+_SIZE_CUES = ("码", "尺码", "尺寸", "穿", "身高", "体重", "多大", "大小", "合适", "号")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one message says about the buyer's body; every field optional."""
+
+    height_cm: float | None = None
+    weight_jin: float | None = None
+    bare_weight: float | None = None  # a weight written without its unit: 斤 or kg, decided with the height
+    lone: float | None = None  # the message is one bare number; what it measures depends on what came before
+
+
+@dataclass(frozen=True)
+class Body:
+    """The buyer's height (cm) and weight (斤) as far as the conversation tells them."""
+
+    height_cm: float | None = None
+    weight_jin: float | None = None
+
+
+def parse(text: str) -> Measurement | None:
+    """The height and weight one message gives, or None when it gives neither (never raises on any text)."""
+    if not isinstance(text, str) or not text:
+        return None
+    return _parse(text[:500])
+
+
+@lru_cache(maxsize=PARSE_CACHE)
+def _parse(text: str) -> Measurement | None:
+    work = to_digits(unicodedata.normalize("NFKC", text).lower())
+    about_size = any(cue in work for cue in _SIZE_CUES)
+    height: float | None = None
+    weight: float | None = None
+    bare_weight: float | None = None
+    marked = False
+
+    def take(match: re.Match[str]) -> None:
+        nonlocal work
+        start, end = match.span()
+        work = work[:start] + TAKEN * (end - start) + work[end:]
+
+    for match in _METERS_SPLIT.finditer(work):
+        rest = match.group(2)
+        cm = _number(match.group(1)) * 100 + _number(rest) * (10 if len(rest) == 1 else 1)
+        take(match)
+        marked = True
+        height = height if height is not None else _within(cm, HEIGHT_CM)
+    for match in _METERS.finditer(work):
+        take(match)
+        marked = True
+        height = height if height is not None else _within(_number(match.group(1)) * 100, HEIGHT_CM)
+    for match in _CM.finditer(work):
+        take(match)
+        marked = True
+        height = height if height is not None else _within(_middle(match.group(1), match.group(2)), HEIGHT_CM)
+    for match in _WEIGHT.finditer(work):
+        take(match)
+        marked = True
+        value = _middle(match.group(1), match.group(2)) * (1 if match.group(3) == "斤" else 2)
+        weight = weight if weight is not None else _within(value, WEIGHT_JIN)
+    for match in _HEIGHT_WORD.finditer(work):
+        take(match)
+        marked = True
+        value = _number(match.group(1))
+        value = value * 100 if value < 3 else value
+        height = height if height is not None else _within(value, HEIGHT_CM)
+    for match in _WEIGHT_WORD.finditer(work):
+        take(match)
+        marked = True
+        if weight is None and bare_weight is None:
+            bare_weight = _within(_number(match.group(1)), BARE_WEIGHT)
+    bare = [m for m in _BARE.finditer(work) if _plain_number(work, m)]
+    only_numbers = not _FILLER.sub("", _BARE.sub("", work))
+    if bare and only_numbers and len(bare) == 1 and height is None and weight is None and bare_weight is None:
+        value = _number(bare[0].group(1))
+        if value < 3:
+            return _measurement(height=_within(value * 100, HEIGHT_CM))
+        lone = value if _inside(value, BARE_HEIGHT) or _inside(value, BARE_WEIGHT) else None
+        return Measurement(lone=lone) if lone is not None else None
+    if bare and (only_numbers or marked or about_size):
+        for match in bare:
+            value = _number(match.group(1))
+            if height is None and value < 3:
+                height = _within(value * 100, HEIGHT_CM)
+            elif height is None and _inside(value, BARE_HEIGHT):
+                height = value
+            elif weight is None and bare_weight is None and _inside(value, BARE_WEIGHT):
+                bare_weight = value
+    return _measurement(height=height, weight=weight, bare_weight=bare_weight)
+
+
+def combine(texts: Iterable[str]) -> Body:
+    """The buyer's body from their messages, oldest first: the newest value of each measure wins.
+
+    A message that is one bare number ("140") completes what is missing: after a height it is the weight,
+    after a weight the height; otherwise its range decides (docs/catalog.md).
+    """
+    height: float | None = None
+    weight: float | None = None
+    weight_bare = False
+    for text in texts:
+        m = parse(text)
+        if m is None:
+            continue
+        if m.lone is not None:
+            if height is not None and weight is None and _inside(m.lone, BARE_WEIGHT):
+                weight, weight_bare = m.lone, True
+            elif weight is not None and height is None and _inside(m.lone, BARE_HEIGHT):
+                height = m.lone
+            elif _inside(m.lone, BARE_HEIGHT):
+                height = m.lone
+            else:
+                weight, weight_bare = m.lone, True
+            continue
+        if m.height_cm is not None:
+            height = m.height_cm
+        if m.weight_jin is not None:
+            weight, weight_bare = m.weight_jin, False
+        elif m.bare_weight is not None:
+            weight, weight_bare = m.bare_weight, True
+    if weight is not None and weight_bare:
+        weight = resolve_weight(weight, height)
+    return Body(height_cm=height, weight_jin=weight)
+
+
+def resolve_weight(value: float, height_cm: float | None) -> float:
+    """A weight written without its unit, in 斤: kilograms or 斤, whichever fits the height better."""
+    if height_cm is None:
+        return value * 2 if value < KG_BELOW else value
+    square = (height_cm / 100) ** 2
+    as_jin = abs(value / 2 / square - TYPICAL_BMI)
+    as_kg = abs(value / square - TYPICAL_BMI)
+    return value * 2 if as_kg < as_jin else value
+
+
+def _measurement(
+    *, height: float | None = None, weight: float | None = None, bare_weight: float | None = None
+) -> Measurement | None:
+    if height is None and weight is None and bare_weight is None:
+        return None
+    return Measurement(height_cm=height, weight_jin=weight, bare_weight=bare_weight)
+
+
+def _plain_number(work: str, match: re.Match[str]) -> bool:
+    """A bare number that is not a size, price, count, date or another body measure."""
+    value = float(match.group(1))
+    if value < 10 and not 1.3 <= value <= 2.1:  # single digits are counts; 1.65 is a height in metres
+        return False
+    if _NOT_AFTER.match(work, match.end()):
+        return False
+    before = work[max(0, match.start() - 3) : match.start()].rstrip()
+    return not before.endswith(_NOT_BEFORE)
+
+
+def _number(text: str) -> float:
+    return float(unicodedata.normalize("NFKC", text))
+
+
+def _middle(low: str | None, high: str) -> float:
+    """A single value, or the middle of a range written "110-120"."""
+    top = _number(high)
+    return (top + _number(low)) / 2 if low else top
+
+
+def _inside(value: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def _within(value: float, bounds: tuple[float, float]) -> float | None:
+    return value if _inside(value, bounds) else None

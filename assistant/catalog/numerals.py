@@ -1,0 +1,69 @@
+"""Chinese numerals as buyers type them (一百一十, 一百一, 六五, 两百) turned into digits."""
+
+from __future__ import annotations
+
+import re
+
+DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+RUN = re.compile("[零〇一二两三四五六七八九十百]+")
+# Digits written in place of a Chinese numeral are full-width, so a later pattern can tell them from digits the
+# buyer typed (a bare "165" may be a height; a bare "一百六" is too vague to guess from).
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def value(run: str) -> int | None:
+    """The number a run of Chinese numeral characters stands for, or None when it is not a number.
+
+    With 十 or 百 it is read arithmetically (一百一十 110, 一百一 110, 一百零五 105, 十五 15); without them
+    digit by digit (六五 65, 一七零 170), as in 一米六五.
+    """
+    if not run or any(ch not in DIGITS and ch not in "十百" for ch in run):
+        return None
+    if "百" not in run and "十" not in run:
+        return int("".join(str(DIGITS[ch]) for ch in run))
+    hundreds, rest = 0, run
+    if "百" in run:
+        head, _, rest = run.partition("百")
+        if "百" in rest or len(head) > 1 or (head and head not in DIGITS):
+            return None
+        hundreds = DIGITS[head] if head else 1
+        if rest.startswith(("零", "〇")):
+            rest = rest[1:]
+            if len(rest) != 1 or rest not in DIGITS:
+                return None
+            return hundreds * 100 + DIGITS[rest]
+        if rest and "十" not in rest:  # 一百一 = 110, 一百六五 = 165: the digits after 百 are tens, then units
+            if len(rest) > 2 or any(ch not in DIGITS for ch in rest):
+                return None
+            tens = DIGITS[rest[0]] * 10
+            return hundreds * 100 + tens + (DIGITS[rest[1]] if len(rest) == 2 else 0)
+    tens_part = 0
+    if rest:
+        head, sep, tail = rest.partition("十")
+        if not sep or "十" in tail or len(head) > 1 or len(tail) > 1:
+            return None
+        if (head and head not in DIGITS) or (tail and tail not in DIGITS):
+            return None
+        tens_part = (DIGITS[head] if head else 1) * 10 + (DIGITS[tail] if tail else 0)
+    return hundreds * 100 + tens_part
+
+
+def to_digits(text: str) -> str:
+    """`text` with every Chinese number replaced by its value in full-width digits (一米六五 → １米６５).
+
+    A run without any digit character (十分, 百搭) is left alone: it is a word, not a number.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if not any(ch in DIGITS for ch in run):
+            return run
+        number = value(run)
+        if number is None:
+            return run
+        if "十" not in run and "百" not in run:
+            # Digit by digit keeps leading zeros: 一米零五 is 1米05.
+            return "".join(str(DIGITS[ch]) for ch in run).translate(_FULL_WIDTH)
+        return str(number).translate(_FULL_WIDTH)
+
+    return RUN.sub(replace, text)

@@ -1,0 +1,154 @@
+"""Size charts and the size rule: which row of an item's chart fits a buyer's height and weight."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+_SIMPLE = re.compile(r"(\d{1,3}(?:\.\d+)?)-(\d{1,3}(?:\.\d+)?)")
+_UNIT = r"(?:cm|厘米|公分|斤|kg|公斤)?"
+_RANGE = re.compile(
+    rf"^\s*(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:[-~～—–至到]|以上|以下)?\s*(\d+(?:\.\d+)?)?\s*{_UNIT}\s*(?:以上|以下)?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive bounds; an open end (160以下, 180以上) is infinite."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        if math.isinf(self.low):
+            return f"{_num(self.high)}以下"
+        if math.isinf(self.high):
+            return f"{_num(self.low)}以上"
+        return _num(self.low) if self.low == self.high else f"{_num(self.low)}-{_num(self.high)}"
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """One size of a chart: its label, height range (cm), weight range (斤) and other measures as written."""
+
+    size: str
+    height: Range | None
+    weight: Range | None
+    measures: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SizeChart:
+    """An item's sizes, from small to large."""
+
+    rows: tuple[SizeRow, ...]
+    name: str = ""  # a shared chart's name (the 尺码表 column); "" for an item's own chart
+
+    @property
+    def uses_height(self) -> bool:
+        return any(r.height is not None for r in self.rows)
+
+    @property
+    def uses_weight(self) -> bool:
+        return any(r.weight is not None for r in self.rows)
+
+
+def parse_range(cell: str, *, kg_to_jin: bool = False) -> Range | None:
+    """A chart cell such as 158-165, 158~165cm, 95-110斤, 165, 160以下, 180以上; None when it is none of these.
+
+    With `kg_to_jin`, a cell written in kg or 公斤 (50-55kg) is turned into 斤.
+    """
+    return _parse_range(cell, kg_to_jin)
+
+
+@lru_cache(maxsize=4096)  # a catalog's charts repeat the same few cells thousands of times
+def _parse_range(cell: str, kg_to_jin: bool) -> Range | None:
+    simple = _SIMPLE.fullmatch(cell)
+    if simple is not None:  # the common 158-165: no need for the general form
+        low, high = float(simple.group(1)), float(simple.group(2))
+        return Range(low, high) if low <= high else None
+    text = unicodedata.normalize("NFKC", cell).strip().lower()
+    match = _RANGE.match(text)
+    if match is None:
+        return None
+    found = _parse_bounds(text, match)
+    if found is not None and kg_to_jin and ("kg" in text or "公斤" in text):
+        return Range(found.low * 2, found.high * 2)
+    return found
+
+
+def _parse_bounds(text: str, match: re.Match[str]) -> Range | None:
+    low, high = float(match.group(1)), match.group(2)
+    if "以下" in text:
+        return Range(-math.inf, low) if high is None else None
+    if "以上" in text:
+        return Range(low, math.inf) if high is None else None
+    if high is None:
+        if re.search(r"[-~～—–至到]", text):
+            return None  # "158-" lost its upper bound
+        return Range(low, low)
+    top = float(high)
+    return Range(low, top) if low <= top else None
+
+
+def order(rows: Sequence[SizeRow]) -> tuple[SizeRow, ...]:
+    """Rows from small to large, by their weight ranges, then their height ranges (the file's order otherwise)."""
+
+    def key(item: tuple[int, SizeRow]) -> tuple[float, float, int]:
+        position, row = item
+        weight = row.weight.low if row.weight else -math.inf
+        height = row.height.low if row.height else -math.inf
+        return (weight, height, position)
+
+    return tuple(row for _, row in sorted(enumerate(rows), key=key))
+
+
+def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) -> SizeRow | None:
+    """The size for a buyer, by the rule of docs/catalog.md; None when the chart cannot say.
+
+    The row where both measures hold; when they point to different rows, the weight decides; a value on a
+    boundary two rows share, or in the gap between two rows, takes the larger size.
+    """
+    rows = chart.rows
+    heights = _fitting(rows, height_cm, "height") if chart.uses_height else None
+    weights = _fitting(rows, weight_jin, "weight") if chart.uses_weight else None
+    if heights is not None and weights is not None:
+        both = [i for i in heights if i in weights]
+        if both:
+            return rows[max(both)]
+        return rows[max(weights)] if weights else None
+    if weights:
+        return rows[max(weights)]
+    if heights and weights is None:
+        return rows[max(heights)]
+    return None
+
+
+def _fitting(rows: Sequence[SizeRow], value: float | None, measure: str) -> list[int]:
+    """Positions of the rows whose range of `measure` holds `value` (in a gap: the next larger row)."""
+    if value is None:
+        return []
+    ranges = [(i, getattr(r, measure)) for i, r in enumerate(rows) if getattr(r, measure) is not None]
+    inside = [i for i, rng in ranges if value in rng]
+    if inside or not ranges:
+        return inside
+    if min(r.low for _, r in ranges) < value < max(r.high for _, r in ranges):
+        above = [(rng.low, i) for i, rng in ranges if rng.low > value]
+        return [min(above)[1]] if above else []
+    return []
+
+
+def size_name(label: str) -> str:
+    """How an answer names a size: letters and digits get 码 (L码, 38码); 均码, 160/84A stay as written."""
+    return f"{label}码" if re.fullmatch(r"[0-9a-zA-Z]+", label) else label
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -1,0 +1,129 @@
+"""`assistant catalog import|list|show`: the product catalog (items, attributes, size charts) in the database."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from assistant import store
+from assistant.cli.common import common_options, db_path, fail, load
+from assistant.safetext import terminal
+
+if TYPE_CHECKING:
+    from assistant.catalog.sizing import Range
+
+
+@click.group("catalog", help="import, list or show the product catalog (items, attributes, size charts)")
+def catalog() -> None:
+    pass
+
+
+@catalog.command("import", help="read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="import the good rows; leave out bad items and charts with a bad row")
+@common_options
+def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: Path | None) -> int:
+    """Import every file in one transaction; bad rows are listed by row number (nothing written unless --skip-bad)."""
+    from assistant.catalog.importer import import_files
+
+    config = load(config_path, db)
+    conn = store.connect(db_path(config))
+    try:
+        report = import_files(conn, list(files), skip_bad=skip_bad)
+    finally:
+        conn.close()
+    for problem in report.problems:
+        print(terminal(str(problem), single_line=True), file=sys.stderr)
+    if not report.written:
+        fail(f"{len(report.problems)} problem(s); nothing imported (fix them, or use --skip-bad)")
+        return 1
+    left_out = f", {len(report.problems)} problem(s) left out" if report.problems else ""
+    print(
+        f"imported {report.items} item(s) ({report.replaced} replaced), {report.charts} size chart(s) with"
+        f" {report.sizes} size(s){left_out}"
+    )
+    for name in report.missing_charts:
+        print(terminal(f"warning: size chart {name!r} is named by items but not imported"), file=sys.stderr)
+    for item_id in report.orphan_charts:
+        print(f"warning: item {item_id} has a size chart but is not in the catalog", file=sys.stderr)
+    return 0
+
+
+@catalog.command("list", help="the catalog's items: id, title, attributes, size chart")
+@click.option("--query", "-q", default="", help="only items with this id, or with this text in their title")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@common_options
+def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | None) -> int:
+    from assistant.catalog.store import summaries
+    from assistant.cli.suggest import format_table
+
+    conn = _reader(config_path, db)
+    if conn is None:
+        return 1
+    try:
+        total, rows = summaries(conn, limit=limit, offset=offset, query=query)
+    except sqlite3.OperationalError:  # a database from before the catalog: nothing imported yet
+        total, rows = 0, []
+    finally:
+        conn.close()
+    table = [["商品ID", "标题", "属性", "尺码表"]]
+    table += [[r.id, _clip(r.title, 30), str(r.attributes), r.chart] for r in rows]
+    print(format_table(table))
+    print(f"{len(rows)} of {total} item(s)")
+    return 0
+
+
+@catalog.command("show", help="one item: title, attributes and size chart")
+@click.argument("item_id")
+@common_options
+def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
+    from assistant.catalog.store import read_item
+    from assistant.cli.suggest import format_table
+
+    conn = _reader(config_path, db)
+    if conn is None:
+        return 1
+    try:
+        item = read_item(conn, item_id)
+    except sqlite3.OperationalError:  # a database from before the catalog: nothing imported yet
+        item = None
+    finally:
+        conn.close()
+    if item is None:
+        fail(f"item {item_id!r} is not in the catalog")
+        return 1
+    facts = [["商品ID", item.id], ["标题", item.title], *([name, value] for name, value in item.attrs)]
+    if item.chart is None:
+        note = f"{item.chart_name} (not imported)" if item.chart_name else "none"
+        print(format_table([["", ""], *facts, ["尺码表", note]], max_width=200).split("\n", 2)[2])
+        return 0
+    print(format_table([["", ""], *facts, ["尺码表", item.chart.name or "its own"]], max_width=200).split("\n", 2)[2])
+    names = sorted({name for row in item.chart.rows for name, _ in row.measures})
+    table = [["尺码", "身高", "体重", *names]]
+    for row in item.chart.rows:
+        measures = dict(row.measures)
+        table.append([row.size, _range(row.height), _range(row.weight), *(measures.get(n, "") for n in names)])
+    print()
+    print(format_table(table))
+    return 0
+
+
+def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
+    path = db_path(load(config_path, db))
+    if not path.exists():
+        fail(f"no database at {path}; `assistant catalog import FILE` creates it")
+        return None
+    return store.connect(path, readonly=True)
+
+
+def _range(rng: Range | None) -> str:
+    return "" if rng is None else str(rng)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

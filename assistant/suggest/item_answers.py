@@ -1,0 +1,150 @@
+"""Answers from the product catalog as suggestions, and phrases rendered with the conversation's item."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template
+
+from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, FACT, SIZE, Answer, Fact, answers
+from assistant.catalog.focus import ItemFocus
+from assistant.catalog.links import item_in
+from assistant.catalog.store import Catalog, Item
+from assistant.config import CatalogConfig, ConfigError
+from assistant.conversations import ConversationState
+from assistant.events import Event
+from assistant.suggest.matcher import Suggestion, suggestion_json
+from assistant.suggest.phrases import Library, PlainText, check_template, make_environment
+
+log = logging.getLogger(__name__)
+
+ANSWER_SCORE = 100.0  # an answer read from the item's own facts or chart is as sure as a suggestion gets
+# Each kind of answer: its template key in [catalog], its phrase id (what `suggestion_used` logs) and code.
+KINDS: Mapping[str, tuple[str, str, str]] = {
+    FACT: ("fact_answer", "catalog.fact", "fact"),
+    SIZE: ("size_answer", "catalog.size", "size"),
+    ASK_HEIGHT: ("ask_height", "catalog.ask_height", "size"),
+    ASK_WEIGHT: ("ask_weight", "catalog.ask_weight", "size"),
+}
+# The variables an answer template may use besides `item`, with sample values to check it against.
+SAMPLE_VALUES: Mapping[str, str] = {
+    "facts": "面料是95%棉 5%氨纶", "name": "面料", "value": "95%棉 5%氨纶", "measures": "165cm/110斤",
+    "height": "165", "weight": "110", "size": "L码", "size_label": "L", "shop": "本店", "customer": "亲", "agent": "",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ItemSuggestion(Suggestion):
+    """A suggestion built from the catalog, with the facts it used (the panel shows them)."""
+
+    facts: tuple[Fact, ...] = ()
+
+
+def suggestion_dict(s: Suggestion) -> dict[str, Any]:
+    """The JSON shape of a suggestion; one from the catalog also lists its `facts`."""
+    body = suggestion_json(s)
+    if isinstance(s, ItemSuggestion):
+        body["facts"] = [{"name": f.name, "value": f.value} for f in s.facts]
+    return body
+
+
+def item_variables(item: Item) -> dict[str, Any]:
+    """`{{ item }}` for a phrase: id, title, `attrs`, and each attribute by name (unless it is one of those)."""
+    attrs = dict(item.attrs)
+    return {**attrs, "id": item.id, "title": item.title, "attrs": attrs}
+
+
+class ItemAnswers:
+    """The conversations' items, the catalog they are read from, and the wording of the catalog's answers."""
+
+    def __init__(self, settings: CatalogConfig, db_path: Path) -> None:
+        self.catalog = Catalog(db_path)
+        self.focus = ItemFocus(db_path)
+        self.templates = compile_templates(settings)
+
+    def item_of(self, state: ConversationState | None, text: str, named: str | None = None) -> str | None:
+        """The item a message is about: the one it names (`item`, a link in its text), else its conversation's."""
+        found = named or item_in(text)
+        if found is None and state is not None:
+            found = self.focus.item_of(state.shop, state.conversation)
+        return found
+
+    def observe(self, event: Event) -> None:
+        """Listener: remember the item a newly logged message names."""
+        self.focus.observe(event)
+
+    def amend(
+        self,
+        suggestions: Sequence[Suggestion],
+        text: str,
+        *,
+        item_id: str | None,
+        earlier: Sequence[str],
+        variables: Mapping[str, str],
+        library: Library,
+        k: int,
+    ) -> list[Suggestion]:
+        """Answers from the item's facts and chart lead; phrases that use `item` are rendered with it."""
+        item = self.catalog.item(item_id) if item_id else None
+        if item is None:
+            return list(suggestions)
+        values = item_variables(item)
+        rendered = [
+            dataclasses.replace(s, text=library.render(s.phrase_id, variables, item=values))
+            if s.phrase_id in library.item_phrases
+            else s
+            for s in suggestions
+        ]
+        intent = suggestions[0].intent if suggestions else None
+        lead = [self._suggestion(a, variables, values) for a in answers(item, text, earlier, intent=intent)]
+        found = [s for s in lead if s is not None]
+        return [*found, *rendered][: max(k, len(found))]
+
+    def card(self, item_id: str | None, suggestions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """What a panel shows of the item: id, title (None when not in the catalog) and the facts answers used."""
+        if not item_id:
+            return None
+        item = self.catalog.item(item_id)
+        facts = [f for s in suggestions for f in s.get("facts", ())]
+        return {"id": item_id, "title": item.title if item else None, "facts": facts}
+
+    def close(self) -> None:
+        self.catalog.close()
+        self.focus.close()
+
+    def _suggestion(self, answer: Answer, variables: Mapping[str, str], item: Mapping[str, Any]) -> Suggestion | None:
+        key, phrase_id, code = KINDS[answer.kind]
+        try:
+            text = self.templates[key].render({**variables, **answer.values, "item": item}).strip()
+        except Exception:  # a template checked at start can still miss an attribute this item lacks
+            log.exception("[catalog] %s could not be rendered for item %s", key, item.get("id"))
+            return None
+        return ItemSuggestion(
+            phrase_id=phrase_id,
+            intent=answer.intent,
+            code=code,
+            text=text,
+            score=ANSWER_SCORE,
+            trigger=answer.trigger,
+            facts=answer.facts,
+        )
+
+
+def compile_templates(settings: CatalogConfig) -> dict[str, Template | PlainText]:
+    """The [catalog] answer templates, checked like phrases; a bad one raises ConfigError naming its key."""
+    env = make_environment()
+    compiled: dict[str, Template | PlainText] = {}
+    for key, _, _ in KINDS.values():
+        source = getattr(settings, key)
+        template, reasons = check_template(env, source, SAMPLE_VALUES)
+        if template is None:
+            raise ConfigError(f"[catalog] {key}: {'; '.join(reasons)}")
+        if not template.render({**SAMPLE_VALUES, "item": {"id": "", "title": "", "attrs": {}}}).strip():
+            raise ConfigError(f"[catalog] {key}: renders empty")
+        compiled[key] = template
+    return compiled

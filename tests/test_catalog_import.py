@@ -1,0 +1,245 @@
+"""Importing the catalog: CSV (UTF-8, BOM, GBK) and XLSX, bad rows by number, all or nothing, re-imports, CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import store
+from assistant.catalog.importer import Report, import_files
+from assistant.catalog.store import read_item
+from assistant.cli import main
+from tests.catalog_data import (
+    CHART,
+    CHART_HEADER,
+    HOODIE,
+    ITEMS,
+    ITEMS_HEADER,
+    SHARED,
+    SHARED_HEADER,
+    TSHIRT,
+    tshirt_files,
+    write_csv,
+    write_xlsx,
+)
+
+
+def run_import(db: Path, files: list[Path], **kw: Any) -> Report:
+    conn = store.connect(db)
+    try:
+        return import_files(conn, files, **kw)
+    finally:
+        conn.close()
+
+
+def table(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def item(db: Path, item_id: str) -> Any:
+    conn = store.connect(db, readonly=True)
+    try:
+        return read_item(conn, item_id)
+    finally:
+        conn.close()
+
+
+def test_import_reads_gbk_items_and_utf8_charts(tmp_path: Path, db_path: Path) -> None:
+    report = run_import(db_path, tshirt_files(tmp_path))
+    assert (report.written, report.items, report.charts, report.sizes, report.problems) == (True, 2, 2, 8, ())
+    tshirt = item(db_path, TSHIRT)
+    assert tshirt.title == "纯棉圆领短袖T恤 男女同款"
+    assert tshirt.attrs == (("面料", "95%棉 5%氨纶"), ("产地", "广东广州"), ("版型", "宽松"))
+    assert [r.size for r in tshirt.chart.rows] == ["S", "M", "L", "XL", "2XL"]
+    assert tshirt.chart.rows[1].measures == (("胸围", "100"),)
+    hoodie = item(db_path, HOODIE)
+    assert hoodie.chart_name == "卫衣尺码" and hoodie.chart.name == "卫衣尺码"
+    assert [(r.size, str(r.height), str(r.weight)) for r in hoodie.chart.rows][0] == ("M", "155-165", "90-115")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_import_reads_csv_in_every_encoding(tmp_path: Path, db_path: Path, encoding: str) -> None:
+    path = write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS, encoding)
+    assert run_import(db_path, [path]).written
+    assert table(db_path, "SELECT item_id, title FROM catalog_items ORDER BY item_id") == [
+        (TSHIRT, "纯棉圆领短袖T恤 男女同款"),
+        (HOODIE, "加绒连帽卫衣"),
+    ]
+
+
+def test_import_reads_tab_separated_text(tmp_path: Path, db_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("商品ID\t标题\t材质\n700000000001\t真丝睡衣\t100%桑蚕丝\n", encoding="utf-8")
+    assert run_import(db_path, [path]).written
+    assert item(db_path, "700000000001").attrs == (("材质", "100%桑蚕丝"),)
+
+
+def test_import_reads_every_sheet_of_a_workbook(tmp_path: Path, db_path: Path) -> None:
+    numeric = [(int(r[0]), *r[1:]) for r in ITEMS]  # Excel keeps ids as numbers
+    path = write_xlsx(
+        tmp_path / "catalog.xlsx",
+        {"商品": (ITEMS_HEADER, numeric), "尺码": (CHART_HEADER, CHART), "卫衣": (SHARED_HEADER, SHARED)},
+    )
+    report = run_import(db_path, [path])
+    assert (report.items, report.charts, report.sizes) == (2, 2, 8)
+    assert item(db_path, TSHIRT).attrs[0] == ("面料", "95%棉 5%氨纶")
+    assert table(db_path, "SELECT DISTINCT source FROM catalog_items ORDER BY source") == [
+        ("catalog.xlsx:商品 row 2",),
+        ("catalog.xlsx:商品 row 3",),
+    ]
+
+
+def test_import_reports_bad_rows_by_number_and_writes_nothing(tmp_path: Path, db_path: Path) -> None:
+    items = write_csv(
+        tmp_path / "items.csv",
+        ITEMS_HEADER,
+        [ITEMS[0], ("", "无ID的商品", "", "", "", ""), ("600000000009", "", "", "", "", ""), ITEMS[0]],
+        "gbk",
+    )
+    sizes = write_csv(
+        tmp_path / "sizes.csv",
+        CHART_HEADER,
+        [CHART[0], (TSHIRT, "M", "158-", "95-110", ""), (TSHIRT, "", "165-172", "110-125", ""), CHART[0]],
+    )
+    report = run_import(db_path, [items, sizes])
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "items.csv row 3: 商品ID is empty",
+        "items.csv row 4: 标题 is empty (商品ID 600000000009)",
+        f"items.csv row 5: 商品ID {TSHIRT} is already given at items.csv row 2",
+        "sizes.csv row 3: 身高 '158-' is not a range such as 158-165",
+        "sizes.csv row 4: 尺码 is empty",
+        f"sizes.csv row 5: size S is given twice for item {TSHIRT}",
+    ]
+    assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
+    assert table(db_path, "SELECT count(*) FROM catalog_sizes") == [(0,)]
+
+
+def test_import_bad_rows_of_a_workbook_name_the_sheet(tmp_path: Path, db_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "book.xlsx",
+        {"商品": (ITEMS_HEADER, ITEMS), "尺码": (CHART_HEADER, [*CHART, (TSHIRT, "3XL", "185-190", "很重", "")])},
+    )
+    report = run_import(db_path, [path])
+    assert [str(p) for p in report.problems] == ["book.xlsx:尺码 row 7: 体重 '很重' is not a range such as 95-110"]
+    assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
+
+
+def test_import_refuses_tables_it_cannot_tell(tmp_path: Path, db_path: Path) -> None:
+    odd = write_csv(tmp_path / "odd.csv", ("名字", "价格"), [("T恤", "59")])
+    both = write_csv(tmp_path / "both.csv", ("商品ID", "尺码表", "尺码", "身高"), [(TSHIRT, "表1", "M", "160-165")])
+    no_id = write_csv(tmp_path / "noid.csv", ("标题", "面料"), [("T恤", "棉")])
+    twice = write_csv(tmp_path / "twice.csv", ("商品ID", "标题", "面料", "面料"), [(TSHIRT, "T恤", "棉", "麻")])
+    report = run_import(db_path, [odd, both, no_id, twice, tmp_path / "missing.csv", tmp_path / "x.txt"])
+    assert [(p.source, p.row) for p in report.problems] == [
+        ("odd.csv", 1),
+        ("both.csv", 1),
+        ("noid.csv", 1),
+        ("twice.csv", 1),
+        ("missing.csv", None),
+        ("x.txt", None),
+    ]
+    assert "neither an item list" in report.problems[0].message
+    assert report.problems[3].message == "column '面料' appears twice"
+    assert not report.written
+
+
+def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")
+    report = run_import(db_path, [path])
+    assert [str(p) for p in report.problems] == ["items.csv row 3: values beyond the header's 2 columns"]
+
+
+def test_import_refuses_item_ids_with_spaces_or_control_characters(tmp_path: Path, db_path: Path) -> None:
+    rows = [("6000 0001", "T恤", "", "", "", ""), ("600\x1b[31m1", "T恤", "", "", "", "")]
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, rows)])
+    assert [(p.row, p.message.split(" is not")[0]) for p in report.problems] == [
+        (2, "商品ID '6000 0001'"),
+        (3, "商品ID '600\\x1b[31m1'"),
+    ]
+
+
+def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 10)
+    report = run_import(db_path, [path])
+    assert [str(p) for p in report.problems] == ["items.csv: not UTF-8 or GBK text"]
+
+
+def test_import_again_replaces_the_items_rows(tmp_path: Path, db_path: Path) -> None:
+    run_import(db_path, tshirt_files(tmp_path))
+    newer = write_csv(tmp_path / "new.csv", ("商品ID", "标题", "材质"), [(TSHIRT, "新款T恤", "100%棉")])
+    smaller = write_csv(tmp_path / "chart.csv", CHART_HEADER, [(TSHIRT, "均码", "155-175", "90-130", "")])
+    report = run_import(db_path, [newer, smaller])
+    assert (report.items, report.replaced) == (1, 1)
+    tshirt = item(db_path, TSHIRT)
+    assert (tshirt.title, tshirt.attrs) == ("新款T恤", (("材质", "100%棉"),))  # 面料, 产地, 版型 are gone
+    assert [r.size for r in tshirt.chart.rows] == ["均码"]
+    assert item(db_path, HOODIE).title == "加绒连帽卫衣"  # items not in the new file stay
+
+
+def test_import_skip_bad_leaves_out_bad_items_and_whole_charts(tmp_path: Path, db_path: Path) -> None:
+    items = write_csv(tmp_path / "items.csv", ITEMS_HEADER, [ITEMS[0], ("600000000009", "", "", "", "", "")])
+    sizes = write_csv(tmp_path / "sizes.csv", CHART_HEADER, [*CHART[:2], (TSHIRT, "L", "165-172", "重", "")])
+    report = run_import(db_path, [items, sizes], skip_bad=True)
+    assert report.written and report.items == 1 and report.charts == 0 and len(report.problems) == 2
+    assert item(db_path, TSHIRT).chart is None  # a chart is never half-imported
+    assert item(db_path, "600000000009") is None
+
+
+def test_import_warns_about_shared_charts_not_imported(tmp_path: Path, db_path: Path) -> None:
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS)])
+    assert report.written and report.missing_charts == ("卫衣尺码",)
+    assert item(db_path, HOODIE).chart is None
+    run_import(db_path, [write_csv(tmp_path / "shared.csv", SHARED_HEADER, SHARED)])
+    assert [r.size for r in item(db_path, HOODIE).chart.rows] == ["M", "L", "XL"]
+
+
+def test_import_chart_in_kilograms_is_kept_in_jin(tmp_path: Path, db_path: Path) -> None:
+    path = write_csv(tmp_path / "kg.csv", ("商品ID", "尺码", "身高", "体重(kg)"), [(TSHIRT, "M", "158-165", "47.5-55")])
+    report = run_import(db_path, [path])
+    assert report.orphan_charts == (TSHIRT,)  # the chart is kept; the item may come in a later import
+    run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1])])
+    assert str(item(db_path, TSHIRT).chart.rows[0].weight) == "95-110"
+
+
+def test_cli_catalog_import_list_show(tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(p) for p in tshirt_files(tmp_path)]
+    assert main(["catalog", "import", *files, "--db", str(db_path)]) == 0
+    assert "imported 2 item(s) (0 replaced), 2 size chart(s) with 8 size(s)" in capsys.readouterr().out
+    assert main(["catalog", "list", "--db", str(db_path)]) == 0
+    listing = capsys.readouterr().out
+    assert TSHIRT in listing and "own (5 sizes)" in listing and "shared 卫衣尺码 (3 sizes)" in listing
+    assert main(["catalog", "list", "-q", "卫衣", "--db", str(db_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 of 1 item(s)"
+    assert main(["catalog", "show", TSHIRT, "--db", str(db_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "95%棉 5%氨纶" in shown and "165-172" in shown and "胸围" in shown
+    assert main(["catalog", "show", "404", "--db", str(db_path)]) == 1
+    assert "not in the catalog" in capsys.readouterr().err
+
+
+def test_cli_catalog_import_with_bad_rows_exits_1(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_csv(tmp_path / "items.csv", ITEMS_HEADER, [("", "T恤", "", "", "", "")])
+    assert main(["catalog", "import", str(bad), "--db", str(db_path)]) == 1
+    err = capsys.readouterr().err
+    assert "items.csv row 2: 商品ID is empty" in err and "nothing imported" in err
+    assert main(["catalog", "import", str(bad), "--skip-bad", "--db", str(db_path)]) == 0
+    assert "1 problem(s) left out" in capsys.readouterr().out
+
+
+def test_cli_catalog_list_before_any_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "old.db"
+    sqlite3.connect(db).close()  # a database from before the catalog existed
+    assert main(["catalog", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 of 0 item(s)"
+    assert main(["catalog", "show", TSHIRT, "--db", str(db)]) == 1
+    assert main(["catalog", "list", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no database" in capsys.readouterr().err

@@ -1,0 +1,199 @@
+"""Height and weight from buyers' messages: every written form, Chinese numerals, several messages, any text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.catalog.measures import Body, Measurement, combine, parse, resolve_weight
+from assistant.catalog.numerals import to_digits, value
+
+
+@pytest.mark.parametrize(
+    ("text", "height"),
+    [
+        ("165", None),  # a lone number: what it measures is decided with the conversation (combine)
+        ("165cm", 165),
+        ("165CM", 165),
+        ("165 cm", 165),
+        ("１６５ｃｍ", 165),
+        ("165厘米", 165),
+        ("165公分", 165),
+        ("一百六十五公分", 165),
+        ("1米65", 165),
+        ("1米6", 160),
+        ("1m65", 165),
+        ("1.65m", 165),
+        ("1.65米", 165),
+        ("1.7米", 170),
+        ("一米六五", 165),
+        ("一米六", 160),
+        ("一米七八", 178),
+        ("一米65", 165),
+        ("身高165", 165),
+        ("身高:165", 165),
+        ("身高1.65", 165),
+        ("个子158", 158),
+        ("宝宝身高90cm", 90),
+    ],
+)
+def test_parse_reads_every_height_form(text: str, height: float | None) -> None:
+    found = parse(text)
+    assert found is not None
+    assert found.height_cm == height
+    if height is None:
+        assert found.lone == 165
+
+
+@pytest.mark.parametrize(
+    ("text", "weight"),
+    [
+        ("110斤", 110),
+        ("110 斤", 110),
+        ("110多斤", 110),
+        ("一百一十斤", 110),
+        ("一百一斤", 110),
+        ("九十五斤", 95),
+        ("一百零五斤", 105),
+        ("两百斤", 200),
+        ("55kg", 110),
+        ("55KG", 110),
+        ("55公斤", 110),
+        ("五十五公斤", 110),
+        ("55千克", 110),
+        ("52.5kg", 105),
+        ("110-120斤", 115),
+    ],
+)
+def test_parse_reads_every_weight_form(text: str, weight: float) -> None:
+    assert parse(text) == Measurement(weight_jin=weight)
+
+
+@pytest.mark.parametrize(
+    ("text", "height", "weight"),
+    [
+        ("165 110斤", 165, 110),
+        ("165cm110斤", 165, 110),
+        ("1米65 55kg", 165, 110),
+        ("一米六五 一百一十斤穿什么码", 165, 110),
+        ("我身高1米65，体重110斤，穿什么码", 165, 110),
+        ("110斤 165", 165, 110),
+        ("M码 165 55kg", 165, 110),
+        ("第1件 165 110斤", 165, 110),
+    ],
+)
+def test_parse_reads_height_and_weight_together(text: str, height: float, weight: float) -> None:
+    assert parse(text) == Measurement(height_cm=height, weight_jin=weight)
+
+
+@pytest.mark.parametrize(
+    ("text", "height", "bare"),
+    [
+        ("165 110", 165, 110),
+        ("165/110", 165, 110),
+        ("1.65 110", 165, 110),
+        ("身高165体重110", 165, 110),
+        ("身高一米七 体重一百二", 170, 120),
+        ("165 55穿多大", 165, 55),
+    ],
+)
+def test_parse_keeps_a_weight_without_unit_for_the_rule(text: str, height: float, bare: float) -> None:
+    assert parse(text) == Measurement(height_cm=height, bare_weight=bare)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "在吗",
+        "这件110能便宜吗",  # a price, not a weight: nothing about size
+        "38码",
+        "胸围88",
+        "15:30之前能发吗",
+        "这个多重 200g",
+        "要2件",
+        "3岁",
+        "订单号 123456789",
+        "满200减20",
+    ],
+)
+def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
+    assert parse(text) is None
+
+
+def test_combine_two_messages_height_then_weight() -> None:
+    assert combine(["我165", "110斤"]) == Body(165, 110)
+    assert combine(["身高一米六五穿什么码", "一百一十斤"]) == Body(165, 110)
+
+
+def test_combine_two_messages_weight_then_height() -> None:
+    assert combine(["体重110斤", "165"]) == Body(165, 110)
+    assert combine(["55公斤", "一米六五"]) == Body(165, 110)
+
+
+def test_combine_lone_number_completes_what_is_missing() -> None:
+    assert combine(["165", "140"]) == Body(165, 140)  # 140 is a height by range, a weight after a height
+    assert combine(["110", "165"]) == Body(165, 110)
+    assert combine(["150"]) == Body(150, None)
+    assert combine(["110"]) == Body(None, 110)
+
+
+def test_combine_newest_value_wins() -> None:
+    assert combine(["165 110斤", "不对，身高170"]) == Body(170, 110)
+    assert combine(["165 110斤", "最近胖了 120斤"]) == Body(165, 120)
+
+
+def test_combine_ignores_messages_without_measures() -> None:
+    assert combine(["在吗", "这件什么面料", "165 110斤", "好的", "穿什么码"]) == Body(165, 110)
+    assert combine([]) == Body()
+
+
+def test_bare_weight_rule_uses_the_height() -> None:
+    assert resolve_weight(110, 165) == 110  # 55 kg at 1.65 m is ordinary; 110 kg is not
+    assert resolve_weight(55, 165) == 110  # 27.5 kg at 1.65 m is not a person
+    assert resolve_weight(80, 180) == 160  # 80 kg at 1.80 m
+    assert resolve_weight(90, 160) == 90  # 45 kg at 1.60 m
+    assert combine(["165 55"]) == Body(165, 110)
+
+
+def test_bare_weight_rule_without_height() -> None:
+    assert resolve_weight(65, None) == 130  # under 70: kilograms
+    assert resolve_weight(70, None) == 70
+    assert combine(["体重55"]) == Body(None, 110)
+
+
+@pytest.mark.parametrize(
+    ("run", "number"),
+    [
+        ("一百一十", 110), ("一百一", 110), ("一百零五", 105), ("一百二十五", 125), ("九十五", 95), ("十五", 15),
+        ("两百", 200), ("一百六五", 165), ("六五", 65), ("一七零", 170), ("十十", None), ("百百", None),
+    ],
+)  # fmt: skip
+def test_numerals_value(run: str, number: int | None) -> None:
+    assert value(run) == number
+
+
+def test_numerals_leave_words_alone() -> None:
+    assert to_digits("十分百搭") == "十分百搭"
+    assert to_digits("一米六五") == "１米６５"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
+def test_parse_any_text_gives_a_measurement_or_none(text: str) -> None:
+    found = parse(text)
+    assert found is None or isinstance(found, Measurement)
+    if found is not None:
+        assert any(v is not None for v in (found.height_cm, found.weight_jin, found.bare_weight, found.lone))
+
+
+_MEASURE_LIKE = st.text(alphabet="0123456789.一二两三四五六七八九十百米斤公分厘kgcm身高体重 /，码穿", max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_MEASURE_LIKE, st.text(max_size=30)), max_size=6))
+def test_combine_any_messages_give_a_body(texts: list[str]) -> None:
+    body = combine(texts)
+    assert body.height_cm is None or 50 <= body.height_cm <= 230
+    assert body.weight_jin is None or 10 <= body.weight_jin <= 600

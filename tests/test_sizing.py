@@ -1,0 +1,149 @@
+"""The size rule over a chart, chart cells, and item links in messages."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.catalog.links import item_in
+from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, order, parse_range, size_name
+
+
+def row(size: str, height: str | None, weight: str | None) -> SizeRow:
+    return SizeRow(
+        size=size,
+        height=parse_range(height) if height else None,
+        weight=parse_range(weight) if weight else None,
+    )
+
+
+TSHIRT = SizeChart(
+    rows=(
+        row("S", "150-158", "80-95"),
+        row("M", "158-165", "95-110"),
+        row("L", "165-172", "110-125"),
+        row("XL", "172-178", "125-140"),
+    )
+)
+
+
+def size(chart: SizeChart, height: float | None, weight: float | None) -> str | None:
+    found = choose(chart, height, weight)
+    return found.size if found else None
+
+
+def test_choose_row_where_both_hold() -> None:
+    assert size(TSHIRT, 155, 90) == "S"
+    assert size(TSHIRT, 162, 100) == "M"
+    assert size(TSHIRT, 175, 130) == "XL"
+
+
+def test_choose_weight_decides_when_measures_disagree() -> None:
+    assert size(TSHIRT, 160, 120) == "L"  # height says M, weight says L
+    assert size(TSHIRT, 175, 100) == "M"  # height says XL, weight says M
+
+
+def test_choose_shared_boundary_takes_larger_size() -> None:
+    assert size(TSHIRT, 165, 110) == "L"  # both hold for M and for L
+    assert size(TSHIRT, 158, 95) == "M"
+    assert size(TSHIRT, 170, 110) == "L"  # weight on the M/L boundary, height in L
+    assert size(TSHIRT, 160, 110) == "M"  # both hold only for M: the row where both hold wins
+
+
+def test_choose_value_in_a_gap_takes_larger_size() -> None:
+    chart = SizeChart(rows=(row("M", "160-165", "100-110"), row("L", "166-172", "111-125")))
+    assert size(chart, 165.5, 110.5) == "L"
+
+
+def test_choose_nothing_outside_the_chart() -> None:
+    assert size(TSHIRT, 170, 200) is None  # heavier than any row: the chart cannot say
+    assert size(TSHIRT, 190, 120) == "L"  # taller than any row: the weight decides
+
+
+def test_choose_height_only_and_weight_only_charts() -> None:
+    kids = SizeChart(rows=(row("100", "95-105", None), row("110", "105-115", None), row("120", "115-125", None)))
+    assert size(kids, 108, None) == "110"
+    assert size(kids, 115, 40) == "120"  # a weight the chart has no column for does not matter
+    by_weight = SizeChart(rows=(row("M", None, "90-110"), row("L", None, "110-130")))
+    assert size(by_weight, None, 100) == "M"
+
+
+def test_choose_open_ended_rows() -> None:
+    chart = SizeChart(
+        rows=(row("S", "160以下", "100以下"), row("M", "160-170", "100-120"), row("L", "170以上", "120以上"))
+    )
+    assert size(chart, 150, 90) == "S"
+    assert size(chart, 185, 170) == "L"
+
+
+def test_order_sorts_rows_small_to_large() -> None:
+    shuffled = (TSHIRT.rows[2], TSHIRT.rows[0], TSHIRT.rows[3], TSHIRT.rows[1])
+    assert [r.size for r in order(shuffled)] == ["S", "M", "L", "XL"]
+
+
+@given(st.floats(140, 190), st.floats(75, 145))
+def test_choose_result_holds_the_weight_when_any_row_does(height: float, weight: float) -> None:
+    found = choose(TSHIRT, height, weight)
+    holding = [r for r in TSHIRT.rows if r.weight is not None and weight in r.weight]
+    if holding:
+        assert found is not None and found.weight is not None and weight in found.weight
+        assert found == holding[-1] or (found.height is not None and height in found.height)
+
+
+@pytest.mark.parametrize(
+    ("cell", "low", "high"),
+    [
+        ("158-165", 158, 165), ("158~165", 158, 165), ("158～165cm", 158, 165), ("158至165", 158, 165),
+        ("95-110斤", 95, 110), ("95斤-110斤", 95, 110), ("１５８－１６５", 158, 165), ("165", 165, 165),
+        ("160以下", -math.inf, 160), ("180以上", 180, math.inf), ("170cm以上", 170, math.inf),
+    ],
+)  # fmt: skip
+def test_parse_range_reads_chart_cells(cell: str, low: float, high: float) -> None:
+    assert parse_range(cell) == Range(low, high)
+
+
+@pytest.mark.parametrize("cell", ["158-", "abc", "165-158", "", "158-165-172", "约160"])
+def test_parse_range_refuses_what_is_not_a_range(cell: str) -> None:
+    assert parse_range(cell) is None
+
+
+def test_parse_range_turns_kilograms_into_jin() -> None:
+    assert parse_range("50-55kg", kg_to_jin=True) == Range(100, 110)
+    assert parse_range("50-55公斤", kg_to_jin=True) == Range(100, 110)
+    assert parse_range("100-110", kg_to_jin=True) == Range(100, 110)
+
+
+def test_size_name() -> None:
+    assert [size_name(s) for s in ("L", "2XL", "38", "均码", "160/84A")] == ["L码", "2XL码", "38码", "均码", "160/84A"]
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("https://item.taobao.com/item.htm?id=600000000001", "600000000001"),
+        ("看看这个 item.taobao.com/item.htm?spm=a1z10.1&id=600000000002&ns=1", "600000000002"),
+        ("https://detail.tmall.com/item.htm?id=600000000003&skuId=5000000000001", "600000000003"),
+        ("https://detail.m.tmall.com/item.htm?id=600000000004", "600000000004"),
+        ("https://h5.m.taobao.com/awp/core/detail.htm?id=600000000005", "600000000005"),
+        ("https://a.m.taobao.com/i600000000006.htm", "600000000006"),
+        ("先看 item.taobao.com/item.htm?id=111111111 再看 detail.tmall.com/item.htm?id=222222222", "222222222"),
+    ],
+)
+def test_item_in_reads_taobao_and_tmall_links(text: str, item: str) -> None:
+    assert item_in(text) == item
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://m.tb.cn/h.5abcDEF",  # a short link: left as it is
+        "https://detail.tmall.com/item.htm?skuId=5000000000001",
+        "https://example.com/item.htm?id=600000000001",
+        "在吗",
+    ],
+)
+def test_item_in_finds_no_item(text: str) -> None:
+    assert item_in(text) is None

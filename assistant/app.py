@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
+from assistant import pg, store
 from assistant.bus import Bus
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
@@ -24,6 +24,7 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
+from assistant.schema import SchemaError
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.web.appkeys import (
@@ -48,7 +49,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    config: Config, *, db_path: Path | None = None, matcher: Matcher | None = None, inspector: Inspector | None = None
+    config: Config,
+    *,
+    db_path: store.Location | None = None,
+    matcher: Matcher | None = None,
+    inspector: Inspector | None = None,
 ) -> web.Application:
     """Build the web application; resources open on start-up and close on clean-up.
 
@@ -62,7 +67,7 @@ def create_app(
         client_max_size=config.server.max_body_bytes + 1024,
     )
     app[CONFIG] = config
-    app[DB_PATH] = db_path or config.resolve(config.store.path)
+    app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
@@ -82,7 +87,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     path = app[DB_PATH]
     try:
         writer = Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, SchemaError) as exc:
         raise StorageError(f"{path}: cannot open the database ({exc})") from None
     writer.start()
     problem = await writer.probe()
@@ -100,6 +105,8 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     await writer.close()
     engine.conversations.close()
     engine.items.close()
+    if isinstance(path, pg.Location):
+        pg.close_pools(path)
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
 
 

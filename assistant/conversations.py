@@ -6,7 +6,6 @@ import json
 import sqlite3
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from assistant import store
@@ -93,7 +92,7 @@ class ConversationState:
 class Conversations:
     """A bounded cache of conversation states; a miss is rebuilt from the SQLite log."""
 
-    def __init__(self, db_path: Path, *, capacity: int = 20_000) -> None:
+    def __init__(self, db_path: store.Location, *, capacity: int = 20_000) -> None:
         self.db_path = db_path
         self.capacity = capacity
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()

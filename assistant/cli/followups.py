@@ -44,11 +44,11 @@ def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
 
 def _open(config: Config) -> sqlite3.Connection | None:
     path = db_path(config)
-    if not path.exists():
+    if not store.exists(path):
         print(f"assistant: no database at {path}", file=sys.stderr)
         return None
     conn = store.connect(path, readonly=True)
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone() is None:
+    if not store.has_table(conn, "followups"):
         print("assistant: no follow-ups yet (the service has not run on this database)", file=sys.stderr)
         conn.close()
         return None

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import click
 
+from assistant import store
 from assistant.cli.common import DAY, common_options, db_path, load
 from assistant.config import Config
 from assistant.daylog import formats
@@ -91,7 +92,7 @@ def archive_command(config_path: Path, db: Path | None, dry_run: bool, pause_aft
 
 def run_log(
     config: Config,
-    db: Path,
+    db: store.Location,
     query: DayQuery,
     fmt: str,
     out_path: Path | None,
@@ -101,7 +102,7 @@ def run_log(
     jobs: int | None,
 ) -> int:
     """Write one day's log; exit status."""
-    if not db.exists():
+    if not store.exists(db):
         print(f"assistant: no database at {db}", file=sys.stderr)
         return 1
     mask = config.privacy.mask
@@ -187,9 +188,9 @@ def _color_terminal() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def run_archive(config: Config, db: Path, *, dry_run: bool, pause_after: str | None) -> int:
+def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
     """Archive old days; exit status."""
-    if not db.exists():
+    if not store.exists(db):
         print(f"assistant: no database at {db}", file=sys.stderr)
         return 1
     pause_step, _, nth = (pause_after or "").partition(":")

@@ -106,7 +106,7 @@ def shop_of_dir(path: Path) -> str:
 
 def archive(
     config: Config,
-    db_path: Path,
+    db_path: store.Location,
     now: datetime | None = None,
     *,
     dry_run: bool = False,

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from assistant import store
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
@@ -142,7 +142,9 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def build_page(config: Config, db_path: Path, day: date, shop: str | None, filters: Filters, masked: bool) -> Page:
+def build_page(
+    config: Config, db_path: store.Location, day: date, shop: str | None, filters: Filters, masked: bool
+) -> Page:
     """Read the day and keep one page of the conversations that pass the filters (runs in a thread)."""
     rules = Rules.from_config(config)
     query = DayQuery(day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked)

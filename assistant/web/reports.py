@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from aiohttp import web
 
@@ -67,7 +66,7 @@ def parse_query(query: object, config: Config) -> ReportQuery:
     return ReportQuery(first, last, shop)
 
 
-def _reports(config: Config, path: Path, q: ReportQuery) -> list[metrics.ShopReport]:
+def _reports(config: Config, path: store.Location, q: ReportQuery) -> list[metrics.ShopReport]:
     """Runs in a thread: the SQL on read-only connections."""
     return metrics.build_reports(
         lambda: store.connect(path, readonly=True), config, q.first, q.last, shop=q.shop, parallel=True

@@ -285,6 +285,10 @@ class Connection:
         except psycopg.Error as exc:
             raise _as_sqlite(exc) from exc
 
+    def cursor(self) -> _Statements:
+        """What `sqlite3.Connection.cursor()` gives the code: something to execute on (results are fetched whole)."""
+        return _Statements(self)
+
     def commit(self) -> None:
         if self.in_transaction:
             self.execute("COMMIT")
@@ -310,6 +314,18 @@ class Connection:
             self.commit()
         else:
             self.rollback()
+
+
+class _Statements:
+    """A cursor as the code uses one: `execute` returns the rows; `row_factory` is ignored."""
+
+    row_factory: Any = None
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        return self._conn.execute(sql, params)
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

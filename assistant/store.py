@@ -95,6 +95,17 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute(sql, (name,)).fetchone() is not None
 
 
+def columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The column names of `table`, in order (none if there is no such table)."""
+    if dialect(conn) == "postgresql":
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? ORDER BY ordinal_position"
+        )
+        return [row[0] for row in conn.execute(sql, (table,))]
+    return [row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+
+
 def create_private(path: Path) -> None:
     """Create `path` (and its directory) readable by its owner only, unless it exists.
 

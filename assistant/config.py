@@ -89,6 +89,10 @@ class FollowupsConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
+    # Several instances on one PostgreSQL database: a timer left armed this long past its deadline, or a
+    # delivery left pending this long, belonged to an instance that stopped; another takes it over. Keep
+    # it above delivery_timeout_s + backoff_max_s (a live instance touches its deliveries that often).
+    lease_s: float = 90.0
 
     def __post_init__(self) -> None:
         try:
@@ -100,6 +104,7 @@ class FollowupsConfig:
             "max_attempts": self.max_attempts,
             "backoff_base_s": self.backoff_base_s,
             "delivery_timeout_s": self.delivery_timeout_s,
+            "lease_s": self.lease_s,
         }
         for key, value in positive.items():
             if value <= 0:

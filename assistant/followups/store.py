@@ -135,6 +135,11 @@ def timer(conn: sqlite3.Connection, shop: str, conversation: str) -> TimerRow | 
     return None if row is None else _timer(row)
 
 
+def timer_from_row(row: sqlite3.Row) -> TimerRow:
+    """A `timers` row read with SELECT *."""
+    return _timer(row)
+
+
 def _timer(row: sqlite3.Row) -> TimerRow:
     return TimerRow(
         shop=row["shop"],

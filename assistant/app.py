@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from assistant import pg, store
-from assistant.bus import Bus
+from assistant.bus import Bus, Update
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
@@ -24,6 +24,7 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
+from assistant.relay import Relay
 from assistant.schema import SchemaError
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
@@ -121,9 +122,23 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The live feed runs while the app does."""
+    """The live feed runs while the app does; on a shared PostgreSQL database, with the other instances'
+    updates relayed in (and ours out), and their events dropping our cached conversation states."""
     app[FEED].start()
+    relay = None
+    location = app[DB_PATH]
+    if isinstance(location, pg.Location):
+        conversations = app[ENGINE].conversations
+
+        def forget(update: Update) -> None:
+            if update.kind == "message":
+                conversations.forget(update.shop, update.conversation)
+
+        relay = Relay(location, app[BUS], on_remote=forget)
+        await relay.start()
     yield
+    if relay is not None:
+        await relay.stop()
     await app[FEED].stop()
 
 

@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant import store
+from assistant import pg, store
 from assistant.store import Written
 
 RECENT_MESSAGES = 12
@@ -34,6 +34,7 @@ class ConversationState:
     last_agent_ms: int | None = None
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
+    seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
 
     @property
     def waiting_since_ms(self) -> int | None:
@@ -53,6 +54,7 @@ class ConversationState:
     def apply(self, written: Written) -> None:
         """Fold one newly logged event into the state."""
         event = written.event
+        self.seq = max(self.seq, written.seq or 0)
         self.customer = event.customer
         if event.type == "message":
             self.recent.append(
@@ -94,6 +96,9 @@ class Conversations:
 
     def __init__(self, db_path: store.Location, *, capacity: int = 20_000) -> None:
         self.db_path = db_path
+        # Instances sharing a PostgreSQL database: another may have logged an event of a cached
+        # conversation; a cached state is used only while the log's latest seq of it is the state's.
+        self.shared = isinstance(db_path, pg.Location)
         self.capacity = capacity
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
         self._conn: sqlite3.Connection | None = None
@@ -112,6 +117,8 @@ class Conversations:
         """The state of a conversation, loading it from the log when not cached."""
         key = (shop, conversation)
         state = self._states.get(key)
+        if state is not None and self.shared and self._latest_seq(shop, conversation) != state.seq:
+            state = None  # changed through another instance: read again
         if state is None:
             state = self._load(shop, conversation)
             self._states[key] = state
@@ -120,6 +127,21 @@ class Conversations:
         else:
             self._states.move_to_end(key)
         return state
+
+    def forget(self, shop: str, conversation: str) -> None:
+        """Drop a cached state (another instance logged an event of it)."""
+        self._states.pop((shop, conversation), None)
+
+    def _latest_seq(self, shop: str, conversation: str) -> int:
+        try:
+            row = (
+                self._reader()
+                .execute("SELECT max(seq) FROM events WHERE shop = ? AND conversation = ?", (shop, conversation))
+                .fetchone()
+            )
+        except sqlite3.OperationalError:
+            return -1
+        return int(row[0] or 0)
 
     def cached(self) -> list[ConversationState]:
         return list(self._states.values())
@@ -136,6 +158,8 @@ class Conversations:
         state = ConversationState(shop=shop, conversation=conversation)
         try:
             conn = self._reader()
+            if self.shared:
+                state.seq = self._latest_seq(shop, conversation)
             rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
             orders = store.open_orders(conn, shop, conversation)
             meta = conn.execute(

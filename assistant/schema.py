@@ -560,4 +560,21 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Live panel updates shared by the instances of one database (assistant/relay.py); pruned as they age.
+        "050_live_journal",
+        """
+        CREATE TABLE live_journal (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            origin TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            shop TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            agent TEXT,
+            payload TEXT NOT NULL,
+            created_ms BIGINT NOT NULL
+        );
+        CREATE INDEX live_journal_created ON live_journal (created_ms);
+        """,
+    ),
 ]

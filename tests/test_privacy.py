@@ -201,11 +201,11 @@ def test_mask_never_shows_a_whole_card_number(before: str, body: str, after: str
 
 
 def test_mask_takes_an_id_shaped_number_with_a_card_check_digit_for_a_card() -> None:
-    card = luhn_complete("62010119900307124")  # UnionPay prefix 62, also a Gansu region code and a date
+    card = luhn_complete("62010119900307126")  # UnionPay prefix 62, also a Gansu region code and a date
     assert id_check(card[:17]) != card  # not a valid ID number
     masked = mask(f"退款卡号{card}谢谢")
     assert masked == f"退款卡号{'*' * 14}{card[-4:]}谢谢"
-    real_id = id_check("62010119900307124")
+    real_id = id_check("62010119900307126")
     assert mask(f"身份证{real_id}") == f"身份证6{'*' * 16}{real_id[-1]}"
 
 

@@ -134,8 +134,10 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
             if update.kind == "message":
                 conversations.forget(update.shop, update.conversation)
 
-        relay = Relay(location, app[BUS], on_remote=forget)
+        engine = app[ENGINE]
+        relay = Relay(location, app[BUS], snapshot=conversation_snapshot(engine), on_remote=forget)
         await relay.start()
+        app[INGESTOR].recorders.append(relay.record)
     yield
     if relay is not None:
         await relay.stop()

@@ -1,10 +1,12 @@
 """Live updates across instances sharing one PostgreSQL database: a journal table and LISTEN/NOTIFY.
 
-Each instance writes the panel updates it publishes (conversation cards, follow-up lines) to
-`live_journal` and announces them with one NOTIFY per batch; every instance LISTENs, reads the rows
-after the last it saw and publishes the others' updates on its own bus, so a panel connected to any
-instance sees events posted to any other. A lost connection is reopened and the reading resumes from
-the last row seen: nothing written meanwhile is skipped. Rows older than `KEEP_MS` are pruned.
+Each logged event gets a `live_journal` row in its own transaction (`record`, with a NOTIFY delivered
+at the COMMIT), so even the events of an instance killed right after acknowledging them reach the
+others; follow-up lines are journaled as they are published. Every instance LISTENs, reads the rows
+after the last it saw and publishes the others' on its own bus (a conversation card built here, from
+the shared log), so a panel connected to any instance sees events posted to any other. A lost
+connection is reopened and reading resumes from the last row seen: nothing written meanwhile is
+skipped. Rows older than `KEEP_MS` are pruned.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psycopg
 
 from assistant import pg
 from assistant.bus import Bus, Subscription, Update
+from assistant.store import Written
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,17 @@ GAP_S = 5.0  # an id missing this long among ones read was rolled back, not slow
 class Relay:
     """Journal and LISTEN/NOTIFY between the instances of one database (PostgreSQL only)."""
 
-    def __init__(self, location: pg.Location, bus: Bus, *, on_remote: Callable[[Update], None] | None = None) -> None:
+    def __init__(
+        self,
+        location: pg.Location,
+        bus: Bus,
+        *,
+        snapshot: Callable[[str, str], dict[str, Any]] | None = None,
+        on_remote: Callable[[Update], None] | None = None,
+    ) -> None:
         self.location = location
         self.bus = bus
+        self.snapshot = snapshot  # a conversation's card, as the Publisher builds it (None: the row's payload)
         self.origin = secrets.token_hex(8)  # this process: its own rows are not published twice
         self.on_remote = on_remote  # e.g. drop a cached conversation state another instance changed
         # Rows up to `floor` are all read; above it, the ids read so far. Ids are taken at INSERT and
@@ -57,7 +68,8 @@ class Relay:
             cur = await conn.execute("SELECT coalesce(max(id), 0) FROM live_journal")
             row = await cur.fetchone()
             self.floor = int(row[0]) if row else 0
-        self._subscription = self.bus.subscribe(lambda u: u.kind in KINDS and not u.remote, maxsize=20_000)
+        # Events are journaled with their transaction (`record`); the bus brings the follow-up lines.
+        self._subscription = self.bus.subscribe(lambda u: u.kind == "followup" and not u.remote, maxsize=20_000)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._write(self._subscription), name="relay-write"),
@@ -84,6 +96,17 @@ class Relay:
         return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)
 
     # ---- out: this instance's updates -------------------------------------------------------------
+
+    def record(self, conn: Any, written: Written) -> None:
+        """Recorder (inside the event's transaction): journal the event; NOTIFY goes out at the COMMIT."""
+        event = written.event
+        payload = _json({"event_id": event.id, "event_type": event.type})
+        conn.execute(
+            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+            " VALUES (?, 'message', ?, ?, ?, ?, ?)",
+            (self.origin, event.shop, event.conversation, event.agent, payload, int(time.time() * 1000)),
+        )
+        conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))  # one per transaction and origin
 
     async def _write(self, subscription: Subscription) -> None:
         try:
@@ -169,6 +192,15 @@ class Relay:
                         self.on_remote(update)
                     except Exception:
                         log.exception("remote update listener failed")
+                if kind == "message" and self.snapshot is not None:
+                    try:
+                        card = self.snapshot(shop, conversation)
+                    except Exception:
+                        log.exception("card of %s/%s not built", shop, conversation)
+                        continue
+                    update = Update(
+                        kind, shop, conversation, card.get("agent"), {**card, **update.payload}, remote=True
+                    )
                 self.bus.publish(update)
             self._advance()
             if len(rows) < BATCH:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from assistant import pg, store
+from assistant.config import StoreConfig
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +27,23 @@ def free_port() -> int:
 class Service:
     """`python -m assistant serve` on a free port, with its output captured to a file."""
 
-    def __init__(self, config: Path, db: Path, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        db: store.Location,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
-        self.log = db.parent / f"service-{self.port}.log"
+        if isinstance(db, pg.Location):  # the URL on the command line, the password where [store] expects it
+            self.env[StoreConfig().password_env] = db.password or ""
+        folder = log_dir or (db.parent if isinstance(db, Path) else config.parent)
+        self.log = folder / f"service-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,7 +62,7 @@ class Service:
                     "--config",
                     str(self.config),
                     "--db",
-                    str(self.db),
+                    self.db.url if isinstance(self.db, pg.Location) else str(self.db),
                     "--port",
                     str(self.port),
                 ],

@@ -70,6 +70,7 @@ async def test_instances_an_event_posted_to_both_is_logged_once(pair: tuple[Clie
 
 async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluster: Cluster, config: Config) -> None:
     from assistant.bus import Bus, Update
+    from assistant.events import parse_event
     from assistant.relay import Relay
     from assistant.writer import Writer
 
@@ -84,19 +85,23 @@ async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluste
     await receiver.start()
     try:
         await eventually(receiver.listening.is_set)
-        out_bus.publish(Update("message", "s", "c1", "a1", {"n": 1}))
+        out_bus.publish(Update("followup", "s", "c1", "a1", {"n": 1}))
         await eventually(lambda: heard.queue.qsize() == 1)
         # The listener's connection dies; what is written meanwhile arrives once it is back.
         await _kill_listener(pg_cluster, location)
-        out_bus.publish(Update("message", "s", "c2", "a1", {"n": 2}))
+        writer = Writer(location)
+        event = parse_event(make_event(id="j2", conversation="c2"), max_text_chars=5000)
+        await writer.submit(lambda conn: sender.record(conn, store.insert_event(conn, event)))  # with its event
+        await writer.close()
         out_bus.publish(Update("followup", "s", "c2", "a1", {"n": 3}))
         await eventually(lambda: heard.queue.qsize() == 3, timeout=10)
         got = [heard.queue.get_nowait() for _ in range(3)]
-        assert [(u.conversation, u.payload["n"], u.remote) for u in got] == [
-            ("c1", 1, True),
-            ("c2", 2, True),
-            ("c2", 3, True),
+        assert [(u.kind, u.conversation, u.remote) for u in got] == [
+            ("followup", "c1", True),
+            ("message", "c2", True),
+            ("followup", "c2", True),
         ]
+        assert got[1].payload == {"event_id": "j2", "event_type": "message"}  # no card builder given here
     finally:
         await sender.stop()
         await receiver.stop()

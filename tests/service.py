@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import aiohttp
 
-from assistant import pg, store
+from assistant import pg
 from assistant.config import StoreConfig
 from tests.helpers import eventually
 
@@ -24,20 +25,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Service:
+D = TypeVar("D", Path, pg.Location)
+
+
+class Service(Generic[D]):
     """`python -m assistant serve` on a free port, with its output captured to a file."""
 
     def __init__(
         self,
         config: Path,
-        db: store.Location,
+        db: D,
         *,
         env: dict[str, str] | None = None,
         port: int | None = None,
         log_dir: Path | None = None,
     ) -> None:
         self.config = config
-        self.db = db
+        self.db: D = db
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
         if isinstance(db, pg.Location):  # the URL on the command line, the password where [store] expects it
@@ -50,7 +54,7 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 20.0) -> Service:
+    async def start(self, timeout: float = 20.0) -> Service[D]:
         """Start the process and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

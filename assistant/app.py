@@ -135,7 +135,14 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
                 conversations.forget(update.shop, update.conversation)
 
         engine = app[ENGINE]
-        relay = Relay(location, app[BUS], snapshot=conversation_snapshot(engine), on_remote=forget)
+        feed = app[FEED]
+        relay = Relay(
+            location,
+            app[BUS],
+            snapshot=conversation_snapshot(engine),
+            on_remote=forget,
+            watched=lambda: bool(feed.streams),
+        )
         await relay.start()
         app[INGESTOR].recorders.append(relay.record)
     yield

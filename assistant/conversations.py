@@ -113,11 +113,12 @@ class Conversations:
             self._conn.close()
             self._conn = None
 
-    def get(self, shop: str, conversation: str) -> ConversationState:
-        """The state of a conversation, loading it from the log when not cached."""
+    def get(self, shop: str, conversation: str, *, current: bool = False) -> ConversationState:
+        """The state of a conversation, loading it from the log when not cached. `current`: on a shared
+        database, first check that no other instance logged an event of it since (one indexed query)."""
         key = (shop, conversation)
         state = self._states.get(key)
-        if state is not None and self.shared and self._latest_seq(shop, conversation) != state.seq:
+        if state is not None and current and self.shared and self._latest_seq(shop, conversation) != state.seq:
             state = None  # changed through another instance: read again
         if state is None:
             state = self._load(shop, conversation)
@@ -131,6 +132,21 @@ class Conversations:
     def forget(self, shop: str, conversation: str) -> None:
         """Drop a cached state (another instance logged an event of it)."""
         self._states.pop((shop, conversation), None)
+
+    def _gap(self, state: ConversationState, seq: int) -> bool:
+        """Whether the log holds an event of the conversation between the state's last and `seq`."""
+        try:
+            row = (
+                self._reader()
+                .execute(
+                    "SELECT 1 FROM events WHERE shop = ? AND conversation = ? AND seq > ? AND seq < ? LIMIT 1",
+                    (state.shop, state.conversation, state.seq, seq),
+                )
+                .fetchone()
+            )
+        except sqlite3.OperationalError:
+            return True
+        return row is not None
 
     def _latest_seq(self, shop: str, conversation: str) -> int:
         try:
@@ -148,7 +164,11 @@ class Conversations:
 
     def apply(self, written: Written) -> ConversationState:
         """Listener: fold a newly logged event into its conversation's state."""
-        state = self.get(written.event.shop, written.event.conversation)
+        event = written.event
+        state = self.get(event.shop, event.conversation)
+        if self.shared and written.seq is not None and written.seq > state.seq and self._gap(state, written.seq):
+            self.forget(event.shop, event.conversation)  # another instance logged one in between: read again
+            state = self.get(event.shop, event.conversation)
         # A state loaded after the commit already contains this event.
         if not (state.recent and written.event.type == "message" and state.recent[-1].get("seq") == written.seq):
             state.apply(written)

@@ -263,7 +263,7 @@ class Connection:
             return Cursor(None)
         cur = self.raw.cursor()
         try:
-            cur.execute(translate(sql), params if params else None, prepare=False)
+            cur.execute(translate(sql), params if params else None)
         except psycopg.Error as exc:
             cur.close()
             raise _as_sqlite(exc) from exc

@@ -45,12 +45,15 @@ class Relay:
         *,
         snapshot: Callable[[str, str], dict[str, Any]] | None = None,
         on_remote: Callable[[Update], None] | None = None,
+        watched: Callable[[], bool] | None = None,
     ) -> None:
         self.location = location
         self.bus = bus
         self.snapshot = snapshot  # a conversation's card, as the Publisher builds it (None: the row's payload)
         self.origin = secrets.token_hex(8)  # this process: its own rows are not published twice
         self.on_remote = on_remote  # e.g. drop a cached conversation state another instance changed
+        # Whether any panel is connected here: with none, no card is built for the others' events.
+        self.watched = watched
         # Rows up to `floor` are all read; above it, the ids read so far. Ids are taken at INSERT and
         # committed in any order, so a gap may be a row still being written: it is waited for a while.
         self.floor = 0
@@ -193,6 +196,8 @@ class Relay:
                     except Exception:
                         log.exception("remote update listener failed")
                 if kind == "message" and self.snapshot is not None:
+                    if self.watched is not None and not self.watched():
+                        continue
                     try:
                         card = self.snapshot(shop, conversation)
                     except Exception:

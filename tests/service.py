@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-D = TypeVar("D", Path, pg.Location)
+D = TypeVar("D", bound=Path | pg.Location)
 
 
 class Service(Generic[D]):

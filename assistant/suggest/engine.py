@@ -136,7 +136,7 @@ class SuggestionEngine:
         """Annotator: suggestions and customer type for a customer message, logged with it."""
         if not event.is_customer_message:
             return None
-        state = self.conversations.get(event.shop, event.conversation)
+        state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, event.text or "", event.item)
         suggestions, kind = self.compute(
             event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer, item=item

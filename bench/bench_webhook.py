@@ -31,9 +31,11 @@ AGENT_TEXT = "亲，今天下午四点前付款当天发出哦"
 
 
 def _base(i: int, prefix: str) -> dict[str, object]:
+    # Stamped now, as a platform sends live events: a fixed date would age into a back-fill (agent messages
+    # too late to arm a follow-up, each recorded stale) and measure that instead of the live path.
     return {
         "id": f"{prefix}-{i}",
-        "ts": 1_795_140_000_000 + i * 10,
+        "ts": int(time.time() * 1000),
         "shop": "s1",
         "conversation": f"c{i % 500}",
         "customer": f"u{i % 500}",

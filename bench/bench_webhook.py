@@ -1,33 +1,53 @@
 """POST /v1/events with durable logging vs a bare aiohttp handler, in the same run.
 
-Two event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
-`logging` (agent and auto messages, orders: what the foundation does for every event) and `product`
-(half of the events are customer messages, each also matched, typed and answered with suggestions).
+    python -m bench.bench_webhook        (BENCH_EVENTS=20000 per row, BENCH_ROUNDS=3)
+
+Event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
+`logging` (agent and auto messages, orders: what the foundation does for every event) and the product mix
+(half of the events are customer messages, each also matched, typed and answered with suggestions) twice:
+with texts never seen before (`distinct`: every customer message differs, so no cache helps) and with the
+labeled set's texts in turn (`repeated`: buyers ask 在吗 and 发什么快递 all day).
+
+The machine is shared, so the rows take turns in short rounds (bare, logging, distinct, repeated, again),
+each ratio is taken within its round, and the median round is printed with the spread of all rounds.
+Bodies are encoded before each timed row, so the client spends its time sending, not encoding.
+Targets (issue 20): logging ≥ 0.7× bare, distinct product mix ≥ 0.4× bare, its p99 ≤ 3× bare's p99.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import LoadResult, cpu_seconds, post_load
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = 64
+WARMUP = 2000
 # Real-shaped customer messages (the labeled set), so matching costs what it costs in production.
 TEXTS = [
     line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line
 ]
 AGENT_TEXT = "亲，今天下午四点前付款当天发出哦"
+# Distinct texts: a labeled message about one of these goods, with one of these endings (378 × 16 × 8 forms).
+GOODS = [
+    "连衣裙", "卫衣", "跑鞋", "面霜", "耳机", "保温杯", "充电宝", "空气炸锅", "口红", "牛仔裤", "台灯", "奶粉",
+    "羽绒服", "床单", "电饭煲", "行李箱",
+]  # fmt: skip
+ENDINGS = ["", "？", "呀", "呢", "～", "!", " 急", "，谢谢"]
 
 
 def _base(i: int, prefix: str) -> dict[str, object]:
@@ -42,12 +62,20 @@ def _base(i: int, prefix: str) -> dict[str, object]:
     }
 
 
-def event(i: int, prefix: str = "bench") -> dict[str, object]:
-    """The product mix: 50% customer messages, 40% agent messages, 10% orders."""
+def distinct_text(n: int) -> str:
+    """The n-th customer text of the distinct mix: no two alike for n below 378 × 16 × 8."""
+    text = TEXTS[n % len(TEXTS)]
+    rest = n // len(TEXTS)
+    return f"{GOODS[rest % len(GOODS)]}，{text}{ENDINGS[(rest // len(GOODS)) % len(ENDINGS)]}"
+
+
+def event(i: int, prefix: str = "bench", text: Callable[[int], str] | None = None) -> dict[str, object]:
+    """The product mix: 50% customer messages, 40% agent messages, 10% orders (texts repeated unless `text`)."""
     kind = i % 10
     base = _base(i, prefix)
     if kind < 5:
-        return {**base, "type": "message", "sender": "customer", "text": TEXTS[i % len(TEXTS)]}
+        said = text(i // 10 * 5 + kind) if text is not None else TEXTS[i % len(TEXTS)]
+        return {**base, "type": "message", "sender": "customer", "text": said}
     if kind < 9:
         return {**base, "type": "message", "sender": "agent", "agent": "a1", "text": AGENT_TEXT}
     return {**base, "type": "order_created", "order": f"o{i}", "amount": 99.0}
@@ -77,47 +105,92 @@ def _wait_healthy(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def _measure(url: str, pid: int, make: Callable[[int], dict[str, object]]) -> tuple[LoadResult, float]:
-    await post_load(url, lambda i: {**make(i), "id": f"warm-{url}-{i}"}, total=2000, concurrency=CONCURRENCY)
+@dataclass
+class Row:
+    label: str
+    make: Callable[[int], dict[str, object]]  # event number (unique across the run) → event
+    results: list[tuple[LoadResult, float]]  # per round: the load and the server's CPU ms per event
+
+
+def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> list[bytes]:
+    return [json.dumps(make(first + i), ensure_ascii=False).encode() for i in range(n)]
+
+
+async def _measure(
+    url: str, pid: int, make: Callable[[int], dict[str, object]], first: int, n: int
+) -> tuple[LoadResult, float]:
+    bodies = _encoded(make, first, n)
     cpu0 = cpu_seconds(pid)
-    result = await post_load(url, make, total=TOTAL, concurrency=CONCURRENCY)
-    return result, (cpu_seconds(pid) - cpu0) / TOTAL * 1000
+    result = await post_load(url, bodies.__getitem__, total=n, concurrency=CONCURRENCY)
+    return result, (cpu_seconds(pid) - cpu0) / n * 1000
+
+
+def _warming(make: Callable[[int], dict[str, object]], n: int) -> Callable[[int], dict[str, object]]:
+    return lambda i: {**make(i), "id": f"warm-{n}-{i}"}
+
+
+def _ratios(rows: list[Row], base: Row, of: Callable[[LoadResult], float]) -> list[float]:
+    return [of(r) / of(b) for (r, _), (b, _) in zip(rows[0].results, base.results)] if rows else []
 
 
 async def _run() -> None:
+    per_round = max(1, TOTAL // ROUNDS)
+    rows = [
+        Row("bare aiohttp handler", lambda i: event(i, "bare"), []),
+        Row("durable logging mix", lambda i: logging_event(i, "log"), []),
+        Row("product, distinct texts", lambda i: event(i, "dist", distinct_text), []),
+        Row("product, repeated texts", lambda i: event(i, "rep"), []),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(port)], cwd=ROOT)
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}")
-            base, base_cpu = await _measure(f"http://127.0.0.1:{port}/v1/events", bare.pid, event)
-        finally:
-            bare.terminate()
-            bare.wait()
         db = Path(tmp) / "bench.db"
         service = await Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
         try:
             assert service.proc is not None
-            url = f"{service.url}/v1/events"
-            logging, logging_cpu = await _measure(url, service.proc.pid, logging_event)
-            product, product_cpu = await _measure(url, service.proc.pid, event)
+            _wait_healthy(f"http://127.0.0.1:{port}")
+            targets = [(f"http://127.0.0.1:{port}/v1/events", bare.pid)] + [
+                (f"{service.url}/v1/events", service.proc.pid)
+            ] * 3
+            # Warm both servers; the distinct mix warms on texts it never sends again (numbers past the run's).
+            for n, (row, (url, pid)) in enumerate(zip(rows, targets)):
+                await _measure(url, pid, _warming(row.make, n), TOTAL, WARMUP)
+            for r in range(ROUNDS):
+                for row, (url, pid) in zip(rows, targets):
+                    row.results.append(await _measure(url, pid, row.make, r * per_round, per_round))
         finally:
             service.terminate()
+            bare.terminate()
+            bare.wait()
         with sqlite3.connect(db) as conn:
-            logged = conn.execute("SELECT count(*) FROM events WHERE id LIKE 'bench-%' OR id LIKE 'log-%'").fetchone()[
-                0
-            ]
-    print(f"== webhook: {TOTAL} single-event POSTs per row, {CONCURRENCY} concurrent, client in this process ==")
-    print(base.line("bare aiohttp handler") + f"   server CPU {base_cpu:.3f} ms/event")
+            logged = conn.execute("SELECT count(*) FROM events WHERE id NOT LIKE 'warm-%'").fetchone()[0]
+    base = rows[0]
     print(
-        logging.line("durable logging mix") + f"   server CPU {logging_cpu:.3f} ms/event"
-        f"   ratio {logging.rate / base.rate:.2f}"
+        f"== webhook: {CONCURRENCY} concurrent single-event POSTs, {ROUNDS} rounds of {per_round} per row"
+        " (client in this process); median round [min–max] =="
     )
-    print(
-        product.line("product mix (50% matched)") + f"   server CPU {product_cpu:.3f} ms/event"
-        f"   ratio {product.rate / base.rate:.2f}"
-    )
-    print(f"events logged: {logged}/{2 * TOTAL}")
+    for row in rows:
+        rate = [res.rate for res, _ in row.results]
+        cpu = [c for _, c in row.results]
+        line = (
+            f"{row.label:<26} {_mid(rate):>7,.0f} req/s [{min(rate):,.0f}–{max(rate):,.0f}]"
+            f"   p50 {_mid([res.percentile(50) for res, _ in row.results]):6.2f} ms"
+            f"   p99 {_mid([res.percentile(99) for res, _ in row.results]):6.2f} ms"
+            f"   server CPU {_mid(cpu):.3f} ms/event   errors {sum(res.errors for res, _ in row.results)}"
+        )
+        if row is not base:
+            rates = _ratios([row], base, lambda res: res.rate)
+            p99s = _ratios([row], base, lambda res: res.percentile(99))
+            line += (
+                f"\n{'':<26} ratio to bare: rate {_mid(rates):.2f} [{min(rates):.2f}–{max(rates):.2f}],"
+                f" p99 {_mid(p99s):.2f}× [{min(p99s):.2f}–{max(p99s):.2f}]"
+            )
+        print(line)
+    print(f"events logged: {logged}/{3 * ROUNDS * per_round}")
+
+
+def _mid(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def main() -> None:

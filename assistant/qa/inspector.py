@@ -138,6 +138,10 @@ class Inspector:
         """Every flag of `text` written by `side` ("agent" or "customer"), in order of position."""
         return list(self._inspect(text, side))
 
+    def clear_cache(self) -> None:
+        """Forget every remembered text (benchmarks measure texts inspected for the first time)."""
+        self._inspect.cache_clear()
+
     def _inspect_uncached(self, text: str, side: str) -> tuple[Flag, ...]:
         flags = self._rule_flags(text, side) if text else []
         if side == "agent" and is_short_reply(text):

@@ -185,6 +185,7 @@ class Matcher:
         for cache in (self.read, self.normalizer.analyze, self.normalizer.analyze_folded):
             cache.cache_clear()
         self.keywords.clear_caches()
+        self.library.clear_caches()
 
     def keyword_scores(self, text: str) -> Mapping[str, float]:
         """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message's focus."""

@@ -234,6 +234,11 @@ class Library:
                     del self._rendered[next(iter(self._rendered))]  # the oldest
         return text
 
+    def clear_caches(self) -> None:
+        """Forget every rendered text (benchmarks measure first renders)."""
+        with _RENDER_LOCK:
+            self._rendered.clear()
+
     def _render(
         self, template: Template | PlainText, variables: Mapping[str, str], item: Mapping[str, Any] | None
     ) -> str:

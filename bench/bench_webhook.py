@@ -1,6 +1,7 @@
 """POST /v1/events with durable logging vs a bare aiohttp handler, in the same run.
 
     python -m bench.bench_webhook        (BENCH_EVENTS=20000 per row, BENCH_ROUNDS=3)
+    BENCH_BASELINE=/path/to/other/checkout python -m bench.bench_webhook   (adds that code's rows, in turn)
 
 Event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
 `logging` (agent and auto messages, orders: what the foundation does for every event) and the product mix
@@ -27,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.load import LoadResult, cpu_seconds, post_load
@@ -35,8 +36,9 @@ from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+BASELINE = os.environ.get("BENCH_BASELINE", "")  # another checkout of the service: before/after rows in one run
 CONCURRENCY = 64
-WARMUP = 2000
+WARMUP = min(2000, TOTAL // 5)  # per row, before the first round
 # Real-shaped customer messages (the labeled set), so matching costs what it costs in production.
 TEXTS = [
     line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line
@@ -109,7 +111,8 @@ def _wait_healthy(url: str) -> None:
 class Row:
     label: str
     make: Callable[[int], dict[str, object]]  # event number (unique across the run) → event
-    results: list[tuple[LoadResult, float]]  # per round: the load and the server's CPU ms per event
+    target: str  # "bare", "service" or "baseline"
+    results: list[tuple[LoadResult, float]] = field(default_factory=list)  # per round: load, server CPU ms/event
 
 
 def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> list[bytes]:
@@ -129,37 +132,66 @@ def _warming(make: Callable[[int], dict[str, object]], n: int) -> Callable[[int]
     return lambda i: {**make(i), "id": f"warm-{n}-{i}"}
 
 
-def _ratios(rows: list[Row], base: Row, of: Callable[[LoadResult], float]) -> list[float]:
-    return [of(r) / of(b) for (r, _), (b, _) in zip(rows[0].results, base.results)] if rows else []
+def _ratios(row: Row, base: Row, of: Callable[[LoadResult], float]) -> list[float]:
+    return [of(r) / of(b) for (r, _), (b, _) in zip(row.results, base.results)]
+
+
+def _start_baseline(root: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Another checkout's service (its own code and config.toml), for a before/after in one run."""
+    port = free_port()
+    with (db.parent / "baseline.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "serve", "--config", str(root / "config.toml"), "--db", str(db)]
+            + ["--port", str(port)],
+            cwd=root,
+            env={**os.environ, "ASSISTANT_WEBHOOK_SECRET": "", "PYTHONPATH": str(root)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_healthy(f"http://127.0.0.1:{port}")
+    return proc, port
 
 
 async def _run() -> None:
     per_round = max(1, TOTAL // ROUNDS)
-    rows = [
-        Row("bare aiohttp handler", lambda i: event(i, "bare"), []),
-        Row("durable logging mix", lambda i: logging_event(i, "log"), []),
-        Row("product, distinct texts", lambda i: event(i, "dist", distinct_text), []),
-        Row("product, repeated texts", lambda i: event(i, "rep"), []),
+    mixes = [
+        ("durable logging mix", lambda i: logging_event(i, "log")),
+        ("product, distinct texts", lambda i: event(i, "dist", distinct_text)),
+        ("product, repeated texts", lambda i: event(i, "rep")),
     ]
+    rows = [Row("bare aiohttp handler", lambda i: event(i, "bare"), "bare")]
+    for label, make in mixes:
+        rows.append(Row(label, make, "service"))
+        if BASELINE:
+            rows.append(Row("  the same, baseline", make, "baseline"))
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(port)], cwd=ROOT)
         db = Path(tmp) / "bench.db"
         service = await Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
+        baseline, baseline_port = _start_baseline(Path(BASELINE), Path(tmp) / "baseline.db") if BASELINE else (None, 0)
         try:
             assert service.proc is not None
             _wait_healthy(f"http://127.0.0.1:{port}")
-            targets = [(f"http://127.0.0.1:{port}/v1/events", bare.pid)] + [
-                (f"{service.url}/v1/events", service.proc.pid)
-            ] * 3
-            # Warm both servers; the distinct mix warms on texts it never sends again (numbers past the run's).
-            for n, (row, (url, pid)) in enumerate(zip(rows, targets)):
-                await _measure(url, pid, _warming(row.make, n), TOTAL, WARMUP)
+            targets = {
+                "bare": (f"http://127.0.0.1:{port}/v1/events", bare.pid),
+                "service": (f"{service.url}/v1/events", service.proc.pid),
+            }
+            if baseline is not None:
+                targets["baseline"] = (f"http://127.0.0.1:{baseline_port}/v1/events", baseline.pid)
+            # Warm every server; the distinct mix warms on texts it never sends again (numbers past the run's).
+            for n, row in enumerate(rows):
+                await _measure(*targets[row.target], _warming(row.make, n), TOTAL, WARMUP)
             for r in range(ROUNDS):
-                for row, (url, pid) in zip(rows, targets):
-                    row.results.append(await _measure(url, pid, row.make, r * per_round, per_round))
+                # A mix's service and baseline rows take turns going first, so neither always follows bare.
+                order = rows if r % 2 == 0 else [rows[0]] + [x for pair in zip(rows[2::2], rows[1::2]) for x in pair]
+                for row in order if BASELINE else rows:
+                    row.results.append(await _measure(*targets[row.target], row.make, r * per_round, per_round))
         finally:
             service.terminate()
+            if baseline is not None:
+                baseline.terminate()
+                baseline.wait()
             bare.terminate()
             bare.wait()
         with sqlite3.connect(db) as conn:
@@ -169,7 +201,7 @@ async def _run() -> None:
         f"== webhook: {CONCURRENCY} concurrent single-event POSTs, {ROUNDS} rounds of {per_round} per row"
         " (client in this process); median round [min–max] =="
     )
-    for row in rows:
+    for n, row in enumerate(rows):
         rate = [res.rate for res, _ in row.results]
         cpu = [c for _, c in row.results]
         line = (
@@ -179,12 +211,16 @@ async def _run() -> None:
             f"   server CPU {_mid(cpu):.3f} ms/event   errors {sum(res.errors for res, _ in row.results)}"
         )
         if row is not base:
-            rates = _ratios([row], base, lambda res: res.rate)
-            p99s = _ratios([row], base, lambda res: res.percentile(99))
+            rates = _ratios(row, base, lambda res: res.rate)
+            p99s = _ratios(row, base, lambda res: res.percentile(99))
             line += (
                 f"\n{'':<26} ratio to bare: rate {_mid(rates):.2f} [{min(rates):.2f}–{max(rates):.2f}],"
                 f" p99 {_mid(p99s):.2f}× [{min(p99s):.2f}–{max(p99s):.2f}]"
             )
+        if row.target == "baseline":
+            ours = rows[n - 1]
+            cpus = [c1 / c2 for (_, c1), (_, c2) in zip(ours.results, row.results)]
+            line += f"\n{'':<26} service / baseline: CPU per event {_mid(cpus):.2f} [{min(cpus):.2f}–{max(cpus):.2f}]"
         print(line)
     print(f"events logged: {logged}/{3 * ROUNDS * per_round}")
 

@@ -126,7 +126,9 @@ async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, ch
             sent_at = time.monotonic()
             await eventually(lambda: "message" in chatwoot.kinds(), timeout=IDLE_S + 4)
             followup = next(p for p in chatwoot.posts if not p["json"].get("private"))
-            # Chatwoot echoes our own message back as an outgoing message from the token's user.
+            # Chatwoot echoes our own message back as an outgoing message from the token's user, once it has
+            # answered the POST; the service logs the message when the answer arrives (state, not a sleep).
+            await eventually(lambda: _auto_logged(service.db))
             echo = fixture("agent_reply")
             echo.update(
                 id=9999, content=followup["json"]["content"], content_attributes=followup["json"]["content_attributes"]
@@ -148,3 +150,8 @@ async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, ch
     with sqlite3.connect(service.db) as conn:
         senders = conn.execute("SELECT sender, followup_id IS NOT NULL FROM messages ORDER BY seq").fetchall()
     assert senders == [("customer", 0), ("agent", 0), ("auto", 1)]
+
+
+def _auto_logged(db: Path) -> bool:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM messages WHERE sender = 'auto'").fetchone()[0] == 1

@@ -45,10 +45,9 @@ def on_startup(config: Config) -> None:
         raise ConfigError(f"[hooks.chatwoot] url: expected an http(s) URL, got {settings.url!r}")
     if config.secret(settings.api_token_env) is None:
         log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot", settings.api_token_env)
-    if config.secret(settings.webhook_secret_env) is None and not settings.allow_unsigned:
-        log.warning(
-            "%s is not set and allow_unsigned is false: /v1/chatwoot refuses every payload", settings.webhook_secret_env
-        )
+    names = [settings.webhook_secret_env, *settings.extra_secrets_env]
+    if all(config.secret(name) is None for name in names) and not settings.allow_unsigned:
+        log.warning("%s not set and allow_unsigned is false: /v1/chatwoot refuses every payload", " / ".join(names))
 
 
 async def post_message(

@@ -415,8 +415,14 @@
 
   // ---- using a suggestion -----------------------------------------------------------------------
 
+  // Chatwoot's dashboard-app frame grants no clipboard-write: there only the copy command works.
+  function clipboardAllowed() {
+    const policy = document.permissionsPolicy || document.featurePolicy;
+    return !policy || !policy.allowsFeature || policy.allowsFeature("clipboard-write");
+  }
+
   async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
+    if (navigator.clipboard && window.isSecureContext && clipboardAllowed()) {
       try {
         await navigator.clipboard.writeText(text);
         return true;
@@ -672,7 +678,8 @@
     const conv = msg.data.conversation || {};
     if (conv.id === undefined || conv.id === null) return;
     const agent = msg.data.currentAgent || {};
-    const name = agent.available_name || agent.name || (agent.id !== undefined ? String(agent.id) : "");
+    // The user's name, as Chatwoot's payloads name the same agent in the log (never the display name).
+    const name = agent.name || (agent.id !== undefined ? String(agent.id) : "");
     if (name && !state.scope.agent) state.actor = name;
     const watch = { conversation: String(conv.id) };
     const account = conv.account_id !== undefined ? conv.account_id : (msg.data.account || {}).id;

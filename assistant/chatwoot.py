@@ -42,6 +42,8 @@ class Memory(Protocol):
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None: ...
 
+    def agent_name(self, account: str, user: str) -> str | None: ...
+
 
 class NoMemory:
     """A memory that knows nothing (a first delivery, or a pure mapping in tests)."""
@@ -55,6 +57,9 @@ class NoMemory:
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
         return None
 
+    def agent_name(self, account: str, user: str) -> str | None:
+        return None
+
 
 @dataclass(frozen=True)
 class Notes:
@@ -63,6 +68,7 @@ class Notes:
     inbox: tuple[str, str] | None = None  # (inbox, account)
     followup: tuple[str, str, str] | None = None  # (account, message id, follow-up id)
     status: tuple[str, str, str, int] | None = None  # (account, conversation, status, changed at ms)
+    agents: tuple[tuple[str, str, str], ...] = ()  # (account, user id, name) of agents first seen
 
 
 @dataclass(frozen=True)
@@ -147,12 +153,15 @@ def _map_message(
     )
     if contact is None:
         raise EventError("conversation.meta.sender.id", "required (the contact id)")
-    assignee = _assignee(meta)
+    agents: list[tuple[str, str, str]] = []
+    assignee = _assignee(meta, account, memory, agents)
     carried = attributes.get(FOLLOWUP_ATTRIBUTE)
     carried = carried if isinstance(carried, str) and carried.strip() else None
     # Delete and retry replace content_attributes: our own message is known by its id, not only by the key.
     followup_id = carried or memory.followup_of(str(account), str(message_id))
     role, agent = _sender(message_type, sender, assignee, payload)
+    if role == "agent":
+        agent = _agent(sender, account, memory, agents) or agent
     raw: dict[str, Any] = {
         "id": f"cw-{account}-msg-{message_id}",
         "type": "message",
@@ -177,6 +186,7 @@ def _map_message(
         inbox=(str(inbox), str(account)) if inbox is not None else None,
         followup=(str(account), str(message_id), carried) if carried else None,
         status=_status_note(str(account), str(conv_id), conversation, now_ms),
+        agents=tuple(agents),
     )
     return Mapped(events=(raw,), notes=notes)
 
@@ -212,12 +222,26 @@ def _sender(
     return "auto", assignee
 
 
-def _assignee(meta: dict[str, Any]) -> str | None:
+def _assignee(meta: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
     """The assigned agent's name; a bot assignee is no agent."""
     assignee = _dict(meta.get("assignee"))
     if assignee.get("type") == "agent_bot" or meta.get("assignee_type") == "AgentBot":
         return None
-    return _user_name(assignee)
+    return _agent(assignee, account, memory, seen)
+
+
+def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
+    """An agent's one name, keyed on the Chatwoot user id: the name first seen for it, kept across renames."""
+    name = _user_name(user)
+    user_id = _first(user.get("id"))
+    if user_id is None:
+        return name
+    known = memory.agent_name(account, str(user_id))
+    if known is not None:
+        return known
+    if name is not None:
+        seen.append((account, str(user_id), name))
+    return name
 
 
 def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
@@ -253,10 +277,11 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
         "conversation": str(conv_id),
         "customer": str(contact),
     }
-    agent = _assignee(meta)
+    agents: list[tuple[str, str, str]] = []
+    agent = _assignee(meta, str(account), memory, agents)
     if agent:
         raw["agent"] = agent
-    return Mapped(events=(raw,), notes=Notes(status=note))
+    return Mapped(events=(raw,), notes=Notes(status=note, agents=tuple(agents)))
 
 
 def _changed_keys(changed: Any) -> set[str]:

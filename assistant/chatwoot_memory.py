@@ -41,6 +41,10 @@ class ChatwootMemory:
         row = self._one(sql, (account, conversation))
         return (str(row[0]), int(row[1])) if row else None
 
+    def agent_name(self, account: str, user: str) -> str | None:
+        row = self._one("SELECT name FROM chatwoot_agents WHERE account = ? AND user_id = ?", (account, user))
+        return str(row[0]) if row else None
+
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""
         inbox = notes.inbox if notes.inbox and self.account_of_inbox(notes.inbox[0]) != notes.inbox[1] else None
@@ -52,7 +56,8 @@ class ChatwootMemory:
             last = self.last_status(status[0], status[1])
             if last is not None and (last[1] > status[3] or last == (status[2], status[3])):
                 status = None
-        return Notes(inbox=inbox, followup=followup, status=status)
+        agents = tuple(a for a in notes.agents if self.agent_name(a[0], a[1]) is None)
+        return Notes(inbox=inbox, followup=followup, status=status, agents=agents)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -74,6 +79,8 @@ def record(conn: sqlite3.Connection, notes: Notes) -> None:
             " ON CONFLICT (account, message_id) DO UPDATE SET followup_id = excluded.followup_id",
             notes.followup,
         )
+    for agent in notes.agents:  # the first name seen for a user id stays its name
+        conn.execute("INSERT OR IGNORE INTO chatwoot_agents (account, user_id, name) VALUES (?, ?, ?)", agent)
     if notes.status is not None:
         conn.execute(
             "INSERT INTO chatwoot_statuses (account, conversation, status, changed_ms) VALUES (?, ?, ?, ?)"

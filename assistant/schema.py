@@ -303,7 +303,8 @@ def _m050_chatwoot(db: Database) -> None:
     # What the Chatwoot integration learns from deliveries (assistant/chatwoot_memory.py): which Chatwoot
     # messages are our follow-ups (delete and retry drop the marker from their updates), which account an
     # inbox belongs to (conversation payloads before 4.14.2 carry none), and each conversation's last status
-    # with the time it changed (one closure per resolve, none from a change older than the last seen).
+    # with the time it changed (one closure per resolve, none from a change older than the last seen), and each
+    # agent's name by Chatwoot user id (one name per person, whichever payload named them first).
     db.executescript(
         """
         CREATE TABLE chatwoot_followups (
@@ -315,6 +316,12 @@ def _m050_chatwoot(db: Database) -> None:
         CREATE TABLE chatwoot_inboxes (
             inbox TEXT PRIMARY KEY,
             account TEXT NOT NULL
+        );
+        CREATE TABLE chatwoot_agents (
+            account TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (account, user_id)
         );
         CREATE TABLE chatwoot_statuses (
             account TEXT NOT NULL,

@@ -182,6 +182,15 @@ async def test_chatwoot_agent_has_one_name_in_log_and_report(
     assert agents == {"张美玲"}
 
 
+async def test_chatwoot_agent_renamed_in_chatwoot_keeps_one_name(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("agent_reply")))[0] == 200
+    renamed = fixture("contact_message")
+    renamed.update(id=9130, created_at=iso(1795140100))
+    renamed["conversation"]["meta"]["assignee"]["name"] = "张美玲（售后）"  # the same user id 12, renamed
+    assert (await send(cw, renamed))[0] == 200
+    assert rows(db_path, "SELECT DISTINCT agent FROM messages") == [("张美玲",)]
+
+
 async def test_chatwoot_bot_assignee_is_no_agent(cw: Client, db_path: Path) -> None:
     message = fixture("contact_message")
     message["conversation"]["meta"]["assignee"] = {"id": 2, "name": "小助手", "avatar_url": "", "type": "agent_bot"}

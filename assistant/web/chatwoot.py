@@ -99,7 +99,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             return json_error(400, "invalid_event", exc.field, exc.message)
         results = await request.app[INGESTOR].ingest(events) if events else []
         news = memory.news(mapped.notes)
-        if news.inbox or news.followup or news.status:
+        if news.inbox or news.followup or news.status or news.agents:
             await request.app[WRITER].submit(lambda conn: record(conn, news))
     if mapped.ignored is not None:
         log.debug("chatwoot %s ignored: %s", payload.get("event"), mapped.ignored)

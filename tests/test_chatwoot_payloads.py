@@ -283,3 +283,13 @@ def test_chatwoot_fixtures_each_name_their_source() -> None:
         sender = payload.get("sender") or {}
         if payload.get("message_type") == "incoming":
             assert "type" not in sender, f"{name}: a contact sender has no type"
+
+
+def test_chatwoot_docs_refuse_the_agent_bot_route() -> None:
+    """The agent-bot route is not supported (every new conversation would wait `pending` for a hand-over)."""
+    docs = (ROOT / "docs" / "chatwoot.md").read_text(encoding="utf-8")
+    assert "### Do not connect the assistant as an agent bot" in docs
+    assert "every new conversation starts `pending`" in docs
+    assert "same address works too" not in docs
+    for version in ("4.12.0", "4.13.0", "4.14.0", "4.14.1", "4.14.2", "SAFE_FETCH_ALLOW_PRIVATE_NETWORK"):
+        assert version in docs

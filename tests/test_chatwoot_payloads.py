@@ -191,6 +191,17 @@ async def test_chatwoot_agent_renamed_in_chatwoot_keeps_one_name(cw: Client, db_
     assert rows(db_path, "SELECT DISTINCT agent FROM messages") == [("张美玲",)]
 
 
+async def test_chatwoot_dashboard_app_credits_the_agent_under_the_logged_name(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("agent_reply")))[0] == 200  # user 12 is 张美玲 in the log
+    used = {"shop": "chatwoot-3", "conversation": "42", "customer": "501", "phrase_id": "fh1"}
+    # The Dashboard App's currentAgent after a rename in Chatwoot: {id: 12, name: "美玲"}.
+    resp = await cw.post("/v1/panel/used", json={**used, "agent": "美玲", "chatwoot_user": 12})
+    assert resp.status == 200, await resp.text()
+    resp = await cw.post("/v1/panel/used", json={**used, "agent": "李雷", "chatwoot_user": 99})  # never seen
+    assert resp.status == 200
+    assert rows(db_path, "SELECT agent FROM suggestion_uses ORDER BY seq") == [("张美玲",), ("李雷",)]
+
+
 async def test_chatwoot_bot_assignee_is_no_agent(cw: Client, db_path: Path) -> None:
     message = fixture("contact_message")
     message["conversation"]["meta"]["assignee"] = {"id": 2, "name": "小助手", "avatar_url": "", "type": "agent_bot"}

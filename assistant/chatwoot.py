@@ -157,8 +157,9 @@ def _map_message(
     assignee = _assignee(meta, account, memory, agents)
     carried = attributes.get(FOLLOWUP_ATTRIBUTE)
     carried = carried if isinstance(carried, str) and carried.strip() else None
-    # Delete and retry replace content_attributes: our own message is known by its id, not only by the key.
-    followup_id = carried or memory.followup_of(str(account), str(message_id))
+    # Delete and retry replace content_attributes in a message_updated: our own message is known by its id too.
+    ours = carried is None and event == "message_updated" and message_type not in ("incoming", 0)
+    followup_id = carried or (memory.followup_of(str(account), str(message_id)) if ours else None)
     role, agent = _sender(message_type, sender, assignee, payload)
     if role == "agent":
         agent = _agent(sender, account, memory, agents) or agent

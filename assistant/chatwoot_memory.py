@@ -4,14 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from assistant import store
 from assistant.chatwoot import Notes
 
+CACHED = 20_000  # entries kept per kind: conversations, agents and inboxes of a busy day
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Cache(Generic[K, V]):
+    """A bounded map of recent look-ups (misses included), least recently used dropped first."""
+
+    def __init__(self, size: int = CACHED) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V | None] = OrderedDict()
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        if key not in self._items:
+            return False, None
+        self._items.move_to_end(key)
+        return True, self._items[key]
+
+    def put(self, key: K, value: V | None) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
 
 class ChatwootMemory:
-    """Reads on its own read-only connection; writes are jobs for the single writer (`record`).
+    """Reads on its own read-only connection, through caches; writes are jobs for the single writer (`record`),
+    then `learned` (this process is the only writer of these tables, so the caches stay true).
 
     `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other.
     """
@@ -20,6 +47,9 @@ class ChatwootMemory:
         self.db_path = db_path
         self.lock = asyncio.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._inboxes: _Cache[str, str] = _Cache()
+        self._agents: _Cache[tuple[str, str], str] = _Cache()
+        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache()
 
     def _one(self, sql: str, params: tuple[str, ...]) -> sqlite3.Row | None:
         if self._conn is None:
@@ -33,17 +63,29 @@ class ChatwootMemory:
         return str(row[0]) if row else None
 
     def account_of_inbox(self, inbox: str) -> str | None:
-        row = self._one("SELECT account FROM chatwoot_inboxes WHERE inbox = ?", (inbox,))
-        return str(row[0]) if row else None
+        found, account = self._inboxes.get(inbox)
+        if not found:
+            row = self._one("SELECT account FROM chatwoot_inboxes WHERE inbox = ?", (inbox,))
+            account = str(row[0]) if row else None
+            self._inboxes.put(inbox, account)
+        return account
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
-        sql = "SELECT status, changed_ms FROM chatwoot_statuses WHERE account = ? AND conversation = ?"
-        row = self._one(sql, (account, conversation))
-        return (str(row[0]), int(row[1])) if row else None
+        found, status = self._statuses.get((account, conversation))
+        if not found:
+            sql = "SELECT status, changed_ms FROM chatwoot_statuses WHERE account = ? AND conversation = ?"
+            row = self._one(sql, (account, conversation))
+            status = (str(row[0]), int(row[1])) if row else None
+            self._statuses.put((account, conversation), status)
+        return status
 
     def agent_name(self, account: str, user: str) -> str | None:
-        row = self._one("SELECT name FROM chatwoot_agents WHERE account = ? AND user_id = ?", (account, user))
-        return str(row[0]) if row else None
+        found, name = self._agents.get((account, user))
+        if not found:
+            row = self._one("SELECT name FROM chatwoot_agents WHERE account = ? AND user_id = ?", (account, user))
+            name = str(row[0]) if row else None
+            self._agents.put((account, user), name)
+        return name
 
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""
@@ -58,6 +100,19 @@ class ChatwootMemory:
                 status = None
         agents = tuple(a for a in notes.agents if self.agent_name(a[0], a[1]) is None)
         return Notes(inbox=inbox, followup=followup, status=status, agents=agents)
+
+    def learned(self, notes: Notes) -> None:
+        """After `record(notes)` committed: the caches say what the tables now say."""
+        if notes.inbox is not None:
+            self._inboxes.put(notes.inbox[0], notes.inbox[1])
+        for account, user, name in notes.agents:
+            if self.agent_name(account, user) is None:
+                self._agents.put((account, user), name)
+        if notes.status is not None:
+            account, conversation, status, changed_ms = notes.status
+            last = self.last_status(account, conversation)
+            if last is None or changed_ms >= last[1]:
+                self._statuses.put((account, conversation), (status, changed_ms))
 
     def close(self) -> None:
         if self._conn is not None:

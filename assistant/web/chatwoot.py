@@ -101,6 +101,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents:
             await request.app[WRITER].submit(lambda conn: record(conn, news))
+            memory.learned(news)
     if mapped.ignored is not None:
         log.debug("chatwoot %s ignored: %s", payload.get("event"), mapped.ignored)
         return web.json_response({"accepted": False, "ignored": mapped.ignored}, dumps=json_dumps)

@@ -78,6 +78,7 @@ class Mapped:
     events: tuple[dict[str, Any], ...] = ()
     ignored: str | None = None
     notes: Notes = Notes()
+    unusual: bool = False  # ignored for a reason the operator should hear of
 
 
 def shop_id(account: Any, inbox: Any, *, by_inbox: bool) -> str:
@@ -255,7 +256,12 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     conv_id = _first(payload.get("id"))
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
-    account = _account(payload, payload, payload.get("inbox_id"), memory)
+    try:
+        account = _account(payload, payload, payload.get("inbox_id"), memory)
+    except EventError:
+        # Before 4.14.2, a conversation with no chat message, in an inbox no message came from yet: nothing
+        # of it is in the log, and guessing an account could close another account's conversation.
+        return Mapped(ignored="account unknown (no account, no message, an inbox not seen before)", unusual=True)
     changed_ms = _changed_ms(payload, now_ms)
     note = (str(account), str(conv_id), status, changed_ms)
     last = memory.last_status(str(account), str(conv_id))

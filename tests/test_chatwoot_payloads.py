@@ -268,9 +268,13 @@ async def test_chatwoot_resolve_without_account_uses_the_inbox_account(cw: Clien
     ]
 
 
-async def test_chatwoot_resolve_without_account_of_an_unknown_inbox_names_the_field(cw: Client) -> None:
+async def test_chatwoot_resolve_without_account_of_an_unknown_inbox_is_acknowledged(
+    cw: Client, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     status, body = await send(cw, fixture("status_resolved_no_account"))
-    assert status == 400 and body["field"] == "account.id"
+    assert status == 200 and body["accepted"] is False and body["ignored"].startswith("account unknown")
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+    assert "account unknown" in caplog.text  # the operator hears of it
 
 
 # ---- D8: campaigns --------------------------------------------------------------------------------

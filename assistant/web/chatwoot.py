@@ -103,6 +103,9 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             await request.app[WRITER].submit(lambda conn: record(conn, news))
             memory.learned(news)
     if mapped.ignored is not None:
-        log.debug("chatwoot %s ignored: %s", payload.get("event"), mapped.ignored)
+        level = logging.WARNING if mapped.unusual else logging.DEBUG
+        log.log(
+            level, "chatwoot %s of conversation %s ignored: %s", payload.get("event"), payload.get("id"), mapped.ignored
+        )
         return web.json_response({"accepted": False, "ignored": mapped.ignored}, dumps=json_dumps)
     return web.json_response({"accepted": True, "events": results}, dumps=json_dumps)

@@ -1,4 +1,4 @@
-"""`POST /v1/chatwoot`: Chatwoot account webhooks, API-inbox webhooks and agent-bot events, verified and mapped.
+"""`POST /v1/chatwoot`: Chatwoot account and API-inbox webhooks (agent-bot events too), verified and mapped.
 
 Chatwoot never re-sends an account webhook that was refused, and a non-2xx marks an API-inbox message
 failed or opens an agent bot's pending conversation: whatever Chatwoot legitimately sends is accepted.

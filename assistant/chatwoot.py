@@ -6,6 +6,7 @@ message events, `Conversations::EventDataPresenter#webhook_data` for conversatio
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,7 +131,7 @@ def _map_message(
     message_type = payload.get("message_type")
     if message_type in (2, "activity"):
         return Mapped(ignored="activity message")
-    attributes = _dict(payload.get("content_attributes"))
+    attributes = _attributes(payload.get("content_attributes"))
     if attributes.get("deleted"):
         return Mapped(ignored="deleted message (what it said was logged when it was written)")
     text = _text(payload)
@@ -370,6 +371,16 @@ def _item(value: Any) -> str | None:
     if not text or len(text) > MAX_ITEM_CHARS or any(ch.isspace() or not ch.isprintable() for ch in text):
         return None
     return text
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    """`content_attributes` as stored: a hash, or the JSON string a client posted (Chatwoot keeps it as given)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return _dict(value)
 
 
 def _dict(value: Any) -> dict[str, Any]:

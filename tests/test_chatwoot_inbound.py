@@ -181,6 +181,13 @@ def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
     assert mapped.events[0]["id"] == "auto-fu-1"
 
 
+def test_chatwoot_echo_with_attributes_as_a_json_string_is_auto() -> None:
+    payload = json.loads(fixture("agent_reply"))
+    payload["content_attributes"] = json.dumps({"assistant_followup_id": "fu-2"})  # posted as a string, kept so
+    mapped = map_payload(payload, by_inbox=False, now_ms=0)
+    assert (mapped.events[0]["sender"], mapped.events[0]["id"]) == ("auto", "auto-fu-2")
+
+
 def test_chatwoot_shop_ids_round_trip() -> None:
     assert account_of_shop(shop_id(3, 7, by_inbox=True)) == "3"
     assert account_of_shop(shop_id("12", None, by_inbox=False)) == "12"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
+
 from assistant import pg
 from assistant.events import Event
 
@@ -138,7 +140,7 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
             event.customer,
             event.agent,
             now_ms(),
-            json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+            msgspec.json.encode(event.raw).decode(),  # compact, Chinese as UTF-8: json.dumps' output, faster
         ),
     ).fetchall()  # read to the end: the statement is finished before the next
     if not rows:
@@ -221,7 +223,9 @@ def _touch_conversation(conn: sqlite3.Connection, event: Event, annotation: Anno
         " last_customer_ms = max(coalesce(conversations.last_customer_ms, 0), coalesce(excluded.last_customer_ms, 0)),"
         " last_agent_ms = max(coalesce(conversations.last_agent_ms, 0), coalesce(excluded.last_agent_ms, 0)),"
         " closed_ms = CASE WHEN excluded.closed_ms IS NOT NULL THEN excluded.closed_ms ELSE conversations.closed_ms END,"
-        " status = CASE WHEN excluded.closed_ms IS NOT NULL THEN 'closed'"
+        # A closure stamped before the conversation's latest message (it arrived late) closes nothing.
+        " status = CASE WHEN excluded.closed_ms IS NOT NULL AND excluded.closed_ms"
+        "   >= max(coalesce(conversations.last_customer_ms, 0), coalesce(conversations.last_agent_ms, 0)) THEN 'closed'"
         "   WHEN excluded.status = 'open' AND excluded.last_ts_ms > coalesce(conversations.closed_ms, 0)"
         "     AND (excluded.last_customer_ms IS NOT NULL OR excluded.last_agent_ms IS NOT NULL) THEN 'open'"
         "   ELSE conversations.status END,"

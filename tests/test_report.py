@@ -15,13 +15,15 @@ import pytest
 from assistant import store
 from assistant.config import Config, KpiTargets, load_config
 from assistant.kpi import metrics, report
-from tests.helpers import BACKENDS
 from tests.kpi_log import SHOP, D, Log
 
 SCRIPT = "<script>alert('x')</script>"
 
 
-pytestmark = BACKENDS
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test on a logged day runs on both backends (the others need no database)."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -244,6 +244,11 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    language: str = "zh_CN"  # every page and the command line's text: zh_CN or en
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -258,6 +263,7 @@ class Config:
     panel: PanelConfig = field(default_factory=PanelConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     # Values of the environment variables named by `*_env` keys, captured once at load.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     base_dir: Path = field(default_factory=Path.cwd)
@@ -333,6 +339,8 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{key}: must be positive, got {value}")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
+    if config.ui.language not in ("zh_CN", "en"):
+        raise ConfigError(f"[ui] language: expected 'zh_CN' or 'en', got {config.ui.language!r}")
     modes = ("send", "suggest")
     if config.followups.mode not in modes:
         raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import functools
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from assistant import i18n
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# The service's icon (a chat bubble), served at /favicon.ico and inlined in pages whose CSP allows no fetch.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<path d="M4 6h24a2 2 0 0 1 2 2v13a2 2 0 0 1-2 2H13l-6 5v-5H4a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2z" fill="#4a7bd0"/>'
+    '<circle cx="10" cy="14.5" r="2" fill="#fff"/><circle cx="16" cy="14.5" r="2" fill="#fff"/>'
+    '<circle cx="22" cy="14.5" r="2" fill="#fff"/></svg>'
+)
+FAVICON = "data:image/svg+xml," + quote(FAVICON_SVG)
 
 
 def format_value(value: Any, kind: str) -> str:
@@ -39,15 +50,22 @@ def duration(seconds: float | None) -> str:
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
-    """Every page template renders here: customer text is escaped, a missing name is an error."""
+def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
+    """Every page template renders here: customer text is escaped, a missing name is an error.
+
+    One environment per language (renders run in threads: the gettext callables must not be swapped).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language"] = language
+    env.globals["html_lang"] = language.replace("_", "-")
     env.filters["pct"] = lambda v: format_value(v, "pct")
     env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
     env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
@@ -57,6 +75,6 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(name: str, **context: Any) -> str:
-    """Render the page template `name`."""
-    return environment().get_template(name).render(**context)
+def render(name: str, language: str = i18n.DEFAULT_LANGUAGE, **context: Any) -> str:
+    """Render the page template `name` in `language`."""
+    return environment(language).get_template(name).render(**context)

@@ -6,18 +6,21 @@ import io
 import json
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from assistant import templating
+from assistant import i18n, templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
 from assistant.safetext import CsvWriter, terminal
-from assistant.templating import format_value
+from assistant.templating import FAVICON, format_value
+
+if TYPE_CHECKING:
+    from assistant.web.daynav import DayNav
 
 FORMATS = ("table", "csv", "json", "html")
 LOGS_PAGE = "/logs/daily"
@@ -48,8 +51,20 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None, token: str | None = None) -> str:
-    """One of FORMATS; `config` gives the HTML its targets and masking, `token` its links' ?token=."""
+def render(
+    reports: list[ShopReport],
+    fmt: str,
+    *,
+    config: Config | None = None,
+    token: str | None = None,
+    nav: DayNav | None = None,
+    log_links: bool = True,
+) -> str:
+    """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
+
+    `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
+    since a link to the service would be dead in a file.
+    """
     if fmt == "table":
         return render_table(reports)
     if fmt == "csv":
@@ -64,6 +79,9 @@ def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None,
             slow_s=config.kpi.slow_response_s,
             mask=config.privacy.mask,
             token=token,
+            language=config.ui.language,
+            nav=nav,
+            log_links=log_links,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -183,7 +201,14 @@ def log_link(shop: str, day: str, conversation: str, token: str | None = None) -
     return f"{LOGS_PAGE}?{query}#{quote('conv-' + conversation, safe='')}"
 
 
-def _response_chart(histogram: dict[str, int], slow_s: float) -> list[Bar]:
+def bucket_label(label: str, t: i18n.Translator) -> str:
+    """A response-time bucket as the reader's language writes it (the JSON keeps the keys)."""
+    if label == NO_REPLY:
+        return t.gettext("no reply")
+    return label.replace("min", t.gettext("min"))
+
+
+def _response_chart(histogram: dict[str, int], slow_s: float, t: i18n.Translator) -> list[Bar]:
     """One bar per response-time bucket, red past the slow-response threshold, then the unanswered."""
     buckets = [*RESPONSE_BUCKETS, (NO_REPLY, None)]
     top = max([histogram.get(label, 0) for label, _ in buckets] + [1])
@@ -192,7 +217,8 @@ def _response_chart(histogram: dict[str, int], slow_s: float) -> list[Bar]:
         count = histogram.get(label, 0)
         h = height * count / top
         fast = label != NO_REPLY and upper is not None and upper <= slow_s
-        bars.append(Bar(i * slot + 8, 10 + height - h, slot - 16, h, label, count, "good" if fast else "bad"))
+        shown = bucket_label(label, t)
+        bars.append(Bar(i * slot + 8, 10 + height - h, slot - 16, h, shown, count, "good" if fast else "bad"))
     return bars
 
 
@@ -207,7 +233,7 @@ def _hourly_chart(hourly: list[tuple[int, int]]) -> list[Bar]:
 
 
 def _flag_rows(
-    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None
+    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None, links: bool
 ) -> list[dict[str, Any]]:
     def shown(text: str | None) -> str | None:
         return mask_text(text) if mask and text is not None else text
@@ -224,7 +250,7 @@ def _flag_rows(
                 "text": shown(f.text),
                 "wait": f.wait_s,
                 "reply": shown(f.reply),
-                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token),
+                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token) if links else None,
                 "sender": f.sender,
                 "labels": "、".join(dict.fromkeys(str(x.get("label") or x.get("category")) for x in f.flags)),
             }
@@ -244,11 +270,18 @@ def render_html(
     slow_s: float = 60.0,
     mask: bool = True,
     token: str | None = None,
+    language: str = i18n.DEFAULT_LANGUAGE,
+    nav: DayNav | None = None,
+    log_links: bool = True,
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 
-    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links.
+    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links;
+    `nav` draws the day navigation of a served page.
     """
+    t = i18n.translator(language)
+    links = log_links
+    period = nav.period if nav is not None else (reports[0].period if reports else "")
     shops = []
     for r in reports:
         tz = ZoneInfo(r.timezone)
@@ -261,12 +294,14 @@ def render_html(
                     {"rank": i, "name": row.agent, "m": row.metrics, "cls": _cells(row.metrics, targets)}
                     for i, row in enumerate(r.agents, 1)
                 ],
-                "response_bars": _response_chart(r.figures.histogram, slow_s),
+                "response_bars": _response_chart(r.figures.histogram, slow_s, t),
                 "hourly_bars": _hourly_chart(r.figures.hourly),
-                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token),
-                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token),
+                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token, links=links),
+                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token, links=links),
             }
         )
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r)
-        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token)
-    return templating.render("report.html", shops=shops, targets=targets, slow_s=f"{slow_s:g}")
+        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token, links=links)
+    return templating.render(
+        "report.html", language, shops=shops, targets=targets, slow_s=f"{slow_s:g}", nav=nav, period=period, favicon=FAVICON
+    )

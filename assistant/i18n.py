@@ -86,3 +86,41 @@ def _(message: str, **values: object) -> str:
 def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
     """A counted message in the command line's language; `%(num)d` is the count."""
     return translator(_current).ngettext(singular, plural, n, **values)
+
+
+def event_kinds(language: str) -> dict[str, str]:
+    """Event types as the log shows them (the ids stay in JSON and CSV)."""
+    t = translator(language)
+    return {
+        "message": t.gettext("Message"),
+        "order_created": t.gettext("Order placed"),
+        "order_paid": t.gettext("Paid"),
+        "conversation_closed": t.gettext("Closed"),
+        "suggestion_used": t.gettext("Suggestion used"),
+    }
+
+
+def followup_states(language: str) -> dict[str, str]:
+    """Follow-up states as pages and the command line show them."""
+    t = translator(language)
+    return {
+        "armed": t.gettext("counting down"),
+        "deferred": t.gettext("deferred by quiet hours"),
+        "quiet": t.gettext("deferred by quiet hours"),
+        "pending": t.gettext("sending"),
+        "suggested": t.gettext("suggested to the agent"),
+        "sent": t.gettext("sent"),
+        "failed": t.gettext("sending failed"),
+        "missed": t.gettext("missed"),
+        "dropped": t.gettext("dropped in quiet hours"),
+        "cancelled": t.gettext("cancelled"),
+        "stale": t.gettext("the message came late: no follow-up"),
+        "came_back": t.gettext("the customer came back"),
+    }
+
+
+def label(language: str, ident: str, chinese: str | None) -> str:
+    """The name of an intent or customer type: the library's Chinese label, or the id made readable in en."""
+    if language == "zh_CN" and chinese:
+        return chinese
+    return ident.replace("_", " ")

@@ -39,14 +39,17 @@ def format_value(value: Any, kind: str) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def duration(seconds: float | None) -> str:
-    """A short human duration: 42s, 3m05s, 2h10m; empty for None."""
+def duration(seconds: float | None, t: i18n.Translator | None = None) -> str:
+    """A short human duration: 42s, 3m05s, 2h10m (42秒, 3分05秒 …); empty for None."""
     if seconds is None:
         return ""
+    t = t or i18n.translator("en")
     if seconds < 60:
-        return f"{seconds:.0f}s"
+        return t.gettext("%(s)ss", s=f"{seconds:.0f}")
     minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+    if minutes < 60:
+        return t.gettext("%(m)sm%(s)02ds", m=minutes, s=rest)
+    return t.gettext("%(h)sh%(m)02dm", h=minutes // 60, m=minutes % 60)
 
 
 @functools.cache
@@ -71,7 +74,7 @@ def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
-    env.filters["duration"] = duration
+    env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))
     return env
 
 

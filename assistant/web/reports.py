@@ -117,7 +117,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         content_type="text/html",
         charset="utf-8",
         headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",  # no script at all
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",  # no script
             "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
             "Cache-Control": "no-store",
         },

@@ -18,6 +18,7 @@ from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.service import QaService
 from assistant.templating import render
+from assistant.web.uitext import qa_messages
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_dumps, json_error
@@ -120,7 +121,9 @@ async def get_page(request: web.Request) -> web.Response:
     state = await asyncio.to_thread(recent, request, service)
     state["token"] = _url_token(request)
     state["timezone"] = request.app[CONFIG].shop.timezone
-    html = render("qa.html", state=state, alerts=state["alerts"], flags=state["flags"])
+    language = request.app[CONFIG].ui.language
+    state["messages"] = qa_messages(language)
+    html = render("qa.html", language, state=state, alerts=state["alerts"], flags=state["flags"])
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 

@@ -135,7 +135,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
     language = config.ui.language
     params = tuple((k, v) for k, v in (("shop", shop), ("token", token), ("unmasked", None if masked else "1")) if v)
-    nav = DayNav(day, page.latest, "/logs/daily", params)
+    nav = DayNav(page.day, page.latest, "/logs/daily", params)
     labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
     html = render(
         "daylog.html", language, page=page, nonce=nonce, token=token, url=_page_url, nav=nav, labels=labels,

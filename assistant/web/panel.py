@@ -13,7 +13,7 @@ from assistant import store
 from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
-from assistant.templating import render
+from assistant.templating import FAVICON_SVG, render
 from assistant.web.uitext import panel_followup_labels, panel_messages
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
@@ -56,6 +56,19 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     if name not in STATIC_FILES:
         return json_error(404, "not_found", "filename", "no such file")
     return web.FileResponse(STATIC_DIR / name, headers={"Content-Type": STATIC_FILES[name]})
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    """`GET /`: the agent panel (its query, e.g. `?agent=…&token=…`, kept)."""
+    location = "/panel" + (f"?{request.query_string}" if request.query_string else "")
+    raise web.HTTPFound(location, headers={"Referrer-Policy": "no-referrer"})
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """`GET /favicon.ico`: the service's icon (SVG)."""
+    return web.Response(
+        text=FAVICON_SVG, content_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 async def get_panel(request: web.Request) -> web.Response:

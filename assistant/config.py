@@ -56,7 +56,11 @@ class ShopConfig:
 
 @dataclass(frozen=True)
 class PhrasesConfig:
-    path: str = "phrases"
+    # One directory, or several: the first holds the vocabulary (intents, customer types, examples, the
+    # scorer) and its demo phrases; each later one is a shop's layer whose phrases replace an earlier
+    # layer's phrase of the same code or id.
+    path: str | list[str] = "phrases"
+    include_demo: bool = True  # false: the first directory's phrases are left out (its vocabulary stays)
     top_k: int = 3
     min_confidence: float = 0.25  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
@@ -277,6 +281,11 @@ class Config:
         p = Path(path)
         return p if p.is_absolute() else self.base_dir / p
 
+    def phrase_dirs(self) -> list[Path]:
+        """The phrase library's directories, the vocabulary's first, resolved."""
+        paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
+        return [self.resolve(p) for p in paths]
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.shop.timezone)
@@ -337,6 +346,8 @@ def _check(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if not config.phrase_dirs():
+        raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
     if config.ui.language not in ("zh_CN", "en"):

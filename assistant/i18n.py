@@ -124,3 +124,8 @@ def label(language: str, ident: str, chinese: str | None) -> str:
     if language == "zh_CN" and chinese:
         return chinese
     return ident.replace("_", " ")
+
+
+def label_of(ident: str, chinese: str | None) -> str:
+    """`label` in the command line's language."""
+    return label(_current, ident, chinese)

@@ -303,5 +303,12 @@ def render_html(
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r)
         shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token, links=links)
     return templating.render(
-        "report.html", language, shops=shops, targets=targets, slow_s=f"{slow_s:g}", nav=nav, period=period, favicon=FAVICON
+        "report.html",
+        language,
+        shops=shops,
+        targets=targets,
+        slow_s=f"{slow_s:g}",
+        nav=nav,
+        period=period,
+        favicon=FAVICON,
     )

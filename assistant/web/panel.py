@@ -14,12 +14,12 @@ from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
 from assistant.templating import FAVICON_SVG, render
-from assistant.web.uitext import panel_followup_labels, panel_messages
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
 from assistant.web.body import BodyError, read_json
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.stream import scope_conversations, scope_of
+from assistant.web.uitext import panel_followup_labels, panel_messages
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMO_CONVERSATION = "demo-1"

@@ -18,11 +18,11 @@ from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.service import QaService
 from assistant.templating import render
-from assistant.web.uitext import qa_messages
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.stream import RETRY_MS
+from assistant.web.uitext import qa_messages
 
 RECENT_MS = 24 * 3600 * 1000  # the page starts from the last day's flags and alerts
 RECENT_LIMIT = 200

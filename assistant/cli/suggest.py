@@ -71,7 +71,7 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
-    library, _ = loaded
+    library = loaded[0]
     by_intent: dict[str, int] = {}
     for p in library.phrases:
         by_intent[p.intent] = by_intent.get(p.intent, 0) + 1

@@ -22,32 +22,38 @@ from assistant.templating import FAVICON, format_value
 if TYPE_CHECKING:
     from assistant.web.daynav import DayNav
 
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog; translated where it is shown."""
+    return message
+
+
 FORMATS = ("table", "csv", "json", "html")
 LOGS_PAGE = "/logs/daily"
-TEAM = "(team)"
+TEAM = N_("(team)")
 
 # Terminal table: (key, header, kind) — kinds pick the number format.
 _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("consulted", "咨询", "int"),
-    ("served", "接待", "int"),
-    ("reply_rate", "回复率", "pct"),
-    ("inquiries", "询单", "int"),
-    ("ordered", "下单", "int"),
-    ("paid", "付款", "int"),
-    ("conversion", "转化率", "pct"),
-    ("sales", "销售额", "money"),
-    ("aov", "客单价", "money"),
-    ("first_response_avg_s", "首响s", "sec"),
-    ("response_avg_s", "平响s", "sec"),
-    ("slow_responses", "慢响", "int"),
-    ("ask_answer_ratio", "答问比", "ratio"),
-    ("short_replies", "短句", "int"),
-    ("followups_recovered", "挽回", "int"),
-    ("adoption_rate", "采纳率", "pct"),
-    ("qa_flags", "质检", "int"),
-    ("commission", "提成", "money"),
-    ("score", "评分", "score"),
-    ("grade", "等级", "text"),
+    ("consulted", N_("Consulted"), "int"),
+    ("served", N_("Served"), "int"),
+    ("reply_rate", N_("Reply rate"), "pct"),
+    ("inquiries", N_("Inquiries"), "int"),
+    ("ordered", N_("Orders"), "int"),
+    ("paid", N_("Payments"), "int"),
+    ("conversion", N_("Conversion"), "pct"),
+    ("sales", N_("Sales"), "money"),
+    ("aov", N_("Average order"), "money"),
+    ("first_response_avg_s", N_("First resp. s"), "sec"),
+    ("response_avg_s", N_("Avg resp. s"), "sec"),
+    ("slow_responses", N_("Slow"), "int"),
+    ("ask_answer_ratio", N_("Answers per question"), "ratio"),
+    ("short_replies", N_("Short replies"), "int"),
+    ("followups_recovered", N_("Won back"), "int"),
+    ("adoption_rate", N_("Adoption"), "pct"),
+    ("qa_flags", N_("Quality"), "int"),
+    ("commission", N_("Commission"), "money"),
+    ("score", N_("Score"), "score"),
+    ("grade", N_("Grade"), "text"),
 )
 
 
@@ -124,11 +130,11 @@ def render_table(reports: list[ShopReport]) -> str:
     for r in reports:
         head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
         if r.pending:
-            head += "  — pending: orders and payments count until the end of the next day"
-        header = ["客服", *(h for _, h, _ in _TABLE_COLUMNS)]
+            head += "  — " + i18n._("pending: orders and payments count until the end of the next day")
+        header = [i18n._("Agent"), *(i18n._(h) for _, h, _ in _TABLE_COLUMNS)]
         rows = [
             [
-                terminal(row.agent, single_line=True),
+                i18n._(TEAM) if row is r.team else terminal(row.agent, single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
             ]
             for row in [*r.agents, r.team]
@@ -162,7 +168,7 @@ def _quality_lines(r: ShopReport) -> list[str]:
     for agent, counts in sorted(r.figures.qa.items()):
         shown = " ".join(f"{labels.get(c, c)} {n}" for c, n in sorted(counts.items()))
         parts.append(f"{agent}: {shown}")
-    return ["质检  " + "   ".join(parts)]
+    return [i18n._("Quality") + "  " + "   ".join(parts)]
 
 
 def _quality_rows(r: ShopReport) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

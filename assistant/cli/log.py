@@ -18,12 +18,12 @@ import click
 
 from assistant.cli.common import DAY, common_options, db_path, load
 from assistant.clock import yesterday
-from assistant.i18n import _
 from assistant.config import Config
 from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export
 from assistant.daylog.query import DayQuery
+from assistant.i18n import _
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
@@ -208,7 +208,7 @@ def run_archive(config: Config, db: Path, *, dry_run: bool, pause_after: str | N
     if not db.exists():
         print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
         return 1
-    pause_step, _, nth = (pause_after or "").partition(":")
+    pause_step, _sep, nth = (pause_after or "").partition(":")
     seen: dict[str, int] = {}
 
     def on_step(step: str, shop_day: ShopDay) -> None:

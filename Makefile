@@ -40,8 +40,8 @@ train: $(STAMP)
 # catalog, keeping its translations; then translate the new entries (tests/test_i18n.py fails until then).
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location --omit-header \
-		-o assistant/locale/messages.pot .
-	$(BIN)/pybabel update -i assistant/locale/messages.pot -d assistant/locale -l zh_CN --no-location \
+		-o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d assistant/locale -l zh_CN --no-location \
 		--omit-header --ignore-obsolete
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font

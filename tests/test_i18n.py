@@ -37,7 +37,7 @@ def test_zh_cn_catalog_translates_every_extracted_message(tmp_path: Path) -> Non
         if not m.id:
             continue
         key = m.id if isinstance(m.id, str) else m.id[0]
-        strings = [m.string] if isinstance(m.string, str) else list(m.string)
+        strings = [m.string] if isinstance(m.string, str) else list(m.string or ())
         assert all(strings) and not m.fuzzy, f"untranslated: {key!r}"
         translated[key] = strings
     found = extracted(tmp_path)

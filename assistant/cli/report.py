@@ -114,10 +114,19 @@ def simulate_command(
     config_path: Path, db: Path | None, day: date, agents: int, customers: int, seed: int, shop: str
 ) -> int:
     from assistant.kpi.simulate import simulate
+    from assistant.suggest.engine import load_matcher
+    from assistant.suggest.phrases import LibraryError
 
     config = load(config_path, db)
     try:
-        result = simulate(db_path(config), day, agents, customers, seed, shop=shop, timezone=config.shop.timezone)
+        matcher = load_matcher(config)  # the day runs the configured library
+    except LibraryError as exc:
+        print(_("assistant: the phrase library has problems: %(first)s", first=exc.problems[0]), file=sys.stderr)
+        return 1
+    try:
+        result = simulate(
+            db_path(config), day, agents, customers, seed, shop=shop, timezone=config.shop.timezone, matcher=matcher
+        )
     except ValueError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return 1

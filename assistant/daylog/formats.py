@@ -286,9 +286,8 @@ def write_text(items: Iterable[Item], out: TextIO, *, color: bool = False, wordi
             if current is not None:
                 out.write("\n")
             current = key
-            heading = (
-                f"== {item['shop']} · {item['conversation']} · {words.t.gettext('customer')} {item['customer']} =="
-            )
+            who = words.senders["customer"]
+            heading = f"== {item['shop']} · {item['conversation']} · {who} {item['customer']} =="
             out.write(paint("bold", _safe(heading)) + "\n")
         out.write(_text_lines(item, paint, words))
     return count
@@ -335,7 +334,8 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
     if kind == "suggestion_used":
         used = t.gettext("%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=item.get("phrase_id"))
         return f"{clock}  {paint('dim', _pad(words.used, 9))} {_safe(used)}\n"
-    return f"{clock}  {paint('dim', _pad(words.closed, 9))} {t.gettext('conversation closed')}\n"
+    closed = t.gettext("conversation closed")
+    return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"
 
 
 def _notes(item: Item, paint: _Paint, words: _Words) -> str:
@@ -364,7 +364,8 @@ def _notes(item: Item, paint: _Paint, words: _Words) -> str:
     if item.get("short"):
         parts.append(paint("warn", t.gettext("short reply")))
     for f in item.get("qa") or ():
-        label = f"{t.gettext('quality')} {f.get('label') or f.get('category')}「{f.get('match')}」"
+        quality = t.gettext("quality")
+        label = f"{quality} {f.get('label') or f.get('category')}「{f.get('match')}」"
         parts.append(paint("bad", _safe(label)))
     note = item.get("followup")
     if note:

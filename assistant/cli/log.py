@@ -80,7 +80,11 @@ def log_command(
     )
 
 
-@click.command("archive", help="move days older than [store] retention_days into compressed files")
+@click.command(
+    "archive",
+    short_help="archive days older than retention_days",
+    help="move days older than [store] retention_days into compressed files",
+)
 @common_options
 @click.option("--dry-run", is_flag=True, help="list what would be archived; change nothing")
 # Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,

@@ -52,7 +52,11 @@ def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Pa
     return 3 if flags else 0
 
 
-@qa.command("eval", help="precision and recall per category, false alarms on ordinary agent replies")
+@qa.command(
+    "eval",
+    short_help="precision and recall of the rules",
+    help="precision and recall per category, false alarms on ordinary agent replies",
+)
 @click.option(
     "--set",
     "sets",

@@ -61,6 +61,7 @@ def _report(result: ImportResult, library: Library) -> None:
 
 @phrases.command(
     "import",
+    short_help="a Qianniu table into a phrase file",
     help="read a Qianniu .csv/.xlsx (分组/快捷编码/快捷短语) into a phrase file; each row's intent from its text",
 )
 @click.argument("file", type=click.Path(path_type=Path))

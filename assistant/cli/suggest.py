@@ -152,7 +152,11 @@ def suggest_command(
     return 0
 
 
-@click.command("eval", help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)")
+@click.command(
+    "eval",
+    short_help="suggestion quality on labeled sets",
+    help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)",
+)
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--intents",
@@ -217,7 +221,11 @@ def eval_command(
     return 0
 
 
-@phrases.command("train", help="train the learned scorer from the triggers and examples; write scorer.npz")
+@phrases.command(
+    "train",
+    short_help="train the learned scorer (scorer.npz)",
+    help="train the learned scorer from the triggers and examples; write scorer.npz",
+)
 @click.option("--c", "c", type=float, default=None, help="inverse regularization (default: the tested value)")
 @common_options
 @phrases_option

@@ -33,10 +33,10 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 def serve(config: Config) -> int:
     """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
     from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
-    from assistant.web import server
-    from assistant.web.auth import token_for
     from assistant.qa.rules import RulesError
     from assistant.suggest.phrases import LibraryError
+    from assistant.web import server
+    from assistant.web.auth import token_for
     from assistant.writer import StorageError
 
     if config.secret(config.webhook.secret_env) is None:

@@ -65,7 +65,9 @@ def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pyte
         capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "html", "--out", str(out_file)
     )
     assert code == 0 and out == "" and "已写入" in err
-    assert out_file.read_text(encoding="utf-8").startswith("<!doctype html>")
+    html = out_file.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>")
+    assert "<a " not in html and "<form" not in html  # a page in a file links to no service: no dead links
 
 
 @pytest.mark.parametrize(

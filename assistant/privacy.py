@@ -113,11 +113,32 @@ def _masked(m: re.Match[str], value: str) -> str:
         return f"{value[0]}***{value[at:]}"
     if kind in ("id", "card") and _ORDER_LABEL.search(m.string, max(0, m.start() - 16), m.start()):
         return value
-    if kind == "id":
+    if kind == "id" and not _is_bank_card(m.group()):
         return _keep_digits(value, first=1, last=1)
-    if kind == "card":
+    if kind in ("id", "card"):
         return _keep_digits(value, first=0, last=4)
     return _mask_phone(value)
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _is_bank_card(id_shaped: str) -> bool:
+    """An 18-digit number shaped like an ID (UnionPay cards start 62, as do Gansu's region codes) is a card
+    when its last digit is a Luhn check digit and not the ID's own ISO 7064 MOD 11-2 check character.
+
+    A number valid both ways cannot be told apart and stays an ID (the stronger masking).
+    """
+    digits = "".join(ch for ch in id_shaped if not ch.isspace()).upper()
+    if "10X98765432"[sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS)) % 11] == digits[17]:
+        return False
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
 
 
 def _keep_digits(value: str, *, first: int, last: int) -> str:

@@ -195,7 +195,18 @@ def test_mask_never_shows_a_whole_card_number(before: str, body: str, after: str
     card = luhn_complete("6" + body)
     masked = mask(f"{before}{card}{after}")
     assert card not in masked
+    if len(card) == 18 and id_check(card[:17]) == card:
+        return  # valid as a card and as an ID number: masked as an ID (checked above: not shown whole)
     assert digits(card)[-4:] in masked
+
+
+def test_mask_takes_an_id_shaped_number_with_a_card_check_digit_for_a_card() -> None:
+    card = luhn_complete("62010119900307126")  # UnionPay prefix 62, also a Gansu region code and a date
+    assert id_check(card[:17]) != card  # not a valid ID number
+    masked = mask(f"退款卡号{card}谢谢")
+    assert masked == f"退款卡号{'*' * 14}{card[-4:]}谢谢"
+    real_id = id_check("62010119900307126")
+    assert mask(f"身份证{real_id}") == f"身份证6{'*' * 16}{real_id[-1]}"
 
 
 @given(

@@ -98,13 +98,15 @@ def test_report_table_lists_agents_then_the_team(log: Log) -> None:
     text = report.render_table(log.reports())
     lines = text.splitlines()
     assert lines[0].startswith(f"{SHOP}  {D.isoformat()}")
-    assert lines[3].startswith("A ") and lines[4].startswith("B ") and lines[-1].startswith("(team)")
+    assert lines[3].startswith("A ") and lines[4].startswith("B ") and lines[-1].startswith("（团队）")  # zh_CN
+    english = report.render_table(log.reports(), "en").splitlines()
+    assert english[1].startswith("Agent") and english[-1].startswith("(team)")
     assert "50.0%" in lines[3] and "241.00" in lines[3]
 
 
 def test_report_table_says_pending(log: Log) -> None:
     text = report.render_table(log.reports(now=metrics.credit_window(D, log.config.tz)[1]))
-    assert "pending" in text.splitlines()[0]
+    assert "延迟统计" in text.splitlines()[0]
 
 
 # ---- HTML ------------------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def test_report_renders_an_empty_day(tmp_path: Path) -> None:
     assert r[0].agents == [] and r[0].team.metrics["consulted"] == 0
     page = Page(report.render(r, "html", config=log.config))
     assert page.find("tr", "agent") == []
-    assert report.render_table(r).splitlines()[-1].startswith("(team)")
+    assert report.render_table(r).splitlines()[-1].startswith("（团队）")
     log.close()
 
 

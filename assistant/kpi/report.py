@@ -72,7 +72,7 @@ def render(
     since a link to the service would be dead in a file.
     """
     if fmt == "table":
-        return render_table(reports)
+        return render_table(reports, (config or Config()).ui.language)
     if fmt == "csv":
         return render_csv(reports)
     if fmt == "json":
@@ -124,17 +124,18 @@ def _pad(text: str, width: int, left: bool) -> str:
     return text + gap if left else gap + text
 
 
-def render_table(reports: list[ShopReport]) -> str:
+def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAGE) -> str:
     """A readable terminal table per shop: agents ranked, then the team."""
+    t = i18n.translator(language)
     out = []
     for r in reports:
         head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
         if r.pending:
-            head += "  — " + i18n._("pending: orders and payments count until the end of the next day")
-        header = [i18n._("Agent"), *(i18n._(h) for _, h, _ in _TABLE_COLUMNS)]
+            head += "  — " + t.gettext("pending: orders and payments count until the end of the next day")
+        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS)]
         rows = [
             [
-                i18n._(TEAM) if row is r.team else terminal(row.agent, single_line=True),
+                t.gettext(TEAM) if row is r.team else terminal(row.agent, single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
             ]
             for row in [*r.agents, r.team]
@@ -146,7 +147,7 @@ def render_table(reports: list[ShopReport]) -> str:
 
         rule = "-" * len(line(header))
         body = [line(c) for c in rows[:-1]]
-        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r)]))
+        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
 
 
@@ -159,7 +160,7 @@ def _labels(r: ShopReport) -> dict[str, str]:
     return found
 
 
-def _quality_lines(r: ShopReport) -> list[str]:
+def _quality_lines(r: ShopReport, t: i18n.Translator) -> list[str]:
     """质检: each agent's flagged messages per category, one line."""
     if not r.figures.qa:
         return []
@@ -168,7 +169,7 @@ def _quality_lines(r: ShopReport) -> list[str]:
     for agent, counts in sorted(r.figures.qa.items()):
         shown = " ".join(f"{labels.get(c, c)} {n}" for c, n in sorted(counts.items()))
         parts.append(f"{agent}: {shown}")
-    return [i18n._("Quality") + "  " + "   ".join(parts)]
+    return [t.gettext("Quality") + "  " + "   ".join(parts)]
 
 
 def _quality_rows(r: ShopReport) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

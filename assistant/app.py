@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from assistant.bus import Bus
+from assistant.chatwoot_memory import ChatwootMemory
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
@@ -28,6 +29,7 @@ from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.web.appkeys import (
     BUS,
+    CHATWOOT,
     CONFIG,
     DB_PATH,
     ENGINE,
@@ -67,6 +69,7 @@ def create_app(
     app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
     app[QA_INSPECTOR] = inspector or _inspector(config)
+    app[CHATWOOT] = ChatwootMemory(app[DB_PATH])
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)
@@ -98,6 +101,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INGESTOR] = ingestor
     yield
     await writer.close()
+    app[CHATWOOT].close()
     engine.conversations.close()
     engine.items.close()
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)

@@ -1,28 +1,85 @@
-"""Chatwoot webhook payloads → the assistant's events (pure; parses defensively across versions)."""
+"""Chatwoot webhook payloads → the assistant's events (pure: what it must remember comes in as `Memory`).
+
+The shapes are Chatwoot's own (docs/chatwoot.md, tests/data/chatwoot/README.md): `Message#webhook_data` for
+message events, `Conversations::EventDataPresenter#webhook_data` for conversation events.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from assistant.events import EventError, parse_ts
 
 MESSAGE_EVENTS = ("message_created", "message_updated")
-CONVERSATION_EVENTS = ("conversation_created", "conversation_status_changed", "conversation_updated")
-KNOWN_EVENTS = (*MESSAGE_EVENTS, *CONVERSATION_EVENTS, "webwidget_triggered")
+# `conversation_resolved` / `conversation_opened` reach agent bots only; the others every webhook.
+STATUS_EVENTS = ("conversation_status_changed", "conversation_updated", "conversation_resolved", "conversation_opened")
+KNOWN_EVENTS = (*MESSAGE_EVENTS, *STATUS_EVENTS, "conversation_created", "webwidget_triggered")
 # Put on messages the assistant posts, so their webhook echo is logged as `auto`, never as an agent reply.
 FOLLOWUP_ATTRIBUTE = "assistant_followup_id"
 SHOP_PREFIX = "chatwoot"
 MAX_ITEM_CHARS = 200
+MAX_TEXT_CHARS = 150_000  # Chatwoot's own limit on a message's content (app/models/message.rb)
+RESOLVED = "resolved"
+# How an attachment-only message is logged: the text says what was attached.
+ATTACHMENT_WORDS = {
+    "image": "图片",
+    "audio": "语音",
+    "video": "视频",
+    "file": "文件",
+    "location": "位置",
+    "contact": "名片",
+    "fallback": "附件",
+}
+
+
+class Memory(Protocol):
+    """What earlier deliveries taught: our follow-ups' message ids, inboxes' accounts, the last status."""
+
+    def followup_of(self, account: str, message: str) -> str | None: ...
+
+    def account_of_inbox(self, inbox: str) -> str | None: ...
+
+    def last_status(self, account: str, conversation: str) -> tuple[str, int] | None: ...
+
+    def agent_name(self, account: str, user: str) -> str | None: ...
+
+
+class NoMemory:
+    """A memory that knows nothing (a first delivery, or a pure mapping in tests)."""
+
+    def followup_of(self, account: str, message: str) -> str | None:
+        return None
+
+    def account_of_inbox(self, inbox: str) -> str | None:
+        return None
+
+    def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
+        return None
+
+    def agent_name(self, account: str, user: str) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Notes:
+    """What a payload teaches, to remember once its events are logged."""
+
+    inbox: tuple[str, str] | None = None  # (inbox, account)
+    followup: tuple[str, str, str] | None = None  # (account, message id, follow-up id)
+    status: tuple[str, str, str, int] | None = None  # (account, conversation, status, changed at ms)
+    agents: tuple[tuple[str, str, str], ...] = ()  # (account, user id, name) of agents first seen
 
 
 @dataclass(frozen=True)
 class Mapped:
-    """The outcome of mapping one payload: raw assistant events, or the reason it is ignored."""
+    """The outcome of mapping one payload: raw assistant events, or the reason it is ignored; and notes."""
 
     events: tuple[dict[str, Any], ...] = ()
     ignored: str | None = None
+    notes: Notes = Notes()
+    unusual: bool = False  # ignored for a reason the operator should hear of
 
 
 def shop_id(account: Any, inbox: Any, *, by_inbox: bool) -> str:
@@ -41,9 +98,15 @@ def account_of_shop(shop: str) -> str | None:
 
 
 def map_payload(
-    payload: dict[str, Any], *, delivery: str | None, by_inbox: bool, now_ms: int, item_attribute: str = ""
+    payload: dict[str, Any],
+    *,
+    by_inbox: bool,
+    now_ms: int,
+    item_attribute: str = "",
+    memory: Memory | None = None,
 ) -> Mapped:
-    """Map one Chatwoot webhook or agent-bot payload; `item_attribute` names the custom attribute with the item."""
+    """Map one Chatwoot webhook, API-inbox or agent-bot payload; `item_attribute` names the item's attribute."""
+    memory = memory or NoMemory()
     event = payload.get("event")
     if not isinstance(event, str):
         raise EventError("event", "required string (the Chatwoot event name)")
@@ -51,46 +114,57 @@ def map_payload(
         return Mapped(ignored=f"event {event!r} is not used")
     if event == "webwidget_triggered":
         return Mapped(ignored="widget opened; nothing to log until the customer writes")
+    if event == "conversation_created":
+        return Mapped(ignored="conversation created; nothing to log until a message")
     if event in MESSAGE_EVENTS:
-        return _map_message(payload, by_inbox=by_inbox, now_ms=now_ms, item_attribute=item_attribute)
-    return _map_conversation(payload, event, delivery=delivery, by_inbox=by_inbox, now_ms=now_ms)
+        return _map_message(
+            payload, event, by_inbox=by_inbox, now_ms=now_ms, item_attribute=item_attribute, memory=memory
+        )
+    return _map_status(payload, event, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
 
 
-def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, item_attribute: str = "") -> Mapped:
+def _map_message(
+    payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: int, item_attribute: str, memory: Memory
+) -> Mapped:
     if payload.get("private"):
         return Mapped(ignored="private note")
     message_type = payload.get("message_type")
     if message_type in (2, "activity"):
         return Mapped(ignored="activity message")
-    content = payload.get("content")
-    if not isinstance(content, str) or not content.strip():
-        return Mapped(ignored="message without text (attachment only)")
+    attributes = _attributes(payload.get("content_attributes"))
+    if attributes.get("deleted"):
+        return Mapped(ignored="deleted message (what it said was logged when it was written)")
+    text = _text(payload)
+    if text is None:
+        return Mapped(ignored="message without text or attachments")
     conversation = _dict(payload.get("conversation"))
-    conv_id = _first(conversation.get("display_id"), conversation.get("id"))
+    conv_id = _first(conversation.get("id"))
     if conv_id is None:
         raise EventError("conversation.id", "required (the conversation's display id)")
     message_id = payload.get("id")
     if message_id is None:
         raise EventError("id", "required (the message id)")
-    account = _account(payload, conversation)
     inbox = _first(_dict(payload.get("inbox")).get("id"), conversation.get("inbox_id"))
+    account = _account(payload, conversation, inbox, memory)
     sender = _dict(payload.get("sender"))
     meta = _dict(conversation.get("meta"))
     contact = _first(
         _dict(meta.get("sender")).get("id"),
-        _dict(payload.get("contact")).get("id"),
-        sender.get("id") if sender.get("type") == "contact" else None,
+        sender.get("id") if message_type in ("incoming", 0) else None,  # a contact sender (it has no `type`)
         _dict(conversation.get("contact_inbox")).get("contact_id"),
     )
     if contact is None:
         raise EventError("conversation.meta.sender.id", "required (the contact id)")
-    assignee = _dict(meta.get("assignee"))
-    assignee_name = _agent_name(assignee)
-    attributes = _dict(payload.get("content_attributes"))
-    followup_id = attributes.get(FOLLOWUP_ATTRIBUTE)
-    role, agent = _sender(message_type, sender, assignee_name)
-    if followup_id:
-        role = "auto"
+    agents: list[tuple[str, str, str]] = []
+    assignee = _assignee(meta, account, memory, agents)
+    carried = attributes.get(FOLLOWUP_ATTRIBUTE)
+    carried = carried if isinstance(carried, str) and carried.strip() else None
+    # Delete and retry replace content_attributes in a message_updated: our own message is known by its id too.
+    ours = carried is None and event == "message_updated" and message_type not in ("incoming", 0)
+    followup_id = carried or (memory.followup_of(str(account), str(message_id)) if ours else None)
+    role, agent = _sender(message_type, sender, assignee, payload)
+    if role == "agent":
+        agent = _agent(sender, account, memory, agents) or agent
     raw: dict[str, Any] = {
         "id": f"cw-{account}-msg-{message_id}",
         "type": "message",
@@ -99,103 +173,191 @@ def _map_message(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, item_a
         "conversation": str(conv_id),
         "customer": str(contact),
         "sender": role,
-        "text": content,
+        "text": text,
     }
     if agent:
         raw["agent"] = agent
     item = _item(_dict(conversation.get("custom_attributes")).get(item_attribute)) if item_attribute else None
     if item is not None:
         raw["item"] = item
-    if followup_id and isinstance(followup_id, str):
+    if followup_id:
+        raw["sender"] = "auto"
         raw["followup_id"] = followup_id
         # The same id the assistant logged its follow-up under: the echo is a duplicate, not a second message.
         raw["id"] = f"auto-{followup_id}"
-    return Mapped(events=(raw,))
+    notes = Notes(
+        inbox=(str(inbox), str(account)) if inbox is not None else None,
+        followup=(str(account), str(message_id), carried) if carried else None,
+        status=_status_note(str(account), str(conv_id), conversation, now_ms),
+        agents=tuple(agents),
+    )
+    return Mapped(events=(raw,), notes=notes)
 
 
-def _sender(message_type: Any, sender: dict[str, Any], assignee: str | None) -> tuple[str, str | None]:
+def _text(payload: dict[str, Any]) -> str | None:
+    """The message's text; for an attachment-only message, what was attached ("[图片]"); else None."""
+    content = payload.get("content")
+    if isinstance(content, str) and content.strip():
+        return content
+    attachments = payload.get("attachments")
+    if not isinstance(attachments, list) or not attachments:
+        return None
+    words = []
+    for attachment in attachments:
+        kind = _dict(attachment).get("file_type")
+        words.append(f"[{ATTACHMENT_WORDS.get(kind, '附件') if isinstance(kind, str) else '附件'}]")
+    return " ".join(words)
+
+
+def _sender(
+    message_type: Any, sender: dict[str, Any], assignee: str | None, payload: dict[str, Any]
+) -> tuple[str, str | None]:
     """(assistant sender, agent) from Chatwoot's message_type and sender."""
     if message_type in ("incoming", 0):
         return "customer", assignee
     if message_type in ("template", 3):
         return "auto", assignee
-    kind = sender.get("type")
-    if kind == "user":
-        return "agent", _agent_name(sender) or assignee or "agent"
-    # An outgoing message from an agent bot, an automation, or with no sender.
+    if _dict(payload.get("additional_attributes")).get("campaign_id") is not None:
+        return "auto", assignee  # a campaign: sent in the campaign user's name, not written by them
+    if sender.get("type") == "user":
+        return "agent", _user_name(sender) or assignee or "agent"
+    # An outgoing message from an agent bot, Captain, an automation, or with no sender.
     return "auto", assignee
 
 
-def _map_conversation(
-    payload: dict[str, Any], event: str, *, delivery: str | None, by_inbox: bool, now_ms: int
-) -> Mapped:
-    status = payload.get("status")
-    changed = _dict(payload.get("changed_attributes"))
-    if event == "conversation_updated" and "status" not in changed and status != "resolved":
+def _assignee(meta: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
+    """The assigned agent's name; a bot assignee is no agent."""
+    assignee = _dict(meta.get("assignee"))
+    if assignee.get("type") == "agent_bot" or meta.get("assignee_type") == "AgentBot":
+        return None
+    return _agent(assignee, account, memory, seen)
+
+
+def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
+    """An agent's one name, keyed on the Chatwoot user id: the name first seen for it, kept across renames."""
+    name = _user_name(user)
+    user_id = _first(user.get("id"))
+    if user_id is None:
+        return name
+    known = memory.agent_name(account, str(user_id))
+    if known is not None:
+        return known
+    if name is not None:
+        seen.append((account, str(user_id), name))
+    return name
+
+
+def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
+    """A status change → `conversation_closed` once per resolve, in the order Chatwoot made the changes."""
+    if event == "conversation_updated" and "status" not in _changed_keys(payload.get("changed_attributes")):
         return Mapped(ignored="conversation updated without a status change")
-    if status != "resolved":
-        return Mapped(ignored=f"conversation status {status!r} needs no event")
-    conv_id = _first(payload.get("display_id"), payload.get("id"))
+    status = payload.get("status")
+    if not isinstance(status, str) or not status:
+        raise EventError("status", "required string (the conversation's status)")
+    conv_id = _first(payload.get("id"))
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
-    account = _account(payload, payload)
+    try:
+        account = _account(payload, payload, payload.get("inbox_id"), memory)
+    except EventError:
+        # Before 4.14.2, a conversation with no chat message, in an inbox no message came from yet: nothing
+        # of it is in the log, and guessing an account could close another account's conversation.
+        return Mapped(ignored="account unknown (no account, no message, an inbox not seen before)", unusual=True)
+    changed_ms = _changed_ms(payload, now_ms)
+    note = (str(account), str(conv_id), status, changed_ms)
+    last = memory.last_status(str(account), str(conv_id))
+    if last is not None and changed_ms < last[1]:
+        return Mapped(ignored=f"status {status!r} older than the last change seen ({last[0]!r})")
+    if last is not None and (last[0] == RESOLVED) == (status == RESOLVED):
+        return Mapped(ignored=f"status {status!r} already known", notes=Notes(status=note))
+    if status != RESOLVED:
+        return Mapped(ignored=f"conversation status {status!r} needs no event", notes=Notes(status=note))
     meta = _dict(payload.get("meta"))
     contact = _first(_dict(meta.get("sender")).get("id"), _dict(payload.get("contact_inbox")).get("contact_id"))
     if contact is None:
         raise EventError("meta.sender.id", "required (the contact id)")
-    stamp = _first(payload.get("timestamp"), payload.get("last_activity_at"))
-    key = delivery or f"{stamp}"
     raw: dict[str, Any] = {
-        "id": f"cw-{account}-conv-{conv_id}-resolved-{key}",
+        # Keyed on the status change, not the delivery: every announcement of one resolve is one event.
+        "id": f"cw-{account}-conv-{conv_id}-resolved-{changed_ms}",
         "type": "conversation_closed",
-        "ts": _ts(stamp, now_ms),
+        "ts": changed_ms,
         "shop": shop_id(account, payload.get("inbox_id"), by_inbox=by_inbox),
         "conversation": str(conv_id),
         "customer": str(contact),
     }
-    agent = _agent_name(_dict(meta.get("assignee")))
+    agents: list[tuple[str, str, str]] = []
+    agent = _assignee(meta, str(account), memory, agents)
     if agent:
         raw["agent"] = agent
-    return Mapped(events=(raw,))
+    return Mapped(events=(raw,), notes=Notes(status=note, agents=tuple(agents)))
 
 
-def _account(payload: dict[str, Any], conversation: dict[str, Any]) -> str:
+def _changed_keys(changed: Any) -> set[str]:
+    """The attribute names of `changed_attributes`: a list of single-key dicts (a dict, defensively)."""
+    if isinstance(changed, dict):
+        return {str(k) for k in changed}
+    if isinstance(changed, list):
+        return {str(k) for item in changed if isinstance(item, dict) for k in item}
+    return set()
+
+
+def _changed_ms(conversation: dict[str, Any], now_ms: int) -> int:
+    """When the conversation last changed (`updated_at`, a float epoch), else its last activity, else now."""
+    return _ts(_first(conversation.get("updated_at"), conversation.get("timestamp")), now_ms)
+
+
+def _status_note(
+    account: str, conv_id: str, conversation: dict[str, Any], now_ms: int
+) -> tuple[str, str, str, int] | None:
+    """A message's conversation still open at its last change: a reopening the status events may miss.
+
+    Never `resolved`: only a status event logs a closure, and it must not look old against a message's news.
+    """
+    status = conversation.get("status")
+    if not isinstance(status, str) or status in ("", RESOLVED) or conversation.get("updated_at") is None:
+        return None
+    return (account, conv_id, status, _changed_ms(conversation, now_ms))
+
+
+def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, memory: Memory) -> str:
+    """The account: the payload's, the last chat message's, else the one this inbox was seen in."""
     messages = conversation.get("messages")
     first_message = _dict(messages[0]) if isinstance(messages, list) and messages else {}
     account = _first(
         _dict(payload.get("account")).get("id"),
-        payload.get("account_id"),
-        conversation.get("account_id"),
+        _dict(conversation.get("account")).get("id"),
         first_message.get("account_id"),
     )
+    if account is None and inbox is not None:
+        # Before 4.14.2 a conversation payload has no `account`; inbox ids are unique across accounts.
+        account = memory.account_of_inbox(str(inbox))
     if account is None:
-        raise EventError("account.id", "required (the Chatwoot account id)")
+        raise EventError("account.id", "required (the Chatwoot account id; unknown for this inbox)")
     return str(account)
 
 
-def _agent_name(user: dict[str, Any]) -> str | None:
-    name = _first(user.get("available_name"), user.get("name"))
+def _user_name(user: dict[str, Any]) -> str | None:
+    """An agent's one name: the user's `name`, which every payload carries (the panel too), else the id.
+
+    `available_name` (the display name) is only in conversation payloads, so it would split one agent in two.
+    """
+    name = user.get("name")
     if isinstance(name, str) and name.strip():
         return name.strip()
     return str(user["id"]) if user.get("id") is not None else None
 
 
 def _ts(value: Any, now_ms: int) -> int:
-    """Chatwoot's times: ISO strings ("…Z", "2020-03-03 13:05:57 UTC") or epoch seconds; else now."""
+    """Chatwoot's times: ISO-8601 strings ("2026-11-20T02:00:05.123Z") or epoch seconds; else now."""
     if isinstance(value, bool) or value is None:
         return now_ms
     if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return now_ms
         return int(value * 1000) if value < 100_000_000_000 else int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(" UTC"):
-            try:
-                parsed = datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-                return int(parsed.timestamp() * 1000)
-            except ValueError:
-                pass
         try:
-            return parse_ts(text)
+            return parse_ts(value.strip())
         except EventError:
             return now_ms
     return now_ms
@@ -211,12 +373,22 @@ def _item(value: Any) -> str | None:
     return text
 
 
+def _attributes(value: Any) -> dict[str, Any]:
+    """`content_attributes` as stored: a hash, or the JSON string a client posted (Chatwoot keeps it as given)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return _dict(value)
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _first(*values: Any) -> Any:
     for value in values:
-        if value is not None and value != "":
+        if value is not None and value != "" and not isinstance(value, (dict, list, bool)):
             return value
     return None

@@ -164,8 +164,12 @@ class WebhookOutConfig:
 class ChatwootConfig:
     url: str = "http://127.0.0.1:3000"
     api_token_env: str = "CHATWOOT_API_TOKEN"
-    webhook_secret_env: str = "CHATWOOT_WEBHOOK_SECRET"
+    webhook_secret_env: str = "CHATWOOT_WEBHOOK_SECRET"  # the account webhook's secret
+    # Env vars of more sources' secrets: an API inbox's webhook, each agent bot (each signs with its own).
+    extra_secrets_env: list[str] = field(default_factory=list)
     allow_unsigned: bool = False
+    # E-mail inboxes send the mail's HTML twice in one delivery; Chatwoot never re-sends what is refused.
+    max_body_bytes: int = 8_388_608
     post_suggestions_as_note: bool = False
     shop_by_inbox: bool = False  # shop = "<account>:<inbox>" instead of the account alone
     note_shops: list[str] = field(default_factory=list)  # shops whose agents get suggestion notes; empty: all
@@ -342,6 +346,7 @@ def _check(config: Config) -> None:
         "[store] retention_days": config.store.retention_days,
         "[server] request_timeout_s": config.server.request_timeout_s,
         "[store] busy_timeout_s": config.store.busy_timeout_s,
+        "[hooks.chatwoot] max_body_bytes": config.hooks.chatwoot.max_body_bytes,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -375,6 +380,8 @@ def _env_names(obj: Any) -> set[str]:
             value = getattr(obj, f.name)
             if f.name.endswith("_env") and isinstance(value, str) and value:
                 names.add(value)
+            elif f.name.endswith("_env") and isinstance(value, list):  # several secrets, one variable each
+                names |= {v for v in value if isinstance(v, str) and v}
             else:
                 names |= _env_names(value)
     elif isinstance(obj, Mapping):

@@ -296,3 +296,39 @@ def _m040_catalog(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="050_chatwoot")
+def _m050_chatwoot(db: Database) -> None:
+    # What the Chatwoot integration learns from deliveries (assistant/chatwoot_memory.py): which Chatwoot
+    # messages are our follow-ups (delete and retry drop the marker from their updates), which account an
+    # inbox belongs to (conversation payloads before 4.14.2 carry none), and each conversation's last status
+    # with the time it changed (one closure per resolve, none from a change older than the last seen), and each
+    # agent's name by Chatwoot user id (one name per person, whichever payload named them first).
+    db.executescript(
+        """
+        CREATE TABLE chatwoot_followups (
+            account TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            followup_id TEXT NOT NULL,
+            PRIMARY KEY (account, message_id)
+        );
+        CREATE TABLE chatwoot_inboxes (
+            inbox TEXT PRIMARY KEY,
+            account TEXT NOT NULL
+        );
+        CREATE TABLE chatwoot_agents (
+            account TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (account, user_id)
+        );
+        CREATE TABLE chatwoot_statuses (
+            account TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            status TEXT NOT NULL,
+            changed_ms INTEGER NOT NULL,
+            PRIMARY KEY (account, conversation)
+        );
+        """
+    )

@@ -177,7 +177,9 @@ def _touch_conversation(conn: sqlite3.Connection, event: Event, annotation: Anno
         " last_customer_ms = max(coalesce(conversations.last_customer_ms, 0), coalesce(excluded.last_customer_ms, 0)),"
         " last_agent_ms = max(coalesce(conversations.last_agent_ms, 0), coalesce(excluded.last_agent_ms, 0)),"
         " closed_ms = CASE WHEN excluded.closed_ms IS NOT NULL THEN excluded.closed_ms ELSE conversations.closed_ms END,"
-        " status = CASE WHEN excluded.closed_ms IS NOT NULL THEN 'closed'"
+        # A closure stamped before the conversation's latest message (it arrived late) closes nothing.
+        " status = CASE WHEN excluded.closed_ms IS NOT NULL AND excluded.closed_ms"
+        "   >= max(coalesce(conversations.last_customer_ms, 0), coalesce(conversations.last_agent_ms, 0)) THEN 'closed'"
         "   WHEN excluded.status = 'open' AND excluded.last_ts_ms > coalesce(conversations.closed_ms, 0)"
         "     AND (excluded.last_customer_ms IS NOT NULL OR excluded.last_agent_ms IS NOT NULL) THEN 'open'"
         "   ELSE conversations.status END,"

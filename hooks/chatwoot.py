@@ -1,10 +1,12 @@
 """Chatwoot outbound: follow-ups posted as outgoing messages, suggestions optionally as private notes.
 
 Messages are created with `POST /api/v1/accounts/{account}/conversations/{conversation}/messages` and the
-`api_access_token` header. Each carries `content_attributes.assistant_followup_id`, so the webhook echo
-of our own message is logged as `auto` and never mistaken for an agent's reply. Chatwoot does not
-deduplicate, so before a follow-up is posted again after an attempt whose outcome is unknown, the
-conversation's messages are listed (`GET` on the same path) and searched for that id.
+`api_access_token` header (an agent bot's token: with a user's, Chatwoot counts them as that user's replies).
+Each carries `content_attributes.assistant_followup_id`, so the webhook echo of our own message is logged as
+`auto` and never mistaken for an agent's reply (deleted or retried in Chatwoot, it is still known by its id:
+assistant/chatwoot_memory.py). Chatwoot does not deduplicate, so before a follow-up is posted again after an
+attempt whose outcome is unknown, the conversation's messages are listed (`GET` on the same path) and searched
+for that id.
 """
 
 from __future__ import annotations
@@ -45,10 +47,9 @@ def on_startup(config: Config) -> None:
         raise ConfigError(f"[hooks.chatwoot] url: expected an http(s) URL, got {settings.url!r}")
     if config.secret(settings.api_token_env) is None:
         log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot", settings.api_token_env)
-    if config.secret(settings.webhook_secret_env) is None and not settings.allow_unsigned:
-        log.warning(
-            "%s is not set and allow_unsigned is false: /v1/chatwoot refuses every payload", settings.webhook_secret_env
-        )
+    names = [settings.webhook_secret_env, *settings.extra_secrets_env]
+    if all(config.secret(name) is None for name in names) and not settings.allow_unsigned:
+        log.warning("%s not set and allow_unsigned is false: /v1/chatwoot refuses every payload", " / ".join(names))
 
 
 async def post_message(

@@ -1,10 +1,20 @@
-"""A local Chatwoot for end-to-end tests: the message API as Chatwoot's own code answers it.
+"""A local Chatwoot for end-to-end tests: the message API as Chatwoot's own code answers it, and its webhooks.
 
-`POST /api/v1/accounts/{account}/conversations/{conversation}/messages` creates a message every time (Chatwoot
-does not deduplicate), stored with `content_attributes` as given; `GET` on the same path lists the latest 20
+`POST /api/v1/accounts/{account}/conversations/{conversation}/messages` is checked as Chatwoot checks it:
+the `api_access_token` header (`AccessTokenAuthHelper`: 401 `Invalid Access Token`), the account the token
+belongs to (401), the conversation looked up by its display id in that account (`find_by!(display_id:)`: 404),
+then `Messages::MessageBuilder`'s parameters: `message_type` `outgoing` or `template` (`incoming` only in
+API inboxes; anything else 422), `private` a boolean, `content_attributes` a hash or a JSON string (kept as
+given, any keys), `content` a string of at most 150,000 characters, present unless there are attachments.
+Every create makes a new message (Chatwoot does not deduplicate). `GET` on the same path lists the latest 20
 messages oldest first, or the 20 before `?before=<id>`, or up to 100 after `?after=<id>`, as
 `{"meta": {...}, "payload": [...]}` with `message_type` as its number and `created_at` in epoch seconds
-(MessageFinder and `messages/index.json.jbuilder`). Both need the `api_access_token` header.
+(MessageFinder and `messages/index.json.jbuilder`).
+
+With `webhook_url` set, each created message is delivered back as `message_created` in the shape of
+`Message#webhook_data`, signed as `lib/webhooks/trigger.rb` signs, with a fresh `X-Chatwoot-Delivery`: the echo
+Chatwoot sends of every message, whoever posted it. `delete` re-delivers a message as
+`MessagesController#destroy` leaves it.
 """
 
 from __future__ import annotations
@@ -13,34 +23,78 @@ import asyncio
 import itertools
 import json
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from assistant.signing import sign
+
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
+MAX_CONTENT = 150_000
+ACCOUNT = {"id": 3, "name": "示例旗舰店"}
+INBOX = {"id": 7, "name": "官网客服"}
+BOT = {"id": 2, "name": "客服助手", "type": "agent_bot"}  # AgentBot#webhook_data of the token's bot
 
 
 class FakeChatwoot:
     """Stores messages per conversation; `delay_before_s` / `delay_after_s` make it a slow receiver."""
 
-    def __init__(self, token: str, *, delay_before_s: float = 0.0, delay_after_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        delay_before_s: float = 0.0,
+        delay_after_s: float = 0.0,
+        account: str = "3",
+        conversations: tuple[str, ...] | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str = "",
+    ) -> None:
         self.token = token
         self.delay_before_s = delay_before_s
         self.delay_after_s = delay_after_s
+        self.account = account
+        self.conversations = conversations  # display ids that exist (None: any)
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.messages: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.started: list[tuple[str, str]] = []  # (account, conversation) of every create request received
+        self.refused: list[tuple[int, str]] = []  # (status, why) of every request Chatwoot would refuse
+        self.deliveries: list[tuple[int, dict[str, Any]]] = []  # (assistant's status, payload) of each webhook
         self.lists = 0
         self._ids = itertools.count(1001)
+        self._echoes: set[asyncio.Task[None]] = set()
         self.server: TestServer | None = None
 
-    def _authorized(self, request: web.Request) -> bool:
-        return request.headers.get("api_access_token") == self.token
+    def _refuse(self, status: int, error: str) -> web.Response:
+        self.refused.append((status, error))
+        return web.json_response({"error": error}, status=status)
+
+    def _check_access(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("api_access_token") != self.token:
+            return self._refuse(401, "Invalid Access Token")
+        if request.match_info["account"] != self.account:
+            return self._refuse(401, "You are not authorized to access this account")
+        known = self.conversations
+        if known is not None and request.match_info["conversation"] not in known:
+            return self._refuse(404, "Resource could not be found")
+        return None
 
     async def create(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return web.json_response({"errors": ["Invalid Access Token"]}, status=401)
-        body = await request.json()
+        refused = self._check_access(request)
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._refuse(400, "body is not JSON")
+        problem = _check_body(body)
+        if problem is not None:
+            return self._refuse(422, problem)
         key = (request.match_info["account"], request.match_info["conversation"])
         self.started.append(key)
         await asyncio.sleep(self.delay_before_s)  # a slow Chatwoot: the message is not there yet
@@ -50,7 +104,7 @@ class FakeChatwoot:
         message = {
             "id": next(self._ids),
             "content": body.get("content"),
-            "inbox_id": 7,
+            "inbox_id": INBOX["id"],
             "conversation_id": int(key[1]) if key[1].isdigit() else key[1],
             "message_type": MESSAGE_TYPES[body.get("message_type", "outgoing")],
             "content_type": "text",
@@ -61,12 +115,14 @@ class FakeChatwoot:
             "source_id": None,
         }
         self.messages.setdefault(key, []).append(message)
+        self._echo(key, message, "message_created")
         await asyncio.sleep(self.delay_after_s)  # stored, the answer still on its way
         return web.json_response(message)
 
     async def index(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return web.json_response({"errors": ["Invalid Access Token"]}, status=401)
+        refused = self._check_access(request)
+        if refused is not None:
+            return refused
         self.lists += 1
         stored = self.messages.get((request.match_info["account"], request.match_info["conversation"]), [])
         ordered = sorted(stored, key=lambda m: (m["created_at"], m["id"]))
@@ -85,6 +141,33 @@ class FakeChatwoot:
             "agent_last_seen_at": None,
         }
         return web.json_response({"meta": meta, "payload": page})
+
+    def delete(self, account: str, conversation: str, message_id: int) -> None:
+        """An agent deletes a message in Chatwoot: its content and attributes replaced, then re-delivered."""
+        message = next(m for m in self.messages[(account, conversation)] if m["id"] == message_id)
+        message.update(content="This message was deleted", content_attributes={"deleted": True})
+        self._echo((account, conversation), message, "message_updated")
+
+    def _echo(self, key: tuple[str, str], message: dict[str, Any], event: str) -> None:
+        if self.webhook_url is None or message["private"]:
+            return  # private notes are delivered too, and ignored there: nothing to check
+        task = asyncio.ensure_future(self._deliver(webhook_data(key, message, event)))
+        self._echoes.add(task)
+        task.add_done_callback(self._echoes.discard)
+
+    async def _deliver(self, payload: dict[str, Any]) -> None:
+        assert self.webhook_url is not None
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Chatwoot-Delivery": str(uuid.uuid4()),
+            "X-Chatwoot-Timestamp": str(stamp),
+            "X-Chatwoot-Signature": sign(self.webhook_secret, stamp, body),
+        }
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.webhook_url, data=body, headers=headers) as resp:
+                self.deliveries.append((resp.status, payload))
 
     def followups(self, account: str, conversation: str) -> list[str]:
         """The follow-up ids of the messages a conversation holds, in order (a repeat is a duplicate)."""
@@ -109,5 +192,66 @@ class FakeChatwoot:
         return f"http://127.0.0.1:{self.server.port}"
 
     async def close(self) -> None:
+        if self._echoes:
+            await asyncio.gather(*self._echoes, return_exceptions=True)
         if self.server is not None:
             await self.server.close()
+
+
+def _check_body(body: Any) -> str | None:
+    """What Messages::MessageBuilder and the Message validations refuse, else None."""
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    message_type = body.get("message_type", "outgoing")
+    if message_type not in ("outgoing", "template"):
+        return f"message_type {message_type!r} is not allowed here (incoming only in API inboxes)"
+    if not isinstance(body.get("private", False), bool):
+        return "private must be a boolean"
+    attributes = body.get("content_attributes", {})
+    if isinstance(attributes, str):
+        try:
+            attributes = json.loads(attributes)
+        except ValueError:
+            return "content_attributes is not JSON"
+    if not isinstance(attributes, dict):
+        return "content_attributes must be a hash"
+    content = body.get("content")
+    if content is None and not body.get("attachments"):
+        return "content can't be blank"
+    if content is not None and (not isinstance(content, str) or len(content) > MAX_CONTENT):
+        return f"content must be a string of at most {MAX_CONTENT} characters"
+    return None
+
+
+def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> dict[str, Any]:
+    """`Message#webhook_data` of a message the token's agent bot posted, with the event name."""
+    created = datetime.fromtimestamp(message["created_at"], UTC).isoformat(timespec="milliseconds")
+    return {
+        "account": ACCOUNT,
+        "additional_attributes": {},
+        "content_attributes": message["content_attributes"],
+        "content_type": "text",
+        "content": message["content"],
+        "conversation": {
+            "id": int(key[1]) if key[1].isdigit() else key[1],
+            "inbox_id": INBOX["id"],
+            "account": ACCOUNT,
+            "status": "open",
+            "meta": {
+                "sender": {"id": 501, "name": "王小姐", "type": "contact"},
+                "assignee": {"id": 12, "name": "张美玲", "available_name": "小美", "type": "user"},
+                "assignee_type": "User",
+            },
+            "messages": [{**message, "account_id": ACCOUNT["id"]}],
+            "timestamp": message["created_at"],
+            "updated_at": float(message["created_at"]),
+        },
+        "created_at": created.replace("+00:00", "Z"),
+        "id": message["id"],
+        "inbox": INBOX,
+        "message_type": {v: k for k, v in MESSAGE_TYPES.items()}[message["message_type"]],
+        "private": message["private"],
+        "sender": BOT,
+        "source_id": None,
+        "event": event,
+    }

@@ -234,16 +234,20 @@ async def test_panel_in_chatwoot_iframe_shows_that_conversation(
     assert await page.evaluate("window.asked") >= 1
     await page.screenshot(path=str(tmp_path / "chatwoot-iframe.png"), full_page=True)
     # Live updates of that conversation reach the iframe; suggestion_used is credited to Chatwoot's agent.
-    await client.post(
+    resp = await client.post(
         "/v1/events",
         data=body_of(
             make_event(shop="chatwoot-1", conversation="42", customer="9", agent="李雷", text="太贵了能便宜点吗")
         ),
     )
+    first = (await resp.json())["suggestions"][0]
     await expect(panel.locator(".msg .text").last).to_have_text("太贵了能便宜点吗")
     await panel.locator(".sugg").first.click()
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
     assert rows[0][:3] == ("42", "9", "李雷")
+    # Chatwoot's frame has no allow="clipboard-write": the copy still reaches the clipboard.
+    await expect(panel.locator("#toast")).to_have_text("已复制 " + first["code"])
+    assert await page.evaluate("navigator.clipboard.readText()") == first["text"]
 
 
 @pytest.mark.slow

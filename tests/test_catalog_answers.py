@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -324,10 +325,10 @@ async def test_chatwoot_conversation_attribute_attaches_the_item(
         overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"]}},
     )
     client = await aiohttp_client(make_app(config))
-    payload = (ROOT / "tests" / "data" / "chatwoot" / "contact_message.json").read_text(encoding="utf-8")
-    payload = payload.replace('"content": "你好，这件外套什么时候发货？"', '"content": "这件是什么面料的"', 1)
-    payload = payload.replace('"can_reply": true,', f'"can_reply": true, "custom_attributes": {{"item_id": {TSHIRT}}},')
-    body = payload.encode()
+    payload = json.loads((ROOT / "tests" / "data" / "chatwoot" / "contact_message.json").read_text(encoding="utf-8"))
+    payload["content"] = "这件是什么面料的"
+    payload["conversation"]["custom_attributes"] = {"item_id": int(TSHIRT)}  # a number attribute, as Chatwoot keeps it
+    body = json.dumps(payload, ensure_ascii=False).encode()
     stamp = int(time.time())
     headers = {
         "Content-Type": "application/json",

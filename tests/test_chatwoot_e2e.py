@@ -1,72 +1,38 @@
-"""Chatwoot end to end: payloads into the real service, follow-ups and notes out to a fake Chatwoot API."""
+"""Chatwoot end to end: the real service between a local Chatwoot that checks every request as Chatwoot's
+controller does and delivers its webhooks back, echoes of our own follow-ups included."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from assistant.signing import sign
+from tests.fake_chatwoot import FakeChatwoot
 from tests.helpers import ROOT, eventually, followups_settled
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
 
 FIXTURES = ROOT / "tests" / "data" / "chatwoot"
-TOKEN = "cw-api-token"
+TOKEN = "cw-bot-token"
 SECRET = "cw-webhook-secret"
 IDLE_S = 2
-
-
-class FakeChatwoot:
-    """Chatwoot's message-creation API, recording what it is asked to post."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.server: TestServer | None = None
-
-    async def create_message(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.posts.append(
-            {
-                "path": request.path,
-                "token": request.headers.get("api_access_token"),
-                "json": body,
-                "at": time.monotonic(),
-            }
-        )
-        return web.json_response({"id": 90000 + len(self.posts), "content": body["content"]})
-
-    async def start(self) -> FakeChatwoot:
-        app = web.Application()
-        app.router.add_post("/api/v1/accounts/{account}/conversations/{conversation}/messages", self.create_message)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.port}"
-
-    def kinds(self) -> list[str]:
-        return ["note" if p["json"].get("private") else "message" for p in self.posts]
+CONVERSATIONS = ("42", "43")
 
 
 @pytest.fixture
-async def chatwoot() -> Any:
-    fake = await FakeChatwoot().start()
+async def chatwoot() -> AsyncIterator[FakeChatwoot]:
+    fake = await FakeChatwoot(TOKEN, conversations=CONVERSATIONS, webhook_secret=SECRET).start()
     yield fake
-    assert fake.server is not None
-    await fake.server.close()
+    await fake.close()
 
 
 async def start_service(tmp_path: Path, chatwoot: FakeChatwoot) -> Service:
@@ -92,16 +58,18 @@ path = "{ROOT / "phrases"}"
         encoding="utf-8",
     )
     env = {"CHATWOOT_API_TOKEN": TOKEN, "CHATWOOT_WEBHOOK_SECRET": SECRET}
-    return await Service(config, tmp_path / "cw.db", env=env).start()
+    service = await Service(config, tmp_path / "cw.db", env=env).start()
+    chatwoot.webhook_url = f"{service.url}/v1/chatwoot"  # Chatwoot's webhook now points at the service
+    return service
 
 
-async def post_fixture(session: aiohttp.ClientSession, service: Service, payload: dict[str, Any]) -> dict[str, Any]:
-    body = json.dumps(payload, ensure_ascii=False).encode()
+async def deliver(session: aiohttp.ClientSession, service: Service, payload: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     stamp = int(time.time())
     headers = {
         "X-Chatwoot-Signature": sign(SECRET, stamp, body),
         "X-Chatwoot-Timestamp": str(stamp),
-        "X-Chatwoot-Delivery": f"d-{payload['id']}",
+        "X-Chatwoot-Delivery": f"d-{payload['id']}-{time.monotonic_ns()}",
         "Content-Type": "application/json",
     }
     async with session.post(f"{service.url}/v1/chatwoot", data=body, headers=headers) as resp:
@@ -109,42 +77,54 @@ async def post_fixture(session: aiohttp.ClientSession, service: Service, payload
         return dict(await resp.json())
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return dict(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
+def fixture(name: str, conversation: str, message_id: int) -> dict[str, Any]:
+    payload = dict(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
+    payload["id"] = message_id
+    payload["conversation"]["id"] = int(conversation)
+    # Sent live (the recorded fixture is days old): the idle clock starts at the message's own time.
+    payload["created_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return payload
 
 
-async def test_chatwoot_followup_posted_once_and_echo_is_auto(tmp_path: Path, chatwoot: FakeChatwoot) -> None:
+def senders(db: Path, conversation: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        sql = "SELECT sender, followup_id IS NOT NULL FROM messages WHERE conversation = ? ORDER BY seq"
+        return conn.execute(sql, (conversation,)).fetchall()
+
+
+async def test_chatwoot_one_followup_per_idle_conversation_and_echoes_are_ours(
+    tmp_path: Path, chatwoot: FakeChatwoot
+) -> None:
     service = await start_service(tmp_path, chatwoot)
     try:
         async with aiohttp.ClientSession() as session:
-            await post_fixture(session, service, fixture("contact_message"))
-            await eventually(lambda: "note" in chatwoot.kinds(), timeout=3)
-            reply = fixture("agent_reply")
-            # Sent live (the recorded fixture is days old): the idle clock starts at the message's own time.
-            reply["created_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            await post_fixture(session, service, reply)
+            for n, conversation in enumerate(CONVERSATIONS):
+                await deliver(session, service, fixture("contact_message", conversation, 9101 + 10 * n))
+            await eventually(lambda: len(chatwoot.started) >= 2, timeout=3)  # the suggestion notes
             sent_at = time.monotonic()
-            await eventually(lambda: "message" in chatwoot.kinds(), timeout=IDLE_S + 4)
-            followup = next(p for p in chatwoot.posts if not p["json"].get("private"))
-            # Chatwoot echoes our own message back as an outgoing message from the token's user.
-            echo = fixture("agent_reply")
-            echo.update(
-                id=9999, content=followup["json"]["content"], content_attributes=followup["json"]["content_attributes"]
-            )
-            echoed = await post_fixture(session, service, echo)
-            await eventually(lambda: followups_settled(service.db))  # no timer re-armed by the echo
+            for n, conversation in enumerate(CONVERSATIONS):
+                await deliver(session, service, fixture("agent_reply", conversation, 9102 + 10 * n))
+            await eventually(
+                lambda: all(chatwoot.followups("3", c) for c in CONVERSATIONS), timeout=IDLE_S + 5
+            )  # fmt: skip
+            followed_at = time.monotonic()
+            followups = {c: chatwoot.followups("3", c) for c in CONVERSATIONS}
+            # Chatwoot echoes each follow-up back as message_created; then an agent deletes one of them.
+            await eventually(lambda: len(chatwoot.deliveries) == 2, timeout=3)
+            followup_42 = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"])
+            chatwoot.delete("3", "42", followup_42["id"])
+            await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)
+            await eventually(lambda: followups_settled(service.db))  # no timer re-armed by an echo
     finally:
         service.stop()
-    assert followup["path"] == "/api/v1/accounts/3/conversations/42/messages"
-    assert followup["token"] == TOKEN
-    assert followup["json"]["message_type"] == "outgoing" and followup["json"]["private"] is False
-    assert followup["json"]["content"]
-    assert IDLE_S - 0.2 <= followup["at"] - sent_at <= IDLE_S + 3
-    assert chatwoot.kinds().count("message") == 1, chatwoot.posts
-    note = next(p for p in chatwoot.posts if p["json"].get("private"))
-    assert note["path"] == "/api/v1/accounts/3/conversations/42/messages"
-    assert "[fh" in note["json"]["content"] or "建议回复" in note["json"]["content"]
-    assert echoed["events"][0]["duplicate"] is True, "the echo of our follow-up is the message we logged"
-    with sqlite3.connect(service.db) as conn:
-        senders = conn.execute("SELECT sender, followup_id IS NOT NULL FROM messages ORDER BY seq").fetchall()
-    assert senders == [("customer", 0), ("agent", 0), ("auto", 1)]
+    assert chatwoot.refused == []  # every request passed the checks of Chatwoot's controller
+    assert IDLE_S - 0.2 <= followed_at - sent_at <= IDLE_S + 4
+    assert [len(ids) for ids in followups.values()] == [1, 1], chatwoot.messages
+    assert len(chatwoot.started) == 4  # two notes, two follow-ups: nothing posted again after the echoes
+    for conversation in CONVERSATIONS:
+        posted = chatwoot.messages[("3", conversation)]
+        notes = [m for m in posted if m["private"]]
+        assert notes and "建议回复" in notes[0]["content"]
+        assert senders(service.db, conversation) == [("customer", 0), ("agent", 0), ("auto", 1)]
+    echoes = [payload for status, payload in chatwoot.deliveries if status == 200]
+    assert len(echoes) == 3

@@ -76,13 +76,13 @@ async def test_chatwoot_contact_message_becomes_customer_message_with_suggestion
     assert body["accepted"] is True
     assert body["events"][0]["suggestions"], "a customer message gets suggestions"
     assert rows(db_path, "SELECT shop, conversation, customer, sender, agent, text FROM messages") == [
-        ("chatwoot-3", "42", "501", "customer", "小美", "你好，这件外套什么时候发货？")
+        ("chatwoot-3", "42", "501", "customer", "张美玲", "你好，这件外套什么时候发货？")
     ]
 
 
 async def test_chatwoot_agent_reply_becomes_agent_message(cw: Client, db_path: Path) -> None:
     assert (await post(cw, "agent_reply")).status == 200
-    assert rows(db_path, "SELECT sender, agent FROM messages") == [("agent", "小美")]
+    assert rows(db_path, "SELECT sender, agent FROM messages") == [("agent", "张美玲")]
 
 
 async def test_chatwoot_private_note_is_ignored(cw: Client, db_path: Path) -> None:
@@ -101,7 +101,7 @@ async def test_chatwoot_bot_and_template_messages_are_auto(cw: Client, db_path: 
 async def test_chatwoot_resolved_status_closes_conversation(cw: Client, db_path: Path) -> None:
     assert (await post(cw, "status_resolved")).status == 200
     assert rows(db_path, "SELECT type, shop, conversation, customer, agent FROM events") == [
-        ("conversation_closed", "chatwoot-3", "42", "501", "小美")
+        ("conversation_closed", "chatwoot-3", "42", "501", "张美玲")
     ]
 
 
@@ -136,23 +136,25 @@ async def test_chatwoot_rejects_stale_signature(cw: Client) -> None:
 
 async def test_chatwoot_rejects_unsigned_unless_allowed(aiohttp_client: Any, db_path: Path) -> None:
     strict = await make_client(aiohttp_client, cw_config(db_path))
-    resp = await strict.post("/v1/chatwoot", data=fixture("legacy_message"))
+    resp = await strict.post("/v1/chatwoot", data=fixture("contact_message"))
     assert resp.status == 401
 
 
 async def test_chatwoot_allow_unsigned_does_not_skip_a_configured_secret(aiohttp_client: Any, db_path: Path) -> None:
     client = await make_client(aiohttp_client, cw_config(db_path, allow_unsigned=True))
-    resp = await client.post("/v1/chatwoot", data=fixture("legacy_message"))
+    resp = await client.post("/v1/chatwoot", data=fixture("contact_message"))
     assert resp.status == 401
     assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
 
 
-async def test_chatwoot_legacy_unsigned_payload_without_account_object(aiohttp_client: Any, db_path: Path) -> None:
+async def test_chatwoot_unsigned_payload_accepted_when_allowed_without_secret(
+    aiohttp_client: Any, db_path: Path
+) -> None:
     client = await make_client(aiohttp_client, cw_config(db_path, allow_unsigned=True, secret=None))
-    resp = await client.post("/v1/chatwoot", data=fixture("legacy_message"))
+    resp = await client.post("/v1/chatwoot", data=fixture("contact_message"))
     assert resp.status == 200, await resp.text()
     assert rows(db_path, "SELECT shop, conversation, customer, sender, ts_ms FROM messages") == [
-        ("chatwoot-3", "42", "501", "customer", 1795140060000)
+        ("chatwoot-3", "42", "501", "customer", 1795140005123)
     ]
 
 
@@ -174,9 +176,16 @@ async def test_chatwoot_disabled_is_404(aiohttp_client: Any, config: Config) -> 
 def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
     payload = json.loads(fixture("agent_reply"))
     payload["content_attributes"] = {"assistant_followup_id": "fu-1"}
-    mapped = map_payload(payload, delivery=None, by_inbox=False, now_ms=0)
+    mapped = map_payload(payload, by_inbox=False, now_ms=0)
     assert mapped.events[0]["sender"] == "auto" and mapped.events[0]["followup_id"] == "fu-1"
     assert mapped.events[0]["id"] == "auto-fu-1"
+
+
+def test_chatwoot_echo_with_attributes_as_a_json_string_is_auto() -> None:
+    payload = json.loads(fixture("agent_reply"))
+    payload["content_attributes"] = json.dumps({"assistant_followup_id": "fu-2"})  # posted as a string, kept so
+    mapped = map_payload(payload, by_inbox=False, now_ms=0)
+    assert (mapped.events[0]["sender"], mapped.events[0]["id"]) == ("auto", "auto-fu-2")
 
 
 def test_chatwoot_shop_ids_round_trip() -> None:
@@ -209,6 +218,10 @@ def test_chatwoot_shop_ids_round_trip() -> None:
                         "messages",
                         "account_id",
                         "inbox",
+                        "attachments",
+                        "changed_attributes",
+                        "updated_at",
+                        "content_attributes",
                     ]
                 ),
                 children,
@@ -223,7 +236,7 @@ def test_chatwoot_mapping_of_any_payload_is_events_ignored_or_named_error(payloa
     if not isinstance(payload, dict):
         payload = {"event": "message_created", "conversation": payload}
     try:
-        mapped = map_payload(payload, delivery=None, by_inbox=False, now_ms=1_795_140_000_000)
+        mapped = map_payload(payload, by_inbox=False, now_ms=1_795_140_000_000)
     except EventError as exc:
         assert exc.field
         return

@@ -506,7 +506,8 @@ def _touch(convs: dict[str, dict[str, Any]], raw: dict[str, Any], ann: store.Ann
     elif c["agent"] is None:
         c["agent"] = agent
     if closed_ms is not None:
-        c["status"] = "closed"
+        if closed_ms >= max(c["last_customer_ms"] or 0, c["last_agent_ms"] or 0):
+            c["status"] = "closed"
     elif ts > (c["closed_ms"] or 0) and (customer_ms is not None or agent_ms is not None):
         c["status"] = "open"
     c["opened_ms"] = min(c["opened_ms"], ts)

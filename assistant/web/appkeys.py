@@ -12,6 +12,7 @@ from assistant.config import Config
 from assistant.live import LiveFeed
 
 if TYPE_CHECKING:
+    from assistant.chatwoot_memory import ChatwootMemory
     from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
     from assistant.plugins import Plugins
@@ -31,3 +32,4 @@ FOLLOWUPS: web.AppKey[FollowupService] = web.AppKey("followups")
 FEED = web.AppKey("live_feed", LiveFeed)
 QA: web.AppKey[QaService] = web.AppKey("qa")
 QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")
+CHATWOOT: web.AppKey[ChatwootMemory] = web.AppKey("chatwoot_memory")

@@ -1,16 +1,24 @@
-"""`POST /v1/chatwoot`: Chatwoot account webhooks and agent-bot events, verified and mapped."""
+"""`POST /v1/chatwoot`: Chatwoot account and API-inbox webhooks (agent-bot events too), verified and mapped.
+
+Chatwoot never re-sends an account webhook that was refused, and a non-2xx marks an API-inbox message
+failed or opens an agent bot's pending conversation: whatever Chatwoot legitimately sends is accepted.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
 
 from aiohttp import web
 
-from assistant.chatwoot import map_payload
+from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, map_payload
+from assistant.chatwoot_memory import record
+from assistant.config import Config
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CONFIG, INGESTOR
+from assistant.web.appkeys import CHATWOOT, CONFIG, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_dumps, json_error
 
@@ -22,49 +30,82 @@ DELIVERY_HEADER = "X-Chatwoot-Delivery"
 TOLERANCE_S = 300
 
 
+def secrets(config: Config) -> list[str]:
+    """Every configured source's secret: the account webhook's, then the API inbox's and the agent bots'."""
+    settings = config.hooks.chatwoot
+    names = [settings.webhook_secret_env, *settings.extra_secrets_env]
+    return [value for value in (config.secret(name) for name in names) if value is not None]
+
+
+def check_signature(request: web.Request, config: Config, body: bytes) -> web.Response | None:
+    """None when the body is signed by one of the sources (or unsigned input is allowed), else the 401."""
+    keys = secrets(config)
+    if not keys and config.hooks.chatwoot.allow_unsigned:
+        return None  # a Chatwoot that does not sign, and no secret to check with: the operator allowed it
+    if not keys:
+        log.warning("rejected chatwoot payload: no secret is set and allow_unsigned is false")
+        return json_error(401, "bad_signature", SIGNATURE_HEADER, "no webhook secret configured to verify with")
+    problem: SignatureError | None = None
+    for key in keys:  # each comparison is constant-time; which source signed is no secret
+        try:
+            verify(
+                key,
+                signature=request.headers.get(SIGNATURE_HEADER),
+                timestamp=request.headers.get(TIMESTAMP_HEADER),
+                body=body,
+                tolerance_s=TOLERANCE_S,
+            )
+            return None
+        except SignatureError as exc:
+            problem = exc
+    log.warning("rejected chatwoot payload from %s: %s", request.remote, problem)
+    return json_error(401, "bad_signature", SIGNATURE_HEADER, str(problem))
+
+
 async def post_chatwoot(request: web.Request) -> web.Response:
     """Verify, map and log one Chatwoot payload; unknown events are acknowledged and ignored."""
     config = request.app[CONFIG]
     settings = config.hooks.chatwoot
     if "chatwoot" not in config.hooks.enabled:
         return json_error(404, "not_enabled", None, "the chatwoot integration is not enabled in [hooks] enabled")
-    body = await read_body(request, config.server.max_body_bytes, timeout_s=config.server.request_timeout_s)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    secret = config.secret(settings.webhook_secret_env)
-    if secret is None and settings.allow_unsigned:
-        pass  # an older Chatwoot that does not sign, and no secret to check with: the operator allowed it
-    elif secret is None:
-        log.warning("rejected chatwoot payload: %s is not set and allow_unsigned is false", settings.webhook_secret_env)
-        return json_error(401, "bad_signature", SIGNATURE_HEADER, "no webhook secret configured to verify with")
-    else:
-        try:
-            verify(
-                secret,
-                signature=signature,
-                timestamp=request.headers.get(TIMESTAMP_HEADER),
-                body=body,
-                tolerance_s=TOLERANCE_S,
-            )
-        except SignatureError as exc:
-            log.warning("rejected chatwoot payload from %s: %s", request.remote, exc)
-            return json_error(401, "bad_signature", SIGNATURE_HEADER, str(exc))
+    body = await read_body(request, settings.max_body_bytes, timeout_s=config.server.request_timeout_s)
+    refused = check_signature(request, config, body)
+    if refused is not None:
+        return refused
     payload = decode_json(body, charset=request.charset)
     if not isinstance(payload, dict):
         return json_error(400, "invalid_event", "body", "expected a JSON object")
-    try:
-        mapped = map_payload(
-            payload,
-            delivery=request.headers.get(DELIVERY_HEADER),
-            by_inbox=settings.shop_by_inbox,
-            now_ms=int(time.time() * 1000),
-            item_attribute=settings.item_attribute,
-        )
-        events = [parse_event(raw, max_text_chars=config.webhook.max_text_chars) for raw in mapped.events]
-    except EventError as exc:
-        log.warning("rejected chatwoot payload: %s", exc)
-        return json_error(400, "invalid_event", exc.field, exc.message)
+    memory = request.app[CHATWOOT]
+    # Status deliveries are decided one at a time: two announcements of one resolve make one closure.
+    serial: AbstractAsyncContextManager[Any] = memory.lock if payload.get("event") in STATUS_EVENTS else nullcontext()
+    async with serial:
+        try:
+            mapped = map_payload(
+                payload,
+                by_inbox=settings.shop_by_inbox,
+                now_ms=int(time.time() * 1000),
+                item_attribute=settings.item_attribute,
+                memory=memory,
+            )
+            limit = max(config.webhook.max_text_chars, MAX_TEXT_CHARS)  # stored whole; matching clips it
+            events = [parse_event(raw, max_text_chars=limit) for raw in mapped.events]
+        except EventError as exc:
+            log.warning(
+                "rejected chatwoot %s (delivery %s): %s",
+                payload.get("event"),
+                request.headers.get(DELIVERY_HEADER),
+                exc,
+            )
+            return json_error(400, "invalid_event", exc.field, exc.message)
+        results = await request.app[INGESTOR].ingest(events) if events else []
+        news = memory.news(mapped.notes)
+        if news.inbox or news.followup or news.status or news.agents:
+            await request.app[WRITER].submit(lambda conn: record(conn, news))
+            memory.learned(news)
     if mapped.ignored is not None:
-        log.debug("chatwoot %s ignored: %s", payload.get("event"), mapped.ignored)
+        level = logging.WARNING if mapped.unusual else logging.DEBUG
+        log.log(
+            level, "chatwoot %s of conversation %s ignored: %s", payload.get("event"), payload.get("id"), mapped.ignored
+        )
         return web.json_response({"accepted": False, "ignored": mapped.ignored}, dumps=json_dumps)
-    results = await request.app[INGESTOR].ingest(events)
     return web.json_response({"accepted": True, "events": results}, dumps=json_dumps)

@@ -10,11 +10,12 @@ from typing import Any
 from aiohttp import web
 
 from assistant import store
+from assistant.chatwoot import account_of_shop
 from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
 from assistant.templating import FAVICON_SVG, render
-from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
+from assistant.web.appkeys import CHATWOOT, CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
 from assistant.web.body import BodyError, read_json
 from assistant.web.errors import json_dumps, json_error
@@ -23,7 +24,6 @@ from assistant.web.uitext import panel_followup_labels, panel_messages
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMO_CONVERSATION = "demo-1"
-# What a card says for each follow-up state (the page counts down to `due_ms` after the label).
 DEMO_CUSTOMER = "晴天小雨88"  # a buyer nick as Taobao shows them
 # Ids of the events the demo box (and the panel, and follow-ups) write: a demo conversation holds no other.
 DEMO_EVENT_PREFIXES = ("panel-demo-", "panel-used-", "auto-")
@@ -147,11 +147,20 @@ async def post_used(request: web.Request) -> web.Response:
         "shop": shop,
         "conversation": conversation,
         "customer": customer,
-        "agent": body.get("agent"),
+        "agent": _chatwoot_agent(request, shop, body.get("chatwoot_user")) if bound is None else None,
         "phrase_id": body.get("phrase_id"),
         "source": "panel",
     }
+    raw["agent"] = raw["agent"] or body.get("agent")
     return await _ingest_one(request, raw)
+
+
+def _chatwoot_agent(request: web.Request, shop: Any, user: Any) -> str | None:
+    """The name the log keeps for a Chatwoot user id (the Dashboard App's `currentAgent.id`), if known."""
+    if not isinstance(shop, str) or isinstance(user, bool) or not isinstance(user, (int, str)):
+        return None
+    account = account_of_shop(shop)
+    return request.app[CHATWOOT].agent_name(account, str(user)) if account is not None else None
 
 
 async def post_demo(request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@
     followups: new Map(), // page key → follow-up payload
     focused: null,
     actor: initial.scope.agent || null, // who is credited with suggestion_used
+    actorId: null, // inside Chatwoot: the current agent's user id
     lastEventId: null,
     skew: (initial.server_ms || Date.now()) - Date.now(),
   };
@@ -421,8 +422,14 @@
 
   // ---- using a suggestion -----------------------------------------------------------------------
 
+  // Chatwoot's dashboard-app frame grants no clipboard-write: there only the copy command works.
+  function clipboardAllowed() {
+    const policy = document.permissionsPolicy || document.featurePolicy;
+    return !policy || !policy.allowsFeature || policy.allowsFeature("clipboard-write");
+  }
+
   async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
+    if (navigator.clipboard && window.isSecureContext && clipboardAllowed()) {
       try {
         await navigator.clipboard.writeText(text);
         return true;
@@ -460,6 +467,7 @@
       conversation: c.conversation,
       customer: c.customer || undefined,
       agent: state.actor || c.agent || "supervisor",
+      chatwoot_user: state.actorId || undefined, // Chatwoot's user id: the log names that user one way
       phrase_id: phraseId,
     };
     try {
@@ -686,8 +694,12 @@
     const conv = msg.data.conversation || {};
     if (conv.id === undefined || conv.id === null) return;
     const agent = msg.data.currentAgent || {};
-    const name = agent.available_name || agent.name || (agent.id !== undefined ? String(agent.id) : "");
-    if (name && !state.scope.agent) state.actor = name;
+    // The user's name, as Chatwoot's payloads name the same agent in the log (never the display name).
+    const name = agent.name || (agent.id !== undefined ? String(agent.id) : "");
+    if (name && !state.scope.agent) {
+      state.actor = name;
+      state.actorId = agent.id !== undefined && agent.id !== null ? agent.id : null;
+    }
     const watch = { conversation: String(conv.id) };
     const account = conv.account_id !== undefined ? conv.account_id : (msg.data.account || {}).id;
     if (account !== undefined && account !== null) watch.account = String(account);

@@ -1,0 +1,145 @@
+"""What the Chatwoot integration remembers between deliveries, in the log's database (see schema 050)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import OrderedDict
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from assistant import store
+from assistant.chatwoot import Notes
+
+CACHED = 20_000  # entries kept per kind: conversations, agents and inboxes of a busy day
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Cache(Generic[K, V]):
+    """A bounded map of recent look-ups (misses included), least recently used dropped first."""
+
+    def __init__(self, size: int = CACHED) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V | None] = OrderedDict()
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        if key not in self._items:
+            return False, None
+        self._items.move_to_end(key)
+        return True, self._items[key]
+
+    def put(self, key: K, value: V | None) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+class ChatwootMemory:
+    """Reads on its own read-only connection, through caches; writes are jobs for the single writer (`record`),
+    then `learned` (this process is the only writer of these tables, so the caches stay true).
+
+    `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._inboxes: _Cache[str, str] = _Cache()
+        self._agents: _Cache[tuple[str, str], str] = _Cache()
+        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache()
+
+    def _one(self, sql: str, params: tuple[str, ...]) -> sqlite3.Row | None:
+        if self._conn is None:
+            self._conn = store.connect(self.db_path, readonly=True)
+        row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    def followup_of(self, account: str, message: str) -> str | None:
+        sql = "SELECT followup_id FROM chatwoot_followups WHERE account = ? AND message_id = ?"
+        row = self._one(sql, (account, message))
+        return str(row[0]) if row else None
+
+    def account_of_inbox(self, inbox: str) -> str | None:
+        found, account = self._inboxes.get(inbox)
+        if not found:
+            row = self._one("SELECT account FROM chatwoot_inboxes WHERE inbox = ?", (inbox,))
+            account = str(row[0]) if row else None
+            self._inboxes.put(inbox, account)
+        return account
+
+    def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
+        found, status = self._statuses.get((account, conversation))
+        if not found:
+            sql = "SELECT status, changed_ms FROM chatwoot_statuses WHERE account = ? AND conversation = ?"
+            row = self._one(sql, (account, conversation))
+            status = (str(row[0]), int(row[1])) if row else None
+            self._statuses.put((account, conversation), status)
+        return status
+
+    def agent_name(self, account: str, user: str) -> str | None:
+        found, name = self._agents.get((account, user))
+        if not found:
+            row = self._one("SELECT name FROM chatwoot_agents WHERE account = ? AND user_id = ?", (account, user))
+            name = str(row[0]) if row else None
+            self._agents.put((account, user), name)
+        return name
+
+    def news(self, notes: Notes) -> Notes:
+        """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""
+        inbox = notes.inbox if notes.inbox and self.account_of_inbox(notes.inbox[0]) != notes.inbox[1] else None
+        followup = notes.followup
+        if followup and self.followup_of(followup[0], followup[1]) == followup[2]:
+            followup = None
+        status = notes.status
+        if status is not None:
+            last = self.last_status(status[0], status[1])
+            if last is not None and (last[1] > status[3] or last == (status[2], status[3])):
+                status = None
+        agents = tuple(a for a in notes.agents if self.agent_name(a[0], a[1]) is None)
+        return Notes(inbox=inbox, followup=followup, status=status, agents=agents)
+
+    def learned(self, notes: Notes) -> None:
+        """After `record(notes)` committed: the caches say what the tables now say."""
+        if notes.inbox is not None:
+            self._inboxes.put(notes.inbox[0], notes.inbox[1])
+        for account, user, name in notes.agents:
+            if self.agent_name(account, user) is None:
+                self._agents.put((account, user), name)
+        if notes.status is not None:
+            account, conversation, status, changed_ms = notes.status
+            last = self.last_status(account, conversation)
+            if last is None or changed_ms >= last[1]:
+                self._statuses.put((account, conversation), (status, changed_ms))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def record(conn: sqlite3.Connection, notes: Notes) -> None:
+    """Remember `notes` (a writer job); a status older than the one remembered is kept out."""
+    if notes.inbox is not None:
+        conn.execute(
+            "INSERT INTO chatwoot_inboxes (inbox, account) VALUES (?, ?)"
+            " ON CONFLICT (inbox) DO UPDATE SET account = excluded.account",
+            notes.inbox,
+        )
+    if notes.followup is not None:
+        conn.execute(
+            "INSERT INTO chatwoot_followups (account, message_id, followup_id) VALUES (?, ?, ?)"
+            " ON CONFLICT (account, message_id) DO UPDATE SET followup_id = excluded.followup_id",
+            notes.followup,
+        )
+    for agent in notes.agents:  # the first name seen for a user id stays its name
+        conn.execute("INSERT OR IGNORE INTO chatwoot_agents (account, user_id, name) VALUES (?, ?, ?)", agent)
+    if notes.status is not None:
+        conn.execute(
+            "INSERT INTO chatwoot_statuses (account, conversation, status, changed_ms) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (account, conversation) DO UPDATE SET status = excluded.status,"
+            " changed_ms = excluded.changed_ms WHERE excluded.changed_ms >= chatwoot_statuses.changed_ms",
+            notes.status,
+        )

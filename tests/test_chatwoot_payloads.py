@@ -1,0 +1,310 @@
+"""Chatwoot as it really sends (CHATWOOT.md D1–D8): each reproduction replayed through the real app."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.cli import main
+from assistant.config import Config, load_config
+from assistant.signing import sign
+from assistant.web.appkeys import FOLLOWUPS
+from tests.helpers import ROOT, make_app
+
+FIXTURES = ROOT / "tests" / "data" / "chatwoot"
+SECRET = "cw-account-secret"
+BOT_SECRET = "cw-bot-secret"
+Client = TestClient  # type: ignore[type-arg]
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return dict(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def cw_config(db_path: Path, **chatwoot: Any) -> Config:
+    return load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": SECRET, "CHATWOOT_BOT_SECRET": BOT_SECRET},
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"], "chatwoot": chatwoot}},
+    )
+
+
+@pytest.fixture
+async def cw(aiohttp_client: Any, db_path: Path) -> Client:
+    return await aiohttp_client(make_app(cw_config(db_path)))
+
+
+@pytest.fixture
+async def cw_bot(aiohttp_client: Any, db_path: Path) -> Client:
+    """The account webhook and an agent bot pointed at the assistant, each with its own secret."""
+    return await aiohttp_client(make_app(cw_config(db_path, extra_secrets_env=["CHATWOOT_BOT_SECRET"])))
+
+
+deliveries = iter(range(1, 1_000_000))
+
+
+async def send(client: Client, payload: dict[str, Any], *, secret: str = SECRET) -> tuple[int, dict[str, Any]]:
+    """Post a payload signed as lib/webhooks/trigger.rb signs it, with a fresh delivery id each time."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    stamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Chatwoot-Delivery": f"delivery-{next(deliveries)}",
+        "X-Chatwoot-Timestamp": str(stamp),
+        "X-Chatwoot-Signature": sign(secret, stamp, body),
+    }
+    resp = await client.post("/v1/chatwoot", data=body, headers=headers)
+    return resp.status, dict(await resp.json())
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def closures(db: Path) -> list[tuple[Any, ...]]:
+    return rows(db, "SELECT conversation, ts_ms FROM events WHERE type = 'conversation_closed' ORDER BY seq")
+
+
+def iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---- D1: the agent-bot route --------------------------------------------------------------------
+
+
+async def test_chatwoot_each_source_signs_with_its_own_secret(cw_bot: Client, db_path: Path) -> None:
+    assert (await send(cw_bot, fixture("contact_message")))[0] == 200
+    assert (await send(cw_bot, fixture("status_resolved"), secret=BOT_SECRET))[0] == 200
+    status, body = await send(cw_bot, fixture("agent_reply"), secret="a-secret-nobody-configured")
+    assert status == 401 and body["field"] == "X-Chatwoot-Signature"
+    assert rows(db_path, "SELECT type FROM events ORDER BY seq") == [("message",), ("conversation_closed",)]
+
+
+async def test_chatwoot_bot_resolved_and_opened_events_are_status_changes(cw_bot: Client, db_path: Path) -> None:
+    cw = cw_bot
+    status, body = await send(cw, fixture("bot_resolved"), secret=BOT_SECRET)
+    assert status == 200 and body["accepted"] is True
+    assert closures(db_path) == [("42", 1795140600731)]
+    status, body = await send(cw, fixture("status_resolved"))  # the account webhook's word on the same resolve
+    assert status == 200 and body["accepted"] is False
+    assert (await send(cw, fixture("bot_opened"), secret=BOT_SECRET))[0] == 200
+    again = fixture("status_resolved")
+    again["updated_at"] = 1795141500.25  # resolved again after the reopening: a second closure
+    assert (await send(cw, again))[0] == 200
+    assert closures(db_path) == [("42", 1795140600731), ("42", 1795141500250)]
+
+
+# ---- D2: one resolution, one closure -------------------------------------------------------------
+
+
+async def test_chatwoot_one_resolve_announced_twice_then_a_label_is_one_closure(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("status_resolved")))[0] == 200
+    assert (await send(cw, fixture("updated_resolved")))[0] == 200
+    status, body = await send(cw, fixture("updated_labels"))
+    assert status == 200 and body == {"accepted": False, "ignored": "conversation updated without a status change"}
+    assert closures(db_path) == [("42", 1795140600731)]  # stamped when the status changed (updated_at)
+
+
+async def test_chatwoot_late_closure_never_recloses_a_reopened_conversation(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("status_resolved")))[0] == 200
+    reopening = fixture("contact_message")  # the customer writes again: Chatwoot reopens the conversation
+    reopening.update(id=9120, created_at=iso(1795141200))
+    reopening["conversation"]["updated_at"] = 1795141200.402117
+    assert (await send(cw, reopening))[0] == 200
+    assert (await send(cw, fixture("status_opened")))[0] == 200
+    late = fixture("updated_resolved")  # built while it was resolved, delivered after the reopening
+    late["updated_at"] = 1795140700.5
+    status, body = await send(cw, late)
+    assert status == 200 and body["accepted"] is False
+    assert (await send(cw, fixture("updated_labels")))[0] == 200
+    assert closures(db_path) == [("42", 1795140600731)]
+    assert rows(db_path, "SELECT status FROM conversations") == [("open",)]
+
+
+async def test_chatwoot_first_closure_arriving_after_a_later_message_leaves_it_open(cw: Client, db_path: Path) -> None:
+    later = fixture("contact_message")
+    later.update(id=9121, created_at=iso(1795141300))
+    assert (await send(cw, later))[0] == 200
+    assert (await send(cw, fixture("status_resolved")))[0] == 200  # resolved before that message was written
+    assert rows(db_path, "SELECT status FROM conversations") == [("open",)]
+
+
+# ---- D3: our follow-up deleted or retried ---------------------------------------------------------
+
+
+def echo_of_followup(message_id: int) -> dict[str, Any]:
+    echo = fixture("agent_reply")
+    echo.update(id=message_id, content="亲，还在吗？有问题随时找我哦~")
+    echo["content_attributes"] = {"assistant_followup_id": "fu-1", "kind": "followup"}
+    return echo
+
+
+async def test_chatwoot_deleted_followup_adds_no_agent_message(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, echo_of_followup(9401)))[0] == 200
+    status, body = await send(cw, fixture("message_deleted"))
+    assert status == 200 and body["accepted"] is False
+    assert rows(db_path, "SELECT id, sender FROM events JOIN messages USING (seq)") == [("auto-fu-1", "auto")]
+
+
+async def test_chatwoot_retried_followup_is_still_ours(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, echo_of_followup(9401)))[0] == 200
+    retried = echo_of_followup(9401)
+    retried.update(event="message_updated", content_attributes={})  # MessagesController#retry empties them
+    status, body = await send(cw, retried)
+    assert status == 200 and body["events"][0]["duplicate"] is True
+    assert rows(db_path, "SELECT sender, followup_id FROM messages") == [("auto", "fu-1")]
+
+
+# ---- D4: one agent, one name --------------------------------------------------------------------
+
+
+async def test_chatwoot_agent_has_one_name_in_log_and_report(
+    cw: Client, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (await send(cw, fixture("contact_message")))[0] == 200  # assignee: name 张美玲, display name 小美
+    assert (await send(cw, fixture("agent_reply")))[0] == 200  # sender: name 张美玲, no display name
+    assert rows(db_path, "SELECT DISTINCT agent FROM messages") == [("张美玲",)]
+    config = ROOT / "config.toml"
+    assert main(["log", "--config", str(config), "--db", str(db_path), "--date", "2026-11-20"]) == 0
+    log_text = capsys.readouterr().out
+    assert "张美玲" in log_text and "小美" not in log_text
+    report = ["report", "--config", str(config), "--db", str(db_path), "--date", "2026-11-20", "--format", "json"]
+    assert main(report) == 0
+    agents = {row["agent"] for row in json.loads(capsys.readouterr().out)["agents"]}
+    assert agents == {"张美玲"}
+
+
+async def test_chatwoot_agent_renamed_in_chatwoot_keeps_one_name(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("agent_reply")))[0] == 200
+    renamed = fixture("contact_message")
+    renamed.update(id=9130, created_at=iso(1795140100))
+    renamed["conversation"]["meta"]["assignee"]["name"] = "张美玲（售后）"  # the same user id 12, renamed
+    assert (await send(cw, renamed))[0] == 200
+    assert rows(db_path, "SELECT DISTINCT agent FROM messages") == [("张美玲",)]
+
+
+async def test_chatwoot_dashboard_app_credits_the_agent_under_the_logged_name(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("agent_reply")))[0] == 200  # user 12 is 张美玲 in the log
+    used = {"shop": "chatwoot-3", "conversation": "42", "customer": "501", "phrase_id": "fh1"}
+    # The Dashboard App's currentAgent after a rename in Chatwoot: {id: 12, name: "美玲"}.
+    resp = await cw.post("/v1/panel/used", json={**used, "agent": "美玲", "chatwoot_user": 12})
+    assert resp.status == 200, await resp.text()
+    resp = await cw.post("/v1/panel/used", json={**used, "agent": "李雷", "chatwoot_user": 99})  # never seen
+    assert resp.status == 200
+    assert rows(db_path, "SELECT agent FROM suggestion_uses ORDER BY seq") == [("张美玲",), ("李雷",)]
+
+
+async def test_chatwoot_bot_assignee_is_no_agent(cw: Client, db_path: Path) -> None:
+    message = fixture("contact_message")
+    message["conversation"]["meta"]["assignee"] = {"id": 2, "name": "小助手", "avatar_url": "", "type": "agent_bot"}
+    message["conversation"]["meta"]["assignee_type"] = "AgentBot"
+    assert (await send(cw, message))[0] == 200
+    assert rows(db_path, "SELECT sender, agent FROM messages") == [("customer", None)]
+
+
+# ---- D5: what Chatwoot legitimately sends is logged -----------------------------------------------
+
+
+async def test_chatwoot_ten_thousand_characters_are_logged_whole(cw: Client, db_path: Path) -> None:
+    status, body = await send(cw, fixture("long_message"))
+    assert status == 200 and body["accepted"] is True
+    assert rows(db_path, "SELECT sender, length(text) FROM messages") == [("customer", 10_000)]
+
+
+async def test_chatwoot_email_sized_body_is_accepted(cw: Client, db_path: Path) -> None:
+    email = fixture("long_message")
+    html = "<div>" + email["content"] + "</div>"
+    email["content_attributes"] = {
+        "email": {"html_content": {"full": html * 10}, "text_content": {"full": email["content"]}}
+    }
+    email["conversation"]["messages"][0]["content_attributes"] = email["content_attributes"]
+    assert len(json.dumps(email, ensure_ascii=False).encode()) > 524_288  # twice [server] max_body_bytes
+    status, _ = await send(cw, email)
+    assert status == 200
+    assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]
+
+
+async def test_chatwoot_body_limit_is_configurable(aiohttp_client: Any, db_path: Path) -> None:
+    client = await aiohttp_client(make_app(cw_config(db_path, max_body_bytes=10_000)))
+    status, body = await send(client, fixture("long_message"))
+    assert status == 413 and body["error"] == "payload_too_large"
+
+
+async def test_chatwoot_attachment_reply_is_logged_and_moves_the_follow_up(aiohttp_client: Any, db_path: Path) -> None:
+    app = make_app(cw_config(db_path))
+    client = await aiohttp_client(app)
+    now = time.time()
+    reply = fixture("agent_reply")
+    reply["created_at"] = iso(now - 60)
+    assert (await send(client, reply))[0] == 200
+    attachment = fixture("attachment_reply")
+    attachment["created_at"] = iso(now - 20)
+    status, body = await send(client, attachment)
+    assert status == 200 and body["accepted"] is True
+    assert rows(db_path, "SELECT sender, agent, text FROM messages ORDER BY seq")[-1] == ("agent", "张美玲", "[图片]")
+    timer = app[FOLLOWUPS].timers.queue.get(("chatwoot-3", "42"))
+    assert timer is not None
+    idle_ms = app[FOLLOWUPS].policy.idle_ms
+    assert timer.due_ms == int((now - 20) * 1000) + idle_ms  # idle from the attachment, not the text before it
+
+
+# ---- D6: versions ---------------------------------------------------------------------------------
+
+
+async def test_chatwoot_resolve_without_account_uses_the_inbox_account(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("contact_message")))[0] == 200  # inbox 7 seen in account 3
+    status, body = await send(cw, fixture("status_resolved_no_account"))
+    assert status == 200 and body["accepted"] is True
+    assert rows(db_path, "SELECT type, shop FROM events WHERE type = 'conversation_closed'") == [
+        ("conversation_closed", "chatwoot-3")
+    ]
+
+
+async def test_chatwoot_resolve_without_account_of_an_unknown_inbox_is_acknowledged(
+    cw: Client, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, body = await send(cw, fixture("status_resolved_no_account"))
+    assert status == 200 and body["accepted"] is False and body["ignored"].startswith("account unknown")
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+    assert "account unknown" in caplog.text  # the operator hears of it
+
+
+# ---- D8: campaigns --------------------------------------------------------------------------------
+
+
+async def test_chatwoot_campaign_message_is_auto(cw: Client, db_path: Path) -> None:
+    assert (await send(cw, fixture("campaign_message")))[0] == 200
+    assert rows(db_path, "SELECT sender FROM messages") == [("auto",)]
+
+
+# ---- the fixtures themselves ----------------------------------------------------------------------
+
+
+def test_chatwoot_fixtures_each_name_their_source() -> None:
+    listed = (FIXTURES / "README.md").read_text(encoding="utf-8")
+    names = sorted(p.name for p in FIXTURES.glob("*.json"))
+    assert names and all(f"`{name}`" in listed for name in names)
+    for name in names:
+        payload = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+        assert "account_id" not in payload, f"{name}: Chatwoot never sends a top-level account_id"
+        sender = payload.get("sender") or {}
+        if payload.get("message_type") == "incoming":
+            assert "type" not in sender, f"{name}: a contact sender has no type"
+
+
+def test_chatwoot_docs_refuse_the_agent_bot_route() -> None:
+    """The agent-bot route is not supported (every new conversation would wait `pending` for a hand-over)."""
+    docs = (ROOT / "docs" / "chatwoot.md").read_text(encoding="utf-8")
+    assert "### Do not connect the assistant as an agent bot" in docs
+    assert "every new conversation starts `pending`" in docs
+    assert "same address works too" not in docs
+    for version in ("4.12.0", "4.13.0", "4.14.0", "4.14.1", "4.14.2", "SAFE_FETCH_ALLOW_PRIVATE_NETWORK"):
+        assert version in docs

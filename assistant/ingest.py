@@ -56,7 +56,7 @@ class Ingestor:
                         recorder(conn, item)
             return written
 
-        written = await self.writer.submit(job)
+        written = await self.writer.submit(job, together=True)  # job touches nothing but the database
         responses = []
         for item, enrichment in zip(written, enrichments):
             body: dict[str, Any] = {"id": item.event.id, "accepted": True, "duplicate": item.duplicate}

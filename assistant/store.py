@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from assistant.events import Event
 
 
@@ -93,7 +95,7 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
             event.customer,
             event.agent,
             now_ms(),
-            json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+            msgspec.json.encode(event.raw).decode(),  # compact, Chinese as UTF-8: json.dumps' output, faster
         ),
     )
     if cur.rowcount == 0:

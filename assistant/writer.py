@@ -51,6 +51,11 @@ class Writer:
 
     Each job runs inside its own SAVEPOINT, so a failing job is rolled back alone and the
     others of the group still commit. A job's future resolves only after the COMMIT.
+
+    A job submitted `together=True` only touches the connection, so it may run twice: the consecutive
+    such jobs of a group share one savepoint, and if one of them fails, that savepoint is rolled back and
+    each of them runs again in its own (the failing one is still rolled back alone). The events of a
+    busy webhook are logged this way: a savepoint per event costs more than the event's own rows.
     """
 
     def __init__(
@@ -59,9 +64,13 @@ class Writer:
         self.path = Path(path)
         self.max_group = max_group
         self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
+        # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a
+        # temporary file: it is never needed after a crash (the WAL is), and on disk it doubled the cost
+        # of a logged event. It holds one group's pages at most.
+        self._conn.execute("PRAGMA temp_store=MEMORY")
         schema.migrate(self._conn)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], bool] | None] = asyncio.Queue()
         self._tasks = TaskSet("sqlite-writer")
         self._started = False
         self._closed = False
@@ -76,13 +85,17 @@ class Writer:
             self._started = True
             self._tasks.spawn(self._run(), name="sqlite-writer")
 
-    async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `job(conn)` in the next group transaction and return its result once committed."""
+    async def submit(self, job: Callable[[sqlite3.Connection], T], *, together: bool = False) -> T:
+        """Run `job(conn)` in the next group transaction and return its result once committed.
+
+        `together`: the job changes nothing but the database (it may run again), so it can share a
+        savepoint with its neighbours in the group (see the class).
+        """
         if self._closed:
             raise WriterClosed("the writer is closed")
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, future))
+        self._queue.put_nowait((job, future, together))
         return await future
 
     async def probe(self) -> sqlite3.Error | None:
@@ -129,15 +142,16 @@ class Writer:
                     break
                 group.append(item)
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._commit_group, [job for job, _ in group])
+                jobs = [(job, together) for job, _, together in group]
+                outcomes = await loop.run_in_executor(self._executor, self._commit_group, jobs)
             except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
                 log.error("group commit failed: %s", exc)
                 self._note(exc)
-                for _, future in group:
+                for _, future, _ in group:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), (ok, value) in zip(group, outcomes):
+            for (_, future, _), (ok, value) in zip(group, outcomes):
                 if not ok:
                     self._note(value)
                 elif value is not _PROBED:
@@ -149,26 +163,19 @@ class Writer:
                 else:
                     future.set_exception(value)
 
-    def _commit_group(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    def _commit_group(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
         conn = self._conn
         outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job(conn)
-                    if job is _probe:
-                        value = _PROBED
-                except Exception as exc:
-                    if not conn.in_transaction:  # SQLite rolled the whole transaction back (full disk, I/O)
-                        raise exc from None
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((False, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((True, value))
+            start = 0
+            while start < len(jobs):
+                end = start + 1
+                while jobs[start][1] and end < len(jobs) and jobs[end][1]:
+                    end += 1
+                run = [job for job, _ in jobs[start:end]]
+                outcomes.extend(_together(conn, run) if len(run) > 1 else [_alone(conn, run[0])])
+                start = end
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -177,3 +184,35 @@ class Writer:
         self.commits += 1
         self.jobs += len(jobs)
         return outcomes
+
+
+def _alone(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+    """Run one job in its own savepoint: (True, its value), or (False, its exception) with its work undone."""
+    conn.execute("SAVEPOINT job")
+    try:
+        value = job(conn)
+        if job is _probe:
+            value = _PROBED
+    except Exception as exc:
+        if not conn.in_transaction:  # SQLite rolled the whole transaction back (full disk, I/O)
+            raise exc from None
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return False, exc
+    conn.execute("RELEASE job")
+    return True, value
+
+
+def _together(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    """Run jobs that may run twice in one savepoint; if one fails, undo them all and run each alone."""
+    conn.execute("SAVEPOINT together")
+    try:
+        values = [job(conn) for job in jobs]
+    except Exception:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO together")
+        conn.execute("RELEASE together")
+        return [_alone(conn, job) for job in jobs]
+    conn.execute("RELEASE together")
+    return [(True, value) for value in values]

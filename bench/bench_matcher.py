@@ -12,6 +12,8 @@ Then, with the shipped library, what the customer type adds per message: one `Ma
 a conversation that grows by a message never seen before (its earlier messages are read from the cache,
 as in the service), with the agent's reply times. The new message's normalized form is made before the
 timed call: the service makes it once for both the suggestions and the type.
+Then the same messages once more, each already seen (as the service meets a text buyers send all day): what
+is left once a reading is cached (context re-ranking, phrases rendered).
 Targets: suggest p99 ≤ 1 ms with the shipped library, ≤ 5 ms with 20,000 phrases; a fresh load ≤ 3 s and
 ≤ 150 MiB of added resident memory; classify p99 ≤ 0.3 ms.
 """
@@ -110,8 +112,14 @@ def _measure(
         matcher.suggest(q)
         wall.append((time.perf_counter_ns() - t0) / 1e6)
         cpu.append((time.thread_time_ns() - c0) / 1e6)
+    seen: list[float] = []  # the same messages again: read once, as buyers' repeated questions are
+    for q in queries:
+        c0 = time.thread_time_ns()
+        matcher.suggest(q)
+        seen.append((time.thread_time_ns() - c0) / 1e6)
     p50, p99, worst = _percentiles(wall)
     cpu50, cpu99, _ = _percentiles(cpu)
+    seen50, seen99, _ = _percentiles(seen)
     verdict = "ok" if p99 <= target_ms else "OVER TARGET"
     print(f"\n{name}")
     print(f"  load: {loaded - start:.3f} s library + {ready - loaded:.3f} s matcher preprocessing")
@@ -119,6 +127,9 @@ def _measure(
     print(f"  suggest, wall clock: p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {worst:.3f} ms over {len(wall)} calls")
     # On a shared machine the wall clock also counts time other processes held the core.
     print(f"  suggest, CPU time:   p50 {cpu50:.3f} ms, p99 {cpu99:.3f} ms")
+    print(
+        f"  suggest, CPU time, each message seen before (its reading cached): p50 {seen50:.3f} ms, p99 {seen99:.3f} ms"
+    )
     print(f"  target p99 ≤ {target_ms:g} ms (wall clock): {verdict}; load average {_load_average()}")
     return matcher
 

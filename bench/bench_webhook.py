@@ -1,51 +1,83 @@
 """POST /v1/events with durable logging vs a bare aiohttp handler, in the same run.
 
-Two event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
-`logging` (agent and auto messages, orders: what the foundation does for every event) and `product`
-(half of the events are customer messages, each also matched, typed and answered with suggestions).
+    python -m bench.bench_webhook        (BENCH_EVENTS=20000 per row, BENCH_ROUNDS=3)
+    BENCH_BASELINE=/path/to/other/checkout python -m bench.bench_webhook   (adds that code's rows, in turn)
+
+Event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
+`logging` (agent and auto messages, orders: what the foundation does for every event) and the product mix
+(half of the events are customer messages, each also matched, typed and answered with suggestions) twice:
+with texts never seen before (`distinct`: every customer message differs, so no cache helps) and with the
+labeled set's texts in turn (`repeated`: buyers ask 在吗 and 发什么快递 all day).
+
+The machine is shared, so the rows take turns in short rounds (bare, logging, distinct, repeated, again),
+each ratio is taken within its round, and the median round is printed with the spread of all rounds.
+Bodies are encoded before each timed row, so the client spends its time sending, not encoding.
+Targets (issue 20): logging ≥ 0.7× bare, distinct product mix ≥ 0.4× bare, its p99 ≤ 3× bare's p99.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.load import LoadResult, cpu_seconds, post_load
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+BASELINE = os.environ.get("BENCH_BASELINE", "")  # another checkout of the service: before/after rows in one run
 CONCURRENCY = 64
+WARMUP = min(2000, TOTAL // 5)  # per row, before the first round
 # Real-shaped customer messages (the labeled set), so matching costs what it costs in production.
 TEXTS = [
     line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line
 ]
 AGENT_TEXT = "亲，今天下午四点前付款当天发出哦"
+# Distinct texts: a labeled message about one of these goods, with one of these endings (378 × 16 × 8 forms).
+GOODS = [
+    "连衣裙", "卫衣", "跑鞋", "面霜", "耳机", "保温杯", "充电宝", "空气炸锅", "口红", "牛仔裤", "台灯", "奶粉",
+    "羽绒服", "床单", "电饭煲", "行李箱",
+]  # fmt: skip
+ENDINGS = ["", "？", "呀", "呢", "～", "!", " 急", "，谢谢"]
 
 
 def _base(i: int, prefix: str) -> dict[str, object]:
+    # Stamped now, as a platform sends live events: a fixed date would age into a back-fill (agent messages
+    # too late to arm a follow-up, each recorded stale) and measure that instead of the live path.
     return {
         "id": f"{prefix}-{i}",
-        "ts": 1_795_140_000_000 + i * 10,
+        "ts": int(time.time() * 1000),
         "shop": "s1",
         "conversation": f"c{i % 500}",
         "customer": f"u{i % 500}",
     }
 
 
-def event(i: int, prefix: str = "bench") -> dict[str, object]:
-    """The product mix: 50% customer messages, 40% agent messages, 10% orders."""
+def distinct_text(n: int) -> str:
+    """The n-th customer text of the distinct mix: no two alike for n below 378 × 16 × 8."""
+    text = TEXTS[n % len(TEXTS)]
+    rest = n // len(TEXTS)
+    return f"{GOODS[rest % len(GOODS)]}，{text}{ENDINGS[(rest // len(GOODS)) % len(ENDINGS)]}"
+
+
+def event(i: int, prefix: str = "bench", text: Callable[[int], str] | None = None) -> dict[str, object]:
+    """The product mix: 50% customer messages, 40% agent messages, 10% orders (texts repeated unless `text`)."""
     kind = i % 10
     base = _base(i, prefix)
     if kind < 5:
-        return {**base, "type": "message", "sender": "customer", "text": TEXTS[i % len(TEXTS)]}
+        said = text(i // 10 * 5 + kind) if text is not None else TEXTS[i % len(TEXTS)]
+        return {**base, "type": "message", "sender": "customer", "text": said}
     if kind < 9:
         return {**base, "type": "message", "sender": "agent", "agent": "a1", "text": AGENT_TEXT}
     return {**base, "type": "order_created", "order": f"o{i}", "amount": 99.0}
@@ -75,47 +107,126 @@ def _wait_healthy(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def _measure(url: str, pid: int, make: Callable[[int], dict[str, object]]) -> tuple[LoadResult, float]:
-    await post_load(url, lambda i: {**make(i), "id": f"warm-{url}-{i}"}, total=2000, concurrency=CONCURRENCY)
+@dataclass
+class Row:
+    label: str
+    make: Callable[[int], dict[str, object]]  # event number (unique across the run) → event
+    target: str  # "bare", "service" or "baseline"
+    results: list[tuple[LoadResult, float]] = field(default_factory=list)  # per round: load, server CPU ms/event
+
+
+def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> list[bytes]:
+    return [json.dumps(make(first + i), ensure_ascii=False).encode() for i in range(n)]
+
+
+async def _measure(
+    url: str, pid: int, make: Callable[[int], dict[str, object]], first: int, n: int
+) -> tuple[LoadResult, float]:
+    bodies = _encoded(make, first, n)
     cpu0 = cpu_seconds(pid)
-    result = await post_load(url, make, total=TOTAL, concurrency=CONCURRENCY)
-    return result, (cpu_seconds(pid) - cpu0) / TOTAL * 1000
+    result = await post_load(url, bodies.__getitem__, total=n, concurrency=CONCURRENCY)
+    return result, (cpu_seconds(pid) - cpu0) / n * 1000
+
+
+def _warming(make: Callable[[int], dict[str, object]], n: int) -> Callable[[int], dict[str, object]]:
+    return lambda i: {**make(i), "id": f"warm-{n}-{i}"}
+
+
+def _ratios(row: Row, base: Row, of: Callable[[LoadResult], float]) -> list[float]:
+    return [of(r) / of(b) for (r, _), (b, _) in zip(row.results, base.results)]
+
+
+def _start_baseline(root: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Another checkout's service (its own code and config.toml), for a before/after in one run."""
+    port = free_port()
+    with (db.parent / "baseline.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "serve", "--config", str(root / "config.toml"), "--db", str(db)]
+            + ["--port", str(port)],
+            cwd=root,
+            env={**os.environ, "ASSISTANT_WEBHOOK_SECRET": "", "PYTHONPATH": str(root)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_healthy(f"http://127.0.0.1:{port}")
+    return proc, port
 
 
 async def _run() -> None:
+    per_round = max(1, TOTAL // ROUNDS)
+    mixes = [
+        ("durable logging mix", lambda i: logging_event(i, "log")),
+        ("product, distinct texts", lambda i: event(i, "dist", distinct_text)),
+        ("product, repeated texts", lambda i: event(i, "rep")),
+    ]
+    rows = [Row("bare aiohttp handler", lambda i: event(i, "bare"), "bare")]
+    for label, make in mixes:
+        rows.append(Row(label, make, "service"))
+        if BASELINE:
+            rows.append(Row("  the same, baseline", make, "baseline"))
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(port)], cwd=ROOT)
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}")
-            base, base_cpu = await _measure(f"http://127.0.0.1:{port}/v1/events", bare.pid, event)
-        finally:
-            bare.terminate()
-            bare.wait()
         db = Path(tmp) / "bench.db"
         service = await Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
+        baseline, baseline_port = _start_baseline(Path(BASELINE), Path(tmp) / "baseline.db") if BASELINE else (None, 0)
         try:
             assert service.proc is not None
-            url = f"{service.url}/v1/events"
-            logging, logging_cpu = await _measure(url, service.proc.pid, logging_event)
-            product, product_cpu = await _measure(url, service.proc.pid, event)
+            _wait_healthy(f"http://127.0.0.1:{port}")
+            targets = {
+                "bare": (f"http://127.0.0.1:{port}/v1/events", bare.pid),
+                "service": (f"{service.url}/v1/events", service.proc.pid),
+            }
+            if baseline is not None:
+                targets["baseline"] = (f"http://127.0.0.1:{baseline_port}/v1/events", baseline.pid)
+            # Warm every server; the distinct mix warms on texts it never sends again (numbers past the run's).
+            for n, row in enumerate(rows):
+                await _measure(*targets[row.target], _warming(row.make, n), TOTAL, WARMUP)
+            for r in range(ROUNDS):
+                # A mix's service and baseline rows take turns going first, so neither always follows bare.
+                order = rows if r % 2 == 0 else [rows[0]] + [x for pair in zip(rows[2::2], rows[1::2]) for x in pair]
+                for row in order if BASELINE else rows:
+                    row.results.append(await _measure(*targets[row.target], row.make, r * per_round, per_round))
         finally:
             service.terminate()
+            if baseline is not None:
+                baseline.terminate()
+                baseline.wait()
+            bare.terminate()
+            bare.wait()
         with sqlite3.connect(db) as conn:
-            logged = conn.execute("SELECT count(*) FROM events WHERE id LIKE 'bench-%' OR id LIKE 'log-%'").fetchone()[
-                0
-            ]
-    print(f"== webhook: {TOTAL} single-event POSTs per row, {CONCURRENCY} concurrent, client in this process ==")
-    print(base.line("bare aiohttp handler") + f"   server CPU {base_cpu:.3f} ms/event")
+            logged = conn.execute("SELECT count(*) FROM events WHERE id NOT LIKE 'warm-%'").fetchone()[0]
+    base = rows[0]
     print(
-        logging.line("durable logging mix") + f"   server CPU {logging_cpu:.3f} ms/event"
-        f"   ratio {logging.rate / base.rate:.2f}"
+        f"== webhook: {CONCURRENCY} concurrent single-event POSTs, {ROUNDS} rounds of {per_round} per row"
+        " (client in this process); median round [min–max] =="
     )
-    print(
-        product.line("product mix (50% matched)") + f"   server CPU {product_cpu:.3f} ms/event"
-        f"   ratio {product.rate / base.rate:.2f}"
-    )
-    print(f"events logged: {logged}/{2 * TOTAL}")
+    for n, row in enumerate(rows):
+        rate = [res.rate for res, _ in row.results]
+        cpu = [c for _, c in row.results]
+        line = (
+            f"{row.label:<26} {_mid(rate):>7,.0f} req/s [{min(rate):,.0f}–{max(rate):,.0f}]"
+            f"   p50 {_mid([res.percentile(50) for res, _ in row.results]):6.2f} ms"
+            f"   p99 {_mid([res.percentile(99) for res, _ in row.results]):6.2f} ms"
+            f"   server CPU {_mid(cpu):.3f} ms/event   errors {sum(res.errors for res, _ in row.results)}"
+        )
+        if row is not base:
+            rates = _ratios(row, base, lambda res: res.rate)
+            p99s = _ratios(row, base, lambda res: res.percentile(99))
+            line += (
+                f"\n{'':<26} ratio to bare: rate {_mid(rates):.2f} [{min(rates):.2f}–{max(rates):.2f}],"
+                f" p99 {_mid(p99s):.2f}× [{min(p99s):.2f}–{max(p99s):.2f}]"
+            )
+        if row.target == "baseline":
+            ours = rows[n - 1]
+            cpus = [c1 / c2 for (_, c1), (_, c2) in zip(ours.results, row.results)]
+            line += f"\n{'':<26} service / baseline: CPU per event {_mid(cpus):.2f} [{min(cpus):.2f}–{max(cpus):.2f}]"
+        print(line)
+    print(f"events logged: {logged}/{3 * ROUNDS * per_round}")
+
+
+def _mid(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def main() -> None:

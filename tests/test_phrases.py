@@ -64,6 +64,16 @@ def test_render_uses_defaults_then_given_variables() -> None:
     assert library.render("shipping_time.today", {"shop": ""}) == "亲，下午4点前付款当天发出哦~小米旗舰店"
 
 
+def test_render_remembers_each_variables_own_text() -> None:
+    library = build(phrase(), extra_variables={"shop": "小米旗舰店"})
+    for _ in range(2):  # the second pass reads what the first remembered
+        assert library.render("shipping_time.today", {"shop": "甲店"}) == "亲，下午4点前付款当天发出哦~甲店"
+        assert library.render("shipping_time.today", {"shop": "乙店"}) == "亲，下午4点前付款当天发出哦~乙店"
+        assert library.render("shipping_time.today") == "亲，下午4点前付款当天发出哦~小米旗舰店"
+    odd = {"shop": {"not": "hashable"}}  # rendered each time, never remembered
+    assert library.render("shipping_time.today", odd) == "亲，下午4点前付款当天发出哦~{'not': 'hashable'}"  # type: ignore[arg-type]
+
+
 def test_extra_variables_from_config_are_allowed() -> None:
     library = build(phrase(text="亲，{{ warehouse }}仓库今天发出"), extra_variables={"warehouse": "杭州"})
     assert library.render("shipping_time.today") == "亲，杭州仓库今天发出"

@@ -135,6 +135,14 @@ def test_inspector_adds_todays_short_flag(inspector: Inspector) -> None:
     assert inspector.inspect("好的", "customer") == []
 
 
+def test_inspector_remembered_text_gives_the_same_flags_in_a_list_of_its_own(inspector: Inspector) -> None:
+    first = inspector.inspect("亲，这款是全网最低价了", "agent")
+    first.clear()  # a caller's list: changing it changes nothing remembered
+    again = inspector.inspect("亲，这款是全网最低价了", "agent")
+    assert [(f.rule, f.match) for f in again] == [("ad_extreme.price", "全网最低价")]
+    assert inspector.inspect("亲，这款是全网最低价了", "customer") == []  # the side is part of what is remembered
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(max_size=300), side=st.sampled_from(["agent", "customer"]))
 def test_inspector_any_text_gives_flags_or_none(inspector: Inspector, text: str, side: str) -> None:

@@ -59,3 +59,55 @@ async def test_writer_uses_wal(tmp_path: Path) -> None:
     mode = await writer.submit(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
     await writer.close()
     assert mode == "wal"
+
+
+async def test_writer_together_jobs_share_a_savepoint_and_fail_alone(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "w.db")
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER UNIQUE)"))
+    runs: list[int] = []
+
+    def insert(i: int) -> Callable[[sqlite3.Connection], int]:
+        def job(c: sqlite3.Connection) -> int:
+            runs.append(i)
+            c.execute("INSERT INTO t VALUES (?)", (i,))
+            return i * 10
+
+        return job
+
+    def bad(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (99)")
+        raise ValueError("boom")
+
+    results = await asyncio.gather(
+        writer.submit(insert(1), together=True),
+        writer.submit(bad, together=True),
+        writer.submit(insert(2), together=True),
+        writer.submit(insert(3), together=True),
+        return_exceptions=True,
+    )
+    assert results[0] == 10 and results[2] == 20 and results[3] == 30
+    assert isinstance(results[1], ValueError)
+    # One group: the shared savepoint failed, so every job ran again alone (the one before the failure too).
+    assert runs == [1, 1, 2, 3]
+    await writer.close()
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT x FROM t")) == [1, 2, 3]
+
+
+async def test_writer_together_jobs_run_once_when_none_fails(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "w.db")
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    runs: list[int] = []
+
+    def insert(i: int) -> Callable[[sqlite3.Connection], None]:
+        def job(c: sqlite3.Connection) -> None:
+            runs.append(i)
+            c.execute("INSERT INTO t VALUES (?)", (i,))
+
+        return job
+
+    await asyncio.gather(*(writer.submit(insert(i), together=True) for i in range(200)))
+    await writer.close()
+    assert sorted(runs) == list(range(200))
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 200

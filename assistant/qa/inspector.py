@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SHORT = Category("short", "短回复", "agent", "low", "a human reply under 4 characters once whitespace is removed")
 MAX_FLAGS = 20  # per message: a pasted wall of text should not flood the log
+INSPECT_CACHE = 20_000  # (text, side) pairs whose flags are remembered
 _GLOBAL = -1  # an exception of every rule
 
 
@@ -65,6 +67,8 @@ class Inspector:
     """Compiled rules: `inspect(text, side)` is pure and takes microseconds."""
 
     def __init__(self, data: RuleData) -> None:
+        # Agents paste the same replies and buyers ask the same things all day: a text is inspected once.
+        self._inspect = lru_cache(maxsize=INSPECT_CACHE)(self._inspect_uncached)
         problems: list[str] = []
         self.normalizer = Normalizer(data.variants)
         self.categories: dict[str, Category] = {SHORT.name: SHORT, **data.categories}
@@ -132,10 +136,17 @@ class Inspector:
 
     def inspect(self, text: str, side: str) -> list[Flag]:
         """Every flag of `text` written by `side` ("agent" or "customer"), in order of position."""
+        return list(self._inspect(text, side))
+
+    def clear_cache(self) -> None:
+        """Forget every remembered text (benchmarks measure texts inspected for the first time)."""
+        self._inspect.cache_clear()
+
+    def _inspect_uncached(self, text: str, side: str) -> tuple[Flag, ...]:
         flags = self._rule_flags(text, side) if text else []
         if side == "agent" and is_short_reply(text):
             flags.append(Flag(SHORT.name, "short.chars", SHORT.severity, 0, len(text), text))
-        return flags
+        return tuple(flags)
 
     def _rule_flags(self, text: str, side: str) -> list[Flag]:
         # Matching runs on the bare normalized text; only a message with a match pays for the positions.

@@ -86,6 +86,9 @@ class Reading:
     features: Features
     encoded: Encoded | None  # the features the scorer knows (None without a scorer)
     why: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # explanations, once computed
+    # What depends on the text alone, once computed: the intents' confidences, each intent's close triggers.
+    # Readings are cached, so a text buyers send all day (在吗, 发什么快递) is scored once.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
 
 
 def suggestion_json(s: Suggestion) -> dict[str, Any]:
@@ -182,6 +185,7 @@ class Matcher:
         for cache in (self.read, self.normalizer.analyze, self.normalizer.analyze_folded):
             cache.cache_clear()
         self.keywords.clear_caches()
+        self.library.clear_caches()
 
     def keyword_scores(self, text: str) -> Mapping[str, float]:
         """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message's focus."""
@@ -196,6 +200,12 @@ class Matcher:
     def _confidences(self, reading: Reading) -> tuple[dict[str, float], float]:
         """Each intent's 0–1 confidence for the message alone (the scorer's, or from evidence), and how likely
         the message fits no intent at all (0 without a scorer)."""
+        known = reading.memo.get("confidences")
+        if known is None:
+            known = reading.memo["confidences"] = self._confidences_uncached(reading)
+        return dict(known[0]), known[1]
+
+    def _confidences_uncached(self, reading: Reading) -> tuple[dict[str, float], float]:
         if self.scorer is not None and reading.encoded is not None:
             probabilities = self.scorer.probabilities(reading.encoded).tolist()
             none = probabilities[self._none] if self._none is not None else 0.0
@@ -303,7 +313,11 @@ class Matcher:
         `limit`: how many of the intent's triggers most like the message are compared closely.
         """
         fallback = reading.keyword_words.get(intent, "")
-        similar = self.triggers.within(reading.analysis.compact, intent, limit)
+        similar = reading.memo.get(("within", intent, limit))
+        if similar is None:
+            similar = reading.memo[("within", intent, limit)] = self.triggers.within(
+                reading.analysis.compact, intent, limit
+            )
         # Phrases no trigger matched and nothing lifts tie at the same score, so only the first few of them
         # (file order) can make it; this keeps ranking cheap in a library of 20,000 phrases.
         members = self._by_intent.get(intent, [])

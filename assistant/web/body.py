@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 32  # events are flat; Chatwoot payloads nest about 5 deep
 MAX_INT_DIGITS = 100  # beyond any id or amount; keeps every int convertible to float
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What the fast decoder would read differently: an escape (maybe a lone surrogate), a number too long.
+_NEEDS_CARE = re.compile(rb"\\[uU]|\d{%d}" % (MAX_INT_DIGITS + 1))
 
 
 class BodyError(Exception):
@@ -48,6 +51,12 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
     chunks: list[bytes] = []
     size = 0
     try:
+        if request.content.is_eof():
+            # The whole body came with the headers (nearly every webhook): take it, no timer to arm.
+            chunks.append(request.content.read_nowait(-1))
+            if len(chunks[0]) > limit:
+                raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
+            return chunks[0]
         async with asyncio.timeout(timeout_s):
             while True:
                 chunk = await request.content.read(limit + 1 - size)
@@ -70,7 +79,19 @@ def decode_json(body: bytes, *, charset: str | None = None) -> Any:
 
     A lone surrogate escape (`"\\ud83d"`, half an emoji cut by the sender) is valid JSON and legitimate
     input: it is replaced by U+FFFD (and logged) rather than refused, so the event is not lost.
+
+    A UTF-8 body is decoded by msgspec (a tenth of the standard decoder's time); whatever it refuses, and
+    any body it might read differently (a 100-digit number, an escape, deep nesting), takes the standard
+    decoder's way, so every error names the problem exactly as before.
     """
+    if not charset or _is_utf8(charset):
+        try:
+            doc = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            pass  # the standard way says what is wrong
+        else:
+            if not _NEEDS_CARE.search(body) and body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+                return doc
     text = _text(body, charset)
     try:
         doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
@@ -118,6 +139,13 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise _NumberError(f"number out of range: {_brief(text)}")
     return value
+
+
+def _is_utf8(charset: str) -> bool:
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _text(body: bytes, charset: str | None) -> str:

@@ -56,7 +56,11 @@ class ShopConfig:
 
 @dataclass(frozen=True)
 class PhrasesConfig:
-    path: str = "phrases"
+    # One directory, or several: the first holds the vocabulary (intents, customer types, examples, the
+    # scorer) and its demo phrases; each later one is a shop's layer whose phrases replace an earlier
+    # layer's phrase of the same code or id.
+    path: str | list[str] = "phrases"
+    include_demo: bool = True  # false: the first directory's phrases are left out (its vocabulary stays)
     top_k: int = 3
     min_confidence: float = 0.25  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
@@ -248,6 +252,11 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    language: str = "zh_CN"  # every page and the command line's text: zh_CN or en
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -262,6 +271,7 @@ class Config:
     panel: PanelConfig = field(default_factory=PanelConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     # Values of the environment variables named by `*_env` keys, captured once at load.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     base_dir: Path = field(default_factory=Path.cwd)
@@ -274,6 +284,11 @@ class Config:
         """A config path made absolute against the config file's directory."""
         p = Path(path)
         return p if p.is_absolute() else self.base_dir / p
+
+    def phrase_dirs(self) -> list[Path]:
+        """The phrase library's directories, the vocabulary's first, resolved."""
+        paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
+        return [self.resolve(p) for p in paths]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -336,8 +351,12 @@ def _check(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if not config.phrase_dirs():
+        raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
+    if config.ui.language not in ("zh_CN", "en"):
+        raise ConfigError(f"[ui] language: expected 'zh_CN' or 'en', got {config.ui.language!r}")
     modes = ("send", "suggest")
     if config.followups.mode not in modes:
         raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")

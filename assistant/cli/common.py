@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from assistant import i18n
 from assistant.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +43,9 @@ def load(config_path: Path | None, db: Path | None = None, **server: Any) -> Con
         overrides["store"] = {"path": str(Path(db).resolve())}
     if any(v is not None for v in server.values()):
         overrides["server"] = server
-    return load_config(path, overrides=overrides)
+    config = load_config(path, overrides=overrides)
+    i18n.use(config.ui.language)  # the command's text in the configured language
+    return config
 
 
 def db_path(config: Config) -> Path:

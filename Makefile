@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench eval train browser-deps postgres-deps clean
+.PHONY: serve test lint bench eval train messages browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ eval: $(STAMP)
 # Retrain the learned scorer after editing triggers, examples or key words (writes phrases/scorer.npz).
 train: $(STAMP)
 	$(BIN)/assistant phrases train
+
+# The message catalog: extract every user-facing string (code and templates) and merge it into the zh_CN
+# catalog, keeping its translations; then translate the new entries (tests/test_i18n.py fails until then).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location --omit-header \
+		-o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d assistant/locale -l zh_CN --no-location \
+		--omit-header --ignore-obsolete
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
 # so that Chinese text renders in their screenshots instead of empty boxes.

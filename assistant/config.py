@@ -61,7 +61,11 @@ class ShopConfig:
 
 @dataclass(frozen=True)
 class PhrasesConfig:
-    path: str = "phrases"
+    # One directory, or several: the first holds the vocabulary (intents, customer types, examples, the
+    # scorer) and its demo phrases; each later one is a shop's layer whose phrases replace an earlier
+    # layer's phrase of the same code or id.
+    path: str | list[str] = "phrases"
+    include_demo: bool = True  # false: the first directory's phrases are left out (its vocabulary stays)
     top_k: int = 3
     min_confidence: float = 0.25  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
@@ -258,6 +262,11 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    language: str = "zh_CN"  # every page and the command line's text: zh_CN or en
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -272,6 +281,7 @@ class Config:
     panel: PanelConfig = field(default_factory=PanelConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     # Values of the environment variables named by `*_env` keys, captured once at load.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     base_dir: Path = field(default_factory=Path.cwd)
@@ -290,6 +300,11 @@ class Config:
         if self.store.url:
             return pg.Location(self.store.url, self.secret(self.store.password_env))
         return self.resolve(self.store.path)
+
+    def phrase_dirs(self) -> list[Path]:
+        """The phrase library's directories, the vocabulary's first, resolved."""
+        paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
+        return [self.resolve(p) for p in paths]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -357,8 +372,12 @@ def _check(config: Config) -> None:
             raise ConfigError(f"[store] url: expected postgresql://…, got {config.store.url!r}")
         if pg.has_password(config.store.url):
             raise ConfigError("[store] url: no password in the URL; set it in the variable [store] password_env names")
+    if not config.phrase_dirs():
+        raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
+    if config.ui.language not in ("zh_CN", "en"):
+        raise ConfigError(f"[ui] language: expected 'zh_CN' or 'en', got {config.ui.language!r}")
     modes = ("send", "suggest")
     if config.followups.mode not in modes:
         raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")

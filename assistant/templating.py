@@ -5,10 +5,21 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
+from assistant import i18n
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# The service's icon (a chat bubble), served at /favicon.ico and inlined in pages whose CSP allows no fetch.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<path d="M4 6h24a2 2 0 0 1 2 2v13a2 2 0 0 1-2 2H13l-6 5v-5H4a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2z" fill="#4a7bd0"/>'
+    '<circle cx="10" cy="14.5" r="2" fill="#fff"/><circle cx="16" cy="14.5" r="2" fill="#fff"/>'
+    '<circle cx="22" cy="14.5" r="2" fill="#fff"/></svg>'
+)
+FAVICON = "data:image/svg+xml," + quote(FAVICON_SVG)
 
 
 def format_value(value: Any, kind: str) -> str:
@@ -28,35 +39,45 @@ def format_value(value: Any, kind: str) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def duration(seconds: float | None) -> str:
-    """A short human duration: 42s, 3m05s, 2h10m; empty for None."""
+def duration(seconds: float | None, t: i18n.Translator | None = None) -> str:
+    """A short human duration: 42s, 3m05s, 2h10m (42秒, 3分05秒 …); empty for None."""
     if seconds is None:
         return ""
+    t = t or i18n.translator("en")
     if seconds < 60:
-        return f"{seconds:.0f}s"
+        return t.gettext("%(s)ss", s=f"{seconds:.0f}")
     minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+    if minutes < 60:
+        return t.gettext("%(m)sm%(s)02ds", m=minutes, s=rest)
+    return t.gettext("%(h)sh%(m)02dm", h=minutes // 60, m=minutes % 60)
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
-    """Every page template renders here: customer text is escaped, a missing name is an error."""
+def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
+    """Every page template renders here: customer text is escaped, a missing name is an error.
+
+    One environment per language (renders run in threads: the gettext callables must not be swapped).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language"] = language
+    env.globals["html_lang"] = language.replace("_", "-")
     env.filters["pct"] = lambda v: format_value(v, "pct")
     env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
     env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
-    env.filters["duration"] = duration
+    env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))
     return env
 
 
-def render(name: str, **context: Any) -> str:
-    """Render the page template `name`."""
-    return environment().get_template(name).render(**context)
+def render(name: str, language: str = i18n.DEFAULT_LANGUAGE, **context: Any) -> str:
+    """Render the page template `name` in `language`."""
+    return environment(language).get_template(name).render(**context)

@@ -77,7 +77,8 @@ def shared_matcher(config: Config) -> Matcher:
     Strict: an internal error of the matcher fails the test instead of being logged and swallowed.
     """
     key = (
-        config.resolve(config.phrases.path),
+        tuple(config.phrase_dirs()),
+        config.phrases.include_demo,
         tuple(sorted(config.phrases.variables.items())),
         config.shop.name,
         config.phrases.top_k,

@@ -143,10 +143,11 @@ def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
     assert "\x1b[" not in out.stdout
     headings = [line for line in out.stdout.splitlines() if line.startswith("== ")]
     assert [h.split(" · ")[1] for h in headings] == ["M", "B", "A", "Z"]
-    assert "suggested fh1 91.3 ✓, fh2 55" in out.stdout
-    assert "follow-up sent, customer came back after 2m00s" in out.stdout
-    assert "A-1001 created ¥199.00 (小美)" in out.stdout
-    assert "unanswered" in out.stdout and "short reply" in out.stdout
+    # zh_CN, the shipped config's language: intents and customer types by their labels
+    assert "推荐 fh1 91.3 ✓, fh2 55" in out.stdout and "意图 发货时间" in out.stdout
+    assert "跟进已发送，顾客 2分00秒后回来了" in out.stdout
+    assert "A-1001 已下单 ¥199.00 (小美)" in out.stdout
+    assert "未回复" in out.stdout and "短回复" in out.stdout
 
 
 def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(
@@ -169,7 +170,7 @@ def test_daylog_filters_by_agent_and_conversation(day_db: store.Location) -> Non
 
 def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: store.Location, tmp_path: Path) -> None:
     refused = run_log(day_db, "--date", DAY.isoformat(), "--unmasked")
-    assert refused.returncode == 2 and "refused" in refused.stderr and PHONE not in refused.stdout
+    assert refused.returncode == 2 and "拒绝 --unmasked" in refused.stderr and PHONE not in refused.stdout
     out = tmp_path / "day.jsonl"
     allowed = run_log(day_db, "--date", DAY.isoformat(), "--format", "jsonl", "--unmasked", "--out", str(out))
     assert allowed.returncode == 0, allowed.stderr

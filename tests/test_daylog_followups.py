@@ -107,4 +107,4 @@ def test_daylog_followup_stale_shows_as_a_bad_outcome(conn: sqlite3.Connection, 
     assert got["f-stale"]["followup"]["outcome"] == "stale" and got["f-stale"]["sender"] == "auto"
     out = io.StringIO()
     write_text([got["f-stale"]], out, color=True)
-    assert "\x1b[31mfollow-up stale" in out.getvalue()  # painted as bad, like failed and missed
+    assert "\x1b[31m跟进 消息迟到，未跟进" in out.getvalue()  # painted as bad, like failed and missed (zh_CN)

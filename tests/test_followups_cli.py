@@ -28,18 +28,18 @@ async def test_followups_cli_lists_followups_and_timers(
         await h.stop()
     assert main(["followups", "list", "--db", str(db_path)]) == 0
     out = capsys.readouterr().out
-    assert "sent" in out and "shop1/conv1" in out and "2026-11-20 10:05:00" in out
+    assert "已发送" in out and "shop1/conv1" in out and "2026-11-20 10:05:00" in out  # zh_CN, the default
     assert main(["followups", "list", "--json", "--state", "sent", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["conversation"] == "conv1"
     assert main(["followups", "timers", "--db", str(db_path)]) == 0
     captured = capsys.readouterr()
-    assert "shop1/conv2" in captured.out and "1 armed timer(s)" in captured.err
+    assert "shop1/conv2" in captured.out and "1 个待触发的计时器" in captured.err
 
 
 def test_followups_cli_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["followups", "list", "--db", str(tmp_path / "none.db")]) == 1
-    assert "no database" in capsys.readouterr().err
+    assert "没有数据库" in capsys.readouterr().err
 
 
 async def test_followups_cli_lists_stale_messages_with_the_reason(
@@ -53,5 +53,5 @@ async def test_followups_cli_lists_stale_messages_with_the_reason(
         await h.stop()
     assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
-    assert "stale" in line and "shop1/conv1" in line and "x0" in line
+    assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "x0" in line
     assert "(the agent message arrived 3300 s after its idle period ended)" in line

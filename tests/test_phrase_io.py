@@ -53,17 +53,17 @@ def test_import_takes_good_rows_and_reports_the_others(matcher: Matcher) -> None
         ["物流发货", "zz4", "好"],
         ["", "zz5", "嗯嗯这样子"],
         ["", "", ""],
-        ["物流发货", "fh1", "亲，今天就给您发出哦~"],
+        ["物流发货", "hy1", "亲，今天就给您发出哦~"],
     ]
     result = import_rows(rows, matcher)
     assert [(p.row, p.intent, p.code) for p in result.phrases] == [(2, "shipping_time", "zz1"), (3, "refund", "r1")]
     reasons = {s.row: s.reason for s in result.skipped}
-    assert reasons[4] == "empty phrase text"
-    assert "duplicate code" in reasons[5]
+    assert reasons[4] == "话术内容为空"  # zh_CN, the default language
+    assert "编码 'zz1' 重复（第 2 行已用）" in reasons[5]
     assert "unknown variable 'secret'" in reasons[6]
-    assert "too short" in reasons[7]
-    assert "cannot tell the intent" in reasons[8]
-    assert "duplicate code 'fh1'" in reasons[10]
+    assert "太短" in reasons[7]
+    assert "无法从内容判断意图" in reasons[8]
+    assert "编码 'hy1' 已被话术 greeting." in reasons[10]  # the shipped library's code, not silently dropped
     assert 9 not in reasons  # a blank row is not a row
 
 
@@ -130,11 +130,11 @@ def test_cli_import_writes_toml_and_reports_skipped_rows(tmp_path: Path, capsys:
     source = write_csv(
         tmp_path / "in.csv", [["分组", "编码", "内容"], ["发票", "p1", "亲，可以开电子发票的哦"], ["发票", "p2", ""]]
     )
-    assert _run(["phrases", "import", str(source), "--out", str(tmp_path / "out.toml")]) == 0
+    assert _run(["phrases", "import", str(source), "--out", str(tmp_path / "out.toml")]) == 1  # a row left out
     assert tomllib.loads((tmp_path / "out.toml").read_text(encoding="utf-8"))["phrase"][0]["intent"] == "invoice"
     err = capsys.readouterr().err
-    assert "row 3: not imported: empty phrase text" in err
-    assert "imported 1 phrase(s)" in err
+    assert "第 3 行：未导入：话术内容为空" in err
+    assert "导入 1 条话术，1 行未导入" in err
 
 
 def test_cli_export_writes_csv_and_xlsx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,9 +157,9 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     assert set(body["customer_type"]) == {"type", "label", "confidence", "sure", "evidence", "script"}
     assert _run(["suggest", "什么时候发货"]) == 0
     out = capsys.readouterr().out
-    assert "shipping_time" in out and "customer type" in out
+    assert "发货时间" in out and "顾客类型" in out
     assert _run(["suggest", "今天天气不错呀哈哈"]) == 0
-    assert "no suggestion" in capsys.readouterr().out
+    assert "没有达到阈值的建议" in capsys.readouterr().out
 
 
 def test_import_writes_toml_that_reads_back_any_text(shipped_matcher: Matcher, tmp_path: Path) -> None:

@@ -226,7 +226,7 @@ def _run(argv: list[str]) -> int:
 def test_phrases_check_exits_zero_on_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["phrases", "check", "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")]) == 0
     out = capsys.readouterr().out
-    assert "ok:" in out and "scorer.npz fits this library" in out
+    assert "正常：" in out and "scorer.npz fits this library" in out
 
 
 def test_phrases_check_says_when_the_scorer_is_missing_or_stale(

@@ -104,13 +104,15 @@ def test_report_table_lists_agents_then_the_team(log: Log) -> None:
     text = report.render_table(log.reports())
     lines = text.splitlines()
     assert lines[0].startswith(f"{SHOP}  {D.isoformat()}")
-    assert lines[3].startswith("A ") and lines[4].startswith("B ") and lines[-1].startswith("(team)")
+    assert lines[3].startswith("A ") and lines[4].startswith("B ") and lines[-1].startswith("（团队）")  # zh_CN
+    english = report.render_table(log.reports(), "en").splitlines()
+    assert english[1].startswith("Agent") and english[-1].startswith("(team)")
     assert "50.0%" in lines[3] and "241.00" in lines[3]
 
 
 def test_report_table_says_pending(log: Log) -> None:
     text = report.render_table(log.reports(now=metrics.credit_window(D, log.config.tz)[1]))
-    assert "pending" in text.splitlines()[0]
+    assert "延迟统计" in text.splitlines()[0]
 
 
 # ---- HTML ------------------------------------------------------------------------------------------
@@ -182,12 +184,14 @@ def test_report_html_ranks_agents_with_scores_grades_and_commission(page: Page) 
 
 def test_report_html_colours_numbers_against_targets(page: Page) -> None:
     a, b = page.find("tr", "agent")
-    # columns: 10 C 转化率, 15 首次响应, 17 慢响应, 18 回复率, 19 答问比
-    assert a["children"][10]["cls"] == ["good"] and Page.text(a["children"][10]) == "50.0%"
-    assert a["children"][15]["cls"] == ["good"] and b["children"][15]["cls"] == ["bad"]
-    assert (a["children"][17]["cls"], b["children"][17]["cls"]) == ([], ["bad"])
-    assert b["children"][18]["cls"] == ["good"] and Page.text(b["children"][19]) == "0.50"
-    assert b["children"][19]["cls"] == ["bad"]
+    # main table: 7 C 转化率, 10 首次响应, 12 回复率, 13 答问比; the folded table: 6 慢响应
+    assert a["children"][7]["cls"] == ["good"] and Page.text(a["children"][7]) == "50.0%"
+    assert a["children"][10]["cls"] == ["good"] and b["children"][10]["cls"] == ["bad"]
+    more = [r for r in page.elements if r["tag"] == "tr" and "table.agents-more" in r["parents"]]
+    more_a, more_b = (r for r in more if r["children"][0]["tag"] == "td" and not r["cls"])
+    assert (more_a["children"][6]["cls"], more_b["children"][6]["cls"]) == ([], ["bad"])
+    assert b["children"][12]["cls"] == ["good"] and Page.text(b["children"][13]) == "0.50"
+    assert b["children"][13]["cls"] == ["bad"]
     cards = page.find("div", "card")
     assert any("bad" in c["cls"] for c in cards) and any("good" in c["cls"] for c in cards)
 
@@ -201,7 +205,7 @@ def test_report_html_draws_the_funnel_and_two_charts_as_inline_svg(page: Page) -
     assert all(svg["tag"] == "svg" for svg in svgs)
     response_bars = [c for c in svgs[0]["children"] if c["tag"] == "rect"]
     assert len(response_bars) == len(metrics.RESPONSE_BUCKETS) + 1
-    assert [Page.text(t) for t in response_bars[-1]["children"]] == ["no reply: 1"]
+    assert [Page.text(t) for t in response_bars[-1]["children"]] == ["未回复: 1"]  # zh_CN, the default language
     assert [bar["cls"] for bar in response_bars] == [["good"]] * 3 + [["bad"]] * 4  # past the 60 s threshold
     hourly_bars = [c for c in svgs[1]["children"] if c["tag"] == "rect"]
     assert len(hourly_bars) == 48
@@ -243,10 +247,11 @@ def test_report_link_encodes_odd_conversation_ids() -> None:
 
 
 def test_report_html_is_self_contained(page: Page) -> None:
-    assert page.find("link") == [] and page.find("img") == [] and page.find("iframe") == []
+    assert all(link["attrs"]["href"].startswith("data:") for link in page.find("link"))  # the icon, inline
+    assert page.find("img") == [] and page.find("iframe") == []
     for el in page.elements:
         for name, value in el["attrs"].items():
-            if name in ("src", "href", "xlink:href", "action"):
+            if name in ("src", "href", "xlink:href", "action") and el["tag"] != "link":
                 assert value and value.startswith("/logs/daily?"), (el["tag"], name, value)
     assert len(page.find("style")) == 1
 
@@ -275,7 +280,7 @@ def test_report_renders_an_empty_day(db_path: store.Location) -> None:
     assert r[0].agents == [] and r[0].team.metrics["consulted"] == 0
     page = Page(report.render(r, "html", config=log.config))
     assert page.find("tr", "agent") == []
-    assert report.render_table(r).splitlines()[-1].startswith("(team)")
+    assert report.render_table(r).splitlines()[-1].startswith("（团队）")
     log.close()
 
 
@@ -287,4 +292,4 @@ def test_report_unknown_format_is_refused() -> None:
 def test_report_html_uses_configured_targets(log: Log) -> None:
     lax = report.render_html(log.reports(), targets=KpiTargets(first_response_s=500.0, response_avg_s=500.0))
     b = Page(lax).find("tr", "agent")[1]
-    assert b["children"][15]["cls"] == ["good"]
+    assert b["children"][10]["cls"] == ["good"]

@@ -40,7 +40,7 @@ def test_report_cli_prints_a_table_by_default(db: Path, capsys: pytest.CaptureFi
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith("s1  2026-11-20") and lines[3].startswith("A ") and lines[-1].startswith("(team)")
+    assert lines[0].startswith("s1  2026-11-20") and lines[3].startswith("A ") and lines[-1].startswith("（团队）")
 
 
 def test_report_cli_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,8 +64,10 @@ def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pyte
     code, out, err = run(
         capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "html", "--out", str(out_file)
     )
-    assert code == 0 and out == "" and "wrote" in err
-    assert out_file.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert code == 0 and out == "" and "已写入" in err
+    html = out_file.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>")
+    assert "<a " not in html and "<form" not in html  # a page in a file links to no service: no dead links
 
 
 @pytest.mark.parametrize(
@@ -90,7 +92,7 @@ def test_report_cli_rejects_a_malformed_date(db: Path, capsys: pytest.CaptureFix
 
 def test_report_cli_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "report", "--db", str(tmp_path / "none.db"), "--date", D.isoformat())
-    assert code == 1 and "no database" in err
+    assert code == 1 and "没有数据库" in err
 
 
 def test_report_cli_reports_a_bad_score_weight(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,7 +107,7 @@ def test_simulate_cli_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, out, _ = run(
         capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60", "--seed", "7"
     )
-    assert code == 0 and out.startswith("simulated demo 2026-11-20: 60 customers, 3 agents")
+    assert code == 0 and out.startswith("已模拟 demo 2026-11-20：60 位顾客，3 位客服")
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", "2026-11-20", "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["shop"] == "demo" and len(doc["agents"]) == 3 and doc["team"]["consulted"] >= 55

@@ -124,10 +124,15 @@ async def test_report_web_rejects_bad_query_naming_the_field(
     assert (body["error"], body["field"]) == ("invalid_query", field)
 
 
-async def test_report_web_defaults_to_yesterday(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_report_web_defaults_to_the_latest_day_with_data(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get("/v1/reports/daily", headers=SUPERVISOR)
     assert resp.status == 200
-    assert isinstance(await resp.json(), (list, dict))
+    assert resp.headers["Content-Location"] == f"/v1/reports/daily?date={D.isoformat()}"
+    assert resp.headers["X-Latest-Date"] == D.isoformat()
+    body = await resp.json()
+    assert (body["date"] if isinstance(body, dict) else body[0]["date"]) == D.isoformat()
+    empty = await client.get("/v1/reports/daily?date=2020-01-01", headers=SUPERVISOR)
+    assert await empty.json() == [] and empty.headers["Content-Location"].endswith("date=2020-01-01")
 
 
 def test_report_web_parse_query_defaults(config: Config) -> None:

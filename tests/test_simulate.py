@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from assistant import store
 from assistant.config import load_config
 from assistant.kpi import metrics, simulate
+from assistant.suggest.matcher import Matcher
 
 DAY = date(2026, 11, 20)
 TABLES = {
@@ -112,3 +114,40 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
 def test_simulate_shows_progress_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     simulate.simulate(tmp_path / "p.db", DAY, 2, 50, seed=1, progress=True)
     assert "simulate" in capsys.readouterr().err
+
+
+def test_simulated_day_uses_only_the_librarys_intents_types_and_codes(tmp_path: Path, shipped_matcher: Matcher) -> None:
+    """The demo shows what the real engine does: every intent, customer type, phrase code and adopted
+    phrase in the log exists in the shipped library, and agents answer with its phrases."""
+    path = tmp_path / "demo.db"
+    simulate.simulate(path, DAY, 4, 300, seed=2, progress=False, matcher=shipped_matcher)
+    library = shipped_matcher.library
+    codes = {p.code for p in library.phrases}
+    rendered = {library.render(p.id) for p in library.phrases}
+    conn = store.connect(path, readonly=True)
+    intents = {i for (i,) in conn.execute("SELECT DISTINCT intent FROM messages WHERE intent IS NOT NULL")}
+    types = {t for (t,) in conn.execute("SELECT DISTINCT customer_type FROM messages WHERE customer_type IS NOT NULL")}
+    offered = [json.loads(s) for (s,) in conn.execute("SELECT suggestions FROM messages WHERE suggestions IS NOT NULL")]
+    used = [p for (p,) in conn.execute("SELECT phrase_id FROM suggestion_uses")]
+    replies = [t for (t,) in conn.execute("SELECT text FROM messages WHERE sender = 'agent'")]
+    unread = conn.execute("SELECT count(*) FROM messages WHERE sender = 'customer' AND intent IS NULL").fetchone()[0]
+    conn.close()
+    assert intents and intents <= set(library.intents)
+    assert types and types <= set(library.customer_types) and len(types) >= 2
+    assert offered and all(s["code"] in codes and s["phrase_id"] in library.by_id for o in offered for s in o)
+    assert used and set(used) <= set(library.by_id)
+    assert sum(t in rendered for t in replies) / len(replies) >= 0.6  # mostly the library's answers
+    assert unread / (len(offered) + unread) < 0.3  # the questions come from the library's own wording
+
+
+def test_simulated_customer_reads_as_the_matcher_reads_it(tmp_path: Path, shipped_matcher: Matcher) -> None:
+    """Each logged suggestion list is what the matcher gives that message."""
+    path = tmp_path / "d.db"
+    simulate.simulate(path, DAY, 2, 40, seed=9, progress=False, matcher=shipped_matcher)
+    conn = store.connect(path, readonly=True)
+    rows = conn.execute("SELECT text, intent, suggestions FROM messages WHERE sender = 'customer' LIMIT 30").fetchall()
+    conn.close()
+    for text, intent, logged in rows:
+        expected = shipped_matcher.suggest(text)
+        assert intent == (expected[0].intent if expected else None), text
+        assert [s["phrase_id"] for s in json.loads(logged or "[]")] == [s.phrase_id for s in expected], text

@@ -17,12 +17,20 @@ if TYPE_CHECKING:
     from assistant.catalog.sizing import Range
 
 
-@click.group("catalog", help="import, list or show the product catalog (items, attributes, size charts)")
+@click.group(
+    "catalog",
+    short_help="the product catalog: import, list, show",
+    help="import, list or show the product catalog (items, attributes, size charts)",
+)
 def catalog() -> None:
     pass
 
 
-@catalog.command("import", help="read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing")
+@catalog.command(
+    "import",
+    short_help="item lists and size charts into the catalog",
+    help="read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="import the good rows; leave out bad items and charts with a bad row")
 @common_options

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from assistant import pg, store
+from assistant import i18n, pg, store
 from assistant.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,9 @@ def load(config_path: Path | None, db: Path | str | None = None, **server: Any) 
         overrides["store"] = {"path": str(Path(db).resolve()), "url": ""}
     if any(v is not None for v in server.values()):
         overrides["server"] = server
-    return load_config(path, overrides=overrides)
+    config = load_config(path, overrides=overrides)
+    i18n.use(config.ui.language)  # the command's text in the configured language
+    return config
 
 
 def db_path(config: Config) -> store.Location:

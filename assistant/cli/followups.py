@@ -15,6 +15,7 @@ from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.hookspecs import FOLLOWUP_STATES
+from assistant.i18n import _, followup_states, ngettext
 from assistant.safetext import terminal
 
 
@@ -45,11 +46,11 @@ def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
 def _open(config: Config) -> sqlite3.Connection | None:
     path = db_path(config)
     if not store.exists(path):
-        print(f"assistant: no database at {path}", file=sys.stderr)
+        print(_("assistant: no database at %(path)s", path=path), file=sys.stderr)
         return None
     conn = store.connect(path, readonly=True)
     if not store.has_table(conn, "followups"):
-        print("assistant: no follow-ups yet (the service has not run on this database)", file=sys.stderr)
+        print(_("assistant: no follow-ups yet (the service has not run on this database)"), file=sys.stderr)
         conn.close()
         return None
     return conn
@@ -65,13 +66,16 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
         for f in rows:
             print(json.dumps(f.to_json(), ensure_ascii=False))
         return 0
+    states = followup_states(config.ui.language)
+    kinds = {"payment_reminder": _("payment reminder"), "followup": _("follow-up")}
     for f in rows:
         when = _local(config, f.fired_ms)
         error = f"  ({f.last_error})" if f.last_error and f.state != "sent" else ""
-        line = f"{when}  {f.state:<9} {f.kind:<16} {f.shop}/{f.conversation}  x{f.attempts}  {f.text}{error}"
+        state, kind = states.get(f.state, f.state), kinds.get(f.kind, f.kind)
+        line = f"{when}  {state}  {kind}  {f.shop}/{f.conversation}  x{f.attempts}  {f.text}{error}"
         print(terminal(line, single_line=True))
     if not rows:
-        print("no follow-ups", file=sys.stderr)
+        print(_("no follow-ups"), file=sys.stderr)
     return 0
 
 
@@ -82,9 +86,15 @@ def run_timers(config: Config, *, limit: int) -> int:
     with conn:
         timers = sorted(followup_store.armed_timers(conn), key=lambda t: t.due_ms)
     for t in timers[:limit]:
-        line = f"due {_local(config, t.due_ms)}  {t.shop}/{t.conversation}  agent {t.agent or '-'}  fired {t.fired}"
+        line = _(
+            "due %(due)s  %(where)s  agent %(agent)s  fired %(fired)s",
+            due=_local(config, t.due_ms),
+            where=f"{t.shop}/{t.conversation}",
+            agent=t.agent or "-",
+            fired=t.fired,
+        )
         print(terminal(line, single_line=True))
-    print(f"{len(timers)} armed timer(s)", file=sys.stderr)
+    print(ngettext("%(num)d armed timer", "%(num)d armed timers", len(timers)), file=sys.stderr)
     return 0
 
 

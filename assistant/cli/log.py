@@ -18,11 +18,13 @@ import click
 
 from assistant import store
 from assistant.cli.common import DAY, common_options, db_path, load
+from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export
 from assistant.daylog.query import DayQuery
+from assistant.i18n import _
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
@@ -30,7 +32,7 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
 
 @click.command("log", help="the supervisors' daily log of one day (text, jsonl or csv)")
 @common_options
-@click.option("--date", "day", type=DAY, required=True, help="the local day ([shop] timezone)")
+@click.option("--date", "day", type=DAY, default=None, help="the local day (default: yesterday in the shop's timezone)")
 @click.option("--shop", default=None, help="only this shop")
 @click.option("--agent", default=None, help="only conversations this agent took part in")
 @click.option("--conversation", default=None, help="only this conversation")
@@ -56,7 +58,7 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
 def log_command(
     config_path: Path,
     db: Path | None,
-    day: date,
+    day: date | None,
     shop: str | None,
     agent: str | None,
     conversation: str | None,
@@ -70,7 +72,7 @@ def log_command(
     return run_log(
         config,
         db_path(config),
-        DayQuery(day, shop=shop, agent=agent, conversation=conversation),
+        DayQuery(day or yesterday(config.tz), shop=shop, agent=agent, conversation=conversation),
         fmt,
         out,
         unmasked=unmasked,
@@ -79,7 +81,11 @@ def log_command(
     )
 
 
-@click.command("archive", help="move days older than [store] retention_days into compressed files")
+@click.command(
+    "archive",
+    short_help="archive days older than retention_days",
+    help="move days older than [store] retention_days into compressed files",
+)
 @common_options
 @click.option("--dry-run", is_flag=True, help="list what would be archived; change nothing")
 # Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,
@@ -88,6 +94,19 @@ def log_command(
 def archive_command(config_path: Path, db: Path | None, dry_run: bool, pause_after: str | None) -> int:
     config = load(config_path, db)
     return run_archive(config, db_path(config), dry_run=dry_run, pause_after=pause_after)
+
+
+def _wording(config: Config) -> formats.Wording:
+    """The text log's language, with the library's names of intents and customer types when it loads."""
+    from assistant.suggest.phrases import Library, LibraryError
+
+    try:
+        library = Library.load(config.phrase_dirs(), include_demo=config.phrases.include_demo)
+    except LibraryError:  # the log is still worth reading with ids
+        return formats.Wording(config.ui.language)
+    intents = {i: spec.label for i, spec in library.intents.items()}
+    types = {i: spec.label for i, spec in library.customer_types.items()}
+    return formats.Wording(config.ui.language, intents, types)
 
 
 def run_log(
@@ -103,20 +122,21 @@ def run_log(
 ) -> int:
     """Write one day's log; exit status."""
     if not store.exists(db):
-        print(f"assistant: no database at {db}", file=sys.stderr)
+        print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
         return 1
     mask = config.privacy.mask
     if unmasked and mask:
         refusal = unmasked_refusal(config, token or os.environ.get(TOKEN_ENV), out_path)
         if refusal:
-            print(f"assistant: --unmasked refused: {refusal}", file=sys.stderr)
+            print(_("assistant: --unmasked refused: %(reason)s", reason=refusal), file=sys.stderr)
             return 2
         mask = False
     query = dataclasses.replace(query, mask=mask)
     out, close = _output(out_path, fmt, private=not mask)
     try:
         color = fmt == "text" and out_path is None and _color_terminal()
-        count = export(config, db, query, fmt, out, color=color, jobs=jobs)
+        wording = _wording(config) if fmt == "text" else None
+        count = export(config, db, query, fmt, out, color=color, jobs=jobs, wording=wording)
         out.flush()
     except BrokenPipeError:  # `assistant log … | head`: stop quietly, and keep Python's exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -191,9 +211,9 @@ def _color_terminal() -> bool:
 def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
     """Archive old days; exit status."""
     if not store.exists(db):
-        print(f"assistant: no database at {db}", file=sys.stderr)
+        print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
         return 1
-    pause_step, _, nth = (pause_after or "").partition(":")
+    pause_step, _sep, nth = (pause_after or "").partition(":")
     seen: dict[str, int] = {}
 
     def on_step(step: str, shop_day: ShopDay) -> None:

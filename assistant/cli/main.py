@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from assistant.cli import catalog, followups, log, panel, qa, report, serve, suggest
+from assistant.cli import catalog, followups, log, panel, qa, qianniu, report, serve, suggest
 from assistant.config import ConfigError
 
 
@@ -24,6 +24,7 @@ def cli(verbose: bool) -> None:
     )
 
 
+assert qianniu.cmd_import.name == "import"  # `phrases import|export` join the phrases group on import
 for command in (
     serve.serve_command,
     panel.panel_url,

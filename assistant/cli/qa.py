@@ -10,6 +10,7 @@ import click
 
 from assistant.cli.common import common_options, load
 from assistant.config import Config, ConfigError
+from assistant.i18n import _
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 
@@ -46,13 +47,19 @@ def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Pa
     if as_json:
         print(json.dumps({"flags": flags}, ensure_ascii=False))
     elif not flags:
-        print("clean")
+        print(_("clean: no quality flag"))
+    severities = {"high": _("high"), "medium": _("medium"), "low": _("low")}
     for f in [] if as_json else flags:
-        print(f"{f['label']} ({f['category']}, {f['severity']})  「{f['match']}」  rule {f['rule']}")
+        severity = severities.get(f["severity"], f["severity"])
+        print(_("%(label)s (%(severity)s)  「%(match)s」  rule %(rule)s", label=f["label"], severity=severity, match=f["match"], rule=f["rule"]))  # fmt: skip
     return 3 if flags else 0
 
 
-@qa.command("eval", help="precision and recall per category, false alarms on ordinary agent replies")
+@qa.command(
+    "eval",
+    short_help="precision and recall of the rules",
+    help="precision and recall per category, false alarms on ordinary agent replies",
+)
 @click.option(
     "--set",
     "sets",

@@ -13,6 +13,7 @@ from assistant import schema, store
 from assistant.cli.common import DAY, common_options, db_path, load
 from assistant.clock import yesterday
 from assistant.config import Config
+from assistant.i18n import _
 from assistant.kpi import metrics, report
 
 MAX_RANGE_DAYS = 366
@@ -76,25 +77,25 @@ def report_command(
     try:
         first, last = period(config, day, first, last)
     except ValueError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
+        print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 2
     path = db_path(config)
     if not store.exists(path):
-        print(f"assistant: no database at {path}", file=sys.stderr)
+        print(_("assistant: no database at %(path)s", path=path), file=sys.stderr)
         return 1
     prepare(path)
     reports = metrics.build_reports(
         lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
     )
     if not reports:
-        print(f"assistant: no messages between {first} and {last}", file=sys.stderr)
-    text = report.render(reports, fmt, config=config)
+        print(_("assistant: no messages between %(first)s and %(last)s", first=first, last=last), file=sys.stderr)
+    text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
     if out is None:
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
-        print(f"wrote {out}", file=sys.stderr)
+        print(_("wrote %(path)s", path=out), file=sys.stderr)
     return 0
 
 
@@ -113,16 +114,35 @@ def simulate_command(
     config_path: Path, db: Path | None, day: date, agents: int, customers: int, seed: int, shop: str
 ) -> int:
     from assistant.kpi.simulate import simulate
+    from assistant.suggest.engine import load_matcher
+    from assistant.suggest.phrases import LibraryError
 
     config = load(config_path, db)
     try:
-        result = simulate(db_path(config), day, agents, customers, seed, shop=shop, timezone=config.shop.timezone)
+        matcher = load_matcher(config)  # the day runs the configured library
+    except LibraryError as exc:
+        print(_("assistant: the phrase library has problems: %(first)s", first=exc.problems[0]), file=sys.stderr)
+        return 1
+    try:
+        result = simulate(
+            db_path(config), day, agents, customers, seed, shop=shop, timezone=config.shop.timezone, matcher=matcher
+        )
     except ValueError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return 1
     print(
-        f"simulated {result.shop} {result.day}: {result.customers} customers, {result.agents} agents,"
-        f" {result.messages} messages, {result.orders} orders ({result.payments} paid),"
-        f" {result.events} events in {result.seconds:.1f} s"
+        _(
+            "simulated %(shop)s %(day)s: %(customers)s customers, %(agents)s agents, %(messages)s messages,"
+            " %(orders)s orders (%(payments)s paid), %(events)s events in %(seconds)s s",
+            shop=result.shop,
+            day=result.day,
+            customers=result.customers,
+            agents=result.agents,
+            messages=result.messages,
+            orders=result.orders,
+            payments=result.payments,
+            events=result.events,
+            seconds=f"{result.seconds:.1f}",
+        )
     )
     return 0

@@ -14,6 +14,7 @@ import click
 
 from assistant.cli.common import common_options, load
 from assistant.config import Config
+from assistant.i18n import _
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -32,6 +33,8 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 def serve(config: Config) -> int:
     """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
     from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
+    from assistant.qa.rules import RulesError
+    from assistant.suggest.phrases import LibraryError
     from assistant.web import server
     from assistant.web.auth import token_for
     from assistant.writer import StorageError
@@ -50,7 +53,10 @@ def serve(config: Config) -> int:
                 config.server.host,
                 config.server.port,
             )
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except (LibraryError, RulesError) as exc:
+        return _cannot_start(exc)
     app.on_startup.append(_reload_on_sighup)
     base = f"http://{config.server.host}:{config.server.port}"
 
@@ -77,7 +83,24 @@ def serve(config: Config) -> int:
     except StorageError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return 1
+    except (LibraryError, RulesError) as exc:
+        return _cannot_start(exc)
     return 0
+
+
+def _cannot_start(exc: Exception) -> int:
+    """A phrase library or rule file that does not load: one line, not a traceback (`phrases check` lists all)."""
+    from assistant.suggest.phrases import LibraryError
+
+    if isinstance(exc, LibraryError):
+        more = len(exc.problems) - 1
+        line = _("assistant: the phrase library cannot be loaded: %(first)s", first=exc.problems[0])
+        if more:
+            line += _(" (and %(n)s more: `assistant phrases check` lists them)", n=more)
+    else:
+        line = _("assistant: the quality rules cannot be loaded: %(error)s", error=" ".join(str(exc).split()))
+    print(line, file=sys.stderr)
+    return 1
 
 
 async def _reload_on_sighup(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant.cli.common import common_options, load
+from assistant.i18n import _, label_of, ngettext
 from assistant.safetext import terminal
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
@@ -33,32 +34,33 @@ def phrases() -> None:
     pass
 
 
-def _settings(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple[Path, dict[str, str], int]:
-    """Phrase directory, template variables and top-k from the config."""
+def _settings(
+    config_path: Path, db: Path | None, phrases_dir: Path | None
+) -> tuple[list[Path], dict[str, str], int, bool]:
+    """Phrase directories (layers), template variables, top-k and whether the demo phrases count."""
     config = load(config_path, db)
-    directory = config.resolve(config.phrases.path)
     variables = {"shop": config.shop.name, **config.phrases.variables}
     if phrases_dir is not None:
-        directory = phrases_dir
-    return directory, variables, config.phrases.top_k
+        return [phrases_dir], variables, config.phrases.top_k, True
+    return config.phrase_dirs(), variables, config.phrases.top_k, config.phrases.include_demo
 
 
 def _load(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple[Library, int] | None:
     from assistant.suggest.phrases import Library, LibraryError
 
-    directory, variables, top_k = _settings(config_path, db, phrases_dir)
+    directories, variables, top_k, include_demo = _settings(config_path, db, phrases_dir)
     try:
-        return Library.load(directory, variables), top_k
+        return Library.load(directories, variables, include_demo=include_demo), top_k
     except LibraryError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         return None
 
 
-def _print_problems(exc: LibraryError) -> None:
+def print_problems(exc: LibraryError) -> None:
     for problem in exc.problems:
         line = f"{problem.file}\t{problem.phrase_id or '-'}\t{problem.reason}"
         print(terminal(line), file=sys.stderr)
-    print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+    print(ngettext("%(num)d problem found", "%(num)d problems found", len(exc.problems)), file=sys.stderr)
 
 
 @phrases.command("check", help="validate the library; exit 1 on any problem")
@@ -69,13 +71,13 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
-    library, _ = loaded
+    library = loaded[0]
     by_intent: dict[str, int] = {}
     for p in library.phrases:
         by_intent[p.intent] = by_intent.get(p.intent, 0) + 1
-    print(f"ok: {len(library.phrases)} phrases, {len(by_intent)} intents, {len(library.customer_types)} customer types")
+    print(_("ok: %(phrases)s phrases, %(intents)s intents, %(types)s customer types", phrases=len(library.phrases), intents=len(by_intent), types=len(library.customer_types)))  # fmt: skip
     print(_scorer_state(library))
-    rows = [["intent", "label", "phrases"]]
+    rows = [[_("intent"), _("label"), _("phrases")]]
     rows += [[i, spec.label, str(by_intent.get(i, 0))] for i, spec in library.intents.items()]
     print(format_table(rows))
     return 0
@@ -98,65 +100,6 @@ def _scorer_state(library: Library) -> str:
     if scorer.fingerprint != fingerprint(library):
         return f"scorer: {SCORER_FILE} was trained on another version of the library: run `assistant phrases train`"
     return f"scorer: {SCORER_FILE} fits this library ({len(library.examples)} examples)"
-
-
-@phrases.command("import", help="read a Qianniu-style .csv/.xlsx (分组/快捷编码/快捷短语) into TOML")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="TOML file to write (default: print it)")
-@common_options
-@phrases_option
-def cmd_import(file: Path, out: Path | None, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
-    """Convert a Qianniu table to a phrase file and report the rows not taken."""
-    from assistant.suggest.matcher import Matcher
-    from assistant.suggest.qianniu import TableError, import_rows, read_table, to_toml
-
-    loaded = _load(config_path, db, phrases_dir)
-    if loaded is None:
-        return 1
-    library, _ = loaded
-    try:
-        result = import_rows(read_table(file), Matcher(library))
-    except (TableError, OSError) as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return 1
-    text = to_toml(result, file.name)
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-    for skipped in result.skipped:
-        print(terminal(f"row {skipped.row}: not imported: {skipped.reason}", single_line=True), file=sys.stderr)
-    where = f" into {out}" if out else ""
-    print(f"imported {len(result.phrases)} phrase(s){where}, skipped {len(result.skipped)} row(s)", file=sys.stderr)
-    return 0
-
-
-@phrases.command("export", help="write the library as a Qianniu-style table")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help=".csv or .xlsx to write (default: CSV on stdout)"
-)
-@click.option("--raw", is_flag=True, help="keep template variables instead of rendering them")
-@common_options
-@phrases_option
-def cmd_export(out: Path | None, raw: bool, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
-    """Write 分组/快捷编码/快捷短语 rows to a .csv/.xlsx file, or CSV to stdout."""
-    from assistant.safetext import CsvWriter
-    from assistant.suggest.qianniu import TableError, export_rows, write_table
-
-    loaded = _load(config_path, db, phrases_dir)
-    if loaded is None:
-        return 1
-    rows = export_rows(loaded[0], raw=raw)
-    if out is None:
-        CsvWriter(sys.stdout, lineterminator="\r\n").writerows(rows)
-        return 0
-    try:
-        write_table(rows, out)
-    except (TableError, OSError) as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return 1
-    print(f"exported {len(rows) - 1} phrase(s) to {out}", file=sys.stderr)
-    return 0
 
 
 @click.command("suggest", help="show the suggestions for one customer message")
@@ -184,23 +127,36 @@ def suggest_command(
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
     if not suggestions:
-        print("(no suggestion above the threshold)")
+        print(_("(no suggestion above the threshold)"))
     else:
-        rows = [["#", "confidence", "intent", "code", "because of", "trigger", "text"]]
+        rows = [["#", _("confidence"), _("intent"), _("code"), _("because of"), _("trigger"), _("text")]]
         rows += [
-            [str(n), f"{s.confidence:.2f}", s.intent, s.code, "、".join(s.evidence) or "-", s.trigger, s.text]
+            [
+                str(n),
+                f"{s.confidence:.2f}",
+                _intent(library, s.intent),
+                s.code,
+                "、".join(s.evidence) or "-",
+                s.trigger,
+                s.text,
+            ]
             for n, s in enumerate(suggestions, 1)
         ]
         print(format_table(rows))
     evidence = "、".join(kind.evidence) or "-"
-    label = kind.label if kind.sure else f"不确定 (not sure; {kind.label} by default)"
-    print(terminal(f"\ncustomer type: {label} ({kind.type}, {kind.confidence:.2f}); evidence: {evidence}"))
+    label = kind.label if kind.sure else _("not sure (%(label)s by default)", label=kind.label)
+    line = _("customer type: %(label)s (%(type)s, %(confidence)s); evidence: %(evidence)s", label=label, type=kind.type, confidence=f"{kind.confidence:.2f}", evidence=evidence)  # fmt: skip
+    print(terminal("\n" + line))
     for line in kind.script[:2]:
         print(terminal(f"  · {line}", single_line=True))
     return 0
 
 
-@click.command("eval", help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)")
+@click.command(
+    "eval",
+    short_help="suggestion quality on labeled sets",
+    help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)",
+)
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--intents",
@@ -265,7 +221,11 @@ def eval_command(
     return 0
 
 
-@phrases.command("train", help="train the learned scorer from the triggers and examples; write scorer.npz")
+@phrases.command(
+    "train",
+    short_help="train the learned scorer (scorer.npz)",
+    help="train the learned scorer from the triggers and examples; write scorer.npz",
+)
 @click.option("--c", "c", type=float, default=None, help="inverse regularization (default: the tested value)")
 @common_options
 @phrases_option
@@ -287,6 +247,12 @@ def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: 
         print(line)
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
+
+
+def _intent(library: Library, intent: str) -> str:
+    """An intent as the command line shows it: its label (zh_CN) or its id (en)."""
+    spec = library.intents.get(intent)
+    return label_of(intent, spec.label if spec else None)
 
 
 def format_table(rows: list[list[str]], max_width: int = 60) -> str:

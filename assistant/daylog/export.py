@@ -40,16 +40,20 @@ def export(
     *,
     color: bool = False,
     jobs: int | None = None,
+    wording: formats.Wording | None = None,
 ) -> int:
-    """Write the day's log to `out` in format `fmt`; returns the number of items. `jobs=None`: automatic."""
+    """Write the day's log to `out` in format `fmt`; returns the number of items. `jobs=None`: automatic.
+
+    `wording`: the text format's language and names of intents and customer types.
+    """
     rules = Rules.from_config(config)
     with open_day(config, db_path, query.day, query.shop) as conn:
         workers = _auto_jobs(conn, query, rules) if jobs is None else jobs
         if workers <= 1:
             # closing(): the items (and their reading thread) end before the connection does, even on error
             with closing(iter_items(conn, query, rules)) as items:
-                return formats.write(items, out, fmt, color=color)
-        return _parallel(conn, _database_file(conn), query, rules, fmt, out, color, workers)
+                return formats.write(items, out, fmt, color=color, wording=wording)
+        return _parallel(conn, _database_file(conn), query, rules, fmt, out, color, workers, wording)
 
 
 def _auto_jobs(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> int:
@@ -75,10 +79,11 @@ def _parallel(
     out: TextIO,
     color: bool,
     workers: int,
+    wording: formats.Wording | None = None,
 ) -> int:
     # spawn, not fork: a forked child would inherit this process's open SQLite connection.
     context = multiprocessing.get_context("spawn")
-    setup = (str(path), query.day, query.mask, rules, fmt, color)
+    setup = (str(path), query.day, query.mask, rules, fmt, color, wording)
     count = 0
     first = True
     with context.Pool(workers, initializer=_start_worker, initargs=setup) as pool:
@@ -123,15 +128,19 @@ def _blocks(keys: Iterable[Key], size: int) -> Iterator[list[Key]]:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(path: str, day: date, mask: bool, rules: Rules, fmt: str, color: bool) -> None:
+def _start_worker(
+    path: str, day: date, mask: bool, rules: Rules, fmt: str, color: bool, wording: formats.Wording | None
+) -> None:
     conn = store.connect(path)
     conn.execute("PRAGMA cache_size = -16384")
-    _worker.update(conn=conn, query=DayQuery(day, mask=mask), rules=rules, fmt=fmt, color=color)
+    _worker.update(conn=conn, query=DayQuery(day, mask=mask), rules=rules, fmt=fmt, color=color, wording=wording)
 
 
 def _render_block(block: list[Key]) -> tuple[bytes, int]:
     """One block of conversations, annotated, formatted and encoded (runs in a worker process)."""
     buffer = io.StringIO()
     with closing(iter_items(_worker["conn"], _worker["query"], _worker["rules"], keys=block)) as items:
-        count = formats.write(items, buffer, _worker["fmt"], color=_worker["color"], header=False)
+        count = formats.write(
+            items, buffer, _worker["fmt"], color=_worker["color"], header=False, wording=_worker["wording"]
+        )
     return buffer.getvalue().encode("utf-8"), count

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from assistant import i18n
 from assistant.daylog.query import Item
 from assistant.safetext import CsvWriter, terminal
+from assistant.templating import duration
 
 FORMATS = ("text", "jsonl", "csv")
 
@@ -18,7 +21,24 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def write(items: Iterable[Item], out: TextIO, fmt: str, *, color: bool = False, header: bool = True) -> int:
+@dataclass(frozen=True)
+class Wording:
+    """The text format's language and the names it gives intents and customer types (ids stay in JSONL/CSV)."""
+
+    language: str = i18n.DEFAULT_LANGUAGE
+    intents: Mapping[str, str] = field(default_factory=dict)
+    customer_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def write(
+    items: Iterable[Item],
+    out: TextIO,
+    fmt: str,
+    *,
+    color: bool = False,
+    header: bool = True,
+    wording: Wording | None = None,
+) -> int:
     """Write `items` in format `fmt` ("text", "jsonl" or "csv"); returns how many items were read.
 
     `header=False` leaves out the CSV header line (for blocks of a day written by several workers).
@@ -28,7 +48,7 @@ def write(items: Iterable[Item], out: TextIO, fmt: str, *, color: bool = False, 
     if fmt == "csv":
         return write_csv(items, out, header=header)
     if fmt == "text":
-        return write_text(items, out, color=color)
+        return write_text(items, out, color=color, wording=wording)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -253,9 +273,10 @@ class _Paint:
         return f"{_STYLES[style]}{text}{_STYLES['reset']}"
 
 
-def write_text(items: Iterable[Item], out: TextIO, *, color: bool = False) -> int:
+def write_text(items: Iterable[Item], out: TextIO, *, color: bool = False, wording: Wording | None = None) -> int:
     """A readable transcript: a heading per conversation, one line per event, notes under messages."""
     paint = _Paint(color)
+    words = _Words(wording or Wording())
     current: tuple[str, str] | None = None
     count = 0
     for item in items:
@@ -265,77 +286,98 @@ def write_text(items: Iterable[Item], out: TextIO, *, color: bool = False) -> in
             if current is not None:
                 out.write("\n")
             current = key
-            heading = f"== {item['shop']} · {item['conversation']} · customer {item['customer']} =="
+            who = words.senders["customer"]
+            heading = f"== {item['shop']} · {item['conversation']} · {who} {item['customer']} =="
             out.write(paint("bold", _safe(heading)) + "\n")
-        out.write(_text_lines(item, paint))
+        out.write(_text_lines(item, paint, words))
     return count
 
 
-def _text_lines(item: Item, paint: _Paint) -> str:
+class _Words:
+    """The catalog's words for one language, looked up once per transcript."""
+
+    def __init__(self, wording: Wording) -> None:
+        self.wording = wording
+        self.t = t = i18n.translator(wording.language)
+        self.senders = {"customer": t.gettext("customer"), "agent": t.gettext("agent"), "auto": t.gettext("auto")}
+        self.order, self.used, self.closed = t.gettext("order"), t.gettext("used"), t.gettext("closed")
+
+    def intent(self, ident: str) -> str:
+        return i18n.label(self.wording.language, ident, self.wording.intents.get(ident))
+
+    def customer_type(self, ident: str) -> str:
+        return i18n.label(self.wording.language, ident, self.wording.customer_types.get(ident))
+
+    def duration(self, seconds: float) -> str:
+        return duration(seconds, self.t)
+
+
+def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
+    t = words.t
     clock = paint("dim", item["ts"][11:19])
     kind = item["kind"]
     if kind in ("message", "followup"):
         sender = item.get("sender", "")
-        who = (item.get("agent") or "agent") if sender == "agent" else sender
+        who = (item.get("agent") or words.senders["agent"]) if sender == "agent" else words.senders.get(sender, sender)
         style = sender if sender in ("customer", "agent", "auto") else "dim"
         body = _safe(item.get("text", "")).replace("\n", "\n" + _INDENT)
         line = f"{clock}  {paint(style, _pad(_safe(who), 9))} {body}"
-        notes = _notes(item, paint)
+        notes = _notes(item, paint, words)
         return line + "\n" + (f"{_INDENT}{notes}\n" if notes else "")
     if kind in ("order_created", "order_paid"):
         amount = item.get("amount")
         money = f" ¥{amount:.2f}" if amount is not None else ""
         agent = f" ({item.get('agent')})" if item.get("agent") else ""
-        what = "created" if kind == "order_created" else "paid"
-        return (
-            f"{clock}  {paint('bold', _pad('order', 9))} {_safe(str(item.get('order')))} {what}{money}{_safe(agent)}\n"
-        )
+        what = t.gettext("created") if kind == "order_created" else t.gettext("paid")
+        order = _safe(str(item.get("order")))
+        return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
     if kind == "suggestion_used":
-        return f"{clock}  {paint('dim', _pad('used', 9))} {_safe(str(item.get('agent')))} used {_safe(str(item.get('phrase_id')))}\n"
-    return f"{clock}  {paint('dim', _pad('closed', 9))} conversation closed\n"
+        used = t.gettext("%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=item.get("phrase_id"))
+        return f"{clock}  {paint('dim', _pad(words.used, 9))} {_safe(used)}\n"
+    closed = t.gettext("conversation closed")
+    return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"
 
 
-def _notes(item: Item, paint: _Paint) -> str:
+def _notes(item: Item, paint: _Paint, words: _Words) -> str:
+    t = words.t
     parts: list[str] = []
     if item.get("sender") == "customer":
         if item.get("intent"):
-            parts.append(f"intent {_safe(str(item.get('intent')))}")
+            parts.append(t.gettext("intent %(name)s", name=_safe(words.intent(str(item.get("intent"))))))
         if item.get("customer_type"):
-            parts.append(f"type {_safe(str(item.get('customer_type')))}")
+            parts.append(t.gettext("type %(name)s", name=_safe(words.customer_type(str(item.get("customer_type"))))))
         suggestions = item.get("suggestions") or []
         if suggestions:
             offered = ", ".join(
                 f"{_safe(s['code'] or s['phrase_id'])} {_score(s['score'])}{' ✓' if s['used'] else ''}"
                 for s in suggestions
             )
-            parts.append(f"suggested {offered}" + ("" if item.get("suggestion_used") else " (none used)"))
+            if item.get("suggestion_used"):
+                parts.append(t.gettext("suggested %(list)s", list=offered))
+            else:
+                parts.append(t.gettext("suggested %(list)s (none used)", list=offered))
         if item.get("unanswered"):
-            parts.append(paint("bad", "unanswered"))
+            parts.append(paint("bad", t.gettext("unanswered")))
         elif item.get("response_s") is not None:
-            waited = f"replied after {_duration(item.get('response_s') or 0.0)}"
-            parts.append(paint("warn", waited + " (slow)") if item.get("slow") else waited)
+            waited = t.gettext("replied after %(d)s", d=words.duration(item.get("response_s") or 0.0))
+            parts.append(paint("warn", t.gettext("%(what)s (slow)", what=waited)) if item.get("slow") else waited)
     if item.get("short"):
-        parts.append(paint("warn", "short reply"))
+        parts.append(paint("warn", t.gettext("short reply")))
     for f in item.get("qa") or ():
-        parts.append(paint("bad", _safe(f"质检 {f.get('label') or f.get('category')}「{f.get('match')}」")))
+        quality = t.gettext("quality")
+        label = f"{quality} {f.get('label') or f.get('category')}「{f.get('match')}」"
+        parts.append(paint("bad", _safe(label)))
     note = item.get("followup")
     if note:
-        kind = "payment reminder" if note["kind"] == "payment_reminder" else "follow-up"
+        kind = t.gettext("payment reminder") if note["kind"] == "payment_reminder" else t.gettext("follow-up")
         if note["outcome"] == "came_back":
-            parts.append(f"{kind} sent, customer came back after {_duration(note['came_back_s'] or 0.0)}")
+            came = words.duration(note["came_back_s"] or 0.0)
+            parts.append(t.gettext("%(kind)s sent, customer came back after %(d)s", kind=kind, d=came))
         else:
             style = "bad" if note["outcome"] in ("failed", "missed", "stale") else "dim"
-            parts.append(paint(style, f"{kind} {_safe(note['outcome'])}"))
+            state = i18n.followup_states(words.wording.language).get(note["outcome"], note["outcome"])
+            parts.append(paint(style, f"{kind} {_safe(state)}"))
     return paint("dim", " · ").join(parts)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _pad(text: str, width: int) -> str:

@@ -542,3 +542,21 @@ def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[s
       AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)
     """
     return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]
+
+
+def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None) -> int | None:
+    """The newest message's `ts_ms` (of one shop, or of any), through the (shop, ts) index; None when empty."""
+    shops = [shop] if shop is not None else [row[0] for row in conn.execute(_SHOPS_SQL)]
+    found = [conn.execute("SELECT max(ts_ms) FROM messages WHERE shop = ?", (s,)).fetchone()[0] for s in shops]
+    values = [v for v in found if v is not None]
+    return max(values) if values else None
+
+
+_SHOPS_SQL = """
+WITH RECURSIVE s(shop) AS (
+  SELECT min(shop) FROM messages
+  UNION ALL
+  SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
+)
+SELECT shop FROM s WHERE shop IS NOT NULL
+"""

@@ -6,52 +6,73 @@ import io
 import json
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from assistant import templating
+from assistant import i18n, templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
 from assistant.safetext import CsvWriter, terminal
-from assistant.templating import format_value
+from assistant.templating import FAVICON, format_value
+
+if TYPE_CHECKING:
+    from assistant.web.daynav import DayNav
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog; translated where it is shown."""
+    return message
+
 
 FORMATS = ("table", "csv", "json", "html")
 LOGS_PAGE = "/logs/daily"
-TEAM = "(team)"
+TEAM = N_("(team)")
 
 # Terminal table: (key, header, kind) — kinds pick the number format.
 _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("consulted", "咨询", "int"),
-    ("served", "接待", "int"),
-    ("reply_rate", "回复率", "pct"),
-    ("inquiries", "询单", "int"),
-    ("ordered", "下单", "int"),
-    ("paid", "付款", "int"),
-    ("conversion", "转化率", "pct"),
-    ("sales", "销售额", "money"),
-    ("aov", "客单价", "money"),
-    ("first_response_avg_s", "首响s", "sec"),
-    ("response_avg_s", "平响s", "sec"),
-    ("slow_responses", "慢响", "int"),
-    ("ask_answer_ratio", "答问比", "ratio"),
-    ("short_replies", "短句", "int"),
-    ("followups_recovered", "挽回", "int"),
-    ("adoption_rate", "采纳率", "pct"),
-    ("qa_flags", "质检", "int"),
-    ("commission", "提成", "money"),
-    ("score", "评分", "score"),
-    ("grade", "等级", "text"),
+    ("consulted", N_("Consulted"), "int"),
+    ("served", N_("Served"), "int"),
+    ("reply_rate", N_("Reply rate"), "pct"),
+    ("inquiries", N_("Inquiries"), "int"),
+    ("ordered", N_("Orders"), "int"),
+    ("paid", N_("Payments"), "int"),
+    ("conversion", N_("Conversion"), "pct"),
+    ("sales", N_("Sales"), "money"),
+    ("aov", N_("Average order"), "money"),
+    ("first_response_avg_s", N_("First resp. s"), "sec"),
+    ("response_avg_s", N_("Avg resp. s"), "sec"),
+    ("slow_responses", N_("Slow"), "int"),
+    ("ask_answer_ratio", N_("Answers per question"), "ratio"),
+    ("short_replies", N_("Short replies"), "int"),
+    ("followups_recovered", N_("Won back"), "int"),
+    ("adoption_rate", N_("Adoption"), "pct"),
+    ("qa_flags", N_("Quality"), "int"),
+    ("commission", N_("Commission"), "money"),
+    ("score", N_("Score"), "score"),
+    ("grade", N_("Grade"), "text"),
 )
 
 
-def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None, token: str | None = None) -> str:
-    """One of FORMATS; `config` gives the HTML its targets and masking, `token` its links' ?token=."""
+def render(
+    reports: list[ShopReport],
+    fmt: str,
+    *,
+    config: Config | None = None,
+    token: str | None = None,
+    nav: DayNav | None = None,
+    log_links: bool = True,
+) -> str:
+    """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
+
+    `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
+    since a link to the service would be dead in a file.
+    """
     if fmt == "table":
-        return render_table(reports)
+        return render_table(reports, (config or Config()).ui.language)
     if fmt == "csv":
         return render_csv(reports)
     if fmt == "json":
@@ -64,6 +85,9 @@ def render(reports: list[ShopReport], fmt: str, *, config: Config | None = None,
             slow_s=config.kpi.slow_response_s,
             mask=config.privacy.mask,
             token=token,
+            language=config.ui.language,
+            nav=nav,
+            log_links=log_links,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -100,17 +124,18 @@ def _pad(text: str, width: int, left: bool) -> str:
     return text + gap if left else gap + text
 
 
-def render_table(reports: list[ShopReport]) -> str:
+def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAGE) -> str:
     """A readable terminal table per shop: agents ranked, then the team."""
+    t = i18n.translator(language)
     out = []
     for r in reports:
         head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
         if r.pending:
-            head += "  — pending: orders and payments count until the end of the next day"
-        header = ["客服", *(h for _, h, _ in _TABLE_COLUMNS)]
+            head += "  — " + t.gettext("pending: orders and payments count until the end of the next day")
+        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS)]
         rows = [
             [
-                terminal(row.agent, single_line=True),
+                t.gettext(TEAM) if row is r.team else terminal(row.agent, single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
             ]
             for row in [*r.agents, r.team]
@@ -122,7 +147,7 @@ def render_table(reports: list[ShopReport]) -> str:
 
         rule = "-" * len(line(header))
         body = [line(c) for c in rows[:-1]]
-        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r)]))
+        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
 
 
@@ -135,7 +160,7 @@ def _labels(r: ShopReport) -> dict[str, str]:
     return found
 
 
-def _quality_lines(r: ShopReport) -> list[str]:
+def _quality_lines(r: ShopReport, t: i18n.Translator) -> list[str]:
     """质检: each agent's flagged messages per category, one line."""
     if not r.figures.qa:
         return []
@@ -144,7 +169,7 @@ def _quality_lines(r: ShopReport) -> list[str]:
     for agent, counts in sorted(r.figures.qa.items()):
         shown = " ".join(f"{labels.get(c, c)} {n}" for c, n in sorted(counts.items()))
         parts.append(f"{agent}: {shown}")
-    return ["质检  " + "   ".join(parts)]
+    return [t.gettext("Quality") + "  " + "   ".join(parts)]
 
 
 def _quality_rows(r: ShopReport) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
@@ -183,7 +208,14 @@ def log_link(shop: str, day: str, conversation: str, token: str | None = None) -
     return f"{LOGS_PAGE}?{query}#{quote('conv-' + conversation, safe='')}"
 
 
-def _response_chart(histogram: dict[str, int], slow_s: float) -> list[Bar]:
+def bucket_label(label: str, t: i18n.Translator) -> str:
+    """A response-time bucket as the reader's language writes it (the JSON keeps the keys)."""
+    if label == NO_REPLY:
+        return t.gettext("no reply")
+    return label.replace("min", t.gettext("min"))
+
+
+def _response_chart(histogram: dict[str, int], slow_s: float, t: i18n.Translator) -> list[Bar]:
     """One bar per response-time bucket, red past the slow-response threshold, then the unanswered."""
     buckets = [*RESPONSE_BUCKETS, (NO_REPLY, None)]
     top = max([histogram.get(label, 0) for label, _ in buckets] + [1])
@@ -192,7 +224,8 @@ def _response_chart(histogram: dict[str, int], slow_s: float) -> list[Bar]:
         count = histogram.get(label, 0)
         h = height * count / top
         fast = label != NO_REPLY and upper is not None and upper <= slow_s
-        bars.append(Bar(i * slot + 8, 10 + height - h, slot - 16, h, label, count, "good" if fast else "bad"))
+        shown = bucket_label(label, t)
+        bars.append(Bar(i * slot + 8, 10 + height - h, slot - 16, h, shown, count, "good" if fast else "bad"))
     return bars
 
 
@@ -207,7 +240,7 @@ def _hourly_chart(hourly: list[tuple[int, int]]) -> list[Bar]:
 
 
 def _flag_rows(
-    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None
+    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None, links: bool
 ) -> list[dict[str, Any]]:
     def shown(text: str | None) -> str | None:
         return mask_text(text) if mask and text is not None else text
@@ -224,7 +257,7 @@ def _flag_rows(
                 "text": shown(f.text),
                 "wait": f.wait_s,
                 "reply": shown(f.reply),
-                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token),
+                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token) if links else None,
                 "sender": f.sender,
                 "labels": "、".join(dict.fromkeys(str(x.get("label") or x.get("category")) for x in f.flags)),
             }
@@ -244,11 +277,18 @@ def render_html(
     slow_s: float = 60.0,
     mask: bool = True,
     token: str | None = None,
+    language: str = i18n.DEFAULT_LANGUAGE,
+    nav: DayNav | None = None,
+    log_links: bool = True,
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 
-    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links.
+    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links;
+    `nav` draws the day navigation of a served page.
     """
+    t = i18n.translator(language)
+    links = log_links
+    period = nav.period if nav is not None else (reports[0].period if reports else "")
     shops = []
     for r in reports:
         tz = ZoneInfo(r.timezone)
@@ -261,12 +301,21 @@ def render_html(
                     {"rank": i, "name": row.agent, "m": row.metrics, "cls": _cells(row.metrics, targets)}
                     for i, row in enumerate(r.agents, 1)
                 ],
-                "response_bars": _response_chart(r.figures.histogram, slow_s),
+                "response_bars": _response_chart(r.figures.histogram, slow_s, t),
                 "hourly_bars": _hourly_chart(r.figures.hourly),
-                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token),
-                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token),
+                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token, links=links),
+                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token, links=links),
             }
         )
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r)
-        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token)
-    return templating.render("report.html", shops=shops, targets=targets, slow_s=f"{slow_s:g}")
+        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token, links=links)
+    return templating.render(
+        "report.html",
+        language,
+        shops=shops,
+        targets=targets,
+        slow_s=f"{slow_s:g}",
+        nav=nav,
+        period=period,
+        favicon=FAVICON,
+    )

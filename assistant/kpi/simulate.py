@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
@@ -23,52 +23,22 @@ from assistant import schema, store
 from assistant.events import parse_event
 from assistant.followups.store import skip_backfill
 from assistant.kpi import metrics
+from assistant.kpi.chatter import Chatter, shipped_matcher
+
+if TYPE_CHECKING:
+    from assistant.suggest.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
 # Share of the day's customers arriving in each local hour (a Taobao shop's usual curve).
 HOURLY_WEIGHTS = (3, 1.5, 0.8, 0.5, 0.4, 0.5, 1, 2, 4, 7, 9, 9, 7, 7, 8, 8, 8, 7, 6, 7, 9, 10, 9, 6)
 AGENT_NAMES = ("小美", "小雅", "阿杰", "小雨", "婷婷", "晓峰", "安安", "糖糖", "阿珍", "大伟", "小鹿", "静静")
-CUSTOMER_NICKS = ("tb", "小鹿乱撞", "jojo", "快乐的猫", "木子", "星星点灯", "阿花", "summer", "老王", "甜甜圈")
-PRESALE_TEXTS = (
-    ("greeting", "在吗"),
-    ("greeting", "亲在吗？想咨询一下"),
-    ("shipping_time", "今天下单什么时候发货"),
-    ("shipping_time", "几天能到上海"),
-    ("size", "我身高165体重110斤穿什么码"),
-    ("size", "这个尺码偏大还是偏小"),
-    ("price", "能便宜点吗"),
-    ("price", "有没有优惠券"),
-    ("material", "这个是纯棉的吗"),
-    ("stock", "白色M码还有货吗"),
-    ("quality", "質量怎麼樣，會不會起球"),
-    ("shipping_time", "請問什麼時候發貨"),
-    ("gift", "买两件有送什么吗"),
-    ("express", "发什么快递？能发顺丰吗"),
-)
-AFTERSALE_TEXTS = (
-    ("logistics", "我的快递怎么还没到"),
-    ("logistics", "物流好几天没更新了"),
-    ("return", "衣服大了可以换小一码吗"),
-    ("return", "不喜欢可以退吗"),
-    ("quality", "收到的东西坏了"),
-    ("invoice", "可以开发票吗"),
-    ("quality", "收到的商品有瑕疵，怎麼處理"),
-)
-AGENT_TEXTS = (
-    "亲，在的呢~ 请问有什么可以帮您？",
-    "亲，今天16点前下单当天发货哦~",
-    "根据您的身高体重建议拿M码哦亲",
-    "这款是100%纯棉的，亲放心~",
-    "亲，店铺首页可以领取满200减20的优惠券哦",
-    "默认发中通，顺丰需要补差价哦亲",
-    "亲，这边帮您查一下物流，请稍等~",
-    "支持七天无理由退换的，亲放心",
-    "亲，白色M码有现货的，现在拍下今天就能发",
-    "收到有问题请拍照给我们，一定给您处理好",
-)
+CUSTOMER_NICKS = (
+    "小鹿乱撞", "快乐的猫", "木子李", "星星点灯", "阿花", "老王在此", "甜甜圈", "晴天娃娃", "一颗柠檬", "风吹麦浪",
+    "可乐加冰", "喵小姐", "大橙子", "追风少年", "糖果屋", "夏天的风",
+)  # fmt: skip
 SHORT_TEXTS = ("好的", "嗯", "在的", "亲", "嗯嗯", "ok", "好")
-CUSTOMER_TYPES = ("newcomer", "impatient", "bargainer", "returning", "professional")
+ADOPTION = 0.75  # how often an agent sends the suggested phrase (else types their own answer)
 TRANSFER_TEXT = "亲，已为您转接专属客服，请稍等~"
 _BATCH = 100_000  # events per transaction
 # One encoder: json.dumps(…, ensure_ascii=False) builds a new encoder on every call.
@@ -112,8 +82,13 @@ def simulate(
     timezone: str = "Asia/Shanghai",
     progress: bool | None = None,
     via_store: bool = False,
+    matcher: Matcher | None = None,
 ) -> SimulationResult:
     """Fill `db_path` with one synthetic day of `customers` chats served by `agents` agents.
+
+    The conversations run the real matcher (the configured library's, else the shipped one): customers ask
+    in the library's own wording, the log holds the suggestions and customer types the matcher gives, and
+    agents mostly send the suggested phrase.
 
     Events are logged in time order, as a webhook would deliver them, with `executemany` in large
     transactions; the rows match what `store.insert_event` writes (`via_store=True` takes that slower
@@ -126,6 +101,7 @@ def simulate(
     rng = random.Random(f"{seed}:{shop}:{day.isoformat()}")
     day_start = metrics.credit_window(day, ZoneInfo(timezone))[0]
     team = _agents(rng, agents)
+    chatter = Chatter(matcher or shipped_matcher(), rng)
     hours = rng.choices(range(24), weights=HOURLY_WEIGHTS, k=customers)
     arrivals = sorted((day_start + hour * 3_600_000 + rng.randrange(3_600_000), i) for i, hour in enumerate(hours))
     show = customers >= 20_000 if progress is None else progress
@@ -152,7 +128,7 @@ def simulate(
                 if len(batch) >= _BATCH:
                     writer.write(batch)
                     batch = []
-                for raw, ann in _customer_day(rng, team, shop, prefix, i, arrival, day_start):
+                for raw, ann in _customer_day(rng, chatter, team, shop, prefix, i, arrival, day_start):
                     heapq.heappush(pending, (raw["ts"], order, raw, ann))
                     order += 1
                 if done % 1000 == 0 or done == customers:
@@ -201,7 +177,14 @@ def _agents(rng: random.Random, n: int) -> list[_Agent]:
 
 
 def _customer_day(
-    rng: random.Random, team: list[_Agent], shop: str, prefix: str, i: int, arrival: int, day_start: int
+    rng: random.Random,
+    chatter: Chatter,
+    team: list[_Agent],
+    shop: str,
+    prefix: str,
+    i: int,
+    arrival: int,
+    day_start: int,
 ) -> Iterator[tuple[dict[str, Any], store.Annotation | None]]:
     """One customer's events of the day, in time order."""
     out: list[tuple[dict[str, Any], store.Annotation | None]] = []
@@ -213,13 +196,13 @@ def _customer_day(
         n += 1
         out.append((raw, ann))
 
-    customer = f"{rng.choice(CUSTOMER_NICKS)}{rng.randrange(10_000, 99_999_999)}"
+    customer = _nick(rng)
     conv = f"{prefix}-c{i}"
     t = arrival
     night = (arrival - day_start) // 3_600_000 < 8
     agent = rng.choices(team, weights=[a.weight for a in team])[0]
     aftersale = rng.random() < 0.15
-    ctype = rng.choice(CUSTOMER_TYPES)
+    said: list[str] = []
     if aftersale:
         ordered = t - rng.randrange(1, 20) * 86_400_000 - rng.randrange(86_400_000)
         order = f"{prefix}-o{i}-0"
@@ -228,18 +211,21 @@ def _customer_day(
         emit({"type": "order_created", "ts": ordered, "order": order, "amount": amount, "agent": agent.name})
         emit({"type": "order_paid", "ts": ordered + rng.randrange(20_000, 900_000), "order": order, "amount": amount})
         conv = real_conv
-    texts = AFTERSALE_TEXTS if aftersale else PRESALE_TEXTS
     bursts = 1 + min(int(rng.expovariate(1 / 3)), 14)
     last_agent_t = None
+    reading = None
     b = 0
     while b < bursts:
         b += 1
         for _ in range(1 + (rng.random() < 0.35) + (rng.random() < 0.1)):
-            intent, text = rng.choice(texts)
-            suggestions = _suggestions(intent) if rng.random() < 0.9 else ()
+            text = chatter.question(rng, aftersale)
+            said.append(text)
+            reading = chatter.read(text)
             emit(
                 {"type": "message", "ts": t, "sender": "customer", "text": text, "agent": agent.name},
-                store.Annotation(intent=intent, customer_type=ctype, suggestions=suggestions),
+                store.Annotation(
+                    intent=reading.intent, customer_type=chatter.customer_type(said), suggestions=reading.suggestions
+                ),
             )
             t += rng.randrange(2_000, 15_000)
         if rng.random() < agent.silent_p:
@@ -251,10 +237,18 @@ def _customer_day(
             emit({"type": "message", "ts": t, "sender": "agent", "text": TRANSFER_TEXT, "agent": agent.name})
             agent = rng.choice([a for a in team if a is not agent])
             t += int(rng.lognormvariate(math.log(agent.speed_s), 0.8) * 1000)
-        if rng.random() < 0.3:
-            emit({"type": "suggestion_used", "ts": t - 1_000, "agent": agent.name, "phrase_id": f"{intent}.p0"})
-        for _ in range(1 + (rng.random() < 0.5) + (rng.random() < 0.2)):
-            text = rng.choice(SHORT_TEXTS) if rng.random() < agent.short_p else rng.choice(AGENT_TEXTS)
+        assert reading is not None
+        for reply in range(1 + (rng.random() < 0.5) + (rng.random() < 0.2)):
+            if rng.random() < agent.short_p:
+                text = rng.choice(SHORT_TEXTS)
+            elif reply == 0 and reading.suggestions and rng.random() < ADOPTION:
+                phrase = reading.suggestions[0 if rng.random() < 0.8 else rng.randrange(len(reading.suggestions))]
+                emit(
+                    {"type": "suggestion_used", "ts": t - 1_000, "agent": agent.name, "phrase_id": phrase["phrase_id"]}
+                )
+                text = chatter.text(phrase["phrase_id"])
+            else:
+                text = chatter.own_answer(rng, reading)
             emit({"type": "message", "ts": t, "sender": "agent", "text": text, "agent": agent.name})
             last_agent_t = t
             t += rng.randrange(3_000, 20_000)
@@ -266,7 +260,7 @@ def _customer_day(
                     "type": "message",
                     "ts": followup,
                     "sender": "auto",
-                    "text": "亲，还在考虑吗？有问题随时找我哦~",
+                    "text": chatter.followup(rng, unpaid=False),
                     "agent": agent.name,
                     "followup_id": f"{prefix}-f{i}",
                 }
@@ -295,16 +289,10 @@ def _customer_day(
     return iter(out)
 
 
-_SUGGESTIONS: dict[str, tuple[dict[str, Any], ...]] = {}
-
-
-def _suggestions(intent: str) -> tuple[dict[str, Any], ...]:
-    """The three suggestions shown for an intent (shared tuples: the JSON is cached by identity)."""
-    if intent not in _SUGGESTIONS:
-        _SUGGESTIONS[intent] = tuple(
-            {"phrase_id": f"{intent}.p{k}", "code": f"{intent[:2]}{k}", "score": 90 - 7 * k} for k in range(3)
-        )
-    return _SUGGESTIONS[intent]
+def _nick(rng: random.Random) -> str:
+    """A buyer's nick as Taobao shows them: a word, sometimes with digits."""
+    name = rng.choice(CUSTOMER_NICKS)
+    return name + (str(rng.randrange(10, 9999)) if rng.random() < 0.7 else "") + f"_{rng.randrange(10**6):06d}"
 
 
 def _amount(rng: random.Random) -> float:

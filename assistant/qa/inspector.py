@@ -237,7 +237,7 @@ def _automaton(table: Mapping[str, list[tuple[int, int]]]) -> Any:
 def load_inspector(config: Config) -> Inspector:
     """The configured rule files (relative to the phrase directory), merged and compiled; RulesError names
     every problem."""
-    directory = config.resolve(config.phrases.path)
+    directory = config.phrase_dirs()[0]
     inspector = Inspector.load(directory / path for path in config.qa.rules)
     unknown = [c for c in config.qa.alert_categories if c not in inspector.categories]
     if unknown:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def load_matcher(config: Config) -> Matcher:
     """Load the configured phrase library; raises LibraryError naming every problem."""
-    library = Library.load(config.resolve(config.phrases.path), config.phrases.variables)
+    library = Library.load(config.phrase_dirs(), config.phrases.variables, include_demo=config.phrases.include_demo)
     return Matcher(library, k=config.phrases.top_k, min_confidence=config.phrases.min_confidence)
 
 

@@ -191,6 +191,10 @@ class Matcher:
         """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message's focus."""
         return self.read(text).keyword if isinstance(text, str) else MappingProxyType({})
 
+    def intent_confidences(self, text: str) -> tuple[dict[str, float], float]:
+        """Each intent's 0–1 confidence for a text alone, and how likely it fits no intent (phrase import)."""
+        return self._confidences(self.read(text))
+
     # -- intents -------------------------------------------------------------------------------------------
 
     def _confidences(self, reading: Reading) -> tuple[dict[str, float], float]:

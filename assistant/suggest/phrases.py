@@ -119,19 +119,35 @@ class Library:
     )
 
     @classmethod
-    def load(cls, directory: Path | str, extra_variables: Mapping[str, str] = MappingProxyType({})) -> Library:
-        """Read every TOML file of `directory`; raise LibraryError listing all problems found."""
-        directory = Path(directory)
+    def load(
+        cls,
+        directory: Path | str | Sequence[Path | str],
+        extra_variables: Mapping[str, str] = MappingProxyType({}),
+        *,
+        include_demo: bool = True,
+    ) -> Library:
+        """Read every TOML file of `directory` (or of several layered directories: the vocabulary is the
+        first one's, a later layer's phrase replaces an earlier one of the same code or id; without
+        `include_demo` the first directory's phrases are left out); raise LibraryError listing all problems.
+        """
+        layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
+        directory = layers[0]
         problems: list[Problem] = []
-        if not directory.is_dir():
-            raise LibraryError([Problem(str(directory), "", "not a directory")])
+        missing = [Problem(str(d), "", "not a directory") for d in layers if not d.is_dir()]
+        if missing:
+            raise LibraryError(missing)
         phrase_tables: list[tuple[str, dict[str, Any]]] = []
-        for path in sorted(directory.glob("*.toml")):
-            if path.name in SPECIAL_FILES:
+        for n, layer in enumerate(layers):
+            if n == 0 and not include_demo:
                 continue
-            data = _read_toml(path, problems)
-            if data is not None:
-                phrase_tables.append((path.name, data))
+            tables = []
+            for path in sorted(layer.glob("*.toml")):
+                if path.name in SPECIAL_FILES:
+                    continue
+                data = _read_toml(path, problems)
+                if data is not None:
+                    tables.append((path.name if n == 0 else f"{layer.name}/{path.name}", data))
+            phrase_tables = [*_without(phrase_tables, tables), *tables]
         intents_data = _read_toml(directory / "intents.toml", problems, optional=True) or {}
         types_data = _read_toml(directory / "customer_types.toml", problems, optional=True) or {}
         examples = load_examples(directory, problems)
@@ -438,6 +454,27 @@ def visible_length(template: Template | PlainText, variables: Mapping[str, str])
         return len(template.render({**{k: "" for k in variables}, "item": blank_item}).strip())
     except Exception:
         return len(template.render({"item": ITEM_PLACEHOLDER, **variables}).strip())
+
+
+def _without(
+    earlier: list[tuple[str, dict[str, Any]]], later: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Earlier layers' tables without the phrases a later layer replaces (same code or id)."""
+    entries = [e for _, data in later for e in data.get("phrase", []) if isinstance(e, dict)]
+    codes = {str(e["code"]).lower() for e in entries if isinstance(e.get("code"), str)}
+    ids = {e["id"] for e in entries if isinstance(e.get("id"), str)}
+    kept = []
+    for name, data in earlier:
+        phrases = data.get("phrase")
+        if isinstance(phrases, list):
+            rest = [
+                e
+                for e in phrases
+                if not (isinstance(e, dict) and (str(e.get("code", "")).lower() in codes or e.get("id") in ids))
+            ]
+            data = {**data, "phrase": rest}
+        kept.append((name, data))
+    return kept
 
 
 def _read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:

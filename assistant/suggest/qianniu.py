@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,6 +14,7 @@ from typing import Any
 
 import tomli_w
 
+from assistant.i18n import _
 from assistant.safetext import CsvWriter, cell
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import (
@@ -33,7 +36,8 @@ HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "text": ("快捷短语", "短语", "短语内容", "内容", "回复", "回复内容", "话术", "文本", "text", "phrase", "content"),
 }
 TRIGGERS_PER_PHRASE = 4
-_CODE = re.compile(r"^[0-9A-Za-z_\-]{1,20}$")
+MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
+MIN_INTENT_SCORE = 0.3  # below this the text names no intent clearly enough to import the row
 
 
 class TableError(Exception):
@@ -59,6 +63,9 @@ class ImportedPhrase:
     triggers: tuple[str, ...]
     group: str
     row: int
+    source: str = "text"  # what decided the intent: "group" (it names one) or "text" (the suggestion engine)
+    confidence: float = 1.0
+    replaces: str | None = None  # the id of an earlier layer's phrase (the demo library's) it replaces
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ def read_table(path: Path) -> list[list[str]]:
             except UnicodeDecodeError:
                 continue
         else:
-            raise TableError(f"{path.name}: not UTF-8 or GB18030 text")
+            raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
         return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
     if suffix == ".xlsx":
         from openpyxl import load_workbook
@@ -89,13 +96,13 @@ def read_table(path: Path) -> list[list[str]]:
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:
-            raise TableError(f"{path.name}: cannot open as .xlsx: {exc}") from None
+            raise TableError(_("%(file)s: cannot open as .xlsx: %(error)s", file=path.name, error=exc)) from None
         try:
             sheet = book.worksheets[0]
             return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
         finally:
             book.close()
-    raise TableError(f"{path.name}: expected a .csv or .xlsx file")
+    raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))
 
 
 def map_header(header: Sequence[str]) -> dict[str, int]:
@@ -113,16 +120,49 @@ def map_header(header: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def import_rows(rows: Sequence[Sequence[str]], matcher: Matcher) -> ImportResult:
-    """Turn table rows (header first) into phrases; intents are guessed from the group name, then the text."""
-    header_at = next((i for i, row in enumerate(rows) if "text" in map_header(row)), None)
+def find_header(rows: Sequence[Sequence[str]]) -> int | None:
+    """The header row, below any title rows: the first naming the phrase column and another one (a title such
+    as "快捷短语导出" names at most one), or the phrase column alone in a one-column table."""
+
+    def filled(row: Sequence[str]) -> int:
+        return sum(1 for c in row if c.strip())
+
+    for i, row in enumerate(rows):
+        columns = map_header(row)
+        if "text" not in columns:
+            continue
+        if filled(row) >= 2 and len(columns) >= 2:
+            return i
+        if filled(row) == 1 and all(filled(r) <= 1 for r in rows[i + 1 :]):
+            return i
+    return None
+
+
+def import_rows(
+    rows: Sequence[Sequence[str]],
+    matcher: Matcher,
+    *,
+    taken: Mapping[str, str] | None = None,
+    replaceable: Mapping[str, str] | None = None,
+) -> ImportResult:
+    """Turn table rows (title rows, a header, then phrases) into phrases; each intent decided by the text.
+
+    `taken`: codes (lower case) → phrase ids the import must not reuse (default: the matcher's whole
+    library); `replaceable`: codes an imported phrase takes over from an earlier layer (the demo library).
+    """
+    header_at = find_header(rows)
     if header_at is None:
-        raise TableError(f"no header with a phrase column (one of: {', '.join(HEADER_ALIASES['text'][:6])}…)")
+        raise TableError(
+            _("no header with a phrase column (one of: %(names)s…)", names="、".join(HEADER_ALIASES["text"][:6]))
+        )
     columns = map_header(rows[header_at])
     library = matcher.library
     env = make_environment()
-    codes = {p.code.lower() for p in library.phrases}
-    ids = set(library.by_id)
+    if taken is None:
+        taken = {p.code.lower(): p.id for p in library.phrases}
+    replaceable = replaceable or {}
+    codes: dict[str, int] = {}  # codes of this file → the row that took it
+    ids = {*taken.values(), *replaceable.values()}  # the ids that stay (a replaced import's are free again)
     phrases: list[ImportedPhrase] = []
     skipped: list[Skipped] = []
     for n, row in enumerate(rows[header_at + 1 :], header_at + 2):
@@ -131,13 +171,19 @@ def import_rows(rows: Sequence[Sequence[str]], matcher: Matcher) -> ImportResult
         if not any(cell.values()):
             continue
         if not text:
-            skipped.append(Skipped(n, "empty phrase text"))
+            skipped.append(Skipped(n, _("empty phrase text")))
             continue
-        intent = guess_intent(matcher, group, text)
-        if intent is None:
-            reason = f"cannot tell the intent from group {group!r} or the text; name the group after one"
+        decided = decide_intent(matcher, group, text)
+        if decided is None:
+            labels = "、".join(s.label for s in library.intents.values() if s.id not in ASSISTANT_INTENTS)
+            reason = _(
+                "cannot tell the intent from the text, and the group %(group)r names none (%(labels)s)",
+                group=group,
+                labels=labels,
+            )
             skipped.append(Skipped(n, reason))
             continue
+        intent, source, confidence = decided
         template, reasons = check_template(env, text, library.variables)
         if template is None:
             skipped.append(Skipped(n, "; ".join(reasons)))
@@ -145,37 +191,76 @@ def import_rows(rows: Sequence[Sequence[str]], matcher: Matcher) -> ImportResult
         length = visible_length(template, library.variables)
         minimum = PRODUCT_MIN_CHARS if intent in PRODUCT_INTENTS else MIN_CHARS
         if length < minimum:
-            skipped.append(Skipped(n, f"text too short for {intent}: {length} characters (min {minimum})"))
+            reason = _(
+                "text too short for %(intent)s: %(n)s characters (min %(min)s)", intent=intent, n=length, min=minimum
+            )
+            skipped.append(Skipped(n, reason))
             continue
-        if code and not _CODE.match(code):
-            skipped.append(Skipped(n, f"code {code!r} must be letters, digits, '-' or '_' (at most 20)"))
+        if code and (any(c.isspace() for c in code) or len(code) > MAX_CODE_CHARS):
+            skipped.append(
+                Skipped(n, _("code %(code)r must be a short word without spaces (at most 20 characters)", code=code))
+            )
             continue
-        code = code or _free_code(intent, codes)
-        if code.lower() in codes:
-            skipped.append(Skipped(n, f"duplicate code {code!r}"))
+        code = code or _free_code(intent, {*taken, *codes})
+        key = code.lower()
+        if key in codes:
+            skipped.append(Skipped(n, _("duplicate code %(code)r (also row %(row)s)", code=code, row=codes[key])))
             continue
-        codes.add(code.lower())
-        pid = _free_id(f"{intent}.imported_{code.lower()}", ids)
+        if key in taken and key not in replaceable:
+            skipped.append(Skipped(n, _("code %(code)r is taken by the phrase %(id)s", code=code, id=taken[key])))
+            continue
+        codes[key] = n
+        pid = _free_id(f"{intent}.imported_{_code_slug(code)}", ids)
         ids.add(pid)
         triggers = suggest_triggers(matcher, intent, text)
-        phrases.append(ImportedPhrase(pid, intent, code, text, triggers, group or library.intents[intent].label, n))
+        group = group or library.intents[intent].label
+        replaces = replaceable.get(key)
+        phrases.append(ImportedPhrase(pid, intent, code, text, triggers, group, n, source, confidence, replaces))
     return ImportResult(tuple(phrases), tuple(skipped))
 
 
-def guess_intent(matcher: Matcher, group: str, text: str) -> str | None:
-    """The intent a group name points to (its label or key words), else the one the text's key words point to."""
-    for source, weight in ((group, 1.0), (text, 0.6)):
-        if not source:
-            continue
-        for spec in matcher.library.intents.values():
-            if spec.label and spec.label == source.strip() and spec.id not in ASSISTANT_INTENTS:
-                return spec.id
-        scores = {i: s * weight for i, s in matcher.keyword_scores(source).items() if i not in ASSISTANT_INTENTS}
-        if scores:
-            best = max(scores, key=lambda i: scores[i])
-            if scores[best] >= 0.3:
-                return best
-    return None
+def decide_intent(matcher: Matcher, group: str, text: str) -> tuple[str, str, float] | None:
+    """The intent of a phrase: the group's when it is exactly an intent's label or id; else the suggestion
+    engine's reading of the text (the learned scorer with the key words); None when neither is clear.
+
+    A group such as 售前咨询 or 物流 spans several intents, so it decides nothing on its own.
+    """
+    intents = {i: spec for i, spec in matcher.library.intents.items() if i not in ASSISTANT_INTENTS}
+    name = group.strip()
+    for spec in intents.values():
+        if name and name in (spec.label, spec.id):
+            return spec.id, "group", 1.0
+    confidences, _none = matcher.intent_confidences(text)
+    keywords = matcher.keyword_scores(text)
+    scores = {i: 0.5 * confidences.get(i, 0.0) + 0.5 * keywords.get(i, 0.0) for i in intents}
+    # An answer worded like one of the library's own answers is about what that one answers.
+    for intent, similarity in _like_answers(matcher, text).items():
+        if intent in scores:
+            scores[intent] = max(scores[intent], similarity)
+    best = max(scores, key=lambda i: scores[i], default=None)
+    if best is None or scores[best] < MIN_INTENT_SCORE:
+        return None
+    return best, "text", round(scores[best], 2)
+
+
+@functools.lru_cache(maxsize=4)
+def _answers(matcher: Matcher) -> list[str]:
+    """The library's answers as the normalizer reads them (once per import)."""
+    return [matcher.normalizer.normalize(matcher.library.render(p.id)) for p in matcher.library.phrases]
+
+
+def _like_answers(matcher: Matcher, text: str) -> dict[str, float]:
+    """Per intent, 0–1: how close the text is to the library's nearest answer of that intent (0.6 and up)."""
+    from rapidfuzz import fuzz, process
+
+    found: dict[str, float] = {}
+    hits = process.extract(
+        matcher.normalizer.normalize(text), _answers(matcher), scorer=fuzz.ratio, limit=3, score_cutoff=60
+    )
+    for _answer, score, n in hits:
+        intent = matcher.library.phrases[n].intent
+        found[intent] = max(found.get(intent, 0.0), score / 100.0)
+    return found
 
 
 def suggest_triggers(matcher: Matcher, intent: str, text: str) -> tuple[str, ...]:
@@ -208,10 +293,13 @@ def to_toml(result: ImportResult, source: str = "") -> str:
     return "\n".join(header) + "\n" + tomli_w.dumps({"group": first, "phrase": phrases})
 
 
-def export_rows(library: Library, *, raw: bool = False) -> list[list[str]]:
-    """Header and one row per phrase: 分组, 快捷编码, 快捷短语 (rendered with the library's defaults unless raw)."""
+def export_rows(library: Library, *, raw: bool = False, file: str | None = None) -> list[list[str]]:
+    """Header and one row per phrase (of one phrase file, when given): 分组, 快捷编码, 快捷短语 (rendered with the
+    library's defaults unless raw)."""
     rows = [list(COLUMNS)]
     for p in library.phrases:
+        if file is not None and p.file != file:
+            continue
         rows.append([p.group, p.code, p.text if raw else library.render(p.id)])
     return rows
 
@@ -236,12 +324,20 @@ def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
         raise TableError(f"{path.name}: expected a .csv or .xlsx file")
 
 
-def _free_code(intent: str, taken: set[str]) -> str:
+def _free_code(intent: str, taken: Iterable[str]) -> str:
+    taken = set(taken)
     prefix = "".join(part[0] for part in intent.split("_"))
     n = 1
     while f"{prefix}{n}".lower() in taken:
         n += 1
     return f"{prefix}{n}"
+
+
+def _code_slug(code: str) -> str:
+    """A code as it can appear in a phrase id: ASCII codes as written, others by a short stable digest."""
+    if re.fullmatch(r"[0-9A-Za-z_\-]+", code):
+        return code.lower()
+    return "c" + hashlib.sha1(code.encode("utf-8")).hexdigest()[:8]
 
 
 def _free_id(base: str, taken: set[str]) -> str:

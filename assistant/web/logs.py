@@ -8,20 +8,25 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
 from assistant import store
-from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
 from assistant.daylog.source import open_day
-from assistant.templating import render
-from assistant.web.appkeys import CONFIG, DB_PATH, QA_INSPECTOR
+from assistant.i18n import event_kinds, followup_states, label
+from assistant.templating import FAVICON, render
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
+from assistant.web.daynav import DayNav, default_day, latest_day
 from assistant.web.errors import json_error
+
+if TYPE_CHECKING:
+    from assistant.suggest.phrases import Library
 
 PAGE_SIZE = 100  # conversations per page
 MAX_PAGE_SIZE = 1000
@@ -100,6 +105,7 @@ class Page:
     more: bool
     choices: dict[str, list[str]]
     qa_labels: dict[str, str] = field(default_factory=dict)  # quality category → label, for the filter
+    latest: date | None = None  # the latest day with data
 
 
 async def daily_log_page(request: web.Request) -> web.StreamResponse:
@@ -108,7 +114,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     query = request.query
     try:
-        day = _date(query.get("date"), config)
+        day = _date(query.get("date"))
         filters = _filters(query)
     except ValueError as exc:
         field_name, _, message = str(exc).partition(": ")
@@ -127,14 +133,21 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     if QA_INSPECTOR in request.app:
         page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
-    html = render("daylog.html", page=page, nonce=nonce, token=token, url=_page_url)
+    language = config.ui.language
+    params = tuple((k, v) for k, v in (("shop", shop), ("token", token), ("unmasked", None if masked else "1")) if v)
+    nav = DayNav(page.day, page.latest, "/logs/daily", params)
+    labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
+    html = render(
+        "daylog.html", language, page=page, nonce=nonce, token=token, url=_page_url, nav=nav, labels=labels,
+        favicon=FAVICON,
+    )  # fmt: skip
     return web.Response(
         text=html,
         content_type="text/html",
         charset="utf-8",
         headers={
             "Content-Security-Policy": (
-                f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; form-action 'self'"
+                f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'nonce-{nonce}'; form-action 'self'"
             ),
             "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
             "Cache-Control": "no-store",
@@ -143,9 +156,14 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
 
 
 def build_page(
-    config: Config, db_path: store.Location, day: date, shop: str | None, filters: Filters, masked: bool
+    config: Config, db_path: store.Location, day: date | None, shop: str | None, filters: Filters, masked: bool
 ) -> Page:
-    """Read the day and keep one page of the conversations that pass the filters (runs in a thread)."""
+    """Read the day (None: the latest with data) and keep one page of the conversations that pass the filters.
+
+    Runs in a thread.
+    """
+    latest = latest_day(config, db_path, shop)
+    day = day or default_day(config, latest)
     rules = Rules.from_config(config)
     query = DayQuery(day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked)
     with open_day(config, db_path, day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
@@ -161,7 +179,19 @@ def build_page(
                 more = True
                 break
             shown.append(item)
-    return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices)
+    return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest)
+
+
+def library_labels(library: Library | None, language: str) -> dict[str, dict[str, str]]:
+    """Names of intents, customer types, follow-up states and event kinds in the page's language."""
+    intents = library.intents if library is not None else {}
+    types = library.customer_types if library is not None else {}
+    return {
+        "intent": {i: label(language, i, spec.label) for i, spec in intents.items()},
+        "customer_type": {i: label(language, i, spec.label) for i, spec in types.items()},
+        "followup_state": followup_states(language),
+        "event_kind": event_kinds(language),
+    }
 
 
 def _matching(conversations: Iterator[Conversation], filters: Filters) -> Iterator[Shown]:
@@ -172,9 +202,9 @@ def _matching(conversations: Iterator[Conversation], filters: Filters) -> Iterat
         yield Shown(conversation, hits)
 
 
-def _date(text: str | None, config: Config) -> date:
+def _date(text: str | None) -> date | None:
     if not text:
-        return yesterday(config.tz)  # supervisors read yesterday each morning
+        return None  # the latest day with data (supervisors read yesterday each morning)
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -14,29 +14,17 @@ from assistant.chatwoot import account_of_shop
 from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
-from assistant.templating import render
+from assistant.templating import FAVICON_SVG, render
 from assistant.web.appkeys import CHATWOOT, CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
 from assistant.web.body import BodyError, read_json
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.stream import scope_conversations, scope_of
+from assistant.web.uitext import panel_followup_labels, panel_messages
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMO_CONVERSATION = "demo-1"
-# What a card says for each follow-up state (the page counts down to `due_ms` after the label).
-FOLLOWUP_LABELS = {
-    "armed": "跟进倒计时",
-    "deferred": "静默时段，跟进延后",
-    "quiet": "静默时段，跟进延后",
-    "pending": "跟进发送中…",
-    "suggested": "建议跟进：",
-    "sent": "已自动发送跟进",
-    "failed": "跟进发送失败",
-    "missed": "跟进已错过",
-    "dropped": "静默时段，本次不跟进",
-    "cancelled": "",
-}
-DEMO_CUSTOMER = "demo-customer"
+DEMO_CUSTOMER = "晴天小雨88"  # a buyer nick as Taobao shows them
 # Ids of the events the demo box (and the panel, and follow-ups) write: a demo conversation holds no other.
 DEMO_EVENT_PREFIXES = ("panel-demo-", "panel-used-", "auto-")
 MAX_JSON_BYTES = 16_384
@@ -70,6 +58,19 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / name, headers={"Content-Type": STATIC_FILES[name]})
 
 
+async def root(request: web.Request) -> web.StreamResponse:
+    """`GET /`: the agent panel (its query, e.g. `?agent=…&token=…`, kept)."""
+    location = "/panel" + (f"?{request.query_string}" if request.query_string else "")
+    raise web.HTTPFound(location, headers={"Referrer-Policy": "no-referrer"})
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """`GET /favicon.ico`: the service's icon (SVG)."""
+    return web.Response(
+        text=FAVICON_SVG, content_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 async def get_panel(request: web.Request) -> web.Response:
     """`GET /panel`: the requester's open conversations, most urgent first, updated live by panel.js."""
     scope = scope_of(request)
@@ -83,16 +84,18 @@ async def get_panel(request: web.Request) -> web.Response:
         "followups": followups,
         "demo": config.panel.demo,
         "demo_agent": config.panel.demo_agent,
-        "followup_labels": FOLLOWUP_LABELS,
+        "followup_labels": panel_followup_labels(config.ui.language),
+        "messages": panel_messages(config.ui.language),
     }
     html = render(
         "panel.html",
+        config.ui.language,
         state=state,
         scope=scope,
         conversations=conversations,
         followups=followups,
         key=page_key,
-        labels=FOLLOWUP_LABELS,
+        labels=state["followup_labels"],
         demo=config.panel.demo,
         embedded=request.query.get("embed") == "chatwoot",
     )
@@ -161,7 +164,8 @@ def _chatwoot_agent(request: web.Request, shop: Any, user: Any) -> str | None:
 
 
 async def post_demo(request: web.Request) -> web.Response:
-    """`POST /v1/panel/demo`: in demo mode, post a customer message (or an agent reply) into the demo conversation.
+    """`POST /v1/panel/demo`: in demo mode, post a customer message, an agent reply or an unpaid order (`sender`
+    `order`, `amount` optional) into the demo conversation.
 
     It writes only into `demo-1` of the demo shop, only while that conversation holds nothing but demo
     events (a real conversation of that name is never written to), and replies in the caller's own
@@ -173,8 +177,8 @@ async def post_demo(request: web.Request) -> web.Response:
         return json_error(404, "not_found", None, "demo mode is off ([panel] demo = false)")
     body = await _json_body(request)
     sender = body.get("sender", "customer")
-    if sender not in ("customer", "agent"):
-        return json_error(400, "invalid_request", "sender", "expected 'customer' or 'agent'")
+    if sender not in ("customer", "agent", "order"):
+        return json_error(400, "invalid_request", "sender", "expected 'customer', 'agent' or 'order'")
     if _holds_real_events(request.app[DB_PATH], panel.demo_shop, DEMO_CONVERSATION):
         return json_error(
             409,
@@ -182,8 +186,22 @@ async def post_demo(request: web.Request) -> web.Response:
             None,
             f"{panel.demo_shop}/{DEMO_CONVERSATION} holds real events; the demo never writes there",
         )
+    event_id = f"panel-demo-{uuid.uuid4().hex}"
+    if sender == "order":  # an unpaid order: the idle follow-up after the next reply becomes a payment reminder
+        order = {
+            "id": event_id,
+            "type": "order_created",
+            "ts": now_ms(),
+            "shop": panel.demo_shop,
+            "conversation": DEMO_CONVERSATION,
+            "customer": DEMO_CUSTOMER,
+            "order": f"demo-{event_id[-8:]}",
+            "amount": body.get("amount", 199.0),
+            "agent": only_agent(request) or panel.demo_agent,
+        }
+        return await _ingest_one(request, order)
     raw = {
-        "id": f"panel-demo-{uuid.uuid4().hex}",
+        "id": event_id,
         "type": "message",
         "ts": now_ms(),
         "shop": panel.demo_shop,

@@ -22,6 +22,7 @@ from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.stream import RETRY_MS
+from assistant.web.uitext import qa_messages
 
 RECENT_MS = 24 * 3600 * 1000  # the page starts from the last day's flags and alerts
 RECENT_LIMIT = 200
@@ -120,7 +121,9 @@ async def get_page(request: web.Request) -> web.Response:
     state = await asyncio.to_thread(recent, request, service)
     state["token"] = _url_token(request)
     state["timezone"] = request.app[CONFIG].shop.timezone
-    html = render("qa.html", state=state, alerts=state["alerts"], flags=state["flags"])
+    language = request.app[CONFIG].ui.language
+    state["messages"] = qa_messages(language)
+    html = render("qa.html", language, state=state, alerts=state["alerts"], flags=state["flags"])
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from assistant import store
-from assistant.clock import yesterday
 from assistant.config import Config, ConfigError
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
 from assistant.web.auth import presented_token, require
+from assistant.web.daynav import DayNav, default_day, latest_day
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
@@ -21,8 +22,8 @@ MAX_RANGE_DAYS = 92
 
 @dataclass(frozen=True)
 class ReportQuery:
-    first: date
-    last: date
+    first: date | None  # None: the latest day with data
+    last: date | None
     shop: str | None
 
 
@@ -36,7 +37,7 @@ class QueryError(ValueError):
 
 
 def parse_query(query: object, config: Config) -> ReportQuery:
-    """`date` (default yesterday, shop time) or `from` and `to`; optional `shop`."""
+    """`date` (default: the latest day with data, else yesterday in shop time) or `from` and `to`; `shop`."""
     get = query.get  # type: ignore[attr-defined]
 
     def day(name: str) -> date | None:
@@ -59,21 +60,35 @@ def parse_query(query: object, config: Config) -> ReportQuery:
         if (last - first).days >= MAX_RANGE_DAYS:
             raise QueryError("to", f"a range covers at most {MAX_RANGE_DAYS} days")
     else:
-        first = last = single or yesterday(config.tz)
+        first = last = single
     shop = get("shop") or None
     if shop is not None and len(shop) > 200:
         raise QueryError("shop", "longer than 200 characters")
     return ReportQuery(first, last, shop)
 
 
-def _reports(config: Config, path: store.Location, q: ReportQuery) -> list[metrics.ShopReport]:
+@dataclass(frozen=True)
+class Loaded:
+    """The reports of the period asked for, and the day navigation around it."""
+
+    reports: list[metrics.ShopReport]
+    first: date
+    last: date
+    latest: date | None
+
+
+def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     """Runs in a thread: the SQL on read-only connections."""
-    return metrics.build_reports(
-        lambda: store.connect(path, readonly=True), config, q.first, q.last, shop=q.shop, parallel=True
+    latest = latest_day(config, path, q.shop)
+    first = q.first or default_day(config, latest)
+    last = q.last or first
+    reports = metrics.build_reports(
+        lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
     )
+    return Loaded(reports, first, last, latest)
 
 
-async def _load(request: web.Request) -> list[metrics.ShopReport] | web.Response:
+async def _load(request: web.Request) -> Loaded | web.Response:
     require(request, "supervisor")
     config = request.app[CONFIG]
     try:
@@ -87,19 +102,21 @@ async def _load(request: web.Request) -> list[metrics.ShopReport] | web.Response
 
 
 async def daily_report_page(request: web.Request) -> web.StreamResponse:
-    """The report as a self-contained HTML page."""
+    """The report as a self-contained HTML page, with the day's navigation."""
     loaded = await _load(request)
     if isinstance(loaded, web.Response):
         return loaded
     config = request.app[CONFIG]
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
-    html = await asyncio.to_thread(report.render, loaded, "html", config=config, token=token)
+    params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
+    nav = DayNav(loaded.first, loaded.latest, "/reports/daily", params, links=loaded.first == loaded.last)
+    html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
     return web.Response(
         text=html,
         content_type="text/html",
         charset="utf-8",
         headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",  # no script at all
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",  # no script
             "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
             "Cache-Control": "no-store",
         },
@@ -107,8 +124,15 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
 
 
 async def daily_report_json(request: web.Request) -> web.StreamResponse:
-    """The report as JSON: one object per shop, a list when there are several."""
+    """The report as JSON: one object per shop, a list when there are several; `Content-Location` names the day."""
     loaded = await _load(request)
     if isinstance(loaded, web.Response):
         return loaded
-    return web.json_response(report.to_json(loaded), dumps=json_dumps, headers={"Cache-Control": "no-store"})
+    params = [("date", loaded.first.isoformat())] if loaded.first == loaded.last else []
+    params = params or [("from", loaded.first.isoformat()), ("to", loaded.last.isoformat())]
+    if request.query.get("shop"):
+        params.append(("shop", request.query["shop"]))
+    headers = {"Cache-Control": "no-store", "Content-Location": "/v1/reports/daily?" + urlencode(params)}
+    if loaded.latest is not None:
+        headers["X-Latest-Date"] = loaded.latest.isoformat()  # the newest day with data
+    return web.json_response(report.to_json(loaded.reports), dumps=json_dumps, headers=headers)

@@ -7,6 +7,8 @@ from aiohttp import web
 from assistant.web import chatwoot, logs, panel, qa, reports, stream, suggest, webhooks
 
 ROUTES: list[web.AbstractRouteDef] = [
+    web.get("/", panel.root),  # → /panel
+    web.get("/favicon.ico", panel.favicon),
     web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
     web.post("/v1/chatwoot", chatwoot.post_chatwoot),  # Chatwoot webhooks (signed)
     web.get("/v1/suggest", suggest.get_suggest),

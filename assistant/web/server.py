@@ -58,6 +58,13 @@ class JsonErrorHandler(RequestHandler):
     ) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)  # logs; refuses when a response was already sent
         text = "internal error; the request was not processed" if status == 500 else (message or "bad request")
+        if status == 400 and text.startswith("Invalid char in url"):
+            # HTTP wants a URL's non-ASCII characters percent-encoded (browsers and platforms do); curl sends
+            # what it is given, so say how to encode it rather than only where the parser stopped.
+            text = (
+                "the URL holds characters that must be percent-encoded as UTF-8 (e.g. curl -G --data-urlencode "
+                "'text=…' URL); " + text
+            )
         body = {"error": _REASONS.get(status, "http_error"), "field": None, "message": text[:500]}
         resp = web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json")
         resp.force_close()

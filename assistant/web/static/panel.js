@@ -8,7 +8,13 @@
   const params = new URLSearchParams(location.search);
   const token = params.get("token") || "";
   const labels = initial.followup_labels || {};
-  const senderNames = { customer: "顾客", agent: "客服", auto: "自动" };
+  const words = initial.messages || {};
+  // A message of the page's language (given by the server from its catalog), its %(name)s filled in.
+  function say(key, values) {
+    const text = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key;
+    return text.replace(/%\((\w+)\)s/g, (m, name) => (values && name in values ? String(values[name]) : m));
+  }
+  const senderNames = { customer: say("customer"), agent: say("agent"), auto: say("auto") };
   const LOW_CONFIDENCE = 0.5; // below this a suggestion is a guess: shown dimmed
 
   const state = {
@@ -62,12 +68,12 @@
   function duration(ms) {
     const s = Math.max(0, Math.floor(ms / 1000));
     if (s < 3600) return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
-    if (s < 86400) return Math.floor(s / 3600) + "小时" + Math.floor((s % 3600) / 60) + "分";
-    return Math.floor(s / 86400) + "天";
+    if (s < 86400) return say("hours_minutes", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+    return say("days", { d: Math.floor(s / 86400) });
   }
 
   function waitText(since) {
-    return since ? "等待 " + duration(serverNow() - since) : "已回复";
+    return since ? say("waiting", { d: duration(serverNow() - since) }) : say("replied");
   }
 
   // A follow-up already out (suggested, sent, missed…) is about an idle period the customer ended by
@@ -84,7 +90,7 @@
     if (!label) return "";
     if ((f.state === "armed" || f.state === "deferred" || f.state === "quiet") && f.due_ms) {
       const left = f.due_ms - serverNow();
-      return label + " " + (left > 0 ? duration(left) : "即将发送…");
+      return label + " " + (left > 0 ? duration(left) : say("sending_now"));
     }
     return label;
   }
@@ -114,10 +120,10 @@
     if (f && f.text) {
       const text = el("button", "followup-text", f.text);
       text.type = "button";
-      text.title = "复制";
+      text.title = say("copy");
       text.addEventListener("click", async () => {
         const ok = await copyText(f.text);
-        toast(ok ? "已复制跟进话术" : "复制失败");
+        toast(ok ? say("followup_copied") : say("copy_failed"));
         if (f.state === "suggested" && f.phrase_id && c) await recordUsed(c, f.phrase_id);
       });
       p.appendChild(text);
@@ -129,7 +135,7 @@
   function renderItem(item) {
     const box = el("div", "item");
     box.dataset.item = item.id;
-    box.appendChild(el("span", "item-title", item.title || item.id + "（未导入）"));
+    box.appendChild(el("span", "item-title", item.title || say("not_imported", { id: item.id })));
     if (item.facts && item.facts.length) {
       const ul = el("ul", "facts");
       for (const f of item.facts) {
@@ -167,10 +173,10 @@
     if (c.status !== "open") card.classList.add("closed");
 
     const head = el("header", "card-head");
-    head.appendChild(el("span", "who", c.customer || "顾客"));
+    head.appendChild(el("span", "who", c.customer || say("customer")));
     head.appendChild(el("span", "conv", "#" + c.conversation));
     if (state.scope.everything || state.watch || state.scope.shop) {
-      head.appendChild(el("span", "owner", c.agent || "未分配"));
+      head.appendChild(el("span", "owner", c.agent || say("unassigned")));
     }
     const wait = el("span", "wait", waitText(c.waiting_since_ms));
     wait.dataset.since = c.waiting_since_ms ? String(c.waiting_since_ms) : "";
@@ -183,15 +189,15 @@
       const box = el("div", "ctype");
       // Weak evidence names no type: the badge says so instead of guessing (the default talk track still applies).
       const sure = t.sure !== false;
-      const badge = el("span", "badge", sure ? t.label : "不确定");
+      const badge = el("span", "badge", sure ? t.label : say("not_sure"));
       badge.dataset.type = t.type;
       badge.dataset.sure = String(sure);
-      badge.title = sure ? Math.round((t.confidence || 0) * 100) + "%" : "线索不足，按" + t.label + "接待";
+      badge.title = sure ? Math.round((t.confidence || 0) * 100) + "%" : say("few_cues", { label: t.label });
       box.appendChild(badge);
       if (t.evidence && t.evidence.length) box.appendChild(el("span", "cues", t.evidence.join("、")));
       if (t.script && t.script.length) {
         const details = el("details", "script");
-        details.appendChild(el("summary", null, "话术"));
+        details.appendChild(el("summary", null, say("talk_track")));
         const ol = el("ol");
         for (const line of t.script) ol.appendChild(el("li", null, line));
         details.appendChild(ol);
@@ -222,7 +228,7 @@
       button.type = "button";
       button.dataset.index = String(i);
       button.dataset.phraseId = s.phrase_id;
-      if (s.evidence && s.evidence.length) button.title = "依据：" + s.evidence.join("、");
+      if (s.evidence && s.evidence.length) button.title = say("because_of", { words: s.evidence.join("、") });
       if (i < 3) button.appendChild(el("kbd", null, i + 1));
       button.appendChild(el("code", "code", s.code));
       button.appendChild(el("span", "text", s.text));
@@ -231,11 +237,11 @@
       li.appendChild(button);
       suggestions.appendChild(li);
     });
-    if (!suggestions.children.length) suggestions.appendChild(el("li", "none", "暂无建议"));
+    if (!suggestions.children.length) suggestions.appendChild(el("li", "none", say("no_suggestion")));
     card.appendChild(suggestions);
 
     if (c.unpaid_orders && c.unpaid_orders.length) {
-      const orders = el("p", "orders", "未付款订单：");
+      const orders = el("p", "orders", say("unpaid_orders"));
       for (const o of c.unpaid_orders) orders.appendChild(el("span", null, o.order + " ¥" + Number(o.amount).toFixed(2)));
       card.appendChild(orders);
     }
@@ -384,19 +390,19 @@
     if (controller) controller.abort();
     controller = null;
     if (!canStream()) {
-      setStatus("idle", "等待会话上下文");
+      setStatus("idle", say("waiting_context"));
       return;
     }
     const ctl = new AbortController();
     controller = ctl;
     const headers = authHeaders({ Accept: "text/event-stream" });
     if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
-    setStatus("connecting", "连接中…");
+    setStatus("connecting", say("connecting"));
     fetch("v1/stream?" + streamParams().toString(), { headers: headers, signal: ctl.signal, cache: "no-store" })
       .then(async (resp) => {
         if (!resp.ok || !resp.body) throw new Error(String(resp.status));
         backoff = 1000;
-        setStatus("live", "实时");
+        setStatus("live", say("live"));
         resetWatchdog();
         await window.readEventStream(resp.body, dispatch, () => controller === ctl);
         throw new Error("the stream ended");
@@ -404,7 +410,7 @@
       .catch(() => {
         if (controller !== ctl) return; // replaced by a newer connection
         // The server restarted, the network dropped, or an error status: try again, more slowly each time.
-        setStatus("offline", "已断开，重连中…");
+        setStatus("offline", say("offline"));
         retryTimer = setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 10000);
       });
@@ -470,9 +476,9 @@
         headers: authHeaders({ "Content-Type": "application/json" }),
         body: JSON.stringify(body),
       });
-      if (!resp.ok) toast("记录失败（" + resp.status + "）");
+      if (!resp.ok) toast(say("not_recorded", { status: resp.status }));
     } catch (e) {
-      toast("记录失败（网络）");
+      toast(say("not_recorded_network"));
     }
   }
 
@@ -481,7 +487,7 @@
     if (!c || !c.suggestions || !c.suggestions[index]) return;
     const s = c.suggestions[index];
     const ok = await copyText(s.text);
-    toast((ok ? "已复制 " : "复制失败，已记录 ") + s.code);
+    toast(say(ok ? "copied" : "copy_failed_recorded", { code: s.code }));
     if (button) {
       button.classList.add("used");
       setTimeout(() => button.classList.remove("used"), 800);
@@ -562,7 +568,7 @@
       if (!resp.ok) throw new Error(String(resp.status));
       data = await resp.json();
     } catch (e) {
-      if (seq === searchSeq) results.replaceChildren(el("li", "none", "搜索失败"));
+      if (seq === searchSeq) results.replaceChildren(el("li", "none", say("search_failed")));
       return;
     }
     if (seq !== searchSeq) return; // a newer query is on its way
@@ -575,7 +581,7 @@
       button.appendChild(el("span", "score", Math.round(s.score)));
       button.addEventListener("click", async () => {
         const ok = await copyText(s.text);
-        toast((ok ? "已复制 " : "复制失败 ") + s.code);
+        toast(say(ok ? "copied" : "copy_failed_code", { code: s.code }));
         const key = targetKey();
         const c = key && state.conversations.get(key);
         if (c) await recordUsed(c, s.phrase_id);
@@ -583,7 +589,7 @@
       li.appendChild(button);
       return li;
     });
-    results.replaceChildren(...(items.length ? items : [el("li", "none", "没有匹配的话术")]));
+    results.replaceChildren(...(items.length ? items : [el("li", "none", say("no_match"))]));
   }
 
   searchInput.addEventListener("input", () => {
@@ -599,18 +605,26 @@
       ev.preventDefault();
       const area = document.getElementById("demo-text");
       const text = area.value.trim();
-      if (!text) return;
       const sender = (ev.submitter && ev.submitter.dataset.sender) || "customer";
+      if (!text && sender !== "order") return;
       try {
         const resp = await fetch(withAgent("v1/panel/demo"), {
           method: "POST",
           headers: authHeaders({ "Content-Type": "application/json" }),
-          body: JSON.stringify({ text: text, sender: sender }),
+          body: JSON.stringify(sender === "order" ? { sender: sender } : { text: text, sender: sender }),
         });
         if (!resp.ok) throw new Error(String(resp.status));
-        area.value = "";
+        if (sender === "order") toast(say("order_created"));
+        else area.value = "";
       } catch (e) {
-        toast("发送失败");
+        toast(say("send_failed"));
+      }
+    });
+    // Enter sends as the customer (Shift+Enter: a new line), as chat boxes do.
+    document.getElementById("demo-text").addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        demoForm.requestSubmit(demoForm.querySelector('button[data-sender="customer"]'));
       }
     });
   }
@@ -634,7 +648,7 @@
       if (!resp.ok) throw new Error(String(resp.status));
       data = await resp.json();
     } catch (e) {
-      if (seq === checkSeq) checkResults.replaceChildren(el("li", "none", "质检失败"));
+      if (seq === checkSeq) checkResults.replaceChildren(el("li", "none", say("check_failed")));
       return;
     }
     if (seq !== checkSeq) return; // a newer draft is being checked
@@ -647,7 +661,7 @@
       li.appendChild(el("span", "match", "「" + f.match + "」"));
       return li;
     });
-    checkResults.replaceChildren(...(items.length ? items : [el("li", "ok", "未发现问题")]));
+    checkResults.replaceChildren(...(items.length ? items : [el("li", "ok", say("no_problem"))]));
   }
 
   if (checkForm) {
@@ -695,7 +709,7 @@
     state.lastEventId = null;
     state.conversations.clear();
     document.body.classList.add("embedded");
-    scopeEl.textContent = "会话 #" + watch.conversation + (name ? " · " + name : "");
+    scopeEl.textContent = say("conversation", { id: watch.conversation }) + (name ? " · " + name : "");
     render(null);
     connect();
   }

@@ -8,6 +8,12 @@
   const MAX_ITEMS = 300;
   const state = { labels: initial.labels || {}, alerts: new Map(), flags: [] };
   window.qaState = state; // for debugging and the browser tests
+  const words = initial.messages || {};
+  // A message of the page's language (given by the server from its catalog), its %(name)s filled in.
+  function say(key, values) {
+    const text = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key;
+    return text.replace(/%\((\w+)\)s/g, (m, name) => (values && name in values ? String(values[name]) : m));
+  }
 
   const statusEl = document.getElementById("status");
   const alertList = document.getElementById("alerts");
@@ -66,9 +72,9 @@
     const m = el("div", "meta");
     m.appendChild(el("span", "time", time(item.ts_ms)));
     m.appendChild(el("span", "shop", item.shop));
-    m.appendChild(el("span", "who", item.sender === "customer" ? "顾客 " + item.customer : "客服 " + (item.agent || "")));
-    if (item.sender === "customer" && item.agent) m.appendChild(el("span", "owner", "接待 " + item.agent));
-    const link = el("a", "log", "查看会话");
+    m.appendChild(el("span", "who", item.sender === "customer" ? say("customer", { name: item.customer }) : say("agent", { name: item.agent || "" })));
+    if (item.sender === "customer" && item.agent) m.appendChild(el("span", "owner", say("served_by", { name: item.agent })));
+    const link = el("a", "log", say("view"));
     link.href = item.link;
     m.appendChild(link);
     return m;
@@ -78,7 +84,7 @@
     const li = el("li", "item alert level-" + a.level);
     li.dataset.id = a.id;
     const head = el("div", "head");
-    head.appendChild(el("strong", "kind", a.level > 1 ? "升级告警：无人回复" : "告警"));
+    head.appendChild(el("strong", "kind", a.level > 1 ? say("escalated_alert") : say("alert")));
     head.appendChild(flagBadges(a.flags));
     li.appendChild(head);
     li.appendChild(meta(a));
@@ -88,7 +94,7 @@
       deliveries.appendChild(el("span", "delivery", d.plugin.replace(/^hooks\./, "") + "：" + d.state + " "));
     }
     li.appendChild(deliveries);
-    if (a.escalation) li.appendChild(el("div", "escalation", { armed: "等待客服回复…", answered: "客服已回复", escalated: "已升级" }[a.escalation] || a.escalation));
+    if (a.escalation) li.appendChild(el("div", "escalation", (["armed", "answered", "escalated"].includes(a.escalation) ? say(a.escalation) : a.escalation)));
     return li;
   }
 
@@ -173,18 +179,18 @@
     controller = ctl;
     const headers = { Accept: "text/event-stream" };
     if (token) headers.Authorization = "Bearer " + token;
-    setStatus("connecting", "连接中…");
+    setStatus("connecting", say("connecting"));
     fetch("v1/qa/stream", { headers: headers, signal: ctl.signal, cache: "no-store" })
       .then(async (resp) => {
         if (!resp.ok || !resp.body) throw new Error(String(resp.status));
         backoff = 1000;
-        setStatus("live", "实时");
+        setStatus("live", say("live"));
         await window.readEventStream(resp.body, dispatch, () => controller === ctl);
         throw new Error("the stream ended");
       })
       .catch(() => {
         if (controller !== ctl) return;
-        setStatus("offline", "已断开，重连中…");
+        setStatus("offline", say("offline"));
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 10000);
       });

@@ -1,0 +1,167 @@
+"""`assistant phrases import|export`: Qianniu quick-phrase tables (分组 / 快捷编码 / 快捷短语) to and from the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from assistant.cli.common import common_options, load
+from assistant.cli.suggest import _load, phrases, phrases_option
+from assistant.i18n import _, ngettext
+from assistant.safetext import terminal
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.suggest.phrases import Library
+    from assistant.suggest.qianniu import ImportResult
+
+
+def _file_key(config: Config, out: Path) -> tuple[str | None, bool]:
+    """How the library names phrases loaded from `out` (None: not one of its files), and whether `out` is in a
+    shop's layer (a directory after the first of `[phrases] path`)."""
+    dirs = [d.resolve() for d in config.phrase_dirs()]
+    parent = out.resolve().parent
+    if parent not in dirs:
+        return None, False
+    n = dirs.index(parent)
+    return (out.name if n == 0 else f"{parent.name}/{out.name}"), n > 0
+
+
+def _codes(library: Library, config: Config, out: Path | None, replace: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Codes the import must not take, and codes it may take over from the demo library (it writes a layer)."""
+    key, in_layer = _file_key(config, out) if out is not None else (None, False)
+    taken: dict[str, str] = {}
+    replaceable: dict[str, str] = {}
+    for p in library.phrases:
+        if replace and key is not None and p.file == key:
+            continue  # the previous import of this file: replaced as a whole
+        base = "/" not in p.file  # the first directory's files; a layer's are "layer/file.toml"
+        (replaceable if in_layer and base else taken)[p.code.lower()] = p.id
+    return taken, replaceable
+
+
+def _report(result: ImportResult, library: Library) -> None:
+    """Each row's decision on stderr: the intent and what decided it, or why the row was left out."""
+    lines: list[tuple[int, str]] = []
+    for p in result.phrases:
+        label = library.intents[p.intent].label if p.intent in library.intents else p.intent
+        how = _("group") if p.source == "group" else _("text, %(score)s", score=f"{p.confidence:.2f}")
+        line = _("row %(row)s: %(code)s → %(intent)s (%(label)s, from the %(how)s)", row=p.row, code=p.code, intent=p.intent, label=label, how=how)  # fmt: skip
+        if p.replaces:
+            line += " · " + _("replaces the demo phrase %(id)s", id=p.replaces)
+        lines.append((p.row, line))
+    for s in result.skipped:
+        lines.append((s.row, _("row %(row)s: not imported: %(reason)s", row=s.row, reason=s.reason)))
+    for _row, line in sorted(lines):
+        print(terminal(line, single_line=True), file=sys.stderr)
+
+
+@phrases.command(
+    "import",
+    short_help="a Qianniu table into a phrase file",
+    help="read a Qianniu .csv/.xlsx (分组/快捷编码/快捷短语) into a phrase file; each row's intent from its text",
+)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML file to write, e.g. in a shop's layer of [phrases] path (default: print it)",
+)
+@click.option("--replace", is_flag=True, help="update a previous import: OUT is rewritten from this file")
+@click.option("--dry-run", is_flag=True, help="show each row's decision, write nothing")
+@common_options
+@phrases_option
+def cmd_import(
+    file: Path,
+    out: Path | None,
+    replace: bool,
+    dry_run: bool,
+    config_path: Path,
+    db: Path | None,
+    phrases_dir: Path | None,
+) -> int:
+    """Convert a Qianniu table; exit 1 when a row is not imported (each listed with its reason)."""
+    from assistant.suggest.matcher import Matcher
+    from assistant.suggest.qianniu import TableError, import_rows, read_table, to_toml
+
+    config = load(config_path, db)
+    loaded = _load(config_path, db, phrases_dir)
+    if loaded is None:
+        return 1
+    library, _k = loaded
+    if out is not None and out.exists() and not replace and not dry_run:
+        print(_("assistant: %(out)s exists: --replace updates a previous import", out=out), file=sys.stderr)
+        return 1
+    taken, replaceable = _codes(library, config, out, replace)
+    try:
+        result = import_rows(read_table(file), Matcher(library), taken=taken, replaceable=replaceable)
+    except (TableError, OSError) as exc:
+        print(_("assistant: %(error)s", error=exc), file=sys.stderr)
+        return 1
+    _report(result, library)
+    summary = ngettext(
+        "%(num)d phrase imported, %(skipped)s row not imported",
+        "%(num)d phrases imported, %(skipped)s rows not imported",
+        len(result.phrases),
+        skipped=len(result.skipped),
+    )
+    if dry_run:
+        print(_("dry run: %(summary)s; nothing written", summary=summary), file=sys.stderr)
+    else:
+        text = to_toml(result, file.name)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        print(f"{summary}" + (" → " + str(out) if out else ""), file=sys.stderr)
+    return 1 if result.skipped else 0
+
+
+@phrases.command("export", help="write the library (or one of its files) as a Qianniu-style table")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help=".csv or .xlsx to write (default: CSV on stdout)"
+)
+@click.option("--raw", is_flag=True, help="keep template variables instead of rendering them")
+@click.option(
+    "--file",
+    "only",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="only the phrases of this phrase file (e.g. a previous import); implies --raw",
+)
+@common_options
+@phrases_option
+def cmd_export(
+    out: Path | None, raw: bool, only: Path | None, config_path: Path, db: Path | None, phrases_dir: Path | None
+) -> int:
+    """Write 分组/快捷编码/快捷短语 rows to a .csv/.xlsx file, or CSV to stdout."""
+    from assistant.safetext import CsvWriter
+    from assistant.suggest.qianniu import TableError, export_rows, write_table
+
+    loaded = _load(config_path, db, phrases_dir)
+    if loaded is None:
+        return 1
+    library = loaded[0]
+    if only is not None:
+        key, _in_layer = _file_key(load(config_path, db), only)
+        if key is None or not any(p.file == key for p in library.phrases):
+            print(_("assistant: %(file)s is not a phrase file of the library", file=only), file=sys.stderr)
+            return 1
+        rows = export_rows(library, raw=True, file=key)
+    else:
+        rows = export_rows(library, raw=raw)
+    if out is None:
+        CsvWriter(sys.stdout, lineterminator="\r\n").writerows(rows)
+        return 0
+    try:
+        write_table(rows, out)
+    except (TableError, OSError) as exc:
+        print(_("assistant: %(error)s", error=exc), file=sys.stderr)
+        return 1
+    print(ngettext("exported %(num)d phrase to %(out)s", "exported %(num)d phrases to %(out)s", len(rows) - 1, out=out), file=sys.stderr)  # fmt: skip
+    return 0

@@ -1,0 +1,131 @@
+"""The message catalog: every string a user reads, in `[ui] language` (zh_CN by default, en available).
+
+Messages are written in English in the code and templates (the gettext convention); the zh_CN catalog,
+`assistant/locale/zh_CN/LC_MESSAGES/messages.po`, translates every one of them (tests/test_i18n.py checks
+that Babel's extraction and the catalog agree). The .po is compiled in memory when first used, so there is
+no build step and no binary file to keep in step with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext as _gettext
+import io
+from pathlib import Path
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+DEFAULT_LANGUAGE = "zh_CN"
+LANGUAGES = ("zh_CN", "en")  # en is the language of the messages themselves: no catalog needed
+
+_current = DEFAULT_LANGUAGE  # the command line's language, set once per command from the config
+
+
+def catalog_path(language: str) -> Path:
+    """The .po file of a language."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def translations(language: str) -> _gettext.NullTranslations:
+    """The compiled catalog of `language` (unknown languages raise ValueError; en is the identity)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
+    if language == "en":
+        return _gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with catalog_path(language).open("rb") as f:
+        catalog = read_po(f, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)  # a fuzzy entry is not a translation yet
+    compiled.seek(0)
+    return _gettext.GNUTranslations(compiled)
+
+
+class Translator:
+    """gettext and ngettext of one language, with %-style named arguments."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._t = translations(language)
+
+    def gettext(self, message: str, **values: object) -> str:
+        text = self._t.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        text = self._t.ngettext(singular, plural, n)
+        return text % {"num": n, **values}
+
+
+@functools.cache
+def translator(language: str) -> Translator:
+    """The translator of a language (cached)."""
+    return Translator(language)
+
+
+def use(language: str) -> None:
+    """Set the command line's language (from `[ui] language`)."""
+    global _current
+    translations(language)  # fail here, not at the first message
+    _current = language
+
+
+def current() -> str:
+    """The command line's language."""
+    return _current
+
+
+def _(message: str, **values: object) -> str:
+    """A message in the command line's language."""
+    return translator(_current).gettext(message, **values)
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    """A counted message in the command line's language; `%(num)d` is the count."""
+    return translator(_current).ngettext(singular, plural, n, **values)
+
+
+def event_kinds(language: str) -> dict[str, str]:
+    """Event types as the log shows them (the ids stay in JSON and CSV)."""
+    t = translator(language)
+    return {
+        "message": t.gettext("Message"),
+        "order_created": t.gettext("Order placed"),
+        "order_paid": t.gettext("Paid"),
+        "conversation_closed": t.gettext("Closed"),
+        "suggestion_used": t.gettext("Suggestion used"),
+    }
+
+
+def followup_states(language: str) -> dict[str, str]:
+    """Follow-up states as pages and the command line show them."""
+    t = translator(language)
+    return {
+        "armed": t.gettext("counting down"),
+        "deferred": t.gettext("deferred by quiet hours"),
+        "quiet": t.gettext("deferred by quiet hours"),
+        "pending": t.gettext("sending"),
+        "suggested": t.gettext("suggested to the agent"),
+        "sent": t.gettext("sent"),
+        "failed": t.gettext("sending failed"),
+        "missed": t.gettext("missed"),
+        "dropped": t.gettext("dropped in quiet hours"),
+        "cancelled": t.gettext("cancelled"),
+        "stale": t.gettext("the message came late: no follow-up"),
+        "came_back": t.gettext("the customer came back"),
+    }
+
+
+def label(language: str, ident: str, chinese: str | None) -> str:
+    """The name of an intent or customer type: the library's Chinese label, or the id made readable in en."""
+    if language == "zh_CN" and chinese:
+        return chinese
+    return ident.replace("_", " ")
+
+
+def label_of(ident: str, chinese: str | None) -> str:
+    """`label` in the command line's language."""
+    return label(_current, ident, chinese)

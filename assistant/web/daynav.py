@@ -1,0 +1,80 @@
+"""Day navigation of the supervisors' pages: which day a page opens on, and its previous/next/latest links."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from assistant import store
+from assistant.clock import local_day, yesterday
+from assistant.config import Config
+from assistant.kpi.queries import latest_message_ms
+
+
+def latest_day(config: Config, db_path: store.Location, shop: str | None = None) -> date | None:
+    """The shop-local day of the newest logged message (runs in a thread); None when the log is empty."""
+    if not store.exists(db_path):
+        return None
+    with closing(store.connect(db_path, readonly=True)) as conn:
+        ms = latest_message_ms(conn, shop)
+    return None if ms is None else local_day(ms, config.tz)
+
+
+def default_day(config: Config, latest: date | None) -> date:
+    """Without a date a page opens on the latest day with data, else on yesterday (shop time)."""
+    return latest if latest is not None else yesterday(config.tz)
+
+
+@dataclass(frozen=True)
+class DayNav:
+    """What a page needs to move between days: its day, neighbours, the latest day and the links."""
+
+    day: date
+    latest: date | None
+    action: str
+    params: tuple[tuple[str, str], ...] = ()  # kept across days (shop, token …)
+    links: bool = True
+
+    @property
+    def period(self) -> str:
+        return self.day.isoformat()
+
+    @property
+    def prev(self) -> date:
+        return self.day - timedelta(days=1)
+
+    @property
+    def next(self) -> date | None:
+        """The next day, up to the latest day with data (or yesterday's neighbour when there is none)."""
+        following = self.day + timedelta(days=1)
+        return following if self.latest is None or following <= self.latest else None
+
+    @property
+    def hidden(self) -> tuple[tuple[str, str], ...]:
+        return self.params
+
+    def url(self, day: date) -> str:
+        return self.action + "?" + urlencode([("date", day.isoformat()), *self.params])
+
+    @property
+    def prev_url(self) -> str:
+        return self.url(self.prev)
+
+    @property
+    def next_url(self) -> str:
+        return self.url(self.next) if self.next else ""
+
+    @property
+    def latest_url(self) -> str:
+        return self.url(self.latest) if self.latest else ""
+
+    def to_json(self) -> dict[str, str | None]:
+        """The JSON twin's account of the day it returns."""
+        return {
+            "date": self.period,
+            "latest_with_data": self.latest.isoformat() if self.latest else None,
+            "previous": self.prev.isoformat(),
+            "next": self.next.isoformat() if self.next else None,
+        }

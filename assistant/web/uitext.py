@@ -1,0 +1,83 @@
+"""The words the panel's and the quality page's scripts show, from the catalog, handed to them as JSON."""
+
+from __future__ import annotations
+
+from assistant.i18n import translator
+
+
+def panel_followup_labels(language: str) -> dict[str, str]:
+    """The follow-up line of a panel card, per state (an empty label hides the line)."""
+    t = translator(language)
+    return {
+        "armed": t.gettext("Follow-up in"),
+        "deferred": t.gettext("Quiet hours: follow-up deferred"),
+        "quiet": t.gettext("Quiet hours: follow-up deferred"),
+        "pending": t.gettext("Sending the follow-up…"),
+        "suggested": t.gettext("Suggested follow-up:"),
+        "sent": t.gettext("Follow-up sent automatically"),
+        "failed": t.gettext("Follow-up failed to send"),
+        "missed": t.gettext("Follow-up missed"),
+        "dropped": t.gettext("Quiet hours: no follow-up this time"),
+        "cancelled": "",
+    }
+
+
+def panel_messages(language: str) -> dict[str, str]:
+    """Every text panel.js writes; `%(name)s` marks a value it fills in."""
+    t = translator(language)
+    return {
+        "customer": t.gettext("Customer"),
+        "agent": t.gettext("Agent"),
+        "auto": t.gettext("Automatic"),
+        "hours_minutes": t.gettext("%(h)sh %(m)smin"),
+        "days": t.gettext("%(d)s days"),
+        "waiting": t.gettext("Waiting %(d)s"),
+        "replied": t.gettext("Replied"),
+        "sending_now": t.gettext("sending now…"),
+        "copy": t.gettext("Copy"),
+        "followup_copied": t.gettext("Follow-up text copied"),
+        "copy_failed": t.gettext("Copy failed"),
+        "not_imported": t.gettext("%(id)s (not imported)"),
+        "unassigned": t.gettext("Unassigned"),
+        "not_sure": t.gettext("Not sure"),
+        "few_cues": t.gettext("Few cues: serve as %(label)s"),
+        "talk_track": t.gettext("Talk track"),
+        "because_of": t.gettext("Because of: %(words)s"),
+        "no_suggestion": t.gettext("No suggestion yet"),
+        "unpaid_orders": t.gettext("Unpaid orders: "),
+        "waiting_context": t.gettext("Waiting for the conversation"),
+        "connecting": t.gettext("Connecting…"),
+        "live": t.gettext("Live"),
+        "offline": t.gettext("Disconnected, reconnecting…"),
+        "not_recorded": t.gettext("Not recorded (%(status)s)"),
+        "not_recorded_network": t.gettext("Not recorded (network)"),
+        "copied": t.gettext("Copied %(code)s"),
+        "copy_failed_recorded": t.gettext("Copy failed, recorded %(code)s"),
+        "copy_failed_code": t.gettext("Copy failed: %(code)s"),
+        "search_failed": t.gettext("Search failed"),
+        "no_match": t.gettext("No matching phrase"),
+        "send_failed": t.gettext("Sending failed"),
+        "check_failed": t.gettext("Check failed"),
+        "no_problem": t.gettext("No problem found"),
+        "conversation": t.gettext("Conversation #%(id)s"),
+        "order_created": t.gettext("Unpaid order created"),
+    }
+
+
+def qa_messages(language: str) -> dict[str, str]:
+    """Every text qa.js writes."""
+    t = translator(language)
+    return {
+        "customer": t.gettext("Customer %(name)s"),
+        "agent": t.gettext("Agent %(name)s"),
+        "served_by": t.gettext("Served by %(name)s"),
+        "view": t.gettext("View the conversation"),
+        "escalated_alert": t.gettext("Escalated: nobody answered"),
+        "alert": t.gettext("Alert"),
+        "armed": t.gettext("Waiting for an agent's reply…"),
+        "answered": t.gettext("An agent replied"),
+        "escalated": t.gettext("Escalated"),
+        "connecting": t.gettext("Connecting…"),
+        "live": t.gettext("Live"),
+        "offline": t.gettext("Disconnected, reconnecting…"),
+    }

@@ -1,0 +1,165 @@
+"""Qianniu exports as shops have them: title rows, GBK, XLSX, Chinese codes, group names that are not intents,
+a shop's layer over the demo library, re-imports with --replace, and export → import → export."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from assistant.cli import main
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrases import Library
+from assistant.suggest.qianniu import import_rows, read_table
+
+ROOT = Path(__file__).resolve().parent.parent
+TITLE = ["千牛快捷短语导出（本店）", "", ""]
+HEADER = ["分组", "快捷编码", "快捷短语"]
+# Our own wording, grouped as shops group them: by stage, not by what the phrase answers.
+ROWS = [
+    ["售前咨询", "在的", "在的呢亲~ 请问有什么可以帮您的吗？"],
+    ["售前咨询", "面料", "亲，这款是全棉面料，吸汗透气，贴身穿也很舒服的哦"],
+    ["售前咨询", "jg", "亲，已经是最低价了呢，实在便宜不了了，请亲理解哦"],
+    ["物流", "发货", "亲，下午四点前付款当天就发出，之后的第二天发哦"],
+    ["物流", "查件", "亲，您的包裹已经在路上了，点开订单就能看到物流信息"],
+    ["售后", "退货", "亲，支持七天无理由退换，在订单里申请退货就可以了哦"],
+    ["售后", "坏了", "亲，收到的东西有破损的话拍照发我，马上给您补发或者退款"],
+    ["售后", "嗯", "嗯嗯"],
+]
+EXPECTED = {
+    "在的": "greeting",
+    "面料": "product_info",
+    "jg": "price_bargain",
+    "发货": "shipping_time",
+    "查件": "logistics",
+    "退货": "return_exchange",
+}
+
+
+def gbk_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="gbk", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def xlsx(path: Path, rows: list[list[str]]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append([v or None for v in row])
+    book.save(path)
+    return path
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A config whose library is the shipped one with a shop's layer over it."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "config.toml").write_text(f'[phrases]\npath = ["{ROOT / "phrases"}", "shop"]\n', encoding="utf-8")
+    return tmp_path
+
+
+def run(shop: Path, *argv: str) -> int:
+    return main([*argv, "--config", str(shop / "config.toml")])
+
+
+@pytest.mark.parametrize("kind", ["gbk-csv", "xlsx"])
+def test_import_decides_intents_from_the_text_not_the_group(
+    shipped_matcher: Matcher, tmp_path: Path, kind: str
+) -> None:
+    rows = [TITLE, HEADER, *ROWS]
+    path = gbk_csv(tmp_path / "q.csv", rows) if kind == "gbk-csv" else xlsx(tmp_path / "q.xlsx", rows)
+    result = import_rows(read_table(path), shipped_matcher)
+    decided = {p.code: p.intent for p in result.phrases}
+    for code, intent in EXPECTED.items():
+        assert decided[code] == intent, (code, decided.get(code))
+    assert all(p.source == "text" for p in result.phrases)  # 售前咨询 / 物流 / 售后 name no intent
+    assert "greeting" not in {decided[c] for c in ("面料", "jg")}
+    # nothing lost silently: every phrase row is imported or listed with its reason
+    assert len(result.phrases) + len(result.skipped) == len(ROWS)
+    assert [s.row for s in result.skipped] == [10] and "太短" in result.skipped[0].reason
+    assert {p.group for p in result.phrases} == {"售前咨询", "物流", "售后"}
+
+
+def test_import_takes_the_group_when_it_is_an_intents_label(shipped_matcher: Matcher) -> None:
+    result = import_rows([HEADER, ["发票", "fp", "亲，可以开的，下单时备注抬头和税号就好"]], shipped_matcher)
+    [phrase] = result.phrases
+    assert (phrase.intent, phrase.source) == ("invoice", "group")
+
+
+def test_import_keeps_chinese_codes_and_reads_back(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    from assistant.suggest.qianniu import to_toml
+
+    result = import_rows([HEADER, *ROWS], shipped_matcher)
+    data = tomllib.loads(to_toml(result, "q.csv"))
+    assert [p["code"] for p in data["phrase"]][:2] == ["在的", "面料"]
+    library = Library.build([("q.toml", data)])
+    assert len({p.id for p in library.phrases}) == len(library.phrases)
+
+
+def test_cli_import_into_a_layer_replaces_demo_codes_and_reports_every_row(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = gbk_csv(shop / "q.csv", [TITLE, HEADER, *ROWS, ["物流", "hy1", "亲，今天下单今天就给您发出哦"]])
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--dry-run") == 1
+    err = capsys.readouterr().err
+    assert not out.exists()
+    assert "第 3 行：在的 → greeting（问候，依据文本" in err
+    assert "第 10 行：未导入" in err and "替换演示话术 greeting." in err
+    assert "试运行：导入 8 条话术，1 行未导入；未写入任何文件" in err
+
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 1  # the short row is left out
+    library = Library.load([ROOT / "phrases", shop / "shop"])
+    hy1 = [p for p in library.phrases if p.code == "hy1"]
+    assert [(p.file, p.text) for p in hy1] == [("shop/qianniu.toml", "亲，今天下单今天就给您发出哦")]
+    assert Matcher(library).suggest("这件什么时候发货")  # the layered library serves
+
+
+def test_cli_import_to_stdout_reports_collisions_with_the_shipped_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = gbk_csv(tmp_path / "q.csv", [HEADER, ["物流", "hy1", "亲，今天下单今天就给您发出哦"]])
+    assert main(["phrases", "import", str(source), "--config", str(ROOT / "config.toml")]) == 1
+    captured = capsys.readouterr()
+    assert "编码 'hy1' 已被话术 greeting." in captured.err
+    assert "导入 0 条话术，1 行未导入" in captured.err
+
+
+def test_cli_reimport_needs_replace_and_round_trips(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [HEADER, *ROWS[:-1]]
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(gbk_csv(shop / "v1.csv", rows)), "--out", str(out)) == 0
+    first = out.read_text(encoding="utf-8")
+    updated = [*rows[:-1], ["售后", "坏了", "亲，破损的话拍张照片给我，马上为您补发一件"]]
+    v2 = gbk_csv(shop / "v2.csv", updated)
+    assert run(shop, "phrases", "import", str(v2), "--out", str(out)) == 1
+    assert "已存在：用 --replace 更新之前的导入" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == first  # untouched
+    assert run(shop, "phrases", "import", str(v2), "--out", str(out), "--replace") == 0
+    assert "马上为您补发一件" in out.read_text(encoding="utf-8")
+    assert "补发或者退款" not in out.read_text(encoding="utf-8")
+
+    for suffix in (".csv", ".xlsx"):
+        a, b = shop / f"a{suffix}", shop / f"b{suffix}"
+        assert run(shop, "phrases", "export", "--file", str(out), "--out", str(a)) == 0
+        assert read_table(a) == updated
+        assert run(shop, "phrases", "import", str(a), "--out", str(out), "--replace") == 0
+        assert run(shop, "phrases", "export", "--file", str(out), "--out", str(b)) == 0
+        assert read_table(a) == read_table(b)
+        if suffix == ".csv":
+            assert a.read_bytes() == b.read_bytes()
+
+
+def test_library_without_the_demo_phrases_keeps_the_vocabulary(shop: Path) -> None:
+    source = gbk_csv(shop / "q.csv", [HEADER, *ROWS[:-1]])
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0
+    library = Library.load([ROOT / "phrases", shop / "shop"], include_demo=False)
+    assert {p.code for p in library.phrases} == {r[1] for r in ROWS[:-1]}
+    assert "greeting" in library.intents and library.customer_types
+    assert Matcher(library).suggest("什么时候发货")[0].code == "发货"

@@ -15,6 +15,7 @@ from aiohttp import web
 from assistant import pg, store
 from assistant.bus import Bus, Update
 from assistant.chatwoot_memory import ChatwootMemory
+from assistant.cluster.relay import Relay
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
@@ -25,7 +26,6 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
-from assistant.relay import Relay
 from assistant.schema import SchemaError
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher

@@ -529,7 +529,7 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        # Live panel updates shared by the instances of one database (assistant/relay.py); pruned as they age.
+        # Live panel updates shared by the instances of one database (assistant/cluster/relay.py); pruned as they age.
         "060_live_journal",
         """
         CREATE TABLE live_journal (

@@ -70,8 +70,8 @@ async def test_instances_an_event_posted_to_both_is_logged_once(pair: tuple[Clie
 
 async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluster: Cluster, config: Config) -> None:
     from assistant.bus import Bus, Update
+    from assistant.cluster.relay import Relay
     from assistant.events import parse_event
-    from assistant.relay import Relay
     from assistant.writer import Writer
 
     location = config.location()

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench eval train messages browser-deps clean
+.PHONY: serve test lint bench eval train messages browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/assistant serve --config config.toml
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/pytest -q
 
 # Style (ruff lint + format check) and types (mypy) over the code, the hooks and the tests.
@@ -49,6 +49,12 @@ messages: $(STAMP)
 browser-deps:
 	@(test -x /usr/bin/chromium && test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc) || \
 		(apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk)
+
+# PostgreSQL's server binaries for the tests' throwaway cluster (tests/pgcluster.py runs initdb and pg_ctl
+# from them in a temporary directory, as an unprivileged user, on a local port; no system service is used).
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q postgresql)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
-from assistant.bus import Bus
+from assistant import pg, store
+from assistant.bus import Bus, Update
 from assistant.chatwoot_memory import ChatwootMemory
+from assistant.cluster.relay import Relay
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
@@ -25,6 +26,7 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
+from assistant.schema import SchemaError
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.web.appkeys import (
@@ -50,7 +52,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    config: Config, *, db_path: Path | None = None, matcher: Matcher | None = None, inspector: Inspector | None = None
+    config: Config,
+    *,
+    db_path: store.Location | None = None,
+    matcher: Matcher | None = None,
+    inspector: Inspector | None = None,
 ) -> web.Application:
     """Build the web application; resources open on start-up and close on clean-up.
 
@@ -64,7 +70,7 @@ def create_app(
         client_max_size=config.server.max_body_bytes + 1024,
     )
     app[CONFIG] = config
-    app[DB_PATH] = db_path or config.resolve(config.store.path)
+    app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
@@ -85,7 +91,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     path = app[DB_PATH]
     try:
         writer = Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, SchemaError) as exc:
         raise StorageError(f"{path}: cannot open the database ({exc})") from None
     writer.start()
     problem = await writer.probe()
@@ -104,6 +110,8 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CHATWOOT].close()
     engine.conversations.close()
     engine.items.close()
+    if isinstance(path, pg.Location):
+        pg.close_pools(path)
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
 
 
@@ -118,9 +126,32 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The live feed runs while the app does."""
+    """The live feed runs while the app does; on a shared PostgreSQL database, with the other instances'
+    updates relayed in (and ours out), and their events dropping our cached conversation states."""
     app[FEED].start()
+    relay = None
+    location = app[DB_PATH]
+    if isinstance(location, pg.Location):
+        conversations = app[ENGINE].conversations
+
+        def forget(update: Update) -> None:
+            if update.kind == "message":
+                conversations.forget(update.shop, update.conversation)
+
+        engine = app[ENGINE]
+        feed = app[FEED]
+        relay = Relay(
+            location,
+            app[BUS],
+            snapshot=conversation_snapshot(engine),
+            on_remote=forget,
+            watched=lambda: bool(feed.streams),
+        )
+        await relay.start()
+        app[INGESTOR].recorders.append(relay.record)
     yield
+    if relay is not None:
+        await relay.stop()
     await app[FEED].stop()
 
 

@@ -20,6 +20,7 @@ class Update:
     conversation: str
     agent: str | None
     payload: dict[str, Any] = field(default_factory=dict)
+    remote: bool = False  # published by another instance of the same database (assistant/cluster/relay.py)
 
 
 Filter = Callable[[Update], bool]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import OrderedDict
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from assistant import store
@@ -43,7 +42,7 @@ class ChatwootMemory:
     `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other.
     """
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: store.Location) -> None:
         self.db_path = db_path
         self.lock = asyncio.Lock()
         self._conn: sqlite3.Connection | None = None

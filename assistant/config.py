@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assistant import pg
 from assistant.clock import QuietHours
 
 
@@ -39,6 +40,10 @@ class StoreConfig:
     # How long a write waits for another process's lock before the request answers 503; below the
     # platforms' webhook timeouts (Chatwoot waits 5 s).
     busy_timeout_s: float = 2.0
+    # PostgreSQL instead of the SQLite file: "postgresql://user@host:5432/db" (no password in it; it comes
+    # from the variable `password_env` names). Several instances may share it (docs/scaling.md).
+    url: str = ""
+    password_env: str = "ASSISTANT_DB_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,10 @@ class FollowupsConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
+    # Several instances on one PostgreSQL database: a timer left armed this long past its deadline, or a
+    # delivery left pending this long, belonged to an instance that stopped; another takes it over. Keep
+    # it above delivery_timeout_s + backoff_max_s (a live instance touches its deliveries that often).
+    lease_s: float = 90.0
 
     def __post_init__(self) -> None:
         try:
@@ -99,6 +108,7 @@ class FollowupsConfig:
             "max_attempts": self.max_attempts,
             "backoff_base_s": self.backoff_base_s,
             "delivery_timeout_s": self.delivery_timeout_s,
+            "lease_s": self.lease_s,
         }
         for key, value in positive.items():
             if value <= 0:
@@ -285,6 +295,12 @@ class Config:
         p = Path(path)
         return p if p.is_absolute() else self.base_dir / p
 
+    def location(self) -> Path | pg.Location:
+        """Where the log lives: the PostgreSQL database of `[store] url`, else the SQLite file of `path`."""
+        if self.store.url:
+            return pg.Location(self.store.url, self.secret(self.store.password_env))
+        return self.resolve(self.store.path)
+
     def phrase_dirs(self) -> list[Path]:
         """The phrase library's directories, the vocabulary's first, resolved."""
         paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
@@ -351,6 +367,11 @@ def _check(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if config.store.url:
+        if not pg.is_url(config.store.url):
+            raise ConfigError(f"[store] url: expected postgresql://…, got {config.store.url!r}")
+        if pg.has_password(config.store.url):
+            raise ConfigError("[store] url: no password in the URL; set it in the variable [store] password_env names")
     if not config.phrase_dirs():
         raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:

@@ -6,10 +6,9 @@ import json
 import sqlite3
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from assistant import store
+from assistant import pg, store
 from assistant.store import Written
 
 RECENT_MESSAGES = 12
@@ -35,6 +34,7 @@ class ConversationState:
     last_agent_ms: int | None = None
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
+    seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
 
     @property
     def waiting_since_ms(self) -> int | None:
@@ -54,6 +54,7 @@ class ConversationState:
     def apply(self, written: Written) -> None:
         """Fold one newly logged event into the state."""
         event = written.event
+        self.seq = max(self.seq, written.seq or 0)
         self.customer = event.customer
         if event.type == "message":
             self.recent.append(
@@ -93,8 +94,11 @@ class ConversationState:
 class Conversations:
     """A bounded cache of conversation states; a miss is rebuilt from the SQLite log."""
 
-    def __init__(self, db_path: Path, *, capacity: int = 20_000) -> None:
+    def __init__(self, db_path: store.Location, *, capacity: int = 20_000) -> None:
         self.db_path = db_path
+        # Instances sharing a PostgreSQL database: another may have logged an event of a cached
+        # conversation; a cached state is used only while the log's latest seq of it is the state's.
+        self.shared = isinstance(db_path, pg.Location)
         self.capacity = capacity
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
         self._conn: sqlite3.Connection | None = None
@@ -109,10 +113,13 @@ class Conversations:
             self._conn.close()
             self._conn = None
 
-    def get(self, shop: str, conversation: str) -> ConversationState:
-        """The state of a conversation, loading it from the log when not cached."""
+    def get(self, shop: str, conversation: str, *, current: bool = False) -> ConversationState:
+        """The state of a conversation, loading it from the log when not cached. `current`: on a shared
+        database, first check that no other instance logged an event of it since (one indexed query)."""
         key = (shop, conversation)
         state = self._states.get(key)
+        if state is not None and current and self.shared and self._latest_seq(shop, conversation) != state.seq:
+            state = None  # changed through another instance: read again
         if state is None:
             state = self._load(shop, conversation)
             self._states[key] = state
@@ -122,12 +129,46 @@ class Conversations:
             self._states.move_to_end(key)
         return state
 
+    def forget(self, shop: str, conversation: str) -> None:
+        """Drop a cached state (another instance logged an event of it)."""
+        self._states.pop((shop, conversation), None)
+
+    def _gap(self, state: ConversationState, seq: int) -> bool:
+        """Whether the log holds an event of the conversation between the state's last and `seq`."""
+        try:
+            row = (
+                self._reader()
+                .execute(
+                    "SELECT 1 FROM events WHERE shop = ? AND conversation = ? AND seq > ? AND seq < ? LIMIT 1",
+                    (state.shop, state.conversation, state.seq, seq),
+                )
+                .fetchone()
+            )
+        except sqlite3.OperationalError:
+            return True
+        return row is not None
+
+    def _latest_seq(self, shop: str, conversation: str) -> int:
+        try:
+            row = (
+                self._reader()
+                .execute("SELECT max(seq) FROM events WHERE shop = ? AND conversation = ?", (shop, conversation))
+                .fetchone()
+            )
+        except sqlite3.OperationalError:
+            return -1
+        return int(row[0] or 0)
+
     def cached(self) -> list[ConversationState]:
         return list(self._states.values())
 
     def apply(self, written: Written) -> ConversationState:
         """Listener: fold a newly logged event into its conversation's state."""
-        state = self.get(written.event.shop, written.event.conversation)
+        event = written.event
+        state = self.get(event.shop, event.conversation)
+        if self.shared and written.seq is not None and written.seq > state.seq and self._gap(state, written.seq):
+            self.forget(event.shop, event.conversation)  # another instance logged one in between: read again
+            state = self.get(event.shop, event.conversation)
         # A state loaded after the commit already contains this event.
         if not (state.recent and written.event.type == "message" and state.recent[-1].get("seq") == written.seq):
             state.apply(written)
@@ -137,6 +178,8 @@ class Conversations:
         state = ConversationState(shop=shop, conversation=conversation)
         try:
             conn = self._reader()
+            if self.shared:
+                state.seq = self._latest_seq(shop, conversation)
             rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
             orders = store.open_orders(conn, shop, conversation)
             meta = conn.execute(

@@ -1,4 +1,8 @@
-"""SQLite interaction log: the event writer's SQL and read queries (the schema is in schema.py)."""
+"""The interaction log: the event writer's SQL and read queries (the schema is in schema.py).
+
+The log lives in SQLite (a file) or PostgreSQL (`[store] url`, assistant/pg.py); `connect` opens either and
+both answer through sqlite3's interface, so the queries below serve both.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
+from assistant import pg
 from assistant.events import Event
+
+# Where the log lives: an SQLite file, or a PostgreSQL database.
+Location = Path | pg.Location
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,15 @@ class Written:
 BUSY_TIMEOUT_S = 5.0
 
 
-def connect(path: Path | str, *, readonly: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """Open the database with the pragmas the service relies on; a new file is created private (0600)."""
+def connect(
+    path: Location | str, *, readonly: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> sqlite3.Connection:
+    """Open the database with the pragmas the service relies on; a new file is created private (0600).
+
+    A PostgreSQL location gives a pooled connection that speaks the same interface (assistant/pg.py).
+    """
+    if isinstance(path, pg.Location):
+        return cast(sqlite3.Connection, pg.connect(path, readonly=readonly, busy_timeout_s=busy_timeout_s))
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
     else:
@@ -61,6 +76,36 @@ def connect(path: Path | str, *, readonly: bool = False, busy_timeout_s: float =
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def dialect(conn: sqlite3.Connection) -> str:
+    """'sqlite' or 'postgresql': which statements to use where the two cannot share one."""
+    return "postgresql" if isinstance(conn, pg.Connection) else "sqlite"
+
+
+def exists(location: Location) -> bool:
+    """Whether the log is there to read (a PostgreSQL database is always assumed to be)."""
+    return isinstance(location, pg.Location) or location.exists()
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database holds table `name` (an older or empty log may not)."""
+    if dialect(conn) == "postgresql":
+        sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
+def columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The column names of `table`, in order (none if there is no such table)."""
+    if dialect(conn) == "postgresql":
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? ORDER BY ordinal_position"
+        )
+        return [row[0] for row in conn.execute(sql, (table,))]
+    return [row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
 
 
 def create_private(path: Path) -> None:
@@ -83,9 +128,9 @@ def now_ms() -> int:
 
 def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation | None = None) -> Written:
     """Log one event and its normalized rows; a known event id is reported as a duplicate."""
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO events (id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    rows = conn.execute(
+        "INSERT INTO events (id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq",
         (
             event.id,
             event.type,
@@ -97,11 +142,10 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
             now_ms(),
             msgspec.json.encode(event.raw).decode(),  # compact, Chinese as UTF-8: json.dumps' output, faster
         ),
-    )
-    if cur.rowcount == 0:
+    ).fetchall()  # read to the end: the statement is finished before the next
+    if not rows:
         return Written(event, None, True)
-    seq = cur.lastrowid
-    assert seq is not None
+    seq = int(rows[0][0])
     _normalize(conn, seq, event, annotation)
     return Written(event, seq, False, annotation)
 
@@ -223,7 +267,7 @@ def conversation_messages(
     """The latest messages of a conversation, oldest first."""
     rows = conn.execute(
         "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa"
-        " FROM messages WHERE shop = ? AND conversation = ? ORDER BY ts_ms DESC, seq DESC LIMIT ?)"
+        " FROM messages WHERE shop = ? AND conversation = ? ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest"
         " ORDER BY ts_ms, seq",
         (shop, conversation, limit),
     ).fetchall()

@@ -1,4 +1,4 @@
-"""The single SQLite writer: group-commits every write in flight in one transaction."""
+"""The single writer of an instance: group-commits every write in flight in one transaction (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from assistant import schema, store
+from assistant import pg, schema, store
 from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red
 def _probe(conn: sqlite3.Connection) -> None:
     # A write that changes nothing (the header's user version, unused by the migrations): it fails
     # like an event would on a full disk, a read-only file or a lock held too long.
+    if store.dialect(conn) == "postgresql":
+        conn.execute("SELECT pg_current_xact_id()")  # takes a transaction id: refused by a read-only server
+        return
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {int(version)}")
 
@@ -59,16 +62,23 @@ class Writer:
     """
 
     def __init__(
-        self, path: Path | str, *, max_group: int = 5000, busy_timeout_s: float = store.BUSY_TIMEOUT_S
+        self, path: store.Location | str, *, max_group: int = 5000, busy_timeout_s: float = store.BUSY_TIMEOUT_S
     ) -> None:
-        self.path = Path(path)
+        self.path: store.Location = path if isinstance(path, pg.Location) else Path(path)
         self.max_group = max_group
-        self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
-        # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a
-        # temporary file: it is never needed after a crash (the WAL is), and on disk it doubled the cost
-        # of a logged event. It holds one group's pages at most.
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        schema.migrate(self._conn)
+        if isinstance(self.path, pg.Location):  # a connection of its own, outside the readers' pool
+            self._conn = cast(sqlite3.Connection, pg.connect_direct(self.path, busy_timeout_s=busy_timeout_s))
+        else:
+            self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
+            # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a
+            # temporary file: it is never needed after a crash (the WAL is), and on disk it doubled the cost
+            # of a logged event. It holds one group's pages at most.
+            self._conn.execute("PRAGMA temp_store=MEMORY")
+        try:
+            schema.migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], bool] | None] = asyncio.Queue()
         self._tasks = TaskSet("sqlite-writer")

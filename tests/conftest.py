@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +10,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright
 
+from assistant import pg, store
 from assistant.config import Config, load_config
 from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
 from tests.helpers import ROOT, SECRET, make_app, make_event, shared_matcher
+from tests.pgcluster import PASSWORD_ENV, Cluster
 
 
 @pytest.fixture(scope="session")
@@ -22,24 +24,53 @@ def shipped_matcher() -> Matcher:
     return shared_matcher(load_config(ROOT / "config.toml", env={}))
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "assistant.db"
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per test process (started on first use)."""
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
-def config(db_path: Path) -> Config:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store the test's database is: SQLite unless the module runs over both (`BACKENDS`)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_path(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[store.Location]:
+    """The test's empty database: a file, or a fresh PostgreSQL database of the session's cluster."""
+    if backend == "sqlite":
+        yield tmp_path / "assistant.db"
+        return
+    location = request.getfixturevalue("pg_cluster").database()
+    yield location
+    pg.close_pools(location)
+
+
+def _store_overrides(db: store.Location) -> tuple[dict[str, Any], dict[str, str]]:
+    if isinstance(db, pg.Location):
+        return {"url": db.url, "password_env": PASSWORD_ENV}, {PASSWORD_ENV: db.password or ""}
+    return {"path": str(db)}, {}
+
+
+@pytest.fixture
+def config(db_path: store.Location) -> Config:
     """The shipped config.toml, pointed at a temporary database, with no secrets set."""
-    return load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path)}})
+    overrides, env = _store_overrides(db_path)
+    return load_config(ROOT / "config.toml", env=env, overrides={"store": overrides})
 
 
 @pytest.fixture
-def signed_config(db_path: Path) -> Config:
+def signed_config(db_path: store.Location) -> Config:
     """Like `config`, with the webhook secret set."""
+    overrides, env = _store_overrides(db_path)
     return load_config(
         ROOT / "config.toml",
-        env={"ASSISTANT_WEBHOOK_SECRET": SECRET},
-        overrides={"store": {"path": str(db_path)}},
+        env={"ASSISTANT_WEBHOOK_SECRET": SECRET, **env},
+        overrides={"store": overrides},
     )
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from assistant import store
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
 from assistant.config import Config
@@ -80,7 +79,7 @@ class Harness:
     def __init__(
         self,
         config: Config,
-        db: Path,
+        db: store.Location,
         clock: FakeClock,
         *,
         plugins: Sequence[object] = (),
@@ -158,13 +157,18 @@ class Harness:
         )  # fmt: skip
 
     def followups(self) -> list[Followup]:
-        with sqlite3.connect(self.db) as conn:
-            conn.row_factory = sqlite3.Row
+        conn = store.connect(self.db)
+        try:
             return list(reversed(followup_store.list_followups(conn, limit=1000)))
+        finally:
+            conn.close()
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute(sql, params).fetchall()
+        conn = store.connect(self.db)
+        try:
+            return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+        finally:
+            conn.close()
 
     def drain_updates(self) -> list[Update]:
         out = []

@@ -7,14 +7,15 @@ import dataclasses
 import inspect
 import itertools
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
+from assistant import store
 from assistant.app import create_app
 from assistant.config import Config
 from assistant.signing import sign
@@ -24,6 +25,8 @@ from assistant.suggest.matcher import Matcher
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
 _ids = itertools.count(1)
+# A test module marked with this runs each test on SQLite and on PostgreSQL (the `db_path` fixture).
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
 def signed_headers(body: bytes, *, secret: str = SECRET, ts: int | None = None) -> dict[str, str]:
@@ -111,15 +114,20 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 5.0, interval
         await asyncio.sleep(interval)
 
 
-def followups_settled(db: Path) -> bool:
+def followups_settled(db: store.Location) -> bool:
     """Nothing left that could send a follow-up (state, not a sleep): no timer armed, no delivery pending.
 
     A fired timer is marked done in the transaction that records its follow-up, so once the follow-up is
     there, an armed timer could only come from a new agent message (or our own echo taken for one).
     """
-    with sqlite3.connect(db) as conn:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'timers'").fetchone() is None:
+    if not store.exists(db):
+        return False
+    conn = store.connect(db)
+    try:
+        if not store.has_table(conn, "timers"):
             return False
         armed = conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0]
         pending = conn.execute("SELECT count(*) FROM followups WHERE state = 'pending'").fetchone()[0]
+    finally:
+        conn.close()
     return armed == 0 and pending == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +37,7 @@ def ms(when: str) -> int:
 class Log:
     """A temporary interaction log; each call logs one event through store.insert_event."""
 
-    def __init__(self, path: Path, config: Config | None = None) -> None:
+    def __init__(self, path: store.Location, config: Config | None = None) -> None:
         self.path = path
         self.config = config or load_config(None, env={})
         self.conn = store.connect(path)

@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import aiohttp
 
+from assistant import pg
+from assistant.config import StoreConfig
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,22 +25,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Service:
+D = TypeVar("D", bound=Path | pg.Location)
+
+
+class Service(Generic[D]):
     """`python -m assistant serve` on a free port, with its output captured to a file."""
 
-    def __init__(self, config: Path, db: Path, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        db: D,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.config = config
-        self.db = db
+        self.db: D = db
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
-        self.log = db.parent / f"service-{self.port}.log"
+        if isinstance(db, pg.Location):  # the URL on the command line, the password where [store] expects it
+            self.env[StoreConfig().password_env] = db.password or ""
+        folder = log_dir or (db.parent if isinstance(db, Path) else config.parent)
+        self.log = folder / f"service-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 20.0) -> Service:
+    async def start(self, timeout: float = 20.0) -> Service[D]:
         """Start the process and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -49,7 +66,7 @@ class Service:
                     "--config",
                     str(self.config),
                     "--db",
-                    str(self.db),
+                    self.db.url if isinstance(self.db, pg.Location) else str(self.db),
                     "--port",
                     str(self.port),
                 ],

@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from assistant import schema, store
+from assistant import pg, schema, store
 from assistant.config import Config, load_config
 from assistant.daylog.archive import (
     ArchiveError,
@@ -35,7 +36,8 @@ from assistant.daylog.archive import (
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.daylog.source import open_day
 from assistant.events import parse_event
-from tests.helpers import ROOT, eventually
+from tests.helpers import BACKENDS, ROOT, eventually, replace_config
+from tests.pgcluster import PASSWORD_ENV
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=load_config(None, env={}).tz)
 TODAY = NOW.date()
@@ -45,7 +47,7 @@ def day_ts(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
     return f"{day.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}+08:00"
 
 
-def add_events(db: Path, raws: list[dict[str, Any]]) -> None:
+def add_events(db: store.Location, raws: list[dict[str, Any]]) -> None:
     with closing(store.connect(db)) as conn:
         schema.migrate(conn)
         with store.transaction(conn):
@@ -69,8 +71,8 @@ def chat(day: date, shop: str, conv: str, n: int, *, start_hour: int = 10) -> li
     return raws
 
 
-def event_ids(db: Path) -> set[str]:
-    with closing(sqlite3.connect(db)) as conn:
+def event_ids(db: store.Location) -> set[str]:
+    with closing(store.connect(db)) as conn:
         return {row[0] for row in conn.execute("SELECT id FROM events")}
 
 
@@ -83,7 +85,7 @@ def archived_ids(root: Path) -> Counter[str]:
     return found
 
 
-def check_nothing_lost(db: Path, root: Path, expected: set[str], *, settled: bool) -> None:
+def check_nothing_lost(db: store.Location, root: Path, expected: set[str], *, settled: bool) -> None:
     in_db = event_ids(db)
     in_files = archived_ids(root) if root.exists() else Counter()
     missing = expected - in_db - set(in_files)
@@ -94,14 +96,13 @@ def check_nothing_lost(db: Path, root: Path, expected: set[str], *, settled: boo
         assert not list(root.rglob("*.tmp"))
 
 
+pytestmark = BACKENDS
+
+
 @pytest.fixture
-def config(db_path: Path, tmp_path: Path) -> Config:
+def config(config: Config, tmp_path: Path) -> Config:
     """The shipped config on a temporary database and archive directory."""
-    return load_config(
-        ROOT / "config.toml",
-        env={},
-        overrides={"store": {"path": str(db_path), "archive_dir": str(tmp_path / "archive")}},
-    )
+    return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
 
 
 @pytest.fixture
@@ -260,10 +261,10 @@ def test_archive_deletes_orders_and_conversations_with_their_last_event(config: 
                   "conversation": "kept", "customer": "buyer-kept", "order": f"o-kept-{old}", "amount": 59.9}  # fmt: skip
     add_events(db_path, [paid_later])
     archive(config, db_path, NOW)
-    with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("SELECT order_id FROM orders").fetchall() == [(f"o-kept-{old}",)]
-        assert conn.execute("SELECT conversation FROM conversations").fetchall() == [("kept",)]
-        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+    with closing(store.connect(db_path)) as conn:
+        assert [tuple(r) for r in conn.execute("SELECT order_id FROM orders")] == [(f"o-kept-{old}",)]
+        assert [tuple(r) for r in conn.execute("SELECT conversation FROM conversations")] == [("kept",)]
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
 def test_archive_shop_names_stay_inside_the_archive_directory(config: Config, db_path: Path) -> None:
@@ -281,7 +282,7 @@ def test_archive_moves_followups_of_old_days_and_keeps_pending_ones(config: Conf
     day = TODAY - timedelta(days=200)
     add_events(db_path, chat(day, "shop1", "c1", 4))
     with closing(store.connect(db_path)) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone():
+        if not store.has_table(conn, "followups"):
             pytest.skip("the follow-ups table is not part of this build")
         fired = int(datetime.fromisoformat(day_ts(day, 11)).timestamp() * 1000)
         for fid, state in (("fu-failed", "failed"), ("fu-pending", "pending")):
@@ -289,8 +290,8 @@ def test_archive_moves_followups_of_old_days_and_keeps_pending_ones(config: Conf
     archive(config, db_path, NOW)
     records = list(read_records(archive_path(config, ShopDay(day, "shop1"))))
     assert [r["followup"]["id"] for r in records if "followup" in r] == ["fu-failed"]
-    with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("SELECT id FROM followups").fetchall() == [("fu-pending",)]
+    with closing(store.connect(db_path)) as conn:
+        assert [tuple(row) for row in conn.execute("SELECT id FROM followups")] == [("fu-pending",)]
 
 
 def insert_followup(conn: sqlite3.Connection, **values: Any) -> None:
@@ -298,7 +299,7 @@ def insert_followup(conn: sqlite3.Connection, **values: Any) -> None:
     defaults: dict[str, Any] = {"customer": "buyer", "agent": "小美", "kind": "followup", "text": "亲，还在吗",
                                 "mode": "send", "attempts": 1, "armed_seq": 0, "due_ms": values.get("fired_ms", 0),
                                 "updated_ms": values.get("fired_ms", 0)}  # fmt: skip
-    columns = [row[1] for row in conn.execute("PRAGMA table_info(followups)")]
+    columns = store.columns(conn, "followups")
     row = {c: values.get(c, defaults.get(c)) for c in columns if c in values or c in defaults}
     conn.execute(f"INSERT INTO followups ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
 
@@ -306,13 +307,19 @@ def insert_followup(conn: sqlite3.Connection, **values: Any) -> None:
 # ---- killed for real --------------------------------------------------------------------------------------
 
 
-def write_config(tmp_path: Path, db: Path) -> Path:
+def write_config(tmp_path: Path, db: store.Location) -> Path:
     path = tmp_path / "archive.toml"
-    path.write_text(f'[store]\npath = "{db}"\narchive_dir = "{tmp_path / "archive"}"\nretention_days = 180\n')
+    where = f'url = "{db.url}"\npassword_env = "{PASSWORD_ENV}"' if isinstance(db, pg.Location) else f'path = "{db}"'
+    path.write_text(f'[store]\n{where}\narchive_dir = "{tmp_path / "archive"}"\nretention_days = 180\n')
     return path
 
 
-def many_days(db: Path, days: int, per_day: int) -> set[str]:
+def cli_env(db: store.Location) -> dict[str, str]:
+    """The environment of an `assistant` subprocess: the database password, when there is one."""
+    return {**os.environ, PASSWORD_ENV: db.password or ""} if isinstance(db, pg.Location) else dict(os.environ)
+
+
+def many_days(db: store.Location, days: int, per_day: int) -> set[str]:
     today = date.today()
     raws: list[dict[str, Any]] = []
     for d in range(days):
@@ -323,17 +330,17 @@ def many_days(db: Path, days: int, per_day: int) -> set[str]:
     return {r["id"] for r in raws}
 
 
-def start_archive(config_path: Path, *extra: str) -> subprocess.Popen[str]:
+def start_archive(config_path: Path, db: store.Location, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "assistant", "archive", "--config", str(config_path), *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(db),
     )  # fmt: skip
 
 
-def rerun_archive(config_path: Path) -> None:
+def rerun_archive(config_path: Path, db: store.Location) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "assistant", "archive", "--config", str(config_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=cli_env(db),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
 
@@ -345,7 +352,7 @@ def test_archive_sigkilled_at_each_step_then_rerun_loses_and_duplicates_nothing(
 ) -> None:
     expected = many_days(db_path, days=4, per_day=30)
     config_path = write_config(tmp_path, db_path)
-    with start_archive(config_path, "--pause-after", f"{step}:3") as proc:  # mid-run: the third shop-day
+    with start_archive(config_path, db_path, "--pause-after", f"{step}:3") as proc:  # mid-run: the third shop-day
         assert proc.stderr is not None
         seen = 0
         for line in proc.stderr:
@@ -358,20 +365,29 @@ def test_archive_sigkilled_at_each_step_then_rerun_loses_and_duplicates_nothing(
     assert proc.returncode == -signal.SIGKILL
     root = tmp_path / "archive"
     check_nothing_lost(db_path, root, expected, settled=False)
-    rerun_archive(config_path)
+    rerun_archive(config_path, db_path)
     check_nothing_lost(db_path, root, expected, settled=True)
     assert not event_ids(db_path)
     assert len(list(root.rglob("*.jsonl.gz"))) == 8
 
 
-def archive_seconds(tmp_path: Path, db: Path) -> float:
+def archive_seconds(tmp_path: Path, db: store.Location) -> float:
     """How long an uninterrupted run takes here, measured on a copy of the database."""
     trial = tmp_path / "trial"
     trial.mkdir()
-    with closing(sqlite3.connect(db)) as source, closing(sqlite3.connect(trial / "copy.db")) as copy:
-        source.backup(copy)
+    copy: store.Location
+    if isinstance(db, pg.Location):
+        pg.close_pools(db)  # a template database must have no other connection
+        base, name = db.url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", password=db.password, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}_trial" TEMPLATE "{name}"')
+        copy = pg.Location(f"{base}/{name}_trial", db.password)
+    else:
+        copy = trial / "copy.db"
+        with closing(sqlite3.connect(db)) as source, closing(sqlite3.connect(copy)) as target:
+            source.backup(target)
     started = time.monotonic()
-    rerun_archive(write_config(trial, trial / "copy.db"))
+    rerun_archive(write_config(trial, copy), copy)
     return time.monotonic() - started
 
 
@@ -385,7 +401,7 @@ async def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path
     kills = 0
     for _ in range(6):
         files = len(list(root.rglob("*.jsonl.gz")))
-        with start_archive(config_path) as proc:
+        with start_archive(config_path, db_path) as proc:
             # Once the run has archived a shop-day, kill it at a random moment within the next few.
             def archived_one(proc: subprocess.Popen[str] = proc, files: int = files) -> bool:
                 return proc.poll() is not None or len(list(root.rglob("*.jsonl.gz"))) > files
@@ -397,7 +413,7 @@ async def test_archive_sigkilled_at_random_moments_never_loses_an_event(tmp_path
                 kills += 1
             proc.wait(30)
         check_nothing_lost(db_path, root, expected, settled=False)
-    rerun_archive(config_path)
+    rerun_archive(config_path, db_path)
     check_nothing_lost(db_path, root, expected, settled=True)
     assert not event_ids(db_path) and kills >= 4
 
@@ -406,7 +422,7 @@ def test_archive_cli_dry_run_lists_shop_days(tmp_path: Path, db_path: Path) -> N
     many_days(db_path, days=2, per_day=3)
     out = subprocess.run(
         [sys.executable, "-m", "assistant", "archive", "--config", str(write_config(tmp_path, db_path)), "--dry-run"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=cli_env(db_path),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("rows\n") == 4 and "4 shop-days (12 rows)" in out.stdout

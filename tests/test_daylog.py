@@ -15,33 +15,44 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant.config import Config
+from assistant import pg, store
+from assistant.config import Config, StoreConfig
 from assistant.daylog import formats
 from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
 from assistant.store import connect
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
-from tests.helpers import ROOT
+from tests.helpers import BACKENDS, ROOT
+
+pytestmark = BACKENDS
 
 Client = TestClient  # type: ignore[type-arg]
 
 
 @pytest.fixture
-async def day_db(aiohttp_client: Any, config: Config, db_path: Path) -> Path:
+async def day_db(aiohttp_client: Any, config: Config, db_path: store.Location) -> store.Location:
     """The test database holding the day, written by the real service."""
     client = await aiohttp_client(log_app(config))
     await post_day(client)
     return db_path
 
 
-def run_log(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def db_args(db: store.Location, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`--db` and the environment for a database: a file, or a PostgreSQL URL with its password."""
+    if isinstance(db, pg.Location):
+        return ["--db", db.url], {**env, StoreConfig().password_env: db.password or ""}
+    return ["--db", str(db)], env
+
+
+def run_log(db: store.Location, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m assistant log` as an operator runs it (output piped: not a terminal)."""
+    where, env = db_args(db, {"PATH": "/usr/bin:/bin"})
     return subprocess.run(
-        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(db), *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), *where, *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
     )  # fmt: skip
 
 
-def jsonl(db: Path, *args: str) -> list[dict[str, Any]]:
+def jsonl(db: store.Location, *args: str) -> list[dict[str, Any]]:
     out = run_log(db, "--date", DAY.isoformat(), "--format", "jsonl", *args)
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
@@ -51,7 +62,7 @@ def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in items}
 
 
-def test_daylog_jsonl_orders_conversations_by_their_first_event_of_the_shop_day(day_db: Path) -> None:
+def test_daylog_jsonl_orders_conversations_by_their_first_event_of_the_shop_day(day_db: store.Location) -> None:
     items = jsonl(day_db)
     order = [item["conversation"] for item in items]
     assert list(dict.fromkeys(order)) == ["M", "B", "A", "Z"]
@@ -62,7 +73,7 @@ def test_daylog_jsonl_orders_conversations_by_their_first_event_of_the_shop_day(
         assert stamps == sorted(stamps)
 
 
-def test_daylog_jsonl_day_is_the_shop_day_not_the_utc_day(day_db: Path) -> None:
+def test_daylog_jsonl_day_is_the_shop_day_not_the_utc_day(day_db: store.Location) -> None:
     items = by_id(jsonl(day_db))
     assert {"M2", "M3", "B1", "Z1"} <= set(items)  # 00:30 and 08:30 shop time given in UTC
     assert "M1" not in items and "Z2" not in items  # 23:59:30 the day before, 00:00:01 the day after
@@ -70,7 +81,7 @@ def test_daylog_jsonl_day_is_the_shop_day_not_the_utc_day(day_db: Path) -> None:
     assert items["B1"]["ts"] == "2026-11-20T08:30:00+08:00"
 
 
-def test_daylog_jsonl_annotates_customer_messages(day_db: Path) -> None:
+def test_daylog_jsonl_annotates_customer_messages(day_db: store.Location) -> None:
     items = by_id(jsonl(day_db))
     first = items["A1"]
     assert first["intent"] == "shipping_time" and first["customer_type"] == "impatient"
@@ -87,7 +98,7 @@ def test_daylog_jsonl_annotates_customer_messages(day_db: Path) -> None:
     assert items["M3"]["unanswered"] is True
 
 
-def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: Path) -> None:
+def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: store.Location) -> None:
     items = by_id(jsonl(day_db))
     followup = items["A6"]["followup"]
     assert followup["id"] == "fu-A" and followup["outcome"] == "came_back" and followup["came_back_s"] == 120.0
@@ -97,7 +108,7 @@ def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: Path) -> None:
     assert items["A2"]["kind"] == "suggestion_used" and items["A2"]["phrase_id"] == "shipping_time.today"
 
 
-def test_daylog_masks_personal_data_by_default_in_every_format(day_db: Path) -> None:
+def test_daylog_masks_personal_data_by_default_in_every_format(day_db: store.Location) -> None:
     for fmt in formats.FORMATS:
         out = run_log(day_db, "--date", DAY.isoformat(), "--format", fmt)
         assert out.returncode == 0, out.stderr
@@ -105,13 +116,13 @@ def test_daylog_masks_personal_data_by_default_in_every_format(day_db: Path) -> 
         assert "138****5678" in out.stdout and "西湖区****" in out.stdout, fmt
 
 
-def test_daylog_previous_day_settles_across_midnight(day_db: Path) -> None:
+def test_daylog_previous_day_settles_across_midnight(day_db: store.Location) -> None:
     items = jsonl(day_db, "--date", (DAY - timedelta(days=1)).isoformat())
     assert [i["id"] for i in items] == ["M1"]
     assert items[0]["response_s"] == 40.0
 
 
-def test_daylog_csv_has_one_row_per_message(day_db: Path) -> None:
+def test_daylog_csv_has_one_row_per_message(day_db: store.Location) -> None:
     out = run_log(day_db, "--date", DAY.isoformat(), "--format", "csv")
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
@@ -126,7 +137,7 @@ def test_daylog_csv_has_one_row_per_message(day_db: Path) -> None:
     assert next(r for r in rows if r["id"] == "A7")["text"] == SCRIPT
 
 
-def test_daylog_text_is_plain_when_piped(day_db: Path) -> None:
+def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
     out = run_log(day_db, "--date", DAY.isoformat())
     assert out.returncode == 0, out.stderr
     assert "\x1b[" not in out.stdout
@@ -139,7 +150,9 @@ def test_daylog_text_is_plain_when_piped(day_db: Path) -> None:
     assert "未回复" in out.stdout and "短回复" in out.stdout
 
 
-def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(day_db: Path, config: Config) -> None:
+def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(
+    day_db: store.Location, config: Config
+) -> None:
     with closing(connect(day_db)) as conn:
         items = list(iter_items(conn, DayQuery(DAY), Rules.from_config(config)))
     items[0]["text"] = "\x1b[2Jgone"
@@ -149,13 +162,13 @@ def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(day_db:
     assert "\x1b[2J" not in out.getvalue() and "?[2Jgone" in out.getvalue()
 
 
-def test_daylog_filters_by_agent_and_conversation(day_db: Path) -> None:
+def test_daylog_filters_by_agent_and_conversation(day_db: store.Location) -> None:
     assert {i["conversation"] for i in jsonl(day_db, "--agent", "小王")} == {"M"}  # Z's reply is the next day
     assert {i["conversation"] for i in jsonl(day_db, "--conversation", "B")} == {"B"}
     assert jsonl(day_db, "--shop", "no-such-shop") == []
 
 
-def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: Path, tmp_path: Path) -> None:
+def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: store.Location, tmp_path: Path) -> None:
     refused = run_log(day_db, "--date", DAY.isoformat(), "--unmasked")
     assert refused.returncode == 2 and "拒绝 --unmasked" in refused.stderr and PHONE not in refused.stdout
     out = tmp_path / "day.jsonl"
@@ -165,25 +178,27 @@ def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: Path, tm
     assert out.stat().st_mode & 0o077 == 0  # unmasked files are private to the operator
 
 
-def test_daylog_unmasked_to_stdout_with_the_admin_token(day_db: Path) -> None:
+def test_daylog_unmasked_to_stdout_with_the_admin_token(day_db: store.Location) -> None:
+    where, env = db_args(
+        day_db, {"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret", "ASSISTANT_TOKEN": "s3cret"}
+    )
     env_run = subprocess.run(
-        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(day_db),
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), *where,
          "--date", DAY.isoformat(), "--format", "jsonl", "--unmasked"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret", "ASSISTANT_TOKEN": "s3cret"},
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
     )  # fmt: skip
     assert env_run.returncode == 0, env_run.stderr
     assert PHONE in env_run.stdout
+    where, env = db_args(day_db, {"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret"})
     wrong = subprocess.run(
-        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(day_db),
+        [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), *where,
          "--date", DAY.isoformat(), "--unmasked", "--token", "guess"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "ASSISTANT_ADMIN_TOKEN": "s3cret"},
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
     )  # fmt: skip
     assert wrong.returncode == 2 and PHONE not in wrong.stdout
 
 
-def test_daylog_conversations_group_the_stream(day_db: Path, config: Config) -> None:
+def test_daylog_conversations_group_the_stream(day_db: store.Location, config: Config) -> None:
     with closing(connect(day_db)) as conn:
         conversations = list(iter_conversations(iter_items(conn, DayQuery(DAY), Rules.from_config(config))))
     assert [c.conversation for c in conversations] == ["M", "B", "A", "Z"]

@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,10 @@ from assistant.config import Config
 from assistant.daylog.formats import write_text
 from assistant.daylog.query import DayQuery, Item, Rules, iter_items
 from assistant.events import parse_event
+from tests.helpers import BACKENDS
 from tests.test_archive import insert_followup
+
+pytestmark = BACKENDS
 
 DAY = date(2026, 11, 20)
 
@@ -35,7 +37,7 @@ def msg(eid: str, clock: str, sender: str, text: str, conv: str = "c1", **extra:
 
 
 @pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
+def conn(db_path: store.Location) -> Iterator[sqlite3.Connection]:
     with closing(store.connect(db_path)) as connection:
         schema.migrate(connection)
         yield connection
@@ -52,7 +54,7 @@ def items(conn: sqlite3.Connection, config: Config, **query: Any) -> list[Item]:
 
 
 def need_followups_table(conn: sqlite3.Connection) -> None:
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'followups'").fetchone():
+    if not store.has_table(conn, "followups"):
         pytest.skip("the follow-ups table is not part of this build")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, body_of, eventually, make_event
+from assistant import store
+from tests.helpers import BACKENDS, ROOT, body_of, eventually, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
@@ -45,9 +46,10 @@ async def _send_until_killed(service: Service, events: list[dict[str, object]], 
     return acked
 
 
-async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    db = tmp_path / "crash.db"
-    service = await Service(ROOT / "config.toml", db).start()
+@BACKENDS
+async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path, db_path: store.Location) -> None:
+    db = db_path
+    service = await Service(ROOT / "config.toml", db, log_dir=tmp_path).start()
     events = [
         make_event(id=f"crash-{i}", conversation=f"c{i % 97}", text=f"第{i}条消息 什么时候发货") for i in range(3000)
     ]
@@ -56,12 +58,13 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     finally:
         service.stop()
     assert len(acked) >= 1500
-    restarted = await Service(ROOT / "config.toml", db, port=service.port).start()
+    restarted = await Service(ROOT / "config.toml", db, port=service.port, log_dir=tmp_path).start()
+    conn = store.connect(db)
     try:
-        with sqlite3.connect(db) as conn:
-            logged = [row[0] for row in conn.execute("SELECT id FROM events")]
-            messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        logged = [row[0] for row in conn.execute("SELECT id FROM events")]
+        messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
     finally:
+        conn.close()
         restarted.stop()
     assert len(logged) == len(set(logged)) == messages
     missing = acked - set(logged)

@@ -13,7 +13,9 @@ from assistant.config import Config
 from assistant.followups.delivery import auto_event_id
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
-from tests.helpers import replace_config
+from tests.helpers import BACKENDS, replace_config
+
+pytestmark = BACKENDS
 
 IDLE = 300
 

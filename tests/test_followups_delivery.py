@@ -13,8 +13,10 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import T0, Harness, Receiver
-from tests.helpers import body_of, eventually, make_app, make_event, replace_config
+from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
 from tests.test_webhook_out import OUT_SECRET, outbound_config
+
+pytestmark = BACKENDS
 
 IDLE = 300
 Start = Callable[..., Awaitable[tuple[Harness, Receiver, FakeClock]]]

@@ -4,7 +4,6 @@ messages, order by stamp rather than arrival, and restarts that rebuild exactly 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -19,7 +18,9 @@ from assistant.config import Config
 from assistant.events import parse_event
 from assistant.kpi.simulate import simulate
 from tests.followup_harness import T0, Harness, Recorder
-from tests.helpers import make_event, replace_config
+from tests.helpers import BACKENDS, make_event, replace_config
+
+pytestmark = BACKENDS
 
 IDLE = 300
 GRACE = 120
@@ -420,9 +421,12 @@ def test_simulate_leaves_the_watermark_when_timers_have_not_caught_up(
     assert "a restart replays this day too" in caplog.text
 
 
-def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
+def sqlite_rows(db: store.Location, sql: str) -> list[tuple[Any, ...]]:
+    conn = store.connect(db)
+    try:
+        return [tuple(row) for row in conn.execute(sql)]
+    finally:
+        conn.close()
 
 
 async def test_followups_refiring_after_restart_tells_the_panel_the_outcome_again(

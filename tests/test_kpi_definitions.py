@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from assistant import store
 from assistant.kpi import metrics
+from tests.helpers import BACKENDS
 from tests.kpi_log import D, Log, ms
+
+pytestmark = BACKENDS
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[Log]:
-    built = Log(tmp_path / "kpi.db")
+def log(db_path: store.Location) -> Iterator[Log]:
+    built = Log(db_path)
     yield built
     built.close()
 

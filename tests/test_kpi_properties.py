@@ -58,7 +58,7 @@ used = st.fixed_dictionaries(
 logs = st.lists(st.one_of(message, message, message, order, used), max_size=40)
 
 
-def _write(path: Path, plan: list[dict[str, Any]]) -> None:
+def _write(path: store.Location, plan: list[dict[str, Any]]) -> None:
     conn = store.connect(path)
     schema.migrate(conn)
     raws: list[tuple[dict[str, Any], store.Annotation | None]] = []
@@ -105,7 +105,7 @@ def _write(path: Path, plan: list[dict[str, Any]]) -> None:
     conn.close()
 
 
-def _report(path: Path, now: int, *, parallel: bool) -> metrics.ShopReport:
+def _report(path: store.Location, now: int, *, parallel: bool) -> metrics.ShopReport:
     (found,) = metrics.build_reports(
         lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now, parallel=parallel
     )

@@ -8,11 +8,11 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from assistant import store
 from assistant.config import Config, KpiTargets, load_config
 from assistant.kpi import metrics, report
 from tests.kpi_log import SHOP, D, Log
@@ -20,10 +20,16 @@ from tests.kpi_log import SHOP, D, Log
 SCRIPT = "<script>alert('x')</script>"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test on a logged day runs on both backends (the others need no database)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[Log]:
+def log(db_path: store.Location) -> Iterator[Log]:
     """Agent A fast and converting; agent B slow, terse, and asked by a customer who types a <script>."""
-    built = Log(tmp_path / "r.db")
+    built = Log(db_path)
     for i in range(4):
         c, u = f"a{i}", f"ua{i}"
         built.customer(f"10:0{i}", customer=u, conversation=c)
@@ -250,8 +256,8 @@ def test_report_html_is_self_contained(page: Page) -> None:
     assert len(page.find("style")) == 1
 
 
-def test_report_html_escapes_shop_and_agent_names(tmp_path: Path) -> None:
-    log = Log(tmp_path / "x.db")
+def test_report_html_escapes_shop_and_agent_names(db_path: store.Location) -> None:
+    log = Log(db_path)
     log.customer("10:00", shop="<b>shop</b>")
     log.agent("10:00:05", '"><img src=x>', shop="<b>shop</b>")
     html = report.render(log.reports(shop=None), "html", config=log.config)
@@ -267,8 +273,8 @@ def test_report_html_without_masking_shows_raw_text(log: Log) -> None:
     assert "13812345678" in html
 
 
-def test_report_renders_an_empty_day(tmp_path: Path) -> None:
-    log = Log(tmp_path / "e.db")
+def test_report_renders_an_empty_day(db_path: store.Location) -> None:
+    log = Log(db_path)
     assert report.render_json(log.reports(shop=None)) == "[]\n"
     r = log.reports()  # a named shop with no activity: an empty report, not an error
     assert r[0].agents == [] and r[0].team.metrics["consulted"] == 0

@@ -27,7 +27,7 @@ def db(tmp_path: Path) -> Path:
     log.customer("D+1 10:00", customer="u2", conversation="c2")
     log.agent("D+1 10:00:30", "B", customer="u2", conversation="c2")
     log.close()
-    return log.path
+    return tmp_path / "cli.db"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -44,7 +44,7 @@ def evil_db(tmp_path: Path) -> Path:
     log.agent("10:01:05", "小\r=cmd|' /c calc'!A0", shop=EVIL_SHOP, conversation="c2", customer="u2")
     log.agent("10:01:06", "\x1b[31m红\x1b]0;title\x07", shop=EVIL_SHOP, conversation="c2", customer="u2")
     log.close()
-    return log.path
+    return tmp_path / "evil.db"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

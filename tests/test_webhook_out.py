@@ -22,7 +22,9 @@ CONVERSATION = {"shop": "shop1", "conversation": "conv1", "customer": "买家小
 
 def outbound_config(config: Config, url: str, *, secret: str | None = OUT_SECRET, timeout_s: float = 5.0) -> Config:
     hooks = HooksConfig(enabled=["webhook_out"], webhook_out=WebhookOutConfig(url=url, timeout_s=timeout_s))
-    secrets = {"ASSISTANT_OUTBOUND_SECRET": secret} if secret else {}
+    secrets = {k: v for k, v in config.secrets.items() if k != "ASSISTANT_OUTBOUND_SECRET"}  # the database's stay
+    if secret:
+        secrets["ASSISTANT_OUTBOUND_SECRET"] = secret
     return dataclasses.replace(config, hooks=hooks, secrets=secrets)
 
 

@@ -1,4 +1,4 @@
-"""The single writer: group commit, per-job isolation, flush on close."""
+"""The single writer: group commit, per-job isolation, flush on close (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from assistant import pg, store
+from assistant.events import parse_event
 from assistant.writer import Writer, WriterClosed
+from tests.helpers import BACKENDS, make_event
 
 
-async def test_writer_groups_concurrent_jobs_into_few_commits(tmp_path: Path) -> None:
-    writer = Writer(tmp_path / "w.db")
+def count(db: store.Location, sql: str) -> list[object]:
+    conn = store.connect(db)
+    try:
+        return [row[0] for row in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+@BACKENDS
+async def test_writer_groups_concurrent_jobs_into_few_commits(db_path: store.Location) -> None:
+    writer = Writer(db_path)
     await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
     before = writer.commits
 
@@ -23,12 +35,12 @@ async def test_writer_groups_concurrent_jobs_into_few_commits(tmp_path: Path) ->
     await asyncio.gather(*(writer.submit(insert(i)) for i in range(500)))
     assert writer.commits - before < 50
     await writer.close()
-    with sqlite3.connect(tmp_path / "w.db") as conn:
-        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 500
+    assert count(db_path, "SELECT count(*) FROM t") == [500]
 
 
-async def test_writer_failing_job_is_rolled_back_alone(tmp_path: Path) -> None:
-    writer = Writer(tmp_path / "w.db")
+@BACKENDS
+async def test_writer_failing_job_is_rolled_back_alone(db_path: store.Location) -> None:
+    writer = Writer(db_path)
     await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER UNIQUE)"))
 
     def bad(c: sqlite3.Connection) -> None:
@@ -38,17 +50,45 @@ async def test_writer_failing_job_is_rolled_back_alone(tmp_path: Path) -> None:
     results = await asyncio.gather(
         writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)")),
         writer.submit(bad),
+        writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)")),  # a constraint the database refuses
         writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)")),
         return_exceptions=True,
     )
     assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], sqlite3.IntegrityError)
     await writer.close()
-    with sqlite3.connect(tmp_path / "w.db") as conn:
-        assert sorted(r[0] for r in conn.execute("SELECT x FROM t")) == [1, 2]
+    assert count(db_path, "SELECT x FROM t ORDER BY x") == [1, 2]
 
 
-async def test_writer_refuses_work_after_close(tmp_path: Path) -> None:
-    writer = Writer(tmp_path / "w.db")
+@BACKENDS
+async def test_writer_logs_an_event_id_once(db_path: store.Location) -> None:
+    writer = Writer(db_path)
+    event = parse_event(make_event(id="once"), max_text_chars=5000)
+    first, again = await asyncio.gather(
+        writer.submit(lambda c: store.insert_event(c, event)), writer.submit(lambda c: store.insert_event(c, event))
+    )
+    later = await writer.submit(lambda c: store.insert_event(c, event))
+    await writer.close()
+    assert (first.duplicate, again.duplicate, later.duplicate) == (False, True, True)
+    assert first.seq is not None
+    assert count(db_path, "SELECT seq FROM events") == [first.seq]
+    assert count(db_path, "SELECT count(*) FROM messages") == [1]
+
+
+@BACKENDS
+async def test_writer_migrations_apply_once(db_path: store.Location) -> None:
+    for _ in range(2):
+        writer = Writer(db_path)
+        await writer.close()
+    table = "_assistant_migrations" if isinstance(db_path, pg.Location) else "_sqlite_migrations"
+    names = count(db_path, f"SELECT name FROM {table} ORDER BY name")
+    assert names[:2] == ["001_interaction_log", "002_followups"]
+    assert len(names) == len(set(names))
+
+
+@BACKENDS
+async def test_writer_refuses_work_after_close(db_path: store.Location) -> None:
+    writer = Writer(db_path)
     await writer.close()
     with pytest.raises(WriterClosed):
         await writer.submit(lambda c: None)

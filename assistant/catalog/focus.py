@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import OrderedDict
-from pathlib import Path
 
 from assistant import store
 from assistant.catalog.links import item_in
@@ -24,7 +23,7 @@ def event_item(event: Event) -> str | None:
 class ItemFocus:
     """A bounded memory of each conversation's item; a miss is looked up in the interaction log."""
 
-    def __init__(self, db_path: Path, *, capacity: int = 20_000) -> None:
+    def __init__(self, db_path: store.Location, *, capacity: int = 20_000) -> None:
         self.db_path = db_path
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, str], str | None] = OrderedDict()

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from assistant import store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
@@ -178,7 +177,7 @@ class Catalog:
     Items read are kept (up to `capacity`) until the next import: one look at the import log per call tells.
     """
 
-    def __init__(self, db_path: Path, *, capacity: int = 4096) -> None:
+    def __init__(self, db_path: store.Location, *, capacity: int = 4096) -> None:
         self.db_path = db_path
         self.capacity = capacity
         self._conn: sqlite3.Connection | None = None

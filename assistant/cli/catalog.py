@@ -123,7 +123,7 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
 
 def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
     path = db_path(load(config_path, db))
-    if not path.exists():
+    if not store.exists(path):
         fail(f"no database at {path}; `assistant catalog import FILE` creates it")
         return None
     return store.connect(path, readonly=True)

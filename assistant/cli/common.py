@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from assistant import i18n
+from assistant import i18n, pg, store
 from assistant.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,7 +20,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def common_options(func: F) -> F:
     """`--config PATH` and `--db PATH`, taken by every subcommand."""
     func = click.option(
-        "--db", "db", type=click.Path(path_type=Path), default=None, help="SQLite file (overrides [store] path)"
+        "--db",
+        "db",
+        type=str,
+        default=None,
+        help="SQLite file, or postgresql://… URL (overrides [store] path / url)",
     )(func)
     func = click.option(
         "--config",
@@ -33,14 +37,16 @@ def common_options(func: F) -> F:
     return func
 
 
-def load(config_path: Path | None, db: Path | None = None, **server: Any) -> Config:
+def load(config_path: Path | None, db: Path | str | None = None, **server: Any) -> Config:
     """The config named by --config (a missing default config.toml means built-in defaults), with overrides."""
     path = config_path
     if path is not None and not path.exists() and path == Path("config.toml"):
         path = None
     overrides: dict[str, dict[str, object]] = {}
-    if db is not None:
-        overrides["store"] = {"path": str(Path(db).resolve())}
+    if db is not None and pg.is_url(str(db)):
+        overrides["store"] = {"url": str(db)}
+    elif db is not None:
+        overrides["store"] = {"path": str(Path(db).resolve()), "url": ""}
     if any(v is not None for v in server.values()):
         overrides["server"] = server
     config = load_config(path, overrides=overrides)
@@ -48,9 +54,9 @@ def load(config_path: Path | None, db: Path | None = None, **server: Any) -> Con
     return config
 
 
-def db_path(config: Config) -> Path:
-    """The SQLite file the config points at."""
-    return config.resolve(config.store.path)
+def db_path(config: Config) -> store.Location:
+    """The log the config points at: the SQLite file, or the PostgreSQL database of `[store] url`."""
+    return config.location()
 
 
 class Day(click.ParamType):

@@ -45,11 +45,11 @@ def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
 
 def _open(config: Config) -> sqlite3.Connection | None:
     path = db_path(config)
-    if not path.exists():
+    if not store.exists(path):
         print(_("assistant: no database at %(path)s", path=path), file=sys.stderr)
         return None
     conn = store.connect(path, readonly=True)
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone() is None:
+    if not store.has_table(conn, "followups"):
         print(_("assistant: no follow-ups yet (the service has not run on this database)"), file=sys.stderr)
         conn.close()
         return None

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import click
 
+from assistant import store
 from assistant.cli.common import DAY, common_options, db_path, load
 from assistant.clock import yesterday
 from assistant.config import Config
@@ -110,7 +111,7 @@ def _wording(config: Config) -> formats.Wording:
 
 def run_log(
     config: Config,
-    db: Path,
+    db: store.Location,
     query: DayQuery,
     fmt: str,
     out_path: Path | None,
@@ -120,7 +121,7 @@ def run_log(
     jobs: int | None,
 ) -> int:
     """Write one day's log; exit status."""
-    if not db.exists():
+    if not store.exists(db):
         print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
         return 1
     mask = config.privacy.mask
@@ -207,9 +208,9 @@ def _color_terminal() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def run_archive(config: Config, db: Path, *, dry_run: bool, pause_after: str | None) -> int:
+def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
     """Archive old days; exit status."""
-    if not db.exists():
+    if not store.exists(db):
         print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
         return 1
     pause_step, _sep, nth = (pause_after or "").partition(":")

@@ -36,7 +36,7 @@ def period(config: Config, day: date | None, first: date | None, last: date | No
     return day, day
 
 
-def prepare(path: Path) -> None:
+def prepare(path: store.Location) -> None:
     """Apply pending migrations (the KPI indexes) when the database is writable; read-only is fine too."""
     try:
         conn = store.connect(path)
@@ -80,7 +80,7 @@ def report_command(
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 2
     path = db_path(config)
-    if not path.exists():
+    if not store.exists(path):
         print(_("assistant: no database at %(path)s", path=path), file=sys.stderr)
         return 1
     prepare(path)

@@ -122,7 +122,7 @@ def _banner(config: Config, base: str) -> str:
     agent_hint = "  (add &token=…: assistant panel-url --agent NAME)" if token_for(config, "agent") else ""
     supervisor_hint = "  (add ?token=<supervisor token>)" if token_for(config, "supervisor") else ""
     lines = [
-        f"assistant serving on {base}  (db: {config.resolve(config.store.path)})",
+        f"assistant serving on {base}  (db: {config.location()})",
         f"  events webhook   POST {base}/v1/events",
         f"  suggestions      GET  {base}/v1/suggest?text=…",
         f"  agent panel      {base}/panel?agent={config.panel.demo_agent}{agent_hint}",

@@ -106,7 +106,7 @@ def shop_of_dir(path: Path) -> str:
 
 def archive(
     config: Config,
-    db_path: Path,
+    db_path: store.Location,
     now: datetime | None = None,
     *,
     dry_run: bool = False,
@@ -188,8 +188,7 @@ _KEEP_SQL = "(" + ", ".join(f"'{s}'" for s in KEEP_FOLLOWUP_STATES) + ")"
 def _followups_table(conn: sqlite3.Connection) -> bool:
     if not has_table(conn, "followups"):
         return False
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(followups)")}
-    return {"id", "shop", "fired_ms", "state"} <= columns
+    return {"id", "shop", "fired_ms", "state"} <= set(store.columns(conn, "followups"))
 
 
 @contextmanager
@@ -206,7 +205,7 @@ def _run_lock(root: Path) -> Iterator[None]:
 def _prepare_temp(conn: sqlite3.Connection) -> None:
     conn.executescript(
         """
-        CREATE TEMP TABLE IF NOT EXISTS archive_seqs (seq INTEGER PRIMARY KEY);
+        CREATE TEMP TABLE IF NOT EXISTS archive_seqs (seq BIGINT PRIMARY KEY);
         CREATE TEMP TABLE IF NOT EXISTS archive_followups (id TEXT PRIMARY KEY);
         CREATE TEMP TABLE IF NOT EXISTS archive_conversations (conversation TEXT PRIMARY KEY);
         CREATE TEMP TABLE IF NOT EXISTS archive_keys (key TEXT PRIMARY KEY);
@@ -237,7 +236,8 @@ def _archive_day(
     start_ms, end_ms = day_bounds(shop_day.day, config.tz)
     source = _DaySource(conn, shop_day.shop, start_ms, end_ms)
     wrote = 0
-    conn.execute("BEGIN")  # one read snapshot for everything this day writes and then deletes
+    # One read snapshot for everything this day writes and then deletes.
+    conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
         source.note()
         if existing is None:

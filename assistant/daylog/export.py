@@ -33,7 +33,7 @@ BLOCK_CONVERSATIONS = 500
 
 def export(
     config: Config,
-    db_path: Path,
+    db_path: store.Location,
     query: DayQuery,
     fmt: str,
     out: TextIO,

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Required, TypedDict
 from zoneinfo import ZoneInfo
 
+from assistant import store
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.privacy import mask as mask_text
@@ -118,8 +119,7 @@ class Conversation:
         return [i for i in self.items if i["kind"] == "message"]
 
 
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+has_table = store.has_table
 
 
 Key = tuple[str, str]  # (shop, conversation)
@@ -144,8 +144,8 @@ def iter_items(
     window = {"start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms}
     followups = _followup_columns(conn)
     own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")  # one snapshot for the whole day while the writer goes on
+    if own:  # one snapshot for the whole day while the writer goes on
+        conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
         listing = _conversations_sql(query, followups) if keys is None else keys
         threads = _threads(conn, listing, _thread_sql(followups), window)
@@ -222,7 +222,7 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
         params["conversation"] = query.conversation
     having = ""
     if query.agent is not None:
-        having = " HAVING max(agent IS :agent) = 1"
+        having = " HAVING max(CASE WHEN agent = :agent THEN 1 ELSE 0 END) = 1"
         params["agent"] = query.agent
     sql = (
         "SELECT shop, conversation, min(ts_ms) AS first_ms FROM events"
@@ -234,7 +234,7 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
             f"SELECT shop, conversation, min(first_ms) AS first_ms FROM ({sql} UNION ALL"
             " SELECT shop, conversation, min(fired_ms) AS first_ms FROM followups"
             f" WHERE fired_ms >= :start AND fired_ms < :end{where} AND state NOT IN {_HIDDEN_SQL}"
-            f" GROUP BY shop, conversation{having}) GROUP BY shop, conversation"
+            f" GROUP BY shop, conversation{having}) AS firsts GROUP BY shop, conversation"
         )
     return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
 
@@ -259,7 +259,7 @@ def _thread_sql(followups: bool) -> str:
         " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
         f" AND f.state NOT IN {_HIDDEN_SQL}"
-        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) ORDER BY 1, 2"
+        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
     )
 
 
@@ -267,7 +267,7 @@ def _followup_columns(conn: sqlite3.Connection) -> bool:
     """Whether the follow-ups table (from the follow-up feature) is there with the columns used here."""
     if not has_table(conn, "followups"):
         return False
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(followups)")}
+    columns = set(store.columns(conn, "followups"))
     return {"id", "shop", "conversation", "customer", "agent", "kind", "text", "state", "fired_ms"} <= columns
 
 

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant import schema, store
+from assistant import pg, schema, store
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.archive import archived_days, read_records
@@ -24,7 +24,9 @@ _BATCH = 2_000
 
 
 @contextmanager
-def open_day(config: Config, db_path: Path, day: date, shop: str | None = None) -> Iterator[sqlite3.Connection]:
+def open_day(
+    config: Config, db_path: store.Location, day: date, shop: str | None = None
+) -> Iterator[sqlite3.Connection]:
     """A connection holding `day` and the lookahead after it: the live database when nothing of it is
     archived, else a temporary database rebuilt from the archive files plus the live rows."""
     files = archived_days(config, day, shop) + archived_days(config, day + timedelta(days=1), shop)
@@ -51,7 +53,9 @@ def open_day(config: Config, db_path: Path, day: date, shop: str | None = None) 
                     for record in read_records(path):
                         restore.add(record)
                 restore.flush()
-            if db_path.exists():
+            if isinstance(db_path, pg.Location):
+                _copy_live_pg(conn, db_path, shop, start_ms, horizon_ms)
+            elif db_path.exists():
                 _copy_live(conn, db_path, shop, start_ms, horizon_ms)
             yield conn
         finally:
@@ -144,3 +148,47 @@ def _copy_live(conn: sqlite3.Connection, db_path: Path, shop: str | None, start_
                 )
     finally:
         conn.execute("DETACH DATABASE live")
+
+
+def _copy_live_pg(
+    conn: sqlite3.Connection, location: pg.Location, shop: str | None, start_ms: int, horizon_ms: int
+) -> None:
+    """`_copy_live` from PostgreSQL: the window's rows read there and added here (no ATTACH across servers)."""
+    where = "e.ts_ms >= ? AND e.ts_ms < ?" + (" AND e.shop = ?" if shop is not None else "")
+    params: list[Any] = [start_ms, horizon_ms] + ([shop] if shop is not None else [])
+    event_columns = [c for c in _columns(conn, "events") if c != "seq"]
+    message_columns = [c for c in _columns(conn, "messages") if c != "seq"]
+    live = store.connect(location, readonly=True)
+    try:
+        events = live.execute(
+            f"SELECT {', '.join('e.' + _quote(c) for c in event_columns)} FROM events e WHERE {where}"
+            " ORDER BY e.ts_ms, e.seq",
+            params,
+        ).fetchall()
+        messages = live.execute(
+            f"SELECT e.id, {', '.join('m.' + _quote(c) for c in message_columns)}"
+            f" FROM events e JOIN messages m ON m.seq = e.seq WHERE {where}",
+            params,
+        ).fetchall()
+        fwhere = "fired_ms >= ? AND fired_ms < ?" + (" AND shop = ?" if shop is not None else "")
+        followups = live.execute(f"SELECT * FROM followups WHERE {fwhere}", params).fetchall()
+    finally:
+        live.close()
+    with store.transaction(conn):
+        conn.executemany(
+            f"INSERT OR IGNORE INTO events ({', '.join(_quote(c) for c in event_columns)})"
+            f" VALUES ({', '.join('?' for _ in event_columns)})",
+            [tuple(row) for row in events],
+        )
+        conn.executemany(
+            f"INSERT OR IGNORE INTO messages (seq, {', '.join(_quote(c) for c in message_columns)})"
+            f" SELECT seq, {', '.join('?' for _ in message_columns)} FROM events WHERE id = ?",
+            [(*row[1:], row[0]) for row in messages],
+        )
+        if followups and has_table(conn, "followups"):
+            shared = [c for c in _columns(conn, "followups") if c in followups[0].keys()]
+            conn.executemany(
+                f"INSERT OR IGNORE INTO followups ({', '.join(_quote(c) for c in shared)})"
+                f" VALUES ({', '.join('?' for _ in shared)})",
+                [tuple(row[c] for c in shared) for row in followups],
+            )

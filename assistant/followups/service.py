@@ -18,7 +18,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from assistant import store
+from assistant import pg, store
 from assistant.bus import Bus, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config
@@ -39,6 +39,7 @@ from assistant.followups.policy import (
     is_stale,
     kind_for,
 )
+from assistant.followups.shared import SharedTimers
 from assistant.followups.store import Key, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
@@ -49,6 +50,7 @@ from assistant.tasks import TaskSet
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
+ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
 class FollowupService:
@@ -84,6 +86,11 @@ class FollowupService:
         self._future_warned_ms = -60_000
         self._future_seen = 0
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
+        # Several instances on one PostgreSQL database: timers written through, claimed, taken over.
+        self.shared = SharedTimers(self, self.settings.lease_s) if isinstance(writer.path, pg.Location) else None
+        self._shared_tasks = TaskSet("followups-shared")
+        if self.shared is not None:
+            ingestor.recorders.append(self.shared.record)
 
     # ---- life cycle ----------------------------------------------------------------------------
 
@@ -127,6 +134,8 @@ class FollowupService:
                 self.timeline.note(key, stamp, now)
         replayed, stale = self._replay(events, known, now)
         self.timers.start(self._fire)
+        if self.shared is not None:
+            self._shared_tasks.spawn(self.shared.run(), name="followups-take-over")
         resumed = 0
         for f in pending:
             if now - f.updated_ms <= policy.grace_ms:
@@ -153,6 +162,7 @@ class FollowupService:
 
     async def stop(self) -> None:
         """Stop firing and delivering; persist the timers."""
+        await self._shared_tasks.close()
         await self.timers.stop()
         await self.deliverer.close()
         await self.tasks.close()
@@ -215,7 +225,7 @@ class FollowupService:
             self.publish(key, cancelled.agent, {"state": "cancelled", "reason": reason})
             return "cancelled"
         if type == "message" and sender == "agent":
-            if followup_id is not None or self._is_echo(key, text):
+            if followup_id is not None or self.is_echo(key, text):
                 return None  # our own follow-up coming back from the platform
             latest = self._latest(key)
             if latest is not None and stamp < latest:
@@ -237,7 +247,8 @@ class FollowupService:
             return noted
         return timer.stamp if noted is None or timer.stamp > noted else noted
 
-    def _is_echo(self, key: Key, text: str | None) -> bool:
+    def is_echo(self, key: Key, text: str | None) -> bool:
+        """Whether an agent message is our own last follow-up coming back from the platform."""
         sent = self._echo.get(key)
         return sent is not None and text is not None and text.strip() == sent.strip()
 
@@ -336,6 +347,9 @@ class FollowupService:
 
         for due, decision, f, new in await self.writer.submit(job):
             timer = due.timer
+            if decision is ELSEWHERE:  # another instance fired, cancelled or replaced it: it told its panels
+                self.timers.settle(due.key, timer, next_due=None)
+                continue
             if decision is None:
                 if not self.timers.retry_later(due.key, timer):
                     await self._give_up(due)
@@ -377,8 +391,14 @@ class FollowupService:
         conn.execute("RELEASE fire_one")
         return outcome
 
-    def _fire_one(self, conn: sqlite3.Connection, due: Due, now: int) -> tuple[Due, Decision, Followup | None, bool]:
+    def _fire_one(
+        self, conn: sqlite3.Connection, due: Due, now: int
+    ) -> tuple[Due, Decision | None, Followup | None, bool]:
         shop, conversation = due.key
+        if self.shared is not None:
+            claim = self.shared.claim(conn, due)
+            if claim != "mine":
+                return due, (None if claim == "busy" else ELSEWHERE), None, False
         ctx = followup_store.fire_context(
             conn, shop, conversation, due.armed_seq, due.armed_ms, now - self.policy.window_ms, self.policy.future_ms
         )

@@ -1,4 +1,4 @@
-"""SQLite side of follow-ups: the `timers` and `followups` tables, their migration and queries."""
+"""The database side of follow-ups: the `timers` and `followups` tables and their queries (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -122,19 +122,22 @@ def skip_backfill(conn: sqlite3.Connection, first_seq: int) -> bool:
 
 def armed_timers(conn: sqlite3.Connection, *, after: Key = ("", ""), limit: int = -1) -> list[TimerRow]:
     """Armed timers in key order, from the first key after `after` (a page of `limit`; -1: all)."""
-    return [
-        _timer(row)
-        for row in conn.execute(
-            "SELECT * FROM timers WHERE state = 'armed' AND (shop, conversation) > (?, ?)"
-            " ORDER BY shop, conversation LIMIT ?",
-            (after[0], after[1], limit),
-        )
-    ]
+    sql = "SELECT * FROM timers WHERE state = 'armed' AND (shop, conversation) > (?, ?) ORDER BY shop, conversation"
+    params: list[Any] = [after[0], after[1]]
+    if limit >= 0:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_timer(row) for row in conn.execute(sql, params)]
 
 
 def timer(conn: sqlite3.Connection, shop: str, conversation: str) -> TimerRow | None:
     row = conn.execute("SELECT * FROM timers WHERE shop = ? AND conversation = ?", (shop, conversation)).fetchone()
     return None if row is None else _timer(row)
+
+
+def timer_from_row(row: sqlite3.Row) -> TimerRow:
+    """A `timers` row read with SELECT *."""
+    return _timer(row)
 
 
 def _timer(row: sqlite3.Row) -> TimerRow:
@@ -335,13 +338,18 @@ def recent_activity(conn: sqlite3.Connection, since_ms: int, future_ms: int) -> 
     closure stamped at or after `since_ms`: a late message stamped before it opens no idle period."""
     found: dict[Key, tuple[int, int]] = {}
     # MATERIALIZED: read the recent range of events_ts, not the whole log in conversation order.
-    # SQLite takes the bare column seq from the row holding the max().
+    # SQLite takes the bare column seq from the row holding the max(); PostgreSQL says it with DISTINCT ON.
+    latest = (
+        "SELECT DISTINCT ON (shop, conversation) shop, conversation, at_ms, seq FROM recent"
+        " ORDER BY shop, conversation, at_ms DESC, seq DESC"
+        if store.dialect(conn) == "postgresql"
+        else "SELECT shop, conversation, max(at_ms), seq FROM recent GROUP BY shop, conversation"
+    )
     for row in conn.execute(
         f"WITH recent AS MATERIALIZED (SELECT e.shop, e.conversation, {EVENT_TIME_SQL} AS at_ms, e.seq"
         " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :since"
         " AND (e.type = 'conversation_closed' OR m.sender = 'customer'"
-        " OR (m.sender = 'agent' AND m.followup_id IS NULL)))"
-        " SELECT shop, conversation, max(at_ms), seq FROM recent GROUP BY shop, conversation",
+        " OR (m.sender = 'agent' AND m.followup_id IS NULL))) " + latest,
         {"since": since_ms, "future": future_ms},
     ):
         found[(row[0], row[1])] = (int(row[2]), int(row[3]))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from assistant import store
 from assistant.schema import SHORT_REPLY_SQL
 
 UNASSIGNED = "(unassigned)"
@@ -127,21 +128,36 @@ class Window:
 # Bursts: the day's customer messages grouped by the reply that answers them — the first human message
 # after them in the conversation, before the horizon — or, unanswered, the conversation's last ones.
 # One index seek per customer message (messages_kpi_conversation) and one sort. A burst belongs to its
-# replier; an unanswered one to the current agent at its first message.
-_BURSTS = """
+# replier; an unanswered one to the current agent at its first message. Truth values are written as
+# CASE … THEN 1 ELSE 0 so that the same statements run on SQLite and PostgreSQL.
+# SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(ts_ms);
+# PostgreSQL says the same with DISTINCT ON over the burst's key (the `b` of _BURSTS_PG).
+_BURSTS_D = """
 WITH d AS MATERIALIZED (
   SELECT m.seq, m.conversation, m.customer, m.ts_ms,
-    m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') AS shown,
+    CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END AS shown,
     (SELECT ((x.ts_ms - :ds) << 32) + x.seq FROM messages x
      WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent'
        AND x.ts_ms >= m.ts_ms AND x.ts_ms < :he AND (x.ts_ms > m.ts_ms OR x.seq > m.seq)
      ORDER BY x.ts_ms, x.seq LIMIT 1) AS reply_key
   FROM messages m
   WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de /*share*/
-), b AS (
+), """
+_BURSTS_B = """b AS (
   SELECT conversation, customer, min(ts_ms) AS start_ms, seq, count(*) AS n, sum(shown) AS shown, reply_key
   FROM d GROUP BY coalesce(reply_key, conversation)
 )
+"""
+_BURSTS_B_PG = """b AS (
+  SELECT DISTINCT ON (reply_key, unanswered) conversation, customer, ts_ms AS start_ms, seq, n,
+    burst_shown AS shown, reply_key
+  FROM (SELECT d.*, CASE WHEN reply_key IS NULL THEN conversation END AS unanswered,
+          count(*) OVER w AS n, sum(d.shown) OVER w AS burst_shown
+        FROM d WINDOW w AS (PARTITION BY reply_key, CASE WHEN reply_key IS NULL THEN conversation END)) g
+  ORDER BY reply_key, unanswered, ts_ms, seq
+)
+"""
+_BURSTS_INSERT = """
 INSERT INTO temp.kpi_bursts
   (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
 SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
@@ -157,15 +173,21 @@ SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
   :ds + (b.reply_key >> 32) - b.start_ms,
   0,
   1,
-  b.reply_key IS NULL OR :ds + (b.reply_key >> 32) - b.start_ms > :slow,
+  CASE WHEN b.reply_key IS NULL OR :ds + (b.reply_key >> 32) - b.start_ms > :slow THEN 1 ELSE 0 END,
   0
 FROM b
 """
+_BURSTS = _BURSTS_D + _BURSTS_B + _BURSTS_INSERT
+_BURSTS_PG = _BURSTS_D + _BURSTS_B_PG + _BURSTS_INSERT
 
 # `first`: the burst holding the conversation's first customer message of the day (首次响应).
 _FIRSTS = """
 UPDATE temp.kpi_bursts SET first = 1 WHERE rowid IN (
-  SELECT id FROM (SELECT rowid AS id, min(start_ms) FROM temp.kpi_bursts GROUP BY conversation))
+  SELECT id FROM (SELECT rowid AS id, min(start_ms) FROM temp.kpi_bursts GROUP BY conversation) AS f)
+"""
+_FIRSTS_PG = """
+UPDATE kpi_bursts SET first = 1 WHERE ctid IN (
+  SELECT DISTINCT ON (conversation) ctid FROM kpi_bursts ORDER BY conversation, start_ms, seq)
 """
 
 # A conversation's first burst of the day may continue one begun the day before: the last message
@@ -173,7 +195,7 @@ UPDATE temp.kpi_bursts SET first = 1 WHERE rowid IN (
 # `carried`: its messages count today, its response belongs to the day it started.
 _CARRIED = """
 UPDATE temp.kpi_bursts SET carried = 1, counted = 0, slow = 0
-WHERE first
+WHERE first = 1
   AND coalesce((
     SELECT x.sender FROM messages x INDEXED BY messages_conversation_ts
     WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.ts_ms < :ds
@@ -196,7 +218,7 @@ SELECT o.customer,
     WHERE x.shop = o.shop AND x.customer = o.customer AND x.sender = 'agent' AND x.ts_ms < o.created_ms
     ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
   o.created_ms,
-  o.paid_ms IS NOT NULL AND o.paid_ms <= :now,
+  CASE WHEN o.paid_ms IS NOT NULL AND o.paid_ms <= :now THEN 1 ELSE 0 END,
   CAST(round(coalesce(o.paid_amount, o.amount, 0) * 100) AS INTEGER)
 FROM orders o
 WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he
@@ -207,24 +229,26 @@ WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he
 # that message, before the horizon), 付款 (that order paid by now), 询单销售额 (those payments).
 _PAIRS = """
 WITH pairs AS MATERIALIZED (
-  SELECT owner, customer, sum(n) AS msgs, sum(shown) AS shown, min(start_ms) AS t0, count(wait_ms) > 0 AS served,
-    sum(counted) AS bursts, count(CASE WHEN counted THEN wait_ms END) AS responses,
-    sum(CASE WHEN counted THEN wait_ms END) AS response_ms, sum(slow) AS slow,
-    count(CASE WHEN first THEN wait_ms END) AS firsts, sum(CASE WHEN first THEN wait_ms END) AS first_ms
+  SELECT owner, customer, sum(n) AS msgs, sum(shown) AS shown, min(start_ms) AS t0,
+    CASE WHEN count(wait_ms) > 0 THEN 1 ELSE 0 END AS served,
+    sum(counted) AS bursts, count(CASE WHEN counted = 1 THEN wait_ms END) AS responses,
+    sum(CASE WHEN counted = 1 THEN wait_ms END) AS response_ms, sum(slow) AS slow,
+    count(CASE WHEN first = 1 THEN wait_ms END) AS firsts, sum(CASE WHEN first = 1 THEN wait_ms END) AS first_ms
   FROM temp.kpi_bursts GROUP BY owner, customer
 ), inquiries AS MATERIALIZED (
   SELECT p.*,
-    NOT EXISTS (SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0)
-      AS inquiry
+    CASE WHEN NOT EXISTS (
+      SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0
+    ) THEN 1 ELSE 0 END AS inquiry
   FROM pairs p
 ), funnel AS (
   SELECT p.*,
-    p.inquiry AND EXISTS (
+    CASE WHEN p.inquiry = 1 AND EXISTS (
       SELECT 1 FROM temp.kpi_orders c WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
-    ) AS ordered,
-    CASE WHEN p.inquiry THEN (
+    ) THEN 1 ELSE 0 END AS ordered,
+    CASE WHEN p.inquiry = 1 THEN (
       SELECT sum(c.cents) FROM temp.kpi_orders c
-      WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid
+      WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid = 1
     ) END AS paid_cents
   FROM inquiries p
 )
@@ -246,7 +270,7 @@ def _histogram_sql() -> str:
             terms.append(f"wait_ms <= {low}")
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(terms)})")
     counts.append("count(*) FILTER (WHERE wait_ms IS NULL)")
-    return f"SELECT {', '.join(counts)} FROM temp.kpi_bursts WHERE counted"
+    return f"SELECT {', '.join(counts)} FROM temp.kpi_bursts WHERE counted = 1"
 
 
 _HISTOGRAM = _histogram_sql()
@@ -256,7 +280,7 @@ SELECT b.owner, b.conversation, b.customer, b.start_ms, m.text,
   CASE WHEN b.reply_key IS NOT NULL THEN :ds + (b.reply_key >> 32) - b.start_ms END AS wait,
   (SELECT r.text FROM messages r WHERE r.seq = b.reply_key & 4294967295) AS reply
 FROM temp.kpi_bursts b JOIN messages m ON m.seq = b.seq
-WHERE b.slow
+WHERE b.slow = 1
 ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms LIMIT :limit
 """
 
@@ -297,10 +321,10 @@ SELECT coalesce(f.agent, (
     WHERE x.shop = :shop AND x.conversation = f.conversation AND x.sender = 'agent' AND x.ts_ms <= f.ts_ms
     ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
   count(*),
-  sum(EXISTS (
+  sum(CASE WHEN EXISTS (
     SELECT 1 FROM messages x
     WHERE x.shop = :shop AND x.conversation = f.conversation AND x.sender = 'customer'
-      AND x.ts_ms > f.ts_ms AND x.ts_ms <= f.ts_ms + :recovery))
+      AND x.ts_ms > f.ts_ms AND x.ts_ms <= f.ts_ms + :recovery) THEN 1 ELSE 0 END)
 FROM messages f
 WHERE f.shop = :shop AND f.sender = 'auto' AND f.ts_ms >= :ds AND f.ts_ms < :de AND f.followup_id IS NOT NULL
 GROUP BY 1
@@ -331,12 +355,12 @@ _TEMP_TABLES = """
 DROP TABLE IF EXISTS temp.kpi_bursts;
 DROP TABLE IF EXISTS temp.kpi_orders;
 CREATE TEMP TABLE kpi_bursts (
-  conversation TEXT NOT NULL, customer TEXT NOT NULL, start_ms INTEGER NOT NULL, seq INTEGER NOT NULL,
-  n INTEGER NOT NULL, shown INTEGER NOT NULL, owner TEXT NOT NULL, reply_key INTEGER, wait_ms INTEGER,
+  conversation TEXT NOT NULL, customer TEXT NOT NULL, start_ms BIGINT NOT NULL, seq BIGINT NOT NULL,
+  n BIGINT NOT NULL, shown BIGINT NOT NULL, owner TEXT NOT NULL, reply_key BIGINT, wait_ms BIGINT,
   first INTEGER NOT NULL, counted INTEGER NOT NULL, slow INTEGER NOT NULL, carried INTEGER NOT NULL);
 CREATE TEMP TABLE kpi_orders (
-  customer TEXT NOT NULL, agent TEXT NOT NULL, created_ms INTEGER NOT NULL, paid INTEGER NOT NULL,
-  cents INTEGER NOT NULL);
+  customer TEXT NOT NULL, agent TEXT NOT NULL, created_ms BIGINT NOT NULL, paid INTEGER NOT NULL,
+  cents BIGINT NOT NULL);
 """
 _DROP_TEMP = "DROP TABLE temp.kpi_bursts; DROP TABLE temp.kpi_orders;"
 
@@ -405,8 +429,9 @@ def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
     conn.execute("PRAGMA temp_store = FILE")
     conn.executescript(_TEMP_TABLES)
     try:
-        conn.execute(_BURSTS.replace("/*share*/", _share_sql(p)), p)
-        conn.execute(_FIRSTS)
+        postgres = store.dialect(conn) == "postgresql"
+        conn.execute((_BURSTS_PG if postgres else _BURSTS).replace("/*share*/", _share_sql(p)), p)
+        conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
         conn.execute(_CREDITED, p)
         conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
@@ -499,6 +524,8 @@ def _quality(conn: sqlite3.Connection, p: dict[str, Any], out: DayFigures) -> No
 
 def _short_index(conn: sqlite3.Connection, sql: str) -> str:
     """`sql` as is, or without its INDEXED BY where the partial index is missing or differs (it then scans)."""
+    if store.dialect(conn) == "postgresql":
+        return sql  # no index hints there: the planner picks the partial index itself
     row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'messages_kpi_short'").fetchone()
     return sql if row and SHORT_REPLY_SQL in row[0] else sql.replace(" INDEXED BY messages_kpi_short", "")
 

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -73,7 +72,7 @@ class _Agent:
 
 
 def simulate(
-    db_path: Path | str,
+    db_path: store.Location | str,
     day: date,
     agents: int,
     customers: int,
@@ -139,6 +138,8 @@ def simulate(
                 batch.append((raw, ann))
             writer.write(batch)
             writer.finish()
+        if store.dialect(conn) == "postgresql":  # the bulk rows carry their own seq: move the identity past them
+            conn.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), (SELECT max(seq) FROM events))")
         with store.transaction(conn):
             if not skip_backfill(conn, first_seq):
                 log.warning("the follow-up timers had not applied every earlier event: a restart replays this day too")

@@ -6,7 +6,6 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from assistant import store
@@ -31,7 +30,7 @@ def load_matcher(config: Config) -> Matcher:
 class SuggestionEngine:
     """Suggestions and customer types for messages, with conversation context and per-shop adoption."""
 
-    def __init__(self, config: Config, matcher: Matcher, conversations: Conversations, db_path: Path) -> None:
+    def __init__(self, config: Config, matcher: Matcher, conversations: Conversations, db_path: store.Location) -> None:
         self.config = config
         self.matcher = matcher
         self.conversations = conversations
@@ -137,7 +136,7 @@ class SuggestionEngine:
         """Annotator: suggestions and customer type for a customer message, logged with it."""
         if not event.is_customer_message:
             return None
-        state = self.conversations.get(event.shop, event.conversation)
+        state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, event.text or "", event.item)
         suggestions, kind = self.compute(
             event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer, item=item

@@ -6,11 +6,11 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Template
 
+from assistant import store
 from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, FACT, SIZE, Answer, Fact, answers
 from assistant.catalog.focus import ItemFocus
 from assistant.catalog.links import item_in
@@ -62,7 +62,7 @@ def item_variables(item: Item) -> dict[str, Any]:
 class ItemAnswers:
     """The conversations' items, the catalog they are read from, and the wording of the catalog's answers."""
 
-    def __init__(self, settings: CatalogConfig, db_path: Path) -> None:
+    def __init__(self, settings: CatalogConfig, db_path: store.Location) -> None:
         self.catalog = Catalog(db_path)
         self.focus = ItemFocus(db_path)
         self.templates = compile_templates(settings)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from assistant import store
 from assistant.bus import Bus
 from assistant.config import Config
 from assistant.live import LiveFeed
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)
-DB_PATH = web.AppKey("db_path", Path)
+DB_PATH: web.AppKey[store.Location] = web.AppKey("db_path")  # the log: an SQLite file or a PostgreSQL database
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor")
 BUS = web.AppKey("bus", Bus)

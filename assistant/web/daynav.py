@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 from assistant import store
@@ -14,9 +13,9 @@ from assistant.config import Config
 from assistant.kpi.queries import latest_message_ms
 
 
-def latest_day(config: Config, db_path: Path, shop: str | None = None) -> date | None:
+def latest_day(config: Config, db_path: store.Location, shop: str | None = None) -> date | None:
     """The shop-local day of the newest logged message (runs in a thread); None when the log is empty."""
-    if not db_path.exists():
+    if not store.exists(db_path):
         return None
     with closing(store.connect(db_path, readonly=True)) as conn:
         ms = latest_message_ms(conn, shop)

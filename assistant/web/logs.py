@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from assistant import store
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
@@ -156,7 +156,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
 
 
 def build_page(
-    config: Config, db_path: Path, day: date | None, shop: str | None, filters: Filters, masked: bool
+    config: Config, db_path: store.Location, day: date | None, shop: str | None, filters: Filters, masked: bool
 ) -> Page:
     """Read the day (None: the latest with data) and keep one page of the conversations that pass the filters.
 

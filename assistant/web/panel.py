@@ -214,7 +214,7 @@ async def post_demo(request: web.Request) -> web.Response:
     return await _ingest_one(request, raw)
 
 
-def _holds_real_events(path: Path, shop: str, conversation: str) -> bool:
+def _holds_real_events(path: store.Location, shop: str, conversation: str) -> bool:
     try:
         conn = store.connect(path, readonly=True)
     except sqlite3.OperationalError:  # no database yet

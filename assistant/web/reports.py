@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -78,7 +77,7 @@ class Loaded:
     latest: date | None
 
 
-def _reports(config: Config, path: Path, q: ReportQuery) -> Loaded:
+def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     """Runs in a thread: the SQL on read-only connections."""
     latest = latest_day(config, path, q.shop)
     first = q.first or default_day(config, latest)

@@ -1,0 +1,232 @@
+"""Live updates across instances sharing one PostgreSQL database: a journal table and LISTEN/NOTIFY.
+
+Each logged event gets a `live_journal` row in its own transaction (`record`, with a NOTIFY delivered
+at the COMMIT), so even the events of an instance killed right after acknowledging them reach the
+others; follow-up lines are journaled as they are published. Every instance LISTENs, reads the rows
+after the last it saw and publishes the others' on its own bus (a conversation card built here, from
+the shared log), so a panel connected to any instance sees events posted to any other. A lost
+connection is reopened and reading resumes from the last row seen: nothing written meanwhile is
+skipped. Rows older than `KEEP_MS` are pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from assistant import pg
+from assistant.bus import Bus, Subscription, Update
+from assistant.store import Written
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "assistant_live"
+KINDS = frozenset({"message", "followup"})
+KEEP_MS = 15 * 60_000  # the journal keeps this much: enough for any instance to catch up after a blip
+RECONNECT_S = 1.0
+BATCH = 500
+GAP_S = 5.0  # an id missing this long among ones read was rolled back, not slow
+
+
+class Relay:
+    """Journal and LISTEN/NOTIFY between the instances of one database (PostgreSQL only)."""
+
+    def __init__(
+        self,
+        location: pg.Location,
+        bus: Bus,
+        *,
+        snapshot: Callable[[str, str], dict[str, Any]] | None = None,
+        on_remote: Callable[[Update], None] | None = None,
+        watched: Callable[[], bool] | None = None,
+    ) -> None:
+        self.location = location
+        self.bus = bus
+        self.snapshot = snapshot  # a conversation's card, as the Publisher builds it (None: the row's payload)
+        self.origin = secrets.token_hex(8)  # this process: its own rows are not published twice
+        self.on_remote = on_remote  # e.g. drop a cached conversation state another instance changed
+        # Whether any panel is connected here: with none, no card is built for the others' events.
+        self.watched = watched
+        # Rows up to `floor` are all read; above it, the ids read so far. Ids are taken at INSERT and
+        # committed in any order, so a gap may be a row still being written: it is waited for a while.
+        self.floor = 0
+        self.seen: set[int] = set()
+        self._gap_since: float | None = None
+        self.received = 0
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listening = asyncio.Event()
+        self._out: psycopg.AsyncConnection[Any] | None = None  # the journal writer's connection
+
+    async def start(self) -> None:
+        """Start from the journal's current end: what this instance shows starts now (panels get snapshots)."""
+        async with await self._connect() as conn:
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM live_journal")
+            row = await cur.fetchone()
+            self.floor = int(row[0]) if row else 0
+        # Events are journaled with their transaction (`record`); the bus brings the follow-up lines.
+        self._subscription = self.bus.subscribe(lambda u: u.kind == "followup" and not u.remote, maxsize=20_000)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._write(self._subscription), name="relay-write"),
+            loop.create_task(self._listen(), name="relay-listen"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("relay task failed")
+        if self._subscription is not None:
+            self._subscription.close()
+
+    async def _connect(self, role: str = "journal") -> psycopg.AsyncConnection[Any]:
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": f"cs-assistant-{role}"}
+        if self.location.password is not None:
+            kwargs["password"] = self.location.password
+        return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)
+
+    # ---- out: this instance's updates -------------------------------------------------------------
+
+    def record(self, conn: Any, written: Written) -> None:
+        """Recorder (inside the event's transaction): journal the event; NOTIFY goes out at the COMMIT."""
+        event = written.event
+        payload = _json({"event_id": event.id, "event_type": event.type})
+        conn.execute(
+            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+            " VALUES (?, 'message', ?, ?, ?, ?, ?)",
+            (self.origin, event.shop, event.conversation, event.agent, payload, int(time.time() * 1000)),
+        )
+        conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))  # one per transaction and origin
+
+    async def _write(self, subscription: Subscription) -> None:
+        try:
+            await self._write_batches(subscription)
+        finally:
+            if self._out is not None:
+                await self._out.close()
+
+    async def _write_batches(self, subscription: Subscription) -> None:
+        pending: list[Update] = []
+        pruned_ms = 0
+        while True:
+            if not pending:
+                pending.append(await subscription.get())
+            while len(pending) < BATCH and not subscription.queue.empty():
+                pending.append(subscription.queue.get_nowait())
+            try:
+                if self._out is None or self._out.closed:
+                    self._out = await self._connect()
+                conn = self._out
+                now = int(time.time() * 1000)
+                async with conn.transaction():
+                    async with conn.cursor() as cur:
+                        await cur.executemany(
+                            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                            [
+                                (self.origin, u.kind, u.shop, u.conversation, u.agent, _json(u.payload), now)
+                                for u in pending
+                            ],
+                        )
+                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.origin))
+                    if now - pruned_ms > 60_000:
+                        await conn.execute("DELETE FROM live_journal WHERE created_ms < %s", (now - KEEP_MS,))
+                        pruned_ms = now
+                pending = []
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live journal write failed (%s); retrying", exc)
+                if self._out is not None:
+                    await self._out.close()
+                self._out = None
+                await asyncio.sleep(RECONNECT_S)
+
+    # ---- in: the other instances' updates ---------------------------------------------------------
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await self._connect("listen") as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await self._catch_up(conn)  # rows written while not listening
+                    self.listening.set()
+                    while True:
+                        # Read after each notification (and every few seconds: a gap waited for).
+                        async for _ in conn.notifies(timeout=GAP_S, stop_after=1):
+                            pass
+                        await self._catch_up(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.listening.clear()
+                log.warning("live journal listener lost its connection (%s); reconnecting", exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        while True:
+            cur = await conn.execute(
+                "SELECT id, origin, kind, shop, conversation, agent, payload FROM live_journal"
+                " WHERE id > %s AND NOT (id = ANY(%s::bigint[])) ORDER BY id LIMIT %s",
+                (self.floor, list(self.seen), BATCH),
+            )
+            rows = await cur.fetchall()
+            for id_, origin, kind, shop, conversation, agent, payload in rows:
+                self.seen.add(int(id_))
+                if origin == self.origin:
+                    continue
+                update = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
+                self.received += 1
+                if self.on_remote is not None:
+                    try:
+                        self.on_remote(update)
+                    except Exception:
+                        log.exception("remote update listener failed")
+                if kind == "message" and self.snapshot is not None:
+                    if self.watched is not None and not self.watched():
+                        continue
+                    try:
+                        card = self.snapshot(shop, conversation)
+                    except Exception:
+                        log.exception("card of %s/%s not built", shop, conversation)
+                        continue
+                    update = Update(
+                        kind, shop, conversation, card.get("agent"), {**card, **update.payload}, remote=True
+                    )
+                self.bus.publish(update)
+            self._advance()
+            if len(rows) < BATCH:
+                return
+
+    def _advance(self) -> None:
+        """Move the floor over the ids read; over a gap only once it has stayed open for GAP_S."""
+        while self.floor + 1 in self.seen:
+            self.floor += 1
+            self.seen.discard(self.floor)
+        if not self.seen:
+            self._gap_since = None
+            return
+        now = time.monotonic()
+        if self._gap_since is None:
+            self._gap_since = now
+        elif now - self._gap_since > GAP_S:  # a rolled-back insert: its id never appears
+            self.floor = min(self.seen) - 1
+            self._gap_since = None
+            self._advance()
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)

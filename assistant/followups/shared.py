@@ -1,0 +1,130 @@
+"""Follow-ups when several instances share one PostgreSQL database: each idle period fires exactly once.
+
+Any instance may receive any event, so the timers table, not an instance's memory, is the truth:
+- an event's effect on its conversation's timer is written in the event's own transaction (`record`),
+  so nothing an instance acknowledged is lost when it is killed;
+- the instance whose memory holds a due timer claims its row with `SELECT … FOR UPDATE SKIP LOCKED`
+  before deciding (`claim`); the row, changed in the same transaction, tells any other instance that
+  the period is handled (a follow-up's id, its idempotency key, is the same on every instance);
+- every `lease_s / 4` each instance loads the rows left armed `lease_s` past their deadline (their
+  instance died or lost them) and the deliveries left pending that long, and takes them over (`sweep`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from functools import partial
+from typing import TYPE_CHECKING, Literal
+
+from assistant.followups import store as followup_store
+from assistant.followups.policy import event_time, is_stale
+from assistant.followups.store import TimerRow
+from assistant.followups.timers import Due
+from assistant.store import Written
+
+if TYPE_CHECKING:
+    from assistant.followups.service import FollowupService
+
+log = logging.getLogger(__name__)
+
+Claim = Literal["mine", "busy", "elsewhere"]
+
+
+class SharedTimers:
+    """The database side of one instance among several: write-through, claims, take-overs."""
+
+    def __init__(self, service: FollowupService, lease_s: float) -> None:
+        self.service = service
+        self.lease_ms = int(lease_s * 1000)
+        self.taken_over = 0  # timers and deliveries this instance took over from others
+
+    def record(self, conn: sqlite3.Connection, written: Written) -> None:
+        """Recorder (inside the event's transaction): arm or cancel the conversation's timer row."""
+        event, seq = written.event, written.seq
+        service = self.service
+        if seq is None or not service.settings.enabled or service.policy.max_per_idle < 1:
+            return
+        now = service.clock.now_ms()
+        at_ms = event_time(event.ts_ms, now, service.policy)
+        key = (event.shop, event.conversation)
+        if event.type == "conversation_closed" or (event.type == "message" and event.sender == "customer"):
+            reason = "closed" if event.type == "conversation_closed" else "customer_replied"
+            followup_store.cancel_timers(conn, [(event.shop, event.conversation, seq, at_ms, reason)], now)
+        elif event.type == "message" and event.sender == "agent" and event.followup_id is None:
+            if service.is_echo(key, event.text) or is_stale(at_ms, now, service.policy):
+                return
+            ended = conn.execute(
+                "SELECT 1 FROM conversations WHERE shop = ? AND conversation = ?"
+                " AND (coalesce(last_customer_ms, 0) > ? OR coalesce(closed_ms, 0) > ?)",
+                (event.shop, event.conversation, at_ms, at_ms),
+            ).fetchone()
+            if ended is not None:
+                return  # a customer message or closure stamped later is logged: this period is already over
+            row = TimerRow(event.shop, event.conversation, seq, at_ms, at_ms + service.policy.idle_ms, 0, event.agent)
+            followup_store.save_timers(conn, [row], now)  # never over a later-stamped period
+
+    def claim(self, conn: sqlite3.Connection, due: Due) -> Claim:
+        """Lock the timer row of a due timer: "mine" to fire it, "busy" (another instance is firing it
+        now: try again later), "elsewhere" (already fired, cancelled or replaced: nothing to do here)."""
+        row = conn.execute(
+            "SELECT armed_seq, fired, state FROM timers WHERE shop = ? AND conversation = ? FOR UPDATE SKIP LOCKED",
+            due.key,
+        ).fetchone()
+        if row is None:
+            return "busy"
+        if (row[0], row[1], row[2]) != (due.armed_seq, due.fired, "armed"):
+            return "elsewhere"
+        return "mine"
+
+    async def run(self) -> None:
+        """Take over, every quarter lease, what other instances left behind."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("taking over follow-ups left by other instances failed; trying again")
+            await asyncio.sleep(self.lease_ms / 4000)  # real time: the lease is counted on the shared clock
+
+    async def sweep(self) -> None:
+        service = self.service
+        now = service.clock.now_ms()
+        overdue_before = now - self.lease_ms
+
+        def load(conn: sqlite3.Connection) -> tuple[list[TimerRow], list[str]]:
+            rows = [
+                followup_store.timer_from_row(r)
+                for r in conn.execute(
+                    "SELECT * FROM timers WHERE state = 'armed' AND due_ms <= ? ORDER BY due_ms LIMIT 1000",
+                    (overdue_before,),
+                )
+            ]
+            # A pending delivery untouched for a lease: its instance is gone. Touching it claims it.
+            stalled = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE followups SET updated_ms = ? WHERE id IN (SELECT id FROM followups"
+                    " WHERE state = 'pending' AND updated_ms <= ? ORDER BY updated_ms LIMIT 200"
+                    " FOR UPDATE SKIP LOCKED) RETURNING id",
+                    (now, overdue_before),
+                )
+            ]
+            return rows, stalled
+
+        rows, stalled = await service.writer.submit(load)
+        queue = service.timers.queue
+        fresh = [
+            r for r in rows if (t := queue.get((r.shop, r.conversation))) is None or t.stamp < (r.armed_ms, r.armed_seq)
+        ]
+        if fresh:
+            service.timers.load(fresh)
+        for followup_id in stalled:
+            f = await service.writer.submit(partial(followup_store.followup, followup_id=followup_id))
+            if f is not None and f.state == "pending":
+                service.deliverer.submit(f)  # a delivery already running here is not started twice
+        if fresh or stalled:
+            self.taken_over += len(fresh) + len(stalled)
+            log.info(
+                "took over %d overdue timers and %d stalled deliveries from other instances", len(fresh), len(stalled)
+            )

@@ -1,0 +1,394 @@
+"""PostgreSQL as the log's second backend: a connection that speaks the sqlite3 interface the code uses.
+
+The queries are written once, in SQLite's dialect; `translate` turns the few spellings that differ
+(placeholders, `INSERT OR IGNORE`, scalar min/max, `IS` between values, `INDEXED BY`, `temp.`) into
+PostgreSQL's. Rows read like `sqlite3.Row` (by name and by position), numbers and truth values come back
+as SQLite returns them (int, float, 0/1), and errors are raised as sqlite3's classes, so callers keep
+one code path. Statements that cannot be translated live beside their SQLite twins, chosen by `dialect`.
+Connections come from one psycopg_pool per database and mode; `close()` gives them back.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import errors
+from psycopg.adapt import Loader
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
+
+SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A PostgreSQL database: its URL (no password in it) and the password from the environment."""
+
+    url: str
+    password: str | None = field(default=None, repr=False, compare=True)
+
+    def __str__(self) -> str:  # what logs and error messages show: never the password
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.url)
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(SCHEMES)
+
+
+def has_password(url: str) -> bool:
+    """Whether a URL carries a password (secrets belong in environment variables, never in config)."""
+    return re.match(r"^[a-z]+://[^/@:]*:[^/@]*@", url) is not None or "password=" in url
+
+
+# ---- translation ---------------------------------------------------------------------------------
+
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_IS_VALUE = re.compile(r"\bIS\s+(?!NULL\b|NOT\b|TRUE\b|FALSE\b|DISTINCT\b)", re.I)
+_IS_NOT_VALUE = re.compile(r"\bIS\s+NOT\s+(?!NULL\b|TRUE\b|FALSE\b|DISTINCT\b)", re.I)
+_MINMAX = re.compile(r"\b(min|max)\s*\(", re.I)
+_SIMPLE = (
+    (re.compile(r"\bBEGIN\s+IMMEDIATE\b", re.I), "BEGIN"),
+    (re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I), ""),
+    (re.compile(r"\btemp\.(?=\w)", re.I), ""),
+    (re.compile(r"\bchar\s*\(", re.I), "chr("),
+    (re.compile(r"\binstr\s*\(", re.I), "strpos("),
+    (re.compile(r"\bAS\s+REAL\b", re.I), "AS DOUBLE PRECISION"),
+    (re.compile(r"\bAS\s+INTEGER\b\s*\)", re.I), "AS BIGINT)"),
+    (re.compile(r"json_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.I), r"(\1::jsonb ->> '\2')"),
+)
+_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """SQLite's spelling of a statement → PostgreSQL's (placeholders become psycopg's)."""
+    parts = _LITERAL.split(sql)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:  # a string literal: only psycopg's own escape
+            out.append(part.replace("%", "%%"))
+            continue
+        part = part.replace("%", "%%").replace("?", "%s")
+        part = _NAMED.sub(r"%(\1)s", part)
+        for pattern, repl in _SIMPLE:
+            part = pattern.sub(repl, part)
+        part = _IS_NOT_VALUE.sub("IS DISTINCT FROM ", part)
+        part = _IS_VALUE.sub("IS NOT DISTINCT FROM ", part)
+        out.append(part)
+    text = _scalar_minmax("".join(out))
+    if _OR_IGNORE.search(text):
+        text = _OR_IGNORE.sub("INSERT INTO", text)
+        found = _RETURNING.search(text)
+        if found:
+            text = text[: found.start()] + "ON CONFLICT DO NOTHING " + text[found.start() :]
+        else:
+            text = text.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
+    return text
+
+
+def _scalar_minmax(sql: str) -> str:
+    """min(a, b) and max(a, b) of SQLite (scalar, two or more arguments) → LEAST / GREATEST."""
+    pieces: list[str] = []
+    pos = 0
+    for found in _MINMAX.finditer(sql):
+        depth, commas, i = 0, 0, found.end() - 1
+        while i < len(sql):
+            ch = sql[i]
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif ch == "," and depth == 1:
+                commas += 1
+            elif ch == "'":
+                i = sql.index("'", i + 1)
+            i += 1
+        if commas:
+            pieces.append(sql[pos : found.start()])
+            pieces.append("LEAST(" if found.group(1).lower() == "min" else "GREATEST(")
+            pos = found.end()
+    pieces.append(sql[pos:])
+    return "".join(pieces)
+
+
+# ---- rows and values as SQLite gives them --------------------------------------------------------
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A result row read by position or by column name, like sqlite3.Row."""
+
+    _index: Mapping[str, int]
+
+    def __new__(cls, values: Iterable[Any], index: Mapping[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self._index[key])
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: Any) -> Any:
+    description = cursor.description or []
+    index = {column.name: i for i, column in enumerate(description)}
+
+    def make(values: Sequence[Any]) -> Row:
+        return Row(values, index)
+
+    return make
+
+
+class _NumericLoader(Loader):
+    """numeric (sum() of integers, avg()) as SQLite answers: int when whole in the text, else float."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        if "." in text or "e" in text.lower() or text in ("NaN", "Infinity", "-Infinity"):
+            return float(Decimal(text))
+        return int(text)
+
+
+class _BoolLoader(Loader):
+    """A truth value as SQLite's 0 or 1."""
+
+    def load(self, data: Any) -> int:
+        return 1 if bytes(data) == b"t" else 0
+
+
+# ---- errors as sqlite3's -------------------------------------------------------------------------
+
+BUSY_CODE = 5  # sqlite3's SQLITE_BUSY: the writer treats it as "another holds the lock, it passes"
+
+
+def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
+    message = f"{type(exc).__name__}: {str(exc).strip()}"
+    mapped: sqlite3.Error
+    if isinstance(exc, errors.IntegrityError):
+        mapped = sqlite3.IntegrityError(message)
+    elif isinstance(exc, errors.DataError):
+        mapped = sqlite3.DataError(message)
+    else:
+        mapped = sqlite3.OperationalError(message)
+    if isinstance(exc, errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure):
+        mapped.sqlite_errorcode = BUSY_CODE  # type: ignore[attr-defined]
+    return mapped
+
+
+# ---- the connection ------------------------------------------------------------------------------
+
+# Statements that tune SQLite alone; on PostgreSQL they have nothing to do.
+_SQLITE_ONLY = re.compile(r"^\s*PRAGMA\s+(cache_size|temp_store|synchronous|journal_mode|busy_timeout)\b", re.I)
+
+
+class Cursor:
+    """The result of one statement: rows by position or name, rowcount; lastrowid is not kept."""
+
+    lastrowid = None
+
+    def __init__(self, cursor: psycopg.Cursor[Any] | None) -> None:
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount if cursor is not None else -1
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description if self._cursor is not None else None
+
+    def fetchone(self) -> Any:
+        if self._cursor is None or self._cursor.description is None:
+            return None
+        return self._fetch(self._cursor.fetchone)
+
+    def fetchall(self) -> list[Any]:
+        if self._cursor is None or self._cursor.description is None:
+            return []
+        return list(self._fetch(self._cursor.fetchall))
+
+    def fetchmany(self, size: int = 100) -> list[Any]:
+        if self._cursor is None or self._cursor.description is None:
+            return []
+        return list(self._fetch(lambda: self._cursor.fetchmany(size)))  # type: ignore[union-attr]
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            rows = self.fetchmany(500)
+            if not rows:
+                return
+            yield from rows
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+    @staticmethod
+    def _fetch(fetch: Any) -> Any:
+        try:
+            return fetch()
+        except psycopg.Error as exc:
+            raise _as_sqlite(exc) from exc
+
+
+class Connection:
+    """One PostgreSQL connection behind sqlite3's interface (autocommit: BEGIN … COMMIT are explicit)."""
+
+    row_factory: Any = None  # rows always read by name and position
+
+    def __init__(self, conn: psycopg.Connection[Any], pool: ConnectionPool | None = None) -> None:
+        self.raw = conn
+        self._pool = pool
+        self.closed = False
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        if _SQLITE_ONLY.match(sql):
+            return Cursor(None)
+        cur = self.raw.cursor()
+        try:
+            cur.execute(translate(sql), params if params else None)
+        except psycopg.Error as exc:
+            cur.close()
+            raise _as_sqlite(exc) from exc
+        return Cursor(cur)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Cursor:
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(translate(sql), list(rows))
+        except psycopg.Error as exc:
+            cur.close()
+            raise _as_sqlite(exc) from exc
+        return Cursor(cur)
+
+    def executescript(self, script: str) -> None:
+        """Statements separated by semicolons, without parameters (as sqlite3's executescript)."""
+        try:
+            self.raw.execute(translate(script).replace("%%", "%").encode())
+        except psycopg.Error as exc:
+            raise _as_sqlite(exc) from exc
+
+    def cursor(self) -> _Statements:
+        """What `sqlite3.Connection.cursor()` gives the code: something to execute on (results are fetched whole)."""
+        return _Statements(self)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._pool is not None:
+            self._pool.putconn(self.raw)  # rolled back there if a transaction was left open
+        else:
+            self.raw.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.commit()
+        else:
+            self.rollback()
+
+
+class _Statements:
+    """A cursor as the code uses one: `execute` returns the rows; `row_factory` is ignored."""
+
+    row_factory: Any = None
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        return self._conn.execute(sql, params)
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True
+    conn.row_factory = _row_factory
+    conn.adapters.register_loader("numeric", _NumericLoader)
+    conn.adapters.register_loader("bool", _BoolLoader)
+
+
+def _kwargs(location: Location, readonly: bool, busy_timeout_s: float) -> dict[str, Any]:
+    # `readonly` only picks the pool: PostgreSQL refuses even temporary tables (the KPI queries' scratch
+    # space) in a read-only transaction, so readers are kept from writing by the code, not the session.
+    options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+    kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant"}
+    if location.password is not None:
+        kwargs["password"] = location.password
+    return kwargs
+
+
+def connect_direct(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
+    """A connection of its own (the writer's, a listener's): not from the pool."""
+    try:
+        raw = psycopg.connect(location.url, **_kwargs(location, readonly, busy_timeout_s))
+    except psycopg.Error as exc:
+        raise _as_sqlite(exc) from exc
+    _configure(raw)
+    return Connection(raw)
+
+
+_pools: dict[tuple[Location, bool, float], ConnectionPool] = {}
+_pools_lock = threading.Lock()
+POOL_SIZE = 8
+
+
+def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
+    """A pooled connection (readers open one per request); `close()` returns it to the pool."""
+    key = (location, readonly, busy_timeout_s)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = ConnectionPool(
+                location.url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                kwargs=_kwargs(location, readonly, busy_timeout_s),
+                configure=_configure,
+                open=True,
+                name="cs-assistant",
+            )
+            _pools[key] = pool
+    try:
+        raw = pool.getconn(timeout=max(busy_timeout_s, 5.0))
+    except psycopg.Error as exc:
+        raise _as_sqlite(exc) from exc
+    except Exception as exc:  # PoolTimeout: the server is down or every connection is busy
+        raise sqlite3.OperationalError(f"{location}: no connection available ({exc})") from exc
+    return Connection(raw, pool)
+
+
+def close_pools(location: Location | None = None) -> None:
+    """Close the pools (of one database, or all); the next `connect` opens a new one."""
+    with _pools_lock:
+        keys = [k for k in _pools if location is None or k[0] == location]
+        pools = [_pools.pop(k) for k in keys]
+    for pool in pools:
+        pool.close()

@@ -1,0 +1,199 @@
+"""Three real services on one PostgreSQL database: 5,000 events posted round-robin, one instance killed
+with SIGKILL midway. Every acknowledged event is logged exactly once, every conversation left idle gets
+exactly one follow-up, and a panel on a surviving instance receives the events posted to the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from assistant import pg, store
+from tests.followup_harness import Receiver
+from tests.helpers import ROOT, body_of, eventually
+from tests.pgcluster import Cluster
+from tests.service import Service
+from tests.test_live import sse_events
+
+pytestmark = pytest.mark.slow
+
+OUT_SECRET = "scale-outbound-secret"
+IDLE_S = 8
+LEASE_S = 4
+CONVERSATIONS = 500
+PER_CONVERSATION = 10  # 5,000 events
+WATCHED_AGENT = "小美"  # the panel follows this agent's conversations (every seventh)
+
+
+def write_config(tmp_path: Path, receiver_url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[phrases]
+path = "{ROOT / "phrases"}"
+
+[followups]
+idle_seconds = {IDLE_S}
+late_grace_s = 600
+mode = "send"
+backoff_base_s = 0.2
+backoff_max_s = 1
+delivery_timeout_s = 2
+lease_s = {LEASE_S}
+
+[hooks]
+enabled = ["webhook_out"]
+
+[hooks.webhook_out]
+url = "{receiver_url}"
+timeout_s = 2
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def conversation_events(n: int, start_ms: int) -> list[dict[str, Any]]:
+    """One conversation: customer and agent in turn; every fifth ends with the customer (not idle)."""
+    agent = WATCHED_AGENT if n % 7 == 0 else f"客服{n % 5}"
+    events = []
+    for i in range(PER_CONVERSATION):
+        customer_turn = i % 2 == 0 if n % 5 else i % 2 == 1
+        events.append(
+            {
+                "id": f"scale-{n}-{i}", "type": "message", "ts": start_ms + i * 10, "shop": "shop1",
+                "conversation": f"c{n}", "customer": f"buyer{n}", "agent": agent,
+                "sender": "customer" if customer_turn else "agent",
+                "text": "在吗，这个什么时候发货" if customer_turn else "亲，今天下单今天就发货哦",
+            }
+        )  # fmt: skip
+    return events
+
+
+def idle(n: int) -> bool:
+    return n % 5 != 0  # its last event is the agent's
+
+
+class Poster:
+    """Posts events round-robin over the instances; an instance that is down is skipped (as a load
+    balancer retries), so only events answered 200 count as acknowledged."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+        self.down: set[int] = set()
+        self.acknowledged: dict[str, int] = {}  # event id → the instance that answered 200
+        self.turn = 0
+
+    async def post(self, session: aiohttp.ClientSession, event: dict[str, Any]) -> None:
+        self.turn += 1
+        for attempt in range(len(self.services) * 3):
+            index = (self.turn + attempt) % len(self.services)
+            if index in self.down:
+                continue
+            try:
+                async with session.post(f"{self.services[index].url}/v1/events", data=body_of(event)) as resp:
+                    if resp.status == 200:
+                        self.acknowledged[event["id"]] = index
+                        return
+            except (aiohttp.ClientError, OSError):
+                continue
+        raise AssertionError(f"no instance took {event['id']}")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver(secret=OUT_SECRET).start()
+    yield r
+    await r.close()
+
+
+async def test_scaling_three_instances_one_killed_midway(
+    tmp_path: Path, pg_cluster: Cluster, receiver: Receiver
+) -> None:
+    db = pg_cluster.database("scale")
+    config = write_config(tmp_path, receiver.url)
+    env = {"ASSISTANT_OUTBOUND_SECRET": OUT_SECRET}
+    services = [Service(config, db, env=env, log_dir=tmp_path) for _ in range(3)]
+    try:
+        for service in services:
+            await service.start(timeout=40)
+        poster = Poster(services)
+        seen_on_panel: set[str] = set()
+        async with aiohttp.ClientSession() as session:
+            panel = await session.get(f"{services[2].url}/v1/stream?agent={WATCHED_AGENT}", timeout=None)
+            assert panel.status == 200
+
+            async def read_panel() -> None:
+                async for e in sse_events(panel):
+                    if e.event == "conversation":
+                        seen_on_panel.add(e.data["payload"]["event_id"])
+
+            reading = asyncio.create_task(read_panel())
+            started: dict[int, int] = {}
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(CONVERSATIONS):
+                queue.put_nowait(n)
+
+            async def worker() -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    started[n] = int(time.time() * 1000)  # stamped as it happens: the idle clock starts now
+                    for event in conversation_events(n, started[n]):
+                        await poster.post(session, event)
+                    if n == CONVERSATIONS // 2 and 1 not in poster.down:
+                        services[1].kill()  # SIGKILL midway; its events from now go to the others
+                        poster.down.add(1)
+
+            await asyncio.gather(*(worker() for _ in range(12)))
+            # Every conversation's last event was posted within moments; follow-ups are due IDLE_S later,
+            # and those of the killed instance once their lease has run out.
+            idle_ids = {f"c{n}" for n in range(CONVERSATIONS) if idle(n)}
+
+            def delivered() -> set[str]:
+                return {r["json"]["conversation"] for r in receiver.requests}
+
+            await eventually(lambda: delivered() >= idle_ids, timeout=IDLE_S + LEASE_S * 6 + 60)
+            watched = {e["id"] for n in range(0, CONVERSATIONS, 7) for e in conversation_events(n, started[n])}
+            expected_on_panel = watched & set(poster.acknowledged)
+            await eventually(lambda: expected_on_panel <= seen_on_panel, timeout=30)
+            reading.cancel()
+            panel.close()
+        # Nothing more is due: the two survivors settle with no armed timer and nothing pending.
+        conn = store.connect(db)
+        try:
+
+            def settled() -> bool:
+                armed = conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0]
+                pending = conn.execute("SELECT count(*) FROM followups WHERE state = 'pending'").fetchone()[0]
+                return armed == 0 and pending == 0
+
+            await eventually(settled, timeout=30)
+            logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
+            followups = conn.execute("SELECT conversation, state FROM followups").fetchall()
+        finally:
+            conn.close()
+    finally:
+        for service in services:
+            service.stop()
+        pg.close_pools(db)
+    # Every acknowledged event exactly once (and all 5,000 were acknowledged by some instance).
+    assert len(poster.acknowledged) == CONVERSATIONS * PER_CONVERSATION
+    assert set(logged) == set(poster.acknowledged) and max(logged.values()) == 1
+    # Exactly one follow-up per idle conversation, none for the others; the receiver may see a delivery
+    # again only with the same idempotency key (a take-over after the kill), never a second follow-up.
+    per_conversation = Counter(conversation for conversation, _ in followups)
+    assert set(per_conversation) == idle_ids and set(per_conversation.values()) == {1}
+    assert {state for _, state in followups} == {"sent"}
+    keys_per_conversation: dict[str, set[str]] = {}
+    for r in receiver.requests:
+        keys_per_conversation.setdefault(r["json"]["conversation"], set()).add(r["headers"]["Idempotency-Key"])
+    assert {c: len(k) for c, k in keys_per_conversation.items() if len(k) != 1} == {}
+    # The panel on instance 2 saw the watched conversations' events posted to instances 0 and 1 too.
+    by_instance = Counter(poster.acknowledged[i] for i in expected_on_panel)
+    assert by_instance[0] > 0 and by_instance[1] > 0 and by_instance[2] > 0

@@ -61,7 +61,13 @@ def fingerprint(library: Library) -> str:
         "examples": [[list(e.labels), e.text] for e in library.examples],
         "intents": {i: [s.strong, s.keywords, s.weak, s.whole, s.patterns] for i, s in sorted(library.intents.items())},
         "words": [library.words.free, sorted(library.words.exclusions.items())],
-        "clauses": [library.clauses.cards, library.clauses.openers, library.clauses.closers, library.clauses.social],
+        "clauses": [
+            library.clauses.cards,
+            library.clauses.openers,
+            library.clauses.closers,
+            library.clauses.social,
+            library.clauses.intensifiers,
+        ],
         "normalization": [
             sorted(library.normalization.synonyms.items()),
             sorted(library.normalization.traditional.items()),

@@ -276,8 +276,9 @@ class Matcher:
         confidences, none = self._confidences(reading)
         intents = self._rerank(confidences, context)
         ranked = sorted(((c, i) for i, c in intents.items() if i in self._by_intent), reverse=True)
-        # Silent when no intent is likely enough, or when fitting no intent at all is likelier still.
-        if not ranked or ranked[0][0] < self.min_confidence or none > ranked[0][0]:
+        # Silent when no intent is likely enough, or when fitting no intent at all is likelier than all the
+        # intents the suggestions would show together: an agent is helped by a right answer among three.
+        if not ranked or ranked[0][0] < self.min_confidence:
             return []
         top = ranked[0][0]
         if self.scorer is not None:
@@ -286,6 +287,8 @@ class Matcher:
             floor = max(0.5 * self.min_confidence, ALTERNATE_RATIO * top)
             alternates = [i for c, i in ranked[1:3] if c >= floor]
         alternates = alternates[: max(0, self.k - 1)]
+        if none > top + sum(intents[i] for i in alternates):
+            return []
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()

@@ -49,12 +49,10 @@ def features(
     if len(compact) > MAX_FEATURE_CHARS:  # a long message: its head and tail say what it is about
         compact = compact[: MAX_FEATURE_CHARS * 2 // 3] + compact[-(MAX_FEATURE_CHARS // 3) :]
     padded = f"^{compact}$"
-    grams: dict[str, None] = {}
-    for n in (1, 2, 3):
+    grams: dict[str, None] = {"c" + char: None for char in compact if char not in FUNCTION_CHARS}
+    for n in (2, 3):
         for i in range(len(padded) - n + 1):
-            gram = padded[i : i + n]
-            if gram != "^" and gram != "$" and gram not in FUNCTION_CHARS:
-                grams["c" + gram] = None
+            grams["c" + padded[i : i + n]] = None
     tokens = analysis.tokens
     for token in tokens:
         if token not in FUNCTION_CHARS:

@@ -118,3 +118,12 @@ def test_shipped_library_reads_a_greeting_and_a_question_by_the_question(shipped
         ("谢谢你 那赠品什么时候寄", "gift"),
     ):
         assert shipped_matcher.suggest(text)[0].intent == intent, text
+
+
+def test_a_greeting_before_and_thanks_after_the_question_are_told_apart(shipped_matcher: Matcher) -> None:
+    before = set(shipped_matcher.read("你好，发票怎么开").features.names)
+    after = set(shipped_matcher.read("发票怎么开 谢谢").features.names)
+    alone = set(shipped_matcher.read("发票怎么开").features.names)
+    assert "xopener" in before and "xcloser" not in before
+    assert "xcloser" in after and "xopener" not in after
+    assert not alone & {"xopener", "xcloser"}

@@ -175,8 +175,15 @@ class Matcher:
         message = self.splitter.split(_clip(text))
         analysis = self.normalizer.analyze_folded(message.focus)
         keyword, words = self.keywords.scores(analysis, message.focus)
-        had_social = not message.social_only and any(c.kind == "social" for c in message.clauses)
-        found = features(analysis, keyword, has_card=message.has_card, had_social=had_social)
+        spoken = [n for n, c in enumerate(message.clauses) if c.kind == "text"]
+        social = [n for n, c in enumerate(message.clauses) if c.kind == "social"] if spoken else []
+        found = features(
+            analysis,
+            keyword,
+            has_card=message.has_card,
+            social_before=bool(social) and social[0] < spoken[0],
+            social_after=bool(social) and social[-1] > spoken[-1],
+        )
         encoded = self.scorer.encode(found) if self.scorer is not None else None
         return Reading(message, analysis, MappingProxyType(keyword), MappingProxyType(words), found, encoded)
 

@@ -42,7 +42,12 @@ class Features:
 
 
 def features(
-    analysis: Analysis, keyword: Mapping[str, float], *, has_card: bool = False, had_social: bool = False
+    analysis: Analysis,
+    keyword: Mapping[str, float],
+    *,
+    has_card: bool = False,
+    social_before: bool = False,
+    social_after: bool = False,
 ) -> Features:
     """Character 1–3-grams and words (with word pairs) of the focus text, key-word evidence, clause facts."""
     compact = analysis.compact
@@ -65,7 +70,8 @@ def features(
     for intent, strength in keyword.items():
         names.append("k" + intent)
         values.append(strength)
-    for flag, on in (("xcard", has_card), ("xsocial", had_social), ("xempty", not compact)):
+    flags = (("xcard", has_card), ("xopener", social_before), ("xcloser", social_after), ("xempty", not compact))
+    for flag, on in flags:
         if on:
             names.append(flag)
             values.append(1.0)

@@ -14,6 +14,7 @@ SPEC = ClauseSpec(
     openers=("你好", "在吗", "好的", "请问", "我想问一下"),
     closers=("谢谢", "谢谢亲"),
     social=("greeting", "thanks_bye"),
+    intensifiers=("真的", "很", "非常", "呀"),
 )
 SOCIAL_WORDS = {"你好", "谢谢", "好的", "嗯嗯", "在吗", "收到"}
 
@@ -66,6 +67,18 @@ def test_a_message_that_only_thanks_keeps_all_of_it(splitter: ClauseSplitter) ->
     assert message.focus == "好的，谢谢"
 
 
+def test_intensifiers_beside_a_social_word_are_part_of_it(splitter: ClauseSplitter) -> None:
+    message = splitter.split("真的很谢谢")
+    assert [c.kind for c in message.clauses] == [SOCIAL, SOCIAL]
+    assert message.social_only
+    assert splitter.split("你好呀").social_only
+
+
+def test_intensifiers_with_more_words_or_alone_are_still_text(splitter: ClauseSplitter) -> None:
+    assert kinds(splitter, "真的很好用谢谢") == [("真的很好用", TEXT), ("谢谢", SOCIAL)]
+    assert kinds(splitter, "真的吗") == [("真的吗", TEXT)]
+
+
 def test_a_single_clause_is_the_focus_without_asking_whether_it_is_social() -> None:
     asked: list[str] = []
 
@@ -105,3 +118,12 @@ def test_shipped_library_reads_a_greeting_and_a_question_by_the_question(shipped
         ("谢谢你 那赠品什么时候寄", "gift"),
     ):
         assert shipped_matcher.suggest(text)[0].intent == intent, text
+
+
+def test_a_greeting_before_and_thanks_after_the_question_are_told_apart(shipped_matcher: Matcher) -> None:
+    before = set(shipped_matcher.read("你好，发票怎么开").features.names)
+    after = set(shipped_matcher.read("发票怎么开 谢谢").features.names)
+    alone = set(shipped_matcher.read("发票怎么开").features.names)
+    assert "xopener" in before and "xcloser" not in before
+    assert "xcloser" in after and "xopener" not in after
+    assert not alone & {"xopener", "xcloser"}

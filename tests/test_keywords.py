@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.suggest.keywords import KeywordSpotter, WordFinder, WordRules
+from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import IntentSpec, LibraryError, WordSpec
 from assistant.suggest.textnorm import Normalizer
 from assistant.suggest.vocabulary import Problem, parse_words
@@ -94,3 +95,10 @@ def test_a_library_with_a_bad_words_table_is_rejected() -> None:
     with pytest.raises(LibraryError) as caught:
         Library.build([], {"words": {"free": "票"}})
     assert "'free' must be a list of strings" in str(caught.value)
+
+
+def test_shipped_size_patterns_read_a_size_letter_with_its_fit_but_not_a_model_name(shipped_matcher: Matcher) -> None:
+    for text in ("L的偏紧吗", "以前一直拿XL", "2xl还是3xl", "s码有点小"):
+        assert "size_advice" in shipped_matcher.keyword_scores(text), text
+    for text in ("iphone 6s 大吗", "5m长的线", "m2芯片的够用吗"):
+        assert "size_advice" not in shipped_matcher.keyword_scores(text), text

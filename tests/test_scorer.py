@@ -13,7 +13,8 @@ import pytest
 from assistant.suggest.examples import Example
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import Library, LibraryError
-from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError
+from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError, features
+from assistant.suggest.textnorm import Normalizer
 from assistant.suggest.training import fingerprint, items, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,30 @@ def test_the_trained_scorer_knows_its_classes_and_scores_messages(trained: tuple
     assert abs(float(p.sum()) - 1.0) < 1e-5
     assert scorer.classes[int(np.argmax(p))] == "invoice"
     assert "发票" in "".join(scorer.reasons(matcher.read("发票怎么开").encoded, "invoice"))  # type: ignore[arg-type]
+
+
+def test_features_leave_out_pronouns_and_particles_alone_but_keep_them_in_ngrams() -> None:
+    names = set(features(Normalizer().analyze("我的快递到了吗"), {}).names)
+    assert not names & {"c我", "c的", "c了", "c吗", "w我", "w的", "w了", "w吗"}
+    assert {"c快", "c快递", "c到了吗", "w快递"} <= names
+
+
+def _fixed(probabilities: dict[str, float]) -> Scorer:
+    """A scorer that gives every message the same probabilities (no features, only its bias)."""
+    classes = sorted(probabilities)
+    bias = np.log(np.array([probabilities[c] for c in classes], dtype=np.float64))
+    return Scorer(classes, [], np.zeros((0, len(classes))), bias, 1.0, {})
+
+
+def test_silent_when_none_outweighs_the_intents_shown_together(tmp_path: Path) -> None:
+    library = tiny(tmp_path)
+    likely = {"none": 0.40, "shipping_time": 0.30, "logistics": 0.20, "invoice": 0.10}
+    three = Matcher(library, scorer=_fixed(likely), min_confidence=0.2, strict=True)
+    assert [s.intent for s in three.suggest("随便什么")] == ["shipping_time", "logistics", "invoice"]
+    one = Matcher(library, k=1, scorer=_fixed(likely), min_confidence=0.2, strict=True)
+    assert one.suggest("随便什么") == []  # shown alone, shipping_time is less likely than none
+    unlikely = {"none": 0.55, "shipping_time": 0.25, "logistics": 0.12, "invoice": 0.08}
+    assert Matcher(library, scorer=_fixed(unlikely), min_confidence=0.2, strict=True).suggest("随便什么") == []
 
 
 def test_training_twice_writes_the_same_bytes(trained: tuple[Library, Scorer], tmp_path: Path) -> None:

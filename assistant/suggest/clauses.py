@@ -61,6 +61,7 @@ class ClauseSplitter:
         self._openers = frozenset(normalizer.fold(w) for w in spec.openers)
         self._closers = frozenset(normalizer.fold(w) for w in spec.closers)
         self._edges = self._openers | self._closers
+        self._intensifiers = frozenset(normalizer.fold(w) for w in spec.intensifiers)
 
     def split(self, text: str) -> Message:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
@@ -112,7 +113,9 @@ class ClauseSplitter:
             middle = piece[words[head][1] : words[tail][1]].strip()
         if middle:
             said = "".join(w for w, _, _ in words[head:tail])
-            out.append(Clause(middle, SOCIAL if said in self._edges else _UNDECIDED))
+            # Only intensifiers beside a social word ("非常|感谢", "你好|呀") are part of it, not a clause.
+            empty = (head or tail < len(words)) and all(w in self._intensifiers for w, _, _ in words[head:tail])
+            out.append(Clause(middle, SOCIAL if said in self._edges or empty else _UNDECIDED))
         if tail < len(words):
             out.append(Clause(piece[words[tail][1] :].strip(), SOCIAL))
         return out

@@ -175,8 +175,15 @@ class Matcher:
         message = self.splitter.split(_clip(text))
         analysis = self.normalizer.analyze_folded(message.focus)
         keyword, words = self.keywords.scores(analysis, message.focus)
-        had_social = not message.social_only and any(c.kind == "social" for c in message.clauses)
-        found = features(analysis, keyword, has_card=message.has_card, had_social=had_social)
+        spoken = [n for n, c in enumerate(message.clauses) if c.kind == "text"]
+        social = [n for n, c in enumerate(message.clauses) if c.kind == "social"] if spoken else []
+        found = features(
+            analysis,
+            keyword,
+            has_card=message.has_card,
+            social_before=bool(social) and social[0] < spoken[0],
+            social_after=bool(social) and social[-1] > spoken[-1],
+        )
         encoded = self.scorer.encode(found) if self.scorer is not None else None
         return Reading(message, analysis, MappingProxyType(keyword), MappingProxyType(words), found, encoded)
 
@@ -276,8 +283,9 @@ class Matcher:
         confidences, none = self._confidences(reading)
         intents = self._rerank(confidences, context)
         ranked = sorted(((c, i) for i, c in intents.items() if i in self._by_intent), reverse=True)
-        # Silent when no intent is likely enough, or when fitting no intent at all is likelier still.
-        if not ranked or ranked[0][0] < self.min_confidence or none > ranked[0][0]:
+        # Silent when no intent is likely enough, or when fitting no intent at all is likelier than all the
+        # intents the suggestions would show together: an agent is helped by a right answer among three.
+        if not ranked or ranked[0][0] < self.min_confidence:
             return []
         top = ranked[0][0]
         if self.scorer is not None:
@@ -286,6 +294,8 @@ class Matcher:
             floor = max(0.5 * self.min_confidence, ALTERNATE_RATIO * top)
             alternates = [i for c, i in ranked[1:3] if c >= floor]
         alternates = alternates[: max(0, self.k - 1)]
+        if none > top + sum(intents[i] for i in alternates):
+            return []
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()

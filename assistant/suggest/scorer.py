@@ -19,10 +19,14 @@ import numpy as np
 from assistant.suggest.textnorm import Analysis
 
 SCORER_FILE = "scorer.npz"
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 MAX_FEATURE_CHARS = 90  # characters of a message's focus that give n-grams
 TEXT_SCALE = 5.0  # n-gram features weigh TEXT_SCALE / sqrt(their number): long and short messages alike
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same bytes
+# Pronouns, particles and aspect marks say nothing of a topic alone: as single characters or words they only
+# taught the model how chit-chat is phrased, and made plain questions look like chit-chat. In longer n-grams
+# they still count ("能退吗", "到了吗").
+FUNCTION_CHARS = frozenset("我你您他她它们这那个的了着过吗么嘛呢吧啊呀哦哈在是也都就还又很")
 
 
 class ScorerError(Exception):
@@ -38,22 +42,26 @@ class Features:
 
 
 def features(
-    analysis: Analysis, keyword: Mapping[str, float], *, has_card: bool = False, had_social: bool = False
+    analysis: Analysis,
+    keyword: Mapping[str, float],
+    *,
+    has_card: bool = False,
+    social_before: bool = False,
+    social_after: bool = False,
 ) -> Features:
     """Character 1–3-grams and words (with word pairs) of the focus text, key-word evidence, clause facts."""
     compact = analysis.compact
     if len(compact) > MAX_FEATURE_CHARS:  # a long message: its head and tail say what it is about
         compact = compact[: MAX_FEATURE_CHARS * 2 // 3] + compact[-(MAX_FEATURE_CHARS // 3) :]
     padded = f"^{compact}$"
-    grams: dict[str, None] = {}
-    for n in (1, 2, 3):
+    grams: dict[str, None] = {"c" + char: None for char in compact if char not in FUNCTION_CHARS}
+    for n in (2, 3):
         for i in range(len(padded) - n + 1):
-            gram = padded[i : i + n]
-            if gram != "^" and gram != "$":
-                grams["c" + gram] = None
+            grams["c" + padded[i : i + n]] = None
     tokens = analysis.tokens
     for token in tokens:
-        grams["w" + token] = None
+        if token not in FUNCTION_CHARS:
+            grams["w" + token] = None
     for left, right in zip(tokens, tokens[1:]):
         grams[f"b{left}|{right}"] = None
     scale = TEXT_SCALE / math.sqrt(len(grams)) if grams else 0.0
@@ -62,7 +70,8 @@ def features(
     for intent, strength in keyword.items():
         names.append("k" + intent)
         values.append(strength)
-    for flag, on in (("xcard", has_card), ("xsocial", had_social), ("xempty", not compact)):
+    flags = (("xcard", has_card), ("xopener", social_before), ("xcloser", social_after), ("xempty", not compact))
+    for flag, on in flags:
         if on:
             names.append(flag)
             values.append(1.0)

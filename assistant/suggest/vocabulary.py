@@ -83,13 +83,15 @@ class ClauseSpec:
 
     `cards` are regexes for order or product cards that platforms paste in (context, not the question);
     `openers` and `closers` are social words split off the start or end of a clause ("你好我的快递…");
-    a clause whose key words all belong to a `social` intent never decides when another clause says more.
+    a clause whose key words all belong to a `social` intent never decides when another clause says more;
+    `intensifiers` (真的, 非常 …) left beside a social word belong to it ("真的很|感谢" thanks, says no more).
     """
 
     cards: tuple[str, ...] = ()
     openers: tuple[str, ...] = ()
     closers: tuple[str, ...] = ()
     social: tuple[str, ...] = ()
+    intensifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpe
     if not isinstance(table, dict):
         problems.append(Problem(file, "clauses", "must be a table"))
         return ClauseSpec()
-    for key in sorted(set(table) - {"cards", "openers", "closers", "social"}):
+    for key in sorted(set(table) - {"cards", "openers", "closers", "social", "intensifiers"}):
         problems.append(Problem(file, "clauses", f"unknown key '{key}'"))
     social = string_list(table.get("social"), file, "clauses", "social", problems)
     for intent in social:
@@ -198,6 +200,7 @@ def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpe
         openers=string_list(table.get("openers"), file, "clauses", "openers", problems),
         closers=string_list(table.get("closers"), file, "clauses", "closers", problems),
         social=social,
+        intensifiers=string_list(table.get("intensifiers"), file, "clauses", "intensifiers", problems),
     )
 
 

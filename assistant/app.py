@@ -103,7 +103,14 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[ENGINE]
     ingestor.annotators.append(engine.annotate)
     ingestor.listeners.append(engine.on_written)
-    ingestor.listeners.append(Publisher(app[BUS], conversation_snapshot(engine)))  # after on_written: state is current
+    # After on_written: the state is current. Cards are built only while a panel is connected.
+    publisher = Publisher(
+        app[BUS],
+        conversation_snapshot(engine),
+        feed=app[FEED],
+        agent_of=lambda shop, conversation: engine.conversations.get(shop, conversation).agent,
+    )
+    ingestor.listeners.append(publisher)
     app[INGESTOR] = ingestor
     yield
     await writer.close()
@@ -145,7 +152,7 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
             app[BUS],
             snapshot=conversation_snapshot(engine),
             on_remote=forget,
-            watched=lambda: bool(feed.streams),
+            watched=feed.wants_cards,
         )
         await relay.start()
         app[INGESTOR].recorders.append(relay.record)

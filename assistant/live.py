@@ -30,6 +30,9 @@ JOURNAL_SIZE = 4096  # updates kept for Last-Event-ID resumption
 STREAM_BACKLOG = 1000  # a panel this far behind gets a fresh snapshot instead of the backlog
 TRACKED_CONVERSATIONS = 20_000
 SSE_EVENT = {"message": "conversation"}  # bus kind → SSE event name; other kinds keep their name
+# After the last panel disconnects, cards are still built this long, so a panel back from a blip resumes
+# from its Last-Event-ID instead of reloading a snapshot.
+CARD_LINGER_S = 60.0
 PANEL_KINDS = frozenset({"message", "followup"})  # what agent panels hear (the supervisors' flags go elsewhere)
 
 # A conversation as a panel card shows it: (shop, conversation) → JSON, with `agent` among its keys.
@@ -77,11 +80,24 @@ class Scope:
 
 
 class Publisher:
-    """Ingest listener: after each logged event, publish its conversation's snapshot on the bus."""
+    """Ingest listener: after each logged event, publish its conversation's snapshot on the bus.
 
-    def __init__(self, bus: Bus, snapshot: Snapshot) -> None:
+    With `feed` and `agent_of`, no card is built while no panel is connected to the feed (see
+    `LiveFeed.wants_cards`): only the conversation's agent is noted, for the hand-overs of later cards.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        snapshot: Snapshot,
+        *,
+        feed: LiveFeed | None = None,
+        agent_of: Callable[[str, str], str | None] | None = None,
+    ) -> None:
         self.bus = bus
         self.snapshot = snapshot
+        self.feed = feed
+        self.agent_of = agent_of
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
         self._agents: OrderedDict[tuple[str, str], str | None] = OrderedDict()
@@ -89,17 +105,25 @@ class Publisher:
     def __call__(self, written: Written) -> None:
         event = written.event
         key = (event.shop, event.conversation)
+        if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
+            self._track(key, self.agent_of(*key))
+            return
         payload = self.snapshot(*key)
         agent = payload.get("agent")
         payload["event_id"] = event.id
         payload["event_type"] = event.type
+        previous = self._track(key, agent)
+        if previous != agent:
+            payload["previous_agent"] = previous
+        self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
+
+    def _track(self, key: tuple[str, str], agent: str | None) -> str | None:
+        """Note the conversation's agent now; the one it was published under before (`agent` if none)."""
         previous = self._agents.pop(key, agent)
         self._agents[key] = agent
         if len(self._agents) > TRACKED_CONVERSATIONS:
             self._agents.popitem(last=False)
-        if previous != agent:
-            payload["previous_agent"] = previous
-        self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
+        return previous
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------
@@ -176,6 +200,11 @@ class LiveFeed:
         self.boot = f"{int(time.time() * 1000):x}{secrets.token_hex(2)}"
         self.seq = 0
         self.journal: deque[Entry] = deque(maxlen=JOURNAL_SIZE)
+        # The last seq before an update that was never built (no panel was connected): a panel that
+        # last saw it, or an earlier one, may have missed that update and resumes with a snapshot.
+        self.gap = 0
+        self.linger_s = CARD_LINGER_S
+        self._unwatched_since = -float("inf")  # when the last stream closed
         self.followups: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self.recall: Recall | None = None  # set by the follow-up service
         self.streams: set[Stream] = set()
@@ -236,6 +265,15 @@ class LiveFeed:
         return f"{self.boot}-{seq}"
 
     # -- fan-out --
+    def wants_cards(self) -> bool:
+        """Whether a panel may take a conversation card now: one is connected, or the last left less than
+        `linger_s` ago. When not, the caller skips building the card and the journal notes the gap, so that
+        no panel resumes past an update it never had (it gets a snapshot)."""
+        if self.streams or time.monotonic() - self._unwatched_since < self.linger_s:
+            return True
+        self.gap = self.seq
+        return False
+
     def dispatch(self, update: Update) -> Entry:
         self.seq += 1
         entry = Entry(self.seq, self.id_of(self.seq), update)
@@ -268,6 +306,8 @@ class LiveFeed:
 
     def close(self, stream: Stream) -> None:
         self.streams.discard(stream)
+        if not self.streams:
+            self._unwatched_since = time.monotonic()
         for index in self._indexes(stream.scope):
             index.discard(stream)
         if stream.scope.agent is not None and not self._by_agent.get(stream.scope.agent):
@@ -291,7 +331,7 @@ class LiveFeed:
         if boot != self.boot or not seq_text.isdigit():
             return None
         seq = int(seq_text)
-        if seq > self.seq:
+        if seq > self.seq or seq <= self.gap:
             return None
         oldest = self.journal[0].seq if self.journal else self.seq + 1
         if seq < oldest - 1:

@@ -264,3 +264,50 @@ async def test_stream_sends_heartbeats_when_quiet(
     beat = await reader.wait_for(lambda e: e.event == "heartbeat")
     assert beat.data["server_ms"] > 0
     await reader.close()
+
+
+def _written(conversation: str, agent: str | None) -> Any:
+    from assistant.events import parse_event
+    from assistant.store import Written
+
+    return Written(parse_event(make_event(conversation=conversation, agent=agent), max_text_chars=5000), 1, False)
+
+
+def test_publisher_builds_no_card_while_no_panel_listens() -> None:
+    async def scenario() -> None:
+        bus, built, agents = Bus(), [], {"c1": "a1"}
+        feed = LiveFeed(bus)
+        heard = bus.subscribe()
+
+        def snapshot(shop: str, conversation: str) -> dict[str, Any]:
+            built.append(conversation)
+            return {"agent": agents[conversation]}
+
+        publish = live.Publisher(bus, snapshot, feed=feed, agent_of=lambda shop, c: agents[c])
+        publish(_written("c1", "a1"))
+        assert built == [] and heard.queue.empty()
+        stream, _ = feed.open(Scope(agent="a1"), None)
+        agents["c1"] = "a2"  # handed over while nobody watched: the card still reaches the panel it leaves
+        publish(_written("c1", "a2"))
+        update = heard.queue.get_nowait()
+        assert built == ["c1"] and update.payload["previous_agent"] == "a1" and update.agent == "a2"
+        feed.close(stream)
+
+    asyncio.run(scenario())
+
+
+def test_feed_sends_a_snapshot_to_a_panel_that_missed_an_unbuilt_card() -> None:
+    feed = LiveFeed(Bus())
+    scope = Scope(agent="a1")
+    stream, _ = feed.open(scope, None)
+    feed.dispatch(Update("message", "s", "c", "a1", {}))
+    seen = feed.last_id
+    feed.close(stream)
+    assert feed.wants_cards()  # the last panel just left: it may be back in a moment
+    feed.dispatch(Update("message", "s", "c", "a1", {}))
+    assert [e.seq for e in feed._missed(scope, seen) or []] == [feed.seq]
+    feed.linger_s = 0.0
+    assert not feed.wants_cards()  # a card skipped now: nobody may resume past it
+    assert feed._missed(scope, seen) is None and feed._missed(scope, feed.last_id) is None
+    feed.dispatch(Update("message", "s", "c", "a1", {}))  # seen only by a panel that came after the gap
+    assert feed._missed(scope, feed.last_id) == []

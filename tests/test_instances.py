@@ -292,3 +292,23 @@ async def test_instances_escalation_left_by_a_dead_instance_is_taken_over(
     finally:
         await survivor.stop()
         await robot.close()
+
+
+async def test_instances_resumed_panel_hears_of_a_conversation_handed_over_meanwhile(
+    pair: tuple[Client, Client],
+) -> None:
+    a, b = pair
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="h1", conversation="moved", agent="a1")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+    await b.post("/v1/events", data=body_of(make_event(id="h2", conversation="moved", agent="a2", text="还在吗")))
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        await again.wait_for(lambda e: e.event == "resumed")
+        [card] = again.of("conversation")
+        assert (card.data["agent"], card.data["payload"]["previous_agent"]) == ("a2", "a1")  # the page drops it
+    finally:
+        await again.close()

@@ -276,6 +276,8 @@ class Relay:
                 lines[key] = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
         missed: list[Update] = []
         for (shop, conversation), (agents, last) in touched.items():
+            if scope.watch not in (None, (shop, conversation)) or (scope.agent and scope.agent not in agents):
+                continue  # not this panel's: no card built (an agent's own conversations carry its name)
             card = dict(self.snapshot(shop, conversation)) if self.snapshot is not None else {}
             card.update(last)
             agent = card.get("agent")

@@ -39,8 +39,10 @@ from assistant.web.appkeys import (
     FOLLOWUPS,
     INGESTOR,
     PLUGINS,
+    PUBLISHER,
     QA,
     QA_INSPECTOR,
+    RELAY,
     WRITER,
 )
 from assistant.web.errors import error_middleware
@@ -75,7 +77,7 @@ def create_app(
     app[FEED] = LiveFeed(app[BUS])
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
     app[QA_INSPECTOR] = inspector or _inspector(config)
-    app[CHATWOOT] = ChatwootMemory(app[DB_PATH])
+    app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)
@@ -112,6 +114,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     ingestor.listeners.append(publisher)
     app[INGESTOR] = ingestor
+    app[PUBLISHER] = publisher
     yield
     await writer.close()
     app[CHATWOOT].close()
@@ -153,11 +156,15 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
             snapshot=conversation_snapshot(engine),
             on_remote=forget,
             watched=feed.wants_cards,
+            published=app[PUBLISHER].was_published,
         )
         await relay.start()
         app[INGESTOR].recorders.append(relay.record)
+        app[BUS].position = lambda: relay.floor  # ids given to panels carry it: they resume on any instance
+        app[RELAY] = relay
     yield
     if relay is not None:
+        app[BUS].position = None
         await relay.stop()
     await app[FEED].stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ class Update:
     agent: str | None
     payload: dict[str, Any] = field(default_factory=dict)
     remote: bool = False  # published by another instance of the same database (assistant/cluster/relay.py)
+    # On a shared database: every live-journal row up to this id reached this bus before this update
+    # (stamped by `Bus.publish`), so a panel that saw it can resume on another instance from there.
+    position: int | None = None
 
 
 Filter = Callable[[Update], bool]
@@ -55,6 +59,8 @@ class Bus:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        # The live journal's read position (set by the relay when instances share a database).
+        self.position: Callable[[], int] | None = None
 
     def subscribe(self, accept: Filter = lambda u: True, *, maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, accept, maxsize)
@@ -65,6 +71,8 @@ class Bus:
         self._subscriptions.discard(sub)
 
     def publish(self, update: Update) -> None:
+        if self.position is not None and update.position is None:
+            update = dataclasses.replace(update, position=self.position())
         for sub in tuple(self._subscriptions):
             try:
                 sub.offer(update)

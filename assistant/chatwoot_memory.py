@@ -16,10 +16,12 @@ V = TypeVar("V")
 
 
 class _Cache(Generic[K, V]):
-    """A bounded map of recent look-ups (misses included), least recently used dropped first."""
+    """A bounded map of recent look-ups, least recently used dropped first; misses are kept only when
+    no other process can fill them in (`misses`), and nothing at all when `size` is 0."""
 
-    def __init__(self, size: int = CACHED) -> None:
+    def __init__(self, size: int = CACHED, *, misses: bool = True) -> None:
         self.size = size
+        self.misses = misses
         self._items: OrderedDict[K, V | None] = OrderedDict()
 
     def get(self, key: K) -> tuple[bool, V | None]:
@@ -29,6 +31,9 @@ class _Cache(Generic[K, V]):
         return True, self._items[key]
 
     def put(self, key: K, value: V | None) -> None:
+        if self.size == 0 or (value is None and not self.misses):
+            self._items.pop(key, None)
+            return
         self._items[key] = value
         self._items.move_to_end(key)
         if len(self._items) > self.size:
@@ -37,18 +42,23 @@ class _Cache(Generic[K, V]):
 
 class ChatwootMemory:
     """Reads on its own read-only connection, through caches; writes are jobs for the single writer (`record`),
-    then `learned` (this process is the only writer of these tables, so the caches stay true).
+    then `learned`. Alone on its database, this process is the only writer of these tables, so the caches
+    stay true. With other instances on a shared database (`shared`), only what never changes once written is
+    cached — an inbox's account, an agent's first name — and a conversation's status is read every time
+    (one indexed read per status delivery; `record` keeps the newest whoever writes it).
 
-    `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other.
+    `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other
+    (across instances, the closure's event id, taken from the status change, makes the second a duplicate).
     """
 
-    def __init__(self, db_path: store.Location) -> None:
+    def __init__(self, db_path: store.Location, *, shared: bool = False) -> None:
         self.db_path = db_path
         self.lock = asyncio.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._inboxes: _Cache[str, str] = _Cache()
-        self._agents: _Cache[tuple[str, str], str] = _Cache()
-        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache()
+        self._inboxes: _Cache[str, str] = _Cache(misses=not shared)
+        self._agents: _Cache[tuple[str, str], str] = _Cache(misses=not shared)
+        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
+        self.shared = shared
 
     def _one(self, sql: str, params: tuple[str, ...]) -> sqlite3.Row | None:
         if self._conn is None:
@@ -105,6 +115,8 @@ class ChatwootMemory:
         if notes.inbox is not None:
             self._inboxes.put(notes.inbox[0], notes.inbox[1])
         for account, user, name in notes.agents:
+            if self.shared:
+                continue  # another instance may have written its first name before ours: read it when asked
             if self.agent_name(account, user) is None:
                 self._agents.put((account, user), name)
         if notes.status is not None:

@@ -4,7 +4,9 @@ Every logged event publishes a snapshot of its conversation (`Update(kind="messa
 scheduler publishes `kind="followup"`. One `LiveFeed` drains the bus, numbers each update, keeps a short
 journal for `Last-Event-ID` resumption, and hands each update to the streams whose scope wants it.
 A stream that cannot resume (new server, id too old, panel too slow) is sent a full snapshot instead,
-so a panel always converges on the current state. The HTTP half (tokens, snapshots, SSE) is web/stream.py.
+so a panel always converges on the current state. On a shared PostgreSQL database ids also carry the live
+journal's position, from which any instance can resume a panel (assistant/cluster/relay.py).
+The HTTP half (tokens, snapshots, SSE) is web/stream.py.
 """
 
 from __future__ import annotations
@@ -101,12 +103,18 @@ class Publisher:
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
         self._agents: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+        # Events whose update is out (on a shared database the relay waits for these: `was_published`).
+        self._published: OrderedDict[str, None] = OrderedDict()
+
+    def was_published(self, event_id: str) -> bool:
+        return event_id in self._published
 
     def __call__(self, written: Written) -> None:
         event = written.event
         key = (event.shop, event.conversation)
         if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
             self._track(key, self.agent_of(*key))
+            self._mark(event.id)  # nothing to send: no panel can be waiting for it
             return
         payload = self.snapshot(*key)
         agent = payload.get("agent")
@@ -116,6 +124,7 @@ class Publisher:
         if previous != agent:
             payload["previous_agent"] = previous
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
+        self._mark(event.id)
 
     def _track(self, key: tuple[str, str], agent: str | None) -> str | None:
         """Note the conversation's agent now; the one it was published under before (`agent` if none)."""
@@ -124,6 +133,11 @@ class Publisher:
         if len(self._agents) > TRACKED_CONVERSATIONS:
             self._agents.popitem(last=False)
         return previous
+
+    def _mark(self, event_id: str) -> None:
+        self._published[event_id] = None
+        if len(self._published) > TRACKED_CONVERSATIONS:
+            self._published.popitem(last=False)
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------
@@ -146,18 +160,27 @@ class Entry:
 
     @property
     def data(self) -> str:
-        u = self.update
-        return json.dumps(
-            {"shop": u.shop, "conversation": u.conversation, "agent": u.agent, "payload": u.payload},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        return update_json(self.update)
 
     @property
     def frame(self) -> bytes:
         if self._frame is None:
             self._frame = sse_frame(self.data, event=self.event, id=self.id)
         return self._frame
+
+
+def update_json(u: Update) -> str:
+    """An update as the page reads it (single-line JSON)."""
+    return json.dumps(
+        {"shop": u.shop, "conversation": u.conversation, "agent": u.agent, "payload": u.payload},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def update_frame(u: Update) -> bytes:
+    """An update as an SSE frame without an id (the page keeps the id it has)."""
+    return sse_frame(update_json(u), event=SSE_EVENT.get(u.kind, u.kind))
 
 
 def sse_frame(data: str, *, event: str, id: str | None = None, retry: int | None = None) -> bytes:
@@ -257,12 +280,14 @@ class LiveFeed:
                 stream.wake.set()
 
     # -- ids --
+    # `<boot>-<seq>`, and on a shared database `<boot>-<seq>-<journal position>`: the boot and seq resume
+    # on this process's journal; the position resumes on any instance (`resume_position`).
     @property
     def last_id(self) -> str:
-        return self.id_of(self.seq)
+        return self.id_of(self.seq, None if self.bus.position is None else self.bus.position())
 
-    def id_of(self, seq: int) -> str:
-        return f"{self.boot}-{seq}"
+    def id_of(self, seq: int, position: int | None = None) -> str:
+        return f"{self.boot}-{seq}" if position is None else f"{self.boot}-{seq}-{position}"
 
     # -- fan-out --
     def wants_cards(self) -> bool:
@@ -276,7 +301,7 @@ class LiveFeed:
 
     def dispatch(self, update: Update) -> Entry:
         self.seq += 1
-        entry = Entry(self.seq, self.id_of(self.seq), update)
+        entry = Entry(self.seq, self.id_of(self.seq, update.position), update)
         self.journal.append(entry)
         if update.kind == "followup":
             key = (update.shop, update.conversation)
@@ -327,7 +352,8 @@ class LiveFeed:
     def _missed(self, scope: Scope, last_event_id: str | None) -> list[Entry] | None:
         if not last_event_id:
             return None
-        boot, _, seq_text = last_event_id.rpartition("-")
+        boot, _, seq_text = last_event_id.partition("-")
+        seq_text = seq_text.partition("-")[0]
         if boot != self.boot or not seq_text.isdigit():
             return None
         seq = int(seq_text)
@@ -354,6 +380,14 @@ class LiveFeed:
             for key, payload in self.recall(missing).items():
                 found[page_key(*key)] = payload
         return found
+
+
+def resume_position(last_event_id: str | None) -> int | None:
+    """The live-journal position an id carries (ids given on a shared database), or None."""
+    parts = (last_event_id or "").split("-")
+    if len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) > 18:
+        return None
+    return int(parts[2])
 
 
 def page_key(shop: str, conversation: str) -> str:

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from assistant import pg
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
 from assistant.config import Config, load_config
@@ -25,7 +26,7 @@ WECOM_KEY = "wecom-key-1"
 
 
 def robot_config(
-    db: Path,
+    db: Path | pg.Location,
     *,
     dingtalk: str | None = None,
     wecom: str | None = None,
@@ -42,7 +43,11 @@ def robot_config(
     env = {"DINGTALK_ACCESS_TOKEN": TOKEN, "WECOM_WEBHOOK_KEY": WECOM_KEY}
     if secret is not None:
         env["DINGTALK_SECRET"] = secret
-    overrides: dict[str, Any] = {"store": {"path": str(db)}, "hooks": hooks}
+    where: dict[str, Any] = {"path": str(db)}
+    if isinstance(db, pg.Location):
+        where = {"url": db.url, "password_env": "QA_TEST_DB_PASSWORD"}
+        env["QA_TEST_DB_PASSWORD"] = db.password or ""
+    overrides: dict[str, Any] = {"store": where, "hooks": hooks}
     if qa:
         overrides["qa"] = qa
     return load_config(ROOT / "config.toml", env=env, overrides=overrides)
@@ -71,7 +76,7 @@ class QaHarness:
         self.clock = clock
 
     async def start(self) -> QaHarness:
-        self.writer = Writer(self.config.resolve(self.config.store.path))
+        self.writer = Writer(self.config.location())
         self.writer.start()
         self.ingestor = Ingestor(self.writer)
         self.bus = Bus()

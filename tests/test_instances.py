@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant import pg, store
+from assistant import live, pg, store
 from assistant.config import Config
-from assistant.web.appkeys import ENGINE
+from assistant.web.appkeys import ENGINE, FEED
 from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
 from tests.test_live import open_stream
@@ -118,3 +118,197 @@ async def _kill_listener(cluster: Cluster, location: pg.Location) -> None:
             (name,),
         ).fetchone()
     assert killed is not None and killed[0] == 2  # both relays listen
+
+
+async def test_instances_panel_resumes_on_another_instance_from_the_journal(
+    pair: tuple[Client, Client], db_path: Any
+) -> None:
+    a, b = pair
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="r1", conversation="kept", agent="a1", text="在吗")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+    assert seen.id is not None and live.resume_position(seen.id) is not None
+    # While the panel is away (its instance died): events on both instances, one for another agent.
+    await b.post("/v1/events", data=body_of(make_event(id="r2", conversation="kept", agent="a1", text="发货了吗")))
+    await a.post("/v1/events", data=body_of(make_event(id="r3", conversation="new", agent="a1", text="有优惠吗")))
+    await b.post("/v1/events", data=body_of(make_event(id="r4", conversation="other", agent="a2", text="你好")))
+    await b.post(
+        "/v1/events",
+        data=body_of(make_event(id="r5", conversation="kept", agent="a1", sender="agent", text="今天发")),
+    )
+
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id})
+    try:
+        resumed = await again.wait_for(lambda e: e.event == "resumed")
+        assert not again.of("snapshot")
+        assert resumed.data["from"] == "journal" and resumed.data["missed"] == 2
+        cards = {e.data["conversation"]: e.data["payload"] for e in again.of("conversation")}
+        assert sorted(cards) == ["kept", "new"]  # each conversation once, as it is now; not a2's
+        assert [m["text"] for m in cards["kept"]["messages"]] == ["在吗", "发货了吗", "今天发"]
+        assert resumed.id is not None and resumed.id.startswith(b.app[FEED].boot)
+        # And it goes on live from there.
+        await a.post("/v1/events", data=body_of(make_event(id="r6", conversation="new", agent="a1", text="好的")))
+        later = await again.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "r6")
+        assert later.id is not None and later.id.startswith(b.app[FEED].boot)
+    finally:
+        await again.close()
+
+
+async def test_instances_panel_gets_a_snapshot_when_the_journal_no_longer_reaches_back(
+    pair: tuple[Client, Client], db_path: Any
+) -> None:
+    a, b = pair
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="p1", conversation="old", agent="a1")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+    await b.post("/v1/events", data=body_of(make_event(id="p2", conversation="old", agent="a1", text="还在吗")))
+    conn = store.connect(db_path)
+    try:
+        conn.execute("DELETE FROM live_journal")  # pruned: what came after the panel's id is gone
+        conn.commit()
+    finally:
+        conn.close()
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        snapshot = again.of("snapshot")[0]
+        assert [c["conversation"] for c in snapshot.data["conversations"]] == ["old"]
+        assert snapshot.data["conversations"][0]["messages"][-1]["text"] == "还在吗"
+        assert not again.of("resumed")
+    finally:
+        await again.close()
+
+
+async def test_instances_read_position_waits_for_our_own_events_to_be_published(
+    pg_cluster: Cluster, config: Config
+) -> None:
+    from assistant.bus import Bus
+    from assistant.cluster.relay import Relay
+    from assistant.events import parse_event
+    from assistant.writer import Writer
+
+    location = config.location()
+    assert isinstance(location, pg.Location)
+    published: set[str] = set()
+    relay = Relay(location, Bus(), published=published.__contains__)
+    writer = Writer(location)  # migrates
+    await relay.start()
+    try:
+        await eventually(relay.listening.is_set)
+        start = relay.floor
+        for name in ("w1", "w2"):
+            event = parse_event(make_event(id=name, conversation=name), max_text_chars=5000)
+
+            def log_and_journal(conn: Any, e: Any = event) -> None:
+                relay.record(conn, store.insert_event(conn, e))
+
+            await writer.submit(log_and_journal)
+        published.add("w2")
+        await eventually(lambda: len(relay.seen) == 1)  # w2's row is read; w1's is waited for
+        assert relay.floor == start
+        published.add("w1")
+        await writer.submit(lambda conn: conn.execute("SELECT pg_notify('assistant_live', 'x')"))
+        await eventually(lambda: relay.floor == start + 2 and not relay.seen)
+    finally:
+        await relay.stop()
+        await writer.close()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_instances_chatwoot_memory_reads_what_another_instance_learned(
+    db_path: pg.Location, shared: bool
+) -> None:
+    from assistant.chatwoot import Notes
+    from assistant.chatwoot_memory import ChatwootMemory, record
+    from assistant.writer import Writer
+
+    writer = Writer(db_path)  # migrates; stands for the other instance's writer
+    here = ChatwootMemory(db_path, shared=shared)
+    try:
+        assert here.last_status("1", "42") is None and here.agent_name("1", "7") is None  # looked up once
+        notes = Notes(status=("1", "42", "resolved", 1_000), agents=(("1", "7", "小美"),))
+        await writer.submit(lambda conn: record(conn, notes))
+        seen = (here.last_status("1", "42"), here.agent_name("1", "7"))
+        if shared:
+            assert seen == (("resolved", 1_000), "小美")
+        else:  # alone on its database, the misses it cached were true: this is what `shared` is for
+            assert seen == (None, None)
+    finally:
+        here.close()
+        await writer.close()
+
+
+async def test_instances_escalation_left_by_a_dead_instance_is_taken_over(
+    db_path: pg.Location, pg_cluster: Cluster
+) -> None:
+    from assistant.clock import FakeClock
+    from tests.qa_harness import SECRET, T0, TOKEN, QaHarness, robot_config
+    from tests.robots import DingTalkRobot
+
+    robot = await DingTalkRobot(TOKEN, SECRET).start()
+    clock = FakeClock(T0)
+    config = robot_config(db_path, dingtalk=robot.url)
+    lease_ms = int(config.followups.lease_s * 1000)
+    survivor = await QaHarness(config, clock).start()
+    dying = await QaHarness(config, clock).start()
+    try:
+        await dying.send(conversation="c1", customer="u1", agent="阿杰", text="不给说法我就去消协")
+        robot.script.append(500)  # the second alert's first attempt fails: it waits for a retry
+        await dying.send(conversation="c2", customer="u2", agent="阿杰", text="我要投诉你们")
+        assert len(robot.messages) == 1 and len(robot.requests) == 2
+        await dying.stop()  # what it had armed or pending is in the database, and in no instance's memory
+        assert await survivor.service.take_over(lease_ms) == 0
+        await survivor.advance(lease_ms / 1000)  # the delivery untouched for a lease
+        assert await survivor.service.take_over(lease_ms) == 1
+        await survivor.settle()
+        assert len(robot.messages) == 2
+        await survivor.advance(config.qa.escalate_after_s - 1)  # due, but its owner may still be at it
+        assert await survivor.service.take_over(lease_ms) == 0
+        await survivor.advance(1)  # a lease past due
+        assert await survivor.service.take_over(lease_ms) == 2
+        await survivor.settle()
+        titles = [m["markdown"]["title"] for m in robot.messages]
+        assert len(titles) == 4 and sum("升级告警" in t for t in titles) == 2
+        assert await survivor.service.take_over(lease_ms) == 0
+        conn = store.connect(db_path)
+        try:
+            rows = conn.execute(
+                "SELECT a.conversation, a.level, a.escalation, d.state FROM qa_alerts a"
+                " JOIN qa_deliveries d ON d.alert_id = a.id ORDER BY a.conversation, a.level"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert [tuple(r) for r in rows] == [
+            ("c1", 1, "escalated", "sent"),
+            ("c1", 2, None, "sent"),
+            ("c2", 1, "escalated", "sent"),
+            ("c2", 2, None, "sent"),
+        ]
+    finally:
+        await survivor.stop()
+        await robot.close()
+
+
+async def test_instances_resumed_panel_hears_of_a_conversation_handed_over_meanwhile(
+    pair: tuple[Client, Client],
+) -> None:
+    a, b = pair
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="h1", conversation="moved", agent="a1")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+    await b.post("/v1/events", data=body_of(make_event(id="h2", conversation="moved", agent="a2", text="还在吗")))
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        await again.wait_for(lambda e: e.event == "resumed")
+        [card] = again.of("conversation")
+        assert (card.data["agent"], card.data["payload"]["previous_agent"]) == ("a2", "a1")  # the page drops it
+    finally:
+        await again.close()

@@ -247,6 +247,34 @@ def test_feed_resumes_only_within_its_journal() -> None:
     assert feed._missed(scope, feed.id_of(feed.seq + 1)) is None
 
 
+def test_feed_ids_carry_the_journal_position_stamped_at_publish() -> None:
+    async def scenario() -> None:
+        bus = Bus()
+        position = 7
+        bus.position = lambda: position
+        feed = LiveFeed(bus)
+        feed.start()
+        try:
+            bus.publish(Update("message", "s", "c", "a1", {}))
+            bus.publish(Update("message", "s", "c", "a1", {}))
+            position = 9  # the journal read on after the updates were published: their ids keep 7
+            await eventually(lambda: feed.seq == 2)
+            first, entry = feed.journal[-2], feed.journal[-1]
+            assert entry.id == f"{feed.boot}-2-7" and live.resume_position(entry.id) == 7
+            assert feed.last_id == f"{feed.boot}-2-9"
+            assert feed._missed(Scope(agent="a1"), first.id) == [entry]  # still resumes locally
+        finally:
+            await feed.stop()
+
+    asyncio.run(scenario())
+
+
+def test_resume_position_reads_only_well_formed_ids() -> None:
+    assert live.resume_position("18c2f0a1b2c3-12-345") == 345
+    for bad in (None, "", "18c2f0-12", "18c2f0-12-x", "a-1-2-3", "a-1-" + "9" * 30):
+        assert live.resume_position(bad) is None
+
+
 def test_scope_accepts_by_agent_previous_agent_watch_and_everything() -> None:
     update = Update("message", "s", "c", "a2", {"previous_agent": "a1"})
     assert Scope(agent="a1").accepts(update) and Scope(agent="a2").accepts(update)

@@ -1,10 +1,12 @@
 """Three real services on one PostgreSQL database: 5,000 events posted round-robin, one instance killed
 with SIGKILL midway. Every acknowledged event is logged exactly once, every conversation left idle gets
-exactly one follow-up, and a panel on a surviving instance receives the events posted to the others."""
+exactly one follow-up, a panel on a surviving instance receives the events posted to the others, and the
+panel of the killed instance resumes on a survivor without losing an update."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -106,6 +108,32 @@ class Poster:
         raise AssertionError(f"no instance took {event['id']}")
 
 
+class Panel:
+    """A panel on the instance that gets killed: when its stream breaks it reconnects to a survivor with the
+    last id it was given, as the page does, and keeps the latest card of each conversation."""
+
+    def __init__(self) -> None:
+        self.last_id: str | None = None
+        self.cards: dict[str, str] = {}  # conversation → event id of the latest card received
+        self.openings: list[tuple[str, Any]] = []  # (snapshot | resumed, where from) per connection
+
+    async def follow(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
+        for url in urls:
+            headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+            try:
+                async with session.get(f"{url}/v1/stream?agent={WATCHED_AGENT}", headers=headers) as resp:
+                    assert resp.status == 200
+                    async for e in sse_events(resp):
+                        if e.id is not None:
+                            self.last_id = e.id
+                        if e.event in ("snapshot", "resumed"):
+                            self.openings.append((e.event, e.data.get("from")))
+                        elif e.event == "conversation":
+                            self.cards[e.data["conversation"]] = e.data["payload"]["event_id"]
+            except (aiohttp.ClientError, OSError):
+                pass  # the instance died: on to the next
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     r = await Receiver(secret=OUT_SECRET).start()
@@ -135,6 +163,9 @@ async def test_scaling_three_instances_one_killed_midway(
                         seen_on_panel.add(e.data["payload"]["event_id"])
 
             reading = asyncio.create_task(read_panel())
+            moving = Panel()
+            moving_task = asyncio.create_task(moving.follow(session, [services[1].url, services[0].url]))
+            await eventually(lambda: moving.openings)
             started: dict[int, int] = {}
             queue: asyncio.Queue[int] = asyncio.Queue()
             for n in range(CONVERSATIONS):
@@ -174,6 +205,22 @@ async def test_scaling_three_instances_one_killed_midway(
                 return armed == 0 and pending == 0
 
             await eventually(settled, timeout=30)
+
+            # The panel of the killed instance resumed on a survivor from the shared journal, and ends up
+            # with every watched conversation's latest event (its follow-up's included): none lost in the move.
+            def missing() -> dict[str, tuple[str | None, str]]:
+                latest = {  # read each time: a follow-up's own event may still be on its way in
+                    conversation: event_id
+                    for conversation, event_id in conn.execute("SELECT conversation, id FROM events ORDER BY seq")
+                    if int(conversation[1:]) % 7 == 0
+                }
+                return {c: (moving.cards.get(c), v) for c, v in latest.items() if moving.cards.get(c) != v}
+
+            with contextlib.suppress(AssertionError):  # the assert below says what is missing
+                await eventually(lambda: not missing(), timeout=30)
+            assert missing() == {}
+            assert moving.openings == [("snapshot", None), ("resumed", "journal")]
+            moving_task.cancel()
             logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
             followups = conn.execute("SELECT conversation, state FROM followups").fetchall()
         finally:

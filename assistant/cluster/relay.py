@@ -7,6 +7,10 @@ after the last it saw and publishes the others' on its own bus (a conversation c
 the shared log), so a panel connected to any instance sees events posted to any other. A lost
 connection is reopened and reading resumes from the last row seen: nothing written meanwhile is
 skipped. Rows older than `KEEP_MS` are pruned.
+
+The read position (`floor`) is stamped on every update this instance publishes, so a panel's last id says
+how far it had the journal; a panel whose instance died resumes on another from there (`since`). The
+position passes our own events' rows only once their update is published here, never ahead of the panel.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import psycopg
 
 from assistant import pg
 from assistant.bus import Bus, Subscription, Update
+from assistant.live import Scope
 from assistant.store import Written
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ KEEP_MS = 15 * 60_000  # the journal keeps this much: enough for any instance to
 RECONNECT_S = 1.0
 BATCH = 500
 GAP_S = 5.0  # an id missing this long among ones read was rolled back, not slow
+RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
 
 
 class Relay:
@@ -46,6 +52,7 @@ class Relay:
         snapshot: Callable[[str, str], dict[str, Any]] | None = None,
         on_remote: Callable[[Update], None] | None = None,
         watched: Callable[[], bool] | None = None,
+        published: Callable[[str], bool] | None = None,
     ) -> None:
         self.location = location
         self.bus = bus
@@ -54,6 +61,10 @@ class Relay:
         self.on_remote = on_remote  # e.g. drop a cached conversation state another instance changed
         # Whether any panel is connected here: with none, no card is built for the others' events.
         self.watched = watched
+        # Whether one of our own events has had its update published here (the Publisher's `was_published`):
+        # the read position passes our own rows only then, so a position given to a panel never runs
+        # ahead of what the panel can have been sent.
+        self.published = published
         # Rows up to `floor` are all read; above it, the ids read so far. Ids are taken at INSERT and
         # committed in any order, so a gap may be a row still being written: it is waited for a while.
         self.floor = 0
@@ -64,6 +75,8 @@ class Relay:
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()
         self._out: psycopg.AsyncConnection[Any] | None = None  # the journal writer's connection
+        self._resume: psycopg.AsyncConnection[Any] | None = None  # reads for panels resuming here
+        self._resume_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Start from the journal's current end: what this instance shows starts now (panels get snapshots)."""
@@ -91,6 +104,8 @@ class Relay:
                 log.exception("relay task failed")
         if self._subscription is not None:
             self._subscription.close()
+        if self._resume is not None:
+            await self._resume.close()
 
     async def _connect(self, role: str = "journal") -> psycopg.AsyncConnection[Any]:
         kwargs: dict[str, Any] = {"autocommit": True, "application_name": f"cs-assistant-{role}"}
@@ -185,9 +200,11 @@ class Relay:
             )
             rows = await cur.fetchall()
             for id_, origin, kind, shop, conversation, agent, payload in rows:
-                self.seen.add(int(id_))
                 if origin == self.origin:
-                    continue
+                    if kind != "message" or self._published_here(payload):
+                        self.seen.add(int(id_))
+                    continue  # read again next time (or passed over as a gap if it never is published)
+                self.seen.add(int(id_))
                 update = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
                 self.received += 1
                 if self.on_remote is not None:
@@ -210,6 +227,68 @@ class Relay:
             self._advance()
             if len(rows) < BATCH:
                 return
+
+    def _published_here(self, payload: str) -> bool:
+        if self.published is None:
+            return True
+        return self.published(str(json.loads(payload).get("event_id")))
+
+    # ---- resuming a panel that was connected to another instance -------------------------------
+
+    async def since(self, position: int, scope: Scope) -> list[Update] | None:
+        """What a panel of `scope` that had everything up to journal row `position` has missed: the current
+        card of each conversation with an event after it, then the latest follow-up line of each; None when
+        the journal no longer reaches back that far, or holds too much since (the panel gets a snapshot)."""
+        try:
+            async with self._resume_lock:
+                if self._resume is None or self._resume.closed:
+                    self._resume = await self._connect("resume")
+                # One statement, one snapshot: the journal's oldest row and the rows after the position.
+                cur = await self._resume.execute(
+                    "SELECT m.oldest, j.id, j.kind, j.shop, j.conversation, j.agent, j.payload"
+                    " FROM (SELECT min(id) AS oldest FROM live_journal) m LEFT JOIN LATERAL"
+                    " (SELECT * FROM live_journal WHERE id > %s ORDER BY id LIMIT %s) j ON true"
+                    " ORDER BY j.id",
+                    (position, RESUME_ROWS + 1),
+                )
+                found = await cur.fetchall()
+        except psycopg.Error as exc:
+            log.warning("live journal not read for a resuming panel (%s); it gets a snapshot", exc)
+            if self._resume is not None:
+                await self._resume.close()
+            self._resume = None
+            return None
+        oldest = found[0][0] if found else None
+        rows = [row[1:] for row in found if row[1] is not None]
+        if oldest is None or int(oldest) > position + 1 or len(rows) > RESUME_ROWS:
+            return None  # pruned past the position (or nothing kept at all): a snapshot is the only truth
+        touched: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
+        lines: dict[tuple[str, str], Update] = {}
+        for _id, kind, shop, conversation, agent, payload in rows:
+            key = (shop, conversation)
+            if kind == "message":
+                agents, _last = touched.pop(key, (set(), {}))
+                if agent:
+                    agents.add(agent)
+                touched[key] = (agents, json.loads(payload))  # latest last: cards go out in that order
+            else:
+                lines.pop(key, None)
+                lines[key] = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
+        missed: list[Update] = []
+        for (shop, conversation), (agents, last) in touched.items():
+            if scope.watch not in (None, (shop, conversation)) or (scope.agent and scope.agent not in agents):
+                continue  # not this panel's: no card built (an agent's own conversations carry its name)
+            card = dict(self.snapshot(shop, conversation)) if self.snapshot is not None else {}
+            card.update(last)
+            agent = card.get("agent")
+            gone = sorted(a for a in agents if a != agent)
+            if gone:  # handed over meanwhile: the panel it left must hear of it (and drops the card)
+                card["previous_agent"] = scope.agent if scope.agent in gone else gone[0]
+            update = Update("message", shop, conversation, agent, card, remote=True)
+            if scope.accepts(update):
+                missed.append(update)
+        missed.extend(u for u in lines.values() if scope.accepts(u))
+        return missed
 
     def _advance(self) -> None:
         """Move the floor over the ids read; over a gap only once it has stayed open for GAP_S."""

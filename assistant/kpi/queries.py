@@ -130,8 +130,9 @@ class Window:
 # One index seek per customer message (messages_kpi_conversation) and one sort. A burst belongs to its
 # replier; an unanswered one to the current agent at its first message. Truth values are written as
 # CASE … THEN 1 ELSE 0 so that the same statements run on SQLite and PostgreSQL.
-# SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(ts_ms);
-# PostgreSQL says the same with DISTINCT ON over the burst's key (the `b` of _BURSTS_PG).
+# SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(); the min is
+# of (ts_ms, seq) packed in one integer, so two messages of one millisecond give the earlier seq, as
+# PostgreSQL's DISTINCT ON over the burst's key ordered by ts_ms, seq does (the `b` of _BURSTS_PG).
 _BURSTS_D = """
 WITH d AS MATERIALIZED (
   SELECT m.seq, m.conversation, m.customer, m.ts_ms,
@@ -144,7 +145,8 @@ WITH d AS MATERIALIZED (
   WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de /*share*/
 ), """
 _BURSTS_B = """b AS (
-  SELECT conversation, customer, min(ts_ms) AS start_ms, seq, count(*) AS n, sum(shown) AS shown, reply_key
+  SELECT conversation, customer, :ds + (min(((ts_ms - :ds) << 32) + seq) >> 32) AS start_ms, seq,
+    count(*) AS n, sum(shown) AS shown, reply_key
   FROM d GROUP BY coalesce(reply_key, conversation)
 )
 """
@@ -281,7 +283,7 @@ SELECT b.owner, b.conversation, b.customer, b.start_ms, m.text,
   (SELECT r.text FROM messages r WHERE r.seq = b.reply_key & 4294967295) AS reply
 FROM temp.kpi_bursts b JOIN messages m ON m.seq = b.seq
 WHERE b.slow = 1
-ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms LIMIT :limit
+ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms, b.seq LIMIT :limit
 """
 
 _AGENT_MESSAGES = """

@@ -17,6 +17,7 @@ import sqlite3
 from collections import OrderedDict
 from typing import Any
 
+from assistant import pg
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
@@ -89,6 +90,8 @@ class QaService:
         for alert in armed:
             self._arm(alert)
         self.tasks.spawn(self._sweep(), name="qa-escalations")
+        if isinstance(self.writer.path, pg.Location):
+            self.tasks.spawn(self._take_over(), name="qa-take-over")
         log.info("quality inspection: %d rule words, %d deliveries resumed, %d escalations armed",
                  self.inspector.word_count, len(pending), len(armed))  # fmt: skip
 
@@ -194,6 +197,37 @@ class QaService:
 
     def _shown(self, text: str) -> str:
         return mask(text) if self.config.privacy.mask else text
+
+    # ---- several instances on one database ----------------------------------------------------
+
+    async def _take_over(self) -> None:
+        """Every quarter lease (`[followups] lease_s`), take over what a dead instance left: escalations
+        a lease past due, deliveries a lease untouched. Deciding an escalation is conditional, so one
+        instance escalates it however many have it armed."""
+        lease_ms = int(self.config.followups.lease_s * 1000)
+        while True:
+            await asyncio.sleep(lease_ms / 4000)  # real time: the lease is counted on the shared clock
+            try:
+                await self.take_over(lease_ms)
+            except Exception:
+                log.exception("taking over alerts left by other instances failed; trying again")
+
+    async def take_over(self, lease_ms: int) -> int:
+        now = self.clock.now_ms()
+
+        def load(conn: sqlite3.Connection) -> tuple[list[AlertRow], list[Delivery]]:
+            before = now - lease_ms
+            return qa_store.overdue_escalations(conn, before), qa_store.claim_stalled_deliveries(conn, before, now)
+
+        overdue, stalled = await self.writer.submit(load)
+        fresh = [alert for alert in overdue if alert.id not in self._armed]
+        for alert in fresh:
+            self._arm(alert)
+        for delivery in stalled:
+            self.deliverer.submit(delivery)  # one already running here is not started twice
+        if fresh or stalled:
+            log.info("took over %d escalations and %d alert deliveries from other instances", len(fresh), len(stalled))
+        return len(fresh) + len(stalled)
 
     # ---- escalation ----------------------------------------------------------------------------
 

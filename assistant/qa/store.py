@@ -127,6 +127,25 @@ def armed_escalations(conn: sqlite3.Connection) -> list[AlertRow]:
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed'")]
 
 
+def overdue_escalations(conn: sqlite3.Connection, before_ms: int) -> list[AlertRow]:
+    """Escalations still armed though due before `before_ms` (an instance sharing the database died)."""
+    sql = f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed' AND escalate_ms <= ? LIMIT 1000"
+    return [_row(r) for r in conn.execute(sql, (before_ms,))]
+
+
+def claim_stalled_deliveries(conn: sqlite3.Connection, before_ms: int, now_ms: int) -> list[Delivery]:
+    """Pending deliveries untouched since `before_ms` (their instance is gone), claimed by touching them
+    (PostgreSQL: rows another instance is claiming are skipped)."""
+    claimed = conn.execute(
+        "UPDATE qa_deliveries SET updated_ms = ? WHERE (alert_id, plugin) IN (SELECT alert_id, plugin"
+        " FROM qa_deliveries WHERE state = 'pending' AND updated_ms <= ? ORDER BY updated_ms LIMIT 200"
+        " FOR UPDATE SKIP LOCKED) RETURNING alert_id, plugin",
+        (now_ms, before_ms),
+    ).fetchall()
+    keys = {(str(r[0]), str(r[1])) for r in claimed}
+    return [d for d in pending_deliveries(conn) if (d.alert.id, d.plugin) in keys]
+
+
 def answered(conn: sqlite3.Connection, alert: AlertRow) -> bool:
     """Whether an agent has written in the alert's conversation since its message."""
     row = conn.execute(

@@ -9,10 +9,11 @@ from aiohttp import web
 from assistant import store
 from assistant.bus import Bus
 from assistant.config import Config
-from assistant.live import LiveFeed
+from assistant.live import LiveFeed, Publisher
 
 if TYPE_CHECKING:
     from assistant.chatwoot_memory import ChatwootMemory
+    from assistant.cluster.relay import Relay
     from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
     from assistant.plugins import Plugins
@@ -30,6 +31,8 @@ ENGINE: web.AppKey[SuggestionEngine] = web.AppKey("engine")
 PLUGINS: web.AppKey[Plugins] = web.AppKey("plugins")
 FOLLOWUPS: web.AppKey[FollowupService] = web.AppKey("followups")
 FEED = web.AppKey("live_feed", LiveFeed)
+PUBLISHER = web.AppKey("publisher", Publisher)
 QA: web.AppKey[QaService] = web.AppKey("qa")
 QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")
 CHATWOOT: web.AppKey[ChatwootMemory] = web.AppKey("chatwoot_memory")
+RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a PostgreSQL database

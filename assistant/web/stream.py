@@ -5,20 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.conversations import ConversationState
-from assistant.live import Entry, Scope, Stream, sse_frame
+from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import customer_type_json
-from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, RELAY
 from assistant.web.auth import only_agent, require
 from assistant.web.errors import JsonError
+
+if TYPE_CHECKING:
+    from assistant.cluster.relay import Relay
 
 RETRY_MS = 1000  # EventSource's reconnection delay
 SNAPSHOT_MESSAGES = 6  # messages of a conversation shown on its card
@@ -191,8 +194,14 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     async with sse_response(request, ping_interval=24 * 3600) as resp:
         last_event_id = resp.last_event_id or request.query.get("last_event_id")
         stream, missed = feed.open(scope, last_event_id)
+        opened_at = feed.last_id  # what follows is pushed to the stream: resumed panels carry on from here
         try:
-            await _serve_stream(request.app, resp, stream, missed)
+            first = None
+            position = resume_position(last_event_id)
+            relay = request.app.get(RELAY)
+            if missed is None and position is not None and relay is not None:
+                first = await _resume_from_journal(relay, scope, position, opened_at)
+            await _serve_stream(request.app, resp, stream, first or _opening(request.app, stream, missed))
         except (ConnectionError, TimeoutError):
             pass  # the panel went away; it reconnects on its own
         finally:
@@ -200,15 +209,27 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _serve_stream(
-    app: web.Application, resp: EventSourceResponse, stream: Stream, missed: list[Entry] | None
-) -> None:
-    feed = app[FEED]
+async def _resume_from_journal(relay: Relay, scope: Scope, position: int, opened_at: str) -> bytes | None:
+    """A panel whose instance died (or that fell out of this one's journal) resumes from the shared journal:
+    the cards and follow-up lines it missed, then the id it carries on from; None: it needs a snapshot."""
+    updates = await relay.since(position, scope)
+    if updates is None:
+        return None
+    hello = json.dumps({"server_ms": store.now_ms(), "missed": len(updates), "from": "journal"})
+    # The id comes last: a panel cut off halfway keeps its old id and is sent the whole lot again.
+    return b"".join(update_frame(u) for u in updates) + sse_frame(hello, event="resumed", id=opened_at, retry=RETRY_MS)
+
+
+def _opening(app: web.Application, stream: Stream, missed: list[Entry] | None) -> bytes:
+    """The first write: the entries missed since the panel's id in this process's journal, or a snapshot."""
     if missed is None:
-        first = sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id, retry=RETRY_MS)
-    else:
-        hello = json.dumps({"server_ms": store.now_ms(), "missed": len(missed)})
-        first = sse_frame(hello, event="resumed", retry=RETRY_MS) + b"".join(e.frame for e in missed)
+        return sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=app[FEED].last_id, retry=RETRY_MS)
+    hello = json.dumps({"server_ms": store.now_ms(), "missed": len(missed)})
+    return sse_frame(hello, event="resumed", retry=RETRY_MS) + b"".join(e.frame for e in missed)
+
+
+async def _serve_stream(app: web.Application, resp: EventSourceResponse, stream: Stream, first: bytes) -> None:
+    feed = app[FEED]
     await resp.write(first)
     while not stream.closed:
         await stream.wake.wait()

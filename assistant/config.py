@@ -67,7 +67,7 @@ class PhrasesConfig:
     path: str | list[str] = "phrases"
     include_demo: bool = True  # false: the first directory's phrases are left out (its vocabulary stays)
     top_k: int = 3
-    min_confidence: float = 0.25  # below this (0–1) a message gets no suggestion
+    min_confidence: float = 0.2  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
 
 

@@ -222,7 +222,11 @@ async def test_scaling_three_instances_one_killed_midway(
             assert moving.openings == [("snapshot", None), ("resumed", "journal")]
             moving_task.cancel()
             logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
-            followups = conn.execute("SELECT conversation, state FROM followups").fetchall()
+            followups = conn.execute("SELECT id, conversation, state, armed_seq, fired_ms FROM followups").fetchall()
+            messages = {
+                row[0]: (int(row[1]), int(row[2]))  # event id → (seq, received at)
+                for row in conn.execute("SELECT id, seq, received_ms FROM events WHERE id LIKE 'scale-%'")
+            }
         finally:
             conn.close()
     finally:
@@ -234,13 +238,25 @@ async def test_scaling_three_instances_one_killed_midway(
     assert set(logged) == set(poster.acknowledged) and max(logged.values()) == 1
     # Exactly one follow-up per idle conversation, none for the others; the receiver may see a delivery
     # again only with the same idempotency key (a take-over after the kill), never a second follow-up.
-    per_conversation = Counter(conversation for conversation, _ in followups)
-    assert set(per_conversation) == idle_ids and set(per_conversation.values()) == {1}
-    assert {state for _, state in followups} == {"sent"}
-    keys_per_conversation: dict[str, set[str]] = {}
-    for r in receiver.requests:
-        keys_per_conversation.setdefault(r["json"]["conversation"], set()).add(r["headers"]["Idempotency-Key"])
-    assert {c: len(k) for c, k in keys_per_conversation.items() if len(k) != 1} == {}
+    # Each idle period is the time after one agent message; `armed_seq` names it.
+    assert {state for _, _, state, _, _ in followups} == {"sent"}
+    periods = Counter((conversation, armed_seq) for _, conversation, _, armed_seq, _ in followups)
+    assert set(periods.values()) == {1}  # never two follow-ups for one idle period
+    last_reply = {f"c{n}": messages[f"scale-{n}-{PER_CONVERSATION - 1}"][0] for n in range(CONVERSATIONS) if idle(n)}
+    final = {
+        conversation for _, conversation, _, armed_seq, _ in followups if last_reply.get(conversation) == armed_seq
+    }
+    assert final == idle_ids  # every idle conversation got its follow-up
+    # Any other follow-up fired for an earlier period whose customer reply was posted only after it (on a
+    # machine so loaded that a conversation's ten events took longer than the idle time): none otherwise.
+    by_seq = {seq: event_id for event_id, (seq, _) in messages.items()}
+    for _, conversation, _, armed_seq, fired_ms in followups:
+        if last_reply.get(conversation) == armed_seq:
+            continue
+        n, i = (int(part) for part in by_seq[armed_seq].removeprefix("scale-").split("-"))
+        assert messages[f"scale-{n}-{i + 1}"][1] > fired_ms, (conversation, armed_seq, fired_ms)
+    # Deliveries: a take-over resends with the same idempotency key, so the keys are the follow-ups' ids.
+    assert {r["headers"]["Idempotency-Key"] for r in receiver.requests} == {f[0] for f in followups}
     # The panel on instance 2 saw the watched conversations' events posted to instances 0 and 1 too.
     by_instance = Counter(poster.acknowledged[i] for i in expected_on_panel)
     assert by_instance[0] > 0 and by_instance[1] > 0 and by_instance[2] > 0

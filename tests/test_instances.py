@@ -120,16 +120,21 @@ async def _kill_listener(cluster: Cluster, location: pg.Location) -> None:
     assert killed is not None and killed[0] == 2  # both relays listen
 
 
+async def last_seen(client: Client, event: dict[str, Any]) -> Any:
+    """Agent a1's panel on `client` sees `event` logged there, then goes away: its last update."""
+    reader = await open_stream(client, "agent=a1")
+    try:
+        await client.post("/v1/events", data=body_of(event))
+        return await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+
+
 async def test_instances_panel_resumes_on_another_instance_from_the_journal(
     pair: tuple[Client, Client], db_path: Any
 ) -> None:
     a, b = pair
-    reader = await open_stream(a, "agent=a1")
-    try:
-        await a.post("/v1/events", data=body_of(make_event(id="r1", conversation="kept", agent="a1", text="在吗")))
-        seen = await reader.wait_for(lambda e: e.event == "conversation")
-    finally:
-        await reader.close()
+    seen = await last_seen(a, make_event(id="r1", conversation="kept", agent="a1", text="在吗"))
     assert seen.id is not None and live.resume_position(seen.id) is not None
     # While the panel is away (its instance died): events on both instances, one for another agent.
     await b.post("/v1/events", data=body_of(make_event(id="r2", conversation="kept", agent="a1", text="发货了吗")))
@@ -161,12 +166,7 @@ async def test_instances_panel_gets_a_snapshot_when_the_journal_no_longer_reache
     pair: tuple[Client, Client], db_path: Any
 ) -> None:
     a, b = pair
-    reader = await open_stream(a, "agent=a1")
-    try:
-        await a.post("/v1/events", data=body_of(make_event(id="p1", conversation="old", agent="a1")))
-        seen = await reader.wait_for(lambda e: e.event == "conversation")
-    finally:
-        await reader.close()
+    seen = await last_seen(a, make_event(id="p1", conversation="old", agent="a1"))
     await b.post("/v1/events", data=body_of(make_event(id="p2", conversation="old", agent="a1", text="还在吗")))
     conn = store.connect(db_path)
     try:
@@ -209,6 +209,7 @@ async def test_instances_read_position_waits_for_our_own_events_to_be_published(
 
             await writer.submit(log_and_journal)
         published.add("w2")
+        await writer.submit(lambda conn: conn.execute("SELECT pg_notify('assistant_live', 'x')"))  # read again
         await eventually(lambda: len(relay.seen) == 1)  # w2's row is read; w1's is waited for
         assert relay.floor == start
         published.add("w1")
@@ -298,12 +299,7 @@ async def test_instances_resumed_panel_hears_of_a_conversation_handed_over_meanw
     pair: tuple[Client, Client],
 ) -> None:
     a, b = pair
-    reader = await open_stream(a, "agent=a1")
-    try:
-        await a.post("/v1/events", data=body_of(make_event(id="h1", conversation="moved", agent="a1")))
-        seen = await reader.wait_for(lambda e: e.event == "conversation")
-    finally:
-        await reader.close()
+    seen = await last_seen(a, make_event(id="h1", conversation="moved", agent="a1"))
     await b.post("/v1/events", data=body_of(make_event(id="h2", conversation="moved", agent="a2", text="还在吗")))
     again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
     try:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import LoadResult, cpu_seconds, post_load
+from bench.load import LoadResult, post_load, tree_cpu_seconds
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -113,7 +113,8 @@ class Row:
     label: str
     make: Callable[[int], dict[str, object]]  # event number (unique across the run) → event
     target: str  # "bare", "service" or "baseline"
-    # Per round: load, server CPU ms/event, and the share of a core the client (this process) used.
+    # Per round: load, server CPU ms/event (its worker processes included), and the share of a core the client
+    # (this process) used.
     results: list[tuple[LoadResult, float, float]] = field(default_factory=list)
 
 
@@ -125,10 +126,10 @@ async def _measure(
     url: str, pid: int, make: Callable[[int], dict[str, object]], first: int, n: int
 ) -> tuple[LoadResult, float, float]:
     bodies = _encoded(make, first, n)
-    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    cpu0, client0 = tree_cpu_seconds(pid), time.process_time()
     result = await post_load(url, bodies.__getitem__, total=n, concurrency=CONCURRENCY)
     client = (time.process_time() - client0) / result.seconds
-    return result, (cpu_seconds(pid) - cpu0) / n * 1000, client
+    return result, (tree_cpu_seconds(pid) - cpu0) / n * 1000, client
 
 
 def _warming(make: Callable[[int], dict[str, object]], n: int) -> Callable[[int], dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +44,9 @@ class NgramIndex:
         if not counts:
             for ch in set(query):
                 counts.update(self._chars.get(ch, ()))
-        return [i for i, _ in counts.most_common(limit)]
+        # Ties go to the earlier text: the bigrams came as a set, whose order changes with the hash seed,
+        # and a shortlist (so a suggestion) must not differ between two processes.
+        return [i for i, _ in heapq.nsmallest(limit, counts.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def similarity(query: str, text: str) -> float:

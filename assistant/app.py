@@ -79,9 +79,20 @@ def create_app(
     app[QA_INSPECTOR] = inspector or _inspector(config)
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app.add_routes(ROUTES)
-    app.cleanup_ctx.extend([_writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
+    app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)
     return app
+
+
+async def _matching_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The matching workers (`[phrases] workers`): started in the background, the service listens without
+    waiting for them and matches messages itself until they are ready; stopped after the writer."""
+    engine = app[ENGINE]
+    count = app[CONFIG].phrases.workers
+    if count > 0:
+        engine.start_workers(count)
+    yield
+    await engine.stop_workers()
 
 
 async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -103,7 +114,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WRITER] = writer
     ingestor = Ingestor(writer)
     engine = app[ENGINE]
-    ingestor.annotators.append(engine.annotate)
+    ingestor.annotators.append(engine.annotate_pipelined)  # in a matching worker when one is ready
     ingestor.listeners.append(engine.on_written)
     # After on_written: the state is current. Cards are built only while a panel is connected.
     publisher = Publisher(

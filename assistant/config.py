@@ -69,6 +69,8 @@ class PhrasesConfig:
     top_k: int = 3
     min_confidence: float = 0.2  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
+    # Worker processes that match customer messages on other cores (docs/scaling.md); 0: in the service's own.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,7 @@ class Config:
 
 
 _SECTIONS_NOT_FROM_FILE = {"secrets", "base_dir"}
+MAX_WORKERS = 64  # [phrases] workers: more than any machine this runs on has cores
 
 
 def load_config(
@@ -376,6 +379,8 @@ def _check(config: Config) -> None:
         raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
+    if not 0 <= config.phrases.workers <= MAX_WORKERS:
+        raise ConfigError(f"[phrases] workers: must be between 0 and {MAX_WORKERS}, got {config.phrases.workers}")
     if config.ui.language not in ("zh_CN", "en"):
         raise ConfigError(f"[ui] language: expected 'zh_CN' or 'en', got {config.ui.language!r}")
     modes = ("send", "suggest")

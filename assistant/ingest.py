@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +32,9 @@ class Enrichment:
 
 
 class Annotator(Protocol):
-    def __call__(self, event: Event) -> Enrichment | None: ...
+    """Adds to an event: at once, or as an awaitable (work handed elsewhere, e.g. a matching worker)."""
+
+    def __call__(self, event: Event) -> Enrichment | None | Awaitable[Enrichment | None]: ...
 
 
 Listener = Callable[[Written], None]
@@ -50,14 +53,29 @@ class Ingestor:
         self.recorders: list[Recorder] = []
 
     async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
-        """Log a batch atomically; return one response object per event, in order."""
-        enrichments = []
-        started = self.clock()
-        for event in events:
-            enrichments.append(self._enrich(event))
-            if len(enrichments) < len(events) and self.clock() - started >= YIELD_AFTER_S:
-                await asyncio.sleep(0)  # the others' turn; this batch's events stay in order
-                started = self.clock()
+        """Log a batch atomically; return one response object per event, in order.
+
+        Every event's annotation starts before the first awaitable one is awaited, so that work handed
+        elsewhere for a whole batch proceeds together; then they are finished in order.
+        """
+        started = [self.clock()]
+        begun: list[list[Enrichment | None | Awaitable[Enrichment | None]]] = []
+        enrichments: list[Enrichment] = []
+        try:
+            for event in events:
+                begun.append(self._begin(event))
+                if len(begun) < len(events):
+                    await self._turn(started)
+            for event, results in zip(events, begun):
+                enrichments.append(await self._finish(event, results))
+                results.clear()
+                if len(enrichments) < len(events):
+                    await self._turn(started)
+        finally:
+            for results in begun:  # cancelled half-way: no coroutine left unawaited
+                for result in results:
+                    if inspect.iscoroutine(result):
+                        result.close()
 
         def job(conn: sqlite3.Connection) -> list[Written]:
             written = [
@@ -79,14 +97,35 @@ class Ingestor:
             responses.append(body)
         return responses
 
-    def _enrich(self, event: Event) -> Enrichment:
-        merged = Enrichment()
+    async def _turn(self, started: list[float]) -> None:
+        """The other requests' turn after YIELD_AFTER_S of this batch's work; its events stay in order."""
+        if self.clock() - started[0] >= YIELD_AFTER_S:
+            await asyncio.sleep(0)
+            started[0] = self.clock()
+
+    def _begin(self, event: Event) -> list[Enrichment | None | Awaitable[Enrichment | None]]:
+        results: list[Enrichment | None | Awaitable[Enrichment | None]] = []
         for annotator in self.annotators:
             try:
-                result = annotator(event)
+                results.append(annotator(event))
             except Exception:  # an annotation is a bonus; the event is still logged
                 log.exception("annotator failed for event %s", event.id)
-                continue
+                results.append(None)
+        return results
+
+    async def _finish(self, event: Event, begun: list[Enrichment | None | Awaitable[Enrichment | None]]) -> Enrichment:
+        """The annotators' results merged field by field, in the annotators' order."""
+        merged = Enrichment()
+        for pending in begun:
+            result: Enrichment | None
+            if isinstance(pending, Enrichment) or pending is None:
+                result = pending
+            else:
+                try:
+                    result = await pending
+                except Exception:
+                    log.exception("annotator failed for event %s", event.id)
+                    continue
             if result is not None:
                 if merged.annotation is None or result.annotation is None:
                     merged.annotation = result.annotation or merged.annotation

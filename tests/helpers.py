@@ -91,8 +91,10 @@ def shared_matcher(config: Config) -> Matcher:
     return matcher
 
 
-def make_app(config: Config, **kwargs: Any) -> web.Application:
-    """`create_app` with the session's shared matcher of the config's library."""
+def make_app(config: Config, *, workers: int = 0, **kwargs: Any) -> web.Application:
+    """`create_app` with the session's shared matcher of the config's library; no matching worker process
+    unless a test asks for one (`workers`), so that the suite does not start one per app."""
+    config = replace_config(config, "phrases", workers=workers)
     return create_app(config, matcher=shared_matcher(config), **kwargs)
 
 

@@ -88,3 +88,24 @@ def test_config_hook_settings_table_for_enabled_hook(tmp_path: Path) -> None:
 def test_config_hook_settings_table_for_disabled_hook_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"'hooks.mine'"):
         load_config(write(tmp_path, "[hooks]\nenabled = []\n[hooks.mine]\nurl = 'x'\n"), env={})
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-1", r"\[phrases\] workers: must be between 0 and 64, got -1"),
+        ("65", r"\[phrases\] workers: must be between 0 and 64, got 65"),
+        ("true", r"'phrases.workers': expected an integer, got boolean"),
+        ("1.5", r"'phrases.workers': expected an integer, got float"),
+        ('"2"', r"'phrases.workers': expected an integer, got string"),
+    ],
+)
+def test_config_bad_workers_named(tmp_path: Path, value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_config(write(tmp_path, f"[phrases]\nworkers = {value}\n"), env={})
+
+
+def test_config_workers_default_one_and_zero_allowed(tmp_path: Path) -> None:
+    assert load_config(None, env={}).phrases.workers == 1
+    assert load_config(ROOT / "config.toml", env={}).phrases.workers == 1
+    assert load_config(write(tmp_path, "[phrases]\nworkers = 0\n"), env={}).phrases.workers == 0

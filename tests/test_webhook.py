@@ -13,9 +13,20 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import body_of, make_event, signed_headers
+from assistant.config import Config
+from assistant.web.appkeys import ENGINE
+from tests.helpers import body_of, eventually, make_app, make_event, signed_headers
 
 Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture(params=[0, 1], ids=["matched-here", "matching-worker"])
+async def matching_client(request: pytest.FixtureRequest, aiohttp_client: Any, config: Config) -> Client:
+    """The app matching customer messages itself, and with a matching worker process (once it is ready)."""
+    client: Client = await aiohttp_client(make_app(config, workers=request.param))
+    if request.param:
+        await eventually(lambda: client.app[ENGINE].workers.ready, timeout=30)
+    return client
 
 
 def rows(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -23,34 +34,50 @@ def rows(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-async def test_webhook_accepts_message_and_logs_it(client: Client, db_path: Path) -> None:
+async def test_webhook_accepts_message_and_logs_it(matching_client: Client, db_path: Path) -> None:
     event = make_event(text="这件衣服有现货吗")
-    resp = await client.post("/v1/events", data=body_of(event))
+    resp = await matching_client.post("/v1/events", data=body_of(event))
     assert resp.status == 200
     body = await resp.json()
     assert body["accepted"] is True and body["duplicate"] is False and body["id"] == event["id"]
+    assert body["suggestions"] and body["customer_type"]["type"]
     assert rows(db_path, "SELECT id, type FROM events") == [(event["id"], "message")]
     assert rows(db_path, "SELECT sender, text, shop FROM messages") == [("customer", "这件衣服有现货吗", "shop1")]
 
 
-async def test_webhook_redelivery_is_duplicate_and_logged_once(client: Client, db_path: Path) -> None:
+async def test_webhook_redelivery_is_duplicate_and_logged_once(matching_client: Client, db_path: Path) -> None:
     event = make_event()
-    first = await (await client.post("/v1/events", data=body_of(event))).json()
-    second = await (await client.post("/v1/events", data=body_of(event))).json()
+    first = await (await matching_client.post("/v1/events", data=body_of(event))).json()
+    second = await (await matching_client.post("/v1/events", data=body_of(event))).json()
     assert (first["duplicate"], second["duplicate"]) == (False, True)
     assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
     assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]
 
 
-async def test_webhook_batch_returns_one_result_per_event(client: Client, db_path: Path) -> None:
+async def test_webhook_batch_returns_one_result_per_event(matching_client: Client, db_path: Path) -> None:
     events = [make_event(), make_event("order_created", agent="a1"), make_event("order_paid")]
     events.append(dict(events[0]))  # the same id twice inside one batch
-    resp = await client.post("/v1/events", data=body_of(events))
+    resp = await matching_client.post("/v1/events", data=body_of(events))
     assert resp.status == 200
     body = await resp.json()
     assert [r["id"] for r in body] == [e["id"] for e in events]
     assert [r["duplicate"] for r in body] == [False, False, False, True]
     assert rows(db_path, "SELECT order_id, agent, amount, paid_amount FROM orders") == [("order1", "a1", 99.5, 99.5)]
+
+
+async def test_webhook_batch_of_customer_messages_answered_in_order(matching_client: Client, db_path: Path) -> None:
+    texts = ["在吗", "有现货吗", "什么时候发货", "能便宜点吗", "M码偏大吗", "怎么退货", "发什么快递", "好的谢谢"] * 5
+    events = [make_event(text=t, conversation=f"c{n % 4}", ts=1_795_000_000_000 + n) for n, t in enumerate(texts)]
+    resp = await matching_client.post("/v1/events", data=body_of(events))
+    assert resp.status == 200
+    body = await resp.json()
+    assert [r["id"] for r in body] == [e["id"] for e in events]
+    intents = [r["suggestions"][0]["intent"] if r["suggestions"] else None for r in body]
+    assert intents[:8] == intents[8:16] == intents[32:]  # the same text, the same answer, wherever it is
+    assert len(set(intents)) >= 6
+    workers = matching_client.app[ENGINE].workers
+    assert workers is None or workers.answered == len(events)
+    assert rows(db_path, "SELECT count(*) FROM messages WHERE intent IS NOT NULL") == [(sum(map(bool, intents)),)]
 
 
 async def test_webhook_rejects_batch_over_max_batch(client: Client, db_path: Path) -> None:
@@ -148,9 +175,9 @@ async def test_webhook_rejects_body_over_max_body_bytes(client: Client, db_path:
     assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
 
 
-async def test_webhook_batch_with_one_bad_event_writes_nothing(client: Client, db_path: Path) -> None:
+async def test_webhook_batch_with_one_bad_event_writes_nothing(matching_client: Client, db_path: Path) -> None:
     events = [make_event(), make_event(type="nonsense"), make_event()]
-    resp = await client.post("/v1/events", data=body_of(events))
+    resp = await matching_client.post("/v1/events", data=body_of(events))
     assert resp.status == 400
     body = await resp.json()
     assert body["field"] == "type" and body["index"] == 1
@@ -218,11 +245,11 @@ async def test_healthz(client: Client) -> None:
     assert resp.status == 200 and (await resp.json())["ok"] is True
 
 
-async def test_webhook_keeps_running_after_garbage(client: Client) -> None:
+async def test_webhook_keeps_running_after_garbage(matching_client: Client) -> None:
     for garbage in (b"", b"\xff\xfe", b"[]", b"[1,2]", b"null", b"{}"):
-        resp = await client.post("/v1/events", data=garbage)
+        resp = await matching_client.post("/v1/events", data=garbage)
         assert resp.status == 400, garbage
-    resp = await client.post("/v1/events", data=body_of(make_event()))
+    resp = await matching_client.post("/v1/events", data=body_of(make_event()))
     assert resp.status == 200
 
 

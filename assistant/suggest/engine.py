@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from assistant import store
@@ -16,15 +17,23 @@ from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
-from assistant.suggest.phrases import Library, LibraryError
+from assistant.suggest.matching import Answer, Request, Settings, answer
+from assistant.suggest.phrases import LibraryError
+from assistant.suggest.worker import MatchingWorkers
 
 log = logging.getLogger(__name__)
 
 
 def load_matcher(config: Config) -> Matcher:
     """Load the configured phrase library; raises LibraryError naming every problem."""
-    library = Library.load(config.phrase_dirs(), config.phrases.variables, include_demo=config.phrases.include_demo)
-    return Matcher(library, k=config.phrases.top_k, min_confidence=config.phrases.min_confidence)
+    return matcher_settings(config).load()
+
+
+def matcher_settings(config: Config, *, strict: bool = False) -> Settings:
+    """What loading the configured matcher takes, as a worker process receives it (absolute paths)."""
+    phrases = config.phrases
+    dirs = [str(d.absolute()) for d in config.phrase_dirs()]
+    return Settings(dirs, dict(phrases.variables), phrases.include_demo, phrases.top_k, phrases.min_confidence, strict)
 
 
 class SuggestionEngine:
@@ -37,6 +46,21 @@ class SuggestionEngine:
         self.db_path = db_path
         self.items = ItemAnswers(config.catalog, db_path)  # product facts and size charts (assistant/catalog/)
         self._adoption: dict[str, Counter[str]] = {}
+        self.workers: MatchingWorkers | None = None  # matching in other processes (start_workers)
+
+    # -- workers ----------------------------------------------------------------------------------
+    def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
+        """Start `count` matching worker processes in the background (options: see MatchingWorkers)."""
+        settings = matcher_settings(self.config, strict=self.matcher.strict)
+        self.workers = MatchingWorkers(settings, count, adoption=lambda: self._adoption, **options)
+        self.workers.start()
+        return self.workers
+
+    async def stop_workers(self) -> None:
+        """Stop the workers (their stdin closed, awaited); matching goes on here."""
+        workers, self.workers = self.workers, None
+        if workers is not None:
+            await workers.close()
 
     # -- reload ---------------------------------------------------------------------------------
     def reload(self) -> tuple[bool, list[str]]:
@@ -53,6 +77,8 @@ class SuggestionEngine:
             return False, problems
         self.matcher = matcher
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
+        if self.workers is not None:
+            self.workers.restart()  # they load the new library; the service matches meanwhile
         return True, []
 
     # -- adoption -------------------------------------------------------------------------------
@@ -69,6 +95,8 @@ class SuggestionEngine:
             except sqlite3.OperationalError:
                 pass
             self._adoption[shop] = counts
+            if self.workers is not None:
+                self.workers.adopt(shop, counts)
         return counts
 
     # -- computing --------------------------------------------------------------------------------
@@ -99,19 +127,25 @@ class SuggestionEngine:
         item: str | None = None,
     ) -> tuple[list[Suggestion], CustomerType]:
         """Suggestions for `text` and the customer type including it; `item` is the product it is about."""
-        history = list(state.customer_messages) if state else []
-        kind = self.matcher.classify([*history, (ts_ms, text)], list(state.agent_replies) if state else [])
-        base = self.context_for(state, shop, customer)
-        context = Context(
-            customer_messages=base.customer_messages,
-            has_unpaid_order=base.has_unpaid_order,
-            customer_type=kind.type,
-            variables=base.variables,
-            adoption=base.adoption,
-        )
-        earlier = [t for _, t in history]
+        request, adoption = self._request(text, shop, state, ts_ms, customer)
         item = self.items.item_of(state, text, item)
-        return self.with_item(self.matcher.suggest(text, context), text, earlier, item, context.variables), kind
+        return self._amended(request, *answer(self.matcher, request, adoption), item)
+
+    def _request(
+        self, text: str, shop: str, state: ConversationState | None, ts_ms: int, customer: str
+    ) -> tuple[Request, Counter[str]]:
+        """What matching the message reads of its conversation, as it is now; and the shop's adoption counts."""
+        base = self.context_for(state, shop, customer)
+        history = list(state.customer_messages) if state else []
+        replies = list(state.agent_replies) if state else []
+        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, dict(base.variables), shop)
+        return request, self.adoption(shop)
+
+    def _amended(
+        self, request: Request, suggestions: list[Suggestion], kind: CustomerType, item: str | None
+    ) -> tuple[list[Suggestion], CustomerType]:
+        earlier = [t for _, t in request.history]
+        return self.with_item(suggestions, request.text, earlier, item, request.variables), kind
 
     def with_item(
         self,
@@ -133,7 +167,7 @@ class SuggestionEngine:
 
     # -- ingest integration -------------------------------------------------------------------------
     def annotate(self, event: Event) -> Enrichment | None:
-        """Annotator: suggestions and customer type for a customer message, logged with it."""
+        """Annotator: suggestions and customer type for a customer message, logged with it (matched here)."""
         if not event.is_customer_message:
             return None
         state = self.conversations.get(event.shop, event.conversation, current=True)
@@ -141,6 +175,35 @@ class SuggestionEngine:
         suggestions, kind = self.compute(
             event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer, item=item
         )
+        return self._enrichment(suggestions, kind, item)
+
+    def annotate_pipelined(self, event: Event) -> Enrichment | None | Awaitable[Enrichment | None]:
+        """Annotator that hands the matching to a worker process when one can take it: the message is sent
+        now (a batch's messages all go before the first answer is awaited) and the enrichment comes later."""
+        if not event.is_customer_message:
+            return None
+        if self.workers is None:
+            return self.annotate(event)
+        text = event.text or ""
+        state = self.conversations.get(event.shop, event.conversation, current=True)
+        item = self.items.item_of(state, text, event.item)
+        request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer)
+        future = self.workers.submit(request)
+        if future is None:
+            return self._enrichment(*self._amended(request, *answer(self.matcher, request, adoption), item), item)
+        return self._from_worker(future, request, item)
+
+    async def _from_worker(
+        self, future: asyncio.Future[Answer | None], request: Request, item: str | None
+    ) -> Enrichment | None:
+        reply = await future
+        if reply is None:  # the worker is gone, stuck or failed on it: match the message here
+            suggestions, kind = answer(self.matcher, request, self.adoption(request.shop))
+        else:
+            suggestions, kind = reply.suggestions, reply.kind
+        return self._enrichment(*self._amended(request, suggestions, kind, item), item)
+
+    def _enrichment(self, suggestions: list[Suggestion], kind: CustomerType, item: str | None) -> Enrichment:
         response = self.response(suggestions, kind)
         if item is not None:
             response["item"] = self.items.card(item, response["suggestions"])
@@ -159,6 +222,8 @@ class SuggestionEngine:
         self.items.observe(event)
         if event.type == "suggestion_used" and event.phrase_id:
             self.adoption(event.shop)[event.phrase_id] += 1
+            if self.workers is not None:
+                self.workers.used(event.shop, event.phrase_id)
         if event.is_customer_message and written.annotation is not None:
             state.suggestions = list(written.annotation.suggestions)
             state.customer_type_detail = written.annotation.customer_type_detail

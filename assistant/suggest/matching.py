@@ -1,0 +1,104 @@
+"""One customer message's matching as a request: what it needs, the pure answer, and its wire form for a worker.
+
+The same `answer` runs in the service's process and in a matching worker (suggest/worker.py), so both give the
+same suggestions and customer type for the same request. Frames on the pipe are a 4-byte big-endian length and
+a msgpack body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion
+from assistant.suggest.phrases import Library
+
+HEADER = 4  # bytes of a frame's length
+
+
+class Settings(msgspec.Struct, frozen=True, tag="init", array_like=True):
+    """What loading the matcher needs (the first message to a worker): the configured library and its use."""
+
+    dirs: list[str]
+    variables: dict[str, str]
+    include_demo: bool
+    top_k: int
+    min_confidence: float
+    strict: bool = False
+
+    def load(self) -> Matcher:
+        """Load the phrase library; raises LibraryError naming every problem."""
+        library = Library.load([Path(d) for d in self.dirs], self.variables, include_demo=self.include_demo)
+        return Matcher(library, k=self.top_k, min_confidence=self.min_confidence, strict=self.strict)
+
+
+class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
+    """A customer message with what the matcher reads of its conversation (taken when it arrived)."""
+
+    id: int
+    text: str
+    ts_ms: int
+    history: list[tuple[int, str]]  # the customer's earlier messages, oldest first
+    replies: list[int]  # when the agent answered
+    unpaid: bool
+    variables: dict[str, str]
+    shop: str  # whose adoption counts rank the phrases
+
+
+class Adoption(msgspec.Struct, frozen=True, tag="adoption", array_like=True):
+    """A shop's adoption counts as the service loaded them (sent before the shop's first request)."""
+
+    shop: str
+    counts: dict[str, int]
+
+
+class Used(msgspec.Struct, frozen=True, tag="used", array_like=True):
+    """An agent used a suggested phrase: its count goes up by one."""
+
+    shop: str
+    phrase_id: str
+
+
+class Ready(msgspec.Struct, frozen=True, tag="ready", array_like=True):
+    phrases: int
+
+
+class Answer(msgspec.Struct, frozen=True, tag="answer", array_like=True):
+    id: int
+    suggestions: list[Suggestion]
+    kind: CustomerType
+
+
+class Failure(msgspec.Struct, frozen=True, tag="failure", array_like=True):
+    """The library did not load (id 0) or one request failed (its id)."""
+
+    id: int
+    error: str
+
+
+ToWorker = Settings | Request | Adoption | Used
+FromWorker = Ready | Answer | Failure
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def frame(message: ToWorker | FromWorker) -> bytes:
+    """One message as it goes on the pipe: its length, then its msgpack body."""
+    body = _encoder.encode(message)
+    return len(body).to_bytes(HEADER, "big") + body
+
+
+def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> tuple[list[Suggestion], CustomerType]:
+    """The matcher's suggestions for the message and the customer type including it."""
+    history = [(ts, text) for ts, text in request.history]
+    kind = matcher.classify([*history, (request.ts_ms, request.text)], request.replies)
+    context = Context(
+        customer_messages=tuple(history),
+        has_unpaid_order=request.unpaid,
+        customer_type=kind.type,
+        variables=request.variables,
+        adoption=adoption,
+    )
+    return matcher.suggest(request.text, context), kind

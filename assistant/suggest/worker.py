@@ -1,0 +1,310 @@
+"""Matching workers: child processes that match customer messages on the machine's other cores.
+
+Matching is pure Python (the GIL binds it to one core with the event loop and the writer); a worker process
+answers `classify` + `suggest` for the service. A worker is only ever a help: until it is ready, and whenever
+it is dead, stuck or answers an error, the service matches the message itself (`submit` says None, or the
+answer comes back None). A dead worker is restarted with backoff, a stuck one killed and restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from assistant.clock import Clock, SystemClock
+from assistant.suggest.matching import HEADER, Adoption, Answer, Failure, FromWorker, Ready, Request, Settings, frame
+from assistant.suggest.matching import Used as UsedMessage
+from assistant.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+CHILD = "assistant.suggest.worker_main"
+TIMEOUT_S = 2.0  # no answer for this long: the message is matched in the service; no answer at all: stuck
+BACKOFF_S = (0.5, 30.0)  # the first restart's delay, doubling after each failure up to the second
+STEADY_S = 60.0  # a worker that served this long before it died starts the backoff again from the first delay
+MAX_PENDING = 1024  # a worker this far behind is not given more (the service matches meanwhile)
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[Answer | None]
+    sent_ms: int
+
+
+class _Worker:
+    """One child process slot: spawned, restarted, watched."""
+
+    def __init__(self, pool: MatchingWorkers, number: int) -> None:
+        self.pool = pool
+        self.number = number
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ready = False
+        self.pending: dict[int, _Pending] = {}
+        self.last_answer_ms = 0
+        self.failures = 0
+        self.restarting = False  # a reload asked for a new process: no backoff, no failure
+        self.killed: str | None = None  # why the watchdog killed the process
+        self.ready_since: int | None = None
+        self.state = "starting"  # or "waiting" (to be restarted) or "stopped"; `ready` once it answers
+        self._work = asyncio.Event()
+
+    # -- sending --------------------------------------------------------------------------------------------
+    def send(self, data: bytes) -> bool:
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing() or proc.returncode is not None:
+            return False
+        proc.stdin.write(data)
+        return True
+
+    def submit(self, request: Request) -> asyncio.Future[Answer | None] | None:
+        if not self.send(frame(request)):
+            return None
+        future: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+        self.pending[request.id] = _Pending(future, self.pool.clock.now_ms())
+        self._work.set()
+        return future
+
+    # -- the process ----------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Keep a worker process serving until the pool closes."""
+        try:
+            while not self.pool.closing:
+                await self._serve_and_wait()
+        finally:
+            self.state = "stopped"
+            self.ready = False
+
+    async def _serve_and_wait(self) -> None:
+        """One process's life; then, unless it was replaced on purpose, the backoff before the next."""
+        clock = self.pool.clock
+        started = clock.now_ms()
+        try:
+            returncode, why = await self._serve()
+        except OSError as exc:  # could not even start (e.g. out of processes): try again later
+            returncode, why = None, f"could not start ({exc})"
+        if self.pool.closing:
+            return
+        if self.restarting:
+            self.restarting = False
+            return
+        if self.ready_since is not None and clock.now_ms() - self.ready_since >= STEADY_S * 1000:
+            self.failures = 0
+        self.failures += 1
+        delay = min(BACKOFF_S[1], BACKOFF_S[0] * 2 ** (self.failures - 1))
+        log.warning(
+            "matching worker %d %s (exit status %s, after %.1f s); the service matches messages itself "
+            "until it is back; restart in %.1f s",
+            self.number,
+            why,
+            returncode,
+            (clock.now_ms() - started) / 1000,
+            delay,
+        )
+        self.state = "waiting"
+        await clock.sleep_until(clock.now_ms() + round(delay * 1000))
+
+    async def _serve(self) -> tuple[int | None, str]:
+        """One process from spawn to exit: (its exit status, what ended it)."""
+        self.ready = False
+        self.ready_since = None
+        self.killed = None
+        self.state = "starting"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", CHILD, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        self.proc = proc
+        why = "exited"
+        watchdog = asyncio.get_running_loop().create_task(self._watch(proc), name=f"matching worker {self.number}")
+        try:
+            self.send(frame(self.pool.settings))
+            for shop, counts in self.pool.adoption().items():  # later changes follow on the same stream
+                self.send(frame(Adoption(shop, dict(counts))))
+            why = await self._read(proc)
+        finally:
+            self.ready = False
+            watchdog.cancel()
+            self._fail_pending()
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+            if proc.returncode is None:
+                try:
+                    await asyncio.wait_for(proc.wait(), TIMEOUT_S)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            await asyncio.gather(watchdog, return_exceptions=True)
+        return proc.returncode, self.killed or why
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> str:
+        assert proc.stdout is not None
+        decoder = msgspec.msgpack.Decoder(FromWorker)
+        clock = self.pool.clock
+        while True:
+            try:
+                header = await proc.stdout.readexactly(HEADER)
+                message = decoder.decode(await proc.stdout.readexactly(int.from_bytes(header, "big")))
+            except asyncio.IncompleteReadError:
+                return "exited"
+            except msgspec.DecodeError as exc:
+                proc.kill()
+                return f"sent a malformed answer ({exc})"
+            if isinstance(message, Ready):
+                self.ready = True
+                self.ready_since = self.last_answer_ms = clock.now_ms()
+                log.info("matching worker %d ready (pid %d, %d phrases)", self.number, proc.pid, message.phrases)
+                continue
+            if isinstance(message, Failure) and message.id == 0:
+                log.error("matching worker %d could not load the phrase library: %s", self.number, message.error)
+                continue
+            pending = self.pending.pop(message.id, None)
+            self.last_answer_ms = clock.now_ms()
+            if pending is not None and not pending.future.done():
+                if isinstance(message, Answer):
+                    pending.future.set_result(message)
+                    self.pool.answered += 1
+                else:  # it failed on this one: the service matches it
+                    pending.future.set_result(None)
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+        """Requests without an answer in time are matched in the service; a worker that answers none is killed."""
+        clock = self.pool.clock
+        timeout_ms = round(self.pool.timeout_s * 1000)
+        while True:
+            if not self.pending:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            oldest = min(p.sent_ms for p in self.pending.values())
+            await clock.sleep_until(oldest + timeout_ms)
+            now = clock.now_ms()
+            late = [i for i, p in self.pending.items() if now - p.sent_ms >= timeout_ms]
+            if not late:
+                continue
+            if now - max(self.last_answer_ms, oldest) >= timeout_ms:  # nothing answered: stuck, not just behind
+                self.killed = f"answered nothing for {self.pool.timeout_s:g} s and was killed"
+                self.ready = False
+                self._fail_pending()
+                proc.kill()
+                return
+            for i in late:
+                pending = self.pending.pop(i)
+                if not pending.future.done():
+                    pending.future.set_result(None)
+
+    def _fail_pending(self) -> None:
+        pending, self.pending = self.pending, {}
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_result(None)
+
+    def restart(self) -> None:
+        """Replace the process (the library was reloaded): the old one finishes what it has, then exits."""
+        self.ready = False
+        if self.proc is not None and self.proc.returncode is None and self.proc.stdin is not None:
+            self.restarting = True
+            self.proc.stdin.close()
+
+    async def close(self) -> None:
+        proc = self.proc
+        self.ready = False
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+class MatchingWorkers:
+    """`count` worker processes behind one `submit`; the least busy ready one takes each request.
+
+    `adoption()` gives every shop's adoption counts as the service has them: a new process gets them first,
+    then every change (`adopt`, `used`) follows on the same ordered stream as the requests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        *,
+        adoption: Callable[[], Mapping[str, Mapping[str, int]]],
+        clock: Clock | None = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
+        self.settings = settings
+        self.adoption = adoption
+        self.clock: Clock = clock or SystemClock()
+        self.timeout_s = timeout_s
+        self.closing = False
+        self.answered = 0  # requests a worker answered (the others were matched in the service)
+        self._ids = itertools.count(1)
+        self._workers = [_Worker(self, n + 1) for n in range(count)]
+        self._tasks = TaskSet("matching workers")
+
+    def start(self) -> None:
+        """Start the processes in the background: the service does not wait for them."""
+        for worker in self._workers:
+            self._tasks.spawn(worker.run(), name=f"matching worker {worker.number}")
+
+    @property
+    def ready(self) -> int:
+        """How many workers are ready to take requests."""
+        return sum(w.ready for w in self._workers)
+
+    @property
+    def pending(self) -> int:
+        """Requests sent and not answered yet."""
+        return sum(len(w.pending) for w in self._workers)
+
+    @property
+    def states(self) -> list[str]:
+        """Each worker's state: ready, starting, waiting (to be restarted) or stopped."""
+        return ["ready" if w.ready else w.state for w in self._workers]
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the workers that are running (ready or loading)."""
+        return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]
+
+    def submit(self, request: Request) -> asyncio.Future[Answer | None] | None:
+        """Send a message to the least busy ready worker: a future of its answer (None: match it yourself),
+        or None at once when no worker can take it. The request's own id is not used."""
+        ready = [w for w in self._workers if w.ready and len(w.pending) < MAX_PENDING]
+        if not ready:
+            return None
+        worker = min(ready, key=lambda w: len(w.pending))
+        return worker.submit(msgspec.structs.replace(request, id=next(self._ids)))
+
+    def adopt(self, shop: str, counts: Mapping[str, int]) -> None:
+        """A shop's adoption counts, as just loaded."""
+        self._broadcast(frame(Adoption(shop, dict(counts))))
+
+    def used(self, shop: str, phrase_id: str) -> None:
+        """One more use of a phrase."""
+        self._broadcast(frame(UsedMessage(shop, phrase_id)))
+
+    def _broadcast(self, data: bytes) -> None:
+        for worker in self._workers:
+            worker.send(data)
+
+    def restart(self) -> None:
+        """New processes for a reloaded library (the service matches meanwhile)."""
+        for worker in self._workers:
+            worker.restart()
+
+    async def close(self) -> None:
+        """Close the workers' stdin and wait for them to exit (killed after a timeout); stop the tasks."""
+        self.closing = True
+        await asyncio.gather(*(w.close() for w in self._workers))
+        await self._tasks.close()
+        for worker in self._workers:  # one caught between spawning and its first read
+            await worker.close()

@@ -1,0 +1,261 @@
+"""Matching workers: child processes answer exactly as the service would, and never cost an event."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.clock import FakeClock
+from assistant.config import Config
+from assistant.conversations import Conversations
+from assistant.events import Event, parse_event
+from assistant.ingest import Enrichment
+from assistant.suggest.engine import SuggestionEngine, load_matcher
+from assistant.suggest.worker import MatchingWorkers
+from assistant.web.appkeys import ENGINE
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config, shared_matcher
+from tests.service import Service
+
+Client = TestClient  # type: ignore[type-arg]
+T0 = 1_795_000_000_000  # epoch ms of the conversations below
+
+# Our own wording: greetings, goods, sizes, prices, shipping, after-sale, the odd and the empty.
+TEXTS = [
+    "你好", "在不在呀", "这款有现货吗", "什么时候能发货", "今天下单今天能发吗", "发什么快递，能发顺丰吗",
+    "我一米六五，一百一十斤，穿什么码", "M码会不会偏小", "鞋子是标准码吗 平时穿38", "能便宜点吗",
+    "隔壁店才卖59，你们贵了二十", "买两件有优惠吗", "有没有优惠券", "付款了怎么还没发货", "物流三天没动了",
+    "地址填错了能改吗", "收到的衣服有个破洞", "颜色和图片差太多了 我要退", "七天无理由吗 运费谁出",
+    "怎么还不回我？？？", "在吗在吗", "我是第一次来你们家买", "好的谢谢亲", "那我再看看吧",
+    "这个面料起球吗 洗了会缩水吗", "https://item.taobao.com/item.htm?id=123 这个还有吗", "😂😂",
+    "ok", "能开发票吗", "亲 拍下了 订单号123456 尽快发哈", "不便宜点我就去别家买了", "？",
+]  # fmt: skip
+
+
+def customer(n: int, text: str, conversation: str) -> dict[str, Any]:
+    return make_event(id=f"m{n}", text=text, conversation=conversation, ts=T0 + n * 30_000)
+
+
+def conversation_events() -> list[dict[str, Any]]:
+    """Customer messages in three conversations, with agent replies between some and an unpaid order in one."""
+    events = []
+    for n, text in enumerate(TEXTS):
+        conversation = f"c{n % 3}"
+        if n % 5 == 4:
+            events.append(
+                make_event(
+                    id=f"a{n}", sender="agent", agent="小李", text="亲，稍等", conversation=conversation,
+                    ts=T0 + n * 30_000 - 5_000,
+                )
+            )  # fmt: skip
+        if n == 10:
+            events.append(make_event("order_created", id="o1", conversation="c1", ts=T0 + n * 30_000 - 1_000))
+        events.append(customer(n, text, conversation))
+    return events
+
+
+async def worker_app(aiohttp_client: Any, config: Config, workers: int) -> Client:
+    client: Client = await aiohttp_client(make_app(config, workers=workers))
+    if workers:
+        await eventually(lambda: client.app[ENGINE].workers.ready == workers, timeout=30)
+    return client
+
+
+async def post(client: Client, event: dict[str, Any]) -> dict[str, Any]:
+    resp = await client.post("/v1/events", data=body_of(event))
+    assert resp.status == 200
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def test_worker_answers_equal_the_services_own(aiohttp_client: Any, config: Config, tmp_path: Path) -> None:
+    here = await worker_app(aiohttp_client, config, 0)
+    there = await worker_app(aiohttp_client, replace_config(config, "store", path=str(tmp_path / "w.db")), 1)
+    asked = 0
+    for event in conversation_events():
+        mine, theirs = await post(here, event), await post(there, event)
+        assert theirs == mine
+        asked += event.get("sender") == "customer"
+    # Adoption: three uses of a phrase lift it, in the worker as here.
+    before = await post(here, customer(100, "能便宜点吗", "c0"))
+    assert await post(there, customer(100, "能便宜点吗", "c0")) == before
+    lifted = before["suggestions"][-1]
+    for n in range(3):
+        used = make_event("suggestion_used", id=f"u{n}", phrase_id=lifted["phrase_id"], ts=T0 + 3_600_000 + n)
+        await post(here, used)
+        await post(there, used)
+    after = await post(here, customer(101, "能便宜点吗", "c0"))
+    assert await post(there, customer(101, "能便宜点吗", "c0")) == after
+    scores = {s["phrase_id"]: s["score"] for s in after["suggestions"]}
+    assert scores[lifted["phrase_id"]] > lifted["score"]
+    assert there.app[ENGINE].workers.answered == asked + 2  # all of them answered by the worker, none here
+
+
+@pytest.fixture
+async def engine(config: Config, tmp_path: Path) -> AsyncIterator[SuggestionEngine]:
+    db = tmp_path / "e.db"
+    engine = SuggestionEngine(config, shared_matcher(config), Conversations(db), db)
+    yield engine
+    await engine.stop_workers()
+    engine.conversations.close()
+    engine.items.close()
+
+
+def message(text: str = "什么时候能发货") -> Event:
+    return parse_event(make_event(text=text), max_text_chars=5000)
+
+
+async def enrich(result: Enrichment | None | Awaitable[Enrichment | None]) -> Enrichment:
+    done = await result if inspect.isawaitable(result) else result
+    assert done is not None
+    return done
+
+
+async def started(engine: SuggestionEngine, clock: FakeClock) -> MatchingWorkers:
+    workers = engine.start_workers(1, clock=clock)
+    await eventually(lambda: workers.ready, timeout=30)
+    return workers
+
+
+def running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+async def test_worker_killed_the_next_messages_are_matched_here_and_a_new_worker_comes_up(
+    engine: SuggestionEngine,
+) -> None:
+    clock = FakeClock()
+    workers = await started(engine, clock)
+    first = workers.pids[0]
+    os.kill(first, signal.SIGKILL)
+    await eventually(lambda: workers.states == ["waiting"])
+    expected = engine.annotate(message())
+    assert expected is not None and expected.response["suggestions"]
+    for _ in range(3):
+        result = engine.annotate_pipelined(message())
+        assert not inspect.isawaitable(result)  # no worker: matched at once, here
+        assert (await enrich(result)).response == expected.response
+    assert workers.states == ["waiting"] and workers.pids == [] and not running(first)  # the backoff holds it
+    clock.advance(0.5)
+    await eventually(lambda: workers.ready, timeout=30)
+    assert workers.pids != [first]
+    assert (await enrich(engine.annotate_pipelined(message()))).response == expected.response
+    assert workers.answered == 1
+
+
+async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_replaced(
+    engine: SuggestionEngine,
+) -> None:
+    clock = FakeClock()
+    workers = await started(engine, clock)
+    stuck = workers.pids[0]
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        pending = engine.annotate_pipelined(message())
+        assert inspect.isawaitable(pending)
+        answer = asyncio.ensure_future(pending)
+        await eventually(lambda: workers.pending == 1)  # sent, waiting for an answer
+        clock.advance(1.9)
+        await asyncio.sleep(0)  # one turn of the loop: the watchdog has seen the time
+        assert not answer.done()
+        clock.advance(0.1)
+        expected = engine.annotate(message())
+        assert expected is not None and expected.response["suggestions"]
+        matched = await answer
+        assert matched is not None and matched.response == expected.response
+        await eventually(lambda: workers.states == ["waiting"] and not running(stuck))
+    finally:
+        if running(stuck):
+            os.kill(stuck, signal.SIGCONT)
+    assert workers.answered == 0
+    clock.advance(0.5)
+    await eventually(lambda: workers.ready, timeout=30)
+    assert workers.pids != [stuck]
+
+
+async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path) -> None:
+    layer = tmp_path / "shop"
+    layer.mkdir()
+    config = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "r.db"
+    engine = SuggestionEngine(config, load_matcher(config), Conversations(db), db)
+    try:
+        workers = await started(engine, FakeClock())
+        old = workers.pids
+        before = (await enrich(engine.annotate_pipelined(message()))).response["suggestions"]
+        first = before[0]
+        assert workers.answered == 1
+        (layer / "shipping.toml").write_text(
+            f'[[phrase]]\nid = "shop.ship_soon"\nintent = "{first["intent"]}"\ncode = "{first["code"]}"\n'
+            'text = "亲，本店新规：付款后二十四小时内发出"\ntriggers = ["什么时候能发货"]\n',
+            encoding="utf-8",
+        )
+        assert engine.reload() == (True, [])
+        meanwhile = engine.annotate_pipelined(message())
+        assert not inspect.isawaitable(meanwhile)  # the workers are loading it: matched here
+        await eventually(lambda: workers.ready and workers.pids != old, timeout=30)
+        after = (await enrich(engine.annotate_pipelined(message()))).response
+        assert workers.answered == 2
+        assert after == (await enrich(meanwhile)).response
+        assert "亲，本店新规：付款后二十四小时内发出" in [s["text"] for s in after["suggestions"]]
+        assert "亲，本店新规：付款后二十四小时内发出" not in [s["text"] for s in before]
+    finally:
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
+async def test_worker_gone_when_the_app_shuts_down(aiohttp_client: Any, config: Config) -> None:
+    client = await worker_app(aiohttp_client, config, 2)
+    workers = client.app[ENGINE].workers
+    pids = workers.pids
+    assert len(pids) == 2 and all(running(p) for p in pids)
+    await client.close()
+    assert workers.states == ["stopped", "stopped"]
+    assert not any(running(p) for p in pids)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+async def test_service_with_a_worker_answers_and_its_worker_dies_with_it(tmp_path: Path) -> None:
+    service = await Service(ROOT / "config.toml", tmp_path / "s.db", env={"ASSISTANT_WEBHOOK_SECRET": ""}).start()
+    try:
+        assert service.proc is not None
+        await eventually(lambda: "matching worker 1 ready" in service.log.read_text(errors="replace"), timeout=30)
+        workers = children(service.proc.pid)
+        assert len(workers) == 1
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{service.url}/v1/events", data=body_of(make_event(text="什么时候能发货"))
+            ) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["suggestions"]
+        service.kill()  # no clean-up at all: the worker's stdin ends with the service
+        await eventually(lambda: not running(workers[0]), timeout=10)
+    finally:
+        service.stop()

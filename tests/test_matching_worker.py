@@ -218,6 +218,30 @@ async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path
         engine.items.close()
 
 
+async def test_worker_that_cannot_load_the_library_leaves_the_matching_here(
+    config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = tmp_path / "shop"
+    layer.mkdir()
+    config = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "b.db"
+    engine = SuggestionEngine(config, load_matcher(config), Conversations(db), db)
+    (layer / "broken.toml").write_text('[[phrase]]\nid = "shop.half"\n', encoding="utf-8")  # after the service loaded
+    try:
+        workers = engine.start_workers(1, clock=FakeClock())
+        await eventually(lambda: workers.states == ["waiting"], timeout=30)
+        assert "matching worker 1 could not load the phrase library" in caplog.text
+        result = engine.annotate_pipelined(message())
+        assert not inspect.isawaitable(result)
+        expected = engine.annotate(message())
+        assert expected is not None and expected.response["suggestions"]
+        assert (await enrich(result)).response == expected.response
+    finally:
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
 async def test_worker_gone_when_the_app_shuts_down(aiohttp_client: Any, config: Config) -> None:
     client = await worker_app(aiohttp_client, config, 2)
     workers = client.app[ENGINE].workers

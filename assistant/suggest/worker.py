@@ -155,7 +155,7 @@ class _Worker:
                 proc.kill()
                 return f"sent a malformed answer ({exc})"
             if isinstance(message, Ready):
-                self.ready = True
+                self.ready = proc.stdin is not None and not proc.stdin.is_closing()  # not if already replaced
                 self.ready_since = self.last_answer_ms = clock.now_ms()
                 log.info("matching worker %d ready (pid %d, %d phrases)", self.number, proc.pid, message.phrases)
                 continue

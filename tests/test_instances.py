@@ -220,6 +220,82 @@ async def test_instances_read_position_waits_for_our_own_events_to_be_published(
         await writer.close()
 
 
+async def test_instances_read_position_passes_a_missing_id_only_once_its_transaction_has_ended(
+    pg_cluster: Cluster, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import types
+
+    import psycopg
+
+    from assistant.bus import Bus
+    from assistant.cluster import relay as relay_module
+    from assistant.cluster.relay import Relay
+    from assistant.writer import Writer
+
+    location = config.location()
+    assert isinstance(location, pg.Location)
+    clock = [time.monotonic()]  # how long a gap has been open is measured on this clock
+    monkeypatch.setattr(relay_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    await Writer(location).close()  # migrates
+    bus = Bus()
+    heard = bus.subscribe(lambda u: u.conversation.startswith("gap-"))
+    relay = Relay(location, bus)
+    await relay.start()
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(location.url, autocommit=True, password=location.password)
+
+    async def journal(conn: psycopg.AsyncConnection[Any], name: str) -> int:
+        cur = await conn.execute(
+            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+            " VALUES ('elsewhere', 'followup', 's', %s, NULL, '{}', 0) RETURNING id",
+            (name,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
+        return int(row[0])
+
+    slow, other = await connect(), await connect()
+    try:
+        await eventually(relay.listening.is_set)
+        start = relay.floor
+        await slow.execute("BEGIN")
+        await slow.execute("SELECT pg_current_xact_id()")
+        missing = await journal(slow, "gap-slow")  # taken, not committed: a slow instance's group
+        after = await journal(other, "gap-after")
+        await eventually(lambda: after in relay.seen)
+        for n in range(3):  # read again and again, long past any fixed wait, while it is still open
+            clock[0] += 20.0
+            later = await journal(other, f"gap-later-{n}")
+
+            def read(id_: int = later) -> bool:
+                return id_ in relay.seen or relay.floor >= id_
+
+            await eventually(read)
+            assert relay.floor == start == missing - 1
+        await slow.execute("COMMIT")  # (its NOTIFY goes out now)
+        await eventually(lambda: relay.floor >= later and not relay.seen)
+        names = [heard.queue.get_nowait().conversation for _ in range(heard.queue.qsize())]
+        assert sorted(names) == sorted(["gap-slow", "gap-after", "gap-later-0", "gap-later-1", "gap-later-2"])
+
+        # A rolled-back id is passed over as soon as its transaction has ended, not after a fixed wait.
+        await slow.execute("BEGIN")
+        await slow.execute("SELECT pg_current_xact_id()")
+        await journal(slow, "gap-undone")
+        last = await journal(other, "gap-kept")
+        await eventually(lambda: last in relay.seen)
+        assert relay.floor < last
+        await slow.execute("ROLLBACK")
+        await other.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
+        await eventually(lambda: relay.floor == last and not relay.seen)
+    finally:
+        await slow.close()
+        await other.close()
+        await relay.stop()
+
+
 @pytest.mark.parametrize("shared", [True, False])
 async def test_instances_chatwoot_memory_reads_what_another_instance_learned(
     db_path: pg.Location, shared: bool

@@ -39,10 +39,6 @@ def write_config(tmp_path: Path, receiver_url: str) -> Path:
         f"""
 [phrases]
 path = "{ROOT / "phrases"}"
-# No matching worker: with one per instance (six processes and the database on two cores) a panel
-# resumed after the kill missed the card of a conversation's last customer message in 2 runs of 3;
-# the resumption under that load is still to be looked into (issue 20's closing note).
-workers = 0
 
 [followups]
 idle_seconds = {IDLE_S}
@@ -118,7 +114,10 @@ class Panel:
 
     def __init__(self) -> None:
         self.last_id: str | None = None
-        self.cards: dict[str, str] = {}  # conversation → event id of the latest card received
+        # Conversation → the newest message the latest card received shows (sender, ts_ms): what the agent
+        # sees. (A card is built from the conversation as it is when it is sent, so one sent for an earlier
+        # event, relayed from another instance a moment after a later local one, still shows the later.)
+        self.cards: dict[str, tuple[str, int]] = {}
         self.openings: list[tuple[str, Any]] = []  # (snapshot | resumed, where from) per connection
 
     async def follow(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
@@ -133,7 +132,8 @@ class Panel:
                         if e.event in ("snapshot", "resumed"):
                             self.openings.append((e.event, e.data.get("from")))
                         elif e.event == "conversation":
-                            self.cards[e.data["conversation"]] = e.data["payload"]["event_id"]
+                            newest = e.data["payload"]["messages"][-1]
+                            self.cards[e.data["conversation"]] = (newest["sender"], newest["ts_ms"])
             except (aiohttp.ClientError, OSError):
                 pass  # the instance died: on to the next
 
@@ -196,7 +196,9 @@ async def test_scaling_three_instances_one_killed_midway(
             await eventually(lambda: delivered() >= idle_ids, timeout=IDLE_S + LEASE_S * 6 + 60)
             watched = {e["id"] for n in range(0, CONVERSATIONS, 7) for e in conversation_events(n, started[n])}
             expected_on_panel = watched & set(poster.acknowledged)
-            await eventually(lambda: expected_on_panel <= seen_on_panel, timeout=30)
+            with contextlib.suppress(AssertionError):  # the assert below says which are missing
+                await eventually(lambda: expected_on_panel <= seen_on_panel, timeout=30)
+            assert sorted(expected_on_panel - seen_on_panel) == []
             reading.cancel()
             panel.close()
         # Nothing more is due: the two survivors settle with no armed timer and nothing pending.
@@ -212,10 +214,12 @@ async def test_scaling_three_instances_one_killed_midway(
 
             # The panel of the killed instance resumed on a survivor from the shared journal, and ends up
             # with every watched conversation's latest event (its follow-up's included): none lost in the move.
-            def missing() -> dict[str, tuple[str | None, str]]:
+            def missing() -> dict[str, tuple[tuple[str, int] | None, tuple[str, int]]]:
                 latest = {  # read each time: a follow-up's own event may still be on its way in
-                    conversation: event_id
-                    for conversation, event_id in conn.execute("SELECT conversation, id FROM events ORDER BY seq")
+                    conversation: (sender, int(ts_ms))
+                    for conversation, sender, ts_ms in conn.execute(
+                        "SELECT conversation, sender, ts_ms FROM messages ORDER BY ts_ms, seq"
+                    )
                     if int(conversation[1:]) % 7 == 0
                 }
                 return {c: (moving.cards.get(c), v) for c, v in latest.items() if moving.cards.get(c) != v}

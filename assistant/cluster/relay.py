@@ -10,7 +10,8 @@ skipped. Rows older than `KEEP_MS` are pruned.
 
 The read position (`floor`) is stamped on every update this instance publishes, so a panel's last id says
 how far it had the journal; a panel whose instance died resumes on another from there (`since`). The
-position passes our own events' rows only once their update is published here, never ahead of the panel.
+position passes our own events' rows only once their update is published here, never ahead of the panel,
+and passes a missing id only once the transaction that took it can no longer commit (see `_advance`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ KINDS = frozenset({"message", "followup"})
 KEEP_MS = 15 * 60_000  # the journal keeps this much: enough for any instance to catch up after a blip
 RECONNECT_S = 1.0
 BATCH = 500
-GAP_S = 5.0  # an id missing this long among ones read was rolled back, not slow
+READ_S = 5.0  # the journal is read at least this often (a missing id may have settled meanwhile)
+# A missing id is passed over once every transaction that could still commit it has ended. A transaction
+# open this long anywhere in the database (a long archive run) holds that back; past it, it is passed anyway.
+GAP_MAX_S = 60.0
+OWN_WAIT_S = 30.0  # one of our own rows whose update is not published after this long will not be
 RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
 
 
@@ -66,9 +71,13 @@ class Relay:
         # ahead of what the panel can have been sent.
         self.published = published
         # Rows up to `floor` are all read; above it, the ids read so far. Ids are taken at INSERT and
-        # committed in any order, so a gap may be a row still being written: it is waited for a while.
+        # committed in any order, so a missing id may be a row still being written (or one rolled back).
         self.floor = 0
         self.seen: set[int] = set()
+        self._own: dict[int, float] = {}  # our own rows read before their update was published here: since when
+        # The missing ids up to `[1]` were all taken by transactions whose ids are below `[0]` (a transaction
+        # id taken after they were first missed): once no transaction below it runs, they are settled.
+        self._horizon: tuple[int, int] | None = None
         self._gap_since: float | None = None
         self.received = 0
         self._subscription: Subscription | None = None
@@ -147,6 +156,8 @@ class Relay:
                 conn = self._out
                 now = int(time.time() * 1000)
                 async with conn.transaction():
+                    # A transaction id before the rows' ids: readers pass a missing id only once it has ended.
+                    await conn.execute("SELECT pg_current_xact_id()")
                     async with conn.cursor() as cur:
                         await cur.executemany(
                             "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
@@ -181,7 +192,7 @@ class Relay:
                     self.listening.set()
                     while True:
                         # Read after each notification (and every few seconds: a gap waited for).
-                        async for _ in conn.notifies(timeout=GAP_S, stop_after=1):
+                        async for _ in conn.notifies(timeout=READ_S, stop_after=1):
                             pass
                         await self._catch_up(conn)
             except asyncio.CancelledError:
@@ -193,17 +204,25 @@ class Relay:
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
+            # The rows and the transactions running when they were read, in one statement (one snapshot).
             cur = await conn.execute(
-                "SELECT id, origin, kind, shop, conversation, agent, payload FROM live_journal"
-                " WHERE id > %s AND NOT (id = ANY(%s::bigint[])) ORDER BY id LIMIT %s",
+                "SELECT s.xmin, j.id, j.origin, j.kind, j.shop, j.conversation, j.agent, j.payload FROM"
+                " (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) s LEFT JOIN LATERAL"
+                " (SELECT * FROM live_journal WHERE id > %s AND NOT (id = ANY(%s::bigint[])) ORDER BY id LIMIT %s) j"
+                " ON true ORDER BY j.id",
                 (self.floor, list(self.seen), BATCH),
             )
-            rows = await cur.fetchall()
+            found = await cur.fetchall()
+            xmin = int(found[0][0])
+            rows = [row[1:] for row in found if row[1] is not None]
             for id_, origin, kind, shop, conversation, agent, payload in rows:
                 if origin == self.origin:
                     if kind != "message" or self._published_here(payload):
                         self.seen.add(int(id_))
-                    continue  # read again next time (or passed over as a gap if it never is published)
+                        self._own.pop(int(id_), None)
+                    else:
+                        self._own.setdefault(int(id_), time.monotonic())  # read again until it is
+                    continue
                 self.seen.add(int(id_))
                 update = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
                 self.received += 1
@@ -224,8 +243,11 @@ class Relay:
                         kind, shop, conversation, card.get("agent"), {**card, **update.payload}, remote=True
                     )
                 self.bus.publish(update)
-            self._advance()
-            if len(rows) < BATCH:
+            complete = len(rows) < BATCH  # every row up to the newest was read: missing ones are not further on
+            self._advance(xmin, complete)
+            if complete:
+                if self._horizon is None and self.seen:  # missing ids below some read: when will they settle
+                    self._horizon = (await _next_xid(conn), max(self.seen | self._own.keys()))
                 return
 
     def _published_here(self, payload: str) -> bool:
@@ -290,21 +312,60 @@ class Relay:
         missed.extend(u for u in lines.values() if scope.accepts(u))
         return missed
 
-    def _advance(self) -> None:
-        """Move the floor over the ids read; over a gap only once it has stayed open for GAP_S."""
+    def _advance(self, xmin: int, complete: bool) -> None:
+        """Move the floor over the ids read, and over missing ones that can no longer appear.
+
+        An id is taken when its row is inserted, by a transaction that already has its transaction id (an
+        event's own rows come first; the line writer asks for one), so a missing id below one read belongs to a
+        transaction that had its id before that read. A transaction id taken after the read (`_horizon`) is
+        above it; once a later complete read finds no transaction below that one still running (its `xmin`),
+        the missing row either was in that read or was rolled back: it is passed over. Our own rows wait for
+        their update to be published.
+        """
+        now = time.monotonic()
+        for id_, since in list(self._own.items()):
+            if now - since > OWN_WAIT_S:
+                log.warning("live journal row %d: its update was never published here; passed over", id_)
+                del self._own[id_]
+                self.seen.add(id_)
+        self._step()
+        if not self.seen and not self._own:
+            self._horizon = self._gap_since = None
+            return
+        if self._gap_since is None:
+            self._gap_since = now
+        if complete and self._horizon is not None and xmin > self._horizon[0]:
+            self._pass(self._horizon[1])
+        elif now - self._gap_since > GAP_MAX_S:
+            log.warning("live journal: ids missing for %.0f s (a long transaction?); passed over", GAP_MAX_S)
+            self._pass(max(self.seen, default=self.floor))
+        if not self.seen:
+            self._gap_since = None
+
+    def _step(self) -> None:
         while self.floor + 1 in self.seen:
             self.floor += 1
             self.seen.discard(self.floor)
-        if not self.seen:
-            self._gap_since = None
-            return
-        now = time.monotonic()
-        if self._gap_since is None:
-            self._gap_since = now
-        elif now - self._gap_since > GAP_S:  # a rolled-back insert: its id never appears
-            self.floor = min(self.seen) - 1
-            self._gap_since = None
-            self._advance()
+
+    def _pass(self, covered: int) -> None:
+        """Pass the missing ids up to `covered` (not our own rows still waiting to be published)."""
+        self._horizon = None
+        self._gap_since = time.monotonic()
+        while self.floor < covered and self.floor + 1 not in self._own:
+            self.floor += 1
+            self.seen.discard(self.floor)
+        self._step()
+
+
+async def _next_xid(conn: psycopg.AsyncConnection[Any]) -> int:
+    """A new transaction id: above every one already taken (its transaction commits at once, without waiting
+    for the disk: it writes nothing)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        cur = await conn.execute("SELECT pg_current_xact_id()::text::bigint")
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _json(payload: dict[str, Any]) -> str:

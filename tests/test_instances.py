@@ -257,15 +257,23 @@ async def test_instances_read_position_passes_a_missing_id_only_once_its_transac
         await conn.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
         return int(row[0])
 
-    slow, other = await connect(), await connect()
+    slow, other, between = await connect(), await connect(), await connect()
     try:
         await eventually(relay.listening.is_set)
         start = relay.floor
+        # The later row's transaction began first, and another one began in between that ends meanwhile: the
+        # slow transaction's id is above every transaction id completed when the gap is first read.
+        await other.execute("BEGIN")
+        await other.execute("SELECT pg_current_xact_id()")
+        await between.execute("BEGIN")
+        await between.execute("SELECT pg_current_xact_id()")
         await slow.execute("BEGIN")
         await slow.execute("SELECT pg_current_xact_id()")
         missing = await journal(slow, "gap-slow")  # taken, not committed: a slow instance's group
         after = await journal(other, "gap-after")
+        await other.execute("COMMIT")
         await eventually(lambda: after in relay.seen)
+        await between.execute("COMMIT")
         for n in range(3):  # read again and again, long past any fixed wait, while it is still open
             clock[0] += 20.0
             later = await journal(other, f"gap-later-{n}")
@@ -291,8 +299,8 @@ async def test_instances_read_position_passes_a_missing_id_only_once_its_transac
         await other.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
         await eventually(lambda: relay.floor == last and not relay.seen)
     finally:
-        await slow.close()
-        await other.close()
+        for conn in (slow, other, between):
+            await conn.close()
         await relay.stop()
 
 

@@ -150,10 +150,12 @@ class Scorer:
         lift = encoded.values * self._lift[rows, col]
         out: list[str] = []
         best = np.argpartition(-lift, 4 * limit)[: 4 * limit] if len(lift) > 4 * limit else np.arange(len(lift))
-        for i in best[np.argsort(-lift[best])]:
-            if lift[i] <= 0.0:
+        order = best[np.argsort(-lift[best])]
+        # Plain Python numbers from here: a loop over numpy scalars costs more than the arrays' work.
+        for i, value in zip(rows[order].tolist(), lift[order].tolist()):
+            if value <= 0.0:
                 break
-            text = shown(self.vocabulary[rows[i]])
+            text = shown(self.vocabulary[i])
             if not text or any(text in o for o in out):
                 continue
             out = [o for o in out if o not in text] + [text]  # a longer n-gram replaces the pieces inside it

@@ -15,6 +15,7 @@ from assistant.suggest.textnorm import char_ngrams
 SHORTLIST = 80  # triggers re-scored with rapidfuzz after the bigram shortlist (all intents)
 INTENT_SHORTLIST = 12  # ... within one intent, when ranking its phrases
 IDF_MIX = 0.5  # share of the fuzzy score kept whatever characters matched; the rest scales with their weight
+_ID_SPAN = 1 << 32  # above any text id of an index
 
 
 class NgramIndex:
@@ -45,8 +46,10 @@ class NgramIndex:
             for ch in set(query):
                 counts.update(self._chars.get(ch, ()))
         # Ties go to the earlier text: the bigrams came as a set, whose order changes with the hash seed,
-        # and a shortlist (so a suggestion) must not differ between two processes.
-        return [i for i, _ in heapq.nsmallest(limit, counts.items(), key=lambda item: (-item[1], item[0]))]
+        # and a shortlist (so a suggestion) must not differ between two processes. Count and id in one
+        # integer (more shared first, then the lower id) let the heap compare without a key function.
+        ranked = heapq.nlargest(limit, [count * _ID_SPAN - i for i, count in counts.items()])
+        return [-key % _ID_SPAN for key in ranked]
 
 
 def similarity(query: str, text: str) -> float:

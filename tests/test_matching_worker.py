@@ -156,6 +156,41 @@ async def test_worker_killed_the_next_messages_are_matched_here_and_a_new_worker
     assert workers.answered == 1
 
 
+async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_and_started_again(
+    config: Config, tmp_path: Path
+) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    hang = layer / "hang.toml"
+    os.mkfifo(hang)  # reading it waits for a writer that never comes: the child's load hangs
+    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "e.db"
+    # The service's own matcher is the usual one: only the worker reads the layer.
+    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
+    clock = FakeClock()
+    try:
+        workers = engine.start_workers(1, clock=clock)
+        await eventually(lambda: workers.pids)
+        hanging = workers.pids[0]
+        result = engine.annotate_pipelined(message())
+        assert not inspect.isawaitable(result) and (await enrich(result)).response["suggestions"]  # matched here
+        clock.advance(59.0)
+        await asyncio.sleep(0)
+        assert workers.states == ["starting"] and workers.pids == [hanging]
+        clock.advance(1.0)
+        await eventually(lambda: workers.states == ["waiting"] and not running(hanging))
+        hang.unlink()  # the library loads again
+        clock.advance(0.5)
+        await eventually(lambda: workers.ready, timeout=30)
+        assert workers.pids != [hanging]
+    finally:
+        if hang.exists():
+            hang.unlink()
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
 async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_replaced(
     engine: SuggestionEngine,
 ) -> None:

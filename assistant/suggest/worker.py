@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 CHILD = "assistant.suggest.worker_main"
 TIMEOUT_S = 2.0  # no answer for this long: the message is matched in the service; no answer at all: stuck
+# Not ready this long after it started: its library load hangs (a 20,000-phrase library loads in about 11 s).
+LOAD_TIMEOUT_S = 60.0
 BACKOFF_S = (0.5, 30.0)  # the first restart's delay, doubling after each failure up to the second
 STEADY_S = 60.0  # a worker that served this long before it died starts the backoff again from the first delay
 MAX_PENDING = 1024  # a worker this far behind is not given more (the service matches meanwhile)
@@ -120,7 +122,9 @@ class _Worker:
         )
         self.proc = proc
         why = "exited"
-        watchdog = asyncio.get_running_loop().create_task(self._watch(proc), name=f"matching worker {self.number}")
+        loop = asyncio.get_running_loop()
+        watchdog = loop.create_task(self._watch(proc), name=f"matching worker {self.number}")
+        loading = loop.create_task(self._loading(proc), name=f"matching worker {self.number} loading")
         try:
             self.send(frame(self.pool.settings))
             for shop, counts in self.pool.adoption().items():  # later changes follow on the same stream
@@ -129,6 +133,7 @@ class _Worker:
         finally:
             self.ready = False
             watchdog.cancel()
+            loading.cancel()
             self._fail_pending()
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
@@ -138,8 +143,16 @@ class _Worker:
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
-            await asyncio.gather(watchdog, return_exceptions=True)
+            await asyncio.gather(watchdog, loading, return_exceptions=True)
         return proc.returncode, self.killed or why
+
+    async def _loading(self, proc: asyncio.subprocess.Process) -> None:
+        """A process not ready `load_timeout_s` after it started is killed (its library load hangs)."""
+        clock = self.pool.clock
+        await clock.sleep_until(clock.now_ms() + round(self.pool.load_timeout_s * 1000))
+        if self.ready_since is None and proc.returncode is None:
+            self.killed = f"was not ready {self.pool.load_timeout_s:g} s after it started and was killed"
+            proc.kill()
 
     async def _read(self, proc: asyncio.subprocess.Process) -> str:
         assert proc.stdout is not None
@@ -239,11 +252,13 @@ class MatchingWorkers:
         adoption: Callable[[], Mapping[str, Mapping[str, int]]],
         clock: Clock | None = None,
         timeout_s: float = TIMEOUT_S,
+        load_timeout_s: float = LOAD_TIMEOUT_S,
     ) -> None:
         self.settings = settings
         self.adoption = adoption
         self.clock: Clock = clock or SystemClock()
         self.timeout_s = timeout_s
+        self.load_timeout_s = load_timeout_s
         self.closing = False
         self.answered = 0  # requests a worker answered (the others were matched in the service)
         self._ids = itertools.count(1)

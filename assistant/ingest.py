@@ -42,6 +42,32 @@ Listener = Callable[[Written], None]
 Recorder = Callable[[sqlite3.Connection, Written], None]
 
 
+@dataclass(frozen=True)
+class _LogJob:
+    """Logs one request's events; the writer hands the jobs of concurrent requests to `run_batch` together."""
+
+    items: list[tuple[Event, Annotation | None]]
+    recorders: list[Recorder]
+
+    def __call__(self, conn: sqlite3.Connection) -> list[Written]:
+        return self.run_batch(conn, [self])[0]
+
+    @classmethod
+    def run_batch(cls, conn: sqlite3.Connection, jobs: Sequence[_LogJob]) -> list[list[Written]]:
+        written = store.insert_events(conn, [item for job in jobs for item in job.items])
+        values: list[list[Written]] = []
+        start = 0
+        for job in jobs:
+            mine = written[start : start + len(job.items)]
+            start += len(job.items)
+            for recorder in job.recorders:
+                for item in mine:
+                    if not item.duplicate:
+                        recorder(conn, item)
+            values.append(mine)
+        return values
+
+
 class Ingestor:
     """Takes validated events, logs them exactly once, and tells listeners what was new."""
 
@@ -77,16 +103,9 @@ class Ingestor:
                     if inspect.iscoroutine(result):
                         result.close()
 
-        def job(conn: sqlite3.Connection) -> list[Written]:
-            written = [
-                store.insert_event(conn, event, enrichment.annotation) for event, enrichment in zip(events, enrichments)
-            ]
-            for recorder in self.recorders:
-                for item in written:
-                    if not item.duplicate:
-                        recorder(conn, item)
-            return written
-
+        job = _LogJob(
+            [(event, enrichment.annotation) for event, enrichment in zip(events, enrichments)], self.recorders
+        )
         written = await self.writer.submit(job, together=True)  # job touches nothing but the database
         responses = []
         for item, enrichment in zip(written, enrichments):

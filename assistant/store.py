@@ -129,19 +129,8 @@ def now_ms() -> int:
 def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation | None = None) -> Written:
     """Log one event and its normalized rows; a known event id is reported as a duplicate."""
     rows = conn.execute(
-        "INSERT INTO events (id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq",
-        (
-            event.id,
-            event.type,
-            event.ts_ms,
-            event.shop,
-            event.conversation,
-            event.customer,
-            event.agent,
-            now_ms(),
-            msgspec.json.encode(event.raw).decode(),  # compact, Chinese as UTF-8: json.dumps' output, faster
-        ),
+        _EVENTS_ONE,
+        _event_row(event, now_ms()),
     ).fetchall()  # read to the end: the statement is finished before the next
     if not rows:
         return Written(event, None, True)
@@ -150,55 +139,163 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
     return Written(event, seq, False, annotation)
 
 
+def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotation | None]]) -> list[Written]:
+    """Log events in order, as `insert_event` would one by one; on SQLite in a few statements for all of them.
+
+    A statement per row costs more than the row: each lets the writer thread's GIL go and wait to get it back
+    while the event loop is busy. Here each table gets one statement that reads its rows from one JSON array.
+    """
+    if len(items) < 2 or dialect(conn) != "sqlite":
+        return [insert_event(conn, event, annotation) for event, annotation in items]
+    received = now_ms()
+    doc = _JSON.encode([_event_row(event, received) for event, _ in items])
+    if b"\\u0000" in doc:  # SQLite's JSON functions end a string at U+0000: such a batch goes row by row
+        return [insert_event(conn, event, annotation) for event, annotation in items]
+    before = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    conn.execute(_EVENTS_MANY, (doc,))
+    added = conn.execute("SELECT json_group_array(json_array(id, seq)) FROM events WHERE seq > ?", (before,))
+    seqs: dict[str, int] = dict(json.loads(added.fetchone()[0]))
+    written: list[Written] = []
+    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _NORMALIZED}
+    for event, annotation in items:
+        seq = seqs.pop(event.id, None)  # popped: the same id again later in the batch is a duplicate
+        if seq is None:
+            written.append(Written(event, None, True))
+            continue
+        written.append(Written(event, seq, False, annotation))
+        table, row = _normalized_row(seq, event, annotation)
+        if table is not None:
+            rows[table].append(row)
+        rows["conversations"].append(_conversation_row(event, annotation))
+    for table, many in _MANY_ROWS.items():  # the conversations last, as insert_event touches them
+        if rows[table]:
+            conn.execute(many, (_JSON.encode(rows[table]),))
+    return written
+
+
+_JSON = msgspec.json.Encoder()
+_EVENT_COLUMNS = "id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw"
+_COLUMNS = {
+    "messages": "seq, shop, conversation, customer, sender, agent, text, ts_ms, followup_id, intent, customer_type,"
+    " suggestions, qa",
+    "order_created": "shop, order_id, customer, conversation, agent, amount, created_ms, created_seq",
+    "order_paid": "shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq",
+    "suggestion_uses": "seq, shop, conversation, customer, agent, phrase_id, ts_ms",
+    "conversations": "shop, conversation, customer, agent, status, opened_ms, last_ts_ms, last_customer_ms,"
+    " last_agent_ms, closed_ms, customer_type",
+}
+
+
+def _marks(columns: str) -> str:
+    return ", ".join("?" * (columns.count(",") + 1))
+
+
+def _from_json(columns: str) -> str:
+    """The rows of a JSON array of arrays (the statement's one parameter), one column per element."""
+    picks = ", ".join(f"value ->> {i}" for i in range(columns.count(",") + 1))
+    return f"SELECT {picks} FROM json_each(?) WHERE true"  # WHERE: an upsert's ON CONFLICT then parses
+
+
+# Each normalized table's INSERT; {values} is a VALUES list for one row, or _from_json's SELECT for many.
+_NORMALIZED = {
+    "messages": f"INSERT INTO messages ({_COLUMNS['messages']}) {{values}}",
+    # Created and paid commute (each upsert sets only its own fields, or keeps the first value): a batch
+    # may run all its creations before its payments.
+    "order_created": f"INSERT INTO orders ({_COLUMNS['order_created']}) {{values}}"
+    " ON CONFLICT (shop, order_id) DO UPDATE SET customer = excluded.customer,"
+    " conversation = excluded.conversation, agent = coalesce(excluded.agent, orders.agent),"
+    " amount = excluded.amount, created_ms = excluded.created_ms, created_seq = excluded.created_seq",
+    "order_paid": f"INSERT INTO orders ({_COLUMNS['order_paid']}) {{values}}"
+    " ON CONFLICT (shop, order_id) DO UPDATE SET agent = coalesce(orders.agent, excluded.agent),"
+    " paid_ms = CASE WHEN orders.paid_ms IS NULL OR excluded.paid_ms < orders.paid_ms"
+    " THEN excluded.paid_ms ELSE orders.paid_ms END,"
+    " paid_amount = coalesce(orders.paid_amount, excluded.paid_amount),"
+    " paid_seq = coalesce(orders.paid_seq, excluded.paid_seq)",
+    "suggestion_uses": f"INSERT INTO suggestion_uses ({_COLUMNS['suggestion_uses']}) {{values}}",
+    # Last: it runs once per event, after the event's own row, as insert_event does.
+    "conversations": f"INSERT INTO conversations ({_COLUMNS['conversations']}) {{values}}"
+    " ON CONFLICT (shop, conversation) DO UPDATE SET"
+    " agent = CASE WHEN excluded.agent IS NOT NULL AND excluded.last_ts_ms >= conversations.last_ts_ms"
+    "   THEN excluded.agent ELSE coalesce(conversations.agent, excluded.agent) END,"
+    " opened_ms = min(conversations.opened_ms, excluded.opened_ms),"
+    " last_ts_ms = max(conversations.last_ts_ms, excluded.last_ts_ms),"
+    " last_customer_ms = max(coalesce(conversations.last_customer_ms, 0), coalesce(excluded.last_customer_ms, 0)),"
+    " last_agent_ms = max(coalesce(conversations.last_agent_ms, 0), coalesce(excluded.last_agent_ms, 0)),"
+    " closed_ms = CASE WHEN excluded.closed_ms IS NOT NULL THEN excluded.closed_ms ELSE conversations.closed_ms END,"
+    # A closure stamped before the conversation's latest message (it arrived late) closes nothing.
+    " status = CASE WHEN excluded.closed_ms IS NOT NULL AND excluded.closed_ms"
+    "   >= max(coalesce(conversations.last_customer_ms, 0), coalesce(conversations.last_agent_ms, 0)) THEN 'closed'"
+    "   WHEN excluded.status = 'open' AND excluded.last_ts_ms > coalesce(conversations.closed_ms, 0)"
+    "     AND (excluded.last_customer_ms IS NOT NULL OR excluded.last_agent_ms IS NOT NULL) THEN 'open'"
+    "   ELSE conversations.status END,"
+    " customer_type = coalesce(excluded.customer_type, conversations.customer_type)",
+}
+_EVENTS_ONE = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(_EVENT_COLUMNS)}) ON CONFLICT (id) DO NOTHING RETURNING seq"
+)
+_EVENTS_MANY = f"INSERT INTO events ({_EVENT_COLUMNS}) {_from_json(_EVENT_COLUMNS)} ON CONFLICT (id) DO NOTHING"
+_MANY_ROWS = {table: sql.format(values=_from_json(_COLUMNS[table])) for table, sql in _NORMALIZED.items()}
+_ONE_ROW = {table: sql.format(values=f"VALUES ({_marks(_COLUMNS[table])})") for table, sql in _NORMALIZED.items()}
+
+
+def _event_row(event: Event, received_ms: int) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.type,
+        event.ts_ms,
+        event.shop,
+        event.conversation,
+        event.customer,
+        event.agent,
+        received_ms,
+        _JSON.encode(event.raw).decode(),  # compact, Chinese as UTF-8: json.dumps' output, faster
+    )
+
+
 def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Annotation | None) -> None:
+    table, row = _normalized_row(seq, event, annotation)
+    if table is not None:
+        conn.execute(_ONE_ROW[table], row)
+    conn.execute(_ONE_ROW["conversations"], _conversation_row(event, annotation))
+
+
+def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tuple[str | None, tuple[Any, ...]]:
+    """The table an event's own row goes to (None: only the conversation's), and the row."""
     if event.type == "message":
         ann = annotation or Annotation()
-        conn.execute(
-            "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms, followup_id,"
-            " intent, customer_type, suggestions, qa) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                seq,
-                event.shop,
-                event.conversation,
-                event.customer,
-                event.sender,
-                event.agent,
-                event.text,
-                event.ts_ms,
-                event.followup_id,
-                ann.intent,
-                ann.customer_type,
-                _logged_suggestions(ann.suggestions),
-                json.dumps(list(ann.qa), ensure_ascii=False, separators=(",", ":")) if ann.qa else None,
-            ),
+        qa = json.dumps(list(ann.qa), ensure_ascii=False, separators=(",", ":")) if ann.qa else None
+        return "messages", (
+            seq,
+            event.shop,
+            event.conversation,
+            event.customer,
+            event.sender,
+            event.agent,
+            event.text,
+            event.ts_ms,
+            event.followup_id,
+            ann.intent,
+            ann.customer_type,
+            _logged_suggestions(ann.suggestions),
+            qa,
         )
-    elif event.type == "order_created":
-        conn.execute(
-            "INSERT INTO orders (shop, order_id, customer, conversation, agent, amount, created_ms, created_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (shop, order_id) DO UPDATE SET customer = excluded.customer,"
-            " conversation = excluded.conversation, agent = coalesce(excluded.agent, orders.agent),"
-            " amount = excluded.amount, created_ms = excluded.created_ms, created_seq = excluded.created_seq",
-            (event.shop, event.order, event.customer, event.conversation, event.agent, event.amount, event.ts_ms, seq),
+    if event.type == "order_created":
+        who = (event.shop, event.order, event.customer, event.conversation, event.agent)
+        return "order_created", (*who, event.amount, event.ts_ms, seq)
+    if event.type == "order_paid":
+        who = (event.shop, event.order, event.customer, event.conversation, event.agent)
+        return "order_paid", (*who, event.ts_ms, event.amount, seq)
+    if event.type == "suggestion_used":
+        return "suggestion_uses", (
+            seq,
+            event.shop,
+            event.conversation,
+            event.customer,
+            event.agent,
+            event.phrase_id,
+            event.ts_ms,
         )
-    elif event.type == "order_paid":
-        conn.execute(
-            "INSERT INTO orders (shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (shop, order_id) DO UPDATE SET agent = coalesce(orders.agent, excluded.agent),"
-            " paid_ms = CASE WHEN orders.paid_ms IS NULL OR excluded.paid_ms < orders.paid_ms"
-            " THEN excluded.paid_ms ELSE orders.paid_ms END,"
-            " paid_amount = coalesce(orders.paid_amount, excluded.paid_amount),"
-            " paid_seq = coalesce(orders.paid_seq, excluded.paid_seq)",
-            (event.shop, event.order, event.customer, event.conversation, event.agent, event.ts_ms, event.amount, seq),
-        )
-    elif event.type == "suggestion_used":
-        conn.execute(
-            "INSERT INTO suggestion_uses (seq, shop, conversation, customer, agent, phrase_id, ts_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, event.shop, event.conversation, event.customer, event.agent, event.phrase_id, event.ts_ms),
-        )
-    _touch_conversation(conn, event, annotation)
+    return None, ()
 
 
 def _logged_suggestions(suggestions: Sequence[dict[str, Any]]) -> str | None:
@@ -208,41 +305,22 @@ def _logged_suggestions(suggestions: Sequence[dict[str, Any]]) -> str | None:
     return json.dumps(kept, ensure_ascii=False)
 
 
-def _touch_conversation(conn: sqlite3.Connection, event: Event, annotation: Annotation | None) -> None:
+def _conversation_row(event: Event, annotation: Annotation | None) -> tuple[Any, ...]:
     is_customer = event.type == "message" and event.sender == "customer"
     is_agent = event.type == "message" and event.sender == "agent"
     closed = event.type == "conversation_closed"
-    conn.execute(
-        "INSERT INTO conversations (shop, conversation, customer, agent, status, opened_ms, last_ts_ms,"
-        " last_customer_ms, last_agent_ms, closed_ms, customer_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (shop, conversation) DO UPDATE SET"
-        " agent = CASE WHEN excluded.agent IS NOT NULL AND excluded.last_ts_ms >= conversations.last_ts_ms"
-        "   THEN excluded.agent ELSE coalesce(conversations.agent, excluded.agent) END,"
-        " opened_ms = min(conversations.opened_ms, excluded.opened_ms),"
-        " last_ts_ms = max(conversations.last_ts_ms, excluded.last_ts_ms),"
-        " last_customer_ms = max(coalesce(conversations.last_customer_ms, 0), coalesce(excluded.last_customer_ms, 0)),"
-        " last_agent_ms = max(coalesce(conversations.last_agent_ms, 0), coalesce(excluded.last_agent_ms, 0)),"
-        " closed_ms = CASE WHEN excluded.closed_ms IS NOT NULL THEN excluded.closed_ms ELSE conversations.closed_ms END,"
-        # A closure stamped before the conversation's latest message (it arrived late) closes nothing.
-        " status = CASE WHEN excluded.closed_ms IS NOT NULL AND excluded.closed_ms"
-        "   >= max(coalesce(conversations.last_customer_ms, 0), coalesce(conversations.last_agent_ms, 0)) THEN 'closed'"
-        "   WHEN excluded.status = 'open' AND excluded.last_ts_ms > coalesce(conversations.closed_ms, 0)"
-        "     AND (excluded.last_customer_ms IS NOT NULL OR excluded.last_agent_ms IS NOT NULL) THEN 'open'"
-        "   ELSE conversations.status END,"
-        " customer_type = coalesce(excluded.customer_type, conversations.customer_type)",
-        (
-            event.shop,
-            event.conversation,
-            event.customer,
-            event.agent,
-            "closed" if closed else "open",
-            event.ts_ms,
-            event.ts_ms,
-            event.ts_ms if is_customer else None,
-            event.ts_ms if is_agent else None,
-            event.ts_ms if closed else None,
-            annotation.customer_type if annotation else None,
-        ),
+    return (
+        event.shop,
+        event.conversation,
+        event.customer,
+        event.agent,
+        "closed" if closed else "open",
+        event.ts_ms,
+        event.ts_ms,
+        event.ts_ms if is_customer else None,
+        event.ts_ms if is_agent else None,
+        event.ts_ms if closed else None,
+        annotation.customer_type if annotation else None,
     )
 
 

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from assistant import pg, schema, store
-from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
+
+
+class Batched(Protocol):
+    """A job whose neighbours of the same class in a group run as one call (one INSERT for many events)."""
+
+    def __call__(self, conn: sqlite3.Connection) -> Any: ...
+
+    @classmethod
+    def run_batch(cls, conn: sqlite3.Connection, jobs: Sequence[Any]) -> list[Any]:
+        """Each job's value, in order, as if each had been called alone."""
+        ...
 
 
 class WriterClosed(RuntimeError):
@@ -58,7 +69,8 @@ class Writer:
     A job submitted `together=True` only touches the connection, so it may run twice: the consecutive
     such jobs of a group share one savepoint, and if one of them fails, that savepoint is rolled back and
     each of them runs again in its own (the failing one is still rolled back alone). The events of a
-    busy webhook are logged this way: a savepoint per event costs more than the event's own rows.
+    busy webhook are logged this way: a savepoint per event costs more than the event's own rows. Within
+    such a run, consecutive jobs of one `Batched` class are handed to it together (`run_batch`).
     """
 
     def __init__(
@@ -79,10 +91,13 @@ class Writer:
         except BaseException:
             self._conn.close()
             raise
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], bool] | None] = asyncio.Queue()
-        self._tasks = TaskSet("sqlite-writer")
-        self._started = False
+        # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not
+        # when the event loop next gets round to it (under load the loop is busy with other requests, and
+        # every request queued behind the writer waited for that turn too).
+        self._queue: queue.SimpleQueue[tuple[Job, asyncio.Future[Any], bool] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
         self._closed = False
         self.commits = 0
         self.jobs = 0
@@ -90,10 +105,12 @@ class Writer:
         self.fault: tuple[float, sqlite3.Error] | None = None
 
     def start(self) -> None:
-        """Start the writer task on the running loop."""
-        if not self._started:
-            self._started = True
-            self._tasks.spawn(self._run(), name="sqlite-writer")
+        """Start the writer thread; its results are delivered on the running loop."""
+        if self._thread is None:
+            self._loop = asyncio.get_running_loop()
+            self._stopped = self._loop.create_future()
+            self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+            self._thread.start()
 
     async def submit(self, job: Callable[[sqlite3.Connection], T], *, together: bool = False) -> T:
         """Run `job(conn)` in the next group transaction and return its result once committed.
@@ -105,7 +122,7 @@ class Writer:
             raise WriterClosed("the writer is closed")
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, future, together))
+        self._queue.put((job, future, together))
         return await future
 
     async def probe(self) -> sqlite3.Error | None:
@@ -131,47 +148,63 @@ class Writer:
         if self._closed:
             return
         self._closed = True
-        if self._started:
-            self._queue.put_nowait(None)
-            await self._tasks.join()
-        self._executor.submit(self._conn.close).result()
-        self._executor.shutdown(wait=True)
+        if self._thread is not None and self._stopped is not None:
+            self._queue.put(None)
+            await self._stopped  # every group before it is committed and settled
+            self._thread.join()
+        self._conn.close()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _run(self) -> None:
+        """The writer thread: take what is queued, commit it as one group, hand the outcomes to the loop."""
+        loop = self._loop
+        assert loop is not None
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            first = self._queue.get()
             if first is None:
                 break
             group = [first]
-            while len(group) < self.max_group and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if item is None:
                     stopping = True
                     break
                 group.append(item)
             try:
-                jobs = [(job, together) for job, _, together in group]
-                outcomes = await loop.run_in_executor(self._executor, self._commit_group, jobs)
+                outcome: list[tuple[bool, Any]] | BaseException = self._commit_group(
+                    [(job, together) for job, _, together in group]
+                )
             except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
-                log.error("group commit failed: %s", exc)
-                self._note(exc)
-                for _, future, _ in group:
-                    if not future.done():
-                        future.set_exception(exc)
+                outcome = exc
+            if not _deliver(loop, self._settle, group, outcome):
+                return  # the loop is gone: nobody waits for these
+        _deliver(loop, _finish, self._stopped)
+
+    def _settle(
+        self, group: list[tuple[Job, asyncio.Future[Any], bool]], outcome: list[tuple[bool, Any]] | BaseException
+    ) -> None:
+        """On the loop: resolve a committed group's futures (or fail them all when the COMMIT failed)."""
+        if isinstance(outcome, BaseException):
+            log.error("group commit failed: %s", outcome)
+            self._note(outcome)
+            for _, future, _ in group:
+                if not future.done():
+                    future.set_exception(outcome)
+            return
+        for (_, future, _), (ok, value) in zip(group, outcome):
+            if not ok:
+                self._note(value)
+            elif value is not _PROBED:
+                self.fault = None  # a real write went through
+            if future.done():
                 continue
-            for (_, future, _), (ok, value) in zip(group, outcomes):
-                if not ok:
-                    self._note(value)
-                elif value is not _PROBED:
-                    self.fault = None  # a real write went through
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(None if value is _PROBED else value)
-                else:
-                    future.set_exception(value)
+            if ok:
+                future.set_result(None if value is _PROBED else value)
+            else:
+                future.set_exception(value)
 
     def _commit_group(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
         conn = self._conn
@@ -196,6 +229,21 @@ class Writer:
         return outcomes
 
 
+def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:
+    """Run `callback(*args)` on `loop` soon; False if the loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        log.warning("the event loop closed before the writer finished; its last outcomes are not delivered")
+        return False
+    return True
+
+
+def _finish(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
 def _alone(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
     """Run one job in its own savepoint: (True, its value), or (False, its exception) with its work undone."""
     conn.execute("SAVEPOINT job")
@@ -217,7 +265,7 @@ def _together(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any
     """Run jobs that may run twice in one savepoint; if one fails, undo them all and run each alone."""
     conn.execute("SAVEPOINT together")
     try:
-        values = [job(conn) for job in jobs]
+        values = _batched(conn, jobs)
     except Exception:
         if not conn.in_transaction:
             raise
@@ -226,3 +274,21 @@ def _together(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any
         return [_alone(conn, job) for job in jobs]
     conn.execute("RELEASE together")
     return [(True, value) for value in values]
+
+
+def _batched(conn: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
+    """Each job's value: consecutive jobs of one `Batched` class in one `run_batch` call, the others alone."""
+    values: list[Any] = []
+    start = 0
+    while start < len(jobs):
+        kind = type(jobs[start])
+        end = start + 1
+        if hasattr(kind, "run_batch"):
+            while end < len(jobs) and type(jobs[end]) is kind:
+                end += 1
+        if end - start > 1:
+            values.extend(cast(type[Batched], kind).run_batch(conn, jobs[start:end]))
+        else:
+            values.append(jobs[start](conn))
+        start = end
+    return values

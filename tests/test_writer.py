@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from assistant import pg, store
 from assistant.events import parse_event
 from assistant.writer import Writer, WriterClosed
-from tests.helpers import BACKENDS, make_event
+from tests.helpers import BACKENDS, eventually, make_event
 
 
 def count(db: store.Location, sql: str) -> list[object]:
@@ -151,3 +152,45 @@ async def test_writer_together_jobs_run_once_when_none_fails(tmp_path: Path) -> 
     assert sorted(runs) == list(range(200))
     with sqlite3.connect(tmp_path / "w.db") as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 200
+
+
+async def test_writer_starts_the_next_group_while_the_event_loop_is_busy(tmp_path: Path) -> None:
+    """The group loop runs in the writer's thread: a COMMIT is followed by the next group at once, not when the
+    event loop next gets round to it (under load the loop is busy with other requests)."""
+    writer = Writer(tmp_path / "g.db")
+    first_running, release_first, second_ran = threading.Event(), threading.Event(), threading.Event()
+
+    def first(conn: sqlite3.Connection) -> str:
+        first_running.set()
+        release_first.wait(timeout=10)
+        return "first"
+
+    def second(conn: sqlite3.Connection) -> str:
+        second_ran.set()
+        return "second"
+
+    one = asyncio.ensure_future(writer.submit(first))
+    await eventually(first_running.is_set)
+    two = asyncio.ensure_future(writer.submit(second))
+    await asyncio.sleep(0)  # `two` is queued behind the group that runs `first`
+    release_first.set()
+    # The loop is held here (as a busy loop would be) until the writer has run the second group on its own.
+    assert second_ran.wait(timeout=10)
+    assert (await one, await two) == ("first", "second")
+    assert writer.commits == 2
+    await writer.close()
+
+
+async def test_writer_close_commits_what_is_queued_and_refuses_more(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "c.db")
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    def insert(i: int) -> Callable[[sqlite3.Connection], object]:
+        return lambda c: c.execute("INSERT INTO t VALUES (?)", (i,))
+
+    pending = [asyncio.ensure_future(writer.submit(insert(i))) for i in range(50)]
+    await asyncio.sleep(0)  # all queued
+    await writer.close()
+    assert all(task.done() and task.exception() is None for task in pending)
+    with pytest.raises(WriterClosed):
+        await writer.submit(lambda c: None)
+    assert count(tmp_path / "c.db", "SELECT count(*) FROM t") == [50]

@@ -184,6 +184,7 @@ async def test_writer_starts_the_next_group_while_the_event_loop_is_busy(tmp_pat
 async def test_writer_close_commits_what_is_queued_and_refuses_more(tmp_path: Path) -> None:
     writer = Writer(tmp_path / "c.db")
     await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+
     def insert(i: int) -> Callable[[sqlite3.Connection], object]:
         return lambda c: c.execute("INSERT INTO t VALUES (?)", (i,))
 

@@ -4,8 +4,10 @@ connections closed, and an access log that shows no token."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from assistant.config import Config
-from assistant.web.server import Runner, mask_tokens, server_options
+from assistant.web.server import Runner, mask_tokens, refreeze_heap, run, server_options
 from tests.helpers import body_of, make_app, make_event, replace_config
 from tests.service import free_port
 
@@ -108,3 +110,46 @@ def test_mask_tokens_hides_every_token_parameter() -> None:
     assert mask_tokens("/panel?token=abc&agent=x") == "/panel?token=***&agent=x"
     assert mask_tokens("/r?date=1&access_token=zz") == "/r?date=1&access_token=***"
     assert mask_tokens("/r?mytoken=keep") == "/r?mytoken=keep"
+
+
+async def test_run_freezes_the_heap_loaded_at_start(config: Config) -> None:
+    frozen_when_started: list[int] = []
+    stop = asyncio.Event()
+
+    def started() -> None:
+        frozen_when_started.append(gc.get_freeze_count())
+        stop.set()
+
+    async def until_started() -> None:
+        await stop.wait()
+
+    try:
+        await run(make_app(config), config, host="127.0.0.1", port=free_port(), started=started, stop=until_started)
+    finally:
+        gc.unfreeze()  # the test's process goes on collecting as before
+    assert frozen_when_started and frozen_when_started[0] > 0
+
+
+def test_refreeze_heap_lets_a_replaced_library_go_and_freezes_the_new_one() -> None:
+    class Node:
+        link: object = None
+
+    old = Node()
+    old.link = old  # a cycle: only the collector frees it
+    gone = weakref.ref(old)
+    gc.freeze()
+    try:
+        del old
+        gc.collect()
+        assert gone() is not None  # frozen: out of the collector's sight
+        refreeze_heap()
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_refreeze_heap_leaves_a_process_that_never_froze_alone() -> None:
+    gc.unfreeze()
+    refreeze_heap()
+    assert gc.get_freeze_count() == 0

@@ -8,6 +8,7 @@ from assistant.suggest.matcher import suggestion_json
 from assistant.web.appkeys import CONFIG, ENGINE, QA
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
+from assistant.web.server import refreeze_heap
 
 MAX_QUERY_CHARS = 5000
 MAX_ITEM_CHARS = 200
@@ -53,6 +54,7 @@ async def post_reload(request: web.Request) -> web.Response:
     if QA in request.app:  # the quality rules live beside the phrases and reload with them
         qa_ok, qa_problems = request.app[QA].reload()
         ok, problems = ok and qa_ok, problems + qa_problems
+    refreeze_heap()
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
     return web.json_response(

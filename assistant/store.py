@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -167,10 +168,30 @@ def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotat
         if table is not None:
             rows[table].append(row)
         rows["conversations"].append(_conversation_row(event, annotation))
-    for table, many in _MANY_ROWS.items():  # the conversations last, as insert_event touches them
-        if rows[table]:
-            conn.execute(many, (_JSON.encode(rows[table]),))
+    for table, sql in _NORMALIZED.items():  # the conversations last, as insert_event touches them
+        _insert_rows(conn, sql, _COLUMNS[table], rows[table])
     return written
+
+
+def _insert_rows(conn: sqlite3.Connection, sql: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run an INSERT (or upsert) for each row, in order; `sql` holds a `{values}` slot for the rows.
+
+    On SQLite one statement reads all the rows from one JSON array (see `insert_events`); elsewhere, or when a
+    value holds U+0000, executemany.
+    """
+    if not rows:
+        return
+    if len(rows) > 1 and dialect(conn) == "sqlite":
+        doc = _JSON.encode(rows)
+        if b"\\u0000" not in doc:  # SQLite's JSON functions end a string at U+0000
+            conn.execute(_statement(sql, columns, many=True), (doc,))
+            return
+    conn.executemany(_statement(sql, columns, many=False), rows)
+
+
+@lru_cache(maxsize=64)
+def _statement(sql: str, columns: str, *, many: bool) -> str:
+    return sql.format(values=_from_json(columns) if many else f"VALUES ({_marks(columns)})")
 
 
 _JSON = msgspec.json.Encoder()
@@ -234,7 +255,6 @@ _EVENTS_ONE = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(_EVENT_COLUMNS)}) ON CONFLICT (id) DO NOTHING RETURNING seq"
 )
 _EVENTS_MANY = f"INSERT INTO events ({_EVENT_COLUMNS}) {_from_json(_EVENT_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-_MANY_ROWS = {table: sql.format(values=_from_json(_COLUMNS[table])) for table, sql in _NORMALIZED.items()}
 _ONE_ROW = {table: sql.format(values=f"VALUES ({_marks(_COLUMNS[table])})") for table, sql in _NORMALIZED.items()}
 
 

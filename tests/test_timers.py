@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant import schema, store
+from assistant import pg, schema, store
 from assistant.clock import FakeClock, QuietHours, SystemClock
 from assistant.config import ConfigError, load_config
 from assistant.followups.delivery import backoff_ms
@@ -300,3 +301,40 @@ def test_save_timers_keeps_a_fired_row_from_a_late_armed_write(tmp_path: Path) -
     save_timers(conn, [dataclasses.replace(armed, due_ms=999_999)], 5)  # an older one never does
     assert timer(conn, "s", "c") == newer
     conn.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_save_timers_of_two_instances_in_opposite_orders_never_deadlock(db_path: store.Location) -> None:
+    """Two instances flush the same conversations at once, their rows in opposite orders: both commit."""
+    assert isinstance(db_path, pg.Location)
+    first, second = pg.connect_direct(db_path), pg.connect_direct(db_path)
+    try:
+        schema.migrate(cast(Any, first))
+        rows = [TimerRow("s", f"c{i:03}", 1, 1000, 301_000, 0, "a1") for i in range(300)]
+        save_timers(cast(Any, first), rows, 1)  # the rows exist: each flush below locks them one by one
+        both = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def flush(conn: pg.Connection, ordered: list[TimerRow], armed_seq: int) -> None:
+            try:
+                conn.execute("BEGIN")
+                both.wait(timeout=10)
+                save_timers(cast(Any, conn), [dataclasses.replace(r, armed_seq=armed_seq) for r in ordered], 2)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                failures.append(exc)
+
+        flushes = [
+            threading.Thread(target=flush, args=(first, rows, 2)),
+            threading.Thread(target=flush, args=(second, rows[::-1], 3)),
+        ]
+        for thread in flushes:
+            thread.start()
+        for thread in flushes:
+            thread.join(timeout=30)
+        assert failures == []
+        stored = {r[0] for r in cast(Any, first).execute("SELECT armed_seq FROM timers")}
+        assert stored == {3}  # the newer period (seq 3) wins whichever committed first
+    finally:
+        first.close()
+        second.close()

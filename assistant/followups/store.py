@@ -86,7 +86,9 @@ def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int)
         " AND (timers.state = 'armed' OR excluded.fired > timers.fired))",
         [
             (r.shop, r.conversation, r.armed_seq, r.armed_ms, r.due_ms, r.fired, r.agent, r.state, r.reason, now_ms)
-            for r in rows
+            # In key order: instances flushing the same conversations lock their rows in one order, never
+            # each waiting for the other's (PostgreSQL's deadlock, one flush thrown back to retry).
+            for r in sorted(rows, key=lambda r: (r.shop, r.conversation))
         ],
     )
 
@@ -96,7 +98,10 @@ def cancel_timers(conn: sqlite3.Connection, cancels: Iterable[tuple[str, str, in
     conn.executemany(
         "UPDATE timers SET state = 'cancelled', reason = ?, updated_ms = ?"
         " WHERE shop = ? AND conversation = ? AND state = 'armed' AND (armed_ms, armed_seq) < (?, ?)",
-        [(reason, now_ms, shop, conversation, at_ms, seq) for shop, conversation, seq, at_ms, reason in cancels],
+        [
+            (reason, now_ms, shop, conversation, at_ms, seq)
+            for shop, conversation, seq, at_ms, reason in sorted(cancels)  # in key order, as save_timers
+        ],
     )
 
 

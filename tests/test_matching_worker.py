@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import signal
@@ -19,6 +20,7 @@ from assistant.config import Config
 from assistant.conversations import Conversations
 from assistant.events import Event, parse_event
 from assistant.ingest import Enrichment
+from assistant.suggest import worker_main
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.worker import MatchingWorkers
 from assistant.web.appkeys import ENGINE
@@ -318,3 +320,18 @@ async def test_service_with_a_worker_answers_and_its_worker_dies_with_it(tmp_pat
         await eventually(lambda: not running(workers[0]), timeout=10)
     finally:
         service.stop()
+
+
+def test_worker_freezes_what_survives_a_full_collection_only() -> None:
+    """The worker's caches grow as messages arrive: each full collection walks only what came since the last."""
+    gc.unfreeze()
+    gc.callbacks.append(worker_main._freeze_survivors)
+    try:
+        kept = [[i] for i in range(1000)]  # tracked containers that survive
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0  # a younger collection freezes nothing
+        gc.collect(2)
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.callbacks.remove(worker_main._freeze_survivors)
+        gc.unfreeze()

@@ -282,6 +282,8 @@ async def test_worker_that_cannot_load_the_library_leaves_the_matching_here(
 async def test_worker_gone_when_the_app_shuts_down(aiohttp_client: Any, config: Config) -> None:
     client = await worker_app(aiohttp_client, config, 2)
     workers = client.app[ENGINE].workers
+    ready = await (await client.get("/readyz")).json()
+    assert ready == {"ready": True, "matching_workers": ["ready", "ready"]}
     pids = workers.pids
     assert len(pids) == 2 and all(running(p) for p in pids)
     await client.close()

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from assistant.events import EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CONFIG, INGESTOR, WRITER
+from assistant.web.appkeys import CONFIG, ENGINE, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
 
@@ -65,8 +65,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: a write to the database commits now (503 with the reason otherwise)."""
+    """Readiness: a write to the database commits now (503 with the reason otherwise).
+
+    The matching workers' states are shown, not judged: while none is ready the service matches itself.
+    """
     problem = await request.app[WRITER].probe()
     if problem is not None:
         return unavailable("not_ready", f"the database cannot be written now ({problem})")
-    return web.json_response({"ready": True})
+    body: dict[str, Any] = {"ready": True}
+    engine = request.app.get(ENGINE)
+    if engine is not None and engine.workers is not None:
+        body["matching_workers"] = engine.workers.states
+    return web.json_response(body)

@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 import itertools
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,3 +134,20 @@ def followups_settled(db: store.Location) -> bool:
     finally:
         conn.close()
     return armed == 0 and pending == 0
+
+
+# The interaction log's tables, as two ways of writing the same events are compared (received_ms differs).
+LOG_TABLES = {
+    "events": "seq, id, type, ts_ms, shop, conversation, customer, agent, raw",
+    "messages": "*",
+    "orders": "*",
+    "suggestion_uses": "*",
+    "conversations": "*",
+}
+
+
+def log_rows(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the log's tables (LOG_TABLES), in key order."""
+    return {
+        t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in LOG_TABLES.items()
+    }

@@ -13,23 +13,15 @@ from assistant import store
 from assistant.config import load_config
 from assistant.kpi import metrics, simulate
 from assistant.suggest.matcher import Matcher
+from tests.helpers import LOG_TABLES, log_rows
 
 DAY = date(2026, 11, 20)
-TABLES = {
-    "events": "seq, id, type, ts_ms, shop, conversation, customer, agent, raw",  # received_ms differs
-    "messages": "*",
-    "orders": "*",
-    "suggestion_uses": "*",
-    "conversations": "*",
-}
 
 
 def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = store.connect(path, readonly=True)
     try:
-        return {
-            t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in TABLES.items()
-        }
+        return log_rows(conn)
     finally:
         conn.close()
 
@@ -39,7 +31,7 @@ def test_simulate_bulk_rows_match_store_insert_event(tmp_path: Path, monkeypatch
     simulate.simulate(tmp_path / "bulk.db", DAY, 4, 300, seed=3, progress=False)
     simulate.simulate(tmp_path / "store.db", DAY, 4, 300, seed=3, progress=False, via_store=True)
     bulk, reference = _rows(tmp_path / "bulk.db"), _rows(tmp_path / "store.db")
-    for table in TABLES:
+    for table in LOG_TABLES:
         assert bulk[table] == reference[table], table
     assert len(bulk["events"]) > 3000
 

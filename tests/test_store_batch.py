@@ -15,15 +15,8 @@ from assistant.events import Event, parse_event
 from assistant.ingest import Ingestor
 from assistant.store import Annotation, Written
 from assistant.writer import Writer
-from tests.helpers import make_event
+from tests.helpers import log_rows, make_event
 
-TABLES = {
-    "events": "seq, id, type, ts_ms, shop, conversation, customer, agent, raw",  # received_ms differs
-    "messages": "*",
-    "orders": "*",
-    "suggestion_uses": "*",
-    "conversations": "*",
-}
 TEXTS = ["在吗？", 'a "quoted" \\ back\\slash', "第一行\n第二行\t制表", "😀 emoji 表情", "亲，今天发货哦", "x" * 300]
 
 
@@ -78,10 +71,6 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
-    return {t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in TABLES.items()}
-
-
 def _outcome(written: list[Written]) -> list[tuple[str, int | None, bool, Annotation | None]]:
     return [(w.event.id, w.seq, w.duplicate, w.annotation) for w in written]
 
@@ -102,9 +91,9 @@ def test_insert_events_writes_what_insert_event_writes_one_by_one(tmp_path: Path
         with store.transaction(many):
             batched += store.insert_events(many, chunk)
     assert _outcome(batched) == _outcome(one_by_one)
-    assert _rows(many) == _rows(one)
+    assert log_rows(many) == log_rows(one)
     assert sum(w.duplicate for w in batched) > 10
-    assert {row[1] for row in _rows(many)["events"] if "\\u0000" in str(row[-1])}  # the NUL batches went too
+    assert {row[1] for row in log_rows(many)["events"] if "\\u0000" in str(row[-1])}  # the NUL batches went too
     one.close()
     many.close()
 

@@ -136,13 +136,19 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
+async def signalled(engine: SuggestionEngine, sig: signal.Signals) -> tuple[MatchingWorkers, FakeClock, int]:
+    """One worker started on a fake clock, then sent `sig`: the workers, the clock, the worker's pid."""
+    clock = FakeClock()
+    workers = await started(engine, clock)
+    pid = workers.pids[0]
+    os.kill(pid, sig)
+    return workers, clock, pid
+
+
 async def test_worker_killed_the_next_messages_are_matched_here_and_a_new_worker_comes_up(
     engine: SuggestionEngine,
 ) -> None:
-    clock = FakeClock()
-    workers = await started(engine, clock)
-    first = workers.pids[0]
-    os.kill(first, signal.SIGKILL)
+    workers, clock, first = await signalled(engine, signal.SIGKILL)
     await eventually(lambda: workers.states == ["waiting"])
     expected = engine.annotate(message())
     assert expected is not None and expected.response["suggestions"]
@@ -196,10 +202,7 @@ async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_
 async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_replaced(
     engine: SuggestionEngine,
 ) -> None:
-    clock = FakeClock()
-    workers = await started(engine, clock)
-    stuck = workers.pids[0]
-    os.kill(stuck, signal.SIGSTOP)
+    workers, clock, stuck = await signalled(engine, signal.SIGSTOP)
     try:
         pending = engine.annotate_pipelined(message())
         assert inspect.isawaitable(pending)

@@ -179,6 +179,8 @@ class Writer:
                 )
             except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
                 outcome = exc
+            except BaseException as exc:  # e.g. a job that called sys.exit: its group fails, the thread goes on
+                outcome = RuntimeError(f"a write job stopped with {exc!r}; its group was rolled back")
             if not _deliver(loop, self._settle, group, outcome):
                 return  # the loop is gone: nobody waits for these
         _deliver(loop, _finish, self._stopped)

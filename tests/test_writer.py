@@ -195,3 +195,18 @@ async def test_writer_close_commits_what_is_queued_and_refuses_more(tmp_path: Pa
     with pytest.raises(WriterClosed):
         await writer.submit(lambda c: None)
     assert count(tmp_path / "c.db", "SELECT count(*) FROM t") == [50]
+
+
+async def test_writer_job_that_exits_fails_its_group_and_the_writer_goes_on(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "x.db")
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+
+    def exits(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (1)")
+        raise SystemExit(3)
+
+    with pytest.raises(RuntimeError, match="SystemExit"):
+        await asyncio.wait_for(writer.submit(exits), timeout=10)  # a dead writer thread would never answer
+    await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)"))
+    await writer.close()
+    assert count(tmp_path / "x.db", "SELECT x FROM t") == [2]

@@ -105,16 +105,9 @@ def _cannot_start(exc: Exception) -> int:
 
 async def _reload_on_sighup(app: web.Application) -> None:
     """SIGHUP reloads the phrase library and the quality rules; bad ones keep the old serving (the log says why)."""
-    from assistant.web import server
-    from assistant.web.appkeys import ENGINE, QA
+    from assistant.web.suggest import reload_library
 
-    def reload() -> None:
-        app[ENGINE].reload()
-        if QA in app:
-            app[QA].reload()
-        server.refreeze_heap()
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_library, app)
 
 
 def _banner(config: Config, base: str) -> str:

@@ -47,14 +47,20 @@ async def get_phrase_search(request: web.Request) -> web.Response:
     return web.json_response({"results": [suggestion_json(s) for s in results]}, dumps=json_dumps)
 
 
+def reload_library(app: web.Application) -> tuple[bool, list[str]]:
+    """Reload the phrase library and the quality rules beside it; bad ones keep the old serving. (ok, problems)"""
+    ok, problems = app[ENGINE].reload()
+    if QA in app:  # the quality rules live beside the phrases and reload with them
+        qa_ok, qa_problems = app[QA].reload()
+        ok, problems = ok and qa_ok, problems + qa_problems
+    refreeze_heap()
+    return ok, problems
+
+
 async def post_reload(request: web.Request) -> web.Response:
     """Reload the phrase library; a bad library keeps the old one serving and says why."""
     require(request, "admin")
-    ok, problems = request.app[ENGINE].reload()
-    if QA in request.app:  # the quality rules live beside the phrases and reload with them
-        qa_ok, qa_problems = request.app[QA].reload()
-        ok, problems = ok and qa_ok, problems + qa_problems
-    refreeze_heap()
+    ok, problems = reload_library(request.app)
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
     return web.json_response(

@@ -149,8 +149,8 @@ def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotat
     if len(items) < 2 or dialect(conn) != "sqlite":
         return [insert_event(conn, event, annotation) for event, annotation in items]
     received = now_ms()
-    doc = _JSON.encode([_event_row(event, received) for event, _ in items])
-    if b"\\u0000" in doc:  # SQLite's JSON functions end a string at U+0000: such a batch goes row by row
+    doc = _json_rows([_event_row(event, received) for event, _ in items])
+    if doc is None:  # a batch holding U+0000 goes row by row
         return [insert_event(conn, event, annotation) for event, annotation in items]
     before = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
     conn.execute(_EVENTS_MANY, (doc,))
@@ -181,12 +181,18 @@ def _insert_rows(conn: sqlite3.Connection, sql: str, columns: str, rows: Sequenc
     """
     if not rows:
         return
-    if len(rows) > 1 and dialect(conn) == "sqlite":
-        doc = _JSON.encode(rows)
-        if b"\\u0000" not in doc:  # SQLite's JSON functions end a string at U+0000
-            conn.execute(_statement(sql, columns, many=True), (doc,))
-            return
-    conn.executemany(_statement(sql, columns, many=False), rows)
+    doc = _json_rows(rows) if len(rows) > 1 and dialect(conn) == "sqlite" else None
+    if doc is not None:
+        conn.execute(_statement(sql, columns, many=True), (doc,))
+    else:
+        conn.executemany(_statement(sql, columns, many=False), rows)
+
+
+def _json_rows(rows: Sequence[Sequence[Any]]) -> bytes | None:
+    """The rows as one JSON array for `_from_json`; None if a value holds U+0000, where SQLite's JSON
+    functions end a string."""
+    doc = _JSON.encode(rows)
+    return None if b"\\u0000" in doc else doc
 
 
 @lru_cache(maxsize=64)
@@ -255,7 +261,6 @@ _EVENTS_ONE = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(_EVENT_COLUMNS)}) ON CONFLICT (id) DO NOTHING RETURNING seq"
 )
 _EVENTS_MANY = f"INSERT INTO events ({_EVENT_COLUMNS}) {_from_json(_EVENT_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-_ONE_ROW = {table: sql.format(values=f"VALUES ({_marks(_COLUMNS[table])})") for table, sql in _NORMALIZED.items()}
 
 
 def _event_row(event: Event, received_ms: int) -> tuple[Any, ...]:
@@ -275,8 +280,11 @@ def _event_row(event: Event, received_ms: int) -> tuple[Any, ...]:
 def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Annotation | None) -> None:
     table, row = _normalized_row(seq, event, annotation)
     if table is not None:
-        conn.execute(_ONE_ROW[table], row)
-    conn.execute(_ONE_ROW["conversations"], _conversation_row(event, annotation))
+        conn.execute(_statement(_NORMALIZED[table], _COLUMNS[table], many=False), row)
+    conn.execute(
+        _statement(_NORMALIZED["conversations"], _COLUMNS["conversations"], many=False),
+        _conversation_row(event, annotation),
+    )
 
 
 def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tuple[str | None, tuple[Any, ...]]:

@@ -214,7 +214,7 @@ class Matcher:
 
     def _confidences_uncached(self, reading: Reading) -> tuple[dict[str, float], float]:
         if self.scorer is not None and reading.encoded is not None:
-            probabilities = self.scorer.probabilities(reading.encoded).tolist()
+            probabilities = self.scorer.probabilities(reading.encoded)
             none = probabilities[self._none] if self._none is not None else 0.0
             return {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}, none
         return {i: s / 100.0 for i, s in self._evidence(reading).items()}, 0.0

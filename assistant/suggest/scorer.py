@@ -92,10 +92,12 @@ def shown(name: str) -> str:
 
 @dataclass(frozen=True)
 class Encoded:
-    """A message's known features: rows of the weight matrix and their values."""
+    """A message's known features: rows of the weight matrix, their values, and those rows' weights."""
 
     rows: np.ndarray
     values: np.ndarray
+    weights: np.ndarray  # the model's weights for `rows`, one row per feature: gathered once per message
+    mean: np.ndarray  # each of those features' mean weight over the classes
 
 
 class Scorer:
@@ -111,6 +113,7 @@ class Scorer:
         meta: Mapping[str, object],
     ) -> None:
         self.classes = tuple(classes)
+        self._column = {name: i for i, name in enumerate(self.classes)}
         self.index = {name: i for i, name in enumerate(vocabulary)}
         self.vocabulary = tuple(vocabulary)
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
@@ -118,44 +121,53 @@ class Scorer:
         self.temperature = float(temperature)
         self.meta = dict(meta)
         self.fingerprint = str(self.meta.get("fingerprint", ""))
-        # What each feature says for a class beyond what it says for all of them (for `reasons`).
-        self._lift = self.weights - self.weights.mean(axis=1, keepdims=True)
+        self._mean = self.weights.mean(axis=1)  # what each feature says for all classes alike (for `reasons`)
+        self._shown = tuple(shown(name) for name in self.vocabulary)
 
     def encode(self, found: Features) -> Encoded:
         """The message's features as rows of the weight matrix (features the model does not know are left out)."""
         get = self.index.get
-        found_rows = [get(name, -1) for name in found.names]
-        rows = np.fromiter(found_rows, dtype=np.intp, count=len(found_rows))
-        known = rows >= 0
-        return Encoded(rows[known], np.asarray(found.values, dtype=np.float32)[known])
+        rows: list[int] = []
+        values: list[float] = []
+        for name, value in zip(found.names, found.values):
+            row = get(name)
+            if row is not None:
+                rows.append(row)
+                values.append(value)
+        found_rows = np.array(rows, dtype=np.intp)
+        return Encoded(found_rows, np.array(values, dtype=np.float32), self.weights[found_rows], self._mean[found_rows])
 
     def logits(self, encoded: Encoded) -> np.ndarray:
         """Raw class scores (before calibration)."""
         if not len(encoded.rows):
             return self.bias.copy()
-        return self.bias + encoded.values @ self.weights[encoded.rows]
+        return self.bias + encoded.values @ encoded.weights
 
-    def probabilities(self, encoded: Encoded) -> np.ndarray:
+    def probabilities(self, encoded: Encoded) -> list[float]:
         """Calibrated probabilities, one per class (in `classes` order), summing to 1."""
-        z = self.logits(encoded) / self.temperature
-        z = np.exp(z - z.max())
-        return z / z.sum()
+        # Plain Python numbers past the product: on a score per class, numpy's calls cost more than the work.
+        z = (self.logits(encoded) / self.temperature).tolist()
+        top = max(z)
+        exps = [math.exp(v - top) for v in z]
+        total = sum(exps)
+        return [v / total for v in exps]
 
     def reasons(self, encoded: Encoded, cls: str, limit: int = 3) -> tuple[str, ...]:
         """The words of the message that speak most for `cls` more than for the average class."""
-        if not len(encoded.rows) or cls not in self.classes:
+        col = self._column.get(cls)
+        if not len(encoded.rows) or col is None:
             return ()
-        col = self.classes.index(cls)
-        rows = encoded.rows
-        lift = encoded.values * self._lift[rows, col]
+        rows = encoded.rows.tolist()
+        # What each feature says for the class beyond what it says for all of them.
+        lift = (encoded.values * (encoded.weights[:, col] - encoded.mean)).tolist()
+        names, texts = self.vocabulary, self._shown
         out: list[str] = []
-        best = np.argpartition(-lift, 4 * limit)[: 4 * limit] if len(lift) > 4 * limit else np.arange(len(lift))
-        order = best[np.argsort(-lift[best])]
-        # Plain Python numbers from here: a loop over numpy scalars costs more than the arrays' work.
-        for i, value in zip(rows[order].tolist(), lift[order].tolist()):
-            if value <= 0.0:
+        # The highest lifts; of equal ones (n-grams always seen together), the longer first: it says more.
+        ranked = sorted(range(len(lift)), key=lambda n: (lift[n], len(names[rows[n]])), reverse=True)
+        for n in ranked[: 4 * limit]:
+            if lift[n] <= 0.0:
                 break
-            text = shown(self.vocabulary[i])
+            text = texts[rows[n]]
             if not text or any(text in o for o in out):
                 continue
             out = [o for o in out if o not in text] + [text]  # a longer n-gram replaces the pieces inside it

@@ -80,6 +80,36 @@ def test_keyword_spotter_ignores_a_key_word_inside_an_unrelated_word() -> None:
     assert set(scores) == {"logistics"}
 
 
+def test_the_presence_test_says_no_only_when_no_word_or_whole_form_of_the_intents_is_there() -> None:
+    intents = {
+        "thanks": IntentSpec(id="thanks", label="感谢", keywords=("谢谢",), whole=("好的",)),
+        "discount": IntentSpec(id="discount", label="优惠", keywords=("满#减",)),
+        "refund": IntentSpec(id="refund", label="退款", keywords=("退款",)),
+    }
+    spotter = KeywordSpotter(intents, NORMALIZER)
+    thanks = spotter.presence_test(frozenset({"thanks"}))
+    assert thanks(NORMALIZER.analyze("谢谢亲")) and thanks(NORMALIZER.analyze("好的。"))  # a word; a whole form
+    assert not thanks(NORMALIZER.analyze("我要退款")) and not thanks(NORMALIZER.analyze("好的退款"))
+    discount = spotter.presence_test(frozenset({"discount"}))
+    assert discount(NORMALIZER.analyze("满300减多少")) and not discount(NORMALIZER.analyze("退款怎么办"))
+
+
+def test_the_presence_test_never_misses_what_the_hits_find(shipped_matcher: Matcher) -> None:
+    from bench.bench_matcher import _queries
+
+    social = frozenset(shipped_matcher.library.clauses.social)
+    present = shipped_matcher.keywords.presence_test(social)
+    said_no = 0
+    for text in _queries(600):
+        analysis = shipped_matcher.normalizer.analyze(text)
+        hits = {h.keyword.intent for h in shipped_matcher.keywords.hits(analysis)}
+        scores, _ = shipped_matcher.keywords.scores(analysis)
+        if hits & social or set(scores) & social:
+            assert present(analysis), text
+        said_no += not present(analysis)
+    assert said_no > 300  # and it does rule most messages out
+
+
 def test_words_table_is_validated() -> None:
     problems: list[Problem] = []
     spec = parse_words({"words": {"free": ["票"], "exclusions": {"单号": ["订单号", "运单"]}, "x": 1}}, problems)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
@@ -224,6 +224,31 @@ class KeywordSpotter:
                     self._patterns.append((re.compile(pattern), spec.id, pattern))
                 except re.error:
                     continue  # rejected at library load; a hand-built spec may not have been checked
+
+    def presence_test(self, intents: frozenset[str]) -> Callable[[Analysis], bool]:
+        """A quick test for messages with no key word or whole form of `intents`: False means none is there.
+
+        True only says one may be: the test looks for each word's text (its longest fixed part when it holds
+        a number slot) anywhere, without the `[words]` rules that `hits` applies.
+        """
+        parts: dict[str, None] = {}
+        always = False
+        for keyword in self.keywords:
+            if keyword.intent in intents:
+                fixed = [p for p in keyword.text.split("#") if p]
+                if fixed:
+                    parts[max(fixed, key=len)] = None
+                else:
+                    always = True
+        automaton = _automaton(parts)
+        forms = frozenset(form for form, intent in self._whole.items() if intent in intents)
+
+        def present(analysis: Analysis) -> bool:
+            if always or (automaton is not None and next(automaton.iter(analysis.compact), None) is not None):
+                return True
+            return bool(forms) and any(form in forms for form in _whole_forms(analysis.folded))
+
+        return present
 
     def clear_caches(self) -> None:
         """Forget remembered evidence."""

@@ -140,6 +140,7 @@ class Matcher:
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         self._social = frozenset(library.clauses.social)
+        self._social_words = self.keywords.presence_test(self._social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social)
         self.scorer = _load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
@@ -162,7 +163,7 @@ class Matcher:
         """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
         if not analysis.compact:
             return True
-        if len(analysis.compact) > SOCIAL_MAX_CHARS:
+        if len(analysis.compact) > SOCIAL_MAX_CHARS or not self._social_words(analysis):
             return False
         hits = self.keywords.hits(analysis)
         if not hits or any(h.keyword.intent not in self._social for h in hits):

@@ -123,16 +123,26 @@ class ClauseSplitter:
 
 def _starts_with(words: list[tuple[str, int, int]], start: int, stop: int, table: frozenset[str]) -> int:
     """How many words from `start` (ending before `stop`) form an entry of `table`; 0 if none."""
-    for size in (4, 3, 2, 1):
-        if start + size <= stop and "".join(w for w, _, _ in words[start : start + size]) in table:
+    joined: list[str] = []
+    text = ""
+    for word, _, _ in words[start : min(start + 4, stop)]:
+        text += word
+        joined.append(text)
+    for size in range(len(joined), 0, -1):  # the longest entry first
+        if joined[size - 1] in table:
             return size
     return 0
 
 
 def _ends_with(words: list[tuple[str, int, int]], start: int, stop: int, table: frozenset[str]) -> int:
     """How many words ending at `stop` (beginning at or after `start`) form an entry of `table`; 0 if none."""
-    for size in (4, 3, 2, 1):
-        if stop - size >= start and "".join(w for w, _, _ in words[stop - size : stop]) in table:
+    joined: list[str] = []
+    text = ""
+    for word, _, _ in reversed(words[max(start, stop - 4) : stop]):
+        text = word + text
+        joined.append(text)
+    for size in range(len(joined), 0, -1):
+        if joined[size - 1] in table:
             return size
     return 0
 

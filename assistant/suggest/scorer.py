@@ -123,17 +123,13 @@ class Scorer:
         self.fingerprint = str(self.meta.get("fingerprint", ""))
         self._mean = self.weights.mean(axis=1)  # what each feature says for all classes alike (for `reasons`)
         self._shown = tuple(shown(name) for name in self.vocabulary)
+        self._length = np.array([len(name) for name in self.vocabulary], dtype=np.intp)
 
     def encode(self, found: Features) -> Encoded:
         """The message's features as rows of the weight matrix (features the model does not know are left out)."""
-        get = self.index.get
-        rows: list[int] = []
-        values: list[float] = []
-        for name, value in zip(found.names, found.values):
-            row = get(name)
-            if row is not None:
-                rows.append(row)
-                values.append(value)
+        known = [(row, value) for row, value in zip(map(self.index.get, found.names), found.values) if row is not None]
+        rows = [row for row, _ in known]
+        values = [value for _, value in known]
         found_rows = np.array(rows, dtype=np.intp)
         return Encoded(found_rows, np.array(values, dtype=np.float32), self.weights[found_rows], self._mean[found_rows])
 
@@ -157,17 +153,17 @@ class Scorer:
         col = self._column.get(cls)
         if not len(encoded.rows) or col is None:
             return ()
-        rows = encoded.rows.tolist()
         # What each feature says for the class beyond what it says for all of them.
-        lift = (encoded.values * (encoded.weights[:, col] - encoded.mean)).tolist()
-        names, texts = self.vocabulary, self._shown
-        out: list[str] = []
+        lift = encoded.values * (encoded.weights[:, col] - encoded.mean)
         # The highest lifts; of equal ones (n-grams always seen together), the longer first: it says more.
-        ranked = sorted(range(len(lift)), key=lambda n: (lift[n], len(names[rows[n]])), reverse=True)
-        for n in ranked[: 4 * limit]:
-            if lift[n] <= 0.0:
+        ranked = np.lexsort((-self._length[encoded.rows], -lift))[: 4 * limit]
+        rows, lifts = encoded.rows[ranked].tolist(), lift[ranked].tolist()
+        texts = self._shown
+        out: list[str] = []
+        for row, value in zip(rows, lifts):
+            if value <= 0.0:
                 break
-            text = texts[rows[n]]
+            text = texts[row]
             if not text or any(text in o for o in out):
                 continue
             out = [o for o in out if o not in text] + [text]  # a longer n-gram replaces the pieces inside it

@@ -73,6 +73,8 @@ class Normalizer:
 
     def __init__(self, data: NormalizationData | None = None) -> None:
         data = data or NormalizationData()
+        # A message is folded for its clauses and again for its customer type: the second time is remembered.
+        self.fold = lru_cache(maxsize=2048)(self._fold)
         self._table = str.maketrans({k: v for k, v in data.traditional.items() if len(k) == 1})
         self._fillers = frozenset(data.fillers)
         synonyms: dict[str, str] = {}
@@ -98,10 +100,15 @@ class Normalizer:
         self.analyze = lru_cache(maxsize=2048)(self._analyze)
         self.analyze_folded = lru_cache(maxsize=2048)(self._analyze_folded)
 
+    def clear_caches(self) -> None:
+        """Forget every remembered folding and analysis."""
+        for cache in (self.fold, self.analyze, self.analyze_folded):
+            cache.cache_clear()
+
     def _fold_chars(self, text: str) -> str:
         return _JOINERS.sub("", unicodedata.normalize("NFKC", text).lower().translate(self._table)).strip()
 
-    def fold(self, text: str) -> str:
+    def _fold(self, text: str) -> str:
         """NFKC, lower case, simplified characters, synonyms, no emoji/controls, punctuation runs collapsed."""
         text = self._fold_chars(text)
         if self._synonym_scan is not None:
@@ -132,7 +139,7 @@ class Normalizer:
         return self._synonyms.get(match.group(0), match.group(0))
 
     def _analyze(self, text: str) -> Analysis:
-        return self._analyze_folded(self.fold(text))
+        return self.analyze_folded(self.fold(text))
 
     def _analyze_folded(self, folded: str) -> Analysis:
         """`analyze` for text that `fold` has already folded (clauses of a folded message)."""

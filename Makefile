@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench eval train messages browser-deps postgres-deps clean
+.PHONY: serve test lint bench eval train messages browser-deps postgres-deps native clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -11,10 +11,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+# The matcher's hot modules compiled with mypyc (assistant/suggest/native.py), rebuilt when a source changes.
+# Without a C compiler they run from source: a warning, not a failure.
+NATIVE_SOURCES := $(addprefix assistant/suggest/,$(addsuffix .py,clauses keywords textnorm scorer triggers matcher customer_type type_evidence))
+NATIVE_STAMP := build/native/.built
+
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) assistant/suggest/native.py
+	@command -v gcc >/dev/null || (apt-get update -q && apt-get install -y -q gcc) || true
+	@mkdir -p build/native
+	$(BIN)/python -m assistant.suggest.native >build/native/log 2>&1 && touch $@ || \
+		(tail -5 build/native/log; echo "warning: the matcher is not compiled; it runs from source")
+
+native: $(NATIVE_STAMP)
+
+serve: $(STAMP) native
 	$(BIN)/assistant serve --config config.toml
 
-test: $(STAMP) browser-deps postgres-deps
+test: $(STAMP) native browser-deps postgres-deps
 	$(BIN)/pytest -q
 
 # Style (ruff lint + format check) and types (mypy) over the code, the hooks and the tests.
@@ -23,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check assistant hooks tests bench
 	$(BIN)/mypy assistant hooks tests bench
 
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(BIN)/python -m bench
 
 # The project's labeled sets: intents (written, held out, final) and customer types.
@@ -57,4 +70,4 @@ postgres-deps:
 		(apt-get update -q && apt-get install -y -q postgresql)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build assistant/suggest/*.so

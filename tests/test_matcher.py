@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +206,8 @@ def test_bad_input_gives_a_clean_result(matcher: Matcher, shipped: Matcher, text
 
 
 def test_non_string_input_gives_nothing(matcher: Matcher) -> None:
-    assert matcher.suggest(None) == []  # type: ignore[arg-type]
-    assert matcher.search(None) == []  # type: ignore[arg-type]
+    assert matcher.suggest(None) == []
+    assert matcher.search(None) == []
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -293,21 +294,27 @@ def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
         assert shipped.suggest(text)[0].intent == "urge", text
 
 
-def test_matcher_logs_an_internal_error_and_answers_nothing(
-    library: Library, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """In the service a broken matcher gives no suggestion and says so in the log; strict, it raises."""
-    lenient = Matcher(library)
+class _Exploding(Mapping[str, int], Sequence[tuple[int, str]]):  # type: ignore[misc]
+    """Conversation data that breaks whatever reads it (the matcher's modules may be compiled: no patching)."""
 
-    def broken(*args: object) -> None:
+    def __getitem__(self, key: object) -> Any:
         raise RuntimeError("scoring exploded")
 
-    monkeypatch.setattr(lenient, "_suggest", broken)
-    monkeypatch.setattr(lenient.types, "classify", broken)
+    def __iter__(self) -> Iterator[Any]:
+        raise RuntimeError("scoring exploded")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_matcher_logs_an_internal_error_and_answers_nothing(library: Library, caplog: pytest.LogCaptureFixture) -> None:
+    """In the service a broken matcher gives no suggestion and says so in the log; strict, it raises."""
+    lenient = Matcher(library)
+    broken = Context(adoption=_Exploding())
     with caplog.at_level("ERROR", logger="assistant.suggest.matcher"):
-        assert lenient.suggest("什么时候发货") == []
-        assert lenient.classify([(0, "什么时候发货")]).type == lenient.types.default().type
+        assert lenient.suggest("什么时候发货", broken) == []
+        assert lenient.classify(_Exploding()).type == lenient.types.default().type
     assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == ["scoring exploded"] * 2
     lenient.strict = True
     with pytest.raises(RuntimeError, match="scoring exploded"):
-        lenient.suggest("什么时候发货")
+        lenient.suggest("什么时候发货", broken)

@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.type_evidence import Clue, EvidenceReader, MessageSignals
@@ -101,7 +101,8 @@ class TypeClassifier:
         timed = _timed(messages)[-MAX_MESSAGES:]
         if not timed:
             return self.default()
-        answers = sorted(r for r in replies if _is_ms(r)) if replies is not None else None
+        # Any item is looked at: compiled, the declared item type would be enforced before `_is_ms` could.
+        answers = sorted(r for r in cast("Sequence[object]", replies) if _is_ms(r)) if replies is not None else None
         # The same string object each time, so that its hash is not computed again for the cache.
         read = [self.signals(text if len(text) <= MAX_CHARS else text[:MAX_CHARS]) for _, text in timed]
         turns = _turns([ts for ts, _ in timed], answers)
@@ -193,8 +194,11 @@ def _turns(stamps: Sequence[int], answers: Sequence[int] | None) -> list[int]:
     return turns
 
 
-def _timed(messages: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Messages with text, their times made usable: a missing or backward time is the previous one."""
+def _timed(messages: Sequence[Any]) -> list[tuple[int, str]]:
+    """Messages with text, their times made usable: a missing or backward time is the previous one.
+
+    Any item is looked at (typed so: compiled, a declared item type would be enforced before the checks here).
+    """
     out: list[tuple[int, str]] = []
     last = None
     for item in messages:
@@ -213,7 +217,7 @@ def _timed(messages: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
-def _is_ms(value: object) -> bool:
+def _is_ms(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

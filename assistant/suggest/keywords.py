@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import ahocorasick
+from mypy_extensions import mypyc_attr
 
 from assistant.suggest.phrases import IntentSpec, WordSpec
 from assistant.suggest.textnorm import Analysis, Normalizer
@@ -30,6 +31,7 @@ EVIDENCE_CACHE = 4096  # analyses whose key-word evidence is remembered
 T = TypeVar("T")
 
 
+@mypyc_attr(native_class=False)  # compiled, a generic frozen dataclass cannot be built
 @dataclass(frozen=True)
 class Term(Generic[T]):
     """A library word in normalized form, with what it stands for; `regex` when it holds a "#" number slot."""
@@ -40,6 +42,7 @@ class Term(Generic[T]):
     regex: re.Pattern[str] | None = None
 
 
+@mypyc_attr(native_class=False)  # compiled, a generic frozen dataclass cannot be built
 @dataclass(frozen=True)
 class Found(Generic[T]):
     """Where a term was found in a message's compact text."""

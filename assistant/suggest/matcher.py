@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
 from assistant.suggest.clauses import ClauseSplitter, Message
@@ -45,6 +46,7 @@ SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at
 SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # an item's answer is a suggestion too (item_answers.py)
 @dataclass(frozen=True)
 class Suggestion:
     """A quick phrase proposed for a message.
@@ -195,7 +197,9 @@ class Matcher:
         self.keywords.clear_caches()
         self.library.clear_caches()
 
-    def keyword_scores(self, text: str) -> Mapping[str, float]:
+    # The public methods take any value and answer nothing for a non-string (typed so: compiled, a declared
+    # `str` would be enforced before their own check).
+    def keyword_scores(self, text: object) -> Mapping[str, float]:
         """Per intent, 0–1 evidence from key words alone (no fuzzy matching) for a raw message's focus."""
         return self.read(text).keyword if isinstance(text, str) else MappingProxyType({})
 
@@ -242,7 +246,7 @@ class Matcher:
             scores[fallback] = threshold
         return scores
 
-    def intent_scores(self, text: str, context: Context | None = None) -> dict[str, float]:
+    def intent_scores(self, text: object, context: Context | None = None) -> dict[str, float]:
         """Every intent with some confidence for `text`, 0–1, after context re-ranking."""
         if not isinstance(text, str):
             return {}
@@ -265,7 +269,7 @@ class Matcher:
 
     # -- public API ----------------------------------------------------------------------------------------
 
-    def suggest(self, text: str, context: Context = Context()) -> list[Suggestion]:
+    def suggest(self, text: object, context: Context = Context()) -> list[Suggestion]:
         """Top-k quick phrases for a customer message; [] when nothing scores above the threshold."""
         try:
             return self._suggest(text, context)
@@ -277,7 +281,7 @@ class Matcher:
                 raise
             return []
 
-    def _suggest(self, text: str, context: Context) -> list[Suggestion]:
+    def _suggest(self, text: object, context: Context) -> list[Suggestion]:
         if not isinstance(text, str) or self.k <= 0:
             return []
         reading = self.read(text)
@@ -400,7 +404,7 @@ class Matcher:
                 raise
             return self.types.default()
 
-    def search(self, query: str, limit: int = 10) -> list[Suggestion]:
+    def search(self, query: object, limit: int = 10) -> list[Suggestion]:
         """The agent's "/" search: phrases whose code starts with `query`, then fuzzy matches on their text."""
         if not isinstance(query, str) or limit <= 0:
             return []

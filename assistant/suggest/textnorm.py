@@ -24,7 +24,8 @@ _STRIP = re.compile(
     "\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff\ufff0-\uffff"
     "\u20d0-\u20ff\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u25a0-\u27bf\u2900-\u2bff"
     "\u3030\u303d\u3297\u3299"
-    "\ud800-\udfff\ue000-\uf8ff"
+    + f"{chr(0xD800)}-{chr(0xDFFF)}"  # as code points: mypyc refuses surrogates in literals
+    + "\ue000-\uf8ff"
     "\U0001f000-\U0001faff\U000e0000-\U000e007f\U000f0000-\U0010ffff"
     "]+"
 )

@@ -119,7 +119,7 @@ class TriggerIndex:
         self._within = {i: (tids, NgramIndex([self.index.texts[t] for t in tids])) for i, tids in by_intent.items()}
 
     def _score(self, query: str, weights: Mapping[str, float], total: float, tid: int) -> float:
-        common = sum(weights[c] for c in self._chars[tid] & weights.keys())
+        common = sum(weights[c] for c in weights.keys() & self._chars[tid])  # a set, whichever side
         overlap = 2.0 * common / (total + self._weight[tid]) if common else 0.0
         return similarity(query, self.index.texts[tid]) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
 

@@ -62,7 +62,7 @@ def _digest(directory: Path, module: str) -> str:
 
 
 class _FromSource(importlib.abc.MetaPathFinder):
-    """Imports the compiled modules from their sources (a build older than its sources must not run)."""
+    """Imports the compiled modules from their sources (a build made from other sources must not run)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

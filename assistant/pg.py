@@ -188,6 +188,8 @@ def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
         mapped = sqlite3.OperationalError(message)
     if isinstance(exc, errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure):
         mapped.sqlite_errorcode = BUSY_CODE  # type: ignore[attr-defined]
+    if isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure):
+        mapped.lost_race = True  # type: ignore[union-attr]  # the whole transaction may run again (writer.py)
     return mapped
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import sqlite3
 import threading
 import time
@@ -46,6 +47,14 @@ def is_busy(exc: BaseException) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in _BUSY
 
 
+def lost_race(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the transaction lost to another and may run again."""
+    return bool(getattr(exc, "lost_race", False))
+
+
+GROUP_RETRIES = 3  # a group that lost a race to another instance's transaction runs again this many times
+RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so that two losers do not meet again)
+
 _PROBED = object()
 FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long
 
@@ -71,6 +80,12 @@ class Writer:
     each of them runs again in its own (the failing one is still rolled back alone). The events of a
     busy webhook are logged this way: a savepoint per event costs more than the event's own rows. Within
     such a run, consecutive jobs of one `Batched` class are handed to it together (`run_batch`).
+
+    On PostgreSQL, instances' transactions can deadlock (or fail to serialize): the database then aborts
+    one of them, which holds locks from its earlier jobs too, so rerunning the failed job inside it could
+    only meet the same cycle. A group whose jobs all may run twice is rolled back whole and run again
+    (up to GROUP_RETRIES times, after a short random pause), as PostgreSQL advises; otherwise the job that
+    lost fails as any other (an event answers 503 with Retry-After).
     """
 
     def __init__(
@@ -210,25 +225,39 @@ class Writer:
 
     def _commit_group(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
         conn = self._conn
-        outcomes: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            start = 0
-            while start < len(jobs):
-                end = start + 1
-                while jobs[start][1] and end < len(jobs) and jobs[end][1]:
-                    end += 1
-                run = [job for job, _ in jobs[start:end]]
-                outcomes.extend(_together(conn, run) if len(run) > 1 else [_alone(conn, run[0])])
-                start = end
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        rerunnable = all(together for _, together in jobs)
+        for attempt in range(GROUP_RETRIES + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = _run_jobs(conn, jobs)
+                if rerunnable and attempt < GROUP_RETRIES and any(not ok and lost_race(v) for ok, v in outcomes):
+                    conn.execute("ROLLBACK")  # every lock of the group goes: the other transaction can finish
+                    log.info("a write group lost a race to another transaction; running it again")
+                    time.sleep(random.uniform(0.0, RETRY_PAUSE_S) * (attempt + 1))
+                    continue
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            break
         self.commits += 1
         self.jobs += len(jobs)
         return outcomes
+
+
+def _run_jobs(conn: sqlite3.Connection, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
+    """Each job's outcome, the consecutive jobs that may run twice together, the others alone."""
+    outcomes: list[tuple[bool, Any]] = []
+    start = 0
+    while start < len(jobs):
+        end = start + 1
+        while jobs[start][1] and end < len(jobs) and jobs[end][1]:
+            end += 1
+        run = [job for job, _ in jobs[start:end]]
+        outcomes.extend(_together(conn, run) if len(run) > 1 else [_alone(conn, run[0])])
+        start = end
+    return outcomes
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:

@@ -210,3 +210,39 @@ async def test_writer_job_that_exits_fails_its_group_and_the_writer_goes_on(tmp_
     await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)"))
     await writer.close()
     assert count(tmp_path / "x.db", "SELECT x FROM t") == [2]
+
+
+def _crossing(first: int, second: int, mine: threading.Event, theirs: threading.Event) -> Callable[..., None]:
+    """A job that locks one row, waits until the other job has locked the other, then wants that one too."""
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE counters SET n = n + 1 WHERE id = ?", (first,))
+        mine.set()
+        theirs.wait(timeout=10)  # set for good: a rerun goes straight on
+        conn.execute("UPDATE counters SET n = n + 1 WHERE id = ?", (second,))
+
+    return job
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_writers_of_two_instances_that_deadlock_both_commit_once(db_path: store.Location) -> None:
+    """PostgreSQL aborts one of two crossing transactions; its group is rolled back whole and runs again."""
+    one, two = Writer(db_path), Writer(db_path)
+    try:
+        await one.submit(lambda conn: conn.execute("CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER)"))
+        await one.submit(lambda conn: conn.execute("INSERT INTO counters VALUES (1, 0), (2, 0)"))
+        a, b = threading.Event(), threading.Event()
+        await asyncio.gather(
+            one.submit(_crossing(1, 2, a, b), together=True), two.submit(_crossing(2, 1, b, a), together=True)
+        )
+        assert count(db_path, "SELECT n FROM counters ORDER BY id") == [2, 2]  # each job's work, once
+        # A job that may not run twice is not run again: the one that loses fails, as before.
+        c, d = threading.Event(), threading.Event()
+        results = await asyncio.gather(
+            one.submit(_crossing(1, 2, c, d)), two.submit(_crossing(2, 1, d, c)), return_exceptions=True
+        )
+        assert [type(r) for r in results].count(sqlite3.OperationalError) == 1, results
+        assert count(db_path, "SELECT n FROM counters ORDER BY id") == [3, 3]
+    finally:
+        await one.close()
+        await two.close()

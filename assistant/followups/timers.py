@@ -345,7 +345,7 @@ class Timers:
 
         self._flushing = True
         try:
-            await self.writer.submit(job)
+            await self.writer.submit(job, together=True)  # job touches nothing but the database
             self._persisted_seq = max(self._persisted_seq, seen)
         except BaseException:
             self._dirty |= keys

@@ -16,7 +16,14 @@ import pytest
 from aiohttp import web
 
 from assistant.config import Config
-from assistant.web.server import Runner, mask_tokens, refreeze_heap, run, server_options
+from assistant.web.server import (
+    YOUNG_COLLECTION_THRESHOLD,
+    Runner,
+    mask_tokens,
+    refreeze_heap,
+    run,
+    server_options,
+)
 from tests.helpers import body_of, make_app, make_event, replace_config
 from tests.service import free_port
 
@@ -112,12 +119,15 @@ def test_mask_tokens_hides_every_token_parameter() -> None:
     assert mask_tokens("/r?mytoken=keep") == "/r?mytoken=keep"
 
 
-async def test_run_freezes_the_heap_loaded_at_start(config: Config) -> None:
+async def test_run_freezes_the_heap_loaded_at_start_and_collects_the_young_less_often(config: Config) -> None:
     frozen_when_started: list[int] = []
+    thresholds: list[tuple[int, int, int]] = []
     stop = asyncio.Event()
+    before = gc.get_threshold()
 
     def started() -> None:
         frozen_when_started.append(gc.get_freeze_count())
+        thresholds.append(gc.get_threshold())
         stop.set()
 
     async def until_started() -> None:
@@ -127,7 +137,10 @@ async def test_run_freezes_the_heap_loaded_at_start(config: Config) -> None:
         await run(make_app(config), config, host="127.0.0.1", port=free_port(), started=started, stop=until_started)
     finally:
         gc.unfreeze()  # the test's process goes on collecting as before
+        gc.set_threshold(*before)
     assert frozen_when_started and frozen_when_started[0] > 0
+    assert thresholds == [(YOUNG_COLLECTION_THRESHOLD, before[1], before[2])]
+    assert YOUNG_COLLECTION_THRESHOLD > before[0]
 
 
 def test_refreeze_heap_lets_a_replaced_library_go_and_freezes_the_new_one() -> None:

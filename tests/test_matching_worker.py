@@ -7,6 +7,7 @@ import gc
 import inspect
 import os
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from assistant.events import Event, parse_event
 from assistant.ingest import Enrichment
 from assistant.suggest import worker_main
 from assistant.suggest.engine import SuggestionEngine, load_matcher
+from assistant.suggest.matcher import Matcher
+from assistant.suggest.matching import Request, answer
 from assistant.suggest.worker import MatchingWorkers
 from assistant.web.appkeys import ENGINE
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config, shared_matcher
@@ -327,15 +330,43 @@ async def test_service_with_a_worker_answers_and_its_worker_dies_with_it(tmp_pat
         service.stop()
 
 
-def test_worker_freezes_what_survives_a_full_collection_only() -> None:
-    """The worker's caches grow as messages arrive: each full collection walks only what came since the last."""
+def test_matching_leaves_no_reference_cycles(shipped_matcher: Matcher) -> None:
+    """What the worker freezes must not hide garbage: matching a message makes no cycles to collect."""
+    lines = (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines()
+    texts = [line.split("\t", 1)[1] for line in lines if "\t" in line]
+    requests = [
+        Request(
+            id=n,
+            text=text,
+            ts_ms=60_000 * n,
+            history=[(60_000 * n - 1000 * k, texts[(n + k) % len(texts)]) for k in range(n % 4, 0, -1)],
+            replies=[60_000 * n - 500] if n % 2 else [],
+            unpaid=n % 3 == 0,
+            variables={},
+            shop="s1",
+        )
+        for n, text in enumerate(texts[:300])
+    ]
+    adoption: Counter[str] = Counter()
+    gc.collect()
+    gc.disable()
+    try:
+        answered = [answer(shipped_matcher, request, adoption) for request in requests]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert sum(1 for suggestions, _ in answered if suggestions) > len(requests) // 2
+
+
+def test_worker_freezes_what_survives_a_collection_of_the_middle_generation() -> None:
+    """The worker's caches grow as messages arrive: what survived a middle collection is never walked again."""
     gc.unfreeze()
     gc.callbacks.append(worker_main._freeze_survivors)
     try:
         kept = [[i] for i in range(1000)]  # tracked containers that survive
+        gc.collect(0)
+        assert gc.get_freeze_count() == 0  # a collection of the youngest generation freezes nothing
         gc.collect(1)
-        assert gc.get_freeze_count() == 0  # a younger collection freezes nothing
-        gc.collect(2)
         assert gc.get_freeze_count() >= len(kept)
     finally:
         gc.callbacks.remove(worker_main._freeze_survivors)

@@ -44,13 +44,17 @@ def read_frame(stream: BinaryIO) -> bytes | None:
 
 
 def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    """After a full collection, freeze what survived it, so that the next walks only what came since.
+    """After a collection of the middle or the oldest generation, freeze what survived it, so that no full
+    collection walks it again.
 
     The matcher's caches (analyses and type signals of up to 50,000 texts) fill as messages arrive; a full
     collection that walked them all paused the worker ~100 ms, and every message queued behind it waited.
-    Cache entries hold no cycles: when one is evicted, reference counting frees it, frozen or not.
+    Freezing only after full collections still left 20-30 ms pauses under load (what had come since the
+    last one), the slowest customer messages of a run; after middle ones, the worker's longest pause is a
+    few ms. Matching makes no reference cycles (none found after 6,000 distinct messages with histories),
+    and cache entries hold none: when one is evicted, reference counting frees it, frozen or not.
     """
-    if phase == "stop" and info["generation"] == 2:
+    if phase == "stop" and info["generation"] >= 1:
         gc.freeze()
 
 

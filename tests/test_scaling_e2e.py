@@ -230,7 +230,12 @@ async def test_scaling_three_instances_one_killed_midway(
             assert moving.openings == [("snapshot", None), ("resumed", "journal")]
             moving_task.cancel()
             logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
-            followups = conn.execute("SELECT id, conversation, state, armed_seq, fired_ms FROM followups").fetchall()
+            followups = [
+                tuple(row)
+                for row in conn.execute(
+                    "SELECT id, conversation, state, armed_seq, fired_ms, last_error FROM followups"
+                )
+            ]
             messages = {
                 row[0]: (int(row[1]), int(row[2]))  # event id → (seq, received at)
                 for row in conn.execute("SELECT id, seq, received_ms FROM events WHERE id LIKE 'scale-%'")
@@ -247,24 +252,28 @@ async def test_scaling_three_instances_one_killed_midway(
     # Exactly one follow-up per idle conversation, none for the others; the receiver may see a delivery
     # again only with the same idempotency key (a take-over after the kill), never a second follow-up.
     # Each idle period is the time after one agent message; `armed_seq` names it.
-    assert {state for _, _, state, _, _ in followups} == {"sent"}
-    periods = Counter((conversation, armed_seq) for _, conversation, _, armed_seq, _ in followups)
+    periods = Counter((conversation, armed_seq) for _, conversation, _, armed_seq, _, _ in followups)
     assert set(periods.values()) == {1}  # never two follow-ups for one idle period
     last_reply = {f"c{n}": messages[f"scale-{n}-{PER_CONVERSATION - 1}"][0] for n in range(CONVERSATIONS) if idle(n)}
-    final = {
-        conversation for _, conversation, _, armed_seq, _ in followups if last_reply.get(conversation) == armed_seq
-    }
-    assert final == idle_ids  # every idle conversation got its follow-up
+    final = {row for row in followups if last_reply.get(row[1]) == row[3]}
+    assert {row[1] for row in final} == idle_ids  # every idle conversation got its follow-up…
+    assert [row for row in final if row[2] != "sent"] == []  # …and it was sent
     # Any other follow-up fired for an earlier period whose customer reply was posted only after it (on a
     # machine so loaded that a conversation's ten events took longer than the idle time): none otherwise.
+    # That reply may have come while it was being chosen or delivered: then it was cancelled, not sent.
     by_seq = {seq: event_id for event_id, (seq, _) in messages.items()}
-    for _, conversation, _, armed_seq, fired_ms in followups:
-        if last_reply.get(conversation) == armed_seq:
+    replied = ("the customer wrote before it was delivered", "the conversation moved on while it was being chosen")
+    for row in set(followups) - final:
+        _, _, state, armed_seq, fired_ms, reason = row
+        if state == "cancelled":
+            assert reason in replied, row
             continue
         n, i = (int(part) for part in by_seq[armed_seq].removeprefix("scale-").split("-"))
-        assert messages[f"scale-{n}-{i + 1}"][1] > fired_ms, (conversation, armed_seq, fired_ms)
+        assert state == "sent" and messages[f"scale-{n}-{i + 1}"][1] > fired_ms, row
     # Deliveries: a take-over resends with the same idempotency key, so the keys are the follow-ups' ids.
-    assert {r["headers"]["Idempotency-Key"] for r in receiver.requests} == {f[0] for f in followups}
+    # A cancelled one may have reached the receiver in an attempt whose outcome was unknown.
+    delivered_keys = {r["headers"]["Idempotency-Key"] for r in receiver.requests}
+    assert {f[0] for f in followups if f[2] == "sent"} <= delivered_keys <= {f[0] for f in followups}
     # The panel on instance 2 saw the watched conversations' events posted to instances 0 and 1 too.
     by_instance = Counter(poster.acknowledged[i] for i in expected_on_panel)
     assert by_instance[0] > 0 and by_instance[1] > 0 and by_instance[2] > 0

@@ -109,8 +109,9 @@ class Poster:
 
 
 class Panel:
-    """A panel on the instance that gets killed: when its stream breaks it reconnects to a survivor with the
-    last id it was given, as the page does, and keeps the latest card of each conversation."""
+    """A panel as the page keeps one: the latest card of each conversation, replaced wholesale by a snapshot
+    (the server sends one when a panel fell too far behind). When its stream breaks it reconnects to the
+    next instance with the last id it was given, as the page does."""
 
     def __init__(self) -> None:
         self.last_id: str | None = None
@@ -119,23 +120,42 @@ class Panel:
         # event, relayed from another instance a moment after a later local one, still shows the later.)
         self.cards: dict[str, tuple[str, int]] = {}
         self.openings: list[tuple[str, Any]] = []  # (snapshot | resumed, where from) per connection
+        self.resyncs = 0  # snapshots sent mid-stream: the updates before them were skipped
+        self.events: set[str] = set()  # the events whose cards came one by one
 
     async def follow(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
         for url in urls:
             headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+            forever = aiohttp.ClientTimeout(total=None, sock_read=None)
             try:
-                async with session.get(f"{url}/v1/stream?agent={WATCHED_AGENT}", headers=headers) as resp:
+                async with session.get(
+                    f"{url}/v1/stream?agent={WATCHED_AGENT}", headers=headers, timeout=forever
+                ) as resp:
                     assert resp.status == 200
+                    opened = False
                     async for e in sse_events(resp):
                         if e.id is not None:
                             self.last_id = e.id
                         if e.event in ("snapshot", "resumed"):
-                            self.openings.append((e.event, e.data.get("from")))
+                            if opened:
+                                self.resyncs += 1
+                            else:
+                                self.openings.append((e.event, e.data.get("from")))
+                                opened = True
+                        if e.event == "snapshot":
+                            self.cards = {
+                                c["conversation"]: _newest(c) for c in e.data["conversations"] if c["messages"]
+                            }
                         elif e.event == "conversation":
-                            newest = e.data["payload"]["messages"][-1]
-                            self.cards[e.data["conversation"]] = (newest["sender"], newest["ts_ms"])
+                            self.cards[e.data["conversation"]] = _newest(e.data["payload"])
+                            self.events.add(e.data["payload"]["event_id"])
             except (aiohttp.ClientError, OSError):
                 pass  # the instance died: on to the next
+
+
+def _newest(card: dict[str, Any]) -> tuple[str, int]:
+    newest = card["messages"][-1]
+    return newest["sender"], newest["ts_ms"]
 
 
 @pytest.fixture
@@ -156,20 +176,12 @@ async def test_scaling_three_instances_one_killed_midway(
         for service in services:
             await service.start(timeout=40)
         poster = Poster(services)
-        seen_on_panel: set[str] = set()
         async with aiohttp.ClientSession() as session:
-            panel = await session.get(f"{services[2].url}/v1/stream?agent={WATCHED_AGENT}", timeout=None)
-            assert panel.status == 200
-
-            async def read_panel() -> None:
-                async for e in sse_events(panel):
-                    if e.event == "conversation":
-                        seen_on_panel.add(e.data["payload"]["event_id"])
-
-            reading = asyncio.create_task(read_panel())
+            staying = Panel()  # on an instance that lives: it hears of the events posted to the others
+            staying_task = asyncio.create_task(staying.follow(session, [services[2].url]))
             moving = Panel()
             moving_task = asyncio.create_task(moving.follow(session, [services[1].url, services[0].url]))
-            await eventually(lambda: moving.openings)
+            await eventually(lambda: staying.openings and moving.openings)
             started: dict[int, int] = {}
             queue: asyncio.Queue[int] = asyncio.Queue()
             for n in range(CONVERSATIONS):
@@ -196,11 +208,11 @@ async def test_scaling_three_instances_one_killed_midway(
             await eventually(lambda: delivered() >= idle_ids, timeout=IDLE_S + LEASE_S * 6 + 60)
             watched = {e["id"] for n in range(0, CONVERSATIONS, 7) for e in conversation_events(n, started[n])}
             expected_on_panel = watched & set(poster.acknowledged)
+            # Each card one by one, unless the panel fell so far behind that the server sent it a snapshot
+            # instead (a loaded machine): then it converges on the latest state all the same (below).
             with contextlib.suppress(AssertionError):  # the assert below says which are missing
-                await eventually(lambda: expected_on_panel <= seen_on_panel, timeout=30)
-            assert sorted(expected_on_panel - seen_on_panel) == []
-            reading.cancel()
-            panel.close()
+                await eventually(lambda: expected_on_panel <= staying.events or staying.resyncs > 0, timeout=30)
+            assert staying.resyncs > 0 or sorted(expected_on_panel - staying.events) == []
         # Nothing more is due: the two survivors settle with no armed timer and nothing pending.
         conn = store.connect(db)
         try:
@@ -212,9 +224,10 @@ async def test_scaling_three_instances_one_killed_midway(
 
             await eventually(settled, timeout=30)
 
-            # The panel of the killed instance resumed on a survivor from the shared journal, and ends up
-            # with every watched conversation's latest event (its follow-up's included): none lost in the move.
-            def missing() -> dict[str, tuple[tuple[str, int] | None, tuple[str, int]]]:
+            # Both panels end up with every watched conversation's latest event (its follow-up's included).
+            # The panel of the killed instance resumed on a survivor from the shared journal: none lost in the
+            # move.
+            def missing(panel: Panel) -> dict[str, tuple[tuple[str, int] | None, tuple[str, int]]]:
                 latest = {  # read each time: a follow-up's own event may still be on its way in
                     conversation: (sender, int(ts_ms))
                     for conversation, sender, ts_ms in conn.execute(
@@ -222,12 +235,15 @@ async def test_scaling_three_instances_one_killed_midway(
                     )
                     if int(conversation[1:]) % 7 == 0
                 }
-                return {c: (moving.cards.get(c), v) for c, v in latest.items() if moving.cards.get(c) != v}
+                return {c: (panel.cards.get(c), v) for c, v in latest.items() if panel.cards.get(c) != v}
 
-            with contextlib.suppress(AssertionError):  # the assert below says what is missing
-                await eventually(lambda: not missing(), timeout=30)
-            assert missing() == {}
+            with contextlib.suppress(AssertionError):  # the asserts below say what is missing
+                await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
+            assert missing(staying) == {}
+            assert missing(moving) == {}
+            assert staying.openings == [("snapshot", None)]
             assert moving.openings == [("snapshot", None), ("resumed", "journal")]
+            staying_task.cancel()
             moving_task.cancel()
             logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
             followups = [
@@ -275,5 +291,5 @@ async def test_scaling_three_instances_one_killed_midway(
     delivered_keys = {r["headers"]["Idempotency-Key"] for r in receiver.requests}
     assert {f[0] for f in followups if f[2] == "sent"} <= delivered_keys <= {f[0] for f in followups}
     # The panel on instance 2 saw the watched conversations' events posted to instances 0 and 1 too.
-    by_instance = Counter(poster.acknowledged[i] for i in expected_on_panel)
+    by_instance = Counter(poster.acknowledged[i] for i in expected_on_panel & staying.events)
     assert by_instance[0] > 0 and by_instance[1] > 0 and by_instance[2] > 0

@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 
 from assistant import pg, store
+from assistant.followups.delivery import CUSTOMER_WROTE
+from assistant.followups.service import MOVED_ON
 from tests.followup_harness import Receiver
 from tests.helpers import ROOT, body_of, eventually
 from tests.pgcluster import Cluster
@@ -278,7 +280,7 @@ async def test_scaling_three_instances_one_killed_midway(
     # machine so loaded that a conversation's ten events took longer than the idle time): none otherwise.
     # That reply may have come while it was being chosen or delivered: then it was cancelled, not sent.
     by_seq = {seq: event_id for event_id, (seq, _) in messages.items()}
-    replied = ("the customer wrote before it was delivered", "the conversation moved on while it was being chosen")
+    replied = (CUSTOMER_WROTE, MOVED_ON)
     for row in set(followups) - final:
         _, _, state, armed_seq, fired_ms, reason = row
         if state == "cancelled":

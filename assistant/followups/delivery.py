@@ -31,6 +31,7 @@ from assistant.writer import Writer
 log = logging.getLogger(__name__)
 
 NO_HOOK = "no deliver_message hook handled it (enable one in [hooks] enabled)"
+CUSTOMER_WROTE = "the customer wrote before it was delivered"  # why a delivery was cancelled
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -123,7 +124,7 @@ class Deliverer:
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
             while True:
                 if job.cancel_requested:
-                    await self._finish(f, "cancelled", attempts, "the customer wrote before it was delivered")
+                    await self._finish(f, "cancelled", attempts, CUSTOMER_WROTE)
                     return
                 if unknown:
                     held = await self._confirm(f)

@@ -50,6 +50,8 @@ from assistant.tasks import TaskSet
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
+# Why a follow-up chosen while a new event ended its idle period was cancelled.
+MOVED_ON = "the conversation moved on while it was being chosen"
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -372,7 +374,7 @@ class FollowupService:
                         self.publish(due.key, f.agent, followup_payload(f))
                     continue
                 if not current and f.state in ("pending", "suggested"):
-                    await self._set_state(f, "cancelled", "the conversation moved on while it was being chosen")
+                    await self._set_state(f, "cancelled", MOVED_ON)
                     continue
                 self._after_create(f)
 

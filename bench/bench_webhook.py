@@ -12,7 +12,9 @@ labeled set's texts in turn (`repeated`: buyers ask 在吗 and 发什么快递 a
 The machine is shared, so the rows take turns in short rounds (bare, logging, distinct, repeated, again),
 each ratio is taken within its round, and the median round is printed with the spread of all rounds.
 Bodies are encoded before each timed row, so the client spends its time sending, not encoding; its own CPU
-is printed too, since on two cores a Python client bounds the bare row (the bare handler needs ~0.1 ms/event).
+is printed too, since on two cores a Python client bounds the bare row (the bare handler needs ~0.05 ms/event).
+The server's CPU is split by part (event loop, other threads, worker processes), each with the share of the round
+it spent ready to run while no core was free (the kernel's schedstat): where a row's time goes, without a profiler.
 Targets (issue 20): logging ≥ 0.7× bare, distinct product mix ≥ 0.4× bare, its p99 ≤ 3× bare's p99.
 """
 
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import LoadResult, post_load, tree_cpu_seconds
+from bench.load import CpuUse, LoadResult, cpu_use, post_load
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -113,9 +115,9 @@ class Row:
     label: str
     make: Callable[[int], dict[str, object]]  # event number (unique across the run) → event
     target: str  # "bare", "service" or "baseline"
-    # Per round: load, server CPU ms/event (its worker processes included), and the share of a core the client
-    # (this process) used.
-    results: list[tuple[LoadResult, float, float]] = field(default_factory=list)
+    # Per round: load, the server's CPU over the round (its worker processes included), and the share of a core
+    # the client (this process) used.
+    results: list[tuple[LoadResult, CpuUse, float]] = field(default_factory=list)
 
 
 def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> list[bytes]:
@@ -124,12 +126,12 @@ def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> li
 
 async def _measure(
     url: str, pid: int, make: Callable[[int], dict[str, object]], first: int, n: int
-) -> tuple[LoadResult, float, float]:
+) -> tuple[LoadResult, CpuUse, float]:
     bodies = _encoded(make, first, n)
-    cpu0, client0 = tree_cpu_seconds(pid), time.process_time()
+    cpu0, client0 = cpu_use(pid), time.process_time()
     result = await post_load(url, bodies.__getitem__, total=n, concurrency=CONCURRENCY)
     client = (time.process_time() - client0) / result.seconds
-    return result, (tree_cpu_seconds(pid) - cpu0) / n * 1000, client
+    return result, cpu_use(pid) - cpu0, client
 
 
 def _warming(make: Callable[[int], dict[str, object]], n: int) -> Callable[[int], dict[str, object]]:
@@ -207,7 +209,7 @@ async def _run() -> None:
     )
     for n, row in enumerate(rows):
         rate = [res.rate for res, _, _ in row.results]
-        cpu = [c for _, c, _ in row.results]
+        cpu = [use.total / res.requests * 1000 for res, use, _ in row.results]
         line = (
             f"{row.label:<26} {_mid(rate):>7,.0f} req/s [{min(rate):,.0f}–{max(rate):,.0f}]"
             f"   p50 {_mid([res.percentile(50) for res, _, _ in row.results]):6.2f} ms"
@@ -215,6 +217,7 @@ async def _run() -> None:
             f"   server CPU {_mid(cpu):.3f} ms/event   client {_mid([c for *_, c in row.results]):.0%} of a core"
             f"   errors {sum(res.errors for res, _, _ in row.results)}"
         )
+        line += "\n" + _parts(row)
         if row is not base:
             rates = _ratios(row, base, lambda res: res.rate)
             p99s = _ratios(row, base, lambda res: res.percentile(99))
@@ -224,14 +227,33 @@ async def _run() -> None:
             )
         if row.target == "baseline":
             ours = rows[n - 1]
-            cpus = [c1 / c2 for (_, c1, _), (_, c2, _) in zip(ours.results, row.results)]
+            cpus = [c1.total / c2.total for (_, c1, _), (_, c2, _) in zip(ours.results, row.results)]
             line += f"\n{'':<26} service / baseline: CPU per event {_mid(cpus):.2f} [{min(cpus):.2f}–{max(cpus):.2f}]"
         print(line)
     print(f"events logged: {logged}/{3 * ROUNDS * per_round}")
     print(
         "(a client near 100% of a core on the bare row is the limit there, not the handler: the ratios are then"
-        " kinder to the service than a faster client would be)"
+        " kinder to the service than a faster client would be. By part: the event loop is the main thread, other"
+        " threads are mostly the writer, workers the matching processes; waited for a core: the time a part was"
+        " ready to run but no core was free, as a share of the round)"
     )
+
+
+def _parts(row: Row) -> str:
+    """The server's CPU per event by part, and the share of the round each part spent waiting for a core."""
+    names = ("event loop", "other threads", "workers")
+
+    def per_event(part: int) -> float:
+        return _mid([(use.loop, use.threads, use.workers)[part] / res.requests * 1000 for res, use, _ in row.results])
+
+    line = f"{'':<26} CPU per event: " + ", ".join(f"{name} {per_event(i):.3f} ms" for i, name in enumerate(names))
+    if all(use.waited is not None for _, use, _ in row.results):
+        waits = [
+            _mid([use.waited[i] / res.seconds for res, use, _ in row.results if use.waited is not None])
+            for i in range(3)
+        ]
+        line += "; waited for a core: " + ", ".join(f"{name} {wait:.0%}" for name, wait in zip(names, waits))
+    return line
 
 
 def _mid(values: list[float]) -> float:

@@ -91,18 +91,93 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+@dataclass(frozen=True)
+class CpuUse:
+    """A service's CPU seconds so far, by part, and how long each part waited, runnable, for a core.
+
+    `loop`: its main thread (the event loop); `threads`: its other threads (the writer, libuv's pool);
+    `workers`: its descendant processes (matching workers). `waited` is None where the kernel keeps no
+    schedstat.
+    """
+
+    loop: float
+    threads: float
+    workers: float
+    waited: tuple[float, float, float] | None
+
+    @property
+    def total(self) -> float:
+        return self.loop + self.threads + self.workers
+
+    def __sub__(self, before: CpuUse) -> CpuUse:
+        waited = None
+        if self.waited is not None and before.waited is not None:
+            waited = (
+                self.waited[0] - before.waited[0],
+                self.waited[1] - before.waited[1],
+                self.waited[2] - before.waited[2],
+            )
+        return CpuUse(self.loop - before.loop, self.threads - before.threads, self.workers - before.workers, waited)
+
+
+def _thread_cpu(pid: int, tid: int) -> float:
+    """One thread's user + system CPU seconds so far."""
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _waited(pid: int, tid: str) -> float | None:
+    """How long a thread has waited, runnable, for a core (seconds); None where the kernel keeps no schedstat."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (IndexError, ValueError):
+        return None
+
+
+def _children(pid: int, tid: str) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except FileNotFoundError:  # the thread ended meanwhile
+        return []
+
+
+def cpu_use(pid: int) -> CpuUse:
+    """Where a service's CPU went so far (see `CpuUse`); subtract two samples for a run's share.
+
+    CPU by process counts the threads that have ended too; the waits are summed over the live threads only.
+    """
+    loop = threads = workers = 0.0
+    waited: list[float] | None = [0.0, 0.0, 0.0]
+    pending = [pid]
+    while pending:
+        proc = pending.pop()
+        try:
+            used = cpu_seconds(proc)
+            tasks = os.listdir(f"/proc/{proc}/task")
+            if proc == pid:
+                loop = _thread_cpu(pid, pid)
+                threads = max(0.0, used - loop)  # both counted in clock ticks
+            else:
+                workers += used
+        except FileNotFoundError:  # a child ended meanwhile
+            continue
+        for tid in tasks:
+            part = 2 if proc != pid else 0 if int(tid) == pid else 1
+            try:
+                wait = _waited(proc, tid)
+            except FileNotFoundError:  # the thread ended meanwhile
+                continue
+            if waited is not None and wait is not None:
+                waited[part] += wait
+            else:
+                waited = None
+            pending.extend(_children(proc, tid))
+    return CpuUse(loop, threads, workers, None if waited is None else (waited[0], waited[1], waited[2]))
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and of its running descendants (a service's worker processes count as its own)."""
-    total = cpu_seconds(pid)
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                children = [int(child) for child in f.read().split()]
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
-        for child in children:
-            try:
-                total += tree_cpu_seconds(child)
-            except FileNotFoundError:  # the child ended meanwhile
-                continue
-    return total
+    return cpu_use(pid).total

@@ -15,12 +15,15 @@ Bodies are encoded before each timed row, so the client spends its time sending,
 is printed too, since on two cores a Python client bounds the bare row (the bare handler needs ~0.05 ms/event).
 The server's CPU is split by part (event loop, other threads, worker processes), each with the share of the round
 it spent ready to run while no core was free (the kernel's schedstat): where a row's time goes, without a profiler.
+Before any row the log is filled with BENCH_PREFILL events (120,000 by default, in batches), so that the rows
+measure a log of the size a shop keeps, not a fresh one (see PREFILL).
 Targets (issue 20): logging ≥ 0.7× bare, distinct product mix ≥ 0.4× bare, its p99 ≤ 3× bare's p99.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sqlite3
@@ -42,6 +45,12 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BASELINE = os.environ.get("BENCH_BASELINE", "")  # another checkout of the service: before/after rows in one run
 CONCURRENCY = 64
 WARMUP = min(2000, TOTAL // 5)  # per row, before the first round
+# Events logged before any row is measured. A log kept for `retention_days` is large, and an event costs the
+# writer more in a large one: its CPU per event grew from 0.064 ms at 20,000 events to 0.10 ms at 100,000 on
+# this machine, then stayed there (the COMMIT's share doubled, the messages' INSERT's grew by half: more index
+# pages per group, each conversation's and customer's entries on leaves of their own). 0: a fresh log.
+PREFILL = int(os.environ.get("BENCH_PREFILL", "120000"))
+PREFILL_BATCH = 200  # events per request (the service takes up to [server] max_batch)
 # Real-shaped customer messages (the labeled set), so matching costs what it costs in production.
 TEXTS = [
     line.split("\t", 1)[1] for line in (ROOT / "tests/data/intents.tsv").read_text("utf-8").splitlines() if "\t" in line
@@ -99,6 +108,19 @@ def logging_event(i: int, prefix: str = "log") -> dict[str, object]:
     return {**base, "type": "order_paid", "order": f"o{i - 1}", "amount": 99.0}
 
 
+async def _prefill(url: str, total: int) -> None:
+    """Log `total` events of the logging mix, in batches, on the conversations the rows then write to."""
+    batches = [
+        json.dumps(
+            [logging_event(first + i, "fill") for i in range(min(PREFILL_BATCH, total - first))], ensure_ascii=False
+        ).encode()
+        for first in range(0, total, PREFILL_BATCH)
+    ]
+    result = await post_load(url, batches.__getitem__, total=len(batches), concurrency=4)
+    if result.errors:
+        raise RuntimeError(f"prefilling {url}: {result.errors} of {len(batches)} batches failed")
+
+
 def _wait_healthy(url: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -128,6 +150,9 @@ async def _measure(
     url: str, pid: int, make: Callable[[int], dict[str, object]], first: int, n: int
 ) -> tuple[LoadResult, CpuUse, float]:
     bodies = _encoded(make, first, n)
+    # The client's own garbage (a prefill's bodies, the last row's latencies) collected now, not in a full
+    # collection that pauses every request of the row (it put 38 ms into a bare row's p99).
+    gc.collect()
     cpu0, client0 = cpu_use(pid), time.process_time()
     result = await post_load(url, bodies.__getitem__, total=n, concurrency=CONCURRENCY)
     client = (time.process_time() - client0) / result.seconds
@@ -185,6 +210,10 @@ async def _run() -> None:
             }
             if baseline is not None:
                 targets["baseline"] = (f"http://127.0.0.1:{baseline_port}/v1/events", baseline.pid)
+            for target in ("service", "baseline"):
+                if PREFILL and target in targets:
+                    await _prefill(targets[target][0], PREFILL)
+            os.sync()  # the prefill's pages reach the disk now, not by the kernel's writeback during a row
             # Warm every server; the distinct mix warms on texts it never sends again (numbers past the run's).
             for n, row in enumerate(rows):
                 await _measure(*targets[row.target], _warming(row.make, n), TOTAL, WARMUP)
@@ -201,11 +230,13 @@ async def _run() -> None:
             bare.terminate()
             bare.wait()
         with sqlite3.connect(db) as conn:
-            logged = conn.execute("SELECT count(*) FROM events WHERE id NOT LIKE 'warm-%'").fetchone()[0]
+            logged = conn.execute(
+                "SELECT count(*) FROM events WHERE id NOT LIKE 'warm-%' AND id NOT LIKE 'fill-%'"
+            ).fetchone()[0]
     base = rows[0]
     print(
         f"== webhook: {CONCURRENCY} concurrent single-event POSTs, {ROUNDS} rounds of {per_round} per row"
-        " (client in this process); median round [min–max] =="
+        f" (client in this process), on a log of {PREFILL:,} events; median round [min–max] =="
     )
     for n, row in enumerate(rows):
         rate = [res.rate for res, _, _ in row.results]

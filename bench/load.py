@@ -85,10 +85,14 @@ async def post_load(
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
+    return _stat_cpu(f"/proc/{pid}/stat")
+
+
+def _stat_cpu(path: str) -> float:
+    """User + system CPU seconds from a /proc `stat` file (a process's or one thread's)."""
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,6 @@ class CpuUse:
                 self.waited[2] - before.waited[2],
             )
         return CpuUse(self.loop - before.loop, self.threads - before.threads, self.workers - before.workers, waited)
-
-
-def _thread_cpu(pid: int, tid: int) -> float:
-    """One thread's user + system CPU seconds so far."""
-    with open(f"/proc/{pid}/task/{tid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _waited(pid: int, tid: str) -> float | None:
@@ -158,7 +155,7 @@ def cpu_use(pid: int) -> CpuUse:
             used = cpu_seconds(proc)
             tasks = os.listdir(f"/proc/{proc}/task")
             if proc == pid:
-                loop = _thread_cpu(pid, pid)
+                loop = _stat_cpu(f"/proc/{pid}/task/{pid}/stat")
                 threads = max(0.0, used - loop)  # both counted in clock ticks
             else:
                 workers += used

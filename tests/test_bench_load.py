@@ -41,8 +41,7 @@ def test_cpu_use_splits_main_thread_other_threads_and_child_processes() -> None:
     used = during - before
     assert used.threads >= BURN_S * 0.9, used
     assert used.workers >= BURN_S * 0.9, used
-    assert used.total == used.loop + used.threads + used.workers
-    assert tree_cpu_seconds(pid) >= during.loop + during.threads  # the child has ended: its share is gone
+    assert tree_cpu_seconds(pid) - before.total >= used.threads  # the child has ended: only its share is gone
 
 
 def test_cpu_use_main_thread_counts_its_own_work() -> None:

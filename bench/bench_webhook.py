@@ -275,7 +275,7 @@ def _parts(row: Row) -> str:
     names = ("event loop", "other threads", "workers")
 
     def per_event(part: int) -> float:
-        return _mid([(use.loop, use.threads, use.workers)[part] / res.requests * 1000 for res, use, _ in row.results])
+        return _mid([use.parts[part] / res.requests * 1000 for res, use, _ in row.results])
 
     line = f"{'':<26} CPU per event: " + ", ".join(f"{name} {per_event(i):.3f} ms" for i, name in enumerate(names))
     if all(use.waited is not None for _, use, _ in row.results):

@@ -110,18 +110,20 @@ class CpuUse:
     waited: tuple[float, float, float] | None
 
     @property
+    def parts(self) -> tuple[float, float, float]:
+        return (self.loop, self.threads, self.workers)
+
+    @property
     def total(self) -> float:
-        return self.loop + self.threads + self.workers
+        return sum(self.parts)
 
     def __sub__(self, before: CpuUse) -> CpuUse:
-        waited = None
-        if self.waited is not None and before.waited is not None:
-            waited = (
-                self.waited[0] - before.waited[0],
-                self.waited[1] - before.waited[1],
-                self.waited[2] - before.waited[2],
-            )
-        return CpuUse(self.loop - before.loop, self.threads - before.threads, self.workers - before.workers, waited)
+        waited = None if self.waited is None or before.waited is None else _minus(self.waited, before.waited)
+        return CpuUse(*_minus(self.parts, before.parts), waited)
+
+
+def _minus(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
 
 
 def _waited(pid: int, tid: str) -> float | None:

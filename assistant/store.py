@@ -371,9 +371,12 @@ def conversation_messages(
     conn: sqlite3.Connection, shop: str, conversation: str, *, limit: int = 200
 ) -> list[sqlite3.Row]:
     """The latest messages of a conversation, oldest first."""
+    # Found by conversation, then sorted: ordered by time alone, the shop's messages would be walked back from
+    # the newest until this conversation's were found (there is no index by conversation and time, schema.py).
     rows = conn.execute(
         "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa"
-        " FROM messages WHERE shop = ? AND conversation = ? ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest"
+        " FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
+        " ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest"
         " ORDER BY ts_ms, seq",
         (shop, conversation, limit),
     ).fetchall()

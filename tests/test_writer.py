@@ -87,6 +87,32 @@ async def test_writer_migrations_apply_once(db_path: store.Location) -> None:
     assert len(names) == len(set(names))
 
 
+def message_indexes(db: store.Location) -> set[object]:
+    if isinstance(db, pg.Location):
+        return set(count(db, "SELECT indexname FROM pg_indexes WHERE tablename = 'messages'"))
+    return set(count(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"))
+
+
+@BACKENDS
+async def test_writer_drops_the_conversation_time_index_of_an_older_log(db_path: store.Location) -> None:
+    # A log made before migration 070 has an index every message wrote and no read needs (schema.py).
+    writer = Writer(db_path)
+    await writer.close()
+    table = "_assistant_migrations" if isinstance(db_path, pg.Location) else "_sqlite_migrations"
+    conn = store.connect(db_path)
+    try:
+        conn.execute("CREATE INDEX messages_conversation_ts ON messages (shop, conversation, ts_ms)")
+        conn.execute(f"DELETE FROM {table} WHERE name = '070_one_conversation_index'")
+    finally:
+        conn.close()
+    assert "messages_conversation_ts" in message_indexes(db_path)
+    writer = Writer(db_path)
+    await writer.close()
+    indexes = message_indexes(db_path)
+    assert "messages_conversation_ts" not in indexes
+    assert "messages_kpi_conversation" in indexes  # what a conversation's messages are found by
+
+
 @BACKENDS
 async def test_writer_refuses_work_after_close(db_path: store.Location) -> None:
     writer = Writer(db_path)

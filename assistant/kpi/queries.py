@@ -194,15 +194,23 @@ UPDATE kpi_bursts SET first = 1 WHERE ctid IN (
 
 # A conversation's first burst of the day may continue one begun the day before: the last message
 # before midnight was the customer's and no agent wrote between midnight and the burst. Such a burst is
-# `carried`: its messages count today, its response belongs to the day it started.
+# `carried`: its messages count today, its response belongs to the day it started. "The last message before
+# midnight was the customer's": the customer's last one then, and no agent's after it (two seeks in
+# messages_kpi_conversation, however long the conversation).
 _CARRIED = """
 UPDATE temp.kpi_bursts SET carried = 1, counted = 0, slow = 0
 WHERE first = 1
-  AND coalesce((
-    SELECT x.sender FROM messages x INDEXED BY messages_conversation_ts
-    WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.ts_ms < :ds
-      AND x.sender IN ('customer', 'agent')
-    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), '') = 'customer'
+  AND EXISTS (
+    SELECT 1 FROM messages c
+    WHERE c.seq = (
+        SELECT x.seq FROM messages x
+        WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.sender = 'customer'
+          AND x.ts_ms < :ds
+        ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1)
+      AND NOT EXISTS (
+        SELECT 1 FROM messages y
+        WHERE y.shop = :shop AND y.conversation = kpi_bursts.conversation AND y.sender = 'agent'
+          AND y.ts_ms >= c.ts_ms AND y.ts_ms < :ds AND (y.ts_ms, y.seq) > (c.ts_ms, c.seq)))
   AND reply_key IS (
     SELECT ((x.ts_ms - :ds) << 32) + x.seq FROM messages x
     WHERE x.shop = :shop AND x.conversation = kpi_bursts.conversation AND x.sender = 'agent'

@@ -130,6 +130,21 @@ def _local(ms: int, tz: ZoneInfo) -> datetime:
 
 # ---- shop-local days ----------------------------------------------------------------------------
 
+# The years an event may be stamped in (events.py refuses the others). A day asked for outside them is a
+# mistake (0001, 9999), and at `date`'s own limits the next day, which reports and logs read too, does not exist.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
+def parse_day(text: str) -> date:
+    """A local day written YYYY-MM-DD, in FIRST_YEAR..LAST_YEAR; ValueError saying what is wrong otherwise."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"expected YYYY-MM-DD, got {text!r}") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"expected a day in the years {FIRST_YEAR}-{LAST_YEAR}, got {text}")
+    return day
+
 
 def midnight(day: date, tz: ZoneInfo) -> int:
     """Epoch ms of the local midnight that starts `day`."""

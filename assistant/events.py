@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from assistant.clock import FIRST_YEAR, LAST_YEAR
+
 EventType = Literal["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]
 Sender = Literal["customer", "agent", "auto"]
 
@@ -17,7 +19,6 @@ MAX_NAME_CHARS = 200
 # Epoch milliseconds accepted: 2000-01-01 .. 2100-01-01; anything else is a unit mistake.
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
-MIN_YEAR, MAX_YEAR = 2000, 2099
 MAX_AMOUNT = 1e12  # yuan; far beyond any order, and exact in a float
 
 
@@ -153,8 +154,8 @@ def parse_ts(value: Any) -> int:
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise EventError("ts", f"ISO-8601 timestamp needs an offset (e.g. +08:00): {brief(value)}")
         # The years as written (not the UTC instant): "2000-01-01T00:30:00+08:00" is in range.
-        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-            raise EventError("ts", f"timestamp out of range (years {MIN_YEAR}-{MAX_YEAR}): {brief(value)}")
+        if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+            raise EventError("ts", f"timestamp out of range (years {FIRST_YEAR}-{LAST_YEAR}): {brief(value)}")
         return round(parsed.timestamp() * 1000)
     raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
 

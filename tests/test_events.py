@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from assistant.clock import parse_day
 from assistant.events import EventError, parse_event, parse_ts
 from tests.helpers import make_event
 
@@ -41,6 +44,19 @@ def test_parse_ts_rejects_garbage(value: object) -> None:
 @given(st.integers(min_value=946_684_800_000, max_value=4_102_444_799_999))
 def test_parse_ts_epoch_roundtrip(ms: int) -> None:
     assert parse_ts(ms) == ms
+
+
+def test_days_asked_for_span_the_years_events_may_carry() -> None:
+    # The reports' and the log's `date`, `from` and `to` take the days an event can be on, and no others.
+    assert parse_ts("2000-01-01T00:00:00+00:00") and parse_day("2000-01-01") == date(2000, 1, 1)
+    assert parse_ts("2099-12-31T23:59:59+00:00") and parse_day("2099-12-31") == date(2099, 12, 31)
+    for outside in ("1999-12-31", "2100-01-01", "0001-01-01", "9999-12-31"):
+        with pytest.raises(EventError):
+            parse_ts(f"{outside}T12:00:00+00:00")
+        with pytest.raises(ValueError, match=f"years 2000-2099, got {outside}"):
+            parse_day(outside)
+    with pytest.raises(ValueError, match="expected YYYY-MM-DD, got '2026-02-30'"):
+        parse_day("2026-02-30")
 
 
 def test_parse_event_suggestion_used_needs_phrase_id() -> None:

@@ -157,8 +157,9 @@ async def test_logs_page_pages_through_conversations(client: Client) -> None:
     assert Page(await resp.text()).conversations == ["A", "Z"]
 
 
-async def test_logs_page_rejects_a_bad_date(client: Client) -> None:
-    resp = await client.get("/logs/daily?date=2026-13-01", headers=SUPERVISOR)
+@pytest.mark.parametrize("day", ["2026-13-01", "9999-12-31", "0001-01-01", "1999-12-31", "2100-01-01"])
+async def test_logs_page_rejects_a_bad_date(client: Client, day: str) -> None:
+    resp = await client.get(f"/logs/daily?date={day}", headers=SUPERVISOR)
     assert resp.status == 400
     body = await resp.json()
     assert body["error"] == "invalid_query" and body["field"] == "date"

@@ -90,6 +90,16 @@ def test_report_cli_rejects_a_malformed_date(db: Path, capsys: pytest.CaptureFix
     assert "expected YYYY-MM-DD" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--date", "9999-12-31"], ["--from", "9999-12-30", "--to", "9999-12-31"]])
+def test_report_cli_rejects_a_day_no_event_can_be_on(
+    db: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--db", str(db), *argv])
+    assert exc.value.code == 2
+    assert f"got {argv[1]}" in capsys.readouterr().err
+
+
 def test_report_cli_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "report", "--db", str(tmp_path / "none.db"), "--date", D.isoformat())
     assert code == 1 and "没有数据库" in err

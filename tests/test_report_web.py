@@ -109,6 +109,11 @@ async def test_report_web_page_keeps_header_tokens_out_of_links(client: TestClie
         ("date=2026-11-01&from=2026-11-01&to=2026-11-02", "date"),
         ("from=2026-01-01&to=2026-12-31", "to"),
         ("date=2026-11-20&shop=" + "x" * 201, "shop"),
+        # Days no event can be on; the last one's next day is past what a date holds.
+        ("date=9999-12-31", "date"),
+        ("date=0001-01-01", "date"),
+        ("from=9999-12-30&to=9999-12-31", "from"),
+        ("from=2099-12-30&to=2100-01-01", "to"),
     ],
 )
 @pytest.mark.parametrize("path", ["/reports/daily", "/v1/reports/daily"])

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from assistant import i18n, pg, store
+from assistant.clock import parse_day
 from assistant.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,9 +69,9 @@ class Day(click.ParamType):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"expected YYYY-MM-DD, got {value!r}", param, ctx)
+            return parse_day(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 DAY = Day()

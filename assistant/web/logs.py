@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from assistant import store
+from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
@@ -206,9 +207,9 @@ def _date(text: str | None) -> date | None:
     if not text:
         return None  # the latest day with data (supervisors read yesterday each morning)
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"date: expected YYYY-MM-DD, got {text!r}") from None
+        return parse_day(text)
+    except ValueError as exc:
+        raise ValueError(f"date: {exc}") from None
 
 
 def _filters(query: object) -> Filters:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from assistant import store
+from assistant.clock import parse_day
 from assistant.config import Config, ConfigError
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
@@ -45,9 +46,9 @@ def parse_query(query: object, config: Config) -> ReportQuery:
         if text is None or text == "":
             return None
         try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise QueryError(name, f"expected YYYY-MM-DD, got {text!r}") from None
+            return parse_day(text)
+        except ValueError as exc:
+            raise QueryError(name, str(exc)) from None
 
     single, first, last = day("date"), day("from"), day("to")
     if single is not None and (first or last):

@@ -11,6 +11,15 @@ class SignatureError(Exception):
     """A signature that is missing, malformed, stale or wrong; the message says which."""
 
 
+def same_secret(presented: str, expected: str) -> bool:
+    """Whether a token or signature a client sent equals the expected one, compared in constant time.
+
+    `presented` is a header or query value as received: bytes that are not UTF-8 reach it as lone surrogates
+    (aiohttp decodes headers with surrogateescape). They are compared as bytes too, and never match.
+    """
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     """The header value `sha256=<hex>` for a body sent at `timestamp` (epoch seconds)."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -41,5 +50,5 @@ def verify(
     if not signature.startswith("sha256="):
         raise SignatureError("signature must start with 'sha256='")
     expected = sign(secret, timestamp.strip(), body)
-    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+    if not same_secret(signature.strip(), expected):
         raise SignatureError("signature does not match")

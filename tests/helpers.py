@@ -40,6 +40,21 @@ def signed_headers(body: bytes, *, secret: str = SECRET, ts: int | None = None) 
     }
 
 
+async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes on a new connection; the status, headers (lower-case names) and body, read to its end."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
 def make_event(type: str = "message", **fields: Any) -> dict[str, Any]:
     """A valid event of `type`; keyword arguments override or add fields."""
     event: dict[str, Any] = {

@@ -24,7 +24,7 @@ from assistant.web.server import (
     run,
     server_options,
 )
-from tests.helpers import body_of, make_app, make_event, replace_config
+from tests.helpers import body_of, exchange, make_app, make_event, replace_config
 from tests.service import free_port
 
 
@@ -40,20 +40,6 @@ async def served(config: Config) -> AsyncIterator[int]:
         yield port
     finally:
         await runner.cleanup()
-
-
-async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(raw)
-        await writer.drain()
-        answer = await reader.read()
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
 
 
 @pytest.mark.parametrize(

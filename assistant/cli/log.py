@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import io
 import logging
 import os
@@ -25,6 +24,7 @@ from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_roo
 from assistant.daylog.export import export
 from assistant.daylog.query import DayQuery
 from assistant.i18n import _
+from assistant.signing import same_secret
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
@@ -157,7 +157,7 @@ def run_log(
 def unmasked_refusal(config: Config, token: str | None, out: Path | None) -> str | None:
     """Why unmasked output is not allowed here, or None when it is (admin token, or a file the operator owns)."""
     admin = config.secret(config.auth.admin_token_env)
-    if token and admin and hmac.compare_digest(token.encode(), admin.encode()):
+    if token and admin and same_secret(token, admin):
         return None
     if out is not None:
         problem = _not_owned(out)

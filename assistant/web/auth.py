@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 
 from assistant.config import Config
+from assistant.signing import same_secret
 from assistant.web.appkeys import CONFIG
 from assistant.web.errors import JsonError
 
@@ -45,7 +46,7 @@ def bound_agent(request: web.Request) -> str | None:
     agent = request.query.get("agent", "")
     expected = agent_token(config, agent) if agent else None
     token = presented_token(request)
-    if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
+    if expected and token and same_secret(token, expected):
         return agent
     return None
 
@@ -63,7 +64,7 @@ def role_of(config: Config, token: str) -> Role | None:
     found: Role | None = None
     for role in ("agent", "supervisor", "admin"):
         expected = token_for(config, role)  # type: ignore[arg-type]
-        if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        if expected and same_secret(token, expected):
             found = role  # type: ignore[assignment]
     return found
 

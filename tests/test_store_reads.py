@@ -6,6 +6,7 @@ from pathlib import Path
 
 from assistant import schema, store
 from assistant.events import parse_event
+from assistant.followups.store import fire_context
 from tests.helpers import make_event
 
 
@@ -26,4 +27,38 @@ def test_conversation_messages_are_the_latest_oldest_first_found_by_conversation
     # were found: the query must look the conversation up instead (there is no index by its time).
     plan = " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + statements[0]))
     assert "messages_kpi_conversation (shop=? AND conversation=?)" in plan, plan
+    conn.close()
+
+
+def test_a_conversations_orders_are_found_by_conversation(tmp_path: Path) -> None:
+    conn = store.connect(tmp_path / "log.db")
+    schema.migrate(conn)
+    t0 = 1_763_600_000_000
+
+    def log(type: str, conversation: str, order: str, minute: int) -> int:
+        raw = make_event(type, conversation=conversation, order=order, ts=t0 + minute * 60_000)
+        return store.insert_event(conn, parse_event(raw, max_text_chars=5000)).seq or 0
+
+    # The conversation asked about has the shop's oldest orders, another one all the newest.
+    log("order_created", "asked", "a1", 0)
+    log("order_created", "asked", "a2", 1)
+    log("order_paid", "asked", "a1", 3)
+    for minute in range(10, 70):
+        log("order_created", "other", f"o{minute}", minute)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    opened = store.open_orders(conn, "shop1", "asked")
+    unpaid = store.unpaid_orders(conn, "shop1", "asked", t0)
+    context = fire_context(conn, "shop1", "asked", 1, t0 + 60_000, t0, 60_000)
+    conn.set_trace_callback(None)
+    assert [(r["order_id"], r["paid_ms"] is not None) for r in opened] == [("a2", False), ("a1", True)]
+    assert [r["order_id"] for r in unpaid] == ["a2"]
+    assert context.paid and [o.order_id for o in context.unpaid] == ["a2"]
+    # Each read seeks the conversation's orders; walked by the shop's time, a new conversation's first
+    # message read all the shop's orders (91 ms at 50,000), on the event loop.
+    reads = [s for s in statements if "FROM orders" in s]
+    assert len(reads) == 4  # the open orders, the unpaid ones, and the firing's payment and unpaid orders
+    for sql in reads:
+        plan = " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "orders_conversation (shop=? AND conversation=?" in plan, (sql, plan)
     conn.close()

@@ -362,7 +362,8 @@ def recent_activity(conn: sqlite3.Connection, since_ms: int, future_ms: int) -> 
 
 
 def _first_seq_received_since(conn: sqlite3.Connection, since_ms: int) -> int | None:
-    bounds = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+    # Two subqueries: each is one seek at an end of the key; min and max in one SELECT read every row.
+    bounds = conn.execute("SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)").fetchone()
     if bounds[0] is None:
         return None
     lo, hi = int(bounds[0]), int(bounds[1])

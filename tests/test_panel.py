@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -12,6 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from assistant.bus import Update
 from assistant.config import Config, load_config
+from assistant.live import Scope
+from assistant.web import stream
 from assistant.web.appkeys import BUS, FEED
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 
@@ -220,3 +223,35 @@ async def test_panel_page_says_not_sure_instead_of_naming_a_type(client: Client)
     assert '<span class="cues">出差、还没发货</span>' in weak
     clear = html[html.index("#clear") :]
     assert 'data-sure="true"' in clear[: clear.index("</article>")] and ">性急型</span>" in clear
+
+
+async def test_panel_cards_are_built_in_turns_so_other_work_goes_on(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A big shop's agent opening the panel gets up to 500 cards, each loaded from the log with its suggestions
+    # (a second and more): events and other requests must get their turns while they are built.
+    for n in range(12):
+        await client.post("/v1/events", data=body_of(make_event(conversation=f"c{n}", agent="a1")))
+    ticks = 0
+    seen: list[int] = []
+    original = stream.conversation_json
+
+    def card(*args: Any) -> dict[str, Any]:
+        seen.append(ticks)
+        return original(*args)
+
+    async def other_work() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(stream, "conversation_json", card)
+    monkeypatch.setattr(stream, "YIELD_AFTER_S", 0.0)  # a turn after every card
+    task = asyncio.create_task(other_work())
+    try:
+        cards = await stream.scope_conversations(client.app, Scope(agent="a1"))
+    finally:
+        task.cancel()
+    assert len(cards) == 12
+    assert all(later > earlier for earlier, later in zip(seen, seen[1:])), seen

@@ -75,7 +75,7 @@ async def get_panel(request: web.Request) -> web.Response:
     """`GET /panel`: the requester's open conversations, most urgent first, updated live by panel.js."""
     scope = scope_of(request)
     config = request.app[CONFIG]
-    conversations = scope_conversations(request.app, scope)
+    conversations = await scope_conversations(request.app, scope)
     followups = request.app[FEED].followups_for(conversations)
     state = {
         "scope": scope.to_json(),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -12,6 +14,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.conversations import ConversationState
+from assistant.ingest import YIELD_AFTER_S
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.suggest.engine import SuggestionEngine
@@ -145,33 +148,45 @@ def scope_of(request: web.Request) -> Scope:
     return Scope(everything=_holds(request, "supervisor"))
 
 
-def scope_conversations(app: web.Application, scope: Scope) -> list[dict[str, Any]]:
-    """The conversations a scope shows right now, most urgent first (from the log and the live state)."""
+async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[str, Any]]:
+    """The conversations a scope shows right now, most urgent first (from the log and the live state).
+
+    Up to 500 cards, each a conversation loaded from the log and its suggestions worked out: a second and more
+    when a big shop's agent first opens the panel. The log is read in a thread, and the cards are built in turns
+    of YIELD_AFTER_S, so that events and other requests go on meanwhile.
+    """
     engine = app[ENGINE]
     if scope.watch is not None:
         return [conversation_json(engine.conversations.get(*scope.watch), engine)]
     if scope.empty:
         return []
-    try:
-        conn = store.connect(app[DB_PATH], readonly=True)
-    except sqlite3.OperationalError:  # no database yet
-        return []
-    try:
-        rows = store.open_conversations(conn, agent=None if scope.everything else scope.agent)
-    except sqlite3.OperationalError:
-        rows = []
-    finally:
-        conn.close()
-    found = [conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine) for row in rows]
+    rows = await asyncio.to_thread(_open_rows, app[DB_PATH], None if scope.everything else scope.agent)
+    found = []
+    started = time.perf_counter()
+    for row in rows:
+        found.append(conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine))
+        if time.perf_counter() - started >= YIELD_AFTER_S:
+            await asyncio.sleep(0)
+            started = time.perf_counter()
     return sorted((c for c in found if scope.shows(c)), key=urgency)
 
 
-# ---- the SSE endpoint ----------------------------------------------------------------------------
+def _open_rows(db: store.Location, agent: str | None) -> list[sqlite3.Row]:
+    try:
+        conn = store.connect(db, readonly=True)
+    except sqlite3.OperationalError:  # no database yet
+        return []
+    try:
+        return store.open_conversations(conn, agent=agent)
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
 
 
-def snapshot_json(app: web.Application, scope: Scope) -> str:
+async def snapshot_json(app: web.Application, scope: Scope) -> str:
     """The full state a (re)connecting panel starts from."""
-    conversations = scope_conversations(app, scope)
+    conversations = await scope_conversations(app, scope)
     return json.dumps(
         {
             "server_ms": store.now_ms(),
@@ -182,6 +197,9 @@ def snapshot_json(app: web.Application, scope: Scope) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+
+
+# ---- the SSE endpoint ----------------------------------------------------------------------------
 
 
 async def get_stream(request: web.Request) -> web.StreamResponse:
@@ -201,7 +219,8 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
             relay = request.app.get(RELAY)
             if missed is None and position is not None and relay is not None:
                 first = await _resume_from_journal(relay, scope, position, opened_at)
-            await _serve_stream(request.app, resp, stream, first or _opening(request.app, stream, missed))
+            opening = first or await _opening(request.app, stream, missed, opened_at)
+            await _serve_stream(request.app, resp, stream, opening)
         except (ConnectionError, TimeoutError):
             pass  # the panel went away; it reconnects on its own
         finally:
@@ -220,10 +239,13 @@ async def _resume_from_journal(relay: Relay, scope: Scope, position: int, opened
     return b"".join(update_frame(u) for u in updates) + sse_frame(hello, event="resumed", id=opened_at, retry=RETRY_MS)
 
 
-def _opening(app: web.Application, stream: Stream, missed: list[Entry] | None) -> bytes:
-    """The first write: the entries missed since the panel's id in this process's journal, or a snapshot."""
+async def _opening(app: web.Application, stream: Stream, missed: list[Entry] | None, opened_at: str) -> bytes:
+    """The first write: the entries missed since the panel's id in this process's journal, or a snapshot.
+
+    The snapshot carries the id the stream was opened at: updates published while it was built follow it.
+    """
     if missed is None:
-        return sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=app[FEED].last_id, retry=RETRY_MS)
+        return sse_frame(await snapshot_json(app, stream.scope), event="snapshot", id=opened_at, retry=RETRY_MS)
     hello = json.dumps({"server_ms": store.now_ms(), "missed": len(missed)})
     return sse_frame(hello, event="resumed", retry=RETRY_MS) + b"".join(e.frame for e in missed)
 
@@ -244,7 +266,8 @@ async def _serve_stream(app: web.Application, resp: EventSourceResponse, stream:
         if stream.resync:
             stream.resync = False
             stream.pending.clear()
-            chunks.append(sse_frame(snapshot_json(app, stream.scope), event="snapshot", id=feed.last_id))
+            cleared_at = feed.last_id  # what is published while the snapshot is built is pending again
+            chunks.append(sse_frame(await snapshot_json(app, stream.scope), event="snapshot", id=cleared_at))
         while stream.pending:
             chunks.append(stream.pending.popleft().frame)
         await resp.write(b"".join(chunks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from assistant import schema, store
 from assistant.config import Config
-from assistant.daylog import export
+from assistant.daylog import export, query
 from assistant.daylog.query import DayQuery, Rules
 from assistant.daylog.source import open_day
 from assistant.events import parse_event
@@ -90,3 +91,27 @@ def test_export_with_workers_applies_the_filters(config: Config, busy_day: Path)
     assert render(config, busy_day, "jsonl", jobs=2, agent="nobody") == ""
     one = render(config, busy_day, "jsonl", jobs=2, conversation="conv3")
     assert one == render(config, busy_day, "jsonl", jobs=1, conversation="conv3") and one.count("\n") == 15
+
+
+def test_a_day_read_stopped_early_joins_its_reader_before_the_snapshot_ends(
+    config: Config, busy_day: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The log page stops once it has a page (or a search has found enough). The thread reading the next
+    # conversations must be stopped and joined before the read transaction ends and the connection closes:
+    # left running, it went on using the connection the request's thread was committing and closing.
+    monkeypatch.setattr(query, "_BATCH", 1)  # one conversation per hand-off: the reader stays ahead
+    reader_alive_at_commit: list[bool] = []
+
+    def trace(sql: str) -> None:
+        if sql == "COMMIT":
+            reader_alive_at_commit.append(any(t.name == "daylog-reader" for t in threading.enumerate()))
+
+    conn = store.connect(busy_day)
+    try:
+        conn.set_trace_callback(trace)
+        items = query.iter_items(conn, DayQuery(DAY), Rules.from_config(config))
+        assert next(items)["kind"]
+        items.close()
+    finally:
+        conn.close()
+    assert reader_alive_at_commit == [False]

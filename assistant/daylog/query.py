@@ -12,6 +12,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Required, TypedDict
@@ -148,8 +149,10 @@ def iter_items(
         conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
         listing = _conversations_sql(query, followups) if keys is None else keys
-        threads = _threads(conn, listing, _thread_sql(followups), window)
-        yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask)
+        # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
+        # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
+        with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
+            yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask)
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
@@ -336,7 +339,7 @@ def _threads(
     listing: _Listing | Iterable[Key],
     thread_sql: str,
     window: dict[str, int],
-) -> Iterator[ConversationRows]:
+) -> Generator[ConversationRows, None, None]:
     """Each conversation with its rows, in order, read by a helper thread.
 
     SQLite releases the GIL while it searches and sorts, so reading the next conversations overlaps

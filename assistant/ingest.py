@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import sqlite3
@@ -14,13 +13,10 @@ from typing import Any, Protocol
 from assistant import store
 from assistant.events import Event
 from assistant.store import Annotation, Written
+from assistant.tasks import Turns
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
-
-# Annotating a batch (matching each customer message) yields to the event loop after this much work, so
-# that 500 messages posted at once do not hold every other request for half a second.
-YIELD_AFTER_S = 0.005
 
 
 @dataclass
@@ -84,19 +80,19 @@ class Ingestor:
         Every event's annotation starts before the first awaitable one is awaited, so that work handed
         elsewhere for a whole batch proceeds together; then they are finished in order.
         """
-        started = [self.clock()]
+        turns = Turns(self.clock)  # annotating a batch (matching each customer message) shares the loop
         begun: list[list[Enrichment | None | Awaitable[Enrichment | None]]] = []
         enrichments: list[Enrichment] = []
         try:
             for event in events:
                 begun.append(self._begin(event))
                 if len(begun) < len(events):
-                    await self._turn(started)
+                    await turns.take()
             for event, results in zip(events, begun):
                 enrichments.append(await self._finish(event, results))
                 results.clear()
                 if len(enrichments) < len(events):
-                    await self._turn(started)
+                    await turns.take()
         finally:
             for results in begun:  # cancelled half-way: no coroutine left unawaited
                 for result in results:
@@ -115,12 +111,6 @@ class Ingestor:
                 self._notify(item)
             responses.append(body)
         return responses
-
-    async def _turn(self, started: list[float]) -> None:
-        """The other requests' turn after YIELD_AFTER_S of this batch's work; its events stay in order."""
-        if self.clock() - started[0] >= YIELD_AFTER_S:
-            await asyncio.sleep(0)
-            started[0] = self.clock()
 
     def _begin(self, event: Event) -> list[Enrichment | None | Awaitable[Enrichment | None]]:
         results: list[Enrichment | None | Awaitable[Enrichment | None]] = []

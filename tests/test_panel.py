@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from assistant import tasks
 from assistant.bus import Update
 from assistant.config import Config, load_config
 from assistant.live import Scope
@@ -247,7 +248,7 @@ async def test_panel_cards_are_built_in_turns_so_other_work_goes_on(
             await asyncio.sleep(0)
 
     monkeypatch.setattr(stream, "conversation_json", card)
-    monkeypatch.setattr(stream, "YIELD_AFTER_S", 0.0)  # a turn after every card
+    monkeypatch.setattr(tasks, "SLICE_S", 0.0)  # a turn after every card
     task = asyncio.create_task(other_work())
     try:
         cards = await stream.scope_conversations(client.app, Scope(agent="a1"))

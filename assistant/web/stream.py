@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import json
 import sqlite3
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -14,11 +13,11 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.conversations import ConversationState
-from assistant.ingest import YIELD_AFTER_S
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import customer_type_json
+from assistant.tasks import Turns
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, RELAY
 from assistant.web.auth import only_agent, require
 from assistant.web.errors import JsonError
@@ -153,7 +152,7 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
 
     Up to 500 cards, each a conversation loaded from the log and its suggestions worked out: a second and more
     when a big shop's agent first opens the panel. The log is read in a thread, and the cards are built in turns
-    of YIELD_AFTER_S, so that events and other requests go on meanwhile.
+    (`Turns`), so that events and other requests go on meanwhile.
     """
     engine = app[ENGINE]
     if scope.watch is not None:
@@ -162,12 +161,10 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
         return []
     rows = await asyncio.to_thread(_open_rows, app[DB_PATH], None if scope.everything else scope.agent)
     found = []
-    started = time.perf_counter()
+    turns = Turns()
     for row in rows:
         found.append(conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine))
-        if time.perf_counter() - started >= YIELD_AFTER_S:
-            await asyncio.sleep(0)
-            started = time.perf_counter()
+        await turns.take()
     return sorted((c for c in found if scope.shows(c)), key=urgency)
 
 

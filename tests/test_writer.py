@@ -128,6 +128,31 @@ async def test_writer_uses_wal(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
+async def test_writer_cuts_the_log_file_back_after_a_long_read(tmp_path: Path) -> None:
+    # A reader's old snapshot keeps every commit in the write-ahead log; once it is gone the file is cut back.
+    path = tmp_path / "w.db"
+    limit = 256 * 1024
+    writer = Writer(path, wal_limit_bytes=limit)
+    wal = Path(f"{path}-wal")
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (b BLOB)"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    for _ in range(60):  # 6 MB, more than one checkpoint interval (1000 pages)
+        await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (randomblob(100000))"))
+    grown = wal.stat().st_size
+    reader.execute("COMMIT")
+    reader.close()
+    for _ in range(3):  # the first commit checkpoints the whole log, the next starts it again from the top
+        await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+    cut = wal.stat().st_size
+    count = await writer.submit(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+    await writer.close()
+    assert grown > 6_000_000
+    assert cut <= limit
+    assert count == 63
+
+
 async def test_writer_together_jobs_share_a_savepoint_and_fail_alone(tmp_path: Path) -> None:
     writer = Writer(tmp_path / "w.db")
     await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER UNIQUE)"))

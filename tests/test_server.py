@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from assistant.config import Config
 from assistant.web.server import (
+    GIL_SWITCH_INTERVAL_S,
     YOUNG_COLLECTION_THRESHOLD,
     Runner,
     mask_tokens,
@@ -110,6 +112,7 @@ async def test_run_freezes_the_heap_loaded_at_start_and_collects_the_young_less_
     thresholds: list[tuple[int, int, int]] = []
     stop = asyncio.Event()
     before = gc.get_threshold()
+    interval = sys.getswitchinterval()
 
     def started() -> None:
         frozen_when_started.append(gc.get_freeze_count())
@@ -124,9 +127,37 @@ async def test_run_freezes_the_heap_loaded_at_start_and_collects_the_young_less_
     finally:
         gc.unfreeze()  # the test's process goes on collecting as before
         gc.set_threshold(*before)
+        sys.setswitchinterval(interval)
     assert frozen_when_started and frozen_when_started[0] > 0
     assert thresholds == [(YOUNG_COLLECTION_THRESHOLD, before[1], before[2])]
     assert YOUNG_COLLECTION_THRESHOLD > before[0]
+
+
+PYTHON_SWITCH_INTERVAL_S = 0.005  # sys.getswitchinterval() in a process that never set it
+
+
+async def test_run_lets_threads_keep_the_gil_for_a_shorter_time(config: Config) -> None:
+    intervals: list[float] = []
+    stop = asyncio.Event()
+    before = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    sys.setswitchinterval(PYTHON_SWITCH_INTERVAL_S)
+
+    def started() -> None:
+        intervals.append(sys.getswitchinterval())
+        stop.set()
+
+    async def until_started() -> None:
+        await stop.wait()
+
+    try:
+        await run(make_app(config), config, host="127.0.0.1", port=free_port(), started=started, stop=until_started)
+    finally:
+        sys.setswitchinterval(before)  # the test's process goes on as before
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    assert intervals == [pytest.approx(GIL_SWITCH_INTERVAL_S)]
+    assert GIL_SWITCH_INTERVAL_S < PYTHON_SWITCH_INTERVAL_S
 
 
 def test_refreeze_heap_lets_a_replaced_library_go_and_freezes_the_new_one() -> None:

@@ -20,7 +20,7 @@ from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
 from assistant.daylog.source import open_day
 from assistant.i18n import event_kinds, followup_states, label
-from assistant.templating import FAVICON, render
+from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, default_day, latest_day
@@ -138,7 +138,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     params = tuple((k, v) for k, v in (("shop", shop), ("token", token), ("unmasked", None if masked else "1")) if v)
     nav = DayNav(page.day, page.latest, "/logs/daily", params)
     labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
-    html = render(
+    html = await render_page(
         "daylog.html", language, page=page, nonce=nonce, token=token, url=_page_url, nav=nav, labels=labels,
         favicon=FAVICON,
     )  # fmt: skip

@@ -14,7 +14,7 @@ from assistant.chatwoot import account_of_shop
 from assistant.events import EventError, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
-from assistant.templating import FAVICON_SVG, render
+from assistant.templating import FAVICON_SVG, render_page
 from assistant.web.appkeys import CHATWOOT, CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
 from assistant.web.body import BodyError, read_json
@@ -87,7 +87,7 @@ async def get_panel(request: web.Request) -> web.Response:
         "followup_labels": panel_followup_labels(config.ui.language),
         "messages": panel_messages(config.ui.language),
     }
-    html = render(
+    html = await render_page(
         "panel.html",
         config.ui.language,
         state=state,

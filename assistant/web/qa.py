@@ -17,7 +17,7 @@ from assistant.live import HEARTBEAT_S, sse_frame
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.service import QaService
-from assistant.templating import render
+from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_dumps, json_error
@@ -123,7 +123,7 @@ async def get_page(request: web.Request) -> web.Response:
     state["timezone"] = request.app[CONFIG].shop.timezone
     language = request.app[CONFIG].ui.language
     state["messages"] = qa_messages(language)
-    html = render("qa.html", language, state=state, alerts=state["alerts"], flags=state["flags"])
+    html = await render_page("qa.html", language, state=state, alerts=state["alerts"], flags=state["flags"])
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask", "mask_or_none"]
+__all__ = ["mask", "mask_or_none", "may_contain"]
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix.
@@ -84,6 +84,18 @@ def mask(text: str) -> str:
 def mask_or_none(text: str | None) -> str | None:
     """`mask` that passes None through."""
     return None if text is None else mask(text)
+
+
+def may_contain(text: str, folded: str) -> bool:
+    """Whether `mask(text)`, casefolded, may contain `folded` (casefolded already): True whenever it does.
+
+    Cheap, for a search that skips what cannot match before masking it. Masking removes invisible
+    characters and turns spans into asterisks, and keeps every other character: so a match without an
+    asterisk in the masked text is a match in the text without its invisible characters.
+    """
+    if folded in text.casefold() or "*" in folded:
+        return True
+    return _INVISIBLE.search(text) is not None and folded in _INVISIBLE.sub("", text).casefold()
 
 
 # Full-width digits, letters and signs (typed on a phone's Chinese keyboard) are matched as ASCII; the

@@ -205,5 +205,28 @@ def test_daylog_conversations_group_the_stream(day_db: store.Location, config: C
     assert conversations[2].agents == ["小美"] and len(conversations[2].messages) == 6
 
 
+@pytest.mark.parametrize(
+    ("words", "shop", "read"),
+    [
+        ("现货", None, ["B"]),
+        ("在", "shop1", ["M", "A"]),  # 在的亲, 在吗
+        ("亲，还有", None, ["A"]),  # the follow-up's text
+        ("138****5678", None, ["M", "B", "A", "Z"]),  # words masking may make: no conversation ruled out
+        ("XXL", None, []),
+        ("现货", "shop2", []),
+    ],
+)
+def test_daylog_search_reads_only_the_conversations_it_can_match(
+    day_db: store.Location, config: Config, words: str, shop: str | None, read: list[str]
+) -> None:
+    # The same items as the whole day's read, filtered; only the conversations read differ.
+    rules = Rules.from_config(config)
+    with closing(connect(day_db)) as conn:
+        whole = list(iter_items(conn, DayQuery(DAY, shop=shop), rules))
+        searched = list(iter_items(conn, DayQuery(DAY, shop=shop, containing=words), rules))
+    assert [c.conversation for c in iter_conversations(searched)] == read
+    assert searched == [item for item in whole if item["conversation"] in read]
+
+
 def test_daylog_config_disables_followup_timers(config: Config) -> None:
     assert log_config(config).followups.enabled is False

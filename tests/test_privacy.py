@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from assistant.privacy import mask
+from assistant.privacy import mask, may_contain
 
 
 def luhn_complete(prefix: str) -> str:
@@ -243,3 +243,29 @@ def test_mask_catches_evasive_forms(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ["价格12.5元", "版本1.2.3", "1999.00元", "look at me", "3.1415926535"])
 def test_mask_leaves_dotted_numbers_and_plain_words(text: str) -> None:
     assert mask(text) == text
+
+
+# Pieces of chat text: what masking changes (numbers, e-mail, addresses, invisible characters) and what it keeps.
+PIECES = [
+    "13812345678", "138 1234 5678", "zhang(at)qq(dot)com", "Li.Wei@163.com", "文三路478号", "5栋2单元1201室",
+    "西湖区翠苑小区", "110101199003071234", "6222 0212 3456 7890", "\u200b", "\u2060", "\ufeff", "ＸＬ", "XL",
+    "xl", "ß", "\u212a", "尺码", "订单号 110101199003071234", "，", "*", " ", "亲", "M码",
+]  # fmt: skip
+
+
+@given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=8), data=st.data())
+def test_may_contain_holds_whenever_the_masked_text_contains_the_words(pieces: list[str], data: st.DataObject) -> None:
+    text = "".join(pieces)
+    shown = mask(text).casefold()
+    assume(shown)  # invisible characters only: nothing shown
+    start = data.draw(st.integers(min_value=0, max_value=len(shown) - 1))
+    end = data.draw(st.integers(min_value=start + 1, max_value=len(shown)))
+    assert may_contain(text, shown[start:end])
+
+
+def test_may_contain_sees_words_split_by_an_invisible_character_and_rules_out_the_rest() -> None:
+    assert "xl" in mask("X\u200bL码").casefold()
+    assert may_contain("X\u200bL码", "xl")
+    assert may_contain("ＸＬ码", "ｘｌ")
+    assert not may_contain("M码偏大", "xl")
+    assert may_contain("13812345678", "12345")  # masked 138****5678: a superset, the caller checks the shown text

@@ -22,6 +22,7 @@ from assistant import store
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.privacy import mask as mask_text
+from assistant.privacy import may_contain
 from assistant.schema import is_short_reply
 
 Row = tuple[Any, ...]
@@ -82,6 +83,10 @@ class DayQuery:
     agent: str | None = None
     conversation: str | None = None
     mask: bool = True
+    # Only conversations with a message or follow-up of the day whose text, as shown, may contain this
+    # (casefolded): a search reads the conversations it can match, not the whole day. Each item still has
+    # to be checked by the caller; a conversation read may hold no match.
+    containing: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,9 @@ def iter_items(
     if own:  # one snapshot for the whole day while the writer goes on
         conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
-        listing = _conversations_sql(query, followups) if keys is None else keys
+        listing: _Listing | Iterable[Key] = _conversations_sql(query, followups) if keys is None else keys
+        if query.containing and isinstance(listing, _Listing):
+            listing = _containing(conn, query, listing, window, followups)
         # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
         with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
@@ -240,6 +247,41 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
             f" GROUP BY shop, conversation{having}) AS firsts GROUP BY shop, conversation"
         )
     return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
+
+
+def _containing(
+    conn: sqlite3.Connection, query: DayQuery, listing: _Listing, window: dict[str, int], followups: bool
+) -> list[Key]:
+    """The listed conversations, in order, with a text of the day that may show `query.containing`.
+
+    One pass over the day's texts, where reading every conversation to search it took 28-38 s for a word
+    found nowhere on the simulated million-message day (1.4 s for the pass).
+    """
+    folded = query.containing.casefold()
+    params: dict[str, Any] = {"start": window["start"], "end": window["end"], "shop": query.shop}
+    if query.shop is not None:  # the (shop, ts_ms) index on messages
+        sources = [
+            "SELECT shop, conversation, text FROM messages WHERE shop = :shop AND ts_ms >= :start AND ts_ms < :end"
+        ]
+    else:  # the day's events through their ts index, not every message ever logged
+        sources = [
+            "SELECT m.shop, m.conversation, m.text FROM events e JOIN messages m ON m.seq = e.seq"
+            " WHERE e.ts_ms >= :start AND e.ts_ms < :end"
+        ]
+    if followups:
+        shop = " AND shop = :shop" if query.shop is not None else ""
+        sources.append(
+            f"SELECT shop, conversation, text FROM followups WHERE fired_ms >= :start AND fired_ms < :end{shop}"
+        )
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    found: set[Key] = set()
+    for sql in sources:
+        for shop, conversation, text in cursor.execute(sql, params):
+            if text and (shop, conversation) not in found and may_contain(text, folded):
+                found.add((shop, conversation))
+    listed = cursor.execute(listing.sql, {**listing.params, **window})
+    return [(shop, conversation) for shop, conversation, _first in listed if (shop, conversation) in found]
 
 
 def _thread_sql(followups: bool) -> str:

@@ -166,7 +166,9 @@ def build_page(
     latest = latest_day(config, db_path, shop)
     day = day or default_day(config, latest)
     rules = Rules.from_config(config)
-    query = DayQuery(day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked)
+    query = DayQuery(
+        day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, containing=filters.search
+    )
     with open_day(config, db_path, day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
         choices = day_choices(conn, query, rules)
         shown: list[Shown] = []

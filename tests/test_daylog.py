@@ -18,8 +18,9 @@ from aiohttp.test_utils import TestClient
 from assistant import pg, store
 from assistant.config import Config, StoreConfig
 from assistant.daylog import formats
-from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+from assistant.daylog.query import DayQuery, Rules, Sought, iter_conversations, iter_items
 from assistant.store import connect
+from assistant.web.logs import Filters
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
 from tests.helpers import BACKENDS, ROOT
 
@@ -206,26 +207,34 @@ def test_daylog_conversations_group_the_stream(day_db: store.Location, config: C
 
 
 @pytest.mark.parametrize(
-    ("words", "shop", "read"),
+    ("sought", "shop", "read"),
     [
-        ("现货", None, ["B"]),
-        ("在", "shop1", ["M", "A"]),  # 在的亲, 在吗
-        ("亲，还有", None, ["A"]),  # the follow-up's text
-        ("138****5678", None, ["M", "B", "A", "Z"]),  # words masking may make: no conversation ruled out
-        ("XXL", None, []),
-        ("现货", "shop2", []),
+        (Sought("现货"), None, ["B"]),
+        (Sought("在"), "shop1", ["M", "A"]),  # 在的亲, 在吗
+        (Sought("亲，还有"), None, ["A"]),  # the follow-up's text
+        (Sought("138****5678"), None, ["M", "B", "A", "Z"]),  # words masking may make: no conversation ruled out
+        (Sought("XXL"), None, []),
+        (Sought("现货"), "shop2", []),
+        (Sought(intent="shipping_time"), None, ["A"]),
+        (Sought(customer_type="impatient"), "shop1", ["A"]),
+        (Sought("发货", intent="shipping_time"), None, ["A"]),
+        (Sought("现货", intent="shipping_time"), None, []),  # both must hold for one message
+        (Sought(intent="refund"), None, []),
+        (Sought(qa="any"), None, ["M", "A"]),  # short replies' flags: read, though the page leaves them to `short`
     ],
 )
 def test_daylog_search_reads_only_the_conversations_it_can_match(
-    day_db: store.Location, config: Config, words: str, shop: str | None, read: list[str]
+    day_db: store.Location, config: Config, sought: Sought, shop: str | None, read: list[str]
 ) -> None:
-    # The same items as the whole day's read, filtered; only the conversations read differ.
+    # The same items as the whole day's read, of fewer conversations; none that the page's filter matches left out.
     rules = Rules.from_config(config)
     with closing(connect(day_db)) as conn:
         whole = list(iter_items(conn, DayQuery(DAY, shop=shop), rules))
-        searched = list(iter_items(conn, DayQuery(DAY, shop=shop, containing=words), rules))
+        searched = list(iter_items(conn, DayQuery(DAY, shop=shop, sought=sought), rules))
     assert [c.conversation for c in iter_conversations(searched)] == read
     assert searched == [item for item in whole if item["conversation"] in read]
+    page = Filters(search=sought.text, intent=sought.intent, customer_type=sought.customer_type, qa=sought.qa)
+    assert {item["conversation"] for item in whole if page.hits(item)} <= set(read)
 
 
 def test_daylog_config_disables_followup_timers(config: Config) -> None:

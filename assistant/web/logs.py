@@ -17,7 +17,16 @@ from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
-from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
+from assistant.daylog.query import (
+    Conversation,
+    DayQuery,
+    Item,
+    Rules,
+    Sought,
+    day_choices,
+    iter_conversations,
+    iter_items,
+)
 from assistant.daylog.source import open_day
 from assistant.i18n import event_kinds, followup_states, label
 from assistant.templating import FAVICON, render_page
@@ -166,8 +175,9 @@ def build_page(
     latest = latest_day(config, db_path, shop)
     day = day or default_day(config, latest)
     rules = Rules.from_config(config)
+    sought = Sought(filters.search, filters.intent, filters.customer_type, filters.qa)
     query = DayQuery(
-        day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, containing=filters.search
+        day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, sought=sought or None
     )
     with open_day(config, db_path, day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
         choices = day_choices(conn, query, rules)

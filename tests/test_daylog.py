@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import pg, store
+from assistant.clock import day_bounds
 from assistant.config import Config, StoreConfig
 from assistant.daylog import formats
-from assistant.daylog.query import DayQuery, Rules, Sought, iter_conversations, iter_items
+from assistant.daylog.query import DayQuery, Rules, Sought, day_choices, iter_conversations, iter_items
 from assistant.store import connect
 from assistant.web.logs import Filters
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
@@ -235,6 +236,30 @@ def test_daylog_search_reads_only_the_conversations_it_can_match(
     assert searched == [item for item in whole if item["conversation"] in read]
     page = Filters(search=sought.text, intent=sought.intent, customer_type=sought.customer_type, qa=sought.qa)
     assert {item["conversation"] for item in whole if page.hits(item)} <= set(read)
+
+
+@pytest.mark.parametrize("shop", [None, "shop1"])
+def test_daylog_choices_are_the_days_values_in_code_point_order(
+    day_db: store.Location, config: Config, shop: str | None
+) -> None:
+    rules = Rules.from_config(config)
+    start, end = day_bounds(DAY, rules.tz)
+    with closing(connect(day_db)) as conn:
+        choices = day_choices(conn, DayQuery(DAY, shop=shop), rules)
+        each = {
+            column: [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT {column} FROM messages WHERE ts_ms >= ? AND ts_ms < ? AND {column} IS NOT NULL"
+                    f" AND shop = coalesce(?, shop) ORDER BY 1",
+                    (start, end, shop),
+                )
+            ]
+            for column in ("agent", "customer_type", "intent")
+        }
+    assert choices == each
+    assert choices["agent"] == ["小王", "小美"]  # U+738B before U+7F8E; Z's agent answered the next day
+    assert "impatient" in choices["customer_type"] and "shipping_time" in choices["intent"]
 
 
 def test_daylog_config_disables_followup_timers(config: Config) -> None:

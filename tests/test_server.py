@@ -55,12 +55,30 @@ async def served(config: Config) -> AsyncIterator[int]:
         b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
     ],
 )
-async def test_server_protocol_errors_answer_in_json(served: int, raw: bytes) -> None:
-    status, headers, body = await exchange(served, raw)
+async def test_server_protocol_errors_answer_in_json(served: int, raw: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        status, headers, body = await exchange(served, raw)
     assert 400 <= status < 500
     assert headers["content-type"].startswith("application/json")
     answer = json.loads(body)
     assert answer["error"] and answer["message"] and "field" in answer
+    # The client's mistake: at most one warning line, no traceback.
+    logged = [r for r in caplog.records if r.name == "aiohttp.server" and r.levelno >= logging.WARNING]
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in logged), caplog.text
+    assert all(r.getMessage().startswith("bad request from 127.0.0.1: ") for r in logged), caplog.text
+
+
+async def test_server_bad_header_warning_leaves_out_what_was_sent(
+    served: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\x01\r\n\r\n"
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        status, _, _ = await exchange(served, raw)
+    assert status == 400
+    assert [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"] == [
+        "bad request from 127.0.0.1: Invalid header value char"
+    ]
+    assert "s3cret" not in caplog.text
 
 
 async def test_server_405_names_the_allowed_methods(served: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from assistant.config import Config
@@ -50,6 +51,20 @@ class AccessLogger(AbstractAccessLogger):
 
 class JsonErrorHandler(RequestHandler):
     """aiohttp's connection handler, answering its own protocol-level errors in the JSON error shape."""
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request the client got wrong (a bad header, a bad length) is one warning line, not an error.
+
+        aiohttp logged each with its traceback at ERROR, as if the service had failed; the line names the
+        problem only, not the bytes sent (a malformed header may hold a credential).
+        """
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            peer = args[1] if len(args) > 1 else None
+            problem = str(exc.message).strip().splitlines()[0].rstrip(": ") if str(exc.message).strip() else ""
+            self.logger.warning("bad request from %s: %s", peer, problem or type(exc).__name__)
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,

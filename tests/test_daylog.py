@@ -19,7 +19,8 @@ from assistant import pg, store
 from assistant.clock import day_bounds
 from assistant.config import Config, StoreConfig
 from assistant.daylog import formats
-from assistant.daylog.query import DayQuery, Rules, Sought, day_choices, iter_conversations, iter_items
+from assistant.daylog.query import DayQuery, Rules, day_choices, iter_conversations, iter_items
+from assistant.daylog.search import Sought
 from assistant.store import connect
 from assistant.web.logs import Filters
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day

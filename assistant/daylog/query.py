@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from assistant import store
 from assistant.clock import day_bounds
 from assistant.config import Config
+from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.privacy import mask as mask_text
-from assistant.privacy import may_contain
 from assistant.schema import is_short_reply
 
 Row = tuple[Any, ...]
@@ -89,19 +89,6 @@ class DayQuery:
 
 
 @dataclass(frozen=True)
-class Sought:
-    """What one message of the day must be or may show; every condition given holds for the same message."""
-
-    text: str = ""  # may show this, casefolded (a follow-up's text counts when nothing else is sought)
-    intent: str | None = None
-    customer_type: str | None = None
-    qa: str | None = None  # a quality category, or "any"
-
-    def __bool__(self) -> bool:
-        return bool(self.text or self.intent or self.customer_type or self.qa)
-
-
-@dataclass(frozen=True)
 class Rules:
     """The thresholds the annotations use (from `[kpi]`)."""
 
@@ -140,9 +127,6 @@ class Conversation:
 has_table = store.has_table
 
 
-Key = tuple[str, str]  # (shop, conversation)
-
-
 def iter_items(
     conn: sqlite3.Connection,
     query: DayQuery,
@@ -167,7 +151,9 @@ def iter_items(
     try:
         listing: _Listing | Iterable[Key] = _conversations_sql(query, followups) if keys is None else keys
         if query.sought and isinstance(listing, _Listing):
-            listing = _sought_conversations(conn, query, query.sought, listing, window, followups)
+            listing = sought_conversations(
+                conn, query.sought, query.shop, listing.sql, {**listing.params, **window}, followups
+            )
         # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
         with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
@@ -259,53 +245,6 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
             f" GROUP BY shop, conversation{having}) AS firsts GROUP BY shop, conversation"
         )
     return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
-
-
-def _sought_conversations(
-    conn: sqlite3.Connection,
-    query: DayQuery,
-    sought: Sought,
-    listing: _Listing,
-    window: dict[str, int],
-    followups: bool,
-) -> list[Key]:
-    """The listed conversations, in order, with a message of the day that may be what is sought.
-
-    One pass over the day's messages, where reading every conversation to check it took 21-38 s on the
-    simulated million-message day for a word or an intent found nowhere.
-    """
-    where = ["m.intent = :intent"] if sought.intent else []
-    where += ["m.customer_type = :customer_type"] if sought.customer_type else []
-    where += ["m.qa IS NOT NULL"] if sought.qa else []
-    params: dict[str, Any] = {
-        "start": window["start"], "end": window["end"], "shop": query.shop,
-        "intent": sought.intent, "customer_type": sought.customer_type,
-    }  # fmt: skip
-    if query.shop is not None:  # the (shop, ts_ms) index on messages
-        source = "messages m WHERE m.shop = :shop AND m.ts_ms >= :start AND m.ts_ms < :end"
-    else:  # the day's events through their ts index, not every message ever logged
-        source = "events e JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :start AND e.ts_ms < :end"
-    sources = [f"SELECT m.shop, m.conversation, m.text, m.qa FROM {source}" + "".join(f" AND {w}" for w in where)]
-    if followups and not where:  # a follow-up that never became a message shows its text alone
-        shop = " AND shop = :shop" if query.shop is not None else ""
-        sources.append(
-            f"SELECT shop, conversation, text, NULL FROM followups WHERE fired_ms >= :start AND fired_ms < :end{shop}"
-        )
-    folded = sought.text.casefold()
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    found: set[Key] = set()
-    for sql in sources:
-        for shop, conversation, text, qa in cursor.execute(sql, params):
-            if (shop, conversation) in found:
-                continue
-            if folded and not (text and may_contain(text, folded)):
-                continue
-            if sought.qa not in (None, "any") and sought.qa not in qa:  # a superset of the flags' categories
-                continue
-            found.add((shop, conversation))
-    listed = cursor.execute(listing.sql, {**listing.params, **window})
-    return [(shop, conversation) for shop, conversation, _first in listed if (shop, conversation) in found]
 
 
 def _thread_sql(followups: bool) -> str:

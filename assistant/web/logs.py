@@ -17,16 +17,8 @@ from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
-from assistant.daylog.query import (
-    Conversation,
-    DayQuery,
-    Item,
-    Rules,
-    Sought,
-    day_choices,
-    iter_conversations,
-    iter_items,
-)
+from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
+from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.i18n import event_kinds, followup_states, label
 from assistant.templating import FAVICON, render_page

@@ -125,44 +125,20 @@ def test_mask_tokens_hides_every_token_parameter() -> None:
     assert mask_tokens("/r?mytoken=keep") == "/r?mytoken=keep"
 
 
-async def test_run_freezes_the_heap_loaded_at_start_and_collects_the_young_less_often(config: Config) -> None:
-    frozen_when_started: list[int] = []
-    thresholds: list[tuple[int, int, int]] = []
-    stop = asyncio.Event()
-    before = gc.get_threshold()
-    interval = sys.getswitchinterval()
-
-    def started() -> None:
-        frozen_when_started.append(gc.get_freeze_count())
-        thresholds.append(gc.get_threshold())
-        stop.set()
-
-    async def until_started() -> None:
-        await stop.wait()
-
-    try:
-        await run(make_app(config), config, host="127.0.0.1", port=free_port(), started=started, stop=until_started)
-    finally:
-        gc.unfreeze()  # the test's process goes on collecting as before
-        gc.set_threshold(*before)
-        sys.setswitchinterval(interval)
-    assert frozen_when_started and frozen_when_started[0] > 0
-    assert thresholds == [(YOUNG_COLLECTION_THRESHOLD, before[1], before[2])]
-    assert YOUNG_COLLECTION_THRESHOLD > before[0]
-
-
 PYTHON_SWITCH_INTERVAL_S = 0.005  # sys.getswitchinterval() in a process that never set it
 
 
-async def test_run_lets_threads_keep_the_gil_for_a_shorter_time(config: Config) -> None:
-    intervals: list[float] = []
+async def test_run_freezes_the_heap_collects_the_young_less_often_and_hands_the_gil_over_sooner(
+    config: Config,
+) -> None:
+    when_started: list[tuple[int, tuple[int, int, int], float]] = []
     stop = asyncio.Event()
-    before = sys.getswitchinterval()
-    thresholds = gc.get_threshold()
+    before = gc.get_threshold()
+    interval = sys.getswitchinterval()
     sys.setswitchinterval(PYTHON_SWITCH_INTERVAL_S)
 
     def started() -> None:
-        intervals.append(sys.getswitchinterval())
+        when_started.append((gc.get_freeze_count(), gc.get_threshold(), sys.getswitchinterval()))
         stop.set()
 
     async def until_started() -> None:
@@ -171,11 +147,14 @@ async def test_run_lets_threads_keep_the_gil_for_a_shorter_time(config: Config) 
     try:
         await run(make_app(config), config, host="127.0.0.1", port=free_port(), started=started, stop=until_started)
     finally:
-        sys.setswitchinterval(before)  # the test's process goes on as before
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-    assert intervals == [pytest.approx(GIL_SWITCH_INTERVAL_S)]
-    assert GIL_SWITCH_INTERVAL_S < PYTHON_SWITCH_INTERVAL_S
+        gc.unfreeze()  # the test's process goes on as before
+        gc.set_threshold(*before)
+        sys.setswitchinterval(interval)
+    [(frozen, thresholds, switch)] = when_started
+    assert frozen > 0
+    assert thresholds == (YOUNG_COLLECTION_THRESHOLD, before[1], before[2])
+    assert YOUNG_COLLECTION_THRESHOLD > before[0]
+    assert switch == pytest.approx(GIL_SWITCH_INTERVAL_S) and GIL_SWITCH_INTERVAL_S < PYTHON_SWITCH_INTERVAL_S
 
 
 def test_refreeze_heap_lets_a_replaced_library_go_and_freezes_the_new_one() -> None:

@@ -45,8 +45,7 @@ def sought_conversations(
     where = ["m.intent = :intent"] if sought.intent else []
     where += ["m.customer_type = :customer_type"] if sought.customer_type else []
     where += ["m.qa IS NOT NULL"] if sought.qa else []
-    values = {"start": params["start"], "end": params["end"], "shop": shop}
-    values.update(intent=sought.intent, customer_type=sought.customer_type)
+    values = {**params, "shop": shop, "intent": sought.intent, "customer_type": sought.customer_type}
     if shop is not None:  # the (shop, ts_ms) index on messages
         source = "messages m WHERE m.shop = :shop AND m.ts_ms >= :start AND m.ts_ms < :end"
     else:  # the day's events through their ts index, not every message ever logged

@@ -61,8 +61,8 @@ class JsonErrorHandler(RequestHandler):
         exc = kw.get("exc_info")
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             peer = args[1] if len(args) > 1 else None
-            problem = str(exc.message).strip().splitlines()[0].rstrip(": ") if str(exc.message).strip() else ""
-            self.logger.warning("bad request from %s: %s", peer, problem or type(exc).__name__)
+            lines = str(exc.message).strip().splitlines()  # the first names the problem; the rest show the bytes
+            self.logger.warning("bad request from %s: %s", peer, lines[0].rstrip(": ") if lines else type(exc).__name__)
             return
         super().log_exception(*args, **kw)
 

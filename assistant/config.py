@@ -226,6 +226,9 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class PanelConfig:
+    # A conversation no event touched for this long leaves the agents' lists, closed or not (many platforms
+    # never say a chat ended); 0 keeps every open conversation. Watching one conversation always shows it.
+    open_hours: float = 24.0
     demo: bool = False  # the "customer says…" box posting into a demo conversation
     demo_shop: str = "demo"
     demo_agent: str = "小美"
@@ -375,6 +378,8 @@ def _check(config: Config) -> None:
             raise ConfigError(f"[store] url: expected postgresql://…, got {config.store.url!r}")
         if pg.has_password(config.store.url):
             raise ConfigError("[store] url: no password in the URL; set it in the variable [store] password_env names")
+    if config.panel.open_hours < 0:
+        raise ConfigError(f"[panel] open_hours: must be 0 (no limit) or more, got {config.panel.open_hours}")
     if not config.phrase_dirs():
         raise ConfigError("[phrases] path: at least one directory")
     if not 0.0 <= config.phrases.min_confidence <= 1.0:

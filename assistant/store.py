@@ -415,15 +415,29 @@ def adoption_counts(conn: sqlite3.Connection, shop: str) -> dict[str, int]:
     }
 
 
-def open_conversations(conn: sqlite3.Connection, *, agent: str | None = None) -> list[sqlite3.Row]:
-    """Open conversations, optionally of one agent, oldest unanswered customer first."""
+def open_conversations(
+    conn: sqlite3.Connection, *, agent: str | None = None, quiet_ms: int | None = None
+) -> list[sqlite3.Row]:
+    """Open conversations, optionally of one agent, the most recently active 500; with `quiet_ms`, only those
+    with an event in the `quiet_ms` before `log_now_ms`."""
     sql = "SELECT * FROM conversations WHERE status = 'open'"
     params: list[Any] = []
     if agent is not None:
         sql += " AND agent = ?"
         params.append(agent)
+    if quiet_ms is not None:
+        sql += " AND last_ts_ms >= ?"
+        params.append(log_now_ms(conn) - quiet_ms)
     sql += " ORDER BY last_ts_ms DESC LIMIT 500"
     return list(conn.execute(sql, params))
+
+
+def log_now_ms(conn: sqlite3.Connection) -> int:
+    """Now on the conversations' clock: the time of the newest event logged, or the wall clock when that is
+    later than the newest (an empty log, a replay of an old day) or when a platform's clock runs ahead."""
+    row = conn.execute("SELECT ts_ms FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    now = now_ms()
+    return now if row is None else min(now, int(row[0]))
 
 
 def has_events_except(conn: sqlite3.Connection, shop: str, conversation: str, id_prefixes: Sequence[str]) -> bool:

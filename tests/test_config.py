@@ -109,3 +109,11 @@ def test_config_workers_default_one_and_zero_allowed(tmp_path: Path) -> None:
     assert load_config(None, env={}).phrases.workers == 1
     assert load_config(ROOT / "config.toml", env={}).phrases.workers == 1
     assert load_config(write(tmp_path, "[phrases]\nworkers = 0\n"), env={}).phrases.workers == 0
+
+
+def test_config_panel_open_hours(tmp_path: Path) -> None:
+    assert load_config(None, env={}).panel.open_hours == 24
+    assert load_config(write(tmp_path, "[panel]\nopen_hours = 0\n"), env={}).panel.open_hours == 0
+    assert load_config(write(tmp_path, "[panel]\nopen_hours = 1.5\n"), env={}).panel.open_hours == 1.5
+    with pytest.raises(ConfigError, match=r"\[panel\] open_hours: must be 0 \(no limit\) or more, got -1"):
+        load_config(write(tmp_path, "[panel]\nopen_hours = -1\n"), env={})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,42 @@ async def test_panel_lists_open_conversations_waiting_longest_first(client: Clie
     assert [c["conversation"] for c in state["conversations"]] == ["earlier", "later", "answered"]
     assert html.index("#earlier") < html.index("#later") < html.index("#answered")
     assert 'class="sugg"' in html and "<kbd>1</kbd>" in html and 'class="badge"' in html
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_panel_leaves_out_conversations_quiet_for_open_hours(aiohttp_client: Any, config: Config) -> None:
+    # Platforms that never say a chat ended: yesterday's "好的谢谢" must not top today's list as waiting.
+    client = await aiohttp_client(make_app(config))
+    for conversation, ts in (
+        ("day-old", "2026-11-19T09:59:00+08:00"),  # 24 h 1 min before the newest event: gone
+        ("same-day", "2026-11-19T10:01:00+08:00"),  # 23 h 59 min before: still on the list
+        ("newest", "2026-11-20T10:00:00+08:00"),
+    ):
+        await client.post("/v1/events", data=body_of(make_event(conversation=conversation, ts=ts, agent="a1")))
+    for query in ("agent=a1", ""):  # the agent's list and the supervisor's
+        listed = [
+            c["conversation"] for c in page_state(await (await client.get(f"/panel?{query}")).text())["conversations"]
+        ]
+        assert listed == ["same-day", "newest"], query
+    watched = page_state(await (await client.get("/panel?shop=shop1&conversation=day-old")).text())
+    assert [c["conversation"] for c in watched["conversations"]] == ["day-old"]  # asked for by name: shown
+    snapshot = await stream.scope_conversations(client.app, Scope(agent="a1"))  # what a stream's snapshot holds
+    assert [c["conversation"] for c in snapshot] == ["same-day", "newest"]
+    unlimited = await aiohttp_client(make_app(replace_config(config, "panel", open_hours=0)))
+    listed = [
+        c["conversation"] for c in page_state(await (await unlimited.get("/panel?agent=a1")).text())["conversations"]
+    ]
+    assert listed == ["day-old", "same-day", "newest"]
+
+
+async def test_panel_quiet_limit_runs_on_the_wall_clock_when_a_platform_stamps_the_future(client: Client) -> None:
+    now_ms = int(time.time() * 1000)
+    for conversation, ts_ms in (("an-hour-ago", now_ms - 3_600_000), ("ahead", now_ms + 2 * 86_400_000)):
+        await client.post("/v1/events", data=body_of(make_event(conversation=conversation, ts=ts_ms, agent="a1")))
+    listed = {
+        c["conversation"] for c in page_state(await (await client.get("/panel?agent=a1")).text())["conversations"]
+    }
+    assert listed == {"an-hour-ago", "ahead"}
 
 
 async def test_panel_escapes_customer_text_and_phrases(client: Client) -> None:

@@ -155,6 +155,20 @@ class Panel:
                 pass  # the instance died: on to the next
 
 
+def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any]) -> str:
+    """What a failure needs to be traced after the run's folders are gone: whether the panel still followed
+    its stream, whether it was resynced, and the instance's warnings."""
+    warnings = [
+        line
+        for line in service.log.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
+    return (
+        f"stream ended: {task.done()}, openings: {panel.openings}, resyncs: {panel.resyncs}, "
+        f"last id: {panel.last_id}, the instance's last warnings: {warnings[-20:]}"
+    )
+
+
 def _newest(card: dict[str, Any]) -> tuple[str, int]:
     newest = card["messages"][-1]
     return newest["sender"], newest["ts_ms"]
@@ -241,8 +255,8 @@ async def test_scaling_three_instances_one_killed_midway(
 
             with contextlib.suppress(AssertionError):  # the asserts below say what is missing
                 await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
-            assert missing(staying) == {}
-            assert missing(moving) == {}
+            assert missing(staying) == {}, diagnosis(staying, staying_task, services[2])
+            assert missing(moving) == {}, diagnosis(moving, moving_task, services[0])
             assert staying.openings == [("snapshot", None)]
             assert moving.openings == [("snapshot", None), ("resumed", "journal")]
             staying_task.cancel()

@@ -159,7 +159,9 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
         return [conversation_json(engine.conversations.get(*scope.watch), engine)]
     if scope.empty:
         return []
-    rows = await asyncio.to_thread(_open_rows, app[DB_PATH], None if scope.everything else scope.agent)
+    open_hours = app[CONFIG].panel.open_hours
+    quiet_ms = int(open_hours * 3_600_000) if open_hours else None
+    rows = await asyncio.to_thread(_open_rows, app[DB_PATH], None if scope.everything else scope.agent, quiet_ms)
     found = []
     turns = Turns()
     for row in rows:
@@ -168,13 +170,13 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
     return sorted((c for c in found if scope.shows(c)), key=urgency)
 
 
-def _open_rows(db: store.Location, agent: str | None) -> list[sqlite3.Row]:
+def _open_rows(db: store.Location, agent: str | None, quiet_ms: int | None) -> list[sqlite3.Row]:
     try:
         conn = store.connect(db, readonly=True)
     except sqlite3.OperationalError:  # no database yet
         return []
     try:
-        return store.open_conversations(conn, agent=agent)
+        return store.open_conversations(conn, agent=agent, quiet_ms=quiet_ms)
     except sqlite3.OperationalError:
         return []
     finally:

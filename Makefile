@@ -54,8 +54,7 @@ train: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location --omit-header \
 		-o $(VENV)/messages.pot .
-	$(BIN)/pybabel update -i $(VENV)/messages.pot -d assistant/locale -l zh_CN --no-location \
-		--omit-header --ignore-obsolete
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d assistant/locale -l zh_CN -w 120 --ignore-obsolete
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
 # so that Chinese text renders in their screenshots instead of empty boxes.

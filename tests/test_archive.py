@@ -425,5 +425,5 @@ def test_archive_cli_dry_run_lists_shop_days(tmp_path: Path, db_path: Path) -> N
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=cli_env(db_path),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("rows\n") == 4 and "4 shop-days (12 rows)" in out.stdout
+    assert out.stdout.count("  3 行\n") == 4 and "的 4 个店铺日（12 行）" in out.stdout  # in [ui] language
     assert len(event_ids(db_path)) == 12

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.cli.log import unmasked_refusal
 from assistant.config import load_config
+from assistant.i18n import _
 from assistant.signing import same_secret
 from tests.helpers import ROOT, SECRET, exchange, make_app
 
@@ -73,4 +74,4 @@ def test_an_admin_token_argument_that_is_not_utf8_is_refused_as_wrong() -> None:
     # `assistant log --unmasked --token …`: an argument in bytes that are not UTF-8 reaches Python as surrogates.
     config = load_config(ROOT / "config.toml", env={"ASSISTANT_ADMIN_TOKEN": "admin-secret"})
     assert unmasked_refusal(config, "admin-secret", None) is None
-    assert unmasked_refusal(config, "\udcff\udcfe", None) == "the token is not the admin token"
+    assert unmasked_refusal(config, "\udcff\udcfe", None) == _("the token is not the admin token")

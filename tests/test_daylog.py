@@ -173,10 +173,13 @@ def test_daylog_filters_by_agent_and_conversation(day_db: store.Location) -> Non
 
 def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: store.Location, tmp_path: Path) -> None:
     refused = run_log(day_db, "--date", DAY.isoformat(), "--unmasked")
-    assert refused.returncode == 2 and "拒绝 --unmasked" in refused.stderr and PHONE not in refused.stdout
+    assert refused.returncode == 2 and PHONE not in refused.stdout
+    # The reason in the supervisors' language too, not English inside a Chinese frame.
+    assert "拒绝 --unmasked：请给出管理员令牌（--token 或 $ASSISTANT_TOKEN）" in refused.stderr
     out = tmp_path / "day.jsonl"
     allowed = run_log(day_db, "--date", DAY.isoformat(), "--format", "jsonl", "--unmasked", "--out", str(out))
     assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stderr.strip().endswith(f"条到 {out}") and "已写入" in allowed.stderr
     assert PHONE in out.read_text() and ADDRESS in out.read_text()
     assert out.stat().st_mode & 0o077 == 0  # unmasked files are private to the operator
 

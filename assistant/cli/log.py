@@ -23,7 +23,7 @@ from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export
 from assistant.daylog.query import DayQuery
-from assistant.i18n import _
+from assistant.i18n import _, ngettext
 from assistant.signing import same_secret
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def run_log(
         except BrokenPipeError:
             pass
     if out_path is not None:
-        print(f"{count} items written to {out_path}", file=sys.stderr)
+        print(ngettext("%(num)d item written to %(path)s", "%(num)d items written to %(path)s", count, path=out_path), file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -165,8 +165,8 @@ def unmasked_refusal(config: Config, token: str | None, out: Path | None) -> str
             return None
         return problem
     if token:
-        return "the token is not the admin token"
-    return f"give the admin token (--token or ${TOKEN_ENV}) or --out FILE in a directory you own"
+        return _("the token is not the admin token")
+    return _("give the admin token (--token or $%(env)s) or --out FILE in a directory you own", env=TOKEN_ENV)
 
 
 def _not_owned(path: Path) -> str | None:
@@ -175,17 +175,17 @@ def _not_owned(path: Path) -> str | None:
     try:
         info = parent.stat()
     except OSError as exc:
-        return f"{parent}: {exc.strerror}"
+        return f"{parent}: {exc.strerror}"  # the system's own words
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        return f"{parent} is not a directory you own"
+        return _("%(path)s is not a directory you own", path=parent)
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{parent} is writable by others"
+        return _("%(path)s is writable by others", path=parent)
     try:
         existing = path.lstat()
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(existing.st_mode) or existing.st_uid != os.getuid():
-        return f"{path} exists and is not a regular file you own"
+        return _("%(path)s exists and is not a regular file you own", path=path)
     return None
 
 
@@ -228,18 +228,28 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
     try:
         outcome = archive(config, db, dry_run=dry_run, on_step=on_step)
     except ArchiveError as exc:
-        print(f"assistant: archive stopped: {exc}", file=sys.stderr)
+        print(_("assistant: archive stopped: %(reason)s", reason=exc), file=sys.stderr)
         return 1
     rows = sum(n for _, n in outcome.days)
     if dry_run:
         for shop_day, n in outcome.days:
-            print(f"{shop_day.day.isoformat()}  {shop_day.shop}  {n} rows")
+            print(f"{shop_day.day.isoformat()}  {shop_day.shop}  " + ngettext("%(num)d row", "%(num)d rows", n))
         print(
-            f"{len(outcome.days)} shop-days ({rows} rows) older than {config.store.retention_days} days would be archived"
+            _(
+                "%(days)d shop-days (%(rows)d rows) older than %(keep)d days would be archived",
+                days=len(outcome.days),
+                rows=rows,
+                keep=config.store.retention_days,
+            )
         )
         return 0
     print(
-        f"archived {len(outcome.days)} shop-days ({rows} rows deleted, {outcome.written} files written)"
-        f" into {archive_root(config)}"
+        _(
+            "archived %(days)d shop-days (%(rows)d rows deleted, %(files)d files written) into %(path)s",
+            days=len(outcome.days),
+            rows=rows,
+            files=outcome.written,
+            path=archive_root(config),
+        )
     )
     return 0

@@ -45,7 +45,7 @@ def prepare(path: store.Location) -> None:
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:
-        print(f"assistant: could not migrate {path} ({exc}); the report may be slow", file=sys.stderr)
+        print(_("assistant: could not migrate %(path)s (%(reason)s); the report may be slow", path=path, reason=exc), file=sys.stderr)  # fmt: skip
 
 
 @click.command(

@@ -154,6 +154,14 @@ async def test_body_gzip_header_on_plain_body_is_400(client: Client, db_path: Pa
     body = await resp.json()
     assert body["field"] == "body" and "cannot be read" in body["message"]
     assert count(db_path) == 0
+    # The rest of that body cannot be read either: the connection ends, and the answer says so, so a client
+    # does not send its next request on a connection about to close (it failed, now and then, before).
+    assert resp.headers.get("Connection", "").lower() == "close"
+    for _ in range(20):
+        resp = await client.post("/v1/events", data=body_of(make_event()), headers={"Content-Encoding": "gzip"})
+        assert resp.status == 400
+        resp = await client.post("/v1/events", data=body_of(make_event()))
+        assert resp.status == 200
 
 
 # ---- finding 2: one JSON decoder --------------------------------------------------------------

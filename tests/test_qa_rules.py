@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from assistant.qa.inspector import Inspector
 from assistant.qa.normalize import Normalizer
 from assistant.qa.rules import RulesError, load_rules
+from assistant.suggest.phrases import Library
 from tests.helpers import ROOT
 
 RULES = ROOT / "phrases" / "qa.toml"
@@ -68,6 +69,15 @@ def test_inspector_flags_agent_violations(inspector: Inspector, text: str, categ
 )
 def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:
     assert categories(inspector, text) == set()
+
+
+def test_shipped_phrases_and_talk_tracks_break_none_of_the_shipped_rules(inspector: Inspector) -> None:
+    # What the assistant puts in an agent's mouth must pass its own inspection (it once suggested 全网最低价).
+    library = Library.load([ROOT / "phrases"])
+    texts = [(p.code, p.text) for p in library.phrases]
+    texts += [(f"{name} talk track", line) for name, spec in library.customer_types.items() for line in spec.script]
+    assert len(texts) > 300
+    assert [(where, text, categories(inspector, text)) for where, text in texts if categories(inspector, text)] == []
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,14 @@ def test_whole_message_forms_match(matcher: Matcher) -> None:
     assert matcher.suggest("？？？")[0].intent == "urge"
 
 
+@pytest.mark.parametrize("text", ["[图片]", "[表情]", "😀😀", "[emoji]", "", "   ", "~"])
+def test_a_message_with_nothing_to_read_gets_no_suggestion(shipped: Matcher, text: str) -> None:
+    # Buyers send photos and stickers all day; the platform writes them as placeholders. None of them is a
+    # reminder (the scorer once answered each with 让您久等了 at 0.80): the agent has to look at it.
+    assert shipped.suggest(text) == [] and shipped.intent_scores(text) == {}
+    assert shipped.suggest("？？")[0].intent == "urge"  # question marks alone still are
+
+
 def test_scores_are_between_0_and_100(matcher: Matcher) -> None:
     for s in matcher.suggest("什么时候发货 物流 退款"):
         assert 0.0 <= s.score <= 100.0

@@ -218,6 +218,10 @@ class Matcher:
         return dict(known[0]), known[1]
 
     def _confidences_uncached(self, reading: Reading) -> tuple[dict[str, float], float]:
+        if not reading.analysis.compact and not reading.keyword:
+            # Nothing to read: an image, a sticker or an emoji alone ([图片], [表情], 😀), or an empty text. The
+            # scorer, which has seen only "？？" with no words, would call it a reminder; the agent must look.
+            return {}, 1.0
         if self.scorer is not None and reading.encoded is not None:
             probabilities = self.scorer.probabilities(reading.encoded)
             none = probabilities[self._none] if self._none is not None else 0.0

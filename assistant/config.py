@@ -373,6 +373,8 @@ def _check(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if config.server.port > 65535:
+        raise ConfigError(f"[server] port: must be at most 65535, got {config.server.port}")
     if config.store.url:
         if not pg.is_url(config.store.url):
             raise ConfigError(f"[store] url: expected postgresql://…, got {config.store.url!r}")

@@ -78,6 +78,11 @@ def current() -> str:
     return _current
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog; translated where it is shown."""
+    return message
+
+
 def _(message: str, **values: object) -> str:
     """A message in the command line's language."""
     return translator(_current).gettext(message, **values)

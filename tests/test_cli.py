@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,59 @@ def test_every_subcommand_has_an_untruncated_help_line(capsys: pytest.CaptureFix
         assert main([*group, "--help"]) == 0
         listed = capsys.readouterr().out.split("Commands:")[1]
         assert listed.strip() and "..." not in listed, group
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def errors(out: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the command said on stderr, less the service's own log lines."""
+    return [line for line in out.stderr.splitlines() if not line[:4].isdigit()]
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database\n")
+    for command in (["report", "--date", "2026-11-20"], ["log", "--date", "2026-11-20"], ["followups", "list"]):
+        out = run_cli(*command, "--db", str(garbage))
+        assert out.returncode == 1 and errors(out) == [
+            f"assistant: {garbage} 不是 SQLite 数据库（file is not a database）"
+        ], command
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    before = other.read_bytes()
+    for command in (["report", "--date", "2026-11-20"], ["log", "--date", "2026-11-20"], ["followups", "list"]):
+        out = run_cli(*command, "--db", str(other))
+        assert out.returncode == 1 and errors(out) == [f"assistant: {other} 是别的程序的数据库，不是本助手的日志库"]
+    assert other.read_bytes() == before  # no schema written into it
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    sqlite3.connect(db).close()  # an empty log
+    for command, target in (
+        (["log", "--date", "2026-11-20"], tmp_path / "no-such-folder" / "day.txt"),
+        (["report", "--date", "2026-11-20"], tmp_path),  # a folder
+    ):
+        out = run_cli(*command, "--db", str(db), "--out", str(target))
+        reason = "没有这个文件或目录" if target != tmp_path else "这是一个目录"
+        assert out.returncode == 1 and errors(out)[-1] == f"assistant: {target}: {reason}", out.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("serve", "--db", str(tmp_path / "a.db"), "--port", str(port))
+    assert out.returncode == 1
+    assert errors(out) == [
+        f"assistant: 无法在 127.0.0.1:{port} 上监听：地址已被占用（这个端口上是不是已经有别的服务？）"
+    ]

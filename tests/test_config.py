@@ -117,3 +117,9 @@ def test_config_panel_open_hours(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "[panel]\nopen_hours = 1.5\n"), env={}).panel.open_hours == 1.5
     with pytest.raises(ConfigError, match=r"\[panel\] open_hours: must be 0 \(no limit\) or more, got -1"):
         load_config(write(tmp_path, "[panel]\nopen_hours = -1\n"), env={})
+
+
+def test_config_port_beyond_65535_is_refused(tmp_path: Path) -> None:
+    # The socket would take 99999 modulo 65536 and listen somewhere else than the banner says.
+    with pytest.raises(ConfigError, match=r"\[server\] port: must be at most 65535, got 99999"):
+        load_config(write(tmp_path, "[server]\nport = 99999\n"), env={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 
 from assistant.cli import cli
 from assistant.config import Config, load_config
@@ -50,3 +51,22 @@ def test_shipped_config_mentions_every_section() -> None:
     sections = {s.split(".")[0] for s, _ in _settings(Config()) if s}
     missing = [s for s in sorted(sections) if not re.search(rf"^\[{s}[\].]", text, flags=re.M)]
     assert not missing, f"config.toml lacks sections: {missing}"
+
+
+def test_every_toml_example_in_the_docs_loads_as_config() -> None:
+    # A shop's engineer copies these into config.toml as written (a Chinese key without quotes once stopped
+    # the service). Each must be valid TOML, and a block naming a config section must pass the config's checks.
+    blocks = [
+        (path.name, block)
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for block in re.findall(r"```toml\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    ]
+    assert len(blocks) > 5
+    for name, block in blocks:
+        try:
+            data = tomllib.loads(block)
+        except tomllib.TOMLDecodeError as exc:
+            raise AssertionError(f"{name}: a TOML example that does not load: {exc}") from None
+        if set(data) <= {f.name for f in dataclasses.fields(Config)}:
+            sections = {section: values for section, values in data.items() if isinstance(values, dict)}
+            load_config(None, env={}, overrides=sections)

@@ -126,6 +126,7 @@ def test_serve_banner_prints_no_token(token_config: Config) -> None:
     assert "team-secret" not in text and "supervisor-token" not in text
     assert str(agent_token(token_config, token_config.panel.demo_agent)) not in text
     assert "assistant panel-url" in text
+    assert "/panel?agent=%E5%B0%8F%E7%BE%8E " in text  # 小美, percent-encoded: the URL pastes into curl as printed
 
 
 def test_panel_url_command_prints_the_agents_url(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant import store
-from assistant.cli.common import common_options, db_path, fail, load
+from assistant.cli.common import common_options, db_path, fail, load, log_problem
 from assistant.safetext import terminal
 
 if TYPE_CHECKING:
@@ -125,6 +125,10 @@ def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
     path = db_path(load(config_path, db))
     if not store.exists(path):
         fail(f"no database at {path}; `assistant catalog import FILE` creates it")
+        return None
+    problem = log_problem(path)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return None
     return store.connect(path, readonly=True)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +17,7 @@ import click
 from assistant import i18n, pg, store
 from assistant.clock import parse_day
 from assistant.config import Config, load_config
+from assistant.i18n import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +79,46 @@ class Day(click.ParamType):
 
 
 DAY = Day()
+
+
+def log_problem(path: store.Location) -> str | None:
+    """Why `path` cannot be read as the assistant's log (missing, not SQLite, another program's database),
+    or None. A PostgreSQL database is taken as it is (the service creates its tables there)."""
+    if isinstance(path, pg.Location):
+        return None
+    if not path.exists():
+        return _("assistant: no database at %(path)s", path=path)
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        return _("assistant: %(path)s is not a SQLite database (%(reason)s)", path=path, reason=exc)
+    if tables and "events" not in tables:  # an empty file is a new log; someone else's tables are not ours
+        return _("assistant: %(path)s is another program's database, not the assistant's log", path=path)
+    return None
+
+
+# What the system says of a file or a port, in the command line's language (the rest as the system says it).
+_OS_REASONS = {
+    errno.ENOENT: N_("no such file or directory"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("permission denied"),
+    errno.EISDIR: N_("is a directory"),
+    errno.ENOTDIR: N_("not a directory"),
+    errno.EEXIST: N_("already exists"),
+    errno.ENOSPC: N_("no space left on the disk"),
+    errno.EROFS: N_("read-only file system"),
+    errno.EADDRINUSE: N_("the address is already in use (another service on that port?)"),
+    errno.EADDRNOTAVAIL: N_("the address is not on this machine"),
+}
+
+
+def os_problem(exc: OSError) -> str:
+    """One line for a file or port the command could not use."""
+    reason = _(_OS_REASONS[exc.errno]) if exc.errno in _OS_REASONS else (exc.strerror or str(exc))
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason}"
+    return reason
 
 
 def fail(message: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from assistant import store
-from assistant.cli.common import DAY, common_options, db_path, load
+from assistant.cli.common import DAY, common_options, db_path, load, log_problem
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
@@ -121,8 +121,9 @@ def run_log(
     jobs: int | None,
 ) -> int:
     """Write one day's log; exit status."""
-    if not store.exists(db):
-        print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
+    problem = log_problem(db)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 1
     mask = config.privacy.mask
     if unmasked and mask:
@@ -210,8 +211,9 @@ def _color_terminal() -> bool:
 
 def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
     """Archive old days; exit status."""
-    if not store.exists(db):
-        print(_("assistant: no database at %(path)s", path=db), file=sys.stderr)
+    problem = log_problem(db)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 1
     pause_step, _sep, nth = (pause_after or "").partition(":")
     seen: dict[str, int] = {}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 import click
 
 from assistant.cli import catalog, followups, log, panel, qa, qianniu, report, serve, suggest
+from assistant.cli.common import os_problem
 from assistant.config import ConfigError
+from assistant.i18n import _
 
 
 @click.group(
@@ -57,4 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"assistant: config error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:  # not a database, a locked or unreachable one (PostgreSQL's as well)
+        print(_("assistant: the database cannot be used: %(reason)s", reason=exc), file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or a port the command cannot use: one line, not a traceback
+        print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
+        return 1
     return int(result or 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from assistant import schema, store
-from assistant.cli.common import DAY, common_options, db_path, load
+from assistant.cli.common import DAY, common_options, db_path, load, log_problem
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.i18n import _
@@ -80,8 +80,9 @@ def report_command(
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 2
     path = db_path(config)
-    if not store.exists(path):
-        print(_("assistant: no database at %(path)s", path=path), file=sys.stderr)
+    problem = log_problem(path)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 1
     prepare(path)
     reports = metrics.build_reports(

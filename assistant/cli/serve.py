@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import click
 
-from assistant.cli.common import common_options, load
+from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
 from assistant.i18n import _
 
@@ -85,6 +87,12 @@ def serve(config: Config) -> int:
         return 1
     except (LibraryError, RulesError) as exc:
         return _cannot_start(exc)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        where = f"{config.server.host}:{config.server.port}"
+        print(_("assistant: cannot listen on %(where)s: %(reason)s", where=where, reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -120,7 +128,7 @@ def _banner(config: Config, base: str) -> str:
         f"assistant serving on {base}  (db: {config.location()})",
         f"  events webhook   POST {base}/v1/events",
         f"  suggestions      GET  {base}/v1/suggest?text=…",
-        f"  agent panel      {base}/panel?agent={config.panel.demo_agent}{agent_hint}",
+        f"  agent panel      {base}/panel?agent={quote(config.panel.demo_agent)}{agent_hint}",  # pastes into curl
         f"  daily report     {base}/reports/daily{supervisor_hint}",
         f"  health           GET  {base}/healthz, {base}/readyz",
     ]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from assistant import i18n, templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
+from assistant.i18n import N_
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, Flagged
 from assistant.privacy import mask as mask_text
@@ -21,11 +22,6 @@ from assistant.templating import FAVICON, format_value
 
 if TYPE_CHECKING:
     from assistant.web.daynav import DayNav
-
-
-def N_(message: str) -> str:
-    """Marks a message for the catalog; translated where it is shown."""
-    return message
 
 
 FORMATS = ("table", "csv", "json", "html")

@@ -72,7 +72,8 @@ def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.globals["html_lang"] = language.replace("_", "-")
     env.filters["pct"] = lambda v: format_value(v, "pct")
     env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
-    env.filters["sec"] = lambda v: "–" if v is None else f"{v:.1f}s"
+    seconds = i18n.translator(language)
+    env.filters["sec"] = lambda v: "–" if v is None else seconds.gettext("%(s)ss", s=f"{v:.1f}")
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
     env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))

@@ -220,7 +220,7 @@ def test_report_html_lists_slow_responses_and_short_replies_with_escaped_text(pa
     texts = [Page.text(r["children"][4]) for r in rows]
     assert texts[0] == "我的电话138****5678，快点"  # unanswered first, masked (privacy.mask = true)
     assert texts[1] == SCRIPT  # escaped into text, not markup
-    assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "180.0s"]
+    assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "180.0秒"]
     assert Page.text(rows[1]["children"][5]) == "嗯"
     short = [
         r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.short" in r["parents"]
@@ -293,3 +293,20 @@ def test_report_html_uses_configured_targets(log: Log) -> None:
     lax = report.render_html(log.reports(), targets=KpiTargets(first_response_s=500.0, response_avg_s=500.0))
     b = Page(lax).find("tr", "agent")[1]
     assert b["children"][10]["cls"] == ["good"]
+
+
+def test_report_shows_the_unassigned_and_seconds_in_the_readers_language(db_path: store.Location) -> None:
+    built = Log(db_path)
+    built.customer("10:00", "在吗", customer="u1", conversation="c1")  # nobody answered: no agent
+    built.customer("10:01", "在吗", customer="u2", conversation="c2")
+    built.agent("10:01:30", "A", customer="u2", conversation="c2")
+    try:
+        reports = built.reports()
+    finally:
+        built.close()
+    assert "(unassigned)" in [a.agent for a in reports[0].agents]  # the data's key (CSV and JSON keep it)
+    for text in (report.render_html(reports, targets=KpiTargets()), report.render(reports, "table")):
+        assert "未分配" in text and "(unassigned)" not in text
+    html = report.render_html(reports, targets=KpiTargets(first_response_s=10.0))
+    assert "≤ 10.0秒" in html and "≤10秒" in html and "1–2分钟" in html and "0s" not in html
+    assert "首响(秒)" in report.render(reports, "table") and "(unassigned)" in report.render(reports, "csv")

@@ -15,7 +15,7 @@ from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
-from assistant.kpi.queries import NO_REPLY, Flagged
+from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
 from assistant.safetext import CsvWriter, terminal
 from assistant.templating import FAVICON, format_value
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 FORMATS = ("table", "csv", "json", "html")
 LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
+UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
 # Terminal table: (key, header, kind) — kinds pick the number format.
 _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -131,7 +132,7 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
         header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS)]
         rows = [
             [
-                t.gettext(TEAM) if row is r.team else terminal(row.agent, single_line=True),
+                t.gettext(TEAM) if row is r.team else terminal(shown_agent(row.agent, t), single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
             ]
             for row in [*r.agents, r.team]
@@ -164,16 +165,21 @@ def _quality_lines(r: ShopReport, t: i18n.Translator) -> list[str]:
     parts = []
     for agent, counts in sorted(r.figures.qa.items()):
         shown = " ".join(f"{labels.get(c, c)} {n}" for c, n in sorted(counts.items()))
-        parts.append(f"{agent}: {shown}")
+        parts.append(f"{shown_agent(agent, t)}: {shown}")
     return [t.gettext("Quality") + "  " + "   ".join(parts)]
 
 
-def _quality_rows(r: ShopReport) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+def shown_agent(agent: str, t: i18n.Translator) -> str:
+    """An agent's name as a page or the terminal shows it (the unassigned in the reader's language)."""
+    return t.gettext(UNASSIGNED_SHOWN) if agent == UNASSIGNED else agent
+
+
+def _quality_rows(r: ShopReport, t: i18n.Translator) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     labels = _labels(r)
     categories = sorted({c for counts in r.figures.qa.values() for c in counts})
     header = [{"name": c, "label": labels.get(c, c)} for c in categories]
     rows = [
-        {"agent": agent, "counts": [counts.get(c, 0) for c in categories]}
+        {"agent": shown_agent(agent, t), "counts": [counts.get(c, 0) for c in categories]}
         for agent, counts in sorted(r.figures.qa.items())
     ]
     return header, rows
@@ -208,7 +214,9 @@ def bucket_label(label: str, t: i18n.Translator) -> str:
     """A response-time bucket as the reader's language writes it (the JSON keeps the keys)."""
     if label == NO_REPLY:
         return t.gettext("no reply")
-    return label.replace("min", t.gettext("min"))
+    if label.endswith("min"):
+        return label.removesuffix("min") + t.gettext("min")
+    return label.removesuffix("s") + t.gettext("s")
 
 
 def _response_chart(histogram: dict[str, int], slow_s: float, t: i18n.Translator) -> list[Bar]:
@@ -236,7 +244,14 @@ def _hourly_chart(hourly: list[tuple[int, int]]) -> list[Bar]:
 
 
 def _flag_rows(
-    r: ShopReport, flagged: list[Flagged], tz: ZoneInfo, *, mask: bool, token: str | None, links: bool
+    r: ShopReport,
+    flagged: list[Flagged],
+    tz: ZoneInfo,
+    t: i18n.Translator,
+    *,
+    mask: bool,
+    token: str | None,
+    links: bool,
 ) -> list[dict[str, Any]]:
     def shown(text: str | None) -> str | None:
         return mask_text(text) if mask and text is not None else text
@@ -247,7 +262,7 @@ def _flag_rows(
         rows.append(
             {
                 "time": local.strftime("%m-%d %H:%M:%S") if r.first != r.last else local.strftime("%H:%M:%S"),
-                "agent": f.agent,
+                "agent": shown_agent(f.agent, t),
                 "customer": f.customer,
                 "conversation": f.conversation,
                 "text": shown(f.text),
@@ -294,17 +309,22 @@ def render_html(
                 "team": r.team.metrics,
                 "team_class": _cells(r.team.metrics, targets),
                 "agents": [
-                    {"rank": i, "name": row.agent, "m": row.metrics, "cls": _cells(row.metrics, targets)}
+                    {
+                        "rank": i,
+                        "name": shown_agent(row.agent, t),
+                        "m": row.metrics,
+                        "cls": _cells(row.metrics, targets),
+                    }
                     for i, row in enumerate(r.agents, 1)
                 ],
                 "response_bars": _response_chart(r.figures.histogram, slow_s, t),
                 "hourly_bars": _hourly_chart(r.figures.hourly),
-                "slow": _flag_rows(r, r.figures.slow_responses, tz, mask=mask, token=token, links=links),
-                "short": _flag_rows(r, r.figures.short_replies, tz, mask=mask, token=token, links=links),
+                "slow": _flag_rows(r, r.figures.slow_responses, tz, t, mask=mask, token=token, links=links),
+                "short": _flag_rows(r, r.figures.short_replies, tz, t, mask=mask, token=token, links=links),
             }
         )
-        shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r)
-        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, mask=mask, token=token, links=links)
+        shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r, t)
+        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, token=token, links=links)
     return templating.render(
         "report.html",
         language,

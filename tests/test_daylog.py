@@ -169,6 +169,12 @@ def test_daylog_filters_by_agent_and_conversation(day_db: store.Location) -> Non
     assert {i["conversation"] for i in jsonl(day_db, "--agent", "小王")} == {"M"}  # Z's reply is the next day
     assert {i["conversation"] for i in jsonl(day_db, "--conversation", "B")} == {"B"}
     assert jsonl(day_db, "--shop", "no-such-shop") == []
+    # An empty output says why on stderr: the filter matched nothing, or the shop is not in the log.
+    typo = run_log(day_db, "--date", DAY.isoformat(), "--agent", "小黄")
+    assert typo.returncode == 0 and typo.stdout == ""
+    assert typo.stderr.strip() == f"assistant: {DAY} 没有符合 --agent 或 --conversation 的会话"
+    shop = run_log(day_db, "--date", DAY.isoformat(), "--shop", "no-such-shop")
+    assert shop.stderr.startswith(f"assistant: {DAY} 没有消息；日志里没有店铺 no-such-shop（已有的店铺：")
 
 
 def test_daylog_unmasked_needs_the_admin_token_or_an_owned_file(day_db: store.Location, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,13 @@ def test_report_works_without_the_kpi_indexes(db: Path, capsys: pytest.CaptureFi
     (r,) = metrics.build_reports(lambda: store.connect(db, readonly=True), load_config(None, env={}), D, shop="s1")
     assert r.agents[0].agent == "A" and r.agents[0].metrics["conversion"] == 1.0
     assert run(capsys, "report", "--db", str(db), "--date", D.isoformat())[0] == 0
+
+
+def test_report_cli_says_what_an_empty_report_means(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A shop name with a typo printed a report of zeros; a quiet day said "between X and X".
+    code, out, err = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--shop", "S1")
+    assert code == 0 and out.strip() == ""
+    assert err.strip() == f"assistant: {D} 没有消息；日志里没有店铺 S1（已有的店铺：s1）"
+    code, out, err = run(capsys, "report", "--db", str(db), "--date", "2026-11-01")
+    later = D + timedelta(days=1)  # the log's latest message is on D+1
+    assert code == 0 and err.strip() == f"assistant: 2026-11-01 没有消息；最近有数据的一天是 {later}"

@@ -98,6 +98,26 @@ def log_problem(path: store.Location) -> str | None:
     return None
 
 
+def nothing_found(config: Config, path: store.Location, first: date, last: date, shop: str | None) -> str:
+    """The line for a day (or range) with nothing to show, naming the latest day with data when there is one."""
+    from assistant.clock import local_day
+    from assistant.kpi.queries import latest_message_ms, logged_shops
+
+    with closing(store.connect(path, readonly=True)) as conn:
+        logged = store.has_table(conn, "messages")
+        shops = logged_shops(conn) if logged else []
+        newest = latest_message_ms(conn, shop) if logged and (shop is None or shop in shops) else None
+    if first == last:
+        line = _("assistant: no messages on %(day)s", day=first)
+    else:
+        line = _("assistant: no messages between %(first)s and %(last)s", first=first, last=last)
+    if shop is not None and shop not in shops and shops:
+        return line + _("; the log has no shop %(shop)s (its shops: %(shops)s)", shop=shop, shops=", ".join(shops))
+    if newest is None:
+        return line + _(" (the log is empty)")
+    return line + _("; the latest day with data is %(day)s", day=local_day(newest, config.tz))
+
+
 # What the system says of a file or a port, in the command line's language (the rest as the system says it).
 _OS_REASONS = {
     errno.ENOENT: N_("no such file or directory"),

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from assistant import store
-from assistant.cli.common import DAY, common_options, db_path, load, log_problem
+from assistant.cli.common import DAY, common_options, db_path, load, log_problem, nothing_found
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
@@ -150,6 +150,12 @@ def run_log(
             close()
         except BrokenPipeError:
             pass
+    if count == 0:  # an empty output says nothing by itself: was it the day, the filter, a typo?
+        if query.agent is not None or query.conversation is not None:
+            line = _("assistant: no conversation on %(day)s matches --agent or --conversation", day=query.day)
+        else:
+            line = nothing_found(config, db, query.day, query.day, query.shop)
+        print(line, file=sys.stderr)
     if out_path is not None:
         print(ngettext("%(num)d item written to %(path)s", "%(num)d items written to %(path)s", count, path=out_path), file=sys.stderr)  # fmt: skip
     return 0

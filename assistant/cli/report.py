@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
 import click
 
 from assistant import schema, store
-from assistant.cli.common import DAY, common_options, db_path, load, log_problem
+from assistant.cli.common import DAY, common_options, db_path, load, log_problem, nothing_found
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.i18n import _
 from assistant.kpi import metrics, report
+from assistant.kpi.queries import logged_shops
 
 MAX_RANGE_DAYS = 366
 
@@ -34,6 +36,12 @@ def period(config: Config, day: date | None, first: date | None, last: date | No
     if day is None:
         day = yesterday(config.tz)
     return day, day
+
+
+def _knows(path: store.Location, shop: str) -> bool:
+    """Whether the log holds a message of `shop`."""
+    with closing(store.connect(path, readonly=True)) as conn:
+        return store.has_table(conn, "messages") and shop in logged_shops(conn)
 
 
 def prepare(path: store.Location) -> None:
@@ -85,11 +93,13 @@ def report_command(
         print(problem, file=sys.stderr)
         return 1
     prepare(path)
-    reports = metrics.build_reports(
-        lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
-    )
+    reports = []
+    if shop is None or _knows(path, shop):  # a typo in --shop printed a report of zeros
+        reports = metrics.build_reports(
+            lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
+        )
     if not reports:
-        print(_("assistant: no messages between %(first)s and %(last)s", first=first, last=last), file=sys.stderr)
+        print(nothing_found(config, path, first, last, shop), file=sys.stderr)
     text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
     if out is None:
         sys.stdout.write(text)

@@ -556,10 +556,15 @@ def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[s
 
 def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None) -> int | None:
     """The newest message's `ts_ms` (of one shop, or of any), through the (shop, ts) index; None when empty."""
-    shops = [shop] if shop is not None else [row[0] for row in conn.execute(_SHOPS_SQL)]
+    shops = [shop] if shop is not None else logged_shops(conn)
     found = [conn.execute("SELECT max(ts_ms) FROM messages WHERE shop = ?", (s,)).fetchone()[0] for s in shops]
     values = [v for v in found if v is not None]
     return max(values) if values else None
+
+
+def logged_shops(conn: sqlite3.Connection) -> list[str]:
+    """Every shop with a message in the log, in order (one index step per shop, not a scan)."""
+    return [row[0] for row in conn.execute(_SHOPS_SQL) if row[0] is not None]
 
 
 _SHOPS_SQL = """

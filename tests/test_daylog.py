@@ -151,6 +151,7 @@ def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
     assert "跟进已发送，顾客 2分00秒后回来了" in out.stdout
     assert "A-1001 已下单 ¥199.00 (小美)" in out.stdout
     assert "未回复" in out.stdout and "短回复" in out.stdout
+    assert "用了 fh2\n" in out.stdout  # a used phrase by its code, as agents know it (its id stays in JSONL/CSV)
 
 
 def test_daylog_text_colours_a_terminal_and_neutralises_escape_sequences(

@@ -87,6 +87,12 @@ async def test_logs_page_lists_conversations_folded_in_day_order(client: Client)
     assert not any(is_open for _, is_open in shown.details)
 
 
+async def test_logs_page_names_a_used_phrase_by_its_code(client: Client) -> None:
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1", headers=SUPERVISOR)
+    html = await resp.text()
+    assert "用了 fh2<" in html and "用了 shipping_time.today" not in html  # agents know phrases by code
+
+
 async def test_logs_page_escapes_customer_text(client: Client) -> None:
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
     html = await resp.text()

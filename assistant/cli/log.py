@@ -106,7 +106,8 @@ def _wording(config: Config) -> formats.Wording:
         return formats.Wording(config.ui.language)
     intents = {i: spec.label for i, spec in library.intents.items()}
     types = {i: spec.label for i, spec in library.customer_types.items()}
-    return formats.Wording(config.ui.language, intents, types)
+    codes = {p.id: p.code for p in library.phrases if p.code}
+    return formats.Wording(config.ui.language, intents, types, codes)
 
 
 def run_log(

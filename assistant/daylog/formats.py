@@ -28,6 +28,7 @@ class Wording:
     language: str = i18n.DEFAULT_LANGUAGE
     intents: Mapping[str, str] = field(default_factory=dict)
     customer_types: Mapping[str, str] = field(default_factory=dict)
+    phrases: Mapping[str, str] = field(default_factory=dict)  # a phrase's code (hd2) by its id
 
 
 def write(
@@ -332,7 +333,10 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         order = _safe(str(item.get("order")))
         return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
     if kind == "suggestion_used":
-        used = t.gettext("%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=item.get("phrase_id"))
+        phrase = str(item.get("phrase_id") or "")
+        used = t.gettext(
+            "%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=words.wording.phrases.get(phrase, phrase)
+        )
         return f"{clock}  {paint('dim', _pad(words.used, 9))} {_safe(used)}\n"
     closed = t.gettext("conversation closed")
     return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"

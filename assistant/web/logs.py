@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -187,15 +187,23 @@ def build_page(
     return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest)
 
 
-def library_labels(library: Library | None, language: str) -> dict[str, dict[str, str]]:
-    """Names of intents, customer types, follow-up states and event kinds in the page's language."""
+def library_labels(library: Library | None, language: str) -> dict[str, Any]:
+    """Names of intents, customer types, follow-up states and event kinds in the page's language, and
+    `phrase`: a phrase's code as agents know it (hd2), by its id (an id no longer in the library stays)."""
     intents = library.intents if library is not None else {}
     types = library.customer_types if library is not None else {}
+    by_id = library.by_id if library is not None else {}
+
+    def phrase(phrase_id: str) -> str:
+        found = by_id.get(phrase_id)
+        return found.code if found is not None and found.code else phrase_id
+
     return {
         "intent": {i: label(language, i, spec.label) for i, spec in intents.items()},
         "customer_type": {i: label(language, i, spec.label) for i, spec in types.items()},
         "followup_state": followup_states(language),
         "event_kind": event_kinds(language),
+        "phrase": phrase,
     }
 
 

@@ -4,6 +4,7 @@ live page with the alert and its link into the daily log."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,18 @@ async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, 
     await link.click()
     await expect(page.locator("details#conv-c-risk")).to_have_attribute("open", "")
     assert probe_of(page).dialogs == [] and probe_of(page).errors == []
+
+
+async def test_supervisor_page_names_an_alerts_deliveries_in_chinese(client: Client, page: Page, db_path: Path) -> None:
+    risk = make_event(conversation="c-risk", agent="小美", text="再不处理我就投诉了")
+    await client.post("/v1/events", data=body_of(risk))
+    with sqlite3.connect(db_path) as conn:  # as the alerts' queue records two hooks' outcomes
+        (alert_id,) = conn.execute("SELECT id FROM qa_alerts").fetchone()
+        conn.executemany(
+            "INSERT INTO qa_deliveries (alert_id, plugin, state, attempts, updated_ms) VALUES (?, ?, ?, 1, 0)",
+            [(alert_id, "dingtalk", "failed"), (alert_id, "my_hook", "sent")],
+        )
+    await page.goto(f"{base_url(client)}/qa")
+    deliveries = page.locator("#alerts li.alert .delivery")
+    await expect(deliveries).to_have_text(["钉钉：发送失败", "my_hook：已发送"])  # a shop's own hook by its name
+    assert probe_of(page).errors == []

@@ -80,4 +80,12 @@ def qa_messages(language: str) -> dict[str, str]:
         "connecting": t.gettext("Connecting…"),
         "live": t.gettext("Live"),
         "offline": t.gettext("Disconnected, reconnecting…"),
+        # An alert's delivery through each hook: its state, and the hooks a shop knows by name.
+        "delivery_pending": t.gettext("sending…"),
+        "delivery_sent": t.gettext("sent"),
+        "delivery_failed": t.gettext("failed to send"),
+        "delivery_skipped": t.gettext("skipped"),
+        "hook_dingtalk": t.gettext("DingTalk"),
+        "hook_wecom": t.gettext("WeCom"),
+        "hook_webhook_out": t.gettext("outgoing webhook"),
     }

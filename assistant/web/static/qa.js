@@ -91,7 +91,9 @@
     li.appendChild(markedText(a.text, a.flags));
     const deliveries = el("div", "deliveries");
     for (const d of a.deliveries || []) {
-      deliveries.appendChild(el("span", "delivery", d.plugin.replace(/^hooks\./, "") + "：" + d.state + " "));
+      const hook = d.plugin.replace(/^hooks\./, "");
+      const named = (key, fallback) => (Object.prototype.hasOwnProperty.call(words, key) ? words[key] : fallback);
+      deliveries.appendChild(el("span", "delivery", named("hook_" + hook, hook) + "：" + named("delivery_" + d.state, d.state) + " "));
     }
     li.appendChild(deliveries);
     if (a.escalation) li.appendChild(el("div", "escalation", (["armed", "answered", "escalated"].includes(a.escalation) ? say(a.escalation) : a.escalation)));

@@ -29,6 +29,7 @@ async def test_followups_cli_lists_followups_and_timers(
     assert main(["followups", "list", "--db", str(db_path)]) == 0
     out = capsys.readouterr().out
     assert "已发送" in out and "shop1/conv1" in out and "2026-11-20 10:05:00" in out  # zh_CN, the default
+    assert "尝试 1 次" in out
     assert main(["followups", "list", "--json", "--state", "sent", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["conversation"] == "conv1"
@@ -53,5 +54,5 @@ async def test_followups_cli_lists_stale_messages_with_the_reason(
         await h.stop()
     assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
-    assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "x0" in line
+    assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "尝试 0 次" in line
     assert "(the agent message arrived 3300 s after its idle period ended)" in line

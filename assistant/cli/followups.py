@@ -73,7 +73,8 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
         when = _local(config, f.fired_ms)
         error = f"  ({f.last_error})" if f.last_error and f.state != "sent" else ""
         state, kind = states.get(f.state, f.state), kinds.get(f.kind, f.kind)
-        line = f"{when}  {state}  {kind}  {f.shop}/{f.conversation}  x{f.attempts}  {f.text}{error}"
+        attempts = ngettext("%(num)d attempt", "%(num)d attempts", f.attempts)
+        line = f"{when}  {state}  {kind}  {f.shop}/{f.conversation}  {attempts}  {f.text}{error}"
         print(terminal(line, single_line=True))
     if not rows:
         print(_("no follow-ups"), file=sys.stderr)

@@ -226,7 +226,7 @@ def _run(argv: list[str]) -> int:
 def test_phrases_check_exits_zero_on_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["phrases", "check", "--phrases", str(ROOT / "phrases"), "--config", str(ROOT / "config.toml")]) == 0
     out = capsys.readouterr().out
-    assert "正常：" in out and "scorer.npz fits this library" in out
+    assert "正常：" in out and "打分模型：scorer.npz 与话术库匹配" in out
 
 
 def test_phrases_check_says_when_the_scorer_is_missing_or_stale(
@@ -237,10 +237,10 @@ def test_phrases_check_says_when_the_scorer_is_missing_or_stale(
     shutil.copy(ROOT / "phrases" / "intents.toml", tmp_path / "intents.toml")
     args = ["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]
     assert _run(args) == 0
-    assert "no scorer.npz" in capsys.readouterr().out
+    assert "没有 scorer.npz" in capsys.readouterr().out
     shutil.copy(ROOT / "phrases" / "scorer.npz", tmp_path / "scorer.npz")
     assert _run(args) == 0
-    assert "trained on another version of the library" in capsys.readouterr().out
+    assert "scorer.npz 是按另一版话术库训练的" in capsys.readouterr().out
 
 
 def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

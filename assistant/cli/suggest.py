@@ -90,16 +90,20 @@ def _scorer_state(library: Library) -> str:
 
     path = (library.directory or Path(".")) / SCORER_FILE
     if not path.exists():
-        return (
-            f"scorer: no {SCORER_FILE}; intents come from key words and triggers alone (run `assistant phrases train`)"
+        return _(
+            "scorer: no %(file)s; intents come from key words and triggers alone (run `assistant phrases train`)",
+            file=SCORER_FILE,
         )
     try:
         scorer = Scorer.load(path)
     except ScorerError as exc:
-        return f"scorer: {exc}"
+        return _("scorer: %(reason)s", reason=exc)
     if scorer.fingerprint != fingerprint(library):
-        return f"scorer: {SCORER_FILE} was trained on another version of the library: run `assistant phrases train`"
-    return f"scorer: {SCORER_FILE} fits this library ({len(library.examples)} examples)"
+        return _(
+            "scorer: %(file)s was trained on another version of the library: run `assistant phrases train`",
+            file=SCORER_FILE,
+        )
+    return _("scorer: %(file)s fits this library (%(n)s examples)", file=SCORER_FILE, n=len(library.examples))
 
 
 @click.command("suggest", help="show the suggestions for one customer message")

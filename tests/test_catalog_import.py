@@ -108,12 +108,12 @@ def test_import_reports_bad_rows_by_number_and_writes_nothing(tmp_path: Path, db
     report = run_import(db_path, [items, sizes])
     assert not report.written
     assert [str(p) for p in report.problems] == [
-        "items.csv row 3: 商品ID is empty",
-        "items.csv row 4: 标题 is empty (商品ID 600000000009)",
-        f"items.csv row 5: 商品ID {TSHIRT} is already given at items.csv row 2",
-        "sizes.csv row 3: 身高 '158-' is not a range such as 158-165",
-        "sizes.csv row 4: 尺码 is empty",
-        f"sizes.csv row 5: size S is given twice for item {TSHIRT}",
+        "items.csv 第 3 行：商品ID 为空",  # in [ui] language, zh_CN by default
+        "items.csv 第 4 行：标题为空（商品ID 600000000009）",
+        f"items.csv 第 5 行：商品ID {TSHIRT} 已在 items.csv row 2 出现过",
+        "sizes.csv 第 3 行：身高 '158-' 不是 158-165 这样的范围",
+        "sizes.csv 第 4 行：尺码为空",
+        f"sizes.csv 第 5 行：尺码 S 在 商品 {TSHIRT} 里出现了两次",
     ]
     assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
     assert table(db_path, "SELECT count(*) FROM catalog_sizes") == [(0,)]
@@ -125,7 +125,7 @@ def test_import_bad_rows_of_a_workbook_name_the_sheet(tmp_path: Path, db_path: P
         {"商品": (ITEMS_HEADER, ITEMS), "尺码": (CHART_HEADER, [*CHART, (TSHIRT, "3XL", "185-190", "很重", "")])},
     )
     report = run_import(db_path, [path])
-    assert [str(p) for p in report.problems] == ["book.xlsx:尺码 row 7: 体重 '很重' is not a range such as 95-110"]
+    assert [str(p) for p in report.problems] == ["book.xlsx:尺码 第 7 行：体重 '很重' 不是 95-110 这样的范围"]
     assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
 
 
@@ -143,8 +143,8 @@ def test_import_refuses_tables_it_cannot_tell(tmp_path: Path, db_path: Path) -> 
         ("missing.csv", None),
         ("x.txt", None),
     ]
-    assert "neither an item list" in report.problems[0].message
-    assert report.problems[3].message == "column '面料' appears twice"
+    assert "既不是商品表" in report.problems[0].message
+    assert report.problems[3].message == "列 '面料' 出现了两次"
     assert not report.written
 
 
@@ -152,13 +152,13 @@ def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) 
     path = tmp_path / "items.csv"
     path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")
     report = run_import(db_path, [path])
-    assert [str(p) for p in report.problems] == ["items.csv row 3: values beyond the header's 2 columns"]
+    assert [str(p) for p in report.problems] == ["items.csv 第 3 行：表头只有 2 列，这一行超出了"]
 
 
 def test_import_refuses_item_ids_with_spaces_or_control_characters(tmp_path: Path, db_path: Path) -> None:
     rows = [("6000 0001", "T恤", "", "", "", ""), ("600\x1b[31m1", "T恤", "", "", "", "")]
     report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, rows)])
-    assert [(p.row, p.message.split(" is not")[0]) for p in report.problems] == [
+    assert [(p.row, p.message.split(" 不是")[0]) for p in report.problems] == [
         (2, "商品ID '6000 0001'"),
         (3, "商品ID '600\\x1b[31m1'"),
     ]
@@ -168,7 +168,7 @@ def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) ->
     path = tmp_path / "items.csv"
     path.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 10)
     report = run_import(db_path, [path])
-    assert [str(p) for p in report.problems] == ["items.csv: not UTF-8 or GBK text"]
+    assert [str(p) for p in report.problems] == ["items.csv：不是 UTF-8 或 GBK 编码的文本"]
 
 
 def test_import_again_replaces_the_items_rows(tmp_path: Path, db_path: Path) -> None:
@@ -211,17 +211,17 @@ def test_import_chart_in_kilograms_is_kept_in_jin(tmp_path: Path, db_path: Path)
 def test_cli_catalog_import_list_show(tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(p) for p in tshirt_files(tmp_path)]
     assert main(["catalog", "import", *files, "--db", str(db_path)]) == 0
-    assert "imported 2 item(s) (0 replaced), 2 size chart(s) with 8 size(s)" in capsys.readouterr().out
+    assert "已导入 2 个商品（替换 0 个），2 张尺码表共 8 个尺码" in capsys.readouterr().out
     assert main(["catalog", "list", "--db", str(db_path)]) == 0
     listing = capsys.readouterr().out
-    assert TSHIRT in listing and "own (5 sizes)" in listing and "shared 卫衣尺码 (3 sizes)" in listing
+    assert TSHIRT in listing and "专用（5 个尺码）" in listing and "共用 卫衣尺码（3 个尺码）" in listing
     assert main(["catalog", "list", "-q", "卫衣", "--db", str(db_path)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "1 of 1 item(s)"
+    assert capsys.readouterr().out.splitlines()[-1] == "共 1 个商品，显示 1 个"
     assert main(["catalog", "show", TSHIRT, "--db", str(db_path)]) == 0
     shown = capsys.readouterr().out
     assert "95%棉 5%氨纶" in shown and "165-172" in shown and "胸围" in shown
     assert main(["catalog", "show", "404", "--db", str(db_path)]) == 1
-    assert "not in the catalog" in capsys.readouterr().err
+    assert "商品 '404' 不在商品库中" in capsys.readouterr().err
 
 
 def test_cli_catalog_import_with_bad_rows_exits_1(
@@ -230,16 +230,16 @@ def test_cli_catalog_import_with_bad_rows_exits_1(
     bad = write_csv(tmp_path / "items.csv", ITEMS_HEADER, [("", "T恤", "", "", "", "")])
     assert main(["catalog", "import", str(bad), "--db", str(db_path)]) == 1
     err = capsys.readouterr().err
-    assert "items.csv row 2: 商品ID is empty" in err and "nothing imported" in err
+    assert "items.csv 第 2 行：商品ID 为空" in err and "发现 1 个问题，未导入任何内容" in err
     assert main(["catalog", "import", str(bad), "--skip-bad", "--db", str(db_path)]) == 0
-    assert "1 problem(s) left out" in capsys.readouterr().out
+    assert "，跳过 1 个问题" in capsys.readouterr().out
 
 
 def test_cli_catalog_list_before_any_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "old.db"
     sqlite3.connect(db).close()  # a database from before the catalog existed
     assert main(["catalog", "list", "--db", str(db)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "0 of 0 item(s)"
+    assert capsys.readouterr().out.splitlines()[-1] == "共 0 个商品，显示 0 个"
     assert main(["catalog", "show", TSHIRT, "--db", str(db)]) == 1
     assert main(["catalog", "list", "--db", str(tmp_path / "none.db")]) == 1
-    assert "no database" in capsys.readouterr().err
+    assert "没有数据库" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from assistant.catalog import store
 from assistant.catalog.sizing import Range, SizeRow, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
+from assistant.i18n import _
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
@@ -38,7 +39,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source} row {self.row}: {self.message}" if self.row else f"{self.source}: {self.message}"
+        where = at(self.source, self.row) if self.row else self.source
+        return _("%(where)s: %(problem)s", where=where, problem=self.message)
 
 
 @dataclass
@@ -102,10 +104,10 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
         try:
             tables = read_tables(path)
         except FileError as exc:
-            parsed.problems.append(Problem(path.name, None, str(exc).removeprefix(f"{path.name}: ")))
+            parsed.problems.append(Problem(path.name, None, str(exc)))
             continue
         if not tables:
-            parsed.problems.append(Problem(path.name, None, "no rows"))
+            parsed.problems.append(Problem(path.name, None, _("no rows")))
         for table in tables:
             columns = _columns(table, parsed.problems)
             if columns is None:
@@ -129,11 +131,15 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     for i, name in enumerate(names):
         if not name:
             if any(i < len(cells) and cells[i] for _, cells in table.rows):
-                problems.append(Problem(table.source, table.header_row, f"column {i + 1} has values but no header"))
+                problems.append(
+                    Problem(table.source, table.header_row, _("column %(n)s has values but no header", n=i + 1))
+                )
                 return None
             continue
         if name in seen:
-            problems.append(Problem(table.source, table.header_row, f"column {name!r} appears twice"))
+            problems.append(
+                Problem(table.source, table.header_row, _("column %(name)s appears twice", name=repr(name)))
+            )
             return None
         seen[name] = i
     columns: dict[str, int] = {}
@@ -146,7 +152,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             columns[key] = hit
     if "title" in columns:
         if "id" not in columns:
-            problems.append(Problem(table.source, table.header_row, "an item list needs a 商品ID column"))
+            problems.append(Problem(table.source, table.header_row, _("an item list needs a 商品ID column")))
             return None
         return columns
     if "size" in columns and ("height" in columns or "weight" in columns):
@@ -155,8 +161,10 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
                 Problem(
                     table.source,
                     table.header_row,
-                    "a size chart has a 商品ID column (one chart per item) or a 尺码表 column (charts shared by"
-                    " name), one of the two",
+                    _(
+                        "a size chart has a 商品ID column (one chart per item) or a 尺码表 column (charts shared"
+                        " by name), one of the two"
+                    ),
                 )
             )
             return None
@@ -165,8 +173,10 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
         Problem(
             table.source,
             table.header_row,
-            "neither an item list (商品ID, 标题, attribute columns) nor a size chart (商品ID or 尺码表, 尺码, 身高"
-            " and/or 体重)",
+            _(
+                "neither an item list (商品ID, 标题, attribute columns) nor a size chart (商品ID or 尺码表, 尺码,"
+                " 身高 and/or 体重)"
+            ),
         )
     )
     return None
@@ -186,21 +196,25 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parse
             continue
         title = cells[columns["title"]]
         if not title:
-            parsed.problems.append(Problem(table.source, number, f"标题 is empty (商品ID {item_id})"))
+            parsed.problems.append(Problem(table.source, number, _("标题 is empty (商品ID %(id)s)", id=item_id)))
             continue
         if item_id in seen:
             parsed.problems.append(
-                Problem(table.source, number, f"商品ID {item_id} is already given at {seen[item_id]}")
+                Problem(
+                    table.source,
+                    number,
+                    _("商品ID %(id)s is already given at %(where)s", id=item_id, where=seen[item_id]),
+                )
             )
             continue
         attrs = [(name, cells[i]) for i, name in attributes if cells[i]]
         too_long = [name for name, value in attrs if len(value) > MAX_VALUE_CHARS]
         if too_long:
-            reason = f"{too_long[0]} is longer than {MAX_VALUE_CHARS} characters"
+            reason = _("%(name)s is longer than %(n)s characters", name=too_long[0], n=MAX_VALUE_CHARS)
             parsed.problems.append(Problem(table.source, number, reason))
             continue
         chart_name = cells[columns["chart"]] if "chart" in columns else ""
-        where = f"{table.source} row {number}"
+        where = f"{table.source} row {number}"  # stored with the item: the same in every language
         seen[item_id] = where
         item = Item(id=item_id, title=title, attrs=tuple(attrs), chart_name=chart_name or None)
         parsed.items.append(ItemRecord(item, where))
@@ -232,11 +246,17 @@ def _chart_rows(
         else:
             name = cells[columns["chart"]]
             if not name:
-                problems.append(Problem(table.source, number, "尺码表 is empty"))
+                problems.append(Problem(table.source, number, _("尺码表 is empty")))
                 continue
             key = (SHARED, name)
         if key in sources and not sources[key].startswith(here):
-            problems.append(Problem(table.source, number, f"{_owner_name(key)} already has sizes in {sources[key]}"))
+            problems.append(
+                Problem(
+                    table.source,
+                    number,
+                    _("%(owner)s already has sizes in %(where)s", owner=_owner_name(key), where=sources[key]),
+                )
+            )
             bad.add(key)
             continue
         sources.setdefault(key, f"{table.source} row {number}")
@@ -246,7 +266,13 @@ def _chart_rows(
             continue
         sizes = charts.setdefault(key, [])
         if any(r.size == size.size for _, r in sizes):
-            problems.append(Problem(table.source, number, f"size {size.size} is given twice for {_owner_name(key)}"))
+            problems.append(
+                Problem(
+                    table.source,
+                    number,
+                    _("size %(size)s is given twice for %(owner)s", size=size.size, owner=_owner_name(key)),
+                )
+            )
             bad.add(key)
             continue
         sizes.append((number, size))
@@ -263,26 +289,32 @@ def _size_row(
 ) -> SizeRow | None:
     size = cells[columns["size"]]
     if not size:
-        problems.append(Problem(source, number, "尺码 is empty"))
+        problems.append(Problem(source, number, _("尺码 is empty")))
         return None
     height = weight = None
     if "height" in columns and cells[columns["height"]]:
         height = parse_range(cells[columns["height"]])
         if height is None:
             problems.append(
-                Problem(source, number, f"身高 {cells[columns['height']]!r} is not a range such as 158-165")
+                Problem(
+                    source,
+                    number,
+                    _("身高 %(value)s is not a range such as 158-165", value=repr(cells[columns["height"]])),
+                )
             )
             return None
     if "weight" in columns and cells[columns["weight"]]:
         cell = cells[columns["weight"]]
         weight = parse_range(cell, kg_to_jin=True)
         if weight is None:
-            problems.append(Problem(source, number, f"体重 {cell!r} is not a range such as 95-110"))
+            problems.append(
+                Problem(source, number, _("体重 %(value)s is not a range such as 95-110", value=repr(cell)))
+            )
             return None
         if weight_in_kg and not _KG.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell did not
     if height is None and weight is None:
-        problems.append(Problem(source, number, f"size {size} has neither 身高 nor 体重"))
+        problems.append(Problem(source, number, _("size %(size)s has neither 身高 nor 体重", size=size)))
         return None
     extra = tuple((name, cells[i]) for i, name in measures if cells[i])
     return SizeRow(size=size, height=height, weight=weight, measures=extra)
@@ -290,23 +322,31 @@ def _size_row(
 
 def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> str | None:
     if not value:
-        problems.append(Problem(source, number, "商品ID is empty"))
+        problems.append(Problem(source, number, _("商品ID is empty")))
         return None
     if len(value) > MAX_ID_CHARS or _NOT_IN_ID.search(value):
         problems.append(
             Problem(
                 source,
                 number,
-                f"商品ID {value[:40]!r} is not an item id (no spaces or control characters, ≤ 200 characters)",
+                _(
+                    "商品ID %(value)s is not an item id (no spaces or control characters, ≤ 200 characters)",
+                    value=repr(value[:40]),
+                ),
             )
         )
         return None
     return value
 
 
+def at(source: str, number: int | None) -> str:
+    """A row of a file as a problem names it (`items.csv 第 3 行`)."""
+    return _("%(source)s row %(n)s", source=source, n=number)
+
+
 def _owner_name(key: tuple[str, str]) -> str:
     kind, owner = key
-    return f"item {owner}" if kind == OWN else f"size chart {owner}"
+    return _("item %(id)s", id=owner) if kind == OWN else _("size chart %(name)s", name=owner)
 
 
 def _padded(row: Sequence[str], width: int, source: str, number: int, problems: list[Problem]) -> Sequence[str] | None:
@@ -316,7 +356,7 @@ def _padded(row: Sequence[str], width: int, source: str, number: int, problems: 
     if len(row) < width:
         return (*row, *([""] * (width - len(row))))
     if any(row[width:]):
-        problems.append(Problem(source, number, f"values beyond the header's {width} columns"))
+        problems.append(Problem(source, number, _("values beyond the header's %(n)s columns", n=width)))
         return None
     return row[:width]
 

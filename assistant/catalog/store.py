@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from assistant import store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
+from assistant.i18n import _
 
 OWN = "item"  # a chart that belongs to one item (its 商品ID)
 SHARED = "shared"  # a chart several items name in their 尺码表 column
@@ -162,9 +163,13 @@ def summaries(conn: sqlite3.Connection, *, limit: int, offset: int = 0, query: s
     out = []
     for item_id, title, attributes, chart_name, own, shared in rows:
         if own:
-            chart = f"own ({own} sizes)"
+            chart = _("own (%(n)s sizes)", n=own)
         elif chart_name:
-            chart = f"shared {chart_name} ({shared} sizes)" if shared else f"shared {chart_name} (not imported)"
+            chart = (
+                _("shared %(name)s (%(n)s sizes)", name=chart_name, n=shared)
+                if shared
+                else _("shared %(name)s (not imported)", name=chart_name)
+            )
         else:
             chart = ""
         out.append(Summary(item_id, title, attributes, chart))

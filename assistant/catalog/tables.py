@@ -9,11 +9,13 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from assistant.i18n import _
+
 ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads every GBK file
 
 
 class FileError(Exception):
-    """A file that cannot be read as a table at all (type, encoding, a broken workbook)."""
+    """A file that cannot be read as a table at all (type, encoding, a broken workbook); says why, not which."""
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,14 @@ def read_tables(path: Path) -> list[Table]:
         return _table(path.name, _csv_rows(path))
     if suffix == ".xlsx":
         return _workbook(path)
-    raise FileError(f"{path.name}: expected a .csv or .xlsx file")
+    raise FileError(_("expected a .csv or .xlsx file"))
 
 
 def _csv_rows(path: Path) -> list[list[str]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FileError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
+        raise FileError(_("cannot read: %(reason)s", reason=exc.strerror or exc)) from None
     for encoding in ENCODINGS:
         try:
             text = raw.decode(encoding)
@@ -48,7 +50,7 @@ def _csv_rows(path: Path) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise FileError(f"{path.name}: not UTF-8 or GBK text")
+        raise FileError(_("not UTF-8 or GBK text"))
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","  # a spreadsheet saved as tab-separated text
     try:
@@ -56,7 +58,7 @@ def _csv_rows(path: Path) -> list[list[str]]:
             [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         ]
     except csv.Error as exc:
-        raise FileError(f"{path.name}: not a readable CSV file: {exc}") from None
+        raise FileError(_("not a readable CSV file: %(reason)s", reason=exc)) from None
 
 
 def _workbook(path: Path) -> list[Table]:
@@ -65,7 +67,7 @@ def _workbook(path: Path) -> list[Table]:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is no workbook
-        raise FileError(f"{path.name}: cannot open as .xlsx: {exc}") from None
+        raise FileError(_("cannot open as .xlsx: %(reason)s", reason=exc)) from None
     try:
         tables: list[Table] = []
         for sheet in book.worksheets:

@@ -11,6 +11,7 @@ import click
 
 from assistant import store
 from assistant.cli.common import common_options, db_path, fail, load, log_problem
+from assistant.i18n import _, ngettext
 from assistant.safetext import terminal
 
 if TYPE_CHECKING:
@@ -47,17 +48,24 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
     for problem in report.problems:
         print(terminal(str(problem), single_line=True), file=sys.stderr)
     if not report.written:
-        fail(f"{len(report.problems)} problem(s); nothing imported (fix them, or use --skip-bad)")
+        fail(ngettext("%(num)d problem; nothing imported (fix it, or use --skip-bad)", "%(num)d problems; nothing imported (fix them, or use --skip-bad)", len(report.problems)))  # fmt: skip
         return 1
-    left_out = f", {len(report.problems)} problem(s) left out" if report.problems else ""
+    n = len(report.problems)
+    left_out = ngettext(", %(num)d problem left out", ", %(num)d problems left out", n) if n else ""
     print(
-        f"imported {report.items} item(s) ({report.replaced} replaced), {report.charts} size chart(s) with"
-        f" {report.sizes} size(s){left_out}"
+        _(
+            "imported %(items)s items (%(replaced)s replaced), %(charts)s size charts with %(sizes)s sizes",
+            items=report.items,
+            replaced=report.replaced,
+            charts=report.charts,
+            sizes=report.sizes,
+        )
+        + left_out
     )
     for name in report.missing_charts:
-        print(terminal(f"warning: size chart {name!r} is named by items but not imported"), file=sys.stderr)
+        print(terminal(_("warning: size chart %(name)s is named by items but not imported", name=repr(name))), file=sys.stderr)  # fmt: skip
     for item_id in report.orphan_charts:
-        print(f"warning: item {item_id} has a size chart but is not in the catalog", file=sys.stderr)
+        print(_("warning: item %(id)s has a size chart but is not in the catalog", id=item_id), file=sys.stderr)
     return 0
 
 
@@ -82,7 +90,7 @@ def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | 
     table = [["商品ID", "标题", "属性", "尺码表"]]
     table += [[r.id, _clip(r.title, 30), str(r.attributes), r.chart] for r in rows]
     print(format_table(table))
-    print(f"{len(rows)} of {total} item(s)")
+    print(_("%(shown)s of %(total)s items", shown=len(rows), total=total))
     return 0
 
 
@@ -103,14 +111,16 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
     finally:
         conn.close()
     if item is None:
-        fail(f"item {item_id!r} is not in the catalog")
+        fail(_("item %(id)s is not in the catalog", id=repr(item_id)))
         return 1
     facts = [["商品ID", item.id], ["标题", item.title], *([name, value] for name, value in item.attrs)]
     if item.chart is None:
-        note = f"{item.chart_name} (not imported)" if item.chart_name else "none"
+        note = _("%(name)s (not imported)", name=item.chart_name) if item.chart_name else _("none")
         print(format_table([["", ""], *facts, ["尺码表", note]], max_width=200).split("\n", 2)[2])
         return 0
-    print(format_table([["", ""], *facts, ["尺码表", item.chart.name or "its own"]], max_width=200).split("\n", 2)[2])
+    print(
+        format_table([["", ""], *facts, ["尺码表", item.chart.name or _("its own")]], max_width=200).split("\n", 2)[2]
+    )
     names = sorted({name for row in item.chart.rows for name, _ in row.measures})
     table = [["尺码", "身高", "体重", *names]]
     for row in item.chart.rows:
@@ -124,7 +134,7 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
 def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
     path = db_path(load(config_path, db))
     if not store.exists(path):
-        fail(f"no database at {path}; `assistant catalog import FILE` creates it")
+        fail(_("no database at %(path)s; `assistant catalog import FILE` creates it", path=path))
         return None
     problem = log_problem(path)
     if problem is not None:

@@ -396,3 +396,19 @@ async def test_panel_drops_a_followup_once_the_customer_writes_after_it(
     )
     await expect(card(page, "c-back").locator(".followup")).to_be_hidden()
     await page.screenshot(path=str(tmp_path / "came-back.png"), full_page=True)
+
+
+async def test_panel_says_no_messages_for_a_conversation_an_order_opened(client: Client, page: Page) -> None:
+    # An order can come before any word (a buyer who just pays): nobody waits and nobody replied.
+    await client.post("/v1/events", data=body_of(make_event("order_created", conversation="first", agent="小美")))
+    await open_panel(page, f"{base_url(client)}/panel?agent=小美")
+    await expect(card(page, "first").locator(".wait")).to_have_text("暂无消息")  # rendered by the server
+    await client.post("/v1/events", data=body_of(make_event("order_created", conversation="live", agent="小美")))
+    await expect(card(page, "live").locator(".wait")).to_have_text("暂无消息")  # built by panel.js
+    await client.post("/v1/events", data=body_of(make_event(conversation="live", agent="小美", text="发货了吗")))
+    await expect(card(page, "live").locator(".wait")).to_contain_text("等待")
+    await client.post(
+        "/v1/events", data=body_of(make_event(conversation="live", agent="小美", sender="agent", text="亲，今天发"))
+    )
+    await expect(card(page, "live").locator(".wait")).to_have_text("已回复")
+    assert probe_of(page).errors == []

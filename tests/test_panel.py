@@ -293,3 +293,9 @@ async def test_panel_cards_are_built_in_turns_so_other_work_goes_on(
         task.cancel()
     assert len(cards) == 12
     assert all(later > earlier for earlier, later in zip(seen, seen[1:])), seen
+
+
+async def test_panel_page_says_no_messages_for_a_conversation_an_order_opened(client: Client) -> None:
+    await client.post("/v1/events", data=body_of(make_event("order_created", conversation="paid-first", agent="a1")))
+    html = await (await client.get("/panel?agent=a1")).text()
+    assert 'data-quiet="1">暂无消息</span>' in html and "已回复" not in html

@@ -33,6 +33,7 @@ def panel_messages(language: str) -> dict[str, str]:
         "days": t.gettext("%(d)s days"),
         "waiting": t.gettext("Waiting %(d)s"),
         "replied": t.gettext("Replied"),
+        "no_messages": t.gettext("No messages yet"),
         "sending_now": t.gettext("sending now…"),
         "copy": t.gettext("Copy"),
         "followup_copied": t.gettext("Follow-up text copied"),

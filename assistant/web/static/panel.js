@@ -72,8 +72,10 @@
     return say("days", { d: Math.floor(s / 86400) });
   }
 
-  function waitText(since) {
-    return since ? say("waiting", { d: duration(serverNow() - since) }) : say("replied");
+  // `quiet`: a conversation with no message yet (an order came first): nobody waits, nobody replied.
+  function waitText(since, quiet) {
+    if (since) return say("waiting", { d: duration(serverNow() - since) });
+    return quiet ? say("no_messages") : say("replied");
   }
 
   // A follow-up already out (suggested, sent, missed…) is about an idle period the customer ended by
@@ -98,7 +100,7 @@
   function tick() {
     for (const node of list.querySelectorAll(".wait")) {
       const since = Number(node.dataset.since) || 0;
-      node.textContent = waitText(since);
+      node.textContent = waitText(since, node.dataset.quiet === "1");
     }
     for (const node of list.querySelectorAll(".followup")) {
       const key = node.closest(".card").dataset.key;
@@ -178,8 +180,10 @@
     if (state.scope.everything || state.watch || state.scope.shop) {
       head.appendChild(el("span", "owner", c.agent || say("unassigned")));
     }
-    const wait = el("span", "wait", waitText(c.waiting_since_ms));
+    const quiet = !(c.messages && c.messages.length);
+    const wait = el("span", "wait", waitText(c.waiting_since_ms, quiet));
     wait.dataset.since = c.waiting_since_ms ? String(c.waiting_since_ms) : "";
+    if (quiet) wait.dataset.quiet = "1";
     head.appendChild(wait);
     card.appendChild(head);
     if (c.item) card.appendChild(renderItem(c.item));

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -50,3 +51,8 @@ def terminal(text: str, *, single_line: bool = False) -> str:
     """`text` with control characters shown as "?" (and tabs and newlines as spaces when `single_line`)."""
     text = _CONTROL.sub("?", text)
     return _LINE_BREAKS.sub(" ", text) if single_line else text
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: CJK wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

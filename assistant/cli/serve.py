@@ -17,6 +17,7 @@ import click
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
 from assistant.i18n import _
+from assistant.safetext import display_width
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -122,16 +123,18 @@ def _banner(config: Config, base: str) -> str:
     """Where things are; never a token (the banner ends up in logs): `assistant panel-url` prints one."""
     from assistant.web.auth import token_for
 
-    agent_hint = "  (add &token=…: assistant panel-url --agent NAME)" if token_for(config, "agent") else ""
-    supervisor_hint = "  (add ?token=<supervisor token>)" if token_for(config, "supervisor") else ""
-    lines = [
-        f"assistant serving on {base}  (db: {config.location()})",
-        f"  events webhook   POST {base}/v1/events",
-        f"  suggestions      GET  {base}/v1/suggest?text=…",
-        f"  agent panel      {base}/panel?agent={quote(config.panel.demo_agent)}{agent_hint}",  # pastes into curl
-        f"  daily report     {base}/reports/daily{supervisor_hint}",
-        f"  health           GET  {base}/healthz, {base}/readyz",
+    agent_hint = _("  (add &token=…: assistant panel-url --agent NAME)") if token_for(config, "agent") else ""
+    supervisor_hint = _("  (add ?token=<supervisor token>)") if token_for(config, "supervisor") else ""
+    rows = [
+        (_("events webhook"), f"POST {base}/v1/events"),
+        (_("suggestions"), f"GET  {base}/v1/suggest?text=…"),
+        (_("agent panel"), f"{base}/panel?agent={quote(config.panel.demo_agent)}{agent_hint}"),  # pastes into curl
+        (_("daily report"), f"{base}/reports/daily{supervisor_hint}"),
+        (_("health"), f"GET  {base}/healthz, {base}/readyz"),
     ]
+    width = max(display_width(name) for name, _where in rows) + 3
+    lines = [_("assistant serving on %(base)s  (db: %(db)s)", base=base, db=config.location())]
+    lines += [f"  {name}{' ' * (width - display_width(name))}{where}" for name, where in rows]
     return "\n".join(lines)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ import click
 
 from assistant.cli.common import common_options, load
 from assistant.i18n import _, label_of, ngettext
-from assistant.safetext import terminal
+from assistant.safetext import display_width, terminal
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
     from assistant.suggest.phrases import Library, LibraryError
@@ -262,26 +261,22 @@ def _intent(library: Library, intent: str) -> str:
 def format_table(rows: list[list[str]], max_width: int = 60) -> str:
     """A plain table whose columns line up for CJK text (wide characters count double)."""
     cells = [[_clip(terminal(c, single_line=True), max_width) for c in row] for row in rows]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(c + " " * (w - display_width(c)) for c, w in zip(row, widths)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
-    if _width(text) <= limit:
+    if display_width(text) <= limit:
         return text
     out = ""
     for ch in text:
-        if _width(out + ch) > limit - 1:
+        if display_width(out + ch) > limit - 1:
             break
         out += ch
     return out + "…"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -17,7 +16,7 @@ from assistant.i18n import N_
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
-from assistant.safetext import CsvWriter, terminal
+from assistant.safetext import CsvWriter, display_width, terminal
 from assistant.templating import FAVICON, format_value
 
 if TYPE_CHECKING:
@@ -111,13 +110,8 @@ def render_csv(reports: list[ShopReport]) -> str:
     return buf.getvalue()
 
 
-def _width(text: str) -> int:
-    """Terminal columns: CJK wide and fullwidth characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
 def _pad(text: str, width: int, left: bool) -> str:
-    gap = " " * max(0, width - _width(text))
+    gap = " " * max(0, width - display_width(text))
     return text + gap if left else gap + text
 
 
@@ -137,7 +131,7 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
             ]
             for row in [*r.agents, r.team]
         ]
-        widths = [max(_width(line[i]) for line in [header, *rows]) for i in range(len(header))]
+        widths = [max(display_width(line[i]) for line in [header, *rows]) for i in range(len(header))]
 
         def line(cells: list[str], widths: list[int] = widths) -> str:
             return "  ".join(_pad(c, w, i == 0) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()

@@ -183,10 +183,13 @@ def test_import_refuses_a_template_that_can_multiply_its_output(matcher: Matcher
 
 def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "set.tsv"
-    path.write_text("refund|return_exchange\t我要退货退款\nnone\t我的账号登录不上\nbad line\n", encoding="utf-8")
+    path.write_text(
+        "refund|return_exchange\t我要退货退款\nnone\t我的账号登录不上\nbad line\nnosuchintent\t在吗\n", encoding="utf-8"
+    )
     assert _run(["eval", str(path)]) == 0
     out = capsys.readouterr().out
     for figure in ("intent top-1 accuracy: 100.0%", "labeled left silent:", "none answered:", "calibration"):
-        assert figure in out, figure
-    assert "skipped 1 malformed line(s)" in out
+        assert figure in out, figure  # an unknown label is left out, not counted as a miss
+    assert "skipped 2 line(s), malformed or with a label the library does not know" in out
+    assert "set.tsv:4: unknown label 'nosuchintent'" in out
     assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.suggest.examples import Example, read_examples
+from assistant.suggest.examples import NONE, Example, read_examples
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.vocabulary import DEFAULT_TYPE
 
@@ -198,7 +198,8 @@ class Report:
         if self.types:
             lines.append("")
         if self.skipped:
-            lines += [f"skipped {len(self.skipped)} malformed line(s):"] + [f"  {s}" for s in self.skipped]
+            lines += [f"skipped {len(self.skipped)} line(s), malformed or with a label the library does not know:"]
+            lines += [f"  {s}" for s in self.skipped]
         if misses:
             lines += ["misses (labels → predicted: text):"]
             lines += [
@@ -294,6 +295,18 @@ def evaluate(
     if types_path is not None and types_path.exists():
         type_rows, bad = read_labeled(types_path)
         skipped += bad
+    # A label the library does not know (a typo, an intent since renamed) would count as a miss: left out, said.
+    intents = set(matcher.library.intents) | {NONE}
+    unknown = [r for r in intent_rows if not set(r.labels) <= intents]
+    skipped += [f"{r.where}: unknown label {'|'.join(r.labels)!r}" for r in unknown]
+    intent_rows = [r for r in intent_rows if set(r.labels) <= intents]
+    types = set(matcher.library.customer_types)
+    skipped += [
+        f"{types_path.name if types_path else ''}: unknown type {label!r}"
+        for label, _ in type_rows
+        if label not in types
+    ]
+    type_rows = [(label, text) for label, text in type_rows if label in types]
     return Report(
         intents=tuple(evaluate_intents(matcher, intent_rows)),
         types=tuple(evaluate_types(matcher, type_rows, gap_ms)),

@@ -79,7 +79,14 @@ def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path)
     with closing(sqlite3.connect(other)) as conn:
         conn.execute("CREATE TABLE notes (x)")
     before = other.read_bytes()
-    for command in (["report", "--date", "2026-11-20"], ["log", "--date", "2026-11-20"], ["followups", "list"]):
+    items = tmp_path / "items.csv"
+    items.write_text("商品ID,标题\n600000000001,T恤\n", encoding="utf-8")
+    for command in (
+        ["report", "--date", "2026-11-20"],
+        ["log", "--date", "2026-11-20"],
+        ["followups", "list"],
+        ["catalog", "import", str(items)],
+    ):
         out = run_cli(*command, "--db", str(other))
         assert out.returncode == 1 and errors(out) == [f"assistant: {other} 是别的程序的数据库，不是本助手的日志库"]
     assert other.read_bytes() == before  # no schema written into it

@@ -40,7 +40,12 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
     from assistant.catalog.importer import import_files
 
     config = load(config_path, db)
-    conn = store.connect(db_path(config))
+    path = db_path(config)
+    refused = log_problem(path) if store.exists(path) else None  # a new file becomes the log
+    if refused is not None:
+        print(refused, file=sys.stderr)
+        return 1
+    conn = store.connect(path)
     try:
         report = import_files(conn, list(files), skip_bad=skip_bad)
     finally:

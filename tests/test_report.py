@@ -309,4 +309,5 @@ def test_report_shows_the_unassigned_and_seconds_in_the_readers_language(db_path
         assert "未分配" in text and "(unassigned)" not in text
     html = report.render_html(reports, targets=KpiTargets(first_response_s=10.0))
     assert "≤ 10.0秒" in html and "≤10秒" in html and "1–2分钟" in html and "0s" not in html
+    assert "<footer>目标：首次响应" in html and "。黄色：距目标 20% 以内。</footer>" in html  # Chinese punctuation
     assert "首响(秒)" in report.render(reports, "table") and "(unassigned)" in report.render(reports, "csv")

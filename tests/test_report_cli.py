@@ -154,3 +154,14 @@ def test_report_cli_says_what_an_empty_report_means(db: Path, capsys: pytest.Cap
     code, out, err = run(capsys, "report", "--db", str(db), "--date", "2026-11-01")
     later = D + timedelta(days=1)  # the log's latest message is on D+1
     assert code == 0 and err.strip() == f"assistant: 2026-11-01 没有消息；最近有数据的一天是 {later}"
+
+
+def test_report_cli_says_an_empty_day_is_archived(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
+    (tmp_path / "archive" / "s1").mkdir(parents=True)
+    (tmp_path / "archive" / "s1" / "2026-11-01.jsonl.gz").write_bytes(b"")  # as `assistant archive` names a day
+    code, _out, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", "2026-11-01")
+    assert code == 0 and "已归档的日子不在报表里（`assistant log --date` 可以读取）" in err
+    code, _out, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", "2026-11-02")
+    assert "已归档" not in err

@@ -14,6 +14,7 @@ from assistant import schema, store
 from assistant.cli.common import DAY, common_options, db_path, load, log_problem, nothing_found
 from assistant.clock import yesterday
 from assistant.config import Config
+from assistant.daylog.archive import archived_days
 from assistant.i18n import _
 from assistant.kpi import metrics, report
 from assistant.kpi.queries import logged_shops
@@ -99,7 +100,10 @@ def report_command(
             lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
         )
     if not reports:
-        print(nothing_found(config, path, first, last, shop), file=sys.stderr)
+        line = nothing_found(config, path, first, last, shop)
+        if any(archived_days(config, day, shop) for day in (first, last)):
+            line += _("; archived days are not in the report (`assistant log --date` reads them)")
+        print(line, file=sys.stderr)
     text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
     if out is None:
         sys.stdout.write(text)

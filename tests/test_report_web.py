@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
+from assistant.clock import local_day
 from assistant.config import Config, load_config
 from assistant.kpi import metrics, report
 from assistant.web import reports
@@ -138,6 +139,21 @@ async def test_report_web_defaults_to_the_latest_day_with_data(client: TestClien
     assert (body["date"] if isinstance(body, dict) else body[0]["date"]) == D.isoformat()
     empty = await client.get("/v1/reports/daily?date=2020-01-01", headers=SUPERVISOR)
     assert await empty.json() == [] and empty.headers["Content-Location"].endswith("date=2020-01-01")
+
+
+async def test_report_web_opens_on_the_last_finished_day_while_today_is_being_counted(
+    client: TestClient,
+    log: Log,
+    config: Config,  # type: ignore[type-arg]
+) -> None:
+    # At 9 a.m. supervisors read yesterday's figures (the last day with data that has ended), not the morning's.
+    log.customer(store.now_ms(), customer="early-bird", conversation="today")
+    today = local_day(store.now_ms(), config.tz)
+    resp = await client.get("/v1/reports/daily", headers=SUPERVISOR)
+    assert resp.headers["Content-Location"] == f"/v1/reports/daily?date={D.isoformat()}"
+    assert resp.headers["X-Latest-Date"] == today.isoformat()  # today's page is one click away
+    page = await (await client.get("/reports/daily", headers=SUPERVISOR)).text()
+    assert D.isoformat() in page and f"date={today.isoformat()}" in page
 
 
 def test_report_web_parse_query_defaults(config: Config) -> None:

@@ -554,10 +554,13 @@ def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[s
     return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]
 
 
-def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None) -> int | None:
-    """The newest message's `ts_ms` (of one shop, or of any), through the (shop, ts) index; None when empty."""
+def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None, before_ms: int | None = None) -> int | None:
+    """The newest message's `ts_ms` (of one shop, or of any; before `before_ms` if given), through the (shop,
+    ts) index; None when there is none."""
     shops = [shop] if shop is not None else logged_shops(conn)
-    found = [conn.execute("SELECT max(ts_ms) FROM messages WHERE shop = ?", (s,)).fetchone()[0] for s in shops]
+    sql = "SELECT max(ts_ms) FROM messages WHERE shop = ? AND ts_ms < ?"
+    bound = before_ms if before_ms is not None else 2**62  # past every timestamp a log can hold
+    found = [conn.execute(sql, (s, bound)).fetchone()[0] for s in shops]
     values = [v for v in found if v is not None]
     return max(values) if values else None
 

@@ -8,18 +8,30 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from assistant import store
-from assistant.clock import local_day, yesterday
+from assistant.clock import day_bounds, local_day, yesterday
 from assistant.config import Config
 from assistant.kpi.queries import latest_message_ms
 
 
-def latest_day(config: Config, db_path: store.Location, shop: str | None = None) -> date | None:
-    """The shop-local day of the newest logged message (runs in a thread); None when the log is empty."""
+def latest_day(
+    config: Config, db_path: store.Location, shop: str | None = None, *, before: date | None = None
+) -> date | None:
+    """The shop-local day of the newest logged message (before the day `before`, if given; runs in a thread);
+    None when there is none."""
     if not store.exists(db_path):
         return None
     with closing(store.connect(db_path, readonly=True)) as conn:
-        ms = latest_message_ms(conn, shop)
+        ms = latest_message_ms(conn, shop, None if before is None else day_bounds(before, config.tz)[0])
     return None if ms is None else local_day(ms, config.tz)
+
+
+def report_day(config: Config, db_path: store.Location, shop: str | None, latest: date | None) -> date:
+    """The report page's day without a date: the latest day with data that has ended (supervisors read
+    yesterday's figures in the morning; today's, still being counted, are one click away), else as `default_day`."""
+    today = local_day(store.now_ms(), config.tz)
+    if latest is not None and latest >= today:
+        return latest_day(config, db_path, shop, before=today) or latest
+    return default_day(config, latest)
 
 
 def default_day(config: Config, latest: date | None) -> date:

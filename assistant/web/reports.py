@@ -15,7 +15,7 @@ from assistant.config import Config, ConfigError
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
 from assistant.web.auth import presented_token, require
-from assistant.web.daynav import DayNav, default_day, latest_day
+from assistant.web.daynav import DayNav, latest_day, report_day
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
@@ -81,7 +81,7 @@ class Loaded:
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     """Runs in a thread: the SQL on read-only connections."""
     latest = latest_day(config, path, q.shop)
-    first = q.first or default_day(config, latest)
+    first = q.first or report_day(config, path, q.shop, latest)
     last = q.last or first
     reports = metrics.build_reports(
         lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True

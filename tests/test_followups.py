@@ -13,7 +13,7 @@ from assistant.config import Config
 from assistant.followups.delivery import auto_event_id
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
-from tests.helpers import BACKENDS, replace_config
+from tests.helpers import BACKENDS, ROOT, replace_config
 
 pytestmark = BACKENDS
 
@@ -181,6 +181,30 @@ async def test_followups_prefer_phrase_for_customer_type(harness: Harness, recor
     await harness.advance(IDLE)
     [f] = harness.followups()
     assert (f.phrase_id, f.text) == ("fu.back", "老朋友cust1，下次见~")
+
+
+async def test_followups_close_a_paid_conversation_with_thanks_not_a_pitch(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # A bargainer's closing says 领了券再下单更划算: wrong once the customer has paid.
+    from assistant.suggest.phrases import Library
+
+    shipped = Library.load([ROOT / "phrases"])
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=shipped).start()
+    try:
+        h.customer_types["paid"] = h.customer_types["browsing"] = "bargainer"
+        for conversation in ("paid", "browsing"):
+            await h.send(conversation=conversation, text="能便宜点吗，便宜就拍")
+        await h.send("order_created", conversation="paid", order="o1", amount=199.0)
+        await h.send("order_paid", conversation="paid", order="o1", amount=199.0)
+        for conversation in ("paid", "browsing"):
+            await h.agent_says(conversation=conversation)
+        await h.advance(IDLE)
+    finally:
+        await h.stop()
+    chosen = {f.conversation: (f.kind, f.phrase_id) for f in h.followups()}
+    assert chosen["paid"][0] == "followup" and (chosen["paid"][1] or "").startswith("followup_paid.")
+    assert chosen["browsing"] == ("followup", "followup.bargainer")  # not bought: the type's closing
 
 
 async def test_followups_fall_back_to_builtin_phrases(

@@ -22,6 +22,7 @@ from assistant.suggest.phrases import DEFAULT_TYPE, Library
 
 log = logging.getLogger(__name__)
 
+PAID_CLOSING = "followup_paid"  # the intent of a paid conversation's closing (a `followup` follow-up)
 # Used when the phrase library has no phrase of the intent (or cannot be loaded).
 BUILTIN_PHRASES: tuple[dict[str, Any], ...] = (
     {
@@ -29,6 +30,12 @@ BUILTIN_PHRASES: tuple[dict[str, Any], ...] = (
         "intent": "followup",
         "code": "builtin-js",
         "text": "亲，您可以看下我们店铺内有没有您喜欢的商品，有任何问题随时咨询{{ shop }}，我们会为您一一解答~",
+    },
+    {
+        "id": "builtin.followup_paid",
+        "intent": "followup_paid",
+        "code": "builtin-js-paid",
+        "text": "亲，感谢您的支持~ 订单我们会尽快为您安排发货，有任何问题随时联系{{ shop }}哦~",
     },
     {
         "id": "builtin.payment_reminder",
@@ -183,12 +190,16 @@ def compose(
         variables["order"] = f"订单{order.order_id}"
         if order.amount is not None:
             variables["amount"] = f"{order.amount:.2f}"
-    for source in sources:
-        if source is None:
-            continue
-        phrase = choose_phrase(source, kind, ctx.customer_type, salt)
-        if phrase is not None:
-            return phrase.id, source.render(phrase.id, variables)
+    # A conversation whose order is paid closes with thanks, not with a type's pitch to buy (from the built-in
+    # phrase when the library has none of that intent).
+    intents = (PAID_CLOSING, kind) if kind == "followup" and ctx.bought else (kind,)
+    for intent in intents:
+        for source in sources:
+            if source is None:
+                continue
+            phrase = choose_phrase(source, intent, ctx.customer_type, salt)
+            if phrase is not None:
+                return phrase.id, source.render(phrase.id, variables)
     raise LookupError(f"no phrase of intent {kind!r}")
 
 

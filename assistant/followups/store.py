@@ -51,6 +51,7 @@ class FireContext:
     paid: bool  # an order of the conversation paid (by its stamp) after the arming event
     unpaid: tuple[UnpaidOrder, ...]
     superseded: bool = False  # an agent message stamped after the arming event (a newer idle period)
+    bought: bool = False  # a recent order of the conversation was paid (its closing thanks, never sells)
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,10 @@ def fire_context(
         UnpaidOrder(r["order_id"], r["amount"], r["created_ms"])
         for r in store.unpaid_orders(conn, shop, conversation, orders_since_ms)
     )
+    bought = conn.execute(
+        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NOT NULL LIMIT 1",
+        (shop, conversation, orders_since_ms),
+    ).fetchone()
     return FireContext(
         armed_event_id=armed["id"] if armed is not None else None,
         customer=(conv["customer"] if conv is not None else None) or (armed["customer"] if armed else None),
@@ -314,6 +319,7 @@ def fire_context(
         paid=paid is not None,
         unpaid=unpaid,
         superseded=bool(superseded),
+        bought=bought is not None,
     )
 
 

@@ -13,10 +13,12 @@ from assistant.suggest.textnorm import DEFAULT_FILLERS, NormalizationData
 INTENTS: tuple[str, ...] = (
     "greeting", "product_info", "size_advice", "stock", "price_bargain", "promotion", "shipping_time",
     "logistics", "express_choice", "payment", "invoice", "address_change", "return_exchange", "refund",
-    "quality_issue", "authenticity", "gift", "thanks_bye", "complaint", "urge", "followup", "payment_reminder",
+    "quality_issue", "authenticity", "gift", "thanks_bye", "complaint", "urge", "followup", "followup_paid",
+    "payment_reminder",
 )  # fmt: skip
-# Intents the assistant uses itself; never suggested for a plain customer message.
-ASSISTANT_INTENTS = frozenset({"followup", "payment_reminder"})
+# Intents the assistant uses itself; never suggested for a plain customer message. `followup_paid`: the closing
+# (结束语) of a conversation whose order is paid (a `followup` follow-up; its phrases thank, never sell).
+ASSISTANT_INTENTS = frozenset({"followup", "followup_paid", "payment_reminder"})
 TYPE_IDS: tuple[str, ...] = (
     "newcomer", "returning", "impatient", "hesitant", "bargainer", "pressuring", "budget", "affluent",
     "picky", "professional", "suspicious", "freebie", "impulsive", "demanding",

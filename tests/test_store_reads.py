@@ -53,11 +53,12 @@ def test_a_conversations_orders_are_found_by_conversation(tmp_path: Path) -> Non
     conn.set_trace_callback(None)
     assert [(r["order_id"], r["paid_ms"] is not None) for r in opened] == [("a2", False), ("a1", True)]
     assert [r["order_id"] for r in unpaid] == ["a2"]
-    assert context.paid and [o.order_id for o in context.unpaid] == ["a2"]
+    assert context.paid and context.bought and [o.order_id for o in context.unpaid] == ["a2"]
     # Each read seeks the conversation's orders; walked by the shop's time, a new conversation's first
     # message read all the shop's orders (91 ms at 50,000), on the event loop.
     reads = [s for s in statements if "FROM orders" in s]
-    assert len(reads) == 4  # the open orders, the unpaid ones, and the firing's payment and unpaid orders
+    # the open orders, the unpaid ones, and the firing's payment, unpaid orders and paid one (its closing)
+    assert len(reads) == 5
     for sql in reads:
         plan = " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert "orders_conversation (shop=? AND conversation=?" in plan, (sql, plan)

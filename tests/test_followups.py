@@ -11,9 +11,10 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.delivery import auto_event_id
+from assistant.followups.service import AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
-from tests.helpers import BACKENDS, ROOT, replace_config
+from tests.helpers import BACKENDS, ROOT, eventually, replace_config
 
 pytestmark = BACKENDS
 
@@ -239,6 +240,25 @@ async def test_followups_suggest_mode_prompts_agent_only(
         [update] = [u for u in h.drain_updates() if u.kind == "followup"]
         assert (update.agent, update.payload["state"], update.payload["text"]) == ("小美", "suggested", f.text)
         assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(0,)]
+    finally:
+        await h.stop()
+
+
+async def test_followups_suggested_closing_leaves_the_panel_once_the_agent_sends_it(
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # The prompt stayed on the card (and after a restart) after the agent had sent it: an invitation to send twice.
+    h = await Harness(replace_config(config, "followups", mode="suggest"), db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        [f] = h.followups()
+        h.drain_updates()
+        await h.agent_says(text=f.text)  # the agent copies the suggestion into the chat
+        await eventually(lambda: h.followups()[0].state == "cancelled")
+        assert h.followups()[0].last_error == AGENT_SENT
+        assert [u.payload["state"] for u in h.drain_updates() if u.kind == "followup"] == ["cancelled"]
+        assert h.rows("SELECT count(*) FROM timers WHERE state = 'armed'") == [(0,)]  # the echo arms nothing
     finally:
         await h.stop()
 

@@ -52,6 +52,8 @@ from assistant.writer import Writer
 log = logging.getLogger(__name__)
 # Why a follow-up chosen while a new event ended its idle period was cancelled.
 MOVED_ON = "the conversation moved on while it was being chosen"
+# Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
+AGENT_SENT = "the agent sent it"
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -85,6 +87,7 @@ class FollowupService:
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
+        self._suggested: dict[Key, Followup] = {}  # the follow-up suggested to the agent, until it is settled
         self._future_warned_ms = -60_000
         self._future_seen = 0
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
@@ -218,6 +221,7 @@ class FollowupService:
             if latest is not None and stamp < latest:
                 return "earlier"  # stamped before the idle period now running began: it ends nothing
             self._echo.pop(key, None)
+            self._suggested.pop(key, None)
             self.deliverer.cancel_for(key)
             reason = "closed" if type == "conversation_closed" else "customer_replied"
             cancelled = self.timers.cancel(key, seq=seq, at_ms=at_ms, reason=reason)
@@ -228,6 +232,9 @@ class FollowupService:
             return "cancelled"
         if type == "message" and sender == "agent":
             if followup_id is not None or self.is_echo(key, text):
+                suggested = self._suggested.pop(key, None) if followup_id is None else None
+                if suggested is not None:  # the agent sent the suggested text: the prompt is done
+                    self.tasks.spawn(self._set_state(suggested, "cancelled", AGENT_SENT), name="followups-agent-sent")
                 return None  # our own follow-up coming back from the platform
             latest = self._latest(key)
             if latest is not None and stamp < latest:
@@ -235,6 +242,7 @@ class FollowupService:
             if is_stale(at_ms, now_ms, self.policy):
                 return "stale"
             self._echo.pop(key, None)
+            self._suggested.pop(key, None)
             timer = self.timers.arm(key, due_ms=at_ms + self.policy.idle_ms, armed_seq=seq, armed_ms=at_ms, agent=agent)
             self.timeline.forget(key)
             self.publish(key, agent, {"state": "armed", "due_ms": timer.due_ms, "armed_ms": at_ms})
@@ -447,6 +455,8 @@ class FollowupService:
             )
         if f.state in ("pending", "suggested"):
             self._echo[key] = f.text
+        if f.state == "suggested":
+            self._suggested[key] = f
         self.notify(f)
         if f.state == "pending":
             self.deliverer.submit(f)

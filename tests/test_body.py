@@ -119,7 +119,9 @@ async def test_body_chatwoot_payload_split_is_read_whole(aiohttp_client: Any, co
 
 async def test_body_panel_used_split_is_read_whole(client: Client, db_path: Path) -> None:
     await client.post("/v1/events", data=body_of(make_event(conversation="c7", agent="a1")))
-    body = json.dumps({"shop": "shop1", "conversation": "c7", "agent": "a1", "phrase_id": "p1"}).encode()
+    body = json.dumps(
+        {"shop": "shop1", "conversation": "c7", "agent": "a1", "phrase_id": "shipping_time.today"}
+    ).encode()
     status, answer = await raw_request(client, head("/v1/panel/used", body), [body[:10], body[10:]])
     assert status == 200, answer
     assert count(db_path, "SELECT count(*) FROM suggestion_uses") == 1

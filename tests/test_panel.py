@@ -166,13 +166,23 @@ async def test_panel_used_rejects_missing_phrase(client: Client, db_path: Path) 
     assert rows(db_path, "SELECT count(*) FROM suggestion_uses") == [(0,)]
 
 
+async def test_panel_used_takes_a_code_as_its_phrase_and_refuses_an_unknown_one(client: Client, db_path: Path) -> None:
+    # Adoption ranks phrases and feeds the KPIs: a code is the phrase it names, a name nobody knows is refused.
+    await client.post("/v1/events", data=body_of(make_event(conversation="c9", agent="a1")))
+    used = {"shop": "shop1", "conversation": "c9", "agent": "a1"}
+    assert (await client.post("/v1/panel/used", json={**used, "phrase_id": "fh2"})).status == 200
+    unknown = await client.post("/v1/panel/used", json={**used, "phrase_id": "no.such.phrase"})
+    assert unknown.status == 404 and (await unknown.json())["field"] == "phrase_id"
+    assert rows(db_path, "SELECT phrase_id FROM suggestion_uses") == [("shipping_time.today",)]
+
+
 async def test_panel_used_rejects_non_json(client: Client) -> None:
     resp = await client.post("/v1/panel/used", data=b"[1,2")
     assert resp.status == 400 and (await resp.json())["field"] == "body"
 
 
 async def test_panel_used_requires_token(token_client: Client) -> None:
-    body = {"shop": "s", "conversation": "c", "customer": "u", "agent": "a", "phrase_id": "p"}
+    body = {"shop": "s", "conversation": "c", "customer": "u", "agent": "a", "phrase_id": "shipping_time.today"}
     assert (await token_client.post("/v1/panel/used", json=body)).status == 401
     ok = await token_client.post("/v1/panel/used", json=body, headers={"Authorization": "Bearer agent-token"})
     assert ok.status == 200

@@ -18,7 +18,7 @@ from assistant.templating import FAVICON_SVG, render_page
 from assistant.web.appkeys import CHATWOOT, CONFIG, DB_PATH, ENGINE, FEED, INGESTOR
 from assistant.web.auth import only_agent, require
 from assistant.web.body import BodyError, read_json
-from assistant.web.errors import json_dumps, json_error
+from assistant.web.errors import JsonError, json_dumps, json_error
 from assistant.web.stream import scope_conversations, scope_of
 from assistant.web.uitext import panel_followup_labels, panel_messages
 
@@ -148,11 +148,28 @@ async def post_used(request: web.Request) -> web.Response:
         "conversation": conversation,
         "customer": customer,
         "agent": _chatwoot_agent(request, shop, body.get("chatwoot_user")) if bound is None else None,
-        "phrase_id": body.get("phrase_id"),
+        "phrase_id": _phrase_id(request, body.get("phrase_id")),
         "source": "panel",
     }
     raw["agent"] = raw["agent"] or body.get("agent")
     return await _ingest_one(request, raw)
+
+
+def _phrase_id(request: web.Request, given: Any) -> Any:
+    """The id of the phrase the agent took: an id of the library as it is, a code (yj1) as its phrase's id.
+
+    Anything else is refused (404, naming the field), as adoption is what ranks phrases and what the KPIs count: a code or a
+    name the library does not know would be counted as a phrase nobody can find.
+    """
+    if not isinstance(given, str) or not given:
+        return given  # the event's own check names the field
+    library = request.app[ENGINE].matcher.library
+    if given in library.by_id:
+        return given
+    found = next((p.id for p in library.phrases if p.code == given), None)
+    if found is None:
+        raise JsonError(404, "not_found", "phrase_id", f"no phrase {given[:80]!r} in the library (its id or code)")
+    return found
 
 
 def _chatwoot_agent(request: web.Request, shop: Any, user: Any) -> str | None:

@@ -107,10 +107,19 @@ def test_kpi_score_weighs_each_metric_against_its_target() -> None:
 
 
 def test_kpi_score_leaves_out_metrics_without_a_value() -> None:
-    config = KpiConfig(score_weights={"conversion": 3.0, "reply_rate": 1.0})
+    config = KpiConfig(score_weights={"conversion": 1.0, "reply_rate": 1.0})
     tally = metrics.Tally(consulted=4, served=3)  # no inquiries: conversion has no value
     assert metrics.metrics(tally, config, agent="A")["score"] == 76.5  # reply rate alone: 75 % of the 98 % target
     assert metrics.metrics(metrics.Tally(), config, agent="A")["score"] is None
+
+
+def test_kpi_score_needs_half_the_weight_behind_it() -> None:
+    # An agent whose only message of the day was a short reply scored 0.0 (E) on the 5 % weight it carries.
+    only_short = metrics.Tally(agent_messages=1, short_replies=1)
+    scored = metrics.metrics(only_short, KpiConfig(), agent="A")
+    assert (scored["score"], scored["grade"]) == (None, None)
+    config = KpiConfig(score_weights={"conversion": 3.0, "reply_rate": 1.0})
+    assert metrics.metrics(metrics.Tally(consulted=4, served=3), config, agent="A")["score"] is None  # 25 %
 
 
 def test_kpi_share_metrics_score_what_is_avoided() -> None:

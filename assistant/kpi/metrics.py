@@ -181,7 +181,8 @@ def _target(key: str, targets: KpiTargets) -> float | None:
 
 def score(m: Mapping[str, Any], tally: Tally, kpi: KpiConfig) -> float | None:
     """The weighted score, 0–100: each metric scored against its target, weights renormalized over
-    the metrics that have a value; None when none has."""
+    the metrics that have a value; None when those carry less than `SCORED_WEIGHT_MIN` of the weight (an
+    agent whose only message of the day was a short reply scored 0.0, E, on that alone)."""
     weights = kpi.score_weights or DEFAULT_SCORE_WEIGHTS
     total = weighted = 0.0
     for key, weight in weights.items():
@@ -189,7 +190,13 @@ def score(m: Mapping[str, Any], tally: Tally, kpi: KpiConfig) -> float | None:
         if part is not None and weight > 0:
             total += weight
             weighted += weight * part
-    return round(weighted / total, 1) if total else None
+    every = sum(w for w in weights.values() if w > 0)
+    if not total or total < SCORED_WEIGHT_MIN * every:
+        return None
+    return round(weighted / total, 1)
+
+
+SCORED_WEIGHT_MIN = 0.5  # the share of the weights a score must rest on
 
 
 def grade(value: float | None, kpi: KpiConfig) -> str | None:

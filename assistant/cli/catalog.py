@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant import store
-from assistant.cli.common import common_options, db_path, fail, load, log_problem
+from assistant.cli.common import common_options, db_path, fail, load, refuses_log
 from assistant.i18n import _, ngettext
 from assistant.safetext import terminal
 
@@ -41,9 +41,7 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
 
     config = load(config_path, db)
     path = db_path(config)
-    refused = log_problem(path) if store.exists(path) else None  # a new file becomes the log
-    if refused is not None:
-        print(refused, file=sys.stderr)
+    if store.exists(path) and refuses_log(path):  # a new file becomes the log
         return 1
     conn = store.connect(path)
     try:
@@ -141,9 +139,7 @@ def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
     if not store.exists(path):
         fail(_("no database at %(path)s; `assistant catalog import FILE` creates it", path=path))
         return None
-    problem = log_problem(path)
-    if problem is not None:
-        print(problem, file=sys.stderr)
+    if refuses_log(path):
         return None
     return store.connect(path, readonly=True)
 

@@ -98,6 +98,14 @@ def log_problem(path: store.Location) -> str | None:
     return None
 
 
+def refuses_log(path: store.Location) -> bool:
+    """Say on stderr why `path` cannot be read as the log (`log_problem`); whether it was refused."""
+    problem = log_problem(path)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+    return problem is not None
+
+
 def nothing_found(config: Config, path: store.Location, first: date, last: date, shop: str | None) -> str:
     """The line for a day (or range) with nothing to show, naming the latest day with data when there is one."""
     from assistant.clock import local_day

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from assistant import store
-from assistant.cli.common import common_options, db_path, load, log_problem
+from assistant.cli.common import common_options, db_path, load, refuses_log
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
@@ -45,9 +45,7 @@ def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
 
 def _open(config: Config) -> sqlite3.Connection | None:
     path = db_path(config)
-    problem = log_problem(path)
-    if problem is not None:
-        print(problem, file=sys.stderr)
+    if refuses_log(path):
         return None
     conn = store.connect(path, readonly=True)
     if not store.has_table(conn, "followups"):

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from assistant import store
-from assistant.cli.common import DAY, common_options, db_path, load, log_problem, nothing_found
+from assistant.cli.common import DAY, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
@@ -122,9 +122,7 @@ def run_log(
     jobs: int | None,
 ) -> int:
     """Write one day's log; exit status."""
-    problem = log_problem(db)
-    if problem is not None:
-        print(problem, file=sys.stderr)
+    if refuses_log(db):
         return 1
     mask = config.privacy.mask
     if unmasked and mask:
@@ -218,9 +216,7 @@ def _color_terminal() -> bool:
 
 def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
     """Archive old days; exit status."""
-    problem = log_problem(db)
-    if problem is not None:
-        print(problem, file=sys.stderr)
+    if refuses_log(db):
         return 1
     pause_step, _sep, nth = (pause_after or "").partition(":")
     seen: dict[str, int] = {}

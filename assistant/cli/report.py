@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from assistant import schema, store
-from assistant.cli.common import DAY, common_options, db_path, load, log_problem, nothing_found
+from assistant.cli.common import DAY, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import archived_days
@@ -89,9 +89,7 @@ def report_command(
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 2
     path = db_path(config)
-    problem = log_problem(path)
-    if problem is not None:
-        print(problem, file=sys.stderr)
+    if refuses_log(path):
         return 1
     prepare(path)
     reports = []

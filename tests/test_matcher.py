@@ -297,6 +297,15 @@ def test_problem_descriptions_without_a_defect_noun_reach_quality_issue(shipped:
         assert shipped.suggest(text)[0].intent == "quality_issue", text
 
 
+def test_an_order_placed_with_the_wrong_spec_is_not_an_address_change(shipped: Matcher) -> None:
+    # 拍错 is ordering the wrong colour or size: the change of spec (or an exchange), not the address.
+    for text in ("拍错颜色了能改吗", "拍错了能改吗", "尺码选错了 还没发货能改吗"):
+        top = shipped.suggest(text)[0]
+        assert (top.intent, top.phrase_id) == ("return_exchange", "return_exchange.wrong_spec"), text
+    for text in ("地址填错了能改吗", "电话写错了能改吗", "能改地址吗 拍错了"):
+        assert shipped.suggest(text)[0].intent == "address_change", text
+
+
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text

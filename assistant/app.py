@@ -45,6 +45,7 @@ from assistant.web.appkeys import (
     RELAY,
     WRITER,
 )
+from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
 from assistant.web.stream import conversation_snapshot
@@ -67,7 +68,7 @@ def create_app(
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[page_errors, error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
     )

@@ -1,0 +1,94 @@
+"""An error on a page someone opened in a browser, as a page in the supervisors' language.
+
+Every endpoint answers errors in one JSON shape (`errors.py`), which programs read. A supervisor who opens the
+daily report from an old link gets `{"error": "unauthorized", …}` in English; this middleware answers the same
+error, with the same status and headers, as a short page saying what happened and what to do, when the request
+is for one of the pages (`PAGES`) and the client asks for HTML first (a browser does; curl and scripts do not).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from assistant.i18n import N_, translator
+from assistant.templating import FAVICON, environment
+from assistant.web.appkeys import CONFIG
+
+PAGES = frozenset({"/panel", "/reports/daily", "/logs/daily", "/qa"})
+# The headline and the advice per status; any other status reads as the server's fault.
+_WORDS: dict[int, tuple[str, str]] = {
+    400: (
+        N_("The link's values are not right"),
+        N_("Check the date (YYYY-MM-DD) and the other values in the address, or open the page without them."),
+    ),
+    401: (
+        N_("This page needs a valid token"),
+        N_(
+            "Open it with the whole link you were given (it carries ?token=…). "
+            "If that link stopped working, the token has been changed: ask your administrator for a new link."
+        ),
+    ),
+    403: (N_("This link does not open this page"), N_("Ask your administrator for a link to this page.")),
+    404: (N_("Nothing to show here"), N_("Check the address, or open the page without its values.")),
+    503: (N_("The service is busy or restarting"), N_("Reload the page in a moment.")),
+}
+_SERVER_FAULT = (
+    N_("Something went wrong on the server"),
+    N_("Reload the page; if it keeps happening, tell your administrator."),
+)
+# Headers of the JSON answer that still hold for the page (the others describe the JSON body).
+_KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def wants_page(request: web.Request) -> bool:
+    """A browser asking for one of the pages: a GET whose Accept names text/html."""
+    return (
+        request.method in ("GET", "HEAD") and request.path in PAGES and "text/html" in request.headers.get("Accept", "")
+    )
+
+
+def render(status: int, detail: dict[str, Any], language: str) -> str:
+    """The error page: status, headline, advice, and the JSON's field and message as the detail."""
+    t = translator(language)
+    headline, advice = _WORDS.get(status, _SERVER_FAULT)
+    field, message = detail.get("field"), detail.get("message")
+    shown = f"{field}: {message}" if field and message else str(message or "")
+    return (
+        environment(language)
+        .get_template("error.html")
+        .render(status=status, headline=t.gettext(headline), advice=t.gettext(advice), detail=shown, favicon=FAVICON)
+    )
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer a page's JSON error as HTML for a browser; everything else passes through unchanged."""
+    if not wants_page(request):
+        return await handler(request)
+    try:
+        answer = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _as_page(request, exc.status, exc.text, exc.headers)
+    if answer.status < 400 or not isinstance(answer, web.Response) or answer.content_type != "application/json":
+        return answer
+    return _as_page(request, answer.status, answer.text, answer.headers)
+
+
+def _as_page(request: web.Request, status: int, body: str | None, headers: Any) -> web.Response:
+    try:
+        detail = json.loads(body or "{}")
+    except ValueError:
+        detail = {"message": body}
+    if not isinstance(detail, dict):
+        detail = {}
+    kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
+    kept.update({"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+    html = render(status, detail, request.app[CONFIG].ui.language)
+    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8", headers=kept)

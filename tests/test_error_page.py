@@ -1,0 +1,89 @@
+"""A page opened in a browser answers its errors as a page in the supervisors' language; programs keep JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from assistant.config import Config, load_config
+from assistant.web.appkeys import CONFIG
+from assistant.web.error_page import PAGES, page_errors
+from assistant.web.errors import error_middleware, unavailable
+from tests.helpers import make_app, replace_config
+
+Client = TestClient  # type: ignore[type-arg]
+TOKENS = {
+    "ASSISTANT_AGENT_TOKEN": "agent-token",
+    "ASSISTANT_SUPERVISOR_TOKEN": "sup-token",
+    "ASSISTANT_ADMIN_TOKEN": "admin-token",
+}
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(None, env=TOKENS)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, tmp_path: Path) -> Client:
+    return await aiohttp_client(make_app(config, db_path=tmp_path / "pages.db"))
+
+
+@pytest.mark.parametrize("path", sorted(PAGES))
+async def test_a_page_without_its_token_says_so_in_chinese(client: Client, path: str) -> None:
+    for headers in (BROWSER, {**BROWSER, "Authorization": "Bearer wrong"}):
+        resp = await client.get(path, headers=headers)
+        assert resp.status == 401
+        assert resp.content_type == "text/html"
+        html = await resp.text()
+        assert "此页需要有效的令牌" in html and "?token=" in html and "向管理员索取新链接" in html
+        assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+        assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", sorted(PAGES))
+async def test_programs_keep_the_json_error(client: Client, path: str) -> None:
+    for accept in ("*/*", "application/json"):
+        resp = await client.get(path, headers={"Accept": accept})
+        assert resp.status == 401 and resp.content_type == "application/json"
+        assert (await resp.json())["field"] == "token"
+    api = await client.get("/v1/reports/daily", headers=BROWSER)  # an API route stays JSON even for a browser
+    assert api.status == 401 and api.content_type == "application/json"
+
+
+async def test_a_bad_value_in_the_link_names_the_field_escaped(client: Client) -> None:
+    resp = await client.get(
+        "/reports/daily",
+        params={"date": "<script>x</script>"},
+        headers={**BROWSER, "Authorization": "Bearer sup-token"},
+    )
+    assert resp.status == 400 and resp.content_type == "text/html"
+    html = await resp.text()
+    assert "链接里的参数不对" in html and "date:" in html
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+
+
+async def test_the_page_keeps_the_status_and_retry_after(aiohttp_client: Any, config: Config) -> None:
+    async def busy(request: web.Request) -> web.Response:
+        return unavailable("storage_unavailable", "the database cannot be written now; retry later")
+
+    app = web.Application(middlewares=[page_errors, error_middleware])
+    app[CONFIG] = config
+    app.router.add_get("/qa", busy)
+    client = await aiohttp_client(app)
+    resp = await client.get("/qa", headers=BROWSER)
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    html = await resp.text()
+    assert "服务正忙或正在重启" in html and "请稍后刷新此页" in html
+
+
+async def test_a_page_in_english_when_the_service_speaks_english(aiohttp_client: Any, tmp_path: Path) -> None:
+    config = replace_config(load_config(None, env=TOKENS), "ui", language="en")
+    client = await aiohttp_client(make_app(config, db_path=tmp_path / "en.db"))
+    html = await (await client.get("/logs/daily", headers=BROWSER)).text()
+    assert "This page needs a valid token" in html

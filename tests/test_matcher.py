@@ -306,6 +306,23 @@ def test_an_order_placed_with_the_wrong_spec_is_not_an_address_change(shipped: M
         assert shipped.suggest(text)[0].intent == "address_change", text
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase_id"),
+    [
+        ("洗了会缩水吗", "product_info.washing"),
+        ("保质期多久", "product_info.shelf_life"),
+        ("孕妇可以用吗", "product_info.special_groups"),
+        ("能不能晚几天发", "shipping_time.later"),
+        ("帮我备注一下 不要放驿站", "logistics.delivery_request"),
+        ("快递放驿站了吗", "logistics.pickup_station"),
+        ("快递丢了", "logistics.lost"),
+    ],
+)
+def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str, phrase_id: str) -> None:
+    # Right intent, wrong phrase is still a wrong answer: 能不能晚几天发 once got "shipped within 48 hours".
+    assert shipped.suggest(text)[0].phrase_id == phrase_id
+
+
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text

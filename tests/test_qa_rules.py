@@ -42,6 +42,12 @@ def categories(inspector: Inspector, text: str, side: str = "agent") -> set[str]
         ("保证不会坏", "promise"),
         ("明天肯定到", "promise"),
         ("三天内一定能收到", "promise"),
+        ("亲，加个好友吧，微信搜 tb_shop2024", "off_platform"),
+        ("加我钉钉 shop123", "off_platform"),
+        ("淘宝规定不能加微信，你加我vx abc12345 吧", "off_platform"),  # a refusal does not cover a second offer
+        ("这个价格已经是最低的了", "ad_extreme"),
+        ("说了八百遍了", "rude"),
+        ("穿了保证显瘦", "promise"),
     ],
 )
 def test_inspector_flags_agent_violations(inspector: Inspector, text: str, category: str) -> None:
@@ -65,6 +71,12 @@ def test_inspector_flags_agent_violations(inspector: Inspector, text: str, categ
         "退款会原路退回到您的支付宝",
         "亲，尺码表在详情页，您可以对照一下",
         "单号 73 1234 5678 9012 已经发出",
+        "亲，淘宝规定不能加微信哦",  # refusing is good service: it once alerted the supervisors' group
+        "请不要相信任何让您加微信的人",
+        "平台不允许私下交易的哦",
+        "我们不敢说全网最低，但性价比很高",
+        "亲，最低价格就是页面价格哦",
+        "我再跟您说一遍哦，先领券再下单",
     ],
 )
 def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:
@@ -100,7 +112,17 @@ def test_inspector_sees_through_evasions(inspector: Inspector, text: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "text", ["再不处理我就投诉了", "给差评", "打12315", "申请小二介入", "你们就是骗子", "打一二三一五投诉你们"]
+    "text",
+    [
+        "再不处理我就投诉了",
+        "给差评",
+        "打12315",
+        "申请小二介入",
+        "你们就是骗子",
+        "打一二三一五投诉你们",
+        "这家店真坑",
+        "不给我退我就找律师",
+    ],
 )
 def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
     assert categories(inspector, text, "customer") == {"risk"}
@@ -115,6 +137,9 @@ def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
         "放心我不会给差评的",
         "我看到有差评说会掉色，是真的吗",
         "13812345678 到了打我电话",
+        "你们的差评怎么这么多",
+        "我是律师，想问下能开发票吗",  # a profession is not a threat
+        "我是记者，想买个外套",
     ],
 )
 def test_inspector_keeps_ordinary_customer_messages_clean(inspector: Inspector, text: str) -> None:

@@ -40,12 +40,17 @@ def signed_headers(body: bytes, *, secret: str = SECRET, ts: int | None = None) 
     }
 
 
-async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes on a new connection; the status, headers (lower-case names) and body, read to its end."""
+async def exchange(port: int, raw: bytes, *later: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes on a new connection (then each of `later` in a segment of its own, as a slow sender
+    would); the status, headers (lower-case names) and body, read to its end."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(raw)
         await writer.drain()
+        for part in later:
+            await asyncio.sleep(0.05)  # the sender's pace, not a wait for the server
+            writer.write(part)
+            await writer.drain()
         answer = await reader.read()
     finally:
         writer.close()

@@ -26,7 +26,7 @@ from assistant.web.server import (
     run,
     server_options,
 )
-from tests.helpers import body_of, exchange, make_app, make_event, replace_config
+from tests.helpers import body_of, eventually, exchange, make_app, make_event, replace_config
 from tests.service import free_port
 
 
@@ -66,6 +66,36 @@ async def test_server_protocol_errors_answer_in_json(served: int, raw: bytes, ca
     logged = [r for r in caplog.records if r.name == "aiohttp.server" and r.levelno >= logging.WARNING]
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in logged), caplog.text
     assert all(r.getMessage().startswith("bad request from 127.0.0.1: ") for r in logged), caplog.text
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcdef\r\n0\r\n\r\n"])
+async def test_server_a_bad_chunk_after_the_headers_is_a_400_not_a_wait(
+    served: int, bad: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bad chunk comes in a segment of its own, while the handler reads the body: aiohttp dropped that
+    # body without failing it, and the handler waited out request_timeout_s to answer 408.
+    head = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[{\r\n"
+    with caplog.at_level(logging.DEBUG):
+        status, headers, body = await exchange(served, head, bad)
+    assert status == 400, body
+    assert json.loads(body)["error"] == "invalid_body" and "chunk" in json.loads(body)["message"]
+    assert headers["connection"] == "close"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_server_a_client_gone_mid_body_is_a_warning_not_an_error(
+    served: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        reader, writer = await asyncio.open_connection("127.0.0.1", served)
+        writer.write(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the sender's pace: the handler is reading the body when the client leaves
+        writer.close()
+        await eventually(lambda: "the connection closed before the body ended" in caplog.text)
+        access = await eventually(lambda: [r for r in caplog.records if r.name == "aiohttp.access"])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert " 400 " in access[0].getMessage()
 
 
 async def test_server_bad_header_warning_leaves_out_what_was_sent(

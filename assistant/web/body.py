@@ -68,6 +68,8 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
                     raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
     except TimeoutError:
         raise BodyError(408, f"body not received within {timeout_s:g} s", error="request_timeout") from None
+    except ConnectionResetError:  # the client went away mid-body: its mistake (or its network's), not ours
+        raise BodyError(400, "the connection closed before the body ended", error="incomplete_body") from None
     except (HttpProcessingError, RequestPayloadError) as exc:  # bad chunking, an encoding that does not decode
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise BodyError(400, f"body cannot be read: {_brief(detail)}") from None

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
 
@@ -59,12 +59,32 @@ class JsonErrorHandler(RequestHandler):
         problem only, not the bytes sent (a malformed header may hold a credential).
         """
         exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError):
+            return  # a body that could not be read: answered 400 and logged by the error middleware already
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             peer = args[1] if len(args) > 1 else None
             lines = str(exc.message).strip().splitlines()  # the first names the problem; the rest show the bytes
             self.logger.warning("bad request from %s: %s", peer, lines[0].rstrip(": ") if lines else type(exc).__name__)
             return
         super().log_exception(*args, **kw)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as aiohttp does; a body that turns out malformed while its request is handled fails that body.
+
+        aiohttp's C parser, meeting a bad chunk (`zz\r\n`, a chunk longer than its size) in a segment after
+        the headers, drops the body without failing it and queues a 400 for after the request in hand: the
+        handler waited for the rest until its time limit and answered 408. Now its read fails at once with
+        the parser's message (a 400 naming it), and the queued answer is not sent a second time.
+        """
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or len(self._messages) <= queued or request.content.is_eof():
+            return
+        info = self._messages[-1][0]
+        if isinstance(info, _ErrInfo):
+            self._messages.pop()
+            request.content.set_exception(RequestPayloadError(info.message))
 
     def handle_error(
         self,

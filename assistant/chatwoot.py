@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.events import EventError, parse_ts
+from assistant.events import MAX_NAME_CHARS, EventError, parse_ts
 
 MESSAGE_EVENTS = ("message_created", "message_updated")
 # `conversation_resolved` / `conversation_opened` reach agent bots only; the others every webhook.
@@ -20,6 +20,7 @@ KNOWN_EVENTS = (*MESSAGE_EVENTS, *STATUS_EVENTS, "conversation_created", "webwid
 FOLLOWUP_ATTRIBUTE = "assistant_followup_id"
 SHOP_PREFIX = "chatwoot"
 MAX_ITEM_CHARS = 200
+AGENT_NAME_CHARS = MAX_NAME_CHARS - 24  # an agent's name as kept, leaving room for " #<user id>"
 MAX_TEXT_CHARS = 150_000  # Chatwoot's own limit on a message's content (app/models/message.rb)
 RESOLVED = "resolved"
 # How an attachment-only message is logged: the text says what was attached.
@@ -45,6 +46,8 @@ class Memory(Protocol):
 
     def agent_name(self, account: str, user: str) -> str | None: ...
 
+    def agent_named(self, account: str, name: str) -> str | None: ...
+
 
 class NoMemory:
     """A memory that knows nothing (a first delivery, or a pure mapping in tests)."""
@@ -59,6 +62,9 @@ class NoMemory:
         return None
 
     def agent_name(self, account: str, user: str) -> str | None:
+        return None
+
+    def agent_named(self, account: str, name: str) -> str | None:
         return None
 
 
@@ -234,7 +240,12 @@ def _assignee(meta: dict[str, Any], account: str, memory: Memory, seen: list[tup
 
 
 def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
-    """An agent's one name, keyed on the Chatwoot user id: the name first seen for it, kept across renames."""
+    """An agent's one name, keyed on the Chatwoot user id: the name first seen for it, kept across renames.
+
+    Chatwoot does not keep names unique (shops name accounts 售前, 售后): a user first seen with a name another
+    user of the account already holds is told apart by its id (`小王 #32`), so two people never share a row
+    of the report, a panel or a per-agent token.
+    """
     name = _user_name(user)
     user_id = _first(user.get("id"))
     if user_id is None:
@@ -243,6 +254,10 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     if known is not None:
         return known
     if name is not None:
+        holder = memory.agent_named(account, name)
+        holder = holder or next((u for a, u, n in seen if a == account and n == name), None)
+        if holder is not None and holder != str(user_id):
+            name = f"{name} #{user_id}"
         seen.append((account, str(user_id), name))
     return name
 
@@ -343,7 +358,9 @@ def _user_name(user: dict[str, Any]) -> str | None:
     """
     name = user.get("name")
     if isinstance(name, str) and name.strip():
-        return name.strip()
+        name = name.strip()
+        # Chatwoot sets no length limit; the log's is MAX_NAME_CHARS, with room for an id to tell two apart.
+        return name if len(name) <= AGENT_NAME_CHARS else name[: AGENT_NAME_CHARS - 1] + "…"
     return str(user["id"]) if user.get("id") is not None else None
 
 

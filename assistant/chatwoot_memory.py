@@ -96,6 +96,11 @@ class ChatwootMemory:
             self._agents.put((account, user), name)
         return name
 
+    def agent_named(self, account: str, name: str) -> str | None:
+        """The user id already holding `name` in the account, if any (read when a user is first seen)."""
+        row = self._one("SELECT user_id FROM chatwoot_agents WHERE account = ? AND name = ? LIMIT 1", (account, name))
+        return str(row[0]) if row else None
+
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""
         inbox = notes.inbox if notes.inbox and self.account_of_inbox(notes.inbox[0]) != notes.inbox[1] else None

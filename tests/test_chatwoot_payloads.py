@@ -191,6 +191,34 @@ async def test_chatwoot_agent_renamed_in_chatwoot_keeps_one_name(cw: Client, db_
     assert rows(db_path, "SELECT DISTINCT agent FROM messages") == [("张美玲",)]
 
 
+async def test_chatwoot_two_users_of_one_name_stay_two_agents(cw: Client, db_path: Path) -> None:
+    # Chatwoot does not keep names unique: users 12 and 13 are both 张美玲 (the second is told apart by id).
+    assert (await send(cw, fixture("agent_reply")))[0] == 200
+    other = fixture("agent_reply")
+    other.update(id=9131, created_at=iso(1795140200))
+    other["sender"] = {**other["sender"], "id": 13, "email": "other@example.com"}
+    assert (await send(cw, other))[0] == 200
+    again = fixture("agent_reply")
+    again.update(id=9132, created_at=iso(1795140300))
+    assert (await send(cw, again))[0] == 200
+    assert rows(db_path, "SELECT agent FROM messages ORDER BY seq") == [("张美玲",), ("张美玲 #13",), ("张美玲",)]
+    used = {"shop": "chatwoot-3", "conversation": "42", "customer": "501", "phrase_id": "fh1"}
+    resp = await cw.post("/v1/panel/used", json={**used, "agent": "张美玲", "chatwoot_user": 13})
+    assert resp.status == 200, await resp.text()
+    assert rows(db_path, "SELECT agent FROM suggestion_uses") == [("张美玲 #13",)]
+
+
+async def test_chatwoot_a_name_past_the_logs_limit_is_shortened_not_refused(cw: Client, db_path: Path) -> None:
+    # Chatwoot's users.name has no length limit, and an account webhook is never retried: a 400 loses it.
+    reply = fixture("agent_reply")
+    reply["sender"] = {**reply["sender"], "name": "售前客服" * 60}
+    reply["conversation"]["meta"]["assignee"] = {**reply["conversation"]["meta"]["assignee"], "name": "售前客服" * 60}
+    status, answer = await send(cw, reply)
+    assert status == 200, answer
+    [(agent,)] = rows(db_path, "SELECT agent FROM messages")
+    assert agent.startswith("售前客服售前客服") and agent.endswith("…") and len(agent) <= 200
+
+
 async def test_chatwoot_dashboard_app_credits_the_agent_under_the_logged_name(cw: Client, db_path: Path) -> None:
     assert (await send(cw, fixture("agent_reply")))[0] == 200  # user 12 is 张美玲 in the log
     used = {"shop": "chatwoot-3", "conversation": "42", "customer": "501", "phrase_id": "fh1"}

@@ -128,6 +128,24 @@ async def test_alert_escalates_when_no_agent_answers(harness: QaHarness, robot: 
     assert len(robot.messages) == 2  # one escalation, not one per interval
 
 
+async def test_alert_a_buyer_writing_again_before_an_answer_raises_no_second_alert(
+    harness: QaHarness, robot: DingTalkRobot, db_path: Path
+) -> None:
+    # Three angry messages in a row once made three alerts and three escalations in the group.
+    await harness.send(conversation="c8", text="我要投诉你们")
+    await harness.advance(30)
+    second = await harness.send(conversation="c8", text="再不处理就给差评")
+    await harness.advance(30)
+    await harness.send(conversation="c8", text="我去找消协")
+    assert [f["category"] for f in second["qa"]] == ["risk"]  # still flagged: the page and the log show it
+    await harness.advance(300)
+    assert [(level, state) for _, level, _, state in alert_rows(db_path)] == [(1, "escalated"), (2, None)]
+    assert len(robot.messages) == 2
+    await harness.send(conversation="c8", sender="agent", agent="小美", text="亲，非常抱歉，我马上为您处理")
+    await harness.send(conversation="c9", text="我要投诉")  # another conversation alerts as before
+    assert len(robot.messages) == 3
+
+
 async def test_alert_answered_in_time_does_not_escalate(
     harness: QaHarness, robot: DingTalkRobot, db_path: Path
 ) -> None:

@@ -138,6 +138,8 @@ class QaService:
         flags = qa_store.written_flags(written)
         if not flags or written.seq is None or not any(f["category"] in self.alert_categories for f in flags):
             return
+        if event.sender == "customer" and qa_store.awaiting_answer(conn, event.shop, event.conversation):
+            return  # the buyer's earlier alert is still waiting for an agent: one alert (and escalation) is enough
         now = self.clock.now_ms()
         escalates = event.sender == "customer" and self.settings.escalate_after_s > 0
         alert = AlertRow(

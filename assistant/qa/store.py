@@ -123,6 +123,15 @@ def deliveries_of(conn: sqlite3.Connection, alert_ids: Sequence[str]) -> dict[st
     return found
 
 
+def awaiting_answer(conn: sqlite3.Connection, shop: str, conversation: str) -> bool:
+    """A buyer's alert in the conversation still waits for an agent's answer (its escalation is armed)."""
+    sql = (
+        "SELECT 1 FROM qa_alerts WHERE shop = ? AND conversation = ? AND sender = 'customer'"
+        " AND escalation = 'armed' LIMIT 1"
+    )
+    return conn.execute(sql, (shop, conversation)).fetchone() is not None
+
+
 def armed_escalations(conn: sqlite3.Connection) -> list[AlertRow]:
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed'")]
 

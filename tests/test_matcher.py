@@ -316,6 +316,9 @@ def test_an_order_placed_with_the_wrong_spec_is_not_an_address_change(shipped: M
         ("帮我备注一下 不要放驿站", "logistics.delivery_request"),
         ("快递放驿站了吗", "logistics.pickup_station"),
         ("快递丢了", "logistics.lost"),
+        ("是不是纯棉", "product_info.material"),  # once 正品 (authenticity): 保证正品…包退包赔
+        ("是国产的吗", "product_info.origin"),
+        ("有没有加绒", "product_info.warmth"),
     ],
 )
 def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str, phrase_id: str) -> None:

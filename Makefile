@@ -55,6 +55,9 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location --omit-header \
 		-o $(VENV)/messages.pot .
 	$(BIN)/pybabel update -i $(VENV)/messages.pot -d assistant/locale -l zh_CN -w 120 --ignore-obsolete
+	$(BIN)/pybabel extract -k _ -k ngettext:1,2 --no-location --omit-header -o $(VENV)/click.pot \
+		"$$($(BIN)/python -c 'import click, os; print(os.path.dirname(click.__file__))')"
+	$(BIN)/pybabel update -D click -i $(VENV)/click.pot -d assistant/locale -l zh_CN -w 120 --ignore-obsolete
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a CJK font
 # so that Chinese text renders in their screenshots instead of empty boxes.

@@ -21,13 +21,13 @@ LANGUAGES = ("zh_CN", "en")  # en is the language of the messages themselves: no
 _current = DEFAULT_LANGUAGE  # the command line's language, set once per command from the config
 
 
-def catalog_path(language: str) -> Path:
-    """The .po file of a language."""
-    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def catalog_path(language: str, domain: str = DOMAIN) -> Path:
+    """The .po file of a language (`domain` "click": Click's own messages)."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{domain}.po"
 
 
 @functools.cache
-def translations(language: str) -> _gettext.NullTranslations:
+def translations(language: str, domain: str = DOMAIN) -> _gettext.NullTranslations:
     """The compiled catalog of `language` (unknown languages raise ValueError; en is the identity)."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
@@ -36,8 +36,8 @@ def translations(language: str) -> _gettext.NullTranslations:
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    with catalog_path(language).open("rb") as f:
-        catalog = read_po(f, locale=language, domain=DOMAIN)
+    with catalog_path(language, domain).open("rb") as f:
+        catalog = read_po(f, locale=language, domain=domain)
     compiled = io.BytesIO()
     write_mo(compiled, catalog, use_fuzzy=False)  # a fuzzy entry is not a translation yet
     compiled.seek(0)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from babel.messages.pofile import read_po
 
@@ -47,6 +48,42 @@ def test_zh_cn_catalog_translates_every_extracted_message(tmp_path: Path) -> Non
         wanted = sorted(re.findall(r"%\(\w+\)[sdr]", key))
         for text in strings:
             assert sorted(re.findall(r"%\(\w+\)[sdr]", text)) == wanted or "num" in key, (key, text)
+
+
+def test_click_catalog_translates_every_message_click_has(tmp_path: Path) -> None:
+    # Click's usage errors and --help headings: its source's messages, extracted as `make messages` does.
+    pot = tmp_path / "click.pot"
+    source = Path(click.__file__).parent
+    command = [
+        str(Path(sys.executable).parent / "pybabel"), "extract", "-k", "_", "-k", "ngettext:1,2", "--no-location",
+        "--omit-header", "-o", str(pot), str(source),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    with pot.open("rb") as f:
+        wanted = {m.id if isinstance(m.id, str) else m.id[0]: m.id for m in read_po(f) if m.id}
+    with catalog_path("zh_CN", "click").open("rb") as f:
+        catalog = {m.id if isinstance(m.id, str) else m.id[0]: m for m in read_po(f, locale="zh_CN") if m.id}
+    assert sorted(set(wanted) - set(catalog)) == [], "run `make messages` and translate Click's new messages"
+    for key, ids in wanted.items():
+        entry = catalog[key]
+        strings = [entry.string] if isinstance(entry.string, str) else list(entry.string or ())
+        assert all(strings) and not entry.fuzzy, f"untranslated: {key!r}"
+        names = set(re.findall(r"\{(\w+)", " ".join([ids] if isinstance(ids, str) else ids)))
+        for text in strings:
+            assert set(re.findall(r"\{(\w+)", text)) <= names, (key, text)  # no name Click does not pass
+
+
+def test_click_speaks_the_configured_language(tmp_path: Path) -> None:
+    english = tmp_path / "en.toml"
+    english.write_text('[ui]\nlanguage = "en"\n', encoding="utf-8")
+    for config, expected in (
+        (None, "错误：'--date' 的值无效：应为 YYYY-MM-DD 格式的日期"),
+        (english, "Error: Invalid value"),
+    ):
+        args = [sys.executable, "-m", "assistant", "report", "--date", "2026-13-01"]
+        args += ["--config", str(config)] if config else []
+        done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
 
 
 def test_translator_formats_named_values_in_both_languages() -> None:

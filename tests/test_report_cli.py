@@ -88,7 +88,7 @@ def test_report_cli_rejects_a_malformed_date(db: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as exc:
         main(["report", "--db", str(db), "--date", "20-11-2026"])
     assert exc.value.code == 2
-    assert "expected YYYY-MM-DD" in capsys.readouterr().err
+    assert "应为 YYYY-MM-DD 格式的日期" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--date", "9999-12-31"], ["--from", "9999-12-30", "--to", "9999-12-31"]])
@@ -98,7 +98,7 @@ def test_report_cli_rejects_a_day_no_event_can_be_on(
     with pytest.raises(SystemExit) as exc:
         main(["report", "--db", str(db), *argv])
     assert exc.value.code == 2
-    assert f"got {argv[1]}" in capsys.readouterr().err
+    assert f"收到的是 {argv[1]}" in capsys.readouterr().err
 
 
 def test_report_cli_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from assistant import i18n, pg, store
-from assistant.clock import parse_day
+from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
 from assistant.i18n import N_, _
 
@@ -72,10 +72,25 @@ class Day(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
             return value
+        text = str(value)
         try:
-            return parse_day(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            return parse_day(text)
+        except ValueError:
+            pass
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            self.fail(_("expected YYYY-MM-DD, got %(value)s", value=repr(text)), param, ctx)
+        self.fail(
+            _(
+                "expected a day in the years %(first)s–%(last)s, got %(value)s",
+                first=FIRST_YEAR,
+                last=LAST_YEAR,
+                value=text,
+            ),
+            param,
+            ctx,
+        )
 
 
 DAY = Day()

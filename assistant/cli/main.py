@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import click
 
-from assistant.cli import catalog, followups, log, panel, qa, qianniu, report, serve, suggest
+from assistant import i18n
+from assistant.cli import catalog, click_text, followups, log, panel, qa, qianniu, report, serve, suggest
 from assistant.cli.common import os_problem
 from assistant.config import ConfigError
 from assistant.i18n import _
@@ -45,10 +46,15 @@ for command in (
     cli.add_command(command)
 
 
+click_text.install()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; its exit status (usage errors exit 2 with click's message, config errors return 2)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    i18n.use(click_text.configured_language(args))  # the config, once loaded, says it again
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="assistant", standalone_mode=False)
+        result = cli.main(args=args, prog_name="assistant", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

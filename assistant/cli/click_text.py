@@ -1,0 +1,58 @@
+"""Click's own words (usage errors, `--help` headings) in the command line's language.
+
+Click writes them through `gettext.gettext` and `gettext.ngettext`, imported into each of its modules; the
+zh_CN translations are in `assistant/locale/zh_CN/LC_MESSAGES/click.po` (domain `click`, extracted from the
+installed Click by `make messages`; tests/test_i18n.py checks it covers every message Click has). `install`
+points those module names at the catalog of the language in use, read at each call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant import i18n
+
+DOMAIN = "click"
+MODULES = (
+    "click.core", "click.decorators", "click.exceptions", "click.formatting", "click.parser",
+    "click.shell_completion", "click.termui", "click.types", "click.utils", "click._termui_impl",
+)  # fmt: skip
+
+
+def gettext(message: str) -> str:
+    return i18n.translations(i18n.current(), DOMAIN).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(i18n.current(), DOMAIN).ngettext(singular, plural, n)
+
+
+def install() -> None:
+    """Click's modules translate through the catalog from now on."""
+    for name in MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "_"):
+            module._ = gettext  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def configured_language(argv: Sequence[str]) -> str:
+    """`[ui] language` of the config the arguments name (`--config`, else ./config.toml), read before Click
+    parses them, so that a usage error is in the language the command would have spoken; the default when
+    the file is missing or unreadable (the command itself then says what is wrong with it)."""
+    path = Path("config.toml")
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = Path(argv[i + 1])
+        elif arg.startswith("--config="):
+            path = Path(arg.partition("=")[2])
+    try:
+        with path.open("rb") as f:
+            language = tomllib.load(f).get("ui", {}).get("language", i18n.DEFAULT_LANGUAGE)
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return i18n.DEFAULT_LANGUAGE
+    return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE

@@ -164,6 +164,36 @@ def test_import_refuses_item_ids_with_spaces_or_control_characters(tmp_path: Pat
     ]
 
 
+def test_import_reads_an_id_excel_wrote_as_a_float(tmp_path: Path, db_path: Path) -> None:
+    items = write_csv(tmp_path / "items.csv", ("商品ID", "标题", "尺码表"), [("700000000021.0", "T恤", "1001.0")])
+    charts = write_csv(
+        tmp_path / "sizes.csv",
+        ("商品ID", "尺码", "身高"),
+        [("700000000021.00", "M", "160-170")],
+    )
+    shared = write_csv(tmp_path / "shared.csv", ("尺码表", "尺码", "身高"), [("1001.0", "L", "170-180")])
+    report = run_import(db_path, [items, charts, shared])
+    assert (report.problems, report.missing_charts, report.orphan_charts) == ((), (), ())
+    tee = item(db_path, "700000000021")
+    assert (tee.chart_name, [r.size for r in tee.chart.rows]) == ("1001", ["M"])
+
+
+def test_import_refuses_an_id_excel_wrote_in_scientific_notation(tmp_path: Path, db_path: Path) -> None:
+    items = write_csv(tmp_path / "items.csv", ("商品ID", "标题"), [("7.00000E+11", "T恤"), ("700000000022", "卫衣")])
+    charts = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "身高"), [("7E+11", "M", "160-170")])
+    shared = write_csv(tmp_path / "shared.csv", ("尺码表", "尺码", "身高"), [("1.001e3", "L", "170-180")])
+    report = run_import(db_path, [items, charts, shared])
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "items.csv 第 2 行：商品ID '7.00000E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "请把 商品ID 列设为文本格式，再重新导出文件",
+        "sizes.csv 第 2 行：商品ID '7E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "请把 商品ID 列设为文本格式，再重新导出文件",
+        "shared.csv 第 2 行：尺码表 '1.001e3' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "请把 尺码表 列设为文本格式，再重新导出文件",
+    ]
+
+
 def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 10)

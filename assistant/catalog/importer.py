@@ -27,6 +27,10 @@ HEIGHT_HEADERS = ("身高", "height")
 WEIGHT_HEADERS = ("体重", "weight")
 _KG = re.compile(r"kg|公斤")
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
+# What Excel makes of a long number it was not told is text: 6.00000E+11 (the digits are lost) or, saved from
+# a number cell, 600000000011.0 (nothing lost: the id it was).
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
+_FLOAT_ZERO = re.compile(r"(\d+)\.0+")
 _HEADER_NOISE = re.compile(r"[\s()（）\[\]【】:：]|cm|厘米|公分|斤|kg|公斤")
 
 
@@ -213,10 +217,13 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parse
             reason = _("%(name)s is longer than %(n)s characters", name=too_long[0], n=MAX_VALUE_CHARS)
             parsed.problems.append(Problem(table.source, number, reason))
             continue
-        chart_name = cells[columns["chart"]] if "chart" in columns else ""
+        named = cells[columns["chart"]] if "chart" in columns else ""
+        chart_name = _unexcel(named, "尺码表", table.source, number, parsed.problems) if named else None
+        if named and chart_name is None:
+            continue
         where = f"{table.source} row {number}"  # stored with the item: the same in every language
         seen[item_id] = where
-        item = Item(id=item_id, title=title, attrs=tuple(attrs), chart_name=chart_name or None)
+        item = Item(id=item_id, title=title, attrs=tuple(attrs), chart_name=chart_name)
         parsed.items.append(ItemRecord(item, where))
 
 
@@ -248,7 +255,10 @@ def _chart_rows(
             if not name:
                 problems.append(Problem(table.source, number, _("尺码表 is empty")))
                 continue
-            key = (SHARED, name)
+            shared = _unexcel(name, "尺码表", table.source, number, problems)
+            if shared is None:
+                continue
+            key = (SHARED, shared)
         if key in sources and not sources[key].startswith(here):
             problems.append(
                 Problem(
@@ -324,6 +334,10 @@ def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> s
     if not value:
         problems.append(Problem(source, number, _("商品ID is empty")))
         return None
+    read = _unexcel(value, "商品ID", source, number, problems)
+    if read is None:
+        return None
+    value = read
     if len(value) > MAX_ID_CHARS or _NOT_IN_ID.search(value):
         problems.append(
             Problem(
@@ -337,6 +351,26 @@ def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> s
         )
         return None
     return value
+
+
+def _unexcel(value: str, column: str, source: str, number: int, problems: list[Problem]) -> str | None:
+    """An id as it was before Excel made a number of it: 600000000011.0 is 600000000011; None for 6.00000E+11."""
+    if _SCIENTIFIC.fullmatch(value):
+        problems.append(
+            Problem(
+                source,
+                number,
+                _(
+                    "%(column)s %(value)s was turned by Excel into a number in scientific notation, and its digits"
+                    " are lost: format the %(column)s column as text and export the file again",
+                    column=column,
+                    value=repr(value),
+                ),
+            )
+        )
+        return None
+    whole = _FLOAT_ZERO.fullmatch(value)
+    return whole.group(1) if whole else value
 
 
 def at(source: str, number: int | None) -> str:

@@ -165,6 +165,24 @@ async def test_size_beyond_the_chart_keeps_the_generic_phrase(shop: Client) -> N
     assert top(body)["phrase_id"].startswith("size_advice.")
 
 
+async def test_size_with_a_blank_weight_in_the_chart_skips_no_size(
+    aiohttp_client: Any, config: Config, tmp_path: Path, db_path: Path
+) -> None:
+    rows = [("800000000002", "M", "160", "50-60kg"), ("800000000002", "L", "165-175", ""), ("800000000002", "XL", "170-180", "70-80kg")]  # fmt: skip
+    files = [
+        write_csv(tmp_path / "items.csv", ITEMS_HEADER, [("800000000002", "休闲裤", "", "", "", "")]),
+        write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "身高", "体重"), rows),
+    ]
+    conn = store.connect(db_path)
+    assert import_files(conn, files).written
+    conn.close()
+    client = await aiohttp_client(make_app(config))
+    assert top(await say(client, "162 122斤", "b1", item="800000000002"))["text"] == "亲，162cm/122斤建议拿L码哦~"
+    body = await say(client, "168 130斤", "b2", item="800000000002")
+    assert top(body)["text"] == "亲，168cm/130斤建议拿L码哦~"
+    assert body["item"]["facts"][-1] == {"name": "尺码", "value": "L（身高165-175cm）"}
+
+
 async def test_size_from_a_shared_chart(shop: Client) -> None:
     body = await say(shop, "170 120斤穿什么码", "hoodie", item=HOODIE)
     assert top(body)["text"] == "亲，170cm/120斤建议拿L码哦~"

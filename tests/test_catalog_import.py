@@ -238,6 +238,21 @@ def test_import_chart_in_kilograms_is_kept_in_jin(tmp_path: Path, db_path: Path)
     assert str(item(db_path, TSHIRT).chart.rows[0].weight) == "95-110"
 
 
+def test_import_warns_about_a_chart_with_a_measure_on_some_rows_only(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [(TSHIRT, "M", "160", "50-60kg"), (TSHIRT, "L", "165-175", ""), (TSHIRT, "XL", "170-180", "70-80kg")]
+    path = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "身高", "体重"), rows)
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), path])
+    assert report.written and [str(b) for b in report.blank_measures] == [
+        f"注意：商品 {TSHIRT} 的尺码 L 没有填体重（其他尺码有）：推荐时这些尺码只看身高"
+    ]
+    assert [r.size for r in item(db_path, TSHIRT).chart.rows] == ["M", "L", "XL"]
+    assert main(["catalog", "import", str(path), "--db", str(db_path)]) == 0
+    assert f"商品 {TSHIRT} 的尺码 L 没有填体重" in capsys.readouterr().err
+    assert run_import(db_path, tshirt_files(tmp_path)).blank_measures == ()
+
+
 def test_cli_catalog_import_list_show(tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(p) for p in tshirt_files(tmp_path)]
     assert main(["catalog", "import", *files, "--db", str(db_path)]) == 0

@@ -71,6 +71,18 @@ def test_choose_height_only_and_weight_only_charts() -> None:
     assert size(by_weight, None, 100) == "M"
 
 
+def test_choose_judges_a_row_with_a_blank_weight_on_its_height() -> None:
+    chart = SizeChart(
+        rows=order((row("XL", "170-180", "140-160"), row("L", "165-175", None), row("M", "160", "100-120")))
+    )
+    assert [r.size for r in chart.rows] == ["M", "L", "XL"]  # a blank weight is not the smallest one
+    assert size(chart, 162, 122) == "L"  # not XL: L's weight is unknown, its height is the nearest
+    assert size(chart, 168, 130) == "L"  # 168 is in L's heights only
+    assert size(chart, 172, 150) == "XL"  # the weight holds in XL, and so does the height
+    assert size(chart, 160, 110) == "M"  # both hold in M
+    assert size(chart, 150, 200) is None  # heavier than any row, and no blank row above it
+
+
 def test_choose_open_ended_rows() -> None:
     chart = SizeChart(
         rows=(row("S", "160以下", "100以下"), row("M", "160-170", "100-120"), row("L", "170以上", "120以上"))

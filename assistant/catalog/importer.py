@@ -47,6 +47,26 @@ class Problem:
         return _("%(where)s: %(problem)s", where=where, problem=self.message)
 
 
+@dataclass(frozen=True)
+class BlankMeasure:
+    """A chart that gives a measure for some sizes and leaves it blank for others (a warning, not a problem)."""
+
+    owner: str  # as a message names it: 商品 600000000001, 尺码表 卫衣尺码
+    measure: str  # 身高 or 体重, the column
+    sizes: tuple[str, ...]  # the sizes without it
+
+    def __str__(self) -> str:
+        other = "身高" if self.measure == "体重" else "体重"
+        return _(
+            "warning: %(owner)s has no %(measure)s for %(sizes)s although its other sizes have one: advice judges"
+            " those sizes by %(other)s alone",
+            owner=self.owner,
+            measure=self.measure,
+            sizes="、".join(self.sizes),
+            other=other,
+        )
+
+
 @dataclass
 class Parsed:
     """Everything read from the files: what can be imported and what cannot."""
@@ -54,6 +74,7 @@ class Parsed:
     items: list[ItemRecord] = field(default_factory=list)
     charts: list[ChartRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    blanks: list[BlankMeasure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,7 @@ class Report:
     written: bool
     missing_charts: tuple[str, ...] = ()  # shared charts items name that the catalog does not hold
     orphan_charts: tuple[str, ...] = ()  # item ids with a size chart but no item in the catalog (yet)
+    blank_measures: tuple[BlankMeasure, ...] = ()  # charts with 身高 or 体重 on some rows only
 
 
 def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: bool = False) -> Report:
@@ -80,7 +102,8 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     items, charts = parsed.items, parsed.charts
     schema.migrate(conn)
     if parsed.problems and not skip_bad:
-        return Report(len(items), 0, len(charts), _sizes(charts), tuple(parsed.problems), written=False)
+        problems, blanks = tuple(parsed.problems), tuple(parsed.blanks)
+        return Report(len(items), 0, len(charts), _sizes(charts), problems, False, blank_measures=blanks)
     conn.execute("BEGIN IMMEDIATE")
     try:
         replaced = store.existing_items(conn, (r.item.id for r in items))
@@ -93,8 +116,8 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    problems = tuple(parsed.problems)
-    return Report(len(items), replaced, len(charts), _sizes(charts), problems, True, tuple(missing), tuple(orphans))
+    problems, blanks = tuple(parsed.problems), tuple(parsed.blanks)
+    return Report(len(items), replaced, len(charts), _sizes(charts), problems, True, (*missing,), (*orphans,), blanks)
 
 
 def parse_files(paths: Sequence[Path]) -> Parsed:
@@ -123,7 +146,12 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
     for key, rows in chart_rows.items():
         if key not in bad_charts:
             kind, owner = key
-            parsed.charts.append(ChartRecord(kind, owner, order([r for _, r in rows]), chart_source[key]))
+            sizes = order([r for _, r in rows])
+            parsed.charts.append(ChartRecord(kind, owner, sizes, chart_source[key]))
+            for measure, name in (("height", "身高"), ("weight", "体重")):
+                blank = [r.size for r in sizes if getattr(r, measure) is None]
+                if 0 < len(blank) < len(sizes):
+                    parsed.blanks.append(BlankMeasure(_owner_name(key), name, tuple(blank)))
     return parsed
 
 

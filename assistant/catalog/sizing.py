@@ -99,13 +99,15 @@ def _parse_bounds(text: str, match: re.Match[str]) -> Range | None:
 
 
 def order(rows: Sequence[SizeRow]) -> tuple[SizeRow, ...]:
-    """Rows from small to large, by their weight ranges, then their height ranges (the file's order otherwise)."""
+    """Rows from small to large, by the measures every row gives: weight, then height (the file's order otherwise).
 
-    def key(item: tuple[int, SizeRow]) -> tuple[float, float, int]:
+    A measure some rows leave blank does not order them: a blank is no value, not the smallest one.
+    """
+    by = [m for m in ("weight", "height") if all(getattr(r, m) is not None for r in rows)]
+
+    def key(item: tuple[int, SizeRow]) -> tuple[float, ...]:
         position, row = item
-        weight = row.weight.low if row.weight else -math.inf
-        height = row.height.low if row.height else -math.inf
-        return (weight, height, position)
+        return (*(getattr(row, m).low for m in by), position)
 
     return tuple(row for _, row in sorted(enumerate(rows), key=key))
 
@@ -114,7 +116,8 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
     """The size for a buyer, by the rule of docs/catalog.md; None when the chart cannot say.
 
     The row where both measures hold; when they point to different rows, the weight decides; a value on a
-    boundary two rows share, or in the gap between two rows, takes the larger size.
+    boundary two rows share, or in the gap between two rows, takes the larger size. A row that leaves a
+    measure blank is judged on its other measure alone: it holds any value between its neighbours' ranges.
     """
     rows = chart.rows
     heights = _fitting(rows, height_cm, "height") if chart.uses_height else None
@@ -132,17 +135,26 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
 
 
 def _fitting(rows: Sequence[SizeRow], value: float | None, measure: str) -> list[int]:
-    """Positions of the rows whose range of `measure` holds `value` (in a gap: the next larger row)."""
+    """Positions of the rows whose range of `measure` holds `value` (in a gap: the next larger row).
+
+    Rows without that measure between the nearest rows wholly below and wholly above the value hold it too,
+    so that a blank cell never makes the advice jump over its size.
+    """
     if value is None:
         return []
     ranges = [(i, getattr(r, measure)) for i, r in enumerate(rows) if getattr(r, measure) is not None]
+    if not ranges:
+        return []
+    below = max((i for i, rng in ranges if rng.high < value), default=-1)
+    above = min((i for i, rng in ranges if rng.low > value), default=len(rows))
+    blank = [i for i, r in enumerate(rows) if getattr(r, measure) is None and below < i < above]
     inside = [i for i, rng in ranges if value in rng]
-    if inside or not ranges:
-        return inside
+    if inside:
+        return sorted({*inside, *blank})
     if min(r.low for _, r in ranges) < value < max(r.high for _, r in ranges):
-        above = [(rng.low, i) for i, rng in ranges if rng.low > value]
-        return [min(above)[1]] if above else []
-    return []
+        larger = [(rng.low, i) for i, rng in ranges if rng.low > value]
+        return sorted({*blank, min(larger)[1]}) if larger else blank
+    return blank
 
 
 def size_name(label: str) -> str:

@@ -148,6 +148,17 @@ def test_import_refuses_tables_it_cannot_tell(tmp_path: Path, db_path: Path) -> 
     assert not report.written
 
 
+def test_import_refuses_a_shoe_chart_by_foot_length_saying_it_is_not_supported(tmp_path: Path, db_path: Path) -> None:
+    shoes = write_csv(tmp_path / "shoes.csv", ("商品ID", "尺码", "脚长"), [(TSHIRT, "38", "24-24.5")])
+    blank = write_csv(tmp_path / "blank.csv", ("商品ID", "尺码", "身高", "脚长"), [(HOODIE, "39", "", "24.5-25")])
+    report = run_import(db_path, [shoes, blank])
+    assert [str(p) for p in report.problems] == [
+        "shoes.csv 第 1 行：尺码表需要身高或体重列：尺码推荐只看身高和体重，不支持只按脚长（鞋码）或其他尺寸的尺码表",
+        "blank.csv 第 2 行：尺码 39 既没有身高也没有体重：每个尺码至少要有其中一项（推荐只看身高和体重，脚长等其他尺寸只用于展示）",
+    ]
+    assert not report.written
+
+
 def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")

@@ -201,6 +201,13 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             )
             return None
         return columns
+    if "size" in columns:
+        reason = _(
+            "a size chart needs a 身高 or 体重 column: size advice reads only height and weight, so a chart by 脚长"
+            " (shoes) or by other measures alone is not supported"
+        )
+        problems.append(Problem(table.source, table.header_row, reason))
+        return None
     problems.append(
         Problem(
             table.source,
@@ -352,7 +359,12 @@ def _size_row(
         if weight_in_kg and not _KG.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell did not
     if height is None and weight is None:
-        problems.append(Problem(source, number, _("size %(size)s has neither 身高 nor 体重", size=size)))
+        reason = _(
+            "size %(size)s has neither 身高 nor 体重: every size needs one of them (advice reads only height and"
+            " weight; 脚长 and other measures are only shown)",
+            size=size,
+        )
+        problems.append(Problem(source, number, reason))
         return None
     extra = tuple((name, cells[i]) for i, name in measures if cells[i])
     return SizeRow(size=size, height=height, weight=weight, measures=extra)

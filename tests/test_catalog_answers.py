@@ -202,6 +202,39 @@ async def test_fact_questions_by_other_words(shop: Client) -> None:
     assert top(both)["text"] == "亲，这款面料是95%棉 5%氨纶，产地是广东广州哦~"
 
 
+PRESALE = "600000000005"
+
+
+async def test_shipping_questions_get_the_items_shipping_time(shop: Client, tmp_path: Path, db_path: Path) -> None:
+    presale = write_csv(tmp_path / "presale.csv", ("商品ID", "标题", "发货时间"), [(PRESALE, "羊绒大衣", "预售 付款后15天内发货")])  # fmt: skip
+    conn = store.connect(db_path)
+    assert import_files(conn, [presale]).written
+    conn.close()
+    for n, text in enumerate(["多久发货", "什么时候发货", "几天能发货", "发货时间", "今天能发货吗"]):
+        body = await say(shop, text, f"ship-{n}", item=PRESALE)
+        assert top(body)["text"] == "亲，这款发货时间是预售 付款后15天内发货哦~", text
+        plain = await say(shop, text, f"ship-plain-{n}", item=NO_CHART)  # no 发货时间: the library's phrase
+        assert top(plain)["phrase_id"].startswith("shipping_time."), text
+
+
+async def test_fit_questions_get_the_items_fit(shop: Client) -> None:
+    for n, text in enumerate(["我平时穿M这个要拿大一码吗", "偏大还是偏小", "这个偏大吗", "偏小吗", "尺码准吗"]):
+        body = await say(shop, text, f"fit-{n}", item=TSHIRT)  # 版型 宽松
+        assert top(body)["text"] == "亲，这款版型是宽松哦~", text
+        assert body["item"]["facts"] == [{"name": "版型", "value": "宽松"}]
+        plain = await say(shop, text, f"fit-plain-{n}", item=HOODIE)  # no 版型: the library's phrase
+        assert top(plain)["phrase_id"] != "catalog.fact", text
+
+
+async def test_a_fact_is_given_only_to_a_question_it_answers(shop: Client) -> None:
+    for n, text in enumerate(["面料舒服吗", "面料会缩水吗", "会缩水吗", "这个面料起球吗？"]):
+        body = await say(shop, text, f"other-{n}", item=HOODIE)
+        assert all(s["phrase_id"] != "catalog.fact" for s in body.get("suggestions", [])), text
+    for n, text in enumerate(["面料是棉的吗", "面料呢", "纯棉吗", "面料怎么样"]):
+        body = await say(shop, text, f"asked-{n}", item=HOODIE)
+        assert top(body)["text"] == "亲，这款面料是80%棉 20%聚酯纤维哦~", text
+
+
 async def test_fact_missing_keeps_the_generic_phrase(shop: Client) -> None:
     body = await say(shop, "这件是什么面料的", "nofabric", item=NO_FABRIC)
     assert top(body)["intent"] == "product_info" and top(body)["phrase_id"] != "catalog.fact"

@@ -23,10 +23,14 @@ ASK_WEIGHT = "ask_weight"
 
 @dataclass(frozen=True)
 class Aspect:
-    """One kind of fact: the attribute names (column headers) that hold it and the words buyers ask it with."""
+    """One kind of fact: the attribute names (column headers) that hold it and the words buyers ask it with.
+
+    `intents` are the matcher's intents that ask for this fact whatever the words (多久发货 is shipping_time).
+    """
 
     headers: tuple[str, ...]
     asks: tuple[str, ...]
+    intents: tuple[str, ...] = ()
 
 
 # An attribute is asked about when the message names its column header, or a word of the aspect that header
@@ -52,13 +56,57 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect(("厚薄", "厚度"), ("厚不厚", "薄不薄", "厚吗", "薄吗", "厚度", "厚薄")),
     Aspect(("弹力", "弹性"), ("弹力", "弹性", "有弹", "弹不弹")),
     Aspect(("适用季节", "季节"), ("季节", "什么时候穿", "春秋", "夏天穿", "冬天穿", "四季")),
-    Aspect(("版型",), ("版型", "宽松吗", "修身吗", "宽不宽松", "修不修身")),
+    Aspect(
+        ("版型", "尺码偏大偏小", "偏大偏小", "尺码偏差"),
+        (
+            "版型",
+            "宽松吗",
+            "修身吗",
+            "宽不宽松",
+            "修不修身",
+            "偏大",
+            "偏小",
+            "大一码",
+            "小一码",
+            "大一号",
+            "小一号",
+            "标准码",
+            "正码",
+            "尺码准",
+            "码数准",
+            "尺码标准",
+            "码数正常",
+            "会不会大",
+            "会不会小",
+        ),
+    ),  # fmt: skip
     Aspect(("颜色", "颜色分类"), ("什么颜色", "几个颜色", "几种颜色", "哪些颜色", "有什么颜色", "几个色")),
     Aspect(("重量", "净重", "净含量"), ("多重", "重量", "净含量", "几克", "多少克")),
     Aspect(("洗涤", "洗涤方式", "洗涤说明"), ("怎么洗", "机洗", "水洗", "怎么清洗", "能洗吗", "干洗")),
+    Aspect(
+        ("发货时间", "发货", "发货周期", "发货期", "预售发货时间"),
+        (
+            "发货时间",
+            "几天发",
+            "多久发",
+            "什么时候发",
+            "啥时候发",
+            "几时发",
+            "多久能发",
+            "几天能发",
+            "哪天发",
+            "几号发",
+        ),
+        ("shipping_time",),
+    ),
 )
-QUESTION_MARKS = ("吗", "么", "嘛", "什么", "啥", "哪", "几", "多少", "多久", "多大", "怎么", "怎样", "如何", "是不是", "有没有", "?", "呢")  # fmt: skip
+# A question for a value (什么面料, 哪里产, 偏大还是偏小) is answered by the fact; a yes/no question only when it is
+# about the fact itself (纯棉吗, 面料是棉的吗, 有没有弹力), not about something else of it (面料舒服吗, 面料会缩水吗).
+VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "怎么", "怎样", "如何", "呢", "还是")
+YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有")
 _A_NOT_A = re.compile(r"(.)不\1")  # 厚不厚, 起不起球
+_ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面料呢, 面料是棉的吗: right after the word asked
+_ABOUT_BEFORE = ("是", "有没有", "是不是")  # 有没有弹力, 是不是纯棉: right before it
 SIZE_WORDS = ("码", "多大", "尺寸", "大小", "合身", "穿什么", "穿多", "穿哪", "能穿", "选哪")
 _PUNCTUATION = " \t\n,，.。!！?？~～、:："
 
@@ -92,7 +140,7 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
         size = size_answer(item, text, earlier)
         if size is not None:
             found.append(size)
-    facts = asked_facts(item, text)
+    facts = asked_facts(item, text, intent)
     if facts:
         said = "，".join(f"{f.name}是{f.value}" for f in facts)
         values = {"facts": said, "name": facts[0].name, "value": facts[0].value}
@@ -101,8 +149,11 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     return found
 
 
-def asked_facts(item: Item, text: str) -> list[Fact]:
-    """The item's attributes a message asks about, in the item's column order."""
+def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
+    """The item's attributes a message asks about, in the item's column order.
+
+    `intent` is the matcher's reading of the message: an aspect's intent asks for its fact.
+    """
     if not item.attrs or not isinstance(text, str):
         return []
     folded = _fold(text)
@@ -110,18 +161,25 @@ def asked_facts(item: Item, text: str) -> list[Fact]:
         return []
     attrs = [(name, value, _fold(name)) for name, value in item.attrs]
     asked: list[Fact] = []
+    words: list[str] = []  # the words of the message that named what was asked
     covered: set[str] = set()  # folded names of attributes an aspect of the message already considered
+    by_intent = False
     for aspect in ASPECTS:
         held = [(name, value, key) for name, value, key in attrs if key in aspect.headers]
-        if not held or not any(word in folded for word in aspect.asks):
+        said = [word for word in (*aspect.asks, *(key for _, _, key in held)) if word in folded]
+        meant = intent is not None and intent in aspect.intents
+        if not held or not (meant or any(word in aspect.asks for word in said)):
             continue
         named = [(name, value, key) for name, value, key in held if key in folded]
         asked += [Fact(name, value) for name, value, _ in named or held[:1]]
         covered.update(key for _, _, key in held)
+        words += said
+        by_intent = by_intent or meant
     for name, value, key in attrs:
         if len(key) >= 2 and key in folded and key not in covered and all(f.name != name for f in asked):
             asked.append(Fact(name, value))
-    if not asked or not _is_question(folded, asked):
+            words.append(key)
+    if not asked or not (by_intent or _is_question(folded, asked, words)):
         return []
     order = {name: i for i, (name, _) in enumerate(item.attrs)}
     return sorted(asked, key=lambda f: order.get(f.name, 0))
@@ -179,12 +237,28 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
 
 
-def _is_question(folded: str, asked: Sequence[Fact]) -> bool:
-    """A question word, or a message that is nothing but the attribute's name ("面料？")."""
-    if any(mark in folded for mark in QUESTION_MARKS) or _A_NOT_A.search(folded):
+def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bool:
+    """A question the facts answer: it asks for a value, or asks yes or no about a word that named the fact,
+    or it is nothing but the attribute's name ("面料？")."""
+    if any(mark in folded for mark in VALUE_MARKS) or _A_NOT_A.search(folded):
+        return True
+    if any(mark in folded for mark in YES_NO_MARKS) and any(_about(folded, word) for word in words):
         return True
     bare = folded.strip(_PUNCTUATION)
     return any(bare in (_fold(f.name), "这款" + _fold(f.name), "这件" + _fold(f.name)) for f in asked)
+
+
+def _about(folded: str, word: str) -> bool:
+    """Whether a yes/no question is about `word`: the word is the question (厚吗) or stands next to its mark."""
+    if word.endswith(YES_NO_MARKS):
+        return True
+    start = folded.find(word)
+    while start >= 0:
+        after = folded[start + len(word) :].lstrip(" ，,")
+        if after.startswith(_ABOUT_AFTER) or folded[:start].rstrip().endswith(_ABOUT_BEFORE):
+            return True
+        start = folded.find(word, start + 1)
+    return False
 
 
 def _fold(text: str) -> str:

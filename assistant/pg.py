@@ -251,19 +251,48 @@ class Connection:
 
     row_factory: Any = None  # rows always read by name and position
 
-    def __init__(self, conn: psycopg.Connection[Any], pool: ConnectionPool | None = None) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], pool: ConnectionPool | None = None, *, wait_s: float = 5.0
+    ) -> None:
         self.raw = conn
         self._pool = pool
+        self._wait_s = wait_s
+        self._used = False  # a statement has run: no connection is swapped under a transaction after that
         self.closed = False
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
+    @property
+    def lost(self) -> bool:
+        """The server dropped the connection (a restart, a failover, an administrator): it cannot be used again."""
+        return bool(self.raw.closed or self.raw.broken)
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
         if _SQLITE_ONLY.match(sql):
             return Cursor(None)
-        cur = self.raw.cursor()
+        try:
+            return self._execute(sql, params)
+        except sqlite3.OperationalError:
+            if self._used or self._pool is None or not self.lost:
+                raise
+            # The pool's idle connection was dropped by the server (a restart, a failover) and this was its
+            # first statement: nothing ran on it, so the statement runs on a fresh one from the pool.
+            self._pool.putconn(self.raw)  # a broken connection is discarded there
+            try:
+                self.raw = self._pool.getconn(timeout=self._wait_s)
+            except Exception as exc:  # PoolTimeout: the server is still down
+                raise sqlite3.OperationalError(f"no connection available ({exc})") from exc
+            return self._execute(sql, params)
+        finally:
+            self._used = True
+
+    def _execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Cursor:
+        try:
+            cur = self.raw.cursor()
+        except psycopg.Error as exc:  # "the connection is closed": a database fault like any other (503)
+            raise _as_sqlite(exc) from exc
         try:
             cur.execute(translate(sql), params if params else None)
         except psycopg.Error as exc:
@@ -272,7 +301,10 @@ class Connection:
         return Cursor(cur)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Cursor:
-        cur = self.raw.cursor()
+        try:
+            cur = self.raw.cursor()
+        except psycopg.Error as exc:
+            raise _as_sqlite(exc) from exc
         try:
             cur.executemany(translate(sql), list(rows))
         except psycopg.Error as exc:
@@ -378,13 +410,14 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
                 name="cs-assistant",
             )
             _pools[key] = pool
+    wait_s = max(busy_timeout_s, 5.0)
     try:
-        raw = pool.getconn(timeout=max(busy_timeout_s, 5.0))
+        raw = pool.getconn(timeout=wait_s)
     except psycopg.Error as exc:
         raise _as_sqlite(exc) from exc
     except Exception as exc:  # PoolTimeout: the server is down or every connection is busy
         raise sqlite3.OperationalError(f"{location}: no connection available ({exc})") from exc
-    return Connection(raw, pool)
+    return Connection(raw, pool, wait_s=wait_s)
 
 
 def close_pools(location: Location | None = None) -> None:

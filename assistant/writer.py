@@ -105,6 +105,7 @@ class Writer:
     ) -> None:
         self.path: store.Location = path if isinstance(path, pg.Location) else Path(path)
         self.max_group = max_group
+        self.busy_timeout_s = busy_timeout_s
         if isinstance(self.path, pg.Location):  # a connection of its own, outside the readers' pool
             self._conn = cast(sqlite3.Connection, pg.connect_direct(self.path, busy_timeout_s=busy_timeout_s))
         else:
@@ -236,11 +237,32 @@ class Writer:
             else:
                 future.set_exception(value)
 
+    def _begin(self) -> sqlite3.Connection:
+        """BEGIN on the writer's connection. On PostgreSQL, a connection the server dropped (a restart, a
+        failover) is replaced, even when it shows only now, at this BEGIN: nothing of the group ran yet, so
+        it starts on the new one; a server still down fails the group (503) and the next group tries again."""
+        if isinstance(self.path, pg.Location) and cast(pg.Connection, self._conn).lost:
+            self._reconnect()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            if not (isinstance(self.path, pg.Location) and cast(pg.Connection, self._conn).lost):
+                raise
+            self._reconnect()
+            self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def _reconnect(self) -> None:
+        assert isinstance(self.path, pg.Location)
+        fresh = pg.connect_direct(self.path, busy_timeout_s=self.busy_timeout_s)  # raises while the server is down
+        old, self._conn = self._conn, cast(sqlite3.Connection, fresh)
+        old.close()  # psycopg closes a broken connection without a word
+        log.warning("the writer's PostgreSQL connection was lost (a server restart or failover); reconnected")
+
     def _commit_group(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
-        conn = self._conn
         rerunnable = all(together for _, together in jobs)
         for attempt in range(GROUP_RETRIES + 1):
-            conn.execute("BEGIN IMMEDIATE")
+            conn = self._begin()
             try:
                 outcomes = _run_jobs(conn, jobs)
                 if rerunnable and attempt < GROUP_RETRIES and any(not ok and lost_race(v) for ok, v in outcomes):

@@ -107,6 +107,34 @@ async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluste
         await receiver.stop()
 
 
+async def test_instances_writer_reconnects_after_the_server_drops_its_connections(
+    pg_cluster: Cluster, client: Client, db_path: Any
+) -> None:
+    # A PostgreSQL restart or failover drops every connection: the writer's was never opened again, and
+    # every event after it was a 500 until each instance was restarted by hand.
+    assert (await client.post("/v1/events", data=body_of(make_event(id="before")))).status == 200
+    assert await _kill_all(pg_cluster, db_path) >= 1
+    for n in range(3):
+        resp = await client.post("/v1/events", data=body_of(make_event(id=f"after-{n}")))
+        assert resp.status == 200, await resp.text()
+    assert (await client.get("/readyz")).status == 200
+    with store.connect(db_path, readonly=True) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 4
+
+
+async def _kill_all(cluster: Cluster, location: pg.Location) -> int:
+    """Terminate every connection to the database, as a server restart does; how many there were."""
+    import psycopg
+
+    name = location.url.rsplit("/", 1)[1]
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+    assert killed is not None
+    return int(killed[0])
+
+
 async def _kill_listener(cluster: Cluster, location: pg.Location) -> None:
     import psycopg
 
@@ -326,6 +354,46 @@ async def test_instances_chatwoot_memory_reads_what_another_instance_learned(
     finally:
         here.close()
         await writer.close()
+
+
+async def test_instances_a_starting_instance_leaves_a_live_ones_delivery_alone(
+    db_path: pg.Location, config: Config
+) -> None:
+    from assistant.clock import FakeClock
+    from assistant.outbound import DeliveryResult
+    from tests.followup_harness import T0, Harness, Recorder
+    from tests.helpers import replace_config
+
+    clock = FakeClock(T0)
+    send = replace_config(config, "followups", mode="send", idle_seconds=60)
+    lease_ms = int(send.followups.lease_s * 1000)
+    busy = Recorder([DeliveryResult.retry("the platform is slow", 503)] * 4)  # its attempts wait for retries
+    live = await Harness(send, db_path, clock, plugins=[busy]).start()
+    starting: Harness | None = None
+    try:
+        await live.send(conversation="c1", text="在吗")
+        await live.agent_says(conversation="c1")
+        await live.advance(60)
+        await eventually(lambda: len(busy.calls) == 1)
+        assert [f.state for f in live.followups()] == ["pending"]  # the live instance is at it
+        # A routine restart of another instance: it once resumed every pending delivery of the database.
+        other = Recorder()
+        starting = await Harness(send, db_path, clock, plugins=[other]).start()
+        await starting.advance(send.followups.delivery_timeout_s + 1)  # past the attempt's time limit
+        await live.settle()
+        assert other.calls == [] and len(busy.calls) == 2  # the live instance's retry, nobody else's
+        await live.service.stop()  # the live one dies with its delivery pending
+        await starting.advance(lease_ms / 1000)
+        assert starting.service.shared is not None
+        await starting.service.shared.sweep()  # untouched for a lease: taken over, once
+        await starting.advance(send.followups.delivery_timeout_s)  # the attempt in flight has run out its time
+        await eventually(lambda: len(other.calls) == 1)
+        assert other.calls[0]["key"] == busy.calls[0]["key"]
+    finally:
+        if starting is not None:
+            await starting.stop()
+        await live.plugins.stop()
+        await live.writer.close()
 
 
 async def test_instances_escalation_left_by_a_dead_instance_is_taken_over(

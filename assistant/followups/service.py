@@ -118,9 +118,16 @@ class FollowupService:
             watermark = followup_store.watermark(conn)
             events = followup_store.events_to_replay(conn, watermark, now - span)
             keys = sorted({(e.shop, e.conversation) for e in events})
+            # Alone on its database, every pending delivery is this instance's own, left by its last run. On a
+            # shared one, a delivery another live instance is working on is its own: only those untouched for
+            # a lease (their instance is gone) are claimed here; a rolling restart re-sent every one in flight.
+            if self.shared is None:
+                pending = followup_store.pending_followups(conn)
+            else:
+                pending = followup_store.claim_stalled_followups(conn, now - self.shared.lease_ms, now, limit=10_000)
             return (
                 watermark,
-                followup_store.pending_followups(conn),
+                pending,
                 followup_store.recent_texts(conn, now - span),
                 events,
                 followup_store.timers_for(conn, keys),

@@ -101,15 +101,7 @@ class SharedTimers:
                 )
             ]
             # A pending delivery untouched for a lease: its instance is gone. Touching it claims it.
-            stalled = [
-                r[0]
-                for r in conn.execute(
-                    "UPDATE followups SET updated_ms = ? WHERE id IN (SELECT id FROM followups"
-                    " WHERE state = 'pending' AND updated_ms <= ? ORDER BY updated_ms LIMIT 200"
-                    " FOR UPDATE SKIP LOCKED) RETURNING id",
-                    (now, overdue_before),
-                )
-            ]
+            stalled = [f.id for f in followup_store.claim_stalled_followups(conn, overdue_before, now)]
             return rows, stalled
 
         rows, stalled = await service.writer.submit(load)

@@ -210,6 +210,21 @@ def pending_followups(conn: sqlite3.Connection) -> list[Followup]:
     return [_followup(r) for r in conn.execute("SELECT * FROM followups WHERE state = 'pending' ORDER BY updated_ms")]
 
 
+def claim_stalled_followups(conn: sqlite3.Connection, before_ms: int, now_ms: int, limit: int = 200) -> list[Followup]:
+    """Pending deliveries untouched since `before_ms` (their instance is gone), as they were; touching them
+    (`updated_ms` = now) claims them for this instance. PostgreSQL only (several instances, one database)."""
+    rows = [
+        _followup(r)
+        for r in conn.execute(
+            "SELECT * FROM followups WHERE state = 'pending' AND updated_ms <= ? ORDER BY updated_ms LIMIT ?"
+            " FOR UPDATE SKIP LOCKED",
+            (before_ms, limit),
+        )
+    ]
+    conn.executemany("UPDATE followups SET updated_ms = ? WHERE id = ?", [(now_ms, f.id) for f in rows])
+    return rows
+
+
 def list_followups(
     conn: sqlite3.Connection, *, state: str | None = None, shop: str | None = None, limit: int = 50
 ) -> list[Followup]:

@@ -81,8 +81,18 @@ class QaService:
         if self.alert_categories and not self.alert_plugins:
             log.info("[qa] no enabled hook implements on_alert: alerts show on the supervisor page only")
 
+        shared = isinstance(self.writer.path, pg.Location)
+        now = self.clock.now_ms()
+        lease_ms = int(self.config.followups.lease_s * 1000)
+
         def load(conn: sqlite3.Connection) -> tuple[list[Delivery], list[AlertRow]]:
-            return qa_store.pending_deliveries(conn), qa_store.armed_escalations(conn)
+            # On a shared database a delivery another live instance is sending is its own: only those untouched
+            # for a lease are claimed (a rolling restart sent every alert in flight to the group twice).
+            if shared:
+                pending = qa_store.claim_stalled_deliveries(conn, now - lease_ms, now)
+            else:
+                pending = qa_store.pending_deliveries(conn)
+            return pending, qa_store.armed_escalations(conn)
 
         pending, armed = await self.writer.submit(load)
         for delivery in pending:

@@ -319,6 +319,7 @@ def test_an_order_placed_with_the_wrong_spec_is_not_an_address_change(shipped: M
         ("是不是纯棉", "product_info.material"),  # once 正品 (authenticity): 保证正品…包退包赔
         ("是国产的吗", "product_info.origin"),
         ("有没有加绒", "product_info.warmth"),
+        ("我身高175穿多大鞋", "size_advice.shoes"),  # once the children's sizes
     ],
 )
 def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str, phrase_id: str) -> None:

@@ -117,6 +117,8 @@ class Writer:
             self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
         try:
             schema.migrate(self._conn)
+            if isinstance(self._conn, pg.Connection):
+                pg.warn_if_short_of_connections(self._conn)
         except BaseException:
             self._conn.close()
             raise

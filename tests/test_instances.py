@@ -122,6 +122,20 @@ async def test_instances_writer_reconnects_after_the_server_drops_its_connection
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 4
 
 
+async def test_instances_a_server_short_of_connections_is_named_at_start(
+    db_path: pg.Location, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from assistant.writer import Writer
+
+    writer = Writer(db_path)  # the session's server has room for an instance
+    await writer.close()
+    assert "connections free" not in caplog.text
+    monkeypatch.setattr(pg, "CONNECTIONS_PER_INSTANCE", 100_000)  # an instance wanting more than the server has
+    writer = Writer(db_path)
+    await writer.close()
+    assert "PostgreSQL has" in caplog.text and "raise max_connections" in caplog.text
+
+
 async def _kill_all(cluster: Cluster, location: pg.Location) -> int:
     """Terminate every connection to the database, as a server restart does; how many there were."""
     import psycopg

@@ -246,7 +246,9 @@ async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path
             'text = "亲，本店新规：付款后二十四小时内发出"\ntriggers = ["什么时候能发货"]\n',
             encoding="utf-8",
         )
-        assert engine.reload() == (True, [])
+        fresh, problems = engine.prepare()
+        assert fresh is not None and problems == []
+        engine.install(fresh)
         meanwhile = engine.annotate_pipelined(message())
         assert not inspect.isawaitable(meanwhile)  # the workers are loading it: matched here
         await eventually(lambda: workers.ready and workers.pids != old, timeout=30)

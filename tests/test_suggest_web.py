@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
@@ -119,6 +120,52 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
     assert any("invoice.test_reload" in p and "nosuchvar" in p for p in problems)
     still = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
     assert still["suggestions"][0]["phrase_id"] == "invoice.test_reload"
+
+
+async def test_reload_is_both_or_neither(aiohttp_client: Any, tmp_path: Path) -> None:
+    # A 422 once hid a half-done reload: the phrases swapped while the quality rules beside them failed.
+    library = _library_copy(tmp_path)
+    config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
+    client = await aiohttp_client(make_app(config))
+    headers = {"Authorization": "Bearer adm"}
+    pricing = library / "pricing.toml"
+    old_text = "亲，真的很抱歉哦，我们的价格是实实在在的"
+    assert old_text in pricing.read_text(encoding="utf-8")
+    pricing.write_text(pricing.read_text(encoding="utf-8").replace(old_text, "亲，新的议价话术"), encoding="utf-8")
+    rules = library / "qa.toml"
+    good_rules = rules.read_text(encoding="utf-8")
+    rules.write_text(good_rules + "\n[[broken\n", encoding="utf-8")
+
+    async def first_text() -> str:
+        found = await (await client.get("/v1/suggest", params={"text": "能便宜点吗"})).json()
+        return str(found["suggestions"][0]["text"])
+
+    bad = await client.post("/v1/admin/reload", headers=headers)
+    assert bad.status == 422 and (await bad.json())["reloaded"] is False
+    assert any("qa.toml" in p for p in (await bad.json())["problems"])
+    assert (await first_text()).startswith(old_text)  # neither swapped
+    rules.write_text(good_rules, encoding="utf-8")
+    assert (await client.post("/v1/admin/reload", headers=headers)).status == 200
+    assert (await first_text()).startswith("亲，新的议价话术")
+
+
+async def test_reload_refuses_a_scorer_that_cannot_be_read(
+    aiohttp_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.cli import main
+    from assistant.web.appkeys import ENGINE
+
+    library = _library_copy(tmp_path)
+    config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
+    client = await aiohttp_client(make_app(config))
+    scorer = library / "scorer.npz"
+    scorer.write_bytes(scorer.read_bytes()[:1000])  # a copy cut short
+    resp = await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm"})
+    assert resp.status == 422
+    assert any("scorer.npz" in p for p in (await resp.json())["problems"])
+    assert client.app[ENGINE].matcher.scorer is not None  # the last good one keeps scoring
+    assert main(["phrases", "check", "--phrases", str(library)]) == 1
+    assert "scorer.npz" in capsys.readouterr().out
 
 
 async def test_reload_requires_admin_token(aiohttp_client: Any, tmp_path: Path) -> None:

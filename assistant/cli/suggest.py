@@ -76,6 +76,10 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
         by_intent[p.intent] = by_intent.get(p.intent, 0) + 1
     print(_("ok: %(phrases)s phrases, %(intents)s intents, %(types)s customer types", phrases=len(library.phrases), intents=len(by_intent), types=len(library.customer_types)))  # fmt: skip
     print(_scorer_state(library))
+    from assistant.suggest.training import scorer_problem
+
+    if scorer_problem(library) is not None:
+        return 1  # a scorer.npz that cannot be read is a broken file, as a broken phrase file is
     rows = [[_("intent"), _("label"), _("phrases")]]
     rows += [[i, spec.label, str(by_intent.get(i, 0))] for i, spec in library.intents.items()]
     print(format_table(rows))

@@ -110,17 +110,18 @@ class QaService:
         await self.tasks.close()
         await self.deliverer.close()
 
-    def reload(self) -> tuple[bool, list[str]]:
-        """Swap in freshly loaded rules; bad ones leave the old ones inspecting. Returns (ok, problems)."""
+    def prepare(self) -> tuple[Inspector | None, list[str]]:
+        """Freshly loaded rules to `install`, or None and what is wrong with them (the old ones keep inspecting)."""
         try:
-            inspector = load_inspector(self.config)
+            return load_inspector(self.config), []
         except (RulesError, ConfigError) as exc:
             problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
             log.error("quality rules not reloaded; the previous ones keep inspecting:\n%s", "\n".join(problems))
-            return False, problems
+            return None, problems
+
+    def install(self, inspector: Inspector) -> None:
         self.inspector = inspector
         log.info("quality rules reloaded: %d words", inspector.word_count)
-        return True, []
 
     @property
     def settled(self) -> bool:

@@ -19,6 +19,7 @@ from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Request, Settings, answer
 from assistant.suggest.phrases import LibraryError
+from assistant.suggest.training import scorer_problem
 from assistant.suggest.worker import MatchingWorkers
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ class SuggestionEngine:
             await workers.close()
 
     # -- reload ---------------------------------------------------------------------------------
-    def reload(self) -> tuple[bool, list[str]]:
-        """Swap in a freshly loaded library; a bad one leaves the old one serving. Returns (ok, problems)."""
+    def prepare(self) -> tuple[Matcher | None, list[str]]:
+        """A freshly loaded library to `install`, or None and its problems (the old one keeps serving)."""
         try:
             matcher = load_matcher(self.config)
         except LibraryError as exc:
@@ -74,12 +75,18 @@ class SuggestionEngine:
                 len(problems),
                 "\n".join(problems),
             )
-            return False, problems
+            return None, problems
+        broken = scorer_problem(matcher.library)
+        if broken is not None:  # the last good scorer keeps serving with the last good library
+            log.error("phrase library not reloaded; the previous one keeps serving: %s", broken)
+            return None, [broken]
+        return matcher, []
+
+    def install(self, matcher: Matcher) -> None:
         self.matcher = matcher
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
         if self.workers is not None:
             self.workers.restart()  # they load the new library; the service matches meanwhile
-        return True, []
 
     # -- adoption -------------------------------------------------------------------------------
     def adoption(self, shop: str) -> Counter[str]:

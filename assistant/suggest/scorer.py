@@ -193,7 +193,8 @@ class Scorer:
     def load(cls, path: Path) -> Scorer:
         """Read a scorer written by `save`; ScorerError says what is wrong with a bad file."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # The file opened here, so that it is closed when it is not a scorer (np.load left it open then).
+            with path.open("rb") as file, np.load(file, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
                 vocabulary = bytes(data["vocabulary"]).decode("utf-8").split("\n")
                 weights = data["weights"].astype(np.float32)

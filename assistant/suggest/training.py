@@ -11,13 +11,14 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assistant.suggest.examples import NONE
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library
-from assistant.suggest.scorer import FEATURE_VERSION, Features, Scorer
+from assistant.suggest.scorer import FEATURE_VERSION, SCORER_FILE, Features, Scorer, ScorerError
 
 if TYPE_CHECKING:  # the matcher imports the scorer, not the trainer
     from assistant.suggest.matcher import Matcher
@@ -48,6 +49,21 @@ class Outcome:
     features: int
     folds_top1: float  # top-1 accuracy of the cross-validated models on the held-out folds
     temperature: float
+
+
+def scorer_problem(library: Library) -> str | None:
+    """What is wrong with the library's `scorer.npz` when it has one that cannot be read (truncated, not a
+    scorer, made for other features), else None: a missing scorer is a way to run, a broken one a mistake."""
+    if library.directory is None:
+        return None
+    path = Path(library.directory) / SCORER_FILE
+    if not path.exists():
+        return None
+    try:
+        Scorer.load(path)
+    except ScorerError as exc:
+        return str(exc)
+    return None
 
 
 def fingerprint(library: Library) -> str:

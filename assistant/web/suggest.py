@@ -48,13 +48,20 @@ async def get_phrase_search(request: web.Request) -> web.Response:
 
 
 def reload_library(app: web.Application) -> tuple[bool, list[str]]:
-    """Reload the phrase library and the quality rules beside it; bad ones keep the old serving. (ok, problems)"""
-    ok, problems = app[ENGINE].reload()
+    """Reload the phrase library and the quality rules beside it, both or neither: a problem in either keeps
+    the old ones of both serving (a 422 never hides a half-done reload). (ok, problems)"""
+    matcher, problems = app[ENGINE].prepare()
+    inspector = None
     if QA in app:  # the quality rules live beside the phrases and reload with them
-        qa_ok, qa_problems = app[QA].reload()
-        ok, problems = ok and qa_ok, problems + qa_problems
+        inspector, qa_problems = app[QA].prepare()
+        problems += qa_problems
+    if problems or matcher is None:
+        return False, problems
+    app[ENGINE].install(matcher)
+    if inspector is not None:
+        app[QA].install(inspector)
     refreeze_heap()
-    return ok, problems
+    return True, []
 
 
 async def post_reload(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ the tasks that run the awaitable results of hook calls, so none is lost and all 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -140,12 +141,21 @@ async def first_result(hook: pluggy.HookCaller, **kwargs: Any) -> Any:
     for impl in reversed(hook.get_hookimpls()):
         if impl.hookwrapper or impl.wrapper:
             continue
-        result = impl.function(*(kwargs[name] for name in impl.argnames))
-        if inspect.isawaitable(result):
-            result = await result
+        result = await call_impl(impl, kwargs)
         if result is not None:
             return result
     return None
+
+
+async def call_impl(impl: pluggy.HookImpl, values: dict[str, Any]) -> Any:
+    """One implementation's result: an `async def` awaited on the event loop, a plain function run in a worker
+    thread, since a delivery may block (a plain HTTP client): on the loop it held every request up, and no
+    time limit could stop it."""
+    args = [values[name] for name in impl.argnames]
+    if inspect.iscoroutinefunction(impl.function):
+        return await impl.function(*args)
+    result = await asyncio.to_thread(impl.function, *args)
+    return await result if inspect.isawaitable(result) else result
 
 
 def implementers(pm: pluggy.PluginManager, hook: str) -> list[str]:

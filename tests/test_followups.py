@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from assistant import pg, store
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.delivery import auto_event_id
@@ -380,6 +382,12 @@ async def test_followups_restart_too_late_is_missed(harness: Harness, recorder: 
     assert recorder.calls == []
 
 
+def restart_gap(config: Config, db: store.Location) -> float:
+    """How long a delivery must lie untouched before a starting instance resumes it: at once alone on SQLite;
+    on a shared database a lease, as until then another live instance may be sending it (docs/scaling.md)."""
+    return config.followups.lease_s if isinstance(db, pg.Location) else 0.0
+
+
 async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
     send_config: Config, db_path: Path, clock: FakeClock
 ) -> None:
@@ -392,7 +400,7 @@ async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
     await h.stop()
     recorder = Recorder()
     h.extra_plugins = [recorder]
-    clock.advance(10)
+    clock.advance(10 + restart_gap(send_config, db_path))
     await h.start()
     try:
         [call] = recorder.calls
@@ -530,6 +538,33 @@ async def test_followups_failing_hook_does_not_stop_arming(
         await h.stop()
 
 
+async def test_followups_a_blocking_plain_function_hook_holds_nothing_up(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    # A plain deliver_message that blocks (a synchronous HTTP client against a slow platform) ran on the
+    # event loop: every request waited for it, and no time limit could stop it.
+    release = threading.Event()
+
+    class Blocking:
+        @hookimpl
+        def deliver_message(self, idempotency_key: str) -> DeliveryResult:
+            release.wait(timeout=30)
+            return DeliveryResult.sent(200)
+
+    config = replace_config(send_config, "followups", delivery_timeout_s=0.5)
+    h = await Harness(config, db_path, clock, plugins=[Blocking()]).start()
+    try:
+        await h.agent_says()
+        clock.advance(IDLE)
+        await eventually(lambda: [f.attempts for f in h.followups()] == [1])  # the attempt has begun
+        await h.send(conversation="other", text="在吗")  # served while the hook blocks
+        await eventually(lambda: "timed out" in (h.followups()[0].last_error or ""))
+        assert h.followups()[0].state == "pending"  # the time limit stopped the wait: a retry comes
+    finally:
+        release.set()
+        await h.stop()
+
+
 class Confirmer:
     """A platform that can be asked (confirm_delivery): answers from a script; records each question."""
 
@@ -553,6 +588,7 @@ async def interrupted(send_config: Config, db_path: Path, clock: FakeClock) -> t
     await h.advance(IDLE)
     [f] = h.followups()
     await h.stop()
+    clock.advance(restart_gap(send_config, db_path))
     return h, f.id
 
 
@@ -564,8 +600,9 @@ async def test_followups_restart_asks_the_platform_and_does_not_resend_what_it_h
     h.extra_plugins = [recorder, confirmer]
     await h.start()
     try:
-        assert confirmer.asked == []  # the interrupted attempt still has its time limit to run out
-        await h.advance(send_config.followups.delivery_timeout_s)
+        if restart_gap(send_config, db_path) == 0:
+            assert confirmer.asked == []  # the interrupted attempt still has its time limit to run out
+            await h.advance(send_config.followups.delivery_timeout_s)
         assert [key for key, _ in confirmer.asked] == [fid]
         assert recorder.calls == []  # it was there: not posted again
         [f] = h.followups()
@@ -583,7 +620,8 @@ async def test_followups_platform_that_cannot_be_asked_gets_nothing_until_it_ans
     h.extra_plugins = [recorder, confirmer]
     await h.start()
     try:
-        await h.advance(send_config.followups.delivery_timeout_s)
+        if restart_gap(send_config, db_path) == 0:
+            await h.advance(send_config.followups.delivery_timeout_s)  # the interrupted attempt's time limit
         assert len(confirmer.asked) == 1 and recorder.calls == []  # could not ask: nothing sent
         [f] = h.followups()
         assert f.state == "pending" and "could not confirm" in (f.last_error or "")

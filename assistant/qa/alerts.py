@@ -8,7 +8,6 @@ robot's answer and that mark would repeat that one message: group robots take no
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from assistant.config import Config
 from assistant.followups.delivery import backoff_ms
 from assistant.hookspecs import Alert, DeliveryResult
 from assistant.kpi.report import log_link
-from assistant.plugins import Plugins
+from assistant.plugins import Plugins, call_impl
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.store import AlertRow, Delivery
@@ -144,9 +143,7 @@ class AlertDeliverer:
         impl = impls[0]
         values = {"config": self.config, "http": self.plugins.http, "alert": alert}
         try:
-            outcome = impl.function(*(values[name] for name in impl.argnames))
-            if inspect.isawaitable(outcome):
-                outcome = await asyncio.wait_for(outcome, self.settings.delivery_timeout_s)
+            outcome = await asyncio.wait_for(call_impl(impl, values), self.settings.delivery_timeout_s)
         except TimeoutError:
             return DeliveryResult.retry(f"timed out after {self.settings.delivery_timeout_s:g} s")
         except Exception as exc:  # a plugin's bug or a network error it let through: worth another try

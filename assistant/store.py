@@ -433,11 +433,12 @@ def open_conversations(
 
 
 def log_now_ms(conn: sqlite3.Connection) -> int:
-    """Now on the conversations' clock: the time of the newest event logged, or the wall clock when that is
+    """Now on the conversations' clock: the newest time stamped on an event (one step of the events_ts index;
+    not the last event logged, which may be a late delivery of an old one), or the wall clock when that is
     later than the newest (an empty log, a replay of an old day) or when a platform's clock runs ahead."""
-    row = conn.execute("SELECT ts_ms FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    row = conn.execute("SELECT max(ts_ms) FROM events").fetchone()
     now = now_ms()
-    return now if row is None else min(now, int(row[0]))
+    return now if row is None or row[0] is None else min(now, int(row[0]))
 
 
 def has_events_except(conn: sqlite3.Connection, shop: str, conversation: str, id_prefixes: Sequence[str]) -> bool:

@@ -93,6 +93,13 @@ async def test_panel_leaves_out_conversations_quiet_for_open_hours(aiohttp_clien
         c["conversation"] for c in page_state(await (await unlimited.get("/panel?agent=a1")).text())["conversations"]
     ]
     assert listed == ["day-old", "same-day", "newest"]
+    # A late delivery of an old event (a platform's retry, a backlog) moves nobody's window back.
+    late = make_event("conversation_closed", conversation="unrelated", ts="2026-11-18T10:00:00+08:00")
+    assert (await client.post("/v1/events", data=body_of(late))).status == 200
+    listed = [
+        c["conversation"] for c in page_state(await (await client.get("/panel?agent=a1")).text())["conversations"]
+    ]
+    assert listed == ["same-day", "newest"]
 
 
 async def test_panel_quiet_limit_runs_on_the_wall_clock_when_a_platform_stamps_the_future(client: Client) -> None:

@@ -32,6 +32,7 @@ class ConversationState:
     customer_type: str | None = None
     last_customer_ms: int | None = None
     last_agent_ms: int | None = None
+    closed_ms: int | None = None  # the latest closure: a customer message before it waits for nothing
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
     seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
@@ -43,6 +44,8 @@ class ConversationState:
             return None
         if self.last_agent_ms is not None and self.last_agent_ms >= self.last_customer_ms:
             return None
+        if self.closed_ms is not None and self.closed_ms >= self.last_customer_ms:
+            return None  # the chat ended after it (a returning customer waits from their new message)
         return self.last_customer_ms
 
     def note_reply(self, ts_ms: int) -> None:
@@ -89,6 +92,7 @@ class ConversationState:
             self.unpaid_orders.pop(event.order, None)
         elif event.type == "conversation_closed":
             self.status = "closed"
+            self.closed_ms = max(event.ts_ms, self.closed_ms or 0)
 
 
 class Conversations:
@@ -183,17 +187,19 @@ class Conversations:
             rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
             orders = store.open_orders(conn, shop, conversation)
             meta = conn.execute(
-                "SELECT customer, agent, status, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
+                "SELECT customer, agent, status, customer_type, closed_ms FROM conversations"
+                " WHERE shop = ? AND conversation = ?",
                 (shop, conversation),
             ).fetchone()
         except sqlite3.OperationalError:  # no database yet
             return state
         if meta is not None:
-            state.customer, state.agent, state.status, state.customer_type = (
+            state.customer, state.agent, state.status, state.customer_type, state.closed_ms = (
                 meta["customer"],
                 meta["agent"],
                 meta["status"],
                 meta["customer_type"],
+                meta["closed_ms"],
             )
         for row in rows:
             message = {

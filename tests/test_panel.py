@@ -102,6 +102,27 @@ async def test_panel_leaves_out_conversations_quiet_for_open_hours(aiohttp_clien
     assert listed == ["same-day", "newest"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_panel_a_returning_customer_waits_from_their_new_message(aiohttp_client: Any, config: Config) -> None:
+    # The chat was closed after the customer's 好的谢谢: their wait starts again when they come back, not
+    # from the 好的谢谢 (it headed the list as a customer waiting 14 hours).
+    client = await aiohttp_client(make_app(config))
+    for kind, fields in (
+        ("message", {"text": "这件有货吗", "ts": "2026-11-19T20:00:00+08:00"}),
+        ("message", {"sender": "agent", "text": "有的亲", "ts": "2026-11-19T20:01:00+08:00"}),
+        ("message", {"text": "好的谢谢", "ts": "2026-11-19T20:02:00+08:00"}),
+        ("conversation_closed", {"ts": "2026-11-19T20:30:00+08:00"}),
+        ("message", {"text": "我又来了，还有货吗", "ts": "2026-11-20T10:00:00+08:00"}),
+    ):
+        event = make_event(kind, conversation="back", agent="a1", **fields)
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    back_ms = 1_795_140_000_000  # 2026-11-20 10:00 in Shanghai
+    fresh = await aiohttp_client(make_app(config))  # its state read back from the log
+    for panel in (client, fresh):
+        [card] = page_state(await (await panel.get("/panel?agent=a1")).text())["conversations"]
+        assert card["waiting_since_ms"] == back_ms
+
+
 async def test_panel_quiet_limit_runs_on_the_wall_clock_when_a_platform_stamps_the_future(client: Client) -> None:
     now_ms = int(time.time() * 1000)
     for conversation, ts_ms in (("an-hour-ago", now_ms - 3_600_000), ("ahead", now_ms + 2 * 86_400_000)):

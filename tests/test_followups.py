@@ -265,6 +265,28 @@ async def test_followups_suggested_closing_leaves_the_panel_once_the_agent_sends
         await h.stop()
 
 
+async def test_followups_suggested_closing_sent_after_a_restart_is_still_ours(
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # After a restart the prompt's text was no longer known: sending it armed a new idle period, which
+    # prompted a second closing (and in send mode would have sent one).
+    h = await Harness(replace_config(config, "followups", mode="suggest"), db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        [f] = h.followups()
+        assert f.state == "suggested"
+        await h.restart(advance_s=1800)  # the agent sends it half an hour later, past the replay's reach
+        await h.agent_says(text=f.text)
+        await eventually(lambda: h.followups()[0].state == "cancelled")
+        assert h.followups()[0].last_error == AGENT_SENT
+        assert h.rows("SELECT count(*) FROM timers WHERE state = 'armed'") == [(0,)]
+        await h.advance(IDLE)
+        assert len(h.followups()) == 1  # no second closing
+    finally:
+        await h.stop()
+
+
 async def test_followups_shop_mode_overrides_mode(
     config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
 ) -> None:

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 MOVED_ON = "the conversation moved on while it was being chosen"
 # Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
 AGENT_SENT = "the agent sent it"
+# How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
+# customer writes, and an agent may send it much later than the replay reaches back.
+ECHO_MEMORY_MS = 24 * 3600 * 1000
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -128,16 +131,21 @@ class FollowupService:
             return (
                 watermark,
                 pending,
-                followup_store.recent_texts(conn, now - span),
+                followup_store.unsettled_followups(conn, now - max(span, ECHO_MEMORY_MS)),
                 events,
                 followup_store.timers_for(conn, keys),
                 followup_store.recent_activity(conn, now - policy.horizon_ms, policy.future_ms),
             )
 
         loaded = await self._load_timers()
-        watermark, pending, texts, events, known, recent = await self.writer.submit(load)
+        watermark, pending, unsettled, events, known, recent = await self.writer.submit(load)
         self.timers.resume_from(watermark)
-        self._echo.update(texts)
+        # What was sent or suggested and not settled before the restart: its text coming back is our own, and a
+        # suggested one is done when the agent sends it (it once armed a new period and prompted a second time).
+        for f in unsettled:
+            self._echo[(f.shop, f.conversation)] = f.text
+            if f.state == "suggested":
+                self._suggested[(f.shop, f.conversation)] = f
         # The latest stamp of each recently active conversation, from the whole log: replaying in log order
         # against it arms exactly the conversations whose latest-stamped event is a live agent message.
         for key, stamp in recent.items():

@@ -242,16 +242,21 @@ def list_followups(
     return [_followup(r) for r in conn.execute(sql, params)]
 
 
-def recent_texts(conn: sqlite3.Connection, since_ms: int) -> dict[Key, str]:
-    """The latest sent or suggested follow-up text per conversation since `since_ms`."""
-    texts: dict[Key, str] = {}
-    for row in conn.execute(
-        "SELECT shop, conversation, text FROM followups WHERE fired_ms >= ? AND state IN ('sent', 'suggested', 'pending')"
-        " ORDER BY fired_ms",
-        (since_ms,),
-    ):
-        texts[(row[0], row[1])] = row[2]
-    return texts
+def unsettled_followups(conn: sqlite3.Connection, since_ms: int) -> list[Followup]:
+    """Each conversation's latest follow-up sent or suggested since `since_ms` that nothing has settled yet: no
+    customer message, closure, or agent message of other words is stamped after it. Its text coming back as an
+    agent message is our own (an echo), and a suggested one is done once the agent sends it."""
+    sql = (
+        "SELECT f.* FROM followups f WHERE f.fired_ms >= ? AND f.state IN ('sent', 'suggested', 'pending')"
+        " AND NOT EXISTS (SELECT 1 FROM followups g"
+        "   WHERE g.shop = f.shop AND g.conversation = f.conversation AND g.fired_ms > f.fired_ms)"
+        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.shop = f.shop AND m.conversation = f.conversation"
+        "   AND m.ts_ms > f.fired_ms AND (m.sender = 'customer' OR (m.sender = 'agent' AND m.text <> f.text)))"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.shop = f.shop AND e.conversation = f.conversation"
+        "   AND e.ts_ms > f.fired_ms AND e.type = 'conversation_closed')"
+        " ORDER BY f.fired_ms"
+    )
+    return [_followup(r) for r in conn.execute(sql, (since_ms,))]
 
 
 def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int) -> Followup | None:

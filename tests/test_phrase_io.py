@@ -193,3 +193,17 @@ def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.Capture
     assert "skipped 2 line(s), malformed or with a label the library does not know" in out
     assert "set.tsv:4: unknown label 'nosuchintent'" in out
     assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1
+
+
+def test_read_table_gives_a_line_break_in_a_cell_as_lf_whatever_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "crlf.csv"
+    source.write_bytes('分组,快捷编码,快捷短语\r\n售前,cr1,"亲，尺码参考：\r\n160cm 拿S\r165cm 拿M"\r\n'.encode("utf-8-sig"))
+    text = "亲，尺码参考：\n160cm 拿S\n165cm 拿M"
+    assert read_table(source)[1] == ["售前", "cr1", text]
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["分组", "快捷编码", "快捷短语"])
+    sheet.append(["售前", "cr1", "亲，尺码参考：\r\n160cm 拿S\n165cm 拿M"])
+    book.save(tmp_path / "crlf.xlsx")
+    assert read_table(tmp_path / "crlf.xlsx")[1] == ["售前", "cr1", text]

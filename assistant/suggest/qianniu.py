@@ -89,7 +89,7 @@ def read_table(path: Path) -> list[list[str]]:
                 continue
         else:
             raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
-        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
+        return [[_clean(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
     if suffix == ".xlsx":
         from openpyxl import load_workbook
 
@@ -99,10 +99,15 @@ def read_table(path: Path) -> list[list[str]]:
             raise TableError(_("%(file)s: cannot open as .xlsx: %(error)s", file=path.name, error=exc)) from None
         try:
             sheet = book.worksheets[0]
-            return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+            return [["" if v is None else _clean(str(v)) for v in row] for row in sheet.iter_rows(values_only=True)]
         finally:
             book.close()
     raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))
+
+
+def _clean(value: str) -> str:
+    """A cell as text: stripped, its line breaks "\\n" (a CSV cell keeps Excel's "\\r\\n", an .xlsx one has "\\n")."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def map_header(header: Sequence[str]) -> dict[str, int]:

@@ -102,9 +102,10 @@ def test_read_table_csv_utf8_gb18030_and_xlsx(tmp_path: Path) -> None:
 
 
 def test_read_table_rejects_other_files(tmp_path: Path) -> None:
-    (tmp_path / "x.txt").write_text("hi", encoding="utf-8")
+    (tmp_path / "x.json").write_text("{}", encoding="utf-8")
     (tmp_path / "bad.xlsx").write_text("not a zip", encoding="utf-8")
-    for name in ("x.txt", "bad.xlsx"):
+    (tmp_path / "cr.csv").write_bytes("分组,快捷编码,快捷短语\nx,y,a\rb\n".encode())  # a bare CR in an unquoted cell
+    for name in ("x.json", "bad.xlsx", "cr.csv"):
         with pytest.raises(TableError):
             read_table(tmp_path / name)
 
@@ -197,7 +198,9 @@ def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.Capture
 
 def test_read_table_gives_a_line_break_in_a_cell_as_lf_whatever_the_file(tmp_path: Path) -> None:
     source = tmp_path / "crlf.csv"
-    source.write_bytes('分组,快捷编码,快捷短语\r\n售前,cr1,"亲，尺码参考：\r\n160cm 拿S\r165cm 拿M"\r\n'.encode("utf-8-sig"))
+    source.write_bytes(
+        '分组,快捷编码,快捷短语\r\n售前,cr1,"亲，尺码参考：\r\n160cm 拿S\r165cm 拿M"\r\n'.encode("utf-8-sig")
+    )
     text = "亲，尺码参考：\n160cm 拿S\n165cm 拿M"
     assert read_table(source)[1] == ["售前", "cr1", text]
     book = Workbook()

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from assistant.cli import main
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import Library
-from assistant.suggest.qianniu import import_rows, read_table
+from assistant.suggest.qianniu import TableError, import_rows, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TITLE = ["千牛快捷短语导出（本店）", "", ""]
@@ -163,3 +163,31 @@ def test_library_without_the_demo_phrases_keeps_the_vocabulary(shop: Path) -> No
     assert {p.code for p in library.phrases} == {r[1] for r in ROWS[:-1]}
     assert "greeting" in library.intents and library.customer_types
     assert Matcher(library).suggest("什么时候发货")[0].code == "发货"
+
+
+@pytest.mark.parametrize("name", ["q.csv", "q.txt"])
+def test_import_reads_a_tab_separated_export_like_a_comma_separated_one(
+    shipped_matcher: Matcher, tmp_path: Path, name: str
+) -> None:
+    # Excel's 文本文件(制表符分隔): GBK, tabs, the title row padded with empty cells.
+    rows = [
+        TITLE,
+        ["导出时间：2025-11-02 10:21", "", ""],
+        HEADER,
+        *ROWS,
+        ["物流", "逗号", "亲，满199包邮, 偏远地区除外"],
+    ]
+    with (tmp_path / name).open("w", encoding="gbk", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows(rows)
+    assert read_table(tmp_path / name) == read_table(gbk_csv(tmp_path / "comma.csv", rows)) == rows
+    result = import_rows(read_table(tmp_path / name), shipped_matcher)
+    assert {p.code: p.intent for p in result.phrases}.items() >= EXPECTED.items()
+    assert all("\t" not in p.text and p.group in {"售前咨询", "物流", "售后"} for p in result.phrases)
+
+
+def test_import_refuses_a_one_column_header_over_rows_holding_tabs(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    # Tab-separated lines pasted into the first column of a sheet: the title is the only "header" left.
+    lines = ["\t".join(row) for row in [HEADER, *ROWS]]
+    path = xlsx(tmp_path / "pasted.xlsx", [["千牛快捷短语导出"], *[[line] for line in lines]])
+    with pytest.raises(TableError, match="第 1 行.*第 2 行"):
+        import_rows(read_table(path), shipped_matcher)

@@ -76,10 +76,15 @@ class ImportResult:
     skipped: tuple[Skipped, ...] = field(default=())
 
 
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")  # Excel saves 文本文件(制表符分隔) as .txt
+DELIMITERS = (",", "\t")
+
+
 def read_table(path: Path) -> list[list[str]]:
-    """All rows of a .csv (UTF-8 with or without BOM, or GB18030) or .xlsx file (first sheet), as strings."""
+    """All rows of a .csv/.txt (comma- or tab-separated; UTF-8 with or without BOM, or GB18030) or .xlsx file
+    (first sheet), as strings."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in TEXT_SUFFIXES:
         raw = path.read_bytes()
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -89,7 +94,7 @@ def read_table(path: Path) -> list[list[str]]:
                 continue
         else:
             raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
-        return [[_clean(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
+        return split_text(text)
     if suffix == ".xlsx":
         from openpyxl import load_workbook
 
@@ -102,7 +107,31 @@ def read_table(path: Path) -> list[list[str]]:
             return [["" if v is None else _clean(str(v)) for v in row] for row in sheet.iter_rows(values_only=True)]
         finally:
             book.close()
-    raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))
+    raise TableError(_("%(file)s: expected a .xlsx, .csv or .txt file", file=path.name))
+
+
+def split_text(text: str) -> list[list[str]]:
+    """The rows of a delimited text, split at commas or at tabs: whichever finds the wider header."""
+    best: list[list[str]] | None = None
+    best_width = -2
+    error: csv.Error | None = None
+    for delimiter in DELIMITERS:
+        try:
+            rows = [[_clean(c) for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        except csv.Error as exc:  # e.g. a line break inside a cell the other delimiter quotes
+            error = exc
+            continue
+        try:
+            at = find_header(rows)
+        except TableError:
+            width = -1  # a one-column header over delimited rows: the other delimiter may read it
+        else:
+            width = 0 if at is None else len(map_header(rows[at]))
+        if width > best_width:
+            best, best_width = rows, width
+    if best is None:
+        raise TableError(_("cannot read as comma- or tab-separated text: %(error)s", error=error))
+    return best
 
 
 def _clean(value: str) -> str:
@@ -127,7 +156,8 @@ def map_header(header: Sequence[str]) -> dict[str, int]:
 
 def find_header(rows: Sequence[Sequence[str]]) -> int | None:
     """The header row, below any title rows: the first naming the phrase column and another one (a title such
-    as "快捷短语导出" names at most one), or the phrase column alone in a one-column table."""
+    as "快捷短语导出" names at most one), or the phrase column alone in a one-column table (TableError when that
+    table's rows hold tabs or commas)."""
 
     def filled(row: Sequence[str]) -> int:
         return sum(1 for c in row if c.strip())
@@ -139,8 +169,23 @@ def find_header(rows: Sequence[Sequence[str]]) -> int | None:
         if filled(row) >= 2 and len(columns) >= 2:
             return i
         if filled(row) == 1 and all(filled(r) <= 1 for r in rows[i + 1 :]):
+            _check_one_column(rows, i)
             return i
     return None
+
+
+def _check_one_column(rows: Sequence[Sequence[str]], at: int) -> None:
+    """Refuse a one-column header whose rows hold tabs or commas: columns the file's reading did not split."""
+    for n, row in enumerate(rows[at + 1 :], at + 2):
+        if any("\t" in c or "," in c for c in row):
+            raise TableError(
+                _(
+                    "row %(header)s looks like a one-column header, but row %(row)s holds tabs or commas: columns "
+                    "that were not split; save the table as .xlsx, or as a comma- or tab-separated .csv",
+                    header=at + 1,
+                    row=n,
+                )
+            )
 
 
 def import_rows(

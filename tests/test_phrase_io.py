@@ -210,3 +210,12 @@ def test_read_table_gives_a_line_break_in_a_cell_as_lf_whatever_the_file(tmp_pat
     sheet.append(["售前", "cr1", "亲，尺码参考：\r\n160cm 拿S\n165cm 拿M"])
     book.save(tmp_path / "crlf.xlsx")
     assert read_table(tmp_path / "crlf.xlsx")[1] == ["售前", "cr1", text]
+
+
+def test_read_table_says_a_big5_file_is_not_utf8_or_gbk(tmp_path: Path) -> None:
+    rows = [["分組", "快捷編碼", "快捷短語"], ["售前諮詢", "hy", "親，您好！歡迎光臨小店，有什麼可以幫您的嗎？"]]
+    with pytest.raises(TableError, match="不是 UTF-8 或 GBK.*Big5"):
+        read_table(write_csv(tmp_path / "big5.csv", rows, "big5"))
+    # read as GBK, a table without a header is still one: import_rows says it has no header
+    plain = [["名字", "说明"], ["售前咨询", "亲，您好！欢迎光临小店，有什么可以帮您的吗？"]]
+    assert read_table(write_csv(tmp_path / "gbk.csv", plain, "gbk")) == plain

@@ -94,7 +94,10 @@ def read_table(path: Path) -> list[list[str]]:
                 continue
         else:
             raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
-        return split_text(text)
+        rows = split_text(text)
+        if encoding == "gb18030" and _garbled(text) and not _has_header(rows):
+            raise TableError(_("%(file)s: not UTF-8 or GBK text (Big5 or another encoding?): save it as UTF-8", file=path.name))  # fmt: skip
+        return rows
     if suffix == ".xlsx":
         from openpyxl import load_workbook
 
@@ -132,6 +135,21 @@ def split_text(text: str) -> list[list[str]]:
     if best is None:
         raise TableError(_("cannot read as comma- or tab-separated text: %(error)s", error=error))
     return best
+
+
+def _has_header(rows: Sequence[Sequence[str]]) -> bool:
+    try:
+        return find_header(rows) is not None
+    except TableError:
+        return True  # a header, refused for another reason
+
+
+def _garbled(text: str) -> bool:
+    """Whether text read as GBK is another encoding's bytes (Big5, Shift-JIS …): GBK maps most of them to its
+    user-defined area, kana, Greek and Cyrillic, which a Chinese phrase table hardly holds."""
+    wide = [c for c in text if ord(c) > 0x7F]
+    odd = sum(1 for c in wide if "\ue000" <= c <= "\uf8ff" or "\u0370" <= c <= "\u04ff" or "\u3040" <= c <= "\u30ff")
+    return odd > 0.05 * len(wide)
 
 
 def _clean(value: str) -> str:

@@ -191,3 +191,17 @@ def test_import_refuses_a_one_column_header_over_rows_holding_tabs(shipped_match
     path = xlsx(tmp_path / "pasted.xlsx", [["千牛快捷短语导出"], *[[line] for line in lines]])
     with pytest.raises(TableError, match="第 1 行.*第 2 行"):
         import_rows(read_table(path), shipped_matcher)
+
+
+def test_import_takes_a_text_under_two_groups_once_and_says_so(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    same = "亲，下午4点前付款当天发货哦~"
+    rows = [HEADER, ["物流", "", same], ["售前咨询", "", same], ["售后", "dd", same], *ROWS[:2]]
+    source = gbk_csv(shop / "q.csv", rows)
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0  # nothing left out
+    err = capsys.readouterr().err
+    assert "第 3 行：注意：与第 2 行内容相同：只导入一次（分组「物流」的 st1）" in err
+    assert "第 4 行：注意：与第 2 行内容相同" in err
+    assert "导入 3 条话术，0 行未导入；2 条提醒（见上）" in err
+    phrases = tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]
+    assert [p["text"] for p in phrases].count(same) == 1

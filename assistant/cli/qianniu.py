@@ -44,7 +44,7 @@ def _codes(library: Library, config: Config, out: Path | None, replace: bool) ->
 
 
 def _report(result: ImportResult, library: Library) -> None:
-    """Each row's decision on stderr: the intent and what decided it, or why the row was left out."""
+    """Each row's decision on stderr: the intent and what decided it, or why the row was left out; and notes."""
     lines: list[tuple[int, str]] = []
     for p in result.phrases:
         label = library.intents[p.intent].label if p.intent in library.intents else p.intent
@@ -55,6 +55,8 @@ def _report(result: ImportResult, library: Library) -> None:
         lines.append((p.row, line))
     for s in result.skipped:
         lines.append((s.row, _("row %(row)s: not imported: %(reason)s", row=s.row, reason=s.reason)))
+    for note in result.notes:
+        lines.append((note.row, _("row %(row)s: note: %(note)s", row=note.row, note=note.message)))
     for _row, line in sorted(lines):
         print(terminal(line, single_line=True), file=sys.stderr)
 
@@ -109,6 +111,8 @@ def cmd_import(
         len(result.phrases),
         skipped=len(result.skipped),
     )
+    if result.notes:
+        summary += ngettext("; %(num)d note on a row (above)", "; %(num)d notes on rows (above)", len(result.notes))
     if dry_run:
         print(_("dry run: %(summary)s; nothing written", summary=summary), file=sys.stderr)
     else:

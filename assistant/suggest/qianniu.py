@@ -53,6 +53,14 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something to know about a row that was imported, or taken as another row's phrase: its row and what."""
+
+    row: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ImportedPhrase:
     """A phrase built from one row, ready to be written as TOML."""
 
@@ -70,10 +78,11 @@ class ImportedPhrase:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import produced: phrases taken and rows left out with their reasons."""
+    """What an import produced: phrases taken, rows left out with their reasons, and notes on rows taken."""
 
     phrases: tuple[ImportedPhrase, ...] = ()
     skipped: tuple[Skipped, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
 
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")  # Excel saves 文本文件(制表符分隔) as .txt
@@ -233,6 +242,8 @@ def import_rows(
     ids = {*taken.values(), *replaceable.values()}  # the ids that stay (a replaced import's are free again)
     phrases: list[ImportedPhrase] = []
     skipped: list[Skipped] = []
+    notes: list[Note] = []
+    texts: dict[str, ImportedPhrase] = {}  # texts imported → their phrase: a text shared by two groups is one phrase
     for n, row in enumerate(rows[header_at + 1 :], header_at + 2):
         cell = {name: row[i].strip() if i < len(row) else "" for name, i in columns.items()}
         text, group, code = cell.get("text", ""), cell.get("group", ""), cell.get("code", "")
@@ -240,6 +251,16 @@ def import_rows(
             continue
         if not text:
             skipped.append(Skipped(n, _("empty phrase text")))
+            continue
+        if text in texts:
+            first = texts[text]
+            message = _(
+                "same text as row %(row)s: imported once, as %(code)s in the group %(group)s",
+                row=first.row,
+                code=first.code,
+                group=first.group,
+            )
+            notes.append(Note(n, message))
             continue
         decided = decide_intent(matcher, group, text)
         if decided is None:
@@ -284,7 +305,8 @@ def import_rows(
         group = group or library.intents[intent].label
         replaces = replaceable.get(key)
         phrases.append(ImportedPhrase(pid, intent, code, text, triggers, group, n, source, confidence, replaces))
-    return ImportResult(tuple(phrases), tuple(skipped))
+        texts[text] = phrases[-1]
+    return ImportResult(tuple(phrases), tuple(skipped), tuple(notes))
 
 
 def decide_intent(matcher: Matcher, group: str, text: str) -> tuple[str, str, float] | None:

@@ -205,3 +205,26 @@ def test_import_takes_a_text_under_two_groups_once_and_says_so(shop: Path, capsy
     assert "导入 3 条话术，0 行未导入；2 条提醒（见上）" in err
     phrases = tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]
     assert [p["text"] for p in phrases].count(same) == 1
+
+
+def test_import_says_images_are_not_imported(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    url = "https://img.alicdn.com/imgextra/i3/size_chart.png"
+    rows = [
+        ["分组名称", "快捷编码", "短语内容", "图片"],
+        ["售后", "sh1", "亲，退货地址请看下图哦，寄回时请备注订单号", url],
+        ["尺码", "cmb", "", url],
+        ["售后", "zl", "[图片]", ""],
+        ["售后", "sh2", "亲，退货地址请看下图哦，寄回时请备注订单号", url],
+        ["售后", "sh3", "好", url],
+    ]
+    result = import_rows(read_table(xlsx(tmp_path / "img.xlsx", rows)), shipped_matcher)
+    assert [(p.code, p.text) for p in result.phrases] == [("sh1", rows[1][2])]
+    reasons = {s.row: s.reason for s in result.skipped}
+    assert reasons[3] == reasons[4] == "只有图片：不支持图片，只导入文字"
+    assert "太短" in reasons[6]  # left out for its text: no word about its image
+    notes = [(note.row, note.message) for note in result.notes]
+    assert (2, "图片未导入（不支持图片）：只导入了文字") in notes and (
+        5,
+        "图片未导入（不支持图片）：只导入了文字",
+    ) in notes
+    assert [row for row, _m in notes] == [2, 5, 5]  # row 5 is also row 2's text

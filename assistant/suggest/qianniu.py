@@ -34,7 +34,9 @@ HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "group": ("分组", "分组名", "分组名称", "类目", "分类", "类别", "group", "category"),
     "code": ("快捷编码", "编码", "快捷键", "快捷码", "短语编码", "编号", "code", "shortcut", "key"),
     "text": ("快捷短语", "短语", "短语内容", "内容", "回复", "回复内容", "话术", "文本", "text", "phrase", "content"),
+    "image": ("图片", "图片链接", "图片地址", "图像", "image", "picture", "img", "pic"),  # read only to say so
 }
+IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in a phrase's text
 TRIGGERS_PER_PHRASE = 4
 MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
 MIN_INTENT_SCORE = 0.3  # below this the text names no intent clearly enough to import the row
@@ -249,9 +251,15 @@ def import_rows(
         text, group, code = cell.get("text", ""), cell.get("group", ""), cell.get("code", "")
         if not any(cell.values()):
             continue
+        image = cell.get("image", "")
+        if IMAGE_ONLY.fullmatch(text) or (image and not text):
+            skipped.append(Skipped(n, _("an image alone: images are not supported, only text is imported")))
+            continue
         if not text:
             skipped.append(Skipped(n, _("empty phrase text")))
             continue
+        # said of a row whose text is taken (here or as an earlier row's), not of one left out
+        lost = [Note(n, _("the image is not imported (images are not supported): only the text"))] if image else []
         if text in texts:
             first = texts[text]
             message = _(
@@ -260,7 +268,7 @@ def import_rows(
                 code=first.code,
                 group=first.group,
             )
-            notes.append(Note(n, message))
+            notes.extend([Note(n, message), *lost])
             continue
         decided = decide_intent(matcher, group, text)
         if decided is None:
@@ -306,6 +314,7 @@ def import_rows(
         replaces = replaceable.get(key)
         phrases.append(ImportedPhrase(pid, intent, code, text, triggers, group, n, source, confidence, replaces))
         texts[text] = phrases[-1]
+        notes.extend(lost)
     return ImportResult(tuple(phrases), tuple(skipped), tuple(notes))
 
 

@@ -228,3 +228,31 @@ def test_import_says_images_are_not_imported(shipped_matcher: Matcher, tmp_path:
         "图片未导入（不支持图片）：只导入了文字",
     ) in notes
     assert [row for row, _m in notes] == [2, 5, 5]  # row 5 is also row 2's text
+
+
+LITERAL = [  # Qianniu phrases are plain text: none of this is a template
+    "亲，下单时备注暗号{#双11#}即可领取小礼物，发货时一起寄出哦",
+    "亲，双11活动{{ 满300减50 }}，活动时间11.1-11.11",
+    "亲，下单备注{%暗号%}可以领取小礼物哦",
+    "亲~{{{(>_<)}}} 小店满199减20，可以叠加平台优惠券哦",
+    "亲，优惠码是{% raw %}{{暗号}}{% endraw %}，满199减20哦",
+    "亲，{{ shop }}的满199减20活动可以叠加优惠券",
+]
+
+
+def test_import_takes_qianniu_text_as_written(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [HEADER, *[["活动", f"t{n}", text] for n, text in enumerate(LITERAL, 1)]]
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(gbk_csv(shop / "q.csv", rows)), "--out", str(out)) == 0
+    assert "第 7 行：注意：{{ shop }} 按原样保留，不会被替换" in capsys.readouterr().err
+    library = Library.load([ROOT / "phrases", shop / "shop"], include_demo=False)
+    assert [library.render(p.id) for p in library.phrases] == LITERAL
+    texts = [s.text for s in Matcher(library).suggest("满减能叠加优惠券吗")]
+    assert set(texts) <= set(LITERAL) and any("{{" in t for t in texts)  # suggested as written
+
+    a, b = shop / "a.csv", shop / "b.csv"  # export gives the table back; a round trip keeps it
+    assert run(shop, "phrases", "export", "--file", str(out), "--out", str(a)) == 0
+    assert read_table(a) == rows
+    assert run(shop, "phrases", "import", str(a), "--out", str(out), "--replace") == 0
+    assert run(shop, "phrases", "export", "--file", str(out), "--out", str(b)) == 0
+    assert a.read_bytes() == b.read_bytes()

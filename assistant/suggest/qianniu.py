@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from jinja2 import meta
 
 from assistant.i18n import _
 from assistant.safetext import CsvWriter, cell
@@ -36,6 +37,9 @@ HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "text": ("快捷短语", "短语", "短语内容", "内容", "回复", "回复内容", "话术", "文本", "text", "phrase", "content"),
     "image": ("图片", "图片链接", "图片地址", "图像", "image", "picture", "img", "pic"),  # read only to say so
 }
+RAW_OPEN, RAW_CLOSE = "{% raw %}", "{% endraw %}"
+ENDRAW = re.compile(r"(\{%-?\s*endraw\s*-?%\})")  # ends a raw block, so a text's own is kept out of it
+VARIABLE = re.compile(r"\{\{-?\s*(\w+)[^{}]*\}\}")  # in a text that looks as if it filled in variables
 IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in a phrase's text
 TRIGGERS_PER_PHRASE = 4
 MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
@@ -281,7 +285,7 @@ def import_rows(
             skipped.append(Skipped(n, reason))
             continue
         intent, source, confidence = decided
-        template, reasons = check_template(env, text, library.variables)
+        template, reasons = check_template(env, as_template(text), library.variables)
         if template is None:
             skipped.append(Skipped(n, "; ".join(reasons)))
             continue
@@ -312,9 +316,16 @@ def import_rows(
         triggers = suggest_triggers(matcher, intent, text)
         group = group or library.intents[intent].label
         replaces = replaceable.get(key)
-        phrases.append(ImportedPhrase(pid, intent, code, text, triggers, group, n, source, confidence, replaces))
+        phrases.append(
+            ImportedPhrase(pid, intent, code, as_template(text), triggers, group, n, source, confidence, replaces)
+        )
         texts[text] = phrases[-1]
         notes.extend(lost)
+        known = {*library.variables, "item"}
+        variables = [m.group(0) for m in VARIABLE.finditer(text) if m.group(1) in known]
+        if variables:
+            names = "、".join(dict.fromkeys(variables))
+            notes.append(Note(n, _("%(names)s is kept as written, not filled in: a Qianniu text is plain text (write variables in the phrase file)", names=names)))  # fmt: skip
     return ImportResult(tuple(phrases), tuple(skipped), tuple(notes))
 
 
@@ -399,8 +410,30 @@ def export_rows(library: Library, *, raw: bool = False, file: str | None = None)
     for p in library.phrases:
         if file is not None and p.file != file:
             continue
-        rows.append([p.group, p.code, p.text if raw else library.render(p.id)])
+        rows.append([p.group, p.code, as_text(p.text) if raw else library.render(p.id)])
     return rows
+
+
+def as_template(text: str) -> str:
+    """A Qianniu text as a phrase template that renders exactly as written: any Jinja marks in it ({{ {% {#) go
+    inside {% raw %}…{% endraw %}, and an endraw tag in the text is given as a string."""
+    if not any(mark in text for mark in ("{{", "{%", "{#")):
+        return text
+    pieces = ENDRAW.split(text)  # text, endraw tag, text, …
+    out = [RAW_OPEN, pieces[0], RAW_CLOSE]
+    for tag, rest in zip(pieces[1::2], pieces[2::2], strict=True):
+        out += ['{{ "', tag, '" }}', RAW_OPEN, rest, RAW_CLOSE]
+    return "".join(out)
+
+
+def as_text(template: str) -> str:
+    """What as_template made, back as the Qianniu text; any other template as written."""
+    if not template.startswith(RAW_OPEN):
+        return template
+    env = make_environment()
+    if meta.find_undeclared_variables(env.parse(template)):
+        return template  # a template written by hand: its variables are the point
+    return env.from_string(template).render()
 
 
 def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:

@@ -142,6 +142,26 @@ async def test_panel_shows_followup_countdown_and_state(client: Client, page: Pa
     await expect(line).to_be_hidden()
 
 
+async def test_panel_fits_a_sidebar_at_200_percent_zoom(client: Client, page: Page, tmp_path: Path) -> None:
+    # A 360 px sidebar at 200 % zoom is 180 CSS px: the page once kept 280 px, so the wait, the live status
+    # and the scores sat off-screen; and one long message made its card six screens tall.
+    long_text = "这件衣服的面料我想问一下，" * 350  # about 4,900 characters (the limit is 5,000)
+    for conversation, text in (("long", long_text), ("short", "在吗，今天能发货吗")):
+        await client.post("/v1/events", data=body_of(make_event(conversation=conversation, agent="agent1", text=text)))
+    await page.set_viewport_size({"width": 180, "height": 390})
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await expect(page.locator(".card")).to_have_count(2)
+    await page.screenshot(path=str(tmp_path / "zoom200.png"), full_page=True)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 180
+    for selector in ("#status", ".card .wait", ".card .sugg .score"):
+        box = await page.locator(selector).first.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 180, selector
+    text = card(page, "long").locator(".msg .text").first
+    assert await text.evaluate("e => e.scrollHeight > e.clientHeight")  # it scrolls: nothing is cut off
+    box = await card(page, "long").bounding_box()
+    assert box is not None and box["height"] < 3 * 390
+
+
 async def test_panel_demo_box_posts_customer_message(
     aiohttp_client: Any, config: Config, page: Page, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ the tasks that run the awaitable results of hook calls, so none is lost and all 
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib
 import inspect
 import logging
@@ -90,13 +91,19 @@ class Plugins:
             return
         self.call("on_event", event=event, seq=written.seq)
         annotation = written.annotation
-        if event.is_customer_message and annotation is not None and annotation.suggestions:
+        if (
+            event.is_customer_message
+            and annotation is not None
+            and annotation.suggestions
+            and self.pm.hook.on_suggestions.get_hookimpls()
+        ):
+            # Copies: the same dicts make the webhook's answer and the panel's card, which a plugin must not change.
             self.call(
                 "on_suggestions",
                 shop=event.shop,
                 conversation=event.conversation,
-                suggestions=list(annotation.suggestions),
-                customer_type=annotation.customer_type_detail,
+                suggestions=copy.deepcopy(list(annotation.suggestions)),
+                customer_type=copy.deepcopy(annotation.customer_type_detail),
             )
 
     def on_followup(self, followup: Followup) -> None:

@@ -19,7 +19,7 @@ from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.outbound import Outbound
 from assistant.plugins import build_plugin_manager, first_result, implementers
 from tests.followup_harness import Receiver
-from tests.helpers import ROOT, make_event
+from tests.helpers import ROOT, body_of, make_app, make_event
 
 DOC = ROOT / "docs" / "hooks.md"
 
@@ -138,6 +138,26 @@ def test_every_hookspec_is_documented() -> None:
     ]
     for name in specs:
         assert f"| `{name}` |" in doc, f"{name} missing from the table in docs/hooks.md"
+
+
+async def test_a_plugin_changing_what_on_suggestions_gives_changes_nothing_else(
+    aiohttp_client: Any, config: Config, hook_dir: Path
+) -> None:
+    # The hook's arguments were the very dicts of the webhook's answer: a plugin's edit reached the platform.
+    (hook_dir / "meddler.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def on_suggestions(suggestions, customer_type):\n"
+        "    suggestions[0]['text'] = 'changed by a plugin'\n"
+        "    if customer_type:\n"
+        "        customer_type['type'] = 'changed'\n",
+        encoding="utf-8",
+    )
+    client = await aiohttp_client(make_app(with_hooks(config, "meddler")))
+    resp = await client.post("/v1/events", data=body_of(make_event(text="什么时候发货")))
+    body = await resp.json()
+    assert body["suggestions"][0]["text"] != "changed by a plugin"
+    assert body["customer_type"]["type"] != "changed"
 
 
 async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> None:

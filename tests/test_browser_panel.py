@@ -98,6 +98,8 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     await client.post("/v1/events", data=body_of(newer))
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
     await expect(page.locator(".card .conv").first).to_have_text("#c-old")  # waiting longest comes first
+    await page.keyboard.press("ArrowDown")  # the first ↓ goes to the most urgent card, not past it
+    await expect(page.locator(".card").first).to_be_focused()
     await page.keyboard.press("2")
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
     await page.screenshot(path=str(tmp_path / "keyboard.png"), full_page=True)
@@ -138,6 +140,7 @@ async def test_panel_shows_followup_countdown_and_state(client: Client, page: Pa
     bus.publish(Update("followup", "shop1", "c-idle", "agent1", {"state": "sent", "text": "亲，还在吗？"}))
     await expect(line).to_contain_text("已自动发送跟进")
     await expect(line.locator(".followup-text")).to_have_text("亲，还在吗？")
+    await expect(line.locator("button.followup-text")).to_have_count(0)  # sent: shown, not offered to copy
     bus.publish(Update("followup", "shop1", "c-idle", "agent1", {"state": "cancelled", "reason": "customer_replied"}))
     await expect(line).to_be_hidden()
 

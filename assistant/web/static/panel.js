@@ -119,7 +119,10 @@
     p.dataset.due = f && f.due_ms ? String(f.due_ms) : "";
     p.hidden = !label;
     p.appendChild(el("span", "followup-label", label));
-    if (f && f.text) {
+    if (f && f.text && f.state === "sent") {
+      // Sent already: shown, not offered for copying (a second, manual send is the last thing wanted).
+      p.appendChild(el("span", "followup-text", f.text));
+    } else if (f && f.text) {
       const text = el("button", "followup-text", f.text);
       text.type = "button";
       text.title = say("copy");
@@ -545,7 +548,9 @@
     } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       const cards = Array.from(list.children);
       if (!cards.length) return;
-      const at = cards.findIndex((n) => n.dataset.key === targetKey());
+      // Nothing chosen yet: ↓ goes to the first card (the one 1/2/3 act on), not past it.
+      const chosen = state.focused && state.conversations.has(state.focused);
+      const at = chosen ? cards.findIndex((n) => n.dataset.key === state.focused) : -1;
       const next = cards[Math.max(0, Math.min(cards.length - 1, at + (ev.key === "ArrowDown" ? 1 : -1)))];
       ev.preventDefault();
       next.focus();

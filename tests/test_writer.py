@@ -294,6 +294,24 @@ async def test_writers_of_two_instances_that_deadlock_both_commit_once(db_path: 
         )
         assert [type(r) for r in results].count(sqlite3.OperationalError) == 1, results
         assert count(db_path, "SELECT n FROM counters ORDER BY id") == [3, 3]
+        # Jobs that may run twice, in a group with one that may not (a claim, a probe): the loser of the two
+        # runs again on its own, and both commit (its event was once answered 503).
+        gate, started, e, f = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+
+        def hold(conn: sqlite3.Connection) -> None:
+            started.set()
+            gate.wait(timeout=10)
+
+        held = asyncio.ensure_future(one.submit(hold))
+        await eventually(started.is_set)  # the writer is busy with it: what comes next waits as one group
+        mixed = [one.submit(lambda conn: None), one.submit(_crossing(1, 2, e, f), together=True)]
+        queued = [asyncio.ensure_future(m) for m in mixed]
+        await eventually(lambda: one._queue.qsize() == 2)  # both queued behind the gate: one group
+        gate.set()
+        other = two.submit(_crossing(2, 1, f, e), together=True)
+        outcomes = await asyncio.gather(held, *queued, other, return_exceptions=True)
+        assert not [r for r in outcomes if isinstance(r, BaseException)], outcomes
+        assert count(db_path, "SELECT n FROM counters ORDER BY id") == [5, 5]  # each of the two, once
     finally:
         await one.close()
         await two.close()

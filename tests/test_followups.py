@@ -246,41 +246,26 @@ async def test_followups_suggest_mode_prompts_agent_only(
         await h.stop()
 
 
+@pytest.mark.parametrize("restart", [False, True])
 async def test_followups_suggested_closing_leaves_the_panel_once_the_agent_sends_it(
-    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder, restart: bool
 ) -> None:
-    # The prompt stayed on the card (and after a restart) after the agent had sent it: an invitation to send twice.
-    h = await Harness(replace_config(config, "followups", mode="suggest"), db_path, clock, plugins=[recorder]).start()
-    try:
-        await h.agent_says()
-        await h.advance(IDLE)
-        [f] = h.followups()
-        h.drain_updates()
-        await h.agent_says(text=f.text)  # the agent copies the suggestion into the chat
-        await eventually(lambda: h.followups()[0].state == "cancelled")
-        assert h.followups()[0].last_error == AGENT_SENT
-        assert [u.payload["state"] for u in h.drain_updates() if u.kind == "followup"] == ["cancelled"]
-        assert h.rows("SELECT count(*) FROM timers WHERE state = 'armed'") == [(0,)]  # the echo arms nothing
-    finally:
-        await h.stop()
-
-
-async def test_followups_suggested_closing_sent_after_a_restart_is_still_ours(
-    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
-) -> None:
-    # After a restart the prompt's text was no longer known: sending it armed a new idle period, which
-    # prompted a second closing (and in send mode would have sent one).
+    # The prompt stayed on the card after the agent had sent it: an invitation to send twice. After a restart
+    # its text was not even known as ours: sending it armed a new idle period and prompted a second closing.
     h = await Harness(replace_config(config, "followups", mode="suggest"), db_path, clock, plugins=[recorder]).start()
     try:
         await h.agent_says()
         await h.advance(IDLE)
         [f] = h.followups()
         assert f.state == "suggested"
-        await h.restart(advance_s=1800)  # the agent sends it half an hour later, past the replay's reach
-        await h.agent_says(text=f.text)
+        if restart:
+            await h.restart(advance_s=1800)  # sent half an hour later, past the replay's reach
+        h.drain_updates()
+        await h.agent_says(text=f.text)  # the agent copies the suggestion into the chat
         await eventually(lambda: h.followups()[0].state == "cancelled")
         assert h.followups()[0].last_error == AGENT_SENT
-        assert h.rows("SELECT count(*) FROM timers WHERE state = 'armed'") == [(0,)]
+        assert [u.payload["state"] for u in h.drain_updates() if u.kind == "followup"] == ["cancelled"]
+        assert h.rows("SELECT count(*) FROM timers WHERE state = 'armed'") == [(0,)]  # the echo arms nothing
         await h.advance(IDLE)
         assert len(h.followups()) == 1  # no second closing
     finally:

@@ -96,10 +96,15 @@ def _config_with_library(db_path: Path, library: Path, **env: str) -> Config:
     )
 
 
-async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: Any, tmp_path: Path) -> None:
+async def _reloading(aiohttp_client: Any, tmp_path: Path) -> tuple[TestClient, Path]:  # type: ignore[type-arg]
+    """A service on a copy of the shipped library, which the admin token `adm` may reload; and the copy."""
     library = _library_copy(tmp_path)
     config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
-    client = await aiohttp_client(make_app(config))
+    return await aiohttp_client(make_app(config)), library
+
+
+async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: Any, tmp_path: Path) -> None:
+    client, library = await _reloading(aiohttp_client, tmp_path)
     headers = {"Authorization": "Bearer adm"}
     extra = library / "zz_extra.toml"
     extra.write_text(
@@ -124,9 +129,7 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
 
 async def test_reload_is_both_or_neither(aiohttp_client: Any, tmp_path: Path) -> None:
     # A 422 once hid a half-done reload: the phrases swapped while the quality rules beside them failed.
-    library = _library_copy(tmp_path)
-    config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
-    client = await aiohttp_client(make_app(config))
+    client, library = await _reloading(aiohttp_client, tmp_path)
     headers = {"Authorization": "Bearer adm"}
     pricing = library / "pricing.toml"
     old_text = "亲，真的很抱歉哦，我们的价格是实实在在的"
@@ -155,9 +158,7 @@ async def test_reload_refuses_a_scorer_that_cannot_be_read(
     from assistant.cli import main
     from assistant.web.appkeys import ENGINE
 
-    library = _library_copy(tmp_path)
-    config = _config_with_library(tmp_path / "r.db", library, ASSISTANT_ADMIN_TOKEN="adm")
-    client = await aiohttp_client(make_app(config))
+    client, library = await _reloading(aiohttp_client, tmp_path)
     scorer = library / "scorer.npz"
     scorer.write_bytes(scorer.read_bytes()[:1000])  # a copy cut short
     resp = await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm"})

@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 from openpyxl import Workbook
 
 from assistant.cli import main
@@ -153,6 +154,24 @@ def test_cli_reimport_needs_replace_and_round_trips(shop: Path, capsys: pytest.C
         assert read_table(a) == read_table(b)
         if suffix == ".csv":
             assert a.read_bytes() == b.read_bytes()
+
+
+def test_cli_reimport_keeps_what_the_engineer_made_of_a_phrase(shop: Path) -> None:
+    # The imported file asks for its guessed triggers to be reviewed; a re-import threw the review away.
+    rows = [HEADER, *ROWS[:-1]]
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(gbk_csv(shop / "v1.csv", rows)), "--out", str(out)) == 0
+    data = tomllib.loads(out.read_text(encoding="utf-8"))
+    edited, changed = data["phrase"][0], data["phrase"][1]
+    edited.update(id=edited["intent"] + ".our_own", triggers=["在不在", "有人吗"], types=["impatient"])
+    out.write_text(tomli_w.dumps(data), encoding="utf-8")
+    updated = [r if r[1] != changed["code"] else [r[0], r[1], r[2] + "，欢迎再来"] for r in rows]
+    assert run(shop, "phrases", "import", str(gbk_csv(shop / "v2.csv", updated)), "--out", str(out), "--replace") == 0
+    again = {p["code"]: p for p in tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]}
+    kept = again[edited["code"]]
+    assert (kept["id"], kept["triggers"], kept["types"]) == (edited["id"], ["在不在", "有人吗"], ["impatient"])
+    assert again[changed["code"]]["text"].endswith("欢迎再来")  # its words changed: guessed afresh
+    assert "types" not in again[changed["code"]]
 
 
 def test_library_without_the_demo_phrases_keeps_the_vocabulary(shop: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,7 +89,7 @@ def cmd_import(
 ) -> int:
     """Convert a Qianniu table; exit 1 when a row is not imported (each listed with its reason)."""
     from assistant.suggest.matcher import Matcher
-    from assistant.suggest.qianniu import TableError, import_rows, read_table, to_toml
+    from assistant.suggest.qianniu import TableError, import_rows, keep_edits, read_table, to_toml
 
     config = load(config_path, db)
     loaded = _load(config_path, db, phrases_dir)
@@ -104,6 +105,13 @@ def cmd_import(
     except (TableError, OSError) as exc:
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 1
+    if replace and out is not None and out.exists():
+        try:
+            with out.open("rb") as previous:
+                result = keep_edits(result, tomllib.load(previous))
+        except tomllib.TOMLDecodeError as exc:
+            print(_("assistant: %(out)s: %(error)s", out=out, error=exc), file=sys.stderr)
+            return 1
     _report(result, library)
     summary = ngettext(
         "%(num)d phrase imported, %(skipped)s row not imported",

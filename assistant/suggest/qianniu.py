@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -80,6 +81,7 @@ class ImportedPhrase:
     source: str = "text"  # what decided the intent: "group" (it names one) or "text" (the suggestion engine)
     confidence: float = 1.0
     replaces: str | None = None  # the id of an earlier layer's phrase (the demo library's) it replaces
+    types: tuple[str, ...] = ()  # customer types, as an engineer wrote them in a previous import (keep_edits)
 
 
 @dataclass(frozen=True)
@@ -394,6 +396,8 @@ def to_toml(result: ImportResult, source: str = "") -> str:
             entry["group"] = p.group
         entry["text"] = p.text
         entry["triggers"] = list(p.triggers)
+        if p.types:
+            entry["types"] = list(p.types)
         phrases.append(entry)
     header = [
         f"# Imported from {source}" if source else "# Imported quick phrases",
@@ -401,6 +405,32 @@ def to_toml(result: ImportResult, source: str = "") -> str:
     ]
     header = [" ".join(line.splitlines()) for line in header]  # a file name cannot break out of its comment
     return "\n".join(header) + "\n" + tomli_w.dumps({"group": first, "phrase": phrases})
+
+
+def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResult:
+    """A re-import (`--replace`) over the phrase file of the previous one: a phrase whose code and text are
+    unchanged keeps what the engineer made of it there — its id, intent, triggers and customer types — instead
+    of fresh guesses (the file asks for the triggers to be reviewed; re-importing threw the review away)."""
+    before: dict[str, dict[str, Any]] = {}
+    for entry in previous.get("phrase", []):
+        if isinstance(entry, dict) and isinstance(entry.get("code"), str):
+            before[entry["code"].lower()] = entry
+    kept = []
+    for p in result.phrases:
+        old = before.get(p.code.lower())
+        if old is None or old.get("text") != p.text:
+            kept.append(p)
+            continue
+        kept.append(
+            dataclasses.replace(
+                p,
+                id=str(old.get("id", p.id)),
+                intent=str(old.get("intent", p.intent)),
+                triggers=tuple(str(t) for t in old.get("triggers", p.triggers)),
+                types=tuple(str(t) for t in old.get("types", ())),
+            )
+        )
+    return dataclasses.replace(result, phrases=tuple(kept))
 
 
 def export_rows(library: Library, *, raw: bool = False, file: str | None = None) -> list[list[str]]:

@@ -165,6 +165,20 @@ async def test_panel_fits_a_sidebar_at_200_percent_zoom(client: Client, page: Pa
     assert box is not None and box["height"] < 3 * 390
 
 
+async def test_panel_leaves_an_old_event_delivered_late_off_the_list(client: Client, page: Page) -> None:
+    # The list leaves out conversations quiet for open_hours; a late delivery of an old message once put its
+    # two-day-old conversation at the head of every open list, waiting 2 days.
+    await client.post("/v1/events", data=body_of(make_event(conversation="today", agent="agent1")))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    old = make_event(conversation="two-days-ago", agent="agent1", ts="2026-11-18T09:00:00+08:00", text="好的谢谢")
+    await client.post("/v1/events", data=body_of(old))
+    fresh = make_event(conversation="later", agent="agent1", ts="2026-11-20T10:05:00+08:00", text="在吗")
+    await client.post("/v1/events", data=body_of(fresh))
+    await card(page, "later").wait_for()  # updates arrive in order: the old one has been seen by now
+    await expect(card(page, "two-days-ago")).to_have_count(0)
+    await expect(page.locator(".card")).to_have_count(2)
+
+
 async def test_panel_demo_box_posts_customer_message(
     aiohttp_client: Any, config: Config, page: Page, tmp_path: Path
 ) -> None:

@@ -84,6 +84,7 @@ async def get_panel(request: web.Request) -> web.Response:
         "followups": followups,
         "demo": config.panel.demo,
         "demo_agent": config.panel.demo_agent,
+        "open_hours": config.panel.open_hours,
         "followup_labels": panel_followup_labels(config.ui.language),
         "messages": panel_messages(config.ui.language),
     }

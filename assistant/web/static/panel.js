@@ -27,6 +27,8 @@
     actorId: null, // inside Chatwoot: the current agent's user id
     lastEventId: null,
     skew: (initial.server_ms || Date.now()) - Date.now(),
+    openHours: initial.open_hours || 0, // [panel] open_hours: a list leaves out what has been quiet that long
+    newest: 0, // the latest activity seen on any card: the list's "now", as the server counts it
   };
   window.panelState = state; // for debugging and the browser tests
 
@@ -305,15 +307,28 @@
   function loadSnapshot(data) {
     if (data.server_ms) state.skew = data.server_ms - Date.now();
     state.conversations.clear();
-    for (const c of data.conversations || []) state.conversations.set(keyOf(c.shop, c.conversation), c);
+    for (const c of data.conversations || []) {
+      state.conversations.set(keyOf(c.shop, c.conversation), c);
+      state.newest = Math.max(state.newest, c.last_ms || 0);
+    }
     state.followups.clear();
     for (const [key, f] of Object.entries(data.followups || {})) state.followups.set(key, f);
     render(null);
   }
 
+  // A conversation not on the list whose latest activity is older than open_hours (an old event delivered
+  // late) stays off it, as the server leaves it out of the list; one opened by name is always shown.
+  function tooQuiet(c) {
+    state.newest = Math.max(state.newest, c.last_ms || 0);
+    if (!state.openHours || (state.scope.shop && state.scope.conversation)) return false;
+    return (c.last_ms || 0) < state.newest - state.openHours * 3600000;
+  }
+
   function applyConversation(data) {
     const c = data.payload;
     const key = keyOf(c.shop, c.conversation);
+    const quiet = tooQuiet(c); // notes the newest activity too
+    if (quiet && !state.conversations.has(key)) return;
     if (belongs(c)) state.conversations.set(key, c);
     else state.conversations.delete(key);
     render(new Set([key]));

@@ -174,6 +174,16 @@ def test_cli_reimport_keeps_what_the_engineer_made_of_a_phrase(shop: Path) -> No
     assert "types" not in again[changed["code"]]
 
 
+def test_cli_reimport_over_a_broken_file_says_so(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = shop / "elsewhere.toml"  # outside the library's directories: only the re-import reads it
+    out.write_text("[[phrase]\n", encoding="utf-8")
+    source = gbk_csv(shop / "v1.csv", [HEADER, *ROWS[:2]])
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--replace") == 1
+    err = capsys.readouterr().err
+    assert "elsewhere.toml" in err and "Traceback" not in err
+    assert out.read_text(encoding="utf-8") == "[[phrase]\n"  # left as it was
+
+
 def test_library_without_the_demo_phrases_keeps_the_vocabulary(shop: Path) -> None:
     source = gbk_csv(shop / "q.csv", [HEADER, *ROWS[:-1]])
     out = shop / "shop" / "qianniu.toml"

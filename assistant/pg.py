@@ -253,12 +253,18 @@ class Connection:
     row_factory: Any = None  # rows always read by name and position
 
     def __init__(
-        self, conn: psycopg.Connection[Any], pool: ConnectionPool | None = None, *, wait_s: float = 5.0
+        self,
+        conn: psycopg.Connection[Any],
+        pool: ConnectionPool | None = None,
+        *,
+        wait_s: float = 5.0,
+        readonly: bool = False,
     ) -> None:
         self.raw = conn
         self._pool = pool
         self._wait_s = wait_s
-        self._used = False  # a statement has run: no connection is swapped under a transaction after that
+        self._readonly = readonly
+        self._used = False  # a statement has run (a write's outcome may be unknown after a lost connection)
         self.closed = False
 
     @property
@@ -273,18 +279,23 @@ class Connection:
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
         if _SQLITE_ONLY.match(sql):
             return Cursor(None)
+        in_transaction = self.in_transaction
         try:
-            return self._execute(sql, params)
-        except sqlite3.OperationalError:
-            if self._used or self._pool is None or not self.lost:
-                raise
-            # The pool's idle connection was dropped by the server (a restart, a failover) and this was its
-            # first statement: nothing ran on it, so the statement runs on a fresh one from the pool.
-            self._pool.putconn(self.raw)  # a broken connection is discarded there
-            try:
-                self.raw = self._pool.getconn(timeout=self._wait_s)
-            except Exception as exc:  # PoolTimeout: the server is still down
-                raise sqlite3.OperationalError(f"no connection available ({exc})") from exc
+            for _ in range(POOL_SIZE):
+                try:
+                    return self._execute(sql, params)
+                except sqlite3.OperationalError:
+                    if self._pool is None or not self.lost or in_transaction or (self._used and not self._readonly):
+                        raise
+                    # The server dropped the connection (a restart, a failover) while it stood outside a
+                    # transaction: on its first statement, or on a reader's (a long-held one, as the
+                    # conversations' cache keeps), nothing of the statement had any effect, so it runs again on
+                    # another connection of the pool (the pool's other idle ones may have been dropped too).
+                    self._pool.putconn(self.raw)  # a broken connection is discarded there
+                    try:
+                        self.raw = self._pool.getconn(timeout=self._wait_s)
+                    except Exception as exc:  # PoolTimeout: the server is still down
+                        raise sqlite3.OperationalError(f"no connection available ({exc})") from exc
             return self._execute(sql, params)
         finally:
             self._used = True
@@ -439,7 +450,7 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
         raise _as_sqlite(exc) from exc
     except Exception as exc:  # PoolTimeout: the server is down or every connection is busy
         raise sqlite3.OperationalError(f"{location}: no connection available ({exc})") from exc
-    return Connection(raw, pool, wait_s=wait_s)
+    return Connection(raw, pool, wait_s=wait_s, readonly=readonly)
 
 
 def close_pools(location: Location | None = None) -> None:

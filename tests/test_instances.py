@@ -122,6 +122,36 @@ async def test_instances_writer_reconnects_after_the_server_drops_its_connection
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 4
 
 
+async def test_instances_an_instance_that_lives_through_a_server_restart_still_sees_the_others(
+    pg_cluster: Cluster, pair: tuple[Client, Client], db_path: Any
+) -> None:
+    # The conversations' cache holds a reader for good: once the server dropped it, every read failed and the
+    # instance that stayed up showed none of the other instances' events until it was restarted by hand.
+    a, b = pair
+    assert (await a.post("/v1/events", data=body_of(make_event(conversation="seen", agent="a1")))).status == 200
+    assert await _kill_all(pg_cluster, db_path) >= 1
+    for event in (
+        make_event(conversation="both", customer="u1", text="在吗", ts="2026-11-20T10:00:00+08:00"),
+        make_event(
+            conversation="both",
+            customer="u1",
+            sender="agent",
+            agent="小美",
+            text="在的亲",
+            ts="2026-11-20T10:01:00+08:00",
+        ),
+    ):
+        assert (await b.post("/v1/events", data=body_of(event))).status == 200
+    later = make_event(conversation="both", customer="u1", text="什么时候发货", ts="2026-11-20T10:02:00+08:00")
+    assert (await a.post("/v1/events", data=body_of(later))).status == 200
+    state = a.app[ENGINE].conversations.get("shop1", "both")
+    assert state.agent == "小美" and [m["text"] for m in state.recent] == ["在吗", "在的亲", "什么时候发货"]
+    with store.connect(db_path, readonly=True) as reader:  # a held reader survives too
+        reader.execute("SELECT 1")
+        await _kill_all(pg_cluster, db_path)
+        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 4
+
+
 async def test_instances_a_server_short_of_connections_is_named_at_start(
     db_path: pg.Location, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -100,7 +100,7 @@ class QaService:
         for alert in armed:
             self._arm(alert)
         self.tasks.spawn(self._sweep(), name="qa-escalations")
-        if isinstance(self.writer.path, pg.Location):
+        if shared:
             self.tasks.spawn(self._take_over(), name="qa-take-over")
         log.info("quality inspection: %d rule words, %d deliveries resumed, %d escalations armed",
                  self.inspector.word_count, len(pending), len(armed))  # fmt: skip

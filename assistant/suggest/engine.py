@@ -76,7 +76,8 @@ class SuggestionEngine:
                 "\n".join(problems),
             )
             return None, problems
-        broken = scorer_problem(matcher.library)
+        # A matcher without a scorer has none on disk or one it could not read: only then is the file read again.
+        broken = scorer_problem(matcher.library) if matcher.scorer is None else None
         if broken is not None:  # the last good scorer keeps serving with the last good library
             log.error("phrase library not reloaded; the previous one keeps serving: %s", broken)
             return None, [broken]

@@ -10,6 +10,7 @@ Connections come from one psycopg_pool per database and mode; `close()` gives th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -24,7 +25,7 @@ import psycopg
 from psycopg import errors
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -265,6 +266,7 @@ class Connection:
         self._wait_s = wait_s
         self._readonly = readonly
         self._used = False  # a statement has run (a write's outcome may be unknown after a lost connection)
+        self._returned = False  # `raw` was lost and given back to the pool, and no other could be had yet
         self.closed = False
 
     @property
@@ -291,11 +293,11 @@ class Connection:
                     # transaction: on its first statement, or on a reader's (a long-held one, as the
                     # conversations' cache keeps), nothing of the statement had any effect, so it runs again on
                     # another connection of the pool (the pool's other idle ones may have been dropped too).
-                    self._pool.putconn(self.raw)  # a broken connection is discarded there
-                    try:
-                        self.raw = self._pool.getconn(timeout=self._wait_s)
-                    except Exception as exc:  # PoolTimeout: the server is still down
-                        raise sqlite3.OperationalError(f"no connection available ({exc})") from exc
+                    if not self._returned:
+                        self._pool.putconn(self.raw)  # a broken connection is discarded there
+                        self._returned = True
+                    self.raw = _take(self._pool, self._wait_s, "PostgreSQL")
+                    self._returned = False
             return self._execute(sql, params)
         finally:
             self._used = True
@@ -348,7 +350,8 @@ class Connection:
             return
         self.closed = True
         if self._pool is not None:
-            self._pool.putconn(self.raw)  # rolled back there if a transaction was left open
+            if not self._returned:
+                self._pool.putconn(self.raw)  # rolled back there if a transaction was left open
         else:
             self.raw.close()
 
@@ -444,13 +447,40 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
             )
             _pools[key] = pool
     wait_s = max(busy_timeout_s, 5.0)
+    return Connection(_take(pool, wait_s, str(location)), pool, wait_s=wait_s, readonly=readonly)
+
+
+# The event loop waits for a pooled connection this long at most: every request of the instance waits with it
+# (the conversations' cache and the catalog read on the loop). A pool that gave none the last time it was asked
+# (the server down or refusing, every connection busy) is not waited for on the loop at all until it gives one
+# again: requests then answer 503 at once and /healthz stays quick, where each read once held the whole
+# instance up for the pool's full wait. Threads (the pages, the writer's neighbours) wait the full time.
+LOOP_WAIT_S = 0.5
+_NO_WAIT_S = 0.001  # psycopg_pool refuses at once for 0 without even looking for an idle connection
+_dry: set[ConnectionPool] = set()  # pools whose last request for a connection timed out
+
+
+def _take(pool: ConnectionPool, wait_s: float, where: str) -> psycopg.Connection[Any]:
+    """A connection of `pool`, waiting at most `wait_s` (less on the event loop, see LOOP_WAIT_S)."""
+    if _on_event_loop():
+        wait_s = _NO_WAIT_S if pool in _dry else min(wait_s, LOOP_WAIT_S)
     try:
         raw = pool.getconn(timeout=wait_s)
+    except PoolTimeout as exc:  # the server is down or every connection is busy (a psycopg.Error too)
+        _dry.add(pool)
+        raise sqlite3.OperationalError(f"{where}: no connection available ({exc})") from exc
     except psycopg.Error as exc:
         raise _as_sqlite(exc) from exc
-    except Exception as exc:  # PoolTimeout: the server is down or every connection is busy
-        raise sqlite3.OperationalError(f"{location}: no connection available ({exc})") from exc
-    return Connection(raw, pool, wait_s=wait_s, readonly=readonly)
+    _dry.discard(pool)
+    return raw
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a thread of its own (the writer, a page's worker)
+        return False
+    return True
 
 
 def close_pools(location: Location | None = None) -> None:
@@ -459,4 +489,5 @@ def close_pools(location: Location | None = None) -> None:
         keys = [k for k in _pools if location is None or k[0] == location]
         pools = [_pools.pop(k) for k in keys]
     for pool in pools:
+        _dry.discard(pool)
         pool.close()

@@ -152,6 +152,64 @@ async def test_instances_an_instance_that_lives_through_a_server_restart_still_s
         assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 4
 
 
+async def test_instances_a_server_refusing_connections_holds_no_request_up(
+    pg_cluster: Cluster, client: Client, db_path: pg.Location, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PostgreSQL outage: each read on the event loop (the conversations' cache, the catalog) waited for a
+    # pooled connection for the pool's whole wait (5 s), up to three to a request, and every other request,
+    # /healthz included, waited with it: the instance looked dead for the whole outage.
+    from psycopg_pool import ConnectionPool
+
+    asked: list[float] = []  # how long a read on the event loop was ready to wait for a connection
+    getconn = ConnectionPool.getconn
+
+    def watched(pool: ConnectionPool, timeout: float | None = None) -> Any:
+        if _on_event_loop():
+            asked.append(pool.timeout if timeout is None else timeout)
+        return getconn(pool, timeout)
+
+    monkeypatch.setattr(ConnectionPool, "getconn", watched)
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="c0")))).status == 200
+    await _allow_connections(pg_cluster, db_path, False)
+    try:
+        await _kill_all(pg_cluster, db_path)
+        for n in range(3):  # conversations not yet cached: read on the event loop
+            resp = await client.post("/v1/events", data=body_of(make_event(conversation=f"down-{n}")))
+            assert resp.status == 503, await resp.text()
+            assert "Retry-After" in resp.headers
+        assert (await client.get("/healthz")).status == 200
+        cached = await client.get("/v1/suggest", params={"text": "在吗", "shop": "shop1", "conversation": "c0"})
+        assert cached.status == 200, await cached.text()  # a conversation already read needs no database
+    finally:
+        await _allow_connections(pg_cluster, db_path, True)
+    assert asked and max(asked) <= pg.LOOP_WAIT_S, asked
+    await eventually(
+        lambda: _status_of(client.post("/v1/events", data=body_of(make_event(conversation="back")))), timeout=20
+    )
+
+
+async def _status_of(request: Any) -> bool:
+    return bool((await request).status == 200)
+
+
+def _on_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _allow_connections(cluster: Cluster, location: pg.Location, allow: bool) -> None:
+    import psycopg
+
+    name = location.url.rsplit("/", 1)[1]
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}')
+
+
 async def test_instances_a_server_short_of_connections_is_named_at_start(
     db_path: pg.Location, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

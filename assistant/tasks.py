@@ -1,10 +1,16 @@
 """Work on the event loop: background tasks that are kept, have their exceptions logged and are cancelled on stop;
-long work done in turns, so that other requests and events get theirs."""
+long work done in turns, so that other requests and events get theirs; and a log of repeated failures.
+
+An outage of the database fails every event, timer and retry the same way: a log holding the same line and
+traceback hundreds of times (about 500 over a 20 s PostgreSQL stop) hides the lines that say what happened.
+`FaultLog` says it once, then a line a minute with a count, and once more when it is over.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -76,3 +82,64 @@ class Turns:
         if self.clock() - self.started >= SLICE_S:
             await asyncio.sleep(0)
             self.started = self.clock()
+
+
+REPEAT_EVERY_S = 60.0
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """A database error that says nothing about the request: full, locked, read-only, I/O, corrupt, gone."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
+    )
+
+
+class FaultLog:
+    """Logs a failure of one kind in full, then at most once every `every_s` with a count of those held back;
+    `cleared` ends the run of failures (its next one is logged at once)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        level: int = logging.ERROR,
+        every_s: float = REPEAT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._level = level
+        self._every_s = every_s
+        self._clock = clock
+        self._logged_at: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def log(self, kind: str, msg: str, *args: Any) -> None:
+        now = self._clock()
+        last = self._logged_at.get(kind)
+        if last is not None and now - last < self._every_s:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        self._logged_at[kind] = now
+        held = self._held.pop(kind, 0)
+        if held:
+            msg += " (and %d more like it since the last such line)"
+            args = (*args, held)
+        self._log.log(self._level, msg, *args)
+
+    def failed(self, kind: str, exc: BaseException, msg: str, *args: Any) -> None:
+        """A background task's failure: a database fault as `log` does, with its message and no traceback;
+        anything else (a defect) in full, every time."""
+        if is_storage_fault(exc):
+            self.log(kind, msg + ": %s", *args, exc)
+        else:
+            self._log.error(msg, *args, exc_info=exc)
+
+    def cleared(self, kind: str, msg: str, *args: Any) -> None:
+        """The failures of `kind` are over: `msg` says so, with how many were not logged."""
+        if self._logged_at.pop(kind, None) is None:
+            return
+        held = self._held.pop(kind, 0)
+        if held:
+            msg += " (%d more failures were not logged one by one)"
+            args = (*args, held)
+        self._log.warning(msg, *args)

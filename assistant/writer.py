@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from assistant import pg, schema, store
+from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,6 +136,9 @@ class Writer:
         self.jobs = 0
         # The last write that failed on the database itself (full, read-only, I/O), and when.
         self.fault: tuple[float, sqlite3.Error] | None = None
+        # The writer's failures, and the requests answered 503 for a database fault (web/errors.py): an outage
+        # is a line a minute with a count, and a line when writes go through again.
+        self.faults = FaultLog(log)
 
     def start(self) -> None:
         """Start the writer thread; its results are delivered on the running loop."""
@@ -222,7 +226,7 @@ class Writer:
     ) -> None:
         """On the loop: resolve a committed group's futures (or fail them all when the COMMIT failed)."""
         if isinstance(outcome, BaseException):
-            log.error("group commit failed: %s", outcome)
+            self.faults.log("commit", "group commit failed: %s", outcome)
             self._note(outcome)
             for _, future, _ in group:
                 if not future.done():
@@ -233,6 +237,8 @@ class Writer:
                 self._note(value)
             elif value is not _PROBED:
                 self.fault = None  # a real write went through
+                self.faults.cleared("commit", "the database takes writes again")
+                self.faults.cleared("request", "requests reach the database again")
             if future.done():
                 continue
             if ok:

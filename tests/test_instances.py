@@ -153,7 +153,11 @@ async def test_instances_an_instance_that_lives_through_a_server_restart_still_s
 
 
 async def test_instances_a_server_refusing_connections_holds_no_request_up(
-    pg_cluster: Cluster, client: Client, db_path: pg.Location, monkeypatch: pytest.MonkeyPatch
+    pg_cluster: Cluster,
+    client: Client,
+    db_path: pg.Location,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A PostgreSQL outage: each read on the event loop (the conversations' cache, the catalog) waited for a
     # pooled connection for the pool's whole wait (5 s), up to three to a request, and every other request,
@@ -183,6 +187,9 @@ async def test_instances_a_server_refusing_connections_holds_no_request_up(
     finally:
         await _allow_connections(pg_cluster, db_path, True)
     assert asked and max(asked) <= pg.LOOP_WAIT_S, asked
+    # One line for the outage, not one per request and per group commit (hundreds in a 20 s outage).
+    assert sum("storage fault on POST /v1/events" in r.getMessage() for r in caplog.records) == 1
+    assert sum("group commit failed" in r.getMessage() for r in caplog.records) == 1
     await eventually(
         lambda: _status_of(client.post("/v1/events", data=body_of(make_event(conversation="back")))), timeout=20
     )

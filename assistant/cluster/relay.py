@@ -30,6 +30,7 @@ from assistant import pg
 from assistant.bus import Bus, Subscription, Update
 from assistant.live import Scope
 from assistant.store import Written
+from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Relay:
         published: Callable[[str], bool] | None = None,
     ) -> None:
         self.location = location
+        self._faults = FaultLog(log, level=logging.WARNING)  # a down server: one line, not one a second
         self.bus = bus
         self.snapshot = snapshot  # a conversation's card, as the Publisher builds it (None: the row's payload)
         self.origin = secrets.token_hex(8)  # this process: its own rows are not published twice
@@ -190,6 +192,7 @@ class Relay:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self._catch_up(conn)  # rows written while not listening
                     self.listening.set()
+                    self._faults.cleared("listen", "live journal listener connected again")
                     while True:
                         # Read after each notification (and every few seconds: a gap waited for).
                         async for _ in conn.notifies(timeout=READ_S, stop_after=1):
@@ -199,7 +202,7 @@ class Relay:
                 raise
             except Exception as exc:
                 self.listening.clear()
-                log.warning("live journal listener lost its connection (%s); reconnecting", exc)
+                self._faults.log("listen", "live journal listener lost its connection (%s); reconnecting", exc)
                 await asyncio.sleep(RECONNECT_S)
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:

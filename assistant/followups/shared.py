@@ -23,6 +23,7 @@ from assistant.followups.policy import event_time, is_stale
 from assistant.followups.store import TimerRow
 from assistant.followups.timers import Due
 from assistant.store import Written
+from assistant.tasks import FaultLog
 
 if TYPE_CHECKING:
     from assistant.followups.service import FollowupService
@@ -39,6 +40,7 @@ class SharedTimers:
         self.service = service
         self.lease_ms = int(lease_s * 1000)
         self.taken_over = 0  # timers and deliveries this instance took over from others
+        self._faults = FaultLog(log)
 
     def record(self, conn: sqlite3.Connection, written: Written) -> None:
         """Recorder (inside the event's transaction): arm or cancel the conversation's timer row."""
@@ -83,8 +85,9 @@ class SharedTimers:
         while True:
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("taking over follow-ups left by other instances failed; trying again")
+                self._faults.cleared("sweep", "taking over follow-ups left by other instances works again")
+            except Exception as exc:
+                self._faults.failed("sweep", exc, "taking over follow-ups left by other instances failed; trying again")
             await asyncio.sleep(self.lease_ms / 4000)  # real time: the lease is counted on the shared clock
 
     async def sweep(self) -> None:

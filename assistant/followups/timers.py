@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key, TimerRow
-from assistant.tasks import TaskSet
+from assistant.tasks import FaultLog, TaskSet
 from assistant.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class Timers:
         self.retry_ms = int(retry_s * 1000)
         self.max_retries = max_retries
         self._failures: dict[Key, int] = {}  # only timers whose firing failed
+        self._faults = FaultLog(log)
         self.queue = TimerQueue()
         # The sweeper hands batches over without waiting for their commit, so that timers coming
         # due meanwhile fire on time; at most `max_batches` are in flight (back-pressure).
@@ -288,10 +289,11 @@ class Timers:
         assert self._on_due is not None
         try:
             await self._on_due([Due(k, t.due_ms, t.armed_seq, t.armed_ms, t.fired, t.agent, t) for k, t in batch])
+            self._faults.cleared("fire", "due timers fire again")
         except WriterClosed:
             log.info("stopping: %d due timers left for the next start", len(batch))
-        except Exception:
-            log.exception("firing %d timers failed; retrying in %d ms", len(batch), self.retry_ms)
+        except Exception as exc:
+            self._faults.failed("fire", exc, "firing %d timers failed; retrying in %d ms", len(batch), self.retry_ms)
             for key, timer in batch:
                 if not self.retry_later(key, timer):
                     log.error("the timer of %s/%s is dropped after %d failures", *key, self.max_retries)
@@ -311,10 +313,11 @@ class Timers:
             self._flush_wanted.clear()
             try:
                 await self.flush()
+                self._faults.cleared("persist", "timers are persisted again")
             except WriterClosed:
                 return
-            except Exception:
-                log.exception("persisting timers failed; will retry")
+            except Exception as exc:
+                self._faults.failed("persist", exc, "persisting timers failed; will retry")
                 await asyncio.sleep(1.0)
                 self._flush_wanted.set()
 

@@ -31,7 +31,7 @@ from assistant.qa.inspector import SHORT, Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.store import AlertRow, Delivery
 from assistant.store import Annotation, Written
-from assistant.tasks import TaskSet
+from assistant.tasks import FaultLog, TaskSet
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class QaService:
         self._wake = asyncio.Event()
         self._busy = 0
         self._feeds: set[Subscription] = set()
+        self._faults = FaultLog(log)
 
     # ---- life cycle ----------------------------------------------------------------------------
 
@@ -222,8 +223,9 @@ class QaService:
             await asyncio.sleep(lease_ms / 4000)  # real time: the lease is counted on the shared clock
             try:
                 await self.take_over(lease_ms)
-            except Exception:
-                log.exception("taking over alerts left by other instances failed; trying again")
+                self._faults.cleared("take-over", "taking over alerts left by other instances works again")
+            except Exception as exc:
+                self._faults.failed("take-over", exc, "taking over alerts left by other instances failed; trying again")
 
     async def take_over(self, lease_ms: int) -> int:
         now = self.clock.now_ms()

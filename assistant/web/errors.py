@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from assistant.tasks import FaultLog, is_storage_fault
+from assistant.web.appkeys import WRITER
 from assistant.web.body import BodyError
 from assistant.writer import WriterClosed
 
 log = logging.getLogger(__name__)
+_faults = FaultLog(log)  # an app without a writer (a test's)
 
 _REASONS = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large"}
 RETRY_AFTER_S = 5
@@ -57,13 +59,6 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def is_storage_fault(exc: BaseException) -> bool:
-    """A database error that says nothing about the request: full, locked, read-only, I/O, corrupt."""
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
-        exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
-    )
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's plain-text HTTP errors, bad bodies, database faults and unexpected exceptions into JSON."""
@@ -84,7 +79,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return unavailable("shutting_down", "the service is stopping; retry later")
     except Exception as exc:
         if is_storage_fault(exc):
-            log.error("storage fault on %s %s: %s", request.method, request.path, exc)
+            faults = request.app[WRITER].faults if WRITER in request.app else _faults
+            faults.log("request", "storage fault on %s %s: %s; answered 503", request.method, request.path, exc)
             return unavailable("storage_unavailable", f"the database cannot be written now ({exc}); retry later")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal_error", None, "internal error; the request was not processed")

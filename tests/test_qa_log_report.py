@@ -142,3 +142,19 @@ def test_report_score_can_weigh_quality_flags(log: Log) -> None:
     mei = next(row for row in r.agents if row.agent == "小美")
     assert metrics.score(mei.metrics, mei.tally, weighted) == round(100 * (1 - 2 / 3), 1)
     metrics.check_kpi_config(weighted)  # a scorable metric
+
+
+def test_report_counts_a_customers_flag_for_the_agent_who_answers_it(tmp_path: Path) -> None:
+    """A complaint sent while the conversation was 小美's and answered by 阿杰 is 阿杰's customer message
+    (docs/kpi.md: a customer message belongs to the agent who answers it), so its flag is counted under
+    阿杰 too, not under the agent named in the message's `agent` field."""
+    built = Log(tmp_path / "handover.db")
+    text = "不退款我就投诉了"
+    built.event("message", "11:00", store.Annotation(qa=flags(text, "customer")), sender="customer", text=text,
+                agent="小美", conversation="c9", customer="u9")  # fmt: skip
+    built.agent("11:01", "阿杰", "亲，非常抱歉，我马上为您处理", conversation="c9", customer="u9")
+    [r] = built.reports()
+    built.close()
+    assert [(row.agent, row.metrics["customer_messages"]) for row in r.agents] == [("阿杰", 1)]
+    assert r.figures.qa == {"阿杰": {"risk": 1}}
+    assert [f.agent for f in r.figures.qa_flagged] == ["阿杰"]

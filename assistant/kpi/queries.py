@@ -341,13 +341,15 @@ GROUP BY 1
 """
 
 # Flagged messages through their partial index (schema.py): an agent's own; a customer's belongs, like any
-# customer message, to the agent who answers it, else to the conversation's current agent.
+# customer message, to the agent who answers it, else to the conversation's current agent (its own `agent`
+# field, else the last agent who wrote). The field comes after the answer: a complaint sent while the chat was
+# 小美's and answered by 阿杰 is 阿杰's customer message in the figures, so its flag is counted there too.
 _QA = """
-SELECT coalesce(m.agent, (
+SELECT coalesce(CASE WHEN m.sender = 'agent' THEN m.agent END, (
     SELECT x.agent FROM messages x
     WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent' AND x.ts_ms >= m.ts_ms
       AND x.ts_ms < :he AND (x.ts_ms > m.ts_ms OR x.seq > m.seq)
-    ORDER BY x.ts_ms, x.seq LIMIT 1), (
+    ORDER BY x.ts_ms, x.seq LIMIT 1), m.agent, (
     SELECT x.agent FROM messages x
     WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent' AND x.ts_ms <= m.ts_ms
     ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),

@@ -92,6 +92,22 @@ def test_kpi_unanswered_message_belongs_to_its_agent_field(log: Log) -> None:
     assert (b["consulted"], b["served"], b["slow_responses"]) == (1, 0, 1)
 
 
+def test_kpi_unanswered_burst_splits_its_messages_by_their_agent_field(log: Log) -> None:
+    """docs/kpi.md, choice 6: an unanswered burst belongs to the agent current at its first message, and each
+    of its messages counts for the agent the rule gives for it, its own `agent` field first."""
+    log.customer("09:59")
+    log.agent("09:59:10", "A")
+    log.customer("10:00", agent="A", suggestions=["greeting.welcome"])
+    log.customer("10:05", text="还在吗", agent="B", suggestions=["urge.reply_delay"])  # reassigned; nobody answers
+    log.customer("10:06", text="人呢")  # no field: the last agent who wrote, A
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["consulted"], a["customer_messages"], a["suggestions_shown"], a["slow_responses"]) == (1, 3, 1, 1)
+    assert (b["consulted"], b["served"], b["customer_messages"], b["suggestions_shown"]) == (1, 0, 1, 1)
+    assert (b["slow_responses"], b["first_responses"], b["responses"], b["inquiries"]) == (0, 0, 0, 1)
+    team = log.report().team.metrics
+    assert (team["customer_messages"], team["consulted"], team["slow_responses"], team["responses"]) == (4, 2, 1, 1)
+
+
 def test_kpi_unanswered_message_without_agent_goes_to_the_last_agent(log: Log) -> None:
     log.customer("10:00")
     log.agent("10:00:10", "A")

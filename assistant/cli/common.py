@@ -124,7 +124,7 @@ def refuses_log(path: store.Location) -> bool:
 def nothing_found(config: Config, path: store.Location, first: date, last: date, shop: str | None) -> str:
     """The line for a day (or range) with nothing to show, naming the latest day with data when there is one."""
     from assistant.clock import local_day
-    from assistant.kpi.queries import latest_message_ms, logged_shops
+    from assistant.kpi.logged import latest_message_ms, logged_shops
 
     with closing(store.connect(path, readonly=True)) as conn:
         logged = store.has_table(conn, "messages")

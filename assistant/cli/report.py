@@ -17,7 +17,7 @@ from assistant.config import Config
 from assistant.daylog.archive import archived_days
 from assistant.i18n import _
 from assistant.kpi import metrics, report
-from assistant.kpi.queries import logged_shops
+from assistant.kpi.logged import logged_shops
 
 MAX_RANGE_DAYS = 366
 

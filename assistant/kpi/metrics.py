@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
+from assistant.kpi.logged import active_shops
 from assistant.kpi.queries import (
     NO_REPLY,
     RESPONSE_BUCKETS,
@@ -22,7 +23,6 @@ from assistant.kpi.queries import (
     Flagged,
     Tally,
     Window,
-    active_shops,
     day_figures,
 )
 from assistant.privacy import mask

@@ -182,14 +182,39 @@ FROM b
 _BURSTS = _BURSTS_D + _BURSTS_B + _BURSTS_INSERT
 _BURSTS_PG = _BURSTS_D + _BURSTS_B_PG + _BURSTS_INSERT
 
+# An unanswered burst belongs to the agent current at its first message, but each of its messages counts for
+# the agent the rule gives for it, its own `agent` field first (docs/kpi.md, choice 6): a customer reassigned
+# to B mid-burst is B's consulted customer too, unserved. Nobody wrote after such a burst began, so a message
+# without the field has the burst's owner; those with another agent's name move to a row of that agent, a
+# row with no response of its own (counted = 0: not a burst, never the conversation's first).
+_UNANSWERED_MOVED = """
+  m.shop = :shop AND m.conversation = {b}.conversation AND m.sender = 'customer' AND m.ts_ms >= {b}.start_ms
+  AND m.ts_ms < :de AND m.agent IS NOT NULL AND m.agent <> {b}.owner /*share*/"""
+_SHOWN = "CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END"
+# First the bursts give up the moved messages, then the moved messages become their agents' rows.
+_UNANSWERED_KEEP = f"""
+UPDATE temp.kpi_bursts SET
+  n = n - (SELECT count(*) FROM messages m WHERE {_UNANSWERED_MOVED.format(b="kpi_bursts")}),
+  shown = shown - (SELECT coalesce(sum({_SHOWN}), 0) FROM messages m WHERE {_UNANSWERED_MOVED.format(b="kpi_bursts")})
+WHERE reply_key IS NULL
+"""
+_UNANSWERED_SPLIT = f"""
+INSERT INTO temp.kpi_bursts
+  (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
+SELECT b.conversation, b.customer, min(m.ts_ms), min(m.seq), count(*), sum({_SHOWN}), m.agent, NULL, NULL, 0, 0, 0, 0
+FROM temp.kpi_bursts b JOIN messages m ON {_UNANSWERED_MOVED.format(b="b")}
+WHERE b.reply_key IS NULL
+GROUP BY b.conversation, b.customer, m.agent
+"""
+
 # `first`: the burst holding the conversation's first customer message of the day (首次响应).
 _FIRSTS = """
 UPDATE temp.kpi_bursts SET first = 1 WHERE rowid IN (
-  SELECT id FROM (SELECT rowid AS id, min(start_ms) FROM temp.kpi_bursts GROUP BY conversation) AS f)
+  SELECT id FROM (SELECT rowid AS id, min(start_ms) FROM temp.kpi_bursts WHERE counted = 1 GROUP BY conversation) AS f)
 """
 _FIRSTS_PG = """
 UPDATE kpi_bursts SET first = 1 WHERE ctid IN (
-  SELECT DISTINCT ON (conversation) ctid FROM kpi_bursts ORDER BY conversation, start_ms, seq)
+  SELECT DISTINCT ON (conversation) ctid FROM kpi_bursts WHERE counted = 1 ORDER BY conversation, start_ms, seq)
 """
 
 # A conversation's first burst of the day may continue one begun the day before: the last message
@@ -442,7 +467,10 @@ def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
     conn.executescript(_TEMP_TABLES)
     try:
         postgres = store.dialect(conn) == "postgresql"
-        conn.execute((_BURSTS_PG if postgres else _BURSTS).replace("/*share*/", _share_sql(p)), p)
+        share = _share_sql(p)
+        conn.execute((_BURSTS_PG if postgres else _BURSTS).replace("/*share*/", share), p)
+        conn.execute(_UNANSWERED_KEEP.replace("/*share*/", share), p)
+        conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
         conn.execute(_CREDITED, p)
@@ -540,43 +568,3 @@ def _short_index(conn: sqlite3.Connection, sql: str) -> str:
         return sql  # no index hints there: the planner picks the partial index itself
     row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'messages_kpi_short'").fetchone()
     return sql if row and SHORT_REPLY_SQL in row[0] else sql.replace(" INDEXED BY messages_kpi_short", "")
-
-
-def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[str]:
-    """Shops with a message in [start, end), found by skipping through the (shop, ts) index."""
-    sql = """
-    WITH RECURSIVE s(shop) AS (
-      SELECT min(shop) FROM messages
-      UNION ALL
-      SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
-    )
-    SELECT shop FROM s WHERE shop IS NOT NULL
-      AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)
-    """
-    return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]
-
-
-def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None, before_ms: int | None = None) -> int | None:
-    """The newest message's `ts_ms` (of one shop, or of any; before `before_ms` if given), through the (shop,
-    ts) index; None when there is none."""
-    shops = [shop] if shop is not None else logged_shops(conn)
-    sql = "SELECT max(ts_ms) FROM messages WHERE shop = ? AND ts_ms < ?"
-    bound = before_ms if before_ms is not None else 2**62  # past every timestamp a log can hold
-    found = [conn.execute(sql, (s, bound)).fetchone()[0] for s in shops]
-    values = [v for v in found if v is not None]
-    return max(values) if values else None
-
-
-def logged_shops(conn: sqlite3.Connection) -> list[str]:
-    """Every shop with a message in the log, in order (one index step per shop, not a scan)."""
-    return [row[0] for row in conn.execute(_SHOPS_SQL) if row[0] is not None]
-
-
-_SHOPS_SQL = """
-WITH RECURSIVE s(shop) AS (
-  SELECT min(shop) FROM messages
-  UNION ALL
-  SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
-)
-SELECT shop FROM s WHERE shop IS NOT NULL
-"""

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from assistant import store
 from assistant.clock import day_bounds, local_day, yesterday
 from assistant.config import Config
-from assistant.kpi.queries import latest_message_ms
+from assistant.kpi.logged import latest_message_ms
 
 
 def latest_day(

@@ -220,7 +220,7 @@ def test_report_html_lists_slow_responses_and_short_replies_with_escaped_text(pa
     texts = [Page.text(r["children"][4]) for r in rows]
     assert texts[0] == "我的电话138****5678，快点"  # unanswered first, masked (privacy.mask = true)
     assert texts[1] == SCRIPT  # escaped into text, not markup
-    assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "180.0秒"]
+    assert [Page.text(r["children"][3]) for r in rows] == ["未回复", "3分00秒"]  # as the daily log writes it
     assert Page.text(rows[1]["children"][5]) == "嗯"
     short = [
         r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.short" in r["parents"]
@@ -228,6 +228,21 @@ def test_report_html_lists_slow_responses_and_short_replies_with_escaped_text(pa
     assert [Page.text(r["children"][3]) for r in short] == ["嗯"]
     assert slow is not None
     assert page.find("script") == []
+
+
+def test_report_html_writes_a_long_wait_as_the_daily_log_does(db_path: store.Location) -> None:
+    """A slow response's wait reads like the log the row links to (17小时00分), not as 61200.0秒."""
+    built = Log(db_path)
+    built.customer("15:00", "还有别的颜色吗", customer="u1", conversation="c1")
+    built.agent("D+1 08:00", "A", "亲，还有黑色和白色哦", customer="u1", conversation="c1")  # within the horizon
+    try:
+        reports = built.reports()
+    finally:
+        built.close()
+    assert reports[0].figures.slow_responses[0].wait_s == 61200.0
+    page = Page(report.render_html(reports, targets=KpiTargets()))
+    [row] = [r for r in page.elements if r["tag"] == "tr" and "flag" in r["cls"] and "table.flags.slow" in r["parents"]]
+    assert Page.text(row["children"][3]) == "17小时00分"
 
 
 def test_report_html_flagged_rows_link_to_the_daily_log(page: Page) -> None:

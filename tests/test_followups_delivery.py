@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.clock import FakeClock
 from assistant.config import Config
+from assistant.followups.delivery import AGENT_WROTE
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import T0, Harness, Receiver
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
@@ -99,6 +100,21 @@ async def test_delivery_waiting_to_retry_is_dropped_when_customer_writes(running
     await retry_until_done(h)
     assert len(receiver.requests) == 1
     assert [f.state for f in h.followups()] == ["cancelled"]
+
+
+async def test_delivery_waiting_to_retry_is_dropped_when_the_agent_writes_again(running: Start) -> None:
+    # Found: the agent's next message opened a new idle period but left the old one's retry running, so its
+    # closing reached the customer after the agent's new answer, and a second closing followed it.
+    h, receiver, _ = await running([503])
+    await h.agent_says()
+    await h.advance(IDLE)
+    await h.agent_says("亲，还有别的问题吗？")
+    await retry_until_done(h)
+    assert len(receiver.requests) == 1
+    [f] = h.followups()
+    assert (f.state, f.last_error) == ("cancelled", AGENT_WROTE)
+    await h.advance(IDLE)  # the new period's own closing, once
+    assert len(receiver.requests) == 2 and len(set(receiver.keys())) == 2
 
 
 async def test_delivery_never_blocks_webhook_handling(

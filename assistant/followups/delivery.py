@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NO_HOOK = "no deliver_message hook handled it (enable one in [hooks] enabled)"
 CUSTOMER_WROTE = "the customer wrote before it was delivered"  # why a delivery was cancelled
+AGENT_WROTE = "the agent wrote again before it was delivered"  # its idle period is over: a new one has begun
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -48,7 +49,7 @@ def backoff_ms(attempt: int, base_s: float, max_s: float, rng: random.Random) ->
 @dataclass
 class _Job:
     followup: Followup
-    cancel_requested: bool = False
+    cancel_requested: str | None = None  # why it must not go out (last_error of the cancelled follow-up)
     retry_at: int | None = None  # while waiting out a backoff
     wake: asyncio.Future[None] | None = field(default=None, repr=False)
 
@@ -92,11 +93,12 @@ class Deliverer:
         self.active += 1
         self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
 
-    def cancel_for(self, key: Key) -> None:
-        """The customer wrote (or the chat closed): drop deliveries of `key` still waiting to retry."""
+    def cancel_for(self, key: Key, reason: str = CUSTOMER_WROTE) -> None:
+        """The customer wrote (or the chat closed, or the agent wrote again): drop deliveries of `key` still
+        waiting to retry."""
         for job in self._jobs.values():
             if job.key == key:
-                job.cancel_requested = True
+                job.cancel_requested = reason
                 if job.wake is not None and not job.wake.done():
                     job.wake.set_result(None)
 
@@ -123,8 +125,8 @@ class Deliverer:
             if unknown:  # made by the process before a restart: let it run out its time limit first
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
             while True:
-                if job.cancel_requested:
-                    await self._finish(f, "cancelled", attempts, CUSTOMER_WROTE)
+                if job.cancel_requested is not None:
+                    await self._finish(f, "cancelled", attempts, job.cancel_requested)
                     return
                 if unknown:
                     held = await self._confirm(f)

@@ -24,7 +24,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
-from assistant.followups.delivery import Deliverer
+from assistant.followups.delivery import AGENT_WROTE, Deliverer
 from assistant.followups.policy import (
     Cancel,
     Decision,
@@ -258,6 +258,9 @@ class FollowupService:
                 return "stale"
             self._echo.pop(key, None)
             self._suggested.pop(key, None)
+            # The previous period's follow-up still waiting for a retry would now land after the agent's new
+            # message, as a closing to a conversation that went on (and a second one when this period ends).
+            self.deliverer.cancel_for(key, AGENT_WROTE)
             timer = self.timers.arm(key, due_ms=at_ms + self.policy.idle_ms, armed_seq=seq, armed_ms=at_ms, agent=agent)
             self.timeline.forget(key)
             self.publish(key, agent, {"state": "armed", "due_ms": timer.due_ms, "armed_ms": at_ms})

@@ -389,6 +389,56 @@ async def test_followups_restart_too_late_is_missed(harness: Harness, recorder: 
     assert recorder.calls == []
 
 
+async def test_followups_restart_with_a_new_idle_seconds_fires_at_the_new_deadline(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: a timer reloaded after `idle_seconds` changed kept the deadline of the old setting.
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    await h.agent_says()
+    await h.stop()
+    h.config = replace_config(send_config, "followups", idle_seconds=IDLE * 2)
+    await h.start()
+    try:
+        await h.advance(IDLE * 2 - 1)
+        assert recorder.calls == []
+        await h.advance(1)
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()
+
+
+async def test_followups_restart_with_fewer_followups_per_idle_sends_no_more(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: timers armed before a restart fired although `max_followups_per_idle` had been set to 0 ("never"),
+    # and a period that had its one follow-up got a second after lowering it from 2 to 1.
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    await h.agent_says()
+    await h.send(conversation="conv2", sender="agent", agent="小美", text="在的亲")
+    await h.stop()
+    h.config = replace_config(send_config, "followups", max_followups_per_idle=0)
+    await h.start()
+    try:
+        await h.advance(IDLE * 3)
+        assert recorder.calls == [] and h.followups() == []
+        assert h.rows("SELECT state FROM timers") == [("done",), ("done",)]
+    finally:
+        await h.stop()
+    h.config = replace_config(send_config, "followups", max_followups_per_idle=2)
+    await h.start()
+    await h.agent_says("亲，还有什么可以帮您")
+    await h.advance(IDLE)
+    assert len(recorder.calls) == 1
+    await h.stop()
+    h.config = send_config  # one per idle period again
+    await h.start()
+    try:
+        await h.advance(IDLE * 3)
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()
+
+
 def restart_gap(config: Config, db: store.Location) -> float:
     """How long a delivery must lie untouched before a starting instance resumes it: at once alone on SQLite;
     on a shared database a lease, as until then another live instance may be sending it (docs/scaling.md)."""

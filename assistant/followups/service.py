@@ -175,10 +175,32 @@ class FollowupService:
         after: Key = ("", "")
         while True:
             rows = await self.writer.submit(partial(followup_store.armed_timers, after=after, limit=page))
-            loaded += self.timers.load(rows)
+            kept, spent = self._under_settings(rows)
+            if spent:
+                now = self.clock.now_ms()
+                await self.writer.submit(partial(followup_store.save_timers, rows=spent, now_ms=now))
+            loaded += self.timers.load(kept)
             if len(rows) < page:
                 return loaded
             after = (rows[-1].shop, rows[-1].conversation)
+
+    def _under_settings(self, rows: Sequence[TimerRow]) -> tuple[list[TimerRow], list[TimerRow]]:
+        """Persisted timers as the [followups] settings of this start have them: (to load, to close as done).
+
+        A row keeps the deadline its last run computed; after a change of `idle_seconds` the first follow-up of
+        a period is due at its arming message's time + the new delay (a quiet-hours deferral keeps its own), and
+        a period that already had the follow-ups `max_followups_per_idle` now allows (0: none) gets no more.
+        """
+        kept: list[TimerRow] = []
+        spent: list[TimerRow] = []
+        for row in rows:
+            if row.fired >= self.policy.max_per_idle:
+                spent.append(_with(row, state="done"))
+            elif row.fired == 0 and row.reason != "quiet_hours":
+                kept.append(_with(row, due_ms=row.armed_ms + self.policy.idle_ms))
+            else:
+                kept.append(row)
+        return kept, spent
 
     async def stop(self) -> None:
         """Stop firing and delivering; persist the timers."""

@@ -180,6 +180,28 @@ async def test_followups_future_ts_warnings_are_rate_limited(
     assert caplog.text.count("is stamped") == 2 and "(5 such events since the last warning)" in caplog.text
 
 
+async def test_followups_platform_clock_ahead_payment_before_the_reply_keeps_the_paid_closing(
+    send_config: Config, db_path: Path, real_clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: with the platform's clock more than the tolerance ahead, the reply's idle clock took its receive
+    # time but the payment kept its own stamp, so a payment made before the reply looked later and cancelled
+    # the closing ("paid"): the buyer got no thank-you at all.
+    h = await Harness(send_config, db_path, real_clock, plugins=[recorder]).start()
+    try:
+        ahead = (TOLERANCE + 300) * 1000
+        await h.send("order_created", order="o1", amount=20.0, ts=real_clock.now_ms() + ahead)
+        await h.advance(30)
+        await h.send("order_paid", order="o1", amount=20.0, ts=real_clock.now_ms() + ahead)
+        await h.advance(30)
+        await h.resend(agent(real_clock.now_ms() + ahead, text="感谢亲的支持，马上为您安排发货"))
+        await h.advance(IDLE)
+        [call] = recorder.calls
+        [f] = h.followups()
+        assert (call["kind"], f.state, f.phrase_id) == ("followup", "sent", "builtin.followup_paid")
+    finally:
+        await h.stop()
+
+
 # ---- order by stamp, not arrival -----------------------------------------------------------------
 
 

@@ -318,9 +318,12 @@ def fire_context(
             after,
         ).fetchone()
     )
+    # By the payment event's time as the idle clock counts it, like the arming message's `armed_ms`: compared
+    # with the raw `paid_ms`, a platform clock running ahead made a payment made before the reply look later.
     paid = conn.execute(
-        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND (paid_ms, paid_seq) > (?, ?) LIMIT 1",
-        (shop, conversation, armed_ms, armed_seq),
+        "SELECT 1 FROM orders o JOIN events e ON e.seq = o.paid_seq WHERE o.shop = :shop"
+        f" AND o.conversation = :conversation AND ({EVENT_TIME_SQL}, o.paid_seq) > (:ms, :seq) LIMIT 1",
+        after,
     ).fetchone()
     unpaid = tuple(
         UnpaidOrder(r["order_id"], r["amount"], r["created_ms"])

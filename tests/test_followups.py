@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,11 +13,12 @@ import pytest
 from assistant import pg, store
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.followups.delivery import auto_event_id
+from assistant.events import parse_event
+from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
 from assistant.followups.service import AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
-from tests.helpers import BACKENDS, ROOT, eventually, replace_config
+from tests.helpers import BACKENDS, ROOT, eventually, make_event, replace_config
 
 pytestmark = BACKENDS
 
@@ -687,5 +689,45 @@ async def test_followups_platform_that_cannot_be_asked_gets_nothing_until_it_ans
         assert [c["key"] for c in recorder.calls] == [fid]
         [f] = h.followups()
         assert f.state == "sent"
+    finally:
+        await h.stop()
+
+
+class Stuck:
+    """A deliver_message plugin whose attempts never answer (a platform hanging until the service is killed)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    @hookimpl
+    async def deliver_message(self, idempotency_key: str) -> DeliveryResult:
+        self.keys.append(idempotency_key)
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+async def test_followups_restart_does_not_resend_once_the_customer_wrote_during_the_attempt(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    # Found: the customer's message, logged while an attempt hung, could only cancel the delivery once the
+    # attempt failed; the service was stopped first, and the restart resumed the delivery and sent the closing
+    # to a customer who had written since.
+    stuck = Stuck()
+    h = await Harness(send_config, db_path, clock, plugins=[stuck]).start()
+    await h.agent_says()
+    clock.advance(IDLE)
+    await eventually(lambda: stuck.keys)
+    [reply] = [parse_event(make_event(text="不用了谢谢", ts=clock.now_ms()), max_text_chars=5000)]
+    await h.ingestor.ingest([reply])
+    await h.stop()
+    recorder = Recorder()
+    h.extra_plugins = [recorder]
+    clock.advance(restart_gap(send_config, db_path))
+    await h.start()
+    try:
+        await h.advance(send_config.followups.delivery_timeout_s)  # the interrupted attempt's time limit
+        assert recorder.calls == []
+        [f] = h.followups()
+        assert (f.id, f.state, f.last_error) == (stuck.keys[0], "cancelled", CUSTOMER_WROTE)
     finally:
         await h.stop()

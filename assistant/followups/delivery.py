@@ -84,11 +84,12 @@ class Deliverer:
         self._jobs: dict[str, _Job] = {}
         self.active = 0  # jobs doing something other than waiting out a backoff
 
-    def submit(self, followup: Followup) -> None:
-        """Start delivering `followup` (pending) unless it is already on its way."""
+    def submit(self, followup: Followup, *, cancel: str | None = None) -> None:
+        """Start delivering `followup` (pending) unless it is already on its way; with `cancel`, only to settle
+        it as cancelled for that reason (after an interrupted attempt has run out its time limit)."""
         if followup.id in self._jobs:
             return
-        job = _Job(followup)
+        job = _Job(followup, cancel_requested=cancel)
         self._jobs[followup.id] = job
         self.active += 1
         self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")

@@ -24,7 +24,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
-from assistant.followups.delivery import AGENT_WROTE, Deliverer
+from assistant.followups.delivery import AGENT_WROTE, CUSTOMER_WROTE, Deliverer
 from assistant.followups.policy import (
     Cancel,
     Decision,
@@ -128,9 +128,13 @@ class FollowupService:
                 pending = followup_store.pending_followups(conn)
             else:
                 pending = followup_store.claim_stalled_followups(conn, now - self.shared.lease_ms, now, limit=10_000)
+            # A delivery cut short by the stop may have outlived its idle period: the customer wrote (or the agent
+            # did) while the attempt was in flight, and the cancel that would have followed its failure is lost.
+            ended = {f.id: by for f in pending if (by := followup_store.period_ended_by(conn, f, policy.future_ms))}
             return (
                 watermark,
                 pending,
+                ended,
                 followup_store.unsettled_followups(conn, now - max(span, ECHO_MEMORY_MS)),
                 events,
                 followup_store.timers_for(conn, keys),
@@ -138,7 +142,7 @@ class FollowupService:
             )
 
         loaded = await self._load_timers()
-        watermark, pending, unsettled, events, known, recent = await self.writer.submit(load)
+        watermark, pending, ended, unsettled, events, known, recent = await self.writer.submit(load)
         self.timers.resume_from(watermark)
         # What was sent or suggested and not settled before the restart: its text coming back is our own, and a
         # suggested one is done when the agent sends it (it once armed a new period and prompted a second time).
@@ -158,15 +162,17 @@ class FollowupService:
             self._shared_tasks.spawn(self.shared.run(), name="followups-take-over")
         resumed = 0
         for f in pending:
-            if now - f.updated_ms <= policy.grace_ms:
+            if f.id in ended:
+                self.deliverer.submit(f, cancel=AGENT_WROTE if ended[f.id] == "agent" else CUSTOMER_WROTE)
+            elif now - f.updated_ms <= policy.grace_ms:
                 self.deliverer.submit(f)
                 resumed += 1
             else:
                 await self._set_state(f, "missed", "the service was down when it was due")
         log.info(
             "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival left alone),"
-            " %d deliveries resumed, %d missed",
-            loaded, replayed, stale, resumed, len(pending) - resumed,
+            " %d deliveries resumed, %d missed, %d cancelled (their conversation went on)",
+            loaded, replayed, stale, resumed, len(pending) - resumed - len(ended), len(ended),
         )  # fmt: skip
 
     async def _load_timers(self, page: int = 10_000) -> int:

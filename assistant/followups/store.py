@@ -346,6 +346,28 @@ def fire_context(
     )
 
 
+def period_ended_by(conn: sqlite3.Connection, f: Followup, future_ms: int) -> str | None:
+    """Who ended the idle period of follow-up `f` according to the log, if anyone did: "customer" (a customer
+    message or closure stamped after its arming message) or "agent" (an agent message of other words)."""
+    armed = conn.execute(
+        f"SELECT {EVENT_TIME_SQL} FROM events e WHERE e.seq = :seq", {"seq": f.armed_seq, "future": future_ms}
+    ).fetchone()
+    if armed is None:
+        return None
+    after = {"shop": f.shop, "conversation": f.conversation, "ms": armed[0], "seq": f.armed_seq,
+             "future": future_ms, "text": f.text}  # fmt: skip
+    row = conn.execute(
+        "SELECT e.type, m.sender FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
+        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND (e.type = 'conversation_closed'"
+        " OR m.sender = 'customer' OR (m.sender = 'agent' AND m.followup_id IS NULL AND m.text <> :text))"
+        f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) ORDER BY e.seq LIMIT 1",
+        after,
+    ).fetchone()
+    if row is None:
+        return None
+    return "agent" if row[1] == "agent" else "customer"
+
+
 def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) -> list[ReplayEvent]:
     """Events after `after_seq` received at or after `since_ms`, in log order (seq follows receipt)."""
     first = _first_seq_received_since(conn, since_ms)

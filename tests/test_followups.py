@@ -212,6 +212,22 @@ async def test_followups_close_a_paid_conversation_with_thanks_not_a_pitch(
     assert chosen["browsing"] == ("followup", "followup.bargainer")  # not bought: the type's closing
 
 
+async def test_followups_closing_without_a_purchase_never_asks_to_review_goods(backend: str) -> None:
+    # Found: one of a returning customer's two shipped closings asked for a five-star review "once the goods
+    # arrive", sent alike to a returning buyer who had bought nothing in the conversation.
+    from assistant.followups.policy import choose_phrase
+    from assistant.suggest.phrases import Library
+
+    shipped = Library.load([ROOT / "phrases"])
+    types = {t for p in shipped.phrases if p.intent == "followup" for t in p.types} | {None}
+    for ctype in types:
+        for n in range(40):  # the choice is stable per follow-up id: many ids reach every phrase of a pool
+            phrase = choose_phrase(shipped, "followup", ctype, f"fu-{n}")
+            assert phrase is not None
+            text = shipped.render(phrase.id, {"shop": "本店", "customer": "", "agent": ""})
+            assert "好评" not in text and "收到宝贝" not in text, (ctype, phrase.id)
+
+
 async def test_followups_fall_back_to_builtin_phrases(
     send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
 ) -> None:

@@ -266,6 +266,9 @@ LITERAL = [  # Qianniu phrases are plain text: none of this is a template
     "亲~{{{(>_<)}}} 小店满199减20，可以叠加平台优惠券哦",
     "亲，优惠码是{% raw %}{{暗号}}{% endraw %}，满199减20哦",
     "亲，{{ shop }}的满199减20活动可以叠加优惠券",
+    # Jinja ends a raw block at `{%+ endraw %}` and `{% endraw +%}` too: the text after one must stay text.
+    "亲，暗号{%+ endraw %}{{ shop }}{% raw %}满199减20哦",
+    "亲，暗号{% endraw +%}{{ service_hours }}{%+endraw-%}满199减20哦",
 ]
 
 
@@ -273,7 +276,9 @@ def test_import_takes_qianniu_text_as_written(shop: Path, capsys: pytest.Capture
     rows = [HEADER, *[["活动", f"t{n}", text] for n, text in enumerate(LITERAL, 1)]]
     out = shop / "shop" / "qianniu.toml"
     assert run(shop, "phrases", "import", str(gbk_csv(shop / "q.csv", rows)), "--out", str(out)) == 0
-    assert "第 7 行：注意：{{ shop }} 按原样保留，不会被替换" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "第 7 行：注意：{{ shop }} 按原样保留，不会被替换" in err
+    assert "第 8 行：注意：{{ shop }} 按原样保留，不会被替换" in err
     library = Library.load([ROOT / "phrases", shop / "shop"], include_demo=False)
     assert [library.render(p.id) for p in library.phrases] == LITERAL
     texts = [s.text for s in Matcher(library).suggest("满减能叠加优惠券吗")]

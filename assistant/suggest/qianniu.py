@@ -39,7 +39,9 @@ HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "image": ("图片", "图片链接", "图片地址", "图像", "image", "picture", "img", "pic"),  # read only to say so
 }
 RAW_OPEN, RAW_CLOSE = "{% raw %}", "{% endraw %}"
-ENDRAW = re.compile(r"(\{%-?\s*endraw\s*-?%\})")  # ends a raw block, so a text's own is kept out of it
+# Ends a raw block, so a text's own is kept out of it: every spelling Jinja's lexer ends one at, `+` (keep the
+# whitespace) as well as `-` (strip it); one left inside let the text after it run as template code.
+ENDRAW = re.compile(r"(\{%[-+]?\s*endraw\s*[-+]?%\})")
 VARIABLE = re.compile(r"\{\{-?\s*(\w+)[^{}]*\}\}")  # in a text that looks as if it filled in variables
 IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in a phrase's text
 TRIGGERS_PER_PHRASE = 4

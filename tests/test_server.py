@@ -111,6 +111,25 @@ async def test_server_bad_header_warning_leaves_out_what_was_sent(
     assert "s3cret" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [  # a request line or a header over aiohttp's 8190 bytes: its message quoted their first 100 bytes
+        b"GET /logs/daily?token=s3cret-token&q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token" + b"a" * 9000 + b"\r\n\r\n",
+    ],
+)
+async def test_server_oversized_line_leaves_out_what_was_sent(
+    served: int, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        status, _, body = await exchange(served, raw)
+    assert 400 <= status < 500
+    logged = [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(logged) == 1 and logged[0].startswith("bad request from 127.0.0.1: Got more than"), logged
+    assert "s3cret" not in caplog.text
+    assert "s3cret" not in body.decode() and "aaaa" not in body.decode()
+
+
 async def test_server_405_names_the_allowed_methods(served: int) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.delete(f"http://127.0.0.1:{served}/v1/events") as resp:

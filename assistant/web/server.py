@@ -27,9 +27,21 @@ _REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_larg
 _TOKEN_PARAM = re.compile(r"((?:^|[?&;])(?:token|access_token|api_access_token)=)[^&;#\s]*", re.I)
 
 
+# aiohttp quotes the start of a line it found too long (`… when reading: bytearray(b'/logs/daily?token=…')`):
+# a request line's `?token=` or an `Authorization` header would be logged and echoed.
+_QUOTED_BYTES = re.compile(r":?\s*(?:bytearray\()?b(?:'|\").*", re.S)
+
+
 def mask_tokens(text: str) -> str:
     """A URL or request line with the value of every `token=` parameter hidden."""
     return _TOKEN_PARAM.sub(r"\1***", text)
+
+
+def client_problem(message: str) -> str:
+    """A protocol error's message without the bytes the client sent: its first line, no quoted excerpt."""
+    lines = message.strip().splitlines()  # the first names the problem; the rest show the bytes
+    first = _QUOTED_BYTES.sub("", lines[0]).rstrip(": ") if lines else ""
+    return mask_tokens(first)
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -63,8 +75,7 @@ class JsonErrorHandler(RequestHandler):
             return  # a body that could not be read: answered 400 and logged by the error middleware already
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             peer = args[1] if len(args) > 1 else None
-            lines = str(exc.message).strip().splitlines()  # the first names the problem; the rest show the bytes
-            self.logger.warning("bad request from %s: %s", peer, lines[0].rstrip(": ") if lines else type(exc).__name__)
+            self.logger.warning("bad request from %s: %s", peer, client_problem(str(exc.message)) or type(exc).__name__)
             return
         super().log_exception(*args, **kw)
 
@@ -95,6 +106,8 @@ class JsonErrorHandler(RequestHandler):
     ) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)  # logs; refuses when a response was already sent
         text = "internal error; the request was not processed" if status == 500 else (message or "bad request")
+        if status != 500 and isinstance(exc, HttpProcessingError):
+            text = client_problem(text) or "bad request"  # the problem, not the bytes (a token among them)
         if status == 400 and text.startswith("Invalid char in url"):
             # HTTP wants a URL's non-ASCII characters percent-encoded (browsers and platforms do); curl sends
             # what it is given, so say how to encode it rather than only where the parser stopped.

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+# aiohttp quotes the URL in some errors (one it cannot use, too many redirects); a robot's URL carries its key or
+# access token in the query (WeCom `?key=`, DingTalk `?access_token=…&sign=`), and the error is logged, stored
+# as the delivery's last error and shown to supervisors. Queries are left out of what an error says.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def failure(exc: BaseException, peer: str) -> str:
+    """What a failed attempt's exception says, any URL in it without its query."""
+    return f"{type(exc).__name__} posting to {peer}: {_QUERY.sub('?…', str(exc))}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Outbound:
                 detail = (await resp.text(errors="replace"))[:200]
                 return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return DeliveryResult.retry(f"{type(exc).__name__} posting to {peer}: {exc}")
+            return DeliveryResult.retry(failure(exc, peer))
 
     async def post_json(
         self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float, peer: str
@@ -87,7 +98,7 @@ class Outbound:
                 except ValueError:
                     return DeliveryResult.retry(f"{peer} answered {resp.status} without JSON: {text[:200]}"), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return DeliveryResult.retry(f"{type(exc).__name__} posting to {peer}: {exc}"), None
+            return DeliveryResult.retry(failure(exc, peer)), None
 
     async def close(self) -> None:
         if self._session is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,6 +115,26 @@ async def test_alert_pending_when_the_robot_is_down_is_sent_after_a_restart(
         await h.stop()
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("robot_kind", ["dingtalk", "wecom"])
+async def test_alert_delivery_error_never_shows_the_robots_secret(
+    robot_kind: str, db_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A URL aiohttp cannot use (a port typo): its exception quoted the whole URL, ?access_token= / ?key= and all,
+    # into the log, the delivery's last error and the supervisors' page.
+    url = {"dingtalk": "http://127.0.0.1:99999/robot/send", "wecom": "http://127.0.0.1:99999/cgi-bin/webhook/send"}
+    config = robot_config(db_path, **{robot_kind: url[robot_kind]}, qa={"escalate_after_s": 0})
+    h = await QaHarness(config, clock).start()
+    try:
+        await h.send(conversation="c6", text="再不处理我就投诉了")
+        with sqlite3.connect(db_path) as conn:
+            [(error,)] = conn.execute("SELECT last_error FROM qa_deliveries").fetchall()
+    finally:
+        await h.stop()
+    assert error and "127.0.0.1:99999" in error  # still says where it went wrong
+    for secret in (TOKEN, WECOM_KEY, "sign="):
+        assert secret not in error and secret not in caplog.text
 
 
 async def test_alert_escalates_when_no_agent_answers(harness: QaHarness, robot: DingTalkRobot, db_path: Path) -> None:

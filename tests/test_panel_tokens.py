@@ -168,3 +168,30 @@ async def test_agent_token_panel_in_chromium_records_a_click(
     used = await eventually(uses)
     await page.screenshot(path=str(tmp_path / "own-token.png"), full_page=True)
     assert used == [("小美", top["phrase_id"])]
+
+
+async def test_a_role_left_without_a_token_is_closed_once_others_have_one(client: Client) -> None:
+    # TOKENS sets the agent's and the supervisor's, not the admin's: the admin routes were open to anyone, and
+    # the supervisor token unmasked the daily log (`unmasked=1` is the admin's).
+    reload = await client.post("/v1/admin/reload")
+    assert reload.status == 401 and "ASSISTANT_ADMIN_TOKEN" in (await reload.json())["message"]
+    assert (await client.post("/v1/admin/reload", headers={"Authorization": "Bearer supervisor-token"})).status == 401
+    unmasked = await client.get("/logs/daily", params={"token": "supervisor-token", "unmasked": "1"})
+    assert unmasked.status == 401
+    assert (await client.get("/logs/daily", params={"token": "supervisor-token"})).status == 200
+
+
+async def test_a_role_left_without_a_token_opens_to_a_stronger_one(aiohttp_client: Any, db_path: Path) -> None:
+    env = {"ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}  # no agent token: the agents' routes were open
+    config = load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    assert (await client.get("/panel", params={"agent": "小美"})).status == 401
+    assert (await client.get("/v1/phrases/search", params={"q": "fh1"})).status == 401
+    assert (await client.get("/panel", params={"agent": "小美", "token": "supervisor-token"})).status == 200
+
+
+async def test_every_role_is_open_when_no_token_is_set(aiohttp_client: Any, db_path: Path) -> None:
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))  # the local demo
+    assert (await client.get("/panel", params={"agent": "小美"})).status == 200
+    assert (await client.get("/logs/daily", params={"unmasked": "1"})).status == 200

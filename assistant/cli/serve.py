@@ -39,7 +39,7 @@ def serve(config: Config) -> int:
     from assistant.qa.rules import RulesError
     from assistant.suggest.phrases import LibraryError
     from assistant.web import server
-    from assistant.web.auth import token_for
+    from assistant.web.auth import open_demo, token_for
     from assistant.writer import StorageError
 
     if config.secret(config.webhook.secret_env) is None:
@@ -47,8 +47,9 @@ def serve(config: Config) -> int:
             "%s is not set: unsigned events are accepted on /v1/events (set it in production)",
             config.webhook.secret_env,
         )
+    demo = open_demo(config)
     for role in ("agent", "supervisor", "admin"):
-        if token_for(config, role) is None:  # type: ignore[arg-type]
+        if token_for(config, role) is None and demo:  # type: ignore[arg-type]
             log.warning(
                 "no %s token is set: %s pages and endpoints are open to anyone who can reach %s:%d",
                 role,
@@ -56,6 +57,8 @@ def serve(config: Config) -> int:
                 config.server.host,
                 config.server.port,
             )
+        elif token_for(config, role) is None:  # type: ignore[arg-type]
+            log.warning("no %s token is set: %s pages and endpoints open only to a stronger role's token", role, role)
     try:
         app = create_app(config)
     except (LibraryError, RulesError) as exc:

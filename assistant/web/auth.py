@@ -69,23 +69,33 @@ def role_of(config: Config, token: str) -> Role | None:
     return found
 
 
+def open_demo(config: Config) -> bool:
+    """Whether no role has a token: the local demo, where every page and endpoint is open."""
+    return all(token_for(config, role) is None for role in ("agent", "supervisor", "admin"))
+
+
 def require(request: web.Request, role: Role) -> Role:
     """Let the request through when it holds `role` (or stronger); raise 401/403 otherwise.
 
-    A role whose token is not configured is open (local demo); `assistant serve` warns about it.
+    Every role is open while no token at all is configured (local demo); `assistant serve` warns about it.
+    Once one is, a role left without its own opens only to a stronger role's token: an unset admin token
+    had opened the admin routes to anyone, and the daily log's unmasking to every supervisor.
     """
     config = request.app[CONFIG]
-    if token_for(config, role) is None:
+    if open_demo(config):
         return role
     token = presented_token(request)
-    if not token:
-        raise JsonError(401, "unauthorized", "token", "token required")
-    held = role_of(config, token)
-    if held is None and role == "agent" and bound_agent(request) is not None:
+    held = role_of(config, token) if token else None
+    if held is None and role == "agent" and token and bound_agent(request) is not None:
         return "agent"
-    if held is None or _ORDER[held] < _ORDER[role]:
-        raise JsonError(401, "unauthorized", "token", "invalid token")
-    return held
+    if held is not None and _ORDER[held] >= _ORDER[role]:
+        return held
+    if token_for(config, role) is None:
+        env = {"agent": config.auth.agent_token_env, "supervisor": config.auth.supervisor_token_env}.get(
+            role, config.auth.admin_token_env
+        )
+        raise JsonError(401, "unauthorized", "token", f"no {role} token is configured: set {env}")
+    raise JsonError(401, "unauthorized", "token", "invalid token" if token else "token required")
 
 
 def only_agent(request: web.Request) -> str | None:

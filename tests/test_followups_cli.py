@@ -55,4 +55,13 @@ async def test_followups_cli_lists_stale_messages_with_the_reason(
     assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "尝试 0 次" in line
-    assert "(the agent message arrived 3300 s after its idle period ended)" in line
+    assert "(客服消息在空闲期结束 3300 秒后才到达)" in line  # stored in English (the JSON), shown in Chinese
+
+
+def test_followups_cli_shows_a_stored_reason_in_the_interfaces_language() -> None:
+    from assistant.cli.followups import shown_reason
+    from assistant.followups.delivery import CUSTOMER_WROTE, TIMED_OUT
+
+    assert shown_reason(CUSTOMER_WROTE) == "发出前顾客又发了消息"
+    assert shown_reason(TIMED_OUT % {"seconds": "2.5"}) == "2.5 秒后超时"
+    assert shown_reason("HTTP 500: 100% busy") == "HTTP 500: 100% busy"  # a platform's own words, as they came

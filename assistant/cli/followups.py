@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from assistant.cli.common import common_options, db_path, load, refuses_log
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
+from assistant.followups.delivery import TIMED_OUT
+from assistant.followups.service import ARRIVED_LATE
 from assistant.hookspecs import FOLLOWUP_STATES
 from assistant.i18n import _, followup_states, ngettext
 from assistant.safetext import terminal
@@ -69,7 +72,7 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
     kinds = {"payment_reminder": _("payment reminder"), "followup": _("follow-up")}
     for f in rows:
         when = _local(config, f.fired_ms)
-        error = f"  ({f.last_error})" if f.last_error and f.state != "sent" else ""
+        error = f"  ({shown_reason(f.last_error)})" if f.last_error and f.state != "sent" else ""
         state, kind = states.get(f.state, f.state), kinds.get(f.kind, f.kind)
         attempts = ngettext("%(num)d attempt", "%(num)d attempts", f.attempts)
         line = f"{when}  {state}  {kind}  {f.shop}/{f.conversation}  {attempts}  {f.text}{error}"
@@ -77,6 +80,16 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
     if not rows:
         print(_("no follow-ups"), file=sys.stderr)
     return 0
+
+
+def shown_reason(stored: str) -> str:
+    """A follow-up's stored reason (English, as the JSON and the log have it) in the interface's language; a
+    platform's or a hook's own words are shown as they came."""
+    for msgid in (ARRIVED_LATE, TIMED_OUT):
+        found = re.fullmatch(re.escape(msgid).replace(re.escape("%(seconds)s"), r"(?P<seconds>[0-9.]+)"), stored)
+        if found:
+            return _(msgid, seconds=found["seconds"])
+    return _(stored)
 
 
 def run_timers(config: Config, *, limit: int) -> int:

@@ -23,6 +23,7 @@ from assistant.events import parse_event
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key
 from assistant.hookspecs import DeliveryResult, Followup
+from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
@@ -30,9 +31,12 @@ from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 
-NO_HOOK = "no deliver_message hook handled it (enable one in [hooks] enabled)"
-CUSTOMER_WROTE = "the customer wrote before it was delivered"  # why a delivery was cancelled
-AGENT_WROTE = "the agent wrote again before it was delivered"  # its idle period is over: a new one has begun
+# Why a follow-up was not sent, as stored (`last_error`, English in the JSON and the log); N_ puts them in the
+# message catalog, and `assistant followups list` shows them in the interface's language.
+NO_HOOK = N_("no deliver_message hook handled it (enable one in [hooks] enabled)")
+CUSTOMER_WROTE = N_("the customer wrote before it was delivered")  # why a delivery was cancelled
+AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle period is over: a new one has begun
+TIMED_OUT = N_("timed out after %(seconds)s s")
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -218,7 +222,7 @@ class Deliverer:
             if outcome is None:
                 return DeliveryResult.reject(NO_HOOK)
         except TimeoutError:
-            return DeliveryResult.retry(f"timed out after {self.settings.delivery_timeout_s:g} s")
+            return DeliveryResult.retry(TIMED_OUT % {"seconds": f"{self.settings.delivery_timeout_s:g}"})
         except Exception as exc:  # a plugin's bug or a network error it let through: worth another try
             log.exception("deliver_message failed for follow-up %s", f.id)
             return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")

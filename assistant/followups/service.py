@@ -44,6 +44,7 @@ from assistant.followups.store import Key, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
 from assistant.hookspecs import Followup, hookimpl
+from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
@@ -51,9 +52,11 @@ from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 # Why a follow-up chosen while a new event ended its idle period was cancelled.
-MOVED_ON = "the conversation moved on while it was being chosen"
+MOVED_ON = N_("the conversation moved on while it was being chosen")
 # Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
-AGENT_SENT = "the agent sent it"
+AGENT_SENT = N_("the agent sent it")
+DOWN_WHEN_DUE = N_("the service was down when it was due")
+ARRIVED_LATE = N_("the agent message arrived %(seconds)s s after its idle period ended")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
@@ -168,7 +171,7 @@ class FollowupService:
                 self.deliverer.submit(f)
                 resumed += 1
             else:
-                await self._set_state(f, "missed", "the service was down when it was due")
+                await self._set_state(f, "missed", DOWN_WHEN_DUE)
         log.info(
             "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival left alone),"
             " %d deliveries resumed, %d missed, %d cancelled (their conversation went on)",
@@ -366,7 +369,7 @@ class FollowupService:
         draft = Followup(
             id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or event.agent,
             kind=kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop), state="stale", attempts=0,
-            last_error=f"the agent message arrived {(now - due_ms) / 1000:.0f} s after its idle period ended",
+            last_error=ARRIVED_LATE % {"seconds": f"{(now - due_ms) / 1000:.0f}"},
             armed_seq=seq, due_ms=due_ms, fired_ms=now, updated_ms=now,
         )  # fmt: skip
         stored, new = followup_store.insert_followup(conn, draft)

@@ -18,6 +18,7 @@ from typing import Any
 import pluggy
 
 from assistant import hookspecs
+from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import Followup
 from assistant.outbound import Outbound
@@ -25,6 +26,11 @@ from assistant.store import Written
 from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+# A customer message stamped this long before it is logged is history, not a question waiting for an answer: a
+# replay, a back-fill, or Chatwoot's `message_updated` of an old conversation seen for the first time. Its
+# suggestions are not handed to `on_suggestions`: Chatwoot's note would bump a resolved conversation to the top.
+SUGGESTIONS_FRESH_MS = 10 * 60 * 1000
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -57,10 +63,18 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
 class Plugins:
     """The application's plugin manager with the values every hook call passes (config, outbound HTTP)."""
 
-    def __init__(self, config: Config, pm: pluggy.PluginManager | None = None, *, http: Outbound | None = None):
+    def __init__(
+        self,
+        config: Config,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        http: Outbound | None = None,
+        clock: Clock | None = None,
+    ):
         self.config = config
         self.pm = pm if pm is not None else build_plugin_manager(config)
         self.http = http if http is not None else Outbound()
+        self.clock: Clock = clock or SystemClock()
         self.tasks = TaskSet("hooks")
 
     async def start(self) -> None:
@@ -96,6 +110,7 @@ class Plugins:
             and annotation is not None
             and annotation.suggestions
             and self.pm.hook.on_suggestions.get_hookimpls()
+            and self.clock.now_ms() - event.ts_ms <= SUGGESTIONS_FRESH_MS
         ):
             # Copies: the same dicts make the webhook's answer and the panel's card, which a plugin must not change.
             self.call(

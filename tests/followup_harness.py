@@ -103,7 +103,7 @@ class Harness:
         for plugin in self.extra_plugins:
             pm.register(plugin)
         phrases = self.phrases
-        self.plugins = Plugins(self.config, pm)
+        self.plugins = Plugins(self.config, pm, clock=self.clock)
         self.service = FollowupService(
             self.config, self.writer, self.ingestor, self.bus, self.plugins, clock=self.clock, phrases=lambda: phrases
         )

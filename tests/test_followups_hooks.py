@@ -6,6 +6,7 @@ import dataclasses
 import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,19 +146,46 @@ async def test_a_plugin_changing_what_on_suggestions_gives_changes_nothing_else(
 ) -> None:
     # The hook's arguments were the very dicts of the webhook's answer: a plugin's edit reached the platform.
     (hook_dir / "meddler.py").write_text(
-        "from assistant.hookspecs import hookimpl\n\n\n"
+        "from assistant.hookspecs import hookimpl\n\nCALLS = []\n\n\n"
         "@hookimpl\n"
         "def on_suggestions(suggestions, customer_type):\n"
+        "    CALLS.append(suggestions[0]['text'])\n"
         "    suggestions[0]['text'] = 'changed by a plugin'\n"
         "    if customer_type:\n"
         "        customer_type['type'] = 'changed'\n",
         encoding="utf-8",
     )
     client = await aiohttp_client(make_app(with_hooks(config, "meddler")))
-    resp = await client.post("/v1/events", data=body_of(make_event(text="什么时候发货")))
+    resp = await client.post("/v1/events", data=body_of(make_event(text="什么时候发货", ts=_now_iso())))
     body = await resp.json()
+    assert sys.modules["hooks.meddler"].CALLS  # the plugin had them
     assert body["suggestions"][0]["text"] != "changed by a plugin"
     assert body["customer_type"]["type"] != "changed"
+
+
+async def test_an_old_customer_message_logged_now_is_not_handed_to_on_suggestions(
+    aiohttp_client: Any, config: Config, hook_dir: Path
+) -> None:
+    # Connecting to a Chatwoot already running: a `message_updated` of a conversation resolved days ago was
+    # logged now, and the Chatwoot hook posted a suggestion note into it, bumping it to the top of the inbox.
+    (hook_dir / "noter.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\nNOTES = []\n\n\n"
+        "@hookimpl\n"
+        "def on_suggestions(conversation, suggestions):\n"
+        "    NOTES.append(conversation)\n",
+        encoding="utf-8",
+    )
+    client = await aiohttp_client(make_app(with_hooks(config, "noter")))
+    now = datetime.now(UTC)
+    for conversation, ts in (("days-ago", now - timedelta(days=3)), ("just-now", now - timedelta(seconds=30))):
+        event = make_event(conversation=conversation, text="什么时候发货", ts=ts.isoformat())
+        resp = await client.post("/v1/events", data=body_of(event))
+        assert (await resp.json())["suggestions"]  # the answer and the panel still have them
+    assert sys.modules["hooks.noter"].NOTES == ["just-now"]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 async def test_documented_example_hook_works(config: Config, hook_dir: Path) -> None:

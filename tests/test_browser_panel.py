@@ -98,6 +98,9 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     await client.post("/v1/events", data=body_of(newer))
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
     await expect(page.locator(".card .conv").first).to_have_text("#c-old")  # waiting longest comes first
+    # Marked as the card 1/2/3 act on before anything is chosen (it was not, until ↓ was pressed).
+    await expect(card(page, "c-old")).to_have_class(re.compile(r"\bfocused\b"))
+    await expect(card(page, "c-new")).not_to_have_class(re.compile(r"\bfocused\b"))
     await page.keyboard.press("ArrowDown")  # the first ↓ goes to the most urgent card, not past it
     await expect(page.locator(".card").first).to_be_focused()
     await page.keyboard.press("2")

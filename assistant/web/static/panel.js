@@ -294,6 +294,7 @@
     }
     emptyNote.hidden = state.conversations.size > 0;
     if (state.focused && !state.conversations.has(state.focused)) state.focused = null;
+    markTarget();
   }
 
   function belongs(c) {
@@ -525,6 +526,13 @@
 
   function setFocused(key) {
     state.focused = key;
+    markTarget();
+  }
+
+  // The card 1/2/3 act on is marked, chosen or not: with none chosen it is the most urgent one, which an
+  // agent could not tell before pressing ↓.
+  function markTarget() {
+    const key = targetKey();
     for (const node of list.querySelectorAll(":scope > .card")) {
       node.classList.toggle("focused", node.dataset.key === key);
     }

@@ -109,6 +109,26 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
 
 
+async def test_panel_retries_a_stream_request_that_is_never_answered(client: Client, page: Page) -> None:
+    # The watchdog started only once the stream answered: a request held without an answer (a proxy, a
+    # half-dead network) left the panel "connecting" for good, with nothing to say it was not live.
+    requests: list[Any] = []
+
+    async def hold_the_first(route: Any) -> None:
+        requests.append(route)
+        if len(requests) > 1:
+            await route.continue_()  # the first is left hanging: never fulfilled, never aborted
+
+    await page.clock.install()
+    await page.route("**/v1/stream*", hold_the_first)
+    await page.goto(f"{base_url(client)}/panel?agent=agent1")
+    await eventually(lambda: len(requests) == 1)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "connecting")
+    await page.clock.run_for(45_000)  # past the watchdog (40 s)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
+    assert len(requests) == 2
+
+
 async def test_panel_shows_customer_html_as_text_and_runs_nothing(client: Client, page: Page, tmp_path: Path) -> None:
     attack = "<img src=x onerror=alert(1)>"
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")

@@ -421,6 +421,9 @@
     const headers = authHeaders({ Accept: "text/event-stream" });
     if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
     setStatus("connecting", say("connecting"));
+    // The watchdog runs from the request on: an answer that never comes (a proxy holding the connection,
+    // a half-dead network) is retried too, where it once left the panel "connecting" for good.
+    resetWatchdog();
     fetch("v1/stream?" + streamParams().toString(), { headers: headers, signal: ctl.signal, cache: "no-store" })
       .then(async (resp) => {
         if (!resp.ok || !resp.body) throw new Error(String(resp.status));

@@ -162,7 +162,16 @@
     statusEl.textContent = text;
   }
 
+  // The server writes a heartbeat every 15 s: silence for much longer (a connection dropped without a word,
+  // a request never answered) means reconnecting, where the page once stayed "live" and heard nothing more.
+  let watchdog = null;
+  function resetWatchdog() {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(connect, 40000);
+  }
+
   function dispatch(ev) {
+    resetWatchdog();
     const fn = handlers[ev.type];
     if (!fn || !ev.data.length) return;
     let data;
@@ -182,6 +191,7 @@
     const headers = { Accept: "text/event-stream" };
     if (token) headers.Authorization = "Bearer " + token;
     setStatus("connecting", say("connecting"));
+    resetWatchdog();
     fetch("v1/qa/stream", { headers: headers, signal: ctl.signal, cache: "no-store" })
       .then(async (resp) => {
         if (!resp.ok || !resp.body) throw new Error(String(resp.status));
@@ -193,6 +203,7 @@
       .catch(() => {
         if (controller !== ctl) return;
         setStatus("offline", say("offline"));
+        clearTimeout(watchdog);
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 10000);
       });

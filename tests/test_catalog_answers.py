@@ -213,6 +213,8 @@ async def test_shipping_questions_get_the_items_shipping_time(shop: Client, tmp_
     for n, text in enumerate(["多久发货", "什么时候发货", "几天能发货", "发货时间", "今天能发货吗"]):
         body = await say(shop, text, f"ship-{n}", item=PRESALE)
         assert top(body)["text"] == "亲，这款发货时间是预售 付款后15天内发货哦~", text
+        # No library phrase of shipping time beside it: they promise 48 hours or today to a presale item.
+        assert not [s["text"] for s in body["suggestions"][1:] if s["intent"] == "shipping_time"], text
         plain = await say(shop, text, f"ship-plain-{n}", item=NO_CHART)  # no 发货时间: the library's phrase
         assert top(plain)["phrase_id"].startswith("shipping_time."), text
 

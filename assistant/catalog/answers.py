@@ -130,6 +130,14 @@ class Answer:
     trigger: str = ""
 
 
+def intents_answered(answer: Answer) -> set[str]:
+    """The matcher's intents whose question `answer` settles with the item's own facts (发货时间: shipping_time)."""
+    if answer.kind != FACT:
+        return set()
+    names = {f.name for f in answer.facts}
+    return {intent for aspect in ASPECTS if names.intersection(aspect.headers) for intent in aspect.intents}
+
+
 def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str | None = None) -> list[Answer]:
     """The answers for a buyer's message about `item` (size first, then facts); [] when the catalog has none.
 

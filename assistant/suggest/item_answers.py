@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Template
 
 from assistant import store
-from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, FACT, SIZE, Answer, Fact, answers
+from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, FACT, SIZE, Answer, Fact, answers, intents_answered
 from assistant.catalog.focus import ItemFocus
 from assistant.catalog.links import item_in
 from assistant.catalog.store import Catalog, Item
@@ -101,8 +101,13 @@ class ItemAnswers:
             for s in suggestions
         ]
         intent = suggestions[0].intent if suggestions else None
-        lead = [self._suggestion(a, variables, values) for a in answers(item, text, earlier, intent=intent)]
+        given = answers(item, text, earlier, intent=intent)
+        lead = [self._suggestion(a, variables, values) for a in given]
         found = [s for s in lead if s is not None]
+        # Where the item's own fact answers, the library's phrases of that intent speak of no item and may say
+        # otherwise (现货48小时内发出 under 预售 付款后15天内发货): only those written with the item stay.
+        answered = {i for a, s in zip(given, lead) if s is not None for i in intents_answered(a)}
+        rendered = [s for s in rendered if s.intent not in answered or s.phrase_id in library.item_phrases]
         return [*found, *rendered][: max(k, len(found))]
 
     def card(self, item_id: str | None, suggestions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -83,6 +83,33 @@ async def test_server_a_bad_chunk_after_the_headers_is_a_400_not_a_wait(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+async def test_server_a_body_declared_too_large_is_refused_before_it_is_sent(served: int) -> None:
+    # `Expect: 100-continue` asks before sending the body: aiohttp said 100 Continue to any length, and a client
+    # sent its 20 MB for a 413 after them.
+    head = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 20000000\r\n\r\n"
+    status, headers, body = await exchange(served, head)
+    assert status == 413, body
+    assert json.loads(body)["error"] == "payload_too_large" and headers["connection"] == "close"
+
+
+async def test_server_a_body_within_the_limit_is_asked_for_and_logged(served: int) -> None:
+    event = body_of(make_event(id="expect-ok"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", served)
+    try:
+        writer.write(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(event)
+        )
+        await writer.drain()
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(event)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
 async def test_server_a_client_gone_mid_body_is_a_warning_not_an_error(
     served: int, caplog: pytest.LogCaptureFixture
 ) -> None:

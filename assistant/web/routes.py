@@ -5,12 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from assistant.web import chatwoot, logs, panel, qa, reports, stream, suggest, webhooks
+from assistant.web.errors import expect_body
+
+_SERVER_LIMIT = expect_body(lambda config: config.server.max_body_bytes)
 
 ROUTES: list[web.AbstractRouteDef] = [
     web.get("/", panel.root),  # → /panel
     web.get("/favicon.ico", panel.favicon),
-    web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
-    web.post("/v1/chatwoot", chatwoot.post_chatwoot),  # Chatwoot webhooks (signed)
+    web.post("/v1/events", webhooks.post_events, expect_handler=_SERVER_LIMIT),  # chat platforms (signed)
+    web.post(  # Chatwoot webhooks (signed)
+        "/v1/chatwoot",
+        chatwoot.post_chatwoot,
+        expect_handler=expect_body(lambda config: config.hooks.chatwoot.max_body_bytes),
+    ),
     web.get("/v1/suggest", suggest.get_suggest),
     web.get("/v1/phrases/search", suggest.get_phrase_search),  # agent
     web.post("/v1/admin/reload", suggest.post_reload),  # admin

@@ -687,6 +687,28 @@ async def test_followups_restart_asks_the_platform_and_does_not_resend_what_it_h
         await h.stop()
 
 
+@pytest.mark.parametrize("held", [True, False])
+async def test_followups_restart_too_late_to_send_asks_what_the_platform_holds(
+    send_config: Config, db_path: Path, clock: FakeClock, held: bool
+) -> None:
+    # A delivery found pending after more than late_grace_s was recorded `missed` without asking the platform:
+    # when its attempt had arrived, the record said the customer got nothing and no `auto` message was logged.
+    h, fid = await interrupted(send_config, db_path, clock)
+    clock.advance(send_config.followups.late_grace_s + 1)
+    recorder, confirmer = Recorder(), Confirmer([held])
+    h.extra_plugins = [recorder, confirmer]
+    await h.start()
+    try:
+        await h.advance(send_config.followups.delivery_timeout_s)
+        assert [key for key, _ in confirmer.asked] == [fid]
+        assert recorder.calls == []  # too late to send either way
+        [f] = h.followups()
+        assert f.state == ("sent" if held else "missed")
+        assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1 if held else 0,)]
+    finally:
+        await h.stop()
+
+
 async def test_followups_platform_that_cannot_be_asked_gets_nothing_until_it_answers(
     send_config: Config, db_path: Path, clock: FakeClock
 ) -> None:

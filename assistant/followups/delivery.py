@@ -54,6 +54,7 @@ def backoff_ms(attempt: int, base_s: float, max_s: float, rng: random.Random) ->
 class _Job:
     followup: Followup
     cancel_requested: str | None = None  # why it must not go out (last_error of the cancelled follow-up)
+    settle_as: str = "cancelled"  # the state it ends in when it does not go out
     retry_at: int | None = None  # while waiting out a backoff
     wake: asyncio.Future[None] | None = field(default=None, repr=False)
 
@@ -88,12 +89,13 @@ class Deliverer:
         self._jobs: dict[str, _Job] = {}
         self.active = 0  # jobs doing something other than waiting out a backoff
 
-    def submit(self, followup: Followup, *, cancel: str | None = None) -> None:
+    def submit(self, followup: Followup, *, cancel: str | None = None, settle_as: str = "cancelled") -> None:
         """Start delivering `followup` (pending) unless it is already on its way; with `cancel`, only to settle
-        it as cancelled for that reason (after an interrupted attempt has run out its time limit)."""
+        it (`settle_as`, for that reason) without sending: after an interrupted attempt has run out its time
+        limit, and unless the platform says that attempt arrived (then it is `sent`)."""
         if followup.id in self._jobs:
             return
-        job = _Job(followup, cancel_requested=cancel)
+        job = _Job(followup, cancel_requested=cancel, settle_as=settle_as)
         self._jobs[followup.id] = job
         self.active += 1
         self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
@@ -131,7 +133,14 @@ class Deliverer:
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
             while True:
                 if job.cancel_requested is not None:
-                    await self._finish(f, "cancelled", attempts, job.cancel_requested)
+                    # An attempt whose outcome is unknown may have reached the customer: the record says what
+                    # the platform holds (a `missed` or `cancelled` follow-up the customer read was wrong).
+                    if unknown and await self._confirm(f) is True:
+                        await self._log_sent(f)
+                        await self._finish(f, "sent", attempts, None)
+                        log.info("follow-up %s found on the platform after attempt %d: recorded sent", f.id, attempts)
+                        return
+                    await self._finish(f, job.settle_as, attempts, job.cancel_requested)
                     return
                 if unknown:
                     held = await self._confirm(f)

@@ -170,6 +170,8 @@ class FollowupService:
             elif now - f.updated_ms <= policy.grace_ms:
                 self.deliverer.submit(f)
                 resumed += 1
+            elif f.attempts:  # too late to send; an attempt was made: the platform may hold it (then `sent`)
+                self.deliverer.submit(f, cancel=DOWN_WHEN_DUE, settle_as="missed")
             else:
                 await self._set_state(f, "missed", DOWN_WHEN_DUE)
         log.info(

@@ -46,7 +46,7 @@ class Memory(Protocol):
 
     def agent_name(self, account: str, user: str) -> str | None: ...
 
-    def agent_named(self, account: str, name: str) -> str | None: ...
+    def agent_named(self, name: str) -> str | None: ...
 
 
 class NoMemory:
@@ -64,7 +64,7 @@ class NoMemory:
     def agent_name(self, account: str, user: str) -> str | None:
         return None
 
-    def agent_named(self, account: str, name: str) -> str | None:
+    def agent_named(self, name: str) -> str | None:
         return None
 
 
@@ -243,8 +243,10 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     """An agent's one name, keyed on the Chatwoot user id: the name first seen for it, kept across renames.
 
     Chatwoot does not keep names unique (shops name accounts 售前, 售后): a user first seen with a name another
-    user of the account already holds is told apart by its id (`小王 #32`), so two people never share a row
-    of the report, a panel or a per-agent token.
+    user already holds, in this account or another (another shop), is told apart by its id (`小王 #32`), so two
+    people never share a row of the report, a panel or a per-agent token (which opens every shop's
+    conversations of that name). A user's id is the installation's, the same in every account it belongs to:
+    one person serving several shops keeps one name, and one panel.
     """
     name = _user_name(user)
     user_id = _first(user.get("id"))
@@ -254,8 +256,8 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     if known is not None:
         return known
     if name is not None:
-        holder = memory.agent_named(account, name)
-        holder = holder or next((u for a, u, n in seen if a == account and n == name), None)
+        holder = memory.agent_named(name)
+        holder = holder or next((u for _, u, n in seen if n == name), None)
         if holder is not None and holder != str(user_id):
             name = f"{name} #{user_id}"
         seen.append((account, str(user_id), name))

@@ -89,16 +89,22 @@ class ChatwootMemory:
         return status
 
     def agent_name(self, account: str, user: str) -> str | None:
+        """The name a user was first seen with: in this account, else in another (Chatwoot's user ids are the
+        installation's: one person in two accounts is one agent)."""
         found, name = self._agents.get((account, user))
         if not found:
-            row = self._one("SELECT name FROM chatwoot_agents WHERE account = ? AND user_id = ?", (account, user))
+            row = self._one(
+                "SELECT name FROM chatwoot_agents WHERE user_id = ? ORDER BY CASE WHEN account = ? THEN 0 ELSE 1 END"
+                " LIMIT 1",
+                (user, account),
+            )
             name = str(row[0]) if row else None
             self._agents.put((account, user), name)
         return name
 
-    def agent_named(self, account: str, name: str) -> str | None:
-        """The user id already holding `name` in the account, if any (read when a user is first seen)."""
-        row = self._one("SELECT user_id FROM chatwoot_agents WHERE account = ? AND name = ? LIMIT 1", (account, name))
+    def agent_named(self, name: str) -> str | None:
+        """The user id already holding `name` in any account, if any (read when a user is first seen)."""
+        row = self._one("SELECT user_id FROM chatwoot_agents WHERE name = ? LIMIT 1", (name,))
         return str(row[0]) if row else None
 
     def news(self, notes: Notes) -> Notes:

@@ -208,6 +208,25 @@ async def test_chatwoot_two_users_of_one_name_stay_two_agents(cw: Client, db_pat
     assert rows(db_path, "SELECT agent FROM suggestion_uses") == [("张美玲 #13",)]
 
 
+async def test_chatwoot_one_name_in_two_accounts_is_two_agents_unless_one_user(cw: Client, db_path: Path) -> None:
+    # Two shops (accounts) each with a 张美玲 were one agent: one report row, and one per-agent token that opened
+    # both shops' conversations. A user's id is the installation's: the same person in both accounts stays one.
+    assert (await send(cw, fixture("agent_reply")))[0] == 200  # account 3, user 12
+    elsewhere = fixture("agent_reply")
+    elsewhere.update(id=9140, created_at=iso(1795140200), account={"id": 4, "name": "另一家店"})
+    elsewhere["sender"] = {**elsewhere["sender"], "id": 40}
+    elsewhere["conversation"]["meta"]["assignee"] = {**elsewhere["conversation"]["meta"]["assignee"], "id": 40}
+    assert (await send(cw, elsewhere))[0] == 200
+    same = fixture("agent_reply")
+    same.update(id=9141, created_at=iso(1795140300), account={"id": 4, "name": "另一家店"})
+    assert (await send(cw, same))[0] == 200  # user 12 again, now in account 4
+    assert rows(db_path, "SELECT shop, agent FROM messages ORDER BY seq") == [
+        ("chatwoot-3", "张美玲"),
+        ("chatwoot-4", "张美玲 #40"),
+        ("chatwoot-4", "张美玲"),
+    ]
+
+
 async def test_chatwoot_a_name_past_the_logs_limit_is_shortened_not_refused(cw: Client, db_path: Path) -> None:
     # Chatwoot's users.name has no length limit, and an account webhook is never retried: a 400 loses it.
     reply = fixture("agent_reply")

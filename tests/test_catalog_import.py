@@ -110,13 +110,21 @@ def test_import_reports_bad_rows_by_number_and_writes_nothing(tmp_path: Path, db
     assert [str(p) for p in report.problems] == [
         "items.csv 第 3 行：商品ID 为空",  # in [ui] language, zh_CN by default
         "items.csv 第 4 行：标题为空（商品ID 600000000009）",
-        f"items.csv 第 5 行：商品ID {TSHIRT} 已在 items.csv row 2 出现过",
+        f"items.csv 第 5 行：商品ID {TSHIRT} 已在 items.csv 第 2 行 出现过",
         "sizes.csv 第 3 行：身高 '158-' 不是 158-165 这样的范围",
         "sizes.csv 第 4 行：尺码为空",
         f"sizes.csv 第 5 行：尺码 S 在 商品 {TSHIRT} 里出现了两次",
     ]
     assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
     assert table(db_path, "SELECT count(*) FROM catalog_sizes") == [(0,)]
+
+
+def test_import_names_the_earlier_row_in_the_interface_language(tmp_path: Path, db_path: Path) -> None:
+    # The row a duplicate clashes with was named "items.csv row 2" in the middle of a Chinese message
+    first = write_csv(tmp_path / "a.csv", SHARED_HEADER, [SHARED[0]])
+    again = write_csv(tmp_path / "b.csv", SHARED_HEADER, [SHARED[1]])
+    report = run_import(db_path, [first, again])
+    assert [str(p) for p in report.problems] == ["b.csv 第 2 行：尺码表 卫衣尺码 已在 a.csv 第 2 行 给过尺码"]
 
 
 def test_import_bad_rows_of_a_workbook_name_the_sheet(tmp_path: Path, db_path: Path) -> None:

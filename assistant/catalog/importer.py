@@ -123,9 +123,9 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
 def parse_files(paths: Sequence[Path]) -> Parsed:
     """Read and check every table of every file."""
     parsed = Parsed()
-    seen_items: dict[str, str] = {}
+    seen_items: dict[str, tuple[str, int]] = {}
     chart_rows: dict[tuple[str, str], list[tuple[int, SizeRow]]] = {}
-    chart_source: dict[tuple[str, str], str] = {}
+    chart_source: dict[tuple[str, str], tuple[str, int]] = {}
     bad_charts: set[tuple[str, str]] = set()
     for path in paths:
         try:
@@ -147,7 +147,7 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
         if key not in bad_charts:
             kind, owner = key
             sizes = order([r for _, r in rows])
-            parsed.charts.append(ChartRecord(kind, owner, sizes, chart_source[key]))
+            parsed.charts.append(ChartRecord(kind, owner, sizes, _stored_where(*chart_source[key])))
             for measure, name in (("height", "身高"), ("weight", "体重")):
                 blank = [r.size for r in sizes if getattr(r, measure) is None]
                 if 0 < len(blank) < len(sizes):
@@ -221,7 +221,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     return None
 
 
-def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parsed: Parsed) -> None:
+def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, int]], parsed: Parsed) -> None:
     known = set(columns.values())
     attributes = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
     attributes = [(i, name) for i, name in attributes if name]
@@ -242,7 +242,7 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parse
                 Problem(
                     table.source,
                     number,
-                    _("商品ID %(id)s is already given at %(where)s", id=item_id, where=seen[item_id]),
+                    _("商品ID %(id)s is already given at %(where)s", id=item_id, where=at(*seen[item_id])),
                 )
             )
             continue
@@ -256,17 +256,16 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, str], parse
         chart_name = _unexcel(named, "尺码表", table.source, number, parsed.problems) if named else None
         if named and chart_name is None:
             continue
-        where = f"{table.source} row {number}"  # stored with the item: the same in every language
-        seen[item_id] = where
+        seen[item_id] = (table.source, number)
         item = Item(id=item_id, title=title, attrs=tuple(attrs), chart_name=chart_name)
-        parsed.items.append(ItemRecord(item, where))
+        parsed.items.append(ItemRecord(item, _stored_where(table.source, number)))
 
 
 def _chart_rows(
     table: Table,
     columns: Mapping[str, int],
     charts: dict[tuple[str, str], list[tuple[int, SizeRow]]],
-    sources: dict[tuple[str, str], str],
+    sources: dict[tuple[str, str], tuple[str, int]],
     bad: set[tuple[str, str]],
     problems: list[Problem],
 ) -> None:
@@ -275,7 +274,6 @@ def _chart_rows(
     measures = [(i, name) for i, name in measures if name]
     weight_in_kg = "weight" in columns and _KG.search(table.header[columns["weight"]].lower()) is not None
     width = len(table.header)
-    here = f"{table.source} "
     for number, row in table.rows:
         cells = _padded(row, width, table.source, number, problems)
         if cells is None:
@@ -294,17 +292,17 @@ def _chart_rows(
             if shared is None:
                 continue
             key = (SHARED, shared)
-        if key in sources and not sources[key].startswith(here):
+        if key in sources and sources[key][0] != table.source:
             problems.append(
                 Problem(
                     table.source,
                     number,
-                    _("%(owner)s already has sizes in %(where)s", owner=_owner_name(key), where=sources[key]),
+                    _("%(owner)s already has sizes in %(where)s", owner=_owner_name(key), where=at(*sources[key])),
                 )
             )
             bad.add(key)
             continue
-        sources.setdefault(key, f"{table.source} row {number}")
+        sources.setdefault(key, (table.source, number))
         size = _size_row(cells, columns, measures, weight_in_kg, table.source, number, problems)
         if size is None:
             bad.add(key)
@@ -411,6 +409,11 @@ def _unexcel(value: str, column: str, source: str, number: int, problems: list[P
         return None
     whole = _FLOAT_ZERO.fullmatch(value)
     return whole.group(1) if whole else value
+
+
+def _stored_where(source: str, number: int) -> str:
+    """Where a row came from as the catalog stores it: the same in every language, unlike `at`."""
+    return f"{source} row {number}"
 
 
 def at(source: str, number: int | None) -> str:

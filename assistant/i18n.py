@@ -8,6 +8,7 @@ no build step and no binary file to keep in step with it.
 
 from __future__ import annotations
 
+import errno
 import functools
 import gettext as _gettext
 import io
@@ -134,3 +135,23 @@ def label(language: str, ident: str, chinese: str | None) -> str:
 def label_of(ident: str, chinese: str | None) -> str:
     """`label` in the command line's language."""
     return label(_current, ident, chinese)
+
+
+# What the system says of a file or a port, in the interface's language (the rest as the system says it).
+_OS_REASONS = {
+    errno.ENOENT: N_("no such file or directory"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("permission denied"),
+    errno.EISDIR: N_("is a directory"),
+    errno.ENOTDIR: N_("not a directory"),
+    errno.EEXIST: N_("already exists"),
+    errno.ENOSPC: N_("no space left on the disk"),
+    errno.EROFS: N_("read-only file system"),
+    errno.EADDRINUSE: N_("the address is already in use (another service on that port?)"),
+    errno.EADDRNOTAVAIL: N_("the address is not on this machine"),
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file or port could not be used, without the file's name, in the command line's language."""
+    return _(_OS_REASONS[exc.errno]) if exc.errno in _OS_REASONS else (exc.strerror or str(exc))

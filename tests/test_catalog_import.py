@@ -220,6 +220,18 @@ def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) ->
     assert [str(p) for p in report.problems] == ["items.csv：不是 UTF-8 或 GBK 编码的文本"]
 
 
+def test_import_says_a_file_is_missing_in_the_interface_language(tmp_path: Path, db_path: Path) -> None:
+    # A mistyped path gave "No such file or directory" (the .xlsx also "[Errno 2]" and the whole path)
+    (tmp_path / "folder.csv").mkdir()
+    files = [tmp_path / "itmes.csv", tmp_path / "sizes.xlsx", tmp_path / "folder.csv"]
+    report = run_import(db_path, files)
+    assert [str(p) for p in report.problems] == [
+        "itmes.csv：无法读取：没有这个文件或目录",
+        "sizes.xlsx：无法读取：没有这个文件或目录",
+        "folder.csv：无法读取：这是一个目录",
+    ]
+
+
 def test_import_again_replaces_the_items_rows(tmp_path: Path, db_path: Path) -> None:
     run_import(db_path, tshirt_files(tmp_path))
     newer = write_csv(tmp_path / "new.csv", ("商品ID", "标题", "材质"), [(TSHIRT, "新款T恤", "100%棉")])

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from assistant.i18n import _
+from assistant.i18n import _, os_reason
 
 ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads every GBK file
 
@@ -42,7 +42,7 @@ def _csv_rows(path: Path) -> list[list[str]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FileError(_("cannot read: %(reason)s", reason=exc.strerror or exc)) from None
+        raise FileError(_("cannot read: %(reason)s", reason=os_reason(exc))) from None
     for encoding in ENCODINGS:
         try:
             text = raw.decode(encoding)
@@ -66,6 +66,8 @@ def _workbook(path: Path) -> list[Table]:
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
+    except OSError as exc:  # a missing or unreadable file, not a broken workbook: say which, not the errno text
+        raise FileError(_("cannot read: %(reason)s", reason=os_reason(exc))) from None
     except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is no workbook
         raise FileError(_("cannot open as .xlsx: %(reason)s", reason=exc)) from None
     try:

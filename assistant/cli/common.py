@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import sqlite3
 import sys
@@ -17,7 +16,7 @@ import click
 from assistant import i18n, pg, store
 from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
-from assistant.i18n import N_, _
+from assistant.i18n import _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,24 +140,9 @@ def nothing_found(config: Config, path: store.Location, first: date, last: date,
     return line + _("; the latest day with data is %(day)s", day=local_day(newest, config.tz))
 
 
-# What the system says of a file or a port, in the command line's language (the rest as the system says it).
-_OS_REASONS = {
-    errno.ENOENT: N_("no such file or directory"),
-    errno.EACCES: N_("permission denied"),
-    errno.EPERM: N_("permission denied"),
-    errno.EISDIR: N_("is a directory"),
-    errno.ENOTDIR: N_("not a directory"),
-    errno.EEXIST: N_("already exists"),
-    errno.ENOSPC: N_("no space left on the disk"),
-    errno.EROFS: N_("read-only file system"),
-    errno.EADDRINUSE: N_("the address is already in use (another service on that port?)"),
-    errno.EADDRNOTAVAIL: N_("the address is not on this machine"),
-}
-
-
 def os_problem(exc: OSError) -> str:
     """One line for a file or port the command could not use."""
-    reason = _(_OS_REASONS[exc.errno]) if exc.errno in _OS_REASONS else (exc.strerror or str(exc))
+    reason = i18n.os_reason(exc)
     if exc.filename is not None:
         return f"{exc.filename}: {reason}"
     return reason

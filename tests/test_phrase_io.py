@@ -149,6 +149,19 @@ def test_cli_export_writes_csv_and_xlsx(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().out.startswith("分组,快捷编码,快捷短语")
 
 
+def test_cli_import_and_export_name_a_bad_path_in_the_interface_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # These printed Python's "[Errno 2] No such file or directory: '…'" and, for --out q.txt, English
+    for name in ("qianniu.csv", "qianniu.xlsx"):
+        assert _run(["phrases", "import", str(tmp_path / name)]) == 1
+        assert capsys.readouterr().err == f"assistant: {tmp_path / name}: 没有这个文件或目录\n"
+    assert _run(["phrases", "export", "--out", str(tmp_path / "no" / "q.csv")]) == 1
+    assert capsys.readouterr().err == f"assistant: {tmp_path / 'no' / 'q.csv'}: 没有这个文件或目录\n"
+    assert _run(["phrases", "export", "--out", str(tmp_path / "q.txt")]) == 1
+    assert capsys.readouterr().err == "assistant: q.txt：应为 .csv 或 .xlsx 文件\n"
+
+
 def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assistant.cli.common import common_options, load
+from assistant.cli.common import common_options, load, os_problem
 from assistant.cli.suggest import _load, phrases, phrases_option
 from assistant.i18n import _, ngettext
 from assistant.safetext import terminal
@@ -102,8 +102,11 @@ def cmd_import(
     taken, replaceable = _codes(library, config, out, replace)
     try:
         result = import_rows(read_table(file), Matcher(library), taken=taken, replaceable=replaceable)
-    except (TableError, OSError) as exc:
+    except TableError as exc:
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
+        return 1
+    except OSError as exc:  # a mistyped path: the file and the reason in the interface's language, no errno
+        print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
         return 1
     if replace and out is not None and out.exists():
         try:
@@ -172,8 +175,11 @@ def cmd_export(
         return 0
     try:
         write_table(rows, out)
-    except (TableError, OSError) as exc:
+    except TableError as exc:
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
+        return 1
+    except OSError as exc:  # a mistyped path: the file and the reason in the interface's language, no errno
+        print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
         return 1
     print(ngettext("exported %(num)d phrase to %(out)s", "exported %(num)d phrases to %(out)s", len(rows) - 1, out=out), file=sys.stderr)  # fmt: skip
     return 0

@@ -122,6 +122,8 @@ def read_table(path: Path) -> list[list[str]]:
 
         try:
             book = load_workbook(path, read_only=True, data_only=True)
+        except OSError:
+            raise  # a missing or unreadable file, not a broken workbook: the command line names it
         except Exception as exc:
             raise TableError(_("%(file)s: cannot open as .xlsx: %(error)s", file=path.name, error=exc)) from None
         try:
@@ -485,7 +487,7 @@ def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
             sheet.append([cell(v) for v in row])  # openpyxl takes a text starting with "=" as a formula
         book.save(path)
     else:
-        raise TableError(f"{path.name}: expected a .csv or .xlsx file")
+        raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))
 
 
 def _free_code(intent: str, taken: Iterable[str]) -> str:

@@ -72,16 +72,23 @@ def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pyte
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["--date", "2026-11-20", "--from", "2026-11-19", "--to", "2026-11-20"],
-        ["--from", "2026-11-19"],
-        ["--from", "2026-11-21", "--to", "2026-11-20"],
+        (
+            ["--date", "2026-11-20", "--from", "2026-11-19", "--to", "2026-11-20"],
+            "--date：--date 和 --from/--to 只能选一种",
+        ),
+        (["--from", "2026-11-19"], "--from/--to：日期范围需要同时给出两者"),
+        (["--from", "2026-11-21", "--to", "2026-11-20"], "--to：2026-11-20 早于 --from 2026-11-21"),
+        (["--from", "2025-11-19", "--to", "2026-11-20"], "--to：日期范围最多 366 天"),
     ],
 )
-def test_report_cli_rejects_a_confused_period(db: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_cli_rejects_a_confused_period(
+    db: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # These were printed in English whatever [ui] language said
     code, _, err = run(capsys, "report", "--db", str(db), *argv)
-    assert code == 2 and err.startswith("assistant: --")
+    assert code == 2 and err == f"assistant: {message}\n"
 
 
 def test_report_cli_rejects_a_malformed_date(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

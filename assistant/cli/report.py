@@ -25,14 +25,14 @@ MAX_RANGE_DAYS = 366
 def period(config: Config, day: date | None, first: date | None, last: date | None) -> tuple[date, date]:
     """The days a report covers: --date, or --from/--to, or yesterday in the shop's timezone."""
     if day is not None and (first is not None or last is not None):
-        raise ValueError("--date: give either --date or --from/--to")
+        raise ValueError(_("--date: give either --date or --from/--to"))
     if (first is None) != (last is None):
-        raise ValueError("--from/--to: a range needs both")
+        raise ValueError(_("--from/--to: a range needs both"))
     if first is not None and last is not None:
         if last < first:
-            raise ValueError(f"--to: {last} is before --from {first}")
+            raise ValueError(_("--to: %(last)s is before --from %(first)s", last=last, first=first))
         if (last - first).days >= MAX_RANGE_DAYS:
-            raise ValueError(f"--to: a range covers at most {MAX_RANGE_DAYS} days")
+            raise ValueError(_("--to: a range covers at most %(n)s days", n=MAX_RANGE_DAYS))
         return first, last
     if day is None:
         day = yesterday(config.tz)

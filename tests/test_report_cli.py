@@ -132,7 +132,10 @@ def test_simulate_cli_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, _, err = run(
         capsys, "simulate", "--db", str(db), "--day", "2026-11-20", "--agents", "3", "--customers", "60", "--seed", "7"
     )
-    assert code == 1 and "already" in err
+    # A second run of the documented command said so in English, without what to do
+    assert (
+        code == 1 and err == f"assistant: demo 2026-11-20（种子 7）已在 {db} 中：换一个 --seed、--shop 或 --db 再模拟\n"
+    )
 
 
 @pytest.mark.parametrize("bad", [["--agents", "0", "--customers", "5"], ["--agents", "2", "--customers", "x"]])

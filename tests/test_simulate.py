@@ -48,7 +48,7 @@ def test_simulate_is_deterministic_and_seeded(tmp_path: Path) -> None:
 
 def test_simulate_refuses_to_log_the_same_day_twice(tmp_path: Path) -> None:
     simulate.simulate(tmp_path / "x.db", DAY, 2, 10, seed=5, progress=False)
-    with pytest.raises(ValueError, match="already"):
+    with pytest.raises(ValueError, match="已在 .* 中"):
         simulate.simulate(tmp_path / "x.db", DAY, 2, 10, seed=5, progress=False)
     simulate.simulate(tmp_path / "x.db", DAY, 2, 10, seed=6, progress=False)  # another seed adds another crowd
 

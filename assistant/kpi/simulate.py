@@ -22,6 +22,7 @@ from tqdm import tqdm
 from assistant import schema, store
 from assistant.events import parse_event
 from assistant.followups.store import skip_backfill
+from assistant.i18n import _
 from assistant.kpi import metrics
 from assistant.kpi.chatter import Chatter, shipped_matcher
 
@@ -113,7 +114,16 @@ def simulate(
         schema.migrate(conn)
         prefix = f"sim-{shop}-{day.isoformat()}-{seed}"
         if conn.execute("SELECT 1 FROM events WHERE id = ?", (f"{prefix}-0-0",)).fetchone():
-            raise ValueError(f"{shop} {day} with seed {seed} is already in {db_path}")
+            raise ValueError(
+                _(
+                    "%(shop)s %(day)s with seed %(seed)s is already in %(db)s: simulate it with another --seed,"
+                    " --shop or --db",
+                    shop=shop,
+                    day=day,
+                    seed=seed,
+                    db=db_path,
+                )
+            )
         first_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
         writer: _Writer = _StoreWriter(conn) if via_store else _BulkWriter(conn)
         pending: list[tuple[int, int, dict[str, Any], store.Annotation | None]] = []
@@ -123,7 +133,7 @@ def simulate(
             for done, (arrival, i) in enumerate(arrivals, 1):
                 # Everything due before this customer arrives has been "delivered": log it.
                 while pending and pending[0][0] < arrival:
-                    _, _, raw, ann = heapq.heappop(pending)
+                    _ts, _n, raw, ann = heapq.heappop(pending)
                     batch.append((raw, ann))
                 if len(batch) >= _BATCH:
                     writer.write(batch)
@@ -134,7 +144,7 @@ def simulate(
                 if done % 1000 == 0 or done == customers:
                     bar.update(done - bar.n)
             while pending:
-                _, _, raw, ann = heapq.heappop(pending)
+                _ts, _n, raw, ann = heapq.heappop(pending)
                 batch.append((raw, ann))
             writer.write(batch)
             writer.finish()
@@ -217,7 +227,7 @@ def _customer_day(
     b = 0
     while b < bursts:
         b += 1
-        for _ in range(1 + (rng.random() < 0.35) + (rng.random() < 0.1)):
+        for _round in range(1 + (rng.random() < 0.35) + (rng.random() < 0.1)):
             text = chatter.question(rng, aftersale)
             said.append(text)
             reading = chatter.read(text)

@@ -145,6 +145,16 @@ def test_simulate_cli_rejects_bad_counts(tmp_path: Path, bad: list[str]) -> None
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("shop", ["", "  "])
+def test_simulate_cli_refuses_a_blank_shop(tmp_path: Path, shop: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # It logged a day under a blank shop, which no webhook event can name (the report's heading blank too)
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--db", str(tmp_path / "s.db"), "--day", "2026-11-20", "--agents", "2", "--customers", "5", "--shop", shop])  # fmt: skip
+    assert exc.value.code == 2
+    assert "'--shop' 的值无效：不能为空" in capsys.readouterr().err
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_report_works_without_the_kpi_indexes(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conn = sqlite3.connect(db)
     for name in ("messages_kpi_short", "messages_kpi_conversation", "messages_kpi_sender"):

@@ -95,6 +95,21 @@ class Day(click.ParamType):
 DAY = Day()
 
 
+class Name(click.ParamType):
+    """A shop's (or agent's) name: not blank, as the webhook refuses an event whose shop is blank."""
+
+    name = "TEXT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail(_("must not be empty"), param, ctx)
+        return text
+
+
+NAME = Name()
+
+
 def log_problem(path: store.Location) -> str | None:
     """Why `path` cannot be read as the assistant's log (missing, not SQLite, another program's database),
     or None. A PostgreSQL database is taken as it is (the service creates its tables there)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from assistant import schema, store
-from assistant.cli.common import DAY, common_options, db_path, load, nothing_found, refuses_log
+from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import archived_days
@@ -122,7 +122,7 @@ def report_command(
 @click.option("--agents", type=click.IntRange(min=1), required=True, help="number of agents")
 @click.option("--customers", type=click.IntRange(min=1), required=True, help="number of customers who write that day")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-@click.option("--shop", default="demo", show_default=True, help="shop name")
+@click.option("--shop", type=NAME, default="demo", show_default=True, help="shop name")
 def simulate_command(
     config_path: Path, db: Path | None, day: date, agents: int, customers: int, seed: int, shop: str
 ) -> int:

@@ -202,6 +202,14 @@ def test_import_takes_a_multiplying_template_as_text_and_refuses_a_text_over_the
     assert (skipped.row, skipped.reason) == (3, "longer than 2000 characters")
 
 
+def test_cli_eval_names_a_missing_set_in_the_interface_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "labeled set not found" was printed in English in the Chinese command line
+    assert _run(["eval", str(tmp_path / "labels.tsv")]) == 1
+    assert capsys.readouterr().err == f"assistant: 找不到标注集：{tmp_path / 'labels.tsv'}\n"
+
+
 def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "set.tsv"
     path.write_text(

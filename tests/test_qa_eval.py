@@ -7,8 +7,11 @@ used to change them, so its floors are what the rules measured there, not target
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from assistant.cli import main
 from assistant.qa.evaluation import Evaluation, evaluate, read_examples
 from assistant.qa.inspector import Inspector
 from assistant.suggest.matcher import Matcher
@@ -86,3 +89,12 @@ def test_qa_eval_refuses_a_malformed_line(tmp_path) -> None:  # type: ignore[no-
     path.write_text("agent\tnone\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.tsv:1: expected side<TAB>labels<TAB>text"):
         read_examples(path)
+
+
+def test_qa_eval_cli_names_a_mistyped_set_in_the_interface_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wrong --set printed Python's "[Errno 2] No such file or directory: '…'"
+    config = ["--config", str(ROOT / "config.toml")]
+    assert main(["qa", "eval", "--set", str(tmp_path / "qa_dev.tsv"), *config]) == 1
+    assert capsys.readouterr().err == f"assistant: {tmp_path / 'qa_dev.tsv'}: 没有这个文件或目录\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from assistant.cli.common import common_options, load
+from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config, ConfigError
 from assistant.i18n import _
 from assistant.qa.inspector import Inspector, load_inspector
@@ -78,7 +78,10 @@ def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: 
     for path in sets or DEFAULT_SETS:
         try:
             examples = read_examples(path)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:  # a mistyped --set: the file and the reason in the interface's language
+            print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
+            return 1
+        except ValueError as exc:
             print(f"assistant: {exc}", file=sys.stderr)
             return 1
         result = evaluate(inspector, examples)

@@ -212,7 +212,7 @@ def eval_command(
         sets, type_set = [DEFAULT_INTENTS], DEFAULT_TYPES
     missing = [str(p) for p in [*sets, *([type_set] if type_set else [])] if not p.exists()]
     if missing:
-        print(f"assistant: labeled set not found: {', '.join(missing)}", file=sys.stderr)
+        print(_("assistant: labeled set not found: %(files)s", files=", ".join(missing)), file=sys.stderr)
         return 1
     matcher = Matcher(loaded[0], k=loaded[1], min_confidence=config.phrases.min_confidence)
     gap_ms = round(gap * 1000)

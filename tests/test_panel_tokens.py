@@ -139,6 +139,18 @@ def test_panel_url_command_prints_the_agents_url(
     assert out.endswith(f"token={agent_token(config, '小美')}") and "/panel?agent=" in out
 
 
+def test_panel_url_command_refuses_a_blank_agent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--agent ""` (an unset shell variable) printed /panel?agent= with a token, and exit 0
+    monkeypatch.setenv("ASSISTANT_AGENT_TOKEN", "team-secret")
+    with pytest.raises(SystemExit) as exc:
+        main(["panel-url", "--agent", " ", "--config", str(ROOT / "config.toml")])
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "'--agent' 的值无效：不能为空" in err
+
+
 @pytest.mark.browser
 async def test_agent_token_panel_in_chromium_records_a_click(
     client: Client, token_config: Config, db_path: Path, page: Page, tmp_path: Path

@@ -74,6 +74,14 @@ async def test_report_web_json_lists_every_active_shop(client: TestClient, log: 
     assert [doc["shop"] for doc in body] == ["s1", "s2"]
 
 
+async def test_report_web_mistyped_shop_is_no_data_not_a_report_of_zeros(client: TestClient) -> None:  # type: ignore[type-arg]
+    # shop=s11 (a typo of s1) answered a full report of zeros headed by the shop that does not exist
+    resp = await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop=s11", headers=SUPERVISOR)
+    assert resp.status == 200 and await resp.json() == [] and "X-Latest-Date" not in resp.headers
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop=s11", headers=SUPERVISOR)).text()
+    assert f"{D.isoformat()} 没有会话，其他日期也还没有数据。" in html and "客服排名" not in html
+
+
 async def test_report_web_range(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get("/v1/reports/daily?from=2026-11-19&to=2026-11-21&shop=s1", headers=SUPERVISOR)
     body = await resp.json()

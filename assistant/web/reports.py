@@ -83,9 +83,11 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     latest = latest_day(config, path, q.shop)
     first = q.first or report_day(config, path, q.shop, latest)
     last = q.last or first
-    reports = metrics.build_reports(
-        lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
-    )
+    reports: list[metrics.ShopReport] = []
+    if q.shop is None or latest is not None:  # a mistyped shop: no data, as `assistant report`, not a report of zeros
+        reports = metrics.build_reports(
+            lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
+        )
     return Loaded(reports, first, last, latest)
 
 

@@ -327,6 +327,45 @@ def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str
     assert shipped.suggest(text)[0].phrase_id == phrase_id
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase_id"),
+    [
+        # Questions an outside test found answered by something else; each once got the phrase in the comment.
+        ("这个吹风机保修多久", "return_exchange.warranty"),  # 换颜色或款式也可以
+        ("坏了能保修吗 去哪修", "return_exchange.warranty"),  # 尺码不合适可以换的
+        ("电压是220的吗 带去日本能用吗", "product_info.voltage"),  # 主图都是实物实拍
+        ("充电要多久能充满", "product_info.battery"),  # 生产日期和保质期
+        ("充电头送吗还是要自己买", "product_info.in_box"),  # 店里的热销款
+        ("沙发要自己安装吗", "product_info.installation"),  # 店里的热销款
+        ("桌子能上门安装吗 收费不", "product_info.installation"),  # 避免暴晒和硬物刮擦
+        ("色号怎么选 我皮肤偏黄", "product_info.shade"),  # 店里的热销款
+        ("这款面膜有没有酒精", "product_info.material"),  # 主图都是实物实拍
+        ("婴儿衣服是a类的吗", "product_info.material"),  # 主图都是实物实拍
+        ("用了你家水乳脸上起红疹了咋办", "quality_issue.allergy"),  # 愿意留下使用，我们给您适当补偿
+        ("夏天发货会不会化 有冰袋吗", "express_choice.cold_chain"),  # 当天截单时间前付款的订单当天发出
+        ("是冷链发货吗", "express_choice.cold_chain"),  # 大件或重货用物流专线
+        ("偏远地区包邮不", "express_choice.remote_fee"),  # 偏远地区可以帮您发邮政EMS
+        ("优惠券怎么用不了", "promotion.coupon_failed"),  # 首页可以领优惠券
+        ("领的券下单没减", "promotion.coupon_failed"),  # 首页可以领优惠券
+        ("价保多少天", "price_bargain.price_stable"),  # 这个价格已经很实在啦
+        ("有没有送运费险", "gift.freight_insurance"),  # 暂时没有额外的赠品
+        ("预售定金能退吗", "refund.deposit"),  # 退货的运费可以一起申请
+        ("尾款什么时候付", "payment.balance"),  # 支持支付宝、银行卡、花呗
+        ("定金付了尾款忘付了咋办", "payment.balance"),  # 查到您的订单已经付款成功了
+        ("拍下忘记付款了 订单关了", "payment.closed_reorder"),  # 查到您的订单已经付款成功了
+        ("拍下未付款能帮我留着吗", "stock.reserve"),  # 淘宝交易是平台担保的
+        ("拍下了没付款 还能改地址不", "address_change.before_ship"),  # 订单已经发出了，拦截改址
+        ("地址写错了 已经发货了", "address_change.shipped"),  # 订单还没发货，地址可以修改
+        ("快递一直停在中转站", "logistics.stuck"),  # 已经到您附近的驿站或快递柜啦
+        ("缺货了还会有吗", "stock.restock_time"),  # 这款目前有现货的哦
+        ("床的尺寸1米8的有吗", "stock.in_stock"),  # 这个颜色暂时缺货了
+        ("申请了退款没人处理", "refund.progress"),  # 可以直接在订单详情申请退款
+    ],
+)
+def test_the_first_suggestion_answers_gaps_an_outside_test_found(shipped: Matcher, text: str, phrase_id: str) -> None:
+    assert shipped.suggest(text)[0].phrase_id == phrase_id
+
+
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text

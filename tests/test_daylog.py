@@ -275,3 +275,9 @@ def test_daylog_choices_are_the_days_values_in_code_point_order(
 
 def test_daylog_config_disables_followup_timers(config: Config) -> None:
     assert log_config(config).followups.enabled is False
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3"])
+def test_log_cli_refuses_a_count_of_workers_below_one(db_path: store.Location, jobs: str) -> None:
+    out = run_log(db_path, "--date", DAY.isoformat(), "--jobs", jobs)
+    assert out.returncode == 2 and "--jobs" in out.stderr, out.stderr  # was taken without a word

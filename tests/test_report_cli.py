@@ -71,6 +71,19 @@ def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pyte
     assert "<a " not in html and "<form" not in html  # a page in a file links to no service: no dead links
 
 
+@pytest.mark.parametrize(("name", "starts"), [("r.html", "<!doctype html>"), ("r.CSV", "shop,"), ("r.json", "{")])
+def test_report_cli_writes_what_the_out_files_suffix_says(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, starts: str
+) -> None:
+    # `--out report.html` without --format wrote the plain-text table into report.html.
+    code, _, _ = run(
+        capsys, "report", "--db", str(db), "--date", D.isoformat(), "--shop", "s1", "--out", str(tmp_path / name)
+    )
+    assert code == 0 and (tmp_path / name).read_text(encoding="utf-8").startswith(starts)
+    code, _, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--out", str(tmp_path / "r.txt"))
+    assert (tmp_path / "r.txt").read_text(encoding="utf-8").startswith("s1  2026-11-20")  # any other: the table
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

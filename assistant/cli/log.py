@@ -51,7 +51,7 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
 @click.option("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
 @click.option(
     "--jobs",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)",
 )

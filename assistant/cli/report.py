@@ -57,6 +57,11 @@ def prepare(path: store.Location) -> None:
         print(_("assistant: could not migrate %(path)s (%(reason)s); the report may be slow", path=path, reason=exc), file=sys.stderr)  # fmt: skip
 
 
+def _format_of(out: Path | None) -> str:
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    return suffix if suffix in report.FORMATS and suffix != "table" else "table"
+
+
 @click.command(
     "report",
     short_help="KPI report of a day or a range: table, csv, json or html",
@@ -68,7 +73,11 @@ def prepare(path: store.Location) -> None:
 @click.option("--to", "last", type=DAY, default=None, help="last day of a range (inclusive)")
 @click.option("--shop", default=None, help="one shop (default: every shop with messages in the period)")
 @click.option(
-    "--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True, help="output format"
+    "--format",
+    "fmt",
+    type=click.Choice(report.FORMATS),
+    default=None,
+    help="output format (default: by --out's suffix, .html .csv .json; else table)",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of stdout")
 def report_command(
@@ -78,10 +87,12 @@ def report_command(
     first: date | None,
     last: date | None,
     shop: str | None,
-    fmt: str,
+    fmt: str | None,
     out: Path | None,
 ) -> int:
     config = load(config_path, db)
+    # `--out r.html` alone wrote the text table into r.html: the file's suffix says what it should hold.
+    fmt = fmt or _format_of(out)
     metrics.check_kpi_config(config.kpi)
     try:
         first, last = period(config, day, first, last)

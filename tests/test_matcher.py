@@ -360,6 +360,7 @@ def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str
         ("缺货了还会有吗", "stock.restock_time"),  # 这款目前有现货的哦
         ("床的尺寸1米8的有吗", "stock.in_stock"),  # 这个颜色暂时缺货了
         ("申请了退款没人处理", "refund.progress"),  # 可以直接在订单详情申请退款
+        ("敏感肌油皮 这个洗面奶适合我不", "product_info.suitable"),  # the shade phrase's 哪个色号适合我 pulled it
     ],
 )
 def test_the_first_suggestion_answers_gaps_an_outside_test_found(shipped: Matcher, text: str, phrase_id: str) -> None:

@@ -232,6 +232,31 @@ def test_kpi_order_created_after_midnight_counts_for_the_day_of_the_inquiry(log:
     assert log.metrics("A", D + timedelta(days=1))["ordered"] == 0  # no customer message on D+1
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_kpi_range_credits_an_order_once_to_its_earliest_day(log: Log, parallel: bool) -> None:
+    """docs/kpi.md, "The team row, ranges": an order two days of a range would credit counts on the first."""
+    nxt = D + timedelta(days=1)
+    log.customer("23:00")  # u1 consults on D …
+    log.agent("23:00:10", "A")
+    log.customer("D+1 00:10")  # … and again on D+1, before ordering
+    log.agent("D+1 00:10:10", "A")
+    log.order("D+1 00:20", "o1", 100, agent="A")
+    log.paid("D+1 00:21", "o1", 100)
+    log.customer("D+1 10:00", customer="u2", conversation="c2")  # an order D does not credit, on D+1 alone
+    log.agent("D+1 10:00:10", "A", customer="u2", conversation="c2")
+    log.order("D+1 10:05", "o2", 50, agent="A", customer="u2", conversation="c2")
+    log.paid("D+1 10:06", "o2", 50, customer="u2", conversation="c2")
+    funnel = ("inquiries", "ordered", "paid", "sales", "conversion", "commission")
+    day, next_day = log.metrics("A", parallel=parallel), log.metrics("A", nxt, parallel=parallel)
+    assert tuple(day[k] for k in funnel) == (1, 1, 1, 100.0, 1.0, 6.0)
+    assert tuple(next_day[k] for k in funnel) == (2, 2, 2, 150.0, 1.0, 9.0)  # a single day is unchanged
+    (both,) = log.reports(D, nxt, parallel=parallel)
+    (a,) = both.agents
+    # o1 once, on D; on D+1 u1 is still an inquiry, not an order: 3 inquiries, 2 orders, ¥150 at 6 %.
+    assert tuple(a.metrics[k] for k in funnel) == (3, 2, 2, 150.0, 0.6667, 9.0)
+    assert both.team.metrics["sales"] == 150.0 and both.team.metrics["commission"] == 9.0
+
+
 def test_kpi_order_after_the_next_day_is_not_counted(log: Log) -> None:
     log.customer("10:00")
     log.agent("10:00:10", "A")

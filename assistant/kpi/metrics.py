@@ -333,7 +333,7 @@ def build_reports(
     list_limit: int = 200,
     parallel: bool = False,
 ) -> list[ShopReport]:
-    """The report of each shop active in [first, last] (or of `shop` alone), days summed."""
+    """The report of each shop active in [first, last] (or of `shop` alone), days summed, each order once."""
     last = last or first
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
@@ -352,7 +352,10 @@ def build_reports(
     reports = []
     for name in shops:
         total = DayFigures()
-        for window in windows:
+        # Each order counts once in a range, on the earliest day that credits it: a day credits orders created
+        # until the end of the next, which may credit them again (a customer who wrote on both days).
+        credited: set[str] = set()
+        for i, window in enumerate(windows):
             day = day_figures(
                 connect,
                 name,
@@ -362,7 +365,10 @@ def build_reports(
                 now_ms=now,
                 list_limit=list_limit,
                 parallel=parallel,
+                exclude_orders=credited,
+                late_orders=i + 1 < len(windows),
             )
+            credited = day.late_orders
             total.merge(day, list_limit)
         reports.append(shop_report(total, config, name, first, last, now_ms=now))
     return reports

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -94,6 +94,8 @@ class DayFigures:
     slow_responses: list[Flagged] = field(default_factory=list)
     qa: dict[str, dict[str, int]] = field(default_factory=dict)  # agent → quality category → flagged messages
     qa_flagged: list[Flagged] = field(default_factory=list)
+    # Orders credited here but created after the day: a range's next day must not credit them again (docs/kpi.md).
+    late_orders: set[str] = field(default_factory=set)
 
     def tally(self, agent: str) -> Tally:
         if agent not in self.tallies:
@@ -114,6 +116,7 @@ class DayFigures:
             for category, n in counts.items():
                 mine[category] = mine.get(category, 0) + n
         self.qa_flagged = sorted(self.qa_flagged + other.qa_flagged, key=lambda f: f.ts_ms)[:list_limit]
+        self.late_orders |= other.late_orders
 
 
 @dataclass(frozen=True)
@@ -244,10 +247,10 @@ WHERE first = 1
 """
 
 # Orders created D..D+1, credited (下单判定) to the order's agent, else to the last agent who wrote to the
-# customer in this shop before the order.
+# customer in this shop before the order. In a range, /*excluded*/ leaves out the orders the day before credited.
 _CREDITED = """
-INSERT INTO temp.kpi_orders (customer, agent, created_ms, paid, cents)
-SELECT o.customer,
+INSERT INTO temp.kpi_orders (order_id, customer, agent, created_ms, paid, cents)
+SELECT o.order_id, o.customer,
   coalesce(o.agent, (
     SELECT x.agent FROM messages x
     WHERE x.shop = o.shop AND x.customer = o.customer AND x.sender = 'agent' AND x.ts_ms < o.created_ms
@@ -256,12 +259,14 @@ SELECT o.customer,
   CASE WHEN o.paid_ms IS NOT NULL AND o.paid_ms <= :now THEN 1 ELSE 0 END,
   CAST(round(coalesce(o.paid_amount, o.amount, 0) * 100) AS INTEGER)
 FROM orders o
-WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he
+WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he /*excluded*/
 """
+_EXCLUDED = " AND o.order_id NOT IN (SELECT e.order_id FROM temp.kpi_excluded e)"
 
 # Per customer–agent pair, then per agent: consulted, served, messages, responses, and the funnel:
 # 询单 (no order before the pair's first message of the day), 下单 (an order credited to the agent after
 # that message, before the horizon), 付款 (that order paid by now), 询单销售额 (those payments).
+# The pairs are kept in a scratch table: a day of a range also reads from it which orders of D+1 it credited.
 _PAIRS = """
 WITH pairs AS MATERIALIZED (
   SELECT owner, customer, sum(n) AS msgs, sum(shown) AS shown, min(start_ms) AS t0,
@@ -270,13 +275,16 @@ WITH pairs AS MATERIALIZED (
     sum(CASE WHEN counted = 1 THEN wait_ms END) AS response_ms, sum(slow) AS slow,
     count(CASE WHEN first = 1 THEN wait_ms END) AS firsts, sum(CASE WHEN first = 1 THEN wait_ms END) AS first_ms
   FROM temp.kpi_bursts GROUP BY owner, customer
-), inquiries AS MATERIALIZED (
-  SELECT p.*,
-    CASE WHEN NOT EXISTS (
-      SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0
-    ) THEN 1 ELSE 0 END AS inquiry
-  FROM pairs p
-), funnel AS (
+)
+INSERT INTO temp.kpi_pairs
+  (owner, customer, msgs, shown, t0, served, bursts, responses, response_ms, slow, firsts, first_ms, inquiry)
+SELECT p.*, CASE WHEN NOT EXISTS (
+    SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0
+  ) THEN 1 ELSE 0 END
+FROM pairs p
+"""
+_FUNNEL = """
+WITH funnel AS (
   SELECT p.*,
     CASE WHEN p.inquiry = 1 AND EXISTS (
       SELECT 1 FROM temp.kpi_orders c WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
@@ -285,11 +293,17 @@ WITH pairs AS MATERIALIZED (
       SELECT sum(c.cents) FROM temp.kpi_orders c
       WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid = 1
     ) END AS paid_cents
-  FROM inquiries p
+  FROM temp.kpi_pairs p
 )
 SELECT owner, count(*), sum(served), sum(msgs), sum(shown), sum(bursts), sum(responses), sum(response_ms), sum(slow),
   sum(firsts), sum(first_ms), sum(inquiry), sum(ordered), count(paid_cents), coalesce(sum(paid_cents), 0)
 FROM funnel GROUP BY owner
+"""
+# The orders created after the day (on D+1) that the funnel credited: one seek per inquiry pair, as above.
+_LATE_ORDERS = """
+SELECT c.order_id FROM temp.kpi_pairs p
+JOIN temp.kpi_orders c ON c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
+WHERE p.inquiry = 1 AND c.created_ms >= :de
 """
 
 
@@ -388,18 +402,19 @@ _SUGGESTIONS_USED = """
 SELECT agent, count(*) FROM suggestion_uses WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de GROUP BY agent
 """
 
+_DROP_TEMP = "".join(f"DROP TABLE temp.kpi_{name};" for name in ("bursts", "orders", "pairs", "excluded"))
 _TEMP_TABLES = """
-DROP TABLE IF EXISTS temp.kpi_bursts;
-DROP TABLE IF EXISTS temp.kpi_orders;
 CREATE TEMP TABLE kpi_bursts (
   conversation TEXT NOT NULL, customer TEXT NOT NULL, start_ms BIGINT NOT NULL, seq BIGINT NOT NULL,
   n BIGINT NOT NULL, shown BIGINT NOT NULL, owner TEXT NOT NULL, reply_key BIGINT, wait_ms BIGINT,
   first INTEGER NOT NULL, counted INTEGER NOT NULL, slow INTEGER NOT NULL, carried INTEGER NOT NULL);
-CREATE TEMP TABLE kpi_orders (
-  customer TEXT NOT NULL, agent TEXT NOT NULL, created_ms BIGINT NOT NULL, paid INTEGER NOT NULL,
-  cents BIGINT NOT NULL);
+CREATE TEMP TABLE kpi_orders (order_id TEXT NOT NULL, customer TEXT NOT NULL, agent TEXT NOT NULL,
+  created_ms BIGINT NOT NULL, paid INTEGER NOT NULL, cents BIGINT NOT NULL);
+CREATE TEMP TABLE kpi_pairs (
+  owner TEXT NOT NULL, customer TEXT NOT NULL, msgs BIGINT, shown BIGINT, t0 BIGINT NOT NULL, served BIGINT,
+  bursts BIGINT, responses BIGINT, response_ms BIGINT, slow BIGINT, firsts BIGINT, first_ms BIGINT, inquiry BIGINT);
+CREATE TEMP TABLE kpi_excluded (order_id TEXT PRIMARY KEY);
 """
-_DROP_TEMP = "DROP TABLE temp.kpi_bursts; DROP TABLE temp.kpi_orders;"
 
 
 def day_figures(
@@ -412,11 +427,15 @@ def day_figures(
     now_ms: int,
     list_limit: int = 200,
     parallel: bool = False,
+    exclude_orders: Collection[str] = (),
+    late_orders: bool = False,
 ) -> DayFigures:
     """Read one shop-day's KPI figures from the log, per agent.
 
     The customer side and the agent side are independent; `parallel` reads them at once, each on its
-    own connection from `connect` (read-only is enough: the scratch tables live in `temp`).
+    own connection from `connect` (read-only is enough: the scratch tables live in `temp`). For a day of a
+    range: `exclude_orders` (ids) are credited to no one (the day before did), and `late_orders` collects
+    the orders created after the day that it credits (for the next day's `exclude_orders`).
     """
     p: dict[str, Any] = {
         "shop": shop,
@@ -438,6 +457,9 @@ def day_figures(
         finally:
             conn.close()
 
+    def customers(conn: sqlite3.Connection, params: dict[str, Any]) -> DayFigures:
+        return _customer_side(conn, params, exclude_orders, late_orders)
+
     if parallel:
         conn = connect()
         try:
@@ -447,24 +469,26 @@ def day_figures(
         # Two shares of the customers (names below / from the pivot) and the agent side, each on a connection.
         shares = [p] if pivot is None else [{**p, "share_high": pivot}, {**p, "share_low": pivot}]
         with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="kpi") as pool:
-            customer_sides = [pool.submit(run, _customer_side, share) for share in shares]
+            customer_sides = [pool.submit(run, customers, share) for share in shares]
             out = run(_agent_side, p)
             for side in customer_sides:
                 out.merge(side.result(), list_limit)
         return out
-    out = run(_customer_side, p)
+    out = run(customers, p)
     out.merge(run(_agent_side, p), list_limit)
     return out
 
 
-def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
+def _customer_side(
+    conn: sqlite3.Connection, p: dict[str, Any], exclude_orders: Collection[str], late_orders: bool
+) -> DayFigures:
     """What follows from the customers' messages: consulted, served, responses, the funnel, suggestions shown."""
     max_seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
     if max_seq >= MAX_SEQ:
         raise ValueError(f"event seq {max_seq} ≥ 2^32; the KPI queries need seq < 2^32")
     out = DayFigures()
     conn.execute("PRAGMA temp_store = FILE")
-    conn.executescript(_TEMP_TABLES)
+    conn.executescript(_DROP_TEMP.replace("DROP TABLE", "DROP TABLE IF EXISTS") + _TEMP_TABLES)
     try:
         postgres = store.dialect(conn) == "postgresql"
         share = _share_sql(p)
@@ -473,9 +497,14 @@ def _customer_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
         conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
-        conn.execute(_CREDITED, p)
+        if exclude_orders:
+            conn.executemany("INSERT INTO temp.kpi_excluded (order_id) VALUES (?)", [(o,) for o in exclude_orders])
+        conn.execute(_CREDITED.replace("/*excluded*/", _EXCLUDED if exclude_orders else ""), p)
         conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
-        for row in conn.execute(_PAIRS, p):
+        conn.execute(_PAIRS, p)
+        if late_orders:
+            out.late_orders = {order for (order,) in conn.execute(_LATE_ORDERS, p)}
+        for row in conn.execute(_FUNNEL, p):
             owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
             inquiries, ordered, paid, cents = row[11:]
             out.tally(owner).add(

@@ -354,10 +354,10 @@ async def test_catalog_wording_comes_from_config(
 @pytest.mark.parametrize(
     ("key", "source", "reason"),
     [
-        ("size_answer", "亲，{{ sizes }}", "unknown variable 'sizes'"),
-        ("fact_answer", "{% for f in facts %}{{ f }}{% endfor %}", "unsafe template construct: For"),
-        ("ask_height", "{{ item.__class__ }}", "only item.<name>"),
-        ("ask_weight", "{{ ", "template syntax error"),
+        ("size_answer", "亲，{{ sizes }}", "未知变量 'sizes'"),
+        ("fact_answer", "{% for f in facts %}{{ f }}{% endfor %}", "不安全的模板写法：For"),
+        ("ask_height", "{{ item.__class__ }}", "只能取 item.<name>"),
+        ("ask_weight", "{{ ", "模板语法错误："),
     ],
 )
 def test_bad_catalog_wording_stops_the_start(config: Config, key: str, source: str, reason: str) -> None:
@@ -419,9 +419,9 @@ def test_library_check_requires_a_default_for_item_attributes() -> None:
     long_title = {"id": "1", "title": "长" * 1000, "attrs": {}, "产地": "广" * 1000}
     rendered = library.render("stock.x", item=long_title)
     assert rendered.count("长") == 200 and rendered.count("广") == 200  # cut like any other variable
-    with pytest.raises(LibraryError, match=r"cannot render: .*default"):
+    with pytest.raises(LibraryError, match=r"无法渲染：.*商品可能没有这一项：写成 item\[\"名称\"\] \| default"):
         Library.build(phrase('亲，这款有现货，产地是{{ item["产地"] }}，放心拍哦~'))
-    with pytest.raises(LibraryError, match="only item.<name>"):
+    with pytest.raises(LibraryError, match="只能取 item.<name>"):
         Library.build(phrase("亲，这款有现货，{{ item.attrs.x.y }}，放心拍哦~"))
 
 

@@ -116,7 +116,7 @@ def test_words_table_is_validated() -> None:
     assert spec.free == ("票",)
     assert spec.exclusions == {"单号": ("订单号", "运单")}
     reasons = sorted(p.reason for p in problems)
-    assert reasons == ["'单号': '运单' does not contain it", "unknown key 'x'"]
+    assert reasons == ["'单号'：'运单' 并不包含它", "未知的键 'x'"]
 
 
 def test_a_library_with_a_bad_words_table_is_rejected() -> None:
@@ -124,7 +124,7 @@ def test_a_library_with_a_bad_words_table_is_rejected() -> None:
 
     with pytest.raises(LibraryError) as caught:
         Library.build([], {"words": {"free": "票"}})
-    assert "'free' must be a list of strings" in str(caught.value)
+    assert "intents.toml [words]：'free' 必须是字符串列表" in str(caught.value)
 
 
 def test_shipped_size_patterns_read_a_size_letter_with_its_fit_but_not_a_model_name(shipped_matcher: Matcher) -> None:

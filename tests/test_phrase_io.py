@@ -199,7 +199,7 @@ def test_import_takes_a_multiplying_template_as_text_and_refuses_a_text_over_the
     library = Library.build([("q.toml", tomllib.loads(to_toml(result)))])
     assert library.render(phrase.id) == text  # never run: Qianniu text is plain text
     [skipped] = result.skipped
-    assert (skipped.row, skipped.reason) == (3, "longer than 2000 characters")
+    assert (skipped.row, skipped.reason) == (3, "超过 2000 个字符")
 
 
 def test_cli_eval_names_a_missing_set_in_the_interface_language(

@@ -82,7 +82,7 @@ def test_extra_variables_from_config_are_allowed() -> None:
 
 def test_unknown_variable_is_rejected_with_file_id_and_reason() -> None:
     problems = problems_of(phrase(text="亲，{{ coupon_code }}可以用哦"))
-    assert problems == [Problem("test.toml", "shipping_time.today", "unknown variable 'coupon_code'")]
+    assert problems == [Problem("test.toml", "shipping_time.today", "未知变量 'coupon_code'")]
 
 
 @pytest.mark.parametrize(
@@ -100,11 +100,11 @@ def test_unknown_variable_is_rejected_with_file_id_and_reason() -> None:
 def test_unsafe_template_constructs_are_rejected(text: str) -> None:
     problems = problems_of(phrase(text=text))
     assert problems and all(p.phrase_id == "shipping_time.today" for p in problems)
-    assert "unsafe" in reasons(problems) or "unknown variable" in reasons(problems)
+    assert "不安全的模板" in reasons(problems) or "未知变量" in reasons(problems)
 
 
 def test_template_syntax_error_is_rejected() -> None:
-    assert "template syntax error" in reasons(problems_of(phrase(text="亲{{ shop 发货啦")))
+    assert "模板语法错误：" in reasons(problems_of(phrase(text="亲{{ shop 发货啦")))
 
 
 def test_simple_conditions_and_filters_are_allowed() -> None:
@@ -114,28 +114,28 @@ def test_simple_conditions_and_filters_are_allowed() -> None:
 
 def test_duplicate_ids_and_codes_are_rejected() -> None:
     problems = problems_of(phrase(), phrase(code="fh2"), phrase(id="other", code="FH1"))
-    assert [p.reason.split(" ")[:2] for p in problems] == [["duplicate", "id"], ["duplicate", "code"]]
+    assert [p.reason for p in problems] == ["id 重复", "编码 'FH1' 重复（shipping_time.today 也用了它）"]
 
 
 def test_unknown_intent_and_type_are_rejected() -> None:
     text = reasons(problems_of(phrase(intent="weather", types=["grumpy"])))
-    assert "unknown intent 'weather'" in text
-    assert "unknown customer type 'grumpy'" in text
+    assert "未知意图 'weather'" in text
+    assert "未知顾客类型 'grumpy'" in text
 
 
 def test_text_shorter_than_four_characters_without_variables_is_rejected() -> None:
-    assert "text too short" in reasons(problems_of(phrase(text="好的{{ shop }}")))
+    assert "内容太短：不算变量只有 2 个字（至少 4）" in reasons(problems_of(phrase(text="好的{{ shop }}")))
 
 
 def test_product_answers_need_fifteen_characters() -> None:
     problems = problems_of(phrase(intent="stock", text="亲，有货的哦，放心拍吧"))
-    assert "product answer too short" in reasons(problems)
+    assert "商品问题的回答太短" in reasons(problems)
     build(phrase(intent="stock", text="亲，这款目前有现货的哦，今天下单今天就能发出"))
 
 
 def test_unreachable_phrase_is_rejected() -> None:
-    assert "no trigger can reach it" in reasons(problems_of(phrase(triggers=[])))
-    assert "no trigger can reach it" in reasons(problems_of(phrase(triggers=["？？", "😀"])))
+    assert "没有能触发它的触发词" in reasons(problems_of(phrase(triggers=[])))
+    assert "没有能触发它的触发词" in reasons(problems_of(phrase(triggers=["？？", "😀"])))
 
 
 def test_assistant_intents_need_no_triggers() -> None:
@@ -145,7 +145,7 @@ def test_assistant_intents_need_no_triggers() -> None:
 
 def test_missing_fields_and_unknown_keys_are_reported() -> None:
     text = reasons(problems_of({"id": "x", "colour": "red"}))
-    for expected in ("missing 'intent'", "missing 'code'", "missing 'text'", "unknown key 'colour'"):
+    for expected in ("缺少 'intent'", "缺少 'code'", "缺少 'text'", "未知的键 'colour'"):
         assert expected in text
 
 
@@ -159,7 +159,7 @@ def test_load_reports_invalid_toml_with_its_file(tmp_path: Path) -> None:
     with pytest.raises(LibraryError) as info:
         Library.load(tmp_path)
     assert info.value.problems[0].file == "broken.toml"
-    assert "not valid TOML" in info.value.problems[0].reason
+    assert "不是有效的 TOML：" in info.value.problems[0].reason
 
 
 def test_load_reads_phrase_intent_and_type_files(tmp_path: Path) -> None:
@@ -189,16 +189,16 @@ def test_load_rejects_a_missing_directory(tmp_path: Path) -> None:
 def test_intents_file_problems_are_reported() -> None:
     intents = {"intent": {"weather": {"keywords": ["x"]}, "refund": {"patterns": ["("]}}, "extra": 1}
     text = reasons(problems_of(phrase(), intents_data=intents))
-    assert "unknown intent 'weather'" in text
-    assert "bad pattern" in text
-    assert "unknown key 'extra'" in text
+    assert "未知意图 'weather'" in text
+    assert "正则表达式 '(' 有误" in text
+    assert "未知的键 'extra'" in text
 
 
 def test_customer_type_problems_are_reported() -> None:
     types = {"type": [{"id": "grumpy", "label": "x"}, {"id": "impatient", "label": "性急", "script": ["一句"]}]}
     text = reasons(problems_of(phrase(), types_data=types))
-    assert "unknown customer type id 'grumpy'" in text
-    assert "at least 2 script lines" in text
+    assert "未知的顾客类型 id 'grumpy'" in text
+    assert "至少需要 2 句话术" in text
 
 
 def test_shipped_library_is_valid_and_complete() -> None:
@@ -251,7 +251,32 @@ def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pyt
     )
     assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
     err = capsys.readouterr().err
-    assert "bad.toml\tx.one\tunknown variable 'nope'" in err
+    assert "bad.toml\tx.one\t未知变量 'nope'" in err
+
+
+def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The engineer reads every problem in the interface language; files, ids and offending values stay verbatim.
+    (tmp_path / "shipping.toml").write_text(
+        '[[phrase]]\nid = "shipping_time.zz"\nintent = "shipping_time"\ncode = "zz"\n'
+        'text = "亲，寄到{{ addr }}哦"\ntriggers = ["发货"]\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "intents.toml").write_text('[questions]\nfallback = "weather"\n', encoding="utf-8")
+    (tmp_path / "customer_types.toml").write_text('[[type]]\nid = "grumpy"\n', encoding="utf-8")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "x.tsv").write_text("weather\t今天天气\n", encoding="utf-8")
+    assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "examples/x.tsv\t1\t未知标签 'weather'",
+        "intents.toml\tquestions\t未知的兜底意图 'weather'",
+        "customer_types.toml\tgrumpy\t未知的顾客类型 id 'grumpy'",
+        "shipping.toml\tshipping_time.zz\t未知的键 'colour'",
+        "shipping.toml\tshipping_time.zz\t未知变量 'addr'",
+        "发现 5 个问题",
+    ]
 
 
 MULTIPLYING = (
@@ -273,7 +298,7 @@ def test_phrases_check_refuses_a_template_that_can_multiply_its_output(
     )
     assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
     err = capsys.readouterr().err
-    assert "x.big\tcan render up to 1000000002 characters (at most 2000)" in err
+    assert "x.big\t最多可能渲染出 1000000002 个字符（上限 2000）" in err
 
 
 @pytest.mark.parametrize(
@@ -291,7 +316,7 @@ def test_check_template_bounds_every_way_of_growing(source: str) -> None:
     expected_ok = source.startswith('{{ "ab"')  # 2 + 3 × 10: small enough
     assert (template is not None) == expected_ok, reasons
     if not expected_ok:
-        assert reasons and ("can render up to" in reasons[0] or "longer than 2000" in reasons[0])
+        assert reasons and ("最多可能渲染出" in reasons[0] or "超过 2000 个字符" in reasons[0])
 
 
 def test_sandbox_refuses_to_build_oversized_output_at_render_time() -> None:

@@ -131,7 +131,7 @@ def test_a_library_with_a_broken_scorer_still_suggests(tmp_path: Path, caplog: p
     (tmp_path / SCORER_FILE).write_bytes(b"not a zip")
     with caplog.at_level(logging.ERROR):
         matcher = Matcher(tiny(tmp_path), strict=True)
-    assert matcher.scorer is None and "cannot read the scorer" in caplog.text
+    assert matcher.scorer is None and f"{SCORER_FILE}：无法读取打分模型" in caplog.text
     assert matcher.suggest("能开发票吗")[0].intent == "invoice"
 
 
@@ -162,10 +162,10 @@ def test_examples_with_unknown_labels_are_library_problems(tmp_path: Path) -> No
         Library.load(tmp_path)
     reasons = {(p.phrase_id, p.reason) for p in caught.value.problems}
     assert reasons == {
-        ("2", "unknown label 'weather'"),
-        ("3", "'none' cannot be combined with intents"),
-        ("4", "not labels<TAB>text"),
-        ("5", "unknown label 'followup'"),
+        ("2", "未知标签 'weather'"),
+        ("3", "'none' 不能和意图一起标注"),
+        ("4", "不是 labels<TAB>text 格式"),
+        ("5", "未知标签 'followup'"),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.i18n import _
 from assistant.suggest.vocabulary import ASSISTANT_INTENTS, INTENTS, Problem
 
 NONE = "none"  # the label of a message that fits no intent
@@ -60,14 +61,17 @@ def load_examples(directory: Path, problems: list[Problem]) -> tuple[Example, ..
         try:
             examples, skipped = read_examples(path)
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", "", f"cannot read: {exc}"))
+            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", "", _("cannot read: %(error)s", error=exc)))
             continue
         for line in skipped:
-            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", line.split(":")[1], "not labels<TAB>text"))
+            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", line.split(":")[1], _("not labels<TAB>text")))
         for example in examples:
             bad = [label for label in example.labels if label not in allowed]
             if bad or (NONE in example.labels and len(example.labels) > 1):
-                reason = f"unknown label {bad[0]!r}" if bad else "'none' cannot be combined with intents"
+                if bad:
+                    reason = _("unknown label %(label)s", label=repr(bad[0]))
+                else:
+                    reason = _("'%(none)s' cannot be combined with intents", none=NONE)
                 problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", example.where.split(":")[1], reason))
             else:
                 out.append(example)

@@ -16,6 +16,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from assistant.i18n import _
 from assistant.suggest.examples import Example, load_examples
 from assistant.suggest.textnorm import NormalizationData, Normalizer
 from assistant.suggest.vocabulary import (
@@ -133,7 +134,7 @@ class Library:
         layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
         directory = layers[0]
         problems: list[Problem] = []
-        missing = [Problem(str(d), "", "not a directory") for d in layers if not d.is_dir()]
+        missing = [Problem(str(d), "", _("not a directory")) for d in layers if not d.is_dir()]
         if missing:
             raise LibraryError(missing)
         phrase_tables: list[tuple[str, dict[str, Any]]] = []
@@ -169,7 +170,9 @@ class Library:
         variables = dict(DEFAULT_VARIABLES)
         for name, value in extra_variables.items():
             if not _VARIABLE_NAME.fullmatch(name):
-                problems.append(Problem("config", "", f"variable name {name!r} is not an identifier"))
+                problems.append(
+                    Problem("config", "", _("variable name %(name)s is not an identifier", name=repr(name)))
+                )
             variables[name] = str(value)
         intents, normalization, questions, type_cues = parse_intents(intents_data or {}, problems)
         customer_types = parse_types(types_data or {}, problems)
@@ -192,11 +195,13 @@ class Library:
         for file, data in phrase_files:
             for phrase, template, triggers in _parse_phrase_file(file, data, env, variables, normalizer, problems):
                 if phrase.id in templates:
-                    problems.append(Problem(file, phrase.id, "duplicate id"))
+                    problems.append(Problem(file, phrase.id, _("duplicate id")))
                     continue
                 code_key = phrase.code.lower()
                 if code_key in seen_codes:
-                    reason = f"duplicate code {phrase.code!r} (also {seen_codes[code_key]})"
+                    reason = _(
+                        "duplicate code %(code)s (also %(other)s)", code=repr(phrase.code), other=seen_codes[code_key]
+                    )
                     problems.append(Problem(file, phrase.id, reason))
                     continue
                 seen_codes[code_key] = phrase.id
@@ -329,38 +334,41 @@ def check_template(
     """Compile `source`; return the template (None on failure) and the reasons it is unusable."""
     if not any(mark in source for mark in ("{{", "{%", "{#")):
         if len(source) > MAX_RENDERED_CHARS:
-            return None, [f"longer than {MAX_RENDERED_CHARS} characters"]
+            return None, [_("longer than %(max)s characters", max=MAX_RENDERED_CHARS)]
         return PlainText(source), []
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:
-        return None, [f"template syntax error: {exc.message} (line {exc.lineno})"]
+        return None, [_("template syntax error: %(error)s (line %(line)s)", error=exc.message, line=exc.lineno)]
     reasons: list[str] = []
     for node in ast.find_all(nodes.Node):
         if isinstance(node, _ITEM_LOOKUPS):
             if not _item_lookup(node):
-                reasons.append('unsafe template construct: only item.<name> and item["<name>"] may be looked up')
+                reasons.append(_('unsafe template construct: only item.<name> and item["<name>"] may be looked up'))
         elif not isinstance(node, _SAFE_NODES):
-            reasons.append(f"unsafe template construct: {type(node).__name__}")
+            reasons.append(_("unsafe template construct: %(construct)s", construct=type(node).__name__))
         elif isinstance(node, nodes.Filter) and node.name not in _SAFE_FILTERS:
-            reasons.append(f"unsafe template filter: {node.name}")
+            reasons.append(_("unsafe template filter: %(filter)s", filter=node.name))
         elif isinstance(node, nodes.Name) and node.ctx != "load":
-            reasons.append(f"unsafe template construct: assignment to {node.name}")
+            reasons.append(_("unsafe template construct: assignment to %(name)s", name=node.name))
     for name in sorted(meta.find_undeclared_variables(ast) - set(variables) - {"item"}):
-        reasons.append(f"unknown variable {name!r}")
+        reasons.append(_("unknown variable %(name)s", name=repr(name)))
     if not reasons:
         limits = {name: max(MAX_VARIABLE_CHARS, len(str(value))) for name, value in variables.items()}
         most = max_length(ast, limits)
         if most > MAX_RENDERED_CHARS:
-            reasons.append(f"can render up to {most} characters (at most {MAX_RENDERED_CHARS})")
+            reasons.append(_("can render up to %(n)s characters (at most %(max)s)", n=most, max=MAX_RENDERED_CHARS))
     if reasons:
         return None, sorted(set(reasons))
     template = env.from_string(source)
     try:
         template.render({"item": ITEM_PLACEHOLDER, **variables})
     except Exception as exc:
-        hint = ' (an item may lack it: write item["名称"] | default("…"))' if "item" in source else ""
-        return None, [f"cannot render: {exc}{hint}"]
+        if "item" in source:
+            return None, [
+                _('cannot render: %(error)s (an item may lack it: write item["名称"] | default("…"))', error=exc)
+            ]
+        return None, [_("cannot render: %(error)s", error=exc)]
     return template, []
 
 
@@ -484,9 +492,9 @@ def _read_toml(path: Path, problems: list[Problem], optional: bool = False) -> d
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(path.name, "", f"not valid TOML: {exc}"))
+        problems.append(Problem(path.name, "", _("not valid TOML: %(error)s", error=exc)))
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(path.name, "", f"cannot read: {exc}"))
+        problems.append(Problem(path.name, "", _("cannot read: %(error)s", error=exc)))
     return None
 
 
@@ -500,14 +508,14 @@ def _parse_phrase_file(
 ) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...]]]:
     unknown = set(data) - {"group", "phrase"}
     for key in sorted(unknown):
-        problems.append(Problem(file, "", f"unknown key '{key}'"))
+        problems.append(Problem(file, "", _("unknown key '%(key)s'", key=key)))
     group = data.get("group", Path(file).stem)
     if not isinstance(group, str):
-        problems.append(Problem(file, "", "'group' must be a string"))
+        problems.append(Problem(file, "", _("'%(key)s' must be a string", key="group")))
         group = Path(file).stem
     entries = data.get("phrase", [])
     if not isinstance(entries, list):
-        problems.append(Problem(file, "", "'phrase' must be an array of tables ([[phrase]])"))
+        problems.append(Problem(file, "", _("'%(key)s' must be an array of tables ([[%(key)s]])", key="phrase")))
         return []
     out: list[tuple[Phrase, Template | PlainText, tuple[str, ...]]] = []
     for n, entry in enumerate(entries, 1):
@@ -528,28 +536,32 @@ def _parse_phrase(
     problems: list[Problem],
 ) -> tuple[Phrase, Template | PlainText, tuple[str, ...]] | None:
     if not isinstance(entry, dict):
-        problems.append(Problem(file, f"#{n}", "a phrase must be a table"))
+        problems.append(Problem(file, f"#{n}", _("a phrase must be a table")))
         return None
     raw_id = entry.get("id")
     pid = raw_id.strip() if isinstance(raw_id, str) else ""
     where = pid or f"#{n}"
     before = len(problems)
     if not pid:
-        problems.append(Problem(file, where, "missing 'id'"))
+        problems.append(Problem(file, where, _("missing '%(key)s'", key="id")))
     for key in sorted(set(entry) - _PHRASE_KEYS):
-        problems.append(Problem(file, where, f"unknown key '{key}'"))
+        problems.append(Problem(file, where, _("unknown key '%(key)s'", key=key)))
     intent = string_value(entry.get("intent"), file, where, "intent", problems)
     if intent and intent not in INTENTS:
-        problems.append(Problem(file, where, f"unknown intent {intent!r}"))
+        problems.append(Problem(file, where, _("unknown intent %(intent)s", intent=repr(intent))))
     code = string_value(entry.get("code"), file, where, "code", problems)
     if code and (any(c.isspace() for c in code) or len(code) > 20):
-        problems.append(Problem(file, where, f"code {code!r} must be a short word without spaces"))
+        problems.append(
+            Problem(
+                file, where, _("code %(code)r must be a short word without spaces (at most 20 characters)", code=code)
+            )
+        )
     source = string_value(entry.get("text"), file, where, "text", problems)
     triggers = string_list(entry.get("triggers"), file, where, "triggers", problems)
     types = string_list(entry.get("types"), file, where, "types", problems)
     for t in types:
         if t not in TYPE_IDS:
-            problems.append(Problem(file, where, f"unknown customer type {t!r}"))
+            problems.append(Problem(file, where, _("unknown customer type %(type)s", type=repr(t))))
     template: Template | PlainText | None = None
     if source:
         template, reasons = check_template(env, source, variables)
@@ -557,20 +569,19 @@ def _parse_phrase(
     if template is not None:
         length = visible_length(template, variables)
         if length < MIN_CHARS:
-            reason = f"text too short: {length} characters without variables (min {MIN_CHARS})"
+            reason = _("text too short: %(n)s characters without variables (min %(min)s)", n=length, min=MIN_CHARS)
             problems.append(Problem(file, where, reason))
         elif intent in PRODUCT_INTENTS and length < PRODUCT_MIN_CHARS:
-            problems.append(
-                Problem(file, where, f"product answer too short: {length} characters (min {PRODUCT_MIN_CHARS})")
-            )
+            reason = _("product answer too short: %(n)s characters (min %(min)s)", n=length, min=PRODUCT_MIN_CHARS)
+            problems.append(Problem(file, where, reason))
     normalized = tuple(normalizer.normalize(t) for t in triggers)
     if intent not in ASSISTANT_INTENTS and not any(normalized):
-        problems.append(Problem(file, where, "no trigger can reach it (triggers empty or blank after normalizing)"))
+        problems.append(Problem(file, where, _("no trigger can reach it (triggers empty or blank after normalizing)")))
     if len(problems) > before or template is None:
         return None
     own_group = entry.get("group")
     if own_group is not None and not (isinstance(own_group, str) and own_group.strip()):
-        problems.append(Problem(file, where, "'group' must be a non-empty string"))
+        problems.append(Problem(file, where, _("'%(key)s' must be a non-empty string", key="group")))
         return None
     group = own_group.strip() if isinstance(own_group, str) else group
     phrase = Phrase(

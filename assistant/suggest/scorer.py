@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.i18n import _
 from assistant.suggest.textnorm import Analysis
 
 SCORER_FILE = "scorer.npz"
@@ -200,12 +201,13 @@ class Scorer:
                 weights = data["weights"].astype(np.float32)
                 bias = data["bias"].astype(np.float32)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise ScorerError(f"{path.name}: cannot read the scorer ({exc})") from exc
+            raise ScorerError(_("%(file)s: cannot read the scorer (%(error)s)", file=path.name, error=exc)) from exc
         classes = meta.get("classes")
         if meta.get("feature_version") != FEATURE_VERSION:
-            raise ScorerError(f"{path.name}: made for feature version {meta.get('feature_version')}")
+            version = meta.get("feature_version")
+            raise ScorerError(_("%(file)s: made for feature version %(version)s", file=path.name, version=version))
         if not isinstance(classes, list) or weights.shape != (len(vocabulary), len(classes)):
-            raise ScorerError(f"{path.name}: arrays do not fit together")
+            raise ScorerError(_("%(file)s: arrays do not fit together", file=path.name))
         return cls(classes, vocabulary, weights, bias, float(meta.get("temperature", 1.0)), meta)
 
 

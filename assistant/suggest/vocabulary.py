@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from assistant.i18n import _, ngettext
 from assistant.suggest.textnorm import DEFAULT_FILLERS, NormalizationData
 
 INTENTS: tuple[str, ...] = (
@@ -38,7 +39,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file} [{self.phrase_id}]" if self.phrase_id else self.file
-        return f"{where}: {self.reason}"
+        return _("%(where)s: %(problem)s", where=where, problem=self.reason)
 
 
 class LibraryError(Exception):
@@ -47,7 +48,9 @@ class LibraryError(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         lines = "\n".join(str(p) for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the phrase library:\n{lines}")
+        count = len(self.problems)
+        heading = ngettext("%(num)d problem in the phrase library:", "%(num)d problems in the phrase library:", count)
+        super().__init__(f"{heading}\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def string_list(value: Any, file: str, pid: str, key: str, problems: list[Proble
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append(Problem(file, pid, f"'{key}' must be a list of strings"))
+        problems.append(Problem(file, pid, _("'%(key)s' must be a list of strings", key=key)))
         return ()
     return tuple(v.strip() for v in value if v.strip())
 
@@ -154,7 +157,9 @@ def string_value(value: Any, file: str, pid: str, key: str, problems: list[Probl
         return value.strip()
     if value is None and not required:
         return ""
-    reason = f"'{key}' must be a non-empty string" if value is not None else f"missing '{key}'"
+    reason = (
+        _("'%(key)s' must be a non-empty string", key=key) if value is not None else _("missing '%(key)s'", key=key)
+    )
     problems.append(Problem(file, pid, reason))
     return ""
 
@@ -164,21 +169,22 @@ def parse_words(data: Mapping[str, Any], problems: list[Problem]) -> WordSpec:
     file = "intents.toml"
     table = data.get("words", {})
     if not isinstance(table, dict):
-        problems.append(Problem(file, "words", "must be a table"))
+        problems.append(Problem(file, "words", _("must be a table")))
         return WordSpec()
     for key in sorted(set(table) - {"free", "exclusions"}):
-        problems.append(Problem(file, "words", f"unknown key '{key}'"))
+        problems.append(Problem(file, "words", _("unknown key '%(key)s'", key=key)))
     free = string_list(table.get("free"), file, "words", "free", problems)
     raw = table.get("exclusions", {})
     exclusions: dict[str, tuple[str, ...]] = {}
     if not isinstance(raw, dict):
-        problems.append(Problem(file, "words.exclusions", "must be a table of word = [longer words]"))
+        problems.append(Problem(file, "words.exclusions", _("must be a table of word = [longer words]")))
         raw = {}
     for word, longer in raw.items():
         words = string_list(longer, file, "words.exclusions", word, problems)
         for other in words:
             if word.strip() not in other or other == word.strip():
-                problems.append(Problem(file, "words.exclusions", f"{word!r}: {other!r} does not contain it"))
+                reason = _("%(word)s: %(other)s does not contain it", word=repr(word), other=repr(other))
+                problems.append(Problem(file, "words.exclusions", reason))
         if word.strip() and words:
             exclusions[word.strip()] = words
     return WordSpec(free=free, exclusions=MappingProxyType(exclusions))
@@ -189,14 +195,14 @@ def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpe
     file = "intents.toml"
     table = data.get("clauses", {})
     if not isinstance(table, dict):
-        problems.append(Problem(file, "clauses", "must be a table"))
+        problems.append(Problem(file, "clauses", _("must be a table")))
         return ClauseSpec()
     for key in sorted(set(table) - {"cards", "openers", "closers", "social", "intensifiers"}):
-        problems.append(Problem(file, "clauses", f"unknown key '{key}'"))
+        problems.append(Problem(file, "clauses", _("unknown key '%(key)s'", key=key)))
     social = string_list(table.get("social"), file, "clauses", "social", problems)
     for intent in social:
         if intent not in INTENTS:
-            problems.append(Problem(file, "clauses", f"unknown intent {intent!r}"))
+            problems.append(Problem(file, "clauses", _("unknown intent %(intent)s", intent=repr(intent))))
     return ClauseSpec(
         cards=_patterns(table.get("cards"), file, "clauses", problems),
         openers=string_list(table.get("openers"), file, "clauses", "openers", problems),
@@ -213,10 +219,10 @@ def parse_intents(
     file = "intents.toml"
     known = {"intent", "synonyms", "normalization", "questions", "types", "words", "clauses"}
     for key in sorted(set(data) - known):
-        problems.append(Problem(file, "", f"unknown key '{key}'"))
+        problems.append(Problem(file, "", _("unknown key '%(key)s'", key=key)))
     table = data.get("intent", {})
     if not isinstance(table, dict):
-        problems.append(Problem(file, "", "'intent' must be a table of intents"))
+        problems.append(Problem(file, "", _("'intent' must be a table of intents")))
         table = {}
     intents: dict[str, IntentSpec] = {}
     for intent_id in INTENTS:
@@ -224,13 +230,13 @@ def parse_intents(
     for intent_id, spec in table.items():
         where = f"intent.{intent_id}"
         if intent_id not in INTENTS:
-            problems.append(Problem(file, where, f"unknown intent {intent_id!r}"))
+            problems.append(Problem(file, where, _("unknown intent %(intent)s", intent=repr(intent_id))))
             continue
         if not isinstance(spec, dict):
-            problems.append(Problem(file, where, "must be a table"))
+            problems.append(Problem(file, where, _("must be a table")))
             continue
         for key in sorted(set(spec) - _INTENT_KEYS):
-            problems.append(Problem(file, where, f"unknown key '{key}'"))
+            problems.append(Problem(file, where, _("unknown key '%(key)s'", key=key)))
         patterns = _patterns(spec.get("patterns"), file, where, problems)
         intents[intent_id] = IntentSpec(
             id=intent_id,
@@ -244,26 +250,28 @@ def parse_intents(
     synonyms_raw = data.get("synonyms", {})
     synonyms: dict[str, str] = {}
     if not isinstance(synonyms_raw, dict):
-        problems.append(Problem(file, "synonyms", "must be a table of variant = canonical"))
+        problems.append(Problem(file, "synonyms", _("must be a table of variant = canonical")))
     else:
         for key, value in synonyms_raw.items():
             if not isinstance(value, str) or not value.strip() or not key.strip():
-                problems.append(Problem(file, "synonyms", f"{key!r}: canonical form must be a non-empty string"))
+                reason = _("%(key)s: canonical form must be a non-empty string", key=repr(key))
+                problems.append(Problem(file, "synonyms", reason))
             else:
                 synonyms[key.strip()] = value.strip()
     norm = data.get("normalization", {})
     if not isinstance(norm, dict):
-        problems.append(Problem(file, "normalization", "must be a table"))
+        problems.append(Problem(file, "normalization", _("must be a table")))
         norm = {}
     for key in sorted(set(norm) - {"fillers", "traditional"}):
-        problems.append(Problem(file, "normalization", f"unknown key '{key}'"))
+        problems.append(Problem(file, "normalization", _("unknown key '%(key)s'", key=key)))
     fillers = None
     if "fillers" in norm:
         fillers = string_list(norm.get("fillers"), file, "normalization", "fillers", problems)
     traditional: dict[str, str] = {}
     for pair in string_list(norm.get("traditional"), file, "normalization", "traditional", problems):
         if len(pair) != 2:
-            problems.append(Problem(file, "normalization", f"traditional entry {pair!r} must be two characters"))
+            reason = _("traditional entry %(pair)s must be two characters", pair=repr(pair))
+            problems.append(Problem(file, "normalization", reason))
         else:
             traditional[pair[0]] = pair[1]
     normalization = NormalizationData(
@@ -273,13 +281,13 @@ def parse_intents(
     )
     questions_raw = data.get("questions", {})
     if not isinstance(questions_raw, dict):
-        problems.append(Problem(file, "questions", "must be a table"))
+        problems.append(Problem(file, "questions", _("must be a table")))
         questions_raw = {}
     for key in sorted(set(questions_raw) - {"markers", "fallback"}):
-        problems.append(Problem(file, "questions", f"unknown key '{key}'"))
+        problems.append(Problem(file, "questions", _("unknown key '%(key)s'", key=key)))
     fallback = questions_raw.get("fallback")
     if fallback is not None and fallback not in INTENTS:
-        problems.append(Problem(file, "questions", f"unknown fallback intent {fallback!r}"))
+        problems.append(Problem(file, "questions", _("unknown fallback intent %(intent)s", intent=repr(fallback))))
         fallback = None
     questions = QuestionSpec(
         markers=string_list(questions_raw.get("markers"), file, "questions", "markers", problems),
@@ -290,23 +298,23 @@ def parse_intents(
 
 def _parse_type_cues(table: Any, file: str, problems: list[Problem]) -> dict[str, TypeCues]:
     if not isinstance(table, dict):
-        problems.append(Problem(file, "types", "must be a table of customer types"))
+        problems.append(Problem(file, "types", _("must be a table of customer types")))
         return {}
     out: dict[str, TypeCues] = {}
     for type_id, spec in table.items():
         where = f"types.{type_id}"
         if type_id not in TYPE_IDS:
-            problems.append(Problem(file, where, f"unknown customer type {type_id!r}"))
+            problems.append(Problem(file, where, _("unknown customer type %(type)s", type=repr(type_id))))
             continue
         if not isinstance(spec, dict):
-            problems.append(Problem(file, where, "must be a table"))
+            problems.append(Problem(file, where, _("must be a table")))
             continue
         for key in sorted(set(spec) - {"cues", "patterns", "intents"}):
-            problems.append(Problem(file, where, f"unknown key '{key}'"))
+            problems.append(Problem(file, where, _("unknown key '%(key)s'", key=key)))
         intents = string_list(spec.get("intents"), file, where, "intents", problems)
         for intent in intents:
             if intent not in INTENTS:
-                problems.append(Problem(file, where, f"unknown intent {intent!r}"))
+                problems.append(Problem(file, where, _("unknown intent %(intent)s", intent=repr(intent))))
         out[type_id] = TypeCues(
             id=type_id,
             cues=string_list(spec.get("cues"), file, where, "cues", problems),
@@ -322,37 +330,40 @@ def _patterns(value: Any, file: str, where: str, problems: list[Problem]) -> tup
         try:
             re.compile(pattern)
         except re.error as exc:
-            problems.append(Problem(file, where, f"bad pattern {pattern!r}: {exc}"))
+            problems.append(
+                Problem(file, where, _("bad pattern %(pattern)s: %(error)s", pattern=repr(pattern), error=exc))
+            )
     return patterns
 
 
 def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, CustomerTypeSpec]:
     file = "customer_types.toml"
     for key in sorted(set(data) - {"type"}):
-        problems.append(Problem(file, "", f"unknown key '{key}'"))
+        problems.append(Problem(file, "", _("unknown key '%(key)s'", key=key)))
     entries = data.get("type", [])
     if not isinstance(entries, list):
-        problems.append(Problem(file, "", "'type' must be an array of tables ([[type]])"))
+        problems.append(Problem(file, "", _("'%(key)s' must be an array of tables ([[%(key)s]])", key="type")))
         entries = []
     types: dict[str, CustomerTypeSpec] = {}
     for n, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
-            problems.append(Problem(file, f"#{n}", "a type must be a table"))
+            problems.append(Problem(file, f"#{n}", _("a customer type must be a table")))
             continue
         tid = entry.get("id") if isinstance(entry.get("id"), str) else ""
         where = tid or f"#{n}"
         if tid not in TYPE_IDS:
-            problems.append(Problem(file, where, f"unknown customer type id {tid!r}" if tid else "missing 'id'"))
+            reason = _("unknown customer type id %(id)s", id=repr(tid)) if tid else _("missing '%(key)s'", key="id")
+            problems.append(Problem(file, where, reason))
             continue
         if tid in types:
-            problems.append(Problem(file, where, "duplicate customer type"))
+            problems.append(Problem(file, where, _("duplicate customer type")))
             continue
         for key in sorted(set(entry) - _TYPE_KEYS):
-            problems.append(Problem(file, where, f"unknown key '{key}'"))
+            problems.append(Problem(file, where, _("unknown key '%(key)s'", key=key)))
         patterns = _patterns(entry.get("patterns"), file, where, problems)
         script = string_list(entry.get("script"), file, where, "script", problems)
         if len(script) < 2:
-            problems.append(Problem(file, where, "needs at least 2 script lines"))
+            problems.append(Problem(file, where, _("needs at least %(n)s script lines", n=2)))
         types[tid] = CustomerTypeSpec(
             id=tid,
             label=string_value(entry.get("label"), file, where, "label", problems),

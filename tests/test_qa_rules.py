@@ -239,22 +239,37 @@ def test_rules_errors_name_file_rule_and_key(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as caught:
         load_rules([RULES, bad])
     text = "\n".join(caught.value.problems)
-    assert "categories.x: side: expected one of agent, customer, got 'both'" in text
-    assert "(ad_extreme.y): patterns: '(unclosed' is not a regular expression" in text
-    assert "(nope.z): unknown key 'colour'" in text
-    assert "(nope.z): category: unknown 'nope'" in text
+    assert f"{bad}：categories.x：side：应为 agent, customer 之一，实际是 'both'" in text
+    assert f"{bad}：rules[0] (ad_extreme.y)：patterns：'(unclosed' 不是有效的正则表达式" in text
+    assert "(nope.z)：未知的键 'colour'" in text
+    assert "(nope.z)：category：未知类别 'nope'（请在 [categories] 中定义）" in text
 
 
 def test_rules_refuse_a_word_that_normalizes_to_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[rules]]\nid = "rude.new"\ncategory = "rude"\nwords = ["~~"]\n', encoding="utf-8")
-    with pytest.raises(RulesError, match="nothing but separators"):
+    with pytest.raises(RulesError, match="规则 rude.new：'~~' 规范化后只剩分隔符"):
         Inspector.load([RULES, bad])
 
 
 def test_rules_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(RulesError, match="file not found"):
+    with pytest.raises(RulesError, match="absent.toml：找不到文件"):
         load_rules([tmp_path / "absent.toml"])
+
+
+def test_qa_check_names_a_bad_rule_in_chinese(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli import main
+
+    layer = tmp_path / "shop-qa.toml"
+    layer.write_text('[[rules]]\nid = "rude.x"\ncategory = "rude"\npatterns = ["(oops"]\n', encoding="utf-8")
+    config = tmp_path / "c.toml"
+    phrases = (ROOT / "phrases").as_posix()
+    config.write_text(
+        f'[phrases]\npath = "{phrases}"\n[qa]\nrules = ["qa.toml", "{layer.as_posix()}"]\n', encoding="utf-8"
+    )
+    assert main(["qa", "check", "你好", "--config", str(config), "--db", str(tmp_path / "a.db")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"assistant: {layer}：rules[0] (rude.x)：patterns：'(oops' 不是有效的正则表达式："), err
 
 
 @settings(max_examples=300, deadline=None)

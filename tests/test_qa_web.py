@@ -163,7 +163,7 @@ async def test_qa_off_inspects_nothing(aiohttp_client: Any, config: Config, db_p
 def test_qa_bad_rules_stop_the_start(config: Config, tmp_path: Path) -> None:
     layer = tmp_path / "shop-qa.toml"
     layer.write_text('[[rules]]\nid = "rude.x"\ncategory = "rude"\npatterns = ["(oops"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\[qa\] rules: .*shop-qa.toml.*is not a regular expression"):
+    with pytest.raises(ConfigError, match=r"\[qa\] rules: .*shop-qa.toml.*不是有效的正则表达式"):
         make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)]))
     with pytest.raises(ConfigError, match="alert_categories: unknown nope"):
         make_app(replace_config(config, "qa", alert_categories=["nope"]))
@@ -186,5 +186,5 @@ async def test_qa_rules_reload_with_the_phrases(aiohttp_client: Any, config: Con
     layer.write_text('[[rules]]\nid = "rude.impatient"\npatterns = ["(oops"]\n', encoding="utf-8")
     resp = await client.post("/v1/admin/reload")
     assert resp.status == 422
-    assert any("is not a regular expression" in p for p in (await resp.json())["problems"])
+    assert any("不是有效的正则表达式" in p for p in (await resp.json())["problems"])
     assert await categories("你个老六") == ["rude"]  # the previous rules keep inspecting

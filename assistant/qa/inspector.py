@@ -19,6 +19,7 @@ from typing import Any
 import ahocorasick
 
 from assistant.config import Config, ConfigError
+from assistant.i18n import _
 from assistant.qa.normalize import Normalizer, View, digit_text
 from assistant.qa.rules import SIDES, Category, RuleData, RulesError, load_rules
 from assistant.schema import is_short_reply
@@ -131,7 +132,9 @@ class Inspector:
     def _word(self, word: str, rule: str, problems: list[str]) -> str:
         folded = self.normalizer.word(word)
         if not folded:
-            problems.append(f"rule {rule}: {word!r} is nothing but separators once normalized")
+            problems.append(
+                _("rule %(rule)s: %(word)s is nothing but separators once normalized", rule=rule, word=repr(word))
+            )
         return folded
 
     def inspect(self, text: str, side: str) -> list[Flag]:

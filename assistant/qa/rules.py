@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.i18n import _
+
 SIDES = ("agent", "customer")
 SEVERITIES = ("low", "medium", "high")
 VIEWS = ("text", "digits")
@@ -81,9 +83,9 @@ def load_rules(paths: Iterable[Path]) -> RuleData:
             with path.open("rb") as f:
                 tables.append((str(path), tomllib.load(f)))
         except FileNotFoundError:
-            problems.append(f"{path}: file not found")
+            problems.append(_("%(file)s: file not found", file=path))
         except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{path}: not valid TOML: {exc}")
+            problems.append(_("%(file)s: not valid TOML: %(error)s", file=path, error=exc))
     if problems:
         raise RulesError(problems)
     return merge_rules(tables)
@@ -99,17 +101,32 @@ def merge_rules(tables: Sequence[tuple[str, Mapping[str, Any]]]) -> RuleData:
     for source, data in tables:
         for key in data:
             if key not in _FILE_KEYS:
-                problems.append(f"{source}: unknown key {key!r} (expected one of {', '.join(sorted(_FILE_KEYS))})")
+                expected = ", ".join(sorted(_FILE_KEYS))
+                problems.append(
+                    _(
+                        "%(where)s: unknown key %(key)s (expected one of %(keys)s)",
+                        where=source,
+                        key=repr(key),
+                        keys=expected,
+                    )
+                )
         _categories(source, data.get("categories", {}), categories, problems)
         _variants(source, data.get("variants", {}), variants, problems)
         exceptions += _strings(source, "except", data.get("except", []), problems)
         rules = data.get("rules", [])
         if not isinstance(rules, list):
-            problems.append(f"{source}: rules: expected an array of tables ([[rules]])")
+            problems.append(_("%(where)s: rules: expected an array of tables ([[rules]])", where=source))
             rules = []
         seen: set[str] = set()
         for index, table in enumerate(rules):
-            _rule(f"{source}: rules[{index}]", table, categories, specs, seen, problems)
+            _rule(
+                _("%(where)s: %(problem)s", where=source, problem=f"rules[{index}]"),
+                table,
+                categories,
+                specs,
+                seen,
+                problems,
+            )
     if problems:
         raise RulesError(problems)
     return RuleData(categories, variants, tuple(specs.values()), tuple(exceptions), tuple(s for s, _ in tables))
@@ -117,38 +134,54 @@ def merge_rules(tables: Sequence[tuple[str, Mapping[str, Any]]]) -> RuleData:
 
 def _categories(source: str, table: Any, out: dict[str, Category], problems: list[str]) -> None:
     if not isinstance(table, dict):
-        problems.append(f"{source}: categories: expected a table")
+        problems.append(_("%(where)s: categories: expected a table", where=source))
         return
     for name, spec in table.items():
-        where = f"{source}: categories.{name}"
+        where = _("%(where)s: %(problem)s", where=source, problem=f"categories.{name}")
         if not isinstance(spec, dict):
-            problems.append(f"{where}: expected a table")
+            problems.append(_("%(where)s: expected a table", where=where))
             continue
         for key in spec:
             if key not in _CATEGORY_KEYS:
-                problems.append(f"{where}: unknown key {key!r}")
+                problems.append(_("%(where)s: unknown key %(key)s", where=where, key=repr(key)))
         known = out.get(name)
         label = spec.get("label", known.label if known else name)
         side = spec.get("side", known.side if known else None)
         severity = spec.get("severity", known.severity if known else "medium")
         description = spec.get("description", known.description if known else "")
         if not _ID.fullmatch(name):
-            problems.append(f"{where}: a category name is lower case letters, digits and _")
+            problems.append(_("%(where)s: a category name is lower case letters, digits and _", where=where))
         if side not in SIDES:
-            problems.append(f"{where}: side: expected one of {', '.join(SIDES)}, got {side!r}")
+            problems.append(
+                _(
+                    "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
+                    where=where,
+                    key="side",
+                    choices=", ".join(SIDES),
+                    value=repr(side),
+                )
+            )
             continue
         if severity not in SEVERITIES:
-            problems.append(f"{where}: severity: expected one of {', '.join(SEVERITIES)}, got {severity!r}")
+            problems.append(
+                _(
+                    "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
+                    where=where,
+                    key="severity",
+                    choices=", ".join(SEVERITIES),
+                    value=repr(severity),
+                )
+            )
             continue
         if not isinstance(label, str) or not isinstance(description, str):
-            problems.append(f"{where}: label and description are strings")
+            problems.append(_("%(where)s: label and description are strings", where=where))
             continue
         out[name] = Category(name, label, side, severity, description)
 
 
 def _variants(source: str, table: Any, out: dict[str, str], problems: list[str]) -> None:
     if not isinstance(table, dict):
-        problems.append(f"{source}: variants: expected a table (canonical = [variants])")
+        problems.append(_("%(where)s: variants: expected a table (canonical = [variants])", where=source))
         return
     for canonical, spellings in table.items():
         for spelling in _strings(source, f"variants.{canonical}", spellings, problems):
@@ -164,43 +197,65 @@ def _rule(
     problems: list[str],
 ) -> None:
     if not isinstance(table, dict):
-        problems.append(f"{where}: expected a table")
+        problems.append(_("%(where)s: expected a table", where=where))
         return
     rule_id = table.get("id")
     if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
-        problems.append(f"{where}: id: required, dotted lower-case words (e.g. 'promise.delivery')")
+        problems.append(_("%(where)s: id: required, dotted lower-case words (e.g. 'promise.delivery')", where=where))
         return
     where = f"{where} ({rule_id})"
     for key in table:
         if key not in _RULE_KEYS:
-            problems.append(f"{where}: unknown key {key!r}")
+            problems.append(_("%(where)s: unknown key %(key)s", where=where, key=repr(key)))
     if rule_id in seen:
-        problems.append(f"{where}: the id appears twice in this file")
+        problems.append(_("%(where)s: the id appears twice in this file", where=where))
         return
     seen.add(rule_id)
     spec = specs.get(rule_id)
     category = table.get("category", spec.category if spec else None)
     if not isinstance(category, str) or category not in categories:
-        problems.append(f"{where}: category: unknown {category!r} (define it under [categories])")
+        problems.append(
+            _(
+                "%(where)s: category: unknown %(category)s (define it under [categories])",
+                where=where,
+                category=repr(category),
+            )
+        )
         return
     if spec is None:
         spec = specs[rule_id] = RuleSpec(rule_id, category)
     elif category != spec.category:
-        problems.append(f"{where}: category: a later file cannot move a rule to another category")
+        problems.append(_("%(where)s: category: a later file cannot move a rule to another category", where=where))
         return
     severity = table.get("severity", spec.severity)
     if severity is not None and severity not in SEVERITIES:
-        problems.append(f"{where}: severity: expected one of {', '.join(SEVERITIES)}, got {severity!r}")
+        problems.append(
+            _(
+                "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
+                where=where,
+                key="severity",
+                choices=", ".join(SEVERITIES),
+                value=repr(severity),
+            )
+        )
         return
     spec.severity = severity
     view = table.get("view", spec.view)
     if view not in VIEWS:
-        problems.append(f"{where}: view: expected one of {', '.join(VIEWS)}, got {view!r}")
+        problems.append(
+            _(
+                "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
+                where=where,
+                key="view",
+                choices=", ".join(VIEWS),
+                value=repr(view),
+            )
+        )
         return
     spec.view = view
     enabled = table.get("enabled", spec.enabled)
     if not isinstance(enabled, bool):
-        problems.append(f"{where}: enabled: expected true or false")
+        problems.append(_("%(where)s: enabled: expected true or false", where=where))
         return
     spec.enabled = enabled
     note = table.get("note", spec.note)
@@ -213,16 +268,23 @@ def _rule(
         try:
             re.compile(source)
         except re.error as exc:
-            problems.append(f"{where}: patterns: {source!r} is not a regular expression: {exc}")
+            problems.append(
+                _(
+                    "%(where)s: patterns: %(pattern)s is not a regular expression: %(error)s",
+                    where=where,
+                    pattern=repr(source),
+                    error=exc,
+                )
+            )
             continue
         spec.patterns.append(source)
 
 
 def _strings(where: str, key: str, value: Any, problems: list[str]) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append(f"{where}: {key}: expected a list of strings")
+        problems.append(_("%(where)s: %(key)s: expected a list of strings", where=where, key=key))
         return []
     empty = [v for v in value if not v.strip()]
     if empty:
-        problems.append(f"{where}: {key}: empty string in the list")
+        problems.append(_("%(where)s: %(key)s: empty string in the list", where=where, key=key))
     return [v for v in value if v.strip()]

@@ -19,6 +19,7 @@ from assistant.cluster.relay import Relay
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
+from assistant.i18n import _
 from assistant.ingest import Ingestor
 from assistant.kpi import metrics
 from assistant.live import LiveFeed, Publisher
@@ -214,7 +215,7 @@ def _inspector(config: Config) -> Inspector:
     try:
         return load_inspector(config)
     except RulesError as exc:
-        raise ConfigError("[qa] rules: " + "; ".join(exc.problems)) from None
+        raise ConfigError(_("%(key)s: %(error)s", key="[qa] rules", error=_("; ").join(exc.problems))) from None
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -14,6 +14,8 @@ from datetime import time as clocktime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from assistant.i18n import _
+
 
 class Clock(Protocol):
     """Epoch milliseconds now, and a sleep until an epoch-millisecond deadline."""
@@ -100,13 +102,13 @@ class QuietHours:
             return None
         match = _SPAN.fullmatch(text)
         if match is None:
-            raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}")
+            raise ValueError(_("expected %(format)s, got %(value)s", format="'HH:MM-HH:MM'", value=repr(text)))
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-            raise ValueError(f"not a time of day in {text!r}")
+            raise ValueError(_("not a time of day in %(value)s", value=repr(text)))
         start, end = clocktime(h1, m1), clocktime(h2, m2)
         if start == end:
-            raise ValueError(f"empty span {text!r}")
+            raise ValueError(_("empty span %(value)s", value=repr(text)))
         return cls(start, end)
 
     def contains(self, ms: int, tz: ZoneInfo) -> bool:

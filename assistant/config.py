@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assistant import pg
 from assistant.clock import QuietHours
+from assistant.i18n import N_, _
 
 
 class ConfigError(Exception):
@@ -104,7 +105,7 @@ class FollowupsConfig:
         try:
             QuietHours.parse(self.quiet_hours)
         except ValueError as exc:
-            raise ConfigError(f"[followups] quiet_hours: {exc}") from None
+            raise ConfigError(_("%(key)s: %(error)s", key="[followups] quiet_hours", error=exc)) from None
         positive = {
             "idle_seconds": self.idle_seconds,
             "max_attempts": self.max_attempts,
@@ -114,7 +115,7 @@ class FollowupsConfig:
         }
         for key, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"[followups] {key}: must be positive, got {value}")
+                raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"[followups] {key}", value=value))
         not_negative = {
             "max_followups_per_idle": self.max_followups_per_idle,
             "late_grace_s": self.late_grace_s,
@@ -122,7 +123,9 @@ class FollowupsConfig:
         }
         for key, value in not_negative.items():
             if value < 0:
-                raise ConfigError(f"[followups] {key}: must not be negative, got {value}")
+                raise ConfigError(
+                    _("%(key)s: must not be negative, got %(value)s", key=f"[followups] {key}", value=value)
+                )
 
     def mode_for(self, shop: str) -> str:
         return self.shop_modes.get(shop, self.mode)
@@ -248,12 +251,20 @@ class QaConfig:
 
     def __post_init__(self) -> None:
         if not self.rules:
-            raise ConfigError("[qa] rules: at least one rules file")
+            raise ConfigError(_("%(key)s: at least one rules file", key="[qa] rules"))
         for key in ("max_attempts", "backoff_base_s", "backoff_max_s", "delivery_timeout_s"):
             if getattr(self, key) <= 0:
-                raise ConfigError(f"[qa] {key}: must be positive, got {getattr(self, key)}")
+                raise ConfigError(
+                    _("%(key)s: must be positive, got %(value)s", key=f"[qa] {key}", value=getattr(self, key))
+                )
         if self.escalate_after_s < 0:
-            raise ConfigError(f"[qa] escalate_after_s: must not be negative, got {self.escalate_after_s}")
+            raise ConfigError(
+                _(
+                    "%(key)s: must not be negative, got %(value)s",
+                    key="[qa] escalate_after_s",
+                    value=self.escalate_after_s,
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -335,9 +346,9 @@ def load_config(
             with p.open("rb") as f:
                 data = tomllib.load(f)
         except FileNotFoundError:
-            raise ConfigError(f"{p}: config file not found") from None
+            raise ConfigError(_("%(file)s: config file not found", file=p)) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+            raise ConfigError(_("%(file)s: not valid TOML: %(error)s", file=p, error=exc)) from None
         base_dir = p.resolve().parent
     for section, values in (overrides or {}).items():
         merged = dict(data.get(section, {}))
@@ -345,7 +356,7 @@ def load_config(
         data[section] = merged
     for key in _SECTIONS_NOT_FROM_FILE:
         if key in data:
-            raise ConfigError(f"unknown key '{key}'")
+            raise ConfigError(_("unknown key '%(key)s'", key=key))
     built = _build(Config, data, "")
     config = dataclasses.replace(built, base_dir=base_dir)
     _check(config)
@@ -358,7 +369,9 @@ def _check(config: Config) -> None:
     try:
         ZoneInfo(config.shop.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"[shop] timezone: unknown time zone {config.shop.timezone!r}") from None
+        raise ConfigError(
+            _("%(key)s: unknown time zone %(value)s", key="[shop] timezone", value=repr(config.shop.timezone))
+        ) from None
     positive = {
         "[server] port": config.server.port,
         "[server] max_body_bytes": config.server.max_body_bytes,
@@ -372,37 +385,83 @@ def _check(config: Config) -> None:
     }
     for key, value in positive.items():
         if value <= 0:
-            raise ConfigError(f"{key}: must be positive, got {value}")
+            raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=key, value=value))
     if config.server.port > 65535:
-        raise ConfigError(f"[server] port: must be at most 65535, got {config.server.port}")
+        raise ConfigError(
+            _(
+                "%(key)s: must be at most %(max)s, got %(value)s",
+                key="[server] port",
+                max=65535,
+                value=config.server.port,
+            )
+        )
     if config.store.url:
         if not pg.is_url(config.store.url):
-            raise ConfigError(f"[store] url: expected postgresql://…, got {config.store.url!r}")
+            raise ConfigError(
+                _("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url))
+            )
         if pg.has_password(config.store.url):
-            raise ConfigError("[store] url: no password in the URL; set it in the variable [store] password_env names")
+            raise ConfigError(
+                _(
+                    "%(key)s: no password in the URL; set it in the variable [store] password_env names",
+                    key="[store] url",
+                )
+            )
     if config.panel.open_hours < 0:
-        raise ConfigError(f"[panel] open_hours: must be 0 (no limit) or more, got {config.panel.open_hours}")
+        raise ConfigError(
+            _(
+                "%(key)s: must be 0 (no limit) or more, got %(value)s",
+                key="[panel] open_hours",
+                value=config.panel.open_hours,
+            )
+        )
     if not config.phrase_dirs():
-        raise ConfigError("[phrases] path: at least one directory")
+        raise ConfigError(_("%(key)s: at least one directory", key="[phrases] path"))
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
-        raise ConfigError(f"[phrases] min_confidence: must be between 0 and 1, got {config.phrases.min_confidence}")
+        raise ConfigError(
+            _(
+                "%(key)s: must be between %(min)s and %(max)s, got %(value)s",
+                key="[phrases] min_confidence",
+                min=0,
+                max=1,
+                value=config.phrases.min_confidence,
+            )
+        )
     if not 0 <= config.phrases.workers <= MAX_WORKERS:
-        raise ConfigError(f"[phrases] workers: must be between 0 and {MAX_WORKERS}, got {config.phrases.workers}")
+        raise ConfigError(
+            _(
+                "%(key)s: must be between %(min)s and %(max)s, got %(value)s",
+                key="[phrases] workers",
+                min=0,
+                max=MAX_WORKERS,
+                value=config.phrases.workers,
+            )
+        )
     if config.ui.language not in ("zh_CN", "en"):
-        raise ConfigError(f"[ui] language: expected 'zh_CN' or 'en', got {config.ui.language!r}")
+        raise ConfigError(_expected("[ui] language", ("zh_CN", "en"), config.ui.language))
     modes = ("send", "suggest")
     if config.followups.mode not in modes:
-        raise ConfigError(f"[followups] mode: expected 'send' or 'suggest', got {config.followups.mode!r}")
+        raise ConfigError(_expected("[followups] mode", modes, config.followups.mode))
     for shop, mode in config.followups.shop_modes.items():
         if mode not in modes:
-            raise ConfigError(f"[followups.shop_modes] {shop}: expected 'send' or 'suggest', got {mode!r}")
+            raise ConfigError(_expected(f"[followups.shop_modes] {shop}", modes, mode))
     for name, msgtype in (("dingtalk", config.hooks.dingtalk.msgtype), ("wecom", config.hooks.wecom.msgtype)):
         if msgtype not in ("markdown", "text"):
-            raise ConfigError(f"[hooks.{name}] msgtype: expected 'markdown' or 'text', got {msgtype!r}")
+            raise ConfigError(_expected(f"[hooks.{name}] msgtype", ("markdown", "text"), msgtype))
     if config.followups.quiet_policy not in ("defer", "drop"):
-        raise ConfigError(
-            f"[followups] quiet_policy: expected 'defer' or 'drop', got {config.followups.quiet_policy!r}"
-        )
+        raise ConfigError(_expected("[followups] quiet_policy", ("defer", "drop"), config.followups.quiet_policy))
+
+
+def _expected(key: str, choices: tuple[str, str], value: object) -> str:
+    """`key: expected 'a' or 'b', got 'c'` in the interface language."""
+    first, second = (repr(c) for c in choices)
+    return _(
+        "%(key)s: expected %(first)s or %(second)s, got %(value)s",
+        key=key,
+        first=first,
+        second=second,
+        value=repr(value),
+    )
 
 
 def _env_names(obj: Any) -> set[str]:
@@ -429,14 +488,14 @@ def _env_names(obj: Any) -> set[str]:
 def _build(cls: type, data: Any, where: str) -> Any:
     """Build dataclass `cls` from a TOML table, naming the first bad key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a table")
+        raise ConfigError(_("%(key)s: expected a table", key=where or "config"))
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.name not in _SECTIONS_NOT_FROM_FILE}
     if cls is HooksConfig:
         data = _hook_settings(data, known)
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key '{_join(where, key)}'")
+            raise ConfigError(_("unknown key '%(key)s'", key=_join(where, key)))
     kwargs = {key: _coerce(hints[key], value, _join(where, key)) for key, value in data.items()}
     return cls(**kwargs)
 
@@ -446,7 +505,7 @@ def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
     enabled = data.get("enabled", [])
     enabled = enabled if isinstance(enabled, list) else []
     if "settings" in data:
-        raise ConfigError("unknown key 'hooks.settings' (write [hooks.<name>] tables instead)")
+        raise ConfigError(_("unknown key '%(key)s' (write [hooks.<name>] tables instead)", key="hooks.settings"))
     settings: dict[str, Any] = {}
     rest: dict[str, Any] = {}
     for key, value in data.items():
@@ -455,9 +514,11 @@ def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
         elif isinstance(value, dict) and key in enabled:
             settings[key] = value
         elif isinstance(value, dict):
-            raise ConfigError(f"unknown key 'hooks.{key}' (a settings table for a hook not in [hooks] enabled)")
+            raise ConfigError(
+                _("unknown key '%(key)s' (a settings table for a hook not in [hooks] enabled)", key=f"hooks.{key}")
+            )
         else:
-            raise ConfigError(f"unknown key 'hooks.{key}'")
+            raise ConfigError(_("unknown key '%(key)s'", key=f"hooks.{key}"))
     if settings:
         rest["settings"] = settings
     return rest
@@ -484,16 +545,16 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(arg, value, key)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"'{key}': wrong type")
+        raise ConfigError(errors[0] if errors else _("'%(key)s': wrong type", key=key))
     if origin is dict:
         key_type, value_type = typing.get_args(hint)
         if not isinstance(value, dict):
-            raise ConfigError(f"'{key}': expected a table, got {_type_name(value)}")
+            raise ConfigError(_expected_type(key, N_("a table"), value))
         return {k: _coerce(value_type, v, f"{key}.{k}") for k, v in value.items()}
     if origin in (list, tuple):
         args = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(f"'{key}': expected a list, got {_type_name(value)}")
+            raise ConfigError(_expected_type(key, N_("a list"), value))
         item_type = args[0] if args else Any
         items = [_coerce(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -507,14 +568,22 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return value
     elif isinstance(hint, type) and isinstance(value, hint):
         return value
-    raise ConfigError(f"'{key}': expected {_type_name_of(hint)}, got {_type_name(value)}")
+    expected = {bool: N_("a boolean"), int: N_("an integer"), float: N_("a number"), str: N_("a string")}.get(hint)
+    raise ConfigError(_expected_type(key, expected or str(hint), value))
 
 
-def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "table"}.get(
-        type(value), type(value).__name__
+# What a TOML value is, as the config's errors name it ("'server.port': expected an integer, got string").
+_TYPE_NAMES = {
+    bool: N_("boolean"), int: N_("integer"), float: N_("float"), str: N_("string"), list: N_("list"), dict: N_("table")
+}  # fmt: skip
+
+
+def _expected_type(key: str, expected: str, value: Any) -> str:
+    """`'key': expected <a type>, got <its type>` in the interface language (a marked type name translated)."""
+    got = _TYPE_NAMES.get(type(value))
+    return _(
+        "'%(key)s': expected %(expected)s, got %(got)s",
+        key=key,
+        expected=_(expected),
+        got=_(got) if got else type(value).__name__,
     )
-
-
-def _type_name_of(hint: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))

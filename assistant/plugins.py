@@ -21,6 +21,7 @@ from assistant import hookspecs
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import Followup
+from assistant.i18n import _
 from assistant.outbound import Outbound
 from assistant.store import Written
 from assistant.tasks import TaskSet
@@ -39,24 +40,33 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for name in config.hooks.enabled:
         if not name.isidentifier():
-            raise ConfigError(f"[hooks] enabled: {name!r} is not a hook module name")
+            raise ConfigError(_("%(key)s: %(name)s is not a hook module name", key="[hooks] enabled", name=repr(name)))
         module_name = f"hooks.{name}"
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name not in (module_name, "hooks"):
                 raise
-            raise ConfigError(f"[hooks] enabled: unknown hook {name!r} (no module hooks/{name}.py)") from None
+            raise ConfigError(
+                _(
+                    "%(key)s: unknown hook %(name)s (no module %(module)s)",
+                    key="[hooks] enabled",
+                    name=repr(name),
+                    module=f"hooks/{name}.py",
+                )
+            ) from None
         try:
             pm.register(module, name=module_name)
         except ValueError:
-            raise ConfigError(f"[hooks] enabled: {name!r} is listed twice") from None
+            raise ConfigError(_("%(key)s: %(name)s is listed twice", key="[hooks] enabled", name=repr(name))) from None
         except pluggy.PluginValidationError as exc:
-            raise ConfigError(f"[hooks] enabled: {name!r}: {exc}") from None
+            raise ConfigError(
+                _("%(key)s: %(name)s: %(error)s", key="[hooks] enabled", name=repr(name), error=exc)
+            ) from None
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"[hooks] enabled: {exc}") from None
+        raise ConfigError(_("%(key)s: %(error)s", key="[hooks] enabled", error=exc)) from None
     return pm
 
 

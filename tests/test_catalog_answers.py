@@ -361,7 +361,7 @@ async def test_catalog_wording_comes_from_config(
     ],
 )
 def test_bad_catalog_wording_stops_the_start(config: Config, key: str, source: str, reason: str) -> None:
-    with pytest.raises(ConfigError, match=rf"\[catalog\] {key}: .*{reason}"):
+    with pytest.raises(ConfigError, match=rf"\[catalog\] {key}：.*{reason}"):
         make_app(replace_config(config, "catalog", **{key: source}))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant import i18n
 from assistant.cli import main
 from tests.helpers import ROOT
 
@@ -35,6 +36,19 @@ def test_cli_config_error_is_one_line(tmp_path: Path, capsys) -> None:  # type: 
     assert main(["serve", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "server.port" in err
+
+
+def test_serve_with_a_config_typo_says_so_in_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(i18n, "_current", i18n.current())  # the English run below leaves no English behind
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 8080\n", encoding="utf-8")
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == "assistant: 配置错误：未知的键 'server.prot'\n"
+    bad.write_text('[ui]\nlanguage = "en"\n[server]\nprot = 8080\n', encoding="utf-8")  # an English interface
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == "assistant: config error: unknown key 'server.prot'\n"
 
 
 def test_serve_with_a_broken_phrase_library_says_so_in_one_line(

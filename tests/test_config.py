@@ -31,17 +31,17 @@ def test_config_defaults_without_file() -> None:
 
 
 def test_config_unknown_key_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'server.prot'"):
+    with pytest.raises(ConfigError, match=r"未知的键 'server.prot'"):
         load_config(write(tmp_path, "[server]\nprot = 1\n"), env={})
 
 
 def test_config_unknown_section_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'servr'"):
+    with pytest.raises(ConfigError, match=r"未知的键 'servr'"):
         load_config(write(tmp_path, "[servr]\nport = 1\n"), env={})
 
 
 def test_config_wrong_type_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'server.port': expected an integer, got string"):
+    with pytest.raises(ConfigError, match=r"'server.port'：应为整数，实际是字符串"):
         load_config(write(tmp_path, '[server]\nport = "8080"\n'), env={})
 
 
@@ -56,7 +56,7 @@ def test_config_bad_timezone(tmp_path: Path) -> None:
 
 
 def test_config_invalid_toml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"not valid TOML"):
+    with pytest.raises(ConfigError, match=r"c.toml：不是有效的 TOML："):
         load_config(write(tmp_path, "[server\n"), env={})
 
 
@@ -69,7 +69,7 @@ def test_config_secrets_come_from_named_env(tmp_path: Path) -> None:
 
 
 def test_config_secret_in_file_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'webhook.secret'"):
+    with pytest.raises(ConfigError, match=r"未知的键 'webhook.secret'"):
         load_config(write(tmp_path, '[webhook]\nsecret = "plaintext"\n'), env={})
 
 
@@ -93,11 +93,11 @@ def test_config_hook_settings_table_for_disabled_hook_is_named(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("-1", r"\[phrases\] workers: must be between 0 and 64, got -1"),
-        ("65", r"\[phrases\] workers: must be between 0 and 64, got 65"),
-        ("true", r"'phrases.workers': expected an integer, got boolean"),
-        ("1.5", r"'phrases.workers': expected an integer, got float"),
-        ('"2"', r"'phrases.workers': expected an integer, got string"),
+        ("-1", r"\[phrases\] workers：必须在 0 到 64 之间，实际是 -1"),
+        ("65", r"\[phrases\] workers：必须在 0 到 64 之间，实际是 65"),
+        ("true", r"'phrases.workers'：应为整数，实际是布尔值"),
+        ("1.5", r"'phrases.workers'：应为整数，实际是小数"),
+        ('"2"', r"'phrases.workers'：应为整数，实际是字符串"),
     ],
 )
 def test_config_bad_workers_named(tmp_path: Path, value: str, problem: str) -> None:
@@ -115,11 +115,11 @@ def test_config_panel_open_hours(tmp_path: Path) -> None:
     assert load_config(None, env={}).panel.open_hours == 24
     assert load_config(write(tmp_path, "[panel]\nopen_hours = 0\n"), env={}).panel.open_hours == 0
     assert load_config(write(tmp_path, "[panel]\nopen_hours = 1.5\n"), env={}).panel.open_hours == 1.5
-    with pytest.raises(ConfigError, match=r"\[panel\] open_hours: must be 0 \(no limit\) or more, got -1"):
+    with pytest.raises(ConfigError, match=r"\[panel\] open_hours：必须为 0（不限）或更大，实际是 -1"):
         load_config(write(tmp_path, "[panel]\nopen_hours = -1\n"), env={})
 
 
 def test_config_port_beyond_65535_is_refused(tmp_path: Path) -> None:
     # The socket would take 99999 modulo 65536 and listen somewhere else than the banner says.
-    with pytest.raises(ConfigError, match=r"\[server\] port: must be at most 65535, got 99999"):
+    with pytest.raises(ConfigError, match=r"\[server\] port：不能超过 65535，实际是 99999"):
         load_config(write(tmp_path, "[server]\nport = 99999\n"), env={})

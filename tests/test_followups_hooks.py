@@ -52,17 +52,19 @@ def test_plugins_none_enabled_has_only_specs(config: Config) -> None:
 
 
 def test_plugins_unknown_name_is_a_config_error_naming_it(config: Config) -> None:
-    with pytest.raises(ConfigError, match=r"unknown hook 'webhook_outt'"):
+    with pytest.raises(
+        ConfigError, match=r"\[hooks\] enabled：未知钩子 'webhook_outt'（没有模块 hooks/webhook_outt.py）"
+    ):
         build_plugin_manager(with_hooks(config, "webhook_outt"))
 
 
 def test_plugins_bad_name_is_a_config_error(config: Config) -> None:
-    with pytest.raises(ConfigError, match="not a hook module name"):
+    with pytest.raises(ConfigError, match="不是钩子模块名"):
         build_plugin_manager(with_hooks(config, "../etc"))
 
 
 def test_plugins_listed_twice_is_a_config_error(config: Config) -> None:
-    with pytest.raises(ConfigError, match="listed twice"):
+    with pytest.raises(ConfigError, match="列了两次"):
         build_plugin_manager(with_hooks(config, "webhook_out", "webhook_out"))
 
 

@@ -288,7 +288,7 @@ def test_robot_settings_are_checked_at_start(db_path: Path) -> None:
     from hooks import wecom
     from tests.helpers import ROOT
 
-    with pytest.raises(ConfigError, match=r"\[hooks.dingtalk\] msgtype: expected 'markdown' or 'text', got 'card'"):
+    with pytest.raises(ConfigError, match=r"\[hooks.dingtalk\] msgtype：应为 'markdown' 或 'text'，实际是 'card'"):
         load_config(ROOT / "config.toml", env={}, overrides={"hooks": {"dingtalk": {"msgtype": "card"}}})
     bare = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path)}})
     with pytest.raises(ConfigError, match="access_token_env: set the variable DINGTALK_ACCESS_TOKEN"):

@@ -163,9 +163,9 @@ async def test_qa_off_inspects_nothing(aiohttp_client: Any, config: Config, db_p
 def test_qa_bad_rules_stop_the_start(config: Config, tmp_path: Path) -> None:
     layer = tmp_path / "shop-qa.toml"
     layer.write_text('[[rules]]\nid = "rude.x"\ncategory = "rude"\npatterns = ["(oops"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\[qa\] rules: .*shop-qa.toml.*不是有效的正则表达式"):
+    with pytest.raises(ConfigError, match=r"\[qa\] rules：.*shop-qa.toml.*不是有效的正则表达式"):
         make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)]))
-    with pytest.raises(ConfigError, match="alert_categories: unknown nope"):
+    with pytest.raises(ConfigError, match=r"\[qa\] alert_categories：未知的 nope（不是规则中的类别）"):
         make_app(replace_config(config, "qa", alert_categories=["nope"]))
 
 

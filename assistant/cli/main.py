@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 1
     except ConfigError as exc:
-        print(f"assistant: config error: {exc}", file=sys.stderr)
+        print(_("assistant: config error: %(error)s", error=exc), file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # not a database, a locked or unreachable one (PostgreSQL's as well)
         print(_("assistant: the database cannot be used: %(reason)s", reason=exc), file=sys.stderr)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
+from assistant.i18n import _
 from assistant.kpi.logged import active_shops
 from assistant.kpi.queries import (
     NO_REPLY,
@@ -225,17 +226,25 @@ def check_kpi_config(kpi: KpiConfig) -> None:
     for key, weight in kpi.score_weights.items():
         if key not in _SCORED:
             known = ", ".join(sorted(_SCORED))
-            raise ConfigError(f"[kpi.score_weights] {key}: not a scorable metric (one of {known})")
+            raise ConfigError(
+                _("%(key)s: not a scorable metric (one of %(known)s)", key=f"[kpi.score_weights] {key}", known=known)
+            )
         if weight < 0:
-            raise ConfigError(f"[kpi.score_weights] {key}: weight must be ≥ 0, got {weight}")
+            raise ConfigError(
+                _("%(key)s: weight must be ≥ 0, got %(value)s", key=f"[kpi.score_weights] {key}", value=weight)
+            )
     for name, floor in kpi.grades.items():
         if not 0 <= floor <= 100:
-            raise ConfigError(f"[kpi.grades] {name}: floor must be within 0–100, got {floor}")
+            raise ConfigError(
+                _("%(key)s: floor must be within 0–100, got %(value)s", key=f"[kpi.grades] {name}", value=floor)
+            )
     for i, tier in enumerate(kpi.commission):
         if not 0 <= tier.min_conversion <= 1 or not 0 <= tier.rate <= 1:
-            raise ConfigError(f"[kpi.commission][{i}]: min_conversion and rate are fractions within 0–1")
+            raise ConfigError(
+                _("%(key)s: min_conversion and rate are fractions within 0–1", key=f"[kpi.commission][{i}]")
+            )
     if kpi.slow_response_s <= 0 or kpi.recovery_window_s <= 0:
-        raise ConfigError("[kpi] slow_response_s and recovery_window_s must be positive")
+        raise ConfigError(_("[kpi] slow_response_s and recovery_window_s must be positive"))
 
 
 @dataclass(frozen=True)

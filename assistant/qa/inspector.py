@@ -244,5 +244,11 @@ def load_inspector(config: Config) -> Inspector:
     inspector = Inspector.load(directory / path for path in config.qa.rules)
     unknown = [c for c in config.qa.alert_categories if c not in inspector.categories]
     if unknown:
-        raise ConfigError(f"[qa] alert_categories: unknown {', '.join(unknown)} (not a category of the rules)")
+        raise ConfigError(
+            _(
+                "%(key)s: unknown %(names)s (not a category of the rules)",
+                key="[qa] alert_categories",
+                names=", ".join(unknown),
+            )
+        )
     return inspector

@@ -18,6 +18,7 @@ from assistant.catalog.store import Catalog, Item
 from assistant.config import CatalogConfig, ConfigError
 from assistant.conversations import ConversationState
 from assistant.events import Event
+from assistant.i18n import _
 from assistant.suggest.matcher import Suggestion, suggestion_json
 from assistant.suggest.phrases import Library, PlainText, check_template, make_environment
 
@@ -144,12 +145,12 @@ def compile_templates(settings: CatalogConfig) -> dict[str, Template | PlainText
     """The [catalog] answer templates, checked like phrases; a bad one raises ConfigError naming its key."""
     env = make_environment()
     compiled: dict[str, Template | PlainText] = {}
-    for key, _, _ in KINDS.values():
+    for key, _kind, _intents in KINDS.values():
         source = getattr(settings, key)
         template, reasons = check_template(env, source, SAMPLE_VALUES)
         if template is None:
-            raise ConfigError(f"[catalog] {key}: {'; '.join(reasons)}")
+            raise ConfigError(_("%(key)s: %(error)s", key=f"[catalog] {key}", error=_("; ").join(reasons)))
         if not template.render({**SAMPLE_VALUES, "item": {"id": "", "title": "", "attrs": {}}}).strip():
-            raise ConfigError(f"[catalog] {key}: renders empty")
+            raise ConfigError(_("%(key)s: renders empty", key=f"[catalog] {key}"))
         compiled[key] = template
     return compiled

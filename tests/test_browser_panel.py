@@ -109,9 +109,9 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
 
 
-async def test_panel_retries_a_stream_request_that_is_never_answered(client: Client, page: Page) -> None:
-    # The watchdog started only once the stream answered: a request held without an answer (a proxy, a
-    # half-dead network) left the panel "connecting" for good, with nothing to say it was not live.
+async def recovers_from_a_stream_never_answered(page: Page, url: str, stream: str) -> None:
+    """Open `url` with its first request to `stream` held without an answer (a proxy, a half-dead network):
+    the page says "connecting", and once 40 s pass on its clock it asks again and goes live."""
     requests: list[Any] = []
 
     async def hold_the_first(route: Any) -> None:
@@ -120,13 +120,19 @@ async def test_panel_retries_a_stream_request_that_is_never_answered(client: Cli
             await route.continue_()  # the first is left hanging: never fulfilled, never aborted
 
     await page.clock.install()
-    await page.route("**/v1/stream*", hold_the_first)
-    await page.goto(f"{base_url(client)}/panel?agent=agent1")
+    await page.route(stream, hold_the_first)
+    await page.goto(url)
     await eventually(lambda: len(requests) == 1)
     await expect(page.locator("#status")).to_have_attribute("data-state", "connecting")
     await page.clock.run_for(45_000)  # past the watchdog (40 s)
     await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
     assert len(requests) == 2
+
+
+async def test_panel_retries_a_stream_request_that_is_never_answered(client: Client, page: Page) -> None:
+    # The watchdog started only once the stream answered: a request held without an answer left the panel
+    # "connecting" for good, with nothing to say it was not live.
+    await recovers_from_a_stream_never_answered(page, f"{base_url(client)}/panel?agent=agent1", "**/v1/stream*")
 
 
 async def test_panel_shows_customer_html_as_text_and_runs_nothing(client: Client, page: Page, tmp_path: Path) -> None:

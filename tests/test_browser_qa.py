@@ -6,15 +6,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from tests.browser import DESKTOP, probe_of
-from tests.helpers import body_of, eventually, make_event
-from tests.test_browser_panel import base_url, card, open_panel
+from tests.helpers import body_of, make_event
+from tests.test_browser_panel import base_url, card, open_panel, recovers_from_a_stream_never_answered
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
@@ -84,21 +83,7 @@ async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, 
 async def test_supervisor_page_reconnects_when_its_stream_goes_silent(client: Client, page: Page) -> None:
     # The page had no watchdog: a stream request never answered (or a connection dropped without a word) left it
     # "connecting" (or "live") for good, hearing of no alert.
-    requests: list[Any] = []
-
-    async def hold_the_first(route: Any) -> None:
-        requests.append(route)
-        if len(requests) > 1:
-            await route.continue_()  # the first is left hanging: never fulfilled, never aborted
-
-    await page.clock.install()
-    await page.route("**/v1/qa/stream*", hold_the_first)
-    await page.goto(f"{base_url(client)}/qa")
-    await eventually(lambda: len(requests) == 1)
-    await expect(page.locator("#status")).to_have_attribute("data-state", "connecting")
-    await page.clock.run_for(45_000)  # past the watchdog (40 s)
-    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
-    assert len(requests) == 2
+    await recovers_from_a_stream_never_answered(page, f"{base_url(client)}/qa", "**/v1/qa/stream*")
 
 
 async def test_supervisor_page_names_an_alerts_deliveries_in_chinese(client: Client, page: Page, db_path: Path) -> None:

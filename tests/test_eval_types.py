@@ -89,7 +89,7 @@ def test_cli_eval_types_with_a_gap(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_cli_eval_refuses_a_missing_set_and_a_negative_gap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["eval", "--types", str(tmp_path / "nope.tsv")]) == 1
-    assert "labeled set not found" in capsys.readouterr().err
+    assert "找不到标注集" in capsys.readouterr().err
     path = tmp_path / "types.tsv"
     path.write_text(LABELED, encoding="utf-8")
     with pytest.raises(SystemExit) as exited:  # a usage error: click's message and status 2

@@ -8,15 +8,7 @@ import sqlite3
 
 def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[str]:
     """Shops with a message in [start, end), found by skipping through the (shop, ts) index."""
-    sql = """
-    WITH RECURSIVE s(shop) AS (
-      SELECT min(shop) FROM messages
-      UNION ALL
-      SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
-    )
-    SELECT shop FROM s WHERE shop IS NOT NULL
-      AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)
-    """
+    sql = _SHOPS_SQL + "  AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)"
     return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]
 
 

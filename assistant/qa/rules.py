@@ -152,26 +152,10 @@ def _categories(source: str, table: Any, out: dict[str, Category], problems: lis
         if not _ID.fullmatch(name):
             problems.append(_("%(where)s: a category name is lower case letters, digits and _", where=where))
         if side not in SIDES:
-            problems.append(
-                _(
-                    "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
-                    where=where,
-                    key="side",
-                    choices=", ".join(SIDES),
-                    value=repr(side),
-                )
-            )
+            problems.append(_not_one_of(where, "side", SIDES, side))
             continue
         if severity not in SEVERITIES:
-            problems.append(
-                _(
-                    "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
-                    where=where,
-                    key="severity",
-                    choices=", ".join(SEVERITIES),
-                    value=repr(severity),
-                )
-            )
+            problems.append(_not_one_of(where, "severity", SEVERITIES, severity))
             continue
         if not isinstance(label, str) or not isinstance(description, str):
             problems.append(_("%(where)s: label and description are strings", where=where))
@@ -229,28 +213,12 @@ def _rule(
         return
     severity = table.get("severity", spec.severity)
     if severity is not None and severity not in SEVERITIES:
-        problems.append(
-            _(
-                "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
-                where=where,
-                key="severity",
-                choices=", ".join(SEVERITIES),
-                value=repr(severity),
-            )
-        )
+        problems.append(_not_one_of(where, "severity", SEVERITIES, severity))
         return
     spec.severity = severity
     view = table.get("view", spec.view)
     if view not in VIEWS:
-        problems.append(
-            _(
-                "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
-                where=where,
-                key="view",
-                choices=", ".join(VIEWS),
-                value=repr(view),
-            )
-        )
+        problems.append(_not_one_of(where, "view", VIEWS, view))
         return
     spec.view = view
     enabled = table.get("enabled", spec.enabled)
@@ -278,6 +246,13 @@ def _rule(
             )
             continue
         spec.patterns.append(source)
+
+
+def _not_one_of(where: str, key: str, choices: Iterable[str], value: Any) -> str:
+    return _(
+        "%(where)s: %(key)s: expected one of %(choices)s, got %(value)s",
+        where=where, key=key, choices=", ".join(choices), value=repr(value),
+    )  # fmt: skip
 
 
 def _strings(where: str, key: str, value: Any, problems: list[str]) -> list[str]:

@@ -93,6 +93,12 @@ async def test_logs_page_names_a_used_phrase_by_its_code(client: Client) -> None
     assert "用了 fh2<" in html and "用了 shipping_time.today" not in html  # agents know phrases by code
 
 
+async def test_logs_page_names_the_shops_when_asked_for_one_the_log_lacks(client: Client) -> None:
+    # shop=shop11 (a typo) said "no conversations, nor on any other day yet", as if the log were empty.
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop11", headers=SUPERVISOR)
+    assert "日志里没有店铺 shop11（已有的店铺：shop1）。" in await resp.text()
+
+
 async def test_logs_page_escapes_customer_text(client: Client) -> None:
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
     html = await resp.text()

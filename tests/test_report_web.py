@@ -79,7 +79,7 @@ async def test_report_web_mistyped_shop_is_no_data_not_a_report_of_zeros(client:
     resp = await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop=s11", headers=SUPERVISOR)
     assert resp.status == 200 and await resp.json() == [] and "X-Latest-Date" not in resp.headers
     html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop=s11", headers=SUPERVISOR)).text()
-    assert f"{D.isoformat()} 没有会话，其他日期也还没有数据。" in html and "客服排名" not in html
+    assert "日志里没有店铺 s11（已有的店铺：s1）。" in html and "客服排名" not in html  # not "no other day has data"
 
 
 async def test_report_web_range(client: TestClient) -> None:  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from assistant import store
 from assistant.clock import day_bounds, local_day, yesterday
 from assistant.config import Config
-from assistant.kpi.logged import latest_message_ms
+from assistant.kpi.logged import latest_message_ms, logged_shops
 
 
 def latest_day(
@@ -23,6 +23,14 @@ def latest_day(
     with closing(store.connect(db_path, readonly=True)) as conn:
         ms = latest_message_ms(conn, shop, None if before is None else day_bounds(before, config.tz)[0])
     return None if ms is None else local_day(ms, config.tz)
+
+
+def shops_in_log(db_path: store.Location) -> tuple[str, ...]:
+    """Every shop with a message in the log (runs in a thread): what a page names when asked for one it lacks."""
+    if not store.exists(db_path):
+        return ()
+    with closing(store.connect(db_path, readonly=True)) as conn:
+        return tuple(logged_shops(conn))
 
 
 def report_day(config: Config, db_path: store.Location, shop: str | None, latest: date | None) -> date:
@@ -48,6 +56,10 @@ class DayNav:
     action: str
     params: tuple[tuple[str, str], ...] = ()  # kept across days (shop, token …)
     links: bool = True
+    # A shop asked for that the log lacks (a typo), with the shops it has: the page says so, as the command line
+    # does, rather than "no other day has data yet".
+    unknown_shop: str | None = None
+    shops: tuple[str, ...] = ()
 
     @property
     def period(self) -> str:

@@ -24,7 +24,7 @@ from assistant.i18n import event_kinds, followup_states, label
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
-from assistant.web.daynav import DayNav, default_day, latest_day
+from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
 from assistant.web.errors import json_error
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ class Page:
     choices: dict[str, list[str]]
     qa_labels: dict[str, str] = field(default_factory=dict)  # quality category → label, for the filter
     latest: date | None = None  # the latest day with data
+    shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
 
 
 async def daily_log_page(request: web.Request) -> web.StreamResponse:
@@ -137,7 +138,9 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
     language = config.ui.language
     params = tuple((k, v) for k, v in (("shop", shop), ("token", token), ("unmasked", None if masked else "1")) if v)
-    nav = DayNav(page.day, page.latest, "/logs/daily", params)
+    nav = DayNav(
+        page.day, page.latest, "/logs/daily", params, unknown_shop=shop if page.shops else None, shops=page.shops
+    )
     labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
     html = await render_page(
         "daylog.html", language, page=page, nonce=nonce, token=token, url=_page_url, nav=nav, labels=labels,
@@ -184,7 +187,8 @@ def build_page(
                 more = True
                 break
             shown.append(item)
-    return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest)
+    shops = shops_in_log(db_path) if shop is not None and latest is None else ()
+    return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest, shops=shops)
 
 
 def library_labels(library: Library | None, language: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from assistant.config import Config, ConfigError
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
 from assistant.web.auth import presented_token, require
-from assistant.web.daynav import DayNav, latest_day, report_day
+from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
@@ -76,6 +76,7 @@ class Loaded:
     first: date
     last: date
     latest: date | None
+    shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
 
 
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
@@ -88,7 +89,8 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
         reports = metrics.build_reports(
             lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
         )
-    return Loaded(reports, first, last, latest)
+    shops = shops_in_log(path) if q.shop is not None and latest is None else ()
+    return Loaded(reports, first, last, latest, shops)
 
 
 async def _load(request: web.Request) -> Loaded | web.Response:
@@ -112,7 +114,15 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
-    nav = DayNav(loaded.first, loaded.latest, "/reports/daily", params, links=loaded.first == loaded.last)
+    nav = DayNav(
+        loaded.first,
+        loaded.latest,
+        "/reports/daily",
+        params,
+        links=loaded.first == loaded.last,
+        unknown_shop=request.query.get("shop") if loaded.shops else None,
+        shops=loaded.shops,
+    )
     html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
     return web.Response(
         text=html,

@@ -338,3 +338,33 @@ def test_save_timers_of_two_instances_in_opposite_orders_never_deadlock(db_path:
     finally:
         first.close()
         second.close()
+
+
+async def test_timers_dropped_in_a_long_outage_are_logged_once_not_one_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database away for longer than `late_grace_s` drops every due timer of the instance: one line says so
+    (then a line a minute with a count), not one ERROR line per conversation."""
+    import logging
+    import sqlite3
+
+    from assistant.followups.timers import Timers
+
+    clock = FakeClock(T0)
+    timers = Timers(cast(Any, None), clock, max_retries=1)
+
+    async def down(_: list[Due]) -> None:
+        raise sqlite3.OperationalError("connection refused")
+
+    timers._on_due = down
+    for n in range(40):
+        timers.arm(("s1", f"c{n}"), due_ms=T0, armed_seq=n + 1, armed_ms=T0 - 5000, agent="a1")
+    caplog.set_level(logging.WARNING, logger="assistant.followups.timers")
+    for _ in range(3):  # fails, is retried, fails for good
+        batch = timers.queue.pop_due(clock.now_ms() + 10 * timers.retry_ms, 256)
+        await timers._slots.acquire()
+        await timers._fire(batch)
+    assert len(timers.queue) == 0
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 1, [r.getMessage() for r in dropped][:3]
+    assert "40" in dropped[0].getMessage()

@@ -294,10 +294,17 @@ class Timers:
             log.info("stopping: %d due timers left for the next start", len(batch))
         except Exception as exc:
             self._faults.failed("fire", exc, "firing %d timers failed; retrying in %d ms", len(batch), self.retry_ms)
-            for key, timer in batch:
-                if not self.retry_later(key, timer):
-                    log.error("the timer of %s/%s is dropped after %d failures", *key, self.max_retries)
-                    self.queue.remove(key)
+            dropped = [key for key, timer in batch if not self.retry_later(key, timer)]
+            for key in dropped:
+                self.queue.remove(key)
+            if dropped:
+                # One line for the lot (then one a minute with a count): a long outage drops every due timer
+                # of the instance, and a line each was a storm. Their rows stay armed, for the instance that
+                # takes them over (or records them missed) once the database is back.
+                self._faults.log(
+                    "drop", "%d due timers dropped after %d failures to fire them (%s)",
+                    len(dropped), self.max_retries, ", ".join("/".join(k) for k in dropped[:5]) + (", …" if len(dropped) > 5 else ""),
+                )  # fmt: skip
         finally:
             self._slots.release()
 

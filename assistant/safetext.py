@@ -17,6 +17,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "�
 # C0 and C1 controls (ESC among them) and bidirectional overrides: they drive or disguise a terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"[\t\n]")
+# "\r\n" (Windows clients) and a lone "\r" (old Mac clients) are line breaks a customer typed: shown as
+# one, not as "?". Made "\n" before the controls are replaced, a CR can no longer move the cursor back.
+_CARRIAGE_RETURNS = re.compile(r"\r\n?")
 
 
 def cell(value: Any) -> Any:
@@ -49,7 +52,7 @@ class CsvWriter:
 
 def terminal(text: str, *, single_line: bool = False) -> str:
     """`text` with control characters shown as "?" (and tabs and newlines as spaces when `single_line`)."""
-    text = _CONTROL.sub("?", text)
+    text = _CONTROL.sub("?", _CARRIAGE_RETURNS.sub("\n", text))
     return _LINE_BREAKS.sub(" ", text) if single_line else text
 
 

@@ -104,6 +104,12 @@ def test_terminal_shows_controls_as_question_marks() -> None:
     assert terminal("a\tb\nc", single_line=True) == "a b c"
 
 
+def test_terminal_shows_a_windows_line_break_as_a_line_break() -> None:
+    # Customers on Windows clients send "\r\n": the log showed "第二行?" at the end of every line.
+    assert terminal("第一行\r\n第二行\r第三行") == "第一行\n第二行\n第三行"
+    assert terminal("第一行\r\n第二行", single_line=True) == "第一行 第二行"
+
+
 def _number(text: str) -> bool:
     try:
         float(text)

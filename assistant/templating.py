@@ -45,9 +45,12 @@ def duration(seconds: float | None, t: i18n.Translator | None = None) -> str:
     if seconds is None:
         return ""
     t = t or i18n.translator("en")
-    if seconds < 60:
-        return t.gettext("%(s)ss", s=f"{seconds:.0f}")
-    minutes, rest = divmod(int(seconds), 60)
+    # Cut to the second on both sides of a minute: rounding below it showed a 59.6 s reply, within the
+    # 60 s target, as "60秒", and a 60.4 s one (slow) as "1分00秒"; the clock times beside it are cut too.
+    whole = int(seconds)
+    if whole < 60:
+        return t.gettext("%(s)ss", s=str(whole))
+    minutes, rest = divmod(whole, 60)
     if minutes < 60:
         return t.gettext("%(m)sm%(s)02ds", m=minutes, s=rest)
     return t.gettext("%(h)sh%(m)02dm", h=minutes // 60, m=minutes % 60)

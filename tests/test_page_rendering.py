@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant import templating
+from assistant import i18n, templating
 from tests.helpers import make_event
 
 Client = TestClient  # type: ignore[type-arg]
@@ -39,3 +39,13 @@ async def test_pages_are_rendered_off_the_event_loop(
     assert response.status == 200, await response.text()
     assert [name for name, _ in rendered_in] == [template]
     assert all(thread != loop_thread for _, thread in rendered_in), rendered_in
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(29.6, "29秒"), (59.6, "59秒"), (60.0, "1分00秒"), (80.7, "1分20秒"), (119.9, "1分59秒"), (3599.9, "59分59秒")],
+)
+def test_durations_are_cut_to_the_second_the_same_way_on_both_sides_of_a_minute(seconds: float, shown: str) -> None:
+    # A reply after 59.6 s was "60秒" (rounded, not slow) while one after 60.4 s was "1分00秒 慢" (cut):
+    # one duration, two units, and a minute shown for a reply that met the 60 s target.
+    assert templating.duration(seconds, i18n.translator("zh_CN")) == shown

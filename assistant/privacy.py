@@ -25,8 +25,11 @@ _SPELLED_EMAIL = re.compile(
 )
 _MAYBE_ADDRESS = re.compile(r"[\dA-Za-z]\s*(?:号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)|[路街道巷弄]\d|[区县旗]")
 
-# A number that follows one of these labels is an order or tracking number, not personal data.
-_ORDER_LABEL = re.compile(r"(?:订单|单号|编号|order(?:\s*(?:no|id|number))?)\.?\s*[:：#]?\s*(?:是|为)?\s*$", re.I)
+# A number that follows one of these labels is an order or tracking number, not personal data. Buyers of
+# Hong Kong, Macao and Taiwan write the labels in traditional characters (訂單號, 運單號, 編號, 為).
+_ORDER_LABEL = re.compile(
+    r"(?:订单|訂單|单号|單號|编号|編號|order(?:\s*(?:no|id|number))?)\.?\s*[:：#]?\s*(?:是|为|為)?\s*$", re.I
+)
 
 _PII = re.compile(
     r"(?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"

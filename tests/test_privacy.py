@@ -157,6 +157,10 @@ ORDINARY = [
     "订单号 110101199003071234",
     "运单号SF1234567890123",
     "order no. 4938475610293847561",
+    # Traditional characters (Hong Kong, Macao and Taiwan buyers): the order id was masked as a bank card.
+    "訂單號：2938475610293847561 怎麼還沒發貨",
+    "運單號為 2938475610293847561",
+    "編號 110101199003071234",
     "好评返现5元，截图发我",
     "第1234位客户",
     "12.5%的折扣",

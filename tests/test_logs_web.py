@@ -169,6 +169,16 @@ async def test_logs_page_pages_through_conversations(client: Client) -> None:
     assert Page(await resp.text()).conversations == ["A", "Z"]
 
 
+@pytest.mark.parametrize("extra", ["", "&q=在吗"])
+async def test_logs_page_past_the_last_conversation_does_not_call_the_day_empty(client: Client, extra: str) -> None:
+    # A page past the end (a bookmarked link, a day that was archived since) said the day had no
+    # conversations (没有会话), or none matching, of a day that has them on the pages before.
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&offset=100{extra}", headers=SUPERVISOR)
+    text = await resp.text()
+    assert "这一天第 100 个之后没有更多会话。" in text
+    assert "没有会话。" not in text and "没有符合条件的会话" not in text
+
+
 @pytest.mark.parametrize("day", ["2026-13-01", "9999-12-31", "0001-01-01", "1999-12-31", "2100-01-01"])
 async def test_logs_page_rejects_a_bad_date(client: Client, day: str) -> None:
     resp = await client.get(f"/logs/daily?date={day}", headers=SUPERVISOR)

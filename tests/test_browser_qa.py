@@ -80,6 +80,19 @@ async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, 
     assert probe_of(page).dialogs == [] and probe_of(page).errors == []
 
 
+async def test_supervisor_page_marks_the_words_after_an_emoji(client: Client, page: Page) -> None:
+    # Flags index the text in code points (Python); the page sliced it in UTF-16 units, so after an emoji
+    # (two units) the span read "再不处理我", not the match, and nothing of an angry buyer's words was marked.
+    await page.goto(f"{base_url(client)}/qa")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    risk = make_event(conversation="c-emoji", agent="小美", text="怎么还没发货😡😡 再不处理我就投诉了")
+    await client.post("/v1/events", data=body_of(risk))
+    alert = page.locator("#alerts li.alert").first
+    await expect(alert.locator("mark")).to_have_text(["不处理我就", "投诉"])
+    await expect(alert.locator(".text")).to_have_text("怎么还没发货😡😡 再不处理我就投诉了")
+    assert probe_of(page).errors == []
+
+
 async def test_supervisor_page_reconnects_when_its_stream_goes_silent(client: Client, page: Page) -> None:
     # The page had no watchdog: a stream request never answered (or a connection dropped without a word) left it
     # "connecting" (or "live") for good, hearing of no alert.

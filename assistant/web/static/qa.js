@@ -37,20 +37,23 @@
   }
 
   // The message with each flag's span marked; the spans index the text as written (masking keeps lengths
-  // only roughly, so a span is marked only where it still reads the matched words).
+  // only roughly, so a span is marked only where it still reads the matched words). They count code points,
+  // as Python does: sliced in UTF-16 units, every emoji before a span shifted it and nothing was marked.
   function markedText(text, flags) {
     const p = el("p", "text");
+    const chars = Array.from(text || "");
+    const slice = (from, to) => chars.slice(from, to).join("");
     const spans = (flags || [])
-      .filter((f) => typeof f.start === "number" && text.slice(f.start, f.end) === f.match)
+      .filter((f) => typeof f.start === "number" && slice(f.start, f.end) === f.match)
       .sort((a, b) => a.start - b.start);
     let at = 0;
     for (const f of spans) {
       if (f.start < at) continue;
-      p.appendChild(document.createTextNode(text.slice(at, f.start)));
-      p.appendChild(el("mark", null, text.slice(f.start, f.end)));
+      p.appendChild(document.createTextNode(slice(at, f.start)));
+      p.appendChild(el("mark", null, slice(f.start, f.end)));
       at = f.end;
     }
-    p.appendChild(document.createTextNode(text.slice(at)));
+    p.appendChild(document.createTextNode(slice(at)));
     return p;
   }
 

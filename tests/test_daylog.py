@@ -233,6 +233,10 @@ def test_daylog_conversations_group_the_stream(day_db: store.Location, config: C
         (Sought("现货", intent="shipping_time"), None, []),  # both must hold for one message
         (Sought(intent="refund"), None, []),
         (Sought(qa="any"), None, ["M", "A"]),  # short replies' flags: read, though the page leaves them to `short`
+        (Sought("BUYER_B"), None, ["B"]),  # the buyer's id
+        (Sought("a-100"), "shop1", ["A"]),  # an order id, in part
+        (Sought("buyer_a", intent="shipping_time"), None, ["A"]),
+        (Sought("a-1001", intent="shipping_time"), None, []),  # an order has no intent
     ],
 )
 def test_daylog_search_reads_only_the_conversations_it_can_match(

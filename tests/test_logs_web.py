@@ -145,6 +145,14 @@ async def test_logs_page_link_opens_one_conversation(client: Client) -> None:
         ("&q=" + PHONE, []),  # search runs over what the page shows: masked text
         ("&q=138****5678", ["A"]),
         ("&slow=1&short=1", []),  # filters combine on one message
+        # A supervisor following a complaint or an order types the buyer's id or the order number: both
+        # found nothing, the search looking at message text only.
+        ("&q=buyer_b", ["B"]),
+        ("&q=BUYER_A", ["A"]),
+        ("&q=A-1001", ["A"]),
+        ("&q=a-100", ["A"]),
+        ("&q=buyer_a&intent=shipping_time", ["A"]),  # the customer's own message of that intent
+        ("&q=buyer_a&short=1", []),  # the id is the customer's, not on the agent's short reply
     ],
 )
 async def test_logs_page_filters(client: Client, query: str, conversations: list[str]) -> None:

@@ -50,22 +50,32 @@ def sought_conversations(
         source = "messages m WHERE m.shop = :shop AND m.ts_ms >= :start AND m.ts_ms < :end"
     else:  # the day's events through their ts index, not every message ever logged
         source = "events e JOIN messages m ON m.seq = e.seq WHERE e.ts_ms >= :start AND e.ts_ms < :end"
-    sources = [f"SELECT m.shop, m.conversation, m.text, m.qa FROM {source}" + "".join(f" AND {w}" for w in where)]
+    # The buyer's id counts on the buyer's own messages, as the page checks it (`Filters.hits`).
+    sources = [
+        f"SELECT m.shop, m.conversation, m.text, m.qa, CASE WHEN m.sender = 'customer' THEN m.customer END"
+        f" FROM {source}" + "".join(f" AND {w}" for w in where)
+    ]
+    of_shop = " AND shop = :shop" if shop is not None else ""
     if followups and not where:  # a follow-up that never became a message shows its text alone
-        of_shop = " AND shop = :shop" if shop is not None else ""
         sources.append(
-            f"SELECT shop, conversation, text, NULL FROM followups WHERE fired_ms >= :start AND fired_ms < :end{of_shop}"
+            "SELECT shop, conversation, text, NULL, NULL FROM followups"
+            f" WHERE fired_ms >= :start AND fired_ms < :end{of_shop}"
+        )
+    if sought.text and not where:  # an order shows its id (in the raw event); it has no intent, type or flag
+        sources.append(
+            "SELECT shop, conversation, raw, NULL, NULL FROM events WHERE ts_ms >= :start AND ts_ms < :end"
+            f" AND type IN ('order_created', 'order_paid'){of_shop}"
         )
     folded = sought.text.casefold()
     cursor = conn.cursor()
     cursor.row_factory = None
     found: set[Key] = set()
     for sql in sources:
-        for row_shop, conversation, text, qa in cursor.execute(sql, values):
+        for row_shop, conversation, text, qa, customer in cursor.execute(sql, values):
             key = (row_shop, conversation)
             if key in found:
                 continue
-            if folded and not (text and may_contain(text, folded)):
+            if folded and not (text and may_contain(text, folded)) and folded not in (customer or "").casefold():
                 continue
             if sought.qa not in (None, "any") and sought.qa not in qa:  # a superset of the flags' categories
                 continue

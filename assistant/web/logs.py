@@ -69,7 +69,7 @@ class Filters:
 
     def hits(self, item: Item) -> bool:
         """Whether one item matches every message-level filter that is set."""
-        if item["kind"] not in ("message", "followup"):
+        if item["kind"] not in ("message", "followup", "order_created", "order_paid"):
             return False
         if self.customer_type and item.get("customer_type") != self.customer_type:
             return False
@@ -83,9 +83,19 @@ class Filters:
             return False
         if self.qa and not any(self.qa in ("any", f.get("category")) for f in item.get("qa") or ()):
             return False
-        if self.search and self.search.casefold() not in (item.get("text") or "").casefold():
+        if self.search and not self._shows(item, self.search.casefold()):
             return False
-        return True
+        return item["kind"] in ("message", "followup") or bool(self.search)  # an order matches a search only
+
+    @staticmethod
+    def _shows(item: Item, folded: str) -> bool:
+        """Whether the item shows the searched text: in its text, or as the buyer's id on the buyer's own
+        message, or as an order's id (a supervisor following a complaint or an order has these in hand)."""
+        if folded in (item.get("text") or "").casefold():
+            return True
+        if item.get("sender") == "customer" and folded in (item.get("customer") or "").casefold():
+            return True
+        return item["kind"] in ("order_created", "order_paid") and folded in str(item.get("order") or "").casefold()
 
 
 @dataclass

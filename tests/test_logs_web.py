@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,22 @@ async def test_logs_page_pages_through_conversations(client: Client) -> None:
     next_link = next(link for link in first.links if "offset=2" in link)
     resp = await client.get(next_link, headers=SUPERVISOR)
     assert Page(await resp.text()).conversations == ["A", "Z"]
+
+
+async def test_logs_page_notes_of_a_message_without_intent_start_with_a_note(client: Client) -> None:
+    # A message no intent was found for read "· 类型 陌生客户 · 1分00秒后回复": a separator before nothing.
+    events = [
+        {"id": "N1", "type": "message", "ts": "2026-11-20T10:00:00+08:00", "shop": "shop1", "conversation": "N",
+         "customer": "buyer_n", "sender": "customer", "text": "+86 13812345678 是我的号"},
+        {"id": "N2", "type": "message", "ts": "2026-11-20T10:00:30+08:00", "shop": "shop1", "conversation": "N",
+         "customer": "buyer_n", "sender": "agent", "agent": "小美", "text": "好的亲，已备注"},
+    ]  # fmt: skip
+    assert (await client.post("/v1/events", json=events)).status == 200
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1&conversation=N", headers=SUPERVISOR)
+    notes = re.findall(r'<span class="notes">(.*?)</span>\s*(?:</li>|<span class="notes)', await resp.text(), re.S)
+    words = [" ".join(re.sub(r"<[^>]+>", " ", n).split()) for n in notes]
+    assert words and words[0].endswith("30秒后回复") and "意图" not in words[0], words
+    assert not any(w.startswith("·") for w in words), words
 
 
 @pytest.mark.parametrize("extra", ["", "&q=在吗"])

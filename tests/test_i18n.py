@@ -106,3 +106,12 @@ def test_unknown_language_is_a_config_error(tmp_path: Path) -> None:
         load_config(tmp_path / "c.toml")
     with pytest.raises(ValueError):
         translator("fr")
+
+
+def test_the_report_and_the_log_name_a_short_reply_alike() -> None:
+    # The report said 短句 / 短句回复 where the daily log and the quality page say 短回复: a supervisor
+    # going from the report's figure to the log's badge and filter read two names for one thing.
+    t = translator("zh_CN")
+    for msgid in ("Short replies", "Slow responses / short replies", "Short reply", "short reply"):
+        assert "短回复" in t.gettext(msgid) and "短句" not in t.gettext(msgid), msgid
+    assert t.gettext("Short replies only (under 4 characters)") == "只看短回复（少于 4 字）"  # full-width, as Chinese

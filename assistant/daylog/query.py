@@ -163,7 +163,7 @@ def iter_items(
             conn.execute("COMMIT")
 
 
-def conversation_keys(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> Iterator[Key]:
+def conversation_keys(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> Generator[Key, None, None]:
     """The day's conversations passing the query's filters, in log order (for splitting the work)."""
     start_ms, end_ms = day_bounds(query.day, rules.tz)
     sql, params = _conversations_sql(query, _followup_columns(conn))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -17,7 +18,16 @@ from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
-from assistant.daylog.query import Conversation, DayQuery, Item, Rules, day_choices, iter_conversations, iter_items
+from assistant.daylog.query import (
+    Conversation,
+    DayQuery,
+    Item,
+    Rules,
+    conversation_keys,
+    day_choices,
+    iter_conversations,
+    iter_items,
+)
 from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.i18n import event_kinds, followup_states, label
@@ -184,21 +194,32 @@ def build_page(
     query = DayQuery(
         day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, sought=sought or None
     )
-    with open_day(config, db_path, day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
+    with open_day(config, db_path, day, shop) as conn:
         choices = day_choices(conn, query, rules)
-        shown: list[Shown] = []
-        matched = 0
-        more = False
-        for item in _matching(iter_conversations(items), filters):
-            matched += 1
-            if matched <= filters.offset:
-                continue
-            if len(shown) == filters.limit:
-                more = True
-                break
-            shown.append(item)
+        keys, skip = None, filters.offset
+        if not filters.narrows and filters.offset:
+            # Without message filters every listed conversation is shown: the page starts at its own instead
+            # of reading and annotating all the conversations before it (the last of 20,000 took 3.8 s).
+            with closing(conversation_keys(conn, query, rules)) as listed:
+                keys, skip = list(islice(listed, filters.offset, filters.offset + filters.limit + 1)), 0
+        with closing(iter_items(conn, query, rules, keys=keys)) as items:
+            shown, more = _one_page(iter_conversations(items), filters, skip)
     shops = shops_in_log(db_path) if shop is not None and latest is None else ()
     return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest, shops=shops)
+
+
+def _one_page(conversations: Iterator[Conversation], filters: Filters, skip: int) -> tuple[list[Shown], bool]:
+    """The page's conversations after the first `skip` that match, and whether more follow."""
+    shown: list[Shown] = []
+    matched = 0
+    for item in _matching(conversations, filters):
+        matched += 1
+        if matched <= skip:
+            continue
+        if len(shown) == filters.limit:
+            return shown, True
+        shown.append(item)
+    return shown, False
 
 
 def library_labels(library: Library | None, language: str) -> dict[str, Any]:

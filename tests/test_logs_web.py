@@ -170,6 +170,16 @@ async def test_logs_page_offers_the_days_values_as_filter_choices(client: Client
     assert '<option value="shipping_time">发货时间</option>' in html
 
 
+async def test_logs_page_shows_a_filter_the_day_has_no_value_for(client: Client) -> None:
+    # A kept link filtered by an intent (or agent) the day does not have: the menu read 全部 while the page
+    # was filtered (and empty), and sending the form again dropped the filter without a word.
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&intent=refund&agent=小张", headers=SUPERVISOR)
+    html = await resp.text()
+    assert '<option value="refund" selected>退款</option>' in html
+    assert "<option selected>小张</option>" in html
+    assert "这一天没有符合条件的会话。" in html
+
+
 async def test_logs_page_pages_through_conversations(client: Client) -> None:
     first = await page(client, "&limit=2")
     assert first.conversations == ["M", "B"]

@@ -195,7 +195,7 @@ def build_page(
         day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, sought=sought or None
     )
     with open_day(config, db_path, day, shop) as conn:
-        choices = day_choices(conn, query, rules)
+        choices = _with_chosen(day_choices(conn, query, rules), filters)
         keys, skip = None, filters.offset
         if not filters.narrows and filters.offset:
             # Without message filters every listed conversation is shown: the page starts at its own instead
@@ -206,6 +206,17 @@ def build_page(
             shown, more = _one_page(iter_conversations(items), filters, skip)
     shops = shops_in_log(db_path) if shop is not None and latest is None else ()
     return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest, shops=shops)
+
+
+def _with_chosen(choices: dict[str, list[str]], filters: Filters) -> dict[str, list[str]]:
+    """The menus' values with each chosen one the day lacks (a kept link): the menu then shows the filter
+    in force, where it read 全部 over a filtered page and sending the form again dropped the filter."""
+    chosen = {"agent": filters.agent, "customer_type": filters.customer_type, "intent": filters.intent}
+    shown = dict(choices)
+    for name, value in chosen.items():
+        if value and value not in shown.get(name, []):
+            shown[name] = sorted([*shown.get(name, []), value])
+    return shown
 
 
 def _one_page(conversations: Iterator[Conversation], filters: Filters, skip: int) -> tuple[list[Shown], bool]:

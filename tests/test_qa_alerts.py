@@ -46,7 +46,7 @@ async def test_alert_risk_message_reaches_dingtalk_once_signed(
     harness: QaHarness, robot: DingTalkRobot, db_path: Path
 ) -> None:
     response = await harness.send(conversation="c1", customer="buyer9", agent="小美", text="再不处理我就投诉了")
-    assert [f["category"] for f in response["qa"]] == ["risk", "risk"]
+    assert [f["category"] for f in response["qa"]] == ["risk"]  # one threat, one flag
     [message] = robot.messages
     assert robot.requests[0]["errcode"] == 0  # the stand-in checked the signature and the timestamp window
     assert message["msgtype"] == "markdown"

@@ -109,7 +109,7 @@ async def test_qa_e2e_flags_alert_once_across_sigkill(tmp_path: Path, robot: Din
 
     log = cli("log", "--date", "2026-11-20", "--config", str(config), "--db", str(db))
     assert "质检 站外引流「加我V信 abc123」" in log
-    assert "质检 投诉风险「投诉」" in log
+    assert "质检 投诉风险「不处理我就投诉」" in log
     doc = json.loads(
         cli("report", "--date", "2026-11-20", "--format", "json", "--config", str(config), "--db", str(db))
     )

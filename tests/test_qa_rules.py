@@ -165,6 +165,13 @@ def test_inspector_merges_overlapping_matches_of_one_rule(inspector: Inspector) 
     assert (flag.rule, flag.match) == ("ad_extreme.price", "全网最低价")
 
 
+def test_inspector_joins_touching_matches_of_one_rule(inspector: Inspector) -> None:
+    # 再不处理我就投诉了 read as two flags of one rule, 投诉风险「不处理我就」 投诉风险「投诉」, on the page,
+    # the export and the alert: the buyer's one threat cut in two, and counted twice.
+    [flag] = inspector.inspect("再不处理我就投诉了", "customer")
+    assert (flag.rule, flag.match) == ("risk.complaint", "不处理我就投诉")
+
+
 def test_inspector_adds_todays_short_flag(inspector: Inspector) -> None:
     assert [(f.category, f.match) for f in inspector.inspect("好的", "agent")] == [("short", "好的")]
     assert inspector.inspect("好的", "customer") == []

@@ -203,7 +203,9 @@ class Inspector:
             if spec.unless and any(word in view.text for word in spec.unless):
                 continue
             for i, (r, s, e) in enumerate(kept):
-                if r == rule and start < e:  # overlaps a match of the same rule: one flag, the union
+                # Overlaps or touches a match of the same rule: one flag, the union (再不处理我就投诉了 was
+                # 「不处理我就」 and 「投诉」, one threat cut in two and counted twice).
+                if r == rule and start <= e:
                     kept[i] = (r, s, max(e, end))
                     break
             else:

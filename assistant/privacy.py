@@ -90,15 +90,22 @@ def mask_or_none(text: str | None) -> str | None:
 
 
 def may_contain(text: str, folded: str) -> bool:
-    """Whether `mask(text)`, casefolded, may contain `folded` (casefolded already): True whenever it does.
+    """Whether `mask(text)`, folded, may contain `folded` (`search_fold` already): True whenever it does.
 
     Cheap, for a search that skips what cannot match before masking it. Masking removes invisible
     characters and turns spans into asterisks, and keeps every other character: so a match without an
     asterisk in the masked text is a match in the text without its invisible characters.
     """
-    if folded in text.casefold() or "*" in folded:
+    folded = search_fold(folded)  # idempotent: a caller's casefolded words may still be full width
+    if folded in search_fold(text) or "*" in folded:
         return True
-    return _INVISIBLE.search(text) is not None and folded in _INVISIBLE.sub("", text).casefold()
+    return _INVISIBLE.search(text) is not None and folded in search_fold(_INVISIBLE.sub("", text))
+
+
+def search_fold(text: str) -> str:
+    """`text` as a search compares it: full-width forms as ASCII (a phone's Chinese keyboard types ？ and
+    １３８, a supervisor's keyboard ? and 138), then casefolded. One character for one, like masking."""
+    return text.translate(_HALF_WIDTH).casefold()
 
 
 # Full-width digits, letters and signs (typed on a phone's Chinese keyboard) are matched as ASCII; the

@@ -154,6 +154,9 @@ async def test_logs_page_link_opens_one_conversation(client: Client) -> None:
         ("&q=a-100", ["A"]),
         ("&q=buyer_a&intent=shipping_time", ["A"]),  # the customer's own message of that intent
         ("&q=buyer_a&short=1", []),  # the id is the customer's, not on the agent's short reply
+        # Full-width forms, as a phone's Chinese keyboard types them, were other characters to the search.
+        ("&q=在吗?", ["A"]),  # 在吗？ was typed with a full-width question mark
+        ("&q=１３８", ["A"]),  # full-width digits in the box
     ],
 )
 async def test_logs_page_filters(client: Client, query: str, conversations: list[str]) -> None:

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.privacy import may_contain
+from assistant.privacy import may_contain, search_fold
 
 Key = tuple[str, str]  # (shop, conversation)
 
@@ -66,7 +66,7 @@ def sought_conversations(
             "SELECT shop, conversation, raw, NULL, NULL FROM events WHERE ts_ms >= :start AND ts_ms < :end"
             f" AND type IN ('order_created', 'order_paid'){of_shop}"
         )
-    folded = sought.text.casefold()
+    folded = search_fold(sought.text)
     cursor = conn.cursor()
     cursor.row_factory = None
     found: set[Key] = set()
@@ -75,7 +75,7 @@ def sought_conversations(
             key = (row_shop, conversation)
             if key in found:
                 continue
-            if folded and not (text and may_contain(text, folded)) and folded not in (customer or "").casefold():
+            if folded and not (text and may_contain(text, folded)) and folded not in search_fold(customer or ""):
                 continue
             if sought.qa not in (None, "any") and sought.qa not in qa:  # a superset of the flags' categories
                 continue

@@ -31,6 +31,7 @@ from assistant.daylog.query import (
 from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.i18n import event_kinds, followup_states, label
+from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
@@ -93,7 +94,7 @@ class Filters:
             return False
         if self.qa and not any(self.qa in ("any", f.get("category")) for f in item.get("qa") or ()):
             return False
-        if self.search and not self._shows(item, self.search.casefold()):
+        if self.search and not self._shows(item, search_fold(self.search)):
             return False
         return item["kind"] in ("message", "followup") or bool(self.search)  # an order matches a search only
 
@@ -101,11 +102,11 @@ class Filters:
     def _shows(item: Item, folded: str) -> bool:
         """Whether the item shows the searched text: in its text, or as the buyer's id on the buyer's own
         message, or as an order's id (a supervisor following a complaint or an order has these in hand)."""
-        if folded in (item.get("text") or "").casefold():
+        if folded in search_fold(item.get("text") or ""):
             return True
-        if item.get("sender") == "customer" and folded in (item.get("customer") or "").casefold():
+        if item.get("sender") == "customer" and folded in search_fold(item.get("customer") or ""):
             return True
-        return item["kind"] in ("order_created", "order_paid") and folded in str(item.get("order") or "").casefold()
+        return item["kind"] in ("order_created", "order_paid") and folded in search_fold(str(item.get("order") or ""))
 
 
 @dataclass

@@ -100,6 +100,21 @@ async def test_logs_page_names_the_shops_when_asked_for_one_the_log_lacks(client
     assert "日志里没有店铺 shop11（已有的店铺：shop1）。" in await resp.text()
 
 
+async def test_logs_page_day_links_keep_the_filters(client: Client) -> None:
+    # 前一天 / 后一天 and the date picker dropped the filters: following an agent or a search across days meant
+    # setting them again on every day.
+    resp = await client.get(
+        f"/logs/daily?date={DAY.isoformat()}&shop=shop1&agent=A&q=发货&offset=2", headers=SUPERVISOR
+    )
+    html = await resp.text()
+    prev = re.search(r'<a class="prev" rel="prev" href="([^"]+)"', html)
+    assert prev is not None
+    link = prev.group(1).replace("&amp;", "&")
+    assert "date=2026-11-19" in link and "shop=shop1" in link and "agent=A" in link
+    assert "q=%E5%8F%91%E8%B4%A7" in link and "offset" not in link  # a new day starts at its top
+    assert '<input type="hidden" name="agent" value="A">' in html  # the date picker keeps them too
+
+
 async def test_logs_page_escapes_customer_text(client: Client) -> None:
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)
     html = await resp.text()

@@ -158,7 +158,16 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     if QA_INSPECTOR in request.app:
         page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
     language = config.ui.language
-    params = tuple((k, v) for k, v in (("shop", shop), ("token", token), ("unmasked", None if masked else "1")) if v)
+    # The day links and the date picker keep the filters: a supervisor following an agent, a search or a conversation
+    # across midnight to the day before lost them on every step. Paging starts again at the top.
+    f = page.filters
+    kept = (
+        ("shop", shop), ("agent", f.agent), ("customer_type", f.customer_type), ("intent", f.intent),
+        ("slow", "1" if f.slow else None), ("unanswered", "1" if f.unanswered else None),
+        ("short", "1" if f.short else None), ("qa", f.qa), ("q", f.search or None), ("conversation", f.conversation),
+        ("token", token), ("unmasked", None if masked else "1"),
+    )  # fmt: skip
+    params = tuple((k, v) for k, v in kept if v)
     nav = DayNav(
         page.day, page.latest, "/logs/daily", params, unknown_shop=shop if page.shops else None, shops=page.shops
     )

@@ -21,7 +21,7 @@ from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
-from assistant.daylog.export import export
+from assistant.daylog.export import export, export_workbook
 from assistant.daylog.query import DayQuery
 from assistant.i18n import _, ngettext
 from assistant.signing import same_secret
@@ -30,14 +30,21 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
 
 
-@click.command("log", help="the supervisors' daily log of one day (text, jsonl or csv)")
+LOG_FORMATS = (*formats.FORMATS, "xlsx")
+
+
+@click.command("log", help="the supervisors' daily log of one day (text, jsonl, csv or an xlsx workbook)")
 @common_options
 @click.option("--date", "day", type=DAY, default=None, help="the local day (default: yesterday in the shop's timezone)")
 @click.option("--shop", default=None, help="only this shop")
 @click.option("--agent", default=None, help="only conversations this agent took part in")
 @click.option("--conversation", default=None, help="only this conversation")
 @click.option(
-    "--format", "fmt", type=click.Choice(formats.FORMATS), default="text", show_default=True, help="output format"
+    "--format",
+    "fmt",
+    type=click.Choice(LOG_FORMATS),
+    default=None,
+    help="output format (default: by --out's suffix, .jsonl .csv .xlsx; else text)",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of standard output"
@@ -62,13 +69,14 @@ def log_command(
     shop: str | None,
     agent: str | None,
     conversation: str | None,
-    fmt: str,
+    fmt: str | None,
     out: Path | None,
     unmasked: bool,
     token: str | None,
     jobs: int | None,
 ) -> int:
     config = load(config_path, db)
+    fmt = fmt or _format_of(out)
     return run_log(
         config,
         db_path(config),
@@ -96,6 +104,11 @@ def archive_command(config_path: Path, db: Path | None, dry_run: bool, pause_aft
     return run_archive(config, db_path(config), dry_run=dry_run, pause_after=pause_after)
 
 
+def _format_of(out: Path | None) -> str:
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    return suffix if suffix in LOG_FORMATS else "text"
+
+
 def _wording(config: Config) -> formats.Wording:
     """The text log's language, with the library's names of intents and customer types when it loads."""
     from assistant.suggest.phrases import Library, LibraryError
@@ -104,10 +117,7 @@ def _wording(config: Config) -> formats.Wording:
         library = Library.load(config.phrase_dirs(), include_demo=config.phrases.include_demo)
     except LibraryError:  # the log is still worth reading with ids
         return formats.Wording(config.ui.language)
-    intents = {i: spec.label for i, spec in library.intents.items()}
-    types = {i: spec.label for i, spec in library.customer_types.items()}
-    codes = {p.id: p.code for p in library.phrases if p.code}
-    return formats.Wording(config.ui.language, intents, types, codes)
+    return formats.wording_of(library, config.ui.language)
 
 
 def run_log(
@@ -132,11 +142,18 @@ def run_log(
             return 2
         mask = False
     query = dataclasses.replace(query, mask=mask)
+    if fmt == "xlsx" and out_path is None and sys.stdout.isatty():
+        print(_("assistant: a workbook is not for the terminal: give --out FILE.xlsx"), file=sys.stderr)
+        return 2
     out, close = _output(out_path, fmt, private=not mask)
     try:
         color = fmt == "text" and out_path is None and _color_terminal()
-        wording = _wording(config) if fmt == "text" else None
-        count = export(config, db, query, fmt, out, color=color, jobs=jobs, wording=wording)
+        wording = _wording(config) if fmt in ("text", "xlsx") else None
+        if fmt == "xlsx":
+            out.flush()
+            count = export_workbook(config, db, query, out.buffer, wording)
+        else:
+            count = export(config, db, query, fmt, out, color=color, jobs=jobs, wording=wording)
         out.flush()
     except BrokenPipeError:  # `assistant log … | head`: stop quietly, and keep Python's exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -57,14 +57,17 @@ def prepare(path: store.Location) -> None:
         print(_("assistant: could not migrate %(path)s (%(reason)s); the report may be slow", path=path, reason=exc), file=sys.stderr)  # fmt: skip
 
 
+REPORT_FORMATS = (*report.FORMATS, "xlsx")
+
+
 def _format_of(out: Path | None) -> str:
     suffix = out.suffix.lower().lstrip(".") if out is not None else ""
-    return suffix if suffix in report.FORMATS and suffix != "table" else "table"
+    return suffix if suffix in REPORT_FORMATS and suffix != "table" else "table"
 
 
 @click.command(
     "report",
-    short_help="KPI report of a day or a range: table, csv, json or html",
+    short_help="KPI report of a day or a range: table, csv, json, html or an xlsx workbook",
     help="Per-agent KPIs (docs/kpi.md) of a local day (default: yesterday) or of --from/--to summed.",
 )
 @common_options
@@ -75,9 +78,9 @@ def _format_of(out: Path | None) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(report.FORMATS),
+    type=click.Choice(REPORT_FORMATS),
     default=None,
-    help="output format (default: by --out's suffix, .html .csv .json; else table)",
+    help="output format (default: by --out's suffix, .html .csv .json .xlsx; else table)",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of stdout")
 def report_command(
@@ -113,6 +116,8 @@ def report_command(
         if any(archived_days(config, day, shop) for day in (first, last)):
             line += _("; archived days are not in the report (`assistant log --date` reads them)")
         print(line, file=sys.stderr)
+    if fmt == "xlsx":
+        return _write_workbook(reports, out, config.ui.language)
     text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
     if out is None:
         sys.stdout.write(text)
@@ -120,6 +125,21 @@ def report_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(_("wrote %(path)s", path=out), file=sys.stderr)
+    return 0
+
+
+def _write_workbook(reports: list[metrics.ShopReport], out: Path | None, language: str) -> int:
+    if out is None:
+        if sys.stdout.isatty():
+            print(_("assistant: a workbook is not for the terminal: give --out FILE.xlsx"), file=sys.stderr)
+            return 2
+        report.render_xlsx(reports, sys.stdout.buffer, language)
+        sys.stdout.buffer.flush()
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        report.render_xlsx(reports, f, language)
+    print(_("wrote %(path)s", path=out), file=sys.stderr)
     return 0
 
 

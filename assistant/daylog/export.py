@@ -17,7 +17,7 @@ from contextlib import closing
 from datetime import date
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from assistant import store
 from assistant.clock import day_bounds
@@ -25,6 +25,7 @@ from assistant.config import Config
 from assistant.daylog import formats
 from assistant.daylog.query import DayQuery, Key, Rules, conversation_keys, iter_items
 from assistant.daylog.source import open_day
+from assistant.daylog.workbook import write_xlsx
 
 PARALLEL_FROM_EVENTS = 200_000  # below this a day is written in this process (workers take ~0.5 s to start)
 MAX_JOBS = 4
@@ -54,6 +55,16 @@ def export(
             with closing(iter_items(conn, query, rules)) as items:
                 return formats.write(items, out, fmt, color=color, wording=wording)
         return _parallel(conn, _database_file(conn), query, rules, fmt, out, color, workers, wording)
+
+
+def export_workbook(
+    config: Config, db_path: store.Location, query: DayQuery, out: BinaryIO, wording: formats.Wording | None = None
+) -> int:
+    """Write the day's log to `out` as the supervisors' workbook (in this process); returns the number of items."""
+    rules = Rules.from_config(config)
+    with open_day(config, db_path, query.day, query.shop) as conn:
+        with closing(iter_items(conn, query, rules)) as items:
+            return write_xlsx(items, out, wording)
 
 
 def _auto_jobs(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> int:

@@ -31,6 +31,16 @@ class Wording:
     phrases: Mapping[str, str] = field(default_factory=dict)  # a phrase's code (hd2) by its id
 
 
+def wording_of(library: Any, language: str) -> Wording:
+    """The names a loaded phrase library gives intents, customer types and phrases (None: ids only)."""
+    if library is None:
+        return Wording(language)
+    intents = {i: spec.label for i, spec in library.intents.items()}
+    types = {i: spec.label for i, spec in library.customer_types.items()}
+    codes = {p.id: p.code for p in library.phrases if p.code}
+    return Wording(language, intents, types, codes)
+
+
 def write(
     items: Iterable[Item],
     out: TextIO,

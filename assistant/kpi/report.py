@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -16,14 +16,14 @@ from assistant.i18n import N_
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
-from assistant.safetext import CsvWriter, display_width, terminal
+from assistant.safetext import Column, CsvWriter, display_width, terminal, write_workbook
 from assistant.templating import FAVICON, format_value
 
 if TYPE_CHECKING:
     from assistant.web.daynav import DayNav
 
 
-FORMATS = ("table", "csv", "json", "html")
+FORMATS = ("table", "csv", "json", "html")  # and "xlsx": bytes, through `render_xlsx`
 LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
@@ -108,6 +108,29 @@ def render_csv(reports: list[ShopReport]) -> str:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
             writer.writerow([r.shop, r.period, r.pending, row.agent, *values])
     return buf.getvalue()
+
+
+_XLSX_FORMATS = {"pct": "0.0%", "money": "#,##0.00", "sec": "0.0", "ratio": "0.00", "score": "0.0", "int": "#,##0"}
+
+
+def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.DEFAULT_LANGUAGE) -> None:
+    """The table's columns as a workbook for supervisors: headings and the team row in `language`, figures as
+    numbers (rates as percentages) so that they sort and sum; one row per agent plus the team row, per shop."""
+    t = i18n.translator(language)
+    columns = [
+        Column(t.gettext("Shop"), 12),
+        Column(t.gettext("Date"), 12),
+        Column(t.gettext("Agent"), 14),
+        *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _TABLE_COLUMNS),
+    ]
+
+    def rows() -> Any:
+        for r in reports:
+            for row in [*r.agents, r.team]:
+                name = t.gettext(TEAM) if row is r.team else shown_agent(row.agent, t)
+                yield [r.shop, r.period, name, *(row.metrics[k] for k, _, _ in _TABLE_COLUMNS)]
+
+    write_workbook(t.gettext("KPI report"), columns, rows(), out)
 
 
 def _pad(text: str, width: int, left: bool) -> str:

@@ -94,6 +94,11 @@ class DayNav:
     def latest_url(self) -> str:
         return self.url(self.latest) if self.latest else ""
 
+    @property
+    def workbook_url(self) -> str:
+        """This day, with what the page keeps (shop, filters, token), as the supervisors' workbook (.xlsx)."""
+        return self.url(self.day) + "&format=xlsx"
+
     def to_json(self) -> dict[str, str | None]:
         """The JSON twin's account of the day it returns."""
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 from collections.abc import Iterator
 from contextlib import closing
@@ -18,6 +19,7 @@ from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
+from assistant.daylog.formats import Wording, wording_of
 from assistant.daylog.query import (
     Conversation,
     DayQuery,
@@ -30,12 +32,14 @@ from assistant.daylog.query import (
 )
 from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
-from assistant.i18n import event_kinds, followup_states, label
+from assistant.daylog.workbook import write_xlsx
+from assistant.i18n import event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
+from assistant.web.downloads import FormatError, wanted_format, workbook_response
 from assistant.web.errors import json_error
 
 if TYPE_CHECKING:
@@ -138,6 +142,10 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     query = request.query
     try:
+        fmt = wanted_format(query)
+    except FormatError as exc:
+        return json_error(400, "invalid_query", "format", str(exc))
+    try:
         day = _date(query.get("date"))
         filters = _filters(query)
     except ValueError as exc:
@@ -148,6 +156,17 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         require(request, "admin")
         masked = False
     shop = query.get("shop") or None
+    if fmt == "xlsx":
+        library = request.app[ENGINE].matcher.library if ENGINE in request.app else None
+        wording = wording_of(library, config.ui.language)
+        try:
+            data, day = await asyncio.to_thread(
+                build_workbook, config, request.app[DB_PATH], day, shop, filters, masked, wording
+            )
+        except ArchiveError as exc:
+            return json_error(500, "archive_unreadable", None, str(exc))
+        local = translator(config.ui.language).gettext("Daily log")
+        return workbook_response(data, f"daily-log-{day}.xlsx", f"{local}-{day}.xlsx")
     try:
         page = await asyncio.to_thread(build_page, config, request.app[DB_PATH], day, shop, filters, masked)
     except ArchiveError as exc:
@@ -197,13 +216,8 @@ def build_page(
 
     Runs in a thread.
     """
-    latest = latest_day(config, db_path, shop)
-    day = day or default_day(config, latest)
-    rules = Rules.from_config(config)
-    sought = Sought(filters.search, filters.intent, filters.customer_type, filters.qa)
-    query = DayQuery(
-        day, shop=shop, agent=filters.agent, conversation=filters.conversation, mask=masked, sought=sought or None
-    )
+    latest, query, rules = _day_query(config, db_path, day, shop, filters, masked)
+    day = query.day
     with open_day(config, db_path, day, shop) as conn:
         choices = _with_chosen(day_choices(conn, query, rules), filters)
         keys, skip = None, filters.offset
@@ -216,6 +230,38 @@ def build_page(
             shown, more = _one_page(iter_conversations(items), filters, skip)
     shops = shops_in_log(db_path) if shop is not None and latest is None else ()
     return Page(day, shop, filters, masked, config.shop.timezone, shown, more, choices, latest=latest, shops=shops)
+
+
+def _day_query(
+    config: Config, db_path: store.Location, day: date | None, shop: str | None, filters: Filters, masked: bool
+) -> tuple[date | None, DayQuery, Rules]:
+    """The latest day with data, and the query of the day asked for (None: that latest day)."""
+    latest = latest_day(config, db_path, shop)
+    sought = Sought(filters.search, filters.intent, filters.customer_type, filters.qa)
+    query = DayQuery(
+        day or default_day(config, latest), shop=shop, agent=filters.agent, conversation=filters.conversation,
+        mask=masked, sought=sought or None,
+    )  # fmt: skip
+    return latest, query, Rules.from_config(config)
+
+
+def build_workbook(
+    config: Config,
+    db_path: store.Location,
+    day: date | None,
+    shop: str | None,
+    filters: Filters,
+    masked: bool,
+    wording: Wording,
+) -> tuple[bytes, date]:
+    """Every conversation of the day the filters keep (not one page), whole, as the supervisors' workbook, and
+    the day it holds. Runs in a thread."""
+    _latest, query, rules = _day_query(config, db_path, day, shop, filters, masked)
+    buffer = io.BytesIO()
+    with open_day(config, db_path, query.day, shop) as conn, closing(iter_items(conn, query, rules)) as items:
+        kept = (item for shown in _matching(iter_conversations(items), filters) for item in shown.conversation.items)
+        write_xlsx(kept, buffer, wording)
+    return buffer.getvalue(), query.day
 
 
 def _with_chosen(choices: dict[str, list[str]], filters: Filters) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
@@ -12,10 +13,12 @@ from aiohttp import web
 from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config, ConfigError
+from assistant.i18n import translator
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
+from assistant.web.downloads import FormatError, wanted_format, workbook_response
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
@@ -107,11 +110,18 @@ async def _load(request: web.Request) -> Loaded | web.Response:
 
 
 async def daily_report_page(request: web.Request) -> web.StreamResponse:
-    """The report as a self-contained HTML page, with the day's navigation."""
+    """The report as a self-contained HTML page, with the day's navigation (`format=xlsx`: as a workbook)."""
+    require(request, "supervisor")
+    try:
+        fmt = wanted_format(request.query)
+    except FormatError as exc:
+        return json_error(400, "invalid_query", "format", str(exc))
     loaded = await _load(request)
     if isinstance(loaded, web.Response):
         return loaded
     config = request.app[CONFIG]
+    if fmt == "xlsx":
+        return await _workbook(loaded, config.ui.language)
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
     nav = DayNav(
@@ -134,6 +144,14 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
         },
     )
+
+
+async def _workbook(loaded: Loaded, language: str) -> web.Response:
+    buffer = io.BytesIO()
+    await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
+    period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
+    local = translator(language).gettext("KPI report")
+    return workbook_response(buffer.getvalue(), f"report-{period}.xlsx", f"{local}-{period}.xlsx")
 
 
 async def daily_report_json(request: web.Request) -> web.StreamResponse:

@@ -367,6 +367,39 @@ def test_the_first_suggestion_answers_gaps_an_outside_test_found(shipped: Matche
     assert shipped.suggest(text)[0].phrase_id == phrase_id
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase_id"),
+    [
+        # A second outside test (156 buyer messages of a tester's own): the first suggestion promised a
+        # seven-day return of fresh food, offered money to keep a phone dead on arrival, explained a buyer's
+        # clothes dyed by ours as a screen's colour, and answered top-ups, card codes, gold certificates and
+        # refused deliveries with other topics' phrases.
+        ("生鲜可以退吗", "return_exchange.fresh_food"),
+        ("坏果包赔吗", "return_exchange.fresh_food"),
+        ("七天无理由 现在过了8天还行吗", "return_exchange.after_seven_days"),
+        ("猫不爱吃 没拆的那袋能退吗", "return_exchange.seven_day"),
+        ("橙子烂了好几个", "quality_issue.bad_fruit"),
+        ("收到机器开不了机 怎么退", "quality_issue.dead_on_arrival"),
+        ("掉色掉的好厉害 白衣服都染了", "quality_issue.colour_runs"),
+        ("屏幕有划痕 跟描述不符", "quality_issue.ask_photo"),
+        ("鞋底开胶了才穿一周", "quality_issue.defect"),
+        ("话费充了半小时还没到账", "recharge.arrival"),
+        ("卡密发了吗 没看到啊", "recharge.card_code"),
+        ("买的会员兑换码在哪看啊", "recharge.card_code"),
+        ("充错号码了 能退吗", "recharge.wrong_number"),
+        ("金子是足金吗 有证书没", "authenticity.precious_metal"),
+        ("我拒收了 钱怎么退", "refund.refused_delivery"),
+        ("发票抬头写公司的", "invoice.company"),
+        ("我的快递咋还在原地踏步", "logistics.stuck"),
+        ("收到", "thanks_bye.ok"),  # an acknowledgement: asking for a review before the goods came was wrong
+    ],
+)
+def test_the_first_suggestion_answers_gaps_a_second_outside_test_found(
+    shipped: Matcher, text: str, phrase_id: str
+) -> None:
+    assert shipped.suggest(text)[0].phrase_id == phrase_id
+
+
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 SHIPPED_PHRASES = Path(__file__).resolve().parents[2] / "phrases"
 AFTERSALE_INTENTS = frozenset(
-    {"logistics", "return_exchange", "refund", "quality_issue", "invoice", "complaint", "address_change"}
+    {"logistics", "return_exchange", "refund", "quality_issue", "invoice", "complaint", "address_change", "recharge"}
 )
 SOCIAL_INTENTS = frozenset({"thanks_bye", "urge"})  # said along the way, never what a customer comes for
 # How buyers dress up the same question: a greeting in front, a particle or a question mark after.

@@ -15,7 +15,7 @@ INTENTS: tuple[str, ...] = (
     "greeting", "product_info", "size_advice", "stock", "price_bargain", "promotion", "shipping_time",
     "logistics", "express_choice", "payment", "invoice", "address_change", "return_exchange", "refund",
     "quality_issue", "authenticity", "gift", "thanks_bye", "complaint", "urge", "followup", "followup_paid",
-    "payment_reminder",
+    "payment_reminder", "recharge",
 )  # fmt: skip
 # Intents the assistant uses itself; never suggested for a plain customer message. `followup_paid`: the closing
 # (结束语) of a conversation whose order is paid (a `followup` follow-up; its phrases thank, never sell).

@@ -242,6 +242,7 @@ def test_times_out_of_order_or_missing_do_no_harm(shipped: Matcher) -> None:
         ["这个需要必须充满电才能用吗"],  # 必须 asked about, not demanded
         ["有没有优惠券可以领"],  # 优惠券 is not 优惠
         ["这件毛衣会起球吗", "好的 谢谢"],
+        ["我想给我妈买 她一直穿l", "颜色有几种"],  # what she wears, not where she bought it (was returning)
     ],
 )
 def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, messages: list[str]) -> None:
@@ -253,6 +254,11 @@ def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, mess
 @pytest.mark.parametrize(
     ("messages", "expected"),
     [
+        # An outside test's conversations the badge misjudged (budget, newcomer ×3).
+        (["我要送客户 要拿得出手的", "预算不限", "一次要20套"], "affluent"),
+        (["国行还是港版", "支持5g双卡吗"], "professional"),
+        (["猫粮蛋白质含量多少", "是无谷粮吗"], "professional"),
+        (["怎么销量这么少", "评论都是好评 有点假"], "suspicious"),
         (["80块行不行"], "bargainer"),
         (["三件100可以吗"], "bargainer"),
         (["一百二卖不卖"], "bargainer"),

@@ -392,6 +392,13 @@ def test_the_first_suggestion_answers_gaps_an_outside_test_found(shipped: Matche
         ("发票抬头写公司的", "invoice.company"),
         ("我的快递咋还在原地踏步", "logistics.stuck"),
         ("收到", "thanks_bye.ok"),  # an acknowledgement: asking for a review before the goods came was wrong
+        ("洗衣机到了谁来装", "product_info.installation"),
+        ("空调能以旧换新吗", "promotion.trade_in"),
+        ("电池健康多少", "product_info.battery_health"),
+        ("戒指圈口大了能改吗", "size_advice.ring"),
+        ("奶粉保质期到啥时候", "product_info.shelf_life"),
+        ("可以刻字吗", "product_info.engraving"),
+        ("有发piao吗", "invoice.available"),
     ],
 )
 def test_the_first_suggestion_answers_gaps_a_second_outside_test_found(

@@ -33,7 +33,7 @@ TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the 
 LOG_FORMATS = (*formats.FORMATS, "xlsx")
 
 
-@click.command("log", help="the supervisors' daily log of one day (text, jsonl, csv or an xlsx workbook)")
+@click.command("log", help="the supervisors' daily log of one day (text, jsonl, csv, xlsx)")
 @common_options
 @click.option("--date", "day", type=DAY, default=None, help="the local day (default: yesterday in the shop's timezone)")
 @click.option("--shop", default=None, help="only this shop")

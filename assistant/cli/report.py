@@ -67,7 +67,7 @@ def _format_of(out: Path | None) -> str:
 
 @click.command(
     "report",
-    short_help="KPI report of a day or a range: table, csv, json, html or an xlsx workbook",
+    short_help="KPI report of a day or a range: table, csv, json, html, xlsx",
     help="Per-agent KPIs (docs/kpi.md) of a local day (default: yesterday) or of --from/--to summed.",
 )
 @common_options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import sqlite3
 import subprocess
@@ -65,6 +66,26 @@ def test_every_subcommand_has_an_untruncated_help_line(capsys: pytest.CaptureFix
         assert main([*group, "--help"]) == 0
         listed = capsys.readouterr().out.split("命令:")[1]  # Click's heading, in the CLI's language
         assert listed.strip() and "..." not in listed, group
+
+
+def test_help_of_commands_and_options_speaks_the_configured_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The commands' and options' own help was English under Chinese headings (用法, 选项, 命令).
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out.split("命令:")[1]
+    for line in listed.strip().splitlines():
+        name, _, described = line.strip().partition(" ")
+        assert re.search(r"[\u4e00-\u9fff]", described), line  # every command described in Chinese
+    assert main(["log", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "只看这个客服参与过的会话" in shown and "only conversations this agent" not in shown
+    english = tmp_path / "en.toml"
+    english.write_text('[ui]\nlanguage = "en"\n', encoding="utf-8")
+    assert main(["log", "--help", "--config", str(english)]) == 0  # and back, in one process
+    assert "only conversations this agent took part in" in capsys.readouterr().out
+    assert main(["log", "--help"]) == 0
+    assert "只看这个客服参与过的会话" in capsys.readouterr().out
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ import click
 
 from assistant import store
 from assistant.cli.common import common_options, db_path, fail, load, refuses_log
-from assistant.i18n import _, ngettext
+from assistant.i18n import N_, _, ngettext
 from assistant.safetext import terminal
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 @click.group(
     "catalog",
-    short_help="the product catalog: import, list, show",
-    help="import, list or show the product catalog (items, attributes, size charts)",
+    short_help=N_("the product catalog: import, list, show"),
+    help=N_("import, list or show the product catalog (items, attributes, size charts)"),
 )
 def catalog() -> None:
     pass
@@ -29,11 +29,13 @@ def catalog() -> None:
 
 @catalog.command(
     "import",
-    short_help="item lists and size charts into the catalog",
-    help="read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing",
+    short_help=N_("item lists and size charts into the catalog"),
+    help=N_("read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing"),
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--skip-bad", is_flag=True, help="import the good rows; leave out bad items and charts with a bad row")
+@click.option(
+    "--skip-bad", is_flag=True, help=N_("import the good rows; leave out bad items and charts with a bad row")
+)
 @common_options
 def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: Path | None) -> int:
     """Import every file in one transaction; bad rows are listed by row number (nothing written unless --skip-bad)."""
@@ -74,8 +76,8 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
     return 0
 
 
-@catalog.command("list", help="the catalog's items: id, title, attributes, size chart")
-@click.option("--query", "-q", default="", help="only items with this id, or with this text in their title")
+@catalog.command("list", help=N_("the catalog's items: id, title, attributes, size chart"))
+@click.option("--query", "-q", default="", help=N_("only items with this id, or with this text in their title"))
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
 @common_options
@@ -99,7 +101,7 @@ def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | 
     return 0
 
 
-@catalog.command("show", help="one item: title, attributes and size chart")
+@catalog.command("show", help=N_("one item: title, attributes and size chart"))
 @click.argument("item_id")
 @common_options
 def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:

@@ -1,4 +1,5 @@
-"""Click's own words (usage errors, `--help` headings) in the command line's language.
+"""Click's own words (usage errors, `--help` headings), and the help of our commands and options, in the
+command line's language.
 
 Click writes them through `gettext.gettext` and `gettext.ngettext`, imported into each of its modules; the
 zh_CN translations are in `assistant/locale/zh_CN/LC_MESSAGES/click.po` (domain `click`, extracted from the
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import importlib
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import click
 
 from assistant import i18n
 
@@ -56,3 +59,27 @@ def configured_language(argv: Sequence[str]) -> str:
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         return i18n.DEFAULT_LANGUAGE
     return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+
+
+_SOURCES: dict[tuple[int, str], str | None] = {}  # the English help of each command and option, by object
+
+
+def translate_commands(command: click.Command, language: str) -> None:
+    """Every help text under `command` (marked with `N_` where it is written) in `language`; the English
+    source is kept, so that a later call in another language translates it again."""
+    t = i18n.translator(language)
+    for each in _walk(command):
+        for owner in (each, *each.params):
+            for attr in ("help", "short_help"):
+                if not hasattr(owner, attr):
+                    continue
+                source = _SOURCES.setdefault((id(owner), attr), getattr(owner, attr))
+                if source:
+                    setattr(owner, attr, t.gettext(source))
+
+
+def _walk(command: click.Command) -> Iterator[click.Command]:
+    yield command
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            yield from _walk(sub)

@@ -16,7 +16,7 @@ import click
 from assistant import i18n, pg, store
 from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
-from assistant.i18n import _
+from assistant.i18n import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +28,7 @@ def common_options(func: F) -> F:
         "db",
         type=str,
         default=None,
-        help="SQLite file, or postgresql://… URL (overrides [store] path / url)",
+        help=N_("SQLite file, or postgresql://… URL (overrides [store] path / url)"),
     )(func)
     func = click.option(
         "--config",
@@ -36,7 +36,7 @@ def common_options(func: F) -> F:
         type=click.Path(path_type=Path),
         default=Path("config.toml"),
         show_default=True,
-        help="config file",
+        help=N_("config file"),
     )(func)
     return func
 

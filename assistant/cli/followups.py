@@ -18,30 +18,30 @@ from assistant.followups import store as followup_store
 from assistant.followups.delivery import TIMED_OUT
 from assistant.followups.service import ARRIVED_LATE
 from assistant.hookspecs import FOLLOWUP_STATES
-from assistant.i18n import _, followup_states, ngettext
+from assistant.i18n import N_, _, followup_states, ngettext
 from assistant.safetext import terminal
 
 
-@click.group("followups", help="idle follow-ups: recent ones and pending timers")
+@click.group("followups", help=N_("idle follow-ups: recent ones and pending timers"))
 def followups() -> None:
     pass
 
 
-@followups.command("list", help="the latest follow-ups, newest first")
+@followups.command("list", help=N_("the latest follow-ups, newest first"))
 @common_options
-@click.option("--state", type=click.Choice(FOLLOWUP_STATES), default=None, help="only follow-ups in this state")
-@click.option("--shop", default=None, help="only this shop")
-@click.option("--limit", type=int, default=50, show_default=True, help="at most this many")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--state", type=click.Choice(FOLLOWUP_STATES), default=None, help=N_("only follow-ups in this state"))
+@click.option("--shop", default=None, help=N_("only this shop"))
+@click.option("--limit", type=int, default=50, show_default=True, help=N_("at most this many"))
+@click.option("--json", "as_json", is_flag=True, help=N_("one JSON object per line"))
 def list_command(
     config_path: Path, db: Path | None, state: str | None, shop: str | None, limit: int, as_json: bool
 ) -> int:
     return run_list(load(config_path, db), state=state, shop=shop, limit=limit, as_json=as_json)
 
 
-@followups.command("timers", help="armed timers, soonest first")
+@followups.command("timers", help=N_("armed timers, soonest first"))
 @common_options
-@click.option("--limit", type=int, default=50, show_default=True, help="at most this many")
+@click.option("--limit", type=int, default=50, show_default=True, help=N_("at most this many"))
 def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
     return run_timers(load(config_path, db), limit=limit)
 

@@ -23,44 +23,48 @@ from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export, export_workbook
 from assistant.daylog.query import DayQuery
-from assistant.i18n import _, ngettext
+from assistant.i18n import N_, _, ngettext
 from assistant.signing import same_secret
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = "ASSISTANT_TOKEN"  # where `assistant log --unmasked` looks for the admin token when --token is not given
+TOKEN_ENV = "ASSISTANT_TOKEN"  # (named in the options' help too) where `assistant log --unmasked` looks for the admin token when --token is not given
 
 
 LOG_FORMATS = (*formats.FORMATS, "xlsx")
 
 
-@click.command("log", help="the supervisors' daily log of one day (text, jsonl, csv, xlsx)")
+@click.command("log", help=N_("the supervisors' daily log of one day (text, jsonl, csv, xlsx)"))
 @common_options
-@click.option("--date", "day", type=DAY, default=None, help="the local day (default: yesterday in the shop's timezone)")
-@click.option("--shop", default=None, help="only this shop")
-@click.option("--agent", default=None, help="only conversations this agent took part in")
-@click.option("--conversation", default=None, help="only this conversation")
+@click.option(
+    "--date", "day", type=DAY, default=None, help=N_("the local day (default: yesterday in the shop's timezone)")
+)
+@click.option("--shop", default=None, help=N_("only this shop"))
+@click.option("--agent", default=None, help=N_("only conversations this agent took part in"))
+@click.option("--conversation", default=None, help=N_("only this conversation"))
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(LOG_FORMATS),
     default=None,
-    help="output format (default: by --out's suffix, .jsonl .csv .xlsx; else text)",
+    help=N_("output format (default: by --out's suffix, .jsonl .csv .xlsx; else text)"),
 )
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of standard output"
+    "--out", type=click.Path(path_type=Path), default=None, help=N_("write to this file instead of standard output")
 )
 @click.option(
     "--unmasked",
     is_flag=True,
-    help="show phone, ID and card numbers, e-mail and addresses as typed: needs the admin token"
-    f" (--token or ${TOKEN_ENV}) or --out to a file you own",
+    help=N_(
+        "show phone, ID and card numbers, e-mail and addresses as typed: needs the admin token"
+        " (--token or $ASSISTANT_TOKEN) or --out to a file you own"
+    ),
 )
-@click.option("--token", default=None, help=f"the admin token (prefer ${TOKEN_ENV}: arguments show in ps)")
+@click.option("--token", default=None, help=N_("the admin token (prefer $ASSISTANT_TOKEN: arguments show in ps)"))
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="worker processes (default: one per CPU, up to 4, for days over 200,000 events)",
+    help=N_("worker processes (default: one per CPU, up to 4, for days over 200,000 events)"),
 )
 def log_command(
     config_path: Path,
@@ -91,11 +95,11 @@ def log_command(
 
 @click.command(
     "archive",
-    short_help="archive days older than retention_days",
-    help="move days older than [store] retention_days into compressed files",
+    short_help=N_("archive days older than retention_days"),
+    help=N_("move days older than [store] retention_days into compressed files"),
 )
 @common_options
-@click.option("--dry-run", is_flag=True, help="list what would be archived; change nothing")
+@click.option("--dry-run", is_flag=True, help=N_("list what would be archived; change nothing"))
 # Test hook: announce each step on stderr and stop (sleep) after the N-th occurrence of STEP,
 # so that a test can kill the run exactly there.
 @click.option("--pause-after", metavar="STEP[:N]", default=None, hidden=True)

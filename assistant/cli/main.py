@@ -13,14 +13,14 @@ from assistant import i18n
 from assistant.cli import catalog, click_text, followups, log, panel, qa, qianniu, report, serve, suggest
 from assistant.cli.common import os_problem
 from assistant.config import ConfigError
-from assistant.i18n import _
+from assistant.i18n import N_, _
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-    help="Customer-service assistant: reply suggestions, idle follow-ups, interaction log and KPIs.",
+    help=N_("Customer-service assistant: reply suggestions, idle follow-ups, interaction log and KPIs."),
 )
-@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+@click.option("-v", "--verbose", is_flag=True, help=N_("debug logging"))
 def cli(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; its exit status (usage errors exit 2 with click's message, config errors return 2)."""
     args = list(argv) if argv is not None else sys.argv[1:]
     i18n.use(click_text.configured_language(args))  # the config, once loaded, says it again
+    click_text.translate_commands(cli, i18n.current())
     try:
         result = cli.main(args=args, prog_name="assistant", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -8,12 +8,13 @@ from urllib.parse import urlencode
 import click
 
 from assistant.cli.common import NAME, common_options, load
+from assistant.i18n import N_
 
 
-@click.command("panel-url", help="an agent's panel URL, with that agent's own token")
+@click.command("panel-url", help=N_("an agent's panel URL, with that agent's own token"))
 @common_options
-@click.option("--agent", type=NAME, required=True, help="the agent's name as chat events spell it")
-@click.option("--base", default=None, help="the service's public base URL (default: host and port)")
+@click.option("--agent", type=NAME, required=True, help=N_("the agent's name as chat events spell it"))
+@click.option("--base", default=None, help=N_("the service's public base URL (default: host and port)"))
 def panel_url(config_path: Path, db: Path | None, agent: str, base: str | None) -> int:
     from assistant.web.auth import agent_token  # aiohttp (~0.3 s of imports): only for this command
 

@@ -10,14 +10,14 @@ import click
 
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config, ConfigError
-from assistant.i18n import _
+from assistant.i18n import N_, _
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 
 DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"), Path("tests/data/qa_holdout2.tsv"))
 
 
-@click.group("qa", help="quality inspection (质检): check a text, evaluate the rules")
+@click.group("qa", help=N_("quality inspection (质检): check a text, evaluate the rules"))
 def qa() -> None:
     pass
 
@@ -34,10 +34,10 @@ def _inspector(config: Config) -> Inspector | None:
         return None
 
 
-@qa.command("check", help="the flags a message would get; exit 3 when it has any")
+@qa.command("check", help=N_("the flags a message would get; exit 3 when it has any"))
 @click.argument("text")
 @click.option("--side", type=click.Choice(["agent", "customer"]), default="agent", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="print the flags as JSON")
+@click.option("--json", "as_json", is_flag=True, help=N_("print the flags as JSON"))
 @common_options
 def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Path | None) -> int:
     inspector = _inspector(load(config_path, db))
@@ -57,17 +57,17 @@ def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Pa
 
 @qa.command(
     "eval",
-    short_help="precision and recall of the rules",
-    help="precision and recall per category, false alarms on ordinary agent replies",
+    short_help=N_("precision and recall of the rules"),
+    help=N_("precision and recall per category, false alarms on ordinary agent replies"),
 )
 @click.option(
     "--set",
     "sets",
     type=click.Path(path_type=Path),
     multiple=True,
-    help="side<TAB>labels<TAB>text files (default: the development and held-out sets)",
+    help=N_("side<TAB>labels<TAB>text files (default: the development and held-out sets)"),
 )
-@click.option("--mistakes", is_flag=True, help="also list every line the rules got wrong")
+@click.option("--mistakes", is_flag=True, help=N_("also list every line the rules got wrong"))
 @common_options
 def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: Path | None) -> int:
     from assistant.qa.evaluation import evaluate, read_examples

@@ -11,7 +11,7 @@ import click
 
 from assistant.cli.common import common_options, load, os_problem
 from assistant.cli.suggest import _load, phrases, phrases_option
-from assistant.i18n import _, ngettext
+from assistant.i18n import N_, _, ngettext
 from assistant.safetext import terminal
 
 if TYPE_CHECKING:
@@ -64,18 +64,18 @@ def _report(result: ImportResult, library: Library) -> None:
 
 @phrases.command(
     "import",
-    short_help="a Qianniu table into a phrase file",
-    help="read a Qianniu .csv/.xlsx (分组/快捷编码/快捷短语) into a phrase file; each row's intent from its text",
+    short_help=N_("a Qianniu table into a phrase file"),
+    help=N_("read a Qianniu .csv/.xlsx (分组/快捷编码/快捷短语) into a phrase file; each row's intent from its text"),
 )
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="TOML file to write, e.g. in a shop's layer of [phrases] path (default: print it)",
+    help=N_("TOML file to write, e.g. in a shop's layer of [phrases] path (default: print it)"),
 )
-@click.option("--replace", is_flag=True, help="update a previous import: OUT is rewritten from this file")
-@click.option("--dry-run", is_flag=True, help="show each row's decision, write nothing")
+@click.option("--replace", is_flag=True, help=N_("update a previous import: OUT is rewritten from this file"))
+@click.option("--dry-run", is_flag=True, help=N_("show each row's decision, write nothing"))
 @common_options
 @phrases_option
 def cmd_import(
@@ -137,17 +137,17 @@ def cmd_import(
     return 1 if result.skipped else 0
 
 
-@phrases.command("export", help="write the library (or one of its files) as a Qianniu-style table")
+@phrases.command("export", help=N_("write the library (or one of its files) as a Qianniu-style table"))
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help=".csv or .xlsx to write (default: CSV on stdout)"
+    "--out", type=click.Path(path_type=Path), default=None, help=N_(".csv or .xlsx to write (default: CSV on stdout)")
 )
-@click.option("--raw", is_flag=True, help="keep template variables instead of rendering them")
+@click.option("--raw", is_flag=True, help=N_("keep template variables instead of rendering them"))
 @click.option(
     "--file",
     "only",
     type=click.Path(path_type=Path),
     default=None,
-    help="only the phrases of this phrase file (e.g. a previous import); implies --raw",
+    help=N_("only the phrases of this phrase file (e.g. a previous import); implies --raw"),
 )
 @common_options
 @phrases_option

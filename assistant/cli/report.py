@@ -15,7 +15,7 @@ from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothi
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import archived_days
-from assistant.i18n import _
+from assistant.i18n import N_, _
 from assistant.kpi import metrics, report
 from assistant.kpi.logged import logged_shops
 
@@ -67,22 +67,22 @@ def _format_of(out: Path | None) -> str:
 
 @click.command(
     "report",
-    short_help="KPI report of a day or a range: table, csv, json, html, xlsx",
-    help="Per-agent KPIs (docs/kpi.md) of a local day (default: yesterday) or of --from/--to summed.",
+    short_help=N_("KPI report of a day or a range: table, csv, json, html, xlsx"),
+    help=N_("Per-agent KPIs (docs/kpi.md) of a local day (default: yesterday) or of --from/--to summed."),
 )
 @common_options
-@click.option("--date", "day", type=DAY, default=None, help="the day (default: yesterday in the shop's timezone)")
-@click.option("--from", "first", type=DAY, default=None, help="first day of a range")
-@click.option("--to", "last", type=DAY, default=None, help="last day of a range (inclusive)")
-@click.option("--shop", default=None, help="one shop (default: every shop with messages in the period)")
+@click.option("--date", "day", type=DAY, default=None, help=N_("the day (default: yesterday in the shop's timezone)"))
+@click.option("--from", "first", type=DAY, default=None, help=N_("first day of a range"))
+@click.option("--to", "last", type=DAY, default=None, help=N_("last day of a range (inclusive)"))
+@click.option("--shop", default=None, help=N_("one shop (default: every shop with messages in the period)"))
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(REPORT_FORMATS),
     default=None,
-    help="output format (default: by --out's suffix, .html .csv .json .xlsx; else table)",
+    help=N_("output format (default: by --out's suffix, .html .csv .json .xlsx; else table)"),
 )
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="write to this file instead of stdout")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help=N_("write to this file instead of stdout"))
 def report_command(
     config_path: Path,
     db: Path | None,
@@ -145,15 +145,17 @@ def _write_workbook(reports: list[metrics.ShopReport], out: Path | None, languag
 
 @click.command(
     "simulate",
-    short_help="fill the database with a realistic synthetic day",
-    help="Log a synthetic day of chats, orders and follow-ups (for the demo and the benchmark).",
+    short_help=N_("fill the database with a realistic synthetic day"),
+    help=N_("Log a synthetic day of chats, orders and follow-ups (for the demo and the benchmark)."),
 )
 @common_options
-@click.option("--day", type=DAY, required=True, help="the day to simulate")
-@click.option("--agents", type=click.IntRange(min=1), required=True, help="number of agents")
-@click.option("--customers", type=click.IntRange(min=1), required=True, help="number of customers who write that day")
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-@click.option("--shop", type=NAME, default="demo", show_default=True, help="shop name")
+@click.option("--day", type=DAY, required=True, help=N_("the day to simulate"))
+@click.option("--agents", type=click.IntRange(min=1), required=True, help=N_("number of agents"))
+@click.option(
+    "--customers", type=click.IntRange(min=1), required=True, help=N_("number of customers who write that day")
+)
+@click.option("--seed", type=int, default=0, show_default=True, help=N_("random seed"))
+@click.option("--shop", type=NAME, default="demo", show_default=True, help=N_("shop name"))
 def simulate_command(
     config_path: Path, db: Path | None, day: date, agents: int, customers: int, seed: int, shop: str
 ) -> int:

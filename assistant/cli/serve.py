@@ -16,7 +16,7 @@ import click
 
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
-from assistant.i18n import _
+from assistant.i18n import N_, _
 from assistant.safetext import display_width
 
 if TYPE_CHECKING:
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@click.command("serve", help="run the web service")
+@click.command("serve", help=N_("run the web service"))
 @common_options
-@click.option("--host", default=None, help="listen address (overrides [server] host)")
-@click.option("--port", type=int, default=None, help="listen port (overrides [server] port)")
+@click.option("--host", default=None, help=N_("listen address (overrides [server] host)"))
+@click.option("--port", type=int, default=None, help=N_("listen port (overrides [server] port)"))
 def serve_command(config_path: Path, db: Path | None, host: str | None, port: int | None) -> int:
     return serve(load(config_path, db, host=host, port=port))
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant.cli.common import common_options, load
-from assistant.i18n import _, label_of, ngettext
+from assistant.i18n import N_, _, label_of, ngettext
 from assistant.safetext import display_width, terminal
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
@@ -24,11 +24,11 @@ def phrases_option(func):  # type: ignore[no-untyped-def]
         "phrases_dir",
         type=click.Path(path_type=Path),
         default=None,
-        help="phrase directory (overrides [phrases] path)",
+        help=N_("phrase directory (overrides [phrases] path)"),
     )(func)
 
 
-@click.group("phrases", help="check, import or export the quick-phrase library")
+@click.group("phrases", help=N_("check, import or export the quick-phrase library"))
 def phrases() -> None:
     pass
 
@@ -62,7 +62,7 @@ def print_problems(exc: LibraryError) -> None:
     print(ngettext("%(num)d problem found", "%(num)d problems found", len(exc.problems)), file=sys.stderr)
 
 
-@phrases.command("check", help="validate the library; exit 1 on any problem")
+@phrases.command("check", help=N_("validate the library; exit 1 on any problem"))
 @common_options
 @phrases_option
 def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
@@ -109,10 +109,10 @@ def _scorer_state(library: Library) -> str:
     return _("scorer: %(file)s fits this library (%(n)s examples)", file=SCORER_FILE, n=len(library.examples))
 
 
-@click.command("suggest", help="show the suggestions for one customer message")
+@click.command("suggest", help=N_("show the suggestions for one customer message"))
 @click.argument("text")
-@click.option("--json", "as_json", is_flag=True, help="print the JSON the HTTP API returns")
-@click.option("--k", type=int, default=None, help="how many suggestions (default: [phrases] top_k)")
+@click.option("--json", "as_json", is_flag=True, help=N_("print the JSON the HTTP API returns"))
+@click.option("--k", type=int, default=None, help=N_("how many suggestions (default: [phrases] top_k)"))
 @common_options
 @phrases_option
 def suggest_command(
@@ -161,30 +161,32 @@ def suggest_command(
 
 @click.command(
     "eval",
-    short_help="suggestion quality on labeled sets",
-    help="measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)",
+    short_help=N_("suggestion quality on labeled sets"),
+    help=N_("measure suggestion quality on labeled sets (labels<TAB>text; a|b; none)"),
 )
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--intents",
     type=click.Path(path_type=Path),
     default=None,
-    help="intent set measured when no FILE is given [default: tests/data/intents.tsv, unless only --types is given]",
+    help=N_(
+        "intent set measured when no FILE is given [default: tests/data/intents.tsv, unless only --types is given]"
+    ),
 )
 @click.option(
     "--types",
     type=click.Path(path_type=Path),
     default=None,
-    help="type<TAB>msg1 | msg2 file [default without FILE: tests/data/types.tsv, unless only --intents is given]",
+    help=N_("type<TAB>msg1 | msg2 file [default without FILE: tests/data/types.tsv, unless only --intents is given]"),
 )
 @click.option(
     "--gap",
     type=click.FloatRange(min=0.0, max=86_400.0),
     default=30.0,
     show_default=True,
-    help="seconds between the messages of a labeled conversation (0: sent back to back)",
+    help=N_("seconds between the messages of a labeled conversation (0: sent back to back)"),
 )
-@click.option("--misses", is_flag=True, help="also list every miss")
+@click.option("--misses", is_flag=True, help=N_("also list every miss"))
 @common_options
 @phrases_option
 def eval_command(
@@ -230,10 +232,10 @@ def eval_command(
 
 @phrases.command(
     "train",
-    short_help="train the learned scorer (scorer.npz)",
-    help="train the learned scorer from the triggers and examples; write scorer.npz",
+    short_help=N_("train the learned scorer (scorer.npz)"),
+    help=N_("train the learned scorer from the triggers and examples; write scorer.npz"),
 )
-@click.option("--c", "c", type=float, default=None, help="inverse regularization (default: the tested value)")
+@click.option("--c", "c", type=float, default=None, help=N_("inverse regularization (default: the tested value)"))
 @common_options
 @phrases_option
 def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:

@@ -194,7 +194,9 @@ _UNANSWERED_MOVED = """
   m.shop = :shop AND m.conversation = {b}.conversation AND m.sender = 'customer' AND m.ts_ms >= {b}.start_ms
   AND m.ts_ms < :de AND m.agent IS NOT NULL AND m.agent <> {b}.owner /*share*/"""
 _SHOWN = "CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END"
-# First the bursts give up the moved messages, then the moved messages become their agents' rows.
+# First the bursts give up the moved messages, then the moved messages become their agents' rows. The unanswered
+# bursts drive the insert (SQLite keeps the left table of a CROSS JOIN outside): the planner, free, scanned the
+# day's customer messages once per burst, 87 s on a day of 88,000 messages.
 _UNANSWERED_KEEP = f"""
 UPDATE temp.kpi_bursts SET
   n = n - (SELECT count(*) FROM messages m WHERE {_UNANSWERED_MOVED.format(b="kpi_bursts")}),
@@ -205,8 +207,8 @@ _UNANSWERED_SPLIT = f"""
 INSERT INTO temp.kpi_bursts
   (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
 SELECT b.conversation, b.customer, min(m.ts_ms), min(m.seq), count(*), sum({_SHOWN}), m.agent, NULL, NULL, 0, 0, 0, 0
-FROM temp.kpi_bursts b JOIN messages m ON {_UNANSWERED_MOVED.format(b="b")}
-WHERE b.reply_key IS NULL
+FROM temp.kpi_bursts b CROSS JOIN messages m
+WHERE b.reply_key IS NULL AND {_UNANSWERED_MOVED.format(b="b")}
 GROUP BY b.conversation, b.customer, m.agent
 """
 

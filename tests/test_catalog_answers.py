@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
+from assistant.catalog import measures
 from assistant.catalog.importer import import_files
 from assistant.config import Config, ConfigError, load_config
 from assistant.signing import sign
@@ -431,3 +432,13 @@ async def test_get_suggest_answers_about_an_item(shop: Client) -> None:
     assert (await resp.json())["suggestions"][0]["text"] == "亲，165cm/110斤建议拿L码哦~"
     resp = await shop.get("/v1/suggest", params={"text": "什么面料", "item": "1" * 201})
     assert resp.status == 400 and (await resp.json())["field"] == "item"
+
+
+async def test_body_measures_other_than_height_and_weight_are_never_read_as_them(shop: Client) -> None:
+    # 臀围95cm 160 gave "95cm/160斤建议拿2XL码"; 腰围2尺2 was a height of 200 cm, 腰围70cm one of 70 cm
+    resp = await shop.get("/v1/suggest", params={"text": "臀围95cm 160 穿几码", "item": TSHIRT})
+    first = (await resp.json())["suggestions"][0]
+    assert first["phrase_id"] == "catalog.ask_weight" and first["text"].startswith("亲，160cm收到啦~")
+    for text in ("腰围2尺2穿几码", "腰围70cm穿几码", "腰二尺一穿几码", "胸围86-90cm 臀围95穿什么码", "臀围是95 腰70"):
+        assert measures.combine([text]) == measures.Body(), text
+    assert measures.combine(["腰围2尺1 165 110斤穿几码"]) == measures.Body(165, 110)

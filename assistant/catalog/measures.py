@@ -31,6 +31,13 @@ _METERS = re.compile(rf"(?<![0-9０-９.])([12１２]\.{_D}{{1,2}})\s*(?:米|m)(
 _CM = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(?:cm|厘米|公分)")
 _WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克)")
 _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多|将近)?\s*"
+# A body measure other than height and weight, with its number and unit (腰围70cm, 臀围95, 腰围2尺2, 腰二尺一,
+# 胸围86-90): read before anything else and set aside, so its number is never taken for a height or weight.
+_AMOUNT = rf"{_D}+(?:\.{_D}+)?"
+_BODY_MEASURE = re.compile(
+    rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|腰|胸|臀){_SAYS}{_AMOUNT}"
+    rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
+)
 _HEIGHT_WORD = re.compile(rf"(?:身高|个子|个头|高){_SAYS}({_D}{{1,3}}(?:\.{_D}{{1,2}})?)(?![0-9０-９a-z%])")
 _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 # Numbers the buyer typed with no unit; a neighbour that makes them something else (a size, a price, a count,
@@ -85,6 +92,8 @@ def _parse(text: str) -> Measurement | None:
         start, end = match.span()
         work = work[:start] + TAKEN * (end - start) + work[end:]
 
+    for match in _BODY_MEASURE.finditer(work):
+        take(match)
     for match in _METERS_SPLIT.finditer(work):
         rest = match.group(2)
         cm = _number(match.group(1)) * 100 + _number(rest) * (10 if len(rest) == 1 else 1)

@@ -442,3 +442,12 @@ async def test_body_measures_other_than_height_and_weight_are_never_read_as_them
     for text in ("腰围2尺2穿几码", "腰围70cm穿几码", "腰二尺一穿几码", "胸围86-90cm 臀围95穿什么码", "臀围是95 腰70"):
         assert measures.combine([text]) == measures.Body(), text
     assert measures.combine(["腰围2尺1 165 110斤穿几码"]) == measures.Body(165, 110)
+
+
+async def test_pounds_are_converted_and_feet_and_inches_are_not_read(shop: Client) -> None:
+    # 体重130磅 身高5尺5寸 gave "130斤收到啦": pounds were read as 斤
+    resp = await shop.get("/v1/suggest", params={"text": "体重130磅 身高5尺5寸穿多大", "item": TSHIRT})
+    first = (await resp.json())["suggestions"][0]
+    assert (first["phrase_id"], first["text"].split("~")[0]) == ("catalog.ask_height", "亲，117.9斤收到啦")
+    assert measures.combine(["165 130lbs"]) == measures.combine(["165 130lb"]) == measures.Body(165, 117.9)
+    assert measures.combine(["我5尺5寸 穿几码"]) == measures.Body()

@@ -1,7 +1,7 @@
 """Height and weight read from buyers' messages the way they write them (a pure parser).
 
 Forms read: 165, 165cm, 165公分, 165厘米, 1米65, 1m65, 1.65m, 1.65米, 一米六五, 身高165; 110斤, 一百一十斤,
-55kg, 55公斤, 55千克, 体重110. The rules for numbers written without a unit are in docs/catalog.md.
+55kg, 55公斤, 55千克, 130磅, 130lb, 体重110. Feet and inches (5尺5寸, 5'5") are not read. The rules for numbers written without a unit are in docs/catalog.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,16 @@ _APPROX = r"(?:多|来|左右|出头)?"
 _METERS_SPLIT = re.compile(rf"(?<![0-9０-９.])([12１２])\s*(?:米|m)\s*({_D}{{1,2}})(?![0-9０-９])")
 _METERS = re.compile(rf"(?<![0-9０-９.])([12１２]\.{_D}{{1,2}})\s*(?:米|m)(?![a-z])")
 _CM = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(?:cm|厘米|公分)")
-_WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克)")
+_WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克|磅|lbs|lb)(?![a-z])")
+JIN_PER = {
+    "斤": 1.0,
+    "kg": 2.0,
+    "公斤": 2.0,
+    "千克": 2.0,
+    "磅": 0.9072,
+    "lbs": 0.9072,
+    "lb": 0.9072,
+}  # 1 lb = 0.4536 kg
 _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多|将近)?\s*"
 # A body measure other than height and weight, with its number and unit (腰围70cm, 臀围95, 腰围2尺2, 腰二尺一,
 # 胸围86-90): read before anything else and set aside, so its number is never taken for a height or weight.
@@ -111,7 +120,7 @@ def _parse(text: str) -> Measurement | None:
     for match in _WEIGHT.finditer(work):
         take(match)
         marked = True
-        value = _middle(match.group(1), match.group(2)) * (1 if match.group(3) == "斤" else 2)
+        value = round(_middle(match.group(1), match.group(2)) * JIN_PER[match.group(3)], 1)
         weight = weight if weight is not None else _within(value, WEIGHT_JIN)
     for match in _HEIGHT_WORD.finditer(work):
         take(match)

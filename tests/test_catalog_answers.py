@@ -161,9 +161,22 @@ async def test_size_without_a_chart_keeps_the_generic_phrase(shop: Client) -> No
     assert body["item"] == {"id": NO_CHART, "title": "亚麻衬衫", "facts": []}
 
 
-async def test_size_beyond_the_chart_keeps_the_generic_phrase(shop: Client) -> None:
-    body = await say(shop, "175 220斤穿什么码", "big", item=TSHIRT)
-    assert top(body)["phrase_id"].startswith("size_advice.")
+async def test_size_beyond_the_chart_says_the_chart_has_no_size(shop: Client, tmp_path: Path, db_path: Path) -> None:
+    # 身高165 体重240斤 got "我对照尺码表帮您看了，您先按常规对应的码数选" (a library phrase) on a chart up to 160斤
+    body = await say(shop, "身高165 体重240斤穿什么码", "big", item=TSHIRT)
+    assert top(body)["text"] == (
+        "亲，165cm/240斤超出了这款尺码表的范围（身高150-185cm，体重80-160斤），这款可能没有合适您的码，建议看看店里其他款哦~"
+    )
+    assert top(body)["phrase_id"] == "catalog.no_size"
+    assert body["item"]["facts"][-1] == {"name": "尺码", "value": "无（尺码表：身高150-185cm，体重80-160斤）"}
+    assert not [s for s in body["suggestions"] if s["intent"] == "size_advice" and s is not top(body)]
+    one = write_csv(tmp_path / "one.csv", ("商品ID", "尺码", "体重"), [(NO_CHART, "均码", "80-130")])
+    conn = store.connect(db_path)
+    assert import_files(conn, [one]).written
+    conn.close()
+    body = await say(shop, "170 150斤穿什么码", "onesize", item=NO_CHART)
+    assert top(body)["phrase_id"] == "catalog.no_size" and "体重80-130斤" in top(body)["text"]
+    assert all("对照尺码表帮您看了" not in s["text"] for s in body["suggestions"])
 
 
 async def test_size_with_a_blank_weight_in_the_chart_skips_no_size(

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from assistant.catalog import measures
-from assistant.catalog.sizing import choose, size_name
+from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
 
 FACT = "fact"
 SIZE = "size"
 ASK_HEIGHT = "ask_height"
 ASK_WEIGHT = "ask_weight"
+NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class Answer:
 
 def intents_answered(answer: Answer) -> set[str]:
     """The matcher's intents whose question `answer` settles with the item's own facts (发货时间: shipping_time)."""
+    if answer.kind == NO_SIZE:
+        return {"size_advice"}  # the library's size phrases presume a size fits (按常规对应的码数选)
     if answer.kind != FACT:
         return set()
     names = {f.name for f in answer.facts}
@@ -206,8 +209,8 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
 def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | None:
     """The size from the item's chart, or a request for the measure still missing; None when neither fits.
 
-    None also when the buyer has given neither measure (the library's phrase asks for both) or when the
-    chart has no size for them.
+    None when the buyer has given neither measure (the library's phrase asks for both); a NO_SIZE answer when
+    the chart has no size for them.
     """
     chart = item.chart
     if chart is None:
@@ -231,7 +234,9 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
         return Answer(kind, "size_advice", MappingProxyType(values), tuple(known), values["measures"])
     row = choose(chart, body.height_cm, body.weight_jin)
     if row is None:
-        return None
+        values.update(span=span(chart), smallest=size_name(chart.rows[0].size), largest=size_name(chart.rows[-1].size))
+        facts = (*known, Fact("尺码", f"无（尺码表：{values['span']}）"))
+        return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
     ranges = "，".join(
         part
         for part in (
@@ -243,6 +248,17 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def span(chart: SizeChart) -> str:
+    """What a chart covers, by the measures it uses: 身高150-185cm，体重80-160斤."""
+    parts = []
+    for measure, name, unit in (("height", "身高", "cm"), ("weight", "体重", "斤")):
+        ranges = [getattr(r, measure) for r in chart.rows if getattr(r, measure) is not None]
+        if ranges:
+            whole = Range(min(r.low for r in ranges), max(r.high for r in ranges))
+            parts.append(f"{name}{whole}{unit}")
+    return "，".join(parts)
 
 
 def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bool:

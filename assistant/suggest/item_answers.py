@@ -11,7 +11,17 @@ from typing import Any
 from jinja2 import Template
 
 from assistant import store
-from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, FACT, SIZE, Answer, Fact, answers, intents_answered
+from assistant.catalog.answers import (
+    ASK_HEIGHT,
+    ASK_WEIGHT,
+    FACT,
+    NO_SIZE,
+    SIZE,
+    Answer,
+    Fact,
+    answers,
+    intents_answered,
+)
 from assistant.catalog.focus import ItemFocus
 from assistant.catalog.links import item_in
 from assistant.catalog.store import Catalog, Item
@@ -31,11 +41,13 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     SIZE: ("size_answer", "catalog.size", "size"),
     ASK_HEIGHT: ("ask_height", "catalog.ask_height", "size"),
     ASK_WEIGHT: ("ask_weight", "catalog.ask_weight", "size"),
+    NO_SIZE: ("no_size", "catalog.no_size", "size"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.
 SAMPLE_VALUES: Mapping[str, str] = {
     "facts": "面料是95%棉 5%氨纶", "name": "面料", "value": "95%棉 5%氨纶", "measures": "165cm/110斤",
-    "height": "165", "weight": "110", "size": "L码", "size_label": "L", "shop": "本店", "customer": "亲", "agent": "",
+    "height": "165", "weight": "110", "size": "L码", "size_label": "L",
+    "span": "身高150-185cm，体重80-160斤", "smallest": "S码", "largest": "2XL码", "shop": "本店", "customer": "亲", "agent": "",
 }  # fmt: skip
 
 

@@ -319,3 +319,11 @@ def test_cli_catalog_list_before_any_import(tmp_path: Path, capsys: pytest.Captu
     assert main(["catalog", "show", TSHIRT, "--db", str(db)]) == 1
     assert main(["catalog", "list", "--db", str(tmp_path / "none.db")]) == 1
     assert "没有数据库" in capsys.readouterr().err
+
+
+def test_import_a_unit_in_the_cell_wins_over_the_headers(tmp_path: Path, db_path: Path) -> None:
+    # 120-140斤 under 体重（公斤） was stored as 240-280斤
+    rows = [(TSHIRT, "M", "50-60公斤"), (TSHIRT, "L", "120-140斤"), (TSHIRT, "XL", "70-80")]
+    path = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "体重（公斤）"), rows)
+    assert run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), path]).written
+    assert [str(r.weight) for r in item(db_path, TSHIRT).chart.rows] == ["100-120", "120-140", "140-160"]

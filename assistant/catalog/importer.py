@@ -26,6 +26,7 @@ SIZE_HEADERS = ("尺码", "size", "码数")
 HEIGHT_HEADERS = ("身高", "height")
 WEIGHT_HEADERS = ("体重", "weight")
 _KG = re.compile(r"kg|公斤")
+_WEIGHT_UNIT = re.compile(r"kg|公斤|斤")  # a unit written in a cell wins over the header's
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
 # What Excel makes of a long number it was not told is text: 6.00000E+11 (the digits are lost) or, saved from
 # a number cell, 600000000011.0 (nothing lost: the id it was).
@@ -354,8 +355,8 @@ def _size_row(
                 Problem(source, number, _("体重 %(value)s is not a range such as 95-110", value=repr(cell)))
             )
             return None
-        if weight_in_kg and not _KG.search(cell.lower()):
-            weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell did not
+        if weight_in_kg and not _WEIGHT_UNIT.search(cell.lower()):
+            weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell gives no unit
     if height is None and weight is None:
         reason = _(
             "size %(size)s has neither 身高 nor 体重: every size needs one of them (advice reads only height and"

@@ -327,3 +327,24 @@ def test_import_a_unit_in_the_cell_wins_over_the_headers(tmp_path: Path, db_path
     path = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "体重（公斤）"), rows)
     assert run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), path]).written
     assert [str(r.weight) for r in item(db_path, TSHIRT).chart.rows] == ["100-120", "120-140", "140-160"]
+
+
+def test_import_reads_ids_an_export_forced_to_text(tmp_path: Path, db_path: Path) -> None:
+    # ="652301119401" and '652301119402 were stored as typed, and never matched a conversation's item
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "宝贝ID,标题,尺码表\n"
+        '"=""652301119401""",T恤A,"=""女T尺码"""\n'
+        "'652301119402,T恤B,女T尺码\n"
+        "\t 652301119403 \t,T恤C,'女T尺码\n",
+        encoding="utf-8",
+    )
+    charts = write_csv(tmp_path / "sizes.csv", ("宝贝ID", "尺码", "身高"), [('="652301119401"', "M", "160-170")])
+    report = run_import(db_path, [path, charts])
+    assert (report.problems, report.orphan_charts) == ((), ())
+    assert [(i, item(db_path, i).chart_name) for i in ("652301119401", "652301119402", "652301119403")] == [
+        ("652301119401", "女T尺码"),
+        ("652301119402", "女T尺码"),
+        ("652301119403", "女T尺码"),
+    ]
+    assert [r.size for r in item(db_path, "652301119401").chart.rows] == ["M"]

@@ -32,6 +32,8 @@ _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control charact
 # a number cell, 600000000011.0 (nothing lost: the id it was).
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
 _FLOAT_ZERO = re.compile(r"(\d+)\.0+")
+# How exports force a cell to stay text, which Excel shows without the marks: ="652301119401", '652301119402.
+_AS_TEXT = re.compile(r"=\s*\"(.*)\"|'(.*)", re.DOTALL)
 _HEADER_NOISE = re.compile(r"[\s()（）\[\]【】:：]|cm|厘米|公分|斤|kg|公斤")
 
 
@@ -393,7 +395,12 @@ def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> s
 
 
 def _unexcel(value: str, column: str, source: str, number: int, problems: list[Problem]) -> str | None:
-    """An id as it was before Excel made a number of it: 600000000011.0 is 600000000011; None for 6.00000E+11."""
+    """An id as Excel shows it: ="600000000011", '600000000011 and 600000000011.0 are 600000000011; None (and a
+    problem) for 6.00000E+11, whose digits are lost."""
+    value = value.strip()
+    as_text = _AS_TEXT.fullmatch(value)
+    if as_text is not None:
+        value = (as_text.group(1) if as_text.group(1) is not None else as_text.group(2)).strip()
     if _SCIENTIFIC.fullmatch(value):
         problems.append(
             Problem(

@@ -348,3 +348,33 @@ def test_import_reads_ids_an_export_forced_to_text(tmp_path: Path, db_path: Path
         ("652301119403", "女T尺码"),
     ]
     assert [r.size for r in item(db_path, "652301119401").chart.rows] == ["M"]
+
+
+@pytest.mark.parametrize(
+    ("height", "weight"),
+    [
+        ("身高", "体重/斤"),
+        ("身高/cm", "体重-斤"),
+        ("身高 cm", "体重 斤"),
+        ("参考身高(cm)", "建议体重(斤)"),
+        ("适合身高", "推荐体重"),
+        ("身高范围（单位：cm）", "适用体重_斤"),
+    ],
+)
+def test_import_reads_the_usual_height_and_weight_headers(
+    tmp_path: Path, db_path: Path, height: str, weight: str
+) -> None:
+    # 体重/斤, 参考身高(cm), 建议体重(斤), 适合身高, 推荐体重 were refused: "尺码表需要身高或体重列"
+    path = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", height, weight, "参考胸围"), [(TSHIRT, "M", "158-165", "95-110", "100")])  # fmt: skip
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), path])
+    assert report.problems == ()
+    row = item(db_path, TSHIRT).chart.rows[0]
+    assert (str(row.height), str(row.weight), row.measures) == ("158-165", "95-110", (("参考胸围", "100"),))
+
+
+def test_import_keeps_an_item_lists_height_column_as_a_fact(tmp_path: Path, db_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "items.csv", ("商品ID", "标题", "适合身高", "尺码"), [(TSHIRT, "T恤", "155-170", "均码")]
+    )
+    assert run_import(db_path, [path]).written
+    assert item(db_path, TSHIRT).attrs == (("适合身高", "155-170"), ("尺码", "均码"))

@@ -34,7 +34,9 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
 _FLOAT_ZERO = re.compile(r"(\d+)\.0+")
 # How exports force a cell to stay text, which Excel shows without the marks: ="652301119401", '652301119402.
 _AS_TEXT = re.compile(r"=\s*\"(.*)\"|'(.*)", re.DOTALL)
-_HEADER_NOISE = re.compile(r"[\s()（）\[\]【】:：]|cm|厘米|公分|斤|kg|公斤")
+_HEADER_NOISE = re.compile(r"[\s()（）\[\]【】{}<>《》:：/\\|_\-—–~～、,，.。]|单位|cm|厘米|公分|斤|kg|公斤|千克")
+# Words charts put around 身高 and 体重 (参考身高, 建议体重, 适合身高, 体重范围): still that column.
+_MEASURE_WORDS = re.compile(r"^(?:参考|建议|适合|推荐|适用|对应)|(?:范围|区间)$")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,8 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
         ("height", HEIGHT_HEADERS), ("weight", WEIGHT_HEADERS),
     ):  # fmt: skip
         hit = next((i for i, h in enumerate(cleaned) if h in aliases), None)
+        if hit is None and key in ("height", "weight"):
+            hit = next((i for i, h in enumerate(cleaned) if _MEASURE_WORDS.sub("", h) in aliases), None)
         if hit is not None:
             columns[key] = hit
     if "title" in columns:
@@ -225,7 +229,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
 
 
 def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, int]], parsed: Parsed) -> None:
-    known = set(columns.values())
+    known = {columns[key] for key in ("id", "title", "chart") if key in columns}  # any other column is a fact
     attributes = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
     attributes = [(i, name) for i, name in attributes if name]
     width = len(table.header)

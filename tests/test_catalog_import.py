@@ -378,3 +378,22 @@ def test_import_keeps_an_item_lists_height_column_as_a_fact(tmp_path: Path, db_p
     )
     assert run_import(db_path, [path]).written
     assert item(db_path, TSHIRT).attrs == (("适合身高", "155-170"), ("尺码", "均码"))
+
+
+def test_import_reads_weights_without_a_unit_as_kilograms_when_the_heights_say_so(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A kg chart with no unit anywhere (体重 45-52, 52-60 …) was read as 斤: no buyer ever got advice
+    rows = [(TSHIRT, "S", "150-158", "40-45"), (TSHIRT, "M", "158-165", "45-52"), (TSHIRT, "L", "165-172", "52-60")]
+    kg = write_csv(tmp_path / "kg.csv", ("商品ID", "尺码", "身高", "体重"), rows)
+    alone = write_csv(tmp_path / "alone.csv", ("尺码表", "尺码", "体重"), [("均码表", "均码", "45-60")])
+    files = [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), kg, alone]
+    report = run_import(db_path, files)
+    assert [str(r.weight) for r in item(db_path, TSHIRT).chart.rows] == ["80-90", "90-104", "104-120"]
+    assert [str(g) for g in report.unit_guesses] == [
+        "注意：kg.csv：体重 列没有写单位；按各行的身高，这些数值是公斤，已按公斤读入（如果是斤，请把表头写成 体重(斤)）",
+        "注意：alone.csv：体重 列没有写单位，也没有身高列可以判断；这些数值已按斤读入（如果是公斤，请把表头写成 体重(kg)）",
+    ]
+    assert run_import(db_path, tshirt_files(tmp_path)).unit_guesses == ()  # a chart in 斤 is read as it was
+    assert main(["catalog", "import", *map(str, files[1:]), "--db", str(db_path)]) == 0
+    assert "kg.csv：体重 列没有写单位" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import unicodedata
@@ -11,13 +12,14 @@ from pathlib import Path
 
 from assistant import schema
 from assistant.catalog import store
-from assistant.catalog.sizing import Range, SizeRow, order, parse_range
+from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
 from assistant.i18n import _
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
+KG_CHART_MAX = 100  # a chart's weights without a unit, all at most this and no 身高 to judge by, may be kg: warn
 # Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
 ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")
 TITLE_HEADERS = ("标题", "商品标题", "宝贝标题", "商品名称", "title")
@@ -72,6 +74,30 @@ class BlankMeasure:
         )
 
 
+@dataclass(frozen=True)
+class UnitGuess:
+    """A 体重 column that gives no unit in its header or cells: the unit it was read in (a warning)."""
+
+    source: str
+    column: str
+    kg: bool  # read as kg (its rows' heights say so); False: read as 斤 though its values could be kg
+
+    def __str__(self) -> str:
+        if self.kg:
+            return _(
+                "warning: %(source)s: column %(column)s gives no unit; with the heights of its rows its values are"
+                " kilograms, so they were read as kg (write 体重(斤) in the header if they are 斤)",
+                source=self.source,
+                column=self.column,
+            )
+        return _(
+            "warning: %(source)s: column %(column)s gives no unit and no 身高 to judge by; its values were read as"
+            " 斤 (write 体重(kg) in the header if they are kilograms)",
+            source=self.source,
+            column=self.column,
+        )
+
+
 @dataclass
 class Parsed:
     """Everything read from the files: what can be imported and what cannot."""
@@ -80,6 +106,7 @@ class Parsed:
     charts: list[ChartRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     blanks: list[BlankMeasure] = field(default_factory=list)
+    guesses: list[UnitGuess] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,7 @@ class Report:
     missing_charts: tuple[str, ...] = ()  # shared charts items name that the catalog does not hold
     orphan_charts: tuple[str, ...] = ()  # item ids with a size chart but no item in the catalog (yet)
     blank_measures: tuple[BlankMeasure, ...] = ()  # charts with 身高 or 体重 on some rows only
+    unit_guesses: tuple[UnitGuess, ...] = ()  # 体重 columns without a unit anywhere
 
 
 def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: bool = False) -> Report:
@@ -107,8 +135,10 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     items, charts = parsed.items, parsed.charts
     schema.migrate(conn)
     if parsed.problems and not skip_bad:
-        problems, blanks = tuple(parsed.problems), tuple(parsed.blanks)
-        return Report(len(items), 0, len(charts), _sizes(charts), problems, False, blank_measures=blanks)
+        problems, blanks, guesses = tuple(parsed.problems), tuple(parsed.blanks), tuple(parsed.guesses)
+        return Report(
+            len(items), 0, len(charts), _sizes(charts), problems, False, blank_measures=blanks, unit_guesses=guesses
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         replaced = store.existing_items(conn, (r.item.id for r in items))
@@ -121,8 +151,10 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    problems, blanks = tuple(parsed.problems), tuple(parsed.blanks)
-    return Report(len(items), replaced, len(charts), _sizes(charts), problems, True, (*missing,), (*orphans,), blanks)
+    problems, blanks, guesses = tuple(parsed.problems), tuple(parsed.blanks), tuple(parsed.guesses)
+    return Report(
+        len(items), replaced, len(charts), _sizes(charts), problems, True, (*missing,), (*orphans,), blanks, guesses
+    )
 
 
 def parse_files(paths: Sequence[Path]) -> Parsed:
@@ -147,7 +179,7 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
             if "title" in columns:
                 _items(table, columns, seen_items, parsed)
             else:
-                _chart_rows(table, columns, chart_rows, chart_source, bad_charts, parsed.problems)
+                _chart_rows(table, columns, chart_rows, chart_source, bad_charts, parsed)
     for key, rows in chart_rows.items():
         if key not in bad_charts:
             kind, owner = key
@@ -274,12 +306,17 @@ def _chart_rows(
     charts: dict[tuple[str, str], list[tuple[int, SizeRow]]],
     sources: dict[tuple[str, str], tuple[str, int]],
     bad: set[tuple[str, str]],
-    problems: list[Problem],
+    parsed: Parsed,
 ) -> None:
+    problems = parsed.problems
     known = set(columns.values())
     measures = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
     measures = [(i, name) for i, name in measures if name]
     weight_in_kg = "weight" in columns and _KG.search(table.header[columns["weight"]].lower()) is not None
+    guess = _unit_guess(table, columns)
+    if guess is not None:
+        parsed.guesses.append(guess)
+        weight_in_kg = guess.kg
     width = len(table.header)
     for number, row in table.rows:
         cells = _padded(row, width, table.source, number, problems)
@@ -326,6 +363,32 @@ def _chart_rows(
             bad.add(key)
             continue
         sizes.append((number, size))
+
+
+def _unit_guess(table: Table, columns: Mapping[str, int]) -> UnitGuess | None:
+    """The unit of a 体重 column that names none (header or cells), judged by its rows' heights; None when it
+    names one, or when its values are plainly 斤 (any over 100, with no 身高 to judge by)."""
+    if "weight" not in columns:
+        return None
+    at = columns["weight"]
+    header = unicodedata.normalize("NFKC", table.header[at]).strip()
+    cells = [row[at].lower() for _, row in table.rows if at < len(row) and row[at]]
+    if _WEIGHT_UNIT.search(header.lower()) or any(_WEIGHT_UNIT.search(c) for c in cells):
+        return None
+    pairs = []
+    for _number, row in table.rows:
+        height_cell = row[columns["height"]] if "height" in columns and columns["height"] < len(row) else ""
+        height = parse_range(height_cell) if height_cell else None
+        weight = parse_range(row[at]) if at < len(row) and row[at] else None
+        if height is not None and weight is not None:
+            pairs.append((height, weight))
+    if pairs:
+        return UnitGuess(table.source, header, True) if in_kilograms(pairs) else None
+    weights = [w for w in (parse_range(c) for c in cells) if w is not None]
+    ends = [v for w in weights for v in (w.low, w.high) if not math.isinf(v)]
+    if ends and max(ends) <= KG_CHART_MAX:
+        return UnitGuess(table.source, header, False)
+    return None
 
 
 def _size_row(

@@ -98,6 +98,27 @@ def _parse_bounds(text: str, match: re.Match[str]) -> Range | None:
     return Range(low, top) if low <= top else None
 
 
+TYPICAL_BMI = 21.0  # as for a buyer's weight without its unit (measures.resolve_weight)
+
+
+def in_kilograms(pairs: Sequence[tuple[Range, Range]]) -> bool:
+    """Whether a chart's weights written without any unit are kilograms: the (height, weight) ranges of its
+    rows make a more ordinary body (body-mass index nearer 21) read in kg than in 斤."""
+    as_kg = as_jin = 0.0
+    for height, weight in pairs:
+        metres, value = _middle(height) / 100, _middle(weight)
+        if metres <= 0:
+            continue
+        as_kg += abs(value / metres**2 - TYPICAL_BMI)
+        as_jin += abs(value / 2 / metres**2 - TYPICAL_BMI)
+    return as_kg < as_jin
+
+
+def _middle(rng: Range) -> float:
+    ends = [v for v in (rng.low, rng.high) if not math.isinf(v)]
+    return sum(ends) / len(ends)
+
+
 def order(rows: Sequence[SizeRow]) -> tuple[SizeRow, ...]:
     """Rows from small to large, by the measures every row gives: weight, then height (the file's order otherwise).
 

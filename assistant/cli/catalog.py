@@ -73,6 +73,8 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
         print(_("warning: item %(id)s has a size chart but is not in the catalog", id=item_id), file=sys.stderr)
     for blank in report.blank_measures:
         print(terminal(str(blank)), file=sys.stderr)
+    for guess in report.unit_guesses:
+        print(terminal(str(guess)), file=sys.stderr)
     return 0
 
 

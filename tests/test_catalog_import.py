@@ -397,3 +397,34 @@ def test_import_reads_weights_without_a_unit_as_kilograms_when_the_heights_say_s
     assert run_import(db_path, tshirt_files(tmp_path)).unit_guesses == ()  # a chart in 斤 is read as it was
     assert main(["catalog", "import", *map(str, files[1:]), "--db", str(db_path)]) == 0
     assert "kg.csv：体重 列没有写单位" in capsys.readouterr().err
+
+
+def test_import_skips_title_rows_above_the_header(tmp_path: Path, db_path: Path) -> None:
+    # A merged title row gave "第 1 行：第 2 列有内容但没有表头"
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "卫衣"
+    sheet.append(["【XX旗舰店】女士卫衣尺码表（单位：cm/斤）"])
+    sheet.merge_cells("A1:E1")
+    sheet.append([])
+    sheet.append(list(SHARED_HEADER))
+    for row in SHARED:
+        sheet.append(list(row))
+    book.save(tmp_path / "sizes.xlsx")
+    items = tmp_path / "items.csv"
+    items.write_text(
+        f"宝贝列表导出 2026-12-05,,,\n商品ID,标题,面料,尺码表\n{HOODIE},卫衣,棉,卫衣尺码\n", encoding="utf-8"
+    )
+    report = run_import(db_path, [items, tmp_path / "sizes.xlsx"])
+    assert report.problems == ()
+    assert [r.size for r in item(db_path, HOODIE).chart.rows] == ["M", "L", "XL"]
+    assert table(db_path, "SELECT source FROM catalog_items") == [("items.csv row 3",)]
+    lost = tmp_path / "lost.csv"
+    lost.write_text("宝贝列表导出 2026-12-05,,\n名字,价格,库存\nT恤,59,3\n", encoding="utf-8")
+    assert [str(p) for p in run_import(db_path, [lost]).problems] == [
+        "lost.csv 第 1 行：前 11 行里找不到表头：商品表的表头要有 商品ID 和 标题，"
+        "尺码表的表头要有 尺码、身高和/或体重，以及 商品ID 或 尺码表"
+    ]

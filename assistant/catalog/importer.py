@@ -19,6 +19,7 @@ from assistant.i18n import _
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
+TITLE_ROWS = 10  # rows a table may have above its header (a shop's name, an export's title and date)
 KG_CHART_MAX = 100  # a chart's weights without a unit, all at most this and no 身高 to judge by, may be kg: warn
 # Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
 ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")
@@ -173,6 +174,7 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
         if not tables:
             parsed.problems.append(Problem(path.name, None, _("no rows")))
         for table in tables:
+            table = _below_title(table)
             columns = _columns(table, parsed.problems)
             if columns is None:
                 continue
@@ -200,6 +202,14 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     for i, name in enumerate(names):
         if not name:
             if any(i < len(cells) and cells[i] for _, cells in table.rows):
+                if len(_named(cleaned)) < 2:  # not a header with a blank column: no header at all
+                    reason = _(
+                        "no header found in the first %(n)s rows: an item list's header names 商品ID and 标题; a"
+                        " size chart's names 尺码, 身高 and/or 体重, and 商品ID or 尺码表",
+                        n=TITLE_ROWS + 1,
+                    )
+                    problems.append(Problem(table.source, table.header_row, reason))
+                    return None
                 problems.append(
                     Problem(table.source, table.header_row, _("column %(n)s has values but no header", n=i + 1))
                 )
@@ -211,16 +221,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             )
             return None
         seen[name] = i
-    columns: dict[str, int] = {}
-    for key, aliases in (
-        ("id", ID_HEADERS), ("title", TITLE_HEADERS), ("chart", CHART_HEADERS), ("size", SIZE_HEADERS),
-        ("height", HEIGHT_HEADERS), ("weight", WEIGHT_HEADERS),
-    ):  # fmt: skip
-        hit = next((i for i, h in enumerate(cleaned) if h in aliases), None)
-        if hit is None and key in ("height", "weight"):
-            hit = next((i for i, h in enumerate(cleaned) if _MEASURE_WORDS.sub("", h) in aliases), None)
-        if hit is not None:
-            columns[key] = hit
+    columns = _named(cleaned)
     if "title" in columns:
         if "id" not in columns:
             problems.append(Problem(table.source, table.header_row, _("an item list needs a 商品ID column")))
@@ -247,17 +248,40 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
         )
         problems.append(Problem(table.source, table.header_row, reason))
         return None
-    problems.append(
-        Problem(
-            table.source,
-            table.header_row,
-            _(
-                "neither an item list (商品ID, 标题, attribute columns) nor a size chart (商品ID or 尺码表, 尺码,"
-                " 身高 and/or 体重)"
-            ),
-        )
+    reason = _(
+        "neither an item list (商品ID, 标题, attribute columns) nor a size chart (商品ID or 尺码表, 尺码,"
+        " 身高 and/or 体重)"
     )
+    problems.append(Problem(table.source, table.header_row, reason))
     return None
+
+
+def _named(cleaned: Sequence[str]) -> dict[str, int]:
+    """The columns a header names, by what they are (id, title, chart, size, height, weight)."""
+    columns: dict[str, int] = {}
+    for key, aliases in (
+        ("id", ID_HEADERS), ("title", TITLE_HEADERS), ("chart", CHART_HEADERS), ("size", SIZE_HEADERS),
+        ("height", HEIGHT_HEADERS), ("weight", WEIGHT_HEADERS),
+    ):  # fmt: skip
+        hit = next((i for i, h in enumerate(cleaned) if h in aliases), None)
+        if hit is None and key in ("height", "weight"):
+            hit = next((i for i, h in enumerate(cleaned) if _MEASURE_WORDS.sub("", h) in aliases), None)
+        if hit is not None:
+            columns[key] = hit
+    return columns
+
+
+def _below_title(table: Table) -> Table:
+    """The table from its header: title rows above it (【XX旗舰店】尺码表, 宝贝列表导出 2026-12-05) are skipped.
+
+    The header is the first of the top rows that names two of the columns the catalog knows; when none does,
+    the first row stays the header (and `_columns` says what is wrong with it).
+    """
+    rows = ((table.header_row, table.header), *table.rows)
+    for at, (number, cells) in enumerate(rows[: TITLE_ROWS + 1]):
+        if len(_named([_clean(c) for c in cells])) >= 2:
+            return Table(table.source, cells, number, rows[at + 1 :]) if at else table
+    return table
 
 
 def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, int]], parsed: Parsed) -> None:

@@ -464,3 +464,21 @@ async def test_pounds_are_converted_and_feet_and_inches_are_not_read(shop: Clien
     assert (first["phrase_id"], first["text"].split("~")[0]) == ("catalog.ask_height", "亲，117.9斤收到啦")
     assert measures.combine(["165 130lbs"]) == measures.combine(["165 130lb"]) == measures.Body(165, 117.9)
     assert measures.combine(["我5尺5寸 穿几码"]) == measures.Body()
+
+
+async def test_sizing_questions_get_the_items_sizing_and_fit_questions_its_fit(
+    shop: Client, tmp_path: Path, db_path: Path
+) -> None:
+    # 会不会偏小 got the item's 版型 (宽松) although it has 尺码偏大偏小 (偏大一码)
+    rows = [("800000000007", "休闲卫衣", "宽松", "偏大一码")]
+    path = write_csv(tmp_path / "both.csv", ("商品ID", "标题", "版型", "尺码偏大偏小"), rows)
+    conn = store.connect(db_path)
+    assert import_files(conn, [path]).written
+    conn.close()
+    sizing = ["会不会偏小", "尺码标准吗", "偏大吗", "是标准码吗", "这款偏大还是偏小", "码数准吗"]
+    for n, text in enumerate(sizing):
+        body = await say(shop, text, f"sizing-{n}", item="800000000007")
+        assert top(body)["text"] == "亲，这款尺码偏大偏小是偏大一码哦~", text
+    for n, text in enumerate(["版型怎么样", "宽松吗", "修身吗"]):
+        body = await say(shop, text, f"cut-{n}", item="800000000007")
+        assert top(body)["text"] == "亲，这款版型是宽松哦~", text

@@ -26,12 +26,14 @@ NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
 class Aspect:
     """One kind of fact: the attribute names (column headers) that hold it and the words buyers ask it with.
 
-    `intents` are the matcher's intents that ask for this fact whatever the words (多久发货 is shipping_time).
+    `intents` are the matcher's intents that ask for this fact whatever the words (多久发货 is shipping_time);
+    `fallback` the headers that answer when the item has none of `headers` (偏大吗 gets the 版型 then).
     """
 
     headers: tuple[str, ...]
     asks: tuple[str, ...]
     intents: tuple[str, ...] = ()
+    fallback: tuple[str, ...] = ()
 
 
 # An attribute is asked about when the message names its column header, or a word of the aspect that header
@@ -57,14 +59,10 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect(("厚薄", "厚度"), ("厚不厚", "薄不薄", "厚吗", "薄吗", "厚度", "厚薄")),
     Aspect(("弹力", "弹性"), ("弹力", "弹性", "有弹", "弹不弹")),
     Aspect(("适用季节", "季节"), ("季节", "什么时候穿", "春秋", "夏天穿", "冬天穿", "四季")),
+    Aspect(("版型",), ("版型", "宽松吗", "修身吗", "宽不宽松", "修不修身")),
     Aspect(
-        ("版型", "尺码偏大偏小", "偏大偏小", "尺码偏差"),
+        ("尺码偏大偏小", "偏大偏小", "尺码偏差", "尺码偏大", "尺码偏小", "尺码标准"),
         (
-            "版型",
-            "宽松吗",
-            "修身吗",
-            "宽不宽松",
-            "修不修身",
             "偏大",
             "偏小",
             "大一码",
@@ -79,7 +77,10 @@ ASPECTS: tuple[Aspect, ...] = (
             "码数正常",
             "会不会大",
             "会不会小",
+            "码数标准",
+            "码准",
         ),
+        fallback=("版型",),
     ),  # fmt: skip
     Aspect(("颜色", "颜色分类"), ("什么颜色", "几个颜色", "几种颜色", "哪些颜色", "有什么颜色", "几个色")),
     Aspect(("重量", "净重", "净含量"), ("多重", "重量", "净含量", "几克", "多少克")),
@@ -177,12 +178,14 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     by_intent = False
     for aspect in ASPECTS:
         held = [(name, value, key) for name, value, key in attrs if key in aspect.headers]
+        if not held and aspect.fallback:
+            held = [(name, value, key) for name, value, key in attrs if key in aspect.fallback]
         said = [word for word in (*aspect.asks, *(key for _, _, key in held)) if word in folded]
         meant = intent is not None and intent in aspect.intents
         if not held or not (meant or any(word in aspect.asks for word in said)):
             continue
         named = [(name, value, key) for name, value, key in held if key in folded]
-        asked += [Fact(name, value) for name, value, _ in named or held[:1]]
+        asked += [Fact(name, value) for name, value, _ in named or held[:1] if all(f.name != name for f in asked)]
         covered.update(key for _, _, key in held)
         words += said
         by_intent = by_intent or meant

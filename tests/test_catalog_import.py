@@ -255,7 +255,7 @@ def test_import_skip_bad_leaves_out_bad_items_and_whole_charts(tmp_path: Path, d
 
 def test_import_warns_about_shared_charts_not_imported(tmp_path: Path, db_path: Path) -> None:
     report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS)])
-    assert report.written and report.missing_charts == ("卫衣尺码",)
+    assert report.written and [(m.name, m.items) for m in report.missing_charts] == [("卫衣尺码", (HOODIE,))]
     assert item(db_path, HOODIE).chart is None
     run_import(db_path, [write_csv(tmp_path / "shared.csv", SHARED_HEADER, SHARED)])
     assert [r.size for r in item(db_path, HOODIE).chart.rows] == ["M", "L", "XL"]
@@ -427,4 +427,17 @@ def test_import_skips_title_rows_above_the_header(tmp_path: Path, db_path: Path)
     assert [str(p) for p in run_import(db_path, [lost]).problems] == [
         "lost.csv 第 1 行：前 11 行里找不到表头：商品表的表头要有 商品ID 和 标题，"
         "尺码表的表头要有 尺码、身高和/或体重，以及 商品ID 或 尺码表"
+    ]
+
+
+def test_import_warns_once_per_missing_chart_naming_its_items(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "注意：商品引用了尺码表 '女T尺码'，但它没有导入" named no item
+    rows = [(f"70000000010{n}", f"女T{n}", "女T尺码") for n in range(5)] + [("700000000200", "裙子", "裙子尺码")]
+    path = write_csv(tmp_path / "items.csv", ("商品ID", "标题", "尺码表"), rows)
+    assert main(["catalog", "import", str(path), "--db", str(db_path)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "注意：尺码表 '女T尺码' 没有导入，但这些商品引用了它：700000000100、700000000101、700000000102 等，另有 2 个商品",
+        "注意：尺码表 '裙子尺码' 没有导入，但这些商品引用了它：700000000200",
     ]

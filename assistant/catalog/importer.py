@@ -15,10 +15,11 @@ from assistant.catalog import store
 from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
-from assistant.i18n import _
+from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
+NAMED_ITEMS = 3  # a warning names this many items, then counts the others
 TITLE_ROWS = 10  # rows a table may have above its header (a shop's name, an export's title and date)
 KG_CHART_MAX = 100  # a chart's weights without a unit, all at most this and no 身高 to judge by, may be kg: warn
 # Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
@@ -76,6 +77,25 @@ class BlankMeasure:
 
 
 @dataclass(frozen=True)
+class MissingChart:
+    """A shared chart items name that the catalog does not hold, and those items (a warning, once per chart)."""
+
+    name: str
+    items: tuple[str, ...]
+
+    def __str__(self) -> str:
+        named = "、".join(self.items[:NAMED_ITEMS])
+        more = len(self.items) - NAMED_ITEMS
+        if more > 0:
+            named += ngettext(" and %(num)d more item", " and %(num)d more items", more)
+        return _(
+            "warning: size chart %(name)s is not imported, but items name it: %(items)s",
+            name=repr(self.name),
+            items=named,
+        )
+
+
+@dataclass(frozen=True)
 class UnitGuess:
     """A 体重 column that gives no unit in its header or cells: the unit it was read in (a warning)."""
 
@@ -120,7 +140,7 @@ class Report:
     sizes: int
     problems: tuple[Problem, ...]
     written: bool
-    missing_charts: tuple[str, ...] = ()  # shared charts items name that the catalog does not hold
+    missing_charts: tuple[MissingChart, ...] = ()  # shared charts items name that the catalog does not hold
     orphan_charts: tuple[str, ...] = ()  # item ids with a size chart but no item in the catalog (yet)
     blank_measures: tuple[BlankMeasure, ...] = ()  # charts with 身高 or 体重 on some rows only
     unit_guesses: tuple[UnitGuess, ...] = ()  # 体重 columns without a unit anywhere
@@ -144,8 +164,12 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     try:
         replaced = store.existing_items(conn, (r.item.id for r in items))
         store.write(conn, items, charts, [p.name for p in paths])
-        named = {r.item.chart_name for r in items if r.item.chart_name}
-        missing = sorted(named - store.shared_charts(conn, named))
+        naming: dict[str, list[str]] = {}  # shared chart: the items that name it, in the files' order
+        for r in items:
+            if r.item.chart_name:
+                naming.setdefault(r.item.chart_name, []).append(r.item.id)
+        absent = naming.keys() - store.shared_charts(conn, naming)
+        missing = [MissingChart(name, tuple(naming[name])) for name in sorted(absent)]
         owners = [c.owner for c in charts if c.kind == OWN]
         orphans = sorted(set(owners) - store.known_items(conn, owners))
         conn.execute("COMMIT")

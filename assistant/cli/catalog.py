@@ -67,8 +67,8 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
         )
         + left_out
     )
-    for name in report.missing_charts:
-        print(terminal(_("warning: size chart %(name)s is named by items but not imported", name=repr(name))), file=sys.stderr)  # fmt: skip
+    for missing in report.missing_charts:
+        print(terminal(str(missing)), file=sys.stderr)
     for item_id in report.orphan_charts:
         print(_("warning: item %(id)s has a size chart but is not in the catalog", id=item_id), file=sys.stderr)
     for blank in report.blank_measures:

@@ -325,6 +325,12 @@ class Config:
         paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
         return [self.resolve(p) for p in paths]
 
+    def qa_rule_files(self) -> list[Path]:
+        """The quality rule files of `[qa] rules`, relative to the first phrase directory; the phrase library
+        does not read them as phrase groups."""
+        directory = self.phrase_dirs()[0]
+        return [directory / path for path in self.qa.rules]
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.shop.timezone)

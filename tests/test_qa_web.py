@@ -4,6 +4,8 @@ live stream and page, and the service's start with bad rules."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from assistant.app import create_app
 from assistant.config import Config, ConfigError, load_config
 from assistant.web.auth import agent_token
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
@@ -188,3 +191,24 @@ async def test_qa_rules_reload_with_the_phrases(aiohttp_client: Any, config: Con
     assert resp.status == 422
     assert any("不是有效的正则表达式" in p for p in (await resp.json())["problems"])
     assert await categories("你个老六") == ["rude"]  # the previous rules keep inspecting
+
+
+def doc_example_rules() -> str:
+    """The shop's rule file of docs/quality.md, as the doc writes it."""
+    doc = (ROOT / "docs" / "quality.md").read_text(encoding="utf-8")
+    found = re.search(r"`phrases/our-shop-qa.toml`:\n\n```toml\n(.*?)```", doc, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_qa_doc_example_layout_starts_and_reloads(aiohttp_client: Any, config: Config, tmp_path: Path) -> None:
+    phrases = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", phrases)
+    (phrases / "our-shop-qa.toml").write_text(doc_example_rules(), encoding="utf-8")
+    config = replace_config(config, "phrases", path=str(phrases), workers=0)
+    config = replace_config(config, "qa", rules=["qa.toml", "our-shop-qa.toml"])
+    client = await aiohttp_client(create_app(config))  # the phrase library leaves the rule file alone
+    body = await (await client.get("/v1/qa/check", params={"text": "我们家是殿堂级的做工"})).json()
+    assert [f["category"] for f in body["flags"]] == ["ad_extreme"]
+    resp = await client.post("/v1/admin/reload")
+    assert resp.status == 200, await resp.text()

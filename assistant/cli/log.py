@@ -118,7 +118,9 @@ def _wording(config: Config) -> formats.Wording:
     from assistant.suggest.phrases import Library, LibraryError
 
     try:
-        library = Library.load(config.phrase_dirs(), include_demo=config.phrases.include_demo)
+        library = Library.load(
+            config.phrase_dirs(), include_demo=config.phrases.include_demo, skip=config.qa_rule_files()
+        )
     except LibraryError:  # the log is still worth reading with ids
         return formats.Wording(config.ui.language)
     return formats.wording_of(library, config.ui.language)

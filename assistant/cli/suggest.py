@@ -35,21 +35,24 @@ def phrases() -> None:
 
 def _settings(
     config_path: Path, db: Path | None, phrases_dir: Path | None
-) -> tuple[list[Path], dict[str, str], int, bool]:
-    """Phrase directories (layers), template variables, top-k and whether the demo phrases count."""
+) -> tuple[list[Path], dict[str, str], int, bool, list[Path]]:
+    """Phrase directories (layers), template variables, top-k, whether the demo phrases count, and the quality
+    rule files among them (not phrase groups)."""
     config = load(config_path, db)
     variables = {"shop": config.shop.name, **config.phrases.variables}
     if phrases_dir is not None:
-        return [phrases_dir], variables, config.phrases.top_k, True
-    return config.phrase_dirs(), variables, config.phrases.top_k, config.phrases.include_demo
+        rules = [phrases_dir / path for path in config.qa.rules]
+        return [phrases_dir], variables, config.phrases.top_k, True, rules
+    dirs = config.phrase_dirs()
+    return dirs, variables, config.phrases.top_k, config.phrases.include_demo, config.qa_rule_files()
 
 
 def _load(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple[Library, int] | None:
     from assistant.suggest.phrases import Library, LibraryError
 
-    directories, variables, top_k, include_demo = _settings(config_path, db, phrases_dir)
+    directories, variables, top_k, include_demo, rules = _settings(config_path, db, phrases_dir)
     try:
-        return Library.load(directories, variables, include_demo=include_demo), top_k
+        return Library.load(directories, variables, include_demo=include_demo, skip=rules), top_k
     except LibraryError as exc:
         print_problems(exc)
         return None

@@ -34,7 +34,10 @@ def matcher_settings(config: Config, *, strict: bool = False) -> Settings:
     """What loading the configured matcher takes, as a worker process receives it (absolute paths)."""
     phrases = config.phrases
     dirs = [str(d.absolute()) for d in config.phrase_dirs()]
-    return Settings(dirs, dict(phrases.variables), phrases.include_demo, phrases.top_k, phrases.min_confidence, strict)
+    skip = [str(p.absolute()) for p in config.qa_rule_files()]
+    return Settings(
+        dirs, dict(phrases.variables), phrases.include_demo, phrases.top_k, phrases.min_confidence, strict, skip
+    )
 
 
 class SuggestionEngine:

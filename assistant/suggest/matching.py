@@ -27,10 +27,12 @@ class Settings(msgspec.Struct, frozen=True, tag="init", array_like=True):
     top_k: int
     min_confidence: float
     strict: bool = False
+    skip: list[str] = []  # the quality rule files among the phrases (`[qa] rules`)
 
     def load(self) -> Matcher:
         """Load the phrase library; raises LibraryError naming every problem."""
-        library = Library.load([Path(d) for d in self.dirs], self.variables, include_demo=self.include_demo)
+        dirs = [Path(d) for d in self.dirs]
+        library = Library.load(dirs, self.variables, include_demo=self.include_demo, skip=self.skip)
         return Matcher(library, k=self.top_k, min_confidence=self.min_confidence, strict=self.strict)
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import re
 import threading
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -126,11 +126,14 @@ class Library:
         extra_variables: Mapping[str, str] = MappingProxyType({}),
         *,
         include_demo: bool = True,
+        skip: Iterable[Path | str] = (),
     ) -> Library:
         """Read every TOML file of `directory` (or of several layered directories: the vocabulary is the
         first one's, a later layer's phrase replaces an earlier one of the same code or id; without
-        `include_demo` the first directory's phrases are left out); raise LibraryError listing all problems.
+        `include_demo` the first directory's phrases are left out; files of `skip`, the quality rules, are
+        not phrase groups); raise LibraryError listing all problems.
         """
+        skipped = {Path(p).resolve() for p in skip}
         layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
         directory = layers[0]
         problems: list[Problem] = []
@@ -143,7 +146,7 @@ class Library:
                 continue
             tables = []
             for path in sorted(layer.glob("*.toml")):
-                if path.name in SPECIAL_FILES:
+                if path.name in SPECIAL_FILES or path.resolve() in skipped:
                     continue
                 data = _read_toml(path, problems)
                 if data is not None:

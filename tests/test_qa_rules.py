@@ -95,6 +95,42 @@ def test_shipped_phrases_and_talk_tracks_break_none_of_the_shipped_rules(inspect
 @pytest.mark.parametrize(
     "text",
     [
+        # A second outside pass: each alerted the supervisors' group as 站外引流 (high).
+        "亲，不好意思，我们这边不支持加微信哦，有问题旺旺找我就行",
+        "亲，您可以把订单分享给微信好友帮您代付哦",  # Taobao's own 找人代付
+        "我们不会通过QQ联系您的",
+        "请不要相信加qq退款的，都是骗子",
+        "不用转账给任何人哦",
+        "微信扫码支付的话需要在淘宝APP里操作哦",
+        "亲，我们店不支持加微信的，有事在旺旺留言就好",
+        "您可以找微信好友帮您代付，在订单页点找人代付就行",
+        "我们客服不会通过微信联系您，请注意防骗",
+        "千万不要相信让您加qq退款的陌生人",
+        "不需要转账的，直接在淘宝下单就可以",
+        "微信扫码付款需要在手机淘宝里完成哦",
+    ],
+)
+def test_inspector_leaves_off_platform_refusals_and_taobao_payment_clean(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "不用拍了，直接转我就行",  # 不用 starts the violation: it negates nothing before it
+        "要不要加个微信，方便联系",
+        "淘宝不支持加微信，不过你可以加我qq 12345678",  # a refusal covers only what follows it
+        "微信扫码支付给我就行",
+        "不用转账，加我微信发红包就行",
+    ],
+)
+def test_inspector_still_flags_offers_next_to_a_refusal(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == {"off_platform"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "加我V❤ abc123",  # a heart between the letters
         "vx：lucky2024",
         "ＶＸ：ａｂｃ１２３４",  # full-width

@@ -2,15 +2,16 @@
 
 Words of every rule go into one Aho-Corasick automaton per side (pyahocorasick), so thousands of words
 cost one pass over the message; patterns run on the same normalized view. An exception that overlaps a
-match cancels it ("第一次" keeps "第一" in 第一次购买 ordinary); a rule's `unless` words anywhere in the
-message cancel the rule. Agent replies under four characters get today's `short` flag.
+match cancels it ("第一次" keeps "第一" in 第一次购买 ordinary); a negation that starts before a match and
+ends inside it or right where it begins cancels it too (不能保证 keeps 不能保证百分百不起球 honest); a rule's
+`unless` words anywhere in the message cancel the rule. Agent replies under four characters get today's `short` flag.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -76,7 +77,7 @@ class Inspector:
         self.sources = data.sources
         self.rules: list[_Rule] = []
         words: dict[str, dict[str, list[tuple[int, int]]]] = {side: {} for side in SIDES}
-        exceptions: dict[str, list[tuple[int, int]]] = {}
+        exceptions: dict[str, list[tuple[int, int, bool]]] = {}  # word → (rule, length, is a negation)
         pattern_rules: dict[str, list[int]] = {side: [] for side in SIDES}
         needs: dict[str, dict[str, list[tuple[int, int]]]] = {side: {} for side in SIDES}
         self.word_count = 0
@@ -107,14 +108,15 @@ class Inspector:
                 if folded:
                     words[category.side].setdefault(folded, []).append((index, len(folded)))
                     self.word_count += 1
-            for word in spec.exceptions:
-                folded = self._word(word, spec.id, problems)
-                if folded:
-                    exceptions.setdefault(folded, []).append((index, len(folded)))
+            for cancelling, negation in ((spec.exceptions, False), (spec.negations, True)):
+                for word in cancelling:
+                    folded = self._word(word, spec.id, problems)
+                    if folded:
+                        exceptions.setdefault(folded, []).append((index, len(folded), negation))
         for word in data.exceptions:
             folded = self._word(word, "except", problems)
             if folded:
-                exceptions.setdefault(folded, []).append((_GLOBAL, len(folded)))
+                exceptions.setdefault(folded, []).append((_GLOBAL, len(folded), False))
         if problems:
             raise RulesError(problems)
         self._words = {side: _automaton(table) for side, table in words.items()}
@@ -190,15 +192,15 @@ class Inspector:
 
     def _settle(self, text: str, view: View, found: list[tuple[int, int, int]]) -> list[Flag]:
         """Drop cancelled and nested matches; map the rest back to the original text."""
-        excepted: list[tuple[int, int, int]] = []
+        excepted: list[tuple[int, int, int, bool]] = []
         if self._exceptions is not None:
             for end, hits in self._exceptions.iter(view.text):
-                for rule, length in hits:
-                    excepted.append((rule, end - length + 1, end + 1))
+                for rule, length, negation in hits:
+                    excepted.append((rule, end - length + 1, end + 1, negation))
         kept: list[tuple[int, int, int]] = []
         for rule, start, end in sorted(found, key=lambda f: (f[1], -f[2])):
             spec = self.rules[rule]
-            if any(r in (rule, _GLOBAL) and s < end and start < e for r, s, e in excepted):
+            if any(r in (rule, _GLOBAL) and _cancels(s, e, n, start, end) for r, s, e, n in excepted):
                 continue
             if spec.unless and any(word in view.text for word in spec.unless):
                 continue
@@ -229,7 +231,16 @@ class Inspector:
         return {name: c.label for name, c in self.categories.items()}
 
 
-def _automaton(table: Mapping[str, list[tuple[int, int]]]) -> Any:
+def _cancels(s: int, e: int, negation: bool, start: int, end: int) -> bool:
+    """An exception [s, e) cancels a match [start, end) it overlaps; a negation, one it starts before and
+    reaches (没法保证 in 没法保证明天到) or ends right before (不能说 in 不能说百分百不掉色), not one it starts
+    with (不用 leaves 不用拍 a violation)."""
+    if negation:
+        return s < start <= e
+    return s < end and start < e
+
+
+def _automaton(table: Mapping[str, Sequence[tuple[Any, ...]]]) -> Any:
     if not table:
         return None
     automaton = ahocorasick.Automaton()

@@ -21,7 +21,20 @@ SEVERITIES = ("low", "medium", "high")
 VIEWS = ("text", "digits")
 _CATEGORY_KEYS = frozenset({"label", "side", "severity", "description"})
 _RULE_KEYS = frozenset(
-    {"id", "category", "severity", "words", "patterns", "needs", "except", "unless", "view", "enabled", "note"}
+    {
+        "id",
+        "category",
+        "severity",
+        "words",
+        "patterns",
+        "needs",
+        "except",
+        "negations",
+        "unless",
+        "view",
+        "enabled",
+        "note",
+    }
 )
 _FILE_KEYS = frozenset({"categories", "variants", "rules", "except"})
 _ID = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
@@ -56,6 +69,7 @@ class RuleSpec:
     words: list[str] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
+    negations: list[str] = field(default_factory=list)  # cancel a match they end inside of or right before
     unless: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)  # the patterns run only when one of these words occurs
     view: str = "text"
@@ -230,6 +244,7 @@ def _rule(
     spec.note = note if isinstance(note, str) else spec.note
     spec.words += _strings(where, "words", table.get("words", []), problems)
     spec.exceptions += _strings(where, "except", table.get("except", []), problems)
+    spec.negations += _strings(where, "negations", table.get("negations", []), problems)
     spec.unless += _strings(where, "unless", table.get("unless", []), problems)
     spec.needs += _strings(where, "needs", table.get("needs", []), problems)
     for source in _strings(where, "patterns", table.get("patterns", []), problems):

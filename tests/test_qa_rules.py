@@ -158,6 +158,9 @@ def test_inspector_sees_through_evasions(inspector: Inspector, text: str) -> Non
         "打一二三一五投诉你们",
         "这家店真坑",
         "不给我退我就找律师",
+        "再不处理我就曝光你们",
+        "我要去网上曝光你们",
+        "我之前的差评你们看到了吗",  # a buyer who has given one is not asking what reviews said
     ],
 )
 def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
@@ -176,6 +179,12 @@ def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
         "你们的差评怎么这么多",
         "我是律师，想问下能开发票吗",  # a profession is not a threat
         "我是记者，想买个外套",
+        # A second outside pass: each raised an alert and an escalation.
+        "这款相机自动曝光好用吗",
+        "曝光补偿怎么调",
+        "之前的差评是什么问题呀，现在改进了吗",
+        "这个镜头长曝光的效果怎么样",
+        "那条差评说的漏水解决了没",
     ],
 )
 def test_inspector_keeps_ordinary_customer_messages_clean(inspector: Inspector, text: str) -> None:

@@ -131,6 +131,29 @@ def test_inspector_still_flags_offers_next_to_a_refusal(inspector: Inspector, te
 @pytest.mark.parametrize(
     "text",
     [
+        # A second outside pass: honest answers counted against the agent as 过度承诺.
+        "亲，我们不能保证绝对不起球呢",
+        "无法保证今天一定到，快递那边不可控",
+        "没法保证明天到呢，一般2-3天",
+        "不能保证百分百不起球，但我们面料比较好",
+        "我们不能说百分百不掉色",
+        "这个不敢保证明天一定到哦",
+        "不一定能明天到，要看快递",
+        "不敢说绝对不掉色，正常洗不会",
+    ],
+)
+def test_inspector_leaves_promises_an_agent_declines_clean(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == set()
+
+
+@pytest.mark.parametrize("text", ["不能保证今天到，但保证明天到", "我不能保证不掉色，但是我保证不缩水"])
+def test_inspector_flags_a_promise_after_a_declined_one(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == {"promise"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "加我V❤ abc123",  # a heart between the letters
         "vx：lucky2024",
         "ＶＸ：ａｂｃ１２３４",  # full-width

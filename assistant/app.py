@@ -215,7 +215,9 @@ def _inspector(config: Config) -> Inspector:
     try:
         return load_inspector(config)
     except RulesError as exc:
-        raise ConfigError(_("%(key)s: %(error)s", key="[qa] rules", error=_("; ").join(exc.problems))) from None
+        # One line per problem, each naming the key (the doc promises as much; "; " made them one long line).
+        lines = [_("%(key)s: %(error)s", key="[qa] rules", error=problem) for problem in exc.problems]
+        raise ConfigError("\n".join(lines)) from None
 
 
 async def _close_streams(app: web.Application) -> None:

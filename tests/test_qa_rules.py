@@ -320,6 +320,21 @@ def test_rules_errors_name_file_rule_and_key(tmp_path: Path) -> None:
     assert "(nope.z)：category：未知类别 'nope'（请在 [categories] 中定义）" in text
 
 
+def test_rules_report_every_problem_of_one_rule_at_once(tmp_path: Path) -> None:
+    # Only the unknown key and the category were named; the severity and the pattern came one reload at a time.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[rules]]\nid = "promise.extra"\ncategory = "promis"\nseverity = "urgent"\nwordz = ["保证"]\n'
+        'patterns = ["保证(("]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesError) as caught:
+        load_rules([RULES, bad])
+    where = f"{bad}：rules[0] (promise.extra)："
+    assert [p.split("：")[2] for p in caught.value.problems] == ["未知的键 'wordz'", "category", "severity", "patterns"]
+    assert all(p.startswith(where) for p in caught.value.problems)
+
+
 def test_rules_refuse_a_word_that_normalizes_to_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[rules]]\nid = "rude.new"\ncategory = "rude"\nwords = ["~~"]\n', encoding="utf-8")

@@ -194,6 +194,7 @@ def _rule(
     seen: set[str],
     problems: list[str],
 ) -> None:
+    """Check every key of one [[rules]] table (all its problems at once), then merge it into `specs`."""
     if not isinstance(table, dict):
         problems.append(_("%(where)s: expected a table", where=where))
         return
@@ -202,6 +203,7 @@ def _rule(
         problems.append(_("%(where)s: id: required, dotted lower-case words (e.g. 'promise.delivery')", where=where))
         return
     where = f"{where} ({rule_id})"
+    found = len(problems)
     for key in table:
         if key not in _RULE_KEYS:
             problems.append(_("%(where)s: unknown key %(key)s", where=where, key=repr(key)))
@@ -219,35 +221,22 @@ def _rule(
                 category=repr(category),
             )
         )
-        return
-    if spec is None:
-        spec = specs[rule_id] = RuleSpec(rule_id, category)
-    elif category != spec.category:
+    elif spec is not None and category != spec.category:
         problems.append(_("%(where)s: category: a later file cannot move a rule to another category", where=where))
-        return
-    severity = table.get("severity", spec.severity)
+    severity = table.get("severity", spec.severity if spec else None)
     if severity is not None and severity not in SEVERITIES:
         problems.append(_not_one_of(where, "severity", SEVERITIES, severity))
-        return
-    spec.severity = severity
-    view = table.get("view", spec.view)
+    view = table.get("view", spec.view if spec else "text")
     if view not in VIEWS:
         problems.append(_not_one_of(where, "view", VIEWS, view))
-        return
-    spec.view = view
-    enabled = table.get("enabled", spec.enabled)
+    enabled = table.get("enabled", spec.enabled if spec else True)
     if not isinstance(enabled, bool):
         problems.append(_("%(where)s: enabled: expected true or false", where=where))
-        return
-    spec.enabled = enabled
-    note = table.get("note", spec.note)
-    spec.note = note if isinstance(note, str) else spec.note
-    spec.words += _strings(where, "words", table.get("words", []), problems)
-    spec.exceptions += _strings(where, "except", table.get("except", []), problems)
-    spec.negations += _strings(where, "negations", table.get("negations", []), problems)
-    spec.unless += _strings(where, "unless", table.get("unless", []), problems)
-    spec.needs += _strings(where, "needs", table.get("needs", []), problems)
-    for source in _strings(where, "patterns", table.get("patterns", []), problems):
+    lists = {
+        key: _strings(where, key, table.get(key, []), problems)
+        for key in ("words", "except", "negations", "unless", "needs", "patterns")
+    }
+    for source in lists["patterns"]:
         try:
             re.compile(source)
         except re.error as exc:
@@ -259,8 +248,22 @@ def _rule(
                     error=exc,
                 )
             )
-            continue
-        spec.patterns.append(source)
+    if len(problems) > found:
+        return  # nothing of a rule with a problem is merged (the whole load fails anyway)
+    assert isinstance(category, str) and isinstance(enabled, bool)
+    if spec is None:
+        spec = specs[rule_id] = RuleSpec(rule_id, category)
+    spec.severity = severity
+    spec.view = view
+    spec.enabled = enabled
+    note = table.get("note", spec.note)
+    spec.note = note if isinstance(note, str) else spec.note
+    spec.words += lists["words"]
+    spec.exceptions += lists["except"]
+    spec.negations += lists["negations"]
+    spec.unless += lists["unless"]
+    spec.needs += lists["needs"]
+    spec.patterns += lists["patterns"]
 
 
 def _not_one_of(where: str, key: str, choices: Iterable[str], value: Any) -> str:

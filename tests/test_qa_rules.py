@@ -335,6 +335,18 @@ def test_rules_report_every_problem_of_one_rule_at_once(tmp_path: Path) -> None:
     assert all(p.startswith(where) for p in caught.value.problems)
 
 
+def test_rules_warn_of_an_except_below_the_last_rule_meant_for_every_rule(tmp_path: Path) -> None:
+    rule = '[[rules]]\nid = "competitor.names"\ncategory = "rude"\nwords = ["拼多多"]\n'
+    below = tmp_path / "below.toml"
+    below.write_text(rule + '\n# Exceptions of every rule.\nexcept = ["第一名额", "不是拼多多"]\n', encoding="utf-8")
+    [warning] = load_rules([RULES, below]).warnings
+    assert warning.startswith(f"{below}：rules[0] (competitor.names)：except '第一名额' 抵消不了")
+    above = tmp_path / "above.toml"
+    above.write_text('except = ["第一名额"]\n' + rule, encoding="utf-8")
+    assert load_rules([RULES, above]).warnings == ()
+    assert load_rules([RULES]).warnings == ()
+
+
 def test_rules_refuse_a_word_that_normalizes_to_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[rules]]\nid = "rude.new"\ncategory = "rude"\nwords = ["~~"]\n', encoding="utf-8")

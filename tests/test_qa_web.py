@@ -215,5 +215,8 @@ async def test_qa_doc_example_layout_starts_and_reloads(aiohttp_client: Any, con
     client = await aiohttp_client(create_app(config))  # the phrase library leaves the rule file alone
     body = await (await client.get("/v1/qa/check", params={"text": "我们家是殿堂级的做工"})).json()
     assert [f["category"] for f in body["flags"]] == ["ad_extreme"]
+    # The example's exception of every rule applies to every rule (written last, it was the last rule's own).
+    body = await (await client.get("/v1/qa/check", params={"text": "活动还剩第一名额哦"})).json()
+    assert body["flags"] == []
     resp = await client.post("/v1/admin/reload")
     assert resp.status == 200, await resp.text()

@@ -75,6 +75,7 @@ class Inspector:
         self.normalizer = Normalizer(data.variants)
         self.categories: dict[str, Category] = {SHORT.name: SHORT, **data.categories}
         self.sources = data.sources
+        self.warnings = data.warnings
         self.rules: list[_Rule] = []
         words: dict[str, dict[str, list[tuple[int, int]]]] = {side: {} for side in SIDES}
         exceptions: dict[str, list[tuple[int, int, bool]]] = {}  # word → (rule, length, is a negation)
@@ -252,9 +253,11 @@ def _automaton(table: Mapping[str, Sequence[tuple[Any, ...]]]) -> Any:
 
 def load_inspector(config: Config) -> Inspector:
     """The configured rule files (relative to the phrase directory), merged and compiled; RulesError names
-    every problem."""
-    directory = config.phrase_dirs()[0]
-    inspector = Inspector.load(directory / path for path in config.qa.rules)
+    every problem, what looks like a mistake is logged."""
+    data = load_rules(config.qa_rule_files())
+    for warning in data.warnings:
+        log.warning("quality rules: %s", warning)
+    inspector = Inspector(data)
     unknown = [c for c in config.qa.alert_categories if c not in inspector.categories]
     if unknown:
         raise ConfigError(

@@ -86,6 +86,7 @@ class RuleData:
     rules: tuple[RuleSpec, ...]
     exceptions: tuple[str, ...]
     sources: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # usable, but probably not what was meant (logged, printed by `qa check`)
 
 
 def load_rules(paths: Iterable[Path]) -> RuleData:
@@ -112,6 +113,7 @@ def merge_rules(tables: Sequence[tuple[str, Mapping[str, Any]]]) -> RuleData:
     variants: dict[str, str] = {}
     specs: dict[str, RuleSpec] = {}
     exceptions: list[str] = []
+    warnings: list[str] = []
     for source, data in tables:
         for key in data:
             if key not in _FILE_KEYS:
@@ -141,9 +143,40 @@ def merge_rules(tables: Sequence[tuple[str, Mapping[str, Any]]]) -> RuleData:
                 seen,
                 problems,
             )
+        if rules and isinstance(rules[-1], dict):
+            last = _("%(where)s: %(problem)s", where=source, problem=f"rules[{len(rules) - 1}]")
+            warnings += _stray_except(last, rules[-1])
     if problems:
         raise RulesError(problems)
-    return RuleData(categories, variants, tuple(specs.values()), tuple(exceptions), tuple(s for s, _ in tables))
+    sources = tuple(s for s, _ in tables)
+    return RuleData(categories, variants, tuple(specs.values()), tuple(exceptions), sources, tuple(warnings))
+
+
+def _stray_except(where: str, table: Mapping[str, Any]) -> list[str]:
+    """A file's last [[rules]] table holds every key written below it: an `except` there that can cancel none of
+    the rule's words was most likely meant for every rule (the top-level `except` goes before any table)."""
+    words = table.get("words", [])
+    stray = [
+        word
+        for word in table.get("except", [])
+        if isinstance(word, str) and not any(isinstance(w, str) and _can_overlap(word, w) for w in words)
+    ]
+    if not stray or table.get("patterns"):
+        return []
+    return [
+        _(
+            "%(where)s (%(rule)s): except %(words)s cancels none of the rule's words; an except of every rule is "
+            "written at the top of the file, before the first [[rules]]",
+            where=where,
+            rule=table.get("id"),
+            words=", ".join(map(repr, stray)),
+        )
+    ]
+
+
+def _can_overlap(a: str, b: str) -> bool:
+    """Whether a match of `b` and an occurrence of `a` can share characters in some text."""
+    return a in b or b in a or any(a.endswith(b[:n]) or b.endswith(a[:n]) for n in range(1, min(len(a), len(b))))
 
 
 def _categories(source: str, table: Any, out: dict[str, Category], problems: list[str]) -> None:

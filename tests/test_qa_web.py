@@ -220,3 +220,4 @@ async def test_qa_doc_example_layout_starts_and_reloads(aiohttp_client: Any, con
     assert body["flags"] == []
     resp = await client.post("/v1/admin/reload")
     assert resp.status == 200, await resp.text()
+    assert (await resp.json())["rules"] == ["qa.toml", "our-shop-qa.toml"]  # the files read, as at start

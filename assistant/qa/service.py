@@ -122,7 +122,8 @@ class QaService:
 
     def install(self, inspector: Inspector) -> None:
         self.inspector = inspector
-        log.info("quality rules reloaded: %d words", inspector.word_count)
+        files = ", ".join(self.config.qa.rules)
+        log.info("quality rules reloaded: %d words from %s ([qa] rules as at start)", inspector.word_count, files)
 
     @property
     def settled(self) -> bool:

@@ -70,6 +70,8 @@ async def post_reload(request: web.Request) -> web.Response:
     ok, problems = reload_library(request.app)
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
-    return web.json_response(
-        {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}, dumps=json_dumps
-    )
+    body: dict[str, object] = {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}
+    if QA in request.app:
+        # The files read are those `[qa] rules` listed at start: config is read once, a new file takes a restart.
+        body["rules"] = list(request.app[QA].config.qa.rules)
+    return web.json_response(body, dumps=json_dumps)

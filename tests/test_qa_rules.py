@@ -131,6 +131,20 @@ def test_inspector_still_flags_offers_next_to_a_refusal(inspector: Inspector, te
 @pytest.mark.parametrize(
     "text",
     [
+        "这款企鹅抱枕很可爱",
+        "这个卫星导航仪支持北斗",
+        "小球球的款式还有粉色",
+        "我们这边不支持加企业微信哦",
+        "这款在抖音上很火",
+    ],
+)
+def test_inspector_leaves_penguins_satellites_and_other_platforms_named_clean(inspector: Inspector, text: str) -> None:
+    assert categories(inspector, text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         # A second outside pass: honest answers counted against the agent as 过度承诺.
         "亲，我们不能保证绝对不起球呢",
         "无法保证今天一定到，快递那边不可控",
@@ -164,6 +178,15 @@ def test_inspector_flags_a_promise_after_a_declined_one(inspector: Inspector, te
         "打我电话 138 1234 5678",  # digit-split
         "我手机是一三九零零零一二三四五",  # spelled out
         "亲，可以 ➕ v 细聊",
+        # A second outside pass: slang for QQ and WeChat, the WeChat id "same as", WeCom, another platform.
+        "加我企鹅 87654321",
+        "有事加卫星：shop666",
+        "加我球球 12345678",
+        "加我 tb_shop888 微同号",
+        "亲，你加下我的企业微信吧",
+        "搜一下我们的抖音号 shop888 有福利",
+        "我的绿泡泡 abc1234",
+        "关注我们的小红书号，每周有新品",
     ],
 )
 def test_inspector_sees_through_evasions(inspector: Inspector, text: str) -> None:

@@ -207,6 +207,14 @@ def test_inspector_sees_through_evasions(inspector: Inspector, text: str) -> Non
         "再不处理我就曝光你们",
         "我要去网上曝光你们",
         "我之前的差评你们看到了吗",  # a buyer who has given one is not asking what reviews said
+        # A second outside pass: threats said other ways.
+        '呵呵，你们家服务可真"好"啊，我一定让大家都知道',
+        "我会发小红书让大家避雷",
+        "我已经截图了，等着平台处理吧",
+        "不赔我就去告",
+        "不处理的话，后果自负",
+        "你们给我等着",
+        "垃圾质量，我要让所有人都知道",
     ],
 )
 def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
@@ -231,6 +239,11 @@ def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
         "之前的差评是什么问题呀，现在改进了吗",
         "这个镜头长曝光的效果怎么样",
         "那条差评说的漏水解决了没",
+        "东西很好，我一定让大家都知道",  # praise: 让大家都知道 needs scorn or a threat beside it
+        "这款有什么需要避雷的地方吗",
+        "你告诉我怎么退",
+        "麻烦转告一下仓库",
+        "那你们等着我付款哈",
     ],
 )
 def test_inspector_keeps_ordinary_customer_messages_clean(inspector: Inspector, text: str) -> None:

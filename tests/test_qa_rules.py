@@ -48,6 +48,16 @@ def categories(inspector: Inspector, text: str, side: str = "agent") -> set[str]
         ("这个价格已经是最低的了", "ad_extreme"),
         ("说了八百遍了", "rude"),
         ("穿了保证显瘦", "promise"),
+        # A second outside pass: absolute claims, promises and brush-offs the rules did not know.
+        ("百分百正品", "ad_extreme"),
+        ("史上最便宜的一次活动了", "ad_extreme"),
+        ("全网销量冠军", "ad_extreme"),
+        ("行业领导品牌", "ad_extreme"),
+        ("世界领先", "ad_extreme"),
+        ("穿了一定会显瘦的", "promise"),
+        ("收到100%满意", "promise"),
+        ("这都不懂？", "rude"),
+        ("自己去问快递", "rude"),
     ],
 )
 def test_inspector_flags_agent_violations(inspector: Inspector, text: str, category: str) -> None:
@@ -77,6 +87,14 @@ def test_inspector_flags_agent_violations(inspector: Inspector, text: str, categ
         "我们不敢说全网最低，但性价比很高",
         "亲，最低价格就是页面价格哦",
         "我再跟您说一遍哦，先领券再下单",
+        "最新款",
+        "第一时间给您发货",
+        "这是世界冠军同款球拍",
+        "希望您收到百分百满意",
+        "不一定会显瘦，看个人身材",
+        "您也可以自己去问快递哦",
+        "这个技术领先一步",
+        "这都不会影响使用的",
     ],
 )
 def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:

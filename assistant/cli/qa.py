@@ -43,8 +43,6 @@ def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Pa
     inspector = _inspector(load(config_path, db))
     if inspector is None:
         return 1
-    for warning in inspector.warnings:
-        print(_("assistant: warning: %(warning)s", warning=warning), file=sys.stderr)
     flags = [inspector.flag_json(f) for f in inspector.inspect(text, side)]
     if as_json:
         print(json.dumps({"flags": flags}, ensure_ascii=False))
@@ -77,8 +75,6 @@ def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: 
     inspector = _inspector(load(config_path, db))
     if inspector is None:
         return 1
-    for warning in inspector.warnings:
-        print(_("assistant: warning: %(warning)s", warning=warning), file=sys.stderr)
     for path in sets or DEFAULT_SETS:
         try:
             examples = read_examples(path)

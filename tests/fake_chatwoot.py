@@ -6,7 +6,11 @@ belongs to (401), the conversation looked up by its display id in that account (
 then `Messages::MessageBuilder`'s parameters: `message_type` `outgoing` or `template` (`incoming` only in
 API inboxes; anything else 422), `private` a boolean, `content_attributes` a hash or a JSON string (kept as
 given, any keys), `content` a string of at most 150,000 characters, present unless there are attachments.
-Every create makes a new message (Chatwoot does not deduplicate). `GET` on the same path lists the latest 20
+Every create makes a new message (Chatwoot does not deduplicate). With `bot` the tokens are agent bots':
+`AccessTokenAuthHelper` lets a bot call only `messages#create` (BOT_ACCESSIBLE_ENDPOINTS; any other endpoint 401
+`Access to this endpoint is not authorized for bots`), and a bot is refused in an account it does not belong to
+(401 `Bot is not authorized to access this account`). `more_tokens` adds tokens of other accounts (token →
+account). `fail_next` answers the next creates with those statuses and creates nothing (Rack::Attack's 429, a 500). `GET` on the same path lists the latest 20
 messages oldest first, or the 20 before `?before=<id>`, or up to 100 after `?after=<id>`, as
 `{"meta": {...}, "payload": [...]}` with `message_type` as its number and `created_at` in epoch seconds
 (MessageFinder and `messages/index.json.jbuilder`).
@@ -53,8 +57,13 @@ class FakeChatwoot:
         conversations: tuple[str, ...] | None = None,
         webhook_url: str | None = None,
         webhook_secret: str = "",
+        bot: bool = False,
+        more_tokens: dict[str, str] | None = None,
     ) -> None:
         self.token = token
+        self.bot = bot
+        self.tokens = {token: account, **(more_tokens or {})}  # token → the account it belongs to
+        self.fail_next: list[int] = []
         self.delay_before_s = delay_before_s
         self.delay_after_s = delay_after_s
         self.account = account
@@ -75,9 +84,14 @@ class FakeChatwoot:
         return web.json_response({"error": error}, status=status)
 
     def _check_access(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("api_access_token") != self.token:
+        token = request.headers.get("api_access_token")
+        if token not in self.tokens:
             return self._refuse(401, "Invalid Access Token")
-        if request.match_info["account"] != self.account:
+        if self.bot and request.method != "POST":
+            return self._refuse(401, "Access to this endpoint is not authorized for bots")
+        if request.match_info["account"] != self.tokens[token]:
+            if self.bot:
+                return self._refuse(401, "Bot is not authorized to access this account")
             return self._refuse(401, "You are not authorized to access this account")
         known = self.conversations
         if known is not None and request.match_info["conversation"] not in known:
@@ -97,6 +111,9 @@ class FakeChatwoot:
             return self._refuse(422, problem)
         key = (request.match_info["account"], request.match_info["conversation"])
         self.started.append(key)
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return web.json_response({"error": f"failed with {status}"}, status=status)
         await asyncio.sleep(self.delay_before_s)  # a slow Chatwoot: the message is not there yet
         attributes = body.get("content_attributes") or {}
         if isinstance(attributes, str):
@@ -226,8 +243,9 @@ def _check_body(body: Any) -> str | None:
 def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> dict[str, Any]:
     """`Message#webhook_data` of a message the token's agent bot posted, with the event name."""
     created = datetime.fromtimestamp(message["created_at"], UTC).isoformat(timespec="milliseconds")
+    account = ACCOUNT if key[0] == str(ACCOUNT["id"]) else {"id": int(key[0]), "name": f"account {key[0]}"}
     return {
-        "account": ACCOUNT,
+        "account": account,
         "additional_attributes": {},
         "content_attributes": message["content_attributes"],
         "content_type": "text",
@@ -235,14 +253,14 @@ def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> d
         "conversation": {
             "id": int(key[1]) if key[1].isdigit() else key[1],
             "inbox_id": INBOX["id"],
-            "account": ACCOUNT,
+            "account": account,
             "status": "open",
             "meta": {
                 "sender": {"id": 501, "name": "王小姐", "type": "contact"},
                 "assignee": {"id": 12, "name": "张美玲", "available_name": "小美", "type": "user"},
                 "assignee_type": "User",
             },
-            "messages": [{**message, "account_id": ACCOUNT["id"]}],
+            "messages": [{**message, "account_id": account["id"]}],
             "timestamp": message["created_at"],
             "updated_at": float(message["created_at"]),
         },

@@ -76,3 +76,13 @@ async def test_confirm_raises_when_chatwoot_cannot_be_asked(fake: FakeChatwoot, 
     assert await ask(cw_config(db_path, fake.url, token=None), "42", "fu-3", 0) is None  # no token: cannot tell
     other = await ask(cw_config(db_path, fake.url), "42", "fu-3", 0)
     assert other is False
+
+
+async def test_confirm_raises_for_an_agent_bot_token(db_path: Path) -> None:
+    # Chatwoot lets a bot's token call messages#create only: listing is refused, so it cannot tell.
+    fake = await FakeChatwoot(TOKEN, bot=True).start()
+    try:
+        with pytest.raises(chatwoot.ListingFailed, match="not authorized for bots"):
+            await ask(cw_config(db_path, fake.url), "42", "fu-4", 0)
+    finally:
+        await fake.close()

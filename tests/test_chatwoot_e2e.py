@@ -35,15 +35,15 @@ async def chatwoot() -> AsyncIterator[FakeChatwoot]:
     await fake.close()
 
 
-async def start_service(tmp_path: Path, chatwoot: FakeChatwoot) -> Service:
+async def start_service(tmp_path: Path, chatwoot: FakeChatwoot, followups: str = "max_attempts = 2") -> Service:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
 [followups]
 idle_seconds = {IDLE_S}
 mode = "send"
-max_attempts = 2
 backoff_base_s = 0.2
+{followups}
 
 [hooks]
 enabled = ["chatwoot"]
@@ -128,3 +128,62 @@ async def test_chatwoot_one_followup_per_idle_conversation_and_echoes_are_ours(
         assert senders(service.db, conversation) == [("customer", 0), ("agent", 0), ("auto", 1)]
     echoes = [payload for status, payload in chatwoot.deliveries if status == 200]
     assert len(echoes) == 3
+
+
+def followup_rows(db: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT state, attempts, last_error FROM followups").fetchall()
+
+
+async def idle_conversation(service: Service, chatwoot: FakeChatwoot, fail: tuple[int, ...] = ()) -> None:
+    """A customer asks (its suggestion note is posted), an agent answers, and the customer goes quiet; Chatwoot
+    then answers the next creates (the follow-up's attempts) with the statuses `fail`."""
+    async with aiohttp.ClientSession() as session:
+        await deliver(session, service, fixture("contact_message", "42", 9201))
+        await eventually(lambda: chatwoot.started, timeout=3)
+        chatwoot.fail_next = list(fail)
+        await deliver(session, service, fixture("agent_reply", "42", 9202))
+
+
+@pytest.fixture
+async def bot_chatwoot() -> AsyncIterator[FakeChatwoot]:
+    """Chatwoot with an agent bot's token, as docs/chatwoot.md recommends: it may create messages, not list them."""
+    fake = await FakeChatwoot(TOKEN, conversations=CONVERSATIONS, webhook_secret=SECRET, bot=True).start()
+    yield fake
+    await fake.close()
+
+
+async def test_chatwoot_bot_token_follow_up_refused_once_is_sent_again(
+    tmp_path: Path, bot_chatwoot: FakeChatwoot
+) -> None:
+    # Found: an attempt answered 429 or 500 made the next one ask Chatwoot (list messages), which a bot's token
+    # may not: the follow-up was never sent again, and recorded failed with "HTTP 401".
+    service = await start_service(tmp_path, bot_chatwoot, "max_attempts = 3")
+    try:
+        await idle_conversation(service, bot_chatwoot, fail=(429, 500))
+        await eventually(lambda: followup_rows(service.db) and followup_rows(service.db)[0][0] != "pending",
+                         timeout=IDLE_S + 8)  # fmt: skip
+    finally:
+        service.stop()
+    assert [row[:2] for row in followup_rows(service.db)] == [("sent", 3)]
+    assert len(bot_chatwoot.followups("3", "42")) == 1
+    assert bot_chatwoot.refused == []  # nothing asked that a bot may not ask
+
+
+async def test_chatwoot_bot_token_follow_up_created_after_a_timeout_is_recorded_sent_once(
+    tmp_path: Path, bot_chatwoot: FakeChatwoot
+) -> None:
+    # Found: Chatwoot created the follow-up but answered after the time limit; listing was refused to the bot's
+    # token, so the follow-up was recorded failed although the customer had it. Its echo says it arrived.
+    bot_chatwoot.delay_after_s = 1.5
+    service = await start_service(tmp_path, bot_chatwoot, "max_attempts = 2\ndelivery_timeout_s = 1")
+    try:
+        await idle_conversation(service, bot_chatwoot)
+        await eventually(lambda: followup_rows(service.db) and followup_rows(service.db)[0][0] != "pending",
+                         timeout=IDLE_S + 8)  # fmt: skip
+        await eventually(lambda: followups_settled(service.db))
+    finally:
+        service.stop()
+    assert [row[:2] for row in followup_rows(service.db)] == [("sent", 1)]  # the timed-out attempt
+    assert len(bot_chatwoot.followups("3", "42")) == 1
+    assert senders(service.db, "42") == [("customer", 0), ("agent", 0), ("auto", 1)]

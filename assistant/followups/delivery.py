@@ -1,11 +1,15 @@
 """Sending follow-ups through the `deliver_message` hook: retries with backoff and jitter, then the log.
 
-An attempt is recorded before it starts, and the follow-up id is the idempotency key of every attempt.
-Before an attempt is made again after one whose outcome is unknown (cut short by a restart, timed out,
-failed), the platform is asked whether it already holds the message (`confirm_delivery`; Chatwoot: our
-id in the conversation's messages): if it does, the follow-up is sent and is not posted twice. After a
-restart the question waits until the interrupted attempt's time limit is over, so a slow platform has
-finished with it. A platform that cannot be asked gets it at least once, with the same key.
+An attempt is recorded before it starts, and the follow-up id is the idempotency key of every attempt. An
+attempt the platform answered with an error status created nothing, and the next one is made without asking.
+Before an attempt is made again after one whose outcome is unknown (cut short by a restart, timed out, a
+gateway's 502 or 504), the log is read for the platform's echo of it (Chatwoot: `message_created` carrying our
+id, logged as `auto-<id>`), then the platform is asked whether it holds the message (`confirm_delivery`;
+Chatwoot: our id in the conversation's messages): either way it is sent and is not posted twice. When the
+platform cannot be asked (Chatwoot refuses an agent bot's token to list messages), the echo decides for an
+attempt this instance saw end: none within `delivery_timeout_s` after it, and it was not created. After a
+restart the question waits until the interrupted attempt's time limit is over, so a slow platform has finished
+with it. A platform no plugin can ask gets it at least once, with the same key.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ NO_HOOK = N_("no deliver_message hook handled it (enable one in [hooks] enabled)
 CUSTOMER_WROTE = N_("the customer wrote before it was delivered")  # why a delivery was cancelled
 AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle period is over: a new one has begun
 TIMED_OUT = N_("timed out after %(seconds)s s")
+# A gateway's answers: the proxy gave up on the platform, which may still have created the message.
+GATEWAY_STATUSES = (502, 504)
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -128,6 +134,7 @@ class Deliverer:
         attempts = f.attempts
         last_error = f.last_error
         unknown = attempts > 0  # an attempt was made, and whether it arrived is not known
+        ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
         try:
             if unknown:  # made by the process before a restart: let it run out its time limit first
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
@@ -135,7 +142,7 @@ class Deliverer:
                 if job.cancel_requested is not None:
                     # An attempt whose outcome is unknown may have reached the customer: the record says what
                     # the platform holds (a `missed` or `cancelled` follow-up the customer read was wrong).
-                    if unknown and await self._confirm(f) is True:
+                    if unknown and await self._landed(job, f, ended_ms) is True:
                         await self._log_sent(f)
                         await self._finish(f, "sent", attempts, None)
                         log.info("follow-up %s found on the platform after attempt %d: recorded sent", f.id, attempts)
@@ -143,12 +150,14 @@ class Deliverer:
                     await self._finish(f, job.settle_as, attempts, job.cancel_requested)
                     return
                 if unknown:
-                    held = await self._confirm(f)
+                    held = await self._landed(job, f, ended_ms)
                     if held is True:
                         await self._log_sent(f)
                         await self._finish(f, "sent", attempts, None)
                         log.info("follow-up %s found on the platform after attempt %d: not sent again", f.id, attempts)
                         return
+                    if job.cancel_requested is not None:
+                        continue  # cancelled while waiting for the echo: settle it
                     if isinstance(held, str):  # the platform could not be asked: send nothing, ask again later
                         attempts += 1
                         last_error = held
@@ -171,12 +180,19 @@ class Deliverer:
                     )
                     return
                 last_error = result.error or "failed"
+                # Answered with an error status, the platform created nothing: the next attempt needs no question.
+                unknown = result.status is None or result.status in GATEWAY_STATUSES
+                ended_ms = self.clock.now_ms() if unknown else None
                 final = not result.retryable or attempts >= self.settings.max_attempts
                 log.warning(
                     "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, last_error,
                     "" if final else " (will retry)",
                 )  # fmt: skip
                 if final:
+                    if unknown and await self._landed(job, f, ended_ms) is True:  # the last attempt arrived after all
+                        await self._log_sent(f)
+                        await self._finish(f, "sent", attempts, None)
+                        return
                     await self._finish(f, "failed", attempts, last_error)
                     return
                 await self._update(f, "pending", attempts, last_error)
@@ -205,6 +221,26 @@ class Deliverer:
             sleeper.cancel()
             job.wake = None
             job.retry_at = None
+
+    async def _landed(self, job: _Job, f: Followup, ended_ms: int | None) -> bool | str | None:
+        """Whether an attempt of unknown outcome created the message: its echo in the log, else the platform's
+        answer; when the platform cannot be asked, the echo's absence `delivery_timeout_s` after an attempt this
+        instance saw end (`ended_ms`), else a message saying why it cannot tell."""
+        if await self._echoed(f):
+            return True
+        held = await self._confirm(f)
+        if not isinstance(held, str) or ended_ms is None:
+            return held  # answered, or nobody can tell (None), or cut by a restart: the echo may have come meanwhile
+        await self._wait(job, ended_ms + round(self.settings.delivery_timeout_s * 1000))
+        if await self._echoed(f):
+            return True
+        log.info("follow-up %s: %s; no echo of the attempt arrived, so it was not created", f.id, held)
+        return False
+
+    async def _echoed(self, f: Followup) -> bool:
+        """The platform's echo of the follow-up is in the log (logged under the id of its `auto` message)."""
+        event_id = auto_event_id(f.id)
+        return await self.writer.submit(lambda conn: followup_store.echoed(conn, event_id), together=True)
 
     async def _confirm(self, f: Followup) -> bool | str | None:
         """The platform's answer to "do you hold this follow-up?", or a message saying why it could not tell."""

@@ -438,3 +438,8 @@ def timers_for(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, Timer
         if row is not None:
             found[(shop, conversation)] = row
     return found
+
+
+def echoed(conn: sqlite3.Connection, event_id: str) -> bool:
+    """Whether the log holds the `auto` message `event_id`: the platform's echo of a delivered follow-up."""
+    return conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None

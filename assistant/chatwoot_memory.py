@@ -59,6 +59,7 @@ class ChatwootMemory:
         self._agents: _Cache[tuple[str, str], str] = _Cache(misses=not shared)
         self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
         self.shared = shared
+        self.tokens_warned: set[str] = set()  # accounts whose missing API token was checked (warned once)
 
     def _one(self, sql: str, params: tuple[str, ...]) -> sqlite3.Row | None:
         if self._conn is None:

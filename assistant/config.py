@@ -179,6 +179,8 @@ class WebhookOutConfig:
 class ChatwootConfig:
     url: str = "http://127.0.0.1:3000"
     api_token_env: str = "CHATWOOT_API_TOKEN"
+    # Chatwoot account id → env var of that account's token (an agent bot belongs to one account); others: above.
+    account_tokens_env: dict[str, str] = field(default_factory=dict)
     webhook_secret_env: str = "CHATWOOT_WEBHOOK_SECRET"  # the account webhook's secret
     # Env vars of more sources' secrets: an API inbox's webhook, each agent bot (each signs with its own).
     extra_secrets_env: list[str] = field(default_factory=list)
@@ -189,6 +191,10 @@ class ChatwootConfig:
     shop_by_inbox: bool = False  # shop = "<account>:<inbox>" instead of the account alone
     note_shops: list[str] = field(default_factory=list)  # shops whose agents get suggestion notes; empty: all
     item_attribute: str = "item_id"  # the conversation custom attribute holding the item id (docs/catalog.md)
+
+    def token_env(self, account: str) -> str:
+        """The env var holding the API token for Chatwoot account `account`."""
+        return self.account_tokens_env.get(account, self.api_token_env)
 
 
 @dataclass(frozen=True)
@@ -483,6 +489,8 @@ def _env_names(obj: Any) -> set[str]:
                 names.add(value)
             elif f.name.endswith("_env") and isinstance(value, list):  # several secrets, one variable each
                 names |= {v for v in value if isinstance(v, str) and v}
+            elif f.name.endswith("_env") and isinstance(value, Mapping):  # one secret per key
+                names |= {v for v in value.values() if isinstance(v, str) and v}
             else:
                 names |= _env_names(value)
     elif isinstance(obj, Mapping):

@@ -46,7 +46,14 @@ def on_startup(config: Config) -> None:
     settings = config.hooks.chatwoot
     if urlsplit(settings.url).scheme not in ("http", "https"):
         raise ConfigError(f"[hooks.chatwoot] url: expected an http(s) URL, got {settings.url!r}")
-    if config.secret(settings.api_token_env) is None:
+    for account, name in settings.account_tokens_env.items():
+        if not account.isdigit():
+            raise ConfigError(
+                f"[hooks.chatwoot] account_tokens_env: {account!r} is not a Chatwoot account id (a number)"
+            )
+        if config.secret(name) is None:
+            log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot account %s", name, account)
+    if config.secret(settings.api_token_env) is None and not settings.account_tokens_env:
         log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot", settings.api_token_env)
     names = [settings.webhook_secret_env, *settings.extra_secrets_env]
     if all(config.secret(name) is None for name in names) and not settings.allow_unsigned:
@@ -56,10 +63,11 @@ def on_startup(config: Config) -> None:
 async def post_message(
     config: Config, http: Outbound, account: str, conversation: str, body: dict[str, Any]
 ) -> DeliveryResult:
-    """Create a message in a Chatwoot conversation."""
-    token = config.secret(config.hooks.chatwoot.api_token_env)
+    """Create a message in a Chatwoot conversation, with the account's token."""
+    name = config.hooks.chatwoot.token_env(account)
+    token = config.secret(name)
     if token is None:
-        return DeliveryResult.reject(f"{config.hooks.chatwoot.api_token_env} is not set")
+        return DeliveryResult.reject(f"{name} is not set (the API token of Chatwoot account {account})")
     url = messages_url(config, account, conversation)
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
@@ -88,7 +96,7 @@ async def confirm_delivery(
 ) -> bool | None:
     """Whether the conversation already holds our message `idempotency_key` (newest pages first)."""
     account = account_of_shop(str(conversation["shop"]))
-    token = config.secret(config.hooks.chatwoot.api_token_env)
+    token = config.secret(config.hooks.chatwoot.token_env(account)) if account is not None else None
     if account is None or token is None:
         return None  # not a Chatwoot conversation, or no way to ask
     url = messages_url(config, account, str(conversation["conversation"]))

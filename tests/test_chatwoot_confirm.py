@@ -86,3 +86,44 @@ async def test_confirm_raises_for_an_agent_bot_token(db_path: Path) -> None:
             await ask(cw_config(db_path, fake.url), "42", "fu-4", 0)
     finally:
         await fake.close()
+
+
+async def test_deliver_uses_each_accounts_own_token(db_path: Path) -> None:
+    # Found: one api_token_env for every account; an agent bot belongs to one account, and Chatwoot refused its
+    # token in the second (401 "Bot is not authorized to access this account"): that shop got no follow-ups.
+    fake = await FakeChatwoot(TOKEN, bot=True, more_tokens={"cw-token-4": "4"}).start()
+    http = Outbound()
+    try:
+        base = cw_config(db_path, fake.url)
+        settings = dataclasses.replace(base.hooks.chatwoot, account_tokens_env={"4": "CHATWOOT_TOKEN_4"})
+        config = dataclasses.replace(
+            base,
+            hooks=dataclasses.replace(base.hooks, chatwoot=settings),
+            secrets={**base.secrets, "CHATWOOT_TOKEN_4": "cw-token-4"},
+        )
+        for shop in ("chatwoot-3", "chatwoot-4"):
+            result = await chatwoot.deliver_message(
+                config=config, http=http, conversation={"shop": shop, "conversation": "42"}, text="亲，还在吗",
+                idempotency_key=f"fu-{shop}", kind="followup",
+            )  # fmt: skip
+            assert result is not None and result.ok, result
+        assert fake.followups("3", "42") == ["fu-chatwoot-3"] and fake.followups("4", "42") == ["fu-chatwoot-4"]
+        missing = dataclasses.replace(config, secrets={"CHATWOOT_API_TOKEN": TOKEN})
+        refused = await chatwoot.deliver_message(
+            config=missing, http=http, conversation={"shop": "chatwoot-4", "conversation": "42"}, text="亲",
+            idempotency_key="fu-5", kind="followup",
+        )  # fmt: skip
+        assert refused is not None and not refused.ok and "CHATWOOT_TOKEN_4 is not set" in refused.error
+    finally:
+        await http.close()
+        await fake.close()
+
+
+def test_account_tokens_env_names_secrets_to_read(db_path: Path) -> None:
+    config = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_TOKEN_4": "t4"},
+        overrides={"hooks": {"enabled": ["chatwoot"], "chatwoot": {"account_tokens_env": {"4": "CHATWOOT_TOKEN_4"}}}},
+    )
+    assert config.secret(config.hooks.chatwoot.token_env("4")) == "t4"
+    assert config.hooks.chatwoot.token_env("3") == "CHATWOOT_API_TOKEN"

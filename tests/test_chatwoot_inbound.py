@@ -241,3 +241,26 @@ def test_chatwoot_mapping_of_any_payload_is_events_ignored_or_named_error(payloa
         assert exc.field
         return
     assert (mapped.ignored is None) == bool(mapped.events)
+
+
+async def test_chatwoot_account_without_a_token_is_warned_about_once(
+    aiohttp_client: Any, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a second account's webhooks were logged while nothing could be posted back to it, and nothing said so.
+    config = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": SECRET},
+        overrides={
+            "store": {"path": str(db_path)},
+            "hooks": {"enabled": ["chatwoot"], "chatwoot": {"post_suggestions_as_note": True}},
+        },
+    )
+    client = await make_client(aiohttp_client, config)
+    with caplog.at_level("WARNING", logger="assistant.web.chatwoot"):
+        for name in ("contact_message", "agent_reply"):
+            assert (await post(client, name)).status == 200
+    warned = [r.getMessage() for r in caplog.records if "sends webhooks" in r.getMessage()]
+    assert warned == [
+        "Chatwoot account 3 sends webhooks, but CHATWOOT_API_TOKEN is not set: no follow-up or note can be posted"
+        " to it (give it a token in [hooks.chatwoot] account_tokens_env, docs/chatwoot.md)"
+    ]

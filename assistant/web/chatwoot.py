@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, map_payload
-from assistant.chatwoot_memory import record
+from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, map_payload
+from assistant.chatwoot_memory import ChatwootMemory, record
 from assistant.config import Config
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
@@ -62,6 +62,25 @@ def check_signature(request: web.Request, config: Config, body: bytes) -> web.Re
     return json_error(401, "bad_signature", SIGNATURE_HEADER, str(problem))
 
 
+def warn_missing_token(config: Config, memory: ChatwootMemory, shop: str) -> None:
+    """Once per account: a shop sends webhooks, and nothing can be posted back to it (no token for its account)."""
+    account = account_of_shop(shop)
+    settings = config.hooks.chatwoot
+    if account is None or account in memory.tokens_warned:
+        return
+    if not (settings.post_suggestions_as_note or config.followups.mode_for(shop) == "send"):
+        return  # nothing would be posted
+    memory.tokens_warned.add(account)
+    name = settings.token_env(account)
+    if config.secret(name) is None:
+        log.warning(
+            "Chatwoot account %s sends webhooks, but %s is not set: no follow-up or note can be posted to it"
+            " (give it a token in [hooks.chatwoot] account_tokens_env, docs/chatwoot.md)",
+            account,
+            name,
+        )
+
+
 async def post_chatwoot(request: web.Request) -> web.Response:
     """Verify, map and log one Chatwoot payload; unknown events are acknowledged and ignored."""
     config = request.app[CONFIG]
@@ -98,6 +117,8 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             )
             return json_error(400, "invalid_event", exc.field, exc.message)
         results = await request.app[INGESTOR].ingest(events) if events else []
+        for event in events:
+            warn_missing_token(config, memory, event.shop)
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents:
             await request.app[WRITER].submit(lambda conn: record(conn, news))

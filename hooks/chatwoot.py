@@ -30,6 +30,7 @@ NOTE_PREFIX = "[客服助手] 建议回复"
 PAGE = 20  # messages Chatwoot lists per page (the latest, or those `before` an id)
 MAX_PAGES = 10
 SLACK_S = 60  # clocks differ: a message this much older than the follow-up may still be it
+LOW_CONFIDENCE = 0.5  # below this a suggestion is a guess: the panel dims it (panel.js), the note leaves it out
 
 
 class ListingFailed(RuntimeError):
@@ -136,6 +137,14 @@ def _followup_id(message: dict[str, Any]) -> Any:
     return attributes.get(FOLLOWUP_ATTRIBUTE) if isinstance(attributes, dict) else None
 
 
+def confident(suggestions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suggestions the panel shows undimmed: those without a confidence, or at least LOW_CONFIDENCE."""
+    return [
+        s for s in suggestions
+        if not isinstance(s.get("confidence"), (int, float)) or s["confidence"] >= LOW_CONFIDENCE
+    ]  # fmt: skip
+
+
 def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] | None) -> str:
     """The private note listing the suggestions (and the customer type) for agents working in Chatwoot."""
     lines = [NOTE_PREFIX]
@@ -157,8 +166,9 @@ async def on_suggestions(
     customer_type: dict[str, Any] | None,
 ) -> None:
     settings = config.hooks.chatwoot
+    suggestions = confident(suggestions)
     if not settings.post_suggestions_as_note or not suggestions:
-        return
+        return  # guesses would read as equal options in a note: none at all when nothing is confident
     account = account_of_shop(shop)
     if account is None or (settings.note_shops and shop not in settings.note_shops):
         return

@@ -127,3 +127,28 @@ def test_account_tokens_env_names_secrets_to_read(db_path: Path) -> None:
     )
     assert config.secret(config.hooks.chatwoot.token_env("4")) == "t4"
     assert config.hooks.chatwoot.token_env("3") == "CHATWOOT_API_TOKEN"
+
+
+async def test_suggestion_note_leaves_out_what_the_panel_dims(fake: FakeChatwoot, db_path: Path) -> None:
+    # Found: the note for "你好" listed 亲，您的退款申请… at confidence 0.031 as an equal third option.
+    base = cw_config(db_path, fake.url)
+    config = dataclasses.replace(
+        base,
+        hooks=dataclasses.replace(
+            base.hooks, chatwoot=dataclasses.replace(base.hooks.chatwoot, post_suggestions_as_note=True)
+        ),
+    )
+    sure = {"code": "hi1", "text": "亲，在的，请问有什么可以帮您？", "confidence": 0.93}
+    guess = {"code": "cd5", "text": "亲，您的退款申请已收到", "confidence": 0.031}
+    http = Outbound()
+    try:
+        for conversation, suggestions in (("42", [sure, guess]), ("43", [guess])):
+            await chatwoot.on_suggestions(
+                config=config, http=http, shop="chatwoot-3", conversation=conversation, suggestions=suggestions,
+                customer_type=None,
+            )  # fmt: skip
+    finally:
+        await http.close()
+    [note] = fake.messages[("3", "42")]
+    assert note["private"] and "[hi1]" in note["content"] and "cd5" not in note["content"]
+    assert ("3", "43") not in fake.messages  # nothing confident: no note

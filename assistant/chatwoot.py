@@ -201,18 +201,17 @@ def _map_message(
 
 
 def _text(payload: dict[str, Any]) -> str | None:
-    """The message's text; for an attachment-only message, what was attached ("[图片]"); else None."""
+    """The message's text, then what was attached ("[图片]"): either alone when the other is missing; else None."""
     content = payload.get("content")
-    if isinstance(content, str) and content.strip():
-        return content
+    text = content if isinstance(content, str) and content.strip() else None
     attachments = payload.get("attachments")
-    if not isinstance(attachments, list) or not attachments:
-        return None
     words = []
-    for attachment in attachments:
+    for attachment in attachments if isinstance(attachments, list) else []:
         kind = _dict(attachment).get("file_type")
         words.append(f"[{ATTACHMENT_WORDS.get(kind, '附件') if isinstance(kind, str) else '附件'}]")
-    return " ".join(words)
+    if not words:
+        return text
+    return " ".join(words) if text is None else f"{text} {' '.join(words)}"
 
 
 def _sender(

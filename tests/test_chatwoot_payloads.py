@@ -303,6 +303,15 @@ async def test_chatwoot_attachment_reply_is_logged_and_moves_the_follow_up(aioht
     assert timer.due_ms == int((now - 20) * 1000) + idle_ms  # idle from the attachment, not the text before it
 
 
+async def test_chatwoot_text_with_an_attachment_logs_both(cw: Client, db_path: Path) -> None:
+    # Found: a customer's question with a photo was logged as the question alone; the photo was lost to the log.
+    message = fixture("attachment_reply")
+    message.update(content="这件有黑色吗", message_type="incoming", sender={"id": 501, "name": "王小姐"})
+    message["attachments"].append({**message["attachments"][0], "file_type": "file"})
+    assert (await send(cw, message))[0] == 200
+    assert rows(db_path, "SELECT sender, text FROM messages") == [("customer", "这件有黑色吗 [图片] [文件]")]
+
+
 # ---- D6: versions ---------------------------------------------------------------------------------
 
 

@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.followups.delivery import AGENT_WROTE
+from assistant.followups.delivery import AGENT_WROTE, auto_event_id
+from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
-from tests.followup_harness import T0, Harness, Receiver
+from tests.followup_harness import T0, Harness, Receiver, Recorder
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
 from tests.test_webhook_out import OUT_SECRET, outbound_config
 
@@ -139,3 +140,76 @@ async def test_delivery_never_blocks_webhook_handling(
         assert client.app[FOLLOWUPS].deliverer.in_flight == 1
     finally:
         await receiver.close()
+
+
+class Unaskable:
+    """A platform that cannot be asked whether it holds a message (Chatwoot with an agent bot's token)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def confirm_delivery(self) -> bool | None:
+        self.asked += 1
+        raise RuntimeError(
+            'HTTP 401 listing Chatwoot messages: {"error":"Access to this endpoint is not authorized for bots"}'
+        )
+
+
+def echo(h: Harness, followup_id: str) -> dict[str, object]:
+    """The platform's echo of a follow-up, as the Chatwoot webhook logs it."""
+    return make_event(
+        id=auto_event_id(followup_id), sender="auto", text="亲，还在吗", followup_id=followup_id, ts=h.clock.now_ms()
+    )
+
+
+@pytest.mark.parametrize("echoed", [True, False])
+async def test_delivery_timed_out_attempt_goes_by_its_echo_when_the_platform_cannot_be_asked(
+    config: Config, db_path: Path, echoed: bool
+) -> None:
+    # Found: with an agent bot's token Chatwoot refuses the listing asked before a retry, so an attempt that timed
+    # out was never retried and recorded failed, whether or not Chatwoot had created the message.
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE, max_attempts=3)
+    recorder, unaskable = Recorder([DeliveryResult.retry("TimeoutError posting to Chatwoot")]), Unaskable()
+    h = await Harness(cfg, db_path, FakeClock(T0), plugins=[recorder, unaskable]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        [f] = h.followups()
+        if echoed:
+            await h.resend(echo(h, f.id))
+        await h.advance(cfg.followups.backoff_max_s)
+        await h.advance(cfg.followups.delivery_timeout_s)  # the echo's time is over
+        [f] = h.followups()
+        assert f.state == "sent"
+        assert len(recorder.calls) == (1 if echoed else 2)  # no echo: it was not created, so sent again
+        assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
+    finally:
+        await h.stop()
+
+
+async def test_delivery_cut_by_a_restart_is_sent_by_its_echo_and_never_posted_again_without_one(
+    config: Config, db_path: Path
+) -> None:
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE, max_attempts=2)
+    clock = FakeClock(T0)
+    h = await Harness(cfg, db_path, clock, plugins=[Recorder([DeliveryResult.retry("TimeoutError")] * 2)]).start()
+    await h.agent_says()
+    await h.agent_says("亲，还有别的需要吗", conversation="conv2")
+    await h.advance(IDLE)
+    ids = {f.conversation: f.id for f in h.followups()}
+    await h.resend(echo(h, ids["conv1"]))  # conv1's attempt arrived; conv2's echo never came
+    await h.stop()
+    clock.advance(cfg.followups.lease_s)
+    recorder, unaskable = Recorder(), Unaskable()
+    h.extra_plugins = [recorder, unaskable]
+    await h.start()
+    try:
+        for _ in range(5):
+            await h.advance(cfg.followups.backoff_max_s)
+        states = {f.conversation: (f.state, f.last_error or "") for f in h.followups()}
+        assert states["conv1"] == ("sent", "TimeoutError")
+        assert states["conv2"][0] == "failed" and "not authorized for bots" in states["conv2"][1]
+        assert recorder.calls == []  # nothing posted again: conv2's attempt may have arrived while we were down
+    finally:
+        await h.stop()

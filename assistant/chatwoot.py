@@ -265,8 +265,11 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
 
 def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
     """A status change → `conversation_closed` once per resolve, in the order Chatwoot made the changes."""
-    if event == "conversation_updated" and "status" not in _changed_keys(payload.get("changed_attributes")):
-        return Mapped(ignored="conversation updated without a status change")
+    changed = _changed_keys(payload.get("changed_attributes"))
+    if event == "conversation_updated" and "status" not in changed:
+        if "assignee_id" in changed:
+            return _map_assignment(payload, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
+        return Mapped(ignored="conversation updated without a status or assignee change")
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise EventError("status", "required string (the conversation's status)")
@@ -306,6 +309,37 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     if agent:
         raw["agent"] = agent
     return Mapped(events=(raw,), notes=Notes(status=note, agents=tuple(agents)))
+
+
+def _map_assignment(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
+    """A reassignment → `conversation_assigned` to the new agent (unassigned, or to a bot: nothing to log)."""
+    conv_id = _first(payload.get("id"))
+    if conv_id is None:
+        raise EventError("id", "required (the conversation's display id)")
+    try:
+        account = _account(payload, payload, payload.get("inbox_id"), memory)
+    except EventError:
+        return Mapped(ignored="account unknown (no account, no message, an inbox not seen before)", unusual=True)
+    meta = _dict(payload.get("meta"))
+    agents: list[tuple[str, str, str]] = []
+    agent = _assignee(meta, account, memory, agents)
+    if agent is None:
+        return Mapped(ignored="unassigned, or assigned to a bot: the conversation keeps its last agent")
+    contact = _first(_dict(meta.get("sender")).get("id"), _dict(payload.get("contact_inbox")).get("contact_id"))
+    if contact is None:
+        raise EventError("meta.sender.id", "required (the contact id)")
+    changed_ms = _changed_ms(payload, now_ms)
+    raw: dict[str, Any] = {
+        # Keyed on the change, not the delivery: the same reassignment announced twice is one event.
+        "id": f"cw-{account}-conv-{conv_id}-assigned-{changed_ms}",
+        "type": "conversation_assigned",
+        "ts": changed_ms,
+        "shop": shop_id(account, payload.get("inbox_id"), by_inbox=by_inbox),
+        "conversation": str(conv_id),
+        "customer": str(contact),
+        "agent": agent,
+    }
+    return Mapped(events=(raw,), notes=Notes(agents=tuple(agents)))
 
 
 def _changed_keys(changed: Any) -> set[str]:

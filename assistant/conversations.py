@@ -90,6 +90,8 @@ class ConversationState:
             self.unpaid_orders[event.order] = event.amount or 0.0
         elif event.type == "order_paid" and event.order:
             self.unpaid_orders.pop(event.order, None)
+        elif event.type == "conversation_assigned":
+            self.agent = event.agent  # handed over: the new agent's panel shows it, the old one's drops it
         elif event.type == "conversation_closed":
             self.status = "closed"
             self.closed_ms = max(event.ts_ms, self.closed_ms or 0)

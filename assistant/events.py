@@ -9,10 +9,19 @@ from typing import Any, Literal
 
 from assistant.clock import FIRST_YEAR, LAST_YEAR
 
-EventType = Literal["message", "order_created", "order_paid", "conversation_closed", "suggestion_used"]
+EventType = Literal[
+    "message", "order_created", "order_paid", "conversation_closed", "conversation_assigned", "suggestion_used"
+]
 Sender = Literal["customer", "agent", "auto"]
 
-EVENT_TYPES: tuple[str, ...] = ("message", "order_created", "order_paid", "conversation_closed", "suggestion_used")
+EVENT_TYPES: tuple[str, ...] = (
+    "message",
+    "order_created",
+    "order_paid",
+    "conversation_closed",
+    "conversation_assigned",
+    "suggestion_used",
+)
 SENDERS: tuple[str, ...] = ("customer", "agent", "auto")
 MAX_ID_CHARS = 200
 MAX_NAME_CHARS = 200
@@ -124,9 +133,11 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id, item=item)
     if event_type in ("order_created", "order_paid"):
         return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent)
-    if event_type == "suggestion_used":
+    if event_type in ("suggestion_used", "conversation_assigned"):
         if agent is None:
-            raise EventError("agent", "required for suggestion_used")
+            raise EventError("agent", f"required for {event_type}")
+        if event_type == "conversation_assigned":
+            return Event(**common, agent=agent)
         return Event(**common, agent=agent, phrase_id=_string(raw, "phrase_id", max_len=MAX_ID_CHARS))
     return Event(**common, agent=agent)
 

@@ -102,6 +102,7 @@ def event_kinds(language: str) -> dict[str, str]:
         "order_created": t.gettext("Order placed"),
         "order_paid": t.gettext("Paid"),
         "conversation_closed": t.gettext("Closed"),
+        "conversation_assigned": t.gettext("Handed over"),
         "suggestion_used": t.gettext("Suggestion used"),
     }
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.cli import main
 from assistant.config import Config, load_config
+from assistant.daylog import formats
+from assistant.daylog.query import Item
 from assistant.signing import sign
 from assistant.web.appkeys import FOLLOWUPS
 from tests.helpers import ROOT, make_app
+from tests.test_live import open_stream
 
 FIXTURES = ROOT / "tests" / "data" / "chatwoot"
 SECRET = "cw-account-secret"
@@ -109,7 +114,10 @@ async def test_chatwoot_one_resolve_announced_twice_then_a_label_is_one_closure(
     assert (await send(cw, fixture("status_resolved")))[0] == 200
     assert (await send(cw, fixture("updated_resolved")))[0] == 200
     status, body = await send(cw, fixture("updated_labels"))
-    assert status == 200 and body == {"accepted": False, "ignored": "conversation updated without a status change"}
+    assert status == 200 and body == {
+        "accepted": False,
+        "ignored": "conversation updated without a status or assignee change",
+    }
     assert closures(db_path) == [("42", 1795140600731)]  # stamped when the status changed (updated_at)
 
 
@@ -312,6 +320,42 @@ async def test_chatwoot_text_with_an_attachment_logs_both(cw: Client, db_path: P
     assert rows(db_path, "SELECT sender, text FROM messages") == [("customer", "这件有黑色吗 [图片] [文件]")]
 
 
+def reassigned(user: dict[str, Any] | None, updated_at: float) -> dict[str, Any]:
+    """`conversation_updated` as Chatwoot sends it when an agent hands the open conversation to `user`."""
+    payload = fixture("updated_labels")
+    payload.update(status="open", updated_at=updated_at)
+    payload["changed_attributes"] = [{"assignee_id": {"previous_value": 12, "current_value": (user or {}).get("id")}}]
+    payload["meta"]["assignee"] = user
+    return payload
+
+
+async def test_chatwoot_reassignment_hands_the_conversation_to_the_new_agent(
+    aiohttp_client: Any, db_path: Path
+) -> None:
+    # Found: a reassignment in Chatwoot was ignored ("conversation updated without a status change"): the new
+    # agent's panel never showed the waiting customer, and the old agent's kept the card.
+    client = await aiohttp_client(make_app(cw_config(db_path)))
+    assert (await send(client, fixture("contact_message")))[0] == 200  # assigned to 张美玲 (user 12)
+    old = await open_stream(client, f"agent={quote('张美玲')}")
+    status, body = await send(client, reassigned({"id": 13, "name": "阿杰", "type": "user"}, 1795140300.5))
+    assert status == 200 and body["accepted"] is True
+    moved = await old.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["agent"] == "阿杰")
+    assert moved.data["payload"]["previous_agent"] == "张美玲"  # the old panel drops the card
+    await old.close()
+    new = await open_stream(client, f"agent={quote('阿杰')}")
+    assert [c["conversation"] for c in new.of("snapshot")[0].data["conversations"]] == ["42"]
+    await new.close()
+    assert (await send(client, reassigned({"id": 13, "name": "阿杰", "type": "user"}, 1795140300.5)))[1]["events"][0][
+        "duplicate"
+    ]  # the same change announced again
+    status, body = await send(client, reassigned(None, 1795140400.0))  # unassigned: it stays with 阿杰
+    assert body["accepted"] is False and "unassigned" in body["ignored"]
+    assert rows(db_path, "SELECT type, agent FROM events WHERE type = 'conversation_assigned'") == [
+        ("conversation_assigned", "阿杰")
+    ]
+    assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]  # no message invented
+
+
 # ---- D6: versions ---------------------------------------------------------------------------------
 
 
@@ -364,3 +408,12 @@ def test_chatwoot_docs_refuse_the_agent_bot_route() -> None:
     assert "same address works too" not in docs
     for version in ("4.12.0", "4.13.0", "4.14.0", "4.14.1", "4.14.2", "SAFE_FETCH_ALLOW_PRIVATE_NETWORK"):
         assert version in docs
+
+
+def test_chatwoot_reassignment_reads_as_a_handover_in_the_day_log() -> None:
+    # Without its own line the text log read any event it did not know as "会话关闭".
+    item: Item = {"kind": "conversation_assigned", "id": "cw-3-conv-42-assigned-1", "ts": "2026-11-20T10:05:00+08:00",
+            "ts_ms": 1795140300000, "shop": "chatwoot-3", "conversation": "42", "customer": "501", "agent": "阿杰"}  # fmt: skip
+    out = io.StringIO()
+    formats.write_text([item], out, wording=formats.Wording(language="zh_CN"))
+    assert "转接给 阿杰" in out.getvalue() and "会话关闭" not in out.getvalue()

@@ -312,6 +312,7 @@ class _Words:
         self.t = t = i18n.translator(wording.language)
         self.senders = {"customer": t.gettext("customer"), "agent": t.gettext("agent"), "auto": t.gettext("auto")}
         self.order, self.used, self.closed = t.gettext("order"), t.gettext("used"), t.gettext("closed")
+        self.handed = t.gettext("handed")
 
     def intent(self, ident: str) -> str:
         return i18n.label(self.wording.language, ident, self.wording.intents.get(ident))
@@ -348,6 +349,9 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
             "%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=words.wording.phrases.get(phrase, phrase)
         )
         return f"{clock}  {paint('dim', _pad(words.used, 9))} {_safe(used)}\n"
+    if kind == "conversation_assigned":
+        handed = t.gettext("handed over to %(agent)s", agent=item.get("agent"))
+        return f"{clock}  {paint('dim', _pad(words.handed, 9))} {_safe(handed)}\n"
     closed = t.gettext("conversation closed")
     return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"
 

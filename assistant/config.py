@@ -470,13 +470,7 @@ def _check(config: Config) -> None:
 def _expected(key: str, choices: tuple[str, str], value: object) -> str:
     """`key: expected 'a' or 'b', got 'c'` in the interface language."""
     first, second = (repr(c) for c in choices)
-    return _(
-        "%(key)s: expected %(first)s or %(second)s, got %(value)s",
-        key=key,
-        first=first,
-        second=second,
-        value=repr(value),
-    )
+    return _("%(key)s: expected %(first)s or %(second)s, got %(value)s", key=key, first=first, second=second, value=repr(value))  # fmt: skip
 
 
 def _env_names(obj: Any) -> set[str]:
@@ -598,9 +592,5 @@ _TYPE_NAMES = {
 def _expected_type(key: str, expected: str, value: Any) -> str:
     """`'key': expected <a type>, got <its type>` in the interface language (a marked type name translated)."""
     got = _TYPE_NAMES.get(type(value))
-    return _(
-        "'%(key)s': expected %(expected)s, got %(got)s",
-        key=key,
-        expected=_(expected),
-        got=_(got) if got else type(value).__name__,
-    )
+    shown = _(got) if got else type(value).__name__
+    return _("'%(key)s': expected %(expected)s, got %(got)s", key=key, expected=_(expected), got=shown)

@@ -153,6 +153,23 @@ _OS_REASONS = {
 }
 
 
+# What SQLite says of a database it cannot use, likewise.
+_DATABASE_REASONS = {
+    "attempt to write a readonly database": N_("the database is read-only"),
+    "database or disk is full": N_("the database or the disk is full"),
+    "unable to open database file": N_("the database file cannot be opened"),
+    "database is locked": N_("another process holds the database's lock"),
+    "file is not a database": N_("the file is not a database"),
+    "disk I/O error": N_("a disk read or write failed"),
+}
+
+
+def database_reason(exc: BaseException) -> str:
+    """Why the database cannot be used, in the command line's language (the rest as SQLite says it)."""
+    text = str(exc)
+    return _(_DATABASE_REASONS[text]) if text in _DATABASE_REASONS else text
+
+
 def os_reason(exc: OSError) -> str:
     """Why a file or port could not be used, without the file's name, in the command line's language."""
     return _(_OS_REASONS[exc.errno]) if exc.errno in _OS_REASONS else (exc.strerror or str(exc))

@@ -6,6 +6,7 @@ both answer through sqlite3's interface, so the queries below serve both.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -121,6 +122,35 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         pass  # another process created it first
+
+
+class InUse(RuntimeError):
+    """Another service process holds the SQLite file (`hold_alone`)."""
+
+
+def hold_alone(path: Path) -> int:
+    """Take the service's own lock on the SQLite file and return its descriptor (close it to let go); raise
+    InUse when another service process holds it. Two services on one file each armed the other's timers and
+    sent every follow-up twice. The lock is `flock`, apart from SQLite's own locks: commands that read or
+    write the log (report, log, simulate) do not take it and are not kept out.
+    """
+    create_private(path)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InUse(str(path)) from None
+    return fd
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now, or None when there is none."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def now_ms() -> int:

@@ -250,7 +250,10 @@ class Timers:
         if self._loops is not None:
             await self._loops.close()
         await self._batches.join()
-        await self.flush(final=True)
+        try:
+            await self.flush(final=True)
+        except sqlite3.Error as exc:  # a database gone or full at the stop: the stop goes on (the log says it)
+            log.error("armed timers not saved at stop (%s); the next start rebuilds them from the log", exc)
 
     @property
     def settled(self) -> bool:

@@ -137,7 +137,11 @@ class Library:
         layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
         directory = layers[0]
         problems: list[Problem] = []
-        missing = [Problem(str(d), "", _("not a directory")) for d in layers if not d.is_dir()]
+        missing = [
+            Problem(str(d), "", _("not a directory") if d.exists() else _("no such file or directory"))
+            for d in layers
+            if not d.is_dir()
+        ]
         if missing:
             raise LibraryError(missing)
         phrase_tables: list[tuple[str, dict[str, Any]]] = []

@@ -60,6 +60,7 @@ class DayNav:
     # does, rather than "no other day has data yet".
     unknown_shop: str | None = None
     shops: tuple[str, ...] = ()
+    archived: bool = False  # the day is in the archive: the report does not read it (the log does)
 
     @property
     def period(self) -> str:

@@ -13,6 +13,7 @@ from aiohttp import web
 from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config, ConfigError
+from assistant.daylog.archive import archived_days
 from assistant.i18n import translator
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
@@ -80,6 +81,7 @@ class Loaded:
     last: date
     latest: date | None
     shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
+    archived: bool = False  # nothing read, and the day asked for is in the archive
 
 
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
@@ -93,7 +95,9 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
             lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
         )
     shops = shops_in_log(path) if q.shop is not None and latest is None else ()
-    return Loaded(reports, first, last, latest, shops)
+    empty = all(not r.team.metrics.get("consulted") for r in reports)  # a shop asked for gets a report of zeros
+    archived = empty and any(archived_days(config, day, q.shop) for day in {first, last})
+    return Loaded(reports, first, last, latest, shops, archived)
 
 
 async def _load(request: web.Request) -> Loaded | web.Response:
@@ -132,6 +136,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         links=loaded.first == loaded.last,
         unknown_shop=request.query.get("shop") if loaded.shops else None,
         shops=loaded.shops,
+        archived=loaded.archived,
     )
     html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
     return web.Response(
@@ -166,4 +171,6 @@ async def daily_report_json(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": "no-store", "Content-Location": "/v1/reports/daily?" + urlencode(params)}
     if loaded.latest is not None:
         headers["X-Latest-Date"] = loaded.latest.isoformat()  # the newest day with data
+    if loaded.archived:
+        headers["X-Archived"] = "true"  # an empty answer for a day the report does not read (docs/kpi.md)
     return web.json_response(report.to_json(loaded.reports), dumps=json_dumps, headers=headers)

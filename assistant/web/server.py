@@ -157,6 +157,11 @@ async def run(
     stop: Callable[[], Awaitable[None]],
 ) -> None:
     """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up."""
+    # The port first: a second start on a port in use reloaded timers and committed to the database before
+    # it failed to listen. Bound and let go at once; the site binds it again right after the start-up.
+    probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
+    probe.close()
+    await probe.wait_closed()
     runner = Runner(app, shutdown_timeout=10, **server_options(config))
     await runner.setup()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from assistant.suggest.matcher import suggestion_json
@@ -10,6 +12,7 @@ from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.server import refreeze_heap
 
+log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 5000
 MAX_ITEM_CHARS = 200
 
@@ -56,6 +59,8 @@ def reload_library(app: web.Application) -> tuple[bool, list[str]]:
         inspector, qa_problems = app[QA].prepare()
         problems += qa_problems
     if problems or matcher is None:
+        log.error("reload refused: the phrase library and the quality rules both keep their previous versions"
+                  " (a reload changes both or neither; the problems are logged above)")  # fmt: skip
         return False, problems
     app[ENGINE].install(matcher)
     if inspector is not None:

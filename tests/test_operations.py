@@ -1,0 +1,157 @@
+"""What an operator running the service on one machine meets: a second service on the same SQLite file, the
+file deleted or replaced under it, a copy of the file after a clean stop, a port already taken, an archived
+day asked of the report, and the words of a refused start or reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from assistant import i18n, store
+from assistant.config import Config
+from assistant.daylog.archive import SUFFIX, archive_root, shop_dirname
+from assistant.suggest.phrases import Library, LibraryError
+from assistant.web import server
+from assistant.writer import StorageError
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+
+
+def events(n: int, start: int = 0) -> bytes:
+    return body_of([make_event(id=f"e{i}", conversation=f"c{i % 3}", text=f"第{i}条") for i in range(start, start + n)])
+
+
+async def test_a_second_service_on_the_same_sqlite_file_stops_at_once(
+    aiohttp_client: Any, config: Config, db_path: Path
+) -> None:
+    first = await aiohttp_client(make_app(config))
+    assert (await first.post("/v1/events", data=events(3))).status == 200
+    second = web.AppRunner(make_app(config))
+    with pytest.raises(StorageError) as refused:
+        await second.setup()  # both armed the same timers and sent every follow-up twice
+    await second.cleanup()
+    assert str(db_path) in str(refused.value) and "docs/scaling.md" in str(refused.value)
+    assert (await first.post("/v1/events", data=events(3, 3))).status == 200  # the first goes on serving
+    # The commands that read the log do not take the lock.
+    report = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), "--db", str(db_path),
+         "--date", "2026-11-20", "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+
+
+async def test_a_service_stopped_lets_the_next_one_start(aiohttp_client: Any, config: Config) -> None:
+    first = await aiohttp_client(make_app(config))
+    await first.close()
+    second = await aiohttp_client(make_app(config))
+    assert (await second.get("/readyz")).status == 200
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_database_file_deleted_or_replaced_under_the_service_answers_503(
+    aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path, how: str
+) -> None:
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=events(5))).status == 200
+    if how == "deleted":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    else:
+        other = tmp_path / "other.db"
+        with closing(sqlite3.connect(other)) as conn:
+            conn.execute("CREATE TABLE t (x)")
+        os.replace(other, db_path)
+    # Every later event was answered 200 and went into a file no one would read again.
+    resp = await client.post("/v1/events", data=events(5, 5))
+    assert resp.status == 503, await resp.text()
+    assert resp.headers.get("Retry-After")
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    assert "deleted or replaced" in await ready.text()
+
+
+async def test_a_clean_stop_leaves_the_whole_log_in_the_database_file(
+    aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(config))
+    for n in range(20):  # one commit each, as events arriving one at a time
+        assert (await client.post("/v1/events", data=events(1, n))).status == 200
+    await client.close()  # the service's clean-up, as on SIGTERM
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_path, copy)  # the file alone, as an operator's backup takes it
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 20
+
+
+async def test_a_port_in_use_stops_the_start_before_any_work(config: Config) -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    started: list[bool] = []
+
+    async def on_startup(app: web.Application) -> None:
+        started.append(True)  # timers reloaded, commits made: on a database another service may own
+
+    app = web.Application()
+    app.on_startup.append(on_startup)
+
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    with closing(taken), pytest.raises(OSError):
+        await server.run(app, config, host="127.0.0.1", port=port, stop=never)
+    assert started == []
+
+
+async def test_the_report_of_an_archived_day_says_it_is_archived(
+    aiohttp_client: Any, config: Config, tmp_path: Path
+) -> None:
+    config = replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
+    client = await aiohttp_client(make_app(config))  # no token set: the pages are open (a local try-out)
+    assert (await client.post("/v1/events", data=events(2))).status == 200
+    shelf = archive_root(config) / shop_dirname("shop1")
+    shelf.mkdir(parents=True)
+    (shelf / f"2026-10-02{SUFFIX}").write_bytes(b"")
+    page = await client.get("/reports/daily?date=2026-10-02&shop=shop1")
+    assert "2026-10-02 已归档" in await page.text()  # it said no other day had data yet
+    answer = await client.get("/v1/reports/daily?date=2026-10-02&shop=shop1")
+    assert answer.headers.get("X-Archived") == "true"
+    other = await client.get("/v1/reports/daily?date=2026-10-03&shop=shop1")
+    assert "X-Archived" not in other.headers
+
+
+def test_database_and_directory_problems_are_said_in_the_interface_language() -> None:
+    i18n.use("zh_CN")
+    assert i18n.database_reason(sqlite3.OperationalError("attempt to write a readonly database")) == "数据库是只读的"
+    assert i18n.database_reason(sqlite3.OperationalError("database or disk is full")) == "数据库或磁盘已满"
+    assert i18n.database_reason(sqlite3.OperationalError("something new")) == "something new"
+    with pytest.raises(LibraryError) as missing:
+        Library.load(ROOT / "no-such-phrases")
+    assert "没有这个文件或目录" in str(missing.value) and "不是目录" not in str(missing.value)
+
+
+async def test_a_refused_reload_says_the_phrases_stay_too(
+    aiohttp_client: Any, config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    phrases = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", phrases)
+    config = replace_config(config, "phrases", path=str(phrases), workers=0)
+    client = await aiohttp_client(make_app(config))
+    rules = phrases / "qa.toml"
+    rules.write_text(rules.read_text(encoding="utf-8") + '\n[[rules]]\nid = "rude.x"\npatterns = ["(oops"]\n',
+                     encoding="utf-8")  # fmt: skip
+    with caplog.at_level(logging.ERROR):
+        assert (await client.post("/v1/admin/reload")).status == 422
+    await eventually(lambda: any("phrase library and the quality rules both keep" in r.message for r in caplog.records))
+    assert store.exists(config.location())

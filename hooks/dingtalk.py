@@ -67,6 +67,8 @@ def lines(config: Config, alert: Alert) -> list[str]:
     out = [f"店铺：{alert.shop}", f"会话：{alert.conversation}（{who}）", f"时间：{when}"]
     if alert.agent and alert.sender == "customer":
         out.append(f"接待：{alert.agent}")
+    elif alert.sender == "agent":
+        out.append(f"顾客：{alert.customer}")
     if alert.escalation:
         out.append(f"{config.qa.escalate_after_s} 秒内没有客服回复")
     out.append(f"原话：{quote}")

@@ -219,6 +219,24 @@ async def test_alert_agent_flags_alert_only_when_configured(
     await h.stop()
 
 
+async def test_alert_names_the_agent_who_has_the_conversation_and_the_buyer_of_an_agents_flag(
+    robot: DingTalkRobot, db_path: Path, clock: FakeClock
+) -> None:
+    # A buyer's complaint (no agent field, as platforms send them) named no one to call; an agent's flag named
+    # no buyer. The report counts the first for the agent who has the conversation: the alert names them too.
+    config = robot_config(db_path, dingtalk=robot.url, qa={"alert_categories": ["risk", "off_platform"]})
+    h = await QaHarness(config, clock).start()
+    await h.send(conversation="c12", customer="u12", text="在吗")
+    await h.send(conversation="c12", sender="agent", agent="阿杰", text="你自己看详情页")
+    await h.send(conversation="c12", customer="u12", text="什么态度，我要投诉你们")
+    complaint = robot.messages[0]["markdown"]["text"]
+    assert "接待：阿杰" in complaint
+    await h.send(conversation="c13", customer="u13", sender="agent", agent="小美", text="加我微信 abc12345")
+    offer = robot.messages[1]["markdown"]["text"]
+    assert "顾客：u13" in offer
+    await h.stop()
+
+
 async def test_alert_text_is_masked_for_the_group(harness: QaHarness, robot: DingTalkRobot) -> None:
     await harness.send(conversation="c10", text="我电话13812345678，不处理就投诉")
     text = robot.messages[0]["markdown"]["text"]

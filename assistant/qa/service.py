@@ -155,9 +155,14 @@ class QaService:
             return  # the buyer's earlier alert is still waiting for an agent: one alert (and escalation) is enough
         now = self.clock.now_ms()
         escalates = event.sender == "customer" and self.settings.escalate_after_s > 0
+        # A buyer's message rarely names the agent: the alert names who has the conversation (the report counts
+        # it for whoever answers), where it named nobody.
+        agent = event.agent
+        if agent is None and event.sender == "customer":
+            agent = qa_store.current_agent(conn, event.shop, event.conversation, written.seq)
         alert = AlertRow(
             id=qa_store.alert_id(event.id, 1), level=1, shop=event.shop, conversation=event.conversation,
-            customer=event.customer, agent=event.agent, sender=event.sender or "", event_id=event.id,
+            customer=event.customer, agent=agent, sender=event.sender or "", event_id=event.id,
             seq=written.seq, ts_ms=event.ts_ms, text=event.text or "", flags=tuple(flags), created_ms=now,
             escalate_ms=now + self.settings.escalate_after_s * 1000 if escalates else None,
             escalation="armed" if escalates else None,

@@ -132,6 +132,16 @@ def awaiting_answer(conn: sqlite3.Connection, shop: str, conversation: str) -> b
     return conn.execute(sql, (shop, conversation)).fetchone() is not None
 
 
+def current_agent(conn: sqlite3.Connection, shop: str, conversation: str, before_seq: int) -> str | None:
+    """The agent who wrote last in the conversation before the message `before_seq` (one index seek)."""
+    sql = (
+        "SELECT agent FROM messages WHERE shop = ? AND conversation = ? AND sender = 'agent' AND agent IS NOT NULL"
+        " AND seq < ? ORDER BY ts_ms DESC, seq DESC LIMIT 1"
+    )
+    row = conn.execute(sql, (shop, conversation, before_seq)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def armed_escalations(conn: sqlite3.Connection) -> list[AlertRow]:
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed'")]
 

@@ -7,10 +7,8 @@ and close in reverse; every route comes from `web.routes.ROUTES`.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
@@ -21,7 +19,7 @@ from assistant.cluster.relay import Relay
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
-from assistant.i18n import _, database_reason, os_reason
+from assistant.i18n import _, database_reason
 from assistant.ingest import Ingestor
 from assistant.kpi import metrics
 from assistant.live import LiveFeed, Publisher
@@ -52,7 +50,7 @@ from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
 from assistant.web.stream import conversation_snapshot
-from assistant.writer import WAL_LIMIT_BYTES, StorageError, Writer, is_busy
+from assistant.writer import StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +104,14 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     `/readyz` says so meanwhile).
     """
     path = app[DB_PATH]
-    held = None if isinstance(path, pg.Location) else _hold_alone(path)
     try:
         writer = Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
     except (sqlite3.Error, SchemaError) as exc:
-        _let_go(held)
         raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=database_reason(exc))) from None  # fmt: skip
     writer.start()
     problem = await writer.probe()
     if problem is not None and not is_busy(problem):
         await writer.close()
-        _let_go(held)
         raise StorageError(_("%(path)s: cannot write to the database (%(reason)s)", path=path, reason=database_reason(problem)))  # fmt: skip
     app[WRITER] = writer
     ingestor = Ingestor(writer)
@@ -138,37 +133,9 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     engine.conversations.close()
     engine.items.close()
     await writer.close()
-    _let_go(held)
     if isinstance(path, pg.Location):
         pg.close_pools(path)
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
-
-
-def _hold_alone(path: Path) -> int:
-    """The service's lock on its SQLite file (`store.hold_alone`); a large -wal file left by an earlier run is
-    said before it is folded back, which may take a minute with the port still closed."""
-    try:
-        held = store.hold_alone(path)
-    except store.InUse:
-        raise StorageError(
-            _(
-                "%(path)s: another service process already serves this database (one process per SQLite file; several instances share PostgreSQL: docs/scaling.md)",
-                path=path,
-            )  # fmt: skip
-        ) from None
-    except OSError as exc:
-        raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=os_reason(exc))) from None  # fmt: skip
-    wal = Path(f"{path}-wal")
-    size = wal.stat().st_size if wal.exists() else 0
-    if size > WAL_LIMIT_BYTES:
-        log.warning("%s is %.1f GB (a long read kept it from being folded back); folding it back into the database"
-                    " before serving may take a minute", wal, size / 1e9)  # fmt: skip
-    return held
-
-
-def _let_go(held: int | None) -> None:
-    if held is not None:
-        os.close(held)
 
 
 async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:

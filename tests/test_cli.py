@@ -58,7 +58,7 @@ def test_serve_with_a_broken_phrase_library_says_so_in_one_line(
     (tmp_path / "c.toml").write_text('[phrases]\npath = "missing"\n', encoding="utf-8")
     assert main(["serve", "--config", str(tmp_path / "c.toml"), "--db", str(tmp_path / "a.db")]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if "WARNING" not in line]
-    assert len(lines) == 1 and "话术库无法加载" in lines[0] and "missing：不是目录" in lines[0]
+    assert len(lines) == 1 and "话术库无法加载" in lines[0] and "missing：没有这个文件或目录" in lines[0]
 
 
 def test_every_subcommand_has_an_untruncated_help_line(capsys: pytest.CaptureFixture[str]) -> None:

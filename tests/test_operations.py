@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -24,7 +25,6 @@ from assistant.config import Config
 from assistant.daylog.archive import SUFFIX, archive_root, shop_dirname
 from assistant.suggest.phrases import Library, LibraryError
 from assistant.web import server
-from assistant.writer import StorageError
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 
 
@@ -32,31 +32,62 @@ def events(n: int, start: int = 0) -> bytes:
     return body_of([make_event(id=f"e{i}", conversation=f"c{i % 3}", text=f"第{i}条") for i in range(start, start + n)])
 
 
-async def test_a_second_service_on_the_same_sqlite_file_stops_at_once(
-    aiohttp_client: Any, config: Config, db_path: Path
-) -> None:
-    first = await aiohttp_client(make_app(config))
-    assert (await first.post("/v1/events", data=events(3))).status == 200
-    second = web.AppRunner(make_app(config))
-    with pytest.raises(StorageError) as refused:
-        await second.setup()  # both armed the same timers and sent every follow-up twice
-    await second.cleanup()
-    assert str(db_path) in str(refused.value) and "docs/scaling.md" in str(refused.value)
-    assert (await first.post("/v1/events", data=events(3, 3))).status == 200  # the first goes on serving
-    # The commands that read the log do not take the lock.
-    report = subprocess.run(
-        [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), "--db", str(db_path),
-         "--date", "2026-11-20", "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+def serve(db: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--config", str(ROOT / "config.toml"), "--db", str(db),
+         "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert report.returncode == 0, report.stderr
 
 
-async def test_a_service_stopped_lets_the_next_one_start(aiohttp_client: Any, config: Config) -> None:
-    first = await aiohttp_client(make_app(config))
-    await first.close()
-    second = await aiohttp_client(make_app(config))
-    assert (await second.get("/readyz")).status == 200
+def free_port() -> int:
+    with closing(socket.create_server(("127.0.0.1", 0))) as s:
+        return int(s.getsockname()[1])
+
+
+async def ready(port: int) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            return resp.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def test_a_second_service_on_the_same_sqlite_file_stops_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "assistant.db"
+    first_port = free_port()
+    first = serve(db, first_port)
+    try:
+        await eventually(lambda: ready(first_port), timeout=60)
+        # Both armed the same timers and sent every follow-up twice.
+        second_port = free_port()
+        second = serve(db, second_port)
+        try:  # it stops by itself, or it serves (as before the lock)
+            await eventually(lambda: second.poll() is not None or ready(second_port), timeout=60)
+        finally:
+            if second.poll() is None:
+                second.terminate()
+            _out, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert f"{db}：已经有另一个服务进程在使用这个数据库" in err and "docs/scaling.md" in err
+        assert await ready(first_port)  # the first goes on serving
+        report = subprocess.run(  # the commands that read the log do not take the lock
+            [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), "--db", str(db),
+             "--date", "2026-11-20", "--format", "json"],
+            capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert report.returncode == 0, report.stderr
+    finally:
+        first.terminate()
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+    again_port = free_port()
+    again = serve(db, again_port)  # a service stopped lets the next one start
+    try:
+        await eventually(lambda: ready(again_port), timeout=60)
+    finally:
+        again.terminate()
+        again.communicate(timeout=60)
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -14,9 +15,10 @@ from urllib.parse import quote
 
 import click
 
+from assistant import pg, store
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
-from assistant.i18n import N_, _
+from assistant.i18n import N_, _, os_reason
 from assistant.safetext import display_width
 
 if TYPE_CHECKING:
@@ -35,10 +37,6 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 
 def serve(config: Config) -> int:
     """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
-    from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
-    from assistant.qa.rules import RulesError
-    from assistant.suggest.phrases import LibraryError
-    from assistant.web import server
     from assistant.web.auth import open_demo, token_for
     from assistant.writer import StorageError
 
@@ -59,6 +57,29 @@ def serve(config: Config) -> int:
             )
         elif token_for(config, role) is None:  # type: ignore[arg-type]
             log.warning("no %s token is set: %s pages and endpoints open only to a stronger role's token", role, role)
+    location = config.location()
+    held = None
+    if not isinstance(location, pg.Location):  # several instances share PostgreSQL; one process a SQLite file
+        try:
+            held = _hold_alone(location)
+        except StorageError as exc:
+            print(f"assistant: {exc}", file=sys.stderr)
+            return 1
+    try:
+        return _serve(config)
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _serve(config: Config) -> int:
+    """The service itself, once its SQLite file is held."""
+    from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
+    from assistant.qa.rules import RulesError
+    from assistant.suggest.phrases import LibraryError
+    from assistant.web import server
+    from assistant.writer import StorageError
+
     try:
         app = create_app(config)
     except (LibraryError, RulesError) as exc:
@@ -120,6 +141,30 @@ async def _reload_on_sighup(app: web.Application) -> None:
     from assistant.web.suggest import reload_library
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_library, app)
+
+
+def _hold_alone(path: Path) -> int:
+    """The service's lock on its SQLite file (`store.hold_alone`; let go when the process ends); a large -wal
+    file left by an earlier run is said before the minute it may take to fold back, the port still closed."""
+    from assistant.writer import WAL_LIMIT_BYTES, StorageError
+
+    try:
+        held = store.hold_alone(path)
+    except store.InUse:
+        raise StorageError(
+            _(
+                "%(path)s: another service process already serves this database (one process per SQLite file; several instances share PostgreSQL: docs/scaling.md)",
+                path=path,
+            )  # fmt: skip
+        ) from None
+    except OSError as exc:
+        raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=os_reason(exc))) from None  # fmt: skip
+    wal = Path(f"{path}-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    if size > WAL_LIMIT_BYTES:
+        log.warning("%s is %.1f GB (a long read kept it from being folded back); folding it back into the database"
+                    " before serving may take a minute", wal, size / 1e9)  # fmt: skip
+    return held
 
 
 def _banner(config: Config, base: str) -> str:

@@ -81,13 +81,27 @@ class Column:
     number_format: str | None = None  # e.g. "0.0%" for a rate kept as a fraction
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook: its title, columns and rows."""
+
+    title: str
+    columns: Sequence[Column]
+    rows: Iterable[Sequence[Any]]
+
+
 def write_workbook(title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], out: BinaryIO) -> int:
-    """Write `rows` as an .xlsx workbook to `out`; returns the number of rows.
+    """Write `rows` as a one-sheet .xlsx workbook to `out`; returns the number of rows (see `write_sheets`)."""
+    return write_sheets([Sheet(title, columns, rows)], out)[0]
+
+
+def write_sheets(sheets: Sequence[Sheet], out: BinaryIO) -> list[int]:
+    """Write each sheet's rows into one .xlsx workbook; returns each sheet's number of rows.
 
     Texts are text cells: a buyer's "=1+1" or an order number of 19 digits reads as typed, never as a
     formula or a rounded number (the reason supervisors get a workbook and not only the CSV). Numbers
     and datetimes stay numbers, so a column sorts and sums. The heading row is bold and frozen, with
-    filters; past Excel's 1,048,576 rows the rows go on in a second sheet ("title 2").
+    filters; past Excel's 1,048,576 rows the rows go on in a next sheet ("title 2").
     """
     from openpyxl import Workbook  # ~0.2 s of imports: only when a workbook is written
     from openpyxl.cell import WriteOnlyCell
@@ -96,52 +110,57 @@ def write_workbook(title: str, columns: Sequence[Column], rows: Iterable[Sequenc
 
     book = Workbook(write_only=True)
     bold = Font(bold=True)
-    formats = [c.number_format for c in columns]
-    last = get_column_letter(max(1, len(columns)))
 
-    def new_sheet(number: int) -> Any:
-        sheet = book.create_sheet(title if number == 1 else f"{title} {number}")
-        sheet.freeze_panes = "A2"
-        for i, column in enumerate(columns, start=1):
-            sheet.column_dimensions[get_column_letter(i)].width = column.width
+    def new_sheet(sheet: Sheet, number: int) -> Any:
+        made = book.create_sheet(sheet.title if number == 1 else f"{sheet.title} {number}")
+        made.freeze_panes = "A2"
+        for i, column in enumerate(sheet.columns, start=1):
+            made.column_dimensions[get_column_letter(i)].width = column.width
         heading = []
-        for column in columns:
-            head = WriteOnlyCell(sheet, value=column.heading)
+        for column in sheet.columns:
+            head = WriteOnlyCell(made, value=column.heading)
             head.font = bold
             heading.append(head)
-        sheet.append(heading)
-        return sheet
-
-    def text_cell(sheet: Any, value: str) -> Any:
-        made = WriteOnlyCell(sheet, value=_NOT_XML.sub("?", value)[:MAX_CELL_CHARS])
-        made.data_type = "s"  # openpyxl would take a text starting with "=" as a formula
+        made.append(heading)
         return made
 
-    sheets = [new_sheet(1)]
-    in_sheet = count = 0
-    for row in rows:
-        if in_sheet == MAX_SHEET_ROWS - 1:
-            sheets.append(new_sheet(len(sheets) + 1))
-            in_sheet = 0
-        sheet = sheets[-1]
-        cells: list[Any] = []
-        for i, value in enumerate(row):
-            if isinstance(value, str):
-                cells.append(text_cell(sheet, value))
-            elif isinstance(value, (int, float, datetime)) and not isinstance(value, bool):
-                made = WriteOnlyCell(sheet, value=value)
-                if i < len(formats) and formats[i]:
+    counts = []
+    for sheet in sheets:
+        formats = [c.number_format for c in sheet.columns]
+        last = get_column_letter(max(1, len(sheet.columns)))
+        parts = [new_sheet(sheet, 1)]
+        in_part = count = 0
+        for row in sheet.rows:
+            if in_part == MAX_SHEET_ROWS - 1:
+                parts.append(new_sheet(sheet, len(parts) + 1))
+                in_part = 0
+            part = parts[-1]
+            cells: list[Any] = []
+            # A plain value goes in as it is (a text stays a text cell); a cell object only for a text that would
+            # start a formula and for a number with a format.
+            for i, value in enumerate(row):
+                if isinstance(value, str):
+                    text = (_NOT_XML.sub("?", value) if _NOT_XML.search(value) else value)[:MAX_CELL_CHARS]
+                    if text.startswith("="):
+                        made = WriteOnlyCell(part, value=text)
+                        made.data_type = "s"  # openpyxl would take it as a formula
+                        cells.append(made)
+                    else:
+                        cells.append(text)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool) and formats[i]:
+                    made = WriteOnlyCell(part, value=value)
                     made.number_format = formats[i]
-                cells.append(made)
-            elif value is None:
-                cells.append(None)
-            else:
-                cells.append(text_cell(sheet, str(value)))
-        sheet.append(cells)
-        in_sheet += 1
-        count += 1
-    for i, sheet in enumerate(sheets):
-        rows_in = in_sheet if i == len(sheets) - 1 else MAX_SHEET_ROWS - 1
-        sheet.auto_filter.ref = f"A1:{last}{rows_in + 1}"
+                    cells.append(made)
+                elif isinstance(value, (int, float, datetime)) and not isinstance(value, bool) or value is None:
+                    cells.append(value)
+                else:
+                    cells.append(str(value))
+            part.append(cells)
+            in_part += 1
+            count += 1
+        for i, part in enumerate(parts):
+            rows_in = in_part if i == len(parts) - 1 else MAX_SHEET_ROWS - 1
+            part.auto_filter.ref = f"A1:{last}{rows_in + 1}"
+        counts.append(count)
     book.save(out)
-    return count
+    return counts

@@ -155,11 +155,26 @@ async def test_the_report_of_an_archived_day_says_it_is_archived(
     shelf.mkdir(parents=True)
     (shelf / f"2026-10-02{SUFFIX}").write_bytes(b"")
     page = await client.get("/reports/daily?date=2026-10-02&shop=shop1")
-    assert "2026-10-02 已归档" in await page.text()  # it said no other day had data yet
+    assert "已归档、未计入本报表：2026-10-02" in await page.text()  # it said no other day had data yet
     answer = await client.get("/v1/reports/daily?date=2026-10-02&shop=shop1")
-    assert answer.headers.get("X-Archived") == "true"
+    assert answer.headers.get("X-Archived") == "2026-10-02"
     other = await client.get("/v1/reports/daily?date=2026-10-03&shop=shop1")
     assert "X-Archived" not in other.headers
+    # A range over an archived day (a month's commission) left it out without a word.
+    ranged = await client.get("/v1/reports/daily?from=2026-10-01&to=2026-11-20&shop=shop1")
+    assert ranged.headers.get("X-Archived") == "2026-10-02"
+    settings = tmp_path / "c.toml"
+    settings.write_text(
+        f'[store]\npath = "{config.location()}"\narchive_dir = "{tmp_path / "archive"}"\n'
+        f'[phrases]\npath = "{ROOT / "phrases"}"\n', encoding="utf-8",
+    )  # fmt: skip
+    cli = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--config", str(settings), "--from", "2026-10-01",
+         "--to", "2026-11-20", "--shop", "shop1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "已归档、未计入报表：2026-10-02" in cli.stderr
 
 
 def test_database_and_directory_problems_are_said_in_the_interface_language() -> None:

@@ -71,7 +71,7 @@ def test_report_cli_writes_html_to_a_file(db: Path, tmp_path: Path, capsys: pyte
     assert "<a " not in html and "<form" not in html  # a page in a file links to no service: no dead links
 
 
-@pytest.mark.parametrize(("name", "starts"), [("r.html", "<!doctype html>"), ("r.CSV", "shop,"), ("r.json", "{")])
+@pytest.mark.parametrize(("name", "starts"), [("r.html", "<!doctype html>"), ("r.CSV", "\ufeffshop,"), ("r.json", "{")])
 def test_report_cli_writes_what_the_out_files_suffix_says(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, starts: str
 ) -> None:
@@ -195,6 +195,6 @@ def test_report_cli_says_an_empty_day_is_archived(db: Path, tmp_path: Path, caps
     (tmp_path / "archive" / "s1").mkdir(parents=True)
     (tmp_path / "archive" / "s1" / "2026-11-01.jsonl.gz").write_bytes(b"")  # as `assistant archive` names a day
     code, _out, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", "2026-11-01")
-    assert code == 0 and "已归档的日子不在报表里（`assistant log --date` 可以读取）" in err
+    assert code == 0 and "已归档、未计入报表：2026-11-01（`assistant log --date` 可以读取）" in err
     code, _out, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", "2026-11-02")
     assert "已归档" not in err

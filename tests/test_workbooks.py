@@ -55,10 +55,10 @@ async def day_db(aiohttp_client: Any, config: Config, db_path: store.Location) -
     return db_path
 
 
-def rows_of(data: bytes) -> tuple[list[str], list[dict[str, Any]], Any]:
-    """The heading and the rows (as dicts by heading) of a workbook's first sheet, and the sheet."""
+def rows_of(data: bytes, index: int = 0) -> tuple[list[str], list[dict[str, Any]], Any]:
+    """The heading and the rows (as dicts by heading) of one sheet of a workbook (the first), and the sheet."""
     book = load_workbook(io.BytesIO(data))
-    sheet = book.worksheets[0]
+    sheet = book.worksheets[index]
     values = list(sheet.iter_rows(values_only=True))
     heading = [str(v) for v in values[0]]
     return heading, [dict(zip(heading, row)) for row in values[1:]], sheet
@@ -102,6 +102,11 @@ def test_workbooks_log_is_in_chinese_with_texts_as_typed(day_db: store.Location,
     assert not any(PHONE in str(r["消息"]) for r in rows)  # masked, as every form of the log
     follow = next(r for r in rows if r["发送方"] == "自动")
     assert (follow["跟进"], follow["跟进状态"]) == ("跟进", "顾客回来了")
+    # Every item of the day is a row, as the text log shows it: the count said 28 over 26 rows.
+    written = int(done.stderr.split("已写入 ")[1].split(" 条")[0])
+    assert len(rows) == written
+    used = next(r for r in rows if r["发送方"] == "采用")
+    assert (used["客服"], used["推荐短语"]) == ("小美", library.by_id["shipping_time.today"].code)
 
 
 @BACKENDS
@@ -125,13 +130,25 @@ def test_workbooks_report_keeps_figures_as_numbers(day_db: store.Location, tmp_p
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     heading, rows, sheet = rows_of(out.read_bytes())
-    assert heading[:4] == ["店铺", "日期", "客服", "咨询"]
+    assert heading[:5] == ["店铺", "日期", "延迟统计", "客服", "咨询"]
     assert "询单转化率" in heading
-    assert [r["客服"] for r in rows][-1] == "（团队）"
-    team = rows[-1]
-    assert isinstance(team["咨询"], int) and team["咨询"] >= 4
-    rate = cell_of(sheet, heading, "回复率", team["回复率"])
+    assert "（团队）" not in [r["客服"] for r in rows]  # sorted or summed, the agents' sheet holds agents only
+    team_heading, teams, team_sheet = rows_of(out.read_bytes(), index=1)
+    assert team_heading == heading and [r["客服"] for r in teams] == ["（团队）"]
+    team = teams[0]
+    assert team["咨询"] == sum(r["咨询"] for r in rows)  # the day has ended: not pending
+    assert {r["延迟统计"] for r in [*rows, *teams]} == {"否"}
+    rate = cell_of(team_sheet, team_heading, "回复率", team["回复率"])
     assert isinstance(rate.value, float) and rate.number_format == "0.0%"
+    csv_out = tmp_path / "r.csv"  # the CSV opens in Excel as Chinese too, as the log's does
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), "--db", str(day_db),
+         "--date", DAY.isoformat(), "--out", str(csv_out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = csv_out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfshop,date,pending,") and b",false," in data
 
 
 def test_workbooks_go_on_in_a_second_sheet_past_the_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,8 +185,8 @@ async def test_workbooks_log_page_downloads_the_filtered_day(client: Client) -> 
     assert resp.status == 200
     assert resp.content_type == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     disposition = resp.headers["Content-Disposition"]
-    assert f'filename="daily-log-{DAY}.xlsx"' in disposition
-    assert unquote(disposition.partition("filename*=UTF-8''")[2]) == f"客服日志-{DAY}.xlsx"
+    assert f'filename="daily-log-shop1-{DAY}.xlsx"' in disposition  # the shop in the name: two shops' days differ
+    assert unquote(disposition.partition("filename*=UTF-8''")[2]) == f"客服日志-shop1-{DAY}.xlsx"
     heading, rows, _sheet = rows_of(await resp.read())
     # Every conversation the filter keeps (short replies: M, A and X's none), whole: customers' messages too.
     assert list(dict.fromkeys(r["会话"] for r in rows)) == ["M", "A"]
@@ -192,5 +209,10 @@ async def test_workbooks_report_page_offers_its_workbook(client: Client) -> None
     resp = await client.get(f"/reports/daily?date={DAY}&shop=shop1&format=xlsx", headers=SUPERVISOR)
     assert resp.status == 200
     heading, rows, _sheet = rows_of(await resp.read())
-    assert heading[2] == "客服" and rows[-1]["客服"] == "（团队）"
+    assert heading[3] == "客服" and rows and "（团队）" not in [r["客服"] for r in rows]
     assert {r["店铺"] for r in rows} == {"shop1"}
+    assert "report-shop1-" in resp.headers["Content-Disposition"]
+    # A range's page offers its own workbook (it had no link), titled by the range, not its first day.
+    ranged = await (await client.get(f"/reports/daily?from={DAY}&to=2026-11-21&shop=shop1", headers=SUPERVISOR)).text()
+    assert f'href="/reports/daily?from={DAY}&amp;to=2026-11-21&amp;shop=shop1&amp;format=xlsx"' in ranged
+    assert f"{DAY}/2026-11-21" in ranged.split("</title>")[0]

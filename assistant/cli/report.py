@@ -14,7 +14,7 @@ from assistant import schema, store
 from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
-from assistant.daylog.archive import archived_days
+from assistant.daylog.archive import archived_in
 from assistant.i18n import N_, _
 from assistant.kpi import metrics, report
 from assistant.kpi.logged import logged_shops
@@ -112,10 +112,11 @@ def report_command(
             lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
         )
     if not reports:
-        line = nothing_found(config, path, first, last, shop)
-        if any(archived_days(config, day, shop) for day in (first, last)):
-            line += _("; archived days are not in the report (`assistant log --date` reads them)")
-        print(line, file=sys.stderr)
+        print(nothing_found(config, path, first, last, shop), file=sys.stderr)
+    archived = archived_in(config, first, last, shop)
+    if archived:  # a month's commission run over archived days was short without a word
+        days = ", ".join(day.isoformat() for day in archived)
+        print(_("assistant: archived, not in the report: %(days)s (`assistant log --date` reads them)", days=days), file=sys.stderr)  # fmt: skip
     if fmt == "xlsx":
         return _write_workbook(reports, out, config.ui.language)
     text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
@@ -123,7 +124,8 @@ def report_command(
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        # Excel opens a UTF-8 CSV as Chinese only with a byte-order mark (as `assistant log` writes it).
+        out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         print(_("wrote %(path)s", path=out), file=sys.stderr)
     return 0
 

@@ -97,6 +97,12 @@ def archived_days(config: Config, day: date, shop: str | None = None) -> list[Pa
     return [d / f"{day.isoformat()}{SUFFIX}" for d in dirs if (d / f"{day.isoformat()}{SUFFIX}").is_file()]
 
 
+def archived_in(config: Config, first: date, last: date, shop: str | None = None) -> list[date]:
+    """The days from `first` to `last` that are in the archive (the report does not read them)."""
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return [day for day in days if archived_days(config, day, shop)]
+
+
 def shop_of_dir(path: Path) -> str:
     return unquote(path.name)
 

@@ -29,18 +29,17 @@ _COLUMNS: tuple[tuple[str, float, str | None], ...] = (
     (N_("Customer type"), 12, None),
     (N_("Suggested phrases"), 22, None),
     (N_("Suggestion used"), 10, None),
-    (N_("Replied after (s)"), 12, "0"),
+    (N_("Replied after (s)"), 12, None),
     (N_("Slow"), 6, None),
     (N_("Unanswered"), 8, None),
     (N_("Short reply"), 8, None),
     (N_("Follow-up"), 10, None),
     (N_("Follow-up state"), 14, None),
-    (N_("Came back after (s)"), 12, "0"),
+    (N_("Came back after (s)"), 12, None),
     (N_("Order"), 22, None),
     (N_("Amount (¥)"), 10, "0.00"),
     (N_("Quality"), 30, None),
 )
-_ROW_KINDS = ("message", "followup", "order_created", "order_paid")
 
 
 def write_xlsx(items: Iterable[Item], out: BinaryIO, wording: Wording | None = None) -> int:
@@ -56,7 +55,7 @@ def write_xlsx(items: Iterable[Item], out: BinaryIO, wording: Wording | None = N
             yield item
 
     rows = _Rows(wording)
-    write_workbook(t.gettext(SHEET), columns, (rows(i) for i in counted() if i["kind"] in _ROW_KINDS), out)
+    write_workbook(t.gettext(SHEET), columns, (rows(i) for i in counted()), out)  # every item a row, as the text
     return read[0]
 
 
@@ -83,6 +82,16 @@ class _Rows:
                 *where, self.kinds[kind], item.get("agent"), None, None, None, None, None, None, None, None, None,
                 None, None, None, str(item.get("order") or ""), amount, None,
             ]  # fmt: skip
+        if kind not in ("message", "followup"):  # a suggestion used, a hand-over, a closing: what happened, and who
+            said = None
+            used = None
+            if kind == "conversation_assigned":
+                said = self.t.gettext("handed over to %(agent)s", agent=item.get("agent"))
+            elif kind == "suggestion_used":
+                phrase = str(item.get("phrase_id") or "")
+                used = self.w.phrases.get(phrase, phrase)
+            label = self.kinds.get(kind, kind)
+            return [*where, label, item.get("agent"), said, None, None, used, *([None] * 11)]
         sender = str(item.get("sender") or "")
         customer = sender == "customer"
         note = item.get("followup")

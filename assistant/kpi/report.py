@@ -16,7 +16,7 @@ from assistant.i18n import N_
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
-from assistant.safetext import Column, CsvWriter, display_width, terminal, write_workbook
+from assistant.safetext import Column, CsvWriter, Sheet, display_width, terminal, write_sheets
 from assistant.templating import FAVICON, format_value
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def render_csv(reports: list[ShopReport]) -> str:
     for r in reports:
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
-            writer.writerow([r.shop, r.period, r.pending, row.agent, *values])
+            writer.writerow([r.shop, r.period, "true" if r.pending else "false", row.agent, *values])
     return buf.getvalue()
 
 
@@ -114,23 +114,26 @@ _XLSX_FORMATS = {"pct": "0.0%", "money": "#,##0.00", "sec": "0.0", "ratio": "0.0
 
 
 def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.DEFAULT_LANGUAGE) -> None:
-    """The table's columns as a workbook for supervisors: headings and the team row in `language`, figures as
-    numbers (rates as percentages) so that they sort and sum; one row per agent plus the team row, per shop."""
+    """The table's columns as a workbook for supervisors: headings in `language`, figures as numbers (rates as
+    percentages) so that they sort and sum. The agents' rows in the first sheet, the team rows in a second (in
+    one sheet a sort moved the team among the agents and a column's sum counted everyone twice); a day still
+    being counted says 延迟统计 on each row, as the table and the page say it."""
     t = i18n.translator(language)
     columns = [
         Column(t.gettext("Shop"), 12),
         Column(t.gettext("Date"), 12),
+        Column(t.gettext("Pending"), 9),
         Column(t.gettext("Agent"), 14),
         *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _TABLE_COLUMNS),
     ]
+    yes, no = t.gettext("yes"), t.gettext("no")
 
-    def rows() -> Any:
-        for r in reports:
-            for row in [*r.agents, r.team]:
-                name = t.gettext(TEAM) if row is r.team else shown_agent(row.agent, t)
-                yield [r.shop, r.period, name, *(row.metrics[k] for k, _, _ in _TABLE_COLUMNS)]
+    def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
+        return [r.shop, r.period, yes if r.pending else no, name, *(row.metrics[k] for k, _, _ in _TABLE_COLUMNS)]
 
-    write_workbook(t.gettext("KPI report"), columns, rows(), out)
+    agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
+    teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
+    write_sheets([Sheet(t.gettext("KPI report"), columns, agents), Sheet(t.gettext("Team"), columns, teams)], out)
 
 
 def _pad(text: str, width: int, left: bool) -> str:
@@ -316,7 +319,8 @@ def render_html(
     """
     t = i18n.translator(language)
     links = log_links
-    period = nav.period if nav is not None else (reports[0].period if reports else "")
+    # The reports' own period (a range reads first/last; its title showed the first day only), else the nav's day.
+    period = reports[0].period if reports else (nav.period if nav is not None else "")
     shops = []
     for r in reports:
         tz = ZoneInfo(r.timezone)

@@ -60,7 +60,8 @@ class DayNav:
     # does, rather than "no other day has data yet".
     unknown_shop: str | None = None
     shops: tuple[str, ...] = ()
-    archived: bool = False  # the day is in the archive: the report does not read it (the log does)
+    archived: tuple[str, ...] = ()  # the period's days in the archive: the report does not read them (the log does)
+    workbook: str = ""  # the page's workbook link, when the page builds it (a range's)
 
     @property
     def period(self) -> str:
@@ -98,7 +99,7 @@ class DayNav:
     @property
     def workbook_url(self) -> str:
         """This day, with what the page keeps (shop, filters, token), as the supervisors' workbook (.xlsx)."""
-        return self.url(self.day) + "&format=xlsx"
+        return self.workbook or self.url(self.day) + "&format=xlsx"
 
     def to_json(self) -> dict[str, str | None]:
         """The JSON twin's account of the day it returns."""

@@ -22,6 +22,11 @@ def wanted_format(query: object) -> str:
     return str(fmt)
 
 
+def ascii_name(text: str) -> str:
+    """`text` as the plain file name old clients get: what is not a letter, digit, . or - becomes _."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-") else "_" for ch in text)
+
+
 def workbook_response(data: bytes, ascii_name: str, local_name: str) -> web.Response:
     """A workbook to save: `ascii_name` for old clients, `local_name` (e.g. 客服日志-2026-11-20.xlsx) for the rest."""
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(local_name, safe='')}"

@@ -39,7 +39,7 @@ from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
-from assistant.web.downloads import FormatError, wanted_format, workbook_response
+from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_error
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         except ArchiveError as exc:
             return json_error(500, "archive_unreadable", None, str(exc))
         local = translator(config.ui.language).gettext("Daily log")
-        return workbook_response(data, f"daily-log-{day}.xlsx", f"{local}-{day}.xlsx")
+        named = f"{shop}-{day}" if shop else str(day)
+        return workbook_response(data, f"daily-log-{ascii_name(named)}.xlsx", f"{local}-{named}.xlsx")
     try:
         page = await asyncio.to_thread(build_page, config, request.app[DB_PATH], day, shop, filters, masked)
     except ArchiveError as exc:

@@ -13,13 +13,13 @@ from aiohttp import web
 from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config, ConfigError
-from assistant.daylog.archive import archived_days
+from assistant.daylog.archive import archived_in
 from assistant.i18n import translator
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
-from assistant.web.downloads import FormatError, wanted_format, workbook_response
+from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
@@ -81,7 +81,7 @@ class Loaded:
     last: date
     latest: date | None
     shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
-    archived: bool = False  # nothing read, and the day asked for is in the archive
+    archived: tuple[str, ...] = ()  # the period's days in the archive: the report does not read them
 
 
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
@@ -95,8 +95,7 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
             lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
         )
     shops = shops_in_log(path) if q.shop is not None and latest is None else ()
-    empty = all(not r.team.metrics.get("consulted") for r in reports)  # a shop asked for gets a report of zeros
-    archived = empty and any(archived_days(config, day, q.shop) for day in {first, last})
+    archived = tuple(day.isoformat() for day in archived_in(config, first, last, q.shop))
     return Loaded(reports, first, last, latest, shops, archived)
 
 
@@ -125,7 +124,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         return loaded
     config = request.app[CONFIG]
     if fmt == "xlsx":
-        return await _workbook(loaded, config.ui.language)
+        return await _workbook(loaded, config.ui.language, request.query.get("shop") or None)
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
     nav = DayNav(
@@ -137,6 +136,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         unknown_shop=request.query.get("shop") if loaded.shops else None,
         shops=loaded.shops,
         archived=loaded.archived,
+        workbook=_page_url(loaded, params) + "&format=xlsx",
     )
     html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
     return web.Response(
@@ -151,12 +151,20 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _workbook(loaded: Loaded, language: str) -> web.Response:
+def _page_url(loaded: Loaded, params: tuple[tuple[str, str], ...]) -> str:
+    """This page's URL: its day or its range, and what it keeps (shop, token)."""
+    period = [("date", loaded.first.isoformat())] if loaded.first == loaded.last else []
+    period = period or [("from", loaded.first.isoformat()), ("to", loaded.last.isoformat())]
+    return "/reports/daily?" + urlencode([*period, *params])
+
+
+async def _workbook(loaded: Loaded, language: str, shop: str | None) -> web.Response:
     buffer = io.BytesIO()
     await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
     period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
     local = translator(language).gettext("KPI report")
-    return workbook_response(buffer.getvalue(), f"report-{period}.xlsx", f"{local}-{period}.xlsx")
+    named = f"{shop}-{period}" if shop else period  # two shops' workbooks of one day had one name
+    return workbook_response(buffer.getvalue(), f"report-{ascii_name(named)}.xlsx", f"{local}-{named}.xlsx")
 
 
 async def daily_report_json(request: web.Request) -> web.StreamResponse:
@@ -172,5 +180,7 @@ async def daily_report_json(request: web.Request) -> web.StreamResponse:
     if loaded.latest is not None:
         headers["X-Latest-Date"] = loaded.latest.isoformat()  # the newest day with data
     if loaded.archived:
-        headers["X-Archived"] = "true"  # an empty answer for a day the report does not read (docs/kpi.md)
+        headers["X-Archived"] = ",".join(
+            loaded.archived
+        )  # an empty answer for a day the report does not read (docs/kpi.md)
     return web.json_response(report.to_json(loaded.reports), dumps=json_dumps, headers=headers)

@@ -7,6 +7,7 @@ message events, `Conversations::EventDataPresenter#webhook_data` for conversatio
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,13 +145,13 @@ def _map_message(
     if text is None:
         return Mapped(ignored="message without text or attachments")
     conversation = _dict(payload.get("conversation"))
-    conv_id = _first(conversation.get("id"))
+    conv_id = _chatwoot_id(_first(conversation.get("id")), "conversation.id")
     if conv_id is None:
         raise EventError("conversation.id", "required (the conversation's display id)")
-    message_id = payload.get("id")
+    message_id = _chatwoot_id(payload.get("id"), "id")
     if message_id is None:
         raise EventError("id", "required (the message id)")
-    inbox = _first(_dict(payload.get("inbox")).get("id"), conversation.get("inbox_id"))
+    inbox = _chatwoot_id(_first(_dict(payload.get("inbox")).get("id"), conversation.get("inbox_id")), "inbox.id")
     account = _account(payload, conversation, inbox, memory)
     sender = _dict(payload.get("sender"))
     meta = _dict(conversation.get("meta"))
@@ -257,7 +258,9 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     if name is not None:
         holder = memory.agent_named(name)
         holder = holder or next((u for _, u, n in seen if n == name), None)
-        if holder is not None and holder != str(user_id):
+        # `name #<id>` is how users are told apart: a user who names himself `小王 #555` gets his own id too, or he
+        # took the name the real user 555 would get (and that user's panel and report row).
+        if holder is not None and holder != str(user_id) or _TOLD_APART.search(name):
             name = f"{name} #{user_id}"
         seen.append((account, str(user_id), name))
     return name
@@ -273,7 +276,7 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise EventError("status", "required string (the conversation's status)")
-    conv_id = _first(payload.get("id"))
+    conv_id = _chatwoot_id(_first(payload.get("id")), "id")
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
     try:
@@ -313,7 +316,7 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
 
 def _map_assignment(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
     """A reassignment → `conversation_assigned` to the new agent (unassigned, or to a bot: nothing to log)."""
-    conv_id = _first(payload.get("id"))
+    conv_id = _chatwoot_id(_first(payload.get("id")), "id")
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
     try:
@@ -378,6 +381,7 @@ def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, 
         _dict(conversation.get("account")).get("id"),
         first_message.get("account_id"),
     )
+    account = _chatwoot_id(account, "account.id")
     if account is None and inbox is not None:
         # Before 4.14.2 a conversation payload has no `account`; inbox ids are unique across accounts.
         account = memory.account_of_inbox(str(inbox))
@@ -392,8 +396,9 @@ def _user_name(user: dict[str, Any]) -> str | None:
     `available_name` (the display name) is only in conversation payloads, so it would split one agent in two.
     """
     name = user.get("name")
-    if isinstance(name, str) and name.strip():
-        name = name.strip()
+    if isinstance(name, str):
+        name = " ".join(_HIDDEN.sub(" ", name).split())  # Chatwoot lets a user name himself anything
+    if isinstance(name, str) and name:
         # Chatwoot sets no length limit; the log's is MAX_NAME_CHARS, with room for an id to tell two apart.
         return name if len(name) <= AGENT_NAME_CHARS else name[: AGENT_NAME_CHARS - 1] + "…"
     return str(user["id"]) if user.get("id") is not None else None
@@ -437,6 +442,23 @@ def _attributes(value: Any) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+_ID = re.compile(r"[1-9][0-9]{0,18}")
+_TOLD_APART = re.compile(r" #[0-9]+$")
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _chatwoot_id(value: Any, field: str) -> str | None:
+    """A Chatwoot id (a positive integer, as Chatwoot sends them) as text, or None. Anything else is refused: the
+    ids go into the API's paths, and `77/../../4/conversations/77` or `1?a=b` chose another endpoint or account
+    for the service's token (`04` another spelling of account 4)."""
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _ID.fullmatch(text):
+        raise EventError(field, f"expected a Chatwoot id (a positive integer), got {value!r}"[:200])
+    return text
 
 
 def _first(*values: Any) -> Any:

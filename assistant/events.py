@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -185,7 +186,17 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
         raise EventError(key, f"longer than {max_len} characters")
     if "\x00" in value:
         raise EventError(key, "must not contain NUL characters")
+    if _HIDING.search(value):  # a name shown blank, reversed or on two lines in every panel, page and workbook
+        raise EventError(key, "must not contain control, line-break or text-direction characters")
+    if not _VISIBLE.search(value):
+        raise EventError(key, "must not be empty (only invisible characters)")
     return value
+
+
+# Control characters (line breaks and tabs too) and the bidirectional overrides and isolates.
+_HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Something that shows: not a space, a zero-width character or another format character.
+_VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 
 
 def _amount(raw: dict[str, Any]) -> float:

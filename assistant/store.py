@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -22,6 +23,8 @@ import msgspec
 
 from assistant import pg
 from assistant.events import Event
+
+log = logging.getLogger(__name__)
 
 # Where the log lives: an SQLite file, or a PostgreSQL database.
 Location = Path | pg.Location
@@ -141,7 +144,22 @@ def hold_alone(path: Path) -> int:
     except BlockingIOError:
         os.close(fd)
         raise InUse(str(path)) from None
+    make_private(path)
     return fd
+
+
+def make_private(path: Path) -> None:
+    """The database file and its -wal and -shm made readable by their owner only, when they were not (a file
+    restored from a backup at 0644): others read the raw chats, and could hold a lock on the file that stopped
+    the service's start or every write."""
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = each.stat().st_mode & 0o777
+            if mode & 0o077:
+                each.chmod(mode & 0o700)
+                log.warning("%s was open to other users (mode %o); made private (%o)", each, mode, mode & 0o700)
+        except FileNotFoundError:
+            continue
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

@@ -216,6 +216,52 @@ async def test_chatwoot_two_users_of_one_name_stay_two_agents(cw: Client, db_pat
     assert rows(db_path, "SELECT agent FROM suggestion_uses") == [("张美玲 #13",)]
 
 
+async def test_chatwoot_a_user_named_like_another_users_told_apart_name_gets_his_own_id(
+    cw: Client, db_path: Path
+) -> None:
+    # User 200 named himself 张美玲 #13 before user 13 (a real 张美玲) wrote: he took the name user 13 was to get,
+    # with user 13's panel (its conversations, in any shop) and report row.
+    impostor = fixture("agent_reply")
+    impostor["sender"] = {**impostor["sender"], "id": 200, "name": "张美玲 #13", "available_name": "张美玲 #13"}
+    impostor["conversation"]["meta"]["assignee"] = {**impostor["conversation"]["meta"]["assignee"], "id": 200}
+    assert (await send(cw, fixture("agent_reply")))[0] == 200  # user 12, 张美玲
+    assert (await send(cw, {**impostor, "id": 9150, "created_at": iso(1795140200)}))[0] == 200
+    real = fixture("agent_reply")
+    real.update(id=9151, created_at=iso(1795140300))
+    real["sender"] = {**real["sender"], "id": 13}
+    assert (await send(cw, real))[0] == 200
+    assert rows(db_path, "SELECT agent FROM messages ORDER BY seq") == [
+        ("张美玲",),
+        ("张美玲 #13 #200",),
+        ("张美玲 #13",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        ("conversation", "77/../../../4/conversations/77", "conversation.id"),  # the API path of another account
+        ("conversation", "1?a=b", "conversation.id"),
+        ("account", "04", "account.id"),  # account 4 by another spelling
+        ("message", "9/../1", "id"),
+    ],
+)
+async def test_chatwoot_ids_are_positive_integers(
+    cw: Client, db_path: Path, where: str, value: str, field: str
+) -> None:
+    # The ids go into the Chatwoot API's paths with the service's token: a signed sender chose the endpoint.
+    payload = fixture("agent_reply")
+    if where == "conversation":
+        payload["conversation"] = {**payload["conversation"], "id": value}
+    elif where == "account":
+        payload["account"] = {**payload["account"], "id": value}
+    else:
+        payload["id"] = value
+    status, body = await send(cw, payload)
+    assert status == 400 and body["field"] == field, body
+    assert rows(db_path, "SELECT count(*) FROM messages") == [(0,)] or not db_path.exists()
+
+
 async def test_chatwoot_one_name_in_two_accounts_is_two_agents_unless_one_user(cw: Client, db_path: Path) -> None:
     # Two shops (accounts) each with a 张美玲 were one agent: one report row, and one per-agent token that opened
     # both shops' conversations. A user's id is the installation's: the same person in both accounts stays one.

@@ -201,3 +201,23 @@ async def test_a_refused_reload_says_the_phrases_stay_too(
         assert (await client.post("/v1/admin/reload")).status == 422
     await eventually(lambda: any("phrase library and the quality rules both keep" in r.message for r in caplog.records))
     assert store.exists(config.location())
+
+
+def test_a_database_file_open_to_other_users_is_made_private(tmp_path: Path) -> None:
+    # A file restored from a backup at 0644: other users read the raw chats, and a shared lock taken by any of
+    # them on the file stopped the service's start (or, on its -shm, every write).
+    db = tmp_path / "restored.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        shm = Path(f"{db}-shm")
+        os.chmod(db, 0o644)
+        if shm.exists():
+            os.chmod(shm, 0o644)
+        held = store.hold_alone(db)
+    try:
+        assert db.stat().st_mode & 0o777 == 0o600
+        assert not shm.exists() or shm.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.close(held)

@@ -199,6 +199,10 @@ def test_mask_tokens_hides_every_token_parameter() -> None:
     assert mask_tokens("/panel?token=abc&agent=x") == "/panel?token=***&agent=x"
     assert mask_tokens("/r?date=1&access_token=zz") == "/r?date=1&access_token=***"
     assert mask_tokens("/r?mytoken=keep") == "/r?mytoken=keep"
+    # The service reads a parameter's name percent-decoded: %74oken= is token= and was logged in clear.
+    assert mask_tokens("/logs/daily?date=1&%74oken=sup") == "/logs/daily?date=1&%74oken=***"
+    assert mask_tokens("GET /r?tok%65n=sup HTTP/1.1") == "GET /r?tok%65n=*** HTTP/1.1"
+    assert mask_tokens("/r?q=token=keep") == "/r?q=token=keep"  # a search for the word, not the parameter
 
 
 PYTHON_SWITCH_INTERVAL_S = 0.005  # sys.getswitchinterval() in a process that never set it

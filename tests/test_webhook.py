@@ -143,6 +143,28 @@ async def test_webhook_rejects_agent_message_without_agent(client: Client) -> No
     assert (await resp.json())["field"] == "agent"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("agent", "\u202e\u200b"),  # shown blank (or reversed) in every panel, page and workbook
+        ("agent", "小王\n阿杰"),
+        ("customer", "\u200b\u200b"),
+        ("shop", "店\u202e铺"),
+    ],
+)
+async def test_webhook_rejects_names_that_hide(client: Client, db_path: Path, field: str, value: str) -> None:
+    event = make_event("conversation_assigned", agent="小王") if field == "agent" else make_event()
+    event[field] = value
+    resp = await client.post("/v1/events", data=body_of(event))
+    assert resp.status == 400
+    assert (await resp.json())["field"] == field
+
+
+async def test_webhook_takes_names_with_emoji_joiners(client: Client) -> None:
+    event = make_event("conversation_assigned", agent="👩\u200d💻小美")  # a joiner inside a shown name is fine
+    assert (await client.post("/v1/events", data=body_of(event))).status == 200
+
+
 async def test_webhook_rejects_order_without_valid_amount(client: Client) -> None:
     for amount in (None, -1, "12", 1e13):
         event = make_event("order_created", amount=amount)

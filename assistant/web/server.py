@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -24,7 +25,8 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from assistant.config import Config
 
 _REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
-_TOKEN_PARAM = re.compile(r"((?:^|[?&;])(?:token|access_token|api_access_token)=)[^&;#\s]*", re.I)
+_PARAM = re.compile(r"((?:^|[?&;])([^=&;#\s?]*)=)([^&;#\s]*)")
+_TOKEN_KEYS = frozenset({"token", "access_token", "api_access_token"})
 
 
 # aiohttp quotes the start of a line it found too long (`… when reading: bytearray(b'/logs/daily?token=…')`):
@@ -33,8 +35,13 @@ _QUOTED_BYTES = re.compile(r":?\s*(?:bytearray\()?b(?:'|\").*", re.S)
 
 
 def mask_tokens(text: str) -> str:
-    """A URL or request line with the value of every `token=` parameter hidden."""
-    return _TOKEN_PARAM.sub(r"\1***", text)
+    """A URL or request line with the value of every `token=` parameter hidden, its name read as the service
+    reads it (`%74oken=` is `token=`: it was logged in clear)."""
+
+    def hide(found: re.Match[str]) -> str:
+        return found.group(1) + "***" if unquote_plus(found.group(2)).lower() in _TOKEN_KEYS else found.group(0)
+
+    return _PARAM.sub(hide, text)
 
 
 def client_problem(message: str) -> str:

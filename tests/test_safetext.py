@@ -41,8 +41,10 @@ def evil_db(tmp_path: Path) -> Path:
     log.customer("10:00", shop=EVIL_SHOP)
     log.agent("10:00:05", EVIL_AGENT, shop=EVIL_SHOP)
     log.customer("10:01", shop=EVIL_SHOP, conversation="c2", customer="u2")
-    log.agent("10:01:05", "小\r=cmd|' /c calc'!A0", shop=EVIL_SHOP, conversation="c2", customer="u2")
-    log.agent("10:01:06", "\x1b[31m红\x1b]0;title\x07", shop=EVIL_SHOP, conversation="c2", customer="u2")
+    # Names the webhook refuses now, as a log written before it did holds them: the outputs guard on their own.
+    for when, name in (("10:01:05", "小\r=cmd|' /c calc'!A0"), ("10:01:06", "\x1b[31m红\x1b]0;title\x07")):
+        log.event("message", when, sender="agent", agent="x", text="亲，在的呢", unchecked_agent=name,
+                  shop=EVIL_SHOP, conversation="c2", customer="u2")  # fmt: skip
     log.close()
     return tmp_path / "evil.db"
 

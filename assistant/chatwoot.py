@@ -372,6 +372,19 @@ def _status_note(
     return (account, conv_id, status, _changed_ms(conversation, now_ms))
 
 
+def claimed_account(payload: dict[str, Any]) -> str | None:
+    """The account a payload names itself (not guessed from an inbox), as text; None when it names none."""
+    conversation = _dict(payload.get("conversation")) or payload
+    messages = conversation.get("messages")
+    first_message = _dict(messages[0]) if isinstance(messages, list) and messages else {}
+    account = _first(
+        _dict(payload.get("account")).get("id"),
+        _dict(conversation.get("account")).get("id"),
+        first_message.get("account_id"),
+    )
+    return None if account is None else str(account)
+
+
 def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, memory: Memory) -> str:
     """The account: the payload's, the last chat message's, else the one this inbox was seen in."""
     messages = conversation.get("messages")

@@ -182,6 +182,9 @@ class ChatwootConfig:
     # Chatwoot account id → env var of that account's token (an agent bot belongs to one account); others: above.
     account_tokens_env: dict[str, str] = field(default_factory=dict)
     webhook_secret_env: str = "CHATWOOT_WEBHOOK_SECRET"  # the account webhook's secret
+    # Account id → env var of its own webhook's secret: that account's payloads verify with it alone, and it
+    # verifies no other account's (a shop's administrator sees their webhook's secret).
+    account_secrets_env: dict[str, str] = field(default_factory=dict)
     # Env vars of more sources' secrets: an API inbox's webhook, each agent bot (each signs with its own).
     extra_secrets_env: list[str] = field(default_factory=list)
     allow_unsigned: bool = False

@@ -93,6 +93,29 @@ async def test_chatwoot_each_source_signs_with_its_own_secret(cw_bot: Client, db
     assert rows(db_path, "SELECT type FROM events ORDER BY seq") == [("message",), ("conversation_closed",)]
 
 
+async def test_chatwoot_an_accounts_own_secret_speaks_for_that_account_alone(
+    aiohttp_client: Any, db_path: Path
+) -> None:
+    # Any configured secret acted for any account: an account's administrator, who sees their webhook's secret,
+    # posted follow-ups into another account's conversations with its token, reassigned and closed them.
+    config = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": SECRET, "CW_SECRET_4": "secret-of-4"},
+        overrides={"store": {"path": str(db_path)},
+                   "hooks": {"enabled": ["chatwoot"], "chatwoot": {"account_secrets_env": {"4": "CW_SECRET_4"}}}},
+    )  # fmt: skip
+    client = await aiohttp_client(make_app(config))
+    of_4 = fixture("agent_reply")
+    of_4.update(id=9160, account={"id": 4, "name": "另一家店"})
+    status, body = await send(client, of_4)  # the shared secret no longer speaks for account 4
+    assert status == 401 and body["field"] == "X-Chatwoot-Signature", body
+    assert (await send(client, of_4, secret="secret-of-4"))[0] == 200
+    of_3 = fixture("agent_reply")  # account 3: no secret of its own
+    assert (await send(client, of_3, secret="secret-of-4"))[0] == 401  # 4's secret speaks for 4 alone
+    assert (await send(client, of_3))[0] == 200
+    assert rows(db_path, "SELECT shop FROM messages ORDER BY seq") == [("chatwoot-4",), ("chatwoot-3",)]
+
+
 async def test_chatwoot_bot_resolved_and_opened_events_are_status_changes(cw_bot: Client, db_path: Path) -> None:
     cw = cw_bot
     status, body = await send(cw, fixture("bot_resolved"), secret=BOT_SECRET)

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, map_payload
+from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, claimed_account, map_payload
 from assistant.chatwoot_memory import ChatwootMemory, record
 from assistant.config import Config
 from assistant.events import EventError, parse_event
@@ -30,15 +30,21 @@ DELIVERY_HEADER = "X-Chatwoot-Delivery"
 TOLERANCE_S = 300
 
 
-def secrets(config: Config) -> list[str]:
-    """Every configured source's secret: the account webhook's, then the API inbox's and the agent bots'."""
+def secrets(config: Config) -> list[tuple[str, str | None]]:
+    """Every configured source's secret, with the account it belongs to (None: any account): the account
+    webhook's, the API inbox's and the agent bots', then each account's own (`account_secrets_env`)."""
     settings = config.hooks.chatwoot
-    names = [settings.webhook_secret_env, *settings.extra_secrets_env]
-    return [value for value in (config.secret(name) for name in names) if value is not None]
+    named: list[tuple[str, str | None]] = [
+        (name, None) for name in [settings.webhook_secret_env, *settings.extra_secrets_env]
+    ]
+    named += [(name, account) for account, name in settings.account_secrets_env.items()]
+    found = ((config.secret(name), account) for name, account in named)
+    return [(value, account) for value, account in found if value is not None]
 
 
-def check_signature(request: web.Request, config: Config, body: bytes) -> web.Response | None:
-    """None when the body is signed by one of the sources (or unsigned input is allowed), else the 401."""
+def check_signature(request: web.Request, config: Config, body: bytes) -> web.Response | str | None:
+    """None when the body is signed by a source of any account (or unsigned input is allowed), the account when
+    signed by that account's own secret, else the 401."""
     keys = secrets(config)
     if not keys and config.hooks.chatwoot.allow_unsigned:
         return None  # a Chatwoot that does not sign, and no secret to check with: the operator allowed it
@@ -46,7 +52,7 @@ def check_signature(request: web.Request, config: Config, body: bytes) -> web.Re
         log.warning("rejected chatwoot payload: no secret is set and allow_unsigned is false")
         return json_error(401, "bad_signature", SIGNATURE_HEADER, "no webhook secret configured to verify with")
     problem: SignatureError | None = None
-    for key in keys:  # each comparison is constant-time; which source signed is no secret
+    for key, account in keys:  # each comparison is constant-time; which source signed is no secret
         try:
             verify(
                 key,
@@ -55,11 +61,25 @@ def check_signature(request: web.Request, config: Config, body: bytes) -> web.Re
                 body=body,
                 tolerance_s=TOLERANCE_S,
             )
-            return None
+            return account
         except SignatureError as exc:
             problem = exc
     log.warning("rejected chatwoot payload from %s: %s", request.remote, problem)
     return json_error(401, "bad_signature", SIGNATURE_HEADER, str(problem))
+
+
+def wrong_account(config: Config, signer: str | None, payload: dict[str, Any]) -> web.Response | None:
+    """The 401 when the payload claims an account its signature may not speak for: one with a secret of its own
+    signed by another's, or by a secret of no account in particular."""
+    claimed = claimed_account(payload)
+    own = config.hooks.chatwoot.account_secrets_env
+    if signer is None and (claimed is None or claimed not in own):
+        return None
+    if signer is not None and claimed == signer:
+        return None
+    log.warning("rejected chatwoot payload: account %s, signed with %s", claimed, f"account {signer}'s secret" if signer else "a shared secret")  # fmt: skip
+    why = f"account {claimed} has a secret of its own; this payload is signed with another"
+    return json_error(401, "bad_signature", SIGNATURE_HEADER, why)
 
 
 def warn_missing_token(config: Config, memory: ChatwootMemory, shop: str) -> None:
@@ -88,12 +108,15 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     if "chatwoot" not in config.hooks.enabled:
         return json_error(404, "not_enabled", None, "the chatwoot integration is not enabled in [hooks] enabled")
     body = await read_body(request, settings.max_body_bytes, timeout_s=config.server.request_timeout_s)
-    refused = check_signature(request, config, body)
-    if refused is not None:
-        return refused
+    signer = check_signature(request, config, body)
+    if isinstance(signer, web.Response):
+        return signer
     payload = decode_json(body, charset=request.charset)
     if not isinstance(payload, dict):
         return json_error(400, "invalid_event", "body", "expected a JSON object")
+    refused = wrong_account(config, signer, payload)
+    if refused is not None:
+        return refused
     memory = request.app[CHATWOOT]
     # Status deliveries are decided one at a time: two announcements of one resolve make one closure.
     serial: AbstractAsyncContextManager[Any] = memory.lock if payload.get("event") in STATUS_EVENTS else nullcontext()

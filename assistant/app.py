@@ -6,6 +6,7 @@ and close in reverse; every route comes from `web.routes.ROUTES`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ from assistant.web.appkeys import (
     QA,
     QA_INSPECTOR,
     RELAY,
+    WORKBOOKS,
     WRITER,
 )
 from assistant.web.error_page import page_errors
@@ -80,6 +82,7 @@ def create_app(
     app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
     app[QA_INSPECTOR] = inspector or _inspector(config)
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
+    app[WORKBOOKS] = asyncio.Semaphore(1)
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import pytest
@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from assistant import safetext, store
 from assistant.config import Config, load_config
 from assistant.suggest.phrases import Library
+from assistant.web.appkeys import WORKBOOKS
 from tests.daylog_day import DAY, PHONE, log_app, post_day
 from tests.helpers import BACKENDS, ROOT, body_of
 from tests.test_daylog import db_args, run_log
@@ -216,3 +217,20 @@ async def test_workbooks_report_page_offers_its_workbook(client: Client) -> None
     ranged = await (await client.get(f"/reports/daily?from={DAY}&to=2026-11-21&shop=shop1", headers=SUPERVISOR)).text()
     assert f'href="/reports/daily?from={DAY}&amp;to=2026-11-21&amp;shop=shop1&amp;format=xlsx"' in ranged
     assert f"{DAY}/2026-11-21" in ranged.split("</title>")[0]
+
+
+async def test_workbooks_are_built_one_at_a_time(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four at once on a large day took 240 s each and held 400 MB: each download now waits for its turn.
+    turn = client.app[WORKBOOKS]
+    taken: list[int] = []
+    acquire = turn.acquire
+
+    async def recording() -> Literal[True]:
+        taken.append(turn._value)  # free places when asked: 1, the one workbook at a time
+        return await acquire()
+
+    monkeypatch.setattr(turn, "acquire", recording)
+    for path in ("/logs/daily", "/reports/daily"):
+        resp = await client.get(f"{path}?date={DAY}&shop=shop1&format=xlsx", headers=SUPERVISOR)
+        assert resp.status == 200
+    assert taken == [1, 1]

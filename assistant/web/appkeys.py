@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -36,3 +37,6 @@ QA: web.AppKey[QaService] = web.AppKey("qa")
 QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")
 CHATWOOT: web.AppKey[ChatwootMemory] = web.AppKey("chatwoot_memory")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a PostgreSQL database
+# One workbook built at a time: each holds a core and its file in memory for up to a minute on a large day (four
+# at once took 240 s each and kept 400 MB); the others wait their turn.
+WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)

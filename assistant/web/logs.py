@@ -36,7 +36,7 @@ from assistant.daylog.workbook import write_xlsx
 from assistant.i18n import event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
-from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR, WORKBOOKS
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
@@ -160,9 +160,10 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         library = request.app[ENGINE].matcher.library if ENGINE in request.app else None
         wording = wording_of(library, config.ui.language)
         try:
-            data, day = await asyncio.to_thread(
-                build_workbook, config, request.app[DB_PATH], day, shop, filters, masked, wording
-            )
+            async with request.app[WORKBOOKS]:
+                data, day = await asyncio.to_thread(
+                    build_workbook, config, request.app[DB_PATH], day, shop, filters, masked, wording
+                )
         except ArchiveError as exc:
             return json_error(500, "archive_unreadable", None, str(exc))
         local = translator(config.ui.language).gettext("Daily log")

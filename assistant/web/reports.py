@@ -16,7 +16,7 @@ from assistant.config import Config, ConfigError
 from assistant.daylog.archive import archived_in
 from assistant.i18n import translator
 from assistant.kpi import metrics, report
-from assistant.web.appkeys import CONFIG, DB_PATH
+from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
@@ -124,7 +124,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         return loaded
     config = request.app[CONFIG]
     if fmt == "xlsx":
-        return await _workbook(loaded, config.ui.language, request.query.get("shop") or None)
+        return await _workbook(loaded, config.ui.language, request.query.get("shop") or None, request.app[WORKBOOKS])
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
     nav = DayNav(
@@ -158,9 +158,10 @@ def _page_url(loaded: Loaded, params: tuple[tuple[str, str], ...]) -> str:
     return "/reports/daily?" + urlencode([*period, *params])
 
 
-async def _workbook(loaded: Loaded, language: str, shop: str | None) -> web.Response:
+async def _workbook(loaded: Loaded, language: str, shop: str | None, turn: asyncio.Semaphore) -> web.Response:
     buffer = io.BytesIO()
-    await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
+    async with turn:
+        await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
     period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
     local = translator(language).gettext("KPI report")
     named = f"{shop}-{period}" if shop else period  # two shops' workbooks of one day had one name

@@ -221,3 +221,18 @@ async def test_qa_doc_example_layout_starts_and_reloads(aiohttp_client: Any, con
     resp = await client.post("/v1/admin/reload")
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["rules"] == ["qa.toml", "our-shop-qa.toml"]  # the files read, as at start
+
+
+def test_qa_flags_of_a_masked_message_point_into_the_masked_text() -> None:
+    # /v1/qa/recent and the live page gave the masked text with offsets into the raw one: the supervisors'
+    # page marked nothing (or other words) in 我电话138****5678，地址…****，再不退款我就投诉你们.
+    from assistant.privacy import mask
+    from assistant.qa import store as qa_store
+
+    text = "我电话13812345678，地址浙江省杭州市西湖区文三路478号华星时代广场A座1201室，投诉？再不退款我就投诉你们"
+    second = text.rindex("投诉")
+    flags = [{"category": "risk", "match": "投诉", "start": second, "end": second + 2}]
+    (moved,) = qa_store.masked_flags(flags, text)
+    shown = mask(text)
+    assert shown[moved["start"] : moved["end"]] == "投诉"
+    assert moved["start"] == shown.rindex("投诉")  # the same occurrence: the second

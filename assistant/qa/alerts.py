@@ -44,7 +44,7 @@ def as_alert(config: Config, row: AlertRow) -> Alert:
         event_id=row.event_id,
         ts_ms=row.ts_ms,
         text=mask(row.text) if config.privacy.mask else row.text,
-        flags=tuple(qa_store.masked_flags(row.flags)) if config.privacy.mask else row.flags,
+        flags=tuple(qa_store.masked_flags(row.flags, row.text)) if config.privacy.mask else row.flags,
         created_ms=row.created_ms,
         link=link,
     )

@@ -181,7 +181,7 @@ class QaService:
             self._answered(event.shop, event.conversation)
         flags = [f for f in qa_store.written_flags(written) if f["category"] != SHORT.name]
         if flags:
-            shown = qa_store.masked_flags(flags) if self.config.privacy.mask else flags
+            shown = qa_store.masked_flags(flags, event.text or "") if self.config.privacy.mask else flags
             item = qa_store.flag_item(
                 event.id, written.seq, event.shop, event.conversation, event.customer, event.sender, event.agent,
                 self._shown(event.text or ""), event.ts_ms, shown,

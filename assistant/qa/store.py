@@ -230,9 +230,31 @@ def flag_item(
     }  # fmt: skip
 
 
-def masked_flags(flags: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flags with their matched words masked like a message's text (privacy.py)."""
-    return [{**f, "match": mask(str(f.get("match", "")))} for f in flags]
+def masked_flags(flags: Sequence[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Flags with their matched words masked like the message's `text` (privacy.py), and their offsets moved into
+    the masked text: masking shortens what it hides (an address's rest is ****), and offsets into the raw text
+    marked nothing, or the wrong words, on the supervisors' page. The same occurrence of the words is taken; a
+    flag whose words masking changed past finding keeps no offsets."""
+    shown = mask(text)
+    out = []
+    for f in flags:
+        match = str(f.get("match", ""))
+        hidden = mask(match)
+        start = f.get("start")
+        moved = {**f, "match": hidden}
+        moved.pop("start", None)
+        moved.pop("end", None)
+        if isinstance(start, int) and match:
+            nth = text.count(match, 0, start)  # earlier occurrences of the same words
+            at = -1
+            for _ in range(nth + 1):
+                at = shown.find(hidden, at + 1)
+                if at < 0:
+                    break
+            if at >= 0:
+                moved.update(start=at, end=at + len(hidden))
+        out.append(moved)
+    return out
 
 
 def written_flags(written: Written) -> list[dict[str, Any]]:

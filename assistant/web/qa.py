@@ -82,8 +82,8 @@ def recent(request: web.Request, service: QaService) -> dict[str, Any]:
         shown_alerts.append(body)
     for item in flags:
         if config.privacy.mask:
+            item["flags"] = qa_store.masked_flags(item["flags"], item["text"])
             item["text"] = mask(item["text"])
-            item["flags"] = qa_store.masked_flags(item["flags"])
         item["link"] = _link(config, item["shop"], item["ts_ms"], item["conversation"], token)
     return {
         "server_ms": store.now_ms(),

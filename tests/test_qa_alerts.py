@@ -162,6 +162,8 @@ async def test_alert_a_buyer_writing_again_before_an_answer_raises_no_second_ale
     await harness.advance(300)
     assert [(level, state) for _, level, _, state in alert_rows(db_path)] == [(1, "escalated"), (2, None)]
     assert len(robot.messages) == 2
+    escalation = robot.messages[1]["markdown"]["text"]  # what the buyer said since: it showed the first alone
+    assert "我要投诉你们" in escalation and "再不处理就给差评" in escalation and "我去找消协" in escalation
     await harness.send(conversation="c8", sender="agent", agent="小美", text="亲，非常抱歉，我马上为您处理")
     await harness.send(conversation="c9", text="我要投诉")  # another conversation alerts as before
     assert len(robot.messages) == 3

@@ -329,10 +329,12 @@ class QaService:
                 return "answered" if qa_store.set_escalation(conn, alert.id, "answered") else None
             if not qa_store.set_escalation(conn, alert.id, "escalated"):
                 return None
+            # What the buyer said since, flagged too (我要打12315 after 再不处理我就给差评): the group saw the first only.
+            said = [alert.text, *qa_store.flagged_since(conn, alert.shop, alert.conversation, alert.seq)]
             again = AlertRow(
                 id=qa_store.alert_id(alert.event_id, 2), level=2, shop=alert.shop, conversation=alert.conversation,
                 customer=alert.customer, agent=alert.agent, sender=alert.sender, event_id=alert.event_id,
-                seq=alert.seq, ts_ms=alert.ts_ms, text=alert.text, flags=alert.flags, created_ms=now,
+                seq=alert.seq, ts_ms=alert.ts_ms, text="\n".join(said), flags=alert.flags, created_ms=now,
             )  # fmt: skip
             return again if qa_store.insert_alert(conn, again, plugins, now) else None
 

@@ -132,6 +132,15 @@ def awaiting_answer(conn: sqlite3.Connection, shop: str, conversation: str) -> b
     return conn.execute(sql, (shop, conversation)).fetchone() is not None
 
 
+def flagged_since(conn: sqlite3.Connection, shop: str, conversation: str, seq: int, limit: int = 3) -> list[str]:
+    """The buyer's flagged messages of the conversation logged after the message `seq` (the first `limit`)."""
+    sql = (
+        "SELECT text FROM messages WHERE shop = ? AND conversation = ? AND sender = 'customer' AND seq > ?"
+        " AND qa IS NOT NULL ORDER BY seq LIMIT ?"
+    )
+    return [str(row[0]) for row in conn.execute(sql, (shop, conversation, seq, limit))]
+
+
 def current_agent(conn: sqlite3.Connection, shop: str, conversation: str, before_seq: int) -> str | None:
     """The agent who wrote last in the conversation before the message `before_seq` (one index seek)."""
     sql = (

@@ -127,6 +127,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         conversation_snapshot(engine),
         feed=app[FEED],
         agent_of=lambda shop, conversation: engine.conversations.get(shop, conversation).agent,
+        agent_before=engine.conversations.agent_before,
     )
     ingestor.listeners.append(publisher)
     app[INGESTOR] = ingestor

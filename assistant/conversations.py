@@ -154,6 +154,19 @@ class Conversations:
             return True
         return row is not None
 
+    def agent_before(self, shop: str, conversation: str, seq: int) -> str | None:
+        """The conversation's agent as the log stood before the event `seq`: the agent of its last message or
+        hand-over before it (one indexed read; None when none, or no database yet)."""
+        sql = (
+            "SELECT agent FROM events WHERE shop = ? AND conversation = ? AND seq < ? AND agent IS NOT NULL"
+            " AND type IN ('message', 'conversation_assigned') ORDER BY seq DESC LIMIT 1"
+        )
+        try:
+            row = self._reader().execute(sql, (shop, conversation, seq)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else str(row[0])
+
     def _latest_seq(self, shop: str, conversation: str) -> int:
         try:
             row = (

@@ -95,11 +95,16 @@ class Publisher:
         *,
         feed: LiveFeed | None = None,
         agent_of: Callable[[str, str], str | None] | None = None,
+        agent_before: Callable[[str, str, int], str | None] | None = None,
     ) -> None:
         self.bus = bus
         self.snapshot = snapshot
         self.feed = feed
         self.agent_of = agent_of
+        # A conversation not tracked yet (the first event of it since the start): its agent before this event,
+        # from the log. Without it, a hand-over after a restart reached only the new panel; the old one kept the
+        # card, its customer still waiting.
+        self.agent_before = agent_before
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
         self._agents: OrderedDict[tuple[str, str], str | None] = OrderedDict()
@@ -120,6 +125,10 @@ class Publisher:
         agent = payload.get("agent")
         payload["event_id"] = event.id
         payload["event_type"] = event.type
+        if key not in self._agents and self.agent_before is not None and written.seq is not None:
+            before = self.agent_before(event.shop, event.conversation, written.seq)
+            if before is not None:
+                self._agents[key] = before
         previous = self._track(key, agent)
         if previous != agent:
             payload["previous_agent"] = previous

@@ -101,12 +101,33 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     # Marked as the card 1/2/3 act on before anything is chosen (it was not, until ↓ was pressed).
     await expect(card(page, "c-old")).to_have_class(re.compile(r"\bfocused\b"))
     await expect(card(page, "c-new")).not_to_have_class(re.compile(r"\bfocused\b"))
-    await page.keyboard.press("ArrowDown")  # the first ↓ goes to the most urgent card, not past it
-    await expect(page.locator(".card").first).to_be_focused()
+    # The first ↓ moves on from the outlined card (it stayed on it: the agent saw nothing happen); ↑ comes back.
+    await page.keyboard.press("ArrowDown")
+    await expect(card(page, "c-new")).to_be_focused()
+    await page.keyboard.press("ArrowUp")
+    await expect(card(page, "c-old")).to_be_focused()
     await page.keyboard.press("2")
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
     await page.screenshot(path=str(tmp_path / "keyboard.png"), full_page=True)
     assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
+
+
+async def test_panel_names_the_shop_when_the_agent_serves_several(client: Client, page: Page) -> None:
+    # An agent's token opens the name in every shop: two cards 买家c04 #c04 of two shops looked the same.
+    for shop in ("店A", "店B"):
+        await client.post("/v1/events", data=body_of(make_event(shop=shop, conversation="c04", agent="agent1")))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    await expect(page.locator(".card .shop")).to_have_count(2)
+    shops = await page.locator(".card .shop").all_inner_texts()
+    assert sorted(shops) == ["店A", "店B"]
+
+
+async def test_panel_shows_a_message_without_the_blank_lines_around_it(client: Client, page: Page) -> None:
+    text = "\n\n\n   \n好的\n\n\n\n\n换行测试\n\n\n"  # the words sat below the card's box, out of sight
+    await client.post("/v1/events", data=body_of(make_event(conversation="c-blank", agent="agent1", text=text)))
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    shown = card(page, "c-blank").locator(".msg .text").first
+    await expect(shown).to_have_text("好的\n\n换行测试", use_inner_text=True)
 
 
 async def recovers_from_a_stream_never_answered(page: Page, url: str, stream: str) -> None:

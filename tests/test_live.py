@@ -176,6 +176,22 @@ async def test_stream_hands_over_conversation_to_new_agent(client: Client) -> No
     await old.close()
 
 
+async def test_stream_hands_over_a_conversation_of_before_a_restart(aiohttp_client: Any, config: Config) -> None:
+    # After a restart the service had not seen who had the conversation: a hand-over reached only the new
+    # agent's panel, and the old one kept the card, its customer still waiting.
+    first = await aiohttp_client(make_app(config))
+    await first.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    await first.close()
+    client = await aiohttp_client(make_app(config))
+    old = await open_stream(client, "agent=a1")
+    assert [c["conversation"] for c in old.of("snapshot")[0].data["conversations"]] == ["c1"]
+    handed = make_event("conversation_assigned", conversation="c1", agent="a2", ts="2026-11-20T10:01:00+08:00")
+    assert (await client.post("/v1/events", data=body_of(handed))).status == 200
+    moved = await old.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["agent"] == "a2")
+    assert moved.data["payload"]["previous_agent"] == "a1"  # the old panel drops it
+    await old.close()
+
+
 async def test_stream_carries_followup_updates(client: Client) -> None:
     reader = await open_stream(client, "agent=a1")
     client.app[BUS].publish(Update("followup", "shop1", "c1", "a2", {"state": "armed", "due_ms": 1}))

@@ -181,6 +181,9 @@
 
     const head = el("header", "card-head");
     head.appendChild(el("span", "who", c.customer || say("customer")));
+    // An agent of several shops (a token opens the name in every shop) needs the shop to answer in the right
+    // chat window: two cards 买家c04 #c04 of two shops looked the same.
+    if (!state.scope.shop && manyShops()) head.appendChild(el("span", "shop", c.shop));
     head.appendChild(el("span", "conv", "#" + c.conversation));
     if (state.scope.everything || state.watch || state.scope.shop) {
       head.appendChild(el("span", "owner", c.agent || say("unassigned")));
@@ -222,7 +225,8 @@
       const li = el("li", "msg");
       li.dataset.sender = m.sender;
       li.title = senderNames[m.sender] || m.sender;
-      li.appendChild(el("span", "text", m.text));
+      // Blank lines around a message pushed its words out of its box; runs of them inside are kept to one.
+      li.appendChild(el("span", "text", (m.text || "").trim().replace(/\n\s*\n(\s*\n)+/g, "\n\n")));
       appendFlags(li, m.qa);
       messages.appendChild(li);
     }
@@ -521,6 +525,15 @@
     await recordUsed(c, s.phrase_id);
   }
 
+  function manyShops() {
+    let shop = null;
+    for (const c of state.conversations.values()) {
+      if (shop !== null && c.shop !== shop) return true;
+      shop = c.shop;
+    }
+    return false;
+  }
+
   function targetKey() {
     if (state.focused && state.conversations.has(state.focused)) return state.focused;
     const first = sorted()[0];
@@ -574,9 +587,9 @@
     } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       const cards = Array.from(list.children);
       if (!cards.length) return;
-      // Nothing chosen yet: ↓ goes to the first card (the one 1/2/3 act on), not past it.
-      const chosen = state.focused && state.conversations.has(state.focused);
-      const at = chosen ? cards.findIndex((n) => n.dataset.key === state.focused) : -1;
+      // From the card 1/2/3 act on, chosen or not: with none chosen it is the most urgent one, already outlined,
+      // so the first ↓ moves on from it (it stayed there, and the agent saw nothing happen).
+      const at = cards.findIndex((n) => n.dataset.key === targetKey());
       const next = cards[Math.max(0, Math.min(cards.length - 1, at + (ev.key === "ArrowDown" ? 1 : -1)))];
       ev.preventDefault();
       next.focus();

@@ -276,15 +276,10 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise EventError("status", "required string (the conversation's status)")
-    conv_id = _chatwoot_id(_first(payload.get("id")), "id")
-    if conv_id is None:
-        raise EventError("id", "required (the conversation's display id)")
-    try:
-        account = _account(payload, payload, payload.get("inbox_id"), memory)
-    except EventError:
-        # Before 4.14.2, a conversation with no chat message, in an inbox no message came from yet: nothing
-        # of it is in the log, and guessing an account could close another account's conversation.
-        return Mapped(ignored="account unknown (no account, no message, an inbox not seen before)", unusual=True)
+    found = _conversation_of(payload, memory)
+    if isinstance(found, Mapped):
+        return found
+    account, conv_id = found
     changed_ms = _changed_ms(payload, now_ms)
     note = (str(account), str(conv_id), status, changed_ms)
     last = memory.last_status(str(account), str(conv_id))
@@ -314,15 +309,25 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     return Mapped(events=(raw,), notes=Notes(status=note, agents=tuple(agents)))
 
 
-def _map_assignment(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
-    """A reassignment → `conversation_assigned` to the new agent (unassigned, or to a bot: nothing to log)."""
+def _conversation_of(payload: dict[str, Any], memory: Memory) -> tuple[str, str] | Mapped:
+    """A conversation payload's (account, conversation id), or what to answer when its account is unknown."""
     conv_id = _chatwoot_id(_first(payload.get("id")), "id")
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
     try:
-        account = _account(payload, payload, payload.get("inbox_id"), memory)
+        return _account(payload, payload, payload.get("inbox_id"), memory), conv_id
     except EventError:
+        # Before 4.14.2, a conversation with no chat message, in an inbox no message came from yet: nothing
+        # of it is in the log, and guessing an account could close another account's conversation.
         return Mapped(ignored="account unknown (no account, no message, an inbox not seen before)", unusual=True)
+
+
+def _map_assignment(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, memory: Memory) -> Mapped:
+    """A reassignment → `conversation_assigned` to the new agent (unassigned, or to a bot: nothing to log)."""
+    found = _conversation_of(payload, memory)
+    if isinstance(found, Mapped):
+        return found
+    account, conv_id = found
     meta = _dict(payload.get("meta"))
     agents: list[tuple[str, str, str]] = []
     agent = _assignee(meta, account, memory, agents)

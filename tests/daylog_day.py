@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from assistant.config import Config
+from assistant.config import Config, load_config
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation
 from assistant.web.appkeys import INGESTOR
-from tests.helpers import body_of, make_app, replace_config
+from tests.helpers import ROOT, body_of, make_app, replace_config
 
 DAY = date(2026, 11, 20)  # Asia/Shanghai, the shipped config's zone
 PHONE = "13812345678"
@@ -78,6 +79,13 @@ def day_events() -> list[dict[str, Any]]:
         _msg("Z1", "2026-11-20T23:59:59+08:00", "Z", "customer", "最后一条"),
         _msg("Z2", "2026-11-21T00:00:01+08:00", "Z", "agent", "收到", agent="小王"),
     ]
+
+
+def token_config(db_path: Path) -> Config:
+    """The shipped config with the supervisor, admin and agent tokens set (sup-token, adm-token, agent-token)."""
+    env = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_ADMIN_TOKEN": "adm-token",
+           "ASSISTANT_AGENT_TOKEN": "agent-token"}  # fmt: skip
+    return load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
 
 
 def log_config(config: Config) -> Config:

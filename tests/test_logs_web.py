@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant.config import Config, load_config
+from assistant.config import Config
 from assistant.web.logs import daily_log_url
-from tests.daylog_day import DAY, PHONE, log_app, post_day
-from tests.helpers import ROOT
+from tests.daylog_day import DAY, PHONE, log_app, post_day, token_config
 
 Client = TestClient  # type: ignore[type-arg]
 SUPERVISOR = {"Authorization": "Bearer sup-token"}
@@ -22,9 +21,7 @@ ADMIN = {"Authorization": "Bearer adm-token"}
 
 @pytest.fixture
 def tokens_config(db_path: Path) -> Config:
-    env = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_ADMIN_TOKEN": "adm-token",
-           "ASSISTANT_AGENT_TOKEN": "agent-token"}  # fmt: skip
-    return load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    return token_config(db_path)
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 
 from assistant import safetext, store
-from assistant.config import Config, load_config
+from assistant.config import Config
 from assistant.suggest.phrases import Library
 from assistant.web.appkeys import WORKBOOKS
-from tests.daylog_day import DAY, PHONE, log_app, post_day
+from tests.daylog_day import DAY, PHONE, log_app, post_day, token_config
 from tests.helpers import BACKENDS, ROOT, body_of
 from tests.test_daylog import db_args, run_log
 
@@ -165,9 +165,7 @@ def test_workbooks_go_on_in_a_second_sheet_past_the_row_limit(monkeypatch: pytes
 
 @pytest.fixture
 def tokens_config(db_path: Path) -> Config:
-    env = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_ADMIN_TOKEN": "adm-token",
-           "ASSISTANT_AGENT_TOKEN": "agent-token"}  # fmt: skip
-    return load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    return token_config(db_path)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 
 from assistant.config import Config
+from assistant.i18n import N_
 from assistant.signing import same_secret
 from assistant.web.appkeys import CONFIG
 from assistant.web.errors import JsonError
@@ -95,7 +96,8 @@ def require(request: web.Request, role: Role) -> Role:
             role, config.auth.admin_token_env
         )
         raise JsonError(401, "unauthorized", "token", f"no {role} token is configured: set {env}")
-    raise JsonError(401, "unauthorized", "token", "invalid token" if token else "token required")
+    # Marked for the catalog: the JSON keeps the English, the error page shows it in the page's language.
+    raise JsonError(401, "unauthorized", "token", N_("invalid token") if token else N_("token required"))
 
 
 def only_agent(request: web.Request) -> str | None:

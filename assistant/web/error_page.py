@@ -57,6 +57,8 @@ def render(status: int, detail: dict[str, Any], language: str) -> str:
     t = translator(language)
     headline, advice = _WORDS.get(status, _SERVER_FAULT)
     field, message = detail.get("field"), detail.get("message")
+    if isinstance(message, str):
+        message = t.gettext(message)  # the messages the catalog knows (invalid token → 令牌无效); others as they are
     shown = f"{field}: {message}" if field and message else str(message or "")
     return (
         environment(language)

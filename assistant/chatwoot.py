@@ -290,18 +290,7 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     if status != RESOLVED:
         return Mapped(ignored=f"conversation status {status!r} needs no event", notes=Notes(status=note))
     meta = _dict(payload.get("meta"))
-    contact = _first(_dict(meta.get("sender")).get("id"), _dict(payload.get("contact_inbox")).get("contact_id"))
-    if contact is None:
-        raise EventError("meta.sender.id", "required (the contact id)")
-    raw: dict[str, Any] = {
-        # Keyed on the status change, not the delivery: every announcement of one resolve is one event.
-        "id": f"cw-{account}-conv-{conv_id}-resolved-{changed_ms}",
-        "type": "conversation_closed",
-        "ts": changed_ms,
-        "shop": shop_id(account, payload.get("inbox_id"), by_inbox=by_inbox),
-        "conversation": str(conv_id),
-        "customer": str(contact),
-    }
+    raw = _conversation_event(payload, "conversation_closed", "resolved", account, conv_id, changed_ms, by_inbox)
     agents: list[tuple[str, str, str]] = []
     agent = _assignee(meta, str(account), memory, agents)
     if agent:
@@ -333,21 +322,29 @@ def _map_assignment(payload: dict[str, Any], *, by_inbox: bool, now_ms: int, mem
     agent = _assignee(meta, account, memory, agents)
     if agent is None:
         return Mapped(ignored="unassigned, or assigned to a bot: the conversation keeps its last agent")
+    changed_ms = _changed_ms(payload, now_ms)
+    raw = _conversation_event(payload, "conversation_assigned", "assigned", account, conv_id, changed_ms, by_inbox)
+    raw["agent"] = agent
+    return Mapped(events=(raw,), notes=Notes(agents=tuple(agents)))
+
+
+def _conversation_event(
+    payload: dict[str, Any], kind: str, change: str, account: str, conv_id: str, changed_ms: int, by_inbox: bool
+) -> dict[str, Any]:
+    """The event of a change to a conversation, keyed on the change, not the delivery: every announcement of one
+    resolve (or one reassignment) is one event."""
+    meta = _dict(payload.get("meta"))
     contact = _first(_dict(meta.get("sender")).get("id"), _dict(payload.get("contact_inbox")).get("contact_id"))
     if contact is None:
         raise EventError("meta.sender.id", "required (the contact id)")
-    changed_ms = _changed_ms(payload, now_ms)
-    raw: dict[str, Any] = {
-        # Keyed on the change, not the delivery: the same reassignment announced twice is one event.
-        "id": f"cw-{account}-conv-{conv_id}-assigned-{changed_ms}",
-        "type": "conversation_assigned",
+    return {
+        "id": f"cw-{account}-conv-{conv_id}-{change}-{changed_ms}",
+        "type": kind,
         "ts": changed_ms,
         "shop": shop_id(account, payload.get("inbox_id"), by_inbox=by_inbox),
         "conversation": str(conv_id),
         "customer": str(contact),
-        "agent": agent,
     }
-    return Mapped(events=(raw,), notes=Notes(agents=tuple(agents)))
 
 
 def _changed_keys(changed: Any) -> set[str]:
@@ -379,27 +376,24 @@ def _status_note(
 
 def claimed_account(payload: dict[str, Any]) -> str | None:
     """The account a payload names itself (not guessed from an inbox), as text; None when it names none."""
-    conversation = _dict(payload.get("conversation")) or payload
+    account = _named_account(payload, _dict(payload.get("conversation")) or payload)
+    return None if account is None else str(account)
+
+
+def _named_account(payload: dict[str, Any], conversation: dict[str, Any]) -> Any:
+    """The account id the payload, its conversation or the conversation's last chat message names, as sent."""
     messages = conversation.get("messages")
     first_message = _dict(messages[0]) if isinstance(messages, list) and messages else {}
-    account = _first(
+    return _first(
         _dict(payload.get("account")).get("id"),
         _dict(conversation.get("account")).get("id"),
         first_message.get("account_id"),
     )
-    return None if account is None else str(account)
 
 
 def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, memory: Memory) -> str:
     """The account: the payload's, the last chat message's, else the one this inbox was seen in."""
-    messages = conversation.get("messages")
-    first_message = _dict(messages[0]) if isinstance(messages, list) and messages else {}
-    account = _first(
-        _dict(payload.get("account")).get("id"),
-        _dict(conversation.get("account")).get("id"),
-        first_message.get("account_id"),
-    )
-    account = _chatwoot_id(account, "account.id")
+    account = _chatwoot_id(_named_account(payload, conversation), "account.id")
     if account is None and inbox is not None:
         # Before 4.14.2 a conversation payload has no `account`; inbox ids are unique across accounts.
         account = memory.account_of_inbox(str(inbox))

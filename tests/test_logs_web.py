@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant.config import Config
 from assistant.web.logs import daily_log_url
 from tests.daylog_day import DAY, PHONE, log_app, post_day, token_config
 
@@ -20,13 +19,9 @@ ADMIN = {"Authorization": "Bearer adm-token"}
 
 
 @pytest.fixture
-def tokens_config(db_path: Path) -> Config:
-    return token_config(db_path)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, tokens_config: Config) -> Client:
-    client = await aiohttp_client(log_app(tokens_config))
+async def client(aiohttp_client: Any, db_path: Path) -> Client:
+    """The log's service with the tokens set, holding the day."""
+    client = await aiohttp_client(log_app(token_config(db_path)))
     await post_day(client)
     return client
 

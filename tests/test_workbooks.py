@@ -164,13 +164,9 @@ def test_workbooks_go_on_in_a_second_sheet_past_the_row_limit(monkeypatch: pytes
 
 
 @pytest.fixture
-def tokens_config(db_path: Path) -> Config:
-    return token_config(db_path)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, tokens_config: Config) -> Client:
-    client = await aiohttp_client(log_app(tokens_config))
+async def client(aiohttp_client: Any, db_path: Path) -> Client:
+    """The log's service with the tokens set, holding the day."""
+    client = await aiohttp_client(log_app(token_config(db_path)))
     await post_days(client)
     return client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sqlite3
@@ -149,3 +150,21 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     assert errors(out) == [
         f"assistant: 无法在 127.0.0.1:{port} 上监听：地址已被占用（这个端口上是不是已经有别的服务？）"
     ]
+
+
+def test_a_command_run_where_there_is_no_config_toml_says_it_uses_the_defaults(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    sqlite3.connect(db).close()
+    command = [sys.executable, "-m", "assistant", "report", "--date", "2026-11-20", "--db", str(db)]
+    elsewhere = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_env_with_root())
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert f"assistant: {tmp_path} 下没有 config.toml，使用内置的默认设置（--config 可以指定配置文件）" in errors(
+        elsewhere
+    )
+    here = run_cli("report", "--date", "2026-11-20", "--db", str(db))
+    assert here.returncode == 0 and not any("config.toml" in line for line in errors(here)), here.stderr
+
+
+def _env_with_root() -> dict[str, str]:
+    """This checkout importable from another folder."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}

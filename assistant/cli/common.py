@@ -44,7 +44,8 @@ def common_options(func: F) -> F:
 def load(config_path: Path | None, db: Path | str | None = None, **server: Any) -> Config:
     """The config named by --config (a missing default config.toml means built-in defaults), with overrides."""
     path = config_path
-    if path is not None and not path.exists() and path == Path("config.toml"):
+    defaults_only = path is not None and not path.exists() and path == Path("config.toml")
+    if defaults_only:
         path = None
     overrides: dict[str, dict[str, object]] = {}
     if db is not None and pg.is_url(str(db)):
@@ -55,6 +56,14 @@ def load(config_path: Path | None, db: Path | str | None = None, **server: Any) 
         overrides["server"] = server
     config = load_config(path, overrides=overrides)
     i18n.use(config.ui.language)  # the command's text in the configured language
+    if defaults_only:
+        click.echo(
+            _(
+                "assistant: no config.toml in %(folder)s: running on the built-in defaults (--config names another file)",
+                folder=Path.cwd(),
+            ),
+            err=True,
+        )
     return config
 
 

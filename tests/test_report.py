@@ -180,6 +180,8 @@ def test_report_html_ranks_agents_with_scores_grades_and_commission(page: Page) 
     assert all(r["children"][3]["children"] and r["children"][3]["children"][0]["cls"][0] == "grade" for r in rows)
     commission = page.find("td", "commission")
     assert [Page.text(c) for c in commission] == ["¥14.46", "¥0.00", "¥14.46"]  # A, B, team
+    team_names = [Page.text(c) for r in page.find("tr", "team") for c in r["children"] if "name" in c["cls"]]
+    assert team_names == ["（团队）", "（团队）"]  # as in the table and the workbook
 
 
 def test_report_html_colours_numbers_against_targets(page: Page) -> None:

@@ -143,7 +143,10 @@ class TypeClassifier:
             return self._result(DEFAULT_TYPE, 1.0 - named[best], _words(shown, best), sure=False)
         runner_up = max((s for t, s in score.items() if t != best), default=0.0)
         margin = max(0.0, named[best] - runner_up)
-        return self._result(best, named[best] * (0.75 + 0.25 * min(1.0, margin / 0.3)), _words(shown, best))
+        # A close runner-up lowers the confidence shown, never below the strength at which a type is named:
+        # the badge's percentage of a named type is not one the docs call "not sure".
+        discounted = named[best] * (0.75 + 0.25 * min(1.0, margin / 0.3))
+        return self._result(best, max(SURE, discounted), _words(shown, best))
 
 
 def _words(shown: Mapping[str, list[tuple[float, str]]], type_id: str) -> list[str]:

@@ -112,6 +112,25 @@ async def test_panel_keyboard_uses_most_urgent_conversation(
     assert rows == [("c-old", "cust1", "agent1", old_top[1]["phrase_id"])]
 
 
+async def test_panel_keys_do_not_use_a_suggestion_shown_as_a_guess(client: Client, page: Page, db_path: Path) -> None:
+    resp = await client.post(
+        "/v1/events", data=body_of(make_event(conversation="c-guess", agent="agent1", text="你好"))
+    )
+    suggestions = (await resp.json())["suggestions"]
+    assert suggestions[0]["confidence"] >= 0.5 and suggestions[2]["confidence"] < 0.5  # 你好: the third is a guess
+    served = await (await client.get("/panel", params={"agent": "agent1"})).text()  # the page before its script runs
+    assert served.count('class="sugg low"') == 1 and f'data-phrase-id="{suggestions[2]["phrase_id"]}"' in served
+    await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
+    guess = card(page, "c-guess").locator(".sugg").nth(2)
+    await expect(guess).to_have_class(re.compile(r"\blow\b"))
+    await expect(guess.locator("kbd")).to_have_count(0)  # no key shown on it
+    await page.keyboard.press("3")
+    await expect(page.locator("#toast")).to_contain_text("第3条是猜测")
+    await page.keyboard.press("1")  # the first, a sure one, still answers its key
+    rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
+    assert rows == [("c-guess", "cust1", "agent1", suggestions[0]["phrase_id"])]  # 3 recorded nothing
+
+
 async def test_panel_names_the_shop_when_the_agent_serves_several(client: Client, page: Page) -> None:
     # An agent's token opens the name in every shop: two cards 买家c04 #c04 of two shops looked the same.
     for shop in ("店A", "店B"):

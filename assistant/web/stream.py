@@ -51,6 +51,10 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     state.customer_type_detail = customer_type_json(kind)
 
 
+# What a card shows of a suggestion: its odds dim a guess and its evidence says why (docs/panel.md).
+CARD_SUGGESTION_KEYS = ("phrase_id", "intent", "code", "text", "score", "confidence", "evidence")
+
+
 def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dict[str, Any]:
     """One conversation as a panel card shows it; message text masked like every page (`[privacy] mask`)."""
     ensure_suggestions(state, engine)
@@ -75,9 +79,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
             }
             for m in recent[-SNAPSHOT_MESSAGES:]
         ],
-        "suggestions": [
-            {key: s.get(key) for key in ("phrase_id", "intent", "code", "text", "score")} for s in state.suggestions
-        ],
+        "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in state.suggestions],
         "customer_type": state.customer_type_detail,
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
         "item": engine.items.card(engine.items.item_of(state, ""), state.suggestions),

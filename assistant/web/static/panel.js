@@ -242,7 +242,7 @@
       button.dataset.index = String(i);
       button.dataset.phraseId = s.phrase_id;
       if (s.evidence && s.evidence.length) button.title = say("because_of", { words: s.evidence.join("、") });
-      if (i < 3) button.appendChild(el("kbd", null, i + 1));
+      if (i < 3 && !low) button.appendChild(el("kbd", null, i + 1)); // a guess takes a deliberate click
       button.appendChild(el("code", "code", s.code));
       button.appendChild(el("span", "text", s.text));
       const odds = typeof s.confidence === "number" ? Math.round(s.confidence * 100) + "%" : Math.round(s.score);
@@ -580,6 +580,10 @@
       ev.preventDefault();
       const card = Array.from(list.children).find((n) => n.dataset.key === key);
       const button = card && card.querySelector('button.sugg[data-index="' + (Number(ev.key) - 1) + '"]');
+      if (button && button.classList.contains("low")) {
+        toast(say("guess_needs_click", { n: ev.key })); // a key pressed out of habit must not paste a guess
+        return;
+      }
       useSuggestion(key, Number(ev.key) - 1, button);
     } else if (ev.key === "/") {
       ev.preventDefault();

@@ -243,6 +243,10 @@ def test_times_out_of_order_or_missing_do_no_harm(shipped: Matcher) -> None:
         ["有没有优惠券可以领"],  # 优惠券 is not 优惠
         ["这件毛衣会起球吗", "好的 谢谢"],
         ["我想给我妈买 她一直穿l", "颜色有几种"],  # what she wears, not where she bought it (was returning)
+        ["买了猫粮赠品没收到", "订单号发你了"],  # a missing gift is a complaint, not a wish for more (was freebie)
+        ["赠品不要了 直接发"],
+        ["我家住304房间 写地址要写吗"],  # a room number, not the steel (was professional)
+        ["坐316路公交能到吗"],
     ],
 )
 def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, messages: list[str]) -> None:
@@ -283,6 +287,13 @@ def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, mess
         (["太好看了", "直接拍了"], "impulsive"),
         (["我不管", "今天必须给我处理好"], "demanding"),
         (["你好", "这个有黑色吗"], "newcomer"),
+        # A third outside test: professionals of other fields were left default, an offer to buy read as a threat.
+        (["这个路由器是wifi6吗", "几根天线", "千兆口吗"], "professional"),
+        (["羽毛球拍几u的", "平衡点多少毫米", "最高拉多少磅"], "professional"),
+        (["电热水壶内胆是304不锈钢的吗"], "professional"),
+        (["保温杯是316还是304"], "professional"),
+        (["两罐奶粉能不能少点", "少20我就买"], "bargainer"),
+        (["赠品是什么", "小样多给几个"], "freebie"),
     ],
 )
 def test_shipped_types(shipped: Matcher, messages: list[str], expected: str) -> None:

@@ -9,6 +9,8 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from assistant.cli import main
+from assistant.config import load_config
+from assistant.qa.inspector import load_inspector
 from assistant.suggest.phrases import (
     INTENTS,
     MAX_VARIABLE_CHARS,
@@ -350,3 +352,46 @@ def test_render_cuts_long_values_and_never_exceeds_the_bound() -> None:
     )
     text = library.render("a.one", {"customer": "客" * 10_000})
     assert text == "亲" + "客" * MAX_VARIABLE_CHARS + "，退款已处理"
+
+
+# Claims that are untrue in some shop or for some goods, or that say the agent did what nobody did: a talk
+# track is shown for every buyer of its type, and a follow-up goes out unattended in mode `send`.
+UNTRUE_CLAIMS = (
+    "支持七天无理由",  # opened cosmetics, food, custom furniture and virtual goods have none
+    "库存不多",
+    "卖得",
+    "特别多",
+    "没货了",
+    "数量有限",
+    "先到先得",
+    "送完即止",
+    "有小赠品",
+    "小礼物相送",
+    "会员价",
+    "老客福利",
+    "支持花呗分期",
+    "可以用花呗分期",
+    "今天就能",
+    "今天付款今天",
+    "一分钟内",
+    "有现货",
+    "实拍图，您看",
+    "资料截图，您",
+    "恢复原价",
+    "已经核对",
+    "核对过了",
+    "已经帮您",
+    "已经备注",
+    "留着优惠",
+    "很难找到更划算",
+)
+
+
+def test_shipped_talk_tracks_and_follow_ups_claim_nothing_untrue() -> None:
+    library = Library.load(ROOT / "phrases")
+    texts = [line for spec in library.customer_types.values() for line in spec.script]
+    texts += [p.text for p in library.phrases if p.intent in ASSISTANT_INTENTS]
+    claims = [(claim, text) for text in texts for claim in UNTRUE_CLAIMS if claim in text]
+    assert claims == []
+    inspector = load_inspector(load_config(ROOT / "config.toml", env={}))
+    assert [(text, flags) for text in texts if (flags := inspector.inspect(text, "agent"))] == []

@@ -407,6 +407,58 @@ def test_the_first_suggestion_answers_gaps_a_second_outside_test_found(
     assert shipped.suggest(text)[0].phrase_id == phrase_id
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase_id"),
+    [
+        # A third outside test (buyers of cosmetics, food, furniture, books, virtual goods): a spicy snack for a
+        # child was 完全没问题, a delivered card code was promised a quick refund, a top-up's arrival got the refund
+        # phrase, this year's harvest got 设计和用料都做了升级; a skin reaction, a product's features, activating
+        # a membership and carrying a large item upstairs got nothing or a wrong topic's phrase.
+        ("辣不辣 小孩能吃吗", "product_info.special_groups"),
+        ("这个坚果是今年的新货吗", "product_info.shelf_life"),
+        ("虚拟商品能退款吗 买错了", "recharge.no_refund"),
+        ("游戏点卡多久到账 急", "recharge.arrival"),
+        ("爱奇艺会员怎么激活", "recharge.activate"),
+        ("用了两天脸上起痘痘了怎么办", "quality_issue.allergy"),
+        ("帐篷防雨吗 能住几个人", "product_info.feature"),
+        ("这本有没有拼音 孩子一年级", "product_info.feature"),
+        ("上楼费谁出 司机说要加钱", "express_choice.upstairs"),
+        ("大件送上楼吗 我家6楼没电梯", "express_choice.upstairs"),
+        ("能不能放一楼我自己搬", "express_choice.upstairs"),
+    ],
+)
+def test_the_first_suggestion_answers_gaps_a_third_outside_test_found(
+    shipped: Matcher, text: str, phrase_id: str
+) -> None:
+    assert shipped.suggest(text)[0].phrase_id == phrase_id
+
+
+@pytest.mark.parametrize(
+    ("text", "claim"),
+    [
+        # Suggestions of the right intent that claimed what the agent cannot know, the same in every shop.
+        ("要买50本 库存够不够", "不多了"),
+        ("3段奶粉还有货吗 囤几罐", "库存充足"),
+        ("活动到什么时候", "今天就结束"),
+        ("双十一还会便宜吗", "恢复原价"),
+        ("是今年的新款吗", "升级"),
+        ("老人能用吗", "完全没问题"),
+    ],
+)
+def test_suggestions_claim_no_stock_deadline_or_upgrade_the_agent_cannot_know(
+    shipped: Matcher, text: str, claim: str
+) -> None:
+    suggestions = shipped.suggest(text)
+    assert suggestions
+    assert [s.text for s in suggestions if claim in s.text] == []
+
+
+@pytest.mark.parametrize("text", ["支付宝密码忘了怎么办", "你是机器人吗", "招不招客服啊"])
+def test_account_robot_and_hiring_questions_get_no_suggestion(shipped: Matcher, text: str) -> None:
+    # No phrase answers them: a payment-safety or welcome phrase was offered (3 of an outside test's 11).
+    assert shipped.suggest(text) == []
+
+
 def test_colloquial_urging_reaches_urge(shipped: Matcher) -> None:
     for text in ("十分钟了 还没回", "回我", "我等着呢", "咋不吱声了"):
         assert shipped.suggest(text)[0].intent == "urge", text

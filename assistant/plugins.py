@@ -28,10 +28,11 @@ from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-# A customer message stamped this long before it is logged is history, not a question waiting for an answer: a
-# replay, a back-fill, or Chatwoot's `message_updated` of an old conversation seen for the first time. Its
-# suggestions are not handed to `on_suggestions`: Chatwoot's note would bump a resolved conversation to the top.
-SUGGESTIONS_FRESH_MS = 10 * 60 * 1000
+# A message stamped this long before it is logged is history, not a question waiting for an answer: a replay, a
+# back-fill, a move to another database, or Chatwoot's `message_updated` of an old conversation seen for the first
+# time. Its suggestions are not handed to `on_suggestions` (Chatwoot's note would bump a resolved conversation to
+# the top), and its quality flags raise no alert (a month's complaints would page the supervisors' group).
+FRESH_MS = 10 * 60 * 1000
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -120,7 +121,7 @@ class Plugins:
             and annotation is not None
             and annotation.suggestions
             and self.pm.hook.on_suggestions.get_hookimpls()
-            and self.clock.now_ms() - event.ts_ms <= SUGGESTIONS_FRESH_MS
+            and self.clock.now_ms() - event.ts_ms <= FRESH_MS
         ):
             # Copies: the same dicts make the webhook's answer and the panel's card, which a plugin must not change.
             self.call(

@@ -10,8 +10,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -78,6 +80,19 @@ def make_event(type: str = "message", **fields: Any) -> dict[str, Any]:
         event.update(agent="agent1", phrase_id="shipping_time.today")
     event.update(fields)
     return {k: v for k, v in event.items() if v is not None}
+
+
+SHOP_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def live_event(type: str = "message", **fields: Any) -> dict[str, Any]:
+    """`make_event` stamped now: a message as a platform sends it live, not history (history raises no alert)."""
+    return make_event(type, **{"ts": datetime.now(SHOP_TZ).isoformat(), **fields})
+
+
+def day_of(event: dict[str, Any]) -> str:
+    """The shop's day (YYYY-MM-DD, the shipped config's Asia/Shanghai) of an event stamped with an offset."""
+    return datetime.fromisoformat(event["ts"]).astimezone(SHOP_TZ).date().isoformat()
 
 
 def body_of(obj: Any) -> bytes:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from tests.browser import DESKTOP, probe_of
-from tests.helpers import body_of, make_event
+from tests.helpers import body_of, day_of, live_event
 from tests.test_browser_panel import base_url, card, open_panel, recovers_from_a_stream_never_answered
 
 pytestmark = pytest.mark.browser
@@ -21,9 +21,9 @@ Client = TestClient  # type: ignore[type-arg]
 
 async def test_panel_shows_the_flag_on_the_agents_message(client: Client, page: Page, tmp_path: Path) -> None:
     await open_panel(page, f"{base_url(client)}/panel?agent=agent1")
-    customer = make_event(conversation="c-qa", agent="agent1", text="能便宜点吗")
+    customer = live_event(conversation="c-qa", agent="agent1", text="能便宜点吗")
     await client.post("/v1/events", data=body_of(customer))
-    reply = make_event(conversation="c-qa", sender="agent", agent="agent1", text="加我V信 abc123 给您便宜点")
+    reply = live_event(conversation="c-qa", sender="agent", agent="agent1", text="加我V信 abc123 给您便宜点")
     await client.post("/v1/events", data=body_of(reply))
     message = card(page, "c-qa").locator(".msg", has_text="给您便宜点")
     flag = message.locator(".qa-flag")
@@ -56,9 +56,9 @@ async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, 
     await page.goto(f"{base_url(client)}/qa")
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")
     await expect(page.locator("#no-alerts")).to_be_visible()
-    older = make_event(conversation="c-rude", sender="agent", agent="小美", text="爱买不买")
+    older = live_event(conversation="c-rude", sender="agent", agent="小美", text="爱买不买")
     await client.post("/v1/events", data=body_of(older))
-    risk = make_event(
+    risk = live_event(
         conversation="c-risk", customer="<b>buyer</b>", agent="小美", text="再不处理我就投诉了 <img src=x>"
     )
     await client.post("/v1/events", data=body_of(risk))
@@ -68,7 +68,7 @@ async def test_supervisor_page_shows_the_alert_live(client: Client, page: Page, 
     await expect(alert.locator(".text")).to_contain_text("<img src=x>")  # shown as text, never as markup
     link = alert.locator("a.log")
     await expect(link).to_have_attribute(
-        "href", re.compile(r"^/logs/daily\?date=2026-11-20&shop=shop1&conversation=c-risk")
+        "href", re.compile(rf"^/logs/daily\?date={day_of(risk)}&shop=shop1&conversation=c-risk")
     )
     flags = page.locator("#flags li")
     await expect(flags).to_have_count(2)
@@ -85,7 +85,7 @@ async def test_supervisor_page_marks_the_words_after_an_emoji(client: Client, pa
     # (two units) the span read "再不处理我", not the match, and nothing of an angry buyer's words was marked.
     await page.goto(f"{base_url(client)}/qa")
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")
-    risk = make_event(conversation="c-emoji", agent="小美", text="怎么还没发货😡😡 再不处理我就投诉了")
+    risk = live_event(conversation="c-emoji", agent="小美", text="怎么还没发货😡😡 再不处理我就投诉了")
     await client.post("/v1/events", data=body_of(risk))
     alert = page.locator("#alerts li.alert").first
     await expect(alert.locator("mark")).to_have_text(["不处理我就投诉"])
@@ -100,7 +100,7 @@ async def test_supervisor_page_reconnects_when_its_stream_goes_silent(client: Cl
 
 
 async def test_supervisor_page_names_an_alerts_deliveries_in_chinese(client: Client, page: Page, db_path: Path) -> None:
-    risk = make_event(conversation="c-risk", agent="小美", text="再不处理我就投诉了")
+    risk = live_event(conversation="c-risk", agent="小美", text="再不处理我就投诉了")
     await client.post("/v1/events", data=body_of(risk))
     with sqlite3.connect(db_path) as conn:  # as the alerts' queue records two hooks' outcomes
         (alert_id,) = conn.execute("SELECT id FROM qa_alerts").fetchone()

@@ -149,6 +149,21 @@ async def test_alert_escalates_when_no_agent_answers(harness: QaHarness, robot: 
     assert len(robot.messages) == 2  # one escalation, not one per interval
 
 
+async def test_alert_history_is_flagged_but_pages_no_one(
+    harness: QaHarness, robot: DingTalkRobot, db_path: Path
+) -> None:
+    """A replayed or back-filled message (stamped more than 10 minutes before it is logged) is flagged like any
+    message, but a month's old complaints must not page the group or arm escalations."""
+    old = await harness.send(
+        conversation="c-old", ts=harness.clock.now_ms() - 11 * 60_000, text="再不处理我就去12315投诉"
+    )
+    assert {f["category"] for f in old["qa"]} == {"risk"}
+    await harness.advance(600)
+    assert robot.messages == [] and alert_rows(db_path) == []
+    await harness.send(conversation="c-new", ts=harness.clock.now_ms() - 9 * 60_000, text="再不处理我就去12315投诉")
+    assert len(robot.messages) == 1  # a recent one still does
+
+
 async def test_alert_a_buyer_writing_again_before_an_answer_raises_no_second_alert(
     harness: QaHarness, robot: DingTalkRobot, db_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, body_of, eventually, make_event
+from tests.helpers import ROOT, body_of, day_of, eventually, live_event
 from tests.qa_harness import SECRET, TOKEN
 from tests.robots import DingTalkRobot
 from tests.service import Service
@@ -78,9 +78,9 @@ async def test_qa_e2e_flags_alert_once_across_sigkill(tmp_path: Path, robot: Din
     config, db = write_config(tmp_path, robot.url), tmp_path / "e2e.db"
     service = await Service(config, db, env=ENV).start()
     try:
-        agent = make_event(conversation="c1", sender="agent", agent="小美", text="加我V信 abc123 给您便宜点")
+        agent = live_event(conversation="c1", sender="agent", agent="小美", text="加我V信 abc123 给您便宜点")
         assert [f["category"] for f in (await post(service, agent))["qa"]] == ["off_platform"]
-        risk = make_event(conversation="c1", customer="buyer1", agent="小美", text="再不处理我就投诉了")
+        risk = live_event(conversation="c1", customer="buyer1", agent="小美", text="再不处理我就投诉了")
         assert {f["category"] for f in (await post(service, risk))["qa"]} == {"risk"}
         await eventually(lambda: deliveries(db) == [("sent", 1)], timeout=10)
         assert len(robot.messages) == 1 and robot.requests[0]["errcode"] == 0  # signed, in the time window
@@ -90,7 +90,7 @@ async def test_qa_e2e_flags_alert_once_across_sigkill(tmp_path: Path, robot: Din
         service = await Service(config, db, env=ENV, port=service.port).start()
         # A second alert: the robot fails its first attempt; the service dies before the retry.
         robot.script.append(503)
-        again = make_event(conversation="c2", customer="buyer2", text="我要打12315")
+        again = live_event(conversation="c2", customer="buyer2", text="我要打12315")
         await post(service, again)
         await eventually(lambda: len(robot.requests) == 2, timeout=10)
         service.kill()
@@ -107,11 +107,11 @@ async def test_qa_e2e_flags_alert_once_across_sigkill(tmp_path: Path, robot: Din
     finally:
         service.stop()
 
-    log = cli("log", "--date", "2026-11-20", "--config", str(config), "--db", str(db))
+    log = cli("log", "--date", day_of(risk), "--config", str(config), "--db", str(db))
     assert "质检 站外引流「加我V信 abc123」" in log
     assert "质检 投诉风险「不处理我就投诉」" in log
     doc = json.loads(
-        cli("report", "--date", "2026-11-20", "--format", "json", "--config", str(config), "--db", str(db))
+        cli("report", "--date", day_of(risk), "--format", "json", "--config", str(config), "--db", str(db))
     )
     assert doc["qa"]["by_agent"]["小美"] == {"off_platform": 1, "risk": 1}
     assert [a["qa_flags"] for a in doc["agents"] if a["agent"] == "小美"] == [1]

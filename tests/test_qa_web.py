@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from assistant.app import create_app
 from assistant.config import Config, ConfigError, load_config
 from assistant.web.auth import agent_token
-from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from tests.helpers import ROOT, body_of, day_of, eventually, live_event, make_app, replace_config
 from tests.test_live import Reader
 
 Client = TestClient  # type: ignore[type-arg]
@@ -64,15 +64,15 @@ async def test_qa_check_needs_an_agent_token_when_set(aiohttp_client: Any, db_pa
 
 
 async def test_qa_flags_come_back_from_the_webhook_and_are_logged(client: Client, db_path: Path) -> None:
-    agent = make_event(sender="agent", agent="小美", text="加我V信 abc123 给您便宜点")
+    agent = live_event(sender="agent", agent="小美", text="加我V信 abc123 给您便宜点")
     resp = await client.post("/v1/events", data=body_of(agent))
     body = await resp.json()
     assert [f["category"] for f in body["qa"]] == ["off_platform"]
-    customer = make_event(text="这个什么时候发货？再不发我就投诉了")
+    customer = live_event(text="这个什么时候发货？再不发我就投诉了")
     body = await (await client.post("/v1/events", data=body_of(customer))).json()
     assert [f["category"] for f in body["qa"]] == ["risk"]
     assert body["suggestions"]  # the suggestion annotator's work is kept alongside
-    clean = make_event(sender="agent", agent="小美", text="亲，今天下午四点前付款当天发出哦")
+    clean = live_event(sender="agent", agent="小美", text="亲，今天下午四点前付款当天发出哦")
     assert (await (await client.post("/v1/events", data=body_of(clean))).json())["qa"] == []
     assert logged_flags(db_path) == [
         ("加我V信 abc123 给您便宜点", ["off_platform"]),
@@ -89,7 +89,7 @@ async def test_qa_flags_come_back_from_the_webhook_and_are_logged(client: Client
 
 
 async def test_qa_duplicate_delivery_raises_no_second_alert(client: Client, db_path: Path) -> None:
-    event = make_event(text="我要投诉")
+    event = live_event(text="我要投诉")
     for _ in range(2):
         assert (await client.post("/v1/events", data=body_of(event))).status == 200
     with sqlite3.connect(db_path) as conn:
@@ -97,15 +97,15 @@ async def test_qa_duplicate_delivery_raises_no_second_alert(client: Client, db_p
 
 
 async def test_qa_recent_lists_flags_and_alerts_newest_first_masked(client: Client) -> None:
-    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="小美", text="跟你说过了")))
-    risk = make_event(conversation="c-risk", text="打12315，我手机13812345678")
+    await client.post("/v1/events", data=body_of(live_event(sender="agent", agent="小美", text="跟你说过了")))
+    risk = live_event(conversation="c-risk", text="打12315，我手机13812345678")
     await client.post("/v1/events", data=body_of(risk))
     doc = await (await client.get("/v1/qa/recent")).json()
     assert [item["text"][:3] for item in doc["flags"]] == ["打12", "跟你说"]
     assert "13812345678" not in doc["flags"][0]["text"]
     [alert] = doc["alerts"]
     assert alert["conversation"] == "c-risk" and alert["escalation"] == "armed" and alert["deliveries"] == []
-    assert alert["link"].startswith("/logs/daily?date=2026-11-20&shop=shop1&conversation=c-risk")
+    assert alert["link"].startswith(f"/logs/daily?date={day_of(risk)}&shop=shop1&conversation=c-risk")
     assert doc["labels"]["risk"] == "投诉风险"
 
 
@@ -115,11 +115,11 @@ async def test_qa_stream_sends_snapshot_then_live_flags_and_alerts(client: Clien
     reader = Reader(resp)
     snapshot = await reader.wait_for(lambda e: e.event == "snapshot")
     assert snapshot.data["alerts"] == [] and snapshot.data["flags"] == []
-    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="小美", text="爱买不买")))
+    await client.post("/v1/events", data=body_of(live_event(sender="agent", agent="小美", text="爱买不买")))
     flag = await reader.wait_for(lambda e: e.event == "qa")
     assert (flag.data["agent"], flag.data["flags"][0]["category"]) == ("小美", "rude")
     assert flag.data["link"].startswith("/logs/daily?")
-    await client.post("/v1/events", data=body_of(make_event(conversation="c2", text="申请小二介入")))
+    await client.post("/v1/events", data=body_of(live_event(conversation="c2", text="申请小二介入")))
     alert = await reader.wait_for(lambda e: e.event == "alert")
     assert (alert.data["conversation"], alert.data["level"]) == ("c2", 1)
     resp.close()
@@ -127,7 +127,7 @@ async def test_qa_stream_sends_snapshot_then_live_flags_and_alerts(client: Clien
 
 
 async def test_qa_panel_snapshot_carries_each_messages_flags(client: Client) -> None:
-    await client.post("/v1/events", data=body_of(make_event(sender="agent", agent="agent1", text="明天肯定到")))
+    await client.post("/v1/events", data=body_of(live_event(sender="agent", agent="agent1", text="明天肯定到")))
     resp = await client.get("/v1/stream", params={"agent": "agent1"})
     reader = Reader(resp)
     snapshot = await reader.wait_for(lambda e: e.event == "snapshot")
@@ -149,7 +149,7 @@ async def test_qa_pages_need_the_supervisor_token(aiohttp_client: Any, db_path: 
 
 async def test_qa_page_embeds_customer_text_escaped(client: Client) -> None:
     attack = "</script><script>alert(1)</script> 我要投诉"
-    await client.post("/v1/events", data=body_of(make_event(text=attack)))
+    await client.post("/v1/events", data=body_of(live_event(text=attack)))
     html = await (await client.get("/qa")).text()
     assert "<script>alert(1)" not in html and "</script><script>" not in html
     assert '<span class="count" id="alert-count">1</span>' in html
@@ -157,7 +157,7 @@ async def test_qa_page_embeds_customer_text_escaped(client: Client) -> None:
 
 async def test_qa_off_inspects_nothing(aiohttp_client: Any, config: Config, db_path: Path) -> None:
     client = await aiohttp_client(make_app(replace_config(config, "qa", enabled=False)))
-    body = await (await client.post("/v1/events", data=body_of(make_event(text="我要投诉")))).json()
+    body = await (await client.post("/v1/events", data=body_of(live_event(text="我要投诉")))).json()
     assert "qa" not in body
     assert (await client.get("/v1/qa/check", params={"text": "x"})).status == 404
     assert logged_flags(db_path) == [("我要投诉", [])]

@@ -23,7 +23,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.events import Event
 from assistant.ingest import Enrichment
-from assistant.plugins import Plugins
+from assistant.plugins import FRESH_MS, Plugins
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.alerts import AlertDeliverer, as_alert
@@ -151,9 +151,11 @@ class QaService:
         flags = qa_store.written_flags(written)
         if not flags or written.seq is None or not any(f["category"] in self.alert_categories for f in flags):
             return
+        now = self.clock.now_ms()
+        if now - event.ts_ms > FRESH_MS:
+            return  # history (a replay, a back-fill): flagged on the message, no one to call about it now
         if event.sender == "customer" and qa_store.awaiting_answer(conn, event.shop, event.conversation):
             return  # the buyer's earlier alert is still waiting for an agent: one alert (and escalation) is enough
-        now = self.clock.now_ms()
         escalates = event.sender == "customer" and self.settings.escalate_after_s > 0
         # A buyer's message rarely names the agent: the alert names who has the conversation (the report counts
         # it for whoever answers), where it named nobody.

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from assistant.clock import FIRST_YEAR, LAST_YEAR
+from assistant.schema import NAME_PADDING
 
 EventType = Literal[
     "message", "order_created", "order_paid", "conversation_closed", "conversation_assigned", "suggestion_used"
@@ -110,12 +111,12 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         "id": event_id,
         "type": event_type,
         "ts_ms": ts_ms,
-        "shop": _string(raw, "shop"),
+        "shop": _name(raw, "shop"),
         "conversation": _string(raw, "conversation", max_len=MAX_ID_CHARS),
-        "customer": _string(raw, "customer"),
+        "customer": _name(raw, "customer"),
         "raw": raw,
     }
-    agent = _string(raw, "agent", required=False)
+    agent = _name(raw, "agent", required=False)
     if event_type == "message":
         sender = _string(raw, "sender")
         if sender not in SENDERS:
@@ -170,6 +171,12 @@ def parse_ts(value: Any) -> int:
             raise EventError("ts", f"timestamp out of range (years {FIRST_YEAR}-{LAST_YEAR}): {brief(value)}")
         return round(parsed.timestamp() * 1000)
     raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
+
+
+def _name(raw: dict[str, Any], key: str, *, required: bool = True) -> Any:
+    """A shop, customer or agent name without the spaces platforms leave around nicknames ("小美 " is 小美)."""
+    value = _string(raw, key, required=required)
+    return value if value is None else value.strip(NAME_PADDING)
 
 
 def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: int = MAX_NAME_CHARS) -> Any:

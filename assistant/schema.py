@@ -22,6 +22,9 @@ SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, i
 # Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
 # Other Unicode spaces (an em space, say) count as characters, in SQL and in Python alike.
 SHORT_REPLY_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
+# Trimmed off shop, customer and agent names at intake (events.py), and off the customer and agent names of a log
+# written before (migration 100): "小美 " is 小美.
+NAME_PADDING = " \u00a0\u3000"
 
 
 def _short_reply_sql() -> str:
@@ -103,6 +106,19 @@ DROP_CONVERSATION_TS = "DROP INDEX IF EXISTS messages_conversation_ts;"
 # of those walked the shop's orders by time: 91 ms a conversation on a day of 50,000 orders of one shop, and
 # more every day the log keeps.
 ORDERS_BY_CONVERSATION = "CREATE INDEX IF NOT EXISTS orders_conversation ON orders (shop, conversation, created_ms);"
+
+
+# Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
+# payment notified twice is one row. Filled from the events a log holds, fen rounded as store.cents rounds them.
+PAYMENTS = """
+CREATE TABLE payments (shop TEXT NOT NULL, order_id TEXT NOT NULL, paid_ms BIGINT NOT NULL, cents BIGINT NOT NULL,
+  seq BIGINT NOT NULL, PRIMARY KEY (shop, order_id, paid_ms, cents));
+INSERT INTO payments SELECT shop, {order}, ts_ms, {cents}, seq FROM events WHERE type = 'order_paid' ORDER BY seq
+  ON CONFLICT DO NOTHING;
+"""
+_TRIM = "UPDATE {t} SET {c} = trim({c}, '{p}') WHERE {c} <> trim({c}, '{p}');"
+_NAMED = ("events", "messages", "orders", "suggestion_uses", "conversations")
+TRIMMED_NAMES = "".join(_TRIM.format(t=t, c=c, p=NAME_PADDING) for t in _NAMED for c in ("customer", "agent"))
 
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
@@ -400,9 +416,21 @@ def _m080_orders_by_conversation(db: Database) -> None:
     db.executescript(ORDERS_BY_CONVERSATION)
 
 
+@migrations(name="090_payments")
+def _m090_payments(db: Database) -> None:
+    cents = "CAST(json_extract(raw, '$.amount') * 100 + 0.5 AS INTEGER)"  # truncated: floor, amounts being ≥ 0
+    db.executescript(PAYMENTS.format(order="json_extract(raw, '$.order')", cents=cents))
+
+
+@migrations(name="100_trimmed_names")
+def _m100_trimmed_names(db: Database) -> None:
+    db.executescript(TRIMMED_NAMES)  # a log written before names were trimmed at intake
+
+
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
 
+_PG_CENTS = "floor((raw::jsonb ->> 'amount')::double precision * 100 + 0.5)::bigint"
 PG_MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_interaction_log",
@@ -566,4 +594,6 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ),
     ("070_one_conversation_index", DROP_CONVERSATION_TS),
     ("080_orders_by_conversation", ORDERS_BY_CONVERSATION),
+    ("090_payments", PAYMENTS.format(order="raw::jsonb ->> 'order'", cents=_PG_CENTS)),
+    ("100_trimmed_names", TRIMMED_NAMES),
 ]

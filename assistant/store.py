@@ -215,6 +215,8 @@ def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotat
         table, row = _normalized_row(seq, event, annotation)
         if table is not None:
             rows[table].append(row)
+        if event.type == "order_paid":
+            rows["payments"].append(_payment_row(seq, event))
         rows["conversations"].append(_conversation_row(event, annotation))
     for table, sql in _NORMALIZED.items():  # the conversations last, as insert_event touches them
         _insert_rows(conn, sql, _COLUMNS[table], rows[table])
@@ -255,6 +257,7 @@ _COLUMNS = {
     " suggestions, qa",
     "order_created": "shop, order_id, customer, conversation, agent, amount, created_ms, created_seq",
     "order_paid": "shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq",
+    "payments": "shop, order_id, paid_ms, cents, seq",
     "suggestion_uses": "seq, shop, conversation, customer, agent, phrase_id, ts_ms",
     "conversations": "shop, conversation, customer, agent, status, opened_ms, last_ts_ms, last_customer_ms,"
     " last_agent_ms, closed_ms, customer_type",
@@ -286,6 +289,8 @@ _NORMALIZED = {
     " THEN excluded.paid_ms ELSE orders.paid_ms END,"
     " paid_amount = coalesce(orders.paid_amount, excluded.paid_amount),"
     " paid_seq = coalesce(orders.paid_seq, excluded.paid_seq)",
+    # Every payment of the order (deposit and balance), one row each; the same one notified again adds nothing.
+    "payments": f"INSERT INTO payments ({_COLUMNS['payments']}) {{values}} ON CONFLICT DO NOTHING",
     "suggestion_uses": f"INSERT INTO suggestion_uses ({_COLUMNS['suggestion_uses']}) {{values}}",
     # Last: it runs once per event, after the event's own row, as insert_event does.
     "conversations": f"INSERT INTO conversations ({_COLUMNS['conversations']}) {{values}}"
@@ -329,6 +334,8 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
     table, row = _normalized_row(seq, event, annotation)
     if table is not None:
         conn.execute(_statement(_NORMALIZED[table], _COLUMNS[table], many=False), row)
+    if event.type == "order_paid":
+        conn.execute(_statement(_NORMALIZED["payments"], _COLUMNS["payments"], many=False), _payment_row(seq, event))
     conn.execute(
         _statement(_NORMALIZED["conversations"], _COLUMNS["conversations"], many=False),
         _conversation_row(event, annotation),
@@ -372,6 +379,15 @@ def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tu
             event.ts_ms,
         )
     return None, ()
+
+
+def _payment_row(seq: int, event: Event) -> tuple[Any, ...]:
+    return (event.shop, event.order, event.ts_ms, cents(event.amount or 0.0), seq)
+
+
+def cents(amount: float) -> int:
+    """Yuan (≥ 0) in fen, rounded half up with the float arithmetic of schema.PAYMENTS' SQL."""
+    return int(amount * 100 + 0.5)
 
 
 def _logged_suggestions(suggestions: Sequence[dict[str, Any]]) -> str | None:

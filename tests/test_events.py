@@ -77,6 +77,13 @@ def test_parse_event_keeps_optional_agent_on_customer_message() -> None:
     assert event.agent == "小美" and event.is_customer_message
 
 
+def test_parse_event_trims_the_spaces_around_shop_customer_and_agent_names() -> None:
+    raw = make_event(sender="agent", agent="小美 ", shop=" shop1", customer="cust1\u3000", text="亲，在的")
+    event = parse_event(raw, max_text_chars=100)
+    assert (event.shop, event.customer, event.agent) == ("shop1", "cust1", "小美")
+    assert event.raw["agent"] == "小美 "  # the raw event is logged as it came
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),

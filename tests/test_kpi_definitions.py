@@ -292,11 +292,41 @@ def test_kpi_next_day_payment_counts_and_the_day_stays_pending(log: Log) -> None
 def test_kpi_order_is_credited_to_its_agent_field(log: Log) -> None:
     log.customer("10:00")
     log.agent("10:00:10", "A")
-    log.order("10:30", "o1", 100, agent="B")
+    log.customer("10:01", conversation="c2")
+    log.agent("10:01:10", "B", conversation="c2")  # the customer asked both
+    log.order("10:30", "o1", 100, agent="A")  # A answered last, but the order names A
+    log.paid("10:31", "o1", 100)
+    log.order("10:40", "o2", 50, agent="B")
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["inquiries"], a["ordered"], a["sales"], b["inquiries"], b["ordered"], b["sales"]) == (
+        1,
+        1,
+        100.0,
+        1,
+        1,
+        0,
+    )
+
+
+def test_kpi_order_naming_an_agent_without_the_inquiry_goes_to_the_inquiry_agent(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:30", "o1", 100, agent="B")  # B (say, a colleague's 催付) never had this customer's inquiry
     log.paid("10:31", "o1", 100)
     a, b = log.metrics("A"), log.metrics("B")
-    assert (a["inquiries"], a["ordered"], a["sales"]) == (1, 0, 0.0)
-    assert (b["inquiries"], b["ordered"]) == (0, 0)  # B served no inquiry of this customer on D
+    assert (a["inquiries"], a["ordered"], a["paid"], a["sales"]) == (1, 1, 1, 100.0)
+    assert (b["inquiries"], b["ordered"]) == (0, 0)
+    team = log.report().team.metrics
+    assert (team["inquiries"], team["ordered"], team["paid"], team["sales"]) == (1, 1, 1, 100.0)
+
+
+def test_kpi_order_of_an_unanswered_inquiry_goes_to_the_agent_the_message_named(log: Log) -> None:
+    log.customer("10:00", agent="W")  # only an auto-reply: W's unanswered inquiry
+    log.auto("10:00:05", agent="W")
+    log.order("10:30", "o1", 60)  # names no agent, and no human wrote to the customer
+    log.paid("10:31", "o1", 60, agent="B")  # a payment naming an agent who never had the inquiry
+    w = log.metrics("W")
+    assert (w["inquiries"], w["ordered"], w["paid"], w["sales"]) == (1, 1, 1, 60.0)
 
 
 def test_kpi_order_without_agent_goes_to_the_last_human_writer_in_the_shop(log: Log) -> None:
@@ -335,6 +365,76 @@ def test_kpi_sales_sum_paid_amounts_and_aov_divides_by_paying_customers(log: Log
     assert (m["inquiries"], m["ordered"], m["paid"]) == (2, 2, 2)
     assert (m["sales"], m["aov"]) == (150.0, 75.0)
     assert (m["order_rate"], m["pay_rate"], m["conversion"]) == (1.0, 1.0, 1.0)
+
+
+def test_kpi_sales_count_every_payment_of_an_order_paid_in_instalments(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:05", "pre1", 200, agent="A")  # 预售: 定金 then 尾款
+    log.paid("10:06", "pre1", 30)
+    log.paid("20:00", "pre1", 170)
+    log.paid("20:00", "pre1", 170)  # the balance notified twice (another event id): one payment
+    m = log.metrics("A")
+    assert (m["paid"], m["sales"], m["aov"], m["commission"]) == (1, 200.0, 200.0, 12.0)
+    assert log.metrics("A", now=ms("12:00"))["sales"] == 30.0  # the balance is not in yet
+
+
+def test_kpi_sales_of_a_repriced_order_are_what_was_paid(log: Log) -> None:
+    log.customer("10:00")
+    log.agent("10:00:10", "A")
+    log.order("10:05", "o1", 200, agent="A")
+    log.paid("10:06", "o1", 180)
+    assert log.metrics("A")["sales"] == 180.0
+
+
+def test_kpi_payment_without_its_order_created_counts_as_an_order_then(log: Log) -> None:
+    log.customer("12:00")
+    log.agent("12:00:10", "A")
+    log.paid("12:05", "p22", 50, agent="A")  # the order_created webhook was lost
+    m = log.metrics("A")
+    assert (m["inquiries"], m["ordered"], m["paid"], m["sales"]) == (1, 1, 1, 50.0)
+    log.customer("D+1 09:00")  # on D+1 the customer is after-sale: the order existed
+    assert log.metrics("A", day=D + timedelta(days=1))["inquiries"] == 0
+
+
+def test_kpi_payments_of_a_log_written_before_the_payments_table_all_count(db_path: store.Location) -> None:
+    old = Log(db_path)
+    old.customer("10:00")
+    old.agent("10:00:10", "A")
+    old.order("10:05", "pre1", 200, agent="A")
+    old.paid("10:06", "pre1", 30)
+    old.paid("20:00", "pre1", 170)
+    old.paid("20:00", "pre1", 170)
+    # As the log was before: no payments table, the order keeping its first payment; then the migration runs.
+    applied = "_assistant_migrations" if store.dialect(old.conn) == "postgresql" else "_sqlite_migrations"
+    with store.transaction(old.conn):
+        old.conn.execute("DROP TABLE payments")
+        old.conn.execute("UPDATE orders SET paid_amount = 30")
+        old.conn.execute(f"DELETE FROM {applied} WHERE name = '090_payments'")
+    old.close()
+    again = Log(db_path)
+    try:
+        assert again.metrics("A")["sales"] == 200.0
+    finally:
+        again.close()
+
+
+def test_kpi_agent_names_differing_by_spaces_are_one_agent_in_new_and_old_logs(db_path: store.Location) -> None:
+    old = Log(db_path)
+    old.customer("10:00")
+    old.agent("10:00:10", "A", unchecked_agent="A ")  # as a log written before names were trimmed holds it
+    old.customer("11:00", customer="u2\u3000", conversation="c2")
+    old.agent("11:00:10", "A ", customer="u2", conversation="c2")  # trimmed at intake
+    applied = "_assistant_migrations" if store.dialect(old.conn) == "postgresql" else "_sqlite_migrations"
+    with store.transaction(old.conn):
+        old.conn.execute(f"DELETE FROM {applied} WHERE name = '100_trimmed_names'")
+    old.close()
+    again = Log(db_path)
+    try:
+        report = again.report()
+        assert [(row.agent, row.metrics["consulted"]) for row in report.agents] == [("A", 2)]
+    finally:
+        again.close()
 
 
 def test_kpi_funnel_is_a_times_b_equals_c(log: Log) -> None:

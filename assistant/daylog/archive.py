@@ -370,6 +370,8 @@ def _delete(conn: sqlite3.Connection, shop: str) -> int:
     with store.transaction(conn):
         conn.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM temp.archive_seqs)")
         conn.execute("DELETE FROM suggestion_uses WHERE seq IN (SELECT seq FROM temp.archive_seqs)")
+        if store.has_table(conn, "payments"):
+            conn.execute("DELETE FROM payments WHERE seq IN (SELECT seq FROM temp.archive_seqs)")
         deleted = conn.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM temp.archive_seqs)").rowcount
         conn.execute(
             "DELETE FROM orders WHERE shop = ? AND conversation IN (SELECT conversation FROM temp.archive_conversations)"

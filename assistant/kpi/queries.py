@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assistant import store
+from assistant.kpi.funnel import CREDITED, EXCLUDED, FUNNEL, LATE_ORDERS, PAIRS
 from assistant.schema import SHORT_REPLY_SQL
 
 UNASSIGNED = "(unassigned)"
@@ -247,66 +248,6 @@ WHERE first = 1
     ORDER BY x.ts_ms, x.seq LIMIT 1)
 """
 
-# Orders created D..D+1, credited (下单判定) to the order's agent, else to the last agent who wrote to the
-# customer in this shop before the order. In a range, /*excluded*/ leaves out the orders the day before credited.
-_CREDITED = """
-INSERT INTO temp.kpi_orders (order_id, customer, agent, created_ms, paid, cents)
-SELECT o.order_id, o.customer,
-  coalesce(o.agent, (
-    SELECT x.agent FROM messages x
-    WHERE x.shop = o.shop AND x.customer = o.customer AND x.sender = 'agent' AND x.ts_ms < o.created_ms
-    ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
-  o.created_ms,
-  CASE WHEN o.paid_ms IS NOT NULL AND o.paid_ms <= :now THEN 1 ELSE 0 END,
-  CAST(round(coalesce(o.paid_amount, o.amount, 0) * 100) AS INTEGER)
-FROM orders o
-WHERE o.shop = :shop AND o.created_ms >= :ds AND o.created_ms < :he /*excluded*/
-"""
-_EXCLUDED = " AND o.order_id NOT IN (SELECT e.order_id FROM temp.kpi_excluded e)"
-
-# Per customer–agent pair, then per agent: consulted, served, messages, responses, and the funnel:
-# 询单 (no order before the pair's first message of the day), 下单 (an order credited to the agent after
-# that message, before the horizon), 付款 (that order paid by now), 询单销售额 (those payments).
-# The pairs are kept in a scratch table: a day of a range also reads from it which orders of D+1 it credited.
-_PAIRS = """
-WITH pairs AS MATERIALIZED (
-  SELECT owner, customer, sum(n) AS msgs, sum(shown) AS shown, min(start_ms) AS t0,
-    CASE WHEN count(wait_ms) > 0 THEN 1 ELSE 0 END AS served,
-    sum(counted) AS bursts, count(CASE WHEN counted = 1 THEN wait_ms END) AS responses,
-    sum(CASE WHEN counted = 1 THEN wait_ms END) AS response_ms, sum(slow) AS slow,
-    count(CASE WHEN first = 1 THEN wait_ms END) AS firsts, sum(CASE WHEN first = 1 THEN wait_ms END) AS first_ms
-  FROM temp.kpi_bursts GROUP BY owner, customer
-)
-INSERT INTO temp.kpi_pairs
-  (owner, customer, msgs, shown, t0, served, bursts, responses, response_ms, slow, firsts, first_ms, inquiry)
-SELECT p.*, CASE WHEN NOT EXISTS (
-    SELECT 1 FROM orders o WHERE o.shop = :shop AND o.customer = p.customer AND o.created_ms < p.t0
-  ) THEN 1 ELSE 0 END
-FROM pairs p
-"""
-_FUNNEL = """
-WITH funnel AS (
-  SELECT p.*,
-    CASE WHEN p.inquiry = 1 AND EXISTS (
-      SELECT 1 FROM temp.kpi_orders c WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
-    ) THEN 1 ELSE 0 END AS ordered,
-    CASE WHEN p.inquiry = 1 THEN (
-      SELECT sum(c.cents) FROM temp.kpi_orders c
-      WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid = 1
-    ) END AS paid_cents
-  FROM temp.kpi_pairs p
-)
-SELECT owner, count(*), sum(served), sum(msgs), sum(shown), sum(bursts), sum(responses), sum(response_ms), sum(slow),
-  sum(firsts), sum(first_ms), sum(inquiry), sum(ordered), count(paid_cents), coalesce(sum(paid_cents), 0)
-FROM funnel GROUP BY owner
-"""
-# The orders created after the day (on D+1) that the funnel credited: one seek per inquiry pair, as above.
-_LATE_ORDERS = """
-SELECT c.order_id FROM temp.kpi_pairs p
-JOIN temp.kpi_orders c ON c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
-WHERE p.inquiry = 1 AND c.created_ms >= :de
-"""
-
 
 def _histogram_sql() -> str:
     """Counted bursts per RESPONSE_BUCKETS bucket, then the unanswered ones: one pass, no sort."""
@@ -498,14 +439,15 @@ def _customer_side(
         conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
+        conn.execute(PAIRS, p)
+        conn.execute("CREATE INDEX temp.kpi_pairs_customer ON kpi_pairs (customer, inquiry, t0)")
         if exclude_orders:
             conn.executemany("INSERT INTO temp.kpi_excluded (order_id) VALUES (?)", [(o,) for o in exclude_orders])
-        conn.execute(_CREDITED.replace("/*excluded*/", _EXCLUDED if exclude_orders else ""), p)
+        conn.execute(CREDITED.replace("/*excluded*/", EXCLUDED if exclude_orders else ""), p)
         conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
-        conn.execute(_PAIRS, p)
         if late_orders:
-            out.late_orders = {order for (order,) in conn.execute(_LATE_ORDERS, p)}
-        for row in conn.execute(_FUNNEL, p):
+            out.late_orders = {order for (order,) in conn.execute(LATE_ORDERS, p)}
+        for row in conn.execute(FUNNEL, p):
             owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
             inquiries, ordered, paid, cents = row[11:]
             out.tally(owner).add(

@@ -344,6 +344,7 @@ class _BulkWriter(_Writer):
         super().__init__(conn)
         self.next_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
         self.orders: dict[str, dict[str, Any]] = {}
+        self.payments: dict[tuple[str, str, int, int], int] = {}  # (shop, order, ts, cents) → seq, as store keeps them
         self.convs: dict[str, dict[str, Any]] = {}
         self.suggestion_json: dict[int, str] = {}
 
@@ -407,6 +408,8 @@ class _BulkWriter(_Writer):
         """`store._normalize`'s order upserts, folded in memory."""
         ts, agent, amount = raw["ts"], raw.get("agent"), raw["amount"]
         row = self.orders.get(raw["order"])
+        if raw["type"] == "order_paid":
+            self.payments.setdefault((raw["shop"], raw["order"], ts, store.cents(amount)), seq)
         if raw["type"] == "order_created":
             if row is None:
                 row = self.orders[raw["order"]] = {
@@ -466,6 +469,10 @@ class _BulkWriter(_Writer):
                     )
                     for oid, o in self.orders.items()
                 ],
+            )
+            self.conn.executemany(
+                "INSERT INTO payments (shop, order_id, paid_ms, cents, seq) VALUES (?, ?, ?, ?, ?)",
+                [(*key, seq) for key, seq in self.payments.items()],
             )
             self.conn.executemany(
                 "INSERT INTO conversations (shop, conversation, customer, agent, status, opened_ms, last_ts_ms,"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,20 +25,20 @@ FAVICON = "data:image/svg+xml," + quote(FAVICON_SVG)
 
 
 def format_value(value: Any, kind: str) -> str:
-    """A figure as reports show it: `pct`, `money`, `sec`, `ratio`, `score` or a plain number; None as "–"."""
+    """A figure as reports show it: `pct`, `money`, `sec`, `ratio`, `score` or a plain number; None as "–".
+
+    Rounded half up from the figure's decimal value (81.25 s shows 81.3), as the workbook's Excel shows it.
+    """
     if value is None:
         return "–"
-    if kind == "pct":
-        return f"{value * 100:.1f}%"
-    if kind == "money":
-        return f"{value:,.2f}"
-    if kind == "sec":
-        return f"{value:.1f}"
-    if kind == "ratio":
-        return f"{value:.2f}"
-    if kind == "score":
-        return f"{value:.1f}"
+    if kind in _DECIMALS:
+        figure = Decimal(str(value)) * (100 if kind == "pct" else 1)
+        shown = figure.quantize(Decimal(1).scaleb(-_DECIMALS[kind]), rounding=ROUND_HALF_UP)
+        return f"{shown}%" if kind == "pct" else f"{shown:,}" if kind == "money" else str(shown)
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+_DECIMALS = {"pct": 1, "money": 2, "sec": 1, "ratio": 2, "score": 1}
 
 
 def duration(seconds: float | None, t: i18n.Translator | None = None) -> str:
@@ -74,9 +75,9 @@ def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.globals["language"] = language
     env.globals["html_lang"] = language.replace("_", "-")
     env.filters["pct"] = lambda v: format_value(v, "pct")
-    env.filters["money"] = lambda v: "–" if v is None else f"¥{v:,.2f}"
+    env.filters["money"] = lambda v: "–" if v is None else f"¥{format_value(v, 'money')}"
     seconds = i18n.translator(language)
-    env.filters["sec"] = lambda v: "–" if v is None else seconds.gettext("%(s)ss", s=f"{v:.1f}")
+    env.filters["sec"] = lambda v: "–" if v is None else seconds.gettext("%(s)ss", s=format_value(v, "sec"))
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
     env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from assistant import store
 from assistant.config import Config, KpiTargets, load_config
@@ -328,3 +329,41 @@ def test_report_shows_the_unassigned_and_seconds_in_the_readers_language(db_path
     assert "≤ 10.0秒" in html and "≤10秒" in html and "1–2分钟" in html and "0s" not in html
     assert "<footer>目标：首次响应" in html and "。黄色：距目标 20% 以内。</footer>" in html  # Chinese punctuation
     assert "首响(秒)" in report.render(reports, "table") and "(unassigned)" in report.render(reports, "csv")
+
+
+def test_report_rounds_a_figure_half_up_in_the_table_the_page_and_the_workbook(db_path: store.Location) -> None:
+    built = Log(db_path)
+    built.customer("10:00", customer="u1", conversation="c1")
+    built.agent("10:01:21.25", "A", customer="u1", conversation="c1")  # 81.25 s
+    try:
+        reports = built.reports()
+    finally:
+        built.close()
+    assert reports[0].agents[0].metrics["first_response_avg_s"] == 81.25
+    assert " 81.3 " in report.render(reports, "table") and " 81.2 " not in report.render(reports, "table")
+    html = report.render_html(reports, targets=KpiTargets())
+    assert "81.3秒" in html and "81.2秒" not in html
+    out = io.BytesIO()
+    report.render_xlsx(reports, out)
+    sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
+    heading = [c.value for c in sheet[1]]
+    cell = sheet.cell(row=2, column=heading.index("首响(秒)") + 1)
+    assert (cell.value, cell.number_format) == (81.25, "0.0")  # Excel shows 81.3, half up as the page
+
+
+def test_report_workbook_has_the_rates_behind_the_commission(log: Log) -> None:
+    reports = log.reports()
+    out = io.BytesIO()
+    report.render_xlsx(reports, out)
+    sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
+    heading = [c.value for c in sheet[1]]
+    a = dict(zip(heading, [c.value for c in sheet[2]]))
+    metrics_a = reports[0].agents[0].metrics
+    assert reports[0].agents[0].agent == a["客服"] == "A"
+    assert (a["A 下单率"], a["B 付款率"], a["提点"]) == (
+        metrics_a["order_rate"],
+        metrics_a["pay_rate"],
+        metrics_a["commission_rate"],
+    )
+    assert heading.index("A 下单率") < heading.index("B 付款率") < heading.index("询单转化率")
+    assert heading.index("提点") == heading.index("提成") - 1

@@ -110,6 +110,18 @@ def render_csv(reports: list[ShopReport]) -> str:
     return buf.getvalue()
 
 
+# The workbook adds what the commission is checked against: A and B beside C, and the tier's rate (提点).
+_XLSX_COLUMNS = tuple(
+    extra
+    for column in _TABLE_COLUMNS
+    for extra in (
+        (("order_rate", N_("A order rate"), "pct"), ("pay_rate", N_("B payment rate"), "pct"), column)
+        if column[0] == "conversion"
+        else (("commission_rate", N_("Commission rate"), "pct"), column)
+        if column[0] == "commission"
+        else (column,)
+    )
+)
 _XLSX_FORMATS = {"pct": "0.0%", "money": "#,##0.00", "sec": "0.0", "ratio": "0.00", "score": "0.0", "int": "#,##0"}
 
 
@@ -124,12 +136,12 @@ def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.D
         Column(t.gettext("Date"), 12),
         Column(t.gettext("Pending"), 9),
         Column(t.gettext("Agent"), 14),
-        *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _TABLE_COLUMNS),
+        *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
     ]
     yes, no = t.gettext("yes"), t.gettext("no")
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
-        return [r.shop, r.period, yes if r.pending else no, name, *(row.metrics[k] for k, _, _ in _TABLE_COLUMNS)]
+        return [r.shop, r.period, yes if r.pending else no, name, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS)]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)

@@ -44,6 +44,7 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("slow_responses", N_("Slow"), "int"),
     ("ask_answer_ratio", N_("Answers per question"), "ratio"),
     ("short_replies", N_("Short replies"), "int"),
+    ("followups_sent", N_("Follow-ups"), "int"),  # what 挽回 is read against
     ("followups_recovered", N_("Won back"), "int"),
     ("adoption_rate", N_("Adoption"), "pct"),
     ("qa_flags", N_("Quality"), "int"),

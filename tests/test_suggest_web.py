@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from assistant.cli import main
 from assistant.config import Config, load_config
 from tests.helpers import ROOT, body_of, make_app, make_event
 
@@ -174,3 +175,24 @@ async def test_reload_requires_admin_token(aiohttp_client: Any, tmp_path: Path) 
     client = await aiohttp_client(make_app(config))
     assert (await client.post("/v1/admin/reload")).status == 401
     assert (await client.post("/v1/admin/reload", headers={"Authorization": "Bearer nope"})).status == 401
+
+
+async def test_cli_json_is_what_get_suggest_returns(
+    client: Client, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`assistant suggest --json` answers as the service does: the same customer type, context and order."""
+    used = make_event("suggestion_used", id="used1", shop="shop1", phrase_id="payment.safe")
+    assert (await client.post("/v1/events", data=body_of(used))).status == 200
+    asked = [
+        ("可以货到付款吗", ""),
+        ("可以货到付款吗", "shop1"),
+        ("敏感肌能用吗", ""),
+        ("太贵了 再便宜点 不降我就去别家了", ""),
+        ("急用 今天能发吗", ""),
+        ("第一次买 有新人券吗", ""),
+    ]
+    for text, shop in asked:
+        served = await (await client.get("/v1/suggest", params={"text": text, "shop": shop})).json()
+        options = ["--config", str(ROOT / "config.toml"), "--db", str(db_path), *(["--shop", shop] if shop else [])]
+        assert main(["suggest", text, "--json", *options]) == 0
+        assert json.loads(capsys.readouterr().out) == served, text

@@ -116,25 +116,40 @@ def _scorer_state(library: Library) -> str:
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help=N_("print the JSON the HTTP API returns"))
 @click.option("--k", type=int, default=None, help=N_("how many suggestions (default: [phrases] top_k)"))
+@click.option("--shop", default="", help=N_("the shop whose agents' choices rank the phrases (as /v1/suggest?shop=)"))
+@click.option("--item", default=None, help=N_("the catalog item the message is about (as /v1/suggest?item=)"))
 @common_options
 @phrases_option
 def suggest_command(
-    text: str, as_json: bool, k: int | None, config_path: Path, db: Path | None, phrases_dir: Path | None
+    text: str,
+    as_json: bool,
+    k: int | None,
+    shop: str,
+    item: str | None,
+    config_path: Path,
+    db: Path | None,
+    phrases_dir: Path | None,
 ) -> int:
-    """Print the suggestions and customer type for one message, as a table or as the API's JSON."""
-    from assistant.suggest.matcher import Matcher, customer_type_json, suggestion_json
+    """Print the suggestions and customer type for one message, as a table or as the API's JSON: the service's
+    own engine answers, so the order is the one `GET /v1/suggest` gives for the text."""
+    from assistant.conversations import Conversations
+    from assistant.suggest.engine import SuggestionEngine
+    from assistant.suggest.matcher import Matcher
 
     loaded = _load(config_path, db, phrases_dir)
     if loaded is None:
         return 1
     library, top_k = loaded
-    min_confidence = load(config_path, db).phrases.min_confidence
-    matcher = Matcher(library, k=k if k is not None else top_k, min_confidence=min_confidence)
-    suggestions = matcher.suggest(text)
-    kind = matcher.classify([(0, text)])
+    config = load(config_path, db)
+    matcher = Matcher(library, k=k if k is not None else top_k, min_confidence=config.phrases.min_confidence)
+    location = config.location()
+    engine = SuggestionEngine(config, matcher, Conversations(location), location)
+    try:
+        suggestions, kind = engine.compute(text, shop=shop, state=None, item=item or None)
+    finally:
+        engine.items.close()
     if as_json:
-        body = {"suggestions": [suggestion_json(s) for s in suggestions], "customer_type": customer_type_json(kind)}
-        print(json.dumps(body, ensure_ascii=False, indent=2))
+        print(json.dumps(engine.response(suggestions, kind), ensure_ascii=False, indent=2))
         return 0
     if not suggestions:
         print(_("(no suggestion above the threshold)"))

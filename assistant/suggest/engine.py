@@ -232,9 +232,13 @@ class SuggestionEngine:
         state = self.conversations.apply(written)
         self.items.observe(event)
         if event.type == "suggestion_used" and event.phrase_id:
-            self.adoption(event.shop)[event.phrase_id] += 1
-            if self.workers is not None:
-                self.workers.used(event.shop, event.phrase_id)
+            counts = self._adoption.get(event.shop)
+            if counts is None:
+                self.adoption(event.shop)  # read from the log, which already holds this use: not counted again
+            else:
+                counts[event.phrase_id] += 1
+                if self.workers is not None:
+                    self.workers.used(event.shop, event.phrase_id)
         if event.is_customer_message and written.annotation is not None:
             state.suggestions = list(written.annotation.suggestions)
             state.customer_type_detail = written.annotation.customer_type_detail

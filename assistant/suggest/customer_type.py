@@ -50,6 +50,11 @@ class CustomerType:
     sure: bool = True
 
 
+def named_type(t: CustomerType) -> str | None:
+    """The type the customer's own words or waits name; None for the default taken for want of evidence."""
+    return t.type if t.sure and t.evidence else None
+
+
 def customer_type_json(t: CustomerType) -> dict[str, Any]:
     """The JSON shape of a customer type."""
     return {

@@ -40,7 +40,11 @@ ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least thi
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
-TYPE_BOOST = 5.0
+# A phrase suiting the customer's named type counts as this many points (of 100) more like the message, when its
+# trigger is at least TYPE_MIN_SIMILARITY like it: enough to choose between phrases that answer about equally
+# well, never to lift one that does not (measured: docs/phrases.md).
+TYPE_BOOST = 4.0
+TYPE_MIN_SIMILARITY = 40.0
 READING_CACHE = 50_000  # messages whose reading is remembered: a conversation's history is re-read each time
 SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
 SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
@@ -126,13 +130,10 @@ class Matcher:
         self.normalizer = Normalizer(library.normalization)
         self._phrases: list[Phrase] = list(library.phrases)
         self._by_intent: dict[str, list[int]] = {}
-        self._by_intent_type: dict[tuple[str, str], list[int]] = {}
         self._index_of: dict[str, int] = {}
         for i, p in enumerate(self._phrases):
             self._by_intent.setdefault(p.intent, []).append(i)
             self._index_of[p.id] = i
-            for t in p.types:
-                self._by_intent_type.setdefault((p.intent, t), []).append(i)
         self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
         forms: dict[str, Sequence[str]] = {}
         for p in self._phrases:
@@ -346,15 +347,13 @@ class Matcher:
             found = self._index_of.get(phrase_id)
             if found is not None and self._phrases[found].intent == intent:
                 candidates.add(found)
-        if context.customer_type:
-            candidates.update(self._by_intent_type.get((intent, context.customer_type), ()))
         out = []
         for pi in candidates:
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
+            if own >= TYPE_MIN_SIMILARITY and context.customer_type and context.customer_type in phrase.types:
+                own += TYPE_BOOST  # a phrase no trigger brings close does not answer: the type never lifts it
             score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
-            if context.customer_type and context.customer_type in phrase.types:
-                score += TYPE_BOOST
             used = context.adoption.get(phrase.id, 0)
             if used > 0:
                 score += min(10.0, 4.0 * math.log2(1 + used))

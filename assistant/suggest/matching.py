@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from assistant.suggest.customer_type import named_type
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion
 from assistant.suggest.phrases import Library
 
@@ -99,7 +100,7 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
     context = Context(
         customer_messages=tuple(history),
         has_unpaid_order=request.unpaid,
-        customer_type=kind.type,
+        customer_type=named_type(kind),  # a default type, chosen for want of evidence, ranks nothing
         variables=request.variables,
         adoption=adoption,
     )

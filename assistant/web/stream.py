@@ -15,6 +15,7 @@ from assistant import store
 from assistant.conversations import ConversationState
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
+from assistant.suggest.customer_type import named_type
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import customer_type_json
 from assistant.tasks import Turns
@@ -42,7 +43,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     context = dataclasses.replace(
         engine.context_for(state, state.shop, state.customer),
         customer_messages=tuple(history[:-1]),
-        customer_type=kind.type,
+        customer_type=named_type(kind),
     )
     text, earlier = history[-1][1], [t for _, t in history[:-1]]
     found = engine.matcher.suggest(text, context)

@@ -261,6 +261,13 @@ async def test_a_remark_is_not_a_question(shop: Client) -> None:
     assert all(s["phrase_id"] != "catalog.fact" for s in body.get("suggestions", []))
 
 
+async def test_a_phrase_for_one_kind_of_goods_fits_when_the_item_is_of_that_kind(shop: Client) -> None:
+    """The item's title speaks of its goods: a clothing phrase (cp17, `goods`) answers about the T-shirt only."""
+    codes = [s["code"] for s in (await say(shop, "会掉色吗", "plain"))["suggestions"]]
+    assert "cp17" not in codes
+    assert top(await say(shop, "会掉色吗", "tshirt", item=TSHIRT))["code"] == "cp17"
+
+
 async def test_unknown_item_and_no_item_answer_as_today(shop: Client, client: Client) -> None:
     unknown = await say(shop, "这件是什么面料的", "unknown", item="999999999")
     assert top(unknown)["phrase_id"] != "catalog.fact"

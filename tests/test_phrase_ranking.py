@@ -1,7 +1,8 @@
-"""Which phrase of an intent comes first: trigger similarity and the customer's named type."""
+"""Which phrase of an intent comes first: trigger similarity, the customer's named type, the goods spoken of."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +12,24 @@ from assistant.suggest.matcher import Context, Matcher
 from assistant.suggest.matching import Request, answer
 from assistant.suggest.phrases import Library
 
+FIRST_PHRASES = Path(__file__).resolve().parent / "data" / "first_phrases.tsv"
+
 
 def _p(code: str, intent: str, text: str, *triggers: str, **keys: Any) -> dict[str, Any]:
     return {"id": f"{intent}.{code}", "intent": intent, "code": code, "text": text, "triggers": list(triggers), **keys}
 
 
 PHRASES = [
+    _p("zl1", "quality_issue", "亲，非常抱歉，麻烦拍照给我看看，我马上处理~", "质量问题", "坏了"),
+    _p("zl2", "quality_issue", "亲，破损真的抱歉，拍照给我，补寄或者退款~", "破了", "碎了"),
+    _p(
+        "zl16",
+        "quality_issue",
+        "亲，麻烦把坏果和外箱一起拍张照片发我，按比例赔付~",
+        "到了都软了",
+        "烂了好几个",
+        goods=["水果", "橙"],
+    ),
     _p("fk1", "payment", "亲，支持支付宝和花呗付款哦~", "怎么付款", "付款方式有几种"),
     _p("fk2", "payment", "亲，付款失败可以换一种方式再试试~", "付款失败", "付不了款"),
     _p(
@@ -31,6 +44,7 @@ PHRASES = [
 ]
 INTENTS: dict[str, Any] = {
     "intent": {
+        "quality_issue": {"label": "质量问题", "strong": ["坏了", "破了", "烂了"], "keywords": ["到了"]},
         "payment": {"label": "付款", "strong": ["付款"]},
     }
 }
@@ -60,6 +74,17 @@ def live(matcher: Matcher, text: str) -> list[str]:
     return [s.code for s in found]
 
 
+def test_the_first_phrase_answers_the_question(shipped_matcher: Matcher) -> None:
+    rows = [line.split("\t") for line in FIRST_PHRASES.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+    assert len(rows) >= 50
+    wrong = []
+    for want, text in rows:
+        codes = live(shipped_matcher, text)
+        if not codes or codes[0] not in want.split("|"):
+            wrong.append((text, codes))
+    assert wrong == []
+
+
 def test_a_default_type_leaves_the_order_alone(shipped_matcher: Matcher) -> None:
     for text in ("可以货到付款吗", "敏感肌能用吗", "店铺券在哪领", "付款一直失败 咋回事"):
         assert named_type(shipped_matcher.classify([(0, text)])) is None
@@ -76,3 +101,16 @@ def test_a_named_type_lifts_no_phrase_over_one_that_answers(small: Matcher) -> N
     for kind in (None, "newcomer", "suspicious"):
         assert first(small, "可以货到付款吗", Context(customer_type=kind)) == "fk6"
         assert first(small, "付款一直失败", Context(customer_type=kind)) == "fk2"
+
+
+def test_a_phrase_for_one_kind_of_goods_needs_them_named(small: Matcher) -> None:
+    assert first(small, "面膜到了都干了") == "zl1"  # the generic answer takes the place, not silence
+    assert first(small, "水果到了都软了") == "zl16"
+    assert first(small, "到了都软了", Context(customer_messages=((0, "我买的橙子"),))) == "zl16"
+    assert first(small, "到了都软了", Context(item="赣南脐橙 5斤装")) == "zl16"
+    assert first(small, "到了都软了", Context(item="补水面膜 10片")) == "zl1"
+
+
+def test_a_gated_phrase_leaves_the_intent_its_other_phrases(small: Matcher) -> None:
+    codes = [s.code for s in small.suggest("桌子到了都软了")]
+    assert "zl16" not in codes and codes[0] == "zl1"

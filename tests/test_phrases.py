@@ -140,6 +140,16 @@ def test_unreachable_phrase_is_rejected() -> None:
     assert "没有能触发它的触发词" in reasons(problems_of(phrase(triggers=["？？", "😀"])))
 
 
+def test_goods_is_a_list_of_words_and_leaves_each_intent_a_phrase_for_all_goods() -> None:
+    fruit = phrase(id="shipping_time.fruit", code="fh9", goods=["水果", "生鲜"])
+    assert build(phrase(), fruit).by_id["shipping_time.fruit"].goods == ("水果", "生鲜")
+    assert "'goods' 必须是字符串列表" in reasons(problems_of(phrase(goods="水果")))
+    assert "'goods' 里有一个词规范化后为空" in reasons(problems_of(phrase(goods=["水果", "？！"])))
+    alone = problems_of(fruit)
+    assert [p.phrase_id for p in alone] == ["shipping_time.fruit"]
+    assert "意图 shipping_time 的每条话术都写了 'goods'" in reasons(alone)
+
+
 def test_assistant_intents_need_no_triggers() -> None:
     library = build(phrase(intent="followup", triggers=[], text="亲，刚才的问题还有疑问吗？"))
     assert library.phrases[0].intent == "followup"

@@ -138,18 +138,19 @@ class SuggestionEngine:
         item: str | None = None,
     ) -> tuple[list[Suggestion], CustomerType]:
         """Suggestions for `text` and the customer type including it; `item` is the product it is about."""
-        request, adoption = self._request(text, shop, state, ts_ms, customer)
         item = self.items.item_of(state, text, item)
+        request, adoption = self._request(text, shop, state, ts_ms, customer, item)
         return self._amended(request, *answer(self.matcher, request, adoption), item)
 
     def _request(
-        self, text: str, shop: str, state: ConversationState | None, ts_ms: int, customer: str
+        self, text: str, shop: str, state: ConversationState | None, ts_ms: int, customer: str, item: str | None
     ) -> tuple[Request, Counter[str]]:
         """What matching the message reads of its conversation, as it is now; and the shop's adoption counts."""
         base = self.context_for(state, shop, customer)
         history = list(state.customer_messages) if state else []
         replies = list(state.agent_replies) if state else []
-        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, dict(base.variables), shop)
+        variables, title = dict(base.variables), self.items.title_of(item)
+        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, variables, shop, title)
         return request, self.adoption(shop)
 
     def _amended(
@@ -198,7 +199,7 @@ class SuggestionEngine:
         text = event.text or ""
         state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, text, event.item)
-        request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer)
+        request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item)
         future = self.workers.submit(request)
         if future is None:
             return self._enrichment(*self._amended(request, *answer(self.matcher, request, adoption), item), item)

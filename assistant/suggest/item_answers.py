@@ -87,6 +87,11 @@ class ItemAnswers:
             found = self.focus.item_of(state.shop, state.conversation)
         return found
 
+    def title_of(self, item_id: str | None) -> str:
+        """The item's title in the catalog; empty when there is no item or the catalog does not have it."""
+        item = self.catalog.item(item_id) if item_id else None
+        return item.title if item is not None else ""
+
     def observe(self, event: Event) -> None:
         """Listener: remember the item a newly logged message names."""
         self.focus.observe(event)

@@ -79,6 +79,7 @@ class Context:
     customer_type: str | None = None
     variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     adoption: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    item: str = ""  # the title of the conversation's catalog item: a phrase's `goods` may be named there
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,11 @@ class Matcher:
         self._phrases: list[Phrase] = list(library.phrases)
         self._by_intent: dict[str, list[int]] = {}
         self._index_of: dict[str, int] = {}
+        # The kind of goods a phrase is written for (坏果: fruit): one of these words must have been said.
+        self._goods: dict[int, tuple[str, ...]] = {}
         for i, p in enumerate(self._phrases):
+            if p.goods:
+                self._goods[i] = tuple(g for g in (self.normalizer.normalize(w) for w in p.goods) if g)
             self._by_intent.setdefault(p.intent, []).append(i)
             self._index_of[p.id] = i
         self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
@@ -309,15 +314,18 @@ class Matcher:
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()
+        said = self._said(reading, context) if self._goods else ""
         for intent, count in plan:
             # An alternate shows one phrase: a few close triggers are enough to choose it.
             limit = 12 if intent == ranked[0][1] else 4
-            for pi, score, trigger in self._rank_phrases(intent, intents[intent], reading, context, limit)[:count]:
+            for pi, score, trigger in self._rank_phrases(intent, intents[intent], reading, context, said, limit)[
+                :count
+            ]:
                 chosen.append(self._suggestion(pi, score, trigger, intents[intent], reading, context))
                 used.add(pi)
         if len(chosen) < self.k:  # fewer alternates or phrases than planned: fill with the top intent
             top_intent = ranked[0][1]
-            for pi, score, trigger in self._rank_phrases(top_intent, top, reading, context):
+            for pi, score, trigger in self._rank_phrases(top_intent, top, reading, context, said):
                 if len(chosen) >= self.k:
                     break
                 if pi not in used:
@@ -325,12 +333,23 @@ class Matcher:
                     used.add(pi)
         return chosen[: self.k]
 
+    def _said(self, reading: Reading, context: Context) -> str:
+        """What the conversation has said of its goods: the message, the customer's earlier ones, the item's title."""
+        earlier = (self.normalizer.normalize(t) for _, t in context.customer_messages)
+        return "|".join((reading.analysis.compact, *earlier, self.normalizer.normalize(context.item)))
+
+    def _fits(self, pi: int, said: str) -> bool:
+        """Whether a phrase may answer: it names no kind of goods, or the conversation spoke of its kind."""
+        goods = self._goods.get(pi)
+        return goods is None or any(g in said for g in goods)
+
     def _rank_phrases(
-        self, intent: str, confidence: float, reading: Reading, context: Context, limit: int = 12
+        self, intent: str, confidence: float, reading: Reading, context: Context, said: str = "", limit: int = 12
     ) -> list[tuple[int, float, str]]:
         """The best `self.k` phrases of one intent: confidence, own trigger similarity, type and adoption.
 
-        `limit`: how many of the intent's triggers most like the message are compared closely.
+        `said`: what the conversation said of its goods (`_said`); `limit`: how many of the intent's triggers
+        most like the message are compared closely.
         """
         fallback = reading.keyword_words.get(intent, "")
         similar = reading.memo.get(("within", intent, limit))
@@ -338,10 +357,15 @@ class Matcher:
             similar = reading.memo[("within", intent, limit)] = self.triggers.within(
                 reading.analysis.compact, intent, limit
             )
-        # Phrases no trigger matched and nothing lifts tie at the same score, so only the first few of them
-        # (file order) can make it; this keeps ranking cheap in a library of 20,000 phrases.
-        members = self._by_intent.get(intent, [])
-        candidates = set(members[: self.k])
+        # Phrases no trigger matched tie at the same score: the first few that fit (file order, where an
+        # intent's generic answers come first) fill the places no trigger claims, so the intent is never left
+        # without an answer; this keeps ranking cheap in a library of 20,000 phrases.
+        candidates: set[int] = set()
+        for pi in self._by_intent.get(intent, ()):
+            if len(candidates) >= self.k:
+                break
+            if self._fits(pi, said):
+                candidates.add(pi)
         candidates.update(similar)
         for phrase_id in context.adoption:
             found = self._index_of.get(phrase_id)
@@ -349,6 +373,8 @@ class Matcher:
                 candidates.add(found)
         out = []
         for pi in candidates:
+            if not self._fits(pi, said):
+                continue
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
             if own >= TYPE_MIN_SIMILARITY and context.customer_type and context.customer_type in phrase.types:

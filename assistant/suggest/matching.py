@@ -48,6 +48,7 @@ class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
     unpaid: bool
     variables: dict[str, str]
     shop: str  # whose adoption counts rank the phrases
+    item: str = ""  # the title of the conversation's catalog item (a phrase's `goods` may be named there)
 
 
 class Adoption(msgspec.Struct, frozen=True, tag="adoption", array_like=True):
@@ -103,5 +104,6 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         customer_type=named_type(kind),  # a default type, chosen for want of evidence, ranks nothing
         variables=request.variables,
         adoption=adoption,
+        item=request.item,
     )
     return matcher.suggest(request.text, context), kind

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from assistant.suggest.vocabulary import (
     parse_intents,
     parse_types,
     parse_words,
+    read_toml,
     string_list,
     string_value,
 )
@@ -74,7 +74,7 @@ MAX_RENDERED_CHARS = 2000
 RENDER_CACHE = 20_000  # rendered texts remembered (phrase and variables)
 _RENDER_LOCK = threading.Lock()
 MAX_VARIABLE_CHARS = 200  # a value given at render time (customer, product, order …) is cut to this
-_PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "group"})
+_PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "goods", "group"})
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -90,6 +90,7 @@ class Phrase:
     types: tuple[str, ...] = ()
     group: str = ""
     file: str = ""
+    goods: tuple[str, ...] = ()  # fits only a message (or item) naming one of these: its kind of goods
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,12 +153,12 @@ class Library:
             for path in sorted(layer.glob("*.toml")):
                 if path.name in SPECIAL_FILES or path.resolve() in skipped:
                     continue
-                data = _read_toml(path, problems)
+                data = read_toml(path, problems)
                 if data is not None:
                     tables.append((path.name if n == 0 else f"{layer.name}/{path.name}", data))
             phrase_tables = [*_without(phrase_tables, tables), *tables]
-        intents_data = _read_toml(directory / "intents.toml", problems, optional=True) or {}
-        types_data = _read_toml(directory / "customer_types.toml", problems, optional=True) or {}
+        intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
+        types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
         examples = load_examples(directory, problems)
         library = cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
         return dataclasses.replace(library, examples=examples)
@@ -217,6 +218,7 @@ class Library:
                 phrases.append(phrase)
                 if uses_item(env, phrase.text):
                     item_phrases.add(phrase.id)
+        problems += _without_generic(phrases)
         if problems:
             raise LibraryError(problems)
         return cls(
@@ -492,17 +494,11 @@ def _without(
     return kept
 
 
-def _read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:
-    if optional and not path.exists():
-        return None
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(path.name, "", _("not valid TOML: %(error)s", error=exc)))
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(path.name, "", _("cannot read: %(error)s", error=exc)))
-    return None
+def _without_generic(phrases: Sequence[Phrase]) -> list[Problem]:
+    """An intent whose every phrase names its `goods` would be silent for other goods: one must fit them all."""
+    generic = {p.intent for p in phrases if not p.goods}
+    first = {p.intent: p for p in reversed(phrases) if p.goods and p.intent not in generic}
+    return [Problem(p.file, p.id, _("every phrase of %(intent)s lists 'goods': one without must answer other goods", intent=p.intent)) for p in first.values()]  # fmt: skip
 
 
 def _parse_phrase_file(
@@ -566,6 +562,9 @@ def _parse_phrase(
     source = string_value(entry.get("text"), file, where, "text", problems)
     triggers = string_list(entry.get("triggers"), file, where, "triggers", problems)
     types = string_list(entry.get("types"), file, where, "types", problems)
+    goods = string_list(entry.get("goods"), file, where, "goods", problems)
+    if not all(normalizer.normalize(g) for g in goods):
+        problems.append(Problem(file, where, _("a word of 'goods' is blank after normalizing")))
     for t in types:
         if t not in TYPE_IDS:
             problems.append(Problem(file, where, _("unknown customer type %(type)s", type=repr(t))))
@@ -591,7 +590,5 @@ def _parse_phrase(
         problems.append(Problem(file, where, _("'%(key)s' must be a non-empty string", key="group")))
         return None
     group = own_group.strip() if isinstance(own_group, str) else group
-    phrase = Phrase(
-        id=pid, intent=intent, code=code, text=source, triggers=triggers, types=types, group=group, file=file
-    )
+    phrase = Phrase(pid, intent, code, source, triggers, types, group, file, goods)  # in the fields' order
     return phrase, template, normalized

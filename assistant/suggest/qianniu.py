@@ -84,6 +84,7 @@ class ImportedPhrase:
     confidence: float = 1.0
     replaces: str | None = None  # the id of an earlier layer's phrase (the demo library's) it replaces
     types: tuple[str, ...] = ()  # customer types, as an engineer wrote them in a previous import (keep_edits)
+    goods: tuple[str, ...] = ()  # the goods it is written for, as an engineer wrote them there
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,8 @@ def to_toml(result: ImportResult, source: str = "") -> str:
         entry["triggers"] = list(p.triggers)
         if p.types:
             entry["types"] = list(p.types)
+        if p.goods:
+            entry["goods"] = list(p.goods)
         phrases.append(entry)
     header = [
         f"# Imported from {source}" if source else "# Imported quick phrases",
@@ -413,7 +416,7 @@ def to_toml(result: ImportResult, source: str = "") -> str:
 
 def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResult:
     """A re-import (`--replace`) over the phrase file of the previous one: a phrase whose code and text are
-    unchanged keeps what the engineer made of it there — its id, intent, triggers and customer types — instead
+    unchanged keeps what the engineer made of it there — its id, intent, triggers, customer types, goods — instead
     of fresh guesses (the file asks for the triggers to be reviewed; re-importing threw the review away)."""
     before: dict[str, dict[str, Any]] = {}
     for entry in previous.get("phrase", []):
@@ -432,6 +435,7 @@ def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResul
                 intent=str(old.get("intent", p.intent)),
                 triggers=tuple(str(t) for t in old.get("triggers", p.triggers)),
                 types=tuple(str(t) for t in old.get("types", ())),
+                goods=tuple(str(g) for g in old.get("goods", ())),
             )
         )
     return dataclasses.replace(result, phrases=tuple(kept))

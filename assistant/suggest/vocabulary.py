@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -376,3 +378,17 @@ def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, C
             script=script,
         )
     return types
+
+
+def read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:
+    """A TOML file's table; None (and the problem noted) when it cannot be read or parsed."""
+    if optional and not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Problem(path.name, "", _("not valid TOML: %(error)s", error=exc)))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(path.name, "", _("cannot read: %(error)s", error=exc)))
+    return None

@@ -40,14 +40,16 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
         return
     history = list(state.customer_messages)
     kind = engine.matcher.classify(history, list(state.agent_replies))
+    text, earlier = history[-1][1], [t for _, t in history[:-1]]
+    item = engine.items.item_of(state, text)
     context = dataclasses.replace(
         engine.context_for(state, state.shop, state.customer),
         customer_messages=tuple(history[:-1]),
         customer_type=named_type(kind),
+        item=engine.items.title_of(item),
     )
-    text, earlier = history[-1][1], [t for _, t in history[:-1]]
     found = engine.matcher.suggest(text, context)
-    found = engine.with_item(found, text, earlier, engine.items.item_of(state, text), context.variables)
+    found = engine.with_item(found, text, earlier, item, context.variables)
     state.suggestions = engine.response(found, kind)["suggestions"]
     state.customer_type_detail = customer_type_json(kind)
 

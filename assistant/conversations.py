@@ -36,6 +36,10 @@ class ConversationState:
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
     seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
+    # The catalog item it is about (assistant/catalog/focus.py), once named or looked up in the log: a state
+    # read again because another instance logged an event of it looks it up again.
+    item: str | None = None
+    item_known: bool = False
 
     @property
     def waiting_since_ms(self) -> int | None:

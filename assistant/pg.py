@@ -1,7 +1,7 @@
 """PostgreSQL as the log's second backend: a connection that speaks the sqlite3 interface the code uses.
 
 The queries are written once, in SQLite's dialect; `translate` turns the few spellings that differ
-(placeholders, `INSERT OR IGNORE`, scalar min/max, `IS` between values, `INDEXED BY`, `temp.`) into
+(placeholders, `INSERT OR IGNORE`, scalar min/max, `IS` between values, `INDEXED BY`, `temp.`, a JSON field) into
 PostgreSQL's. Rows read like `sqlite3.Row` (by name and by position), numbers and truth values come back
 as SQLite returns them (int, float, 0/1), and errors are raised as sqlite3's classes, so callers keep
 one code path. Statements that cannot be translated live beside their SQLite twins, chosen by `dialect`.
@@ -65,8 +65,10 @@ _SIMPLE = (
     (re.compile(r"\binstr\s*\(", re.I), "strpos("),
     (re.compile(r"\bAS\s+REAL\b", re.I), "AS DOUBLE PRECISION"),
     (re.compile(r"\bAS\s+INTEGER\b\s*\)", re.I), "AS BIGINT)"),
-    (re.compile(r"json_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.I), r"(\1::jsonb ->> '\2')"),
 )
+# json_extract(col, '$.key') → (col::json ->> 'key'), matched before the literals are set apart (its path is one).
+# json, not jsonb: jsonb refuses a text holding \u0000 anywhere, which a logged event may.
+_JSON_FIELD = re.compile(r"\bjson_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.I)
 _OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 
@@ -74,7 +76,7 @@ _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 @lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
     """SQLite's spelling of a statement → PostgreSQL's (placeholders become psycopg's)."""
-    parts = _LITERAL.split(sql)
+    parts = _LITERAL.split(_JSON_FIELD.sub(r"(\1::json ->> '\2')", sql))
     out = []
     for i, part in enumerate(parts):
         if i % 2:  # a string literal: only psycopg's own escape

@@ -19,7 +19,7 @@ from assistant.catalog.importer import import_files
 from assistant.config import Config, ConfigError, load_config
 from assistant.signing import sign
 from tests.catalog_data import HOODIE, ITEMS_HEADER, TSHIRT, tshirt_files, write_csv
-from tests.helpers import ROOT, body_of, make_app, make_event, replace_config
+from tests.helpers import BACKENDS, ROOT, body_of, make_app, make_event, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
 NO_CHART = "600000000003"
@@ -70,7 +70,7 @@ SENTENCES: list[Callable[[str, str], str]] = [
 ]
 
 
-def catalog_db(tmp: Path, db_path: Path, extra: bool = True) -> None:
+def catalog_db(tmp: Path, db_path: store.Location, extra: bool = True) -> None:
     files = tshirt_files(tmp)
     if extra:
         rows = [(NO_CHART, "亚麻衬衫", "100%亚麻", "", "", ""), (NO_FABRIC, "帆布包", "", "浙江义乌", "", "")]
@@ -305,6 +305,20 @@ async def test_item_survives_a_restart(aiohttp_client: Any, config: Config, tmp_
     assert top(await say(again, "110斤", "restart"))["text"] == "亲，165cm/110斤建议拿L码哦~"
 
 
+@BACKENDS
+async def test_item_field_survives_a_restart_on_either_backend(
+    aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location
+) -> None:
+    catalog_db(tmp_path, db_path)
+    first = await aiohttp_client(make_app(config))
+    await say(first, "在吗", "restart-field", item=TSHIRT)
+    await first.close()
+    again = await aiohttp_client(make_app(config))  # a fresh process: the item is read from the log
+    body = await say(again, "什么面料", "restart-field")
+    assert body["item"]["id"] == TSHIRT
+    assert top(body)["text"] == "亲，这款面料是95%棉 5%氨纶哦~"
+
+
 async def test_webhook_rejects_a_malformed_item(shop: Client, db_path: Path) -> None:
     for bad, message in ((123, "must be a string, got int"), ("", "must not be empty"), ("x" * 201, "longer")):
         resp = await shop.post("/v1/events", data=body_of(make_event(item=bad)))
@@ -489,3 +503,17 @@ async def test_sizing_questions_get_the_items_sizing_and_fit_questions_its_fit(
     for n, text in enumerate(["版型怎么样", "宽松吗", "修身吗"]):
         body = await say(shop, text, f"cut-{n}", item="800000000007")
         assert top(body)["text"] == "亲，这款版型是宽松哦~", text
+
+
+def test_item_lookup_failure_is_logged_not_taken_for_no_item(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from assistant.catalog.focus import ItemFocus, LookupFailed
+
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()  # a file without the log's tables: the read fails
+    focus = ItemFocus(path)
+    try:
+        with pytest.raises(LookupFailed):
+            focus.lookup("shop1", "c1")
+    finally:
+        focus.close()
+    assert "could not be read from the log" in caplog.text

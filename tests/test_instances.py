@@ -5,6 +5,7 @@ events, and a due idle period is fired once by whichever instance claims it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from aiohttp.test_utils import TestClient
 from assistant import live, pg, store
 from assistant.config import Config
 from assistant.web.appkeys import ENGINE, FEED
+from tests.catalog_data import HOODIE, TSHIRT
 from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
+from tests.test_catalog_answers import catalog_db, say, top
 from tests.test_live import open_stream
 
 Client = TestClient  # type: ignore[type-arg]
@@ -54,6 +57,21 @@ async def test_instances_conversation_state_follows_the_other_instance(pair: tup
     await a.post("/v1/events", data=body_of(make_event(id="s3", conversation="shared", text="还有货吗")))
     state = a.app[ENGINE].conversations.get("shop1", "shared")
     assert [m["text"] for m in state.recent] == ["在吗", "这个什么时候发货", "还有货吗"]
+
+
+async def test_instances_the_conversations_item_follows_it_to_another_instance(
+    pair: tuple[Client, Client], tmp_path: Path, db_path: pg.Location
+) -> None:
+    a, b = pair
+    catalog_db(tmp_path, db_path)
+    await say(a, "在吗", "focus", item=TSHIRT)
+    body = await say(b, "165 110斤穿什么码", "focus")  # b never saw the item named
+    assert body["item"]["id"] == TSHIRT
+    assert top(body)["text"] == "亲，165cm/110斤建议拿L码哦~"
+    await say(b, "那这件呢", "focus", item=HOODIE)
+    body = await say(a, "170 120斤穿什么码", "focus")  # a remembered the T-shirt: the hoodie was named since
+    assert body["item"]["id"] == HOODIE
+    assert top(body)["text"] == "亲，170cm/120斤建议拿L码哦~"
 
 
 async def test_instances_an_event_posted_to_both_is_logged_once(pair: tuple[Client, Client], db_path: Any) -> None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections import OrderedDict
 
 from assistant import store
 from assistant.catalog.links import item_in
 from assistant.events import Event
 
 LOOKBACK = 50  # messages of a conversation searched for its item when it is not in memory
+
+log = logging.getLogger(__name__)
+
+
+class LookupFailed(Exception):
+    """The log could not be read for a conversation's item (logged; the item is looked up again next time)."""
 
 
 def event_item(event: Event) -> str | None:
@@ -21,42 +27,17 @@ def event_item(event: Event) -> str | None:
 
 
 class ItemFocus:
-    """A bounded memory of each conversation's item; a miss is looked up in the interaction log."""
+    """Looks a conversation's item up in the interaction log (the conversation's state keeps what is found)."""
 
-    def __init__(self, db_path: store.Location, *, capacity: int = 20_000) -> None:
+    def __init__(self, db_path: store.Location) -> None:
         self.db_path = db_path
-        self.capacity = capacity
-        self._items: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         self._conn: sqlite3.Connection | None = None
 
-    def item_of(self, shop: str, conversation: str) -> str | None:
-        """The conversation's item, or None when no message has named one."""
-        key = (shop, conversation)
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        found = self._lookup(shop, conversation)
-        self._remember(key, found)
-        return found
-
-    def observe(self, event: Event) -> None:
-        """Listener: a newly logged message that names an item makes it the conversation's item."""
-        item = event_item(event)
-        if item is not None:
-            self._remember((event.shop, event.conversation), item)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _remember(self, key: tuple[str, str], item: str | None) -> None:
-        self._items[key] = item
-        self._items.move_to_end(key)
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def _lookup(self, shop: str, conversation: str) -> str | None:
+    def lookup(self, shop: str, conversation: str) -> str | None:
+        """The item the conversation's latest messages named, or None; raises LookupFailed when the log
+        cannot be read (the reason is logged)."""
+        if not store.exists(self.db_path):
+            return None  # no log yet: nothing was said
         try:
             if self._conn is None:
                 self._conn = store.connect(self.db_path, readonly=True)
@@ -67,11 +48,17 @@ class ItemFocus:
                 " OR m.text LIKE '%tmall.%') ORDER BY m.seq DESC LIMIT ?",
                 (shop, conversation, LOOKBACK),
             ).fetchall()
-        except sqlite3.OperationalError:  # no database yet: nothing was said
-            return None
+        except sqlite3.Error as exc:
+            log.warning("the item of conversation %s/%s could not be read from the log: %s", shop, conversation, exc)
+            raise LookupFailed(str(exc)) from exc
         for raw, text in rows:
             item = json.loads(raw).get("item")
             found = item if isinstance(item, str) and item else item_in(text)
             if found:
                 return found
         return None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

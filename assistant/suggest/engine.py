@@ -231,7 +231,7 @@ class SuggestionEngine:
         """Listener: keep conversation state and adoption counts current."""
         event = written.event
         state = self.conversations.apply(written)
-        self.items.observe(event)
+        self.items.observe(event, state)
         if event.type == "suggestion_used" and event.phrase_id:
             counts = self._adoption.get(event.shop)
             if counts is None:

@@ -22,7 +22,7 @@ from assistant.catalog.answers import (
     answers,
     intents_answered,
 )
-from assistant.catalog.focus import ItemFocus
+from assistant.catalog.focus import ItemFocus, LookupFailed, event_item
 from assistant.catalog.links import item_in
 from assistant.catalog.store import Catalog, Item
 from assistant.config import CatalogConfig, ConfigError
@@ -84,7 +84,13 @@ class ItemAnswers:
         """The item a message is about: the one it names (`item`, a link in its text), else its conversation's."""
         found = named or item_in(text)
         if found is None and state is not None:
-            found = self.focus.item_of(state.shop, state.conversation)
+            if not state.item_known:
+                try:
+                    state.item = self.focus.lookup(state.shop, state.conversation)
+                except LookupFailed:  # logged there; looked up again at the next message
+                    return None
+                state.item_known = True
+            found = state.item
         return found
 
     def title_of(self, item_id: str | None) -> str:
@@ -92,9 +98,11 @@ class ItemAnswers:
         item = self.catalog.item(item_id) if item_id else None
         return item.title if item is not None else ""
 
-    def observe(self, event: Event) -> None:
-        """Listener: remember the item a newly logged message names."""
-        self.focus.observe(event)
+    def observe(self, event: Event, state: ConversationState) -> None:
+        """Listener: a newly logged message that names an item makes it its conversation's item."""
+        item = event_item(event)
+        if item is not None:
+            state.item, state.item_known = item, True
 
     def amend(
         self,

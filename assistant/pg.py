@@ -15,7 +15,8 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -203,6 +204,27 @@ def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
 _SQLITE_ONLY = re.compile(r"^\s*PRAGMA\s+(cache_size|temp_store|synchronous|journal_mode|busy_timeout)\b", re.I)
 
 
+class Silent(psycopg.OperationalError):
+    """The server did not answer a statement in time; the connection was closed (its state is unknown)."""
+
+
+class _Bounded(psycopg.Connection[Any]):
+    """A psycopg connection whose waits for the server end after `bound_s` (None: no bound). A stopped server
+    whose kernel still keeps the socket open enforces no `statement_timeout` and answers keepalives."""
+
+    bound_s: float | None = None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        bound = self.bound_s
+        if bound is None or timeout is not None:
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, bound)
+        except errors._WaitTimeout:
+            self.pgconn.finish()  # nothing more can be read or sent on it: the pool discards it
+            raise Silent(f"PostgreSQL did not answer within {bound:g} s") from None
+
+
 class Cursor:
     """The result of one statement: rows by position or name, rowcount; lastrowid is not kept."""
 
@@ -217,19 +239,13 @@ class Cursor:
         return self._cursor.description if self._cursor is not None else None
 
     def fetchone(self) -> Any:
-        if self._cursor is None or self._cursor.description is None:
-            return None
-        return self._fetch(self._cursor.fetchone)
+        return self._fetch(lambda c: c.fetchone(), None)
 
     def fetchall(self) -> list[Any]:
-        if self._cursor is None or self._cursor.description is None:
-            return []
-        return list(self._fetch(self._cursor.fetchall))
+        return list(self._fetch(lambda c: c.fetchall(), []))
 
     def fetchmany(self, size: int = 100) -> list[Any]:
-        if self._cursor is None or self._cursor.description is None:
-            return []
-        return list(self._fetch(lambda: self._cursor.fetchmany(size)))  # type: ignore[union-attr]
+        return list(self._fetch(lambda c: c.fetchmany(size), []))
 
     def __iter__(self) -> Iterator[Any]:
         while True:
@@ -242,10 +258,11 @@ class Cursor:
         if self._cursor is not None:
             self._cursor.close()
 
-    @staticmethod
-    def _fetch(fetch: Any) -> Any:
+    def _fetch(self, fetch: Callable[[psycopg.Cursor[Any]], Any], empty: Any) -> Any:
+        if self._cursor is None or self._cursor.description is None:
+            return empty
         try:
-            return fetch()
+            return fetch(self._cursor)
         except psycopg.Error as exc:
             raise _as_sqlite(exc) from exc
 
@@ -257,13 +274,17 @@ class Connection:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
-        pool: ConnectionPool | None = None,
+        conn: _Bounded,
+        pool: ConnectionPool[_Bounded] | None = None,
         *,
         wait_s: float = 5.0,
         readonly: bool = False,
+        answer_within_s: float | None = None,
     ) -> None:
         self.raw = conn
+        # How long a statement off the event loop waits for the server's answer (None: as long as it takes,
+        # for a page's long read); on the event loop it is LOOP_ANSWER_S.
+        self.answer_within_s = answer_within_s
         self._pool = pool
         self._wait_s = wait_s
         self._readonly = readonly
@@ -291,6 +312,8 @@ class Connection:
                 except sqlite3.OperationalError:
                     if self._pool is None or not self.lost or in_transaction or (self._used and not self._readonly):
                         raise
+                    if self._pool in _silent:
+                        raise  # the server is not answering: another connection would wait as long
                     # The server dropped the connection (a restart, a failover) while it stood outside a
                     # transaction: on its first statement, or on a reader's (a long-held one, as the
                     # conversations' cache keeps), nothing of the statement had any effect, so it runs again on
@@ -305,35 +328,49 @@ class Connection:
             self._used = True
 
     def _execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Cursor:
-        try:
-            cur = self.raw.cursor()
-        except psycopg.Error as exc:  # "the connection is closed": a database fault like any other (503)
-            raise _as_sqlite(exc) from exc
-        try:
-            cur.execute(translate(sql), params if params else None)
-        except psycopg.Error as exc:
-            cur.close()
-            raise _as_sqlite(exc) from exc
-        return Cursor(cur)
+        return self._run(lambda cur: cur.execute(translate(sql), params if params else None))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Cursor:
-        try:
-            cur = self.raw.cursor()
-        except psycopg.Error as exc:
-            raise _as_sqlite(exc) from exc
-        try:
-            cur.executemany(translate(sql), list(rows))
-        except psycopg.Error as exc:
-            cur.close()
-            raise _as_sqlite(exc) from exc
-        return Cursor(cur)
+        return self._run(lambda cur: cur.executemany(translate(sql), list(rows)))
+
+    def _run(self, statement: Callable[[psycopg.Cursor[Any]], object]) -> Cursor:
+        with self._bounded():
+            try:
+                cur = self.raw.cursor()
+            except psycopg.Error as exc:  # "the connection is closed": a database fault like any other (503)
+                raise _as_sqlite(exc) from exc
+            try:
+                statement(cur)
+            except psycopg.Error as exc:
+                cur.close()
+                raise _as_sqlite(exc) from exc
+            return Cursor(cur)
 
     def executescript(self, script: str) -> None:
         """Statements separated by semicolons, without parameters (as sqlite3's executescript)."""
+        with self._bounded():
+            try:
+                self.raw.execute(translate(script).replace("%%", "%").encode())
+            except psycopg.Error as exc:
+                raise _as_sqlite(exc) from exc
+
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Bound the wait for the server's answer: LOOP_ANSWER_S on the event loop (every request of the
+        instance waits with it), `answer_within_s` elsewhere. On the event loop a pool whose server was
+        silent is not asked at all until a probe in a thread gets an answer from it again."""
+        on_loop = _on_event_loop()
+        if on_loop and self._pool is not None and self._pool in _silent:
+            raise sqlite3.OperationalError("PostgreSQL is not answering (Silent)")
+        self.raw.bound_s = LOOP_ANSWER_S if on_loop else self.answer_within_s
         try:
-            self.raw.execute(translate(script).replace("%%", "%").encode())
-        except psycopg.Error as exc:
-            raise _as_sqlite(exc) from exc
+            yield
+        except sqlite3.OperationalError as exc:
+            if isinstance(exc.__cause__, Silent) and on_loop and self._pool is not None:
+                _fall_silent(self._pool)
+            raise
+        finally:
+            self.raw.bound_s = None
 
     def cursor(self) -> _Statements:
         """What `sqlite3.Connection.cursor()` gives the code: something to execute on (results are fetched whole)."""
@@ -386,27 +423,55 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("bool", _BoolLoader)
 
 
-def _kwargs(location: Location, readonly: bool, busy_timeout_s: float) -> dict[str, Any]:
+def _kwargs(location: Location, readonly: bool, busy_timeout_s: float, *, pooled: bool = True) -> dict[str, Any]:
     # `readonly` only picks the pool: PostgreSQL refuses even temporary tables (the KPI queries' scratch
     # space) in a read-only transaction, so readers are kept from writing by the code, not the session.
+    # lock_timeout: a row lock another instance holds is waited for `busy_timeout_s`, as SQLite's busy timeout.
+    # statement_timeout: a pooled connection's statement (a request's, a command's) runs no longer than
+    # STATEMENT_TIMEOUT_S; the writer's connection has none, as it runs the migrations (an index on a large log).
     options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
-    kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant"}
+    if pooled:
+        options += f" -c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000)}"
+    kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant", **SOCKET_BOUNDS}
     if location.password is not None:
         kwargs["password"] = location.password
     return kwargs
 
 
-def connect_direct(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
+def connect_direct(
+    location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0, answer_within_s: float | None = None
+) -> Connection:
     """A connection of its own (the writer's, a listener's): not from the pool."""
     try:
-        raw = psycopg.connect(location.url, **_kwargs(location, readonly, busy_timeout_s))
+        raw = _Bounded.connect(location.url, **_kwargs(location, readonly, busy_timeout_s, pooled=False))
     except psycopg.Error as exc:
         raise _as_sqlite(exc) from exc
     _configure(raw)
-    return Connection(raw)
+    return Connection(raw, answer_within_s=answer_within_s)
 
 
-_pools: dict[tuple[Location, bool, float], ConnectionPool] = {}
+def writer_answer_s(busy_timeout_s: float) -> float:
+    """How long the writer waits for the server's answer to a statement: a lock's wait and then some. Past
+    it the group answers 503 and the next one opens a new connection."""
+    return busy_timeout_s + WRITER_MARGIN_S
+
+
+# A silent server (a failover dropping packets, a storage stall, a stopped VM) would hold a connection attempt
+# or a statement as long as the socket lives: connect_timeout bounds the first, keepalives and tcp_user_timeout
+# notice a peer gone, and `_Bounded` one whose kernel still answers while the server does not.
+SOCKET_BOUNDS = {
+    "connect_timeout": 3,  # seconds (libpq's least is 2)
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms: data sent and unacknowledged this long drops the connection
+}
+STATEMENT_TIMEOUT_S = 600.0
+LOOP_ANSWER_S = 0.5  # a statement on the event loop: every request of the instance waits with it
+WRITER_MARGIN_S = 3.0
+
+_pools: dict[tuple[Location, bool, float], ConnectionPool[_Bounded]] = {}
 _pools_lock = threading.Lock()
 POOL_SIZE = 8
 # What one instance holds at most: its writer, the journal's writer, the listener, and the readers' pool.
@@ -440,6 +505,7 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
         if pool is None:
             pool = ConnectionPool(
                 location.url,
+                connection_class=_Bounded,
                 min_size=1,
                 max_size=POOL_SIZE,
                 kwargs=_kwargs(location, readonly, busy_timeout_s),
@@ -459,12 +525,50 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
 # instance up for the pool's full wait. Threads (the pages, the writer's neighbours) wait the full time.
 LOOP_WAIT_S = 0.5
 _NO_WAIT_S = 0.001  # psycopg_pool refuses at once for 0 without even looking for an idle connection
-_dry: set[ConnectionPool] = set()  # pools whose last request for a connection timed out
+_dry: set[ConnectionPool[_Bounded]] = set()  # pools whose last request for a connection timed out
+# Pools whose server left a statement on the event loop unanswered for LOOP_ANSWER_S: the event loop does not
+# ask them again (requests answer 503 at once, /healthz stays quick) until a probe in a thread is answered.
+_silent: set[ConnectionPool[_Bounded]] = set()
+_silent_lock = threading.Lock()
+PROBE_EVERY_S = 0.5
 
 
-def _take(pool: ConnectionPool, wait_s: float, where: str) -> psycopg.Connection[Any]:
+def _fall_silent(pool: ConnectionPool[_Bounded]) -> None:
+    with _silent_lock:
+        if pool in _silent:
+            return
+        _silent.add(pool)
+    log.warning("PostgreSQL did not answer within %g s: requests answer 503 until it does", LOOP_ANSWER_S)
+    threading.Thread(target=_probe_until_answered, args=(pool,), name="pg-probe", daemon=True).start()
+
+
+def _probe_until_answered(pool: ConnectionPool[_Bounded]) -> None:
+    """Ask the silent pool's server `SELECT 1` every PROBE_EVERY_S until it answers (or the pool closes)."""
+    while not pool.closed and not threading.Event().wait(PROBE_EVERY_S):
+        try:
+            raw = pool.getconn(timeout=5.0)
+        except (PoolTimeout, psycopg.Error):
+            continue
+        try:
+            raw.bound_s = 2.0
+            raw.execute("SELECT 1")
+        except psycopg.Error:
+            continue
+        finally:
+            raw.bound_s = None
+            pool.putconn(raw)
+        break
+    with _silent_lock:
+        _silent.discard(pool)
+    if not pool.closed:
+        log.warning("PostgreSQL answers again")
+
+
+def _take(pool: ConnectionPool[_Bounded], wait_s: float, where: str) -> _Bounded:
     """A connection of `pool`, waiting at most `wait_s` (less on the event loop, see LOOP_WAIT_S)."""
     if _on_event_loop():
+        if pool in _silent:
+            raise sqlite3.OperationalError(f"{where}: PostgreSQL is not answering")
         wait_s = _NO_WAIT_S if pool in _dry else min(wait_s, LOOP_WAIT_S)
     try:
         raw = pool.getconn(timeout=wait_s)
@@ -492,4 +596,5 @@ def close_pools(location: Location | None = None) -> None:
         pools = [_pools.pop(k) for k in keys]
     for pool in pools:
         _dry.discard(pool)
+        _silent.discard(pool)
         pool.close()

@@ -124,6 +124,8 @@ class Writer:
             schema.migrate(self._conn)
             if isinstance(self._conn, pg.Connection):
                 pg.warn_if_short_of_connections(self._conn)
+                # Bounded once migrated (a migration may rightly take long): events answer 503, not never.
+                self._conn.answer_within_s = pg.writer_answer_s(busy_timeout_s)
         except BaseException:
             self._conn.close()
             raise
@@ -284,7 +286,9 @@ class Writer:
 
     def _reconnect(self) -> None:
         assert isinstance(self.path, pg.Location)
-        fresh = pg.connect_direct(self.path, busy_timeout_s=self.busy_timeout_s)  # raises while the server is down
+        fresh = pg.connect_direct(  # raises while the server is down
+            self.path, busy_timeout_s=self.busy_timeout_s, answer_within_s=pg.writer_answer_s(self.busy_timeout_s)
+        )
         old, self._conn = self._conn, cast(sqlite3.Connection, fresh)
         old.close()  # psycopg closes a broken connection without a word
         log.warning("the writer's PostgreSQL connection was lost (a server restart or failover); reconnected")

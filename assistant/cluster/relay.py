@@ -119,7 +119,7 @@ class Relay:
             await self._resume.close()
 
     async def _connect(self, role: str = "journal") -> psycopg.AsyncConnection[Any]:
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": f"cs-assistant-{role}"}
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": f"cs-assistant-{role}", **pg.SOCKET_BOUNDS}
         if self.location.password is not None:
             kwargs["password"] = self.location.password
         return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)

@@ -159,11 +159,14 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = None
     location = app[DB_PATH]
     if isinstance(location, pg.Location):
-        conversations = app[ENGINE].conversations
+        engine = app[ENGINE]
+        conversations = engine.conversations
 
         def forget(update: Update) -> None:
             if update.kind == "message":
                 conversations.forget(update.shop, update.conversation)
+                if update.payload.get("event_type") == "suggestion_used":
+                    engine.count_use(update.shop, update.payload.get("phrase_id"), update.payload.get("seq"))
 
         engine = app[ENGINE]
         feed = app[FEED]

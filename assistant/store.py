@@ -469,14 +469,12 @@ def unpaid_orders(conn: sqlite3.Connection, shop: str, conversation: str, since_
     )
 
 
-def adoption_counts(conn: sqlite3.Connection, shop: str) -> dict[str, int]:
-    """How often agents of a shop used each phrase."""
-    return {
-        row[0]: int(row[1])
-        for row in conn.execute(
-            "SELECT phrase_id, count(*) FROM suggestion_uses WHERE shop = ? GROUP BY phrase_id", (shop,)
-        )
-    }
+def adoption_counts(conn: sqlite3.Connection, shop: str) -> tuple[dict[str, int], int]:
+    """How often agents of a shop used each phrase, and the latest use's seq they count (0: none)."""
+    row = conn.execute("SELECT max(seq) FROM suggestion_uses WHERE shop = ?", (shop,)).fetchone()
+    through = int(row[0] or 0)
+    sql = "SELECT phrase_id, count(*) FROM suggestion_uses WHERE shop = ? AND seq <= ? GROUP BY phrase_id"
+    return {r[0]: int(r[1]) for r in conn.execute(sql, (shop, through))}, through
 
 
 def open_conversations(

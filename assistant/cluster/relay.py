@@ -129,7 +129,10 @@ class Relay:
     def record(self, conn: Any, written: Written) -> None:
         """Recorder (inside the event's transaction): journal the event; NOTIFY goes out at the COMMIT."""
         event = written.event
-        payload = _json({"event_id": event.id, "event_type": event.type})
+        fields: dict[str, Any] = {"event_id": event.id, "event_type": event.type}
+        if event.type == "suggestion_used":  # the other instances count it in the shop's adoption
+            fields.update(phrase_id=event.phrase_id, seq=written.seq)
+        payload = _json(fields)
         conn.execute(
             "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
             " VALUES (?, 'message', ?, ?, ?, ?, ?)",

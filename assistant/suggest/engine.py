@@ -50,6 +50,7 @@ class SuggestionEngine:
         self.db_path = db_path
         self.items = ItemAnswers(config.catalog, db_path)  # product facts and size charts (assistant/catalog/)
         self._adoption: dict[str, Counter[str]] = {}
+        self._adoption_seq: dict[str, int] = {}  # per shop, the latest use its read counted
         self.workers: MatchingWorkers | None = None  # matching in other processes (start_workers)
 
     # -- workers ----------------------------------------------------------------------------------
@@ -94,21 +95,35 @@ class SuggestionEngine:
 
     # -- adoption -------------------------------------------------------------------------------
     def adoption(self, shop: str) -> Counter[str]:
+        """How often the shop's agents used each phrase: read once, then counted as uses are logged, here or
+        (a shared PostgreSQL database) by another instance (`count_use`)."""
         counts = self._adoption.get(shop)
         if counts is None:
-            counts = Counter()
             try:
                 conn = store.connect(self.db_path, readonly=True)
                 try:
-                    counts.update(store.adoption_counts(conn, shop))
+                    found, self._adoption_seq[shop] = store.adoption_counts(conn, shop)
                 finally:
                     conn.close()
-            except sqlite3.OperationalError:
-                pass
-            self._adoption[shop] = counts
+            except sqlite3.OperationalError as exc:  # read again at the next message
+                if store.exists(self.db_path):
+                    log.warning("adoption counts of shop %s not read (suggestions rank without them): %s", shop, exc)
+                return Counter()
+            counts = self._adoption[shop] = Counter(found)
             if self.workers is not None:
                 self.workers.adopt(shop, counts)
         return counts
+
+    def count_use(self, shop: str, phrase_id: object, seq: object) -> None:
+        """A use of a phrase logged here or by another instance: counted unless the shop's read held it."""
+        counts = self._adoption.get(shop)
+        if counts is None or not isinstance(phrase_id, str) or not phrase_id:
+            return  # not read yet: the read will count it
+        if isinstance(seq, int) and seq <= self._adoption_seq.get(shop, 0):
+            return
+        counts[phrase_id] += 1
+        if self.workers is not None:
+            self.workers.used(shop, phrase_id)
 
     # -- computing --------------------------------------------------------------------------------
     def context_for(self, state: ConversationState | None, shop: str, customer: str = "") -> Context:
@@ -233,13 +248,8 @@ class SuggestionEngine:
         state = self.conversations.apply(written)
         self.items.observe(event, state)
         if event.type == "suggestion_used" and event.phrase_id:
-            counts = self._adoption.get(event.shop)
-            if counts is None:
-                self.adoption(event.shop)  # read from the log, which already holds this use: not counted again
-            else:
-                counts[event.phrase_id] += 1
-                if self.workers is not None:
-                    self.workers.used(event.shop, event.phrase_id)
+            self.adoption(event.shop)  # read now if not yet: counted below unless the read held it
+            self.count_use(event.shop, event.phrase_id, written.seq)
         if event.is_customer_message and written.annotation is not None:
             state.suggestions = list(written.annotation.suggestions)
             state.customer_type_detail = written.annotation.customer_type_detail

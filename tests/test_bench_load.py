@@ -39,8 +39,10 @@ def test_cpu_use_splits_main_thread_other_threads_and_child_processes() -> None:
     finally:
         child.communicate("")
     used = during - before
-    assert used.threads >= BURN_S * 0.9, used
-    assert used.workers >= BURN_S * 0.9, used
+    # /proc counts CPU in clock ticks: two of them (start and end) may fall on either side of a reading.
+    slack = 2 / os.sysconf("SC_CLK_TCK")
+    assert used.threads >= BURN_S * 0.9 - slack, used
+    assert used.workers >= BURN_S * 0.9 - slack, used
     assert tree_cpu_seconds(pid) - before.total >= used.threads  # the child has ended: only its share is gone
 
 

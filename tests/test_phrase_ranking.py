@@ -114,3 +114,38 @@ def test_a_phrase_for_one_kind_of_goods_needs_them_named(small: Matcher) -> None
 def test_a_gated_phrase_leaves_the_intent_its_other_phrases(small: Matcher) -> None:
     codes = [s.code for s in small.suggest("桌子到了都软了")]
     assert "zl16" not in codes and codes[0] == "zl1"
+
+
+SHOP_LAYER = """group = "售前"
+
+[[phrase]]
+id = "shipping_time.imported_fh"
+intent = "shipping_time"
+code = "fhx"
+text = "亲，我们每天下午4点前付款的订单当天发出，4点后次日发出哦~"
+triggers = ["发出", "当天发", "发货", "寄出"]
+
+[[phrase]]
+id = "address_change.imported_dz"
+intent = "address_change"
+code = "dzx"
+text = "亲，地址修改请在发货前联系客服，我们帮您备注好哦"
+triggers = ["地址", "改地址", "修改", "备注"]
+"""
+
+
+def test_a_shops_own_phrase_comes_before_the_demos_of_its_intent(tmp_path: Path) -> None:
+    """The documented layered set-up (demo + the shop's imported phrases): the shop's answer, its real policy,
+    comes first where its triggers resemble the message; the demo's phrases follow."""
+    layer = tmp_path / "shop_phrases"
+    layer.mkdir()
+    (layer / "qianniu.toml").write_text(SHOP_LAYER, encoding="utf-8")
+    from tests.helpers import ROOT
+
+    matcher = Matcher(Library.load([ROOT / "phrases", layer]), strict=True)
+    for text, code in (("几点前付款当天发", "fhx"), ("地址写错了", "dzx"), ("能改个地址吗", "dzx")):
+        codes = live(matcher, text)
+        assert codes[0] == code and len(codes) == 3, (text, codes)  # the demo's answers still follow
+    assert "fhx" not in live(matcher, "发什么快递")[:1]  # another intent's question is not claimed
+    alone = Matcher(Library.load([layer]), strict=True)  # no demo under it: nothing to come before
+    assert live(alone, "地址写错了")[0] == "dzx"

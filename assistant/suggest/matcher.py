@@ -45,6 +45,10 @@ CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
 # well, never to lift one that does not (measured: docs/phrases.md).
 TYPE_BOOST = 4.0
 TYPE_MIN_SIMILARITY = 40.0
+# A phrase of the shop's own layer (a later `[phrases] path` directory: its policy, in its words) that resembles
+# the message comes before the shipped demo's phrases of the same intent, whose facts are generic: this many points
+# of score, the whole span trigger similarity moves a phrase at full confidence.
+SHOP_LIFT = 15.0
 READING_CACHE = 50_000  # messages whose reading is remembered: a conversation's history is re-read each time
 SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
 SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
@@ -134,7 +138,13 @@ class Matcher:
         self._index_of: dict[str, int] = {}
         # The kind of goods a phrase is written for (坏果: fruit): one of these words must have been said.
         self._goods: dict[int, tuple[str, ...]] = {}
+        # The shop's own phrases, when a shipped demo layer is under them (`Library.load` names a later layer's
+        # file `layer/name.toml`): intent → their indexes, in file order.
+        self._shop: dict[str, list[int]] = {}
+        layered = any("/" in p.file for p in self._phrases) and any("/" not in p.file for p in self._phrases)
         for i, p in enumerate(self._phrases):
+            if layered and "/" in p.file:
+                self._shop.setdefault(p.intent, []).append(i)
             if p.goods:
                 self._goods[i] = tuple(g for g in (self.normalizer.normalize(w) for w in p.goods) if g)
             self._by_intent.setdefault(p.intent, []).append(i)
@@ -367,6 +377,8 @@ class Matcher:
             if self._fits(pi, said):
                 candidates.add(pi)
         candidates.update(similar)
+        candidates.update([pi for pi in self._shop.get(intent, ()) if self._fits(pi, said)][: self.k])
+        shop = self._shop.get(intent, ())
         for phrase_id in context.adoption:
             found = self._index_of.get(phrase_id)
             if found is not None and self._phrases[found].intent == intent:
@@ -380,6 +392,8 @@ class Matcher:
             if own >= TYPE_MIN_SIMILARITY and context.customer_type and context.customer_type in phrase.types:
                 own += TYPE_BOOST  # a phrase no trigger brings close does not answer: the type never lifts it
             score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
+            if own >= TYPE_MIN_SIMILARITY and pi in shop:
+                score += SHOP_LIFT
             used = context.adoption.get(phrase.id, 0)
             if used > 0:
                 score += min(10.0, 4.0 * math.log2(1 + used))

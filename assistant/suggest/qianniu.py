@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import hashlib
-import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import tomli_w
 from jinja2 import meta
 
 from assistant.i18n import _
-from assistant.safetext import CsvWriter, cell
 from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrase_tables import (
+    COLUMNS,
+    HEADER_ALIASES,
+    TableError,
+    find_header,
+    map_header,
+    read_table,
+    split_text,
+    write_table,
+)
 from assistant.suggest.phrases import (
     ASSISTANT_INTENTS,
     MIN_CHARS,
@@ -30,14 +36,12 @@ from assistant.suggest.phrases import (
     visible_length,
 )
 
-COLUMNS = ("分组", "快捷编码", "快捷短语")
-# Header spellings seen in exports of Qianniu and similar tools, by the column they mean.
-HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
-    "group": ("分组", "分组名", "分组名称", "类目", "分类", "类别", "group", "category"),
-    "code": ("快捷编码", "编码", "快捷键", "快捷码", "短语编码", "编号", "code", "shortcut", "key"),
-    "text": ("快捷短语", "短语", "短语内容", "内容", "回复", "回复内容", "话术", "文本", "text", "phrase", "content"),
-    "image": ("图片", "图片链接", "图片地址", "图像", "image", "picture", "img", "pic"),  # read only to say so
-}
+__all__ = [
+    "COLUMNS", "HEADER_ALIASES", "ImportResult", "ImportedPhrase", "Note", "Skipped", "TableError", "as_template",
+    "as_text", "decide_intent", "export_rows", "find_header", "import_rows", "keep_edits", "map_header", "read_table",
+    "split_text", "suggest_triggers", "to_toml", "write_table",
+]  # fmt: skip
+
 RAW_OPEN, RAW_CLOSE = "{% raw %}", "{% endraw %}"
 # Ends a raw block, so a text's own is kept out of it: every spelling Jinja's lexer ends one at, `+` (keep the
 # whitespace) as well as `-` (strip it); one left inside let the text after it run as template code.
@@ -47,10 +51,6 @@ IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in 
 TRIGGERS_PER_PHRASE = 4
 MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
 MIN_INTENT_SCORE = 0.3  # below this the text names no intent clearly enough to import the row
-
-
-class TableError(Exception):
-    """The file is not a table we can read (wrong type, no recognizable header)."""
 
 
 @dataclass(frozen=True)
@@ -94,138 +94,6 @@ class ImportResult:
     phrases: tuple[ImportedPhrase, ...] = ()
     skipped: tuple[Skipped, ...] = field(default=())
     notes: tuple[Note, ...] = field(default=())
-
-
-TEXT_SUFFIXES = (".csv", ".txt", ".tsv")  # Excel saves 文本文件(制表符分隔) as .txt
-DELIMITERS = (",", "\t")
-
-
-def read_table(path: Path) -> list[list[str]]:
-    """All rows of a .csv/.txt (comma- or tab-separated; UTF-8 with or without BOM, or GB18030) or .xlsx file
-    (first sheet), as strings."""
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
-        rows = split_text(text)
-        if encoding == "gb18030" and _garbled(text) and not _has_header(rows):
-            raise TableError(_("%(file)s: not UTF-8 or GBK text (Big5 or another encoding?): save it as UTF-8", file=path.name))  # fmt: skip
-        return rows
-    if suffix == ".xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(path, read_only=True, data_only=True)
-        except OSError:
-            raise  # a missing or unreadable file, not a broken workbook: the command line names it
-        except Exception as exc:
-            raise TableError(_("%(file)s: cannot open as .xlsx: %(error)s", file=path.name, error=exc)) from None
-        try:
-            sheet = book.worksheets[0]
-            return [["" if v is None else _clean(str(v)) for v in row] for row in sheet.iter_rows(values_only=True)]
-        finally:
-            book.close()
-    raise TableError(_("%(file)s: expected a .xlsx, .csv or .txt file", file=path.name))
-
-
-def split_text(text: str) -> list[list[str]]:
-    """The rows of a delimited text, split at commas or at tabs: whichever finds the wider header."""
-    best: list[list[str]] | None = None
-    best_width = -2
-    error: csv.Error | None = None
-    for delimiter in DELIMITERS:
-        try:
-            rows = [[_clean(c) for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
-        except csv.Error as exc:  # e.g. a line break inside a cell the other delimiter quotes
-            error = exc
-            continue
-        try:
-            at = find_header(rows)
-        except TableError:
-            width = -1  # a one-column header over delimited rows: the other delimiter may read it
-        else:
-            width = 0 if at is None else len(map_header(rows[at]))
-        if width > best_width:
-            best, best_width = rows, width
-    if best is None:
-        raise TableError(_("cannot read as comma- or tab-separated text: %(error)s", error=error))
-    return best
-
-
-def _has_header(rows: Sequence[Sequence[str]]) -> bool:
-    try:
-        return find_header(rows) is not None
-    except TableError:
-        return True  # a header, refused for another reason
-
-
-def _garbled(text: str) -> bool:
-    """Whether text read as GBK is another encoding's bytes (Big5, Shift-JIS …): GBK maps most of them to its
-    user-defined area, kana, Greek and Cyrillic, which a Chinese phrase table hardly holds."""
-    wide = [c for c in text if ord(c) > 0x7F]
-    odd = sum(1 for c in wide if "\ue000" <= c <= "\uf8ff" or "\u0370" <= c <= "\u04ff" or "\u3040" <= c <= "\u30ff")
-    return odd > 0.05 * len(wide)
-
-
-def _clean(value: str) -> str:
-    """A cell as text: stripped, its line breaks "\\n" (a CSV cell keeps Excel's "\\r\\n", an .xlsx one has "\\n")."""
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def map_header(header: Sequence[str]) -> dict[str, int]:
-    """Column index of `group`, `code` and `text` in a header row; headers are matched loosely."""
-    found: dict[str, int] = {}
-    cleaned = [re.sub(r"[\s*:：()（）\[\]]", "", h).lower() for h in header]
-    for column, aliases in HEADER_ALIASES.items():
-        for alias in aliases:  # exact spellings first, then headers that contain one
-            hits = [i for i, h in enumerate(cleaned) if h == alias.lower() and i not in found.values()]
-            if not hits:
-                hits = [i for i, h in enumerate(cleaned) if alias.lower() in h and i not in found.values()]
-            if hits:
-                found[column] = hits[0]
-                break
-    return found
-
-
-def find_header(rows: Sequence[Sequence[str]]) -> int | None:
-    """The header row, below any title rows: the first naming the phrase column and another one (a title such
-    as "快捷短语导出" names at most one), or the phrase column alone in a one-column table (TableError when that
-    table's rows hold tabs or commas)."""
-
-    def filled(row: Sequence[str]) -> int:
-        return sum(1 for c in row if c.strip())
-
-    for i, row in enumerate(rows):
-        columns = map_header(row)
-        if "text" not in columns:
-            continue
-        if filled(row) >= 2 and len(columns) >= 2:
-            return i
-        if filled(row) == 1 and all(filled(r) <= 1 for r in rows[i + 1 :]):
-            _check_one_column(rows, i)
-            return i
-    return None
-
-
-def _check_one_column(rows: Sequence[Sequence[str]], at: int) -> None:
-    """Refuse a one-column header whose rows hold tabs or commas: columns the file's reading did not split."""
-    for n, row in enumerate(rows[at + 1 :], at + 2):
-        if any("\t" in c or "," in c for c in row):
-            raise TableError(
-                _(
-                    "row %(header)s looks like a one-column header, but row %(row)s holds tabs or commas: columns "
-                    "that were not split; save the table as .xlsx, or as a comma- or tab-separated .csv",
-                    header=at + 1,
-                    row=n,
-                )
-            )
 
 
 def import_rows(
@@ -472,26 +340,6 @@ def as_text(template: str) -> str:
     if meta.find_undeclared_variables(env.parse(template)):
         return template  # a template written by hand: its variables are the point
     return env.from_string(template).render()
-
-
-def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
-    """Write rows as .csv (UTF-8 with BOM, so Excel reads the Chinese) or .xlsx."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as f:
-            CsvWriter(f, lineterminator="\r\n").writerows(rows)
-    elif suffix == ".xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        assert sheet is not None
-        sheet.title = "快捷短语"
-        for row in rows:
-            sheet.append([cell(v) for v in row])  # openpyxl takes a text starting with "=" as a formula
-        book.save(path)
-    else:
-        raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))
 
 
 def _free_code(intent: str, taken: Iterable[str]) -> str:

@@ -291,3 +291,51 @@ def test_import_takes_qianniu_text_as_written(shop: Path, capsys: pytest.Capture
     assert run(shop, "phrases", "import", str(a), "--out", str(out), "--replace") == 0
     assert run(shop, "phrases", "export", "--file", str(out), "--out", str(b)) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_import_files_a_shops_reminders_and_closings_under_the_assistants_intents(shipped_matcher: Matcher) -> None:
+    rows = [
+        HEADER,
+        ["催付", "cfx1", "亲，您拍下的宝贝还没有付款哦，库存紧张，付款后我们马上为您安排发货~"],
+        ["payment_reminder", "cfx3", "亲，宝贝给您留着呢，方便的时候付一下款哦"],
+        ["结束语", "jsx1", "亲，感谢您的光临，有问题随时联系我们哦，祝您生活愉快~"],
+        ["售前", "cfx2", "亲，订单即将自动关闭，喜欢的话记得尽快付款哦"],  # a 催付 without its group
+    ]
+    result = import_rows(rows, shipped_matcher)
+    decided = {p.code: (p.intent, p.source) for p in result.phrases}
+    assert decided == {
+        "cfx1": ("payment_reminder", "group"),
+        "cfx3": ("payment_reminder", "group"),
+        "jsx1": ("followup", "group"),
+    }
+    [refused] = result.skipped
+    assert refused.row == 5 and "催付" in refused.reason and "payment_reminder" in refused.reason
+
+
+def test_import_reads_a_return_address_as_returns_and_emoticon_codes_as_nothing(shipped_matcher: Matcher) -> None:
+    address = "亲，退货请寄到：浙江省杭州市余杭区某某路88号，收件人王先生，电话：13800138000，请勿到付哦"
+    welcome = "亲，您好，欢迎光临本店，有什么需要随时叫我哦"
+    rows = [
+        HEADER,
+        ["售后", "退货地址", address],
+        ["欢迎", "h1", welcome + "[微笑]"],
+        ["欢迎", "h2", welcome + " ❤ [握手]"],
+    ]
+    result = import_rows(rows, shipped_matcher)
+    assert not result.skipped
+    assert {p.code: p.intent for p in result.phrases} == {
+        "退货地址": "return_exchange",
+        "h1": "greeting",
+        "h2": "greeting",
+    }
+
+
+def test_cli_import_says_when_a_demo_phrase_of_another_intent_is_replaced(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = gbk_csv(
+        shop / "q.csv", [HEADER, ["售后", "js2", "亲，感谢您的支持，期待您的再次光临，祝您购物愉快 [玫瑰]"]]
+    )
+    assert run(shop, "phrases", "import", str(source), "--out", str(shop / "shop" / "q.toml"), "--dry-run") == 0
+    err = capsys.readouterr().err
+    assert "js2 → thanks_bye" in err and "替换演示话术 followup.favorite（跟进回访话术：followup 少一条话术）" in err

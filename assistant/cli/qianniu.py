@@ -53,6 +53,10 @@ def _report(result: ImportResult, library: Library) -> None:
         line = _("row %(row)s: %(code)s → %(intent)s (%(label)s, from the %(how)s)", row=p.row, code=p.code, intent=p.intent, label=label, how=how)  # fmt: skip
         if p.replaces:
             line += " · " + _("replaces the demo phrase %(id)s", id=p.replaces)
+            replaced = library.by_id.get(p.replaces)
+            if replaced is not None and replaced.intent != p.intent:  # that intent's pool shrinks: say so
+                other = library.intents[replaced.intent].label if replaced.intent in library.intents else ""
+                line += _(" (a %(label)s phrase: %(intent)s has one phrase fewer)", label=other, intent=replaced.intent)
         lines.append((p.row, line))
     for s in result.skipped:
         lines.append((s.row, _("row %(row)s: not imported: %(reason)s", row=s.row, reason=s.reason)))

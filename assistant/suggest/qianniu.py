@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import tomli_w
@@ -51,6 +52,20 @@ IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in 
 TRIGGERS_PER_PHRASE = 4
 MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
 MIN_INTENT_SCORE = 0.3  # below this the text names no intent clearly enough to import the row
+# Qianniu groups of the assistant's own messages, besides their intents' labels and ids.
+ASSISTANT_GROUPS: Mapping[str, str] = MappingProxyType({"催付": "payment_reminder", "结束语": "followup"})
+# A shop's answers read differently from the buyers' questions the scorer learned from: an answer urging payment
+# is a 催付 (its words are a buyer's payment question's), and one giving the address to send a return to is about
+# returns, not a buyer's wish to change their own address.
+ANSWER_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "payment_reminder",
+        re.compile(r"(尽快|记得|抓紧|赶紧|早点|及时)(付款|支付)|(还没|没有|尚未|未)有?(付款|支付)|自动关闭"),
+    ),
+    ("return_exchange", re.compile(r"退货.{0,6}(寄到|寄回|寄往|地址)|(寄回|退回)的?地址")),
+)
+# Emoticon and placeholder codes as chat tools write them, and pictographs: dropped before a text is read.
+EMOTICON = re.compile(r"\[[^\[\]\s]{1,6}\]|#E-[\w-]+|[\u2600-\u27bf\U0001f300-\U0001faff]")
 
 
 @dataclass(frozen=True)
@@ -151,7 +166,7 @@ def import_rows(
             continue
         decided = decide_intent(matcher, group, text)
         if decided is None:
-            labels = "、".join(s.label for s in library.intents.values() if s.id not in ASSISTANT_INTENTS)
+            labels = "、".join(s.label for s in library.intents.values())
             reason = _(
                 "cannot tell the intent from the text, and the group %(group)r names none (%(labels)s)",
                 group=group,
@@ -160,6 +175,17 @@ def import_rows(
             skipped.append(Skipped(n, reason))
             continue
         intent, source, confidence = decided
+        if intent in ASSISTANT_INTENTS and source == "text":
+            group_name = next((g for g, i in ASSISTANT_GROUPS.items() if i == intent), library.intents[intent].label)
+            reason = _(
+                "reads as %(label)s (%(intent)s), a message the assistant sends itself, never a suggestion: in the "
+                "group %(group)s it is imported as one; in a group named as the intent it answers, as that intent",
+                label=library.intents[intent].label,
+                intent=intent,
+                group=group_name,
+            )
+            skipped.append(Skipped(n, reason))
+            continue
         template, reasons = check_template(env, as_template(text), library.variables)
         if template is None:
             skipped.append(Skipped(n, "; ".join(reasons)))
@@ -205,21 +231,34 @@ def import_rows(
 
 
 def decide_intent(matcher: Matcher, group: str, text: str) -> tuple[str, str, float] | None:
-    """The intent of a phrase: the group's when it is exactly an intent's label or id; else the suggestion
-    engine's reading of the text (the learned scorer with the key words); None when neither is clear.
+    """The intent of a phrase: the group's when it is exactly an intent's label or id (the assistant's own
+    included, and the Qianniu groups 催付 and 结束语); else the reading of the text: a shop's wording the
+    suggestion engine misreads (ANSWER_CUES), the nearest of the library's own answers when it is one of the
+    assistant's messages, then the learned scorer with the key words; None when nothing is clear.
 
-    A group such as 售前咨询 or 物流 spans several intents, so it decides nothing on its own.
+    A group such as 售前咨询 or 物流 spans several intents, so it decides nothing on its own. An assistant intent
+    read from the text alone is for the caller to refuse: those phrases are sent by the assistant itself.
     """
-    intents = {i: spec for i, spec in matcher.library.intents.items() if i not in ASSISTANT_INTENTS}
     name = group.strip()
-    for spec in intents.values():
+    if name in ASSISTANT_GROUPS:
+        return ASSISTANT_GROUPS[name], "group", 1.0
+    for spec in matcher.library.intents.values():
         if name and name in (spec.label, spec.id):
             return spec.id, "group", 1.0
+    text = EMOTICON.sub(" ", text)  # [微笑], #E-s14, [图片], ❤: the reader drops them from a message too
+    for intent, cue in ANSWER_CUES:
+        if cue.search(text):
+            return intent, "text", 1.0
+    intents = {i: spec for i, spec in matcher.library.intents.items() if i not in ASSISTANT_INTENTS}
     confidences, _none = matcher.intent_confidences(text)
     keywords = matcher.keyword_scores(text)
     scores = {i: 0.5 * confidences.get(i, 0.0) + 0.5 * keywords.get(i, 0.0) for i in intents}
     # An answer worded like one of the library's own answers is about what that one answers.
-    for intent, similarity in _like_answers(matcher, text).items():
+    like = _like_answers(matcher, text)
+    nearest = max(like, key=lambda i: like[i], default=None)
+    if nearest in ASSISTANT_INTENTS:  # worded like the assistant's own closing or reminder
+        return nearest, "text", round(like[nearest], 2)
+    for intent, similarity in like.items():
         if intent in scores:
             scores[intent] = max(scores[intent], similarity)
     best = max(scores, key=lambda i: scores[i], default=None)
@@ -231,7 +270,8 @@ def decide_intent(matcher: Matcher, group: str, text: str) -> tuple[str, str, fl
 @functools.lru_cache(maxsize=4)
 def _answers(matcher: Matcher) -> list[str]:
     """The library's answers as the normalizer reads them (once per import)."""
-    return [matcher.normalizer.normalize(matcher.library.render(p.id)) for p in matcher.library.phrases]
+    library = matcher.library
+    return [matcher.normalizer.normalize(EMOTICON.sub(" ", library.render(p.id))) for p in library.phrases]
 
 
 def _like_answers(matcher: Matcher, text: str) -> dict[str, float]:

@@ -225,12 +225,12 @@ def test_import_refuses_a_one_column_header_over_rows_holding_tabs(shipped_match
 
 def test_import_takes_a_text_under_two_groups_once_and_says_so(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     same = "亲，下午4点前付款当天发货哦~"
-    rows = [HEADER, ["物流", "", same], ["售前咨询", "", same], ["售后", "dd", same], *ROWS[:2]]
+    rows = [HEADER, ["物流", "wl9", same], ["售前咨询", "", same], ["售后", "dd", same], *ROWS[:2]]
     source = gbk_csv(shop / "q.csv", rows)
     out = shop / "shop" / "qianniu.toml"
     assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0  # nothing left out
     err = capsys.readouterr().err
-    assert "第 3 行：注意：与第 2 行内容相同：只导入一次（分组「物流」的 st1）" in err
+    assert "第 3 行：注意：与第 2 行内容相同：只导入一次（分组「物流」的 wl9）" in err
     assert "第 4 行：注意：与第 2 行内容相同" in err
     assert "导入 3 条话术，0 行未导入；2 条提醒（见上）" in err
     phrases = tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]
@@ -339,3 +339,47 @@ def test_cli_import_says_when_a_demo_phrase_of_another_intent_is_replaced(
     assert run(shop, "phrases", "import", str(source), "--out", str(shop / "shop" / "q.toml"), "--dry-run") == 0
     err = capsys.readouterr().err
     assert "js2 → thanks_bye" in err and "替换演示话术 followup.favorite（跟进回访话术：followup 少一条话术）" in err
+
+
+def test_import_refuses_a_row_with_more_cells_than_the_header(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    path = tmp_path / "comma.csv"
+    path.write_text(
+        "分组,快捷编码,快捷短语\n"
+        "物流,zq1,亲，我们默认发中通快递,偏远地区发邮政哦,顺丰需要补差价10元~\n"
+        "物流,zq2,亲，顺丰需要补差价10元，下单备注就可以哦\n",
+        encoding="utf-8",
+    )
+    result = import_rows(read_table(path), shipped_matcher)
+    assert [p.code for p in result.phrases] == ["zq2"]
+    [refused] = result.skipped
+    assert refused.row == 2 and "'偏远地区发邮政哦'" in refused.reason and "'顺丰需要补差价10元~'" in refused.reason
+
+
+def test_import_takes_a_picture_out_of_a_text_and_says_so(shipped_matcher: Matcher) -> None:
+    rows = [
+        HEADER,
+        ["售后", "tt9", "亲，退换货流程请看这张图 [图片] 按步骤操作就可以啦，有问题随时问我哦"],
+        ["售后", "tt8", "亲，退换货流程请看这张图[图片]"],
+    ]
+    result = import_rows(rows, shipped_matcher)
+    assert [p.text for p in result.phrases] == [
+        "亲，退换货流程请看这张图 按步骤操作就可以啦，有问题随时问我哦",
+        "亲，退换货流程请看这张图",
+    ]
+    assert [n.row for n in result.notes] == [2, 3] and all("[图片]" in n.message for n in result.notes)
+
+
+def test_import_keeps_the_shops_code_for_a_text_and_says_when_a_code_is_made(shipped_matcher: Matcher) -> None:
+    text = "亲，这款现在有现货的哦，今天下单今天就能发出，放心拍~"
+    rows = [
+        HEADER,
+        ["售前", "   ", text],
+        ["售前", "kc9x", text],
+        ["售前", "", "亲，这款是全棉面料，吸汗透气，贴身穿也很舒服的哦"],
+    ]
+    result = import_rows(rows, shipped_matcher, taken={})
+    assert [(p.code, p.row) for p in result.phrases] == [("kc9x", 3), ("cp1", 4)]  # cp: the library's product_info
+    assert [(n.row, "第 3 行" in n.message or "生成了编码 cp1" in n.message) for n in result.notes] == [
+        (2, True),
+        (4, True),
+    ]

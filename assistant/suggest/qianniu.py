@@ -49,6 +49,7 @@ RAW_OPEN, RAW_CLOSE = "{% raw %}", "{% endraw %}"
 ENDRAW = re.compile(r"(\{%[-+]?\s*endraw\s*[-+]?%\})")
 VARIABLE = re.compile(r"\{\{-?\s*(\w+)[^{}]*\}\}")  # in a text that looks as if it filled in variables
 IMAGE_ONLY = re.compile(r"(\[图片\]\s*)+")  # how Qianniu writes a picture in a phrase's text
+IMAGE_MARK = re.compile(r"[ \t]*\[图片\][ \t]*")  # one in a text, with the spaces around it
 TRIGGERS_PER_PHRASE = 4
 MAX_CODE_CHARS = 20  # the library's own rule: a short word without spaces (Chinese included)
 MIN_INTENT_SCORE = 0.3  # below this the text names no intent clearly enough to import the row
@@ -140,9 +141,22 @@ def import_rows(
     skipped: list[Skipped] = []
     notes: list[Note] = []
     texts: dict[str, ImportedPhrase] = {}  # texts imported → their phrase: a text shared by two groups is one phrase
+    coded = _coded_rows(rows[header_at + 1 :], columns, header_at + 2)
+    width = max((i + 1 for i, h in enumerate(rows[header_at]) if h.strip()), default=0)
     for n, row in enumerate(rows[header_at + 1 :], header_at + 2):
         cell = {name: row[i].strip() if i < len(row) else "" for name, i in columns.items()}
         text, group, code = cell.get("text", ""), cell.get("group", ""), cell.get("code", "")
+        extra = [c for c in row[width:] if c.strip()]
+        if extra:  # cells under no heading: most often a phrase cut at its unquoted commas
+            reason = _(
+                "%(n)s cells under a header of %(width)s (a comma in the phrase, not in quotes?): %(extra)s is under "
+                "no heading; quote the phrase, or save the table as .xlsx",
+                n=width + len(extra),
+                width=width,
+                extra="、".join(repr(c) for c in extra),
+            )
+            skipped.append(Skipped(n, reason))
+            continue
         if not any(cell.values()):
             continue
         image = cell.get("image", "")
@@ -154,6 +168,12 @@ def import_rows(
             continue
         # said of a row whose text is taken (here or as an earlier row's), not of one left out
         lost = [Note(n, _("the image is not imported (images are not supported): only the text"))] if image else []
+        if IMAGE_ONLY.search(text):  # the picture Qianniu writes into a text: a buyer would read "[图片]"
+            text = IMAGE_MARK.sub(" ", text).strip()
+            lost = [Note(n, _("[图片] is not imported (images are not supported): the text is imported without it; check that it reads well without the picture"))]  # fmt: skip
+        if not code and coded.get(text, n) > n:  # the same text with the shop's code comes later: that row is taken
+            notes.append(Note(n, _("same text as row %(row)s, which has a code: imported once, from that row", row=coded[text])))  # fmt: skip
+            continue
         if text in texts:
             first = texts[text]
             message = _(
@@ -203,7 +223,9 @@ def import_rows(
                 Skipped(n, _("code %(code)r must be a short word without spaces (at most 20 characters)", code=code))
             )
             continue
-        code = code or _free_code(intent, {*taken, *codes})
+        if not code:  # made from the prefix the library's codes of the intent have, and said
+            code = _free_code(intent, {*taken, *replaceable, *codes}, library)
+            notes.append(Note(n, _("no code in the row: %(code)s was made for it", code=code)))
         key = code.lower()
         if key in codes:
             skipped.append(Skipped(n, _("duplicate code %(code)r (also row %(row)s)", code=code, row=codes[key])))
@@ -228,6 +250,17 @@ def import_rows(
             names = "、".join(dict.fromkeys(variables))
             notes.append(Note(n, _("%(names)s is kept as written, not filled in: a Qianniu text is plain text (write variables in the phrase file)", names=names)))  # fmt: skip
     return ImportResult(tuple(phrases), tuple(skipped), tuple(notes))
+
+
+def _coded_rows(rows: Sequence[Sequence[str]], columns: Mapping[str, int], first: int) -> dict[str, int]:
+    """Each text's first row (numbered from `first`) that gives it a code."""
+    found: dict[str, int] = {}
+    at_text, at_code = columns.get("text"), columns.get("code")
+    for n, row in enumerate(rows, first):
+        text = row[at_text].strip() if at_text is not None and at_text < len(row) else ""
+        if at_code is not None and at_code < len(row) and row[at_code].strip():
+            found.setdefault(IMAGE_MARK.sub(" ", text).strip(), n)
+    return found
 
 
 def decide_intent(matcher: Matcher, group: str, text: str) -> tuple[str, str, float] | None:
@@ -382,9 +415,12 @@ def as_text(template: str) -> str:
     return env.from_string(template).render()
 
 
-def _free_code(intent: str, taken: Iterable[str]) -> str:
+def _free_code(intent: str, taken: Iterable[str], library: Library) -> str:
+    """A code for a row without one: the commonest letters the library's codes of the intent start with (kc for
+    stock in the shipped library), else the intent's initials, and the first number free."""
     taken = set(taken)
-    prefix = "".join(part[0] for part in intent.split("_"))
+    prefixes = [m.group(0) for p in library.phrases if p.intent == intent and (m := re.match(r"[a-z]+", p.code))]
+    prefix = max(set(prefixes), key=prefixes.count) if prefixes else "".join(part[0] for part in intent.split("_"))
     n = 1
     while f"{prefix}{n}".lower() in taken:
         n += 1

@@ -224,6 +224,23 @@ def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.Capture
     assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1
 
 
+def test_cli_eval_reads_a_set_with_a_bom_or_in_gbk_and_names_one_in_neither(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = "shipping_time\t今天能发货吗\nrefund\t我要退款\n"
+    (tmp_path / "bom.tsv").write_bytes(lines.encode("utf-8-sig"))
+    (tmp_path / "gbk.tsv").write_bytes(lines.encode("gbk"))
+    for name in ("bom.tsv", "gbk.tsv"):
+        assert _run(["eval", str(tmp_path / name)]) == 0
+        out = capsys.readouterr().out
+        assert "skipped" not in out and "unknown label" not in out, name  # the first line is read too
+    (tmp_path / "u16.tsv").write_bytes(lines.encode("utf-16"))
+    assert _run(["eval", str(tmp_path / "u16.tsv")]) == 1
+    assert (
+        capsys.readouterr().err == f"assistant: {tmp_path / 'u16.tsv'}：不是 UTF-8 或 GBK 编码的文本：请另存为 UTF-8\n"
+    )
+
+
 def test_read_table_gives_a_line_break_in_a_cell_as_lf_whatever_the_file(tmp_path: Path) -> None:
     source = tmp_path / "crlf.csv"
     source.write_bytes(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assistant.cli.common import common_options, load
+from assistant.cli.common import common_options, load, os_problem
 from assistant.i18n import N_, _, label_of, ngettext
 from assistant.safetext import display_width, terminal
 
@@ -220,6 +220,7 @@ def eval_command(
     """Per labeled set: top-1/top-3, none answered, labeled left silent, calibration, confusions; customer-type
     accuracy (overall, non-default, default) with per-type recall and precision."""
     from assistant.suggest.evaluation import DEFAULT_INTENTS, DEFAULT_TYPES, evaluate
+    from assistant.suggest.examples import read_text
     from assistant.suggest.matcher import Matcher
 
     config = load(config_path, db)
@@ -234,6 +235,15 @@ def eval_command(
     if missing:
         print(_("assistant: labeled set not found: %(files)s", files=", ".join(missing)), file=sys.stderr)
         return 1
+    for path in [*sets, *([type_set] if type_set else [])]:
+        try:
+            read_text(path)  # as `phrases import` reads its files: UTF-8 with or without BOM, or GBK
+        except UnicodeDecodeError:
+            print(_("assistant: %(file)s: not UTF-8 or GBK text: save it as UTF-8", file=path), file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
+            return 1
     matcher = Matcher(loaded[0], k=loaded[1], min_confidence=config.phrases.min_confidence)
     gap_ms = round(gap * 1000)
     if not sets and type_set is not None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.suggest.examples import NONE, Example, read_examples
+from assistant.suggest.examples import NONE, Example, read_examples, read_text
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.vocabulary import DEFAULT_TYPE
 
@@ -241,7 +241,7 @@ def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     """(label, text) pairs of a `label<TAB>text` file, and the lines that were not in that shape."""
     rows: list[tuple[str, str]] = []
     skipped: list[str] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         label, sep, text = line.partition("\t")

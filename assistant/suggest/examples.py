@@ -36,11 +36,24 @@ def parse_line(line: str) -> tuple[tuple[str, ...], str] | None:
     return labels, text.strip()
 
 
+def read_text(path: Path) -> str:
+    """A labeled set's text as spreadsheets and Notepad save it: UTF-8 with or without BOM, or GBK (GB18030);
+    UnicodeDecodeError (UTF-8's) when it is neither."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise exc from None
+
+
 def read_examples(path: Path) -> tuple[list[Example], list[str]]:
     """The examples of a `labels<TAB>text` file, and the lines (file:line: start) that were not in that shape."""
     examples: list[Example] = []
     skipped: list[str] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         parsed = parse_line(line)
         if parsed is None:
             if line.strip() and not line.startswith("#"):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 
 from assistant.cli import main
 from assistant.config import load_config
@@ -103,6 +103,14 @@ def test_unsafe_template_constructs_are_rejected(text: str) -> None:
     problems = problems_of(phrase(text=text))
     assert problems and all(p.phrase_id == "shipping_time.today" for p in problems)
     assert "不安全的模板" in reasons(problems) or "未知变量" in reasons(problems)
+
+
+@pytest.mark.parametrize("name", ["lipsum", "cycler", "joiner", "namespace", "range", "dict"])
+def test_jinja_globals_are_unknown_variables_at_check_and_at_render(name: str) -> None:
+    problems = problems_of(phrase(text=f"亲，退款{{{{ {name} }}}}已经处理好了哦"))
+    assert problems == [Problem("test.toml", "shipping_time.today", f"未知变量 '{name}'")]
+    with pytest.raises(UndefinedError):  # the environment phrases render in has no such name either
+        make_environment().from_string(f"{{{{ {name} }}}}").render()
 
 
 def test_template_syntax_error_is_rejected() -> None:

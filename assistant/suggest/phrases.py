@@ -324,6 +324,7 @@ def make_environment() -> SandboxedEnvironment:
     env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.filters["replace"] = _bounded_replace
     env.filters["join"] = _bounded_join
+    env.globals.clear()  # range, dict, lipsum, cycler …: not phrase variables (a buyer would read their reprs)
     return env
 
 

@@ -413,3 +413,23 @@ def test_shipped_talk_tracks_and_follow_ups_claim_nothing_untrue() -> None:
     assert claims == []
     inspector = load_inspector(load_config(ROOT / "config.toml", env={}))
     assert [(text, flags) for text in texts if (flags := inspector.inspect(text, "agent"))] == []
+
+
+def test_closings_and_payment_reminders_use_only_what_the_follow_up_knows() -> None:
+    closing = phrase(id="followup.x3", intent="followup", code="jsx3", text="亲，{{ order }}感谢光临{{ shop }}")
+    reminder = phrase(
+        id="payment_reminder.x4",
+        intent="payment_reminder",
+        code="cfx4",
+        text="亲，{{ product }}还没付款哦，{{ agent }}提醒您",
+    )
+    assert [(p.phrase_id, p.reason) for p in problems_of(closing, reminder)] == [
+        ("followup.x3", "followup 话术只能使用 {{ agent }}、{{ customer }}、{{ shop }}，不能使用 {{ order }}"),
+        (
+            "payment_reminder.x4",
+            "payment_reminder 话术只能使用 {{ agent }}、{{ amount }}、{{ customer }}、{{ order }}、{{ shop }}，不能使用 {{ product }}",
+        ),
+    ]
+    build(
+        phrase(id="payment_reminder.x5", intent="payment_reminder", code="cfx5", text="亲，{{ order }}共{{ amount }}元")
+    )

@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from assistant.i18n import _
 from assistant.suggest.examples import Example, load_examples
+from assistant.suggest.phrase_rules import intent_problems
 from assistant.suggest.textnorm import NormalizationData, Normalizer
 from assistant.suggest.vocabulary import (
     ASSISTANT_INTENTS,
@@ -574,6 +575,7 @@ def _parse_phrase(
         template, reasons = check_template(env, source, variables)
         problems.extend(Problem(file, where, r) for r in reasons)
     if template is not None:
+        problems.extend(Problem(file, where, r) for r in intent_problems(env, intent, source))
         length = visible_length(template, variables)
         if length < MIN_CHARS:
             reason = _("text too short: %(n)s characters without variables (min %(min)s)", n=length, min=MIN_CHARS)

@@ -383,3 +383,26 @@ def test_import_keeps_the_shops_code_for_a_text_and_says_when_a_code_is_made(shi
         (2, True),
         (4, True),
     ]
+
+
+def test_import_takes_the_phrase_column_beside_a_column_of_the_shops_own(shipped_matcher: Matcher) -> None:
+    rows = [["内容", "备注"], ["亲，我们默认发中通快递，偏远地区发邮政哦~", "常用"]]
+    [phrase] = import_rows(rows, shipped_matcher).phrases
+    assert phrase.text == "亲，我们默认发中通快递，偏远地区发邮政哦~"
+
+
+def test_read_table_finds_the_phrases_on_a_later_sheet_and_names_the_sheets_read(tmp_path: Path) -> None:
+    book = Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "说明"
+    notes.append(["本表由千牛导出"])
+    phrases = book.create_sheet("快捷短语")
+    for row in [HEADER, ROWS[0]]:
+        phrases.append(row)
+    book.save(tmp_path / "multi.xlsx")
+    assert read_table(tmp_path / "multi.xlsx")[1] == ROWS[0]
+    del book["快捷短语"]
+    book.save(tmp_path / "notes.xlsx")
+    with pytest.raises(TableError, match="说明"):
+        read_table(tmp_path / "notes.xlsx")

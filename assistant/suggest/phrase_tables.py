@@ -57,11 +57,26 @@ def read_table(path: Path) -> list[list[str]]:
             raise  # a missing or unreadable file, not a broken workbook: the command line names it
         except Exception as exc:
             raise TableError(_("%(file)s: cannot open as .xlsx: %(error)s", file=path.name, error=exc)) from None
-        try:
-            sheet = book.worksheets[0]
-            return [["" if v is None else _clean(str(v)) for v in row] for row in sheet.iter_rows(values_only=True)]
+        try:  # the first sheet with a header: a workbook may open on a sheet of instructions (说明)
+            sheets = [
+                [["" if v is None else _clean(str(v)) for v in row] for row in sheet.iter_rows(values_only=True)]
+                for sheet in book.worksheets
+            ]
+            names = [sheet.title for sheet in book.worksheets]
         finally:
             book.close()
+        for rows in sheets:
+            if _has_header(rows):
+                return rows
+        raise TableError(
+            _(
+                "%(file)s: no sheet has a header with a phrase column (sheets read: %(sheets)s; a phrase column is "
+                "one of: %(names)s…)",
+                file=path.name,
+                sheets="、".join(names),
+                names="、".join(HEADER_ALIASES["text"][:6]),
+            )
+        )
     raise TableError(_("%(file)s: expected a .xlsx, .csv or .txt file", file=path.name))
 
 
@@ -126,8 +141,8 @@ def map_header(header: Sequence[str]) -> dict[str, int]:
 
 def find_header(rows: Sequence[Sequence[str]]) -> int | None:
     """The header row, below any title rows: the first naming the phrase column and another one (a title such
-    as "快捷短语导出" names at most one), or the phrase column alone in a one-column table (TableError when that
-    table's rows hold tabs or commas)."""
+    as "快捷短语导出" names at most one) or naming it exactly beside columns of its own (内容,备注), or the phrase
+    column alone in a one-column table (TableError when that table's rows hold tabs or commas)."""
 
     def filled(row: Sequence[str]) -> int:
         return sum(1 for c in row if c.strip())
@@ -136,12 +151,17 @@ def find_header(rows: Sequence[Sequence[str]]) -> int | None:
         columns = map_header(row)
         if "text" not in columns:
             continue
-        if filled(row) >= 2 and len(columns) >= 2:
+        if filled(row) >= 2 and (len(columns) >= 2 or _names_exactly(row[columns["text"]])):
             return i
         if filled(row) == 1 and all(filled(r) <= 1 for r in rows[i + 1 :]):
             _check_one_column(rows, i)
             return i
     return None
+
+
+def _names_exactly(name: str) -> bool:
+    """Whether a header cell is exactly a name of the phrase column (内容, not a title such as 快捷短语导出)."""
+    return re.sub(r"[\s*:：()（）\[\]]", "", name).lower() in {a.lower() for a in HEADER_ALIASES["text"]}
 
 
 def _check_one_column(rows: Sequence[Sequence[str]], at: int) -> None:

@@ -347,6 +347,7 @@ class Config:
 
 _SECTIONS_NOT_FROM_FILE = {"secrets", "base_dir"}
 MAX_WORKERS = 64  # [phrases] workers: more than any machine this runs on has cores
+BUILT_IN_VARIABLES = frozenset({"shop", "agent", "customer", "product", "order", "amount", "item"})  # phrases'
 
 
 def load_config(
@@ -405,14 +406,7 @@ def _check(config: Config) -> None:
         if value <= 0:
             raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=key, value=value))
     if config.server.port > 65535:
-        raise ConfigError(
-            _(
-                "%(key)s: must be at most %(max)s, got %(value)s",
-                key="[server] port",
-                max=65535,
-                value=config.server.port,
-            )
-        )
+        raise ConfigError(_("%(key)s: must be at most %(max)s, got %(value)s", key="[server] port", max=65535, value=config.server.port))  # fmt: skip
     if config.store.url:
         if not pg.is_url(config.store.url):
             raise ConfigError(
@@ -433,8 +427,11 @@ def _check(config: Config) -> None:
                 value=config.panel.open_hours,
             )
         )
-    if not config.phrase_dirs():
-        raise ConfigError(_("%(key)s: at least one directory", key="[phrases] path"))
+    paths = [config.phrases.path] if isinstance(config.phrases.path, str) else config.phrases.path
+    if not paths or not all(p.strip() for p in paths):  # "" would be the config's own folder
+        raise ConfigError(_("%(key)s: at least one directory, and no empty name", key="[phrases] path"))
+    if built_in := sorted(set(config.phrases.variables) & BUILT_IN_VARIABLES):  # set elsewhere: [shop] name …
+        raise ConfigError(_("%(key)s: %(names)s is a built-in variable of phrases, filled by the assistant", key="[phrases.variables]", names="、".join(built_in)))  # fmt: skip
     if not 0.0 <= config.phrases.min_confidence <= 1.0:
         raise ConfigError(
             _(

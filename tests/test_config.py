@@ -123,3 +123,17 @@ def test_config_port_beyond_65535_is_refused(tmp_path: Path) -> None:
     # The socket would take 99999 modulo 65536 and listen somewhere else than the banner says.
     with pytest.raises(ConfigError, match=r"\[server\] port：不能超过 65535，实际是 99999"):
         load_config(write(tmp_path, "[server]\nport = 99999\n"), env={})
+
+
+@pytest.mark.parametrize("path", ['""', '["phrases", " "]'])
+def test_config_empty_phrase_directory_is_named(tmp_path: Path, path: str) -> None:
+    # "" read the config's own folder as the library and blamed the config file's keys
+    with pytest.raises(ConfigError, match=r"^\[phrases\] path："):
+        load_config(write(tmp_path, f"[phrases]\npath = {path}\n"), env={})
+
+
+def test_config_phrase_variables_may_not_redefine_built_in_ones(tmp_path: Path) -> None:
+    text = '[shop]\nname = "甲店"\n[phrases.variables]\nshop = "乙店"\norder = "ORDER"\ncoupon = "满300减50"\n'
+    with pytest.raises(ConfigError, match=r"^\[phrases.variables\]：order、shop "):
+        load_config(write(tmp_path, text), env={})
+    assert load_config(write(tmp_path, '[phrases.variables]\ncoupon = "满300减50"\n'), env={}).phrases.variables

@@ -406,3 +406,15 @@ def test_read_table_finds_the_phrases_on_a_later_sheet_and_names_the_sheets_read
     book.save(tmp_path / "notes.xlsx")
     with pytest.raises(TableError, match="说明"):
         read_table(tmp_path / "notes.xlsx")
+
+
+def test_cli_import_refuses_an_out_file_the_library_cannot_read_and_warns_outside_the_layers(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = gbk_csv(shop / "q.csv", [HEADER, ROWS[3]])
+    assert run(shop, "phrases", "import", str(source), "--out", str(shop / "shop" / "q.csv")) == 1
+    assert "只读取 .toml 文件" in capsys.readouterr().err and not (shop / "shop" / "q.csv").exists()
+    assert run(shop, "phrases", "import", str(source), "--out", str(shop / "elsewhere" / "q.toml")) == 0
+    assert "不在 [phrases] path 的任何目录中" in capsys.readouterr().err
+    assert run(shop, "phrases", "import", str(source), "--out", str(shop / "shop" / "q.toml")) == 0
+    assert "注意" not in capsys.readouterr().err

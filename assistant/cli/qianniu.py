@@ -66,6 +66,16 @@ def _report(result: ImportResult, library: Library) -> None:
         print(terminal(line, single_line=True), file=sys.stderr)
 
 
+def _where(config: Config, out: Path) -> None:
+    """Warn when `out` is not in a shop's layer: outside `[phrases] path` it is never suggested, and the first
+    directory is the shipped library's, which an update of the product replaces."""
+    key, in_layer = _file_key(config, out)
+    if key is None:
+        print(_("note: %(out)s is in no directory of [phrases] path: its phrases are not suggested until it is moved into a layer", out=out), file=sys.stderr)  # fmt: skip
+    elif not in_layer:
+        print(_("note: %(out)s is in the first directory of [phrases] path, the shipped library's: an update may replace it; a layer is the place for a shop's phrases", out=out), file=sys.stderr)  # fmt: skip
+
+
 @phrases.command(
     "import",
     short_help=N_("a Qianniu table into a phrase file"),
@@ -100,6 +110,9 @@ def cmd_import(
     if loaded is None:
         return 1
     library, _k = loaded
+    if out is not None and out.suffix.lower() != ".toml":
+        print(_("assistant: %(out)s: the phrase library reads only .toml files", out=out), file=sys.stderr)
+        return 1
     if out is not None and out.exists() and not replace and not dry_run:
         print(_("assistant: %(out)s exists: --replace updates a previous import", out=out), file=sys.stderr)
         return 1
@@ -138,6 +151,8 @@ def cmd_import(
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text, encoding="utf-8")
         print(f"{summary}" + (" → " + str(out) if out else ""), file=sys.stderr)
+    if out is not None:
+        _where(config, out)
     return 1 if result.skipped else 0
 
 

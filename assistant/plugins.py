@@ -47,7 +47,7 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name not in (module_name, "hooks"):
-                raise
+                raise _unimportable(name, exc) from exc
             raise ConfigError(
                 _(
                     "%(key)s: unknown hook %(name)s (no module %(module)s)",
@@ -56,6 +56,8 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
                     module=f"hooks/{name}.py",
                 )
             ) from None
+        except Exception as exc:  # the module's own code failed: one line naming it, the error kept as the cause
+            raise _unimportable(name, exc) from exc
         try:
             pm.register(module, name=module_name)
         except ValueError:
@@ -67,8 +69,28 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(_("%(key)s: %(error)s", key="[hooks] enabled", error=exc)) from None
+        plugin = pm.get_name(exc.plugin) or str(exc.plugin)
+        hooks = [n for n, caller in vars(pm.hook).items() if not caller.has_spec() and caller.get_hookimpls()]
+        raise ConfigError(
+            _(
+                "%(key)s: %(plugin)s defines %(hooks)s, which is not a hook (docs/hooks.md lists them)",
+                key="[hooks] enabled",
+                plugin=plugin,
+                hooks="、".join(sorted(hooks)),
+            )
+        ) from None
     return pm
+
+
+def _unimportable(name: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        _(
+            "%(key)s: %(name)s cannot be imported: %(error)s",
+            key="[hooks] enabled",
+            name=repr(name),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    )
 
 
 class Plugins:

@@ -84,10 +84,24 @@ def test_plugins_wrong_argument_is_a_config_error(config: Config, hook_dir: Path
         build_plugin_manager(with_hooks(config, "badargs"))
 
 
-def test_plugins_module_import_error_is_not_hidden(config: Config, hook_dir: Path) -> None:
+def test_plugins_module_import_error_is_one_line_naming_it(config: Config, hook_dir: Path) -> None:
     (hook_dir / "needs_lib.py").write_text("import no_such_library_anywhere\n", encoding="utf-8")
-    with pytest.raises(ModuleNotFoundError, match="no_such_library_anywhere"):
+    (hook_dir / "boom.py").write_text("raise RuntimeError('not configured')\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"^\[hooks\] enabled：'needs_lib' 无法导入：.*no_such_library_anywhere"
+    ) as info:
         build_plugin_manager(with_hooks(config, "needs_lib"))
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)  # not hidden: the cause is kept for the log
+    with pytest.raises(ConfigError, match=r"'boom' 无法导入：RuntimeError: not configured"):
+        build_plugin_manager(with_hooks(config, "boom"))
+
+
+def test_plugins_unknown_hook_function_is_named_in_the_interface_language(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "typo2.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n@hookimpl\ndef on_suggestion(event):\n    pass\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"^\[hooks\] enabled：hooks.typo2 定义了 on_suggestion，它不是钩子"):
+        build_plugin_manager(with_hooks(config, "typo2"))
 
 
 async def test_first_result_lets_an_async_plugin_decline(config: Config) -> None:

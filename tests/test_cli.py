@@ -152,6 +152,12 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     ]
 
 
+def test_serve_on_a_host_that_does_not_resolve_names_the_key(tmp_path: Path) -> None:
+    out = run_cli("serve", "--db", str(tmp_path / "a.db"), "--host", "127.0.0.300", "--port", "18099")
+    assert out.returncode == 1
+    assert errors(out) == ["assistant: [server] host：'127.0.0.300' 不是地址，也不是能解析的主机名"]
+
+
 def test_a_command_run_where_there_is_no_config_toml_says_it_uses_the_defaults(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     sqlite3.connect(db).close()

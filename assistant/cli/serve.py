@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,8 @@ def serve(config: Config) -> int:
                 config.server.host,
                 config.server.port,
             )
+        elif token_for(config, role) is None and role == "admin":  # type: ignore[arg-type]
+            log.warning("no admin token is set: admin pages and endpoints are closed (no role is stronger)")
         elif token_for(config, role) is None:  # type: ignore[arg-type]
             log.warning("no %s token is set: %s pages and endpoints open only to a stronger role's token", role, role)
     location = config.location()
@@ -112,6 +115,9 @@ def _serve(config: Config) -> int:
         return 1
     except (LibraryError, RulesError) as exc:
         return _cannot_start(exc)
+    except socket.gaierror:  # a [server] host that is neither an address nor a name that resolves
+        print(_("assistant: %(key)s: %(host)s is not an address or a host name that resolves", key="[server] host", host=repr(config.server.host)), file=sys.stderr)  # fmt: skip
+        return 1
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise

@@ -22,6 +22,7 @@ import aiohttp
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.i18n import _
 from assistant.outbound import Outbound
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,17 @@ def messages_url(config: Config, account: str, conversation: str) -> str:
 def on_startup(config: Config) -> None:
     settings = config.hooks.chatwoot
     if urlsplit(settings.url).scheme not in ("http", "https"):
-        raise ConfigError(f"[hooks.chatwoot] url: expected an http(s) URL, got {settings.url!r}")
+        raise ConfigError(
+            _("%(key)s: expected an http(s) URL, got %(value)s", key="[hooks.chatwoot] url", value=repr(settings.url))
+        )
     for account, name in settings.account_tokens_env.items():
         if not account.isdigit():
             raise ConfigError(
-                f"[hooks.chatwoot] account_tokens_env: {account!r} is not a Chatwoot account id (a number)"
+                _(
+                    "%(key)s: %(account)s is not a Chatwoot account id (a number)",
+                    key="[hooks.chatwoot] account_tokens_env",
+                    account=repr(account),
+                )
             )
         if config.secret(name) is None:
             log.warning("%s is not set: follow-ups and notes cannot be posted to Chatwoot account %s", name, account)
@@ -103,7 +110,7 @@ async def confirm_delivery(
     url = messages_url(config, account, str(conversation["conversation"]))
     timeout = aiohttp.ClientTimeout(total=config.followups.delivery_timeout_s)
     before: int | None = None
-    for _ in range(MAX_PAGES):
+    for _page in range(MAX_PAGES):
         params = {"before": str(before)} if before is not None else {}
         try:
             async with http.session().get(

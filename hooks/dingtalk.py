@@ -20,6 +20,7 @@ from urllib.parse import quote_plus, urlsplit
 from assistant.clock import local_time
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import Alert, DeliveryResult, hookimpl
+from assistant.i18n import _
 from assistant.outbound import Outbound
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,17 @@ def signed_url(base: str, access_token: str, secret: str | None, timestamp_ms: i
 def on_startup(config: Config) -> None:
     settings = config.hooks.dingtalk
     if urlsplit(settings.url).scheme not in ("http", "https"):
-        raise ConfigError(f"[hooks.dingtalk] url: expected an http(s) URL, got {settings.url!r}")
+        raise ConfigError(
+            _("%(key)s: expected an http(s) URL, got %(value)s", key="[hooks.dingtalk] url", value=repr(settings.url))
+        )
     if config.secret(settings.access_token_env) is None:
-        raise ConfigError(f"[hooks.dingtalk] access_token_env: set the variable {settings.access_token_env}")
+        raise ConfigError(
+            _(
+                "%(key)s: set the variable %(name)s",
+                key="[hooks.dingtalk] access_token_env",
+                name=settings.access_token_env,
+            )
+        )
     if config.secret(settings.secret_env) is None:
         log.warning(
             "%s is not set: DingTalk alerts go out unsigned (the robot must not require 加签)", settings.secret_env

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.i18n import _
 from assistant.outbound import Outbound
 from assistant.signing import sign
 
@@ -29,9 +30,21 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 def on_startup(config: Config) -> None:
     settings = config.hooks.webhook_out
     if not settings.url:
-        raise ConfigError("[hooks.webhook_out] url: required when 'webhook_out' is in [hooks] enabled")
+        raise ConfigError(
+            _(
+                "%(key)s: required when %(hook)s is in [hooks] enabled",
+                key="[hooks.webhook_out] url",
+                hook="'webhook_out'",
+            )
+        )
     if urlsplit(settings.url).scheme not in ("http", "https"):
-        raise ConfigError(f"[hooks.webhook_out] url: expected an http(s) URL, got {settings.url!r}")
+        raise ConfigError(
+            _(
+                "%(key)s: expected an http(s) URL, got %(value)s",
+                key="[hooks.webhook_out] url",
+                value=repr(settings.url),
+            )
+        )
     if config.secret(settings.secret_env) is None:
         log.warning("%s is not set: follow-ups are POSTed to %s unsigned", settings.secret_env, settings.url)
 

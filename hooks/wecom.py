@@ -14,6 +14,7 @@ from urllib.parse import quote_plus, urlsplit
 
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import Alert, DeliveryResult, hookimpl
+from assistant.i18n import _
 from assistant.outbound import Outbound
 from hooks import dingtalk
 
@@ -27,9 +28,11 @@ MAX_MARKDOWN_BYTES = 4096
 def on_startup(config: Config) -> None:
     settings = config.hooks.wecom
     if urlsplit(settings.url).scheme not in ("http", "https"):
-        raise ConfigError(f"[hooks.wecom] url: expected an http(s) URL, got {settings.url!r}")
+        raise ConfigError(
+            _("%(key)s: expected an http(s) URL, got %(value)s", key="[hooks.wecom] url", value=repr(settings.url))
+        )
     if config.secret(settings.key_env) is None:
-        raise ConfigError(f"[hooks.wecom] key_env: set the variable {settings.key_env}")
+        raise ConfigError(_("%(key)s: set the variable %(name)s", key="[hooks.wecom] key_env", name=settings.key_env))
 
 
 def message(config: Config, alert: Alert) -> dict[str, object]:

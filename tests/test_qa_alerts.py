@@ -326,9 +326,9 @@ def test_robot_settings_are_checked_at_start(db_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[hooks.dingtalk\] msgtype：应为 'markdown' 或 'text'，实际是 'card'"):
         load_config(ROOT / "config.toml", env={}, overrides={"hooks": {"dingtalk": {"msgtype": "card"}}})
     bare = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db_path)}})
-    with pytest.raises(ConfigError, match="access_token_env: set the variable DINGTALK_ACCESS_TOKEN"):
+    with pytest.raises(ConfigError, match="access_token_env：请设置环境变量 DINGTALK_ACCESS_TOKEN"):
         dingtalk.on_startup(bare)
-    with pytest.raises(ConfigError, match="key_env: set the variable WECOM_WEBHOOK_KEY"):
+    with pytest.raises(ConfigError, match="key_env：请设置环境变量 WECOM_WEBHOOK_KEY"):
         wecom.on_startup(bare)
 
 

@@ -108,10 +108,14 @@ async def test_webhook_out_timeout_is_retryable(config: Config) -> None:
 
 
 async def test_webhook_out_startup_requires_url(config: Config) -> None:
-    with pytest.raises(ConfigError, match=r"\[hooks.webhook_out\] url"):
+    with pytest.raises(
+        ConfigError, match=r"^\[hooks.webhook_out\] url：\[hooks\] enabled 中有 'webhook_out' 时必须设置$"
+    ):
         webhook_out.on_startup(outbound_config(config, ""))
-    with pytest.raises(ConfigError, match="http"):
-        webhook_out.on_startup(outbound_config(config, "ftp://example.com/x"))
+    with pytest.raises(
+        ConfigError, match=r"^\[hooks.webhook_out\] url：应为 http\(s\) 网址，实际是 '127.0.0.1:18199/x'$"
+    ):
+        webhook_out.on_startup(outbound_config(config, "127.0.0.1:18199/x"))
 
 
 def test_webhook_out_is_loaded_by_name(config: Config) -> None:

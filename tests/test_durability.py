@@ -114,3 +114,36 @@ async def test_sighup_reloads_the_phrase_library(tmp_path: Path) -> None:
         assert service.proc.poll() is None, "the service must keep running"
     finally:
         service.stop()
+
+
+async def test_sigterm_answers_a_request_whose_body_is_still_arriving(tmp_path: Path) -> None:
+    # The body's first bytes are in, the rest comes after SIGTERM: the rest was no longer read, the request
+    # hung for the whole shutdown and its connection was dropped with no answer, its event never stored.
+    db = tmp_path / "halfway.db"
+    service = await Service(ROOT / "config.toml", db).start()
+    event = body_of(make_event(id="halfway"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    try:
+        writer.write(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(event)
+        )
+        await writer.drain()
+        # "100 Continue" comes from the handler: the request is in hand before the stop begins.
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(event[:40])
+        await writer.drain()
+        assert service.proc is not None
+        service.proc.send_signal(signal.SIGTERM)
+        await eventually(lambda: "stopping: 1 request(s)" in service.log.read_text(errors="replace"), timeout=9)
+        writer.write(event[40:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=9)
+        code = service.proc.wait(20)
+    finally:
+        writer.close()
+        service.stop()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE id = 'halfway'").fetchone()[0] == 1

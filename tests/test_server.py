@@ -110,6 +110,65 @@ async def test_server_a_body_within_the_limit_is_asked_for_and_logged(served: in
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
+async def test_server_on_stop_a_body_still_arriving_is_read_and_answered(config: Config) -> None:
+    # aiohttp stopped reading every connection on stop: the rest of the body never came to the handler.
+    runner = Runner(make_app(config), shutdown_timeout=4.0, **server_options(config))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    event = body_of(make_event(id="stop-halfway"))
+    reader, writer = await _expecting_body(port, len(event))
+    try:
+        writer.write(event[:20])
+        await writer.drain()
+        stopping = asyncio.create_task(runner.cleanup())
+        await eventually(lambda: runner.server is None or runner.sites == set())  # the stop has begun
+        writer.write(event[20:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 4)
+        await stopping
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["id"] == "stop-halfway"
+
+
+async def test_server_on_stop_a_body_that_never_ends_is_answered_503_within_the_shutdown(config: Config) -> None:
+    # Its connection was dropped, unanswered, when the shutdown's time ran out.
+    runner = Runner(make_app(config), shutdown_timeout=1.0, **server_options(config))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    reader, writer = await _expecting_body(port, 100)
+    try:
+        writer.write(b"[{")
+        await writer.drain()
+        started = asyncio.get_running_loop().time()
+        stopping = asyncio.create_task(runner.cleanup())
+        answer = await asyncio.wait_for(reader.read(), 4)
+        await stopping
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    assert b"\r\nRetry-After: " in head
+    assert json.loads(body)["error"] == "shutting_down"
+    assert elapsed < 1.0  # within the shutdown's time
+
+
+async def _expecting_body(port: int, length: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection whose `POST /v1/events` is in the handler's hands ("100 Continue" came), body not sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % length
+    )
+    await writer.drain()
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    return reader, writer
+
+
 async def test_server_a_client_gone_mid_body_is_a_warning_not_an_error(
     served: int, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -32,7 +32,7 @@ _NEEDS_CARE = re.compile(rb"\\[uU]|\d{%d}" % (MAX_INT_DIGITS + 1))
 class BodyError(Exception):
     """A request body that cannot be used; `status` and `message` say why (`error` is the JSON code)."""
 
-    def __init__(self, status: int, message: str, *, error: str = "invalid_body", field: str = "body") -> None:
+    def __init__(self, status: int, message: str, *, error: str = "invalid_body", field: str | None = "body") -> None:
         super().__init__(message)
         self.status = status
         self.message = message

@@ -98,7 +98,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(exc.status, _REASONS.get(exc.status, "http_error"), None, exc.reason, headers=headers)
     except BodyError as exc:
         log.warning("rejected %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
-        resp = json_error(exc.status, exc.error, exc.field, exc.message)
+        retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None  # the service is stopping
+        resp = json_error(exc.status, exc.error, exc.field, exc.message, headers=retry)
         if not request.content.is_eof():  # the rest of the body is unread (too big, too slow, undecodable):
             resp.force_close()  # the connection ends after this answer, and the answer says so
         return resp

@@ -3,6 +3,11 @@ from `[server]`, and an access log that never shows a token.
 
 aiohttp answers a request it cannot parse (a bad request line, a header too long, broken chunking) before
 any middleware runs, in plain text; `JsonErrorHandler` gives those the JSON shape of every other error.
+
+On stop, aiohttp stops reading every connection at once: a request whose body was still arriving waited for
+the rest until the shutdown's time ran out, and its connection was dropped with no answer. Here the body of
+a request in hand is still read, for most of the shutdown's time (`body_grace_s`); one that has not arrived
+by then is answered 503 `shutting_down`.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
+from assistant.web.body import BodyError
 
 _REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
 _PARAM = re.compile(r"((?:^|[?&;])([^=&;#\s?]*)=)([^&;#\s]*)")
 _TOKEN_KEYS = frozenset({"token", "access_token", "api_access_token"})
+log = logging.getLogger(__name__)
+SHUTDOWN_TIMEOUT_S = 10.0
 
 
 # aiohttp quotes the start of a line it found too long (`… when reading: bytearray(b'/logs/daily?token=…')`):
@@ -87,6 +96,41 @@ class JsonErrorHandler(RequestHandler):
         super().log_exception(*args, **kw)
 
     def data_received(self, data: bytes) -> None:
+        """Read as aiohttp does; and, once the service is stopping, still the rest of the body in hand."""
+        if not (self._close or self._force_close) or self._body_in_hand() is None:
+            self._parse(data)
+            return
+        # aiohttp drops every byte once the connection is closing (`close()` on stop): the request in hand
+        # would never get the rest of its body. Only that body is read: a request behind it is not taken.
+        closing = self._close, self._force_close
+        self._close = self._force_close = False
+        try:
+            self._parse(data)
+        finally:
+            self._close, self._force_close = closing
+
+    def finish_body_within(self, delay: float) -> bool:
+        """On stop: the body in hand, if any, must arrive within `delay` s, else its request is answered 503."""
+        body = self._body_in_hand()
+        if body is None:
+            return False
+
+        def give_up() -> None:
+            if not body.is_eof():
+                body.set_exception(BodyError(503, "the service is stopping; retry later", error="shutting_down"))
+
+        self._loop.call_later(delay, give_up)
+        return True
+
+    def _body_in_hand(self) -> StreamReader | None:
+        """The body still arriving of the request being handled (or parsed and about to be)."""
+        if self.transport is None:
+            return None
+        request = self._current_request
+        body = request.content if request is not None else (self._messages[0][1] if self._messages else None)
+        return body if body is not None and not body.is_eof() else None
+
+    def _parse(self, data: bytes) -> None:
         """Parse as aiohttp does; a body that turns out malformed while its request is handled fails that body.
 
         aiohttp's C parser, meeting a bad chunk (`zz\r\n`, a chunk longer than its size) in a segment after
@@ -129,21 +173,45 @@ class JsonErrorHandler(RequestHandler):
 
 
 class _JsonErrorServer(web.Server):
+    body_grace_s = SHUTDOWN_TIMEOUT_S
+
     def __call__(self) -> RequestHandler:
         return JsonErrorHandler(self, loop=asyncio.get_running_loop(), **self._kwargs)
 
+    def pre_shutdown(self) -> None:
+        """Stop taking requests; a request whose body is still arriving gets `body_grace_s` to finish it."""
+        waiting = sum(
+            conn.finish_body_within(self.body_grace_s)
+            for conn in self._connections
+            if isinstance(conn, JsonErrorHandler)
+        )
+        super().pre_shutdown()
+        if waiting:
+            log.info("stopping: %d request(s) still receiving a body get %g s to finish it", waiting, self.body_grace_s)
+
 
 class Runner(web.AppRunner):
-    """`web.AppRunner` whose connections answer protocol-level errors in JSON."""
+    """`web.AppRunner` whose connections answer protocol-level errors in JSON, and finish the body in hand on stop.
+
+    A body still arriving has the shutdown's time but `ANSWER_MARGIN_S` (at most half of it): what is left
+    is for storing the request's events and answering, before aiohttp cancels what still runs.
+    """
+
+    ANSWER_MARGIN_S = 2.0
+
+    def __init__(self, app: web.Application, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(app, shutdown_timeout=shutdown_timeout, **kwargs)
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()
-        return _JsonErrorServer(
+        server = _JsonErrorServer(
             plain.request_handler,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             **plain._kwargs,
         )
+        server.body_grace_s = max(self._shutdown_timeout / 2, self._shutdown_timeout - self.ANSWER_MARGIN_S)
+        return server
 
 
 def server_options(config: Config) -> dict[str, Any]:
@@ -169,7 +237,7 @@ async def run(
     probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
     probe.close()
     await probe.wait_closed()
-    runner = Runner(app, shutdown_timeout=10, **server_options(config))
+    runner = Runner(app, **server_options(config))
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

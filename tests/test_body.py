@@ -213,6 +213,51 @@ async def test_body_declared_charset_is_honoured(client: Client, db_path: Path) 
         assert conn.execute("SELECT text FROM messages").fetchone()[0] == "在吗"
 
 
+@pytest.mark.parametrize("route", ["/v1/events", "/v1/chatwoot", "/v1/panel/used"])
+@pytest.mark.parametrize("charset", ["hex", "base64", "rot13", "unicode_escape", "idna"])
+async def test_body_a_charset_that_is_no_text_encoding_is_a_named_400(
+    fuzz_client: Client, db_path: Path, route: str, charset: str
+) -> None:
+    # Python's codecs that are not text encodings raised past the decoder: a 500 with a traceback logged.
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    resp = await fuzz_client.post(route, data=body_of(make_event()), headers=headers)
+    assert resp.status == 400, await resp.text()
+    assert await resp.json() == {
+        "error": "invalid_body",
+        "field": "body",
+        "message": f"charset {charset} is not a text encoding",
+    }
+    assert count(db_path) == 0
+
+
+async def test_body_utf8_labelled_latin1_is_read_as_utf8(client: Client, db_path: Path) -> None:
+    # Java and PHP stacks label UTF-8 bodies ISO-8859-1: the text was stored as mojibake (äº²ï¼…), and a
+    # Chinese customer name refused as holding control characters.
+    body = body_of(make_event(customer="王小二", text="亲，什么时候发货"))
+    resp = await client.post("/v1/events", data=body, headers={"Content-Type": "application/json; charset=ISO-8859-1"})
+    assert resp.status == 200, await resp.text()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT customer, text FROM messages").fetchone() == ("王小二", "亲，什么时候发货")
+
+
+async def test_body_not_utf8_is_read_in_its_declared_charset(client: Client, db_path: Path) -> None:
+    body = json.dumps(make_event(text="café crème"), ensure_ascii=False).encode("latin-1")
+    resp = await client.post("/v1/events", data=body, headers={"Content-Type": "application/json; charset=ISO-8859-1"})
+    assert resp.status == 200, await resp.text()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT text FROM messages").fetchone()[0] == "café crème"
+
+
+@pytest.mark.parametrize("label", ["gb2312", "GB2312", "x-gbk", "gbk", "cp936"])
+async def test_body_gbk_labels_read_gbk_text(client: Client, db_path: Path, label: str) -> None:
+    # Chinese systems label GBK text gb2312, as browsers know: 喆, 堃 and 镕 (not in GB2312) were refused.
+    body = json.dumps(make_event(customer="张喆", text="喆哥在吗，堃和镕有货吗"), ensure_ascii=False).encode("gbk")
+    resp = await client.post("/v1/events", data=body, headers={"Content-Type": f"application/json; charset={label}"})
+    assert resp.status == 200, await resp.text()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT customer, text FROM messages").fetchone() == ("张喆", "喆哥在吗，堃和镕有货吗")
+
+
 def test_decode_json_replaces_surrogates_in_keys_and_nested_values() -> None:
     doc = decode_json(b'{"a\\udc00": [{"b": "x\\ud800"}], "ok": "\\ud83d\\ude00"}')
     assert doc == {"a\ufffd": [{"b": "x\ufffd"}], "ok": "😀"}

@@ -79,6 +79,10 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
 def decode_json(body: bytes, *, charset: str | None = None) -> Any:
     """Decode a JSON body: UTF-8 (or the declared charset), no NaN/Infinity, bounded depth and numbers.
 
+    JSON between systems is UTF-8 (RFC 8259 §8.1), and some stacks label their UTF-8 `charset=ISO-8859-1`:
+    a body that is valid UTF-8 is read as UTF-8 whatever its label, only another body in its declared
+    charset (`_text`). A label that is no charset at all is refused.
+
     A lone surrogate escape (`"\\ud83d"`, half an emoji cut by the sender) is valid JSON and legitimate
     input: it is replaced by U+FFFD (and logged) rather than refused, so the event is not lost.
 
@@ -86,15 +90,15 @@ def decode_json(body: bytes, *, charset: str | None = None) -> Any:
     any body it might read differently (a 100-digit number, an escape, deep nesting), takes the standard
     decoder's way, so every error names the problem exactly as before.
     """
-    if not charset or _is_utf8(charset):
-        try:
-            doc = msgspec.json.decode(body)
-        except (msgspec.DecodeError, RecursionError):
-            pass  # the standard way says what is wrong
-        else:
-            if not _NEEDS_CARE.search(body) and body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
-                return doc
-    text = _text(body, charset)
+    encoding = _encoding(charset) if charset else "utf-8"
+    try:
+        doc = msgspec.json.decode(body)  # UTF-8 only: a UTF-16 or a GBK body fails here and is decoded below
+    except (msgspec.DecodeError, RecursionError):
+        pass  # the standard way says what is wrong
+    else:
+        if not _NEEDS_CARE.search(body) and body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+            return doc
+    text = _text(body, encoding, charset)
     try:
         doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
@@ -143,25 +147,58 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _is_utf8(charset: str) -> bool:
+# The labels the WHATWG Encoding Standard reads as GBK, which GB18030 extends: Chinese systems label GBK text
+# `gb2312` (a name like 喆, 堃 or 镕 is not in GB2312), as browsers know.
+_GBK_LABELS = frozenset(
+    {"gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "chinese", "csgb2312", "csiso58gb231280", "gb_2312",
+     "gb_2312-80", "iso-ir-58"}
+)  # fmt: skip
+# Python's text codecs that are no charset a body is written in: they unescape, or run IDNA, or refuse all.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "charmap"})
+
+
+def _encoding(charset: str) -> str:
+    """The Python codec that reads a declared charset; BodyError for a label that is not a text charset."""
+    label = charset.strip().lower()
+    if label in _GBK_LABELS:
+        return "gb18030"
     try:
-        return codecs.lookup(charset).name == "utf-8"
+        name = codecs.lookup(label).name
+    except LookupError:
+        raise BodyError(400, f"unknown charset {_brief(charset)}") from None
+    if name in _NOT_CHARSETS or not _is_text_encoding(name):
+        raise BodyError(400, f"charset {_brief(charset)} is not a text encoding")
+    return "gb18030" if name in _GBK_LABELS else name
+
+
+def _is_text_encoding(name: str) -> bool:
+    """Whether a codec reads bytes as text: hex, base64, zlib, rot13… are bytes-to-bytes or text-to-text."""
+    try:
+        "".encode(name)  # such a codec refuses here, with LookupError ("is not a text encoding")
     except LookupError:
         return False
+    return True
 
 
-def _text(body: bytes, charset: str | None) -> str:
-    """The body as text: the declared charset if any, else UTF-8 (a leading BOM is ignored)."""
-    encoding = "utf-8"
-    if charset:
+def _text(body: bytes, encoding: str, label: str | None) -> str:
+    """The body as text: UTF-8 when it is valid UTF-8, else the declared charset (a leading BOM is ignored).
+
+    A UTF-8 body labelled otherwise (`charset=ISO-8859-1` from a Java or PHP stack) was stored as mojibake.
+    UTF-16 and UTF-32 JSON always holds NUL bytes (every `{` and `"`), UTF-8 JSON never: those are read by
+    their label.
+    """
+    if encoding == "utf-8" or b"\x00" not in body:
         try:
-            encoding = codecs.lookup(charset).name
-        except LookupError:
-            raise BodyError(400, f"unknown charset {_brief(charset)}") from None
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                raise BodyError(400, f"not valid utf-8 (byte {exc.start})") from None
+        else:
+            return text[1:] if text.startswith("\ufeff") else text
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise BodyError(400, f"not valid {encoding} (byte {exc.start})") from None
+        raise BodyError(400, f"not valid {_brief(label or encoding)} (byte {exc.start})") from None
     return text[1:] if text.startswith("\ufeff") else text
 
 

@@ -31,6 +31,10 @@ MAX_NAME_CHARS = 200
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
 MAX_AMOUNT = 1e12  # yuan; far beyond any order, and exact in a float
+# The fields read as ids and names: kept exactly, so a lone surrogate in one is refused (the body's decoder keeps it).
+NAME_FIELDS = frozenset(
+    {"id", "type", "shop", "conversation", "customer", "sender", "agent", "order", "phrase_id", "followup_id", "item"}
+)
 
 
 class EventError(ValueError):
@@ -102,6 +106,10 @@ def parse_batch(doc: Any, max_batch: int) -> list[dict[str, Any]]:
 
 def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
     """Validate one raw event object and return the typed event."""
+    for key in NAME_FIELDS & raw.keys():  # whether or not this type reads it: nothing half-decoded is stored
+        if isinstance(raw[key], str) and _LONE_SURROGATE.search(raw[key]):
+            # Replaced by U+FFFD, two ids each ending in a different half were one, the second a "duplicate".
+            raise EventError(key, "must not contain a lone UTF-16 surrogate (half a character, e.g. \\ud83d)")
     event_id = _string(raw, "id", max_len=MAX_ID_CHARS)
     event_type = _string(raw, "type")
     if event_type not in EVENT_TYPES:
@@ -202,6 +210,7 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
 
 # Control characters (line breaks and tabs too) and the bidirectional overrides and isolates.
 _HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Something that shows: not a space, a zero-width character or another format character.
 _VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 

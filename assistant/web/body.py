@@ -76,7 +76,7 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
     return b"".join(chunks)
 
 
-def decode_json(body: bytes, *, charset: str | None = None) -> Any:
+def decode_json(body: bytes, *, charset: str | None = None, names: frozenset[str] = frozenset()) -> Any:
     """Decode a JSON body: UTF-8 (or the declared charset), no NaN/Infinity, bounded depth and numbers.
 
     JSON between systems is UTF-8 (RFC 8259 §8.1), and some stacks label their UTF-8 `charset=ISO-8859-1`:
@@ -84,7 +84,10 @@ def decode_json(body: bytes, *, charset: str | None = None) -> Any:
     charset (`_text`). A label that is no charset at all is refused.
 
     A lone surrogate escape (`"\\ud83d"`, half an emoji cut by the sender) is valid JSON and legitimate
-    input: it is replaced by U+FFFD (and logged) rather than refused, so the event is not lost.
+    input: it is replaced by U+FFFD (and logged) rather than refused, so the event is not lost. Not in
+    `names`, the keys of an event's ids and names (of the top object, or of each object of a top array):
+    two ids each ending in a different half became one, and the second event a "duplicate". There it is
+    kept, for the caller to refuse naming the field.
 
     A UTF-8 body is decoded by msgspec (a tenth of the standard decoder's time); whatever it refuses, and
     any body it might read differently (a 100-digit number, an escape, deep nesting), takes the standard
@@ -110,7 +113,7 @@ def decode_json(body: bytes, *, charset: str | None = None) -> Any:
     surrogates = "\\u" in text or "\\U" in text
     if not surrogates and text.count("[") + text.count("{") <= MAX_DEPTH:
         return doc  # nothing to replace, and too few brackets to nest too deep: no walk needed
-    doc, replaced = _clean(doc, may_have_surrogates=surrogates)
+    doc, replaced = _clean(doc, may_have_surrogates=surrogates, names=names)
     if replaced:
         log.warning("replaced %d lone surrogate(s) in a request body with U+FFFD", replaced)
     return doc
@@ -202,8 +205,16 @@ def _text(body: bytes, encoding: str, label: str | None) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _clean(doc: Any, *, may_have_surrogates: bool) -> tuple[Any, int]:
-    """Check the depth (iteratively) and replace lone surrogates; returns the document and how many."""
+def _clean(doc: Any, *, may_have_surrogates: bool, names: frozenset[str]) -> tuple[Any, int]:
+    """Check the depth (iteratively) and replace lone surrogates but in `names` of the top objects; returns
+    the document and how many were replaced."""
+    tops = (
+        {id(doc)}
+        if isinstance(doc, dict)
+        else {id(d) for d in doc if isinstance(d, dict)}
+        if isinstance(doc, list)
+        else set()
+    )
     replaced = 0
     stack: list[tuple[Any, int]] = [(doc, 1)]
     if isinstance(doc, str):
@@ -228,6 +239,8 @@ def _clean(doc: Any, *, may_have_surrogates: bool) -> tuple[Any, int]:
         for key, value in list(items):
             if isinstance(value, str):
                 if may_have_surrogates and _LONE_SURROGATE.search(value):
+                    if key in names and id(node) in tops:
+                        continue  # an id or a name: refused by the caller, naming it
                     node[key], n = _LONE_SURROGATE.subn("\ufffd", value)
                     replaced += n
             elif isinstance(value, (dict, list)):

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from assistant.events import EventError, parse_batch, parse_event
+from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CONFIG, ENGINE, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
@@ -38,7 +38,7 @@ async def post_events(request: web.Request) -> web.Response:
         except SignatureError as exc:
             log.warning("rejected from %s: %s", peer, exc)
             return json_error(401, "bad_signature", SIGNATURE_HEADER, str(exc))
-    doc = decode_json(body, charset=request.charset)
+    doc = decode_json(body, charset=request.charset, names=NAME_FIELDS)
     is_batch = isinstance(doc, list)
     try:
         raws = parse_batch(doc, config.server.max_batch)

@@ -47,8 +47,11 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - sent) > tolerance_s:
         raise SignatureError(f"timestamp outside the {int(tolerance_s)} s tolerance")
-    if not signature.startswith("sha256="):
+    # Hex and the scheme's name are case-insensitive: .NET's Convert.ToHexString, Java's printHexBinary and
+    # `xxd -u` write upper case, and each such platform was refused every event as if its secret were wrong.
+    scheme, equals, digest = signature.strip().partition("=")
+    if not equals or scheme.lower() != "sha256":
         raise SignatureError("signature must start with 'sha256='")
-    expected = sign(secret, timestamp.strip(), body)
-    if not same_secret(signature.strip(), expected):
+    expected = sign(secret, timestamp.strip(), body).partition("=")[2]
+    if not same_secret(digest.lower(), expected):
         raise SignatureError("signature does not match")

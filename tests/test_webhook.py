@@ -213,6 +213,18 @@ async def test_webhook_accepts_valid_signature(signed_client: Client, db_path: P
     assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
 
 
+@pytest.mark.parametrize("case", ["upper hex", "upper scheme"])
+async def test_webhook_accepts_a_signature_in_either_case(signed_client: Client, db_path: Path, case: str) -> None:
+    # Upper-case hex (.NET, Java, `xxd -u`) and "SHA256=" were refused as "signature does not match".
+    body = body_of(make_event())
+    headers = signed_headers(body)
+    scheme, digest = headers["X-Assistant-Signature"].split("=")
+    signature = f"{scheme}={digest.upper()}" if case == "upper hex" else f"SHA256={digest}"
+    resp = await signed_client.post("/v1/events", data=body, headers={**headers, "X-Assistant-Signature": signature})
+    assert resp.status == 200, await resp.text()
+    assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
+
+
 async def test_webhook_rejects_missing_signature(signed_client: Client, db_path: Path) -> None:
     resp = await signed_client.post("/v1/events", data=body_of(make_event()))
     assert resp.status == 401

@@ -74,6 +74,8 @@ def create_app(
         middlewares=[page_errors, error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
+        # Bodies are inflated by `read_body`, checked whole, on every runner the app is served by (tests' too).
+        handler_args={"auto_decompress": False},
     )
     app[CONFIG] = config
     app[DB_PATH] = db_path or config.location()

@@ -13,10 +13,11 @@ import json
 import logging
 import math
 import re
+import zlib
 from typing import Any
 
 import msgspec
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -41,13 +42,22 @@ class BodyError(Exception):
 
 
 async def read_body(request: web.Request, limit: int, *, timeout_s: float | None = None) -> bytes:
-    """The whole raw body (decompressed), refusing more than `limit` bytes without reading them all.
+    """The whole body, decompressed (`Content-Encoding`), refusing more than `limit` bytes without reading or
+    inflating them all.
 
     Reads until the end of the body, however many segments it arrives in; `timeout_s` bounds how
     long a slow sender may take (408).
     """
+    codings = content_codings(request)  # an encoding not accepted is refused before the body is read
     if request.content_length is not None and request.content_length > limit:
         raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
+    body = await _read_raw(request, limit, timeout_s)
+    for coding in reversed(codings):  # the sender applied them in the order listed
+        body = _inflate(body, coding, limit)
+    return body
+
+
+async def _read_raw(request: web.Request, limit: int, timeout_s: float | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -70,10 +80,63 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
         raise BodyError(408, f"body not received within {timeout_s:g} s", error="request_timeout") from None
     except ConnectionResetError:  # the client went away mid-body: its mistake (or its network's), not ours
         raise BodyError(400, "the connection closed before the body ended", error="incomplete_body") from None
-    except (HttpProcessingError, RequestPayloadError) as exc:  # bad chunking, an encoding that does not decode
-        detail = " ".join(str(exc).split()) or type(exc).__name__
+    except (HttpProcessingError, RequestPayloadError) as exc:  # bad chunking
+        # The parser's message, not the exception's repr ("400, message: …").
+        detail = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        detail = " ".join(str(detail).split()) or type(exc).__name__
         raise BodyError(400, f"body cannot be read: {_brief(detail)}") from None
     return b"".join(chunks)
+
+
+# ---- content codings ------------------------------------------------------------------------------
+
+# The service inflates bodies itself (aiohttp's own decoding is off, `create_app`): aiohttp took a gzip body
+# cut before its checksum and length, left `x-gzip` (RFC 9110 §8.4.1.3: gzip) and `gzip, gzip` undecoded, and
+# answered `br` with "Please install `Brotli`".
+ACCEPTED_CODINGS = ("gzip", "x-gzip", "deflate", "identity")
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
+def content_codings(request: web.Request) -> list[str]:
+    """The body's content codings in the order applied (`identity` left out); BodyError for one not accepted."""
+    listed = [
+        c.strip().lower() for value in request.headers.getall(hdrs.CONTENT_ENCODING, []) for c in value.split(",")
+    ]
+    for coding in listed:
+        if coding and coding not in ACCEPTED_CODINGS:
+            raise BodyError(
+                400,
+                f"Content-Encoding {_brief(coding)} is not accepted (accepted: {', '.join(ACCEPTED_CODINGS)})",
+                field=hdrs.CONTENT_ENCODING,
+            )
+    return [c for c in listed if c and c != "identity"]
+
+
+def _inflate(data: bytes, coding: str, limit: int) -> bytes:
+    """`data` decoded from `coding`, whole and checked (gzip's CRC-32 and length), at most `limit` bytes."""
+    out: list[bytes] = []
+    size = 0
+    while True:
+        if coding == "deflate":  # zlib-wrapped as RFC 9110 says, or raw as some senders make it
+            wbits = zlib.MAX_WBITS if data[:1] and data[0] & 0x0F == 8 else -zlib.MAX_WBITS
+        else:
+            wbits = _GZIP_WBITS
+        inflater = zlib.decompressobj(wbits)
+        try:
+            chunk = inflater.decompress(data, limit + 1 - size)  # a bomb stops at the limit, not at its end
+        except zlib.error:
+            raise BodyError(400, f"body is not valid {coding} data (Content-Encoding: {coding})") from None
+        out.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"body exceeds {limit} bytes once decompressed", error="payload_too_large")
+        if not inflater.eof:
+            raise BodyError(400, f"{coding} body cut short: it ends before its end and checksum")
+        if not inflater.unused_data:
+            return b"".join(out)
+        if coding == "deflate":
+            raise BodyError(400, "data after the end of the deflate body")
+        data = inflater.unused_data  # gzip may hold several members, one after the other (RFC 1952)
 
 
 def decode_json(body: bytes, *, charset: str | None = None, names: frozenset[str] = frozenset()) -> Any:

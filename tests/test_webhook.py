@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import random
@@ -221,6 +222,20 @@ async def test_webhook_accepts_a_signature_in_either_case(signed_client: Client,
     scheme, digest = headers["X-Assistant-Signature"].split("=")
     signature = f"{scheme}={digest.upper()}" if case == "upper hex" else f"SHA256={digest}"
     resp = await signed_client.post("/v1/events", data=body, headers={**headers, "X-Assistant-Signature": signature})
+    assert resp.status == 200, await resp.text()
+    assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
+
+
+async def test_webhook_signature_of_a_compressed_body_is_over_its_json(signed_client: Client, db_path: Path) -> None:
+    # As docs/events.md says: the JSON is signed, then compressed; a signature over the gzip bytes is refused.
+    body = body_of(make_event())
+    compressed = gzip.compress(body)
+    over_wire = {**signed_headers(compressed), "Content-Encoding": "gzip"}
+    resp = await signed_client.post("/v1/events", data=compressed, headers=over_wire)
+    assert resp.status == 401
+    resp = await signed_client.post(
+        "/v1/events", data=compressed, headers={**signed_headers(body), "Content-Encoding": "gzip"}
+    )
     assert resp.status == 200, await resp.text()
     assert rows(db_path, "SELECT count(*) FROM events") == [(1,)]
 

@@ -92,6 +92,23 @@ async def test_server_a_body_declared_too_large_is_refused_before_it_is_sent(ser
     assert json.loads(body)["error"] == "payload_too_large" and headers["connection"] == "close"
 
 
+@pytest.mark.parametrize(
+    ("request_line", "expect"),
+    [("POST /v1/events", "foo"), ("POST /v1/chatwoot", "100-continue, foo"), ("GET /healthz", "foo")],
+)
+async def test_server_an_unknown_expect_is_a_json_417(served: int, request_line: str, expect: str) -> None:
+    # aiohttp answered it in text/plain ("Unknown Expect: foo"), outside every middleware.
+    raw = f"{request_line} HTTP/1.1\r\nHost: x\r\nExpect: {expect}\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    status, headers, body = await exchange(served, raw)
+    assert status == 417
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body) == {
+        "error": "expectation_failed",
+        "field": "Expect",
+        "message": f"unknown Expect: {expect}; only 100-continue is understood",
+    }
+
+
 async def test_server_a_body_within_the_limit_is_asked_for_and_logged(served: int) -> None:
     event = body_of(make_event(id="expect-ok"))
     reader, writer = await asyncio.open_connection("127.0.0.1", served)

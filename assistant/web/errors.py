@@ -54,14 +54,22 @@ def json_error(
 def expect_body(limit_of: Callable[[Config], int]) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
     """A route's `Expect: 100-continue` handler: a body declared larger than the route takes is refused before
     the client sends it (413 in JSON, the connection closed), where aiohttp's own handler said 100 Continue to
-    any length and the client sent its megabytes for a 413 after them."""
+    any length and the client sent its megabytes for a 413 after them. Every route has one (`routes`): an
+    `Expect` other than 100-continue is a 417 in JSON."""
 
     async def handler(request: web.Request) -> web.StreamResponse | None:
         expect = request.headers.get(hdrs.EXPECT, "")
         if request.version != HttpVersion11:
             return None
-        if expect.lower() != "100-continue":
-            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        if expect.lower() != "100-continue":  # aiohttp's answer was text/plain, outside every middleware
+            resp = json_error(
+                417,
+                "expectation_failed",
+                hdrs.EXPECT,
+                f"unknown Expect: {expect[:60]}; only 100-continue is understood",
+            )
+            resp.force_close()  # the body was never asked for
+            return resp
         limit = limit_of(request.app[CONFIG])
         if request.content_length is not None and request.content_length > limit:
             log.warning("rejected %s %s from %s: body of %d bytes declared (Expect: 100-continue), over %d",

@@ -9,10 +9,10 @@ from assistant.web.errors import expect_body
 
 _SERVER_LIMIT = expect_body(lambda config: config.server.max_body_bytes)
 
-ROUTES: list[web.AbstractRouteDef] = [
+_TABLE: list[web.RouteDef] = [
     web.get("/", panel.root),  # → /panel
     web.get("/favicon.ico", panel.favicon),
-    web.post("/v1/events", webhooks.post_events, expect_handler=_SERVER_LIMIT),  # chat platforms (signed)
+    web.post("/v1/events", webhooks.post_events),  # chat platforms (signed)
     web.post(  # Chatwoot webhooks (signed)
         "/v1/chatwoot",
         chatwoot.post_chatwoot,
@@ -35,4 +35,9 @@ ROUTES: list[web.AbstractRouteDef] = [
     web.get("/healthz", webhooks.healthz),  # liveness
     web.get("/readyz", webhooks.readyz),  # readiness: the database takes writes
     web.get("/panel/static/{filename}", panel.static_file),  # panel.js, panel.css
+]
+
+# Every route answers an `Expect` itself (aiohttp's default handler answered an unknown one in plain text).
+ROUTES: list[web.AbstractRouteDef] = [
+    web.RouteDef(r.method, r.path, r.handler, {"expect_handler": _SERVER_LIMIT, **r.kwargs}) for r in _TABLE
 ]

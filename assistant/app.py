@@ -51,6 +51,7 @@ from assistant.web.appkeys import (
 from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
+from assistant.web.server import MAX_URL_BYTES
 from assistant.web.stream import conversation_snapshot
 from assistant.writer import StorageError, Writer, is_busy
 
@@ -74,8 +75,9 @@ def create_app(
         middlewares=[page_errors, error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
-        # Bodies are inflated by `read_body`, checked whole, on every runner the app is served by (tests' too).
-        handler_args={"auto_decompress": False},
+        # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
+        # a URL may hold a query's 5000 Chinese characters.
+        handler_args={"auto_decompress": False, "max_line_size": MAX_URL_BYTES},
     )
     app[CONFIG] = config
     app[DB_PATH] = db_path or config.location()

@@ -11,6 +11,7 @@ import sys
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -19,6 +20,7 @@ from aiohttp import web
 from assistant.config import Config
 from assistant.web.server import (
     GIL_SWITCH_INTERVAL_S,
+    MAX_URL_BYTES,
     YOUNG_COLLECTION_THRESHOLD,
     Runner,
     mask_tokens,
@@ -216,8 +218,8 @@ async def test_server_bad_header_warning_leaves_out_what_was_sent(
 
 @pytest.mark.parametrize(
     "raw",
-    [  # a request line or a header over aiohttp's 8190 bytes: its message quoted their first 100 bytes
-        b"GET /logs/daily?token=s3cret-token&q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    [  # a request line over 64 KiB or a header over 8190 bytes: aiohttp's message quoted their first 100 bytes
+        b"GET /logs/daily?token=s3cret-token&q=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token" + b"a" * 9000 + b"\r\n\r\n",
     ],
 )
@@ -231,6 +233,25 @@ async def test_server_oversized_line_leaves_out_what_was_sent(
     assert len(logged) == 1 and logged[0].startswith("bad request from 127.0.0.1: Got more than"), logged
     assert "s3cret" not in caplog.text
     assert "s3cret" not in body.decode() and "aaaa" not in body.decode()
+
+
+@pytest.mark.parametrize("route", ["/v1/suggest?", "/v1/qa/check?side=agent&"])
+async def test_server_a_query_of_5000_chinese_characters_fits_in_the_url(served: int, route: str) -> None:
+    # `text` takes 5000 characters; aiohttp's 8190-byte request line held about 900 Chinese ones (9 bytes each).
+    query = f"text={quote('好' * 5000)}&shop={quote('店' * 200)}&conversation={'c' * 200}&item={'9' * 200}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{served}{route}{query}") as resp:
+            assert resp.status == 200, await resp.text()
+
+
+async def test_server_a_url_beyond_the_limit_is_a_414_naming_the_url(served: int) -> None:
+    # It was a 400 "Got more than 8190 bytes when reading", naming nothing.
+    raw = b"GET /v1/suggest?text=" + b"%E5%A5%BD" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, headers, body = await exchange(served, raw)
+    assert status == 414
+    answer = json.loads(body)
+    assert (answer["error"], answer["field"]) == ("uri_too_long", "url")
+    assert f"longer than {MAX_URL_BYTES} bytes" in answer["message"] and "`text`" in answer["message"]
 
 
 async def test_server_405_names_the_allowed_methods(served: int) -> None:

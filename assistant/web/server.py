@@ -24,14 +24,24 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
 from assistant.web.body import BodyError
 
-_REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
+_REASONS = {
+    400: "bad_request",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    431: "headers_too_large",
+    500: "internal_error",
+}
+# The longest request line (method, URL, version) taken; aiohttp's own, 8190 bytes, held about 900 Chinese
+# characters of `GET /v1/suggest?text=` (9 bytes each percent-encoded), where the route takes 5000 (45,000
+# bytes) and a conversation, a shop and an item beside them. Headers keep aiohttp's 8190 bytes each.
+MAX_URL_BYTES = 65_536
 _PARAM = re.compile(r"((?:^|[?&;])([^=&;#\s?]*)=)([^&;#\s]*)")
 _TOKEN_KEYS = frozenset({"token", "access_token", "api_access_token"})
 log = logging.getLogger(__name__)
@@ -159,6 +169,13 @@ class JsonErrorHandler(RequestHandler):
         text = "internal error; the request was not processed" if status == 500 else (message or "bad request")
         if status != 500 and isinstance(exc, HttpProcessingError):
             text = client_problem(text) or "bad request"  # the problem, not the bytes (a token among them)
+        field = None
+        if isinstance(exc, LineTooLong) and exc.args[1:2] == (MAX_URL_BYTES,):  # the request line, not a header
+            status, field = 414, "url"
+            text = (
+                f"the URL is longer than {MAX_URL_BYTES} bytes; a query's `text` takes up to 5000 characters "
+                "(45,000 bytes of Chinese, percent-encoded)"
+            )
         if status == 400 and text.startswith("Invalid char in url"):
             # HTTP wants a URL's non-ASCII characters percent-encoded (browsers and platforms do); curl sends
             # what it is given, so say how to encode it rather than only where the parser stopped.
@@ -166,7 +183,7 @@ class JsonErrorHandler(RequestHandler):
                 "the URL holds characters that must be percent-encoded as UTF-8 (e.g. curl -G --data-urlencode "
                 "'text=…' URL); " + text
             )
-        body = {"error": _REASONS.get(status, "http_error"), "field": None, "message": text[:500]}
+        body = {"error": _REASONS.get(status, "http_error"), "field": field, "message": text[:500]}
         resp = web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json")
         resp.force_close()
         return resp

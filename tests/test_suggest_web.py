@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.cli import main
 from assistant.config import Config, load_config
-from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.helpers import ROOT, body_of, exchange, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -196,3 +196,34 @@ async def test_cli_json_is_what_get_suggest_returns(
         options = ["--config", str(ROOT / "config.toml"), "--db", str(db_path), *(["--shop", shop] if shop else [])]
         assert main(["suggest", text, "--json", *options]) == 0
         assert json.loads(capsys.readouterr().out) == served, text
+
+
+@pytest.mark.parametrize(
+    ("route", "text", "problem"),
+    [
+        ("/v1/suggest", "%D4%DA%C2%F0", "is not percent-encoded UTF-8"),  # 在吗 in GBK
+        ("/v1/suggest", "%ZZ", "starts no %XX escape"),
+        ("/v1/suggest", "a%00b", "NUL"),
+        ("/v1/suggest", "%E5%9C%A8%E5", "is not percent-encoded UTF-8"),  # cut inside a character
+        ("/v1/qa/check", "%D4%DA%C2%F0", "is not percent-encoded UTF-8"),
+    ],
+)
+async def test_suggest_text_that_is_not_utf8_is_a_400_naming_it(
+    client: Client, route: str, text: str, problem: str
+) -> None:
+    # Each was answered 200 with no suggestion, as if the buyer had written nothing useful.
+    assert client.server.port is not None
+    raw = f"GET {route}?shop=s1&text={text} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    status, _, body = await exchange(client.server.port, raw)
+    assert status == 400, body
+    answer = json.loads(body)
+    assert (answer["error"], answer["field"]) == ("invalid_query", "text")
+    assert problem in answer["message"]
+
+
+async def test_suggest_text_in_percent_encoded_utf8_is_read(client: Client) -> None:
+    assert client.server.port is not None
+    raw = b"GET /v1/suggest?text=%E4%BB%80%E4%B9%88%E6%97%B6%E5%80%99+%E5%8F%91%E8%B4%A7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, _, body = await exchange(client.server.port, raw)
+    assert status == 200, body
+    assert json.loads(body)["suggestions"][0]["intent"] == "shipping_time"

@@ -21,6 +21,7 @@ from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.errors import json_dumps, json_error
+from assistant.web.query import query_text
 from assistant.web.stream import RETRY_MS
 from assistant.web.uitext import qa_messages
 
@@ -51,7 +52,7 @@ async def get_check(request: web.Request) -> web.Response:
     side = request.query.get("side", "agent")
     if side not in ("agent", "customer"):
         return json_error(400, "invalid_query", "side", "expected 'agent' or 'customer'")
-    text = request.query.get("text")
+    text = query_text(request, "text")
     if text is None:
         return json_error(400, "invalid_query", "text", "required query parameter")
     limit = request.app[CONFIG].webhook.max_text_chars

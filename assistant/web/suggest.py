@@ -10,6 +10,7 @@ from assistant.suggest.matcher import suggestion_json
 from assistant.web.appkeys import CONFIG, ENGINE, QA
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
+from assistant.web.query import query_text
 from assistant.web.server import refreeze_heap
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ MAX_ITEM_CHARS = 200
 async def get_suggest(request: web.Request) -> web.Response:
     """Suggestions and customer type for `text`, in the context of `conversation` (and `item`) when given."""
     config = request.app[CONFIG]
-    text = request.query.get("text")
+    text = query_text(request, "text")
     if text is None:
         return json_error(400, "invalid_query", "text", "required query parameter")
     if len(text) > min(MAX_QUERY_CHARS, config.webhook.max_text_chars):

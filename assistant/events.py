@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from assistant.clock import FIRST_YEAR, LAST_YEAR
@@ -168,6 +168,8 @@ def parse_ts(value: Any) -> int:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
+        # A leap second (RFC 3339 allows `23:59:60`), which Python does not read: taken as the next second.
+        text, leap = _LEAP_SECOND.subn(r"\g<1>59", text, count=1)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -177,8 +179,11 @@ def parse_ts(value: Any) -> int:
         # The years as written (not the UTC instant): "2000-01-01T00:30:00+08:00" is in range.
         if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
             raise EventError("ts", f"timestamp out of range (years {FIRST_YEAR}-{LAST_YEAR}): {brief(value)}")
-        return round(parsed.timestamp() * 1000)
+        return round((parsed + timedelta(seconds=leap)).timestamp() * 1000)
     raise EventError("ts", "must be an ISO-8601 string or epoch milliseconds")
+
+
+_LEAP_SECOND = re.compile(r"([Tt ]\d{2}:59:)60(?=[.,]\d|[Zz+-]|$)")
 
 
 def _name(raw: dict[str, Any], key: str, *, required: bool = True) -> Any:

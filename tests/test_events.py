@@ -19,6 +19,16 @@ def test_parse_ts_iso_with_offset() -> None:
     assert parse_ts("2026-11-20T02:00:00.250+00:00") == 1_795_140_000_250
 
 
+def test_parse_ts_takes_a_leap_second_as_the_next_second() -> None:
+    # RFC 3339 allows 23:59:60; it was refused, and a platform that logs one lost that event.
+    assert parse_ts("2026-12-31T23:59:60Z") == parse_ts("2027-01-01T00:00:00Z")
+    assert parse_ts("2026-12-31T23:59:60.250Z") == parse_ts("2027-01-01T00:00:00.250Z")
+    assert parse_ts("2027-01-01T07:59:60+08:00") == parse_ts("2027-01-01T00:00:00Z")
+    for not_leap in ("2026-12-31T12:30:60Z", "2026-12-31T23:59:61Z"):
+        with pytest.raises(EventError, match="not an ISO-8601 timestamp"):
+            parse_ts(not_leap)
+
+
 def test_parse_ts_epoch_milliseconds() -> None:
     assert parse_ts(1_795_140_000_000) == 1_795_140_000_000
     assert parse_ts(1_795_140_000_000.9) == 1_795_140_000_000

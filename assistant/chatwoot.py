@@ -409,7 +409,9 @@ def _user_name(user: dict[str, Any]) -> str | None:
     """
     name = user.get("name")
     if isinstance(name, str):
-        name = " ".join(_HIDDEN.sub(" ", name).split())  # Chatwoot lets a user name himself anything
+        # Chatwoot lets a user name himself anything. Line breaks and tabs part words (a space); what shows
+        # nothing is dropped, as docs/chatwoot.md says: "小\u202e美" was "小 美", not the 小美 of /v1/events.
+        name = " ".join(_HIDDEN.sub("", " ".join(name.split())).split())
     if isinstance(name, str) and name:
         # Chatwoot sets no length limit; the log's is MAX_NAME_CHARS, with room for an id to tell two apart.
         return name if len(name) <= AGENT_NAME_CHARS else name[: AGENT_NAME_CHARS - 1] + "…"

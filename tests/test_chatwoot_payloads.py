@@ -304,6 +304,25 @@ async def test_chatwoot_one_name_in_two_accounts_is_two_agents_unless_one_user(c
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "logged"),
+    [
+        ("小\u202e美", "小美"),
+        ("\u200b小美\ufeff", "小美"),
+        ("小\u2066美\u2069", "小美"),
+        ("小美\n(售后)", "小美 (售后)"),
+    ],
+)
+async def test_chatwoot_a_name_loses_what_shows_nothing(cw: Client, db_path: Path, name: str, logged: str) -> None:
+    # Text-direction and zero-width characters became spaces: 小\u202e美 was logged as agent "小 美".
+    reply = fixture("agent_reply")
+    reply["sender"] = {**reply["sender"], "name": name}
+    reply["conversation"]["meta"]["assignee"] = {**reply["conversation"]["meta"]["assignee"], "name": name}
+    status, answer = await send(cw, reply)
+    assert status == 200, answer
+    assert rows(db_path, "SELECT agent FROM messages") == [(logged,)]
+
+
 async def test_chatwoot_a_name_past_the_logs_limit_is_shortened_not_refused(cw: Client, db_path: Path) -> None:
     # Chatwoot's users.name has no length limit, and an account webhook is never retried: a 400 loses it.
     reply = fixture("agent_reply")

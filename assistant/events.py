@@ -187,9 +187,11 @@ _LEAP_SECOND = re.compile(r"([Tt ]\d{2}:59:)60(?=[.,]\d|[Zz+-]|$)")
 
 
 def _name(raw: dict[str, Any], key: str, *, required: bool = True) -> Any:
-    """A shop, customer or agent name without the spaces platforms leave around nicknames ("小美 " is 小美)."""
+    """A shop, customer or agent name without the spaces platforms leave around nicknames ("小美 " is 小美) and
+    without the characters that show nothing (a spreadsheet's byte-order mark, a zero-width space): each made one
+    agent two look-alike rows of the report, and reached buyers inside a phrase's {{ agent }}."""
     value = _string(raw, key, required=required)
-    return value if value is None else value.strip(NAME_PADDING)
+    return value if value is None else _UNSEEN.sub("", value).strip(NAME_PADDING)
 
 
 def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: int = MAX_NAME_CHARS) -> Any:
@@ -216,6 +218,8 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
 # Control characters (line breaks and tabs too) and the bidirectional overrides and isolates.
 _HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Characters that show nothing and join nothing (a zero-width joiner stays: it builds emoji such as 👩‍💻).
+_UNSEEN = re.compile(r"[\u200b\u2060\ufeff\u00ad]")
 # Something that shows: not a space, a zero-width character or another format character.
 _VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 

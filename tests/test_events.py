@@ -94,6 +94,15 @@ def test_parse_event_trims_the_spaces_around_shop_customer_and_agent_names() -> 
     assert event.raw["agent"] == "小美 "  # the raw event is logged as it came
 
 
+def test_parse_event_drops_the_characters_that_show_nothing_from_names() -> None:
+    """A byte-order mark left by a spreadsheet or a zero-width space made one agent several look-alike rows."""
+    for agent in ("\ufeff小美", "小美\u200b", "小\u2060美", "\u00ad小美 "):
+        event = parse_event(make_event(sender="agent", agent=agent, text="亲，在的"), max_text_chars=100)
+        assert event.agent == "小美", repr(agent)
+    family = parse_event(make_event(customer="买家👩\u200d💻", text="在吗"), max_text_chars=100)
+    assert family.customer == "买家👩\u200d💻"  # a joiner builds the emoji: it stays
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),

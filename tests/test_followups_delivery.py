@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.followups.delivery import AGENT_WROTE, auto_event_id
+from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import T0, Harness, Receiver, Recorder
@@ -116,6 +116,48 @@ async def test_delivery_waiting_to_retry_is_dropped_when_the_agent_writes_again(
     assert (f.state, f.last_error) == ("cancelled", AGENT_WROTE)
     await h.advance(IDLE)  # the new period's own closing, once
     assert len(receiver.requests) == 2 and len(set(receiver.keys())) == 2
+
+
+async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order_is_paid(running: Start) -> None:
+    # Found: a customer message, an agent message or a closure dropped a retrying delivery, a payment did not, so
+    # the buyer who had just paid was asked to pay once the receiver answered again.
+    h, receiver, _ = await running([500])
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    [f] = h.followups()
+    assert (f.kind, f.state) == ("payment_reminder", "pending")
+    await h.send("order_paid", order="o1", amount=99.0)
+    await retry_until_done(h)
+    assert len(receiver.requests) == 1
+    [f] = h.followups()
+    assert (f.state, f.last_error) == ("cancelled", ORDER_SETTLED)
+
+
+async def test_delivery_of_a_reminder_goes_out_while_another_order_is_unpaid(running: Start) -> None:
+    h, receiver, _ = await running([500])
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.send("order_created", order="o2", amount=20.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    await h.send("order_paid", order="o2", amount=20.0)
+    await retry_until_done(h)
+    assert len(receiver.requests) == 2
+    assert [(f.kind, f.state) for f in h.followups()] == [("payment_reminder", "sent")]
+
+
+async def test_delivery_waiting_to_retry_is_dropped_with_its_own_reason_when_the_conversation_closes(
+    running: Start,
+) -> None:
+    # Found: the record said the customer wrote, where the conversation was closed.
+    h, receiver, _ = await running([503])
+    await h.agent_says()
+    await h.advance(IDLE)
+    await h.send("conversation_closed")
+    await retry_until_done(h)
+    assert len(receiver.requests) == 1
+    [f] = h.followups()
+    assert (f.state, f.last_error) == ("cancelled", CLOSED)
 
 
 async def test_delivery_never_blocks_webhook_handling(

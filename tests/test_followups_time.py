@@ -350,7 +350,7 @@ async def test_followups_restart_leaves_messages_stale_on_arrival_alone(
     caplog.set_level(logging.INFO, logger="assistant.followups.service")
     await h.start()
     try:
-        assert "0 rebuilt from the log (1 messages stale on arrival left alone)" in caplog.text
+        assert "0 rebuilt from the log (1 messages stale on arrival, not armed)" in caplog.text
         assert len(h.service.timers.queue) == 0
         await h.advance(IDLE * 2)
         assert recorder.calls == [] and [f.state for f in h.followups()] == ["stale"]

@@ -16,7 +16,7 @@ from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.followups.delivery import TIMED_OUT
-from assistant.followups.service import ARRIVED_LATE
+from assistant.followups.stale import ARRIVED_LATE
 from assistant.hookspecs import FOLLOWUP_STATES
 from assistant.i18n import N_, _, followup_states, ngettext
 from assistant.safetext import terminal

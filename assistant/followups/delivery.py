@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant import store
 from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 NO_HOOK = N_("no deliver_message hook handled it (enable one in [hooks] enabled)")
 CUSTOMER_WROTE = N_("the customer wrote before it was delivered")  # why a delivery was cancelled
 AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle period is over: a new one has begun
+CLOSED = N_("the conversation was closed before it was delivered")
+# A payment reminder whose order was paid (or closed) meanwhile: asking to pay would be wrong.
+ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
 TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
@@ -106,11 +110,11 @@ class Deliverer:
         self.active += 1
         self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
 
-    def cancel_for(self, key: Key, reason: str = CUSTOMER_WROTE) -> None:
+    def cancel_for(self, key: Key, reason: str = CUSTOMER_WROTE, *, kind: str | None = None) -> None:
         """The customer wrote (or the chat closed, or the agent wrote again): drop deliveries of `key` still
-        waiting to retry."""
+        waiting to retry (of `kind` only, when given)."""
         for job in self._jobs.values():
-            if job.key == key:
+            if job.key == key and (kind is None or job.followup.kind == kind):
                 job.cancel_requested = reason
                 if job.wake is not None and not job.wake.done():
                     job.wake.set_result(None)
@@ -168,6 +172,9 @@ class Deliverer:
                         await self._update(f, "pending", attempts, last_error)
                         await self._backoff(job, attempts)
                         continue
+                if f.kind == "payment_reminder" and not await self._unpaid(f):
+                    job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
+                    continue
                 attempts += 1
                 unknown = True
                 await self._update(f, "pending", attempts, last_error)
@@ -236,6 +243,17 @@ class Deliverer:
             return True
         log.info("follow-up %s: %s; no echo of the attempt arrived, so it was not created", f.id, held)
         return False
+
+    async def _unpaid(self, f: Followup) -> bool:
+        """Whether the conversation of payment reminder `f` still has an unpaid order to remind of."""
+        since = self.clock.now_ms() - self.settings.payment_reminder_window_s * 1000
+        return await self.writer.submit(
+            lambda conn: bool(store.unpaid_orders(conn, f.shop, f.conversation, since)), together=True
+        )
+
+    def has(self, key: Key, kind: str) -> bool:
+        """Whether a delivery of `kind` for `key` is under way."""
+        return any(job.key == key and job.followup.kind == kind for job in self._jobs.values())
 
     async def _echoed(self, f: Followup) -> bool:
         """The platform's echo of the follow-up is in the log (logged under the id of its `auto` message)."""

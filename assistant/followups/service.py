@@ -24,7 +24,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
-from assistant.followups.delivery import AGENT_WROTE, CUSTOMER_WROTE, Deliverer
+from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
 from assistant.followups.policy import (
     Cancel,
     Decision,
@@ -37,9 +37,9 @@ from assistant.followups.policy import (
     event_time,
     followup_id,
     is_stale,
-    kind_for,
 )
 from assistant.followups.shared import SharedTimers
+from assistant.followups.stale import insert_stale
 from assistant.followups.store import Key, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
@@ -56,10 +56,10 @@ MOVED_ON = N_("the conversation moved on while it was being chosen")
 # Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
 AGENT_SENT = N_("the agent sent it")
 DOWN_WHEN_DUE = N_("the service was down when it was due")
-ARRIVED_LATE = N_("the agent message arrived %(seconds)s s after its idle period ended")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
+ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}  # a resumed delivery's cancel
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -166,7 +166,7 @@ class FollowupService:
         resumed = 0
         for f in pending:
             if f.id in ended:
-                self.deliverer.submit(f, cancel=AGENT_WROTE if ended[f.id] == "agent" else CUSTOMER_WROTE)
+                self.deliverer.submit(f, cancel=ENDED_BY[ended[f.id]])
             elif now - f.updated_ms <= policy.grace_ms:
                 self.deliverer.submit(f)
                 resumed += 1
@@ -175,7 +175,7 @@ class FollowupService:
             else:
                 await self._set_state(f, "missed", DOWN_WHEN_DUE)
         log.info(
-            "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival left alone),"
+            "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival, not armed),"
             " %d deliveries resumed, %d missed, %d cancelled (their conversation went on)",
             loaded, replayed, stale, resumed, len(pending) - resumed - len(ended), len(ended),
         )  # fmt: skip
@@ -242,10 +242,10 @@ class FollowupService:
             key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, at_ms, now
         )
         if outcome == "stale":
-            self.tasks.spawn(self._record_stale(key, event, seq, at_ms), name="followups-stale")
+            self.tasks.spawn(self._record_stale(key, event.id, seq, at_ms, now), name="followups-stale")
         if event.type == "order_paid":
             timer = self.timers.queue.get(key)
-            if timer is not None and not timer.firing:
+            if (timer is not None and not timer.firing) or self.deliverer.has(key, "payment_reminder"):
                 self.tasks.spawn(self._cancel_if_paid(key, (at_ms, seq)), name="followups-paid-check")
 
     def _apply(
@@ -270,7 +270,7 @@ class FollowupService:
                 return "earlier"  # stamped before the idle period now running began: it ends nothing
             self._echo.pop(key, None)
             self._suggested.pop(key, None)
-            self.deliverer.cancel_for(key)
+            self.deliverer.cancel_for(key, CLOSED if type == "conversation_closed" else CUSTOMER_WROTE)
             reason = "closed" if type == "conversation_closed" else "customer_replied"
             cancelled = self.timers.cancel(key, seq=seq, at_ms=at_ms, reason=reason)
             self.timeline.note(key, stamp, now_ms)
@@ -329,53 +329,31 @@ class FollowupService:
     async def _cancel_if_paid(self, key: Key, stamp: Stamp) -> None:
         since = self.clock.now_ms() - self.policy.window_ms
         unpaid = await self.writer.submit(lambda conn: store.unpaid_orders(conn, key[0], key[1], since))
+        if not unpaid:  # a reminder being retried would ask a buyer who has paid to pay (a closing goes on)
+            self.deliverer.cancel_for(key, ORDER_SETTLED, kind="payment_reminder")
         timer = self.timers.queue.get(key)
         if not unpaid and timer is not None and not timer.firing and timer.stamp < stamp:
             self.timers.cancel(key, seq=stamp[1], at_ms=stamp[0], reason="paid")
             self.timeline.note(key, timer.stamp, self.clock.now_ms())
             self.publish(key, timer.agent, {"state": "cancelled", "reason": "paid"})
 
-    async def _record_stale(self, key: Key, event: Event, seq: int, at_ms: int) -> None:
+    async def _record_stale(self, key: Key, event_id: str, seq: int, at_ms: int, arrived_ms: int) -> None:
         """Record an agent message that came too late to arm, unless the log shows its period ended anyway."""
         now = self.clock.now_ms()
-        f = await self.writer.submit(lambda conn: self._insert_stale(conn, key, event, seq, at_ms, now))
+        sources = (self.phrases(), self.builtin_phrases)
+        mode = self.settings.mode_for(key[0])
+        f = await self.writer.submit(
+            partial(insert_stale, policy=self.policy, sources=sources, shop_name=self.config.shop.name, mode=mode,
+                    key=key, seq=seq, at_ms=at_ms, arrived_ms=arrived_ms, now=now)
+        )  # fmt: skip
         if f is None:
             return
         log.warning(
             "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d):"
             " not armed, recorded as stale follow-up %s",
-            event.id, f.shop, f.conversation, (now - f.due_ms) / 1000, self.settings.late_grace_s, f.id,
+            event_id, f.shop, f.conversation, (arrived_ms - f.due_ms) / 1000, self.settings.late_grace_s, f.id,
         )  # fmt: skip
         self.notify(f)
-
-    def _insert_stale(
-        self, conn: sqlite3.Connection, key: Key, event: Event, seq: int, at_ms: int, now: int
-    ) -> Followup | None:
-        shop, conversation = key
-        due_ms = at_ms + self.policy.idle_ms
-        ctx = followup_store.fire_context(
-            conn,
-            shop,
-            conversation,
-            seq,
-            at_ms,
-            due_ms - self.policy.window_ms,
-            self.policy.future_ms,
-            check_superseded=True,
-        )
-        kind = kind_for(ctx)
-        if isinstance(kind, Cancel) or ctx.superseded:
-            return None  # the customer wrote, paid, or the agent wrote again: no follow-up was owed
-        fid = followup_id(shop, conversation, event.id, 1)
-        phrase_id, text = compose(kind, ctx, fid, (self.phrases(), self.builtin_phrases), self.config.shop.name)
-        draft = Followup(
-            id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or event.agent,
-            kind=kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop), state="stale", attempts=0,
-            last_error=ARRIVED_LATE % {"seconds": f"{(now - due_ms) / 1000:.0f}"},
-            armed_seq=seq, due_ms=due_ms, fired_ms=now, updated_ms=now,
-        )  # fmt: skip
-        stored, new = followup_store.insert_followup(conn, draft)
-        return stored if new else None
 
     def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
         """Apply events logged after the last persisted timer state (a crash between log and flush) as they

@@ -68,6 +68,7 @@ class ReplayEvent:
     text: str | None
     followup_id: str | None
     received_ms: int
+    id: str = ""
 
 
 # ---- timers ------------------------------------------------------------------------------------
@@ -348,7 +349,7 @@ def fire_context(
 
 def period_ended_by(conn: sqlite3.Connection, f: Followup, future_ms: int) -> str | None:
     """Who ended the idle period of follow-up `f` according to the log, if anyone did: "customer" (a customer
-    message or closure stamped after its arming message) or "agent" (an agent message of other words)."""
+    message stamped after its arming message), "closed" (a closure) or "agent" (an agent message of other words)."""
     armed = conn.execute(
         f"SELECT {EVENT_TIME_SQL} FROM events e WHERE e.seq = :seq", {"seq": f.armed_seq, "future": future_ms}
     ).fetchone()
@@ -365,7 +366,7 @@ def period_ended_by(conn: sqlite3.Connection, f: Followup, future_ms: int) -> st
     ).fetchone()
     if row is None:
         return None
-    return "agent" if row[1] == "agent" else "customer"
+    return "agent" if row[1] == "agent" else "closed" if row[0] == "conversation_closed" else "customer"
 
 
 def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) -> list[ReplayEvent]:
@@ -375,7 +376,7 @@ def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) ->
         return []
     first = max(first, after_seq + 1)
     rows = conn.execute(
-        "SELECT e.seq, e.ts_ms, e.type, e.shop, e.conversation, e.agent, e.received_ms, m.sender, m.text,"
+        "SELECT e.seq, e.id, e.ts_ms, e.type, e.shop, e.conversation, e.agent, e.received_ms, m.sender, m.text,"
         " m.followup_id"
         " FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.seq >= ? ORDER BY e.seq",
         (first,),
@@ -383,7 +384,7 @@ def events_to_replay(conn: sqlite3.Connection, after_seq: int, since_ms: int) ->
     return [
         ReplayEvent(
             seq=r["seq"], ts_ms=r["ts_ms"], type=r["type"], shop=r["shop"], conversation=r["conversation"], agent=r["agent"],
-            sender=r["sender"], text=r["text"], followup_id=r["followup_id"], received_ms=r["received_ms"],
+            sender=r["sender"], text=r["text"], followup_id=r["followup_id"], received_ms=r["received_ms"], id=r["id"],
         )
         for r in rows
     ]  # fmt: skip

@@ -340,6 +340,32 @@ async def test_followups_restart_replays_stamp_order_not_arrival_order(
         await h.stop()
 
 
+async def test_followups_restart_records_a_message_stale_on_arrival_whose_record_a_kill_lost(
+    send_config: Config, db_path: Path, real_clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: the record is written behind the event's 200; killed in between, the replay skipped the message,
+    # and the evidence of a late platform was gone.
+    h = await Harness(send_config, db_path, real_clock, plugins=[recorder]).start()
+    await h.resend(agent(real_clock.now_ms() - 86_400_000))
+    [before] = h.followups()
+    await lose_unflushed_timers(h)
+    h.rows("DELETE FROM followups")
+    await h.start()
+    try:
+        await h.settle()
+        [f] = h.followups()
+        assert (f.id, f.state, f.last_error) == (before.id, "stale", before.last_error)
+        assert len(h.service.timers.queue) == 0 and recorder.calls == []
+    finally:
+        await h.stop()
+    await lose_unflushed_timers(h)
+    await h.start()  # replayed again: recorded once
+    try:
+        assert [f.state for f in h.followups()] == ["stale"]
+    finally:
+        await h.stop()
+
+
 async def test_followups_restart_leaves_messages_stale_on_arrival_alone(
     send_config: Config, db_path: Path, real_clock: FakeClock, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -409,7 +435,8 @@ async def test_followups_simulated_past_day_arms_and_prompts_nothing(
         assert stale > 100
         assert len(h.service.timers.queue) == 0 and followup_updates(h) == []
         await h.advance(IDLE * 3)
-        assert recorder.calls == [] and h.followups() == []
+        # Nothing sent or prompted; unanswered agent messages get the record of a message that came too late.
+        assert recorder.calls == [] and {f.state for f in h.followups()} == {"stale"}
         assert h.rows("SELECT count(*) FROM timers") == [(0,)]
     finally:
         await h.stop()

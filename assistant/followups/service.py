@@ -109,7 +109,8 @@ class FollowupService:
         """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping.
 
         Rebuilding arms only what the live path would have armed when the event arrived: a message
-        stale on arrival (a back-fill, a restored or imported day) arms nothing and records nothing.
+        stale on arrival (a back-fill, a restored or imported day) arms nothing; its `stale` record is written
+        if a killed process had not written it yet.
         """
         if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
@@ -371,7 +372,9 @@ class FollowupService:
             outcome = self._apply(
                 key, e.type, e.sender, e.agent, e.text, e.followup_id, e.seq, at_ms, min(e.received_ms, now)
             )
-            stale += outcome == "stale"
+            if outcome == "stale":  # its record, unless the process that took it wrote it before it was killed
+                stale += 1
+                self.tasks.spawn(self._record_stale(key, e.id, e.seq, at_ms, e.received_ms), name="followups-stale")
             applied += outcome in ("armed", "cancelled")
         return applied, stale
 

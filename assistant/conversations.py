@@ -92,7 +92,7 @@ class ConversationState:
                 self.status = "open"
         elif event.type == "order_created" and event.order:
             self.unpaid_orders[event.order] = event.amount or 0.0
-        elif event.type == "order_paid" and event.order:
+        elif event.type in ("order_paid", "order_closed") and event.order:
             self.unpaid_orders.pop(event.order, None)
         elif event.type == "conversation_assigned":
             self.agent = event.agent  # handed over: the new agent's panel shows it, the old one's drops it

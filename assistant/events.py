@@ -12,7 +12,13 @@ from assistant.clock import FIRST_YEAR, LAST_YEAR
 from assistant.schema import NAME_PADDING
 
 EventType = Literal[
-    "message", "order_created", "order_paid", "conversation_closed", "conversation_assigned", "suggestion_used"
+    "message",
+    "order_created",
+    "order_paid",
+    "order_closed",
+    "conversation_closed",
+    "conversation_assigned",
+    "suggestion_used",
 ]
 Sender = Literal["customer", "agent", "auto"]
 
@@ -20,10 +26,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "message",
     "order_created",
     "order_paid",
+    "order_closed",
     "conversation_closed",
     "conversation_assigned",
     "suggestion_used",
 )
+# The events about one order (`order`): placed, paid, and closed (cancelled, or closed unpaid by the platform).
+ORDER_TYPES: tuple[str, ...] = ("order_created", "order_paid", "order_closed")
 SENDERS: tuple[str, ...] = ("customer", "agent", "auto")
 MAX_ID_CHARS = 200
 MAX_NAME_CHARS = 200
@@ -143,6 +152,8 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id, item=item)
     if event_type in ("order_created", "order_paid"):
         return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent)
+    if event_type == "order_closed":
+        return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), agent=agent)
     if event_type in ("suggestion_used", "conversation_assigned"):
         if agent is None:
             raise EventError("agent", f"required for {event_type}")

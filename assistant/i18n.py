@@ -101,6 +101,7 @@ def event_kinds(language: str) -> dict[str, str]:
         "message": t.gettext("Message"),
         "order_created": t.gettext("Order placed"),
         "order_paid": t.gettext("Paid"),
+        "order_closed": t.gettext("Order closed"),
         "conversation_closed": t.gettext("Closed"),
         "conversation_assigned": t.gettext("Handed over"),
         "suggestion_used": t.gettext("Suggestion used"),

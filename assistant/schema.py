@@ -106,6 +106,8 @@ DROP_CONVERSATION_TS = "DROP INDEX IF EXISTS messages_conversation_ts;"
 # of those walked the shop's orders by time: 91 ms a conversation on a day of 50,000 orders of one shop, and
 # more every day the log keeps.
 ORDERS_BY_CONVERSATION = "CREATE INDEX IF NOT EXISTS orders_conversation ON orders (shop, conversation, created_ms);"
+# An order's closing (`order_closed`: cancelled, or closed unpaid by the platform), when and by which event.
+ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE orders ADD COLUMN closed_seq BIGINT;"
 
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
@@ -427,6 +429,11 @@ def _m100_trimmed_names(db: Database) -> None:
     db.executescript(TRIMMED_NAMES)  # a log written before names were trimmed at intake
 
 
+@migrations(name="110_order_closing")
+def _m110_order_closing(db: Database) -> None:
+    db.executescript(ORDER_CLOSING)
+
+
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
 
@@ -596,4 +603,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("080_orders_by_conversation", ORDERS_BY_CONVERSATION),
     ("090_payments", PAYMENTS.format(order="raw::jsonb ->> 'order'", cents=_PG_CENTS)),
     ("100_trimmed_names", TRIMMED_NAMES),
+    ("110_order_closing", ORDER_CLOSING),
 ]

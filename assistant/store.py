@@ -259,6 +259,7 @@ _COLUMNS = {
     "order_paid": "shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq",
     "payments": "shop, order_id, paid_ms, cents, seq",
     "suggestion_uses": "seq, shop, conversation, customer, agent, phrase_id, ts_ms",
+    "order_closed": "shop, order_id, customer, conversation, agent, closed_ms, closed_seq",
     "conversations": "shop, conversation, customer, agent, status, opened_ms, last_ts_ms, last_customer_ms,"
     " last_agent_ms, closed_ms, customer_type",
 }
@@ -292,6 +293,11 @@ _NORMALIZED = {
     # Every payment of the order (deposit and balance), one row each; the same one notified again adds nothing.
     "payments": f"INSERT INTO payments ({_COLUMNS['payments']}) {{values}} ON CONFLICT DO NOTHING",
     "suggestion_uses": f"INSERT INTO suggestion_uses ({_COLUMNS['suggestion_uses']}) {{values}}",
+    # An order closed (cancelled, or closed unpaid by the platform): out of the payment reminders. Its first
+    # closing stands; it may come before the order's creation.
+    "order_closed": f"INSERT INTO orders ({_COLUMNS['order_closed']}) {{values}}"
+    " ON CONFLICT (shop, order_id) DO UPDATE SET closed_ms = coalesce(orders.closed_ms, excluded.closed_ms),"
+    " closed_seq = coalesce(orders.closed_seq, excluded.closed_seq)",
     # Last: it runs once per event, after the event's own row, as insert_event does.
     "conversations": f"INSERT INTO conversations ({_COLUMNS['conversations']}) {{values}}"
     " ON CONFLICT (shop, conversation) DO UPDATE SET"
@@ -368,6 +374,16 @@ def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tu
     if event.type == "order_paid":
         who = (event.shop, event.order, event.customer, event.conversation, event.agent)
         return "order_paid", (*who, event.ts_ms, event.amount, seq)
+    if event.type == "order_closed":
+        return "order_closed", (
+            event.shop,
+            event.order,
+            event.customer,
+            event.conversation,
+            event.agent,
+            event.ts_ms,
+            seq,
+        )
     if event.type == "suggestion_used":
         return "suggestion_uses", (
             seq,
@@ -459,11 +475,11 @@ def open_orders(conn: sqlite3.Connection, shop: str, conversation: str) -> list[
 
 
 def unpaid_orders(conn: sqlite3.Connection, shop: str, conversation: str, since_ms: int) -> list[sqlite3.Row]:
-    """Orders created in a conversation since `since_ms` that have no payment."""
+    """Orders created in a conversation since `since_ms` that have no payment and were not closed."""
     return list(
         conn.execute(
             "SELECT * FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NULL"
-            " ORDER BY created_ms DESC",
+            " AND closed_ms IS NULL ORDER BY created_ms DESC",
             (shop, conversation, since_ms),
         )
     )

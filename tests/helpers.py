@@ -76,6 +76,8 @@ def make_event(type: str = "message", **fields: Any) -> dict[str, Any]:
         event.update(sender="customer", text="在吗？这个什么时候发货")
     elif type in ("order_created", "order_paid"):
         event.update(order="order1", amount=99.5)
+    elif type == "order_closed":
+        event.update(order="order1")
     elif type == "suggestion_used":
         event.update(agent="agent1", phrase_id="shipping_time.today")
     event.update(fields)

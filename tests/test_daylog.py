@@ -24,7 +24,7 @@ from assistant.daylog.search import Sought
 from assistant.store import connect
 from assistant.web.logs import Filters
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
-from tests.helpers import BACKENDS, ROOT
+from tests.helpers import BACKENDS, ROOT, body_of
 
 pytestmark = BACKENDS
 
@@ -109,6 +109,21 @@ def test_daylog_jsonl_shows_followup_outcome_and_orders(day_db: store.Location) 
     assert items["A8"]["amount"] == 199.0 and items["A8"]["agent"] == "小美"
     assert items["A9"]["kind"] == "order_paid"
     assert items["A2"]["kind"] == "suggestion_used" and items["A2"]["phrase_id"] == "shipping_time.today"
+
+
+async def test_daylog_shows_an_orders_closing(aiohttp_client: Any, config: Config, db_path: store.Location) -> None:
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    closed = [{"id": f"X{i}", "type": kind, "ts": f"2026-11-20T1{i}:00:00+08:00", "shop": "shop1",
+               "conversation": "B", "customer": "buyer_b", "order": "B-77", **extra}
+              for i, (kind, extra) in enumerate([("order_created", {"amount": 59}), ("order_closed", {})])]  # fmt: skip
+    resp = await client.post("/v1/events", data=body_of(closed))
+    assert resp.status == 200, await resp.text()
+    items = by_id(jsonl(db_path))
+    assert (items["X1"]["kind"], items["X1"]["order"], items["X1"]["amount"]) == ("order_closed", "B-77", None)
+    out = run_log(db_path, "--date", DAY.isoformat(), "--format", "text")
+    assert out.returncode == 0, out.stderr
+    assert "B-77 已关闭" in out.stdout and "B-77 已下单 ¥59.00" in out.stdout
 
 
 def test_daylog_masks_personal_data_by_default_in_every_format(day_db: store.Location) -> None:

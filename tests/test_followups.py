@@ -149,6 +149,28 @@ async def test_followups_payment_cancels_reminder(harness: Harness, recorder: Re
     assert harness.rows("SELECT state, reason FROM timers") == [("cancelled", "paid")]
 
 
+async def test_followups_closed_order_gets_a_closing_not_a_reminder(harness: Harness, recorder: Recorder) -> None:
+    # Found: nothing could say an order was cancelled, so its conversation got 催付 for 24 hours.
+    await harness.send("order_created", order="o1", amount=88.0)
+    await harness.agent_says("好的亲，订单已经帮您取消了")
+    await harness.send("order_closed", order="o1")
+    await harness.advance(IDLE)
+    [call] = recorder.calls
+    assert call["kind"] == "followup"
+    assert harness.rows("SELECT order_id, closed_ms IS NOT NULL, paid_ms FROM orders") == [("o1", 1, None)]
+
+
+async def test_followups_order_closed_before_its_creation_arrives_is_still_closed(
+    harness: Harness, recorder: Recorder
+) -> None:
+    now = harness.clock.now_ms()
+    await harness.send("order_closed", order="o1", ts=now)
+    await harness.send("order_created", order="o1", amount=88.0, ts=now - 5_000)
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    assert [call["kind"] for call in recorder.calls] == ["followup"]
+
+
 async def test_followups_payment_of_one_order_keeps_reminder_for_another(harness: Harness, recorder: Recorder) -> None:
     await harness.send("order_created", order="o1", amount=88.0)
     await harness.send("order_created", order="o2", amount=12.5)

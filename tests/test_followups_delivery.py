@@ -134,6 +134,18 @@ async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order
     assert (f.state, f.last_error) == ("cancelled", ORDER_SETTLED)
 
 
+async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order_is_closed(running: Start) -> None:
+    h, receiver, _ = await running([500])
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    await h.send("order_closed", order="o1")
+    await retry_until_done(h)
+    assert len(receiver.requests) == 1
+    [f] = h.followups()
+    assert (f.kind, f.state, f.last_error) == ("payment_reminder", "cancelled", ORDER_SETTLED)
+
+
 async def test_delivery_of_a_reminder_goes_out_while_another_order_is_unpaid(running: Start) -> None:
     h, receiver, _ = await running([500])
     await h.send("order_created", order="o1", amount=99.0)

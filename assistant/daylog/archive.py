@@ -376,7 +376,8 @@ def _delete(conn: sqlite3.Connection, shop: str) -> int:
         conn.execute(
             "DELETE FROM orders WHERE shop = ? AND conversation IN (SELECT conversation FROM temp.archive_conversations)"
             " AND (created_seq IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = orders.created_seq))"
-            " AND (paid_seq IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = orders.paid_seq))",
+            " AND (paid_seq IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = orders.paid_seq))"
+            " AND (closed_seq IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = orders.closed_seq))",
             (shop,),
         )
         conn.execute(

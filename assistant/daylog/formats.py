@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from assistant import i18n
 from assistant.daylog.query import Item
+from assistant.events import ORDER_TYPES
 from assistant.safetext import CsvWriter, terminal
 from assistant.templating import duration
 
@@ -336,11 +337,13 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         line = f"{clock}  {paint(style, _pad(_safe(who), 9))} {body}"
         notes = _notes(item, paint, words)
         return line + "\n" + (f"{_INDENT}{notes}\n" if notes else "")
-    if kind in ("order_created", "order_paid"):
+    if kind in ORDER_TYPES:
         amount = item.get("amount")
         money = f" ¥{amount:.2f}" if amount is not None else ""
         agent = f" ({item.get('agent')})" if item.get("agent") else ""
-        what = t.gettext("created") if kind == "order_created" else t.gettext("paid")
+        what = {"order_created": t.gettext("created"), "order_paid": t.gettext("paid")}.get(kind) or t.gettext(
+            "closed (order)"
+        )
         order = _safe(str(item.get("order")))
         return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
     if kind == "suggestion_used":

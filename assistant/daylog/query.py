@@ -22,6 +22,7 @@ from assistant import store
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.search import Key, Sought, sought_conversations
+from assistant.events import ORDER_TYPES
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
@@ -252,7 +253,7 @@ def _thread_sql(followups: bool) -> str:
     sql = (
         "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
         " m.suggestions, m.followup_id,"
-        " CASE WHEN e.type IN ('order_created', 'order_paid', 'suggestion_used') THEN e.raw END,"
+        " CASE WHEN e.type IN ('order_created', 'order_paid', 'order_closed', 'suggestion_used') THEN e.raw END,"
         + (" f.state, f.kind" if followups else " NULL, NULL")
         + ", m.qa"
         + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
@@ -498,7 +499,7 @@ def _settle(
         else:
             item = {"kind": kind, "id": event_id, "ts": iso(ts_ms), "ts_ms": ts_ms, "shop": shop,
                     "conversation": conversation, "customer": customer, "agent": agent}  # fmt: skip
-            if kind == "order_created" or kind == "order_paid":
+            if kind in ORDER_TYPES:
                 amount = extra.get("amount") if extra else None
                 item["order"] = extra.get("order") if extra else None
                 item["amount"] = float(amount) if isinstance(amount, (int, float)) else None

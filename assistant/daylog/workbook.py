@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 from assistant import i18n
 from assistant.daylog.formats import Wording
 from assistant.daylog.query import Item
+from assistant.events import ORDER_TYPES
 from assistant.i18n import N_
 from assistant.safetext import Column, write_workbook
 
@@ -76,7 +77,7 @@ class _Rows:
         kind = item["kind"]
         when = datetime.fromisoformat(item["ts"]).replace(tzinfo=None)  # the shop's local time, as the page
         where = [when, item["shop"], item["conversation"], item["customer"]]
-        if kind in ("order_created", "order_paid"):
+        if kind in ORDER_TYPES:
             amount = item.get("amount")
             return [
                 *where, self.kinds[kind], item.get("agent"), None, None, None, None, None, None, None, None, None,

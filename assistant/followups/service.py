@@ -248,6 +248,10 @@ class FollowupService:
             timer = self.timers.queue.get(key)
             if (timer is not None and not timer.firing) or self.deliverer.has(key, "payment_reminder"):
                 self.tasks.spawn(self._cancel_if_paid(key, (at_ms, seq)), name="followups-paid-check")
+        elif event.type == "order_closed" and self.deliverer.has(key, "payment_reminder"):
+            # The period goes on (its follow-up becomes a closing once no unpaid order is left); a reminder being
+            # delivered for the closed order is dropped.
+            self.tasks.spawn(self._cancel_if_paid(key, None), name="followups-closed-check")
 
     def _apply(
         self,
@@ -327,13 +331,14 @@ class FollowupService:
         self._future_warned_ms = now
         self._future_seen = 0
 
-    async def _cancel_if_paid(self, key: Key, stamp: Stamp) -> None:
+    async def _cancel_if_paid(self, key: Key, stamp: Stamp | None) -> None:
+        """No unpaid order left: drop a reminder being delivered and, paid at `stamp`, the armed timer."""
         since = self.clock.now_ms() - self.policy.window_ms
         unpaid = await self.writer.submit(lambda conn: store.unpaid_orders(conn, key[0], key[1], since))
         if not unpaid:  # a reminder being retried would ask a buyer who has paid to pay (a closing goes on)
             self.deliverer.cancel_for(key, ORDER_SETTLED, kind="payment_reminder")
         timer = self.timers.queue.get(key)
-        if not unpaid and timer is not None and not timer.firing and timer.stamp < stamp:
+        if stamp is not None and not unpaid and timer is not None and not timer.firing and timer.stamp < stamp:
             self.timers.cancel(key, seq=stamp[1], at_ms=stamp[0], reason="paid")
             self.timeline.note(key, timer.stamp, self.clock.now_ms())
             self.publish(key, timer.agent, {"state": "cancelled", "reason": "paid"})

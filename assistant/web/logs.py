@@ -33,6 +33,7 @@ from assistant.daylog.query import (
 from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.daylog.workbook import write_xlsx
+from assistant.events import ORDER_TYPES
 from assistant.i18n import event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
@@ -84,7 +85,7 @@ class Filters:
 
     def hits(self, item: Item) -> bool:
         """Whether one item matches every message-level filter that is set."""
-        if item["kind"] not in ("message", "followup", "order_created", "order_paid"):
+        if item["kind"] not in ("message", "followup", *ORDER_TYPES):
             return False
         if self.customer_type and item.get("customer_type") != self.customer_type:
             return False
@@ -110,7 +111,7 @@ class Filters:
             return True
         if item.get("sender") == "customer" and folded in search_fold(item.get("customer") or ""):
             return True
-        return item["kind"] in ("order_created", "order_paid") and folded in search_fold(str(item.get("order") or ""))
+        return item["kind"] in ORDER_TYPES and folded in search_fold(str(item.get("order") or ""))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -163,6 +164,34 @@ async def test_e2e_sigkill_mid_delivery_retries_with_same_key(tmp_path: Path) ->
     [(fid, state, attempts)] = followup_rows(service.db)
     assert (fid, state, attempts) == (keys[0], "sent", 2)
     assert auto_messages(service.db) == 1
+
+
+async def test_e2e_sigterm_mid_delivery_finishes_the_attempt_and_never_posts_it_again(tmp_path: Path) -> None:
+    # Found: a clean stop cancelled the attempts in flight, so every restart posted them again (and, where the
+    # platform cannot be asked, left them `failed` although they had arrived).
+    slow = await Receiver(secret=OUT_SECRET, delay_s=1.5).start()
+    try:
+        service = await start_service(tmp_path, slow)
+        try:
+            await post_agent_message(service)
+            await wait_for_requests(slow, 1, timeout=6)  # the POST is now in flight
+            assert service.proc is not None
+            service.proc.send_signal(signal.SIGTERM)  # waited for below, while the receiver answers
+            await eventually(lambda: service.proc is not None and service.proc.poll() is not None, timeout=10)
+            assert service.proc.returncode == 0
+        finally:
+            service.stop()
+        assert [(state, attempts) for _, state, attempts in followup_rows(service.db)] == [("sent", 1)]
+        assert auto_messages(service.db) == 1
+        restarted = await start_service(tmp_path, slow, port=service.port)
+        try:
+            await eventually(lambda: followups_settled(service.db))
+            assert "0 deliveries resumed" in restarted.log.read_text(errors="replace")
+        finally:
+            restarted.stop()
+    finally:
+        await slow.close()
+    assert len(slow.requests) == 1
 
 
 def followup_rows_by_conversation(db: Path) -> dict[str, str]:

@@ -67,6 +67,8 @@ class _Job:
     settle_as: str = "cancelled"  # the state it ends in when it does not go out
     retry_at: int | None = None  # while waiting out a backoff
     wake: asyncio.Future[None] | None = field(default=None, repr=False)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    attempting: bool = False  # an attempt is in flight
 
     @property
     def key(self) -> Key:
@@ -98,6 +100,7 @@ class Deliverer:
         self.tasks = TaskSet("followup-delivery")
         self._jobs: dict[str, _Job] = {}
         self.active = 0  # jobs doing something other than waiting out a backoff
+        self.stopping = False  # a clean stop: attempts in flight finish, none starts
 
     def submit(self, followup: Followup, *, cancel: str | None = None, settle_as: str = "cancelled") -> None:
         """Start delivering `followup` (pending) unless it is already on its way; with `cancel`, only to settle
@@ -108,7 +111,7 @@ class Deliverer:
         job = _Job(followup, cancel_requested=cancel, settle_as=settle_as)
         self._jobs[followup.id] = job
         self.active += 1
-        self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
+        job.task = self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
 
     def cancel_for(self, key: Key, reason: str = CUSTOMER_WROTE, *, kind: str | None = None) -> None:
         """The customer wrote (or the chat closed, or the agent wrote again): drop deliveries of `key` still
@@ -130,7 +133,17 @@ class Deliverer:
         return self.active == 0 and all(j.retry_at is not None and j.retry_at > now for j in self._jobs.values())
 
     async def close(self) -> None:
-        """Stop every delivery; interrupted ones stay pending and resume after a restart."""
+        """Stop: attempts in flight run to their end (at most `delivery_timeout_s`) and their outcome is recorded,
+        so a clean restart neither posts them again nor leaves their outcome unknown; no attempt starts. What
+        is left (waiting to retry) stays pending and resumes after a restart."""
+        self.stopping = True
+        for job in self._jobs.values():
+            if job.wake is not None and not job.wake.done():
+                job.wake.set_result(None)
+        flying = [job.task for job in self._jobs.values() if job.attempting and job.task is not None]
+        if flying:
+            log.info("waiting for %d follow-up deliveries in flight", len(flying))
+            await asyncio.wait(flying, timeout=self.settings.delivery_timeout_s + 1)
         await self.tasks.close()
 
     async def _run(self, job: _Job) -> None:
@@ -142,7 +155,7 @@ class Deliverer:
         try:
             if unknown:  # made by the process before a restart: let it run out its time limit first
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
-            while True:
+            while not self.stopping:
                 if job.cancel_requested is not None:
                     # An attempt whose outcome is unknown may have reached the customer: the record says what
                     # the platform holds (a `missed` or `cancelled` follow-up the customer read was wrong).
@@ -172,13 +185,19 @@ class Deliverer:
                         await self._update(f, "pending", attempts, last_error)
                         await self._backoff(job, attempts)
                         continue
+                if self.stopping:
+                    return  # stays pending: resumed after the restart
                 if f.kind == "payment_reminder" and not await self._unpaid(f):
                     job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
                     continue
                 attempts += 1
                 unknown = True
-                await self._update(f, "pending", attempts, last_error)
-                result = await self._attempt(f)
+                job.attempting = True
+                try:
+                    await self._update(f, "pending", attempts, last_error)
+                    result = await self._attempt(f)
+                finally:
+                    job.attempting = False
                 if result.ok:
                     await self._log_sent(f)
                     await self._finish(f, "sent", attempts, None)
@@ -213,8 +232,8 @@ class Deliverer:
         await self._wait(job, self.clock.now_ms() + delay)
 
     async def _wait(self, job: _Job, until_ms: int) -> None:
-        """Sleep until `until_ms` on the clock, or until the delivery is cancelled."""
-        if until_ms <= self.clock.now_ms():
+        """Sleep until `until_ms` on the clock, or until the delivery is cancelled or the service stops."""
+        if until_ms <= self.clock.now_ms() or self.stopping:
             return
         loop = asyncio.get_running_loop()
         job.wake = loop.create_future()

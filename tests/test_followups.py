@@ -15,7 +15,7 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
-from assistant.followups.service import AGENT_SENT
+from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
 from tests.helpers import BACKENDS, ROOT, eventually, make_event, replace_config
@@ -137,6 +137,28 @@ async def test_followups_cancelled_by_reply_or_close(
     assert harness.rows("SELECT state FROM timers") == [("cancelled",)]
     updates = [(u.payload["state"], u.agent) for u in harness.drain_updates() if u.kind == "followup"]
     assert updates == [("armed", "小美"), ("cancelled", "小美")]  # the agent's panel hears both
+
+
+async def test_followups_none_after_the_agent_sent_a_closing_of_the_library(
+    harness: Harness, recorder: Recorder
+) -> None:
+    # Found: an agent's quick-phrase closing was followed by a second closing, often the very same sentence.
+    await harness.send(text="好的，谢谢")
+    await harness.agent_says(" 感谢光临本店，欢迎收藏店铺~ ")
+    await harness.advance(IDLE)
+    assert recorder.calls == []
+    [f] = harness.followups()
+    assert (f.kind, f.state, f.last_error) == ("followup", "cancelled", AGENT_CLOSED)
+    assert harness.rows("SELECT state FROM timers") == [("done",)]
+
+
+async def test_followups_never_repeat_a_closing_the_conversation_got(harness: Harness, recorder: Recorder) -> None:
+    await harness.agent_says()
+    await harness.advance(IDLE)
+    await harness.agent_says("亲，还有别的问题吗？")
+    await harness.advance(IDLE)
+    first, second = (call["text"] for call in recorder.calls)
+    assert first == "感谢光临本店，欢迎收藏店铺~" and second != first
 
 
 async def test_followups_payment_cancels_reminder(harness: Harness, recorder: Recorder) -> None:

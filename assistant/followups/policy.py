@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -157,9 +157,12 @@ def kind_for(ctx: FireContext) -> str | Cancel:
     return "followup"
 
 
-def choose_phrase(source: PhraseSource, intent: str, customer_type: str | None, salt: str) -> PhraseLike | None:
-    """A phrase of `intent`, preferring those written for the customer type; stable for a given salt."""
-    candidates = [p for p in source.phrases if p.intent == intent]
+def choose_phrase(
+    source: PhraseSource, intent: str, customer_type: str | None, salt: str, excluded: Collection[str] = ()
+) -> PhraseLike | None:
+    """A phrase of `intent` (but not of the `excluded` ids), preferring those written for the customer type;
+    stable for a given salt."""
+    candidates = [p for p in source.phrases if p.intent == intent and p.id not in excluded]
     if not candidates:
         return None
     ctype = customer_type or DEFAULT_TYPE
@@ -193,14 +196,45 @@ def compose(
     # A conversation whose order is paid closes with thanks, not with a type's pitch to buy (from the built-in
     # phrase when the library has none of that intent).
     intents = (PAID_CLOSING, kind) if kind == "followup" and ctx.bought else (kind,)
+    said = {plain(text) for text in ctx.said}
     for intent in intents:
         for source in sources:
             if source is None:
                 continue
-            phrase = choose_phrase(source, intent, ctx.customer_type, salt)
-            if phrase is not None:
-                return phrase.id, source.render(phrase.id, variables)
+            # Never word for word what the conversation already got (the agent's quick phrase, our last closing),
+            # unless every phrase of the intent was said.
+            first: tuple[str, str] | None = None
+            excluded: set[str] = set()
+            while (phrase := choose_phrase(source, intent, ctx.customer_type, salt, excluded)) is not None:
+                text = source.render(phrase.id, variables)
+                if plain(text) not in said:
+                    return phrase.id, text
+                first = first or (phrase.id, text)
+                excluded.add(phrase.id)
+            if first is not None:
+                return first
     raise LookupError(f"no phrase of intent {kind!r}")
+
+
+def plain(text: str) -> str:
+    """Text compared for sameness: without white space."""
+    return "".join(text.split())
+
+
+def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], shop: str) -> set[str]:
+    """The library's closings (intents `followup`, `followup_paid`) as this conversation would get them, plain."""
+    variables = {"shop": shop, "agent": ctx.agent or "", "customer": ctx.customer or ""}
+    found: set[str] = set()
+    for source in sources:
+        if source is None:
+            continue
+        for p in source.phrases:
+            if p.intent in ("followup", PAID_CLOSING):
+                try:
+                    found.add(plain(source.render(p.id, variables)))
+                except Exception:  # a closing needing a variable a closing does not get (an order): not one
+                    log.warning("closing phrase %s does not render without an order", p.id, exc_info=True)
+    return found
 
 
 def builtin_phrases(config: Config) -> PhraseSource:

@@ -27,16 +27,19 @@ from assistant.followups import store as followup_store
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
 from assistant.followups.policy import (
     Cancel,
+    Create,
     Decision,
     Defer,
     PhraseSource,
     Policy,
     builtin_phrases,
+    closings,
     compose,
     decide,
     event_time,
     followup_id,
     is_stale,
+    plain,
 )
 from assistant.followups.shared import SharedTimers
 from assistant.followups.stale import insert_stale
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 MOVED_ON = N_("the conversation moved on while it was being chosen")
 # Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
 AGENT_SENT = N_("the agent sent it")
+# Why no closing went out: the agent's own last message was one (the customer would read two goodbyes).
+AGENT_CLOSED = N_("the agent's last message was a closing")
 DOWN_WHEN_DUE = N_("the service was down when it was due")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
@@ -450,6 +455,11 @@ class FollowupService:
             conn, shop, conversation, due.armed_seq, due.armed_ms, now - self.policy.window_ms, self.policy.future_ms
         )
         decision = decide(ctx, due, now, self.policy, self.settings.mode_for(shop))
+        sources = (self.phrases(), self.builtin_phrases)
+        note = None
+        if isinstance(decision, Create) and decision.kind == "followup" and decision.state in ("pending", "suggested"):
+            if ctx.armed_text and plain(ctx.armed_text) in closings(ctx, sources, self.config.shop.name):
+                decision, note = replace(decision, state="cancelled", next_due=None), AGENT_CLOSED
         timer = TimerRow(shop, conversation, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent)
         if isinstance(decision, Cancel):
             followup_store.save_timers(conn, [_with(timer, state="cancelled", reason=decision.reason)], now)
@@ -459,12 +469,11 @@ class FollowupService:
             return due, decision, None, False
         n = due.fired + 1
         fid = followup_id(shop, conversation, ctx.armed_event_id or f"#{due.armed_seq}", n)
-        sources = (self.phrases(), self.builtin_phrases)
         phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop.name)
         draft = Followup(
             id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or due.agent,
             kind=decision.kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop),
-            state=decision.state, attempts=0, last_error=None, armed_seq=due.armed_seq, due_ms=due.due_ms,
+            state=decision.state, attempts=0, last_error=note, armed_seq=due.armed_seq, due_ms=due.due_ms,
             fired_ms=now, updated_ms=now,
         )  # fmt: skip
         stored, new = followup_store.insert_followup(conn, draft)

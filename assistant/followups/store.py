@@ -52,6 +52,8 @@ class FireContext:
     unpaid: tuple[UnpaidOrder, ...]
     superseded: bool = False  # an agent message stamped after the arming event (a newer idle period)
     bought: bool = False  # a recent order of the conversation was paid (its closing thanks, never sells)
+    armed_text: str | None = None  # the arming agent message's words
+    said: frozenset[str] = frozenset()  # what the agent and the assistant said in it lately (never repeated)
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,18 @@ def fire_context(
         "SELECT customer, agent, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
         (shop, conversation),
     ).fetchone()
-    armed = conn.execute("SELECT id, customer, agent FROM events WHERE seq = ?", (armed_seq,)).fetchone()
+    armed = conn.execute(
+        "SELECT e.id, e.customer, e.agent, m.text FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.seq = ?",
+        (armed_seq,),
+    ).fetchone()
+    said = frozenset(
+        row[0]
+        for row in conn.execute(
+            "SELECT text FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
+            " AND sender IN ('agent', 'auto') AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT 50",
+            (shop, conversation, orders_since_ms),
+        )
+    )
     customer_type = conv["customer_type"] if conv is not None else None
     if customer_type is None:
         row = conn.execute(
@@ -344,6 +357,8 @@ def fire_context(
         unpaid=unpaid,
         superseded=bool(superseded),
         bought=bought is not None,
+        armed_text=armed["text"] if armed is not None else None,
+        said=said,
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from assistant import schema, store
 from assistant.clock import FakeClock, local_day
 from assistant.config import Config
+from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.events import parse_event
 from assistant.kpi.simulate import simulate
 from tests.followup_harness import T0, Harness, Recorder
@@ -112,6 +113,28 @@ async def test_followups_stale_message_never_arms_and_is_recorded_stale(
     await harness.advance(IDLE * 3)
     assert recorder.calls == [] and [f.state for f in harness.followups()] == ["stale"]
     assert harness.rows("SELECT count(*) FROM timers") == [(0,)]
+
+
+async def test_followups_stale_record_of_a_back_filled_day_is_dated_on_that_day(
+    harness: Harness, send_config: Config
+) -> None:
+    # Found: yesterday's back-filled chats put their stale records into today's daily log, as the assistant's
+    # messages at the import time.
+    yesterday = harness.clock.now_ms() - 86_400_000
+    await harness.resend(agent(yesterday))
+    [f] = harness.followups()
+    assert (f.state, f.fired_ms) == ("stale", yesterday + IDLE * 1000)
+    conn = store.connect(harness.db)
+    try:
+        today = local_day(harness.clock.now_ms(), send_config.tz)
+        rules = Rules.from_config(send_config)
+        assert [i["kind"] for i in iter_items(conn, DayQuery(today), rules)] == []
+        shown = list(iter_items(conn, DayQuery(today - timedelta(days=1)), rules))
+        assert [(i["kind"], i["followup"]["state"]) for i in shown if i["kind"] == "followup"] == [
+            ("followup", "stale")
+        ]
+    finally:
+        conn.close()
 
 
 async def test_followups_stale_message_answered_in_the_same_batch_records_nothing(

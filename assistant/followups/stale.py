@@ -46,7 +46,9 @@ def insert_stale(
         id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent, kind=kind,
         phrase_id=phrase_id, text=text, mode=mode, state="stale", attempts=0,
         last_error=ARRIVED_LATE % {"seconds": f"{(arrived_ms - due_ms) / 1000:.0f}"},
-        armed_seq=seq, due_ms=due_ms, fired_ms=now, updated_ms=now,
+        # Dated when it would have fired, not when it was found late: the daily log shows it on its conversation's
+        # own day (a back-fill put yesterday's records among today's messages, as if written today).
+        armed_seq=seq, due_ms=due_ms, fired_ms=due_ms, updated_ms=now,
     )  # fmt: skip
     stored, new = followup_store.insert_followup(conn, draft)
     return stored if new else None

@@ -92,8 +92,9 @@ class FollowupsConfig:
     quiet_hours: str = ""  # "23:00-08:00" in the shop's timezone; "" for none
     quiet_policy: str = "defer"  # "defer" to the end of the quiet period, or "drop"
     late_grace_s: int = 120
-    max_attempts: int = 5
-    backoff_base_s: float = 1.0
+    # Waits of 1.5-3 minutes in all: longer than a receiver's restart (5 from 1 s gave up after 7.5-15 s).
+    max_attempts: int = 8
+    backoff_base_s: float = 2.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
     # Several instances on one PostgreSQL database: a timer left armed this long past its deadline, or a

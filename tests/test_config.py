@@ -25,6 +25,15 @@ def test_shipped_config_loads() -> None:
     assert config.resolve(config.store.path) == ROOT / "data" / "assistant.db"
 
 
+def test_config_default_delivery_retries_outlast_a_receiver_restart() -> None:
+    # Found: the shipped retries spanned 7.5-15 s, and a receiver restarting made every follow-up due `failed`.
+    for config in (load_config(None, env={}), load_config(ROOT / "config.toml", env={})):
+        f = config.followups
+        ceilings = [min(f.backoff_max_s, f.backoff_base_s * 2 ** (n - 1)) for n in range(1, f.max_attempts)]
+        assert 90 <= sum(ceilings) / 2 and sum(ceilings) <= 300  # the shortest series, the longest
+        assert f.lease_s > f.delivery_timeout_s + f.backoff_max_s
+
+
 def test_config_defaults_without_file() -> None:
     config = load_config(None, env={})
     assert config.webhook.signature_tolerance_s == 300 and config.webhook.max_text_chars == 5000

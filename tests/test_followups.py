@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -439,10 +440,15 @@ async def test_followups_restart_fires_overdue_timer_within_grace(harness: Harne
     assert [f.state for f in harness.followups()] == ["sent"]
 
 
-async def test_followups_restart_too_late_is_missed(harness: Harness, recorder: Recorder) -> None:
+async def test_followups_restart_too_late_is_missed(
+    harness: Harness, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     await harness.agent_says()
     grace = harness.config.followups.late_grace_s
+    caplog.set_level(logging.INFO, logger="assistant.followups.service")
     await harness.restart(advance_s=IDLE + grace + 1)
+    # Found: the start-up summary said "0 missed" while the restart recorded this one missed.
+    assert "0 deliveries resumed, 1 missed" in caplog.text
     assert recorder.calls == []
     [f] = harness.followups()
     assert f.state == "missed" and f.attempts == 0
@@ -461,6 +467,8 @@ async def test_followups_restart_with_a_new_idle_seconds_fires_at_the_new_deadli
     h.config = replace_config(send_config, "followups", idle_seconds=IDLE * 2)
     await h.start()
     try:
+        # What `assistant followups timers` reads: it showed the old deadline until the timer fired.
+        assert h.rows("SELECT due_ms FROM timers") == [(clock.now_ms() + IDLE * 2 * 1000,)]
         await h.advance(IDLE * 2 - 1)
         assert recorder.calls == []
         await h.advance(1)

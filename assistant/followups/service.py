@@ -166,6 +166,8 @@ class FollowupService:
             if timer is None or stamp > timer.stamp:
                 self.timeline.note(key, stamp, now)
         replayed, stale = self._replay(events, known, now)
+        # Timers that came due while the service was down, later than late_grace_s: their firing records them missed.
+        overdue = sum(1 for _, timer in self.timers.queue.items() if now - timer.due_ms > policy.grace_ms)
         self.timers.start(self._fire)
         if self.shared is not None:
             self._shared_tasks.spawn(self.shared.run(), name="followups-take-over")
@@ -183,7 +185,7 @@ class FollowupService:
         log.info(
             "follow-ups: %d timers reloaded, %d rebuilt from the log (%d messages stale on arrival, not armed),"
             " %d deliveries resumed, %d missed, %d cancelled (their conversation went on)",
-            loaded, replayed, stale, resumed, len(pending) - resumed - len(ended), len(ended),
+            loaded, replayed, stale, resumed, len(pending) - resumed - len(ended) + overdue, len(ended),
         )  # fmt: skip
 
     async def _load_timers(self, page: int = 10_000) -> int:
@@ -193,9 +195,12 @@ class FollowupService:
         while True:
             rows = await self.writer.submit(partial(followup_store.armed_timers, after=after, limit=page))
             kept, spent = self._under_settings(rows)
-            if spent:
+            # The table too: `assistant followups timers` showed the deadline of the last start's `idle_seconds`.
+            moved = [row for row, was in zip(kept, (r for r in rows if r.fired < self.policy.max_per_idle))
+                     if row.due_ms != was.due_ms]  # fmt: skip
+            if spent or moved:
                 now = self.clock.now_ms()
-                await self.writer.submit(partial(followup_store.save_timers, rows=spent, now_ms=now))
+                await self.writer.submit(partial(followup_store.save_timers, rows=spent + moved, now_ms=now))
             loaded += self.timers.load(kept)
             if len(rows) < page:
                 return loaded

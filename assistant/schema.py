@@ -408,14 +408,13 @@ def _m050_chatwoot(db: Database) -> None:
     )
 
 
-@migrations(name="070_one_conversation_index")
-def _m070_one_conversation_index(db: Database) -> None:
-    db.executescript(DROP_CONVERSATION_TS)
+def _script(name: str, script: str) -> None:
+    """A migration that runs one script (registered in the order of the calls, among the decorated ones)."""
+    migrations(name=name)(lambda db: db.executescript(script))
 
 
-@migrations(name="080_orders_by_conversation")
-def _m080_orders_by_conversation(db: Database) -> None:
-    db.executescript(ORDERS_BY_CONVERSATION)
+_script("070_one_conversation_index", DROP_CONVERSATION_TS)
+_script("080_orders_by_conversation", ORDERS_BY_CONVERSATION)
 
 
 @migrations(name="090_payments")
@@ -424,14 +423,8 @@ def _m090_payments(db: Database) -> None:
     db.executescript(PAYMENTS.format(order="json_extract(raw, '$.order')", cents=cents))
 
 
-@migrations(name="100_trimmed_names")
-def _m100_trimmed_names(db: Database) -> None:
-    db.executescript(TRIMMED_NAMES)  # a log written before names were trimmed at intake
-
-
-@migrations(name="110_order_closing")
-def _m110_order_closing(db: Database) -> None:
-    db.executescript(ORDER_CLOSING)
+_script("100_trimmed_names", TRIMMED_NAMES)  # a log written before names were trimmed at intake
+_script("110_order_closing", ORDER_CLOSING)
 
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------

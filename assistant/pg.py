@@ -480,23 +480,6 @@ CONNECTIONS_PER_INSTANCE = 3 + POOL_SIZE
 log = logging.getLogger(__name__)
 
 
-def warn_if_short_of_connections(conn: Connection) -> int:
-    """Warn when the server has fewer free connections than an instance may open (the writer's counted):
-    with too few, requests wait for one and answer late. The number free."""
-    row = conn.execute(
-        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
-        " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
-    ).fetchone()
-    free = int(row[0]) if row is not None else CONNECTIONS_PER_INSTANCE
-    if free < CONNECTIONS_PER_INSTANCE - 1:
-        log.warning(
-            "PostgreSQL has %d connections free and this instance may open %d more: raise max_connections"
-            " (docs/scaling.md budgets about 12 per instance), or requests will wait for a connection",
-            free, CONNECTIONS_PER_INSTANCE - 1,
-        )  # fmt: skip
-    return free
-
-
 def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
     """A pooled connection (readers open one per request); `close()` returns it to the pool."""
     key = (location, readonly, busy_timeout_s)

@@ -12,7 +12,7 @@ import time
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from assistant import pg
+from assistant import pg, store
 
 migrations = Migrations("assistant")
 
@@ -66,13 +66,9 @@ _PG_LOCK = 0x61737369  # one advisory lock: instances that start together migrat
 
 
 def _migrate_pg(conn: pg.Connection) -> None:
-    collation = conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()[0]
-    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
-        # Text sorts by code point in SQLite; reports and logs list shops, agents and customers in that order.
-        raise SchemaError(
-            f"the database sorts text by {collation!r}; create it with LC_COLLATE 'C'"
-            " (CREATE DATABASE … TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C')"
-        )
+    problem = store.collation_problem(conn)
+    if problem is not None:
+        raise SchemaError(problem)
     conn.execute("BEGIN")
     try:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))

@@ -528,3 +528,35 @@ def has_events_except(conn: sqlite3.Connection, shop: str, conversation: str, id
     for prefix in id_prefixes:
         params += [len(prefix), prefix]
     return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
+# ---- a PostgreSQL database fit for the log (checked at start) -------------------------------------
+
+
+def collation_problem(conn: pg.Connection) -> str | None:
+    """Why the database does not sort text by code point, or None. Text sorts so in SQLite, and reports and logs
+    list shops, agents and customers in that order."""
+    collation = conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()[0]
+    if collation in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        return None
+    return (
+        f"the database sorts text by {collation!r}; create it with LC_COLLATE 'C'"
+        " (CREATE DATABASE … TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C')"
+    )
+
+
+def warn_if_short_of_connections(conn: pg.Connection) -> int:
+    """Warn when the server has fewer free connections than an instance may open (the writer's counted):
+    with too few, requests wait for one and answer late. The number free."""
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+    ).fetchone()
+    free = int(row[0]) if row is not None else pg.CONNECTIONS_PER_INSTANCE
+    if free < pg.CONNECTIONS_PER_INSTANCE - 1:
+        log.warning(
+            "PostgreSQL has %d connections free and this instance may open %d more: raise max_connections"
+            " (docs/scaling.md budgets about 12 per instance), or requests will wait for a connection",
+            free, pg.CONNECTIONS_PER_INSTANCE - 1,
+        )  # fmt: skip
+    return free

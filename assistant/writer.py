@@ -123,7 +123,7 @@ class Writer:
         try:
             schema.migrate(self._conn)
             if isinstance(self._conn, pg.Connection):
-                pg.warn_if_short_of_connections(self._conn)
+                store.warn_if_short_of_connections(self._conn)
                 # Bounded once migrated (a migration may rightly take long): events answer 503, not never.
                 self._conn.answer_within_s = pg.writer_answer_s(busy_timeout_s)
         except BaseException:

@@ -409,16 +409,16 @@ def _check(config: Config) -> None:
     if config.server.port > 65535:
         raise ConfigError(_("%(key)s: must be at most %(max)s, got %(value)s", key="[server] port", max=65535, value=config.server.port))  # fmt: skip
     if config.store.url:
+        if pg.has_password(config.store.url):  # a keyword string's `password=` too: the value is not shown
+            raise ConfigError(
+                _(
+                    "%(key)s: no password here; write postgresql://user@host:port/database and set the password in the variable [store] password_env names",
+                    key="[store] url",
+                )
+            )  # fmt: skip
         if not pg.is_url(config.store.url):
             raise ConfigError(
                 _("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url))
-            )
-        if pg.has_password(config.store.url):
-            raise ConfigError(
-                _(
-                    "%(key)s: no password in the URL; set it in the variable [store] password_env names",
-                    key="[store] url",
-                )
             )
     if config.panel.open_hours < 0:
         raise ConfigError(

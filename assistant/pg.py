@@ -47,8 +47,9 @@ def is_url(value: str) -> bool:
 
 
 def has_password(url: str) -> bool:
-    """Whether a URL carries a password (secrets belong in environment variables, never in config)."""
-    return re.match(r"^[a-z]+://[^/@:]*:[^/@]*@", url) is not None or "password=" in url
+    """Whether a URL, or a libpq keyword string (`host=… password=…`), carries a password (secrets belong in
+    environment variables, never in config)."""
+    return re.match(r"^[a-z]+://[^/@:]*:[^/@]*@", url) is not None or re.search(r"password\s*=", url, re.I) is not None
 
 
 # ---- translation ---------------------------------------------------------------------------------

@@ -146,3 +146,18 @@ def test_config_phrase_variables_may_not_redefine_built_in_ones(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"^\[phrases.variables\]：order、shop "):
         load_config(write(tmp_path, text), env={})
     assert load_config(write(tmp_path, '[phrases.variables]\ncoupon = "满300减50"\n'), env={}).phrases.variables
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "host=127.0.0.1 port=5432 dbname=assistant user=assistant password=Leak4PW",
+        "host=127.0.0.1 dbname=assistant password = Leak4PW",
+        "postgresql://assistant:Leak4PW@127.0.0.1/assistant",
+        "postgresql://assistant@127.0.0.1/assistant?password=Leak4PW",
+    ],
+)
+def test_config_store_url_with_a_password_is_refused_without_showing_it(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[store\] url.*postgresql://.*\[store\] password_env") as refused:
+        load_config(write(tmp_path, f'[store]\nurl = "{url}"\n'), env={})
+    assert "Leak4PW" not in str(refused.value)

@@ -10,7 +10,6 @@ Connections come from one psycopg_pool per database and mode; `close()` gives th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sqlite3
@@ -27,6 +26,8 @@ from psycopg import errors
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from assistant.tasks import on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -183,8 +184,15 @@ class _BoolLoader(Loader):
 BUSY_CODE = 5  # sqlite3's SQLITE_BUSY: the writer treats it as "another holds the lock, it passes"
 
 
+def _fault(message: str, reason: str) -> sqlite3.OperationalError:
+    """A fault of this module's own as sqlite3's error; `reason` is what a caller may be told (tasks.fault_reason)."""
+    fault = sqlite3.OperationalError(message)
+    fault.reason = reason  # type: ignore[attr-defined]
+    return fault
+
+
 def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
-    message = f"{type(exc).__name__}: {str(exc).strip()}"
+    message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"  # one line (libpq adds a tab-indented hint)
     mapped: sqlite3.Error
     if isinstance(exc, errors.IntegrityError):
         mapped = sqlite3.IntegrityError(message)
@@ -196,6 +204,7 @@ def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
         mapped.sqlite_errorcode = BUSY_CODE  # type: ignore[attr-defined]
     if isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure):
         mapped.lost_race = True  # type: ignore[union-attr]  # the whole transaction may run again (writer.py)
+    mapped.sqlstate = exc.sqlstate  # type: ignore[union-attr]  # its kind is what a caller is told (tasks.fault_reason)
     return mapped
 
 
@@ -214,6 +223,17 @@ class _Bounded(psycopg.Connection[Any]):
     whose kernel still keeps the socket open enforces no `statement_timeout` and answers keepalives."""
 
     bound_s: float | None = None
+
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:  # type: ignore[override]
+        """psycopg's connect; a failure is kept (by URL) as the reason a pool that gives no connection has none."""
+        try:
+            conn = super().connect(conninfo, **kwargs)
+        except psycopg.Error as exc:
+            _refused[conninfo] = exc
+            raise
+        _refused.pop(conninfo, None)
+        return conn
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         bound = self.bound_s
@@ -360,9 +380,9 @@ class Connection:
         """Bound the wait for the server's answer: LOOP_ANSWER_S on the event loop (every request of the
         instance waits with it), `answer_within_s` elsewhere. On the event loop a pool whose server was
         silent is not asked at all until a probe in a thread gets an answer from it again."""
-        on_loop = _on_event_loop()
+        on_loop = on_event_loop()
         if on_loop and self._pool is not None and self._pool in _silent:
-            raise sqlite3.OperationalError("PostgreSQL is not answering (Silent)")
+            raise _fault("PostgreSQL is not answering (Silent)", "not answering")
         self.raw.bound_s = LOOP_ANSWER_S if on_loop else self.answer_within_s
         try:
             yield
@@ -451,12 +471,6 @@ def connect_direct(
     return Connection(raw, answer_within_s=answer_within_s)
 
 
-def writer_answer_s(busy_timeout_s: float) -> float:
-    """How long the writer waits for the server's answer to a statement: a lock's wait and then some. Past
-    it the group answers 503 and the next one opens a new connection."""
-    return busy_timeout_s + WRITER_MARGIN_S
-
-
 # A silent server (a failover dropping packets, a storage stall, a stopped VM) would hold a connection attempt
 # or a statement as long as the socket lives: connect_timeout bounds the first, keepalives and tcp_user_timeout
 # notice a peer gone, and `_Bounded` one whose kernel still answers while the server does not.
@@ -470,13 +484,11 @@ SOCKET_BOUNDS = {
 }
 STATEMENT_TIMEOUT_S = 600.0
 LOOP_ANSWER_S = 0.5  # a statement on the event loop: every request of the instance waits with it
-WRITER_MARGIN_S = 3.0
 
 _pools: dict[tuple[Location, bool, float], ConnectionPool[_Bounded]] = {}
 _pools_lock = threading.Lock()
+_refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last connection to it failed
 POOL_SIZE = 8
-# What one instance holds at most: its writer, the journal's writer, the listener, and the readers' pool.
-CONNECTIONS_PER_INSTANCE = 3 + POOL_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +511,7 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
             )
             _pools[key] = pool
     wait_s = max(busy_timeout_s, 5.0)
-    return Connection(_take(pool, wait_s, str(location)), pool, wait_s=wait_s, readonly=readonly)
+    return Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
 
 
 # The event loop waits for a pooled connection this long at most: every request of the instance waits with it
@@ -548,29 +560,23 @@ def _probe_until_answered(pool: ConnectionPool[_Bounded]) -> None:
         log.warning("PostgreSQL answers again")
 
 
-def _take(pool: ConnectionPool[_Bounded], wait_s: float, where: str) -> _Bounded:
+def _take(pool: ConnectionPool[_Bounded], wait_s: float, where: Location | str) -> _Bounded:
     """A connection of `pool`, waiting at most `wait_s` (less on the event loop, see LOOP_WAIT_S)."""
-    if _on_event_loop():
+    if on_event_loop():
         if pool in _silent:
-            raise sqlite3.OperationalError(f"{where}: PostgreSQL is not answering")
+            raise _fault(f"{where}: PostgreSQL is not answering", "not answering")
         wait_s = _NO_WAIT_S if pool in _dry else min(wait_s, LOOP_WAIT_S)
     try:
         raw = pool.getconn(timeout=wait_s)
     except PoolTimeout as exc:  # the server is down or every connection is busy (a psycopg.Error too)
         _dry.add(pool)
-        raise sqlite3.OperationalError(f"{where}: no connection available ({exc})") from exc
+        if (refused := _refused.get(str(pool.conninfo))) is not None:  # its last attempt to connect failed
+            raise _as_sqlite(refused) from exc
+        raise _fault(f"{where}: no connection available ({exc})", "no free connection") from exc
     except psycopg.Error as exc:
         raise _as_sqlite(exc) from exc
     _dry.discard(pool)
     return raw
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # a thread of its own (the writer, a page's worker)
-        return False
-    return True
 
 
 def close_pools(location: Location | None = None) -> None:

@@ -552,6 +552,10 @@ def collation_problem(conn: pg.Connection) -> str | None:
     )
 
 
+# What one instance holds at most: its writer, the journal's writer, the listener, and the readers' pool.
+CONNECTIONS_PER_INSTANCE = 3 + pg.POOL_SIZE
+
+
 def warn_if_short_of_connections(conn: pg.Connection) -> int:
     """Warn when the server, or the role's CONNECTION LIMIT, leaves fewer free connections than an instance may
     open (the writer's counted): with too few, requests wait for one and answer late. The number free."""
@@ -562,7 +566,7 @@ def warn_if_short_of_connections(conn: pg.Connection) -> int:
         "  - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND backend_type = 'client backend')"
         "  FROM pg_roles WHERE rolname = current_user)"
     ).fetchone()
-    more = pg.CONNECTIONS_PER_INSTANCE - 1
+    more = CONNECTIONS_PER_INSTANCE - 1
     free = int(row[0]) if row is not None else more + 1
     role_free = int(row[1]) if row is not None and row[1] is not None else None  # None: no limit (-1), a superuser
     if role_free is not None and role_free < min(free, more):

@@ -94,6 +94,42 @@ def is_storage_fault(exc: BaseException) -> bool:
     )
 
 
+# What a caller (an unauthenticated /readyz, a chat platform's webhook) is told of a PostgreSQL fault: its kind, by
+# SQLSTATE (prefixes, first match). psycopg's text names the server's address, port, role and database: for the log.
+_BY_SQLSTATE = (
+    ("40", "busy"), ("55P03", "busy"), ("57014", "timed out"), ("08", "cannot connect"), ("57P", "cannot connect"),
+    ("28", "authentication refused"), ("53300", "no free connection"), ("53", "the server is out of resources"),
+    ("25006", "read-only"),
+)  # fmt: skip
+# A failed or lost connection has none: libpq's words tell its kind (any other: it cannot connect).
+_BY_WORDS = (
+    ("password authentication failed", "authentication refused"), ("no password supplied", "authentication refused"),
+    ("too many", "no free connection"), ("does not exist", "no such database or role"),
+    ("did not answer", "not answering"),
+)  # fmt: skip
+
+
+def fault_reason(exc: BaseException) -> str:
+    """What a caller may be told of a database fault: a PostgreSQL fault's kind (assistant/pg.py gives its SQLSTATE,
+    or the kind itself as `reason`); SQLite's own words, which name nothing but the fault."""
+    reason = getattr(exc, "reason", None)
+    if reason is not None or not hasattr(exc, "sqlstate"):
+        return str(exc if reason is None else reason)
+    code: str | None = exc.sqlstate
+    if code is None:
+        return next((kind for words, kind in _BY_WORDS if words in str(exc)), "cannot connect")
+    return next((kind for prefix, kind in _BY_SQLSTATE if code.startswith(prefix)), "database error")
+
+
+def on_event_loop() -> bool:
+    """Whether the caller runs on an event loop (else in a thread of its own: the writer, a page's worker)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class FaultLog:
     """Logs a failure of one kind in full, then at most once every `every_s` with a count of those held back;
     `cleared` ends the run of failures (its next one is logged at once)."""
@@ -135,10 +171,14 @@ class FaultLog:
             self._log.error(msg, *args, exc_info=exc)
 
     def cleared(self, kind: str, msg: str, *args: Any) -> None:
-        """The failures of `kind` are over: `msg` says so, with how many were not logged."""
-        if self._logged_at.pop(kind, None) is None:
+        """The failures of `kind`, and of its sorts (`kind:…`), are over: `msg` says so, with how many were not logged."""
+        kinds = [k for k in self._logged_at if k == kind or k.startswith(f"{kind}:")]
+        if not kinds:
             return
-        held = self._held.pop(kind, 0)
+        held = 0
+        for each in kinds:
+            del self._logged_at[each]
+            held += self._held.pop(each, 0)
         if held:
             msg += " (%d more failures were not logged one by one)"
             args = (*args, held)

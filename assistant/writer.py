@@ -63,6 +63,15 @@ RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so tha
 # the steady state never truncates.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
+WRITER_MARGIN_S = 3.0  # on PostgreSQL, past a lock's wait (busy_timeout_s)
+
+
+def writer_answer_s(busy_timeout_s: float) -> float:
+    """How long the writer waits for the server's answer to a statement: a lock's wait and then some. Past
+    it the group answers 503 and the next one opens a new connection."""
+    return busy_timeout_s + WRITER_MARGIN_S
+
+
 _PROBED = object()
 FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long
 
@@ -125,7 +134,7 @@ class Writer:
             if isinstance(self._conn, pg.Connection):
                 store.warn_if_short_of_connections(self._conn)
                 # Bounded once migrated (a migration may rightly take long): events answer 503, not never.
-                self._conn.answer_within_s = pg.writer_answer_s(busy_timeout_s)
+                self._conn.answer_within_s = writer_answer_s(busy_timeout_s)
         except BaseException:
             self._conn.close()
             raise
@@ -287,7 +296,7 @@ class Writer:
     def _reconnect(self) -> None:
         assert isinstance(self.path, pg.Location)
         fresh = pg.connect_direct(  # raises while the server is down
-            self.path, busy_timeout_s=self.busy_timeout_s, answer_within_s=pg.writer_answer_s(self.busy_timeout_s)
+            self.path, busy_timeout_s=self.busy_timeout_s, answer_within_s=writer_answer_s(self.busy_timeout_s)
         )
         old, self._conn = self._conn, cast(sqlite3.Connection, fresh)
         old.close()  # psycopg closes a broken connection without a word

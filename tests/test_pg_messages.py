@@ -3,17 +3,22 @@ reasons given for a fault, to callers (generic) and in the log (in full)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import os
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from assistant import pg
+from assistant import pg, store
+from assistant.config import Config, load_config
 from assistant.schema import SchemaError
 from assistant.writer import Writer
-from tests.pgcluster import Cluster
+from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.pgcluster import PASSWORD_ENV, Cluster
 
 _names = itertools.count(1)
 
@@ -45,7 +50,7 @@ async def test_pg_start_warns_of_a_role_connection_limit_below_an_instances_need
     await Writer(location).close()
     user = location.url.split("//")[1].split("@")[0]
     assert f"the role {user} may open 3 more connections (its CONNECTION LIMIT)" in caplog.text
-    assert f"this instance may open {pg.CONNECTIONS_PER_INSTANCE - 1} more" in caplog.text
+    assert f"this instance may open {store.CONNECTIONS_PER_INSTANCE - 1} more" in caplog.text
 
 
 async def test_pg_start_refuses_a_database_sorted_by_icu_although_its_collate_says_c(pg_cluster: Cluster) -> None:
@@ -56,3 +61,62 @@ async def test_pg_start_refuses_a_database_sorted_by_icu_although_its_collate_sa
         Writer(location)
     c_location = _database(pg_cluster, "TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C'")
     await Writer(c_location).close()  # the same server's libc C database starts
+
+
+def _admin(cluster: Cluster, statement: sql.Composed) -> None:
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def _config(location: pg.Location, env: dict[str, str] | None = None) -> Config:
+    return load_config(
+        ROOT / "config.toml",
+        env={PASSWORD_ENV: location.password or ""} if env is None else env,
+        overrides={"store": {"url": location.url, "password_env": PASSWORD_ENV}},
+    )
+
+
+def _user(location: pg.Location) -> str:
+    return location.url.split("//")[1].split("@")[0]
+
+
+async def test_pg_faults_are_answered_by_kind_and_logged_in_full_once(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    location = _database(pg_cluster)
+    client = await aiohttp_client(make_app(_config(location)))
+    assert (await client.get("/readyz")).status == 200
+    user = _user(location)  # the password changes on the server (a rotation) and every connection is dropped
+    _admin(pg_cluster, sql.SQL("ALTER ROLE {} PASSWORD 'rotated'").format(sql.Identifier(user)))
+    kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}"
+    _admin(pg_cluster, sql.SQL(kill).format(sql.Literal(user)))
+    caplog.set_level(logging.WARNING)
+    answers = [await client.post("/v1/events", data=body_of(make_event(id=f"rot{i}"))) for i in range(2)]
+    ready = await client.get("/readyz")
+    assert [resp.status for resp in (*answers, ready)] == [503, 503, 503]
+    texts = [await resp.text() for resp in (*answers, ready)]
+    assert "the database cannot be written now (authentication refused); retry later" in texts[0]
+    assert "the database cannot be written now (authentication refused)" in texts[2]
+    for text in texts:  # to anyone, and to the chat platforms: no address, port, role or database
+        assert "127.0.0.1" not in text and str(pg_cluster.port) not in text and user not in text
+    answered = [r.getMessage() for r in caplog.records if "answered 503" in r.getMessage()]
+    assert len(answered) == 1  # the detail, in the log, once for this kind of fault
+    assert f'password authentication failed for user "{user}"' in answered[0]
+
+
+async def test_pg_a_page_without_a_free_connection_says_the_database_cannot_be_read(
+    pg_cluster: Cluster, aiohttp_client: Any
+) -> None:
+    location = _database(pg_cluster)
+    config = _config(location)
+    client = await aiohttp_client(make_app(config))
+    # Every connection of the pages' pool taken (a burst of pages, another instance's share of the budget).
+    held = [await asyncio.to_thread(store.connect, location, readonly=True) for _ in range(pg.POOL_SIZE)]
+    try:
+        resp = await client.get("/v1/reports/daily", params={"date": "2026-11-20"})  # waits 5 s for a connection
+        assert resp.status == 503
+        message = (await resp.json())["message"]
+        assert message == "the database cannot be read now (no free connection); retry later"
+    finally:
+        for conn in held:
+            conn.close()

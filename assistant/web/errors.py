@@ -16,7 +16,7 @@ from aiohttp.http import HttpVersion11
 from aiohttp.typedefs import Handler
 
 from assistant.config import Config
-from assistant.tasks import FaultLog, is_storage_fault
+from assistant.tasks import FaultLog, fault_reason, is_storage_fault
 from assistant.web.appkeys import CONFIG, WRITER
 from assistant.web.body import BodyError
 from assistant.writer import WriterClosed
@@ -116,7 +116,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         if is_storage_fault(exc):
             faults = request.app[WRITER].faults if WRITER in request.app else _faults
-            faults.log("request", "storage fault on %s %s: %s; answered 503", request.method, request.path, exc)
-            return unavailable("storage_unavailable", f"the database cannot be written now ({exc}); retry later")
+            reason = fault_reason(exc)  # the detail (a server's address, port, role) goes to the log only
+            faults.log(
+                f"request:{reason}", "storage fault on %s %s: %s; answered 503", request.method, request.path, exc
+            )
+            done = "read" if request.method in ("GET", "HEAD") else "written"  # a page that only reads
+            return unavailable("storage_unavailable", f"the database cannot be {done} now ({reason}); retry later")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal_error", None, "internal error; the request was not processed")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
+from assistant.tasks import fault_reason
 from assistant.web.appkeys import CONFIG, ENGINE, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
@@ -69,9 +70,12 @@ async def readyz(request: web.Request) -> web.Response:
 
     The matching workers' states are shown, not judged: while none is ready the service matches itself.
     """
-    problem = await request.app[WRITER].probe()
-    if problem is not None:
-        return unavailable("not_ready", f"the database cannot be written now ({problem})")
+    writer = request.app[WRITER]
+    problem = await writer.probe()
+    if problem is not None:  # open to anyone: the fault's kind, its detail (the server's address, role) in the log
+        reason = fault_reason(problem)
+        writer.faults.log(f"request:{reason}", "not ready: %s", problem)
+        return unavailable("not_ready", f"the database cannot be written now ({reason})")
     body: dict[str, Any] = {"ready": True}
     engine = request.app.get(ENGINE)
     if engine is not None and engine.workers is not None:

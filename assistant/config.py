@@ -327,7 +327,7 @@ class Config:
     def location(self) -> Path | pg.Location:
         """Where the log lives: the PostgreSQL database of `[store] url`, else the SQLite file of `path`."""
         if self.store.url:
-            return pg.Location(self.store.url, self.secret(self.store.password_env))
+            return pg.Location(self.store.url, self.secret(self.store.password_env), self.store.password_env)
         return self.resolve(self.store.path)
 
     def phrase_dirs(self) -> list[Path]:

@@ -27,6 +27,7 @@ from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from assistant.i18n import _
 from assistant.tasks import on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -38,6 +39,7 @@ class Location:
 
     url: str
     password: str | None = field(default=None, repr=False, compare=True)
+    password_env: str | None = field(default=None, compare=False)  # the variable it comes from, to name it
 
     def __str__(self) -> str:  # what logs and error messages show: never the password
         return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.url)
@@ -206,6 +208,14 @@ def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:
         mapped.lost_race = True  # type: ignore[union-attr]  # the whole transaction may run again (writer.py)
     mapped.sqlstate = exc.sqlstate  # type: ignore[union-attr]  # its kind is what a caller is told (tasks.fault_reason)
     return mapped
+
+
+def _connect_error(exc: psycopg.Error, where: Location | str) -> sqlite3.Error:
+    """A failed connection as sqlite3's error, naming the unset password variable the server asked for."""
+    if isinstance(where, Location) and where.password is None and where.password_env and "no password" in str(exc):
+        message = _("the server asks for a password and %(env)s ([store] password_env) is not set", env=where.password_env)  # fmt: skip
+        return _fault(f"{where}: {message}", "authentication refused")
+    return _as_sqlite(exc)
 
 
 # ---- the connection ------------------------------------------------------------------------------
@@ -466,7 +476,7 @@ def connect_direct(
     try:
         raw = _Bounded.connect(location.url, **_kwargs(location, readonly, busy_timeout_s, pooled=False))
     except psycopg.Error as exc:
-        raise _as_sqlite(exc) from exc
+        raise _connect_error(exc, location) from exc
     _configure(raw)
     return Connection(raw, answer_within_s=answer_within_s)
 
@@ -571,7 +581,7 @@ def _take(pool: ConnectionPool[_Bounded], wait_s: float, where: Location | str) 
     except PoolTimeout as exc:  # the server is down or every connection is busy (a psycopg.Error too)
         _dry.add(pool)
         if (refused := _refused.get(str(pool.conninfo))) is not None:  # its last attempt to connect failed
-            raise _as_sqlite(refused) from exc
+            raise _connect_error(refused, where) from exc
         raise _fault(f"{where}: no connection available ({exc})", "no free connection") from exc
     except psycopg.Error as exc:
         raise _as_sqlite(exc) from exc

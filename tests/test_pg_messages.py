@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import logging
 import os
+import sqlite3
 from typing import Any
 
 import psycopg
@@ -120,3 +121,12 @@ async def test_pg_a_page_without_a_free_connection_says_the_database_cannot_be_r
     finally:
         for conn in held:
             conn.close()
+
+
+async def test_pg_start_names_the_unset_password_variable(pg_cluster: Cluster) -> None:
+    location = _database(pg_cluster)
+    config = _config(location, env={PASSWORD_ENV: ""})  # set but empty: as unset
+    with pytest.raises(
+        sqlite3.OperationalError, match=f"环境变量 {PASSWORD_ENV}（\\[store\\] password_env 指定）未设置"
+    ):
+        Writer(config.location())

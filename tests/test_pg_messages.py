@@ -8,6 +8,10 @@ import itertools
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,7 +23,7 @@ from assistant.config import Config, load_config
 from assistant.schema import SchemaError
 from assistant.writer import Writer
 from tests.helpers import ROOT, body_of, make_app, make_event
-from tests.pgcluster import PASSWORD_ENV, Cluster
+from tests.pgcluster import PASSWORD_ENV, Cluster, free_port
 
 _names = itertools.count(1)
 
@@ -130,3 +134,19 @@ async def test_pg_start_names_the_unset_password_variable(pg_cluster: Cluster) -
         sqlite3.OperationalError, match=f"环境变量 {PASSWORD_ENV}（\\[store\\] password_env 指定）未设置"
     ):
         Writer(config.location())
+
+
+@pytest.mark.parametrize("command", ["report", "log"])
+def test_pg_report_and_log_with_the_server_down_say_so_in_one_line_at_once(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "postgresql://assistant@127.0.0.1:{free_port()}/assistant"\n', encoding="utf-8")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", command, "--config", str(path), "--date", "2026-11-20"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr  # no pool warnings, no hint about a migration
+    assert "无法打开数据库" in lines[0] and "Connection refused" in lines[0]
+    assert time.monotonic() - started < 8  # the pool gave up after 5 s, twice

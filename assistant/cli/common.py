@@ -121,8 +121,15 @@ NAME = Name()
 
 def log_problem(path: store.Location) -> str | None:
     """Why `path` cannot be read as the assistant's log (missing, not SQLite, another program's database),
-    or None. A PostgreSQL database is taken as it is (the service creates its tables there)."""
+    or None. A PostgreSQL database is taken as it is (the service creates its tables there) once a connection
+    to it opens: a server down or refusing is said in one line at once, as `serve` says it, where the pool's
+    attempts printed a warning each and gave up after seconds."""
     if isinstance(path, pg.Location):
+        try:
+            pg.connect_direct(path).close()
+        except sqlite3.Error as exc:
+            problem = _("%(path)s: cannot open the database (%(reason)s)", path=path, reason=i18n.database_reason(exc))
+            return _("assistant: %(reason)s", reason=problem)
         return None
     if not path.exists():
         return _("assistant: no database at %(path)s", path=path)

@@ -97,9 +97,8 @@ class FollowupsConfig:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
-    # Several instances on one PostgreSQL database: a timer left armed this long past its deadline, or a
-    # delivery left pending this long, belonged to an instance that stopped; another takes it over. Keep
-    # it above delivery_timeout_s + backoff_max_s (a live instance touches its deliveries that often).
+    # Several instances on one database: a timer armed, or a delivery pending, this long past its time belonged
+    # to an instance that stopped, and another takes it over; above delivery_timeout_s + backoff_max_s (checked).
     lease_s: float = 90.0
 
     def __post_init__(self) -> None:
@@ -117,6 +116,8 @@ class FollowupsConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"[followups] {key}", value=value))
+        if self.lease_s <= self.delivery_timeout_s + self.backoff_max_s:  # a live sender's delivery taken over
+            raise ConfigError(_("%(key)s must be above delivery_timeout_s + backoff_max_s", key="[followups] lease_s"))
         not_negative = {
             "max_followups_per_idle": self.max_followups_per_idle,
             "late_grace_s": self.late_grace_s,

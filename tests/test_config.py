@@ -161,3 +161,11 @@ def test_config_store_url_with_a_password_is_refused_without_showing_it(tmp_path
     with pytest.raises(ConfigError, match=r"\[store\] url.*postgresql://.*\[store\] password_env") as refused:
         load_config(write(tmp_path, f'[store]\nurl = "{url}"\n'), env={})
     assert "Leak4PW" not in str(refused.value)
+
+
+def test_config_lease_below_an_attempt_and_its_backoff_is_refused(tmp_path: Path) -> None:
+    # Two instances then both sent the same follow-up, past max_attempts (6–9 posts where 5 were allowed).
+    text = "[followups]\nlease_s = 2\ndelivery_timeout_s = 10\nbackoff_max_s = 4\n"
+    with pytest.raises(ConfigError, match=r"^\[followups\] lease_s "):
+        load_config(write(tmp_path, text), env={})
+    assert load_config(write(tmp_path, text.replace("lease_s = 2", "lease_s = 15")), env={}).followups.lease_s == 15

@@ -126,6 +126,31 @@ async def test_daylog_shows_an_orders_closing(aiohttp_client: Any, config: Confi
     assert "B-77 已关闭" in out.stdout and "B-77 已下单 ¥59.00" in out.stdout
 
 
+async def test_daylog_a_reply_the_next_morning_answers_the_burst_as_the_report_counts_it(
+    aiohttp_client: Any, config: Config, db_path: store.Location
+) -> None:
+    """A message of 22:30 answered at 08:30 the next day waited 10 h (the report counts that reply until the end of
+    the next day); the log said 未回复, and the report's slow list linked to it. One answered two days later stays
+    unanswered, as in the report."""
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    late = [
+        {"id": "L1", "type": "message", "ts": "2026-11-20T22:30:00+08:00", "shop": "shop1", "conversation": "L",
+         "customer": "buyer_l", "sender": "customer", "text": "明天发货吗"},
+        {"id": "L2", "type": "message", "ts": "2026-11-21T08:30:00+08:00", "shop": "shop1", "conversation": "L",
+         "customer": "buyer_l", "sender": "agent", "agent": "小张", "text": "亲，今天发"},
+        {"id": "N1", "type": "message", "ts": "2026-11-20T22:40:00+08:00", "shop": "shop1", "conversation": "N",
+         "customer": "buyer_n", "sender": "customer", "text": "在吗"},
+        {"id": "N2", "type": "message", "ts": "2026-11-22T08:30:00+08:00", "shop": "shop1", "conversation": "N",
+         "customer": "buyer_n", "sender": "agent", "agent": "小张", "text": "在的"},
+    ]  # fmt: skip
+    assert (await client.post("/v1/events", data=body_of(late))).status == 200
+    items = by_id(jsonl(db_path))
+    assert (items["L1"]["response_s"], items["L1"]["slow"], items["L1"]["unanswered"]) == (36000.0, True, False)
+    assert "L2" not in items  # the next day's reply is that day's item
+    assert (items["N1"]["response_s"], items["N1"]["unanswered"]) == (None, True)
+
+
 def test_daylog_masks_personal_data_by_default_in_every_format(day_db: store.Location) -> None:
     for fmt in formats.FORMATS:
         out = run_log(day_db, "--date", DAY.isoformat(), "--format", fmt)

@@ -144,7 +144,10 @@ def iter_items(
     Close the generator (contextlib.closing) before the connection when stopping early.
     """
     start_ms, end_ms = day_bounds(query.day, rules.tz)
-    window = {"start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms}
+    window = {
+        "start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms,
+        "late": reply_horizon_ms(query.day, rules.tz),
+    }  # fmt: skip
     followups = _followup_columns(conn)
     own = not conn.in_transaction
     if own:  # one snapshot for the whole day while the writer goes on
@@ -248,8 +251,24 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
     return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
 
 
+def reply_horizon_ms(day: date, tz: ZoneInfo) -> int:
+    """Until when a human reply answers a customer message of `day`: the end of the next day, as the report
+    counts replies (docs/kpi.md), past the lookahead the log reads in full."""
+    return day_bounds(day + timedelta(days=1), tz)[1]
+
+
+# A conversation's first human reply after the lookahead and before the reply horizon: one seek of the
+# (shop, conversation, sender, ts_ms) index, so a burst answered the next morning shows its wait, not 未回复.
+_LATE_REPLY = (
+    " UNION ALL SELECT * FROM (SELECT m.ts_ms, m.seq, NULL, 'late_reply', NULL, m.agent, 'agent', NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL FROM messages m WHERE m.shop = :shop AND m.conversation = :conversation"
+    " AND m.sender = 'agent' AND m.ts_ms >= :horizon AND m.ts_ms < :late ORDER BY m.ts_ms LIMIT 1) AS late"
+)
+
+
 def _thread_sql(followups: bool) -> str:
-    """One conversation's rows from the start of the day to the lookahead horizon (read by position)."""
+    """One conversation's rows from the start of the day to the lookahead horizon (read by position), and its
+    first human reply after that."""
     sql = (
         "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
         " m.suggestions, m.followup_id,"
@@ -261,9 +280,9 @@ def _thread_sql(followups: bool) -> str:
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
     )
     if not followups:
-        return sql + " ORDER BY e.ts_ms, e.seq"
+        return f"SELECT * FROM ({sql}{_LATE_REPLY}) AS thread ORDER BY 1, 2"
     return (
-        f"SELECT * FROM ({sql} UNION ALL"
+        f"SELECT * FROM ({sql}{_LATE_REPLY} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
         " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
@@ -434,6 +453,12 @@ def _settle(
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)
             followups = kept
+        if kind == "late_reply":  # after the lookahead: it answers the burst still waiting, if one is
+            if burst is not None:
+                burst["response_s"], burst["slow"] = (ts_ms - burst["ts_ms"]) / 1000, True
+                burst = None
+                waiting -= 1
+            continue
         extra = _json_object(raw) if raw else None
         if kind == "message" and sender == "customer":
             if offered is not None:

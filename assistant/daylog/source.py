@@ -15,7 +15,7 @@ from assistant import pg, schema, store
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.archive import archived_days, read_records
-from assistant.daylog.query import Rules, has_table
+from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
 # saves most re-reads of pages shared by conversations that ran at the same time.
@@ -27,8 +27,9 @@ _BATCH = 2_000
 def open_day(
     config: Config, db_path: store.Location, day: date, shop: str | None = None
 ) -> Iterator[sqlite3.Connection]:
-    """A connection holding `day` and the lookahead after it: the live database when nothing of it is
-    archived, else a temporary database rebuilt from the archive files plus the live rows."""
+    """A connection holding `day` and the next day (the lookahead, the replies counted until its end): the live
+    database when nothing of it is archived, else a temporary database rebuilt from the archive files plus the
+    live rows."""
     files = archived_days(config, day, shop) + archived_days(config, day + timedelta(days=1), shop)
     if not files:
         conn = store.connect(db_path)
@@ -40,7 +41,7 @@ def open_day(
             conn.close()
         return
     start_ms, end_ms = day_bounds(day, config.tz)
-    horizon_ms = end_ms + Rules.from_config(config).lookahead_ms
+    horizon_ms = max(end_ms + Rules.from_config(config).lookahead_ms, reply_horizon_ms(day, config.tz))
     with tempfile.TemporaryDirectory(prefix="assistant-day-") as tmpdir:
         conn = store.connect(Path(tmpdir) / "day.db")
         try:

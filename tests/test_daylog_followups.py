@@ -108,3 +108,8 @@ def test_daylog_followup_stale_shows_as_a_bad_outcome(conn: sqlite3.Connection, 
     out = io.StringIO()
     write_text([got["f-stale"]], out, color=True)
     assert "\x1b[31m跟进 消息迟到，未跟进" in out.getvalue()  # painted as bad, like failed and missed (zh_CN)
+    plain = io.StringIO()
+    write_text([got["f-stale"]], plain, color=False)
+    # never sent: it read as a message the assistant wrote to the buyer at that time
+    [line] = [x for x in plain.getvalue().splitlines() if x.startswith("16:00:00")]
+    assert line.split(None, 2)[2].startswith("（未发出）"), line

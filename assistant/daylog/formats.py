@@ -334,6 +334,8 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         who = (item.get("agent") or words.senders["agent"]) if sender == "agent" else words.senders.get(sender, sender)
         style = sender if sender in ("customer", "agent", "auto") else "dim"
         body = _safe(item.get("text", "")).replace("\n", "\n" + _INDENT)
+        if kind == "followup":  # a follow-up that never became a message (failed, missed, stale, a prompt…)
+            body = paint("dim", t.gettext("(not sent) %(text)s", text=body))
         line = f"{clock}  {paint(style, _pad(_safe(who), 9))} {body}"
         notes = _notes(item, paint, words)
         return line + "\n" + (f"{_INDENT}{notes}\n" if notes else "")

@@ -324,7 +324,7 @@ class Matcher:
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()
-        said = self._said(reading, context) if self._goods else ""
+        said = _Said(self, reading, context)  # read only if a phrase naming goods comes up
         for intent, count in plan:
             # An alternate shows one phrase: a few close triggers are enough to choose it.
             limit = 12 if intent == ranked[0][1] else 4
@@ -343,22 +343,31 @@ class Matcher:
                     used.add(pi)
         return chosen[: self.k]
 
-    def _said(self, reading: Reading, context: Context) -> str:
+    def said(self, reading: Reading, context: Context) -> str:
         """What the conversation has said of its goods: the message, the customer's earlier ones, the item's title."""
         earlier = (self.normalizer.normalize(t) for _, t in context.customer_messages)
         return "|".join((reading.analysis.compact, *earlier, self.normalizer.normalize(context.item)))
 
-    def _fits(self, pi: int, said: str) -> bool:
+    def _fits(self, pi: int, said: _Said | None) -> bool:
         """Whether a phrase may answer: it names no kind of goods, or the conversation spoke of its kind."""
         goods = self._goods.get(pi)
-        return goods is None or any(g in said for g in goods)
+        if goods is None:
+            return True
+        text = said.text() if said is not None else ""
+        return any(g in text for g in goods)
 
     def _rank_phrases(
-        self, intent: str, confidence: float, reading: Reading, context: Context, said: str = "", limit: int = 12
+        self,
+        intent: str,
+        confidence: float,
+        reading: Reading,
+        context: Context,
+        said: _Said | None = None,
+        limit: int = 12,
     ) -> list[tuple[int, float, str]]:
         """The best `self.k` phrases of one intent: confidence, own trigger similarity, type and adoption.
 
-        `said`: what the conversation said of its goods (`_said`); `limit`: how many of the intent's triggers
+        `said`: what the conversation said of its goods (`_Said`); `limit`: how many of the intent's triggers
         most like the message are compared closely.
         """
         fallback = reading.keyword_words.get(intent, "")
@@ -512,3 +521,20 @@ def _clip(text: str) -> str:
         return text
     head = MAX_QUERY_CHARS * 2 // 3
     return text[:head] + " " + text[-(MAX_QUERY_CHARS - head) :]
+
+
+class _Said:
+    """What a conversation has said of its goods (`Matcher.said`), read once and only when a phrase naming its
+    goods is considered: most messages meet none, and normalizing the customer's earlier messages for each of them
+    cost a quarter of a matching worker's time."""
+
+    __slots__ = ("_context", "_matcher", "_reading", "_text")
+
+    def __init__(self, matcher: Matcher, reading: Reading, context: Context) -> None:
+        self._matcher, self._reading, self._context = matcher, reading, context
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._matcher.said(self._reading, self._context)
+        return self._text

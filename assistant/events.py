@@ -6,10 +6,9 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from assistant.clock import FIRST_YEAR, LAST_YEAR
-from assistant.schema import NAME_PADDING
 
 EventType = Literal[
     "message",
@@ -21,16 +20,11 @@ EventType = Literal[
     "suggestion_used",
 ]
 Sender = Literal["customer", "agent", "auto"]
+# Trimmed off shop, customer and agent names at intake, and off the customer and agent names of a log written
+# before (schema.py's migration 100): "小美 " is 小美.
+NAME_PADDING = " \u00a0\u3000"
 
-EVENT_TYPES: tuple[str, ...] = (
-    "message",
-    "order_created",
-    "order_paid",
-    "order_closed",
-    "conversation_closed",
-    "conversation_assigned",
-    "suggestion_used",
-)
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # The events about one order (`order`): placed, paid, and closed (cancelled, or closed unpaid by the platform).
 ORDER_TYPES: tuple[str, ...] = ("order_created", "order_paid", "order_closed")
 SENDERS: tuple[str, ...] = ("customer", "agent", "auto")

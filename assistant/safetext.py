@@ -1,7 +1,7 @@
 """Text that leaves the service for spreadsheets and terminals: CSV (and .xlsx) cells that cannot run as
 formulas, and terminal text without control characters. Every CSV the project writes goes through
 `CsvWriter`, every supervisors' workbook through `write_workbook`; every terminal line built from logged
-data goes through `terminal`.
+data goes through `terminal`. And the text files spreadsheets and Notepad save, read (`decode_saved_text`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,21 @@ _LINE_BREAKS = re.compile(r"[\t\n]")
 # "\r\n" (Windows clients) and a lone "\r" (old Mac clients) are line breaks a customer typed: shown as
 # one, not as "?". Made "\n" before the controls are replaced, a CR can no longer move the cursor back.
 _CARRIAGE_RETURNS = re.compile(r"\r\n?")
+
+
+# As spreadsheets and Notepad save text in China: UTF-8 with or without a byte-order mark, or GBK, read as its
+# superset GB18030.
+SAVED_TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def decode_saved_text(raw: bytes) -> tuple[str, str] | None:
+    """A saved text file's text and the encoding it was read in (SAVED_TEXT_ENCODINGS), or None when neither."""
+    for encoding in SAVED_TEXT_ENCODINGS:
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def cell(value: Any) -> Any:

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from assistant import pg, store
+from assistant.events import NAME_PADDING
 
 migrations = Migrations("assistant")
 
@@ -22,9 +23,6 @@ SHORT_REPLY_CHARS = 4  # a human reply under 4 characters, whitespace removed, i
 # Removed before counting: ASCII whitespace, NBSP and the ideographic space U+3000 (full-width input).
 # Other Unicode spaces (an em space, say) count as characters, in SQL and in Python alike.
 SHORT_REPLY_WHITESPACE = (32, 9, 10, 11, 12, 13, 160, 12288)
-# Trimmed off shop, customer and agent names at intake (events.py), and off the customer and agent names of a log
-# written before (migration 100): "小美 " is 小美.
-NAME_PADDING = " \u00a0\u3000"
 
 
 def _short_reply_sql() -> str:

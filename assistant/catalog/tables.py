@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.i18n import _, os_reason
-
-ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads every GBK file
+from assistant.safetext import decode_saved_text
 
 
 class FileError(Exception):
@@ -43,14 +42,10 @@ def _csv_rows(path: Path) -> list[list[str]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise FileError(_("cannot read: %(reason)s", reason=os_reason(exc))) from None
-    for encoding in ENCODINGS:
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    found = decode_saved_text(raw)
+    if found is None:
         raise FileError(_("not UTF-8 or GBK text"))
+    text = found[0]
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","  # a spreadsheet saved as tab-separated text
     try:

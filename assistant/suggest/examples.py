@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.i18n import _
+from assistant.safetext import decode_saved_text
 from assistant.suggest.vocabulary import ASSISTANT_INTENTS, INTENTS, Problem
 
 NONE = "none"  # the label of a message that fits no intent
@@ -39,14 +40,10 @@ def parse_line(line: str) -> tuple[tuple[str, ...], str] | None:
 def read_text(path: Path) -> str:
     """A labeled set's text as spreadsheets and Notepad save it: UTF-8 with or without BOM, or GBK (GB18030);
     UnicodeDecodeError (UTF-8's) when it is neither."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        try:
-            return raw.decode("gb18030")
-        except UnicodeDecodeError:
-            raise exc from None
+    found = decode_saved_text(path.read_bytes())
+    if found is None:
+        raise UnicodeDecodeError("utf-8", b"", 0, 0, "neither UTF-8 nor GBK")
+    return found[0]
 
 
 def read_examples(path: Path) -> tuple[list[Example], list[str]]:

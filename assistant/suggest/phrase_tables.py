@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from assistant.i18n import _
-from assistant.safetext import CsvWriter, cell
+from assistant.safetext import CsvWriter, cell, decode_saved_text
 
 COLUMNS = ("分组", "快捷编码", "快捷短语")
 # Header spellings seen in exports of Qianniu and similar tools, by the column they mean.
@@ -35,15 +35,10 @@ def read_table(path: Path) -> list[list[str]]:
     (first sheet), as strings."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
+        found = decode_saved_text(path.read_bytes())
+        if found is None:
             raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
+        text, encoding = found
         rows = split_text(text)
         if encoding == "gb18030" and _garbled(text) and not _has_header(rows):
             raise TableError(_("%(file)s: not UTF-8 or GBK text (Big5 or another encoding?): save it as UTF-8", file=path.name))  # fmt: skip

@@ -273,6 +273,32 @@ async def test_followups_closing_without_a_purchase_never_asks_to_review_goods(b
             assert "好评" not in text and "收到宝贝" not in text, (ctype, phrase.id)
 
 
+async def test_followups_choose_the_shops_own_closings_and_reminders_over_the_demos(
+    backend: str, tmp_path: Path
+) -> None:
+    """A shop's imported 结束语 and 催付 (a later `[phrases] path` layer, untyped as imports are) were never chosen:
+    the demo has a typed closing and reminder for every customer type, and typed ones came first."""
+    from assistant.followups.policy import choose_phrase
+    from assistant.suggest.phrases import Library
+
+    layer = tmp_path / "shop"
+    layer.mkdir()
+    (layer / "qianniu.toml").write_text(
+        'group = "结束语"\n\n[[phrase]]\nid = "followup.imported_js01"\nintent = "followup"\ncode = "js01"\n'
+        'text = "感谢亲的光临，有问题随时找我哦"\ntriggers = ["结束语", "感谢", "光临", "再见"]\n\n'
+        '[[phrase]]\nid = "payment_reminder.imported_cf01"\nintent = "payment_reminder"\ncode = "cf01"\n'
+        'text = "亲，您拍下的宝贝还没付款哦"\ntriggers = ["催付", "付款", "拍下", "未付款"]\n',
+        encoding="utf-8",
+    )
+    library = Library.load([ROOT / "phrases", layer])
+    for ctype in (None, "newcomer", "bargainer", "hesitant"):
+        for n in range(10):
+            assert choose_phrase(library, "followup", ctype, f"fu-{n}").id == "followup.imported_js01"  # type: ignore[union-attr]
+            assert choose_phrase(library, "payment_reminder", ctype, f"fu-{n}").id == "payment_reminder.imported_cf01"  # type: ignore[union-attr]
+    shipped = Library.load([ROOT / "phrases"])  # without a layer the demo's typed choice stands
+    assert choose_phrase(shipped, "followup", "bargainer", "fu-1").id == "followup.bargainer"  # type: ignore[union-attr]
+
+
 async def test_followups_fall_back_to_builtin_phrases(
     send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
 ) -> None:

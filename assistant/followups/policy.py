@@ -56,6 +56,9 @@ class PhraseLike(Protocol):
     @property
     def types(self) -> Sequence[str]: ...
 
+    @property
+    def file(self) -> str: ...
+
 
 class PhraseSource(Protocol):
     """What follow-ups need of a phrase library (assistant.suggest.phrases.Library fits)."""
@@ -160,11 +163,13 @@ def kind_for(ctx: FireContext) -> str | Cancel:
 def choose_phrase(
     source: PhraseSource, intent: str, customer_type: str | None, salt: str, excluded: Collection[str] = ()
 ) -> PhraseLike | None:
-    """A phrase of `intent` (but not of the `excluded` ids), preferring those written for the customer type;
-    stable for a given salt."""
+    """A phrase of `intent` (but not of the `excluded` ids): the shop's own when it has some (a later layer of
+    `[phrases] path`, whose files Library.load names `layer/name.toml`: its 结束语 in its words, over the demo's),
+    preferring those written for the customer type; stable for a given salt."""
     candidates = [p for p in source.phrases if p.intent == intent and p.id not in excluded]
     if not candidates:
         return None
+    candidates = [p for p in candidates if "/" in p.file] or candidates
     ctype = customer_type or DEFAULT_TYPE
     fitting = [p for p in candidates if ctype in p.types]
     general = [p for p in candidates if not p.types]

@@ -406,9 +406,11 @@ class Matcher:
             used = context.adoption.get(phrase.id, 0)
             if used > 0:
                 score += min(10.0, 4.0 * math.log2(1 + used))
-            out.append((pi, min(100.0, score), trigger))
+            out.append((pi, score, trigger))
+        # Ranked before the score is cut to 100: a lift (the shop's own phrase, adoption) still counts when the
+        # demo's trigger matches the message closely (最低价多少: yj2 and the shop's yj01 tied at 100, the demo first).
         out.sort(key=lambda item: (-item[1], item[0]))
-        return out[: self.k]
+        return [(pi, min(100.0, score), trigger) for pi, score, trigger in out[: self.k]]
 
     def _suggestion(
         self, pi: int, score: float, trigger: str, confidence: float, reading: Reading | None, context: Context

@@ -196,7 +196,13 @@ def _name(raw: dict[str, Any], key: str, *, required: bool = True) -> Any:
     without the characters that show nothing (a spreadsheet's byte-order mark, a zero-width space): each made one
     agent two look-alike rows of the report, and reached buyers inside a phrase's {{ agent }}."""
     value = _string(raw, key, required=required)
-    return value if value is None else _UNSEEN.sub("", value).strip(NAME_PADDING)
+    return value if value is None else clean_name(value)
+
+
+def clean_name(value: str) -> str:
+    """A name as the log keeps it: without the characters that show nothing, and the spaces around it (the
+    panel's `?agent=` and `assistant panel-url --agent` read names so too: a spreadsheet's \\ufeff小美 is 小美)."""
+    return _UNSEEN.sub("", value).strip(NAME_PADDING)
 
 
 def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: int = MAX_NAME_CHARS) -> Any:

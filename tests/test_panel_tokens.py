@@ -45,6 +45,22 @@ async def test_agent_token_opens_own_panel_only(client: Client, token_config: Co
     assert (await client.get("/panel", params={"agent": "小丽", "token": "team-secret"})).status == 200
 
 
+async def test_a_name_with_a_byte_order_mark_opens_the_agents_own_panel(
+    client: Client, token_config: Config, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events name \\ufeff小美 小美 (docs/events.md); a panel link built from a spreadsheet's column opened an empty
+    panel of an agent no event names."""
+    event = make_event(conversation="c-bom", agent="\ufeff小美", text="在吗")
+    assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    token = agent_token(token_config, "小美")
+    assert token is not None
+    page = await client.get("/panel", params={"agent": "\ufeff小美", "token": token})
+    assert page.status == 200 and "#c-bom" in await page.text()
+    monkeypatch.setenv("ASSISTANT_AGENT_TOKEN", "team-secret")
+    assert main(["panel-url", "--agent", "\ufeff小美", "--config", str(ROOT / "config.toml")]) == 0
+    assert "/panel?agent=%E5%B0%8F%E7%BE%8E&token=" in capsys.readouterr().out
+
+
 async def test_agent_token_stream_is_own_agent_only(client: Client, token_config: Config) -> None:
     token = agent_token(token_config, "小美")
     assert token is not None

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import click
 
 from assistant.cli.common import NAME, common_options, load
+from assistant.events import clean_name
 from assistant.i18n import N_
 
 
@@ -19,6 +20,7 @@ def panel_url(config_path: Path, db: Path | None, agent: str, base: str | None) 
     from assistant.web.auth import agent_token  # aiohttp (~0.3 s of imports): only for this command
 
     config = load(config_path, db)
+    agent = clean_name(agent)  # as events name the agent: a spreadsheet's byte-order mark opened an empty panel
     base = base or f"http://{config.server.host}:{config.server.port}"
     query = {"agent": agent}
     token = agent_token(config, agent)

@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 
 from assistant.config import Config
+from assistant.events import clean_name
 from assistant.i18n import N_
 from assistant.signing import same_secret
 from assistant.web.appkeys import CONFIG
@@ -44,7 +45,7 @@ def agent_token(config: Config, agent: str) -> str | None:
 def bound_agent(request: web.Request) -> str | None:
     """The agent a request's per-agent token belongs to (checked against `?agent=`), else None."""
     config = request.app[CONFIG]
-    agent = request.query.get("agent", "")
+    agent = clean_name(request.query.get("agent", ""))
     expected = agent_token(config, agent) if agent else None
     token = presented_token(request)
     if expected and token and same_secret(token, expected):

@@ -13,6 +13,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.conversations import ConversationState
+from assistant.events import clean_name
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.suggest.customer_type import named_type
@@ -108,7 +109,7 @@ def conversation_snapshot(engine: SuggestionEngine) -> Any:
 
 
 def _param(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name, "").strip()
+    value = clean_name(request.query.get(name, "")).strip()
     if len(value) > MAX_PARAM_CHARS:
         raise JsonError(400, "invalid_query", name, "too long")
     return value or None

@@ -433,3 +433,18 @@ def test_closings_and_payment_reminders_use_only_what_the_follow_up_knows() -> N
     build(
         phrase(id="payment_reminder.x5", intent="payment_reminder", code="cfx5", text="亲，{{ order }}共{{ amount }}元")
     )
+
+
+# Suggestions an agent sends as they are (clothing buyers' first phrases): each claimed what no shipped phrase can
+# know (docs/phrases.md, Style), a gift, an activity, a member price, a parcel signed for, a check nobody made.
+SUGGESTION_CLAIMS = (
+    "送完即止", "目前正在做活动", "现在有满减活动", "可以享受会员价", "申请一张小额", "热销款", "回头客很多",
+    "都帮您核对过了", "已经签收啦", "收到您的身高体重", "最后一件", "赶得上今天的活动", "今天就会安排发货",
+    "手感舒适",
+)  # fmt: skip
+
+
+def test_shipped_suggestions_claim_none_of_what_no_phrase_can_know() -> None:
+    library = Library.load(ROOT / "phrases")
+    texts = [p.text for p in library.phrases if p.intent not in ASSISTANT_INTENTS]
+    assert [(claim, text) for text in texts for claim in SUGGESTION_CLAIMS if claim in text] == []

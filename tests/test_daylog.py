@@ -151,6 +151,21 @@ async def test_daylog_a_reply_the_next_morning_answers_the_burst_as_the_report_c
     assert (items["N1"]["response_s"], items["N1"]["unanswered"]) == (None, True)
 
 
+async def test_daylog_shows_a_payment_notified_twice_once(
+    aiohttp_client: Any, config: Config, db_path: store.Location
+) -> None:
+    """The same order, time and amount under another id is one payment (docs/events.md): the report counted it
+    once and the log listed ¥50.00 twice."""
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    again = {"id": "A9-again", "type": "order_paid", "ts": "2026-11-20T09:12:00+08:00", "shop": "shop1",
+             "conversation": "A", "customer": "buyer_a", "order": "A-1001", "amount": 199.0}  # fmt: skip
+    balance = {**again, "id": "A9-balance", "ts": "2026-11-20T09:30:00+08:00", "amount": 50}
+    assert (await client.post("/v1/events", data=body_of([again, balance]))).status == 200
+    paid = [i for i in jsonl(db_path) if i["kind"] == "order_paid"]
+    assert [(i["id"], i["amount"]) for i in paid] == [("A9", 199.0), ("A9-balance", 50.0)]  # a second payment shows
+
+
 def test_daylog_masks_personal_data_by_default_in_every_format(day_db: store.Location) -> None:
     for fmt in formats.FORMATS:
         out = run_log(day_db, "--date", DAY.isoformat(), "--format", fmt)

@@ -446,6 +446,7 @@ def _settle(
     burst: Item | None = None  # first customer message of the burst no human has answered yet
     offered: Item | None = None  # last customer message with suggestions, while its use window is open
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
+    payments: set[tuple[Any, int, Any]] = set()  # (order, time, amount) of the payments shown
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
          intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa) = row  # fmt: skip
@@ -460,6 +461,12 @@ def _settle(
                 waiting -= 1
             continue
         extra = _json_object(raw) if raw else None
+        if kind == "order_paid" and extra is not None:
+            amount = extra.get("amount")
+            payment = (extra.get("order"), ts_ms, round(amount * 100) if isinstance(amount, (int, float)) else amount)
+            if payment in payments:  # the same payment notified twice (docs/events.md): one line, as the report
+                continue  # counts it once
+            payments.add(payment)
         if kind == "message" and sender == "customer":
             if offered is not None:
                 offered = None

@@ -188,3 +188,15 @@ def log_rows(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
     return {
         t: [tuple(r) for r in conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")] for t, cols in LOG_TABLES.items()
     }
+
+
+async def expecting_body(port: int, length: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection whose `POST /v1/events` is in the handler's hands ("100 Continue" came), body not sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % length
+    )
+    await writer.drain()
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    return reader, writer

@@ -28,7 +28,7 @@ from assistant.web.server import (
     run,
     server_options,
 )
-from tests.helpers import body_of, eventually, exchange, make_app, make_event, replace_config
+from tests.helpers import body_of, eventually, exchange, expecting_body, make_app, make_event, replace_config
 from tests.service import free_port
 
 
@@ -113,14 +113,8 @@ async def test_server_an_unknown_expect_is_a_json_417(served: int, request_line:
 
 async def test_server_a_body_within_the_limit_is_asked_for_and_logged(served: int) -> None:
     event = body_of(make_event(id="expect-ok"))
-    reader, writer = await asyncio.open_connection("127.0.0.1", served)
+    reader, writer = await expecting_body(served, len(event))
     try:
-        writer.write(
-            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(event)
-        )
-        await writer.drain()
-        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
         writer.write(event)
         await writer.drain()
         answer = await reader.read()
@@ -136,7 +130,7 @@ async def test_server_on_stop_a_body_still_arriving_is_read_and_answered(config:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     event = body_of(make_event(id="stop-halfway"))
-    reader, writer = await _expecting_body(port, len(event))
+    reader, writer = await expecting_body(port, len(event))
     try:
         writer.write(event[:20])
         await writer.drain()
@@ -158,7 +152,7 @@ async def test_server_on_stop_a_body_that_never_ends_is_answered_503_within_the_
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    reader, writer = await _expecting_body(port, 100)
+    reader, writer = await expecting_body(port, 100)
     try:
         writer.write(b"[{")
         await writer.drain()
@@ -174,18 +168,6 @@ async def test_server_on_stop_a_body_that_never_ends_is_answered_503_within_the_
     assert b"\r\nRetry-After: " in head
     assert json.loads(body)["error"] == "shutting_down"
     assert elapsed < 1.0  # within the shutdown's time
-
-
-async def _expecting_body(port: int, length: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A connection whose `POST /v1/events` is in the handler's hands ("100 Continue" came), body not sent."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % length
-    )
-    await writer.drain()
-    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
-    return reader, writer
 
 
 async def test_server_a_client_gone_mid_body_is_a_warning_not_an_error(

@@ -178,3 +178,29 @@ def test_of_features_that_weigh_alike_the_reason_given_is_the_longer_one() -> No
     assert scorer.reasons(encoded, "price", limit=1) == ("给个友",)
     assert scorer.reasons(encoded, "none") == ("价",)
     assert scorer.reasons(encoded, "unknown") == ()
+
+
+def test_training_a_layered_library_writes_the_shops_layer_and_leaves_the_shipped_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomli_w
+
+    from assistant.cli import main
+
+    base, shop = tmp_path / "phrases", tmp_path / "shop_phrases"
+    (base / "examples").mkdir(parents=True)
+    shop.mkdir()
+    (base / "t.toml").write_text(tomli_w.dumps({"group": "测试", "phrase": PHRASES[:4]}), encoding="utf-8")
+    (base / "examples" / "a.tsv").write_text("".join(f"{'|'.join(e.labels)}\t{e.text}\n" for e in EXAMPLES))
+    (shop / "own.toml").write_text(tomli_w.dumps({"group": "本店", "phrase": PHRASES[4:]}), encoding="utf-8")
+    shipped = b"the shipped scorer, as an update of the library brings it"
+    (base / SCORER_FILE).write_bytes(shipped)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[phrases]\npath = ["{base}", "{shop}"]\n', encoding="utf-8")
+    assert main(["phrases", "train", "--config", str(config), "--db", str(tmp_path / "a.db")]) == 0
+    assert str(shop / SCORER_FILE) in capsys.readouterr().out
+    assert (base / SCORER_FILE).read_bytes() == shipped  # an update may replace it: the shop's is elsewhere
+    library = Library.load([base, shop])
+    matcher = Matcher(library, strict=True)  # reads the layer's, not the broken shipped bytes
+    assert matcher.scorer is not None and matcher.scorer.fingerprint == fingerprint(library)
+    assert matcher.suggest("能开发票吗")[0].intent == "invoice"

@@ -91,10 +91,10 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
 
 def _scorer_state(library: Library) -> str:
     """One line on the library's trained scorer: missing, unreadable, stale or current."""
-    from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError
+    from assistant.suggest.scorer import SCORER_FILE, Scorer, ScorerError, scorer_path
     from assistant.suggest.training import fingerprint
 
-    path = (library.directory or Path(".")) / SCORER_FILE
+    path = scorer_path(library.directory, library.layers) or Path(SCORER_FILE)
     if not path.exists():
         return _(
             "scorer: no %(file)s; intents come from key words and triggers alone (run `assistant phrases train`)",
@@ -269,7 +269,7 @@ def eval_command(
 def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
     """Train the scorer (scikit-learn) and write it beside the library; the same library gives the same file."""
     from assistant.suggest.matcher import Matcher
-    from assistant.suggest.scorer import SCORER_FILE
+    from assistant.suggest.scorer import trained_scorer_path
     from assistant.suggest.training import C, describe, train
 
     loaded = _load(config_path, db, phrases_dir)
@@ -278,11 +278,11 @@ def cmd_train(c: float | None, config_path: Path, db: Path | None, phrases_dir: 
     library = loaded[0]
     assert library.directory is not None
     outcome = train(Matcher(library, scorer=None, strict=True), lambda line: print(line, file=sys.stderr), c=c or C)
-    path = library.directory / SCORER_FILE
+    path = trained_scorer_path(library.directory, library.layers)
     outcome.scorer.save(path)
     for line in describe(outcome):
         print(line)
-    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    print(_("wrote %(path)s (%(size)s KiB)", path=path, size=path.stat().st_size // 1024))
     return 0
 
 

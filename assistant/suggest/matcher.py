@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ from assistant.suggest.customer_type import CustomerType, TypeClassifier, custom
 from assistant.suggest.examples import NONE
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.suggest.scorer import SCORER_FILE, Encoded, Features, Scorer, ScorerError, features
+from assistant.suggest.scorer import SCORER_FILE, Encoded, Features, Scorer, ScorerError, features, scorer_path
 from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.triggers import NgramIndex, TriggerIndex
 
@@ -500,9 +499,9 @@ class Matcher:
 
 def _load_scorer(library: Library) -> Scorer | None:
     """The library's trained scorer, if it has one; a stale one is used, with a warning."""
-    if library.directory is None:
+    path = scorer_path(library.directory, library.layers)
+    if path is None:
         return None
-    path = Path(library.directory) / SCORER_FILE
     if not path.exists():
         log.warning("no %s in %s: intents are scored from key words and triggers alone", SCORER_FILE, path.parent)
         return None

@@ -110,6 +110,7 @@ class Library:
     # Labeled customer messages the learned scorer trains on (examples/*.tsv), with the phrases' triggers.
     examples: tuple[Example, ...] = ()
     directory: Path | None = None
+    layers: tuple[Path, ...] = ()  # every directory of `[phrases] path`, the first one's first
     by_id: Mapping[str, Phrase] = field(default_factory=dict, repr=False)
     _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
     # Each phrase's triggers as the library's normalizer sees them (the matcher reuses them).
@@ -162,7 +163,7 @@ class Library:
         types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
         examples = load_examples(directory, problems)
         library = cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
-        return dataclasses.replace(library, examples=examples)
+        return dataclasses.replace(library, examples=examples, layers=tuple(layers))
 
     @classmethod
     def build(

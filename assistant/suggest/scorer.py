@@ -30,6 +30,21 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same byt
 FUNCTION_CHARS = frozenset("我你您他她它们这那个的了着过吗么嘛呢吧啊呀哦哈在是也都就还又很")
 
 
+def scorer_path(directory: Path | None, layers: Sequence[Path] = ()) -> Path | None:
+    """Where a library's scorer is read: a shop's last layer's `scorer.npz` once it has one (trained on the
+    shop's phrases too), else the first directory's, the shipped one."""
+    own = layers[-1] / SCORER_FILE if len(layers) > 1 else None
+    if own is not None and own.exists():
+        return own
+    return None if directory is None else directory / SCORER_FILE
+
+
+def trained_scorer_path(directory: Path, layers: Sequence[Path] = ()) -> Path:
+    """Where `assistant phrases train` writes: into the shop's last layer when there are layers (an update
+    of the shipped library replaces its first directory), else beside the library."""
+    return (layers[-1] if len(layers) > 1 else directory) / SCORER_FILE
+
+
 class ScorerError(Exception):
     """A scorer file that cannot be read."""
 

@@ -11,14 +11,14 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.i18n import _
 from assistant.suggest.examples import NONE
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library
-from assistant.suggest.scorer import FEATURE_VERSION, SCORER_FILE, Features, Scorer, ScorerError
+from assistant.suggest.scorer import FEATURE_VERSION, Features, Scorer, ScorerError, scorer_path
 
 if TYPE_CHECKING:  # the matcher imports the scorer, not the trainer
     from assistant.suggest.matcher import Matcher
@@ -54,10 +54,8 @@ class Outcome:
 def scorer_problem(library: Library) -> str | None:
     """What is wrong with the library's `scorer.npz` when it has one that cannot be read (truncated, not a
     scorer, made for other features), else None: a missing scorer is a way to run, a broken one a mistake."""
-    if library.directory is None:
-        return None
-    path = Path(library.directory) / SCORER_FILE
-    if not path.exists():
+    path = scorer_path(library.directory, library.layers)
+    if path is None or not path.exists():
         return None
     try:
         Scorer.load(path)
@@ -122,7 +120,7 @@ def train(
     library = matcher.library
     data = items(library)
     classes = sorted({item.label for item in data} | {NONE})
-    progress(f"{len(data)} training messages")
+    progress(_("%(n)s training messages", n=len(data)))
     found = [matcher.read(item.text).features for item in data]
     vectorizer = DictVectorizer(sort=True)
     x = vectorizer.fit_transform([_as_dict(f) for f in found])
@@ -139,7 +137,7 @@ def train(
     held_logits = np.zeros((len(data), len(classes)))
     splits = GroupKFold(n_splits=folds).split(x, y, groups) if folds >= 2 else []
     for n, (train_rows, test_rows) in enumerate(splits, 1):
-        progress(f"fold {n}/{folds}")
+        progress(_("fold %(n)s/%(folds)s", n=n, folds=folds))
         model = fit(train_rows)
         cols = [classes.index(c) for c in model.classes_]
         held = np.full((len(test_rows), len(classes)), -1e9)
@@ -148,7 +146,7 @@ def train(
     labels = np.array([classes.index(label) for label in y])
     temperature = _fit_temperature(held_logits[main], labels[main]) if folds >= 2 else 1.0
     folds_top1 = float(np.mean(held_logits[main].argmax(axis=1) == labels[main])) if folds >= 2 else 0.0
-    progress("final model")
+    progress(_("final model"))
     model = fit(np.arange(len(data)))
     weights = np.zeros((x.shape[1], len(classes)), dtype=np.float64)
     bias = np.full(len(classes), -1e4)
@@ -181,7 +179,7 @@ def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return float(-log_p.mean())
 
     low, high = math.log(0.1), math.log(10.0)
-    for _ in range(60):  # golden-section search: the loss is unimodal in log T
+    for _step in range(60):  # golden-section search: the loss is unimodal in log T
         a = high - (high - low) / 1.618
         b = low + (high - low) / 1.618
         if loss(a) < loss(b):
@@ -194,7 +192,7 @@ def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def describe(outcome: Outcome) -> Sequence[str]:
     """Lines for the training command to print."""
     return [
-        f"trained on {outcome.items} messages, {outcome.features} features kept",
-        f"cross-validated top-1 on held-out folds: {outcome.folds_top1:.1%}",
-        f"calibration temperature: {outcome.temperature:g}",
+        _("trained on %(n)s messages, %(features)s features kept", n=outcome.items, features=outcome.features),
+        _("cross-validated top-1 on held-out folds: %(share)s", share=f"{outcome.folds_top1:.1%}"),
+        _("calibration temperature: %(t)s", t=f"{outcome.temperature:g}"),
     ]

@@ -79,6 +79,39 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def format_table(
+    rows: Sequence[Sequence[str]], max_width: int = 60, *, right: Iterable[int] = (), rule: bool = True
+) -> str:
+    """A plain table whose columns line up for CJK text (wide characters count double): columns `right`
+    aligned right (figures), a rule under the first row when `rule`."""
+    cells = [[clip(terminal(c, single_line=True), max_width) for c in row] for row in rows]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))]
+    on_right = set(right)
+    lines = []
+    for n, row in enumerate(cells):
+        padded = [
+            " " * (w - display_width(c)) + c if i in on_right else c + " " * (w - display_width(c))
+            for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(padded).rstrip())
+        if n == 0 and rule:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` columns with "…"."""
+    text = " ".join(text.split())
+    if display_width(text) <= limit:
+        return text
+    out = ""
+    for ch in text:
+        if display_width(out + ch) > limit - 1:
+            break
+        out += ch
+    return out + "…"
+
+
 # ---- workbooks (.xlsx) ---------------------------------------------------------------------------
 
 # What XML 1.0 cannot hold (openpyxl refuses a cell with one): C0 controls but tab and line breaks.

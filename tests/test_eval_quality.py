@@ -78,8 +78,8 @@ def test_no_intent_is_left_behind(report: Report) -> None:
 
 def test_report_formats_figures_and_confusion(report: Report) -> None:
     text = report.format(misses=True)
-    assert "intent top-1 accuracy" in text and "customer-type accuracy" in text
-    assert "confused with" in text and "misses" in text and "calibration" in text
+    assert "意图首选准确率" in text and "顾客类型准确率" in text
+    assert "混淆为" in text and "错例" in text and "校准" in text
 
 
 def test_final_set_is_not_among_the_training_examples() -> None:

@@ -47,13 +47,13 @@ def test_report_splits_type_accuracy_into_typed_and_default() -> None:
 def test_report_formats_the_type_figures() -> None:
     report = Report(types=(outcome("newcomer", "newcomer"), outcome("impatient", "newcomer")), gap_ms=11_000)
     text = report.format(misses=True)
-    assert "customer-type accuracy:  50.0%  (1/2)" in text
-    assert "non-default accuracy:   0.0%  (0/1)" in text
-    assert "default accuracy:     100.0%  (1/1)" in text
-    assert "messages 11 s apart" in text
-    assert "recall" in text and "precision" in text
+    assert "顾客类型准确率：  50.0%  (1/2)" in text
+    assert "非默认类型准确率：    0.0%  (0/1)" in text
+    assert "默认类型准确率：    100.0%  (1/1)" in text
+    assert "消息间隔 11 秒" in text
+    assert "召回率" in text and "精确率" in text
     assert "impatient → newcomer" in text
-    assert "intent top-1" not in text  # no intent set was measured
+    assert "意图首选" not in text  # no intent set was measured
 
 
 def test_evaluate_types_spaces_messages_by_the_gap(shipped_matcher: Matcher) -> None:
@@ -80,11 +80,11 @@ def test_cli_eval_types_with_a_gap(tmp_path: Path, capsys: pytest.CaptureFixture
     path.write_text(LABELED, encoding="utf-8")
     assert _run(["eval", "--types", str(path), "--gap", "0"]) == 0
     out = capsys.readouterr().out
-    assert "messages 0 s apart" in out
-    assert "non-default accuracy" in out and "default accuracy" in out
-    assert "intent top-1" not in out
+    assert "消息间隔 0 秒" in out
+    assert "非默认类型准确率" in out and "默认类型准确率" in out
+    assert "意图首选" not in out
     assert _run(["eval", "--types", str(path), "--gap", "60"]) == 0
-    assert "customer-type accuracy: 100.0%  (3/3)" in capsys.readouterr().out
+    assert "顾客类型准确率：  100.0%  (3/3)" in capsys.readouterr().out
 
 
 def test_cli_eval_refuses_a_missing_set_and_a_negative_gap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -217,10 +217,10 @@ def test_cli_eval_reports_any_labeled_set(tmp_path: Path, capsys: pytest.Capture
     )
     assert _run(["eval", str(path)]) == 0
     out = capsys.readouterr().out
-    for figure in ("intent top-1 accuracy: 100.0%", "labeled left silent:", "none answered:", "calibration"):
+    for figure in ("意图首选准确率：    100.0%", "有意图却没有推荐：", "无意图却给了推荐：", "校准"):
         assert figure in out, figure  # an unknown label is left out, not counted as a miss
-    assert "skipped 2 line(s), malformed or with a label the library does not know" in out
-    assert "set.tsv:4: unknown label 'nosuchintent'" in out
+    assert "跳过 2 行：格式不对，或标签不是库里的意图" in out
+    assert "set.tsv:4：标签 nosuchintent 不是库里的意图" in out
     assert _run(["eval", str(tmp_path / "missing.tsv")]) == 1
 
 

@@ -12,7 +12,7 @@ import click
 from assistant import store
 from assistant.cli.common import common_options, db_path, fail, load, refuses_log
 from assistant.i18n import N_, _, ngettext
-from assistant.safetext import terminal
+from assistant.safetext import clip, format_table, terminal
 
 if TYPE_CHECKING:
     from assistant.catalog.sizing import Range
@@ -85,7 +85,6 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
 @common_options
 def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | None) -> int:
     from assistant.catalog.store import summaries
-    from assistant.cli.suggest import format_table
 
     conn = _reader(config_path, db)
     if conn is None:
@@ -97,7 +96,7 @@ def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | 
     finally:
         conn.close()
     table = [["商品ID", "标题", "属性", "尺码表"]]
-    table += [[r.id, _clip(r.title, 30), str(r.attributes), r.chart] for r in rows]
+    table += [[r.id, clip(r.title, 30), str(r.attributes), r.chart] for r in rows]
     print(format_table(table))
     print(_("%(shown)s of %(total)s items", shown=len(rows), total=total))
     return 0
@@ -108,7 +107,6 @@ def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | 
 @common_options
 def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
     from assistant.catalog.store import read_item
-    from assistant.cli.suggest import format_table
 
     conn = _reader(config_path, db)
     if conn is None:
@@ -152,7 +150,3 @@ def _reader(config_path: Path, db: Path | None) -> sqlite3.Connection | None:
 
 def _range(rng: Range | None) -> str:
     return "" if rng is None else str(rng)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

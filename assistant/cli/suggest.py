@@ -11,7 +11,7 @@ import click
 
 from assistant.cli.common import common_options, load, os_problem
 from assistant.i18n import N_, _, label_of, ngettext
-from assistant.safetext import display_width, terminal
+from assistant.safetext import format_table, terminal
 
 if TYPE_CHECKING:  # the library pulls in the segmenter (~0.1 s): loaded only by the commands that use it
     from assistant.suggest.phrases import Library, LibraryError
@@ -290,27 +290,3 @@ def _intent(library: Library, intent: str) -> str:
     """An intent as the command line shows it: its label (zh_CN) or its id (en)."""
     spec = library.intents.get(intent)
     return label_of(intent, spec.label if spec else None)
-
-
-def format_table(rows: list[list[str]], max_width: int = 60) -> str:
-    """A plain table whose columns line up for CJK text (wide characters count double)."""
-    cells = [[_clip(terminal(c, single_line=True), max_width) for c in row] for row in rows]
-    widths = [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append("  ".join(c + " " * (w - display_width(c)) for c, w in zip(row, widths)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    if display_width(text) <= limit:
-        return text
-    out = ""
-    for ch in text:
-        if display_width(out + ch) > limit - 1:
-            break
-        out += ch
-    return out + "…"

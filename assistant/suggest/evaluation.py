@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.i18n import _
+from assistant.safetext import format_table
 from assistant.suggest.examples import NONE, Example, read_examples, read_text
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.vocabulary import DEFAULT_TYPE
@@ -166,23 +168,27 @@ class Report:
             return []
         typed = [o for o in self.types if o.label != DEFAULT_TYPE]
         plain = [o for o in self.types if o.label == DEFAULT_TYPE]
-        lines = [
-            "",
-            f"customer types: {len(self.types)} conversations, messages {self.gap_ms / 1000:g} s apart",
-            f"  non-default accuracy: {self.nondefault_accuracy:6.1%}  "
-            f"({sum(o.label == o.predicted for o in typed)}/{len(typed)})",
-            f"  default accuracy:     {self.default_accuracy:6.1%}  "
-            f"({sum(o.label == o.predicted for o in plain)}/{len(plain)})",
-            "",
-            f"{'type':<16} {'n':>3} {'recall':>7} {'said':>5} {'precision':>9}  confused with",
-        ]
-        confusion = {label: wrong for label, _, _, wrong in self.type_confusion()}
+        head = _("customer types: %(n)s conversations, messages %(gap)s s apart", n=len(self.types), gap=f"{self.gap_ms / 1000:g}")  # fmt: skip
+        figures = _figures(
+            [
+                (
+                    _("non-default accuracy:"),
+                    self.nondefault_accuracy,
+                    sum(o.label == o.predicted for o in typed),
+                    len(typed),
+                ),  # fmt: skip
+                (_("default accuracy:"), self.default_accuracy, sum(o.label == o.predicted for o in plain), len(plain)),
+            ],
+            indent="  ",
+        )
+        table = [[_("type"), "n", _("recall"), _("said"), _("precision"), _("confused with")]]
+        confusion = {label: wrong for label, _n, _hits, wrong in self.type_confusion()}
         for kind, labeled, predicted, recall, precision in self.type_scores():
             confused = ", ".join(f"{w}×{c}" for w, c in confusion.get(kind, []))
-            shown_recall = f"{recall:>7.0%}" if labeled else f"{'-':>7}"
-            shown_precision = f"{precision:>9.0%}" if predicted else f"{'-':>9}"
-            lines.append(f"{kind:<16} {labeled:>3} {shown_recall} {predicted:>5} {shown_precision}  {confused}")
-        return lines
+            shown_recall = f"{recall:.0%}" if labeled else "-"
+            shown_precision = f"{precision:.0%}" if predicted else "-"
+            table.append([kind, str(labeled), shown_recall, str(predicted), shown_precision, confused])
+        return ["", head, *figures, "", format_table(table, right={1, 2, 3, 4}, rule=False)]
 
     def format(self, misses: bool = False) -> str:
         """A plain-text summary: the figures, calibration, confusion pairs, then the per-intent and type tables."""
@@ -190,18 +196,16 @@ class Report:
         if self.intents:
             lines += self._format_intents()
         if self.types:
-            lines.append(
-                f"customer-type accuracy: {self.type_accuracy:6.1%}  "
-                f"({sum(o.label == o.predicted for o in self.types)}/{len(self.types)})"
-            )
+            right = sum(o.label == o.predicted for o in self.types)
+            lines += _figures([(_("customer-type accuracy:"), self.type_accuracy, right, len(self.types))])
         lines += self._type_lines()
         if self.types:
             lines.append("")
         if self.skipped:
-            lines += [f"skipped {len(self.skipped)} line(s), malformed or with a label the library does not know:"]
+            lines += [_("skipped %(n)s line(s), malformed or with a label the library does not know:", n=len(self.skipped))]  # fmt: skip
             lines += [f"  {s}" for s in self.skipped]
         if misses:
-            lines += ["misses (labels → predicted: text):"]
+            lines += [_("misses (labels → predicted: text):")]
             lines += [
                 f"  {'|'.join(o.labels)} → {','.join(o.predicted) or '-'}: {o.text}"
                 for o in self.intents
@@ -214,27 +218,36 @@ class Report:
 
     def _format_intents(self) -> list[str]:
         labeled, unlabeled = self.labeled, self.unlabeled
-        lines = [
-            f"intent top-1 accuracy: {self.top1:6.1%}  ({sum(o.top1 for o in labeled)}/{len(labeled)})",
-            f"intent top-3 accuracy: {self.top3:6.1%}  ({sum(o.top3 for o in labeled)}/{len(labeled)})",
-            f"labeled left silent:   {self.labeled_silent:6.1%}  ({sum(not o.predicted for o in labeled)}/{len(labeled)})",
+        figures = [
+            (_("intent top-1 accuracy:"), self.top1, sum(o.top1 for o in labeled), len(labeled)),
+            (_("intent top-3 accuracy:"), self.top3, sum(o.top3 for o in labeled), len(labeled)),
+            (_("labeled left silent:"), self.labeled_silent, sum(not o.predicted for o in labeled), len(labeled)),
         ]
         if unlabeled:
             answered = sum(bool(o.predicted) for o in unlabeled)
-            lines.append(f"none answered:         {self.none_answered:6.1%}  ({answered}/{len(unlabeled)})")
-        lines += ["", "calibration (first suggestion; a 'none' message answered counts as wrong):"]
-        lines.append(f"{'confidence':<12} {'n':>4} {'mean':>6} {'right':>6}")
-        for low, high, n, mean, right in self.calibration():
-            lines.append(f"{low:.1f}–{high:.1f}      {n:>4} {mean:>6.2f} {right:>6.2f}")
+            figures.append((_("none answered:"), self.none_answered, answered, len(unlabeled)))
+        lines = [
+            *_figures(figures),
+            "",
+            _("calibration (first suggestion; a 'none' message answered counts as wrong):"),
+        ]
+        table = [[_("confidence"), "n", _("mean"), _("right")]]
+        table += [[f"{lo:.1f}–{hi:.1f}", str(n), f"{m:.2f}", f"{r:.2f}"] for lo, hi, n, m, r in self.calibration()]
+        lines.append(format_table(table, right={1, 2, 3}, rule=False))
         pairs = self.confusion_pairs()
         if pairs:
-            lines += ["", "most frequent confusions (right → suggested):"]
+            lines += ["", _("most frequent confusions (right → suggested):")]
             lines += [f"  {a} → {b} ×{n}" for a, b, n in pairs]
-        lines += ["", f"{'intent':<16} {'n':>3} {'top-1':>6}  confused with"]
+        table = [[_("intent"), "n", _("top-1"), _("confused with")]]
         for label, n, hits, wrong in self.confusion():
-            confused = ", ".join(f"{w}×{c}" for w, c in wrong)
-            lines.append(f"{label:<16} {n:>3} {hits / n:>6.0%}  {confused}")
-        return lines + [""]
+            table.append([label, str(n), f"{hits / n:.0%}", ", ".join(f"{w}×{c}" for w, c in wrong)])
+        return [*lines, "", format_table(table, right={1, 2}, rule=False), ""]
+
+
+def _figures(rows: Sequence[tuple[str, float, int, int]], indent: str = "") -> list[str]:
+    """Named shares with their counts, lined up: `label:  91.1%  (275/303)`."""
+    table = [[label, f"{share:.1%}", f"({hits}/{n})"] for label, share, hits, n in rows]
+    return [indent + line for line in format_table(table, right={1}, rule=False).split("\n")]
 
 
 def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
@@ -298,12 +311,12 @@ def evaluate(
     # A label the library does not know (a typo, an intent since renamed) would count as a miss: left out, said.
     intents = set(matcher.library.intents) | {NONE}
     unknown = [r for r in intent_rows if not set(r.labels) <= intents]
-    skipped += [f"{r.where}: unknown label {'|'.join(r.labels)!r}" for r in unknown]
+    skipped += [_("%(where)s: unknown label %(label)s", where=r.where, label="|".join(r.labels)) for r in unknown]
     intent_rows = [r for r in intent_rows if set(r.labels) <= intents]
     types = set(matcher.library.customer_types)
     skipped += [
-        f"{types_path.name if types_path else ''}: unknown type {label!r}"
-        for label, _ in type_rows
+        _("%(where)s: unknown type %(label)s", where=types_path.name if types_path else "", label=label)
+        for label, _text in type_rows
         if label not in types
     ]
     type_rows = [(label, text) for label, text in type_rows if label in types]

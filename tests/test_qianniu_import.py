@@ -418,3 +418,32 @@ def test_cli_import_refuses_an_out_file_the_library_cannot_read_and_warns_outsid
     assert "不在 [phrases] path 的任何目录中" in capsys.readouterr().err
     assert run(shop, "phrases", "import", str(source), "--out", str(shop / "shop" / "q.toml")) == 0
     assert "注意" not in capsys.readouterr().err
+
+
+def test_a_phrase_starting_like_a_formula_survives_export_and_reimport(shop: Path) -> None:
+    # A CSV export guards such a text with "'" (formula injection); a re-import used to keep the "'" in the
+    # phrase, and every agent then sent "'+1元换购…" to buyers. The workbook keeps the text as it is.
+    from openpyxl import load_workbook
+
+    texts = [
+        "+1元换购同款袜子一双哦亲",
+        "-----活动说明-----",
+        "=亲，这款今天就能发出哦",
+        "@亲 在的呢，请问有什么可以帮您",
+    ]
+    rows = [HEADER, *(["售前", f"f{n}", t] for n, t in enumerate(texts))]
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(gbk_csv(shop / "v1.csv", rows)), "--out", str(out)) == 0
+    for suffix in (".csv", ".xlsx"):
+        exported = shop / f"e{suffix}"
+        assert run(shop, "phrases", "export", "--file", str(out), "--out", str(exported)) == 0
+        assert run(shop, "phrases", "import", str(exported), "--out", str(out), "--replace") == 0
+        library = Library.load([ROOT / "phrases", shop / "shop"], include_demo=False)
+        assert [library.render(p.id) for p in library.phrases] == texts, suffix
+    csv_text = (shop / "e.csv").read_text(encoding="utf-8-sig")
+    assert "'+1元换购" in csv_text and "'=亲" in csv_text  # Excel opening the CSV computes nothing
+    sheet = load_workbook(shop / "e.xlsx").active
+    assert sheet is not None
+    cells = [row[2] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == texts
+    assert all(c.data_type == "s" and c.quotePrefix for c in cells)  # text, as Excel's own '= makes it

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from assistant.i18n import _
-from assistant.safetext import CsvWriter, cell, decode_saved_text
+from assistant.safetext import FORMULA_STARTS, CsvWriter, decode_saved_text
 
 COLUMNS = ("分组", "快捷编码", "快捷短语")
 # Header spellings seen in exports of Qianniu and similar tools, by the column they mean.
@@ -115,7 +115,10 @@ def _garbled(text: str) -> bool:
 
 
 def _clean(value: str) -> str:
-    """A cell as text: stripped, its line breaks "\\n" (a CSV cell keeps Excel's "\\r\\n", an .xlsx one has "\\n")."""
+    """A cell as text: stripped, its line breaks "\\n" (a CSV cell keeps Excel's "\\r\\n", an .xlsx one has "\\n"),
+    without the `'` a CSV export puts before a text that would start a formula (`'+1元换购` is `+1元换购`)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        value = value[1:]
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
@@ -187,7 +190,10 @@ def write_table(rows: Iterable[Sequence[str]], path: Path) -> None:
         assert sheet is not None
         sheet.title = "快捷短语"
         for row in rows:
-            sheet.append([cell(v) for v in row])  # openpyxl takes a text starting with "=" as a formula
+            sheet.append(list(row))
+            for written in sheet[sheet.max_row]:  # a text cell that Excel shows as it is and never evaluates,
+                if isinstance(written.value, str) and written.value.startswith(FORMULA_STARTS):
+                    written.data_type, written.quotePrefix = "s", True  # as typing '= in Excel makes it
         book.save(path)
     else:
         raise TableError(_("%(file)s: expected a .csv or .xlsx file", file=path.name))

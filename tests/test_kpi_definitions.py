@@ -507,6 +507,22 @@ def test_kpi_suggestion_adoption_is_used_over_shown(log: Log) -> None:
     assert (m["suggestions_shown"], m["suggestions_used"], m["adoption_rate"]) == (4, 1, 0.25)
 
 
+def test_kpi_a_message_whose_suggestion_is_clicked_again_counts_as_used_once(log: Log) -> None:
+    log.customer("10:00", suggestions=["shipping.today"])
+    for second in ("05", "06", "09"):  # the copy did not take; the key pressed twice
+        log.used(f"10:00:{second}", "A", "shipping.today")
+    log.agent("10:00:10", "A")
+    log.customer("10:01")  # nothing shown: a phrase found by search is no adopted suggestion
+    log.used("10:01:05", "A")
+    log.customer("10:02", suggestions=["greeting.welcome"], conversation="c2")
+    log.used("10:02:05", "A", conversation="c2")
+    log.used("10:02:06", "B", conversation="c2")  # a colleague's use is the colleague's
+    log.agent("10:02:10", "A", conversation="c2")
+    m, b = log.metrics("A"), log.metrics("B")
+    assert (m["suggestions_shown"], m["suggestions_used"], m["adoption_rate"]) == (2, 2, 1.0)
+    assert b["suggestions_used"] == 1
+
+
 def test_kpi_rates_are_null_without_a_denominator(log: Log) -> None:
     log.agent("10:00", "A")  # writes first, nobody asked
     m = log.metrics("A")

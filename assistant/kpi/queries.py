@@ -340,8 +340,17 @@ WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.qa IS NOT NULL A
 ORDER BY m.ts_ms, m.seq
 """
 
-_SUGGESTIONS_USED = """
-SELECT agent, count(*) FROM suggestion_uses WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de GROUP BY agent
+# A customer message's suggestions count as used once, however often the agent clicks: a use belongs to the
+# conversation's last customer message before it, counted when that message came with suggestions.
+_SUGGESTIONS_USED = f"""
+SELECT used.agent, count(*) FROM (
+  SELECT DISTINCT u.agent, (
+      SELECT a.seq FROM messages a
+      WHERE a.shop = u.shop AND a.conversation = u.conversation AND a.sender = 'customer' AND a.ts_ms <= u.ts_ms
+      ORDER BY a.ts_ms DESC, a.seq DESC LIMIT 1
+    ) AS asked
+  FROM suggestion_uses u WHERE u.shop = :shop AND u.ts_ms >= :ds AND u.ts_ms < :de
+) used JOIN messages m ON m.seq = used.asked WHERE {_SHOWN} = 1 GROUP BY used.agent
 """
 
 _DROP_TEMP = "".join(f"DROP TABLE temp.kpi_{name};" for name in ("bursts", "orders", "pairs", "excluded"))

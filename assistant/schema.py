@@ -69,23 +69,25 @@ def _migrate_pg(conn: pg.Connection) -> None:
         raise SchemaError(problem)
     conn.execute("BEGIN")
     try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS _assistant_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)"
-        )
-        done = {row[0] for row in conn.execute("SELECT name FROM _assistant_migrations")}
-        for name, script in PG_MIGRATIONS:
-            if name not in done:
-                conn.executescript(script)
-                conn.execute(
-                    "INSERT INTO _assistant_migrations (name, applied_ms) VALUES (?, ?)",
-                    (name, int(time.time() * 1000)),
-                )
+        migrate_pg_in_transaction(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def migrate_pg_in_transaction(conn: pg.Connection) -> None:
+    """PostgreSQL's pending migrations inside the caller's transaction (its COMMIT or ROLLBACK decides)."""
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
+    conn.execute("CREATE TABLE IF NOT EXISTS _assistant_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _assistant_migrations")}
+    for name, script in PG_MIGRATIONS:
+        if name not in done:
+            conn.executescript(script)
+            conn.execute(
+                "INSERT INTO _assistant_migrations (name, applied_ms) VALUES (?, ?)", (name, int(time.time() * 1000))
+            )
 
 
 # A conversation's messages are found through messages_kpi_conversation (shop, conversation, sender, ts_ms, …);

@@ -63,7 +63,7 @@ def test_serve_with_a_broken_phrase_library_says_so_in_one_line(
 
 
 def test_every_subcommand_has_an_untruncated_help_line(capsys: pytest.CaptureFixture[str]) -> None:
-    for group in ([], ["phrases"], ["qa"], ["catalog"], ["followups"]):
+    for group in ([], ["phrases"], ["qa"], ["catalog"], ["followups"], ["store"]):
         assert main([*group, "--help"]) == 0
         listed = capsys.readouterr().out.split("命令:")[1]  # Click's heading, in the CLI's language
         assert listed.strip() and "..." not in listed, group

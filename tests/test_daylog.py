@@ -225,6 +225,7 @@ def test_daylog_filters_by_agent_and_conversation(day_db: store.Location) -> Non
     assert {i["conversation"] for i in jsonl(day_db, "--agent", "小王")} == {"M"}  # Z's reply is the next day
     assert {i["conversation"] for i in jsonl(day_db, "--conversation", "B")} == {"B"}
     assert jsonl(day_db, "--shop", "no-such-shop") == []
+    assert jsonl(day_db, "--agent", " 小王\u200b") == jsonl(day_db, "--agent", "小王")  # read as events' names are
     # An empty output says why on stderr: the filter matched nothing, or the shop is not in the log.
     typo = run_log(day_db, "--date", DAY.isoformat(), "--agent", "小黄")
     assert typo.returncode == 0 and typo.stdout == ""

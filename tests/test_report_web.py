@@ -82,6 +82,15 @@ async def test_report_web_mistyped_shop_is_no_data_not_a_report_of_zeros(client:
     assert "日志里没有店铺 s11（已有的店铺：s1）。" in html and "客服排名" not in html  # not "no other day has data"
 
 
+async def test_report_web_reads_a_shop_as_events_name_it(client: TestClient) -> None:  # type: ignore[type-arg]
+    # Events' shop names are trimmed: a supervisor who pasted " s1" got [] and no word.
+    for shop in ("%20s1", "s1%20", "%EF%BB%BFs1"):
+        resp = await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={shop}", headers=SUPERVISOR)
+        assert (await resp.json())["shop"] == "s1", shop
+        page = await (await client.get(f"/logs/daily?date={D.isoformat()}&shop={shop}", headers=SUPERVISOR)).text()
+        assert "日志里没有店铺" not in page, shop
+
+
 async def test_report_web_range(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get("/v1/reports/daily?from=2026-11-19&to=2026-11-21&shop=s1", headers=SUPERVISOR)
     body = await resp.json()

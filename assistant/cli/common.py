@@ -16,6 +16,7 @@ import click
 from assistant import i18n, pg, store
 from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
+from assistant.events import clean_name
 from assistant.i18n import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,13 +106,14 @@ DAY = Day()
 
 
 class Name(click.ParamType):
-    """A shop's (or agent's) name: not blank, as the webhook refuses an event whose shop is blank."""
+    """A shop's (or agent's) name, read as events' names are (spaces around it and characters that show nothing
+    left out: " GeekAcc" finds GeekAcc); not blank, as the webhook refuses an event whose shop is blank."""
 
     name = "TEXT"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        if not text.strip():
+        text = clean_name(str(value))
+        if not text:
             self.fail(_("must not be empty"), param, ctx)
         return text
 

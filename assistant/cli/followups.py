@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from assistant import store
-from assistant.cli.common import common_options, db_path, load, refuses_log
+from assistant.cli.common import NAME, common_options, db_path, load, refuses_log
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
@@ -30,7 +30,7 @@ def followups() -> None:
 @followups.command("list", help=N_("the latest follow-ups, newest first"))
 @common_options
 @click.option("--state", type=click.Choice(FOLLOWUP_STATES), default=None, help=N_("only follow-ups in this state"))
-@click.option("--shop", default=None, help=N_("only this shop"))
+@click.option("--shop", type=NAME, default=None, help=N_("only this shop"))
 @click.option("--limit", type=int, default=50, show_default=True, help=N_("at most this many"))
 @click.option("--json", "as_json", is_flag=True, help=N_("one JSON object per line"))
 def list_command(

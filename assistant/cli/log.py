@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from assistant import store
-from assistant.cli.common import DAY, common_options, db_path, load, nothing_found, refuses_log
+from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
@@ -38,8 +38,8 @@ LOG_FORMATS = (*formats.FORMATS, "xlsx")
 @click.option(
     "--date", "day", type=DAY, default=None, help=N_("the local day (default: yesterday in the shop's timezone)")
 )
-@click.option("--shop", default=None, help=N_("only this shop"))
-@click.option("--agent", default=None, help=N_("only conversations this agent took part in"))
+@click.option("--shop", type=NAME, default=None, help=N_("only this shop"))
+@click.option("--agent", type=NAME, default=None, help=N_("only conversations this agent took part in"))
 @click.option("--conversation", default=None, help=N_("only this conversation"))
 @click.option(
     "--format",

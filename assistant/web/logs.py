@@ -33,7 +33,7 @@ from assistant.daylog.query import (
 from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.daylog.workbook import write_xlsx
-from assistant.events import ORDER_TYPES
+from assistant.events import ORDER_TYPES, clean_name
 from assistant.i18n import event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
@@ -156,7 +156,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     if query.get("unmasked") in ("1", "true", "on") and masked:
         require(request, "admin")
         masked = False
-    shop = query.get("shop") or None
+    shop = clean_name(query.get("shop") or "") or None
     if fmt == "xlsx":
         library = request.app[ENGINE].matcher.library if ENGINE in request.app else None
         wording = wording_of(library, config.ui.language)
@@ -348,7 +348,7 @@ def _filters(query: object) -> Filters:
         return value
 
     return Filters(
-        agent=get("agent") or None,
+        agent=clean_name(get("agent") or "") or None,
         customer_type=get("customer_type") or None,
         intent=get("intent") or None,
         slow=flag("slow"),

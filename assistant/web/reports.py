@@ -14,6 +14,7 @@ from assistant import store
 from assistant.clock import parse_day
 from assistant.config import Config, ConfigError
 from assistant.daylog.archive import archived_in
+from assistant.events import clean_name
 from assistant.i18n import translator
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
@@ -66,7 +67,7 @@ def parse_query(query: object, config: Config) -> ReportQuery:
             raise QueryError("to", f"a range covers at most {MAX_RANGE_DAYS} days")
     else:
         first = last = single
-    shop = get("shop") or None
+    shop = clean_name(get("shop") or "") or None
     if shop is not None and len(shop) > 200:
         raise QueryError("shop", "longer than 200 characters")
     return ReportQuery(first, last, shop)
@@ -124,7 +125,9 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         return loaded
     config = request.app[CONFIG]
     if fmt == "xlsx":
-        return await _workbook(loaded, config.ui.language, request.query.get("shop") or None, request.app[WORKBOOKS])
+        return await _workbook(
+            loaded, config.ui.language, clean_name(request.query.get("shop") or "") or None, request.app[WORKBOOKS]
+        )
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
     nav = DayNav(

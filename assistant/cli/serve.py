@@ -83,12 +83,17 @@ def _serve(config: Config) -> int:
     from assistant.web import server
     from assistant.writer import StorageError
 
+    try:  # taken before the slow start: systemd queues the requests that come meanwhile
+        sock = server.inherited_socket()
+    except OSError as exc:
+        print(_("assistant: the socket systemd passed cannot be used: %(reason)s", reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
+        return 1
     try:
         app = create_app(config)
     except (LibraryError, RulesError) as exc:
         return _cannot_start(exc)
     app.on_startup.append(_reload_on_sighup)
-    base = f"http://{config.server.host}:{config.server.port}"
+    base = f"http://{config.server.host}:{config.server.port}" if sock is None else _address(sock)
 
     async def until_signalled() -> None:
         # SIGTERM/SIGINT: stop accepting, finish in-flight requests, run clean-up (flush), exit 0.
@@ -105,6 +110,7 @@ def _serve(config: Config) -> int:
         port=config.server.port,
         started=lambda: print(_banner(config, base), flush=True),
         stop=until_signalled,
+        sock=sock,
     )
     # uvloop: a faster event loop (libuv); the service runs the same without it.
     try:
@@ -125,6 +131,15 @@ def _serve(config: Config) -> int:
         print(_("assistant: cannot listen on %(where)s: %(reason)s", where=where, reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _address(sock: socket.socket) -> str:
+    """The base URL of a socket systemd passed (its own address: `[server] host` and `port` do not apply)."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    host = f"[{name[0]}]" if sock.family == socket.AF_INET6 else name[0]
+    return f"http://{host}:{name[1]}"
 
 
 def _cannot_start(exc: Exception) -> int:

@@ -13,10 +13,13 @@ by then is answered 503 `shutting_down`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
+import os
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -247,23 +250,50 @@ async def run(
     port: int,
     started: Callable[[], None] = lambda: None,
     stop: Callable[[], Awaitable[None]],
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up."""
-    # The port first: a second start on a port in use reloaded timers and committed to the database before
-    # it failed to listen. Bound and let go at once; the site binds it again right after the start-up.
-    probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
-    probe.close()
-    await probe.wait_closed()
+    """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up. On `sock`
+    (a listening socket systemd passed, `inherited_socket`) instead of `host`:`port` when given."""
+    if sock is None:
+        # The port first: a second start on a port in use reloaded timers and committed to the database before
+        # it failed to listen. Bound and let go at once; the site binds it again right after the start-up.
+        probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
+        probe.close()
+        await probe.wait_closed()
     runner = Runner(app, **server_options(config))
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await (web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)).start()
         freeze_heap()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         started()
         await stop()
     finally:
         await runner.cleanup()
+
+
+# The first descriptor systemd passes a socket-activated service (sd_listen_fds(3): SD_LISTEN_FDS_START).
+LISTEN_FDS_START = 3
+
+
+def inherited_socket() -> socket.socket | None:
+    """The listening socket systemd passed this process (socket activation: `LISTEN_PID` is this process and
+    `LISTEN_FDS` at least 1), else None. systemd holds the socket while the service restarts, so the requests a
+    platform sends meanwhile wait in its queue and are answered once the service is up, instead of being
+    refused and lost (Chatwoot never sends a refused webhook again). The variables are removed, as
+    sd_listen_fds does, so the matching workers do not take the socket for theirs."""
+    pid, count = os.environ.pop("LISTEN_PID", None), os.environ.pop("LISTEN_FDS", None)
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if pid != str(os.getpid()) or count is None or not count.isdigit() or int(count) < 1:
+        return None
+    if int(count) > 1:
+        log.warning("systemd passed %s sockets: the service listens on the first only", count)
+    sock = socket.socket(fileno=LISTEN_FDS_START)
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
+        sock.detach()
+        raise OSError(errno.ENOTSOCK, "the descriptor systemd passed is not a listening stream socket")
+    sock.setblocking(False)
+    return sock
 
 
 # How long a thread doing Python work may keep the GIL while the event loop waits for it (Python's default is

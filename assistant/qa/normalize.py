@@ -1,7 +1,8 @@
 """Text as the rules see it: full width folded, case folded, separators dropped, evasive spellings mapped.
 
 Agents dodge word lists with spacing (加 微 信), symbols (V❤), look-alike characters (薇信, 威信),
-full-width letters and digit-split numbers (1 3 8-…). A `View` keeps, for each character it holds,
+full-width letters and digit-split numbers (1 3 8-…); buyers and agents write traditional characters
+(投訴, 這款), folded to the simplified ones the rules are written in (`traditional.TRADITIONAL`). A `View` keeps, for each character it holds,
 the index of the original character it came from, so a match maps back to a span of the message.
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ahocorasick
+
+from assistant.qa.traditional import TRADITIONAL
 
 # Symbols that carry meaning in a claim or an evasion and survive the dropping of separators.
 KEPT_SYMBOLS = frozenset("+%")
@@ -36,11 +39,13 @@ class View:
 
 
 def _fold(ch: str) -> str:
-    """One character folded (NFKC, case) or "" when it only separates (spaces, punctuation, emoji)."""
+    """One character folded (traditional to simplified, NFKC, case) or "" when it only separates (spaces,
+    punctuation, emoji)."""
     if ch.isascii():
         if ch.isalnum():
             return ch.lower()
         return ch if ch in KEPT_SYMBOLS else ""
+    ch = TRADITIONAL.get(ch, ch)
     folded = unicodedata.normalize("NFKC", SPECIAL.get(ch, ch)).casefold()
     kept = []
     for c in folded:

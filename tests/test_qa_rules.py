@@ -95,10 +95,34 @@ def test_inspector_flags_agent_violations(inspector: Inspector, text: str, categ
         "您也可以自己去问快递哦",
         "这个技术领先一步",
         "这都不会影响使用的",
+        # A third outside pass: facts and advice beside the new absolute words.
+        "我们的检测报告是国家级检测机构出具的",
+        "最安全的办法是先断电再清洁",
+        "这款是100%纯棉的面料",
+        "最大容量是20000毫安",
+        "jiaqi 您好，您的订单已经发出了",
+        "我们不敢说全网最好，但用料很扎实",
     ],
 )
 def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:
     assert categories(inspector, text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("这个充电宝是最安全的，绝对不会爆炸", [("ad_extreme", "最安全"), ("promise", "绝对不会爆炸")]),
+        ("这款充电宝容量全网最大", [("ad_extreme", "全网最大")]),
+        ("100%纯天然无添加，绝对安全", [("ad_extreme", "100%纯天然"), ("ad_extreme", "绝对安全")]),
+        ("保证不磨脚 100%防水", [("promise", "保证不磨脚 100%防水")]),
+        ("加我 jia wei xin 吧 shop8899", [("off_platform", "jia wei xin")]),
+        ("这款全网最低价", [("ad_extreme", "全网最低价")]),  # one claim, one flag (not 全网最 as well)
+    ],
+)
+def test_inspector_flags_electronics_and_cosmetics_claims_and_pinyin_contacts(
+    inspector: Inspector, text: str, matches: list[tuple[str, str]]
+) -> None:
+    assert [(f.category, f.match) for f in inspector.inspect(text, "agent")] == matches
 
 
 def test_shipped_phrases_and_talk_tracks_break_none_of_the_shipped_rules(inspector: Inspector) -> None:
@@ -126,6 +150,7 @@ def test_shipped_phrases_and_talk_tracks_break_none_of_the_shipped_rules(inspect
         "千万不要相信让您加qq退款的陌生人",
         "不需要转账的，直接在淘宝下单就可以",
         "微信扫码付款需要在手机淘宝里完成哦",
+        "可以用微信扫码支付吗？可以的，在淘宝APP里选择朋友代付就行",  # the buyer's question, then Taobao's 代付
     ],
 )
 def test_inspector_leaves_off_platform_refusals_and_taobao_payment_clean(inspector: Inspector, text: str) -> None:
@@ -262,6 +287,8 @@ def test_inspector_flags_customer_risk(inspector: Inspector, text: str) -> None:
         "你告诉我怎么退",
         "麻烦转告一下仓库",
         "那你们等着我付款哈",
+        "这个差评是物流的问题吧？",  # asking about a review, as 之前的差评是什么问题
+        "那些差评说的起球是真的吗",
     ],
 )
 def test_inspector_keeps_ordinary_customer_messages_clean(inspector: Inspector, text: str) -> None:

@@ -441,3 +441,21 @@ def test_import_warns_once_per_missing_chart_naming_its_items(
         "注意：尺码表 '女T尺码' 没有导入，但这些商品引用了它：700000000100、700000000101、700000000102 等，另有 2 个商品",
         "注意：尺码表 '裙子尺码' 没有导入，但这些商品引用了它：700000000200",
     ]
+
+
+def test_cli_catalog_import_warns_of_values_the_quality_inspection_flags(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 材质 = 顶级头层牛皮 was suggested as 亲，这款材质是顶级头层牛皮哦~, then flagged 极限用语 in the agent's report.
+    header = ("商品ID", "标题", "材质", "功效", "产地")
+    rows = [
+        ("700000000009", "女款真皮小白鞋", "顶级头层牛皮", "保证不磨脚 100%防水", "广东"),
+        ("700000000010", "托特包", "头层牛皮", "", "浙江"),
+    ]
+    items = write_csv(tmp_path / "items.csv", header, rows)
+    assert main(["catalog", "import", str(items), "--db", str(db_path)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "质检" in line]
+    assert warnings == [
+        "注意：商品 700000000009 的 材质「顶级头层牛皮」会原样出现在推荐回复中，而质检会标记它：极限用语「顶级」",
+        "注意：商品 700000000009 的 功效「保证不磨脚 100%防水」会原样出现在推荐回复中，而质检会标记它：过度承诺「保证不磨脚 100%防水」",
+    ]

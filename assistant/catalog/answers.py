@@ -161,6 +161,12 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     return found
 
 
+def answerable(name: str) -> bool:
+    """Whether an attribute (its column header) can be a fact the catalog answers with, its value word for word."""
+    key = _fold(name)
+    return len(key) >= 2 or any(key in aspect.headers or key in aspect.fallback for aspect in ASPECTS)
+
+
 def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     """The item's attributes a message asks about, in the item's column order.
 

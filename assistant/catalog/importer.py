@@ -144,6 +144,7 @@ class Report:
     orphan_charts: tuple[str, ...] = ()  # item ids with a size chart but no item in the catalog (yet)
     blank_measures: tuple[BlankMeasure, ...] = ()  # charts with 身高 or 体重 on some rows only
     unit_guesses: tuple[UnitGuess, ...] = ()  # 体重 columns without a unit anywhere
+    imported: tuple[Item, ...] = ()  # the items written
 
 
 def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: bool = False) -> Report:
@@ -178,7 +179,17 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
         raise
     problems, blanks, guesses = tuple(parsed.problems), tuple(parsed.blanks), tuple(parsed.guesses)
     return Report(
-        len(items), replaced, len(charts), _sizes(charts), problems, True, (*missing,), (*orphans,), blanks, guesses
+        len(items),
+        replaced,
+        len(charts),
+        _sizes(charts),
+        problems,
+        True,
+        (*missing,),
+        (*orphans,),
+        blanks,
+        guesses,
+        tuple(r.item for r in items),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,11 +12,13 @@ import click
 
 from assistant import store
 from assistant.cli.common import common_options, db_path, fail, load, refuses_log
+from assistant.config import Config, ConfigError
 from assistant.i18n import N_, _, ngettext
 from assistant.safetext import clip, format_table, terminal
 
 if TYPE_CHECKING:
     from assistant.catalog.sizing import Range
+    from assistant.catalog.store import Item
 
 
 @click.group(
@@ -75,7 +78,25 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
         print(terminal(str(blank)), file=sys.stderr)
     for guess in report.unit_guesses:
         print(terminal(str(guess)), file=sys.stderr)
+    if config.qa.enabled:
+        _warn_of_flagged_values(config, report.imported)
     return 0
+
+
+def _warn_of_flagged_values(config: Config, items: Sequence[Item]) -> None:
+    """Name the attribute values the catalog would suggest and the quality inspection would flag."""
+    from assistant.catalog.claims import flagged_values
+    from assistant.qa.inspector import load_inspector
+    from assistant.qa.rules import RulesError
+
+    try:
+        inspector = load_inspector(config)
+    except (RulesError, ConfigError) as exc:
+        reason = "; ".join(exc.problems) if isinstance(exc, RulesError) else str(exc)
+        print(terminal(_("warning: attribute values not checked: %(reason)s", reason=reason)), file=sys.stderr)
+        return
+    for flagged in flagged_values(items, inspector):
+        print(terminal(str(flagged), single_line=True), file=sys.stderr)
 
 
 @catalog.command("list", help=N_("the catalog's items: id, title, attributes, size chart"))

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from assistant.app import create_app
 from assistant.config import Config, ConfigError, load_config
 from assistant.web.auth import agent_token
-from tests.helpers import ROOT, body_of, day_of, eventually, live_event, make_app, replace_config
+from tests.helpers import ROOT, SHOP_TZ, body_of, day_of, eventually, live_event, make_app, replace_config
 from tests.test_live import Reader
 
 Client = TestClient  # type: ignore[type-arg]
@@ -107,6 +108,19 @@ async def test_qa_recent_lists_flags_and_alerts_newest_first_masked(client: Clie
     assert alert["conversation"] == "c-risk" and alert["escalation"] == "armed" and alert["deliveries"] == []
     assert alert["link"].startswith(f"/logs/daily?date={day_of(risk)}&shop=shop1&conversation=c-risk")
     assert doc["labels"]["risk"] == "投诉风险"
+
+
+async def test_qa_recent_orders_one_batch_by_its_messages_time(client: Client) -> None:
+    # Alerts of one batch share their creation time: they came back in the order of their ids, not newest first.
+    now = datetime.now(SHOP_TZ)
+    stamps = {"bag": now - timedelta(seconds=20), "kid": now - timedelta(seconds=40), "shoe": now}
+    batch = [
+        live_event(conversation=c, ts=stamps[c].isoformat(), text="再不处理我就投诉") for c in ("kid", "bag", "shoe")
+    ]
+    assert (await client.post("/v1/events", data=body_of(batch))).status == 200
+    doc = await (await client.get("/v1/qa/recent")).json()
+    assert [a["conversation"] for a in doc["alerts"]] == ["shoe", "bag", "kid"]
+    assert [f["conversation"] for f in doc["flags"]] == ["shoe", "bag", "kid"]
 
 
 async def test_qa_stream_sends_snapshot_then_live_flags_and_alerts(client: Client) -> None:

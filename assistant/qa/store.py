@@ -190,20 +190,23 @@ def set_escalation(conn: sqlite3.Connection, alert_id: str, state: str) -> bool:
 
 
 def recent_alerts(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[AlertRow]:
-    """Alerts created since `since_ms`, newest first."""
+    """Alerts created since `since_ms`, newest first: the alerts of one batch share `created_ms`, and come in the
+    order of their messages' time (then of the log), not of their ids."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM qa_alerts WHERE created_ms >= ? ORDER BY created_ms DESC, id LIMIT ?",
+        f"SELECT {_COLUMNS} FROM qa_alerts WHERE created_ms >= ? ORDER BY created_ms DESC, ts_ms DESC, seq DESC, level"
+        " DESC LIMIT ?",
         (since_ms, limit),
     ).fetchall()
     return [_row(r) for r in rows]
 
 
 def recent_flags(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[dict[str, Any]]:
-    """Flagged messages received since `since_ms` (short replies left out), newest first.
+    """Flagged messages received since `since_ms` (short replies left out), newest first: by the time they were
+    received, then, within one batch, by the messages' own time.
 
     Walks the partial index of flagged messages backwards from the newest; stops at the first one older.
     """
-    out = []
+    found: list[tuple[int, int, int, dict[str, Any]]] = []
     rows = conn.execute(
         "SELECT e.id, m.seq, m.shop, m.conversation, m.customer, m.sender, m.agent, m.text, m.ts_ms, m.qa,"
         " e.received_ms FROM messages m INDEXED BY messages_qa JOIN events e ON e.seq = m.seq"
@@ -214,10 +217,12 @@ def recent_flags(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[di
             break
         flags = [f for f in json.loads(row[9]) if f.get("category") != "short"]
         if flags:
-            out.append(flag_item(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], flags))
-            if len(out) == limit:
+            item = flag_item(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], flags)
+            found.append((row[10], row[8], row[1], item))
+            if len(found) == limit:
                 break
-    return out
+    found.sort(key=lambda f: f[:3], reverse=True)
+    return [item for *_, item in found]
 
 
 def flag_item(

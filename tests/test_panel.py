@@ -19,6 +19,7 @@ from assistant.live import Scope
 from assistant.web import stream
 from assistant.web.appkeys import BUS, FEED
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from tests.test_live import open_stream
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
@@ -278,6 +279,27 @@ async def test_panel_masks_personal_data_in_page_and_stream(client: Client) -> N
     first = (await resp.content.readuntil(b"\r\n\r\n")).decode()
     resp.close()
     assert "13812345678" not in first and "138****5678" in first
+
+
+async def test_panel_masks_the_words_of_quality_flags_in_page_and_stream(client: Client) -> None:
+    # The card's text read 139****8888 while its off_platform flag carried 13999998888 in the page source and the
+    # stream every panel receives.
+    text = "加我微信吧 我手机13999998888"
+    reader = await open_stream(client, "agent=a1")
+    try:
+        event = make_event(conversation="pii2", sender="agent", agent="a1", text=text)
+        await client.post("/v1/events", data=body_of(event))
+        update = await reader.wait_for(lambda e: e.event == "conversation")
+    finally:
+        await reader.close()
+    html = await (await client.get("/panel?agent=a1")).text()
+    [conversation] = page_state(html)["conversations"]
+    assert "13999998888" not in html
+    for message in (conversation["messages"][-1], update.data["payload"]["messages"][-1]):
+        assert message["text"] == "加我微信吧 我手机139****8888"
+        phone = next(f for f in message["qa"] if f["rule"] == "off_platform.phone")
+        assert phone["match"] == "139****8888"
+        assert message["text"][phone["start"] : phone["end"]] == "139****8888"  # offsets into the masked text
 
 
 async def test_panel_shows_raw_text_when_masking_is_off(aiohttp_client: Any, config: Config) -> None:

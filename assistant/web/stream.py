@@ -16,6 +16,7 @@ from assistant.conversations import ConversationState
 from assistant.events import clean_name
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
+from assistant.qa.store import masked_flags
 from assistant.suggest.customer_type import named_type
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import customer_type_json
@@ -60,9 +61,11 @@ CARD_SUGGESTION_KEYS = ("phrase_id", "intent", "code", "text", "score", "confide
 
 
 def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dict[str, Any]:
-    """One conversation as a panel card shows it; message text masked like every page (`[privacy] mask`)."""
+    """One conversation as a panel card shows it; message text, and the words of its quality flags, masked like
+    every page (`[privacy] mask`): a flag's words are often what masking hides (off_platform.phone's number)."""
     ensure_suggestions(state, engine)
-    shown = mask if engine.config.privacy.mask else _as_is
+    masking = engine.config.privacy.mask
+    shown = mask if masking else _as_is
     recent = list(state.recent)
     last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
     return {
@@ -79,7 +82,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
                 "agent": m["agent"],
                 "text": m["text"] and shown(m["text"]),
                 "ts_ms": m["ts_ms"],
-                "qa": m.get("qa") or [],
+                "qa": masked_flags(m.get("qa") or [], m["text"] or "") if masking else m.get("qa") or [],
             }
             for m in recent[-SNAPSHOT_MESSAGES:]
         ],

@@ -46,7 +46,7 @@ def message(config: Config, alert: Alert) -> dict[str, object]:
             "text": {"content": content, "mentioned_mobile_list": list(settings.mentioned_mobiles)},
         }
     color = "warning" if alert.escalation else "comment"
-    head = f'**{dingtalk.title(alert)}** <font color="{color}">{alert.shop}</font>'
+    head = f'**{dingtalk.title(alert)}** <font color="{color}">{_md(alert.shop)}</font>'
     content = "\n".join([head, *(f"> {_md(line)}" for line in lines), f"[查看会话]({alert.link})"])
     while len(content.encode()) > MAX_MARKDOWN_BYTES:  # the quote is the long part: shorten the whole
         content = content[: len(content) * 9 // 10]

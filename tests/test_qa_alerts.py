@@ -351,3 +351,18 @@ async def test_robot_text_messages_mention_who_is_configured(
         message["text"]["content"].startswith("【质检告警 投诉风险】") and "@13900000000" in message["text"]["content"]
     )
     await h.stop()
+
+
+def test_wecom_markdown_escapes_the_shop_in_its_heading(db_path: Path) -> None:
+    # The heading put the shop name raw: a link in the supervisors' group, while the lines below escaped it.
+    from assistant.hookspecs import Alert
+    from hooks import wecom
+
+    config = robot_config(db_path, wecom="http://127.0.0.1:9/cgi-bin/webhook/send")
+    flag = {"category": "risk", "label": "投诉风险", "rule": "risk.complaint", "severity": "high", "match": "投诉"}
+    shop = "店[x](http://evil.example/s)</font>**"
+    alert = Alert("qa-1", 1, shop, "c1", "buyer1", None, "customer", "e1", T0, "我要投诉", (flag,), T0, "/logs")
+    content = str(wecom.message(config, alert)["markdown"]["content"])  # type: ignore[index]
+    head = content.splitlines()[0]
+    assert head == r'**质检告警 投诉风险** <font color="comment">店\[x\]\(http://evil.example/s\)\</font\>\*\*</font>'
+    assert r"店铺：店\[x\]\(http://evil.example/s\)\</font\>\*\*" in content  # as the lines below already did

@@ -83,6 +83,28 @@ def test_choose_judges_a_row_with_a_blank_weight_on_its_height() -> None:
     assert size(chart, 150, 200) is None  # heavier than any row, and no blank row above it
 
 
+@pytest.mark.parametrize("smallest", [("150-155", "80-90"), ("155cm以下", "90斤以下")])
+def test_choose_bounds_a_blank_weight_by_its_own_neighbours(smallest: tuple[str, str]) -> None:
+    # 150cm/95斤 was L: L's blank weight "held" 95 because it lay between S and XL, though M's 90-105 holds it
+    chart = SizeChart(
+        rows=(
+            row("S", *smallest),
+            row("M", "155-160", "90-105"),
+            row("L", "160-165", None),
+            row("XL", "165-170", "120-135"),
+        )
+    )
+    assert size(chart, 150, 95) == "M"  # the weight is in M: L can only hold 105 to 120
+    assert size(chart, 150, 100) == "M"
+    assert size(chart, 152, 100) == "M"
+    assert size(chart, 170, 100) == "M"
+    assert size(chart, 158, 100) == "M"
+    assert size(chart, 150, 105) == "M"  # M's own bound, not L's
+    assert size(chart, 150, 110) == "L"  # between M and XL: only L holds it
+    assert size(chart, 185, 115) == "L"  # a height beyond the chart leaves it to the weight
+    assert size(chart, 162, 125) == "XL"
+
+
 def test_choose_open_ended_rows() -> None:
     chart = SizeChart(
         rows=(row("S", "160以下", "100以下"), row("M", "160-170", "100-120"), row("L", "170以上", "120以上"))

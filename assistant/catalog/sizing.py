@@ -158,24 +158,32 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
 def _fitting(rows: Sequence[SizeRow], value: float | None, measure: str) -> list[int]:
     """Positions of the rows whose range of `measure` holds `value` (in a gap: the next larger row).
 
-    Rows without that measure between the nearest rows wholly below and wholly above the value hold it too,
-    so that a blank cell never makes the advice jump over its size.
+    A row without that measure holds the values strictly between its own neighbours that give one (M 90-105,
+    L blank, XL 120-135: L holds 105 to 120), so a blank cell never makes the advice jump over its size, and
+    never takes a value its neighbour's range holds.
     """
     if value is None:
         return []
     ranges = [(i, getattr(r, measure)) for i, r in enumerate(rows) if getattr(r, measure) is not None]
     if not ranges:
         return []
-    below = max((i for i, rng in ranges if rng.high < value), default=-1)
-    above = min((i for i, rng in ranges if rng.low > value), default=len(rows))
-    blank = [i for i, r in enumerate(rows) if getattr(r, measure) is None and below < i < above]
+    blank = [i for i, r in enumerate(rows) if getattr(r, measure) is None and _between(ranges, i, value)]
     inside = [i for i, rng in ranges if value in rng]
-    if inside:
+    if inside or blank:
         return sorted({*inside, *blank})
-    if min(r.low for _, r in ranges) < value < max(r.high for _, r in ranges):
-        larger = [(rng.low, i) for i, rng in ranges if rng.low > value]
-        return sorted({*blank, min(larger)[1]}) if larger else blank
-    return blank
+    larger = [(rng.low, i) for i, rng in ranges if rng.low > value]
+    if larger and min(r.low for _, r in ranges) < value:
+        return [min(larger)[1]]
+    return []
+
+
+def _between(ranges: Sequence[tuple[int, Range]], position: int, value: float) -> bool:
+    """Whether `value` lies strictly between the ranges of the nearest rows below and above `position`."""
+    below = max(((i, rng) for i, rng in ranges if i < position), default=None, key=lambda pair: pair[0])
+    above = min(((i, rng) for i, rng in ranges if i > position), default=None, key=lambda pair: pair[0])
+    low = below[1].high if below is not None else -math.inf
+    high = above[1].low if above is not None else math.inf
+    return low < value < high
 
 
 def size_name(label: str) -> str:

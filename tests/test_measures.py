@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.catalog.measures import Body, Measurement, combine, parse, resolve_weight
+from assistant.catalog.measures import Body, Measurement, Spans, combine, parse, resolve_weight
 from assistant.catalog.numerals import to_digits, value
 
 
@@ -149,6 +151,30 @@ def test_combine_ignores_messages_without_measures() -> None:
     assert combine([]) == Body()
 
 
+KIDS = Spans(height=(80, 140), weight=(20, 70))  # a children's chart: 80-140 cm, 10-35 kg
+ADULT = Spans(height=(150, 185), weight=(80, 160))
+
+
+def test_chart_tells_a_childs_height_without_its_unit() -> None:
+    # 孩子105 穿多大 was 105斤, and the 110 of 孩子110 38斤 was dropped: 105 cm is in the chart, 105 斤 is not
+    assert combine(["孩子105 穿多大"], KIDS) == Body(105, None)
+    assert combine(["孩子110 38斤穿几码"], KIDS) == Body(110, 38)
+    assert combine(["宝宝110 38穿多大"], KIDS) == Body(110, 38)
+    assert combine(["宝宝105 穿多大", "体重36斤"], KIDS) == Body(105, 36)
+    assert combine(["宝宝体重18", "105"], KIDS) == Body(105, 36)  # 18 kg of a 105 cm child
+    assert combine(["90"], KIDS) == Body(90, None)
+    assert combine(["孩子105 穿多大"]) == Body(None, 105)  # without a chart the adult rule stays
+
+
+def test_chart_that_does_not_tell_leaves_the_adult_rule() -> None:
+    assert combine(["165 110"], ADULT) == Body(165, 110)
+    assert combine(["我165", "140"], ADULT) == Body(165, 140)  # 140 is only a weight on this chart
+    assert combine(["体重110斤", "155"], ADULT) == Body(155, 110)  # in both: it completes what is missing
+    assert combine(["55kg穿多大", "172"], ADULT) == Body(172, 110)
+    assert combine(["孩子105 穿多大"], Spans(height=(80, 140))) == Body(105, None)  # a chart of 身高 alone
+    assert combine(["我110"], Spans(weight=(80, 160))) == Body(None, 110)
+
+
 def test_bare_weight_rule_uses_the_height() -> None:
     assert resolve_weight(110, 165) == 110  # 55 kg at 1.65 m is ordinary; 110 kg is not
     assert resolve_weight(55, 165) == 110  # 27.5 kg at 1.65 m is not a person
@@ -192,8 +218,11 @@ _MEASURE_LIKE = st.text(alphabet="0123456789.一二两三四五六七八九十�
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(_MEASURE_LIKE, st.text(max_size=30)), max_size=6))
-def test_combine_any_messages_give_a_body(texts: list[str]) -> None:
-    body = combine(texts)
+@given(
+    st.lists(st.one_of(_MEASURE_LIKE, st.text(max_size=30)), max_size=6),
+    st.sampled_from([Spans(), KIDS, ADULT, Spans(height=(-math.inf, math.inf), weight=(90, math.inf))]),
+)
+def test_combine_any_messages_give_a_body(texts: list[str], spans: Spans) -> None:
+    body = combine(texts, spans)
     assert body.height_cm is None or 50 <= body.height_cm <= 230
     assert body.weight_jin is None or 10 <= body.weight_jin <= 600

@@ -224,7 +224,7 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     chart = item.chart
     if chart is None:
         return None
-    body = measures.combine([*earlier, text])
+    body = measures.combine([*earlier, text], spans_of(chart))
     need_height = chart.uses_height and body.height_cm is None
     need_weight = chart.uses_weight and body.weight_jin is None
     known = [
@@ -263,11 +263,24 @@ def span(chart: SizeChart) -> str:
     """What a chart covers, by the measures it uses: 身高150-185cm，体重80-160斤."""
     parts = []
     for measure, name, unit in (("height", "身高", "cm"), ("weight", "体重", "斤")):
-        ranges = [getattr(r, measure) for r in chart.rows if getattr(r, measure) is not None]
-        if ranges:
-            whole = Range(min(r.low for r in ranges), max(r.high for r in ranges))
+        whole = _whole(chart, measure)
+        if whole is not None:
             parts.append(f"{name}{whole}{unit}")
     return "，".join(parts)
+
+
+def spans_of(chart: SizeChart) -> measures.Spans:
+    """The chart's 身高 and 体重 from its smallest to its largest size, to read numbers written without a unit."""
+    height, weight = _whole(chart, "height"), _whole(chart, "weight")
+    return measures.Spans(
+        height=(height.low, height.high) if height is not None else None,
+        weight=(weight.low, weight.high) if weight is not None else None,
+    )
+
+
+def _whole(chart: SizeChart, measure: str) -> Range | None:
+    ranges = [getattr(r, measure) for r in chart.rows if getattr(r, measure) is not None]
+    return Range(min(r.low for r in ranges), max(r.high for r in ranges)) if ranges else None
 
 
 def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bool:

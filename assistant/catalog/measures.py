@@ -73,6 +73,37 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Spans:
+    """What the item's size chart covers: its 身高 (cm) and 体重 (斤) from smallest to largest, None when unused.
+
+    A number written without a unit that only one of them holds is that measure (a child's 105 is a height
+    on a chart of 80-140 cm and 20-70 斤); a weight counts as held in 斤 or in kg.
+    """
+
+    height: tuple[float, float] | None = None
+    weight: tuple[float, float] | None = None
+
+    def kind(self, value: float) -> str | None:
+        """HEIGHT or WEIGHT when the chart tells which measure `value` is; None when it does not."""
+        tall = self.height is not None and _inside(value, self.height) and _inside(value, HEIGHT_CM)
+        heavy = (
+            self.weight is not None
+            and (_inside(value, self.weight) or _inside(value * 2, self.weight))
+            and value <= BARE_WEIGHT[1]
+        )
+        if tall and not heavy:
+            return HEIGHT
+        if heavy and not tall:
+            return WEIGHT
+        return None
+
+
+NO_SPANS = Spans()
+HEIGHT = "height"
+WEIGHT = "weight"
+
+
+@dataclass(frozen=True)
 class Body:
     """The buyer's height (cm) and weight (斤) as far as the conversation tells them."""
 
@@ -80,15 +111,18 @@ class Body:
     weight_jin: float | None = None
 
 
-def parse(text: str) -> Measurement | None:
-    """The height and weight one message gives, or None when it gives neither (never raises on any text)."""
+def parse(text: str, spans: Spans = NO_SPANS) -> Measurement | None:
+    """The height and weight one message gives, or None when it gives neither (never raises on any text).
+
+    `spans` are the item's chart's: they tell what a number without a unit measures, where they can.
+    """
     if not isinstance(text, str) or not text:
         return None
-    return _parse(text[:500])
+    return _parse(text[:500], spans)
 
 
 @lru_cache(maxsize=PARSE_CACHE)
-def _parse(text: str) -> Measurement | None:
+def _parse(text: str, spans: Spans) -> Measurement | None:
     work = to_digits(unicodedata.normalize("NFKC", text).lower())
     about_size = any(cue in work for cue in _SIZE_CUES)
     height: float | None = None
@@ -132,42 +166,54 @@ def _parse(text: str) -> Measurement | None:
         take(match)
         marked = True
         if weight is None and bare_weight is None:
-            bare_weight = _within(_number(match.group(1)), BARE_WEIGHT)
+            value = _number(match.group(1))
+            bare_weight = value if spans.kind(value) == WEIGHT else _within(value, BARE_WEIGHT)
     bare = [m for m in _BARE.finditer(work) if _plain_number(work, m)]
     only_numbers = not _FILLER.sub("", _BARE.sub("", work))
     if bare and only_numbers and len(bare) == 1 and height is None and weight is None and bare_weight is None:
         value = _number(bare[0].group(1))
         if value < 3:
             return _measurement(height=_within(value * 100, HEIGHT_CM))
-        lone = value if _inside(value, BARE_HEIGHT) or _inside(value, BARE_WEIGHT) else None
-        return Measurement(lone=lone) if lone is not None else None
+        known = spans.kind(value) is not None or _inside(value, BARE_HEIGHT) or _inside(value, BARE_WEIGHT)
+        return Measurement(lone=value) if known else None
     if bare and (only_numbers or marked or about_size):
         for match in bare:
             value = _number(match.group(1))
+            kind = spans.kind(value)
             if height is None and value < 3:
                 height = _within(value * 100, HEIGHT_CM)
-            elif height is None and _inside(value, BARE_HEIGHT):
+            elif height is None and (kind == HEIGHT or kind is None and _inside(value, BARE_HEIGHT)):
                 height = value
-            elif weight is None and bare_weight is None and _inside(value, BARE_WEIGHT):
+            elif (
+                weight is None
+                and bare_weight is None
+                and (kind == WEIGHT or kind is None and _inside(value, BARE_WEIGHT))
+            ):
                 bare_weight = value
     return _measurement(height=height, weight=weight, bare_weight=bare_weight)
 
 
-def combine(texts: Iterable[str]) -> Body:
+def combine(texts: Iterable[str], spans: Spans = NO_SPANS) -> Body:
     """The buyer's body from their messages, oldest first: the newest value of each measure wins.
 
-    A message that is one bare number ("140") completes what is missing: after a height it is the weight,
-    after a weight the height; otherwise its range decides (docs/catalog.md).
+    A number without a unit is the measure the item's chart (`spans`) tells; where it does not, a message
+    that is one bare number ("140") completes what is missing: after a height it is the weight, after a
+    weight the height; otherwise its range decides (docs/catalog.md).
     """
     height: float | None = None
     weight: float | None = None
     weight_bare = False
     for text in texts:
-        m = parse(text)
+        m = parse(text, spans)
         if m is None:
             continue
         if m.lone is not None:
-            if height is not None and weight is None and _inside(m.lone, BARE_WEIGHT):
+            kind = spans.kind(m.lone)
+            if kind == HEIGHT:
+                height = m.lone
+            elif kind == WEIGHT:
+                weight, weight_bare = m.lone, True
+            elif height is not None and weight is None and _inside(m.lone, BARE_WEIGHT):
                 weight, weight_bare = m.lone, True
             elif weight is not None and height is None and _inside(m.lone, BARE_HEIGHT):
                 height = m.lone

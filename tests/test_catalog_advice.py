@@ -1,0 +1,80 @@
+"""Size advice over the webhook for charts other than an adult's T-shirt: children's, weight-only, one size."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import store
+from assistant.catalog.importer import import_files
+from assistant.config import Config
+from tests.catalog_data import write_csv
+from tests.helpers import body_of, make_app, make_event
+
+Client = TestClient  # type: ignore[type-arg]
+KIDS = "700000000301"  # a hoodie naming the shared chart 童装码: 80-140 cm, 10-35 kg (20-70 斤)
+BRIEFS = "700000000402"  # underwear with a chart of 体重 alone
+BRA = "700000000401"  # a bra: 体重 and 下胸围/上胸围, which advice does not read
+DRESS = "700000000302"  # a dress with a chart of 身高 alone
+KIDS_CHART = [
+    ("童装码", "90", "80-90", "10-13"),
+    ("童装码", "100", "90-100", "13-16"),
+    ("童装码", "110", "100-110", "16-19"),
+    ("童装码", "120", "110-120", "19-23"),
+    ("童装码", "130", "120-130", "23-28"),
+    ("童装码", "140", "130-140", "28-35"),
+]
+
+
+@pytest.fixture
+async def shop(aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location) -> Client:
+    """The service with a children's, an underwear, a bra and a dress chart imported."""
+    items = [
+        (KIDS, "男童加绒卫衣", "童装码"),
+        (BRIEFS, "纯棉女士内裤", "内裤码"),
+        (BRA, "无钢圈文胸", ""),
+        (DRESS, "女童连衣裙", ""),
+    ]
+    files = [
+        write_csv(tmp_path / "items.csv", ("商品ID", "标题", "尺码表"), items),
+        write_csv(tmp_path / "kids.csv", ("尺码表", "尺码", "参考身高(cm)", "参考体重(kg)"), KIDS_CHART),
+        write_csv(tmp_path / "briefs.csv", ("尺码表", "尺码", "体重"), [("内裤码", "M", "80-100斤"), ("内裤码", "L", "100-115斤")]),
+        write_csv(
+            tmp_path / "bra.csv",
+            ("商品ID", "尺码", "下胸围", "体重"),
+            [(BRA, "75B", "73-77", "90-105斤"), (BRA, "80B", "78-82", "100-120斤")],
+        ),
+        write_csv(tmp_path / "dress.csv", ("商品ID", "尺码", "身高"), [(DRESS, "100", "90-100"), (DRESS, "110", "100-110")]),
+    ]  # fmt: skip
+    conn = store.connect(db_path)
+    try:
+        assert import_files(conn, files).written
+    finally:
+        conn.close()
+    return await aiohttp_client(make_app(config))
+
+
+async def say(client: Client, text: str, conversation: str, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("ts", int(time.time() * 1000))
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation=conversation, text=text, **fields)))
+    assert resp.status == 200, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+def top(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["suggestions"], body
+    return body["suggestions"][0]  # type: ignore[no-any-return]
+
+
+async def test_childs_height_without_its_unit_is_read_by_the_chart(shop: Client) -> None:
+    # 孩子105 穿多大 got "105斤收到啦~ 麻烦再告诉我您的身高", and the height was asked again after 体重36斤
+    first = await say(shop, "宝宝105 穿多大", "kid", item=KIDS)
+    assert top(first)["phrase_id"] == "catalog.ask_weight"
+    assert top(first)["text"].startswith("亲，105cm收到啦~")
+    assert top(await say(shop, "体重36斤", "kid"))["text"] == "亲，105cm/36斤建议拿110码哦~"
+    body = await say(shop, "孩子110 38斤穿几码", "kid2", item=KIDS)
+    assert top(body)["text"] == "亲，110cm/38斤建议拿120码哦~"

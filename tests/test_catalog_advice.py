@@ -78,3 +78,23 @@ async def test_childs_height_without_its_unit_is_read_by_the_chart(shop: Client)
     assert top(await say(shop, "体重36斤", "kid"))["text"] == "亲，105cm/36斤建议拿110码哦~"
     body = await say(shop, "孩子110 38斤穿几码", "kid2", item=KIDS)
     assert top(body)["text"] == "亲，110cm/38斤建议拿120码哦~"
+
+
+async def test_nothing_read_is_not_acknowledged(shop: Client) -> None:
+    # 内裤什么码 and 平时穿75B got "亲，收到啦~ 麻烦再告诉我您的体重" with nothing received
+    for n, (text, item) in enumerate(
+        [("内裤什么码", BRIEFS), ("平时穿75B，这款拿什么码", BRA), ("下胸围75 上胸围87 穿什么码", BRA)]
+    ):
+        body = await say(shop, text, f"none-{n}", item=item)
+        assert all("收到啦" not in s["text"] for s in body["suggestions"]), (text, body["suggestions"])
+        assert all(not s["phrase_id"].startswith("catalog.") for s in body["suggestions"]), text
+    assert top(await say(shop, "80斤穿什么码", "briefs", item=BRIEFS))["text"] == "亲，80斤建议拿M码哦~"
+
+
+async def test_a_measure_the_chart_does_not_use_is_acknowledged_as_given(shop: Client) -> None:
+    # 孩子40斤穿多大 on a chart of 身高 alone got "亲，收到啦~ 麻烦再告诉我您的身高", the 40斤 unsaid
+    body = await say(shop, "孩子40斤穿多大", "dress", item=DRESS)
+    assert top(body)["phrase_id"] == "catalog.ask_height"
+    assert top(body)["text"].startswith("亲，40斤收到啦~")
+    assert body["item"]["facts"] == [{"name": "体重", "value": "40斤"}]
+    assert top(await say(shop, "我165穿什么码", "briefs-h", item=BRIEFS))["text"].startswith("亲，165cm收到啦~")

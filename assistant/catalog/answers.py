@@ -227,20 +227,22 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     body = measures.combine([*earlier, text], spans_of(chart))
     need_height = chart.uses_height and body.height_cm is None
     need_weight = chart.uses_weight and body.weight_jin is None
-    known = [
-        *([Fact("身高", f"{_num(body.height_cm)}cm")] if body.height_cm is not None and chart.uses_height else []),
-        *([Fact("体重", f"{_num(body.weight_jin)}斤")] if body.weight_jin is not None and chart.uses_weight else []),
+    read = [
+        *([Fact("身高", f"{_num(body.height_cm)}cm")] if body.height_cm is not None else []),
+        *([Fact("体重", f"{_num(body.weight_jin)}斤")] if body.weight_jin is not None else []),
     ]
+    known = [f for f in read if (chart.uses_height if f.name == "身高" else chart.uses_weight)]
     values = {
         "height": _num(body.height_cm) if body.height_cm is not None else "",
         "weight": _num(body.weight_jin) if body.weight_jin is not None else "",
         "measures": "/".join(f.value for f in known),
     }
-    if need_height and need_weight:
-        return None
     if need_height or need_weight:
+        if not read or (need_height and need_weight):
+            return None  # nothing to acknowledge: the library's phrase asks for the measures
         kind = ASK_HEIGHT if need_height else ASK_WEIGHT
-        return Answer(kind, "size_advice", MappingProxyType(values), tuple(known), values["measures"])
+        values["measures"] = "/".join(f.value for f in read)
+        return Answer(kind, "size_advice", MappingProxyType(values), tuple(read), values["measures"])
     row = choose(chart, body.height_cm, body.weight_jin)
     if row is None:
         values.update(span=span(chart), smallest=size_name(chart.rows[0].size), largest=size_name(chart.rows[-1].size))

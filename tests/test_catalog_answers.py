@@ -216,6 +216,18 @@ async def test_fact_questions_by_other_words(shop: Client) -> None:
     assert top(both)["text"] == "亲，这款面料是95%棉 5%氨纶，产地是广东广州哦~"
 
 
+async def test_weight_questions_get_the_items_weight(shop: Client, tmp_path: Path, db_path: Path) -> None:
+    # 多重, 包多重啊 and 有多重 got the library's 详情页的参数表里都有, though 重量 is a fact of the item
+    rows = [("700000000101", "通勤托特包", "520g", ""), ("700000000201", "保湿面霜", "", "50g")]
+    path = write_csv(tmp_path / "weights.csv", ("商品ID", "标题", "重量", "净含量"), rows)
+    conn = store.connect(db_path)
+    assert import_files(conn, [path]).written
+    conn.close()
+    for n, text in enumerate(["多重", "包多重啊", "有多重", "重量多少", "这个有多沉"]):
+        assert top(await say(shop, text, f"weight-{n}", item="700000000101"))["text"] == "亲，这款重量是520g哦~", text
+    assert top(await say(shop, "多重", "net", item="700000000201"))["text"] == "亲，这款净含量是50g哦~"
+
+
 PRESALE = "600000000005"
 
 

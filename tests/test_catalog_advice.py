@@ -98,3 +98,26 @@ async def test_a_measure_the_chart_does_not_use_is_acknowledged_as_given(shop: C
     assert top(body)["text"].startswith("亲，40斤收到啦~")
     assert body["item"]["facts"] == [{"name": "体重", "value": "40斤"}]
     assert top(await say(shop, "我165穿什么码", "briefs-h", item=BRIEFS))["text"].startswith("亲，165cm收到啦~")
+
+
+async def test_one_size_says_a_height_beyond_it_has_no_size(
+    aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location
+) -> None:
+    # 180 100 got "亲，180cm/100斤建议拿均码哦~" beside the facts' 均码（身高155-170cm，体重90-130斤）
+    files = [
+        write_csv(tmp_path / "items.csv", ("商品ID", "标题"), [("800000000005", "均码T恤")]),
+        write_csv(tmp_path / "one.csv", ("商品ID", "尺码", "身高", "体重"), [("800000000005", "均码", "155-170", "90-130")]),
+    ]  # fmt: skip
+    conn = store.connect(db_path)
+    try:
+        assert import_files(conn, files).written
+    finally:
+        conn.close()
+    client = await aiohttp_client(make_app(config))
+    body = await say(client, "180 100斤穿什么码", "tall", item="800000000005")
+    assert top(body)["phrase_id"] == "catalog.no_size"
+    assert top(body)["text"].startswith("亲，180cm/100斤超出了这款尺码表的范围（身高155-170cm，体重90-130斤）")
+    assert (
+        top(await say(client, "165 100斤穿什么码", "fits", item="800000000005"))["text"]
+        == "亲，165cm/100斤建议拿均码哦~"
+    )

@@ -63,6 +63,16 @@ def test_choose_nothing_outside_the_chart() -> None:
     assert size(TSHIRT, 190, 120) == "L"  # taller than any row: the weight decides
 
 
+def test_choose_one_size_only_within_its_height() -> None:
+    # 180cm/100斤 was told 均码 beside the chart's 身高155-170
+    one = SizeChart(rows=(row("均码", "155-170", "90-130"),))
+    assert size(one, 180, 100) is None
+    assert size(one, 150, 100) is None
+    assert size(one, 160, 150) is None
+    assert size(one, 165, 100) == "均码"
+    assert size(SizeChart(rows=(row("均码", None, "90-130"),)), 180, 100) == "均码"  # no 身高 to be beyond
+
+
 def test_choose_height_only_and_weight_only_charts() -> None:
     kids = SizeChart(rows=(row("100", "95-105", None), row("110", "105-115", None), row("120", "115-125", None)))
     assert size(kids, 108, None) == "110"

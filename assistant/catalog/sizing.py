@@ -139,10 +139,13 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
     The row where both measures hold; when they point to different rows, the weight decides; a value on a
     boundary two rows share, or in the gap between two rows, takes the larger size. A row that leaves a
     measure blank is judged on its other measure alone: it holds any value between its neighbours' ranges.
+    A chart of one size fits only a buyer within its 身高 as well.
     """
     rows = chart.rows
     heights = _fitting(rows, height_cm, "height") if chart.uses_height else None
     weights = _fitting(rows, weight_jin, "weight") if chart.uses_weight else None
+    if len(rows) == 1 and height_cm is not None and heights == []:
+        return None  # one size (均码): its 身高 is the whole of it, a height beyond it fits no better than a weight
     if heights is not None and weights is not None:
         both = [i for i in heights if i in weights]
         if both:

@@ -459,3 +459,23 @@ def test_cli_catalog_import_warns_of_values_the_quality_inspection_flags(
         "注意：商品 700000000009 的 材质「顶级头层牛皮」会原样出现在推荐回复中，而质检会标记它：极限用语「顶级」",
         "注意：商品 700000000009 的 功效「保证不磨脚 100%防水」会原样出现在推荐回复中，而质检会标记它：过度承诺「保证不磨脚 100%防水」",
     ]
+
+
+def test_import_fills_a_merged_cell_down_its_rows(tmp_path: Path, db_path: Path) -> None:
+    # 尺码表 merged over A3:A5, as shops lay charts out, gave "第 4 行：尺码表为空" for every row below the first
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "卫衣尺码"
+    sheet.append(["【XX旗舰店】卫衣尺码表"])
+    sheet.merge_cells("A1:D1")  # a title across: not filled into the columns beside it
+    sheet.append(list(SHARED_HEADER))
+    for n, row in enumerate(SHARED):
+        sheet.append([row[0] if n == 0 else None, *row[1:]])
+    sheet.merge_cells("A3:A5")
+    book.save(tmp_path / "sizes.xlsx")
+    report = run_import(db_path, [tmp_path / "sizes.xlsx", write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS)])
+    assert report.problems == ()
+    assert [r.size for r in item(db_path, HOODIE).chart.rows] == ["M", "L", "XL"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -66,13 +69,55 @@ def _workbook(path: Path) -> list[Table]:
     except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is no workbook
         raise FileError(_("cannot open as .xlsx: %(reason)s", reason=exc)) from None
     try:
+        merged = _merged_cells(path)
         tables: list[Table] = []
         for sheet in book.worksheets:
             rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            _fill_down(rows, merged.get(sheet.title, ()))
             tables += _table(f"{path.name}:{sheet.title}", rows)
         return tables
     finally:
         book.close()
+
+
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _merged_cells(path: Path) -> dict[str, list[str]]:
+    """Each sheet's merged ranges (A3:A8), by sheet title: openpyxl's read-only sheets do not give them."""
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+            rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+            targets = {r.get("Id"): r.get("Target", "") for r in rels}
+            found: dict[str, list[str]] = {}
+            for sheet in book.findall(".//{*}sheet"):
+                target = targets.get(sheet.get(_REL), "")
+                name = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+                if name in archive.namelist():
+                    refs = _MERGE.findall(archive.read(name))
+                    found[sheet.get("name", "")] = [ref.decode() for ref in refs]
+            return found
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):  # openpyxl has read it: no merges then
+        return {}
+
+
+def _fill_down(rows: list[list[str]], ranges: Sequence[str]) -> None:
+    """A cell merged down several rows (A3:A8, one 尺码表 name for a whole chart) reads its value in every row."""
+    from openpyxl.utils.cell import range_boundaries
+
+    for ref in ranges:
+        first_col, first_row, _last_col, last_row = range_boundaries(ref)
+        assert first_col is not None and first_row is not None and last_row is not None
+        column, top = first_col - 1, first_row - 1
+        if last_row == first_row or top >= len(rows) or column >= len(rows[top]) or not rows[top][column]:
+            continue
+        for below in rows[top + 1 : last_row]:
+            below.extend([""] * (column + 1 - len(below)))
+            below[column] = below[column] or rows[top][column]
 
 
 def _cell(value: Any) -> str:

@@ -10,7 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
+from assistant.catalog.answers import Fact, size_answer
 from assistant.catalog.importer import import_files
+from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
+from assistant.catalog.store import Item
 from assistant.config import Config
 from tests.catalog_data import write_csv
 from tests.helpers import body_of, make_app, make_event
@@ -121,3 +124,17 @@ async def test_one_size_says_a_height_beyond_it_has_no_size(
         top(await say(client, "165 100斤穿什么码", "fits", item="800000000005"))["text"]
         == "亲，165cm/100斤建议拿均码哦~"
     )
+
+
+def test_facts_of_an_open_ended_size_put_the_unit_before_its_end() -> None:
+    # the facts read S（身高155以下cm，体重90以下斤）
+    rows = (
+        SizeRow("S", parse_range("155cm以下"), parse_range("90斤以下")),
+        SizeRow("M", parse_range("155-160"), parse_range("90-105")),
+        SizeRow("XL", parse_range("165以上"), parse_range("105以上")),
+    )
+    item = Item(id="800000000004", title="女装D", attrs=(), chart=SizeChart(rows=rows))
+    small = size_answer(item, "150 85斤穿什么码")
+    assert small is not None and small.facts[-1] == Fact("尺码", "S（身高155cm以下，体重90斤以下）")
+    large = size_answer(item, "170 120斤穿什么码")
+    assert large is not None and large.facts[-1] == Fact("尺码", "XL（身高165cm以上，体重105斤以上）")

@@ -479,3 +479,30 @@ def test_import_fills_a_merged_cell_down_its_rows(tmp_path: Path, db_path: Path)
     report = run_import(db_path, [tmp_path / "sizes.xlsx", write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS)])
     assert report.problems == ()
     assert [r.size for r in item(db_path, HOODIE).chart.rows] == ["M", "L", "XL"]
+
+
+def test_import_reads_chart_heights_in_metres(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 身高 1.60-1.65m was refused as "不是 158-165 这样的范围"
+    rows = [(TSHIRT, "S", "1.55m以下", "90斤以下"), (TSHIRT, "M", "1.55-1.60m", "90-105"), (TSHIRT, "L", "1.6-1.7", "105-120")]  # fmt: skip
+    sizes = write_csv(tmp_path / "sizes.csv", ("商品ID", "尺码", "身高", "体重"), rows)
+    report = run_import(db_path, [write_csv(tmp_path / "items.csv", ITEMS_HEADER, ITEMS[:1]), sizes])
+    assert report.problems == () and report.unit_guesses == ()
+    assert [str(r.height) for r in item(db_path, TSHIRT).chart.rows] == ["155以下", "155-160", "160-170"]
+    header = write_csv(
+        tmp_path / "m.csv", ("商品ID", "尺码", "身高(m)", "体重(斤)"), [(TSHIRT, "M", "1.55-1.60", "90-105")]
+    )
+    assert run_import(db_path, [header]).problems == ()
+    assert str(item(db_path, TSHIRT).chart.rows[0].height) == "155-160"
+    wrong = write_csv(
+        tmp_path / "w.csv",
+        ("商品ID", "尺码", "身高", "体重"),
+        [(TSHIRT, "M", "160m", "95-110"), (TSHIRT, "L", "165", "1.6m")],
+    )
+    assert len(run_import(db_path, [wrong]).problems) == 2  # neither is a range: 160 metres, a weight in metres
+    kg = write_csv(tmp_path / "kg.csv", ("商品ID", "尺码", "身高", "体重(kg)"), [(TSHIRT, "M", "158-165", "47.5-55")])
+    run_import(db_path, [kg])
+    assert main(["catalog", "show", TSHIRT, "--db", str(db_path)]) == 0
+    shown = capsys.readouterr().out  # the chart's kilograms are shown in 斤, and say so
+    assert "体重(斤)" in shown and "95-110" in shown and "身高(cm)" in shown

@@ -154,6 +154,23 @@ def test_parse_range_refuses_what_is_not_a_range(cell: str) -> None:
     assert parse_range(cell) is None
 
 
+def test_parse_range_reads_heights_in_metres() -> None:
+    assert parse_range("1.60-1.65m", metres=True) == Range(160, 165)
+    assert parse_range("1.6-1.65", metres=True) == Range(160, 165)
+    assert parse_range("1.55米以下", metres=True) == Range(-math.inf, 155)
+    assert parse_range("158-165厘米", metres=True) == Range(158, 165)
+    assert parse_range("1.60-1.65m") is None  # not a height: a weight in metres is no range
+    assert parse_range("160m", metres=True) is None
+
+
+def test_range_with_unit_puts_the_unit_before_an_open_end() -> None:
+    # the facts read 身高155以下cm，体重110以上斤
+    assert Range(-math.inf, 155).with_unit("cm") == "155cm以下"
+    assert Range(110, math.inf).with_unit("斤") == "110斤以上"
+    assert Range(158, 165).with_unit("cm") == "158-165cm"
+    assert Range(160, 160).with_unit("cm") == "160cm"
+
+
 def test_parse_range_turns_kilograms_into_jin() -> None:
     assert parse_range("50-55kg", kg_to_jin=True) == Range(100, 110)
     assert parse_range("50-55公斤", kg_to_jin=True) == Range(100, 110)

@@ -251,8 +251,8 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     ranges = "，".join(
         part
         for part in (
-            f"身高{row.height}cm" if row.height is not None else "",
-            f"体重{row.weight}斤" if row.weight is not None else "",
+            f"身高{row.height.with_unit('cm')}" if row.height is not None else "",
+            f"体重{row.weight.with_unit('斤')}" if row.weight is not None else "",
         )
         if part
     )
@@ -267,7 +267,7 @@ def span(chart: SizeChart) -> str:
     for measure, name, unit in (("height", "身高", "cm"), ("weight", "体重", "斤")):
         whole = _whole(chart, measure)
         if whole is not None:
-            parts.append(f"{name}{whole}{unit}")
+            parts.append(f"{name}{whole.with_unit(unit)}")
     return "，".join(parts)
 
 

@@ -38,7 +38,9 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
 _FLOAT_ZERO = re.compile(r"(\d+)\.0+")
 # How exports force a cell to stay text, which Excel shows without the marks: ="652301119401", '652301119402.
 _AS_TEXT = re.compile(r"=\s*\"(.*)\"|'(.*)", re.DOTALL)
-_HEADER_NOISE = re.compile(r"[\s()（）\[\]【】{}<>《》:：/\\|_\-—–~～、,，.。]|单位|cm|厘米|公分|斤|kg|公斤|千克")
+_HEADER_NOISE = re.compile(
+    r"[\s()（）\[\]【】{}<>《》:：/\\|_\-—–~～、,，.。]|单位|cm|厘米|公分|斤|kg|公斤|千克|米|(?<![a-z])m(?![a-z])"
+)
 # Words charts put around 身高 and 体重 (参考身高, 建议体重, 适合身高, 体重范围): still that column.
 _MEASURE_WORDS = re.compile(r"^(?:参考|建议|适合|推荐|适用|对应)|(?:范围|区间)$")
 
@@ -437,7 +439,7 @@ def _unit_guess(table: Table, columns: Mapping[str, int]) -> UnitGuess | None:
     pairs = []
     for _number, row in table.rows:
         height_cell = row[columns["height"]] if "height" in columns and columns["height"] < len(row) else ""
-        height = parse_range(height_cell) if height_cell else None
+        height = parse_range(height_cell, metres=True) if height_cell else None
         weight = parse_range(row[at]) if at < len(row) and row[at] else None
         if height is not None and weight is not None:
             pairs.append((height, weight))
@@ -465,7 +467,7 @@ def _size_row(
         return None
     height = weight = None
     if "height" in columns and cells[columns["height"]]:
-        height = parse_range(cells[columns["height"]])
+        height = parse_range(cells[columns["height"]], metres=True)
         if height is None:
             problems.append(
                 Problem(

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _SIMPLE = re.compile(r"(\d{1,3}(?:\.\d+)?)-(\d{1,3}(?:\.\d+)?)")
-_UNIT = r"(?:cm|厘米|公分|斤|kg|公斤)?"
+_UNIT = r"(?:cm|厘米|公分|斤|kg|公斤|m|米)?"
+_METRE = re.compile(r"(?<![ck厘])m|(?<!厘)米")
+METRES_BELOW = 3.0  # a height whose numbers are all under this is in metres (1.60-1.65m, 1.6-1.65)
 _RANGE = re.compile(
     rf"^\s*(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:[-~～—–至到]|以上|以下)?\s*(\d+(?:\.\d+)?)?\s*{_UNIT}\s*(?:以上|以下)?\s*$"
 )
@@ -27,11 +29,15 @@ class Range:
         return self.low <= value <= self.high
 
     def __str__(self) -> str:
+        return self.with_unit("")
+
+    def with_unit(self, unit: str) -> str:
+        """The range as a chart writes it, the unit after the numbers: 158-165cm, 155cm以下, 120斤以上."""
         if math.isinf(self.low):
-            return f"{_num(self.high)}以下"
+            return f"{_num(self.high)}{unit}以下"
         if math.isinf(self.high):
-            return f"{_num(self.low)}以上"
-        return _num(self.low) if self.low == self.high else f"{_num(self.low)}-{_num(self.high)}"
+            return f"{_num(self.low)}{unit}以上"
+        return f"{_num(self.low) if self.low == self.high else f'{_num(self.low)}-{_num(self.high)}'}{unit}"
 
 
 @dataclass(frozen=True)
@@ -60,28 +66,39 @@ class SizeChart:
         return any(r.weight is not None for r in self.rows)
 
 
-def parse_range(cell: str, *, kg_to_jin: bool = False) -> Range | None:
+def parse_range(cell: str, *, kg_to_jin: bool = False, metres: bool = False) -> Range | None:
     """A chart cell such as 158-165, 158~165cm, 95-110斤, 165, 160以下, 180以上; None when it is none of these.
 
-    With `kg_to_jin`, a cell written in kg or 公斤 (50-55kg) is turned into 斤.
+    With `kg_to_jin`, a cell written in kg or 公斤 (50-55kg) is turned into 斤. With `metres` (a 身高 cell),
+    one in metres (1.60-1.65m, 1.6-1.65) is turned into cm; without it a cell in metres is no range.
     """
-    return _parse_range(cell, kg_to_jin)
+    return _parse_range(cell, kg_to_jin, metres)
 
 
 @lru_cache(maxsize=4096)  # a catalog's charts repeat the same few cells thousands of times
-def _parse_range(cell: str, kg_to_jin: bool) -> Range | None:
+def _parse_range(cell: str, kg_to_jin: bool, metres: bool) -> Range | None:
     simple = _SIMPLE.fullmatch(cell)
     if simple is not None:  # the common 158-165: no need for the general form
         low, high = float(simple.group(1)), float(simple.group(2))
-        return Range(low, high) if low <= high else None
+        found: Range | None = Range(low, high) if low <= high else None
+        return _in_cm(found) if metres and found is not None and high < METRES_BELOW else found
     text = unicodedata.normalize("NFKC", cell).strip().lower()
     match = _RANGE.match(text)
     if match is None:
         return None
     found = _parse_bounds(text, match)
-    if found is not None and kg_to_jin and ("kg" in text or "公斤" in text):
+    if found is None:
+        return None
+    ends = [v for v in (found.low, found.high) if not math.isinf(v)]
+    if _METRE.search(text) or (metres and max(ends) < METRES_BELOW):
+        return _in_cm(found) if metres and max(ends) < METRES_BELOW else None
+    if kg_to_jin and ("kg" in text or "公斤" in text):
         return Range(found.low * 2, found.high * 2)
     return found
+
+
+def _in_cm(metres: Range) -> Range:
+    return Range(round(metres.low * 100, 1), round(metres.high * 100, 1))
 
 
 def _parse_bounds(text: str, match: re.Match[str]) -> Range | None:

@@ -150,7 +150,7 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
         format_table([["", ""], *facts, ["尺码表", item.chart.name or _("its own")]], max_width=200).split("\n", 2)[2]
     )
     names = sorted({name for row in item.chart.rows for name, _ in row.measures})
-    table = [["尺码", "身高", "体重", *names]]
+    table = [["尺码", "身高(cm)", "体重(斤)", *names]]  # kilograms were turned into 斤 on import
     for row in item.chart.rows:
         measures = dict(row.measures)
         table.append([row.size, _range(row.height), _range(row.weight), *(measures.get(n, "") for n in names)])

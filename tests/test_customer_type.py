@@ -247,6 +247,14 @@ def test_times_out_of_order_or_missing_do_no_harm(shipped: Matcher) -> None:
         ["赠品不要了 直接发"],
         ["我家住304房间 写地址要写吗"],  # a room number, not the steel (was professional)
         ["坐316路公交能到吗"],
+        # Ordinary clothing-shop words that named a type on their own (returning, pressuring, demanding, freebie …).
+        ["拍两件的话第二件多少钱"],  # the second piece, not a second purchase
+        ["第一件要白色 第二件要黑色"],
+        ["这款我只要一条就够了"],  # a quantity, not a price
+        ["我要的是蓝色那款"],
+        ["想送我爸一件外套", "他平时穿XL"],  # a gift for someone else
+        ["最好的搭配是哪个颜色"],  # asking for advice, not for the dearest
+        ["最便宜的物流是哪家"],  # postage, not a tight budget
     ],
 )
 def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, messages: list[str]) -> None:
@@ -294,6 +302,24 @@ def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, mess
         (["保温杯是316还是304"], "professional"),
         (["两罐奶粉能不能少点", "少20我就买"], "bargainer"),
         (["赠品是什么", "小样多给几个"], "freebie"),
+        # Everyday clothing-shop wording of the types, and a lower price feared as a fake, not used as a threat.
+        (["怎么比专柜便宜这么多"], "suspicious"),
+        (["这双是不是退回来的又重新卖"], "suspicious"),
+        (["我已经第四遍问你了", "再不处理我直接找小二"], "demanding"),
+        (["这叫什么态度", "凭什么不退"], "demanding"),  # 什么 asks nothing: the demand is not softened
+        (["能打个85折吗"], "bargainer"),
+        (["价格再美丽点呗"], "bargainer"),
+        (["感觉小贵"], "bargainer"),
+        (["便宜滴嘛"], "bargainer"),
+        (["两双都好看 挑不出来"], "hesitant"),
+        (["让我想一想"], "hesitant"),
+        (["我先转转"], "hesitant"),
+        (["我先比较一下"], "hesitant"),
+        (["要不先不买了吧"], "hesitant"),  # 要不 is "how about", not a negation
+        (["周日聚会要穿"], "impatient"),
+        (["这条裙子等着穿呢"], "impatient"),
+        (["在你们店拍过好几次了"], "returning"),
+        (["冲鸭 买它"], "impulsive"),
     ],
 )
 def test_shipped_types(shipped: Matcher, messages: list[str], expected: str) -> None:
@@ -330,6 +356,15 @@ def test_badge_words_are_shown_as_the_customer_wrote_them(shipped: Matcher) -> N
     kind = shipped.classify(calm("趕時間 快點發貨"))  # traditional characters: matched simplified, shown as written
     assert kind.type == "impatient"
     assert kind.evidence == ("趕時間", "快點")
+
+
+def test_badge_shows_an_abbreviation_as_the_customer_wrote_it(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("PYD可以吗"))  # read as 便宜点, shown as written
+    assert (kind.type, kind.evidence) == ("bargainer", ("PYD",))
+
+
+def test_a_negation_after_how_about_still_negates(shipped: Matcher) -> None:
+    assert shipped.classify(calm("我要不急用就晚点发")).type == "newcomer"
 
 
 def test_badge_words_are_never_labels(shipped: Matcher) -> None:

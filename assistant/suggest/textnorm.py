@@ -136,6 +136,12 @@ class Normalizer:
         parts.append(text[pos:])
         return "".join(parts)
 
+    def written_as(self, words: str) -> tuple[str, ...]:
+        """The synonyms that fold into text overlapping `words` (pyd for 便宜点), as written before folding."""
+        if not words:
+            return ()
+        return tuple(k for k, v in self._synonyms.items() if v and (v in words or words in v))
+
     def _replace(self, match: re.Match[str]) -> str:
         return self._synonyms.get(match.group(0), match.group(0))
 

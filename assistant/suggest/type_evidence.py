@@ -22,6 +22,7 @@ INTENT = 0.2  # an intent's key words tied to the type ([types.<id>] intents in 
 # Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
 # A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
 NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
+HOW_ABOUT = frozenset({"那", "还是", "那就", "或者", "不然"})  # words before 要不 when it means "how about"
 DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
 # Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
 NEGATION_KEEPS = frozenset({"suspicious", "pressuring"})
@@ -238,7 +239,7 @@ class EvidenceReader:
             if cue.type in SOFTENED and (polite or asking):
                 strength *= SOFTENED[cue.type]
             words = analysis.compact[start:end]
-            out.append((Clue(cue.type, strength, cue.text, locate(text, words, self._fold)), words))
+            out.append((Clue(cue.type, strength, cue.text, self._shown(text, words)), words))
         folded = analysis.folded
         for pattern, type_id, source in patterns:
             found = pattern.search(folded)
@@ -257,6 +258,17 @@ class EvidenceReader:
         if offer is not None:
             clues.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))
         return clues
+
+    def _shown(self, text: str, words: str) -> str:
+        """`words` as the buyer wrote them, or the abbreviation that was expanded into them (pyd for 便宜点)."""
+        shown = locate(text, words, self._fold)
+        if shown:
+            return shown
+        for written in self._normalizer.written_as(words):
+            shown = locate(text, written, self._fold)
+            if shown:
+                return shown
+        return ""
 
     def _fold_char(self, ch: str) -> str:
         return self._normalizer.fold(ch) if ch.strip() else ""
@@ -285,7 +297,8 @@ def _clauses(analysis: Analysis) -> Iterable[tuple[Analysis, bool]]:
 
 def _clause_of(folded: str, tokens: list[str], start: int, end: int) -> tuple[Analysis, bool]:
     text = folded[start:end]
-    asking = "?" in folded[end : end + 2] or any(a in text for a in ASKING)
+    plain = text.replace("什么", "")  # the 么 of 什么 asks nothing (凭什么, 什么态度)
+    asking = "?" in folded[end : end + 2] or any(a in plain for a in ASKING)
     return Analysis(folded=text, tokens=tuple(tokens), compact="".join(tokens)), asking
 
 
@@ -332,6 +345,8 @@ def _negated(tokens: Sequence[str], starts: Mapping[int, int], start: int) -> bo
     if index is None:
         return False
     before = tokens[max(0, index - 2) : index]
+    if len(before) == 2 and tuple(before) == ("要", "不") and (index == 2 or tokens[index - 3] in HOW_ABOUT):
+        return False  # 要不 opening a clause is "how about" (要不先不买了), not a negation of what follows
     if before and before[-1] in NEGATORS:
         return True
     return len(before) == 2 and before[0] in NEGATORS and before[1] in DEGREE

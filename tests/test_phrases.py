@@ -402,6 +402,18 @@ UNTRUE_CLAIMS = (
     "已经备注",
     "留着优惠",
     "很难找到更划算",
+    "首页有可以领的券",  # a coupon the shop may not have
+    "高品质系列",
+    "更高标准",
+    "专属客服",
+    "优先处理",
+    "精心包装",
+    "越来越明显",
+    "新到的",
+    "很适合您",
+    "用得还满意",  # clothes are worn
+    "别家便宜往往",  # runs down another shop's goods, unseen
+    "添麻烦了真的很抱歉",  # an apology for a fault nobody made, shown to every demanding buyer
 )
 
 

@@ -37,6 +37,13 @@ def test_every_subcommand_is_in_the_readme() -> None:
     assert not missing, f"subcommands missing from README: {missing}"
 
 
+def test_every_eval_option_is_in_its_readme_row() -> None:
+    row = next(line for line in README.splitlines() if line.startswith("| `assistant eval"))
+    shared = {"--config", "--db", "--phrases", "--help"}  # every command's, documented once
+    options = [o for p in cli.commands["eval"].params for o in p.opts if o.startswith("--") and o not in shared]
+    assert options and [o for o in options if f"`{o}" not in row and f"[{o}" not in row] == []
+
+
 def test_every_route_is_documented(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "d.db")}})
     app = make_app(config)

@@ -358,6 +358,14 @@ def test_badge_words_are_shown_as_the_customer_wrote_them(shipped: Matcher) -> N
     assert kind.evidence == ("趕時間", "快點")
 
 
+def test_a_customer_who_has_ordered_is_no_sure_stranger_and_gets_no_welcome(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("裤子今天到货了", "拉链拉不上 怎么处理"))
+    newcomer = shipped.library.customer_types["newcomer"]
+    assert (kind.type, kind.sure, kind.evidence) == ("newcomer", False, ("到货了",))
+    assert kind.script == newcomer.ordered_script and not set(kind.script) & set(newcomer.script)
+    assert shipped.classify(calm("裤子有黑色吗", "怎么拍")).sure  # a stranger is still one
+
+
 def test_badge_shows_an_abbreviation_as_the_customer_wrote_it(shipped: Matcher) -> None:
     kind = shipped.classify(calm("PYD可以吗"))  # read as 便宜点, shown as written
     assert (kind.type, kind.evidence) == ("bargainer", ("PYD",))

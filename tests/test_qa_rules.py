@@ -129,7 +129,11 @@ def test_shipped_phrases_and_talk_tracks_break_none_of_the_shipped_rules(inspect
     # What the assistant puts in an agent's mouth must pass its own inspection (it once suggested 全网最低价).
     library = Library.load([ROOT / "phrases"])
     texts = [(p.code, p.text) for p in library.phrases]
-    texts += [(f"{name} talk track", line) for name, spec in library.customer_types.items() for line in spec.script]
+    texts += [
+        (f"{name} talk track", line)
+        for name, spec in library.customer_types.items()
+        for line in (*spec.script, *spec.ordered_script)
+    ]
     assert len(texts) > 300
     assert [(where, text, categories(inspector, text)) for where, text in texts if categories(inspector, text)] == []
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, TypeGuard, cast
 
 from assistant.suggest.textnorm import Analysis, Normalizer
-from assistant.suggest.type_evidence import Clue, EvidenceReader, MessageSignals
+from assistant.suggest.type_evidence import ORDERED, Clue, EvidenceReader, MessageSignals
 from assistant.suggest.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
 SURE = 0.4  # a type is named when its evidence reaches this: one cue word, or a few weak ones
@@ -85,14 +85,17 @@ class TypeClassifier:
         """The default type with no evidence."""
         return self._result(DEFAULT_TYPE, 0.5, ())
 
-    def _result(self, type_id: str, confidence: float, evidence: Sequence[str], sure: bool = True) -> CustomerType:
+    def _result(
+        self, type_id: str, confidence: float, evidence: Sequence[str], sure: bool = True, ordered: bool = False
+    ) -> CustomerType:
         spec = self._types.get(type_id)
+        script = (spec.ordered_script if spec and ordered else ()) or (spec.script if spec else ())
         return CustomerType(
             type=type_id,
             label=spec.label if spec else type_id,
             confidence=round(min(1.0, max(0.0, confidence)), 2),
             evidence=_distinct(evidence),
-            script=spec.script if spec else (),
+            script=script,
             sure=sure,
         )
 
@@ -130,8 +133,13 @@ class TypeClassifier:
                 weigh(clue, turn)
         for clue, turn in _waiting(timed, read, turns, answers):
             weigh(clue, turn)
-        score = {t: 1.0 - miss for t, miss in chances.items()}
-        return self._decide(score, shown)
+        score = {t: 1.0 - miss for t, miss in chances.items() if t != ORDERED}
+        decided = self._decide(score, shown)
+        if ORDERED in chances and decided.type == DEFAULT_TYPE:
+            # A customer who has ordered is no stranger: not named so, and not given the welcome track.
+            words = [*decided.evidence, *_words(shown, ORDERED)]
+            return self._result(DEFAULT_TYPE, decided.confidence, words, sure=False, ordered=True)
+        return decided
 
     def _decide(self, score: Mapping[str, float], shown: Mapping[str, list[tuple[float, str]]]) -> CustomerType:
         """Name the best-supported type when its evidence is clear; otherwise the default, sure or not."""

@@ -19,6 +19,7 @@ CUE = 0.45  # points to it: names it unless other evidence weighs more
 WEAK = 0.2  # leans towards it: names it only together with other evidence
 PATTERN = 0.5
 INTENT = 0.2  # an intent's key words tied to the type ([types.<id>] intents in intents.toml)
+ORDERED = "ordered"  # not a type: the customer's words show they have ordered (收到了, 退款)
 # Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
 # A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
 NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
@@ -172,6 +173,7 @@ class EvidenceReader:
         for spec in types.values():
             for words, strength in ((spec.strong, STRONG), (spec.cues, CUE), (spec.weak, WEAK)):
                 cues += [c for c in (self._cue(w, spec.id, strength) for w in words) if c is not None]
+            cues += [c for c in (self._cue(w, ORDERED, 1.0) for w in spec.ordered) if c is not None]
             patterns += _compiled(spec.id, spec.patterns)
         for extra_spec in (extra or {}).values():
             cues += [c for c in (self._cue(w, extra_spec.id, CUE) for w in extra_spec.cues) if c is not None]

@@ -27,7 +27,9 @@ TYPE_IDS: tuple[str, ...] = (
     "picky", "professional", "suspicious", "freebie", "impulsive", "demanding",
 )  # fmt: skip
 DEFAULT_TYPE = "newcomer"
-_TYPE_KEYS = frozenset({"id", "label", "buys", "description", "strong", "cues", "weak", "patterns", "script"})
+_TYPE_KEYS = frozenset(
+    {"id", "label", "buys", "description", "strong", "cues", "weak", "patterns", "script", "ordered", "ordered_script"}
+)
 _INTENT_KEYS = frozenset({"label", "strong", "keywords", "weak", "whole", "patterns"})
 
 
@@ -143,6 +145,9 @@ class CustomerTypeSpec:
     weak: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     script: tuple[str, ...] = ()
+    # The default type's words that show the customer has ordered (收到了, 退款), and its track for them then.
+    ordered: tuple[str, ...] = ()
+    ordered_script: tuple[str, ...] = ()
 
 
 def string_list(value: Any, file: str, pid: str, key: str, problems: list[Problem]) -> tuple[str, ...]:
@@ -376,6 +381,8 @@ def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, C
             weak=string_list(entry.get("weak"), file, where, "weak", problems),
             patterns=patterns,
             script=script,
+            ordered=string_list(entry.get("ordered"), file, where, "ordered", problems),
+            ordered_script=string_list(entry.get("ordered_script"), file, where, "ordered_script", problems),
         )
     return types
 

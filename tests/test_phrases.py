@@ -11,6 +11,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from assistant.cli import main
 from assistant.config import load_config
 from assistant.qa.inspector import load_inspector
+from assistant.suggest.matcher import Context, Matcher
 from assistant.suggest.phrases import (
     INTENTS,
     MAX_VARIABLE_CHARS,
@@ -453,6 +454,8 @@ SUGGESTION_CLAIMS = (
     "送完即止", "目前正在做活动", "现在有满减活动", "可以享受会员价", "申请一张小额", "热销款", "回头客很多",
     "都帮您核对过了", "已经签收啦", "收到您的身高体重", "最后一件", "赶得上今天的活动", "今天就会安排发货",
     "手感舒适",
+    "平时穿的码数来选就可以", "平时穿的码数选就可以",  # a fit of its own, under an item's 偏小半码
+    "下次可用的店铺券",
 )  # fmt: skip
 
 
@@ -460,3 +463,12 @@ def test_shipped_suggestions_claim_none_of_what_no_phrase_can_know() -> None:
     library = Library.load(ROOT / "phrases")
     texts = [p.text for p in library.phrases if p.intent not in ASSISTANT_INTENTS]
     assert [(claim, text) for text in texts for claim in SUGGESTION_CLAIMS if claim in text] == []
+
+
+def test_childrens_size_advice_is_suggested_only_for_childrens_goods(shipped_matcher: Matcher) -> None:
+    def ids(text: str) -> list[str]:
+        return [s.phrase_id for s in shipped_matcher.suggest(text, Context())]
+
+    assert "size_advice.kids" not in ids("脚有点宽穿多大")
+    assert "size_advice.kids" not in ids("这个背包有多大")
+    assert "size_advice.kids" in ids("女儿三岁穿多大")

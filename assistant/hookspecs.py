@@ -17,7 +17,16 @@ from assistant.config import Config
 from assistant.events import Event
 from assistant.outbound import DeliveryResult, Outbound
 
-__all__ = ["FOLLOWUP_STATES", "Alert", "DeliveryResult", "Followup", "Outbound", "hookimpl", "hookspec"]
+__all__ = [
+    "FOLLOWUP_STATES",
+    "Alert",
+    "CannotConfirm",
+    "DeliveryResult",
+    "Followup",
+    "Outbound",
+    "hookimpl",
+    "hookspec",
+]
 
 PROJECT = "assistant"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -25,6 +34,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled", "stale")
+
+
+class CannotConfirm(RuntimeError):
+    """The platform could not be asked whether it holds a message; `final`: it never will be (refused access)."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,9 @@ class Followup:
     due_ms: int
     fired_ms: int
     updated_ms: int
+    # The last attempt may have created the message (in flight, timed out, a gateway's 502/504): not answered
+    # with an error status that says nothing was created.
+    outcome_unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +136,8 @@ def confirm_delivery(
 
     True: it is there (it is not sent again); False: it is not (it is sent); None: not this plugin's
     conversation, or its platform cannot be asked. Raise when the platform could not be asked: nothing is
-    sent, and the assistant asks again after a backoff. `since_ms`: no earlier message can be this one.
+    sent, and the assistant asks again after a backoff (`CannotConfirm(final=True)`: asking again cannot help,
+    the token may not list messages). `since_ms`: no earlier message can be this one.
     """
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -28,6 +30,7 @@ class DeliveryResult:
     retryable: bool = False
     status: int | None = None
     error: str = ""
+    retry_after_s: float | None = None  # the receiver's `Retry-After` (a 429's or a 503's): no retry before it
 
     @classmethod
     def sent(cls, status: int | None = None) -> DeliveryResult:
@@ -49,6 +52,23 @@ class DeliveryResult:
         if status >= 500 or status in (408, 429):
             return cls.retry(error or f"HTTP {status}", status)
         return cls.reject(error or f"HTTP {status}", status)
+
+
+def retry_after_s(value: str | None, now_s: float | None = None) -> float | None:
+    """A `Retry-After` header's wait in seconds (delay-seconds or an HTTP date, RFC 9110); None if absent or
+    unreadable, 0 for a date already past."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None  # an HTTP date is always GMT; one without a zone is not one
+    return max(0.0, when.timestamp() - (time.time() if now_s is None else now_s))
 
 
 class Outbound:
@@ -73,7 +93,8 @@ class Outbound:
                 if 200 <= resp.status < 300:
                     return DeliveryResult.sent(resp.status)
                 detail = (await resp.text(errors="replace"))[:200]
-                return DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
+                result = DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
+                return replace(result, retry_after_s=retry_after_s(resp.headers.get("Retry-After")))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return DeliveryResult.retry(failure(exc, peer))
 

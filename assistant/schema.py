@@ -104,6 +104,8 @@ DROP_CONVERSATION_TS = "DROP INDEX IF EXISTS messages_conversation_ts;"
 ORDERS_BY_CONVERSATION = "CREATE INDEX IF NOT EXISTS orders_conversation ON orders (shop, conversation, created_ms);"
 # An order's closing (`order_closed`: cancelled, or closed unpaid by the platform), when and by which event.
 ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE orders ADD COLUMN closed_seq BIGINT;"
+# Whether a delivery's last attempt may have created the message (a row written before: as its restart assumed).
+FOLLOWUP_OUTCOME = "ALTER TABLE followups ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 1;"
 
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
@@ -421,6 +423,7 @@ def _m090_payments(db: Database) -> None:
 
 _script("100_trimmed_names", TRIMMED_NAMES)  # a log written before names were trimmed at intake
 _script("110_order_closing", ORDER_CLOSING)
+_script("120_followup_outcome", FOLLOWUP_OUTCOME)
 
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
@@ -593,4 +596,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("090_payments", PAYMENTS.format(order="raw::jsonb ->> 'order'", cents=_PG_CENTS)),
     ("100_trimmed_names", TRIMMED_NAMES),
     ("110_order_closing", ORDER_CLOSING),
+    ("120_followup_outcome", FOLLOWUP_OUTCOME),
 ]

@@ -21,7 +21,7 @@ import aiohttp
 
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
-from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
 from assistant.i18n import _
 from assistant.outbound import Outbound
 
@@ -34,8 +34,9 @@ SLACK_S = 60  # clocks differ: a message this much older than the follow-up may 
 LOW_CONFIDENCE = 0.5  # below this a suggestion is a guess: the panel dims it (panel.js), the note leaves it out
 
 
-class ListingFailed(RuntimeError):
-    """Chatwoot could not list a conversation's messages; whether a follow-up arrived is still unknown."""
+class ListingFailed(CannotConfirm):
+    """Chatwoot could not list a conversation's messages; whether a follow-up arrived is still unknown (`final`:
+    the token may not list them, 401 or 403, and never will)."""
 
 
 def messages_url(config: Config, account: str, conversation: str) -> str:
@@ -118,7 +119,9 @@ async def confirm_delivery(
             ) as resp:
                 if resp.status != 200:
                     detail = (await resp.text(errors="replace"))[:200]
-                    raise ListingFailed(f"HTTP {resp.status} listing Chatwoot messages: {detail}")
+                    raise ListingFailed(
+                        f"HTTP {resp.status} listing Chatwoot messages: {detail}", final=resp.status in (401, 403)
+                    )
                 listing = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             raise ListingFailed(f"{type(exc).__name__} listing Chatwoot messages: {exc}") from None

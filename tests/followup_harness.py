@@ -189,6 +189,7 @@ class Receiver:
         if not hold:
             self.released.set()
         self.secret = secret
+        self.error_headers: dict[str, str] = {}  # sent with every non-2xx answer (a 429's `Retry-After`)
         self.requests: list[dict[str, Any]] = []
         self.server: TestServer | None = None
 
@@ -242,7 +243,8 @@ class Receiver:
             await asyncio.sleep(self.delay_s)
         await self.released.wait()
         status = self.statuses.pop(0) if self.statuses else 200
-        return web.json_response({"ok": status < 300}, status=status)
+        headers = self.error_headers if status >= 300 else None
+        return web.json_response({"ok": status < 300}, status=status, headers=headers)
 
     def keys(self) -> list[str]:
         return [r["headers"]["Idempotency-Key"] for r in self.requests]

@@ -735,8 +735,9 @@ class Confirmer:
 
 
 async def interrupted(send_config: Config, db_path: Path, clock: FakeClock) -> tuple[Harness, str]:
-    """A follow-up whose first attempt ended without an answer (a 503) and a service that stopped."""
-    h = await Harness(send_config, db_path, clock, plugins=[Recorder([DeliveryResult.retry("HTTP 503", 503)])]).start()
+    """A follow-up whose first attempt ended without an answer (timed out) and a service that stopped."""
+    timed_out = DeliveryResult.retry("timed out after 10 s")  # a 503 would say nothing was created: no question
+    h = await Harness(send_config, db_path, clock, plugins=[Recorder([timed_out])]).start()
     await h.agent_says()
     await h.advance(IDLE)
     [f] = h.followups()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
-from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import T0, Harness, Receiver, Recorder
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
@@ -265,5 +266,86 @@ async def test_delivery_cut_by_a_restart_is_sent_by_its_echo_and_never_posted_ag
         assert states["conv1"] == ("sent", "TimeoutError")
         assert states["conv2"][0] == "failed" and "not authorized for bots" in states["conv2"][1]
         assert recorder.calls == []  # nothing posted again: conv2's attempt may have arrived while we were down
+    finally:
+        await h.stop()
+
+
+class Refusing:
+    """Chatwoot with an agent bot's token: listing a conversation's messages is refused for good (401)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def confirm_delivery(self) -> bool | None:
+        self.asked += 1
+        raise CannotConfirm("HTTP 401 listing Chatwoot messages: not authorized for bots", final=True)
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_delivery_waiting_to_retry_after_an_error_status_is_resumed_without_asking(
+    config: Config, db_path: Path, status: int
+) -> None:
+    # Found: after a clean restart every resumed delivery was treated as one whose attempt may have arrived, so
+    # with an agent bot's token (listing refused) a follow-up answered 500 or 429 was never sent and ended failed.
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE)
+    clock = FakeClock(T0)
+    failing = DeliveryResult.from_status(status, f"HTTP {status} from Chatwoot")
+    h = await Harness(cfg, db_path, clock, plugins=[Recorder([failing] * 2)]).start()
+    await h.agent_says()
+    await h.advance(IDLE)
+    await h.advance(cfg.followups.backoff_max_s)
+    [f] = h.followups()
+    assert (f.state, f.attempts, f.outcome_unknown) == ("pending", 2, False)
+    await h.stop()
+    clock.advance(cfg.followups.lease_s)  # the stopped instance's claim has run out (several instances)
+    recorder, refusing = Recorder(), Refusing()
+    h.extra_plugins = [recorder, refusing]
+    await h.start()
+    try:
+        await h.advance(cfg.followups.backoff_max_s)
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("sent", 3)
+        assert len(recorder.calls) == 1 and refusing.asked == 0
+    finally:
+        await h.stop()
+
+
+async def test_delivery_cut_short_is_failed_at_once_when_the_platform_refuses_to_be_asked(
+    config: Config, db_path: Path
+) -> None:
+    # Asking again cannot help: the follow-up is failed at the first refusal, never posted (it may have arrived).
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE)
+    clock = FakeClock(T0)
+    h = await Harness(cfg, db_path, clock, plugins=[Recorder([DeliveryResult.retry("TimeoutError")])]).start()
+    await h.agent_says()
+    await h.advance(IDLE)
+    await h.stop()
+    clock.advance(cfg.followups.lease_s)  # the stopped instance's claim has run out (several instances)
+    recorder, refusing = Recorder(), Refusing()
+    h.extra_plugins = [recorder, refusing]
+    await h.start()
+    try:
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("failed", 2) and "not posted again" in (f.last_error or "")
+        assert recorder.calls == [] and refusing.asked == 1
+    finally:
+        await h.stop()
+
+
+async def test_delivery_waits_out_the_receivers_retry_after(config: Config, db_path: Path) -> None:
+    # Found: Chatwoot's 429 asked for 240 s and was retried within 2 s, seven times in 81 s.
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE)
+    throttled = replace(DeliveryResult.from_status(429, "HTTP 429 from Chatwoot"), retry_after_s=240.0)
+    recorder = Recorder([throttled])
+    h = await Harness(cfg, db_path, FakeClock(T0), plugins=[recorder]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        await h.advance(cfg.followups.backoff_max_s)
+        await h.advance(239 - cfg.followups.backoff_max_s)
+        assert len(recorder.calls) == 1 and h.followups()[0].state == "pending"
+        await h.advance(1)
+        assert len(recorder.calls) == 2 and h.followups()[0].state == "sent"
     finally:
         await h.stop()

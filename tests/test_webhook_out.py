@@ -10,7 +10,7 @@ import pytest
 
 from assistant.config import Config, ConfigError, HooksConfig, WebhookOutConfig
 from assistant.hookspecs import DeliveryResult
-from assistant.outbound import Outbound
+from assistant.outbound import Outbound, retry_after_s
 from assistant.plugins import build_plugin_manager
 from hooks import webhook_out
 from tests.followup_harness import Receiver
@@ -91,6 +91,31 @@ async def test_webhook_out_client_errors_are_final(config: Config, status: int) 
         await receiver.close()
     assert (result.ok, result.retryable, result.status) == (False, False, status)
     assert f"HTTP {status}" in result.error
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("240", 240.0), ("Wed, 21 Oct 2037 07:28:00 GMT", None), ("soon", None)]
+)
+async def test_webhook_out_reads_retry_after(config: Config, header: str, seconds: float | None) -> None:
+    receiver = await Receiver([429]).start()
+    receiver.error_headers = {"Retry-After": header}
+    try:
+        result = await deliver(outbound_config(config, receiver.url))
+    finally:
+        await receiver.close()
+    assert result.retryable and result.status == 429
+    if header[0].isalpha() and header != "soon":  # an HTTP date: the time left until then
+        assert result.retry_after_s is not None and result.retry_after_s > 300 * 24 * 3600
+    else:
+        assert result.retry_after_s == seconds
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = 2_000_000_000.0  # 2033-05-18 03:33:20 UTC
+    assert retry_after_s("120", now) == 120.0
+    assert retry_after_s("Wed, 18 May 2033 03:37:20 GMT", now) == 240.0
+    assert retry_after_s("Wed, 18 May 2033 03:00:00 GMT", now) == 0.0  # already past
+    assert [retry_after_s(v, now) for v in (None, "", "-5", "1.5", "tomorrow")] == [None] * 5
 
 
 async def test_webhook_out_connection_refused_is_retryable(config: Config) -> None:

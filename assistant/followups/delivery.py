@@ -9,7 +9,11 @@ Chatwoot: our id in the conversation's messages): either way it is sent and is n
 platform cannot be asked (Chatwoot refuses an agent bot's token to list messages), the echo decides for an
 attempt this instance saw end: none within `delivery_timeout_s` after it, and it was not created. After a
 restart the question waits until the interrupted attempt's time limit is over, so a slow platform has finished
-with it. A platform no plugin can ask gets it at least once, with the same key.
+with it; whether the last attempt's outcome is known is stored with the follow-up, so a delivery that waited to
+retry after an error status is resumed without a question. A platform no plugin can ask gets it at least once,
+with the same key; one that refuses the question for good (Chatwoot: an agent bot's token) leaves an interrupted
+attempt unconfirmed, and the follow-up is `failed` at once rather than risk posting it twice. A receiver's
+`Retry-After` (a 429's, a 503's) is waited out, up to RETRY_AFTER_MAX_S.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key
-from assistant.hookspecs import DeliveryResult, Followup
+from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup
 from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
@@ -47,6 +51,12 @@ ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
 TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
+RETRY_AFTER_MAX_S = 600  # a longer `Retry-After` is waited this long: a follow-up later than that is out of place
+NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
+
+
+class FinalRefusal(str):
+    """Why the platform cannot be asked whether it holds a message, and never will be (refused access)."""
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -150,7 +160,7 @@ class Deliverer:
         f = job.followup
         attempts = f.attempts
         last_error = f.last_error
-        unknown = attempts > 0  # an attempt was made, and whether it arrived is not known
+        unknown = attempts > 0 and f.outcome_unknown  # an attempt was made, and whether it arrived is not known
         ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
         try:
             if unknown:  # made by the process before a restart: let it run out its time limit first
@@ -179,6 +189,9 @@ class Deliverer:
                         attempts += 1
                         last_error = held
                         log.warning("follow-up %s: %s", f.id, held)
+                        if isinstance(held, FinalRefusal):  # asking again cannot help: at most once, so no post
+                            await self._finish(f, "failed", attempts, NOT_POSTED_AGAIN % {"why": held})
+                            return
                         if attempts >= self.settings.max_attempts:
                             await self._finish(f, "failed", attempts, last_error)
                             return
@@ -194,7 +207,7 @@ class Deliverer:
                 unknown = True
                 job.attempting = True
                 try:
-                    await self._update(f, "pending", attempts, last_error)
+                    await self._update(f, "pending", attempts, last_error, unknown=True)
                     result = await self._attempt(f)
                 finally:
                     job.attempting = False
@@ -221,14 +234,16 @@ class Deliverer:
                         return
                     await self._finish(f, "failed", attempts, last_error)
                     return
-                await self._update(f, "pending", attempts, last_error)
-                await self._backoff(job, attempts)
+                await self._update(f, "pending", attempts, last_error, unknown=unknown)
+                await self._backoff(job, attempts, result.retry_after_s)
         finally:
             self.active -= 1
             self._jobs.pop(f.id, None)
 
-    async def _backoff(self, job: _Job, attempts: int) -> None:
+    async def _backoff(self, job: _Job, attempts: int, retry_after_s: float | None = None) -> None:
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+        if retry_after_s is not None:  # the receiver said when: sooner would be refused again and keep it throttled
+            delay = max(delay, round(min(retry_after_s, RETRY_AFTER_MAX_S) * 1000))
         await self._wait(job, self.clock.now_ms() + delay)
 
     async def _wait(self, job: _Job, until_ms: int) -> None:
@@ -291,7 +306,8 @@ class Deliverer:
         except TimeoutError:
             return f"could not confirm the earlier attempt: no answer within {self.settings.delivery_timeout_s:g} s"
         except Exception as exc:
-            return f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
+            why = f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
+            return FinalRefusal(why) if isinstance(exc, CannotConfirm) and exc.final else why
         return held if isinstance(held, bool) else None
 
     async def _attempt(self, f: Followup) -> DeliveryResult:
@@ -330,11 +346,13 @@ class Deliverer:
         event = parse_event(raw, max_text_chars=max(len(f.text), self.config.webhook.max_text_chars))
         await self.ingestor.ingest([event])
 
-    async def _update(self, f: Followup, state: str, attempts: int, error: str | None) -> Followup | None:
+    async def _update(
+        self, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None
+    ) -> Followup | None:
         now = self.clock.now_ms()
         return await self.writer.submit(
             lambda conn: followup_store.update_followup(
-                conn, f.id, state=state, now_ms=now, attempts=attempts, last_error=error
+                conn, f.id, state=state, now_ms=now, attempts=attempts, last_error=error, outcome_unknown=unknown
             )
         )
 

@@ -170,11 +170,11 @@ def insert_followup(conn: sqlite3.Connection, f: Followup) -> tuple[Followup, bo
     """Record a new follow-up; if its id is known, the stored one is returned unchanged (and False)."""
     cur = conn.execute(
         "INSERT OR IGNORE INTO followups (id, shop, conversation, customer, agent, kind, phrase_id, text, mode, state,"
-        " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?)",
+        " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms, outcome_unknown) VALUES (?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             f.id, f.shop, f.conversation, f.customer, f.agent, f.kind, f.phrase_id, f.text, f.mode, f.state,
-            f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms,
+            f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms, int(f.outcome_unknown),
         ),
     )  # fmt: skip
     stored = followup(conn, f.id)
@@ -191,13 +191,15 @@ def update_followup(
     attempts: int | None = None,
     last_error: str | None = None,
     from_states: Sequence[str] = ("pending",),
+    outcome_unknown: bool | None = None,
 ) -> Followup | None:
     """Move a follow-up in one of `from_states` to `state`; None if unknown or in another state."""
     marks = ", ".join("?" for _ in from_states)
+    unknown = None if outcome_unknown is None else int(outcome_unknown)
     cur = conn.execute(
         "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
-        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
-        (state, attempts, last_error, now_ms, followup_id, *from_states),
+        f" outcome_unknown = coalesce(?, outcome_unknown), updated_ms = ? WHERE id = ? AND state IN ({marks})",
+        (state, attempts, last_error, unknown, now_ms, followup_id, *from_states),
     )
     if cur.rowcount == 0:
         return None
@@ -273,7 +275,8 @@ def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, arme
 
 
 def _followup(row: sqlite3.Row) -> Followup:
-    return Followup(**{k: row[k] for k in row.keys()})
+    values = {k: row[k] for k in row.keys()}
+    return Followup(**values | {"outcome_unknown": bool(values.get("outcome_unknown"))})
 
 
 # ---- the log, as the timers read it ------------------------------------------------------------

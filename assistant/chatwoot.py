@@ -104,6 +104,17 @@ def account_of_shop(shop: str) -> str | None:
     return None
 
 
+def shown_agent(shop: str, agent: str) -> str:
+    """An agent's name as a buyer or agent reads it in a phrase: in a Chatwoot shop without the ` #<user id>` the
+    log adds to tell two users of one name apart (that stays in the log, the reports and the panel's scope)."""
+    return _TOLD_APART.sub("", agent) if account_of_shop(shop) is not None else agent
+
+
+def shown_customer(shop: str, customer: str) -> str:
+    """A customer's name as a phrase may use it; empty in a Chatwoot shop, whose log knows the contact only by id."""
+    return "" if account_of_shop(shop) is not None else customer
+
+
 def map_payload(
     payload: dict[str, Any],
     *,

@@ -264,3 +264,20 @@ async def test_chatwoot_account_without_a_token_is_warned_about_once(
         "Chatwoot account 3 sends webhooks, but CHATWOOT_API_TOKEN is not set: no follow-up or note can be posted"
         " to it (give it a token in [hooks.chatwoot] account_tokens_env, docs/chatwoot.md)"
     ]
+
+
+async def test_chatwoot_suggestions_name_the_agent_as_the_buyer_reads_it(cw: Client, db_path: Path) -> None:
+    # Found: the first message of a conversation was suggested 我是客服， (its agent not known yet) and a reload
+    # 我是客服张美玲 #15 (the log's suffix telling two users of one name apart, offered for the buyer to read).
+    assert (await post(cw, "agent_reply")).status == 200  # user 12 holds the name 张美玲
+    payload = json.loads(fixture("contact_message"))
+    payload.update(id=9201, content="你好 在吗")
+    payload["conversation"].update(id=43)
+    payload["conversation"]["meta"]["assignee"].update(id=15, name="张美玲", available_name="张美玲")
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body, delivery="d-2"))
+    assert resp.status == 200
+    texts = [s["text"] for s in (await resp.json())["events"][0]["suggestions"]]
+    assert any("我是客服张美玲，" in t for t in texts), texts
+    assert not any("#15" in t or "501" in t for t in texts), texts
+    assert rows(db_path, "SELECT agent FROM messages WHERE conversation = '43'") == [("张美玲 #15",)]  # the log's id

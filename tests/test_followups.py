@@ -18,6 +18,7 @@ from assistant.events import parse_event
 from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
 from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
+from assistant.suggest.phrases import Library
 from tests.followup_harness import T0, Harness, Recorder, tiny_library
 from tests.helpers import BACKENDS, ROOT, eventually, make_event, replace_config
 
@@ -846,5 +847,32 @@ async def test_followups_restart_does_not_resend_once_the_customer_wrote_during_
         assert recorder.calls == []
         [f] = h.followups()
         assert (f.id, f.state, f.last_error) == (stuck.keys[0], "cancelled", CUSTOMER_WROTE)
+    finally:
+        await h.stop()
+
+
+@pytest.mark.parametrize(
+    ("shop", "expected"),
+    [("chatwoot-3", "亲亲，感谢您的咨询，我是张美~"), ("shop1", "买家小王亲，感谢您的咨询，我是张美 #15~")],
+)
+async def test_followups_name_the_agent_and_customer_as_the_buyer_reads_them(
+    send_config: Config, db_path: Path, clock: FakeClock, shop: str, expected: str
+) -> None:
+    # Found: a Chatwoot shop's closing greeted the buyer with the contact id and named the agent with the log's
+    # suffix telling two users apart (4321亲，…我是张美 #15); the contact unnamed, it takes the library's neutral 亲.
+    # Elsewhere the names are the platform's own.
+    library = Library.build(
+        [("f.toml", {"phrase": [{"id": "f.n", "intent": "followup", "code": "f1", "text": "{{ customer }}亲，感谢您的咨询，我是{{ agent }}~"}]})],
+        extra_variables={"shop": "测试店"},
+    )  # fmt: skip
+    recorder = Recorder()
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=library).start()
+    try:
+        customer = "4321" if shop.startswith("chatwoot") else "买家小王"
+        await h.send(sender="agent", agent="张美 #15", text="不客气亲", shop=shop, customer=customer)
+        await h.advance(IDLE)
+        assert [c["text"] for c in recorder.calls] == [expected]
+        [f] = h.followups()
+        assert (f.customer, f.agent) == (customer, "张美 #15")  # the log keeps its ids
     finally:
         await h.stop()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from assistant.chatwoot import shown_agent, shown_customer
 from assistant.clock import QuietHours
 from assistant.config import Config
 from assistant.followups.store import FireContext
@@ -188,11 +189,17 @@ def library_variables(config: Config) -> dict[str, str]:
     return {**config.phrases.variables, "shop": config.shop.name}
 
 
+def buyer_variables(ctx: FireContext, shop: str, shop_id: str) -> dict[str, str]:
+    """A follow-up's names as the buyer reads them: the agent's without an internal suffix, no contact id."""
+    agent, customer = ctx.agent or "", ctx.customer or ""
+    return {"shop": shop, "agent": shown_agent(shop_id, agent), "customer": shown_customer(shop_id, customer)}
+
+
 def compose(
-    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], shop: str
+    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], shop: str, shop_id: str = ""
 ) -> tuple[str | None, str]:
     """The phrase for `kind` from the first source that has one, rendered with the conversation's variables."""
-    variables = {"shop": shop, "agent": ctx.agent or "", "customer": ctx.customer or ""}
+    variables = buyer_variables(ctx, shop, shop_id)
     if ctx.unpaid:
         order = ctx.unpaid[0]
         variables["order"] = f"订单{order.order_id}"
@@ -226,9 +233,9 @@ def plain(text: str) -> str:
     return "".join(text.split())
 
 
-def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], shop: str) -> set[str]:
+def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], shop: str, shop_id: str = "") -> set[str]:
     """The library's closings (intents `followup`, `followup_paid`) as this conversation would get them, plain."""
-    variables = {"shop": shop, "agent": ctx.agent or "", "customer": ctx.customer or ""}
+    variables = buyer_variables(ctx, shop, shop_id)
     found: set[str] = set()
     for source in sources:
         if source is None:

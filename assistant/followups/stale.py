@@ -41,7 +41,7 @@ def insert_stale(
     if isinstance(kind, Cancel) or ctx.superseded or ctx.armed_event_id is None:
         return None  # the customer wrote, paid, or the agent wrote again: no follow-up was owed
     fid = followup_id(shop, conversation, ctx.armed_event_id, 1)
-    phrase_id, text = compose(kind, ctx, fid, sources, shop_name)
+    phrase_id, text = compose(kind, ctx, fid, sources, shop_name, shop)
     draft = Followup(
         id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent, kind=kind,
         phrase_id=phrase_id, text=text, mode=mode, state="stale", attempts=0,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from assistant import store
+from assistant.chatwoot import shown_agent, shown_customer
 from assistant.config import Config
 from assistant.conversations import Conversations, ConversationState
 from assistant.events import Event
@@ -126,11 +127,15 @@ class SuggestionEngine:
             self.workers.used(shop, phrase_id)
 
     # -- computing --------------------------------------------------------------------------------
-    def context_for(self, state: ConversationState | None, shop: str, customer: str = "") -> Context:
-        variables = {"shop": self.config.shop.name, "customer": customer or "亲"}
+    def context_for(
+        self, state: ConversationState | None, shop: str, customer: str = "", agent: str | None = None
+    ) -> Context:
+        """What a phrase is filled with: names as the buyer reads them (no ids); `agent`: the message's own."""
+        variables = {"shop": self.config.shop.name, "customer": shown_customer(shop, customer) or "亲"}
+        agent = agent or (state.agent if state is not None else None)
+        if agent:
+            variables["agent"] = shown_agent(shop, agent)
         if state is not None:
-            if state.agent:
-                variables["agent"] = state.agent
             if state.unpaid_orders:
                 order, amount = next(reversed(state.unpaid_orders.items()))
                 variables.update(order=order, amount=f"{amount:.2f}")
@@ -151,17 +156,25 @@ class SuggestionEngine:
         ts_ms: int = 0,
         customer: str = "",
         item: str | None = None,
+        agent: str | None = None,
     ) -> tuple[list[Suggestion], CustomerType]:
         """Suggestions for `text` and the customer type including it; `item` is the product it is about."""
         item = self.items.item_of(state, text, item)
-        request, adoption = self._request(text, shop, state, ts_ms, customer, item)
+        request, adoption = self._request(text, shop, state, ts_ms, customer, item, agent)
         return self._amended(request, *answer(self.matcher, request, adoption), item)
 
     def _request(
-        self, text: str, shop: str, state: ConversationState | None, ts_ms: int, customer: str, item: str | None
+        self,
+        text: str,
+        shop: str,
+        state: ConversationState | None,
+        ts_ms: int,
+        customer: str,
+        item: str | None,
+        agent: str | None = None,
     ) -> tuple[Request, Counter[str]]:
         """What matching the message reads of its conversation, as it is now; and the shop's adoption counts."""
-        base = self.context_for(state, shop, customer)
+        base = self.context_for(state, shop, customer, agent)
         history = list(state.customer_messages) if state else []
         replies = list(state.agent_replies) if state else []
         variables, title = dict(base.variables), self.items.title_of(item)
@@ -200,7 +213,13 @@ class SuggestionEngine:
         state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, event.text or "", event.item)
         suggestions, kind = self.compute(
-            event.text or "", shop=event.shop, state=state, ts_ms=event.ts_ms, customer=event.customer, item=item
+            event.text or "",
+            shop=event.shop,
+            state=state,
+            ts_ms=event.ts_ms,
+            customer=event.customer,
+            item=item,
+            agent=event.agent,  # the conversation's agent as of this message (its state is read before it)
         )
         return self._enrichment(suggestions, kind, item)
 
@@ -214,7 +233,7 @@ class SuggestionEngine:
         text = event.text or ""
         state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, text, event.item)
-        request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item)
+        request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item, event.agent)
         future = self.workers.submit(request)
         if future is None:
             return self._enrichment(*self._amended(request, *answer(self.matcher, request, adoption), item), item)

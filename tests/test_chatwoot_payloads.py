@@ -109,9 +109,12 @@ async def test_chatwoot_an_accounts_own_secret_speaks_for_that_account_alone(
     of_4.update(id=9160, account={"id": 4, "name": "另一家店"})
     status, body = await send(client, of_4)  # the shared secret no longer speaks for account 4
     assert status == 401 and body["field"] == "X-Chatwoot-Signature", body
+    assert body["message"] == "account 4 has a secret of its own; this payload is signed with another"
     assert (await send(client, of_4, secret="secret-of-4"))[0] == 200
     of_3 = fixture("agent_reply")  # account 3: no secret of its own
-    assert (await send(client, of_3, secret="secret-of-4"))[0] == 401  # 4's secret speaks for 4 alone
+    status, body = await send(client, of_3, secret="secret-of-4")  # 4's secret speaks for 4 alone
+    assert status == 401 and "no configured secret speaks for account 3" in body["message"], body
+    assert "account_secrets_env" in body["message"]  # it said account 3 had a secret of its own, which it has not
     assert (await send(client, of_3))[0] == 200
     assert rows(db_path, "SELECT shop FROM messages ORDER BY seq") == [("chatwoot-4",), ("chatwoot-3",)]
 

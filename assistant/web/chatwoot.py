@@ -78,7 +78,13 @@ def wrong_account(config: Config, signer: str | None, payload: dict[str, Any]) -
     if signer is not None and claimed == signer:
         return None
     log.warning("rejected chatwoot payload: account %s, signed with %s", claimed, f"account {signer}'s secret" if signer else "a shared secret")  # fmt: skip
-    why = f"account {claimed} has a secret of its own; this payload is signed with another"
+    if claimed in own:
+        why = f"account {claimed} has a secret of its own; this payload is signed with another"
+    else:  # signed with another account's own secret, and no shared secret is set to speak for this one
+        why = (
+            f"no configured secret speaks for account {claimed}: add it to [hooks.chatwoot] account_secrets_env,"
+            " or set a shared secret (webhook_secret_env)"
+        )
     return json_error(401, "bad_signature", SIGNATURE_HEADER, why)
 
 

@@ -296,7 +296,7 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
     last = memory.last_status(str(account), str(conv_id))
     if last is not None and changed_ms < last[1]:
         return Mapped(ignored=f"status {status!r} older than the last change seen ({last[0]!r})")
-    if last is not None and (last[0] == RESOLVED) == (status == RESOLVED):
+    if last is not None and last[0] == status:  # the same change announced again (status_changed and updated)
         return Mapped(ignored=f"status {status!r} already known", notes=Notes(status=note))
     if status != RESOLVED:
         return Mapped(ignored=f"conversation status {status!r} needs no event", notes=Notes(status=note))

@@ -508,3 +508,15 @@ def test_chatwoot_reassignment_reads_as_a_handover_in_the_day_log() -> None:
     out = io.StringIO()
     formats.write_text([item], out, wording=formats.Wording(language="zh_CN"))
     assert "转接给 阿杰" in out.getvalue() and "会话关闭" not in out.getvalue()
+
+
+async def test_chatwoot_a_new_status_is_never_answered_as_already_known(cw: Client, db_path: Path) -> None:
+    # Found: a conversation snoozed while open was answered "status 'snoozed' already known", never having been.
+    opened, snoozed = fixture("status_resolved"), fixture("status_resolved")
+    opened.update(status="open", updated_at=1795140000.0)
+    snoozed.update(status="snoozed", updated_at=1795140100.0)
+    assert (await send(cw, opened))[0] == 200
+    status, body = await send(cw, snoozed)
+    assert status == 200 and body["ignored"] == "conversation status 'snoozed' needs no event", body
+    assert (await send(cw, snoozed))[1]["ignored"] == "status 'snoozed' already known"
+    assert closures(db_path) == []

@@ -24,6 +24,8 @@ MAX_ITEM_CHARS = 200
 AGENT_NAME_CHARS = MAX_NAME_CHARS - 24  # an agent's name as kept, leaving room for " #<user id>"
 MAX_TEXT_CHARS = 150_000  # Chatwoot's own limit on a message's content (app/models/message.rb)
 RESOLVED = "resolved"
+# Set aside by an agent: a resolve for the assistant (no follow-up) until the conversation is open again.
+SET_ASIDE = (RESOLVED, "snoozed")
 # How an attachment-only message is logged: the text says what was attached.
 ATTACHMENT_WORDS = {
     "image": "图片",
@@ -209,6 +211,13 @@ def _map_message(
         status=_status_note(str(account), str(conv_id), conversation, now_ms),
         agents=tuple(agents),
     )
+    if role != "customer" and conversation.get("status") in SET_ASIDE:
+        # An agent writing in a resolved or snoozed conversation (a tracking number after the resolve): Chatwoot
+        # keeps it so, and a follow-up would go into it; the conversation stays closed for the assistant.
+        closed = {**raw, "id": f"{raw['id']}-{conversation['status']}", "type": "conversation_closed"}
+        for key in ("sender", "text", "item", "followup_id"):
+            closed.pop(key, None)
+        return Mapped(events=(raw, closed), notes=notes)
     return Mapped(events=(raw,), notes=notes)
 
 
@@ -298,10 +307,10 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
         return Mapped(ignored=f"status {status!r} older than the last change seen ({last[0]!r})")
     if last is not None and last[0] == status:  # the same change announced again (status_changed and updated)
         return Mapped(ignored=f"status {status!r} already known", notes=Notes(status=note))
-    if status != RESOLVED:
+    if status not in SET_ASIDE:
         return Mapped(ignored=f"conversation status {status!r} needs no event", notes=Notes(status=note))
     meta = _dict(payload.get("meta"))
-    raw = _conversation_event(payload, "conversation_closed", "resolved", account, conv_id, changed_ms, by_inbox)
+    raw = _conversation_event(payload, "conversation_closed", status, account, conv_id, changed_ms, by_inbox)
     agents: list[tuple[str, str, str]] = []
     agent = _assignee(meta, str(account), memory, agents)
     if agent:

@@ -17,7 +17,8 @@ from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
-from tests.helpers import ROOT, make_app
+from assistant.web.appkeys import FOLLOWUPS
+from tests.helpers import ROOT, make_app, replace_config
 
 FIXTURES = ROOT / "tests" / "data" / "chatwoot"
 SECRET = "cw-secret"
@@ -179,6 +180,36 @@ def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
     mapped = map_payload(payload, by_inbox=False, now_ms=0)
     assert mapped.events[0]["sender"] == "auto" and mapped.events[0]["followup_id"] == "fu-1"
     assert mapped.events[0]["id"] == "auto-fu-1"
+
+
+@pytest.mark.parametrize("status", ["resolved", "snoozed"])
+async def test_chatwoot_an_agent_writing_in_a_set_aside_conversation_arms_no_follow_up(
+    aiohttp_client: Any, db_path: Path, status: str
+) -> None:
+    # A tracking number sent after the resolve (or into a snoozed conversation) got the 结束语 five minutes later.
+    payload = json.loads(fixture("agent_reply"))
+    payload["conversation"]["status"] = status
+    mapped = map_payload(payload, by_inbox=False, now_ms=0)
+    assert [e["type"] for e in mapped.events] == ["message", "conversation_closed"]
+    assert mapped.events[1]["ts"] == mapped.events[0]["ts"] and "text" not in mapped.events[1]
+    client = await make_client(aiohttp_client, replace_config(cw_config(db_path), "followups", mode="send"))
+    asked = json.loads(fixture("contact_message"))
+    for n, message in enumerate((asked, payload, asked, {**payload, "conversation": {**payload["conversation"]}})):
+        message["created_at"] = int(time.time()) + n  # now: a follow-up is armed only for a live exchange
+        message["id"] = 9200 + n
+        if n == 3:  # open again: the agent's next reply arms one as ever
+            assert not client.app[FOLLOWUPS].timers.queue, "no follow-up into a conversation Chatwoot keeps aside"
+            message["conversation"]["status"] = "open"
+        body = json.dumps(message).encode()
+        assert (await client.post("/v1/chatwoot", data=body, headers=headers(body, delivery=f"d-{n}"))).status == 200
+    assert len(client.app[FOLLOWUPS].timers.queue) == 1
+
+
+def test_chatwoot_a_snoozed_status_closes_the_conversation_for_the_assistant() -> None:
+    payload = json.loads(fixture("status_resolved"))
+    payload["status"] = "snoozed"
+    mapped = map_payload(payload, by_inbox=False, now_ms=0)
+    assert [e["type"] for e in mapped.events] == ["conversation_closed"] and "snoozed" in mapped.events[0]["id"]
 
 
 def test_chatwoot_echo_with_attributes_as_a_json_string_is_auto() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,21 @@ PAGE = 20  # messages Chatwoot lists per page (the latest, or those `before` an 
 MAX_PAGES = 10
 SLACK_S = 60  # clocks differ: a message this much older than the follow-up may still be it
 LOW_CONFIDENCE = 0.5  # below this a suggestion is a guess: the panel dims it (panel.js), the note leaves it out
+# Qianniu's and Wangwang's emoticon codes, which phrases written for Taobao end with: Chatwoot shows them as the
+# bracketed word, so a follow-up it posts carries the emoji instead. Codes outside this table stay as written.
+EMOTICONS = {
+    "[微笑]": "🙂", "[玫瑰]": "🌹", "[握手]": "🤝", "[爱心]": "❤️", "[心]": "❤️", "[鼓掌]": "👏", "[大笑]": "😄",
+    "[呲牙]": "😁", "[可爱]": "😊", "[愉快]": "😊", "[害羞]": "😳", "[亲亲]": "😘", "[飞吻]": "😘", "[抱抱]": "🤗",
+    "[拥抱]": "🤗", "[抱拳]": "🙏", "[谢谢]": "🙏", "[强]": "👍", "[赞]": "👍", "[OK]": "👌", "[ok]": "👌",
+    "[胜利]": "✌️", "[太阳]": "☀️", "[月亮]": "🌙", "[礼物]": "🎁", "[蛋糕]": "🎂", "[咖啡]": "☕", "[难过]": "😢",
+    "[流泪]": "😢", "[大哭]": "😭", "[偷笑]": "🤭", "[调皮]": "😜", "[再见]": "👋", "[得意]": "😎", "[惊讶]": "😮",
+}  # fmt: skip
+_EMOTICON = re.compile("|".join(re.escape(code) for code in EMOTICONS))
+
+
+def with_emoji(text: str) -> str:
+    """`text` with the emoticon codes Chatwoot cannot show ([微笑]) as the emoji it can (🙂)."""
+    return _EMOTICON.sub(lambda m: EMOTICONS[m.group(0)], text)
 
 
 class ListingFailed(CannotConfirm):
@@ -91,7 +107,7 @@ async def deliver_message(
     if account is None:
         return None  # not a Chatwoot conversation: another plugin delivers it
     body = {
-        "content": text,
+        "content": with_emoji(text),
         "message_type": "outgoing",
         "private": False,
         "content_attributes": {FOLLOWUP_ATTRIBUTE: idempotency_key, "kind": kind},
@@ -159,7 +175,7 @@ def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] |
     """The private note listing the suggestions (and the customer type) for agents working in Chatwoot."""
     lines = [NOTE_PREFIX]
     for i, s in enumerate(suggestions, 1):
-        lines.append(f"{i}. [{s['code']}] {s['text']}")
+        lines.append(f"{i}. [{s['code']}] {with_emoji(s['text'])}")
     if customer_type and customer_type.get("type") != "newcomer":
         script = customer_type.get("script") or []
         lines.append(f"客户类型：{customer_type.get('label')}" + (f" — {script[0]}" if script else ""))

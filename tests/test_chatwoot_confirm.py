@@ -152,3 +152,21 @@ async def test_suggestion_note_leaves_out_what_the_panel_dims(fake: FakeChatwoot
     [note] = fake.messages[("3", "42")]
     assert note["private"] and "[hi1]" in note["content"] and "cd5" not in note["content"]
     assert ("3", "43") not in fake.messages  # nothing confident: no note
+
+
+async def test_taobao_emoticon_codes_reach_chatwoot_as_emoji(fake: FakeChatwoot, db_path: Path) -> None:
+    # Chatwoot shows [微笑] as the bracketed word: the shipped closings ended so in front of every buyer.
+    http = Outbound()
+    try:
+        result = await chatwoot.deliver_message(
+            config=cw_config(db_path, fake.url), http=http, conversation={"shop": "chatwoot-3", "conversation": "42"},
+            text="亲，今天先聊到这里，祝您生活愉快 [玫瑰][微笑] [握手] 【包邮】[不是表情]", idempotency_key="fu-e",
+            kind="followup",
+        )  # fmt: skip
+    finally:
+        await http.close()
+    assert result is not None and result.ok, result
+    [posted] = fake.messages[("3", "42")]
+    assert posted["content"] == "亲，今天先聊到这里，祝您生活愉快 🌹🙂 🤝 【包邮】[不是表情]"
+    note = chatwoot.note_text([{"code": "hy1", "text": "亲，在的呢 [微笑]"}], None)
+    assert note.endswith("[hy1] 亲，在的呢 🙂")

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from assistant import pg, store
+from assistant import pg, store, upgrade
 from assistant.bus import Bus, Update
-from assistant.chatwoot_memory import ChatwootMemory
 from assistant.cluster.relay import Relay
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
@@ -28,9 +27,9 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
-from assistant.schema import SchemaError
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
+from assistant.upgrade import SchemaError
 from assistant.web.appkeys import (
     BUS,
     CHATWOOT,
@@ -48,6 +47,7 @@ from assistant.web.appkeys import (
     WORKBOOKS,
     WRITER,
 )
+from assistant.web.chatwoot_memory import ChatwootMemory
 from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.routes import ROUTES
@@ -140,6 +140,8 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CHATWOOT].close()  # the readers first: the writer's last checkpoint then empties the -wal file
     engine.conversations.close()
     engine.items.close()
+    if not isinstance(path, pg.Location):  # instances of another release may share a PostgreSQL database
+        await writer.submit(upgrade.mark_derived)
     await writer.close()
     if isinstance(path, pg.Location):
         pg.close_pools(path)

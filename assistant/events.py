@@ -21,8 +21,12 @@ EventType = Literal[
 ]
 Sender = Literal["customer", "agent", "auto"]
 # Trimmed off shop, customer and agent names at intake, and off the customer and agent names of a log written
-# before (schema.py's migration 100): "小美 " is 小美.
+# before (schema.py's migrations 100 and 120): "小美 " is 小美.
 NAME_PADDING = " \u00a0\u3000"
+# Removed from those names wherever they are, as characters that show nothing and join nothing (a spreadsheet's
+# byte-order mark, a zero-width space; a zero-width joiner stays: it builds emoji such as 👩‍💻); schema.py's
+# migration 120 cleaned a log written before so too.
+UNSEEN_CHARS = "\u200b\u2060\ufeff\u00ad"
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # The events about one order (`order`): placed, paid, and closed (cancelled, or closed unpaid by the platform).
@@ -229,8 +233,7 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
 # Control characters (line breaks and tabs too) and the bidirectional overrides and isolates.
 _HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-# Characters that show nothing and join nothing (a zero-width joiner stays: it builds emoji such as 👩‍💻).
-_UNSEEN = re.compile(r"[\u200b\u2060\ufeff\u00ad]")
+_UNSEEN = re.compile(f"[{UNSEEN_CHARS}]")
 # Something that shows: not a space, a zero-width character or another format character.
 _VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 

@@ -6,14 +6,10 @@ their queries. A rule that exists both as SQL and in Python is defined once, her
 
 from __future__ import annotations
 
-import sqlite3
-import time
-
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from assistant import pg, store
-from assistant.events import NAME_PADDING
+from assistant.events import NAME_PADDING, UNSEEN_CHARS
 
 migrations = Migrations("assistant")
 
@@ -48,48 +44,6 @@ def is_short_reply(text: str) -> bool:
     return len(text) - sum(text.count(ch) for ch in _WHITESPACE_CHARS) < SHORT_REPLY_CHARS
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to the newest version (SQLite through sqlite-utils, PostgreSQL through PG_MIGRATIONS)."""
-    if isinstance(conn, pg.Connection):
-        _migrate_pg(conn)
-    else:
-        migrations.apply(Database(conn))
-
-
-class SchemaError(RuntimeError):
-    """The database cannot hold the log as the service needs it (the message says what to change)."""
-
-
-_PG_LOCK = 0x61737369  # one advisory lock: instances that start together migrate one after another
-
-
-def _migrate_pg(conn: pg.Connection) -> None:
-    problem = store.collation_problem(conn)
-    if problem is not None:
-        raise SchemaError(problem)
-    conn.execute("BEGIN")
-    try:
-        migrate_pg_in_transaction(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def migrate_pg_in_transaction(conn: pg.Connection) -> None:
-    """PostgreSQL's pending migrations inside the caller's transaction (its COMMIT or ROLLBACK decides)."""
-    conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
-    conn.execute("CREATE TABLE IF NOT EXISTS _assistant_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _assistant_migrations")}
-    for name, script in PG_MIGRATIONS:
-        if name not in done:
-            conn.executescript(script)
-            conn.execute(
-                "INSERT INTO _assistant_migrations (name, applied_ms) VALUES (?, ?)", (name, int(time.time() * 1000))
-            )
-
-
 # A conversation's messages are found through messages_kpi_conversation (shop, conversation, sender, ts_ms, …);
 # messages_conversation_ts (shop, conversation, ts_ms) only ordered them by time as well. Every logged message
 # wrote both at a place of its own conversation: on a log of 120,000 events, dropping the second took the
@@ -116,9 +70,40 @@ CREATE TABLE payments (shop TEXT NOT NULL, order_id TEXT NOT NULL, paid_ms BIGIN
 INSERT INTO payments SELECT shop, {order}, ts_ms, {cents}, seq FROM events WHERE type = 'order_paid' ORDER BY seq
   ON CONFLICT DO NOTHING;
 """
+# An order_paid event's order and amount in fen, by dialect (SQLite's CAST truncates: floor, amounts being ≥ 0).
+PAYMENT_SOURCE = {
+    "sqlite": ("json_extract(raw, '$.order')", "CAST(json_extract(raw, '$.amount') * 100 + 0.5 AS INTEGER)"),
+    "postgresql": ("raw::jsonb ->> 'order'", "floor((raw::jsonb ->> 'amount')::double precision * 100 + 0.5)::bigint"),
+}
 _TRIM = "UPDATE {t} SET {c} = trim({c}, '{p}') WHERE {c} <> trim({c}, '{p}');"
 _NAMED = ("events", "messages", "orders", "suggestion_uses", "conversations")
 TRIMMED_NAMES = "".join(_TRIM.format(t=t, c=c, p=NAME_PADDING) for t in _NAMED for c in ("customer", "agent"))
+# Names cleaned as intake cleans them (events.clean_name): the characters that show nothing removed, then the
+# padding trimmed (100_trimmed_names trimmed the padding only: \ufeff阿强 stayed an agent of its own), in every
+# table that holds a customer or an agent name. `where` narrows the rows (the upgrade's repair, upgrade.py).
+NAME_COLUMNS = {t: ("customer", "agent") for t in (*_NAMED, "followups", "qa_alerts")} | {"timers": ("agent",)}
+
+
+def cleaned_names(where: dict[str, str] | None = None) -> str:
+    """The statements cleaning every name column, each table's rows narrowed by `where[table]` (SQL) if given."""
+    statements = []
+    for table, cols in NAME_COLUMNS.items():
+        for col in cols:
+            value = col
+            for char in UNSEEN_CHARS:
+                value = f"replace({value}, '{char}', '')"
+            value = f"trim({value}, '{NAME_PADDING}')"
+            narrowed = f" AND {where[table]}" if where else ""
+            statements.append(f"UPDATE {table} SET {col} = {value} WHERE {col} <> {value}{narrowed};")
+    return "\n".join(statements)
+
+
+# A stale follow-up record (never sent) is dated at its deadline: an older release dated it when found late, and
+# the daily log listed a back-fill's records among the day of the import.
+STALE_DATED = "UPDATE followups SET fired_ms = due_ms WHERE state = 'stale' AND fired_ms <> due_ms;"
+# The last event whose derived rows (payments, clean names, stale dates) are known written; no row: none yet.
+# An older release run on the file after these migrations writes rows it does not derive (upgrade.repair).
+DERIVED_WATERMARK = "CREATE TABLE derived_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);"
 
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
@@ -372,7 +357,7 @@ def _m040_catalog(db: Database) -> None:
 
 @migrations(name="050_chatwoot")
 def _m050_chatwoot(db: Database) -> None:
-    # What the Chatwoot integration learns from deliveries (assistant/chatwoot_memory.py): which Chatwoot
+    # What the Chatwoot integration learns from deliveries (assistant/web/chatwoot_memory.py): which Chatwoot
     # messages are our follow-ups (delete and retry drop the marker from their updates), which account an
     # inbox belongs to (conversation payloads before 4.14.2 carry none), and each conversation's last status
     # with the time it changed (one closure per resolve, none from a change older than the last seen), and each
@@ -417,19 +402,21 @@ _script("080_orders_by_conversation", ORDERS_BY_CONVERSATION)
 
 @migrations(name="090_payments")
 def _m090_payments(db: Database) -> None:
-    cents = "CAST(json_extract(raw, '$.amount') * 100 + 0.5 AS INTEGER)"  # truncated: floor, amounts being ≥ 0
-    db.executescript(PAYMENTS.format(order="json_extract(raw, '$.order')", cents=cents))
+    order, cents = PAYMENT_SOURCE["sqlite"]
+    db.executescript(PAYMENTS.format(order=order, cents=cents))
 
 
 _script("100_trimmed_names", TRIMMED_NAMES)  # a log written before names were trimmed at intake
 _script("110_order_closing", ORDER_CLOSING)
 _script("120_followup_outcome", FOLLOWUP_OUTCOME)
+_script("130_clean_names", cleaned_names())
+_script("140_stale_dated_at_deadline", STALE_DATED)
+_script("150_derived_watermark", DERIVED_WATERMARK)
 
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
 
-_PG_CENTS = "floor((raw::jsonb ->> 'amount')::double precision * 100 + 0.5)::bigint"
 PG_MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_interaction_log",
@@ -593,8 +580,11 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ),
     ("070_one_conversation_index", DROP_CONVERSATION_TS),
     ("080_orders_by_conversation", ORDERS_BY_CONVERSATION),
-    ("090_payments", PAYMENTS.format(order="raw::jsonb ->> 'order'", cents=_PG_CENTS)),
+    ("090_payments", PAYMENTS.format(order=PAYMENT_SOURCE["postgresql"][0], cents=PAYMENT_SOURCE["postgresql"][1])),
     ("100_trimmed_names", TRIMMED_NAMES),
     ("110_order_closing", ORDER_CLOSING),
     ("120_followup_outcome", FOLLOWUP_OUTCOME),
+    ("130_clean_names", cleaned_names()),
+    ("140_stale_dated_at_deadline", STALE_DATED),
+    ("150_derived_watermark", DERIVED_WATERMARK),
 ]

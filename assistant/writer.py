@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from assistant import pg, schema, store
+from assistant import pg, store, upgrade
 from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Writer:
         # took every later event into a file no one would read again, each answered 200.
         self._identity = None if isinstance(self.path, pg.Location) else store.file_identity(self.path)
         try:
-            schema.migrate(self._conn)
+            upgrade.migrate(self._conn)
             if isinstance(self._conn, pg.Connection):
                 store.warn_if_short_of_connections(self._conn)
                 # Bounded once migrated (a migration may rightly take long): events answer 503, not never.

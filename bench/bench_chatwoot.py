@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant import schema
+from assistant import upgrade
 from assistant.chatwoot import Notes, map_payload
-from assistant.chatwoot_memory import ChatwootMemory, record
+from assistant.web.chatwoot_memory import ChatwootMemory, record
 from bench.bench_webhook import CONCURRENCY, TEXTS
 from bench.load import LoadResult, cpu_seconds, post_load
 from tests.service import ROOT, Service
@@ -59,7 +59,7 @@ def bench_mapping() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "memory.db"
         with sqlite3.connect(db, isolation_level=None) as conn:
-            schema.migrate(conn)
+            upgrade.migrate(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             for n in range(5000):
                 notes = Notes(

@@ -26,7 +26,7 @@ from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from assistant import schema, store
+from assistant import store, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Shanghai")
@@ -56,7 +56,7 @@ def fill(db_path: Path, day: date, messages: int, *, seed: int = 1) -> int:
     conn = store.connect(db_path)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     per_conversation = 20
     conversations = max(1, messages // per_conversation)
     agents = [f"客服{i:02d}" for i in range(40)]

@@ -4,7 +4,7 @@ Messages are created with `POST /api/v1/accounts/{account}/conversations/{conver
 `api_access_token` header (an agent bot's token: with a user's, Chatwoot counts them as that user's replies).
 Each carries `content_attributes.assistant_followup_id`, so the webhook echo of our own message is logged as
 `auto` and never mistaken for an agent's reply (deleted or retried in Chatwoot, it is still known by its id:
-assistant/chatwoot_memory.py). Chatwoot does not deduplicate, so before a follow-up is posted again after an
+assistant/web/chatwoot_memory.py). Chatwoot does not deduplicate, so before a follow-up is posted again after an
 attempt whose outcome is unknown, the conversation's messages are listed (`GET` on the same path) and searched
 for that id. Chatwoot refuses that to an agent bot's token (401): `ListingFailed`, and the delivery then goes by
 the echo in the log (assistant/followups/delivery.py).

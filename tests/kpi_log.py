@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.config import Config, load_config
 from assistant.events import parse_event
 from assistant.kpi import metrics
@@ -42,7 +42,7 @@ class Log:
         self.path = path
         self.config = config or load_config(None, env={})
         self.conn = store.connect(path)
-        schema.migrate(self.conn)
+        upgrade.migrate(self.conn)
         self._ids = itertools.count(1)
 
     def close(self) -> None:

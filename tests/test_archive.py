@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from assistant import pg, schema, store
+from assistant import pg, store, upgrade
 from assistant.config import Config, load_config
 from assistant.daylog.archive import (
     ArchiveError,
@@ -49,7 +49,7 @@ def day_ts(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
 
 def add_events(db: store.Location, raws: list[dict[str, Any]]) -> None:
     with closing(store.connect(db)) as conn:
-        schema.migrate(conn)
+        upgrade.migrate(conn)
         with store.transaction(conn):
             for raw in raws:
                 store.insert_event(conn, parse_event(raw, max_text_chars=5000))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.config import Config
 from assistant.daylog import export, query
 from assistant.daylog.query import DayQuery, Rules
@@ -30,7 +30,7 @@ def _raw(eid: str, ts: Any, c: int, sender: str, text: str, **extra: Any) -> dic
 def busy_day(db_path: Path) -> Path:
     """40 conversations with suggestions, uses, follow-ups and orders, some running past midnight."""
     conn = store.connect(db_path)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     with store.transaction(conn):
         for c in range(40):
             first = parse_event(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.config import Config
 from assistant.daylog.formats import write_text
 from assistant.daylog.query import DayQuery, Item, Rules, iter_items
@@ -39,7 +39,7 @@ def msg(eid: str, clock: str, sender: str, text: str, conv: str = "c1", **extra:
 @pytest.fixture
 def conn(db_path: store.Location) -> Iterator[sqlite3.Connection]:
     with closing(store.connect(db_path)) as connection:
-        schema.migrate(connection)
+        upgrade.migrate(connection)
         yield connection
 
 

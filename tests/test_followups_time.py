@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.clock import FakeClock, local_day
 from assistant.config import Config
 from assistant.daylog.query import DayQuery, Rules, iter_items
@@ -484,7 +484,7 @@ def test_simulate_leaves_the_watermark_when_timers_have_not_caught_up(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = store.connect(db_path)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     with store.transaction(conn):
         store.insert_event(conn, parse_event(agent(T0), max_text_chars=5000))  # logged, never applied
     conn.close()

@@ -464,7 +464,7 @@ async def test_instances_chatwoot_memory_reads_what_another_instance_learned(
     db_path: pg.Location, shared: bool
 ) -> None:
     from assistant.chatwoot import Notes
-    from assistant.chatwoot_memory import ChatwootMemory, record
+    from assistant.web.chatwoot_memory import ChatwootMemory, record
     from assistant.writer import Writer
 
     writer = Writer(db_path)  # migrates; stands for the other instance's writer

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.config import load_config
 from assistant.events import parse_event
 from assistant.kpi import metrics
@@ -60,7 +60,7 @@ logs = st.lists(st.one_of(message, message, message, order, used), max_size=40)
 
 def _write(path: store.Location, plan: list[dict[str, Any]]) -> None:
     conn = store.connect(path)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     raws: list[tuple[dict[str, Any], store.Annotation | None]] = []
     for i, e in enumerate(plan):
         base = {"id": f"e{i}", "ts": e["ts"], "shop": e.get("shop", SHOP), "customer": e["customer"]}

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from assistant import pg, store
 from assistant.config import Config, load_config
-from assistant.schema import SchemaError
+from assistant.upgrade import SchemaError
 from assistant.writer import Writer
 from tests.helpers import ROOT, body_of, make_app, make_event
 from tests.pgcluster import PASSWORD_ENV, Cluster, free_port

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.config import Config
 from assistant.web.appkeys import WRITER
 from tests.helpers import ROOT, body_of, make_event
@@ -92,7 +92,7 @@ def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Pat
     data = tmp_path / "data"
     db = data / "assistant.db"
     conn = store.connect(db)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     conn.close()
     read_only(data, True)
     try:
@@ -112,7 +112,7 @@ def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Pat
 
 def test_storage_new_database_files_are_private(config: Config, db_path: Path) -> None:
     conn = store.connect(db_path)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     conn.execute("CREATE TABLE t (x)")
     try:
         modes = {p.name: p.stat().st_mode & 0o777 for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.events import Event, parse_event
 from assistant.ingest import Ingestor
 from assistant.store import Annotation, Written
@@ -67,7 +67,7 @@ def _events(seed: int, n: int) -> list[tuple[Event, Annotation | None]]:
 
 def _open(path: Path) -> sqlite3.Connection:
     conn = store.connect(path)
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     return conn
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.events import parse_event
 from assistant.followups.store import events_to_replay, fire_context
 from tests.helpers import make_event
@@ -12,7 +12,7 @@ from tests.helpers import make_event
 
 def test_conversation_messages_are_the_latest_oldest_first_found_by_conversation(tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     # Two conversations, interleaved: the one asked about has the older messages, the other the newest.
     for minute in range(40):
         conversation = "asked" if minute % 4 == 0 else "other"
@@ -32,7 +32,7 @@ def test_conversation_messages_are_the_latest_oldest_first_found_by_conversation
 
 def test_a_conversations_orders_are_found_by_conversation(tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     t0 = 1_763_600_000_000
 
     def log(type: str, conversation: str, order: str, minute: int) -> int:
@@ -67,7 +67,7 @@ def test_a_conversations_orders_are_found_by_conversation(tmp_path: Path) -> Non
 
 def test_the_timers_replay_seeks_the_ends_of_the_log(tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     for minute in range(30):
         store.insert_event(conn, parse_event(make_event(ts=1_763_600_000_000 + minute * 60_000), max_text_chars=5000))
     statements: list[str] = []
@@ -86,7 +86,7 @@ def test_the_kpi_statements_over_the_days_bursts_seek_each_conversation(tmp_path
     from assistant.kpi import queries
 
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     conn.executescript(queries._TEMP_TABLES)
     params = {"shop": "s", "ds": 0, "de": 1, "he": 2}
     # Each statement walks the unanswered bursts and seeks their conversation's messages. Left to choose, the

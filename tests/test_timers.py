@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant import pg, schema, store
+from assistant import pg, store, upgrade
 from assistant.clock import FakeClock, QuietHours, SystemClock
 from assistant.config import ConfigError, load_config
 from assistant.followups.delivery import backoff_ms
@@ -290,7 +290,7 @@ def test_timeline_keeps_the_latest_stamp_within_the_horizon() -> None:
 
 def test_save_timers_keeps_a_fired_row_from_a_late_armed_write(tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "t.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     armed = TimerRow("s", "c", 7, 1000, 301_000, 0, "a")
     save_timers(conn, [armed], 1)
     save_timers(conn, [dataclasses.replace(armed, fired=1, state="done")], 2)  # the firing commits first
@@ -309,7 +309,7 @@ def test_save_timers_of_two_instances_in_opposite_orders_never_deadlock(db_path:
     assert isinstance(db_path, pg.Location)
     first, second = pg.connect_direct(db_path), pg.connect_direct(db_path)
     try:
-        schema.migrate(cast(Any, first))
+        upgrade.migrate(cast(Any, first))
         rows = [TimerRow("s", f"c{i:03}", 1, 1000, 301_000, 0, "a1") for i in range(300)]
         save_timers(cast(Any, first), rows, 1)  # the rows exist: each flush below locks them one by one
         both = threading.Barrier(2)

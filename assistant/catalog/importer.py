@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import schema
+from assistant import upgrade
 from assistant.catalog import store
 from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
@@ -157,7 +157,7 @@ def import_files(conn: sqlite3.Connection, paths: Sequence[Path], *, skip_bad: b
     """
     parsed = parse_files(paths)
     items, charts = parsed.items, parsed.charts
-    schema.migrate(conn)
+    upgrade.migrate(conn, repair=False)  # the command migrated first (upgrade.migrate_for_command)
     if parsed.problems and not skip_bad:
         problems, blanks, guesses = tuple(parsed.problems), tuple(parsed.blanks), tuple(parsed.guesses)
         return Report(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assistant import store
+from assistant import store, upgrade
 from assistant.cli.common import common_options, db_path, fail, load, refuses_log
 from assistant.config import Config, ConfigError
 from assistant.i18n import N_, _, ngettext
@@ -50,6 +50,7 @@ def cmd_import(files: tuple[Path, ...], skip_bad: bool, config_path: Path, db: P
         return 1
     conn = store.connect(path)
     try:
+        upgrade.migrate_for_command(conn, path)
         report = import_files(conn, list(files), skip_bad=skip_bad)
     finally:
         conn.close()

@@ -14,6 +14,7 @@ from assistant.cli import catalog, click_text, followups, log, move, panel, qa, 
 from assistant.cli.common import os_problem
 from assistant.config import ConfigError
 from assistant.i18n import N_, _
+from assistant.upgrade import SchemaError
 
 
 @click.group(
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(_("assistant: config error: %(error)s", error=exc), file=sys.stderr)
         return 2
+    except SchemaError as exc:  # a database a newer release migrated, or one a running service holds unmigrated
+        print(_("assistant: %(reason)s", reason=exc), file=sys.stderr)
+        return 1
     except sqlite3.DatabaseError as exc:  # not a database, a locked or unreachable one (PostgreSQL's as well)
         print(_("assistant: the database cannot be used: %(reason)s", reason=exc), file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
 from assistant.clock import yesterday
 from assistant.config import Config
@@ -46,11 +46,12 @@ def _knows(path: store.Location, shop: str) -> bool:
 
 
 def prepare(path: store.Location) -> None:
-    """Apply pending migrations (the KPI indexes) when the database is writable; read-only is fine too."""
+    """Apply pending migrations (the KPI indexes) when the database is writable and no service holds it (a service
+    running with migrations pending refuses: upgrade.SchemaError); read-only is fine too."""
     try:
         conn = store.connect(path)
         try:
-            schema.migrate(conn)
+            upgrade.migrate_for_command(conn, path)
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:

@@ -19,9 +19,8 @@ from typing import cast
 
 import psycopg
 from psycopg import sql
-from sqlite_utils import Database
 
-from assistant import pg, schema, store
+from assistant import pg, store, upgrade
 from assistant.i18n import _
 
 BATCH_ROWS = 5000
@@ -39,6 +38,7 @@ _EVENT_NUMBERS = (
     ("orders", "closed_seq"),
     ("timers", "armed_seq"),
     ("timers_watermark", "seq"),
+    ("derived_watermark", "seq"),
     ("followups", "armed_seq"),
     ("qa_alerts", "seq"),
 )
@@ -69,8 +69,8 @@ def move(source: Path, target: pg.Location, progress: Progress) -> list[Copied]:
     try:
         lite = store.connect(source)
         try:
-            _refuse_newer(source, _sqlite_newer(lite))
-            schema.migrate(lite)
+            _refuse_newer(source, upgrade.newer_migrations(lite))
+            upgrade.migrate(lite)
             lite.row_factory = None  # rows as plain tuples, as COPY writes them
             postgres = pg.connect_direct(target)
             try:
@@ -81,21 +81,6 @@ def move(source: Path, target: pg.Location, progress: Progress) -> list[Copied]:
             lite.close()
     finally:
         os.close(held)
-
-
-def _sqlite_newer(conn: sqlite3.Connection) -> list[str]:
-    """The migrations the SQLite file has run that this code does not know (a newer version wrote it)."""
-    known = {m.name for m in schema.migrations._migrations}
-    return [m.name for m in schema.migrations.applied(Database(conn)) if m.name not in known]
-
-
-def _pg_newer(conn: pg.Connection) -> list[str]:
-    if not store.has_table(cast(sqlite3.Connection, conn), "_assistant_migrations"):
-        return []
-    known = {name for name, _script in schema.PG_MIGRATIONS}
-    return [
-        row[0] for row in conn.execute("SELECT name FROM _assistant_migrations ORDER BY name") if row[0] not in known
-    ]
 
 
 def _refuse_newer(where: object, names: Sequence[str]) -> None:
@@ -110,7 +95,7 @@ def _refuse_newer(where: object, names: Sequence[str]) -> None:
 
 
 def _copy(lite: sqlite3.Connection, postgres: pg.Connection, target: pg.Location, progress: Progress) -> list[Copied]:
-    _refuse_newer(target, _pg_newer(postgres))
+    _refuse_newer(target, upgrade.newer_migrations(cast(sqlite3.Connection, postgres)))
     problem = store.collation_problem(postgres)  # the service would refuse to start on it: said before copying
     if problem is not None:
         raise MoveRefused(f"{target}: {problem}")
@@ -123,7 +108,7 @@ def _copy(lite: sqlite3.Connection, postgres: pg.Connection, target: pg.Location
         ]
         postgres.execute("BEGIN")  # the tables made and filled in one transaction: a failure leaves none
         try:
-            schema.migrate_pg_in_transaction(postgres)
+            upgrade.migrate_pg_in_transaction(postgres)
             copied = _copy_tables(lite, postgres, target, tables, progress)
             postgres.execute("COMMIT")
         except BaseException:

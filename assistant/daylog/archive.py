@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 from tqdm import tqdm
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.clock import day_bounds, local_day
 from assistant.config import Config
 from assistant.daylog.query import has_table
@@ -127,7 +127,7 @@ def archive(
     conn = store.connect(db_path)
     outcome = Outcome(dry_run=dry_run)
     try:
-        schema.migrate(conn)
+        upgrade.migrate_for_command(conn, db_path)
         plan = list(_plan(conn, config, cutoff_ms))
         if dry_run:
             outcome.days = [(shop_day, count) for shop_day, count in plan]

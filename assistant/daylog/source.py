@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant import pg, schema, store
+from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.archive import archived_days, read_records
@@ -34,7 +34,8 @@ def open_day(
     if not files:
         conn = store.connect(db_path)
         try:
-            schema.migrate(conn)
+            # Within the service (its lock held, or on PostgreSQL) the writer migrated and repaired at start.
+            upgrade.migrate_for_command(conn, db_path, repair=not isinstance(db_path, pg.Location))
             conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             yield conn
         finally:
@@ -47,7 +48,7 @@ def open_day(
         try:
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
-            schema.migrate(conn)
+            upgrade.migrate(conn)
             with store.transaction(conn):
                 restore = _Restore(conn, start_ms, horizon_ms)
                 for path in files:

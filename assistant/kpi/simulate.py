@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
-from assistant import schema, store
+from assistant import store, upgrade
 from assistant.events import parse_event
 from assistant.followups.store import skip_backfill
 from assistant.i18n import _
@@ -111,7 +111,7 @@ def simulate(
         # A bulk load: a large page cache keeps the index B-trees in memory; NORMAL is safe in WAL mode.
         conn.execute("PRAGMA cache_size = -262144")
         conn.execute("PRAGMA synchronous = NORMAL")
-        schema.migrate(conn)
+        upgrade.migrate(conn)
         prefix = f"sim-{shop}-{day.isoformat()}-{seed}"
         if conn.execute("SELECT 1 FROM events WHERE id = ?", (f"{prefix}-0-0",)).fetchone():
             raise ValueError(

@@ -13,7 +13,6 @@ from assistant.config import Config
 from assistant.live import LiveFeed, Publisher
 
 if TYPE_CHECKING:
-    from assistant.chatwoot_memory import ChatwootMemory
     from assistant.cluster.relay import Relay
     from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from assistant.qa.inspector import Inspector
     from assistant.qa.service import QaService
     from assistant.suggest.engine import SuggestionEngine
+    from assistant.web.chatwoot_memory import ChatwootMemory
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)

@@ -14,12 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, claimed_account, map_payload
-from assistant.chatwoot_memory import ChatwootMemory, record
 from assistant.config import Config
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CHATWOOT, CONFIG, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
+from assistant.web.chatwoot_memory import ChatwootMemory, record
 from assistant.web.errors import json_dumps, json_error
 
 log = logging.getLogger(__name__)

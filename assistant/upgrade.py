@@ -1,0 +1,195 @@
+"""A database brought to this code's schema (schema.py's history), and what an upgrade refuses and repairs.
+
+- A database a newer release has migrated is refused: this code would write rows that release derives and
+  never derive them, and that release would not notice (docs/scaling.md, Upgrading).
+- A command that would migrate a SQLite file a running service holds (its `store.hold_alone` lock) refuses:
+  an older service would go on writing rows the migrations derive for the log written before them.
+- Rows an older release wrote after the migrations (a rollback, or an older service still running when a
+  command migrated) are derived when this code opens the database to write: the payments of `order_paid`
+  events, names cleaned as intake cleans them, stale follow-ups dated at their deadline. Only the events
+  logged after the derived watermark are read, so a start with nothing to repair costs a few index seeks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import cast
+
+from sqlite_utils import Database
+
+from assistant import pg, schema, store
+from assistant.i18n import _
+
+log = logging.getLogger(__name__)
+
+
+class SchemaError(RuntimeError):
+    """The database cannot hold the log as the service needs it (the message says what to change)."""
+
+
+def migrate(conn: sqlite3.Connection, *, repair: bool = True) -> None:
+    """Bring the schema to the newest version and (`repair`) derive what older releases left underived; refuse
+    a database a newer release has migrated (SchemaError)."""
+    _refuse_newer(conn)
+    if isinstance(conn, pg.Connection):
+        _migrate_pg(conn)
+    else:
+        schema.migrations.apply(Database(conn))
+    if repair:
+        repair_derived(conn)
+
+
+def _refuse_newer(conn: sqlite3.Connection) -> None:
+    newer = newer_migrations(conn)
+    if newer:
+        raise SchemaError(
+            _(
+                "the database was migrated by a newer release of the assistant (migration %(names)s): run that release or a newer one; this one would write rows that release derives, and its reports would miss them",
+                names=", ".join(newer),
+            )  # fmt: skip
+        )
+
+
+def newer_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations the database has run that this code does not know (a newer release wrote it)."""
+    if isinstance(conn, pg.Connection):
+        if not store.has_table(cast(sqlite3.Connection, conn), "_assistant_migrations"):
+            return []
+        known = {name for name, _script in schema.PG_MIGRATIONS}
+        done = [row[0] for row in conn.execute("SELECT name FROM _assistant_migrations ORDER BY name")]
+    else:
+        known = {m.name for m in schema.migrations._migrations}
+        done = [m.name for m in schema.migrations.applied(Database(conn))]
+    return [name for name in done if name not in known]
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations of this code the database has not run yet."""
+    if isinstance(conn, pg.Connection):
+        done: set[str] = set()
+        if store.has_table(cast(sqlite3.Connection, conn), "_assistant_migrations"):
+            done = {row[0] for row in conn.execute("SELECT name FROM _assistant_migrations")}
+        return [name for name, _script in schema.PG_MIGRATIONS if name not in done]
+    return [m.name for m in schema.migrations.pending(Database(conn))]
+
+
+def migrate_for_command(conn: sqlite3.Connection, path: store.Location, *, repair: bool = True) -> None:
+    """`migrate` for a command (report, log, archive, catalog import), holding the service's lock meanwhile so
+    that no service starts under it. When a service holds the SQLite file, nothing is migrated: with nothing
+    pending the command reads on; with migrations pending it is refused (SchemaError), as the running service,
+    an older release, would go on logging rows that it does not derive."""
+    if isinstance(path, pg.Location):  # instances migrate in turn under the advisory lock
+        migrate(conn, repair=repair)
+        return
+    try:
+        held = store.hold_alone(Path(path))
+    except store.InUse:
+        pending = pending_migrations(conn)
+        if pending:
+            raise SchemaError(
+                _(
+                    "%(path)s: a service is running on this file and this release would migrate it (%(names)s) under it: stop the service, or start this release's service, which migrates the file",
+                    path=path,
+                    names=", ".join(pending),
+                )  # fmt: skip
+            ) from None
+        _refuse_newer(conn)
+        return
+    except OSError:  # a file this user cannot write: the migration fails as it would have, and the caller says so
+        migrate(conn, repair=repair)
+        return
+    try:
+        migrate(conn, repair=repair)
+    finally:
+        os.close(held)
+
+
+# ---- the repair of rows older releases wrote after the migrations ---------------------------------
+
+_PAYMENTS = (
+    "INSERT INTO payments SELECT shop, {order}, ts_ms, {cents}, seq FROM events"
+    " WHERE type = 'order_paid' AND seq > ? ORDER BY seq ON CONFLICT DO NOTHING"
+)
+_TOUCHED = "(shop, conversation) IN (SELECT shop, conversation FROM events WHERE seq > {since})"
+
+
+def _narrowed(since: int) -> dict[str, str]:
+    """Each name table's rows that events logged after `since` may have written."""
+    by_seq = {t: f"seq > {since}" for t in ("events", "messages", "suggestion_uses", "qa_alerts")}
+    touched = _TOUCHED.format(since=int(since))
+    return by_seq | {"followups": f"armed_seq > {since}"} | {t: touched for t in ("orders", "conversations", "timers")}
+
+
+def repair_derived(conn: sqlite3.Connection) -> int:
+    """Derive the rows of the events logged after the derived watermark that lack them; the rows changed."""
+    row = conn.execute("SELECT seq FROM derived_watermark WHERE id = 1").fetchone()
+    since = int(row[0]) if row else 0
+    last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    if last <= since:
+        return 0
+    started = time.perf_counter()
+    dialect = store.dialect(conn)
+    order, cents = schema.PAYMENT_SOURCE[dialect]
+    changed = 0
+    with store.transaction(conn):
+        if dialect == "postgresql":  # instances that start together repair one after another
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
+        changed += conn.execute(_PAYMENTS.format(order=order, cents=cents), (since,)).rowcount
+        names = schema.cleaned_names(_narrowed(since) if since else None)
+        for statement in [*names.splitlines(), f"{schema.STALE_DATED[:-1]} AND armed_seq > {since};"]:
+            changed += max(conn.execute(statement).rowcount, 0)
+        conn.execute(
+            "INSERT INTO derived_watermark (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+            (last,),
+        )
+    if changed:
+        log.warning(
+            "%d rows derived for events %d..%d that an older release logged without them (%.2f s)",
+            changed, since + 1, last, time.perf_counter() - started,
+        )  # fmt: skip
+    return changed
+
+
+def mark_derived(conn: sqlite3.Connection) -> None:
+    """Every event logged so far has its derived rows (a SQLite service stopping: it alone wrote since its start,
+    holding the file's lock), so the next start reads none of them."""
+    conn.execute(
+        "INSERT INTO derived_watermark (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events WHERE true"
+        " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq"
+    )
+
+
+# ---- PostgreSQL -------------------------------------------------------------------------------------
+
+_PG_LOCK = 0x61737369  # one advisory lock: instances that start together migrate one after another
+
+
+def _migrate_pg(conn: pg.Connection) -> None:
+    problem = store.collation_problem(conn)
+    if problem is not None:
+        raise SchemaError(problem)
+    conn.execute("BEGIN")
+    try:
+        migrate_pg_in_transaction(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate_pg_in_transaction(conn: pg.Connection) -> None:
+    """PostgreSQL's pending migrations inside the caller's transaction (its COMMIT or ROLLBACK decides)."""
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
+    conn.execute("CREATE TABLE IF NOT EXISTS _assistant_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _assistant_migrations")}
+    for name, script in schema.PG_MIGRATIONS:
+        if name not in done:
+            conn.executescript(script)
+            conn.execute(
+                "INSERT INTO _assistant_migrations (name, applied_ms) VALUES (?, ?)", (name, int(time.time() * 1000))
+            )

@@ -1,0 +1,220 @@
+"""Upgrades (assistant/upgrade.py): a file a newer release migrated is refused, a command does not migrate under a
+running service, and what an older release logged after the migrations is derived at the next start."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from assistant import pg, store, upgrade
+from assistant.cli import main
+from assistant.writer import Writer
+from tests.helpers import BACKENDS
+
+TS = 1_796_354_700_000  # 2026-12-04 10:05 +08:00
+
+
+def rows(db: store.Location, sql: str) -> list[tuple[object, ...]]:
+    conn = store.connect(db)
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def run(db: store.Location, *statements: tuple[str, tuple[object, ...]]) -> None:
+    conn = store.connect(db)
+    try:
+        for sql, params in statements:
+            conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+def old_event(seq: int, type: str, agent: str | None, **raw: object) -> tuple[str, tuple[object, ...]]:
+    """An event row as a release that derives nothing more wrote it (events, and its own tables only)."""
+    body = {"id": f"e{seq}", "type": type, "shop": "s", "conversation": "c1", "customer": "u1", **raw}
+    return (
+        "INSERT INTO events (seq, id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
+        " VALUES (?, ?, ?, ?, 's', 'c1', 'u1', ?, ?, ?)",
+        (seq, f"e{seq}", type, TS + seq, agent, TS + seq, json.dumps(body, ensure_ascii=False)),
+    )
+
+
+def migrations_table(db: store.Location) -> str:
+    return "_assistant_migrations" if isinstance(db, pg.Location) else "_sqlite_migrations"
+
+
+@BACKENDS
+async def test_upgrade_derives_what_an_older_release_logged_after_the_migrations(db_path: store.Location) -> None:
+    # A rollback (or an older service still running when a command migrated): its payments never reached
+    # `payments` (销售额, 付款, 提成 lost without a word) and its names stayed as sent.
+    await Writer(db_path).close()
+    run(
+        db_path,
+        old_event(10, "message", "\ufeff阿强", sender="agent", text="在的"),
+        (
+            "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms)"
+            " VALUES (10, 's', 'c1', 'u1', 'agent', ?, '在的', ?)",
+            ("\ufeff阿强", TS + 10),
+        ),
+        (
+            "INSERT INTO conversations (shop, conversation, customer, agent, opened_ms, last_ts_ms)"
+            " VALUES ('s', 'c1', 'u1', ?, ?, ?)",
+            ("小美 ", TS, TS + 10),
+        ),
+        old_event(11, "order_paid", None, order="o1", amount=19.99),
+        (
+            "INSERT INTO orders (shop, order_id, customer, conversation, paid_ms, paid_amount, paid_seq)"
+            " VALUES ('s', 'o1', 'u1', 'c1', ?, 19.99, 11)",
+            (TS + 11,),
+        ),  # fmt: skip
+    )
+    await Writer(db_path).close()
+    assert rows(db_path, "SELECT shop, order_id, paid_ms, cents, seq FROM payments") == [("s", "o1", TS + 11, 1999, 11)]
+    assert rows(db_path, "SELECT agent FROM messages") == [("阿强",)]
+    assert rows(db_path, "SELECT agent FROM events WHERE seq = 10") == [("阿强",)]
+    assert rows(db_path, "SELECT agent FROM conversations") == [("小美",)]
+    assert rows(db_path, "SELECT seq FROM derived_watermark") == [(11,)]
+    await Writer(db_path).close()  # once: the same payment is not derived twice
+    assert len(rows(db_path, "SELECT * FROM payments")) == 1
+
+
+@BACKENDS
+async def test_upgrade_cleans_every_name_as_intake_does(db_path: store.Location) -> None:
+    # 100_trimmed_names trimmed spaces only: \ufeff阿强 stayed an agent of its own (a second report row, a lower
+    # commission tier), and a conversation of his was on no panel.
+    await Writer(db_path).close()
+    unseen = "\ufeff阿\u200b强\u00ad "
+    run(
+        db_path,
+        (f"DELETE FROM {migrations_table(db_path)} WHERE name = '130_clean_names'", ()),
+        ("INSERT INTO derived_watermark (id, seq) VALUES (1, 99)", ()),  # the repair has nothing to do
+        (
+            "INSERT INTO messages (seq, shop, conversation, customer, sender, agent, text, ts_ms)"
+            " VALUES (1, 's', 'c', ?, 'agent', ?, 'x', 1)",
+            ("\u2060u1", unseen),
+        ),  # fmt: skip
+        (
+            "INSERT INTO conversations (shop, conversation, customer, agent, opened_ms, last_ts_ms)"
+            " VALUES ('s', 'c', 'u1', ?, 1, 1)",
+            (unseen,),
+        ),  # fmt: skip
+        (
+            "INSERT INTO followups (id, shop, conversation, customer, agent, kind, text, mode, state, armed_seq, due_ms,"
+            " fired_ms, updated_ms) VALUES ('f', 's', 'c', 'u1', ?, 'followup', 't', 'send', 'sent', 1, 1, 1, 1)",
+            (unseen,),
+        ),  # fmt: skip
+        (
+            "INSERT INTO qa_alerts (id, level, shop, conversation, customer, agent, sender, event_id, seq, ts_ms, text,"
+            " flags, created_ms) VALUES ('q', 1, 's', 'c', ?, ?, 'agent', 'e', 1, 1, 't', '[]', 1)",
+            ("\ufeffu1", unseen),
+        ),  # fmt: skip
+        (
+            "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, agent, state, updated_ms)"
+            " VALUES ('s', 'c', 1, 1, 1, ?, 'armed', 1)",
+            (unseen,),
+        ),  # fmt: skip
+    )
+    await Writer(db_path).close()
+    for table in ("messages", "conversations", "followups", "qa_alerts"):
+        assert rows(db_path, f"SELECT customer, agent FROM {table}") == [("u1", "阿强")], table
+    assert rows(db_path, "SELECT agent FROM timers") == [("阿强",)]
+
+
+@BACKENDS
+async def test_upgrade_dates_an_older_stale_record_at_its_deadline(db_path: store.Location) -> None:
+    # An older release dated a back-fill's stale records at the import: today's daily log listed them.
+    await Writer(db_path).close()
+    run(
+        db_path,
+        (f"DELETE FROM {migrations_table(db_path)} WHERE name = '140_stale_dated_at_deadline'", ()),
+        (
+            "INSERT INTO followups (id, shop, conversation, customer, kind, text, mode, state, armed_seq, due_ms,"
+            " fired_ms, updated_ms) VALUES (?, 's', 'c', 'u', 'followup', 't', 'send', ?, 0, 1000, 9000, 9000)",
+            ("stale", "stale"),
+        ),  # fmt: skip
+        (
+            "INSERT INTO followups (id, shop, conversation, customer, kind, text, mode, state, armed_seq, due_ms,"
+            " fired_ms, updated_ms) VALUES (?, 's', 'c', 'u', 'followup', 't', 'send', ?, 0, 1000, 9000, 9000)",
+            ("sent", "sent"),
+        ),  # fmt: skip
+    )
+    await Writer(db_path).close()
+    assert rows(db_path, "SELECT id, fired_ms FROM followups ORDER BY id") == [("sent", 9000), ("stale", 1000)]
+
+
+@BACKENDS
+async def test_upgrade_refuses_a_database_a_newer_release_migrated(db_path: store.Location) -> None:
+    # Rolled back onto it, this release would log rows the newer one derives and never derive them.
+    await Writer(db_path).close()
+    if isinstance(db_path, pg.Location):
+        future = ("INSERT INTO _assistant_migrations (name, applied_ms) VALUES ('900_future', 1)", ())
+    else:
+        future = ("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('assistant', '900_future', '')", ())  # fmt: skip
+    run(db_path, future)
+    with pytest.raises(upgrade.SchemaError, match="900_future"):
+        Writer(db_path)
+
+
+def test_upgrade_command_does_not_migrate_under_a_running_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `assistant report` migrated the file under an older service, whose payments then never reached the report.
+    db = tmp_path / "shop.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = '150_derived_watermark'")
+    conn.execute("DROP TABLE derived_watermark")
+    conn.close()
+    held = store.hold_alone(db)  # the service's lock
+    try:
+        assert main(["report", "--db", str(db), "--date", "2026-12-04"]) == 1
+        err = capsys.readouterr().err
+        assert "150_derived_watermark" in err and "服务" in err
+        assert rows(db, "SELECT name FROM _sqlite_migrations WHERE name = '150_derived_watermark'") == []
+    finally:
+        os.close(held)
+    assert main(["report", "--db", str(db), "--date", "2026-12-04"]) == 0  # no service: migrated, then read
+    assert rows(db, "SELECT name FROM _sqlite_migrations WHERE name = '150_derived_watermark'") != []
+
+
+def test_upgrade_command_reads_under_a_running_service_when_nothing_is_pending(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    conn.close()
+    held = store.hold_alone(db)
+    try:
+        assert main(["report", "--db", str(db), "--date", "2026-12-04"]) == 0
+    finally:
+        os.close(held)
+
+
+def test_upgrade_repair_reads_only_events_after_its_watermark(tmp_path: Path) -> None:
+    # A start with nothing to repair reads no event: its cost does not grow with the log.
+    db = tmp_path / "shop.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    conn.execute(*old_event(5, "order_paid", None, order="o1", amount=1))
+    assert upgrade.repair_derived(conn) == 1
+    traced: list[str] = []
+    conn.set_trace_callback(traced.append)
+    assert upgrade.repair_derived(conn) == 0
+    conn.set_trace_callback(None)
+    assert len(traced) == 2  # the watermark and the last event's number
+    conn.close()
+
+
+def test_upgrade_stop_marks_every_event_derived(tmp_path: Path) -> None:
+    # A restart after a clean stop of a SQLite service (the only writer meanwhile) reads no event again.
+    db = tmp_path / "shop.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    conn.execute(*old_event(7, "message", "小美", sender="agent", text="在"))
+    upgrade.mark_derived(conn)
+    assert [tuple(r) for r in conn.execute("SELECT seq FROM derived_watermark")] == [(7,)]
+    conn.close()

@@ -116,8 +116,6 @@ class FollowupsConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"[followups] {key}", value=value))
-        if self.lease_s <= self.delivery_timeout_s + self.backoff_max_s:  # a live sender's delivery taken over
-            raise ConfigError(_("%(key)s must be above delivery_timeout_s + backoff_max_s", key="[followups] lease_s"))
         not_negative = {
             "max_followups_per_idle": self.max_followups_per_idle,
             "late_grace_s": self.late_grace_s,
@@ -421,6 +419,9 @@ def _check(config: Config) -> None:
             raise ConfigError(
                 _("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url))
             )
+        f = config.followups  # leases matter where instances share a database: another takes a live delivery over
+        if f.lease_s <= f.delivery_timeout_s + f.backoff_max_s:
+            raise ConfigError(_("%(key)s is %(lease)g s: with several instances on PostgreSQL it must be above delivery_timeout_s + backoff_max_s (%(timeout)g + %(backoff)g s), or another instance takes a delivery still in flight over and sends it twice: set lease_s above %(least)g", key="[followups] lease_s", lease=f.lease_s, timeout=f.delivery_timeout_s, backoff=f.backoff_max_s, least=f.delivery_timeout_s + f.backoff_max_s))  # fmt: skip
     if config.panel.open_hours < 0:
         raise ConfigError(
             _(

@@ -163,9 +163,16 @@ def test_config_store_url_with_a_password_is_refused_without_showing_it(tmp_path
     assert "Leak4PW" not in str(refused.value)
 
 
-def test_config_lease_below_an_attempt_and_its_backoff_is_refused(tmp_path: Path) -> None:
+def test_config_lease_below_an_attempt_and_its_backoff_is_refused_where_instances_share_a_database(
+    tmp_path: Path,
+) -> None:
     # Two instances then both sent the same follow-up, past max_attempts (6–9 posts where 5 were allowed).
+    pg_store = '[store]\nurl = "postgresql://assistant@db.internal/assistant"\n'
     text = "[followups]\nlease_s = 2\ndelivery_timeout_s = 10\nbackoff_max_s = 4\n"
-    with pytest.raises(ConfigError, match=r"^\[followups\] lease_s "):
-        load_config(write(tmp_path, text), env={})
-    assert load_config(write(tmp_path, text.replace("lease_s = 2", "lease_s = 15")), env={}).followups.lease_s == 15
+    with pytest.raises(ConfigError, match=r"^\[followups\] lease_s 为 2 秒：.*（10 \+ 4 秒）.*大于 14$"):
+        load_config(write(tmp_path, pg_store + text), env={})
+    lease = pg_store + text.replace("lease_s = 2", "lease_s = 15")
+    assert load_config(write(tmp_path, lease), env={}).followups.lease_s == 15
+    # One process on SQLite takes nothing over: a config the previous release accepted (backoff_max_s = 120, the
+    # default lease of 90) is not refused over a key the shop never set.
+    assert load_config(write(tmp_path, "[followups]\nbackoff_max_s = 120\n"), env={}).followups.backoff_max_s == 120

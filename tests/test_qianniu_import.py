@@ -447,3 +447,21 @@ def test_a_phrase_starting_like_a_formula_survives_export_and_reimport(shop: Pat
     cells = [row[2] for row in sheet.iter_rows(min_row=2)]
     assert [c.value for c in cells] == texts
     assert all(c.data_type == "s" and c.quotePrefix for c in cells)  # text, as Excel's own '= makes it
+
+
+def test_a_reimport_files_a_reminder_under_its_group_whatever_an_earlier_import_made_of_it(shop: Path) -> None:
+    # An older release filed a 催付 row as shipping_time; --replace kept that "review", so buyers asking whether an
+    # afternoon payment ships today got the shop's payment nag as the first suggestion.
+    rows = [HEADER, ["催付", "cf1", "亲，您的订单还没付款哦，今天下午四点前付款当天就能发出~"], ROWS[3]]
+    out = shop / "shop" / "qianniu.toml"
+    csv_file = gbk_csv(shop / "q.csv", rows)
+    assert run(shop, "phrases", "import", str(csv_file), "--out", str(out)) == 0
+    data = tomllib.loads(out.read_text(encoding="utf-8"))
+    for phrase in data["phrase"]:  # as the older release wrote it
+        if phrase["code"] == "cf1":
+            phrase.update(id="shipping_time.imported_cf1", intent="shipping_time", triggers=["下午付款当天发吗"])
+    out.write_text(tomli_w.dumps(data), encoding="utf-8")
+    assert run(shop, "phrases", "import", str(csv_file), "--out", str(out), "--replace") == 0
+    again = {p["code"]: p for p in tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]}
+    assert again["cf1"]["intent"] == "payment_reminder" and again["cf1"]["id"] == "payment_reminder.imported_cf1"
+    assert again["发货"]["intent"] == "shipping_time"  # a row its text decided keeps the earlier review

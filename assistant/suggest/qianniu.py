@@ -358,7 +358,9 @@ def to_toml(result: ImportResult, source: str = "") -> str:
 def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResult:
     """A re-import (`--replace`) over the phrase file of the previous one: a phrase whose code and text are
     unchanged keeps what the engineer made of it there — its id, intent, triggers, customer types, goods — instead
-    of fresh guesses (the file asks for the triggers to be reviewed; re-importing threw the review away)."""
+    of fresh guesses (the file asks for the triggers to be reviewed; re-importing threw the review away). A row
+    whose group decides its intent (催付, 结束语, an intent's name) takes the group's: an earlier import that read
+    a 催付 as a shipping answer was no review, and it offered a payment nag to buyers."""
     before: dict[str, dict[str, Any]] = {}
     for entry in previous.get("phrase", []):
         if isinstance(entry, dict) and isinstance(entry.get("code"), str):
@@ -366,7 +368,7 @@ def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResul
     kept = []
     for p in result.phrases:
         old = before.get(p.code.lower())
-        if old is None or old.get("text") != p.text:
+        if old is None or old.get("text") != p.text or (p.source == "group" and old.get("intent") != p.intent):
             kept.append(p)
             continue
         kept.append(

@@ -206,6 +206,20 @@ async def test_alert_escalation_survives_a_restart(harness: QaHarness, robot: Di
     assert [level for _, level, _, _ in alert_rows(db_path)] == [1, 2]
 
 
+async def test_an_escalation_an_older_release_armed_for_a_back_filled_message_is_not_armed_at_start(
+    harness: QaHarness, robot: DingTalkRobot, db_path: Path
+) -> None:
+    # An older release alerted on yesterday's back-filled complaint and armed its escalation; after the upgrade
+    # the supervisors were paged again for a message of the day before.
+    await harness.send(conversation="c10", text="再不处理我就去12315投诉")
+    with sqlite3.connect(db_path) as conn:  # as the older release stored it: written a day before it was logged
+        conn.execute("UPDATE qa_alerts SET ts_ms = ts_ms - 86400000")
+    await harness.restart()
+    await harness.advance(3600)
+    assert len(robot.messages) == 1  # the alert it sent then; no escalation now
+    assert [state for *_, state in alert_rows(db_path)] == [None]
+
+
 async def test_alert_goes_to_each_enabled_robot(robot: DingTalkRobot, db_path: Path, clock: FakeClock) -> None:
     wecom = await WecomRobot(WECOM_KEY).start()
     try:

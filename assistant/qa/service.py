@@ -87,6 +87,9 @@ class QaService:
         lease_ms = int(self.config.followups.lease_s * 1000)
 
         def load(conn: sqlite3.Connection) -> tuple[list[Delivery], list[AlertRow]]:
+            late = qa_store.disarm_late(conn, FRESH_MS)  # paged the supervisors about yesterday's back-fill
+            if late:
+                log.info("quality inspection: %d escalations of messages logged late not armed", late)
             # On a shared database a delivery another live instance is sending is its own: only those untouched
             # for a lease are claimed (a rolling restart sent every alert in flight to the group twice).
             if shared:

@@ -155,6 +155,13 @@ def armed_escalations(conn: sqlite3.Connection) -> list[AlertRow]:
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed'")]
 
 
+def disarm_late(conn: sqlite3.Connection, fresh_ms: int) -> int:
+    """Take the escalation off alerts whose message was logged more than `fresh_ms` after it was written (a
+    back-filled day: an older release armed them; this one raises no alert for such a message); how many."""
+    sql = "UPDATE qa_alerts SET escalation = NULL, escalate_ms = NULL WHERE escalation = 'armed' AND created_ms - ts_ms > ?"
+    return conn.execute(sql, (fresh_ms,)).rowcount
+
+
 def overdue_escalations(conn: sqlite3.Connection, before_ms: int) -> list[AlertRow]:
     """Escalations still armed though due before `before_ms` (an instance sharing the database died)."""
     sql = f"SELECT {_COLUMNS} FROM qa_alerts WHERE escalation = 'armed' AND escalate_ms <= ? LIMIT 1000"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assistant import pg
 from assistant.clock import QuietHours
+from assistant.events import clean_name
 from assistant.i18n import N_, _
 
 
@@ -57,7 +58,8 @@ class WebhookConfig:
 @dataclass(frozen=True)
 class ShopConfig:
     timezone: str = "Asia/Shanghai"
-    name: str = "本店"
+    name: str = "本店"  # `{{ shop }}` of phrases; `names` gives a shop (by its id in events) a name of its own
+    names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class PhrasesConfig:
     top_k: int = 3
     min_confidence: float = 0.2  # below this (0–1) a message gets no suggestion
     variables: dict[str, str] = field(default_factory=dict)
+    # A shop's own layers (shop id → directories): their phrases answer that shop's conversations only, over
+    # the shared layers of `path` (docs/phrases.md).
+    shops: dict[str, str | list[str]] = field(default_factory=dict)
     # Worker processes that match customer messages on other cores (docs/scaling.md); 0: in the service's own.
     workers: int = 1
 
@@ -106,26 +111,8 @@ class FollowupsConfig:
             QuietHours.parse(self.quiet_hours)
         except ValueError as exc:
             raise ConfigError(_("%(key)s: %(error)s", key="[followups] quiet_hours", error=exc)) from None
-        positive = {
-            "idle_seconds": self.idle_seconds,
-            "max_attempts": self.max_attempts,
-            "backoff_base_s": self.backoff_base_s,
-            "delivery_timeout_s": self.delivery_timeout_s,
-            "lease_s": self.lease_s,
-        }
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"[followups] {key}", value=value))
-        not_negative = {
-            "max_followups_per_idle": self.max_followups_per_idle,
-            "late_grace_s": self.late_grace_s,
-            "payment_reminder_window_s": self.payment_reminder_window_s,
-        }
-        for key, value in not_negative.items():
-            if value < 0:
-                raise ConfigError(
-                    _("%(key)s: must not be negative, got %(value)s", key=f"[followups] {key}", value=value)
-                )
+        positive = ("idle_seconds", "max_attempts", "backoff_base_s", "delivery_timeout_s", "lease_s")
+        _signs("[followups]", self, positive, ("max_followups_per_idle", "late_grace_s", "payment_reminder_window_s"))
 
     def mode_for(self, shop: str) -> str:
         return self.shop_modes.get(shop, self.mode)
@@ -261,19 +248,8 @@ class QaConfig:
     def __post_init__(self) -> None:
         if not self.rules:
             raise ConfigError(_("%(key)s: at least one rules file", key="[qa] rules"))
-        for key in ("max_attempts", "backoff_base_s", "backoff_max_s", "delivery_timeout_s"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(
-                    _("%(key)s: must be positive, got %(value)s", key=f"[qa] {key}", value=getattr(self, key))
-                )
-        if self.escalate_after_s < 0:
-            raise ConfigError(
-                _(
-                    "%(key)s: must not be negative, got %(value)s",
-                    key="[qa] escalate_after_s",
-                    value=self.escalate_after_s,
-                )
-            )
+        positive = ("max_attempts", "backoff_base_s", "backoff_max_s", "delivery_timeout_s")
+        _signs("[qa]", self, positive, ("escalate_after_s",))
 
 
 @dataclass(frozen=True)
@@ -331,8 +307,15 @@ class Config:
 
     def phrase_dirs(self) -> list[Path]:
         """The phrase library's directories, the vocabulary's first, resolved."""
-        paths = [self.phrases.path] if isinstance(self.phrases.path, str) else self.phrases.path
-        return [self.resolve(p) for p in paths]
+        return [self.resolve(p) for p in _paths(self.phrases.path)]
+
+    def shop_phrase_dirs(self) -> dict[str, list[Path]]:
+        """Each shop's own phrase layers (`[phrases.shops]`), resolved."""
+        return {shop: [self.resolve(p) for p in _paths(dirs)] for shop, dirs in self.phrases.shops.items()}
+
+    def shop_name(self, shop: str) -> str:
+        """`{{ shop }}` in a conversation of `shop`: its `[shop.names]` entry, else `[shop] name`."""
+        return self.shop.names.get(shop, self.shop.name)
 
     def qa_rule_files(self) -> list[Path]:
         """The quality rule files of `[qa] rules`, relative to the first phrase directory; the phrase library
@@ -423,38 +406,16 @@ def _check(config: Config) -> None:
         if f.lease_s <= f.delivery_timeout_s + f.backoff_max_s:
             raise ConfigError(_("%(key)s is %(lease)g s: with several instances on PostgreSQL it must be above delivery_timeout_s + backoff_max_s (%(timeout)g + %(backoff)g s), or another instance takes a delivery still in flight over and sends it twice: set lease_s above %(least)g", key="[followups] lease_s", lease=f.lease_s, timeout=f.delivery_timeout_s, backoff=f.backoff_max_s, least=f.delivery_timeout_s + f.backoff_max_s))  # fmt: skip
     if config.panel.open_hours < 0:
-        raise ConfigError(
-            _(
-                "%(key)s: must be 0 (no limit) or more, got %(value)s",
-                key="[panel] open_hours",
-                value=config.panel.open_hours,
-            )
-        )
-    paths = [config.phrases.path] if isinstance(config.phrases.path, str) else config.phrases.path
-    if not paths or not all(p.strip() for p in paths):  # "" would be the config's own folder
+        raise ConfigError(_("%(key)s: must be 0 (no limit) or more, got %(value)s", key="[panel] open_hours", value=config.panel.open_hours))  # fmt: skip
+    if not _paths(config.phrases.path) or not all(
+        p.strip() for p in _paths(config.phrases.path)
+    ):  # "": the config's folder
         raise ConfigError(_("%(key)s: at least one directory, and no empty name", key="[phrases] path"))
     if built_in := sorted(set(config.phrases.variables) & BUILT_IN_VARIABLES):  # set elsewhere: [shop] name …
         raise ConfigError(_("%(key)s: %(names)s is a built-in variable of phrases, filled by the assistant", key="[phrases.variables]", names="、".join(built_in)))  # fmt: skip
-    if not 0.0 <= config.phrases.min_confidence <= 1.0:
-        raise ConfigError(
-            _(
-                "%(key)s: must be between %(min)s and %(max)s, got %(value)s",
-                key="[phrases] min_confidence",
-                min=0,
-                max=1,
-                value=config.phrases.min_confidence,
-            )
-        )
-    if not 0 <= config.phrases.workers <= MAX_WORKERS:
-        raise ConfigError(
-            _(
-                "%(key)s: must be between %(min)s and %(max)s, got %(value)s",
-                key="[phrases] workers",
-                min=0,
-                max=MAX_WORKERS,
-                value=config.phrases.workers,
-            )
-        )
+    _between("[phrases] min_confidence", config.phrases.min_confidence, 0, 1)
+    _between("[phrases] workers", config.phrases.workers, 0, MAX_WORKERS)
+    _check_shops(config)
     if config.ui.language not in ("zh_CN", "en"):
         raise ConfigError(_expected("[ui] language", ("zh_CN", "en"), config.ui.language))
     modes = ("send", "suggest")
@@ -468,6 +429,44 @@ def _check(config: Config) -> None:
             raise ConfigError(_expected(f"[hooks.{name}] msgtype", ("markdown", "text"), msgtype))
     if config.followups.quiet_policy not in ("defer", "drop"):
         raise ConfigError(_expected("[followups] quiet_policy", ("defer", "drop"), config.followups.quiet_policy))
+
+
+def _signs(section: str, settings: Any, positive: tuple[str, ...], not_negative: tuple[str, ...]) -> None:
+    """A section's settings that must be positive, and those that must not be negative."""
+    for key in positive:
+        if (value := getattr(settings, key)) <= 0:
+            raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"{section} {key}", value=value))
+    for key in not_negative:
+        if (value := getattr(settings, key)) < 0:
+            raise ConfigError(_("%(key)s: must not be negative, got %(value)s", key=f"{section} {key}", value=value))
+
+
+def _between(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(_("%(key)s: must be between %(min)s and %(max)s, got %(value)s", key=key, min=low, max=high, value=value))  # fmt: skip
+
+
+def _paths(value: str | list[str]) -> list[str]:
+    """A directory or a list of them (`[phrases] path`, a shop's layers), as a list."""
+    return [value] if isinstance(value, str) else value
+
+
+def _check_shops(config: Config) -> None:
+    """Per-shop tables are keyed by shop ids as events give them (trimmed, as the log keeps them): a key that no
+    event could match, or a shop layer that is also a shared one (its phrases would be everyone's), is refused."""
+    shared = {config.resolve(p) for p in _paths(config.phrases.path)}
+    for table, keys in (("[shop.names]", config.shop.names), ("[phrases.shops]", config.phrases.shops)):
+        for shop in keys:
+            if clean_name(shop) != shop or not shop:
+                raise ConfigError(_("%(key)s: a shop id as events give it, without spaces around it or invisible characters, got %(value)s", key=table, value=repr(shop)))  # fmt: skip
+    for shop, name in config.shop.names.items():
+        if not name.strip():
+            raise ConfigError(_("%(key)s: must not be empty", key=f"[shop.names] {shop}"))
+    for shop, dirs in config.phrases.shops.items():
+        if not _paths(dirs) or not all(d.strip() for d in _paths(dirs)):
+            raise ConfigError(_("%(key)s: at least one directory, and no empty name", key=f"[phrases.shops] {shop}"))
+        if both := [d for d in _paths(dirs) if config.resolve(d) in shared]:
+            raise ConfigError(_("%(key)s: %(dir)s is also in [phrases] path (shared by every shop)", key=f"[phrases.shops] {shop}", dir=both[0]))  # fmt: skip
 
 
 def _expected(key: str, choices: tuple[str, str], value: object) -> str:

@@ -116,6 +116,7 @@ def shared_matcher(config: Config) -> Matcher:
     """
     key = (
         tuple(config.phrase_dirs()),
+        tuple((shop, tuple(dirs)) for shop, dirs in sorted(config.shop_phrase_dirs().items())),
         config.phrases.include_demo,
         tuple(sorted(config.phrases.variables.items())),
         config.shop.name,

@@ -619,14 +619,13 @@ async def test_followups_one_failing_timer_does_not_hold_up_the_others(
         def __init__(self) -> None:
             self.library = tiny_library()
 
-        @property
-        def phrases(self) -> Any:
-            return self.library.phrases
+        def visible(self, shop: str) -> Any:
+            return self.library.visible(shop)
 
-        def render(self, phrase_id: str, variables: Any) -> str:
+        def render(self, phrase_id: str, variables: Any, item: None = None, shop: str = "") -> str:
             if variables.get("customer") == "bad":
                 raise RuntimeError("template bug")
-            return self.library.render(phrase_id, variables)
+            return self.library.render(phrase_id, variables, shop=shop)
 
     h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=Flaky()).start()
     try:

@@ -22,24 +22,36 @@ if TYPE_CHECKING:
 
 def _file_key(config: Config, out: Path) -> tuple[str | None, bool]:
     """How the library names phrases loaded from `out` (None: not one of its files), and whether `out` is in a
-    shop's layer (a directory after the first of `[phrases] path`)."""
+    shop's layer (a directory after the first of `[phrases] path`, or one of `[phrases.shops]`)."""
     dirs = [d.resolve() for d in config.phrase_dirs()]
     parent = out.resolve().parent
+    if _shop_of(config, out) is not None:
+        return f"{parent.name}/{out.name}", True
     if parent not in dirs:
         return None, False
     n = dirs.index(parent)
     return (out.name if n == 0 else f"{parent.name}/{out.name}"), n > 0
 
 
+def _shop_of(config: Config, out: Path) -> str | None:
+    """The shop whose own layer (`[phrases.shops]`) `out` is written into, if any."""
+    parent = out.resolve().parent
+    return next((shop for shop, dirs in config.shop_phrase_dirs().items() if parent in [d.resolve() for d in dirs]), None)  # fmt: skip
+
+
 def _codes(library: Library, config: Config, out: Path | None, replace: bool) -> tuple[dict[str, str], dict[str, str]]:
-    """Codes the import must not take, and codes it may take over from the demo library (it writes a layer)."""
+    """Codes the import must not take, and codes it may take over from the demo library (it writes a layer).
+
+    Into a shop's own layer: only that shop's own codes are taken, and every shared phrase may be replaced
+    there (other shops' codes are theirs: two shops may both have `jsy`)."""
     key, in_layer = _file_key(config, out) if out is not None else (None, False)
+    shop = _shop_of(config, out) if out is not None else None
     taken: dict[str, str] = {}
     replaceable: dict[str, str] = {}
-    for p in library.phrases:
-        if replace and key is not None and p.file == key:
+    for p in library.phrases if shop is None else [*library.phrases, *library.shop_phrases.get(shop, ())]:
+        if replace and key is not None and p.file == key and p.shop == (shop or ""):
             continue  # the previous import of this file: replaced as a whole
-        base = "/" not in p.file  # the first directory's files; a layer's are "layer/file.toml"
+        base = "/" not in p.file if shop is None else not p.shop  # the demo's files; a shop's: every shared one
         (replaceable if in_layer and base else taken)[p.code.lower()] = p.id
     return taken, replaceable
 

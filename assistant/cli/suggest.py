@@ -35,24 +35,24 @@ def phrases() -> None:
 
 def _settings(
     config_path: Path, db: Path | None, phrases_dir: Path | None
-) -> tuple[list[Path], dict[str, str], int, bool, list[Path]]:
-    """Phrase directories (layers), template variables, top-k, whether the demo phrases count, and the quality
-    rule files among them (not phrase groups)."""
+) -> tuple[list[Path], dict[str, str], int, bool, list[Path], dict[str, list[Path]]]:
+    """Phrase directories (layers), template variables, top-k, whether the demo phrases count, the quality
+    rule files among them (not phrase groups), and each shop's own layers."""
     config = load(config_path, db)
     variables = {"shop": config.shop.name, **config.phrases.variables}
     if phrases_dir is not None:
         rules = [phrases_dir / path for path in config.qa.rules]
-        return [phrases_dir], variables, config.phrases.top_k, True, rules
-    dirs = config.phrase_dirs()
-    return dirs, variables, config.phrases.top_k, config.phrases.include_demo, config.qa_rule_files()
+        return [phrases_dir], variables, config.phrases.top_k, True, rules, {}
+    dirs, shops = config.phrase_dirs(), config.shop_phrase_dirs()
+    return dirs, variables, config.phrases.top_k, config.phrases.include_demo, config.qa_rule_files(), shops
 
 
 def _load(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple[Library, int] | None:
     from assistant.suggest.phrases import Library, LibraryError
 
-    directories, variables, top_k, include_demo, rules = _settings(config_path, db, phrases_dir)
+    directories, variables, top_k, include_demo, rules, shops = _settings(config_path, db, phrases_dir)
     try:
-        return Library.load(directories, variables, include_demo=include_demo, skip=rules), top_k
+        return Library.load(directories, variables, include_demo=include_demo, skip=rules, shops=shops), top_k
     except LibraryError as exc:
         print_problems(exc)
         return None
@@ -133,6 +133,7 @@ def suggest_command(
     """Print the suggestions and customer type for one message, as a table or as the API's JSON: the service's
     own engine answers, so the order is the one `GET /v1/suggest` gives for the text."""
     from assistant.conversations import Conversations
+    from assistant.events import clean_name
     from assistant.suggest.engine import SuggestionEngine
     from assistant.suggest.matcher import Matcher
 
@@ -145,7 +146,7 @@ def suggest_command(
     location = config.location()
     engine = SuggestionEngine(config, matcher, Conversations(location), location)
     try:
-        suggestions, kind = engine.compute(text, shop=shop, state=None, item=item or None)
+        suggestions, kind = engine.compute(text, shop=clean_name(shop), state=None, item=item or None)
     finally:
         engine.items.close()
     if as_json:

@@ -60,14 +60,16 @@ class PhraseLike(Protocol):
     @property
     def file(self) -> str: ...
 
+    @property
+    def shop(self) -> str: ...
+
 
 class PhraseSource(Protocol):
     """What follow-ups need of a phrase library (assistant.suggest.phrases.Library fits)."""
 
-    @property
-    def phrases(self) -> Sequence[PhraseLike]: ...
+    def visible(self, shop: str) -> Sequence[PhraseLike]: ...
 
-    def render(self, phrase_id: str, variables: Mapping[str, str]) -> str: ...
+    def render(self, phrase_id: str, variables: Mapping[str, str], item: None = None, shop: str = "") -> str: ...
 
 
 @dataclass(frozen=True)
@@ -162,15 +164,21 @@ def kind_for(ctx: FireContext) -> str | Cancel:
 
 
 def choose_phrase(
-    source: PhraseSource, intent: str, customer_type: str | None, salt: str, excluded: Collection[str] = ()
+    source: PhraseSource,
+    intent: str,
+    customer_type: str | None,
+    salt: str,
+    excluded: Collection[str] = (),
+    shop: str = "",
 ) -> PhraseLike | None:
-    """A phrase of `intent` (but not of the `excluded` ids): the shop's own when it has some (a later layer of
-    `[phrases] path`, whose files Library.load names `layer/name.toml`: its 结束语 in its words, over the demo's),
-    preferring those written for the customer type; stable for a given salt."""
-    candidates = [p for p in source.phrases if p.intent == intent and p.id not in excluded]
+    """A phrase of `intent` (but not of the `excluded` ids) for a conversation of `shop`: the shop's own when it
+    has some (`[phrases.shops]`), else the shared layers' (a later directory of `[phrases] path`, whose files
+    Library.load names `layer/name.toml`: its 结束语 in its words), else the demo's; preferring those written
+    for the customer type; stable for a given salt."""
+    candidates = [p for p in source.visible(shop) if p.intent == intent and p.id not in excluded]
     if not candidates:
         return None
-    candidates = [p for p in candidates if "/" in p.file] or candidates
+    candidates = [p for p in candidates if p.shop] or [p for p in candidates if "/" in p.file] or candidates
     ctype = customer_type or DEFAULT_TYPE
     fitting = [p for p in candidates if ctype in p.types]
     general = [p for p in candidates if not p.types]
@@ -196,10 +204,11 @@ def buyer_variables(ctx: FireContext, shop: str, shop_id: str) -> dict[str, str]
 
 
 def compose(
-    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], shop: str, shop_id: str = ""
+    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], name: str, shop: str = ""
 ) -> tuple[str | None, str]:
-    """The phrase for `kind` from the first source that has one, rendered with the conversation's variables."""
-    variables = buyer_variables(ctx, shop, shop_id)
+    """The phrase for `kind` from the first source that has one, rendered with the conversation's variables
+    (`name`: `{{ shop }}`, the name of the conversation's shop `shop`, whose own phrases come first)."""
+    variables = buyer_variables(ctx, name, shop)
     if ctx.unpaid:
         order = ctx.unpaid[0]
         variables["order"] = f"订单{order.order_id}"
@@ -217,8 +226,8 @@ def compose(
             # unless every phrase of the intent was said.
             first: tuple[str, str] | None = None
             excluded: set[str] = set()
-            while (phrase := choose_phrase(source, intent, ctx.customer_type, salt, excluded)) is not None:
-                text = source.render(phrase.id, variables)
+            while (phrase := choose_phrase(source, intent, ctx.customer_type, salt, excluded, shop)) is not None:
+                text = source.render(phrase.id, variables, shop=phrase.shop)
                 if plain(text) not in said:
                     return phrase.id, text
                 first = first or (phrase.id, text)
@@ -233,17 +242,18 @@ def plain(text: str) -> str:
     return "".join(text.split())
 
 
-def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], shop: str, shop_id: str = "") -> set[str]:
-    """The library's closings (intents `followup`, `followup_paid`) as this conversation would get them, plain."""
-    variables = buyer_variables(ctx, shop, shop_id)
+def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], name: str, shop: str = "") -> set[str]:
+    """The library's closings (intents `followup`, `followup_paid`) as this conversation (of `shop`, named
+    `name`) would get them, plain."""
+    variables = buyer_variables(ctx, name, shop)
     found: set[str] = set()
     for source in sources:
         if source is None:
             continue
-        for p in source.phrases:
+        for p in source.visible(shop):
             if p.intent in ("followup", PAID_CLOSING):
                 try:
-                    found.add(plain(source.render(p.id, variables)))
+                    found.add(plain(source.render(p.id, variables, shop=p.shop)))
                 except Exception:  # a closing needing a variable a closing does not get (an order): not one
                     log.warning("closing phrase %s does not render without an order", p.id, exc_info=True)
     return found

@@ -359,7 +359,7 @@ class FollowupService:
         sources = (self.phrases(), self.builtin_phrases)
         mode = self.settings.mode_for(key[0])
         f = await self.writer.submit(
-            partial(insert_stale, policy=self.policy, sources=sources, shop_name=self.config.shop.name, mode=mode,
+            partial(insert_stale, policy=self.policy, sources=sources, shop_name=self.config.shop_name(key[0]), mode=mode,
                     key=key, seq=seq, at_ms=at_ms, arrived_ms=arrived_ms, now=now)
         )  # fmt: skip
         if f is None:
@@ -463,7 +463,7 @@ class FollowupService:
         sources = (self.phrases(), self.builtin_phrases)
         note = None
         if isinstance(decision, Create) and decision.kind == "followup" and decision.state in ("pending", "suggested"):
-            if ctx.armed_text and plain(ctx.armed_text) in closings(ctx, sources, self.config.shop.name, shop):
+            if ctx.armed_text and plain(ctx.armed_text) in closings(ctx, sources, self.config.shop_name(shop), shop):
                 decision, note = replace(decision, state="cancelled", next_due=None), AGENT_CLOSED
         timer = TimerRow(shop, conversation, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent)
         if isinstance(decision, Cancel):
@@ -474,7 +474,7 @@ class FollowupService:
             return due, decision, None, False
         n = due.fired + 1
         fid = followup_id(shop, conversation, ctx.armed_event_id or f"#{due.armed_seq}", n)
-        phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop.name, shop)
+        phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop_name(shop), shop)
         draft = Followup(
             id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or due.agent,
             kind=decision.kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop),

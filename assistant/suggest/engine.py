@@ -36,8 +36,9 @@ def matcher_settings(config: Config, *, strict: bool = False) -> Settings:
     phrases = config.phrases
     dirs = [str(d.absolute()) for d in config.phrase_dirs()]
     skip = [str(p.absolute()) for p in config.qa_rule_files()]
+    shops = {shop: [str(d.absolute()) for d in dirs] for shop, dirs in config.shop_phrase_dirs().items()}
     return Settings(
-        dirs, dict(phrases.variables), phrases.include_demo, phrases.top_k, phrases.min_confidence, strict, skip
+        dirs, dict(phrases.variables), phrases.include_demo, phrases.top_k, phrases.min_confidence, strict, skip, shops
     )
 
 
@@ -131,7 +132,7 @@ class SuggestionEngine:
         self, state: ConversationState | None, shop: str, customer: str = "", agent: str | None = None
     ) -> Context:
         """What a phrase is filled with: names as the buyer reads them (no ids); `agent`: the message's own."""
-        variables = {"shop": self.config.shop.name, "customer": shown_customer(shop, customer) or "亲"}
+        variables = {"shop": self.config.shop_name(shop), "customer": shown_customer(shop, customer) or "亲"}
         agent = agent or (state.agent if state is not None else None)
         if agent:
             variables["agent"] = shown_agent(shop, agent)
@@ -145,6 +146,7 @@ class SuggestionEngine:
             customer_type=state.customer_type if state else None,
             variables=variables,
             adoption=self.adoption(shop),
+            shop=shop,
         )
 
     def compute(
@@ -185,7 +187,7 @@ class SuggestionEngine:
         self, request: Request, suggestions: list[Suggestion], kind: CustomerType, item: str | None
     ) -> tuple[list[Suggestion], CustomerType]:
         earlier = [t for _, t in request.history]
-        return self.with_item(suggestions, request.text, earlier, item, request.variables), kind
+        return self.with_item(suggestions, request.text, earlier, item, request.variables, request.shop), kind
 
     def with_item(
         self,
@@ -194,12 +196,14 @@ class SuggestionEngine:
         earlier: list[str],
         item: str | None,
         variables: Mapping[str, str],
+        shop: str = "",
     ) -> list[Suggestion]:
         """The catalog's answers about the item lead the suggestions; phrases that use the item are filled in."""
         matcher = self.matcher
         return self.items.amend(
-            suggestions, text, item_id=item, earlier=earlier, variables=variables, library=matcher.library, k=matcher.k
-        )
+            suggestions, text, item_id=item, earlier=earlier, variables=variables, library=matcher.library,
+            k=matcher.k, shop=shop,
+        )  # fmt: skip
 
     @staticmethod
     def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:

@@ -114,15 +114,17 @@ class ItemAnswers:
         variables: Mapping[str, str],
         library: Library,
         k: int,
+        shop: str = "",
     ) -> list[Suggestion]:
-        """Answers from the item's facts and chart lead; phrases that use `item` are rendered with it."""
+        """Answers from the item's facts and chart lead; phrases that use `item` are rendered with it (`shop`: the
+        conversation's, whose own phrases it may have got)."""
         item = self.catalog.item(item_id) if item_id else None
         if item is None:
             return list(suggestions)
         values = item_variables(item)
         rendered = [
-            dataclasses.replace(s, text=library.render(s.phrase_id, variables, item=values))
-            if s.phrase_id in library.item_phrases
+            dataclasses.replace(s, text=library.render(s.phrase_id, variables, item=values, shop=shop))
+            if library.uses_item(s.phrase_id, shop)
             else s
             for s in suggestions
         ]

@@ -22,9 +22,10 @@ from assistant.suggest.customer_type import CustomerType, TypeClassifier, custom
 from assistant.suggest.examples import NONE
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.suggest.scorer import SCORER_FILE, Encoded, Features, Scorer, ScorerError, features, scorer_path
+from assistant.suggest.scorer import Encoded, Features, Scorer, features
 from assistant.suggest.textnorm import Analysis, Normalizer
-from assistant.suggest.triggers import NgramIndex, TriggerIndex
+from assistant.suggest.training import load_scorer
+from assistant.suggest.triggers import NgramIndex, OwnPhrases, TriggerIndex
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Context:
     variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     adoption: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     item: str = ""  # the title of the conversation's catalog item: a phrase's `goods` may be named there
+    shop: str = ""  # the conversation's shop: its own phrases (`[phrases.shops]`) answer there, over shared ones
 
 
 @dataclass(frozen=True)
@@ -155,11 +157,17 @@ class Matcher:
             ok = known is not None and len(known) == len(p.triggers)
             forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
+        # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
+        # a shop with none, or a set-up without shops, ranks exactly the shared library.
+        self._shared_count = len(self._phrases)
+        self._own: dict[str, OwnPhrases] = {}
+        for shop, own in library.shop_phrases.items():
+            self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         self._social = frozenset(library.clauses.social)
         self._social_words = self.keywords.presence_test(self._social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social)
-        self.scorer = _load_scorer(library) if scorer == "auto" else scorer
+        self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
         self._none: int | None = None
         if self.scorer is not None:
@@ -173,6 +181,21 @@ class Matcher:
             library.type_cues,
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
         )
+
+    def _add_own(self, own: Sequence[Phrase], hidden_ids: frozenset[str]) -> OwnPhrases:
+        start = len(self._phrases)
+        by_intent: dict[str, list[int]] = {}
+        index_of: dict[str, int] = {}
+        forms: dict[str, Sequence[str]] = {}
+        for i, p in enumerate(own, start):
+            self._phrases.append(p)
+            if p.goods:
+                self._goods[i] = tuple(g for g in (self.normalizer.normalize(w) for w in p.goods) if g)
+            by_intent.setdefault(p.intent, []).append(i)
+            index_of[p.id] = i
+            forms[p.id] = tuple(self.normalizer.normalize(t) for t in p.triggers)
+        hidden = frozenset(self._index_of[pid] for pid in hidden_ids if pid in self._index_of)
+        return OwnPhrases(start, by_intent, index_of, hidden, TriggerIndex(list(own), forms))
 
     # -- reading a message ---------------------------------------------------------------------------------
 
@@ -306,7 +329,9 @@ class Matcher:
         reading = self.read(text)
         confidences, none = self._confidences(reading)
         intents = self._rerank(confidences, context)
-        ranked = sorted(((c, i) for i, c in intents.items() if i in self._by_intent), reverse=True)
+        own = self._own.get(context.shop) if self._own else None
+        answered = self._by_intent if own is None else {**self._by_intent, **own.by_intent}
+        ranked = sorted(((c, i) for i, c in intents.items() if i in answered), reverse=True)
         # Silent when no intent is likely enough, or when fitting no intent at all is likelier than all the
         # intents the suggestions would show together: an agent is helped by a right answer among three.
         if not ranked or ranked[0][0] < self.min_confidence:
@@ -378,29 +403,36 @@ class Matcher:
         # Phrases no trigger matched tie at the same score: the first few that fit (file order, where an
         # intent's generic answers come first) fill the places no trigger claims, so the intent is never left
         # without an answer; this keeps ranking cheap in a library of 20,000 phrases.
+        mine = self._own.get(context.shop) if self._own else None
+        hidden = mine.hidden if mine is not None else _NONE_HIDDEN
         candidates: set[int] = set()
         for pi in self._by_intent.get(intent, ()):
             if len(candidates) >= self.k:
                 break
-            if self._fits(pi, said):
+            if self._fits(pi, said) and pi not in hidden:
                 candidates.add(pi)
         candidates.update(similar)
         candidates.update([pi for pi in self._shop.get(intent, ()) if self._fits(pi, said)][: self.k])
         shop = self._shop.get(intent, ())
+        if mine is not None:  # the conversation's shop's own phrases: found by their triggers and the intent
+            similar = {**similar, **self._own_similar(mine, context.shop, intent, reading, limit)}
+            candidates.update(similar)
+            candidates.update([pi for pi in mine.by_intent.get(intent, ()) if self._fits(pi, said)][: self.k])
         for phrase_id in context.adoption:
-            found = self._index_of.get(phrase_id)
+            found = mine.index_of.get(phrase_id) if mine is not None else None
+            found = found if found is not None else self._index_of.get(phrase_id)
             if found is not None and self._phrases[found].intent == intent:
                 candidates.add(found)
         out = []
         for pi in candidates:
-            if not self._fits(pi, said):
+            if not self._fits(pi, said) or pi in hidden:
                 continue
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
             if own >= TYPE_MIN_SIMILARITY and context.customer_type and context.customer_type in phrase.types:
                 own += TYPE_BOOST  # a phrase no trigger brings close does not answer: the type never lifts it
             score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
-            if own >= TYPE_MIN_SIMILARITY and pi in shop:
+            if own >= TYPE_MIN_SIMILARITY and (pi in shop or pi >= self._shared_count > 0):
                 score += SHOP_LIFT
             used = context.adoption.get(phrase.id, 0)
             if used > 0:
@@ -411,6 +443,17 @@ class Matcher:
         out.sort(key=lambda item: (-item[1], item[0]))
         return [(pi, min(100.0, score), trigger) for pi, score, trigger in out[: self.k]]
 
+    def _own_similar(
+        self, mine: OwnPhrases, shop: str, intent: str, reading: Reading, limit: int
+    ) -> dict[int, tuple[float, str]]:
+        """A shop's own phrases of `intent` whose triggers resemble the message (indexes into `_phrases`)."""
+        key = ("own", shop, intent, limit)
+        found = reading.memo.get(key)
+        if found is None:
+            local = mine.triggers.within(reading.analysis.compact, intent, limit)
+            found = reading.memo[key] = {mine.start + i: hit for i, hit in local.items()}
+        return dict(found)
+
     def _suggestion(
         self, pi: int, score: float, trigger: str, confidence: float, reading: Reading | None, context: Context
     ) -> Suggestion:
@@ -420,7 +463,7 @@ class Matcher:
             phrase_id=phrase.id,
             intent=phrase.intent,
             code=phrase.code,
-            text=self.library.render(phrase.id, context.variables),
+            text=self.library.render(phrase.id, context.variables, shop=phrase.shop),
             score=round(max(0.0, min(100.0, score)), 1),
             trigger=trigger,
             confidence=round(max(0.0, min(1.0, confidence)), 3),
@@ -457,15 +500,25 @@ class Matcher:
                 raise
             return self.types.default()
 
-    def search(self, query: object, limit: int = 10) -> list[Suggestion]:
-        """The agent's "/" search: phrases whose code starts with `query`, then fuzzy matches on their text."""
+    def search(self, query: object, limit: int = 10, context: Context = Context()) -> list[Suggestion]:
+        """The agent's "/" search: phrases whose code starts with `query`, then fuzzy matches on their text;
+        among the shared phrases and the own ones of the context's shop, rendered with its variables."""
         if not isinstance(query, str) or limit <= 0:
             return []
         raw = query.strip().lstrip("/").strip().lower()
         if not raw:
             return []
+        mine = self._own.get(context.shop) if self._own else None
+        hidden = mine.hidden if mine is not None else _NONE_HIDDEN
+        end = mine.start + len(mine.index_of) if mine is not None else 0
+
+        def allowed(pi: int) -> bool:
+            return pi not in hidden if pi < self._shared_count else mine is not None and mine.start <= pi < end
+
         found: dict[int, float] = {}
         for pi, phrase in enumerate(self._phrases):
+            if not allowed(pi):
+                continue
             code = phrase.code.lower()
             if code == raw:
                 found[pi] = 100.0
@@ -474,17 +527,19 @@ class Matcher:
         norm = self.normalizer.normalize(_clip(raw))
         if norm:
             index = self._search_index()
-            for tid in index.shortlist(norm, 4 * limit + 20):
+            for tid in index.shortlist(norm, 4 * limit + 20 + len(self._phrases) - self._shared_count):
+                if not allowed(tid):
+                    continue
                 score = fuzz.partial_ratio(norm, index.texts[tid]) if len(norm) <= len(index.texts[tid]) else 0.0
                 score = max(score, fuzz.ratio(norm, index.texts[tid]))
                 if score >= 60.0 and score > found.get(tid, 0.0):
                     found[tid] = score * 0.95
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [self._suggestion(pi, score, self._phrases[pi].code, 1.0, None, Context()) for pi, score in ranked]
+        return [self._suggestion(pi, score, self._phrases[pi].code, 1.0, None, context) for pi, score in ranked]
 
     def _search_index(self) -> NgramIndex:
         if self._search_texts is None:
-            texts = [self.normalizer.normalize(self.library.render(p.id)) for p in self._phrases]
+            texts = [self.normalizer.normalize(self.library.render(p.id, shop=p.shop)) for p in self._phrases]
             self._search_texts = NgramIndex(texts)
         return self._search_texts
 
@@ -497,24 +552,7 @@ class Matcher:
         return (self._phrases[i] for i in self._by_intent.get(intent, ()))
 
 
-def _load_scorer(library: Library) -> Scorer | None:
-    """The library's trained scorer, if it has one; a stale one is used, with a warning."""
-    path = scorer_path(library.directory, library.layers)
-    if path is None:
-        return None
-    if not path.exists():
-        log.warning("no %s in %s: intents are scored from key words and triggers alone", SCORER_FILE, path.parent)
-        return None
-    try:
-        scorer = Scorer.load(path)
-    except ScorerError as exc:
-        log.error("%s; intents are scored from key words and triggers alone", exc)
-        return None
-    from assistant.suggest.training import fingerprint  # the trainer's digest of what the scorer learned from
-
-    if scorer.fingerprint != fingerprint(library):
-        log.warning("%s was trained on another version of the library: run `assistant phrases train`", path)
-    return scorer
+_NONE_HIDDEN: frozenset[int] = frozenset()
 
 
 def _clip(text: str) -> str:

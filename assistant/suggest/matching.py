@@ -29,11 +29,12 @@ class Settings(msgspec.Struct, frozen=True, tag="init", array_like=True):
     min_confidence: float
     strict: bool = False
     skip: list[str] = []  # the quality rule files among the phrases (`[qa] rules`)
+    shops: dict[str, list[str]] = {}  # each shop's own layers (`[phrases.shops]`)
 
     def load(self) -> Matcher:
         """Load the phrase library; raises LibraryError naming every problem."""
         dirs = [Path(d) for d in self.dirs]
-        library = Library.load(dirs, self.variables, include_demo=self.include_demo, skip=self.skip)
+        library = Library.load(dirs, self.variables, include_demo=self.include_demo, skip=self.skip, shops=self.shops)
         return Matcher(library, k=self.top_k, min_confidence=self.min_confidence, strict=self.strict)
 
 
@@ -47,7 +48,7 @@ class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
     replies: list[int]  # when the agent answered
     unpaid: bool
     variables: dict[str, str]
-    shop: str  # whose adoption counts rank the phrases
+    shop: str  # whose own phrases answer it, and whose adoption counts rank the phrases
     item: str = ""  # the title of the conversation's catalog item (a phrase's `goods` may be named there)
 
 
@@ -105,5 +106,6 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         variables=request.variables,
         adoption=adoption,
         item=request.item,
+        shop=request.shop,
     )
     return matcher.suggest(request.text, context), kind

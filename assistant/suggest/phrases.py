@@ -86,6 +86,7 @@ class Phrase:
     group: str = ""
     file: str = ""
     goods: tuple[str, ...] = ()  # fits only a message (or item) naming one of these: its kind of goods
+    shop: str = ""  # a shop's own phrase (`[phrases.shops]`): suggested and sent in that shop's conversations only
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +111,12 @@ class Library:
     # Each phrase's triggers as the library's normalizer sees them (the matcher reuses them).
     normalized_triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     item_phrases: frozenset[str] = frozenset()  # ids of the phrases whose text uses `item`
+    # Each shop's own phrases (`[phrases.shops]`), beside the shared ones above; and the shared ids each shop's
+    # phrases replace there (the same code or id). Templates and item use of them are keyed by (shop, id).
+    shop_phrases: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict, repr=False)
+    hidden: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _shop_templates: Mapping[tuple[str, str], Template | PlainText] = field(default_factory=dict, repr=False)
+    shop_item_phrases: frozenset[tuple[str, str]] = frozenset()
     # Templated phrases rendered without an item, by their variables: the same shop, agent and customer
     # ask for the same text message after message (a sandboxed render is pure, and costs a tenth of a ms).
     _rendered: dict[tuple[str, tuple[tuple[str, str], ...]], str] = field(
@@ -124,39 +131,33 @@ class Library:
         *,
         include_demo: bool = True,
         skip: Iterable[Path | str] = (),
+        shops: Mapping[str, Sequence[Path | str]] = MappingProxyType({}),
     ) -> Library:
         """Read every TOML file of `directory` (or of several layered directories: the vocabulary is the
         first one's, a later layer's phrase replaces an earlier one of the same code or id; without
         `include_demo` the first directory's phrases are left out; files of `skip`, the quality rules, are
-        not phrase groups); raise LibraryError listing all problems.
+        not phrase groups), and each shop's own layers of `shops`; raise LibraryError listing all problems.
         """
         skipped = {Path(p).resolve() for p in skip}
         layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
+        own = {shop: [Path(d) for d in dirs] for shop, dirs in shops.items()}
         directory = layers[0]
         problems: list[Problem] = []
         missing = [
             Problem(str(d), "", _("not a directory") if d.exists() else _("no such file or directory"))
-            for d in layers
+            for d in [*layers, *(d for dirs in own.values() for d in dirs)]
             if not d.is_dir()
         ]
         if missing:
             raise LibraryError(missing)
-        phrase_tables: list[tuple[str, dict[str, Any]]] = []
-        for n, layer in enumerate(layers):
-            if n == 0 and not include_demo:
-                continue
-            tables = []
-            for path in sorted(layer.glob("*.toml")):
-                if path.name in SPECIAL_FILES or path.resolve() in skipped:
-                    continue
-                data = read_toml(path, problems)
-                if data is not None:
-                    tables.append((path.name if n == 0 else f"{layer.name}/{path.name}", data))
-            phrase_tables = [*_without(phrase_tables, tables), *tables]
+        phrase_tables = _layered_tables(layers, skipped, problems, demo=True, include_demo=include_demo)
+        shop_tables = {shop: _layered_tables(dirs, skipped, problems) for shop, dirs in own.items()}
         intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
         types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
         examples = load_examples(directory, problems)
-        library = cls.build(phrase_tables, intents_data, types_data, extra_variables, directory, problems)
+        library = cls.build(
+            phrase_tables, intents_data, types_data, extra_variables, directory, problems, shop_files=shop_tables
+        )
         return dataclasses.replace(library, examples=examples, layers=tuple(layers))
 
     @classmethod
@@ -168,8 +169,11 @@ class Library:
         extra_variables: Mapping[str, str] = MappingProxyType({}),
         directory: Path | None = None,
         problems: list[Problem] | None = None,
+        *,
+        shop_files: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]] = MappingProxyType({}),
     ) -> Library:
-        """Validate already-parsed TOML tables (file name, table) into a library, or raise LibraryError."""
+        """Validate already-parsed TOML tables (file name, table) into a library, or raise LibraryError;
+        `shop_files`: each shop's own tables, whose phrases replace shared ones of the same code or id there."""
         problems = problems if problems is not None else []
         variables = dict(DEFAULT_VARIABLES)
         for name, value in extra_variables.items():
@@ -191,30 +195,21 @@ class Library:
         normalization = dataclasses.replace(normalization, protected=protected)
         normalizer = Normalizer(normalization)
         env = make_environment()
-        phrases: list[Phrase] = []
-        templates: dict[str, Template | PlainText] = {}
-        normalized: dict[str, tuple[str, ...]] = {}
-        item_phrases: set[str] = set()
-        seen_codes: dict[str, str] = {}
-        for file, data in phrase_files:
-            for phrase, template, triggers in _parse_phrase_file(file, data, env, variables, normalizer, problems):
-                if phrase.id in templates:
-                    problems.append(Problem(file, phrase.id, _("duplicate id")))
-                    continue
-                code_key = phrase.code.lower()
-                if code_key in seen_codes:
-                    reason = _(
-                        "duplicate code %(code)s (also %(other)s)", code=repr(phrase.code), other=seen_codes[code_key]
-                    )
-                    problems.append(Problem(file, phrase.id, reason))
-                    continue
-                seen_codes[code_key] = phrase.id
-                templates[phrase.id] = template
-                normalized[phrase.id] = triggers
-                phrases.append(phrase)
-                if uses_item(env, phrase.text):
-                    item_phrases.add(phrase.id)
+        parsed = _Parsed(env, variables, normalizer, problems)
+        phrases, templates, normalized, item_phrases = parsed.collect(phrase_files)
         problems += _without_generic(phrases)
+        shop_phrases: dict[str, tuple[Phrase, ...]] = {}
+        hidden: dict[str, frozenset[str]] = {}
+        shop_templates: dict[tuple[str, str], Template | PlainText] = {}
+        shop_items: set[tuple[str, str]] = set()
+        for shop, files in shop_files.items():
+            own, own_templates, _normalized, own_items = parsed.collect(files, shop)
+            codes, ids = {p.code.lower() for p in own}, {p.id for p in own}
+            hidden[shop] = frozenset(p.id for p in phrases if p.id in ids or p.code.lower() in codes)
+            problems += _without_generic([*own, *(p for p in phrases if p.id not in hidden[shop])])
+            shop_phrases[shop] = tuple(own)
+            shop_templates.update(((shop, pid), t) for pid, t in own_templates.items())
+            shop_items.update((shop, pid) for pid in own_items)
         if problems:
             raise LibraryError(problems)
         return cls(
@@ -232,22 +227,55 @@ class Library:
             _templates=MappingProxyType(templates),
             normalized_triggers=MappingProxyType(normalized),
             item_phrases=frozenset(item_phrases),
+            shop_phrases=MappingProxyType(shop_phrases),
+            hidden=MappingProxyType(hidden),
+            _shop_templates=MappingProxyType(shop_templates),
+            shop_item_phrases=frozenset(shop_items),
         )
 
+    def visible(self, shop: str) -> list[Phrase]:
+        """The phrases a conversation of `shop` may get: the shop's own first, then the shared ones it keeps."""
+        own = self.shop_phrases.get(shop)
+        if not own:
+            return list(self.phrases)
+        hidden = self.hidden[shop]
+        return [*own, *(p for p in self.phrases if p.id not in hidden)]
+
+    def uses_item(self, phrase_id: str, shop: str = "") -> bool:
+        """Whether the phrase of this id a conversation of `shop` gets refers to `item` (rendered again with it)."""
+        if shop and (shop, phrase_id) in self._shop_templates:
+            return (shop, phrase_id) in self.shop_item_phrases
+        return phrase_id in self.item_phrases
+
+    def find(self, phrase_id: str, shop: str = "") -> Phrase | None:
+        """The phrase of this id a conversation of `shop` gets: the shop's own, else the shared one it keeps."""
+        for p in self.shop_phrases.get(shop, ()):
+            if p.id == phrase_id:
+                return p
+        if phrase_id in self.hidden.get(shop, ()):
+            return None
+        return self.by_id.get(phrase_id)
+
     def render(
-        self, phrase_id: str, variables: Mapping[str, str] = MappingProxyType({}), item: Mapping[str, Any] | None = None
+        self,
+        phrase_id: str,
+        variables: Mapping[str, str] = MappingProxyType({}),
+        item: Mapping[str, Any] | None = None,
+        shop: str = "",
     ) -> str:
-        """The phrase's text for these variables (and item); missing or empty ones take the library's defaults.
+        """The phrase's text for these variables (and item); missing or empty ones take the library's defaults;
+        `shop`: a conversation's shop, whose own phrase of this id is rendered when it has one.
 
         Never longer than MAX_RENDERED_CHARS: values (the item's too) are cut to MAX_VARIABLE_CHARS, and the
         checked template cannot grow them past the bound.
         """
-        template = self._templates[phrase_id]
+        own = self._shop_templates.get((shop, phrase_id)) if shop and self._shop_templates else None
+        template = own if own is not None else self._templates[phrase_id]
         if isinstance(template, PlainText):  # most phrases: no variables to fill
             return template.text.strip()
         if item is not None:
             return self._render(template, variables, item)
-        key = (phrase_id, tuple(variables.items()))
+        key = (phrase_id if own is None else f"{shop}\x1f{phrase_id}", tuple(variables.items()))
         try:
             text = self._rendered.get(key)
         except TypeError:  # a value that cannot be a key: rendered each time
@@ -276,6 +304,74 @@ class Library:
         except Exception:
             text = template.render({**self.variables, "item": ITEM_PLACEHOLDER})
         return text.strip()[:MAX_RENDERED_CHARS]
+
+
+def _layered_tables(
+    layers: Sequence[Path],
+    skipped: set[Path],
+    problems: list[Problem],
+    *,
+    demo: bool = False,
+    include_demo: bool = True,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The phrase tables of layered directories, a later layer's phrase replacing an earlier one of the same code
+    or id. `demo`: the first directory is the shipped one, whose files are named as they are (`include_demo`:
+    read at all); every other file is named with its directory (`yichu/qianniu.toml`)."""
+    phrase_tables: list[tuple[str, dict[str, Any]]] = []
+    for n, layer in enumerate(layers):
+        if demo and n == 0 and not include_demo:
+            continue
+        tables = []
+        for path in sorted(layer.glob("*.toml")):
+            if path.name in SPECIAL_FILES or path.resolve() in skipped:
+                continue
+            name = path.name if demo and n == 0 else f"{layer.name}/{path.name}"
+            data = read_toml(path, problems, name=name)
+            if data is not None:
+                tables.append((name, data))
+        phrase_tables = [*_without(phrase_tables, tables), *tables]
+    return phrase_tables
+
+
+class _Parsed:
+    """Phrase tables parsed into phrases, their templates and normalized triggers, with every problem noted."""
+
+    def __init__(
+        self, env: SandboxedEnvironment, variables: Mapping[str, str], normalizer: Normalizer, problems: list[Problem]
+    ) -> None:
+        self.env, self.variables, self.normalizer, self.problems = env, variables, normalizer, problems
+
+    def collect(
+        self, files: Sequence[tuple[str, Mapping[str, Any]]], shop: str = ""
+    ) -> tuple[list[Phrase], dict[str, Template | PlainText], dict[str, tuple[str, ...]], set[str]]:
+        """Phrases with unique ids and codes (case-insensitive), in file order; `shop`: whose own they are."""
+        phrases: list[Phrase] = []
+        templates: dict[str, Template | PlainText] = {}
+        normalized: dict[str, tuple[str, ...]] = {}
+        item_phrases: set[str] = set()
+        seen_codes: dict[str, str] = {}
+        problems = self.problems
+        for file, data in files:
+            for phrase, template, triggers in _parse_phrase_file(
+                file, data, self.env, self.variables, self.normalizer, problems
+            ):
+                if phrase.id in templates:
+                    problems.append(Problem(file, phrase.id, _("duplicate id")))
+                    continue
+                code_key = phrase.code.lower()
+                if code_key in seen_codes:
+                    reason = _(
+                        "duplicate code %(code)s (also %(other)s)", code=repr(phrase.code), other=seen_codes[code_key]
+                    )
+                    problems.append(Problem(file, phrase.id, reason))
+                    continue
+                seen_codes[code_key] = phrase.id
+                templates[phrase.id] = template
+                normalized[phrase.id] = triggers
+                phrases.append(dataclasses.replace(phrase, shop=shop) if shop else phrase)
+                if uses_item(self.env, phrase.text):
+                    item_phrases.add(phrase.id)
+        return phrases, templates, normalized, item_phrases
 
 
 def _without(

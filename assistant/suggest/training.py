@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ import numpy as np
 from assistant.i18n import _
 from assistant.suggest.examples import NONE
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library
-from assistant.suggest.scorer import FEATURE_VERSION, Features, Scorer, ScorerError, scorer_path
+from assistant.suggest.scorer import FEATURE_VERSION, SCORER_FILE, Features, Scorer, ScorerError, scorer_path
 
-if TYPE_CHECKING:  # the matcher imports the scorer, not the trainer
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # the matcher imports only `load_scorer` of the trainer (scikit-learn is imported to train)
     from assistant.suggest.matcher import Matcher
 
 C = 2.0  # inverse regularization: 2 and 4 cross-validate alike on the examples; 2 holds better on real wording
@@ -196,3 +199,21 @@ def describe(outcome: Outcome) -> Sequence[str]:
         _("cross-validated top-1 on held-out folds: %(share)s", share=f"{outcome.folds_top1:.1%}"),
         _("calibration temperature: %(t)s", t=f"{outcome.temperature:g}"),
     ]
+
+
+def load_scorer(library: Library) -> Scorer | None:
+    """The library's trained scorer, if it has one; a stale one is used, with a warning."""
+    path = scorer_path(library.directory, library.layers)
+    if path is None:
+        return None
+    if not path.exists():
+        log.warning("no %s in %s: intents are scored from key words and triggers alone", SCORER_FILE, path.parent)
+        return None
+    try:
+        scorer = Scorer.load(path)
+    except ScorerError as exc:
+        log.error("%s; intents are scored from key words and triggers alone", exc)
+        return None
+    if scorer.fingerprint != fingerprint(library):
+        log.warning("%s was trained on another version of the library: run `assistant phrases train`", path)
+    return scorer

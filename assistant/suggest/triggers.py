@@ -158,3 +158,22 @@ class TriggerIndex:
                 if self._intent_of[pi] == intent and score > phrase.get(pi, (-1.0, ""))[0]:
                     phrase[pi] = (score, self.raw[tid])
         return phrase
+
+
+class OwnPhrases:
+    """A shop's own phrases in the matcher: where they start in `_phrases`, by intent and id, the shared phrases
+    they replace in that shop, and their triggers."""
+
+    __slots__ = ("by_intent", "hidden", "index_of", "start", "triggers")
+
+    def __init__(
+        self,
+        start: int,
+        by_intent: dict[str, list[int]],
+        index_of: dict[str, int],
+        hidden: frozenset[int],
+        triggers: TriggerIndex,
+    ) -> None:
+        self.start, self.by_intent, self.index_of, self.hidden, self.triggers = (
+            start, by_intent, index_of, hidden, triggers
+        )  # fmt: skip

@@ -387,15 +387,15 @@ def parse_types(data: Mapping[str, Any], problems: list[Problem]) -> dict[str, C
     return types
 
 
-def read_toml(path: Path, problems: list[Problem], optional: bool = False) -> dict[str, Any] | None:
-    """A TOML file's table; None (and the problem noted) when it cannot be read or parsed."""
+def read_toml(path: Path, problems: list[Problem], optional: bool = False, name: str = "") -> dict[str, Any] | None:
+    """A TOML file's table; None (and the problem noted, under `name` or the file's) when it cannot be read."""
     if optional and not path.exists():
         return None
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(path.name, "", _("not valid TOML: %(error)s", error=exc)))
+        problems.append(Problem(name or path.name, "", _("not valid TOML: %(error)s", error=exc)))
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(path.name, "", _("cannot read: %(error)s", error=exc)))
+        problems.append(Problem(name or path.name, "", _("cannot read: %(error)s", error=exc)))
     return None

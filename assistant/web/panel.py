@@ -11,7 +11,7 @@ from aiohttp import web
 
 from assistant import store
 from assistant.chatwoot import account_of_shop
-from assistant.events import EventError, parse_event
+from assistant.events import EventError, clean_name, parse_event
 from assistant.live import page_key
 from assistant.store import now_ms
 from assistant.templating import FAVICON_SVG, render_page
@@ -149,15 +149,16 @@ async def post_used(request: web.Request) -> web.Response:
         "conversation": conversation,
         "customer": customer,
         "agent": _chatwoot_agent(request, shop, body.get("chatwoot_user")) if bound is None else None,
-        "phrase_id": _phrase_id(request, body.get("phrase_id")),
+        "phrase_id": _phrase_id(request, body.get("phrase_id"), shop),
         "source": "panel",
     }
     raw["agent"] = raw["agent"] or body.get("agent")
     return await _ingest_one(request, raw)
 
 
-def _phrase_id(request: web.Request, given: Any) -> Any:
-    """The id of the phrase the agent took: an id of the library as it is, a code (yj1) as its phrase's id.
+def _phrase_id(request: web.Request, given: Any, shop: Any) -> Any:
+    """The id of the phrase the agent took: an id of the library as it is, a code (yj1) as its phrase's id
+    (among the phrases of `shop`'s conversations: its own, the shared ones it keeps).
 
     Anything else is refused (404, naming the field), as adoption is what ranks phrases and what the KPIs count: a code or a
     name the library does not know would be counted as a phrase nobody can find.
@@ -165,9 +166,10 @@ def _phrase_id(request: web.Request, given: Any) -> Any:
     if not isinstance(given, str) or not given:
         return given  # the event's own check names the field
     library = request.app[ENGINE].matcher.library
-    if given in library.by_id:
+    shop = clean_name(shop) if isinstance(shop, str) else ""
+    if library.find(given, shop) is not None:
         return given
-    found = next((p.id for p in library.phrases if p.code == given), None)
+    found = next((p.id for p in library.visible(shop) if p.code == given), None)
     if found is None:
         raise JsonError(404, "not_found", "phrase_id", f"no phrase {given[:80]!r} in the library (its id or code)")
     return found

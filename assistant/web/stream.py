@@ -51,7 +51,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
         item=engine.items.title_of(item),
     )
     found = engine.matcher.suggest(text, context)
-    found = engine.with_item(found, text, earlier, item, context.variables)
+    found = engine.with_item(found, text, earlier, item, context.variables, state.shop)
     state.suggestions = engine.response(found, kind)["suggestions"]
     state.customer_type_detail = customer_type_json(kind)
 

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from assistant.events import clean_name
 from assistant.suggest.matcher import suggestion_json
 from assistant.web.appkeys import CONFIG, ENGINE, QA
 from assistant.web.auth import require
@@ -26,7 +27,7 @@ async def get_suggest(request: web.Request) -> web.Response:
         return json_error(400, "invalid_query", "text", "required query parameter")
     if len(text) > min(MAX_QUERY_CHARS, config.webhook.max_text_chars):
         return json_error(400, "invalid_query", "text", f"longer than {config.webhook.max_text_chars} characters")
-    shop = request.query.get("shop", "")
+    shop = clean_name(request.query.get("shop", ""))  # as events' shop ids are read
     conversation = request.query.get("conversation")
     engine = request.app[ENGINE]
     state = engine.conversations.get(shop, conversation) if conversation and shop else None
@@ -47,7 +48,10 @@ async def get_phrase_search(request: web.Request) -> web.Response:
         limit = max(1, min(50, int(request.query.get("limit", "10"))))
     except ValueError:
         return json_error(400, "invalid_query", "limit", "must be an integer")
-    results = request.app[ENGINE].matcher.search(query, limit=limit) if query.strip() else []
+    engine = request.app[ENGINE]
+    # A shop's own phrases are found only in its conversations (`shop`: the panel's open conversation's).
+    context = engine.context_for(None, clean_name(request.query.get("shop", "")))
+    results = engine.matcher.search(query, limit=limit, context=context) if query.strip() else []
     return web.json_response({"results": [suggestion_json(s) for s in results]}, dumps=json_dumps)
 
 

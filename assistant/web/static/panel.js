@@ -613,7 +613,11 @@
       results.replaceChildren();
       return;
     }
-    const url = "v1/phrases/search?" + new URLSearchParams({ q: q, limit: "8" }).toString();
+    // A shop's own phrases are found in its conversations only: the search is for the conversation in view.
+    const params = { q: q, limit: "8" };
+    const inView = targetKey() && state.conversations.get(targetKey());
+    if (inView) params.shop = inView.shop;
+    const url = "v1/phrases/search?" + new URLSearchParams(params).toString();
     let data;
     try {
       const resp = await fetch(withAgent(url), { headers: authHeaders() });

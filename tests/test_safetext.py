@@ -97,8 +97,11 @@ def test_phrases_export_neutralizes_csv_and_xlsx(tmp_path: Path, capsys: pytest.
     assert written[1] == ["'=组", "a1", "'=1+1 亲，退款已处理"] and written[2][2] == "'@亲，退款已原路退回"
     sheet = load_workbook(tmp_path / "out.xlsx").active
     assert sheet is not None
-    assert [c.value for c in sheet[2]] == ["'=组", "a1", "'=1+1 亲，退款已处理"]
+    # A text cell Excel shows as written and never computes (quotePrefix, as typing '= makes it): the text itself
+    # goes back into Qianniu unchanged.
+    assert [c.value for c in sheet[2]] == ["=组", "a1", "=1+1 亲，退款已处理"]
     assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row)
+    assert sheet["A2"].quotePrefix and sheet["C2"].quotePrefix and sheet["C3"].quotePrefix
 
 
 def test_terminal_shows_controls_as_question_marks() -> None:

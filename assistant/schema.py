@@ -59,7 +59,10 @@ ORDERS_BY_CONVERSATION = "CREATE INDEX IF NOT EXISTS orders_conversation ON orde
 # An order's closing (`order_closed`: cancelled, or closed unpaid by the platform), when and by which event.
 ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE orders ADD COLUMN closed_seq BIGINT;"
 # Whether a delivery's last attempt may have created the message (a row written before: as its restart assumed).
-FOLLOWUP_OUTCOME = "ALTER TABLE followups ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 1;"
+# Whether a follow-up's last attempt may have reached the customer, in a table of its own: a column of `followups`
+# broke the previous release on a migrated file (it reads the rows whole into its record), and with it every
+# follow-up of an instance of that release still running beside upgraded ones. A follow-up without a row is unknown.
+FOLLOWUP_OUTCOME = "CREATE TABLE followup_outcomes (id TEXT PRIMARY KEY, unknown INTEGER NOT NULL);"
 
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same

@@ -218,3 +218,24 @@ def test_upgrade_stop_marks_every_event_derived(tmp_path: Path) -> None:
     upgrade.mark_derived(conn)
     assert [tuple(r) for r in conn.execute("SELECT seq FROM derived_watermark")] == [(7,)]
     conn.close()
+
+
+# The columns of `followups` as the previous release (96dee90) made them: it builds its record from the whole row.
+PREVIOUS_FOLLOWUP_COLUMNS = {
+    "id", "shop", "conversation", "customer", "agent", "kind", "phrase_id", "text", "mode", "state", "attempts",
+    "last_error", "armed_seq", "due_ms", "fired_ms", "updated_ms",
+}  # fmt: skip
+
+
+@BACKENDS
+async def test_upgrade_leaves_the_follow_up_rows_as_the_previous_release_reads_them(db_path: store.Location) -> None:
+    # A column added to `followups` made the previous release fail every timer on a migrated file ("unexpected
+    # keyword argument 'outcome_unknown'"): a rollback, or an instance of it beside upgraded ones on PostgreSQL,
+    # sent no follow-up at all. What this release adds lives in a table of its own.
+    await Writer(db_path).close()
+    conn = store.connect(db_path)
+    try:
+        assert set(store.columns(conn, "followups")) == PREVIOUS_FOLLOWUP_COLUMNS
+        assert set(store.columns(conn, "followup_outcomes")) == {"id", "unknown"}
+    finally:
+        conn.close()

@@ -391,6 +391,8 @@ def _delete(conn: sqlite3.Connection, shop: str) -> int:
             deleted += conn.execute(
                 "DELETE FROM followups WHERE id IN (SELECT id FROM temp.archive_followups)"
             ).rowcount
+            if has_table(conn, "followup_outcomes"):  # what the delivery knew of them: not a row of the day's log
+                conn.execute("DELETE FROM followup_outcomes WHERE id IN (SELECT id FROM temp.archive_followups)")
     return deleted
 
 

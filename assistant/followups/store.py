@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -170,13 +171,15 @@ def insert_followup(conn: sqlite3.Connection, f: Followup) -> tuple[Followup, bo
     """Record a new follow-up; if its id is known, the stored one is returned unchanged (and False)."""
     cur = conn.execute(
         "INSERT OR IGNORE INTO followups (id, shop, conversation, customer, agent, kind, phrase_id, text, mode, state,"
-        " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms, outcome_unknown) VALUES (?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?)",
         (
             f.id, f.shop, f.conversation, f.customer, f.agent, f.kind, f.phrase_id, f.text, f.mode, f.state,
-            f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms, int(f.outcome_unknown),
+            f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms,
         ),
     )  # fmt: skip
+    if cur.rowcount == 1:
+        _set_outcome(conn, f.id, f.outcome_unknown)
     stored = followup(conn, f.id)
     assert stored is not None
     return stored, cur.rowcount == 1
@@ -195,15 +198,34 @@ def update_followup(
 ) -> Followup | None:
     """Move a follow-up in one of `from_states` to `state`; None if unknown or in another state."""
     marks = ", ".join("?" for _ in from_states)
-    unknown = None if outcome_unknown is None else int(outcome_unknown)
     cur = conn.execute(
         "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
-        f" outcome_unknown = coalesce(?, outcome_unknown), updated_ms = ? WHERE id = ? AND state IN ({marks})",
-        (state, attempts, last_error, unknown, now_ms, followup_id, *from_states),
+        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
+        (state, attempts, last_error, now_ms, followup_id, *from_states),
     )
     if cur.rowcount == 0:
         return None
+    if outcome_unknown is not None:
+        _set_outcome(conn, followup_id, outcome_unknown)
     return followup(conn, followup_id)
+
+
+def _set_outcome(conn: sqlite3.Connection, followup_id: str, unknown: bool) -> None:
+    conn.execute(
+        "INSERT INTO followup_outcomes (id, unknown) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET unknown = excluded.unknown",
+        (followup_id, int(unknown)),
+    )
+
+
+def with_outcomes(conn: sqlite3.Connection, found: list[Followup]) -> list[Followup]:
+    """Pending follow-ups with whether their last attempt's outcome is known (none recorded: unknown, as for a
+    follow-up an older release attempted)."""
+    if not found:
+        return found
+    marks = ", ".join("?" for _ in found)
+    sql = f"SELECT id, unknown FROM followup_outcomes WHERE id IN ({marks})"
+    known = {row[0]: bool(row[1]) for row in conn.execute(sql, [f.id for f in found])}
+    return [dataclasses.replace(f, outcome_unknown=known.get(f.id, True)) for f in found]
 
 
 def followup(conn: sqlite3.Connection, followup_id: str) -> Followup | None:
@@ -212,7 +234,8 @@ def followup(conn: sqlite3.Connection, followup_id: str) -> Followup | None:
 
 
 def pending_followups(conn: sqlite3.Connection) -> list[Followup]:
-    return [_followup(r) for r in conn.execute("SELECT * FROM followups WHERE state = 'pending' ORDER BY updated_ms")]
+    rows = conn.execute("SELECT * FROM followups WHERE state = 'pending' ORDER BY updated_ms")
+    return with_outcomes(conn, [_followup(r) for r in rows])
 
 
 def claim_stalled_followups(conn: sqlite3.Connection, before_ms: int, now_ms: int, limit: int = 200) -> list[Followup]:
@@ -227,7 +250,7 @@ def claim_stalled_followups(conn: sqlite3.Connection, before_ms: int, now_ms: in
         )
     ]
     conn.executemany("UPDATE followups SET updated_ms = ? WHERE id = ?", [(now_ms, f.id) for f in rows])
-    return rows
+    return with_outcomes(conn, rows)
 
 
 def list_followups(
@@ -275,8 +298,7 @@ def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, arme
 
 
 def _followup(row: sqlite3.Row) -> Followup:
-    values = {k: row[k] for k in row.keys()}
-    return Followup(**values | {"outcome_unknown": bool(values.get("outcome_unknown"))})
+    return Followup(**{k: row[k] for k in row.keys()})
 
 
 # ---- the log, as the timers read it ------------------------------------------------------------

@@ -231,7 +231,7 @@ async def test_followups_prefer_phrase_for_customer_type(harness: Harness, recor
     await harness.agent_says()
     await harness.advance(IDLE)
     [f] = harness.followups()
-    assert (f.phrase_id, f.text) == ("fu.back", "老朋友cust1，下次见~")
+    assert (f.phrase_id, f.text) == ("fu.back", "老朋友亲，下次见~")  # cust1 reads as an account id: 亲
 
 
 async def test_followups_close_a_paid_conversation_with_thanks_not_a_pitch(

@@ -29,6 +29,7 @@ from assistant.followups.policy import (
     followup_id,
     is_stale,
     kind_for,
+    nickname,
 )
 from assistant.followups.store import FireContext, TimerRow, UnpaidOrder, save_timers, timer
 from assistant.followups.timeline import Timeline
@@ -368,3 +369,11 @@ async def test_timers_dropped_in_a_long_outage_are_logged_once_not_one_line_each
     dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == 1, [r.getMessage() for r in dropped][:3]
     assert "40" in dropped[0].getMessage()
+
+
+def test_nickname_keeps_nicks_and_drops_account_ids() -> None:
+    # Found: 亲爱的u1029384756 / 亲爱的tb_impatient1: the event's `customer` is "the buyer's id or nick".
+    for account in ("u20250117", "tb_lisi", "tb_lisi9", "13912345678", "139****5678", "+86 139 1234 5678", "a@b.cn"):
+        assert nickname(account) == "", account
+    for nick in ("栗子", "Lily", "小鹿2", "橙子 酱"):
+        assert nickname(nick) == nick

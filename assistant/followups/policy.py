@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -200,7 +201,17 @@ def library_variables(config: Config) -> dict[str, str]:
 def buyer_variables(ctx: FireContext, shop: str, shop_id: str) -> dict[str, str]:
     """A follow-up's names as the buyer reads them: the agent's without an internal suffix, no contact id."""
     agent, customer = ctx.agent or "", ctx.customer or ""
-    return {"shop": shop, "agent": shown_agent(shop_id, agent), "customer": shown_customer(shop_id, customer)}
+    return {"shop": shop, "agent": shown_agent(shop_id, agent), "customer": nickname(shown_customer(shop_id, customer))}
+
+
+# An event's `customer` is "the buyer's id or nick": these read as an id (u1029384756, tb_buyer, 138****1111, a mail).
+_ACCOUNT_ID = re.compile(r"[\d\s+*()-]+|[A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*|tb[_-].*|.*@.*", re.IGNORECASE)
+
+
+def nickname(customer: str) -> str:
+    """`customer` when it reads as a nickname (开心果, Lily, 小美88), else "" (the phrase's neutral 亲): never a
+    platform id, a phone number or a mail address written into the chat."""
+    return "" if _ACCOUNT_ID.fullmatch(customer.strip()) else customer
 
 
 def compose(

@@ -18,13 +18,18 @@ from zoneinfo import ZoneInfo
 from assistant.chatwoot import shown_agent, shown_customer
 from assistant.clock import QuietHours
 from assistant.config import Config
+from assistant.followups.situation import Situation
 from assistant.followups.store import FireContext
 from assistant.followups.timers import Due
+from assistant.i18n import N_
 from assistant.suggest.phrases import DEFAULT_TYPE, Library
 
 log = logging.getLogger(__name__)
 
 PAID_CLOSING = "followup_paid"  # the intent of a paid conversation's closing (a `followup` follow-up)
+AFTER_SALE = N_("the buyer's latest words are an after-sale matter or a complaint (%(word)s): no closing")
+# A paid closing that speaks of these presumes a parcel on its way: not for goods that ship none soon.
+SHIPPING_WORDS = ("发货", "物流", "快递", "包裹", "签收", "收到宝贝", "收到货", "收到后", "安排上")
 # Used when the phrase library has no phrase of the intent (or cannot be loaded).
 BUILTIN_PHRASES: tuple[dict[str, Any], ...] = (
     {
@@ -37,7 +42,8 @@ BUILTIN_PHRASES: tuple[dict[str, Any], ...] = (
         "id": "builtin.followup_paid",
         "intent": "followup_paid",
         "code": "builtin-js-paid",
-        "text": "亲，感谢您的支持~ 订单我们会尽快为您安排发货，有任何问题随时联系{{ shop }}哦~",
+        # Nothing about shipping: it is also the paid closing of goods that ship no parcel soon (virtual, presale).
+        "text": "亲，感谢您的支持~ 有任何问题随时联系{{ shop }}，我们一直都在哦~",
     },
     {
         "id": "builtin.payment_reminder",
@@ -130,18 +136,25 @@ class Defer:
 @dataclass(frozen=True)
 class Create:
     kind: str
-    state: str  # pending | suggested | dropped | missed | stale
+    state: str  # pending | suggested | dropped | missed | stale | cancelled (recorded, never sent: `note` says why)
     next_due: int | None  # the next follow-up of the same idle period, if one is allowed
+    note: str | None = None
 
 
 Decision = Cancel | Defer | Create
 
 
-def decide(ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str) -> Decision:
+def decide(
+    ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str, situation: Situation = Situation()
+) -> Decision:
     """What a timer that came due does, from what the log says about its conversation."""
-    kind = kind_for(ctx)
+    kind = kind_for(ctx, situation)
     if isinstance(kind, Cancel):
         return kind
+    if kind == "followup" and situation.no_closing:
+        # A buyer with goods in hand, a refund or a complaint under way waits for the agent's next step: a goodbye,
+        # a thank-you for buying or 收藏店铺 would close the door on an open case.
+        return Create(kind, "cancelled", None, AFTER_SALE % {"word": situation.no_closing})
     more = due.fired + 1 < policy.max_per_idle
     next_due = now_ms + policy.idle_ms if more else None
     if now_ms - due.due_ms > policy.grace_ms:
@@ -153,11 +166,14 @@ def decide(ctx: FireContext, due: Due, now_ms: int, policy: Policy, mode: str) -
     return Create(kind, "pending" if mode == "send" else "suggested", next_due)
 
 
-def kind_for(ctx: FireContext) -> str | Cancel:
-    """The follow-up an idle period calls for (a payment reminder while an order is unpaid), or why none."""
+def kind_for(ctx: FireContext, situation: Situation = Situation()) -> str | Cancel:
+    """The follow-up an idle period calls for (a payment reminder while an order is unpaid, unless the buyer asked
+    to cancel it), or why none."""
     if ctx.replied:
         return Cancel("customer_replied")
-    if ctx.unpaid:
+    if situation.handed_over:  # the new agent has not answered yet: their reply opens the next idle period
+        return Cancel("handed_over")
+    if ctx.unpaid and not situation.cancel:
         return "payment_reminder"
     if ctx.paid:
         return Cancel("paid")
@@ -215,7 +231,13 @@ def nickname(customer: str) -> str:
 
 
 def compose(
-    kind: str, ctx: FireContext, salt: str, sources: Sequence[PhraseSource | None], name: str, shop: str = ""
+    kind: str,
+    ctx: FireContext,
+    salt: str,
+    sources: Sequence[PhraseSource | None],
+    name: str,
+    shop: str = "",
+    situation: Situation = Situation(),
 ) -> tuple[str | None, str]:
     """The phrase for `kind` from the first source that has one, rendered with the conversation's variables
     (`name`: `{{ shop }}`, the name of the conversation's shop `shop`, whose own phrases come first)."""
@@ -236,7 +258,7 @@ def compose(
             # Never word for word what the conversation already got (the agent's quick phrase, our last closing),
             # unless every phrase of the intent was said.
             first: tuple[str, str] | None = None
-            excluded: set[str] = set()
+            excluded = unfit(source, intent, variables, situation, shop)
             while (phrase := choose_phrase(source, intent, ctx.customer_type, salt, excluded, shop)) is not None:
                 text = source.render(phrase.id, variables, shop=phrase.shop)
                 if plain(text) not in said:
@@ -246,6 +268,20 @@ def compose(
             if first is not None:
                 return first
     raise LookupError(f"no phrase of intent {kind!r}")
+
+
+def unfit(
+    source: PhraseSource, intent: str, variables: Mapping[str, str], situation: Situation, shop: str = ""
+) -> set[str]:
+    """The phrases of `intent` that would say something untrue here: for goods that ship no parcel soon (a 会员卡,
+    a top-up, a presale item), the paid closings that speak of shipping or of the parcel's arrival."""
+    if intent != PAID_CLOSING or not situation.no_parcel:
+        return set()
+    return {
+        p.id
+        for p in source.visible(shop)
+        if p.intent == intent and any(w in source.render(p.id, variables, shop=p.shop) for w in SHIPPING_WORDS)
+    }
 
 
 def plain(text: str) -> str:

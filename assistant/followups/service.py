@@ -42,6 +42,7 @@ from assistant.followups.policy import (
     plain,
 )
 from assistant.followups.shared import SharedTimers
+from assistant.followups.situation import at_firing
 from assistant.followups.stale import insert_stale
 from assistant.followups.store import Key, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
@@ -459,9 +460,10 @@ class FollowupService:
         ctx = followup_store.fire_context(
             conn, shop, conversation, due.armed_seq, due.armed_ms, now - self.policy.window_ms, self.policy.future_ms
         )
-        decision = decide(ctx, due, now, self.policy, self.settings.mode_for(shop))
+        situation = at_firing(conn, due, now - self.policy.window_ms, self.policy.future_ms, ctx, self.phrases())
+        decision = decide(ctx, due, now, self.policy, self.settings.mode_for(shop), situation)
         sources = (self.phrases(), self.builtin_phrases)
-        note = None
+        note = decision.note if isinstance(decision, Create) else None
         if isinstance(decision, Create) and decision.kind == "followup" and decision.state in ("pending", "suggested"):
             if ctx.armed_text and plain(ctx.armed_text) in closings(ctx, sources, self.config.shop_name(shop), shop):
                 decision, note = replace(decision, state="cancelled", next_due=None), AGENT_CLOSED
@@ -474,7 +476,7 @@ class FollowupService:
             return due, decision, None, False
         n = due.fired + 1
         fid = followup_id(shop, conversation, ctx.armed_event_id or f"#{due.armed_seq}", n)
-        phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop_name(shop), shop)
+        phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop_name(shop), shop, situation=situation)  # fmt: skip
         draft = Followup(
             id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or due.agent,
             kind=decision.kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop),

@@ -1,0 +1,174 @@
+"""What a conversation's own words say about the follow-up a due timer may send: the buyer's after-sale talk,
+complaint or request to cancel, goods that ship no parcel soon (virtual goods, top-ups, presale), and a hand-over
+to another agent since the arming message.
+
+`read` takes it from the log in the firing transaction; `judge` weighs the words with the phrase library's own
+(the intents' key words, as the matcher finds them), so a shop's synonyms and word rules count here too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.catalog.links import item_in
+from assistant.followups.store import EVENT_TIME_SQL, FireContext
+from assistant.followups.timers import Due
+from assistant.suggest.keywords import WordFinder, WordRules
+from assistant.suggest.phrases import Library
+from assistant.suggest.textnorm import Normalizer
+
+LAST_WORDS = 3  # the buyer's latest messages that say what the conversation is about now
+LOOKBACK = 50  # messages searched for the conversation's item, as catalog/focus.py does
+# The intents whose key words (strong and plain, not weak) make the buyer's latest words after-sale talk.
+AFTER_SALE_INTENTS = ("return_exchange", "refund", "quality_issue")
+COMPLAINT_INTENTS = ("complaint",)
+CANCEL_INTENTS = ("refund",)  # 取消订单, 拍错, 不要了, 不买了 … said of an order not paid yet
+# Goods received: the customer-type `ordered` cues that mean the parcel arrived (收到了 reads "noted" too, and a
+# buyer who says it after the agent's shipping news loses only a thank-you).
+RECEIVED = ("收到了", "收到货", "收到宝贝", "已收到", "刚收到", "到货了", "货到了", "已签收")
+# Goods that ship no parcel soon, named by the item's title or facts or by either side: the `recharge` intent's
+# key words (卡密, 充值, 兑换码 …) and these, found anywhere in the text as a phrase's `goods` are.
+NO_PARCEL = ("会员卡", "月卡", "季卡", "年卡", "虚拟", "电子券", "卡券", "预售", "定金")
+NO_PARCEL_INTENTS = ("recharge",)
+DEMANDING = "demanding"
+
+
+@dataclass(frozen=True)
+class Talk:
+    """What the log says beyond the FireContext: words, the item, an assignment after the arming message."""
+
+    buyer: tuple[str, ...] = ()  # the buyer's latest messages (after the latest recent payment, if any), oldest first
+    others: tuple[str, ...] = ()  # the agent's recent words, the item's title and facts
+    handed_over: bool = False  # assigned to another agent after the arming message
+
+
+@dataclass(frozen=True)
+class Situation:
+    """The judged words: each field holds the word that shows it, or ""."""
+
+    after_sale: str = ""
+    complaint: str = ""
+    cancel: str = ""
+    no_parcel: str = ""
+    handed_over: bool = False
+
+    @property
+    def no_closing(self) -> str:
+        """Why no closing fits (the word that shows an after-sale case or a complaint), or ""."""
+        return self.complaint or self.after_sale
+
+
+def read(
+    conn: sqlite3.Connection,
+    shop: str,
+    conversation: str,
+    armed_seq: int,
+    armed_ms: int,
+    since_ms: int,
+    future_ms: int,
+    agent_words: Iterable[str] = (),
+) -> Talk:
+    """The conversation's words since `since_ms` (the payment reminder window) and its item, as a timer fires."""
+    paid = conn.execute(
+        "SELECT max(paid_ms) FROM orders WHERE shop = ? AND conversation = ? AND paid_ms >= ?",
+        (shop, conversation, since_ms),
+    ).fetchone()
+    after = max(since_ms, paid[0] or 0) if paid is not None else since_ms
+    rows = conn.execute(
+        "SELECT text FROM messages WHERE shop = ? AND conversation = ? AND sender = 'customer' AND ts_ms >= ?"
+        " ORDER BY ts_ms DESC, seq DESC LIMIT ?",
+        (shop, conversation, after, LAST_WORDS),
+    ).fetchall()
+    buyer = tuple(reversed([row[0] for row in rows]))
+    params = {"shop": shop, "conversation": conversation, "ms": armed_ms, "seq": armed_seq, "future": future_ms}
+    assigned = conn.execute(
+        "SELECT e.agent, a.agent FROM events e JOIN events a ON a.seq = :seq WHERE e.shop = :shop"
+        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND e.type = 'conversation_assigned'"
+        f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq)",
+        params,
+    ).fetchall()
+    handed_over = any(new != old for new, old in assigned)
+    return Talk(buyer=buyer, others=(*agent_words, *_item_text(conn, shop, conversation)), handed_over=handed_over)
+
+
+def _item_text(conn: sqlite3.Connection, shop: str, conversation: str) -> tuple[str, ...]:
+    """The title and facts of the conversation's catalog item (the latest one a message named), if known."""
+    rows = conn.execute(
+        "SELECT e.raw, m.text FROM messages m JOIN events e ON e.seq = m.seq WHERE m.shop = ? AND m.conversation = ?"
+        " AND (json_extract(e.raw, '$.item') IS NOT NULL OR m.text LIKE '%taobao.com%' OR m.text LIKE '%tmall.%')"
+        " ORDER BY m.seq DESC LIMIT ?",
+        (shop, conversation, LOOKBACK),
+    ).fetchall()
+    for raw, text in rows:
+        item = json.loads(raw).get("item")
+        found = item if isinstance(item, str) and item else item_in(text)
+        if found:
+            row = conn.execute("SELECT title, attrs FROM catalog_items WHERE item_id = ?", (found,)).fetchone()
+            return () if row is None else (row[0], row[1])
+    return ()
+
+
+@dataclass(frozen=True)
+class _Words:
+    normalizer: Normalizer
+    finders: dict[str, WordFinder[str]]
+    no_parcel: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def _words(library: Library) -> _Words:
+    """The library's words for each judgement, built once per library (a reload makes a new one)."""
+    normalizer = Normalizer(library.normalization)
+    rules = WordRules(library.words, normalizer)
+
+    def finder(intents: Sequence[str], extra: Iterable[str] = ()) -> WordFinder[str]:
+        words = [w for i in intents if (spec := library.intents.get(i)) for w in (*spec.strong, *spec.keywords)]
+        return WordFinder(((w, w) for w in (*words, *extra)), normalizer, rules)
+
+    virtual = [w for i in NO_PARCEL_INTENTS if (spec := library.intents.get(i)) for w in (*spec.strong, *spec.keywords)]
+    no_parcel = tuple(dict.fromkeys(f for f in (normalizer.normalize(w) for w in (*virtual, *NO_PARCEL)) if f))
+    finders = {
+        "after_sale": finder(AFTER_SALE_INTENTS, RECEIVED),
+        "complaint": finder(COMPLAINT_INTENTS),
+        "cancel": finder(CANCEL_INTENTS),
+    }
+    return _Words(normalizer, finders, no_parcel)
+
+
+def judge(talk: Talk, customer_type: str | None, library: object) -> Situation:
+    """The situation `talk` shows, by the words of `library` (no library of words: only the hand-over and a
+    demanding customer type count)."""
+    complaint = DEMANDING if customer_type == DEMANDING else ""
+    if not isinstance(library, Library):
+        return Situation(complaint=complaint, handed_over=talk.handed_over)
+    words = _words(library)
+
+    def first(label: str, texts: Iterable[str]) -> str:
+        for text in texts:
+            found = words.finders[label].find(words.normalizer.analyze(text))
+            if found:
+                return found[0].term.raw
+        return ""
+
+    said = "|".join(words.normalizer.normalize(t) for t in (*talk.buyer, *talk.others))
+    return Situation(
+        after_sale=first("after_sale", talk.buyer),
+        complaint=complaint or first("complaint", talk.buyer),
+        cancel=first("cancel", talk.buyer),
+        no_parcel=next((w for w in words.no_parcel if w in said), ""),
+        handed_over=talk.handed_over,
+    )
+
+
+def at_firing(
+    conn: sqlite3.Connection, due: Due, since_ms: int, future_ms: int, ctx: FireContext, library: object
+) -> Situation:
+    """The situation of a conversation whose timer `due` fires (`ctx`: what fire_context read), judged by `library`;
+    its words are those since `since_ms` (the payment reminder window)."""
+    shop, conversation = due.key
+    talk = read(conn, shop, conversation, due.armed_seq, due.armed_ms, since_ms, future_ms, agent_words=ctx.said)
+    return judge(talk, ctx.customer_type, library)

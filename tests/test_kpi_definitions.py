@@ -523,6 +523,16 @@ def test_kpi_a_message_whose_suggestion_is_clicked_again_counts_as_used_once(log
     assert b["suggestions_used"] == 1
 
 
+def test_kpi_a_click_after_midnight_counts_for_its_messages_day(log: Log) -> None:
+    # The click counted on its own day: 0 % on the message's day, and 133 % the next (a card still on the panel).
+    log.customer("23:59:30", suggestions=["shipping.today"])
+    log.used("D+1 00:00:20", "A", "shipping.today")
+    log.agent("D+1 00:00:25", "A")
+    today, tomorrow = log.metrics("A"), log.metrics("A", D + timedelta(days=1))
+    assert (today["suggestions_shown"], today["suggestions_used"]) == (1, 1)
+    assert (tomorrow["suggestions_shown"], tomorrow["suggestions_used"]) == (0, 0)
+
+
 def test_kpi_rates_are_null_without_a_denominator(log: Log) -> None:
     log.agent("10:00", "A")  # writes first, nobody asked
     m = log.metrics("A")

@@ -194,6 +194,7 @@ _BURSTS_PG = _BURSTS_D + _BURSTS_B_PG + _BURSTS_INSERT
 _UNANSWERED_MOVED = """
   m.shop = :shop AND m.conversation = {b}.conversation AND m.sender = 'customer' AND m.ts_ms >= {b}.start_ms
   AND m.ts_ms < :de AND m.agent IS NOT NULL AND m.agent <> {b}.owner /*share*/"""
+USE_LOOKAHEAD_MS = 86_400_000  # how long after its message a click is looked for (a card stays on the panel 24 h)
 _SHOWN = "CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END"
 # First the bursts give up the moved messages, then the moved messages become their agents' rows. The bursts drive
 # the insert (a CROSS JOIN's left table stays outside in SQLite): free, it scanned the day once per burst.
@@ -341,7 +342,8 @@ ORDER BY m.ts_ms, m.seq
 """
 
 # A customer message's suggestions count as used once, however often the agent clicks: a use belongs to the
-# conversation's last customer message before it, counted when that message came with suggestions.
+# conversation's last customer message before it, counted on that message's day (as shown is) when it came with
+# suggestions — a click after midnight, or on yesterday's card still on the panel, counts for yesterday's message.
 _SUGGESTIONS_USED = f"""
 SELECT used.agent, count(*) FROM (
   SELECT DISTINCT u.agent, (
@@ -349,8 +351,9 @@ SELECT used.agent, count(*) FROM (
       WHERE a.shop = u.shop AND a.conversation = u.conversation AND a.sender = 'customer' AND a.ts_ms <= u.ts_ms
       ORDER BY a.ts_ms DESC, a.seq DESC LIMIT 1
     ) AS asked
-  FROM suggestion_uses u WHERE u.shop = :shop AND u.ts_ms >= :ds AND u.ts_ms < :de
-) used JOIN messages m ON m.seq = used.asked WHERE {_SHOWN} = 1 GROUP BY used.agent
+  FROM suggestion_uses u WHERE u.shop = :shop AND u.ts_ms >= :ds AND u.ts_ms < :de + {USE_LOOKAHEAD_MS}
+) used JOIN messages m ON m.seq = used.asked WHERE {_SHOWN} = 1 AND m.ts_ms >= :ds AND m.ts_ms < :de
+GROUP BY used.agent
 """
 
 _DROP_TEMP = "".join(f"DROP TABLE temp.kpi_{name};" for name in ("bursts", "orders", "pairs", "excluded"))

@@ -85,6 +85,19 @@ def test_the_first_phrase_answers_the_question(shipped_matcher: Matcher) -> None
     assert wrong == []
 
 
+def test_goods_without_seven_days_no_reason_get_their_own_return_terms_first(shipped_matcher: Matcher) -> None:
+    def codes(text: str, item: str) -> list[str]:
+        found, _ = answer(shipped_matcher, Request(0, text, 0, [], [], False, {}, "", item), {})
+        return [s.code for s in found]
+
+    assert codes("面霜拆封了还能七天无理由退吗", "玻尿酸保湿面霜50ml")[0] == "th20"
+    assert codes("拆开用了一次不喜欢能退吗", "玻尿酸保湿面霜50ml")[0] == "th20"
+    assert codes("坚果收到有点受潮 能退吗", "每日坚果混合装750g")[0] == "th19"
+    assert codes("买错了能退吗", "视频会员月卡")[0] == "th18"
+    assert codes("能退货吗", "女士加绒连帽卫衣")[0] == "th1"
+    assert not {"th18", "th19", "th20"} & set(codes("买错了能退吗", "女士加绒连帽卫衣"))
+
+
 def test_a_default_type_leaves_the_order_alone(shipped_matcher: Matcher) -> None:
     for text in ("可以货到付款吗", "敏感肌能用吗", "店铺券在哪领", "付款一直失败 咋回事"):
         assert named_type(shipped_matcher.classify([(0, text)])) is None

@@ -456,6 +456,8 @@ SUGGESTION_CLAIMS = (
     "手感舒适",
     "平时穿的码数来选就可以", "平时穿的码数选就可以",  # a fit of its own, under an item's 偏小半码
     "下次可用的店铺券",
+    # 七天无理由 promised for every kind of goods: opened cosmetics, food and virtual goods have none
+    "本店支持七天无理由", "不影响二次销售的情况下支持七天无理由", "顾虑，收到不满意可以退换", "没关系~ 保持商品完好",
 )  # fmt: skip
 
 

@@ -357,8 +357,8 @@ def test_the_first_suggestion_answers_what_was_asked(shipped: Matcher, text: str
         ("拍下了没付款 还能改地址不", "address_change.before_ship"),  # 订单已经发出了，拦截改址
         ("地址写错了 已经发货了", "address_change.shipped"),  # 订单还没发货，地址可以修改
         ("快递一直停在中转站", "logistics.stuck"),  # 已经到您附近的驿站或快递柜啦
-        ("缺货了还会有吗", "stock.restock_time"),  # 这款目前有现货的哦
-        ("床的尺寸1米8的有吗", "stock.in_stock"),  # 这个颜色暂时缺货了
+        ("缺货了还会有吗", "stock.restock_time"),  # kc1, the in-stock answer
+        ("床的尺寸1米8的有吗", "stock.in_stock"),  # kc5, the other-colour answer
         ("申请了退款没人处理", "refund.progress"),  # 可以直接在订单详情申请退款
         ("敏感肌油皮 这个洗面奶适合我不", "product_info.suitable"),  # the shade phrase's 哪个色号适合我 pulled it
     ],

@@ -458,6 +458,9 @@ SUGGESTION_CLAIMS = (
     "下次可用的店铺券",
     # 七天无理由 promised for every kind of goods: opened cosmetics, food and virtual goods have none
     "本店支持七天无理由", "不影响二次销售的情况下支持七天无理由", "顾虑，收到不满意可以退换", "没关系~ 保持商品完好",
+    # stock, an order, a date or an action nobody saw or did: the buyer may have no order at all
+    "目前有现货", "另一个颜色有现货", "打包队列", "最迟明天发出", "已经帮您催促", "加了加急标记", "已经在加急处理",
+    "已经在帮您加急", "已经备注加急", "单独标出来了", "先给您换一件",
 )  # fmt: skip
 
 

@@ -461,6 +461,10 @@ SUGGESTION_CLAIMS = (
     # stock, an order, a date or an action nobody saw or did: the buyer may have no order at all
     "目前有现货", "另一个颜色有现货", "打包队列", "最迟明天发出", "已经帮您催促", "加了加急标记", "已经在加急处理",
     "已经在帮您加急", "已经备注加急", "单独标出来了", "先给您换一件",
+    # a discount, coupon, gift, threshold or activity the shop may not have
+    "新朋友有专属优惠", "欢迎第一次光临", "店里有满减活动", "离门槛只差一点", "申请送一份小礼物", "申请一份回馈小礼",
+    "无门槛小券", "首页有可以领的", "上方都可以领优惠券", "现在参加多件优惠", "可以领新人专享券", "会员可以享受专属折扣",
+    "已经帮您登记好了", "可以帮您申请包邮", "争取赠品或优先发货", "数量有限", "我们可以帮您做礼品包装", "店里另一款",
 )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -482,3 +483,18 @@ def test_childrens_size_advice_is_suggested_only_for_childrens_goods(shipped_mat
     assert "size_advice.kids" not in ids("脚有点宽穿多大")
     assert "size_advice.kids" not in ids("这个背包有多大")
     assert "size_advice.kids" in ids("女儿三岁穿多大")
+
+
+def test_shipped_payment_reminders_keep_the_order_id_out_of_the_subject() -> None:
+    library = Library.load(ROOT / "phrases")
+    reminders = [p for p in library.phrases if p.intent == "payment_reminder"]
+    opening = [p.code for p in reminders if re.search(r"(^|[，。！？~,!?])\s*\{\{\s*order\s*\}\}", p.text)]
+    assert opening == []  # 亲，订单6000000000000000003的价格… opens with a 19-digit number
+
+
+def test_a_reminder_about_the_price_goes_only_to_buyers_who_bargained() -> None:
+    library = Library.load(ROOT / "phrases")
+    haggling = {"bargainer", "pressuring", "budget"}
+    price = [p for p in library.phrases if p.intent == "payment_reminder" and "价格已经很实在" in p.text]
+    assert price
+    assert [(p.code, p.types) for p in price if not set(p.types) <= haggling] == []

@@ -417,6 +417,8 @@ UNTRUE_CLAIMS = (
     "别家便宜往往",  # runs down another shop's goods, unseen
     "添麻烦了真的很抱歉",  # an apology for a fault nobody made, shown to every demanding buyer
     "都记下了",  # a note nobody made, sent to a demanding buyer whose demand the agent may have refused
+    "请仓库发货前",  # special handling the shop may not give
+    "欢迎光临本店",  # talk tracks are not templates: a shop with a name is not 本店 to its buyers
 )
 
 

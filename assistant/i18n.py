@@ -151,6 +151,8 @@ _OS_REASONS = {
     errno.EROFS: N_("read-only file system"),
     errno.EADDRINUSE: N_("the address is already in use (another service on that port?)"),
     errno.EADDRNOTAVAIL: N_("the address is not on this machine"),
+    errno.EBADF: N_("descriptor 3 is not open (LISTEN_FDS names a socket that was not passed)"),
+    errno.ENOTSOCK: N_("descriptor 3 is not a listening TCP or Unix stream socket"),
 }
 
 

@@ -89,3 +89,13 @@ async def test_events_sent_before_the_start_and_during_a_restart_wait_and_are_lo
             out, err = second.communicate(timeout=60)
         assert second.returncode == 0, err
         assert f"http://127.0.0.1:{port}" in out  # the banner names the socket's address, not --port 1
+
+
+def test_a_descriptor_that_is_no_stream_socket_is_refused_in_the_users_language(tmp_path: Path) -> None:
+    # A UDP socket (or a file) at descriptor 3 said "…not a listening stream socket" in English inside a Chinese line.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        service = activated(udp, tmp_path / "assistant.db")
+        _out, err = service.communicate(timeout=120)
+    assert service.returncode == 1
+    assert "assistant：systemd 传来的套接字无法使用：描述符 3 不是监听中的 TCP 或 Unix 流式套接字" in err, err

@@ -38,8 +38,16 @@ def serve_command(config_path: Path, db: Path | None, host: str | None, port: in
 
 def serve(config: Config) -> int:
     """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
+    from assistant.web import server
     from assistant.web.auth import open_demo, token_for
     from assistant.writer import StorageError
+
+    try:  # taken before the slow start: systemd queues the requests that come meanwhile
+        sock = server.inherited_socket()
+    except OSError as exc:
+        print(_("assistant: the socket systemd passed cannot be used: %(reason)s", reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
+        return 1
+    reach = f"{config.server.host}:{config.server.port}" if sock is None else _address(sock)
 
     if config.secret(config.webhook.secret_env) is None:
         log.warning(
@@ -50,11 +58,7 @@ def serve(config: Config) -> int:
     for role in ("agent", "supervisor", "admin"):
         if token_for(config, role) is None and demo:  # type: ignore[arg-type]
             log.warning(
-                "no %s token is set: %s pages and endpoints are open to anyone who can reach %s:%d",
-                role,
-                role,
-                config.server.host,
-                config.server.port,
+                "no %s token is set: %s pages and endpoints are open to anyone who can reach %s", role, role, reach
             )
         elif token_for(config, role) is None and role == "admin":  # type: ignore[arg-type]
             log.warning("no admin token is set: admin pages and endpoints are closed (no role is stronger)")
@@ -69,13 +73,13 @@ def serve(config: Config) -> int:
             print(f"assistant: {exc}", file=sys.stderr)
             return 1
     try:
-        return _serve(config)
+        return _serve(config, sock)
     finally:
         if held is not None:
             os.close(held)
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, sock: socket.socket | None) -> int:
     """The service itself, once its SQLite file is held."""
     from assistant.app import create_app  # the whole service (~0.8 s of imports): only when serving
     from assistant.qa.rules import RulesError
@@ -83,11 +87,6 @@ def _serve(config: Config) -> int:
     from assistant.web import server
     from assistant.writer import StorageError
 
-    try:  # taken before the slow start: systemd queues the requests that come meanwhile
-        sock = server.inherited_socket()
-    except OSError as exc:
-        print(_("assistant: the socket systemd passed cannot be used: %(reason)s", reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
-        return 1
     try:
         app = create_app(config)
     except (LibraryError, RulesError) as exc:

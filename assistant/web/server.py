@@ -291,7 +291,7 @@ def inherited_socket() -> socket.socket | None:
     sock = socket.socket(fileno=LISTEN_FDS_START)
     if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
         sock.detach()
-        raise OSError(errno.ENOTSOCK, "the descriptor systemd passed is not a listening stream socket")
+        raise OSError(errno.ENOTSOCK, os.strerror(errno.ENOTSOCK))
     sock.setblocking(False)
     return sock
 

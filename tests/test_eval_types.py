@@ -96,3 +96,10 @@ def test_cli_eval_refuses_a_missing_set_and_a_negative_gap(tmp_path: Path, capsy
         _run(["eval", "--types", str(path), "--gap", "-1"])
     assert exited.value.code == 2
     assert "'--gap'" in capsys.readouterr().err
+
+
+def test_cli_eval_types_names_the_line_of_an_unknown_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "types.tsv"
+    path.write_text("bargainer\t能便宜点吗 | 少二十吧\n# a note\nchatty\t在吗 | 亲在吗\n", encoding="utf-8")
+    assert _run(["eval", "--types", str(path)]) == 0
+    assert "types.tsv:3：chatty 不是库里的顾客类型" in capsys.readouterr().out

@@ -250,8 +250,9 @@ def _figures(rows: Sequence[tuple[str, float, int, int]], indent: str = "") -> l
     return [indent + line for line in format_table(table, right={1}, rule=False).split("\n")]
 
 
-def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """(label, text) pairs of a `label<TAB>text` file, and the lines that were not in that shape."""
+def read_labeled(path: Path, known: set[str] | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, text) pairs of a `label<TAB>text` file, and the lines that were not in that shape (or, with
+    `known`, whose label is not one of them), each named by its line."""
     rows: list[tuple[str, str]] = []
     skipped: list[str] = []
     for n, line in enumerate(read_text(path).splitlines(), 1):
@@ -260,6 +261,9 @@ def read_labeled(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
         label, sep, text = line.partition("\t")
         if not sep or not label.strip() or not text.strip():
             skipped.append(f"{path.name}:{n}: {line[:40]}")
+            continue
+        if known is not None and label.strip() not in known:
+            skipped.append(_("%(where)s: unknown type %(label)s", where=f"{path.name}:{n}", label=label.strip()))
             continue
         rows.append((label.strip(), text.strip()))
     return rows, skipped
@@ -306,20 +310,13 @@ def evaluate(
         intent_rows, bad = read_examples(intents_path)
         skipped += bad
     if types_path is not None and types_path.exists():
-        type_rows, bad = read_labeled(types_path)
+        type_rows, bad = read_labeled(types_path, set(matcher.library.customer_types))
         skipped += bad
     # A label the library does not know (a typo, an intent since renamed) would count as a miss: left out, said.
     intents = set(matcher.library.intents) | {NONE}
     unknown = [r for r in intent_rows if not set(r.labels) <= intents]
     skipped += [_("%(where)s: unknown label %(label)s", where=r.where, label="|".join(r.labels)) for r in unknown]
     intent_rows = [r for r in intent_rows if set(r.labels) <= intents]
-    types = set(matcher.library.customer_types)
-    skipped += [
-        _("%(where)s: unknown type %(label)s", where=types_path.name if types_path else "", label=label)
-        for label, _text in type_rows
-        if label not in types
-    ]
-    type_rows = [(label, text) for label, text in type_rows if label in types]
     return Report(
         intents=tuple(evaluate_intents(matcher, intent_rows)),
         types=tuple(evaluate_types(matcher, type_rows, gap_ms)),

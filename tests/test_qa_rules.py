@@ -102,6 +102,11 @@ def test_inspector_flags_agent_violations(inspector: Inspector, text: str, categ
         "最大容量是20000毫安",
         "jiaqi 您好，您的订单已经发出了",
         "我们不敢说全网最好，但用料很扎实",
+        # Beside the effect claims: delivery days, the platform's return days, an honest "it varies".
+        "一般三天内发货哦",
+        "支持七天无理由退换",
+        "效果因人而异，一般坚持一个月能看到变化",
+        "亲，不能保证七天美白哦",
     ],
 )
 def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text: str) -> None:
@@ -117,6 +122,9 @@ def test_inspector_keeps_ordinary_agent_replies_clean(inspector: Inspector, text
         ("保证不磨脚 100%防水", [("promise", "保证不磨脚 100%防水")]),
         ("加我 jia wei xin 吧 shop8899", [("off_platform", "jia wei xin")]),
         ("这款全网最低价", [("ad_extreme", "全网最低价")]),  # one claim, one flag (not 全网最 as well)
+        ("医用级 无任何副作用 孕妇可用", [("ad_extreme", "无任何副作用")]),
+        ("七天美白祛斑，永不反弹", [("promise", "七天美白"), ("promise", "永不反弹")]),
+        ("三天见效，无效退款", [("promise", "三天见效，无效退款")]),
     ],
 )
 def test_inspector_flags_electronics_and_cosmetics_claims_and_pinyin_contacts(

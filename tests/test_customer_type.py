@@ -366,6 +366,22 @@ def test_a_customer_who_has_ordered_is_no_sure_stranger_and_gets_no_welcome(ship
     assert shipped.classify(calm("裤子有黑色吗", "怎么拍")).sure  # a stranger is still one
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [["老主顾了", "这次的裙子破了个口子", "要退货"], ["买过好几次了", "这次收到的凉鞋开胶了"]],
+)
+def test_a_returning_buyer_who_complains_gets_the_after_order_track(shipped: Matcher, messages: list[str]) -> None:
+    kind = shipped.classify(calm(*messages))
+    types = shipped.library.customer_types
+    assert kind.type == "returning" and kind.sure
+    assert kind.script == types["newcomer"].ordered_script and not set(kind.script) & set(types["returning"].script)
+
+
+def test_an_after_order_complaint_keeps_a_track_that_serves_an_order(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("收到的裤子破了", "我要投诉"))
+    assert (kind.type, kind.script) == ("demanding", shipped.library.customer_types["demanding"].script)
+
+
 def test_badge_shows_an_abbreviation_as_the_customer_wrote_it(shipped: Matcher) -> None:
     kind = shipped.classify(calm("PYD可以吗"))  # read as 便宜点, shown as written
     assert (kind.type, kind.evidence) == ("bargainer", ("PYD",))

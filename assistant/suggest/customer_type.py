@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeGuard, cast
 
@@ -27,6 +27,10 @@ LONG_WAIT_MS = 180_000  # ... and the longer the wait, the clearer (up to WAIT_S
 UNANSWERED_PRESENCE = 0.25  # replies unknown: 在吗 or "？" in a later turn suggests the last one went unanswered
 # A type whose customers also show the broader type's signs: clear evidence of it wins over the broader one.
 NARROWER = {"bargainer": "pressuring"}
+# Types whose talk track serves a customer with an order too (a wait, a flaw, a doubt, a complaint); every
+# other type's track is about choosing and buying, and gives way to the after-order track once the words
+# show an order (a returning buyer's complaint gets no "这次想看点什么").
+TRACK_AFTER_ORDER = frozenset({"impatient", "picky", "suspicious", "demanding"})
 MAX_MESSAGES = 50  # the type is settled by then; older messages add nothing but time
 MAX_CHARS = 500  # a pasted essay is read on its head
 SIGNAL_CACHE = 50_000  # messages whose signals are remembered: a conversation's history is re-read each time
@@ -139,6 +143,10 @@ class TypeClassifier:
             # A customer who has ordered is no stranger: not named so, and not given the welcome track.
             words = [*decided.evidence, *_words(shown, ORDERED)]
             return self._result(DEFAULT_TYPE, decided.confidence, words, sure=False, ordered=True)
+        if ORDERED in chances and decided.type not in TRACK_AFTER_ORDER:
+            default = self._types.get(DEFAULT_TYPE)
+            if default is not None and default.ordered_script:
+                return replace(decided, script=default.ordered_script)
         return decided
 
     def _decide(self, score: Mapping[str, float], shown: Mapping[str, list[tuple[float, str]]]) -> CustomerType:

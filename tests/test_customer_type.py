@@ -387,6 +387,20 @@ def test_badge_shows_an_abbreviation_as_the_customer_wrote_it(shipped: Matcher) 
     assert (kind.type, kind.evidence) == ("bargainer", ("PYD",))
 
 
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (["预算这块不用考虑", "帮我配一身见家长穿的"], "affluent"),
+        (["预算上没问题", "主要看款式"], "affluent"),
+        (["我要求也不高", "穿着舒服就可以"], "newcomer"),
+    ],
+)
+def test_a_dismissal_after_a_word_undoes_it(shipped: Matcher, messages: list[str], expected: str) -> None:
+    kind = shipped.classify(calm(*messages))
+    assert kind.type == expected, kind
+    assert kind.type != "newcomer" or kind.sure
+
+
 def test_a_negation_after_how_about_still_negates(shipped: Matcher) -> None:
     assert shipped.classify(calm("我要不急用就晚点发")).type == "newcomer"
 

@@ -23,6 +23,10 @@ ORDERED = "ordered"  # not a type: the customer's words show they have ordered (
 # Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
 # A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
 NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
+# ... and so does a dismissal right after it, in the same clause (预算不用考虑, 价格没问题, 我要求不高).
+_DISMISSED = re.compile(
+    r"(?:的话|方面|这块|这方面|上|也|都|就|倒|倒是)?(?:不用考虑|不考虑|没问题|不是问题|无所谓|不重要|不在乎|不用管|不高|不严)"
+)
 HOW_ABOUT = frozenset({"那", "还是", "那就", "或者", "不然"})  # words before 要不 when it means "how about"
 DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
 # Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
@@ -235,7 +239,9 @@ class EvidenceReader:
         out: list[tuple[Clue, str]] = []  # each clue with the words it covers (compact form)
         starts = _token_starts(analysis.tokens)
         for start, end, cue in self.spotter.hits(analysis):
-            if cue.type not in NEGATION_KEEPS and _negated(analysis.tokens, starts, start):
+            if cue.type not in NEGATION_KEEPS and (
+                _negated(analysis.tokens, starts, start) or _DISMISSED.match(analysis.compact, end)
+            ):
                 continue
             strength = cue.strength
             if cue.type in SOFTENED and (polite or asking):
@@ -245,7 +251,9 @@ class EvidenceReader:
         folded = analysis.folded
         for pattern, type_id, source in patterns:
             found = pattern.search(folded)
-            words = _NON_WORD.sub("", found.group(0)) if found is not None else ""
+            if found is None or (type_id not in NEGATION_KEEPS and _DISMISSED.match(folded, found.end())):
+                continue
+            words = _NON_WORD.sub("", found.group(0))
             if not words:
                 continue
             strength = PATTERN * (SOFTENED[type_id] if type_id in SOFTENED and (polite or asking) else 1.0)

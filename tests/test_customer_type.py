@@ -401,6 +401,23 @@ def test_a_dismissal_after_a_word_undoes_it(shipped: Matcher, messages: list[str
     assert kind.type != "newcomer" or kind.sure
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ["我闺蜜在你们家买过好多次", "推荐我来的", "这件风衣有S码吗"],
+        ["我表姐说你家鞋子不错", "她以前买过", "38的脚穿哪个码"],
+        ["这款满199减20是下单自动减吗", "还是要领券"],
+    ],
+)
+def test_someone_elses_purchase_or_the_shops_promotion_names_no_type(shipped: Matcher, messages: list[str]) -> None:
+    kind = shipped.classify(calm(*messages))
+    assert (kind.type, kind.sure) == ("newcomer", True), kind
+
+
+def test_the_buyers_own_purchase_after_naming_someone_still_counts(shipped: Matcher) -> None:
+    assert shipped.classify(calm("我妈说好看", "我之前在你家买过一件")).type == "returning"
+
+
 def test_a_negation_after_how_about_still_negates(shipped: Matcher) -> None:
     assert shipped.classify(calm("我要不急用就晚点发")).type == "newcomer"
 

@@ -27,6 +27,14 @@ NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有
 _DISMISSED = re.compile(
     r"(?:的话|方面|这块|这方面|上|也|都|就|倒|倒是)?(?:不用考虑|不考虑|没问题|不是问题|无所谓|不重要|不在乎|不用管|不高|不严)"
 )
+# A purchase told of someone else (我同事在你家买过, 她之前买过) is no sign of a returning buyer: the person
+# named last before it decides; 我 alone is the buyer.
+_PERSON = re.compile(
+    r"我?(?:同事|朋友|闺蜜|室友|同学|老公|老婆|对象|男朋友|女朋友|妈妈|妈|爸爸|爸|家里人|家人|姐姐|姐|妹妹|妹|哥哥|哥"
+    r"|弟弟|弟|亲戚|邻居|领导|别人)|(?<!其)[她他](?!们家)|我"
+)
+# 满299减30 is the shop's own promotion read out, not a cut asked for.
+_PROMOTION = re.compile(r"满[0-9零一二两三四五六七八九十百千]+(?:块|元)?$")
 HOW_ABOUT = frozenset({"那", "还是", "那就", "或者", "不然"})  # words before 要不 when it means "how about"
 DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
 # Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
@@ -243,6 +251,8 @@ class EvidenceReader:
                 _negated(analysis.tokens, starts, start) or _DISMISSED.match(analysis.compact, end)
             ):
                 continue
+            if _not_the_buyers(cue.type, analysis.compact[:start]):
+                continue
             strength = cue.strength
             if cue.type in SOFTENED and (polite or asking):
                 strength *= SOFTENED[cue.type]
@@ -252,6 +262,8 @@ class EvidenceReader:
         for pattern, type_id, source in patterns:
             found = pattern.search(folded)
             if found is None or (type_id not in NEGATION_KEEPS and _DISMISSED.match(folded, found.end())):
+                continue
+            if _not_the_buyers(type_id, folded[: found.start()]):
                 continue
             words = _NON_WORD.sub("", found.group(0))
             if not words:
@@ -330,6 +342,14 @@ def _only(form: str, words: Sequence[str]) -> bool:
     for word in words:
         rest = rest.replace(word, "")
     return len(rest) < len(form) and len(rest) <= 2
+
+
+def _not_the_buyers(type_id: str, before: str) -> bool:
+    """Words that read as another's purchase (我朋友在你家买过) or the shop's promotion (满299减30), not the buyer's."""
+    if type_id == "returning":
+        people = _PERSON.findall(before)
+        return bool(people) and people[-1] != "我"
+    return type_id == "bargainer" and bool(_PROMOTION.search(before))
 
 
 def _overlap(a: str, b: str) -> bool:

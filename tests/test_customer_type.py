@@ -418,6 +418,23 @@ def test_the_buyers_own_purchase_after_naming_someone_still_counts(shipped: Matc
     assert shipped.classify(calm("我妈说好看", "我之前在你家买过一件")).type == "returning"
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ["下午拍今天能发吗", "寄到成都什么时候能到", "最快要几天"],
+        ["这个毛衣会起球吗", "洗了掉色吗", "实物和图片一样吗"],
+    ],
+)
+def test_routine_questions_of_weak_words_alone_name_no_type(shipped: Matcher, messages: list[str]) -> None:
+    kind = shipped.classify(calm(*messages))
+    assert (kind.type, kind.sure) == ("newcomer", False), kind
+    assert len(kind.evidence) >= 3  # the words still show, as leaning towards a type
+
+
+def test_a_wait_complained_of_names_impatience(shipped: Matcher) -> None:
+    assert shipped.classify(calm("到现在还没看到物流")).type == "impatient"
+
+
 def test_a_negation_after_how_about_still_negates(shipped: Matcher) -> None:
     assert shipped.classify(calm("我要不急用就晚点发")).type == "newcomer"
 

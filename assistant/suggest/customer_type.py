@@ -12,8 +12,12 @@ from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.type_evidence import ORDERED, Clue, EvidenceReader, MessageSignals
 from assistant.suggest.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
-SURE = 0.4  # a type is named when its evidence reaches this: one cue word, or a few weak ones
+SURE = 0.4  # a type is named when its evidence reaches this: one cue word, or weak ones beside a stronger
 FAINT = 0.3  # below SURE but at least this: the panel says "not sure" instead of naming the default
+# Weak words alone (今天能发, 什么时候能到, 最快: a routine delivery question) lean towards a type, however many:
+# a type whose strongest piece of evidence is this weak is at most "not sure".
+WEAK_ONLY = 0.2
+WEAK_CAP = 0.39
 REPEAT_FACTOR = 0.5  # the same cue again counts half as much as the time before
 # Evidence of earlier turns fades towards this share of its strength (a type shows over the whole chat).
 OLD_SHARE = 0.8
@@ -123,7 +127,10 @@ class TypeClassifier:
         shown: dict[str, list[tuple[float, str]]] = {}
         repeats: dict[tuple[str, str], int] = {}
 
+        strongest: dict[str, float] = {}  # type → its strongest single piece of evidence
+
         def weigh(clue: Clue, turn: int) -> None:
+            strongest[clue.type] = max(strongest.get(clue.type, 0.0), clue.strength)
             seen = repeats.get((clue.type, clue.key), 0)
             repeats[(clue.type, clue.key)] = seen + 1
             recency = OLD_SHARE + (1.0 - OLD_SHARE) * FADE ** (last_turn - turn)
@@ -138,6 +145,9 @@ class TypeClassifier:
         for clue, turn in _waiting(timed, read, turns, answers):
             weigh(clue, turn)
         score = {t: 1.0 - miss for t, miss in chances.items() if t != ORDERED}
+        for t, piece in strongest.items():
+            if t in score and piece <= WEAK_ONLY:
+                score[t] = min(score[t], WEAK_CAP)  # weak words alone lean towards a type, never name it
         decided = self._decide(score, shown)
         if ORDERED in chances and decided.type == DEFAULT_TYPE:
             # A customer who has ordered is no stranger: not named so, and not given the welcome track.

@@ -320,6 +320,12 @@ def test_shipped_types_leave_out_of_context_words_default(shipped: Matcher, mess
         (["这条裙子等着穿呢"], "impatient"),
         (["在你们店拍过好几次了"], "returning"),
         (["冲鸭 买它"], "impulsive"),
+        # A buyer's own forms of the seed's 威逼利诱, of waiting unanswered, of polite haggling, of buying again.
+        (["这双靴子就120", "不行我就走了"], "pressuring"),
+        (["问了二十分钟了", "还回不回"], "impatient"),
+        (["这是第二次问了", "到底有没有货"], "impatient"),
+        (["打扰一下", "这件外套还有优惠的空间吗"], "bargainer"),
+        (["之前入过一件白色的", "这次想换个颜色"], "returning"),
     ],
 )
 def test_shipped_types(shipped: Matcher, messages: list[str], expected: str) -> None:

@@ -372,6 +372,12 @@ def test_a_customer_who_has_ordered_is_no_sure_stranger_and_gets_no_welcome(ship
     assert shipped.classify(calm("裤子有黑色吗", "怎么拍")).sure  # a stranger is still one
 
 
+def test_a_buyer_with_an_order_in_transit_gets_no_welcome(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("我的外套还没发货吗", "物流一直没更新"))
+    assert (kind.type, kind.sure) == ("newcomer", False)
+    assert kind.script == shipped.library.customer_types["newcomer"].ordered_script
+
+
 @pytest.mark.parametrize(
     "messages",
     [["老主顾了", "这次的裙子破了个口子", "要退货"], ["买过好几次了", "这次收到的凉鞋开胶了"]],

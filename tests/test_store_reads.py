@@ -6,7 +6,7 @@ from pathlib import Path
 
 from assistant import store, upgrade
 from assistant.events import parse_event
-from assistant.followups.store import events_to_replay, fire_context
+from assistant.followups.store import events_to_replay, fire_context, unsettled_followups
 from tests.helpers import make_event
 
 
@@ -100,4 +100,39 @@ def test_the_kpi_statements_over_the_days_bursts_seek_each_conversation(tmp_path
             assert "messages_kpi_conversation (shop=? AND conversation=?" in step, (sql, plan)
         scans = [step for step in plan if step.startswith("SCAN ")]
         assert all(step.split()[1] in ("b", "kpi_bursts", "temp.kpi_bursts") for step in scans), plan
+    conn.close()
+
+
+def test_the_unsettled_follow_ups_at_start_seek_each_conversation(tmp_path: Path) -> None:
+    from tests.test_archive import insert_followup
+
+    conn = store.connect(tmp_path / "log.db")
+    schema.migrate(conn)
+    t0 = 1_763_600_000_000
+    # Five conversations, each with a follow-up suggested at t0 + 1 min; after it: nothing, the customer, our
+    # own text coming back (an echo), the agent's other words, a closure.
+    later = {
+        "quiet": None,
+        "customer": make_event(sender="customer", text="好的"),
+        "echo": make_event(sender="agent", agent="小美", text="亲，还在吗"),
+        "agent": make_event(sender="agent", agent="小美", text="亲，今天发货"),
+        "closed": make_event("conversation_closed"),
+    }
+    for conversation, raw in later.items():
+        store.insert_event(conn, parse_event(make_event(conversation=conversation, ts=t0), max_text_chars=5000))
+        insert_followup(conn, id=f"fu-{conversation}", shop="shop1", conversation=conversation, state="suggested",
+                        fired_ms=t0 + 60_000)  # fmt: skip
+        if raw is not None:
+            event = raw | {"conversation": conversation, "ts": t0 + 120_000}
+            store.insert_event(conn, parse_event(event, max_text_chars=5000))
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    unsettled = unsettled_followups(conn, t0)
+    conn.set_trace_callback(None)
+    assert sorted(f.id for f in unsettled) == ["fu-echo", "fu-quiet"]
+    # Read at every start, for a day of follow-ups. Walked by the shop's time, each follow-up read every message
+    # of the shop logged after it: 3.2 billion rows after a busy half hour, a start that did not listen for an hour.
+    plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + statements[-1])]
+    messages = [step for step in plan if step.startswith("SEARCH m ")]
+    assert messages and all("messages_kpi_conversation (shop=? AND conversation=?" in s for s in messages), plan
     conn.close()

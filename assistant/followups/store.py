@@ -274,12 +274,16 @@ def unsettled_followups(conn: sqlite3.Connection, since_ms: int) -> list[Followu
     """Each conversation's latest follow-up sent or suggested since `since_ms` that nothing has settled yet: no
     customer message, closure, or agent message of other words is stamped after it. Its text coming back as an
     agent message is our own (an echo), and a suggested one is done once the agent sends it."""
+    # Each follow-up seeks its own conversation's later messages, sender by sender. Left to choose, the planner
+    # walked every message of the shop stamped after the follow-up, for each follow-up: a start after a busy
+    # half hour (47,000 follow-ups, 420,000 messages) read for over ten minutes before it listened.
     sql = (
         "SELECT f.* FROM followups f WHERE f.fired_ms >= ? AND f.state IN ('sent', 'suggested', 'pending')"
         " AND NOT EXISTS (SELECT 1 FROM followups g"
         "   WHERE g.shop = f.shop AND g.conversation = f.conversation AND g.fired_ms > f.fired_ms)"
-        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.shop = f.shop AND m.conversation = f.conversation"
-        "   AND m.ts_ms > f.fired_ms AND (m.sender = 'customer' OR (m.sender = 'agent' AND m.text <> f.text)))"
+        " AND NOT EXISTS (SELECT 1 FROM messages m INDEXED BY messages_kpi_conversation"
+        "   WHERE m.shop = f.shop AND m.conversation = f.conversation AND m.sender IN ('customer', 'agent')"
+        "   AND m.ts_ms > f.fired_ms AND (m.sender = 'customer' OR m.text <> f.text))"
         " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.shop = f.shop AND e.conversation = f.conversation"
         "   AND e.ts_ms > f.fired_ms AND e.type = 'conversation_closed')"
         " ORDER BY f.fired_ms"

@@ -221,3 +221,33 @@ def test_a_database_file_open_to_other_users_is_made_private(tmp_path: Path) -> 
         assert not shm.exists() or shm.stat().st_mode & 0o777 == 0o600
     finally:
         os.close(held)
+
+
+# The service as `python -m assistant` runs it, with a mark left by the interpreter's teardown (atexit runs first).
+TEARDOWN_MARK = (
+    "import atexit, sys; mark = sys.argv.pop(1); atexit.register(lambda: open(mark, 'w').close());"
+    " from assistant.cli.main import main; sys.exit(main())"
+)
+
+
+async def test_a_clean_stop_exits_once_the_log_is_closed_without_the_interpreters_teardown(tmp_path: Path) -> None:
+    # The teardown frees and collects the whole heap, object by object: 18 s after a busy half hour, all of it after
+    # the log's last line, so `docker stop` (10 s) killed the service before the -wal was folded back.
+    db, mark, port = tmp_path / "assistant.db", tmp_path / "teardown", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TEARDOWN_MARK, str(mark), "serve", "--config", str(ROOT / "config.toml"),
+         "--db", str(db), "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        await eventually(lambda: ready(port), timeout=30)
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "interaction log flushed and closed" in err
+    assert not mark.exists()  # ended there, not after walking its heap
+    assert not Path(f"{db}-wal").exists()  # folded back before: the file alone is the whole log

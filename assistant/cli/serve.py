@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 import click
@@ -33,7 +33,23 @@ log = logging.getLogger(__name__)
 @click.option("--host", default=None, help=N_("listen address (overrides [server] host)"))
 @click.option("--port", type=int, default=None, help=N_("listen port (overrides [server] port)"))
 def serve_command(config_path: Path, db: Path | None, host: str | None, port: int | None) -> int:
-    return serve(load(config_path, db, host=host, port=port))
+    code = serve(load(config_path, db, host=host, port=port))
+    if code == 0:  # stopped cleanly: everything is flushed and closed
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown, once the service has closed everything itself.
+
+    The teardown frees the whole heap object by object and collects it again and again: after a busy half hour
+    (650 MB) that took 18 s after the log was closed, and `docker stop` (10 s) killed the process before it.
+    Nothing is left for it to do: the log is flushed, the workers and threads have ended.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def serve(config: Config) -> int:

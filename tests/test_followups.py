@@ -504,6 +504,36 @@ async def test_followups_restart_with_a_new_idle_seconds_fires_at_the_new_deadli
         await h.stop()
 
 
+async def test_followups_restart_loads_timers_page_by_page_each_once(
+    send_config: Config,
+    db_path: Path,
+    clock: FakeClock,
+    recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pages follow the deadlines: a timer the start moves to a later deadline (a longer `idle_seconds`) comes
+    # again on a later page, and must be loaded and counted once.
+    from assistant.followups.service import FollowupService
+
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    for n in range(3):
+        await h.send(conversation=f"conv{n}", sender="agent", agent="小美", text="在的亲")
+        await h.advance(1)
+    await h.stop()
+    h.config = replace_config(send_config, "followups", idle_seconds=IDLE * 2)
+    caplog.set_level(logging.INFO, logger="assistant.followups.service")
+    monkeypatch.setattr(FollowupService._load_timers, "__defaults__", (1,))  # one timer a page
+    await h.start()
+    try:
+        assert "follow-ups: 3 timers reloaded" in caplog.text
+        assert len(h.service.timers.queue) == 3
+        await h.advance(IDLE * 2)
+        assert len(recorder.calls) == 3
+    finally:
+        await h.stop()
+
+
 async def test_followups_restart_with_fewer_followups_per_idle_sends_no_more(
     send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
 ) -> None:

@@ -136,3 +136,24 @@ def test_the_unsettled_follow_ups_at_start_seek_each_conversation(tmp_path: Path
     messages = [step for step in plan if step.startswith("SEARCH m ")]
     assert messages and all("messages_kpi_conversation (shop=? AND conversation=?" in s for s in messages), plan
     conn.close()
+
+
+def test_the_armed_timers_at_start_are_read_by_their_index_alone(tmp_path: Path) -> None:
+    from assistant.followups.store import TimerRow, armed_timers, save_timers
+
+    conn = store.connect(tmp_path / "log.db")
+    schema.migrate(conn)
+    # The table keeps a row for every conversation ever timed, most of them long done.
+    done = [TimerRow("shop1", f"c{n:03}", n, n, n + 60, 1, None, state="done") for n in range(100)]
+    armed = [TimerRow("shop1", f"a{n}", n, n, 1_000 - n, 0, None) for n in range(5)]
+    save_timers(conn, done + armed, 0)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    first = armed_timers(conn, limit=3)
+    rest = armed_timers(conn, after=(first[-1].due_ms, first[-1].shop, first[-1].conversation), limit=3)
+    conn.set_trace_callback(None)
+    assert [t.conversation for t in first + rest] == ["a4", "a3", "a2", "a1", "a0"]
+    # Read by the table's key, a start walked all 76,000 rows of a busy half hour's log for its 1,400 armed timers.
+    plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + statements[-1])]
+    assert any("USING INDEX timers_armed" in step for step in plan), plan
+    conn.close()

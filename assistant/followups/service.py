@@ -44,7 +44,7 @@ from assistant.followups.policy import (
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
 from assistant.followups.stale import insert_stale
-from assistant.followups.store import Key, ReplayEvent, TimerRow
+from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
 from assistant.hookspecs import Followup, hookimpl
@@ -190,9 +190,9 @@ class FollowupService:
         )  # fmt: skip
 
     async def _load_timers(self, page: int = 10_000) -> int:
-        """Put the armed timers back in the queue, a page at a time (little memory held at once)."""
+        """Put the armed timers back in the queue, a page at a time by deadline (little memory held at once)."""
         loaded = 0
-        after: Key = ("", "")
+        after: Page = (-1, "", "")
         while True:
             rows = await self.writer.submit(partial(followup_store.armed_timers, after=after, limit=page))
             kept, spent = self._under_settings(rows)
@@ -205,7 +205,7 @@ class FollowupService:
             loaded += self.timers.load(kept)
             if len(rows) < page:
                 return loaded
-            after = (rows[-1].shop, rows[-1].conversation)
+            after = (rows[-1].due_ms, rows[-1].shop, rows[-1].conversation)
 
     def _under_settings(self, rows: Sequence[TimerRow]) -> tuple[list[TimerRow], list[TimerRow]]:
         """Persisted timers as the [followups] settings of this start have them: (to load, to close as done).

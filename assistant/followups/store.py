@@ -12,6 +12,7 @@ from assistant import store
 from assistant.hookspecs import Followup
 
 Key = tuple[str, str]  # (shop, conversation)
+Page = tuple[int, str, str]  # (due_ms, shop, conversation): where a page of armed timers ends
 
 # When an event happened as the idle clock counts it (policy.event_time in SQL): its `ts`, unless that is
 # further ahead of its receipt than `:future` ms allows. Never later than `ts_ms`, so `ts_ms >= x` narrows by index.
@@ -130,10 +131,14 @@ def skip_backfill(conn: sqlite3.Connection, first_seq: int) -> bool:
     return cur.rowcount == 1
 
 
-def armed_timers(conn: sqlite3.Connection, *, after: Key = ("", ""), limit: int = -1) -> list[TimerRow]:
-    """Armed timers in key order, from the first key after `after` (a page of `limit`; -1: all)."""
-    sql = "SELECT * FROM timers WHERE state = 'armed' AND (shop, conversation) > (?, ?) ORDER BY shop, conversation"
-    params: list[Any] = [after[0], after[1]]
+def armed_timers(conn: sqlite3.Connection, *, after: Page = (-1, "", ""), limit: int = -1) -> list[TimerRow]:
+    """Armed timers by deadline (then key), from the first after `after` (a page of `limit`; -1: all)."""
+    # By timers_armed: the table keeps a row for every conversation it ever timed (a start walked them all).
+    sql = (
+        "SELECT * FROM timers WHERE state = 'armed' AND (due_ms, shop, conversation) > (?, ?, ?)"
+        " ORDER BY due_ms, shop, conversation"
+    )
+    params: list[Any] = [after[0], after[1], after[2]]
     if limit >= 0:
         sql += " LIMIT ?"
         params.append(limit)

@@ -218,13 +218,14 @@ class Timers:
         self.seen_seq = self._persisted_seq = seq
 
     def load(self, rows: Iterable[TimerRow]) -> int:
-        """Put persisted armed timers back in the queue (nothing to write)."""
+        """Put persisted armed timers back in the queue (nothing to write); how many were not there yet (a row
+        the start moved to a later deadline comes again on a later page of the start's load)."""
         n = 0
         for row in rows:
             agent = sys.intern(row.agent) if row.agent is not None else None
             key = (sys.intern(row.shop), row.conversation)
+            n += self.queue.get(key) is None
             self.queue.set(key, Timer(row.due_ms, row.armed_seq, row.armed_ms, row.fired, agent))
-            n += 1
         self._poke(0)
         return n
 

@@ -141,7 +141,10 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     engine.conversations.close()
     engine.items.close()
     if not isinstance(path, pg.Location):  # instances of another release may share a PostgreSQL database
-        await writer.submit(upgrade.mark_derived)
+        try:
+            await writer.submit(upgrade.mark_derived)
+        except (sqlite3.Error, OSError) as exc:  # the file gone or full: the next start reads a few events more
+            log.warning("derived watermark not saved at stop (%s); the next start derives from the last one", exc)
     await writer.close()
     if isinstance(path, pg.Location):
         pg.close_pools(path)

@@ -107,7 +107,7 @@ def test_the_unsettled_follow_ups_at_start_seek_each_conversation(tmp_path: Path
     from tests.test_archive import insert_followup
 
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     t0 = 1_763_600_000_000
     # Five conversations, each with a follow-up suggested at t0 + 1 min; after it: nothing, the customer, our
     # own text coming back (an echo), the agent's other words, a closure.
@@ -142,7 +142,7 @@ def test_the_armed_timers_at_start_are_read_by_their_index_alone(tmp_path: Path)
     from assistant.followups.store import TimerRow, armed_timers, save_timers
 
     conn = store.connect(tmp_path / "log.db")
-    schema.migrate(conn)
+    upgrade.migrate(conn)
     # The table keeps a row for every conversation ever timed, most of them long done.
     done = [TimerRow("shop1", f"c{n:03}", n, n, n + 60, 1, None, state="done") for n in range(100)]
     armed = [TimerRow("shop1", f"a{n}", n, n, 1_000 - n, 0, None) for n in range(5)]

@@ -44,6 +44,7 @@ from assistant.web.appkeys import (
     QA,
     QA_INSPECTOR,
     RELAY,
+    RELOADING,
     WORKBOOKS,
     WRITER,
 )
@@ -87,6 +88,7 @@ def create_app(
     app[QA_INSPECTOR] = inspector or _inspector(config)
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app[WORKBOOKS] = asyncio.Semaphore(1)
+    app[RELOADING] = asyncio.Lock()
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
@@ -168,6 +169,65 @@ async def test_reload_refuses_a_scorer_that_cannot_be_read(
     assert client.app[ENGINE].matcher.scorer is not None  # the last good one keeps scoring
     assert main(["phrases", "check", "--phrases", str(library)]) == 1
     assert "scorer.npz" in capsys.readouterr().out
+
+
+async def test_reload_prepares_the_library_while_the_loop_answers(aiohttp_client: Any, tmp_path: Path) -> None:
+    # A reload read and prepared the library on the event loop: every request waited seconds meanwhile.
+    from assistant.web.appkeys import ENGINE
+
+    client, _ = await _reloading(aiohttp_client, tmp_path)
+    engine = client.app[ENGINE]
+    ticks = 0
+    seen: list[tuple[int, int]] = []  # the loop's ticks when each preparation began and ended
+    real_prepare = engine.prepare
+
+    def prepare() -> Any:
+        began = ticks
+        try:
+            return real_prepare()
+        finally:
+            seen.append((began, ticks))
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    engine.prepare = prepare  # type: ignore[method-assign]
+    ticker = asyncio.create_task(tick())
+    try:
+        resp = await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm"})
+        assert resp.status == 200
+    finally:
+        ticker.cancel()
+    [(began, ended)] = seen
+    assert ended > began  # the loop ran other work while the library loaded
+
+
+async def test_reloads_asked_together_run_one_after_the_other(aiohttp_client: Any, tmp_path: Path) -> None:
+    from assistant.web.appkeys import ENGINE
+
+    client, _ = await _reloading(aiohttp_client, tmp_path)
+    engine = client.app[ENGINE]
+    running: list[int] = []
+    most = 0
+    real_prepare = engine.prepare
+
+    def prepare() -> Any:
+        nonlocal most
+        running.append(1)
+        most = max(most, len(running))
+        try:
+            return real_prepare()
+        finally:
+            running.pop()
+
+    engine.prepare = prepare  # type: ignore[method-assign]
+    headers = {"Authorization": "Bearer adm"}
+    answers = await asyncio.gather(*(client.post("/v1/admin/reload", headers=headers) for _ in range(3)))
+    assert [r.status for r in answers] == [200, 200, 200]
+    assert most == 1  # never two libraries loading at once, nor one installed in the middle of another's
 
 
 async def test_reload_requires_admin_token(aiohttp_client: Any, tmp_path: Path) -> None:

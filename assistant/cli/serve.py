@@ -174,9 +174,9 @@ def _cannot_start(exc: Exception) -> int:
 
 async def _reload_on_sighup(app: web.Application) -> None:
     """SIGHUP reloads the phrase library and the quality rules; bad ones keep the old serving (the log says why)."""
-    from assistant.web.suggest import reload_library
+    from assistant.web.suggest import reload_on_signal
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_library, app)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_on_signal, app)
 
 
 def _hold_alone(path: Path) -> int:

@@ -40,3 +40,5 @@ RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a Po
 # One workbook built at a time: each holds a core and its file in memory for up to a minute on a large day (four
 # at once took 240 s each and kept 400 MB); the others wait their turn.
 WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)
+# One library reload at a time: a second (SIGHUP during an admin reload) waits, then loads the files as they are then.
+RELOADING = web.AppKey("reloading", asyncio.Lock)

@@ -324,9 +324,12 @@ def freeze_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
-def refreeze_heap() -> None:
-    """After a reload in a served process: let the replaced library's cycles go, then freeze the new one."""
-    if gc.get_freeze_count():  # only where `run` froze the heap (not in a test's process)
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+def refreeze_heap() -> bool:
+    """After a reload in a served process: let the replaced library's cycles go, then freeze the new one.
+    False (nothing done) in a process that never froze its heap (a test's)."""
+    if not gc.get_freeze_count():
+        return False
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    return True

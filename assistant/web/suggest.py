@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from assistant.events import clean_name
 from assistant.suggest.matcher import suggestion_json
-from assistant.web.appkeys import CONFIG, ENGINE, QA
+from assistant.web.appkeys import CONFIG, ENGINE, QA, RELOADING
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.query import query_text
 from assistant.web.server import refreeze_heap
+
+if TYPE_CHECKING:
+    from assistant.qa.inspector import Inspector
+    from assistant.suggest.matcher import Matcher
 
 log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 5000
@@ -55,29 +62,57 @@ async def get_phrase_search(request: web.Request) -> web.Response:
     return web.json_response({"results": [suggestion_json(s) for s in results]}, dumps=json_dumps)
 
 
-def reload_library(app: web.Application) -> tuple[bool, list[str]]:
+async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
     """Reload the phrase library and the quality rules beside it, both or neither: a problem in either keeps
-    the old ones of both serving (a 422 never hides a half-done reload). (ok, problems)"""
+    the old ones of both serving (a 422 never hides a half-done reload). (ok, problems)
+
+    The files are read and prepared in a thread (seconds for a large library) while the event loop goes on
+    answering; only the swap runs on it. A reload asked for while one runs waits for it, then runs in turn."""
+    async with app[RELOADING]:
+        matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
+        if problems or matcher is None:
+            log.error("reload refused: the phrase library and the quality rules both keep their previous versions"
+                      " (a reload changes both or neither; the problems are logged above)")  # fmt: skip
+            return False, problems
+        app[ENGINE].install(matcher)
+        if inspector is not None:
+            app[QA].install(inspector)
+        started = time.perf_counter()
+        if refreeze_heap():
+            log.info("heap frozen again after the reload in %.0f ms", (time.perf_counter() - started) * 1000)
+        return True, []
+
+
+def _prepare(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
+    """The new library and rules, loaded off the event loop (nothing of the app is changed here)."""
     matcher, problems = app[ENGINE].prepare()
     inspector = None
     if QA in app:  # the quality rules live beside the phrases and reload with them
         inspector, qa_problems = app[QA].prepare()
         problems += qa_problems
-    if problems or matcher is None:
-        log.error("reload refused: the phrase library and the quality rules both keep their previous versions"
-                  " (a reload changes both or neither; the problems are logged above)")  # fmt: skip
-        return False, problems
-    app[ENGINE].install(matcher)
-    if inspector is not None:
-        app[QA].install(inspector)
-    refreeze_heap()
-    return True, []
+    return matcher, inspector, problems
+
+
+def reload_on_signal(app: web.Application) -> None:
+    """SIGHUP: the same reload as the admin route's, as a task of its own (a signal handler must not block)."""
+    task = asyncio.get_running_loop().create_task(reload_library(app), name="reload")
+    _SIGNALLED.add(task)  # kept until done: the loop holds tasks only weakly
+    task.add_done_callback(_reload_done)
+
+
+_SIGNALLED: set[asyncio.Task[tuple[bool, list[str]]]] = set()
+
+
+def _reload_done(task: asyncio.Task[tuple[bool, list[str]]]) -> None:
+    _SIGNALLED.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reload on SIGHUP failed", exc_info=task.exception())
 
 
 async def post_reload(request: web.Request) -> web.Response:
     """Reload the phrase library; a bad library keeps the old one serving and says why."""
     require(request, "admin")
-    ok, problems = reload_library(request.app)
+    ok, problems = await reload_library(request.app)
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
     body: dict[str, object] = {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}

@@ -21,6 +21,8 @@ BARE_WEIGHT = (30.0, 300.0)  # ... and as a weight in this one
 KG_BELOW = 70.0  # with no height known, a weight without its unit under 70 is in kilograms, else in 斤
 TYPICAL_BMI = 21.0  # with a height known, the unit that gives the more typical body wins
 PARSE_CACHE = 50_000  # earlier messages are read again for every new message of the conversation
+LONG_PARSE_CACHE = 500  # heads longer than CACHED_TEXT_CHARS, fewer: each key keeps up to 500 characters
+CACHED_TEXT_CHARS = 64
 
 _D = "[0-9０-９]"
 _NUM = rf"{_D}{{2,3}}(?:\.{_D}{{1,2}})?"
@@ -118,7 +120,8 @@ def parse(text: str, spans: Spans = NO_SPANS) -> Measurement | None:
     """
     if not isinstance(text, str) or not text:
         return None
-    return _parse(text[:500], spans)
+    head = text[:500]
+    return _parse(head, spans) if len(head) <= CACHED_TEXT_CHARS else _parse_long(head, spans)
 
 
 @lru_cache(maxsize=PARSE_CACHE)
@@ -241,6 +244,9 @@ def resolve_weight(value: float, height_cm: float | None) -> float:
     as_jin = abs(value / 2 / square - TYPICAL_BMI)
     as_kg = abs(value / square - TYPICAL_BMI)
     return value * 2 if as_kg < as_jin else value
+
+
+_parse_long = lru_cache(maxsize=LONG_PARSE_CACHE)(_parse.__wrapped__)
 
 
 def _measurement(

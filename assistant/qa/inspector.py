@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 SHORT = Category("short", "短回复", "agent", "low", "a human reply under 4 characters once whitespace is removed")
 MAX_FLAGS = 20  # per message: a pasted wall of text should not flood the log
-INSPECT_CACHE = 20_000  # (text, side) pairs whose flags are remembered
+INSPECT_CACHE = 20_000  # (text, side) pairs whose flags are remembered, texts of up to CACHED_TEXT_CHARS characters
+LONG_INSPECT_CACHE = 500  # longer ones, fewer: the key keeps the whole text (up to 20 kB at max_text_chars)
+CACHED_TEXT_CHARS = 64
 _GLOBAL = -1  # an exception of every rule
 
 
@@ -71,6 +73,7 @@ class Inspector:
     def __init__(self, data: RuleData) -> None:
         # Agents paste the same replies and buyers ask the same things all day: a text is inspected once.
         self._inspect = lru_cache(maxsize=INSPECT_CACHE)(self._inspect_uncached)
+        self._inspect_long = lru_cache(maxsize=LONG_INSPECT_CACHE)(self._inspect_uncached)
         problems: list[str] = []
         self.normalizer = Normalizer(data.variants)
         self.categories: dict[str, Category] = {SHORT.name: SHORT, **data.categories}
@@ -142,11 +145,14 @@ class Inspector:
 
     def inspect(self, text: str, side: str) -> list[Flag]:
         """Every flag of `text` written by `side` ("agent" or "customer"), in order of position."""
-        return list(self._inspect(text, side))
+        if len(text) <= CACHED_TEXT_CHARS:
+            return list(self._inspect(text, side))
+        return list(self._inspect_long(text, side))
 
     def clear_cache(self) -> None:
         """Forget every remembered text (benchmarks measure texts inspected for the first time)."""
         self._inspect.cache_clear()
+        self._inspect_long.cache_clear()
 
     def _inspect_uncached(self, text: str, side: str) -> tuple[Flag, ...]:
         flags = self._rule_flags(text, side) if text else []

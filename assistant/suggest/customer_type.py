@@ -37,7 +37,11 @@ NARROWER = {"bargainer": "pressuring"}
 TRACK_AFTER_ORDER = frozenset({"impatient", "picky", "suspicious", "demanding"})
 MAX_MESSAGES = 50  # the type is settled by then; older messages add nothing but time
 MAX_CHARS = 500  # a pasted essay is read on its head
-SIGNAL_CACHE = 50_000  # messages whose signals are remembered: a conversation's history is re-read each time
+# Messages whose signals are remembered: a conversation's history is re-read each time. A short text's signals
+# hold about 0.1 KiB, a 500-character head's about 31 KiB: longer texts are remembered apart, fewer of them.
+SIGNAL_CACHE = 50_000  # texts of up to CACHED_TEXT_CHARS characters
+LONG_SIGNAL_CACHE = 500
+CACHED_TEXT_CHARS = 64
 SHOWN_CHARS = 12  # a re-asked question is shown by its head
 ORDER = {t: n for n, t in enumerate(TYPE_IDS)}  # ties go to the type listed first
 
@@ -87,7 +91,14 @@ class TypeClassifier:
     ) -> None:
         self._types = types
         self.reader = EvidenceReader(types, normalizer, extra, intent_evidence)
-        self.signals = lru_cache(maxsize=SIGNAL_CACHE)(self.reader.read)
+        self._signals_short = lru_cache(maxsize=SIGNAL_CACHE)(self.reader.read)
+        self._signals_long = lru_cache(maxsize=LONG_SIGNAL_CACHE)(self.reader.read)
+
+    def signals(self, text: str) -> MessageSignals:
+        """One message's signals, remembered (a long text among fewer others)."""
+        if len(text) <= CACHED_TEXT_CHARS:
+            return self._signals_short(text)
+        return self._signals_long(text)
 
     def default(self) -> CustomerType:
         """The default type with no evidence."""

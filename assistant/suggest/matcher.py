@@ -49,7 +49,12 @@ TYPE_MIN_SIMILARITY = 40.0
 # the message comes before the shipped demo's phrases of the same intent, whose facts are generic: this many points
 # of score, the whole span trigger similarity moves a phrase at full confidence.
 SHOP_LIFT = 15.0
-READING_CACHE = 50_000  # messages whose reading is remembered: a conversation's history is re-read each time
+# Readings remembered: a conversation's earlier messages are read again for each new one, and buyers send the same
+# short texts all day. Bounded by memory too: a reading holds about 14 KiB (a short text) to 85 KiB (300 characters
+# and more, read on their head and tail), so longer texts are remembered apart, fewer of them (docs/scaling.md).
+READING_CACHE = 20_000  # texts of up to CACHED_TEXT_CHARS characters: at most ~0.4 GB
+LONG_READING_CACHE = 500  # longer ones: at most ~45 MB
+CACHED_TEXT_CHARS = 64
 SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
 SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
 
@@ -174,7 +179,8 @@ class Matcher:
             self._columns = [(n, c) for n, c in enumerate(self.scorer.classes) if c != NONE]
             self._none = self.scorer.classes.index(NONE) if NONE in self.scorer.classes else None
         self._search_texts: NgramIndex | None = None
-        self.read = lru_cache(maxsize=READING_CACHE)(self._read)
+        self._read_short = lru_cache(maxsize=READING_CACHE)(self._read)
+        self._read_long = lru_cache(maxsize=LONG_READING_CACHE)(self._read)
         self.types = TypeClassifier(
             library.customer_types,
             self.normalizer,
@@ -212,6 +218,12 @@ class Matcher:
         covered = sum(h.end - h.start for h in hits)
         return covered >= SOCIAL_SHARE * len(analysis.compact)
 
+    def read(self, text: str) -> Reading:
+        """The message as the matcher reads it, remembered (a long text among fewer others)."""
+        if len(text) <= CACHED_TEXT_CHARS:
+            return self._read_short(text)
+        return self._read_long(text)
+
     def _read(self, text: str) -> Reading:
         message = self.splitter.split(_clip(text))
         analysis = self.normalizer.analyze_folded(message.focus)
@@ -230,7 +242,8 @@ class Matcher:
 
     def clear_caches(self) -> None:
         """Forget every remembered reading (benchmarks measure messages seen for the first time)."""
-        self.read.cache_clear()
+        self._read_short.cache_clear()
+        self._read_long.cache_clear()
         self.normalizer.clear_caches()
         self.keywords.clear_caches()
         self.library.clear_caches()

@@ -26,6 +26,7 @@ class TaskSet:
         self.name = name
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._faults: FaultLog | None = None  # a task stopped by a database fault: one line, not a traceback
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Start `coro` as a task of this set."""
@@ -42,8 +43,13 @@ class TaskSet:
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is not None:
-            log.error("task %s failed", task.get_name(), exc_info=exc)
+        if exc is None:
+            return
+        if self._faults is None:
+            self._faults = FaultLog(log)
+        # A database fault's traceback is the group's (the same error object reaches every job of a group):
+        # it showed another request's frames. Its words say what failed; a defect keeps its traceback.
+        self._faults.failed(f"task:{task.get_name()}", exc, "task %s failed, its work is not done", task.get_name())
 
     async def join(self) -> None:
         """Wait for every task to finish on its own (their failures are logged, not raised)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import queue
 import random
@@ -19,6 +20,7 @@ from assistant.tasks import FaultLog
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
+Queued = tuple[Job, "asyncio.Future[Any]", bool, float]  # a job, its future, `together`, when it was submitted
 
 
 class Batched(Protocol):
@@ -53,6 +55,10 @@ def lost_race(exc: BaseException) -> bool:
     return bool(getattr(exc, "lost_race", False))
 
 
+# On SQLite a job waits for another process's lock at most busy_timeout_s from its submission, queueing included:
+# a group's BEGIN waits only what its oldest job has left. (A job queued behind a group that was already waiting
+# waited that group's timeout, then its own: twice busy_timeout_s before its 503.) Lowered only past this slack.
+LOCK_WAIT_SLACK_S = 0.1
 GROUP_RETRIES = 3  # a group that lost a race to another instance's transaction runs again this many times
 RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so that two losers do not meet again)
 
@@ -141,7 +147,8 @@ class Writer:
         # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not
         # when the event loop next gets round to it (under load the loop is busy with other requests, and
         # every request queued behind the writer waited for that turn too).
-        self._queue: queue.SimpleQueue[tuple[Job, asyncio.Future[Any], bool] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
+        self._began = False  # the current group's BEGIN went through (its jobs ran)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -172,7 +179,7 @@ class Writer:
             raise WriterClosed("the writer is closed")
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((job, future, together))
+        self._queue.put((job, future, together, time.monotonic()))
         return await future
 
     async def probe(self) -> sqlite3.Error | None:
@@ -216,11 +223,15 @@ class Writer:
         loop = self._loop
         assert loop is not None
         stopping = False
+        carried: list[Queued] = []  # jobs whose group met a lock at BEGIN with time left to wait: tried again
         while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            group = [first]
+            if carried:
+                group, carried = carried, []
+            else:
+                first = self._queue.get()
+                if first is None:
+                    break
+                group = [first]
             while len(group) < self.max_group:
                 try:
                     item = self._queue.get_nowait()
@@ -230,30 +241,48 @@ class Writer:
                     stopping = True
                     break
                 group.append(item)
+            lock_wait_s = self._lock_wait(group)
+            self._began = False
             try:
                 outcome: list[tuple[bool, Any]] | BaseException = self._commit_group(
-                    [(job, together) for job, _, together in group]
+                    [(job, together) for job, _, together, _ in group], lock_wait_s=lock_wait_s
                 )
             except Exception as exc:  # the COMMIT itself failed: nothing of the group is durable
                 outcome = exc
+                if lock_wait_s is not None and not self._began and is_busy(exc) and not stopping:
+                    group, carried = self._out_of_time(group)
             except BaseException as exc:  # e.g. a job that called sys.exit: its group fails, the thread goes on
                 outcome = RuntimeError(f"a write job stopped with {exc!r}; its group was rolled back")
             if not _deliver(loop, self._settle, group, outcome):
                 return  # the loop is gone: nobody waits for these
         _deliver(loop, _finish, self._stopped)
 
-    def _settle(
-        self, group: list[tuple[Job, asyncio.Future[Any], bool]], outcome: list[tuple[bool, Any]] | BaseException
-    ) -> None:
+    def _lock_wait(self, group: list[Queued]) -> float | None:
+        """How long this group's BEGIN may wait for another process's lock (SQLite; None: the full wait)."""
+        if isinstance(self.path, pg.Location):
+            return None
+        return max(0.0, self.busy_timeout_s - (time.monotonic() - min(q[3] for q in group)))
+
+    def _out_of_time(self, group: list[Queued]) -> tuple[list[Queued], list[Queued]]:
+        """A group whose BEGIN met a lock: the jobs that have waited their busy_timeout_s fail (503), the others
+        are tried again in the next group with what they have left (the oldest fails in any case)."""
+        now = time.monotonic()
+        late = [q for q in group if now - q[3] >= self.busy_timeout_s - LOCK_WAIT_SLACK_S]
+        if not late:
+            late = [min(group, key=lambda q: q[3])]
+        failing = {id(q) for q in late}
+        return late, [q for q in group if id(q) not in failing]
+
+    def _settle(self, group: list[Queued], outcome: list[tuple[bool, Any]] | BaseException) -> None:
         """On the loop: resolve a committed group's futures (or fail them all when the COMMIT failed)."""
         if isinstance(outcome, BaseException):
             self.faults.log("commit", "group commit failed: %s", outcome)
             self._note(outcome)
-            for _, future, _ in group:
+            for _, future, _, _ in group:
                 if not future.done():
-                    future.set_exception(outcome)
+                    future.set_exception(_own_copy(outcome))
             return
-        for (_, future, _), (ok, value) in zip(group, outcome):
+        for (_, future, _, _), (ok, value) in zip(group, outcome):
             if not ok:
                 self._note(value)
             elif value is not _PROBED:
@@ -267,12 +296,19 @@ class Writer:
             else:
                 future.set_exception(value)
 
-    def _begin(self) -> sqlite3.Connection:
+    def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
         """BEGIN on the writer's connection. On PostgreSQL, a connection the server dropped (a restart, a
         failover) is replaced, even when it shows only now, at this BEGIN: nothing of the group ran yet, so
         it starts on the new one; a server still down fails the group (503) and the next group tries again."""
         if isinstance(self.path, pg.Location) and cast(pg.Connection, self._conn).lost:
             self._reconnect()
+        if lock_wait_s is not None and lock_wait_s < self.busy_timeout_s - LOCK_WAIT_SLACK_S:
+            self._conn.execute(f"PRAGMA busy_timeout={int(lock_wait_s * 1000)}")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            return self._conn
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error:
@@ -302,12 +338,14 @@ class Writer:
         old.close()  # psycopg closes a broken connection without a word
         log.warning("the writer's PostgreSQL connection was lost (a server restart or failover); reconnected")
 
-    def _commit_group(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
+    def _commit_group(
+        self, jobs: list[tuple[Job, bool]], *, lock_wait_s: float | None = None
+    ) -> list[tuple[bool, Any]]:
         """Commit the group. Its jobs that may run twice and lost a race to another transaction (PostgreSQL)
         while the group held others that may not (a timer's claim, a probe) run again afterwards in a
         transaction of their own: the group's other jobs are committed, and those events still get their 200
         (they were answered 503 under a mixed load of three instances)."""
-        outcomes = self._commit_once(jobs)
+        outcomes = self._commit_once(jobs, lock_wait_s)
         if not isinstance(self.path, pg.Location):
             return outcomes  # only PostgreSQL makes a transaction lose a race (SQLite's writer is alone)
         for attempt in range(GROUP_RETRIES):
@@ -320,10 +358,11 @@ class Writer:
                 outcomes[i] = outcome
         return outcomes
 
-    def _commit_once(self, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:
+    def _commit_once(self, jobs: list[tuple[Job, bool]], lock_wait_s: float | None = None) -> list[tuple[bool, Any]]:
         rerunnable = all(together for _, together in jobs)
         for attempt in range(GROUP_RETRIES + 1):
-            conn = self._begin()
+            conn = self._begin(lock_wait_s)
+            self._began = True
             try:
                 outcomes = _run_jobs(conn, jobs)
                 if rerunnable and attempt < GROUP_RETRIES and any(not ok and lost_race(v) for ok, v in outcomes):
@@ -365,6 +404,15 @@ def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *ar
         log.warning("the event loop closed before the writer finished; its last outcomes are not delivered")
         return False
     return True
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """A group's failure as each job's own exception: one object raised in every request of the group gathered
+    their frames in its traceback, and a background task's failure was logged with another request's."""
+    try:
+        return copy.copy(exc).with_traceback(None)
+    except Exception:  # an exception that cannot be copied: shared, as before
+        return exc
 
 
 def _finish(future: asyncio.Future[None] | None) -> None:

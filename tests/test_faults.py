@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
 import pytest
 
-from assistant.tasks import FaultLog, is_storage_fault
+from assistant.tasks import FaultLog, TaskSet, is_storage_fault
 
 
 class Ticks:
@@ -63,3 +64,27 @@ def test_faults_what_counts_as_the_databases_fault() -> None:
     assert is_storage_fault(sqlite3.DatabaseError("file is not a database"))
     assert not is_storage_fault(sqlite3.IntegrityError("UNIQUE constraint failed"))
     assert not is_storage_fault(ValueError("x"))
+
+
+async def test_faults_a_task_stopped_by_the_database_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A paid check that met a locked database was logged with a full traceback: another request's, as one error
+    # object reached every job of the writer's group.
+    tasks = TaskSet("t")
+
+    async def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    async def defect() -> None:
+        raise ValueError("a bug")
+
+    for work in (locked, locked, defect):
+        await asyncio.gather(tasks.spawn(work(), name="followups-paid-check"), return_exceptions=True)
+    records = [
+        (r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records if r.name == "assistant.tasks"
+    ]
+    assert records == [
+        (logging.ERROR, "task followups-paid-check failed, its work is not done: database is locked", False),
+        (logging.ERROR, "task followups-paid-check failed, its work is not done", True),  # a defect: in full
+    ]

@@ -12,7 +12,7 @@ import pytest
 
 from assistant import pg, store
 from assistant.events import parse_event
-from assistant.writer import Writer, WriterClosed
+from assistant.writer import Writer, WriterClosed, is_busy
 from tests.helpers import BACKENDS, eventually, make_event
 
 
@@ -315,3 +315,35 @@ async def test_writers_of_two_instances_that_deadlock_both_commit_once(db_path: 
     finally:
         await one.close()
         await two.close()
+
+
+async def test_writer_waits_for_another_process_lock_at_most_busy_timeout_from_submission(tmp_path: Path) -> None:
+    # A job queued behind a group already waiting for the lock waited that group's busy_timeout_s, then its own:
+    # twice the bound before its 503, past a chat platform's webhook timeout.
+    path = tmp_path / "w.db"
+    writer = Writer(path, busy_timeout_s=1.0)
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    statements: list[str] = []
+    writer._conn.set_trace_callback(statements.append)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        first = asyncio.ensure_future(writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)")))
+        await eventually(lambda: "BEGIN IMMEDIATE" in statements)  # its group waits for the lock
+        second = asyncio.ensure_future(writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)")))
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert all(isinstance(o, sqlite3.OperationalError) and is_busy(o) for o in outcomes), outcomes
+    assert outcomes[0] is not outcomes[1]  # each request its own error (and traceback)
+    waits, wait_ms = [], 1000
+    for statement in statements:
+        if statement.startswith("PRAGMA busy_timeout="):
+            wait_ms = int(statement.split("=")[1])
+        elif statement == "BEGIN IMMEDIATE":
+            waits.append(wait_ms)
+    assert waits[0] == 1000 and all(w < 1000 for w in waits[1:]), waits  # the second waits only what it has left
+    await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (3)"))  # the full wait again once free
+    await writer.close()
+    assert count(path, "SELECT x FROM t") == [3]

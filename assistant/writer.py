@@ -7,6 +7,7 @@ import copy
 import logging
 import queue
 import random
+import shutil
 import sqlite3
 import threading
 import time
@@ -79,7 +80,10 @@ def writer_answer_s(busy_timeout_s: float) -> float:
 
 
 _PROBED = object()
-FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long
+FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long, unless ...
+RECHECK_S = 1.0  # ... a probe, at most one a second, commits with room on the disk again (ROOM_BYTES)
+ROOM_BYTES = 4 * 1024 * 1024  # what a group's pages need in the -wal file: a probe's one page is not enough
+_SQLITE_FULL = 13
 
 
 def _probe(conn: sqlite3.Connection) -> None:
@@ -157,6 +161,7 @@ class Writer:
         self.jobs = 0
         # The last write that failed on the database itself (full, read-only, I/O), and when.
         self.fault: tuple[float, sqlite3.Error] | None = None
+        self._rechecked = -RECHECK_S  # when /readyz last probed past a remembered fault
         # The writer's failures, and the requests answered 503 for a database fault (web/errors.py): an outage
         # is a line a minute with a count, and a line when writes go through again.
         self.faults = FaultLog(log)
@@ -188,13 +193,29 @@ class Writer:
         A write that changes nothing is committed; and a recent write that failed on the database
         itself counts too (a full disk refuses an event's new pages before it refuses the probe).
         """
-        if self.fault is not None and time.monotonic() - self.fault[0] < FAULT_MEMORY_S:
-            return self.fault[1]
+        fault = self.fault
+        if fault is not None and time.monotonic() - fault[0] < FAULT_MEMORY_S:
+            # Remembered, but checked again (once a second): an orchestrator that routes by readiness sends no
+            # event to clear it, and the service stayed out of rotation 30 s after the disk had room again.
+            if time.monotonic() - self._rechecked < RECHECK_S or not self._room_again(fault[1]):
+                return fault[1]
+            self._rechecked = time.monotonic()
         try:
             await self.submit(_probe)
         except sqlite3.Error as exc:
             return exc
+        if fault is not None and self.fault is fault:
+            self.fault = None
         return None
+
+    def _room_again(self, exc: sqlite3.Error) -> bool:
+        """Whether a probe may tell: after a full disk, only once the log's disk has room for a group again."""
+        if getattr(exc, "sqlite_errorcode", None) != _SQLITE_FULL or isinstance(self.path, pg.Location):
+            return True
+        try:
+            return shutil.disk_usage(self.path.parent).free >= ROOM_BYTES
+        except OSError:
+            return False
 
     def _note(self, exc: BaseException) -> None:
         if isinstance(exc, sqlite3.OperationalError) and not is_busy(exc):

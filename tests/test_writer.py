@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from assistant import pg, store
 from assistant.events import parse_event
-from assistant.writer import Writer, WriterClosed, is_busy
+from assistant.writer import RECHECK_S, Writer, WriterClosed, is_busy
 from tests.helpers import BACKENDS, eventually, make_event
 
 
@@ -347,3 +349,35 @@ async def test_writer_waits_for_another_process_lock_at_most_busy_timeout_from_s
     await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (3)"))  # the full wait again once free
     await writer.close()
     assert count(path, "SELECT x FROM t") == [3]
+
+
+def _full() -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError("database or disk is full")
+    exc.sqlite_errorcode = 13  # type: ignore[attr-defined]
+    return exc
+
+
+async def test_writer_probe_is_ready_once_the_disk_has_room_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk kept /readyz red for 30 s after the space came back, though writes went through: an orchestrator
+    # routing by readiness sent no event to clear it.
+    writer = Writer(tmp_path / "w.db")
+    writer.start()
+    full = _full()
+    writer.fault = (time.monotonic(), full)
+    free = {"bytes": 0}
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - free["bytes"], free["bytes"]),  # type: ignore[attr-defined]
+    )
+    assert await writer.probe() is full  # still no room: the remembered fault stands
+    free["bytes"] = 10**8
+    assert await writer.probe() is None  # room, and a write commits: ready at once
+    assert writer.fault is None
+    writer.fault = (time.monotonic(), full)  # full again
+    assert await writer.probe() is full  # one such probe a second at most
+    writer._rechecked -= RECHECK_S
+    assert await writer.probe() is None
+    await writer.close()

@@ -37,6 +37,7 @@ from assistant.web.appkeys import (
     DB_PATH,
     ENGINE,
     FEED,
+    FILES,
     FOLLOWUPS,
     INGESTOR,
     PLUGINS,
@@ -51,6 +52,7 @@ from assistant.web.appkeys import (
 from assistant.web.chatwoot_memory import ChatwootMemory
 from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
+from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES
 from assistant.web.stream import conversation_snapshot
@@ -89,6 +91,7 @@ def create_app(
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app[WORKBOOKS] = asyncio.Semaphore(1)
     app[RELOADING] = asyncio.Lock()
+    app[FILES] = FileLimit()
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_shutdown.append(_close_streams)

@@ -11,6 +11,7 @@ from assistant import store
 from assistant.bus import Bus
 from assistant.config import Config
 from assistant.live import LiveFeed, Publisher
+from assistant.web.filelimit import FileLimit
 
 if TYPE_CHECKING:
     from assistant.cluster.relay import Relay
@@ -42,3 +43,4 @@ RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a Po
 WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)
 # One library reload at a time: a second (SIGHUP during an admin reload) waits, then loads the files as they are then.
 RELOADING = web.AppKey("reloading", asyncio.Lock)
+FILES = web.AppKey("files", FileLimit)  # the open-file limit: met, connections are reset (web/filelimit.py)

@@ -32,7 +32,9 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
+from assistant.web.appkeys import FILES
 from assistant.web.body import BodyError
+from assistant.web.filelimit import FileLimit
 
 _REASONS = {
     400: "bad_request",
@@ -194,6 +196,15 @@ class JsonErrorHandler(RequestHandler):
 
 class _JsonErrorServer(web.Server):
     body_grace_s = SHUTDOWN_TIMEOUT_S
+    files: FileLimit | None = None
+
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if self.files is not None:
+            self.files.connected(len(self._connections))
 
     def __call__(self) -> RequestHandler:
         return JsonErrorHandler(self, loop=asyncio.get_running_loop(), **self._kwargs)
@@ -231,6 +242,7 @@ class Runner(web.AppRunner):
             **plain._kwargs,
         )
         server.body_grace_s = max(self._shutdown_timeout / 2, self._shutdown_timeout - self.ANSWER_MARGIN_S)
+        server.files = self.app.get(FILES)
         return server
 
 
@@ -262,13 +274,22 @@ async def run(
         await probe.wait_closed()
     runner = Runner(app, **server_options(config))
     await runner.setup()
+    files: FileLimit | None = None
     try:
         await (web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)).start()
         freeze_heap()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        files = app.get(FILES)
+        if files is not None:
+            files.warn_if_low()
+            server = runner.server
+            assert isinstance(server, _JsonErrorServer)
+            watching = asyncio.get_running_loop().create_task(files.watch(server.connection_count), name="files")
         started()
         await stop()
     finally:
+        if files is not None:
+            watching.cancel()
         await runner.cleanup()
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
-from assistant.web.appkeys import CONFIG, ENGINE, INGESTOR, WRITER
+from assistant.web.appkeys import CONFIG, ENGINE, FILES, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
 
@@ -70,6 +70,10 @@ async def readyz(request: web.Request) -> web.Response:
 
     The matching workers' states are shown, not judged: while none is ready the service matches itself.
     """
+    files = request.app.get(FILES)
+    full = files.problem() if files is not None else None
+    if full is not None:  # this request got through as a connection closed; others are being reset
+        return unavailable("not_ready", f"the service cannot take connections now ({full})")
     writer = request.app[WRITER]
     problem = await writer.probe()
     if problem is not None:  # open to anyone: the fault's kind, its detail (the server's address, role) in the log

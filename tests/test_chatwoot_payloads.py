@@ -511,12 +511,13 @@ def test_chatwoot_reassignment_reads_as_a_handover_in_the_day_log() -> None:
 
 
 async def test_chatwoot_a_new_status_is_never_answered_as_already_known(cw: Client, db_path: Path) -> None:
-    # Found: a conversation snoozed while open was answered "status 'snoozed' already known", never having been.
-    opened, snoozed = fixture("status_resolved"), fixture("status_resolved")
+    # Found: a conversation moved to another open state was answered "status … already known", never having been.
+    # (A snooze is a closure for the assistant: tests/test_chatwoot_inbound.py.)
+    opened, pending = fixture("status_resolved"), fixture("status_resolved")
     opened.update(status="open", updated_at=1795140000.0)
-    snoozed.update(status="snoozed", updated_at=1795140100.0)
+    pending.update(status="pending", updated_at=1795140100.0)
     assert (await send(cw, opened))[0] == 200
-    status, body = await send(cw, snoozed)
-    assert status == 200 and body["ignored"] == "conversation status 'snoozed' needs no event", body
-    assert (await send(cw, snoozed))[1]["ignored"] == "status 'snoozed' already known"
+    status, body = await send(cw, pending)
+    assert status == 200 and body["ignored"] == "conversation status 'pending' needs no event", body
+    assert (await send(cw, pending))[1]["ignored"] == "status 'pending' already known"
     assert closures(db_path) == []

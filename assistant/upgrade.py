@@ -34,7 +34,7 @@ class SchemaError(RuntimeError):
 def migrate(conn: sqlite3.Connection, *, repair: bool = True) -> None:
     """Bring the schema to the newest version and (`repair`) derive what older releases left underived; refuse
     a database a newer release has migrated (SchemaError)."""
-    _refuse_newer(conn)
+    refuse_newer(conn)
     if isinstance(conn, pg.Connection):
         _migrate_pg(conn)
     else:
@@ -43,7 +43,7 @@ def migrate(conn: sqlite3.Connection, *, repair: bool = True) -> None:
         repair_derived(conn)
 
 
-def _refuse_newer(conn: sqlite3.Connection) -> None:
+def refuse_newer(conn: sqlite3.Connection) -> None:
     newer = newer_migrations(conn)
     if newer:
         raise SchemaError(
@@ -97,7 +97,7 @@ def migrate_for_command(conn: sqlite3.Connection, path: store.Location, *, repai
                     names=", ".join(pending),
                 )  # fmt: skip
             ) from None
-        _refuse_newer(conn)
+        refuse_newer(conn)
         return
     except OSError:  # a file this user cannot write: the migration fails as it would have, and the caller says so
         migrate(conn, repair=repair)

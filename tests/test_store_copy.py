@@ -205,7 +205,7 @@ def test_store_copy_refuses_a_log_of_a_newer_version(
     capsys.readouterr()
     assert copy(folder, target) == 1
     err = capsys.readouterr().err
-    assert "990_future" in err and "更新的版本" in err, err
+    assert "990_future" in err and "更新版本" in err, err
     assert tables_of(target) == []
 
 

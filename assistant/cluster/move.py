@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -69,7 +69,7 @@ def move(source: Path, target: pg.Location, progress: Progress) -> list[Copied]:
     try:
         lite = store.connect(source)
         try:
-            _refuse_newer(source, upgrade.newer_migrations(lite))
+            _refuse_newer(source, lite)
             upgrade.migrate(lite)
             lite.row_factory = None  # rows as plain tuples, as COPY writes them
             postgres = pg.connect_direct(target)
@@ -83,19 +83,16 @@ def move(source: Path, target: pg.Location, progress: Progress) -> list[Copied]:
         os.close(held)
 
 
-def _refuse_newer(where: object, names: Sequence[str]) -> None:
-    if names:
-        raise MoveRefused(
-            _(
-                "%(where)s was written by a newer version of the assistant (migration %(names)s): upgrade the assistant first",
-                where=where,
-                names=", ".join(names),
-            )  # fmt: skip
-        )
+def _refuse_newer(where: object, conn: sqlite3.Connection) -> None:
+    """A store a newer release has migrated is refused as the service refuses it, naming which store."""
+    try:
+        upgrade.refuse_newer(conn)
+    except upgrade.SchemaError as exc:
+        raise MoveRefused(f"{where}: {exc}") from None
 
 
 def _copy(lite: sqlite3.Connection, postgres: pg.Connection, target: pg.Location, progress: Progress) -> list[Copied]:
-    _refuse_newer(target, upgrade.newer_migrations(cast(sqlite3.Connection, postgres)))
+    _refuse_newer(target, cast(sqlite3.Connection, postgres))
     problem = store.collation_problem(postgres)  # the service would refuse to start on it: said before copying
     if problem is not None:
         raise MoveRefused(f"{target}: {problem}")

@@ -201,3 +201,13 @@ async def expecting_body(port: int, length: int) -> tuple[asyncio.StreamReader, 
     await writer.drain()
     assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
     return reader, writer
+
+
+class Ticks:
+    """A monotonic clock a test moves by hand (`ticks.now += 61`)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

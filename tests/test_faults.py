@@ -9,14 +9,7 @@ import sqlite3
 import pytest
 
 from assistant.tasks import FaultLog, TaskSet, is_storage_fault
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Ticks
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:

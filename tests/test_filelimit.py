@@ -7,16 +7,9 @@ from aiohttp.test_utils import TestClient
 
 from assistant.web.appkeys import FILES
 from assistant.web.filelimit import RECENT_S, FileLimit, open_files
+from tests.helpers import Ticks
 
 Client = TestClient  # type: ignore[type-arg]
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.helpers import body_of, make_event
 
 TSHIRT = "600000000001"
 HOODIE = "600000000002"
@@ -67,3 +73,17 @@ def tshirt_files(directory: Path) -> list[Path]:
         write_csv(directory / "sizes.csv", CHART_HEADER, CHART, "utf-8-sig"),
         write_csv(directory / "shared.csv", SHARED_HEADER, SHARED),
     ]
+
+
+async def say(client: TestClient, text: str, conversation: str, **fields: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+    """A customer's message posted to the service now; the service's answer."""
+    fields.setdefault("ts", int(time.time() * 1000))
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation=conversation, text=text, **fields)))
+    assert resp.status == 200, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+def top(body: dict[str, Any]) -> dict[str, Any]:
+    """The first suggestion of an answer (there must be one)."""
+    assert body["suggestions"], body
+    return body["suggestions"][0]  # type: ignore[no-any-return]

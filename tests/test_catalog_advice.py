@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from assistant.catalog.importer import import_files
 from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
 from assistant.catalog.store import Item
 from assistant.config import Config
-from tests.catalog_data import write_csv
-from tests.helpers import body_of, make_app, make_event
+from tests.catalog_data import say, top, write_csv
+from tests.helpers import make_app
 
 Client = TestClient  # type: ignore[type-arg]
 KIDS = "700000000301"  # a hoodie naming the shared chart 童装码: 80-140 cm, 10-35 kg (20-70 斤)
@@ -59,18 +58,6 @@ async def shop(aiohttp_client: Any, config: Config, tmp_path: Path, db_path: sto
     finally:
         conn.close()
     return await aiohttp_client(make_app(config))
-
-
-async def say(client: Client, text: str, conversation: str, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("ts", int(time.time() * 1000))
-    resp = await client.post("/v1/events", data=body_of(make_event(conversation=conversation, text=text, **fields)))
-    assert resp.status == 200, await resp.text()
-    return await resp.json()  # type: ignore[no-any-return]
-
-
-def top(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["suggestions"], body
-    return body["suggestions"][0]  # type: ignore[no-any-return]
 
 
 async def test_childs_height_without_its_unit_is_read_by_the_chart(shop: Client) -> None:

@@ -18,7 +18,7 @@ from assistant.catalog import measures
 from assistant.catalog.importer import import_files
 from assistant.config import Config, ConfigError, load_config
 from assistant.signing import sign
-from tests.catalog_data import HOODIE, ITEMS_HEADER, TSHIRT, tshirt_files, write_csv
+from tests.catalog_data import HOODIE, ITEMS_HEADER, TSHIRT, say, top, tshirt_files, write_csv
 from tests.helpers import BACKENDS, ROOT, body_of, make_app, make_event, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
@@ -87,18 +87,6 @@ async def shop(aiohttp_client: Any, config: Config, tmp_path: Path, db_path: Pat
     """The service with the T-shirt's item list and size chart imported."""
     catalog_db(tmp_path, db_path)
     return await aiohttp_client(make_app(config))
-
-
-async def say(client: Client, text: str, conversation: str, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("ts", int(time.time() * 1000))
-    resp = await client.post("/v1/events", data=body_of(make_event(conversation=conversation, text=text, **fields)))
-    assert resp.status == 200, await resp.text()
-    return await resp.json()  # type: ignore[no-any-return]
-
-
-def top(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["suggestions"], body
-    return body["suggestions"][0]  # type: ignore[no-any-return]
 
 
 async def test_size_questions_get_the_charts_size_in_the_top_suggestion(shop: Client) -> None:

@@ -22,16 +22,9 @@ from assistant.i18n import N_, _
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def common_options(func: F) -> F:
-    """`--config PATH` and `--db PATH`, taken by every subcommand."""
-    func = click.option(
-        "--db",
-        "db",
-        type=str,
-        default=None,
-        help=N_("SQLite file, or postgresql://… URL (overrides [store] path / url)"),
-    )(func)
-    func = click.option(
+def config_option(func: F) -> F:
+    """`--config PATH`."""
+    return click.option(
         "--config",
         "config_path",
         type=click.Path(path_type=Path),
@@ -39,7 +32,18 @@ def common_options(func: F) -> F:
         show_default=True,
         help=N_("config file"),
     )(func)
-    return func
+
+
+def common_options(func: F) -> F:
+    """`--config PATH` and `--db PATH`, taken by every subcommand (`store copy` names both stores instead)."""
+    func = click.option(
+        "--db",
+        "db",
+        type=str,
+        default=None,
+        help=N_("SQLite file, or postgresql://… URL (overrides [store] path / url)"),
+    )(func)
+    return config_option(func)
 
 
 def load(config_path: Path | None, db: Path | str | None = None, **server: Any) -> Config:

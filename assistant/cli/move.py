@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from assistant import pg
-from assistant.cli.common import load, log_problem
+from assistant.cli.common import config_option, load, log_problem
 from assistant.cluster.move import MoveRefused, move
 from assistant.i18n import N_, _
 
@@ -30,14 +30,7 @@ def store_group() -> None:
         " service first; then point [store] url at the database and start it."
     ),
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=Path("config.toml"),
-    show_default=True,
-    help=N_("config file"),
-)
+@config_option
 @click.option("--from", "source", type=click.Path(path_type=Path), default=None, help=N_("the SQLite file (default: [store] path)"))  # fmt: skip
 @click.option("--to", "target", default=None, help=N_("postgresql://user@host:port/database (default: [store] url); the password from the variable [store] password_env names"))  # fmt: skip
 def copy_command(config_path: Path, source: Path | None, target: str | None) -> int:

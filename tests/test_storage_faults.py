@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store, upgrade
@@ -25,12 +27,16 @@ def logged(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-async def test_storage_full_disk_answers_503_then_recovers(client: Client, db_path: Path) -> None:
+async def test_storage_full_disk_answers_503_then_recovers(
+    client: Client, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert (await client.post("/v1/events", data=body_of(make_event()))).status == 200
     writer = client.app[WRITER]
-    # A tiny file system: the database may not grow by a single page more.
+    # A tiny file system: the database may not grow by a single page more, and the disk shows no room.
     pages = await writer.submit(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
     await writer.submit(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+    full = shutil.disk_usage(db_path.parent)._replace(free=0)
+    monkeypatch.setattr("assistant.writer.shutil.disk_usage", lambda path: full)
     events = [make_event(text="这件衣服有现货吗" * 500) for _ in range(20)]
     resp = await client.post("/v1/events", data=body_of(events))
     assert resp.status == 503
@@ -41,6 +47,7 @@ async def test_storage_full_disk_answers_503_then_recovers(client: Client, db_pa
     assert (await client.get("/healthz")).status == 200  # alive, only not ready
     assert logged(db_path) == 1  # nothing of the refused batch
     await writer.submit(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+    monkeypatch.undo()  # room on the disk again
     assert (await client.post("/v1/events", data=body_of(events))).status == 200
     assert (await client.get("/readyz")).status == 200
     assert logged(db_path) == 21

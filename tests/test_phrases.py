@@ -419,6 +419,9 @@ UNTRUE_CLAIMS = (
     "都记下了",  # a note nobody made, sent to a demanding buyer whose demand the agent may have refused
     "请仓库发货前",  # special handling the shop may not give
     "欢迎光临本店",  # talk tracks are not templates: a shop with a name is not 本店 to its buyers
+    "需要加急的",  # a rush service the shop may not have
+    "让您久等了",  # shown from a buyer's first message, before anyone waited
+    "进货渠道和凭证",  # documents the shop may not hold
 )
 
 
@@ -469,6 +472,10 @@ SUGGESTION_CLAIMS = (
     "新朋友有专属优惠", "欢迎第一次光临", "店里有满减活动", "离门槛只差一点", "申请送一份小礼物", "申请一份回馈小礼",
     "无门槛小券", "首页有可以领的", "上方都可以领优惠券", "现在参加多件优惠", "可以领新人专享券", "会员可以享受专属折扣",
     "已经帮您登记好了", "可以帮您申请包邮", "争取赠品或优先发货", "数量有限", "我们可以帮您做礼品包装", "店里另一款",
+    # an order, a refund or a report looked up or made before anyone did; a rule or an offer of one shop
+    "截单时间前付款的订单当天发出", "查到您的订单已经付款成功", "我帮您查了，退款已经在处理中", "我已经把情况反馈给主管",
+    "标为最优先", "已经向快递公司反映", "申请一张店铺优惠券", "可以帮您附上贺卡", "包裹里不放价格信息",
+    "会有更大力度的活动", "大部分宝贝都是包邮", "保证您优先拿到货", "暂时没有额外的赠品",
 )  # fmt: skip
 
 

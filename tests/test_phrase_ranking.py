@@ -98,6 +98,13 @@ def test_goods_without_seven_days_no_reason_get_their_own_return_terms_first(shi
     assert not {"th18", "th19", "th20"} & set(codes("买错了能退吗", "女士加绒连帽卫衣"))
 
 
+def test_the_battery_answer_waits_for_goods_that_charge(shipped_matcher: Matcher) -> None:
+    # 坚果保质期多久 got 充电时间和充满后的续航 second, through the shared 多久.
+    assert "cp24" not in live(shipped_matcher, "坚果保质期多久")
+    assert live(shipped_matcher, "充电要多久")[0] == "cp24"
+    assert live(shipped_matcher, "多久能充满")[0] == "cp24"
+
+
 def test_a_default_type_leaves_the_order_alone(shipped_matcher: Matcher) -> None:
     for text in ("可以货到付款吗", "敏感肌能用吗", "店铺券在哪领", "付款一直失败 咋回事"):
         assert named_type(shipped_matcher.classify([(0, text)])) is None

@@ -32,6 +32,16 @@ KIDS_CHART = [
 ]
 
 
+async def serving(aiohttp_client: Any, config: Config, db_path: store.Location, files: list[Path]) -> Client:
+    """The service over a catalog imported from `files`."""
+    conn = store.connect(db_path)
+    try:
+        assert import_files(conn, files).written
+    finally:
+        conn.close()
+    return await aiohttp_client(make_app(config))  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 async def shop(aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location) -> Client:
     """The service with a children's, an underwear, a bra and a dress chart imported."""
@@ -52,12 +62,7 @@ async def shop(aiohttp_client: Any, config: Config, tmp_path: Path, db_path: sto
         ),
         write_csv(tmp_path / "dress.csv", ("商品ID", "尺码", "身高"), [(DRESS, "100", "90-100"), (DRESS, "110", "100-110")]),
     ]  # fmt: skip
-    conn = store.connect(db_path)
-    try:
-        assert import_files(conn, files).written
-    finally:
-        conn.close()
-    return await aiohttp_client(make_app(config))
+    return await serving(aiohttp_client, config, db_path, files)
 
 
 async def test_childs_height_without_its_unit_is_read_by_the_chart(shop: Client) -> None:
@@ -98,12 +103,7 @@ async def test_one_size_says_a_height_beyond_it_has_no_size(
         write_csv(tmp_path / "items.csv", ("商品ID", "标题"), [("800000000005", "均码T恤")]),
         write_csv(tmp_path / "one.csv", ("商品ID", "尺码", "身高", "体重"), [("800000000005", "均码", "155-170", "90-130")]),
     ]  # fmt: skip
-    conn = store.connect(db_path)
-    try:
-        assert import_files(conn, files).written
-    finally:
-        conn.close()
-    client = await aiohttp_client(make_app(config))
+    client = await serving(aiohttp_client, config, db_path, files)
     body = await say(client, "180 100斤穿什么码", "tall", item="800000000005")
     assert top(body)["phrase_id"] == "catalog.no_size"
     assert top(body)["text"].startswith("亲，180cm/100斤超出了这款尺码表的范围（身高155-170cm，体重90-130斤）")

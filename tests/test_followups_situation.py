@@ -111,6 +111,22 @@ async def test_followups_buyer_who_asked_to_cancel_gets_no_payment_reminder(
     assert (oops.kind, oops.state) == ("followup", "cancelled")
 
 
+async def test_followups_words_the_buyer_declines_do_not_count(harness: Harness, recorder: Recorder) -> None:
+    # Found: 不用退款了 and 不想取消了 read as a refund and a cancellation, so a satisfied buyer got no thanks and one
+    # who changed their mind no payment reminder. Words still asking or still waiting keep counting.
+    await paid_then(harness, "kept", "不用退款了，谢谢 衣服挺好的", "好的亲，有问题随时找我")
+    await paid_then(harness, "fixed", "退货就算了 我自己缝一下", "好的亲")
+    await paid_then(harness, "waiting", "怎么还没有退款", "亲，已经在处理了")
+    await harness.send(conversation="stay", text="不想取消了，帮我发货吧")
+    await harness.agent_says("好的亲，付款后马上安排", conversation="stay")
+    await harness.send("order_created", conversation="stay", order="o-stay", amount=45.0)
+    await harness.advance(IDLE)
+    kinds = {call["conversation"]["conversation"]: call["kind"] for call in recorder.calls}
+    assert kinds == {"kept": "followup", "fixed": "followup", "stay": "payment_reminder"}
+    [waiting] = [f for f in harness.followups() if f.conversation == "waiting"]
+    assert waiting.state == "cancelled"
+
+
 async def test_followups_virtual_and_presale_goods_are_not_promised_shipping(
     harness: Harness, recorder: Recorder
 ) -> None:

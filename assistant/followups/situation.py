@@ -9,6 +9,7 @@ to another agent since the arming message.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ RECEIVED = ("收到了", "收到货", "收到宝贝", "已收到", "刚收到", 
 NO_PARCEL = ("会员卡", "月卡", "季卡", "年卡", "虚拟", "电子券", "卡券", "预售", "定金")
 NO_PARCEL_INTENTS = ("recharge",)
 DEMANDING = "demanding"
+# The buyer declining what a word names (不用退款了, 不想取消了, 退货就算了, 我不投诉了): the word does not count.
+# 没 and a bare 不 are not enough (还没退款 and 不退款吗 are after-sale talk); 要不要 and 需不需要 ask.
+_DECLINED_BEFORE = re.compile(
+    r"(?:(?<!用)不用|(?<!要)不要|无需|不必|(?<!想)不想|(?<!需)不需要|不打算|用不着|别)(?:再|先|去|给我|帮我|申请)?$"
+)
+_DECLINED_AFTER = re.compile(r"(?:的话|就|也|还是)?(?:不用了|算了|就算了|不需要了|不要了|不弄了|不办了)")
 
 
 @dataclass(frozen=True)
@@ -149,9 +156,13 @@ def judge(talk: Talk, customer_type: str | None, library: object) -> Situation:
 
     def first(label: str, texts: Iterable[str]) -> str:
         for text in texts:
-            found = words.finders[label].find(words.normalizer.analyze(text))
-            if found:
-                return found[0].term.raw
+            analysis = words.normalizer.analyze(text)
+            found = words.finders[label].find(analysis)
+            # A word overlapping a declined one is declined with it (想退 in 不想退货了).
+            declined = [(f.start, f.end) for f in found if _declined(analysis.compact, f.start, f.end)]
+            for f in found:
+                if not any(f.start < end and start < f.end for start, end in declined):
+                    return f.term.raw
         return ""
 
     said = "|".join(words.normalizer.normalize(t) for t in (*talk.buyer, *talk.others))
@@ -162,6 +173,14 @@ def judge(talk: Talk, customer_type: str | None, library: object) -> Situation:
         no_parcel=next((w for w in words.no_parcel if w in said), ""),
         handed_over=talk.handed_over,
     )
+
+
+def _declined(compact: str, start: int, end: int) -> bool:
+    """Whether the buyer declines the word at `compact[start:end]` (不用退款了, 退货就算了, 不投诉了)."""
+    before = compact[:start]
+    if _DECLINED_BEFORE.search(before) or _DECLINED_AFTER.match(compact, end):
+        return True
+    return before.endswith("不") and compact.startswith("了", end)
 
 
 def at_firing(

@@ -95,6 +95,20 @@ async def test_a_measure_the_chart_does_not_use_is_acknowledged_as_given(shop: C
     assert top(await say(shop, "我165穿什么码", "briefs-h", item=BRIEFS))["text"].startswith("亲，165cm收到啦~")
 
 
+async def test_the_missing_measure_is_asked_of_whoever_wears_it(shop: Client) -> None:
+    # A parent buying for a child, or a buyer for their husband, was asked for 您的身高 / 您的体重.
+    kid = await say(shop, "宝宝105 穿多大", "w-kid", item=KIDS)
+    assert "麻烦再告诉我宝宝的体重" in top(kid)["text"]
+    dress = await say(shop, "40斤穿多大", "w-dress", item=DRESS)  # a children's chart: no one named
+    assert "麻烦再告诉我宝宝的身高" in top(dress)["text"]
+    husband = await say(shop, "给我老公买 他80斤 穿什么码", "w-he", item=BRIEFS)
+    assert top(husband)["text"] == "亲，80斤建议拿M码哦~"
+    mine = await say(shop, "我165穿什么码 其他颜色有吗", "w-me", item=BRIEFS)
+    assert "麻烦再告诉我您的体重" in top(mine)["text"]
+    mum = await say(shop, "帮我妈妈看看 她165穿什么码", "w-she", item=BRIEFS)
+    assert "麻烦再告诉我她的体重" in top(mum)["text"]
+
+
 async def test_one_size_says_a_height_beyond_it_has_no_size(
     aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location
 ) -> None:

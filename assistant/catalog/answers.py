@@ -20,6 +20,16 @@ SIZE = "size"
 ASK_HEIGHT = "ask_height"
 ASK_WEIGHT = "ask_weight"
 NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
+# Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
+# children's chart (its tallest size at most CHILD_CHART_CM), else the buyer. 宝贝 is the goods, not a child.
+_WEARER = re.compile(
+    r"(?P<child>宝宝|孩子|小孩|小朋友|娃|儿子|女儿|闺女)"
+    r"|(?P<he>老公|男朋友|男友|爸爸|老爸|我爸|公公|爷爷|外公|哥哥|弟弟|(?<![其吉])他)"
+    r"|(?P<she>老婆|女朋友|女友|妈妈|老妈|我妈|婆婆|奶奶|外婆|姐姐|妹妹|她)"
+)
+WEARER = {"child": "宝宝", "he": "他", "she": "她"}
+YOU = "您"
+CHILD_CHART_CM = 150.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +252,7 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
             return None  # nothing to acknowledge: the library's phrase asks for the measures
         kind = ASK_HEIGHT if need_height else ASK_WEIGHT
         values["measures"] = "/".join(f.value for f in read)
+        values["wearer"] = wearer(chart, [*earlier, text])
         return Answer(kind, "size_advice", MappingProxyType(values), tuple(read), values["measures"])
     row = choose(chart, body.height_cm, body.weight_jin)
     if row is None:
@@ -259,6 +270,16 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def wearer(chart: SizeChart, texts: Sequence[str]) -> str:
+    """Who wears the size, as the question for a missing measure names them: 宝宝, 他, 她 or 您."""
+    for text in reversed(texts):
+        named = [m.lastgroup for m in _WEARER.finditer(text) if m.lastgroup]
+        if named:
+            return WEARER[named[-1]]
+    height = _whole(chart, "height")
+    return WEARER["child"] if height is not None and height.high <= CHILD_CHART_CM else YOU
 
 
 def span(chart: SizeChart) -> str:

@@ -47,7 +47,8 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
 SAMPLE_VALUES: Mapping[str, str] = {
     "facts": "面料是95%棉 5%氨纶", "name": "面料", "value": "95%棉 5%氨纶", "measures": "165cm/110斤",
     "height": "165", "weight": "110", "size": "L码", "size_label": "L",
-    "span": "身高150-185cm，体重80-160斤", "smallest": "S码", "largest": "2XL码", "shop": "本店", "customer": "亲", "agent": "",
+    "span": "身高150-185cm，体重80-160斤", "wearer": "您", "smallest": "S码", "largest": "2XL码",
+    "shop": "本店", "customer": "亲", "agent": "",
 }  # fmt: skip
 
 

@@ -197,6 +197,27 @@ async def test_phrase_search_finds_a_shops_own_phrases_in_its_conversations_only
     assert [s["text"] for s in (await resp.json())["results"]] == ["感谢光临馋嘴零食铺，吃得开心记得回来囤货哦~"]
 
 
+async def test_the_daily_log_names_a_shops_own_phrase_by_its_code(
+    aiohttp_client: Any, shops_config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The log said "agent1 used shipping_time.yc": only the shared library's phrases were named by code.
+    client = await aiohttp_client(make_app(shops_config))
+    for raw in (
+        make_event(shop=CLOTHES, conversation="c1", text="今天能发货吗", id="m1"),
+        make_event("suggestion_used", shop=CLOTHES, conversation="c1", phrase_id="shipping_time.yc", id="u1"),
+        make_event("suggestion_used", shop=SNACKS, conversation="c2", phrase_id="shipping_time.today", id="u2"),
+    ):
+        assert (await client.post("/v1/events", json=raw)).status == 200
+    await client.close()
+    config = write_shops(tmp_path)
+    db = str(shops_config.store.path)
+    capsys.readouterr()
+    assert main(["log", "--config", str(config), "--db", db, "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "ycfh" in out and "shipping_time.yc" not in out
+    assert "fh2" in out and "shipping_time.today" not in out  # the shared phrase, in a shop without its own
+
+
 # ---- follow-ups -----------------------------------------------------------------------------------------
 
 

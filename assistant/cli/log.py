@@ -119,7 +119,10 @@ def _wording(config: Config) -> formats.Wording:
 
     try:
         library = Library.load(
-            config.phrase_dirs(), include_demo=config.phrases.include_demo, skip=config.qa_rule_files()
+            config.phrase_dirs(),
+            include_demo=config.phrases.include_demo,
+            skip=config.qa_rule_files(),
+            shops=config.shop_phrase_dirs(),
         )
     except LibraryError:  # the log is still worth reading with ids
         return formats.Wording(config.ui.language)

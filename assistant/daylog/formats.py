@@ -30,6 +30,13 @@ class Wording:
     intents: Mapping[str, str] = field(default_factory=dict)
     customer_types: Mapping[str, str] = field(default_factory=dict)
     phrases: Mapping[str, str] = field(default_factory=dict)  # a phrase's code (hd2) by its id
+    shop_phrases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # a shop's own phrases' codes
+
+    def phrase(self, shop: object, phrase_id: str) -> str:
+        """How a phrase is named in the log: its code in the conversation's shop (its own phrase first), else
+        its id."""
+        own = self.shop_phrases.get(shop) if isinstance(shop, str) else None
+        return (own or {}).get(phrase_id) or self.phrases.get(phrase_id, phrase_id)
 
 
 def wording_of(library: Any, language: str) -> Wording:
@@ -39,7 +46,8 @@ def wording_of(library: Any, language: str) -> Wording:
     intents = {i: spec.label for i, spec in library.intents.items()}
     types = {i: spec.label for i, spec in library.customer_types.items()}
     codes = {p.id: p.code for p in library.phrases if p.code}
-    return Wording(language, intents, types, codes)
+    own = {shop: {p.id: p.code for p in phrases if p.code} for shop, phrases in library.shop_phrases.items()}
+    return Wording(language, intents, types, codes, own)
 
 
 def write(
@@ -351,7 +359,7 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
     if kind == "suggestion_used":
         phrase = str(item.get("phrase_id") or "")
         used = t.gettext(
-            "%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=words.wording.phrases.get(phrase, phrase)
+            "%(agent)s used %(phrase)s", agent=item.get("agent"), phrase=words.wording.phrase(item.get("shop"), phrase)
         )
         return f"{clock}  {paint('dim', _pad(words.used, 9))} {_safe(used)}\n"
     if kind == "conversation_assigned":

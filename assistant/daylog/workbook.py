@@ -90,7 +90,7 @@ class _Rows:
                 said = self.t.gettext("handed over to %(agent)s", agent=item.get("agent"))
             elif kind == "suggestion_used":
                 phrase = str(item.get("phrase_id") or "")
-                used = self.w.phrases.get(phrase, phrase)
+                used = self.w.phrase(item.get("shop"), phrase)
             label = self.kinds.get(kind, kind)
             return [*where, label, item.get("agent"), said, None, None, used, *([None] * 11)]
         sender = str(item.get("sender") or "")
@@ -98,7 +98,7 @@ class _Rows:
         note = item.get("followup")
         suggestions = item.get("suggestions") or []
         offered = "、".join(
-            f"{s['code'] or self.w.phrases.get(s['phrase_id'], s['phrase_id'])}{' ✓' if s['used'] else ''}"
+            f"{s['code'] or self.w.phrase(item.get('shop'), s['phrase_id'])}{' ✓' if s['used'] else ''}"
             for s in suggestions
         )
         intent = item.get("intent")

@@ -6,8 +6,11 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,7 @@ from assistant import store
 from assistant.cli import main
 from assistant.config import load_config
 from assistant.kpi import metrics
+from tests.helpers import ROOT
 from tests.kpi_log import D, Log
 
 
@@ -198,3 +202,38 @@ def test_report_cli_says_an_empty_day_is_archived(db: Path, tmp_path: Path, caps
     assert code == 0 and "已归档、未计入报表：2026-11-01（`assistant log --date` 可以读取）" in err
     code, _out, err = run(capsys, "report", "--config", str(config), "--db", str(db), "--date", "2026-11-02")
     assert "已归档" not in err
+
+
+def test_a_csv_redirected_into_a_file_opens_as_chinese_in_excel(db: Path, tmp_path: Path) -> None:
+    # `assistant report --format csv > month.csv` had no byte-order mark: Excel on Chinese Windows read 小美 as
+    # 灏忕編. A file gets the mark, as with --out; a pipe does not, nor a file appended to.
+    def report(stdout: Any, *extra: str) -> None:
+        command = [sys.executable, "-m", "assistant", "report", "--db", str(db), "--date", D.isoformat(), *extra]
+        subprocess.run([*command, "--format", "csv"], stdout=stdout, check=True, cwd=ROOT, timeout=120)
+
+    path = tmp_path / "day.csv"
+    with path.open("wb") as handle:
+        report(handle)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfshop,")
+    with path.open("ab") as handle:
+        report(handle)
+    assert path.read_bytes().count(b"\xef\xbb\xbf") == 1
+    piped = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--db", str(db), "--date", D.isoformat(), "--format", "csv"],
+        capture_output=True, check=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert piped.stdout.startswith(b"shop,")
+    log = tmp_path / "log.csv"
+    with log.open("wb") as handle:
+        subprocess.run(
+            [sys.executable, "-m", "assistant", "log", "--db", str(db), "--date", D.isoformat(), "--format", "csv"],
+            stdout=handle, check=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+    assert log.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_the_table_shows_the_tier_applied_beside_the_commission(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The terminal table had 提成 but not 提点: 32.7 % at 3.5 % could not be checked from it.
+    code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
+    header = out.splitlines()[1].split()
+    assert code == 0 and header.index("提点") == header.index("提成") - 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable
 from contextlib import closing
@@ -175,6 +177,16 @@ def nothing_found(config: Config, path: store.Location, first: date, last: date,
     if newest is None:
         return line + _(" (the log is empty)")
     return line + _("; the latest day with data is %(day)s", day=local_day(newest, config.tz))
+
+
+def stdout_starts_a_file() -> bool:
+    """Whether standard output is the start of a regular file (`> report.csv`): a CSV there gets the byte-order
+    mark Excel needs to read UTF-8 as Chinese, as one written with --out does; a pipe or a terminal does not."""
+    try:
+        fd = sys.stdout.fileno()
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.lseek(fd, 0, os.SEEK_CUR) == 0
+    except (OSError, ValueError, AttributeError):  # a replaced stdout (tests, embedding) has no file behind it
+        return False
 
 
 def os_problem(exc: OSError) -> str:

@@ -16,7 +16,16 @@ from typing import Any, TextIO
 import click
 
 from assistant import store
-from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
+from assistant.cli.common import (
+    DAY,
+    NAME,
+    common_options,
+    db_path,
+    load,
+    nothing_found,
+    refuses_log,
+    stdout_starts_a_file,
+)
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog import formats
@@ -224,7 +233,9 @@ def _not_owned(path: Path) -> str | None:
 def _output(path: Path | None, fmt: str, *, private: bool) -> tuple[TextIO, Any]:
     """The stream to write to and how to close it; unmasked files are created 0600, never through a symlink."""
     if path is None:
-        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=False)
+        # `> day.csv` gets the byte-order mark as --out does; a pipe or a terminal does not.
+        encoding = "utf-8-sig" if fmt == "csv" and stdout_starts_a_file() else "utf-8"
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         return stream, stream.detach
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_NOFOLLOW if private else 0)
     fd = os.open(path, flags, 0o600 if private else 0o644)

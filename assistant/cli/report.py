@@ -11,7 +11,16 @@ from pathlib import Path
 import click
 
 from assistant import store, upgrade
-from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, refuses_log
+from assistant.cli.common import (
+    DAY,
+    NAME,
+    common_options,
+    db_path,
+    load,
+    nothing_found,
+    refuses_log,
+    stdout_starts_a_file,
+)
 from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import archived_in
@@ -122,7 +131,7 @@ def report_command(
         return _write_workbook(reports, out, config.ui.language)
     text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(("\ufeff" if fmt == "csv" and stdout_starts_a_file() else "") + text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Excel opens a UTF-8 CSV as Chinese only with a byte-order mark (as `assistant log` writes it).

@@ -48,6 +48,7 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("followups_recovered", N_("Won back"), "int"),
     ("adoption_rate", N_("Adoption"), "pct"),
     ("qa_flags", N_("Quality"), "int"),
+    ("commission_rate", N_("Commission rate"), "pct"),  # the tier applied, so 提成 can be checked from the table
     ("commission", N_("Commission"), "money"),
     ("score", N_("Score"), "score"),
     ("grade", N_("Grade"), "text"),
@@ -111,15 +112,13 @@ def render_csv(reports: list[ShopReport]) -> str:
     return buf.getvalue()
 
 
-# The workbook adds what the commission is checked against: A and B beside C, and the tier's rate (提点).
+# The workbook adds what the conversion is checked against: A and B beside C.
 _XLSX_COLUMNS = tuple(
     extra
     for column in _TABLE_COLUMNS
     for extra in (
         (("order_rate", N_("A order rate"), "pct"), ("pay_rate", N_("B payment rate"), "pct"), column)
         if column[0] == "conversion"
-        else (("commission_rate", N_("Commission rate"), "pct"), column)
-        if column[0] == "commission"
         else (column,)
     )
 )

@@ -116,6 +116,20 @@ async def test_followups_stale_message_never_arms_and_is_recorded_stale(
     assert harness.rows("SELECT count(*) FROM timers") == [(0,)]
 
 
+async def test_followups_a_back_fill_of_past_days_logs_one_warning_a_minute(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A month sent after the fact wrote 777 warnings, one per agent message, burying the start's own.
+    caplog.set_level(logging.WARNING, logger="assistant.followups.service")
+    now = harness.clock.now_ms()
+    for n in range(5):
+        await harness.resend(agent(now - (IDLE + GRACE + 100 + n) * 1000, conversation=f"old{n}"))
+    assert len(harness.followups()) == 5 and caplog.text.count("after its idle period ended") == 1
+    await harness.advance(61)
+    await harness.resend(agent(now - 3600_000, conversation="old9"))
+    assert caplog.text.count("after its idle period ended") == 2 and "(5 such messages since" in caplog.text
+
+
 async def test_followups_stale_record_of_a_back_filled_day_is_dated_on_that_day(
     harness: Harness, send_config: Config
 ) -> None:

@@ -43,7 +43,7 @@ from assistant.followups.policy import (
 )
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
-from assistant.followups.stale import insert_stale
+from assistant.followups.stale import Throttled, insert_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers
@@ -66,6 +66,14 @@ DOWN_WHEN_DUE = N_("the service was down when it was due")
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
 ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}  # a resumed delivery's cancel
+FUTURE_WARNING = (
+    "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
+    " the follow-up clock uses its receive time (%d such events since the last warning)"
+)
+STALE_WARNING = (
+    "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d): not armed,"
+    " recorded as stale follow-up %s (%d such messages since the last warning: a back-fill of past days?)"
+)
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -100,8 +108,8 @@ class FollowupService:
         self.tasks = TaskSet("followups")
         self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
         self._suggested: dict[Key, Followup] = {}  # the follow-up suggested to the agent, until it is settled
-        self._future_warned_ms = -60_000
-        self._future_seen = 0
+        self._future_warning = Throttled(log, FUTURE_WARNING)
+        self._stale_warning = Throttled(log, STALE_WARNING)
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
         # Several instances on one PostgreSQL database: timers written through, claimed, taken over.
         self.shared = SharedTimers(self, self.settings.lease_s) if isinstance(writer.path, pg.Location) else None
@@ -330,17 +338,7 @@ class FollowupService:
         return sent is not None and text is not None and text.strip() == sent.strip()
 
     def _warn_future(self, event: Event, now: int) -> None:
-        # Once a minute at most: a platform whose clock runs ahead would otherwise log every event.
-        self._future_seen += 1
-        if now - self._future_warned_ms < 60_000:
-            return
-        log.warning(
-            "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
-            " the follow-up clock uses its receive time (%d such events since the last warning)",
-            event.id, event.shop, event.conversation, (event.ts_ms - now) / 1000, self._future_seen,
-        )  # fmt: skip
-        self._future_warned_ms = now
-        self._future_seen = 0
+        self._future_warning.warn(now, event.id, event.shop, event.conversation, (event.ts_ms - now) / 1000)
 
     async def _cancel_if_paid(self, key: Key, stamp: Stamp | None) -> None:
         """No unpaid order left: drop a reminder being delivered and, paid at `stamp`, the armed timer."""
@@ -365,11 +363,8 @@ class FollowupService:
         )  # fmt: skip
         if f is None:
             return
-        log.warning(
-            "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d):"
-            " not armed, recorded as stale follow-up %s",
-            event_id, f.shop, f.conversation, (arrived_ms - f.due_ms) / 1000, self.settings.late_grace_s, f.id,
-        )  # fmt: skip
+        late_s = (arrived_ms - f.due_ms) / 1000
+        self._stale_warning.warn(now, event_id, f.shop, f.conversation, late_s, self.settings.late_grace_s, f.id)
         self.notify(f)
 
     def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:

@@ -159,7 +159,15 @@ async def test_report_without_a_date_opens_the_latest_day_with_data(zh: Client, 
     await page.locator("a.next").click()
     await expect(page.locator("input[name=date]")).to_have_value(DAYS[1])
     await page.locator("input[name=date]").fill(DAYS[0])
-    await page.locator("nav.days button").click()
+    await page.locator("nav.days form:not(.range) button").click()
+    await expect(page.locator("input[name=date]")).to_have_value(DAYS[0])
+    # The range form: a supervisor at month's end chooses the days, and the page is the range's report.
+    await page.locator("input[name=from]").fill(DAYS[0])
+    await page.locator("input[name=to]").fill(DAYS[1])
+    await page.locator("nav.days form.range button").click()
+    await expect(page.locator("h1")).to_contain_text("客服报表")
+    await expect(page.locator("input[name=from]")).to_have_value(DAYS[0])
+    await page.locator("a.day").click()
     await expect(page.locator("input[name=date]")).to_have_value(DAYS[0])
     assert probe_of(page).errors == []
 

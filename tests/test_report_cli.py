@@ -237,3 +237,10 @@ def test_the_table_shows_the_tier_applied_beside_the_commission(db: Path, capsys
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
     header = out.splitlines()[1].split()
     assert code == 0 and header.index("提点") == header.index("提成") - 1
+
+
+def test_a_range_says_its_counts_are_person_days(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A month's 咨询/询单 counted a buyer once per day they wrote, under headings that read as people.
+    _, day, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
+    _, month, _ = run(capsys, "report", "--db", str(db), "--from", "2026-11-20", "--to", "2026-11-21")
+    assert "人次" in month and "人次" not in day

@@ -97,6 +97,23 @@ async def test_report_web_range(client: TestClient) -> None:  # type: ignore[typ
     assert body["date"] == "2026-11-19/2026-11-21" and body["team"]["consulted"] == 1
 
 
+async def test_report_web_page_chooses_a_range_and_names_it_a_report_not_a_daily(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    # A month was reachable only by typing from/to into the URL, and its page and workbook were 客服日报.
+    day = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
+    assert '<input type="date" name="from" value="2026-11-01">' in day  # the month to date
+    assert f'<input type="date" name="to" value="{D.isoformat()}"' in day and "<title>客服日报" in day
+    resp = await client.get(f"/reports/daily?from=2026-11-19&to=2026-11-21&shop={SHOP}", headers=SUPERVISOR)
+    month = await resp.text()
+    assert "<title>客服报表 · 2026-11-19/2026-11-21" in month and "<h1>客服报表" in month and "客服日报" not in month
+    assert '<input type="date" name="from" value="2026-11-19">' in month
+    assert "人次" in month and "人次" not in day
+    assert f'href="/reports/daily?date=2026-11-19&amp;shop={SHOP}"' in month  # back to one day
+    resp = await client.get(f"/reports/daily?from=2026-11-19&to=2026-11-21&shop={SHOP}&format=xlsx", headers=SUPERVISOR)
+    assert "%E5%AE%A2%E6%9C%8D%E6%8A%A5%E8%A1%A8" in resp.headers["Content-Disposition"]  # 客服报表
+
+
 async def test_report_web_page_is_html_with_a_strict_policy(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get(f"/reports/daily?date={D.isoformat()}&token=sup-token")
     assert resp.status == 200

@@ -28,6 +28,9 @@ LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
+PERSON_DAYS = N_(
+    "A range counts a customer on each day they wrote: consulted, served and inquiries are person-days, not people."
+)
 # Terminal table: (key, header, kind) — kinds pick the number format.
 _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("consulted", N_("Consulted"), "int"),
@@ -145,7 +148,9 @@ def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.D
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
-    write_sheets([Sheet(t.gettext("KPI report"), columns, agents), Sheet(t.gettext("Team"), columns, teams)], out)
+    ranged = any("/" in r.period for r in reports)
+    title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
+    write_sheets([Sheet(title, columns, agents), Sheet(t.gettext("Team"), columns, teams)], out)
 
 
 def _pad(text: str, width: int, left: bool) -> str:
@@ -176,7 +181,8 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
 
         rule = "-" * len(line(header))
         body = [line(c) for c in rows[:-1]]
-        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *_quality_lines(r, t)]))
+        note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
+        out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
 
 

@@ -62,6 +62,16 @@ class DayNav:
     shops: tuple[str, ...] = ()
     archived: tuple[str, ...] = ()  # the period's days in the archive: the report does not read them (the log does)
     workbook: str = ""  # the page's workbook link, when the page builds it (a range's)
+    last: date | None = None  # a range's last day (`day` is its first)
+
+    @property
+    def range_first(self) -> str:
+        """The range form's first day: the range's, or the first of the day's month (a month to date)."""
+        return (self.day if self.last is not None else self.day.replace(day=1)).isoformat()
+
+    @property
+    def range_last(self) -> str:
+        return (self.last or self.day).isoformat()
 
     @property
     def period(self) -> str:

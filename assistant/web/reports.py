@@ -140,6 +140,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         shops=loaded.shops,
         archived=loaded.archived,
         workbook=_page_url(loaded, params) + "&format=xlsx",
+        last=loaded.last if loaded.last != loaded.first else None,
     )
     html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
     return web.Response(
@@ -166,7 +167,8 @@ async def _workbook(loaded: Loaded, language: str, shop: str | None, turn: async
     async with turn:
         await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
     period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
-    local = translator(language).gettext("KPI report")
+    t = translator(language)
+    local = t.gettext("KPI report") if loaded.first == loaded.last else t.gettext("Service report")
     named = f"{shop}-{period}" if shop else period  # two shops' workbooks of one day had one name
     return workbook_response(buffer.getvalue(), f"report-{ascii_name(named)}.xlsx", f"{local}-{named}.xlsx")
 

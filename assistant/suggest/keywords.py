@@ -78,6 +78,19 @@ class WordRules:
                 at = analysis.compact.find(longer, at + 1)
         return True
 
+    def excluded(self, compact: str, text: str) -> bool:
+        """Whether `text` occurs in `compact` only inside its exclusions (一星 only in 一星期)."""
+        longer = self.exclusions.get(text)
+        if not longer or text not in compact:
+            return False
+        at = compact.find(text)
+        while at >= 0:
+            # A longer form covers this place when its first occurrence that could end past it starts before it.
+            if not any(0 <= compact.find(form, max(0, at + len(text) - len(form))) <= at for form in longer):
+                return False
+            at = compact.find(text, at + 1)
+        return True
+
 
 class WordFinder(Generic[T]):
     """Finds library words in messages by their normalized form, obeying the `[words]` rules.

@@ -410,9 +410,7 @@ class Matcher:
         fallback = reading.keyword_words.get(intent, "")
         similar = reading.memo.get(("within", intent, limit))
         if similar is None:
-            similar = reading.memo[("within", intent, limit)] = self.triggers.within(
-                reading.analysis.compact, intent, limit
-            )
+            similar = reading.memo[("within", intent, limit)] = self._within(reading.analysis.compact, intent, limit)
         # Phrases no trigger matched tie at the same score: the first few that fit (file order, where an
         # intent's generic answers come first) fill the places no trigger claims, so the intent is never left
         # without an answer; this keeps ranking cheap in a library of 20,000 phrases.
@@ -455,6 +453,15 @@ class Matcher:
         # demo's trigger matches the message closely (最低价多少: yj2 and the shop's yj01 tied at 100, the demo first).
         out.sort(key=lambda item: (-item[1], item[0]))
         return [(pi, min(100.0, score), trigger) for pi, score, trigger in out[: self.k]]
+
+    def _within(self, compact: str, intent: str, limit: int) -> dict[int, tuple[float, str]]:
+        """`TriggerIndex.within`, without a one-word trigger the message holds only inside a longer word that
+        `[words.exclusions]` names for it (一星 in 一星期): a trigger is read on word boundaries like a key word."""
+        found = self.triggers.within(compact, intent, limit)
+        rules = self.keywords.rules
+        if not rules.exclusions:
+            return found
+        return {pi: hit for pi, hit in found.items() if not rules.excluded(compact, self.normalizer.normalize(hit[1]))}
 
     def _own_similar(
         self, mine: OwnPhrases, shop: str, intent: str, reading: Reading, limit: int

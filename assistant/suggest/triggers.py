@@ -35,14 +35,15 @@ class NgramIndex:
         # Bigrams found in a large share of texts ("什么") say little and cost much at 20k phrases.
         self._common = max(500, len(self.texts) // 20)
 
-    def shortlist(self, query: str, limit: int) -> list[int]:
-        """Ids of up to `limit` texts sharing the most bigrams (or characters) with `query`."""
+    def shortlist(self, query: str, limit: int, chars: bool = True) -> list[int]:
+        """Ids of up to `limit` texts sharing the most bigrams with `query`; when none shares one, those sharing
+        the most characters (unless `chars` is False)."""
         counts: Counter[int] = Counter()
         postings = [p for p in (self._bigrams.get(g) for g in char_ngrams(query, 2)) if p]
         rare = [p for p in postings if len(p) <= self._common]
         for posting in rare or postings:
             counts.update(posting)
-        if not counts:
+        if not counts and chars:
             for ch in set(query):
                 counts.update(self._chars.get(ch, ()))
         # Ties go to the earlier text: the bigrams came as a set, whose order changes with the hash seed,
@@ -141,13 +142,15 @@ class TriggerIndex:
     def within(self, query: str, intent: str, limit: int = INTENT_SHORTLIST) -> dict[int, tuple[float, str]]:
         """Per phrase of `intent`: its best trigger's similarity to `query` (0–100) and the trigger.
 
-        Only the `limit` triggers sharing most character pairs with the query are compared.
+        Only the `limit` triggers sharing most character pairs with the query are compared. A trigger that shares
+        no pair with a message of several characters shares no word with it either, only scattered characters (一星
+        and 一个星期): it is not close, and the intent's first phrases answer (docs/phrases.md).
         """
         entry = self._within.get(intent)
         if entry is None or not query:
             return {}
         tids, index = entry
-        shortlist = [tids[local] for local in index.shortlist(query, limit)]
+        shortlist = [tids[local] for local in index.shortlist(query, limit, chars=len(query) <= 2)]
         if not shortlist:
             return {}
         # One call for all: choosing among an intent's phrases needs only plain similarity.

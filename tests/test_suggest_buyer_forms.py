@@ -31,3 +31,43 @@ def test_a_wait_of_days_told_as_a_complaint_is_impatience(shipped_matcher: Match
     for text in ("等了快一个星期了", "快递跑了五天了", "都两个礼拜了还没收到"):
         assert shipped_matcher.classify([(0, text)]).type == "impatient", text
     assert shipped_matcher.classify([(0, "用了一周就坏了")]).type != "impatient"
+
+
+def test_items_missing_from_a_parcel_get_the_missing_items_answer(shipped_matcher: Matcher) -> None:
+    for text in ("买了４盒 只收到３盒", "订了三双 怎么才到两双", "拍了5个只来了4个"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent == "quality_issue" and "zl7" in [s.code for s in found[:2]], (text, found)
+        assert all(s.confidence < 0.1 for s in found if s.intent == "thanks_bye"), (text, found)
+
+
+def test_a_defect_with_a_return_cost_question_gets_the_quality_return_terms(shipped_matcher: Matcher) -> None:
+    for text in ("靴子脱胶了 寄回去运费谁出", "拉链坏了 能换吗 来回运费谁付"):
+        assert live(shipped_matcher, text)[0] == "th6", text
+    assert live(shipped_matcher, "退货运费谁出")[0] == "th5"  # no defect: the buyer's own return
+
+
+def test_asking_for_a_size_is_asking_for_stock(shipped_matcher: Matcher) -> None:
+    for text in ("有XL码吗", "这条裙子有S码吗", "有没有xxl码"):
+        codes = live(shipped_matcher, text)
+        assert codes[0].startswith("kc"), (text, codes)
+    assert live(shipped_matcher, "我160穿什么码")[0].startswith("cm")
+
+
+def test_free_shipping_beside_other_questions_gets_no_sf_upgrade(shipped_matcher: Matcher) -> None:
+    for text in ("包邮吗 明天能发货吗", "便宜点行吗 包不包邮 啥时候发"):
+        codes = live(shipped_matcher, text)
+        assert "kd2" not in codes, (text, codes)
+
+
+def test_an_address_change_before_shipping_gets_the_unshipped_answer(shipped_matcher: Matcher) -> None:
+    for text in (
+        "订单地址填错了 还没发货吧 帮忙改成杭州市西湖区文三路20号",
+        "拍完发现地址填错了 应该还没发吧 改成广州市天河区体育西路1号",
+    ):
+        assert live(shipped_matcher, text)[0] == "dz1", text
+
+
+def test_a_size_question_is_no_hesitation(shipped_matcher: Matcher) -> None:
+    for text in ("一米六五 一百斤 选哪个码", "体重130斤选哪个尺码"):
+        assert shipped_matcher.classify([(0, text)]).type != "hesitant", text
+    assert shipped_matcher.classify([(0, "这两件选哪个好 好纠结")]).type == "hesitant"

@@ -186,6 +186,7 @@ class Matcher:
             self.normalizer,
             library.type_cues,
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
+            self.keywords.rules.exclusions,
         )
 
     def _add_own(self, own: Sequence[Phrase], hidden_ids: frozenset[str]) -> OwnPhrases:

@@ -101,7 +101,9 @@ class CueSpotter:
     that it can follow the suggestion engine's key words when they match the same way.
     """
 
-    def __init__(self, cues: Iterable[Cue]) -> None:
+    def __init__(self, cues: Iterable[Cue], exclusions: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        # `[words.exclusions]` in normalized form: a cue is never read inside these longer words (选哪个 in 选哪个码).
+        self._exclusions = exclusions or {}
         best: dict[tuple[str, str], Cue] = {}
         for cue in cues:
             known = best.get((cue.text, cue.type))
@@ -136,7 +138,7 @@ class CueSpotter:
                 if end - start > longest:
                     break
                 cues = by_text.get(compact[start:end])
-                if cues:
+                if cues and not self._excluded(compact, start, end):
                     found.extend((start, end, cue) for cue in cues)
         slotted = self._slotted if self._any_slotted is not None and self._any_slotted.search(compact) else ()
         for cue, regex, open_end in slotted:
@@ -155,6 +157,14 @@ class CueSpotter:
             seen.add((cue.text, cue.type))
             kept.append((start, end, cue))
         return kept
+
+    def _excluded(self, compact: str, start: int, end: int) -> bool:
+        """Whether the words at `compact[start:end]` lie inside one of their longer excluded words there."""
+        for longer in self._exclusions.get(compact[start:end], ()):
+            at = compact.find(longer, max(0, end - len(longer)))
+            if 0 <= at <= start:
+                return True
+        return False
 
 
 def _bounds(words: Iterable[str]) -> set[int]:
@@ -176,6 +186,7 @@ class EvidenceReader:
         normalizer: Normalizer,
         extra: Mapping[str, TypeCues] | None = None,
         intent_evidence: Callable[[Analysis, str], Mapping[str, float]] | None = None,
+        exclusions: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._intent_evidence = intent_evidence
@@ -192,7 +203,7 @@ class EvidenceReader:
             patterns += _compiled(extra_spec.id, extra_spec.patterns)
             for intent in extra_spec.intents:
                 intent_types.setdefault(intent, []).append(extra_spec.id)
-        self.spotter = CueSpotter(cues)
+        self.spotter = CueSpotter(cues, exclusions)
         self._fold = lru_cache(maxsize=FOLD_CACHE)(self._fold_char)  # one character at a time, to show words
         self._patterns = patterns
         self._intent_types = intent_types

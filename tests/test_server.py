@@ -23,6 +23,7 @@ from assistant.web.server import (
     MAX_URL_BYTES,
     YOUNG_COLLECTION_THRESHOLD,
     Runner,
+    loggable,
     mask_tokens,
     refreeze_heap,
     run,
@@ -272,6 +273,42 @@ async def test_server_access_log_masks_tokens(served: int, caplog: pytest.LogCap
     assert len(lines) == 2
     assert "s3cret-token" not in caplog.text
     assert "token=***" in lines[0] and '" 200 ' in lines[0]
+
+
+async def test_server_access_log_shows_chat_text_as_its_length_only(
+    served: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: the access log held every buyer's message and agent's draft sent to these routes, phone numbers and
+    # addresses included, percent-encoded (which hides nothing), where every other output masks them.
+    text = "收件人张三，电话13812345678，地址西湖区文三路478号"
+    paths = [
+        f"/v1/suggest?text={quote(text)}&shop=demo",
+        f"/v1/qa/check?side=agent&text={quote(text)}",
+        f"/v1/phrases/search?q={quote(text)}",
+        f"/logs/daily?q={quote(text)}&date=2026-11-20",
+    ]
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        async with aiohttp.ClientSession() as session:
+            for path in paths:
+                async with session.get(f"http://127.0.0.1:{served}{path}") as resp:
+                    await resp.read()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == len(paths)
+    for line in lines:
+        assert "13812345678" not in line and quote("13812345678") not in line
+        assert "%E5%BC%A0" not in line.upper() and "张三" not in line  # the name, encoded or not
+    assert "/v1/suggest?text=<32 chars>&shop=demo" in lines[0]
+    assert "/v1/qa/check?side=agent&text=<32 chars>" in lines[1]
+    assert "/v1/phrases/search?q=<32 chars>" in lines[2]
+    assert "/logs/daily?q=<32 chars>&date=2026-11-20" in lines[3]
+
+
+def test_loggable_hides_tokens_and_chat_text_and_keeps_the_rest() -> None:
+    assert loggable("/v1/suggest?text=%E5%9C%A8%E5%90%97&item=42") == "/v1/suggest?text=<2 chars>&item=42"
+    assert loggable("/panel?agent=a1&token=s3cret") == "/panel?agent=a1&token=***"
+    assert loggable("/v1/suggest?te%78t=abc") == "/v1/suggest?te%78t=<3 chars>"  # the name as the service reads it
+    assert loggable("/v1/suggest?text=") == "/v1/suggest?text="  # nothing to hide
+    assert loggable("/r?context=keep&sq=keep") == "/r?context=keep&sq=keep"
 
 
 def test_mask_tokens_hides_every_token_parameter() -> None:

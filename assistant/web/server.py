@@ -49,6 +49,9 @@ _REASONS = {
 MAX_URL_BYTES = 65_536
 _PARAM = re.compile(r"((?:^|[?&;])([^=&;#\s?]*)=)([^&;#\s]*)")
 _TOKEN_KEYS = frozenset({"token", "access_token", "api_access_token"})
+# Parameters that carry chat text (a buyer's message, an agent's draft, a search): the access log shows their length
+# only, as the text may hold a phone number or an address (percent-encoding hides nothing).
+_TEXT_KEYS = frozenset({"text", "q"})
 log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -68,22 +71,34 @@ def mask_tokens(text: str) -> str:
     return _PARAM.sub(hide, text)
 
 
+def loggable(path_qs: str) -> str:
+    """A request's path and query as the access log shows it: tokens hidden (`mask_tokens`), and the chat text of
+    `text=` and `q=` (/v1/suggest, /v1/qa/check, /v1/phrases/search, /logs/daily) replaced by its length."""
+
+    def hide(found: re.Match[str]) -> str:
+        if unquote_plus(found.group(2)).lower() in _TEXT_KEYS and found.group(3):
+            return f"{found.group(1)}<{len(unquote_plus(found.group(3)))} chars>"
+        return found.group(0)
+
+    return _PARAM.sub(hide, mask_tokens(path_qs))
+
+
 def client_problem(message: str) -> str:
     """A protocol error's message without the bytes the client sent: its first line, no quoted excerpt."""
     lines = message.strip().splitlines()  # the first names the problem; the rest show the bytes
     first = _QUOTED_BYTES.sub("", lines[0]).rstrip(": ") if lines else ""
-    return mask_tokens(first)
+    return loggable(first)
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request: peer, request line (tokens masked), status, size, duration."""
+    """One line per request: peer, request line (tokens masked, chat text as its length), status, size, duration."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s HTTP/%d.%d" %d %d %.1fms',
             request.remote,
             request.method,
-            mask_tokens(request.path_qs)[:2000],
+            loggable(request.path_qs)[:2000],
             request.version.major,
             request.version.minor,
             response.status,

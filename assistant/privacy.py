@@ -1,4 +1,5 @@
-"""Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses.
+"""Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses, and
+names written after a label (收件人张三).
 
 The rules and their limits are in docs/daily-log.md ("Privacy"). Masking is for what leaves the
 database (exports, pages); the raw text stays in the database only.
@@ -11,8 +12,9 @@ import re
 __all__ = ["mask", "mask_or_none", "may_contain"]
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
-# a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix.
-_MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
+# a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix; the name rule
+# a label (收件人, 姓名, 我叫).
+_MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座人名叫]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
 _MAYBE_PII = re.compile(r"\d{4}|[@＠]")
 # Characters that show nothing but split a number or an address for a pattern: removed before masking.
 _INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -64,6 +66,31 @@ _COMMUNITY = re.compile(r"[\u4e00-\u9fff]{1,10}(?:小区|花园|公寓|大厦|�
 _NAME_STOP = frozenset("省市区县旗镇乡到在是址:： ")
 _MASK = "****"
 
+# ---- names ------------------------------------------------------------------------------------
+# A name is masked only after a label that announces one, and only when it starts with a common surname and
+# ends where a name can end: "收件人写错了", "联系人马上到" and "姓名不对" are left alone.
+_NAME_LABEL = re.compile(
+    r"(?:收件人|收货人|收貨人|联系人|聯繫人|聯絡人|姓名|名字|我叫)\s*[:：]?\s*"
+    r"(?:(?:是|为|為|叫|写|寫|填|改成|改为|改為|换成|換成)\s*[:：]?\s*)?"
+)
+_COMPOUND_SURNAMES = ("欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "慕容", "司徒", "夏侯", "皇甫", "令狐", "公孙", "公孫")  # fmt: skip
+# Common surnames whose character does not also begin everyday words after such a label (方便, 明天, 和, 时间…).
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "姜崔钟谭陆汪范金石廖贾夏韦付傅白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔汤温康施牛樊"
+    "葛邢齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿兰焦俞柳祝舒阮柯纪梅童凌毕裴霍涂苗谷盛曲翁冉骆蓝辛靳管柴蒙鲍华"
+    "喻祁蒲房滕屈饶解牟艾尤阳穆卓缪项芦麦褚娄窦戚岑景党费卜冷晏席卫米柏宗瞿桂佟臧闵苟邬卞姬师仇栾隋刁沙荣巫"
+    "寇桑郎甄丛仲虞敖巩佘池查麻迟邝"
+    "陳楊黃趙吳劉鄭謝許韓馮鄧蕭葉蘇呂盧鍾譚陸賈韋鄒閆顧龔萬錢嚴湯溫莊聶魯蘭紀畢駱藍鮑饒羅孫馬龐顏樊"
+)
+# Characters given names hardly have, but the words that follow such a label do (马上到, 方便吗, 是我).
+_NOT_GIVEN = frozenset(
+    "上下到了的是在不吗呢吧啊哦呀么嘛谁都也就要会能可改写填错對对换有没我你他她们这那个和与或给被把让再还请帮电话地址号码手机收货件人名字姓叫"
+)
+_TITLES = frozenset({"先生", "女士", "小姐", "老师", "師傅", "师傅", "总", "哥", "姐", "阿姨", "叔叔", "同学"})
+# Where a name may end: the end of the text, anything not a Chinese character, or words that follow a name.
+_NAME_END = re.compile(r"$|[^\u4e00-\u9fff]|电话|電話|手机|手機|号码|號碼|联系|聯繫|地址|收|身份证")
+
 
 def mask(text: str) -> str:
     """`text` with phone, ID and card numbers, e-mail addresses and detailed addresses masked.
@@ -81,6 +108,8 @@ def mask(text: str) -> str:
         text = _SPELLED_EMAIL.sub(lambda m: f"{m['local'][0]}***{m['rest']}", text)
     if _MAYBE_ADDRESS.search(text):
         text = _mask_addresses(text)
+    if _NAME_LABEL.search(text):
+        text = _mask_names(text)
     return text
 
 
@@ -235,6 +264,42 @@ def _community_span(clause: str, districts: list[re.Match[str]]) -> tuple[int, i
         if community:
             return district.end(), community.end()
     return None
+
+
+def _mask_names(text: str) -> str:
+    """Each name after a label (收件人张三, 姓名：欧阳娜娜) as its surname and one * per other character."""
+    pieces: list[str] = []
+    pos = 0
+    for label in _NAME_LABEL.finditer(text):
+        start = label.end()
+        if start < pos:
+            continue
+        length = _name_length(text, start)
+        if length:
+            surname = 2 if text.startswith(_COMPOUND_SURNAMES, start) else 1
+            pieces.append(text[pos : start + surname] + "*" * (length - surname))
+            pos = start + length
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _name_length(text: str, start: int) -> int:
+    """The length of the name at `start` (a surname and one or two more characters), or 0 when none is."""
+    surname = 2 if text.startswith(_COMPOUND_SURNAMES, start) else 1
+    if surname == 1 and text[start : start + 1] not in _SURNAMES:
+        return 0
+    for given in (1, 2):  # the shortest that ends where a name may end: 张三电话 is 张三
+        end = start + surname + given
+        name = text[start + surname : end]
+        if len(name) < given or not all("\u4e00" <= ch <= "\u9fff" and ch not in _NOT_GIVEN for ch in name):
+            return 0
+        if name in _TITLES:
+            return 0
+        if _NAME_END.match(text, end):
+            return surname + given
+    return 0
 
 
 def _name_start(clause: str, street_at: int) -> int:

@@ -44,7 +44,7 @@ def digits(text: str) -> str:
         ("+8613812345678", "+86138****5678"),
         ("0086 199 8765 4321", "0086 199 **** 4321"),
         ("打 86-17712345678 找我", "打 86-177****5678 找我"),
-        ("联系人张三 18600001234 收", "联系人张三 186****1234 收"),
+        ("联系人张三 18600001234 收", "联系人张* 186****1234 收"),
         ("１３８１２３４５６７８", "１３８****５６７８"),  # full-width digits typed on a phone keyboard
         ("＋８６ １３８１２３４５６７８", "＋８６ １３８****５６７８"),
     ],
@@ -133,6 +133,49 @@ def test_mask_email(text: str, expected: str) -> None:
 )  # fmt: skip
 def test_mask_detailed_address_keeps_up_to_the_district(text: str, expected: str) -> None:
     assert mask(text) == expected
+
+
+# ---- names ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Found: the name was shown whole in every export and page beside the masked phone and address.
+        ("138****5678，地址浙江省杭州市西湖区****，收件人张三", "138****5678，地址浙江省杭州市西湖区****，收件人张*"),
+        ("收货人：刘德华 13900001111", "收货人：刘** 139****1111"),
+        ("收件人王小明电话13812345678", "收件人王**电话138****5678"),
+        ("联系人 赵四，谢谢", "联系人 赵*，谢谢"),
+        ("姓名：欧阳娜娜", "姓名：欧阳**"),  # a compound surname is kept whole
+        ("我的名字是陈晓东", "我的名字是陈**"),
+        ("名字叫孙丽", "名字叫孙*"),
+        ("我叫李明，订单帮我看下", "我叫李*，订单帮我看下"),
+        ("收件人改成李四", "收件人改成李*"),
+        ("收貨人：陳大文", "收貨人：陳**"),  # traditional characters
+    ],
+)
+def test_mask_names_after_a_label(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "收件人写错了",
+        "收件人写错了能改吗",
+        "联系人马上到",
+        "联系人方便接电话吗",
+        "收件人是我老婆",
+        "收件人白天不在家",
+        "收件人和电话对吗",
+        "姓名不对",
+        "收件人王先生，电话到了打给我",  # a title tells no name
+        "有人吗？我叫快递放门口",
+        "收件人信息帮我核对一下",
+    ],
+)
+def test_mask_leaves_words_after_a_name_label_that_are_no_name(text: str) -> None:
+    assert mask(text) == text
 
 
 # ---- what is not personal data -------------------------------------------------------------------------
@@ -253,7 +296,7 @@ def test_mask_leaves_dotted_numbers_and_plain_words(text: str) -> None:
 PIECES = [
     "13812345678", "138 1234 5678", "zhang(at)qq(dot)com", "Li.Wei@163.com", "文三路478号", "5栋2单元1201室",
     "西湖区翠苑小区", "110101199003071234", "6222 0212 3456 7890", "\u200b", "\u2060", "\ufeff", "ＸＬ", "XL",
-    "xl", "ß", "\u212a", "尺码", "订单号 110101199003071234", "，", "*", " ", "亲", "M码",
+    "xl", "ß", "\u212a", "尺码", "订单号 110101199003071234", "，", "*", " ", "亲", "M码", "收件人", "张三", "写错了",
 ]  # fmt: skip
 
 

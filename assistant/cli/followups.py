@@ -1,21 +1,25 @@
-"""`assistant followups list` and `assistant followups timers`: what the follow-ups did and what is pending."""
+"""`assistant followups list` and `assistant followups timers`: what the follow-ups did and what is pending;
+`assistant followups skip-due`: a database restored from a backup sends nothing the service after it sent."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from assistant import store
+from assistant import pg, store, upgrade
 from assistant.cli.common import NAME, common_options, db_path, load, refuses_log
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.followups.delivery import TIMED_OUT
+from assistant.followups.policy import Policy
 from assistant.followups.stale import ARRIVED_LATE
 from assistant.hookspecs import FOLLOWUP_STATES
 from assistant.i18n import N_, _, followup_states, ngettext
@@ -44,6 +48,78 @@ def list_command(
 @click.option("--limit", type=int, default=50, show_default=True, help=N_("at most this many"))
 def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
     return run_timers(load(config_path, db), limit=limit)
+
+
+# Why `skip-due` cancelled a delivery still pending in a restored database.
+RESTORED_NOTE = N_("the database was restored from a backup: the service that ran after the backup may have sent it")
+
+
+@followups.command("skip-due", help=N_("after restoring a backup: mark timers already due as not sent"))
+@common_options
+@click.option(
+    "--before",
+    default=None,
+    metavar="TIME",
+    help=N_("shop time YYYY-MM-DD HH:MM[:SS], or ISO 8601 with an offset (default: now)"),
+)
+@click.option("--dry-run", is_flag=True, help=N_("count them; change nothing"))
+def skip_due_command(config_path: Path, db: Path | None, before: str | None, dry_run: bool) -> int:
+    config = load(config_path, db)
+    now = store.now_ms()
+    return run_skip_due(
+        config, before_ms=now if before is None else _moment(config, before), now_ms=now, dry_run=dry_run
+    )
+
+
+def run_skip_due(config: Config, *, before_ms: int, now_ms: int, dry_run: bool) -> int:
+    path = db_path(config)
+    if refuses_log(path):
+        return 1
+    held = None
+    if not isinstance(path, pg.Location):
+        try:
+            held = store.hold_alone(Path(path))  # a running service would fire its timers from memory anyway
+        except store.InUse:
+            print(_("assistant: %(path)s is in use by a running service: stop it first", path=path), file=sys.stderr)
+            return 1
+    try:
+        conn = store.connect(path)
+        try:
+            upgrade.migrate(conn)
+            policy = Policy.from_config(config)
+            with store.transaction(conn):
+                timers, deliveries = followup_store.skip_due(
+                    conn, before_ms, now_ms, policy.idle_ms, policy.future_ms, RESTORED_NOTE, dry_run=dry_run
+                )
+        finally:
+            conn.close()
+    finally:
+        if held is not None:
+            os.close(held)
+    before = _local(config, before_ms)
+    values = {
+        "timers": ngettext("%(num)d armed timer due before %(before)s", "%(num)d armed timers due before %(before)s", timers, before=before),
+        "deliveries": ngettext("%(num)d delivery still pending", "%(num)d deliveries still pending", deliveries),
+    }  # fmt: skip
+    if dry_run:
+        print(_("would mark not sent: %(timers)s, %(deliveries)s (nothing changed)", **values))
+    else:
+        print(_('marked not sent: %(timers)s (cancelled, reason "restored"), %(deliveries)s (cancelled)', **values))
+    return 0
+
+
+def _moment(config: Config, text: str) -> int:
+    """`--before` as epoch ms: a shop-local time, or one with its own offset."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            _("expected YYYY-MM-DD HH:MM[:SS] or an ISO 8601 time, got %(value)s", value=repr(text)),
+            param_hint="'--before'",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.tz)
+    return int(moment.timestamp() * 1000)
 
 
 def _open(config: Config) -> sqlite3.Connection | None:

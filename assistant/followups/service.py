@@ -46,7 +46,7 @@ from assistant.followups.situation import at_firing
 from assistant.followups.stale import Throttled, insert_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
-from assistant.followups.timers import Due, Timers
+from assistant.followups.timers import Due, Timers, overdue_at_start
 from assistant.hookspecs import Followup, hookimpl
 from assistant.i18n import N_
 from assistant.ingest import Ingestor
@@ -175,8 +175,8 @@ class FollowupService:
             if timer is None or stamp > timer.stamp:
                 self.timeline.note(key, stamp, now)
         replayed, stale = self._replay(events, known, now)
-        # Timers that came due while the service was down, later than late_grace_s: their firing records them missed.
-        overdue = sum(1 for _, timer in self.timers.queue.items() if now - timer.due_ms > policy.grace_ms)
+        # Timers due while the service was down: past late_grace_s their firing records them missed; the others fire.
+        overdue = overdue_at_start(self.timers.queue, now, policy.grace_ms, warn=self._sends())
         self.timers.start(self._fire)
         if self.shared is not None:
             self._shared_tasks.spawn(self.shared.run(), name="followups-take-over")

@@ -131,6 +131,49 @@ def skip_backfill(conn: sqlite3.Connection, first_seq: int) -> bool:
     return cur.rowcount == 1
 
 
+# A timer's reason when `assistant followups skip-due` ended it: its database was restored from a backup, and the
+# service that ran on after the backup may have sent its follow-up already.
+RESTORED = "restored"
+
+
+def skip_due(
+    conn: sqlite3.Connection, before_ms: int, now_ms: int, idle_ms: int, future_ms: int, note: str, *, dry_run: bool
+) -> tuple[int, int]:
+    """Mark not sent every armed timer due before `before_ms` (cancelled, reason RESTORED) and every delivery
+    still pending that was due before it (cancelled, `note`); (timers, deliveries). An agent message the timers
+    had not applied yet (the watermark lags the log by a flush) gets its period's row cancelled as well, so the
+    next start's replay does not arm it again. With `dry_run`, only counted."""
+    # The idle periods the replay would open: agent messages after the watermark, due (event time + idle) before.
+    unapplied = [
+        TimerRow(r["shop"], r["conversation"], r["seq"], r["at_ms"], r["at_ms"] + idle_ms, 0, r["agent"], "cancelled",
+                 RESTORED)
+        for r in conn.execute(
+            f"SELECT e.shop, e.conversation, e.seq, e.agent, {EVENT_TIME_SQL} AS at_ms FROM events e"
+            " JOIN messages m ON m.seq = e.seq WHERE e.seq > (SELECT seq FROM timers_watermark WHERE id = 1)"
+            " AND m.sender = 'agent' AND m.followup_id IS NULL ORDER BY e.seq",
+            {"future": future_ms},
+        )
+        if r["at_ms"] + idle_ms < before_ms
+    ]  # fmt: skip
+    armed = conn.execute(
+        "SELECT shop, conversation FROM timers WHERE state = 'armed' AND due_ms < ?", (before_ms,)
+    ).fetchall()
+    timers = len({(r[0], r[1]) for r in armed} | {(r.shop, r.conversation) for r in unapplied})
+    pending = "state = 'pending' AND due_ms < ?"
+    if dry_run:
+        return timers, int(conn.execute(f"SELECT count(*) FROM followups WHERE {pending}", (before_ms,)).fetchone()[0])
+    save_timers(conn, unapplied, now_ms)
+    conn.execute(
+        "UPDATE timers SET state = 'cancelled', reason = ?, updated_ms = ? WHERE state = 'armed' AND due_ms < ?",
+        (RESTORED, now_ms, before_ms),
+    )
+    cur = conn.execute(
+        f"UPDATE followups SET state = 'cancelled', last_error = ?, updated_ms = ? WHERE {pending}",
+        (note, now_ms, before_ms),
+    )
+    return timers, cur.rowcount
+
+
 def armed_timers(conn: sqlite3.Connection, *, after: Page = (-1, "", ""), limit: int = -1) -> list[TimerRow]:
     """Armed timers by deadline (then key), from the first after `after` (a page of `limit`; -1: all)."""
     # By timers_armed: the table keeps a row for every conversation it ever timed (a start walked them all).

@@ -119,6 +119,29 @@ class TimerQueue:
         return self._timers.items()
 
 
+# A timer this much overdue at a start that still fires (within late_grace_s) came due while the service was down
+# for a while, or it was restored from a backup: then the service that ran on after the backup may have sent it.
+LONG_OVERDUE_MS = 30_000
+
+
+def overdue_at_start(queue: TimerQueue, now_ms: int, grace_ms: int, *, warn: bool) -> int:
+    """How many loaded timers came due more than `grace_ms` before the start (their firing records them missed);
+    `warn`: a warning when some fire now although LONG_OVERDUE_MS overdue, naming the command for a restored backup."""
+    missed = fired = 0
+    for _, timer in queue.items():
+        late = now_ms - timer.due_ms
+        missed += late > grace_ms
+        fired += LONG_OVERDUE_MS < late <= grace_ms
+    if warn and fired:
+        log.warning(
+            "follow-ups: %d armed timers came due %d s or more before this start and are sent now; if this database"
+            " was restored from a backup, the service that ran after the backup may have sent them already: before"
+            " starting on a restored database, run `assistant followups skip-due` on it (docs/followups.md)",
+            fired, LONG_OVERDUE_MS // 1000,
+        )  # fmt: skip
+    return missed
+
+
 FireCallback = Callable[[list[Due]], Awaitable[None]]
 
 

@@ -128,23 +128,51 @@ def create_private(path: Path) -> None:
 
 
 class InUse(RuntimeError):
-    """Another service process holds the SQLite file (`hold_alone`)."""
+    """A service process, another or this one, holds the SQLite file (`hold_alone`)."""
+
+
+# One descriptor per database file for the life of the process, never closed: closing any descriptor of a file
+# drops every POSIX lock the process holds on it, SQLite's own included. The service checking its own lock that
+# way (the daily log page) lost them, and the next command to close its connection took the -wal for its own and
+# deleted it: every event acknowledged afterwards went into a deleted file.
+_DESCRIPTORS: dict[tuple[int, int], int] = {}
+_HELD: set[int] = set()
 
 
 def hold_alone(path: Path) -> int:
-    """Take the service's own lock on the SQLite file and return its descriptor (close it to let go); raise
-    InUse when another service process holds it. Two services on one file each armed the other's timers and
-    sent every follow-up twice. The lock is `flock`, apart from SQLite's own locks: commands that read or
-    write the log (report, log, simulate) do not take it and are not kept out.
+    """Take the service's own lock on the SQLite file and return its descriptor (`let_go` it, never close it);
+    raise InUse when a service process holds it, this one included. Two services on one file each armed the
+    other's timers and sent every follow-up twice. The lock is `flock`, apart from SQLite's own locks: commands
+    that read or write the log (report, log, simulate) do not take it and are not kept out.
     """
     create_private(path)
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    fd = _descriptor(path)
+    if fd in _HELD:
+        raise InUse(str(path))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
         raise InUse(str(path)) from None
+    _HELD.add(fd)
     make_private(path)
+    return fd
+
+
+def let_go(held: int) -> None:
+    """Release a `hold_alone` lock; the descriptor stays open (see _DESCRIPTORS)."""
+    _HELD.discard(held)
+    fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _descriptor(path: Path) -> int:
+    """This process's descriptor of the file at `path`, opened the first time only (an open descriptor keeps its
+    file's inode number from being reused, so (device, inode) names one file)."""
+    info = os.stat(path)
+    fd = _DESCRIPTORS.get((info.st_dev, info.st_ino))
+    if fd is None:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        opened = os.fstat(fd)  # the file may have been replaced since the stat: register what was opened
+        fd = _DESCRIPTORS.setdefault((opened.st_dev, opened.st_ino), fd)
     return fd
 
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -105,7 +104,7 @@ def migrate_for_command(conn: sqlite3.Connection, path: store.Location, *, repai
     try:
         migrate(conn, repair=repair)
     finally:
-        os.close(held)
+        store.let_go(held)
 
 
 # ---- the repair of rows older releases wrote after the migrations ---------------------------------

@@ -4,7 +4,6 @@ point (the service that ran on after it may have sent it), and a start names tim
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -151,7 +150,7 @@ async def test_followups_cli_skip_due_counts_changes_and_refuses_a_running_servi
         assert main(args) == 1
         assert "正在运行的服务" in capsys.readouterr().err
     finally:
-        os.close(held)
+        store.let_go(held)
     assert main(args) == 0
     assert "已标记为未发送" in capsys.readouterr().out
     assert h.rows("SELECT conversation FROM timers WHERE state = 'armed'") == [("conv2",)]

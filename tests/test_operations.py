@@ -26,6 +26,7 @@ from assistant.daylog.archive import SUFFIX, archive_root, shop_dirname
 from assistant.suggest.phrases import Library, LibraryError
 from assistant.web import server
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from tests.service import Service
 
 
 def events(n: int, start: int = 0) -> bytes:
@@ -220,7 +221,7 @@ def test_a_database_file_open_to_other_users_is_made_private(tmp_path: Path) -> 
         assert db.stat().st_mode & 0o777 == 0o600
         assert not shm.exists() or shm.stat().st_mode & 0o777 == 0o600
     finally:
-        os.close(held)
+        store.let_go(held)
 
 
 # The service as `python -m assistant` runs it, with a mark left by the interpreter's teardown (atexit runs first).
@@ -251,3 +252,36 @@ async def test_a_clean_stop_exits_once_the_log_is_closed_without_the_interpreter
     assert "interaction log flushed and closed" in err
     assert not mark.exists()  # ended there, not after walking its heap
     assert not Path(f"{db}-wal").exists()  # folded back before: the file alone is the whole log
+
+
+async def test_the_daily_log_page_and_a_command_beside_the_service_lose_no_acknowledged_event(
+    tmp_path: Path,
+) -> None:
+    # Found: the daily log page made the service check its own file lock by opening and closing the database
+    # file, which dropped SQLite's locks; the next command to close its connection (a catalog import, a report)
+    # took the -wal for its own and deleted it, and every event answered 200 afterwards went into a deleted file.
+    db = tmp_path / "wal.db"
+    env = {"ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_SUPERVISOR_TOKEN": "sup", "ASSISTANT_ADMIN_TOKEN": ""}
+    service = await Service(ROOT / "config.toml", db, env=env).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def post(n: int) -> None:
+                event = make_event(id=f"w{n}", conversation=f"c{n}", ts="2026-11-20T10:00:00+08:00")
+                async with session.post(f"{service.url}/v1/events", json=event) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            await post(1)
+            async with session.get(f"{service.url}/logs/daily?date=2026-11-20&token=sup") as resp:
+                assert resp.status == 200
+            command = [sys.executable, "-m", "assistant", "report", "--date", "2026-11-20", "--db", str(db)]
+            subprocess.run(command, cwd=ROOT, capture_output=True, check=True, timeout=120)
+            await post(2)
+        assert service.proc is not None
+        fds = Path(f"/proc/{service.proc.pid}/fd")
+        assert not [os.readlink(fd) for fd in fds.iterdir() if os.readlink(fd).endswith("(deleted)")]
+        assert service.terminate() == 0
+    finally:
+        service.stop()
+    with closing(sqlite3.connect(db)) as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")] == ["w1", "w2"]

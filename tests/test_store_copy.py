@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -188,7 +187,7 @@ def test_store_copy_refuses_a_log_a_running_service_holds(
         capsys.readouterr()
         assert copy(folder, target) == 1
     finally:
-        os.close(held)
+        store.let_go(held)
     err = capsys.readouterr().err
     assert str(lite) in err and "正在运行的服务" in err, err
     assert tables_of(target) == []

@@ -4,7 +4,6 @@ running service, and what an older release logged after the migrations is derive
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -177,7 +176,7 @@ def test_upgrade_command_does_not_migrate_under_a_running_service(
         assert "150_derived_watermark" in err and "服务" in err
         assert rows(db, "SELECT name FROM _sqlite_migrations WHERE name = '150_derived_watermark'") == []
     finally:
-        os.close(held)
+        store.let_go(held)
     assert main(["report", "--db", str(db), "--date", "2026-12-04"]) == 0  # no service: migrated, then read
     assert rows(db, "SELECT name FROM _sqlite_migrations WHERE name = '150_derived_watermark'") != []
 
@@ -191,7 +190,7 @@ def test_upgrade_command_reads_under_a_running_service_when_nothing_is_pending(t
     try:
         assert main(["report", "--db", str(db), "--date", "2026-12-04"]) == 0
     finally:
-        os.close(held)
+        store.let_go(held)
 
 
 def test_upgrade_repair_reads_only_events_after_its_watermark(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import sys
@@ -95,7 +94,7 @@ def run_skip_due(config: Config, *, before_ms: int, now_ms: int, dry_run: bool) 
             conn.close()
     finally:
         if held is not None:
-            os.close(held)
+            store.let_go(held)
     before = _local(config, before_ms)
     values = {
         "timers": ngettext("%(num)d armed timer due before %(before)s", "%(num)d armed timers due before %(before)s", timers, before=before),

@@ -92,7 +92,7 @@ def serve(config: Config) -> int:
         return _serve(config, sock)
     finally:
         if held is not None:
-            os.close(held)
+            store.let_go(held)
 
 
 def _serve(config: Config, sock: socket.socket | None) -> int:

@@ -10,7 +10,6 @@ copied ones.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ def move(source: Path, target: pg.Location, progress: Progress) -> list[Copied]:
         finally:
             lite.close()
     finally:
-        os.close(held)
+        store.let_go(held)
 
 
 def _refuse_newer(where: object, conn: sqlite3.Connection) -> None:

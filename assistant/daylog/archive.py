@@ -479,6 +479,28 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             yield record
 
 
+def read_checked(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of an archive file, checked against its footer as they are read: after the last one, an
+    ArchiveError when the file was cut short or lost records (a reader stops before showing a part as the whole)."""
+    total = Summary(0, 0)
+    footer: dict[str, Any] | None = None
+    for record in _lines(path):
+        if footer is not None:
+            raise ArchiveError(f"{path}: data after the footer")
+        if record.get("end") is True:
+            footer = record
+            continue
+        total = _add(total, record_key(record))
+        yield record
+    if footer is None:
+        raise ArchiveError(f"{path}: no footer, the file was cut short ({total.records} records read)")
+    if footer.get("records") != total.records or footer.get("checksum") != total.to_json()["checksum"]:
+        raise ArchiveError(
+            f"{path}: damaged, its footer says {footer.get('records')} records, {total.records} read"
+            f" (checksum {footer.get('checksum')}, records read give {total.to_json()['checksum']})"
+        )
+
+
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:

@@ -14,7 +14,7 @@ from typing import Any
 from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
-from assistant.daylog.archive import archived_days, read_records
+from assistant.daylog.archive import archived_days, read_checked
 from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
@@ -51,8 +51,8 @@ def open_day(
             upgrade.migrate(conn)
             with store.transaction(conn):
                 restore = _Restore(conn, start_ms, horizon_ms)
-                for path in files:
-                    for record in read_records(path):
+                for path in files:  # a damaged file stops the day here, before anything is shown
+                    for record in read_checked(path):
                         restore.add(record)
                 restore.flush()
             if isinstance(db_path, pg.Location):

@@ -34,6 +34,10 @@ _WORDS: dict[int, tuple[str, str]] = {
     ),
     403: (N_("This link does not open this page"), N_("Ask your administrator for a link to this page.")),
     404: (N_("Nothing to show here"), N_("Check the address, or open the page without its values.")),
+    409: (
+        N_("This day's archive cannot be read"),
+        N_("Its file, named below, is damaged or missing: tell your administrator. The other days open as usual."),
+    ),
     503: (N_("The service is busy or restarting"), N_("Reload the page in a moment.")),
 }
 _SERVER_FAULT = (

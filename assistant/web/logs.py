@@ -166,14 +166,14 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
                     build_workbook, config, request.app[DB_PATH], day, shop, filters, masked, wording
                 )
         except ArchiveError as exc:
-            return json_error(500, "archive_unreadable", None, str(exc))
+            return json_error(409, "archive_unreadable", "date", str(exc))
         local = translator(config.ui.language).gettext("Daily log")
         named = f"{shop}-{day}" if shop else str(day)
         return workbook_response(data, f"daily-log-{ascii_name(named)}.xlsx", f"{local}-{named}.xlsx")
     try:
         page = await asyncio.to_thread(build_page, config, request.app[DB_PATH], day, shop, filters, masked)
     except ArchiveError as exc:
-        return json_error(500, "archive_unreadable", None, str(exc))
+        return json_error(409, "archive_unreadable", "date", str(exc))
     nonce = secrets.token_urlsafe(16)
     # A token that came in the URL goes into the page's links and filter form, so they keep working.
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import click
 
 from assistant import i18n
-from assistant.cli import catalog, click_text, followups, log, move, panel, qa, qianniu, report, serve, suggest
+from assistant.cli import buyer, catalog, click_text, followups, log, move, panel, qa, qianniu, report, serve, suggest
 from assistant.cli.common import os_problem
 from assistant.config import ConfigError
 from assistant.i18n import N_, _
@@ -44,6 +44,7 @@ for command in (
     qa.qa,
     catalog.catalog,
     move.store_group,
+    buyer.buyer_group,
 ):
     cli.add_command(command)
 

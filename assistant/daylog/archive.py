@@ -137,7 +137,7 @@ def archive(
         total = sum(count for _, count in plan)
         # disable=None: tqdm shows the bar only when stderr is a terminal.
         disable = None if progress is None else not progress
-        with _run_lock(root), tqdm(total=total, unit="rows", desc="archive", disable=disable) as bar:
+        with run_lock(root), tqdm(total=total, unit="rows", desc="archive", disable=disable) as bar:
             _prepare_temp(conn)
             for shop_day, _count in plan:
                 deleted, wrote = _archive_day(conn, config, shop_day, bar, on_step or _no_step)
@@ -198,7 +198,7 @@ def _followups_table(conn: sqlite3.Connection) -> bool:
 
 
 @contextmanager
-def _run_lock(root: Path) -> Iterator[None]:
+def run_lock(root: Path) -> Iterator[None]:
     """One archive run at a time per archive directory."""
     with (root / ".lock").open("w") as handle:
         try:
@@ -272,7 +272,7 @@ def _archive_day(
             raise ArchiveError(f"{tmp}: re-read {found}, expected {expected}; database rows kept")
         step("written", shop_day)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         wrote = 1
         step("renamed", shop_day)
     deleted = _delete(conn, shop_day.shop)
@@ -350,13 +350,13 @@ class _DaySource:
         for (event_id,) in self.conn.execute(
             "SELECT id FROM events WHERE shop = ? AND ts_ms >= ? AND ts_ms < ?", self.params
         ):
-            total = _add(total, "e:" + event_id)
+            total = add_key(total, "e:" + event_id)
         if self.followups:
             for (followup_id,) in self.conn.execute(
                 f"SELECT id FROM followups WHERE shop = ? AND fired_ms >= ? AND fired_ms < ? AND state NOT IN {_KEEP_SQL}",
                 self.params,
             ):
-                total = _add(total, "f:" + followup_id)
+                total = add_key(total, "f:" + followup_id)
         return total
 
     def load_keys(self, path: Path) -> None:
@@ -406,7 +406,7 @@ def record_key(record: dict[str, Any]) -> str:
     return "f:" + str(record["followup"]["id"])
 
 
-def _add(summary: Summary, key: str) -> Summary:
+def add_key(summary: Summary, key: str) -> Summary:
     digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
     return Summary(summary.records + 1, (summary.checksum + digest) % 2**64)
 
@@ -431,7 +431,7 @@ def _write(
             out.write((encode(header) + "\n").encode())
             for record in records:
                 out.write((encode(record) + "\n").encode())
-                total = _add(total, record_key(record))
+                total = add_key(total, record_key(record))
                 if total.records % 1000 == 0:
                     bar.update(1000)
                 if total.records == 1:
@@ -446,7 +446,7 @@ def _write(
     return total
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -464,7 +464,7 @@ def read_summary(path: Path) -> Summary:
         if record.get("end") is True:
             footer = record
         else:
-            total = _add(total, record_key(record))
+            total = add_key(total, record_key(record))
     if footer is None:
         raise ArchiveError(f"{path}: no footer (incomplete file)")
     if footer.get("records") != total.records or footer.get("checksum") != total.to_json()["checksum"]:
@@ -490,7 +490,7 @@ def read_checked(path: Path) -> Iterator[dict[str, Any]]:
         if record.get("end") is True:
             footer = record
             continue
-        total = _add(total, record_key(record))
+        total = add_key(total, record_key(record))
         yield record
     if footer is None:
         raise ArchiveError(f"{path}: no footer, the file was cut short ({total.records} records read)")

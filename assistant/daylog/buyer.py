@@ -1,0 +1,292 @@
+"""One buyer's data, for a request under PIPL: where it is, all of it as JSON lines, and its erasure everywhere.
+
+A buyer is a `customer` id (of one shop, or of every shop). Their rows are those naming them in the log's tables,
+the rows derived from those (payments of their orders, timers and live-journal entries of their conversations,
+what was known of their follow-ups' and alerts' deliveries), and their records in the archive files. An erasure
+deletes the rows in one transaction and rewrites each archive file holding a record of theirs as the archive
+writes one: a temporary file, checked, renamed into place (docs/daily-log.md, "A buyer's data").
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from assistant import pg, store, upgrade
+from assistant.config import Config
+from assistant.daylog.archive import (
+    SUFFIX,
+    TMP_SUFFIX,
+    ArchiveError,
+    Summary,
+    add_key,
+    archive_root,
+    fsync_dir,
+    read_checked,
+    read_summary,
+    record_key,
+    run_lock,
+    shop_dirname,
+    shop_of_dir,
+)
+from assistant.i18n import _
+
+# Each table holding a buyer's rows, in the order an erasure deletes them (rows that others are found through
+# last). `{who}` is the buyer's condition on a table with `customer` and `shop` columns.
+_CONVERSATIONS = (
+    "(shop, conversation) IN (SELECT shop, conversation FROM conversations WHERE {who}"
+    " UNION SELECT shop, conversation FROM events WHERE {who})"
+)
+TABLES: tuple[tuple[str, str], ...] = (
+    ("payments", "(shop, order_id) IN (SELECT shop, order_id FROM orders WHERE {who})"
+                 " OR seq IN (SELECT seq FROM events WHERE {who})"),
+    ("timers", _CONVERSATIONS),
+    ("live_journal", _CONVERSATIONS),
+    ("followup_outcomes", "id IN (SELECT id FROM followups WHERE {who})"),
+    ("chatwoot_followups", "followup_id IN (SELECT id FROM followups WHERE {who})"),
+    ("qa_deliveries", "alert_id IN (SELECT id FROM qa_alerts WHERE {who})"),
+    ("suggestion_uses", "{who}"),
+    ("messages", "{who}"),
+    ("orders", "{who}"),
+    ("followups", "{who}"),
+    ("qa_alerts", "{who}"),
+    ("conversations", "{who}"),
+    ("events", "{who}"),
+)  # fmt: skip
+# The order an export lists them in: the chat first, what was derived from it after.
+EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "conversations", "followups",
+                "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups", "timers", "live_journal")  # fmt: skip
+# The watermarks that name an event by seq: after an erasure of the latest events, SQLite numbers the next event
+# as the erased one was (no AUTOINCREMENT), so a watermark above every event left comes down to the last of them.
+WATERMARKS = ("timers_watermark", "derived_watermark")
+
+
+class BuyerRefused(RuntimeError):
+    """The buyer's data cannot be changed now (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Buyer:
+    customer: str
+    shop: str | None = None
+    # Their conversations whose rows were archived: timers and live-journal entries may still name them.
+    archived_conversations: frozenset[tuple[str, str]] = frozenset()
+
+    def with_archived(self, archived: dict[Path, list[dict[str, Any]]]) -> Buyer:
+        """The buyer with the conversations of their archived records."""
+        pairs = {
+            (r["event"]["shop"], r["event"]["conversation"]) for rs in archived.values() for r in rs if "event" in r
+        }
+        return replace(self, archived_conversations=frozenset(pairs))
+
+    def condition(self) -> tuple[str, list[str]]:
+        """The SQL condition on a table's `customer` (and `shop`) columns, and its parameters."""
+        if self.shop is None:
+            return "customer = ?", [self.customer]
+        return "customer = ? AND shop = ?", [self.customer, self.shop]
+
+    def owns(self, record: dict[str, Any]) -> bool:
+        """Whether an archive record is this buyer's (an event, its message, or a follow-up naming them)."""
+        rows = [record[k] for k in ("event", "message", "followup") if isinstance(record.get(k), dict)]
+        return any(row.get("customer") == self.customer for row in rows)
+
+
+@dataclass
+class Found:
+    """Where a buyer's data is: rows per table, and records per archive file."""
+
+    tables: dict[str, int] = field(default_factory=dict)
+    archived: dict[Path, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.tables.values()) + sum(self.archived.values())
+
+
+def _statement(table: str, where: str, buyer: Buyer) -> tuple[str, list[str]]:
+    who, params = buyer.condition()
+    sql, values = where.format(who=who), params * where.count("{who}")
+    if where == _CONVERSATIONS and buyer.archived_conversations:
+        pairs = sorted(buyer.archived_conversations)
+        sql = f"({sql}) OR (shop, conversation) IN (VALUES {', '.join('(?, ?)' for _ in pairs)})"
+        values += [value for pair in pairs for value in pair]
+    return sql, values
+
+
+def _tables(conn: Any) -> list[tuple[str, str]]:
+    return [(t, w) for t, w in TABLES if store.has_table(conn, t)]
+
+
+def count_rows(conn: Any, buyer: Buyer) -> dict[str, int]:
+    """The buyer's rows per table (tables with none left out)."""
+    counts = {}
+    for table, where in _tables(conn):
+        sql, params = _statement(table, where, buyer)
+        n = int(conn.execute(f"SELECT count(*) FROM {table} WHERE {sql}", params).fetchone()[0])
+        if n:
+            counts[table] = n
+    return counts
+
+
+def archive_files(config: Config, shop: str | None) -> list[Path]:
+    """The archive files of one shop (or of every shop), oldest day first."""
+    root = archive_root(config)
+    if not root.is_dir():
+        return []
+    dirs = [root / shop_dirname(shop)] if shop is not None else sorted(p for p in root.iterdir() if p.is_dir())
+    return sorted((p for d in dirs if d.is_dir() for p in d.glob(f"*{SUFFIX}")), key=lambda p: (p.name, p.parent.name))
+
+
+def _archived(config: Config, buyer: Buyer) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
+    """Each archive file holding a record of the buyer, with those records (every file read whole and checked)."""
+    for path in archive_files(config, buyer.shop):
+        mine = [record for record in read_checked(path) if buyer.owns(record)]
+        if mine:
+            yield path, mine
+
+
+def find(config: Config, location: store.Location, buyer: Buyer) -> Found:
+    """Where the buyer's data is."""
+    archived = dict(_archived(config, buyer))
+    with _open(location, write=False) as conn:
+        found = Found(tables=count_rows(conn, buyer.with_archived(archived)))
+    found.archived = {path: len(records) for path, records in archived.items()}
+    return found
+
+
+def export(config: Config, location: store.Location, buyer: Buyer, out: TextIO) -> Found:
+    """Write everything kept of the buyer as JSON lines: their rows table by table, then their archived records."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out.write(encode({"buyer": buyer.customer, "shop": buyer.shop}) + "\n")
+    found = Found()
+    archived = dict(_archived(config, buyer))
+    buyer = buyer.with_archived(archived)
+    with _open(location, write=False) as conn:
+        wheres = dict(_tables(conn))
+        for table in (t for t in EXPORT_ORDER if t in wheres):
+            sql, params = _statement(table, wheres[table], buyer)
+            rows = conn.execute(f"SELECT * FROM {table} WHERE {sql}", params)
+            names = [d[0] for d in rows.description]
+            for row in rows:
+                values = dict(zip(names, row))
+                if table == "events":
+                    values["raw"] = json.loads(values["raw"])
+                out.write(encode({"table": table, "row": values}) + "\n")
+                found.tables[table] = found.tables.get(table, 0) + 1
+    root = archive_root(config)
+    for path, records in archived.items():
+        name = str(path.relative_to(root))
+        day = path.name[: -len(SUFFIX)]
+        for record in records:
+            out.write(encode({"archive": name, "shop": shop_of_dir(path.parent), "date": day, "record": record}) + "\n")
+        found.archived[path] = len(records)
+    return found
+
+
+def erase(config: Config, location: store.Location, buyer: Buyer, *, dry_run: bool = False) -> Found:
+    """Delete the buyer's rows in one transaction, then rewrite each archive file holding a record of theirs;
+    what was (or, `dry_run`, would be) removed. On SQLite the deleted pages are overwritten and the file vacuumed,
+    so nothing of theirs stays in its free pages."""
+    root = archive_root(config)
+    with ExitStack() as stack:
+        conn = stack.enter_context(_open(location, write=not dry_run))
+        if root.is_dir() and not dry_run:
+            stack.enter_context(run_lock(root))  # no archive run moves a day meanwhile
+        archived = dict(_archived(config, buyer))
+        buyer = buyer.with_archived(archived)
+        found = Found(tables=count_rows(conn, buyer))
+        found.archived = {path: len(records) for path, records in archived.items()}
+        if dry_run:
+            return found
+        _delete(conn, buyer)
+        for path in found.archived:
+            _rewrite(path, buyer)
+    return found
+
+
+def _delete(conn: Any, buyer: Buyer) -> None:
+    sqlite = store.dialect(conn) == "sqlite"
+    if sqlite:
+        conn.execute("PRAGMA secure_delete = ON")  # the deleted rows' bytes are overwritten, not left in free pages
+    with store.transaction(conn):
+        for table, where in _tables(conn):
+            sql, params = _statement(table, where, buyer)
+            conn.execute(f"DELETE FROM {table} WHERE {sql}", params)
+        last = "(SELECT coalesce(max(seq), 0) FROM events)"
+        for table in WATERMARKS:
+            if store.has_table(conn, table):
+                conn.execute(f"UPDATE {table} SET seq = {last} WHERE seq > {last}")
+    if sqlite:
+        # Rows archived (deleted) before held the buyer too; their pages are free but not overwritten.
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _rewrite(path: Path, buyer: Buyer) -> None:
+    """The file without the buyer's records, with its footer counted again: written beside it, fsynced, re-read
+    and checked, renamed into place (atomic), the directory fsynced. Other records keep their lines byte for byte."""
+    read_summary(path)  # a damaged file is not rewritten (it would be made to look whole)
+    tmp = path.with_name(path.name[: -len(SUFFIX)] + TMP_SUFFIX)
+    total = Summary(0, 0)
+    with gzip.open(path, "rb") as source, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
+        os.fchmod(raw.fileno(), 0o600)
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
+            out.write(source.readline())  # the header
+            for line in source:
+                record = json.loads(line)
+                if record.get("end") is True or buyer.owns(record):
+                    continue
+                out.write(line)
+                total = add_key(total, record_key(record))
+            footer = {"end": True, **total.to_json()}
+            out.write((json.dumps(footer, separators=(",", ":")) + "\n").encode())
+        raw.flush()
+        os.fsync(raw.fileno())
+    found = read_summary(tmp)
+    if found != total:
+        tmp.unlink(missing_ok=True)
+        raise ArchiveError(f"{tmp}: re-read {found}, expected {total}; {path} left as it was")
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class _open:
+    """The log for a buyer command: migrated as a command migrates it; to write on SQLite, the service's lock
+    held meanwhile (a running service is refused: it keeps the buyer's conversations in memory)."""
+
+    def __init__(self, location: store.Location, *, write: bool) -> None:
+        self.location = location
+        self.write = write
+        self.held: int | None = None
+
+    def __enter__(self) -> Any:
+        if self.write and not isinstance(self.location, pg.Location):
+            try:
+                self.held = store.hold_alone(Path(self.location))
+            except store.InUse:
+                raise BuyerRefused(
+                    _("%(path)s: a service is running on this file: stop it first", path=self.location)
+                ) from None
+        try:
+            self.conn = store.connect(self.location)
+            if self.held is not None:
+                upgrade.migrate(self.conn)
+            else:
+                upgrade.migrate_for_command(self.conn, self.location)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "conn"):
+            self.conn.close()
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None

@@ -1,0 +1,168 @@
+"""`assistant buyer find|export|erase`: one buyer's data found, handed over and erased everywhere, on both stores."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zipfile
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import pg, store
+from assistant.cli.main import main
+from assistant.config import Config
+from assistant.daylog.archive import archive, archive_root, read_summary
+from tests.helpers import BACKENDS, live_event, make_app, replace_config
+from tests.pgcluster import PASSWORD_ENV
+from tests.test_archive import NOW, TODAY, day_ts, write_config
+
+pytestmark = BACKENDS
+BUYER, PHONE = "buyer-erased", "13900007777"
+OTHER, OTHER_PHONE = "buyer-kept", "13800005555"
+OLD = [TODAY - timedelta(days=d) for d in (200, 190)]
+
+
+@pytest.fixture(autouse=True)
+def password(db_path: store.Location, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run in this process read the PostgreSQL password from the environment, as they do."""
+    if isinstance(db_path, pg.Location):
+        monkeypatch.setenv(PASSWORD_ENV, db_path.password or "")
+
+
+@pytest.fixture
+def config(config: Config, tmp_path: Path) -> Config:
+    return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
+
+
+def chat(customer: str, phone: str, ts: str, n: int) -> list[dict[str, Any]]:
+    """A conversation of `customer`: a question with their phone number, an answer, an order and its payment."""
+    conv = f"conv-{customer}-{ts[:10]}"
+    base = {"shop": "shop1", "conversation": conv, "customer": customer, "ts": ts}
+    return [
+        {**base, "id": f"{conv}-{n}-q", "type": "message", "sender": "customer", "text": f"我的电话{phone}，什么时候发货"},
+        {**base, "id": f"{conv}-{n}-a", "type": "message", "sender": "agent", "agent": "小美", "text": "亲，今天发"},
+        {**base, "id": f"{conv}-{n}-o", "type": "order_created", "order": f"o-{conv}", "amount": 59.9, "agent": "小美"},
+        {**base, "id": f"{conv}-{n}-p", "type": "order_paid", "order": f"o-{conv}", "amount": 59.9},
+    ]  # fmt: skip
+
+
+@pytest.fixture
+async def filled(aiohttp_client: Any, config: Config, db_path: store.Location) -> None:
+    """Two buyers chatting on two old days (archived) and today, logged through the webhook."""
+    client = await aiohttp_client(make_app(config))
+    for i, day in enumerate(OLD):
+        for who, phone in ((BUYER, PHONE), (OTHER, OTHER_PHONE)):
+            assert (await client.post("/v1/events", json=chat(who, phone, day_ts(day, 10 + i), i))).status == 200
+    for who, phone in ((BUYER, PHONE), (OTHER, OTHER_PHONE)):
+        now = live_event()["ts"]
+        events = chat(who, phone, now, 9)
+        events.append(live_event(shop="shop1", conversation=events[0]["conversation"], customer=who, sender="agent",
+                                 agent="小美", text=f"加我微信吧，电话{phone}"))  # fmt: skip
+        assert (await client.post("/v1/events", json=events)).status == 200
+    await client.close()
+    archive(config, db_path, NOW)
+
+
+def run(capsys: pytest.CaptureFixture[str], config: Config, tmp_path: Path, db: Any, *argv: str) -> tuple[int, str]:
+    code = main([*argv, "--config", str(write_config(tmp_path, db))])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def dump(db: store.Location) -> dict[str, list[str]]:
+    """Every row of every table, as text."""
+    with closing(store.connect(db)) as conn:
+        if isinstance(db, pg.Location):
+            names = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        else:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: sorted(repr(tuple(r)) for r in conn.execute(f"SELECT * FROM {t}")) for t in names}
+
+
+def archived_lines(root: Path) -> dict[str, list[bytes]]:
+    return {str(p.relative_to(root)): gzip.decompress(p.read_bytes()).splitlines() for p in sorted(root.rglob("*.gz"))}
+
+
+WATERMARKS = ("timers_watermark", "derived_watermark", "_assistant_migrations", "_migrations")
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_erase_removes_everything_of_theirs_and_nothing_else(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "find", "--customer", BUYER)
+    assert code == 0, out
+    for table in ("events", "messages", "orders", "payments", "conversations", "timers"):
+        assert f"  {table}  " in out, out
+    assert out.count(".jsonl.gz") == 2  # one archived day each
+    before, files_before = dump(db_path), archived_lines(archive_root(config))
+
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--dry-run")
+    assert code == 0 and dump(db_path) == before and archived_lines(archive_root(config)) == files_before
+    if not isinstance(db_path, pg.Location):  # a running service holds the file (and the buyer's conversations)
+        held = store.hold_alone(Path(db_path))
+        try:
+            code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+        finally:
+            os.close(held)
+        assert code == 1 and "请先停止服务" in out and dump(db_path) == before, out
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+    assert code == 0 and "已删除" in out, out
+
+    after = dump(db_path)
+    text = json.dumps(after, ensure_ascii=False)
+    assert BUYER not in text and PHONE not in text, [
+        (t, r) for t, rows in after.items() for r in rows if BUYER in r or PHONE in r
+    ]
+    assert OTHER in text and OTHER_PHONE in text
+    kept = {t: [r for r in rows if BUYER not in r and PHONE not in r] for t, rows in before.items()}
+    assert {t: r for t, r in after.items() if t not in WATERMARKS} == {
+        t: r for t, r in kept.items() if t not in WATERMARKS
+    }
+    if not isinstance(db_path, pg.Location):  # nothing of theirs left in the file's free pages either
+        for path in (db_path, Path(f"{db_path}-wal")):
+            if path.exists():
+                data = path.read_bytes()
+                assert BUYER.encode() not in data and PHONE.encode() not in data, path
+
+    files_after = archived_lines(archive_root(config))
+    assert files_after.keys() == files_before.keys()
+    for name, lines in files_after.items():
+        assert BUYER.encode() not in b"".join(lines) and PHONE.encode() not in b"".join(lines)
+        others = [line for line in files_before[name][1:-1] if BUYER.encode() not in line]
+        assert lines[1:-1] == others and lines[0] == files_before[name][0]  # the others' records byte for byte
+        assert read_summary(archive_root(config) / name).records == len(others) == 4
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in archive_root(config).rglob("*.gz"))
+
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "find", "--customer", BUYER)
+    assert code == 0 and f"{BUYER}：共 0 行和记录" in out, out
+    for day in OLD:
+        code, out = run(capsys, config, tmp_path, db_path, "log", "--date", day.isoformat(), "--format", "jsonl")
+        assert code == 0 and OTHER in out and BUYER not in out, out
+    code, out = run(capsys, config, tmp_path, db_path, "archive")
+    assert code == 0, out
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_export_writes_their_rows_and_archived_records(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "handover"
+    out_dir.mkdir(mode=0o700)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "export", "--customer", BUYER,
+                    "--out", str(out_dir / "buyer.zip"))  # fmt: skip
+    assert code == 0, out
+    assert (out_dir / "buyer.zip").stat().st_mode & 0o777 == 0o600
+    with zipfile.ZipFile(out_dir / "buyer.zip") as packed:
+        lines = [json.loads(line) for line in packed.read("buyer.jsonl").decode().splitlines()]
+    assert lines[0] == {"buyer": BUYER, "shop": None}
+    tables = {line["table"] for line in lines if "table" in line}
+    assert {"events", "messages", "orders", "payments", "conversations"} <= tables
+    archived = [line for line in lines if "archive" in line]
+    assert len(archived) == 2 * 4 and {line["date"] for line in archived} == {d.isoformat() for d in OLD}
+    assert PHONE in json.dumps(lines, ensure_ascii=False) and OTHER not in json.dumps(lines, ensure_ascii=False)

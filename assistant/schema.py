@@ -107,6 +107,9 @@ STALE_DATED = "UPDATE followups SET fired_ms = due_ms WHERE state = 'stale' AND 
 # The last event whose derived rows (payments, clean names, stale dates) are known written; no row: none yet.
 # An older release run on the file after these migrations writes rows it does not derive (upgrade.repair).
 DERIVED_WATERMARK = "CREATE TABLE derived_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);"
+# Each shop-day `assistant archive` moved into a file: a day whose file is missing (a restore without the archive
+# directory) is then said, not read as an empty or partial day (daylog/archive.py).
+ARCHIVED_DAYS = "CREATE TABLE archived_days (shop TEXT NOT NULL, day TEXT NOT NULL, archived_ms BIGINT NOT NULL, PRIMARY KEY (shop, day));"  # fmt: skip
 
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
@@ -415,6 +418,7 @@ _script("120_followup_outcome", FOLLOWUP_OUTCOME)
 _script("130_clean_names", cleaned_names())
 _script("140_stale_dated_at_deadline", STALE_DATED)
 _script("150_derived_watermark", DERIVED_WATERMARK)
+_script("160_archived_days", ARCHIVED_DAYS)
 
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
@@ -590,4 +594,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("130_clean_names", cleaned_names()),
     ("140_stale_dated_at_deadline", STALE_DATED),
     ("150_derived_watermark", DERIVED_WATERMARK),
+    ("160_archived_days", ARCHIVED_DAYS),
 ]

@@ -99,3 +99,18 @@ async def test_logs_page_answers_a_damaged_archive_file_with_409(
     assert page.status == 409 and "这一天的归档无法读取" in await page.text()
     workbook = await client.get(f"/logs/daily?date={DAY.isoformat()}&format=xlsx")
     assert workbook.status == 409
+
+
+def test_commands_name_an_archived_days_missing_file(
+    archived: Path, tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_events(db_path, chat(DAY, "shop1", "late", 2, start_hour=22))  # live rows of the day, as after a restore
+    archived.unlink()  # the database restored from a backup, the archive directory not
+    code, out, err = run_log(capsys, tmp_path, db_path)
+    assert code == 1 and out == "" and str(archived) in err and "missing" in err, err
+    config_path = str(write_config(tmp_path, db_path))
+    code = main(["report", "--config", config_path, "--date", DAY.isoformat(), "--format", "json"])
+    err = capsys.readouterr().err
+    assert code == 0 and "已归档，但文件不见了" in err and str(archived) in err, err
+    assert main(["report", "--config", config_path, "--date", (DAY - timedelta(days=1)).isoformat()]) == 0
+    assert "已归档" not in capsys.readouterr().err

@@ -23,7 +23,7 @@ from assistant.cli.common import (
 )
 from assistant.clock import yesterday
 from assistant.config import Config
-from assistant.daylog.archive import archived_in
+from assistant.daylog.archive import archived_in, missing_files
 from assistant.i18n import N_, _
 from assistant.kpi import metrics, report
 from assistant.kpi.logged import logged_shops
@@ -123,6 +123,10 @@ def report_command(
         )
     if not reports:
         print(nothing_found(config, path, first, last, shop), file=sys.stderr)
+    missing = missing_files(config, path, first, last, shop)
+    if missing:  # a restore without the archive directory: a report of zeros said nothing
+        files = ", ".join(str(each) for each in missing)
+        print(_("assistant: archived, but the file is missing (restore [store] archive_dir from the backup): %(files)s", files=files), file=sys.stderr)  # fmt: skip
     archived = archived_in(config, first, last, shop)
     if archived:  # a month's commission run over archived days was short without a word
         days = ", ".join(day.isoformat() for day in archived)

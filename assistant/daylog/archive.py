@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +106,36 @@ def archived_in(config: Config, first: date, last: date, shop: str | None = None
 
 def shop_of_dir(path: Path) -> str:
     return unquote(path.name)
+
+
+def missing_files(
+    config: Config, location: store.Location, first: date, last: date, shop: str | None = None
+) -> list[Path]:
+    """The files of the shop-days from `first` to `last` that the database records as archived and that are not
+    there (the database restored without the archive directory): those days are neither in it nor in a file."""
+    if not store.exists(location):
+        return []
+    conn = store.connect(location, readonly=True)
+    try:
+        if not has_table(conn, "archived_days"):
+            return []
+        sql = "SELECT shop, day FROM archived_days WHERE day >= ? AND day <= ?" + (" AND shop = ?" if shop else "")
+        params = [first.isoformat(), last.isoformat()] + ([shop] if shop else [])
+        rows = conn.execute(sql + " ORDER BY day, shop", params).fetchall()
+    finally:
+        conn.close()
+    paths = (archive_path(config, ShopDay(date.fromisoformat(day), name)) for name, day in rows)
+    return [path for path in paths if not path.is_file()]
+
+
+def refuse_missing(config: Config, location: store.Location, first: date, last: date, shop: str | None) -> None:
+    """ArchiveError naming the first missing file of those days (`missing_files`), if any."""
+    missing = missing_files(config, location, first, last, shop)
+    if missing:
+        raise ArchiveError(
+            f"{missing[0]}: missing; the database records this day as archived, so its rows are only in that file:"
+            " restore [store] archive_dir from the backup"
+        )
 
 
 # ---- the run -------------------------------------------------------------------------------------
@@ -275,7 +306,7 @@ def _archive_day(
         fsync_dir(path.parent)
         wrote = 1
         step("renamed", shop_day)
-    deleted = _delete(conn, shop_day.shop)
+    deleted = _delete(conn, shop_day)
     step("deleted", shop_day)
     return deleted, wrote
 
@@ -365,9 +396,16 @@ class _DaySource:
         )
 
 
-def _delete(conn: sqlite3.Connection, shop: str) -> int:
-    """Delete the noted rows in one transaction; order and conversation rows go with their last event."""
+def _delete(conn: sqlite3.Connection, shop_day: ShopDay) -> int:
+    """Delete the noted rows in one transaction; order and conversation rows go with their last event. The
+    shop-day is recorded as archived in the same transaction."""
+    shop = shop_day.shop
     with store.transaction(conn):
+        if has_table(conn, "archived_days"):
+            conn.execute(
+                "INSERT INTO archived_days (shop, day, archived_ms) VALUES (?, ?, ?) ON CONFLICT (shop, day) DO NOTHING",
+                (shop, shop_day.day.isoformat(), int(time.time() * 1000)),
+            )
         conn.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM temp.archive_seqs)")
         conn.execute("DELETE FROM suggestion_uses WHERE seq IN (SELECT seq FROM temp.archive_seqs)")
         if store.has_table(conn, "payments"):

@@ -14,7 +14,7 @@ from typing import Any
 from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
-from assistant.daylog.archive import archived_days, read_checked
+from assistant.daylog.archive import archived_days, read_checked, refuse_missing
 from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
@@ -30,6 +30,7 @@ def open_day(
     """A connection holding `day` and the next day (the lookahead, the replies counted until its end): the live
     database when nothing of it is archived, else a temporary database rebuilt from the archive files plus the
     live rows."""
+    refuse_missing(config, db_path, day, day + timedelta(days=1), shop)  # a restore without the archive directory
     files = archived_days(config, day, shop) + archived_days(config, day + timedelta(days=1), shop)
     if not files:
         conn = store.connect(db_path)

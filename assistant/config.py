@@ -136,19 +136,17 @@ class CommissionTier:
 
 def _default_tiers() -> list[CommissionTier]:
     # Seed 002's table: <30% 1.5%; ≥30% 3%; ≥30.5% 3.5%; ≥35% 4%; ≥40% 6%.
-    return [
-        CommissionTier(0.0, 0.015),
-        CommissionTier(0.30, 0.03),
-        CommissionTier(0.305, 0.035),
-        CommissionTier(0.35, 0.04),
-        CommissionTier(0.40, 0.06),
-    ]
+    tiers = ((0.0, 0.015), (0.30, 0.03), (0.305, 0.035), (0.35, 0.04), (0.40, 0.06))
+    return [CommissionTier(floor, rate) for floor, rate in tiers]
 
 
 @dataclass(frozen=True)
 class KpiConfig:
     slow_response_s: float = 60.0
     recovery_window_s: int = 1800
+    # A payment or refund counts for its inquiry's day when stamped within this after the order (Taobao closes an
+    # unpaid order after 72 h); a day is final once it has passed after the end of D+1 (docs/kpi.md).
+    payment_window_hours: float = 72.0
     targets: KpiTargets = field(default_factory=KpiTargets)
     commission: list[CommissionTier] = field(default_factory=_default_tiers)
     score_weights: dict[str, float] = field(default_factory=dict)  # empty: the built-in table (docs/kpi.md)

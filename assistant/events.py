@@ -15,6 +15,7 @@ EventType = Literal[
     "order_created",
     "order_paid",
     "order_closed",
+    "order_refunded",
     "conversation_closed",
     "conversation_assigned",
     "suggestion_used",
@@ -29,8 +30,8 @@ NAME_PADDING = " \u00a0\u3000"
 UNSEEN_CHARS = "\u200b\u2060\ufeff\u00ad"
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-# The events about one order (`order`): placed, paid, and closed (cancelled, or closed unpaid by the platform).
-ORDER_TYPES: tuple[str, ...] = ("order_created", "order_paid", "order_closed")
+# The events about one order (`order`): placed, paid, closed (cancelled, or closed unpaid by the platform), refunded.
+ORDER_TYPES: tuple[str, ...] = ("order_created", "order_paid", "order_closed", "order_refunded")
 SENDERS: tuple[str, ...] = ("customer", "agent", "auto")
 MAX_ID_CHARS = 200
 MAX_NAME_CHARS = 200
@@ -150,6 +151,11 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
         return Event(**common, sender=sender, text=text, agent=agent, followup_id=followup_id, item=item)
     if event_type in ("order_created", "order_paid"):
         return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=_amount(raw), agent=agent)
+    if event_type == "order_refunded":  # a refund of nothing is no refund: its amount is above zero
+        amount = _amount(raw)
+        if amount <= 0:
+            raise EventError("amount", "the refunded sum must be above 0 (yuan)")
+        return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), amount=amount, agent=agent)
     if event_type == "order_closed":
         return Event(**common, order=_string(raw, "order", max_len=MAX_ID_CHARS), agent=agent)
     if event_type in ("suggestion_used", "conversation_assigned"):

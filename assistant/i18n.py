@@ -102,6 +102,7 @@ def event_kinds(language: str) -> dict[str, str]:
         "order_created": t.gettext("Order placed"),
         "order_paid": t.gettext("Paid"),
         "order_closed": t.gettext("Order closed"),
+        "order_refunded": t.gettext("Refund"),
         "conversation_closed": t.gettext("Closed"),
         "conversation_assigned": t.gettext("Handed over"),
         "suggestion_used": t.gettext("Suggestion used"),

@@ -66,7 +66,7 @@ FOLLOWUP_OUTCOME = "CREATE TABLE followup_outcomes (id TEXT PRIMARY KEY, unknown
 
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
-# payment notified twice is one row. Filled from the events a log holds, fen rounded as store.cents rounds them.
+# payment notified twice is one row. A refund (`order_refunded`) is a row of negative fen (store.py). Filled from the events a log holds, fen rounded as store.cents rounds them.
 PAYMENTS = """
 CREATE TABLE payments (shop TEXT NOT NULL, order_id TEXT NOT NULL, paid_ms BIGINT NOT NULL, cents BIGINT NOT NULL,
   seq BIGINT NOT NULL, PRIMARY KEY (shop, order_id, paid_ms, cents));

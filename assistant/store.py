@@ -243,7 +243,7 @@ def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotat
         table, row = _normalized_row(seq, event, annotation)
         if table is not None:
             rows[table].append(row)
-        if event.type == "order_paid":
+        if event.type in _MONEY_TYPES:
             rows["payments"].append(_payment_row(seq, event))
         rows["conversations"].append(_conversation_row(event, annotation))
     for table, sql in _NORMALIZED.items():  # the conversations last, as insert_event touches them
@@ -318,7 +318,7 @@ _NORMALIZED = {
     " THEN excluded.paid_ms ELSE orders.paid_ms END,"
     " paid_amount = coalesce(orders.paid_amount, excluded.paid_amount),"
     " paid_seq = coalesce(orders.paid_seq, excluded.paid_seq)",
-    # Every payment of the order (deposit and balance), one row each; the same one notified again adds nothing.
+    # Every payment (deposit and balance) and refund of the order, one row each; the same one again adds nothing.
     "payments": f"INSERT INTO payments ({_COLUMNS['payments']}) {{values}} ON CONFLICT DO NOTHING",
     "suggestion_uses": f"INSERT INTO suggestion_uses ({_COLUMNS['suggestion_uses']}) {{values}}",
     # An order closed (cancelled, or closed unpaid by the platform): out of the payment reminders. Its first
@@ -368,7 +368,7 @@ def _normalize(conn: sqlite3.Connection, seq: int, event: Event, annotation: Ann
     table, row = _normalized_row(seq, event, annotation)
     if table is not None:
         conn.execute(_statement(_NORMALIZED[table], _COLUMNS[table], many=False), row)
-    if event.type == "order_paid":
+    if event.type in _MONEY_TYPES:
         conn.execute(_statement(_NORMALIZED["payments"], _COLUMNS["payments"], many=False), _payment_row(seq, event))
     conn.execute(
         _statement(_NORMALIZED["conversations"], _COLUMNS["conversations"], many=False),
@@ -425,8 +425,14 @@ def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tu
     return None, ()
 
 
+# The events that move an order's money: a payment is a row of its fen, a refund (`order_refunded`) a row of its fen
+# below zero, so that the same refund notified twice is one row too and an order's rows add up to what it kept.
+_MONEY_TYPES = ("order_paid", "order_refunded")
+
+
 def _payment_row(seq: int, event: Event) -> tuple[Any, ...]:
-    return (event.shop, event.order, event.ts_ms, cents(event.amount or 0.0), seq)
+    fen = cents(event.amount or 0.0)
+    return (event.shop, event.order, event.ts_ms, -fen if event.type == "order_refunded" else fen, seq)
 
 
 def cents(amount: float) -> int:

@@ -74,7 +74,7 @@ def make_event(type: str = "message", **fields: Any) -> dict[str, Any]:
     }
     if type == "message":
         event.update(sender="customer", text="在吗？这个什么时候发货")
-    elif type in ("order_created", "order_paid"):
+    elif type in ("order_created", "order_paid", "order_refunded"):
         event.update(order="order1", amount=99.5)
     elif type == "order_closed":
         event.update(order="order1")

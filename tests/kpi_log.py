@@ -105,9 +105,9 @@ class Log:
         parallel: bool = False,
         config: Config | None = None,
     ) -> list[metrics.ShopReport]:
-        """Reports over read-only connections; `now` defaults to long after the period."""
+        """Reports over read-only connections; `now` defaults to a day after the period is final."""
         end = last or first
-        now = now if now is not None else metrics.credit_window(end, TZ)[2] + 86_400_000
+        now = now if now is not None else metrics.final_ms(end, config or self.config) + 86_400_000
         return metrics.build_reports(
             lambda: store.connect(self.path, readonly=True),
             config or self.config,

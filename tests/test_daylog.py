@@ -121,9 +121,32 @@ async def test_daylog_shows_an_orders_closing(aiohttp_client: Any, config: Confi
     assert resp.status == 200, await resp.text()
     items = by_id(jsonl(db_path))
     assert (items["X1"]["kind"], items["X1"]["order"], items["X1"]["amount"]) == ("order_closed", "B-77", None)
+    assert items["X1"]["paid"] is False
     out = run_log(db_path, "--date", DAY.isoformat(), "--format", "text")
     assert out.returncode == 0, out.stderr
     assert "B-77 已关闭" in out.stdout and "B-77 已下单 ¥59.00" in out.stdout
+
+
+async def test_daylog_shows_a_refund_and_a_paid_orders_closing(
+    aiohttp_client: Any, config: Config, db_path: store.Location
+) -> None:
+    # Found: a paid order's closing printed "B-78 已关闭" as an unpaid one's does, and a refund could not be sent.
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    steps = [("order_created", {"amount": 500}), ("order_paid", {"amount": 500}), ("order_refunded", {"amount": 500}),
+             ("order_closed", {})]  # fmt: skip
+    events = [{"id": f"R{i}", "type": kind, "ts": f"2026-11-20T1{i}:00:00+08:00", "shop": "shop1",
+               "conversation": "B", "customer": "buyer_b", "order": "B-78", **extra}
+              for i, (kind, extra) in enumerate(steps)]  # fmt: skip
+    events.append({**events[2], "id": "R2-again"})  # the same refund notified twice: one line
+    resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 200, await resp.text()
+    items = by_id(jsonl(db_path))
+    assert (items["R2"]["kind"], items["R2"]["amount"]) == ("order_refunded", 500.0)
+    assert (items["R3"]["kind"], items["R3"]["paid"]) == ("order_closed", True)
+    out = run_log(db_path, "--date", DAY.isoformat(), "--format", "text")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("B-78 退款 ¥500.00") == 1 and "B-78 已关闭（已付款）" in out.stdout
 
 
 async def test_daylog_a_reply_the_next_morning_answers_the_burst_as_the_report_counts_it(

@@ -128,7 +128,15 @@ FIELDS = [
 @given(
     st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=len(FIELDS)),
     st.sampled_from(
-        ["message", "order_created", "order_paid", "order_closed", "conversation_closed", "suggestion_used"]
+        [
+            "message",
+            "order_created",
+            "order_paid",
+            "order_closed",
+            "order_refunded",
+            "conversation_closed",
+            "suggestion_used",
+        ]
     ),
 )
 def test_parse_event_any_input_is_an_event_or_a_named_error(raw: dict[str, object], kind: str) -> None:
@@ -143,6 +151,21 @@ def test_parse_event_any_input_is_an_event_or_a_named_error(raw: dict[str, objec
     else:
         assert event.type in EVENT_TYPES
         assert isinstance(event.ts_ms, int) and isinstance(event.id, str) and event.id.strip()
+
+
+def test_parse_event_order_refunded_takes_the_refunded_sum() -> None:
+    # Found: a refund could not be entered at all (no event; a negative order_paid was refused).
+    event = parse_event(make_event("order_refunded", order="O-RF", amount=120.5), max_text_chars=100)
+    assert (event.type, event.order, event.amount) == ("order_refunded", "O-RF", 120.5)
+    for amount, message in ((None, "required"), (-5, "≥ 0"), (0, "above 0"), (0.001, "above 0"), ("5", "number")):
+        with pytest.raises(EventError) as err:
+            parse_event(make_event("order_refunded", amount=amount), max_text_chars=100)
+        assert err.value.field == "amount" and message in err.value.message
+    raw = make_event("order_refunded")
+    del raw["order"]
+    with pytest.raises(EventError) as err:
+        parse_event(raw, max_text_chars=100)
+    assert err.value.field == "order"
 
 
 def test_parse_event_order_closed_names_its_order() -> None:

@@ -167,6 +167,12 @@ def test_kpi_config_rejects_values_the_report_cannot_use(bad: KpiConfig) -> None
         metrics.check_kpi_config(bad)
 
 
+@pytest.mark.parametrize("hours", [0, -1, 2401])
+def test_kpi_config_refuses_a_payment_window_out_of_range(hours: float) -> None:
+    with pytest.raises(ConfigError, match="payment_window_hours"):
+        metrics.check_kpi_config(KpiConfig(payment_window_hours=hours))
+
+
 @pytest.mark.parametrize(
     ("key", "value", "verdict"),
     [

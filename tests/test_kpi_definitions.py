@@ -284,7 +284,8 @@ def test_kpi_next_day_payment_counts_and_the_day_stays_pending(log: Log) -> None
     after_payment = log.report(now=ms("D+1 12:00"))
     assert after_payment.pending is True  # until D+1 has ended
     assert (after_payment.agents[0].metrics["paid"], after_payment.agents[0].metrics["sales"]) == (1, 88.8)
-    final = log.report(now=ms("D+2 00:00"))
+    assert log.report(now=ms("D+4 23:59")).pending is True  # and the 72 h payment window after it
+    final = log.report(now=ms("D+5 00:00"))
     assert final.pending is False
     assert final.to_json()["pending"] is False
 
@@ -590,13 +591,13 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
     log.auto("14:00:04", "自动回复：您好，客服马上来", customer="u3", conversation="c3")
     log.agent("14:00:30", "阿杰", text="亲，帮您查一下物流~", customer="u3", conversation="c3")
 
-    r = log.report(now=ms("D+2 08:00"))
+    r = log.report(now=ms("D+5 08:00"))  # the day is final: D+1 has ended, and 72 h after it
     assert [row.agent for row in r.agents] == ["小美", "阿杰"]
     mei, jie, team = r.agents[0].metrics, r.agents[1].metrics, r.team.metrics
     assert mei == {
         "consulted": 2, "served": 1, "reply_rate": 0.5,
         "inquiries": 2, "ordered": 1, "paid": 1, "order_rate": 0.5, "pay_rate": 1.0, "conversion": 0.5,
-        "sales": 199.0, "aov": 199.0,
+        "sales": 199.0, "refunds": 0.0, "aov": 199.0,
         "first_response_avg_s": 20.0, "first_responses": 1, "response_avg_s": 12.67, "responses": 3,
         "slow_responses": 1, "customer_messages": 5, "agent_messages": 3, "ask_answer_ratio": 0.6,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
@@ -606,7 +607,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
     assert jie == {
         "consulted": 2, "served": 2, "reply_rate": 1.0,
         "inquiries": 1, "ordered": 1, "paid": 1, "order_rate": 1.0, "pay_rate": 1.0, "conversion": 1.0,
-        "sales": 88.0, "aov": 88.0,
+        "sales": 88.0, "refunds": 0.0, "aov": 88.0,
         "first_response_avg_s": 60.0, "first_responses": 2, "response_avg_s": 60.0, "responses": 2,
         "slow_responses": 1, "customer_messages": 2, "agent_messages": 2, "ask_answer_ratio": 1.0,
         "short_replies": 0, "followups_sent": 0, "followups_recovered": 0,
@@ -616,7 +617,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
     assert team == {
         "consulted": 4, "served": 3, "reply_rate": 0.75,
         "inquiries": 3, "ordered": 2, "paid": 2, "order_rate": 0.6667, "pay_rate": 1.0, "conversion": 0.6667,
-        "sales": 287.0, "aov": 143.5,
+        "sales": 287.0, "refunds": 0.0, "aov": 143.5,
         "first_response_avg_s": 46.67, "first_responses": 3, "response_avg_s": 31.6, "responses": 5,
         "slow_responses": 2, "customer_messages": 7, "agent_messages": 5, "ask_answer_ratio": 0.714,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,

@@ -101,6 +101,7 @@ def test_simulate_day_looks_like_a_shop_day(tmp_path: Path) -> None:
     assert team["slow_responses"] > 0 and team["short_replies"] > 0 and team["followups_recovered"] > 0
     assert 5 <= team["first_response_avg_s"] <= 60 and 0.8 <= team["ask_answer_ratio"] <= 1.6
     assert team["inquiries"] < team["consulted"]  # after-sale contacts
+    assert 0 < team["refunds"] < team["sales"]  # a few paid orders are refunded
 
 
 def test_simulate_shows_progress_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

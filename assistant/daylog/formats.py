@@ -351,9 +351,11 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         amount = item.get("amount")
         money = f" ¥{amount:.2f}" if amount is not None else ""
         agent = f" ({item.get('agent')})" if item.get("agent") else ""
-        what = {"order_created": t.gettext("created"), "order_paid": t.gettext("paid")}.get(kind) or t.gettext(
-            "closed (order)"
-        )
+        what = {
+            "order_created": t.gettext("created"),
+            "order_paid": t.gettext("paid"),
+            "order_refunded": t.gettext("refunded"),
+        }.get(kind) or (t.gettext("closed (paid order)") if item.get("paid") else t.gettext("closed (order)"))
         order = _safe(str(item.get("order")))
         return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
     if kind == "suggestion_used":

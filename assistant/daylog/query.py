@@ -71,6 +71,7 @@ class Item(TypedDict, total=False):
     followup: FollowupNote
     order: str | None
     amount: float | None
+    paid: bool  # an order's closing: the order had been paid by then
     phrase_id: str | None
     qa: list[dict[str, Any]]  # quality-inspection flags (assistant/qa), short replies left to `short`
 
@@ -261,8 +262,16 @@ def reply_horizon_ms(day: date, tz: ZoneInfo) -> int:
 # (shop, conversation, sender, ts_ms) index, so a burst answered the next morning shows its wait, not 未回复.
 _LATE_REPLY = (
     " UNION ALL SELECT * FROM (SELECT m.ts_ms, m.seq, NULL, 'late_reply', NULL, m.agent, 'agent', NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, NULL FROM messages m WHERE m.shop = :shop AND m.conversation = :conversation"
+    " NULL, NULL, NULL, NULL, NULL, NULL, 0 FROM messages m WHERE m.shop = :shop AND m.conversation = :conversation"
     " AND m.sender = 'agent' AND m.ts_ms >= :horizon AND m.ts_ms < :late ORDER BY m.ts_ms LIMIT 1) AS late"
+)
+
+
+# Whether an order_closed's order had been paid by then (its first payment, through the orders' key): a paid order
+# closed shows so, not as an unpaid one closing (docs/daily-log.md); its money changes only with a refund.
+_CLOSED_PAID = (
+    " CASE WHEN e.type = 'order_closed' AND EXISTS (SELECT 1 FROM orders o WHERE o.shop = e.shop"
+    " AND o.order_id = json_extract(e.raw, '$.order') AND o.paid_ms <= e.ts_ms) THEN 1 ELSE 0 END"
 )
 
 
@@ -272,9 +281,11 @@ def _thread_sql(followups: bool) -> str:
     sql = (
         "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
         " m.suggestions, m.followup_id,"
-        " CASE WHEN e.type IN ('order_created', 'order_paid', 'order_closed', 'suggestion_used') THEN e.raw END,"
+        " CASE WHEN e.type IN ('order_created', 'order_paid', 'order_closed', 'order_refunded', 'suggestion_used')"
+        " THEN e.raw END,"
         + (" f.state, f.kind" if followups else " NULL, NULL")
-        + ", m.qa"
+        + ", m.qa,"
+        + _CLOSED_PAID
         + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
         + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
@@ -284,7 +295,7 @@ def _thread_sql(followups: bool) -> str:
     return (
         f"SELECT * FROM ({sql}{_LATE_REPLY} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
-        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL FROM followups f"
+        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0 FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
         f" AND f.state NOT IN {_HIDDEN_SQL}"
         " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
@@ -446,10 +457,10 @@ def _settle(
     burst: Item | None = None  # first customer message of the burst no human has answered yet
     offered: Item | None = None  # last customer message with suggestions, while its use window is open
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
-    payments: set[tuple[Any, int, Any]] = set()  # (order, time, amount) of the payments shown
+    payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
-         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa) = row  # fmt: skip
+         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, closed_paid) = row  # fmt: skip
         if followups:
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)
@@ -461,9 +472,10 @@ def _settle(
                 waiting -= 1
             continue
         extra = _json_object(raw) if raw else None
-        if kind == "order_paid" and extra is not None:
+        if kind in ("order_paid", "order_refunded") and extra is not None:  # a refund twice, too: one line
             amount = extra.get("amount")
-            payment = (extra.get("order"), ts_ms, round(amount * 100) if isinstance(amount, (int, float)) else amount)
+            fen = round(amount * 100) if isinstance(amount, (int, float)) else amount
+            payment = (kind, extra.get("order"), ts_ms, fen)
             if payment in payments:  # the same payment notified twice (docs/events.md): one line, as the report
                 continue  # counts it once
             payments.add(payment)
@@ -535,6 +547,8 @@ def _settle(
                 amount = extra.get("amount") if extra else None
                 item["order"] = extra.get("order") if extra else None
                 item["amount"] = float(amount) if isinstance(amount, (int, float)) else None
+                if kind == "order_closed":
+                    item["paid"] = bool(closed_paid)
             elif kind == "suggestion_used":
                 item["phrase_id"] = extra.get("phrase_id") if extra else None
         if waiting:

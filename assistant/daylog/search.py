@@ -64,7 +64,7 @@ def sought_conversations(
     if sought.text and not where:  # an order shows its id (in the raw event); it has no intent, type or flag
         sources.append(
             "SELECT shop, conversation, raw, NULL, NULL FROM events WHERE ts_ms >= :start AND ts_ms < :end"
-            f" AND type IN ('order_created', 'order_paid', 'order_closed'){of_shop}"
+            f" AND type IN ('order_created', 'order_paid', 'order_closed', 'order_refunded'){of_shop}"
         )
     folded = search_fold(sought.text)
     cursor = conn.cursor()

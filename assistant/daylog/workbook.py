@@ -72,6 +72,7 @@ class _Rows:
         self.yes, self.no = t.gettext("yes"), t.gettext("no")
         self.reminder, self.closing = t.gettext("payment reminder"), t.gettext("follow-up")
         self.came_back = t.gettext("customer came back")
+        self.closed_paid = t.gettext("Paid order closed")
 
     def __call__(self, item: Item) -> list[Any]:
         kind = item["kind"]
@@ -80,7 +81,7 @@ class _Rows:
         if kind in ORDER_TYPES:
             amount = item.get("amount")
             return [
-                *where, self.kinds[kind], item.get("agent"), None, None, None, None, None, None, None, None, None,
+                *where, self.closed_paid if item.get("paid") else self.kinds[kind], item.get("agent"), None, None, None, None, None, None, None, None, None,
                 None, None, None, str(item.get("order") or ""), amount, None,
             ]  # fmt: skip
         if kind not in ("message", "followup"):  # a suggestion used, a hand-over, a closing: what happened, and who

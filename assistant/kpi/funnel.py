@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Per customer–agent pair, then per agent: consulted, served, messages, responses, and the funnel:
 # 询单 (no order before the pair's first message of the day), 下单 (an order credited to the agent after
-# that message, before the horizon), 付款 (that order paid by now), 询单销售额 (those payments).
+# that message, before the horizon), 付款 (that order paid), 询单销售额 (those payments, less their refunds).
 # The pairs are kept in a scratch table: the orders are credited from it, and a day of a range reads from it
 # which orders of D+1 it credited. An order known only by its payment (its creation event lost) existed by then.
 PAIRS = """
@@ -32,18 +32,24 @@ FROM pairs p
 # whose inquiry the order follows (the pair's first message before it): the order's agent if it is one of them,
 # else the one of them who last wrote to the customer before the order, else the one whose inquiry began last.
 # So no inquiry's order is lost to an agent who never had the customer. An order that follows no inquiry keeps
-# its own agent (it counts in no figure). Sales are the order's payments logged by `now`, each once
-# (the payments table). In a range, /*excluded*/ leaves out the orders the day before credited.
+# its own agent (it counts in no figure). Its money is its payments and refunds (the payments table: a refund is a
+# row below zero) stamped by `now` and within the payment window after the order was placed, each once; later ones
+# never reach the day, so a day is final once the window has passed after its horizon (docs/kpi.md). It is paid
+# when it has such a payment and they were not all refunded; its refunds are what they took back of its payments.
+# In a range, /*excluded*/ leaves out the orders the day before credited.
 CREDITED = """
 WITH o AS MATERIALIZED (
   SELECT r.order_id, r.customer, r.agent, coalesce(r.created_ms, r.paid_ms) AS placed_ms,
-    (SELECT sum(y.cents) FROM payments y WHERE y.shop = :shop AND y.order_id = r.order_id AND y.paid_ms <= :now)
-      AS cents
-  FROM orders r
+    count(CASE WHEN y.cents >= 0 THEN 1 END) AS payments,
+    coalesce(sum(CASE WHEN y.cents > 0 THEN y.cents END), 0) AS gross,
+    coalesce(-sum(CASE WHEN y.cents < 0 THEN y.cents END), 0) AS refunded
+  FROM orders r LEFT JOIN payments y ON y.shop = r.shop AND y.order_id = r.order_id AND y.paid_ms <= :now
+    AND y.paid_ms < coalesce(r.created_ms, r.paid_ms) + :window
   WHERE r.shop = :shop AND (r.created_ms >= :ds AND r.created_ms < :he
     OR r.created_ms IS NULL AND r.paid_ms >= :ds AND r.paid_ms < :he) /*excluded*/
+  GROUP BY r.order_id, r.customer, r.agent, r.created_ms, r.paid_ms
 )
-INSERT INTO temp.kpi_orders (order_id, customer, agent, created_ms, paid, cents)
+INSERT INTO temp.kpi_orders (order_id, customer, agent, created_ms, paid, cents, refunded)
 SELECT o.order_id, o.customer, coalesce(
     (SELECT p.owner FROM temp.kpi_pairs p
      WHERE p.customer = o.customer AND p.owner = o.agent AND p.inquiry = 1 AND p.t0 < o.placed_ms),
@@ -55,7 +61,10 @@ SELECT o.order_id, o.customer, coalesce(
     (SELECT p.owner FROM temp.kpi_pairs p WHERE p.customer = o.customer AND p.inquiry = 1 AND p.t0 < o.placed_ms
      ORDER BY p.t0 DESC, p.owner LIMIT 1),
     o.agent, :unassigned),
-  o.placed_ms, CASE WHEN o.cents IS NULL THEN 0 ELSE 1 END, coalesce(o.cents, 0)
+  o.placed_ms,
+  CASE WHEN o.payments > 0 AND (o.refunded = 0 OR o.refunded < o.gross) THEN 1 ELSE 0 END,
+  CASE WHEN o.refunded < o.gross THEN o.gross - o.refunded ELSE 0 END,
+  CASE WHEN o.refunded < o.gross THEN o.refunded ELSE o.gross END
 FROM o
 """
 EXCLUDED = " AND r.order_id NOT IN (SELECT e.order_id FROM temp.kpi_excluded e)"
@@ -69,11 +78,16 @@ WITH funnel AS (
     CASE WHEN p.inquiry = 1 THEN (
       SELECT sum(c.cents) FROM temp.kpi_orders c
       WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0 AND c.paid = 1
-    ) END AS paid_cents
+    ) END AS paid_cents,
+    CASE WHEN p.inquiry = 1 THEN (
+      SELECT sum(c.refunded) FROM temp.kpi_orders c
+      WHERE c.customer = p.customer AND c.agent = p.owner AND c.created_ms > p.t0
+    ) END AS refund_cents
   FROM temp.kpi_pairs p
 )
 SELECT owner, count(*), sum(served), sum(msgs), sum(shown), sum(bursts), sum(responses), sum(response_ms), sum(slow),
-  sum(firsts), sum(first_ms), sum(inquiry), sum(ordered), count(paid_cents), coalesce(sum(paid_cents), 0)
+  sum(firsts), sum(first_ms), sum(inquiry), sum(ordered), count(paid_cents), coalesce(sum(paid_cents), 0),
+  coalesce(sum(refund_cents), 0)
 FROM funnel GROUP BY owner
 """
 # The orders created after the day (on D+1) that the funnel credited: one seek per inquiry pair, as above.

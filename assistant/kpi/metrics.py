@@ -39,6 +39,7 @@ __all__ = [
     "ShopReport",
     "METRIC_KEYS",
     "credit_window",
+    "final_ms",
     "metrics",
     "commission_rate",
     "score",
@@ -52,7 +53,7 @@ __all__ = [
 # Every key of an agent's (and the team's) figures, in report order.
 METRIC_KEYS: tuple[str, ...] = (
     "consulted", "served", "reply_rate",
-    "inquiries", "ordered", "paid", "order_rate", "pay_rate", "conversion", "sales", "aov",
+    "inquiries", "ordered", "paid", "order_rate", "pay_rate", "conversion", "sales", "refunds", "aov",
     "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
     "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
     "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate", "qa_flags",
@@ -89,6 +90,15 @@ _WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
 def credit_window(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
     """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending D+1 (when it settles)."""
     return midnight(day, tz), midnight(day + timedelta(days=1), tz), midnight(day + timedelta(days=2), tz)
+
+
+def final_ms(day: date, config: Config) -> int:
+    """Epoch ms from which the figures of `day` no longer change: the payment window after the end of D+1."""
+    return credit_window(day, config.tz)[2] + _window_ms(config.kpi)
+
+
+def _window_ms(kpi: KpiConfig) -> int:
+    return round(kpi.payment_window_hours * 3_600_000)
 
 
 def _ratio(num: int, den: int) -> Fraction | None:
@@ -132,6 +142,7 @@ def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[s
         "pay_rate": _rate(_ratio(t.paid, t.ordered)),
         "conversion": _rate(conversion),
         "sales": _money(t.sales_cents),
+        "refunds": _money(t.refund_cents),
         "aov": _money(Fraction(t.sales_cents, t.paid)) if t.paid else None,
         "first_response_avg_s": _rate(_ratio(t.first_response_ms, t.first_responses * 1000), 2),
         "first_responses": t.first_responses,
@@ -245,6 +256,18 @@ def check_kpi_config(kpi: KpiConfig) -> None:
             )
     if kpi.slow_response_s <= 0 or kpi.recovery_window_s <= 0:
         raise ConfigError(_("[kpi] slow_response_s and recovery_window_s must be positive"))
+    if not 0 < kpi.payment_window_hours <= MAX_PAYMENT_WINDOW_HOURS:
+        raise ConfigError(
+            _(
+                "%(key)s: must be above 0 and at most %(most)s hours, got %(value)s",
+                key="[kpi] payment_window_hours",
+                most=MAX_PAYMENT_WINDOW_HOURS,
+                value=kpi.payment_window_hours,
+            )
+        )
+
+
+MAX_PAYMENT_WINDOW_HOURS = 2400  # 100 days: past any 预售's balance; a day's figures would wait that long
 
 
 @dataclass(frozen=True)
@@ -318,13 +341,12 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
     # Commission is pay per agent: the team's is their sum, its rate the effective one.
     team["commission"] = _money(sum((Fraction(str(r.metrics["commission"])) * 100 for r in agents), Fraction(0)))
     team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
-    horizon = credit_window(last, config.tz)[2]
     return ShopReport(
         shop=shop,
         first=first,
         last=last,
         timezone=config.shop.timezone,
-        pending=now_ms < horizon,
+        pending=now_ms < final_ms(last, config),
         agents=agents,
         team=AgentRow("(team)", team_tally, team),
         figures=figures,
@@ -372,6 +394,7 @@ def build_reports(
                 slow_ms=round(config.kpi.slow_response_s * 1000),
                 recovery_ms=round(config.kpi.recovery_window_s * 1000),
                 now_ms=now,
+                payment_window_ms=_window_ms(config.kpi),
                 list_limit=list_limit,
                 parallel=parallel,
                 exclude_orders=credited,

@@ -41,6 +41,7 @@ class Tally:
     ordered: int = 0
     paid: int = 0
     sales_cents: int = 0
+    refund_cents: int = 0  # what refunds took back of the credited orders' payments (sales are net of it)
     first_responses: int = 0
     first_response_ms: int = 0
     bursts: int = 0
@@ -363,7 +364,7 @@ CREATE TEMP TABLE kpi_bursts (
   n BIGINT NOT NULL, shown BIGINT NOT NULL, owner TEXT NOT NULL, reply_key BIGINT, wait_ms BIGINT,
   first INTEGER NOT NULL, counted INTEGER NOT NULL, slow INTEGER NOT NULL, carried INTEGER NOT NULL);
 CREATE TEMP TABLE kpi_orders (order_id TEXT NOT NULL, customer TEXT NOT NULL, agent TEXT NOT NULL,
-  created_ms BIGINT NOT NULL, paid INTEGER NOT NULL, cents BIGINT NOT NULL);
+  created_ms BIGINT NOT NULL, paid INTEGER NOT NULL, cents BIGINT NOT NULL, refunded BIGINT NOT NULL);
 CREATE TEMP TABLE kpi_pairs (
   owner TEXT NOT NULL, customer TEXT NOT NULL, msgs BIGINT, shown BIGINT, t0 BIGINT NOT NULL, served BIGINT,
   bursts BIGINT, responses BIGINT, response_ms BIGINT, slow BIGINT, firsts BIGINT, first_ms BIGINT, inquiry BIGINT);
@@ -379,6 +380,7 @@ def day_figures(
     slow_ms: int,
     recovery_ms: int,
     now_ms: int,
+    payment_window_ms: int,
     list_limit: int = 200,
     parallel: bool = False,
     exclude_orders: Collection[str] = (),
@@ -387,7 +389,8 @@ def day_figures(
     """Read one shop-day's KPI figures from the log, per agent.
 
     The customer side and the agent side are independent; `parallel` reads them at once, each on its
-    own connection from `connect` (read-only is enough: the scratch tables live in `temp`). For a day of a
+    own connection from `connect` (read-only is enough: the scratch tables live in `temp`). An order's payments
+    and refunds count when stamped by `now_ms` and within `payment_window_ms` after the order. For a day of a
     range: `exclude_orders` (ids) are credited to no one (the day before did), and `late_orders` collects
     the orders created after the day that it credits (for the next day's `exclude_orders`).
     """
@@ -397,6 +400,7 @@ def day_figures(
         "de": window.end_ms,
         "he": window.horizon_ms,
         "now": now_ms,
+        "window": payment_window_ms,
         "slow": slow_ms,
         "recovery": recovery_ms,
         "unassigned": UNASSIGNED,
@@ -461,7 +465,7 @@ def _customer_side(
             out.late_orders = {order for (order,) in conn.execute(LATE_ORDERS, p)}
         for row in conn.execute(FUNNEL, p):
             owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
-            inquiries, ordered, paid, cents = row[11:]
+            inquiries, ordered, paid, cents, refunds = row[11:]
             out.tally(owner).add(
                 consulted=consulted,
                 served=served,
@@ -477,6 +481,7 @@ def _customer_side(
                 ordered=ordered,
                 paid=paid,
                 sales_cents=cents,
+                refund_cents=refunds,
             )
         labels = [label for label, _ in RESPONSE_BUCKETS] + [NO_REPLY]
         out.histogram = dict(zip(labels, conn.execute(_HISTOGRAM).fetchone()))

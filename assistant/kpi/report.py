@@ -41,6 +41,7 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("paid", N_("Payments"), "int"),
     ("conversion", N_("Conversion"), "pct"),
     ("sales", N_("Sales"), "money"),
+    ("refunds", N_("Refunds"), "money"),  # already taken off the sales
     ("aov", N_("Average order"), "money"),
     ("first_response_avg_s", N_("First resp. s"), "sec"),
     ("response_avg_s", N_("Avg resp. s"), "sec"),
@@ -165,7 +166,9 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
     for r in reports:
         head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
         if r.pending:
-            head += "  — " + t.gettext("pending: orders and payments count until the end of the next day")
+            head += "  — " + t.gettext(
+                "pending: orders count until the end of the next day, payments and refunds within the payment window"
+            )
         header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS)]
         rows = [
             [

@@ -40,6 +40,7 @@ CUSTOMER_NICKS = (
 )  # fmt: skip
 SHORT_TEXTS = ("好的", "嗯", "在的", "亲", "嗯嗯", "ok", "好")
 ADOPTION = 0.75  # how often an agent sends the suggested phrase (else types their own answer)
+REFUNDED = 0.04  # paid orders refunded in full within a day or so (退款: the buyer changed their mind)
 TRANSFER_TEXT = "亲，已为您转接专属客服，请稍等~"
 _BATCH = 100_000  # events per transaction
 # One encoder: json.dumps(…, ensure_ascii=False) builds a new encoder on every call.
@@ -293,6 +294,9 @@ def _customer_day(
             slow = rng.random() < 0.05
             paid = created + (rng.randrange(3_600_000, 72_000_000) if slow else rng.randrange(10_000, 600_000))
             emit({"type": "order_paid", "ts": paid, "order": order, "amount": amount, **credited})
+            if rng.random() < REFUNDED:
+                refund = paid + rng.randrange(3_600_000, 108_000_000)
+                emit({"type": "order_refunded", "ts": refund, "order": order, "amount": amount})
     if rng.random() < 0.5:
         emit({"type": "conversation_closed", "ts": t + 600_000})
     out.sort(key=lambda pair: pair[0]["ts"])
@@ -375,7 +379,7 @@ class _BulkWriter(_Writer):
                         self._suggestions(a.suggestions),
                     )
                 )
-            elif kind in ("order_created", "order_paid"):
+            elif kind in ("order_created", "order_paid", "order_refunded"):
                 self._order(raw, seq)
             elif kind == "suggestion_used":
                 uses.append((seq, shop, conv, customer, agent, raw["phrase_id"], ts))
@@ -408,6 +412,9 @@ class _BulkWriter(_Writer):
         """`store._normalize`'s order upserts, folded in memory."""
         ts, agent, amount = raw["ts"], raw.get("agent"), raw["amount"]
         row = self.orders.get(raw["order"])
+        if raw["type"] == "order_refunded":  # a row of negative fen, and nothing else (store._payment_row)
+            self.payments.setdefault((raw["shop"], raw["order"], ts, -store.cents(amount)), seq)
+            return
         if raw["type"] == "order_paid":
             self.payments.setdefault((raw["shop"], raw["order"], ts, store.cents(amount)), seq)
         if raw["type"] == "order_created":

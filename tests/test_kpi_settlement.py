@@ -1,0 +1,130 @@
+"""When a day's money is final: the payment window, refunds, and orders closed after payment (docs/kpi.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from assistant import store
+from assistant.kpi import metrics, report
+from tests.helpers import BACKENDS, replace_config
+from tests.kpi_log import D, Log, ms
+
+pytestmark = BACKENDS
+
+
+@pytest.fixture
+def log(db_path: store.Location) -> Iterator[Log]:
+    built = Log(db_path)
+    yield built
+    built.close()
+
+
+def _two_inquiries(log: Log) -> None:
+    """小美 answers two buyers; LO1 ¥300 is created unpaid, LO2 ¥500 created and paid at once."""
+    for customer in ("u1", "u2"):
+        log.customer("10:00", customer=customer, conversation=f"c-{customer}")
+        log.agent("10:00:10", "小美", customer=customer, conversation=f"c-{customer}")
+    log.order("10:05", "LO1", 300, agent="小美", customer="u1", conversation="c-u1")
+    log.order("10:06", "LO2", 500, agent="小美", customer="u2", conversation="c-u2")
+    log.paid("10:07", "LO2", 500, customer="u2", conversation="c-u2")
+
+
+def _money(log: Log, now: str) -> tuple[bool, int, float, float, float]:
+    r = log.report(now=ms(now))
+    m = r.agents[0].metrics
+    return r.pending, m["paid"], m["sales"], m["refunds"], m["commission"]
+
+
+def test_kpi_payment_after_the_window_leaves_a_final_day_unchanged(log: Log) -> None:
+    # Found: a day reported final (pending false) went from 1 paid, ¥500, commission 30 to 2, ¥800, 48 when a
+    # payment stamped three days later came in: a commission already paid out changed on a re-run.
+    _two_inquiries(log)
+    assert _money(log, "D+5 00:00") == (False, 1, 500.0, 0.0, 30.0)
+    log.paid("D+3 20:00", "LO1", 300, customer="u1", conversation="c-u1")  # 82 h after LO1 was placed
+    assert _money(log, "D+5 00:00") == (False, 1, 500.0, 0.0, 30.0)
+    assert _money(log, "D+9 00:00") == (False, 1, 500.0, 0.0, 30.0)
+
+
+def test_kpi_payment_within_the_window_counts_while_the_day_is_pending(log: Log) -> None:
+    _two_inquiries(log)
+    log.paid("D+3 09:00", "LO1", 300, customer="u1", conversation="c-u1")  # 71 h after LO1: within 72 h
+    assert _money(log, "D+2 12:00") == (True, 1, 500.0, 0.0, 30.0)  # not stamped yet at the report's time
+    assert _money(log, "D+3 10:00") == (True, 2, 800.0, 0.0, 48.0)
+    assert _money(log, "D+4 23:59") == (True, 2, 800.0, 0.0, 48.0)  # D+1 has ended, the window has not
+    assert _money(log, "D+5 00:00") == (False, 2, 800.0, 0.0, 48.0)
+
+
+def test_kpi_payment_window_comes_from_config(log: Log) -> None:
+    config = replace_config(log.config, "kpi", payment_window_hours=24)
+    _two_inquiries(log)
+    log.paid("D+1 12:00", "LO1", 300, customer="u1", conversation="c-u1")  # 26 h after LO1 was placed
+    r = log.report(now=ms("D+2 23:59"), config=config)
+    assert (r.pending, r.agents[0].metrics["paid"], r.agents[0].metrics["sales"]) == (True, 1, 500.0)
+    assert log.report(now=ms("D+3 00:00"), config=config).pending is False
+    assert metrics.final_ms(D, config) == ms("D+3 00:00")
+
+
+def test_kpi_partial_refund_comes_off_the_sales(log: Log) -> None:
+    _two_inquiries(log)
+    log.event("order_refunded", "D+1 15:00", order="LO2", amount=200, customer="u2", conversation="c-u2")
+    # 1 of 2 paid: conversion 50 %, 6 % of the ¥300 kept.
+    assert _money(log, "D+5 00:00") == (False, 1, 300.0, 200.0, 18.0)
+
+
+def test_kpi_full_refund_takes_back_the_payment(log: Log) -> None:
+    # Found: a refund could not be entered; an order_closed on the paid order left its ¥500 and commission.
+    _two_inquiries(log)
+    log.event("order_refunded", "12:00", order="LO2", amount=300, customer="u2", conversation="c-u2")
+    log.event("order_refunded", "13:00", order="LO2", amount=200, customer="u2", conversation="c-u2")
+    log.event("order_closed", "13:01", order="LO2", customer="u2", conversation="c-u2")
+    r = log.report(now=ms("D+5 00:00"))
+    m = r.agents[0].metrics
+    assert (m["ordered"], m["paid"], m["sales"], m["refunds"], m["conversion"], m["commission"]) == (
+        2, 0, 0.0, 500.0, 0.0, 0.0,
+    )  # fmt: skip
+    assert r.team.metrics["refunds"] == 500.0
+
+
+def test_kpi_refund_notified_twice_counts_once_and_never_exceeds_the_payments(log: Log) -> None:
+    _two_inquiries(log)
+    for event_id in ("r1", "r2"):  # the same refund under two ids
+        log.event("order_refunded", "12:00", id=event_id, order="LO2", amount=100, customer="u2", conversation="c-u2")
+    assert _money(log, "D+5 00:00") == (False, 1, 400.0, 100.0, 24.0)
+    log.event("order_refunded", "14:00", order="LO2", amount=900, customer="u2", conversation="c-u2")
+    assert _money(log, "D+5 00:00")[1:4] == (0, 0.0, 500.0)  # refunds take back at most what was paid
+
+
+def test_kpi_refund_after_the_window_leaves_a_final_day_unchanged(log: Log) -> None:
+    _two_inquiries(log)
+    log.event("order_refunded", "D+6 10:00", order="LO2", amount=500, customer="u2", conversation="c-u2")
+    assert _money(log, "D+9 00:00") == (False, 1, 500.0, 0.0, 30.0)
+
+
+def test_kpi_order_closed_after_payment_keeps_its_sales(log: Log) -> None:
+    _two_inquiries(log)
+    log.event("order_closed", "11:00", order="LO2", customer="u2", conversation="c-u2")  # no refund told
+    assert _money(log, "D+5 00:00") == (False, 1, 500.0, 0.0, 30.0)
+
+
+def test_kpi_refunds_appear_in_every_report_format(log: Log, tmp_path: Path) -> None:
+    _two_inquiries(log)
+    log.event("order_refunded", "12:00", order="LO2", amount=120, customer="u2", conversation="c-u2")
+    reports = log.reports(now=ms("D+5 00:00"))
+    assert reports[0].to_json()["team"]["refunds"] == 120.0
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(reports))))
+    assert [(row["agent"], row["sales"], row["refunds"]) for row in rows] == [("小美", "380.0", "120.0"),
+                                                                           ("(team)", "380.0", "120.0")]  # fmt: skip
+    table = report.render_table(reports, "zh_CN").splitlines()
+    assert "退款" in table[1] and "120.00" in table[3]
+    out = tmp_path / "r.xlsx"
+    with out.open("wb") as f:
+        report.render_xlsx(reports, f, "zh_CN")
+    sheet = load_workbook(out).worksheets[0]
+    headings = [cell.value for cell in sheet[1]]
+    assert sheet.cell(2, headings.index("退款") + 1).value == 120.0

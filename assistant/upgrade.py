@@ -168,7 +168,7 @@ _PG_LOCK = 0x61737369  # one advisory lock: instances that start together migrat
 
 
 def _migrate_pg(conn: pg.Connection) -> None:
-    problem = store.collation_problem(conn)
+    problem = collation_problem(conn)
     if problem is not None:
         raise SchemaError(problem)
     conn.execute("BEGIN")
@@ -192,3 +192,59 @@ def migrate_pg_in_transaction(conn: pg.Connection) -> None:
             conn.execute(
                 "INSERT INTO _assistant_migrations (name, applied_ms) VALUES (?, ?)", (name, int(time.time() * 1000))
             )
+
+
+# ---- a PostgreSQL database fit for the log (checked at start) -------------------------------------
+
+
+def collation_problem(conn: pg.Connection) -> str | None:
+    """Why the database does not sort text by code point, or None. Text sorts so in SQLite, and reports and logs
+    list shops, agents and customers in that order."""
+    # As JSON: the columns differ by version (PostgreSQL 15 added the locale provider, 17 renamed daticulocale).
+    found = conn.execute("SELECT to_jsonb(d) FROM pg_database d WHERE datname = current_database()").fetchone()[0]
+    if found.get("datlocprovider") == "i":  # ICU sorts as its locale's language does, whatever datcollate says
+        return (
+            f"the database sorts text by the ICU locale {found.get('daticulocale') or found.get('datlocale')!r};"
+            " create it with LOCALE_PROVIDER libc LC_COLLATE 'C' (CREATE DATABASE … TEMPLATE template0"
+            " LOCALE_PROVIDER libc ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C')"
+        )
+    if found.get("datlocprovider") == "b" or found["datcollate"] in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        return None  # the builtin provider (PostgreSQL 17) sorts by code point
+    return (
+        f"the database sorts text by {found['datcollate']!r}; create it with LC_COLLATE 'C'"
+        " (CREATE DATABASE … TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C')"
+    )
+
+
+# What one instance holds at most: its writer, the journal's writer, the listener, and the readers' pool.
+CONNECTIONS_PER_INSTANCE = 3 + pg.POOL_SIZE
+
+
+def warn_if_short_of_connections(conn: pg.Connection) -> int:
+    """Warn when the server, or the role's CONNECTION LIMIT, leaves fewer free connections than an instance may
+    open (the writer's counted): with too few, requests wait for one and answer late. The number free."""
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
+        " (SELECT CASE WHEN rolconnlimit < 0 OR rolsuper THEN NULL ELSE rolconnlimit END"
+        "  - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND backend_type = 'client backend')"
+        "  FROM pg_roles WHERE rolname = current_user)"
+    ).fetchone()
+    more = CONNECTIONS_PER_INSTANCE - 1
+    free = int(row[0]) if row is not None else more + 1
+    role_free = int(row[1]) if row is not None and row[1] is not None else None  # None: no limit (-1), a superuser
+    if role_free is not None and role_free < min(free, more):
+        log.warning(
+            "the role %s may open %d more connections (its CONNECTION LIMIT) and this instance may open %d more:"
+            " raise it (ALTER ROLE … CONNECTION LIMIT; docs/scaling.md budgets about 12 per instance), or requests"
+            " will wait for a connection",
+            conn.raw.info.user, role_free, more,
+        )  # fmt: skip
+        return role_free
+    if free < more:
+        log.warning(
+            "PostgreSQL has %d connections free and this instance may open %d more: raise max_connections"
+            " (docs/scaling.md budgets about 12 per instance), or requests will wait for a connection",
+            free, more,
+        )  # fmt: skip
+    return free

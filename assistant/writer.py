@@ -142,7 +142,7 @@ class Writer:
         try:
             upgrade.migrate(self._conn)
             if isinstance(self._conn, pg.Connection):
-                store.warn_if_short_of_connections(self._conn)
+                upgrade.warn_if_short_of_connections(self._conn)
                 # Bounded once migrated (a migration may rightly take long): events answer 503, not never.
                 self._conn.answer_within_s = writer_answer_s(busy_timeout_s)
         except BaseException:

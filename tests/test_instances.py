@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from assistant import live, pg, store
+from assistant import live, pg, store, upgrade
 from assistant.config import Config
 from assistant.web.appkeys import ENGINE, FEED
 from tests.catalog_data import HOODIE, TSHIRT
@@ -243,7 +243,7 @@ async def test_instances_a_server_short_of_connections_is_named_at_start(
     writer = Writer(db_path)  # the session's server has room for an instance
     await writer.close()
     assert "connections free" not in caplog.text
-    monkeypatch.setattr(store, "CONNECTIONS_PER_INSTANCE", 100_000)  # an instance wanting more than the server has
+    monkeypatch.setattr(upgrade, "CONNECTIONS_PER_INSTANCE", 100_000)  # an instance wanting more than the server has
     writer = Writer(db_path)
     await writer.close()
     assert "PostgreSQL has" in caplog.text and "raise max_connections" in caplog.text

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from assistant import pg, store
+from assistant import pg, store, upgrade
 from assistant.config import Config, load_config
 from assistant.upgrade import SchemaError
 from assistant.writer import Writer
@@ -55,7 +55,7 @@ async def test_pg_start_warns_of_a_role_connection_limit_below_an_instances_need
     await Writer(location).close()
     user = location.url.split("//")[1].split("@")[0]
     assert f"the role {user} may open 3 more connections (its CONNECTION LIMIT)" in caplog.text
-    assert f"this instance may open {store.CONNECTIONS_PER_INSTANCE - 1} more" in caplog.text
+    assert f"this instance may open {upgrade.CONNECTIONS_PER_INSTANCE - 1} more" in caplog.text
 
 
 async def test_pg_start_refuses_a_database_sorted_by_icu_although_its_collate_says_c(pg_cluster: Cluster) -> None:

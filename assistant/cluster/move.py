@@ -92,7 +92,7 @@ def _refuse_newer(where: object, conn: sqlite3.Connection) -> None:
 
 def _copy(lite: sqlite3.Connection, postgres: pg.Connection, target: pg.Location, progress: Progress) -> list[Copied]:
     _refuse_newer(target, cast(sqlite3.Connection, postgres))
-    problem = store.collation_problem(postgres)  # the service would refuse to start on it: said before copying
+    problem = upgrade.collation_problem(postgres)  # the service would refuse to start on it: said before copying
     if problem is not None:
         raise MoveRefused(f"{target}: {problem}")
     lite.execute("BEGIN")  # one snapshot of the file for the whole copy

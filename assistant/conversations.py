@@ -33,6 +33,8 @@ class ConversationState:
     last_customer_ms: int | None = None
     last_agent_ms: int | None = None
     closed_ms: int | None = None  # the latest closure: a customer message before it waits for nothing
+    last_ts_ms: int | None = None  # the latest time stamped on any of its events (what decides its agent)
+    last_message_ms: int | None = None  # the latest stamped customer or agent message (a closure before it: none)
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
     seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
@@ -63,6 +65,11 @@ class ConversationState:
         event = written.event
         self.seq = max(self.seq, written.seq or 0)
         self.customer = event.customer
+        # Before this event changes the times: the agent and the status follow the log's rules
+        # (store._NORMALIZED["conversations"]), so that a panel's list, read from the log, and its cards agree.
+        self._take_agent(event.agent, event.ts_ms)
+        self._take_status(event.type, event.sender, event.ts_ms)
+        self.last_ts_ms = max(event.ts_ms, self.last_ts_ms or event.ts_ms)
         if event.type == "message":
             self.recent.append(
                 {
@@ -79,26 +86,40 @@ class ConversationState:
                 self.customer_messages.append((event.ts_ms, event.text or ""))
                 if self.waiting_since_ms is None:
                     self.last_customer_ms = event.ts_ms
-                self.status = "open"
-                if event.agent:
-                    self.agent = event.agent
                 ann = written.annotation
                 if ann is not None and ann.customer_type:
                     self.customer_type = ann.customer_type
             elif event.sender == "agent":
-                self.agent = event.agent
                 self.note_reply(event.ts_ms)
                 self.last_agent_ms = max(event.ts_ms, self.last_agent_ms or 0)
-                self.status = "open"
         elif event.type == "order_created" and event.order:
             self.unpaid_orders[event.order] = event.amount or 0.0
         elif event.type in ("order_paid", "order_closed") and event.order:
             self.unpaid_orders.pop(event.order, None)
-        elif event.type == "conversation_assigned":
-            self.agent = event.agent  # handed over: the new agent's panel shows it, the old one's drops it
         elif event.type == "conversation_closed":
-            self.status = "closed"
             self.closed_ms = max(event.ts_ms, self.closed_ms or 0)
+
+    def _take_agent(self, agent: str | None, ts_ms: int) -> None:
+        """An event naming an agent (a message, a hand-over) gives the conversation to that agent unless
+        stamped before its latest event: a platform's late retry of an older message does not take back a
+        conversation handed over since."""
+        if agent and (self.agent is None or self.last_ts_ms is None or ts_ms >= self.last_ts_ms):
+            self.agent = agent
+
+    def _take_status(self, type: str, sender: str | None, ts_ms: int) -> None:
+        """A closure closes unless stamped before the latest message; a message stamped after the latest
+        closure opens again."""
+        if type == "conversation_closed":
+            if ts_ms >= (self.last_message_ms or 0):
+                self.status = "closed"
+        elif type == "message" and sender in ("customer", "agent"):
+            if ts_ms > (self.closed_ms or 0):
+                self.status = "open"
+            self.last_message_ms = max(ts_ms, self.last_message_ms or ts_ms)
+
+    def holds(self, seq: int | None) -> bool:
+        """Whether the message logged as `seq` is among the recent ones (a state loaded after its commit)."""
+        return seq is not None and any(m.get("seq") == seq for m in self.recent)
 
 
 class Conversations:
@@ -193,7 +214,7 @@ class Conversations:
             self.forget(event.shop, event.conversation)  # another instance logged one in between: read again
             state = self.get(event.shop, event.conversation)
         # A state loaded after the commit already contains this event.
-        if not (state.recent and written.event.type == "message" and state.recent[-1].get("seq") == written.seq):
+        if not (written.event.type == "message" and state.holds(written.seq)):
             state.apply(written)
         return state
 
@@ -206,20 +227,23 @@ class Conversations:
             rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
             orders = store.open_orders(conn, shop, conversation)
             meta = conn.execute(
-                "SELECT customer, agent, status, customer_type, closed_ms FROM conversations"
+                "SELECT customer, agent, status, customer_type, closed_ms, last_ts_ms,"
+                " max(coalesce(last_customer_ms, 0), coalesce(last_agent_ms, 0)) AS last_message_ms FROM conversations"
                 " WHERE shop = ? AND conversation = ?",
                 (shop, conversation),
             ).fetchone()
         except sqlite3.OperationalError:  # no database yet
             return state
         if meta is not None:
-            state.customer, state.agent, state.status, state.customer_type, state.closed_ms = (
+            state.customer, state.agent, state.status, state.customer_type, state.closed_ms, state.last_ts_ms = (
                 meta["customer"],
                 meta["agent"],
                 meta["status"],
                 meta["customer_type"],
                 meta["closed_ms"],
+                meta["last_ts_ms"],
             )
+            state.last_message_ms = meta["last_message_ms"] or None
         for row in rows:
             message = {
                 "sender": row["sender"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,9 @@ from assistant import live
 from assistant.bus import Bus, Update
 from assistant.config import Config, load_config
 from assistant.live import LiveFeed, Scope
-from assistant.web.appkeys import BUS, FEED
+from assistant.store import now_ms
+from assistant.web import stream
+from assistant.web.appkeys import BUS, DB_PATH, FEED
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
@@ -190,6 +193,71 @@ async def test_stream_hands_over_a_conversation_of_before_a_restart(aiohttp_clie
     moved = await old.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["agent"] == "a2")
     assert moved.data["payload"]["previous_agent"] == "a1"  # the old panel drops it
     await old.close()
+
+
+async def listed(client: Client, scope: Scope) -> list[tuple[str, str | None]]:
+    """What a panel of `scope` lists after a reload: each conversation and the agent its card names."""
+    return [(c["conversation"], c["agent"]) for c in await stream.scope_conversations(client.app, scope)]
+
+
+def logged_agent(client: Client, conversation: str) -> str | None:
+    with sqlite3.connect(client.app[DB_PATH]) as conn:
+        row = conn.execute("SELECT agent FROM conversations WHERE conversation = ?", (conversation,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+async def test_stream_keeps_a_handed_over_conversation_with_its_new_agent_after_a_late_message(
+    client: Client,
+) -> None:
+    # A platform's retry of a message stamped before the hand-over, delivered after it: the card went back to
+    # the old agent while the log kept the new one, and neither agent's panel listed the conversation.
+    t = now_ms() - 10_000
+    new = await open_stream(client, "agent=小王")
+    for event in (
+        make_event(id="c-1", ts=t, customer="buyer", agent="小美", text="这个能退吗", conversation="c"),
+        make_event("conversation_assigned", id="c-3", ts=t + 2000, agent="小王", conversation="c"),
+        make_event(id="c-2", ts=t + 1000, customer="buyer", agent="小美", text="在吗在吗", conversation="c"),
+    ):
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    late = await new.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "c-2")
+    assert late.data["payload"]["agent"] == "小王" and "previous_agent" not in late.data["payload"]
+    await new.close()
+    assert logged_agent(client, "c") == "小王"
+    assert await listed(client, Scope(agent="小王")) == [("c", "小王")]
+    assert await listed(client, Scope(agent="小美")) == []
+    assert await listed(client, Scope(everything=True)) == [("c", "小王")]
+
+
+async def test_stream_keeps_a_conversation_with_its_agent_when_a_reply_comes_after_the_next_message(
+    client: Client,
+) -> None:
+    # The old agent's reply, stamped after the hand-over, arrives after the buyer's next message: the log
+    # keeps the agent of the latest event (小王), and the card has to name the same one.
+    t = now_ms() - 10_000
+    for event in (
+        make_event(ts=t, agent="小美", text="这个能退吗", conversation="c"),
+        make_event("conversation_assigned", ts=t + 2000, agent="小王", conversation="c"),
+        make_event(ts=t + 4000, agent="小王", text="还在吗", conversation="c"),
+        make_event(ts=t + 3000, sender="agent", agent="小美", text="可以退的亲", conversation="c"),
+    ):
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    assert logged_agent(client, "c") == "小王"
+    assert await listed(client, Scope(agent="小王")) == [("c", "小王")]
+    assert await listed(client, Scope(agent="小美")) == []
+
+
+async def test_stream_keeps_a_conversation_open_when_a_closing_stamped_before_its_last_message_comes_late(
+    client: Client,
+) -> None:
+    # The log leaves it open (the buyer wrote after the closing); the card said closed and left every list.
+    t = now_ms() - 10_000
+    for event in (
+        make_event(ts=t, agent="小美", text="这个能退吗", conversation="c"),
+        make_event(ts=t + 2000, agent="小美", text="还在吗", conversation="c"),
+        make_event("conversation_closed", ts=t + 1000, conversation="c"),
+    ):
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    assert await listed(client, Scope(agent="小美")) == [("c", "小美")]
 
 
 async def test_stream_carries_followup_updates(client: Client) -> None:

@@ -71,7 +71,7 @@ class ConversationState:
         self._take_status(event.type, event.sender, event.ts_ms)
         self.last_ts_ms = max(event.ts_ms, self.last_ts_ms or event.ts_ms)
         if event.type == "message":
-            self.recent.append(
+            self._keep_recent(
                 {
                     "sender": event.sender,
                     "agent": event.agent,
@@ -117,9 +117,22 @@ class ConversationState:
                 self.status = "open"
             self.last_message_ms = max(ts_ms, self.last_message_ms or ts_ms)
 
+    def _keep_recent(self, message: dict[str, Any]) -> None:
+        """Keep a message among the recent ones in the order of its time stamp (a late delivery of an earlier
+        one goes before the later ones, as a reload shows them), the latest RECENT_MESSAGES."""
+        if self.recent and _order(self.recent[-1]) > _order(message):
+            kept = sorted([*self.recent, message], key=_order)[-RECENT_MESSAGES:]
+            self.recent = deque(kept, maxlen=RECENT_MESSAGES)
+        else:
+            self.recent.append(message)
+
     def holds(self, seq: int | None) -> bool:
         """Whether the message logged as `seq` is among the recent ones (a state loaded after its commit)."""
         return seq is not None and any(m.get("seq") == seq for m in self.recent)
+
+
+def _order(message: dict[str, Any]) -> tuple[int, int]:
+    return message["ts_ms"], message.get("seq") or 0
 
 
 class Conversations:

@@ -260,6 +260,30 @@ async def test_stream_keeps_a_conversation_open_when_a_closing_stamped_before_it
     assert await listed(client, Scope(agent="小美")) == [("c", "小美")]
 
 
+async def test_stream_card_shows_messages_in_the_order_of_their_time_stamps(client: Client) -> None:
+    # A message delivered late came last on the live card (第一句 | 第三句（客服） | 第二句) and stayed there
+    # until a reload put it in its place.
+    t = now_ms() - 20_000
+    reader = await open_stream(client, "agent=a1")
+    for ts, fields in (
+        (t, {"text": "第一句"}),
+        (t + 10_000, {"sender": "agent", "text": "第三句"}),
+        (t + 5_000, {"text": "第二句"}),
+    ):
+        event = make_event(id=f"order-{ts}", ts=ts, agent="a1", conversation="c", **fields)
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    live_card = (
+        await reader.wait_for(
+            lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == f"order-{t + 5_000}"
+        )
+    ).data["payload"]
+    await reader.close()
+    assert [m["text"] for m in live_card["messages"]] == ["第一句", "第二句", "第三句"]
+    assert live_card["waiting_since_ms"] is None  # the reply came after both: 已回复
+    [reloaded] = await stream.scope_conversations(client.app, Scope(agent="a1"))
+    assert reloaded["messages"] == live_card["messages"]
+
+
 async def test_stream_carries_followup_updates(client: Client) -> None:
     reader = await open_stream(client, "agent=a1")
     client.app[BUS].publish(Update("followup", "shop1", "c1", "a2", {"state": "armed", "due_ms": 1}))

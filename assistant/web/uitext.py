@@ -63,6 +63,8 @@ def panel_messages(language: str) -> dict[str, str]:
         "no_problem": t.gettext("No problem found"),
         "conversation": t.gettext("Conversation #%(id)s"),
         "order_created": t.gettext("Unpaid order created"),
+        "announce_message": t.gettext("%(name)s: new message"),
+        "announce_message_suggestions": t.gettext("%(name)s: new message, %(n)s suggestions"),
     }
 
 

@@ -37,6 +37,7 @@
   const statusEl = document.getElementById("status");
   const scopeEl = document.getElementById("scope");
   const toastEl = document.getElementById("toast");
+  const announcer = document.getElementById("announce");
 
   function keyOf(shop, conversation) {
     return JSON.stringify([shop, conversation]);
@@ -176,6 +177,7 @@
     const card = el("article", "card" + (c.waiting_since_ms ? " waiting" : ""));
     card.tabIndex = 0;
     card.dataset.key = key;
+    card.setAttribute("aria-label", c.customer || say("customer"));
     if (state.focused === key) card.classList.add("focused");
     if (c.status !== "open") card.classList.add("closed");
 
@@ -329,13 +331,33 @@
     return (c.last_ms || 0) < state.newest - state.openHours * 3600000;
   }
 
+  // What a screen reader hears: a short line when something happens, never the list's ticking timers.
+  function announce(text) {
+    announcer.textContent = text;
+  }
+
+  // Whether the card brings a customer message the one before did not have.
+  function customerWrote(before, c) {
+    const seen = new Set(((before && before.messages) || []).map((m) => m.ts_ms + "\n" + m.text));
+    return (c.messages || []).some((m) => m.sender === "customer" && !seen.has(m.ts_ms + "\n" + m.text));
+  }
+
   function applyConversation(data) {
     const c = data.payload;
     const key = keyOf(c.shop, c.conversation);
     const quiet = tooQuiet(c); // notes the newest activity too
     if (quiet && !state.conversations.has(key)) return;
-    if (belongs(c)) state.conversations.set(key, c);
-    else state.conversations.delete(key);
+    const before = state.conversations.get(key);
+    if (belongs(c)) {
+      state.conversations.set(key, c);
+      if (customerWrote(before, c)) {
+        const n = (c.suggestions || []).length;
+        const name = c.customer || say("customer");
+        announce(n ? say("announce_message_suggestions", { name: name, n: n }) : say("announce_message", { name: name }));
+      }
+    } else {
+      state.conversations.delete(key);
+    }
     render(new Set([key]));
   }
 
@@ -353,7 +375,9 @@
   let watchdog = null;
   let backoff = 1000;
 
+  // The badge is a status region: it changes (and is announced) once per change of state, not per retry.
   function setStatus(s, text) {
+    if (statusEl.dataset.state === s && statusEl.textContent === text) return;
     statusEl.dataset.state = s;
     statusEl.textContent = text;
   }
@@ -424,7 +448,8 @@
     controller = ctl;
     const headers = authHeaders({ Accept: "text/event-stream" });
     if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
-    setStatus("connecting", say("connecting"));
+    // While the server is away the badge keeps saying so: each retry flipped it to 连接中… and back.
+    if (statusEl.dataset.state !== "offline") setStatus("connecting", say("connecting"));
     // The watchdog runs from the request on: an answer that never comes (a proxy holding the connection,
     // a half-dead network) is retried too, where it once left the panel "connecting" for good.
     resetWatchdog();

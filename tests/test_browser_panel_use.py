@@ -1,0 +1,85 @@
+"""The agent panel in real Chromium as a keyboard and screen-reader user meets it: what is announced, where focus
+stays, what 1/2/3 act on, contrast, and the boxes' keys."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, Request, expect
+
+from assistant.store import now_ms
+from tests.helpers import body_of, eventually, make_event
+
+pytestmark = pytest.mark.browser
+Client = TestClient  # type: ignore[type-arg]
+
+
+def base_url(client: Client) -> str:
+    return f"http://{client.host}:{client.port}"
+
+
+def card(page: Page, conversation: str) -> Any:
+    return page.locator(".card", has=page.locator(".conv", has_text=re.compile(rf"^#{re.escape(conversation)}$")))
+
+
+async def open_panel(page: Page, url: str) -> None:
+    await page.goto(url)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
+
+
+async def post(client: Client, **fields: Any) -> dict[str, Any]:
+    resp = await client.post("/v1/events", data=body_of(make_event(**fields)))
+    assert resp.status == 200
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+def uses(db_path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT conversation, phrase_id FROM suggestion_uses ORDER BY seq").fetchall()
+
+
+async def test_panel_announces_a_buyer_message_and_keeps_its_ticking_timers_out_of_live_regions(
+    client: Client, page: Page
+) -> None:
+    # The whole list was one aria-live region whose timers changed every second: 170 announcements in 10 s.
+    t = now_ms()
+    await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t - 60_000, text="什么时候发货")
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await expect(card(page, "c1")).to_have_attribute("aria-label", "买家甲")
+    live = "[aria-live]:not([aria-live='off']), [role='status'], [role='alert'], [role='log']"
+    ticking = await page.evaluate(
+        f"""Array.from(document.querySelectorAll("{live}"))
+            .filter((r) => r.querySelector('.wait, .followup')).map((r) => r.id || r.tagName)"""
+    )
+    assert ticking == []
+    await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t, text="太贵了能便宜点吗")
+    await expect(page.locator("#announce")).to_have_text(re.compile(r"^买家甲：新消息，\d+条建议$"))
+
+
+async def test_panel_says_it_is_disconnected_once_while_the_server_is_away(client: Client, page: Page) -> None:
+    # Each retry flipped the status region between 已断开，重连中… and 连接中…, announced every time.
+    attempts: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if "/v1/stream" in request.url:
+            attempts.append(request.url)
+
+    page.on("request", on_request)
+    await page.route("**/v1/stream*", lambda route: route.abort())
+    await page.add_init_script(
+        """document.addEventListener("DOMContentLoaded", () => {
+             window.statusTexts = [];
+             const s = document.getElementById("status");
+             new MutationObserver(() => window.statusTexts.push(s.textContent))
+               .observe(s, {childList: true, characterData: true, subtree: true});
+           });"""
+    )
+    await page.goto(f"{base_url(client)}/panel?agent=a1")
+    await eventually(lambda: len(attempts) >= 3, timeout=10)  # retried twice: after 1 s, then 2 s
+    await expect(page.locator("#status")).to_have_attribute("data-state", "offline")
+    assert await page.evaluate("window.statusTexts") == ["已断开，重连中…"]

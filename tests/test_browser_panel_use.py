@@ -83,3 +83,30 @@ async def test_panel_says_it_is_disconnected_once_while_the_server_is_away(clien
     await eventually(lambda: len(attempts) >= 3, timeout=10)  # retried twice: after 1 s, then 2 s
     await expect(page.locator("#status")).to_have_attribute("data-state", "offline")
     assert await page.evaluate("window.statusTexts") == ["已断开，重连中…"]
+
+
+@pytest.mark.parametrize("moves", [True, False], ids=["card-moves", "card-stays"])
+async def test_panel_keeps_focus_on_the_same_suggestion_when_the_buyer_writes_again(
+    client: Client, page: Page, moves: bool
+) -> None:
+    # Focus fell to the page (the card moved up the urgency order) or back to the card (it stayed).
+    t = now_ms()
+    await post(client, conversation="other", agent="a1", ts=t - 20_000, text="什么时候发货")
+    await post(client, conversation="mine", customer="买家乙", agent="a1", ts=t - 120_000, text="太贵了能便宜点吗")
+    await post(client, conversation="mine", sender="agent", agent="a1", ts=t - 60_000, text="亲，已经是活动价了")
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await expect(page.locator(".card .conv").first).to_have_text("#other")
+    button = card(page, "mine").locator(".sugg").nth(1)
+    await button.focus()
+    # Stamped before the other buyer's wait began, the new message moves the card to the top; after it, not.
+    await post(
+        client,
+        conversation="mine",
+        customer="买家乙",
+        agent="a1",
+        ts=t - (30_000 if moves else 10_000),
+        text="能包邮吗",
+    )
+    await expect(card(page, "mine").locator(".msg .text").last).to_have_text("能包邮吗")
+    await expect(page.locator(".card .conv").first).to_have_text("#mine" if moves else "#other")
+    await expect(card(page, "mine").locator('.sugg[data-index="1"]')).to_be_focused()

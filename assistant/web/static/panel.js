@@ -274,8 +274,35 @@
     return Array.from(state.conversations.values()).sort(urgency);
   }
 
+  const FOCUSABLE = "button, summary, a[href], input, textarea, [tabindex]";
+
+  // Where keyboard focus is inside the list: its card, and the suggestion (by index) or other control in it.
+  function focusSpot() {
+    const active = document.activeElement;
+    const card = active && active.closest ? active.closest(".card") : null;
+    if (!card || card.parentElement !== list) return null;
+    const spot = { key: card.dataset.key, selector: null, index: -1 };
+    if (active === card) return spot;
+    if (active.matches("button.sugg")) spot.selector = 'button.sugg[data-index="' + active.dataset.index + '"]';
+    else spot.index = Array.from(card.querySelectorAll(FOCUSABLE)).indexOf(active);
+    return spot;
+  }
+
+  // The same place on the card drawn anew (or moved): a buyer writing again threw the agent's focus to the
+  // page (the card moved) or to the card.
+  function restoreFocus(spot) {
+    if (!spot) return;
+    const card = Array.from(list.children).find((n) => n.dataset.key === spot.key);
+    if (!card) return;
+    let target = spot.selector ? card.querySelector(spot.selector) : null;
+    if (!target && spot.index >= 0) target = card.querySelectorAll(FOCUSABLE)[spot.index] || null;
+    target = target || card;
+    if (document.activeElement !== target) target.focus({ preventScroll: true });
+  }
+
   // Replace changed cards in place and reorder, so focus and scroll survive unrelated updates.
   function render(changedKeys) {
+    const spot = focusSpot();
     const existing = new Map();
     for (const node of list.querySelectorAll(":scope > .card")) existing.set(node.dataset.key, node);
     const order = sorted();
@@ -289,10 +316,8 @@
       let node = existing.get(key);
       if (!node || !changedKeys || changedKeys.has(key)) {
         const fresh = renderCard(c);
-        const hadFocus = node && node.contains(document.activeElement);
         if (node) node.replaceWith(fresh);
         node = fresh;
-        if (hadFocus) node.focus({ preventScroll: true });
       }
       const expected = previous ? previous.nextElementSibling : list.firstElementChild;
       if (expected !== node) list.insertBefore(node, expected);
@@ -300,6 +325,7 @@
     }
     emptyNote.hidden = state.conversations.size > 0;
     if (state.focused && !state.conversations.has(state.focused)) state.focused = null;
+    restoreFocus(spot);
     markTarget();
   }
 

@@ -3,6 +3,7 @@ stays, what 1/2/3 act on, contrast, and the boxes' keys."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -110,3 +111,33 @@ async def test_panel_keeps_focus_on_the_same_suggestion_when_the_buyer_writes_ag
     await expect(card(page, "mine").locator(".msg .text").last).to_have_text("能包邮吗")
     await expect(page.locator(".card .conv").first).to_have_text("#mine" if moves else "#other")
     await expect(card(page, "mine").locator('.sugg[data-index="1"]')).to_be_focused()
+
+
+async def test_panel_asks_for_a_fresh_choice_when_the_outlined_card_is_handed_away(
+    client: Client, page: Page, db_path: Path
+) -> None:
+    # The outline moved silently to the most urgent card, and 1 copied that other buyer's suggestion and logged
+    # suggestion_used for a conversation the agent never answered (toast: 已复制 zl9, no buyer named).
+    t = now_ms()
+    await post(client, conversation="urgent", customer="买家甲", agent="a1", ts=t - 60_000, text="什么时候发货")
+    mine = await post(
+        client, conversation="mine", customer="买家乙", agent="a1", ts=t - 30_000, text="太贵了能便宜点吗"
+    )
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await card(page, "mine").locator(".who").click()  # choose it (a click on a suggestion would use one)
+    await expect(card(page, "mine")).to_have_class(re.compile(r"\bfocused\b"))
+    await post(client, type="conversation_assigned", conversation="mine", agent="小王", ts=t)
+    await expect(card(page, "mine")).to_have_count(0)
+    await expect(page.locator("#toast")).to_have_text("买家乙的会话已转给小王")
+    await expect(page.locator("#announce")).to_have_text("买家乙的会话已转给小王")
+    await expect(page.locator(".card.focused")).to_have_count(0)
+    await page.keyboard.press("1")
+    await expect(page.locator("#toast")).to_have_text("请先选择一个会话（点击它，或按 ↓）")
+    assert uses(db_path) == []
+    await page.keyboard.press("ArrowDown")  # a fresh choice: the first card
+    await expect(card(page, "urgent")).to_be_focused()
+    await page.keyboard.press("1")
+    await expect(page.locator("#toast")).to_have_text(re.compile(r"^已复制 \S+（买家甲）$"))
+    rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
+    assert [conversation for conversation, _ in rows] == ["urgent"]
+    assert mine["suggestions"]  # what 1 would have copied on the card that left

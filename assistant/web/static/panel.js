@@ -23,6 +23,9 @@
     conversations: new Map(), // page key → conversation snapshot
     followups: new Map(), // page key → follow-up payload
     focused: null,
+    outlined: null, // the card 1/2/3 act on, as last outlined: {key, name}
+    mustChoose: false, // the outlined card left the list: 1/2/3 wait for the agent to choose another
+    leaving: null, // the update that just took a card off the list (why it left)
     actor: initial.scope.agent || null, // who is credited with suggestion_used
     actorId: null, // inside Chatwoot: the current agent's user id
     lastEventId: null,
@@ -131,7 +134,7 @@
       text.title = say("copy");
       text.addEventListener("click", async () => {
         const ok = await copyText(f.text);
-        toast(ok ? say("followup_copied") : say("copy_failed"));
+        toast(ok ? say("followup_copied", { name: buyerOf(c) }) : say("copy_failed"));
         if (f.state === "suggested" && f.phrase_id && c) await recordUsed(c, f.phrase_id);
       });
       p.appendChild(text);
@@ -326,7 +329,26 @@
     emptyNote.hidden = state.conversations.size > 0;
     if (state.focused && !state.conversations.has(state.focused)) state.focused = null;
     restoreFocus(spot);
+    noteLeaving();
     markTarget();
+  }
+
+  // The outlined card left the list (handed to another agent, closed): say so, and let 1/2/3 act again only
+  // once the agent has chosen a card. They silently moved to the most urgent card, another buyer's.
+  function noteLeaving() {
+    const gone = state.outlined;
+    const leaving = state.leaving;
+    state.leaving = null;
+    if (!gone || state.conversations.has(gone.key)) return;
+    state.focused = null;
+    state.mustChoose = true;
+    let text = say("left_list", { name: gone.name });
+    if (leaving && keyOf(leaving.shop, leaving.conversation) === gone.key) {
+      if (leaving.status !== "open") text = say("closed_conversation", { name: gone.name });
+      else if (leaving.agent) text = say("handed_over", { name: gone.name, agent: leaving.agent });
+    }
+    toast(text);
+    announce(text);
   }
 
   function belongs(c) {
@@ -374,6 +396,7 @@
     const quiet = tooQuiet(c); // notes the newest activity too
     if (quiet && !state.conversations.has(key)) return;
     const before = state.conversations.get(key);
+    state.leaving = before && !belongs(c) ? c : null;
     if (belongs(c)) {
       state.conversations.set(key, c);
       if (customerWrote(before, c)) {
@@ -563,12 +586,16 @@
     }
   }
 
+  function buyerOf(c) {
+    return (c && c.customer) || say("customer");
+  }
+
   async function useSuggestion(key, index, button) {
     const c = state.conversations.get(key);
     if (!c || !c.suggestions || !c.suggestions[index]) return;
     const s = c.suggestions[index];
     const ok = await copyText(s.text);
-    toast(say(ok ? "copied" : "copy_failed_recorded", { code: s.code }));
+    toast(say(ok ? "copied" : "copy_failed_recorded", { code: s.code, name: buyerOf(c) }));
     if (button) {
       button.classList.add("used");
       setTimeout(() => button.classList.remove("used"), 800);
@@ -587,12 +614,14 @@
 
   function targetKey() {
     if (state.focused && state.conversations.has(state.focused)) return state.focused;
+    if (state.mustChoose) return null;
     const first = sorted()[0];
     return first ? keyOf(first.shop, first.conversation) : null;
   }
 
   function setFocused(key) {
     state.focused = key;
+    state.mustChoose = false;
     markTarget();
   }
 
@@ -603,6 +632,8 @@
     for (const node of list.querySelectorAll(":scope > .card")) {
       node.classList.toggle("focused", node.dataset.key === key);
     }
+    const c = key && state.conversations.get(key);
+    state.outlined = c ? { key: key, name: buyerOf(c) } : null;
   }
 
   list.addEventListener("click", (ev) => {
@@ -627,7 +658,10 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === "1" || ev.key === "2" || ev.key === "3") {
       const key = targetKey();
-      if (!key) return;
+      if (!key) {
+        if (state.mustChoose) toast(say("choose_first"));
+        return;
+      }
       ev.preventDefault();
       const card = Array.from(list.children).find((n) => n.dataset.key === key);
       const button = card && card.querySelector('button.sugg[data-index="' + (Number(ev.key) - 1) + '"]');
@@ -688,9 +722,10 @@
       button.appendChild(el("span", "score", Math.round(s.score)));
       button.addEventListener("click", async () => {
         const ok = await copyText(s.text);
-        toast(say(ok ? "copied" : "copy_failed_code", { code: s.code }));
         const key = targetKey();
         const c = key && state.conversations.get(key);
+        if (ok) toast(c ? say("copied", { code: s.code, name: buyerOf(c) }) : say("copied_plain", { code: s.code }));
+        else toast(say("copy_failed_code", { code: s.code }));
         if (c) await recordUsed(c, s.phrase_id);
       });
       li.appendChild(button);
@@ -815,6 +850,7 @@
     state.watch = watch;
     state.lastEventId = null;
     state.conversations.clear();
+    state.outlined = null; // another conversation opened in Chatwoot: nothing left the agent's list
     document.body.classList.add("embedded");
     scopeEl.textContent = say("conversation", { id: watch.conversation }) + (name ? " · " + name : "");
     render(null);

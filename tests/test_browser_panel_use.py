@@ -13,8 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, Request, expect
 
+from assistant.config import Config
 from assistant.store import now_ms
-from tests.helpers import body_of, eventually, make_event
+from tests.helpers import body_of, eventually, make_app, make_event, replace_config
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
@@ -141,3 +142,62 @@ async def test_panel_asks_for_a_fresh_choice_when_the_outlined_card_is_handed_aw
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
     assert [conversation for conversation, _ in rows] == ["urgent"]
     assert mine["suggestions"]  # what 1 would have copied on the card that left
+
+
+# Every visible text of the page against what is drawn behind it: WCAG's contrast ratio, 4.5:1 for text under
+# 24 px (18.66 px bold), 3:1 above; the ancestors' opacity fades the text too. A `::before` label is text.
+LOW_CONTRAST = """() => {
+  const rgba = (s) => { const v = s.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+  const lum = (c) => { const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+                       return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const ground = (el) => {
+    const layers = [];
+    for (let n = el; n; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reverse().reduce((under, top) => over(top, under), [255, 255, 255, 1]);
+  };
+  const found = [];
+  const check = (el, style, text) => {
+    let opacity = 1;
+    for (let n = el; n; n = n.parentElement) opacity *= Number(getComputedStyle(n).opacity);
+    const fg = rgba(style.color);
+    fg[3] *= opacity;
+    const bg = ground(el);
+    const shown = over(fg, bg);
+    const [a, b] = [lum(shown), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const least = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    if (ratio < least) found.push(`${text.trim().slice(0, 12)} ${style.color} on rgb(${bg.slice(0, 3)}): ${ratio.toFixed(2)}`);
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    if (!el.getClientRects().length || el.closest("[hidden], .visually-hidden, script")) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility !== "visible") continue;
+    const own = Array.from(el.childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join("");
+    if (own.trim()) check(el, style, own);
+    const before = getComputedStyle(el, "::before");
+    if (before.content && before.content.startsWith('"') && before.content.length > 2) check(el, before, before.content);
+  }
+  return found;
+}"""
+
+
+async def test_panel_text_is_readable_at_wcag_aa_contrast(aiohttp_client: Any, config: Config, page: Page) -> None:
+    # The wait timer (#ff5000 on white, 3.28:1), the suggestion codes, the demo buttons and the dimmed
+    # suggestions (opacity 0.6: their score at 2.42:1) were below 4.5:1.
+    client = await aiohttp_client(make_app(replace_config(config, "panel", demo=True)))
+    t = now_ms()
+    answer = await post(client, conversation="c-guess", agent="小美", ts=t - 60_000, text="你好")
+    assert answer["suggestions"][2]["confidence"] < 0.5  # one shown dimmed
+    await post(client, conversation="c-replied", agent="小美", ts=t - 90_000, text="太贵了能便宜点吗")
+    await post(client, conversation="c-replied", sender="agent", agent="小美", ts=t - 80_000, text="亲，已经是活动价了")
+    await post(client, type="order_created", conversation="c-replied", agent="小美", ts=t - 70_000)
+    await open_panel(page, f"{base_url(client)}/panel?agent=小美")
+    await expect(card(page, "c-guess").locator(".sugg.low")).to_have_count(1)
+    await expect(card(page, "c-guess").locator(".wait")).to_have_text(re.compile(r"^等待"))
+    assert await page.evaluate(LOW_CONTRAST) == []

@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, Request, expect
 
-from assistant.config import Config
+from assistant.config import Config, load_config
 from assistant.store import now_ms
-from tests.helpers import body_of, eventually, make_app, make_event, replace_config
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
@@ -201,3 +201,60 @@ async def test_panel_text_is_readable_at_wcag_aa_contrast(aiohttp_client: Any, c
     await expect(card(page, "c-guess").locator(".sugg.low")).to_have_count(1)
     await expect(card(page, "c-guess").locator(".wait")).to_have_text(re.compile(r"^等待"))
     assert await page.evaluate(LOW_CONTRAST) == []
+
+
+async def test_panel_escape_in_the_phrase_search_closes_its_results(client: Client, page: Page) -> None:
+    # Esc emptied the box and left the results covering the list.
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await page.keyboard.press("/")
+    await page.keyboard.type("发货")
+    await expect(page.locator("#search-results li").first).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#search")).to_have_value("")
+    await expect(page.locator("#search-results li")).to_have_count(0)
+    await expect(page.locator("#search")).not_to_be_focused()
+
+
+async def test_panel_search_hint_fits_a_sidebar_at_200_percent_zoom(client: Client, page: Page) -> None:
+    # At 180 CSS px the placeholder was cut to 搜索话术：编码或内…, losing its "/" hint.
+    await page.set_viewport_size({"width": 180, "height": 780})
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    box = page.locator("#search")
+    placeholder = await box.get_attribute("placeholder")
+    assert placeholder is not None and "/" in placeholder
+    fits = await box.evaluate(
+        """(input) => {
+             const s = getComputedStyle(input);
+             const ctx = document.createElement("canvas").getContext("2d");
+             ctx.font = s.font;
+             const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+             return ctx.measureText(input.placeholder).width <= room;
+           }"""
+    )
+    assert fits
+
+
+async def test_panel_enter_checks_a_draft_without_adding_a_line(client: Client, page: Page) -> None:
+    # Enter ran the check and also left a new line in the draft.
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await page.locator("#check-text").click()
+    await page.keyboard.type("亲，好的")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#check-results li")).to_have_count(1)
+    await expect(page.locator("#check-text")).to_have_value("亲，好的")
+    await page.keyboard.press("Shift+Enter")  # a new line, as in a chat box
+    await expect(page.locator("#check-text")).to_have_value("亲，好的\n")
+
+
+async def test_panel_link_without_an_agent_says_so_outside_chatwoot(
+    aiohttp_client: Any, db_path: Path, page: Page
+) -> None:
+    # /panel?token=<team token> said 等待 Chatwoot 会话… with no Chatwoot anywhere.
+    env = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
+    config = load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    await page.goto(f"{base_url(client)}/panel?token=agent-token")
+    await expect(page.locator("#scope")).to_have_text("此链接未指定客服：请在链接中加上 agent=客服名")
+    await expect(page.locator("#status")).to_have_text("链接里没有客服")
+    await page.goto(f"{base_url(client)}/panel?embed=chatwoot&token=agent-token")
+    await expect(page.locator("#scope")).to_have_text("等待 Chatwoot 会话…")

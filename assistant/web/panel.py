@@ -77,8 +77,10 @@ async def get_panel(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     conversations = await scope_conversations(request.app, scope)
     followups = request.app[FEED].followups_for(conversations)
+    embedded = request.query.get("embed") == "chatwoot"
     state = {
         "scope": scope.to_json(),
+        "embedded": embedded,  # waits for Chatwoot's appContext; elsewhere a link without an agent says so
         "server_ms": now_ms(),
         "conversations": conversations,
         "followups": followups,
@@ -98,7 +100,7 @@ async def get_panel(request: web.Request) -> web.Response:
         key=page_key,
         labels=state["followup_labels"],
         demo=config.panel.demo,
-        embedded=request.query.get("embed") == "chatwoot",
+        embedded=embedded,
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 

@@ -48,6 +48,7 @@ def panel_messages(language: str) -> dict[str, str]:
         "guess_needs_click": t.gettext("Suggestion %(n)s is a guess: click it to use it"),
         "unpaid_orders": t.gettext("Unpaid orders: "),
         "waiting_context": t.gettext("Waiting for the conversation"),
+        "no_agent": t.gettext("No agent in the link"),
         "connecting": t.gettext("Connecting…"),
         "live": t.gettext("Live"),
         "offline": t.gettext("Disconnected, reconnecting…"),

@@ -490,7 +490,8 @@
     if (controller) controller.abort();
     controller = null;
     if (!canStream()) {
-      setStatus("idle", say("waiting_context"));
+      // Outside Chatwoot nothing will say which conversation to show: the link itself lacks an agent.
+      setStatus("idle", say(initial.embedded ? "waiting_context" : "no_agent"));
       return;
     }
     const ctl = new AbortController();
@@ -652,7 +653,10 @@
     const t = ev.target;
     const typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable);
     if (typing) {
-      if (ev.key === "Escape") t.blur();
+      if (ev.key === "Escape") {
+        if (t === searchInput) closeSearch(); // its results covered the list after the box was emptied
+        t.blur();
+      }
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
@@ -732,6 +736,13 @@
       return li;
     });
     results.replaceChildren(...(items.length ? items : [el("li", "none", say("no_match"))]));
+  }
+
+  function closeSearch() {
+    clearTimeout(searchTimer);
+    searchSeq++; // an answer still on its way is dropped
+    searchInput.value = "";
+    results.replaceChildren();
   }
 
   searchInput.addEventListener("input", () => {
@@ -816,6 +827,14 @@
     area.addEventListener("input", () => {
       clearTimeout(checkTimer);
       checkTimer = setTimeout(() => checkDraft(area.value), 300);
+    });
+    // Enter checks the draft (Shift+Enter: a new line); it checked and left a new line in the draft too.
+    area.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        clearTimeout(checkTimer);
+        checkForm.requestSubmit();
+      }
     });
   }
 

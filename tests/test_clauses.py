@@ -6,7 +6,7 @@ import pytest
 
 from assistant.suggest.clauses import CARD, SOCIAL, TEXT, ClauseSplitter
 from assistant.suggest.matcher import Matcher
-from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.textnorm import Analysis, NormalizationData, Normalizer
 from assistant.suggest.vocabulary import ClauseSpec
 
 SPEC = ClauseSpec(
@@ -88,6 +88,38 @@ def test_a_single_clause_is_the_focus_without_asking_whether_it_is_social() -> N
 
     message = ClauseSplitter(SPEC, Normalizer(), record).split("收到")
     assert message.focus == "收到" and asked == []
+
+
+def test_fillers_among_the_opening_words_are_split_off_with_them() -> None:
+    fillers = NormalizationData(fillers=frozenset({"就是", "那个", "呃", "然后"}))
+    splitter = ClauseSplitter(SPEC, Normalizer(fillers), social)
+    message = splitter.split("呃那个你好就是我想问一下然后这双鞋能退吗")
+    assert [(c.text, c.kind) for c in message.clauses] == [
+        ("呃那个你好就是我想问一下然后", SOCIAL), ("这双鞋能退吗", TEXT),
+    ]  # fmt: skip
+    assert message.focus == "这双鞋能退吗"
+    assert kinds(splitter, "能退吗就是谢谢") == [("能退吗", TEXT), ("就是谢谢", SOCIAL)]
+    # A filler with no social word beside it stays in its clause; a clause of fillers alone says nothing.
+    assert kinds(splitter, "就是这个颜色还有吗") == [("就是这个颜色还有吗", TEXT)]
+    assert splitter.split("呃 那个 这个颜色还有吗").focus == "这个颜色还有吗"
+    # Openers that are a whole clause are social, however the segmenter cuts them.
+    assert kinds(splitter, "我想问一下 在吗") == [("我想问一下", SOCIAL), ("在吗", SOCIAL)]
+
+
+def test_shipped_library_reads_a_question_after_spoken_fillers(shipped_matcher: Matcher) -> None:
+    for text, intent in (
+        ("嗯就是我想问一下你们这个包是不是正品啊", "authenticity"),
+        ("嗯然后那个我想问下你们家的面膜是不是正品", "authenticity"),
+        ("嗯就是我想问一下这个鞋子什么时候发货", "shipping_time"),
+        ("嗯嗯 就是 我想咨询一下 这个裤子会不会掉色", "product_info"),
+    ):
+        first = shipped_matcher.suggest(text)[0]
+        assert first.intent == intent, text
+        assert "想问" not in first.evidence, text
+    # Spoken fillers around the question ("嗯" mid-sentence included) neither greet nor thank.
+    found = shipped_matcher.suggest("嗯那个就是我想问一下就是这个裤子嗯多久能到")
+    assert found[0].intent in {"logistics", "shipping_time"}
+    assert "thanks_bye" not in {s.intent for s in found}
 
 
 def test_a_pasted_order_card_is_context_not_the_question(splitter: ClauseSplitter) -> None:

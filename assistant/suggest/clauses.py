@@ -62,6 +62,7 @@ class ClauseSplitter:
         self._closers = frozenset(normalizer.fold(w) for w in spec.closers)
         self._edges = self._openers | self._closers
         self._intensifiers = frozenset(normalizer.fold(w) for w in spec.intensifiers)
+        self._fillers = frozenset(normalizer.fold(w) for w in normalizer.fillers)
 
     def split(self, text: str) -> Message:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
@@ -94,17 +95,34 @@ class ClauseSplitter:
         """The piece as one clause, or its opening and closing social words split off as clauses of their own."""
         words = [(w, s, e) for w, s, e in rjieba.tokenize(piece) if not _EMPTY.match(w)]
         head = 0
-        while True:  # openers may be several words as the segmenter cuts them (在/吗, 好/的)
-            size = _starts_with(words, head, len(words) - 1, self._openers)
-            if not size:
+        opened = False
+        while head < len(words):  # openers may be several words as the segmenter cuts them (在/吗, 好/的)
+            size = _starts_with(words, head, len(words), self._openers)
+            # Fillers among the openers go with them ("嗯|就是|我想问一下|就是|…"), never alone ("就是这个").
+            if size:
+                opened = True
+            elif words[head][0] in self._fillers:
+                size = 1
+            else:
                 break
             head += size
+        if not opened:
+            head = 0
+        elif head == len(words):  # nothing but social words ("嗯嗯 就是 我想咨询一下 …")
+            return [Clause(piece, SOCIAL)]
         tail = len(words)
-        while True:
+        closed = tail
+        while tail > head + 1:
             size = _ends_with(words, head + 1, tail, self._closers)
-            if not size:
+            if size:
+                closed = tail - size
+            elif words[tail - 1][0] in self._fillers:
+                size = 1
+            else:
                 break
             tail -= size
+        if closed == len(words):
+            tail = len(words)
         out: list[Clause] = []
         if head:
             out.append(Clause(piece[: words[head][1]].strip(), SOCIAL))
@@ -115,6 +133,8 @@ class ClauseSplitter:
             said = "".join(w for w, _, _ in words[head:tail])
             # Only intensifiers beside a social word ("非常|感谢", "你好|呀") are part of it, not a clause.
             empty = (head or tail < len(words)) and all(w in self._intensifiers for w, _, _ in words[head:tail])
+            # A clause of fillers alone ("额", "那个") is a pause, not something said.
+            empty = empty or all(w in self._fillers for w, _, _ in words[head:tail])
             out.append(Clause(middle, SOCIAL if said in self._edges or empty else _UNDECIDED))
         if tail < len(words):
             out.append(Clause(piece[words[tail][1] :].strip(), SOCIAL))

@@ -78,6 +78,7 @@ class Normalizer:
         self.fold = lru_cache(maxsize=2048)(self._fold)
         self._table = str.maketrans({k: v for k, v in data.traditional.items() if len(k) == 1})
         self._fillers = frozenset(data.fillers)
+        self.fillers = self._fillers  # words that only fill a pause (那个, 就是, 呃): dropped before matching
         synonyms: dict[str, str] = {}
         for key, value in data.synonyms.items():
             folded_key = self._fold_chars(key)

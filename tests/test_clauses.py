@@ -134,6 +134,36 @@ def test_a_long_number_is_taken_as_a_pasted_order_number(splitter: ClauseSplitte
     assert message.has_card and message.focus == "退款了吗"
 
 
+def test_the_fields_of_a_pasted_order_card_are_cut_out_with_it(shipped_matcher: Matcher) -> None:
+    card = "订单号：3345678901234567 支付时间：2026-11-30 09:12:45 商品总价：¥129.00 运费：¥0.00 实付款：¥129.00 交易状态：卖家已发货"
+    alone = shipped_matcher.read(card).message
+    assert alone.has_card and alone.social_only
+    assert shipped_matcher.suggest(card) == []
+    asked = shipped_matcher.read(card + " 怎么还没到").message
+    assert asked.focus == "怎么还没到"
+
+
+def test_a_link_is_cut_out_however_its_slashes_fold(shipped_matcher: Matcher) -> None:
+    for link in ("https://detail.tmall.com/item.htm?id=612345678", "m.tb.cn/h.5zKqWb"):
+        assert shipped_matcher.read(link).message.social_only, link
+        assert shipped_matcher.suggest(link) == [], link
+        assert shipped_matcher.read(f"{link} 这个什么时候发货").message.focus == "这个什么时候发货", link
+
+
+def test_a_pasted_listing_is_cut_out_with_its_title(shipped_matcher: Matcher) -> None:
+    for listing in (
+        "【店长推荐】加厚羽绒服女中长款 ￥399.00 2万+人付款",
+        "纯棉短袖T恤男 宽松 ¥59 已售3000+件",
+        "真丝睡衣套装 ¥268.00",
+    ):
+        message = shipped_matcher.read(listing).message
+        assert message.has_card and message.social_only, listing
+        assert shipped_matcher.suggest(listing) == [], listing
+        assert shipped_matcher.read(f"{listing} 这个能便宜点吗").message.focus == "这个能便宜点吗", listing
+    # A price put in a question is part of it.
+    assert shipped_matcher.read("能便宜到¥80吗").message.focus == "能便宜到¥80吗"
+
+
 def test_emoticon_and_placeholder_codes_are_dropped(splitter: ClauseSplitter) -> None:
     assert splitter.split("[微笑]发货了吗[数字x]").focus == "发货了吗"
 

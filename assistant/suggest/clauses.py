@@ -53,11 +53,19 @@ class Message:
 class ClauseSplitter:
     """Splits messages by the library's `[clauses]` data; `is_social` tells a greeting or thanks clause."""
 
-    def __init__(self, spec: ClauseSpec, normalizer: Normalizer, is_social: Callable[[Analysis], bool]) -> None:
+    def __init__(
+        self,
+        spec: ClauseSpec,
+        normalizer: Normalizer,
+        is_social: Callable[[Analysis], bool],
+        markers: tuple[str, ...] = (),
+    ) -> None:
         self._normalizer = normalizer
         self._is_social = is_social
         # One alternation: a message is scanned once for every kind of card.
         self._cards = re.compile("|".join(f"(?:{p})" for p in spec.cards)) if spec.cards else None
+        self._listings = re.compile("|".join(f"(?:{p})" for p in spec.listings)) if spec.listings else None
+        self._markers = ("?", *markers)  # what makes a clause ask: a listing's title never does
         self._openers = frozenset(normalizer.fold(w) for w in spec.openers)
         self._closers = frozenset(normalizer.fold(w) for w in spec.closers)
         self._edges = self._openers | self._closers
@@ -71,6 +79,9 @@ class ClauseSplitter:
         if self._cards is not None:
             folded, found = self._cards.subn(" ， ", folded)
             has_card = found > 0
+        if self._listings is not None:
+            folded, found = self._cut_listing(self._listings, folded)
+            has_card = has_card or found
         folded = _CODE.sub("", folded)
         clauses: list[Clause] = []
         for piece in _pieces(folded):
@@ -90,6 +101,20 @@ class ClauseSplitter:
         # Nothing but punctuation ("？？？") is still what the customer said.
         focus = "，".join(spoken or social) or folded.strip()
         return Message(clauses=tuple(clauses), focus=focus, has_card=has_card)
+
+    def _cut_listing(self, listings: re.Pattern[str], folded: str) -> tuple[str, bool]:
+        """A pasted item listing cut out: its fields (¥680, 月销1000+) and, before them, its title (the clauses
+        that ask nothing: 【官方正品】兰蔻小黑瓶精华 30ml); whether there was one."""
+        spans = [m.span() for m in listings.finditer(folded) if m.end() > m.start()]
+        if not spans:
+            return folded, False
+        kept: list[str] = []
+        start = 0
+        for field_start, field_end in spans:
+            kept.extend(p for p in _pieces(folded[start:field_start]) if any(m in p for m in self._markers))
+            start = field_end
+        kept.append(folded[start:])
+        return " ， ".join(kept), True
 
     def _social_edges(self, piece: str) -> list[Clause]:
         """The piece as one clause, or its opening and closing social words split off as clauses of their own."""

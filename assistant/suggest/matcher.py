@@ -171,7 +171,7 @@ class Matcher:
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         self._social = frozenset(library.clauses.social)
         self._social_words = self.keywords.presence_test(self._social)  # skips most clauses before their hits
-        self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social)
+        self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social, self._markers)
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
         self._none: int | None = None

@@ -80,6 +80,7 @@ def fingerprint(library: Library) -> str:
         "words": [library.words.free, sorted(library.words.exclusions.items())],
         "clauses": [
             library.clauses.cards,
+            library.clauses.listings,
             library.clauses.openers,
             library.clauses.closers,
             library.clauses.social,

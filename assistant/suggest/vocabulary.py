@@ -93,10 +93,13 @@ class ClauseSpec:
     `cards` are regexes for order or product cards that platforms paste in (context, not the question);
     `openers` and `closers` are social words split off the start or end of a clause ("你好我的快递…");
     a clause whose key words all belong to a `social` intent never decides when another clause says more;
-    `intensifiers` (真的, 非常 …) left beside a social word belong to it ("真的很|感谢" thanks, says no more).
+    `intensifiers` (真的, 非常 …) left beside a social word belong to it ("真的很|感谢" thanks, says no more);
+    `listings` are regexes for the fields of a pasted item listing (its price tag, its sales): cut out with the
+    title before them, the clauses there that ask nothing.
     """
 
     cards: tuple[str, ...] = ()
+    listings: tuple[str, ...] = ()
     openers: tuple[str, ...] = ()
     closers: tuple[str, ...] = ()
     social: tuple[str, ...] = ()
@@ -204,7 +207,7 @@ def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpe
     if not isinstance(table, dict):
         problems.append(Problem(file, "clauses", _("must be a table")))
         return ClauseSpec()
-    for key in sorted(set(table) - {"cards", "openers", "closers", "social", "intensifiers"}):
+    for key in sorted(set(table) - {"cards", "listings", "openers", "closers", "social", "intensifiers"}):
         problems.append(Problem(file, "clauses", _("unknown key '%(key)s'", key=key)))
     social = string_list(table.get("social"), file, "clauses", "social", problems)
     for intent in social:
@@ -212,6 +215,7 @@ def parse_clauses(data: Mapping[str, Any], problems: list[Problem]) -> ClauseSpe
             problems.append(Problem(file, "clauses", _("unknown intent %(intent)s", intent=repr(intent))))
     return ClauseSpec(
         cards=_patterns(table.get("cards"), file, "clauses", problems),
+        listings=_patterns(table.get("listings"), file, "clauses", problems),
         openers=string_list(table.get("openers"), file, "clauses", "openers", problems),
         closers=string_list(table.get("closers"), file, "clauses", "closers", problems),
         social=social,

@@ -160,6 +160,30 @@ def test_a_message_with_nothing_to_read_gets_no_suggestion(shipped: Matcher, tex
     assert shipped.suggest("？？")[0].intent == "urge"  # question marks alone still are
 
 
+@pytest.mark.parametrize("text", ["ji tian neng dao", "dou you shen me yan se", "zhe ge you huo ma", "能tui货吗"])
+def test_pinyin_is_never_read_as_english_by_its_letters(shipped: Matcher, text: str) -> None:
+    found = shipped.suggest(text)
+    assert not [w for s in found for w in s.evidence if w.isascii() and len(w) <= 2], text
+    assert not found or found[0].confidence < 0.5, text  # unreadable: silent, or a guess the panel dims
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "word"),
+    [
+        ("能 cancel 吗", "refund", "取消"),
+        ("cancel订单", "refund", "取消订单"),
+        ("fa huo le ma", "shipping_time", "发货"),
+        ("zheng pin ma", "authenticity", "正品"),
+    ],
+)
+def test_english_words_and_pinyin_spellings_of_key_words_are_read(
+    shipped: Matcher, text: str, intent: str, word: str
+) -> None:
+    first = shipped.suggest(text)[0]
+    assert (first.intent, first.evidence[0]) == (intent, word)
+    assert shipped.suggest("bao you ma")[0].evidence[0] == "包邮"
+
+
 def test_scores_are_between_0_and_100(matcher: Matcher) -> None:
     for s in matcher.suggest("什么时候发货 物流 退款"):
         assert 0.0 <= s.score <= 100.0

@@ -82,6 +82,16 @@ def test_features_leave_out_pronouns_and_particles_alone_but_keep_them_in_ngrams
     assert {"c快", "c快递", "c到了吗", "w快递"} <= names
 
 
+def test_latin_words_are_features_whole_never_by_their_letters() -> None:
+    names = set(features(Normalizer().analyze("ji tian neng dao"), {}).names)
+    assert {"wji", "wtian", "wneng", "wdao"} <= names
+    assert not [n for n in names if n.startswith("c") and any("a" <= ch <= "z" for ch in n)]
+    assert not [n for n in names if n.startswith("c")]  # Latin alone: no n-gram says "some Latin text" either
+    # Beside Chinese a Latin word is one mark: the characters around it still make n-grams.
+    mixed = set(features(Normalizer().analyze("能tui货吗"), {}).names)
+    assert {"wtui", "c货", "c能_", "c_货"} <= mixed and not {"cu", "ct", "ctu", "cui"} & mixed
+
+
 def _fixed(probabilities: dict[str, float]) -> Scorer:
     """A scorer that gives every message the same probabilities (no features, only its bias)."""
     classes = sorted(probabilities)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from assistant.i18n import _
 from assistant.suggest.textnorm import Analysis
 
 SCORER_FILE = "scorer.npz"
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 MAX_FEATURE_CHARS = 90  # characters of a message's focus that give n-grams
 TEXT_SCALE = 5.0  # n-gram features weigh TEXT_SCALE / sqrt(their number): long and short messages alike
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same bytes
@@ -28,6 +29,12 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same byt
 # taught the model how chit-chat is phrased, and made plain questions look like chit-chat. In longer n-grams
 # they still count ("能退吗", "到了吗").
 FUNCTION_CHARS = frozenset("我你您他她它们这那个的了着过吗么嘛呢吧啊呀哦哈在是也都就还又很")
+# Latin letters count as whole words only: their single letters and fragments made pinyin (shi zheng pin ma) and
+# links read as English triggers (morning). In character n-grams a Latin word is one mark, "a word stood here".
+_LATIN = re.compile("[a-z]+")
+LATIN_MARK = "_"
+_NOT_ALONE = FUNCTION_CHARS | {LATIN_MARK}
+_EDGES = "^$" + LATIN_MARK
 
 
 def scorer_path(directory: Path | None, layers: Sequence[Path] = ()) -> Path | None:
@@ -66,14 +73,16 @@ def features(
     social_after: bool = False,
 ) -> Features:
     """Character 1–3-grams and words (with word pairs) of the focus text, key-word evidence, clause facts."""
-    compact = analysis.compact
+    compact = _LATIN.sub(LATIN_MARK, analysis.compact)
     if len(compact) > MAX_FEATURE_CHARS:  # a long message: its head and tail say what it is about
         compact = compact[: MAX_FEATURE_CHARS * 2 // 3] + compact[-(MAX_FEATURE_CHARS // 3) :]
     padded = f"^{compact}$"
-    grams: dict[str, None] = {"c" + char: None for char in compact if char not in FUNCTION_CHARS}
+    grams: dict[str, None] = {"c" + char: None for char in compact if char not in _NOT_ALONE}
     for n in (2, 3):
         for i in range(len(padded) - n + 1):
-            grams["c" + padded[i : i + n]] = None
+            gram = padded[i : i + n]
+            if gram.strip(_EDGES):  # never a Latin word's mark alone with the ends ("^_$": a Latin-only text)
+                grams["c" + gram] = None
     tokens = analysis.tokens
     for token in tokens:
         if token not in FUNCTION_CHARS:
@@ -98,7 +107,7 @@ def shown(name: str) -> str:
     """What a feature name means to an agent: the characters or word it stands for ("" for the others)."""
     kind, rest = name[:1], name[1:]
     if kind == "c":
-        return rest.strip("^$")
+        return "" if LATIN_MARK in rest else rest.strip("^$")
     if kind == "w":
         return rest
     if kind == "b":

@@ -152,12 +152,18 @@ def test_whole_message_forms_match(matcher: Matcher) -> None:
     assert matcher.suggest("？？？")[0].intent == "urge"
 
 
-@pytest.mark.parametrize("text", ["[图片]", "[表情]", "😀😀", "[emoji]", "", "   ", "~"])
+@pytest.mark.parametrize("text", ["[图片]", "[表情]", "😀😀", "[emoji]", "", "   ", "~", "👍👍", "👌", "🙏 👍", "😡"])
 def test_a_message_with_nothing_to_read_gets_no_suggestion(shipped: Matcher, text: str) -> None:
     # Buyers send photos and stickers all day; the platform writes them as placeholders. None of them is a
     # reminder (the scorer once answered each with 让您久等了 at 0.80): the agent has to look at it.
     assert shipped.suggest(text) == [] and shipped.intent_scores(text) == {}
     assert shipped.suggest("？？")[0].intent == "urge"  # question marks alone still are
+    assert shipped.suggest("❓❓")[0].intent == "urge"  # ... drawn as emoji too
+
+
+def test_an_emoji_beside_words_is_read_as_its_synonym(shipped: Matcher) -> None:
+    assert shipped.suggest("好的👌")[0].intent == "thanks_bye"
+    assert shipped.suggest("❗什么时候发货")[0].intent == "shipping_time"
 
 
 @pytest.mark.parametrize("text", ["ji tian neng dao", "dou you shen me yan se", "zhe ge you huo ma", "能tui货吗"])

@@ -74,6 +74,8 @@ class ClauseSplitter:
 
     def split(self, text: str) -> Message:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
+        if self._normalizer.pictures_only(text):  # an emoji alone (👍, 👌) is a sticker: the agent looks at it
+            return Message(clauses=(), focus="", has_card=False)
         folded = self._normalizer.fold(text)
         has_card = False
         if self._cards is not None:

@@ -30,6 +30,8 @@ _STRIP = re.compile(
     "]+"
 )
 _JOINERS = re.compile("[\u200d\ufe0e\ufe0f]")
+# Question and exclamation marks drawn as emoji are marks: ❓❓❓ asks as ？？？ does.
+_MARKS = str.maketrans({"❓": "?", "❔": "?", "❗": "!", "❕": "!"})
 _SPACE = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -108,7 +110,13 @@ class Normalizer:
             cache.cache_clear()
 
     def _fold_chars(self, text: str) -> str:
-        return _JOINERS.sub("", unicodedata.normalize("NFKC", text).lower().translate(self._table)).strip()
+        folded = unicodedata.normalize("NFKC", text).lower().translate(self._table).translate(_MARKS)
+        return _JOINERS.sub("", folded).strip()
+
+    def pictures_only(self, text: str) -> bool:
+        """Whether `text` is emoji and pictographs alone (👍👍, 🙏): a picture sent, however synonyms read it."""
+        folded = self._fold_chars(text)
+        return bool(folded) and not _STRIP.sub("", folded).strip()
 
     def _fold(self, text: str) -> str:
         """NFKC, lower case, simplified characters, synonyms, no emoji/controls, punctuation runs collapsed."""

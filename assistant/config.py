@@ -97,6 +97,8 @@ class FollowupsConfig:
     quiet_hours: str = ""  # "23:00-08:00" in the shop's timezone; "" for none
     quiet_policy: str = "defer"  # "defer" to the end of the quiet period, or "drop"
     late_grace_s: int = 120
+    # A timer already due when armed (a late message) or at start waits this long for the rest of a backlog.
+    late_settle_s: float = 5.0
     # Waits of 1.5-3 minutes in all: longer than a receiver's restart (5 from 1 s gave up after 7.5-15 s).
     max_attempts: int = 8
     backoff_base_s: float = 2.0
@@ -112,7 +114,8 @@ class FollowupsConfig:
         except ValueError as exc:
             raise ConfigError(_("%(key)s: %(error)s", key="[followups] quiet_hours", error=exc)) from None
         positive = ("idle_seconds", "max_attempts", "backoff_base_s", "delivery_timeout_s", "lease_s")
-        _signs("[followups]", self, positive, ("max_followups_per_idle", "late_grace_s", "payment_reminder_window_s"))
+        not_negative = ("max_followups_per_idle", "late_grace_s", "payment_reminder_window_s", "late_settle_s")
+        _signs("[followups]", self, positive, not_negative)
 
     def mode_for(self, shop: str) -> str:
         return self.shop_modes.get(shop, self.mode)
@@ -369,9 +372,7 @@ def _check(config: Config) -> None:
     try:
         ZoneInfo(config.shop.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            _("%(key)s: unknown time zone %(value)s", key="[shop] timezone", value=repr(config.shop.timezone))
-        ) from None
+        raise ConfigError(_("%(key)s: unknown time zone %(value)s", key="[shop] timezone", value=repr(config.shop.timezone))) from None  # fmt: skip
     positive = {
         "[server] port": config.server.port,
         "[server] max_body_bytes": config.server.max_body_bytes,
@@ -397,9 +398,7 @@ def _check(config: Config) -> None:
                 )
             )  # fmt: skip
         if not pg.is_url(config.store.url):
-            raise ConfigError(
-                _("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url))
-            )
+            raise ConfigError(_("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url)))  # fmt: skip
         f = config.followups  # leases matter where instances share a database: another takes a live delivery over
         if f.lease_s <= f.delivery_timeout_s + f.backoff_max_s:
             raise ConfigError(_("%(key)s is %(lease)g s: with several instances on PostgreSQL it must be above delivery_timeout_s + backoff_max_s (%(timeout)g + %(backoff)g s), or another instance takes a delivery still in flight over and sends it twice: set lease_s above %(least)g", key="[followups] lease_s", lease=f.lease_s, timeout=f.delivery_timeout_s, backoff=f.backoff_max_s, least=f.delivery_timeout_s + f.backoff_max_s))  # fmt: skip
@@ -525,9 +524,7 @@ def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
         elif isinstance(value, dict) and key in enabled:
             settings[key] = value
         elif isinstance(value, dict):
-            raise ConfigError(
-                _("unknown key '%(key)s' (a settings table for a hook not in [hooks] enabled)", key=f"hooks.{key}")
-            )
+            raise ConfigError(_("unknown key '%(key)s' (a settings table for a hook not in [hooks] enabled)", key=f"hooks.{key}"))  # fmt: skip
         else:
             raise ConfigError(_("unknown key '%(key)s'", key=f"hooks.{key}"))
     if settings:

@@ -123,7 +123,8 @@ def followup_states(db: Path) -> list[tuple[str, str]]:
 
 
 async def test_panel_shows_countdown_and_prompt_again_after_a_restart(config: Config, db_path: Path) -> None:
-    config = replace_config(config, "followups", mode="suggest", idle_seconds=IDLE)
+    # Fired at once when due, however slow the start: no wait for a backlog to settle.
+    config = replace_config(config, "followups", mode="suggest", idle_seconds=IDLE, late_settle_s=0)
     now = int(time.time() * 1000)
     countdown = make_event(sender="agent", agent="a1", conversation="countdown", text="亲，这款有现货", ts=now)
     # Written nearly five minutes ago and delivered only now: its idle period ends in half a second.

@@ -91,6 +91,7 @@ class Policy:
     quiet_policy: str
     tz: ZoneInfo
     future_ms: int = 300_000  # how far ahead of its receipt a `ts` is still believed
+    settle_ms: int = 0  # how long a timer already due when armed (or at start) waits for the rest of a backlog
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
@@ -104,6 +105,7 @@ class Policy:
             quiet_policy=f.quiet_policy,
             tz=config.tz,
             future_ms=config.webhook.signature_tolerance_s * 1000,
+            settle_ms=int(f.late_settle_s * 1000),
         )
 
     @property
@@ -157,7 +159,9 @@ def decide(
         return Create(kind, "cancelled", None, AFTER_SALE % {"word": situation.no_closing})
     more = due.fired + 1 < policy.max_per_idle
     next_due = now_ms + policy.idle_ms if more else None
-    if now_ms - due.due_ms > policy.grace_ms:
+    # A timer held for a backlog to settle is as late as it was when it was held.
+    late_at = min(now_ms, due.not_before - policy.settle_ms) if due.not_before else now_ms
+    if late_at - due.due_ms > policy.grace_ms:
         return Create(kind, "missed", None)
     if policy.quiet is not None and policy.quiet.contains(now_ms, policy.tz):
         if policy.quiet_policy == "defer":

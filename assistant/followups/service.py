@@ -25,6 +25,7 @@ from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
+from assistant.followups.panelstate import followup_payload, panel_states
 from assistant.followups.policy import (
     Cancel,
     Create,
@@ -166,6 +167,7 @@ class FollowupService:
         # suggested one is done when the agent sends it (it once armed a new period and prompted a second time).
         for f in unsettled:
             self._echo[(f.shop, f.conversation)] = f.text
+            self.timeline.followup_made((f.shop, f.conversation), f.fired_ms, now)
             if f.state == "suggested":
                 self._suggested[(f.shop, f.conversation)] = f
         # The latest stamp of each recently active conversation, from the whole log: replaying in log order
@@ -177,6 +179,8 @@ class FollowupService:
         replayed, stale = self._replay(events, known, now)
         # Timers due while the service was down: past late_grace_s their firing records them missed; the others fire.
         overdue = overdue_at_start(self.timers.queue, now, policy.grace_ms, warn=self._sends())
+        # Due but not missed: the messages the platform held back while the service was down come in first.
+        self.timers.hold(now, policy.grace_ms, now + policy.settle_ms if policy.settle_ms else 0)
         self.timers.start(self._fire)
         if self.shared is not None:
             self._shared_tasks.spawn(self.shared.run(), name="followups-take-over")
@@ -311,6 +315,12 @@ class FollowupService:
             latest = self._latest(key)
             if latest is not None and stamp < latest:
                 return "superseded"  # a later-stamped agent or customer message is already known
+            made = self.timeline.followup_at(key)
+            if made is not None and at_ms < made:
+                # Written before our follow-up went out (a late delivery, a copy under a new id): the idle period
+                # it belongs to is the one that follow-up ended; a new one would send a second goodbye at once.
+                log.info("agent message of %s/%s stamped before the follow-up sent: no new idle period", *key)
+                return "superseded"
             if is_stale(at_ms, now_ms, self.policy):
                 return "stale"
             self._echo.pop(key, None)
@@ -318,7 +328,10 @@ class FollowupService:
             # The previous period's follow-up still waiting for a retry would now land after the agent's new
             # message, as a closing to a conversation that went on (and a second one when this period ends).
             self.deliverer.cancel_for(key, AGENT_WROTE)
-            timer = self.timers.arm(key, due_ms=at_ms + self.policy.idle_ms, armed_seq=seq, armed_ms=at_ms, agent=agent)
+            due_ms = at_ms + self.policy.idle_ms
+            # Already due (a late message): wait a moment for the rest of a backlog, e.g. the buyer's answer.
+            hold = now_ms + self.policy.settle_ms if due_ms <= now_ms and self.policy.settle_ms else 0
+            timer = self.timers.arm(key, due_ms=due_ms, armed_seq=seq, armed_ms=at_ms, agent=agent, not_before=hold)
             self.timeline.forget(key)
             self.publish(key, agent, {"state": "armed", "due_ms": timer.due_ms, "armed_ms": at_ms})
             return "armed"
@@ -418,6 +431,9 @@ class FollowupService:
                 current = self.timers.settle(due.key, timer, next_due=decision.next_due, fired=due.fired + 1)
                 if current and decision.next_due is None:
                     self.timeline.note(due.key, timer.stamp, now)
+                made = f.state in ("pending", "sent", "suggested") and (current or not new)
+                if made:  # an agent message stamped before it opens no idle period
+                    self.timeline.followup_made(due.key, f.fired_ms, now)
                 if not new:
                     if f.state == "pending":
                         self.deliverer.submit(f)  # fired before a crash, not delivered yet
@@ -528,50 +544,9 @@ class FollowupService:
     def publish(self, key: Key, agent: str | None, payload: dict[str, Any]) -> None:
         self.bus.publish(Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload))
 
-    # ---- what panels show ----------------------------------------------------------------------
-
     def panel_states(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
-        """The follow-up line of each conversation, as the last live update for it said, rebuilt from the
-        timers and the database (the live feed's memory starts empty after a restart)."""
-        if not keys:
-            return {}
-        try:
-            conn = store.connect(self.writer.path, readonly=True)
-        except sqlite3.OperationalError:  # no database yet
-            return {}
-        try:
-            return {key: state for key in keys if (state := self._panel_state(conn, key)) is not None}
-        except sqlite3.OperationalError:  # not migrated yet
-            return {}
-        finally:
-            conn.close()
-
-    def _panel_state(self, conn: sqlite3.Connection, key: Key) -> dict[str, Any] | None:
-        # The same rules as the live updates: a countdown while armed (unless a follow-up of this idle
-        # period is out, or quiet hours moved it), else the latest follow-up of the last period, unless
-        # that period was cancelled. The in-memory timers are current; the table may lag behind them.
-        timer = self.timers.queue.get(key)
-        row = followup_store.timer(conn, *key)
-        if timer is not None:
-            deferred = row is not None and row.reason == "quiet_hours" and row.armed_seq == timer.armed_seq
-            if deferred and row is not None and row.due_ms == timer.due_ms:
-                return {"state": "deferred", "due_ms": timer.due_ms}
-            if timer.fired > 0:
-                f = followup_store.period_followup(conn, *key, timer.armed_seq)
-                if f is not None:
-                    return followup_payload(f)
-            return {"state": "armed", "due_ms": timer.due_ms, "armed_ms": timer.armed_ms}
-        if row is None or row.state == "cancelled":
-            return None
-        f = followup_store.period_followup(conn, *key, row.armed_seq)
-        return followup_payload(f) if f is not None else None
-
-
-def followup_payload(f: Followup) -> dict[str, Any]:
-    """A follow-up as the panel hears of it (`followup_id` rather than `id`)."""
-    payload = f.to_json()
-    payload["followup_id"] = payload.pop("id")
-    return payload
+        """The follow-up line of each conversation, as the last live update for it said (see panelstate)."""
+        return panel_states(self.writer.path, self.timers.queue, keys)
 
 
 def _with(row: TimerRow, **changes: Any) -> TimerRow:

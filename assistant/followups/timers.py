@@ -28,15 +28,24 @@ log = logging.getLogger(__name__)
 class Timer:
     """One conversation's idle timer: the period opened at `armed_ms` (event time) by event `armed_seq`."""
 
-    __slots__ = ("due_ms", "armed_seq", "armed_ms", "fired", "agent", "firing")
+    __slots__ = ("due_ms", "armed_seq", "armed_ms", "fired", "agent", "firing", "not_before")
 
-    def __init__(self, due_ms: int, armed_seq: int, armed_ms: int, fired: int, agent: str | None) -> None:
+    def __init__(
+        self, due_ms: int, armed_seq: int, armed_ms: int, fired: int, agent: str | None, not_before: int = 0
+    ) -> None:
         self.due_ms = due_ms
         self.armed_seq = armed_seq
         self.armed_ms = armed_ms  # the arming message's event time: with armed_seq, orders idle periods
         self.fired = fired  # follow-ups already fired in this idle period
         self.agent = agent
         self.firing = False  # handed to the fire callback; its outcome is pending
+        # Already due when armed or loaded: it waits until then for the rest of a backlog (0: not held).
+        self.not_before = not_before
+
+    @property
+    def fire_ms(self) -> int:
+        """When the sweeper hands it over: its deadline, or later while it is held."""
+        return self.due_ms if self.due_ms >= self.not_before else self.not_before
 
     @property
     def stamp(self) -> tuple[int, int]:
@@ -60,6 +69,7 @@ class Due:
     fired: int
     agent: str | None
     timer: Timer
+    not_before: int = 0  # held until then: it was as late as it is now less the hold when it was held
 
 
 class TimerQueue:
@@ -78,7 +88,7 @@ class TimerQueue:
     def set(self, key: Key, timer: Timer) -> None:
         """Arm (or re-arm) `key`; any previous deadline of it becomes stale."""
         self._timers[key] = timer
-        heapq.heappush(self._heap, (timer.due_ms, timer.armed_seq, key))
+        heapq.heappush(self._heap, (timer.fire_ms, timer.armed_seq, key))
         if len(self._heap) > 2 * len(self._timers) + 1024:
             self._compact()
 
@@ -86,7 +96,7 @@ class TimerQueue:
         return self._timers.pop(key, None)
 
     def next_due(self) -> int | None:
-        """The earliest live deadline, dropping stale heap entries on the way."""
+        """The earliest live firing time, dropping stale heap entries on the way."""
         heap = self._heap
         while heap:
             due, seq, key = heap[0]
@@ -109,10 +119,10 @@ class TimerQueue:
 
     def _live(self, due: int, seq: int, key: Key) -> bool:
         timer = self._timers.get(key)
-        return timer is not None and not timer.firing and timer.due_ms == due and timer.armed_seq == seq
+        return timer is not None and not timer.firing and timer.fire_ms == due and timer.armed_seq == seq
 
     def _compact(self) -> None:
-        self._heap = [(t.due_ms, t.armed_seq, k) for k, t in self._timers.items() if not t.firing]
+        self._heap = [(t.fire_ms, t.armed_seq, k) for k, t in self._timers.items() if not t.firing]
         heapq.heapify(self._heap)
 
     def items(self) -> Iterable[tuple[Key, Timer]]:
@@ -184,16 +194,34 @@ class Timers:
 
     # ---- changes -------------------------------------------------------------------------------
 
-    def arm(self, key: Key, *, due_ms: int, armed_seq: int, armed_ms: int, agent: str | None, fired: int = 0) -> Timer:
-        """Start (or restart) the idle period of `key`."""
+    def arm(
+        self,
+        key: Key,
+        *,
+        due_ms: int,
+        armed_seq: int,
+        armed_ms: int,
+        agent: str | None,
+        fired: int = 0,
+        not_before: int = 0,
+    ) -> Timer:
+        """Start (or restart) the idle period of `key` (held until `not_before` if that is later)."""
         agent = sys.intern(agent) if agent is not None else None
         key = (sys.intern(key[0]), key[1])
-        timer = Timer(due_ms, armed_seq, armed_ms, fired, agent)
+        timer = Timer(due_ms, armed_seq, armed_ms, fired, agent, not_before)
         self.queue.set(key, timer)
         self._cancels.pop(key, None)
         self._touch(key)
-        self._poke(due_ms)
+        self._poke(timer.fire_ms)
         return timer
+
+    def hold(self, now_ms: int, late_ms: int, until_ms: int) -> None:
+        """Hold every timer due by `now_ms`, at most `late_ms` ago, until `until_ms`; release every other."""
+        for key, timer in list(self.queue.items()):
+            held = until_ms if now_ms - late_ms <= timer.due_ms <= now_ms else 0
+            if not timer.firing and timer.not_before != held:
+                timer.not_before = held
+                self.queue.set(key, timer)
 
     def cancel(self, key: Key, *, seq: int, at_ms: int, reason: str) -> Timer | None:
         """End the idle period of `key` because of event `seq`, stamped `at_ms`."""
@@ -212,6 +240,7 @@ class Timers:
         self._failures.pop(key, None)
         if fired is not None:
             timer.fired = fired
+        timer.not_before = 0
         if next_due is None:
             self.queue.remove(key)
         else:
@@ -315,7 +344,9 @@ class Timers:
     async def _fire(self, batch: list[tuple[Key, Timer]]) -> None:
         assert self._on_due is not None
         try:
-            await self._on_due([Due(k, t.due_ms, t.armed_seq, t.armed_ms, t.fired, t.agent, t) for k, t in batch])
+            await self._on_due(
+                [Due(k, t.due_ms, t.armed_seq, t.armed_ms, t.fired, t.agent, t, t.not_before) for k, t in batch]
+            )
             self._faults.cleared("fire", "due timers fire again")
         except WriterClosed:
             log.info("stopping: %d due timers left for the next start", len(batch))

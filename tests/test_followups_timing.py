@@ -1,0 +1,185 @@
+"""Follow-ups under real-world delivery timing (FakeClock): late copies of agent messages after the closing went
+out, backlogs delivered one event at a time, platform clocks that run ahead or behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.clock import FakeClock
+from assistant.config import Config
+from assistant.events import parse_event
+from tests.followup_harness import T0, Harness, Recorder
+from tests.helpers import BACKENDS, make_event, replace_config
+
+pytestmark = BACKENDS
+
+IDLE = 300
+GRACE = 120
+KEY = ("shop1", "conv1")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def send_config(config: Config) -> Config:
+    return replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=GRACE)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    yield h
+    await h.stop()
+
+
+def agent(ts: int | str, **fields: Any) -> dict[str, Any]:
+    return make_event(**{"sender": "agent", "agent": "小美", "text": "亲，这款今天下单明天发货哦", "ts": ts, **fields})
+
+
+def customer(ts: int | str, **fields: Any) -> dict[str, Any]:
+    return make_event(**{"sender": "customer", "text": "好的我想想", "ts": ts, **fields})
+
+
+async def ingest(h: Harness, *raws: dict[str, Any]) -> None:
+    """Log events in one batch (as one webhook request), then settle."""
+    await h.ingestor.ingest([parse_event(raw, max_text_chars=5000) for raw in raws])
+    await h.settle()
+
+
+# ---- an agent message written before the closing went out opens no second idle period ---------------
+
+
+async def closing_sent_for_x1(h: Harness, recorder: Recorder) -> int:
+    """Customer, then agent X1 (due in 3 s), delivered together; the closing goes out; X1's stamp."""
+    now = h.clock.now_ms()
+    x1 = now - (IDLE - 3) * 1000
+    await ingest(h, customer(x1 - 13_000), agent(x1))
+    await h.advance(3)
+    assert len(recorder.calls) == 1
+    await h.advance(6)
+    return x1
+
+
+async def test_followups_agent_message_stamped_before_the_sent_closing_sends_no_second_one(
+    harness: Harness, recorder: Recorder
+) -> None:
+    # Found: an agent message written after X1 but before the closing, delivered after the closing, opened a new
+    # idle period already past its deadline, and a second, different goodbye went out at once.
+    x1 = await closing_sent_for_x1(harness, recorder)
+    await harness.resend(agent(x1 + 5_000, text="有问题随时找我哦"))
+    assert harness.service.timers.queue.get(KEY) is None
+    await harness.advance(IDLE * 2)
+    assert len(recorder.calls) == 1 and [f.state for f in harness.followups()] == ["sent"]
+
+
+async def test_followups_agent_message_redelivered_under_a_new_id_after_the_closing_sends_no_second_one(
+    harness: Harness, recorder: Recorder
+) -> None:
+    x1 = await closing_sent_for_x1(harness, recorder)
+    await harness.resend(agent(x1))  # the same message, ts and text, under another id
+    assert harness.service.timers.queue.get(KEY) is None
+    await harness.advance(IDLE * 2)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_agent_message_stamped_before_the_closing_arms_nothing_after_a_restart(
+    harness: Harness, recorder: Recorder
+) -> None:
+    x1 = await closing_sent_for_x1(harness, recorder)
+    await harness.restart(advance_s=2)
+    await harness.resend(agent(x1 + 5_000, text="有问题随时找我哦"))
+    assert harness.service.timers.queue.get(KEY) is None
+    await harness.advance(IDLE * 2)
+    assert len(recorder.calls) == 1
+
+
+async def test_followups_agent_message_stamped_after_the_closing_opens_a_new_period(
+    harness: Harness, recorder: Recorder
+) -> None:
+    await closing_sent_for_x1(harness, recorder)
+    await harness.resend(agent(harness.clock.now_ms(), text="亲，还有别的需要吗"))
+    assert harness.service.timers.queue.get(KEY) is not None
+    await harness.advance(IDLE)
+    assert len(recorder.calls) == 2
+
+
+# ---- a backlog delivered one event at a time ------------------------------------------------------
+
+
+async def test_followups_late_timer_waits_for_the_rest_of_a_backlog_delivered_one_by_one(
+    harness: Harness, recorder: Recorder
+) -> None:
+    # Found: buyer, agent, buyer 10 s apart, the agent's deadline 70 s past (within late_grace_s), posted one per
+    # request a fraction of a second apart (Chatwoot's way): the closing went out between the agent's delivery and
+    # the buyer's answer.
+    now = harness.clock.now_ms()
+    await harness.resend(customer(now - (IDLE + 80) * 1000))
+    await harness.advance(0.3)
+    await harness.resend(agent(now - (IDLE + 70) * 1000))
+    assert recorder.calls == [] and harness.service.timers.queue.get(KEY) is not None
+    await harness.advance(0.3)
+    await harness.resend(customer(now - (IDLE + 60) * 1000, text="那我再看看别家"))
+    assert harness.service.timers.queue.get(KEY) is None
+    await harness.advance(IDLE * 2)
+    assert recorder.calls == [] and harness.followups() == []
+
+
+async def test_followups_late_timer_fires_once_the_backlog_has_settled(harness: Harness, recorder: Recorder) -> None:
+    now = harness.clock.now_ms()
+    settle_s = harness.config.followups.late_settle_s
+    assert 0 < settle_s <= 10
+    await harness.resend(agent(now - (IDLE + GRACE - 10) * 1000))  # its deadline passed 110 s ago
+    await harness.advance(settle_s - 0.1)
+    assert recorder.calls == []
+    await harness.advance(0.1)
+    [f] = harness.followups()
+    assert len(recorder.calls) == 1 and f.state == "sent"  # as late as on arrival: within grace, not missed
+
+
+async def test_followups_late_timer_fires_at_once_when_settling_is_off(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    config = replace_config(send_config, "followups", late_settle_s=0)
+    h = await Harness(config, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.resend(agent(clock.now_ms() - (IDLE + 10) * 1000))
+        assert len(recorder.calls) == 1
+    finally:
+        await h.stop()
+
+
+async def test_followups_timer_overdue_at_start_waits_for_the_messages_held_back_meanwhile(
+    harness: Harness, recorder: Recorder
+) -> None:
+    # Found: after a restart the overdue timer fired at once, and the buyer's answer the platform had held back
+    # while the service was down arrived just after.
+    now = harness.clock.now_ms()
+    await harness.resend(agent(now))
+    await harness.stop()
+    harness.clock.advance(IDLE + 30)
+    await harness.start()
+    assert recorder.calls == [] and harness.service.timers.queue.get(KEY) is not None
+    await harness.advance(1)
+    await harness.resend(customer(now + 60_000))
+    await harness.advance(IDLE)
+    assert recorder.calls == [] and harness.followups() == []
+
+
+async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Harness, recorder: Recorder) -> None:
+    await harness.resend(agent(harness.clock.now_ms()))
+    await harness.restart(advance_s=IDLE + 30)
+    await harness.advance(harness.config.followups.late_settle_s)
+    [f] = harness.followups()
+    assert len(recorder.calls) == 1 and f.state == "sent"

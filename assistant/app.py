@@ -126,7 +126,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         await writer.close()
         raise StorageError(_("%(path)s: cannot write to the database (%(reason)s)", path=path, reason=database_reason(problem)))  # fmt: skip
     app[WRITER] = writer
-    ingestor = Ingestor(writer)
+    ingestor = Ingestor(writer, max_ahead_ms=app[CONFIG].webhook.signature_tolerance_s * 1000)
     engine = app[ENGINE]
     ingestor.annotators.append(engine.annotate_pipelined)  # in a matching worker when one is ready
     ingestor.listeners.append(engine.on_written)

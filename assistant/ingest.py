@@ -13,10 +13,17 @@ from typing import Any, Protocol
 from assistant import store
 from assistant.events import Event
 from assistant.store import Annotation, Written
-from assistant.tasks import Turns
+from assistant.tasks import Throttled, Turns
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
+AHEAD_WARNING = (
+    "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s)%s: logged at"
+    " its receive time + the tolerance, the platform's own ts kept in its raw event (%d such events since the last"
+    " warning)"
+)
+# Shanghai's wall-clock time written with a `Z` (UTC) is 8 hours ahead: an adapter's common mistake.
+SHANGHAI_AS_UTC = " — about 8 h ahead: the shop's local time labelled Z (UTC)?"
 
 
 @dataclass
@@ -44,13 +51,16 @@ class _LogJob:
 
     items: list[tuple[Event, Annotation | None]]
     recorders: list[Recorder]
+    max_ahead_ms: int | None = None
 
     def __call__(self, conn: sqlite3.Connection) -> list[Written]:
         return self.run_batch(conn, [self])[0]
 
     @classmethod
     def run_batch(cls, conn: sqlite3.Connection, jobs: Sequence[_LogJob]) -> list[list[Written]]:
-        written = store.insert_events(conn, [item for job in jobs for item in job.items])
+        # The jobs handed over together come from one ingestor: one tolerance.
+        ahead = jobs[0].max_ahead_ms if jobs else None
+        written = store.insert_events(conn, [item for job in jobs for item in job.items], max_ahead_ms=ahead)
         values: list[list[Written]] = []
         start = 0
         for job in jobs:
@@ -67,9 +77,15 @@ class _LogJob:
 class Ingestor:
     """Takes validated events, logs them exactly once, and tells listeners what was new."""
 
-    def __init__(self, writer: Writer, *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, writer: Writer, *, clock: Callable[[], float] = time.perf_counter, max_ahead_ms: int | None = None
+    ) -> None:
         self.writer = writer
         self.clock = clock  # measures the work done between yields (tests pass their own)
+        # A `ts` further ahead of its receipt than this is logged as the receipt + this ([webhook]
+        # signature_tolerance_s: the clock skew already allowed), so the log, the KPIs and the timers agree on it.
+        self.max_ahead_ms = max_ahead_ms
+        self._ahead_warning = Throttled(log, AHEAD_WARNING)
         self.annotators: list[Annotator] = []
         self.listeners: list[Listener] = []
         self.recorders: list[Recorder] = []
@@ -100,17 +116,27 @@ class Ingestor:
                         result.close()
 
         job = _LogJob(
-            [(event, enrichment.annotation) for event, enrichment in zip(events, enrichments)], self.recorders
+            [(event, enrichment.annotation) for event, enrichment in zip(events, enrichments)],
+            self.recorders,
+            self.max_ahead_ms,
         )
         written = await self.writer.submit(job, together=True)  # job touches nothing but the database
         responses = []
-        for item, enrichment in zip(written, enrichments):
+        for event, item, enrichment in zip(events, written, enrichments):
+            if item.event.ts_ms != event.ts_ms and not item.duplicate:
+                self._warn_ahead(event, item.event.ts_ms)
             body: dict[str, Any] = {"id": item.event.id, "accepted": True, "duplicate": item.duplicate}
             if not item.duplicate:
                 body.update(enrichment.response)
                 self._notify(item)
             responses.append(body)
         return responses
+
+    def _warn_ahead(self, event: Event, logged_ms: int) -> None:
+        assert self.max_ahead_ms is not None
+        ahead_s = (event.ts_ms - logged_ms + self.max_ahead_ms) / 1000
+        hint = SHANGHAI_AS_UTC if abs(ahead_s - 8 * 3600) <= 900 else ""
+        self._ahead_warning.warn(logged_ms, event.id, event.shop, event.conversation, ahead_s, hint)
 
     def _begin(self, event: Event) -> list[Enrichment | None | Awaitable[Enrichment | None]]:
         results: list[Enrichment | None | Awaitable[Enrichment | None]] = []

@@ -203,12 +203,21 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation | None = None) -> Written:
+def believed(event: Event, received_ms: int, max_ahead_ms: int | None) -> Event:
+    """`event` as logged: a `ts` more than `max_ahead_ms` after its receipt is not believed and is logged as the
+    receipt + that much (the raw event keeps the platform's own), so that later events of that clock stay after it."""
+    if max_ahead_ms is None or event.ts_ms <= received_ms + max_ahead_ms:
+        return event
+    return replace(event, ts_ms=received_ms + max_ahead_ms)
+
+
+def insert_event(
+    conn: sqlite3.Connection, event: Event, annotation: Annotation | None = None, *, max_ahead_ms: int | None = None
+) -> Written:
     """Log one event and its normalized rows; a known event id is reported as a duplicate."""
-    rows = conn.execute(
-        _EVENTS_ONE,
-        _event_row(event, now_ms()),
-    ).fetchall()  # read to the end: the statement is finished before the next
+    received = now_ms()
+    event = believed(event, received, max_ahead_ms)
+    rows = conn.execute(_EVENTS_ONE, _event_row(event, received)).fetchall()  # read to the end: then the next
     if not rows:
         return Written(event, None, True)
     seq = int(rows[0][0])
@@ -216,18 +225,21 @@ def insert_event(conn: sqlite3.Connection, event: Event, annotation: Annotation 
     return Written(event, seq, False, annotation)
 
 
-def insert_events(conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotation | None]]) -> list[Written]:
+def insert_events(
+    conn: sqlite3.Connection, items: Sequence[tuple[Event, Annotation | None]], *, max_ahead_ms: int | None = None
+) -> list[Written]:
     """Log events in order, as `insert_event` would one by one; on SQLite in a few statements for all of them.
 
     A statement per row costs more than the row: each lets the writer thread's GIL go and wait to get it back
     while the event loop is busy. Here each table gets one statement that reads its rows from one JSON array.
     """
     if len(items) < 2 or dialect(conn) != "sqlite":
-        return [insert_event(conn, event, annotation) for event, annotation in items]
+        return [insert_event(conn, event, annotation, max_ahead_ms=max_ahead_ms) for event, annotation in items]
     received = now_ms()
+    items = [(believed(event, received, max_ahead_ms), annotation) for event, annotation in items]
     doc = _json_rows([_event_row(event, received) for event, _ in items])
     if doc is None:  # a batch holding U+0000 goes row by row
-        return [insert_event(conn, event, annotation) for event, annotation in items]
+        return [insert_event(conn, event, annotation, max_ahead_ms=max_ahead_ms) for event, annotation in items]
     before = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
     conn.execute(_EVENTS_MANY, (doc,))
     added = conn.execute("SELECT json_group_array(json_array(id, seq)) FROM events WHERE seq > ?", (before,))

@@ -189,3 +189,24 @@ class FaultLog:
             msg += " (%d more failures were not logged one by one)"
             args = (*args, held)
         self._log.warning(msg, *args)
+
+
+WARN_EVERY_MS = 60_000
+
+
+class Throttled:
+    """A warning logged once a minute at most, with how many occurrences it stands for: a back-fill of a past
+    month, or a platform whose clock runs ahead, would otherwise write a line per event and bury the rest."""
+
+    def __init__(self, logger: logging.Logger, message: str) -> None:
+        self.logger = logger
+        self.message = message  # its last %d is the count since the previous line
+        self.last_ms = -WARN_EVERY_MS
+        self.seen = 0
+
+    def warn(self, now_ms: int, *args: object) -> None:
+        self.seen += 1
+        if now_ms - self.last_ms < WARN_EVERY_MS:
+            return
+        self.logger.warning(self.message, *args, self.seen)
+        self.last_ms, self.seen = now_ms, 0

@@ -95,7 +95,7 @@ class Harness:
     async def start(self) -> Harness:
         self.writer = Writer(self.db)
         self.writer.start()
-        self.ingestor = Ingestor(self.writer)
+        self.ingestor = Ingestor(self.writer, max_ahead_ms=self.config.webhook.signature_tolerance_s * 1000)
         self.ingestor.annotators.append(self._annotate)
         self.bus = Bus()
         self.updates: Subscription = self.bus.subscribe(maxsize=10_000)

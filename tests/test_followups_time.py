@@ -178,7 +178,7 @@ async def test_followups_stale_message_after_payment_records_nothing(harness: Ha
 # ---- a ts in the future ------------------------------------------------------------------------
 
 
-async def test_followups_future_ts_beyond_tolerance_uses_receive_time(
+async def test_followups_future_ts_beyond_tolerance_uses_receive_time_plus_tolerance(
     harness: Harness, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="assistant.followups.service")
@@ -186,9 +186,10 @@ async def test_followups_future_ts_beyond_tolerance_uses_receive_time(
     raw = agent(now + (TOLERANCE + 60) * 1000)
     await harness.resend(raw)
     timer = harness.service.timers.queue.get(KEY)
-    assert timer is not None and (timer.armed_ms, timer.due_ms) == (now, now + IDLE * 1000)
+    ahead = now + TOLERANCE * 1000
+    assert timer is not None and (timer.armed_ms, timer.due_ms) == (ahead, ahead + IDLE * 1000)
     assert f"event {raw['id']} of shop1/conv1 is stamped 360 s after it arrived" in caplog.text
-    await harness.advance(IDLE)
+    await harness.advance(TOLERANCE + IDLE)
     assert len(recorder.calls) == 1
 
 
@@ -234,7 +235,7 @@ async def test_followups_platform_clock_ahead_payment_before_the_reply_keeps_the
         await h.send("order_paid", order="o1", amount=20.0, ts=real_clock.now_ms() + ahead)
         await h.advance(30)
         await h.resend(agent(real_clock.now_ms() + ahead, text="感谢亲的支持，马上为您安排发货"))
-        await h.advance(IDLE)
+        await h.advance(TOLERANCE + IDLE)  # logged at their receive time + the tolerance
         [call] = recorder.calls
         [f] = h.followups()
         assert (call["kind"], f.state, f.phrase_id) == ("followup", "sent", "builtin.followup_paid")

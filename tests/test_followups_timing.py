@@ -3,9 +3,14 @@ out, backlogs delivered one event at a time, platform clocks that run ahead or b
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -183,3 +188,68 @@ async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Ha
     await harness.advance(harness.config.followups.late_settle_s)
     [f] = harness.followups()
     assert len(recorder.calls) == 1 and f.state == "sent"
+
+
+# ---- a platform clock running ahead ---------------------------------------------------------------
+
+TOLERANCE = 300  # [webhook] signature_tolerance_s of the shipped config
+
+
+@pytest.fixture
+def real_clock() -> FakeClock:
+    """A fake clock at the real time: the log's receive times are real."""
+    return FakeClock(time.time_ns() // 1_000_000)
+
+
+async def test_followups_platform_clock_fast_keeps_the_order_of_its_events(
+    send_config: Config, db_path: Path, real_clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: a clock ~5 min fast, buyer at +290 s and agent at +297 s (believed), then the buyer's answer at +302 s
+    # (beyond the tolerance) took its receive time, 5 minutes before the agent's message: the answer ended
+    # nothing, and the closing went out after the buyer had answered.
+    h = await Harness(send_config, db_path, real_clock, plugins=[recorder]).start()
+    try:
+        now = real_clock.now_ms()
+        await h.resend(customer(now + 290_000))
+        await h.resend(agent(now + 297_000))
+        await h.resend(customer(now + 302_000, text="那我下单了"))
+        assert h.service.timers.queue.get(KEY) is None
+        await h.advance(TOLERANCE + IDLE * 2)
+        assert recorder.calls == [] and h.followups() == []
+    finally:
+        await h.stop()
+
+
+async def test_events_stamped_too_far_ahead_are_logged_at_the_time_the_timers_use(
+    send_config: Config, db_path: Path, real_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: the follow-up ran on the receive time but the log and the KPIs kept the future stamp, so the closing
+    # was listed before the buyer's message it answered and counted as a recovery.
+    caplog.set_level(logging.WARNING, logger="assistant.ingest")
+    h = await Harness(send_config, db_path, real_clock).start()
+    try:
+        raw = customer(real_clock.now_ms() + 900_000, text="有优惠吗")
+        await h.resend(raw)
+        [(ts, received, kept, message_ts)] = h.rows(
+            "SELECT e.ts_ms, e.received_ms, e.raw, m.ts_ms FROM events e JOIN messages m ON m.seq = e.seq"
+        )
+        assert ts == message_ts == received + TOLERANCE * 1000
+        assert json.loads(kept)["ts"] == raw["ts"]  # the platform's own stamp, for the record
+        assert f"event {raw['id']} of shop1/conv1 is stamped 900 s after it arrived" in caplog.text
+    finally:
+        await h.stop()
+
+
+async def test_events_in_shop_time_labelled_utc_are_clamped_and_named_in_the_warning(
+    send_config: Config, db_path: Path, real_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="assistant.ingest")
+    h = await Harness(send_config, db_path, real_clock).start()
+    try:
+        wall = datetime.fromtimestamp(real_clock.now_ms() / 1000, ZoneInfo("Asia/Shanghai"))
+        await h.resend(customer(wall.strftime("%Y-%m-%dT%H:%M:%S") + "Z"))  # an adapter's mistake: 8 h ahead
+        [(ts, received)] = h.rows("SELECT ts_ms, received_ms FROM events")
+        assert ts == received + TOLERANCE * 1000
+        assert "the shop's local time labelled Z (UTC)?" in caplog.text
+    finally:
+        await h.stop()

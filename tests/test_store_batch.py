@@ -115,9 +115,9 @@ async def test_concurrent_requests_are_logged_in_one_batch_and_a_failing_one_alo
     sizes: list[int] = []
     insert_events = store.insert_events
 
-    def spy(conn: sqlite3.Connection, items: list[tuple[Event, Annotation | None]]) -> list[Written]:
+    def spy(conn: sqlite3.Connection, items: list[tuple[Event, Annotation | None]], **kw: Any) -> list[Written]:
         sizes.append(len(items))
-        return insert_events(conn, items)
+        return insert_events(conn, items, **kw)
 
     monkeypatch.setattr(store, "insert_events", spy)
     writer = Writer(tmp_path / "w.db")

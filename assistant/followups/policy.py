@@ -115,9 +115,10 @@ class Policy:
 
 
 def event_time(ts_ms: int, received_ms: int, policy: Policy) -> int:
-    """When an event happened, as the idle clock counts: its own `ts`, unless that is further in the
-    future than the signature tolerance allows (a clock running ahead): then its receive time."""
-    return received_ms if ts_ms > received_ms + policy.future_ms else ts_ms
+    """When an event happened, as the idle clock counts: its own `ts`, unless that is further in the future than
+    the signature tolerance allows (a clock running ahead): then its receive time + that tolerance, as the log
+    keeps it (store.believed), so that later events of the same clock stay in order after it."""
+    return received_ms + policy.future_ms if ts_ms > received_ms + policy.future_ms else ts_ms
 
 
 def is_stale(at_ms: int, now_ms: int, policy: Policy) -> bool:

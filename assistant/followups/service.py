@@ -5,7 +5,7 @@ Timers run on the conversation's own clock: the deadline is the agent message's 
 and events apply in the order they were stamped, not the order they arrived. A message that arrives
 late fires at its own deadline (at once if that passed less than `late_grace_s` ago); one older than
 that never arms and is recorded `stale`. A `ts` further ahead than the webhook's signature tolerance
-is not believed: the receive time stands in for it.
+is not believed: it is logged at its receive time + that tolerance (store.believed).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from assistant.followups.policy import (
 )
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
-from assistant.followups.stale import Throttled, insert_stale
+from assistant.followups.stale import insert_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers, overdue_at_start
@@ -52,7 +52,7 @@ from assistant.hookspecs import Followup, hookimpl
 from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
-from assistant.tasks import TaskSet
+from assistant.tasks import TaskSet, Throttled
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ ECHO_MEMORY_MS = 24 * 3600 * 1000
 ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}  # a resumed delivery's cancel
 FUTURE_WARNING = (
     "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
-    " the follow-up clock uses its receive time (%d such events since the last warning)"
+    " the follow-up clock uses its receive time + the tolerance (%d such events since the last warning)"
 )
 STALE_WARNING = (
     "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d): not armed,"

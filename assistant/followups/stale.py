@@ -6,7 +6,6 @@ message was killed before writing it; its id (the first follow-up of the message
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Sequence
 
@@ -17,25 +16,6 @@ from assistant.hookspecs import Followup
 from assistant.i18n import N_
 
 ARRIVED_LATE = N_("the agent message arrived %(seconds)s s after its idle period ended")
-WARN_EVERY_MS = 60_000
-
-
-class Throttled:
-    """A warning logged once a minute at most, with how many occurrences it stands for: a back-fill of a past
-    month, or a platform whose clock runs ahead, would otherwise write a line per event and bury the rest."""
-
-    def __init__(self, logger: logging.Logger, message: str) -> None:
-        self.logger = logger
-        self.message = message  # its last %d is the count since the previous line
-        self.last_ms = -WARN_EVERY_MS
-        self.seen = 0
-
-    def warn(self, now_ms: int, *args: object) -> None:
-        self.seen += 1
-        if now_ms - self.last_ms < WARN_EVERY_MS:
-            return
-        self.logger.warning(self.message, *args, self.seen)
-        self.last_ms, self.seen = now_ms, 0
 
 
 def insert_stale(

@@ -16,7 +16,7 @@ Page = tuple[int, str, str]  # (due_ms, shop, conversation): where a page of arm
 
 # When an event happened as the idle clock counts it (policy.event_time in SQL): its `ts`, unless that is
 # further ahead of its receipt than `:future` ms allows. Never later than `ts_ms`, so `ts_ms >= x` narrows by index.
-EVENT_TIME_SQL = "CASE WHEN e.ts_ms > e.received_ms + :future THEN e.received_ms ELSE e.ts_ms END"
+EVENT_TIME_SQL = "CASE WHEN e.ts_ms > e.received_ms + :future THEN e.received_ms + :future ELSE e.ts_ms END"
 
 
 @dataclass(frozen=True)

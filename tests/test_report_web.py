@@ -175,6 +175,19 @@ async def test_report_web_defaults_to_the_latest_day_with_data(client: TestClien
     assert await empty.json() == [] and empty.headers["Content-Location"].endswith("date=2020-01-01")
 
 
+async def test_report_web_latest_day_is_never_after_today(
+    client: TestClient,
+    log: Log,
+    config: Config,  # type: ignore[type-arg]
+) -> None:
+    # Found: one event stamped 2099-12-31T23:59:59-12:00 (2100-01-01 in Shanghai) made every page's latest day
+    # 2100-01-01, a day every report refuses.
+    log.customer("2099-12-31T23:59:59-12:00", customer="time-traveller", conversation="future")
+    resp = await client.get("/v1/reports/daily", headers=SUPERVISOR)
+    assert resp.status == 200 and resp.headers["X-Latest-Date"] == D.isoformat()
+    assert local_day(store.now_ms(), config.tz) >= D
+
+
 async def test_report_web_opens_on_the_last_finished_day_while_today_is_being_counted(
     client: TestClient,
     log: Log,

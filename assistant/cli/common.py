@@ -9,7 +9,7 @@ import stat
 import sys
 from collections.abc import Callable
 from contextlib import closing
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,13 +161,15 @@ def refuses_log(path: store.Location) -> bool:
 
 def nothing_found(config: Config, path: store.Location, first: date, last: date, shop: str | None) -> str:
     """The line for a day (or range) with nothing to show, naming the latest day with data when there is one."""
-    from assistant.clock import local_day
+    from assistant.clock import day_bounds, local_day
     from assistant.kpi.logged import latest_message_ms, logged_shops
 
+    tomorrow = local_day(store.now_ms(), config.tz) + timedelta(days=1)  # a future-stamped message is no such day
     with closing(store.connect(path, readonly=True)) as conn:
         logged = store.has_table(conn, "messages")
         shops = logged_shops(conn) if logged else []
-        newest = latest_message_ms(conn, shop) if logged and (shop is None or shop in shops) else None
+        known = logged and (shop is None or shop in shops)
+        newest = latest_message_ms(conn, shop, day_bounds(tomorrow, config.tz)[0]) if known else None
     if first == last:
         line = _("assistant: no messages on %(day)s", day=first)
     else:

@@ -17,11 +17,13 @@ def latest_day(
     config: Config, db_path: store.Location, shop: str | None = None, *, before: date | None = None
 ) -> date | None:
     """The shop-local day of the newest logged message (before the day `before`, if given; runs in a thread);
-    None when there is none."""
+    None when there is none. Never after today: a message stamped in a future day (a wrong clock, a year 2099
+    typo) made every page's "latest day" a day every report refuses."""
     if not store.exists(db_path):
         return None
+    tomorrow = local_day(store.now_ms(), config.tz) + timedelta(days=1)
     with closing(store.connect(db_path, readonly=True)) as conn:
-        ms = latest_message_ms(conn, shop, None if before is None else day_bounds(before, config.tz)[0])
+        ms = latest_message_ms(conn, shop, day_bounds(min(before or tomorrow, tomorrow), config.tz)[0])
     return None if ms is None else local_day(ms, config.tz)
 
 

@@ -79,11 +79,11 @@ class ClauseSplitter:
         folded = self._normalizer.fold(text)
         has_card = False
         if self._cards is not None:
-            folded, found = self._cards.subn(" ， ", folded)
-            has_card = found > 0
+            folded, cards = self._cards.subn(" ， ", folded)
+            has_card = cards > 0
         if self._listings is not None:
-            folded, found = self._cut_listing(self._listings, folded)
-            has_card = has_card or found
+            folded, listed = self._cut_listing(self._listings, folded)
+            has_card = has_card or listed
         folded = _CODE.sub("", folded)
         clauses: list[Clause] = []
         for piece in _pieces(folded):

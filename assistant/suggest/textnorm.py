@@ -37,6 +37,9 @@ _REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
 _NON_WORD = re.compile(r"[\W_]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 _ASCII_CHAR = re.compile(r"[a-z0-9]")
+# A link is no words: synonyms are not applied inside one (?tk= in every Taobao share link read as 退款, and the
+# link, no longer one run of ASCII, was not cut out as a card). As the library's cards find links, once folded.
+_LINK = re.compile(r"https?:/+[!-~]+|(?<![!-~])(?:[a-z0-9-]+\.)+(?:com|cn|net)(?:/[!-~]*)?")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,16 @@ class Normalizer:
         return _SPACE.sub(" ", text).strip()
 
     def _apply_synonyms(self, text: str) -> str:
+        if ("http" in text or "." in text) and _LINK.search(text):
+            out: list[str] = []
+            pos = 0
+            for link in _LINK.finditer(text):
+                out += [self._apply_synonyms_plain(text[pos : link.start()]), link.group(0)]
+                pos = link.end()
+            return "".join([*out, self._apply_synonyms_plain(text[pos:])])
+        return self._apply_synonyms_plain(text)
+
+    def _apply_synonyms_plain(self, text: str) -> str:
         parts: list[str] = []
         pos = 0
         for last, key in self._synonym_scan.iter_long(text):

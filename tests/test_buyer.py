@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import zipfile
 from contextlib import closing
 from datetime import timedelta
@@ -109,7 +108,7 @@ async def test_buyer_erase_removes_everything_of_theirs_and_nothing_else(
         try:
             code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
         finally:
-            os.close(held)
+            store.let_go(held)
         assert code == 1 and "请先停止服务" in out and dump(db_path) == before, out
     code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
     assert code == 0 and "已删除" in out, out

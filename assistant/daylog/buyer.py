@@ -288,5 +288,5 @@ class _open:
         if hasattr(self, "conn"):
             self.conn.close()
         if self.held is not None:
-            os.close(self.held)
+            store.let_go(self.held)
             self.held = None

@@ -80,3 +80,33 @@ def test_a_share_links_parameters_are_no_words(shipped_matcher: Matcher) -> None
         assert live(shipped_matcher, link) == [], link
         assert live(shipped_matcher, f"{link} 这款多少钱一件")[0].startswith("yj"), link  # the price answers
     assert live(shipped_matcher, "tk多久能到账")[0].startswith("tk")  # outside a link the word still reads
+
+
+def test_a_defect_named_lifts_the_quality_return_terms_over_the_buyer_pays_ones(shipped_matcher: Matcher) -> None:
+    for text in ("杯子裂了，退货邮费谁承担", "鞋子开胶了 可以退吗 运费谁出", "衣服破了个洞 退回去邮费我出吗"):
+        assert live(shipped_matcher, text)[0] == "th6", text
+    assert live(shipped_matcher, "退货运费谁出")[0] == "th5"
+
+
+def test_a_first_message_calling_for_someone_gets_a_greeting(shipped_matcher: Matcher) -> None:
+    for text in ("喂喂喂 有人吗", "在吗在吗"):
+        assert live(shipped_matcher, text)[0].startswith("hy"), text
+        # after a wait (an earlier message, an agent's reply) the same words remind
+        later, _ = answer(shipped_matcher, Request(0, text, 90_000, [(0, "这个有货吗")], [], False, {}, ""), {})
+        assert later[0].code.startswith("cd"), text
+    assert live(shipped_matcher, "有人吗 怎么还不发货")[0].startswith("cd")  # a push, not a greeting
+
+
+def test_a_greeting_word_said_over_and_over_is_a_greeting(shipped_matcher: Matcher) -> None:
+    for text in ("亲亲亲亲", "亲亲亲"):
+        assert live(shipped_matcher, text)[0].startswith("hy"), text
+
+
+def test_a_size_letter_after_size_is_a_stock_question(shipped_matcher: Matcher) -> None:
+    for text in ("size M 有吗", "size xl还有吗"):
+        assert live(shipped_matcher, text)[0].startswith("kc"), text
+
+
+def test_several_questions_get_one_answer_each(shipped_matcher: Matcher) -> None:
+    found = shipped_matcher.suggest("能便宜点吗 包邮吗 今天能发吗")
+    assert {s.intent for s in found} == {"price_bargain", "express_choice", "shipping_time"}, found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import rjieba
@@ -21,6 +21,7 @@ _CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
 _EMPTY = re.compile(r"^[\W_]*$")
 _TRAILING = ",;~、…"  # clause ends that say nothing (a "?" or "!" says something, and stays)
 
+MAX_QUERY_CHARS = 300  # longer texts are matched on their head and tail
 SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
 _UNDECIDED = "?"
 SOCIAL = "social"
@@ -203,3 +204,16 @@ def _pieces(folded: str) -> list[str]:
             if piece and not _EMPTY.match(piece):
                 out.append(piece)
     return out
+
+
+def clip(text: str) -> str:
+    """A pasted essay as matched: its head and tail (customer questions are short)."""
+    if len(text) <= MAX_QUERY_CHARS:
+        return text
+    head = MAX_QUERY_CHARS * 2 // 3
+    return text[:head] + " " + text[-(MAX_QUERY_CHARS - head) :]
+
+
+def presence_check(message: Message, keyword: Mapping[str, float]) -> bool:
+    """A message that only calls or greets (在吗在吗, 喂喂 有人吗): no key word but a reminder's, beside a greeting."""
+    return set(keyword) <= {"urge"} and any(c.kind == SOCIAL for c in message.clauses)

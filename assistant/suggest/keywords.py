@@ -27,6 +27,7 @@ PATTERN_WEIGHT = 0.6
 WHOLE_SCORE = 0.95
 NUMBER = "[0-9零一二两三四五六七八九十百千万半几]+"
 _NON_WORD = re.compile(r"[\W_]+")
+_REPEATED = re.compile(r"(.+?)\1+")  # a word said over and over: 亲亲亲亲, 在在在
 EVIDENCE_CACHE = 4096  # analyses whose key-word evidence is remembered
 T = TypeVar("T")
 
@@ -346,7 +347,9 @@ def _shadows(hit: Hit, start: int, end: int, intent: str) -> bool:
 
 
 def _whole_forms(folded: str) -> Iterable[str]:
-    """A whole message as written (spaces dropped) and with its punctuation dropped too."""
+    """A whole message as written (spaces dropped), with its punctuation dropped too, and a word said over and over
+    as the word once (亲亲亲亲 is 亲, 在在在 is 在)."""
     spaced = folded.replace(" ", "")
     bare = _NON_WORD.sub("", spaced)
-    return [f for f in dict.fromkeys((spaced, bare)) if f]
+    repeated = _REPEATED.fullmatch(bare)
+    return [f for f in dict.fromkeys((spaced, bare, repeated.group(1) if repeated else "")) if f]

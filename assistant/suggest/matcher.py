@@ -17,7 +17,7 @@ from typing import Any, Literal
 from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
-from assistant.suggest.clauses import ClauseSplitter, Message
+from assistant.suggest.clauses import ClauseSplitter, Message, clip, presence_check
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.keywords import KeywordSpotter
@@ -25,7 +25,7 @@ from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.scorer import Encoded, Features, Scorer, features
 from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.training import load_scorer
-from assistant.suggest.triggers import NgramIndex, OwnPhrases, TriggerIndex
+from assistant.suggest.triggers import NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT_MIN_CONFIDENCE = 0.25
-MAX_QUERY_CHARS = 300  # customer questions are short; a pasted essay is matched on its head and tail
 ALTERNATE_MIN = 0.01  # a second/third intent is shown when it is at least this likely (the panel dims it)
 ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least this share of the first
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
@@ -90,6 +89,7 @@ class Context:
     adoption: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     item: str = ""  # the title of the conversation's catalog item: a phrase's `goods` may be named there
     shop: str = ""  # the conversation's shop: its own phrases (`[phrases.shops]`) answer there, over shared ones
+    opening: bool = False  # the conversation's first message, before any reply: nobody has waited yet
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,7 @@ class Matcher:
             ok = known is not None and len(known) == len(p.triggers)
             forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
+        self.speaks = TriggerTopics(lambda t: self.keywords.scores(self.normalizer.analyze(t), t)[0])
         # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
         # a shop with none, or a set-up without shops, ranks exactly the shared library.
         self._shared_count = len(self._phrases)
@@ -226,7 +227,7 @@ class Matcher:
         return self._read_long(text)
 
     def _read(self, text: str) -> Reading:
-        message = self.splitter.split(_clip(text))
+        message = self.splitter.split(clip(text))
         analysis = self.normalizer.analyze_folded(message.focus)
         keyword, words = self.keywords.scores(analysis, message.focus)
         spoken = [n for n, c in enumerate(message.clauses) if c.kind == "text"]
@@ -343,6 +344,9 @@ class Matcher:
         reading = self.read(text)
         confidences, none = self._confidences(reading)
         intents = self._rerank(confidences, context)
+        if context.opening and "urge" in intents and presence_check(reading.message, reading.keyword):
+            # 喂喂 有人吗 opening a conversation checks someone is there: a reminder comes only after a wait.
+            intents["greeting"] = min(1.0, intents.get("greeting", 0.0) + intents.pop("urge"))
         own = self._own.get(context.shop) if self._own else None
         answered = self._by_intent if own is None else {**self._by_intent, **own.by_intent}
         ranked = sorted(((c, i) for i, c in intents.items() if i in answered), reverse=True)
@@ -441,8 +445,9 @@ class Matcher:
                 continue
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
-            if own >= TYPE_MIN_SIMILARITY and context.customer_type and context.customer_type in phrase.types:
-                own += TYPE_BOOST  # a phrase no trigger brings close does not answer: the type never lifts it
+            if own >= TYPE_MIN_SIMILARITY:  # a phrase no trigger brings close does not answer: nothing lifts it
+                own += TYPE_BOOST if context.customer_type and context.customer_type in phrase.types else 0.0
+                own += self.speaks.points(pi, phrase, reading.keyword)
             score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
             if own >= TYPE_MIN_SIMILARITY and (pi in shop or pi >= self._shared_count > 0):
                 score += SHOP_LIFT
@@ -545,7 +550,7 @@ class Matcher:
                 found[pi] = 100.0
             elif code.startswith(raw):
                 found[pi] = max(80.0, 99.0 - (len(code) - len(raw)))
-        norm = self.normalizer.normalize(_clip(raw))
+        norm = self.normalizer.normalize(clip(raw))
         if norm:
             index = self._search_index()
             for tid in index.shortlist(norm, 4 * limit + 20 + len(self._phrases) - self._shared_count):
@@ -574,13 +579,6 @@ class Matcher:
 
 
 _NONE_HIDDEN: frozenset[int] = frozenset()
-
-
-def _clip(text: str) -> str:
-    if len(text) <= MAX_QUERY_CHARS:
-        return text
-    head = MAX_QUERY_CHARS * 2 // 3
-    return text[:head] + " " + text[-(MAX_QUERY_CHARS - head) :]
 
 
 class _Said:

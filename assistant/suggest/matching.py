@@ -107,5 +107,6 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         adoption=adoption,
         item=request.item,
         shop=request.shop,
+        opening=not history and not request.replies,
     )
     return matcher.suggest(request.text, context), kind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rapidfuzz import fuzz, process
 
@@ -180,3 +180,36 @@ class OwnPhrases:
         self.start, self.by_intent, self.index_of, self.hidden, self.triggers = (
             start, by_intent, index_of, hidden, triggers
         )  # fmt: skip
+
+
+# A phrase whose triggers also speak of what else the message names (a defect beside a return-cost question: th6's
+# triggers name quality issues, th5's only the cost) counts up to this many points more like it, by the share of
+# its triggers naming each and the message's evidence for it.
+ANSWERS_MORE = 12.0
+
+
+class TriggerTopics:
+    """The intents each phrase's triggers speak of besides its own, learned when the phrase is first ranked.
+
+    `scores` gives a text's key-word evidence per intent; an intent counts for a trigger at 0.5 or more.
+    th6 (质量问题退货运费, 坏了退货运费谁出, 开胶了退回去邮费谁付 …) speaks of quality issues as well as returns.
+    """
+
+    def __init__(self, scores: Callable[[str], Mapping[str, float]]) -> None:
+        self._scores = scores
+        self._known: dict[int, dict[str, float]] = {}
+
+    def of(self, pi: int, phrase: Phrase) -> dict[str, float]:
+        """Each other intent the phrase's triggers name, with the share of its triggers naming it."""
+        known = self._known.get(pi)
+        if known is None:
+            named: Counter[str] = Counter()
+            for trigger in phrase.triggers:
+                named.update(i for i, s in self._scores(trigger).items() if s >= 0.5 and i != phrase.intent)
+            count = max(1, len(phrase.triggers))
+            known = self._known[pi] = {i: n / count for i, n in named.items()}
+        return known
+
+    def points(self, pi: int, phrase: Phrase, evidence: Mapping[str, float]) -> float:
+        """Similarity points for answering more of the message: its evidence for what the triggers also name."""
+        return ANSWERS_MORE * sum(share * evidence.get(i, 0.0) for i, share in self.of(pi, phrase).items())

@@ -49,6 +49,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
         customer_messages=tuple(history[:-1]),
         customer_type=named_type(kind),
         item=engine.items.title_of(item),
+        opening=len(history) == 1 and not state.agent_replies,
     )
     found = engine.matcher.suggest(text, context)
     found = engine.with_item(found, text, earlier, item, context.variables, state.shop)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from assistant.config import ConfigError, load_config
+from assistant.cli import main
+from assistant.config import Config, ConfigError, load_config
+from assistant.config.checks import LIMITS
 from tests.helpers import ROOT
 
 
@@ -124,13 +129,13 @@ def test_config_panel_open_hours(tmp_path: Path) -> None:
     assert load_config(None, env={}).panel.open_hours == 24
     assert load_config(write(tmp_path, "[panel]\nopen_hours = 0\n"), env={}).panel.open_hours == 0
     assert load_config(write(tmp_path, "[panel]\nopen_hours = 1.5\n"), env={}).panel.open_hours == 1.5
-    with pytest.raises(ConfigError, match=r"\[panel\] open_hours：必须为 0（不限）或更大，实际是 -1"):
+    with pytest.raises(ConfigError, match=r"\[panel\] open_hours：必须在 0 到 87600 之间，实际是 -1"):
         load_config(write(tmp_path, "[panel]\nopen_hours = -1\n"), env={})
 
 
 def test_config_port_beyond_65535_is_refused(tmp_path: Path) -> None:
     # The socket would take 99999 modulo 65536 and listen somewhere else than the banner says.
-    with pytest.raises(ConfigError, match=r"\[server\] port：不能超过 65535，实际是 99999"):
+    with pytest.raises(ConfigError, match=r"\[server\] port：必须在 1 到 65535 之间，实际是 99999"):
         load_config(write(tmp_path, "[server]\nport = 99999\n"), env={})
 
 
@@ -176,3 +181,110 @@ def test_config_lease_below_an_attempt_and_its_backoff_is_refused_where_instance
     # One process on SQLite takes nothing over: a config the previous release accepted (backoff_max_s = 120, the
     # default lease of 90) is not refused over a key the shop never set.
     assert load_config(write(tmp_path, "[followups]\nbackoff_max_s = 120\n"), env={}).followups.backoff_max_s == 120
+
+
+# ---- numbers: every int and float key finite and within what the code can use ----------------------------------
+
+
+def number_keys(cls: type = Config, where: str = "") -> Iterator[tuple[str, type, bool]]:
+    """(dotted key, int or float, whether its table is a list item) of every number setting under `cls`."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint, key = hints[f.name], f"{where}.{f.name}" if where else f.name
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            yield from number_keys(hint, key)
+        elif isinstance(item, type) and dataclasses.is_dataclass(item):
+            yield from ((k, t, True) for k, t, _ in number_keys(item, key))
+        elif hint in (int, float):
+            yield key, hint, False
+
+
+NUMBER_KEYS = sorted(number_keys())
+
+
+def toml_setting(key: str, value: str, listed: bool) -> str:
+    table, _, name = key.rpartition(".")
+    return f"[[{table}]]\n{name} = {value}\n" if listed else f"[{table}]\n{name} = {value}\n"
+
+
+def shown(key: str) -> str:
+    table, _, name = key.rpartition(".")
+    return rf"^\[{table}(\[0\])?\] {name}："
+
+
+def test_config_every_number_key_has_a_range_its_default_keeps() -> None:
+    assert {key for key, _, _ in NUMBER_KEYS} == set(LIMITS)
+    defaults = load_config(None, env={})
+    for key, _, _ in NUMBER_KEYS:
+        value: typing.Any = defaults
+        for part in key.split("."):
+            value = value[0] if isinstance(value, list) else value
+            value = getattr(value, part)
+        limit = LIMITS[key]
+        assert (limit.low < value if limit.above else limit.low <= value) and value <= limit.high, key
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+@pytest.mark.parametrize(("key", "listed"), [(k, listed) for k, t, listed in NUMBER_KEYS if t is float])
+def test_config_refuses_a_float_that_is_not_finite(tmp_path: Path, key: str, listed: bool, value: str) -> None:
+    # A NaN [server] request_timeout_s never timed a connection out; an infinite [store] busy_timeout_s crashed
+    # `serve` (OverflowError) where it became milliseconds.
+    with pytest.raises(ConfigError, match=shown(key) + "必须是有限的数，实际是 "):
+        load_config(write(tmp_path, toml_setting(key, value, listed)), env={})
+
+
+@pytest.mark.parametrize(("key", "listed"), [(k, listed) for k, _, listed in NUMBER_KEYS])
+def test_config_refuses_a_number_beyond_what_the_code_can_use(tmp_path: Path, key: str, listed: bool) -> None:
+    # [kpi] slow_response_s = 10**20 crashed `assistant report` (too large for an SQLite integer); a -1 s
+    # [webhook] signature_tolerance_s refused every correctly signed event.
+    high = LIMITS[key].high
+    for value, written in ((str(10**20), r"(100000000000000000000|1e\+20)"), ("-1", r"-1(\.0)?")):
+        with pytest.raises(ConfigError, match=shown(key) + rf"必须.* {high}( 之间)?，实际是 {written}$"):
+            load_config(write(tmp_path, toml_setting(key, value, listed)), env={})
+
+
+def test_config_refuses_an_integer_beyond_any_float_for_a_float_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^\[kpi\] slow_response_s：必须是有限的数，实际是 1000"):
+        load_config(write(tmp_path, f"[kpi]\nslow_response_s = {10**400}\n"), env={})
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_config_signature_tolerance_must_be_positive(tmp_path: Path, value: str) -> None:
+    # 0 s refuses every signature not made within the same second as it is checked
+    with pytest.raises(
+        ConfigError, match=rf"^\[webhook\] signature_tolerance_s：必须在 1 到 86400 之间，实际是 {value}$"
+    ):
+        load_config(write(tmp_path, f"[webhook]\nsignature_tolerance_s = {value}\n"), env={})
+    assert (
+        load_config(write(tmp_path, "[webhook]\nsignature_tolerance_s = 1\n"), env={}).webhook.signature_tolerance_s
+        == 1
+    )
+
+
+def test_serve_with_an_infinite_busy_timeout_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "[store]\nbusy_timeout_s = inf\n")
+    assert main(["serve", "--config", str(path), "--db", str(tmp_path / "a.db")]) == 2
+    assert capsys.readouterr().err == "assistant: 配置错误：[store] busy_timeout_s：必须是有限的数，实际是 inf\n"
+
+
+# ---- sections and files ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "section", [f.name for f in dataclasses.fields(Config) if f.name not in ("secrets", "base_dir")]
+)
+def test_config_section_given_as_a_value_is_named(tmp_path: Path, section: str) -> None:
+    # `store = false` was a TypeError traceback where the command line's --db patches [store]
+    path = write(tmp_path, f"{section} = false\n")
+    patches: list[dict[str, dict[str, object]]] = [{}, {"store": {"path": "a.db"}, "server": {"port": 8081}}]
+    for overrides in patches:
+        with pytest.raises(ConfigError, match=rf"^{section}：应为一个表$"):
+            load_config(path, env={}, overrides=overrides)
+
+
+def test_config_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"：这是一个目录$"):  # IsADirectoryError was a traceback
+        load_config(tmp_path, env={})

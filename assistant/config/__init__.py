@@ -10,17 +10,15 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from assistant import pg
 from assistant.clock import QuietHours
-from assistant.events import clean_name
-from assistant.i18n import N_, _
+from assistant.config.checks import ConfigError, check, check_limits, finite, paths
+from assistant.i18n import N_, _, os_reason
 
-
-class ConfigError(Exception):
-    """A config file that cannot be used; the message names the key."""
+if TYPE_CHECKING:  # psycopg takes 0.1 s to import: only where PostgreSQL is used (not in a matching worker)
+    from assistant import pg
 
 
 @dataclass(frozen=True)
@@ -113,9 +111,6 @@ class FollowupsConfig:
             QuietHours.parse(self.quiet_hours)
         except ValueError as exc:
             raise ConfigError(_("%(key)s: %(error)s", key="[followups] quiet_hours", error=exc)) from None
-        positive = ("idle_seconds", "max_attempts", "backoff_base_s", "delivery_timeout_s", "lease_s")
-        not_negative = ("max_followups_per_idle", "late_grace_s", "payment_reminder_window_s", "late_settle_s")
-        _signs("[followups]", self, positive, not_negative)
 
     def mode_for(self, shop: str) -> str:
         return self.shop_modes.get(shop, self.mode)
@@ -249,8 +244,6 @@ class QaConfig:
     def __post_init__(self) -> None:
         if not self.rules:
             raise ConfigError(_("%(key)s: at least one rules file", key="[qa] rules"))
-        positive = ("max_attempts", "backoff_base_s", "backoff_max_s", "delivery_timeout_s")
-        _signs("[qa]", self, positive, ("escalate_after_s",))
 
 
 @dataclass(frozen=True)
@@ -303,16 +296,18 @@ class Config:
     def location(self) -> Path | pg.Location:
         """Where the log lives: the PostgreSQL database of `[store] url`, else the SQLite file of `path`."""
         if self.store.url:
+            from assistant import pg
+
             return pg.Location(self.store.url, self.secret(self.store.password_env), self.store.password_env)
         return self.resolve(self.store.path)
 
     def phrase_dirs(self) -> list[Path]:
         """The phrase library's directories, the vocabulary's first, resolved."""
-        return [self.resolve(p) for p in _paths(self.phrases.path)]
+        return [self.resolve(p) for p in paths(self.phrases.path)]
 
     def shop_phrase_dirs(self) -> dict[str, list[Path]]:
         """Each shop's own phrase layers (`[phrases.shops]`), resolved."""
-        return {shop: [self.resolve(p) for p in _paths(dirs)] for shop, dirs in self.phrases.shops.items()}
+        return {shop: [self.resolve(p) for p in paths(dirs)] for shop, dirs in self.phrases.shops.items()}
 
     def shop_name(self, shop: str) -> str:
         """`{{ shop }}` in a conversation of `shop`: its `[shop.names]` entry, else `[shop] name`."""
@@ -330,8 +325,6 @@ class Config:
 
 
 _SECTIONS_NOT_FROM_FILE = {"secrets", "base_dir"}
-MAX_WORKERS = 64  # [phrases] workers: more than any machine this runs on has cores
-BUILT_IN_VARIABLES = frozenset({"shop", "agent", "customer", "product", "order", "amount", "item"})  # phrases'
 
 
 def load_config(
@@ -352,8 +345,12 @@ def load_config(
             raise ConfigError(_("%(file)s: config file not found", file=p)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(_("%(file)s: not valid TOML: %(error)s", file=p, error=exc)) from None
+        except OSError as exc:  # a folder, a file it may not read: the reason, not a traceback
+            raise ConfigError(_("%(file)s: %(reason)s", file=p, reason=os_reason(exc))) from None
         base_dir = p.resolve().parent
     for section, values in (overrides or {}).items():
+        if not isinstance(data.get(section, {}), dict):  # `store = false`: said as of any other section
+            raise ConfigError(_("%(key)s: expected a table", key=section))
         merged = dict(data.get(section, {}))
         merged.update({k: v for k, v in values.items() if v is not None})
         data[section] = merged
@@ -362,114 +359,10 @@ def load_config(
             raise ConfigError(_("unknown key '%(key)s'", key=key))
     built = _build(Config, data, "")
     config = dataclasses.replace(built, base_dir=base_dir)
-    _check(config)
+    check(config)
     environ = os.environ if env is None else env
     secrets = {name: environ[name] for name in _env_names(config) if environ.get(name)}
     return dataclasses.replace(config, secrets=secrets)
-
-
-def _check(config: Config) -> None:
-    try:
-        ZoneInfo(config.shop.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(_("%(key)s: unknown time zone %(value)s", key="[shop] timezone", value=repr(config.shop.timezone))) from None  # fmt: skip
-    positive = {
-        "[server] port": config.server.port,
-        "[server] max_body_bytes": config.server.max_body_bytes,
-        "[server] max_batch": config.server.max_batch,
-        "[webhook] max_text_chars": config.webhook.max_text_chars,
-        "[phrases] top_k": config.phrases.top_k,
-        "[store] retention_days": config.store.retention_days,
-        "[server] request_timeout_s": config.server.request_timeout_s,
-        "[store] busy_timeout_s": config.store.busy_timeout_s,
-        "[hooks.chatwoot] max_body_bytes": config.hooks.chatwoot.max_body_bytes,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=key, value=value))
-    if config.server.port > 65535:
-        raise ConfigError(_("%(key)s: must be at most %(max)s, got %(value)s", key="[server] port", max=65535, value=config.server.port))  # fmt: skip
-    if config.store.url:
-        if pg.has_password(config.store.url):  # a keyword string's `password=` too: the value is not shown
-            raise ConfigError(
-                _(
-                    "%(key)s: no password here; write postgresql://user@host:port/database and set the password in the variable [store] password_env names",
-                    key="[store] url",
-                )
-            )  # fmt: skip
-        if not pg.is_url(config.store.url):
-            raise ConfigError(_("%(key)s: expected postgresql://…, got %(value)s", key="[store] url", value=repr(config.store.url)))  # fmt: skip
-        f = config.followups  # leases matter where instances share a database: another takes a live delivery over
-        if f.lease_s <= f.delivery_timeout_s + f.backoff_max_s:
-            raise ConfigError(_("%(key)s is %(lease)g s: with several instances on PostgreSQL it must be above delivery_timeout_s + backoff_max_s (%(timeout)g + %(backoff)g s), or another instance takes a delivery still in flight over and sends it twice: set lease_s above %(least)g", key="[followups] lease_s", lease=f.lease_s, timeout=f.delivery_timeout_s, backoff=f.backoff_max_s, least=f.delivery_timeout_s + f.backoff_max_s))  # fmt: skip
-    if config.panel.open_hours < 0:
-        raise ConfigError(_("%(key)s: must be 0 (no limit) or more, got %(value)s", key="[panel] open_hours", value=config.panel.open_hours))  # fmt: skip
-    if not _paths(config.phrases.path) or not all(
-        p.strip() for p in _paths(config.phrases.path)
-    ):  # "": the config's folder
-        raise ConfigError(_("%(key)s: at least one directory, and no empty name", key="[phrases] path"))
-    if built_in := sorted(set(config.phrases.variables) & BUILT_IN_VARIABLES):  # set elsewhere: [shop] name …
-        raise ConfigError(_("%(key)s: %(names)s is a built-in variable of phrases, filled by the assistant", key="[phrases.variables]", names="、".join(built_in)))  # fmt: skip
-    _between("[phrases] min_confidence", config.phrases.min_confidence, 0, 1)
-    _between("[phrases] workers", config.phrases.workers, 0, MAX_WORKERS)
-    _check_shops(config)
-    if config.ui.language not in ("zh_CN", "en"):
-        raise ConfigError(_expected("[ui] language", ("zh_CN", "en"), config.ui.language))
-    modes = ("send", "suggest")
-    if config.followups.mode not in modes:
-        raise ConfigError(_expected("[followups] mode", modes, config.followups.mode))
-    for shop, mode in config.followups.shop_modes.items():
-        if mode not in modes:
-            raise ConfigError(_expected(f"[followups.shop_modes] {shop}", modes, mode))
-    for name, msgtype in (("dingtalk", config.hooks.dingtalk.msgtype), ("wecom", config.hooks.wecom.msgtype)):
-        if msgtype not in ("markdown", "text"):
-            raise ConfigError(_expected(f"[hooks.{name}] msgtype", ("markdown", "text"), msgtype))
-    if config.followups.quiet_policy not in ("defer", "drop"):
-        raise ConfigError(_expected("[followups] quiet_policy", ("defer", "drop"), config.followups.quiet_policy))
-
-
-def _signs(section: str, settings: Any, positive: tuple[str, ...], not_negative: tuple[str, ...]) -> None:
-    """A section's settings that must be positive, and those that must not be negative."""
-    for key in positive:
-        if (value := getattr(settings, key)) <= 0:
-            raise ConfigError(_("%(key)s: must be positive, got %(value)s", key=f"{section} {key}", value=value))
-    for key in not_negative:
-        if (value := getattr(settings, key)) < 0:
-            raise ConfigError(_("%(key)s: must not be negative, got %(value)s", key=f"{section} {key}", value=value))
-
-
-def _between(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ConfigError(_("%(key)s: must be between %(min)s and %(max)s, got %(value)s", key=key, min=low, max=high, value=value))  # fmt: skip
-
-
-def _paths(value: str | list[str]) -> list[str]:
-    """A directory or a list of them (`[phrases] path`, a shop's layers), as a list."""
-    return [value] if isinstance(value, str) else value
-
-
-def _check_shops(config: Config) -> None:
-    """Per-shop tables are keyed by shop ids as events give them (trimmed, as the log keeps them): a key that no
-    event could match, or a shop layer that is also a shared one (its phrases would be everyone's), is refused."""
-    shared = {config.resolve(p) for p in _paths(config.phrases.path)}
-    for table, keys in (("[shop.names]", config.shop.names), ("[phrases.shops]", config.phrases.shops)):
-        for shop in keys:
-            if clean_name(shop) != shop or not shop:
-                raise ConfigError(_("%(key)s: a shop id as events give it, without spaces around it or invisible characters, got %(value)s", key=table, value=repr(shop)))  # fmt: skip
-    for shop, name in config.shop.names.items():
-        if not name.strip():
-            raise ConfigError(_("%(key)s: must not be empty", key=f"[shop.names] {shop}"))
-    for shop, dirs in config.phrases.shops.items():
-        if not _paths(dirs) or not all(d.strip() for d in _paths(dirs)):
-            raise ConfigError(_("%(key)s: at least one directory, and no empty name", key=f"[phrases.shops] {shop}"))
-        if both := [d for d in _paths(dirs) if config.resolve(d) in shared]:
-            raise ConfigError(_("%(key)s: %(dir)s is also in [phrases] path (shared by every shop)", key=f"[phrases.shops] {shop}", dir=both[0]))  # fmt: skip
-
-
-def _expected(key: str, choices: tuple[str, str], value: object) -> str:
-    """`key: expected 'a' or 'b', got 'c'` in the interface language."""
-    first, second = (repr(c) for c in choices)
-    return _("%(key)s: expected %(first)s or %(second)s, got %(value)s", key=key, first=first, second=second, value=repr(value))  # fmt: skip
 
 
 def _env_names(obj: Any) -> set[str]:
@@ -507,6 +400,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in known:
             raise ConfigError(_("unknown key '%(key)s'", key=_join(where, key)))
     kwargs = {key: _coerce(hints[key], value, _join(where, key)) for key, value in data.items()}
+    check_limits(where, kwargs)
     return cls(**kwargs)
 
 
@@ -570,7 +464,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return value
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return finite(value, key)
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

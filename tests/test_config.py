@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
+from assistant.cli.click_text import configured_language
 from assistant.config import Config, ConfigError, load_config
 from assistant.config.checks import LIMITS
 from tests.helpers import ROOT
@@ -288,3 +289,18 @@ def test_config_section_given_as_a_value_is_named(tmp_path: Path, section: str) 
 def test_config_that_is_a_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"：这是一个目录$"):  # IsADirectoryError was a traceback
         load_config(tmp_path, env={})
+
+
+def test_config_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    # Windows Notepad's "UTF-8 with BOM": refused as "Invalid statement (at line 1, column 1)"
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nport = 8081\n[ui]\nlanguage = "en"\n', encoding="utf-8-sig")
+    assert load_config(path, env={}).server.port == 8081
+    assert configured_language(["serve", "--config", str(path)]) == "en"
+
+
+def test_config_not_in_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes('[shop]\nname = "小店"\n'.encode("gbk"))
+    with pytest.raises(ConfigError, match=r"c.toml：不是有效的 TOML：不是 UTF-8 文本（第 \d+ 个字节）"):
+        load_config(path, env={})

@@ -203,6 +203,33 @@ def test_load_reads_phrase_intent_and_type_files(tmp_path: Path) -> None:
     assert library.normalization.synonyms == {"fh": "发货"}
 
 
+def test_load_reads_files_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    # Windows Notepad's "UTF-8 with BOM": every such file was "不是有效的 TOML：Invalid statement (at line 1, column 1)"
+    (tmp_path / "shipping.toml").write_text(
+        '[[phrase]]\nid = "a"\nintent = "shipping_time"\ncode = "a1"\ntext = "亲，今天就能发出哦"\ntriggers = ["发货"]\n',
+        encoding="utf-8-sig",
+    )
+    (tmp_path / "intents.toml").write_text('[intent.shipping_time]\nkeywords = ["发货"]\n', encoding="utf-8-sig")
+    (tmp_path / "customer_types.toml").write_text(
+        '[[type]]\nid = "impatient"\nlabel = "性急"\ncues = ["快点"]\nscript = ["好的马上", "这就办"]\n',
+        encoding="utf-8-sig",
+    )
+    library = Library.load(tmp_path)
+    assert library.intents["shipping_time"].keywords == ("发货",)
+    assert library.customer_types["impatient"].cues == ("快点",)
+    assert [p.id for p in library.phrases] == ["a"]
+
+
+def test_load_names_a_file_not_saved_as_utf8(tmp_path: Path) -> None:
+    (tmp_path / "shipping.toml").write_bytes('[[phrase]]\nid = "a"\ntext = "亲，今天就能发出哦"\n'.encode("gbk"))
+    with pytest.raises(LibraryError) as info:
+        Library.load(tmp_path)
+    assert info.value.problems[0].file == "shipping.toml"
+    assert re.fullmatch(
+        r"不是有效的 TOML：不是 UTF-8 文本（第 \d+ 个字节）：请把文件另存为 UTF-8 编码", info.value.problems[0].reason
+    )
+
+
 def test_load_rejects_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(LibraryError):
         Library.load(tmp_path / "nope")

@@ -389,6 +389,17 @@ def test_rules_layer_extends_words_and_exceptions(tmp_path: Path) -> None:
     assert layered.label("competitor") == "提及竞品"
 
 
+def test_rules_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    # Windows Notepad's "UTF-8 with BOM" was "不是有效的 TOML：Invalid statement (at line 1, column 1)"
+    shop = tmp_path / "shop.toml"
+    shop.write_text('[[rules]]\nid = "ad_extreme.rank"\nwords = ["冠军品质"]\n', encoding="utf-8-sig")
+    assert categories(Inspector.load([RULES, shop]), "我们是冠军品质") == {"ad_extreme"}
+    with pytest.raises(RulesError, match="shop.toml：这是一个目录"):
+        shop.unlink()
+        shop.mkdir()
+        load_rules([shop])
+
+
 def test_rules_errors_name_file_rule_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(

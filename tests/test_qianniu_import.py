@@ -164,7 +164,7 @@ def test_cli_reimport_keeps_what_the_engineer_made_of_a_phrase(shop: Path) -> No
     data = tomllib.loads(out.read_text(encoding="utf-8"))
     edited, changed = data["phrase"][0], data["phrase"][1]
     edited.update(id=edited["intent"] + ".our_own", triggers=["在不在", "有人吗"], types=["impatient"], goods=["水果"])
-    out.write_text(tomli_w.dumps(data), encoding="utf-8")
+    out.write_text(tomli_w.dumps(data), encoding="utf-8-sig")  # as Windows Notepad saves it: with a byte-order mark
     updated = [r if r[1] != changed["code"] else [r[0], r[1], r[2] + "，欢迎再来"] for r in rows]
     assert run(shop, "phrases", "import", str(gbk_csv(shop / "v2.csv", updated)), "--out", str(out), "--replace") == 0
     again = {p["code"]: p for p in tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]}

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from assistant import i18n
+from assistant.config.tomlfile import load_toml
 
 DOMAIN = "click"
 MODULES = (
@@ -54,8 +55,7 @@ def configured_language(argv: Sequence[str]) -> str:
         elif arg.startswith("--config="):
             path = Path(arg.partition("=")[2])
     try:
-        with path.open("rb") as f:
-            language = tomllib.load(f).get("ui", {}).get("language", i18n.DEFAULT_LANGUAGE)
+        language = load_toml(path).get("ui", {}).get("language", i18n.DEFAULT_LANGUAGE)
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         return i18n.DEFAULT_LANGUAGE
     return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE

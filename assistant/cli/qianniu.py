@@ -11,6 +11,7 @@ import click
 
 from assistant.cli.common import common_options, load, os_problem
 from assistant.cli.suggest import _load, phrases, phrases_option
+from assistant.config.tomlfile import load_toml
 from assistant.i18n import N_, _, ngettext
 from assistant.safetext import terminal
 
@@ -139,8 +140,7 @@ def cmd_import(
         return 1
     if replace and out is not None and out.exists():
         try:
-            with out.open("rb") as previous:
-                result = keep_edits(result, tomllib.load(previous))
+            result = keep_edits(result, load_toml(out))
         except tomllib.TOMLDecodeError as exc:
             print(_("assistant: %(out)s: %(error)s", out=out, error=exc), file=sys.stderr)
             return 1

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.clock import QuietHours
 from assistant.config.checks import ConfigError, check, check_limits, finite, paths
+from assistant.config.tomlfile import load_toml
 from assistant.i18n import N_, _, os_reason
 
 if TYPE_CHECKING:  # psycopg takes 0.1 s to import: only where PostgreSQL is used (not in a matching worker)
@@ -339,8 +340,7 @@ def load_config(
     if path is not None:
         p = Path(path)
         try:
-            with p.open("rb") as f:
-                data = tomllib.load(f)
+            data = load_toml(p)
         except FileNotFoundError:
             raise ConfigError(_("%(file)s: config file not found", file=p)) from None
         except tomllib.TOMLDecodeError as exc:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.i18n import _
+from assistant.config.tomlfile import load_toml
+from assistant.i18n import _, os_reason
 
 SIDES = ("agent", "customer")
 SEVERITIES = ("low", "medium", "high")
@@ -95,12 +96,13 @@ def load_rules(paths: Iterable[Path]) -> RuleData:
     tables: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
         try:
-            with path.open("rb") as f:
-                tables.append((str(path), tomllib.load(f)))
+            tables.append((str(path), load_toml(path)))
         except FileNotFoundError:
             problems.append(_("%(file)s: file not found", file=path))
         except tomllib.TOMLDecodeError as exc:
             problems.append(_("%(file)s: not valid TOML: %(error)s", file=path, error=exc))
+        except OSError as exc:
+            problems.append(_("%(file)s: %(reason)s", file=path, reason=os_reason(exc)))
     if problems:
         raise RulesError(problems)
     return merge_rules(tables)

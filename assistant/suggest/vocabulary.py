@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from assistant.config.tomlfile import load_toml
 from assistant.i18n import _, ngettext
 from assistant.suggest.textnorm import DEFAULT_FILLERS, NormalizationData
 
@@ -396,10 +397,9 @@ def read_toml(path: Path, problems: list[Problem], optional: bool = False, name:
     if optional and not path.exists():
         return None
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        return load_toml(path)
     except tomllib.TOMLDecodeError as exc:
         problems.append(Problem(name or path.name, "", _("not valid TOML: %(error)s", error=exc)))
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         problems.append(Problem(name or path.name, "", _("cannot read: %(error)s", error=exc)))
     return None

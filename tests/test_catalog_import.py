@@ -93,6 +93,30 @@ def test_import_reads_every_sheet_of_a_workbook(tmp_path: Path, db_path: Path) -
     ]
 
 
+def test_import_keeps_a_workbooks_dates_and_times_as_the_sheet_shows_them(tmp_path: Path, db_path: Path) -> None:
+    # Typed dates reached buyers in Python's form: 生产日期是2026-05-01T08:30:00, 保质期是12:00:00.
+    from datetime import date, datetime, time, timedelta
+
+    header = ("商品ID", "标题", "生产日期", "上市时间", "保质期", "发货时间", "时长")
+    row = (
+        700000000001,
+        "牛奶",
+        datetime(2026, 5, 1, 8, 30),
+        date(2026, 1, 1),
+        time(12),
+        time(7, 5, 30),
+        timedelta(hours=36),
+    )
+    run_import(db_path, [write_xlsx(tmp_path / "items.xlsx", {"商品": (header, [row])})])
+    assert item(db_path, "700000000001").attrs == (
+        ("生产日期", "2026-05-01 08:30"),
+        ("上市时间", "2026-01-01"),
+        ("保质期", "12:00"),
+        ("发货时间", "07:05:30"),
+        ("时长", "36:00"),
+    )
+
+
 def test_import_reports_bad_rows_by_number_and_writes_nothing(tmp_path: Path, db_path: Path) -> None:
     items = write_csv(
         tmp_path / "items.csv",

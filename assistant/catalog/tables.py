@@ -8,7 +8,7 @@ import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,16 +121,31 @@ def _fill_down(rows: list[list[str]], ranges: Sequence[str]) -> None:
 
 
 def _cell(value: Any) -> str:
-    """A spreadsheet value as the text a person sees: 6123456789 not 6123456789.0."""
+    """A spreadsheet value as the text a person sees: 6123456789 not 6123456789.0; dates and times as a sheet
+    shows them, not Python's ISO form (buyers were told 生产日期是2026-05-01T08:30:00, 保质期是12:00:00)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, (datetime, date, time)):
+    if isinstance(value, datetime):  # a typed date too: Excel keeps every date as a date and time
+        day = value.date().isoformat()
+        return day if value.time() == time() else f"{day} {_clock(value.hour, value.minute, value.second)}"
+    if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, time):
+        return _clock(value.hour, value.minute, value.second)
+    if isinstance(value, timedelta):  # a duration cell ([h]:mm): 36:00, not "1 day, 12:00:00"
+        seconds = round(abs(value.total_seconds()))
+        sign = "-" if value < timedelta() else ""
+        return sign + _clock(seconds // 3600, seconds // 60 % 60, seconds % 60)
     return str(value).strip()
+
+
+def _clock(hours: int, minutes: int, seconds: int) -> str:
+    """08:30, or 08:30:15 when the seconds are not zero."""
+    return f"{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
 
 
 def _table(source: str, rows: list[list[str]]) -> list[Table]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.events import MAX_NAME_CHARS, EventError, parse_ts
+from assistant.events import MAX_NAME_CHARS, EventError, parse_ts, shows
 
 MESSAGE_EVENTS = ("message_created", "message_updated")
 # `conversation_resolved` / `conversation_opened` reach agent bots only; the others every webhook.
@@ -432,7 +432,7 @@ def _user_name(user: dict[str, Any]) -> str | None:
         # Chatwoot lets a user name himself anything. Line breaks and tabs part words (a space); what shows
         # nothing is dropped, as docs/chatwoot.md says: "小\u202e美" was "小 美", not the 小美 of /v1/events.
         name = " ".join(_HIDDEN.sub("", " ".join(name.split())).split())
-    if isinstance(name, str) and name:
+    if isinstance(name, str) and shows(name):  # "ㅤ" (a Hangul filler) shows nothing: the id, as for ""
         # Chatwoot sets no length limit; the log's is MAX_NAME_CHARS, with room for an id to tell two apart.
         return name if len(name) <= AGENT_NAME_CHARS else name[: AGENT_NAME_CHARS - 1] + "…"
     return str(user["id"]) if user.get("id") is not None else None

@@ -231,17 +231,28 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
         raise EventError(key, "must not contain NUL characters")
     if _HIDING.search(value):  # a name shown blank, reversed or on two lines in every panel, page and workbook
         raise EventError(key, "must not contain control, line-break or text-direction characters")
-    if not _VISIBLE.search(value):
+    if not shows(value):
         raise EventError(key, "must not be empty (only invisible characters)")
     return value
 
 
-# Control characters (line breaks and tabs too) and the bidirectional overrides and isolates.
-_HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+def shows(name: str) -> bool:
+    """Whether a name has a character that shows: not only spaces, zero-width or format characters, or the
+    fillers that draw nothing (ㅤ U+3164, U+115F, ⠀ U+2800), which nicknames use to look blank."""
+    return _VISIBLE.search(name) is not None
+
+
+# Control characters (line breaks and tabs too), the line and paragraph separators, and the bidirectional
+# overrides and isolates.
+_HIDING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _UNSEEN = re.compile(f"[{UNSEEN_CHARS}]")
-# Something that shows: not a space, a zero-width character or another format character.
-_VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
+# Something that shows: not a space, and not one of Unicode's default-ignorable characters (zero-width, format,
+# variation selectors, the Hangul fillers) nor the blank Braille pattern U+2800. docs/openapi.yaml's Name says so too.
+_VISIBLE = re.compile(
+    r"[^\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    r"\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8]"
+)
 
 
 def _amount(raw: dict[str, Any]) -> float:

@@ -326,6 +326,17 @@ async def test_chatwoot_a_name_loses_what_shows_nothing(cw: Client, db_path: Pat
     assert rows(db_path, "SELECT agent FROM messages") == [(logged,)]
 
 
+@pytest.mark.parametrize("name", ["\u3164", "\u2800 \u115f", "\u200b"])
+async def test_chatwoot_a_name_that_shows_nothing_is_the_user_id(cw: Client, db_path: Path, name: str) -> None:
+    # A user named "ㅤ" (a Hangul filler) was logged as agent "ㅤ", blank in every panel and report row.
+    reply = fixture("agent_reply")
+    reply["sender"] = {**reply["sender"], "name": name}
+    reply["conversation"]["meta"]["assignee"] = {**reply["conversation"]["meta"]["assignee"], "name": name}
+    status, answer = await send(cw, reply)
+    assert status == 200, answer
+    assert rows(db_path, "SELECT agent FROM messages") == [(str(reply["sender"]["id"]),)]
+
+
 async def test_chatwoot_a_name_past_the_logs_limit_is_shortened_not_refused(cw: Client, db_path: Path) -> None:
     # Chatwoot's users.name has no length limit, and an account webhook is never retried: a 400 loses it.
     reply = fixture("agent_reply")

@@ -304,3 +304,13 @@ def test_config_not_in_utf8_is_named(tmp_path: Path) -> None:
     path.write_bytes('[shop]\nname = "小店"\n'.encode("gbk"))
     with pytest.raises(ConfigError, match=r"c.toml：不是有效的 TOML：不是 UTF-8 文本（第 \d+ 个字节）"):
         load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    "table",
+    ['[shop.names]\n"\u3164" = "甲店"\n', '[shop.names]\nshop1 = "\u3164"\n', '[shop.names]\nshop1 = "\u2800"\n'],
+)
+def test_config_shop_names_of_fillers_that_show_nothing_are_refused(tmp_path: Path, table: str) -> None:
+    # "ㅤ" (HANGUL FILLER) was a shop no event can name, or a `{{ shop }}` that showed buyers nothing
+    with pytest.raises(ConfigError, match=r"^\[shop.names\]"):
+        load_config(write(tmp_path, table), env={})

@@ -103,6 +103,24 @@ def test_parse_event_drops_the_characters_that_show_nothing_from_names() -> None
     assert family.customer == "买家👩\u200d💻"  # a joiner builds the emoji: it stays
 
 
+@pytest.mark.parametrize("blank", ["\u3164", "\u2800", "\u115f", "\u1160\uffa0", " \u3164 ", "\ufe0f", "\u180e\u034f"])
+@pytest.mark.parametrize("field", ["shop", "customer", "agent"])
+def test_parse_event_refuses_a_name_of_fillers_that_show_nothing(field: str, blank: str) -> None:
+    # "ㅤ" (HANGUL FILLER) or "⠀" (BRAILLE BLANK) was stored and showed blank in every panel and report row.
+    with pytest.raises(EventError, match=r"only invisible characters") as refused:
+        parse_event(make_event(sender="agent", text="亲", **{"agent": "小美", field: blank}), max_text_chars=100)
+    assert refused.value.field == field
+    shown = parse_event(make_event(sender="agent", agent="小美", customer="ㅤ买家\u2800", text="亲"), max_text_chars=100)
+    assert shown.customer == "ㅤ买家\u2800" and parse_event(make_event(customer="❤\ufe0f"), max_text_chars=100)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_parse_event_refuses_a_line_or_paragraph_separator_in_a_name(separator: str) -> None:
+    with pytest.raises(EventError, match="line-break") as refused:
+        parse_event(make_event(shop=f"甲店{separator}乙店"), max_text_chars=100)
+    assert refused.value.field == "shop"
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),

@@ -6,6 +6,7 @@ service as a subprocess: no 5xx, no response outside the document, nothing the d
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import yaml
 from openapi_spec_validator import validate
 
 from assistant.config import load_config
-from tests.helpers import ROOT, make_app
+from assistant.events import EventError, parse_event
+from tests.helpers import ROOT, make_app, make_event
 from tests.service import Service
 
 SPEC = ROOT / "docs" / "openapi.yaml"
@@ -32,6 +34,21 @@ def spec() -> dict:  # type: ignore[type-arg]
 
 def test_openapi_document_is_valid() -> None:
     validate(spec())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["小美", "ㅤ小美", "❤\ufe0f", "买家👩\u200d💻", "\u3164", "\u2800", "\u115f", "\ufe0f", "\u200b", " ", "甲\u2028乙",
+     "甲\u2029", "小\u202e美", "a\tb", "\u180e\u034f", "\uffa0"],
+)  # fmt: skip
+def test_openapi_name_pattern_says_what_events_accept(name: str) -> None:
+    pattern = spec()["components"]["schemas"]["Name"]["pattern"]
+    try:
+        parse_event(make_event(shop=name), max_text_chars=100)
+        accepted = True
+    except EventError:
+        accepted = False
+    assert (re.search(pattern, name) is not None) == accepted
 
 
 def test_openapi_covers_every_route(tmp_path: Path) -> None:

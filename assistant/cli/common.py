@@ -18,7 +18,7 @@ import click
 from assistant import i18n, pg, store
 from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
-from assistant.events import clean_name
+from assistant.events import clean_name, shows
 from assistant.i18n import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,7 +119,7 @@ class Name(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = clean_name(str(value))
-        if not text:
+        if not shows(text):  # blank, or only fillers (ㅤ): no event names anyone so
             self.fail(_("must not be empty"), param, ctx)
         return text
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from assistant.events import clean_name
+from assistant.events import clean_name, shows
 from assistant.i18n import _
 
 if TYPE_CHECKING:
@@ -170,10 +170,10 @@ def _check_shops(config: Config) -> None:
     shared = {config.resolve(p) for p in paths(config.phrases.path)}
     for table, keys in (("[shop.names]", config.shop.names), ("[phrases.shops]", config.phrases.shops)):
         for shop in keys:
-            if clean_name(shop) != shop or not shop:
+            if clean_name(shop) != shop or not shows(shop):
                 raise ConfigError(_("%(key)s: a shop id as events give it, without spaces around it or invisible characters, got %(value)s", key=table, value=repr(shop)))  # fmt: skip
     for shop, name in config.shop.names.items():
-        if not name.strip():
+        if not shows(name):  # `{{ shop }}` of phrases, to buyers: blank ("", spaces, ㅤ) is none
             raise ConfigError(_("%(key)s: must not be empty", key=f"[shop.names] {shop}"))
     for shop, dirs in config.phrases.shops.items():
         if not paths(dirs) or not all(d.strip() for d in paths(dirs)):

@@ -53,6 +53,7 @@ LIMITS: dict[str, Limit] = {
     "followups.payment_reminder_window_s": Limit(0, 365 * DAY),
     "followups.max_followups_per_idle": Limit(0, 100),
     "followups.late_grace_s": Limit(0, 7 * DAY),
+    "followups.late_settle_s": Limit(0, 3600),
     "followups.max_attempts": Limit(1, 100),
     "followups.backoff_base_s": _POSITIVE_S,
     "followups.backoff_max_s": Limit(0, DAY, above=True),
@@ -60,6 +61,7 @@ LIMITS: dict[str, Limit] = {
     "followups.lease_s": Limit(0, 7 * DAY, above=True),
     "kpi.slow_response_s": Limit(0, DAY, above=True),
     "kpi.recovery_window_s": Limit(1, 30 * DAY),
+    "kpi.payment_window_hours": Limit(0, 2400, above=True),  # kpi.metrics.MAX_PAYMENT_WINDOW_HOURS
     "kpi.targets.first_response_s": Limit(0, DAY),
     "kpi.targets.response_avg_s": Limit(0, DAY),
     "kpi.targets.reply_rate": _FRACTION,

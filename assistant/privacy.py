@@ -8,8 +8,9 @@ database (exports, pages); the raw text stays in the database only.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-__all__ = ["mask", "mask_or_none", "may_contain"]
+__all__ = ["NUMERALS", "PHONE", "mask", "mask_or_none", "may_contain", "phone_reading"]
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix; the name rule
@@ -25,6 +26,16 @@ _SPELLED_EMAIL = re.compile(
     rf"(?<![A-Za-z0-9._%+-])(?P<local>[A-Za-z0-9][A-Za-z0-9._%+-]*)(?P<rest>{_AT}[A-Za-z0-9-]+(?:{_DOT}[A-Za-z0-9-]+)*{_DOT}[A-Za-z]{{2,}})",
     re.I,
 )
+# ---- phone numbers however they are spaced or spelled ----------------------------------------------
+# The quality rule off_platform.phone (phrases/qa.toml) reads a message with its separators dropped and Chinese
+# numerals as digits; masking reads it the same way, so every number that rule finds is one masking hides.
+# Chinese numerals (幺 is "one" when reading out numbers; 两 and 兩 "two") as digits.
+NUMERALS = dict(zip("零〇一二三四五六七八九幺两兩壹贰叁肆伍陆柒捌玖", "00123456789" + "122" + "123456789"))
+_NUMERAL_TABLE = str.maketrans(NUMERALS)
+# The mainland mobile number, on the digits as read: the pattern of off_platform.phone (tests keep them equal).
+PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# Signs the rule keeps (they are words, not separators): + and % and what folds to them.
+_KEPT = frozenset("+%➕﹢٪")
 _MAYBE_ADDRESS = re.compile(r"[\dA-Za-z]\s*(?:号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)|[路街道巷弄]\d|[区县旗]")
 
 # A number that follows one of these labels is an order or tracking number, not personal data. Buyers of
@@ -93,7 +104,7 @@ _NAME_END = re.compile(r"$|[^\u4e00-\u9fff]|电话|電話|手机|手機|号码|�
 
 
 def mask(text: str) -> str:
-    """`text` with phone, ID and card numbers, e-mail addresses and detailed addresses masked.
+    """`text` with phone, ID and card numbers, e-mail addresses, detailed addresses and names masked.
 
     Invisible characters (zero-width spaces, joiners, direction marks) are removed first: they would
     otherwise split a number so that no pattern sees it.
@@ -101,7 +112,7 @@ def mask(text: str) -> str:
     if _INVISIBLE.search(text):
         text = _INVISIBLE.sub("", text)
     if not _MAYBE_ANY.search(text):
-        return text
+        return _mask_read_phones(text)
     if _MAYBE_PII.search(text):
         text = _mask_numbers(text)
     if "at" in text.lower():
@@ -110,7 +121,7 @@ def mask(text: str) -> str:
         text = _mask_addresses(text)
     if _NAME_LABEL.search(text):
         text = _mask_names(text)
-    return text
+    return _mask_read_phones(text)
 
 
 def mask_or_none(text: str | None) -> str | None:
@@ -212,6 +223,47 @@ def _mask_phone(value: str) -> str:
     national = digits[-11:]
     hidden = set(national[3:7])
     return "".join("*" if i in hidden else ch for i, ch in enumerate(value))
+
+
+def phone_reading(ch: str) -> str:
+    """`ch` as the digits view of the quality rules reads it (qa/normalize.py), each character but a digit as x:
+    "1" for 1, １, ① or 一 (幺 too); "" for what only separates (spaces of every width, hyphens, dots,
+    punctuation, emoji); "x" for a letter, a Chinese character that is no numeral, + or %."""
+    if ch.isascii():
+        return ch if ch.isdigit() else "x" if ch.isalnum() or ch in _KEPT else ""
+    if ch in NUMERALS:
+        return NUMERALS[ch]
+    if ch in _KEPT:
+        return "x"
+    folded = unicodedata.normalize("NFKC", ch).casefold()
+    kept = "".join(c for c in folded if unicodedata.category(c)[0] in "LN" or c in _KEPT).translate(_NUMERAL_TABLE)
+    return "".join(c if "0" <= c <= "9" else "x" for c in kept)
+
+
+class _ReadingTable(dict[int, str | None]):
+    """`str.translate` table of `phone_reading` (a separator dropped), filled on first sight."""
+
+    def __missing__(self, code: int) -> str | None:
+        reading = phone_reading(chr(code)) or None
+        if len(self) < 100_000:
+            self[code] = reading
+        return reading
+
+
+_READING = _ReadingTable()
+
+
+def _mask_read_phones(text: str) -> str:
+    """Mobile numbers as the quality rule reads them (1 3 8…, 138\u00a01234, 一三八…, １３８　…) with their 4th to
+    7th digits as *; every other character kept (a character that reads as two digits, ⑬, is hidden whole)."""
+    digits = text.translate(_READING)
+    if len(digits) < 11 or not PHONE.search(digits):
+        return text
+    origins: list[int] = []
+    for i, ch in enumerate(text):
+        origins += [i] * len(ch.translate(_READING))
+    hidden = {origins[m.start() + k] for m in PHONE.finditer(digits) for k in range(3, 7)}
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(text))
 
 
 def _mask_addresses(text: str) -> str:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from assistant.privacy import mask, may_contain
+from assistant.privacy import (
+    NUMERALS,
+    PHONE,
+    mask,
+    may_contain,
+    phone_reading,
+)
+from assistant.qa import store as qa_store
+from assistant.qa.inspector import Inspector
+from assistant.qa.normalize import compact, digit_text
+from assistant.qa.rules import load_rules
+from tests.helpers import ROOT
+
+RULES = ROOT / "phrases" / "qa.toml"
+INSPECTOR = Inspector.load([RULES])
 
 
 def luhn_complete(prefix: str) -> str:
@@ -55,6 +70,30 @@ def test_mask_mobile_numbers(text: str, expected: str) -> None:
 
 def test_mask_leaves_eleven_digits_that_are_not_a_mobile_alone() -> None:
     assert mask("编号 12345678901") == "编号 12345678901"  # 12… is not a mainland mobile prefix
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Found: a number the quality rule reads as a phone stayed whole wherever it was shown.
+        ("亲加我微信吧 1 3 9 8 8 8 8 8 8 8 8", "亲加我微信吧 1 3 9 * * * * 8 8 8 8"),
+        ("加V 一三九八八八八八八八八", "加V 一三九****八八八八"),
+        ("加我微信 138\u00a01234\u00a05678", "加我微信 138\u00a0****\u00a05678"),
+        ("手机1 3 8 1 2 3 4 5 6 7 1", "手机1 3 8 * * * * 5 6 7 1"),
+        ("手机1-3-8-1-2-3-4-5-6-7-8", "手机1-3-8-*-*-*-*-5-6-7-8"),
+        (
+            "手机１３８\u3000１２３４\u3000５６７８",
+            "手机１３８\u3000****\u3000５６７８",
+        ),  # full-width, ideographic spaces
+        ("电话 138\u00a01234\u00a05678", "电话 138\u00a0****\u00a05678"),
+        ("手机138\u20091234\u20095678", "手机138\u2009****\u20095678"),  # thin spaces
+        ("电话：一三八一二三四五六七八", "电话：一三八****五六七八"),
+        ("打幺三八 幺二三四 五六七八", "打幺三八 **** 五六七八"),
+        ("138 1234 5679", "138 **** 5679"),
+    ],
+)
+def test_mask_mobile_numbers_however_spaced_or_spelled(text: str, expected: str) -> None:
+    assert mask(text) == expected
 
 
 # ---- ID numbers ----------------------------------------------------------------------------------------
@@ -207,6 +246,21 @@ ORDINARY = [
     "好评返现5元，截图发我",
     "第1234位客户",
     "12.5%的折扣",
+    # Numbers that only punctuation and spaces separate are read together, as a phone is: these are no phone.
+    "2026-11-20 13:45:06 下单的",
+    "2026.11.20 13:45 发的货",
+    "13:45-15:30 之间送",
+    "尺码 1 2 3 4 5 都有",
+    "价格 138.00 优惠 12.50",
+    "¥138，¥129，¥99 三个价",
+    "身高 170 体重 130 斤",
+    "三件一百三十八元",
+    "一二三四五六七八九十",
+    "三三两两，七七八八",
+    "发票号 1234 5678 9012",
+    "订单号：2938 4756 1029 3847 561",
+    "1 3 8 1 2 3 4 5 6 7 8 9",  # twelve digits
+    "13.5*12.8*9.6cm",
 ]
 
 
@@ -297,6 +351,8 @@ PIECES = [
     "13812345678", "138 1234 5678", "zhang(at)qq(dot)com", "Li.Wei@163.com", "文三路478号", "5栋2单元1201室",
     "西湖区翠苑小区", "110101199003071234", "6222 0212 3456 7890", "\u200b", "\u2060", "\ufeff", "ＸＬ", "XL",
     "xl", "ß", "\u212a", "尺码", "订单号 110101199003071234", "，", "*", " ", "亲", "M码", "收件人", "张三", "写错了",
+    "1 3 8 1 2 3 4 5 6 7 8", "一三八一二三四五六七八", "１３８\u3000１２３４\u3000５６７８", "138\u00a01234\u00a05678",
+    "張偉",
 ]  # fmt: skip
 
 
@@ -316,3 +372,59 @@ def test_may_contain_sees_words_split_by_an_invisible_character_and_rules_out_th
     assert may_contain("ＸＬ码", "ｘｌ")
     assert not may_contain("M码偏大", "xl")
     assert may_contain("13812345678", "12345")  # masked 138****5678: a superset, the caller checks the shown text
+
+
+# ---- the quality rule's phone numbers ------------------------------------------------------------------
+# Masking reads a text as the rule off_platform.phone does (privacy.phone_reading): the same pattern on the same
+# digits, so every number the rule flags is a number masking hides.
+
+
+def test_phone_pattern_is_the_quality_rules() -> None:
+    [rule] = [r for r in load_rules([RULES]).rules if r.id == "off_platform.phone"]
+    assert rule.view == "digits" and rule.patterns == [PHONE.pattern]
+
+
+def test_phone_reading_reads_every_character_as_the_quality_rules_do() -> None:
+    # Every code point: the rules' digits view of it (traditional forms, NFKC, numerals), each non-digit as x.
+    differ = []
+    for code in range(0x110000):
+        ch = chr(code)
+        if unicodedata.category(ch) in ("Cn", "Co", "Cs"):  # unassigned, private and surrogates: separators
+            continue
+        if phone_reading(ch) != re.sub("[^0-9]", "x", digit_text(compact(ch))):
+            differ.append(ch)
+    assert differ == []
+    # A variant spelling is replaced before the digits are read: none holds a digit.
+    variants = load_rules([RULES]).variants
+    assert [v for pair in variants.items() for v in pair if re.search("[0-9]", digit_text(compact(v)))] == []
+
+
+DIGIT_FORMS = {d: [d, chr(0xFF10 + int(d)), *(n for n, v in NUMERALS.items() if v == d)] for d in "0123456789"}
+SEPARATORS = " \u00a0\u3000\u2009\u202f\u2002-‐–—－﹣.．。·・,，、/_~*#()（）:：😀👉\n\t"
+
+
+@settings(deadline=None)  # the first examples fill the reading table and the inspector's cache: time is no property
+@given(
+    before=chinese,
+    after=chinese,
+    number=st.tuples(st.just("1"), st.sampled_from("3456789"), st.text(alphabet="0123456789", min_size=9, max_size=9)),
+    data=st.data(),
+)
+def test_mask_hides_every_phone_number_the_quality_rule_flags(
+    before: str, after: str, number: tuple[str, str, str], data: st.DataObject
+) -> None:
+    digits = "".join(number)
+    written = ""
+    for i, d in enumerate(digits):
+        if i:
+            written += data.draw(st.text(alphabet=SEPARATORS, max_size=2))
+        written += data.draw(st.sampled_from(DIGIT_FORMS[d]))
+    text = f"{before}加我{written}{after}"
+    flags = [f.to_json() for f in INSPECTOR.inspect(text, "agent") if f.rule == "off_platform.phone"]
+    assert [f["match"] for f in flags] == [written.strip(SEPARATORS)]
+    shown = mask(text)
+    assert flags[0]["match"] not in shown
+    [moved] = qa_store.masked_flags(flags, text)
+    hidden = moved["match"]
+    assert "".join(map(phone_reading, hidden)) == digits[:3] + digits[7:]
+    assert len(hidden) == len(flags[0]["match"]) and shown[moved["start"] : moved["end"]] == hidden

@@ -3,6 +3,8 @@ live stream and page, and the service's start with bad rules."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -15,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.app import create_app
+from assistant.cli import main
 from assistant.config import Config, ConfigError, load_config
 from assistant.web.auth import agent_token
 from tests.helpers import ROOT, SHOP_TZ, body_of, day_of, eventually, live_event, make_app, replace_config
@@ -250,3 +253,28 @@ def test_qa_flags_of_a_masked_message_point_into_the_masked_text() -> None:
     shown = mask(text)
     assert shown[moved["start"] : moved["end"]] == "投诉"
     assert moved["start"] == shown.rindex("投诉")  # the same occurrence: the second
+
+
+async def test_qa_a_spaced_phone_number_is_masked_in_every_flag_shown(
+    client: Client, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The flag showed the whole number it caught (1 3 9 8 8 8 8 8 8 8 8) in the webhook's answer, /v1/qa/recent,
+    # the alert, the supervisors' page and the log, while masking hid only numbers written in one run.
+    raw, shown = "1 3 9 8 8 8 8 8 8 8 8", "1 3 9 * * * * 8 8 8 8"
+    event = live_event(conversation="c-phone", sender="agent", agent="小美", text=f"亲加我微信吧 {raw}")
+    answer = await (await client.post("/v1/events", data=body_of(event))).json()
+    assert [f["match"] for f in answer["qa"] if f["rule"] == "off_platform.phone"] == [shown]
+    doc = await (await client.get("/v1/qa/recent")).json()
+    [flagged] = doc["flags"]
+    assert flagged["text"] == f"亲加我微信吧 {shown}"
+    phone = [f for f in flagged["flags"] if f["rule"] == "off_platform.phone"]
+    assert [flagged["text"][f["start"] : f["end"]] for f in phone] == [shown]
+    assert raw not in json.dumps(doc, ensure_ascii=False)
+    html = await (await client.get("/qa")).text()
+    assert shown in html and raw not in html
+    assert main(["log", "--db", str(db_path), "--date", day_of(event), "--format", "csv"]) == 0
+    [row] = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["text"] == f"亲加我微信吧 {shown}"
+    assert f"off_platform:{shown}" in row["qa"] and raw not in row["qa"]
+    assert main(["log", "--db", str(db_path), "--date", day_of(event)]) == 0
+    assert f"质检 站外引流「{shown}」" in capsys.readouterr().out

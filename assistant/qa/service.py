@@ -142,11 +142,14 @@ class QaService:
         return [inspector.flag_json(f) for f in inspector.inspect(text, side)]
 
     def annotate(self, event: Event) -> Enrichment | None:
-        """Annotator: the flags of an agent's or a customer's message, logged with it and answered."""
+        """Annotator: the flags of an agent's or a customer's message, logged with it and answered (masked as
+        configured)."""
         if event.type != "message" or event.sender not in ("agent", "customer"):
             return None
         flags = self.inspect(event.text or "", event.sender)
-        return Enrichment(Annotation(qa=tuple(flags)) if flags else None, {"qa": flags})
+        # Logged whole (the log masks what it shows); answered masked like every other flag shown.
+        answered = qa_store.masked_flags(flags, event.text or "") if flags and self.config.privacy.mask else flags
+        return Enrichment(Annotation(qa=tuple(flags)) if flags else None, {"qa": answered})
 
     def record(self, conn: sqlite3.Connection, written: Written) -> None:
         """Recorder (in the logging transaction): a message flagged in an alert category writes its alert."""

@@ -86,14 +86,25 @@ _NAME_LABEL = re.compile(
 )
 _COMPOUND_SURNAMES = ("欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "慕容", "司徒", "夏侯", "皇甫", "令狐", "公孙", "公孫")  # fmt: skip
 # Common surnames whose character does not also begin everyday words after such a label (方便, 明天, 和, 时间…).
-_SURNAMES = frozenset(
+_SIMPLIFIED_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
     "姜崔钟谭陆汪范金石廖贾夏韦付傅白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔汤温康施牛樊"
     "葛邢齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿兰焦俞柳祝舒阮柯纪梅童凌毕裴霍涂苗谷盛曲翁冉骆蓝辛靳管柴蒙鲍华"
     "喻祁蒲房滕屈饶解牟艾尤阳穆卓缪项芦麦褚娄窦戚岑景党费卜冷晏席卫米柏宗瞿桂佟臧闵苟邬卞姬师仇栾隋刁沙荣巫"
-    "寇桑郎甄丛仲虞敖巩佘池查麻迟邝"
-    "陳楊黃趙吳劉鄭謝許韓馮鄧蕭葉蘇呂盧鍾譚陸賈韋鄒閆顧龔萬錢嚴湯溫莊聶魯蘭紀畢駱藍鮑饒羅孫馬龐顏樊"
+    "寇桑郎甄丛仲虞敖巩佘池查麻迟邝萧阎"
 )
+# Their traditional forms (Hong Kong, Macao and Taiwan write 張三, 劉德華): each surname written differently in
+# traditional script, then the characters OpenCC's TSCharacters.txt reads as that surname first (as
+# assistant/qa/traditional.py `forms` derives them), less those that are other words and not the surname (週 for
+# 周, 於 for 于, 餘 for 余, 範 for 范, 瀋, 薑, 嶽, 穀, 麯 …): tests/test_privacy.py checks the table against the
+# project's traditional tables and that no surname of simplified script only is missing.
+_TRADITIONAL_SURNAMES = """
+张張 刘劉 陈陳 杨楊 黄黃 赵趙 吴吳 孙孫 马馬 罗羅 郑鄭 谢謝 许許 韩韓 冯馮 邓鄧 萧蕭 叶葉 苏蘇 吕呂 卢盧 钟鍾鐘
+谭譚 陆陸 贾賈 韦韋 邹鄒 闫閆 阎閻 龙龍 贺賀 顾顧 龚龔 万萬 钱錢 严嚴 汤湯 温溫 齐齊 乔喬 庞龐 颜顏顔 庄莊
+聂聶 鲁魯 欧歐 兰蘭 纪紀 凌淩 毕畢 涂塗 骆駱 蓝藍 鲍鮑 华華 饶饒 阳陽 缪繆 项項 芦蘆 麦麥 娄婁 窦竇 党黨 费費
+卫衛 闵閔 邬鄔 师師 栾欒 荣榮 丛叢 巩鞏 查査 迟遲 邝鄺 蒋蔣
+"""
+_SURNAMES = frozenset(_SIMPLIFIED_SURNAMES) | frozenset("".join(g[1:] for g in _TRADITIONAL_SURNAMES.split()))
 # Characters given names hardly have, but the words that follow such a label do (马上到, 方便吗, 是我).
 _NOT_GIVEN = frozenset(
     "上下到了的是在不吗呢吧啊哦呀么嘛谁都也就要会能可改写填错對对换有没我你他她们这那个和与或给被把让再还请帮电话地址号码手机收货件人名字姓叫"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 import unicodedata
 
 import pytest
@@ -10,6 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from assistant.privacy import (
+    _SIMPLIFIED_SURNAMES,
+    _SURNAMES,
+    _TRADITIONAL_SURNAMES,
     NUMERALS,
     PHONE,
     mask,
@@ -20,6 +24,7 @@ from assistant.qa import store as qa_store
 from assistant.qa.inspector import Inspector
 from assistant.qa.normalize import compact, digit_text
 from assistant.qa.rules import load_rules
+from assistant.qa.traditional import TRADITIONAL
 from tests.helpers import ROOT
 
 RULES = ROOT / "phrases" / "qa.toml"
@@ -428,3 +433,49 @@ def test_mask_hides_every_phone_number_the_quality_rule_flags(
     hidden = moved["match"]
     assert "".join(map(phone_reading, hidden)) == digits[:3] + digits[7:]
     assert len(hidden) == len(flags[0]["match"]) and shown[moved["start"] : moved["end"]] == hidden
+
+
+# ---- names in traditional characters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("收件人：張偉", "收件人：張*"),
+        ("我叫張三", "我叫張*"),
+        ("我叫陳小明", "我叫陳**"),
+        ("收貨人 龍小雲 電話13812345678", "收貨人 龍** 電話138****5678"),
+        ("聯繫人：歐陽娜娜", "聯繫人：歐陽**"),
+        ("姓名：蔣介", "姓名：蔣*"),
+    ],
+)
+def test_mask_names_in_traditional_characters(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+# Traditional characters the project's tables read as a surname that are other words: 週 (week) for 周, 於 for 于 …
+NOT_SURNAME_FORMS = "週硃衚鬍樑於餘瀋薑範嶽穀麯麴懞濛矇慼蔔蓆甦囌"
+
+
+def _encodes(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_every_surname_of_simplified_script_only_has_its_traditional_form() -> None:
+    # A character of GB 2312 that Big5 lacks is simplified only: a traditional text writes that surname otherwise.
+    forms = {group[0] for group in _TRADITIONAL_SURNAMES.split()}
+    assert all(group[0] in _SIMPLIFIED_SURNAMES for group in _TRADITIONAL_SURNAMES.split())
+    missing = [ch for ch in _SIMPLIFIED_SURNAMES if _encodes(ch, "gb2312") and not _encodes(ch, "big5")]
+    assert [ch for ch in missing if ch not in forms] == []
+
+
+def test_traditional_surnames_agree_with_the_projects_traditional_tables() -> None:
+    with open(ROOT / "phrases" / "intents.toml", "rb") as f:
+        pairs = [(p[0], p[1]) for p in tomllib.load(f)["normalization"]["traditional"]]
+    pairs += list(TRADITIONAL.items())
+    unknown = [t for t, s in pairs if s in _SIMPLIFIED_SURNAMES and t not in _SURNAMES and t not in NOT_SURNAME_FORMS]
+    assert unknown == []

@@ -51,6 +51,7 @@ async def test_followups_start_on_a_restored_backup_warns_of_timers_long_overdue
     caplog.set_level(logging.WARNING, logger="assistant.followups.timers")
     await h.start()
     try:
+        await h.advance(send_config.followups.late_settle_s)  # an overdue timer waits for held-back messages first
         assert [c["conversation"]["conversation"] for c in recorder.calls] == ["conv1"]  # sent a second time
         assert "1 armed timers came due 30 s or more before this start" in caplog.text
         assert "assistant followups skip-due" in caplog.text

@@ -145,6 +145,9 @@ async def test_buyer_erase_removes_everything_of_theirs_and_nothing_else(
         assert code == 0 and OTHER in out and BUYER not in out, out
     code, out = run(capsys, config, tmp_path, db_path, "archive")
     assert code == 0, out
+    # The service's lock was closed, not released: a second erasure in one process was refused as a running service.
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", OTHER, "--yes")
+    assert code == 0 and "已删除" in out, out
 
 
 @pytest.mark.usefixtures("filled")

@@ -288,5 +288,5 @@ class _open:
         if hasattr(self, "conn"):
             self.conn.close()
         if self.held is not None:
-            store.let_go(self.held)
+            store.let_go(self.held)  # never closed: the descriptor names the file (store._descriptor)
             self.held = None

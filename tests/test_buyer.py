@@ -15,7 +15,7 @@ import pytest
 from assistant import pg, store
 from assistant.cli.main import main
 from assistant.config import Config
-from assistant.daylog.archive import archive, archive_root, read_summary
+from assistant.daylog.archive import archive, archive_root, read_summary, shop_dirname
 from tests.helpers import BACKENDS, live_event, make_app, replace_config
 from tests.pgcluster import PASSWORD_ENV
 from tests.test_archive import NOW, TODAY, day_ts, write_config
@@ -168,3 +168,60 @@ async def test_buyer_export_writes_their_rows_and_archived_records(
     archived = [line for line in lines if "archive" in line]
     assert len(archived) == 2 * 4 and {line["date"] for line in archived} == {d.isoformat() for d in OLD}
     assert PHONE in json.dumps(lines, ensure_ascii=False) and OTHER not in json.dumps(lines, ensure_ascii=False)
+
+
+def cut_short(root: Path, shop: str, day: str) -> Path:
+    """An archive file of `shop` cut before its footer, holding one record of someone else."""
+    path = root / shop_dirname(shop) / f"{day}.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [{"archive": 1, "shop": shop, "date": day, "timezone": "Asia/Shanghai"},
+             {"event": {"id": "x1", "shop": shop, "customer": "someone", "conversation": "c", "raw": {}}}]  # fmt: skip
+    path.write_bytes(gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()))
+    return path
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_commands_carry_on_past_another_shops_damaged_archive_file(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cut-short file of another shop stopped find, export and erase for every buyer (exit 1 naming it). Find
+    and export now list it and go on, exit 3 (the answer may be incomplete); erase refuses, nothing erased, and
+    says --shop erases this buyer's data without that file."""
+    root = archive_root(config)
+    damaged = cut_short(root, "shop2", "2026-10-02")
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "find", "--customer", BUYER)
+    assert code == 3, out
+    assert out.count(".jsonl.gz  ") == 2 and str(damaged) in out and "可能有此买家的记录" in out, out
+    out_dir = tmp_path / "handover"
+    out_dir.mkdir(mode=0o700)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "export", "--customer", BUYER,
+                    "--out", str(out_dir / "buyer.jsonl"))  # fmt: skip
+    assert code == 3 and str(damaged) in out, out
+    lines = [json.loads(line) for line in (out_dir / "buyer.jsonl").read_text().splitlines()]
+    assert len([line for line in lines if "archive" in line]) == 2 * 4
+
+    before, files_before = dump(db_path), archived_lines(root)
+    for extra in ([], ["--dry-run"]):
+        code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes", *extra)
+        assert code == 1 and str(damaged) in out and "--shop" in out and "shop1" in out, out
+        assert dump(db_path) == before and archived_lines(root) == files_before
+    code, out = run(
+        capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--shop", "shop1", "--yes"
+    )
+    assert code == 0 and "已删除" in out, out
+    assert BUYER not in json.dumps(dump(db_path), ensure_ascii=False)
+    assert damaged.exists()  # left for the operator to restore
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_erase_refuses_while_a_file_of_their_own_shop_is_damaged(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged file of the buyer's own shop may hold their records: erasing the rest would leave those behind."""
+    damaged = cut_short(archive_root(config), "shop1", "2026-10-02")
+    before = dump(db_path)
+    code, out = run(
+        capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--shop", "shop1", "--yes"
+    )
+    assert code == 1 and str(damaged) in out and "--shop" not in out and "备份" in out, out
+    assert dump(db_path) == before

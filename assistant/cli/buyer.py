@@ -14,7 +14,7 @@ from assistant.cli.common import NAME, common_options, db_path, load, refuses_lo
 from assistant.cli.log import unmasked_refusal
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError, archive_root
-from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find
+from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, refusal
 from assistant.i18n import N_, _, ngettext
 
 
@@ -42,7 +42,7 @@ def find_command(config_path: Path, db: str | None, customer: str, shop: str | N
         return _refuse(str(exc))
     _show(config, found)
     print(_("%(customer)s: %(num)d rows and records in all", customer=customer, num=found.total))
-    return 0
+    return _incomplete(found)
 
 
 @buyer_group.command(
@@ -79,7 +79,7 @@ def export_command(config_path: Path, db: str | None, customer: str, shop: str |
         handle.write(data)
     _show(config, found)
     print(_("%(num)d rows and records of %(customer)s written to %(path)s", num=found.total, customer=customer, path=out))  # fmt: skip
-    return 0
+    return _incomplete(found)
 
 
 @buyer_group.command(
@@ -101,7 +101,11 @@ def erase_command(config_path: Path, db: str | None, customer: str, shop: str | 
     buyer = Buyer(customer, shop)
     try:
         if not dry_run and not yes:
-            _show(config, find(config, location, buyer))
+            shown = find(config, location, buyer)
+            _show(config, shown)
+            reason = refusal(buyer, shown)
+            if reason:  # refused before asking
+                return _refuse(reason)
             if not sys.stdin.isatty():
                 return _refuse(_("give --yes to erase without a terminal to confirm on"))
             if not click.confirm(_("erase all of this for good?"), default=False):
@@ -123,6 +127,21 @@ def _show(config: Config, found: Found) -> None:
     root = archive_root(config)
     for path, n in found.archived.items():
         print(f"  {path.relative_to(root)}  " + ngettext("%(num)d record", "%(num)d records", n))
+
+
+def _incomplete(found: Found) -> int:
+    """0, or 3 when archive files could not be read: the answer may lack the buyer's records in them."""
+    if not found.unreadable:
+        return 0
+    for reason in found.unreadable.values():
+        print(_("assistant: %(reason)s", reason=reason), file=sys.stderr)
+    message = ngettext(
+        "%(num)d archive file could not be read: the buyer may have records in it that are not listed here",
+        "%(num)d archive files could not be read: the buyer may have records in them that are not listed here",
+        len(found.unreadable),
+    )
+    print(_("assistant: %(reason)s", reason=message), file=sys.stderr)
+    return 3
 
 
 def _refuse(line: str) -> int:

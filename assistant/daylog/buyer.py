@@ -103,6 +103,9 @@ class Found:
 
     tables: dict[str, int] = field(default_factory=dict)
     archived: dict[Path, int] = field(default_factory=dict)
+    # Archive files that could not be read (cut short, damaged): they may hold records of the buyer.
+    unreadable: dict[Path, str] = field(default_factory=dict)
+    shops: list[str] = field(default_factory=list)  # the shops holding rows or readable records of the buyer
 
     @property
     def total(self) -> int:
@@ -143,21 +146,57 @@ def archive_files(config: Config, shop: str | None) -> list[Path]:
     return sorted((p for d in dirs if d.is_dir() for p in d.glob(f"*{SUFFIX}")), key=lambda p: (p.name, p.parent.name))
 
 
-def _archived(config: Config, buyer: Buyer) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
-    """Each archive file holding a record of the buyer, with those records (every file read whole and checked)."""
+def _archived(config: Config, buyer: Buyer, unreadable: dict[Path, str]) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
+    """Each archive file holding a record of the buyer, with those records (every file read whole and checked);
+    a file that cannot be read is put in `unreadable` with what is wrong, and the others are still read (one
+    damaged file of another shop blocked every buyer)."""
     for path in archive_files(config, buyer.shop):
-        mine = [record for record in read_checked(path) if buyer.owns(record)]
+        try:
+            mine = [record for record in read_checked(path) if buyer.owns(record)]
+        except ArchiveError as exc:
+            unreadable[path] = str(exc)
+            continue
         if mine:
             yield path, mine
 
 
 def find(config: Config, location: store.Location, buyer: Buyer) -> Found:
-    """Where the buyer's data is."""
-    archived = dict(_archived(config, buyer))
+    """Where the buyer's data is (`unreadable`: the archive files that could not be looked in)."""
+    found = Found()
+    archived = dict(_archived(config, buyer, found.unreadable))
     with _open(location, write=False) as conn:
-        found = Found(tables=count_rows(conn, buyer.with_archived(archived)))
+        found.tables = count_rows(conn, buyer.with_archived(archived))
+        found.shops = _shops(conn, buyer, archived)
     found.archived = {path: len(records) for path, records in archived.items()}
     return found
+
+
+def _shops(conn: Any, buyer: Buyer, archived: dict[Path, list[dict[str, Any]]]) -> list[str]:
+    """The shops holding rows or readable archived records of the buyer."""
+    who, params = buyer.condition()
+    shops = {row[0] for row in conn.execute(f"SELECT DISTINCT shop FROM events WHERE {who}", params)}
+    return sorted(shops | {shop_of_dir(path.parent) for path in archived})
+
+
+def refusal(buyer: Buyer, found: Found) -> str | None:
+    """Why an erasure cannot go on: an archive file that may hold the buyer's records cannot be read (erasing the
+    rest would leave them there, unseen). Naming the files, and `--shop` when they are other shops' files."""
+    if not found.unreadable:
+        return None
+    files = "; ".join(found.unreadable.values())
+    theirs = set(found.shops)
+    if buyer.shop is None and theirs and not theirs & {shop_of_dir(path.parent) for path in found.unreadable}:
+        return _(
+            "nothing erased: an archive file that may hold records of %(customer)s cannot be read (%(files)s). It"
+            " is another shop's file: give --shop (their data is in %(shops)s) to erase without reading it, or"
+            " restore it from a backup of the archive directory",
+            files=files, customer=buyer.customer, shops=", ".join(found.shops),
+        )  # fmt: skip
+    return _(
+        "nothing erased: an archive file that may hold records of %(customer)s cannot be read (%(files)s)."
+        " Restore it from a backup of the archive directory, then erase again",
+        files=files, customer=buyer.customer,
+    )  # fmt: skip
 
 
 def export(config: Config, location: store.Location, buyer: Buyer, out: TextIO) -> Found:
@@ -165,7 +204,7 @@ def export(config: Config, location: store.Location, buyer: Buyer, out: TextIO) 
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     out.write(encode({"buyer": buyer.customer, "shop": buyer.shop}) + "\n")
     found = Found()
-    archived = dict(_archived(config, buyer))
+    archived = dict(_archived(config, buyer, found.unreadable))
     buyer = buyer.with_archived(archived)
     with _open(location, write=False) as conn:
         wheres = dict(_tables(conn))
@@ -198,9 +237,14 @@ def erase(config: Config, location: store.Location, buyer: Buyer, *, dry_run: bo
         conn = stack.enter_context(_open(location, write=not dry_run))
         if root.is_dir() and not dry_run:
             stack.enter_context(run_lock(root))  # no archive run moves a day meanwhile
-        archived = dict(_archived(config, buyer))
+        found = Found()
+        archived = dict(_archived(config, buyer, found.unreadable))
+        found.shops = _shops(conn, buyer, archived)
+        reason = refusal(buyer, found)
+        if reason:
+            raise BuyerRefused(reason)
         buyer = buyer.with_archived(archived)
-        found = Found(tables=count_rows(conn, buyer))
+        found.tables = count_rows(conn, buyer)
         found.archived = {path: len(records) for path, records in archived.items()}
         if dry_run:
             return found

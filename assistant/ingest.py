@@ -22,6 +22,16 @@ AHEAD_WARNING = (
     " its receive time + the tolerance, the platform's own ts kept in its raw event (%d such events since the last"
     " warning)"
 )
+# A refund is accepted as the platform sends it (it may be delivered before its payment); what it counts for is what
+# the order was paid and not refunded before (docs/kpi.md), and the daily log says so beside it.
+UNPAID_REFUND_WARNING = (
+    "refund %s of order %s/%s: no payment of this order is logged (yet): it counts for nothing until one is; the"
+    " daily log says so (%d such refunds since the last warning)"
+)
+OVER_REFUND_WARNING = (
+    "refund %s of order %s/%s: ¥%.2f is more than the ¥%.2f paid and not refunded before: it counts for ¥%.2f;"
+    " the daily log says so (%d such refunds since the last warning)"
+)
 # Shanghai's wall-clock time written with a `Z` (UTC) is 8 hours ahead: an adapter's common mistake.
 SHANGHAI_AS_UTC = " — about 8 h ahead: the shop's local time labelled Z (UTC)?"
 
@@ -86,9 +96,11 @@ class Ingestor:
         # signature_tolerance_s: the clock skew already allowed), so the log, the KPIs and the timers agree on it.
         self.max_ahead_ms = max_ahead_ms
         self._ahead_warning = Throttled(log, AHEAD_WARNING)
+        self._unpaid_refund = Throttled(log, UNPAID_REFUND_WARNING)
+        self._over_refund = Throttled(log, OVER_REFUND_WARNING)
         self.annotators: list[Annotator] = []
         self.listeners: list[Listener] = []
-        self.recorders: list[Recorder] = []
+        self.recorders: list[Recorder] = [self._check_refund]
 
     async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
         """Log a batch atomically; return one response object per event, in order.
@@ -137,6 +149,21 @@ class Ingestor:
         ahead_s = (event.ts_ms - logged_ms + self.max_ahead_ms) / 1000
         hint = SHANGHAI_AS_UTC if abs(ahead_s - 8 * 3600) <= 900 else ""
         self._ahead_warning.warn(logged_ms, event.id, event.shop, event.conversation, ahead_s, hint)
+
+    def _check_refund(self, conn: sqlite3.Connection, written: Written) -> None:
+        """A warning for a refund of an order with no payment logged, or of more than it was paid (a recorder:
+        it reads the order's payments in the transaction that logs the refund)."""
+        event = written.event
+        if event.type != "order_refunded" or event.order is None:
+            return
+        fen = store.cents(event.amount or 0.0)
+        left = store.refundable_cents(conn, event.shop, event.order, event.ts_ms, fen)
+        now_ms = int(time.time() * 1000)  # once a minute of the service's time: a back-fill is not a line per refund
+        if left is None:
+            self._unpaid_refund.warn(now_ms, event.id, event.shop, event.order)
+        elif fen > left:
+            counted = max(left, 0) / 100
+            self._over_refund.warn(now_ms, event.id, event.shop, event.order, fen / 100, counted, counted)
 
     def _begin(self, event: Event) -> list[Enrichment | None | Awaitable[Enrichment | None]]:
         results: list[Enrichment | None | Awaitable[Enrichment | None]] = []

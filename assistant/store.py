@@ -447,6 +447,25 @@ def _payment_row(seq: int, event: Event) -> tuple[Any, ...]:
     return (event.shop, event.order, event.ts_ms, -fen if event.type == "order_refunded" else fen, seq)
 
 
+# What an order was paid and not refunded before one of its refunds, in fen (below 0: refunds before took more than
+# was paid), NULL when no payment of the order is logged: the report and the daily log take no more than this off
+# (docs/kpi.md). Every payment counts, whenever it is stamped (a refund may be delivered before its payment); the
+# refunds before are those stamped before it, or at its time and logged first. One definition for both.
+REFUNDABLE = (
+    "(SELECT CASE WHEN count(CASE WHEN y.cents > 0 THEN 1 END) > 0 THEN sum(CASE WHEN y.cents > 0"
+    " OR y.paid_ms < {ts} OR y.paid_ms = {ts} AND y.seq < {seq} THEN y.cents ELSE 0 END) END"
+    " FROM payments y WHERE y.shop = {shop} AND y.order_id = {order})"
+)
+
+
+def refundable_cents(conn: sqlite3.Connection, shop: str, order: str, ts_ms: int, fen: int) -> int | None:
+    """`REFUNDABLE` for a refund of `fen` logged (the same refund notified again is the first notification)."""
+    first = "(SELECT x.seq FROM payments x WHERE x.shop = :shop AND x.order_id = :order AND x.paid_ms = :ts AND x.cents = :neg)"
+    sql = "SELECT " + REFUNDABLE.format(ts=":ts", seq=first, shop=":shop", order=":order")
+    value = conn.execute(sql, {"ts": ts_ms, "neg": -fen, "shop": shop, "order": order}).fetchone()[0]
+    return None if value is None else int(value)
+
+
 def cents(amount: float) -> int:
     """Yuan (≥ 0) in fen, rounded half up with the float arithmetic of schema.PAYMENTS' SQL."""
     return int(amount * 100 + 0.5)

@@ -364,3 +364,35 @@ def test_daylog_config_disables_followup_timers(config: Config) -> None:
 def test_log_cli_refuses_a_count_of_workers_below_one(db_path: store.Location, jobs: str) -> None:
     out = run_log(db_path, "--date", DAY.isoformat(), "--jobs", jobs)
     assert out.returncode == 2 and "--jobs" in out.stderr, out.stderr  # was taken without a word
+
+
+async def test_daylog_says_what_a_refund_counts_for_when_the_order_was_paid_less_or_not_at_all(
+    aiohttp_client: Any, config: Config, db_path: store.Location, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refund of ¥500 on a ¥199 payment showed 退款 ¥500.00 where the report takes off ¥199, and one of an order
+    never paid showed 退款 ¥10.00 without a word. Both are still accepted (the platform decides; a refund may come
+    before its payment); the log says what each counts for, and the service warns."""
+    client = await aiohttp_client(log_app(config))
+    await post_day(client)
+    base = {"shop": "shop1", "conversation": "B", "customer": "buyer_b"}
+    steps = [("F1", "order_created", "O1", 199), ("F2", "order_paid", "O1", 199), ("F3", "order_refunded", "O1", 500),
+             ("F4", "order_refunded", "NOPE", 10), ("F5", "order_paid", "O2", 100), ("F6", "order_refunded", "O2", 60),
+             ("F7", "order_refunded", "O2", 60)]  # fmt: skip
+    events = [{**base, "id": i, "type": kind, "order": order, "amount": amount, "ts": f"2026-11-20T12:0{n}:00+08:00"}
+              for n, (i, kind, order, amount) in enumerate(steps)]  # fmt: skip
+    with caplog.at_level("WARNING", logger="assistant.ingest"):
+        resp = await client.post("/v1/events", data=body_of(events))
+    assert resp.status == 200, await resp.text()
+    warned = caplog.text
+    assert "refund F3 of order shop1/O1: ¥500.00 is more than the ¥199.00 paid" in warned, warned
+    assert "refund F4 of order shop1/NOPE: no payment of this order is logged" in warned, warned
+    items = by_id(jsonl(db_path))
+    assert items["F3"]["refund"] == {"counted": 199.0, "unrefunded": 199.0}
+    assert items["F4"]["refund"] == {"counted": None, "unrefunded": None}
+    assert items["F6"]["refund"] == {"counted": 60.0, "unrefunded": 100.0}
+    assert items["F7"]["refund"] == {"counted": 40.0, "unrefunded": 40.0}
+    out = run_log(db_path, "--date", DAY.isoformat(), "--format", "text")
+    assert out.returncode == 0, out.stderr
+    assert "O1 退款 ¥500.00（超出已付未退的 ¥199.00，按 ¥199.00 计）" in out.stdout, out.stdout
+    assert "NOPE 退款 ¥10.00（未见此订单的付款）" in out.stdout
+    assert "O2 退款 ¥60.00\n" in out.stdout and "O2 退款 ¥60.00（超出已付未退的 ¥40.00，按 ¥40.00 计）" in out.stdout

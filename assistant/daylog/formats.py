@@ -357,6 +357,8 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
             "order_refunded": t.gettext("refunded"),
         }.get(kind) or (t.gettext("closed (paid order)") if item.get("paid") else t.gettext("closed (order)"))
         order = _safe(str(item.get("order")))
+        counted = refund_counted(item, t)
+        money = " " + paint("warn", counted) if counted else money
         return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
     if kind == "suggestion_used":
         phrase = str(item.get("phrase_id") or "")
@@ -369,6 +371,21 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         return f"{clock}  {paint('dim', _pad(words.handed, 9))} {_safe(handed)}\n"
     closed = t.gettext("conversation closed")
     return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"
+
+
+def refund_counted(item: Item, t: i18n.Translator) -> str:
+    """What a refund counts for, when not its amount: more than the order was paid and not refunded before, or an
+    order with no payment logged (the report takes no more off; docs/kpi.md); empty otherwise."""
+    note = item.get("refund")
+    if not note:
+        return ""
+    amount = f"¥{item.get('amount') or 0.0:.2f}"
+    if note["unrefunded"] is None:
+        return t.gettext("%(amount)s (no payment of this order seen)", amount=amount)
+    if (note["counted"] or 0.0) < (item.get("amount") or 0.0):
+        left = f"¥{note['unrefunded']:.2f}"
+        return t.gettext("%(amount)s (more than the %(left)s paid and not refunded, counted as %(left)s)", amount=amount, left=left)  # fmt: skip
+    return ""
 
 
 def _notes(item: Item, paint: _Paint, words: _Words) -> str:

@@ -7,7 +7,6 @@ tail, never the day. docs/daily-log.md defines every annotation.
 
 from __future__ import annotations
 
-import json
 import queue
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 from assistant import store
 from assistant.clock import day_bounds
 from assistant.config import Config
+from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.events import ORDER_TYPES
 from assistant.privacy import mask as mask_text
@@ -30,21 +30,6 @@ Row = tuple[Any, ...]
 # Follow-up states not shown: nothing happened (yet) that a supervisor reads.
 HIDDEN_FOLLOWUP_STATES = ("pending", "cancelled")
 MIN_LOOKAHEAD_MS = 3_600_000
-
-
-class SuggestionNote(TypedDict):
-    phrase_id: str
-    code: str | None
-    score: float | None
-    used: bool
-
-
-class FollowupNote(TypedDict):
-    id: str
-    kind: str | None
-    state: str
-    outcome: str  # "came_back" once the customer wrote again within the recovery window, else the state
-    came_back_s: float | None
 
 
 class Item(TypedDict, total=False):
@@ -72,6 +57,7 @@ class Item(TypedDict, total=False):
     order: str | None
     amount: float | None
     paid: bool  # an order's closing: the order had been paid by then
+    refund: RefundNote  # a refund: what it counts for (absent on a day read back from the archive)
     phrase_id: str | None
     qa: list[dict[str, Any]]  # quality-inspection flags (assistant/qa), short replies left to `short`
 
@@ -162,7 +148,8 @@ def iter_items(
         # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
         with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
-            yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask)
+            unchecked = _archived_shops(conn, query.day)
+            yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask, unchecked)
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
@@ -267,11 +254,15 @@ _LATE_REPLY = (
 )
 
 
-# Whether an order_closed's order had been paid by then (its first payment, through the orders' key): a paid order
-# closed shows so, not as an unpaid one closing (docs/daily-log.md); its money changes only with a refund.
-_CLOSED_PAID = (
-    " CASE WHEN e.type = 'order_closed' AND EXISTS (SELECT 1 FROM orders o WHERE o.shop = e.shop"
+# An order_closed: whether its order had been paid by then (its first payment, through the orders' key): a paid order
+# closed shows so, not as an unpaid one closing (docs/daily-log.md); its money changes only with a refund. An
+# order_refunded: what its order was paid and not refunded before it (store.REFUNDABLE, as the report counts it).
+_ORDER_STATE = (
+    " CASE WHEN e.type = 'order_closed' THEN CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.shop = e.shop"
     " AND o.order_id = json_extract(e.raw, '$.order') AND o.paid_ms <= e.ts_ms) THEN 1 ELSE 0 END"
+    " WHEN e.type = 'order_refunded' THEN "
+    + store.REFUNDABLE.format(ts="e.ts_ms", seq="e.seq", shop="e.shop", order="json_extract(e.raw, '$.order')")
+    + " END"
 )
 
 
@@ -285,7 +276,7 @@ def _thread_sql(followups: bool) -> str:
         " THEN e.raw END,"
         + (" f.state, f.kind" if followups else " NULL, NULL")
         + ", m.qa,"
-        + _CLOSED_PAID
+        + _ORDER_STATE
         + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
         + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
@@ -425,8 +416,15 @@ def _threads(
         reader.join()
 
 
+def _archived_shops(conn: sqlite3.Connection, day: date) -> frozenset[str]:
+    """The shops whose `day` is read back from the archive: their refunds are not checked against the payments
+    (those of the days before were archived with their days)."""
+    rows = conn.execute("SELECT shop FROM archived_days WHERE day = ?", (day.isoformat(),))
+    return frozenset(row[0] for row in rows)
+
+
 def _annotate(
-    threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool
+    threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool, unchecked: frozenset[str]
 ) -> Iterator[Item]:
     """Items with their annotations, each released once nothing later in its conversation can change it.
 
@@ -439,7 +437,7 @@ def _annotate(
     window_ms = rules.recovery_window_ms
     iso = clock.iso
     for shop, conversation, rows in threads:
-        yield from _settle(shop, conversation, rows, end_ms, slow_ms, window_ms, iso, mask)
+        yield from _settle(shop, conversation, rows, end_ms, slow_ms, window_ms, iso, mask, shop not in unchecked)
 
 
 def _settle(
@@ -451,6 +449,7 @@ def _settle(
     window_ms: int,
     iso: Callable[[int], str],
     mask: bool,
+    checked: bool,
 ) -> Iterator[Item]:
     buffer: list[Item] = []
     waiting = 0
@@ -460,7 +459,7 @@ def _settle(
     payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
-         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, closed_paid) = row  # fmt: skip
+         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state) = row  # fmt: skip
         if followups:
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)
@@ -471,7 +470,7 @@ def _settle(
                 burst = None
                 waiting -= 1
             continue
-        extra = _json_object(raw) if raw else None
+        extra = json_object(raw) if raw else None
         if kind in ("order_paid", "order_refunded") and extra is not None:  # a refund twice, too: one line
             amount = extra.get("amount")
             fen = round(amount * 100) if isinstance(amount, (int, float)) else amount
@@ -510,7 +509,7 @@ def _settle(
             body = text or ""
             shown = mask_text(body) if mask else body
             if sender == "customer":
-                notes = _suggestions(suggestions)
+                notes = suggestion_notes(suggestions)
                 item = {"kind": kind, "id": event_id, "ts": iso(ts_ms), "ts_ms": ts_ms, "shop": shop,
                         "conversation": conversation, "customer": customer, "agent": agent, "sender": sender,
                         "text": shown, "intent": intent, "customer_type": customer_type, "suggestions": notes,
@@ -530,7 +529,7 @@ def _settle(
                         "text": shown}  # fmt: skip
                 if sender == "agent":
                     item["short"] = is_short_reply(body)
-            flags = _flags(qa, mask) if qa else None
+            flags = flag_notes(qa, mask) if qa else None
             if flags:
                 item["qa"] = flags
             if followup_id is not None:
@@ -548,7 +547,11 @@ def _settle(
                 item["order"] = extra.get("order") if extra else None
                 item["amount"] = float(amount) if isinstance(amount, (int, float)) else None
                 if kind == "order_closed":
-                    item["paid"] = bool(closed_paid)
+                    item["paid"] = bool(order_state)
+                elif kind == "order_refunded" and checked:
+                    left = None if order_state is None else max(int(order_state), 0) / 100
+                    counted = None if left is None else min(item["amount"] or 0.0, left)
+                    item["refund"] = {"counted": counted, "unrefunded": left}
             elif kind == "suggestion_used":
                 item["phrase_id"] = extra.get("phrase_id") if extra else None
         if waiting:
@@ -561,35 +564,3 @@ def _settle(
     if burst is not None:
         burst["unanswered"] = burst["slow"] = True
     yield from buffer
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _flags(text: str, mask: bool) -> list[dict[str, Any]]:
-    """A message's logged quality flags, without `short` (the item's own `short` says that); the matched
-    words masked like the text (a phone number is what an off-platform flag matches)."""
-    try:
-        values = json.loads(text)
-        flags = [f for f in values if isinstance(f, dict) and f.get("category") != "short"]
-    except (ValueError, TypeError):
-        return []
-    return [{**f, "match": mask_text(str(f.get("match", "")))} for f in flags] if mask else flags
-
-
-def _suggestions(text: str | None) -> list[SuggestionNote]:
-    """The logged suggestions (phrase_id, code, score) of a customer message, none used yet."""
-    if not text:
-        return []
-    try:
-        values = json.loads(text)
-        return [
-            {"phrase_id": v["phrase_id"], "code": v.get("code"), "score": v.get("score"), "used": False} for v in values
-        ]
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return []

@@ -14,7 +14,7 @@ from typing import Any
 from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
-from assistant.daylog.archive import archived_days, read_checked, refuse_missing
+from assistant.daylog.archive import archived_days, read_checked, refuse_missing, shop_of_dir
 from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
@@ -31,7 +31,8 @@ def open_day(
     database when nothing of it is archived, else a temporary database rebuilt from the archive files plus the
     live rows."""
     refuse_missing(config, db_path, day, day + timedelta(days=1), shop)  # a restore without the archive directory
-    files = archived_days(config, day, shop) + archived_days(config, day + timedelta(days=1), shop)
+    own = archived_days(config, day, shop)
+    files = own + archived_days(config, day + timedelta(days=1), shop)
     if not files:
         conn = store.connect(db_path)
         try:
@@ -56,6 +57,12 @@ def open_day(
                     for record in read_checked(path):
                         restore.add(record)
                 restore.flush()
+                # The day is read back from the archive: its refunds are not checked against the payments, which
+                # were archived with the days before it (daylog/query.py).
+                conn.executemany(
+                    "INSERT INTO archived_days (shop, day, archived_ms) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                    [(shop_of_dir(path.parent), day.isoformat()) for path in own],
+                )
             if isinstance(db_path, pg.Location):
                 _copy_live_pg(conn, db_path, shop, start_ms, horizon_ms)
             elif db_path.exists():

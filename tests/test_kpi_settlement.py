@@ -70,6 +70,29 @@ def test_kpi_payment_window_comes_from_config(log: Log) -> None:
     assert metrics.final_ms(D, config) == ms("D+3 00:00")
 
 
+def test_kpi_every_report_format_states_the_payment_window_its_figures_used(log: Log, tmp_path: Path) -> None:
+    # Found: a window cut from 72 h to 1 h turned a final day's 销售额 500.00 into 800.00, still pending false, and
+    # no output said which window either figure used.
+    _two_inquiries(log)
+    log.paid("D+1 09:00", "LO1", 300, customer="u1", conversation="c-u1")  # 23 h after LO1 was placed
+    config = replace_config(log.config, "kpi", payment_window_hours=1)
+    wide, narrow = log.reports(now=ms("D+9 00:00")), log.reports(now=ms("D+9 00:00"), config=config)
+    assert (wide[0].team.metrics["sales"], narrow[0].team.metrics["sales"]) == (800.0, 500.0)
+    assert (wide[0].to_json()["payment_window_hours"], narrow[0].to_json()["payment_window_hours"]) == (72, 1)
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(narrow))))
+    assert {row["payment_window_hours"] for row in rows} == {"1"}
+    assert "付款期限 1 小时" in report.render_table(narrow, "zh_CN").splitlines()[0]
+    assert "payment window 72 h" in report.render_table(wide, "en").splitlines()[0]
+    page = report.render_html(narrow, targets=config.kpi.targets, language="zh_CN")
+    assert '<span class="window">付款期限 1 小时</span>' in page
+    out = tmp_path / "r.xlsx"
+    with out.open("wb") as f:
+        report.render_xlsx(narrow, f, "zh_CN")
+    for sheet in load_workbook(out).worksheets:
+        headings = [cell.value for cell in sheet[1]]
+        assert sheet.cell(2, headings.index("付款期限（小时）") + 1).value == 1
+
+
 def test_kpi_partial_refund_comes_off_the_sales(log: Log) -> None:
     _two_inquiries(log)
     log.event("order_refunded", "D+1 15:00", order="LO2", amount=200, customer="u2", conversation="c-u2")

@@ -57,7 +57,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 def test_report_csv_neutralizes_names_and_keeps_rows_whole(evil_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run(capsys, "report", "--db", str(evil_db), "--date", D.isoformat(), "--format", "csv")
     rows = list(csv.reader(io.StringIO(out, newline="")))
-    agents = [row[3] for row in rows[1:]]
+    agents = [row[4] for row in rows[1:]]
     assert all(row[0] == "'" + EVIL_SHOP for row in rows[1:])
     assert "'" + EVIL_AGENT in agents and "小\r=cmd|' /c calc'!A0" in agents
     assert len(rows) == 1 + 4  # header, three agents, the team: the CR split nothing

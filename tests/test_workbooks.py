@@ -131,7 +131,7 @@ def test_workbooks_report_keeps_figures_as_numbers(day_db: store.Location, tmp_p
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     heading, rows, sheet = rows_of(out.read_bytes())
-    assert heading[:5] == ["店铺", "日期", "延迟统计", "客服", "咨询"]
+    assert heading[:6] == ["店铺", "日期", "延迟统计", "付款期限（小时）", "客服", "咨询"]
     assert "询单转化率" in heading
     assert "（团队）" not in [r["客服"] for r in rows]  # sorted or summed, the agents' sheet holds agents only
     team_heading, teams, team_sheet = rows_of(out.read_bytes(), index=1)
@@ -204,7 +204,7 @@ async def test_workbooks_report_page_offers_its_workbook(client: Client) -> None
     resp = await client.get(f"/reports/daily?date={DAY}&shop=shop1&format=xlsx", headers=SUPERVISOR)
     assert resp.status == 200
     heading, rows, _sheet = rows_of(await resp.read())
-    assert heading[3] == "客服" and rows and "（团队）" not in [r["客服"] for r in rows]
+    assert heading[4] == "客服" and rows and "（团队）" not in [r["客服"] for r in rows]
     assert {r["店铺"] for r in rows} == {"shop1"}
     assert "report-shop1-" in resp.headers["Content-Disposition"]
     # A range's page offers its own workbook (it had no link), titled by the range, not its first day.

@@ -294,6 +294,14 @@ class ShopReport:
     agents: list[AgentRow]
     team: AgentRow
     figures: DayFigures = field(default_factory=DayFigures)
+    # The payment window the figures used: a changed `[kpi] payment_window_hours` recomputes every day, final ones too.
+    payment_window_hours: float = 72.0
+
+    @property
+    def window_hours(self) -> int | float:
+        """The payment window as written: 72, not 72.0."""
+        hours = self.payment_window_hours
+        return int(hours) if hours == int(hours) else hours
 
     @property
     def period(self) -> str:
@@ -306,6 +314,7 @@ class ShopReport:
             "date": self.period,
             "timezone": self.timezone,
             "pending": self.pending,
+            "payment_window_hours": self.window_hours,
             "agents": [row.to_json() for row in self.agents],
             "team": dict(self.team.metrics),
             "qa": {
@@ -350,6 +359,7 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
         agents=agents,
         team=AgentRow("(team)", team_tally, team),
         figures=figures,
+        payment_window_hours=kpi.payment_window_hours,
     )
 
 

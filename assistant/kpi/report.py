@@ -108,11 +108,12 @@ def render_csv(reports: list[ShopReport]) -> str:
     """One row per agent plus the team row, per shop."""
     buf = io.StringIO()
     writer = CsvWriter(buf)  # names from the log: formula starts neutralized, line breaks quoted
-    writer.writerow(["shop", "date", "pending", "agent", *METRIC_KEYS])
+    writer.writerow(["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS])
     for r in reports:
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
-            writer.writerow([r.shop, r.period, "true" if r.pending else "false", row.agent, *values])
+            pending = "true" if r.pending else "false"
+            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values])
     return buf.getvalue()
 
 
@@ -139,13 +140,15 @@ def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.D
         Column(t.gettext("Shop"), 12),
         Column(t.gettext("Date"), 12),
         Column(t.gettext("Pending"), 9),
+        Column(t.gettext("Payment window (hours)"), 12),
         Column(t.gettext("Agent"), 14),
         *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
     ]
     yes, no = t.gettext("yes"), t.gettext("no")
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
-        return [r.shop, r.period, yes if r.pending else no, name, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS)]
+        head = [r.shop, r.period, yes if r.pending else no, r.window_hours, name]
+        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS)]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
@@ -164,7 +167,7 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
     t = i18n.translator(language)
     out = []
     for r in reports:
-        head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})"
+        head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})  " + window_text(r, t)
         if r.pending:
             head += "  — " + t.gettext(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"
@@ -187,6 +190,11 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
         note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
         out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
+
+
+def window_text(r: ShopReport, t: i18n.Translator) -> str:
+    """The payment window the figures used, as every output states it (a changed window recomputes past days)."""
+    return t.gettext("payment window %(hours)s h", hours=r.window_hours)
 
 
 def _labels(r: ShopReport) -> dict[str, str]:

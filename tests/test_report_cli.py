@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from assistant import store
 from assistant.cli import main
@@ -191,6 +192,23 @@ def test_report_cli_says_what_an_empty_report_means(db: Path, capsys: pytest.Cap
     code, out, err = run(capsys, "report", "--db", str(db), "--date", "2026-11-01")
     later = D + timedelta(days=1)  # the log's latest message is on D+1
     assert code == 0 and err.strip() == f"assistant: 2026-11-01 没有消息；最近有数据的一天是 {later}"
+
+
+def test_report_cli_page_and_workbook_of_an_empty_range_name_the_range(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A range with no conversation was saved as a page titled "客服日报 · " (no period at all).
+    page, book = tmp_path / "empty.html", tmp_path / "empty.xlsx"
+    for out in (page, book):
+        code, _out, _err = run(capsys, "report", "--db", str(db), "--from", "2026-11-01", "--to", "2026-11-10", "--out", str(out))  # fmt: skip
+        assert code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<title>客服报表 · 2026-11-01/2026-11-10</title>" in html and "客服日报" not in html
+    assert '<p class="empty-day">2026-11-01 到 2026-11-10 之间没有会话。</p>' in html
+    assert load_workbook(book).sheetnames[0] == "客服报表"
+    code, _out, _err = run(capsys, "report", "--db", str(db), "--date", "2026-11-01", "--out", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert "<title>客服日报 · 2026-11-01</title>" in html and '<p class="empty-day">2026-11-01 没有会话。</p>' in html
 
 
 def test_report_cli_says_an_empty_day_is_archived(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

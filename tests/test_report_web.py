@@ -114,6 +114,16 @@ async def test_report_web_page_chooses_a_range_and_names_it_a_report_not_a_daily
     assert "%E5%AE%A2%E6%9C%8D%E6%8A%A5%E8%A1%A8" in resp.headers["Content-Disposition"]  # 客服报表
 
 
+async def test_report_web_page_of_a_range_without_conversations_is_the_ranges_report(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    # It was shown as a one-day 客服日报 of the range's first day: "2026-11-01 没有会话。最近有数据的一天是 …".
+    html = await (await client.get("/reports/daily?from=2026-11-01&to=2026-11-10", headers=SUPERVISOR)).text()
+    assert "<title>客服报表 · 2026-11-01/2026-11-10</title>" in html and "客服日报" not in html
+    assert f'<p class="empty-day">2026-11-01 到 2026-11-10 之间没有会话。最近有数据的一天是 {D}。</p>' in html
+    assert '<input type="date" name="to" value="2026-11-10"' in html  # the form keeps the range
+
+
 async def test_report_web_page_is_html_with_a_strict_policy(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get(f"/reports/daily?date={D.isoformat()}&token=sup-token")
     assert resp.status == 200

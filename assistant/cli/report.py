@@ -131,9 +131,10 @@ def report_command(
     if archived:  # a month's commission run over archived days was short without a word
         days = ", ".join(day.isoformat() for day in archived)
         print(_("assistant: archived, not in the report: %(days)s (`assistant log --date` reads them)", days=days), file=sys.stderr)  # fmt: skip
+    asked = metrics.period_text(first, last)
     if fmt == "xlsx":
-        return _write_workbook(reports, out, config.ui.language)
-    text = report.render(reports, fmt, config=config, log_links=False)  # a page in a file: no dead links
+        return _write_workbook(reports, out, config.ui.language, asked)
+    text = report.render(reports, fmt, config=config, log_links=False, period=asked)  # in a file: no dead links
     if out is None:
         sys.stdout.write(("\ufeff" if fmt == "csv" and stdout_starts_a_file() else "") + text)
     else:
@@ -144,17 +145,17 @@ def report_command(
     return 0
 
 
-def _write_workbook(reports: list[metrics.ShopReport], out: Path | None, language: str) -> int:
+def _write_workbook(reports: list[metrics.ShopReport], out: Path | None, language: str, period: str) -> int:
     if out is None:
         if sys.stdout.isatty():
             print(_("assistant: a workbook is not for the terminal: give --out FILE.xlsx"), file=sys.stderr)
             return 2
-        report.render_xlsx(reports, sys.stdout.buffer, language)
+        report.render_xlsx(reports, sys.stdout.buffer, language, period=period)
         sys.stdout.buffer.flush()
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f:
-        report.render_xlsx(reports, f, language)
+        report.render_xlsx(reports, f, language, period=period)
     print(_("wrote %(path)s", path=out), file=sys.stderr)
     return 0
 

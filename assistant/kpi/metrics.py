@@ -270,6 +270,11 @@ def check_kpi_config(kpi: KpiConfig) -> None:
 MAX_PAYMENT_WINDOW_HOURS = 2400  # 100 days: past any 预售's balance; a day's figures would wait that long
 
 
+def period_text(first: date, last: date) -> str:
+    """A report's period: the day, or the range as an ISO 8601 interval (FIRST/LAST)."""
+    return first.isoformat() if first == last else f"{first}/{last}"
+
+
 @dataclass(frozen=True)
 class AgentRow:
     """One agent's (or the team's) line of the report."""
@@ -306,7 +311,7 @@ class ShopReport:
     @property
     def period(self) -> str:
         """The day, or the range as an ISO 8601 interval."""
-        return self.first.isoformat() if self.first == self.last else f"{self.first}/{self.last}"
+        return period_text(self.first, self.last)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -67,11 +67,13 @@ def render(
     token: str | None = None,
     nav: DayNav | None = None,
     log_links: bool = True,
+    period: str = "",
 ) -> str:
     """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
 
     `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
-    since a link to the service would be dead in a file.
+    since a link to the service would be dead in a file. `period` (`metrics.period_text`) names the day or
+    range asked for, which a page without a shop's report still titles.
     """
     if fmt == "table":
         return render_table(reports, (config or Config()).ui.language)
@@ -90,6 +92,7 @@ def render(
             language=config.ui.language,
             nav=nav,
             log_links=log_links,
+            period=period,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -130,11 +133,14 @@ _XLSX_COLUMNS = tuple(
 _XLSX_FORMATS = {"pct": "0.0%", "money": "#,##0.00", "sec": "0.0", "ratio": "0.00", "score": "0.0", "int": "#,##0"}
 
 
-def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.DEFAULT_LANGUAGE) -> None:
+def render_xlsx(
+    reports: list[ShopReport], out: BinaryIO, language: str = i18n.DEFAULT_LANGUAGE, *, period: str = ""
+) -> None:
     """The table's columns as a workbook for supervisors: headings in `language`, figures as numbers (rates as
     percentages) so that they sort and sum. The agents' rows in the first sheet, the team rows in a second (in
     one sheet a sort moved the team among the agents and a column's sum counted everyone twice); a day still
-    being counted says 延迟统计 on each row, as the table and the page say it."""
+    being counted says 延迟统计 on each row, as the table and the page say it. `period` names a range with no
+    report (its workbook is a 客服报表 all the same)."""
     t = i18n.translator(language)
     columns = [
         Column(t.gettext("Shop"), 12),
@@ -152,7 +158,7 @@ def render_xlsx(reports: list[ShopReport], out: BinaryIO, language: str = i18n.D
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
-    ranged = any("/" in r.period for r in reports)
+    ranged = "/" in period or any("/" in r.period for r in reports)
     title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
     write_sheets([Sheet(title, columns, agents), Sheet(t.gettext("Team"), columns, teams)], out)
 
@@ -340,6 +346,7 @@ def render_html(
     language: str = i18n.DEFAULT_LANGUAGE,
     nav: DayNav | None = None,
     log_links: bool = True,
+    period: str = "",
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 
@@ -348,8 +355,9 @@ def render_html(
     """
     t = i18n.translator(language)
     links = log_links
-    # The reports' own period (a range reads first/last; its title showed the first day only), else the nav's day.
-    period = reports[0].period if reports else (nav.period if nav is not None else "")
+    # The period asked for, whatever it holds: a range with no conversation was titled as a one-day 日报 of its
+    # first day (and a saved page without any report had no period at all).
+    period = period or (nav.period if nav is not None else "") or (reports[0].period if reports else "")
     shops = []
     for r in reports:
         tz = ZoneInfo(r.timezone)

@@ -11,6 +11,7 @@ from assistant import store
 from assistant.clock import day_bounds, local_day, yesterday
 from assistant.config import Config
 from assistant.kpi.logged import latest_message_ms, logged_shops
+from assistant.kpi.metrics import period_text
 
 
 def latest_day(
@@ -77,7 +78,8 @@ class DayNav:
 
     @property
     def period(self) -> str:
-        return self.day.isoformat()
+        """The day, or a range as an ISO 8601 interval (its page is a range's whatever it holds)."""
+        return period_text(self.day, self.last or self.day)
 
     @property
     def prev(self) -> date:

@@ -165,7 +165,8 @@ def _page_url(loaded: Loaded, params: tuple[tuple[str, str], ...]) -> str:
 async def _workbook(loaded: Loaded, language: str, shop: str | None, turn: asyncio.Semaphore) -> web.Response:
     buffer = io.BytesIO()
     async with turn:
-        await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language)
+        period = metrics.period_text(loaded.first, loaded.last)
+        await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language, period=period)
     period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
     t = translator(language)
     local = t.gettext("KPI report") if loaded.first == loaded.last else t.gettext("Service report")

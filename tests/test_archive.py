@@ -249,7 +249,7 @@ def test_archive_refuses_a_damaged_file_and_keeps_the_rows(config: Config, db_pa
     path = archive_path(config, ShopDay(day, "shop1"))
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(b'{"archive": 1}\n{"event": {"id": "x"}}\n'))  # no footer
-    with pytest.raises(ArchiveError, match="footer"):
+    with pytest.raises(ArchiveError, match="没有结尾标记"):
         archive(config, db_path, NOW)
     assert event_ids(db_path) == filled
 

@@ -83,7 +83,10 @@ def test_log_refuses_a_damaged_archive_file_naming_it(
     code, out, err = run_log(capsys, tmp_path, db_path)
     assert code == 1 and out == ""
     assert str(archived) in err
-    assert ("cut short" in err) if damage == "cut_short" else ("footer says 41 records, 38 read" in err), err
+    # In English under [ui] language = "zh_CN": "cut short", "damaged, its footer says 41 records, 38 read".
+    assert ("文件被截断了" in err) if damage == "cut_short" else ("结尾标记记的是 41 条记录，实际读到 38 条" in err), (
+        err
+    )
 
 
 async def test_logs_page_answers_a_damaged_archive_file_with_409(
@@ -107,7 +110,7 @@ def test_commands_name_an_archived_days_missing_file(
     add_events(db_path, chat(DAY, "shop1", "late", 2, start_hour=22))  # live rows of the day, as after a restore
     archived.unlink()  # the database restored from a backup, the archive directory not
     code, out, err = run_log(capsys, tmp_path, db_path)
-    assert code == 1 and out == "" and str(archived) in err and "missing" in err, err
+    assert code == 1 and out == "" and str(archived) in err and "文件不见了" in err and "从备份恢复" in err, err
     config_path = str(write_config(tmp_path, db_path))
     code = main(["report", "--config", config_path, "--date", DAY.isoformat(), "--format", "json"])
     err = capsys.readouterr().err

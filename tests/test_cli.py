@@ -138,6 +138,13 @@ def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> No
         out = run_cli(*command, "--db", str(db), "--out", str(target))
         reason = "没有这个文件或目录" if target != tmp_path else "这是一个目录"
         assert out.returncode == 1 and errors(out)[-1] == f"assistant: {target}: {reason}", out.stderr
+    # An unmasked file's folder is checked first: it said "No such file or directory", the system's English.
+    out = run_cli(
+        "buyer", "export", "--customer", "u1", "--db", str(db), "--out", str(tmp_path / "nonexist" / "b1.jsonl")
+    )
+    assert out.returncode == 1 and errors(out)[-1] == f"assistant: {tmp_path / 'nonexist'}: 没有这个文件或目录", (
+        out.stderr
+    )
 
 
 def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:

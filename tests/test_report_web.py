@@ -174,6 +174,28 @@ async def test_report_web_rejects_bad_query_naming_the_field(
     assert (body["error"], body["field"]) == ("invalid_query", field)
 
 
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("from=2026-12-05&to=2026-11-28", "to: 2026-11-28 早于 from 的 2026-12-05"),
+        ("from=2026-01-01&to=2026-12-31", "to: 日期范围最多 92 天"),
+        ("from=2026-11-01", "to: 日期范围需要同时给出 from 和 to"),
+        ("date=2026-13-01", "date: 应为 YYYY-MM-DD 格式的日期，收到的是 &#39;2026-13-01&#39;"),
+    ],
+)
+async def test_report_web_page_says_a_bad_range_in_the_pages_language(
+    client: TestClient,  # type: ignore[type-arg]
+    query: str,
+    shown: str,
+) -> None:
+    # The Chinese error page said "to: 2026-11-28 is before from 2026-12-05", "a range covers at most 92 days".
+    browser = {**SUPERVISOR, "Accept": "text/html"}
+    resp = await client.get(f"/reports/daily?{query}", headers=browser)
+    assert resp.status == 400 and shown in await resp.text()
+    api = await client.get(f"/v1/reports/daily?{query}", headers=SUPERVISOR)  # programs keep the English
+    assert (await api.json())["message"].isascii()
+
+
 async def test_report_web_defaults_to_the_latest_day_with_data(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get("/v1/reports/daily", headers=SUPERVISOR)
     assert resp.status == 200

@@ -32,7 +32,7 @@ from assistant.daylog import formats
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export, export_workbook
 from assistant.daylog.query import DayQuery
-from assistant.i18n import N_, _, ngettext
+from assistant.i18n import N_, _, ngettext, os_reason
 from assistant.signing import same_secret
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def _not_owned(path: Path) -> str | None:
     try:
         info = parent.stat()
     except OSError as exc:
-        return f"{parent}: {exc.strerror}"  # the system's own words
+        return f"{parent}: {os_reason(exc)}"  # in the command's language, as other commands say it
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         return _("%(path)s is not a directory you own", path=parent)
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

@@ -26,10 +26,11 @@ from urllib.parse import quote, unquote
 
 from tqdm import tqdm
 
-from assistant import store, upgrade
+from assistant import i18n, store, upgrade
 from assistant.clock import day_bounds, local_day
 from assistant.config import Config
 from assistant.daylog.query import has_table
+from assistant.i18n import _
 
 FORMAT_VERSION = 1
 SUFFIX = ".jsonl.gz"
@@ -133,8 +134,11 @@ def refuse_missing(config: Config, location: store.Location, first: date, last: 
     missing = missing_files(config, location, first, last, shop)
     if missing:
         raise ArchiveError(
-            f"{missing[0]}: missing; the database records this day as archived, so its rows are only in that file:"
-            " restore [store] archive_dir from the backup"
+            _(
+                "%(path)s: missing; the database records this day as archived, so its rows are only in that file:"
+                " restore [store] archive_dir from the backup",
+                path=missing[0],
+            )
         )
 
 
@@ -154,7 +158,7 @@ def archive(
     tz = config.tz
     today = (now or datetime.now(tz)).astimezone(tz).date()
     cutoff_day = today - timedelta(days=config.store.retention_days)
-    cutoff_ms, _ = day_bounds(cutoff_day, tz)
+    cutoff_ms = day_bounds(cutoff_day, tz)[0]
     conn = store.connect(db_path)
     outcome = Outcome(dry_run=dry_run)
     try:
@@ -165,7 +169,7 @@ def archive(
             return outcome
         root = archive_root(config)
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        total = sum(count for _, count in plan)
+        total = sum(count for _shop_day, count in plan)
         # disable=None: tqdm shows the bar only when stderr is a terminal.
         disable = None if progress is None else not progress
         with run_lock(root), tqdm(total=total, unit="rows", desc="archive", disable=disable) as bar:
@@ -235,7 +239,7 @@ def run_lock(root: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ArchiveError(f"another archive run holds {root / '.lock'}") from None
+            raise ArchiveError(_("another archive run holds %(path)s", path=root / ".lock")) from None
         yield
 
 
@@ -300,7 +304,14 @@ def _archive_day(
         found = read_summary(tmp)
         if found != expected:
             tmp.unlink(missing_ok=True)
-            raise ArchiveError(f"{tmp}: re-read {found}, expected {expected}; database rows kept")
+            raise ArchiveError(
+                _(
+                    "%(path)s: re-read %(found)s, expected %(expected)s; database rows kept",
+                    path=tmp,
+                    found=found,
+                    expected=expected,
+                )
+            )
         step("written", shop_day)
         os.replace(tmp, path)
         fsync_dir(path.parent)
@@ -498,15 +509,22 @@ def read_summary(path: Path) -> Summary:
     footer: dict[str, Any] | None = None
     for record in _lines(path):
         if footer is not None:
-            raise ArchiveError(f"{path}: data after the footer")
+            raise ArchiveError(_("%(path)s: data after the footer", path=path))
         if record.get("end") is True:
             footer = record
         else:
             total = add_key(total, record_key(record))
     if footer is None:
-        raise ArchiveError(f"{path}: no footer (incomplete file)")
+        raise ArchiveError(_("%(path)s: no footer (incomplete file)", path=path))
     if footer.get("records") != total.records or footer.get("checksum") != total.to_json()["checksum"]:
-        raise ArchiveError(f"{path}: footer says {footer}, records read give {total.to_json()}")
+        raise ArchiveError(
+            _(
+                "%(path)s: footer says %(footer)s, records read give %(read)s",
+                path=path,
+                footer=footer,
+                read=total.to_json(),
+            )
+        )
     return total
 
 
@@ -524,18 +542,31 @@ def read_checked(path: Path) -> Iterator[dict[str, Any]]:
     footer: dict[str, Any] | None = None
     for record in _lines(path):
         if footer is not None:
-            raise ArchiveError(f"{path}: data after the footer")
+            raise ArchiveError(_("%(path)s: data after the footer", path=path))
         if record.get("end") is True:
             footer = record
             continue
         total = add_key(total, record_key(record))
         yield record
     if footer is None:
-        raise ArchiveError(f"{path}: no footer, the file was cut short ({total.records} records read)")
+        raise ArchiveError(
+            _(
+                "%(path)s: no footer, the file was cut short (%(records)s records read)",
+                path=path,
+                records=total.records,
+            )
+        )
     if footer.get("records") != total.records or footer.get("checksum") != total.to_json()["checksum"]:
         raise ArchiveError(
-            f"{path}: damaged, its footer says {footer.get('records')} records, {total.records} read"
-            f" (checksum {footer.get('checksum')}, records read give {total.to_json()['checksum']})"
+            _(
+                "%(path)s: damaged, its footer says %(records)s records, %(read)s read"
+                " (checksum %(checksum)s, records read give %(found)s)",
+                path=path,
+                records=footer.get("records"),
+                read=total.records,
+                checksum=footer.get("checksum"),
+                found=total.to_json()["checksum"],
+            )
         )
 
 
@@ -544,11 +575,14 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             header = json.loads(handle.readline() or "null")
             if not isinstance(header, dict) or header.get("archive") != FORMAT_VERSION:
-                raise ArchiveError(f"{path}: not an archive file of version {FORMAT_VERSION}")
+                raise ArchiveError(
+                    _("%(path)s: not an archive file of version %(version)s", path=path, version=FORMAT_VERSION)
+                )
             for line in handle:
                 record = json.loads(line)
                 if not isinstance(record, dict):
-                    raise ArchiveError(f"{path}: a line is not an object")
+                    raise ArchiveError(_("%(path)s: a line is not an object", path=path))
                 yield record
     except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:  # gzip.BadGzipFile is an OSError
-        raise ArchiveError(f"{path}: unreadable ({exc})") from None
+        reason = i18n.os_reason(exc) if isinstance(exc, OSError) and exc.errno is not None else str(exc)
+        raise ArchiveError(_("%(path)s: unreadable (%(reason)s)", path=path, reason=reason)) from None

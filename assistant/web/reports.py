@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from assistant import store
-from assistant.clock import parse_day
+from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, ConfigError
 from assistant.daylog.archive import archived_in
 from assistant.events import clean_name
-from assistant.i18n import translator
+from assistant.i18n import N_, translator
 from assistant.kpi import metrics, report
 from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
 from assistant.web.auth import presented_token, require
@@ -34,12 +34,18 @@ class ReportQuery:
 
 
 class QueryError(ValueError):
-    """A query parameter the report cannot use; `field` names it."""
+    """A query parameter the report cannot use; `field` names it, `message` (English, for programs) says why,
+    `shown` says it in the page's language."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, template: str, **values: object) -> None:
         self.field = field
-        self.message = message
+        self.template = template  # a msgid of the catalog
+        self.values = values
+        self.message = template % values if values else template
+        super().__init__(f"{field}: {self.message}")
+
+    def shown(self, language: str) -> str:
+        return translator(language).gettext(self.template, **self.values)
 
 
 def parse_query(query: object, config: Config) -> ReportQuery:
@@ -52,24 +58,35 @@ def parse_query(query: object, config: Config) -> ReportQuery:
             return None
         try:
             return parse_day(text)
-        except ValueError as exc:
-            raise QueryError(name, str(exc)) from None
+        except ValueError:
+            pass
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise QueryError(name, N_("expected YYYY-MM-DD, got %(value)s"), value=repr(text)) from None
+        raise QueryError(
+            name,
+            N_("expected a day in the years %(first)s–%(last)s, got %(value)s"),
+            first=FIRST_YEAR,
+            last=LAST_YEAR,
+            value=text,
+        )
 
     single, first, last = day("date"), day("from"), day("to")
     if single is not None and (first or last):
-        raise QueryError("date", "give either date or from/to")
+        raise QueryError("date", N_("give either date or from/to"))
     if (first is None) != (last is None):
-        raise QueryError("to" if last is None else "from", "a range needs both from and to")
+        raise QueryError("to" if last is None else "from", N_("a range needs both from and to"))
     if first is not None and last is not None:
         if last < first:
-            raise QueryError("to", f"{last} is before from {first}")
+            raise QueryError("to", N_("%(last)s is before from %(first)s"), last=last, first=first)
         if (last - first).days >= MAX_RANGE_DAYS:
-            raise QueryError("to", f"a range covers at most {MAX_RANGE_DAYS} days")
+            raise QueryError("to", N_("a range covers at most %(n)s days"), n=MAX_RANGE_DAYS)
     else:
         first = last = single
     shop = clean_name(get("shop") or "") or None
     if shop is not None and len(shop) > 200:
-        raise QueryError("shop", "longer than 200 characters")
+        raise QueryError("shop", N_("longer than %(max)s characters"), max=200)
     return ReportQuery(first, last, shop)
 
 
@@ -100,13 +117,15 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     return Loaded(reports, first, last, latest, shops, archived)
 
 
-async def _load(request: web.Request) -> Loaded | web.Response:
+async def _load(request: web.Request, *, page: bool = False) -> Loaded | web.Response:
+    """The reports the query asks for, or its error: in English for programs, in `[ui] language` for the page
+    (which a browser shows as the error page)."""
     require(request, "supervisor")
     config = request.app[CONFIG]
     try:
         q = parse_query(request.query, config)
     except QueryError as exc:
-        return json_error(400, "invalid_query", exc.field, exc.message)
+        return json_error(400, "invalid_query", exc.field, exc.shown(config.ui.language) if page else exc.message)
     try:
         return await asyncio.to_thread(_reports, config, request.app[DB_PATH], q)
     except ConfigError as exc:
@@ -120,7 +139,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         fmt = wanted_format(request.query)
     except FormatError as exc:
         return json_error(400, "invalid_query", "format", str(exc))
-    loaded = await _load(request)
+    loaded = await _load(request, page=True)
     if isinstance(loaded, web.Response):
         return loaded
     config = request.app[CONFIG]

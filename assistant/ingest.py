@@ -18,7 +18,7 @@ from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 AHEAD_WARNING = (
-    "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s)%s: logged at"
+    "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s): logged at"
     " its receive time + the tolerance, the platform's own ts kept in its raw event (%d such events since the last"
     " warning)"
 )
@@ -32,8 +32,13 @@ OVER_REFUND_WARNING = (
     "refund %s of order %s/%s: ¥%.2f is more than the ¥%.2f paid and not refunded before: it counts for ¥%.2f;"
     " the daily log says so (%d such refunds since the last warning)"
 )
-# Shanghai's wall-clock time written with a `Z` (UTC) is 8 hours ahead: an adapter's common mistake.
-SHANGHAI_AS_UTC = " — about 8 h ahead: the shop's local time labelled Z (UTC)?"
+# Shanghai's wall-clock time written with a `Z` (UTC) is 8 hours ahead: an adapter's common mistake. It has its
+# own once-a-minute warning: in one shared with other far-ahead stamps, the first event of the minute hid the hint.
+SHANGHAI_AS_UTC_WARNING = (
+    "event %s of %s/%s is stamped %.0f s after it arrived — about 8 h ahead: the shop's local time labelled Z (UTC)?"
+    " Logged at its receive time + [webhook] signature_tolerance_s, the platform's own ts kept in its raw event"
+    " (%d such events since the last warning of this kind)"
+)
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Ingestor:
         self._ahead_warning = Throttled(log, AHEAD_WARNING)
         self._unpaid_refund = Throttled(log, UNPAID_REFUND_WARNING)
         self._over_refund = Throttled(log, OVER_REFUND_WARNING)
+        self._utc_warning = Throttled(log, SHANGHAI_AS_UTC_WARNING)
         self.annotators: list[Annotator] = []
         self.listeners: list[Listener] = []
         self.recorders: list[Recorder] = [self._check_refund]
@@ -147,8 +153,8 @@ class Ingestor:
     def _warn_ahead(self, event: Event, logged_ms: int) -> None:
         assert self.max_ahead_ms is not None
         ahead_s = (event.ts_ms - logged_ms + self.max_ahead_ms) / 1000
-        hint = SHANGHAI_AS_UTC if abs(ahead_s - 8 * 3600) <= 900 else ""
-        self._ahead_warning.warn(logged_ms, event.id, event.shop, event.conversation, ahead_s, hint)
+        warning = self._utc_warning if abs(ahead_s - 8 * 3600) <= 900 else self._ahead_warning
+        warning.warn(logged_ms, event.id, event.shop, event.conversation, ahead_s)
 
     def _check_refund(self, conn: sqlite3.Connection, written: Written) -> None:
         """A warning for a refund of an order with no payment logged, or of more than it was paid (a recorder:

@@ -246,10 +246,15 @@ async def test_events_in_shop_time_labelled_utc_are_clamped_and_named_in_the_war
     caplog.set_level(logging.WARNING, logger="assistant.ingest")
     h = await Harness(send_config, db_path, real_clock).start()
     try:
+        # Found: another far-ahead event warned first in the same minute, and the 8-hour hint was never logged.
+        await h.resend(customer(real_clock.now_ms() + 900_000, conversation="conv0"))
         wall = datetime.fromtimestamp(real_clock.now_ms() / 1000, ZoneInfo("Asia/Shanghai"))
-        await h.resend(customer(wall.strftime("%Y-%m-%dT%H:%M:%S") + "Z"))  # an adapter's mistake: 8 h ahead
-        [(ts, received)] = h.rows("SELECT ts_ms, received_ms FROM events")
+        raw = customer(wall.strftime("%Y-%m-%dT%H:%M:%S") + "Z")  # an adapter's mistake: 8 h ahead
+        await h.resend(raw)
+        [(ts, received)] = h.rows("SELECT ts_ms, received_ms FROM events WHERE id = ?", raw["id"])
         assert ts == received + TOLERANCE * 1000
-        assert "the shop's local time labelled Z (UTC)?" in caplog.text
+        [hinted] = [r.getMessage() for r in caplog.records if "labelled Z (UTC)?" in r.getMessage()]
+        assert hinted.startswith(f"event {raw['id']} of shop1/conv1 is stamped ")
+        assert len([r for r in caplog.records if r.name == "assistant.ingest"]) == 2  # a line per kind
     finally:
         await h.stop()

@@ -225,3 +225,22 @@ async def test_buyer_erase_refuses_while_a_file_of_their_own_shop_is_damaged(
     )
     assert code == 1 and str(damaged) in out and "--shop" not in out and "备份" in out, out
     assert dump(db_path) == before
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_commands_count_a_missing_archived_day_as_unreadable(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archived day's file missing (the archive directory not restored yet) was skipped: erase said it was
+    done, and restoring the file brought the buyer's chats back."""
+    kept = tmp_path / "kept.gz"
+    missing = next(archive_root(config).joinpath(shop_dirname("shop1")).glob("*.jsonl.gz"))
+    missing.rename(kept)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "find", "--customer", BUYER)
+    assert code == 3 and str(missing) in out, out
+    before = dump(db_path)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+    assert code == 1 and str(missing) in out and "备份" in out and dump(db_path) == before, out
+    kept.rename(missing)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+    assert code == 0 and "已删除" in out, out

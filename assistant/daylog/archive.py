@@ -133,13 +133,16 @@ def refuse_missing(config: Config, location: store.Location, first: date, last: 
     """ArchiveError naming the first missing file of those days (`missing_files`), if any."""
     missing = missing_files(config, location, first, last, shop)
     if missing:
-        raise ArchiveError(
-            _(
-                "%(path)s: missing; the database records this day as archived, so its rows are only in that file:"
-                " restore [store] archive_dir from the backup",
-                path=missing[0],
-            )
-        )
+        raise ArchiveError(missing_reason(missing[0]))
+
+
+def missing_reason(path: Path) -> str:
+    """What is wrong with an archived day's file that is not there."""
+    return _(
+        "%(path)s: missing; the database records this day as archived, so its rows are only in that file:"
+        " restore [store] archive_dir from the backup",
+        path=path,
+    )
 
 
 # ---- the run -------------------------------------------------------------------------------------

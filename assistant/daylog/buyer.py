@@ -15,10 +15,12 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import pg, store, upgrade
+from assistant.clock import FIRST_YEAR, LAST_YEAR
 from assistant.config import Config
 from assistant.daylog.archive import (
     SUFFIX,
@@ -28,6 +30,8 @@ from assistant.daylog.archive import (
     add_key,
     archive_root,
     fsync_dir,
+    missing_files,
+    missing_reason,
     read_checked,
     read_summary,
     record_key,
@@ -146,10 +150,18 @@ def archive_files(config: Config, shop: str | None) -> list[Path]:
     return sorted((p for d in dirs if d.is_dir() for p in d.glob(f"*{SUFFIX}")), key=lambda p: (p.name, p.parent.name))
 
 
-def _archived(config: Config, buyer: Buyer, unreadable: dict[Path, str]) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
+ANY_DAY = (date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))  # every day an event can be on
+
+
+def _archived(
+    config: Config, location: store.Location, buyer: Buyer, unreadable: dict[Path, str]
+) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
     """Each archive file holding a record of the buyer, with those records (every file read whole and checked);
     a file that cannot be read is put in `unreadable` with what is wrong, and the others are still read (one
-    damaged file of another shop blocked every buyer)."""
+    damaged file of another shop blocked every buyer). So is a day the database records as archived whose file
+    is missing: an erase that skipped it said it was done, and restoring the archive brought the buyer back."""
+    for path in missing_files(config, location, ANY_DAY[0], ANY_DAY[1], buyer.shop):
+        unreadable[path] = missing_reason(path)
     for path in archive_files(config, buyer.shop):
         try:
             mine = [record for record in read_checked(path) if buyer.owns(record)]
@@ -163,7 +175,7 @@ def _archived(config: Config, buyer: Buyer, unreadable: dict[Path, str]) -> Iter
 def find(config: Config, location: store.Location, buyer: Buyer) -> Found:
     """Where the buyer's data is (`unreadable`: the archive files that could not be looked in)."""
     found = Found()
-    archived = dict(_archived(config, buyer, found.unreadable))
+    archived = dict(_archived(config, location, buyer, found.unreadable))
     with _open(location, write=False) as conn:
         found.tables = count_rows(conn, buyer.with_archived(archived))
         found.shops = _shops(conn, buyer, archived)
@@ -204,7 +216,7 @@ def export(config: Config, location: store.Location, buyer: Buyer, out: TextIO) 
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     out.write(encode({"buyer": buyer.customer, "shop": buyer.shop}) + "\n")
     found = Found()
-    archived = dict(_archived(config, buyer, found.unreadable))
+    archived = dict(_archived(config, location, buyer, found.unreadable))
     buyer = buyer.with_archived(archived)
     with _open(location, write=False) as conn:
         wheres = dict(_tables(conn))
@@ -238,7 +250,7 @@ def erase(config: Config, location: store.Location, buyer: Buyer, *, dry_run: bo
         if root.is_dir() and not dry_run:
             stack.enter_context(run_lock(root))  # no archive run moves a day meanwhile
         found = Found()
-        archived = dict(_archived(config, buyer, found.unreadable))
+        archived = dict(_archived(config, location, buyer, found.unreadable))
         found.shops = _shops(conn, buyer, archived)
         reason = refusal(buyer, found)
         if reason:

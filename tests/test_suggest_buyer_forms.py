@@ -110,3 +110,22 @@ def test_a_size_letter_after_size_is_a_stock_question(shipped_matcher: Matcher) 
 def test_several_questions_get_one_answer_each(shipped_matcher: Matcher) -> None:
     found = shipped_matcher.suggest("能便宜点吗 包邮吗 今天能发吗")
     assert {s.intent for s in found} == {"price_bargain", "express_choice", "shipping_time"}, found
+
+
+def test_an_order_card_alone_gets_no_size_advice(shipped_matcher: Matcher) -> None:
+    # The item field of a card names a size (28码, 110cm, M码): that is what was bought, not a size question.
+    for text in (
+        "订单编号：5820394817263549102\n商品：弹力修身西裤 30码\n实付款：¥129.00",
+        "订单号：4817263549102583920\n商品：宝宝棉服 110cm\n实付款：¥199.00",
+        "订单号：7263549102583920481 商品名称：成人拉拉裤M码 数量：3",
+    ):
+        assert live(shipped_matcher, text) == [], text
+    asked = "订单号：4817263549102583920\n商品：宝宝棉服 110cm\n我家宝宝95cm穿哪个码"
+    assert live(shipped_matcher, asked)[0].startswith("cm")  # the question sent with the card is still read
+
+
+def test_labelled_delivery_details_are_checked_not_renamed(shipped_matcher: Matcher) -> None:
+    for text in ("收件人：赵六 电话：13711112222 地址：上海市浦东新区张江路88号", "收货人：陈静", "收件人: 刘洋"):
+        codes = live(shipped_matcher, text)
+        assert not codes or codes[0] == "dz4", (text, codes)
+    assert live(shipped_matcher, "收件人名字写错了")[0] == "dz6"  # asking to change the name still is that

@@ -129,3 +129,12 @@ def test_labelled_delivery_details_are_checked_not_renamed(shipped_matcher: Matc
         codes = live(shipped_matcher, text)
         assert not codes or codes[0] == "dz4", (text, codes)
     assert live(shipped_matcher, "收件人名字写错了")[0] == "dz6"  # asking to change the name still is that
+
+
+def test_free_shipping_asked_alone_gets_no_bargaining_refusal(shipped_matcher: Matcher) -> None:
+    # Nobody asked for a lower price: the free-shipping answer of price_bargain refuses none.
+    for text in ("这件包邮不", "bao you ma", "包邮吗亲"):
+        found = shipped_matcher.suggest(text)
+        assert found, text
+        for s in found:
+            assert "没法再让" not in s.text, (text, s.code)

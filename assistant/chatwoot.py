@@ -7,11 +7,15 @@ message events, `Conversations::EventDataPresenter#webhook_data` for conversatio
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assistant.events import MAX_NAME_CHARS, EventError, parse_ts, shows
+from assistant.tasks import Throttled
+
+log = logging.getLogger(__name__)
 
 MESSAGE_EVENTS = ("message_created", "message_updated")
 # `conversation_resolved` / `conversation_opened` reach agent bots only; the others every webhook.
@@ -36,6 +40,12 @@ ATTACHMENT_WORDS = {
     "contact": "名片",
     "fallback": "附件",
 }
+# A delivery whose time cannot be read is logged at its arrival, which may be much later than it happened.
+_UNTIMED = Throttled(
+    log,
+    "Chatwoot %s of conversation %s has no readable time (%s %r): logged at its arrival time"
+    " (%d such deliveries since the last warning)",
+)
 
 
 class Memory(Protocol):
@@ -188,7 +198,7 @@ def _map_message(
     raw: dict[str, Any] = {
         "id": f"cw-{account}-msg-{message_id}",
         "type": "message",
-        "ts": _ts(payload.get("created_at"), now_ms),
+        "ts": _message_ms(payload, conversation, event, now_ms),
         "shop": shop_id(account, inbox, by_inbox=by_inbox),
         "conversation": str(conv_id),
         "customer": str(contact),
@@ -378,7 +388,26 @@ def _changed_keys(changed: Any) -> set[str]:
 
 def _changed_ms(conversation: dict[str, Any], now_ms: int) -> int:
     """When the conversation last changed (`updated_at`, a float epoch), else its last activity, else now."""
-    return _ts(_first(conversation.get("updated_at"), conversation.get("timestamp")), now_ms)
+    value = _first(conversation.get("updated_at"), conversation.get("timestamp"))
+    ms = _ts(value)
+    if ms is None:
+        _UNTIMED.warn(now_ms, "status change", conversation.get("id"), "updated_at", value)
+        return now_ms
+    return ms
+
+
+def _message_ms(payload: dict[str, Any], conversation: dict[str, Any], event: str, now_ms: int) -> int:
+    """When a message was written: its `created_at`, else the same message's among the conversation's
+    `messages` (epoch seconds), else its arrival (warned: a late delivery would look just written)."""
+    ms = _ts(payload.get("created_at"))
+    if ms is None:
+        messages = conversation.get("messages")
+        same = [m for m in (messages if isinstance(messages, list) else []) if _dict(m).get("id") == payload.get("id")]
+        ms = _ts(same[0].get("created_at")) if same else None
+    if ms is None:
+        _UNTIMED.warn(now_ms, event, conversation.get("id"), "created_at", payload.get("created_at"))
+        return now_ms
+    return ms
 
 
 def _status_note(
@@ -438,20 +467,20 @@ def _user_name(user: dict[str, Any]) -> str | None:
     return str(user["id"]) if user.get("id") is not None else None
 
 
-def _ts(value: Any, now_ms: int) -> int:
-    """Chatwoot's times: ISO-8601 strings ("2026-11-20T02:00:05.123Z") or epoch seconds; else now."""
+def _ts(value: Any) -> int | None:
+    """Chatwoot's times: ISO-8601 strings with a zone ("2026-11-20T02:00:05.123Z") or epoch seconds; else None."""
     if isinstance(value, bool) or value is None:
-        return now_ms
+        return None
     if isinstance(value, (int, float)):
         if value != value or value in (float("inf"), float("-inf")):
-            return now_ms
+            return None
         return int(value * 1000) if value < 100_000_000_000 else int(value)
     if isinstance(value, str):
         try:
             return parse_ts(value.strip())
         except EventError:
-            return now_ms
-    return now_ms
+            return None
+    return None
 
 
 def _item(value: Any) -> str | None:

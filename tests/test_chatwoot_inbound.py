@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -13,10 +14,12 @@ from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from assistant import chatwoot
 from assistant.chatwoot import account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
+from assistant.tasks import Throttled
 from assistant.web.appkeys import FOLLOWUPS
 from tests.helpers import ROOT, make_app, replace_config
 
@@ -203,6 +206,30 @@ async def test_chatwoot_an_agent_writing_in_a_set_aside_conversation_arms_no_fol
         body = json.dumps(message).encode()
         assert (await client.post("/v1/chatwoot", data=body, headers=headers(body, delivery=f"d-{n}"))).status == 200
     assert len(client.app[FOLLOWUPS].timers.queue) == 1
+
+
+@pytest.mark.parametrize("created_at", [None, "2026-12-05T13:05:28.400", "soon"])
+def test_chatwoot_message_without_a_zoned_time_takes_its_epoch_from_the_conversation(created_at: Any) -> None:
+    # Stamped with its arrival instead, a delivery held back for a minute looked just written: a fresh idle wait.
+    payload = json.loads(fixture("agent_reply"))
+    payload["created_at"] = created_at
+    mapped = map_payload(payload, by_inbox=False, now_ms=1_900_000_000_000)
+    assert mapped.events[0]["ts"] == payload["conversation"]["messages"][0]["created_at"] * 1000
+
+
+def test_chatwoot_message_without_any_time_is_logged_at_arrival_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(chatwoot, "_UNTIMED", Throttled(chatwoot.log, chatwoot._UNTIMED.message))
+    payload = json.loads(fixture("agent_reply"))
+    payload["created_at"] = "2026-12-05T13:05:28.400"
+    payload["conversation"]["messages"][0]["id"] = 1  # another message's time is not this one's
+    with caplog.at_level(logging.WARNING, logger="assistant.chatwoot"):
+        for n in range(3):
+            mapped = map_payload(payload, by_inbox=False, now_ms=1_900_000_000_000 + n)
+            assert mapped.events[0]["ts"] == 1_900_000_000_000 + n
+    warned = [r.getMessage() for r in caplog.records if r.name == "assistant.chatwoot"]
+    assert len(warned) == 1 and "2026-12-05T13:05:28.400" in warned[0] and "arrival" in warned[0]
 
 
 def test_chatwoot_a_snoozed_status_closes_the_conversation_for_the_assistant() -> None:

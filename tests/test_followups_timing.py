@@ -258,3 +258,22 @@ async def test_events_in_shop_time_labelled_utc_are_clamped_and_named_in_the_war
         assert len([r for r in caplog.records if r.name == "assistant.ingest"]) == 2  # a line per kind
     finally:
         await h.stop()
+
+
+async def test_followups_steady_delivery_lag_is_warned_with_its_size(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: every event stamped 45 s before it was posted, with idle_seconds = 60, sent each closing 15 s after
+    # the agent's reply arrived, and nothing said why.
+    caplog.set_level(logging.WARNING, logger="assistant.followups.service")
+    now = harness.clock.now_ms()
+    await ingest(harness, customer(now - 90_000), agent(now - 80_000, id="quick"))  # a third of 300 s or less
+    assert "arrive late" not in caplog.text
+    late = agent(now - 150_000, id="slow")
+    await ingest(harness, late)
+    assert f"{late['id']} of shop1/conv1 came 150 s after its own ts" in caplog.text
+    await ingest(harness, customer(now - 150_000, text="嗯"))
+    await harness.advance(61)
+    await ingest(harness, agent(harness.clock.now_ms() - 120_000, id="again"))
+    warned = [r.getMessage() for r in caplog.records if "arrive late" in r.getMessage()]
+    assert len(warned) == 2 and warned[1].endswith("(2 such events since the last warning)")

@@ -75,6 +75,11 @@ STALE_WARNING = (
     "agent message %s of %s/%s arrived %.0f s after its idle period ended (late_grace_s is %d): not armed,"
     " recorded as stale follow-up %s (%d such messages since the last warning: a back-fill of past days?)"
 )
+LAG_WARNING = (
+    "events arrive late: %s of %s/%s came %.0f s after its own ts, more than a third of idle_seconds (%d). Idle waits"
+    " are counted from ts, so each closing goes out that much sooner after the agent's reply arrived: a platform"
+    " clock behind, or a delivery lag? (%d such events since the last warning)"
+)
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -111,6 +116,7 @@ class FollowupService:
         self._suggested: dict[Key, Followup] = {}  # the follow-up suggested to the agent, until it is settled
         self._future_warning = Throttled(log, FUTURE_WARNING)
         self._stale_warning = Throttled(log, STALE_WARNING)
+        self._lag_warning = Throttled(log, LAG_WARNING)
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
         # Several instances on one PostgreSQL database: timers written through, claimed, taken over.
         self.shared = SharedTimers(self, self.settings.lease_s) if isinstance(writer.path, pg.Location) else None
@@ -262,6 +268,10 @@ class FollowupService:
         at_ms = event_time(event.ts_ms, now, self.policy)
         if at_ms != event.ts_ms:
             self._warn_future(event, now)
+        elif self.policy.idle_ms < 3 * (now - at_ms) and now - at_ms <= self.policy.horizon_ms:
+            # Later still, an agent message is stale (its own warning) and the rest is history (a back-fill).
+            lag_s = (now - at_ms) / 1000
+            self._lag_warning.warn(now, event.id, *key, lag_s, self.settings.idle_seconds)
         outcome = self._apply(
             key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, at_ms, now
         )

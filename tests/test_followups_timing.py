@@ -17,6 +17,7 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
+from assistant.followups.stale import WENT_ON
 from tests.followup_harness import T0, Harness, Recorder
 from tests.helpers import BACKENDS, make_event, replace_config
 
@@ -277,3 +278,34 @@ async def test_followups_steady_delivery_lag_is_warned_with_its_size(
     await ingest(harness, agent(harness.clock.now_ms() - 120_000, id="again"))
     warned = [r.getMessage() for r in caplog.records if "arrive late" in r.getMessage()]
     assert len(warned) == 2 and warned[1].endswith("(2 such events since the last warning)")
+
+
+# ---- a stale record the rest of a back-fill shows was not owed ---------------------------------------
+
+
+async def test_followups_stale_record_is_voided_by_the_answer_in_the_next_request(harness: Harness) -> None:
+    # Found: a past day posted in two requests left "（未发出）…消息迟到，未跟进" in the daily log at the agent
+    # message's deadline, after the buyer's answer that came in the second request.
+    day = harness.clock.now_ms() - 86_400_000
+    await ingest(harness, customer(day), agent(day + 20_000))
+    [stale] = harness.followups()
+    assert stale.state == "stale"
+    harness.drain_updates()
+    await ingest(
+        harness,
+        customer(day + 40_000, text="那我拍了"),
+        agent(day + 60_000, text="好的亲"),
+        make_event("order_created", order="o1", amount=20.0, ts=day + 70_000),
+        make_event("order_paid", order="o1", amount=20.0, ts=day + 80_000),
+    )
+    [voided] = harness.followups()
+    assert (voided.id, voided.state, voided.last_error) == (stale.id, "cancelled", WENT_ON)
+    assert harness.drain_updates() == []  # never on the panel, so nothing to take off it
+    assert harness.rows("SELECT count(*) FROM followups WHERE state = 'stale'") == [(0,)]
+
+
+async def test_followups_stale_record_stays_when_the_late_event_came_before_it(harness: Harness) -> None:
+    day = harness.clock.now_ms() - 86_400_000
+    await ingest(harness, agent(day + 20_000))
+    await ingest(harness, customer(day, text="在吗"))  # asked before the agent's message: it answered nothing
+    assert [f.state for f in harness.followups()] == ["stale"]

@@ -44,7 +44,7 @@ from assistant.followups.policy import (
 )
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
-from assistant.followups.stale import insert_stale
+from assistant.followups.stale import WENT_ON, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers, overdue_at_start
@@ -80,6 +80,7 @@ LAG_WARNING = (
     " are counted from ts, so each closing goes out that much sooner after the agent's reply arrived: a platform"
     " clock behind, or a delivery lag? (%d such events since the last warning)"
 )
+ENDS_STALE = ("conversation_closed", "order_paid")  # besides customer and agent messages
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
@@ -277,6 +278,9 @@ class FollowupService:
         )
         if outcome == "stale":
             self.tasks.spawn(self._record_stale(key, event.id, seq, at_ms, now), name="followups-stale")
+        if now - at_ms > self.policy.grace_ms and (event.type in ENDS_STALE or event.sender in ("customer", "agent")):
+            # Late too (a back-fill's next request): a stale record of this conversation may not have been owed.
+            self.tasks.spawn(self._void_stale(key, (at_ms, seq)), name="followups-stale-void")
         if event.type == "order_paid":
             timer = self.timers.queue.get(key)
             if (timer is not None and not timer.firing) or self.deliverer.has(key, "payment_reminder"):
@@ -389,6 +393,12 @@ class FollowupService:
         late_s = (arrived_ms - f.due_ms) / 1000
         self._stale_warning.warn(now, event_id, f.shop, f.conversation, late_s, self.settings.late_grace_s, f.id)
         self.notify(f)
+
+    async def _void_stale(self, key: Key, before: Stamp) -> None:
+        """Cancel the stale records that the log, with an event that came after them, shows were not owed."""
+        now = self.clock.now_ms()
+        for f in await self.writer.submit(partial(void_stale, policy=self.policy, key=key, before=before, now=now)):
+            self.notify(f)
 
     def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
         """Apply events logged after the last persisted timer state (a crash between log and flush) as they
@@ -575,6 +585,6 @@ class BuiltinHooks:
 
     @hookimpl(tryfirst=True)
     def on_followup(self, followup: Followup) -> None:
-        if followup.state == "stale":
+        if followup.state == "stale" or followup.last_error == WENT_ON:
             return  # never prompted: it changes nothing the panel shows
         self.service.publish((followup.shop, followup.conversation), followup.agent, followup_payload(followup))

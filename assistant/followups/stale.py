@@ -2,6 +2,8 @@
 
 It is written when the message arrives, and by the replay after a restart when the process that took the
 message was killed before writing it; its id (the first follow-up of the message's idle period) makes it once.
+It is not written when the log shows the period ended anyway, and it is voided (`cancelled`) when an event that
+ends it arrives afterwards, late as well (the next request of a back-fill, a lagging platform).
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import sqlite3
 from collections.abc import Sequence
 
 from assistant.followups import store as followup_store
-from assistant.followups.policy import Cancel, PhraseSource, Policy, compose, followup_id, kind_for
-from assistant.followups.store import Key
+from assistant.followups.policy import Cancel, PhraseSource, Policy, compose, event_time, followup_id, kind_for
+from assistant.followups.store import FireContext, Key
 from assistant.hookspecs import Followup
 from assistant.i18n import N_
 
 ARRIVED_LATE = N_("the agent message arrived %(seconds)s s after its idle period ended")
+# A stale record voided: the customer's answer, a closure, a payment or the agent's next message came after it.
+WENT_ON = N_("the agent message arrived after its idle period ended, but the conversation went on after it")
 
 
 def insert_stale(
@@ -34,12 +38,11 @@ def insert_stale(
     its period ended anyway or it is recorded already; the new record, else None."""
     shop, conversation = key
     due_ms = at_ms + policy.idle_ms
-    ctx = followup_store.fire_context(
-        conn, shop, conversation, seq, at_ms, due_ms - policy.window_ms, policy.future_ms, check_superseded=True
-    )
-    kind = kind_for(ctx)
-    if isinstance(kind, Cancel) or ctx.superseded or ctx.armed_event_id is None:
+    owed = _owed(conn, policy, key, seq, at_ms)
+    if owed is None:
         return None  # the customer wrote, paid, or the agent wrote again: no follow-up was owed
+    ctx, kind = owed
+    assert ctx.armed_event_id is not None
     fid = followup_id(shop, conversation, ctx.armed_event_id, 1)
     phrase_id, text = compose(kind, ctx, fid, sources, shop_name, shop)
     draft = Followup(
@@ -52,3 +55,33 @@ def insert_stale(
     )  # fmt: skip
     stored, new = followup_store.insert_followup(conn, draft)
     return stored if new else None
+
+
+def void_stale(conn: sqlite3.Connection, policy: Policy, key: Key, before: tuple[int, int], now: int) -> list[Followup]:
+    """Cancel the stale records of `key` for agent messages stamped before `before` (event time, seq) whose idle
+    period the log now shows ended, as they would not have been written had it shown so then; those cancelled."""
+    rows = conn.execute(
+        "SELECT f.id, f.armed_seq, e.ts_ms, e.received_ms FROM followups f JOIN events e ON e.seq = f.armed_seq"
+        " WHERE f.shop = ? AND f.conversation = ? AND f.state = 'stale'",
+        key,
+    ).fetchall()
+    voided = []
+    for fid, seq, ts_ms, received_ms in rows:
+        at_ms = event_time(ts_ms, received_ms, policy)
+        if (at_ms, seq) < before and _owed(conn, policy, key, seq, at_ms) is None:
+            f = followup_store.update_followup(
+                conn, fid, state="cancelled", now_ms=now, last_error=WENT_ON, from_states=("stale",)
+            )
+            if f is not None:
+                voided.append(f)
+    return voided
+
+
+def _owed(conn: sqlite3.Connection, policy: Policy, key: Key, seq: int, at_ms: int) -> tuple[FireContext, str] | None:
+    """What the idle period the agent message `seq` opened would have ended with, by the log; None if nothing."""
+    since = at_ms + policy.idle_ms - policy.window_ms
+    ctx = followup_store.fire_context(conn, *key, seq, at_ms, since, policy.future_ms, check_superseded=True)
+    kind = kind_for(ctx)
+    if isinstance(kind, Cancel) or ctx.superseded or ctx.armed_event_id is None:
+        return None
+    return ctx, kind

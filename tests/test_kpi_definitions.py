@@ -484,6 +484,25 @@ def test_kpi_short_replies_are_listed_with_their_text(log: Log) -> None:
     assert [(f.agent, f.text, f.conversation) for f in listed] == [("A", "嗯", "c1")]
 
 
+def test_kpi_agent_message_repeated_under_a_new_id_counts_once(log: Log) -> None:
+    # Found: a platform's retry of 好的 under a new event id counted twice in 客服消息数, 答问比 and the short replies.
+    log.customer("10:00")
+    log.agent("10:00:05", "A", text="好的")
+    log.agent("10:00:05", "A", text="好的")  # the same message again: same conversation, agent, ts and words
+    log.agent("10:00:06", "A", text="好的")  # written again a second later: a message of its own
+    log.agent("10:00:05", "B", text="好的")  # another agent's
+    m = log.metrics("A")
+    assert (m["agent_messages"], m["short_replies"], m["ask_answer_ratio"]) == (2, 2, 2.0)
+    assert log.metrics("B")["agent_messages"] == 1
+    figures = log.report().figures
+    assert [(f.agent, f.ts_ms) for f in figures.short_replies] == [
+        ("A", ms("10:00:05")),
+        ("B", ms("10:00:05")),
+        ("A", ms("10:00:06")),
+    ]
+    assert figures.hourly[10] == (1, 3)
+
+
 def test_kpi_followups_recovered_within_the_window(log: Log) -> None:
     log.customer("10:00")
     log.agent("10:00:05", "A")

@@ -277,33 +277,40 @@ WHERE b.slow = 1
 ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms, b.seq LIMIT :limit
 """
 
-_AGENT_MESSAGES = """
-SELECT agent, count(*) FROM messages WHERE shop = :shop AND sender = 'agent' AND ts_ms >= :ds AND ts_ms < :de
-GROUP BY agent
+# An agent message is counted once: the same words by the same agent in the same conversation at the same
+# millisecond under another event id are a platform's retry, not a second reply (docs/kpi.md). Each message
+# seeks its own copies by index (they are rare: the seek finds nothing).
+_FIRST_COPY = """NOT EXISTS (SELECT 1 FROM messages c WHERE c.shop = m.shop AND c.conversation = m.conversation
+  AND c.sender = 'agent' AND c.ts_ms = m.ts_ms AND c.seq < m.seq AND c.agent = m.agent AND c.text = m.text)"""
+
+# Per agent and hour since the day's start (the last bucket holds the rest of a 25-hour DST day): the hourly
+# volume's agent side comes from the same pass.
+_AGENT_MESSAGES = f"""
+SELECT m.agent, min(23, (m.ts_ms - :ds) / 3600000) AS h, count(*) FROM messages m
+WHERE m.shop = :shop AND m.sender = 'agent' AND m.ts_ms >= :ds AND m.ts_ms < :de AND {_FIRST_COPY}
+GROUP BY m.agent, h
 """
 
 # Short replies through their partial index (schema.py builds the index on SHORT_REPLY_SQL).
 _SHORT_REPLIES = f"""
-SELECT agent, count(*) FROM messages INDEXED BY messages_kpi_short
-WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de AND sender = 'agent' AND {SHORT_REPLY_SQL}
-GROUP BY agent
+SELECT m.agent, count(*) FROM messages m INDEXED BY messages_kpi_short
+WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.sender = 'agent' AND {SHORT_REPLY_SQL} AND {_FIRST_COPY}
+GROUP BY m.agent
 """
 
-_HOURLY = """
+_HOURLY_CUSTOMERS = """
 WITH RECURSIVE h(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM h WHERE i < 23)
 SELECT i,
   (SELECT count(*) FROM messages WHERE shop = :shop AND sender = 'customer'
-     AND ts_ms >= :ds + i * 3600000 AND ts_ms < CASE WHEN i = 23 THEN :de ELSE min(:de, :ds + (i + 1) * 3600000) END),
-  (SELECT count(*) FROM messages WHERE shop = :shop AND sender = 'agent'
      AND ts_ms >= :ds + i * 3600000 AND ts_ms < CASE WHEN i = 23 THEN :de ELSE min(:de, :ds + (i + 1) * 3600000) END)
 FROM h
 """
 
 _SHORT_LIST = f"""
-SELECT agent, conversation, customer, ts_ms, text
-FROM messages INDEXED BY messages_kpi_short
-WHERE shop = :shop AND ts_ms >= :ds AND ts_ms < :de AND sender = 'agent' AND {SHORT_REPLY_SQL}
-ORDER BY ts_ms, seq LIMIT :limit
+SELECT m.agent, m.conversation, m.customer, m.ts_ms, m.text
+FROM messages m INDEXED BY messages_kpi_short
+WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.sender = 'agent' AND {SHORT_REPLY_SQL} AND {_FIRST_COPY}
+ORDER BY m.ts_ms, m.seq LIMIT :limit
 """
 
 # Follow-ups the assistant sent (sender auto, with a followup_id), credited like an unanswered message;
@@ -519,11 +526,13 @@ def _median_customer(conn: sqlite3.Connection, p: dict[str, Any]) -> str | None:
 def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
     """What follows from the agents' and the assistant's messages, and the hourly volume."""
     out = DayFigures()
-    for agent, count in conn.execute(_AGENT_MESSAGES, p):
+    agents_hourly = [0] * 24
+    for agent, hour, count in conn.execute(_AGENT_MESSAGES, p):
         out.tally(agent).add(agent_messages=count)
+        agents_hourly[hour] += count
     for agent, count in conn.execute(_short_index(conn, _SHORT_REPLIES), p):
         out.tally(agent).add(short_replies=count)
-    out.hourly = [(customer, agent) for _, customer, agent in conn.execute(_HOURLY, p)]
+    out.hourly = [(customer, agents_hourly[hour]) for hour, customer in conn.execute(_HOURLY_CUSTOMERS, p)]
     out.short_replies = [Flagged(*row) for row in conn.execute(_short_index(conn, _SHORT_LIST), p)]
     for owner, sent, recovered in conn.execute(_FOLLOWUPS, p):
         out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)

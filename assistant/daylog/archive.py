@@ -507,27 +507,10 @@ def fsync_dir(path: Path) -> None:
 
 
 def read_summary(path: Path) -> Summary:
-    """Re-read a whole file: header, records, footer; the footer must match what was read."""
+    """Re-read a whole file: header, records, footer; the footer must match what was read (`read_checked`)."""
     total = Summary(0, 0)
-    footer: dict[str, Any] | None = None
-    for record in _lines(path):
-        if footer is not None:
-            raise ArchiveError(_("%(path)s: data after the footer", path=path))
-        if record.get("end") is True:
-            footer = record
-        else:
-            total = add_key(total, record_key(record))
-    if footer is None:
-        raise ArchiveError(_("%(path)s: no footer (incomplete file)", path=path))
-    if footer.get("records") != total.records or footer.get("checksum") != total.to_json()["checksum"]:
-        raise ArchiveError(
-            _(
-                "%(path)s: footer says %(footer)s, records read give %(read)s",
-                path=path,
-                footer=footer,
-                read=total.to_json(),
-            )
-        )
+    for record in read_checked(path):
+        total = add_key(total, record_key(record))
     return total
 
 

@@ -77,14 +77,7 @@ class ClauseSplitter:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
         if self._normalizer.pictures_only(text):  # an emoji alone (👍, 👌) is a sticker: the agent looks at it
             return Message(clauses=(), focus="", has_card=False)
-        folded = self._normalizer.fold(text)
-        has_card = False
-        if self._cards is not None:
-            folded, cards = self._cards.subn(" ， ", folded)
-            has_card = cards > 0
-        if self._listings is not None:
-            folded, listed = self._cut_listing(self._listings, folded)
-            has_card = has_card or listed
+        folded, has_card = self._cut_pasted(self._normalizer.fold(text))
         folded = _CODE.sub("", folded)
         clauses: list[Clause] = []
         for piece in _pieces(folded):
@@ -104,6 +97,23 @@ class ClauseSplitter:
         # Nothing but punctuation ("？？？") is still what the customer said.
         focus = "，".join(spoken or social) or folded.strip()
         return Message(clauses=tuple(clauses), focus=focus, has_card=has_card)
+
+    def spoken(self, text: str) -> str | None:
+        """`text` folded, with the cards and item listings pasted in it cut out; None when it has none."""
+        folded = self._normalizer.fold(text)
+        cut, pasted = self._cut_pasted(folded)
+        return cut if pasted else None
+
+    def _cut_pasted(self, folded: str) -> tuple[str, bool]:
+        """The folded text without its cards and item listings (fields and title), and whether it had any."""
+        has_card = False
+        if self._cards is not None:
+            folded, cards = self._cards.subn(" ， ", folded)
+            has_card = cards > 0
+        if self._listings is not None:
+            folded, listed = self._cut_listing(self._listings, folded)
+            has_card = has_card or listed
+        return folded, has_card
 
     def _cut_listing(self, listings: re.Pattern[str], folded: str) -> tuple[str, bool]:
         """A pasted item listing cut out: its fields (¥680, 月销1000+) and, before them, its title (the clauses

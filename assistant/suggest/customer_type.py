@@ -89,9 +89,10 @@ class TypeClassifier:
         extra: Mapping[str, TypeCues] | None = None,
         intent_evidence: Callable[[Analysis, str], Mapping[str, float]] | None = None,
         exclusions: Mapping[str, tuple[str, ...]] | None = None,
+        spoken: Callable[[str], str | None] | None = None,
     ) -> None:
         self._types = types
-        self.reader = EvidenceReader(types, normalizer, extra, intent_evidence, exclusions)
+        self.reader = EvidenceReader(types, normalizer, extra, intent_evidence, exclusions, spoken)
         self._signals_short = lru_cache(maxsize=SIGNAL_CACHE)(self.reader.read)
         self._signals_long = lru_cache(maxsize=LONG_SIGNAL_CACHE)(self.reader.read)
 

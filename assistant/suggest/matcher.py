@@ -188,6 +188,7 @@ class Matcher:
             library.type_cues,
             lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
             self.keywords.rules.exclusions,
+            self.splitter.spoken,
         )
 
     def _add_own(self, own: Sequence[Phrase], hidden_ids: frozenset[str]) -> OwnPhrases:

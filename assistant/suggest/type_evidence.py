@@ -187,9 +187,11 @@ class EvidenceReader:
         extra: Mapping[str, TypeCues] | None = None,
         intent_evidence: Callable[[Analysis, str], Mapping[str, float]] | None = None,
         exclusions: Mapping[str, tuple[str, ...]] | None = None,
+        spoken: Callable[[str], str | None] | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._intent_evidence = intent_evidence
+        self._spoken = spoken  # the message without pasted cards and listings (folded); None when it has none
         cues: list[Cue] = []
         patterns: list[tuple[re.Pattern[str], str, str]] = []
         intent_types: dict[str, list[str]] = {}
@@ -226,18 +228,13 @@ class EvidenceReader:
         """The signals of one raw customer message."""
         # The whole message is normalized and segmented once, as for its suggestions (the same cached analysis).
         analysis = self._normalizer.analyze(text)
-        clues: list[Clue] = []
-        polite = any(p in text for p in POLITE)
-        clauses = list(_clauses(analysis))
-        # A pattern that matches no clause does not match them all together: most are ruled out in one search.
-        joined = "\n".join(clause.folded for clause, _ in clauses)
-        patterns = [p for p in self._patterns if p[0].search(joined)] if len(clauses) > 1 else self._patterns
-        for clause, asking in clauses:
-            clues += self._clause(text, clause, polite, asking, patterns)
-        if self._intent_evidence is not None and self._intent_types:
-            for intent, strength in self._intent_evidence(analysis, text).items():
-                for type_id in self._intent_types.get(intent, ()):
-                    clues.append(Clue(type_id, INTENT * min(1.0, strength), f"intent:{intent}", ""))
+        clues = self._clues(text, analysis, text)
+        spoken = self._spoken(text) if self._spoken is not None else None
+        if spoken is not None:
+            # A pasted card or listing title (【官方正品】…, 316不锈钢 …) is the shop's wording, not the buyer's: the
+            # type is read from the rest, as the suggestions are. An order card still shows an order exists.
+            own = self._clues(spoken, self._normalizer.analyze_folded(spoken), text)
+            clues = [c for c in clues if c.type == ORDERED] + [c for c in own if c.type != ORDERED]
         form = _NON_WORD.sub("", analysis.folded)
         return MessageSignals(
             clues=tuple(clues),
@@ -245,6 +242,22 @@ class EvidenceReader:
             nudge=(not form and bool(_QUESTION_MARKS.search(text))) or _only(form, self._nudges),
             form=form,
         )
+
+    def _clues(self, text: str, analysis: Analysis, shown_in: str) -> list[Clue]:
+        """The clues of `text` (`analysis` is its own), its words shown as `shown_in` has them."""
+        clues: list[Clue] = []
+        polite = any(p in text for p in POLITE)
+        clauses = list(_clauses(analysis))
+        # A pattern that matches no clause does not match them all together: most are ruled out in one search.
+        joined = "\n".join(clause.folded for clause, _ in clauses)
+        patterns = [p for p in self._patterns if p[0].search(joined)] if len(clauses) > 1 else self._patterns
+        for clause, asking in clauses:
+            clues += self._clause(shown_in, clause, polite, asking, patterns)
+        if self._intent_evidence is not None and self._intent_types:
+            for intent, strength in self._intent_evidence(analysis, text).items():
+                for type_id in self._intent_types.get(intent, ()):
+                    clues.append(Clue(type_id, INTENT * min(1.0, strength), f"intent:{intent}", ""))
+        return clues
 
     def _clause(
         self,

@@ -1,0 +1,29 @@
+"""The customer type read from the buyer's own words: pasted listings."""
+
+from __future__ import annotations
+
+from assistant.suggest.customer_type import CustomerType
+from assistant.suggest.matcher import Matcher
+
+
+def badge(matcher: Matcher, text: str) -> CustomerType:
+    """The type of a conversation of this one message."""
+    return matcher.classify([(0, text)])
+
+
+def test_a_pasted_listing_title_is_not_the_buyers_words(shipped_matcher: Matcher) -> None:
+    for text in (
+        "【官方正品】雅诗兰黛小棕瓶精华 50ml ¥599.00 月销1000+",
+        "【官方正品】雅诗兰黛小棕瓶精华 50ml ¥599.00 月销1000+ 几号发货",
+        "儿童保温杯316不锈钢 ¥59.9 已售5000+件 宝宝几岁能用",
+    ):
+        found = badge(shipped_matcher, text)
+        assert found.type == "newcomer" and not found.evidence, (text, found)
+    # The same words said by the buyer still count.
+    assert badge(shipped_matcher, "这是正品吗").type == "suspicious"
+    assert badge(shipped_matcher, "是316不锈钢的吗").type == "professional"
+
+
+def test_an_order_card_still_shows_an_order(shipped_matcher: Matcher) -> None:
+    found = badge(shipped_matcher, "订单号:4200123456789012345 交易状态:等待卖家发货 几号发")
+    assert found.type == "newcomer" and not found.sure, found

@@ -1,4 +1,4 @@
-"""The customer type read from the buyer's own words: pasted listings."""
+"""The customer type read from the buyer's own words: pasted listings, owed gifts, one-star threats, waits since ordering."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ def test_a_pasted_listing_title_is_not_the_buyers_words(shipped_matcher: Matcher
 def test_an_order_card_still_shows_an_order(shipped_matcher: Matcher) -> None:
     found = badge(shipped_matcher, "订单号:4200123456789012345 交易状态:等待卖家发货 几号发")
     assert found.type == "newcomer" and not found.sure, found
+
+
+def test_a_gift_promised_or_missing_is_owed_not_wished_for(shipped_matcher: Matcher) -> None:
+    for text in ("说好送的赠品没有", "赠品没收到", "送的小样没收到", "说好的送我个小礼物呢"):
+        found = badge(shipped_matcher, text)
+        assert found.type == "newcomer" and not found.sure, (text, found)  # an order, with nothing else named
+    assert badge(shipped_matcher, "说好送货上门结果让我自己去拿").type != "freebie"
+    for text in ("有赠品吗", "送赠品吗", "有小样吗"):
+        assert badge(shipped_matcher, text).type == "freebie", text

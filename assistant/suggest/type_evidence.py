@@ -33,6 +33,11 @@ _PERSON = re.compile(
     r"我?(?:同事|朋友|闺蜜|室友|同学|老公|老婆|对象|男朋友|女朋友|妈妈|妈|爸爸|爸|家里人|家人|姐姐|姐|妹妹|妹|哥哥|哥"
     r"|弟弟|弟|亲戚|邻居|领导|别人)|(?<!其)[她他](?!们家)|我"
 )
+# A gift promised or missing (说好送的赠品没有, 赠品没收到) is owed on an order: a complaint, not a wish for extras.
+_PROMISED = re.compile(r"(?:说好|答应|承诺|不是说|说了)")
+_MISSING = re.compile(
+    r"(?:呢|的)?(?:没有|没收到|没给|没送|没发|没到|没看到|没见到|没见|不见|少了|漏了|忘了|忘记)(?![吗么嘛])"
+)
 # 满299减30 is the shop's own promotion read out, not a cut asked for.
 _PROMOTION = re.compile(r"满[0-9零一二两三四五六七八九十百千]+(?:块|元)?$")
 HOW_ABOUT = frozenset({"那", "还是", "那就", "或者", "不然"})  # words before 要不 when it means "how about"
@@ -277,6 +282,10 @@ class EvidenceReader:
                 continue
             if _not_the_buyers(cue.type, analysis.compact[:start]):
                 continue
+            if cue.type == "freebie" and _owed(analysis.compact[:start], analysis.compact, end):
+                shown = self._shown(text, analysis.compact[start:end])
+                out.append((Clue(ORDERED, 1.0, "owed gift", shown), analysis.compact[start:end]))
+                continue
             strength = cue.strength
             if cue.type in SOFTENED and (polite or asking):
                 strength *= SOFTENED[cue.type]
@@ -288,6 +297,8 @@ class EvidenceReader:
             if found is None or (type_id not in NEGATION_KEEPS and _DISMISSED.match(folded, found.end())):
                 continue
             if _not_the_buyers(type_id, folded[: found.start()]):
+                continue
+            if type_id == "freebie" and _owed(folded[: found.start()], folded, found.end()):
                 continue
             words = _NON_WORD.sub("", found.group(0))
             if not words:
@@ -374,6 +385,11 @@ def _not_the_buyers(type_id: str, before: str) -> bool:
         people = _PERSON.findall(before)
         return bool(people) and people[-1] != "我"
     return type_id == "bargainer" and bool(_PROMOTION.search(before))
+
+
+def _owed(before: str, text: str, end: int) -> bool:
+    """A gift the buyer says was promised (说好送的) or is missing (赠品没收到): owed on an order, not asked for."""
+    return bool(_PROMISED.search(before)) or _MISSING.match(text, end) is not None
 
 
 def _overlap(a: str, b: str) -> bool:

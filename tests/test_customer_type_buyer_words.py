@@ -1,4 +1,4 @@
-"""The customer type read from the buyer's own words: pasted listings, owed gifts, one-star threats, waits since ordering."""
+"""The customer type read from the buyer's own words: pasted listings, owed gifts, threats, waits."""
 
 from __future__ import annotations
 
@@ -36,3 +36,15 @@ def test_a_gift_promised_or_missing_is_owed_not_wished_for(shipped_matcher: Matc
     assert badge(shipped_matcher, "说好送货上门结果让我自己去拿").type != "freebie"
     for text in ("有赠品吗", "送赠品吗", "有小样吗"):
         assert badge(shipped_matcher, text).type == "freebie", text
+
+
+def test_a_one_star_threat_reads_as_a_bad_review_does(shipped_matcher: Matcher) -> None:
+    for star, review in (
+        ("再不处理我就给一星", "再不处理我就给差评"),
+        ("给你们打一星 质量太差", "给你们打差评 质量太差"),
+    ):
+        found, expected = badge(shipped_matcher, star), badge(shipped_matcher, review)
+        assert (found.type, found.confidence) == (expected.type, expected.confidence), (star, found, expected)
+        assert found.type == "demanding", (star, found)
+    assert badge(shipped_matcher, "都一星期了").type != "demanding"  # a week is no review
+

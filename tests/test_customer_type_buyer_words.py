@@ -48,3 +48,10 @@ def test_a_one_star_threat_reads_as_a_bad_review_does(shipped_matcher: Matcher) 
         assert found.type == "demanding", (star, found)
     assert badge(shipped_matcher, "都一星期了").type != "demanding"  # a week is no review
 
+
+def test_a_wait_counted_from_the_order_is_impatience(shipped_matcher: Matcher) -> None:
+    for text in ("下单一星期了物流还不动", "付款三天了还没发货", "买了五天了还没到", "拍了一周了"):
+        assert badge(shipped_matcher, text).type == "impatient", text
+    assert badge(shipped_matcher, "等了一个星期了物流还不动").type == "impatient"
+    for text in ("下单三天就到了", "付款几天能发货", "买了一个月了还不错", "买了三天就坏了"):
+        assert badge(shipped_matcher, text).type != "impatient", text

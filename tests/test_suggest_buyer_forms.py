@@ -138,3 +138,10 @@ def test_free_shipping_asked_alone_gets_no_bargaining_refusal(shipped_matcher: M
         assert found, text
         for s in found:
             assert "没法再让" not in s.text, (text, s.code)
+
+
+def test_a_price_elsewhere_beside_this_shops_price_is_still_a_comparison(shipped_matcher: Matcher) -> None:
+    assert live(shipped_matcher, "别家才卖45")[0] == "yj10"
+    for text in ("别家才卖45，你家怎么69", "别家才卖45，你家怎么¥69", "别人家才卖120 你们卖160"):
+        assert live(shipped_matcher, text)[:1] == ["yj10"], text
+

@@ -145,3 +145,10 @@ def test_a_price_elsewhere_beside_this_shops_price_is_still_a_comparison(shipped
     for text in ("别家才卖45，你家怎么69", "别家才卖45，你家怎么¥69", "别人家才卖120 你们卖160"):
         assert live(shipped_matcher, text)[:1] == ["yj10"], text
 
+
+def test_of_phrases_that_tie_the_one_for_goods_the_message_names_comes_first(shipped_matcher: Matcher) -> None:
+    for text in ("耳机续航多久", "充电宝续航多久"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].code == "cp24", (text, found)
+    found = shipped_matcher.suggest("保质期多久")
+    assert found[0].code == "cp18", found  # no goods named: the closest trigger decides

@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 from assistant.suggest.clauses import ClauseSplitter, Message, clip, presence_check
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
+from assistant.suggest.goods import GoodsWords, Said
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.scorer import Encoded, Features, Scorer, features
@@ -143,7 +144,7 @@ class Matcher:
         self._by_intent: dict[str, list[int]] = {}
         self._index_of: dict[str, int] = {}
         # The kind of goods a phrase is written for (坏果: fruit): one of these words must have been said.
-        self._goods: dict[int, tuple[str, ...]] = {}
+        self.goods = GoodsWords(self.normalizer.normalize)
         # The shop's own phrases, when a shipped demo layer is under them (`Library.load` names a later layer's
         # file `layer/name.toml`): intent → their indexes, in file order.
         self._shop: dict[str, list[int]] = {}
@@ -151,8 +152,7 @@ class Matcher:
         for i, p in enumerate(self._phrases):
             if layered and "/" in p.file:
                 self._shop.setdefault(p.intent, []).append(i)
-            if p.goods:
-                self._goods[i] = tuple(g for g in (self.normalizer.normalize(w) for w in p.goods) if g)
+            self.goods.add(i, p.goods)
             self._by_intent.setdefault(p.intent, []).append(i)
             self._index_of[p.id] = i
         self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
@@ -198,8 +198,7 @@ class Matcher:
         forms: dict[str, Sequence[str]] = {}
         for i, p in enumerate(own, start):
             self._phrases.append(p)
-            if p.goods:
-                self._goods[i] = tuple(g for g in (self.normalizer.normalize(w) for w in p.goods) if g)
+            self.goods.add(i, p.goods)
             by_intent.setdefault(p.intent, []).append(i)
             index_of[p.id] = i
             forms[p.id] = tuple(self.normalizer.normalize(t) for t in p.triggers)
@@ -367,7 +366,7 @@ class Matcher:
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()
-        said = _Said(self, reading, context)  # read only if a phrase naming goods comes up
+        said = Said(lambda: self.said(reading, context))  # read only if a phrase naming goods comes up
         for intent, count in plan:
             # An alternate shows one phrase: a few close triggers are enough to choose it.
             limit = 12 if intent == ranked[0][1] else 4
@@ -391,26 +390,18 @@ class Matcher:
         earlier = (self.normalizer.normalize(t) for _, t in context.customer_messages)
         return "|".join((reading.analysis.compact, *earlier, self.normalizer.normalize(context.item)))
 
-    def _fits(self, pi: int, said: _Said | None) -> bool:
-        """Whether a phrase may answer: it names no kind of goods, or the conversation spoke of its kind."""
-        goods = self._goods.get(pi)
-        if goods is None:
-            return True
-        text = said.text() if said is not None else ""
-        return any(g in text for g in goods)
-
     def _rank_phrases(
         self,
         intent: str,
         confidence: float,
         reading: Reading,
         context: Context,
-        said: _Said | None = None,
+        said: Said | None = None,
         limit: int = 12,
     ) -> list[tuple[int, float, str]]:
         """The best `self.k` phrases of one intent: confidence, own trigger similarity, type and adoption.
 
-        `said`: what the conversation said of its goods (`_Said`); `limit`: how many of the intent's triggers
+        `said`: what the conversation said of its goods; `limit`: how many of the intent's triggers
         most like the message are compared closely.
         """
         fallback = reading.keyword_words.get(intent, "")
@@ -426,15 +417,15 @@ class Matcher:
         for pi in self._by_intent.get(intent, ()):
             if len(candidates) >= self.k:
                 break
-            if self._fits(pi, said) and pi not in hidden:
+            if self.goods.fits(pi, said) and pi not in hidden:
                 candidates.add(pi)
         candidates.update(similar)
-        candidates.update([pi for pi in self._shop.get(intent, ()) if self._fits(pi, said)][: self.k])
+        candidates.update([pi for pi in self._shop.get(intent, ()) if self.goods.fits(pi, said)][: self.k])
         shop = self._shop.get(intent, ())
         if mine is not None:  # the conversation's shop's own phrases: found by their triggers and the intent
             similar = {**similar, **self._own_similar(mine, context.shop, intent, reading, limit)}
             candidates.update(similar)
-            candidates.update([pi for pi in mine.by_intent.get(intent, ()) if self._fits(pi, said)][: self.k])
+            candidates.update([pi for pi in mine.by_intent.get(intent, ()) if self.goods.fits(pi, said)][: self.k])
         for phrase_id in context.adoption:
             found = mine.index_of.get(phrase_id) if mine is not None else None
             found = found if found is not None else self._index_of.get(phrase_id)
@@ -442,7 +433,7 @@ class Matcher:
                 candidates.add(found)
         out = []
         for pi in candidates:
-            if not self._fits(pi, said) or pi in hidden:
+            if not self.goods.fits(pi, said) or pi in hidden:
                 continue
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
@@ -458,7 +449,9 @@ class Matcher:
             out.append((pi, score, trigger))
         # Ranked before the score is cut to 100: a lift (the shop's own phrase, adoption) still counts when the
         # demo's trigger matches the message closely (最低价多少: yj2 and the shop's yj01 tied at 100, the demo first).
-        out.sort(key=lambda item: (-item[1], item[0]))
+        # Of phrases that tie as shown, one written for goods the message names comes first (耳机续航多久: cp24).
+        compact = reading.analysis.compact
+        out.sort(key=lambda item: (-round(item[1], 1), not self.goods.named(item[0], compact), -item[1], item[0]))
         return [(pi, min(100.0, score), trigger) for pi, score, trigger in out[: self.k]]
 
     def _within(self, compact: str, intent: str, limit: int) -> dict[int, tuple[float, str]]:
@@ -580,20 +573,3 @@ class Matcher:
 
 
 _NONE_HIDDEN: frozenset[int] = frozenset()
-
-
-class _Said:
-    """What a conversation has said of its goods (`Matcher.said`), read once and only when a phrase naming its
-    goods is considered: most messages meet none, and normalizing the customer's earlier messages for each of them
-    cost a quarter of a matching worker's time."""
-
-    __slots__ = ("_context", "_matcher", "_reading", "_text")
-
-    def __init__(self, matcher: Matcher, reading: Reading, context: Context) -> None:
-        self._matcher, self._reading, self._context = matcher, reading, context
-        self._text: str | None = None
-
-    def text(self) -> str:
-        if self._text is None:
-            self._text = self._matcher.said(self._reading, self._context)
-        return self._text

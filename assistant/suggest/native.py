@@ -29,7 +29,17 @@ from types import ModuleType
 log = logging.getLogger(__name__)
 
 PACKAGE = "assistant.suggest"
-MODULES = ("clauses", "keywords", "textnorm", "scorer", "triggers", "matcher", "customer_type", "type_evidence")
+MODULES = (
+    "clauses",
+    "keywords",
+    "textnorm",
+    "scorer",
+    "triggers",
+    "goods",
+    "matcher",
+    "customer_type",
+    "type_evidence",
+)
 GROUP = f"{PACKAGE}.native"  # the shared library: assistant/suggest/native__mypyc.<abi>.so
 MANIFEST = "native__mypyc.json"  # each compiled module's source digest at build time
 HERE = Path(__file__).resolve().parent

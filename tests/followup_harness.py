@@ -248,3 +248,19 @@ class Receiver:
 
     def keys(self) -> list[str]:
         return [r["headers"]["Idempotency-Key"] for r in self.requests]
+
+
+def agent(ts: int | str, **fields: Any) -> dict[str, Any]:
+    """An agent's message (小美's, unless `fields` say otherwise) stamped `ts`."""
+    return make_event(**{"sender": "agent", "agent": "小美", "text": "亲，这款今天下单明天发货哦", "ts": ts, **fields})
+
+
+def customer(ts: int | str, **fields: Any) -> dict[str, Any]:
+    """A customer's message stamped `ts`."""
+    return make_event(**{"sender": "customer", "text": "好的我想想", "ts": ts, **fields})
+
+
+async def ingest(h: Harness, *raws: dict[str, Any]) -> None:
+    """Log events in one batch (as one webhook request), then settle."""
+    await h.ingestor.ingest([parse_event(raw, max_text_chars=5000) for raw in raws])
+    await h.settle()

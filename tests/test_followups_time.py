@@ -19,7 +19,7 @@ from assistant.config import Config
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.events import parse_event
 from assistant.kpi.simulate import simulate
-from tests.followup_harness import T0, Harness, Recorder
+from tests.followup_harness import T0, Harness, Recorder, agent, customer, ingest
 from tests.helpers import BACKENDS, make_event, replace_config
 
 pytestmark = BACKENDS
@@ -52,20 +52,6 @@ async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder
     h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
     yield h
     await h.stop()
-
-
-def agent(ts: int, **fields: Any) -> dict[str, Any]:
-    return make_event(**{"sender": "agent", "agent": "小美", "text": "亲，这款今天下单明天发货哦", "ts": ts, **fields})
-
-
-def customer(ts: int, **fields: Any) -> dict[str, Any]:
-    return make_event(**{"sender": "customer", "text": "好的我想想", "ts": ts, **fields})
-
-
-async def ingest(h: Harness, *raws: dict[str, Any]) -> None:
-    """Log events in one batch (as one webhook request), then settle."""
-    await h.ingestor.ingest([parse_event(raw, max_text_chars=5000) for raw in raws])
-    await h.settle()
 
 
 def followup_updates(h: Harness) -> list[tuple[str, Any]]:

@@ -9,16 +9,14 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.events import parse_event
 from assistant.followups.stale import WENT_ON
-from tests.followup_harness import T0, Harness, Recorder
+from tests.followup_harness import T0, Harness, Recorder, agent, customer, ingest
 from tests.helpers import BACKENDS, make_event, replace_config
 
 pytestmark = BACKENDS
@@ -48,20 +46,6 @@ async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder
     h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
     yield h
     await h.stop()
-
-
-def agent(ts: int | str, **fields: Any) -> dict[str, Any]:
-    return make_event(**{"sender": "agent", "agent": "小美", "text": "亲，这款今天下单明天发货哦", "ts": ts, **fields})
-
-
-def customer(ts: int | str, **fields: Any) -> dict[str, Any]:
-    return make_event(**{"sender": "customer", "text": "好的我想想", "ts": ts, **fields})
-
-
-async def ingest(h: Harness, *raws: dict[str, Any]) -> None:
-    """Log events in one batch (as one webhook request), then settle."""
-    await h.ingestor.ingest([parse_event(raw, max_text_chars=5000) for raw in raws])
-    await h.settle()
 
 
 # ---- an agent message written before the closing went out opens no second idle period ---------------

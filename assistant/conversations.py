@@ -38,6 +38,7 @@ class ConversationState:
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     customer_type_detail: dict[str, Any] | None = None
     seq: int = 0  # the latest event of the conversation folded in (a shared database: the currency check)
+    loaded_seq: int = 0  # the latest message read from the log when the state was loaded (0: none)
     # The catalog item it is about (assistant/catalog/focus.py), once named or looked up in the log: a state
     # read again because another instance logged an event of it looks it up again.
     item: str | None = None
@@ -120,15 +121,17 @@ class ConversationState:
     def _keep_recent(self, message: dict[str, Any]) -> None:
         """Keep a message among the recent ones in the order of its time stamp (a late delivery of an earlier
         one goes before the later ones, as a reload shows them), the latest RECENT_MESSAGES."""
-        if self.recent and _order(self.recent[-1]) > _order(message):
+        last = self.recent[-1] if self.recent else None
+        if last is not None and last["ts_ms"] >= message["ts_ms"] and _order(last) > _order(message):
             kept = sorted([*self.recent, message], key=_order)[-RECENT_MESSAGES:]
             self.recent = deque(kept, maxlen=RECENT_MESSAGES)
         else:
             self.recent.append(message)
 
     def holds(self, seq: int | None) -> bool:
-        """Whether the message logged as `seq` is among the recent ones (a state loaded after its commit)."""
-        return seq is not None and any(m.get("seq") == seq for m in self.recent)
+        """Whether the message logged as `seq` is among the recent ones (a state loaded after its commit). A message
+        logged after every one the load read is not: the usual case, answered without looking through them."""
+        return seq is not None and seq <= self.loaded_seq and any(m.get("seq") == seq for m in self.recent)
 
 
 def _order(message: dict[str, Any]) -> tuple[int, int]:
@@ -268,6 +271,7 @@ class Conversations:
                 "qa": json.loads(row["qa"]) if row["qa"] else [],
             }
             state.recent.append(message)
+            state.loaded_seq = max(state.loaded_seq, row["seq"] or 0)
             if row["sender"] == "customer":
                 state.customer_messages.append((row["ts_ms"], row["text"]))
                 if state.waiting_since_ms is None:

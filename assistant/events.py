@@ -227,11 +227,14 @@ def _string(raw: dict[str, Any], key: str, *, required: bool = True, max_len: in
         raise EventError(key, "must not be empty")
     if len(value) > max_len:
         raise EventError(key, f"longer than {max_len} characters")
-    if "\x00" in value:
-        raise EventError(key, "must not contain NUL characters")
-    if _HIDING.search(value):  # a name shown blank, reversed or on two lines in every panel, page and workbook
-        raise EventError(key, "must not contain control, line-break or text-direction characters")
-    if not shows(value):
+    # Every NUL, control, separator and format character is unprintable: most names are checked by that alone.
+    if not value.isprintable():
+        if "\x00" in value:
+            raise EventError(key, "must not contain NUL characters")
+        if _HIDING.search(value):  # a name shown blank, reversed or on two lines in every panel, page and workbook
+            raise EventError(key, "must not contain control, line-break or text-direction characters")
+    # Printable ASCII that is not only spaces (checked above) shows.
+    if not (value.isascii() or shows(value)):
         raise EventError(key, "must not be empty (only invisible characters)")
     return value
 

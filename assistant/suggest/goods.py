@@ -28,7 +28,8 @@ class GoodsWords:
 
     def named(self, index: int, text: str) -> bool:
         """Whether `text` (normalized) names one of the goods a phrase is written for."""
-        return any(g in text for g in self._words.get(index, ()))
+        goods = self._words.get(index)
+        return goods is not None and any(g in text for g in goods)
 
 
 class Said:

@@ -162,6 +162,11 @@ class Matcher:
             ok = known is not None and len(known) == len(p.triggers)
             forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
+        # The triggers `[words.exclusions]` names (一星), as the index returns them → their normalized form.
+        exclusions = self.keywords.rules.exclusions
+        self._excludable: dict[str, str] = {
+            raw: norm for raw, norm in zip(self.triggers.raw, self.triggers.index.texts) if norm in exclusions
+        }
         self.speaks = TriggerTopics(lambda t: self.keywords.scores(self.normalizer.analyze(t), t)[0])
         # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
         # a shop with none, or a set-up without shops, ranks exactly the shared library.
@@ -458,10 +463,15 @@ class Matcher:
         """`TriggerIndex.within`, without a one-word trigger the message holds only inside a longer word that
         `[words.exclusions]` names for it (一星 in 一星期): a trigger is read on word boundaries like a key word."""
         found = self.triggers.within(compact, intent, limit)
-        rules = self.keywords.rules
-        if not rules.exclusions:
+        excludable = self._excludable
+        if not excludable:
             return found
-        return {pi: hit for pi, hit in found.items() if not rules.excluded(compact, self.normalizer.normalize(hit[1]))}
+        rules = self.keywords.rules
+        return {
+            pi: hit
+            for pi, hit in found.items()
+            if hit[1] not in excludable or not rules.excluded(compact, excludable[hit[1]])
+        }
 
     def _own_similar(
         self, mine: OwnPhrases, shop: str, intent: str, reading: Reading, limit: int

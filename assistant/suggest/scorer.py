@@ -80,9 +80,10 @@ def features(
     grams: dict[str, None] = {"c" + char: None for char in compact if char not in _NOT_ALONE}
     for n in (2, 3):
         for i in range(len(padded) - n + 1):
-            gram = padded[i : i + n]
-            if gram.strip(_EDGES):  # never a Latin word's mark alone with the ends ("^_$": a Latin-only text)
-                grams["c" + gram] = None
+            grams["c" + padded[i : i + n]] = None
+    if not compact or LATIN_MARK in compact or "^" in compact or "$" in compact:  # no gram of edges alone ("^_$")
+        for gram in [g for g in grams if len(g) > 2 and not g[1:].strip(_EDGES)]:
+            del grams[gram]
     tokens = analysis.tokens
     for token in tokens:
         if token not in FUNCTION_CHARS:

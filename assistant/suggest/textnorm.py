@@ -31,7 +31,9 @@ _STRIP = re.compile(
 )
 _JOINERS = re.compile("[\u200d\ufe0e\ufe0f]")
 # Question and exclamation marks drawn as emoji are marks: ❓❓❓ asks as ？？？ does.
-_MARKS = str.maketrans({"❓": "?", "❔": "?", "❗": "!", "❕": "!"})
+_MARKS = {"❓": "?", "❔": "?", "❗": "!", "❕": "!"}
+# A character that folds into a word character: a text with one is not pictures alone (most messages have one).
+_WORDLIKE = re.compile("[0-9A-Za-z\u4e00-\u9fff]")
 _SPACE = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -81,7 +83,8 @@ class Normalizer:
         data = data or NormalizationData()
         # A message is folded for its clauses and again for its customer type: the second time is remembered.
         self.fold = lru_cache(maxsize=2048)(self._fold)
-        self._table = str.maketrans({k: v for k, v in data.traditional.items() if len(k) == 1})
+        # Traditional characters as simplified ones, and the marks drawn as emoji as marks, in one pass.
+        self._table = str.maketrans({**{k: v for k, v in data.traditional.items() if len(k) == 1}, **_MARKS})
         self._fillers = frozenset(data.fillers)
         self.fillers = self._fillers  # words that only fill a pause (那个, 就是, 呃): dropped before matching
         synonyms: dict[str, str] = {}
@@ -113,11 +116,13 @@ class Normalizer:
             cache.cache_clear()
 
     def _fold_chars(self, text: str) -> str:
-        folded = unicodedata.normalize("NFKC", text).lower().translate(self._table).translate(_MARKS)
+        folded = unicodedata.normalize("NFKC", text).lower().translate(self._table)
         return _JOINERS.sub("", folded).strip()
 
     def pictures_only(self, text: str) -> bool:
         """Whether `text` is emoji and pictographs alone (👍👍, 🙏): a picture sent, however synonyms read it."""
+        if _WORDLIKE.search(text):
+            return False
         folded = self._fold_chars(text)
         return bool(folded) and not _STRIP.sub("", folded).strip()
 

@@ -212,4 +212,7 @@ class TriggerTopics:
 
     def points(self, pi: int, phrase: Phrase, evidence: Mapping[str, float]) -> float:
         """Similarity points for answering more of the message: its evidence for what the triggers also name."""
-        return ANSWERS_MORE * sum(share * evidence.get(i, 0.0) for i, share in self.of(pi, phrase).items())
+        named = self.of(pi, phrase)
+        if not named:  # most phrases' triggers speak of their own intent only
+            return 0.0
+        return ANSWERS_MORE * sum(share * evidence.get(i, 0.0) for i, share in named.items())

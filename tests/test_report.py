@@ -187,12 +187,12 @@ def test_report_html_ranks_agents_with_scores_grades_and_commission(page: Page) 
 
 def test_report_html_colours_numbers_against_targets(page: Page) -> None:
     a, b = page.find("tr", "agent")
-    # main table: 7 C 转化率, 10 首次响应, 12 回复率, 13 答问比; the folded table: 6 慢响应
+    # main table: 7 C 转化率, 10 首次响应, 12 回复率, 13 答问比; the folded table: 7 慢响应 (after 4 退款)
     assert a["children"][7]["cls"] == ["good"] and Page.text(a["children"][7]) == "50.0%"
     assert a["children"][10]["cls"] == ["good"] and b["children"][10]["cls"] == ["bad"]
     more = [r for r in page.elements if r["tag"] == "tr" and "table.agents-more" in r["parents"]]
     more_a, more_b = (r for r in more if r["children"][0]["tag"] == "td" and not r["cls"])
-    assert (more_a["children"][6]["cls"], more_b["children"][6]["cls"]) == ([], ["bad"])
+    assert (more_a["children"][7]["cls"], more_b["children"][7]["cls"]) == ([], ["bad"])
     assert b["children"][12]["cls"] == ["good"] and Page.text(b["children"][13]) == "0.50"
     assert b["children"][13]["cls"] == ["bad"]
     cards = page.find("div", "card")

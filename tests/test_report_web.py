@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -238,3 +239,15 @@ async def test_report_web_opens_on_the_last_finished_day_while_today_is_being_co
 def test_report_web_parse_query_defaults(config: Config) -> None:
     q = reports.parse_query({"date": "2026-11-20", "shop": ""}, config)
     assert (q.first, q.last, q.shop) == (date(2026, 11, 20), date(2026, 11, 20), None)
+
+
+async def test_report_web_page_shows_refunds_as_the_exports_do(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]
+    # The table, CSV, JSON and workbook carried 退款; the page showed the sales net of it and no refunds at all.
+    log.event("order_refunded", "12:00", order="o1", amount=20)
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
+    more = html[html.index('<table class="agents-more">') :]
+    more = more[: more.index("</table>")]
+    headings = re.findall(r"<th[^>]*>([^<]*)</th>", more)
+    assert headings[3:6] == ["B 付款率", "退款", "客单价"]  # before 客单价, as the table and the workbook have it
+    assert more.count('<td data-label="退款" class="refunds">¥20.00</td>') == 2  # A's row and the team's
+    assert '<td data-label="销售额">¥46.60</td>' in html

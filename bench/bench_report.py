@@ -49,14 +49,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _simulate(db: Path, agents: int, customers: int) -> None:
-    from assistant.kpi.simulate import simulate
+    from assistant.kpi.simulate import AlreadySimulated, simulate
 
     try:
         started = time.perf_counter()
         result = simulate(db, DAY, agents, customers, seed=0, shop=SHOP, progress=sys.stderr.isatty())
-    except ValueError as exc:
-        if "already" not in str(exc):
-            raise
+    except AlreadySimulated as exc:  # by its type: the message is in the interface's language
         print(f"reusing {db} ({exc})")
         return
     elapsed = time.perf_counter() - started

@@ -48,6 +48,10 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _JSON_SPACED = json.JSONEncoder(ensure_ascii=False)
 
 
+class AlreadySimulated(ValueError):
+    """The database already holds this shop's day with this seed (the message says so in `[ui] language`)."""
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """What a simulated day wrote."""
@@ -115,7 +119,7 @@ def simulate(
         upgrade.migrate(conn)
         prefix = f"sim-{shop}-{day.isoformat()}-{seed}"
         if conn.execute("SELECT 1 FROM events WHERE id = ?", (f"{prefix}-0-0",)).fetchone():
-            raise ValueError(
+            raise AlreadySimulated(
                 _(
                     "%(shop)s %(day)s with seed %(seed)s is already in %(db)s: simulate it with another --seed,"
                     " --shop or --db",

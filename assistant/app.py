@@ -21,7 +21,7 @@ from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
 from assistant.i18n import _, database_reason
 from assistant.ingest import Ingestor
-from assistant.kpi import metrics
+from assistant.kpi import metrics, window
 from assistant.live import LiveFeed, Publisher
 from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
@@ -126,6 +126,8 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         await writer.close()
         raise StorageError(_("%(path)s: cannot write to the database (%(reason)s)", path=path, reason=database_reason(problem)))  # fmt: skip
     app[WRITER] = writer
+    if problem is None:  # a changed payment window recomputes past days: said once, by the start that notices it
+        await window.note_at_start(app[CONFIG], writer)
     ingestor = Ingestor(writer, max_ahead_ms=app[CONFIG].webhook.signature_tolerance_s * 1000)
     engine = app[ENGINE]
     ingestor.annotators.append(engine.annotate_pipelined)  # in a matching worker when one is ready

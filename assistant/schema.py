@@ -58,7 +58,6 @@ DROP_CONVERSATION_TS = "DROP INDEX IF EXISTS messages_conversation_ts;"
 ORDERS_BY_CONVERSATION = "CREATE INDEX IF NOT EXISTS orders_conversation ON orders (shop, conversation, created_ms);"
 # An order's closing (`order_closed`: cancelled, or closed unpaid by the platform), when and by which event.
 ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE orders ADD COLUMN closed_seq BIGINT;"
-# Whether a delivery's last attempt may have created the message (a row written before: as its restart assumed).
 # Whether a follow-up's last attempt may have reached the customer, in a table of its own: a column of `followups`
 # broke the previous release on a migrated file (it reads the rows whole into its record), and with it every
 # follow-up of an instance of that release still running beside upgraded ones. A follow-up without a row is unknown.
@@ -110,6 +109,7 @@ DERIVED_WATERMARK = "CREATE TABLE derived_watermark (id INTEGER PRIMARY KEY CHEC
 # Each shop-day `assistant archive` moved into a file: a day whose file is missing (a restore without the archive
 # directory) is then said, not read as an empty or partial day (daylog/archive.py).
 ARCHIVED_DAYS = "CREATE TABLE archived_days (shop TEXT NOT NULL, day TEXT NOT NULL, archived_ms BIGINT NOT NULL, PRIMARY KEY (shop, day));"  # fmt: skip
+KPI_WINDOW = "CREATE TABLE kpi_window (id INTEGER PRIMARY KEY CHECK (id = 1), window_ms BIGINT NOT NULL, previous_ms BIGINT, changed_ms BIGINT);"  # the payment window the KPI figures last used, the one before, when it changed (kpi/window.py)
 
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
@@ -419,6 +419,7 @@ _script("130_clean_names", cleaned_names())
 _script("140_stale_dated_at_deadline", STALE_DATED)
 _script("150_derived_watermark", DERIVED_WATERMARK)
 _script("160_archived_days", ARCHIVED_DAYS)
+_script("170_kpi_window", KPI_WINDOW)
 
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
@@ -595,4 +596,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("140_stale_dated_at_deadline", STALE_DATED),
     ("150_derived_watermark", DERIVED_WATERMARK),
     ("160_archived_days", ARCHIVED_DAYS),
+    ("170_kpi_window", KPI_WINDOW),
 ]

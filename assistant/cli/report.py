@@ -25,7 +25,7 @@ from assistant.clock import yesterday
 from assistant.config import Config
 from assistant.daylog.archive import archived_in, missing_files
 from assistant.i18n import N_, _
-from assistant.kpi import metrics, report
+from assistant.kpi import metrics, report, window
 from assistant.kpi.logged import logged_shops
 
 MAX_RANGE_DAYS = 366
@@ -116,6 +116,9 @@ def report_command(
     if refuses_log(path):
         return 1
     prepare(path)
+    changed = window.notice(path, config, first, store.now_ms())
+    if changed is not None:  # last week's printed figures of these days differ: said before them
+        print(_("assistant: %(error)s", error=changed), file=sys.stderr)
     reports = []
     if shop is None or _knows(path, shop):  # a typo in --shop printed a report of zeros
         reports = metrics.build_reports(

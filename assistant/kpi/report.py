@@ -68,12 +68,14 @@ def render(
     nav: DayNav | None = None,
     log_links: bool = True,
     period: str = "",
+    window_change: str | None = None,
 ) -> str:
     """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
 
     `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
     since a link to the service would be dead in a file. `period` (`metrics.period_text`) names the day or
-    range asked for, which a page without a shop's report still titles.
+    range asked for, which a page without a shop's report still titles. `window_change` is the page's warning
+    that the payment window changed since days of the period were reported (kpi/window.py).
     """
     if fmt == "table":
         return render_table(reports, (config or Config()).ui.language)
@@ -93,6 +95,7 @@ def render(
             nav=nav,
             log_links=log_links,
             period=period,
+            window_change=window_change,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -347,6 +350,7 @@ def render_html(
     nav: DayNav | None = None,
     log_links: bool = True,
     period: str = "",
+    window_change: str | None = None,
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 
@@ -392,4 +396,5 @@ def render_html(
         nav=nav,
         period=period,
         favicon=FAVICON,
+        window_change=window_change,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ from assistant.config import Config, ConfigError
 from assistant.daylog.archive import archived_in
 from assistant.events import clean_name
 from assistant.i18n import N_, translator
-from assistant.kpi import metrics, report
+from assistant.kpi import metrics, report, window
 from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
@@ -100,6 +101,7 @@ class Loaded:
     latest: date | None
     shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
     archived: tuple[str, ...] = ()  # the period's days in the archive: the report does not read them
+    window_change: window.Change | None = None  # the payment window changed since days of the period were reported
 
 
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
@@ -114,7 +116,10 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
         )
     shops = shops_in_log(path) if q.shop is not None and latest is None else ()
     archived = tuple(day.isoformat() for day in archived_in(config, first, last, q.shop))
-    return Loaded(reports, first, last, latest, shops, archived)
+    with closing(store.connect(path, readonly=True)) as conn:
+        change = window.last_change(conn, config, store.now_ms())
+    change = change if change is not None and change.covers(first, config.tz) else None
+    return Loaded(reports, first, last, latest, shops, archived, change)
 
 
 async def _load(request: web.Request, *, page: bool = False) -> Loaded | web.Response:
@@ -161,7 +166,10 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         workbook=_page_url(loaded, params) + "&format=xlsx",
         last=loaded.last if loaded.last != loaded.first else None,
     )
-    html = await asyncio.to_thread(report.render, loaded.reports, "html", config=config, token=token, nav=nav)
+    changed = loaded.window_change.warning(config.ui.language, config.tz) if loaded.window_change else None
+    html = await asyncio.to_thread(
+        report.render, loaded.reports, "html", config=config, token=token, nav=nav, window_change=changed
+    )
     return web.Response(
         text=html,
         content_type="text/html",

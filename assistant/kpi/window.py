@@ -1,0 +1,131 @@
+"""The payment window the KPI figures were last computed with, and its last change (docs/kpi.md).
+
+The report keeps no figures: a changed `[kpi] payment_window_hours` recomputes every past day, final ones too.
+So the window in force is recorded (one row of `kpi_window`): whatever computes figures first with another one
+(the service's start, `assistant report`) records the change, and the outputs supervisors read say it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from assistant import i18n, store
+from assistant.clock import local_day
+from assistant.config import Config
+from assistant.i18n import database_reason
+from assistant.writer import Writer
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+
+
+def window_ms(config: Config) -> int:
+    """The configured payment window in ms, as the figures use it (metrics.final_ms)."""
+    return round(config.kpi.payment_window_hours * HOUR_MS)
+
+
+def _hours(ms: int) -> int | float:
+    """A window as written: 72, not 72.0; 1.5 stays 1.5."""
+    hours = ms / HOUR_MS
+    return int(hours) if hours == int(hours) else round(hours, 3)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The payment window went from `old_ms` to `new_ms`, noticed at `changed_ms`."""
+
+    old_ms: int
+    new_ms: int
+    changed_ms: int
+
+    def day(self, tz: ZoneInfo) -> date:
+        """The local day of the change: days up to it may have been reported with the old window."""
+        return local_day(self.changed_ms, tz)
+
+    def covers(self, first: date, tz: ZoneInfo) -> bool:
+        """Whether a period starting on `first` holds a day whose figures an earlier report gave otherwise."""
+        return first <= self.day(tz)
+
+    def warning(self, language: str, tz: ZoneInfo) -> str:
+        """The change as supervisors read it: old and new window, and that past days are recomputed."""
+        return i18n.translator(language).gettext(
+            "The payment window ([kpi] payment_window_hours) changed from %(old)s h to %(new)s h on %(day)s: every"
+            " past day, final ones included, is recomputed with %(new)s h, so the figures of days up to %(day)s can"
+            " differ from reports made before the change.",
+            old=_hours(self.old_ms),
+            new=_hours(self.new_ms),
+            day=self.day(tz).isoformat(),
+        )
+
+
+def note(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None:
+    """Record the configured window as the one in force; the change when it differs from the recorded one.
+
+    A database without a recorded window (new, or older than the table) records it without a change."""
+    configured = window_ms(config)
+    row = conn.execute("SELECT window_ms FROM kpi_window WHERE id = 1").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO kpi_window (id, window_ms) VALUES (1, ?) ON CONFLICT DO NOTHING", (configured,))
+        return None
+    if int(row[0]) == configured:
+        return None
+    conn.execute(
+        "UPDATE kpi_window SET window_ms = ?, previous_ms = ?, changed_ms = ? WHERE id = 1",
+        (configured, int(row[0]), now_ms),
+    )
+    return Change(int(row[0]), configured, now_ms)
+
+
+def last_change(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None:
+    """The change that brought the configured window, as recorded; or one not recorded yet (on a read-only
+    connection: the recorded window differs from the configured one), dated now. None: no change known."""
+    if not store.has_table(conn, "kpi_window"):
+        return None
+    row = conn.execute("SELECT window_ms, previous_ms, changed_ms FROM kpi_window WHERE id = 1").fetchone()
+    configured = window_ms(config)
+    if row is None:
+        return None
+    if int(row[0]) != configured:
+        return Change(int(row[0]), configured, now_ms)
+    if row[1] is None or row[2] is None:
+        return None
+    return Change(int(row[1]), configured, int(row[2]))
+
+
+def notice(path: store.Location, config: Config, first: date, now_ms: int) -> str | None:
+    """For a report from `first` on (`assistant report`): the window's change, recorded first when the database
+    takes it, as a warning when the period holds days reported otherwise before; None when it does not."""
+    try:
+        conn = store.connect(path)
+        try:
+            with store.transaction(conn):
+                if store.has_table(conn, "kpi_window"):
+                    note(conn, config, now_ms)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # read-only, or held: the change is said all the same, from what is recorded
+        log.info("payment window not recorded in %s (%s); the next report notices the change again", path, exc)
+    conn = store.connect(path, readonly=True)
+    try:
+        change = last_change(conn, config, now_ms)
+    finally:
+        conn.close()
+    if change is None or not change.covers(first, config.tz):
+        return None
+    return change.warning(config.ui.language, config.tz)
+
+
+async def note_at_start(config: Config, writer: Writer) -> None:
+    """The service's start: record the configured window, and warn in the log when it differs from the recorded one."""
+    try:
+        change = await writer.submit(lambda conn: note(conn, config, store.now_ms()))
+    except sqlite3.Error as exc:  # the next start, or `assistant report`, notices the change
+        log.warning("payment window not recorded (%s)", database_reason(exc))
+        return
+    if change is not None:
+        log.warning("%s", change.warning(config.ui.language, config.tz))

@@ -1,0 +1,118 @@
+"""A changed payment window is recorded and said where supervisors look: the start log, the report page and
+`assistant report` (docs/kpi.md, "Changing the window recomputes past days")."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import store
+from assistant.cli import main
+from assistant.config import Config, load_config
+from assistant.kpi import window
+from tests.helpers import BACKENDS, make_app, replace_config
+from tests.kpi_log import SHOP, TZ, D, Log, ms
+
+HOUR = window.HOUR_MS
+SUPERVISOR = {"Authorization": "Bearer sup-token"}
+SAID = "付款期限（[kpi] payment_window_hours）已于 {day} 从 72 小时改为 24 小时：过去的每一天都按 24 小时重新计算"
+
+
+def hours(config: Config, value: float) -> Config:
+    return replace_config(config, "kpi", payment_window_hours=value)
+
+
+def changed_on(log: Log, window_hours: float) -> date:
+    """The local day the database recorded the change to `window_hours` on."""
+    change = window.last_change(log.conn, hours(log.config, window_hours), 0)
+    assert change is not None
+    return change.day(TZ)
+
+
+@pytest.fixture
+def log(db_path: store.Location) -> Iterator[Log]:
+    built = Log(db_path, load_config(None, env={"ASSISTANT_SUPERVISOR_TOKEN": "sup-token"}))
+    built.customer("10:00")
+    built.agent("10:00:10", "小美")
+    built.order("10:05", "o1", 300, agent="小美")
+    built.paid("D+1 09:00", "o1", 300)  # 23 h after the order: in a 72 h window and in a 24 h one
+    yield built
+    built.close()
+
+
+@BACKENDS
+def test_kpi_window_change_is_recorded_once_with_the_window_before(log: Log) -> None:
+    wide, narrow = log.config, hours(log.config, 24)
+    with store.transaction(log.conn):
+        assert window.note(log.conn, wide, ms("D+9 00:00")) is None  # the first window known: no change
+    assert window.last_change(log.conn, wide, ms("D+9 00:00")) is None
+    with store.transaction(log.conn):
+        assert window.note(log.conn, wide, ms("D+10 00:00")) is None
+        assert window.note(log.conn, narrow, ms("D+11 08:00")) == window.Change(72 * HOUR, 24 * HOUR, ms("D+11 08:00"))
+        assert window.note(log.conn, narrow, ms("D+12 00:00")) is None  # once
+    change = window.last_change(log.conn, narrow, ms("D+20 00:00"))
+    assert change == window.Change(72 * HOUR, 24 * HOUR, ms("D+11 08:00"))
+    assert change.covers(D + timedelta(days=11), TZ) and not change.covers(D + timedelta(days=12), TZ)
+    # Configured but not recorded yet (a read-only reader, before the start that records it): a change all the same.
+    assert window.last_change(log.conn, hours(log.config, 1.5), ms("D+20 00:00")) == window.Change(
+        24 * HOUR, int(1.5 * HOUR), ms("D+20 00:00")
+    )
+    unrecorded = window.last_change(log.conn, hours(log.config, 1.5), 0)
+    assert unrecorded is not None and "从 24 小时改为 1.5 小时" in unrecorded.warning("zh_CN", TZ)
+
+
+@BACKENDS
+async def test_kpi_window_change_is_said_once_at_start_and_on_the_pages_of_past_days(
+    log: Log, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a supervisor comparing last week's printed report with today's saw another 询单转化率 for the same
+    # day, and nothing said that the window had changed in between.
+    caplog.set_level(logging.WARNING)
+    first = await aiohttp_client(make_app(log.config, db_path=log.path))
+    await first.close()
+    assert "付款期限" not in caplog.text
+    client = await aiohttp_client(make_app(hours(log.config, 24), db_path=log.path))
+    today = changed_on(log, 24)
+    said = SAID.format(day=today.isoformat())
+    assert caplog.text.count(said) == 1
+    page = await (await client.get(f"/reports/daily?date={D}&shop={SHOP}", headers=SUPERVISOR)).text()
+    assert f'<p class="window-changed" role="alert">{said}' in page and "付款期限 24 小时" in page
+    ranged = await (await client.get(f"/reports/daily?from={D}&to={today}", headers=SUPERVISOR)).text()
+    assert said in ranged
+    later = await (await client.get(f"/reports/daily?date={today + timedelta(days=1)}", headers=SUPERVISOR)).text()
+    assert "付款期限（" not in later  # a day first reported with the new window
+    await client.close()
+    caplog.clear()
+    again = await aiohttp_client(make_app(hours(log.config, 24), db_path=log.path))
+    await again.close()
+    assert "付款期限" not in caplog.text  # once: the next start has nothing new to say
+
+
+def _config(tmp_path: Path, window_hours: int) -> Path:
+    path = tmp_path / f"window-{window_hours}.toml"
+    path.write_text(f"[kpi]\npayment_window_hours = {window_hours}\n", encoding="utf-8")
+    return path
+
+
+def test_kpi_window_change_is_said_by_the_report_command(
+    tmp_path: Path, log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def report(window_hours: int, day: str) -> tuple[str, str]:
+        config = str(_config(tmp_path, window_hours))
+        assert main(["report", "--config", config, "--db", str(log.path), "--date", day]) == 0
+        out, err = capsys.readouterr()
+        return out, err
+
+    out, err = report(72, D.isoformat())
+    assert "付款期限 72 小时" in out.splitlines()[0] and "付款期限（" not in err
+    out, err = report(24, D.isoformat())
+    said = "assistant: " + SAID.format(day=changed_on(log, 24).isoformat())
+    assert "付款期限 24 小时" in out.splitlines()[0] and err.startswith(said)
+    assert report(24, D.isoformat())[1].startswith(said)  # every report of a day reported otherwise before says it
+    tomorrow = changed_on(log, 24) + timedelta(days=1)
+    assert "付款期限（" not in report(24, tomorrow.isoformat())[1]

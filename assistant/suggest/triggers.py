@@ -212,6 +212,10 @@ class TriggerTopics:
 
     def points(self, pi: int, phrase: Phrase, evidence: Mapping[str, float]) -> float:
         """Similarity points for answering more of the message: its evidence for what the triggers also name."""
+        # Nothing to add when the message names no other intent (most messages): the triggers are not read then, so
+        # a large library learns its phrases' topics only for the messages that need them.
+        if not any(i != phrase.intent and v > 0.0 for i, v in evidence.items()):
+            return 0.0
         named = self.of(pi, phrase)
         if not named:  # most phrases' triggers speak of their own intent only
             return 0.0

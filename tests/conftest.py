@@ -1,7 +1,8 @@
-"""Fixtures only: a config on a temporary database, live test clients. Helpers live in tests/helpers.py."""
+"""Fixtures only: a config on a temporary database, live test clients, fake clocks. Helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright
 
 from assistant import pg, store
+from assistant.clock import FakeClock
 from assistant.config import Config, load_config
 from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
-from tests.helpers import ROOT, SECRET, make_app, make_event, shared_matcher
+from tests.helpers import ROOT, SECRET, T0, make_app, make_event, shared_matcher
 from tests.pgcluster import PASSWORD_ENV, Cluster
 
 
@@ -87,6 +89,18 @@ async def signed_client(aiohttp_client: Any, signed_config: Config) -> TestClien
 @pytest.fixture
 def event() -> Callable[..., dict[str, Any]]:
     return make_event
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at T0 (Friday 2026-11-20 10:00 in Asia/Shanghai): time moves only when the test advances it."""
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def real_clock() -> FakeClock:
+    """A fake clock started at the real time, for replays: they judge by the log's receive times, which are real."""
+    return FakeClock(time.time_ns() // 1_000_000)
 
 
 @pytest.fixture

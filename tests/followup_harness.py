@@ -26,10 +26,8 @@ from assistant.signing import SignatureError, verify
 from assistant.store import Annotation
 from assistant.suggest.phrases import Library
 from assistant.writer import Writer
+from tests.helpers import T0 as T0  # the `clock` fixture's start, imported from here by the follow-up tests
 from tests.helpers import eventually, make_event
-
-# Friday 2026-11-20 10:00 in Asia/Shanghai.
-T0 = 1_795_140_000_000
 
 TINY_LIBRARY = [
     (

@@ -27,6 +27,7 @@ from assistant.suggest.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
+T0 = 1_795_140_000_000  # Friday 2026-11-20 10:00 in Asia/Shanghai: where the tests' fake clocks start
 _ids = itertools.count(1)
 # A test module marked with this runs each test on SQLite and on PostgreSQL (the `db_path` fixture).
 BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)

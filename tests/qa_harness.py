@@ -18,8 +18,8 @@ from assistant.qa.inspector import load_inspector
 from assistant.qa.service import QaService
 from assistant.writer import Writer
 from tests.helpers import ROOT, eventually, make_event
+from tests.helpers import T0 as T0  # the `clock` fixture's start, imported from here by the QA tests
 
-T0 = 1_795_140_000_000  # Friday 2026-11-20 10:00 in Asia/Shanghai
 TOKEN = "robot-access-token"
 SECRET = "SEC0123456789abcdef"
 WECOM_KEY = "wecom-key-1"

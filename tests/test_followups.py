@@ -28,11 +28,6 @@ IDLE = 300
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def send_config(config: Config) -> Config:
     return replace_config(config, "followups", mode="send", idle_seconds=IDLE)
 
@@ -597,12 +592,9 @@ async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
 
 
 async def test_followups_restart_rebuilds_timer_lost_before_persisting(
-    send_config: Config, db_path: Path, recorder: Recorder
+    send_config: Config, db_path: Path, real_clock: FakeClock, recorder: Recorder
 ) -> None:
-    import time
-
-    clock = FakeClock(time.time_ns() // 1_000_000)  # the log's receive times are real ones
-    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    h = await Harness(send_config, db_path, real_clock, plugins=[recorder]).start()
     await h.agent_says()
     await h.stop()
     # As if killed between logging the event and persisting the timer:

@@ -4,7 +4,6 @@ point (the service that ran on after it may have sent it), and a start names tim
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -89,17 +88,16 @@ async def test_followups_skip_due_marks_timers_due_before_the_time_not_sent(
 
 @BACKENDS
 async def test_followups_skip_due_covers_messages_the_timers_had_not_applied(
-    send_config: Config, db_path: store.Location
+    send_config: Config, db_path: store.Location, real_clock: FakeClock
 ) -> None:
     # A backup taken between logging an agent message and writing its timer: the start's replay armed it again.
-    clock = FakeClock(time.time_ns() // 1_000_000)  # the replay judges by the log's receive times, real ones
-    h = await Harness(send_config, db_path, clock, plugins=[Recorder()]).start()
+    h = await Harness(send_config, db_path, real_clock, plugins=[Recorder()]).start()
     await h.agent_says()
     await h.stop()
     h.rows("DELETE FROM timers")
     h.rows("UPDATE timers_watermark SET seq = 0")
-    clock.advance(IDLE + 60)
-    now = clock.now_ms()
+    real_clock.advance(IDLE + 60)
+    now = real_clock.now_ms()
     assert run_skip_due(send_config, before_ms=now, now_ms=now, dry_run=False) == 0
     recorder = Recorder()
     h.extra_plugins = [recorder]

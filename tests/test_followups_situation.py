@@ -28,11 +28,6 @@ def shipped() -> Library:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
 

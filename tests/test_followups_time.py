@@ -31,11 +31,6 @@ KEY = ("shop1", "conv1")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def send_config(config: Config) -> Config:
     config = replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=GRACE)
     assert config.webhook.signature_tolerance_s == TOLERANCE
@@ -313,12 +308,6 @@ async def test_followups_payment_stamped_before_the_agent_message_keeps_the_clos
 
 
 # ---- restarts: rebuilt exactly as applied on arrival ---------------------------------------------
-
-
-@pytest.fixture
-def real_clock() -> FakeClock:
-    """A fake clock at the real time: replays read the log's receive times, which are real."""
-    return FakeClock(time.time_ns() // 1_000_000)
 
 
 async def lose_unflushed_timers(h: Harness) -> None:

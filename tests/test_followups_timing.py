@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.stale import WENT_ON
-from tests.followup_harness import T0, Harness, Recorder, agent, customer, ingest
+from tests.followup_harness import Harness, Recorder, agent, customer, ingest
 from tests.helpers import BACKENDS, make_event, replace_config
 
 pytestmark = BACKENDS
@@ -24,11 +23,6 @@ pytestmark = BACKENDS
 IDLE = 300
 GRACE = 120
 KEY = ("shop1", "conv1")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -178,12 +172,6 @@ async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Ha
 # ---- a platform clock running ahead ---------------------------------------------------------------
 
 TOLERANCE = 300  # [webhook] signature_tolerance_s of the shipped config
-
-
-@pytest.fixture
-def real_clock() -> FakeClock:
-    """A fake clock at the real time: the log's receive times are real."""
-    return FakeClock(time.time_ns() // 1_000_000)
 
 
 async def test_followups_platform_clock_fast_keeps_the_order_of_its_events(

@@ -31,11 +31,6 @@ async def robot() -> AsyncIterator[DingTalkRobot]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 async def harness(robot: DingTalkRobot, db_path: Path, clock: FakeClock) -> AsyncIterator[QaHarness]:
     h = await QaHarness(robot_config(db_path, dingtalk=robot.url), clock).start()
     yield h

@@ -1,4 +1,7 @@
-"""Fixtures only: a config on a temporary database, live test clients, fake clocks. Helpers live in tests/helpers.py."""
+"""Fixtures only: a config on a temporary database, live test clients, fake clocks, the follow-up service's parts.
+
+Helpers live in tests/helpers.py; the follow-up service's in tests/followup_harness.py.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from assistant.clock import FakeClock
 from assistant.config import Config, load_config
 from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
+from tests.followup_harness import Recorder
 from tests.helpers import ROOT, SECRET, T0, make_app, make_event, shared_matcher
 from tests.pgcluster import PASSWORD_ENV, Cluster
 
@@ -101,6 +105,12 @@ def clock() -> FakeClock:
 def real_clock() -> FakeClock:
     """A fake clock started at the real time, for replays: they judge by the log's receive times, which are real."""
     return FakeClock(time.time_ns() // 1_000_000)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """A deliver_message plugin for a follow-up `Harness`: answers "sent" and records every call."""
+    return Recorder()
 
 
 @pytest.fixture

@@ -28,11 +28,6 @@ def shipped() -> Library:
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
 async def harness(
     config: Config, db_path: Path, clock: FakeClock, recorder: Recorder, shipped: Library
 ) -> AsyncIterator[Harness]:

@@ -38,11 +38,6 @@ def send_config(config: Config) -> Config:
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
 async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
     h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
     yield h

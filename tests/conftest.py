@@ -17,10 +17,11 @@ from playwright.async_api import Browser, Page, async_playwright
 from assistant import pg, store
 from assistant.clock import FakeClock
 from assistant.config import Config, load_config
+from assistant.followups.policy import PhraseSource
 from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
-from tests.followup_harness import Recorder
-from tests.helpers import ROOT, SECRET, T0, make_app, make_event, shared_matcher
+from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, tiny_library
+from tests.helpers import ROOT, SECRET, T0, make_app, make_event, replace_config, shared_matcher
 from tests.pgcluster import PASSWORD_ENV, Cluster
 
 
@@ -111,6 +112,29 @@ def real_clock() -> FakeClock:
 def recorder() -> Recorder:
     """A deliver_message plugin for a follow-up `Harness`: answers "sent" and records every call."""
     return Recorder()
+
+
+@pytest.fixture
+def send_config(config: Config) -> Config:
+    """`config` sending follow-ups after IDLE s of silence, with GRACE s of late grace and TOLERANCE s ahead."""
+    config = replace_config(config, "webhook", signature_tolerance_s=TOLERANCE)
+    return replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=GRACE)
+
+
+@pytest.fixture
+def followup_phrases() -> PhraseSource:
+    """What the `harness` composes follow-ups from: the tiny library, unless a module overrides this fixture."""
+    return tiny_library()
+
+
+@pytest.fixture
+async def harness(
+    send_config: Config, db_path: store.Location, clock: FakeClock, recorder: Recorder, followup_phrases: PhraseSource
+) -> AsyncIterator[Harness]:
+    """A started follow-up service on `send_config`, driven by `clock`, delivering to `recorder`."""
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=followup_phrases).start()
+    yield h
+    await h.stop()
 
 
 @pytest.fixture

@@ -29,6 +29,11 @@ from assistant.writer import Writer
 from tests.helpers import T0 as T0  # the `clock` fixture's start, imported from here by the follow-up tests
 from tests.helpers import eventually, make_event
 
+# The follow-up timing of the `send_config` fixture, which the follow-up tests count with.
+IDLE = 300  # [followups] idle_seconds
+GRACE = 120  # [followups] late_grace_s
+TOLERANCE = 300  # [webhook] signature_tolerance_s: how far ahead an event's stamp is believed
+
 TINY_LIBRARY = [
     (
         "followup.toml",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,10 @@ from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
 from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.suggest.phrases import Library
-from tests.followup_harness import T0, Harness, Recorder, tiny_library
+from tests.followup_harness import IDLE, T0, Harness, Recorder, tiny_library
 from tests.helpers import BACKENDS, ROOT, eventually, make_event, replace_config
 
 pytestmark = BACKENDS
-
-IDLE = 300
-
-
-@pytest.fixture
-def send_config(config: Config) -> Config:
-    return replace_config(config, "followups", mode="send", idle_seconds=IDLE)
-
-
-@pytest.fixture
-async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
-    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
-    yield h
-    await h.stop()
-
 
 # ---- arming ------------------------------------------------------------------------------------
 

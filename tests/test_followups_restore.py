@@ -14,15 +14,8 @@ from assistant.cli.followups import RESTORED_NOTE, run_skip_due
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.hookspecs import DeliveryResult
-from tests.followup_harness import T0, Harness, Recorder
-from tests.helpers import BACKENDS, replace_config
-
-IDLE = 300
-
-
-@pytest.fixture
-def send_config(config: Config) -> Config:
-    return replace_config(config, "followups", mode="send", idle_seconds=IDLE)
+from tests.followup_harness import IDLE, T0, Harness, Recorder
+from tests.helpers import BACKENDS
 
 
 async def backed_up(send_config: Config, db: store.Location, clock: FakeClock) -> Harness:

@@ -4,37 +4,22 @@ goods that ship no parcel soon, a hand-over, and a buyer known only by an accoun
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from assistant import store
-from assistant.clock import FakeClock
-from assistant.config import Config
 from assistant.followups.policy import AFTER_SALE, SHIPPING_WORDS
 from assistant.suggest.phrases import Library
-from tests.followup_harness import T0, Harness, Recorder
-from tests.helpers import BACKENDS, ROOT, replace_config
+from tests.followup_harness import IDLE, T0, Harness, Recorder
+from tests.helpers import BACKENDS, ROOT
 
 pytestmark = BACKENDS
 
-IDLE = 300
-
 
 @pytest.fixture(scope="module")
-def shipped() -> Library:
+def followup_phrases() -> Library:
+    """The shipped phrases: the `harness` composes this module's follow-ups from them."""
     return Library.load([ROOT / "phrases"])
-
-
-@pytest.fixture
-async def harness(
-    config: Config, db_path: Path, clock: FakeClock, recorder: Recorder, shipped: Library
-) -> AsyncIterator[Harness]:
-    send_config = replace_config(config, "followups", mode="send", idle_seconds=IDLE)
-    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=shipped).start()
-    yield h
-    await h.stop()
 
 
 async def paid_then(h: Harness, conversation: str, buyer: str, agent: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,29 +18,12 @@ from assistant.config import Config
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.events import parse_event
 from assistant.kpi.simulate import simulate
-from tests.followup_harness import T0, Harness, Recorder, agent, customer, ingest
-from tests.helpers import BACKENDS, make_event, replace_config
+from tests.followup_harness import GRACE, IDLE, T0, TOLERANCE, Harness, Recorder, agent, customer, ingest
+from tests.helpers import BACKENDS, make_event
 
 pytestmark = BACKENDS
 
-IDLE = 300
-GRACE = 120
-TOLERANCE = 300  # [webhook] signature_tolerance_s of the shipped config
 KEY = ("shop1", "conv1")
-
-
-@pytest.fixture
-def send_config(config: Config) -> Config:
-    config = replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=GRACE)
-    assert config.webhook.signature_tolerance_s == TOLERANCE
-    return config
-
-
-@pytest.fixture
-async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
-    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
-    yield h
-    await h.stop()
 
 
 def followup_updates(h: Harness) -> list[tuple[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,26 +14,12 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.stale import WENT_ON
-from tests.followup_harness import Harness, Recorder, agent, customer, ingest
+from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, agent, customer, ingest
 from tests.helpers import BACKENDS, make_event, replace_config
 
 pytestmark = BACKENDS
 
-IDLE = 300
-GRACE = 120
 KEY = ("shop1", "conv1")
-
-
-@pytest.fixture
-def send_config(config: Config) -> Config:
-    return replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=GRACE)
-
-
-@pytest.fixture
-async def harness(send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder) -> AsyncIterator[Harness]:
-    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
-    yield h
-    await h.stop()
 
 
 # ---- an agent message written before the closing went out opens no second idle period ---------------
@@ -165,8 +150,6 @@ async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Ha
 
 
 # ---- a platform clock running ahead ---------------------------------------------------------------
-
-TOLERANCE = 300  # [webhook] signature_tolerance_s of the shipped config
 
 
 async def test_followups_platform_clock_fast_keeps_the_order_of_its_events(

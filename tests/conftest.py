@@ -20,7 +20,7 @@ from assistant.config import Config, load_config
 from assistant.followups.policy import PhraseSource
 from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
-from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, tiny_library
+from tests.followup_harness import GRACE, IDLE, OUT_SECRET, TOLERANCE, Harness, Receiver, Recorder, tiny_library
 from tests.helpers import ROOT, SECRET, T0, make_app, make_event, replace_config, shared_matcher
 from tests.pgcluster import PASSWORD_ENV, Cluster
 
@@ -112,6 +112,14 @@ def real_clock() -> FakeClock:
 def recorder() -> Recorder:
     """A deliver_message plugin for a follow-up `Harness`: answers "sent" and records every call."""
     return Recorder()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local HTTP endpoint for webhook_out (`outbound_config`) that records each POST and checks its signature."""
+    r = await Receiver(secret=OUT_SECRET).start()
+    yield r
+    await r.close()
 
 
 @pytest.fixture

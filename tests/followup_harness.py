@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from assistant import store
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
-from assistant.config import Config
+from assistant.config import Config, HooksConfig, WebhookOutConfig
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
 from assistant.followups.policy import PhraseSource
@@ -33,6 +34,7 @@ from tests.helpers import eventually, make_event
 IDLE = 300  # [followups] idle_seconds
 GRACE = 120  # [followups] late_grace_s
 TOLERANCE = 300  # [webhook] signature_tolerance_s: how far ahead an event's stamp is believed
+OUT_SECRET = "outbound-test-secret"  # what webhook_out signs with and the `receiver` fixture checks
 
 TINY_LIBRARY = [
     (
@@ -178,6 +180,15 @@ class Harness:
         while not self.updates.queue.empty():
             out.append(self.updates.queue.get_nowait())
         return out
+
+
+def outbound_config(config: Config, url: str, *, secret: str | None = OUT_SECRET, timeout_s: float = 5.0) -> Config:
+    """`config` delivering through webhook_out alone, to `url`, signed with `secret` (unsigned with None)."""
+    hooks = HooksConfig(enabled=["webhook_out"], webhook_out=WebhookOutConfig(url=url, timeout_s=timeout_s))
+    secrets = {k: v for k, v in config.secrets.items() if k != "ASSISTANT_OUTBOUND_SECRET"}  # the database's stay
+    if secret:
+        secrets["ASSISTANT_OUTBOUND_SECRET"] = secret
+    return dataclasses.replace(config, hooks=hooks, secrets=secrets)
 
 
 class Receiver:

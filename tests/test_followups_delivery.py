@@ -15,9 +15,8 @@ from assistant.config import Config
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
 from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
-from tests.followup_harness import T0, Harness, Receiver, Recorder
+from tests.followup_harness import OUT_SECRET, T0, Harness, Receiver, Recorder, outbound_config
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
-from tests.test_webhook_out import OUT_SECRET, outbound_config
 
 pytestmark = BACKENDS
 

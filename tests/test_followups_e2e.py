@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,13 +14,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from tests.followup_harness import Receiver
+from tests.followup_harness import OUT_SECRET, Receiver
 from tests.helpers import ROOT, body_of, eventually, followups_settled, make_event
 from tests.service import Service
 
 pytestmark = pytest.mark.slow
 
-OUT_SECRET = "e2e-outbound-secret"
 IDLE_S = 2
 
 
@@ -49,13 +47,6 @@ timeout_s = 10
         encoding="utf-8",
     )
     return path
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(secret=OUT_SECRET).start()
-    yield r
-    await r.close()
 
 
 async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None, **timing: int) -> Service:

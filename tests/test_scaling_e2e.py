@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from assistant import pg, store
 from assistant.followups.delivery import CUSTOMER_WROTE
 from assistant.followups.service import MOVED_ON
-from tests.followup_harness import Receiver
+from tests.followup_harness import OUT_SECRET, Receiver
 from tests.helpers import ROOT, body_of, eventually
 from tests.pgcluster import Cluster
 from tests.service import Service
@@ -27,7 +26,6 @@ from tests.test_live import sse_events
 
 pytestmark = pytest.mark.slow
 
-OUT_SECRET = "scale-outbound-secret"
 IDLE_S = 8
 LEASE_S = 4
 CONVERSATIONS = 500
@@ -172,13 +170,6 @@ def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any]) -> 
 def _newest(card: dict[str, Any]) -> tuple[str, int]:
     newest = card["messages"][-1]
     return newest["sender"], newest["ts_ms"]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(secret=OUT_SECRET).start()
-    yield r
-    await r.close()
 
 
 async def test_scaling_three_instances_one_killed_midway(

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
-from assistant.config import Config, ConfigError, HooksConfig, WebhookOutConfig
+from assistant.config import Config, ConfigError
 from assistant.hookspecs import DeliveryResult
 from assistant.outbound import Outbound, retry_after_s
 from assistant.plugins import build_plugin_manager
 from hooks import webhook_out
-from tests.followup_harness import Receiver
+from tests.followup_harness import Receiver, outbound_config
 from tests.service import free_port
 
-OUT_SECRET = "outbound-test-secret"
 CONVERSATION = {"shop": "shop1", "conversation": "conv1", "customer": "买家小王", "agent": "小美"}
-
-
-def outbound_config(config: Config, url: str, *, secret: str | None = OUT_SECRET, timeout_s: float = 5.0) -> Config:
-    hooks = HooksConfig(enabled=["webhook_out"], webhook_out=WebhookOutConfig(url=url, timeout_s=timeout_s))
-    secrets = {k: v for k, v in config.secrets.items() if k != "ASSISTANT_OUTBOUND_SECRET"}  # the database's stay
-    if secret:
-        secrets["ASSISTANT_OUTBOUND_SECRET"] = secret
-    return dataclasses.replace(config, hooks=hooks, secrets=secrets)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(secret=OUT_SECRET).start()
-    yield r
-    await r.close()
 
 
 async def deliver(config: Config, key: str = "fu-1", kind: str = "followup") -> DeliveryResult:

@@ -23,6 +23,9 @@ from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
 from tests.followup_harness import GRACE, IDLE, OUT_SECRET, TOLERANCE, Harness, Receiver, Recorder, tiny_library
 from tests.helpers import ROOT, SECRET, T0, make_app, make_event, replace_config, shared_matcher
 from tests.pgcluster import PASSWORD_ENV, Cluster
+from tests.qa_harness import SECRET as ROBOT_SECRET
+from tests.qa_harness import TOKEN as ROBOT_TOKEN
+from tests.robots import DingTalkRobot
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +146,15 @@ async def harness(
     h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=followup_phrases).start()
     yield h
     await h.stop()
+
+
+@pytest.fixture
+async def robot() -> AsyncIterator[DingTalkRobot]:
+    """A local DingTalk robot expecting the QA tests' access token and signing secret (tests/qa_harness.py)."""
+    r = DingTalkRobot(ROBOT_TOKEN, ROBOT_SECRET)
+    await r.start()
+    yield r
+    await r.close()
 
 
 @pytest.fixture

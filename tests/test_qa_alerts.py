@@ -23,14 +23,6 @@ PLUGIN = "hooks.dingtalk"
 
 
 @pytest.fixture
-async def robot() -> AsyncIterator[DingTalkRobot]:
-    r = DingTalkRobot(TOKEN, SECRET)
-    await r.start()
-    yield r
-    await r.close()
-
-
-@pytest.fixture
 async def harness(robot: DingTalkRobot, db_path: Path, clock: FakeClock) -> AsyncIterator[QaHarness]:
     h = await QaHarness(robot_config(db_path, dingtalk=robot.url), clock).start()
     yield h

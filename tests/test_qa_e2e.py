@@ -7,7 +7,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +43,6 @@ url = "{url}"
         encoding="utf-8",
     )
     return path
-
-
-@pytest.fixture
-async def robot() -> AsyncIterator[DingTalkRobot]:
-    r = DingTalkRobot(TOKEN, SECRET)
-    await r.start()
-    yield r
-    await r.close()
 
 
 async def post(service: Service, event: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from assistant.suggest.matcher import Matcher
 from tests.browser import CHROMIUM_ARGS, PHONE, PageProbe, require_chromium
 from tests.followup_harness import GRACE, IDLE, OUT_SECRET, TOLERANCE, Harness, Receiver, Recorder, tiny_library
 from tests.helpers import ROOT, SECRET, T0, make_app, make_event, replace_config, shared_matcher
+from tests.kpi_log import Log
 from tests.pgcluster import PASSWORD_ENV, Cluster
 from tests.qa_harness import SECRET as ROBOT_SECRET
 from tests.qa_harness import TOKEN as ROBOT_TOKEN
@@ -97,6 +98,14 @@ async def signed_client(aiohttp_client: Any, signed_config: Config) -> TestClien
 @pytest.fixture
 def event() -> Callable[..., dict[str, Any]]:
     return make_event
+
+
+@pytest.fixture
+def log(db_path: store.Location) -> Iterator[Log]:
+    """An empty hand-built log (tests/kpi_log.py) on the test's database; a module may override it with a filled one."""
+    built = Log(db_path)
+    yield built
+    built.close()
 
 
 @pytest.fixture

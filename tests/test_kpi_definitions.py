@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,13 +12,6 @@ from tests.helpers import BACKENDS
 from tests.kpi_log import D, Log, ms
 
 pytestmark = BACKENDS
-
-
-@pytest.fixture
-def log(db_path: store.Location) -> Iterator[Log]:
-    built = Log(db_path)
-    yield built
-    built.close()
 
 
 # ---- consulted, served, reply rate ---------------------------------------------------------------

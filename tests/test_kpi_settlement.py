@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from openpyxl import load_workbook
 
-from assistant import store
 from assistant.kpi import metrics, report
 from tests.helpers import BACKENDS, replace_config
 from tests.kpi_log import D, Log, ms
 
 pytestmark = BACKENDS
-
-
-@pytest.fixture
-def log(db_path: store.Location) -> Iterator[Log]:
-    built = Log(db_path)
-    yield built
-    built.close()
 
 
 def _two_inquiries(log: Log) -> None:

@@ -1,4 +1,4 @@
-"""Debian's Chromium driven by Playwright (no browser download): launch settings and page probes.
+"""Debian's Chromium driven by Playwright (no browser download): launch settings, page probes, the panel's parts.
 
 Browser tests are never skipped: without /usr/bin/chromium they fail, saying how to install it.
 The `browser` and `page` fixtures are in conftest.py.
@@ -6,10 +6,13 @@ The `browser` and `page` fixtures are in conftest.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Dialog, Page, ViewportSize
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Dialog, Page, ViewportSize, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialing Google, which this network refuses.
@@ -46,3 +49,19 @@ class PageProbe:
 
 def probe_of(page: Page) -> PageProbe:
     return page.probe  # type: ignore[attr-defined,no-any-return]
+
+
+def base_url(client: TestClient) -> str:  # type: ignore[type-arg]
+    """Where a test client's app listens, for the browser."""
+    return f"http://{client.host}:{client.port}"
+
+
+def card(page: Page, conversation: str) -> Any:
+    """The panel's card of one conversation."""
+    return page.locator(".card", has=page.locator(".conv", has_text=re.compile(rf"^#{re.escape(conversation)}$")))
+
+
+async def open_panel(page: Page, url: str) -> None:
+    """Open the panel at `url` and wait until its stream is live."""
+    await page.goto(url)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)

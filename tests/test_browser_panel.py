@@ -19,7 +19,7 @@ from assistant.bus import Update
 from assistant.config import Config
 from assistant.store import now_ms
 from assistant.web.appkeys import BUS
-from tests.browser import DESKTOP, probe_of
+from tests.browser import DESKTOP, base_url, card, open_panel, probe_of
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 from tests.service import Service
 
@@ -27,24 +27,11 @@ pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
 
 
-def base_url(client: Client) -> str:
-    return f"http://{client.host}:{client.port}"
-
-
-def card(page: Page, conversation: str) -> Any:
-    return page.locator(".card", has=page.locator(".conv", has_text=re.compile(rf"^#{re.escape(conversation)}$")))
-
-
 def uses(db_path: Path) -> list[tuple[str, str, str, str]]:
     with sqlite3.connect(db_path) as conn:
         return conn.execute(
             "SELECT conversation, customer, agent, phrase_id FROM suggestion_uses ORDER BY seq"
         ).fetchall()
-
-
-async def open_panel(page: Page, url: str) -> None:
-    await page.goto(url)
-    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
 
 
 async def test_panel_shows_suggestion_live(client: Client, page: Page, tmp_path: Path) -> None:

@@ -15,23 +15,11 @@ from playwright.async_api import Page, Request, expect
 
 from assistant.config import Config, load_config
 from assistant.store import now_ms
+from tests.browser import base_url, card, open_panel
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
-
-
-def base_url(client: Client) -> str:
-    return f"http://{client.host}:{client.port}"
-
-
-def card(page: Page, conversation: str) -> Any:
-    return page.locator(".card", has=page.locator(".conv", has_text=re.compile(rf"^#{re.escape(conversation)}$")))
-
-
-async def open_panel(page: Page, url: str) -> None:
-    await page.goto(url)
-    await expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=5000)
 
 
 async def post(client: Client, **fields: Any) -> dict[str, Any]:

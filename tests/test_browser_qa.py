@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from tests.browser import DESKTOP, probe_of
+from tests.browser import DESKTOP, base_url, card, open_panel, probe_of
 from tests.helpers import body_of, day_of, live_event
-from tests.test_browser_panel import base_url, card, open_panel, recovers_from_a_stream_never_answered
+from tests.test_browser_panel import recovers_from_a_stream_never_answered
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]

@@ -278,3 +278,10 @@ async def ingest(h: Harness, *raws: dict[str, Any]) -> None:
     """Log events in one batch (as one webhook request), then settle."""
     await h.ingestor.ingest([parse_event(raw, max_text_chars=5000) for raw in raws])
     await h.settle()
+
+
+async def lose_unflushed_timers(h: Harness) -> None:
+    """Stop, then undo what was persisted since the start: as if killed between logging and flushing."""
+    await h.stop()
+    h.rows("DELETE FROM timers")
+    h.rows("UPDATE timers_watermark SET seq = 0")

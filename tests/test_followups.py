@@ -18,7 +18,7 @@ from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
 from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.suggest.phrases import Library
-from tests.followup_harness import IDLE, T0, Harness, Recorder, tiny_library
+from tests.followup_harness import IDLE, T0, Harness, Recorder, lose_unflushed_timers, tiny_library
 from tests.helpers import BACKENDS, ROOT, eventually, make_event, replace_config
 
 pytestmark = BACKENDS
@@ -575,10 +575,7 @@ async def test_followups_restart_rebuilds_timer_lost_before_persisting(
 ) -> None:
     h = await Harness(send_config, db_path, real_clock, plugins=[recorder]).start()
     await h.agent_says()
-    await h.stop()
-    # As if killed between logging the event and persisting the timer:
-    h.rows("DELETE FROM timers")
-    h.rows("UPDATE timers_watermark SET seq = 0")
+    await lose_unflushed_timers(h)
     await h.start()
     try:
         assert len(h.service.timers.queue) == 1

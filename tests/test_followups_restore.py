@@ -14,7 +14,7 @@ from assistant.cli.followups import RESTORED_NOTE, run_skip_due
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.hookspecs import DeliveryResult
-from tests.followup_harness import IDLE, T0, Harness, Recorder
+from tests.followup_harness import IDLE, T0, Harness, Recorder, lose_unflushed_timers
 from tests.helpers import BACKENDS
 
 
@@ -86,9 +86,7 @@ async def test_followups_skip_due_covers_messages_the_timers_had_not_applied(
     # A backup taken between logging an agent message and writing its timer: the start's replay armed it again.
     h = await Harness(send_config, db_path, real_clock, plugins=[Recorder()]).start()
     await h.agent_says()
-    await h.stop()
-    h.rows("DELETE FROM timers")
-    h.rows("UPDATE timers_watermark SET seq = 0")
+    await lose_unflushed_timers(h)
     real_clock.advance(IDLE + 60)
     now = real_clock.now_ms()
     assert run_skip_due(send_config, before_ms=now, now_ms=now, dry_run=False) == 0

@@ -18,7 +18,18 @@ from assistant.config import Config
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.events import parse_event
 from assistant.kpi.simulate import simulate
-from tests.followup_harness import GRACE, IDLE, T0, TOLERANCE, Harness, Recorder, agent, customer, ingest
+from tests.followup_harness import (
+    GRACE,
+    IDLE,
+    T0,
+    TOLERANCE,
+    Harness,
+    Recorder,
+    agent,
+    customer,
+    ingest,
+    lose_unflushed_timers,
+)
 from tests.helpers import BACKENDS, make_event
 
 pytestmark = BACKENDS
@@ -285,13 +296,6 @@ async def test_followups_payment_stamped_before_the_agent_message_keeps_the_clos
 
 
 # ---- restarts: rebuilt exactly as applied on arrival ---------------------------------------------
-
-
-async def lose_unflushed_timers(h: Harness) -> None:
-    """Stop, then undo what was persisted since the start: as if killed between logging and flushing."""
-    await h.stop()
-    h.rows("DELETE FROM timers")
-    h.rows("UPDATE timers_watermark SET seq = 0")
 
 
 async def test_followups_restart_rebuilds_a_late_message_at_its_own_deadline(

@@ -19,6 +19,14 @@ from tests.helpers import eventually
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def service_config(folder: Path, sections: str) -> Path:
+    """A config.toml in `folder` with these TOML `sections`, on the shipped phrase library (a relative path would
+    be looked for beside the file)."""
+    path = folder / "config.toml"
+    path.write_text(f'[phrases]\npath = "{ROOT / "phrases"}"\n\n{sections}', encoding="utf-8")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

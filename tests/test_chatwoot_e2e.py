@@ -17,7 +17,7 @@ import pytest
 from assistant.signing import sign
 from tests.fake_chatwoot import FakeChatwoot
 from tests.helpers import ROOT, eventually, followups_settled
-from tests.service import Service
+from tests.service import Service, service_config
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,8 @@ async def chatwoot() -> AsyncIterator[FakeChatwoot]:
 
 
 async def start_service(tmp_path: Path, chatwoot: FakeChatwoot, followups: str = "max_attempts = 2") -> Service:
-    config = tmp_path / "config.toml"
-    config.write_text(
+    config = service_config(
+        tmp_path,
         f"""
 [followups]
 idle_seconds = {IDLE_S}
@@ -51,11 +51,7 @@ enabled = ["chatwoot"]
 [hooks.chatwoot]
 url = "{chatwoot.url}"
 post_suggestions_as_note = true
-
-[phrases]
-path = "{ROOT / "phrases"}"
 """,
-        encoding="utf-8",
     )
     env = {"CHATWOOT_API_TOKEN": TOKEN, "CHATWOOT_WEBHOOK_SECRET": SECRET}
     service = await Service(config, tmp_path / "cw.db", env=env).start()

@@ -16,7 +16,7 @@ import pytest
 
 from tests.followup_harness import OUT_SECRET, Receiver
 from tests.helpers import ROOT, body_of, eventually, followups_settled, make_event
-from tests.service import Service
+from tests.service import Service, service_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +24,9 @@ IDLE_S = 2
 
 
 def write_config(tmp_path: Path, url: str, *, idle_s: int = IDLE_S, grace_s: int = 120) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
+    return service_config(
+        tmp_path,
         f"""
-[phrases]
-path = "{ROOT / "phrases"}"
-
 [followups]
 idle_seconds = {idle_s}
 late_grace_s = {grace_s}
@@ -44,9 +41,7 @@ enabled = ["webhook_out"]
 url = "{url}"
 timeout_s = 10
 """,
-        encoding="utf-8",
     )
-    return path
 
 
 async def start_service(tmp_path: Path, receiver: Receiver, port: int | None = None, **timing: int) -> Service:

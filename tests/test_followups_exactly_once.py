@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from tests.fake_chatwoot import FakeChatwoot
-from tests.helpers import ROOT, body_of, eventually, followups_settled, make_event
-from tests.service import Service
+from tests.helpers import body_of, eventually, followups_settled, make_event
+from tests.service import Service, service_config
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,9 @@ async def slow_chatwoot() -> AsyncIterator[FakeChatwoot]:
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
+    return service_config(
+        tmp_path,
         f"""
-[phrases]
-path = "{ROOT / "phrases"}"
-
 [followups]
 idle_seconds = {IDLE_S}
 mode = "send"
@@ -54,9 +51,7 @@ enabled = ["chatwoot"]
 [hooks.chatwoot]
 url = "{url}"
 """,
-        encoding="utf-8",
     )
-    return path
 
 
 async def post_agent_replies(service: Service, conversations: list[str]) -> None:

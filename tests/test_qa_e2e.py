@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import ROOT, body_of, day_of, eventually, live_event
 from tests.qa_harness import SECRET, TOKEN
 from tests.robots import DingTalkRobot
-from tests.service import Service
+from tests.service import Service, service_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +24,9 @@ ENV = {"DINGTALK_ACCESS_TOKEN": TOKEN, "DINGTALK_SECRET": SECRET, "ASSISTANT_WEB
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
+    return service_config(
+        tmp_path,
         f"""
-[phrases]
-path = "{ROOT / "phrases"}"
-
 [qa]
 escalate_after_s = 3600
 backoff_base_s = 2
@@ -40,9 +37,7 @@ enabled = ["dingtalk"]
 [hooks.dingtalk]
 url = "{url}"
 """,
-        encoding="utf-8",
     )
-    return path
 
 
 async def post(service: Service, event: dict[str, Any]) -> dict[str, Any]:

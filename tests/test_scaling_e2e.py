@@ -19,9 +19,9 @@ from assistant import pg, store
 from assistant.followups.delivery import CUSTOMER_WROTE
 from assistant.followups.service import MOVED_ON
 from tests.followup_harness import OUT_SECRET, Receiver
-from tests.helpers import ROOT, body_of, eventually
+from tests.helpers import body_of, eventually
 from tests.pgcluster import Cluster
-from tests.service import Service
+from tests.service import Service, service_config
 from tests.test_live import sse_events
 
 pytestmark = pytest.mark.slow
@@ -34,12 +34,9 @@ WATCHED_AGENT = "小美"  # the panel follows this agent's conversations (every 
 
 
 def write_config(tmp_path: Path, receiver_url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
+    return service_config(
+        tmp_path,
         f"""
-[phrases]
-path = "{ROOT / "phrases"}"
-
 [followups]
 idle_seconds = {IDLE_S}
 late_grace_s = 600
@@ -56,9 +53,7 @@ enabled = ["webhook_out"]
 url = "{receiver_url}"
 timeout_s = 2
 """,
-        encoding="utf-8",
     )
-    return path
 
 
 def conversation_events(n: int, start_ms: int) -> list[dict[str, Any]]:

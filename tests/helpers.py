@@ -212,3 +212,16 @@ class Ticks:
 
     def __call__(self) -> float:
         return self.now
+
+
+def simplified_only(ch: str) -> bool:
+    """A character of GB 2312 that Big5 lacks: one of simplified script, which a traditional text never holds."""
+    return _encodes(ch, "gb2312") and not _encodes(ch, "big5")
+
+
+def _encodes(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True

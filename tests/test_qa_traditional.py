@@ -7,7 +7,7 @@ import pytest
 from assistant.qa.inspector import Inspector
 from assistant.qa.rules import load_rules
 from assistant.qa.traditional import TRADITIONAL, forms, is_cjk, render, rule_characters
-from tests.helpers import ROOT
+from tests.helpers import ROOT, simplified_only
 
 RULES = ROOT / "phrases" / "qa.toml"
 
@@ -42,14 +42,6 @@ def test_inspector_keeps_traditional_near_misses_clean(inspector: Inspector, tex
     assert not [f for side in ("agent", "customer") for f in inspector.inspect(text, side) if f.category != "short"]
 
 
-def _encodes(ch: str, codec: str) -> bool:
-    try:
-        ch.encode(codec)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def test_traditional_table_covers_every_simplified_only_rule_character() -> None:
     # A character of GB 2312 that Big5 lacks is a simplified form: a traditional text never holds it, so a rule
     # word with it cannot match a traditional text unless the table names its traditional form (or a one-character
@@ -58,11 +50,7 @@ def test_traditional_table_covers_every_simplified_only_rule_character() -> None
     folded_to = set(TRADITIONAL.values()) | {
         canonical for spelling, canonical in variants.items() if len(spelling) == 1
     }
-    missing = sorted(
-        ch
-        for ch in rule_characters([RULES])
-        if _encodes(ch, "gb2312") and not _encodes(ch, "big5") and ch not in folded_to
-    )
+    missing = sorted(ch for ch in rule_characters([RULES]) if simplified_only(ch) and ch not in folded_to)
     assert missing == [], "python -m assistant.qa.traditional TSCharacters.txt, then paste its table into FORMS"
 
 

@@ -46,6 +46,7 @@ from assistant.web.appkeys import (
     QA_INSPECTOR,
     RELAY,
     RELOADING,
+    STARTUP,
     WORKBOOKS,
     WRITER,
 )
@@ -55,6 +56,7 @@ from assistant.web.errors import error_middleware
 from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES
+from assistant.web.starting import Startup, abandon_start, finish_start, starting_gate
 from assistant.web.stream import conversation_snapshot
 from assistant.writer import StorageError, Writer, is_busy
 
@@ -75,7 +77,7 @@ def create_app(
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
-        middlewares=[page_errors, error_middleware],
+        middlewares=[page_errors, error_middleware, starting_gate],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
@@ -83,6 +85,7 @@ def create_app(
         handler_args={"auto_decompress": False, "max_line_size": MAX_URL_BYTES},
     )
     app[CONFIG] = config
+    app[STARTUP] = Startup()
     app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
@@ -94,7 +97,8 @@ def create_app(
     app[FILES] = FileLimit()
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
-    app.on_shutdown.append(_close_streams)
+    app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)
+    app.on_shutdown.extend([abandon_start, _close_streams])
     return app
 
 
@@ -116,8 +120,9 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     `/readyz` says so meanwhile).
     """
     path = app[DB_PATH]
-    try:
-        writer = Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
+    app[STARTUP].enter("opening the log: a -wal file left by an unclean stop is folded back, underived rows derived")
+    try:  # in a thread: the service answers /healthz meanwhile (a big log after an unclean stop takes a while)
+        writer = await asyncio.to_thread(Writer, path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
     except (sqlite3.Error, SchemaError) as exc:
         raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=database_reason(exc))) from None  # fmt: skip
     writer.start()
@@ -212,6 +217,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CONFIG], app[WRITER], app[INGESTOR], app[BUS], app[PLUGINS], phrases=lambda: engine.matcher.library
     )  # the suggestion engine's library is the one agents see, reloads included
     app[FOLLOWUPS] = service
+    app[STARTUP].enter("reloading the follow-up timers and replaying the events logged after their last flush")
     await service.start()
     app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
     yield
@@ -225,6 +231,7 @@ async def _qa_ctx(app: web.Application) -> AsyncIterator[None]:
     service = QaService(config, app[QA_INSPECTOR], app[WRITER], app[BUS], app[PLUGINS])
     app[QA] = service
     if config.qa.enabled:
+        app[STARTUP].enter("resuming the quality alerts")
         ingestor = app[INGESTOR]
         ingestor.annotators.append(service.annotate)
         ingestor.recorders.append(service.record)

@@ -20,6 +20,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/events", handle)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", healthz)  # ready at once: nothing to recover
     import uvloop  # the same event loop as the service, so the ratio compares handlers, not loops
 
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, loop=uvloop.new_event_loop())

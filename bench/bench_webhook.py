@@ -122,10 +122,11 @@ async def _prefill(url: str, total: int) -> None:
 
 
 def _wait_healthy(url: str) -> None:
+    """Until the server is ready: the service listens during its start and answers events only after it."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5):
                 return
         except OSError:
             time.sleep(0.05)

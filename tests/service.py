@@ -63,7 +63,8 @@ class Service(Generic[D]):
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 20.0) -> Service[D]:
-        """Start the process and wait until /healthz answers."""
+        """Start the process and wait until its start is over: /healthz answers, and /readyz no longer says
+        `starting` (it listens while it recovers its state, and answers events only after)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -91,7 +92,10 @@ class Service(Generic[D]):
             try:
                 async with aiohttp.ClientSession() as session:
                     async with session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        return resp.status == 200
+                        if resp.status != 200:
+                            return False
+                    async with session.get(f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                        return resp.status == 200 or (await resp.json()).get("error") != "starting"
             except (TimeoutError, aiohttp.ClientError, OSError):
                 return False
 

@@ -181,7 +181,7 @@ async def _reload_on_sighup(app: web.Application) -> None:
 
 def _hold_alone(path: Path) -> int:
     """The service's lock on its SQLite file (`store.hold_alone`; let go when the process ends); a large -wal
-    file left by an earlier run is said before the minute it may take to fold back, the port still closed."""
+    file left by an earlier run is said before the minute it may take to fold back (`/readyz` says `starting` meanwhile)."""
     from assistant.writer import WAL_LIMIT_BYTES, StorageError
 
     try:
@@ -199,7 +199,7 @@ def _hold_alone(path: Path) -> int:
     size = wal.stat().st_size if wal.exists() else 0
     if size > WAL_LIMIT_BYTES:
         log.warning("%s is %.1f GB (a long read kept it from being folded back); folding it back into the database"
-                    " before serving may take a minute", wal, size / 1e9)  # fmt: skip
+                    " may take a minute (/readyz answers 503 starting meanwhile)", wal, size / 1e9)  # fmt: skip
     return held
 
 

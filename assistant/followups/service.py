@@ -10,6 +10,7 @@ is not believed: it is logged at its receive time + that tolerance (store.believ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import sqlite3
@@ -66,6 +67,7 @@ DOWN_WHEN_DUE = N_("the service was down when it was due")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
+REPLAY_SLICE = 2000  # events replayed at start between two turns of the event loop (a few ms)
 ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}  # a resumed delivery's cancel
 FUTURE_WARNING = (
     "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
@@ -183,7 +185,7 @@ class FollowupService:
             timer = self.timers.queue.get(key)
             if timer is None or stamp > timer.stamp:
                 self.timeline.note(key, stamp, now)
-        replayed, stale = self._replay(events, known, now)
+        replayed, stale = await self._replay(events, known, now)
         # Timers due while the service was down: past late_grace_s their firing records them missed; the others fire.
         overdue = overdue_at_start(self.timers.queue, now, policy.grace_ms, warn=self._sends())
         # Due but not missed: the messages the platform held back while the service was down come in first.
@@ -400,11 +402,16 @@ class FollowupService:
         for f in await self.writer.submit(partial(void_stale, policy=self.policy, key=key, before=before, now=now)):
             self.notify(f)
 
-    def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
+    async def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
         """Apply events logged after the last persisted timer state (a crash between log and flush) as they
-        were applied on arrival; a message already stale then arms nothing now. (applied, stale) counts."""
+        were applied on arrival; a message already stale then arms nothing now. (applied, stale) counts.
+
+        The event loop is let go every `REPLAY_SLICE` events: the service listens during its start, and
+        `/healthz` waited the whole replay (seconds after a crash on a busy day)."""
         applied = stale = 0
-        for e in events:
+        for done, e in enumerate(events, 1):
+            if done % REPLAY_SLICE == 0:
+                await asyncio.sleep(0)
             key = (e.shop, e.conversation)
             row = known.get(key)
             timer = self.timers.queue.get(key)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from assistant.qa.service import QaService
     from assistant.suggest.engine import SuggestionEngine
     from assistant.web.chatwoot_memory import ChatwootMemory
+    from assistant.web.starting import Startup
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)
@@ -43,4 +44,5 @@ RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a Po
 WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)
 # One library reload at a time: a second (SIGHUP during an admin reload) waits, then loads the files as they are then.
 RELOADING = web.AppKey("reloading", asyncio.Lock)
+STARTUP: web.AppKey[Startup] = web.AppKey("startup")  # listening before the start is over (web/starting.py)
 FILES = web.AppKey("files", FileLimit)  # the open-file limit: met, connections are reset (web/filelimit.py)

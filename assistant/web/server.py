@@ -22,7 +22,7 @@ import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from aiohttp import web
@@ -237,7 +237,8 @@ class _JsonErrorServer(web.Server):
 
 
 class Runner(web.AppRunner):
-    """`web.AppRunner` whose connections answer protocol-level errors in JSON, and finish the body in hand on stop.
+    """`web.AppRunner` whose connections answer protocol-level errors in JSON, and finish the body in hand on stop;
+    `prepare` makes its server alone, so that a site listens before the app's start-up (`start_app`) runs.
 
     A body still arriving has the shutdown's time but `ANSWER_MARGIN_S` (at most half of it): what is left
     is for storing the request's events and answering, before aiohttp cancels what still runs.
@@ -248,16 +249,32 @@ class Runner(web.AppRunner):
     def __init__(self, app: web.Application, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT_S, **kwargs: Any) -> None:
         super().__init__(app, shutdown_timeout=shutdown_timeout, **kwargs)
 
+    async def setup(self) -> None:
+        """As aiohttp's: the app started, and its server made."""
+        await self.prepare()
+        await self.start_app()
+
+    async def prepare(self) -> None:
+        """The server only: a site may listen on it before the app's start-up (`start_app`)."""
+        await super().setup()
+
+    async def start_app(self) -> None:
+        """The app's start-up (its cleanup contexts, in order), while the server may already answer."""
+        await self.app.startup()
+        self.app.freeze()
+
     async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()
-        server = _JsonErrorServer(
-            plain.request_handler,
-            request_factory=plain.request_factory,
-            handler_cancellation=plain.handler_cancellation,
-            **plain._kwargs,
-        )
+        # As `AppRunner._make_server` and `Application._make_handler`, without the start-up: the routes and
+        # middlewares are fixed (`pre_freeze`), the state not yet (the cleanup contexts fill it in `start_app`).
+        app = self.app
+        loop = asyncio.get_running_loop()
+        app._set_loop(loop)
+        app.pre_freeze()
+        kwargs = {**self._kwargs, "debug": app._debug, **(app._handler_args or {})}
+        handle = cast(Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], app._handle)  # as aiohttp's own
+        server = _JsonErrorServer(handle, request_factory=app._make_request, loop=loop, **kwargs)
         server.body_grace_s = max(self._shutdown_timeout / 2, self._shutdown_timeout - self.ANSWER_MARGIN_S)
-        server.files = self.app.get(FILES)
+        server.files = app.get(FILES)
         return server
 
 
@@ -281,17 +298,15 @@ async def run(
 ) -> None:
     """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up. On `sock`
     (a listening socket systemd passed, `inherited_socket`) instead of `host`:`port` when given."""
-    if sock is None:
-        # The port first: a second start on a port in use reloaded timers and committed to the database before
-        # it failed to listen. Bound and let go at once; the site binds it again right after the start-up.
-        probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
-        probe.close()
-        await probe.wait_closed()
     runner = Runner(app, **server_options(config))
-    await runner.setup()
+    await runner.prepare()
     files: FileLimit | None = None
     try:
+        # Listening first, then the start-up: a second start on a port in use fails before it reloads timers or
+        # commits to the database, and a long recovery (a big log after an unclean stop) answers /healthz
+        # meanwhile, where an orchestrator killed it as hung (web/starting.py).
         await (web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)).start()
+        await runner.start_app()
         freeze_heap()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         files = app.get(FILES)

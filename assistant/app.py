@@ -44,6 +44,7 @@ from assistant.web.appkeys import (
     PUBLISHER,
     QA,
     QA_INSPECTOR,
+    READS,
     RELAY,
     RELOADING,
     STARTUP,
@@ -57,6 +58,7 @@ from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES
 from assistant.web.starting import Startup, abandon_start, finish_start, starting_gate
+from assistant.web.stopping import Reads, abandon_reads, reads_abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
 from assistant.writer import StorageError, Writer, is_busy
 
@@ -77,7 +79,7 @@ def create_app(
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
-        middlewares=[page_errors, error_middleware, starting_gate],
+        middlewares=[page_errors, error_middleware, starting_gate, reads_abandoned_on_stop],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
@@ -86,6 +88,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[STARTUP] = Startup()
+    app[READS] = Reads()
     app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
@@ -98,7 +101,7 @@ def create_app(
     app.add_routes(ROUTES)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)
-    app.on_shutdown.extend([abandon_start, _close_streams])
+    app.on_shutdown.extend([abandon_start, abandon_reads, _close_streams])
     return app
 
 

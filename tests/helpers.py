@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import inspect
 import itertools
 import json
+import socket
 import sqlite3
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ from assistant.config import Config
 from assistant.signing import sign
 from assistant.suggest.engine import load_matcher
 from assistant.suggest.matcher import Matcher
+from assistant.web import server
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
@@ -225,3 +231,64 @@ def _encodes(ch: str, codec: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+@dataclasses.dataclass
+class Served:
+    """A service run by `serving`: its base URL; `stop()` asks for the stop as SIGTERM does, `stopped()` says
+    whether it has ended."""
+
+    url: str
+    stop: Callable[[], None]
+    stopped: Callable[[], bool]
+
+
+@contextmanager
+def serving(
+    app: web.Application, config: Config, *, before_stop: Callable[[], None] = lambda: None
+) -> Iterator[Served]:
+    """`server.run(app)` as `assistant serve` runs it, on an event loop of its own in a thread.
+    On the way out `before_stop` (release what the test held), then a stop as on SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    running: dict[str, Any] = {}
+    loop_ready = threading.Event()
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        running["stop"] = (asyncio.get_running_loop(), stopping)
+        loop_ready.set()
+
+        async def until_stopped() -> None:
+            await stopping.wait()
+
+        await server.run(app, config, host="127.0.0.1", port=port, stop=until_stopped)
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # raised again in the test, once the thread is joined
+            running["error"] = exc
+
+    def stop() -> None:
+        loop, stopping = running["stop"]
+        loop.call_soon_threadsafe(stopping.set)
+
+    switch, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    thread = threading.Thread(target=target, name="served", daemon=True)
+    thread.start()
+    assert loop_ready.wait(10)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", stop, lambda: not thread.is_alive())
+    finally:
+        before_stop()
+        if thread.is_alive():
+            stop()
+        thread.join(60)
+        gc.unfreeze()  # server.run froze the heap and changed the GC and GIL settings: this process goes on testing
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(switch)
+    assert not thread.is_alive()
+    if "error" in running:
+        raise running["error"]

@@ -4,67 +4,19 @@ answers, `/readyz` says `starting`, and an event is answered only once logged (h
 from __future__ import annotations
 
 import asyncio
-import gc
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from assistant import upgrade
 from assistant.config import Config
-from assistant.web import server
 from assistant.web.appkeys import STARTUP
-from tests.helpers import body_of, eventually, make_app, make_event, replace_config
-from tests.service import free_port
-
-
-@contextmanager
-def serving(app: web.Application, config: Config, release: threading.Event) -> Iterator[str]:
-    """`server.run(app)` as `assistant serve` runs it, on an event loop of its own in a thread; its base URL.
-    On the way out the held recovery is released (a start waits for it before it can stop)."""
-    port = free_port()
-    running: dict[str, Any] = {}
-    loop_ready = threading.Event()
-
-    async def main() -> None:
-        stopping = asyncio.Event()
-        running["stop"] = (asyncio.get_running_loop(), stopping)
-        loop_ready.set()
-
-        async def until_stopped() -> None:
-            await stopping.wait()
-
-        await server.run(app, config, host="127.0.0.1", port=port, stop=until_stopped)
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # raised again in the test, once the thread is joined
-            running["error"] = exc
-
-    switch, thresholds = sys.getswitchinterval(), gc.get_threshold()
-    thread = threading.Thread(target=target, name="served", daemon=True)
-    thread.start()
-    assert loop_ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        release.set()
-        loop, stopping = running["stop"]
-        loop.call_soon_threadsafe(stopping.set)
-        thread.join(60)
-        gc.unfreeze()  # server.run froze the heap and changed the GC and GIL settings: this process goes on testing
-        gc.set_threshold(*thresholds)
-        sys.setswitchinterval(switch)
-    assert not thread.is_alive()
-    if "error" in running:
-        raise running["error"]
+from tests.helpers import body_of, eventually, make_app, make_event, replace_config, serving
 
 
 @pytest.fixture
@@ -100,29 +52,31 @@ async def test_start_answers_healthz_and_says_starting_while_it_recovers(
     # Nothing listened until the recovery was over (17 s on a day of 300,000 events whose timers were not
     # flushed): an orchestrator's liveness check failed meanwhile and the start was killed as hung.
     config = replace_config(config, "server", request_timeout_s=0.5)
-    with serving(make_app(config), config, held_recovery) as url:
+    with serving(make_app(config), config, before_stop=held_recovery.set) as served:
         async with aiohttp.ClientSession() as session:
 
             async def alive() -> bool:
                 try:
-                    return (await status_and_body(session, "GET", f"{url}/healthz"))[0] == 200
+                    return (await status_and_body(session, "GET", f"{served.url}/healthz"))[0] == 200
                 except aiohttp.ClientConnectionError:
                     return False
 
             await eventually(alive, timeout=30)
-            status, (body, retry) = await status_and_body(session, "GET", f"{url}/readyz")
+            status, (body, retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
             assert (status, body["error"], retry) == (503, "starting", "5")
             assert "opening the log" in body["message"]
             # An event that waited its request's time for the start is refused, not acknowledged unlogged.
             event = body_of(make_event(id="during-start"))
-            status, (body, retry) = await status_and_body(session, "POST", f"{url}/v1/events", data=event)
+            status, (body, retry) = await status_and_body(session, "POST", f"{served.url}/v1/events", data=event)
             assert (status, body["error"], retry) == (503, "starting", "5")
-            status, (body, _retry) = await status_and_body(session, "GET", f"{url}/v1/suggest", params={"text": "在吗"})
+            status, (body, _retry) = await status_and_body(
+                session, "GET", f"{served.url}/v1/suggest", params={"text": "在吗"}
+            )
             assert (status, body["error"]) == (503, "starting")
             held_recovery.set()
-            await eventually(lambda: _ready(session, url), timeout=30)
+            await eventually(lambda: _ready(session, served.url), timeout=30)
             assert logged(config, "during-start") == 0
-            assert (await status_and_body(session, "POST", f"{url}/v1/events", data=event))[0] == 200
+            assert (await status_and_body(session, "POST", f"{served.url}/v1/events", data=event))[0] == 200
     assert logged(config, "during-start") == 1
 
 
@@ -131,18 +85,18 @@ async def test_an_event_posted_during_the_start_waits_for_it_and_is_logged(
 ) -> None:
     # As the socket's queue held it while nothing listened (Chatwoot never sends a webhook again).
     app = make_app(config)
-    with serving(app, config, held_recovery) as url:
+    with serving(app, config, before_stop=held_recovery.set) as served:
         async with aiohttp.ClientSession() as session:
 
             async def starting() -> bool:
                 try:
-                    return (await status_and_body(session, "GET", f"{url}/readyz"))[0] == 503
+                    return (await status_and_body(session, "GET", f"{served.url}/readyz"))[0] == 503
                 except aiohttp.ClientConnectionError:
                     return False
 
             await eventually(starting, timeout=30)
             event = body_of(make_event(id="held"))
-            posted = asyncio.ensure_future(status_and_body(session, "POST", f"{url}/v1/events", data=event))
+            posted = asyncio.ensure_future(status_and_body(session, "POST", f"{served.url}/v1/events", data=event))
             await eventually(lambda: app[STARTUP].held == 1, timeout=10)
             assert not posted.done()
             held_recovery.set()

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from assistant.suggest.engine import SuggestionEngine
     from assistant.web.chatwoot_memory import ChatwootMemory
     from assistant.web.starting import Startup
+    from assistant.web.stopping import Reads
     from assistant.writer import Writer
 
 CONFIG = web.AppKey("config", Config)
@@ -45,4 +46,5 @@ WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)
 # One library reload at a time: a second (SIGHUP during an admin reload) waits, then loads the files as they are then.
 RELOADING = web.AppKey("reloading", asyncio.Lock)
 STARTUP: web.AppKey[Startup] = web.AppKey("startup")  # listening before the start is over (web/starting.py)
+READS: web.AppKey[Reads] = web.AppKey("reads")  # abandoned at the stop (web/stopping.py)
 FILES = web.AppKey("files", FileLimit)  # the open-file limit: met, connections are reset (web/filelimit.py)

@@ -35,6 +35,7 @@ from assistant.config import Config
 from assistant.web.appkeys import FILES
 from assistant.web.body import BodyError
 from assistant.web.filelimit import FileLimit
+from assistant.web.stopping import ReadsAbandoned
 
 _REASONS = {
     400: "bad_request",
@@ -298,6 +299,8 @@ async def run(
 ) -> None:
     """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up. On `sock`
     (a listening socket systemd passed, `inherited_socket`) instead of `host`:`port` when given."""
+    # A page's render still running at the stop is answered 503 and its thread not waited for (web/stopping.py).
+    asyncio.get_running_loop().set_default_executor(ReadsAbandoned(thread_name_prefix="asyncio"))
     runner = Runner(app, **server_options(config))
     await runner.prepare()
     files: FileLimit | None = None

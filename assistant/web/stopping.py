@@ -1,0 +1,80 @@
+"""The service's stop, as requests see it: what writes is finished, what only reads is abandoned.
+
+On SIGTERM aiohttp waits for every request in flight (up to the shutdown's 10 s) before the clean-up, and the
+event loop's close then waits for every thread of its executor: a supervisor's report or daily log rendering
+in a thread for half a minute held the stop for that long, where it takes under a second, and `docker stop`
+killed the process before its log was flushed. A read (a GET: a page, a report, a search) changes nothing
+and may be asked again: at the stop, one still running is answered 503 `shutting_down` with `Retry-After`
+at once, and its thread is left to end with the process (`ReadsAbandoned`). An event's request is a POST, and
+is finished and logged as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from assistant.web.appkeys import READS
+from assistant.web.errors import unavailable
+
+_READS = frozenset({"GET", "HEAD"})
+# Not abandoned: the live streams, which the stop ends itself (app._close_streams), and the liveness check.
+_KEPT = frozenset({"/v1/stream", "/v1/qa/stream", "/healthz"})
+
+
+class Reads:
+    """The reads in flight (their tasks), cancelled when the service stops."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.stopping = False
+
+    def abandon(self) -> int:
+        """Stop: every read in flight is answered 503 now; how many there were."""
+        self.stopping = True
+        for task in self.tasks:
+            task.cancel()
+        return len(self.tasks)
+
+
+async def abandon_reads(app: web.Application) -> None:
+    """On shutdown, before aiohttp waits for the requests in flight."""
+    app[READS].abandon()
+
+
+def _stopping() -> web.Response:
+    return unavailable("shutting_down", "the service is stopping; retry later")
+
+
+@web.middleware
+async def reads_abandoned_on_stop(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A read still running when the service stops is answered 503 `shutting_down` (unless it has begun its
+    answer)."""
+    if request.method not in _READS or request.path in _KEPT:
+        return await handler(request)
+    reads = request.app[READS]
+    task = asyncio.current_task()
+    if reads.stopping or task is None:
+        return _stopping()
+    reads.tasks.add(task)
+    try:
+        return await handler(request)
+    except asyncio.CancelledError:
+        if not reads.stopping or request.writer.output_size or task.cancelling() > 1:
+            raise  # not ours (the client went away), or the answer has begun
+        task.uncancel()
+        return _stopping()
+    finally:
+        reads.tasks.discard(task)
+
+
+class ReadsAbandoned(ThreadPoolExecutor):
+    """The event loop's default executor (`asyncio.to_thread`): at the loop's close, a thread still running
+    (a page's render the stop answered 503) is not waited for; it ends with the process. Everything whose end
+    matters (a plugin's delivery, the writer's last commit) is awaited by the clean-up before the close."""
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=True)

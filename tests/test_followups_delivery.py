@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
-from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
+from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import OUT_SECRET, T0, Harness, Receiver, Recorder, outbound_config
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
@@ -132,6 +133,41 @@ async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order
     assert len(receiver.requests) == 1
     [f] = h.followups()
     assert (f.state, f.last_error) == ("cancelled", ORDER_SETTLED)
+
+
+async def test_delivery_of_a_reminder_whose_payment_check_met_a_locked_database_is_checked_again_and_sent_once(
+    running: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: "is the order paid?" before the reminder went out failed on a database another process held past
+    # busy_timeout_s, and that ended the delivery: the reminder stayed pending, never sent, until a restart.
+    h, receiver, _ = await running()
+    deliverer = h.service.deliverer
+    check = deliverer._unpaid
+    checks: list[str] = []
+
+    async def locked_once(f: Followup) -> bool:
+        checks.append(f.id)
+        if len(checks) > 1:
+            return await check(f)
+
+        def locked(conn: sqlite3.Connection) -> bool:
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorcode = 5  # SQLITE_BUSY, as the writer meets it (PostgreSQL's lock timeout maps to it)
+            raise exc
+
+        return await h.writer.submit(locked, together=True)
+
+    monkeypatch.setattr(deliverer, "_unpaid", locked_once)
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    [f] = h.followups()
+    assert (f.kind, f.state, f.attempts, len(checks), receiver.requests) == ("payment_reminder", "pending", 0, 1, [])
+    assert deliverer.in_flight == 1  # waiting out the delivery's backoff, then asking again
+    await retry_until_done(h)
+    assert len(checks) == 2 and len(receiver.requests) == 1
+    [f] = h.followups()
+    assert (f.state, f.attempts) == ("sent", 1)
 
 
 async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order_is_closed(running: Start) -> None:

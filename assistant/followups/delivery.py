@@ -36,7 +36,7 @@ from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
-from assistant.writer import Writer
+from assistant.writer import Writer, is_busy
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ class Deliverer:
         last_error = f.last_error
         unknown = attempts > 0 and f.outcome_unknown  # an attempt was made, and whether it arrived is not known
         ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
+        checks = 0  # payment checks that met a locked database
         try:
             if unknown:  # made by the process before a restart: let it run out its time limit first
                 await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
@@ -200,9 +201,23 @@ class Deliverer:
                         continue
                 if self.stopping:
                     return  # stays pending: resumed after the restart
-                if f.kind == "payment_reminder" and not await self._unpaid(f):
-                    job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
-                    continue
+                if f.kind == "payment_reminder":
+                    try:
+                        unpaid = await self._unpaid(f)
+                    except Exception as exc:
+                        if not is_busy(exc):
+                            raise
+                        # Another process held the database past busy_timeout_s: nothing was sent, so asking again
+                        # after the delivery's own backoff cannot send twice (the task ended here, and the
+                        # reminder stayed pending, unsent, until a restart).
+                        checks += 1
+                        log.warning("follow-up %s: whether its order was paid could not be read (%s); asking again"
+                                    " after a backoff", f.id, exc)  # fmt: skip
+                        await self._backoff(job, checks)
+                        continue
+                    if not unpaid:
+                        job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
+                        continue
                 attempts += 1
                 unknown = True
                 job.attempting = True

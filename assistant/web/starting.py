@@ -41,6 +41,7 @@ class Startup:
         log.info("starting: %s", stage)
 
     def finish(self) -> None:
+        """The start is over: every route is served, the events held are handled now."""
         self.done = True
         self._settled.set()
 

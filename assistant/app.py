@@ -92,7 +92,9 @@ def create_app(
     app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
-    app[ENGINE] = SuggestionEngine(config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH])
+    app[ENGINE] = SuggestionEngine(
+        config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH], owned=matcher is None
+    )
     app[QA_INSPECTOR] = inspector or _inspector(config)
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app[WORKBOOKS] = asyncio.Semaphore(1)

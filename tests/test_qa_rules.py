@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -489,3 +490,18 @@ def test_short_reply_rule_in_python_agrees_with_its_sql(text: str) -> None:
     with sqlite3.connect(":memory:") as conn:
         [(by_sql,)] = conn.execute(f"SELECT {SHORT_REPLY_SQL} FROM (SELECT ? AS text)", (text,)).fetchall()
     assert is_short_reply(text) == bool(by_sql)
+
+
+def test_released_rules_are_freed_without_the_collector() -> None:
+    # A reload unfroze the heap to collect the replaced rules' reference cycles (their caches hold their own
+    # method): a full collection of all the service held. Released, reference counting frees them.
+    inspector = Inspector.load([RULES])
+    assert categories(inspector, "加我微信聊")
+    gc.collect()
+    gc.disable()
+    try:
+        inspector.release()
+        del inspector
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -130,6 +131,9 @@ class _Words:
 def _words(library: Library) -> _Words:
     """The library's words for each judgement, built once per library (a reload makes a new one)."""
     normalizer = Normalizer(library.normalization)
+    # Its caches make reference cycles: released when the library goes (a reload, then 4 more), so that reference
+    # counting frees it (`Matcher.release`: a reload does not collect the frozen heap).
+    weakref.finalize(library, normalizer.release)
     rules = WordRules(library.words, normalizer)
 
     def finder(intents: Sequence[str], extra: Iterable[str] = ()) -> WordFinder[str]:

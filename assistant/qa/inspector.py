@@ -154,6 +154,12 @@ class Inspector:
         self._inspect.cache_clear()
         self._inspect_long.cache_clear()
 
+    def release(self) -> None:
+        """Let go of replaced rules: each cache holds this inspector's own method, a reference cycle that only a
+        full collection of the frozen heap frees; without them reference counting frees it. Not used again."""
+        self.clear_cache()
+        del self._inspect, self._inspect_long
+
     def _inspect_uncached(self, text: str, side: str) -> tuple[Flag, ...]:
         flags = self._rule_flags(text, side) if text else []
         if side == "agent" and is_short_reply(text):

@@ -123,10 +123,12 @@ class QaService:
             log.error("quality rules not reloaded; the previous ones keep inspecting:\n%s", "\n".join(problems))
             return None, problems
 
-    def install(self, inspector: Inspector) -> None:
-        self.inspector = inspector
+    def install(self, inspector: Inspector) -> Inspector:
+        """Inspect with `inspector` from now on; the replaced one, for the caller to `release`."""
+        replaced, self.inspector = self.inspector, inspector
         files = ", ".join(self.config.qa.rules)
         log.info("quality rules reloaded: %d words from %s ([qa] rules as at start)", inspector.word_count, files)
+        return replaced
 
     @property
     def settled(self) -> bool:

@@ -96,6 +96,12 @@ class TypeClassifier:
         self._signals_short = lru_cache(maxsize=SIGNAL_CACHE)(self.reader.read)
         self._signals_long = lru_cache(maxsize=LONG_SIGNAL_CACHE)(self.reader.read)
 
+    def release(self) -> None:
+        """Let go of the remembered signals and of the reader's cycles (`Matcher.release`)."""
+        self._signals_short.cache_clear()
+        self._signals_long.cache_clear()
+        self.reader.release()
+
     def signals(self, text: str) -> MessageSignals:
         """One message's signals, remembered (a long text among fewer others)."""
         if len(text) <= CACHED_TEXT_CHARS:

@@ -45,9 +45,18 @@ def matcher_settings(config: Config, *, strict: bool = False) -> Settings:
 class SuggestionEngine:
     """Suggestions and customer types for messages, with conversation context and per-shop adoption."""
 
-    def __init__(self, config: Config, matcher: Matcher, conversations: Conversations, db_path: store.Location) -> None:
+    def __init__(
+        self,
+        config: Config,
+        matcher: Matcher,
+        conversations: Conversations,
+        db_path: store.Location,
+        *,
+        owned: bool = True,
+    ) -> None:
         self.config = config
         self.matcher = matcher
+        self._owned = owned  # a matcher shared with others (tests') is never released here
         self.conversations = conversations
         self.db_path = db_path
         self.items = ItemAnswers(config.catalog, db_path)  # product facts and size charts (assistant/catalog/)
@@ -89,11 +98,14 @@ class SuggestionEngine:
             return None, [broken]
         return matcher, []
 
-    def install(self, matcher: Matcher) -> None:
-        self.matcher = matcher
+    def install(self, matcher: Matcher) -> Matcher | None:
+        """Serve `matcher` from now on; the replaced one, for the caller to `release`, unless it is shared."""
+        replaced = self.matcher if self._owned else None
+        self.matcher, self._owned = matcher, True
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
         if self.workers is not None:
             self.workers.restart()  # they load the new library; the service matches meanwhile
+        return replaced
 
     # -- adoption -------------------------------------------------------------------------------
     def adoption(self, shop: str) -> Counter[str]:

@@ -17,7 +17,7 @@ import ahocorasick
 from mypy_extensions import mypyc_attr
 
 from assistant.suggest.phrases import IntentSpec, WordSpec
-from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 
 STRONG_WEIGHT = 0.9
 WEIGHT_BY_LENGTH = {1: 0.45, 2: 0.6, 3: 0.7}  # longer key words weigh LONG_WEIGHT
@@ -271,6 +271,11 @@ class KeywordSpotter:
         """Forget remembered evidence."""
         self._hits.cache_clear()
         self._scores.cache_clear()
+
+    def release(self) -> None:
+        """Let go of the caches and the cycles they make (`textnorm.RELEASED`); the normalizer is its owner's."""
+        self.clear_caches()
+        self._hits = self._scores = RELEASED
 
     def _keyword(self, raw: str, intent: str, factor: float | None) -> Keyword | None:
         term = make_term(raw, intent, self._normalizer)

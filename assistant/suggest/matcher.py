@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -24,7 +24,7 @@ from assistant.suggest.goods import GoodsWords, Said
 from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.scorer import Encoded, Features, Scorer, features
-from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
 from assistant.suggest.triggers import NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
 
@@ -109,6 +109,22 @@ class Reading:
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)
 
 
+def _is_social(
+    analysis: Analysis, keywords: KeywordSpotter, social: frozenset[str], words: Callable[[Analysis], bool]
+) -> bool:
+    """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
+    if not analysis.compact:
+        return True
+    if len(analysis.compact) > SOCIAL_MAX_CHARS or not words(analysis):
+        return False
+    hits = keywords.hits(analysis)
+    if not hits or any(h.keyword.intent not in social for h in hits):
+        scores, _ = keywords.scores(analysis)
+        return bool(scores) and set(scores) <= social and max(scores.values()) >= 0.95  # a whole form
+    covered = sum(h.end - h.start for h in hits)
+    return covered >= SOCIAL_SHARE * len(analysis.compact)
+
+
 def suggestion_json(s: Suggestion) -> dict[str, Any]:
     """The JSON shape of a suggestion."""
     return {
@@ -155,19 +171,19 @@ class Matcher:
             self.goods.add(i, p.goods)
             self._by_intent.setdefault(p.intent, []).append(i)
             self._index_of[p.id] = i
-        self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
+        # The callbacks below hold these, never the matcher: no reference cycle keeps a replaced one (`release`).
+        keywords = self.keywords = KeywordSpotter(library.intents, self.normalizer, library.words)
+        normalizer = self.normalizer
         forms: dict[str, Sequence[str]] = {}
         for p in self._phrases:
             known = library.normalized_triggers.get(p.id)
             ok = known is not None and len(known) == len(p.triggers)
             forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
-        # The triggers `[words.exclusions]` names (一星), as the index returns them → their normalized form.
-        exclusions = self.keywords.rules.exclusions
-        self._excludable: dict[str, str] = {
-            raw: norm for raw, norm in zip(self.triggers.raw, self.triggers.index.texts) if norm in exclusions
-        }
-        self.speaks = TriggerTopics(lambda t: self.keywords.scores(self.normalizer.analyze(t), t)[0])
+        exclusions = self.keywords.rules.exclusions  # the triggers it names (一星), as found → their normalized form
+        pairs = zip(self.triggers.raw, self.triggers.index.texts)
+        self._excludable: dict[str, str] = {raw: norm for raw, norm in pairs if norm in exclusions}
+        self.speaks = TriggerTopics(lambda t: keywords.scores(normalizer.analyze(t), t)[0])
         # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
         # a shop with none, or a set-up without shops, ranks exactly the shared library.
         self._shared_count = len(self._phrases)
@@ -175,9 +191,11 @@ class Matcher:
         for shop, own in library.shop_phrases.items():
             self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
-        self._social = frozenset(library.clauses.social)
-        self._social_words = self.keywords.presence_test(self._social)  # skips most clauses before their hits
-        self.splitter = ClauseSplitter(library.clauses, self.normalizer, self._is_social, self._markers)
+        social = frozenset(library.clauses.social)
+        social_words = keywords.presence_test(social)  # skips most clauses before their hits
+        self.splitter = ClauseSplitter(
+            library.clauses, normalizer, lambda a: _is_social(a, keywords, social, social_words), self._markers
+        )
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
         self._none: int | None = None
@@ -191,7 +209,7 @@ class Matcher:
             library.customer_types,
             self.normalizer,
             library.type_cues,
-            lambda analysis, raw: self.keywords.scores(analysis, raw)[0],
+            lambda analysis, raw: keywords.scores(analysis, raw)[0],
             self.keywords.rules.exclusions,
             self.splitter.spoken,
         )
@@ -211,19 +229,6 @@ class Matcher:
         return OwnPhrases(start, by_intent, index_of, hidden, TriggerIndex(list(own), forms))
 
     # -- reading a message ---------------------------------------------------------------------------------
-
-    def _is_social(self, analysis: Analysis) -> bool:
-        """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
-        if not analysis.compact:
-            return True
-        if len(analysis.compact) > SOCIAL_MAX_CHARS or not self._social_words(analysis):
-            return False
-        hits = self.keywords.hits(analysis)
-        if not hits or any(h.keyword.intent not in self._social for h in hits):
-            scores, _ = self.keywords.scores(analysis)
-            return bool(scores) and set(scores) <= self._social and max(scores.values()) >= 0.95  # a whole form
-        covered = sum(h.end - h.start for h in hits)
-        return covered >= SOCIAL_SHARE * len(analysis.compact)
 
     def read(self, text: str) -> Reading:
         """The message as the matcher reads it, remembered (a long text among fewer others)."""
@@ -254,6 +259,17 @@ class Matcher:
         self.normalizer.clear_caches()
         self.keywords.clear_caches()
         self.library.clear_caches()
+
+    def release(self) -> None:
+        """Let go of a replaced library: its caches, and the reference cycles they make, so that reference
+        counting frees it all once the last reference goes (not a full collection of a frozen heap); the
+        matcher is not used again."""
+        self.clear_caches()
+        self._read_short = self._read_long = RELEASED
+        self.normalizer.release()
+        self.keywords.release()
+        self.types.release()
+        self.library.release()
 
     # The public methods take any value and answer nothing for a non-string (typed so: compiled, a declared
     # `str` would be enforced before their own check).
@@ -463,15 +479,13 @@ class Matcher:
         """`TriggerIndex.within`, without a one-word trigger the message holds only inside a longer word that
         `[words.exclusions]` names for it (一星 in 一星期): a trigger is read on word boundaries like a key word."""
         found = self.triggers.within(compact, intent, limit)
-        excludable = self._excludable
-        if not excludable:
-            return found
-        rules = self.keywords.rules
-        return {
-            pi: hit
-            for pi, hit in found.items()
-            if hit[1] not in excludable or not rules.excluded(compact, excludable[hit[1]])
-        }
+        ex = self._excludable
+        if ex:
+            rules = self.keywords.rules
+            found = {
+                pi: hit for pi, hit in found.items() if hit[1] not in ex or not rules.excluded(compact, ex[hit[1]])
+            }
+        return found
 
     def _own_similar(
         self, mine: OwnPhrases, shop: str, intent: str, reading: Reading, limit: int

@@ -210,6 +210,7 @@ class Library:
             shop_phrases[shop] = tuple(own)
             shop_templates.update(((shop, pid), t) for pid, t in own_templates.items())
             shop_items.update((shop, pid) for pid in own_items)
+        normalizer.release()  # used up: freed now, not left to a collection (a reload freezes the heap after it)
         if problems:
             raise LibraryError(problems)
         return cls(
@@ -292,6 +293,18 @@ class Library:
         """Forget every rendered text (benchmarks measure first renders)."""
         with _RENDER_LOCK:
             self._rendered.clear()
+
+    def release(self) -> None:
+        """Let go of the reference cycles of a replaced library, so that reference counting frees it: a compiled
+        Jinja2 template's render function has globals that hold the function again and the template (the latter
+        only for tracebacks of a failed render). The template holds the function itself: the library still
+        renders (a follow-up may hold it a while)."""
+        self.clear_caches()
+        for template in (*self._templates.values(), *self._shop_templates.values()):
+            if isinstance(template, Template):
+                namespace = template.root_render_func.__globals__
+                namespace.pop("root", None)
+                namespace.pop("__jinja_template__", None)
 
     def _render(
         self, template: Template | PlainText, variables: Mapping[str, str], item: Mapping[str, Any] | None

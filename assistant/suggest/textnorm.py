@@ -44,6 +44,16 @@ _ASCII_CHAR = re.compile(r"[a-z0-9]")
 _LINK = re.compile(r"https?:/+[!-~]+|(?<![!-~])(?:[a-z0-9-]+\.)+(?:com|cn|net)(?:/[!-~]*)?")
 
 
+def _released(*args: Any) -> Any:
+    raise RuntimeError("a released library part is used again")
+
+
+# What a released object's caches become: each cache held the object's own method, a reference cycle that only a
+# full collection frees once the heap is frozen (a second or more on a busy service); without it, reference
+# counting frees the object as soon as the last reference goes (`release`).
+RELEASED: Any = lru_cache(maxsize=1)(_released)
+
+
 @dataclass(frozen=True)
 class NormalizationData:
     """What normalization needs from the library: synonyms, a traditional→simplified table, fillers."""
@@ -114,6 +124,11 @@ class Normalizer:
         """Forget every remembered folding and analysis."""
         for cache in (self.fold, self.analyze, self.analyze_folded):
             cache.cache_clear()
+
+    def release(self) -> None:
+        """Let go of the caches and the cycles they make: not used again, freed once no longer referenced."""
+        self.clear_caches()
+        self.fold = self.analyze = self.analyze_folded = RELEASED
 
     def _fold_chars(self, text: str) -> str:
         folded = unicodedata.normalize("NFKC", text).lower().translate(self._table)

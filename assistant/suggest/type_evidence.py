@@ -10,7 +10,7 @@ from functools import lru_cache
 import rjieba
 
 from assistant.suggest.keywords import NUMBER
-from assistant.suggest.textnorm import Analysis, Normalizer
+from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.vocabulary import CustomerTypeSpec, TypeCues
 
 # How much one piece of evidence says, 0–1; a type's pieces combine as independent chances.
@@ -228,6 +228,11 @@ class EvidenceReader:
             return Cue(parts[0], type_id, strength)
         regex = re.compile(NUMBER.join(re.escape(p) for p in parts))
         return Cue("#".join(parts), type_id, strength, regex)
+
+    def release(self) -> None:
+        """Let go of the cache and the cycle it makes (`textnorm.RELEASED`)."""
+        self._fold.cache_clear()
+        self._fold = RELEASED
 
     def read(self, text: str) -> MessageSignals:
         """The signals of one raw customer message."""

@@ -67,20 +67,39 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
     the old ones of both serving (a 422 never hides a half-done reload). (ok, problems)
 
     The files are read and prepared in a thread (seconds for a large library) while the event loop goes on
-    answering; only the swap runs on it. A reload asked for while one runs waits for it, then runs in turn."""
+    answering; only the swap runs on it. The replaced library and rules are released and freed in a thread too,
+    by reference counting: the heap is frozen, and only a full collection of all of it (a second or more on a
+    busy service) would free their reference cycles. A reload asked for while one runs waits for it, then runs
+    in turn."""
     async with app[RELOADING]:
         matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
         if problems or matcher is None:
             log.error("reload refused: the phrase library and the quality rules both keep their previous versions"
                       " (a reload changes both or neither; the problems are logged above)")  # fmt: skip
             return False, problems
-        app[ENGINE].install(matcher)
+        replaced: list[Matcher | Inspector | None] = [app[ENGINE].install(matcher)]
         if inspector is not None:
-            app[QA].install(inspector)
+            replaced.append(app[QA].install(inspector))
+        del matcher, inspector
+        await asyncio.to_thread(_let_go, replaced)
         started = time.perf_counter()
         if refreeze_heap():
             log.info("heap frozen again after the reload in %.0f ms", (time.perf_counter() - started) * 1000)
         return True, []
+
+
+def _let_go(replaced: list[Matcher | Inspector | None]) -> None:
+    """Release the replaced library and rules (None: a matcher shared with others), each freed here as its last
+    reference goes: its caches first, then the rest, the event loop taking the GIL between the pieces."""
+    while replaced:
+        old = replaced.pop()
+        if old is None:
+            continue
+        try:
+            old.release()
+        except Exception:  # the new library serves all the same; the old one stays until the process ends
+            log.exception("the replaced %s could not be released", type(old).__name__)
+        del old
 
 
 def _prepare(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:

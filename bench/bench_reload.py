@@ -1,0 +1,180 @@
+"""A phrase-library reload on a busy service: the event loop's longest pause while it reloads.
+
+    python -m bench bench_reload                          (BENCH_CONVERSATIONS=20000, BENCH_RELOADS=3)
+    BENCH_PHRASES=20000 python -m bench bench_reload      (the shipped library and that many synthetic phrases)
+    BENCH_BASELINE=/path/to/other/checkout python -m bench bench_reload   (that code's rows too, in turn)
+
+The real service (bench/reload_server.py: `assistant serve` with a probe task that notes how late the event loop
+wakes it) on a copy of the shipped phrase library, one matching worker, SQLite. Its state is first filled with
+BENCH_CONVERSATIONS conversations (three events each: a reload used to collect the whole heap, and the heap grows
+with them); then events of the product mix keep coming (16 clients without pause) while `POST /v1/admin/reload`
+is sent BENCH_RELOADS times, five seconds apart or more. For each reload: how long it took, and the loop's
+longest pause from when it was sent to a second after it answered; beside it, the longest pause of the three
+seconds before it (no reload: the machine's and the service's own noise), and the slowest event answered in each.
+Target: a reload adds no pause over a few tens of milliseconds to the service's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.bench_matcher import _synthetic_tables
+from bench.bench_webhook import AGENT_TEXT, distinct_text
+from bench.load import post_load
+from tests.service import ROOT, free_port
+
+CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "20000"))
+RELOADS = int(os.environ.get("BENCH_RELOADS", "3"))
+PHRASES = int(os.environ.get("BENCH_PHRASES", "0"))
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+CLIENTS = 16
+QUIET_S = 3.0  # the span before each reload, without one, to compare with
+TOKEN = "bench-admin"
+
+
+def _event(i: int, prefix: str, conversation: int) -> dict[str, object]:
+    kind = i % 10
+    base = {
+        "id": f"{prefix}-{i}",
+        "ts": int(time.time() * 1000),
+        "shop": "s1",
+        "conversation": f"c{conversation}",
+        "customer": f"u{conversation}",
+    }
+    if kind < 5:
+        return {**base, "type": "message", "sender": "customer", "text": distinct_text(i)}
+    if kind < 9:
+        return {**base, "type": "message", "sender": "agent", "agent": "a1", "text": AGENT_TEXT}
+    return {**base, "type": "order_created", "order": f"{prefix}-o{i}", "amount": 99.0}
+
+
+def _library(folder: Path) -> Path:
+    """A copy of the shipped library, with PHRASES synthetic phrases beside it (read with the shipped scorer)."""
+    library = folder / "phrases"
+    shutil.copytree(ROOT / "phrases", library)
+    for name, table in _synthetic_tables(PHRASES) if PHRASES else []:
+        lines = [f"group = {json.dumps(table['group'], ensure_ascii=False)}", ""]
+        for phrase in table["phrase"]:
+            lines.append("[[phrase]]")
+            lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in phrase.items()]
+            lines.append("")
+        (library / name).write_text("\n".join(lines), encoding="utf-8")
+    return library
+
+
+async def _wait_up(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            async with session.get(f"{url}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+async def _pauses(
+    session: aiohttp.ClientSession, url: str, since: float = 0.0, until: float = 1e18
+) -> dict[str, float]:
+    async with session.get(f"{url}/bench/pauses", params={"since": str(since), "until": str(until)}) as resp:
+        found: dict[str, float] = await resp.json()
+        return found
+
+
+async def _row(label: str, root: Path, folder: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = folder / f"{label}.toml"
+    config.write_text(f'[phrases]\npath = "{_library(folder / label)}"\nworkers = 1\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(root), "ASSISTANT_ADMIN_TOKEN": TOKEN, "ASSISTANT_WEBHOOK_SECRET": ""}
+    server = ROOT / "bench" / "reload_server.py"  # by its path: `root` may be a checkout without it
+    command = [sys.executable, str(server), str(config), str(folder / f"{label}.db"), str(port)]
+    with (folder / f"{label}.log").open("ab") as log:
+        proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _wait_up(session, url, proc)
+            await _measure(label, url, session)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+async def _measure(label: str, url: str, session: aiohttp.ClientSession) -> None:
+    n = CONVERSATIONS * 3
+    batches = [
+        json.dumps([_event(j, "fill", j % CONVERSATIONS) for j in range(s, min(n, s + 200))], ensure_ascii=False)
+        for s in range(0, n, 200)
+    ]
+    filled = await post_load(f"{url}/v1/events", lambda i: batches[i].encode(), total=len(batches), concurrency=4)
+    if filled.errors:
+        raise RuntimeError(f"{label}: {filled.errors} of {len(batches)} batches failed")
+    answered: list[tuple[float, float]] = []  # (sent, seconds to answer), on this process's clock
+    stop = asyncio.Event()
+
+    async def client(number: int) -> None:
+        i = number
+        while not stop.is_set():
+            i += CLIENTS
+            body = json.dumps(_event(i, f"live{number}", i % CONVERSATIONS), ensure_ascii=False).encode()
+            sent = time.perf_counter()
+            async with session.post(f"{url}/v1/events", data=body) as resp:
+                await resp.read()
+            answered.append((sent, time.perf_counter() - sent))
+
+    def slowest_ms(start: float, end: float) -> float:
+        return max((took for sent, took in answered if start <= sent <= end), default=0.0) * 1000
+
+    clients = [asyncio.create_task(client(k)) for k in range(CLIENTS)]
+    try:
+        await asyncio.sleep(QUIET_S + 1)
+        for number in range(RELOADS):
+            here, there = time.perf_counter(), (await _pauses(session, url))["now"]
+            async with session.post(f"{url}/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                ok = resp.status == 200
+            took = time.perf_counter() - here
+            await asyncio.sleep(1)
+            span = took + 1
+            during = await _pauses(session, url, there, there + span)
+            quiet = await _pauses(session, url, there - QUIET_S, there)
+            print(
+                f"{label:<9} reload {number + 1}: {'ok' if ok else 'REFUSED'} in {took:5.2f} s;"
+                f" longest loop pause {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before:"
+                f" {quiet['longest_ms']:6.1f} ms); slowest event {slowest_ms(here, here + span):7.1f} ms"
+                f" ({slowest_ms(here - QUIET_S, here):6.1f} ms)",
+                flush=True,
+            )
+            await asyncio.sleep(QUIET_S + 1)  # the next reload's quiet span begins after this one's
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+
+
+async def _run() -> None:
+    rows = [("this", ROOT)] + ([("baseline", Path(BASELINE).resolve())] if BASELINE else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, root in rows:
+            await _row(label, root, Path(tmp))
+
+
+def main() -> None:
+    library = f"the shipped library + {PHRASES:,} synthetic phrases" if PHRASES else "the shipped library"
+    print(f"reload under load ({library}; {CONVERSATIONS:,} conversations, {CLIENTS} clients sending events)")
+    print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    main()

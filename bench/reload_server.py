@@ -1,0 +1,65 @@
+"""The service (`assistant serve`) with a probe of its event loop's pauses, for bench_reload; not for use.
+
+    python -m bench.reload_server CONFIG DB PORT
+
+A task wakes every TICK_S and notes how late it woke: the event loop's pauses. `GET /bench/pauses?since=&until=`
+(times on this process's `perf_counter`) answers the longest pause of that span and the time now. Run with
+another checkout first on PYTHONPATH, it probes that checkout's service (BENCH_BASELINE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+TICK_S = 0.005
+PAUSES: deque[tuple[float, float]] = deque(maxlen=200_000)  # (when the tick began, seconds late)
+
+
+async def _probe() -> None:
+    while True:
+        began = time.perf_counter()
+        await asyncio.sleep(TICK_S)
+        PAUSES.append((began, time.perf_counter() - began - TICK_S))
+
+
+async def _pauses(request: web.Request) -> web.Response:
+    since = float(request.query.get("since", "0"))
+    until = float(request.query.get("until", "inf"))
+    late = [pause for began, pause in PAUSES if since <= began <= until]
+    return web.json_response({"now": time.perf_counter(), "longest_ms": max(late, default=0.0) * 1000})
+
+
+async def _start(app: web.Application) -> None:
+    app[PROBE] = asyncio.get_running_loop().create_task(_probe(), name="pause probe")
+
+
+PROBE = web.AppKey("bench_probe", asyncio.Task)
+
+
+def main() -> int:
+    import assistant.app
+    from assistant.cli.common import load
+    from assistant.cli.serve import serve
+
+    create = assistant.app.create_app
+
+    def create_app(*args: Any, **kwargs: Any) -> web.Application:
+        app = create(*args, **kwargs)
+        app.router.add_get("/bench/pauses", _pauses)
+        app.on_startup.append(_start)
+        return app
+
+    assistant.app.create_app = create_app  # `serve` imports it when it starts
+    config = load(Path(sys.argv[1]), Path(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[3]))
+    return serve(config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -152,3 +152,10 @@ def test_of_phrases_that_tie_the_one_for_goods_the_message_names_comes_first(shi
         assert found[0].code == "cp24", (text, found)
     found = shipped_matcher.suggest("保质期多久")
     assert found[0].code == "cp18", found  # no goods named: the closest trigger decides
+
+
+def test_a_price_difference_to_pay_is_no_refund(shipped_matcher: Matcher) -> None:
+    # 差价 is paid (a link to pay it, a faster courier) as often as refunded: alone it only leans towards a refund.
+    assert shipped_matcher.keyword_scores("差价链接发我一下").get("refund", 0.0) < 0.45
+    for text in ("退差价", "差价能退吗"):
+        assert shipped_matcher.keyword_scores(text)["refund"] >= 0.6, text

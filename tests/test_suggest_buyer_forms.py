@@ -159,3 +159,13 @@ def test_a_price_difference_to_pay_is_no_refund(shipped_matcher: Matcher) -> Non
     assert shipped_matcher.keyword_scores("差价链接发我一下").get("refund", 0.0) < 0.45
     for text in ("退差价", "差价能退吗"):
         assert shipped_matcher.keyword_scores(text)["refund"] >= 0.6, text
+
+
+def test_a_defect_in_plain_words_with_a_return_cost_question_gets_the_quality_return_terms(
+    shipped_matcher: Matcher,
+) -> None:
+    # Found: the defect's word (裂缝) was no key word, or the question was too long for any trigger to be close (40):
+    # th5 «七天无理由退换的运费由买家承担» came first, as if nothing were wrong with the goods.
+    for text in ("杯子有裂缝 退货运费谁出", "衣服有个洞 寄回去的运费你们出吗", "保温壶漏水 寄回运费你们出吗"):
+        assert live(shipped_matcher, text)[0] == "th6", text
+    assert live(shipped_matcher, "退货运费谁出")[0] == "th5"  # no defect: the buyer's own return

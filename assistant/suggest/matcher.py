@@ -26,7 +26,7 @@ from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.scorer import Encoded, Features, Scorer, features
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
-from assistant.suggest.triggers import NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
+from assistant.suggest.triggers import ANSWERS_MIN_SIMILARITY, NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
 
 log = logging.getLogger(__name__)
 
@@ -458,11 +458,13 @@ class Matcher:
                 continue
             phrase = self._phrases[pi]
             own, trigger = similar.get(pi, (0.0, fallback or (phrase.triggers[0] if phrase.triggers else "")))
-            if own >= TYPE_MIN_SIMILARITY:  # a phrase no trigger brings close does not answer: nothing lifts it
+            close = own
+            if close >= TYPE_MIN_SIMILARITY:  # a phrase no trigger brings close does not answer: nothing lifts it
                 own += TYPE_BOOST if context.customer_type and context.customer_type in phrase.types else 0.0
+            if close >= ANSWERS_MIN_SIMILARITY:
                 own += self.speaks.points(pi, phrase, reading.keyword)
             score = 100.0 * confidence * (0.85 + 0.15 * own / 100.0)
-            if own >= TYPE_MIN_SIMILARITY and (pi in shop or pi >= self._shared_count > 0):
+            if close >= TYPE_MIN_SIMILARITY and (pi in shop or pi >= self._shared_count > 0):
                 score += SHOP_LIFT
             used = context.adoption.get(phrase.id, 0)
             if used > 0:

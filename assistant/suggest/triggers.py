@@ -184,8 +184,15 @@ class OwnPhrases:
 
 # A phrase whose triggers also speak of what else the message names (a defect beside a return-cost question: th6's
 # triggers name quality issues, th5's only the cost) counts up to this many points more like it, by the share of
-# its triggers naming each and the message's evidence for it.
-ANSWERS_MORE = 12.0
+# its triggers naming each and the message's evidence for it: enough for a defect told in a word of 0.6 (裂缝) to
+# outweigh the closer wording of th5's 退货运费谁出. Only a phrase whose trigger is at least ANSWERS_MIN_SIMILARITY
+# like the message gains them: a long question (衣服有个洞 寄回去的运费你们出吗) is no closer than that to any trigger,
+# and a phrase of the intent that fits it less than that answers something else.
+ANSWERS_MORE = 20.0
+ANSWERS_MIN_SIMILARITY = 30.0
+# The message names another intent with a key word (0.45 and more), not with weak words alone (多久 in 续航多久 is no
+# delivery question).
+ANSWERS_MIN_EVIDENCE = 0.4
 
 
 class TriggerTopics:
@@ -212,11 +219,13 @@ class TriggerTopics:
 
     def points(self, pi: int, phrase: Phrase, evidence: Mapping[str, float]) -> float:
         """Similarity points for answering more of the message: its evidence for what the triggers also name."""
-        # Nothing to add when the message names no other intent (most messages): the triggers are not read then, so
-        # a large library learns its phrases' topics only for the messages that need them.
-        if not any(i != phrase.intent and v > 0.0 for i, v in evidence.items()):
+        # Nothing to add when the message names no other intent well enough (most messages): the triggers are not
+        # read then, so a large library learns its phrases' topics only for the messages that need them.
+        if not any(i != phrase.intent and v >= ANSWERS_MIN_EVIDENCE for i, v in evidence.items()):
             return 0.0
-        named = self.of(pi, phrase)
-        if not named:  # most phrases' triggers speak of their own intent only
-            return 0.0
-        return ANSWERS_MORE * sum(share * evidence.get(i, 0.0) for i, share in named.items())
+        total = 0.0
+        for intent, share in self.of(pi, phrase).items():
+            named = evidence.get(intent, 0.0)
+            if named >= ANSWERS_MIN_EVIDENCE:
+                total += share * named
+        return ANSWERS_MORE * total

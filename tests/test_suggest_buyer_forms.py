@@ -169,3 +169,13 @@ def test_a_defect_in_plain_words_with_a_return_cost_question_gets_the_quality_re
     for text in ("杯子有裂缝 退货运费谁出", "衣服有个洞 寄回去的运费你们出吗", "保温壶漏水 寄回运费你们出吗"):
         assert live(shipped_matcher, text)[0] == "th6", text
     assert live(shipped_matcher, "退货运费谁出")[0] == "th5"  # no defect: the buyer's own return
+
+
+def test_a_colour_or_size_after_the_goods_is_a_stock_question(shipped_matcher: Matcher) -> None:
+    # Found: 这个有白色吗 got a product-function answer (cp29), 有大一码的吗 size advice, 有37的吗 «实物实拍».
+    for text in ("这个有白色吗", "这个有XL吗", "有大一码的吗", "有37的吗", "婴儿连体衣有66码吗", "这件外套有灰色的吗"):
+        codes = live(shipped_matcher, text)
+        assert codes[0].startswith("kc"), (text, codes)
+    assert live(shipped_matcher, "这个有盖子吗")[0].startswith("cp")  # a part of the goods, not a variant
+    assert live(shipped_matcher, "有尺码表吗")[0].startswith("cm")
+    assert live(shipped_matcher, "我160穿什么码")[0].startswith("cm")

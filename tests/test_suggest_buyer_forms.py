@@ -179,3 +179,10 @@ def test_a_colour_or_size_after_the_goods_is_a_stock_question(shipped_matcher: M
     assert live(shipped_matcher, "这个有盖子吗")[0].startswith("cp")  # a part of the goods, not a variant
     assert live(shipped_matcher, "有尺码表吗")[0].startswith("cm")
     assert live(shipped_matcher, "我160穿什么码")[0].startswith("cm")
+
+
+def test_a_leak_is_a_defect_not_a_wrong_item(shipped_matcher: Matcher) -> None:
+    # Found: the 买的 of 买的奶瓶漏水 made «不是我买的» the closest trigger, so the wrong-item answer (zl8) came first.
+    for text in ("买的奶瓶漏水", "刚买的水杯漏水了"):
+        assert live(shipped_matcher, text)[0] == "zl1", text
+    assert live(shipped_matcher, "发错了 不是我买的")[0] == "zl8"

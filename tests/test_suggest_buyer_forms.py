@@ -186,3 +186,12 @@ def test_a_leak_is_a_defect_not_a_wrong_item(shipped_matcher: Matcher) -> None:
     for text in ("买的奶瓶漏水", "刚买的水杯漏水了"):
         assert live(shipped_matcher, text)[0] == "zl1", text
     assert live(shipped_matcher, "发错了 不是我买的")[0] == "zl8"
+
+
+def test_a_weekday_is_no_question_about_weekends(shipped_matcher: Matcher) -> None:
+    # Found: 星期一 was like 星期天, so a Monday got «周末仓库也正常发货».
+    for text in ("星期一能发货吗", "周二能发吗", "礼拜四能寄出吗", "周五发货吗"):
+        codes = live(shipped_matcher, text)
+        assert codes[0].startswith("fh") and "fh5" not in codes, (text, codes)
+    for text in ("周六能发吗", "星期天发货吗", "礼拜六能发货吗", "双休日发货吗"):
+        assert live(shipped_matcher, text)[0] == "fh5", text

@@ -195,3 +195,10 @@ def test_a_weekday_is_no_question_about_weekends(shipped_matcher: Matcher) -> No
         assert codes[0].startswith("fh") and "fh5" not in codes, (text, codes)
     for text in ("周六能发吗", "星期天发货吗", "礼拜六能发货吗", "双休日发货吗"):
         assert live(shipped_matcher, text)[0] == "fh5", text
+
+
+def test_shipping_costs_asked_in_english_get_the_shipping_fee_answer(shipped_matcher: Matcher) -> None:
+    # Found: shipping read as 发货 alone, so both got «现货宝贝付款后48小时内发出».
+    for text in ("is it free shipping", "shipping fee?", "Free shipping?"):
+        assert live(shipped_matcher, text)[0] == "kd12", text
+    assert live(shipped_matcher, "when ship")[0].startswith("fh")

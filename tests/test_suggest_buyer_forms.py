@@ -202,3 +202,9 @@ def test_shipping_costs_asked_in_english_get_the_shipping_fee_answer(shipped_mat
     for text in ("is it free shipping", "shipping fee?", "Free shipping?"):
         assert live(shipped_matcher, text)[0] == "kd12", text
     assert live(shipped_matcher, "when ship")[0].startswith("fh")
+
+
+def test_a_long_wait_for_the_order_gets_the_apology_that_looks_into_it(shipped_matcher: Matcher) -> None:
+    # Found: a week's wait got the generic complaint answer (ts1 «请告诉我具体情况») as if nothing were said.
+    for text in ("等了一个星期了", "都等了十来天了"):
+        assert live(shipped_matcher, text)[0] == "cd3", text

@@ -180,9 +180,8 @@ class Matcher:
             ok = known is not None and len(known) == len(p.triggers)
             forms[p.id] = known if known is not None and ok else tuple(self.normalizer.normalize(t) for t in p.triggers)
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
-        exclusions = self.keywords.rules.exclusions  # the triggers it names (一星), as found → their normalized form
-        pairs = zip(self.triggers.raw, self.triggers.index.texts)
-        self._excludable: dict[str, str] = {raw: norm for raw, norm in pairs if norm in exclusions}
+        pairs = zip(self.triggers.raw, self.triggers.index.texts)  # [words.exclusions]' triggers (一星) → their form
+        self._excludable: dict[str, str] = {r: n for r, n in pairs if n in self.keywords.rules.exclusions}
         self.speaks = TriggerTopics(lambda t: keywords.scores(normalizer.analyze(t), t)[0])
         # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
         # a shop with none, or a set-up without shops, ranks exactly the shared library.

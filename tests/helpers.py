@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -160,6 +161,15 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 5.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+async def answers(session: aiohttp.ClientSession, url: str, status: int) -> bool:
+    """Whether a GET of `url` answers `status` now (False while nothing listens there yet): for `eventually`."""
+    try:
+        async with session.get(url) as resp:
+            return resp.status == status
+    except aiohttp.ClientConnectionError:
+        return False
 
 
 def followups_settled(db: store.Location) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from assistant import upgrade
 from assistant.config import Config
 from assistant.web.appkeys import STARTUP
-from tests.helpers import body_of, eventually, make_app, make_event, replace_config, serving
+from tests.helpers import answers, body_of, eventually, make_app, make_event, replace_config, serving
 
 
 @pytest.fixture
@@ -54,14 +54,7 @@ async def test_start_answers_healthz_and_says_starting_while_it_recovers(
     config = replace_config(config, "server", request_timeout_s=0.5)
     with serving(make_app(config), config, before_stop=held_recovery.set) as served:
         async with aiohttp.ClientSession() as session:
-
-            async def alive() -> bool:
-                try:
-                    return (await status_and_body(session, "GET", f"{served.url}/healthz"))[0] == 200
-                except aiohttp.ClientConnectionError:
-                    return False
-
-            await eventually(alive, timeout=30)
+            await eventually(lambda: answers(session, f"{served.url}/healthz", 200), timeout=30)
             status, (body, retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
             assert (status, body["error"], retry) == (503, "starting", "5")
             assert "opening the log" in body["message"]
@@ -74,7 +67,7 @@ async def test_start_answers_healthz_and_says_starting_while_it_recovers(
             )
             assert (status, body["error"]) == (503, "starting")
             held_recovery.set()
-            await eventually(lambda: _ready(session, served.url), timeout=30)
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
             assert logged(config, "during-start") == 0
             assert (await status_and_body(session, "POST", f"{served.url}/v1/events", data=event))[0] == 200
     assert logged(config, "during-start") == 1
@@ -87,14 +80,7 @@ async def test_an_event_posted_during_the_start_waits_for_it_and_is_logged(
     app = make_app(config)
     with serving(app, config, before_stop=held_recovery.set) as served:
         async with aiohttp.ClientSession() as session:
-
-            async def starting() -> bool:
-                try:
-                    return (await status_and_body(session, "GET", f"{served.url}/readyz"))[0] == 503
-                except aiohttp.ClientConnectionError:
-                    return False
-
-            await eventually(starting, timeout=30)
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 503), timeout=30)
             event = body_of(make_event(id="held"))
             posted = asyncio.ensure_future(status_and_body(session, "POST", f"{served.url}/v1/events", data=event))
             await eventually(lambda: app[STARTUP].held == 1, timeout=10)
@@ -103,7 +89,3 @@ async def test_an_event_posted_during_the_start_waits_for_it_and_is_logged(
             status, (body, _retry) = await posted
             assert (status, body["accepted"]) == (200, True)
     assert logged(config, "held") == 1
-
-
-async def _ready(session: aiohttp.ClientSession, url: str) -> bool:
-    return (await status_and_body(session, "GET", f"{url}/readyz"))[0] == 200

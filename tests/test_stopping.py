@@ -13,7 +13,7 @@ import pytest
 
 from assistant.config import Config
 from assistant.web import reports
-from tests.helpers import eventually, make_app, serving
+from tests.helpers import answers, eventually, make_app, serving
 
 
 @pytest.fixture
@@ -47,14 +47,7 @@ async def test_stop_answers_a_page_still_rendering_503_and_does_not_wait_for_it(
     began, release = held_render
     with serving(make_app(config), config, before_stop=release.set) as served:
         async with aiohttp.ClientSession() as session:
-
-            async def ready() -> bool:
-                try:
-                    return (await answer(session, "GET", f"{served.url}/readyz"))[0] == 200
-                except aiohttp.ClientConnectionError:
-                    return False
-
-            await eventually(ready, timeout=30)
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
             page = asyncio.ensure_future(answer(session, "GET", f"{served.url}/reports/daily"))
             await eventually(began.is_set, timeout=10)
             served.stop()

@@ -7,6 +7,8 @@ import gc
 import inspect
 import os
 import signal
+import subprocess
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -21,7 +23,7 @@ from assistant.config import Config
 from assistant.conversations import Conversations
 from assistant.events import Event, parse_event
 from assistant.ingest import Enrichment
-from assistant.suggest import worker_main
+from assistant.suggest import child, worker_main
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import Request, answer
@@ -257,6 +259,32 @@ async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path
         assert after == (await enrich(meanwhile)).response
         assert "亲，本店新规：付款后二十四小时内发出" in [s["text"] for s in after["suggestions"]]
         assert "亲，本店新规：付款后二十四小时内发出" not in [s["text"] for s in before]
+    finally:
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
+async def test_worker_process_is_started_outside_the_event_loops_thread(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Started from the loop's thread, uvloop forked the whole service while every request waited (300-390 ms
+    # for a service of 870 MB), at each start, restart and reload.
+    started_in: list[int] = []
+    popen = subprocess.Popen
+
+    def recording(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started_in.append(threading.get_ident())
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(child.subprocess, "Popen", recording)
+    db = tmp_path / "t.db"
+    engine = SuggestionEngine(config, load_matcher(config), Conversations(db), db)
+    try:
+        workers = await started(engine, FakeClock())
+        assert len(started_in) == 1 and started_in[0] != threading.get_ident()
+        assert (await enrich(engine.annotate_pipelined(message()))).response["suggestions"]
+        assert workers.answered == 1
     finally:
         await engine.stop_workers()
         engine.conversations.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import msgspec
 
 from assistant.clock import Clock, SystemClock
+from assistant.suggest.child import Child, start_child
 from assistant.suggest.matching import HEADER, Adoption, Answer, Failure, FromWorker, Ready, Request, Settings, frame
 from assistant.suggest.matching import Used as UsedMessage
 from assistant.tasks import TaskSet
@@ -45,7 +46,7 @@ class _Worker:
     def __init__(self, pool: MatchingWorkers, number: int) -> None:
         self.pool = pool
         self.number = number
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: Child | None = None
         self.ready = False
         self.pending: dict[int, _Pending] = {}
         self.last_answer_ms = 0
@@ -117,9 +118,7 @@ class _Worker:
         self.ready_since = None
         self.killed = None
         self.state = "starting"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", CHILD, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-        )
+        proc = await start_child([sys.executable, "-m", CHILD])  # started off the event loop: docs in child.py
         self.proc = proc
         why = "exited"
         loop = asyncio.get_running_loop()
@@ -146,7 +145,7 @@ class _Worker:
             await asyncio.gather(watchdog, loading, return_exceptions=True)
         return proc.returncode, self.killed or why
 
-    async def _loading(self, proc: asyncio.subprocess.Process) -> None:
+    async def _loading(self, proc: Child) -> None:
         """A process not ready `load_timeout_s` after it started is killed (its library load hangs)."""
         clock = self.pool.clock
         await clock.sleep_until(clock.now_ms() + round(self.pool.load_timeout_s * 1000))
@@ -154,7 +153,7 @@ class _Worker:
             self.killed = f"was not ready {self.pool.load_timeout_s:g} s after it started and was killed"
             proc.kill()
 
-    async def _read(self, proc: asyncio.subprocess.Process) -> str:
+    async def _read(self, proc: Child) -> str:
         assert proc.stdout is not None
         decoder = msgspec.msgpack.Decoder(FromWorker)
         clock = self.pool.clock
@@ -184,7 +183,7 @@ class _Worker:
                 else:  # it failed on this one: the service matches it
                     pending.future.set_result(None)
 
-    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+    async def _watch(self, proc: Child) -> None:
         """Requests without an answer in time are matched in the service; a worker that answers none is killed."""
         clock = self.pool.clock
         timeout_ms = round(self.pool.timeout_s * 1000)

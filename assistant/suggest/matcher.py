@@ -30,9 +30,7 @@ from assistant.suggest.triggers import ANSWERS_MIN_SIMILARITY, NgramIndex, OwnPh
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "Context", "CustomerType", "Matcher", "Reading", "Suggestion", "customer_type_json", "suggestion_json",
-]  # fmt: skip
+__all__ = ["Context", "CustomerType", "Matcher", "Reading", "Suggestion", "customer_type_json", "suggestion_json"]
 
 DEFAULT_MIN_CONFIDENCE = 0.25
 ALTERNATE_MIN = 0.01  # a second/third intent is shown when it is at least this likely (the panel dims it)
@@ -260,11 +258,12 @@ class Matcher:
         self.library.clear_caches()
 
     def release(self) -> None:
-        """Let go of a replaced library: its caches, and the reference cycles they make, so that reference
-        counting frees it all once the last reference goes (not a full collection of a frozen heap); the
-        matcher is not used again."""
+        """Let go of a replaced library (not used again): its caches and their reference cycles, so that reference
+        counting frees it all (not a full collection of a frozen heap), its trigger indexes emptied in pieces."""
         self.clear_caches()
         self._read_short = self._read_long = RELEASED
+        for index in (self.triggers, *(own.triggers for own in self._own.values())):
+            index.release()
         self.normalizer.release()
         self.keywords.release()
         self.types.release()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rapidfuzz import fuzz, process
 
+from assistant.suggest.pacing import empty_paced, paced
 from assistant.suggest.phrases import Phrase
 from assistant.suggest.textnorm import char_ngrams
 
@@ -17,17 +17,6 @@ SHORTLIST = 80  # triggers re-scored with rapidfuzz after the bigram shortlist (
 INTENT_SHORTLIST = 12  # ... within one intent, when ranking its phrases
 IDF_MIX = 0.5  # share of the fuzzy score kept whatever characters matched; the rest scales with their weight
 _ID_SPAN = 1 << 32  # above any text id of an index
-# Texts indexed between two hand-overs of the GIL. A reload builds the new index in a thread beside the serving
-# event loop, and compiled code never offers the GIL by itself: 20,000 phrases held it 0.3-0.9 s at a stretch.
-PACE = 256
-
-
-def paced(items: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """`enumerate(items)`, letting any other thread run every `PACE` items (`time.sleep(0)` drops the GIL)."""
-    for i, item in enumerate(items):
-        if i % PACE == PACE - 1:
-            time.sleep(0)
-        yield i, item
 
 
 class NgramIndex:
@@ -46,6 +35,10 @@ class NgramIndex:
         self._chars = chars
         # Bigrams found in a large share of texts ("什么") say little and cost much at 20k phrases.
         self._common = max(500, len(self.texts) // 20)
+
+    def release(self) -> None:
+        """Empty the index a piece at a time (a replaced library is freed beside the serving loop: `pacing`)."""
+        empty_paced(self._bigrams, self._chars, self.texts)
 
     def shortlist(self, query: str, limit: int, chars: bool = True) -> list[int]:
         """Ids of up to `limit` texts sharing the most bigrams with `query`; when none shares one, those sharing
@@ -91,6 +84,10 @@ class CharWeights:
         self._idf = {c: math.log((n + 1) / (d + 1)) + 1.0 for c, d in df.items()}
         self._unknown = math.log(n + 1) + 1.0
 
+    def release(self) -> None:
+        """Forget the weights a piece at a time (`pacing`)."""
+        empty_paced(self._idf)
+
     def of(self, text: str) -> dict[str, float]:
         """Weight of each distinct character of `text`."""
         return {c: self._idf.get(c, self._unknown) for c in set(text)}
@@ -130,6 +127,15 @@ class TriggerIndex:
                 by_intent.setdefault(intent, []).append(tid)
         # One small index per intent: ranking an intent's phrases reads only its own triggers.
         self._within = {i: (tids, NgramIndex([self.index.texts[t] for t in tids])) for i, tids in by_intent.items()}
+
+    def release(self) -> None:
+        """Empty the index a piece at a time: a replaced library's, freed in a thread beside the serving event
+        loop, which freeing it whole kept waiting 0.4-0.6 s at 20,000 phrases (`pacing`). Not used again."""
+        self.index.release()
+        for _, index in self._within.values():
+            index.release()
+        self.weights.release()
+        empty_paced(self._within, self.phrases_of, self.raw, self._weight, self._chars, self._intent_of)
 
     def _score(self, query: str, weights: Mapping[str, float], total: float, tid: int) -> float:
         common = sum(weights[c] for c in weights.keys() & self._chars[tid])  # a set, whichever side

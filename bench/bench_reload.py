@@ -10,7 +10,8 @@ BENCH_CONVERSATIONS conversations (three events each: a reload used to collect t
 with them); then events of the product mix keep coming (16 clients without pause) while `POST /v1/admin/reload`
 is sent BENCH_RELOADS times, five seconds apart or more. For each reload: how long it took, and the loop's
 longest pause from when it was sent to a second after it answered; beside it, the longest pause of the three
-seconds before it (no reload: the machine's and the service's own noise), and the slowest event answered in each.
+seconds before it (no reload: the machine's and the service's own noise), the slowest event answered in each, and the
+longest collection of the cyclic collector in each (the loop's or a thread's: both wait for it).
 Target: a reload adds no pause over a few tens of milliseconds to the service's own.
 """
 
@@ -153,7 +154,8 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession) -> None
                 f"{label:<9} reload {number + 1}: {'ok' if ok else 'REFUSED'} in {took:5.2f} s;"
                 f" longest loop pause {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before:"
                 f" {quiet['longest_ms']:6.1f} ms); slowest event {slowest_ms(here, here + span):7.1f} ms"
-                f" ({slowest_ms(here - QUIET_S, here):6.1f} ms)",
+                f" ({slowest_ms(here - QUIET_S, here):6.1f} ms); longest collection {during['collection_ms']:6.1f} ms"
+                f" (generation {during['generation']:.0f}; before: {quiet['collection_ms']:5.1f} ms)",
                 flush=True,
             )
             await asyncio.sleep(QUIET_S + 1)  # the next reload's quiet span begins after this one's

@@ -2,14 +2,16 @@
 
     python -m bench.reload_server CONFIG DB PORT
 
-A task wakes every TICK_S and notes how late it woke: the event loop's pauses. `GET /bench/pauses?since=&until=`
-(times on this process's `perf_counter`) answers the longest pause of that span and the time now. Run with
+A task wakes every TICK_S and notes how late it woke: the event loop's pauses; a `gc.callbacks` entry notes each
+collection's time. `GET /bench/pauses?since=&until=` (times on this process's `perf_counter`) answers the longest
+pause and the longest collection of that span, and the time now. Run with
 another checkout first on PYTHONPATH, it probes that checkout's service (BENCH_BASELINE).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections import deque
@@ -20,6 +22,15 @@ from aiohttp import web
 
 TICK_S = 0.005
 PAUSES: deque[tuple[float, float]] = deque(maxlen=200_000)  # (when the tick began, seconds late)
+COLLECTIONS: deque[tuple[float, float, int]] = deque(maxlen=200_000)  # (when it began, seconds, generation)
+_COLLECTING: list[float] = []
+
+
+def _collection(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _COLLECTING[:] = [time.perf_counter()]
+    elif _COLLECTING:
+        COLLECTIONS.append((_COLLECTING[0], time.perf_counter() - _COLLECTING[0], info["generation"]))
 
 
 async def _probe() -> None:
@@ -33,11 +44,20 @@ async def _pauses(request: web.Request) -> web.Response:
     since = float(request.query.get("since", "0"))
     until = float(request.query.get("until", "inf"))
     late = [pause for began, pause in PAUSES if since <= began <= until]
-    return web.json_response({"now": time.perf_counter(), "longest_ms": max(late, default=0.0) * 1000})
+    took, generation = max(((t, g) for began, t, g in COLLECTIONS if since <= began <= until), default=(0.0, -1))
+    return web.json_response(
+        {
+            "now": time.perf_counter(),
+            "longest_ms": max(late, default=0.0) * 1000,
+            "collection_ms": took * 1000,  # the longest collection of the span (the loop's or a thread's)
+            "generation": generation,
+        }
+    )
 
 
 async def _start(app: web.Application) -> None:
     app[PROBE] = asyncio.get_running_loop().create_task(_probe(), name="pause probe")
+    gc.callbacks.append(_collection)
 
 
 PROBE = web.AppKey("bench_probe", asyncio.Task)

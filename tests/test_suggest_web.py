@@ -242,6 +242,43 @@ async def test_reload_frees_the_replaced_library_without_collecting_the_frozen_h
         gc.set_threshold(*thresholds)
 
 
+async def test_reload_builds_the_new_library_with_full_collections_held_off(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    # The build's new objects (millions at 20,000 phrases) made the collector walk them all two or three times
+    # per reload, 0.4-1.2 s each with every request waiting; the new library is frozen once installed instead.
+    from assistant.app import create_app
+    from assistant.web.appkeys import ENGINE
+    from assistant.web.server import HELD_OFF, freeze_heap, thaw_heap
+
+    config = _config_with_library(tmp_path / "r.db", _library_copy(tmp_path), ASSISTANT_ADMIN_TOKEN="adm")
+    client = await aiohttp_client(create_app(replace_config(config, "phrases", workers=0)))
+    engine = client.app[ENGINE]
+    real_prepare = engine.prepare
+    during: list[tuple[int, int, int]] = []
+
+    def prepare() -> Any:
+        during.append(gc.get_threshold())
+        return real_prepare()
+
+    engine.prepare = prepare  # type: ignore[method-assign]
+    thresholds = gc.get_threshold()
+    freeze_heap()  # as a served process's heap is
+    try:
+        served = gc.get_threshold()
+        resp = await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm"})
+        assert resp.status == 200
+        assert during == [(served[0], served[1], HELD_OFF)]  # young and middle collections as usual
+        assert gc.get_threshold() == served  # and full ones again once the new library is frozen
+        (tmp_path / "phrases" / "broken.toml").write_text("[[phrase]]\nid = ", encoding="utf-8")
+        resp = await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm"})
+        assert resp.status == 422 and len(during) == 2
+        assert gc.get_threshold() == served  # a refused reload gives them back too
+    finally:
+        thaw_heap()
+        gc.set_threshold(*thresholds)
+
+
 async def test_reloads_asked_together_run_one_after_the_other(aiohttp_client: Any, tmp_path: Path) -> None:
     from assistant.web.appkeys import ENGINE
 

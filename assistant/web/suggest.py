@@ -15,7 +15,7 @@ from assistant.web.appkeys import CONFIG, ENGINE, QA, RELOADING
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.query import query_text
-from assistant.web.server import refreeze_heap
+from assistant.web.server import full_collections_held, refreeze_heap
 
 if TYPE_CHECKING:
     from assistant.qa.inspector import Inspector
@@ -67,24 +67,26 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
     the old ones of both serving (a 422 never hides a half-done reload). (ok, problems)
 
     The files are read and prepared in a thread (seconds for a large library) while the event loop goes on
-    answering; only the swap runs on it. The replaced library and rules are released and freed in a thread too,
-    by reference counting: the heap is frozen, and only a full collection of all of it (a second or more on a
-    busy service) would free their reference cycles. A reload asked for while one runs waits for it, then runs
+    answering, with no full collection (it walked the new library's millions of objects); only the swap runs on
+    it. The replaced library and rules are released and freed in a thread too, by reference counting: the heap
+    is frozen, and only a full collection of all of it (a second or more on a busy service) would free their
+    reference cycles. A reload asked for while one runs waits for it, then runs
     in turn."""
     async with app[RELOADING]:
-        matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
-        if problems or matcher is None:
-            log.error("reload refused: the phrase library and the quality rules both keep their previous versions"
-                      " (a reload changes both or neither; the problems are logged above)")  # fmt: skip
-            return False, problems
-        replaced: list[Matcher | Inspector | None] = [app[ENGINE].install(matcher)]
-        if inspector is not None:
-            replaced.append(app[QA].install(inspector))
-        del matcher, inspector
-        await asyncio.to_thread(_let_go, replaced)
-        started = time.perf_counter()
-        if refreeze_heap():
-            log.info("heap frozen again after the reload in %.0f ms", (time.perf_counter() - started) * 1000)
+        with full_collections_held():  # until the new library is frozen: server.HELD_OFF
+            matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
+            if problems or matcher is None:
+                log.error("reload refused: the phrase library and the quality rules both keep their previous"
+                          " versions (a reload changes both or neither; the problems are logged above)")  # fmt: skip
+                return False, problems
+            replaced: list[Matcher | Inspector | None] = [app[ENGINE].install(matcher)]
+            if inspector is not None:
+                replaced.append(app[QA].install(inspector))
+            del matcher, inspector
+            await asyncio.to_thread(_let_go, replaced)
+            started = time.perf_counter()
+            if refreeze_heap():
+                log.info("heap frozen again after the reload in %.0f ms", (time.perf_counter() - started) * 1000)
         return True, []
 
 

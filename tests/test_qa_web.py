@@ -20,6 +20,7 @@ from assistant.app import create_app
 from assistant.cli import main
 from assistant.config import Config, ConfigError, load_config
 from assistant.web.auth import agent_token
+from tests.daylog_day import token_config
 from tests.helpers import ROOT, SHOP_TZ, body_of, day_of, eventually, live_event, make_app, replace_config
 from tests.test_live import Reader
 
@@ -213,6 +214,24 @@ async def test_qa_rules_reload_with_the_phrases(aiohttp_client: Any, config: Con
     assert resp.status == 422
     assert any("不是有效的正则表达式" in p for p in (await resp.json())["problems"])
     assert await categories("你个老六") == ["rude"]  # the previous rules keep inspecting
+
+
+async def test_daily_log_offers_the_reloaded_rules_categories(aiohttp_client: Any, tmp_path: Path) -> None:
+    # The daily log's quality filter kept the categories of the rules read at start after every reload.
+    layer = tmp_path / "shop.toml"
+    layer.write_text('[[rules]]\nid = "rude.impatient"\nwords = ["磨叽死了"]\n', encoding="utf-8")
+    config = replace_config(token_config(tmp_path / "q.db"), "qa", rules=["qa.toml", str(layer)])
+    client = await aiohttp_client(make_app(config))
+    headers = {"Authorization": "Bearer sup-token"}
+    option = '<option value="competitor">提及竞品</option>'
+    assert option not in await (await client.get("/logs/daily", headers=headers)).text()
+    layer.write_text(
+        '[categories.competitor]\nlabel = "提及竞品"\nside = "agent"\nseverity = "low"\n\n'
+        '[[rules]]\nid = "competitor.names"\ncategory = "competitor"\nwords = ["拼多多"]\n',
+        encoding="utf-8",
+    )
+    assert (await client.post("/v1/admin/reload", headers={"Authorization": "Bearer adm-token"})).status == 200
+    assert option in await (await client.get("/logs/daily", headers=headers)).text()
 
 
 def doc_example_rules() -> str:

@@ -37,7 +37,7 @@ from assistant.events import ORDER_TYPES, clean_name
 from assistant.i18n import event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
-from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA_INSPECTOR, WORKBOOKS
+from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA, QA_INSPECTOR, WORKBOOKS
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
@@ -177,8 +177,10 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     nonce = secrets.token_urlsafe(16)
     # A token that came in the URL goes into the page's links and filter form, so they keep working.
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
-    if QA_INSPECTOR in request.app:
-        page.qa_labels = {k: v for k, v in request.app[QA_INSPECTOR].labels().items() if k != "short"}
+    # The rules serving now (a reload replaces them; QA_INSPECTOR is the start's, released by the first reload).
+    inspector = request.app[QA].inspector if QA in request.app else request.app.get(QA_INSPECTOR)
+    if inspector is not None:
+        page.qa_labels = {k: v for k, v in inspector.labels().items() if k != "short"}
     language = config.ui.language
     # The day links and the date picker keep the filters: a supervisor following an agent, a search or a conversation
     # across midnight to the day before lost them on every step. Paging starts again at the top.

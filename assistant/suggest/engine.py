@@ -78,6 +78,17 @@ class SuggestionEngine:
         if workers is not None:
             await workers.close()
 
+    async def prepare_workers(self) -> None:
+        """New worker processes loading the library beside the serving ones, for a reload's `install` to swap in
+        at once (`MatchingWorkers.prepare`)."""
+        if self.workers is not None:
+            await self.workers.prepare()
+
+    async def drop_prepared_workers(self) -> None:
+        """Stop the processes `prepare_workers` started (the reload was refused)."""
+        if self.workers is not None:
+            await self.workers.drop_prepared()
+
     # -- reload ---------------------------------------------------------------------------------
     def prepare(self) -> tuple[Matcher | None, list[str]]:
         """A freshly loaded library to `install`, or None and its problems (the old one keeps serving)."""
@@ -104,7 +115,7 @@ class SuggestionEngine:
         self.matcher, self._owned = matcher, True
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
         if self.workers is not None:
-            self.workers.restart()  # they load the new library; the service matches meanwhile
+            self.workers.restart()  # those prepared take over; else new ones load it, the service matching meanwhile
         return replaced
 
     # -- adoption -------------------------------------------------------------------------------

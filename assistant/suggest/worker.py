@@ -56,6 +56,9 @@ class _Worker:
         self.ready_since: int | None = None
         self.state = "starting"  # or "waiting" (to be restarted) or "stopped"; `ready` once it answers
         self._work = asyncio.Event()
+        # A process loaded beside this one for a reload (`prepare_successor`), and whether the next start takes it.
+        self.successor: tuple[Child, int] | None = None  # (the process, its library's phrases)
+        self.take_successor = False
 
     # -- sending --------------------------------------------------------------------------------------------
     def send(self, data: bytes) -> bool:
@@ -118,16 +121,23 @@ class _Worker:
         self.ready_since = None
         self.killed = None
         self.state = "starting"
-        proc = await start_child([sys.executable, "-m", CHILD])  # started off the event loop: docs in child.py
+        successor = self.successor if self.take_successor else None
+        if successor is not None:
+            self.successor, self.take_successor = None, False
+        # Started off the event loop: docs in child.py.
+        proc = successor[0] if successor is not None else await start_child([sys.executable, "-m", CHILD])
         self.proc = proc
         why = "exited"
         loop = asyncio.get_running_loop()
         watchdog = loop.create_task(self._watch(proc), name=f"matching worker {self.number}")
         loading = loop.create_task(self._loading(proc), name=f"matching worker {self.number} loading")
         try:
-            self.send(frame(self.pool.settings))
+            if successor is None:  # a successor was sent them and has loaded its library
+                self.send(frame(self.pool.settings))
             for shop, counts in self.pool.adoption().items():  # later changes follow on the same stream
                 self.send(frame(Adoption(shop, dict(counts))))
+            if successor is not None:
+                self._ready(proc, successor[1])
             why = await self._read(proc)
         finally:
             self.ready = False
@@ -167,9 +177,7 @@ class _Worker:
                 proc.kill()
                 return f"sent a malformed answer ({exc})"
             if isinstance(message, Ready):
-                self.ready = proc.stdin is not None and not proc.stdin.is_closing()  # not if already replaced
-                self.ready_since = self.last_answer_ms = clock.now_ms()
-                log.info("matching worker %d ready (pid %d, %d phrases)", self.number, proc.pid, message.phrases)
+                self._ready(proc, message.phrases)
                 continue
             if isinstance(message, Failure) and message.id == 0:
                 log.error("matching worker %d could not load the phrase library: %s", self.number, message.error)
@@ -182,6 +190,11 @@ class _Worker:
                     self.pool.answered += 1
                 else:  # it failed on this one: the service matches it
                     pending.future.set_result(None)
+
+    def _ready(self, proc: Child, phrases: int) -> None:
+        self.ready = proc.stdin is not None and not proc.stdin.is_closing()  # not if already replaced
+        self.ready_since = self.last_answer_ms = self.pool.clock.now_ms()
+        log.info("matching worker %d ready (pid %d, %d phrases)", self.number, proc.pid, phrases)
 
     async def _watch(self, proc: Child) -> None:
         """Requests without an answer in time are matched in the service; a worker that answers none is killed."""
@@ -216,13 +229,47 @@ class _Worker:
                 p.future.set_result(None)
 
     def restart(self) -> None:
-        """Replace the process (the library was reloaded): the old one finishes what it has, then exits."""
+        """Replace the process (the library was reloaded): the old one finishes what it has, then exits; its
+        successor takes over at once when one was prepared, else a new process starts."""
         self.ready = False
+        self.take_successor = self.successor is not None
         if self.proc is not None and self.proc.returncode is None and self.proc.stdin is not None:
             self.restarting = True
             self.proc.stdin.close()
 
+    async def prepare_successor(self) -> None:
+        """Start a process beside this one and wait until it has loaded the library (`MatchingWorkers.prepare`)."""
+        await self.drop_successor()
+        try:
+            child = await start_child([sys.executable, "-m", CHILD])
+        except OSError as exc:
+            log.warning("matching worker %d: no process could be started beside it (%s)", self.number, exc)
+            return
+        child.stdin.write(frame(self.pool.settings))
+        try:
+            header = await asyncio.wait_for(child.stdout.readexactly(HEADER), self.pool.load_timeout_s)
+            first = msgspec.msgpack.decode(
+                await child.stdout.readexactly(int.from_bytes(header, "big")), type=FromWorker
+            )
+        except (TimeoutError, asyncio.IncompleteReadError, msgspec.DecodeError) as exc:
+            first = Failure(0, type(exc).__name__)
+        if isinstance(first, Ready) and not self.pool.closing:
+            self.successor = (child, first.phrases)
+            return
+        why = first.error if isinstance(first, Failure) else "it answered before it was ready"
+        log.warning("matching worker %d: the process loaded beside it is not ready (%s); the service matches"
+                    " until a new one is after the reload", self.number, why)  # fmt: skip
+        await _stop(child)
+
+    async def drop_successor(self) -> None:
+        """Stop a successor no reload took (the reload was refused, or the pool closes)."""
+        successor, self.successor = self.successor, None
+        self.take_successor = False
+        if successor is not None:
+            await _stop(successor[0])
+
     async def close(self) -> None:
+        await self.drop_successor()
         proc = self.proc
         self.ready = False
         if proc is None or proc.returncode is not None:
@@ -310,8 +357,19 @@ class MatchingWorkers:
         for worker in self._workers:
             worker.send(data)
 
+    async def prepare(self) -> None:
+        """Start a new process beside each worker and wait until each has loaded the library (at most the load
+        timeout), the old ones serving meanwhile: `restart` then swaps them in at once. Without them every message
+        was matched in the service until new processes had loaded the reloaded library (seconds for a large one)."""
+        await asyncio.gather(*(w.prepare_successor() for w in self._workers))
+
+    async def drop_prepared(self) -> None:
+        """Stop the processes `prepare` started (the reload was refused)."""
+        await asyncio.gather(*(w.drop_successor() for w in self._workers))
+
     def restart(self) -> None:
-        """New processes for a reloaded library (the service matches meanwhile)."""
+        """New processes for a reloaded library: those `prepare` loaded, at once; else new ones, the service
+        matching meanwhile."""
         for worker in self._workers:
             worker.restart()
 
@@ -322,3 +380,13 @@ class MatchingWorkers:
         await self._tasks.close()
         for worker in self._workers:  # one caught between spawning and its first read
             await worker.close()
+
+
+async def _stop(child: Child) -> None:
+    """End a process no one reads: its stdin closed (it exits), killed if it has not after the timeout."""
+    child.stdin.close()
+    try:
+        await asyncio.wait_for(child.wait(), TIMEOUT_S)
+    except TimeoutError:
+        child.kill()
+        await child.wait()

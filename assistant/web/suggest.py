@@ -74,7 +74,7 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
     in turn."""
     async with app[RELOADING]:
         with full_collections_held():  # until the new library is frozen: server.HELD_OFF
-            matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
+            matcher, inspector, problems = await _prepare_with_workers(app)
             if problems or matcher is None:
                 log.error("reload refused: the phrase library and the quality rules both keep their previous"
                           " versions (a reload changes both or neither; the problems are logged above)")  # fmt: skip
@@ -88,6 +88,23 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
             if refreeze_heap():
                 log.info("heap frozen again after the reload in %.0f ms", (time.perf_counter() - started) * 1000)
         return True, []
+
+
+async def _prepare_with_workers(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
+    """`_prepare` in a thread while the matching workers' new processes load the library beside the serving
+    ones; those are stopped again if the reload is refused."""
+    engine = app[ENGINE]
+    workers = asyncio.create_task(engine.prepare_workers(), name="reload: new matching workers")
+    try:
+        matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
+    except BaseException:
+        await asyncio.gather(workers, return_exceptions=True)
+        await engine.drop_prepared_workers()
+        raise
+    await workers
+    if problems or matcher is None:
+        await engine.drop_prepared_workers()
+    return matcher, inspector, problems
 
 
 def _let_go(replaced: list[Matcher | Inspector | None]) -> None:

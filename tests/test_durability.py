@@ -110,7 +110,7 @@ async def test_sighup_reloads_the_phrase_library(tmp_path: Path) -> None:
                     body = await resp.json()
                 return bool(body["suggestions"]) and body["suggestions"][0]["phrase_id"] == "gift.hup_test"
 
-            await eventually(reloaded, timeout=5)  # SIGHUP reloads the library
+            await eventually(reloaded, timeout=30)  # SIGHUP reloads the library (its worker's process too)
         assert service.proc.poll() is None, "the service must keep running"
     finally:
         service.stop()

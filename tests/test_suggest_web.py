@@ -118,7 +118,7 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
     )
     resp = await client.post("/v1/admin/reload", headers=headers)
     assert resp.status == 200 and (await resp.json())["reloaded"] is True
-    found = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
+    found = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"}, headers=headers)).json()
     assert found["suggestions"][0]["phrase_id"] == "invoice.test_reload"
     extra.write_text(
         extra.read_text(encoding="utf-8").replace("{{", "").replace("自动开具", "{{ nosuchvar }}"), encoding="utf-8"
@@ -127,7 +127,7 @@ async def test_reload_swaps_library_and_bad_library_keeps_old(aiohttp_client: An
     assert bad.status == 422
     problems = (await bad.json())["problems"]
     assert any("invoice.test_reload" in p and "nosuchvar" in p for p in problems)
-    still = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"})).json()
+    still = await (await client.get("/v1/suggest", params={"text": "斑马发票测试"}, headers=headers)).json()
     assert still["suggestions"][0]["phrase_id"] == "invoice.test_reload"
 
 
@@ -144,7 +144,7 @@ async def test_reload_is_both_or_neither(aiohttp_client: Any, tmp_path: Path) ->
     rules.write_text(good_rules + "\n[[broken\n", encoding="utf-8")
 
     async def first_text() -> str:
-        found = await (await client.get("/v1/suggest", params={"text": "能便宜点吗"})).json()
+        found = await (await client.get("/v1/suggest", params={"text": "能便宜点吗"}, headers=headers)).json()
         return str(found["suggestions"][0]["text"])
 
     bad = await client.post("/v1/admin/reload", headers=headers)
@@ -361,3 +361,17 @@ async def test_suggest_text_in_percent_encoded_utf8_is_read(client: Client) -> N
     status, _, body = await exchange(client.server.port, raw)
     assert status == 200, body
     assert json.loads(body)["suggestions"][0]["intent"] == "shipping_time"
+
+
+async def test_suggest_asks_for_an_agent_token_once_tokens_are_set(aiohttp_client: Any, tmp_path: Path) -> None:
+    # A conversation's context (what its buyer said, the type the buyer seems) was open to anyone who could reach
+    # the port while every other agent route asked for a token.
+    env = {"ASSISTANT_AGENT_TOKEN": "agt", "ASSISTANT_ADMIN_TOKEN": "adm"}
+    config = load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(tmp_path / "t.db")}})
+    client = await aiohttp_client(make_app(config))
+    params = {"text": "能便宜点吗", "shop": "shop1", "conversation": "c1"}
+    resp = await client.get("/v1/suggest", params=params)
+    assert resp.status == 401 and (await resp.json())["field"] == "token"
+    for token in ("agt", "adm"):  # the agent's, or a stronger role's
+        resp = await client.get("/v1/suggest", params=params, headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 200 and (await resp.json())["suggestions"]

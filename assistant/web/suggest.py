@@ -27,7 +27,11 @@ MAX_ITEM_CHARS = 200
 
 
 async def get_suggest(request: web.Request) -> web.Response:
-    """Suggestions and customer type for `text`, in the context of `conversation` (and `item`) when given."""
+    """Suggestions and customer type for `text`, in the context of `conversation` (and `item`) when given.
+
+    An agent's route, like the phrase search: a conversation's context tells what its buyer said and what type
+    the buyer seems (open to anyone who could reach the port while the other routes asked for a token)."""
+    require(request, "agent")
     config = request.app[CONFIG]
     text = query_text(request, "text")
     if text is None:

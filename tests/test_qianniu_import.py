@@ -175,14 +175,56 @@ def test_cli_reimport_keeps_what_the_engineer_made_of_a_phrase(shop: Path) -> No
     assert "types" not in again[changed["code"]] and "goods" not in again[changed["code"]]
 
 
-def test_cli_reimport_over_a_broken_file_says_so(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reimport_repairs_a_broken_file_and_says_nothing_of_it_is_kept(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The file an earlier --out wrote, broken by a hand edit in the shop's layer: the library refused to load, so
+    # the --replace that should rewrite it refused too, and nothing but a hand repair could fix it.
+    out = shop / "shop" / "qianniu.toml"
+    source = gbk_csv(shop / "v1.csv", [HEADER, *ROWS[:2]])
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0
+    out.write_text(out.read_text(encoding="utf-8") + "[[phrase]\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--replace") == 0
+    err = capsys.readouterr().err
+    assert "qianniu.toml" in err and "无法读取" in err and "Traceback" not in err
+    assert {p["code"] for p in tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]} == {r[1] for r in ROWS[:2]}
+    assert [f.name for f in (shop / "shop").iterdir()] == ["qianniu.toml"]  # no temporary file left beside it
+    assert run(shop, "phrases", "check") == 0
+
+
+def test_cli_reimport_over_a_broken_file_outside_the_layers_rewrites_it(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = shop / "elsewhere.toml"  # outside the library's directories: only the re-import reads it
     out.write_text("[[phrase]\n", encoding="utf-8")
     source = gbk_csv(shop / "v1.csv", [HEADER, *ROWS[:2]])
-    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--replace") == 1
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--replace") == 0
     err = capsys.readouterr().err
     assert "elsewhere.toml" in err and "Traceback" not in err
-    assert out.read_text(encoding="utf-8") == "[[phrase]\n"  # left as it was
+    assert len(tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]) == 2
+
+
+def test_cli_import_leaves_the_out_file_as_it_was_when_the_write_fails(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = shop / "shop" / "qianniu.toml"
+    source = gbk_csv(shop / "v1.csv", [HEADER, *ROWS[:2]])
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0
+    before = out.read_text(encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:  # the disk fills up halfway through the new text
+        patch.setattr(Path, "write_text", _half_written)
+        assert run(shop, "phrases", "import", str(source), "--out", str(out), "--replace") == 1
+    err = capsys.readouterr().err
+    assert "qianniu.toml" in err and "Traceback" not in err
+    assert out.read_text(encoding="utf-8") == before
+    assert [f.name for f in (shop / "shop").iterdir()] == ["qianniu.toml"]
+
+
+def _half_written(self: Path, text: str, encoding: str | None = None) -> int:
+    with self.open("w", encoding=encoding) as f:
+        f.write(text[: len(text) // 2])
+    raise OSError(28, "No space left on device", str(self))
 
 
 def test_library_without_the_demo_phrases_keeps_the_vocabulary(shop: Path) -> None:

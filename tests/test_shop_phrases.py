@@ -20,6 +20,7 @@ from assistant.followups.store import FireContext
 from assistant.suggest.engine import load_matcher
 from assistant.suggest.matcher import Context, Matcher
 from assistant.suggest.phrases import Library, LibraryError
+from assistant.suggest.qianniu import read_table
 from assistant.suggest.training import fingerprint
 from tests.followup_harness import T0, Harness, Recorder
 from tests.helpers import ROOT, make_app, make_event, replace_config
@@ -321,3 +322,14 @@ def test_a_released_matcher_is_freed_without_the_collector(shops_config: Config)
         assert gc.collect() == 0  # nothing left in reference cycles
     finally:
         gc.enable()
+
+
+def test_export_of_a_shops_own_phrase_file_writes_its_phrases(tmp_path: Path) -> None:
+    # A file in a shop's own layer only ([phrases.shops]): refused as "not a phrase file of the library".
+    config = write_shops(tmp_path)
+    table = tmp_path / "peijian.csv"
+    assert main(["phrases", "export", "--file", str(tmp_path / "peijian" / "qianniu.toml"), "--out", str(table), "--config", str(config)]) == 0  # fmt: skip
+    rows = read_table(table)
+    assert rows[0] == ["分组", "快捷编码", "快捷短语"]
+    assert [r[1] for r in rows[1:]] == ["pjfh", "jsy", "cf01"]
+    assert rows[2][2] == "感谢光临极客配件馆，手机壳有任何问题随时联系我们哦~"  # its own, not another shop's jsy

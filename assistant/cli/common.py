@@ -199,6 +199,32 @@ def os_problem(exc: OSError) -> str:
     return reason
 
 
+def replace_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Write `path` whole or not at all: `write` fills a file of the same name in a temporary directory beside it
+    (a writer that goes by the name, and its errors, see the real one), which then replaces `path` in one rename;
+    a failed or interrupted write leaves `path` as it was."""
+    import shutil
+    import tempfile
+
+    try:  # the mode the file had (the service may run as another user), or a new file's
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    except OSError as exc:  # named by the file asked for, not by the temporary directory
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        tmp = folder / path.name
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def fail(message: str) -> None:
     """One error line on stderr, prefixed with the program's name."""
     print(f"assistant: {message}", file=sys.stderr)

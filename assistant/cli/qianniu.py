@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assistant.cli.common import common_options, load, os_problem
+from assistant.cli.common import common_options, load, os_problem, replace_file
 from assistant.cli.suggest import _load, phrases, phrases_option
 from assistant.config.tomlfile import load_toml
 from assistant.i18n import N_, _, ngettext
@@ -119,7 +119,7 @@ def cmd_import(
     from assistant.suggest.qianniu import TableError, import_rows, keep_edits, read_table, to_toml
 
     config = load(config_path, db)
-    loaded = _load(config_path, db, phrases_dir)
+    loaded = _load(config_path, db, phrases_dir, without=[out] if replace and out is not None else [])
     if loaded is None:
         return 1
     library, _k = loaded
@@ -138,12 +138,12 @@ def cmd_import(
     except OSError as exc:  # a mistyped path: the file and the reason in the interface's language, no errno
         print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
         return 1
-    if replace and out is not None and out.exists():
+    if replace and out is not None and out.is_file():
         try:
             result = keep_edits(result, load_toml(out))
-        except tomllib.TOMLDecodeError as exc:
-            print(_("assistant: %(out)s: %(error)s", out=out, error=exc), file=sys.stderr)
-            return 1
+        except (tomllib.TOMLDecodeError, OSError) as exc:  # the file being repaired: rewritten, nothing kept of it
+            reason = os_problem(exc) if isinstance(exc, OSError) else str(exc)
+            print(_("note: %(out)s cannot be read (%(error)s): it is rewritten from the table, and nothing made of its phrases is kept", out=out, error=reason), file=sys.stderr)  # fmt: skip
     _report(result, library)
     summary = ngettext(
         "%(num)d phrase imported, %(skipped)s row not imported",
@@ -160,8 +160,12 @@ def cmd_import(
         if out is None:
             sys.stdout.write(text)
         else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text, encoding="utf-8")
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                replace_file(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            except OSError as exc:
+                print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
+                return 1
         print(f"{summary}" + (" → " + str(out) if out else ""), file=sys.stderr)
     if out is not None:
         _where(config, out)
@@ -194,18 +198,21 @@ def cmd_export(
         return 1
     library = loaded[0]
     if only is not None:
-        key, _in_layer = _file_key(load(config_path, db), only)
-        if key is None or not any(p.file == key for p in library.phrases):
+        config = load(config_path, db)
+        key, _in_layer = _file_key(config, only)
+        shop = (_shop_of(config, only) or "") if phrases_dir is None else ""  # a shop's own file: its phrases only
+        own = library.shop_phrases.get(shop, ()) if shop else library.phrases
+        if key is None or not any(p.file == key for p in own):
             print(_("assistant: %(file)s is not a phrase file of the library", file=only), file=sys.stderr)
             return 1
-        rows = export_rows(library, raw=True, file=key)
+        rows = export_rows(library, raw=True, file=key, shop=shop)
     else:
         rows = export_rows(library, raw=raw)
     if out is None:
         CsvWriter(sys.stdout, lineterminator="\r\n").writerows(rows)
         return 0
     try:
-        write_table(rows, out)
+        replace_file(out, lambda tmp: write_table(rows, tmp))
     except TableError as exc:
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,12 +48,17 @@ def _settings(
     return dirs, variables, config.phrases.top_k, config.phrases.include_demo, config.qa_rule_files(), shops
 
 
-def _load(config_path: Path, db: Path | None, phrases_dir: Path | None) -> tuple[Library, int] | None:
+def _load(
+    config_path: Path, db: Path | None, phrases_dir: Path | None, without: Sequence[Path] = ()
+) -> tuple[Library, int] | None:
+    """The library (and top-k), its problems printed when it has any; `without`: files left out (one about to be
+    replaced: a broken one must not stop its own repair)."""
     from assistant.suggest.phrases import Library, LibraryError
 
     directories, variables, top_k, include_demo, rules, shops = _settings(config_path, db, phrases_dir)
     try:
-        return Library.load(directories, variables, include_demo=include_demo, skip=rules, shops=shops), top_k
+        skip = [*rules, *without]
+        return Library.load(directories, variables, include_demo=include_demo, skip=skip, shops=shops), top_k
     except LibraryError as exc:
         print_problems(exc)
         return None

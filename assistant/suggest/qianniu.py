@@ -384,14 +384,14 @@ def keep_edits(result: ImportResult, previous: Mapping[str, Any]) -> ImportResul
     return dataclasses.replace(result, phrases=tuple(kept))
 
 
-def export_rows(library: Library, *, raw: bool = False, file: str | None = None) -> list[list[str]]:
+def export_rows(library: Library, *, raw: bool = False, file: str | None = None, shop: str = "") -> list[list[str]]:
     """Header and one row per phrase (of one phrase file, when given): 分组, 快捷编码, 快捷短语 (rendered with the
-    library's defaults unless raw)."""
+    library's defaults unless raw); `shop`: that shop's own phrases (`[phrases.shops]`) instead of the shared ones."""
     rows = [list(COLUMNS)]
-    for p in library.phrases:
+    for p in library.shop_phrases.get(shop, ()) if shop else library.phrases:
         if file is not None and p.file != file:
             continue
-        rows.append([p.group, p.code, as_text(p.text) if raw else library.render(p.id)])
+        rows.append([p.group, p.code, as_text(p.text) if raw else library.render(p.id, shop=shop)])
     return rows
 
 

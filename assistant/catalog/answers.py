@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import measures
+from assistant.catalog import bra, measures
 from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
 
@@ -20,6 +20,8 @@ SIZE = "size"
 ASK_HEIGHT = "ask_height"
 ASK_WEIGHT = "ask_weight"
 NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
+ASK_UNDER_BUST = "ask_under_bust"  # a bra: the cup or over-bust known, the under-bust (the band) missing
+ASK_OVER_BUST = "ask_over_bust"  # a bra: the under-bust known, the over-bust (the cup) missing
 # Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
 # children's chart (its tallest size at most CHILD_CHART_CM), else the buyer. 宝贝 is the goods, not a child.
 _WEARER = re.compile(
@@ -158,8 +160,9 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     `earlier` are the buyer's earlier messages, oldest first; `intent` is what the matcher made of the message.
     """
     found: list[Answer] = []
-    if item.chart is not None and is_size_question(text, intent):
-        size = size_answer(item, text, earlier)
+    fitted = item.chart is not None and is_bra_item(item)
+    if item.chart is not None and (is_size_question(text, intent) or (fitted and bra.parse(text) is not None)):
+        size = bra_answer(item, [*earlier, text]) if fitted else size_answer(item, text, earlier)
         if size is not None:
             found.append(size)
     facts = asked_facts(item, text, intent)
@@ -232,8 +235,8 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     the chart has no size for them.
     """
     chart = item.chart
-    if chart is None:
-        return None
+    if chart is None or not (chart.uses_height or chart.uses_weight):
+        return None  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
     body = measures.combine([*earlier, text], spans_of(chart))
     need_height = chart.uses_height and body.height_cm is None
     need_weight = chart.uses_weight and body.weight_jin is None
@@ -270,6 +273,54 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def is_bra_item(item: Item) -> bool:
+    """Whether size advice for `item` is a bra's: its title says it is a bra and its chart's sizes are bra sizes."""
+    return item.chart is not None and bra.is_bra(item.title) and bra.is_bra_chart(item.chart)
+
+
+def bra_answer(item: Item, texts: Sequence[str]) -> Answer | None:
+    """A bra's size from the buyer's under- and over-bust (or the size they wear, 75B or 34B, or a cup with the
+    under-bust), when the chart has it; a request for the measure still missing; None when nothing was said."""
+    chart = item.chart
+    assert chart is not None
+    bust = bra.combine(texts)
+    read = [
+        *([Fact("下胸围", f"{_num(bust.under_cm)}cm")] if bust.under_cm is not None else []),
+        *([Fact("上胸围", f"{_num(bust.over_cm)}cm")] if bust.over_cm is not None else []),
+    ]
+    wanted: tuple[int, str] | None = None
+    if bust.under_cm is not None and bust.over_cm is not None:
+        wanted = bra.from_bust(bust.under_cm, bust.over_cm)
+    elif bust.under_cm is not None and bust.cup is not None and bust.size is None:
+        band = bra.band_of(bust.under_cm)
+        wanted = (band, bust.cup) if band is not None else None
+        read.append(Fact("罩杯", f"{bust.cup}杯"))
+    elif bust.size is not None:
+        wanted, read = bust.size, [Fact("平时穿", bust.said)]
+    else:
+        read += [Fact("罩杯", f"{bust.cup}杯")] if bust.cup is not None else []
+        if not read:
+            return None
+        values = {"measures": _bust_said(read), "wearer": wearer(chart, texts)}
+        kind = ASK_OVER_BUST if bust.under_cm is not None else ASK_UNDER_BUST
+        return Answer(kind, "size_advice", MappingProxyType(values), tuple(read), values["measures"])
+    values = {"measures": _bust_said(read), "height": "", "weight": ""}
+    row = bra.find(chart, wanted) if wanted is not None else None
+    if row is None:
+        values.update(span=bra.labels(chart.rows), smallest=chart.rows[0].size, largest=chart.rows[-1].size)
+        facts = (*read, Fact("尺码", f"无（尺码表：{values['span']}）"))
+        return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+    shown = "，".join(f"{name}{value}" for name, value in row.measures)
+    values.update(size=row.size, size_label=row.size)
+    facts = (*read, Fact("尺码", f"{row.size}（{shown}）" if shown else row.size))
+    return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def _bust_said(read: Sequence[Fact]) -> str:
+    """What was read of a bust, as an answer repeats it: 下胸围75cm/上胸围90cm, 34B, 下胸围70cm/B杯."""
+    return "/".join(f"{f.name}{f.value}" if f.name in ("下胸围", "上胸围") else f.value for f in read)
 
 
 def wearer(chart: SizeChart, texts: Sequence[str]) -> str:

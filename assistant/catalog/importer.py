@@ -12,6 +12,7 @@ from pathlib import Path
 
 from assistant import upgrade
 from assistant.catalog import store
+from assistant.catalog.bra import bra_size
 from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
@@ -264,7 +265,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             problems.append(Problem(table.source, table.header_row, _("an item list needs a 商品ID column")))
             return None
         return columns
-    if "size" in columns and ("height" in columns or "weight" in columns):
+    if "size" in columns and ("height" in columns or "weight" in columns or _bra_sizes(table, columns["size"])):
         if ("id" in columns) == ("chart" in columns):
             problems.append(
                 Problem(
@@ -291,6 +292,12 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     )
     problems.append(Problem(table.source, table.header_row, reason))
     return None
+
+
+def _bra_sizes(table: Table, at: int) -> bool:
+    """Whether every size of a table is a bra size (75B, 80C): a bra's chart needs no 身高 or 体重."""
+    sizes = [cells[at] for _, cells in table.rows if at < len(cells) and cells[at]]
+    return bool(sizes) and all(bra_size(size) is not None for size in sizes)
 
 
 def _named(cleaned: Sequence[str]) -> dict[str, int]:
@@ -487,7 +494,7 @@ def _size_row(
             return None
         if weight_in_kg and not _WEIGHT_UNIT.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell gives no unit
-    if height is None and weight is None:
+    if height is None and weight is None and bra_size(size) is None:  # a bra's 75B is its own measure
         reason = _(
             "size %(size)s has neither 身高 nor 体重: every size needs one of them (advice reads only height and"
             " weight; 脚长 and other measures are only shown)",

@@ -255,6 +255,8 @@ class CatalogConfig:
     size_answer: str = "亲，{{ measures }}建议拿{{ size }}哦~"
     ask_height: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的身高（多少厘米），我对照尺码表帮您选码哦~"
     ask_weight: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的体重（多少斤），我对照尺码表帮您选码哦~"
+    ask_under_bust: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的下胸围（胸部下沿水平一圈，多少厘米），我对照尺码表帮您选码哦~"
+    ask_over_bust: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的上胸围（胸部最丰满处水平一圈，多少厘米），我对照尺码表帮您选码哦~"
     no_size: str = (
         "亲，{{ measures }}超出了这款尺码表的范围（{{ span }}），这款可能没有合适您的码，建议看看店里其他款哦~"
     )

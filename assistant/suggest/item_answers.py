@@ -13,6 +13,8 @@ from jinja2 import Template
 from assistant import store
 from assistant.catalog.answers import (
     ASK_HEIGHT,
+    ASK_OVER_BUST,
+    ASK_UNDER_BUST,
     ASK_WEIGHT,
     FACT,
     NO_SIZE,
@@ -41,6 +43,8 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     SIZE: ("size_answer", "catalog.size", "size"),
     ASK_HEIGHT: ("ask_height", "catalog.ask_height", "size"),
     ASK_WEIGHT: ("ask_weight", "catalog.ask_weight", "size"),
+    ASK_UNDER_BUST: ("ask_under_bust", "catalog.ask_under_bust", "size"),
+    ASK_OVER_BUST: ("ask_over_bust", "catalog.ask_over_bust", "size"),
     NO_SIZE: ("no_size", "catalog.no_size", "size"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.

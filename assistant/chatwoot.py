@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.events import MAX_NAME_CHARS, EventError, parse_ts, shows
+from assistant.events import MAX_NAME_CHARS, EventError, clean_name, parse_ts, shows
 from assistant.tasks import Throttled
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class Mapped:
     events: tuple[dict[str, Any], ...] = ()
     ignored: str | None = None
     notes: Notes = Notes()
+    contact_name: str = ""  # the contact's name as Chatwoot gives it (shown on the panel's card, never logged)
     unusual: bool = False  # ignored for a reason the operator should hear of
 
 
@@ -228,7 +229,21 @@ def _map_message(
         for key in ("sender", "text", "item", "followup_id"):
             closed.pop(key, None)
         return Mapped(events=(raw, closed), notes=notes)
-    return Mapped(events=(raw,), notes=notes)
+    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload))
+
+
+def contact_name(payload: dict[str, Any]) -> str:
+    """The contact's name: the conversation's `meta.sender` (the contact, whoever wrote the message), else the
+    sender of an incoming message (a contact); "" when neither has one (a contact made without a name)."""
+    conversation = _dict(payload.get("conversation"))
+    sender = _dict(payload.get("sender"))
+    incoming = payload.get("message_type") in ("incoming", 0)
+    for contact in (_dict(_dict(conversation.get("meta")).get("sender")), sender if incoming else {}):
+        name = contact.get("name")
+        shown = clean_name(" ".join(name.split())) if isinstance(name, str) else ""
+        if shown:
+            return shown[:MAX_NAME_CHARS]
+    return ""
 
 
 def _text(payload: dict[str, Any]) -> str | None:

@@ -150,6 +150,9 @@ class Conversations:
         self.shared = isinstance(db_path, pg.Location)
         self.capacity = capacity
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
+        # Names of customers a platform logs by id (a Chatwoot contact), as its payloads give them: only shown,
+        # never logged; after a restart a card is labelled neutrally until the customer's next message.
+        self._names: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._conn: sqlite3.Connection | None = None
 
     def _reader(self) -> sqlite3.Connection:
@@ -177,6 +180,18 @@ class Conversations:
         else:
             self._states.move_to_end(key)
         return state
+
+    def name_customer(self, shop: str, customer: str, name: str) -> None:
+        """Remember the name a platform gives a customer it logs by id (the newest name wins)."""
+        key = (shop, customer)
+        self._names[key] = name
+        self._names.move_to_end(key)
+        if len(self._names) > self.capacity:
+            self._names.popitem(last=False)
+
+    def customer_name(self, shop: str, customer: str) -> str | None:
+        """The name remembered for a customer logged by id, if any."""
+        return self._names.get((shop, customer))
 
     def forget(self, shop: str, conversation: str) -> None:
         """Drop a cached state (another instance logged an event of it)."""

@@ -339,7 +339,8 @@ async def test_panel_in_chatwoot_iframe_shows_that_conversation(
     rows = await eventually(lambda: asyncio.to_thread(uses, db_path))
     assert rows[0][:3] == ("42", "9", "李雷")
     # Chatwoot's frame has no allow="clipboard-write": the copy still reaches the clipboard.
-    await expect(panel.locator("#toast")).to_have_text("已复制 " + first["code"] + "（9）")
+    # The contact is known by id only (no payload gave a name): named 买家 #9, not 9 as if that were a name.
+    await expect(panel.locator("#toast")).to_have_text("已复制 " + first["code"] + "（买家 #9）")
     assert await page.evaluate("navigator.clipboard.readText()") == first["text"]
 
 

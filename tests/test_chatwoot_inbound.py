@@ -339,3 +339,35 @@ async def test_chatwoot_suggestions_name_the_agent_as_the_buyer_reads_it(cw: Cli
     assert any("我是客服张美玲，" in t for t in texts), texts
     assert not any("#15" in t or "501" in t for t in texts), texts
     assert rows(db_path, "SELECT agent FROM messages WHERE conversation = '43'") == [("张美玲 #15",)]  # the log's id
+
+
+def _panel_cards(html: str) -> list[dict[str, Any]]:
+    marker = '<script type="application/json" id="panel-state">'
+    start = html.index(marker) + len(marker)
+    return json.loads(html[start : html.index("</script>", start)])["conversations"]  # type: ignore[no-any-return]
+
+
+async def test_chatwoot_card_is_headed_by_the_contacts_name_or_a_neutral_label(cw: Client) -> None:
+    # The card was headed "501", the contact id shown as if it were the buyer's name.
+    assert (await post(cw, "contact_message")).status == 200
+    html = await (await cw.get("/panel?agent=张美玲")).text()
+    [card] = _panel_cards(html)
+    assert (card["customer"], card["customer_label"]) == ("501", "王小姐")
+    assert '<span class="who">王小姐</span>' in html
+    nameless = json.loads(fixture("contact_message"))
+    nameless["id"], nameless["conversation"]["id"] = 9001, 43
+    nameless["sender"]["id"] = nameless["conversation"]["meta"]["sender"]["id"] = 777001
+    nameless["sender"]["name"] = nameless["conversation"]["meta"]["sender"]["name"] = " "
+    body = json.dumps(nameless).encode()
+    assert (await cw.post("/v1/chatwoot", data=body, headers=headers(body, delivery="d-2"))).status == 200
+    html = await (await cw.get("/panel?agent=张美玲")).text()
+    labels = {c["conversation"]: c["customer_label"] for c in _panel_cards(html)}
+    assert labels == {"42": "王小姐", "43": "买家 #777001"}
+    assert '<span class="who">777001</span>' not in html
+
+
+def test_chatwoot_contact_name_comes_from_the_conversations_contact_not_an_agent_sender() -> None:
+    reply = json.loads(fixture("agent_reply"))  # sender: the agent; meta.sender: the contact
+    assert map_payload(reply, by_inbox=False, now_ms=0).contact_name == reply["conversation"]["meta"]["sender"]["name"]
+    del reply["conversation"]["meta"]["sender"]["name"]
+    assert map_payload(reply, by_inbox=False, now_ms=0).contact_name == ""  # never the agent's name

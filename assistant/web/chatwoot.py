@@ -17,7 +17,7 @@ from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, c
 from assistant.config import Config
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CHATWOOT, CONFIG, INGESTOR, WRITER
+from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.chatwoot_memory import ChatwootMemory, record
 from assistant.web.errors import json_dumps, json_error
@@ -145,6 +145,8 @@ async def post_chatwoot(request: web.Request) -> web.Response:
                 exc,
             )
             return json_error(400, "invalid_event", exc.field, exc.message)
+        if mapped.contact_name and events:  # before the cards are published: they show it
+            request.app[ENGINE].conversations.name_customer(events[0].shop, events[0].customer, mapped.contact_name)
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)

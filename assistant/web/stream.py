@@ -12,8 +12,10 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
+from assistant.chatwoot import account_of_shop
 from assistant.conversations import ConversationState
 from assistant.events import clean_name
+from assistant.i18n import translator
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.qa.store import masked_flags
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 RETRY_MS = 1000  # EventSource's reconnection delay
 SNAPSHOT_MESSAGES = 6  # messages of a conversation shown on its card
 MAX_PARAM_CHARS = 200
+SHORT_ID_CHARS = 6  # a customer known only by id is labelled with its last digits
 
 
 # ---- what a panel sees of a conversation ---------------------------------------------------------
@@ -73,6 +76,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         "shop": state.shop,
         "conversation": state.conversation,
         "customer": state.customer,
+        "customer_label": customer_label(state, engine),
         "agent": state.agent,
         "status": state.status,
         "waiting_since_ms": state.waiting_since_ms,
@@ -92,6 +96,17 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
         "item": engine.items.card(engine.items.item_of(state, ""), state.suggestions),
     }
+
+
+def customer_label(state: ConversationState, engine: SuggestionEngine) -> str:
+    """Who a card is about: the customer's name; in a shop whose log knows customers by id (Chatwoot), the name
+    its payloads gave, else 买家 and the id's last digits, never the bare id as if it were a name."""
+    if not state.customer or account_of_shop(state.shop) is None:
+        return state.customer
+    name = engine.conversations.customer_name(state.shop, state.customer)
+    if name:
+        return name
+    return translator(engine.config.ui.language).gettext("Buyer #%(id)s", id=state.customer[-SHORT_ID_CHARS:])
 
 
 def _as_is(text: str) -> str:

@@ -180,12 +180,12 @@
     const card = el("article", "card" + (c.waiting_since_ms ? " waiting" : ""));
     card.tabIndex = 0;
     card.dataset.key = key;
-    card.setAttribute("aria-label", c.customer || say("customer"));
+    card.setAttribute("aria-label", c.customer_label || c.customer || say("customer"));
     if (state.focused === key) card.classList.add("focused");
     if (c.status !== "open") card.classList.add("closed");
 
     const head = el("header", "card-head");
-    head.appendChild(el("span", "who", c.customer || say("customer")));
+    head.appendChild(el("span", "who", c.customer_label || c.customer || say("customer")));
     // An agent of several shops (a token opens the name in every shop) needs the shop to answer in the right
     // chat window: two cards 买家c04 #c04 of two shops looked the same.
     if (!state.scope.shop && manyShops()) head.appendChild(el("span", "shop", c.shop));
@@ -401,7 +401,7 @@
       state.conversations.set(key, c);
       if (customerWrote(before, c)) {
         const n = (c.suggestions || []).length;
-        const name = c.customer || say("customer");
+        const name = c.customer_label || c.customer || say("customer");
         announce(n ? say("announce_message_suggestions", { name: name, n: n }) : say("announce_message", { name: name }));
       }
     } else {
@@ -588,7 +588,7 @@
   }
 
   function buyerOf(c) {
-    return (c && c.customer) || say("customer");
+    return (c && (c.customer_label || c.customer)) || say("customer");
   }
 
   async function useSuggestion(key, index, button) {

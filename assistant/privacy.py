@@ -1,5 +1,5 @@
 """Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses, and
-names written after a label (收件人张三).
+names written after a label (收件人张三) or standing beside a mobile number (张三 13812345678).
 
 The rules and their limits are in docs/daily-log.md ("Privacy"). Masking is for what leaves the
 database (exports, pages); the raw text stays in the database only.
@@ -122,6 +122,7 @@ def mask(text: str) -> str:
     """
     if _INVISIBLE.search(text):
         text = _INVISIBLE.sub("", text)
+    text = _mask_names_beside_phones(text)
     if not _MAYBE_ANY.search(text):
         return _mask_read_phones(text)
     if _MAYBE_PII.search(text):
@@ -346,6 +347,57 @@ def _mask_names(text: str) -> str:
         return text
     pieces.append(text[pos:])
     return "".join(pieces)
+
+
+# A name with no label, standing on its own beside a mobile number (张三 13812345678, 13812345678，李四): the
+# shipping details buyers paste. Only separators may stand between; the name is the whole run of Chinese
+# characters there, so words that merely touch a number (手机号是13812345678, 好的 138…) are no name.
+_BESIDE = r"[\s,，:：;；/|、\-]*"
+_NAME_BEFORE = re.compile(rf"(?:^|(?<=[^\u4e00-\u9fff]))([\u4e00-\u9fff]{{2,4}}){_BESIDE}$")
+# Everyday words that start with a surname and stand beside a number (周末 13812345678 打我电话, …5678 谢谢):
+# no name; nor is a place (温州, 苏州市) of an address line.
+_WORDS_BESIDE = frozenset(
+    ("谢谢", "麻烦", "周末", "周一", "周二", "周三", "周四", "周五", "周六", "周日", "周天", "金额", "钱数", "高速",
+     "万一", "白天", "夏天", "秋天", "冬天", "黄金", "华为", "苏宁")
+)  # fmt: skip
+_PLACE_ENDS = tuple("州市省区县镇乡村路街")
+_NAME_AFTER = re.compile(rf"^{_BESIDE}([\u4e00-\u9fff]{{2,4}})(?![\u4e00-\u9fff])")
+
+
+def _mask_names_beside_phones(text: str) -> str:
+    """Each unlabelled name standing next to a mobile number masked as a labelled one is (张三 → 张*)."""
+    spans = _phone_spans(text)
+    if not spans:
+        return text
+    names: list[tuple[int, int]] = []
+    for start, end in spans:
+        before = _NAME_BEFORE.search(text, 0, start)
+        if before is not None:
+            names.append(before.span(1))
+        after = _NAME_AFTER.match(text[end:])
+        if after is not None:
+            names.append((end + after.start(1), end + after.end(1)))
+    chars = list(text)
+    for start, end in names:
+        word = text[start:end]
+        if word not in _WORDS_BESIDE and not word.endswith(_PLACE_ENDS) and _name_length(word, 0) == len(word):
+            surname = 2 if word.startswith(_COMPOUND_SURNAMES) else 1
+            chars[start + surname : end] = "*" * (end - start - surname)
+    return "".join(chars)
+
+
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    """Where mobile numbers stand in `text` (first to last character), written or spaced any way masking reads."""
+    digits = text.translate(_READING)
+    if len(digits) < 11:
+        return []
+    spans = [m.span("phone") for m in _PII.finditer(text.translate(_HALF_WIDTH)) if m.lastgroup == "phone"]
+    if PHONE.search(digits):
+        origins: list[int] = []
+        for i, ch in enumerate(text):
+            origins += [i] * len(ch.translate(_READING))
+        spans += [(origins[m.start()], origins[m.end() - 1] + 1) for m in PHONE.finditer(digits)]
+    return spans
 
 
 def _name_length(text: str, start: int) -> int:

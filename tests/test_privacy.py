@@ -222,6 +222,40 @@ def test_mask_leaves_words_after_a_name_label_that_are_no_name(text: str) -> Non
     assert mask(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("张三 13812345678", "张* 138****5678"),
+        ("13812345678，李四", "138****5678，李*"),
+        ("王小明，86-13812345678，浙江省杭州市西湖区文三路478号", "王**，86-138****5678，浙江省杭州市西湖区****"),
+        ("欧阳娜娜 1 3 8 1 2 3 4 5 6 7 8", "欧阳** 1 3 8 * * * * 5 6 7 8"),
+        ("电话13812345678 张伟 地址发你", "电话138****5678 张* 地址发你"),
+        ("陳大文：13812345678", "陳**：138****5678"),
+    ],
+)
+def test_mask_names_without_a_label_beside_a_mobile_number(text: str, expected: str) -> None:
+    # The shipping details buyers paste (张三 13812345678 …) kept the name whole: only labelled names were masked.
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("好的 13812345678", "好的 138****5678"),
+        ("我的手机号是13812345678", "我的手机号是138****5678"),  # a longer run of words: no name on its own
+        ("马上 13812345678", "马上 138****5678"),
+        ("周末 13812345678 打我电话", "周末 138****5678 打我电话"),
+        ("13812345678 谢谢", "138****5678 谢谢"),
+        ("温州 13812345678", "温州 138****5678"),
+        ("王先生 13812345678", "王先生 138****5678"),  # a title tells no name
+        ("张三 2026-11-20 到货", "张三 2026-11-20 到货"),  # no mobile number beside it: left as written
+        ("李宁的鞋 42码", "李宁的鞋 42码"),
+    ],
+)
+def test_mask_leaves_words_beside_a_number_that_are_no_name(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
 # ---- what is not personal data -------------------------------------------------------------------------
 
 ORDINARY = [

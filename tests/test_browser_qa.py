@@ -6,17 +6,20 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
+from assistant.config import load_config
 from tests.browser import DESKTOP, base_url, card, open_panel, probe_of
-from tests.helpers import body_of, day_of, live_event
+from tests.helpers import ROOT, body_of, day_of, live_event, make_app
 from tests.test_browser_panel import recovers_from_a_stream_never_answered
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
+SUPERVISOR = "qa-supervisor-token-7f3a"
 
 
 async def test_panel_shows_the_flag_on_the_agents_message(client: Client, page: Page, tmp_path: Path) -> None:
@@ -111,4 +114,23 @@ async def test_supervisor_page_names_an_alerts_deliveries_in_chinese(client: Cli
     await page.goto(f"{base_url(client)}/qa")
     deliveries = page.locator("#alerts li.alert .delivery")
     await expect(deliveries).to_have_text(["钉钉：发送失败", "my_hook：已发送"])  # a shop's own hook by its name
+    assert probe_of(page).errors == []
+
+
+async def test_supervisor_page_keeps_its_token_out_of_the_page_and_adds_it_to_a_followed_link(
+    aiohttp_client: Any, db_path: Path, page: Page
+) -> None:
+    # /qa?token=… wrote the token into the page's state and its links into the daily log.
+    env = {"ASSISTANT_SUPERVISOR_TOKEN": SUPERVISOR}
+    client = await aiohttp_client(make_app(load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})))  # fmt: skip
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(f"{base_url(client)}/qa?token={SUPERVISOR}")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")  # the stream: by its header
+    risk = live_event(conversation="c-risk", agent="小美", text="再不处理我就投诉了")
+    await client.post("/v1/events", data=body_of(risk))
+    link = page.locator("#alerts li.alert a.log").first
+    await expect(link).to_have_attribute("href", re.compile(r"^/logs/daily\?date=[^#]*conversation=c-risk#"))
+    assert SUPERVISOR not in await page.content() and SUPERVISOR not in (await link.get_attribute("href") or "")
+    await link.click()
+    await expect(page.locator("details#conv-c-risk")).to_have_attribute("open", "")  # opened with the token
     assert probe_of(page).errors == []

@@ -165,6 +165,30 @@ async def test_qa_pages_need_the_supervisor_token(aiohttp_client: Any, db_path: 
     assert resp.status == 200 and "质检 · 实时" in await resp.text()
 
 
+async def test_qa_page_never_writes_its_token_into_the_page_or_its_links(aiohttp_client: Any, db_path: Path) -> None:
+    # /qa?token=… wrote the supervisor token into its JSON state and every link into the daily log (the HTML, the
+    # snapshot, /v1/qa/recent and the stream): a screenshot, a saved page or a copied link carried it.
+    config = load_config(ROOT / "config.toml", env=TOKENS, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    await client.post("/v1/events", data=body_of(live_event(conversation="c-risk", text="我要投诉")))
+    await client.post("/v1/events", data=body_of(live_event(sender="agent", agent="小美", text="爱买不买")))
+    html = await (await client.get("/qa", params={"token": "supervisor-token"})).text()
+    assert "supervisor-token" not in html and "/logs/daily?" in html
+    bearer = {"Authorization": "Bearer supervisor-token"}
+    for params in ({"token": "supervisor-token"}, {}):
+        doc = await (await client.get("/v1/qa/recent", params=params, headers=bearer)).json()
+        assert doc["alerts"] and doc["flags"] and "supervisor-token" not in json.dumps(doc)
+    resp = await client.get("/v1/qa/stream", params={"token": "supervisor-token"})
+    reader = Reader(resp)
+    snapshot = await reader.wait_for(lambda e: e.event == "snapshot")
+    assert snapshot.data["alerts"] and "supervisor-token" not in json.dumps(snapshot.data)
+    await client.post("/v1/events", data=body_of(live_event(conversation="c2", text="申请小二介入")))
+    alert = await reader.wait_for(lambda e: e.event == "alert")
+    assert alert.data["link"].startswith("/logs/daily?") and "token" not in alert.data["link"]
+    resp.close()
+    reader.task.cancel()
+
+
 async def test_qa_page_embeds_customer_text_escaped(client: Client) -> None:
     attack = "</script><script>alert(1)</script> 我要投诉"
     await client.post("/v1/events", data=body_of(live_event(text=attack)))

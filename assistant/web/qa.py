@@ -19,7 +19,7 @@ from assistant.qa import store as qa_store
 from assistant.qa.service import QaService
 from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
-from assistant.web.auth import presented_token, require
+from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.query import query_text
 from assistant.web.stream import RETRY_MS
@@ -64,7 +64,6 @@ async def get_check(request: web.Request) -> web.Response:
 def recent(request: web.Request, service: QaService) -> dict[str, Any]:
     """The page's starting point: the last day's alerts and flagged messages, newest first, with links."""
     config = request.app[CONFIG]
-    token = _url_token(request)
     since = store.now_ms() - RECENT_MS
     try:
         conn = store.connect(request.app[DB_PATH], readonly=True)
@@ -79,13 +78,13 @@ def recent(request: web.Request, service: QaService) -> dict[str, Any]:
     shown_alerts = []
     for alert in alerts:
         body = service.alert_json(alert, deliveries.get(alert.id, []))
-        body["link"] = _link(config, alert.shop, alert.ts_ms, alert.conversation, token)
+        body["link"] = _link(config, alert.shop, alert.ts_ms, alert.conversation)
         shown_alerts.append(body)
     for item in flags:
         if config.privacy.mask:
             item["flags"] = qa_store.masked_flags(item["flags"], item["text"])
             item["text"] = mask(item["text"])
-        item["link"] = _link(config, item["shop"], item["ts_ms"], item["conversation"], token)
+        item["link"] = _link(config, item["shop"], item["ts_ms"], item["conversation"])
     return {
         "server_ms": store.now_ms(),
         "alerts": shown_alerts,
@@ -94,14 +93,9 @@ def recent(request: web.Request, service: QaService) -> dict[str, Any]:
     }
 
 
-def _link(config: Any, shop: str, ts_ms: int, conversation: str, token: str | None) -> str:
-    return log_link(shop, local_day(ts_ms, config.tz).isoformat(), conversation, token)
-
-
-def _url_token(request: web.Request) -> str | None:
-    """A token that came in the URL goes into the page's links, so they keep working."""
-    token = request.query.get("token")
-    return token if token and presented_token(request) == token else None
+def _link(config: Any, shop: str, ts_ms: int, conversation: str) -> str:
+    """Where the daily log shows a conversation; never with the page's token (qa.js adds it when followed)."""
+    return log_link(shop, local_day(ts_ms, config.tz).isoformat(), conversation)
 
 
 async def get_recent(request: web.Request) -> web.Response:
@@ -120,7 +114,6 @@ async def get_page(request: web.Request) -> web.Response:
     if service is None:
         return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     state = await asyncio.to_thread(recent, request, service)
-    state["token"] = _url_token(request)
     state["timezone"] = request.app[CONFIG].shop.timezone
     language = request.app[CONFIG].ui.language
     state["messages"] = qa_messages(language)
@@ -135,7 +128,6 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     if service is None:
         return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     config = request.app[CONFIG]
-    token = _url_token(request)
     async with sse_response(request, ping_interval=24 * 3600) as resp:
         feed = service.open_feed()
         try:
@@ -152,7 +144,7 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
                     break
                 payload = dict(update.payload)
                 if update.kind in ("qa", "alert"):
-                    payload["link"] = _link(config, update.shop, payload["ts_ms"], update.conversation, token)
+                    payload["link"] = _link(config, update.shop, payload["ts_ms"], update.conversation)
                 data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                 await resp.write(sse_frame(data, event=update.kind))
         except (ConnectionError, TimeoutError):

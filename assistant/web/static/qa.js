@@ -19,6 +19,22 @@
   const alertList = document.getElementById("alerts");
   const flagList = document.getElementById("flags");
 
+  // The daily log is a page of its own and reads the supervisor token from its URL. The token is never written
+  // into this page (its HTML, its links): it is added to a link only as the link is followed (a click, a middle
+  // click, Enter), and taken off again, so that no screenshot, copied link or saved page carries it.
+  function withToken(link) {
+    if (!token) return;
+    const plain = link.href;
+    const follow = () => {
+      const url = new URL(plain);
+      url.searchParams.set("token", token);
+      link.href = url.toString();
+      setTimeout(() => { link.href = plain; }, 0);
+    };
+    link.addEventListener("click", follow);
+    link.addEventListener("auxclick", follow);
+  }
+
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -79,6 +95,7 @@
     if (item.sender === "customer" && item.agent) m.appendChild(el("span", "owner", say("served_by", { name: item.agent })));
     const link = el("a", "log", say("view"));
     link.href = item.link;
+    withToken(link);
     m.appendChild(link);
     return m;
   }

@@ -428,6 +428,7 @@ def test_matching_leaves_no_reference_cycles(shipped_matcher: Matcher) -> None:
 def test_worker_freezes_what_survives_a_collection_of_the_middle_generation() -> None:
     """The worker's caches grow as messages arrive: what survived a middle collection is never walked again."""
     gc.unfreeze()
+    gc.disable()  # only the collections below: an automatic one of the middle generation would freeze first
     gc.callbacks.append(worker_main._freeze_survivors)
     try:
         kept = [[i] for i in range(1000)]  # tracked containers that survive
@@ -437,4 +438,5 @@ def test_worker_freezes_what_survives_a_collection_of_the_middle_generation() ->
         assert gc.get_freeze_count() >= len(kept)
     finally:
         gc.callbacks.remove(worker_main._freeze_survivors)
+        gc.enable()
         gc.unfreeze()

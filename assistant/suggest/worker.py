@@ -144,14 +144,8 @@ class _Worker:
             watchdog.cancel()
             loading.cancel()
             self._fail_pending()
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.close()
             if proc.returncode is None:
-                try:
-                    await asyncio.wait_for(proc.wait(), TIMEOUT_S)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+                await _stop(proc)
             await asyncio.gather(watchdog, loading, return_exceptions=True)
         return proc.returncode, self.killed or why
 
@@ -272,15 +266,8 @@ class _Worker:
         await self.drop_successor()
         proc = self.proc
         self.ready = False
-        if proc is None or proc.returncode is not None:
-            return
-        if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        if proc is not None and proc.returncode is None:
+            await _stop(proc)
 
 
 class MatchingWorkers:
@@ -383,7 +370,7 @@ class MatchingWorkers:
 
 
 async def _stop(child: Child) -> None:
-    """End a process no one reads: its stdin closed (it exits), killed if it has not after the timeout."""
+    """End a process: its stdin closed (it exits once it has answered what it had), killed after TIMEOUT_S."""
     child.stdin.close()
     try:
         await asyncio.wait_for(child.wait(), TIMEOUT_S)

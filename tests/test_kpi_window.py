@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -116,3 +117,41 @@ def test_kpi_window_change_is_said_by_the_report_command(
     assert report(24, D.isoformat())[1].startswith(said)  # every report of a day reported otherwise before says it
     tomorrow = changed_on(log, 24) + timedelta(days=1)
     assert "付款期限（" not in report(24, tomorrow.isoformat())[1]
+
+
+@BACKENDS
+async def test_kpi_window_change_is_in_the_json_report(log: Log, aiohttp_client: Any) -> None:
+    # Found: the page said the change, but an API client got the recomputed figures with no word of it.
+    first = await aiohttp_client(make_app(log.config, db_path=log.path))
+    await first.close()
+    client = await aiohttp_client(make_app(hours(log.config, 24), db_path=log.path))
+    today = changed_on(log, 24)
+    doc = await (await client.get(f"/v1/reports/daily?date={D}&shop={SHOP}", headers=SUPERVISOR)).json()
+    assert doc["payment_window_hours"] == 24
+    [change] = doc["payment_window_changes"]
+    assert change["from_hours"] == 72 and change["to_hours"] == 24 and change["changed_on"] == today.isoformat()
+    later = today + timedelta(days=1)
+    doc = await (await client.get(f"/v1/reports/daily?date={later}", headers=SUPERVISOR)).json()
+    assert doc == [] or all(each["payment_window_changes"] == [] for each in doc)  # no shop wrote that day
+    ranged = await (await client.get(f"/v1/reports/daily?from={D}&to={later}", headers=SUPERVISOR)).json()
+    assert [c["to_hours"] for c in ranged["payment_window_changes"]] == [24]
+    await client.close()
+
+
+def test_kpi_window_change_is_in_the_report_command_files(
+    tmp_path: Path, log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: `assistant report --out r.html` said the change on stderr only; the file mailed on had no word of it.
+    def report(window_hours: int, *args: str) -> None:
+        config = str(_config(tmp_path, window_hours))
+        assert main(["report", "--config", config, "--db", str(log.path), "--date", D.isoformat(), *args]) == 0
+        capsys.readouterr()
+
+    report(72, "--out", str(tmp_path / "before.html"))
+    assert 'class="window-changed"' not in (tmp_path / "before.html").read_text(encoding="utf-8")
+    report(24, "--out", str(tmp_path / "after.html"))
+    said = SAID.format(day=changed_on(log, 24).isoformat())
+    assert f'<p class="window-changed" role="alert">{said}' in (tmp_path / "after.html").read_text(encoding="utf-8")
+    report(24, "--out", str(tmp_path / "after.json"))
+    doc = json.loads((tmp_path / "after.json").read_text(encoding="utf-8"))
+    assert [(c["from_hours"], c["to_hours"]) for c in doc["payment_window_changes"]] == [(72, 24)]

@@ -116,9 +116,9 @@ def report_command(
     if refuses_log(path):
         return 1
     prepare(path)
-    changed = window.notice(path, config, first, store.now_ms())
-    if changed is not None:  # last week's printed figures of these days differ: said before them
-        print(_("assistant: %(error)s", error=changed), file=sys.stderr)
+    changes = window.notice(path, config, first, store.now_ms())
+    for said in window.warnings(changes, config.ui.language, config.tz):  # last week's printed figures differ
+        print(_("assistant: %(error)s", error=said), file=sys.stderr)
     reports = []
     if shop is None or _knows(path, shop):  # a typo in --shop printed a report of zeros
         reports = metrics.build_reports(
@@ -137,7 +137,8 @@ def report_command(
     asked = metrics.period_text(first, last)
     if fmt == "xlsx":
         return _write_workbook(reports, out, config.ui.language, asked)
-    text = report.render(reports, fmt, config=config, log_links=False, period=asked)  # in a file: no dead links
+    # In a file: no dead links, and the window's changes in the file itself (a page mailed on had lost them).
+    text = report.render(reports, fmt, config=config, log_links=False, period=asked, window_changes=changes)
     if out is None:
         sys.stdout.write(("\ufeff" if fmt == "csv" and stdout_starts_a_file() else "") + text)
     else:

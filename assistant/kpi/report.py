@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlencode
@@ -13,6 +14,7 @@ from assistant import i18n, templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
+from assistant.kpi import window
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
 from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
@@ -68,23 +70,24 @@ def render(
     nav: DayNav | None = None,
     log_links: bool = True,
     period: str = "",
-    window_change: str | None = None,
+    window_changes: Sequence[window.Change] = (),
 ) -> str:
     """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
 
     `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
     since a link to the service would be dead in a file. `period` (`metrics.period_text`) names the day or
-    range asked for, which a page without a shop's report still titles. `window_change` is the page's warning
-    that the payment window changed since days of the period were reported (kpi/window.py).
+    range asked for, which a page without a shop's report still titles. `window_changes` are the payment
+    window's changes since days of the period were reported (kpi/window.py): the JSON's
+    `payment_window_changes`, the page's warnings.
     """
+    config = config or Config()
     if fmt == "table":
-        return render_table(reports, (config or Config()).ui.language)
+        return render_table(reports, config.ui.language)
     if fmt == "csv":
         return render_csv(reports)
     if fmt == "json":
-        return render_json(reports)
+        return render_json(reports, window_changes)
     if fmt == "html":
-        config = config or Config()
         return render_html(
             reports,
             targets=config.kpi.targets,
@@ -95,19 +98,25 @@ def render(
             nav=nav,
             log_links=log_links,
             period=period,
-            window_change=window_change,
+            window_change=window.warnings(window_changes, config.ui.language, config.tz),
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def to_json(reports: list[ShopReport]) -> dict[str, Any] | list[dict[str, Any]]:
-    """One object per shop; a list when there are several (or none)."""
-    docs = [r.to_json() for r in reports]
+def to_json(
+    reports: list[ShopReport], window_changes: Sequence[window.Change] = ()
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """One object per shop; a list when there are several (or none). Each says the payment window's changes
+    that touch the period (`payment_window_changes`, oldest first; docs/kpi.md), as the page does."""
+    docs = [
+        {**r.to_json(), "payment_window_changes": [c.to_json(ZoneInfo(r.timezone)) for c in window_changes]}
+        for r in reports
+    ]
     return docs[0] if len(docs) == 1 else docs
 
 
-def render_json(reports: list[ShopReport]) -> str:
-    return json.dumps(to_json(reports), ensure_ascii=False, indent=2) + "\n"
+def render_json(reports: list[ShopReport], window_changes: Sequence[window.Change] = ()) -> str:
+    return json.dumps(to_json(reports, window_changes), ensure_ascii=False, indent=2) + "\n"
 
 
 def render_csv(reports: list[ShopReport]) -> str:
@@ -350,7 +359,7 @@ def render_html(
     nav: DayNav | None = None,
     log_links: bool = True,
     period: str = "",
-    window_change: str | None = None,
+    window_change: Sequence[str] = (),
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 

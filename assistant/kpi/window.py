@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -62,6 +63,15 @@ class Change:
             day=self.day(tz).isoformat(),
         )
 
+    def to_json(self, tz: ZoneInfo) -> dict[str, object]:
+        """The change for programs (the JSON report's `payment_window_changes`, docs/kpi.md)."""
+        return {
+            "from_hours": _hours(self.old_ms),
+            "to_hours": _hours(self.new_ms),
+            "changed_ms": self.changed_ms,
+            "changed_on": self.day(tz).isoformat(),
+        }
+
 
 def note(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None:
     """Record the configured window as the one in force; the change when it differs from the recorded one.
@@ -97,9 +107,21 @@ def last_change(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change
     return Change(int(row[1]), configured, int(row[2]))
 
 
-def notice(path: store.Location, config: Config, first: date, now_ms: int) -> str | None:
-    """For a report from `first` on (`assistant report`): the window's change, recorded first when the database
-    takes it, as a warning when the period holds days reported otherwise before; None when it does not."""
+def touching(conn: sqlite3.Connection, config: Config, first: date, now_ms: int) -> list[Change]:
+    """The changes a report of a period starting on `first` must say: those after which days of the period may
+    read otherwise than in a report made before."""
+    change = last_change(conn, config, now_ms)
+    return [change] if change is not None and change.covers(first, config.tz) else []
+
+
+def warnings(changes: Sequence[Change], language: str, tz: ZoneInfo) -> list[str]:
+    """The changes as supervisors read them, oldest first."""
+    return [change.warning(language, tz) for change in changes]
+
+
+def notice(path: store.Location, config: Config, first: date, now_ms: int) -> list[Change]:
+    """For a report from `first` on (`assistant report`): the window's changes it must say (`touching`), the
+    configured window recorded first when the database takes it."""
     try:
         conn = store.connect(path)
         try:
@@ -112,12 +134,9 @@ def notice(path: store.Location, config: Config, first: date, now_ms: int) -> st
         log.info("payment window not recorded in %s (%s); the next report notices the change again", path, exc)
     conn = store.connect(path, readonly=True)
     try:
-        change = last_change(conn, config, now_ms)
+        return touching(conn, config, first, now_ms)
     finally:
         conn.close()
-    if change is None or not change.covers(first, config.tz):
-        return None
-    return change.warning(config.ui.language, config.tz)
 
 
 async def note_at_start(config: Config, writer: Writer) -> None:

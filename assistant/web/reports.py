@@ -101,7 +101,7 @@ class Loaded:
     latest: date | None
     shops: tuple[str, ...] = ()  # the log's shops, when the one asked for is not among them
     archived: tuple[str, ...] = ()  # the period's days in the archive: the report does not read them
-    window_change: window.Change | None = None  # the payment window changed since days of the period were reported
+    window_changes: tuple[window.Change, ...] = ()  # the payment window changed since days of the period were reported
 
 
 def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
@@ -117,9 +117,8 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     shops = shops_in_log(path) if q.shop is not None and latest is None else ()
     archived = tuple(day.isoformat() for day in archived_in(config, first, last, q.shop))
     with closing(store.connect(path, readonly=True)) as conn:
-        change = window.last_change(conn, config, store.now_ms())
-    change = change if change is not None and change.covers(first, config.tz) else None
-    return Loaded(reports, first, last, latest, shops, archived, change)
+        changes = tuple(window.touching(conn, config, first, store.now_ms()))
+    return Loaded(reports, first, last, latest, shops, archived, changes)
 
 
 async def _load(request: web.Request, *, page: bool = False) -> Loaded | web.Response:
@@ -166,9 +165,8 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         workbook=_page_url(loaded, params) + "&format=xlsx",
         last=loaded.last if loaded.last != loaded.first else None,
     )
-    changed = loaded.window_change.warning(config.ui.language, config.tz) if loaded.window_change else None
     html = await asyncio.to_thread(
-        report.render, loaded.reports, "html", config=config, token=token, nav=nav, window_change=changed
+        report.render, loaded.reports, "html", config=config, token=token, nav=nav, window_changes=loaded.window_changes
     )
     return web.Response(
         text=html,
@@ -217,4 +215,5 @@ async def daily_report_json(request: web.Request) -> web.StreamResponse:
         headers["X-Archived"] = ",".join(
             loaded.archived
         )  # an empty answer for a day the report does not read (docs/kpi.md)
-    return web.json_response(report.to_json(loaded.reports), dumps=json_dumps, headers=headers)
+    doc = report.to_json(loaded.reports, loaded.window_changes)
+    return web.json_response(doc, dumps=json_dumps, headers=headers)

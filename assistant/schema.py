@@ -30,7 +30,6 @@ def _short_reply_sql() -> str:
 
 SHORT_REPLY_SQL = _short_reply_sql()
 
-
 _WHITESPACE_CHARS = tuple(chr(code) for code in SHORT_REPLY_WHITESPACE)
 _WHITESPACE_SET = frozenset(_WHITESPACE_CHARS)
 
@@ -110,7 +109,7 @@ DERIVED_WATERMARK = "CREATE TABLE derived_watermark (id INTEGER PRIMARY KEY CHEC
 # directory) is then said, not read as an empty or partial day (daylog/archive.py).
 ARCHIVED_DAYS = "CREATE TABLE archived_days (shop TEXT NOT NULL, day TEXT NOT NULL, archived_ms BIGINT NOT NULL, PRIMARY KEY (shop, day));"  # fmt: skip
 KPI_WINDOW = "CREATE TABLE kpi_window (id INTEGER PRIMARY KEY CHECK (id = 1), window_ms BIGINT NOT NULL, previous_ms BIGINT, changed_ms BIGINT);"  # the payment window the KPI figures last used, the one before, when it changed (kpi/window.py)
-
+KPI_WINDOW_CHANGES = "CREATE TABLE kpi_window_changes (changed_ms BIGINT NOT NULL, old_ms BIGINT NOT NULL, new_ms BIGINT NOT NULL, PRIMARY KEY (changed_ms, old_ms, new_ms)); INSERT INTO kpi_window_changes (changed_ms, old_ms, new_ms) SELECT changed_ms, previous_ms, window_ms FROM kpi_window WHERE changed_ms IS NOT NULL AND previous_ms IS NOT NULL;"  # fmt: skip  # every change of the payment window, where kpi_window kept the last one alone (kpi/window.py)
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
 
@@ -420,7 +419,7 @@ _script("140_stale_dated_at_deadline", STALE_DATED)
 _script("150_derived_watermark", DERIVED_WATERMARK)
 _script("160_archived_days", ARCHIVED_DAYS)
 _script("170_kpi_window", KPI_WINDOW)
-
+_script("180_kpi_window_changes", KPI_WINDOW_CHANGES)
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
@@ -597,4 +596,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("150_derived_watermark", DERIVED_WATERMARK),
     ("160_archived_days", ARCHIVED_DAYS),
     ("170_kpi_window", KPI_WINDOW),
+    ("180_kpi_window_changes", KPI_WINDOW_CHANGES),
 ]

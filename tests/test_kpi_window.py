@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from assistant import store
+from assistant import schema, store
 from assistant.cli import main
 from assistant.config import Config, load_config
 from assistant.kpi import window
@@ -155,3 +155,62 @@ def test_kpi_window_change_is_in_the_report_command_files(
     report(24, "--out", str(tmp_path / "after.json"))
     doc = json.loads((tmp_path / "after.json").read_text(encoding="utf-8"))
     assert [(c["from_hours"], c["to_hours"]) for c in doc["payment_window_changes"]] == [(72, 24)]
+
+
+SUPERSEDED = "付款期限（[kpi] payment_window_hours）曾于 {day} 从 72 小时改为 24 小时：那次改动前做的报表"
+
+
+@BACKENDS
+def test_kpi_window_changes_are_kept_and_each_one_touching_the_period_is_said(log: Log) -> None:
+    # Found: only the last change was kept, so a period spanning two changes said the last one alone (72 h → 24 h
+    # on day 11, then 24 h → 48 h on day 21: a report of day 5 said nothing of the 72 h its earlier report used).
+    with store.transaction(log.conn):
+        window.note(log.conn, log.config, ms("D+1 00:00"))
+        window.note(log.conn, hours(log.config, 24), ms("D+11 08:00"))
+        window.note(log.conn, hours(log.config, 48), ms("D+21 08:00"))
+    now = hours(log.config, 48)
+    first, second = window.Change(72 * HOUR, 24 * HOUR, ms("D+11 08:00")), window.Change(24 * HOUR, 48 * HOUR, ms("D+21 08:00"))  # fmt: skip
+    assert window.changes(log.conn, now, ms("D+30 00:00")) == [first, second]
+    assert window.touching(log.conn, now, D + timedelta(days=5), ms("D+30 00:00")) == [first, second]
+    assert window.touching(log.conn, now, D + timedelta(days=12), ms("D+30 00:00")) == [second]
+    assert window.touching(log.conn, now, D + timedelta(days=22), ms("D+30 00:00")) == []
+    said = window.warnings([first, second], "zh_CN", TZ)
+    day11, day21 = (D + timedelta(days=11)).isoformat(), (D + timedelta(days=21)).isoformat()
+    assert said[0].startswith(SUPERSEDED.format(day=day11)) and "按 72 小时计算" in said[0]
+    assert said[1].startswith(
+        "付款期限（[kpi] payment_window_hours）已于 " + day21 + " 从 24 小时改为 48 小时：过去的每一天都按 48"
+    )
+    # A change recorded by a release that kept the last one alone is among them.
+    with store.transaction(log.conn):
+        log.conn.execute("UPDATE kpi_window SET window_ms = ?, previous_ms = ?, changed_ms = ?", (HOUR, 48 * HOUR, ms("D+25 00:00")))  # fmt: skip
+    third = window.Change(48 * HOUR, HOUR, ms("D+25 00:00"))
+    assert window.changes(log.conn, hours(log.config, 1), ms("D+30 00:00")) == [first, second, third]
+
+
+@BACKENDS
+def test_kpi_window_change_recorded_before_the_history_is_kept_by_the_migration(log: Log) -> None:
+    with store.transaction(log.conn):
+        log.conn.execute("DROP TABLE kpi_window_changes")
+        window.note(log.conn, log.config, ms("D+1 00:00"))
+        window.note(log.conn, hours(log.config, 24), ms("D+11 08:00"))  # as the release before the history
+    log.conn.executescript(schema.KPI_WINDOW_CHANGES)
+    with store.transaction(log.conn):
+        log.conn.execute("UPDATE kpi_window SET previous_ms = NULL, changed_ms = NULL")  # only the history holds it
+    assert window.changes(log.conn, hours(log.config, 24), ms("D+30 00:00")) == [
+        window.Change(72 * HOUR, 24 * HOUR, ms("D+11 08:00"))
+    ]
+
+
+@BACKENDS
+async def test_kpi_window_changes_are_each_said_on_the_page_and_in_the_json(log: Log, aiohttp_client: Any) -> None:
+    with store.transaction(log.conn):
+        window.note(log.conn, log.config, ms("D+1 00:00"))
+        window.note(log.conn, hours(log.config, 24), ms("D+11 08:00"))
+        window.note(log.conn, hours(log.config, 48), ms("D+21 08:00"))
+    client = await aiohttp_client(make_app(hours(log.config, 48), db_path=log.path))
+    page = await (await client.get(f"/reports/daily?date={D}&shop={SHOP}", headers=SUPERVISOR)).text()
+    assert page.count('<p class="window-changed" role="alert">') == 2
+    assert SUPERSEDED.format(day=(D + timedelta(days=11)).isoformat()) in page
+    doc = await (await client.get(f"/v1/reports/daily?date={D}&shop={SHOP}", headers=SUPERVISOR)).json()
+    assert [(c["from_hours"], c["to_hours"]) for c in doc["payment_window_changes"]] == [(72, 24), (24, 48)]
+    await client.close()

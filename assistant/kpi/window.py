@@ -1,8 +1,9 @@
-"""The payment window the KPI figures were last computed with, and its last change (docs/kpi.md).
+"""The payment window the KPI figures were last computed with, and its changes (docs/kpi.md).
 
 The report keeps no figures: a changed `[kpi] payment_window_hours` recomputes every past day, final ones too.
-So the window in force is recorded (one row of `kpi_window`): whatever computes figures first with another one
-(the service's start, `assistant report`) records the change, and the outputs supervisors read say it.
+So the window in force is recorded (one row of `kpi_window`) with every change (`kpi_window_changes`): whatever
+computes figures first with another one (the service's start, `assistant report`) records the change, and the
+outputs supervisors read say each change that touches their period.
 """
 
 from __future__ import annotations
@@ -52,9 +53,19 @@ class Change:
         """Whether a period starting on `first` holds a day whose figures an earlier report gave otherwise."""
         return first <= self.day(tz)
 
-    def warning(self, language: str, tz: ZoneInfo) -> str:
-        """The change as supervisors read it: old and new window, and that past days are recomputed."""
-        return i18n.translator(language).gettext(
+    def warning(self, language: str, tz: ZoneInfo, *, latest: bool = True) -> str:
+        """The change as supervisors read it: old and new window, and that past days are recomputed (`latest`:
+        with its new window; else the window changed again since, and that change says what is in force)."""
+        t = i18n.translator(language)
+        if not latest:
+            return t.gettext(
+                "The payment window ([kpi] payment_window_hours) changed from %(old)s h to %(new)s h on %(day)s:"
+                " reports made before that change gave the days up to %(day)s with %(old)s h.",
+                old=_hours(self.old_ms),
+                new=_hours(self.new_ms),
+                day=self.day(tz).isoformat(),
+            )
+        return t.gettext(
             "The payment window ([kpi] payment_window_hours) changed from %(old)s h to %(new)s h on %(day)s: every"
             " past day, final ones included, is recomputed with %(new)s h, so the figures of days up to %(day)s can"
             " differ from reports made before the change.",
@@ -88,35 +99,50 @@ def note(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None
         "UPDATE kpi_window SET window_ms = ?, previous_ms = ?, changed_ms = ? WHERE id = 1",
         (configured, int(row[0]), now_ms),
     )
+    if store.has_table(conn, "kpi_window_changes"):  # a database not migrated yet keeps the last change alone
+        conn.execute(
+            "INSERT INTO kpi_window_changes (changed_ms, old_ms, new_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (now_ms, int(row[0]), configured),
+        )
     return Change(int(row[0]), configured, now_ms)
 
 
-def last_change(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None:
-    """The change that brought the configured window, as recorded; or one not recorded yet (on a read-only
-    connection: the recorded window differs from the configured one), dated now. None: no change known."""
+def changes(conn: sqlite3.Connection, config: Config, now_ms: int) -> list[Change]:
+    """Every recorded change, oldest first, and one not recorded yet (on a read-only connection: the recorded
+    window differs from the configured one), dated now."""
     if not store.has_table(conn, "kpi_window"):
-        return None
+        return []
+    found: list[Change] = []
+    if store.has_table(conn, "kpi_window_changes"):
+        sql = "SELECT old_ms, new_ms, changed_ms FROM kpi_window_changes ORDER BY changed_ms, old_ms, new_ms"
+        found = [Change(int(old), int(new), int(at)) for old, new, at in conn.execute(sql)]
     row = conn.execute("SELECT window_ms, previous_ms, changed_ms FROM kpi_window WHERE id = 1").fetchone()
-    configured = window_ms(config)
     if row is None:
-        return None
+        return found
+    if row[1] is not None and row[2] is not None:  # recorded by a release that kept the last change alone
+        last = Change(int(row[1]), int(row[0]), int(row[2]))
+        found = found if last in found else sorted([*found, last], key=lambda c: c.changed_ms)
+    configured = window_ms(config)
     if int(row[0]) != configured:
-        return Change(int(row[0]), configured, now_ms)
-    if row[1] is None or row[2] is None:
-        return None
-    return Change(int(row[1]), configured, int(row[2]))
+        found.append(Change(int(row[0]), configured, now_ms))
+    return found
+
+
+def last_change(conn: sqlite3.Connection, config: Config, now_ms: int) -> Change | None:
+    """The change that brought the configured window (`changes`); None: no change known."""
+    known = changes(conn, config, now_ms)
+    return known[-1] if known else None
 
 
 def touching(conn: sqlite3.Connection, config: Config, first: date, now_ms: int) -> list[Change]:
-    """The changes a report of a period starting on `first` must say: those after which days of the period may
-    read otherwise than in a report made before."""
-    change = last_change(conn, config, now_ms)
-    return [change] if change is not None and change.covers(first, config.tz) else []
+    """The changes a report of a period starting on `first` must say, oldest first: those after which days of
+    the period may read otherwise than in a report made before."""
+    return [change for change in changes(conn, config, now_ms) if change.covers(first, config.tz)]
 
 
 def warnings(changes: Sequence[Change], language: str, tz: ZoneInfo) -> list[str]:
-    """The changes as supervisors read them, oldest first."""
-    return [change.warning(language, tz) for change in changes]
+    """The changes as supervisors read them, oldest first; only the last says the window in force."""
+    return [change.warning(language, tz, latest=i == len(changes) - 1) for i, change in enumerate(changes)]
 
 
 def notice(path: store.Location, config: Config, first: date, now_ms: int) -> list[Change]:

@@ -9,12 +9,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from assistant import pg
 from assistant.config import Config, load_config
 from assistant.events import Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation
 from assistant.web.appkeys import INGESTOR
 from tests.helpers import ROOT, body_of, make_app, replace_config
+from tests.pgcluster import PASSWORD_ENV
 
 DAY = date(2026, 11, 20)  # Asia/Shanghai, the shipped config's zone
 PHONE = "13812345678"
@@ -81,11 +83,15 @@ def day_events() -> list[dict[str, Any]]:
     ]
 
 
-def token_config(db_path: Path) -> Config:
-    """The shipped config with the supervisor, admin and agent tokens set (sup-token, adm-token, agent-token)."""
+def token_config(db_path: Path | pg.Location) -> Config:
+    """The shipped config with the supervisor, admin and agent tokens set (sup-token, adm-token, agent-token),
+    on the test's database (a PostgreSQL one by its URL: as a path it was a SQLite file of that name)."""
     env = {"ASSISTANT_SUPERVISOR_TOKEN": "sup-token", "ASSISTANT_ADMIN_TOKEN": "adm-token",
            "ASSISTANT_AGENT_TOKEN": "agent-token"}  # fmt: skip
-    return load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    where: dict[str, Any] = {"path": str(db_path)}
+    if isinstance(db_path, pg.Location):
+        where, env = {"url": db_path.url, "password_env": PASSWORD_ENV}, {**env, PASSWORD_ENV: db_path.password or ""}
+    return load_config(ROOT / "config.toml", env=env, overrides={"store": where})
 
 
 def log_config(config: Config) -> Config:

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant.web.logs import daily_log_url
 from tests.daylog_day import DAY, PHONE, log_app, post_day, token_config
+from tests.helpers import BACKENDS
 
 Client = TestClient  # type: ignore[type-arg]
 SUPERVISOR = {"Authorization": "Bearer sup-token"}
@@ -244,6 +245,38 @@ async def test_logs_page_past_the_first_does_not_read_the_conversations_before_i
     assert shown.conversations == ["A"]
     assert set(read) <= {"A", "Z"}, read  # M and B, on the pages before, are not read
     assert (await page(client, "&limit=1&offset=1&slow=1")).conversations == ["B"]  # filtered: counted as before
+
+
+def total(html: str) -> str:
+    found = re.search(r'<span class="total">(.*?)</span>', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+@BACKENDS
+async def test_logs_page_says_how_many_match_on_every_page(client: Client) -> None:
+    # Found: a search or a filter showed its pages (本页 1 个会话, 下一页) and never how many matched in all.
+    for offset in ("0", "2", "9"):
+        resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&limit=2&offset={offset}", headers=SUPERVISOR)
+        assert total(await resp.text()) == "共 4 个会话"
+    resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&agent=小王", headers=SUPERVISOR)
+    assert total(await resp.text()) == "共 1 个会话"  # M (Z is answered the next day): the listing's own filters
+    for offset in ("0", "1"):  # 在的亲 (M) and 好 (A): one a page
+        resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&short=1&limit=1&offset={offset}", headers=SUPERVISOR)  # fmt: skip
+        assert total(await resp.text()) == "共 2 条符合条件（2 个会话）"
+    resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&q=buyer_a&limit=1", headers=SUPERVISOR)
+    assert total(await resp.text()) == "共 3 条符合条件（1 个会话）"  # the buyer's three messages
+
+
+async def test_logs_page_stops_counting_past_the_bound(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broad filter on a big day counts the conversations past its page up to a bound, and says it stopped.
+    from assistant.web import logs
+
+    monkeypatch.setattr(logs, "COUNT_AHEAD", 0)
+    resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&short=1&limit=1", headers=SUPERVISOR)
+    assert total(await resp.text()) == "前 1 个符合条件的会话中有 1 条符合条件，后面还有更多"
+    resp = await client.get(f"/logs/daily?date={DAY}&shop=shop1&short=1&limit=1&offset=1", headers=SUPERVISOR)
+    assert total(await resp.text()) == "共 2 条符合条件（2 个会话）"  # the last page has counted them all
 
 
 @pytest.mark.parametrize("day", ["2026-13-01", "9999-12-31", "0001-01-01", "1999-12-31", "2100-01-01"])

@@ -141,3 +141,52 @@ def test_kpi_refunds_appear_in_every_report_format(log: Log, tmp_path: Path) -> 
     sheet = load_workbook(out).worksheets[0]
     headings = [cell.value for cell in sheet[1]]
     assert sheet.cell(2, headings.index("退款") + 1).value == 120.0
+
+
+def test_kpi_refund_after_the_window_is_said_by_the_report_of_its_day(log: Log) -> None:
+    # Found: a refund after its order's window was in the daily log of its day and in no report: a month's
+    # report holding that day said nothing of it, and a shop that deducts such refunds from the commission
+    # had to find them in the log, day by day.
+    _two_inquiries(log)
+    log.event("order_refunded", "D+6 10:00", order="LO2", amount=200, customer="u2", conversation="c-u2")
+    log.event("order_refunded", "D+6 11:00", order="LO2", amount=900, customer="u2", conversation="c-u2")  # ¥300 left
+    log.event("order_refunded", "D+7 10:00", order="LO1", amount=300, customer="u1", conversation="c-u1")  # unpaid
+    from datetime import timedelta
+
+    [month] = log.reports(D, D + timedelta(days=9), now=ms("D+20 00:00"))
+    m = month.team.metrics
+    assert (m["paid"], m["sales"], m["refunds"]) == (1, 500.0, 0.0)  # the figures stay as they were
+    assert [(r.order, r.cents, r.counted_cents) for r in month.late_refunds] == [
+        ("LO2", 20000, 20000), ("LO2", 90000, 30000), ("LO1", 30000, 0)
+    ]  # fmt: skip
+    doc = month.to_json()["late_refunds"]
+    assert (doc["count"], doc["counted"]) == (3, 500.0)
+    assert doc["refunds"][1] == {
+        "order": "LO2", "ts_ms": ms("D+6 11:00"), "amount": 900.0, "counted": 300.0, "placed_ms": ms("10:06"),
+        "agent": "小美",
+    }  # fmt: skip
+    assert log.reports(D, D + timedelta(days=5), now=ms("D+20 00:00"))[0].late_refunds == []  # before them
+    assert [r.order for r in log.reports(D + timedelta(days=7), now=ms("D+20 00:00"))[0].late_refunds] == ["LO1"]
+
+
+def test_kpi_refund_after_the_window_is_in_every_report_format(log: Log, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    _two_inquiries(log)
+    log.event("order_refunded", "D+6 10:00", order="LO2", amount=120, customer="u2", conversation="c-u2")
+    reports = log.reports(D, D + timedelta(days=9), now=ms("D+20 00:00"))
+    said = "付款期限之后的退款 1 笔，共退回 ¥120.00：不计入上面任何数字"
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(reports))))
+    assert [(row["agent"], row["sales"], row["late_refunds"]) for row in rows] == [("小美", "500.0", ""),
+                                                                                ("(team)", "500.0", "120.0")]  # fmt: skip
+    assert any(line.startswith(said) for line in report.render_table(reports, "zh_CN").splitlines())
+    page = report.render_html(reports, targets=log.config.kpi.targets, language="zh_CN")
+    assert f"<summary>{said}" in page and "LO2" in page and f"{D.isoformat()}</td>" in page
+    assert report.to_json(reports)["late_refunds"]["counted"] == 120.0  # type: ignore[call-overload]
+    out = tmp_path / "r.xlsx"
+    with out.open("wb") as f:
+        report.render_xlsx(reports, f, "zh_CN")
+    agents, team = load_workbook(out).worksheets
+    headings = [cell.value for cell in team[1]]
+    assert team.cell(2, headings.index("期后退款") + 1).value == 120.0
+    assert agents.cell(2, headings.index("期后退款") + 1).value is None

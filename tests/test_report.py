@@ -48,7 +48,7 @@ def log(db_path: store.Location) -> Iterator[Log]:
 
 def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
     doc = json.loads(report.render_json(log.reports()))
-    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "qa"}  # fmt: skip
+    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa"}  # fmt: skip
     assert doc["qa"] == {"by_agent": {}, "flagged": []}
     assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
     assert [a["agent"] for a in doc["agents"]] == ["A", "B"]
@@ -98,7 +98,8 @@ def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:
     rows = list(csv.DictReader(io.StringIO(report.render_csv(log.reports()))))
     assert [r["agent"] for r in rows] == ["A", "B", "(team)"]
     assert rows[0]["conversion"] == "0.5" and rows[1]["pay_rate"] == "" and rows[2]["consulted"] == "5"
-    assert list(rows[0]) == ["shop", "date", "pending", "payment_window_hours", "agent", *metrics.METRIC_KEYS]
+    assert list(rows[0]) == ["shop", "date", "pending", "payment_window_hours", "agent", *metrics.METRIC_KEYS, "late_refunds"]  # fmt: skip
+    assert rows[2]["late_refunds"] == "0.0" and rows[0]["late_refunds"] == ""
 
 
 def test_report_table_lists_agents_then_the_team(log: Log) -> None:

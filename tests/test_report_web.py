@@ -66,7 +66,7 @@ async def test_report_web_json_is_the_report(client: TestClient, log: Log) -> No
     expected = report.to_json(live)
     assert body == expected
     assert body["agents"][0]["agent"] == "A" and body["agents"][0]["sales"] == 66.6
-    assert set(body) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "qa"}  # fmt: skip
+    assert set(body) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa"}  # fmt: skip
     assert body["payment_window_changes"] == []
 
 
@@ -252,3 +252,18 @@ async def test_report_web_page_shows_refunds_as_the_exports_do(client: TestClien
     assert headings[3:6] == ["B 付款率", "退款", "客单价"]  # before 客单价, as the table and the workbook have it
     assert more.count('<td data-label="退款" class="refunds">¥20.00</td>') == 2  # A's row and the team's
     assert '<td data-label="销售额">¥46.60</td>' in html
+
+
+async def test_report_web_range_says_the_refunds_after_the_window(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]
+    # A refund ten days after its order was in the daily log of its day and in no report of a range holding it.
+    log.event("order_refunded", "D+10 12:00", order="o1", amount=20)
+    last = D.fromordinal(D.toordinal() + 12)
+    query = f"from={D.isoformat()}&to={last.isoformat()}&shop={SHOP}"
+    doc = await (await client.get(f"/v1/reports/daily?{query}", headers=SUPERVISOR)).json()
+    assert doc["team"]["sales"] == 66.6 and doc["team"]["refunds"] == 0.0  # D stays final
+    assert (doc["late_refunds"]["count"], doc["late_refunds"]["counted"]) == (1, 20.0)
+    assert doc["late_refunds"]["refunds"][0]["order"] == "o1"
+    html = await (await client.get(f"/reports/daily?{query}", headers=SUPERVISOR)).text()
+    assert '<details class="list late-refunds" open>' in html and "付款期限之后的退款 1 笔，共退回 ¥20.00" in html
+    day = await (await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).json()
+    assert day["late_refunds"] == {"count": 0, "counted": 0.0, "refunds": []}

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.i18n import _
+from assistant.kpi.late import LateRefund, late_refunds
 from assistant.kpi.logged import active_shops
 from assistant.kpi.queries import (
     NO_REPLY,
@@ -301,6 +302,13 @@ class ShopReport:
     figures: DayFigures = field(default_factory=DayFigures)
     # The payment window the figures used: a changed `[kpi] payment_window_hours` recomputes every day, final ones too.
     payment_window_hours: float = 72.0
+    # The refunds stamped on the period's days after their order's window: in no figure, said beside them (late.py).
+    late_refunds: list[LateRefund] = field(default_factory=list)
+
+    @property
+    def late_refunds_counted(self) -> float:
+        """What the late refunds take back in all (each no more than its order was paid and not refunded)."""
+        return _money(sum(r.counted_cents for r in self.late_refunds))
 
     @property
     def window_hours(self) -> int | float:
@@ -322,6 +330,11 @@ class ShopReport:
             "payment_window_hours": self.window_hours,
             "agents": [row.to_json() for row in self.agents],
             "team": dict(self.team.metrics),
+            "late_refunds": {
+                "count": len(self.late_refunds),
+                "counted": self.late_refunds_counted,
+                "refunds": [r.to_json() for r in self.late_refunds],
+            },
             "qa": {
                 "by_agent": self.figures.qa,
                 "flagged": [
@@ -417,5 +430,13 @@ def build_reports(
             )
             credited = day.late_orders
             total.merge(day, list_limit)
-        reports.append(shop_report(total, config, name, first, last, now_ms=now))
+        shown = shop_report(total, config, name, first, last, now_ms=now)
+        conn = connect()
+        try:
+            shown.late_refunds = late_refunds(
+                conn, name, windows[0].start_ms, windows[-1].end_ms, window_ms=_window_ms(config.kpi), now_ms=now
+            )
+        finally:
+            conn.close()
+        reports.append(shown)
     return reports

@@ -30,6 +30,7 @@ LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
+LATE_REFUNDS = N_("Refunds after the window")  # the team's late refunds, in no figure (kpi/late.py)
 PERSON_DAYS = N_(
     "A range counts a customer on each day they wrote: consulted, served and inquiries are person-days, not people."
 )
@@ -120,15 +121,16 @@ def render_json(reports: list[ShopReport], window_changes: Sequence[window.Chang
 
 
 def render_csv(reports: list[ShopReport]) -> str:
-    """One row per agent plus the team row, per shop."""
+    """One row per agent plus the team row, per shop; the team row says the late refunds (kpi/late.py)."""
     buf = io.StringIO()
     writer = CsvWriter(buf)  # names from the log: formula starts neutralized, line breaks quoted
-    writer.writerow(["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS])
+    writer.writerow(["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS, "late_refunds"])
     for r in reports:
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
             pending = "true" if r.pending else "false"
-            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values])
+            late = r.late_refunds_counted if row is r.team else ""  # the team's: no agent's figure holds them
+            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late])
     return buf.getvalue()
 
 
@@ -161,12 +163,14 @@ def render_xlsx(
         Column(t.gettext("Payment window (hours)"), 12),
         Column(t.gettext("Agent"), 14),
         *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
+        Column(t.gettext(LATE_REFUNDS), 12, _XLSX_FORMATS["money"]),
     ]
     yes, no = t.gettext("yes"), t.gettext("no")
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
         head = [r.shop, r.period, yes if r.pending else no, r.window_hours, name]
-        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS)]
+        late = r.late_refunds_counted if row is r.team else None
+        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), late]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
@@ -206,8 +210,21 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
         rule = "-" * len(line(header))
         body = [line(c) for c in rows[:-1]]
         note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
+        note += [late_text(r, t)] if r.late_refunds else []
         out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
+
+
+def late_text(r: ShopReport, t: i18n.Translator) -> str:
+    """The period's refunds after their order's window, as the table and the page say them."""
+    return t.ngettext(
+        "%(num)d refund after its order's payment window, %(amount)s in all: in no figure above (the order's day"
+        " stays final); a shop that takes such refunds off the commission takes them from here.",
+        "%(num)d refunds after their orders' payment window, %(amount)s in all: in no figure above (the orders'"
+        " days stay final); a shop that takes such refunds off the commission takes them from here.",
+        len(r.late_refunds),
+        amount="¥" + format_value(r.late_refunds_counted, "money"),
+    )
 
 
 def window_text(r: ShopReport, t: i18n.Translator) -> str:
@@ -343,6 +360,24 @@ def _flag_rows(
     return rows
 
 
+def _late_rows(r: ShopReport, tz: ZoneInfo, t: i18n.Translator) -> dict[str, Any] | None:
+    """The late refunds' line and list for the page (None: none in the period)."""
+    if not r.late_refunds:
+        return None
+    rows = [
+        {
+            "time": local_time(x.ts_ms, tz).strftime("%Y-%m-%d %H:%M"),
+            "placed": local_time(x.placed_ms, tz).date().isoformat(),
+            "order": x.order,
+            "agent": shown_agent(x.agent, t) if x.agent else "",
+            "amount": x.cents / 100,
+            "counted": x.counted_cents / 100,
+        }
+        for x in r.late_refunds
+    ]
+    return {"text": late_text(r, t), "rows": rows}
+
+
 def _cells(metrics: dict[str, Any], targets: KpiTargets) -> dict[str, str]:
     """The colour class of each metric that has a target."""
     return {key: judge(key, value, targets) or "" for key, value in metrics.items()}
@@ -394,6 +429,7 @@ def render_html(
                 "short": _flag_rows(r, r.figures.short_replies, tz, t, mask=mask, token=token, links=links),
             }
         )
+        shops[-1]["late_refunds"] = _late_rows(r, tz, t)
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r, t)
         shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, token=token, links=links)
     return templating.render(

@@ -652,3 +652,27 @@ def test_kpi_short_replies_agree_with_the_daily_log(log: Log) -> None:
         log.agent(f"10:0{i}:05", "A", text=text)
     by_log = sum(is_short_reply(t) for t in texts)
     assert log.metrics("A")["short_replies"] == by_log == 3
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_kpi_back_to_back_ranges_credit_an_order_once(log: Log, parallel: bool) -> None:
+    """docs/kpi.md, "The team row, ranges": the day before a range is the last of the range before it."""
+    # Found: a buyer who asked on the last day of November and again on 1 December before ordering paid once and
+    # counted in both months' 询单销售额, and in both months' commission.
+    nxt = D + timedelta(days=1)
+    log.customer("23:00")
+    log.agent("23:00:10", "A")
+    log.customer("D+1 00:10")
+    log.agent("D+1 00:10:10", "B")
+    log.order("D+1 00:20", "o1", 100, agent="B")
+    log.paid("D+1 00:21", "o1", 100)
+    log.customer("D+2 10:00", customer="u2", conversation="c2")
+    log.agent("D+2 10:00:10", "B", customer="u2", conversation="c2")
+    log.order("D+2 10:05", "o2", 50, agent="B", customer="u2", conversation="c2")
+    log.paid("D+2 10:06", "o2", 50, customer="u2", conversation="c2")
+    (before,) = log.reports(D - timedelta(days=1), D, parallel=parallel)
+    (after,) = log.reports(nxt, nxt + timedelta(days=1), parallel=parallel)
+    assert before.team.metrics["sales"] == 100.0  # o1 is the earlier range's, A's: the inquiry of D
+    assert [(a.agent, a.metrics["ordered"], a.metrics["sales"]) for a in after.agents] == [("B", 1, 50.0)]
+    assert after.team.metrics["inquiries"] == 2  # u1 on D+1 is still an inquiry, as on a range's later days
+    assert log.metrics("B", nxt, parallel=parallel)["sales"] == 100.0  # a single day is unchanged

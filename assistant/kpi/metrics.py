@@ -26,6 +26,7 @@ from assistant.kpi.queries import (
     Tally,
     Window,
     day_figures,
+    late_orders_of,
 )
 from assistant.privacy import mask
 
@@ -409,18 +410,23 @@ def build_reports(
     else:
         shops = [shop]
     reports = []
+    slow_ms, recovery_ms = round(config.kpi.slow_response_s * 1000), round(config.kpi.recovery_window_s * 1000)
     for name in shops:
         total = DayFigures()
         # Each order counts once in a range, on the earliest day that credits it: a day credits orders created
-        # until the end of the next, which may credit them again (a customer who wrote on both days).
+        # until the end of the next, which may credit them again (a customer who wrote on both days). The day
+        # before a range is the last of the range before it: the orders it credits are that range's.
         credited: set[str] = set()
+        if first < last:
+            before = Window(*credit_window(first - timedelta(days=1), config.tz))
+            credited = late_orders_of(connect, name, before, slow_ms=slow_ms, recovery_ms=recovery_ms, now_ms=now)
         for i, window in enumerate(windows):
             day = day_figures(
                 connect,
                 name,
                 window,
-                slow_ms=round(config.kpi.slow_response_s * 1000),
-                recovery_ms=round(config.kpi.recovery_window_s * 1000),
+                slow_ms=slow_ms,
+                recovery_ms=recovery_ms,
                 now_ms=now,
                 payment_window_ms=_window_ms(config.kpi),
                 list_limit=list_limit,

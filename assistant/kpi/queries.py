@@ -401,18 +401,7 @@ def day_figures(
     range: `exclude_orders` (ids) are credited to no one (the day before did), and `late_orders` collects
     the orders created after the day that it credits (for the next day's `exclude_orders`).
     """
-    p: dict[str, Any] = {
-        "shop": shop,
-        "ds": window.start_ms,
-        "de": window.end_ms,
-        "he": window.horizon_ms,
-        "now": now_ms,
-        "window": payment_window_ms,
-        "slow": slow_ms,
-        "recovery": recovery_ms,
-        "unassigned": UNASSIGNED,
-        "limit": list_limit,
-    }
+    p = _params(shop, window, slow_ms, recovery_ms, now_ms, payment_window_ms, list_limit)
 
     def run(job: Callable[[sqlite3.Connection, dict[str, Any]], DayFigures], params: dict[str, Any]) -> DayFigures:
         conn = connect()
@@ -442,6 +431,30 @@ def day_figures(
     out = run(customers, p)
     out.merge(run(_agent_side, p), list_limit)
     return out
+
+
+def _params(
+    shop: str, window: Window, slow_ms: int, recovery_ms: int, now_ms: int, payment_window_ms: int, list_limit: int
+) -> dict[str, Any]:
+    return {
+        "shop": shop, "ds": window.start_ms, "de": window.end_ms, "he": window.horizon_ms, "now": now_ms,
+        "window": payment_window_ms, "slow": slow_ms, "recovery": recovery_ms, "unassigned": UNASSIGNED,
+        "limit": list_limit,
+    }  # fmt: skip
+
+
+def late_orders_of(
+    connect: Callable[[], sqlite3.Connection], shop: str, window: Window, *, slow_ms: int, recovery_ms: int, now_ms: int
+) -> set[str]:
+    """The orders created after `window`'s day that the day credits: a range starting the next day leaves them
+    out, as a range leaves out of each day those the day before credits (the customers' side alone is read)."""
+    conn = connect()
+    try:
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        p = _params(shop, window, slow_ms, recovery_ms, now_ms, 0, 0)
+        return _customer_side(conn, p, (), True).late_orders
+    finally:
+        conn.close()
 
 
 def _customer_side(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from assistant import store
+from assistant import pg, store
 from assistant.bus import Bus, Subscription, Update
 from assistant.clock import FakeClock
 from assistant.config import Config, HooksConfig, WebhookOutConfig
@@ -89,16 +90,18 @@ class Harness:
         *,
         plugins: Sequence[object] = (),
         phrases: PhraseSource | None = None,
+        busy_timeout_s: float = store.BUSY_TIMEOUT_S,
     ) -> None:
         self.config = config
         self.db = db
+        self.busy_timeout_s = busy_timeout_s  # the writer's wait for a lock another process holds
         self.clock = clock
         self.extra_plugins = plugins
         self.phrases = phrases if phrases is not None else tiny_library()
         self.customer_types: dict[str, str] = {}  # conversation → type the annotator reports
 
     async def start(self) -> Harness:
-        self.writer = Writer(self.db)
+        self.writer = Writer(self.db, busy_timeout_s=self.busy_timeout_s)
         self.writer.start()
         self.ingestor = Ingestor(self.writer, max_ahead_ms=self.config.webhook.signature_tolerance_s * 1000)
         self.ingestor.annotators.append(self._annotate)
@@ -180,6 +183,32 @@ class Harness:
         while not self.updates.queue.empty():
             out.append(self.updates.queue.get_nowait())
         return out
+
+
+class LockHolder:
+    """Another process's connection stuck in a transaction, holding the database locked until `release`
+    (SQLite: its write lock; PostgreSQL: the tables a delivery reads and writes, exclusively)."""
+
+    TABLES = "events, messages, orders, followups"
+
+    def __init__(self, db: store.Location) -> None:
+        self.db = db
+        self.conn: Any = None
+
+    def take(self) -> None:
+        if isinstance(self.db, pg.Location):
+            self.conn = pg.connect_direct(self.db)
+            self.conn.execute("BEGIN")
+            self.conn.execute(f"LOCK TABLE {self.TABLES} IN ACCESS EXCLUSIVE MODE")
+        else:
+            self.conn = sqlite3.connect(str(self.db), isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.execute("ROLLBACK")
+            self.conn.close()
+            self.conn = None
 
 
 def outbound_config(config: Config, url: str, *, secret: str | None = OUT_SECRET, timeout_s: float = 5.0) -> Config:

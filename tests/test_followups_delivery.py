@@ -16,12 +16,13 @@ from assistant.config import Config
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
-from tests.followup_harness import OUT_SECRET, T0, Harness, Receiver, Recorder, outbound_config
+from tests.followup_harness import OUT_SECRET, T0, Harness, LockHolder, Receiver, Recorder, outbound_config
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event, replace_config
 
 pytestmark = BACKENDS
 
 IDLE = 300
+LOCK_WAIT_S = 0.2  # the writer's busy_timeout_s where another process holds the database (real time)
 Start = Callable[..., Awaitable[tuple[Harness, Receiver, FakeClock]]]
 
 
@@ -30,13 +31,15 @@ async def running(config: Config, db_path: Path) -> AsyncIterator[Start]:
     """Start a harness whose webhook_out posts to a receiver answering `statuses`."""
     started: list[tuple[Harness, Receiver]] = []
 
-    async def start(statuses: Sequence[int] = (), **followups: object) -> tuple[Harness, Receiver, FakeClock]:
-        receiver = await Receiver(statuses, secret=OUT_SECRET).start()
+    async def start(
+        statuses: Sequence[int] = (), *, hold: bool = False, busy_timeout_s: float = 5.0, **followups: object
+    ) -> tuple[Harness, Receiver, FakeClock]:
+        receiver = await Receiver(statuses, secret=OUT_SECRET, hold=hold).start()
         cfg = replace_config(
             outbound_config(config, receiver.url), "followups", mode="send", idle_seconds=IDLE, **followups
         )
         clock = FakeClock(T0)
-        harness = await Harness(cfg, db_path, clock).start()
+        harness = await Harness(cfg, db_path, clock, busy_timeout_s=busy_timeout_s).start()
         started.append((harness, receiver))
         return harness, receiver, clock
 
@@ -168,6 +171,81 @@ async def test_delivery_of_a_reminder_whose_payment_check_met_a_locked_database_
     assert len(checks) == 2 and len(receiver.requests) == 1
     [f] = h.followups()
     assert (f.state, f.attempts) == ("sent", 1)
+
+
+async def test_delivery_whose_payment_check_meets_a_database_locked_for_good_is_left_pending_after_max_attempts(
+    running: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: the payment check before a reminder's attempt met a database another process held in a transaction
+    # for good, and was asked again after each backoff, forever and silently.
+    h, receiver, _ = await running([500], max_attempts=3, late_grace_s=3600, busy_timeout_s=LOCK_WAIT_S)
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    assert len(receiver.requests) == 1  # answered 500: checked again, then attempted, after a backoff
+    holder = LockHolder(h.db)
+    holder.take()
+    try:
+        await retry_until_done(h)
+    finally:
+        holder.release()
+    [f] = h.followups()
+    assert (f.state, f.attempts, len(receiver.requests), h.service.deliverer.left_pending) == ("pending", 1, 1, 1)
+    [line] = [r.getMessage() for r in caplog.records if "left pending" in r.getMessage()]
+    assert f.id in line and "whether its order was paid" in line and "nothing was sent" in line
+    await h.restart()  # resumed, and sent once
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.attempts, len(receiver.requests), len(set(receiver.keys()))) == ("sent", 2, 2, 1)
+
+
+async def test_delivery_taken_by_the_platform_while_the_database_is_locked_is_recorded_sent_when_it_takes_writes(
+    running: Start,
+) -> None:
+    # Found: the platform took the closing, and logging it sent met a database another process held: the error
+    # ended the delivery, and the follow-up stayed pending, its outcome unknown, until a restart.
+    h, receiver, clock = await running(hold=True, busy_timeout_s=LOCK_WAIT_S)
+    await h.agent_says()
+    clock.advance(IDLE)
+    await eventually(lambda: len(receiver.requests) == 1)
+    holder = LockHolder(h.db)
+    holder.take()
+    try:
+        receiver.release()
+        await h.settle()  # waiting out a backoff
+        assert h.service.deliverer.in_flight == 1
+    finally:
+        holder.release()
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.attempts, len(receiver.requests)) == ("sent", 1, 1)
+    assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
+
+
+async def test_delivery_taken_by_the_platform_whose_record_meets_a_database_locked_for_good_is_not_posted_again(
+    running: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    h, receiver, clock = await running(hold=True, max_attempts=2, busy_timeout_s=LOCK_WAIT_S)
+    await h.agent_says()
+    clock.advance(IDLE)
+    await eventually(lambda: len(receiver.requests) == 1)
+    holder = LockHolder(h.db)
+    holder.take()
+    try:
+        receiver.release()
+        await retry_until_done(h)
+    finally:
+        holder.release()
+    [f] = h.followups()
+    assert (f.state, f.attempts, h.service.deliverer.left_pending) == ("pending", 1, 1)
+    assert h.rows("SELECT unknown FROM followup_outcomes WHERE id = ?", f.id) == [(1,)]  # a restart asks first
+    [line] = [r.getMessage() for r in caplog.records if "left pending" in r.getMessage()]
+    assert f.id in line and "attempt 1 reached the platform" in line
+    h.service.deliverer.submit(f)  # taken up again (a shared database's take-over): recorded, not posted
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.attempts, len(receiver.requests)) == ("sent", 1, 1)
+    assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
 
 
 async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order_is_closed(running: Start) -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from assistant import store
 from assistant.clock import Clock
@@ -39,6 +40,7 @@ from assistant.tasks import TaskSet
 from assistant.writer import Writer, is_busy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Why a follow-up was not sent, as stored (`last_error`, English in the JSON and the log); N_ puts them in the
 # message catalog, and `assistant followups list` shows them in the interface's language.
@@ -53,6 +55,20 @@ TIMED_OUT = N_("timed out after %(seconds)s s")
 GATEWAY_STATUSES = (502, 504)
 RETRY_AFTER_MAX_S = 600  # a longer `Retry-After` is waited this long: a follow-up later than that is out of place
 NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
+LEFT_PENDING = (
+    "follow-up %s left pending: %s met a locked database %d times (%s); it is resumed at the next start"
+    " (or taken over after [followups] lease_s on a shared database)%s"
+)
+
+
+class LeftPending(Exception):
+    """The delivery's reads and writes met a locked database `max_attempts` times: it stops, the follow-up stays
+    pending in the database as it was last written."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(what, cause)
+        self.what = what
+        self.cause = cause
 
 
 class FinalRefusal(str):
@@ -79,6 +95,7 @@ class _Job:
     wake: asyncio.Future[None] | None = field(default=None, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     attempting: bool = False  # an attempt is in flight
+    busy: int = 0  # its reads and writes that met a locked database
 
     @property
     def key(self) -> Key:
@@ -110,6 +127,9 @@ class Deliverer:
         self.tasks = TaskSet("followup-delivery")
         self._jobs: dict[str, _Job] = {}
         self.active = 0  # jobs doing something other than waiting out a backoff
+        self.left_pending = 0  # deliveries stopped by a locked database (LEFT_PENDING), since the start
+        # Follow-ups the platform took whose `sent` record a locked database refused: sent again, never.
+        self._handed: dict[str, int] = {}
         self.stopping = False  # a clean stop: attempts in flight finish, none starts
 
     def submit(self, followup: Followup, *, cancel: str | None = None, settle_as: str = "cancelled") -> None:
@@ -158,102 +178,104 @@ class Deliverer:
 
     async def _run(self, job: _Job) -> None:
         f = job.followup
+        try:
+            await self._deliver(job)
+        except LeftPending as exc:
+            self.left_pending += 1
+            handed = self._handed.get(f.id)
+            fate = (
+                "; nothing was sent"
+                if handed is None
+                else f"; attempt {handed} reached the platform: recorded of unknown outcome, so it is looked for"
+                " (its echo, the platform) before any other attempt"
+            )
+            log.warning(LEFT_PENDING, f.id, exc.what, job.busy, exc.cause, fate)
+        finally:
+            self.active -= 1
+            self._jobs.pop(f.id, None)
+
+    async def _deliver(self, job: _Job) -> None:
+        f = job.followup
         attempts = f.attempts
         last_error = f.last_error
         unknown = attempts > 0 and f.outcome_unknown  # an attempt was made, and whether it arrived is not known
         ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
-        checks = 0  # payment checks that met a locked database
-        try:
-            if unknown:  # made by the process before a restart: let it run out its time limit first
-                await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
-            while not self.stopping:
+        if f.id in self._handed:  # the platform took it, and a locked database kept its record: record it now
+            await self._record_sent(job, f, self._handed[f.id])
+            log.info("follow-up %s: taken by the platform at attempt %d, recorded sent", f.id, self._handed[f.id])
+            return
+        if unknown:  # made by the process before a restart: let it run out its time limit first
+            await self._wait(job, f.updated_ms + round(self.settings.delivery_timeout_s * 1000))
+        while not self.stopping:
+            if job.cancel_requested is not None:
+                # An attempt whose outcome is unknown may have reached the customer: the record says what
+                # the platform holds (a `missed` or `cancelled` follow-up the customer read was wrong).
+                if unknown and await self._landed(job, f, ended_ms) is True:
+                    await self._record_sent(job, f, attempts)
+                    log.info("follow-up %s found on the platform after attempt %d: recorded sent", f.id, attempts)
+                    return
+                await self._finish(job, f, job.settle_as, attempts, job.cancel_requested)
+                return
+            if unknown:
+                held = await self._landed(job, f, ended_ms)
+                if held is True:
+                    await self._record_sent(job, f, attempts)
+                    log.info("follow-up %s found on the platform after attempt %d: not sent again", f.id, attempts)
+                    return
                 if job.cancel_requested is not None:
-                    # An attempt whose outcome is unknown may have reached the customer: the record says what
-                    # the platform holds (a `missed` or `cancelled` follow-up the customer read was wrong).
-                    if unknown and await self._landed(job, f, ended_ms) is True:
-                        await self._log_sent(f)
-                        await self._finish(f, "sent", attempts, None)
-                        log.info("follow-up %s found on the platform after attempt %d: recorded sent", f.id, attempts)
+                    continue  # cancelled while waiting for the echo: settle it
+                if isinstance(held, str):  # the platform could not be asked: send nothing, ask again later
+                    attempts += 1
+                    last_error = held
+                    log.warning("follow-up %s: %s", f.id, held)
+                    if isinstance(held, FinalRefusal):  # asking again cannot help: at most once, so no post
+                        await self._finish(job, f, "failed", attempts, NOT_POSTED_AGAIN % {"why": held})
                         return
-                    await self._finish(f, job.settle_as, attempts, job.cancel_requested)
-                    return
-                if unknown:
-                    held = await self._landed(job, f, ended_ms)
-                    if held is True:
-                        await self._log_sent(f)
-                        await self._finish(f, "sent", attempts, None)
-                        log.info("follow-up %s found on the platform after attempt %d: not sent again", f.id, attempts)
+                    if attempts >= self.settings.max_attempts:
+                        await self._finish(job, f, "failed", attempts, last_error)
                         return
-                    if job.cancel_requested is not None:
-                        continue  # cancelled while waiting for the echo: settle it
-                    if isinstance(held, str):  # the platform could not be asked: send nothing, ask again later
-                        attempts += 1
-                        last_error = held
-                        log.warning("follow-up %s: %s", f.id, held)
-                        if isinstance(held, FinalRefusal):  # asking again cannot help: at most once, so no post
-                            await self._finish(f, "failed", attempts, NOT_POSTED_AGAIN % {"why": held})
-                            return
-                        if attempts >= self.settings.max_attempts:
-                            await self._finish(f, "failed", attempts, last_error)
-                            return
-                        await self._update(f, "pending", attempts, last_error)
-                        await self._backoff(job, attempts)
-                        continue
-                if self.stopping:
-                    return  # stays pending: resumed after the restart
-                if f.kind == "payment_reminder":
-                    try:
-                        unpaid = await self._unpaid(f)
-                    except Exception as exc:
-                        if not is_busy(exc):
-                            raise
-                        # Another process held the database past busy_timeout_s: nothing was sent, so asking again
-                        # after the delivery's own backoff cannot send twice (the task ended here, and the
-                        # reminder stayed pending, unsent, until a restart).
-                        checks += 1
-                        log.warning("follow-up %s: whether its order was paid could not be read (%s); asking again"
-                                    " after a backoff", f.id, exc)  # fmt: skip
-                        await self._backoff(job, checks)
-                        continue
-                    if not unpaid:
-                        job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
-                        continue
-                attempts += 1
-                unknown = True
-                job.attempting = True
-                try:
-                    await self._update(f, "pending", attempts, last_error, unknown=True)
-                    result = await self._attempt(f)
-                finally:
-                    job.attempting = False
-                if result.ok:
-                    await self._log_sent(f)
-                    await self._finish(f, "sent", attempts, None)
-                    log.info(
-                        "follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts
-                    )
+                    await self._update(job, f, "pending", attempts, last_error)
+                    await self._backoff(job, attempts)
+                    continue
+            if self.stopping:
+                return  # stays pending: resumed after the restart
+            if f.kind == "payment_reminder":
+                if not await self._write(job, "whether its order was paid", lambda: self._unpaid(f)):
+                    job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
+                    continue
+            attempts += 1
+            was_unknown, unknown = unknown, True
+            job.attempting = True
+            try:
+                await self._update(job, f, "pending", attempts, last_error, unknown=True)
+                if job.cancel_requested is not None or self.stopping:  # while that write waited for a lock
+                    attempts, unknown = attempts - 1, was_unknown  # no attempt was made
+                    continue
+                result = await self._attempt(f)
+            finally:
+                job.attempting = False
+            if result.ok:
+                self._handed[f.id] = attempts
+                await self._record_sent(job, f, attempts)
+                log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
+                return
+            last_error = result.error or "failed"
+            # Answered with an error status, the platform created nothing: the next attempt needs no question.
+            unknown = result.status is None or result.status in GATEWAY_STATUSES
+            ended_ms = self.clock.now_ms() if unknown else None
+            final = not result.retryable or attempts >= self.settings.max_attempts
+            log.warning(
+                "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, last_error,
+                "" if final else " (will retry)",
+            )  # fmt: skip
+            if final:
+                if unknown and await self._landed(job, f, ended_ms) is True:  # the last attempt arrived after all
+                    await self._record_sent(job, f, attempts)
                     return
-                last_error = result.error or "failed"
-                # Answered with an error status, the platform created nothing: the next attempt needs no question.
-                unknown = result.status is None or result.status in GATEWAY_STATUSES
-                ended_ms = self.clock.now_ms() if unknown else None
-                final = not result.retryable or attempts >= self.settings.max_attempts
-                log.warning(
-                    "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, last_error,
-                    "" if final else " (will retry)",
-                )  # fmt: skip
-                if final:
-                    if unknown and await self._landed(job, f, ended_ms) is True:  # the last attempt arrived after all
-                        await self._log_sent(f)
-                        await self._finish(f, "sent", attempts, None)
-                        return
-                    await self._finish(f, "failed", attempts, last_error)
-                    return
-                await self._update(f, "pending", attempts, last_error, unknown=unknown)
-                await self._backoff(job, attempts, result.retry_after_s)
-        finally:
-            self.active -= 1
-            self._jobs.pop(f.id, None)
+                await self._finish(job, f, "failed", attempts, last_error)
+                return
+            await self._update(job, f, "pending", attempts, last_error, unknown=unknown)
+            await self._backoff(job, attempts, result.retry_after_s)
 
     async def _backoff(self, job: _Job, attempts: int, retry_after_s: float | None = None) -> None:
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
@@ -282,13 +304,13 @@ class Deliverer:
         """Whether an attempt of unknown outcome created the message: its echo in the log, else the platform's
         answer; when the platform cannot be asked, the echo's absence `delivery_timeout_s` after an attempt this
         instance saw end (`ended_ms`), else a message saying why it cannot tell."""
-        if await self._echoed(f):
+        if await self._echoed(job, f):
             return True
         held = await self._confirm(f)
         if not isinstance(held, str) or ended_ms is None:
             return held  # answered, or nobody can tell (None), or cut by a restart: the echo may have come meanwhile
         await self._wait(job, ended_ms + round(self.settings.delivery_timeout_s * 1000))
-        if await self._echoed(f):
+        if await self._echoed(job, f):
             return True
         log.info("follow-up %s: %s; no echo of the attempt arrived, so it was not created", f.id, held)
         return False
@@ -300,14 +322,37 @@ class Deliverer:
             lambda conn: bool(store.unpaid_orders(conn, f.shop, f.conversation, since)), together=True
         )
 
+    async def _write(self, job: _Job, what: str, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()` (a read or write of the database), done again after the delivery's backoff while another
+        process holds the database past busy_timeout_s; the delivery's `max_attempts`-th such failure (or one
+        while the service stops) raises LeftPending. Nothing is sent in between, so doing it again sends nothing
+        twice; a delivery that once ended here stayed in its in-between state until a restart."""
+        while True:
+            try:
+                return await work()
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                job.busy += 1
+                if self.stopping or job.busy >= self.settings.max_attempts:
+                    raise LeftPending(what, exc) from exc
+                log.info(
+                    "follow-up %s: %s met a locked database (%s); again after a backoff", job.followup.id, what, exc
+                )
+                await self._backoff(job, job.busy)
+
     def has(self, key: Key, kind: str) -> bool:
         """Whether a delivery of `kind` for `key` is under way."""
         return any(job.key == key and job.followup.kind == kind for job in self._jobs.values())
 
-    async def _echoed(self, f: Followup) -> bool:
+    async def _echoed(self, job: _Job, f: Followup) -> bool:
         """The platform's echo of the follow-up is in the log (logged under the id of its `auto` message)."""
         event_id = auto_event_id(f.id)
-        return await self.writer.submit(lambda conn: followup_store.echoed(conn, event_id), together=True)
+        return await self._write(
+            job,
+            "looking for its echo",
+            lambda: self.writer.submit(lambda conn: followup_store.echoed(conn, event_id), together=True),
+        )
 
     async def _confirm(self, f: Followup) -> bool | str | None:
         """The platform's answer to "do you hold this follow-up?", or a message saying why it could not tell."""
@@ -343,6 +388,12 @@ class Deliverer:
             return DeliveryResult.reject(f"deliver_message returned {type(outcome).__name__}, not a DeliveryResult")
         return outcome
 
+    async def _record_sent(self, job: _Job, f: Followup, attempts: int) -> None:
+        """The platform holds `f`: log its text and record it `sent` (done again while the database is locked)."""
+        await self._write(job, "logging it sent", lambda: self._log_sent(f))
+        await self._finish(job, f, "sent", attempts, None)
+        self._handed.pop(f.id, None)
+
     async def _log_sent(self, f: Followup) -> None:
         """Log the delivered text as an `auto` message (its id makes a repeat a duplicate)."""
         raw: dict[str, Any] = {
@@ -362,17 +413,18 @@ class Deliverer:
         await self.ingestor.ingest([event])
 
     async def _update(
-        self, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None
+        self, job: _Job, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None
     ) -> Followup | None:
-        now = self.clock.now_ms()
-        return await self.writer.submit(
-            lambda conn: followup_store.update_followup(
+        def update(conn: sqlite3.Connection) -> Followup | None:
+            return followup_store.update_followup(
                 conn, f.id, state=state, now_ms=now, attempts=attempts, last_error=error, outcome_unknown=unknown
             )
-        )
 
-    async def _finish(self, f: Followup, state: str, attempts: int, error: str | None) -> None:
-        updated = await self._update(f, state, attempts, error)
+        now = self.clock.now_ms()
+        return await self._write(job, f"recording it {state}", lambda: self.writer.submit(update))
+
+    async def _finish(self, job: _Job, f: Followup, state: str, attempts: int, error: str | None) -> None:
+        updated = await self._update(job, f, state, attempts, error)
         if updated is not None:
             self.notify(updated)
 

@@ -248,6 +248,28 @@ async def test_delivery_taken_by_the_platform_whose_record_meets_a_database_lock
     assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
 
 
+async def test_payment_that_meets_a_locked_database_is_checked_again_and_cancels_the_timer(running: Start) -> None:
+    # Found: the check that a payment left no unpaid order, run as the payment is logged, met a database another
+    # process held and ended there: the reminder's timer stayed armed and the panel kept counting down.
+    h, _, _ = await running(busy_timeout_s=LOCK_WAIT_S)
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(60)
+    holder = LockHolder(h.db)
+    h.ingestor.listeners.append(lambda written: holder.take() if written.event.type == "order_paid" else None)
+    try:
+        await h.send("order_paid", order="o1", amount=99.0)
+        assert h.service.timers.queue.get(("shop1", "conv1")) is not None
+    finally:
+        holder.release()
+    await h.advance(h.config.followups.backoff_max_s)
+    assert h.service.timers.queue.get(("shop1", "conv1")) is None
+    states = [u.payload for u in h.drain_updates() if u.kind == "followup"]
+    assert states[-1] == {"state": "cancelled", "reason": "paid"}
+    await h.advance(IDLE)
+    assert h.followups() == []
+
+
 async def test_delivery_of_a_reminder_waiting_to_retry_is_dropped_when_the_order_is_closed(running: Start) -> None:
     h, receiver, _ = await running([500])
     await h.send("order_created", order="o1", amount=99.0)

@@ -60,6 +60,11 @@ LEFT_PENDING = (
     " (or taken over after [followups] lease_s on a shared database)%s"
 )
 
+UNREAD_PAYMENT = (
+    "whether %s/%s has an unpaid order left could not be read: the database was locked %d times (%s); a payment"
+    " reminder being delivered asks again before its attempt, and the idle timer's firing reads the log"
+)
+
 
 class LeftPending(Exception):
     """The delivery's reads and writes met a locked database `max_attempts` times: it stops, the follow-up stays
@@ -128,6 +133,8 @@ class Deliverer:
         self._jobs: dict[str, _Job] = {}
         self.active = 0  # jobs doing something other than waiting out a backoff
         self.left_pending = 0  # deliveries stopped by a locked database (LEFT_PENDING), since the start
+        self.checks_waiting = 0  # payment checks (`unpaid_left`) waiting out a backoff after a locked database
+        self.checks_given_up = 0  # and those that met it `max_attempts` times (UNREAD_PAYMENT)
         # Follow-ups the platform took whose `sent` record a locked database refused: sent again, never.
         self._handed: dict[str, int] = {}
         self.stopping = False  # a clean stop: attempts in flight finish, none starts
@@ -340,6 +347,30 @@ class Deliverer:
                     "follow-up %s: %s met a locked database (%s); again after a backoff", job.followup.id, what, exc
                 )
                 await self._backoff(job, job.busy)
+
+    async def unpaid_left(self, key: Key, since_ms: int) -> bool | None:
+        """Whether `key` has an order created since `since_ms` unpaid, asked again after the delivery's backoff
+        while another process holds the database; None (logged) when it still did at the `max_attempts`-th."""
+        tried = 0
+        while True:
+            try:
+                return await self.writer.submit(
+                    lambda conn: bool(store.unpaid_orders(conn, key[0], key[1], since_ms)), together=True
+                )
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                tried += 1
+                if self.stopping or tried >= self.settings.max_attempts:
+                    self.checks_given_up += 1
+                    log.warning(UNREAD_PAYMENT, *key, tried, exc)
+                    return None
+            self.checks_waiting += 1
+            try:
+                delay = backoff_ms(tried, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+                await self.clock.sleep_until(self.clock.now_ms() + delay)
+            finally:
+                self.checks_waiting -= 1
 
     def has(self, key: Key, kind: str) -> bool:
         """Whether a delivery of `kind` for `key` is under way."""

@@ -19,7 +19,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from assistant import pg, store
+from assistant import pg
 from assistant.bus import Bus, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config
@@ -256,7 +256,7 @@ class FollowupService:
     @property
     def settled(self) -> bool:
         """Nothing runnable left: due timers fired, changes written, deliveries done or waiting to retry."""
-        return self.timers.settled and self.deliverer.settled and len(self.tasks) == 0
+        return self.timers.settled and self.deliverer.settled and len(self.tasks) == self.deliverer.checks_waiting
 
     def _sends(self) -> bool:
         return self.settings.mode == "send" or "send" in self.settings.shop_modes.values()
@@ -371,8 +371,9 @@ class FollowupService:
 
     async def _cancel_if_paid(self, key: Key, stamp: Stamp | None) -> None:
         """No unpaid order left: drop a reminder being delivered and, paid at `stamp`, the armed timer."""
-        since = self.clock.now_ms() - self.policy.window_ms
-        unpaid = await self.writer.submit(lambda conn: store.unpaid_orders(conn, key[0], key[1], since))
+        unpaid = await self.deliverer.unpaid_left(key, self.clock.now_ms() - self.policy.window_ms)
+        if unpaid is None:  # the database stayed locked (logged): the firing reads the log, an attempt asks again
+            return
         if not unpaid:  # a reminder being retried would ask a buyer who has paid to pay (a closing goes on)
             self.deliverer.cancel_for(key, ORDER_SETTLED, kind="payment_reminder")
         timer = self.timers.queue.get(key)

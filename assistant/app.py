@@ -57,8 +57,8 @@ from assistant.web.errors import error_middleware
 from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES
-from assistant.web.starting import Startup, abandon_start, finish_start, starting_gate
-from assistant.web.stopping import Reads, abandon_reads, reads_abandoned_on_stop
+from assistant.web.starting import Startup, abandon_start, finish_start
+from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
 from assistant.writer import StorageError, Writer, is_busy
 
@@ -79,7 +79,8 @@ def create_app(
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
-        middlewares=[page_errors, error_middleware, starting_gate, reads_abandoned_on_stop],
+        # The start's gate is the server's (web/starting.py), until the start is over: not a middleware.
+        middlewares=[page_errors, error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
@@ -100,7 +101,7 @@ def create_app(
     app[WORKBOOKS] = asyncio.Semaphore(1)
     app[RELOADING] = asyncio.Lock()
     app[FILES] = FileLimit()
-    app.add_routes(ROUTES)
+    app.add_routes(abandoned_on_stop(ROUTES))  # reads still running at the stop answer 503 (web/stopping.py)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
     app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)
     app.on_shutdown.extend([abandon_start, abandon_reads, _close_streams])

@@ -15,8 +15,9 @@ import pytest
 
 from assistant import upgrade
 from assistant.config import Config
+from assistant.web import starting, stopping
 from assistant.web.appkeys import STARTUP
-from tests.helpers import answers, body_of, eventually, make_app, make_event, replace_config, serving
+from tests.helpers import CallRecorder, answers, body_of, eventually, make_app, make_event, replace_config, serving
 
 
 @pytest.fixture
@@ -66,6 +67,8 @@ async def test_start_answers_healthz_and_says_starting_while_it_recovers(
                 session, "GET", f"{served.url}/v1/suggest", params={"text": "在吗"}
             )
             assert (status, body["error"]) == (503, "starting")
+            async with session.get(f"{served.url}/panel", headers={"Accept": "text/html"}) as resp:
+                assert (resp.status, resp.content_type, resp.headers.get("Retry-After")) == (503, "text/html", "5")
             held_recovery.set()
             await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
             assert logged(config, "during-start") == 0
@@ -89,3 +92,26 @@ async def test_an_event_posted_during_the_start_waits_for_it_and_is_logged(
             status, (body, _retry) = await posted
             assert (status, body["accepted"]) == (200, True)
     assert logged(config, "held") == 1
+
+
+async def test_start_over_events_pass_through_neither_the_start_gate_nor_the_stop(config: Config) -> None:
+    # The start's gate and the stop's abandoning of reads ran on every request, a POST of events too: about 1.5 %
+    # of the Python calls of the logging path, for a start long over and a stop that only concerns reads.
+    recorder = CallRecorder(starting.__file__, stopping.__file__)
+    threading.setprofile(recorder)
+    try:
+        with serving(make_app(config), config) as served:
+            async with aiohttp.ClientSession() as session:
+                await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+            async with aiohttp.ClientSession() as session:  # a connection of its own, opened after the start
+                recorder.on = True
+                for n in range(3):
+                    event = body_of(make_event(id=f"after-start-{n}"))
+                    assert (await status_and_body(session, "POST", f"{served.url}/v1/events", data=event))[0] == 200
+                posts, recorder.calls = recorder.calls, []
+                assert (await status_and_body(session, "GET", f"{served.url}/v1/reports/daily"))[0] in (200, 401)
+                recorder.on = False
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert posts == []
+    assert set(recorder.calls) == {"_abandoned.<locals>.read"}  # a read still answers 503 when the service stops

@@ -49,7 +49,7 @@ _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def wants_page(request: web.Request) -> bool:
+def wants_page(request: web.BaseRequest) -> bool:
     """A browser asking for one of the pages: a GET whose Accept names text/html."""
     return (
         request.method in ("GET", "HEAD") and request.path in PAGES and "text/html" in request.headers.get("Accept", "")
@@ -81,13 +81,14 @@ async def page_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _as_page(request, exc.status, exc.text, exc.headers)
+        return as_page(exc.status, exc.text, exc.headers, request.app[CONFIG].ui.language)
     if answer.status < 400 or not isinstance(answer, web.Response) or answer.content_type != "application/json":
         return answer
-    return _as_page(request, answer.status, answer.text, answer.headers)
+    return as_page(answer.status, answer.text, answer.headers, request.app[CONFIG].ui.language)
 
 
-def _as_page(request: web.Request, status: int, body: str | None, headers: Any) -> web.Response:
+def as_page(status: int, body: str | None, headers: Any, language: str) -> web.Response:
+    """A JSON error's page: the same status and the headers that still hold."""
     try:
         detail = json.loads(body or "{}")
     except ValueError:
@@ -96,5 +97,5 @@ def _as_page(request: web.Request, status: int, body: str | None, headers: Any) 
         detail = {}
     kept = {name: headers[name] for name in _KEPT_HEADERS if name in headers}
     kept.update({"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
-    html = render(status, detail, request.app[CONFIG].ui.language)
+    html = render(status, detail, language)
     return web.Response(status=status, text=html, content_type="text/html", charset="utf-8", headers=kept)

@@ -33,9 +33,10 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
-from assistant.web.appkeys import FILES
+from assistant.web.appkeys import FILES, STARTUP
 from assistant.web.body import BodyError
 from assistant.web.filelimit import FileLimit
+from assistant.web.starting import gate
 from assistant.web.stopping import ReadsAbandoned
 
 _REASONS = {
@@ -277,6 +278,8 @@ class Runner(web.AppRunner):
         server = _JsonErrorServer(handle, request_factory=app._make_request, loop=loop, **kwargs)
         server.body_grace_s = max(self._shutdown_timeout / 2, self._shutdown_timeout - self.ANSWER_MARGIN_S)
         server.files = app.get(FILES)
+        if STARTUP in app:  # its requests go through the start's gate until the start is over
+            gate(server, app)
         return server
 
 

@@ -7,23 +7,30 @@ answered and the start is not killed as hung; `/readyz` answers 503 `starting`, 
 start is over. An event posted meanwhile waits for the end of the start (at most `[server] request_timeout_s`,
 as the socket's queue held it before) and is then logged and answered as usual, or answered 503 with
 `Retry-After`: never 200 before it is logged. Every other route answers 503 `starting` at once.
+
+The gate is the server's request handler while the start runs (`gate`), and the application's own handler
+takes its place when the start is over: requests after it (every event) pay nothing for it. A connection
+opened during the start keeps the gate; its first answer after the start closes it, so that its client's next
+connection is served directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from assistant.web.appkeys import CONFIG, STARTUP
+from assistant.web.error_page import as_page, wants_page
 from assistant.web.errors import unavailable
 
 log = logging.getLogger(__name__)
 
 ALIVE = "/healthz"
 WEBHOOKS = frozenset({"/v1/events", "/v1/chatwoot"})  # held until the start is over, not refused at once
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 class Startup:
@@ -34,6 +41,7 @@ class Startup:
         self.done = False
         self.held = 0  # events waiting for the end of the start now
         self._settled = asyncio.Event()
+        self._on_finish: list[Callable[[], None]] = []
 
     def enter(self, stage: str) -> None:
         """The start moves on to `stage` (what `/readyz` names meanwhile)."""
@@ -44,6 +52,12 @@ class Startup:
         """The start is over: every route is served, the events held are handled now."""
         self.done = True
         self._settled.set()
+        for call in self._on_finish:
+            call()
+
+    def when_finished(self, call: Callable[[], None]) -> None:
+        """Call `call` when the start is over."""
+        self._on_finish.append(call)
 
     def abandon(self) -> None:
         """The service stops (or its start failed): requests held for the start are answered now."""
@@ -72,13 +86,29 @@ async def abandon_start(app: web.Application) -> None:
     app[STARTUP].abandon()
 
 
-@web.middleware
-async def starting_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """During the start: `/healthz` answers, events wait for its end, every other route answers 503 `starting`."""
-    startup = request.app[STARTUP]
-    if startup.done or request.path == ALIVE:
-        return await handler(request)
-    if request.method == "POST" and request.path in WEBHOOKS:
-        if await startup.wait(request.app[CONFIG].server.request_timeout_s):
-            return await handler(request)
-    return unavailable("starting", f"the service is starting ({startup.stage}); retry later")
+def gate(server: web.Server, app: web.Application) -> None:
+    """Serve `app` on `server` through the start's gate until the start is over, then directly."""
+    startup = app[STARTUP]
+    handle: RequestHandler = server.request_handler
+
+    async def gated(request: web.BaseRequest) -> web.StreamResponse:
+        """During the start: `/healthz` answers, events wait for its end, every other route answers 503
+        `starting` (a page as a page, in the interface's language)."""
+        if startup.done:  # a connection opened during the start: served, and closed for the direct handler
+            answer = await handle(request)
+            answer.force_close()
+            return answer
+        if request.path == ALIVE:
+            return await handle(request)
+        config = app[CONFIG]
+        if request.method == "POST" and request.path in WEBHOOKS:
+            if await startup.wait(config.server.request_timeout_s):
+                return await handle(request)
+        refused = unavailable("starting", f"the service is starting ({startup.stage}); retry later")
+        return as_page(503, refused.text, refused.headers, config.ui.language) if wants_page(request) else refused
+
+    def direct() -> None:
+        server.request_handler = handle
+
+    server.request_handler = gated
+    startup.when_finished(direct)

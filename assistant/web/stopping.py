@@ -6,12 +6,15 @@ in a thread for half a minute held the stop for that long, where it takes under 
 killed the process before its log was flushed. A read (a GET: a page, a report, a search) changes nothing
 and may be asked again: at the stop, one still running is answered 503 `shutting_down` with `Retry-After`
 at once, and its thread is left to end with the process (`ReadsAbandoned`). An event's request is a POST, and
-is finished and logged as before.
+is finished and logged as before. The read routes' handlers are wrapped (`abandoned_on_stop`), not every
+request: a POST pays nothing for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -49,26 +52,37 @@ def _stopping() -> web.Response:
     return unavailable("shutting_down", "the service is stopping; retry later")
 
 
-@web.middleware
-async def reads_abandoned_on_stop(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A read still running when the service stops is answered 503 `shutting_down` (unless it has begun its
-    answer)."""
-    if request.method not in _READS or request.path in _KEPT:
-        return await handler(request)
-    reads = request.app[READS]
-    task = asyncio.current_task()
-    if reads.stopping or task is None:
-        return _stopping()
-    reads.tasks.add(task)
-    try:
-        return await handler(request)
-    except asyncio.CancelledError:
-        if not reads.stopping or request.writer.output_size or task.cancelling() > 1:
-            raise  # not ours (the client went away), or the answer has begun
-        task.uncancel()
-        return _stopping()
-    finally:
-        reads.tasks.discard(task)
+def abandoned_on_stop(routes: Sequence[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
+    """`routes`, each read's handler (a GET's, and so its HEAD's) but the kept ones' wrapped by `_abandoned`."""
+    return [
+        web.RouteDef(r.method, r.path, _abandoned(r.handler), r.kwargs)
+        if isinstance(r, web.RouteDef) and r.method in _READS and r.path not in _KEPT
+        else r
+        for r in routes
+    ]
+
+
+def _abandoned(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def read(request: web.Request) -> web.StreamResponse:
+        """A read still running when the service stops is answered 503 `shutting_down` (unless it has begun its
+        answer)."""
+        reads = request.app[READS]
+        task = asyncio.current_task()
+        if reads.stopping or task is None:
+            return _stopping()
+        reads.tasks.add(task)
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if not reads.stopping or request.writer.output_size or task.cancelling() > 1:
+                raise  # not ours (the client went away), or the answer has begun
+            task.uncancel()
+            return _stopping()
+        finally:
+            reads.tasks.discard(task)
+
+    return read
 
 
 class ReadsAbandoned(ThreadPoolExecutor):

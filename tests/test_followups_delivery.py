@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.clock import FakeClock
 from assistant.config import Config
+from assistant.events import parse_event
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
@@ -482,5 +485,50 @@ async def test_delivery_waits_out_the_receivers_retry_after(config: Config, db_p
         assert len(recorder.calls) == 1 and h.followups()[0].state == "pending"
         await h.advance(1)
         assert len(recorder.calls) == 2 and h.followups()[0].state == "sent"
+    finally:
+        await h.stop()
+
+
+class HeldFirst:
+    """A platform that takes every follow-up at once but the first, which it answers when `release` is set."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.release = asyncio.Event()
+
+    @hookimpl
+    async def deliver_message(
+        self, conversation: dict[str, Any], text: str, idempotency_key: str, kind: str
+    ) -> DeliveryResult:
+        self.keys.append(idempotency_key)
+        if len(self.keys) == 1:
+            await self.release.wait()
+        return DeliveryResult.sent(200)
+
+
+async def test_two_closings_delivered_out_of_order_leave_the_panel_on_the_later_one(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    # Found: the first idle period's closing, held by a slow platform while the agent wrote again and the second
+    # period's closing went out, was recorded sent last: the panel's line (the last update it heard) showed the
+    # first closing, the database (and so every panel after a restart) the second.
+    held = HeldFirst()
+    h = await Harness(send_config, db_path, clock, plugins=[held]).start()
+    try:
+        await h.agent_says()
+        clock.advance(IDLE)
+        await eventually(lambda: len(held.keys) == 1)  # the first closing's attempt, held
+        again = make_event(sender="agent", agent="小美", text="亲，还有别的问题吗？", ts=clock.now_ms())
+        await h.ingestor.ingest([parse_event(again, max_text_chars=5000)])
+        clock.advance(IDLE)
+        await eventually(lambda: [f.state for f in h.followups()] == ["pending", "sent"])
+        held.release.set()
+        await h.settle()
+        first, second = h.followups()
+        assert (first.state, second.state, held.keys) == ("sent", "sent", [first.id, second.id])
+        key = (second.shop, second.conversation)
+        [*_, shown] = [u.payload for u in h.drain_updates() if u.kind == "followup"]
+        assert shown == h.service.panel_states([key])[key]
+        assert shown["followup_id"] == second.id
     finally:
         await h.stop()

@@ -10,7 +10,7 @@ from typing import Any
 from assistant import store
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key
-from assistant.followups.timers import TimerQueue
+from assistant.followups.timers import Timer, TimerQueue
 from assistant.hookspecs import Followup
 
 
@@ -19,6 +19,14 @@ def followup_payload(f: Followup) -> dict[str, Any]:
     payload = f.to_json()
     payload["followup_id"] = payload.pop("id")
     return payload
+
+
+def is_latest(f: Followup, timer: Timer | None, made_ms: int | None) -> bool:
+    """Whether a change of `f` is its conversation's follow-up line, as the database orders them (`_panel_state`):
+    of the idle period `timer` (the conversation's, if armed) counts down, and fired no earlier than the latest
+    follow-up made (`made_ms`). A delivery that ends after a later one's (a slow platform held it) changes no line:
+    the live line showed the earlier follow-up where the database, and every panel after a restart, the later."""
+    return (timer is None or timer.armed_seq == f.armed_seq) and (made_ms is None or f.fired_ms >= made_ms)
 
 
 def panel_states(path: store.Location, queue: TimerQueue, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:

@@ -26,7 +26,7 @@ from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
-from assistant.followups.panelstate import followup_payload, panel_states
+from assistant.followups.panelstate import followup_payload, is_latest, panel_states
 from assistant.followups.policy import (
     Cancel,
     Create,
@@ -593,6 +593,8 @@ class BuiltinHooks:
 
     @hookimpl(tryfirst=True)
     def on_followup(self, followup: Followup) -> None:
+        key, service = (followup.shop, followup.conversation), self.service
         if followup.state == "stale" or followup.last_error == WENT_ON:
             return  # never prompted: it changes nothing the panel shows
-        self.service.publish((followup.shop, followup.conversation), followup.agent, followup_payload(followup))
+        if is_latest(followup, service.timers.queue.get(key), service.timeline.followup_at(key)):
+            service.publish(key, followup.agent, followup_payload(followup))

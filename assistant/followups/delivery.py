@@ -135,7 +135,7 @@ class Deliverer:
         self.left_pending = 0  # deliveries stopped by a locked database (LEFT_PENDING), since the start
         self.checks_waiting = 0  # payment checks (`unpaid_left`) waiting out a backoff after a locked database
         self.checks_given_up = 0  # and those that met it `max_attempts` times (UNREAD_PAYMENT)
-        # Follow-ups the platform took whose `sent` record a locked database refused: sent again, never.
+        # Follow-ups the platform took whose `sent` record a locked database refused: never posted again here.
         self._handed: dict[str, int] = {}
         self.stopping = False  # a clean stop: attempts in flight finish, none starts
 

@@ -123,8 +123,41 @@ def _narrowed(since: int) -> dict[str, str]:
     return by_seq | {"followups": f"armed_seq > {since}"} | {t: touched for t in ("orders", "conversations", "timers")}
 
 
-def repair_derived(conn: sqlite3.Connection) -> int:
-    """Derive the rows of the events logged after the derived watermark that lack them; the rows changed."""
+# On PostgreSQL an event's number is taken from a sequence at its INSERT and becomes visible at its COMMIT, so
+# transactions commit out of number order: when `max(seq)` is read, an older release's transaction that took a
+# smaller number may not have committed yet. Marking `max(seq)` derived without waiting for it skipped its event
+# for good. Every transaction that has taken a number holds ROW EXCLUSIVE on `events` from before it took it to its
+# end (the lock is taken when the INSERT starts), so waiting, after the read, for the holders seen then to end
+# leaves no event numbered up to `max(seq)` uncommitted. Writers that start later take larger numbers, and are
+# not waited for: no instance's writes stop meanwhile (LOCK TABLE would stop them all).
+REPAIR_WAIT_S = 10.0  # a writer longer than this (an archive run): the watermark stays, the next start reads again
+_EVENT_WRITERS = (
+    "SELECT pid, virtualtransaction FROM pg_locks WHERE locktype = 'relation' AND relation = 'events'::regclass"
+    " AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()"
+)
+
+
+def _writers_ended(conn: sqlite3.Connection, wait_s: float) -> bool:
+    """Whether every transaction writing `events` now (another session's) has ended within `wait_s`."""
+    pending = {(row[0], row[1]) for row in conn.execute(_EVENT_WRITERS)}
+    deadline = time.monotonic() + wait_s
+    while pending:
+        if time.monotonic() >= deadline:
+            log.warning(
+                "%d transactions writing events did not end within %g s: the derived watermark stays, and the"
+                " next start reads those events again",
+                len(pending), wait_s,
+            )  # fmt: skip
+            return False
+        time.sleep(0.01)  # a writer's group commits in milliseconds
+        pending &= {(row[0], row[1]) for row in conn.execute(_EVENT_WRITERS)}
+    return True
+
+
+def repair_derived(conn: sqlite3.Connection, *, wait_s: float = REPAIR_WAIT_S) -> int:
+    """Derive the rows of the events logged after the derived watermark that lack them; the rows changed.
+    On PostgreSQL the watermark moves only once the transactions writing events when it was read have ended
+    (waited at most `wait_s`; else it stays where it was)."""
     row = conn.execute("SELECT seq FROM derived_watermark WHERE id = 1").fetchone()
     since = int(row[0]) if row else 0
     last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
@@ -132,6 +165,9 @@ def repair_derived(conn: sqlite3.Connection) -> int:
         return 0
     started = time.perf_counter()
     dialect = store.dialect(conn)
+    mark = last
+    if dialect == "postgresql" and not _writers_ended(conn, wait_s):
+        mark = since  # an event numbered below `last` may still commit: the next start reads from `since` again
     order, cents = schema.PAYMENT_SOURCE[dialect]
     changed = 0
     with store.transaction(conn):
@@ -143,7 +179,7 @@ def repair_derived(conn: sqlite3.Connection) -> int:
             changed += max(conn.execute(statement).rowcount, 0)
         conn.execute(
             "INSERT INTO derived_watermark (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
-            (last,),
+            (mark,),
         )
     if changed:
         log.warning(

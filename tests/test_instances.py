@@ -4,7 +4,10 @@ events, and a due idle period is fired once by whichever instance claims it."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +15,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import live, pg, store, upgrade
+from assistant.cli.main import main
+from assistant.cluster import instances
 from assistant.config import Config
-from assistant.web.appkeys import ENGINE, FEED
+from assistant.web.appkeys import ENGINE, FEED, RELAY
 from tests.catalog_data import HOODIE, TSHIRT
 from tests.helpers import body_of, eventually, make_app, make_event
-from tests.pgcluster import Cluster
+from tests.pgcluster import PASSWORD_ENV, Cluster
+from tests.test_archive import write_config
 from tests.test_catalog_answers import catalog_db, say, top
 from tests.test_live import open_stream
 
@@ -269,7 +275,7 @@ async def _kill_listener(cluster: Cluster, location: pg.Location) -> None:
     with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as admin:
         killed = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = %s AND application_name = 'cs-assistant-listen'",
+            " WHERE datname = %s AND application_name LIKE 'cs-assistant-listen%%'",
             (name,),
         ).fetchone()
     assert killed is not None and killed[0] == 2  # both relays listen
@@ -587,3 +593,31 @@ async def test_instances_resumed_panel_hears_of_a_conversation_handed_over_meanw
         assert (card.data["agent"], card.data["payload"]["previous_agent"]) == ("a2", "a1")  # the page drops it
     finally:
         await again.close()
+
+
+async def test_instances_keep_a_buyer_erasure_from_running_under_them(
+    aiohttp_client: Any,
+    config: Config,
+    db_path: pg.Location,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `assistant buyer erase` could not see the instances: it erased under them, and they kept the buyer's
+    # conversations in memory (shown on panels, followed up, written back).
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=body_of(make_event(customer="erased")))).status == 200
+    await eventually(client.app[RELAY].listening.is_set)
+    monkeypatch.setenv(PASSWORD_ENV, db_path.password or "")
+    erase = ["buyer", "erase", "--customer", "erased", "--yes", "--config", str(write_config(tmp_path, db_path))]
+    assert main(erase) == 1
+    err = capsys.readouterr().err
+    assert "请先停止" in err and f"{socket.gethostname()} pid {os.getpid()}" in err, err
+    with closing(store.connect(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE customer = 'erased'").fetchone()[0] == 1
+        with store.transaction(conn):  # nor does an instance start under an erasure: it waits for it
+            assert not instances.exclude(conn)
+    await client.close()
+    assert main(erase) == 0
+    with closing(store.connect(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE customer = 'erased'").fetchone()[0] == 0

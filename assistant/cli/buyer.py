@@ -14,7 +14,7 @@ from assistant.cli.common import NAME, common_options, db_path, load, refuses_lo
 from assistant.cli.log import unmasked_refusal
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError, archive_root
-from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, refusal
+from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, refusal, refuse_running
 from assistant.i18n import N_, _, ngettext
 
 
@@ -87,7 +87,7 @@ def export_command(config_path: Path, db: str | None, customer: str, shop: str |
     help=N_(
         "delete the buyer's data everywhere: every table in one transaction, and their records in the archive"
         " files (each file rewritten and checked); the KPIs of past days are counted again without them."
-        " Stop the service first"
+        " Stop the service (every instance) first: refused while one runs"
     ),
 )
 @buyer_options
@@ -100,6 +100,8 @@ def erase_command(config_path: Path, db: str | None, customer: str, shop: str | 
         return 1
     buyer = Buyer(customer, shop)
     try:
+        if not dry_run:
+            refuse_running(location)  # before asking
         if not dry_run and not yes:
             shown = find(config, location, buyer)
             _show(config, shown)

@@ -28,6 +28,7 @@ import psycopg
 
 from assistant import pg
 from assistant.bus import Bus, Subscription, Update
+from assistant.cluster import instances
 from assistant.live import Scope
 from assistant.store import Written
 from assistant.tasks import FaultLog
@@ -119,7 +120,8 @@ class Relay:
             await self._resume.close()
 
     async def _connect(self, role: str = "journal") -> psycopg.AsyncConnection[Any]:
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": f"cs-assistant-{role}", **pg.SOCKET_BOUNDS}
+        name = instances.listener_name() if role == "listen" else f"cs-assistant-{role}"
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": name, **pg.SOCKET_BOUNDS}
         if self.location.password is not None:
             kwargs["password"] = self.location.password
         return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)
@@ -192,6 +194,8 @@ class Relay:
         while True:
             try:
                 async with await self._connect("listen") as conn:
+                    # This instance runs while the connection lives (a command that must run alone asks).
+                    await conn.execute(instances.HOLD)
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self._catch_up(conn)  # rows written while not listening
                     self.listening.set()

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from assistant import pg, store, upgrade
 from assistant.clock import FIRST_YEAR, LAST_YEAR
+from assistant.cluster import instances
 from assistant.config import Config
 from assistant.daylog.archive import (
     SUFFIX,
@@ -271,6 +272,8 @@ def _delete(conn: Any, buyer: Buyer) -> None:
     if sqlite:
         conn.execute("PRAGMA secure_delete = ON")  # the deleted rows' bytes are overwritten, not left in free pages
     with store.transaction(conn):
+        if not sqlite and not instances.exclude(conn):  # one started since `_open` looked
+            raise BuyerRefused(running_refusal(instances.running(conn)))
         for table, where in _tables(conn):
             sql, params = _statement(table, where, buyer)
             conn.execute(f"DELETE FROM {table} WHERE {sql}", params)
@@ -312,9 +315,32 @@ def _rewrite(path: Path, buyer: Buyer) -> None:
     fsync_dir(path.parent)
 
 
+def running_refusal(running: list[str]) -> str:
+    """Why an erasure cannot go on while instances run on the PostgreSQL database (`running` names them)."""
+    return _(
+        "instances of the service are running on this database: %(names)s. Stop them first: they keep the buyer's"
+        " conversations in memory and would show and follow them up (erase, then start them)",
+        names="; ".join(running),
+    )  # fmt: skip
+
+
+def refuse_running(location: store.Location) -> None:
+    """BuyerRefused when service instances run on the PostgreSQL database (on SQLite `_open` asks the file's lock)."""
+    if not isinstance(location, pg.Location):
+        return
+    conn = store.connect(location)
+    try:
+        running = instances.running(conn)
+    finally:
+        conn.close()
+    if running:
+        raise BuyerRefused(running_refusal(running))
+
+
 class _open:
-    """The log for a buyer command: migrated as a command migrates it; to write on SQLite, the service's lock
-    held meanwhile (a running service is refused: it keeps the buyer's conversations in memory)."""
+    """The log for a buyer command: migrated as a command migrates it; to write, no service running meanwhile (on
+    SQLite its lock held; on PostgreSQL no instance listening): a running one keeps the buyer's conversations in
+    memory."""
 
     def __init__(self, location: store.Location, *, write: bool) -> None:
         self.location = location
@@ -330,6 +356,8 @@ class _open:
                     _("%(path)s: a service is running on this file: stop it first", path=self.location)
                 ) from None
         try:
+            if self.write:
+                refuse_running(self.location)
             self.conn = store.connect(self.location)
             if self.held is not None:
                 upgrade.migrate(self.conn)

@@ -28,7 +28,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.i18n import _
-from assistant.tasks import on_event_loop
+from assistant.tasks import FaultLog, Faults, on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -243,6 +243,7 @@ class _Bounded(psycopg.Connection[Any]):
             _refused[conninfo] = exc
             raise
         _refused.pop(conninfo, None)
+        _pool_faults.cleared("pool", "connections to PostgreSQL are made again")
         return conn
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
@@ -501,6 +502,7 @@ _refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last con
 POOL_SIZE = 8
 
 log = logging.getLogger(__name__)
+_pool_faults = FaultLog(log, level=logging.WARNING)  # psycopg_pool's warnings, as the service logs its own faults
 
 
 def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
@@ -510,16 +512,11 @@ def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float
         pool = _pools.get(key)
         if pool is None:
             pool = ConnectionPool(
-                location.url,
-                connection_class=_Bounded,
-                min_size=1,
-                max_size=POOL_SIZE,
-                kwargs=_kwargs(location, readonly, busy_timeout_s),
-                configure=_configure,
-                open=True,
-                name="cs-assistant",
-            )
+                location.url, connection_class=_Bounded, min_size=1, max_size=POOL_SIZE, configure=_configure,
+                kwargs=_kwargs(location, readonly, busy_timeout_s), open=True, name="cs-assistant",
+            )  # fmt: skip
             _pools[key] = pool
+            Faults.install("psycopg.pool", _pool_faults, "pool")  # else a warning per retry through an outage
     wait_s = max(busy_timeout_s, 5.0)
     return Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
 

@@ -191,6 +191,29 @@ class FaultLog:
         self._log.warning(msg, *args)
 
 
+class Faults(logging.Filter):
+    """A library logger's warnings (a line per retry through an outage: psycopg_pool's) logged through a FaultLog, as
+    the service logs its own faults: a kind per message format, under `kind` (`FaultLog.cleared(kind, …)` ends a run)."""
+
+    def __init__(self, faults: FaultLog, kind: str) -> None:
+        super().__init__()
+        self.faults = faults
+        self.kind = kind
+
+    @classmethod
+    def install(cls, logger: str, faults: FaultLog, kind: str) -> None:
+        """On the logger named `logger`, once."""
+        found = logging.getLogger(logger)
+        if not any(isinstance(f, cls) for f in found.filters):
+            found.addFilter(cls(faults, kind))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        self.faults.log(f"{self.kind}:{record.msg}", "%s", record.getMessage())
+        return False
+
+
 WARN_EVERY_MS = 60_000
 
 

@@ -22,7 +22,7 @@ from assistant import pg, store, upgrade
 from assistant.config import Config, load_config
 from assistant.upgrade import SchemaError
 from assistant.writer import Writer
-from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 from tests.pgcluster import PASSWORD_ENV, Cluster, free_port
 
 _names = itertools.count(1)
@@ -107,6 +107,33 @@ async def test_pg_faults_are_answered_by_kind_and_logged_in_full_once(
     answered = [r.getMessage() for r in caplog.records if "answered 503" in r.getMessage()]
     assert len(answered) == 1  # the detail, in the log, once for this kind of fault
     assert f'password authentication failed for user "{user}"' in answered[0]
+
+
+async def test_pg_pool_retries_through_an_outage_are_logged_as_one_fault(
+    pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # psycopg_pool logged a warning of its own at each attempt it made to connect in the background: a line every
+    # few seconds as long as the server refused (or was down), beside the service's own line for the fault.
+    location = _database(pg_cluster)
+    store.connect(location).close()  # connected (an outage of an earlier test's server is over)
+    pg.close_pools(location)
+    _admin(pg_cluster, sql.SQL("ALTER ROLE {} PASSWORD 'rotated'").format(sql.Identifier(_user(location))))
+    caplog.set_level(logging.WARNING)
+    taking = asyncio.create_task(asyncio.to_thread(store.connect, location, readonly=True))  # waits 5 s at most
+
+    def attempts() -> int:
+        pools = [pool for key, pool in pg._pools.items() if key[0] == location]
+        return sum(pool.get_stats().get("connections_errors", 0) for pool in pools)
+
+    await eventually(lambda: attempts() >= 3, timeout=10)
+    pg.close_pools(location)  # the wait for a connection ends at once
+    with pytest.raises(sqlite3.OperationalError):
+        await taking
+    refused = [r.getMessage() for r in caplog.records if "password authentication failed" in r.getMessage()]
+    assert len(refused) == 1, refused  # the first in full; the others counted on the next line a minute later
+    _admin(pg_cluster, sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(_user(location)), sql.Literal(pg_cluster.password)))  # fmt: skip
+    store.connect(location).close()
+    assert "connections to PostgreSQL are made again" in caplog.text
 
 
 async def test_pg_a_page_without_a_free_connection_says_the_database_cannot_be_read(

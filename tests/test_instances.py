@@ -4,8 +4,10 @@ events, and a due idle period is fired once by whichever instance claims it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -289,6 +291,33 @@ async def last_seen(client: Client, event: dict[str, Any]) -> Any:
         return await reader.wait_for(lambda e: e.event == "conversation")
     finally:
         await reader.close()
+
+
+async def test_instances_panel_whose_resume_fails_is_ended_not_left_hanging(
+    pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A panel resuming on a loaded instance: its cards are read on the event loop, bounded, and a database fault
+    # there went to the error middleware, whose 503 could not follow the event stream's 200. The connection stayed
+    # open with nothing on it: the panel (the scaling test's, once) waited for good instead of connecting again.
+    a, b = pair
+    seen = await last_seen(a, make_event(id="h1", conversation="kept", agent="a1", text="在吗"))
+    relay = b.app[RELAY]
+    build = relay.snapshot
+
+    def unreadable(shop: str, conversation: str) -> Any:
+        raise sqlite3.OperationalError("PostgreSQL is not answering (Silent)")
+
+    relay.snapshot = unreadable
+    resp = await b.get("/v1/stream?agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    assert resp.status == 200
+    assert await asyncio.wait_for(resp.read(), timeout=10) == b""  # ended: the page connects again
+    assert "storage fault on GET /v1/stream: PostgreSQL is not answering (Silent); its stream ended" in caplog.text
+    relay.snapshot = build
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        assert [e.data["from"] for e in again.of("resumed")] == ["journal"]
+    finally:
+        await again.close()
 
 
 async def test_instances_panel_resumes_on_another_instance_from_the_journal(

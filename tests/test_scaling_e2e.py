@@ -105,8 +105,10 @@ class Poster:
 
 class Panel:
     """A panel as the page keeps one: the latest card of each conversation, replaced wholesale by a snapshot
-    (the server sends one when a panel fell too far behind). When its stream breaks it reconnects to the
-    next instance with the last id it was given, as the page does."""
+    (the server sends one when a panel fell too far behind). When its stream ends it reconnects with the last
+    id it was given, as the page's EventSource does: to the same instance while that one takes connections (a
+    stream can end on a live instance: a resume whose cards could not be read on a loaded machine), to the next
+    once it refuses them (it died)."""
 
     def __init__(self) -> None:
         self.last_id: str | None = None
@@ -115,37 +117,41 @@ class Panel:
         # event, relayed from another instance a moment after a later local one, still shows the later.)
         self.cards: dict[str, tuple[str, int]] = {}
         self.openings: list[tuple[str, Any]] = []  # (snapshot | resumed, where from) per connection
+        self.opened_on: list[str] = []  # the instance of each opening
         self.resyncs = 0  # snapshots sent mid-stream: the updates before them were skipped
         self.events: set[str] = set()  # the events whose cards came one by one
 
     async def follow(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
         for url in urls:
-            headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
-            forever = aiohttp.ClientTimeout(total=None, sock_read=None)
-            try:
-                async with session.get(
-                    f"{url}/v1/stream?agent={WATCHED_AGENT}", headers=headers, timeout=forever
-                ) as resp:
-                    assert resp.status == 200
-                    opened = False
-                    async for e in sse_events(resp):
-                        if e.id is not None:
-                            self.last_id = e.id
-                        if e.event in ("snapshot", "resumed"):
-                            if opened:
-                                self.resyncs += 1
-                            else:
-                                self.openings.append((e.event, e.data.get("from")))
-                                opened = True
-                        if e.event == "snapshot":
-                            self.cards = {
-                                c["conversation"]: _newest(c) for c in e.data["conversations"] if c["messages"]
-                            }
-                        elif e.event == "conversation":
-                            self.cards[e.data["conversation"]] = _newest(e.data["payload"])
-                            self.events.add(e.data["payload"]["event_id"])
-            except (aiohttp.ClientError, OSError):
-                pass  # the instance died: on to the next
+            while True:
+                try:
+                    await self._stream(session, url)
+                except aiohttp.ClientConnectorError:
+                    break  # the instance refuses connections (it died): on to the next
+                except (aiohttp.ClientError, OSError):
+                    pass  # cut off mid-stream (the instance died, or a connection failed): connect again
+
+    async def _stream(self, session: aiohttp.ClientSession, url: str) -> None:
+        headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+        forever = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with session.get(f"{url}/v1/stream?agent={WATCHED_AGENT}", headers=headers, timeout=forever) as resp:
+            assert resp.status == 200
+            opened = False
+            async for e in sse_events(resp):
+                if e.id is not None:
+                    self.last_id = e.id
+                if e.event in ("snapshot", "resumed"):
+                    if opened:
+                        self.resyncs += 1
+                    else:
+                        self.openings.append((e.event, e.data.get("from")))
+                        self.opened_on.append(url)
+                        opened = True
+                if e.event == "snapshot":
+                    self.cards = {c["conversation"]: _newest(c) for c in e.data["conversations"] if c["messages"]}
+                elif e.event == "conversation":
+                    self.cards[e.data["conversation"]] = _newest(e.data["payload"])
+                    self.events.add(e.data["payload"]["event_id"])
 
 
 def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any]) -> str:
@@ -157,7 +163,7 @@ def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any]) -> 
         if " WARNING " in line or " ERROR " in line
     ]
     return (
-        f"stream ended: {task.done()}, openings: {panel.openings}, resyncs: {panel.resyncs}, "
+        f"stream ended: {task.done()}, openings: {list(zip(panel.openings, panel.opened_on))}, resyncs: {panel.resyncs}, "
         f"last id: {panel.last_id}, the instance's last warnings: {warnings[-20:]}"
     )
 
@@ -243,8 +249,13 @@ async def test_scaling_three_instances_one_killed_midway(
                 await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
             assert missing(staying) == {}, diagnosis(staying, staying_task, services[2])
             assert missing(moving) == {}, diagnosis(moving, moving_task, services[0])
-            assert staying.openings == [("snapshot", None)]
-            assert moving.openings == [("snapshot", None), ("resumed", "journal")]
+            # Each panel opened with a snapshot; the moving one's first opening on a survivor resumed from the
+            # shared journal. (A stream that ended on a live instance was opened there again.)
+            assert staying.openings[0] == ("snapshot", None), staying.openings
+            assert moving.openings[0] == ("snapshot", None) and moving.opened_on[0] == services[1].url
+            assert services[0].url in moving.opened_on, diagnosis(moving, moving_task, services[0])
+            survivor = moving.opened_on.index(services[0].url)
+            assert moving.openings[survivor] == ("resumed", "journal"), diagnosis(moving, moving_task, services[0])
             staying_task.cancel()
             moving_task.cancel()
             logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))

@@ -115,12 +115,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return unavailable("shutting_down", "the service is stopping; retry later")
     except Exception as exc:
         if is_storage_fault(exc):
-            faults = request.app[WRITER].faults if WRITER in request.app else _faults
-            reason = fault_reason(exc)  # the detail (a server's address, port, role) goes to the log only
-            faults.log(
-                f"request:{reason}", "storage fault on %s %s: %s; answered 503", request.method, request.path, exc
-            )
+            reason = log_failure(request, exc, "answered 503")
             done = "read" if request.method in ("GET", "HEAD") else "written"  # a page that only reads
             return unavailable("storage_unavailable", f"the database cannot be {done} now ({reason}); retry later")
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log_failure(request, exc, "answered 500")
         return json_error(500, "internal_error", None, "internal error; the request was not processed")
+
+
+def log_failure(request: web.Request, exc: Exception, outcome: str) -> str:
+    """Log a request's failure: a database fault once per kind (then a line a minute), anything else in full; the
+    fault's kind, which is all an answer may say (the detail names a server's address, port and role)."""
+    if not is_storage_fault(exc):
+        log.error("unhandled error on %s %s; %s", request.method, request.path, outcome, exc_info=exc)
+        return "internal error"
+    faults = request.app[WRITER].faults if WRITER in request.app else _faults
+    reason = fault_reason(exc)
+    faults.log(f"request:{reason}", "storage fault on %s %s: %s; %s", request.method, request.path, exc, outcome)
+    return reason

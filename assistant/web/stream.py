@@ -25,7 +25,7 @@ from assistant.suggest.matcher import customer_type_json
 from assistant.tasks import Turns
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, RELAY
 from assistant.web.auth import only_agent, require
-from assistant.web.errors import JsonError
+from assistant.web.errors import JsonError, log_failure
 
 if TYPE_CHECKING:
     from assistant.cluster.relay import Relay
@@ -247,6 +247,11 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
             await _serve_stream(request.app, resp, stream, opening)
         except (ConnectionError, TimeoutError):
             pass  # the panel went away; it reconnects on its own
+        except Exception as exc:
+            # The answer has begun (200, an event stream), so the 503 a database fault gets cannot be sent: the
+            # connection stayed open with nothing on it, and a panel resuming on a loaded instance (its cards read
+            # on the event loop, bounded) waited for good. The stream ends instead; the page connects again.
+            log_failure(request, exc, "its stream ended")
         finally:
             feed.close(stream)
     return resp

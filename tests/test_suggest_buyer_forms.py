@@ -46,6 +46,14 @@ def test_a_defect_with_a_return_cost_question_gets_the_quality_return_terms(ship
     assert live(shipped_matcher, "退货运费谁出")[0] == "th5"  # no defect: the buyer's own return
 
 
+def test_a_return_cost_question_without_a_defect_gets_the_ordinary_return_terms(shipped_matcher: Matcher) -> None:
+    # th6 («如果是商品质量问题，退换货运费由我们承担») presumes a defect; its trigger 坏的退回去运费 is worded closest.
+    for text in ("退回去的邮费你们包吗", "寄回去运费是你们付吧", "退回去的运费你们给报吗"):
+        assert live(shipped_matcher, text)[0] == "th5", text
+    assert live(shipped_matcher, "不想要了 寄回去的邮费你们出吗")[0] != "th6"
+    assert live(shipped_matcher, "质量问题寄回去运费你们出吗")[0] == "th6"
+
+
 def test_asking_for_a_size_is_asking_for_stock(shipped_matcher: Matcher) -> None:
     for text in ("有XL码吗", "这条裙子有S码吗", "有没有xxl码"):
         codes = live(shipped_matcher, text)

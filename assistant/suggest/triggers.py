@@ -211,13 +211,19 @@ ANSWERS_MIN_SIMILARITY = 30.0
 # The message names another intent with a key word (0.45 and more), not with weak words alone (多久 in 续航多久 is no
 # delivery question).
 ANSWERS_MIN_EVIDENCE = 0.4
+# A phrase whose triggers nearly all name another intent presumes it (th6: a defect, so we pay the return): when the
+# message says nothing of it, not even weakly (有问题 is weak evidence of a defect), the phrase counts up to
+# ANSWERS_MORE points less like it, by that share, and an intent's phrase that presumes nothing comes first
+# (寄回去的运费你们出吗: th5, the buyer's own return, not th6).
+PRESUMES_SHARE = 0.8
 
 
 class TriggerTopics:
     """The intents each phrase's triggers speak of besides its own, learned when the phrase is first ranked.
 
     `scores` gives a text's key-word evidence per intent; an intent counts for a trigger at 0.5 or more.
-    th6 (质量问题退货运费, 坏了退货运费谁出, 开胶了退回去邮费谁付 …) speaks of quality issues as well as returns.
+    th6 (质量问题退货运费, 坏了退货运费谁出, 开胶了退回去邮费谁付 …) speaks of quality issues as well as returns, and
+    presumes a defect: a message that names none gets it after th5.
     """
 
     def __init__(self, scores: Callable[[str], Mapping[str, float]]) -> None:
@@ -236,14 +242,13 @@ class TriggerTopics:
         return known
 
     def points(self, pi: int, phrase: Phrase, evidence: Mapping[str, float]) -> float:
-        """Similarity points for answering more of the message: its evidence for what the triggers also name."""
-        # Nothing to add when the message names no other intent well enough (most messages): the triggers are not
-        # read then, so a large library learns its phrases' topics only for the messages that need them.
-        if not any(i != phrase.intent and v >= ANSWERS_MIN_EVIDENCE for i, v in evidence.items()):
-            return 0.0
+        """Similarity points for answering more of the message (its evidence for what the triggers also name),
+        less those for presuming what it does not name (what nearly all the triggers name)."""
         total = 0.0
         for intent, share in self.of(pi, phrase).items():
             named = evidence.get(intent, 0.0)
             if named >= ANSWERS_MIN_EVIDENCE:
                 total += share * named
+            elif share >= PRESUMES_SHARE and not named:
+                total -= share
         return ANSWERS_MORE * total

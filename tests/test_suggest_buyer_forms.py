@@ -27,6 +27,16 @@ def test_a_week_without_shipping_is_no_question_about_weekends(shipped_matcher: 
         assert codes and codes[0] != "fh5", (text, codes)
 
 
+def test_a_weekend_day_named_any_way_before_sending_asks_about_weekend_shipping(shipped_matcher: Matcher) -> None:
+    # 寄 beside a day read as «能寄到吗» (where a parcel can go) before; 礼拜六 and 星期天 are the weekend (fh5).
+    for text in ("星期日可以寄吗", "星期六还寄吗", "周六能寄不", "礼拜六可以寄出吗"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].code == "fh5" and found[0].confidence >= 0.45, (text, found)
+    codes = live(shipped_matcher, "星期二能寄吗")  # a weekday: when it ships, without the weekend answer
+    assert codes[0].startswith("fh") and "fh5" not in codes, codes
+    assert live(shipped_matcher, "周日能寄到吗")[0].startswith("wl")  # where it can go, not when it is sent
+
+
 def test_a_wait_of_days_told_as_a_complaint_is_impatience(shipped_matcher: Matcher) -> None:
     for text in ("等了快一个星期了", "快递跑了五天了", "都两个礼拜了还没收到"):
         assert shipped_matcher.classify([(0, text)]).type == "impatient", text

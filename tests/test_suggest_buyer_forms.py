@@ -113,6 +113,10 @@ def test_a_first_message_calling_for_someone_gets_a_greeting(shipped_matcher: Ma
         later, _ = answer(shipped_matcher, Request(0, text, 90_000, [(0, "这个有货吗")], [], False, {}, ""), {})
         assert later[0].code.startswith("cd"), text
     assert live(shipped_matcher, "有人吗 怎么还不发货")[0].startswith("cd")  # a push, not a greeting
+    # ... and a reminder by a margin, not by a near tie with the shipping time that a retrained scorer flips
+    found = shipped_matcher.suggest("有人吗 怎么还不发货")
+    urge = max(s.confidence for s in found if s.intent == "urge")
+    assert urge >= max(s.confidence for s in found if s.intent != "urge") + 0.1, found
 
 
 def test_a_greeting_word_said_over_and_over_is_a_greeting(shipped_matcher: Matcher) -> None:

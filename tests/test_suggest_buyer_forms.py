@@ -37,6 +37,15 @@ def test_a_weekend_day_named_any_way_before_sending_asks_about_weekend_shipping(
     assert live(shipped_matcher, "周日能寄到吗")[0].startswith("wl")  # where it can go, not when it is sent
 
 
+def test_an_item_named_after_a_size_question_asks_its_size_too(shipped_matcher: Matcher) -> None:
+    # 短裙呢 asks of the skirt what was asked before; its 短 is a cut, not a defect of length.
+    for earlier, text in (("我身高165穿什么码", "短裙呢"), ("一米七二 一百四十斤穿几码", "短裙呢")):
+        found, _ = answer(shipped_matcher, Request(0, text, 60_000, [(0, earlier)], [], False, {}, ""), {})
+        assert found and found[0].code.startswith("cm"), (text, found)
+        assert all(s.confidence < 0.1 for s in found if s.intent == "quality_issue"), (text, found)
+    assert shipped_matcher.suggest("短裙呢") == []  # alone it says nothing to answer
+
+
 def test_a_wait_of_days_told_as_a_complaint_is_impatience(shipped_matcher: Matcher) -> None:
     for text in ("等了快一个星期了", "快递跑了五天了", "都两个礼拜了还没收到"):
         assert shipped_matcher.classify([(0, text)]).type == "impatient", text

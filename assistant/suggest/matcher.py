@@ -380,7 +380,9 @@ class Matcher:
             floor = max(0.5 * self.min_confidence, ALTERNATE_RATIO * top)
             alternates = [i for c, i in ranked[1:3] if c >= floor]
         alternates = alternates[: max(0, self.k - 1)]
-        if none > top + sum(intents[i] for i in alternates):
+        # What earlier messages lent a fragment (短袖呢 after a size question) counts against its fitting no intent.
+        lent = sum(max(0.0, c - confidences.get(i, 0.0)) for i, c in intents.items() if i != "payment_reminder")
+        if none - lent > top + sum(intents[i] for i in alternates):
             return []
         plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []

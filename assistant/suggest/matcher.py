@@ -258,8 +258,7 @@ class Matcher:
         self.library.clear_caches()
 
     def release(self) -> None:
-        """Let go of a replaced library (not used again): its caches and their reference cycles, so that reference
-        counting frees it all (not a full collection of a frozen heap), its trigger indexes emptied in pieces."""
+        """Let go of a replaced library (not used again) for reference counting to free: caches, cycles, indexes."""
         self.clear_caches()
         self._read_short = self._read_long = RELEASED
         for index in (self.triggers, *(own.triggers for own in self._own.values())):

@@ -29,6 +29,7 @@ import aiohttp
 from assistant.app import create_app
 from assistant.config import load_config
 from assistant.web import server
+from bench.bench_chatwoot import chatwoot_config
 from tests.service import ROOT, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "2000"))
@@ -147,12 +148,7 @@ async def measure(served: Served) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text(
-            f'[hooks]\nenabled = ["chatwoot"]\n\n[hooks.chatwoot]\nallow_unsigned = true\n\n'
-            f'[phrases]\npath = "{ROOT / "phrases"}"\n',
-            encoding="utf-8",
-        )
+        config = chatwoot_config(Path(tmp))
         served = Served(config, Path(tmp) / "calls.db").start()
         try:
             rows = asyncio.run(measure(served))

@@ -84,14 +84,20 @@ async def measure(url: str, pid: int, make: Any, prefix: str) -> tuple[LoadResul
     return result, (cpu_seconds(pid) - cpu0) / TOTAL * 1000
 
 
+def chatwoot_config(folder: Path) -> Path:
+    """A config in `folder` with the Chatwoot hook on, unsigned webhooks accepted, and the shipped phrases."""
+    config = folder / "config.toml"
+    config.write_text(
+        f'[hooks]\nenabled = ["chatwoot"]\n\n[hooks.chatwoot]\nallow_unsigned = true\n\n'
+        f'[phrases]\npath = "{ROOT / "phrases"}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 async def bench_route() -> tuple[LoadResult, float, LoadResult, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text(
-            f'[hooks]\nenabled = ["chatwoot"]\n\n[hooks.chatwoot]\nallow_unsigned = true\n\n'
-            f'[phrases]\npath = "{ROOT / "phrases"}"\n',
-            encoding="utf-8",
-        )
+        config = chatwoot_config(Path(tmp))
         env = {"ASSISTANT_WEBHOOK_SECRET": "", "CHATWOOT_WEBHOOK_SECRET": "", "CHATWOOT_API_TOKEN": ""}
         service = await Service(config, Path(tmp) / "bench.db", env=env).start()
         try:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from assistant.config import Config, load_config
 from assistant.signing import sign
+from assistant.web import body as body_module
 from assistant.web.body import MAX_DEPTH, BodyError, decode_json
 from tests.helpers import ROOT, body_of, make_app, make_event, replace_config, signed_headers
 
@@ -337,6 +338,24 @@ async def test_body_gbk_labels_read_gbk_text(client: Client, db_path: Path, labe
 def test_decode_json_replaces_surrogates_in_keys_and_nested_values() -> None:
     doc = decode_json(b'{"a\\udc00": [{"b": "x\\ud800"}], "ok": "\\ud83d\\ude00"}')
     assert doc == {"a\ufffd": [{"b": "x\ufffd"}], "ok": "😀"}
+
+
+def test_decode_json_reads_escaped_text_the_fast_way_as_the_standard_decoder_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PHP's json_encode and Python's json.dumps escape every Chinese character (Rails: <, > and &): such a body
+    # took the standard decoder's way, about 2.5 times as long, though msgspec reads it alike.
+    bodies = [
+        json.dumps(make_event(text="太贵了 <b>&</b> 😀\u2028")).encode(),
+        b'{"text": "\\u592a\\u8D35\\u4e86 \\ud83d\\ude00 \\u0000 \\/ \\\\"}',
+    ]
+    expected = [json.loads(body) for body in bodies]
+
+    def standard_way(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the standard decoder was used")
+
+    monkeypatch.setattr(body_module.json, "loads", standard_way)
+    assert [decode_json(body) for body in bodies] == expected
 
 
 def test_decode_json_refuses_invalid_input_with_body_error() -> None:

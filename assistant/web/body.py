@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 32  # events are flat; Chatwoot payloads nest about 5 deep
 MAX_INT_DIGITS = 100  # beyond any id or amount; keeps every int convertible to float
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-# What the fast decoder would read differently: an escape (maybe a lone surrogate), a number too long.
-_NEEDS_CARE = re.compile(rb"\\[uU]|\d{%d}" % (MAX_INT_DIGITS + 1))
+# What the fast decoder would read differently: a number too long. (An escape it reads as the standard decoder
+# does; a lone surrogate escape it refuses, and the standard way replaces.)
+_NEEDS_CARE = re.compile(rb"\d{%d}" % (MAX_INT_DIGITS + 1))
 
 
 class BodyError(Exception):
@@ -152,9 +153,11 @@ def decode_json(body: bytes, *, charset: str | None = None, names: frozenset[str
     two ids each ending in a different half became one, and the second event a "duplicate". There it is
     kept, for the caller to refuse naming the field.
 
-    A UTF-8 body is decoded by msgspec (a tenth of the standard decoder's time); whatever it refuses, and
-    any body it might read differently (a 100-digit number, an escape, deep nesting), takes the standard
-    decoder's way, so every error names the problem exactly as before.
+    A UTF-8 body is decoded by msgspec (a tenth of the standard decoder's time), `\\u` escapes too (PHP's
+    `json_encode` and Python's `json.dumps` escape every Chinese character, Rails `<`, `>` and `&`): it reads
+    them as the standard decoder does and refuses a lone surrogate. Whatever it refuses, and any body it might
+    read differently (a 100-digit number, deep nesting), takes the standard decoder's way, so every error
+    names the problem exactly as before.
     """
     encoding = _encoding(charset) if charset else "utf-8"
     try:

@@ -178,6 +178,8 @@ class FaultLog:
 
     def cleared(self, kind: str, msg: str, *args: Any) -> None:
         """The failures of `kind`, and of its sorts (`kind:…`), are over: `msg` says so, with how many were not logged."""
+        if not self._logged_at:
+            return  # nothing was failing (the case of every committed group's call)
         kinds = [k for k in self._logged_at if k == kind or k.startswith(f"{kind}:")]
         if not kinds:
             return

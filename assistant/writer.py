@@ -303,19 +303,22 @@ class Writer:
                 if not future.done():
                     future.set_exception(_own_copy(outcome))
             return
+        wrote = False
         for (_, future, _, _), (ok, value) in zip(group, outcome):
             if not ok:
                 self._note(value)
             elif value is not _PROBED:
                 self.fault = None  # a real write went through
-                self.faults.cleared("commit", "the database takes writes again")
-                self.faults.cleared("request", "requests reach the database again")
+                wrote = True
             if future.done():
                 continue
             if ok:
                 future.set_result(None if value is _PROBED else value)
             else:
                 future.set_exception(value)
+        if wrote:  # once per group, not per event
+            self.faults.cleared("commit", "the database takes writes again")
+            self.faults.cleared("request", "requests reach the database again")
 
     def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
         """BEGIN on the writer's connection. On PostgreSQL, a connection the server dropped (a restart, a

@@ -2,8 +2,8 @@
 
     python -m bench.bench_calls        (BENCH_EVENTS=2000 per route)
 
-The service runs in this process as `assistant serve` runs it (`server.run`), on a thread of its own, and that
-thread alone is profiled (`sys.setprofile`, switched on and off by the loop itself): every call of a Python
+The service runs in this process as `assistant serve` runs it (`server.run` on uvloop), on a thread of its own,
+and that thread alone is profiled (`sys.setprofile`, switched on and off by the loop itself): every call of a Python
 function and of a C function made there while agent messages are posted one request at a time (the logging
 path: nothing to match), divided by their number. A count, not a timing: it hardly moves from run to run, so
 it compares code (a middleware run on every request costs its calls on every event) on a shared machine.
@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 import aiohttp
+import uvloop
 
 from assistant.app import create_app
 from assistant.config import load_config
@@ -81,7 +82,11 @@ class Served:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="served", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="served", daemon=True)
+
+    def _serve(self) -> None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as `assistant serve` does
+            runner.run(self._main())
 
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,24 +32,55 @@ Filter = Callable[[Update], bool]
 
 
 class Subscription:
-    """A subscriber's bounded queue; a slow subscriber loses its oldest updates, never blocks publishers."""
+    """A subscriber's bounded backlog, read by one task; a slow subscriber loses its oldest updates, never blocks
+    publishers.
+
+    Not an `asyncio.Queue`: every logged agent message publishes an update (its follow-up's countdown), and the
+    queue's put and get took about 12 Python calls of the event loop's per event; this takes 3.
+    """
 
     def __init__(self, bus: Bus, accept: Filter, maxsize: int) -> None:
         self.bus = bus
         self.accept = accept
-        self.queue: asyncio.Queue[Update] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
         self.dropped = 0
+        self._backlog: deque[Update] = deque()
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, update: Update) -> None:
         if not self.accept(update):
             return
-        if self.queue.full():
-            self.queue.get_nowait()
+        backlog = self._backlog
+        if len(backlog) >= self.maxsize:
+            backlog.popleft()
             self.dropped += 1
-        self.queue.put_nowait(update)
+        backlog.append(update)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def get(self) -> Update:
-        return await self.queue.get()
+        """The oldest update, waiting for one."""
+        while not self._backlog:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._backlog.popleft()
+
+    def drain(self, limit: int | None = None) -> list[Update]:
+        """The updates waiting now, oldest first (at most `limit`), without waiting."""
+        backlog = self._backlog
+        n = len(backlog) if limit is None else min(limit, len(backlog))
+        return [backlog.popleft() for _ in range(n)]
+
+    def __len__(self) -> int:
+        return len(self._backlog)
 
     def close(self) -> None:
         self.bus.unsubscribe(self)

@@ -179,10 +179,7 @@ class Harness:
             conn.close()
 
     def drain_updates(self) -> list[Update]:
-        out = []
-        while not self.updates.queue.empty():
-            out.append(self.updates.queue.get_nowait())
-        return out
+        return self.updates.drain()
 
 
 class LockHolder:

@@ -124,7 +124,4 @@ class QaHarness:
         await eventually(lambda: self.service.settled and self.clock.waking == 0)
 
     def published(self) -> list[Update]:
-        out = []
-        while not self.updates.queue.empty():
-            out.append(self.updates.queue.get_nowait())
-        return out
+        return self.updates.drain()

@@ -112,7 +112,7 @@ async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluste
     try:
         await eventually(receiver.listening.is_set)
         out_bus.publish(Update("followup", "s", "c1", "a1", {"n": 1}))
-        await eventually(lambda: heard.queue.qsize() == 1)
+        await eventually(lambda: len(heard) == 1)
         # The listener's connection dies; what is written meanwhile arrives once it is back.
         await _kill_listener(pg_cluster, location)
         writer = Writer(location)
@@ -120,8 +120,8 @@ async def test_instances_journal_resumes_after_the_listener_reconnects(pg_cluste
         await writer.submit(lambda conn: sender.record(conn, store.insert_event(conn, event)))  # with its event
         await writer.close()
         out_bus.publish(Update("followup", "s", "c2", "a1", {"n": 3}))
-        await eventually(lambda: heard.queue.qsize() == 3, timeout=10)
-        got = [heard.queue.get_nowait() for _ in range(3)]
+        await eventually(lambda: len(heard) == 3, timeout=10)
+        got = heard.drain()
         assert [(u.kind, u.conversation, u.remote) for u in got] == [
             ("followup", "c1", True),
             ("message", "c2", True),
@@ -475,7 +475,7 @@ async def test_instances_read_position_passes_a_missing_id_only_once_its_transac
             assert relay.floor == start == missing - 1
         await slow.execute("COMMIT")  # (its NOTIFY goes out now)
         await eventually(lambda: relay.floor >= later and not relay.seen)
-        names = [heard.queue.get_nowait().conversation for _ in range(heard.queue.qsize())]
+        names = [update.conversation for update in heard.drain()]
         assert sorted(names) == sorted(["gap-slow", "gap-after", "gap-later-0", "gap-later-1", "gap-later-2"])
 
         # A rolled-back id is passed over as soon as its transaction has ended, not after a fixed wait.

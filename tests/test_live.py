@@ -421,11 +421,11 @@ def test_publisher_builds_no_card_while_no_panel_listens() -> None:
 
         publish = live.Publisher(bus, snapshot, feed=feed, agent_of=lambda shop, c: agents[c])
         publish(_written("c1", "a1"))
-        assert built == [] and heard.queue.empty()
+        assert built == [] and len(heard) == 0
         stream, _ = feed.open(Scope(agent="a1"), None)
         agents["c1"] = "a2"  # handed over while nobody watched: the card still reaches the panel it leaves
         publish(_written("c1", "a2"))
-        update = heard.queue.get_nowait()
+        (update,) = heard.drain()
         assert built == ["c1"] and update.payload["previous_agent"] == "a1" and update.agent == "a2"
         feed.close(stream)
 

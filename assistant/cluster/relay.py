@@ -155,8 +155,7 @@ class Relay:
         while True:
             if not pending:
                 pending.append(await subscription.get())
-            while len(pending) < BATCH and not subscription.queue.empty():
-                pending.append(subscription.queue.get_nowait())
+            pending.extend(subscription.drain(BATCH - len(pending)))
             try:
                 if self._out is None or self._out.closed:
                     self._out = await self._connect()

@@ -1,0 +1,62 @@
+"""Broadcast hooks reach the plugins that have them, and cost nothing on the event path when none has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from assistant.config import Config
+from assistant.events import parse_event
+from assistant.hookspecs import hookimpl
+from assistant.plugins import Plugins, build_plugin_manager
+from assistant.store import Written
+from tests.helpers import make_event
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    @hookimpl
+    def on_event(self, event: Any, seq: int) -> None:
+        self.events.append((event.id, seq))
+
+
+def written(seq: int) -> Written:
+    return Written(parse_event(make_event(id=f"e{seq}"), max_text_chars=100), seq, False)
+
+
+async def test_every_logged_event_reaches_a_plugin_with_on_event(config: Config) -> None:
+    pm = build_plugin_manager(config)
+    heard = Heard()
+    pm.register(heard)
+    plugins = Plugins(config, pm)
+    try:
+        plugins.on_written(written(1))
+        plugins.on_written(Written(written(2).event, None, True))  # a duplicate: not logged again
+        plugins.on_written(written(3))
+        assert heard.events == [("e1", 1), ("e3", 3)]
+    finally:
+        await plugins.stop()
+
+
+async def test_without_a_plugin_for_a_hook_pluggy_is_not_called(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pm = build_plugin_manager(config)
+    plugins = Plugins(config, pm)
+
+    calls: list[object] = []
+
+    def called(*args: object, **kwargs: object) -> list[object]:
+        calls.append(kwargs)  # (the host logs a hook's failure and goes on: recorded, not raised)
+        return []
+
+    monkeypatch.setattr(type(pm.hook.on_event), "__call__", called)
+    try:
+        plugins.on_written(written(1))
+    finally:
+        monkeypatch.undo()
+        await plugins.stop()
+    assert calls == []

@@ -60,3 +60,29 @@ async def test_without_a_plugin_for_a_hook_pluggy_is_not_called(
         monkeypatch.undo()
         await plugins.stop()
     assert calls == []
+
+
+async def test_the_services_own_listeners_hear_an_event_before_any_plugin_and_a_failing_one_stops_none(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    pm = build_plugin_manager(config)
+    order: list[str] = []
+
+    class Plugin:
+        @hookimpl
+        def on_event(self, event: Any, seq: int) -> None:
+            order.append(f"plugin {event.id}")
+
+    def failing(event: Any, seq: int) -> None:
+        order.append(f"own {event.id}")
+        raise RuntimeError("a defect")
+
+    pm.register(Plugin())
+    plugins = Plugins(config, pm)
+    plugins.event_listeners.extend([failing, lambda event, seq: order.append(f"second {seq}")])
+    try:
+        plugins.on_written(written(1))
+    finally:
+        await plugins.stop()
+    assert order == ["own e1", "second 1", "plugin e1"]
+    assert "on_event failed" in caplog.text

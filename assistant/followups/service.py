@@ -121,6 +121,7 @@ class FollowupService:
         self._stale_warning = Throttled(log, STALE_WARNING)
         self._lag_warning = Throttled(log, LAG_WARNING)
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
+        plugins.event_listeners.append(self.handle)  # timers follow events (before any plugin hears of them)
         # Several instances on one PostgreSQL database: timers written through, claimed, taken over.
         self.shared = SharedTimers(self, self.settings.lease_s) if isinstance(writer.path, pg.Location) else None
         self._shared_tasks = TaskSet("followups-shared")
@@ -582,14 +583,11 @@ def _with(row: TimerRow, **changes: Any) -> TimerRow:
 
 
 class BuiltinHooks:
-    """The service's own hook implementations: timers follow events; the agent panel sees follow-ups."""
+    """The service's own hook implementation: the agent panel sees follow-ups (timers follow events through
+    `Plugins.event_listeners`)."""
 
     def __init__(self, service: FollowupService) -> None:
         self.service = service
-
-    @hookimpl(tryfirst=True)
-    def on_event(self, event: Event, seq: int) -> None:
-        self.service.handle(event, seq)
 
     @hookimpl(tryfirst=True)
     def on_followup(self, followup: Followup) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.hookspecs import hookimpl
-from assistant.plugins import Plugins, build_plugin_manager
+from assistant.plugins import Plugins, build_plugin_manager, unshared
 from assistant.store import Written
 from tests.helpers import make_event
 
@@ -86,3 +88,17 @@ async def test_the_services_own_listeners_hear_an_event_before_any_plugin_and_a_
         await plugins.stop()
     assert order == ["own e1", "second 1", "plugin e1"]
     assert "on_event failed" in caplog.text
+
+
+def test_a_plugins_copy_is_equal_unshared_and_keeps_what_json_would_change() -> None:
+    suggestions: list[dict[str, Any]] = [
+        {"text": "亲，在的", "score": 0.9312, "evidence": ["在吗"], "facts": [{"name": "尺码", "value": "M"}]}
+    ]
+    copied = unshared(suggestions)
+    assert copied == suggestions
+    assert copied[0] is not suggestions[0] and copied[0]["evidence"] is not suggestions[0]["evidence"]
+    copied[0]["facts"][0]["value"] = "L"
+    assert suggestions[0]["facts"][0]["value"] == "M"
+    odd: dict[str, Any] = {"pair": (1, 2), "nan": float("nan"), "when": datetime(2026, 12, 6, tzinfo=UTC)}
+    kept = unshared(odd)  # JSON would make a list, a null and a string of them: deep-copied instead
+    assert isinstance(kept["pair"], tuple) and math.isnan(kept["nan"]) and kept["when"] == odd["when"]

@@ -1,4 +1,5 @@
-"""Python calls per logged event on the service's event loop: `POST /v1/events` and the Chatwoot webhook.
+"""Python calls per logged event on the service's event loop: `POST /v1/events` and the Chatwoot webhook, agent
+messages; and customer messages of distinct texts (matched by a worker process, answered with suggestions).
 
     python -m bench.bench_calls        (BENCH_EVENTS=2000 per route)
 
@@ -31,6 +32,7 @@ from assistant.app import create_app
 from assistant.config import load_config
 from assistant.web import server
 from bench.bench_chatwoot import chatwoot_config
+from bench.bench_webhook import distinct_text
 from tests.service import ROOT, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "2000"))
@@ -46,6 +48,17 @@ def plain(i: int) -> dict[str, Any]:
         "id": f"e{i}", "type": "message", "ts": NOW_MS + i * 10, "shop": "chatwoot-3",
         "conversation": str(1000 + i % 500), "customer": str(7000 + i % 500), "sender": "agent",
         "agent": "张美玲", "text": AGENT_TEXT,
+    }  # fmt: skip
+
+
+def asked(i: int) -> dict[str, Any]:
+    """A customer's message, live (stamped now, in a conversation of its own rows: one stamped before the
+    conversation's latest event is a back-fill, matched for nothing), its text unlike any before
+    (`bench_webhook`'s distinct mix)."""
+    return {
+        "id": f"q{i}", "type": "message", "ts": time.time_ns() // 1_000_000, "shop": "chatwoot-3",
+        "conversation": str(5000 + i % 500), "customer": str(9000 + i % 500), "sender": "customer",
+        "text": distinct_text(i),
     }  # fmt: skip
 
 
@@ -122,6 +135,13 @@ class Served:
         self.thread.join(60)
 
 
+ROWS: tuple[tuple[str, str, Callable[[int], Any]], ...] = (
+    ("POST /v1/events, agent messages", "/v1/events", plain),
+    ("POST /v1/chatwoot, agent replies", "/v1/chatwoot", reply),
+    ("POST /v1/events, customers (distinct)", "/v1/events", asked),
+)
+
+
 async def post(session: aiohttp.ClientSession, url: str, make: Callable[[int], Any], first: int, n: int) -> None:
     for i in range(first, first + n):
         async with session.post(url, data=json.dumps(make(i)).encode()) as resp:
@@ -140,14 +160,14 @@ async def measure(served: Served) -> dict[str, tuple[float, float]]:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
-        for route, make in (("/v1/events", plain), ("/v1/chatwoot", reply)):
+        for row, route, make in ROWS:
             url = f"{served.url}{route}"
             await post(session, url, make, 1, WARMUP)
             calls = Calls()
             served.on_loop(functools.partial(sys.setprofile, calls))
             await post(session, url, make, 1 + WARMUP, TOTAL)
             served.on_loop(lambda: sys.setprofile(None))
-            rows[route] = (calls.python / TOTAL, calls.c / TOTAL)
+            rows[row] = (calls.python / TOTAL, calls.c / TOTAL)
     return rows
 
 
@@ -159,9 +179,9 @@ def main() -> None:
             rows = asyncio.run(measure(served))
         finally:
             served.stop()
-    print(f"== calls on the service's event loop per logged agent message, {TOTAL} requests per route ==")
-    for route, (python, c) in rows.items():
-        print(f"POST {route:<14} {python:8.1f} Python calls   {c:8.1f} C calls   per event")
+    print(f"== calls on the service's event loop per logged event, {TOTAL} requests per row ==")
+    for row, (python, c) in rows.items():
+        print(f"{row:<40} {python:8.1f} Python calls   {c:8.1f} C calls   per event")
 
 
 if __name__ == "__main__":

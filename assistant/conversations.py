@@ -150,8 +150,10 @@ class Conversations:
         self.shared = isinstance(db_path, pg.Location)
         self.capacity = capacity
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
-        # Names of customers a platform logs by id (a Chatwoot contact), as its payloads give them: only shown,
-        # never logged; after a restart a card is labelled neutrally until the customer's next message.
+        # Names of customers a platform logs by id (a Chatwoot contact), as its payloads give them: shown on
+        # cards, kept in `customer_names` (one row a customer, the latest name) and never in the log's events.
+        # "" caches a customer without a name: a card is built often, a read each time would cost (on a shared
+        # database a name another instance saved since shows here once the entry is dropped or the contact writes).
         self._names: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._conn: sqlite3.Connection | None = None
 
@@ -181,17 +183,36 @@ class Conversations:
             self._states.move_to_end(key)
         return state
 
-    def name_customer(self, shop: str, customer: str, name: str) -> None:
-        """Remember the name a platform gives a customer it logs by id (the newest name wins)."""
+    def name_customer(self, shop: str, customer: str, name: str) -> bool:
+        """Remember the name a platform gives a customer it logs by id (the newest name wins); whether it is new
+        or changed, and so is to be saved (`save_name`, a writer job): most messages repeat the name known."""
+        if self.customer_name(shop, customer) == name:
+            return False
+        self._remember(shop, customer, name)
+        return True
+
+    def customer_name(self, shop: str, customer: str) -> str | None:
+        """The name remembered for a customer logged by id, if any (read from the log once, then cached)."""
+        key = (shop, customer)
+        name = self._names.get(key)
+        if name is None:
+            try:
+                sql = "SELECT name FROM customer_names WHERE shop = ? AND customer = ?"
+                row = self._reader().execute(sql, key).fetchone()
+            except sqlite3.OperationalError:  # no database yet, or one not migrated yet
+                return None
+            name = "" if row is None else str(row[0])
+            self._remember(shop, customer, name)
+        else:
+            self._names.move_to_end(key)
+        return name or None
+
+    def _remember(self, shop: str, customer: str, name: str) -> None:
         key = (shop, customer)
         self._names[key] = name
         self._names.move_to_end(key)
         if len(self._names) > self.capacity:
             self._names.popitem(last=False)
-
-    def customer_name(self, shop: str, customer: str) -> str | None:
-        """The name remembered for a customer logged by id, if any."""
-        return self._names.get((shop, customer))
 
     def forget(self, shop: str, conversation: str) -> None:
         """Drop a cached state (another instance logged an event of it)."""
@@ -300,3 +321,12 @@ class Conversations:
             if order["paid_ms"] is None and order["created_ms"] is not None:
                 state.unpaid_orders[order["order_id"]] = order["amount"] or 0.0
         return state
+
+
+def save_name(conn: sqlite3.Connection, shop: str, customer: str, name: str) -> None:
+    """Keep a customer's name as `Conversations.name_customer` took it (a writer job): one row, the latest name."""
+    conn.execute(
+        "INSERT INTO customer_names (shop, customer, name) VALUES (?, ?, ?)"
+        " ON CONFLICT (shop, customer) DO UPDATE SET name = excluded.name",
+        (shop, customer, name),
+    )

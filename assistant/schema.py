@@ -1,8 +1,7 @@
 """The database's whole schema history, in order, and the SQL predicates its indexes are built on.
 
 Every migration lives here (as maubot keeps its schema in one place); the capability packages keep
-their queries. A rule that exists both as SQL and in Python is defined once, here.
-"""
+their queries. A rule that exists both as SQL and in Python is defined once, here."""
 
 from __future__ import annotations
 
@@ -49,7 +48,6 @@ def is_short_reply(text: str) -> bool:
 # writer's CPU per event down by a tenth (docs/scaling.md). Reads that want a conversation's messages in time
 # order now sort them, or seek each sender's in turn (kpi/queries.py, _CARRIED).
 DROP_CONVERSATION_TS = "DROP INDEX IF EXISTS messages_conversation_ts;"
-
 # A conversation's orders: read when the service first meets a conversation (store.open_orders, on the event loop),
 # when a follow-up fires (unpaid orders, a payment since the reply) and when a day is archived. Without it each
 # of those walked the shop's orders by time: 91 ms a conversation on a day of 50,000 orders of one shop, and
@@ -61,7 +59,6 @@ ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE ord
 # broke the previous release on a migrated file (it reads the rows whole into its record), and with it every
 # follow-up of an instance of that release still running beside upgraded ones. A follow-up without a row is unknown.
 FOLLOWUP_OUTCOME = "CREATE TABLE followup_outcomes (id TEXT PRIMARY KEY, unknown INTEGER NOT NULL);"
-
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
 # payment notified twice is one row. A refund (`order_refunded`) is a row of negative fen (store.py). Filled from the events a log holds, fen rounded as store.cents rounds them.
@@ -110,6 +107,7 @@ DERIVED_WATERMARK = "CREATE TABLE derived_watermark (id INTEGER PRIMARY KEY CHEC
 ARCHIVED_DAYS = "CREATE TABLE archived_days (shop TEXT NOT NULL, day TEXT NOT NULL, archived_ms BIGINT NOT NULL, PRIMARY KEY (shop, day));"  # fmt: skip
 KPI_WINDOW = "CREATE TABLE kpi_window (id INTEGER PRIMARY KEY CHECK (id = 1), window_ms BIGINT NOT NULL, previous_ms BIGINT, changed_ms BIGINT);"  # the payment window the KPI figures last used, the one before, when it changed (kpi/window.py)
 KPI_WINDOW_CHANGES = "CREATE TABLE kpi_window_changes (changed_ms BIGINT NOT NULL, old_ms BIGINT NOT NULL, new_ms BIGINT NOT NULL, PRIMARY KEY (changed_ms, old_ms, new_ms)); INSERT INTO kpi_window_changes (changed_ms, old_ms, new_ms) SELECT changed_ms, previous_ms, window_ms FROM kpi_window WHERE changed_ms IS NOT NULL AND previous_ms IS NOT NULL;"  # fmt: skip  # every change of the payment window, where kpi_window kept the last one alone (kpi/window.py)
+CUSTOMER_NAMES = "CREATE TABLE customer_names (shop TEXT NOT NULL, customer TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (shop, customer));"  # fmt: skip  # the name a platform gives a customer it logs by id (a Chatwoot contact), the latest one alone: a card's heading (conversations.py)
 
 # ---- migrations, oldest first ---------------------------------------------------------------------
 
@@ -420,6 +418,7 @@ _script("150_derived_watermark", DERIVED_WATERMARK)
 _script("160_archived_days", ARCHIVED_DAYS)
 _script("170_kpi_window", KPI_WINDOW)
 _script("180_kpi_window_changes", KPI_WINDOW_CHANGES)
+_script("190_customer_names", CUSTOMER_NAMES)
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
@@ -597,4 +596,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ("160_archived_days", ARCHIVED_DAYS),
     ("170_kpi_window", KPI_WINDOW),
     ("180_kpi_window_changes", KPI_WINDOW_CHANGES),
+    ("190_customer_names", CUSTOMER_NAMES),
 ]

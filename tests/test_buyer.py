@@ -15,6 +15,7 @@ import pytest
 from assistant import pg, store
 from assistant.cli.main import main
 from assistant.config import Config
+from assistant.conversations import Conversations, save_name
 from assistant.daylog.archive import archive, archive_root, read_summary, shop_dirname
 from tests.helpers import BACKENDS, live_event, make_app, replace_config
 from tests.pgcluster import PASSWORD_ENV
@@ -244,3 +245,33 @@ async def test_buyer_commands_count_a_missing_archived_day_as_unreadable(
     kept.rename(missing)
     code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
     assert code == 0 and "已删除" in out, out
+
+
+@pytest.mark.usefixtures("filled")
+async def test_buyer_commands_find_export_and_erase_the_name_a_platform_gave_them(
+    config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: a Chatwoot contact's name heading their cards is kept across restarts; the buyer commands must cover it.
+    with closing(store.connect(db_path)) as conn, store.transaction(conn):
+        for who, name in ((BUYER, "王女士"), (BUYER, "王小姐"), (OTHER, "李先生")):  # a renamed contact: one row
+            save_name(conn, "shop1", who, name)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "find", "--customer", BUYER)
+    assert code == 0 and "  customer_names  1 行" in out, out
+    out_dir = tmp_path / "handover"
+    out_dir.mkdir(mode=0o700)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "export", "--customer", BUYER,
+                    "--out", str(out_dir / "buyer.jsonl"))  # fmt: skip
+    assert code == 0, out
+    lines = [json.loads(line) for line in (out_dir / "buyer.jsonl").read_text().splitlines()]
+    names = [line["row"] for line in lines if line.get("table") == "customer_names"]
+    assert names == [{"shop": "shop1", "customer": BUYER, "name": "王小姐"}]
+
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+    assert code == 0, out
+    assert dump(db_path)["customer_names"] == [repr(("shop1", OTHER, "李先生"))]
+    restarted = Conversations(db_path)  # what a service started after the erasure remembers
+    try:
+        assert restarted.customer_name("shop1", BUYER) is None
+        assert restarted.customer_name("shop1", OTHER) == "李先生"
+    finally:
+        restarted.close()

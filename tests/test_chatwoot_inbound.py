@@ -20,6 +20,7 @@ from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
 from assistant.tasks import Throttled
+from assistant.web import chatwoot as chatwoot_web
 from assistant.web.appkeys import FOLLOWUPS
 from tests.helpers import ROOT, make_app, replace_config
 
@@ -371,3 +372,39 @@ def test_chatwoot_contact_name_comes_from_the_conversations_contact_not_an_agent
     assert map_payload(reply, by_inbox=False, now_ms=0).contact_name == reply["conversation"]["meta"]["sender"]["name"]
     del reply["conversation"]["meta"]["sender"]["name"]
     assert map_payload(reply, by_inbox=False, now_ms=0).contact_name == ""  # never the agent's name
+
+
+async def test_chatwoot_contact_name_survives_a_restart_and_is_saved_only_when_new_or_changed(
+    aiohttp_client: Any, db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: the name was kept in memory only, so after a restart the card said 买家 #501 until the contact wrote again.
+    saved: list[tuple[str, str, str]] = []
+    real_save = chatwoot_web.save_name
+
+    def counting_save(conn: Any, shop: str, customer: str, name: str) -> None:
+        saved.append((shop, customer, name))
+        real_save(conn, shop, customer, name)
+
+    monkeypatch.setattr(chatwoot_web, "save_name", counting_save)
+    caplog.set_level(logging.DEBUG)
+    client = await make_client(aiohttp_client, cw_config(db_path))
+    renamed = json.loads(fixture("contact_message"))
+    renamed.update(id=9003, content="还在吗")
+    renamed["sender"]["name"] = renamed["conversation"]["meta"]["sender"]["name"] = "王女士"
+    body = json.dumps(renamed, ensure_ascii=False).encode()
+    assert (await post(client, "contact_message")).status == 200
+    assert (await post(client, "contact_message", delivery="d-2")).status == 200  # the same name: nothing to save
+    assert saved == [("chatwoot-3", "501", "王小姐")]
+    assert (await client.post("/v1/chatwoot", data=body, headers=headers(body, delivery="d-3"))).status == 200
+    assert saved == [("chatwoot-3", "501", "王小姐"), ("chatwoot-3", "501", "王女士")]
+    assert rows(db_path, "SELECT shop, customer, name FROM customer_names") == [
+        ("chatwoot-3", "501", "王女士")
+    ]  # replaced
+    await client.close()
+
+    restarted = await make_client(aiohttp_client, cw_config(db_path))
+    [card] = _panel_cards(await (await restarted.get("/panel?agent=张美玲")).text())
+    assert card["customer_label"] == "王女士"
+    assert not [r.getMessage() for r in caplog.records if "王小姐" in r.getMessage() or "王女士" in r.getMessage()]
+    raw = rows(db_path, "SELECT raw FROM events")
+    assert raw and not any("王" in r for (r,) in raw)  # in no event of the log either

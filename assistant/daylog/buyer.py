@@ -61,12 +61,14 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("orders", "{who}"),
     ("followups", "{who}"),
     ("qa_alerts", "{who}"),
+    ("customer_names", "{who}"),  # the name a platform gave them (a Chatwoot contact's), shown on cards
     ("conversations", "{who}"),
     ("events", "{who}"),
 )  # fmt: skip
 # The order an export lists them in: the chat first, what was derived from it after.
-EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "conversations", "followups",
-                "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups", "timers", "live_journal")  # fmt: skip
+EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "conversations", "customer_names",
+                "followups", "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups", "timers",
+                "live_journal")  # fmt: skip
 # The watermarks that name an event by seq: after an erasure of the latest events, SQLite numbers the next event
 # as the erased one was (no AUTOINCREMENT), so a watermark above every event left comes down to the last of them.
 WATERMARKS = ("timers_watermark", "derived_watermark")

@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, account_of_shop, claimed_account, map_payload
+from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, Notes, account_of_shop, claimed_account, map_payload
 from assistant.config import Config
+from assistant.conversations import save_name
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, INGESTOR, WRITER
@@ -107,6 +108,13 @@ def warn_missing_token(config: Config, memory: ChatwootMemory, shop: str) -> Non
         )
 
 
+def _record(conn: Any, notes: Notes, named: tuple[str, str, str] | None) -> None:
+    """One writer job: what the delivery taught the Chatwoot memory, and the contact's name when new or changed."""
+    record(conn, notes)
+    if named is not None:
+        save_name(conn, *named)
+
+
 async def post_chatwoot(request: web.Request) -> web.Response:
     """Verify, map and log one Chatwoot payload; unknown events are acknowledged and ignored."""
     config = request.app[CONFIG]
@@ -145,14 +153,17 @@ async def post_chatwoot(request: web.Request) -> web.Response:
                 exc,
             )
             return json_error(400, "invalid_event", exc.field, exc.message)
+        named: tuple[str, str, str] | None = None
         if mapped.contact_name and events:  # before the cards are published: they show it
-            request.app[ENGINE].conversations.name_customer(events[0].shop, events[0].customer, mapped.contact_name)
+            shop, customer = events[0].shop, events[0].customer
+            if request.app[ENGINE].conversations.name_customer(shop, customer, mapped.contact_name):
+                named = (shop, customer, mapped.contact_name)  # new or changed: saved, so a restart still shows it
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)
         news = memory.news(mapped.notes)
-        if news.inbox or news.followup or news.status or news.agents:
-            await request.app[WRITER].submit(lambda conn: record(conn, news))
+        if news.inbox or news.followup or news.status or news.agents or named:
+            await request.app[WRITER].submit(lambda conn: _record(conn, news, named))
             memory.learned(news)
     if mapped.ignored is not None:
         level = logging.WARNING if mapped.unusual else logging.DEBUG

@@ -1,5 +1,5 @@
 """Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses, and
-names written after a label (收件人张三) or standing beside a mobile number (张三 13812345678).
+names and nicknames written after a label (收件人张三, 寄给小美) or standing beside a mobile number (张三 13812345678).
 
 The rules and their limits are in docs/daily-log.md ("Privacy"). Masking is for what leaves the
 database (exports, pages); the raw text stays in the database only.
@@ -14,8 +14,8 @@ __all__ = ["NUMERALS", "PHONE", "mask", "mask_or_none", "may_contain", "phone_re
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix; the name rule
-# a label (收件人, 姓名, 我叫).
-_MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座人名叫]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
+# a label (收件人, 姓名, 我叫, 寄给).
+_MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座人名叫给給]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
 _MAYBE_PII = re.compile(r"\d{4}|[@＠]")
 # Characters that show nothing but split a number or an address for a pattern: removed before masking.
 _INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -81,7 +81,7 @@ _MASK = "****"
 # A name is masked only after a label that announces one, and only when it starts with a common surname and
 # ends where a name can end: "收件人写错了", "联系人马上到" and "姓名不对" are left alone.
 _NAME_LABEL = re.compile(
-    r"(?:收件人|收货人|收貨人|联系人|聯繫人|聯絡人|姓名|名字|我叫)\s*[:：]?\s*"
+    r"(?:收件人|收货人|收貨人|联系人|聯繫人|聯絡人|姓名|名字|我叫|寄给|寄給)\s*[:：]?\s*"
     r"(?:(?:是|为|為|叫|写|寫|填|改成|改为|改為|换成|換成)\s*[:：]?\s*)?"
 )
 _COMPOUND_SURNAMES = ("欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "慕容", "司徒", "夏侯", "皇甫", "令狐", "公孙", "公孫")  # fmt: skip
@@ -110,6 +110,20 @@ _NOT_GIVEN = frozenset(
     "上下到了的是在不吗呢吧啊哦呀么嘛谁都也就要会能可改写填错對对换有没我你他她们这那个和与或给被把让再还请帮电话地址号码手机收货件人名字姓叫"
 )
 _TITLES = frozenset({"先生", "女士", "小姐", "老师", "師傅", "师傅", "总", "哥", "姐", "阿姨", "叔叔", "同学"})
+# A nickname after a label (收件人小美, 寄给老王, 我叫阿强, 收件人：豆豆, 收件人 Lily): 小 or 阿 and one or two more
+# characters, 老 and a surname, a doubled character, or a capitalized Latin word; less the everyday words of those
+# shapes that follow such a label (寄给老公, 收件人小区门口, 寄给妈妈), and names that are no person's (寄给申通).
+_NICKNAME_PREFIXES = "小阿老"
+_NOT_NICKNAMES = (
+    "小区", "小姐", "小时", "小心", "小孩", "小朋友", "小哥", "小伙", "小店", "小号", "小票", "小件", "小包", "小样",
+    "小卖", "小程序", "小红书", "小二", "小同", "小学", "小妹", "小弟", "阿姨", "阿里", "老公", "老婆", "老板", "老师",
+    "老人", "老家", "老妈", "老爸", "老乡", "老地方", "老样子", "老顾客", "老客户", "老同学", "妈妈", "爸爸", "哥哥",
+    "姐姐", "弟弟", "妹妹", "爷爷", "奶奶", "姥姥", "姥爷", "舅舅", "叔叔", "婶婶", "伯伯", "姑姑", "宝宝", "谢谢",
+    "刚刚", "常常", "天天", "慢慢", "快快", "偏偏", "稍稍", "早早", "渐渐", "好好", "人人", "家家", "明明", "往往",
+    "仅仅", "多多", "星星", "亲亲",
+    "申通", "苏宁",  # a courier or a shop after 寄给, though its first character is a surname's
+)  # fmt: skip
+_LATIN_NAME = re.compile(r"[A-Z][a-z]{1,15}(?![A-Za-z])")
 # Where a name may end: the end of the text, anything not a Chinese character, or words that follow a name.
 _NAME_END = re.compile(r"$|[^\u4e00-\u9fff]|电话|電話|手机|手機|号码|號碼|联系|聯繫|地址|收|身份证")
 
@@ -338,10 +352,12 @@ def _mask_names(text: str) -> str:
         start = label.end()
         if start < pos:
             continue
-        length = _name_length(text, start)
+        length = 0 if text.startswith(_NOT_NICKNAMES, start) else _name_length(text, start)
+        kept = 2 if text.startswith(_COMPOUND_SURNAMES, start) else 1
+        if not length:
+            length, kept = _nickname_length(text, start), 1  # 小美 → 小*, 豆豆 → 豆*, Lily → L***
         if length:
-            surname = 2 if text.startswith(_COMPOUND_SURNAMES, start) else 1
-            pieces.append(text[pos : start + surname] + "*" * (length - surname))
+            pieces.append(text[pos : start + kept] + "*" * (length - kept))
             pos = start + length
     if not pieces:
         return text
@@ -414,6 +430,24 @@ def _name_length(text: str, start: int) -> int:
             return 0
         if _NAME_END.match(text, end):
             return surname + given
+    return 0
+
+
+def _nickname_length(text: str, start: int) -> int:
+    """The length of the nickname at `start`, right after a label (see _NICKNAME_PREFIXES), or 0 when none is."""
+    latin = _LATIN_NAME.match(text, start)
+    if latin is not None:
+        return latin.end() - start
+    if text.startswith(_NOT_NICKNAMES, start):
+        return 0
+    for n in (2, 3):  # the shortest that ends where a name may end
+        word = text[start : start + n]
+        if len(word) < n or not all("\u4e00" <= ch <= "\u9fff" and ch not in _NOT_GIVEN for ch in word[1:]):
+            return 0
+        prefixed = word[0] in "小阿" or (word[0] == "老" and n == 2 and word[1] in _SURNAMES)
+        doubled = word[-1] == word[-2] and (n == 2 or word[0] in "小阿")
+        if (prefixed or doubled) and word[0] not in _NOT_GIVEN and _NAME_END.match(text, start + n):
+            return n
     return 0
 
 

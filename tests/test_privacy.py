@@ -225,6 +225,49 @@ def test_mask_leaves_words_after_a_name_label_that_are_no_name(text: str) -> Non
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # Found: who receives the parcel was shown whole when the buyer wrote a nickname, or wrote 寄给 before a name.
+        ("收件人 小美", "收件人 小*"),
+        ("收货人是小美，电话13812345678", "收货人是小*，电话138****5678"),
+        ("寄给老王", "寄给老*"),
+        ("寄给张三，谢谢", "寄给张*，谢谢"),
+        ("寄給陳大文", "寄給陳**"),
+        ("我叫阿强，在吗", "我叫阿*，在吗"),
+        ("联系人小明明", "联系人小**"),
+        ("收件人：豆豆", "收件人：豆*"),
+        ("收件人 Lily 13812345678", "收件人 L*** 138****5678"),
+    ],
+)
+def test_mask_nicknames_and_names_of_who_receives_the_parcel(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "寄给我",
+        "寄给我妈",
+        "寄给我朋友",
+        "寄给你们",
+        "寄给老公",
+        "寄给妈妈",
+        "寄给小区门口",
+        "寄给阿姨",
+        "寄给申通",
+        "我叫你",
+        "我叫快递放门口",
+        "收件人信息",
+        "收件人小区门口的快递柜",
+        "收件人：OK",
+        "收件人是我老婆",
+    ],
+)
+def test_mask_leaves_ordinary_words_after_who_receives_the_parcel(text: str) -> None:
+    assert mask(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("张三 13812345678", "张* 138****5678"),
         ("13812345678，李四", "138****5678，李*"),
         ("王小明，86-13812345678，浙江省杭州市西湖区文三路478号", "王**，86-138****5678，浙江省杭州市西湖区****"),

@@ -9,10 +9,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant import pg, store
+from assistant.privacy import phone_reading
 from assistant.store import Written
 
-RECENT_MESSAGES = 12
+RECENT_MESSAGES = 12  # kept in time order (a late delivery goes in its place); the text of the last CARD_MESSAGES
+CARD_MESSAGES = 6  # messages of a conversation shown on its card: the older ones keep no text (nothing shows it)
 CUSTOMER_HISTORY = 40
+# A cached text is an excerpt: its head and tail. What its readers read of an earlier message is inside it: the
+# matcher reads 200 characters and the last 100 (suggest/clauses.clip), the customer type the first 500; the
+# middle of a pasted essay or a Chatwoot e-mail (up to 150,000 characters) is read from the log when needed.
+EXCERPT_HEAD = 520
+EXCERPT_TAIL = 120
+_EXCERPT_SLACK = 20  # how far a cut moves not to split a number, an e-mail or a word written in letters
+EXCERPT_GAP = "…"
+
+
+def excerpt(text: str) -> str:
+    """`text`, or its first EXCERPT_HEAD and last EXCERPT_TAIL characters with EXCERPT_GAP between; a cut moves
+    (by at most _EXCERPT_SLACK characters, into what is dropped) off a run of digits or letters, so that no
+    part of a phone number or an e-mail stands at the gap, unrecognisable to masking."""
+    if len(text) <= EXCERPT_HEAD + EXCERPT_TAIL + _EXCERPT_SLACK:
+        return text
+    head, tail = EXCERPT_HEAD, len(text) - EXCERPT_TAIL
+    while head > EXCERPT_HEAD - _EXCERPT_SLACK and _joined(text[head - 1]):
+        head -= 1
+    while tail < len(text) - EXCERPT_TAIL + _EXCERPT_SLACK and _joined(text[tail]):
+        tail += 1
+    return text[:head] + EXCERPT_GAP + text[tail:]
+
+
+def _joined(ch: str) -> bool:
+    """Whether `ch` may be part of a number, an e-mail or a Latin word (a digit however written, a letter, a
+    separator a number is spaced with)."""
+    return ch.isspace() or ch in "-.@_+" or (ch.isascii() and ch.isalnum()) or phone_reading(ch).isdigit()
 
 
 @dataclass
@@ -72,11 +101,12 @@ class ConversationState:
         self._take_status(event.type, event.sender, event.ts_ms)
         self.last_ts_ms = max(event.ts_ms, self.last_ts_ms or event.ts_ms)
         if event.type == "message":
+            text = excerpt(event.text) if event.text else event.text
             self._keep_recent(
                 {
                     "sender": event.sender,
                     "agent": event.agent,
-                    "text": event.text,
+                    "text": text,
                     "ts_ms": event.ts_ms,
                     "followup_id": event.followup_id,
                     "seq": written.seq,
@@ -86,7 +116,7 @@ class ConversationState:
                 }
             )
             if event.sender == "customer":
-                self.customer_messages.append((event.ts_ms, event.text or ""))
+                self.customer_messages.append((event.ts_ms, text or ""))
                 if self.waiting_since_ms is None:
                     self.last_customer_ms = event.ts_ms
                 ann = written.annotation
@@ -127,8 +157,12 @@ class ConversationState:
         if last is not None and last["ts_ms"] >= message["ts_ms"] and _order(last) > _order(message):
             kept = sorted([*self.recent, message], key=_order)[-RECENT_MESSAGES:]
             self.recent = deque(kept, maxlen=RECENT_MESSAGES)
+            for older in kept[:-CARD_MESSAGES]:
+                older["text"] = None
         else:
             self.recent.append(message)
+            if len(self.recent) > CARD_MESSAGES:
+                self.recent[-CARD_MESSAGES - 1]["text"] = None  # off the card now
 
     def holds(self, seq: int | None) -> bool:
         """Whether the message logged as `seq` is among the recent ones (a state loaded after its commit). A message
@@ -299,19 +333,22 @@ class Conversations:
             )
             state.last_message_ms = meta["last_message_ms"] or None
         for row in rows:
+            text = excerpt(row["text"])
             message = {
                 "sender": row["sender"],
                 "agent": row["agent"],
-                "text": row["text"],
+                "text": text,
                 "ts_ms": row["ts_ms"],
                 "followup_id": row["followup_id"],
                 "seq": row["seq"],
                 "qa": tuple(json.loads(row["qa"])) if row["qa"] else (),
             }
             state.recent.append(message)
+            if len(state.recent) > CARD_MESSAGES:
+                state.recent[-CARD_MESSAGES - 1]["text"] = None
             state.loaded_seq = max(state.loaded_seq, row["seq"] or 0)
             if row["sender"] == "customer":
-                state.customer_messages.append((row["ts_ms"], row["text"]))
+                state.customer_messages.append((row["ts_ms"], text))
                 if state.waiting_since_ms is None:
                     state.last_customer_ms = row["ts_ms"]
             elif row["sender"] == "agent":

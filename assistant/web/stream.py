@@ -13,7 +13,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from assistant import store
 from assistant.chatwoot import account_of_shop
-from assistant.conversations import ConversationState
+from assistant.conversations import CARD_MESSAGES, ConversationState
 from assistant.events import clean_name
 from assistant.i18n import translator
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from assistant.cluster.relay import Relay
 
 RETRY_MS = 1000  # EventSource's reconnection delay
-SNAPSHOT_MESSAGES = 6  # messages of a conversation shown on its card
 MAX_PARAM_CHARS = 200
 SHORT_ID_CHARS = 6  # a customer known only by id is labelled with its last digits
 
@@ -89,7 +88,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
                 "ts_ms": m["ts_ms"],
                 "qa": masked_flags(m.get("qa") or [], m["text"] or "") if masking else m.get("qa") or [],
             }
-            for m in recent[-SNAPSHOT_MESSAGES:]
+            for m in recent[-CARD_MESSAGES:]
         ],
         "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in state.suggestions],
         "customer_type": state.customer_type_detail,

@@ -5,7 +5,6 @@ their queries. A rule that exists both as SQL and in Python is defined once, her
 
 from __future__ import annotations
 
-from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from assistant.events import NAME_PADDING, UNSEEN_CHARS
@@ -109,12 +108,11 @@ KPI_WINDOW = "CREATE TABLE kpi_window (id INTEGER PRIMARY KEY CHECK (id = 1), wi
 KPI_WINDOW_CHANGES = "CREATE TABLE kpi_window_changes (changed_ms BIGINT NOT NULL, old_ms BIGINT NOT NULL, new_ms BIGINT NOT NULL, PRIMARY KEY (changed_ms, old_ms, new_ms)); INSERT INTO kpi_window_changes (changed_ms, old_ms, new_ms) SELECT changed_ms, previous_ms, window_ms FROM kpi_window WHERE changed_ms IS NOT NULL AND previous_ms IS NOT NULL;"  # fmt: skip  # every change of the payment window, where kpi_window kept the last one alone (kpi/window.py)
 CUSTOMER_NAMES = "CREATE TABLE customer_names (shop TEXT NOT NULL, customer TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (shop, customer));"  # fmt: skip  # the name a platform gives a customer it logs by id (a Chatwoot contact), the latest one alone: a card's heading (conversations.py)
 
-# ---- migrations, oldest first ---------------------------------------------------------------------
+# ---- SQLite's own migrations, oldest first (PostgreSQL's are below, in its types) ---------------
 
-
-@migrations(name="001_interaction_log")
-def _m001_interaction_log(db: Database) -> None:
-    db.executescript(
+_SQLITE_FIRST: list[tuple[str, str]] = [
+    (
+        "001_interaction_log",
         """
         CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
@@ -194,13 +192,10 @@ def _m001_interaction_log(db: Database) -> None:
             PRIMARY KEY (shop, conversation)
         );
         CREATE INDEX conversations_agent ON conversations (shop, agent, status);
-        """
-    )
-
-
-@migrations(name="002_followups")
-def _m002_followups(db: Database) -> None:
-    db.executescript(
+        """,
+    ),
+    (
+        "002_followups",
         """
         CREATE TABLE timers (
             shop TEXT NOT NULL,
@@ -242,40 +237,31 @@ def _m002_followups(db: Database) -> None:
         CREATE INDEX followups_pending ON followups (updated_ms) WHERE state = 'pending';
         CREATE INDEX followups_conversation ON followups (shop, conversation, fired_ms);
         CREATE INDEX followups_fired ON followups (fired_ms);
-        """
-    )
-
-
-@migrations(name="010_kpi_indexes")
-def _m010_kpi_indexes(db: Database) -> None:
+        """,
+    ),
     # Covering indexes for the KPI queries: the next/previous human message of a conversation is one
     # seek, a day's messages of one sender one range scan; short replies (5 % of human messages) have
     # their own partial index (kpi/queries.py).
-    db.executescript(
+    (
+        "010_kpi_indexes",
         f"""
         CREATE INDEX IF NOT EXISTS messages_kpi_conversation ON messages (shop, conversation, sender, ts_ms, seq, agent);
         CREATE INDEX IF NOT EXISTS messages_kpi_sender ON messages (shop, sender, ts_ms, conversation, customer, agent);
         CREATE INDEX IF NOT EXISTS messages_kpi_short ON messages (shop, ts_ms)
           WHERE sender = 'agent' AND {SHORT_REPLY_SQL};
-        """
-    )
-
-
-@migrations(name="020_daylog_indexes")
-def _m020_daylog_indexes(db: Database) -> None:
-    db.executescript(
+        """,
+    ),
+    (
+        "020_daylog_indexes",
         """
         CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms, shop, conversation);
         CREATE INDEX IF NOT EXISTS messages_followup ON messages (followup_id) WHERE followup_id IS NOT NULL;
-        """
-    )
-
-
-@migrations(name="030_quality_inspection")
-def _m030_quality_inspection(db: Database) -> None:
+        """,
+    ),
     # A message's flags (JSON, NULL when clean) live with it; alerts and their deliveries per hook are
     # their own tables: an alert is written in the transaction of the message that raised it.
-    db.executescript(
+    (
+        "030_quality_inspection",
         """
         ALTER TABLE messages ADD COLUMN qa TEXT;
         CREATE INDEX IF NOT EXISTS messages_qa ON messages (seq) WHERE qa IS NOT NULL;
@@ -312,17 +298,14 @@ def _m030_quality_inspection(db: Database) -> None:
             PRIMARY KEY (alert_id, plugin)
         );
         CREATE INDEX qa_deliveries_pending ON qa_deliveries (updated_ms) WHERE state = 'pending';
-        """
-    )
-
-
-@migrations(name="040_catalog")
-def _m040_catalog(db: Database) -> None:
+        """,
+    ),
     # The product catalog (assistant/catalog/): items with their attributes, and size charts that belong to
     # one item (kind 'item', owner = its id) or are shared by name (kind 'shared', owner = the 尺码表 name).
     # Attributes and measures are JSON arrays of [name, value] in the file's column order. Each import is
     # logged in catalog_imports; the service's readers drop their cached items when a new one appears.
-    db.executescript(
+    (
+        "040_catalog",
         """
         CREATE TABLE catalog_items (
             item_id TEXT PRIMARY KEY,
@@ -354,18 +337,15 @@ def _m040_catalog(db: Database) -> None:
             charts INTEGER NOT NULL,
             sizes INTEGER NOT NULL
         );
-        """
-    )
-
-
-@migrations(name="050_chatwoot")
-def _m050_chatwoot(db: Database) -> None:
+        """,
+    ),
     # What the Chatwoot integration learns from deliveries (assistant/web/chatwoot_memory.py): which Chatwoot
     # messages are our follow-ups (delete and retry drop the marker from their updates), which account an
     # inbox belongs to (conversation payloads before 4.14.2 carry none), and each conversation's last status
     # with the time it changed (one closure per resolve, none from a change older than the last seen), and each
     # agent's name by Chatwoot user id (one name per person, whichever payload named them first).
-    db.executescript(
+    (
+        "050_chatwoot",
         """
         CREATE TABLE chatwoot_followups (
             account TEXT NOT NULL,
@@ -390,35 +370,43 @@ def _m050_chatwoot(db: Database) -> None:
             changed_ms INTEGER NOT NULL,
             PRIMARY KEY (account, conversation)
         );
-        """
-    )
+        """,
+    ),
+]
+
+
+# ---- the migrations both backends run alike, oldest first (after each one's own, 001–060) ---------
+# One list: a migration added at its end runs on SQLite and on PostgreSQL under the same name.
+
+
+def shared_migrations(dialect: str) -> list[tuple[str, str]]:
+    """The migrations both backends run alike, as (name, script); `dialect` spells 090's source columns."""
+    order, cents = PAYMENT_SOURCE[dialect]
+    return [
+        ("070_one_conversation_index", DROP_CONVERSATION_TS),
+        ("080_orders_by_conversation", ORDERS_BY_CONVERSATION),
+        ("090_payments", PAYMENTS.format(order=order, cents=cents)),
+        ("100_trimmed_names", TRIMMED_NAMES),  # a log written before names were trimmed at intake
+        ("110_order_closing", ORDER_CLOSING),
+        ("120_followup_outcome", FOLLOWUP_OUTCOME),
+        ("130_clean_names", cleaned_names()),
+        ("140_stale_dated_at_deadline", STALE_DATED),
+        ("150_derived_watermark", DERIVED_WATERMARK),
+        ("160_archived_days", ARCHIVED_DAYS),
+        ("170_kpi_window", KPI_WINDOW),
+        ("180_kpi_window_changes", KPI_WINDOW_CHANGES),
+        ("190_customer_names", CUSTOMER_NAMES),
+    ]
 
 
 def _script(name: str, script: str) -> None:
-    """A migration that runs one script (registered in the order of the calls, among the decorated ones)."""
+    """A SQLite migration that runs one script (registered in the order of the calls)."""
     migrations(name=name)(lambda db: db.executescript(script))
 
 
-_script("070_one_conversation_index", DROP_CONVERSATION_TS)
-_script("080_orders_by_conversation", ORDERS_BY_CONVERSATION)
-
-
-@migrations(name="090_payments")
-def _m090_payments(db: Database) -> None:
-    order, cents = PAYMENT_SOURCE["sqlite"]
-    db.executescript(PAYMENTS.format(order=order, cents=cents))
-
-
-_script("100_trimmed_names", TRIMMED_NAMES)  # a log written before names were trimmed at intake
-_script("110_order_closing", ORDER_CLOSING)
-_script("120_followup_outcome", FOLLOWUP_OUTCOME)
-_script("130_clean_names", cleaned_names())
-_script("140_stale_dated_at_deadline", STALE_DATED)
-_script("150_derived_watermark", DERIVED_WATERMARK)
-_script("160_archived_days", ARCHIVED_DAYS)
-_script("170_kpi_window", KPI_WINDOW)
-_script("180_kpi_window_changes", KPI_WINDOW_CHANGES)
-_script("190_customer_names", CUSTOMER_NAMES)
+SQLITE_MIGRATIONS = [*_SQLITE_FIRST, *shared_migrations("sqlite")]
+for _name, _statements in SQLITE_MIGRATIONS:
+    _script(_name, _statements)
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.
@@ -584,17 +572,5 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX live_journal_created ON live_journal (created_ms);
         """,
     ),
-    ("070_one_conversation_index", DROP_CONVERSATION_TS),
-    ("080_orders_by_conversation", ORDERS_BY_CONVERSATION),
-    ("090_payments", PAYMENTS.format(order=PAYMENT_SOURCE["postgresql"][0], cents=PAYMENT_SOURCE["postgresql"][1])),
-    ("100_trimmed_names", TRIMMED_NAMES),
-    ("110_order_closing", ORDER_CLOSING),
-    ("120_followup_outcome", FOLLOWUP_OUTCOME),
-    ("130_clean_names", cleaned_names()),
-    ("140_stale_dated_at_deadline", STALE_DATED),
-    ("150_derived_watermark", DERIVED_WATERMARK),
-    ("160_archived_days", ARCHIVED_DAYS),
-    ("170_kpi_window", KPI_WINDOW),
-    ("180_kpi_window_changes", KPI_WINDOW_CHANGES),
-    ("190_customer_names", CUSTOMER_NAMES),
+    *shared_migrations("postgresql"),
 ]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -11,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from assistant import schema, store
 from assistant.cli import main
 from assistant.config import Config, load_config
 from assistant.kpi import window
+from assistant.kpi.report import render
 from tests.helpers import BACKENDS, make_app, replace_config
 from tests.kpi_log import SHOP, TZ, D, Log, ms
 
@@ -214,3 +218,61 @@ async def test_kpi_window_changes_are_each_said_on_the_page_and_in_the_json(log:
     doc = await (await client.get(f"/v1/reports/daily?date={D}&shop={SHOP}", headers=SUPERVISOR)).json()
     assert [(c["from_hours"], c["to_hours"]) for c in doc["payment_window_changes"]] == [(72, 24), (24, 48)]
     await client.close()
+
+
+def test_kpi_window_change_is_in_the_report_command_csv_table_and_workbook(
+    tmp_path: Path, log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: the JSON and the page said the change, but the CSV, the table and the workbook gave the figures
+    # recomputed with the new window and no word of it (stderr alone said it, which a file mailed on has lost).
+    def report(window_hours: int, *args: str) -> str:
+        config = str(_config(tmp_path, window_hours))
+        assert main(["report", "--config", config, "--db", str(log.path), "--date", D.isoformat(), *args]) == 0
+        return capsys.readouterr().out
+
+    def outputs(window_hours: int, name: str) -> tuple[list[str], list[dict[str, str]], list[list[Any]]]:
+        table = report(window_hours).splitlines()
+        report(window_hours, "--out", str(tmp_path / f"{name}.csv"))
+        report(window_hours, "--out", str(tmp_path / f"{name}.xlsx"))
+        with (tmp_path / f"{name}.csv").open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        book = load_workbook(tmp_path / f"{name}.xlsx")
+        assert book.sheetnames[:2] == ["客服日报", "团队"]  # the figures' sheets stay first
+        notes = [list(row) for row in book.worksheets[2].iter_rows(values_only=True)] if len(book.worksheets) > 2 else []  # fmt: skip
+        return table, rows, notes
+
+    table, rows, notes = outputs(72, "before")
+    assert not any(line.startswith("付款期限（") for line in table) and notes == []
+    assert [row["payment_window_changes"] for row in rows] == ["", ""]  # 小美 and the team: nothing changed
+    table, rows, notes = outputs(24, "after")
+    day = changed_on(log, 24).isoformat()
+    said = [line for line in table if line.startswith(SAID.format(day=day))]
+    assert len(said) == 1 and table.index(said[0]) > next(i for i, line in enumerate(table) if "（团队）" in line)
+    assert [row["payment_window_changes"] for row in rows] == [f"{day}:72→24"] * 2
+    assert [row["payment_window_hours"] for row in rows] == ["24", "24"]
+    assert notes[0] == ["付款期限变更"] and len(notes) == 2 and str(notes[1][0]).startswith(SAID.format(day=day))
+
+
+@BACKENDS
+async def test_kpi_window_changes_are_in_the_pages_workbook_and_the_csv(log: Log, aiohttp_client: Any) -> None:
+    # Found: the page said the changes above its figures; the workbook it offers (下载电子表格) said nothing.
+    with store.transaction(log.conn):
+        window.note(log.conn, log.config, ms("D+1 00:00"))
+        window.note(log.conn, hours(log.config, 24), ms("D+11 08:00"))
+        window.note(log.conn, hours(log.config, 48), ms("D+21 08:00"))
+    client = await aiohttp_client(make_app(hours(log.config, 48), db_path=log.path))
+    answer = await client.get(f"/reports/daily?date={D}&shop={SHOP}&format=xlsx", headers=SUPERVISOR)
+    book = load_workbook(io.BytesIO(await answer.read()))
+    await client.close()
+    notes = [row[0] for row in book["付款期限变更"].iter_rows(values_only=True)]
+    assert notes[0] == "付款期限变更" and len(notes) == 3
+    assert str(notes[1]).startswith(SUPERSEDED.format(day=(D + timedelta(days=11)).isoformat()))
+    assert str(notes[2]).startswith(
+        "付款期限（[kpi] payment_window_hours）已于 " + (D + timedelta(days=21)).isoformat()
+    )
+    changes = window.changes(log.conn, hours(log.config, 48), ms("D+30 00:00"))
+    text = render(log.reports(D, config=hours(log.config, 48)), "csv", window_changes=changes)
+    day11, day21 = (D + timedelta(days=11)).isoformat(), (D + timedelta(days=21)).isoformat()
+    assert {row["payment_window_changes"] for row in csv.DictReader(io.StringIO(text))} == {
+        f"{day11}:72→24 {day21}:24→48"
+    }

@@ -117,7 +117,8 @@ def report_command(
         return 1
     prepare(path)
     changes = window.notice(path, config, first, store.now_ms())
-    for said in window.warnings(changes, config.ui.language, config.tz):  # last week's printed figures differ
+    warnings = window.warnings(changes, config.ui.language, config.tz)
+    for said in warnings:  # last week's printed figures differ
         print(_("assistant: %(error)s", error=said), file=sys.stderr)
     reports = []
     if shop is None or _knows(path, shop):  # a typo in --shop printed a report of zeros
@@ -136,7 +137,7 @@ def report_command(
         print(_("assistant: archived, not in the report: %(days)s (`assistant log --date` reads them)", days=days), file=sys.stderr)  # fmt: skip
     asked = metrics.period_text(first, last)
     if fmt == "xlsx":
-        return _write_workbook(reports, out, config.ui.language, asked)
+        return _write_workbook(reports, out, config.ui.language, asked, warnings)
     # In a file: no dead links, and the window's changes in the file itself (a page mailed on had lost them).
     text = report.render(reports, fmt, config=config, log_links=False, period=asked, window_changes=changes)
     if out is None:
@@ -149,17 +150,19 @@ def report_command(
     return 0
 
 
-def _write_workbook(reports: list[metrics.ShopReport], out: Path | None, language: str, period: str) -> int:
+def _write_workbook(
+    reports: list[metrics.ShopReport], out: Path | None, language: str, period: str, warnings: list[str]
+) -> int:
     if out is None:
         if sys.stdout.isatty():
             print(_("assistant: a workbook is not for the terminal: give --out FILE.xlsx"), file=sys.stderr)
             return 2
-        report.render_xlsx(reports, sys.stdout.buffer, language, period=period)
+        report.render_xlsx(reports, sys.stdout.buffer, language, period=period, window_change=warnings)
         sys.stdout.buffer.flush()
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f:
-        report.render_xlsx(reports, f, language, period=period)
+        report.render_xlsx(reports, f, language, period=period, window_change=warnings)
     print(_("wrote %(path)s", path=out), file=sys.stderr)
     return 0
 

@@ -31,6 +31,7 @@ TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
 LATE_REFUNDS = N_("Refunds after the window")  # the team's late refunds, in no figure (kpi/late.py)
+WINDOW_CHANGES = N_("Payment window changes")  # the workbook's sheet saying them (kpi/window.py)
 PERSON_DAYS = N_(
     "A range counts a customer on each day they wrote: consulted, served and inquiries are person-days, not people."
 )
@@ -78,14 +79,15 @@ def render(
     `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
     since a link to the service would be dead in a file. `period` (`metrics.period_text`) names the day or
     range asked for, which a page without a shop's report still titles. `window_changes` are the payment
-    window's changes since days of the period were reported (kpi/window.py): the JSON's
-    `payment_window_changes`, the page's warnings.
+    window's changes since days of the period were reported (kpi/window.py), said in every format: the JSON's
+    `payment_window_changes`, the CSV's column of that name, lines under the table, the page's warnings.
     """
     config = config or Config()
+    said = window.warnings(window_changes, config.ui.language, config.tz)
     if fmt == "table":
-        return render_table(reports, config.ui.language)
+        return render_table(reports, config.ui.language, window_change=said)
     if fmt == "csv":
-        return render_csv(reports)
+        return render_csv(reports, window_changes)
     if fmt == "json":
         return render_json(reports, window_changes)
     if fmt == "html":
@@ -99,7 +101,7 @@ def render(
             nav=nav,
             log_links=log_links,
             period=period,
-            window_change=window.warnings(window_changes, config.ui.language, config.tz),
+            window_change=said,
         )
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -120,17 +122,21 @@ def render_json(reports: list[ShopReport], window_changes: Sequence[window.Chang
     return json.dumps(to_json(reports, window_changes), ensure_ascii=False, indent=2) + "\n"
 
 
-def render_csv(reports: list[ShopReport]) -> str:
-    """One row per agent plus the team row, per shop; the team row says the late refunds (kpi/late.py)."""
+def render_csv(reports: list[ShopReport], window_changes: Sequence[window.Change] = ()) -> str:
+    """One row per agent plus the team row, per shop; the team row says the late refunds (kpi/late.py). Every row
+    says the payment window's changes that touch the period in a last column (docs/kpi.md): a note outside the
+    rows would break the CSV for programs, and a row of the file is read alone, sorted or filtered."""
     buf = io.StringIO()
     writer = CsvWriter(buf)  # names from the log: formula starts neutralized, line breaks quoted
-    writer.writerow(["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS, "late_refunds"])
+    head = ["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS, "late_refunds"]
+    writer.writerow([*head, "payment_window_changes"])
     for r in reports:
+        changed = " ".join(change.token(ZoneInfo(r.timezone)) for change in window_changes)
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
             pending = "true" if r.pending else "false"
             late = r.late_refunds_counted if row is r.team else ""  # the team's: no agent's figure holds them
-            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late])
+            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late, changed])
     return buf.getvalue()
 
 
@@ -148,13 +154,19 @@ _XLSX_FORMATS = {"pct": "0.0%", "money": "#,##0.00", "sec": "0.0", "ratio": "0.0
 
 
 def render_xlsx(
-    reports: list[ShopReport], out: BinaryIO, language: str = i18n.DEFAULT_LANGUAGE, *, period: str = ""
+    reports: list[ShopReport],
+    out: BinaryIO,
+    language: str = i18n.DEFAULT_LANGUAGE,
+    *,
+    period: str = "",
+    window_change: Sequence[str] = (),
 ) -> None:
     """The table's columns as a workbook for supervisors: headings in `language`, figures as numbers (rates as
     percentages) so that they sort and sum. The agents' rows in the first sheet, the team rows in a second (in
     one sheet a sort moved the team among the agents and a column's sum counted everyone twice); a day still
     being counted says 延迟统计 on each row, as the table and the page say it. `period` names a range with no
-    report (its workbook is a 客服报表 all the same)."""
+    report (its workbook is a 客服报表 all the same). `window_change` (window.warnings) is a third sheet, 付款期限变更,
+    one change a row: a note among the rows would move with a sort and count in a column's sum."""
     t = i18n.translator(language)
     columns = [
         Column(t.gettext("Shop"), 12),
@@ -176,7 +188,11 @@ def render_xlsx(
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
     ranged = "/" in period or any("/" in r.period for r in reports)
     title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
-    write_sheets([Sheet(title, columns, agents), Sheet(t.gettext("Team"), columns, teams)], out)
+    sheets = [Sheet(title, columns, agents), Sheet(t.gettext("Team"), columns, teams)]
+    if window_change:
+        changed = t.gettext(WINDOW_CHANGES)
+        sheets.append(Sheet(changed, [Column(changed, 160)], ([said] for said in window_change)))
+    write_sheets(sheets, out)
 
 
 def _pad(text: str, width: int, left: bool) -> str:
@@ -184,8 +200,11 @@ def _pad(text: str, width: int, left: bool) -> str:
     return text + gap if left else gap + text
 
 
-def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAGE) -> str:
-    """A readable terminal table per shop: agents ranked, then the team."""
+def render_table(
+    reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAGE, *, window_change: Sequence[str] = ()
+) -> str:
+    """A readable terminal table per shop: agents ranked, then the team; under each, its notes and the payment
+    window's changes that touch the period (`window_change`, window.warnings)."""
     t = i18n.translator(language)
     out = []
     for r in reports:
@@ -211,6 +230,7 @@ def render_table(reports: list[ShopReport], language: str = i18n.DEFAULT_LANGUAG
         body = [line(c) for c in rows[:-1]]
         note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
         note += [late_text(r, t)] if r.late_refunds else []
+        note += [terminal(said) for said in window_change]
         out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
 

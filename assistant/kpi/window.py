@@ -74,6 +74,10 @@ class Change:
             day=self.day(tz).isoformat(),
         )
 
+    def token(self, tz: ZoneInfo) -> str:
+        """The change in one word, as the CSV's `payment_window_changes` writes it: 2026-12-06:72→24 (docs/kpi.md)."""
+        return f"{self.day(tz).isoformat()}:{_hours(self.old_ms)}→{_hours(self.new_ms)}"
+
     def to_json(self, tz: ZoneInfo) -> dict[str, object]:
         """The change for programs (the JSON report's `payment_window_changes`, docs/kpi.md)."""
         return {

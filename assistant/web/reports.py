@@ -149,7 +149,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     if fmt == "xlsx":
         return await _workbook(
-            loaded, config.ui.language, clean_name(request.query.get("shop") or "") or None, request.app[WORKBOOKS]
+            loaded, config, clean_name(request.query.get("shop") or "") or None, request.app[WORKBOOKS]
         )
     token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
@@ -187,11 +187,13 @@ def _page_url(loaded: Loaded, params: tuple[tuple[str, str], ...]) -> str:
     return "/reports/daily?" + urlencode([*period, *params])
 
 
-async def _workbook(loaded: Loaded, language: str, shop: str | None, turn: asyncio.Semaphore) -> web.Response:
+async def _workbook(loaded: Loaded, config: Config, shop: str | None, turn: asyncio.Semaphore) -> web.Response:
     buffer = io.BytesIO()
+    language = config.ui.language
+    said = window.warnings(loaded.window_changes, language, config.tz)  # the page says them: its workbook too
     async with turn:
         period = metrics.period_text(loaded.first, loaded.last)
-        await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language, period=period)
+        await asyncio.to_thread(report.render_xlsx, loaded.reports, buffer, language, period=period, window_change=said)
     period = loaded.first.isoformat() if loaded.first == loaded.last else f"{loaded.first}_{loaded.last}"
     t = translator(language)
     local = t.gettext("KPI report") if loaded.first == loaded.last else t.gettext("Service report")

@@ -163,7 +163,7 @@ def test_kpi_refund_after_the_window_is_said_by_the_report_of_its_day(log: Log) 
     assert (doc["count"], doc["counted"]) == (3, 500.0)
     assert doc["refunds"][1] == {
         "order": "LO2", "ts_ms": ms("D+6 11:00"), "amount": 900.0, "counted": 300.0, "placed_ms": ms("10:06"),
-        "agent": "小美",
+        "agent": "小美", "credited_to": "小美",
     }  # fmt: skip
     assert log.reports(D, D + timedelta(days=5), now=ms("D+20 00:00"))[0].late_refunds == []  # before them
     assert [r.order for r in log.reports(D + timedelta(days=7), now=ms("D+20 00:00"))[0].late_refunds] == ["LO1"]
@@ -177,7 +177,7 @@ def test_kpi_refund_after_the_window_is_in_every_report_format(log: Log, tmp_pat
     reports = log.reports(D, D + timedelta(days=9), now=ms("D+20 00:00"))
     said = "付款期限之后的退款 1 笔，共退回 ¥120.00：不计入上面任何数字"
     rows = list(csv.DictReader(io.StringIO(report.render_csv(reports))))
-    assert [(row["agent"], row["sales"], row["late_refunds"]) for row in rows] == [("小美", "500.0", ""),
+    assert [(row["agent"], row["sales"], row["late_refunds"]) for row in rows] == [("小美", "500.0", "120.0"),
                                                                                 ("(team)", "500.0", "120.0")]  # fmt: skip
     assert any(line.startswith(said) for line in report.render_table(reports, "zh_CN").splitlines())
     page = report.render_html(reports, targets=log.config.kpi.targets, language="zh_CN")
@@ -189,4 +189,61 @@ def test_kpi_refund_after_the_window_is_in_every_report_format(log: Log, tmp_pat
     agents, team = load_workbook(out).worksheets
     headings = [cell.value for cell in team[1]]
     assert team.cell(2, headings.index("期后退款") + 1).value == 120.0
-    assert agents.cell(2, headings.index("期后退款") + 1).value is None
+    assert agents.cell(2, headings.index("期后退款") + 1).value == 120.0  # 小美's, who is credited with LO2
+
+
+def _late_refunds_of_three_agents(log: Log) -> None:
+    """u1 asks 小美 on D and orders LO1 naming 阿强, who never had u1; u2 asks 阿强 and orders LO2; u3 asks 小丽 on
+    D-1 and 小美 on D, and orders LO3 at 09:00 on D. Each is paid at once and partly refunded on D+6."""
+    for customer, agent, when in (("u1", "小美", "10:00"), ("u2", "阿强", "10:00"), ("u3", "小丽", "D-1 20:00"), ("u3", "小美", "08:00")):  # fmt: skip
+        log.customer(when, customer=customer, conversation=f"c-{customer}")
+        log.agent(when + ":10", agent, customer=customer, conversation=f"c-{customer}")
+    for order, agent, customer, amount, when in (("LO1", "阿强", "u1", 300, "10:05"), ("LO2", "阿强", "u2", 200, "10:06"), ("LO3", "小美", "u3", 100, "09:00")):  # fmt: skip
+        log.order(when, order, amount, agent=agent, customer=customer, conversation=f"c-{customer}")
+        log.paid(when, order, amount, customer=customer, conversation=f"c-{customer}")
+        log.event("order_refunded", "D+6 10:00", order=order, amount=amount / 2, customer=customer, conversation=f"c-{customer}")  # fmt: skip
+
+
+def test_kpi_late_refunds_are_listed_per_agent_credited_with_the_order(log: Log, tmp_path: Path) -> None:
+    # Found: late refunds were a team total (each refund naming the agent the order named): a supervisor who
+    # pays 提成 per agent could not tell whose to take them from. LO1 names 阿强 but is 小美's (she had the
+    # customer); LO3 is 小丽's, whose inquiry of D-1 came first (a range credits an order on its earliest day).
+    from datetime import timedelta
+
+    _late_refunds_of_three_agents(log)
+    [day] = log.reports(D, now=ms("D+20 00:00"))
+    assert {row.agent: row.metrics["paid"] for row in day.agents} == {"小美": 2, "阿强": 1}  # D alone: LO3 too
+    [week] = log.reports(D - timedelta(days=1), D + timedelta(days=6), now=ms("D+20 00:00"))
+    assert {row.agent: row.metrics["paid"] for row in week.agents} == {"小美": 1, "阿强": 1, "小丽": 1}
+    [late] = log.reports(D + timedelta(days=6), now=ms("D+20 00:00"))  # no agent wrote that day
+    assert [(r.order, r.agent, r.credited) for r in late.late_refunds] == [
+        ("LO1", "阿强", "小美"), ("LO2", "阿强", "阿强"), ("LO3", "小美", "小丽")
+    ]  # fmt: skip
+    doc = late.to_json()
+    assert doc["late_refunds"]["by_agent"] == {
+        "小美": {"count": 1, "counted": 150.0}, "阿强": {"count": 1, "counted": 100.0}, "小丽": {"count": 1, "counted": 50.0}
+    }  # fmt: skip
+    assert (doc["late_refunds"]["counted"], doc["late_refunds"]["refunds"][0]["credited_to"]) == (300.0, "小美")
+    assert doc["team"]["sales"] == 0.0 and {a["agent"] for a in doc["agents"]} == {
+        "小美",
+        "阿强",
+        "小丽",
+    }  # rows of zeros
+    rows = list(csv.DictReader(io.StringIO(report.render_csv([late]))))
+    assert {row["agent"]: row["late_refunds"] for row in rows} == {"小美": "150.0", "阿强": "100.0", "小丽": "50.0", "(team)": "300.0"}  # fmt: skip
+    table = report.render_table([late], "zh_CN").splitlines()
+    assert table[1].split()[-1] == "期后退款"
+    assert {line.split()[0]: line.split()[-1] for line in table[3:6]} == {"小美": "150.00", "阿强": "100.00", "小丽": "50.00"}  # fmt: skip
+    assert table[7].split()[-1] == "300.00"  # the team's
+    out = tmp_path / "r.xlsx"
+    with out.open("wb") as f:
+        report.render_xlsx([late], f, "zh_CN")
+    agents, team = load_workbook(out).worksheets
+    column = [cell.value for cell in agents[1]].index("期后退款")
+    assert {row[4]: row[column] for row in agents.iter_rows(min_row=2, values_only=True)} == {"小美": 150.0, "阿强": 100.0, "小丽": 50.0}  # fmt: skip
+    assert team.cell(2, column + 1).value == 300.0
+    page = report.render_html([late], targets=log.config.kpi.targets, language="zh_CN")
+    listed = page[page.index('<table class="flags late-refunds-agents">') :]
+    listed = listed[: listed.index("</table>")]
+    assert '<td class="name" data-label="计入客服">小美</td><td data-label="期后退款笔数">1</td><td class="refunds" data-label="实际退回">¥150.00</td>' in listed  # fmt: skip
+    assert '<td class="name" data-label="计入客服">（团队）</td><td data-label="期后退款笔数">3</td>' in listed

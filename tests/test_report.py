@@ -99,7 +99,7 @@ def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:
     assert [r["agent"] for r in rows] == ["A", "B", "(team)"]
     assert rows[0]["conversion"] == "0.5" and rows[1]["pay_rate"] == "" and rows[2]["consulted"] == "5"
     assert list(rows[0]) == ["shop", "date", "pending", "payment_window_hours", "agent", *metrics.METRIC_KEYS, "late_refunds", "payment_window_changes"]  # fmt: skip
-    assert rows[2]["late_refunds"] == "0.0" and rows[0]["late_refunds"] == ""
+    assert rows[2]["late_refunds"] == "0.0" and rows[0]["late_refunds"] == "0.0"  # each row its own (none here)
 
 
 def test_report_table_lists_agents_then_the_team(log: Log) -> None:

@@ -266,4 +266,4 @@ async def test_report_web_range_says_the_refunds_after_the_window(client: TestCl
     html = await (await client.get(f"/reports/daily?{query}", headers=SUPERVISOR)).text()
     assert '<details class="list late-refunds" open>' in html and "付款期限之后的退款 1 笔，共退回 ¥20.00" in html
     day = await (await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).json()
-    assert day["late_refunds"] == {"count": 0, "counted": 0.0, "refunds": []}
+    assert day["late_refunds"] == {"count": 0, "counted": 0.0, "by_agent": {}, "refunds": []}

@@ -90,6 +90,16 @@ SELECT owner, count(*), sum(served), sum(msgs), sum(shown), sum(bursts), sum(res
   coalesce(sum(refund_cents), 0)
 FROM funnel GROUP BY owner
 """
+# The orders of the customers asked for (temp.kpi_only, kpi/late.py) the day holds, each with its agent and whether
+# an inquiry of the day is behind it (else the order keeps its own agent and counts in no figure, as above).
+CREDITS = """
+SELECT c.order_id, c.agent, CASE WHEN EXISTS (
+    SELECT 1 FROM temp.kpi_pairs p WHERE p.customer = c.customer AND p.owner = c.agent AND p.inquiry = 1 AND p.t0 < c.created_ms
+  ) THEN 1 ELSE 0 END
+FROM temp.kpi_orders c
+"""
+# Keeps the customers asked for: on the scan of the day's messages (m) and of its orders (r).
+ONLY = " AND {t}.customer IN (SELECT k.customer FROM temp.kpi_only k)"
 # The orders created after the day (on D+1) that the funnel credited: one seek per inquiry pair, as above.
 LATE_ORDERS = """
 SELECT c.order_id FROM temp.kpi_pairs p

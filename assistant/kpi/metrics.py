@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.i18n import _
-from assistant.kpi.late import LateRefund, late_refunds
+from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
 from assistant.kpi.queries import (
     NO_REPLY,
@@ -25,8 +25,8 @@ from assistant.kpi.queries import (
     Flagged,
     Tally,
     Window,
+    customers_of_day,
     day_figures,
-    late_orders_of,
 )
 from assistant.privacy import mask
 
@@ -312,6 +312,20 @@ class ShopReport:
         return _money(sum(r.counted_cents for r in self.late_refunds))
 
     @property
+    def late_refunds_by_agent(self) -> dict[str, tuple[int, float]]:
+        """Each agent credited with late refunds' orders: how many, and what they take back (the team's, shared)."""
+        found: dict[str, list[int]] = {}
+        for r in self.late_refunds:
+            found.setdefault(r.credited, []).append(r.counted_cents)
+        return {agent: (len(cents), _money(sum(cents))) for agent, cents in found.items()}
+
+    def late_refunds_of(self, row: AgentRow) -> float:
+        """What the late refunds credited to an agent's row take back (the team row: all of them)."""
+        if row is self.team:
+            return self.late_refunds_counted
+        return self.late_refunds_by_agent.get(row.agent, (0, 0.0))[1]
+
+    @property
     def window_hours(self) -> int | float:
         """The payment window as written: 72, not 72.0."""
         hours = self.payment_window_hours
@@ -334,6 +348,9 @@ class ShopReport:
             "late_refunds": {
                 "count": len(self.late_refunds),
                 "counted": self.late_refunds_counted,
+                "by_agent": {
+                    a: {"count": n, "counted": counted} for a, (n, counted) in self.late_refunds_by_agent.items()
+                },
                 "refunds": [r.to_json() for r in self.late_refunds],
             },
             "qa": {
@@ -419,7 +436,9 @@ def build_reports(
         credited: set[str] = set()
         if first < last:
             before = Window(*credit_window(first - timedelta(days=1), config.tz))
-            credited = late_orders_of(connect, name, before, slow_ms=slow_ms, recovery_ms=recovery_ms, now_ms=now)
+            credited = customers_of_day(
+                connect, name, before, slow_ms=slow_ms, recovery_ms=recovery_ms, now_ms=now
+            ).late_orders
         for i, window in enumerate(windows):
             day = day_figures(
                 connect,
@@ -436,13 +455,27 @@ def build_reports(
             )
             credited = day.late_orders
             total.merge(day, list_limit)
-        shown = shop_report(total, config, name, first, last, now_ms=now)
         conn = connect()
         try:
-            shown.late_refunds = late_refunds(
+            late = late_refunds(
                 conn, name, windows[0].start_ms, windows[-1].end_ms, window_ms=_window_ms(config.kpi), now_ms=now
             )
         finally:
             conn.close()
+        late = credit(
+            late,
+            connect,
+            name,
+            config.tz,
+            lambda day: Window(*credit_window(day, config.tz)),
+            slow_ms=slow_ms,
+            recovery_ms=recovery_ms,
+            now_ms=now,
+        )
+        # An agent credited with a late refund's order has a row, of zeros if they have no figure in the period.
+        for agent in dict.fromkeys(r.credited for r in late):
+            total.tallies.setdefault(agent, Tally())
+        shown = shop_report(total, config, name, first, last, now_ms=now)
+        shown.late_refunds = late
         reports.append(shown)
     return reports

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assistant import store
-from assistant.kpi.funnel import CREDITED, EXCLUDED, FUNNEL, LATE_ORDERS, PAIRS
+from assistant.kpi.funnel import CREDITED, CREDITS, EXCLUDED, FUNNEL, LATE_ORDERS, ONLY, PAIRS
 from assistant.schema import SHORT_REPLY_SQL
 
 UNASSIGNED = "(unassigned)"
@@ -98,6 +98,7 @@ class DayFigures:
     qa_flagged: list[Flagged] = field(default_factory=list)
     # Orders credited here but created after the day: a range's next day must not credit them again (docs/kpi.md).
     late_orders: set[str] = field(default_factory=set)
+    credits: dict[str, tuple[str, bool]] = field(default_factory=dict)  # customers_of_day: order → (agent, inquiry)
 
     def tally(self, agent: str) -> Tally:
         if agent not in self.tallies:
@@ -364,7 +365,7 @@ SELECT used.agent, count(*) FROM (
 GROUP BY used.agent
 """
 
-_DROP_TEMP = "".join(f"DROP TABLE temp.kpi_{name};" for name in ("bursts", "orders", "pairs", "excluded"))
+_DROP_TEMP = "".join(f"DROP TABLE temp.kpi_{name};" for name in ("bursts", "orders", "pairs", "excluded", "only"))
 _TEMP_TABLES = """
 CREATE TEMP TABLE kpi_bursts (
   conversation TEXT NOT NULL, customer TEXT NOT NULL, start_ms BIGINT NOT NULL, seq BIGINT NOT NULL,
@@ -376,6 +377,7 @@ CREATE TEMP TABLE kpi_pairs (
   owner TEXT NOT NULL, customer TEXT NOT NULL, msgs BIGINT, shown BIGINT, t0 BIGINT NOT NULL, served BIGINT,
   bursts BIGINT, responses BIGINT, response_ms BIGINT, slow BIGINT, firsts BIGINT, first_ms BIGINT, inquiry BIGINT);
 CREATE TEMP TABLE kpi_excluded (order_id TEXT PRIMARY KEY);
+CREATE TEMP TABLE kpi_only (customer TEXT PRIMARY KEY);
 """
 
 
@@ -443,22 +445,31 @@ def _params(
     }  # fmt: skip
 
 
-def late_orders_of(
-    connect: Callable[[], sqlite3.Connection], shop: str, window: Window, *, slow_ms: int, recovery_ms: int, now_ms: int
-) -> set[str]:
-    """The orders created after `window`'s day that the day credits: a range starting the next day leaves them
-    out, as a range leaves out of each day those the day before credits (the customers' side alone is read)."""
+def customers_of_day(
+    connect: Callable[[], sqlite3.Connection],
+    shop: str,
+    window: Window,
+    *,
+    slow_ms: int,
+    recovery_ms: int,
+    now_ms: int,
+    customers: Collection[str] = (),
+) -> DayFigures:
+    """A day's customers' side alone: the orders created after the day that it credits (`late_orders`: a range
+    starting the next day leaves them out, as a range leaves out of each day those the day before credits); with
+    `customers`, theirs alone (a customer's bursts and pairs are the customer's own), and the credit of each of their
+    orders the day holds (`credits`: its agent, and whether an inquiry of the day is behind it; kpi/late.py)."""
     conn = connect()
     try:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         p = _params(shop, window, slow_ms, recovery_ms, now_ms, 0, 0)
-        return _customer_side(conn, p, (), True).late_orders
+        return _customer_side(conn, p, (), True, customers)
     finally:
         conn.close()
 
 
 def _customer_side(
-    conn: sqlite3.Connection, p: dict[str, Any], exclude_orders: Collection[str], late_orders: bool
+    conn: sqlite3.Connection, p: dict[str, Any], exclude: Collection[str], late_orders: bool, only: Collection[str] = ()
 ) -> DayFigures:
     """What follows from the customers' messages: consulted, served, responses, the funnel, suggestions shown."""
     max_seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -469,7 +480,9 @@ def _customer_side(
     conn.executescript(_DROP_TEMP.replace("DROP TABLE", "DROP TABLE IF EXISTS") + _TEMP_TABLES)
     try:
         postgres = store.dialect(conn) == "postgresql"
-        share = _share_sql(p)
+        share = _share_sql(p) + (ONLY.format(t="m") if only else "")
+        if only:  # these customers alone (customers_of_day)
+            conn.executemany("INSERT INTO temp.kpi_only (customer) VALUES (?)", [(c,) for c in only])
         conn.execute((_BURSTS_PG if postgres else _BURSTS).replace("/*share*/", share), p)
         conn.execute(_UNANSWERED_KEEP.replace("/*share*/", share), p)
         conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
@@ -477,12 +490,15 @@ def _customer_side(
         conn.execute(_CARRIED, p)
         conn.execute(PAIRS, p)
         conn.execute("CREATE INDEX temp.kpi_pairs_customer ON kpi_pairs (customer, inquiry, t0)")
-        if exclude_orders:
-            conn.executemany("INSERT INTO temp.kpi_excluded (order_id) VALUES (?)", [(o,) for o in exclude_orders])
-        conn.execute(CREDITED.replace("/*excluded*/", EXCLUDED if exclude_orders else ""), p)
+        if exclude:
+            conn.executemany("INSERT INTO temp.kpi_excluded (order_id) VALUES (?)", [(o,) for o in exclude])
+        narrowed = (EXCLUDED if exclude else "") + (ONLY.format(t="r") if only else "")
+        conn.execute(CREDITED.replace("/*excluded*/", narrowed), p)
         conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
         if late_orders:
             out.late_orders = {order for (order,) in conn.execute(LATE_ORDERS, p)}
+        if only:
+            out.credits = {str(order): (str(agent), bool(inquiry)) for order, agent, inquiry in conn.execute(CREDITS)}
         for row in conn.execute(FUNNEL, p):
             owner, consulted, served, msgs, shown, bursts, responses, response_ms, slow, firsts, first_ms = row[:11]
             inquiries, ordered, paid, cents, refunds = row[11:]

@@ -30,7 +30,7 @@ LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
-LATE_REFUNDS = N_("Refunds after the window")  # the team's late refunds, in no figure (kpi/late.py)
+LATE_REFUNDS = N_("Refunds after the window")  # per agent credited and the team's, in no figure (kpi/late.py)
 WINDOW_CHANGES = N_("Payment window changes")  # the workbook's sheet saying them (kpi/window.py)
 PERSON_DAYS = N_(
     "A range counts a customer on each day they wrote: consulted, served and inquiries are person-days, not people."
@@ -123,7 +123,7 @@ def render_json(reports: list[ShopReport], window_changes: Sequence[window.Chang
 
 
 def render_csv(reports: list[ShopReport], window_changes: Sequence[window.Change] = ()) -> str:
-    """One row per agent plus the team row, per shop; the team row says the late refunds (kpi/late.py). Every row
+    """One row per agent plus the team row, per shop, each with its late refunds (kpi/late.py). Every row
     says the payment window's changes that touch the period in a last column (docs/kpi.md): a note outside the
     rows would break the CSV for programs, and a row of the file is read alone, sorted or filtered."""
     buf = io.StringIO()
@@ -135,7 +135,7 @@ def render_csv(reports: list[ShopReport], window_changes: Sequence[window.Change
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
             pending = "true" if r.pending else "false"
-            late = r.late_refunds_counted if row is r.team else ""  # the team's: no agent's figure holds them
+            late = r.late_refunds_of(row)  # in no figure of the row: what the supervisor may take off its 提成
             writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late, changed])
     return buf.getvalue()
 
@@ -181,8 +181,7 @@ def render_xlsx(
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
         head = [r.shop, r.period, yes if r.pending else no, r.window_hours, name]
-        late = r.late_refunds_counted if row is r.team else None
-        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), late]
+        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), r.late_refunds_of(row)]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
@@ -213,11 +212,13 @@ def render_table(
             head += "  — " + t.gettext(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"
             )
-        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS)]
+        late = [t.gettext(LATE_REFUNDS)] if r.late_refunds else []  # each agent's, beside the figures they are not in
+        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS), *late]
         rows = [
             [
                 t.gettext(TEAM) if row is r.team else terminal(shown_agent(row.agent, t), single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
+                *(format_value(r.late_refunds_of(row), "money") for _ in late),
             ]
             for row in [*r.agents, r.team]
         ]
@@ -236,7 +237,7 @@ def render_table(
 
 
 def late_text(r: ShopReport, t: i18n.Translator) -> str:
-    """The period's refunds after their order's window, as the table and the page say them."""
+    """The period's refunds after their order's window, as the table and the page say them (the team's)."""
     return t.ngettext(
         "%(num)d refund after its order's payment window, %(amount)s in all: in no figure above (the order's day"
         " stays final); a shop that takes such refunds off the commission takes them from here.",
@@ -390,12 +391,22 @@ def _late_rows(r: ShopReport, tz: ZoneInfo, t: i18n.Translator) -> dict[str, Any
             "placed": local_time(x.placed_ms, tz).date().isoformat(),
             "order": x.order,
             "agent": shown_agent(x.agent, t) if x.agent else "",
+            "credited": shown_agent(x.credited, t),
             "amount": x.cents / 100,
             "counted": x.counted_cents / 100,
         }
         for x in r.late_refunds
     ]
-    return {"text": late_text(r, t), "rows": rows}
+    ranked = [row.agent for row in r.agents]  # the agents' order in the report
+    agents = [
+        {"agent": shown_agent(agent, t), "count": count, "counted": counted}
+        for agent, (count, counted) in sorted(r.late_refunds_by_agent.items(), key=lambda a: _place(ranked, a[0]))
+    ]
+    return {"text": late_text(r, t), "rows": rows, "agents": agents, "count": len(r.late_refunds)}
+
+
+def _place(ranked: list[str], agent: str) -> int:
+    return ranked.index(agent) if agent in ranked else len(ranked)
 
 
 def _cells(metrics: dict[str, Any], targets: KpiTargets) -> dict[str, str]:

@@ -164,7 +164,7 @@ class SuggestionEngine:
                 order, amount = next(reversed(state.unpaid_orders.items()))
                 variables.update(order=order, amount=f"{amount:.2f}")
         return Context(
-            customer_messages=tuple(state.customer_messages) if state else (),
+            customer_messages=state.customer_messages if state else (),
             has_unpaid_order=bool(state and state.unpaid_orders),
             customer_type=state.customer_type if state else None,
             variables=variables,
@@ -297,5 +297,4 @@ class SuggestionEngine:
             self.adoption(event.shop)  # read now if not yet: counted below unless the read held it
             self.count_use(event.shop, event.phrase_id, written.seq)
         if event.is_customer_message and written.annotation is not None:
-            state.suggestions = list(written.annotation.suggestions)
-            state.customer_type_detail = written.annotation.customer_type_detail
+            state.show(written.annotation.suggestions, written.annotation.customer_type_detail)

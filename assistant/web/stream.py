@@ -55,8 +55,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     )
     found = engine.matcher.suggest(text, context)
     found = engine.with_item(found, text, earlier, item, context.variables, state.shop)
-    state.suggestions = engine.response(found, kind)["suggestions"]
-    state.customer_type_detail = customer_type_json(kind)
+    state.show(engine.response(found, kind)["suggestions"], customer_type_json(kind))
 
 
 # What a card shows of a suggestion: its odds dim a guess and its evidence says why (docs/panel.md).
@@ -70,6 +69,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
     masking = engine.config.privacy.mask
     shown = mask if masking else _as_is
     recent = list(state.recent)
+    suggestions, customer_type = state.suggestions, state.customer_type_detail
     last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
     return {
         "shop": state.shop,
@@ -90,10 +90,10 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
             }
             for m in recent[-CARD_MESSAGES:]
         ],
-        "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in state.suggestions],
-        "customer_type": state.customer_type_detail,
+        "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in suggestions],
+        "customer_type": customer_type,
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
-        "item": engine.items.card(engine.items.item_of(state, ""), state.suggestions),
+        "item": engine.items.card(engine.items.item_of(state, ""), suggestions),
     }
 
 

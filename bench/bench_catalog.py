@@ -259,7 +259,7 @@ def _prepared(engine: SuggestionEngine, name: str, text: str, earlier: tuple[str
     """A customer message in a conversation whose state already holds its earlier messages (in memory)."""
     state = engine.conversations.get("shop1", name)
     for k, said in enumerate(earlier):
-        state.customer_messages.append((1_795_140_000_000 + k, said))
+        state.add_customer_message(1_795_140_000_000 + k, said)
     raw = {"id": name, "type": "message", "ts": 1_795_140_100_000, "shop": "shop1", "conversation": name,
            "customer": "u1", "sender": "customer", "text": text}  # fmt: skip
     if item is not None:

@@ -12,7 +12,9 @@ import copy
 import importlib
 import inspect
 import logging
+import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -117,8 +119,23 @@ class Plugins:
         self.event_listeners: list[Callable[[Event, int], None]] = []
 
     async def start(self) -> None:
-        """`on_startup` of every plugin (a ConfigError stops the start)."""
-        await await_all(self.pm.hook.on_startup(config=self.config, http=self.http))
+        """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
+        stops it with one line naming the plugin and the line that raised (its traceback at debug level)."""
+        values = {"config": self.config, "http": self.http}
+        impls = self.pm.hook.on_startup.get_hookimpls()
+        if any(impl.hookwrapper or impl.wrapper for impl in impls):  # wrappers need pluggy's own call
+            await await_all(self.pm.hook.on_startup(**values))
+            return
+        for impl in reversed(impls):
+            try:
+                result = impl.function(*[values[arg] for arg in impl.argnames])
+                if inspect.isawaitable(result):
+                    await result
+            except ConfigError:
+                raise
+            except Exception as exc:
+                log.debug("on_startup of %s failed", impl.plugin_name, exc_info=True)
+                raise _startup_failed(impl, exc) from exc
 
     async def stop(self) -> None:
         """Cancel hook tasks still running, `on_shutdown`, close the outbound session."""
@@ -201,6 +218,39 @@ def unshared(value: T) -> T:
     except (TypeError, msgspec.EncodeError):
         return copy.deepcopy(value)
     return copied if copied == value else copy.deepcopy(value)
+
+
+def _startup_failed(impl: pluggy.HookImpl, exc: Exception) -> ConfigError:
+    """`[hooks] enabled: 'name': on_startup failed: KeyError: 'url' (hooks/name.py, line 12)`."""
+    name = impl.plugin_name.removeprefix("hooks.")
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        source = inspect.getsourcefile(impl.function)
+    except TypeError:
+        source = None
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source is not None and f.filename == source]
+    if not frames:
+        return ConfigError(_("%(key)s: %(name)s: on_startup failed: %(error)s", key="[hooks] enabled", name=repr(name), error=error))  # fmt: skip
+    where = frames[-1]  # the plugin's own line nearest the error
+    return ConfigError(
+        _(
+            "%(key)s: %(name)s: on_startup failed: %(error)s (%(file)s, line %(line)s)",
+            key="[hooks] enabled",
+            name=repr(name),
+            error=error,
+            file=_shown_path(where.filename),
+            line=where.lineno,
+        )
+    )
+
+
+def _shown_path(filename: str) -> str:
+    """A source file as the engineer knows it: relative to the current directory when it is inside it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 async def _await(awaitable: Any) -> None:

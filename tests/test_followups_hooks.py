@@ -18,7 +18,7 @@ from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.outbound import Outbound
-from assistant.plugins import build_plugin_manager, first_result, implementers
+from assistant.plugins import Plugins, build_plugin_manager, first_result, implementers
 from tests.followup_harness import Receiver
 from tests.helpers import ROOT, body_of, make_app, make_event
 
@@ -94,6 +94,26 @@ def test_plugins_module_import_error_is_one_line_naming_it(config: Config, hook_
     assert isinstance(info.value.__cause__, ModuleNotFoundError)  # not hidden: the cause is kept for the log
     with pytest.raises(ConfigError, match=r"'boom' 无法导入：RuntimeError: not configured"):
         build_plugin_manager(with_hooks(config, "boom"))
+
+
+@pytest.mark.parametrize("define", ["def", "async def"])
+async def test_plugins_startup_error_is_one_line_naming_the_plugin_and_line(
+    config: Config, hook_dir: Path, define: str
+) -> None:
+    (hook_dir / "needs_url.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n\n"
+        f"@hookimpl\n{define} on_startup(config):\n"
+        "    return config.hooks.settings['needs_url']['url']\n",
+        encoding="utf-8",
+    )
+    plugins = Plugins(with_hooks(config, "needs_url"))
+    with pytest.raises(ConfigError) as info:
+        await plugins.start()
+    await plugins.stop()
+    assert str(info.value) == (
+        f"[hooks] enabled：'needs_url'：on_startup 出错：KeyError: 'needs_url'（{hook_dir / 'needs_url.py'} 第 6 行）"
+    )
+    assert isinstance(info.value.__cause__, KeyError)  # kept for the debug log
 
 
 def test_plugins_unknown_hook_function_is_named_in_the_interface_language(config: Config, hook_dir: Path) -> None:

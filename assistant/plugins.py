@@ -63,13 +63,16 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
             ) from None
         except Exception as exc:  # the module's own code failed: one line naming it, the error kept as the cause
             raise _unimportable(name, exc) from exc
+        if (problem := _argument_problem(pm, name, module)) is not None:
+            raise ConfigError(problem)
         try:
             pm.register(module, name=module_name)
         except ValueError:
             raise ConfigError(_("%(key)s: %(name)s is listed twice", key="[hooks] enabled", name=repr(name))) from None
-        except pluggy.PluginValidationError as exc:
+        except pluggy.PluginValidationError as exc:  # pluggy's own text spans lines: one line of it
+            error = " ".join(str(exc).split())
             raise ConfigError(
-                _("%(key)s: %(name)s: %(error)s", key="[hooks] enabled", name=repr(name), error=exc)
+                _("%(key)s: %(name)s: %(error)s", key="[hooks] enabled", name=repr(name), error=error)
             ) from None
     try:
         pm.check_pending()
@@ -85,6 +88,34 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
             )
         ) from None
     return pm
+
+
+def _argument_problem(pm: pluggy.PluginManager, name: str, module: object) -> str | None:
+    """The line for a marked function taking an argument its hook does not pass (pluggy's error spans three
+    lines of English), or None."""
+    for attr in dir(module):
+        if pm.parse_hookimpl_opts(module, attr) is None:
+            continue
+        caller = getattr(pm.hook, attr, None)
+        if caller is None or caller.spec is None:  # not a hook: `check_pending` names it
+            continue
+        function = getattr(module, attr)
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        # What pluggy passes by name: arguments without a default (one with a default is left to it).
+        wanted = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+        if unknown := [arg for arg in wanted if arg not in caller.spec.argnames]:
+            return _(
+                "%(key)s: %(name)s: %(hook)s takes %(args)s, which the hook does not pass (its arguments: %(known)s)",
+                key="[hooks] enabled",
+                name=repr(name),
+                hook=attr,
+                args="、".join(unknown),
+                known="、".join(caller.spec.argnames),
+            )
+    return None
 
 
 def _unimportable(name: str, exc: Exception) -> ConfigError:

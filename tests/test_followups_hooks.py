@@ -96,6 +96,18 @@ def test_plugins_module_import_error_is_one_line_naming_it(config: Config, hook_
         build_plugin_manager(with_hooks(config, "boom"))
 
 
+def test_plugins_wrong_argument_is_one_line_naming_it_and_the_hooks_arguments(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "badargs2.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n@hookimpl\ndef on_event(config, evnt):\n    pass\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        build_plugin_manager(with_hooks(config, "badargs2"))
+    assert str(info.value) == (
+        "[hooks] enabled：'badargs2'：on_event 的参数 evnt 不是这个钩子传的（它的参数：config、http、event、seq）"
+    )
+
+
 @pytest.mark.parametrize("define", ["def", "async def"])
 async def test_plugins_startup_error_is_one_line_naming_the_plugin_and_line(
     config: Config, hook_dir: Path, define: str

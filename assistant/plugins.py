@@ -74,6 +74,14 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
             raise ConfigError(
                 _("%(key)s: %(name)s: %(error)s", key="[hooks] enabled", name=repr(name), error=error)
             ) from None
+        if not pm.get_hookcallers(module):  # functions named like hooks but unmarked are never called
+            raise ConfigError(
+                _(
+                    "%(key)s: %(name)s implements no hook: mark its hook functions with @hookimpl (from assistant.hookspecs import hookimpl)",
+                    key="[hooks] enabled",
+                    name=repr(name),
+                )
+            )  # fmt: skip
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

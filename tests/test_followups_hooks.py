@@ -108,6 +108,12 @@ def test_plugins_wrong_argument_is_one_line_naming_it_and_the_hooks_arguments(co
     )
 
 
+def test_plugins_module_marking_no_hook_is_a_config_error(config: Config, hook_dir: Path) -> None:
+    (hook_dir / "unmarked.py").write_text("def on_event(event):\n    pass\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^\[hooks\] enabled：'unmarked' 没有实现任何钩子：.*@hookimpl"):
+        build_plugin_manager(with_hooks(config, "unmarked"))
+
+
 @pytest.mark.parametrize("define", ["def", "async def"])
 async def test_plugins_startup_error_is_one_line_naming_the_plugin_and_line(
     config: Config, hook_dir: Path, define: str

@@ -88,6 +88,23 @@ def test_config_secret_in_file_is_rejected(tmp_path: Path) -> None:
         load_config(write(tmp_path, '[webhook]\nsecret = "plaintext"\n'), env={})
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[webhook]\nsecret_env = "{}"\n', "[webhook] secret_env"),
+        ('[hooks]\nenabled = ["mine"]\n[hooks.mine]\ntoken_env = "{}"\n', "[hooks.mine] token_env"),
+        ('[hooks.chatwoot]\nextra_secrets_env = ["BOT_SECRET", "{}"]\n', "[hooks.chatwoot] extra_secrets_env"),
+        ('[hooks.chatwoot.account_tokens_env]\n"3" = "{}"\n', "[hooks.chatwoot.account_tokens_env] 3"),
+    ],
+)
+def test_config_secret_written_as_its_variable_is_refused_unshown(tmp_path: Path, text: str, key: str) -> None:
+    secret = "sk-8f3a/9Q+zz=="  # pasted where the variable's name goes: the start logged it ("… is not set")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text.format(secret)), env={})
+    assert str(refused.value).startswith(f"{key}：应为环境变量的名字")
+    assert secret not in str(refused.value)
+
+
 def test_config_overrides_db_path(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": "/tmp/other.db"}})
     assert config.resolve(config.store.path) == Path("/tmp/other.db")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from assistant.clock import QuietHours
-from assistant.config.checks import ConfigError, check, check_limits, finite, paths
+from assistant.config.checks import ConfigError, check, check_limits, finite, paths, shown_key
 from assistant.config.tomlfile import load_toml
 from assistant.i18n import N_, _, os_reason
 
@@ -362,6 +363,9 @@ def load_config(
     built = _build(Config, data, "")
     config = dataclasses.replace(built, base_dir=base_dir)
     check(config)
+    for key, name in _env_keys(config, ""):
+        if not _ENV_NAME.fullmatch(name):  # the secret itself, pasted where its variable's name goes: not shown
+            raise ConfigError(_("%(key)s: expected the name of an environment variable (letters, digits and _, such as SHOP_TOKEN), not the secret itself: put the secret in that variable and write its name here", key=shown_key(key)))  # fmt: skip
     environ = os.environ if env is None else env
     secrets = {name: environ[name] for name in _env_names(config) if environ.get(name)}
     return dataclasses.replace(config, secrets=secrets)
@@ -388,6 +392,30 @@ def _env_names(obj: Any) -> set[str]:
             else:
                 names |= _env_names(value)
     return names
+
+
+# An environment variable's name as a shell sets it; a `*_env` value that is not one is a secret written in the file.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_keys(obj: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every `*_env` key of the config (dotted, a list's or table's entries under it) with the name it holds."""
+    if dataclasses.is_dataclass(obj):
+        items: Iterable[tuple[str, Any]] = ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
+    elif isinstance(obj, Mapping):
+        items = ((str(k), v) for k, v in obj.items())
+    else:
+        return
+    for name, value in items:
+        key = where if isinstance(obj, HooksConfig) and name == "settings" else _join(where, name)  # [hooks.<name>]
+        if not name.endswith("_env"):
+            yield from _env_keys(value, key)
+        elif isinstance(value, str) and value:
+            yield key, value
+        elif isinstance(value, list):
+            yield from ((key, v) for v in value if isinstance(v, str) and v)
+        elif isinstance(value, Mapping):
+            yield from ((f"{key}.{k}", v) for k, v in value.items() if isinstance(v, str) and v)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -88,6 +88,15 @@ def test_config_secret_in_file_is_rejected(tmp_path: Path) -> None:
         load_config(write(tmp_path, '[webhook]\nsecret = "plaintext"\n'), env={})
 
 
+def test_config_secret_in_file_says_where_it_belongs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, '[webhook]\nsecret = "plaintext"\n'), env={})
+    assert str(refused.value) == (
+        "未知的键 'webhook.secret'：密钥不写在配置文件里；请把它放进一个环境变量，并在 secret_env 里写这个变量的名字"
+    )
+    assert "plaintext" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("text", "key"),
     [
@@ -103,6 +112,19 @@ def test_config_secret_written_as_its_variable_is_refused_unshown(tmp_path: Path
         load_config(write(tmp_path, text.format(secret)), env={})
     assert str(refused.value).startswith(f"{key}：应为环境变量的名字")
     assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("[phrases]\ntopk = 3\n", "未知的键 'phrases.topk'（是不是 'top_k'？）"),
+        ("[followup]\nenabled = true\n", "未知的键 'followup'（是不是 'followups'？）"),
+    ],
+)
+def test_config_misspelt_key_is_shown_the_key_it_resembles(tmp_path: Path, text: str, line: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text), env={})
+    assert str(refused.value) == line
 
 
 def test_config_overrides_db_path(tmp_path: Path) -> None:

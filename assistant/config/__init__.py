@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -428,10 +429,20 @@ def _build(cls: type, data: Any, where: str) -> Any:
         data = _hook_settings(data, known)
     for key in data:
         if key not in known:
-            raise ConfigError(_("unknown key '%(key)s'", key=_join(where, key)))
+            raise ConfigError(_unknown_key(_join(where, key), key, known))
     kwargs = {key: _coerce(hints[key], value, _join(where, key)) for key, value in data.items()}
     check_limits(where, kwargs)
     return cls(**kwargs)
+
+
+def _unknown_key(path: str, key: str, known: set[str]) -> str:
+    """The line for a key the table does not have: a secret written where its variable's name goes is told where it
+    belongs; a misspelt key is shown the one it resembles."""
+    if f"{key}_env" in known:
+        return _("unknown key '%(key)s': secrets are not written in the config file; put it in an environment variable and write that variable's name in %(env_key)s", key=path, env_key=f"{key}_env")  # fmt: skip
+    if close := difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6):
+        return _("unknown key '%(key)s' (did you mean '%(close)s'?)", key=path, close=close[0])
+    return _("unknown key '%(key)s'", key=path)
 
 
 def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:

@@ -47,10 +47,12 @@ def test_serve_with_a_config_typo_says_so_in_chinese(
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nprot = 8080\n", encoding="utf-8")
     assert main(["serve", "--config", str(bad)]) == 2
-    assert capsys.readouterr().err == "assistant: 配置错误：未知的键 'server.prot'\n"
+    assert capsys.readouterr().err == f"assistant: 配置错误：{bad}：未知的键 'server.prot'（是不是 'port'？）\n"
     bad.write_text('[ui]\nlanguage = "en"\n[server]\nprot = 8080\n', encoding="utf-8")  # an English interface
     assert main(["serve", "--config", str(bad)]) == 2
-    assert capsys.readouterr().err == "assistant: config error: unknown key 'server.prot'\n"
+    assert (
+        capsys.readouterr().err == f"assistant: config error: {bad}: unknown key 'server.prot' (did you mean 'port'?)\n"
+    )
 
 
 def test_serve_with_a_broken_phrase_library_says_so_in_one_line(

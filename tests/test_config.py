@@ -307,7 +307,9 @@ def test_serve_with_an_infinite_busy_timeout_says_so_in_one_line(
 ) -> None:
     path = write(tmp_path, "[store]\nbusy_timeout_s = inf\n")
     assert main(["serve", "--config", str(path), "--db", str(tmp_path / "a.db")]) == 2
-    assert capsys.readouterr().err == "assistant: 配置错误：[store] busy_timeout_s：必须是有限的数，实际是 inf\n"
+    assert (
+        capsys.readouterr().err == f"assistant: 配置错误：{path}：[store] busy_timeout_s：必须是有限的数，实际是 inf\n"
+    )
 
 
 # ---- sections and files ----------------------------------------------------------------------------------------

@@ -44,18 +44,23 @@ def install() -> None:
             module.ngettext = ngettext  # type: ignore[attr-defined]
 
 
-def configured_language(argv: Sequence[str]) -> str:
-    """`[ui] language` of the config the arguments name (`--config`, else ./config.toml), read before Click
-    parses them, so that a usage error is in the language the command would have spoken; the default when
-    the file is missing or unreadable (the command itself then says what is wrong with it)."""
+def config_path(argv: Sequence[str]) -> Path:
+    """The config file the arguments name (`--config PATH`, `--config=PATH`), else ./config.toml."""
     path = Path("config.toml")
     for i, arg in enumerate(argv):
         if arg == "--config" and i + 1 < len(argv):
             path = Path(argv[i + 1])
         elif arg.startswith("--config="):
             path = Path(arg.partition("=")[2])
+    return path
+
+
+def configured_language(argv: Sequence[str]) -> str:
+    """`[ui] language` of the config the arguments name (`--config`, else ./config.toml), read before Click
+    parses them, so that a usage error is in the language the command would have spoken; the default when
+    the file is missing or unreadable (the command itself then says what is wrong with it)."""
     try:
-        language = load_toml(path).get("ui", {}).get("language", i18n.DEFAULT_LANGUAGE)
+        language = load_toml(config_path(argv)).get("ui", {}).get("language", i18n.DEFAULT_LANGUAGE)
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         return i18n.DEFAULT_LANGUAGE
     return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE

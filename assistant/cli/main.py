@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 1
     except ConfigError as exc:
-        print(_("assistant: config error: %(error)s", error=exc), file=sys.stderr)
+        print(_("assistant: config error: %(error)s", error=_in_file(exc, click_text.config_path(args))), file=sys.stderr)  # fmt: skip
         return 2
     except SchemaError as exc:  # a database a newer release migrated, or one a running service holds unmigrated
         print(_("assistant: %(reason)s", reason=exc), file=sys.stderr)
@@ -80,3 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
         return 1
     return int(result or 0)
+
+
+def _in_file(exc: ConfigError, path: Path) -> str:
+    """A config error as the file that holds the key says it (`config.toml: unknown key …`): with several configs
+    (one per shop, a copy being tried) the key alone did not say which file to open. An error that names its own
+    file (not found, not TOML), or one from a run on the built-in defaults (no file), is as it was."""
+    error = str(exc)
+    if not path.is_file() or error.startswith(str(path)):
+        return error
+    return _("%(file)s: %(reason)s", file=path, reason=error)

@@ -293,6 +293,26 @@ def test_phrases_check_says_when_the_scorer_is_missing_or_stale(
     assert "scorer.npz 是按另一版话术库训练的" in capsys.readouterr().out
 
 
+def test_phrases_check_refuses_the_quality_rules_the_start_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "mine_qa.toml"
+    mine.write_text("[[rule]\n", encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[phrases]\npath = "{ROOT / "phrases"}"\n[qa]\nrules = ["qa.toml", "{mine}"]\n', encoding="utf-8"
+    )
+    assert _run(["phrases", "check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"{mine}：不是有效的 TOML：") and err[1:] == ["发现 1 个问题"]
+    config.write_text(f'[phrases]\npath = "{ROOT / "phrases"}"\n[qa]\nalert_categories = ["rsik"]\n', encoding="utf-8")
+    assert _run(["phrases", "check", "--config", str(config)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "[qa] alert_categories：未知的 rsik（不是规则中的类别）",
+        "发现 1 个问题",
+    ]
+
+
 def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.toml").write_text(
         '[[phrase]]\nid = "x.one"\nintent = "refund"\ncode = "x1"\ntext = "{{ nope }}亲亲亲亲"\ntriggers = ["退款"]\n',

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant.cli.common import common_options, load, os_problem
+from assistant.config import Config, ConfigError
 from assistant.i18n import N_, _, label_of, ngettext
 from assistant.safetext import format_table, terminal
 
@@ -35,11 +36,10 @@ def phrases() -> None:
 
 
 def _settings(
-    config_path: Path, db: Path | None, phrases_dir: Path | None
+    config: Config, phrases_dir: Path | None
 ) -> tuple[list[Path], dict[str, str], int, bool, list[Path], dict[str, list[Path]]]:
     """Phrase directories (layers), template variables, top-k, whether the demo phrases count, the quality
     rule files among them (not phrase groups), and each shop's own layers."""
-    config = load(config_path, db)
     variables = {"shop": config.shop.name, **config.phrases.variables}
     if phrases_dir is not None:
         rules = [phrases_dir / path for path in config.qa.rules]
@@ -49,13 +49,18 @@ def _settings(
 
 
 def _load(
-    config_path: Path, db: Path | None, phrases_dir: Path | None, without: Sequence[Path] = ()
+    config_path: Path,
+    db: Path | None,
+    phrases_dir: Path | None,
+    without: Sequence[Path] = (),
+    config: Config | None = None,
 ) -> tuple[Library, int] | None:
     """The library (and top-k), its problems printed when it has any; `without`: files left out (one about to be
-    replaced: a broken one must not stop its own repair)."""
+    replaced: a broken one must not stop its own repair); `config`: the config already loaded."""
     from assistant.suggest.phrases import Library, LibraryError
 
-    directories, variables, top_k, include_demo, rules, shops = _settings(config_path, db, phrases_dir)
+    config = config if config is not None else load(config_path, db)
+    directories, variables, top_k, include_demo, rules, shops = _settings(config, phrases_dir)
     try:
         skip = [*rules, *without]
         return Library.load(directories, variables, include_demo=include_demo, skip=skip, shops=shops), top_k
@@ -76,8 +81,10 @@ def print_problems(exc: LibraryError) -> None:
 @phrases_option
 def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> int:
     """Validate the library: one line per problem (file, phrase id, reason), exit 1 if any."""
-    loaded = _load(config_path, db, phrases_dir)
-    if loaded is None:
+    config = load(config_path, db)
+    loaded = _load(config_path, db, phrases_dir, config=config)
+    rules_broken = phrases_dir is None and _rules_refused(config)  # --phrases: a directory, not the service's
+    if loaded is None or rules_broken:
         return 1
     library = loaded[0]
     by_intent: dict[str, int] = {}
@@ -93,6 +100,28 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     rows += [[i, spec.label, str(by_intent.get(i, 0))] for i, spec in library.intents.items()]
     print(format_table(rows))
     return 0
+
+
+def _rules_refused(config: Config) -> bool:
+    """The quality rule files of `[qa] rules`, checked as the start and a reload read them with the library (a
+    broken one stopped the service while `phrases check` said the library was fine); their problems printed."""
+    from assistant.qa.inspector import load_inspector
+    from assistant.qa.rules import RulesError
+
+    if not config.qa.enabled:
+        return False
+    try:
+        load_inspector(config)
+    except RulesError as exc:
+        problems = exc.problems
+    except ConfigError as exc:  # an alert category no rule file has
+        problems = [str(exc)]
+    else:
+        return False
+    for problem in problems:
+        print(terminal(problem), file=sys.stderr)
+    print(ngettext("%(num)d problem found", "%(num)d problems found", len(problems)), file=sys.stderr)
+    return True
 
 
 def _scorer_state(library: Library) -> str:

@@ -40,6 +40,17 @@ def test_cli_config_error_is_one_line(tmp_path: Path, capsys) -> None:  # type: 
     assert err.count("\n") == 0 and "server.port" in err
 
 
+def test_serve_with_a_misspelt_hook_refuses_before_creating_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[phrases]\npath = "{ROOT / "phrases"}"\n[hooks]\nenabled = ["webhok_out"]\n', encoding="utf-8")
+    db = tmp_path / "data" / "assistant.db"
+    assert main(["serve", "--config", str(config), "--db", str(db)]) == 2
+    assert capsys.readouterr().err.endswith("未知钩子 'webhok_out'（没有模块 hooks/webhok_out.py）\n")
+    assert not db.parent.exists()  # nothing created for a config that does not start
+
+
 def test_serve_with_a_config_typo_says_so_in_chinese(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,6 +54,7 @@ def _exit_now(code: int) -> NoReturn:
 
 def serve(config: Config) -> int:
     """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
+    from assistant.plugins import build_plugin_manager
     from assistant.web import server
     from assistant.web.auth import open_demo, token_for
     from assistant.writer import StorageError
@@ -64,6 +65,9 @@ def serve(config: Config) -> int:
         print(_("assistant: the socket systemd passed cannot be used: %(reason)s", reason=os_problem(exc)), file=sys.stderr)  # fmt: skip
         return 1
     reach = f"{config.server.host}:{config.server.port}" if sock is None else _address(sock)
+    # The hook modules, imported and checked now: a misspelt or broken one refuses the start before the log is
+    # created or opened and the matching workers start (one announced itself ready after the refusal).
+    build_plugin_manager(config)
 
     if config.secret(config.webhook.secret_env) is None:
         log.warning(

@@ -313,6 +313,18 @@ def test_phrases_check_refuses_the_quality_rules_the_start_would_refuse(
     ]
 
 
+def test_phrases_check_refuses_the_catalog_answers_the_start_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[phrases]\npath = "{ROOT / "phrases"}"\n[catalog]\nfact_answer = "亲，这款{{{{ fact }}}}哦~"\n',
+        encoding="utf-8",
+    )
+    assert _run(["phrases", "check", "--config", str(config)]) == 1
+    assert capsys.readouterr().err.splitlines() == ["[catalog] fact_answer：未知变量 'fact'", "发现 1 个问题"]
+
+
 def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.toml").write_text(
         '[[phrase]]\nid = "x.one"\nintent = "refund"\ncode = "x1"\ntext = "{{ nope }}亲亲亲亲"\ntriggers = ["退款"]\n',

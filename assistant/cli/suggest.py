@@ -83,7 +83,7 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     """Validate the library: one line per problem (file, phrase id, reason), exit 1 if any."""
     config = load(config_path, db)
     loaded = _load(config_path, db, phrases_dir, config=config)
-    rules_broken = phrases_dir is None and _rules_refused(config)  # --phrases: a directory, not the service's
+    rules_broken = phrases_dir is None and _companions_refused(config)  # --phrases: a directory, not the service's
     if loaded is None or rules_broken:
         return 1
     library = loaded[0]
@@ -102,21 +102,27 @@ def cmd_check(config_path: Path, db: Path | None, phrases_dir: Path | None) -> i
     return 0
 
 
-def _rules_refused(config: Config) -> bool:
-    """The quality rule files of `[qa] rules`, checked as the start and a reload read them with the library (a
-    broken one stopped the service while `phrases check` said the library was fine); their problems printed."""
+def _companions_refused(config: Config) -> bool:
+    """The quality rule files of `[qa] rules`, checked as the start and a reload read them with the library, and
+    the `[catalog]` answer templates, as the start compiles them (a broken one stopped the service while
+    `phrases check` said all was fine); their problems printed."""
     from assistant.qa.inspector import load_inspector
     from assistant.qa.rules import RulesError
+    from assistant.suggest.item_answers import compile_templates
 
-    if not config.qa.enabled:
-        return False
+    problems: list[str] = []
+    if config.qa.enabled:
+        try:
+            load_inspector(config)
+        except RulesError as exc:
+            problems += exc.problems
+        except ConfigError as exc:  # an alert category no rule file has
+            problems.append(str(exc))
     try:
-        load_inspector(config)
-    except RulesError as exc:
-        problems = exc.problems
-    except ConfigError as exc:  # an alert category no rule file has
-        problems = [str(exc)]
-    else:
+        compile_templates(config.catalog)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if not problems:
         return False
     for problem in problems:
         print(terminal(problem), file=sys.stderr)

@@ -75,6 +75,25 @@ def test_config_invalid_toml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[server\n"), env={})
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            '[shop.names]\n"yichu" = "衣橱"\n"yichu" = "衣橱时光"\n',
+            "第 3 行第 17 列：同一个键写了两次（是不是把一个店铺列了两次？）",
+        ),
+        ("[server]\nport = 1\n[store]\n[server]\n", "第 4 行第 8 列：表 [server] 写了两次：请把两处合并成一个"),
+        ('[shop]\nname = "本店\n', "第 2 行第 11 列：文字缺少结尾的双引号"),
+        ("[shop]\nname = 本店\n", "第 2 行第 8 列：不是有效的 TOML 值：文字要放在双引号里"),
+        ("[server]\nport = 8080 8081\n", "第 2 行第 13 列：值的后面同一行还有别的内容"),
+    ],
+)
+def test_config_toml_mistake_says_where_and_what_to_do(tmp_path: Path, text: str, said: str) -> None:
+    with pytest.raises(ConfigError) as refused:  # tomllib's English ("Cannot overwrite a value") said neither
+        load_config(write(tmp_path, text), env={})
+    assert str(refused.value).startswith(f"{tmp_path / 'c.toml'}：不是有效的 TOML：{said}")
+
+
 def test_config_secrets_come_from_named_env(tmp_path: Path) -> None:
     path = write(tmp_path, '[webhook]\nsecret_env = "MY_SECRET"\n')
     config = load_config(path, env={"MY_SECRET": "s3", "OTHER": "x"})

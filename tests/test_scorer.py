@@ -137,6 +137,15 @@ def test_a_broken_scorer_file_is_refused_by_name(tmp_path: Path) -> None:
         Scorer.load(tmp_path / SCORER_FILE)
 
 
+def test_a_broken_scorer_file_says_what_to_do_not_numpys_advice(tmp_path: Path) -> None:
+    (tmp_path / SCORER_FILE).write_bytes(b"garbage\n")
+    with pytest.raises(ScorerError) as refused:
+        Scorer.load(tmp_path / SCORER_FILE)
+    assert str(refused.value) == (
+        f"{SCORER_FILE}：无法读取打分模型（不是打分模型文件）：运行 `assistant phrases train` 重新生成，或放回随附的那个"
+    )
+
+
 def test_a_library_with_a_broken_scorer_still_suggests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / SCORER_FILE).write_bytes(b"not a zip")
     with caplog.at_level(logging.ERROR):

@@ -226,7 +226,9 @@ class Scorer:
                 weights = data["weights"].astype(np.float32)
                 bias = data["bias"].astype(np.float32)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise ScorerError(_("%(file)s: cannot read the scorer (%(error)s)", file=path.name, error=exc)) from exc
+            # numpy's word for a file that is no .npz ("... load it unsafely using allow_pickle=") must not be advice.
+            error = _("not a scorer file") if "allow_pickle" in str(exc) else str(exc)
+            raise ScorerError(_("%(file)s: cannot read the scorer (%(error)s): run `assistant phrases train` to write it again, or put the shipped one back", file=path.name, error=error)) from exc  # fmt: skip
         classes = meta.get("classes")
         if meta.get("feature_version") != FEATURE_VERSION:
             version = meta.get("feature_version")

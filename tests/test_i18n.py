@@ -86,6 +86,14 @@ def test_click_speaks_the_configured_language(tmp_path: Path) -> None:
         assert done.returncode == 2 and expected in done.stderr, done.stderr
 
 
+def test_click_help_says_required_in_the_interface_language(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli import main
+
+    assert main(["simulate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "[必填]" in out and "[x>=1; 必填]" in out and "required" not in out
+
+
 def test_translator_formats_named_values_in_both_languages() -> None:
     assert translator("zh_CN").gettext("Waiting %(d)s", d="3:05") == "等待 3:05"
     assert translator("en").gettext("Waiting %(d)s", d="3:05") == "Waiting 3:05"

@@ -18,6 +18,7 @@ import click
 
 from assistant import i18n
 from assistant.config.tomlfile import load_toml
+from assistant.i18n import N_
 
 DOMAIN = "click"
 MODULES = (
@@ -26,7 +27,14 @@ MODULES = (
 )  # fmt: skip
 
 
+# Words Click shows without marking them for translation (`extra["required"] = "required"`), so its catalog,
+# extracted from Click's source, never has them: translated from ours.
+_UNMARKED = frozenset({N_("required")})
+
+
 def gettext(message: str) -> str:
+    if message in _UNMARKED:
+        return i18n._(message)
     return i18n.translations(i18n.current(), DOMAIN).gettext(message)
 
 

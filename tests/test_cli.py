@@ -40,6 +40,20 @@ def test_cli_config_error_is_one_line(tmp_path: Path, capsys) -> None:  # type: 
     assert err.count("\n") == 0 and "server.port" in err
 
 
+def test_every_visible_option_has_help() -> None:
+    import click
+
+    from assistant.cli.main import cli
+
+    def bare(command: click.Command, path: str) -> list[str]:
+        if isinstance(command, click.Group):
+            return [m for name, sub in command.commands.items() for m in bare(sub, f"{path} {name}")]
+        params = [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+        return [f"{path} {p.opts[0]}" for p in params if not p.help]
+
+    assert bare(cli, "assistant") == []  # --help listed them with nothing beside them
+
+
 def test_serve_with_a_misspelt_hook_refuses_before_creating_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

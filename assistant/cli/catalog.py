@@ -102,8 +102,10 @@ def _warn_of_flagged_values(config: Config, items: Sequence[Item]) -> None:
 
 @catalog.command("list", help=N_("the catalog's items: id, title, attributes, size chart"))
 @click.option("--query", "-q", default="", help=N_("only items with this id, or with this text in their title"))
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help=N_("at most this many items")
+)
+@click.option("--offset", type=click.IntRange(0), default=0, help=N_("skip this many items first (the next page)"))
 @common_options
 def cmd_list(query: str, limit: int, offset: int, config_path: Path, db: Path | None) -> int:
     from assistant.catalog.store import summaries

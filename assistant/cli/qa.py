@@ -36,7 +36,13 @@ def _inspector(config: Config) -> Inspector | None:
 
 @qa.command("check", help=N_("the flags a message would get; exit 3 when it has any"))
 @click.argument("text")
-@click.option("--side", type=click.Choice(["agent", "customer"]), default="agent", show_default=True)
+@click.option(
+    "--side",
+    type=click.Choice(["agent", "customer"]),
+    default="agent",
+    show_default=True,
+    help=N_("who writes it: an agent's reply or a customer's message (each side has its own rules)"),
+)
 @click.option("--json", "as_json", is_flag=True, help=N_("print the flags as JSON"))
 @common_options
 def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Path | None) -> int:

@@ -374,3 +374,11 @@ def test_config_shop_names_of_fillers_that_show_nothing_are_refused(tmp_path: Pa
     # "ㅤ" (HANGUL FILLER) was a shop no event can name, or a `{{ shop }}` that showed buyers nothing
     with pytest.raises(ConfigError, match=r"^\[shop.names\]"):
         load_config(write(tmp_path, table), env={})
+
+
+@pytest.mark.parametrize("name", ["", "  ", "\u3164"])
+def test_config_blank_shop_name_is_refused(tmp_path: Path, name: str) -> None:
+    # `{{ shop }}` of every shop without a [shop.names] entry: "欢迎光临{{ shop }}" read "欢迎光临" to buyers
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, f'[shop]\nname = "{name}"\n'), env={})
+    assert str(refused.value) == "[shop] name：不能为空"

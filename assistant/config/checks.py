@@ -174,6 +174,8 @@ def _check_shops(config: Config) -> None:
         for shop in keys:
             if clean_name(shop) != shop or not shows(shop):
                 raise ConfigError(_("%(key)s: a shop id as events give it, without spaces around it or invisible characters, got %(value)s", key=table, value=repr(shop)))  # fmt: skip
+    if not shows(config.shop.name):  # every other shop's `{{ shop }}`: "亲，欢迎光临~" with the name left out
+        raise ConfigError(_("%(key)s: must not be empty", key="[shop] name"))
     for shop, name in config.shop.names.items():
         if not shows(name):  # `{{ shop }}` of phrases, to buyers: blank ("", spaces, ㅤ) is none
             raise ConfigError(_("%(key)s: must not be empty", key=f"[shop.names] {shop}"))

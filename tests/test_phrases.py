@@ -335,6 +335,18 @@ def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pyt
     assert "bad.toml\tx.one\t未知变量 'nope'" in err
 
 
+def test_phrases_check_says_why_a_file_cannot_be_read_in_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine.toml").mkdir()  # a folder named like a phrase file
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "x.tsv").mkdir()
+    assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert "examples/x.tsv\t-\t无法读取：这是一个目录" in lines  # not "[Errno 21] Is a directory: '/…/x.tsv'"
+    assert "mine.toml\t-\t无法读取：这是一个目录" in lines
+
+
 def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.i18n import _
+from assistant.i18n import _, os_reason
 from assistant.safetext import decode_saved_text
 from assistant.suggest.vocabulary import ASSISTANT_INTENTS, INTENTS, Problem
 
@@ -71,7 +71,8 @@ def load_examples(directory: Path, problems: list[Problem]) -> tuple[Example, ..
         try:
             examples, skipped = read_examples(path)
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", "", _("cannot read: %(error)s", error=exc)))
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", "", _("cannot read: %(error)s", error=reason)))
             continue
         for line in skipped:
             problems.append(Problem(f"{EXAMPLES_DIR}/{path.name}", line.split(":")[1], _("not labels<TAB>text")))

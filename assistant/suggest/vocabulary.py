@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from assistant.config.tomlfile import load_toml
-from assistant.i18n import _, ngettext
+from assistant.i18n import _, ngettext, os_reason
 from assistant.suggest.textnorm import DEFAULT_FILLERS, NormalizationData
 
 INTENTS: tuple[str, ...] = (
@@ -400,6 +400,6 @@ def read_toml(path: Path, problems: list[Problem], optional: bool = False, name:
         return load_toml(path)
     except tomllib.TOMLDecodeError as exc:
         problems.append(Problem(name or path.name, "", _("not valid TOML: %(error)s", error=exc)))
-    except OSError as exc:
-        problems.append(Problem(name or path.name, "", _("cannot read: %(error)s", error=exc)))
+    except OSError as exc:  # the reason in the interface language, not "[Errno 21] Is a directory: '/…/x.toml'"
+        problems.append(Problem(name or path.name, "", _("cannot read: %(error)s", error=os_reason(exc))))
     return None

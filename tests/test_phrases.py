@@ -347,6 +347,21 @@ def test_phrases_check_says_why_a_file_cannot_be_read_in_chinese(
     assert "mine.toml\t-\t无法读取：这是一个目录" in lines
 
 
+def test_phrases_check_names_the_key_or_intent_a_misspelt_one_resembles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine.toml").write_text(
+        'grup = "本店"\n[[phrase]]\nid = "x.one"\nintent = "shiping_time"\ncode = "x1"\n'
+        'text = "亲，我们的水果当天发货哦~"\ntriggers = ["今天发吗"]\ngood = ["水果"]\n',
+        encoding="utf-8",
+    )
+    assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert "mine.toml\t-\t未知的键 'grup'（是不是 'group'？）" in lines
+    assert "mine.toml\tx.one\t未知的键 'good'（是不是 'goods'？）" in lines
+    assert "mine.toml\tx.one\t未知意图 'shiping_time'（是不是 'shipping_time'？）" in lines
+
+
 def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

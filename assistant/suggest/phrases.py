@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -425,7 +426,7 @@ def _parse_phrase_file(
 ) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...]]]:
     unknown = set(data) - {"group", "phrase"}
     for key in sorted(unknown):
-        problems.append(Problem(file, "", _("unknown key '%(key)s'", key=key)))
+        problems.append(Problem(file, "", _unknown_key(key, {"group", "phrase"})))
     group = data.get("group", Path(file).stem)
     if not isinstance(group, str):
         problems.append(Problem(file, "", _("'%(key)s' must be a string", key="group")))
@@ -440,6 +441,13 @@ def _parse_phrase_file(
         if parsed is not None:
             out.append(parsed)
     return out
+
+
+def _unknown_key(key: str, known: Iterable[str]) -> str:
+    """`unknown key 'good'`, with the key it resembles when there is one (`goods`)."""
+    if close := difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6):
+        return _("unknown key '%(key)s' (did you mean '%(close)s'?)", key=key, close=close[0])
+    return _("unknown key '%(key)s'", key=key)
 
 
 def _parse_phrase(
@@ -462,10 +470,14 @@ def _parse_phrase(
     if not pid:
         problems.append(Problem(file, where, _("missing '%(key)s'", key="id")))
     for key in sorted(set(entry) - _PHRASE_KEYS):
-        problems.append(Problem(file, where, _("unknown key '%(key)s'", key=key)))
+        problems.append(Problem(file, where, _unknown_key(key, _PHRASE_KEYS)))
     intent = string_value(entry.get("intent"), file, where, "intent", problems)
     if intent and intent not in INTENTS:
-        problems.append(Problem(file, where, _("unknown intent %(intent)s", intent=repr(intent))))
+        close = difflib.get_close_matches(intent, sorted(INTENTS), n=1, cutoff=0.75)
+        if close:
+            problems.append(Problem(file, where, _("unknown intent %(intent)s (did you mean %(close)s?)", intent=repr(intent), close=repr(close[0]))))  # fmt: skip
+        else:
+            problems.append(Problem(file, where, _("unknown intent %(intent)s", intent=repr(intent))))
     code = string_value(entry.get("code"), file, where, "code", problems)
     if code and (any(c.isspace() for c in code) or len(code) > 20):
         problems.append(

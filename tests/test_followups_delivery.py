@@ -251,6 +251,18 @@ async def test_delivery_taken_by_the_platform_whose_record_meets_a_database_lock
     assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
 
 
+async def test_delivery_of_a_copy_read_before_it_was_sent_posts_nothing(running: Start) -> None:
+    # A take-over's copy of a pending follow-up, read just before its own delivery recorded it sent.
+    h, receiver, _ = await running()
+    await h.agent_says()
+    await h.advance(IDLE)
+    [f] = h.followups()
+    assert (f.state, len(receiver.requests)) == ("sent", 1)
+    h.service.deliverer.submit(replace(f, state="pending", attempts=0, updated_ms=f.fired_ms))
+    await retry_until_done(h)
+    assert (len(receiver.requests), h.followups()[0].state) == (1, "sent")
+
+
 async def test_payment_that_meets_a_locked_database_is_checked_again_and_cancels_the_timer(running: Start) -> None:
     # Found: the check that a payment left no unpaid order, run as the payment is logged, met a database another
     # process held and ended there: the reminder's timer stayed armed and the panel kept counting down.

@@ -254,7 +254,10 @@ class Deliverer:
             was_unknown, unknown = unknown, True
             job.attempting = True
             try:
-                await self._update(job, f, "pending", attempts, last_error, unknown=True)
+                if await self._update(job, f, "pending", attempts, last_error, unknown=True) is None:
+                    # Settled meanwhile (a take-over's or take-up's copy read before another delivery ended it).
+                    log.info("follow-up %s is no longer pending: not attempted", f.id)
+                    return
                 if job.cancel_requested is not None or self.stopping:  # while that write waited for a lock
                     attempts, unknown = attempts - 1, was_unknown  # no attempt was made
                     continue

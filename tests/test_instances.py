@@ -18,11 +18,15 @@ from aiohttp.test_utils import TestClient
 
 from assistant import live, pg, store, upgrade
 from assistant.cli.main import main
+from assistant.clock import FakeClock
 from assistant.cluster import instances
 from assistant.config import Config
+from assistant.followups.delivery import CUSTOMER_WROTE
+from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.web.appkeys import ENGINE, FEED, RELAY
 from tests.catalog_data import HOODIE, TSHIRT
-from tests.helpers import body_of, eventually, make_app, make_event
+from tests.followup_harness import T0, Harness, Recorder
+from tests.helpers import body_of, eventually, make_app, make_event, replace_config
 from tests.pgcluster import PASSWORD_ENV, Cluster
 from tests.test_archive import write_config
 from tests.test_catalog_answers import catalog_db, say, top
@@ -556,6 +560,66 @@ async def test_instances_a_starting_instance_leaves_a_live_ones_delivery_alone(
             await starting.stop()
         await live.plugins.stop()
         await live.writer.close()
+
+
+class Holding:
+    """A platform that holds every message it is asked about (the interrupted attempt arrived)."""
+
+    @hookimpl
+    def confirm_delivery(self) -> bool | None:
+        return True
+
+
+async def dead_instances_delivery(
+    db_path: pg.Location, config: Config, last: DeliveryResult
+) -> tuple[Harness, Recorder]:
+    """An instance whose delivery's first attempt got `last` died with it pending; another runs on the same
+    database (returned, with the platform it delivers to: it holds whatever it is asked about)."""
+    clock = FakeClock(T0)
+    send = replace_config(config, "followups", mode="send", idle_seconds=60)
+    dead = await Harness(send, db_path, clock, plugins=[Recorder([last])]).start()
+    await dead.agent_says(conversation="c1")
+    await dead.advance(60)
+    assert [(f.state, f.attempts) for f in dead.followups()] == [("pending", 1)]
+    await dead.stop()
+    platform = Recorder()
+    return await Harness(send, db_path, clock, plugins=[platform, Holding()]).start(), platform
+
+
+async def test_instances_a_delivery_taken_over_after_its_conversation_went_on_is_only_settled(
+    db_path: pg.Location, config: Config
+) -> None:
+    # Found: the take-over resumed a dead instance's delivery as it was, and the customer's answer logged meanwhile
+    # (no delivery under way to drop) did not stop it: a closing went to a conversation that had moved on.
+    other, platform = await dead_instances_delivery(db_path, config, DeliveryResult.retry("HTTP 503", 503))
+    try:
+        await other.send(conversation="c1", text="好的我再看看")
+        await other.advance(other.config.followups.lease_s)
+        assert other.service.shared is not None
+        await other.service.shared.sweep()
+        await other.advance(other.config.followups.backoff_max_s)
+        [f] = other.followups()
+        assert (f.state, f.last_error) == ("cancelled", CUSTOMER_WROTE)
+        assert platform.calls == []
+    finally:
+        await other.stop()
+
+
+async def test_instances_a_delivery_taken_over_after_an_attempt_of_unknown_outcome_asks_the_platform_first(
+    db_path: pg.Location, config: Config
+) -> None:
+    # Found: the take-over read the follow-up again without whether its last attempt's outcome was known, and posted
+    # it again without asking the platform, which held it already.
+    other, platform = await dead_instances_delivery(db_path, config, DeliveryResult.retry("TimeoutError"))
+    try:
+        await other.advance(other.config.followups.lease_s)
+        assert other.service.shared is not None
+        await other.service.shared.sweep()
+        await other.advance(other.config.followups.delivery_timeout_s)
+        await eventually(lambda: [f.state for f in other.followups()] == ["sent"])
+        assert platform.calls == []
+    finally:
+        await other.stop()
 
 
 async def test_instances_escalation_left_by_a_dead_instance_is_taken_over(

@@ -66,6 +66,10 @@ UNREAD_PAYMENT = (
 )
 
 
+# A resumed delivery's cancel, by who ended its idle period meanwhile (followup_store.period_ended_by).
+ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}
+
+
 class LeftPending(Exception):
     """The delivery's reads and writes met a locked database `max_attempts` times: it stops, the follow-up stays
     pending in the database as it was last written."""
@@ -158,6 +162,15 @@ class Deliverer:
                 job.cancel_requested = reason
                 if job.wake is not None and not job.wake.done():
                     job.wake.set_result(None)
+
+    def resume(self, f: Followup, ended_by: str | None) -> None:
+        """Resume pending `f` (its delivery stopped: a restart, a take-over, a locked database), or, when its idle
+        period ended meanwhile (`ended_by`, followup_store.period_ended_by), only settle it: cancelled, or `sent`
+        when the platform holds an interrupted attempt."""
+        if ended_by is not None:
+            self.submit(f, cancel=ENDED_BY[ended_by])
+        else:
+            self.submit(f)
 
     @property
     def in_flight(self) -> int:

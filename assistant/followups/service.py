@@ -68,7 +68,6 @@ DOWN_WHEN_DUE = N_("the service was down when it was due")
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
 REPLAY_SLICE = 2000  # events replayed at start between two turns of the event loop (a few ms)
-ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}  # a resumed delivery's cancel
 FUTURE_WARNING = (
     "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
     " the follow-up clock uses its receive time + the tolerance (%d such events since the last warning)"
@@ -197,7 +196,7 @@ class FollowupService:
         resumed = 0
         for f in pending:
             if f.id in ended:
-                self.deliverer.submit(f, cancel=ENDED_BY[ended[f.id]])
+                self.deliverer.resume(f, ended[f.id])
             elif now - f.updated_ms <= policy.grace_ms:
                 self.deliverer.submit(f)
                 resumed += 1

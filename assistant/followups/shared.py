@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from functools import partial
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from assistant.followups import store as followup_store
 from assistant.followups.policy import event_time, is_stale
 from assistant.followups.store import TimerRow
 from assistant.followups.timers import Due
+from assistant.hookspecs import Followup
 from assistant.store import Written
 from assistant.tasks import FaultLog
 
@@ -95,7 +96,7 @@ class SharedTimers:
         now = service.clock.now_ms()
         overdue_before = now - self.lease_ms
 
-        def load(conn: sqlite3.Connection) -> tuple[list[TimerRow], list[str]]:
+        def load(conn: sqlite3.Connection) -> tuple[list[TimerRow], list[Followup], dict[str, str]]:
             rows = [
                 followup_store.timer_from_row(r)
                 for r in conn.execute(
@@ -103,21 +104,25 @@ class SharedTimers:
                     (overdue_before,),
                 )
             ]
-            # A pending delivery untouched for a lease: its instance is gone. Touching it claims it.
-            stalled = [f.id for f in followup_store.claim_stalled_followups(conn, overdue_before, now)]
-            return rows, stalled
+            # A pending delivery untouched for a lease: its instance is gone (or a locked database stopped it).
+            # Touching it claims it; one whose conversation went on meanwhile is only settled, as at a start.
+            # As touched: an attempt of unknown outcome that its instance may still be making is waited out.
+            stalled = [
+                replace(f, updated_ms=now) for f in followup_store.claim_stalled_followups(conn, overdue_before, now)
+            ]
+            future_ms = service.policy.future_ms
+            ended = {f.id: by for f in stalled if (by := followup_store.period_ended_by(conn, f, future_ms))}
+            return rows, stalled, ended
 
-        rows, stalled = await service.writer.submit(load)
+        rows, stalled, ended = await service.writer.submit(load)
         queue = service.timers.queue
         fresh = [
             r for r in rows if (t := queue.get((r.shop, r.conversation))) is None or t.stamp < (r.armed_ms, r.armed_seq)
         ]
         if fresh:
             service.timers.load(fresh)
-        for followup_id in stalled:
-            f = await service.writer.submit(partial(followup_store.followup, followup_id=followup_id))
-            if f is not None and f.state == "pending":
-                service.deliverer.submit(f)  # a delivery already running here is not started twice
+        for f in stalled:
+            service.deliverer.resume(f, ended.get(f.id))  # a delivery already running here is not started twice
         if fresh or stalled:
             self.taken_over += len(fresh) + len(stalled)
             log.info(

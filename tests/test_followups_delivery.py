@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.followups.delivery import AGENT_WROTE, CLOSED, ORDER_SETTLED, auto_event_id
+from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, auto_event_id
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import OUT_SECRET, T0, Harness, LockHolder, Receiver, Recorder, outbound_config
@@ -249,6 +250,64 @@ async def test_delivery_taken_by_the_platform_whose_record_meets_a_database_lock
     [f] = h.followups()
     assert (f.state, f.attempts, len(receiver.requests)) == ("sent", 1, 1)
     assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
+
+
+async def left_pending_reminder(running: Start) -> tuple[Harness, Receiver, LockHolder]:
+    """A payment reminder answered 500 once, whose delivery then met a database another process holds (the
+    returned holder, still holding it) `max_attempts` times: left pending."""
+    h, receiver, _ = await running([500], max_attempts=3, busy_timeout_s=LOCK_WAIT_S)
+    await h.send("order_created", order="o1", amount=99.0)
+    await h.agent_says("亲记得付款哦")
+    await h.advance(IDLE)
+    assert len(receiver.requests) == 1
+    [f] = h.followups()
+    holder = LockHolder(h.db)
+    holder.take()
+    try:
+        await retry_until_done(h)
+        assert (h.service.deliverer.left_pending, list(h.service.deliverer.left)) == (1, [f.id])
+    except BaseException:
+        holder.release()
+        raise
+    return h, receiver, holder
+
+
+async def test_delivery_left_pending_by_a_locked_database_is_taken_up_again_after_the_lease_and_sent_once(
+    running: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: on SQLite a follow-up a locked database left pending waited for the next start, hours or days while
+    # the service ran on: the buyer never got the reminder. Now it is taken up again a lease later.
+    caplog.set_level(logging.INFO, logger="assistant.followups.delivery")
+    h, receiver, holder = await left_pending_reminder(running)
+    lease_s = h.config.followups.lease_s
+    try:
+        await h.advance(lease_s)  # still locked: read again a lease later, nothing sent
+        assert (len(receiver.requests), h.service.deliverer.in_flight) == (1, 0)
+        assert "taking it up again met a locked database" in caplog.text
+    finally:
+        holder.release()
+    assert [(f.state, f.attempts) for f in h.followups()] == [("pending", 1)]
+    await h.advance(lease_s)
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.attempts, len(receiver.requests), len(set(receiver.keys()))) == ("sent", 2, 2, 1)
+    assert h.service.deliverer.left == {}
+    await h.advance(lease_s * 2)
+    assert len(receiver.requests) == 2  # once
+    assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]
+
+
+async def test_delivery_left_pending_by_a_locked_database_is_only_settled_when_taken_up_after_the_customer_wrote(
+    running: Start,
+) -> None:
+    h, receiver, holder = await left_pending_reminder(running)
+    holder.release()
+    assert [(f.state, f.attempts) for f in h.followups()] == [("pending", 1)]
+    await h.send(text="我再想想")  # no delivery under way to drop: the take-up reads the log
+    await h.advance(h.config.followups.lease_s)
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.last_error, len(receiver.requests)) == ("cancelled", CUSTOMER_WROTE, 1)
 
 
 async def test_delivery_of_a_copy_read_before_it_was_sent_posts_nothing(running: Start) -> None:

@@ -24,6 +24,7 @@ import random
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from assistant import store
@@ -56,9 +57,10 @@ GATEWAY_STATUSES = (502, 504)
 RETRY_AFTER_MAX_S = 600  # a longer `Retry-After` is waited this long: a follow-up later than that is out of place
 NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
 LEFT_PENDING = (
-    "follow-up %s left pending: %s met a locked database %d times (%s); it is resumed at the next start"
-    " (or taken over after [followups] lease_s on a shared database)%s"
+    "follow-up %s left pending: %s met a locked database %d times (%s); it is taken up again after [followups]"
+    " lease_s (%gs), unless its conversation went on%s"
 )
+TAKEN_UP = "follow-up %s left pending by a locked database: taken up again%s"
 
 UNREAD_PAYMENT = (
     "whether %s/%s has an unpaid order left could not be read: the database was locked %d times (%s); a payment"
@@ -135,8 +137,12 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.tasks = TaskSet("followup-delivery")
         self._jobs: dict[str, _Job] = {}
-        self.active = 0  # jobs doing something other than waiting out a backoff
+        self.active = 0  # jobs (and take-ups) doing something other than waiting out a backoff
         self.left_pending = 0  # deliveries stopped by a locked database (LEFT_PENDING), since the start
+        # Those not taken up again yet (their id → when they are): a lease after, the database read again.
+        self.left: dict[str, int] = {}
+        self.lease_ms = round(self.settings.lease_s * 1000)
+        self.future_ms = config.webhook.signature_tolerance_s * 1000  # policy.future_ms
         self.checks_waiting = 0  # payment checks (`unpaid_left`) waiting out a backoff after a locked database
         self.checks_given_up = 0  # and those that met it `max_attempts` times (UNREAD_PAYMENT)
         # Follow-ups the platform took whose `sent` record a locked database refused: never posted again here.
@@ -209,10 +215,56 @@ class Deliverer:
                 else f"; attempt {handed} reached the platform: recorded of unknown outcome, so it is looked for"
                 " (its echo, the platform) before any other attempt"
             )
-            log.warning(LEFT_PENDING, f.id, exc.what, job.busy, exc.cause, fate)
+            log.warning(LEFT_PENDING, f.id, exc.what, job.busy, exc.cause, self.settings.lease_s, fate)
+            if not self.stopping:  # else the next start resumes it
+                self.left[f.id] = self.clock.now_ms() + self.lease_ms
+                self.active += 1  # until its task sleeps
+                self.tasks.spawn(self._take_up(f.id), name=f"take up {f.id}")
         finally:
             self.active -= 1
             self._jobs.pop(f.id, None)
+
+    async def _take_up(self, followup_id: str) -> None:
+        """A lease after a locked database stopped its delivery, resume `followup_id` as a start does: only if it
+        is still pending and untouched since (no other instance took it over, nothing settled it), and only to
+        settle it if its conversation went on meanwhile. Read again a lease later while the database is locked.
+        Counted `active` from its spawn, but while it sleeps."""
+        try:
+            while not self.stopping:
+                self.active -= 1
+                try:
+                    await self.clock.sleep_until(self.left[followup_id])
+                finally:
+                    self.active += 1
+                if self.stopping:  # the next start resumes it
+                    return
+                if followup_id in self._jobs:  # resumed meanwhile (a take-over): not started twice
+                    self.left.pop(followup_id, None)
+                    return
+                now = self.clock.now_ms()
+                try:
+                    found = await self.writer.submit(
+                        partial(followup_store.take_pending, followup_id=followup_id, before_ms=now - self.lease_ms,
+                                now_ms=now, future_ms=self.future_ms)
+                    )  # fmt: skip
+                except Exception as exc:
+                    if not is_busy(exc):
+                        self.left.pop(followup_id, None)
+                        raise
+                    log.info("follow-up %s: taking it up again met a locked database (%s); again in %gs",
+                             followup_id, exc, self.settings.lease_s)  # fmt: skip
+                    self.left[followup_id] = now + self.lease_ms
+                    continue
+                del self.left[followup_id]
+                if found is None:
+                    log.info(TAKEN_UP, followup_id, ": no longer pending here (settled, or taken over), nothing to do")
+                    return
+                f, ended_by = found
+                log.info(TAKEN_UP, followup_id, f", only to settle it: its conversation went on ({ended_by})" if ended_by else "")  # fmt: skip
+                self.resume(f, ended_by)
+                return
+        finally:
+            self.active -= 1
 
     async def _deliver(self, job: _Job) -> None:
         f = job.followup

@@ -301,6 +301,24 @@ def claim_stalled_followups(conn: sqlite3.Connection, before_ms: int, now_ms: in
     return with_outcomes(conn, rows)
 
 
+def take_pending(
+    conn: sqlite3.Connection, followup_id: str, before_ms: int, now_ms: int, future_ms: int
+) -> tuple[Followup, str | None] | None:
+    """Follow-up `followup_id` if it is still pending and untouched since `before_ms` (no other instance took it
+    over: PostgreSQL's row lock, as `claim_stalled_followups`), touched (`updated_ms` = now) to claim it, with who
+    ended its idle period meanwhile (`period_ended_by`); None otherwise."""
+    lock = " FOR UPDATE SKIP LOCKED" if store.dialect(conn) == "postgresql" else ""
+    row = conn.execute(
+        f"SELECT * FROM followups WHERE id = ? AND state = 'pending' AND updated_ms <= ?{lock}",
+        (followup_id, before_ms),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE followups SET updated_ms = ? WHERE id = ?", (now_ms, followup_id))
+    [f] = with_outcomes(conn, [dataclasses.replace(_followup(row), updated_ms=now_ms)])
+    return f, period_ended_by(conn, f, future_ms)
+
+
 def list_followups(
     conn: sqlite3.Connection, *, state: str | None = None, shop: str | None = None, limit: int = 50
 ) -> list[Followup]:

@@ -287,11 +287,13 @@ async def test_delivery_left_pending_by_a_locked_database_is_taken_up_again_afte
     finally:
         holder.release()
     assert [(f.state, f.attempts) for f in h.followups()] == [("pending", 1)]
+    stuck = {"pending": 1, "left_pending": 1, "left_pending_now": 1, "checks_given_up": 0}
+    assert await h.service.deliverer.counts() == stuck  # what /readyz shows
     await h.advance(lease_s)
     await retry_until_done(h)
     [f] = h.followups()
     assert (f.state, f.attempts, len(receiver.requests), len(set(receiver.keys()))) == ("sent", 2, 2, 1)
-    assert h.service.deliverer.left == {}
+    assert await h.service.deliverer.counts() == {**stuck, "pending": 0, "left_pending_now": 0}
     await h.advance(lease_s * 2)
     assert len(receiver.requests) == 2  # once
     assert h.rows("SELECT count(*) FROM messages WHERE sender = 'auto'") == [(1,)]

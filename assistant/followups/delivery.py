@@ -169,6 +169,18 @@ class Deliverer:
                 if job.wake is not None and not job.wake.done():
                     job.wake.set_result(None)
 
+    async def counts(self) -> dict[str, int]:
+        """What `/readyz` shows of follow-ups: pending now (in the database, every instance's), and since the
+        start the deliveries a locked database left pending (`left_pending`; `left_pending_now` of them not taken
+        up again yet) and the payment checks it made give up (`checks_given_up`)."""
+        pending = await self.writer.submit(followup_store.count_pending, together=True)
+        return {
+            "pending": pending,
+            "left_pending": self.left_pending,
+            "left_pending_now": len(self.left),
+            "checks_given_up": self.checks_given_up,
+        }
+
     def resume(self, f: Followup, ended_by: str | None) -> None:
         """Resume pending `f` (its delivery stopped: a restart, a take-over, a locked database), or, when its idle
         period ended meanwhile (`ended_by`, followup_store.period_ended_by), only settle it: cancelled, or `sent`

@@ -11,7 +11,7 @@ from aiohttp import web
 from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
-from assistant.web.appkeys import CONFIG, ENGINE, FILES, INGESTOR, WRITER
+from assistant.web.appkeys import CONFIG, ENGINE, FILES, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
 
@@ -68,7 +68,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: a write to the database commits now (503 with the reason otherwise).
 
-    The matching workers' states are shown, not judged: while none is ready the service matches itself.
+    The matching workers' states are shown, not judged: while none is ready the service matches itself. So are
+    the follow-ups' counts (pending, left pending by a locked database, payment checks given up): stuck ones
+    are seen here, and the service still takes events.
     """
     files = request.app.get(FILES)
     full = files.problem() if files is not None else None
@@ -84,4 +86,7 @@ async def readyz(request: web.Request) -> web.Response:
     engine = request.app.get(ENGINE)
     if engine is not None and engine.workers is not None:
         body["matching_workers"] = engine.workers.states
+    followups = request.app.get(FOLLOWUPS)
+    if followups is not None:
+        body["followups"] = await followups.deliverer.counts()
     return web.json_response(body)

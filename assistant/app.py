@@ -57,7 +57,7 @@ from assistant.web.errors import error_middleware
 from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES
-from assistant.web.starting import Startup, abandon_start, finish_start
+from assistant.web.starting import StartStopped, Startup, abandon_start, finish_start
 from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
 from assistant.writer import StorageError, Writer, is_busy
@@ -224,7 +224,12 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     )  # the suggestion engine's library is the one agents see, reloads included
     app[FOLLOWUPS] = service
     app[STARTUP].enter("reloading the follow-up timers and replaying the events logged after their last flush")
-    await service.start()
+    try:
+        await service.start(app[STARTUP].check)
+    except StartStopped:  # SIGTERM during the start: it ends at a slice of its replay, what it replayed is kept
+        await service.tasks.join()  # the replay's `stale` records, before the watermark passes their events
+        await service.stop()
+        raise
     app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
     yield
     await service.stop()

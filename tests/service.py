@@ -62,9 +62,10 @@ class Service(Generic[D]):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 20.0) -> Service[D]:
+    async def start(self, timeout: float = 20.0, *, listening: bool = False) -> Service[D]:
         """Start the process and wait until its start is over: /healthz answers, and /readyz no longer says
-        `starting` (it listens while it recovers its state, and answers events only after)."""
+        `starting` (it listens while it recovers its state, and answers events only after); with `listening`,
+        only until /healthz answers (the start may still be recovering)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -92,8 +93,8 @@ class Service(Generic[D]):
             try:
                 async with aiohttp.ClientSession() as session:
                     async with session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status != 200:
-                            return False
+                        if resp.status != 200 or listening:
+                            return resp.status == 200
                     async with session.get(f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
                         return resp.status == 200 or (await resp.json()).get("error") != "starting"
             except (TimeoutError, aiohttp.ClientError, OSError):

@@ -6,18 +6,32 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from assistant import upgrade
+from assistant import store, upgrade
 from assistant.config import Config
+from assistant.events import parse_event
 from assistant.web import starting, stopping
 from assistant.web.appkeys import STARTUP
-from tests.helpers import CallRecorder, answers, body_of, eventually, make_app, make_event, replace_config, serving
+from tests.helpers import (
+    ROOT,
+    CallRecorder,
+    answers,
+    body_of,
+    eventually,
+    make_app,
+    make_event,
+    replace_config,
+    serving,
+)
+from tests.service import Service
 
 
 @pytest.fixture
@@ -115,3 +129,43 @@ async def test_start_over_events_pass_through_neither_the_start_gate_nor_the_sto
         threading.setprofile(None)  # type: ignore[arg-type]
     assert posts == []
     assert set(recorder.calls) == {"_abandoned.<locals>.read"}  # a read still answers 503 when the service stops
+
+
+def log_awaiting_replay(db: Path, events: int) -> None:
+    """A log whose follow-up timers were never flushed: `events` agent and customer messages of 20,000
+    conversations, just received, that the next start replays (a few seconds)."""
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    now = int(time.time() * 1000)
+    with store.transaction(conn):
+        for n in range(events):
+            raw = make_event(id=f"m{n}", conversation=f"c{n % 20_000}", sender=("customer", "agent")[n % 2],
+                             agent="小美", text="亲，在的", ts=now - 60_000 + n % 1000)  # fmt: skip
+            store.insert_event(conn, parse_event(raw, max_text_chars=5000))
+    conn.close()
+
+
+async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exits_as_a_stop(tmp_path: Path) -> None:
+    # Found: the signal handlers were set once the start was over: SIGTERM during the recovery killed the process
+    # (no stop's line, the log not closed, a follow-up delivery the start had resumed cut short).
+    db = tmp_path / "assistant.db"
+    log_awaiting_replay(db, 40_000)
+    service = await Service(ROOT / "config.toml", db).start(timeout=60, listening=True)
+    assert service.proc is not None
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def replaying() -> bool:
+                async with session.get(f"{service.url}/readyz") as resp:
+                    return resp.status == 503 and "replaying the events" in (await resp.json())["message"]
+
+            await eventually(replaying, timeout=60, interval=0.02)
+        code = service.terminate(timeout=60)
+    finally:
+        service.stop()
+    output = service.log.read_text(encoding="utf-8", errors="replace")
+    assert code == 0, output
+    assert "stopping during the start" in output and "interaction log flushed and closed" in output, output
+    assert not Path(f"{db}-wal").exists()  # closed as a stop closes it
+    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)  # and goes on
+    assert restarted.terminate() == 0

@@ -129,13 +129,13 @@ class FollowupService:
 
     # ---- life cycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, checkpoint: Callable[[], None] = lambda: None) -> None:
         """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping.
 
-        Rebuilding arms only what the live path would have armed when the event arrived: a message
-        stale on arrival (a back-fill, a restored or imported day) arms nothing; its `stale` record is written
-        if a killed process had not written it yet.
-        """
+        Rebuilding arms only what the live path would have armed when the event arrived: a message stale on
+        arrival (a back-fill, a restored or imported day) arms nothing; its `stale` record is written if a killed
+        process had not written it yet. The start may end where it calls `checkpoint()` (raising: SIGTERM came),
+        what it replayed until then consistent (`stop` persists it)."""
         if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
         if not self.settings.enabled:
@@ -171,6 +171,7 @@ class FollowupService:
 
         loaded = await self._load_timers()
         watermark, pending, ended, unsettled, events, known, recent = await self.writer.submit(load)
+        checkpoint()
         self.timers.resume_from(watermark)
         # What was sent or suggested and not settled before the restart: its text coming back is our own, and a
         # suggested one is done when the agent sends it (it once armed a new period and prompted a second time).
@@ -185,7 +186,8 @@ class FollowupService:
             timer = self.timers.queue.get(key)
             if timer is None or stamp > timer.stamp:
                 self.timeline.note(key, stamp, now)
-        replayed, stale = await self._replay(events, known, now)
+        replayed, stale = await self._replay(events, known, now, checkpoint)
+        checkpoint()  # the last: what follows arms, fires and resumes deliveries
         # Timers due while the service was down: past late_grace_s their firing records them missed; the others fire.
         overdue = overdue_at_start(self.timers.queue, now, policy.grace_ms, warn=self._sends())
         # Due but not missed: the messages the platform held back while the service was down come in first.
@@ -239,9 +241,9 @@ class FollowupService:
         spent: list[TimerRow] = []
         for row in rows:
             if row.fired >= self.policy.max_per_idle:
-                spent.append(_with(row, state="done"))
+                spent.append(replace(row, state="done"))
             elif row.fired == 0 and row.reason != "quiet_hours":
-                kept.append(_with(row, due_ms=row.armed_ms + self.policy.idle_ms))
+                kept.append(replace(row, due_ms=row.armed_ms + self.policy.idle_ms))
             else:
                 kept.append(row)
         return kept, spent
@@ -403,16 +405,19 @@ class FollowupService:
         for f in await self.writer.submit(partial(void_stale, policy=self.policy, key=key, before=before, now=now)):
             self.notify(f)
 
-    async def _replay(self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int) -> tuple[int, int]:
+    async def _replay(
+        self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int, checkpoint: Callable[[], None]
+    ) -> tuple[int, int]:
         """Apply events logged after the last persisted timer state (a crash between log and flush) as they
         were applied on arrival; a message already stale then arms nothing now. (applied, stale) counts.
 
-        The event loop is let go every `REPLAY_SLICE` events: the service listens during its start, and
-        `/healthz` waited the whole replay (seconds after a crash on a busy day)."""
+        The event loop is let go every `REPLAY_SLICE` events (the service listens during its start, and
+        `/healthz` waited the whole replay: seconds after a crash on a busy day), and the start may end there."""
         applied = stale = 0
         for done, e in enumerate(events, 1):
             if done % REPLAY_SLICE == 0:
                 await asyncio.sleep(0)
+                checkpoint()  # every event before `e` is applied, `e` is not seen yet
             key = (e.shop, e.conversation)
             row = known.get(key)
             timer = self.timers.queue.get(key)
@@ -508,10 +513,10 @@ class FollowupService:
                 decision, note = replace(decision, state="cancelled", next_due=None), AGENT_CLOSED
         timer = TimerRow(shop, conversation, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent)
         if isinstance(decision, Cancel):
-            followup_store.save_timers(conn, [_with(timer, state="cancelled", reason=decision.reason)], now)
+            followup_store.save_timers(conn, [replace(timer, state="cancelled", reason=decision.reason)], now)
             return due, decision, None, False
         if isinstance(decision, Defer):
-            followup_store.save_timers(conn, [_with(timer, due_ms=decision.due_ms, reason="quiet_hours")], now)
+            followup_store.save_timers(conn, [replace(timer, due_ms=decision.due_ms, reason="quiet_hours")], now)
             return due, decision, None, False
         n = due.fired + 1
         fid = followup_id(shop, conversation, ctx.armed_event_id or f"#{due.armed_seq}", n)
@@ -524,9 +529,9 @@ class FollowupService:
         )  # fmt: skip
         stored, new = followup_store.insert_followup(conn, draft)
         if decision.next_due is not None:
-            row = _with(timer, due_ms=decision.next_due, fired=n)
+            row = replace(timer, due_ms=decision.next_due, fired=n)
         else:
-            row = _with(timer, fired=n, state="missed" if decision.state == "missed" else "done")
+            row = replace(timer, fired=n, state="missed" if decision.state == "missed" else "done")
         followup_store.save_timers(conn, [row], now)
         return due, decision, stored, new
 
@@ -575,10 +580,6 @@ class FollowupService:
     def panel_states(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
         """The follow-up line of each conversation, as the last live update for it said (see panelstate)."""
         return panel_states(self.writer.path, self.timers.queue, keys)
-
-
-def _with(row: TimerRow, **changes: Any) -> TimerRow:
-    return replace(row, **changes)
 
 
 class BuiltinHooks:

@@ -36,7 +36,7 @@ from assistant.config import Config
 from assistant.web.appkeys import FILES, STARTUP
 from assistant.web.body import BodyError
 from assistant.web.filelimit import FileLimit
-from assistant.web.starting import gate
+from assistant.web.starting import StartStopped, gate
 from assistant.web.stopping import ReadsAbandoned
 
 _REASONS = {
@@ -302,18 +302,31 @@ async def run(
     sock: socket.socket | None = None,
 ) -> None:
     """Serve `app` until `stop()` returns; then stop accepting, finish in-flight requests and clean up. On `sock`
-    (a listening socket systemd passed, `inherited_socket`) instead of `host`:`port` when given."""
+    (a listening socket systemd passed, `inherited_socket`) instead of `host`:`port` when given. `stop()` is awaited
+    from before the start: returning during it, it ends the start at its next safe point (StartStopped)."""
     # A page's render still running at the stop is answered 503 and its thread not waited for (web/stopping.py).
     asyncio.get_running_loop().set_default_executor(ReadsAbandoned(thread_name_prefix="asyncio"))
     runner = Runner(app, **server_options(config))
     await runner.prepare()
     files: FileLimit | None = None
+    # Waited for from before the start: a stop (SIGTERM) during it ends the start at its next safe point, and the
+    # service stops as usual; it killed the process, cutting a follow-up delivery the start had resumed.
+    stopped = asyncio.ensure_future(stop())
+    startup = app.get(STARTUP)
+    if startup is not None:
+        stopped.add_done_callback(lambda _: startup.stop())
     try:
         # Listening first, then the start-up: a second start on a port in use fails before it reloads timers or
         # commits to the database, and a long recovery (a big log after an unclean stop) answers /healthz
         # meanwhile, where an orchestrator killed it as hung (web/starting.py).
         await (web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)).start()
-        await runner.start_app()
+        try:
+            await runner.start_app()
+        except StartStopped as exc:
+            log.info(
+                "stopping during the start (%s): what it did so far is kept, the next start goes on from there", exc
+            )
+            return
         freeze_heap()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         files = app.get(FILES)
@@ -323,8 +336,9 @@ async def run(
             assert isinstance(server, _JsonErrorServer)
             watching = asyncio.get_running_loop().create_task(files.watch(server.connection_count), name="files")
         started()
-        await stop()
+        await stopped
     finally:
+        stopped.cancel()  # a start that failed: nothing waits for a stop
         if files is not None:
             watching.cancel()
         await runner.cleanup()

@@ -33,20 +33,37 @@ WEBHOOKS = frozenset({"/v1/events", "/v1/chatwoot"})  # held until the start is 
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
+class StartStopped(Exception):
+    """The service was asked to stop (SIGTERM) during its start: raised where the start may end."""
+
+
 class Startup:
-    """Where the start is (`stage`); `done` once every resource is open and recovered."""
+    """Where the start is (`stage`); `done` once every resource is open and recovered; `stopping` once the
+    service was asked to stop before that."""
 
     def __init__(self) -> None:
         self.stage = "starting"
         self.done = False
+        self.stopping = False
         self.held = 0  # events waiting for the end of the start now
         self._settled = asyncio.Event()
         self._on_finish: list[Callable[[], None]] = []
 
     def enter(self, stage: str) -> None:
-        """The start moves on to `stage` (what `/readyz` names meanwhile)."""
+        """The start moves on to `stage` (what `/readyz` names meanwhile), unless it is to stop (StartStopped)."""
+        self.check()
         self.stage = stage
         log.info("starting: %s", stage)
+
+    def stop(self) -> None:
+        """Stop the start at its next safe point (`check`): SIGTERM came before it was over."""
+        if not self.done:
+            self.stopping = True
+
+    def check(self) -> None:
+        """A point where the start may end, what it did so far kept: StartStopped once it is to stop."""
+        if self.stopping:
+            raise StartStopped(self.stage)
 
     def finish(self) -> None:
         """The start is over: every route is served, the events held are handled now."""

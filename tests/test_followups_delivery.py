@@ -17,7 +17,14 @@ from aiohttp.test_utils import TestClient
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, auto_event_id
+from assistant.followups.delivery import (
+    AGENT_WROTE,
+    CLOSED,
+    CUSTOMER_WROTE,
+    LOCKED_TOO_LONG,
+    ORDER_SETTLED,
+    auto_event_id,
+)
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import OUT_SECRET, T0, Harness, LockHolder, Receiver, Recorder, outbound_config
@@ -310,6 +317,27 @@ async def test_delivery_left_pending_by_a_locked_database_is_only_settled_when_t
     await retry_until_done(h)
     [f] = h.followups()
     assert (f.state, f.last_error, len(receiver.requests)) == ("cancelled", CUSTOMER_WROTE, 1)
+
+
+async def test_delivery_left_pending_by_a_database_locked_past_late_grace_is_recorded_missed_not_sent(
+    running: Start,
+) -> None:
+    # A closing or a reminder taken up hours late (the database locked all along) went out however late it was;
+    # past late_grace_s after the first lease ran out it is recorded missed, as a start records one.
+    h, receiver, holder = await left_pending_reminder(running)
+    lease_s, grace_s = h.config.followups.lease_s, h.config.followups.late_grace_s
+    try:
+        for _ in range(int(grace_s // lease_s) + 2):  # read again each lease, the database still locked
+            await h.advance(lease_s)
+    finally:
+        holder.release()
+    await h.advance(lease_s)
+    await retry_until_done(h)
+    [f] = h.followups()
+    assert (f.state, f.last_error, len(receiver.requests)) == ("missed", LOCKED_TOO_LONG, 1)
+    assert await h.service.deliverer.counts() == {
+        "pending": 0, "left_pending": 1, "left_pending_now": 0, "checks_given_up": 0
+    }  # fmt: skip
 
 
 async def test_delivery_of_a_copy_read_before_it_was_sent_posts_nothing(running: Start) -> None:

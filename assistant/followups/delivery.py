@@ -51,6 +51,7 @@ AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle pe
 CLOSED = N_("the conversation was closed before it was delivered")
 # A payment reminder whose order was paid (or closed) meanwhile: asking to pay would be wrong.
 ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
+LOCKED_TOO_LONG = N_("the database stayed locked more than late_grace_s past the lease: too late to send")
 TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
@@ -240,7 +241,10 @@ class Deliverer:
         """A lease after a locked database stopped its delivery, resume `followup_id` as a start does: only if it
         is still pending and untouched since (no other instance took it over, nothing settled it), and only to
         settle it if its conversation went on meanwhile. Read again a lease later while the database is locked.
-        Counted `active` from its spawn, but while it sleeps."""
+        Counted `active` from its spawn, but while it sleeps. Taken up more than `late_grace_s` after the first
+        lease ran out (the database locked all along), it is recorded `missed`, as a start records one due while
+        the service was down: a closing or a reminder hours late is worse than none."""
+        first_ms = self.left[followup_id]
         try:
             while not self.stopping:
                 self.active -= 1
@@ -272,6 +276,11 @@ class Deliverer:
                     log.info(TAKEN_UP, followup_id, ": no longer pending here (settled, or taken over), nothing to do")
                     return
                 f, ended_by = found
+                if ended_by is None and now - first_ms > self.settings.late_grace_s * 1000:
+                    log.warning(TAKEN_UP, followup_id, f", only to record it missed: {(now - first_ms) / 1000:.0f} s"
+                                " after the first lease ran out, more than late_grace_s")  # fmt: skip
+                    self.submit(f, cancel=LOCKED_TOO_LONG, settle_as="missed")
+                    return
                 log.info(TAKEN_UP, followup_id, f", only to settle it: its conversation went on ({ended_by})" if ended_by else "")  # fmt: skip
                 self.resume(f, ended_by)
                 return

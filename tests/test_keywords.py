@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.suggest.keywords import KeywordSpotter, WordFinder, WordRules
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import IntentSpec, LibraryError, WordSpec
 from assistant.suggest.textnorm import Normalizer
+from assistant.suggest.type_evidence import Cue, CueSpotter
 from assistant.suggest.vocabulary import Problem, parse_words
 
 NORMALIZER = Normalizer()
@@ -64,6 +67,21 @@ def test_a_number_slot_word_matches_anywhere() -> None:
     assert found(["#码"], "我要大一码") == ["#码"]
 
 
+def test_an_exclusion_of_a_number_slot_word_stops_it_inside_an_idiom() -> None:
+    spec = WordSpec(exclusions={"#码": ("两码事", "一码归一码")})
+    assert found(["#码"], "这跟退款是两码事", spec) == []
+    assert found(["#码"], "我们一码归一码", spec) == []
+    assert found(["#码"], "要大两码吗", spec) == ["#码"]
+    assert found(["#码"], "两码事 我穿大一码", spec) == ["#码"]  # a size beside the idiom still counts
+
+
+def test_a_type_cue_with_a_number_slot_obeys_the_exclusions() -> None:
+    cue = Cue("#码", "picky", 0.45, re.compile("[0-9一两三]+码"))
+    spotter = CueSpotter([cue], {"#码": ("一码归一码",)})
+    assert [c.text for _, _, c in spotter.hits(NORMALIZER.analyze("我要大一码"))] == ["#码"]
+    assert spotter.hits(NORMALIZER.analyze("一码归一码")) == []
+
+
 def test_words_are_found_in_the_order_given() -> None:
     assert found(["发货", "什么时候发"], "什么时候发货") == ["发货", "什么时候发"]
 
@@ -117,6 +135,13 @@ def test_words_table_is_validated() -> None:
     assert spec.exclusions == {"单号": ("订单号", "运单")}
     reasons = sorted(p.reason for p in problems)
     assert reasons == ["'单号'：'运单' 并不包含它", "未知的键 'x'"]
+
+
+def test_an_exclusion_of_a_number_slot_word_must_hold_it_with_any_number() -> None:
+    problems: list[Problem] = []
+    spec = parse_words({"words": {"exclusions": {"#码": ["两码事", "号码"]}}}, problems)
+    assert spec.exclusions == {"#码": ("两码事", "号码")}
+    assert [p.reason for p in problems] == ["'#码'：'号码' 并不包含它"]
 
 
 def test_a_library_with_a_bad_words_table_is_rejected() -> None:

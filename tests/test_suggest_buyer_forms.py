@@ -239,3 +239,15 @@ def test_a_long_wait_for_the_order_gets_the_apology_that_looks_into_it(shipped_m
     # Found: a week's wait got the generic complaint answer (ts1 «请告诉我具体情况») as if nothing were said.
     for text in ("等了一个星期了", "都等了十来天了"):
         assert live(shipped_matcher, text)[0] == "cd3", text
+
+
+def test_idioms_with_ma_are_no_size_question(shipped_matcher: Matcher) -> None:
+    # 两码事, 一码事, 一码归一码 (different matters, the same matter, one thing at a time) hold 一码/两码 but ask no size.
+    for text in ("这跟我问的是两码事", "发票和运费不是一码事", "咱们一码归一码", "退款跟补偿是两码事"):
+        assert shipped_matcher.read(text).keyword_words.get("size_advice") is None, text
+        assert all(s.intent != "size_advice" for s in shipped_matcher.suggest(text)), text
+    assert live(shipped_matcher, "退款跟补偿是两码事")[0].startswith("tk")
+    for text in ("平时穿两码的 这双要大两码吗", "一码的差别大不大", "两码事先不说 我穿大一码行吗"):
+        assert live(shipped_matcher, text)[0].startswith("cm"), text
+    for text in ("二维码扫不出来", "支付密码忘了", "起码便宜点吧"):  # 码 inside another word was no size before either
+        assert all(s.intent != "size_advice" for s in shipped_matcher.suggest(text)), text

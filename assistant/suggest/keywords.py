@@ -18,6 +18,7 @@ from mypy_extensions import mypyc_attr
 
 from assistant.suggest.phrases import IntentSpec, WordSpec
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
+from assistant.suggest.vocabulary import NUMBER, holds
 
 STRONG_WEIGHT = 0.9
 WEIGHT_BY_LENGTH = {1: 0.45, 2: 0.6, 3: 0.7}  # longer key words weigh LONG_WEIGHT
@@ -25,7 +26,6 @@ LONG_WEIGHT = 0.75
 WEAK_FACTOR = 0.5
 PATTERN_WEIGHT = 0.6
 WHOLE_SCORE = 0.95
-NUMBER = "[0-9零一二两三四五六七八九十百千万半几]+"
 _NON_WORD = re.compile(r"[\W_]+")
 _REPEATED = re.compile(r"(.+?)\1+")  # a word said over and over: 亲亲亲亲, 在在在
 EVIDENCE_CACHE = 4096  # analyses whose key-word evidence is remembered
@@ -62,7 +62,7 @@ class WordRules:
         for raw, longer in spec.exclusions.items():
             word = _norm(normalizer, raw)
             if word:
-                forms = tuple(f for f in (_norm(normalizer, x) for x in longer) if word in f and f != word)
+                forms = tuple(f for f in (_norm(normalizer, x) for x in longer) if holds(f, word) and f != word)
                 exclusions[word] = exclusions.get(word, ()) + forms
         self.exclusions = exclusions
 

@@ -9,9 +9,8 @@ from functools import lru_cache
 
 import rjieba
 
-from assistant.suggest.keywords import NUMBER
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
-from assistant.suggest.vocabulary import CustomerTypeSpec, TypeCues
+from assistant.suggest.vocabulary import NUMBER, CustomerTypeSpec, TypeCues
 
 # How much one piece of evidence says, 0–1; a type's pieces combine as independent chances.
 STRONG = 0.7  # settles the type on its own
@@ -143,13 +142,14 @@ class CueSpotter:
                 if end - start > longest:
                     break
                 cues = by_text.get(compact[start:end])
-                if cues and not self._excluded(compact, start, end):
+                if cues and not self._excluded(compact, start, end, compact[start:end]):
                     found.extend((start, end, cue) for cue in cues)
         slotted = self._slotted if self._any_slotted is not None and self._any_slotted.search(compact) else ()
         for cue, regex, open_end in slotted:
             for match in regex.finditer(compact):
-                if match.start() in bounds and (open_end or match.end() in bounds):
-                    found.append((match.start(), match.end(), cue))
+                at, stop = match.span()
+                if at in bounds and (open_end or stop in bounds) and not self._excluded(compact, at, stop, cue.text):
+                    found.append((at, stop, cue))
                     break
         found.sort(key=lambda f: (f[0] - f[1], -f[2].strength, f[0]))
         kept: list[tuple[int, int, Cue]] = []
@@ -163,9 +163,10 @@ class CueSpotter:
             kept.append((start, end, cue))
         return kept
 
-    def _excluded(self, compact: str, start: int, end: int) -> bool:
-        """Whether the words at `compact[start:end]` lie inside one of their longer excluded words there."""
-        for longer in self._exclusions.get(compact[start:end], ()):
+    def _excluded(self, compact: str, start: int, end: int, word: str) -> bool:
+        """Whether `word` (a cue, "#" a number slot) at `compact[start:end]` lies inside one of its longer
+        excluded words there."""
+        for longer in self._exclusions.get(word, ()):
             at = compact.find(longer, max(0, end - len(longer)))
             if 0 <= at <= start:
                 return True

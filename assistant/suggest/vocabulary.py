@@ -28,6 +28,7 @@ TYPE_IDS: tuple[str, ...] = (
     "picky", "professional", "suspicious", "freebie", "impulsive", "demanding",
 )  # fmt: skip
 DEFAULT_TYPE = "newcomer"
+NUMBER = "[0-9零一二两三四五六七八九十百千万半几]+"  # what a "#" number slot of a library word stands for
 _TYPE_KEYS = frozenset(
     {"id", "label", "buys", "description", "strong", "cues", "weak", "patterns", "script", "ordered", "ordered_script"}
 )
@@ -175,6 +176,13 @@ def string_value(value: Any, file: str, pid: str, key: str, problems: list[Probl
     return ""
 
 
+def holds(longer: str, word: str) -> bool:
+    """Whether `longer` contains `word`, a "#" number slot in it filled by any number (两码事 holds #码)."""
+    if "#" not in word:
+        return word in longer
+    return re.search(NUMBER.join(re.escape(part) for part in word.split("#")), longer) is not None
+
+
 def parse_words(data: Mapping[str, Any], problems: list[Problem]) -> WordSpec:
     """The `[words]` table of intents.toml: free substrings and exclusions."""
     file = "intents.toml"
@@ -193,7 +201,7 @@ def parse_words(data: Mapping[str, Any], problems: list[Problem]) -> WordSpec:
     for word, longer in raw.items():
         words = string_list(longer, file, "words.exclusions", word, problems)
         for other in words:
-            if word.strip() not in other or other == word.strip():
+            if not holds(other, word.strip()) or other == word.strip():
                 reason = _("%(word)s: %(other)s does not contain it", word=repr(word), other=repr(other))
                 problems.append(Problem(file, "words.exclusions", reason))
         if word.strip() and words:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import rjieba
 
+from assistant.suggest.keywords import KeywordSpotter
 from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.vocabulary import ClauseSpec
 
@@ -19,10 +20,14 @@ _SPACE = re.compile(r"(?<![a-z0-9])\s+|\s+(?![a-z0-9])")
 # Codes that stand for an emoticon or a hidden value: [微笑], [数字x], #e-s14.
 _CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
 _EMPTY = re.compile(r"^[\W_]*$")
+_FRAGMENT = re.compile(r"呢[\W_]*$")
+FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
 _TRAILING = ",;~、…"  # clause ends that say nothing (a "?" or "!" says something, and stays)
 
 MAX_QUERY_CHARS = 300  # longer texts are matched on their head and tail
 SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
+SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
+SOCIAL_WORDS_CHARS = 12  # ... and its words (punctuation dropped) are this short: a longer one says something
 _UNDECIDED = "?"
 SOCIAL = "social"
 CARD = "card"
@@ -222,6 +227,27 @@ def clip(text: str) -> str:
         return text
     head = MAX_QUERY_CHARS * 2 // 3
     return text[:head] + " " + text[-(MAX_QUERY_CHARS - head) :]
+
+
+def is_social(
+    analysis: Analysis, keywords: KeywordSpotter, social: frozenset[str], words: Callable[[Analysis], bool]
+) -> bool:
+    """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
+    if not analysis.compact:
+        return True
+    if len(analysis.compact) > SOCIAL_WORDS_CHARS or not words(analysis):
+        return False
+    hits = keywords.hits(analysis)
+    if not hits or any(h.keyword.intent not in social for h in hits):
+        scores, _ = keywords.scores(analysis)
+        return bool(scores) and set(scores) <= social and max(scores.values()) >= 0.95  # a whole form
+    covered = sum(h.end - h.start for h in hits)
+    return covered >= SOCIAL_SHARE * len(analysis.compact)
+
+
+def item_fragment(analysis: Analysis, keyword: Mapping[str, float]) -> bool:
+    """A bare "and the X?" (台灯呢, 那条围巾呢): a few words and 呢, no key word; it asks what was asked before."""
+    return not keyword and len(analysis.compact) <= FRAGMENT_CHARS and _FRAGMENT.search(analysis.folded) is not None
 
 
 def presence_check(message: Message, keyword: Mapping[str, float]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
-from assistant.suggest.clauses import ClauseSplitter, Message, clip, presence_check
+from assistant.suggest.clauses import ClauseSplitter, Message, clip, is_social, item_fragment, presence_check
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
@@ -38,6 +38,7 @@ ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least thi
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
+FRAGMENT_SURE = 0.8  # an "and the X?" fragment's own reading counts when this sure (结果呢 is a reminder)
 # A phrase suiting the customer's named type counts as this many points (of 100) more like the message, when its
 # trigger is at least TYPE_MIN_SIMILARITY like it: enough to choose between phrases that answer about equally
 # well, never to lift one that does not (measured: docs/phrases.md).
@@ -53,8 +54,6 @@ SHOP_LIFT = 15.0
 READING_CACHE = 20_000  # texts of up to CACHED_TEXT_CHARS characters: at most ~0.4 GB
 LONG_READING_CACHE = 500  # longer ones: at most ~45 MB
 CACHED_TEXT_CHARS = 64
-SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
-SOCIAL_MAX_CHARS = 12  # ... and is this short: a longer clause says something of its own
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # an item's answer is a suggestion too (item_answers.py)
@@ -105,22 +104,6 @@ class Reading:
     # What depends on the text alone, once computed: the intents' confidences, each intent's close triggers.
     # Readings are cached, so a text buyers send all day (在吗, 发什么快递) is scored once.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)
-
-
-def _is_social(
-    analysis: Analysis, keywords: KeywordSpotter, social: frozenset[str], words: Callable[[Analysis], bool]
-) -> bool:
-    """A clause that only greets or thanks: its key words are all of social intents and cover most of it."""
-    if not analysis.compact:
-        return True
-    if len(analysis.compact) > SOCIAL_MAX_CHARS or not words(analysis):
-        return False
-    hits = keywords.hits(analysis)
-    if not hits or any(h.keyword.intent not in social for h in hits):
-        scores, _ = keywords.scores(analysis)
-        return bool(scores) and set(scores) <= social and max(scores.values()) >= 0.95  # a whole form
-    covered = sum(h.end - h.start for h in hits)
-    return covered >= SOCIAL_SHARE * len(analysis.compact)
 
 
 def suggestion_json(s: Suggestion) -> dict[str, Any]:
@@ -191,7 +174,7 @@ class Matcher:
         social = frozenset(library.clauses.social)
         social_words = keywords.presence_test(social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(
-            library.clauses, normalizer, lambda a: _is_social(a, keywords, social, social_words), self._markers
+            library.clauses, normalizer, lambda a: is_social(a, keywords, social, social_words), self._markers
         )
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
@@ -296,7 +279,10 @@ class Matcher:
         if self.scorer is not None and reading.encoded is not None:
             probabilities = self.scorer.probabilities(reading.encoded)
             none = probabilities[self._none] if self._none is not None else 0.0
-            return {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}, none
+            found = {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}
+            if item_fragment(reading.analysis, reading.keyword) and max(found.values(), default=0.0) < FRAGMENT_SURE:
+                return {}, 0.0  # its goods told a chance intent: what earlier messages lend it decides, or nothing
+            return found, none
         return {i: s / 100.0 for i, s in self._evidence(reading).items()}, 0.0
 
     def _evidence(self, reading: Reading) -> dict[str, float]:

@@ -268,3 +268,10 @@ def test_an_item_named_alone_with_ne_asks_what_was_asked_before(shipped_matcher:
     for text in ("台灯呢", "那个鼠标垫呢", "西裤呢"):
         assert shipped_matcher.suggest(text) == [], text
     assert live(shipped_matcher, "结果呢")[0].startswith("cd")  # a reminder it knows for sure stays one
+
+
+def test_a_coupon_miswritten_as_juan_is_a_coupon(shipped_matcher: Matcher) -> None:
+    # 劵 for 券 is the miswriting buyers type everywhere, not only in 优惠劵.
+    for text in ("店铺劵能用吗", "领的劵怎么没抵扣", "劵后价多少"):
+        assert live(shipped_matcher, text)[0].startswith("hd"), text
+        assert shipped_matcher.read(text).keyword_words.get("promotion") == "券", text

@@ -275,3 +275,11 @@ def test_a_coupon_miswritten_as_juan_is_a_coupon(shipped_matcher: Matcher) -> No
     for text in ("店铺劵能用吗", "领的劵怎么没抵扣", "劵后价多少"):
         assert live(shipped_matcher, text)[0].startswith("hd"), text
         assert shipped_matcher.read(text).keyword_words.get("promotion") == "券", text
+
+
+def test_goods_called_shoddy_are_a_quality_issue(shipped_matcher: Matcher) -> None:
+    # 劣质 (shoddy) says what 质量差 says; the scorer alone put 东西太劣质了 at 0.36 beside thanks.
+    for text in ("东西太劣质了", "这种劣质货也卖", "做工劣质 线头一堆"):
+        assert shipped_matcher.read(text).keyword_words.get("quality_issue") == "劣质", text
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent == "quality_issue" and found[0].confidence >= 0.5, (text, found)

@@ -283,3 +283,12 @@ def test_goods_called_shoddy_are_a_quality_issue(shipped_matcher: Matcher) -> No
         assert shipped_matcher.read(text).keyword_words.get("quality_issue") == "劣质", text
         found = shipped_matcher.suggest(text)
         assert found[0].intent == "quality_issue" and found[0].confidence >= 0.5, (text, found)
+
+
+def test_delivering_there_is_no_gift(shipped_matcher: Matcher) -> None:
+    # 送 in 送过去 is carrying the parcel to a place, as in 送到吗; the gift intent's weak 送 read it as a present.
+    for text in ("我们村能送过去吗", "山里送得过去不"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].code.startswith("kd"), (text, found)
+        assert all(s.confidence < 0.05 for s in found if s.intent == "gift"), (text, found)
+    assert live(shipped_matcher, "能送个小礼物吗")[0].startswith("zs")  # a present still is one

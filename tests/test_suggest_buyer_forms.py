@@ -292,3 +292,13 @@ def test_delivering_there_is_no_gift(shipped_matcher: Matcher) -> None:
         assert found[0].code.startswith("kd"), (text, found)
         assert all(s.confidence < 0.05 for s in found if s.intent == "gift"), (text, found)
     assert live(shipped_matcher, "能送个小礼物吗")[0].startswith("zs")  # a present still is one
+
+
+def test_a_hope_not_to_be_disappointed_is_no_complaint(shipped_matcher: Matcher) -> None:
+    # 别让我失望, 没让我失望: 失望 negated is a hope or praise; the complaint answer came at 0.5 and more.
+    for text in ("朋友推荐来的 别让我失望", "收到了 没让我失望"):
+        assert shipped_matcher.read(text).keyword_words.get("complaint") is None, text
+        assert all(s.intent != "complaint" for s in shipped_matcher.suggest(text)), text
+    assert shipped_matcher.read("相信你们不会让我失望").keyword_words.get("complaint") is None
+    for text in ("太让人失望了", "对你们很失望"):
+        assert live(shipped_matcher, text)[0].startswith("ts"), text

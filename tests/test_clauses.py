@@ -189,3 +189,11 @@ def test_a_greeting_before_and_thanks_after_the_question_are_told_apart(shipped_
     assert "xopener" in before and "xcloser" not in before
     assert "xcloser" in after and "xopener" not in after
     assert not alone & {"xopener", "xcloser"}
+
+
+def test_a_social_word_inside_an_excluded_longer_word_is_not_split_off() -> None:
+    spec = ClauseSpec(openers=("你好",), closers=("谢了",))
+    splitter = ClauseSplitter(spec, Normalizer(), social, (), {"谢了": ("花都谢了",), "你好": ("你好意思",)})
+    for text in ("等得花都谢了", "你好意思说"):
+        assert [(c.text, c.kind) for c in splitter.split(text).clauses] == [(text, TEXT)], text
+    assert [(c.text, c.kind) for c in splitter.split("知道了谢了").clauses] == [("知道了", TEXT), ("谢了", SOCIAL)]

@@ -302,3 +302,12 @@ def test_a_hope_not_to_be_disappointed_is_no_complaint(shipped_matcher: Matcher)
     assert shipped_matcher.read("相信你们不会让我失望").keyword_words.get("complaint") is None
     for text in ("太让人失望了", "对你们很失望"):
         assert live(shipped_matcher, text)[0].startswith("ts"), text
+
+
+def test_waiting_till_the_flowers_wilt_is_no_thanks(shipped_matcher: Matcher) -> None:
+    # 花都谢了 (the flowers have wilted: a long wait) ends in 谢了, which was split off as a closing thanks.
+    for text in ("等你们回复 花儿都谢了", "这快递走得花都谢了还没到"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent != "thanks_bye" and all(s.confidence < 0.3 for s in found if s.intent == "thanks_bye")
+        assert all(c.kind != "social" for c in shipped_matcher.read(text).message.clauses), text
+    assert live(shipped_matcher, "知道了谢了")[0].startswith("zb")

@@ -65,8 +65,10 @@ class ClauseSplitter:
         normalizer: Normalizer,
         is_social: Callable[[Analysis], bool],
         markers: tuple[str, ...] = (),
+        exclusions: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self._normalizer = normalizer
+        self._exclusions = exclusions or {}  # `[words.exclusions]`: a closer in 花都谢了 is no thanks
         self._is_social = is_social
         # One alternation: a message is scanned once for every kind of card.
         self._cards = re.compile("|".join(f"(?:{p})" for p in spec.cards)) if spec.cards else None
@@ -141,6 +143,7 @@ class ClauseSplitter:
         opened = False
         while head < len(words):  # openers may be several words as the segmenter cuts them (在/吗, 好/的)
             size = _starts_with(words, head, len(words), self._openers)
+            size = 0 if size and self._excluded(piece, words, head, head + size) else size
             # Fillers among the openers go with them ("嗯|就是|我想问一下|就是|…"), never alone ("就是这个").
             if size:
                 opened = True
@@ -157,6 +160,7 @@ class ClauseSplitter:
         closed = tail
         while tail > head + 1:
             size = _ends_with(words, head + 1, tail, self._closers)
+            size = 0 if size and self._excluded(piece, words, tail - size, tail) else size
             if size:
                 closed = tail - size
             elif words[tail - 1][0] in self._fillers:
@@ -182,6 +186,15 @@ class ClauseSplitter:
         if tail < len(words):
             out.append(Clause(piece[words[tail][1] :].strip(), SOCIAL))
         return out
+
+    def _excluded(self, piece: str, words: list[tuple[str, int, int]], first: int, stop: int) -> bool:
+        """Whether the social word made of `words[first:stop]` lies inside one of its excluded longer words."""
+        start, end = words[first][1], words[stop - 1][2]
+        for longer in self._exclusions.get("".join(w for w, _, _ in words[first:stop]), ()):
+            at = piece.find(longer, max(0, end - len(longer)))
+            if 0 <= at <= start:
+                return True
+        return False
 
 
 def _starts_with(words: list[tuple[str, int, int]], start: int, stop: int, table: frozenset[str]) -> int:

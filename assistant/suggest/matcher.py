@@ -174,7 +174,11 @@ class Matcher:
         social = frozenset(library.clauses.social)
         social_words = keywords.presence_test(social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(
-            library.clauses, normalizer, lambda a: is_social(a, keywords, social, social_words), self._markers
+            library.clauses,
+            normalizer,
+            lambda a: is_social(a, keywords, social, social_words),
+            self._markers,
+            keywords.rules.exclusions,  # a closer inside an excluded word (花都谢了) is no thanks
         )
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []

@@ -311,3 +311,12 @@ def test_waiting_till_the_flowers_wilt_is_no_thanks(shipped_matcher: Matcher) ->
         assert found[0].intent != "thanks_bye" and all(s.confidence < 0.3 for s in found if s.intent == "thanks_bye")
         assert all(c.kind != "social" for c in shipped_matcher.read(text).message.clauses), text
     assert live(shipped_matcher, "知道了谢了")[0].startswith("zb")
+
+
+def test_asking_for_a_wechat_contact_is_no_payment_question(shipped_matcher: Matcher) -> None:
+    # 微信 is a way to pay (微信支付) and a contact (加个微信): adding one was answered with payment at 0.51.
+    for text in ("可以加你微信吗", "方便加个微信吗"):
+        assert shipped_matcher.read(text).keyword_words.get("payment") is None, text
+        assert all(s.intent != "payment" for s in shipped_matcher.suggest(text)), text
+    for text in ("能用微信付吗", "用微信付款行不行"):
+        assert live(shipped_matcher, text)[0].startswith("fk"), text

@@ -137,6 +137,15 @@ def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
         ], command
 
 
+def test_a_directory_given_as_the_database_is_named_so(tmp_path: Path) -> None:
+    # Found: `--db data` (the folder, not the file) was "not a SQLite database (disk I/O error)".
+    for command in (["report", "--date", "2026-11-20"], ["log", "--date", "2026-11-20"], ["followups", "list"]):
+        out = run_cli(*command, "--db", str(tmp_path))
+        assert out.returncode == 1 and errors(out) == [
+            f"assistant: {tmp_path} 是一个目录：--db 要写日志文件本身（如 data/assistant.db）"
+        ], command
+
+
 def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     with closing(sqlite3.connect(other)) as conn:

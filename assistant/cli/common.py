@@ -141,6 +141,8 @@ def log_problem(path: store.Location) -> str | None:
         return None
     if not path.exists():
         return _("assistant: no database at %(path)s", path=path)
+    if path.is_dir():  # SQLite's own words for it: "disk I/O error"
+        return _("assistant: %(path)s is a directory: --db names the log's file (data/assistant.db)", path=path)
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -102,3 +102,27 @@ def test_a_plugins_copy_is_equal_unshared_and_keeps_what_json_would_change() -> 
     odd: dict[str, Any] = {"pair": (1, 2), "nan": float("nan"), "when": datetime(2026, 12, 6, tzinfo=UTC)}
     kept = unshared(odd)  # JSON would make a list, a null and a string of them: deep-copied instead
     assert isinstance(kept["pair"], tuple) and math.isnan(kept["nan"]) and kept["when"] == odd["when"]
+
+
+async def test_a_failing_plugin_is_named_and_keeps_no_other_from_hearing_the_event(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a plugin raising in on_event was logged as "a on_event hook failed" (which plugin, only its
+    # traceback said), and pluggy's call stopped there: the plugins after it never heard of the event.
+    pm = build_plugin_manager(config)
+    heard = Heard()
+
+    class Broken:
+        @hookimpl
+        def on_event(self, event: Any, seq: int) -> None:
+            raise KeyError("url")
+
+    pm.register(heard, name="hooks.counter")
+    pm.register(Broken(), name="hooks.broken")  # registered last: pluggy calls it first
+    plugins = Plugins(config, pm)
+    try:
+        plugins.on_written(written(1))
+    finally:
+        await plugins.stop()
+    assert heard.events == [("e1", 1)]
+    assert "on_event of hooks.broken failed" in caplog.text

@@ -146,6 +146,24 @@ def test_config_misspelt_key_is_shown_the_key_it_resembles(tmp_path: Path, text:
     assert str(refused.value) == line
 
 
+@pytest.mark.parametrize(
+    ("enabled", "table", "close"),
+    [
+        ('"chatwoot"', "chatwot", "chatwoot"),
+        ('"shop_gateway"', "shop_gatway", "shop_gateway"),
+        ("", "webhook-out", "webhook_out"),
+    ],
+)
+def test_config_misspelt_hook_settings_table_is_shown_the_one_it_resembles(
+    tmp_path: Path, enabled: str, table: str, close: str
+) -> None:
+    # Found: [hooks.chatwot] beside enabled = ["chatwoot"] was "a settings table for a hook not in [hooks] enabled".
+    text = f"[hooks]\nenabled = [{enabled}]\n[hooks.{table}]\nurl = 'x'\n"
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text), env={})
+    assert str(refused.value).endswith(f"未知的键 'hooks.{table}'（是不是 'hooks.{close}'？）"), str(refused.value)
+
+
 def test_config_overrides_db_path(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": "/tmp/other.db"}})
     assert config.resolve(config.store.path) == Path("/tmp/other.db")

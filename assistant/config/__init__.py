@@ -459,6 +459,9 @@ def _hook_settings(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
         elif isinstance(value, dict) and key in enabled:
             settings[key] = value
         elif isinstance(value, dict):
+            tables = sorted({*(name for name in enabled if isinstance(name, str)), *(known - {"enabled"})})
+            if close := difflib.get_close_matches(key, tables, n=1, cutoff=0.6):  # [hooks.chatwot]
+                raise ConfigError(_("unknown key '%(key)s' (did you mean '%(close)s'?)", key=f"hooks.{key}", close=f"hooks.{close[0]}"))  # fmt: skip
             raise ConfigError(_("unknown key '%(key)s' (a settings table for a hook not in [hooks] enabled)", key=f"hooks.{key}"))  # fmt: skip
         else:
             raise ConfigError(_("unknown key '%(key)s'", key=f"hooks.{key}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp import web
 from assistant import pg, store, upgrade
 from assistant.bus import Bus, Update
 from assistant.cluster.relay import Relay
+from assistant.cluster.reloads import FleetReloads
 from assistant.config import Config, ConfigError
 from assistant.conversations import Conversations
 from assistant.followups.service import FollowupService
@@ -38,8 +40,10 @@ from assistant.web.appkeys import (
     ENGINE,
     FEED,
     FILES,
+    FLEET,
     FOLLOWUPS,
     INGESTOR,
+    LOADED,
     PLUGINS,
     PUBLISHER,
     QA,
@@ -60,6 +64,7 @@ from assistant.web.server import MAX_URL_BYTES
 from assistant.web.starting import StartStopped, Startup, abandon_start, finish_start
 from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
+from assistant.web.suggest import reload_for_fleet
 from assistant.writer import StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
@@ -93,6 +98,7 @@ def create_app(
     app[DB_PATH] = db_path or config.location()
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
+    app[LOADED] = time.monotonic()  # before the files are read: a fleet reload asked meanwhile is not in them
     app[ENGINE] = SuggestionEngine(
         config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH], owned=matcher is None
     )
@@ -102,7 +108,7 @@ def create_app(
     app[RELOADING] = asyncio.Lock()
     app[FILES] = FileLimit()
     app.add_routes(abandoned_on_stop(ROUTES))  # reads still running at the stop answer 503 (web/stopping.py)
-    app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx])
+    app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx, _fleet_ctx])
     app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)
     app.on_shutdown.extend([abandon_start, abandon_reads, _close_streams])
     return app
@@ -250,6 +256,20 @@ async def _qa_ctx(app: web.Application) -> AsyncIterator[None]:
         await service.start()
     yield
     await service.stop()
+
+
+async def _fleet_ctx(app: web.Application) -> AsyncIterator[None]:
+    """On a shared PostgreSQL database: this instance takes part in reloads of every instance (cluster/reloads.py),
+    after the quality rules it reloads with the library."""
+    location = app[DB_PATH]
+    if not isinstance(location, pg.Location):
+        yield
+        return
+    fleet = FleetReloads(location, lambda: reload_for_fleet(app), loaded_monotonic=app[LOADED])
+    await fleet.start()
+    app[FLEET] = fleet
+    yield
+    await fleet.stop()
 
 
 def _inspector(config: Config) -> Inspector:

@@ -573,4 +573,17 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     *shared_migrations("postgresql"),
+    (
+        # Reloads of every instance at once (assistant/cluster/reloads.py): the requests and each one's outcome.
+        "pg_200_fleet_reloads",
+        """
+        CREATE TABLE fleet_reloads (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, asked_ms BIGINT NOT NULL, asked_by TEXT NOT NULL
+        );
+        CREATE TABLE fleet_reload_results (
+            reload_id BIGINT NOT NULL, instance TEXT NOT NULL, reloaded BOOLEAN NOT NULL, phrases INTEGER,
+            problems TEXT NOT NULL, done_ms BIGINT NOT NULL, PRIMARY KEY (reload_id, instance)
+        );
+        """,
+    ),
 ]

@@ -15,6 +15,7 @@ from assistant.web.filelimit import FileLimit
 
 if TYPE_CHECKING:
     from assistant.cluster.relay import Relay
+    from assistant.cluster.reloads import FleetReloads
     from assistant.followups.service import FollowupService
     from assistant.ingest import Ingestor
     from assistant.plugins import Plugins
@@ -40,6 +41,8 @@ QA: web.AppKey[QaService] = web.AppKey("qa")
 QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")
 CHATWOOT: web.AppKey[ChatwootMemory] = web.AppKey("chatwoot_memory")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a PostgreSQL database
+FLEET: web.AppKey[FleetReloads] = web.AppKey("fleet_reloads")  # the same: reloads of every instance
+LOADED = web.AppKey("library_loaded", float)  # when the start read the phrase files (time.monotonic)
 # One workbook built at a time: each holds a core and its file in memory for up to a minute on a large day (four
 # at once took 240 s each and kept 400 MB); the others wait their turn.
 WORKBOOKS = web.AppKey("workbooks", asyncio.Semaphore)

@@ -7,13 +7,15 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import psycopg
 from aiohttp import web
 
+from assistant.cluster import reloads
 from assistant.events import clean_name
 from assistant.suggest.matcher import suggestion_json
-from assistant.web.appkeys import CONFIG, ENGINE, QA, RELOADING
+from assistant.web.appkeys import CONFIG, ENGINE, FLEET, QA, RELOADING
 from assistant.web.auth import require
-from assistant.web.errors import json_dumps, json_error
+from assistant.web.errors import json_dumps, json_error, unavailable
 from assistant.web.query import query_text
 from assistant.web.server import full_collections_held, refreeze_heap
 
@@ -152,13 +154,57 @@ def _reload_done(task: asyncio.Task[tuple[bool, list[str]]]) -> None:
 
 
 async def post_reload(request: web.Request) -> web.Response:
-    """Reload the phrase library; a bad library keeps the old one serving and says why."""
+    """Reload the phrase library; a bad library keeps the old one serving and says why. `fleet=1`: every instance
+    on the shared PostgreSQL database reloads its own files (cluster/reloads.py), each one's outcome answered."""
     require(request, "admin")
+    fleet = request.query.get("fleet", "")
+    if fleet not in FLAG_VALUES:
+        return json_error(400, "invalid_query", "fleet", "must be 1 (every instance) or 0 (this one)")
+    if fleet in ("1", "true", "on") and FLEET in request.app:
+        return await _fleet_reload(request.app)
     ok, problems = await reload_library(request.app)
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
-    body: dict[str, object] = {"reloaded": True, "phrases": len(request.app[ENGINE].matcher.library.phrases)}
-    if QA in request.app:
+    body = _reloaded_body(request.app)
+    if fleet in ("1", "true", "on"):  # an SQLite file is served by one instance: the fleet is this one
+        own = {"instance": reloads.this_instance(), "answered": True, "reloaded": True, "phrases": body["phrases"]}
+        body["instances"] = [own]
+    return web.json_response(body, dumps=json_dumps)
+
+
+FLAG_VALUES = ("", "0", "1", "true", "false", "on", "off")
+
+
+def _reloaded_body(app: web.Application) -> dict[str, object]:
+    body: dict[str, object] = {"reloaded": True, "phrases": len(app[ENGINE].matcher.library.phrases)}
+    if QA in app:
         # The files read are those `[qa] rules` listed at start: config is read once, a new file takes a restart.
-        body["rules"] = list(request.app[QA].config.qa.rules)
+        body["rules"] = list(app[QA].config.qa.rules)
+    return body
+
+
+async def reload_for_fleet(app: web.Application) -> tuple[bool, list[str], int]:
+    """This instance's part of a fleet reload: the reload above, and the phrases serving after it."""
+    ok, problems = await reload_library(app)
+    return ok, problems, len(app[ENGINE].matcher.library.phrases)
+
+
+async def _fleet_reload(app: web.Application) -> web.Response:
+    """Every instance reloads: 200 when each did, 422 when one refused (its problems listed; each instance keeps
+    what it served), 202 when one has not answered within the wait (it reloads when it can)."""
+    try:
+        outcomes = await app[FLEET].ask()
+    except psycopg.Error as exc:
+        log.warning("fleet reload not asked: the database could not be reached (%s)", exc)
+        return unavailable("database_unavailable", f"the fleet reload was not asked: {exc}")
+    body: dict[str, object] = {
+        "reloaded": all(o.reloaded for o in outcomes),
+        "fleet": True,
+        "instances": [o.json() for o in outcomes],
+    }
+    if any(o.reloaded is False for o in outcomes):
+        return web.json_response(body, status=422, dumps=json_dumps)
+    if any(o.reloaded is None for o in outcomes):
+        return web.json_response(body, status=202, dumps=json_dumps)
+    body.update({k: v for k, v in _reloaded_body(app).items() if k != "reloaded"})
     return web.json_response(body, dumps=json_dumps)

@@ -252,9 +252,9 @@ def collation_problem(conn: pg.Connection) -> str | None:
     )
 
 
-# What one instance holds at most: its writer, the journal's writer, the journal's listener, the fleet reloads'
-# listener (cluster/reloads.py), and the readers' pool.
-CONNECTIONS_PER_INSTANCE = 4 + pg.POOL_SIZE
+# What one instance holds at most: its writer, the journal's writer, the journal's listener, the journal's reader
+# for resuming panels (opened by the first), the fleet reloads' listener (cluster/reloads.py), and the readers' pool.
+CONNECTIONS_PER_INSTANCE = 5 + pg.POOL_SIZE
 
 
 def warn_if_short_of_connections(conn: pg.Connection) -> int:
@@ -273,7 +273,7 @@ def warn_if_short_of_connections(conn: pg.Connection) -> int:
     if role_free is not None and role_free < min(free, more):
         log.warning(
             "the role %s may open %d more connections (its CONNECTION LIMIT) and this instance may open %d more:"
-            " raise it (ALTER ROLE … CONNECTION LIMIT; docs/scaling.md budgets about 13 per instance), or requests"
+            " raise it (ALTER ROLE … CONNECTION LIMIT; docs/scaling.md budgets about 14 per instance), or requests"
             " will wait for a connection",
             conn.raw.info.user, role_free, more,
         )  # fmt: skip
@@ -281,7 +281,7 @@ def warn_if_short_of_connections(conn: pg.Connection) -> int:
     if free < more:
         log.warning(
             "PostgreSQL has %d connections free and this instance may open %d more: raise max_connections"
-            " (docs/scaling.md budgets about 13 per instance), or requests will wait for a connection",
+            " (docs/scaling.md budgets about 14 per instance), or requests will wait for a connection",
             free, more,
         )  # fmt: skip
     return free

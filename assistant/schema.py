@@ -581,7 +581,7 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, asked_ms BIGINT NOT NULL, asked_by TEXT NOT NULL
         );
         CREATE TABLE fleet_reload_results (
-            reload_id BIGINT NOT NULL, instance TEXT NOT NULL, reloaded BOOLEAN NOT NULL, phrases INTEGER,
+            reload_id BIGINT NOT NULL, instance TEXT NOT NULL, reloaded BOOLEAN NOT NULL, phrases INTEGER, library TEXT,
             problems TEXT NOT NULL, done_ms BIGINT NOT NULL, PRIMARY KEY (reload_id, instance)
         );
         """,

@@ -15,6 +15,7 @@ loading them is taken as unseen: one reload too many, never one too few).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -25,10 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import psycopg
 
 from assistant import pg
 from assistant.cluster import instances
+from assistant.suggest.phrases import Library
 from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,8 @@ KEEP_MS = 7 * 24 * 3_600_000  # requests and outcomes older than this are delete
 LOAD_MARGIN_MS = 1_000  # a request this close before the files were read at start is reloaded all the same
 _NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
-# What the instance's own reload gives back: (reloaded, problems, phrases serving after it).
-Reload = Callable[[], Awaitable[tuple[bool, list[str], int]]]
+# What the instance's own reload gives back: (reloaded, problems, phrases serving after it, their digest).
+Reload = Callable[[], Awaitable[tuple[bool, list[str], int, str]]]
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Outcome:
     instance: str
     reloaded: bool | None = None
     phrases: int | None = None
+    library: str | None = None  # `digest` of the library serving after it: machines with other files differ
     problems: list[str] = field(default_factory=list)
     note: str | None = None
 
@@ -63,11 +67,20 @@ class Outcome:
             body["reloaded"] = self.reloaded
         if self.phrases is not None:
             body["phrases"] = self.phrases
+        if self.library:
+            body["library"] = self.library
         if self.problems:
             body["problems"] = self.problems
         if self.note:
             body["note"] = self.note
         return body
+
+
+def digest(library: Library) -> str:
+    """A short digest of the phrases a library serves (ids, texts, triggers, intents, goods, shops): two instances
+    serving the same files show the same one."""
+    rows = [(p.id, p.intent, p.code, p.text, p.triggers, p.types, p.goods, p.shop) for p in library.phrases]
+    return hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()[:12]
 
 
 def this_instance() -> str:
@@ -151,17 +164,18 @@ class FleetReloads:
             return
         log.info("fleet reload %d asked: reloading the phrase library and the quality rules", latest)
         try:
-            reloaded, problems, phrases = await self.reload()
+            reloaded, problems, phrases, library = await self.reload()
         except Exception as exc:  # recorded as refused: the asker must not wait for an answer that never comes
             log.exception("fleet reload %d failed", latest)
-            reloaded, problems, phrases = False, [f"the reload failed: {exc}"], 0
+            reloaded, problems, phrases, library = False, [f"the reload failed: {exc}"], 0, ""
         async with conn.transaction():
             for request in range(self.applied + 1, latest + 1) if latest - self.applied <= 16 else [latest]:
                 await conn.execute(
-                    "INSERT INTO fleet_reload_results (reload_id, instance, reloaded, phrases, problems, done_ms)"
-                    f" SELECT id, %s, %s, %s, %s, {_NOW_MS} FROM fleet_reloads WHERE id = %s"
+                    "INSERT INTO fleet_reload_results"
+                    " (reload_id, instance, reloaded, phrases, library, problems, done_ms)"
+                    f" SELECT id, %s, %s, %s, %s, %s, {_NOW_MS} FROM fleet_reloads WHERE id = %s"
                     " ON CONFLICT (reload_id, instance) DO NOTHING",
-                    (self.name, reloaded, phrases, json.dumps(problems, ensure_ascii=False), request),
+                    (self.name, reloaded, phrases, library, json.dumps(problems, ensure_ascii=False), request),
                 )
             await conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, str(latest)))
         self.applied = latest
@@ -194,11 +208,14 @@ class FleetReloads:
             answers: dict[str, Outcome] = {}
             while True:
                 cur = await conn.execute(
-                    "SELECT instance, reloaded, phrases, problems FROM fleet_reload_results WHERE reload_id = %s",
+                    "SELECT instance, reloaded, phrases, library, problems FROM fleet_reload_results"
+                    " WHERE reload_id = %s",
                     (request,),
                 )
-                for name, reloaded, phrases, problems in await cur.fetchall():
-                    answers[str(name)] = Outcome(shown(str(name)), bool(reloaded), phrases, json.loads(problems))
+                for name, reloaded, phrases, library, problems in await cur.fetchall():
+                    answers[str(name)] = Outcome(
+                        shown(str(name)), bool(reloaded), phrases, library or None, json.loads(problems)
+                    )
                 left = deadline - time.monotonic()
                 if all(name in answers for name in expected) or left <= 0:
                     break

@@ -126,9 +126,12 @@ async def test_fleet_reload_reaches_an_instance_whose_connection_was_down(
         return await _first_phrase(second, "斑马发票测试") == "invoice.fleet_reload"
 
     await eventually(second_reloaded, timeout=15)
-    with closing(store.connect(db_path)) as conn:
-        answered = conn.execute("SELECT count(*) FROM fleet_reload_results").fetchone()[0]
-    assert answered == 2  # the one that caught up recorded its outcome too
+
+    def answered() -> int:
+        with closing(store.connect(db_path)) as conn:
+            return int(conn.execute("SELECT count(*) FROM fleet_reload_results").fetchone()[0])
+
+    assert await eventually(lambda: answered() == 2)  # the one that caught up recorded its outcome too
 
 
 async def test_fleet_reload_an_instance_started_after_it_does_not_reload_again(

@@ -118,6 +118,7 @@ async def test_fleet_reload_reaches_an_instance_whose_connection_was_down(
         ).fetchone()[0]
     assert killed == 1
     await eventually(lambda: not second.app[FLEET].listening.is_set())
+    assert (await (await second.get("/readyz")).json())["fleet_reloads"] == {"listening": False, "applied": 0}
     resp = await first.post("/v1/admin/reload", params={"fleet": "1"}, headers=ADMIN)
     body = await resp.json()
     assert resp.status == 200, body  # the one not listening is not waited for (it may answer meanwhile)
@@ -132,6 +133,8 @@ async def test_fleet_reload_reaches_an_instance_whose_connection_was_down(
             return int(conn.execute("SELECT count(*) FROM fleet_reload_results").fetchone()[0])
 
     assert await eventually(lambda: answered() == 2)  # the one that caught up recorded its outcome too
+    ready = await (await second.get("/readyz")).json()
+    assert ready["fleet_reloads"] == {"listening": True, "applied": 1}
 
 
 async def test_fleet_reload_an_instance_started_after_it_does_not_reload_again(

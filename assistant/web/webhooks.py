@@ -11,7 +11,7 @@ from aiohttp import web
 from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
-from assistant.web.appkeys import CONFIG, ENGINE, FILES, FOLLOWUPS, INGESTOR, WRITER
+from assistant.web.appkeys import CONFIG, ENGINE, FILES, FLEET, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
 
@@ -70,7 +70,7 @@ async def readyz(request: web.Request) -> web.Response:
 
     The matching workers' states are shown, not judged: while none is ready the service matches itself. So are
     the follow-ups' counts (pending, left pending by a locked database, payment checks given up): stuck ones
-    are seen here, and the service still takes events.
+    are seen here, and the service still takes events; and on PostgreSQL whether fleet reloads reach it.
     """
     files = request.app.get(FILES)
     full = files.problem() if files is not None else None
@@ -89,4 +89,7 @@ async def readyz(request: web.Request) -> web.Response:
     followups = request.app.get(FOLLOWUPS)
     if followups is not None:
         body["followups"] = await followups.deliverer.counts()
+    fleet = request.app.get(FLEET)
+    if fleet is not None:  # a reload of every instance misses this one while it does not listen (it catches up)
+        body["fleet_reloads"] = {"listening": fleet.listening.is_set(), "applied": fleet.applied}
     return web.json_response(body)

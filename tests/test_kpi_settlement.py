@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from assistant.kpi import metrics, report
 from tests.helpers import BACKENDS, replace_config
-from tests.kpi_log import D, Log, ms
+from tests.kpi_log import SHOP, D, Log, ms
 
 pytestmark = BACKENDS
 
@@ -167,6 +167,24 @@ def test_kpi_refund_after_the_window_is_said_by_the_report_of_its_day(log: Log) 
     }  # fmt: skip
     assert log.reports(D, D + timedelta(days=5), now=ms("D+20 00:00"))[0].late_refunds == []  # before them
     assert [r.order for r in log.reports(D + timedelta(days=7), now=ms("D+20 00:00"))[0].late_refunds] == ["LO1"]
+
+
+def test_kpi_report_of_every_shop_holds_a_quiet_day_of_refunds_and_payments(log: Log) -> None:
+    # Found: without --shop the shops were found from the day's messages: the report of a day with late refunds
+    # (or payments) and no chat message was empty, and the supervisor never saw those refunds.
+    from datetime import timedelta
+
+    _two_inquiries(log)
+    log.customer("10:00", shop="s2", customer="x1", conversation="c-x1")  # another shop, quiet on the days below
+    log.paid("D+1 09:00", "LO1", 300, customer="u1", conversation="c-u1")
+    log.event("order_refunded", "D+6 10:00", order="LO2", amount=200, customer="u2", conversation="c-u2")
+    now = ms("D+20 00:00")
+    [paid] = log.reports(D + timedelta(days=1), now=now, shop=None)
+    [quiet] = log.reports(D + timedelta(days=6), now=now, shop=None)
+    assert (paid.shop, quiet.shop) == (SHOP, SHOP)
+    assert [(r.order, r.counted_cents, r.credited) for r in quiet.late_refunds] == [("LO2", 20000, "小美")]
+    assert log.reports(D + timedelta(days=5), now=now, shop=None) == []  # a day with nothing at all
+    assert [r.shop for r in log.reports(D, now=now, shop=None)] == [SHOP, "s2"]
 
 
 def test_kpi_refund_after_the_window_is_in_every_report_format(log: Log, tmp_path: Path) -> None:

@@ -84,7 +84,12 @@ def _format_of(out: Path | None) -> str:
 @click.option("--date", "day", type=DAY, default=None, help=N_("the day (default: yesterday in the shop's timezone)"))
 @click.option("--from", "first", type=DAY, default=None, help=N_("first day of a range"))
 @click.option("--to", "last", type=DAY, default=None, help=N_("last day of a range (inclusive)"))
-@click.option("--shop", type=NAME, default=None, help=N_("one shop (default: every shop with messages in the period)"))
+@click.option(
+    "--shop",
+    type=NAME,
+    default=None,
+    help=N_("one shop (default: every shop with messages, orders or refunds in the period)"),
+)
 @click.option(
     "--format",
     "fmt",

@@ -1,5 +1,6 @@
-"""Where the interaction log has data: the shops with messages, and a shop's newest message (for the report's
-and the log's default day and their shop lists), each through the (shop, ts) index rather than a scan."""
+"""Where the interaction log has data: the shops with events in a period (the report's shops), the shops with
+messages, and a shop's newest message (for the report's and the log's default day and their shop lists), each
+through a (shop, ts) index rather than a scan."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import sqlite3
 
 
 def active_shops(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[str]:
-    """Shops with a message in [start, end), found by skipping through the (shop, ts) index."""
-    sql = _SHOPS_SQL + "  AND EXISTS (SELECT 1 FROM messages m WHERE m.shop = s.shop AND m.ts_ms >= ? AND m.ts_ms < ?)"
+    """Shops with an event in [start, end): a message, or an order, a payment or a refund alone (a quiet day's late
+    refunds are reported). Every row a report reads (messages, orders, payments, suggestion uses) comes from an event
+    of its time, so the events hold every shop of the period; found by skipping through their (shop, ts) index."""
+    sql = _SHOPS_SQL.format(table="events")
+    sql += "  AND EXISTS (SELECT 1 FROM events e WHERE e.shop = s.shop AND e.ts_ms >= ? AND e.ts_ms < ?)"
     return [row[0] for row in conn.execute(sql, (start_ms, end_ms))]
 
 
@@ -25,14 +29,14 @@ def latest_message_ms(conn: sqlite3.Connection, shop: str | None = None, before_
 
 def logged_shops(conn: sqlite3.Connection) -> list[str]:
     """Every shop with a message in the log, in order (one index step per shop, not a scan)."""
-    return [row[0] for row in conn.execute(_SHOPS_SQL) if row[0] is not None]
+    return [row[0] for row in conn.execute(_SHOPS_SQL.format(table="messages")) if row[0] is not None]
 
 
 _SHOPS_SQL = """
 WITH RECURSIVE s(shop) AS (
-  SELECT min(shop) FROM messages
+  SELECT min(shop) FROM {table}
   UNION ALL
-  SELECT (SELECT min(m.shop) FROM messages m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
+  SELECT (SELECT min(m.shop) FROM {table} m WHERE m.shop > s.shop) FROM s WHERE s.shop IS NOT NULL
 )
 SELECT shop FROM s WHERE shop IS NOT NULL
 """

@@ -1,5 +1,5 @@
 """Masking of personal data in chat text: phones, ID and bank-card numbers, e-mail, detailed addresses, and
-names and nicknames written after a label (收件人张三, 寄给小美) or standing beside a mobile number (张三 13812345678).
+names and nicknames written after a label (收件人张三, 寄给小美, 发给李四) or standing beside a mobile number (张三 13812345678).
 
 The rules and their limits are in docs/daily-log.md ("Privacy"). Masking is for what leaves the
 database (exports, pages); the raw text stays in the database only.
@@ -14,7 +14,7 @@ __all__ = ["NUMERALS", "PHONE", "mask", "mask_or_none", "may_contain", "phone_re
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix; the name rule
-# a label (收件人, 姓名, 我叫, 寄给).
+# a label (收件人, 姓名, 我叫, 寄给, 发给).
 _MAYBE_ANY = re.compile(r"[\d@＠区县旗栋幢座人名叫给給]|[(\[{（【<]\s*at\s*[)\]}）】>]", re.I)
 _MAYBE_PII = re.compile(r"\d{4}|[@＠]")
 # Characters that show nothing but split a number or an address for a pattern: removed before masking.
@@ -81,7 +81,7 @@ _MASK = "****"
 # A name is masked only after a label that announces one, and only when it starts with a common surname and
 # ends where a name can end: "收件人写错了", "联系人马上到" and "姓名不对" are left alone.
 _NAME_LABEL = re.compile(
-    r"(?:收件人|收货人|收貨人|联系人|聯繫人|聯絡人|姓名|名字|我叫|寄给|寄給)\s*[:：]?\s*"
+    r"(?:收件人|收货人|收貨人|联系人|聯繫人|聯絡人|姓名|名字|我叫|寄给|寄給|发给|發給|发給)\s*[:：]?\s*"
     r"(?:(?:是|为|為|叫|写|寫|填|改成|改为|改為|换成|換成)\s*[:：]?\s*)?"
 )
 _COMPOUND_SURNAMES = ("欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "慕容", "司徒", "夏侯", "皇甫", "令狐", "公孙", "公孫")  # fmt: skip
@@ -121,11 +121,15 @@ _NOT_NICKNAMES = (
     "姐姐", "弟弟", "妹妹", "爷爷", "奶奶", "姥姥", "姥爷", "舅舅", "叔叔", "婶婶", "伯伯", "姑姑", "宝宝", "谢谢",
     "刚刚", "常常", "天天", "慢慢", "快快", "偏偏", "稍稍", "早早", "渐渐", "好好", "人人", "家家", "明明", "往往",
     "仅仅", "多多", "星星", "亲亲",
-    "申通", "苏宁",  # a courier or a shop after 寄给, though its first character is a surname's
+    "申通", "苏宁", "华为",  # a courier or a shop after 寄给/发给, though its first character is a surname's
+    "顾客", "师傅", "房东",  # whom a parcel or a message is sent to (发给顾客), not their name
 )  # fmt: skip
 _LATIN_NAME = re.compile(r"[A-Z][a-z]{1,15}(?![A-Za-z])")
-# Where a name may end: the end of the text, anything not a Chinese character, or words that follow a name.
-_NAME_END = re.compile(r"$|[^\u4e00-\u9fff]|电话|電話|手机|手機|号码|號碼|联系|聯繫|地址|收|身份证")
+# Where a name may end: the end of the text, anything not a Chinese character, or words that follow a name (收件人写小美
+# 就行, 寄给张三呢).
+_NAME_END = re.compile(
+    r"$|[^\u4e00-\u9fff]|电话|電話|手机|手機|号码|號碼|联系|聯繫|地址|收|身份证|呢|吧|就行|就好|就可以"
+)
 
 
 def mask(text: str) -> str:

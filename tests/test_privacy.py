@@ -241,6 +241,24 @@ def test_mask_nicknames_and_names_of_who_receives_the_parcel(text: str, expected
     assert mask(text) == expected
 
 
+def test_mask_names_before_a_closing_word_and_after_fa_gei_but_no_word_that_is_no_name() -> None:
+    # Found: a name followed by 呢 or 就行 was shown whole, and 发给 was no label (发给李四 kept 李四).
+    masked = {
+        "收件人写小美就行": "收件人写小*就行",
+        "寄给张三呢": "寄给张*呢",
+        "收件人写张伟就好": "收件人写张*就好",
+        "寄给李四吧，谢谢": "寄给李*吧，谢谢",
+        "发给李四": "发给李*",
+        "发给张三就可以了": "发给张*就可以了",
+        "发给老王就行": "发给老*就行",
+        "發給王小明吧": "發給王**吧",
+    }
+    kept = ("发给我", "发给你", "发给您一个链接", "发给客服", "发给快递", "发给顾客", "发给师傅", "发给房东", "发给华为",
+            "发给申通", "发给小区门口", "寄给王呢", "收件人写我就行", "收件人写错了呢", "联系人马上到吧")  # fmt: skip
+    assert {text: mask(text) for text in masked} == masked
+    assert [mask(text) for text in kept] == list(kept)
+
+
 @pytest.mark.parametrize(
     "text",
     [

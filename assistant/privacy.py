@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+from typing import Any
 
-__all__ = ["NUMERALS", "PHONE", "mask", "mask_or_none", "may_contain", "phone_reading"]
+__all__ = ["NUMERALS", "PHONE", "mask", "mask_flags", "mask_or_none", "mask_spans", "may_contain", "phone_reading"]
 
 # Cheap pre-checks (most chat lines fail the first): the number and e-mail rules need four digits in
 # a row or an "@"; the address rules a numbered unit, a lettered building or a district suffix; the name rule
@@ -152,6 +155,57 @@ def mask(text: str) -> str:
     if _NAME_LABEL.search(text):
         text = _mask_names(text)
     return _mask_read_phones(text)
+
+
+def mask_spans(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """`mask(text)`, and each span of `text` (start, end) moved into it: a quality flag's words shown as the masked
+    text shows them. Masking keeps characters, turns some into *, drops invisible ones and writes an address's rest
+    or an e-mail's name shorter; a span that cuts such a piece takes all of it. Masking the span's words alone would
+    not do: 加我qq 11010119900 is no ID number, and shows what the masked text hides of one."""
+    shown = mask(text)
+    if shown == text:
+        return shown, [(start, end) for start, end in spans]
+    blocks = SequenceMatcher(None, text, shown, autojunk=False).get_opcodes()
+
+    def moved(at: int, end: bool) -> int:
+        for tag, i1, i2, j1, j2 in blocks:
+            if i1 <= at < i2 or (end and i1 < at == i2):
+                if tag == "equal":
+                    return j1 + at - i1
+                return j2 if end else j1
+        return len(shown)
+
+    out = []
+    for start, end in spans:
+        start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+        a, b = moved(start, False), moved(end, True) if end > start else moved(start, False)
+        out.append((a, max(a, b)))
+    return shown, out
+
+
+def mask_flags(flags: Sequence[dict[str, Any]], body: str) -> list[dict[str, Any]]:
+    """Flags as the masked message shows them: `match` is the span of `mask(body)` that `start`/`end` give, which
+    index that text (docs/quality.md). The flag's words masked alone showed what masking hides in the message (加我qq
+    11010119900 of an ID number, 138****5678 of 13812345678@qq.com shown 1***@qq.com), and its offsets into the
+    message as written marked other words once masking had shortened an address before them. A flag whose
+    offsets do not give its words (written before they were logged) is found by its words, else shows none."""
+    spans: list[tuple[int, int]] = []
+    for f in flags:
+        start, end, match = f.get("start"), f.get("end"), str(f.get("match", ""))
+        if not (isinstance(start, int) and isinstance(end, int) and body[start:end] == match and match):
+            start = body.find(match) if match else -1
+            end = start + len(match)
+        spans.append((start, end))
+    shown, moved = mask_spans(body, [span for span in spans if span[0] >= 0])
+    places = iter(moved)
+    out = []
+    for f, (start, _) in zip(flags, spans):
+        if start < 0:
+            out.append({k: v for k, v in f.items() if k not in ("start", "end")} | {"match": ""})
+            continue
+        a, b = next(places)
+        out.append({**f, "start": a, "end": b, "match": shown[a:b]})
+    return out
 
 
 def mask_or_none(text: str | None) -> str | None:

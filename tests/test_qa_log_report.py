@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
+from assistant.cli import main
 from assistant.config import load_config
 from assistant.daylog import formats
 from assistant.daylog.query import DayQuery, Item, Rules, iter_items
@@ -108,6 +109,42 @@ async def test_daylog_page_shows_flags_and_filters_by_category(aiohttp_client: A
     assert 'id="conv-angry"' in html and 'id="conv-claim"' not in html and 'id="conv-clean"' not in html
     html = await (await client.get("/logs/daily", params={"date": "2026-11-20", "qa": "any"})).text()
     assert 'id="conv-angry"' in html and 'id="conv-claim"' in html and 'id="conv-clean"' not in html
+
+
+LEAKY = {  # an agent's message → its flags' words as the masked log shows them
+    "加我qq 110101199003071234": ["加我qq 1****************"],  # the qq rule takes 11 digits of an ID number
+    "加我v信 13812345678@qq.com": ["加我v信", "1***"],  # the phone is in an e-mail address, shown 1***@qq.com
+    "文三路478号1201室，加我微信 13900001111": ["加我微信", "139****1111"],  # after an address shown ****
+    "我在文三路478号1201室，扣扣 6222021234567890123": ["扣扣 ***************"],  # a card's digits, after one
+}
+
+
+async def test_daylog_masked_flags_show_no_more_than_the_masked_text(
+    aiohttp_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: a flag's words were masked alone (加我qq 11010119900 is no ID number: its digits showed) and its
+    # offsets indexed the message as written, so they marked other words of the masked text, which was shorter.
+    db = tmp_path / "p.db"
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(db)}})
+    client: Client = await aiohttp_client(make_app(config))
+    for n, text in enumerate(LEAKY):
+        event = make_event(conversation=f"c{n}", sender="agent", agent="小美", text=text)
+        assert (await client.post("/v1/events", data=body_of(event))).status == 200
+    assert main(["log", "--config", str(ROOT / "config.toml"), "--db", str(db), "--date", "2026-11-20",
+                 "--format", "jsonl"]) == 0  # fmt: skip
+    items = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    shown = {i["text"]: [f["match"] for f in i["qa"]] for i in items if "qa" in i}
+    assert sorted(shown.values()) == sorted(LEAKY.values())
+    for item in (i for i in items if "qa" in i):
+        assert all(item["text"][f["start"] : f["end"]] == f["match"] for f in item["qa"])
+    html = await (await client.get("/logs/daily", params={"date": "2026-11-20"})).text()
+    assert "11010119900" not in html and "62220212345" not in html and "138****5678" not in html
+    assert "「139****1111」" in html and "「1***」" in html and "「扣扣 ***************」" in html
+    assert main(["report", "--config", str(ROOT / "config.toml"), "--db", str(db), "--date", "2026-11-20",
+                 "--format", "json"]) == 0  # fmt: skip
+    flagged = json.loads(capsys.readouterr().out)["qa"]["flagged"]
+    assert sorted([f["match"] for f in m["flags"]] for m in flagged) == sorted(LEAKY.values())
+    assert all(m["text"][f["start"] : f["end"]] == f["match"] for m in flagged for f in m["flags"])
 
 
 def test_report_counts_flags_per_agent_and_category(log: Log) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypedDict
 
-from assistant.privacy import mask as mask_text
+from assistant.privacy import mask_flags
 
 
 class SuggestionNote(TypedDict):
@@ -37,15 +37,15 @@ def json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def flag_notes(text: str, mask: bool) -> list[dict[str, Any]]:
-    """A message's logged quality flags, without `short` (the item's own `short` says that); the matched
-    words masked like the text (a phone number is what an off-platform flag matches)."""
+def flag_notes(text: str, mask: bool, body: str = "") -> list[dict[str, Any]]:
+    """A message's logged quality flags, without `short` (the item's own `short` says that); masked, each flag's
+    words as the masked `body` shows them (privacy.mask_flags)."""
     try:
         values = json.loads(text)
         flags = [f for f in values if isinstance(f, dict) and f.get("category") != "short"]
     except (ValueError, TypeError):
         return []
-    return [{**f, "match": mask_text(str(f.get("match", "")))} for f in flags] if mask else flags
+    return mask_flags(flags, body) if mask else flags
 
 
 def suggestion_notes(text: str | None) -> list[SuggestionNote]:

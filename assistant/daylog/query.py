@@ -529,7 +529,7 @@ def _settle(
                         "text": shown}  # fmt: skip
                 if sender == "agent":
                     item["short"] = is_short_reply(body)
-            flags = flag_notes(qa, mask) if qa else None
+            flags = flag_notes(qa, mask, body) if qa else None
             if flags:
                 item["qa"] = flags
             if followup_id is not None:

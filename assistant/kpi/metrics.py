@@ -28,7 +28,7 @@ from assistant.kpi.queries import (
     customers_of_day,
     day_figures,
 )
-from assistant.privacy import mask
+from assistant.privacy import mask, mask_flags
 
 __all__ = [
     "NO_REPLY",
@@ -363,7 +363,7 @@ class ShopReport:
                         "customer": f.customer,
                         "ts_ms": f.ts_ms,
                         "text": mask(f.text),
-                        "flags": [{**x, "match": mask(str(x.get("match", "")))} for x in f.flags],
+                        "flags": mask_flags(f.flags, f.text),
                     }
                     for f in self.figures.qa_flagged
                 ],

@@ -275,3 +275,41 @@ async def test_buyer_commands_find_export_and_erase_the_name_a_platform_gave_the
         assert restarted.customer_name("shop1", OTHER) == "李先生"
     finally:
         restarted.close()
+
+
+async def test_archive_takes_a_buyers_name_with_their_last_message_and_the_buyer_commands_find_it(
+    aiohttp_client: Any, config: Config, db_path: store.Location, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: archiving every day of a buyer's left their Chatwoot name in customer_names, a name of no message.
+    client = await aiohttp_client(make_app(config))
+    for i, day in enumerate(OLD):  # BUYER writes on the old days alone, OTHER on those and today
+        for who, phone in ((BUYER, PHONE), (OTHER, OTHER_PHONE)):
+            assert (await client.post("/v1/events", json=chat(who, phone, day_ts(day, 10 + i), i))).status == 200
+    assert (await client.post("/v1/events", json=chat(OTHER, OTHER_PHONE, live_event()["ts"], 9))).status == 200
+    await client.close()
+    with closing(store.connect(db_path)) as conn, store.transaction(conn):
+        for who, name in ((BUYER, "王女士"), (OTHER, "李先生")):
+            save_name(conn, "shop1", who, name)
+    archive(config, db_path, NOW)
+    assert dump(db_path)["customer_names"] == [repr(("shop1", OTHER, "李先生"))]
+    files = archived_lines(archive_root(config))
+    last = f"{shop_dirname('shop1')}/{OLD[1].isoformat()}.jsonl.gz"
+    named = {name: [line for line in lines if b"customer_name" in line] for name, lines in files.items()}
+    assert named == {name: [] for name in files} | {last: [json.dumps(
+        {"customer_name": {"shop": "shop1", "customer": BUYER, "name": "王女士"}}, ensure_ascii=False,
+        separators=(",", ":")).encode()]}  # fmt: skip
+    code, out = run(capsys, config, tmp_path, db_path, "log", "--date", OLD[1].isoformat(), "--format", "jsonl")
+    assert code == 0 and BUYER in out and "王女士" not in out, out  # the day reads back as before
+    out_dir = tmp_path / "handover"
+    out_dir.mkdir(mode=0o700)
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "export", "--customer", BUYER,
+                    "--out", str(out_dir / "buyer.jsonl"))  # fmt: skip
+    assert code == 0, out
+    lines = [json.loads(line) for line in (out_dir / "buyer.jsonl").read_text().splitlines()]
+    assert [line["record"]["customer_name"]["name"] for line in lines if "customer_name" in line.get("record", {})] == [
+        "王女士"
+    ]
+    code, out = run(capsys, config, tmp_path, db_path, "buyer", "erase", "--customer", BUYER, "--yes")
+    assert code == 0, out
+    assert b"\xe7\x8e\x8b\xe5\xa5\xb3\xe5\xa3\xab" not in b"".join(archived_lines(archive_root(config))[last])  # 王女士
+    assert dump(db_path)["customer_names"] == [repr(("shop1", OTHER, "李先生"))]

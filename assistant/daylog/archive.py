@@ -29,6 +29,7 @@ from tqdm import tqdm
 from assistant import i18n, store, upgrade
 from assistant.clock import day_bounds, local_day
 from assistant.config import Config
+from assistant.daylog import names as customer_names
 from assistant.daylog.query import has_table
 from assistant.i18n import _
 
@@ -253,12 +254,13 @@ def _prepare_temp(conn: sqlite3.Connection) -> None:
         CREATE TEMP TABLE IF NOT EXISTS archive_followups (id TEXT PRIMARY KEY);
         CREATE TEMP TABLE IF NOT EXISTS archive_conversations (conversation TEXT PRIMARY KEY);
         CREATE TEMP TABLE IF NOT EXISTS archive_keys (key TEXT PRIMARY KEY);
+        CREATE TEMP TABLE IF NOT EXISTS archive_names (customer TEXT PRIMARY KEY, name TEXT NOT NULL);
         """
     )
 
 
 def _clear_temp(conn: sqlite3.Connection) -> None:
-    for table in ("archive_seqs", "archive_followups", "archive_conversations", "archive_keys"):
+    for table in ("archive_seqs", "archive_followups", "archive_conversations", "archive_keys", "archive_names"):
         conn.execute(f"DELETE FROM temp.{table}")
 
 
@@ -359,9 +361,11 @@ class _DaySource:
                 f" WHERE shop = ? AND fired_ms >= ? AND fired_ms < ? AND state NOT IN {_KEEP_SQL}",
                 self.params,
             )
+        customer_names.note(self.conn, *self.params)  # of the buyers whose last message is of the day
 
     def records(self, *, skip_archived: bool = False) -> Iterator[dict[str, Any]]:
-        """Each event (with its message row), then each follow-up; `skip_archived`: those not in the file."""
+        """Each event (with its message row), each name noted, then each follow-up; `skip_archived`: those not in
+        the file."""
         skip = " AND NOT EXISTS (SELECT 1 FROM temp.archive_keys k WHERE k.key = 'e:' || e.id)" if skip_archived else ""
         rows = self.conn.execute(
             "SELECT e.*, m.* FROM events e LEFT JOIN messages m ON m.seq = e.seq"
@@ -377,6 +381,7 @@ class _DaySource:
             if row[split] is not None:
                 record["message"] = dict(zip(names[split:], row[split:]))
             yield record
+        yield from customer_names.records(self.conn, self.shop, skip_archived=skip_archived)
         if not self.followups:
             return
         skip = " AND NOT EXISTS (SELECT 1 FROM temp.archive_keys k WHERE k.key = 'f:' || f.id)" if skip_archived else ""
@@ -402,6 +407,8 @@ class _DaySource:
                 self.params,
             ):
                 total = add_key(total, "f:" + followup_id)
+        for key in customer_names.keys(self.conn):
+            total = add_key(total, key)
         return total
 
     def load_keys(self, path: Path) -> None:
@@ -411,8 +418,8 @@ class _DaySource:
 
 
 def _delete(conn: sqlite3.Connection, shop_day: ShopDay) -> int:
-    """Delete the noted rows in one transaction; order and conversation rows go with their last event. The
-    shop-day is recorded as archived in the same transaction."""
+    """Delete the noted rows in one transaction; order and conversation rows go with their last event, a buyer's
+    name with their last message. The shop-day is recorded as archived in the same transaction."""
     shop = shop_day.shop
     with store.transaction(conn):
         if has_table(conn, "archived_days"):
@@ -439,6 +446,7 @@ def _delete(conn: sqlite3.Connection, shop_day: ShopDay) -> int:
             " AND e.conversation = conversations.conversation)",
             (shop,),
         )
+        customer_names.forget(conn, shop)
         if _followups_table(conn):
             deleted += conn.execute(
                 "DELETE FROM followups WHERE id IN (SELECT id FROM temp.archive_followups)"
@@ -452,9 +460,11 @@ def _delete(conn: sqlite3.Connection, shop_day: ShopDay) -> int:
 
 
 def record_key(record: dict[str, Any]) -> str:
-    """What identifies a record across runs: the event id or the follow-up id."""
+    """What identifies a record across runs: the event id, the follow-up id, or the buyer a name is of."""
     if "event" in record:
         return "e:" + str(record["event"]["id"])
+    if "customer_name" in record:
+        return "n:" + str(record["customer_name"]["customer"])
     return "f:" + str(record["followup"]["id"])
 
 

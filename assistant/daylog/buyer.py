@@ -99,8 +99,8 @@ class Buyer:
         return "customer = ? AND shop = ?", [self.customer, self.shop]
 
     def owns(self, record: dict[str, Any]) -> bool:
-        """Whether an archive record is this buyer's (an event, its message, or a follow-up naming them)."""
-        rows = [record[k] for k in ("event", "message", "followup") if isinstance(record.get(k), dict)]
+        """Whether an archive record is this buyer's (an event, its message, a follow-up naming them, or their name)."""
+        rows = [record[k] for k in ("event", "message", "followup", "customer_name") if isinstance(record.get(k), dict)]
         return any(row.get("customer") == self.customer for row in rows)
 
 

@@ -85,6 +85,8 @@ class _Restore:
         self.pending: dict[str, list[dict[str, Any]]] = {"events": [], "messages": [], "followups": []}
 
     def add(self, record: dict[str, Any]) -> None:
+        if "customer_name" in record:  # a buyer's name, kept for `assistant buyer`: no row of the day's log
+            return
         if "followup" in record:
             self.pending["followups"].append(record["followup"])
         else:

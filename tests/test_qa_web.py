@@ -298,6 +298,23 @@ def test_qa_flags_of_a_masked_message_point_into_the_masked_text() -> None:
     assert moved["start"] == shown.rindex("投诉")  # the same occurrence: the second
 
 
+def test_qa_flags_of_a_masked_message_show_no_more_than_the_masked_text() -> None:
+    # The live views (panel, /qa, /v1/qa/recent, alerts) masked a flag's words alone: 加我qq 11010119900 showed the
+    # digits of an ID number the masked message hides whole.
+    from assistant.privacy import mask
+    from assistant.qa import store as qa_store
+    from tests.test_qa_log_report import INSPECTOR
+
+    text = "有事加我qq 110101199003071234 私聊"
+    flags = [f.to_json() for f in INSPECTOR.inspect(text, "agent") if f.category == "off_platform"]
+    assert flags and any("1101011990" in f["match"] for f in flags)
+    shown = mask(text)
+    assert "1101011990" not in shown
+    for moved in qa_store.masked_flags(flags, text):
+        assert "1101011990" not in moved["match"]
+        assert shown[moved["start"] : moved["end"]] == moved["match"]
+
+
 async def test_qa_a_spaced_phone_number_is_masked_in_every_flag_shown(
     client: Client, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

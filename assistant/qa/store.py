@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.privacy import mask
+from assistant.privacy import mask_flags
 from assistant.store import Written
 
 DELIVERY_STATES = ("pending", "sent", "failed", "skipped")
@@ -252,30 +252,10 @@ def flag_item(
 
 
 def masked_flags(flags: Sequence[dict[str, Any]], text: str) -> list[dict[str, Any]]:
-    """Flags with their matched words masked like the message's `text` (privacy.py), and their offsets moved into
-    the masked text: masking shortens what it hides (an address's rest is ****), and offsets into the raw text
-    marked nothing, or the wrong words, on the supervisors' page. The same occurrence of the words is taken; a
-    flag whose words masking changed past finding keeps no offsets."""
-    shown = mask(text)
-    out = []
-    for f in flags:
-        match = str(f.get("match", ""))
-        hidden = mask(match)
-        start = f.get("start")
-        moved = {**f, "match": hidden}
-        moved.pop("start", None)
-        moved.pop("end", None)
-        if isinstance(start, int) and match:
-            nth = text.count(match, 0, start)  # earlier occurrences of the same words
-            at = -1
-            for _ in range(nth + 1):
-                at = shown.find(hidden, at + 1)
-                if at < 0:
-                    break
-            if at >= 0:
-                moved.update(start=at, end=at + len(hidden))
-        out.append(moved)
-    return out
+    """Flags as the masked `text` shows them (privacy.mask_flags: `match` is the masked text's span at the moved
+    offsets). Each flag's words masked alone showed what masking hides in the message (加我qq 11010119900 of an ID
+    number) on the panel, the quality page, /v1/qa/recent and the alerts."""
+    return mask_flags(flags, text)
 
 
 def written_flags(written: Written) -> list[dict[str, Any]]:

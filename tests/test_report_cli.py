@@ -49,6 +49,32 @@ def test_report_cli_prints_a_table_by_default(db: Path, capsys: pytest.CaptureFi
     assert lines[0].startswith("s1  2026-11-20") and lines[3].startswith("A ") and lines[-1].startswith("（团队）")
 
 
+def test_report_cli_shop_with_orders_and_no_message_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --shop was checked against the shops with a chat message: a shop whose log held a paid order and a refund
+    # but no message was "nothing found", where the report without --shop (from the events) listed it.
+    log = Log(tmp_path / "orders.db")
+    log.customer("10:00")
+    log.paid("10:02", "o1", 10, shop="quiet")
+    log.event("order_refunded", "11:00", order="o1", amount=4, shop="quiet")
+    log.close()
+    code, out, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(tmp_path / "orders.db"),
+        "--date",
+        D.isoformat(),
+        "--format",
+        "json",
+        "--shop",
+        "quiet",
+    )
+    assert code == 0, err
+    assert json.loads(out)["shop"] == "quiet"
+
+
 def test_report_cli_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat(), "--format", "json", "--shop", "s1")
     doc = json.loads(out)

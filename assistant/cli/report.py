@@ -26,7 +26,6 @@ from assistant.config import Config
 from assistant.daylog.archive import archived_in, missing_files
 from assistant.i18n import N_, _
 from assistant.kpi import metrics, report, window
-from assistant.kpi.logged import logged_shops
 
 MAX_RANGE_DAYS = 366
 
@@ -49,9 +48,12 @@ def period(config: Config, day: date | None, first: date | None, last: date | No
 
 
 def _knows(path: store.Location, shop: str) -> bool:
-    """Whether the log holds a message of `shop`."""
+    """Whether the log holds an event of `shop` (a shop whose log holds orders, payments or refunds and no chat
+    message yet is reported as the report without --shop finds it)."""
     with closing(store.connect(path, readonly=True)) as conn:
-        return store.has_table(conn, "messages") and shop in logged_shops(conn)
+        if not store.has_table(conn, "events"):
+            return False
+        return conn.execute("SELECT 1 FROM events WHERE shop = ? LIMIT 1", (shop,)).fetchone() is not None
 
 
 def prepare(path: store.Location) -> None:

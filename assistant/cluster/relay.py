@@ -6,7 +6,7 @@ others; follow-up lines are journaled as they are published. Every instance LIST
 after the last it saw and publishes the others' on its own bus (a conversation card built here, from
 the shared log), so a panel connected to any instance sees events posted to any other. A lost
 connection is reopened and reading resumes from the last row seen: nothing written meanwhile is
-skipped. Rows older than `KEEP_MS` are pruned.
+skipped. The oldest rows are pruned, up to the first one written within `KEEP_MS` (`PRUNE`).
 
 The read position (`floor`) is stamped on every update this instance publishes, so a panel's last id says
 how far it had the journal; a panel whose instance died resumes on another from there (`since`). The
@@ -46,6 +46,11 @@ READ_S = 5.0  # the journal is read at least this often (a missing id may have s
 GAP_MAX_S = 60.0
 OWN_WAIT_S = 30.0  # one of our own rows whose update is not published after this long will not be
 RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
+# Only the oldest rows go, up to the first one written within KEEP_MS: a row is stamped by its writer's clock, and
+# one numbered after a kept row may be stamped earlier (another machine's clock, a group slow to insert). Deleting
+# such a row while keeping an earlier one left a hole the journal's oldest id does not show (`since`): a panel
+# resuming from a position before it would silently miss its card instead of getting a snapshot.
+PRUNE = "DELETE FROM live_journal WHERE id < (SELECT min(id) FROM live_journal WHERE created_ms >= %s)"
 
 
 class Relay:
@@ -175,7 +180,7 @@ class Relay:
                         )
                     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.origin))
                     if now - pruned_ms > 60_000:
-                        await conn.execute("DELETE FROM live_journal WHERE created_ms < %s", (now - KEEP_MS,))
+                        await conn.execute(PRUNE, (now - KEEP_MS,))
                         pruned_ms = now
                 pending = []
             except asyncio.CancelledError:

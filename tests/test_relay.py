@@ -1,0 +1,88 @@
+"""The live journal a panel resumes from on another instance (assistant/cluster/relay.py): what it keeps, and what a
+resuming panel is sent from it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from assistant import pg
+from assistant.bus import Bus, Update
+from assistant.cluster.relay import KEEP_MS, Relay
+from assistant.config import Config
+from assistant.live import Scope
+from assistant.writer import Writer
+from tests.helpers import eventually
+from tests.pgcluster import Cluster
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
+@pytest.fixture
+async def location(pg_cluster: Cluster, config: Config) -> pg.Location:
+    location = config.location()
+    assert isinstance(location, pg.Location)
+    await Writer(location).close()  # migrates
+    return location
+
+
+@pytest.fixture
+async def journal(location: pg.Location) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    conn = await psycopg.AsyncConnection.connect(location.url, autocommit=True, password=location.password)
+    yield conn
+    await conn.close()
+
+
+async def write_row(conn: psycopg.AsyncConnection[Any], conversation: str, created_ms: int) -> int:
+    """Another instance's event row, written at `created_ms` by that instance's clock; its id."""
+    cur = await conn.execute(
+        "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+        " VALUES ('elsewhere', 'message', 's', %s, 'a1', %s, %s) RETURNING id",
+        (conversation, f'{{"event_id":"{conversation}"}}', created_ms),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def kept(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    cur = await conn.execute("SELECT conversation FROM live_journal ORDER BY id")
+    return [str(row[0]) for row in await cur.fetchall()]
+
+
+async def test_relay_prunes_only_the_journals_oldest_rows_so_a_resume_never_skips_one(
+    location: pg.Location, journal: psycopg.AsyncConnection[Any]
+) -> None:
+    # Rows are numbered as they are inserted, but stamped with the clock of the instance that wrote them: one whose
+    # clock runs ahead (or a row stamped before a slow group took its id) is younger than rows numbered after it.
+    # Pruning by the stamp alone deleted those later rows and kept the earlier one, so the journal still seemed to
+    # reach back to a panel's position: the panel resumed without their cards instead of getting a snapshot.
+    now = int(time.time() * 1000)
+    before = await write_row(journal, "gone", now - KEEP_MS - 60_000)  # old, and before every kept row: pruned
+    position = await write_row(journal, "ahead", now + 60_000)  # the panel had everything up to here
+    await write_row(journal, "missed-1", now - KEEP_MS - 60_000)
+    await write_row(journal, "missed-2", now - KEEP_MS - 60_000)
+    bus = Bus()
+    relay = Relay(location, bus)
+    await relay.start()
+    try:
+        bus.publish(Update("followup", "s", "line", "a1", {"state": "armed"}))  # its writer prunes the journal
+        await eventually(lambda: _has(journal, "line"))
+        missed = await relay.since(position, Scope(everything=True))
+        behind = await relay.since(before - 1, Scope(everything=True))
+    finally:
+        await relay.stop()
+    assert await kept(journal) == ["ahead", "missed-1", "missed-2", "line"]
+    assert missed is not None and [u.conversation for u in missed] == ["missed-1", "missed-2", "line"]
+    assert behind is None  # the journal no longer reaches back that far: a snapshot
+
+
+async def _has(conn: psycopg.AsyncConnection[Any], conversation: str) -> bool:
+    return conversation in await kept(conn)

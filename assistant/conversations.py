@@ -234,15 +234,16 @@ class Conversations:
             self._conn.close()
             self._conn = None
 
-    def get(self, shop: str, conversation: str, *, current: bool = False) -> ConversationState:
+    def get(self, shop: str, conversation: str, *, current: bool = False, strict: bool = False) -> ConversationState:
         """The state of a conversation, loading it from the log when not cached. `current`: on a shared
-        database, first check that no other instance logged an event of it since (one indexed query)."""
+        database, first check that no other instance logged an event of it since (one indexed query). `strict`:
+        on a shared database, a read that fails raises (sqlite3.OperationalError) instead of giving an empty state."""
         key = (shop, conversation)
         state = self._states.get(key)
         if state is not None and current and self.shared and self._latest_seq(shop, conversation) != state.seq:
             state = None  # changed through another instance: read again
         if state is None:
-            state = self._load(shop, conversation)
+            state = self._load(shop, conversation, strict=strict)
             self._states[key] = state
             if len(self._states) > self.capacity:
                 self._states.popitem(last=False)
@@ -339,7 +340,7 @@ class Conversations:
             state.apply(written)
         return state
 
-    def _load(self, shop: str, conversation: str) -> ConversationState:
+    def _load(self, shop: str, conversation: str, *, strict: bool = False) -> ConversationState:
         state = ConversationState(shop=shop, conversation=conversation)
         try:
             conn = self._reader()
@@ -354,6 +355,8 @@ class Conversations:
                 (shop, conversation),
             ).fetchone()
         except sqlite3.OperationalError:  # no database yet
+            if strict and self.shared:  # PostgreSQL is there: it did not answer (a card of it would be empty)
+                raise
             return state
         if meta is not None:
             state.customer, state.agent, state.status, state.customer_type, state.closed_ms, state.last_ts_ms = (

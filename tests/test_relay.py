@@ -3,6 +3,7 @@ resuming panel is sent from it."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,9 +16,11 @@ from assistant.bus import Bus, Update
 from assistant.cluster.relay import KEEP_MS, Relay
 from assistant.config import Config
 from assistant.live import Scope
+from assistant.web.appkeys import ENGINE, RELAY
 from assistant.writer import Writer
-from tests.helpers import eventually
+from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
+from tests.test_live import open_stream
 
 
 @pytest.fixture
@@ -86,3 +89,42 @@ async def test_relay_prunes_only_the_journals_oldest_rows_so_a_resume_never_skip
 
 async def _has(conn: psycopg.AsyncConnection[Any], conversation: str) -> bool:
     return conversation in await kept(conn)
+
+
+class Unreadable:
+    """The conversations' reader while PostgreSQL does not answer on the event loop (pg.py's `Silent`)."""
+
+    def execute(self, *args: Any) -> Any:
+        raise sqlite3.OperationalError("PostgreSQL is not answering (Silent)")
+
+
+async def test_relay_card_not_readable_is_built_again_not_lost(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a loaded machine a read on the event loop can go unanswered for half a second, and then the pool is not
+    # asked again until a probe is answered. A card built meanwhile for another instance's event was read as a
+    # conversation with no events (no messages, no agent): the agent's panel never got it, and the read position
+    # passed the row, so nothing sent it again (nor to a panel resuming elsewhere from a later position).
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    reader = await open_stream(b, "agent=a1")
+    try:
+        conversations = b.app[ENGINE].conversations
+        monkeypatch.setattr(conversations, "_reader", Unreadable)
+        relay = b.app[RELAY]
+        received = relay.received
+        resp = await a.post(
+            "/v1/events", data=body_of(make_event(id="u1", conversation="far", agent="a1", text="在吗"))
+        )
+        assert resp.status == 200
+        await eventually(lambda: relay.received > received)  # read while the log could not be
+        monkeypatch.undo()
+        await a.post("/v1/events", data=body_of(make_event(id="u2", conversation="else", agent="a2", text="你好")))
+        card = await reader.wait_for(
+            lambda e: e.event == "conversation" and e.data["conversation"] == "far", timeout=10
+        )
+        assert [m["text"] for m in card.data["payload"]["messages"]] == ["在吗"]
+        assert card.data["agent"] == "a1"
+        assert relay.received == received + 2  # each row heard once (an adoption counted once), however often tried
+    finally:
+        await reader.close()

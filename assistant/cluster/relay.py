@@ -10,8 +10,9 @@ skipped. The oldest rows are pruned, up to the first one written within `KEEP_MS
 
 The read position (`floor`) is stamped on every update this instance publishes, so a panel's last id says
 how far it had the journal; a panel whose instance died resumes on another from there (`since`). The
-position passes our own events' rows only once their update is published here, never ahead of the panel,
-and passes a missing id only once the transaction that took it can no longer commit (see `_advance`).
+position passes our own events' rows only once their update is published here, the others' only once their
+card could be built (the log read on a loaded machine may not answer: the row is read again), never ahead of
+the panel, and passes a missing id only once the transaction that took it can no longer commit (see `_advance`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ class Relay:
         # committed in any order, so a missing id may be a row still being written (or one rolled back).
         self.floor = 0
         self.seen: set[int] = set()
-        self._own: dict[int, float] = {}  # our own rows read before their update was published here: since when
+        # Rows read whose update is not out yet, and since when: ours until the Publisher has published it, the
+        # others' until their card could be built. The position waits for them (up to OWN_WAIT_S).
+        self._unsent: dict[int, float] = {}
         # The missing ids up to `[1]` were all taken by transactions whose ids are below `[0]` (a transaction
         # id taken after they were first missed): once no transaction below it runs, they are settled.
         self._horizon: tuple[int, int] | None = None
@@ -230,39 +233,50 @@ class Relay:
             xmin = int(found[0][0])
             rows = [row[1:] for row in found if row[1] is not None]
             for id_, origin, kind, shop, conversation, agent, payload in rows:
+                id_ = int(id_)
                 if origin == self.origin:
                     if kind != "message" or self._published_here(payload):
-                        self.seen.add(int(id_))
-                        self._own.pop(int(id_), None)
+                        self._settle(id_)
                     else:
-                        self._own.setdefault(int(id_), time.monotonic())  # read again until it is
+                        self._unsent.setdefault(id_, time.monotonic())  # read again until it is
                     continue
-                self.seen.add(int(id_))
                 update = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
-                self.received += 1
-                if self.on_remote is not None:
-                    try:
-                        self.on_remote(update)
-                    except Exception:
-                        log.exception("remote update listener failed")
+                if id_ not in self._unsent:  # heard once, however often its card is tried
+                    self.received += 1
+                    if self.on_remote is not None:
+                        try:
+                            self.on_remote(update)
+                        except Exception:
+                            log.exception("remote update listener failed")
                 if kind == "message" and self.snapshot is not None:
                     if self.watched is not None and not self.watched():
+                        self._settle(id_)  # no panel here: no card to send
                         continue
                     try:
                         card = self.snapshot(shop, conversation)
-                    except Exception:
-                        log.exception("card of %s/%s not built", shop, conversation)
+                    except Exception as exc:
+                        # The log did not answer (a loaded machine): the row is read again, and the read position
+                        # waits for it, so neither this instance's panels nor one resuming elsewhere miss it.
+                        self._faults.failed("card", exc, "card of %s/%s not built; tried again", shop, conversation)
+                        self._unsent.setdefault(id_, time.monotonic())
                         continue
+                    self._faults.cleared("card", "cards of the other instances' events are built again")
                     update = Update(
                         kind, shop, conversation, card.get("agent"), {**card, **update.payload}, remote=True
                     )
+                self._settle(id_)
                 self.bus.publish(update)
             complete = len(rows) < BATCH  # every row up to the newest was read: missing ones are not further on
             self._advance(xmin, complete)
             if complete:
                 if self._horizon is None and self.seen:  # missing ids below some read: when will they settle
-                    self._horizon = (await _next_xid(conn), max(self.seen | self._own.keys()))
+                    self._horizon = (await _next_xid(conn), max(self.seen | self._unsent.keys()))
                 return
+
+    def _settle(self, id_: int) -> None:
+        """A row read whose update is out (or needs none): the position may pass it."""
+        self.seen.add(id_)
+        self._unsent.pop(id_, None)
 
     def _published_here(self, payload: str) -> bool:
         if self.published is None:
@@ -337,13 +351,13 @@ class Relay:
         their update to be published.
         """
         now = time.monotonic()
-        for id_, since in list(self._own.items()):
+        for id_, since in list(self._unsent.items()):
             if now - since > OWN_WAIT_S:
                 log.warning("live journal row %d: its update was never published here; passed over", id_)
-                del self._own[id_]
+                del self._unsent[id_]
                 self.seen.add(id_)
         self._step()
-        if not self.seen and not self._own:
+        if not self.seen and not self._unsent:
             self._horizon = self._gap_since = None
             return
         if self._gap_since is None:
@@ -365,7 +379,7 @@ class Relay:
         """Pass the missing ids up to `covered` (not our own rows still waiting to be published)."""
         self._horizon = None
         self._gap_since = time.monotonic()
-        while self.floor < covered and self.floor + 1 not in self._own:
+        while self.floor < covered and self.floor + 1 not in self._unsent:
             self.floor += 1
             self.seen.discard(self.floor)
         self._step()

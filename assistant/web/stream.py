@@ -119,8 +119,11 @@ def urgency(conversation: dict[str, Any]) -> tuple[bool, int, int]:
 
 
 def conversation_snapshot(engine: SuggestionEngine) -> Any:
-    """The live feed's `Snapshot`: a conversation's card from the engine's current state."""
-    return lambda shop, conversation: conversation_json(engine.conversations.get(shop, conversation), engine)
+    """The live feed's `Snapshot`: a conversation's card from the engine's current state. On a shared database a
+    state that cannot be read raises (the relay reads the card again later) rather than making an empty card: one
+    with no messages and no agent, which no agent's panel would get."""
+    conversations = engine.conversations
+    return lambda shop, conversation: conversation_json(conversations.get(shop, conversation, strict=True), engine)
 
 
 # ---- who may watch what --------------------------------------------------------------------------

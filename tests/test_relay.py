@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from assistant import pg
 from assistant.bus import Bus, Update
+from assistant.cluster import relay as relay_module
 from assistant.cluster.relay import KEEP_MS, Relay
 from assistant.config import Config
 from assistant.live import Scope
@@ -128,3 +130,60 @@ async def test_relay_card_not_readable_is_built_again_not_lost(
         assert relay.received == received + 2  # each row heard once (an adoption counted once), however often tried
     finally:
         await reader.close()
+
+
+async def test_relay_long_transaction_elsewhere_does_not_pass_a_row_still_being_written(
+    location: pg.Location, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A missing id was passed over once no transaction older than it ran anywhere in the cluster (its snapshot's
+    # xmin). One long write transaction elsewhere (an archive run; a stray one in another database) held that back,
+    # so each gap waited a minute and was then passed whole, with the rows whose transactions were still committing:
+    # their cards never reached this instance's panels, nor a panel resuming from a later position. Now only the
+    # transactions writing to the journal are waited for, each as long as it runs.
+    clock = [time.monotonic()]
+    monkeypatch.setattr(relay_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    bus = Bus()
+    heard = bus.subscribe(lambda u: u.conversation.startswith("gap-"))
+    relay = Relay(location, bus)
+    await relay.start()
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(location.url, autocommit=True, password=location.password)
+
+    async def journal(conn: psycopg.AsyncConnection[Any], name: str) -> int:
+        cur = await conn.execute(
+            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+            " VALUES ('elsewhere', 'followup', 's', %s, NULL, '{}', %s) RETURNING id",
+            (name, int(time.time() * 1000)),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
+        return int(row[0])
+
+    archive, undone, slow, other = [await connect() for _ in range(4)]
+    try:
+        await eventually(relay.listening.is_set)
+        await archive.execute("BEGIN")  # a long write transaction that never touches the journal
+        await archive.execute("SELECT pg_current_xact_id()")
+        await undone.execute("BEGIN")
+        await journal(undone, "gap-undone")
+        await undone.execute("ROLLBACK")  # a hole for good (a group that lost a deadlock and ran again)
+        first = await journal(other, "gap-first")
+        await eventually(lambda: first in relay.seen or relay.floor >= first)
+        clock[0] += 30.0
+        await slow.execute("BEGIN")
+        await slow.execute("SELECT pg_current_xact_id()")
+        missing = await journal(slow, "gap-slow")  # a group still committing
+        later = await journal(other, "gap-later")
+        clock[0] += 31.0  # the first hole has been open over a minute; the slow group for 31 s
+        await other.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
+        await eventually(lambda: later in relay.seen or relay.floor >= later)
+        assert relay.floor < missing  # not passed while its transaction may still commit
+        await slow.execute("COMMIT")
+        await eventually(lambda: relay.floor >= later and not relay.seen)
+        assert sorted(u.conversation for u in heard.drain()) == ["gap-first", "gap-later", "gap-slow"]
+    finally:
+        for conn in (archive, undone, slow, other):
+            await conn.close()
+        await relay.stop()

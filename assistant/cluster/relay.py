@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -42,8 +42,8 @@ KEEP_MS = 15 * 60_000  # the journal keeps this much: enough for any instance to
 RECONNECT_S = 1.0
 BATCH = 500
 READ_S = 5.0  # the journal is read at least this often (a missing id may have settled meanwhile)
-# A missing id is passed over once every transaction that could still commit it has ended. A transaction
-# open this long anywhere in the database (a long archive run) holds that back; past it, it is passed anyway.
+# A missing id is passed over once every transaction that was writing to the journal when it was first missed
+# has ended. One of those open this long (a group stuck on a lock?) is not waited for any longer.
 GAP_MAX_S = 60.0
 OWN_WAIT_S = 30.0  # one of our own rows whose update is not published after this long will not be
 RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
@@ -86,10 +86,8 @@ class Relay:
         # Rows read whose update is not out yet, and since when: ours until the Publisher has published it, the
         # others' until their card could be built. The position waits for them (up to OWN_WAIT_S).
         self._unsent: dict[int, float] = {}
-        # The missing ids up to `[1]` were all taken by transactions whose ids are below `[0]` (a transaction
-        # id taken after they were first missed): once no transaction below it runs, they are settled.
-        self._horizon: tuple[int, int] | None = None
-        self._gap_since: float | None = None
+        # What the missing ids read so far wait for: once those writers have ended, they are settled.
+        self._horizon: _Horizon | None = None
         self.received = 0
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -170,8 +168,6 @@ class Relay:
                 conn = self._out
                 now = int(time.time() * 1000)
                 async with conn.transaction():
-                    # A transaction id before the rows' ids: readers pass a missing id only once it has ended.
-                    await conn.execute("SELECT pg_current_xact_id()")
                     async with conn.cursor() as cur:
                         await cur.executemany(
                             "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
@@ -221,17 +217,15 @@ class Relay:
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
-            # The rows and the transactions running when they were read, in one statement (one snapshot).
+            # Whether the writers the missing ids wait for have all ended: asked before the rows are read, in a
+            # statement of its own, so that the read's snapshot is taken after they ended and holds their rows.
+            settled = self._horizon is not None and not (self._horizon.writers & await _writers(conn))
             cur = await conn.execute(
-                "SELECT s.xmin, j.id, j.origin, j.kind, j.shop, j.conversation, j.agent, j.payload FROM"
-                " (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) s LEFT JOIN LATERAL"
-                " (SELECT * FROM live_journal WHERE id > %s AND NOT (id = ANY(%s::bigint[])) ORDER BY id LIMIT %s) j"
-                " ON true ORDER BY j.id",
+                "SELECT id, origin, kind, shop, conversation, agent, payload FROM live_journal"
+                " WHERE id > %s AND NOT (id = ANY(%s::bigint[])) ORDER BY id LIMIT %s",
                 (self.floor, list(self.seen), BATCH),
             )
-            found = await cur.fetchall()
-            xmin = int(found[0][0])
-            rows = [row[1:] for row in found if row[1] is not None]
+            rows = await cur.fetchall()
             for id_, origin, kind, shop, conversation, agent, payload in rows:
                 id_ = int(id_)
                 if origin == self.origin:
@@ -267,10 +261,11 @@ class Relay:
                 self._settle(id_)
                 self.bus.publish(update)
             complete = len(rows) < BATCH  # every row up to the newest was read: missing ones are not further on
-            self._advance(xmin, complete)
+            self._advance(complete and settled)
             if complete:
-                if self._horizon is None and self.seen:  # missing ids below some read: when will they settle
-                    self._horizon = (await _next_xid(conn), max(self.seen | self._unsent.keys()))
+                if self._horizon is None and self.seen:  # missing ids below some read: what do they wait for
+                    covered = max(self.seen | self._unsent.keys())
+                    self._horizon = _Horizon(await _writers(conn), covered, time.monotonic())
                 return
 
     def _settle(self, id_: int) -> None:
@@ -340,15 +335,16 @@ class Relay:
         missed.extend(u for u in lines.values() if scope.accepts(u))
         return missed
 
-    def _advance(self, xmin: int, complete: bool) -> None:
-        """Move the floor over the ids read, and over missing ones that can no longer appear.
+    def _advance(self, settled: bool) -> None:
+        """Move the floor over the ids read, and over missing ones that can no longer appear (`settled`: every
+        writer the missing ids wait for has ended, and the rows were all read since).
 
-        An id is taken when its row is inserted, by a transaction that already has its transaction id (an
-        event's own rows come first; the line writer asks for one), so a missing id below one read belongs to a
-        transaction that had its id before that read. A transaction id taken after the read (`_horizon`) is
-        above it; once a later complete read finds no transaction below that one still running (its `xmin`),
-        the missing row either was in that read or was rolled back: it is passed over. Our own rows wait for
-        their update to be published.
+        An id is taken when its row is inserted, by a transaction that takes the journal's write lock first and
+        keeps it to its end. A missing id below one read was taken before that row committed, so before the read:
+        its transaction is among those holding the lock once the read is done (`_horizon`), or has ended. Once
+        none of those holds it any longer, a complete read has the missing row, or it was rolled back: it is
+        passed over. Transactions elsewhere in the database (a long archive run) are not waited for. Our own
+        rows wait for their update to be published, the others' for their card.
         """
         now = time.monotonic()
         for id_, since in list(self._unsent.items()):
@@ -358,17 +354,15 @@ class Relay:
                 self.seen.add(id_)
         self._step()
         if not self.seen and not self._unsent:
-            self._horizon = self._gap_since = None
+            self._horizon = None
             return
-        if self._gap_since is None:
-            self._gap_since = now
-        if complete and self._horizon is not None and xmin > self._horizon[0]:
-            self._pass(self._horizon[1])
-        elif now - self._gap_since > GAP_MAX_S:
-            log.warning("live journal: ids missing for %.0f s (a long transaction?); passed over", GAP_MAX_S)
-            self._pass(max(self.seen, default=self.floor))
-        if not self.seen:
-            self._gap_since = None
+        if self._horizon is None:
+            return
+        if settled:
+            self._pass(self._horizon.covered)
+        elif now - self._horizon.since > GAP_MAX_S:
+            log.warning("live journal: ids missing for %.0f s, their writer still open; passed over", GAP_MAX_S)
+            self._pass(self._horizon.covered)
 
     def _step(self) -> None:
         while self.floor + 1 in self.seen:
@@ -378,22 +372,32 @@ class Relay:
     def _pass(self, covered: int) -> None:
         """Pass the missing ids up to `covered` (not our own rows still waiting to be published)."""
         self._horizon = None
-        self._gap_since = time.monotonic()
         while self.floor < covered and self.floor + 1 not in self._unsent:
             self.floor += 1
             self.seen.discard(self.floor)
         self._step()
 
 
-async def _next_xid(conn: psycopg.AsyncConnection[Any]) -> int:
-    """A new transaction id: above every one already taken (its transaction commits at once, without waiting
-    for the disk: it writes nothing)."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL synchronous_commit = off")
-        cur = await conn.execute("SELECT pg_current_xact_id()::text::bigint")
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+class _Horizon(NamedTuple):
+    """The missing ids up to `covered` wait for `writers` (the transactions writing to the journal when they were
+    first missed), since `since` (monotonic)."""
+
+    writers: frozenset[str]
+    covered: int
+    since: float
+
+
+# The transactions writing to the journal (an INSERT takes this lock before its row's id, and keeps it to the end).
+_WRITERS = (
+    "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation' AND mode = 'RowExclusiveLock'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND relation = 'live_journal'::regclass"
+)
+
+
+async def _writers(conn: psycopg.AsyncConnection[Any]) -> frozenset[str]:
+    cur = await conn.execute(_WRITERS)
+    return frozenset(str(row[0]) for row in await cur.fetchall())
 
 
 def _json(payload: dict[str, Any]) -> str:

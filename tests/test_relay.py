@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from assistant import pg
+from assistant import live, pg
 from assistant.bus import Bus, Update
 from assistant.cluster import relay as relay_module
 from assistant.cluster.relay import KEEP_MS, Relay
@@ -187,3 +187,35 @@ async def test_relay_long_transaction_elsewhere_does_not_pass_a_row_still_being_
         for conn in (archive, undone, slow, other):
             await conn.close()
         await relay.stop()
+
+
+async def test_relay_resumed_panel_gets_its_conversation_whose_events_since_name_no_agent(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # A resuming agent panel was sent the conversations whose journal rows since its position named that agent.
+    # A customer message or an order that names no agent (a platform that sends the agent only on agent messages)
+    # belongs to the conversation's agent all the same, and the live card reached that agent's panel: a panel that
+    # moved to another instance missed it, the customer's new message among them.
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="n1", conversation="mine", agent="a1", sender="agent", text="您好")))  # fmt: skip
+        await eventually(lambda: a.app[RELAY].floor > 0)  # its row read: the panel's next id is past it
+        await a.post("/v1/events", data=body_of(make_event(id="n1b", conversation="later", agent="a1", text="在吗")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "n1b")
+        assert (live.resume_position(seen.id) or 0) > 0
+    finally:
+        await reader.close()
+    # While the panel is away (its instance died): the customer writes, and pays, naming no agent.
+    await b.post("/v1/events", data=body_of(make_event(id="n2", conversation="mine", text="这个什么时候发货")))
+    await b.post("/v1/events", data=body_of(make_event(id="n3", conversation="other", agent="a2", text="你好")))
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        resumed = again.of("resumed")[0]
+        assert resumed.data["from"] == "journal"
+        cards = {e.data["conversation"]: e.data["payload"] for e in again.of("conversation")}
+        assert sorted(cards) == ["later", "mine"]  # not a2's
+        assert [m["text"] for m in cards["mine"]["messages"]] == ["您好", "这个什么时候发货"]
+    finally:
+        await again.close()

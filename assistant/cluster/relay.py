@@ -284,24 +284,15 @@ class Relay:
         """What a panel of `scope` that had everything up to journal row `position` has missed: the current
         card of each conversation with an event after it, then the latest follow-up line of each; None when
         the journal no longer reaches back that far, or holds too much since (the panel gets a snapshot)."""
-        try:
-            async with self._resume_lock:
-                if self._resume is None or self._resume.closed:
-                    self._resume = await self._connect("resume")
-                # One statement, one snapshot: the journal's oldest row and the rows after the position.
-                cur = await self._resume.execute(
-                    "SELECT m.oldest, j.id, j.kind, j.shop, j.conversation, j.agent, j.payload"
-                    " FROM (SELECT min(id) AS oldest FROM live_journal) m LEFT JOIN LATERAL"
-                    " (SELECT * FROM live_journal WHERE id > %s ORDER BY id LIMIT %s) j ON true"
-                    " ORDER BY j.id",
-                    (position, RESUME_ROWS + 1),
-                )
-                found = await cur.fetchall()
-        except psycopg.Error as exc:
-            log.warning("live journal not read for a resuming panel (%s); it gets a snapshot", exc)
-            if self._resume is not None:
-                await self._resume.close()
-            self._resume = None
+        # One statement, one snapshot: the journal's oldest row and the rows after the position.
+        found = await self._resume_read(
+            "SELECT m.oldest, j.id, j.kind, j.shop, j.conversation, j.agent, j.payload"
+            " FROM (SELECT min(id) AS oldest FROM live_journal) m LEFT JOIN LATERAL"
+            " (SELECT * FROM live_journal WHERE id > %s ORDER BY id LIMIT %s) j ON true"
+            " ORDER BY j.id",
+            (position, RESUME_ROWS + 1),
+        )
+        if found is None:
             return None
         oldest = found[0][0] if found else None
         rows = [row[1:] for row in found if row[1] is not None]
@@ -319,10 +310,26 @@ class Relay:
             else:
                 lines.pop(key, None)
                 lines[key] = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
+        # An agent's conversations: those whose rows name the agent, and those whose rows name none of it (a
+        # customer's message, an order, from a platform that names the agent on agent messages only) but that are
+        # the agent's now. Only those get a card built.
+        unnamed = [key for key, (agents, _) in touched.items() if scope.agent and scope.agent not in agents]
+        theirs: set[tuple[str, str]] = set()
+        if unnamed and scope.watch is None:
+            found = await self._resume_read(
+                "SELECT c.shop, c.conversation FROM conversations c JOIN unnest(%s::text[], %s::text[])"
+                " AS t(shop, conversation) ON c.shop = t.shop AND c.conversation = t.conversation WHERE c.agent = %s",
+                ([shop for shop, _ in unnamed], [conversation for _, conversation in unnamed], scope.agent),
+            )
+            if found is None:
+                return None
+            theirs = {(str(shop), str(conversation)) for shop, conversation in found}
         missed: list[Update] = []
         for (shop, conversation), (agents, last) in touched.items():
-            if scope.watch not in (None, (shop, conversation)) or (scope.agent and scope.agent not in agents):
-                continue  # not this panel's: no card built (an agent's own conversations carry its name)
+            if scope.watch not in (None, (shop, conversation)):
+                continue
+            if scope.agent and scope.agent not in agents and (shop, conversation) not in theirs:
+                continue  # not this panel's: no card built
             card = dict(self.snapshot(shop, conversation)) if self.snapshot is not None else {}
             card.update(last)
             agent = card.get("agent")
@@ -334,6 +341,21 @@ class Relay:
                 missed.append(update)
         missed.extend(u for u in lines.values() if scope.accepts(u))
         return missed
+
+    async def _resume_read(self, query: str, params: tuple[Any, ...]) -> list[Any] | None:
+        """The rows of a read for a resuming panel; None when the database did not answer (it gets a snapshot)."""
+        try:
+            async with self._resume_lock:
+                if self._resume is None or self._resume.closed:
+                    self._resume = await self._connect("resume")
+                cur = await self._resume.execute(query, params)
+                return await cur.fetchall()
+        except psycopg.Error as exc:
+            log.warning("live journal not read for a resuming panel (%s); it gets a snapshot", exc)
+            if self._resume is not None:
+                await self._resume.close()
+            self._resume = None
+            return None
 
     def _advance(self, settled: bool) -> None:
         """Move the floor over the ids read, and over missing ones that can no longer appear (`settled`: every

@@ -219,3 +219,32 @@ async def test_relay_resumed_panel_gets_its_conversation_whose_events_since_name
         assert [m["text"] for m in cards["mine"]["messages"]] == ["您好", "这个什么时候发货"]
     finally:
         await again.close()
+
+
+async def test_relay_resumed_panel_hears_of_its_conversation_handed_over_after_its_position(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # The conversation was the agent's when its panel last heard; since, it went to another agent by events naming
+    # only that one. The live card told the panel (its previous agent), which dropped it; a panel that moved to
+    # another instance was not sent it, and kept showing the conversation as its own.
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="m1", conversation="moved", agent="a1", text="在吗")))
+        await eventually(lambda: a.app[RELAY].floor > 0)  # its row read: the panel's next id is past it
+        await a.post("/v1/events", data=body_of(make_event(id="m2", conversation="later", agent="a1", text="你好")))
+        seen = await reader.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "m2")
+        assert (live.resume_position(seen.id) or 0) > 0
+    finally:
+        await reader.close()
+    await b.post("/v1/events", data=body_of(make_event(id="m3", conversation="moved", agent="a2", sender="agent", text="我来")))  # fmt: skip
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        assert again.of("resumed")[0].data["from"] == "journal"
+        cards = {e.data["conversation"]: e.data for e in again.of("conversation")}
+        assert sorted(cards) == ["later", "moved"]
+        moved = cards["moved"]
+        assert (moved["agent"], moved["payload"]["previous_agent"]) == ("a2", "a1")  # the page drops it
+    finally:
+        await again.close()

@@ -299,6 +299,7 @@ class Relay:
         if oldest is None or int(oldest) > position + 1 or len(rows) > RESUME_ROWS:
             return None  # pruned past the position (or nothing kept at all): a snapshot is the only truth
         touched: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
+        first: dict[tuple[str, str], str] = {}  # the first event of each after the position
         lines: dict[tuple[str, str], Update] = {}
         for _id, kind, shop, conversation, agent, payload in rows:
             key = (shop, conversation)
@@ -307,23 +308,27 @@ class Relay:
                 if agent:
                     agents.add(agent)
                 touched[key] = (agents, json.loads(payload))  # latest last: cards go out in that order
+                first.setdefault(key, str(touched[key][1].get("event_id")))
             else:
                 lines.pop(key, None)
                 lines[key] = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
-        # An agent's conversations: those whose rows name the agent, and those whose rows name none of it (a
-        # customer's message, an order, from a platform that names the agent on agent messages only) but that are
-        # the agent's now. Only those get a card built.
+        # An agent's conversations: those whose rows name the agent, and those whose rows do not name it but that
+        # are the agent's now (a customer's message, an order: a platform may name the agent on agent messages
+        # only) or were before the position (handed over since: the panel drops the card). Only those get a card.
         unnamed = [key for key, (agents, _) in touched.items() if scope.agent and scope.agent not in agents]
         theirs: set[tuple[str, str]] = set()
+        left: set[tuple[str, str]] = set()
         if unnamed and scope.watch is None:
-            found = await self._resume_read(
-                "SELECT c.shop, c.conversation FROM conversations c JOIN unnest(%s::text[], %s::text[])"
-                " AS t(shop, conversation) ON c.shop = t.shop AND c.conversation = t.conversation WHERE c.agent = %s",
-                ([shop for shop, _ in unnamed], [conversation for _, conversation in unnamed], scope.agent),
-            )
+            shops, conversations = [shop for shop, _ in unnamed], [conversation for _, conversation in unnamed]
+            events = [first[key] for key in unnamed]
+            found = await self._resume_read(_AGENTS_OWN, (scope.agent, scope.agent, shops, conversations, events))
             if found is None:
                 return None
-            theirs = {(str(shop), str(conversation)) for shop, conversation in found}
+            for shop, conversation, now, before in found:
+                if now or before:
+                    theirs.add((str(shop), str(conversation)))
+                if before and not now:
+                    left.add((str(shop), str(conversation)))
         missed: list[Update] = []
         for (shop, conversation), (agents, last) in touched.items():
             if scope.watch not in (None, (shop, conversation)):
@@ -334,7 +339,9 @@ class Relay:
             card.update(last)
             agent = card.get("agent")
             gone = sorted(a for a in agents if a != agent)
-            if gone:  # handed over meanwhile: the panel it left must hear of it (and drops the card)
+            if (shop, conversation) in left and agent != scope.agent:
+                card["previous_agent"] = scope.agent  # the panel it left must hear of it (and drops the card)
+            elif gone:  # handed over meanwhile: the panel it left must hear of it (and drops the card)
                 card["previous_agent"] = scope.agent if scope.agent in gone else gone[0]
             update = Update("message", shop, conversation, agent, card, remote=True)
             if scope.accepts(update):
@@ -398,6 +405,19 @@ class Relay:
             self.floor += 1
             self.seen.discard(self.floor)
         self._step()
+
+
+# Of conversations touched since a resuming panel's position by events not naming its agent: whether each is the
+# agent's now, and whether it was just before its first event since (the agent of its last message or hand-over
+# before it, as `Conversations.agent_before` reads it).
+_AGENTS_OWN = (
+    "SELECT t.shop, t.conversation, coalesce(c.agent = %s, false), coalesce((SELECT e.agent FROM events e"
+    " WHERE e.shop = t.shop AND e.conversation = t.conversation AND e.seq < f.seq AND e.agent IS NOT NULL"
+    " AND e.type IN ('message', 'conversation_assigned') ORDER BY e.seq DESC LIMIT 1) = %s, false)"
+    " FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(shop, conversation, first_event)"
+    " LEFT JOIN conversations c ON c.shop = t.shop AND c.conversation = t.conversation"
+    " LEFT JOIN events f ON f.id = t.first_event"
+)
 
 
 class _Horizon(NamedTuple):

@@ -3,6 +3,7 @@ resuming panel is sent from it."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import types
@@ -246,5 +247,28 @@ async def test_relay_resumed_panel_hears_of_its_conversation_handed_over_after_i
         assert sorted(cards) == ["later", "moved"]
         moved = cards["moved"]
         assert (moved["agent"], moved["payload"]["previous_agent"]) == ("a2", "a1")  # the page drops it
+    finally:
+        await again.close()
+
+
+async def test_relay_snapshot_whose_cards_cannot_be_read_ends_the_stream_not_missing_them(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A snapshot replaces everything a panel shows. Built while the log did not answer on the event loop, each
+    # conversation not cached was read as one with no events and no agent, and left out of the agent's snapshot: the
+    # panel dropped those cards until their next event. The stream ends instead, and the page connects again.
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    await a.post("/v1/events", data=body_of(make_event(id="s1", conversation="far", agent="a1", text="在吗")))
+    monkeypatch.setattr(b.app[ENGINE].conversations, "_reader", Unreadable)
+    resp = await b.get("/v1/stream?agent=a1")
+    assert resp.status == 200
+    assert await asyncio.wait_for(resp.read(), timeout=10) == b""  # ended: the page connects again
+    assert "PostgreSQL is not answering (Silent); its stream ended" in caplog.text
+    monkeypatch.undo()
+    again = await open_stream(b, "agent=a1")
+    try:
+        [snapshot] = again.of("snapshot")
+        assert [c["conversation"] for c in snapshot.data["conversations"]] == ["far"]
     finally:
         await again.close()

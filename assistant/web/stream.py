@@ -179,11 +179,14 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
 
     Up to 500 cards, each a conversation loaded from the log and its suggestions worked out: a second and more
     when a big shop's agent first opens the panel. The log is read in a thread, and the cards are built in turns
-    (`Turns`), so that events and other requests go on meanwhile.
+    (`Turns`), so that events and other requests go on meanwhile. On a shared database a conversation that cannot be
+    read raises (the stream ends, the page connects again): read as one with no events and no agent, it was left out
+    of an agent's snapshot, which replaces what the panel shows.
     """
     engine = app[ENGINE]
+    conversations = engine.conversations
     if scope.watch is not None:
-        return [conversation_json(engine.conversations.get(*scope.watch), engine)]
+        return [conversation_json(conversations.get(*scope.watch, strict=True), engine)]
     if scope.empty:
         return []
     open_hours = app[CONFIG].panel.open_hours
@@ -192,7 +195,7 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
     found = []
     turns = Turns()
     for row in rows:
-        found.append(conversation_json(engine.conversations.get(row["shop"], row["conversation"]), engine))
+        found.append(conversation_json(conversations.get(row["shop"], row["conversation"], strict=True), engine))
         await turns.take()
     return sorted((c for c in found if scope.shows(c)), key=urgency)
 

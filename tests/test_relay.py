@@ -272,3 +272,23 @@ async def test_relay_snapshot_whose_cards_cannot_be_read_ends_the_stream_not_mis
         assert [c["conversation"] for c in snapshot.data["conversations"]] == ["far"]
     finally:
         await again.close()
+
+
+async def test_relay_card_failing_by_a_defect_is_logged_once_and_passed(
+    location: pg.Location, journal: psycopg.AsyncConnection[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only a database that did not answer is worth reading again: a defect would fail the same way every few seconds
+    # for half a minute, a traceback each time, and hold every panel's position back meanwhile.
+    def broken(shop: str, conversation: str) -> dict[str, Any]:
+        raise ValueError("a defect")
+
+    relay = Relay(location, Bus(), snapshot=broken)
+    await relay.start()
+    try:
+        await eventually(relay.listening.is_set)
+        row = await write_row(journal, "bad", int(time.time() * 1000))
+        await journal.execute("SELECT pg_notify('assistant_live', 'elsewhere')")
+        await eventually(lambda: relay.floor >= row)
+        assert caplog.text.count("card of s/bad not built") == 1
+    finally:
+        await relay.stop()

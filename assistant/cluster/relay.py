@@ -32,7 +32,7 @@ from assistant.bus import Bus, Subscription, Update
 from assistant.cluster import instances
 from assistant.live import Scope
 from assistant.store import Written
-from assistant.tasks import FaultLog
+from assistant.tasks import FaultLog, is_storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +249,13 @@ class Relay:
                     try:
                         card = self.snapshot(shop, conversation)
                     except Exception as exc:
+                        if not is_storage_fault(exc):  # a defect: reading again would fail the same way
+                            log.exception("card of %s/%s not built", shop, conversation)
+                            self._settle(id_)
+                            continue
                         # The log did not answer (a loaded machine): the row is read again, and the read position
                         # waits for it, so neither this instance's panels nor one resuming elsewhere miss it.
-                        self._faults.failed("card", exc, "card of %s/%s not built; tried again", shop, conversation)
+                        self._faults.log("card", "card of %s/%s not built; tried again: %s", shop, conversation, exc)
                         self._unsent.setdefault(id_, time.monotonic())
                         continue
                     self._faults.cleared("card", "cards of the other instances' events are built again")

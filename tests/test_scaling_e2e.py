@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,8 @@ class Panel:
         self.opened_on: list[str] = []  # the instance of each opening
         self.resyncs = 0  # snapshots sent mid-stream: the updates before them were skipped
         self.events: set[str] = set()  # the events whose cards came one by one
+        # Conversation → each card that came one by one: its event and the newest message it showed (None: none).
+        self.history: dict[str, list[tuple[str, tuple[str, int] | None]]] = {}
 
     async def follow(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
         for url in urls:
@@ -150,21 +153,29 @@ class Panel:
                 if e.event == "snapshot":
                     self.cards = {c["conversation"]: _newest(c) for c in e.data["conversations"] if c["messages"]}
                 elif e.event == "conversation":
-                    self.cards[e.data["conversation"]] = _newest(e.data["payload"])
-                    self.events.add(e.data["payload"]["event_id"])
+                    payload = e.data["payload"]
+                    newest = _newest(payload) if payload["messages"] else None  # an empty card: the agent sees none
+                    self.history.setdefault(e.data["conversation"], []).append((payload["event_id"], newest))
+                    if newest is None:
+                        self.cards.pop(e.data["conversation"], None)
+                    else:
+                        self.cards[e.data["conversation"]] = newest
+                    self.events.add(payload["event_id"])
 
 
-def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any]) -> str:
+def diagnosis(panel: Panel, task: asyncio.Task[None], service: Service[Any], conversations: Iterable[str] = ()) -> str:
     """What a failure needs to be traced after the run's folders are gone: whether the panel still followed
-    its stream, whether it was resynced, and the instance's warnings."""
+    its stream, whether it was resynced, the last cards it had of the conversations in question, and the
+    instance's warnings (but those of events arriving late, which fill a loaded machine's log)."""
     warnings = [
         line
         for line in service.log.read_text(errors="replace").splitlines()
-        if " WARNING " in line or " ERROR " in line
+        if (" WARNING " in line or " ERROR " in line) and "events arrive late" not in line
     ]
     return (
         f"stream ended: {task.done()}, openings: {list(zip(panel.openings, panel.opened_on))}, resyncs: {panel.resyncs}, "
-        f"last id: {panel.last_id}, the instance's last warnings: {warnings[-20:]}"
+        f"last id: {panel.last_id}, cards: { {c: panel.history.get(c, [])[-4:] for c in conversations} }, "
+        f"the instance's last warnings: {warnings[-20:]}"
     )
 
 
@@ -247,8 +258,8 @@ async def test_scaling_three_instances_one_killed_midway(
 
             with contextlib.suppress(AssertionError):  # the asserts below say what is missing
                 await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
-            assert missing(staying) == {}, diagnosis(staying, staying_task, services[2])
-            assert missing(moving) == {}, diagnosis(moving, moving_task, services[0])
+            assert missing(staying) == {}, diagnosis(staying, staying_task, services[2], missing(staying))
+            assert missing(moving) == {}, diagnosis(moving, moving_task, services[0], missing(moving))
             # Each panel opened with a snapshot; the moving one's first opening on a survivor resumed from the
             # shared journal. (A stream that ended on a live instance was opened there again.)
             assert staying.openings[0] == ("snapshot", None), staying.openings

@@ -195,6 +195,9 @@ async def test_scaling_three_instances_one_killed_midway(
         for service in services:
             await service.start(timeout=40)
         poster = Poster(services)
+        # The panels follow their streams on this session's connections: every check of what they show is made
+        # inside it. (Closing it ended their streams: a card sent after that, such as the one of the last follow-up
+        # delivered, which is logged once the platform has taken it, never reached them.)
         async with aiohttp.ClientSession() as session:
             staying = Panel()  # on an instance that lives: it hears of the events posted to the others
             staying_task = asyncio.create_task(staying.follow(session, [services[2].url]))
@@ -232,56 +235,56 @@ async def test_scaling_three_instances_one_killed_midway(
             with contextlib.suppress(AssertionError):  # the assert below says which are missing
                 await eventually(lambda: expected_on_panel <= staying.events or staying.resyncs > 0, timeout=30)
             assert staying.resyncs > 0 or sorted(expected_on_panel - staying.events) == []
-        # Nothing more is due: the two survivors settle with no armed timer and nothing pending.
-        conn = store.connect(db)
-        try:
+            # Nothing more is due: the two survivors settle with no armed timer and nothing pending.
+            conn = store.connect(db)
+            try:
 
-            def settled() -> bool:
-                armed = conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0]
-                pending = conn.execute("SELECT count(*) FROM followups WHERE state = 'pending'").fetchone()[0]
-                return armed == 0 and pending == 0
+                def settled() -> bool:
+                    armed = conn.execute("SELECT count(*) FROM timers WHERE state = 'armed'").fetchone()[0]
+                    pending = conn.execute("SELECT count(*) FROM followups WHERE state = 'pending'").fetchone()[0]
+                    return armed == 0 and pending == 0
 
-            await eventually(settled, timeout=30)
+                await eventually(settled, timeout=30)
 
-            # Both panels end up with every watched conversation's latest event (its follow-up's included).
-            # The panel of the killed instance resumed on a survivor from the shared journal: none lost in the
-            # move.
-            def missing(panel: Panel) -> dict[str, tuple[tuple[str, int] | None, tuple[str, int]]]:
-                latest = {  # read each time: a follow-up's own event may still be on its way in
-                    conversation: (sender, int(ts_ms))
-                    for conversation, sender, ts_ms in conn.execute(
-                        "SELECT conversation, sender, ts_ms FROM messages ORDER BY ts_ms, seq"
+                # Both panels end up with every watched conversation's latest event (its follow-up's included).
+                # The panel of the killed instance resumed on a survivor from the shared journal: none lost in the
+                # move.
+                def missing(panel: Panel) -> dict[str, tuple[tuple[str, int] | None, tuple[str, int]]]:
+                    latest = {  # read each time: a follow-up's own event may still be on its way in
+                        conversation: (sender, int(ts_ms))
+                        for conversation, sender, ts_ms in conn.execute(
+                            "SELECT conversation, sender, ts_ms FROM messages ORDER BY ts_ms, seq"
+                        )
+                        if int(conversation[1:]) % 7 == 0
+                    }
+                    return {c: (panel.cards.get(c), v) for c, v in latest.items() if panel.cards.get(c) != v}
+
+                with contextlib.suppress(AssertionError):  # the asserts below say what is missing
+                    await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
+                assert missing(staying) == {}, diagnosis(staying, staying_task, services[2], missing(staying))
+                assert missing(moving) == {}, diagnosis(moving, moving_task, services[0], missing(moving))
+                # Each panel opened with a snapshot; the moving one's first opening on a survivor resumed from the
+                # shared journal. (A stream that ended on a live instance was opened there again.)
+                assert staying.openings[0] == ("snapshot", None), staying.openings
+                assert moving.openings[0] == ("snapshot", None) and moving.opened_on[0] == services[1].url
+                assert services[0].url in moving.opened_on, diagnosis(moving, moving_task, services[0])
+                survivor = moving.opened_on.index(services[0].url)
+                assert moving.openings[survivor] == ("resumed", "journal"), diagnosis(moving, moving_task, services[0])
+                staying_task.cancel()
+                moving_task.cancel()
+                logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
+                followups = [
+                    tuple(row)
+                    for row in conn.execute(
+                        "SELECT id, conversation, state, armed_seq, fired_ms, last_error FROM followups"
                     )
-                    if int(conversation[1:]) % 7 == 0
+                ]
+                messages = {
+                    row[0]: (int(row[1]), int(row[2]))  # event id → (seq, received at)
+                    for row in conn.execute("SELECT id, seq, received_ms FROM events WHERE id LIKE 'scale-%'")
                 }
-                return {c: (panel.cards.get(c), v) for c, v in latest.items() if panel.cards.get(c) != v}
-
-            with contextlib.suppress(AssertionError):  # the asserts below say what is missing
-                await eventually(lambda: not missing(staying) and not missing(moving), timeout=30)
-            assert missing(staying) == {}, diagnosis(staying, staying_task, services[2], missing(staying))
-            assert missing(moving) == {}, diagnosis(moving, moving_task, services[0], missing(moving))
-            # Each panel opened with a snapshot; the moving one's first opening on a survivor resumed from the
-            # shared journal. (A stream that ended on a live instance was opened there again.)
-            assert staying.openings[0] == ("snapshot", None), staying.openings
-            assert moving.openings[0] == ("snapshot", None) and moving.opened_on[0] == services[1].url
-            assert services[0].url in moving.opened_on, diagnosis(moving, moving_task, services[0])
-            survivor = moving.opened_on.index(services[0].url)
-            assert moving.openings[survivor] == ("resumed", "journal"), diagnosis(moving, moving_task, services[0])
-            staying_task.cancel()
-            moving_task.cancel()
-            logged = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE id LIKE 'scale-%'"))
-            followups = [
-                tuple(row)
-                for row in conn.execute(
-                    "SELECT id, conversation, state, armed_seq, fired_ms, last_error FROM followups"
-                )
-            ]
-            messages = {
-                row[0]: (int(row[1]), int(row[2]))  # event id → (seq, received at)
-                for row in conn.execute("SELECT id, seq, received_ms FROM events WHERE id LIKE 'scale-%'")
-            }
-        finally:
-            conn.close()
+            finally:
+                conn.close()
     finally:
         for service in services:
             service.stop()

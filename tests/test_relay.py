@@ -292,3 +292,26 @@ async def test_relay_card_failing_by_a_defect_is_logged_once_and_passed(
         assert caplog.text.count("card of s/bad not built") == 1
     finally:
         await relay.stop()
+
+
+async def test_relay_resumed_panel_watching_a_conversation_gets_it_whichever_agent_its_events_name(
+    location: pg.Location, journal: psycopg.AsyncConnection[Any]
+) -> None:
+    # A panel watching one conversation (Chatwoot's dashboard app) also names the agent using it. Resuming, it was
+    # sent the conversation only if its rows since named that agent: not when another agent answered, or the customer
+    # wrote in an event naming no one.
+    now = int(time.time() * 1000)
+    position = await write_row(journal, "watched", now)
+    cur = await journal.execute(
+        "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+        " VALUES ('elsewhere', 'message', 's', 'watched', 'a2', '{\"event_id\":\"w2\"}', %s)",
+        (now,),
+    )
+    assert cur.rowcount == 1
+    relay = Relay(location, Bus())
+    await relay.start()
+    try:
+        missed = await relay.since(position, Scope(agent="a1", watch=("s", "watched")))
+    finally:
+        await relay.stop()
+    assert missed is not None and [(u.conversation, u.payload["event_id"]) for u in missed] == [("watched", "w2")]

@@ -319,13 +319,15 @@ class Relay:
         # An agent's conversations: those whose rows name the agent, and those whose rows do not name it but that
         # are the agent's now (a customer's message, an order: a platform may name the agent on agent messages
         # only) or were before the position (handed over since: the panel drops the card). Only those get a card.
-        unnamed = [key for key, (agents, _) in touched.items() if scope.agent and scope.agent not in agents]
+        # (A panel watching one conversation gets it, whichever agent it names: the page's agent, or none.)
+        agent_of_panel = scope.agent if scope.watch is None else None
+        unnamed = [key for key, (agents, _) in touched.items() if agent_of_panel and agent_of_panel not in agents]
         theirs: set[tuple[str, str]] = set()
         left: set[tuple[str, str]] = set()
-        if unnamed and scope.watch is None:
+        if unnamed:
             shops, conversations = [shop for shop, _ in unnamed], [conversation for _, conversation in unnamed]
             events = [first[key] for key in unnamed]
-            found = await self._resume_read(_AGENTS_OWN, (scope.agent, scope.agent, shops, conversations, events))
+            found = await self._resume_read(_AGENTS_OWN, (agent_of_panel, agent_of_panel, shops, conversations, events))
             if found is None:
                 return None
             for shop, conversation, now, before in found:
@@ -337,7 +339,7 @@ class Relay:
         for (shop, conversation), (agents, last) in touched.items():
             if scope.watch not in (None, (shop, conversation)):
                 continue
-            if scope.agent and scope.agent not in agents and (shop, conversation) not in theirs:
+            if agent_of_panel and agent_of_panel not in agents and (shop, conversation) not in theirs:
                 continue  # not this panel's: no card built
             card = dict(self.snapshot(shop, conversation)) if self.snapshot is not None else {}
             card.update(last)

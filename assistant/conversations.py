@@ -237,13 +237,21 @@ class Conversations:
     def get(self, shop: str, conversation: str, *, current: bool = False, strict: bool = False) -> ConversationState:
         """The state of a conversation, loading it from the log when not cached. `current`: on a shared
         database, first check that no other instance logged an event of it since (one indexed query). `strict`:
-        on a shared database, a read that fails raises (sqlite3.OperationalError) instead of giving an empty state."""
+        on a shared database, a read that fails raises (sqlite3.OperationalError) instead of giving an empty state
+        (one that is not cached: read again next time)."""
         key = (shop, conversation)
         state = self._states.get(key)
         if state is not None and current and self.shared and self._latest_seq(shop, conversation) != state.seq:
             state = None  # changed through another instance: read again
         if state is None:
-            state = self._load(shop, conversation, strict=strict)
+            try:
+                state = self._load(shop, conversation, strict=self.shared)
+            except sqlite3.OperationalError:
+                if strict:
+                    raise
+                # PostgreSQL did not answer in time: an empty state for now, not cached (cached, the conversation's
+                # history was gone from its suggestions, type and card until another of its events came).
+                return ConversationState(shop=shop, conversation=conversation)
             self._states[key] = state
             if len(self._states) > self.capacity:
                 self._states.popitem(last=False)

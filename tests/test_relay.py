@@ -315,3 +315,21 @@ async def test_relay_resumed_panel_watching_a_conversation_gets_it_whichever_age
     finally:
         await relay.stop()
     assert missed is not None and [(u.conversation, u.payload["event_id"]) for u in missed] == [("watched", "w2")]
+
+
+async def test_relay_conversation_read_while_the_log_did_not_answer_is_not_cached_empty(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A conversation's state read while PostgreSQL did not answer on the event loop was cached empty: its history
+    # was gone from the suggestions, the customer type and the card until another of its events came.
+    app = await aiohttp_client(make_app(config))
+    for n, text in enumerate(["这件有黑色吗", "M码有吗"]):
+        event = make_event(id=f"h{n}", conversation="kept", agent="a1", text=text, ts=1_800_000_000_000 + n)
+        assert (await app.post("/v1/events", data=body_of(event))).status == 200
+    conversations = app.app[ENGINE].conversations
+    conversations._states.clear()  # as after its eviction from the cache
+    monkeypatch.setattr(conversations, "_reader", Unreadable)
+    shop = make_event()["shop"]
+    assert conversations.get(shop, "kept").customer_messages == ()  # nothing read: nothing to show for now
+    monkeypatch.undo()
+    assert [text for _, text in conversations.get(shop, "kept").customer_messages] == ["这件有黑色吗", "M码有吗"]

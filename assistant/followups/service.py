@@ -45,7 +45,7 @@ from assistant.followups.policy import (
 )
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
-from assistant.followups.stale import WENT_ON, insert_stale, void_stale
+from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers, overdue_at_start
@@ -114,6 +114,7 @@ class FollowupService:
         self.timeline = Timeline(self.policy.horizon_ms)
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
+        self.stale = StaleWrites(writer, self.tasks)  # stale records, a backlog's in a few writer jobs
         self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
         self._suggested: dict[Key, Followup] = {}  # the follow-up suggested to the agent, until it is settled
         self._future_warning = Throttled(log, FUTURE_WARNING)
@@ -281,10 +282,10 @@ class FollowupService:
             key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, at_ms, now
         )
         if outcome == "stale":
-            self.tasks.spawn(self._record_stale(key, event.id, seq, at_ms, now), name="followups-stale")
+            self._record_stale(key, event.id, seq, at_ms, now)
         if now - at_ms > self.policy.grace_ms and (event.type in ENDS_STALE or event.sender in ("customer", "agent")):
             # Late too (a back-fill's next request): a stale record of this conversation may not have been owed.
-            self.tasks.spawn(self._void_stale(key, (at_ms, seq)), name="followups-stale-void")
+            self._void_stale(key, (at_ms, seq))
         if event.type == "order_paid":
             timer = self.timers.queue.get(key)
             if (timer is not None and not timer.firing) or self.deliverer.has(key, "payment_reminder"):
@@ -384,26 +385,26 @@ class FollowupService:
             self.timeline.note(key, timer.stamp, self.clock.now_ms())
             self.publish(key, timer.agent, {"state": "cancelled", "reason": "paid"})
 
-    async def _record_stale(self, key: Key, event_id: str, seq: int, at_ms: int, arrived_ms: int) -> None:
+    def _record_stale(self, key: Key, event_id: str, seq: int, at_ms: int, arrived_ms: int) -> None:
         """Record an agent message that came too late to arm, unless the log shows its period ended anyway."""
-        now = self.clock.now_ms()
-        sources = (self.phrases(), self.builtin_phrases)
-        mode = self.settings.mode_for(key[0])
-        f = await self.writer.submit(
-            partial(insert_stale, policy=self.policy, sources=sources, shop_name=self.config.shop_name(key[0]), mode=mode,
-                    key=key, seq=seq, at_ms=at_ms, arrived_ms=arrived_ms, now=now)
-        )  # fmt: skip
-        if f is None:
-            return
-        late_s = (arrived_ms - f.due_ms) / 1000
-        self._stale_warning.warn(now, event_id, f.shop, f.conversation, late_s, self.settings.late_grace_s, f.id)
-        self.notify(f)
+        now, sources = self.clock.now_ms(), (self.phrases(), self.builtin_phrases)
 
-    async def _void_stale(self, key: Key, before: Stamp) -> None:
+        def recorded(f: Followup | None) -> None:
+            if f is not None:
+                late_s = (arrived_ms - f.due_ms) / 1000
+                self._stale_warning.warn(now, event_id, f.shop, f.conversation, late_s, self.settings.late_grace_s, f.id)  # fmt: skip
+                self.notify(f)
+
+        self.stale.add(
+            partial(insert_stale, policy=self.policy, sources=sources, shop_name=self.config.shop_name(key[0]),
+                    mode=self.settings.mode_for(key[0]), key=key, seq=seq, at_ms=at_ms, arrived_ms=arrived_ms, now=now),
+            recorded,
+        )  # fmt: skip
+
+    def _void_stale(self, key: Key, before: Stamp) -> None:
         """Cancel the stale records that the log, with an event that came after them, shows were not owed."""
-        now = self.clock.now_ms()
-        for f in await self.writer.submit(partial(void_stale, policy=self.policy, key=key, before=before, now=now)):
-            self.notify(f)
+        job = partial(void_stale, policy=self.policy, key=key, before=before, now=self.clock.now_ms())
+        self.stale.add(job, each(self.notify))
 
     async def _replay(
         self, events: Sequence[ReplayEvent], known: Mapping[Key, TimerRow], now: int, checkpoint: Callable[[], None]
@@ -431,7 +432,7 @@ class FollowupService:
             )
             if outcome == "stale":  # its record, unless the process that took it wrote it before it was killed
                 stale += 1
-                self.tasks.spawn(self._record_stale(key, e.id, e.seq, at_ms, e.received_ms), name="followups-stale")
+                self._record_stale(key, e.id, e.seq, at_ms, e.received_ms)
             applied += outcome in ("armed", "cancelled")
         return applied, stale
 

@@ -116,7 +116,8 @@ def create_app(
 
 async def _matching_ctx(app: web.Application) -> AsyncIterator[None]:
     """The matching workers (`[phrases] workers`): started in the background, the service listens without
-    waiting for them and matches messages itself until they are ready; stopped after the writer."""
+    waiting for them and matches messages itself until they are ready (within its share of the loop's time:
+    `LoopBudget`); stopped after the writer."""
     engine = app[ENGINE]
     count = app[CONFIG].phrases.workers
     if count > 0:

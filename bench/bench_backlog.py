@@ -1,6 +1,7 @@
 """The event loop under a platform's backlog after a start, and while a killed matching worker comes back.
 
-    python -m bench bench_backlog                (BENCH_CONVERSATIONS=5000, BENCH_STALE=5000, BENCH_KILLS=2)
+    python -m bench bench_backlog    (BENCH_CONVERSATIONS=5000, BENCH_STALE=5000 (0: no backlog), BENCH_KILLS=2,
+                                      BENCH_CLIENTS=16)
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_backlog   (that code's rows too, in turn)
     BENCH_FOLLOWUPS=off python -m bench bench_backlog   (follow-ups disabled: the backlog's cost without them)
 
@@ -15,7 +16,7 @@ customer messages of distinct texts keep coming (STREAM_CLIENTS clients without 
   the QUIET_S before it; and how long after the backlog's last answer every stale record was written.
 - worker killed: the matching worker is SIGKILLed BENCH_KILLS times, QUIET_S + a few seconds apart; from the kill
   until `/readyz` shows it ready again (+ 1 s), the same figures, and how many fresh messages were answered
-  without suggestions.
+  without suggestions (`suggestions_withheld`: the service had matched its share of them).
 
 Target: neither adds a pause over a few tens of milliseconds to the service's own, nor moves the p99 far.
 """
@@ -46,7 +47,7 @@ STALE = int(os.environ.get("BENCH_STALE", "5000"))
 KILLS = int(os.environ.get("BENCH_KILLS", "2"))
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 FOLLOWUPS = os.environ.get("BENCH_FOLLOWUPS", "on") != "off"  # off: the backlog's cost without its stale records
-STREAM_CLIENTS = 4
+STREAM_CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 BACKLOG_CLIENTS = 16
 QUIET_S = 3.0
 OLD_MS = 3600 * 1000  # how long ago the backlog's events are stamped: far past idle_seconds + late_grace_s
@@ -56,7 +57,8 @@ OLD_MS = 3600 * 1000  # how long ago the backlog's events are stamped: far past 
 class Stream:
     """Fresh customer messages, one client after another answer: when each was sent, how long it took."""
 
-    answered: list[tuple[float, float, bool]] = field(default_factory=list)  # (sent, seconds, with suggestions)
+    # (sent, seconds, its suggestions withheld: no worker could match it and the service had matched its share)
+    answered: list[tuple[float, float, bool]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def client(self, session: aiohttp.ClientSession, url: str, number: int) -> None:
@@ -71,16 +73,15 @@ class Stream:
             sent = time.perf_counter()
             async with session.post(f"{url}/v1/events", data=json.dumps(event, ensure_ascii=False).encode()) as resp:
                 body = await resp.json()
-            suggested = resp.status == 200 and bool(body.get("suggestions"))
-            self.answered.append((sent, time.perf_counter() - sent, suggested))
+            self.answered.append((sent, time.perf_counter() - sent, "suggestions_withheld" in body))
 
     def figures(self, start: float, end: float) -> str:
         took = sorted(t * 1000 for sent, t, _ in self.answered if start <= sent <= end)
         if not took:
             return "no fresh message answered"
         p99 = took[min(len(took) - 1, round(0.99 * (len(took) - 1)))]
-        bare = sum(not s for sent, _, s in self.answered if start <= sent <= end)
-        return f"fresh messages p99 {p99:6.1f} ms, slowest {took[-1]:6.1f} ms ({len(took)}, {bare} without suggestions)"
+        withheld = sum(w for sent, _, w in self.answered if start <= sent <= end)
+        return f"fresh messages p99 {p99:6.1f} ms, slowest {took[-1]:6.1f} ms ({len(took)}, {withheld} withheld)"
 
 
 def _fill_event(j: int) -> dict[str, object]:
@@ -166,17 +167,20 @@ async def _kill(label: str, number: int, url: str, pid: int, session: aiohttp.Cl
     if worker is None:
         raise RuntimeError(f"{label}: no matching worker found")
     here, there = time.perf_counter(), (await _pauses(session, url))["now"]
+    cpu = cpu_use(pid)
     os.kill(worker, signal.SIGKILL)
     await asyncio.sleep(0.2)
     while await _workers(session, url) != ["ready"] and time.perf_counter() - here < 120:
         await asyncio.sleep(0.05)
     back = time.perf_counter() - here
+    used = cpu_use(pid) - cpu
     await asyncio.sleep(1)
     during = await _pauses(session, url, there, there + back + 1)
     quiet = await _pauses(session, url, there - QUIET_S, there)
     print(
         f"{label:<9} worker killed {number}: ready again after {back:5.2f} s; longest loop pause"
-        f" {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before: {quiet['longest_ms']:6.1f} ms)\n"
+        f" {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before: {quiet['longest_ms']:6.1f} ms); event loop CPU"
+        f" {used.loop:5.2f} s\n"
         f"{'':<9}   until it is back: {stream.figures(here, here + back)}\n"
         f"{'':<9}   before the kill:  {stream.figures(here - QUIET_S, here)}",
         flush=True,
@@ -211,7 +215,8 @@ async def _row(label: str, root: Path, folder: Path) -> None:
             clients = [asyncio.create_task(stream.client(session, url, k)) for k in range(STREAM_CLIENTS)]
             try:
                 await asyncio.sleep(QUIET_S + 1)
-                await _backlog(label, url, db, proc.pid, session, stream)
+                if STALE:
+                    await _backlog(label, url, db, proc.pid, session, stream)
                 for number in range(KILLS):
                     await asyncio.sleep(QUIET_S + 1)
                     await _kill(label, number + 1, url, proc.pid, session, stream)

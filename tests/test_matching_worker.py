@@ -29,7 +29,7 @@ from assistant.suggest import worker as worker_module
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import Request, answer
-from assistant.suggest.worker import MatchingWorkers
+from assistant.suggest.worker import LoopBudget, MatchingWorkers
 from assistant.web.appkeys import ENGINE
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config, shared_matcher
 from tests.service import Service
@@ -169,6 +169,40 @@ async def test_worker_killed_the_next_messages_are_matched_here_and_a_new_worker
     assert workers.pids != [first]
     assert (await enrich(engine.annotate_pipelined(message()))).response == expected.response
     assert workers.answered == 1
+
+
+async def test_worker_killed_the_service_matches_its_share_and_answers_the_rest_without_suggestions(
+    engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers, clock, first = await signalled(engine, signal.SIGKILL)
+    await eventually(lambda: workers.states == ["waiting"])
+    now = [0.0]  # the loop's time as the budget reads it: here, each message matched in the service takes 0.1 s
+    engine.budget = LoopBudget(0.25, clock=lambda: now[0])
+    suggest = engine.matcher.suggest
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        now[0] += 0.1
+        return suggest(*args, **kwargs)
+
+    monkeypatch.setattr(engine.matcher, "suggest", slow)
+    expected = engine.annotate(message())
+    assert expected is not None and expected.response["suggestions"]
+    answers = [await enrich(engine.annotate_pipelined(message())) for _ in range(6)]
+    # A quarter of a second's matching (and the message that began before it was over), then no more: before, the
+    # service matched every message until the worker was back, every other request waiting behind it.
+    assert [a.response for a in answers[:4]] == [expected.response] * 4
+    withheld = {"suggestions": [], "suggestions_withheld": "matching_busy"}
+    assert [a.response for a in answers[4:]] == [withheld] * 2
+    annotation = answers[4].annotation
+    assert annotation is not None and annotation.suggestions == () and annotation.intent is None
+    assert annotation.customer_type_detail  # the card keeps a customer type: nothing matched for it
+    now[0] += 1.0  # a second later the service has its share again
+    assert (await enrich(engine.annotate_pipelined(message()))).response == expected.response
+    clock.advance(0.5)
+    await eventually(lambda: workers.ready, timeout=30)
+    assert workers.pids != [first]
+    assert [(await enrich(engine.annotate_pipelined(message()))).response for _ in range(5)] == [expected.response] * 5
+    assert workers.answered == 5  # the worker matches, whatever the service's share
 
 
 async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_and_started_again(

@@ -21,9 +21,15 @@ from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion
 from assistant.suggest.matching import Answer, Request, Settings, answer
 from assistant.suggest.phrases import LibraryError
 from assistant.suggest.training import scorer_problem
-from assistant.suggest.worker import MatchingWorkers
+from assistant.suggest.worker import LoopBudget, MatchingWorkers
+from assistant.tasks import Throttled
 
 log = logging.getLogger(__name__)
+WITHHELD = "matching_busy"  # `suggestions_withheld`: no worker could match it, and the loop had its share
+WITHHELD_WARNING = (
+    "no matching worker can take customer messages (%s) and the service has matched its share of them"
+    " (%.0f %% of its time): answered without suggestions (%d such messages since the last warning)"
+)
 
 
 def load_matcher(config: Config) -> Matcher:
@@ -63,6 +69,8 @@ class SuggestionEngine:
         self._adoption: dict[str, Counter[str]] = {}
         self._adoption_seq: dict[str, int] = {}  # per shop, the latest use its read counted
         self.workers: MatchingWorkers | None = None  # matching in other processes (start_workers)
+        self.budget = LoopBudget()  # what the loop matches while workers are configured and none can take it
+        self._withheld = Throttled(log, WITHHELD_WARNING)
 
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
@@ -252,7 +260,8 @@ class SuggestionEngine:
 
     def annotate_pipelined(self, event: Event) -> Enrichment | None | Awaitable[Enrichment | None]:
         """Annotator that hands the matching to a worker process when one can take it: the message is sent
-        now (a batch's messages all go before the first answer is awaited) and the enrichment comes later."""
+        now (a batch's messages all go before the first answer is awaited) and the enrichment comes later.
+        When none can, it is matched here within the loop's share (`LoopBudget`), else answered without."""
         if not event.is_customer_message:
             return None
         if self.workers is None:
@@ -263,18 +272,40 @@ class SuggestionEngine:
         request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item, event.agent)
         future = self.workers.submit(request)
         if future is None:
-            return self._enrichment(*self._amended(request, *answer(self.matcher, request, adoption), item), item)
-        return self._from_worker(future, request, item)
+            return self._matched_here(request, adoption, item, state)
+        return self._from_worker(future, request, item, state)
 
     async def _from_worker(
-        self, future: asyncio.Future[Answer | None], request: Request, item: str | None
+        self, future: asyncio.Future[Answer | None], request: Request, item: str | None, state: ConversationState
     ) -> Enrichment | None:
         reply = await future
         if reply is None:  # the worker is gone, stuck or failed on it: match the message here
-            suggestions, kind = answer(self.matcher, request, self.adoption(request.shop))
-        else:
-            suggestions, kind = reply.suggestions, reply.kind
-        return self._enrichment(*self._amended(request, suggestions, kind, item), item)
+            return self._matched_here(request, self.adoption(request.shop), item, state)
+        return self._enrichment(*self._amended(request, reply.suggestions, reply.kind, item), item)
+
+    def _matched_here(
+        self, request: Request, adoption: Counter[str], item: str | None, state: ConversationState
+    ) -> Enrichment:
+        """Matched on the event loop, if it has not had its share of time for it: else without suggestions."""
+        budget = self.budget
+        if not budget.allows():
+            states = ", ".join(self.workers.states) if self.workers is not None else "stopped"
+            self._withheld.warn(int(budget.clock() * 1000), states, budget.share * 100)
+            return self._without(item, state)
+        started = budget.clock()
+        try:
+            found = answer(self.matcher, request, adoption)
+        finally:
+            budget.spend(budget.clock() - started)
+        return self._enrichment(*self._amended(request, *found, item), item)
+
+    def _without(self, item: str | None, state: ConversationState) -> Enrichment:
+        """A message answered without suggestions (`suggestions_withheld`); its card keeps the customer's type."""
+        detail = state.customer_type_detail or customer_type_json(self.matcher.types.default())
+        response: dict[str, Any] = {"suggestions": [], "suggestions_withheld": WITHHELD}
+        if item is not None:
+            response["item"] = self.items.card(item, [])
+        return Enrichment(Annotation(customer_type_detail=detail), response)
 
     def _enrichment(self, suggestions: list[Suggestion], kind: CustomerType, item: str | None) -> Enrichment:
         response = self.response(suggestions, kind)

@@ -3,7 +3,8 @@
 Matching is pure Python (the GIL binds it to one core with the event loop and the writer); a worker process
 answers `classify` + `suggest` for the service. A worker is only ever a help: until it is ready, and whenever
 it is dead, stuck or answers an error, the service matches the message itself (`submit` says None, or the
-answer comes back None). A dead worker is restarted with backoff, a stuck one killed and restarted.
+answer comes back None), within its share of the event loop's time (`LoopBudget`). A dead worker is restarted
+with backoff, a stuck one killed and restarted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -32,12 +34,41 @@ LOAD_TIMEOUT_S = 60.0
 BACKOFF_S = (0.5, 30.0)  # the first restart's delay, doubling after each failure up to the second
 STEADY_S = 60.0  # a worker that served this long before it died starts the backoff again from the first delay
 MAX_PENDING = 1024  # a worker this far behind is not given more (the service matches meanwhile)
+# While no worker can take a message (none ready yet, one restarting after a crash, all far behind), the event loop
+# matches at most this share of its time, over a second; past it, a message is answered without suggestions.
+LOOP_SHARE = 0.25
 
 
 @dataclass
 class _Pending:
     future: asyncio.Future[Answer | None]
     sent_ms: int
+
+
+class LoopBudget:
+    """How much of the event loop's time matching may take while no worker can: `share` of it, over a second.
+
+    Before, the loop matched every message until a new process had loaded the library (0.5 s of backoff, then
+    1-2 s for the shipped library, about 11 s at 20,000 phrases), every other request waiting behind it; a
+    crash with requests in flight matched them all at once.
+    """
+
+    def __init__(self, share: float = LOOP_SHARE, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.share = share
+        self.clock = clock
+        self._left = share  # seconds of matching the loop may still spend now
+        self._at = clock()
+
+    def allows(self) -> bool:
+        """Whether the loop may match one more message now."""
+        now = self.clock()
+        self._left = min(self.share, self._left + (now - self._at) * self.share)
+        self._at = now
+        return self._left > 0
+
+    def spend(self, seconds: float) -> None:
+        """The loop spent `seconds` matching."""
+        self._left -= seconds
 
 
 class _Worker:
@@ -105,7 +136,7 @@ class _Worker:
         delay = min(BACKOFF_S[1], BACKOFF_S[0] * 2 ** (self.failures - 1))
         log.warning(
             "matching worker %d %s (exit status %s, after %.1f s); the service matches messages itself "
-            "until it is back; restart in %.1f s",
+            "(within its share of its time) until it is back; restart in %.1f s",
             self.number,
             why,
             returncode,

@@ -18,6 +18,10 @@ customer messages of distinct texts keep coming (STREAM_CLIENTS clients without 
   until `/readyz` shows it ready again (+ 1 s), the same figures, and how many fresh messages were answered
   without suggestions (`suggestions_withheld`: the service had matched its share of them).
 
+First, in this process (no HTTP: the ingest path, the writer and the follow-up service as the app wires them),
+the same backlog with follow-ups on and off: the event loop's and the process's CPU, and the writer's jobs,
+the stale records' own cost without the noise of a shared machine's scheduling.
+
 Target: neither adds a pause over a few tens of milliseconds to the service's own, nor moves the p99 far.
 """
 
@@ -37,9 +41,17 @@ from pathlib import Path
 
 import aiohttp
 
+from assistant.bus import Bus
+from assistant.config import load_config
+from assistant.events import parse_event
+from assistant.followups.service import FollowupService
+from assistant.ingest import Ingestor
+from assistant.plugins import Plugins, build_plugin_manager
+from assistant.writer import Writer
 from bench.bench_reload import _pauses, _wait_up
 from bench.bench_webhook import AGENT_TEXT, distinct_text
 from bench.load import cpu_use, post_load
+from tests.helpers import make_event, replace_config
 from tests.service import ROOT, free_port
 
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "5000"))
@@ -228,9 +240,49 @@ async def _row(label: str, root: Path, folder: Path) -> None:
         proc.wait(timeout=60)
 
 
+async def _in_process(folder: Path, enabled: bool) -> None:
+    config = replace_config(load_config(ROOT / "config.toml"), "followups", enabled=enabled)
+    writer = Writer(folder / f"in-process-{enabled}.db")
+    writer.start()
+    ingestor = Ingestor(writer)
+    plugins = Plugins(config, build_plugin_manager(config))
+    await plugins.start()
+    ingestor.listeners.append(plugins.on_written)
+    service = FollowupService(config, writer, ingestor, Bus(), plugins)
+    await service.start()
+    old = int(time.time() * 1000) - OLD_MS
+    events = []
+    for n in range(STALE):
+        conversation = {"conversation": f"b{n}", "customer": f"v{n}"}
+        events.append(make_event(sender="customer", text="好的我想想", ts=old + 2 * n, **conversation))
+        events.append(make_event(sender="agent", agent="a1", text=AGENT_TEXT, ts=old + 2 * n + 1, **conversation))
+    parsed = [parse_event(raw, max_text_chars=5000) for raw in events]
+    clients = asyncio.Semaphore(BACKLOG_CLIENTS)
+
+    async def post(i: int) -> None:
+        async with clients:
+            await ingestor.ingest([parsed[i]])
+
+    loop_cpu, cpu, jobs = time.thread_time(), time.process_time(), writer.jobs
+    await asyncio.gather(*(post(i) for i in range(len(parsed))))
+    while not (service.settled and plugins.settled):
+        await asyncio.sleep(0.001)
+    print(
+        f"in process, follow-ups {'on ' if enabled else 'off'}: {len(parsed):,} events, event loop CPU"
+        f" {time.thread_time() - loop_cpu:5.2f} s, process CPU {time.process_time() - cpu:5.2f} s, writer jobs"
+        f" {writer.jobs - jobs:,}",
+        flush=True,
+    )
+    await service.stop()
+    await plugins.stop()
+    await writer.close()
+
+
 async def _run() -> None:
     rows = [("this", ROOT)] + ([("baseline", Path(BASELINE).resolve())] if BASELINE else [])
     with tempfile.TemporaryDirectory() as tmp:
+        for enabled in (False, True) if STALE else ():
+            await _in_process(Path(tmp), enabled)
         for label, root in rows:
             await _row(label, root, Path(tmp))
 

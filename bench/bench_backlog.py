@@ -181,8 +181,10 @@ async def _kill(label: str, number: int, url: str, pid: int, session: aiohttp.Cl
     here, there = time.perf_counter(), (await _pauses(session, url))["now"]
     cpu = cpu_use(pid)
     os.kill(worker, signal.SIGKILL)
-    await asyncio.sleep(0.2)
-    while await _workers(session, url) != ["ready"] and time.perf_counter() - here < 120:
+    # Back once a new process is ready (`/readyz` may still say ready before the service has seen the exit).
+    while time.perf_counter() - here < 120:
+        if _worker_pid(pid) not in (worker, None) and await _workers(session, url) == ["ready"]:
+            break
         await asyncio.sleep(0.05)
     back = time.perf_counter() - here
     used = cpu_use(pid) - cpu

@@ -85,3 +85,16 @@ async def test_report_flagged_row_links_to_the_daily_log(day: Client, page: Page
     await expect(conversation).to_contain_text("<script>alert(1)</script>能便宜吗")  # shown as text
     assert probe_of(page).dialogs == [] and probe_of(page).errors == []
     await page.screenshot(path=str(tmp_path / "daylog.png"), full_page=True)
+
+
+async def test_report_page_prints_on_a4(day: Client, page: Page) -> None:
+    # A4 portrait with 10 mm margins leaves 190 mm, 718 CSS pixels: the ranking ran past it (回复率, 答问比 cut off).
+    await page.set_viewport_size({"width": 718, "height": 1000})
+    await page.emulate_media(media="print")
+    await page.goto(f"http://{day.host}:{day.port}/reports/daily?date={DAY}&token={TOKEN}")
+    for table in ("table.agents", "table.agents-more"):
+        box = await page.locator(table).first.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 718, f"{table} is cut: {box}"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 718
+    await expect(page.locator("table.agents-more")).to_be_visible()  # folded on screen, printed
+    await expect(page.locator("nav.days")).to_be_hidden()  # the day picker is no use on paper

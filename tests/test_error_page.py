@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,24 @@ async def test_a_bad_value_in_the_link_names_the_field_escaped(client: Client) -
     html = await resp.text()
     assert "链接里的参数不对" in html and "date:" in html
     assert "<script>x" not in html and "&lt;script&gt;x" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("date=xx", "date: 应为 YYYY-MM-DD 格式的日期，收到的是 'xx'"),
+        ("date=2100-01-01", "date: 日期应在 2000–2099 年之间，收到的是 2100-01-01"),
+        ("date=2026-11-20&offset=-1", "offset: 应在 0 到 1000000000 之间，收到的是 -1"),
+        ("date=2026-11-20&limit=x", "limit: 应为整数，收到的是 'x'"),
+    ],
+)
+async def test_the_daily_log_says_a_bad_value_in_chinese(client: Client, query: str, said: str) -> None:
+    # The report page said a bad date in Chinese; the daily log said "expected YYYY-MM-DD, got 'xx'".
+    resp = await client.get(f"/logs/daily?{query}", headers={**BROWSER, "Authorization": "Bearer sup-token"})
+    assert resp.status == 400 and resp.content_type == "text/html"
+    html = unescape(await resp.text())
+    assert "链接里的参数不对" in html and said in html
+    assert "expected" not in html
 
 
 async def test_the_page_keeps_the_status_and_retry_after(aiohttp_client: Any, config: Config) -> None:

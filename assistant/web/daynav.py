@@ -8,10 +8,45 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from assistant import store
-from assistant.clock import day_bounds, local_day, yesterday
+from assistant.clock import FIRST_YEAR, LAST_YEAR, day_bounds, local_day, parse_day, yesterday
 from assistant.config import Config
+from assistant.i18n import N_, translator
 from assistant.kpi.logged import latest_message_ms, logged_shops
 from assistant.kpi.metrics import period_text
+
+
+class QueryError(ValueError):
+    """A query parameter a supervisors' page cannot use; `field` names it, `message` (English, for programs)
+    says why, `shown` says it in the page's language."""
+
+    def __init__(self, field: str, template: str, **values: object) -> None:
+        self.field = field
+        self.template = template  # a msgid of the catalog
+        self.values = values
+        self.message = template % values if values else template
+        super().__init__(f"{field}: {self.message}")
+
+    def shown(self, language: str) -> str:
+        return translator(language).gettext(self.template, **self.values)
+
+
+def query_day(name: str, text: str) -> date:
+    """The day a page's query parameter `name` gives, or the QueryError saying why it is not one."""
+    try:
+        return parse_day(text)
+    except ValueError:
+        pass
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(name, N_("expected YYYY-MM-DD, got %(value)s"), value=repr(text)) from None
+    raise QueryError(
+        name,
+        N_("expected a day in the years %(first)s–%(last)s, got %(value)s"),
+        first=FIRST_YEAR,
+        last=LAST_YEAR,
+        value=text,
+    )
 
 
 def latest_day(

@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from assistant import store
-from assistant.clock import parse_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.formats import Wording, wording_of
@@ -34,12 +33,12 @@ from assistant.daylog.search import Sought
 from assistant.daylog.source import open_day
 from assistant.daylog.workbook import write_xlsx
 from assistant.events import ORDER_TYPES, clean_name
-from assistant.i18n import event_kinds, followup_states, label, translator
+from assistant.i18n import N_, event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA, QA_INSPECTOR, WORKBOOKS
 from assistant.web.auth import presented_token, require
-from assistant.web.daynav import DayNav, default_day, latest_day, shops_in_log
+from assistant.web.daynav import DayNav, QueryError, default_day, latest_day, query_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_error
 
@@ -155,9 +154,8 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     try:
         day = _date(query.get("date"))
         filters = _filters(query)
-    except ValueError as exc:
-        field_name, _, message = str(exc).partition(": ")
-        return json_error(400, "invalid_query", field_name, message)
+    except QueryError as exc:  # said in the page's language: a browser shows it on the error page
+        return json_error(400, "invalid_query", exc.field, exc.shown(config.ui.language))
     masked = config.privacy.mask
     if query.get("unmasked") in ("1", "true", "on") and masked:
         require(request, "admin")
@@ -342,10 +340,7 @@ def _matching(conversations: Iterator[Conversation], filters: Filters) -> Iterat
 def _date(text: str | None) -> date | None:
     if not text:
         return None  # the latest day with data (supervisors read yesterday each morning)
-    try:
-        return parse_day(text)
-    except ValueError as exc:
-        raise ValueError(f"date: {exc}") from None
+    return query_day("date", text)
 
 
 def _filters(query: object) -> Filters:
@@ -361,9 +356,9 @@ def _filters(query: object) -> Filters:
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"{name}: expected an integer, got {text!r}") from None
+            raise QueryError(name, N_("expected a whole number, got %(value)s"), value=repr(text)) from None
         if not 0 <= value <= top:
-            raise ValueError(f"{name}: expected 0..{top}, got {value}")
+            raise QueryError(name, N_("expected %(low)s to %(top)s, got %(value)s"), low=0, top=top, value=value)
         return value
 
     return Filters(

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from assistant import store
-from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, ConfigError
 from assistant.daylog.archive import archived_in
 from assistant.events import clean_name
@@ -20,7 +19,7 @@ from assistant.i18n import N_, translator
 from assistant.kpi import metrics, report, window
 from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
 from assistant.web.auth import presented_token, require
-from assistant.web.daynav import DayNav, latest_day, report_day, shops_in_log
+from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_dumps, json_error
 
@@ -34,44 +33,13 @@ class ReportQuery:
     shop: str | None
 
 
-class QueryError(ValueError):
-    """A query parameter the report cannot use; `field` names it, `message` (English, for programs) says why,
-    `shown` says it in the page's language."""
-
-    def __init__(self, field: str, template: str, **values: object) -> None:
-        self.field = field
-        self.template = template  # a msgid of the catalog
-        self.values = values
-        self.message = template % values if values else template
-        super().__init__(f"{field}: {self.message}")
-
-    def shown(self, language: str) -> str:
-        return translator(language).gettext(self.template, **self.values)
-
-
 def parse_query(query: object, config: Config) -> ReportQuery:
     """`date` (default: the latest day with data, else yesterday in shop time) or `from` and `to`; `shop`."""
     get = query.get  # type: ignore[attr-defined]
 
     def day(name: str) -> date | None:
         text = get(name)
-        if text is None or text == "":
-            return None
-        try:
-            return parse_day(text)
-        except ValueError:
-            pass
-        try:
-            date.fromisoformat(text)
-        except ValueError:
-            raise QueryError(name, N_("expected YYYY-MM-DD, got %(value)s"), value=repr(text)) from None
-        raise QueryError(
-            name,
-            N_("expected a day in the years %(first)s–%(last)s, got %(value)s"),
-            first=FIRST_YEAR,
-            last=LAST_YEAR,
-            value=text,
-        )
+        return None if text is None or text == "" else query_day(name, text)
 
     single, first, last = day("date"), day("from"), day("to")
     if single is not None and (first or last):

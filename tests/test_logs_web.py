@@ -81,6 +81,18 @@ async def test_logs_page_lists_conversations_folded_in_day_order(client: Client)
     assert not any(is_open for _, is_open in shown.details)
 
 
+async def test_logs_page_summary_separates_the_agent_from_the_shop(client: Client) -> None:
+    # Every shop's conversations on one page: the summary read "buyer · 小美· shop1 · 3 条消息".
+    html = await (await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)).text()
+    summaries = [
+        " ".join(re.sub(r"<[^>]+>", " ", s).split()) for s in re.findall(r"<summary>(.*?)</summary>", html, re.S)
+    ]
+    with_agent = [s for s in summaries if "· shop1 ·" in s and s.count("·") >= 3]
+    assert with_agent, summaries
+    for summary in with_agent:
+        assert re.search(r"\S · shop1 ·", summary) and not re.search(r"\S· shop1", summary), summary
+
+
 async def test_logs_page_names_a_used_phrase_by_its_code(client: Client) -> None:
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1", headers=SUPERVISOR)
     html = await resp.text()

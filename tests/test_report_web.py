@@ -267,3 +267,17 @@ async def test_report_web_range_says_the_refunds_after_the_window(client: TestCl
     assert '<details class="list late-refunds" open>' in html and "付款期限之后的退款 1 笔，共退回 ¥20.00" in html
     day = await (await client.get(f"/v1/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).json()
     assert day["late_refunds"] == {"count": 0, "counted": 0.0, "by_agent": {}, "refunds": []}
+
+
+async def test_report_web_page_gives_the_counts_behind_its_rates(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]
+    # 回复率 100.0% and 答问比 1.00 stood alone: a supervisor could not tell one buyer from three hundred.
+    log.customer("11:00", "在吗", customer="u2", conversation="c2")  # a second buyer nobody answers
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
+    cards = {
+        re.sub(r"<[^>]+>", "", label): re.sub(r"<[^>]+>", " ", rest)
+        for label, rest in re.findall(r'<div class="label">(.*?)</div>(.*?)</div></div>', html, re.S)
+    }
+    assert "50.0%" in cards["回复率"] and "咨询 2，接待 1" in cards["回复率"]
+    assert "客服 1 条，顾客 2 条" in cards["答问比"]
+    assert 'title="咨询 1，接待 1">100.0%</td>' in html  # the agent's rate, its counts on hover
+    assert 'title="咨询 2，接待 1">50.0%</td>' in html  # the team's

@@ -281,3 +281,9 @@ async def test_report_web_page_gives_the_counts_behind_its_rates(client: TestCli
     assert "客服 1 条，顾客 2 条" in cards["答问比"]
     assert 'title="咨询 1，接待 1">100.0%</td>' in html  # the agent's rate, its counts on hover
     assert 'title="咨询 2，接待 1">50.0%</td>' in html  # the team's
+
+
+async def test_report_web_page_says_the_answered_count_in_chinese_order(client: TestClient) -> None:  # type: ignore[type-arg]
+    # The chart's caption read "响应时间分布 (1 次已回复)", English word order between ASCII parentheses.
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
+    assert "<figcaption>响应时间分布（已回复 1 次）</figcaption>" in html

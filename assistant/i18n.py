@@ -128,6 +128,23 @@ def followup_states(language: str) -> dict[str, str]:
     }
 
 
+# The zones a Chinese shop runs on, by the name its staff say (北京时间); every other zone keeps its IANA id.
+_ZONE_NAMES = {
+    "Asia/Shanghai": N_("Beijing time"),
+    "Asia/Chongqing": N_("Beijing time"),
+    "Asia/Harbin": N_("Beijing time"),
+    "Asia/Hong_Kong": N_("Hong Kong time"),
+    "Asia/Macau": N_("Macau time"),
+    "Asia/Taipei": N_("Taipei time"),
+}
+
+
+def zone_name(zone: str, language: str) -> str:
+    """A time zone as a page names it: 北京时间 for Asia/Shanghai in zh_CN; the IANA id in en and for other zones."""
+    named = _ZONE_NAMES.get(zone)
+    return translator(language).gettext(named) if named and language != "en" else zone
+
+
 def label(language: str, ident: str, chinese: str | None) -> str:
     """The name of an intent or customer type: the library's Chinese label, or the id made readable in en."""
     if language == "zh_CN" and chinese:

@@ -81,6 +81,7 @@ def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
     env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))
+    env.filters["zone"] = lambda zone: i18n.zone_name(zone, language)
     return env
 
 

@@ -123,3 +123,10 @@ def test_the_report_and_the_log_name_a_short_reply_alike() -> None:
     for msgid in ("Short replies", "Slow responses / short replies", "Short reply", "short reply"):
         assert "短回复" in t.gettext(msgid) and "短句" not in t.gettext(msgid), msgid
     assert t.gettext("Short replies only (under 4 characters)") == "只看短回复（少于 4 字）"  # full-width, as Chinese
+
+
+def test_a_zone_is_named_as_chinese_staff_say_it_and_kept_otherwise() -> None:
+    assert i18n.zone_name("Asia/Shanghai", "zh_CN") == "北京时间"
+    assert i18n.zone_name("Asia/Hong_Kong", "zh_CN") == "香港时间"
+    assert i18n.zone_name("Europe/Berlin", "zh_CN") == "Europe/Berlin"  # no name of ours: the id
+    assert i18n.zone_name("Asia/Shanghai", "en") == "Asia/Shanghai"

@@ -93,6 +93,12 @@ async def test_logs_page_summary_separates_the_agent_from_the_shop(client: Clien
         assert re.search(r"\S · shop1 ·", summary) and not re.search(r"\S· shop1", summary), summary
 
 
+async def test_logs_page_names_the_shops_zone_as_its_staff_say_it(client: Client) -> None:
+    # "时区 Asia/Shanghai": an IANA id where a Chinese page says 北京时间.
+    html = await (await client.get(f"/logs/daily?date={DAY.isoformat()}", headers=SUPERVISOR)).text()
+    assert "时区 北京时间 ·" in html and "Asia/Shanghai" not in html
+
+
 async def test_logs_page_names_a_used_phrase_by_its_code(client: Client) -> None:
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1", headers=SUPERVISOR)
     html = await resp.text()

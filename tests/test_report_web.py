@@ -287,3 +287,9 @@ async def test_report_web_page_says_the_answered_count_in_chinese_order(client: 
     # The chart's caption read "响应时间分布 (1 次已回复)", English word order between ASCII parentheses.
     html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
     assert "<figcaption>响应时间分布（已回复 1 次）</figcaption>" in html
+
+
+async def test_report_web_page_names_the_shops_zone_as_its_staff_say_it(client: TestClient) -> None:  # type: ignore[type-arg]
+    # The page's heading line read "2026-11-20 (Asia/Shanghai)": an IANA id where a Chinese page says 北京时间.
+    html = await (await client.get(f"/reports/daily?date={D.isoformat()}&shop={SHOP}", headers=SUPERVISOR)).text()
+    assert f'<p class="meta">{D.isoformat()}（北京时间） ·' in html and "Asia/Shanghai" not in html

@@ -73,6 +73,9 @@ def test_kpi_every_report_format_states_the_payment_window_its_figures_used(log:
     assert {row["payment_window_hours"] for row in rows} == {"1"}
     assert "付款期限 1 小时" in report.render_table(narrow, "zh_CN").splitlines()[0]
     assert "payment window 72 h" in report.render_table(wide, "en").splitlines()[0]
+    # and the zone as a Chinese supervisor says it, where the table said (Asia/Shanghai)
+    assert f"{D.isoformat()}  （北京时间）  付款期限" in report.render_table(narrow, "zh_CN").splitlines()[0]
+    assert "(Asia/Shanghai)" in report.render_table(wide, "en").splitlines()[0]
     page = report.render_html(narrow, targets=config.kpi.targets, language="zh_CN")
     assert '<span class="window">付款期限 1 小时</span>' in page
     out = tmp_path / "r.xlsx"

@@ -207,7 +207,8 @@ def render_table(
     t = i18n.translator(language)
     out = []
     for r in reports:
-        head = f"{terminal(r.shop, single_line=True)}  {r.period}  ({r.timezone})  " + window_text(r, t)
+        zone = t.gettext("(%(zone)s)", zone=i18n.zone_name(r.timezone, language))  # （北京时间）
+        head = f"{terminal(r.shop, single_line=True)}  {r.period}  {zone}  " + window_text(r, t)
         if r.pending:
             head += "  — " + t.gettext(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"

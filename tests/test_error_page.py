@@ -107,3 +107,18 @@ async def test_a_page_in_english_when_the_service_speaks_english(aiohttp_client:
     client = await aiohttp_client(make_app(config, db_path=tmp_path / "en.db"))
     html = await (await client.get("/logs/daily", headers=BROWSER)).text()
     assert "This page needs a valid token" in html
+
+
+@pytest.mark.parametrize("path", ["/report/daily", "/logs/dialy", "/reports"])
+async def test_a_mistyped_page_address_is_a_page_in_chinese(client: Client, path: str) -> None:
+    # A supervisor's link with a typo got aiohttp's {"error": "not_found", "message": "Not Found"}.
+    resp = await client.get(path, headers=BROWSER)
+    assert resp.status == 404 and resp.content_type == "text/html"
+    html = await resp.text()
+    assert "请检查地址" in html and "没有这个地址" in html and "Not Found" not in html
+    # the API and programs keep the JSON
+    for asked, headers in (("/v1/nothing", BROWSER), (path, {"Accept": "*/*"})):
+        resp = await client.get(asked, headers=headers)
+        assert resp.status == 404 and resp.content_type == "application/json"
+    wrong_method = await client.post(path, headers=BROWSER)
+    assert wrong_method.content_type == "application/json"

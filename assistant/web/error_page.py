@@ -44,6 +44,8 @@ _SERVER_FAULT = (
     N_("Something went wrong on the server"),
     N_("Reload the page; if it keeps happening, tell your administrator."),
 )
+# aiohttp's own message for an address no route serves, so that the page's detail says it in its language.
+_AIOHTTP_MESSAGES = (N_("Not Found"),)
 # Headers of the JSON answer that still hold for the page (the others describe the JSON body).
 _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -71,18 +73,31 @@ def render(status: int, detail: dict[str, Any], language: str) -> str:
     )
 
 
+def _mistyped_page(request: web.BaseRequest) -> bool:
+    """A browser asking for an address outside the API (a page's link mistyped, /report/daily): its 404 is a page
+    too, where it was aiohttp's English {"message": "Not Found"}."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.path.startswith("/v1/")
+        and "text/html" in request.headers.get("Accept", "")
+    )
+
+
 @web.middleware
 async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer a page's JSON error as HTML for a browser; everything else passes through unchanged."""
-    if not wants_page(request):
+    page = wants_page(request)
+    if not page and not _mistyped_page(request):
         return await handler(request)
     try:
         answer = await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < 400 or not (page or exc.status == 404):
             raise
         return as_page(exc.status, exc.text, exc.headers, request.app[CONFIG].ui.language)
     if answer.status < 400 or not isinstance(answer, web.Response) or answer.content_type != "application/json":
+        return answer
+    if not (page or answer.status == 404):
         return answer
     return as_page(answer.status, answer.text, answer.headers, request.app[CONFIG].ui.language)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from assistant.config import Config, load_config
 from assistant.web.appkeys import CONFIG
 from assistant.web.error_page import PAGES, page_errors
-from assistant.web.errors import error_middleware, unavailable
+from assistant.web.errors import error_middleware, json_error, unavailable
 from tests.helpers import make_app, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
@@ -122,3 +123,26 @@ async def test_a_mistyped_page_address_is_a_page_in_chinese(client: Client, path
         assert resp.status == 404 and resp.content_type == "application/json"
     wrong_method = await client.post(path, headers=BROWSER)
     assert wrong_method.content_type == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (lambda: json_error(500, "internal_error", None, "internal error; the request was not processed"), "服务器内部出错"),
+        (lambda: unavailable("starting", "the service is starting (reloading the timers); retry later"), "服务正在启动"),
+        (lambda: unavailable("storage_unavailable", "the database cannot be read now (disk I/O error); retry later"), "数据库暂时无法读取"),
+        (lambda: unavailable("shutting_down", "the service is stopping; retry later"), "服务正在停止"),
+    ],
+)  # fmt: skip
+async def test_the_servers_own_trouble_is_said_in_chinese(
+    aiohttp_client: Any, config: Config, answer: Callable[[], web.Response], said: str
+) -> None:
+    # The page's headline was Chinese and its detail English: 详情：internal error; the request was not processed.
+    async def trouble(request: web.Request) -> web.Response:
+        return answer()
+
+    app = web.Application(middlewares=[page_errors, error_middleware])
+    app[CONFIG] = config
+    app.router.add_get("/reports/daily", trouble)
+    html = await (await (await aiohttp_client(app)).get("/reports/daily", headers=BROWSER)).text()
+    assert said in html and "retry later" not in html and "internal error" not in html

@@ -9,6 +9,7 @@ is for one of the pages (`PAGES`) and the client asks for HTML first (a browser 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -44,8 +45,18 @@ _SERVER_FAULT = (
     N_("Something went wrong on the server"),
     N_("Reload the page; if it keeps happening, tell your administrator."),
 )
-# aiohttp's own message for an address no route serves, so that the page's detail says it in its language.
-_AIOHTTP_MESSAGES = (N_("Not Found"),)
+# Messages of the JSON errors a page can get that no handler translates: aiohttp's for an address no route serves,
+# and the server's own (errors.py, starting.py), whose part in parentheses (the start's step, SQLite's reason, in
+# English for the service's log) the page leaves out.
+_SERVER_MESSAGES = (
+    N_("Not Found"),
+    N_("internal error; the request was not processed"),
+    N_("the service is stopping; retry later"),
+    N_("the service is starting; retry later"),
+    N_("the database cannot be read now; retry later"),
+    N_("the database cannot be written now; retry later"),
+)
+_ASIDE = re.compile(r" \([^()]*\)(?=;)")
 # Headers of the JSON answer that still hold for the page (the others describe the JSON body).
 _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -64,7 +75,10 @@ def render(status: int, detail: dict[str, Any], language: str) -> str:
     headline, advice = _WORDS.get(status, _SERVER_FAULT)
     field, message = detail.get("field"), detail.get("message")
     if isinstance(message, str):
-        message = t.gettext(message)  # the messages the catalog knows (invalid token → 令牌无效); others as they are
+        # the messages the catalog knows (invalid token → 令牌无效); others as they are
+        plain = _ASIDE.sub("", message)
+        said = t.gettext(plain) if plain in _SERVER_MESSAGES else plain
+        message = said if said != plain else t.gettext(message)  # an English page keeps the aside
     shown = f"{field}: {message}" if field and message else str(message or "")
     return (
         environment(language)

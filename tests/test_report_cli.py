@@ -229,7 +229,7 @@ def test_report_cli_page_and_workbook_of_an_empty_range_name_the_range(
         code, _out, _err = run(capsys, "report", "--db", str(db), "--from", "2026-11-01", "--to", "2026-11-10", "--out", str(out))  # fmt: skip
         assert code == 0
     html = page.read_text(encoding="utf-8")
-    assert "<title>客服报表 · 2026-11-01/2026-11-10</title>" in html and "客服日报" not in html
+    assert "<title>客服报表 · 2026-11-01 至 2026-11-10</title>" in html and "客服日报" not in html
     assert '<p class="empty-day">2026-11-01 到 2026-11-10 之间没有会话。</p>' in html
     assert load_workbook(book).sheetnames[0] == "客服报表"
     code, _out, _err = run(capsys, "report", "--db", str(db), "--date", "2026-11-01", "--out", str(page))

@@ -108,7 +108,9 @@ async def test_report_web_page_chooses_a_range_and_names_it_a_report_not_a_daily
     assert f'<input type="date" name="to" value="{D.isoformat()}"' in day and "<title>客服日报" in day
     resp = await client.get(f"/reports/daily?from=2026-11-19&to=2026-11-21&shop={SHOP}", headers=SUPERVISOR)
     month = await resp.text()
-    assert "<title>客服报表 · 2026-11-19/2026-11-21" in month and "<h1>客服报表" in month and "客服日报" not in month
+    assert "<title>客服报表 · 2026-11-19 至 2026-11-21" in month and "<h1>客服报表" in month and "客服日报" not in month
+    # the range as a reader says it, where the page wrote ISO 8601's 2026-11-19/2026-11-21
+    assert '<p class="meta">2026-11-19 至 2026-11-21（北京时间） ·' in month and "2026-11-19/" not in month
     assert '<input type="date" name="from" value="2026-11-19">' in month
     assert "人次" in month and "人次" not in day
     assert f'href="/reports/daily?date=2026-11-19&amp;shop={SHOP}"' in month  # back to one day
@@ -121,7 +123,7 @@ async def test_report_web_page_of_a_range_without_conversations_is_the_ranges_re
 ) -> None:
     # It was shown as a one-day 客服日报 of the range's first day: "2026-11-01 没有会话。最近有数据的一天是 …".
     html = await (await client.get("/reports/daily?from=2026-11-01&to=2026-11-10", headers=SUPERVISOR)).text()
-    assert "<title>客服报表 · 2026-11-01/2026-11-10</title>" in html and "客服日报" not in html
+    assert "<title>客服报表 · 2026-11-01 至 2026-11-10</title>" in html and "客服日报" not in html
     assert f'<p class="empty-day">2026-11-01 到 2026-11-10 之间没有会话。最近有数据的一天是 {D}。</p>' in html
     assert '<input type="date" name="to" value="2026-11-10"' in html  # the form keeps the range
 

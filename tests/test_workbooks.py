@@ -210,7 +210,7 @@ async def test_workbooks_report_page_offers_its_workbook(client: Client) -> None
     # A range's page offers its own workbook (it had no link), titled by the range, not its first day.
     ranged = await (await client.get(f"/reports/daily?from={DAY}&to=2026-11-21&shop=shop1", headers=SUPERVISOR)).text()
     assert f'href="/reports/daily?from={DAY}&amp;to=2026-11-21&amp;shop=shop1&amp;format=xlsx"' in ranged
-    assert f"{DAY}/2026-11-21" in ranged.split("</title>")[0]
+    assert f"{DAY} 至 2026-11-21" in ranged.split("</title>")[0]
 
 
 async def test_workbooks_are_built_one_at_a_time(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,6 +88,8 @@ def test_report_range_sums_the_days(log: Log) -> None:
     day1, day2 = log.report(D), log.report(nxt)
     (both,) = log.reports(D, nxt)
     assert both.period == f"{D.isoformat()}/{nxt.isoformat()}"
+    # the table's heading line says it as a reader does, where it wrote ISO 8601's D/D+1
+    assert report.render_table([both], "zh_CN").startswith(f"s1  {D.isoformat()} 至 {nxt.isoformat()}  （北京时间）")
     a1, a2, ab = (next(r for r in x.agents if r.agent == "A") for x in (day1, day2, both))
     assert ab.tally == a1.tally + a2.tally
     assert ab.metrics["consulted"] == a1.metrics["consulted"] + a2.metrics["consulted"]

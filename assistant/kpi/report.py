@@ -208,7 +208,9 @@ def render_table(
     out = []
     for r in reports:
         zone = t.gettext("(%(zone)s)", zone=i18n.zone_name(r.timezone, language))  # （北京时间）
-        head = f"{terminal(r.shop, single_line=True)}  {r.period}  {zone}  " + window_text(r, t)
+        first, _sep, last = r.period.partition("/")  # a range as a reader says it: 2026-11-01 至 2026-11-30
+        period = t.gettext("%(first)s to %(last)s", first=first, last=last) if last else first
+        head = f"{terminal(r.shop, single_line=True)}  {period}  {zone}  " + window_text(r, t)
         if r.pending:
             head += "  — " + t.gettext(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"

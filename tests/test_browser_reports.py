@@ -98,3 +98,21 @@ async def test_report_page_prints_on_a4(day: Client, page: Page) -> None:
     assert await page.evaluate("document.documentElement.scrollWidth") <= 718
     await expect(page.locator("table.agents-more")).to_be_visible()  # folded on screen, printed
     await expect(page.locator("nav.days")).to_be_hidden()  # the day picker is no use on paper
+
+
+async def test_daily_log_search_box_shows_its_whole_placeholder(day: Client, page: Page) -> None:
+    # The box said 消息内容、顾客账号或订 and cut the rest: a supervisor could not tell an order number was searched.
+    for viewport in (DESKTOP, {"width": 360, "height": 780}):
+        await page.set_viewport_size(viewport)  # type: ignore[arg-type]
+        await page.goto(f"http://{day.host}:{day.port}/logs/daily?date={DAY}&token={TOKEN}")
+        needed, room = await page.evaluate(
+            """() => {
+              const box = document.querySelector('input[name="q"]');
+              const style = getComputedStyle(box);
+              const pen = document.createElement("canvas").getContext("2d");
+              pen.font = style.font;
+              const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+              return [pen.measureText(box.placeholder).width, box.clientWidth - padding];
+            }"""
+        )
+        assert needed <= room, f"placeholder needs {needed:.0f} px, the box has {room:.0f} at {viewport}"

@@ -98,3 +98,20 @@ def test_qa_eval_cli_names_a_mistyped_set_in_the_interface_language(
     config = ["--config", str(ROOT / "config.toml")]
     assert main(["qa", "eval", "--set", str(tmp_path / "qa_dev.tsv"), *config]) == 1
     assert capsys.readouterr().err == f"assistant: {tmp_path / 'qa_dev.tsv'}: 没有这个文件或目录\n"
+
+
+def test_qa_eval_cli_speaks_the_interface_language(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Its table and lines were English among Chinese commands: category precision recall tp fp fn, off_platform,
+    # "false alarms on ordinary agent replies", "line 2 [agent] wanted none, got off_platform".
+    path = tmp_path / "set.tsv"
+    path.write_text("agent\tad_extreme\t全网最低价\nagent\tnone\t加我微信\n", encoding="utf-8")
+    config = ["--config", str(ROOT / "config.toml")]
+    assert main(["qa", "eval", "--set", str(path), "--mistakes", *config]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["类别", "精确率", "召回率", "命中", "误报", "漏报"]
+    assert "站外引流" in "\n".join(out) and "off_platform" not in "\n".join(out)
+    assert "普通客服回复的误报率：100.0%（1 条中 1 条）；共 2 行" in out
+    assert "  第 2 行 [客服] 应为 无，实际 站外引流：加我微信" in out
+    path.write_text("agent\tnone\n", encoding="utf-8")
+    assert main(["qa", "eval", "--set", str(path), *config]) == 1
+    assert "：应为 方向<TAB>标签<TAB>文本，实际是 'agent\\tnone'" in capsys.readouterr().err

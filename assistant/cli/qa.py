@@ -13,6 +13,7 @@ from assistant.config import Config, ConfigError
 from assistant.i18n import N_, _
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
+from assistant.safetext import terminal
 
 DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"), Path("tests/data/qa_holdout2.tsv"))
 
@@ -76,7 +77,7 @@ def check_command(text: str, side: str, as_json: bool, config_path: Path, db: Pa
 @click.option("--mistakes", is_flag=True, help=N_("also list every line the rules got wrong"))
 @common_options
 def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: Path | None) -> int:
-    from assistant.qa.evaluation import evaluate, read_examples
+    from assistant.qa.evaluation import MalformedLine, evaluate, read_examples
 
     inspector = _inspector(load(config_path, db))
     if inspector is None:
@@ -87,15 +88,21 @@ def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: 
         except OSError as exc:  # a mistyped --set: the file and the reason in the interface's language
             print(_("assistant: %(reason)s", reason=os_problem(exc)), file=sys.stderr)
             return 1
-        except ValueError as exc:
+        except MalformedLine as exc:
+            print(_("assistant: %(reason)s", reason=exc.said()), file=sys.stderr)
+            return 1
+        except ValueError as exc:  # not UTF-8
             print(f"assistant: {exc}", file=sys.stderr)
             return 1
         result = evaluate(inspector, examples)
         print(f"== {path} ==")
-        print("\n".join(result.lines()))
+        labels = inspector.labels()
+        print("\n".join(result.lines(labels)))
         for example, found in result.mistakes if mistakes else []:
-            wanted = "|".join(sorted(example.labels)) or "none"
-            got = "|".join(sorted(found)) or "none"
-            print(f"  line {example.line} [{example.side}] wanted {wanted}, got {got}: {example.text}")
+            wanted = "、".join(labels.get(c, c) for c in sorted(example.labels)) or _("none")
+            got = "、".join(labels.get(c, c) for c in sorted(found)) or _("none")
+            side = _("agent") if example.side == "agent" else _("customer")
+            said = _("  line %(line)s [%(side)s] wanted %(wanted)s, got %(got)s: %(text)s", line=example.line, side=side, wanted=wanted, got=got, text=example.text)  # fmt: skip
+            print(terminal(said, single_line=True))
         print()
     return 0

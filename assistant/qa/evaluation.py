@@ -6,12 +6,14 @@ starting with "#" are comments. `short` is a definition, not a judgement, and is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.i18n import _
 from assistant.qa.inspector import SHORT, Inspector
 from assistant.qa.rules import SIDES
+from assistant.safetext import format_table
 
 
 @dataclass(frozen=True)
@@ -55,23 +57,42 @@ class Evaluation:
     def false_alarm_rate(self) -> float | None:
         return self.false_alarms / self.ordinary_agent if self.ordinary_agent else None
 
-    def lines(self) -> list[str]:
-        """A readable summary, one category per line."""
-        out = [f"{'category':<14} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}"]
+    def lines(self, labels: Mapping[str, str] | None = None) -> list[str]:
+        """A readable summary in the command line's language, one category per line (`labels`: its names)."""
+        names = labels or {}
+        rows = [[_("Category"), _("Precision"), _("Recall"), _("Hits"), _("False alarms"), _("Missed")]]
         for name, s in sorted(self.scores.items()):
-            out.append(
-                f"{name:<14} {_pct(s.precision):>9} {_pct(s.recall):>7} "
-                f"{s.true_positives:>4} {s.false_positives:>4} {s.false_negatives:>4}"
+            rows.append(
+                [names.get(name, name), _pct(s.precision), _pct(s.recall)]
+                + [str(n) for n in (s.true_positives, s.false_positives, s.false_negatives)]
             )
+        out = format_table(rows, right=range(1, 6), rule=False).splitlines()
         out.append(
-            f"false alarms on ordinary agent replies: {_pct(self.false_alarm_rate)}"
-            f" ({self.false_alarms} of {self.ordinary_agent}); {self.examples} lines"
+            _(
+                "false alarms on ordinary agent replies: %(rate)s (%(alarms)s of %(replies)s); %(lines)s lines",
+                rate=_pct(self.false_alarm_rate),
+                alarms=self.false_alarms,
+                replies=self.ordinary_agent,
+                lines=self.examples,
+            )
         )
         return out
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+class MalformedLine(ValueError):
+    """A line of a labeled set that is not `side <TAB> labels <TAB> text`."""
+
+    def __init__(self, path: Path, number: int, raw: str) -> None:
+        self.path, self.number, self.raw = path, number, raw
+        super().__init__(f"{path}:{number}: expected side<TAB>labels<TAB>text, got {raw!r}")
+
+    def said(self) -> str:
+        """The problem in the command line's language."""
+        return _("%(where)s: expected side<TAB>labels<TAB>text, got %(line)s", where=f"{self.path}:{self.number}", line=repr(self.raw))  # fmt: skip
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -82,7 +103,7 @@ def read_examples(path: Path) -> list[Example]:
             continue
         parts = raw.split("\t")
         if len(parts) != 3 or parts[0] not in SIDES or not parts[2].strip():
-            raise ValueError(f"{path}:{number}: expected side<TAB>labels<TAB>text, got {raw!r}")
+            raise MalformedLine(path, number, raw)
         labels = frozenset() if parts[1] == "none" else frozenset(parts[1].split("|"))
         examples.append(Example(parts[0], labels, parts[2], number))
     return examples

@@ -116,3 +116,18 @@ async def test_daily_log_search_box_shows_its_whole_placeholder(day: Client, pag
             }"""
         )
         assert needed <= room, f"placeholder needs {needed:.0f} px, the box has {room:.0f} at {viewport}"
+
+
+async def test_report_page_ranking_fits_a_narrow_laptop(day: Client, page: Page) -> None:
+    # Between a phone's cards (≤ 700 px) and a desktop, the ranking ran past the right edge: at 800 px the page
+    # scrolled sideways and 回复率 and 答问比 were off screen.
+    big = make_event(
+        "order_paid", conversation="c1", customer="u1", order="o1", amount=123456.78, ts="2026-11-20T09:07:00+08:00"
+    )
+    assert (await day.post("/v1/events", data=body_of(big))).status == 200
+    for width in (1000, 800, 701):
+        await page.set_viewport_size({"width": width, "height": 800})
+        await page.goto(f"http://{day.host}:{day.port}/reports/daily?date={DAY}&token={TOKEN}")
+        box = await page.locator("table.agents").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, f"the ranking is cut at {width} px: {box}"
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width

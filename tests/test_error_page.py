@@ -44,6 +44,7 @@ async def test_a_page_without_its_token_says_so_in_chinese(client: Client, path:
         assert resp.content_type == "text/html"
         html = await resp.text()
         assert "此页需要有效的令牌" in html and "?token=" in html and "向管理员索取新链接" in html
+        assert "<title>此页需要有效的令牌（401）</title>" in html  # the tab's title in Chinese punctuation too
         assert "invalid token" not in html and "token required" not in html  # the detail in Chinese too
         assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
         assert resp.headers["Cache-Control"] == "no-store"

@@ -320,3 +320,12 @@ def test_asking_for_a_wechat_contact_is_no_payment_question(shipped_matcher: Mat
         assert all(s.intent != "payment" for s in shipped_matcher.suggest(text)), text
     for text in ("能用微信付吗", "用微信付款行不行"):
         assert live(shipped_matcher, text)[0].startswith("fk"), text
+
+
+def test_a_coupon_typed_as_a_roll_is_a_coupon_where_only_a_coupon_fits(shipped_matcher: Matcher) -> None:
+    # 卷 typed for 券: 卷后价 read as a price question (yj1, 0.6) before; 卷 as a roll or curls stays one.
+    for text in ("卷后价多少", "店铺卷能叠加吗", "领了卷怎么没减"):
+        assert shipped_matcher.read(text).keyword_words.get("promotion") == "券", text
+        assert live(shipped_matcher, text)[0].startswith("hd"), text
+    for text in ("卷发棒好用吗", "纸巾一提几卷", "卷尺有几米"):
+        assert "promotion" not in shipped_matcher.read(text).keyword_words, text

@@ -329,3 +329,14 @@ def test_a_coupon_typed_as_a_roll_is_a_coupon_where_only_a_coupon_fits(shipped_m
         assert live(shipped_matcher, text)[0].startswith("hd"), text
     for text in ("卷发棒好用吗", "纸巾一提几卷", "卷尺有几米"):
         assert "promotion" not in shipped_matcher.read(text).keyword_words, text
+
+
+def test_a_price_difference_is_refunded_or_paid_as_the_buyer_says_who_pays_it(shipped_matcher: Matcher) -> None:
+    # 补差价 was read as a promotion (or, beside 你们, a complaint): who pays it says what the buyer asks.
+    for text in ("你们补差价给我吧", "给我补个差价吧"):  # the shop pays: a partial refund
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent == "refund" and found[0].confidence >= 0.5, (text, found)
+    for text in ("还要我补差价吗", "差价我来补 怎么拍"):  # the buyer pays: how to pay it
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent == "payment" and found[0].confidence >= 0.5, (text, found)
+    assert live(shipped_matcher, "换个颜色要补差价吗")[0].startswith("th")  # paying for a change is the change

@@ -340,3 +340,13 @@ def test_a_price_difference_is_refunded_or_paid_as_the_buyer_says_who_pays_it(sh
         found = shipped_matcher.suggest(text)
         assert found[0].intent == "payment" and found[0].confidence >= 0.5, (text, found)
     assert live(shipped_matcher, "换个颜色要补差价吗")[0].startswith("th")  # paying for a change is the change
+
+
+def test_a_question_opened_with_then_may_i_ask_is_no_greeting(shipped_matcher: Matcher) -> None:
+    # 那 before 请问 kept the opener in the question: its 请问 made a greeting (那我问一下你们招人吗 at 0.21).
+    for text in ("那我问一下你们招人吗", "那请问你们几点下班"):
+        assert "greeting" not in shipped_matcher.read(text).keyword_words, text
+        assert all(s.intent != "greeting" for s in shipped_matcher.suggest(text)), text
+    reading = shipped_matcher.read("那请问一下几天能到")
+    assert reading.message.focus == "几天能到" and reading.message.clauses[0].kind == "social"
+    assert live(shipped_matcher, "那请问一下几天能到")[0].startswith("wl")

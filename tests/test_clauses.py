@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.suggest.clauses import CARD, SOCIAL, TEXT, ClauseSplitter
+from assistant.suggest.clauses import CARD, PAUSE, SOCIAL, TEXT, ClauseSplitter
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.textnorm import Analysis, NormalizationData, Normalizer
 from assistant.suggest.vocabulary import ClauseSpec
@@ -102,6 +102,7 @@ def test_fillers_among_the_opening_words_are_split_off_with_them() -> None:
     # A filler with no social word beside it stays in its clause; a clause of fillers alone says nothing.
     assert kinds(splitter, "就是这个颜色还有吗") == [("就是这个颜色还有吗", TEXT)]
     assert splitter.split("呃 那个 这个颜色还有吗").focus == "这个颜色还有吗"
+    assert kinds(splitter, "这个颜色还有吗 呃") == [("这个颜色还有吗", TEXT), ("呃", PAUSE)]  # no greeting or thanks
     # Openers that are a whole clause are social, however the segmenter cuts them.
     assert kinds(splitter, "我想问一下 在吗") == [("我想问一下", SOCIAL), ("在吗", SOCIAL)]
 

@@ -350,3 +350,13 @@ def test_a_question_opened_with_then_may_i_ask_is_no_greeting(shipped_matcher: M
     reading = shipped_matcher.read("那请问一下几天能到")
     assert reading.message.focus == "几天能到" and reading.message.clauses[0].kind == "social"
     assert live(shipped_matcher, "那请问一下几天能到")[0].startswith("wl")
+
+
+def test_a_laugh_after_a_question_does_not_close_the_chat(shipped_matcher: Matcher) -> None:
+    # 哈哈 after a question was a social clause, read as thanks closing the chat (thanks at 0.38 for a question
+    # no phrase answers); it is a pause.
+    text = "你是男生还是女生 哈哈哈"
+    assert [c.kind for c in shipped_matcher.read(text).message.clauses] == ["text", "pause"]
+    assert shipped_matcher.suggest(text) == []
+    assert live(shipped_matcher, "能开发票吗 哈哈")[0].startswith("fp")
+    assert live(shipped_matcher, "好的 哈哈")[0].startswith("zb")  # thanks said stays thanks

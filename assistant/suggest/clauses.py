@@ -32,11 +32,12 @@ _UNDECIDED = "?"
 SOCIAL = "social"
 CARD = "card"
 TEXT = "text"
+PAUSE = "pause"  # fillers alone (额, 哈哈): nothing said, and no greeting or thanks either
 
 
 @dataclass(frozen=True)
 class Clause:
-    """One clause as folded text and what it is: `text` (says something), `social` or `card`."""
+    """One clause as folded text and what it is: `text` (says something), `social`, `pause` or `card`."""
 
     text: str
     kind: str
@@ -52,7 +53,7 @@ class Message:
 
     @property
     def social_only(self) -> bool:
-        """Nothing but greetings, thanks or cards."""
+        """Nothing but greetings, thanks, pauses or cards."""
         return not any(c.kind == TEXT for c in self.clauses)
 
 
@@ -180,9 +181,13 @@ class ClauseSplitter:
             said = "".join(w for w, _, _ in words[head:tail])
             # Only intensifiers beside a social word ("非常|感谢", "你好|呀") are part of it, not a clause.
             empty = (head or tail < len(words)) and all(w in self._intensifiers for w, _, _ in words[head:tail])
-            # A clause of fillers alone ("额", "那个") is a pause, not something said.
-            empty = empty or all(w in self._fillers for w, _, _ in words[head:tail])
-            out.append(Clause(middle, SOCIAL if said in self._edges or empty else _UNDECIDED))
+            # A clause of fillers alone ("额", "哈哈") is a pause, not something said; and no greeting or thanks
+            # either: a laugh after a question (你的微信也可以吗 哈哈) does not close the chat.
+            filled = all(w in self._fillers for w, _, _ in words[head:tail])
+            if filled and not head and tail == len(words):
+                out.append(Clause(middle, PAUSE))
+            else:
+                out.append(Clause(middle, SOCIAL if said in self._edges or empty or filled else _UNDECIDED))
         if tail < len(words):
             out.append(Clause(piece[words[tail][1] :].strip(), SOCIAL))
         return out

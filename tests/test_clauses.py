@@ -198,3 +198,15 @@ def test_a_social_word_inside_an_excluded_longer_word_is_not_split_off() -> None
     for text in ("等得花都谢了", "你好意思说"):
         assert [(c.text, c.kind) for c in splitter.split(text).clauses] == [(text, TEXT)], text
     assert [(c.text, c.kind) for c in splitter.split("知道了谢了").clauses] == [("知道了", TEXT), ("谢了", SOCIAL)]
+
+
+def test_that_typed_for_which_asks_which_where_nothing_else_asks() -> None:
+    which, judgements = ("那个", "那种", "那款"), ("好看", "好", "合适")
+    splitter = ClauseSplitter(SPEC, Normalizer(), social, ("吗", "?"), None, which, judgements)
+    assert splitter.split("那个颜色好看").focus == "哪个颜色好看"  # opens with it, ends in a judgement
+    assert splitter.split("那款比较好").focus == "哪款比较好"
+    assert splitter.split("请问 充电用那种线").focus == "充电用哪种线"  # after an asking opener
+    assert splitter.split("那个颜色有货吗").focus == "那个颜色有货吗"  # a marker: it points at one
+    assert splitter.split("那个不好").focus == "那个不好"  # a verdict
+    assert splitter.split("那个我看了挺好").focus == "那个我看了挺好"  # a pronoun after it: it points
+    assert splitter.split("充电用那种线").focus == "充电用那种线"  # no opener asking, no judgement

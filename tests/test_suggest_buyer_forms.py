@@ -360,3 +360,11 @@ def test_a_laugh_after_a_question_does_not_close_the_chat(shipped_matcher: Match
     assert shipped_matcher.suggest(text) == []
     assert live(shipped_matcher, "能开发票吗 哈哈")[0].startswith("fp")
     assert live(shipped_matcher, "好的 哈哈")[0].startswith("zb")  # thanks said stays thanks
+
+
+def test_that_typed_for_which_gets_the_answer_to_which(shipped_matcher: Matcher) -> None:
+    # 那 typed for 哪: 那个颜色好看 got nothing (its 那个 dropped as a filler, a remark was left) and 那款比较好 thanks.
+    for text in ("那个颜色好看", "那款比较好", "我问一下这台用那一种电池"):
+        found = shipped_matcher.suggest(text)
+        assert found and found[0].intent == "product_info" and found[0].confidence >= 0.5, (text, found)
+    assert live(shipped_matcher, "那个颜色有货吗")[0].startswith("kc")  # a marker: it points, and keeps its 那

@@ -28,6 +28,9 @@ MAX_QUERY_CHARS = 300  # longer texts are matched on their head and tail
 SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
 SOCIAL_SHARE = 0.5  # a clause is social when greeting/thanks key words cover at least this share of it
 SOCIAL_WORDS_CHARS = 12  # ... and its words (punctuation dropped) are this short: a longer one says something
+_ASKING = ("问", "咨询", "请教")  # a social clause with one of these asks (请问, 我想咨询一下): a question follows
+_NEGATIONS = "不没"
+_PRONOUNS = tuple("我你您他她它")  # 不好, 没用: a judgement negated is a verdict (那个不好), not a question
 _UNDECIDED = "?"
 SOCIAL = "social"
 CARD = "card"
@@ -67,6 +70,8 @@ class ClauseSplitter:
         is_social: Callable[[Analysis], bool],
         markers: tuple[str, ...] = (),
         exclusions: Mapping[str, tuple[str, ...]] | None = None,
+        which: tuple[str, ...] = (),
+        judgements: tuple[str, ...] = (),
     ) -> None:
         self._normalizer = normalizer
         self._exclusions = exclusions or {}  # `[words.exclusions]`: a closer in 花都谢了 is no thanks
@@ -80,6 +85,10 @@ class ClauseSplitter:
         self._edges = self._openers | self._closers
         self._intensifiers = frozenset(normalizer.fold(w) for w in spec.intensifiers)
         self._fillers = frozenset(normalizer.fold(w) for w in normalizer.fillers)
+        # `[questions] which`: 那个, 那种 … typed for 哪个, 哪种 (longest first); `judgements` end a "which" clause.
+        forms = sorted({f for f in (normalizer.fold(w) for w in which) if f.startswith("那") and len(f) > 1}, key=len)
+        self._which = re.compile("|".join(re.escape(f) for f in reversed(forms))) if forms else None
+        self._judgements = tuple(j for j in (normalizer.fold(w) for w in judgements) if j)
 
     def split(self, text: str) -> Message:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
@@ -98,6 +107,8 @@ class ClauseSplitter:
             short = len(undecided) > 1 and len(text) <= SOCIAL_MAX_CHARS
             said = short and self._is_social(self._normalizer.analyze_folded(text))
             clauses[n] = Clause(clauses[n].text, SOCIAL if said else TEXT)
+        if self._which is not None:
+            clauses = self._asking_which(clauses, self._which)
         if has_card:
             clauses.append(Clause("", CARD))
         spoken = [c.text for c in clauses if c.kind == TEXT]
@@ -105,6 +116,32 @@ class ClauseSplitter:
         # Nothing but punctuation ("？？？") is still what the customer said.
         focus = "，".join(spoken or social) or folded.strip()
         return Message(clauses=tuple(clauses), focus=focus, has_card=has_card)
+
+    def _asking_which(self, clauses: list[Clause], which: re.Pattern[str]) -> list[Clause]:
+        """The clauses with 那 typed for 哪 read with 哪: those with no question marker that open with a `which`
+        word and end in a judgement (那个颜色好看, 那款比较好), or hold one after an asking opener (请问|用那种)."""
+        out: list[Clause] = []
+        asked = False
+        for clause in clauses:
+            if clause.kind == SOCIAL:
+                asked = asked or any(w in clause.text for w in _ASKING)
+            elif clause.kind == TEXT and which.search(clause.text) and not any(m in clause.text for m in self._markers):
+                opening = which.match(clause.text)
+                # 那个我觉得挺好 judges "that one": a pronoun after the word says it points, not asks.
+                opens = opening is not None and not clause.text[opening.end() :].startswith(_PRONOUNS)
+                if asked or (opens and self._judged(clause.text)):
+                    clause = Clause(which.sub(lambda m: "哪" + m.group(0)[1:], clause.text), TEXT)
+            out.append(clause)
+        return out
+
+    def _judged(self, text: str) -> bool:
+        """Whether a clause ends in a judgement of goods (好看, 合适), not negated (不好看)."""
+        compact = self._normalizer.analyze_folded(text).compact
+        for judgement in self._judgements:
+            if compact.endswith(judgement):
+                before = compact[: len(compact) - len(judgement)]
+                return not before.endswith(tuple(_NEGATIONS))
+        return False
 
     def spoken(self, text: str) -> str | None:
         """`text` folded, with the cards and item listings pasted in it cut out; None when it has none."""

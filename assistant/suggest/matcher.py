@@ -179,6 +179,8 @@ class Matcher:
             lambda a: is_social(a, keywords, social, social_words),
             self._markers,
             keywords.rules.exclusions,  # a closer inside an excluded word (花都谢了) is no thanks
+            library.questions.which,
+            library.questions.judgements,
         )
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []

@@ -86,6 +86,8 @@ def fingerprint(library: Library) -> str:
             library.clauses.social,
             library.clauses.intensifiers,
         ],
+        # What reads a clause as a question, and 那 as 哪 in one (`[questions]`).
+        "questions": [library.questions.markers, library.questions.which, library.questions.judgements],
         "normalization": [
             sorted(library.normalization.synonyms.items()),
             sorted(library.normalization.traditional.items()),

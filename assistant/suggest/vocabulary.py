@@ -112,11 +112,15 @@ class ClauseSpec:
 class QuestionSpec:
     """What makes a clause a question or request (it leads a message of several clauses), and the fallback intent.
 
-    `fallback` is the intent given to a question nothing else claims (usually `product_info`).
+    `fallback` is the intent given to a question nothing else claims (usually `product_info`). `which` are words
+    written with 那 (that) that buyers type for 哪 (which): in a clause with no marker they ask which when the
+    clause opens with one and ends in one of the `judgements` (那个颜色好看), or follows an asking opener (请问).
     """
 
     markers: tuple[str, ...] = ()
     fallback: str | None = None
+    which: tuple[str, ...] = ()
+    judgements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -303,7 +307,7 @@ def parse_intents(
     if not isinstance(questions_raw, dict):
         problems.append(Problem(file, "questions", _("must be a table")))
         questions_raw = {}
-    for key in sorted(set(questions_raw) - {"markers", "fallback"}):
+    for key in sorted(set(questions_raw) - {"markers", "fallback", "which", "judgements"}):
         problems.append(Problem(file, "questions", _("unknown key '%(key)s'", key=key)))
     fallback = questions_raw.get("fallback")
     if fallback is not None and fallback not in INTENTS:
@@ -312,6 +316,8 @@ def parse_intents(
     questions = QuestionSpec(
         markers=string_list(questions_raw.get("markers"), file, "questions", "markers", problems),
         fallback=fallback,
+        which=string_list(questions_raw.get("which"), file, "questions", "which", problems),
+        judgements=string_list(questions_raw.get("judgements"), file, "questions", "judgements", problems),
     )
     return intents, normalization, questions, _parse_type_cues(data.get("types", {}), file, problems)
 

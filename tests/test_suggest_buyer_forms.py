@@ -368,3 +368,10 @@ def test_that_typed_for_which_gets_the_answer_to_which(shipped_matcher: Matcher)
         found = shipped_matcher.suggest(text)
         assert found and found[0].intent == "product_info" and found[0].confidence >= 0.5, (text, found)
     assert live(shipped_matcher, "那个颜色有货吗")[0].startswith("kc")  # a marker: it points, and keeps its 那
+
+
+def test_a_remark_that_no_human_replied_calls_for_no_agent(shipped_matcher: Matcher) -> None:
+    # 人工 was learnt only from calls for an agent (转人工): a remark about earlier replies got an answer at 0.26.
+    assert shipped_matcher.suggest("之前不知道不是人工回复") == []
+    for text in ("转人工", "现在是人工了吗"):  # calling for one still is a greeting
+        assert live(shipped_matcher, text)[0].startswith("hy"), text

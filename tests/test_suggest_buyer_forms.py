@@ -375,3 +375,13 @@ def test_a_remark_that_no_human_replied_calls_for_no_agent(shipped_matcher: Matc
     assert shipped_matcher.suggest("之前不知道不是人工回复") == []
     for text in ("转人工", "现在是人工了吗"):  # calling for one still is a greeting
         assert live(shipped_matcher, text)[0].startswith("hy"), text
+
+
+def test_sending_back_goods_not_sent_yet_is_a_refund(shipped_matcher: Matcher) -> None:
+    # 退 beside goods not sent yet got the shipping-time answer (0.52) or the return terms: nothing is there to send
+    # back, the order is refunded; half the money back is a partial refund, not a return.
+    for text in ("还没发货 我要退", "没发货能退吗", "还没发呢 不想要了能退吗", "能退一半吗"):
+        found = shipped_matcher.suggest(text)
+        assert found[0].intent == "refund" and found[0].confidence >= 0.5, (text, found)
+    assert live(shipped_matcher, "收到了不喜欢能退吗")[0].startswith("th")  # received: sent back, a return
+    assert shipped_matcher.suggest("没发票能退吗")[0].intent != "refund"  # 没发票 is no parcel not sent

@@ -385,3 +385,10 @@ def test_sending_back_goods_not_sent_yet_is_a_refund(shipped_matcher: Matcher) -
         assert found[0].intent == "refund" and found[0].confidence >= 0.5, (text, found)
     assert live(shipped_matcher, "收到了不喜欢能退吗")[0].startswith("th")  # received: sent back, a return
     assert shipped_matcher.suggest("没发票能退吗")[0].intent != "refund"  # 没发票 is no parcel not sent
+
+
+def test_a_question_asked_beside_a_complaint_is_answered_first(shipped_matcher: Matcher) -> None:
+    # The complaint outweighed the question asked with it: 等了三天了太慢了 能换顺丰吗 got the reminder answer at 0.77.
+    found = shipped_matcher.suggest("等了三天了太慢了 能换顺丰吗")
+    assert found[0].intent == "express_choice" and "urge" in [s.intent for s in found], found
+    assert live(shipped_matcher, "等了三天了太慢了")[0].startswith("cd")  # the complaint alone is still one

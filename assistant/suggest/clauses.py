@@ -22,7 +22,11 @@ _CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
 _EMPTY = re.compile(r"^[\W_]*$")
 _FRAGMENT = re.compile(r"呢[\W_]*$")
 FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
-_TRAILING = ",;~、…"  # clause ends that say nothing (a "?" or "!" says something, and stays)
+_TRAILING = ",;~、…"
+GRIEVANCES = (
+    "complaint",
+    "urge",
+)  # intents of a complaint that may come beside the question asked now  # clause ends that say nothing (a "?" or "!" says something, and stays)
 
 MAX_QUERY_CHARS = 300  # longer texts are matched on their head and tail
 SOCIAL_MAX_CHARS = 16  # a clause longer than this (punctuation included) is never only a greeting or thanks
@@ -274,6 +278,16 @@ def _pieces(folded: str) -> list[str]:
             if piece and not _EMPTY.match(piece):
                 out.append(piece)
     return out
+
+
+def asking(message: Message, markers: tuple[str, ...], intents: Mapping[str, float]) -> str | None:
+    """The clauses that ask, when the message reads most as a complaint (`GRIEVANCES`) and others beside them do not
+    ask (太慢了|能换顺丰吗); else None."""
+    if max(intents, key=lambda i: intents[i], default="") not in GRIEVANCES:
+        return None
+    spoken = [c.text for c in message.clauses if c.kind == TEXT]
+    asking = [text for text in spoken if any(m in text for m in ("?", *markers))]
+    return "，".join(asking) if asking and len(asking) < len(spoken) else None
 
 
 def clip(text: str) -> str:

@@ -17,13 +17,13 @@ from typing import Any, Literal
 from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
-from assistant.suggest.clauses import ClauseSplitter, Message, clip, is_social, item_fragment, presence_check
+from assistant.suggest.clauses import ClauseSplitter, Message, asking, clip, is_social, item_fragment, presence_check
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
-from assistant.suggest.keywords import KeywordSpotter
+from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.suggest.scorer import Encoded, Features, Scorer, features
+from assistant.suggest.scorer import Encoded, Features, Scorer, blend, features
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
 from assistant.suggest.triggers import ANSWERS_MIN_SIMILARITY, NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
@@ -38,6 +38,7 @@ ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least thi
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
+ASKED = 0.5  # of a message that complains and asks (太慢了 能换顺丰吗), the share its question's own reading has
 FRAGMENT_SURE = 0.8  # an "and the X?" fragment's own reading counts when this sure (结果呢 is a reminder)
 # A phrase suiting the customer's named type counts as this many points (of 100) more like the message, when its
 # trigger is at least TYPE_MIN_SIMILARITY like it: enough to choose between phrases that answer about equally
@@ -288,7 +289,11 @@ class Matcher:
             found = {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}
             if item_fragment(reading.analysis, reading.keyword) and max(found.values(), default=0.0) < FRAGMENT_SURE:
                 return {}, 0.0  # its goods told a chance intent: what earlier messages lend it decides, or nothing
-            return found, none
+            # A complaint beside a question with a topic word of its own (太慢了|能换顺丰吗): the question counts.
+            asked = asking(reading.message, self._markers, found)
+            if asked is None or max(self.read(asked).keyword.values(), default=0.0) < STRONG_WEIGHT:
+                return found, none
+            return blend((found, none), self._confidences(self.read(asked)), ASKED)
         return {i: s / 100.0 for i, s in self._evidence(reading).items()}, 0.0
 
     def _evidence(self, reading: Reading) -> dict[str, float]:

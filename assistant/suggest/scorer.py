@@ -238,6 +238,14 @@ class Scorer:
         return cls(classes, vocabulary, weights, bias, float(meta.get("temperature", 1.0)), meta)
 
 
+def blend(
+    whole: tuple[dict[str, float], float], asked: tuple[dict[str, float], float], share: float
+) -> tuple[dict[str, float], float]:
+    """A message's intents and its fitting none, with its question's own reading counting `share` of them."""
+    intents = {i: (1.0 - share) * whole[0].get(i, 0.0) + share * asked[0].get(i, 0.0) for i in {*whole[0], *asked[0]}}
+    return intents, (1.0 - share) * whole[1] + share * asked[1]
+
+
 def top(probabilities: np.ndarray, classes: Iterable[str], skip: frozenset[str]) -> list[tuple[str, float]]:
     """(class, probability) from most to least likely, leaving out `skip`."""
     pairs = [(c, float(p)) for c, p in zip(classes, probabilities) if c not in skip]

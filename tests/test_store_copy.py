@@ -108,7 +108,9 @@ def every_row(db: store.Location) -> dict[str, list[tuple[Any, ...]]]:
         tables = sorted(
             row[0]
             for row in conn.execute(found)
+            # a store's own migration record, and PostgreSQL's tables of its running instances
             if row[0] not in ("_sqlite_migrations", "_assistant_migrations", "live_journal")
+            and not row[0].startswith("fleet_reload")
         )
         return {t: sorted((tuple(r) for r in conn.execute(f"SELECT * FROM {t}")), key=repr) for t in tables}
 

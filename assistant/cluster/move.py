@@ -23,8 +23,11 @@ from assistant import pg, store, upgrade
 from assistant.i18n import _
 
 BATCH_ROWS = 5000
-# Each store keeps its own record of the migrations it ran; PostgreSQL's live journal has no SQLite twin.
-_NOT_COPIED = frozenset({"_sqlite_migrations", "_assistant_migrations", "live_journal"})
+# Each store keeps its own record of the migrations it ran; PostgreSQL's live journal and fleet reloads have no
+# SQLite twin.
+_NOT_COPIED = frozenset(
+    {"_sqlite_migrations", "_assistant_migrations", "live_journal", "fleet_reloads", "fleet_reload_results"}
+)
 # Columns that hold an event's number: the events' sequence must start past all of them (the timers' watermark
 # included: a restart replays only the events numbered after it).
 _EVENT_NUMBERS = (

@@ -19,7 +19,7 @@ RECENT_MESSAGES = 12  # kept in time order (a late delivery goes in its place); 
 CARD_MESSAGES = 6  # messages of a conversation shown on its card: the older ones keep no text (nothing shows it)
 CUSTOMER_HISTORY = 40
 _ENCODER = msgspec.json.Encoder()
-_SHOWN = msgspec.json.Decoder(tuple[list[dict[str, Any]], dict[str, Any] | None])
+_SHOWN = msgspec.json.Decoder(tuple[list[dict[str, Any]], dict[str, Any] | None, str | None])
 # A cached text is an excerpt: its head and tail. What its readers read of an earlier message is inside it: the
 # matcher reads 200 characters and the last 100 (suggest/clauses.clip), the customer type the first 500; the
 # middle of a pasted essay or a Chatwoot e-mail (up to 150,000 characters) is read from the log when needed.
@@ -93,9 +93,19 @@ class ConversationState:
         """The latest customer message's customer type as a card shows it; None until one was matched."""
         return None if self.shown is None else _SHOWN.decode(self.shown)[1]
 
-    def show(self, suggestions: Sequence[dict[str, Any]], customer_type_detail: dict[str, Any] | None) -> None:
+    @property
+    def withheld(self) -> str | None:
+        """Why the latest customer message was answered without suggestions (None: it was not)."""
+        return None if self.shown is None else _SHOWN.decode(self.shown)[2]
+
+    def show(
+        self,
+        suggestions: Sequence[dict[str, Any]],
+        customer_type_detail: dict[str, Any] | None,
+        withheld: str | None = None,
+    ) -> None:
         """Keep what a card shows of the latest customer message."""
-        self.shown = _ENCODER.encode((suggestions, customer_type_detail))
+        self.shown = _ENCODER.encode((suggestions, customer_type_detail, withheld))
 
     @property
     def waiting_since_ms(self) -> int | None:

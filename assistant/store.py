@@ -41,6 +41,8 @@ class Annotation:
     )  # full suggestion JSON; logged: id, code, score
     customer_type_detail: dict[str, Any] | None = None  # not logged; kept for live panels
     qa: Sequence[dict[str, Any]] = field(default_factory=tuple)  # quality-inspection flags (assistant/qa)
+    # Why it was answered without suggestions (`suggestions_withheld`, e.g. matching_busy); not logged: the card says it
+    withheld: str | None = None
 
     def merged(self, other: Annotation) -> Annotation:
         """This annotation with every field `other` sets (annotators each fill their own fields)."""

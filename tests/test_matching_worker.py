@@ -24,6 +24,7 @@ from assistant.config import Config
 from assistant.conversations import Conversations
 from assistant.events import Event, parse_event
 from assistant.ingest import Enrichment
+from assistant.store import Written
 from assistant.suggest import child, worker_main
 from assistant.suggest import engine as engine_module
 from assistant.suggest import worker as worker_module
@@ -32,6 +33,7 @@ from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import Request, answer
 from assistant.suggest.worker import LoopBudget, MatchingWorkers
 from assistant.web.appkeys import ENGINE
+from assistant.web.stream import conversation_json
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config, shared_matcher
 from tests.service import Service
 
@@ -204,6 +206,10 @@ async def test_worker_killed_the_service_matches_its_share_and_answers_the_rest_
     assert workers.pids != [first]
     assert [(await enrich(engine.annotate_pipelined(message()))).response for _ in range(5)] == [expected.response] * 5
     assert workers.answered == 5  # the worker matches, whatever the service's share
+    # The card says why it has no suggestions (it said 暂无建议, as for a message no phrase answers).
+    engine.on_written(Written(message(), 7, False, annotation))
+    card = conversation_json(engine.conversations.get(message().shop, message().conversation), engine)
+    assert card["suggestions"] == [] and card["suggestions_withheld"] == "matching_busy"
 
 
 async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_and_started_again(

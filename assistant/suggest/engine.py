@@ -305,7 +305,7 @@ class SuggestionEngine:
         response: dict[str, Any] = {"suggestions": [], "suggestions_withheld": WITHHELD}
         if item is not None:
             response["item"] = self.items.card(item, [])
-        return Enrichment(Annotation(customer_type_detail=detail), response)
+        return Enrichment(Annotation(customer_type_detail=detail, withheld=WITHHELD), response)
 
     def _enrichment(self, suggestions: list[Suggestion], kind: CustomerType, item: str | None) -> Enrichment:
         response = self.response(suggestions, kind)
@@ -328,4 +328,5 @@ class SuggestionEngine:
             self.adoption(event.shop)  # read now if not yet: counted below unless the read held it
             self.count_use(event.shop, event.phrase_id, written.seq)
         if event.is_customer_message and written.annotation is not None:
-            state.show(written.annotation.suggestions, written.annotation.customer_type_detail)
+            annotation = written.annotation
+            state.show(annotation.suggestions, annotation.customer_type_detail, annotation.withheld)

@@ -91,6 +91,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
             for m in recent[-CARD_MESSAGES:]
         ],
         "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in suggestions],
+        "suggestions_withheld": state.withheld,  # answered without (matching busy): the card says so
         "customer_type": customer_type,
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
         "item": engine.items.card(engine.items.item_of(state, ""), suggestions),

@@ -45,6 +45,7 @@ def panel_messages(language: str) -> dict[str, str]:
         "talk_track": t.gettext("Talk track"),
         "because_of": t.gettext("Because of: %(words)s"),
         "no_suggestion": t.gettext("No suggestion yet"),
+        "suggestions_withheld": t.gettext("Matching is busy: no suggestion for this message (search with /)"),
         "guess_needs_click": t.gettext("Suggestion %(n)s is a guess: click it to use it"),
         "unpaid_orders": t.gettext("Unpaid orders: "),
         "waiting_context": t.gettext("Waiting for the conversation"),

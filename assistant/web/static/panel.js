@@ -255,7 +255,9 @@
       li.appendChild(button);
       suggestions.appendChild(li);
     });
-    if (!suggestions.children.length) suggestions.appendChild(el("li", "none", say("no_suggestion")));
+    if (!suggestions.children.length) {
+      suggestions.appendChild(el("li", "none", say(c.suggestions_withheld ? "suggestions_withheld" : "no_suggestion")));
+    }
     card.appendChild(suggestions);
 
     if (c.unpaid_orders && c.unpaid_orders.length) {

@@ -93,10 +93,9 @@ class ConversationState:
         """The latest customer message's customer type as a card shows it; None until one was matched."""
         return None if self.shown is None else _SHOWN.decode(self.shown)[1]
 
-    @property
-    def withheld(self) -> str | None:
-        """Why the latest customer message was answered without suggestions (None: it was not)."""
-        return None if self.shown is None else _SHOWN.decode(self.shown)[2]
+    def card_parts(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+        """Suggestions, customer type and why suggestions were withheld, decoded once (a card needs all three)."""
+        return ([], None, None) if self.shown is None else _SHOWN.decode(self.shown)
 
     def show(
         self,

@@ -69,7 +69,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
     masking = engine.config.privacy.mask
     shown = mask if masking else _as_is
     recent = list(state.recent)
-    suggestions, customer_type = state.suggestions, state.customer_type_detail
+    suggestions, customer_type, withheld = state.card_parts()
     last_ms = max([m["ts_ms"] for m in recent[-1:]] + [state.last_customer_ms or 0, state.last_agent_ms or 0])
     return {
         "shop": state.shop,
@@ -91,7 +91,7 @@ def conversation_json(state: ConversationState, engine: SuggestionEngine) -> dic
             for m in recent[-CARD_MESSAGES:]
         ],
         "suggestions": [{key: s.get(key) for key in CARD_SUGGESTION_KEYS} for s in suggestions],
-        "suggestions_withheld": state.withheld,  # answered without (matching busy): the card says so
+        "suggestions_withheld": withheld,  # answered without (matching busy): the card says so
         "customer_type": customer_type,
         "unpaid_orders": [{"order": order, "amount": amount} for order, amount in state.unpaid_orders.items()],
         "item": engine.items.card(engine.items.item_of(state, ""), suggestions),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -127,8 +128,19 @@ def _let_go(replaced: list[Matcher | Inspector | None]) -> None:
         del old
 
 
+# One library prepared at a time in the process, whatever app asks (instances sharing a process, as tests run
+# them): two at once doubled the memory, and CPython 3.11's parser, which numpy's scorer header goes through, is not
+# safe in two threads at once (SystemError: AST constructor recursion depth mismatch, a fleet reload refused).
+_PREPARING = threading.Lock()
+
+
 def _prepare(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
     """The new library and rules, loaded off the event loop (nothing of the app is changed here)."""
+    with _PREPARING:
+        return _prepare_alone(app)
+
+
+def _prepare_alone(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
     matcher, problems = app[ENGINE].prepare()
     inspector = None
     if QA in app:  # the quality rules live beside the phrases and reload with them

@@ -155,6 +155,43 @@ async def signalled(engine: SuggestionEngine, sig: signal.Signals) -> tuple[Matc
     return workers, clock, pid
 
 
+async def test_a_conversations_messages_go_to_one_worker_unless_it_is_far_behind(engine: SuggestionEngine) -> None:
+    # Each worker keeps what it read of the texts it was sent: a conversation's earlier messages, weighed again
+    # with each new one, are read once by its own worker rather than once by every worker its messages met.
+    workers = engine.start_workers(2, clock=FakeClock())
+    await eventually(lambda: workers.ready == 2, timeout=30)
+    stopped = workers.pids
+    for pid in stopped:  # nothing answered: the requests stay in the queues they were sent to
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        request = Request(0, "什么时候能发货", T0, [], [], False, {}, "s1")
+
+        def sent_to(conversation: str) -> int:
+            before = workers.queues
+            assert workers.submit(request, conversation) is not None
+            return next(n for n, (a, b) in enumerate(zip(before, workers.queues)) if b == a + 1)
+
+        own: dict[str, int] = {}
+        for n in range(100):  # two conversations of each worker's, whichever the hash gives it
+            conversation = f"s1\x1fc{n}"
+            worker = sent_to(conversation)
+            if sum(1 for w in own.values() if w == worker) < 2:
+                own[conversation] = worker
+            if len(own) == 4:
+                break
+        assert sorted(own.values()) == [0, 0, 1, 1]
+        # Once more each, the other way round (the queues filled unevenly meanwhile): not one goes astray.
+        assert {conversation: sent_to(conversation) for conversation in reversed(own)} == own
+        # A worker far behind the least busy: its conversation's next message goes to the other one.
+        conversation = next(c for c, w in own.items() if w == 0)
+        while workers.queues[0] < workers.queues[1] + worker_module.SPILL:
+            assert sent_to(conversation) == 0
+        assert sent_to(conversation) == 1
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+
 async def test_worker_killed_the_next_messages_are_matched_here_and_a_new_worker_comes_up(
     engine: SuggestionEngine,
 ) -> None:

@@ -270,7 +270,7 @@ class SuggestionEngine:
         state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, text, event.item)
         request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item, event.agent)
-        future = self.workers.submit(request)
+        future = self.workers.submit(request, f"{event.shop}\x1f{event.conversation}")
         if future is None:
             return self._matched_here(request, adoption, item, state)
         return self._from_worker(future, request, item, state)

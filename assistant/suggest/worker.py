@@ -14,6 +14,7 @@ import itertools
 import logging
 import sys
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ LOAD_TIMEOUT_S = 60.0
 BACKOFF_S = (0.5, 30.0)  # the first restart's delay, doubling after each failure up to the second
 STEADY_S = 60.0  # a worker that served this long before it died starts the backoff again from the first delay
 MAX_PENDING = 1024  # a worker this far behind is not given more (the service matches meanwhile)
+# A conversation's messages go to one worker, whose caches hold what it read of the conversation's earlier texts
+# (each new message weighs them again); unless that worker has this many more requests waiting than the least busy.
+SPILL = 8
 # While no worker can take a message (none ready yet, one restarting after a crash, all far behind), the event loop
 # matches at most this share of its time, over a second; past it, a message is answered without suggestions.
 LOOP_SHARE = 0.25
@@ -302,7 +306,8 @@ class _Worker:
 
 
 class MatchingWorkers:
-    """`count` worker processes behind one `submit`; the least busy ready one takes each request.
+    """`count` worker processes behind one `submit`: a conversation's own worker takes each of its requests,
+    or the least busy ready one when that one is not ready or `SPILL` requests further behind.
 
     `adoption()` gives every shop's adoption counts as the service has them: a new process gets them first,
     then every change (`adopt`, `used`) follows on the same ordered stream as the requests.
@@ -345,6 +350,11 @@ class MatchingWorkers:
         return sum(len(w.pending) for w in self._workers)
 
     @property
+    def queues(self) -> list[int]:
+        """Requests sent to each worker and not answered yet."""
+        return [len(w.pending) for w in self._workers]
+
+    @property
     def states(self) -> list[str]:
         """Each worker's state: ready, starting, waiting (to be restarted) or stopped."""
         return ["ready" if w.ready else w.state for w in self._workers]
@@ -354,13 +364,21 @@ class MatchingWorkers:
         """The process ids of the workers that are running (ready or loading)."""
         return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]
 
-    def submit(self, request: Request) -> asyncio.Future[Answer | None] | None:
-        """Send a message to the least busy ready worker: a future of its answer (None: match it yourself),
-        or None at once when no worker can take it. The request's own id is not used."""
+    def submit(self, request: Request, conversation: str = "") -> asyncio.Future[Answer | None] | None:
+        """Send a message to its conversation's worker (or the least busy ready one, above): a future of its
+        answer (None: match it yourself), or None at once when no worker can take it. The request's own id is
+        not used.
+
+        A worker reads each earlier text of a conversation once and keeps the reading: sent to whichever worker
+        was least busy, a conversation's texts were read again by each worker its messages met.
+        """
         ready = [w for w in self._workers if w.ready and len(w.pending) < MAX_PENDING]
         if not ready:
             return None
         worker = min(ready, key=lambda w: len(w.pending))
+        own = self._workers[zlib.crc32(conversation.encode("utf-8", "surrogatepass")) % len(self._workers)]
+        if own is not worker and own in ready and len(own.pending) < len(worker.pending) + SPILL:
+            worker = own
         return worker.submit(msgspec.structs.replace(request, id=next(self._ids)))
 
     def adopt(self, shop: str, counts: Mapping[str, int]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from assistant import pg, store
+from assistant.events import ORDER_TYPES
 from assistant.privacy import phone_reading
 from assistant.store import Written
 
@@ -66,6 +67,7 @@ class ConversationState:
     agent_replies: tuple[int, ...] = ()
     recent: tuple[dict[str, Any], ...] = ()  # the latest RECENT_MESSAGES, in time order
     unpaid_orders: dict[str, float] = field(default_factory=dict)
+    ordered: bool = False  # an order of it is known, paid or not (the customer type's track after an order)
     customer_type: str | None = None
     last_customer_ms: int | None = None
     last_agent_ms: int | None = None
@@ -175,6 +177,8 @@ class ConversationState:
             self.unpaid_orders.pop(event.order, None)
         elif event.type == "conversation_closed":
             self.closed_ms = max(event.ts_ms, self.closed_ms or 0)
+        if event.type in ORDER_TYPES and event.order:
+            self.ordered = True
 
     def _take_agent(self, agent: str | None, ts_ms: int) -> None:
         """An event naming an agent (a message, a hand-over) gives the conversation to that agent unless
@@ -405,6 +409,7 @@ class Conversations:
             elif row["sender"] == "agent":
                 state.note_reply(row["ts_ms"])
                 state.last_agent_ms = row["ts_ms"]
+        state.ordered = bool(orders)
         for order in orders:
             if order["paid_ms"] is None and order["created_ms"] is not None:
                 state.unpaid_orders[order["order_id"]] = order["amount"] or 0.0

@@ -372,6 +372,16 @@ def test_a_customer_who_has_ordered_is_no_sure_stranger_and_gets_no_welcome(ship
     assert shipped.classify(calm("裤子有黑色吗", "怎么拍")).sure  # a stranger is still one
 
 
+def test_a_customer_whose_conversation_has_an_order_gets_no_welcome_whatever_their_words(shipped: Matcher) -> None:
+    # The order's event says what the words do not (怎么拍 after the order was placed: a question of a buyer).
+    newcomer = shipped.library.customer_types["newcomer"]
+    assert shipped.classify(calm("裤子有黑色吗", "怎么拍")).script == newcomer.script
+    kind = shipped.classify(calm("裤子有黑色吗", "怎么拍"), ordered=True)
+    assert (kind.type, kind.sure, kind.script) == ("newcomer", False, newcomer.ordered_script)
+    impatient = shipped.classify(calm("快点发货", "急用"), ordered=True)  # a type that serves an order keeps its track
+    assert (impatient.type, impatient.script) == ("impatient", shipped.library.customer_types["impatient"].script)
+
+
 def test_a_buyer_with_an_order_in_transit_gets_no_welcome(shipped: Matcher) -> None:
     kind = shipped.classify(calm("我的外套还没发货吗", "物流一直没更新"))
     assert (kind.type, kind.sure) == ("newcomer", False)

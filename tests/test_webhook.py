@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant.config import Config
+from assistant.conversations import Conversations
 from assistant.web.appkeys import ENGINE
 from tests.helpers import body_of, eventually, make_app, make_event, signed_headers
 
@@ -346,3 +347,31 @@ async def test_webhook_oversized_value_is_never_echoed_whole(
         assert len(await resp.text()) < 500
     assert max(len(r.getMessage()) for r in caplog.records) < 500
     assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_a_customer_message_after_an_order_event_gets_the_after_order_track(
+    matching_client: Client, config: Config, db_path: Path
+) -> None:
+    # The order's own event (not only words such as 收到了) tells the talk track the buyer has ordered, in the
+    # service and in a matching worker alike, and again once the conversation is read back from the log.
+    types = matching_client.app[ENGINE].matcher.library.customer_types
+    ts = 1_795_140_000_000
+
+    async def post(event: dict[str, Any]) -> dict[str, Any]:
+        resp = await matching_client.post("/v1/events", data=body_of(event))
+        assert resp.status == 200
+        return dict(await resp.json())
+
+    first = await post(make_event(text="裤子有黑色吗", ts=ts))
+    assert first["customer_type"]["script"] == list(types["newcomer"].script)
+    await post(make_event("order_created", ts=ts + 60_000))
+    after = await post(make_event(text="怎么拍", ts=ts + 120_000))
+    assert (after["customer_type"]["type"], after["customer_type"]["sure"]) == ("newcomer", False)
+    assert after["customer_type"]["script"] == list(types["newcomer"].ordered_script)
+    other = await post(make_event(text="怎么拍", ts=ts + 120_000, conversation="conv2"))  # no order there
+    assert other["customer_type"]["script"] == list(types["newcomer"].script)
+    rebuilt = Conversations(db_path)
+    try:
+        assert rebuilt.get("shop1", "conv1").ordered and not rebuilt.get("shop1", "conv2").ordered
+    finally:
+        rebuilt.close()

@@ -126,12 +126,15 @@ class TypeClassifier:
             sure=sure,
         )
 
-    def classify(self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None) -> CustomerType:
+    def classify(
+        self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None, *, ordered: bool = False
+    ) -> CustomerType:
         """The best-supported type for these (ts_ms, text) customer messages, oldest first.
 
         `replies` are the times of the agent's messages in the same conversation; None when they are not
         known (a labeled set, one message on the command line): turns are then told apart by the gaps alone
-        and no wait is measured.
+        and no wait is measured. `ordered`: the conversation's events show an order (created, paid or closed),
+        whatever the customer's words say: as sure as words that show one (收到了, 退款).
         """
         timed = _timed(messages)[-MAX_MESSAGES:]
         if not timed:
@@ -142,7 +145,7 @@ class TypeClassifier:
         read = [self.signals(text if len(text) <= MAX_CHARS else text[:MAX_CHARS]) for _, text in timed]
         turns = _turns([ts for ts, _ in timed], answers)
         last_turn = turns[-1]
-        chances: dict[str, float] = {}  # type → chance that none of its evidence holds
+        chances: dict[str, float] = {ORDERED: 0.0} if ordered else {}  # type → chance that none of its evidence holds
         shown: dict[str, list[tuple[float, str]]] = {}
         repeats: dict[tuple[str, str], int] = {}
 

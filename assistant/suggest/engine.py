@@ -211,7 +211,8 @@ class SuggestionEngine:
         history = list(state.customer_messages) if state else []
         replies = list(state.agent_replies) if state else []
         variables, title = dict(base.variables), self.items.title_of(item)
-        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, variables, shop, title)
+        ordered = state is not None and state.ordered
+        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, variables, shop, title, ordered)
         return request, self.adoption(shop)
 
     def _amended(

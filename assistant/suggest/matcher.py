@@ -532,10 +532,13 @@ class Matcher:
         reading.why[intent] = tuple(words[:3])
         return reading.why[intent]
 
-    def classify(self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None) -> CustomerType:
-        """The customer's type from all their messages so far (oldest first) and the agent's reply times."""
+    def classify(
+        self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None, *, ordered: bool = False
+    ) -> CustomerType:
+        """The customer's type from all their messages so far (oldest first) and the agent's reply times;
+        `ordered`: an order of the conversation is known."""
         try:
-            return self.types.classify(messages, replies)
+            return self.types.classify(messages, replies, ordered=ordered)
         except Exception:
             log.exception("customer type failed for %d messages", len(messages))
             if self.strict:

@@ -50,6 +50,7 @@ class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
     variables: dict[str, str]
     shop: str  # whose own phrases answer it, and whose adoption counts rank the phrases
     item: str = ""  # the title of the conversation's catalog item (a phrase's `goods` may be named there)
+    ordered: bool = False  # an order of the conversation is known (its events, not only the customer's words)
 
 
 class Adoption(msgspec.Struct, frozen=True, tag="adoption", array_like=True):
@@ -98,7 +99,7 @@ def frame(message: ToWorker | FromWorker) -> bytes:
 def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> tuple[list[Suggestion], CustomerType]:
     """The matcher's suggestions for the message and the customer type including it."""
     history = [(ts, text) for ts, text in request.history]
-    kind = matcher.classify([*history, (request.ts_ms, request.text)], request.replies)
+    kind = matcher.classify([*history, (request.ts_ms, request.text)], request.replies, ordered=request.ordered)
     context = Context(
         customer_messages=tuple(history),
         has_unpaid_order=request.unpaid,

@@ -43,7 +43,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     if state.customer_type_detail is not None or not state.customer_messages:
         return
     history = list(state.customer_messages)
-    kind = engine.matcher.classify(history, list(state.agent_replies))
+    kind = engine.matcher.classify(history, list(state.agent_replies), ordered=state.ordered)
     text, earlier = history[-1][1], [t for _, t in history[:-1]]
     item = engine.items.item_of(state, text)
     context = dataclasses.replace(

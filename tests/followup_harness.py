@@ -118,7 +118,9 @@ class Harness:
         await self.plugins.start()
         self.ingestor.listeners.append(self.plugins.on_written)
         await self.service.start()
-        await self.settle()
+        # A start's own writes (a back-fill's stale records, a few thousand on PostgreSQL) can take more than the
+        # default on a machine loaded by other work: a bound, not a wait.
+        await self.settle(timeout=30.0)
         return self
 
     async def stop(self) -> None:

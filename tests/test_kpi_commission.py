@@ -190,3 +190,75 @@ def test_kpi_config_refuses_a_payment_window_out_of_range(hours: float) -> None:
 )
 def test_kpi_judge_colours_against_targets(key: str, value: float | None, verdict: str | None) -> None:
     assert metrics.judge(key, value, KpiTargets()) == verdict
+
+
+def _two_agents(log: Log) -> None:
+    """Agent A: 10 inquiries, 3 paid (30 %, ¥300); agent B: 4 inquiries, 2 paid (50 %, ¥500)."""
+    for agent, asked, paid, amount in (("A", 10, 3, 100), ("B", 4, 2, 250)):
+        for i in range(asked):
+            who = dict(customer=f"{agent}{i}", conversation=f"c{agent}{i}")
+            log.customer(f"10:{i:02d}", **who)
+            log.agent(f"10:{i:02d}:10", agent, **who)
+            if i < paid:
+                log.order(f"10:{i:02d}:30", f"o{agent}{i}", amount, agent=agent, **who)
+                log.paid(f"10:{i:02d}:40", f"o{agent}{i}", amount, **who)
+
+
+def test_kpi_supervisor_commission_is_team_sales_times_margin_times_the_tier_of_the_agents_average(
+    tmp_path: Path,
+) -> None:
+    # Seed 002: 客服主管的提成 = (询单成交额 × 利润率) × 客服询单转化率的平均值所对应的提点. The average of 30 % and
+    # 50 % is 40 % (the 6 % tier), where the team's pooled conversion, 5 / 14 = 35.7 %, would reach only 4 %.
+    config = dataclasses.replace(
+        load_config(None, env={}), kpi=dataclasses.replace(KPI, profit_margin=0.25, profit_margins={"other": 0.5})
+    )
+    log = Log(tmp_path / "s.db", config)
+    _two_agents(log)
+    r = log.report()
+    assert r.team.metrics["conversion"] == 0.3571 and r.team.metrics["sales"] == 800.0
+    assert r.supervisor is not None
+    assert r.supervisor.to_json() == {
+        "profit_margin": 0.25,
+        "sales": 800.0,
+        "agents": 2,
+        "average_conversion": 0.4,
+        "commission_rate": 0.06,
+        "commission": 12.0,  # 800 × 25 % × 6 %
+    }
+    assert r.to_json()["supervisor_commission"]["commission"] == 12.0
+    log.close()
+
+
+def test_kpi_supervisor_commission_is_not_computed_without_a_margin_and_a_shop_may_have_its_own(
+    tmp_path: Path,
+) -> None:
+    log = Log(tmp_path / "n.db")
+    _two_agents(log)
+    r = log.report()
+    assert r.supervisor is None and r.to_json()["supervisor_commission"] is None
+    own = dataclasses.replace(log.config, kpi=dataclasses.replace(KPI, profit_margins={r.shop: 0.5}))
+    mine = log.report(config=own).supervisor
+    assert mine is not None and (mine.margin, mine.commission) == (0.5, 24.0)  # 800 × 50 % × 6 %
+    log.close()
+
+
+def test_kpi_supervisor_commission_of_a_team_without_inquiries_is_zero_and_says_why(tmp_path: Path) -> None:
+    tally = metrics.Tally(sales_cents=10_000)
+    found = metrics.supervisor_commission([("A", metrics.Tally()), (metrics.UNASSIGNED, tally)], tally, 0.3, KPI)
+    assert found is not None and (found.agents, found.average_conversion, found.rate, found.commission) == (
+        0,
+        None,
+        None,
+        0.0,
+    )
+
+
+@pytest.mark.parametrize("margin", [-0.1, 1.5, float("nan")])
+def test_kpi_config_refuses_a_profit_margin_that_is_no_fraction(tmp_path: Path, margin: float) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[kpi]\nprofit_margin = {margin}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[kpi\] profit_margin"):
+        load_config(path, env={})
+    path.write_text(f'[kpi.profit_margins]\n"shop1" = {margin}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[kpi.profit_margins\] shop1"):
+        metrics.check_kpi_config(load_config(path, env={}).kpi)

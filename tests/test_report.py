@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ def log(db_path: store.Location) -> Iterator[Log]:
 
 def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
     doc = json.loads(report.render_json(log.reports()))
-    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa"}  # fmt: skip
+    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa", "supervisor_commission"}  # fmt: skip
     assert doc["qa"] == {"by_agent": {}, "flagged": []}
     assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
     assert [a["agent"] for a in doc["agents"]] == ["A", "B"]
@@ -94,6 +95,18 @@ def test_report_range_sums_the_days(log: Log) -> None:
     assert ab.tally == a1.tally + a2.tally
     assert ab.metrics["consulted"] == a1.metrics["consulted"] + a2.metrics["consulted"]
     assert ab.metrics["first_response_avg_s"] == round((4 * 5 + 20) / 5, 2)  # weighted by their counts
+
+
+def test_report_table_and_page_show_the_supervisors_commission_with_its_figures(log: Log) -> None:
+    # A 35 % margin: A converted 2 of 4 (50 %), B 0 of 1, their average 25 % (the 1.5 % tier); ¥241 of sales.
+    assert "主管提成" not in report.render_table(log.reports(), "zh_CN")  # no margin: not computed, not shown
+    config = dataclasses.replace(log.config, kpi=dataclasses.replace(log.config.kpi, profit_margin=0.35))
+    reports = log.reports(config=config)
+    said = "主管提成 ¥1.27 = 询单成交额 ¥241.00 × 利润率 35.0% × 提点 1.5%（2 名有询单的客服平均询单转化率 25.0% 所对应的提点）。"
+    assert said in report.render_table(reports, "zh_CN").splitlines()
+    page = Page(report.render_html(reports, targets=KpiTargets(), language="zh_CN"))
+    assert [Page.text(p) for p in page.find("p", "supervisor")] == [said]
+    assert json.loads(report.render_json(reports))["supervisor_commission"]["commission"] == 1.27
 
 
 def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:

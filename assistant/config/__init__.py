@@ -152,6 +152,14 @@ class KpiConfig:
     commission: list[CommissionTier] = field(default_factory=_default_tiers)
     score_weights: dict[str, float] = field(default_factory=dict)  # empty: the built-in table (docs/kpi.md)
     grades: dict[str, float] = field(default_factory=dict)  # empty: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else E
+    # 利润率 (a fraction) for the 客服主管's commission: 询单成交额 × 利润率 × the tier of the agents' average
+    # 询单转化率 (seed 002). 0: not computed (the log knows no margin). `profit_margins`: a shop's own (by its id).
+    profit_margin: float = 0.0
+    profit_margins: dict[str, float] = field(default_factory=dict)
+
+    def margin_of(self, shop: str) -> float:
+        """The shop's profit margin for its supervisor's commission (0: not computed)."""
+        return self.profit_margins.get(shop, self.profit_margin)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ LIMITS: dict[str, Limit] = {
     "kpi.targets.pay_rate": _FRACTION,
     "kpi.commission.min_conversion": _FRACTION,
     "kpi.commission.rate": _FRACTION,
+    "kpi.profit_margin": _FRACTION,
     "hooks.webhook_out.timeout_s": _POSITIVE_S,
     "hooks.chatwoot.max_body_bytes": Limit(1, GIB),
     "hooks.dingtalk.timeout_s": _POSITIVE_S,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -129,6 +129,44 @@ def commission_rate(conversion: Fraction | float | None, tiers: KpiConfig) -> fl
     return rate
 
 
+@dataclass(frozen=True)
+class SupervisorCommission:
+    """The 客服主管's commission (seed 002): 询单成交额 × 利润率 × the tier (`[[kpi.commission]]`, the agents' own
+    table) that the agents' average 询单转化率 reaches, not the team's pooled one: each agent's rate counts alike,
+    so a supervisor gains by lifting the weakest agent as much as the busiest. Each figure is kept to be checked."""
+
+    margin: float  # 利润率: the shop's (`[kpi] profit_margin`, `[kpi.profit_margins]`)
+    sales: float  # 询单成交额: the team's, yuan
+    agents: int  # agents whose conversion is averaged: those with an inquiry
+    average_conversion: float | None  # None: no agent had an inquiry
+    rate: float | None  # the tier reached; None: no agent had an inquiry
+    commission: float  # yuan, rounded half up
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profit_margin": self.margin,
+            "sales": self.sales,
+            "agents": self.agents,
+            "average_conversion": self.average_conversion,
+            "commission_rate": self.rate,
+            "commission": self.commission,
+        }
+
+
+def supervisor_commission(
+    agents: Sequence[tuple[str, Tally]], team: Tally, margin: float, kpi: KpiConfig
+) -> SupervisorCommission | None:
+    """The supervisor's commission from the agents' tallies and the team's; None when the shop has no margin (the
+    log knows no cost: nothing to compute)."""
+    if margin <= 0:
+        return None
+    rates = [Fraction(t.paid, t.inquiries) for name, t in agents if name != UNASSIGNED and t.inquiries]
+    average = sum(rates, Fraction(0)) / len(rates) if rates else None
+    rate = commission_rate(average, kpi)
+    cents = team.sales_cents * Fraction(str(margin)) * Fraction(str(rate)) if rate is not None else Fraction(0)
+    return SupervisorCommission(margin, _money(team.sales_cents), len(rates), _rate(average), rate, _money(cents))
+
+
 def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[str, Any]:
     """Every KPI of one agent (or the team) from its additive figures."""
     t = tally
@@ -251,6 +289,17 @@ def check_kpi_config(kpi: KpiConfig) -> None:
             raise ConfigError(
                 _("%(key)s: floor must be within 0–100, got %(value)s", key=f"[kpi.grades] {name}", value=floor)
             )
+    for shop, margin in kpi.profit_margins.items():
+        if not 0 <= margin <= 1:  # NaN too
+            raise ConfigError(
+                _(
+                    "%(key)s: must be between %(min)s and %(max)s, got %(value)s",
+                    key=f"[kpi.profit_margins] {shop}",
+                    min=0,
+                    max=1,
+                    value=margin,
+                )  # fmt: skip
+            )
     for i, tier in enumerate(kpi.commission):
         if not 0 <= tier.min_conversion <= 1 or not 0 <= tier.rate <= 1:
             raise ConfigError(
@@ -305,6 +354,7 @@ class ShopReport:
     payment_window_hours: float = 72.0
     # The refunds stamped on the period's days after their order's window: in no figure, said beside them (late.py).
     late_refunds: list[LateRefund] = field(default_factory=list)
+    supervisor: SupervisorCommission | None = None  # the 客服主管's commission, where the shop has a margin
 
     @property
     def late_refunds_counted(self) -> float:
@@ -353,6 +403,7 @@ class ShopReport:
                 },
                 "refunds": [r.to_json() for r in self.late_refunds],
             },
+            "supervisor_commission": self.supervisor.to_json() if self.supervisor is not None else None,
             "qa": {
                 "by_agent": self.figures.qa,
                 "flagged": [
@@ -396,6 +447,9 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
         team=AgentRow("(team)", team_tally, team),
         figures=figures,
         payment_window_hours=kpi.payment_window_hours,
+        supervisor=supervisor_commission(
+            [(row.agent, row.tally) for row in agents], team_tally, kpi.margin_of(shop), kpi
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
 from assistant.kpi import window
-from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
+from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, SupervisorCommission, judge
 from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
 from assistant.safetext import Column, CsvWriter, Sheet, display_width, terminal, write_sheets
@@ -234,6 +234,7 @@ def render_table(
         body = [line(c) for c in rows[:-1]]
         note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
         note += [late_text(r, t)] if r.late_refunds else []
+        note += [supervisor_text(r.supervisor, t)] if r.supervisor is not None else []
         note += [terminal(said) for said in window_change]
         out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
@@ -248,6 +249,29 @@ def late_text(r: ShopReport, t: i18n.Translator) -> str:
         " days stay final); a shop that takes such refunds off the commission takes them from here.",
         len(r.late_refunds),
         amount="¥" + format_value(r.late_refunds_counted, "money"),
+    )
+
+
+def supervisor_text(s: SupervisorCommission, t: i18n.Translator) -> str:
+    """The 客服主管's commission with each figure it is computed from, as the table and the page say it."""
+    sales, margin = "¥" + format_value(s.sales, "money"), format_value(s.margin, "pct")
+    if s.rate is None:
+        return t.gettext(
+            "Supervisor's commission: no agent had an inquiry (inquiry sales %(sales)s, profit margin %(margin)s).",
+            sales=sales,
+            margin=margin,
+        )
+    return t.ngettext(
+        "Supervisor's commission %(commission)s = inquiry sales %(sales)s × profit margin %(margin)s × %(rate)s, the"
+        " tier of the agents' average inquiry conversion %(average)s (%(num)d agent with inquiries).",
+        "Supervisor's commission %(commission)s = inquiry sales %(sales)s × profit margin %(margin)s × %(rate)s, the"
+        " tier of the agents' average inquiry conversion %(average)s (%(num)d agents with inquiries).",
+        s.agents,
+        commission="¥" + format_value(s.commission, "money"),
+        sales=sales,
+        margin=margin,
+        rate=format_value(s.rate, "pct"),
+        average=format_value(s.average_conversion, "pct"),
     )
 
 
@@ -464,6 +488,7 @@ def render_html(
             }
         )
         shops[-1]["late_refunds"] = _late_rows(r, tz, t)
+        shops[-1]["supervisor"] = supervisor_text(r.supervisor, t) if r.supervisor is not None else ""
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r, t)
         shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, token=token, links=links)
     return templating.render(

@@ -151,7 +151,7 @@ def _measure_classify(matcher: Matcher, queries: list[str], target_ms: float) ->
         if history and rng.random() < 0.6:
             replies.append(ts - 10_000)
         history.append((ts, q + _unseen(n)))
-        matcher.normalizer.analyze.cache_clear()
+        matcher.normalizer.clear_caches()
         matcher.normalizer.analyze(q + _unseen(n))  # shared with the message's suggestions: not the type's cost
         t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         matcher.classify(history, replies)

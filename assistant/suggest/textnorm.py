@@ -86,6 +86,14 @@ class Analysis:
         return end <= word_end and (word_end - word_start) > (end - start)
 
 
+# Each customer message weighs the conversation's earlier ones again (up to 40: the context's key words, the goods
+# it named): their analyses are remembered for as many texts as the matcher's readings (a cache of 2,048 for every
+# length was cycled through by a few hundred conversations, every earlier text analysed again for each message).
+ANALYSIS_CACHE = 20_000  # texts of up to CACHED_TEXT_CHARS characters, about 1.5 KiB each
+LONG_ANALYSIS_CACHE = 2048  # longer ones (a 3,000-character text's analysis is about 0.1 MB)
+CACHED_TEXT_CHARS = 64
+
+
 class Normalizer:
     """Turns raw chat text into comparable forms; build once per library, then call freely."""
 
@@ -117,18 +125,25 @@ class Normalizer:
         self._protected: dict[str, tuple[str, ...]] = {
             f: tuple(sorted(w for w in protected if f in w and w != f)) for f in self._fillers
         }
-        self.analyze = lru_cache(maxsize=2048)(self._analyze)
+        self._analyze_short = lru_cache(maxsize=ANALYSIS_CACHE)(self._analyze)
+        self._analyze_long = lru_cache(maxsize=LONG_ANALYSIS_CACHE)(self._analyze)
         self.analyze_folded = lru_cache(maxsize=2048)(self._analyze_folded)
+
+    def analyze(self, text: str) -> Analysis:
+        """`text` folded and segmented: its content words, their compact join and where each starts (remembered)."""
+        if len(text) <= CACHED_TEXT_CHARS:
+            return self._analyze_short(text)
+        return self._analyze_long(text)
 
     def clear_caches(self) -> None:
         """Forget every remembered folding and analysis."""
-        for cache in (self.fold, self.analyze, self.analyze_folded):
+        for cache in (self.fold, self._analyze_short, self._analyze_long, self.analyze_folded):
             cache.cache_clear()
 
     def release(self) -> None:
         """Let go of the caches and the cycles they make: not used again, freed once no longer referenced."""
         self.clear_caches()
-        self.fold = self.analyze = self.analyze_folded = RELEASED
+        self.fold = self._analyze_short = self._analyze_long = self.analyze_folded = RELEASED
 
     def _fold_chars(self, text: str) -> str:
         folded = unicodedata.normalize("NFKC", text).lower().translate(self._table)

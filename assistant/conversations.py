@@ -389,6 +389,7 @@ class Conversations:
                 meta["last_ts_ms"],
             )
             state.last_message_ms = meta["last_message_ms"] or None
+        withheld: str | None = None
         for row in rows:
             text = excerpt(row["text"])
             message = {
@@ -406,10 +407,13 @@ class Conversations:
                 state.add_customer_message(row["ts_ms"], text)
                 if state.waiting_since_ms is None:
                     state.last_customer_ms = row["ts_ms"]
+                withheld = row["suggestions_withheld"]
             elif row["sender"] == "agent":
                 state.note_reply(row["ts_ms"])
                 state.last_agent_ms = row["ts_ms"]
         state.ordered = bool(orders)
+        if withheld is not None:  # the latest customer message was answered without suggestions: the card says so
+            state.show([], None, withheld)
         for order in orders:
             if order["paid_ms"] is None and order["created_ms"] is not None:
                 state.unpaid_orders[order["order_id"]] = order["amount"] or 0.0

@@ -58,6 +58,11 @@ ORDER_CLOSING = "ALTER TABLE orders ADD COLUMN closed_ms BIGINT; ALTER TABLE ord
 # broke the previous release on a migrated file (it reads the rows whole into its record), and with it every
 # follow-up of an instance of that release still running beside upgraded ones. A follow-up without a row is unknown.
 FOLLOWUP_OUTCOME = "CREATE TABLE followup_outcomes (id TEXT PRIMARY KEY, unknown INTEGER NOT NULL);"
+# Why a customer message was answered without suggestions (`suggestions_withheld`: matching_busy), NULL when it was
+# matched: a card rebuilt from the log (a restart, another instance) says what the agent saw live, where it matched
+# the message again and showed suggestions the agent never had. Nothing reads `messages` whole into a record of
+# fixed fields (the archive and the buyers' export take the columns there are), so a release before it runs on it.
+SUGGESTIONS_WITHHELD = "ALTER TABLE messages ADD COLUMN suggestions_withheld TEXT;"
 
 # Each payment of an order (a 预售 deposit and its balance are two), told apart by time and amount in fen: the same
 # payment notified twice is one row. A refund (`order_refunded`) is a row of negative fen (store.py). Filled from the events a log holds, fen rounded as store.cents rounds them.
@@ -396,6 +401,7 @@ def shared_migrations(dialect: str) -> list[tuple[str, str]]:
         ("170_kpi_window", KPI_WINDOW),
         ("180_kpi_window_changes", KPI_WINDOW_CHANGES),
         ("190_customer_names", CUSTOMER_NAMES),
+        ("200_suggestions_withheld", SUGGESTIONS_WITHHELD),
     ]
 
 

@@ -41,7 +41,8 @@ class Annotation:
     )  # full suggestion JSON; logged: id, code, score
     customer_type_detail: dict[str, Any] | None = None  # not logged; kept for live panels
     qa: Sequence[dict[str, Any]] = field(default_factory=tuple)  # quality-inspection flags (assistant/qa)
-    # Why it was answered without suggestions (`suggestions_withheld`, e.g. matching_busy); not logged: the card says it
+    # Why it was answered without suggestions (`suggestions_withheld`, e.g. matching_busy); logged, so that a card
+    # rebuilt from the log says it too
     withheld: str | None = None
 
     def merged(self, other: Annotation) -> Annotation:
@@ -296,7 +297,7 @@ _JSON = msgspec.json.Encoder()
 _EVENT_COLUMNS = "id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw"
 _COLUMNS = {
     "messages": "seq, shop, conversation, customer, sender, agent, text, ts_ms, followup_id, intent, customer_type,"
-    " suggestions, qa",
+    " suggestions, qa, suggestions_withheld",
     "order_created": "shop, order_id, customer, conversation, agent, amount, created_ms, created_seq",
     "order_paid": "shop, order_id, customer, conversation, agent, paid_ms, paid_amount, paid_seq",
     "payments": "shop, order_id, paid_ms, cents, seq",
@@ -409,6 +410,7 @@ def _normalized_row(seq: int, event: Event, annotation: Annotation | None) -> tu
             ann.customer_type,
             _logged_suggestions(ann.suggestions),
             qa,
+            ann.withheld,
         )
     if event.type == "order_created":
         who = (event.shop, event.order, event.customer, event.conversation, event.agent)
@@ -521,8 +523,8 @@ def conversation_messages(
     # Found by conversation, then sorted: ordered by time alone, the shop's messages would be walked back from
     # the newest until this conversation's were found (there is no index by conversation and time, schema.py).
     rows = conn.execute(
-        "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa"
-        " FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
+        "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa,"
+        " suggestions_withheld FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
         " ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest"
         " ORDER BY ts_ms, seq",
         (shop, conversation, limit),

@@ -16,9 +16,10 @@ from assistant import tasks
 from assistant.bus import Update
 from assistant.config import Config, load_config
 from assistant.live import Scope
+from assistant.suggest.worker import LoopBudget
 from assistant.web import stream
-from assistant.web.appkeys import BUS, FEED
-from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from assistant.web.appkeys import BUS, ENGINE, FEED
+from tests.helpers import BACKENDS, ROOT, body_of, eventually, make_app, make_event, replace_config
 from tests.test_live import open_stream
 
 Client = TestClient  # type: ignore[type-arg]
@@ -359,3 +360,48 @@ async def test_panel_page_says_no_messages_for_a_conversation_an_order_opened(cl
     await client.post("/v1/events", data=body_of(make_event("order_created", conversation="paid-first", agent="a1")))
     html = await (await client.get("/panel?agent=a1")).text()
     assert 'data-quiet="1">暂无消息</span>' in html and "已回复" not in html
+
+
+class NoWorker:
+    """Matching workers none of which can take a message (all restarting)."""
+
+    states = ["waiting"]
+
+    def submit(self, request: Any) -> None:
+        return None
+
+    def adopt(self, shop: str, counts: Any) -> None:
+        pass
+
+
+@BACKENDS
+async def test_panel_card_rebuilt_after_a_restart_says_what_the_agent_saw_live(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A message answered without suggestions while matching was busy (no worker could take it, the loop had had its
+    # share) said so on its card; rebuilt from the log after a restart (or by another instance) the card matched it
+    # again and showed suggestions the agent never saw.
+    first = await aiohttp_client(make_app(config))
+    engine = first.app[ENGINE]
+    monkeypatch.setattr(engine, "workers", NoWorker())
+    monkeypatch.setattr(engine, "budget", LoopBudget(0.0))  # the loop has no share left
+    await first.post(
+        "/v1/events", data=body_of(make_event(id="w1", conversation="busy", agent="a1", text="这款有现货吗"))
+    )
+    monkeypatch.undo()
+    await first.post(
+        "/v1/events", data=body_of(make_event(id="m1", conversation="matched", agent="a1", text="这款有现货吗"))
+    )
+    live = {
+        c["conversation"]: c for c in page_state(await (await first.get("/panel?agent=a1")).text())["conversations"]
+    }
+    await first.close()
+    second = await aiohttp_client(make_app(config))
+    html = await (await second.get("/panel?agent=a1")).text()
+    rebuilt = {c["conversation"]: c for c in page_state(html)["conversations"]}
+    assert live["busy"]["suggestions"] == [] and live["busy"]["suggestions_withheld"] == "matching_busy"
+    assert live["matched"]["suggestions"] and live["matched"]["suggestions_withheld"] is None
+    for conversation in ("busy", "matched"):
+        for part in ("suggestions", "suggestions_withheld"):
+            assert rebuilt[conversation][part] == live[conversation][part]
+    assert rebuilt["busy"]["customer_type"] is not None  # the customer's type is shown as for any message

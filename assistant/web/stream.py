@@ -39,11 +39,18 @@ SHORT_ID_CHARS = 6  # a customer known only by id is labelled with its last digi
 
 
 def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> None:
-    """Fill in suggestions and customer type for a state rebuilt from the log (they are not logged in full)."""
+    """Fill in suggestions and customer type for a state rebuilt from the log (they are not logged in full).
+
+    A message answered without suggestions (`suggestions_withheld`) is not matched again: the agent saw none, and
+    the card, rebuilt after a restart or by another instance, says what the agent saw."""
     if state.customer_type_detail is not None or not state.customer_messages:
         return
     history = list(state.customer_messages)
     kind = engine.matcher.classify(history, list(state.agent_replies), ordered=state.ordered)
+    withheld = state.card_parts()[2]
+    if withheld is not None:
+        state.show([], customer_type_json(kind), withheld)
+        return
     text, earlier = history[-1][1], [t for _, t in history[:-1]]
     item = engine.items.item_of(state, text)
     context = dataclasses.replace(

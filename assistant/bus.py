@@ -93,6 +93,10 @@ class Bus:
         self._subscriptions: set[Subscription] = set()
         # The live journal's read position (set by the relay when instances share a database).
         self.position: Callable[[], int] | None = None
+        # On a shared database, what the live journal must hold before any subscriber hears it (the relay's `hold`:
+        # whether it took the update, to `deliver` it once journaled), so that what one panel was sent reaches a
+        # panel resuming on another instance, even when this one is killed right after.
+        self.journal: Callable[[Update], bool] | None = None
 
     def subscribe(self, accept: Filter = lambda u: True, *, maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, accept, maxsize)
@@ -103,6 +107,12 @@ class Bus:
         self._subscriptions.discard(sub)
 
     def publish(self, update: Update) -> None:
+        if self.journal is not None and self.journal(update):
+            return  # delivered once journaled
+        self.deliver(update)
+
+    def deliver(self, update: Update) -> None:
+        """Hand an update to every matching subscription now."""
         if self.position is not None and update.position is None:
             update = dataclasses.replace(update, position=self.position())
         for sub in tuple(self._subscriptions):

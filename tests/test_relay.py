@@ -19,7 +19,7 @@ from assistant.cluster import relay as relay_module
 from assistant.cluster.relay import KEEP_MS, Relay
 from assistant.config import Config
 from assistant.live import Scope
-from assistant.web.appkeys import ENGINE, RELAY
+from assistant.web.appkeys import BUS, ENGINE, RELAY
 from assistant.writer import Writer
 from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
@@ -333,3 +333,40 @@ async def test_relay_conversation_read_while_the_log_did_not_answer_is_not_cache
     assert conversations.get(shop, "kept").customer_messages == ()  # nothing read: nothing to show for now
     monkeypatch.undo()
     assert [text for _, text in conversations.get(shop, "kept").customer_messages] == ["这件有黑色吗", "M码有吗"]
+
+
+async def test_relay_follow_up_line_a_panel_was_sent_reaches_it_on_another_instance_though_its_own_died(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # A follow-up line (a countdown, a prompt sent or cancelled) was journaled just after it was published, in a
+    # transaction of its own. An instance killed in between had sent the line to its panels, and a panel that moved
+    # to another instance never had it there (the card of its event, journaled with the event, it had). A line now
+    # reaches the panels only once the journal holds it.
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    relay = a.app[RELAY]
+    bus = a.app[BUS]
+
+    def killed_when_heard(update: Update) -> bool:  # the instance dies the moment its panels can hear the line
+        if update.kind == "followup":
+            for task in relay._tasks:
+                task.cancel()
+        return False
+
+    reader = await open_stream(a, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="k1", conversation="idle", agent="a1", text="在吗")))
+        await eventually(lambda: relay.floor > 0)  # its row read: the panel's ids carry a position past it
+        bus.subscribe(killed_when_heard)
+        line = {"state": "armed", "due_ms": 1_795_000_120_000, "armed_ms": 1_795_000_000_000}
+        bus.publish(Update("followup", "shop1", "idle", "a1", line))
+        seen = await reader.wait_for(lambda e: e.event == "followup", timeout=10)
+        assert seen.data["payload"] == line and (live.resume_position(seen.id) or 0) > 0
+    finally:
+        await reader.close()
+    again = await open_stream(b, "agent=a1", headers={"Last-Event-ID": seen.id or ""})
+    try:
+        assert again.of("resumed")[0].data["from"] == "journal"
+        assert [(e.data["conversation"], e.data["payload"]) for e in again.of("followup")] == [("idle", line)]
+    finally:
+        await again.close()

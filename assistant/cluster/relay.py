@@ -2,17 +2,19 @@
 
 Each logged event gets a `live_journal` row in its own transaction (`record`, with a NOTIFY delivered
 at the COMMIT), so even the events of an instance killed right after acknowledging them reach the
-others; follow-up lines are journaled as they are published. Every instance LISTENs, reads the rows
-after the last it saw and publishes the others' on its own bus (a conversation card built here, from
+others; a follow-up line reaches this instance's panels only once its row is committed (`hold`), so a
+line any panel was sent reaches the others even if its instance is killed then. Every instance LISTENs,
+reads the rows after the last it saw and publishes the others' on its own bus (a card built here, from
 the shared log), so a panel connected to any instance sees events posted to any other. A lost
 connection is reopened and reading resumes from the last row seen: nothing written meanwhile is
 skipped. The oldest rows are pruned, up to the first one written within `KEEP_MS` (`PRUNE`).
 
 The read position (`floor`) is stamped on every update this instance publishes, so a panel's last id says
 how far it had the journal; a panel whose instance died resumes on another from there (`since`). The
-position passes our own events' rows only once their update is published here, the others' only once their
-card could be built (the log read on a loaded machine may not answer: the row is read again), never ahead of
-the panel, and passes a missing id only once the transaction that took it can no longer commit (see `_advance`).
+position passes our own rows (events, follow-up lines) only once their update is published here, the others'
+only once their card could be built (the log read on a loaded machine may not answer: the row is read again),
+never ahead of the panel, and passes a missing id only once the transaction that took it can no longer commit
+(see `_advance`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import json
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import psycopg
 
 from assistant import pg
-from assistant.bus import Bus, Subscription, Update
+from assistant.bus import Bus, Update
 from assistant.cluster import instances
 from assistant.live import Scope
 from assistant.store import Written
@@ -47,6 +50,8 @@ READ_S = 5.0  # the journal is read at least this often (a missing id may have s
 GAP_MAX_S = 60.0
 OWN_WAIT_S = 30.0  # one of our own rows whose update is not published after this long will not be
 RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
+LINES_HELD = 20_000  # follow-up lines waiting for the journal; past that the oldest reaches panels unjournaled
+STOP_FLUSH_S = 2.0  # at a stop, the lines still waiting are journaled (and delivered) within this, if they can be
 # Only the oldest rows go, up to the first one written within KEEP_MS: a row is stamped by its writer's clock, and
 # one numbered after a kept row may be stamped earlier (another machine's clock, a group slow to insert). Deleting
 # such a row while keeping an earlier one left a hole the journal's oldest id does not show (`since`): a panel
@@ -89,7 +94,13 @@ class Relay:
         # What the missing ids read so far wait for: once those writers have ended, they are settled.
         self._horizon: _Horizon | None = None
         self.received = 0
-        self._subscription: Subscription | None = None
+        # Our follow-up lines waiting to be journaled (`hold`), and the ids of those journaled and not delivered here
+        # yet: the read position waits for them, as for our events' rows.
+        self._lines: deque[Update] = deque()
+        self._lines_waiting = asyncio.Event()
+        self._lines_done = asyncio.Event()
+        self._lines_done.set()
+        self._held: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()
         self._out: psycopg.AsyncConnection[Any] | None = None  # the journal writer's connection
@@ -102,15 +113,22 @@ class Relay:
             cur = await conn.execute("SELECT coalesce(max(id), 0) FROM live_journal")
             row = await cur.fetchone()
             self.floor = int(row[0]) if row else 0
-        # Events are journaled with their transaction (`record`); the bus brings the follow-up lines.
-        self._subscription = self.bus.subscribe(lambda u: u.kind == "followup" and not u.remote, maxsize=20_000)
+        # Events are journaled with their transaction (`record`); the bus hands over our follow-up lines.
+        self.bus.journal = self.hold
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._write(self._subscription), name="relay-write"),
+            loop.create_task(self._write(), name="relay-write"),
             loop.create_task(self._listen(), name="relay-listen"),
         ]
 
     async def stop(self) -> None:
+        if self._lines and self._tasks and not self._tasks[0].done():
+            try:  # the last lines of the follow-ups, stopped before us
+                await asyncio.wait_for(self._lines_done.wait(), STOP_FLUSH_S)
+            except TimeoutError:
+                log.warning("%d follow-up lines not journaled at the stop", len(self._lines))
+        if self.bus.journal == self.hold:
+            self.bus.journal = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -120,8 +138,6 @@ class Relay:
                 pass
             except Exception:
                 log.exception("relay task failed")
-        if self._subscription is not None:
-            self._subscription.close()
         if self._resume is not None:
             await self._resume.close()
 
@@ -148,20 +164,36 @@ class Relay:
         )
         conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))  # one per transaction and origin
 
-    async def _write(self, subscription: Subscription) -> None:
+    def hold(self, update: Update) -> bool:
+        """The bus's `journal`: take one of our follow-up lines, to deliver it here once its row is committed, so that
+        no panel is shown a line a panel resuming on another instance could miss. Whether it took the update."""
+        if update.kind != "followup" or update.remote:
+            return False
+        if len(self._lines) >= LINES_HELD:  # the journal is far behind (its database down): the oldest waits no more
+            self.bus.deliver(self._lines.popleft())
+        self._lines.append(update)
+        self._lines_done.clear()
+        self._lines_waiting.set()
+        return True
+
+    async def _write(self) -> None:
         try:
-            await self._write_batches(subscription)
+            await self._write_batches()
         finally:
             if self._out is not None:
                 await self._out.close()
 
-    async def _write_batches(self, subscription: Subscription) -> None:
+    async def _write_batches(self) -> None:
         pending: list[Update] = []
         pruned_ms = 0
         while True:
-            if not pending:
-                pending.append(await subscription.get())
-            pending.extend(subscription.drain(BATCH - len(pending)))
+            if not pending and not self._lines:
+                self._lines_done.set()
+                self._lines_waiting.clear()
+                await self._lines_waiting.wait()
+            while self._lines and len(pending) < BATCH:
+                pending.append(self._lines.popleft())
+            ids: list[int] = []
             try:
                 if self._out is None or self._out.closed:
                     self._out = await self._connect()
@@ -171,25 +203,41 @@ class Relay:
                     async with conn.cursor() as cur:
                         await cur.executemany(
                             "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                             [
                                 (self.origin, u.kind, u.shop, u.conversation, u.agent, _json(u.payload), now)
                                 for u in pending
                             ],
+                            returning=True,
                         )
+                        while True:
+                            ids.extend(int(row[0]) for row in await cur.fetchall())
+                            if not cur.nextset():
+                                break
+                    self._held.update(ids)  # before the COMMIT: the listener reads them only after it
                     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.origin))
                     if now - pruned_ms > 60_000:
                         await conn.execute(PRUNE, (now - KEEP_MS,))
                         pruned_ms = now
-                pending = []
             except asyncio.CancelledError:
+                self._held.difference_update(ids)
                 raise
             except Exception as exc:
+                self._held.difference_update(ids)
                 log.warning("live journal write failed (%s); retrying", exc)
                 if self._out is not None:
                     await self._out.close()
                 self._out = None
                 await asyncio.sleep(RECONNECT_S)
+                continue
+            for update in pending:  # journaled: now this instance's panels may have them
+                self.bus.deliver(update)
+            pending = []
+            self._held.difference_update(ids)
+            for id_ in ids:
+                if id_ in self._unsent:  # read meanwhile: the position may pass it now
+                    self._settle(id_)
+            self._step()
 
     # ---- in: the other instances' updates ---------------------------------------------------------
 
@@ -229,7 +277,7 @@ class Relay:
             for id_, origin, kind, shop, conversation, agent, payload in rows:
                 id_ = int(id_)
                 if origin == self.origin:
-                    if kind != "message" or self._published_here(payload):
+                    if id_ not in self._held and (kind != "message" or self._published_here(payload)):
                         self._settle(id_)
                     else:
                         self._unsent.setdefault(id_, time.monotonic())  # read again until it is

@@ -33,6 +33,7 @@ import psycopg
 from assistant import pg
 from assistant.bus import Bus, Update
 from assistant.cluster import instances
+from assistant.cluster.listener import Listener, connect
 from assistant.live import Scope
 from assistant.store import Written
 from assistant.tasks import FaultLog, is_storage_fault
@@ -102,7 +103,19 @@ class Relay:
         self._lines_done.set()
         self._held: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self.listening = asyncio.Event()
+        self._listener = Listener(
+            lambda: self._connect("listen"),
+            CHANNEL,
+            self._catch_up,
+            what="live journal listener",
+            faults=self._faults,
+            read_s=READ_S,  # a gap waited for is read again
+            reconnect_s=RECONNECT_S,
+            setup=[
+                instances.HOLD
+            ],  # this instance runs while the connection lives (a command that must run alone asks)
+        )
+        self.listening = self._listener.listening
         self._out: psycopg.AsyncConnection[Any] | None = None  # the journal writer's connection
         self._resume: psycopg.AsyncConnection[Any] | None = None  # reads for panels resuming here
         self._resume_lock = asyncio.Lock()
@@ -118,7 +131,7 @@ class Relay:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._write(), name="relay-write"),
-            loop.create_task(self._listen(), name="relay-listen"),
+            loop.create_task(self._listener.run(), name="relay-listen"),
         ]
 
     async def stop(self) -> None:
@@ -142,11 +155,7 @@ class Relay:
             await self._resume.close()
 
     async def _connect(self, role: str = "journal") -> psycopg.AsyncConnection[Any]:
-        name = instances.listener_name() if role == "listen" else f"cs-assistant-{role}"
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": name, **pg.SOCKET_BOUNDS}
-        if self.location.password is not None:
-            kwargs["password"] = self.location.password
-        return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)
+        return await connect(self.location, instances.listener_name() if role == "listen" else f"cs-assistant-{role}")
 
     # ---- out: this instance's updates -------------------------------------------------------------
 
@@ -240,28 +249,6 @@ class Relay:
             self._step()
 
     # ---- in: the other instances' updates ---------------------------------------------------------
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await self._connect("listen") as conn:
-                    # This instance runs while the connection lives (a command that must run alone asks).
-                    await conn.execute(instances.HOLD)
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    await self._catch_up(conn)  # rows written while not listening
-                    self.listening.set()
-                    self._faults.cleared("listen", "live journal listener connected again")
-                    while True:
-                        # Read after each notification (and every few seconds: a gap waited for).
-                        async for _ in conn.notifies(timeout=READ_S, stop_after=1):
-                            pass
-                        await self._catch_up(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                self._faults.log("listen", "live journal listener lost its connection (%s); reconnecting", exc)
-                await asyncio.sleep(RECONNECT_S)
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:

@@ -31,6 +31,7 @@ import psycopg
 
 from assistant import pg
 from assistant.cluster import instances
+from assistant.cluster.listener import Listener, connect
 from assistant.suggest.phrases import Library
 from assistant.tasks import FaultLog
 
@@ -105,19 +106,28 @@ class FleetReloads:
         # When this process read its files (monotonic): requests asked since then are not in what it serves.
         self.loaded_monotonic = time.monotonic() if loaded_monotonic is None else loaded_monotonic
         self.applied = 0  # the latest request whose files this instance serves (or refused)
-        self.listening = asyncio.Event()
         self._faults = FaultLog(log, level=logging.WARNING)
+        self._listener = Listener(
+            lambda: connect(location, self.name),
+            CHANNEL,
+            self._catch_up,  # requests asked while not listening first, then each one notified
+            what="fleet reload listener",
+            faults=self._faults,
+            read_s=READ_S,
+            reconnect_s=RECONNECT_S,
+        )
+        self.listening = self._listener.listening
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        async with await self._connect("cs-assistant-reload-start") as conn:
+        async with await connect(self.location, "cs-assistant-reload-start") as conn:
             elapsed_ms = int((time.monotonic() - self.loaded_monotonic) * 1000) + LOAD_MARGIN_MS
             cur = await conn.execute(
                 f"SELECT coalesce(max(id), 0) FROM fleet_reloads WHERE asked_ms < {_NOW_MS} - %s", (elapsed_ms,)
             )
             row = await cur.fetchone()
             self.applied = int(row[0]) if row else 0
-        self._task = asyncio.get_running_loop().create_task(self._listen(), name="fleet-reload-listen")
+        self._task = asyncio.get_running_loop().create_task(self._listener.run(), name="fleet-reload-listen")
 
     async def stop(self) -> None:
         if self._task is None:
@@ -130,31 +140,7 @@ class FleetReloads:
         except Exception:
             log.exception("fleet reload listener failed")
 
-    async def _connect(self, name: str) -> psycopg.AsyncConnection[Any]:
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": name, **pg.SOCKET_BOUNDS}
-        if self.location.password is not None:
-            kwargs["password"] = self.location.password
-        return await psycopg.AsyncConnection.connect(self.location.url, **kwargs)
-
     # ---- listening: this instance reloads ---------------------------------------------------------
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await self._connect(self.name) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening.set()
-                    self._faults.cleared("listen", "fleet reload listener connected again")
-                    while True:  # requests asked while not listening first, then each one notified
-                        await self._catch_up(conn)
-                        async for _ in conn.notifies(timeout=READ_S, stop_after=1):
-                            pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                self._faults.log("listen", "fleet reload listener lost its connection (%s); reconnecting", exc)
-                await asyncio.sleep(RECONNECT_S)
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         cur = await conn.execute("SELECT coalesce(max(id), 0) FROM fleet_reloads")
@@ -184,7 +170,7 @@ class FleetReloads:
 
     async def ask(self, *, wait_s: float = WAIT_S) -> list[Outcome]:
         """Ask every instance to reload; each one's outcome, or its absence after `wait_s` (this one's first)."""
-        async with await self._connect("cs-assistant-reload-ask") as conn:
+        async with await connect(self.location, "cs-assistant-reload-ask") as conn:
             await conn.execute(f"LISTEN {DONE_CHANNEL}")
             cur = await conn.execute(
                 "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"

@@ -367,7 +367,7 @@ class NoWorker:
 
     states = ["waiting"]
 
-    def submit(self, request: Any) -> None:
+    def submit(self, request: Any, conversation: str = "") -> None:
         return None
 
     def adopt(self, shop: str, counts: Any) -> None:

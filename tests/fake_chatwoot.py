@@ -10,15 +10,20 @@ Every create makes a new message (Chatwoot does not deduplicate). With `bot` the
 `AccessTokenAuthHelper` lets a bot call only `messages#create` (BOT_ACCESSIBLE_ENDPOINTS; any other endpoint 401
 `Access to this endpoint is not authorized for bots`), and a bot is refused in an account it does not belong to
 (401 `Bot is not authorized to access this account`). `more_tokens` adds tokens of other accounts (token →
-account). `fail_next` answers the next creates with those statuses and creates nothing (Rack::Attack's 429, a 500). `GET` on the same path lists the latest 20
+account). `fail_next` answers the next creates with those statuses and creates nothing: a 429 as Rack::Attack's
+default responder answers Chatwoot's throttles (config/initializers/rack_attack.rb sets no responder: `text/plain`
+"Retry later", no `Retry-After`), any other as Chatwoot's JSON error. `GET` on the same path lists the latest 20
 messages oldest first, or the 20 before `?before=<id>`, or up to 100 after `?after=<id>`, as
 `{"meta": {...}, "payload": [...]}` with `message_type` as its number and `created_at` in epoch seconds
 (MessageFinder and `messages/index.json.jbuilder`).
 
 With `webhook_url` set, each created message is delivered back as `message_created` in the shape of
 `Message#webhook_data`, signed as `lib/webhooks/trigger.rb` signs, with a fresh `X-Chatwoot-Delivery`: the echo
-Chatwoot sends of every message, whoever posted it. `delete` re-delivers a message as
-`MessagesController#destroy` leaves it.
+Chatwoot sends of every message, whoever posted it, private notes too (`Message#webhook_sendable?` ignores
+`private`). Its `sender` is the token's owner (`AgentBot#webhook_data`, or `User#webhook_data` of an
+administrator for a user's token) and its conversation's `meta.assignee` whoever `assignee` names now
+(`User#push_event_data`; None: unassigned). `delete` re-delivers a message as `MessagesController#destroy`
+leaves it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ MAX_CONTENT = 150_000
 ACCOUNT = {"id": 3, "name": "示例旗舰店"}
 INBOX = {"id": 7, "name": "官网客服"}
 BOT = {"id": 2, "name": "客服助手", "type": "agent_bot"}  # AgentBot#webhook_data of the token's bot
+ADMIN = {"id": 1, "name": "店长", "email": "owner@example.com", "type": "user"}  # User#webhook_data of a user's token
+MEILING = {"id": 12, "name": "张美玲", "available_name": "小美", "type": "user"}  # User#push_event_data
 
 
 class FakeChatwoot:
@@ -75,6 +82,7 @@ class FakeChatwoot:
         self.refused: list[tuple[int, str]] = []  # (status, why) of every request Chatwoot would refuse
         self.deliveries: list[tuple[int, dict[str, Any]]] = []  # (assistant's status, payload) of each webhook
         self.lists = 0
+        self.assignee: dict[str, Any] | None = MEILING  # the conversations' assignee in the echoes
         self._ids = itertools.count(1001)
         self._echoes: set[asyncio.Task[None]] = set()
         self.server: TestServer | None = None
@@ -113,6 +121,8 @@ class FakeChatwoot:
         self.started.append(key)
         if self.fail_next:
             status = self.fail_next.pop(0)
+            if status == 429:
+                return web.Response(status=429, text="Retry later\n", content_type="text/plain")
             return web.json_response({"error": f"failed with {status}"}, status=status)
         await asyncio.sleep(self.delay_before_s)  # a slow Chatwoot: the message is not there yet
         attributes = body.get("content_attributes") or {}
@@ -166,9 +176,10 @@ class FakeChatwoot:
         self._echo((account, conversation), message, "message_updated")
 
     def _echo(self, key: tuple[str, str], message: dict[str, Any], event: str) -> None:
-        if self.webhook_url is None or message["private"]:
-            return  # private notes are delivered too, and ignored there: nothing to check
-        task = asyncio.ensure_future(self._deliver(webhook_data(key, message, event)))
+        if self.webhook_url is None:
+            return
+        sender = BOT if self.bot else ADMIN
+        task = asyncio.ensure_future(self._deliver(webhook_data(key, message, event, sender, self.assignee)))
         self._echoes.add(task)
         task.add_done_callback(self._echoes.discard)
 
@@ -240,8 +251,14 @@ def _check_body(body: Any) -> str | None:
     return None
 
 
-def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> dict[str, Any]:
-    """`Message#webhook_data` of a message the token's agent bot posted, with the event name."""
+def webhook_data(
+    key: tuple[str, str],
+    message: dict[str, Any],
+    event: str,
+    sender: dict[str, Any] = BOT,
+    assignee: dict[str, Any] | None = MEILING,
+) -> dict[str, Any]:
+    """`Message#webhook_data` of a message the token's owner (`sender`) posted, with the event name."""
     created = datetime.fromtimestamp(message["created_at"], UTC).isoformat(timespec="milliseconds")
     account = ACCOUNT if key[0] == str(ACCOUNT["id"]) else {"id": int(key[0]), "name": f"account {key[0]}"}
     return {
@@ -257,10 +274,11 @@ def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> d
             "status": "open",
             "meta": {
                 "sender": {"id": 501, "name": "王小姐", "type": "contact"},
-                "assignee": {"id": 12, "name": "张美玲", "available_name": "小美", "type": "user"},
-                "assignee_type": "User",
+                "assignee": assignee,
+                "assignee_type": "User" if assignee else None,
             },
-            "messages": [{**message, "account_id": account["id"]}],
+            # The last chat message: a private note is never it (Conversation#webhook_data's `messages`).
+            "messages": [] if message["private"] else [{**message, "account_id": account["id"]}],
             "timestamp": message["created_at"],
             "updated_at": float(message["created_at"]),
         },
@@ -269,7 +287,7 @@ def webhook_data(key: tuple[str, str], message: dict[str, Any], event: str) -> d
         "inbox": INBOX,
         "message_type": {v: k for k, v in MESSAGE_TYPES.items()}[message["message_type"]],
         "private": message["private"],
-        "sender": BOT,
+        "sender": sender,
         "source_id": None,
         "event": event,
     }

@@ -53,6 +53,8 @@ class Memory(Protocol):
 
     def followup_of(self, account: str, message: str) -> str | None: ...
 
+    def followup_agent(self, followup: str) -> str | None: ...
+
     def account_of_inbox(self, inbox: str) -> str | None: ...
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None: ...
@@ -66,6 +68,9 @@ class NoMemory:
     """A memory that knows nothing (a first delivery, or a pure mapping in tests)."""
 
     def followup_of(self, account: str, message: str) -> str | None:
+        return None
+
+    def followup_agent(self, followup: str) -> str | None:
         return None
 
     def account_of_inbox(self, inbox: str) -> str | None:
@@ -194,7 +199,11 @@ def _map_message(
     ours = carried is None and event == "message_updated" and message_type not in ("incoming", 0)
     followup_id = carried or (memory.followup_of(str(account), str(message_id)) if ours else None)
     role, agent = _sender(message_type, sender, assignee, payload)
-    if role == "agent":
+    if followup_id:
+        # Our own message, whoever's token posted it (an administrator's is a `user` sender): credited to the agent
+        # the follow-up was armed for, as the assistant logs it; the echo may be logged first.
+        agent = memory.followup_agent(followup_id) or assignee
+    elif role == "agent":
         agent = _agent(sender, account, memory, agents) or agent
     raw: dict[str, Any] = {
         "id": f"cw-{account}-msg-{message_id}",

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant import chatwoot
-from assistant.chatwoot import account_of_shop, map_payload, shop_id
+from assistant.chatwoot import NoMemory, account_of_shop, map_payload, shop_id
 from assistant.config import Config, load_config
 from assistant.events import EventError
 from assistant.signing import sign
@@ -184,6 +184,25 @@ def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
     mapped = map_payload(payload, by_inbox=False, now_ms=0)
     assert mapped.events[0]["sender"] == "auto" and mapped.events[0]["followup_id"] == "fu-1"
     assert mapped.events[0]["id"] == "auto-fu-1"
+
+
+class ArmedFor(NoMemory):
+    """A memory that knows the agent follow-up fu-1 was armed for."""
+
+    def followup_agent(self, followup: str) -> str | None:
+        return "李娜" if followup == "fu-1" else None
+
+
+def test_chatwoot_echo_of_a_followup_posted_with_a_users_token_is_the_followups_agents() -> None:
+    # Found: posted with an administrator's token, the echo's `user` sender (店长) was logged as its agent.
+    payload = json.loads(fixture("agent_reply"))
+    payload["sender"] = {"id": 1, "name": "店长", "email": "owner@example.com", "type": "user"}
+    payload["content_attributes"] = {"assistant_followup_id": "fu-1"}
+    mapped = map_payload(payload, by_inbox=False, now_ms=0, memory=ArmedFor())
+    assert (mapped.events[0]["sender"], mapped.events[0]["agent"]) == ("auto", "李娜")
+    assert [user for _, user, _ in mapped.notes.agents] == ["12"]  # the assignee; the token's owner is no agent
+    unknown = map_payload(payload, by_inbox=False, now_ms=0)  # a follow-up no longer on record
+    assert unknown.events[0]["agent"] == "张美玲"  # the conversation's assignee
 
 
 @pytest.mark.parametrize("status", ["resolved", "snoozed"])

@@ -72,6 +72,11 @@ class ChatwootMemory:
         row = self._one(sql, (account, message))
         return str(row[0]) if row else None
 
+    def followup_agent(self, followup: str) -> str | None:
+        """The agent a follow-up was armed for (read when its echo arrives: once per follow-up)."""
+        row = self._one("SELECT agent FROM followups WHERE id = ?", (followup,))
+        return str(row[0]) if row and row[0] is not None else None
+
     def account_of_inbox(self, inbox: str) -> str | None:
         found, account = self._inboxes.get(inbox)
         if not found:

@@ -327,6 +327,15 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
         if "assignee_id" in changed:
             return _map_assignment(payload, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
         return Mapped(ignored="conversation updated without a status or assignee change")
+    if event == "conversation_updated" and "assignee_id" in changed:
+        # One save changed both (the bulk-actions API's `fields`, an auto-assignment on a reopen): the handover
+        # counts whether or not `conversation_status_changed` already told the status.
+        handed = _map_assignment(payload, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
+        told = _map_status(payload, "conversation_status_changed", by_inbox=by_inbox, now_ms=now_ms, memory=memory)
+        if not handed.events:
+            return told
+        seen = tuple(dict.fromkeys((*handed.notes.agents, *told.notes.agents)))
+        return Mapped(events=(*handed.events, *told.events), notes=Notes(status=told.notes.status, agents=seen))
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise EventError("status", "required string (the conversation's status)")

@@ -458,6 +458,27 @@ async def test_chatwoot_reassignment_hands_the_conversation_to_the_new_agent(
     assert rows(db_path, "SELECT count(*) FROM messages") == [(1,)]  # no message invented
 
 
+@pytest.mark.parametrize("told_first", [False, True])
+async def test_chatwoot_a_resolve_and_a_handover_in_one_update_log_both(
+    cw: Client, db_path: Path, told_first: bool
+) -> None:
+    # Found: a conversation_updated changing status and assignee in one save (BulkActionsJob updates the
+    # conversation with all its `fields`; app/jobs/bulk_actions_job.rb) was read as a status change only: the
+    # handover was lost, and after conversation_status_changed it was "status already known" altogether.
+    assert (await send(cw, fixture("contact_message")))[0] == 200  # assigned to 张美玲 (user 12)
+    both = reassigned({"id": 13, "name": "阿杰", "type": "user"}, 1795140600.5)
+    both["status"] = "resolved"
+    both["changed_attributes"].insert(0, {"status": {"previous_value": "open", "current_value": "resolved"}})
+    if told_first:
+        status_changed = {**both, "event": "conversation_status_changed", "changed_attributes": None}
+        assert (await send(cw, status_changed))[1]["accepted"] is True
+    status, body = await send(cw, both)
+    assert status == 200 and body["accepted"] is True
+    assert rows(db_path, "SELECT type, agent FROM events WHERE type != 'message' ORDER BY type") == [
+        ("conversation_assigned", "阿杰"), ("conversation_closed", "阿杰")
+    ]  # fmt: skip
+
+
 # ---- D6: versions ---------------------------------------------------------------------------------
 
 

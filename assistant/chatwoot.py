@@ -53,7 +53,7 @@ class Memory(Protocol):
 
     def followup_of(self, account: str, message: str) -> str | None: ...
 
-    def followup_agent(self, followup: str) -> str | None: ...
+    def followup(self, followup: str) -> tuple[str | None, str] | None: ...
 
     def account_of_inbox(self, inbox: str) -> str | None: ...
 
@@ -70,7 +70,7 @@ class NoMemory:
     def followup_of(self, account: str, message: str) -> str | None:
         return None
 
-    def followup_agent(self, followup: str) -> str | None:
+    def followup(self, followup: str) -> tuple[str | None, str] | None:
         return None
 
     def account_of_inbox(self, inbox: str) -> str | None:
@@ -200,9 +200,12 @@ def _map_message(
     followup_id = carried or (memory.followup_of(str(account), str(message_id)) if ours else None)
     role, agent = _sender(message_type, sender, assignee, payload)
     if followup_id:
-        # Our own message, whoever's token posted it (an administrator's is a `user` sender): credited to the agent
-        # the follow-up was armed for, as the assistant logs it; the echo may be logged first.
-        agent = memory.followup_agent(followup_id) or assignee
+        # Our own message, whoever's token posted it (an administrator's is a `user` sender): logged as the
+        # assistant logs it (the echo may come first), credited to the agent the follow-up was armed for, in the
+        # phrase's words (Chatwoot's copy has emoji for the emoticon codes).
+        made = memory.followup(followup_id)
+        agent = made[0] if made is not None else assignee
+        text = made[1] if made is not None else text
     elif role == "agent":
         agent = _agent(sender, account, memory, agents) or agent
     raw: dict[str, Any] = {

@@ -247,11 +247,15 @@ async def test_chatwoot_a_conversations_whole_life_reads_as_a_supervisor_expects
         logged = conn.execute("SELECT sender, agent FROM messages ORDER BY seq").fetchall()
         changes = conn.execute("SELECT type, agent FROM events WHERE type != 'message' ORDER BY seq").fetchall()
         first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
+        texts = conn.execute(
+            "SELECT m.text, f.text FROM messages m JOIN followups f ON f.id = m.followup_id"
+        ).fetchall()
     assert logged == [
         ("customer", "张美玲"), ("agent", "张美玲"), ("agent", "李娜"), ("auto", "李娜"), ("customer", "李娜")
     ]  # fmt: skip
     assert changes == [("conversation_assigned", "李娜"), ("conversation_closed", "李娜")]
     assert [row[:2] for row in followup_rows(service.db)] == [("sent", 1)]
+    assert len(texts) == 1 and texts[0][0] == texts[0][1]  # as the assistant wrote it, though its echo came first
     day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
     where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
     assert main(["log", *where]) == 0

@@ -187,10 +187,10 @@ def test_chatwoot_echo_of_assistant_followup_is_auto() -> None:
 
 
 class ArmedFor(NoMemory):
-    """A memory that knows the agent follow-up fu-1 was armed for."""
+    """A memory that knows the agent follow-up fu-1 was armed for, and its text."""
 
-    def followup_agent(self, followup: str) -> str | None:
-        return "李娜" if followup == "fu-1" else None
+    def followup(self, followup: str) -> tuple[str | None, str] | None:
+        return ("李娜", "亲，还在吗[微笑]") if followup == "fu-1" else None
 
 
 def test_chatwoot_echo_of_a_followup_posted_with_a_users_token_is_the_followups_agents() -> None:
@@ -203,6 +203,16 @@ def test_chatwoot_echo_of_a_followup_posted_with_a_users_token_is_the_followups_
     assert [user for _, user, _ in mapped.notes.agents] == ["12"]  # the assignee; the token's owner is no agent
     unknown = map_payload(payload, by_inbox=False, now_ms=0)  # a follow-up no longer on record
     assert unknown.events[0]["agent"] == "张美玲"  # the conversation's assignee
+
+
+def test_chatwoot_echo_of_a_followup_reads_as_the_assistant_logs_it() -> None:
+    # Found: Chatwoot's copy carries emoji for the phrase's emoticon codes; logged before the assistant's own
+    # record, one follow-up read 祝您生活愉快 🌹 and the next 祝您生活愉快 [玫瑰], depending on which came first.
+    payload = json.loads(fixture("agent_reply"))
+    payload["content"] = "亲，还在吗🙂"
+    payload["content_attributes"] = {"assistant_followup_id": "fu-1"}
+    mapped = map_payload(payload, by_inbox=False, now_ms=0, memory=ArmedFor())
+    assert mapped.events[0]["text"] == "亲，还在吗[微笑]"
 
 
 @pytest.mark.parametrize("status", ["resolved", "snoozed"])

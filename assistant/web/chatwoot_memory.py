@@ -72,10 +72,10 @@ class ChatwootMemory:
         row = self._one(sql, (account, message))
         return str(row[0]) if row else None
 
-    def followup_agent(self, followup: str) -> str | None:
-        """The agent a follow-up was armed for (read when its echo arrives: once per follow-up)."""
-        row = self._one("SELECT agent FROM followups WHERE id = ?", (followup,))
-        return str(row[0]) if row and row[0] is not None else None
+    def followup(self, followup: str) -> tuple[str | None, str] | None:
+        """A follow-up's agent and text, as the assistant logs it when sent (read as its echo arrives)."""
+        row = self._one("SELECT agent, text FROM followups WHERE id = ?", (followup,))
+        return (None if row[0] is None else str(row[0]), str(row[1])) if row else None
 
     def account_of_inbox(self, inbox: str) -> str | None:
         found, account = self._inboxes.get(inbox)

@@ -143,13 +143,27 @@ def write_workbook(title: str, columns: Sequence[Column], rows: Iterable[Sequenc
     return write_sheets([Sheet(title, columns, rows)], out)[0]
 
 
+def _print_setup(sheet: Any) -> None:
+    """What a supervisor expects when printing a sheet: the day's 31 columns ran over many A4 pages, the pages
+    after the first without a heading."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = "9"  # A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0  # as many pages down as the rows take
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
+    sheet.print_options.gridLines = True  # cells without borders: the lines tell one row from the next on paper
+    sheet.oddFooter.center.text = "&P / &N"
+
+
 def write_sheets(sheets: Sequence[Sheet], out: BinaryIO) -> list[int]:
     """Write each sheet's rows into one .xlsx workbook; returns each sheet's number of rows.
 
     Texts are text cells: a buyer's "=1+1" or an order number of 19 digits reads as typed, never as a
     formula or a rounded number (the reason supervisors get a workbook and not only the CSV). Numbers
     and datetimes stay numbers, so a column sorts and sums. The heading row is bold and frozen, with
-    filters; past Excel's 1,048,576 rows the rows go on in a next sheet ("title 2").
+    filters; past Excel's 1,048,576 rows the rows go on in a next sheet ("title 2"). Printed, each sheet
+    is landscape A4, one page wide, the heading row on every page and the page number at the foot (`_print_setup`).
     """
     from openpyxl import Workbook  # ~0.2 s of imports: only when a workbook is written
     from openpyxl.cell import WriteOnlyCell
@@ -162,6 +176,7 @@ def write_sheets(sheets: Sequence[Sheet], out: BinaryIO) -> list[int]:
     def new_sheet(sheet: Sheet, number: int) -> Any:
         made = book.create_sheet(sheet.title if number == 1 else f"{sheet.title} {number}")
         made.freeze_panes = "A2"
+        _print_setup(made)
         for i, column in enumerate(sheet.columns, start=1):
             made.column_dimensions[get_column_letter(i)].width = column.width
         heading = []

@@ -163,6 +163,40 @@ def test_workbooks_go_on_in_a_second_sheet_past_the_row_limit(monkeypatch: pytes
     assert sheets == [["序号", "0", "1", "2"], ["序号", "3", "4", "5"], ["序号", "6"]]
 
 
+def assert_prints_on_a4(data: bytes) -> list[str]:
+    """Each sheet of a workbook prints landscape on A4, one page wide, its heading row on every page, and keeps
+    its heading in view on screen; returns the sheets' titles."""
+    book = load_workbook(io.BytesIO(data))
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, str(setup.paperSize)) == ("landscape", "9"), sheet.title  # 9: A4
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0), sheet.title  # one page wide, as many down as needed
+        assert sheet.print_title_rows == "$1:$1", sheet.title
+        assert sheet.freeze_panes == "A2", sheet.title
+    return book.sheetnames
+
+
+@BACKENDS
+def test_workbooks_print_on_a4_one_page_wide_with_the_heading_on_every_page(
+    day_db: store.Location, tmp_path: Path
+) -> None:
+    # Found: printed on A4 the report's 31 columns ran over many pages, the pages after the first with no heading.
+    where, env = db_args(day_db, {"PATH": "/usr/bin:/bin"})
+    report = tmp_path / "r.xlsx"
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), *where,
+         "--date", DAY.isoformat(), "--out", str(report)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert assert_prints_on_a4(report.read_bytes()) == ["客服日报", "团队"]
+    log = tmp_path / "day.xlsx"
+    done = run_log(day_db, "--date", DAY.isoformat(), "--out", str(log))
+    assert done.returncode == 0, done.stderr
+    assert assert_prints_on_a4(log.read_bytes()) == ["客服日志"]
+
+
 @pytest.fixture
 async def client(aiohttp_client: Any, db_path: Path) -> Client:
     """The log's service with the tokens set, holding the day."""

@@ -41,6 +41,14 @@ def format_value(value: Any, kind: str) -> str:
 _DECIMALS = {"pct": 1, "money": 2, "sec": 1, "ratio": 2, "score": 1}
 
 
+def suggestion_score(score: float | None) -> str:
+    """A suggestion's score (0–100, the matcher's rank of the phrase) with its scale, as every form of the daily log
+    shows it: 87/100 (a bare 87.25 could be read as 0.87 or as a count); empty for None. Rounded half up."""
+    if score is None:
+        return ""
+    return f"{Decimal(str(score)).quantize(Decimal(1), rounding=ROUND_HALF_UP)}/100"
+
+
 def duration(seconds: float | None, t: i18n.Translator | None = None) -> str:
     """A short human duration: 42s, 3m05s, 2h10m (42秒, 3分05秒 …); empty for None."""
     if seconds is None:
@@ -80,6 +88,7 @@ def environment(language: str = i18n.DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.filters["sec"] = lambda v: "–" if v is None else seconds.gettext("%(s)ss", s=format_value(v, "sec"))
     env.filters["num"] = lambda v: format_value(v, "int")
     env.filters["ratio"] = lambda v: format_value(v, "ratio")
+    env.filters["suggestion_score"] = suggestion_score
     env.filters["duration"] = functools.partial(duration, t=i18n.translator(language))
     env.filters["zone"] = lambda zone: i18n.zone_name(zone, language)
     return env

@@ -212,10 +212,26 @@ def test_daylog_csv_has_one_row_per_message(day_db: store.Location) -> None:
     assert list(rows[0]) == list(formats.CSV_COLUMNS)
     a1 = next(r for r in rows if r["id"] == "A1")
     assert (
-        a1["suggestions"] == "fh1:91.3* fh2:55" and a1["suggestion_used"] == "true" and a1["intent"] == "shipping_time"
+        a1["suggestions"] == "fh1:91/100* fh2:55/100"
+        and a1["suggestion_used"] == "true"
+        and a1["intent"] == "shipping_time"
     )
     assert next(r for r in rows if r["id"] == "A6")["followup_outcome"] == "came_back"
     assert next(r for r in rows if r["id"] == "A7")["text"] == SCRIPT
+
+
+def test_daylog_shows_suggestion_scores_out_of_100_in_every_form(day_db: store.Location) -> None:
+    # Found: the text and the CSV said `fh1 91.3`, a bare number: 91 or 0.91, good or not, no reader could tell.
+    text = run_log(day_db, "--date", DAY.isoformat())
+    assert text.returncode == 0, text.stderr
+    assert "fh1 91/100 ✓, fh2 55/100" in text.stdout and "91.3" not in text.stdout
+    table = run_log(day_db, "--date", DAY.isoformat(), "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    a1 = next(r for r in csv.DictReader(io.StringIO(table.stdout)) if r["id"] == "A1")
+    assert a1["suggestions"] == "fh1:91/100* fh2:55/100"
+    # JSONL keeps the number as logged, on its documented 0–100 scale (docs/daily-log.md, "Fields").
+    offered = by_id(jsonl(day_db))["A1"]["suggestions"]
+    assert [s["score"] for s in offered] == [91.3, 55.0]
 
 
 def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
@@ -225,7 +241,7 @@ def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
     headings = [line for line in out.stdout.splitlines() if line.startswith("== ")]
     assert [h.split(" · ")[1] for h in headings] == ["M", "B", "A", "Z"]
     # zh_CN, the shipped config's language: intents and customer types by their labels
-    assert "推荐 fh1 91.3 ✓, fh2 55" in out.stdout and "意图 发货时间" in out.stdout
+    assert "推荐 fh1 91/100 ✓, fh2 55/100" in out.stdout and "意图 发货时间" in out.stdout
     assert "跟进已发送，顾客 2分00秒后回来了" in out.stdout
     assert "A-1001 已下单 ¥199.00 (小美)" in out.stdout
     assert "未回复" in out.stdout and "短回复" in out.stdout

@@ -105,6 +105,14 @@ async def test_logs_page_names_a_used_phrase_by_its_code(client: Client) -> None
     assert "用了 fh2<" in html and "用了 shipping_time.today" not in html  # agents know phrases by code
 
 
+async def test_logs_page_shows_suggestion_scores_out_of_100(client: Client) -> None:
+    # Found: the page said `fh1 91.3` as the text log did, a number with no scale.
+    resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop1", headers=SUPERVISOR)
+    html = await resp.text()
+    assert '<span class="score" title="匹配分，满分 100">91/100</span>' in html
+    assert '<span class="score" title="匹配分，满分 100">55/100</span>' in html and "91.3" not in html
+
+
 async def test_logs_page_names_the_shops_when_asked_for_one_the_log_lacks(client: Client) -> None:
     # shop=shop11 (a typo) said "no conversations, nor on any other day yet", as if the log were empty.
     resp = await client.get(f"/logs/daily?date={DAY.isoformat()}&shop=shop11", headers=SUPERVISOR)

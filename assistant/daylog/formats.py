@@ -11,7 +11,7 @@ from assistant import i18n
 from assistant.daylog.query import Item
 from assistant.events import ORDER_TYPES
 from assistant.safetext import CsvWriter, terminal
-from assistant.templating import duration
+from assistant.templating import duration, suggestion_score
 
 FORMATS = ("text", "jsonl", "csv")
 
@@ -242,7 +242,10 @@ def csv_row(item: Item) -> list[Any]:
         item.get("text"),
         item.get("intent"),
         item.get("customer_type"),
-        " ".join(f"{s['code'] or s['phrase_id']}:{_score(s['score'])}{'*' if s['used'] else ''}" for s in suggestions),
+        " ".join(
+            f"{s['code'] or s['phrase_id']}:{suggestion_score(s['score'])}{'*' if s['used'] else ''}"
+            for s in suggestions
+        ),
         item.get("suggestion_used"),
         item.get("response_s"),
         item.get("slow"),
@@ -262,10 +265,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
-
-
-def _score(score: float | None) -> str:
-    return "" if score is None else f"{score:g}"
 
 
 # ---- text ----------------------------------------------------------------------------------------
@@ -399,7 +398,7 @@ def _notes(item: Item, paint: _Paint, words: _Words) -> str:
         suggestions = item.get("suggestions") or []
         if suggestions:
             offered = ", ".join(
-                f"{_safe(s['code'] or s['phrase_id'])} {_score(s['score'])}{' ✓' if s['used'] else ''}"
+                f"{_safe(s['code'] or s['phrase_id'])} {suggestion_score(s['score'])}{' ✓' if s['used'] else ''}"
                 for s in suggestions
             )
             if item.get("suggestion_used"):

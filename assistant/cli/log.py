@@ -28,7 +28,7 @@ from assistant.cli.common import (
 )
 from assistant.clock import yesterday
 from assistant.config import Config
-from assistant.daylog import formats
+from assistant.daylog import formats, orphan_names
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export, export_workbook
 from assistant.daylog.query import DayQuery
@@ -269,6 +269,7 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
 
     try:
         outcome = archive(config, db, dry_run=dry_run, on_step=on_step)
+        taken = orphan_names.take(config, db, dry_run=dry_run)  # after the days: their names went with them
     except ArchiveError as exc:
         print(_("assistant: archive stopped: %(reason)s", reason=exc), file=sys.stderr)
         return 1
@@ -284,7 +285,16 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
                 keep=config.store.retention_days,
             )
         )
+        if taken.left:
+            print(
+                ngettext(
+                    "%(num)d buyer's name with no message left in the database would move into the archive",
+                    "%(num)d buyers' names with no message left in the database would move into the archive",
+                    taken.left,
+                )
+            )
         return 0
+    _say_taken(config, taken)
     print(
         _(
             "archived %(days)d shop-days (%(rows)d rows deleted, %(files)d files written) into %(path)s",
@@ -295,3 +305,25 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
         )
     )
     return 0
+
+
+def _say_taken(config: Config, taken: orphan_names.Taken) -> None:
+    """What became of the names an earlier release left in the database (orphan_names.py)."""
+    placed = sum(taken.placed.values())
+    if placed or taken.dropped:
+        print(
+            _(
+                "names left by an earlier release: %(placed)d moved into %(files)d archive files, %(dropped)d deleted"
+                " (nothing else of those buyers is kept)",
+                placed=placed,
+                files=len(taken.placed),
+                dropped=taken.dropped,
+            )
+        )
+    for shop, reason in taken.kept.items():
+        message = _(
+            "the names of %(shop)s's buyers with no message left stay in the database: %(reason)s",
+            shop=shop,
+            reason=reason,
+        )
+        print(_("assistant: %(reason)s", reason=message), file=sys.stderr)

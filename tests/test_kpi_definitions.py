@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from assistant import store
 from assistant.kpi import metrics
-from tests.helpers import BACKENDS
+from tests.helpers import BACKENDS, replace_config
 from tests.kpi_log import D, Log, ms
 
 pytestmark = BACKENDS
@@ -493,6 +493,29 @@ def test_kpi_agent_message_repeated_under_a_new_id_counts_once(log: Log) -> None
         ("A", ms("10:00:06")),
     ]
     assert figures.hourly[10] == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("day", "before", "clock"),
+    [
+        (date(2026, 3, 29), "+01:00", "+02:00"),  # Berlin springs forward at 02:00: a day of 23 hours
+        (date(2026, 10, 25), "+02:00", "+01:00"),  # and falls back at 03:00: 25 hours, 02:00–03:00 twice
+    ],
+)
+def test_kpi_hourly_volume_counts_a_message_in_the_hour_its_local_time_shows(
+    log: Log, day: date, before: str, clock: str
+) -> None:
+    # Found: the hourly volume counted hours since the day's start, so on a DST day every message after the change
+    # went to the hour before or after the one its time shows (10:00 in the 09:00 or the 11:00 bar).
+    log.config = replace_config(log.config, "shop", timezone="Europe/Berlin")
+    log.customer(f"{day}T10:00:00{clock}")
+    log.agent(f"{day}T10:00:05{clock}", "A")
+    log.agent(f"{day}T10:59:59{clock}", "A")
+    log.customer(f"{day}T23:30:00{clock}")
+    log.customer(f"{day}T01:30:00{before}")  # before the change
+    hourly = log.report(day).figures.hourly
+    assert (hourly[1], hourly[10], hourly[23]) == ((1, 0), (1, 2), (1, 0))
+    assert sum(c for c, _ in hourly) == 3 and sum(a for _, a in hourly) == 2
 
 
 def test_kpi_followups_recovered_within_the_window(log: Log) -> None:

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -92,6 +92,26 @@ _WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
 def credit_window(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
     """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending D+1 (when it settles)."""
     return midnight(day, tz), midnight(day + timedelta(days=1), tz), midnight(day + timedelta(days=2), tz)
+
+
+def day_window(day: date, tz: ZoneInfo) -> Window:
+    """The local day `day` as the queries read it: its bounds and its clock (a DST change within it found to the
+    second), so that a message is counted in the hour its local time shows."""
+    start, end, horizon = credit_window(day, tz)
+
+    def offset_ms(second: int) -> int:
+        return int((datetime.fromtimestamp(second, tz).utcoffset() or timedelta(0)).total_seconds() * 1000)
+
+    first, last = start // 1000, (end - 1) // 1000
+    if offset_ms(first) == offset_ms(last):
+        return Window(start, end, horizon, offset_ms(first), end, 0)
+    while last - first > 1:  # offset(first) is the day's first, offset(last) its last
+        middle = (first + last) // 2
+        if offset_ms(middle) == offset_ms(first):
+            first = middle
+        else:
+            last = middle
+    return Window(start, end, horizon, offset_ms(start // 1000), last * 1000, offset_ms(last) - offset_ms(first))
 
 
 def final_ms(day: date, config: Config) -> int:
@@ -471,7 +491,7 @@ def build_reports(
     check_kpi_config(config.kpi)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    windows = [Window(*credit_window(day, config.tz)) for day in days]
+    windows = [day_window(day, config.tz) for day in days]
     if shop is None:
         conn = connect()
         try:
@@ -489,7 +509,7 @@ def build_reports(
         # before a range is the last of the range before it: the orders it credits are that range's.
         credited: set[str] = set()
         if first < last:
-            before = Window(*credit_window(first - timedelta(days=1), config.tz))
+            before = day_window(first - timedelta(days=1), config.tz)
             credited = customers_of_day(
                 connect, name, before, slow_ms=slow_ms, recovery_ms=recovery_ms, now_ms=now
             ).late_orders
@@ -521,7 +541,7 @@ def build_reports(
             connect,
             name,
             config.tz,
-            lambda day: Window(*credit_window(day, config.tz)),
+            lambda day: day_window(day, config.tz),
             slow_ms=slow_ms,
             recovery_ms=recovery_ms,
             now_ms=now,

@@ -124,11 +124,15 @@ class DayFigures:
 
 @dataclass(frozen=True)
 class Window:
-    """A local day D as [start, end), and `horizon`, the end of D+1 (replies and orders count until then)."""
+    """A local day D as [start, end), and `horizon`, the end of D+1 (replies and orders count until then); its clock:
+    the UTC offset at its start, and from `shift_at_ms` on (a DST change, or none: its end) offset + `shift_ms`."""
 
     start_ms: int
     end_ms: int
     horizon_ms: int
+    offset_ms: int
+    shift_at_ms: int
+    shift_ms: int
 
 
 # Bursts: the day's customer messages grouped by the reply that answers them — the first human message
@@ -284,10 +288,11 @@ ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms, b.seq LIMIT :limit
 _FIRST_COPY = """NOT EXISTS (SELECT 1 FROM messages c WHERE c.shop = m.shop AND c.conversation = m.conversation
   AND c.sender = 'agent' AND c.ts_ms = m.ts_ms AND c.seq < m.seq AND c.agent = m.agent AND c.text = m.text)"""
 
-# Per agent and hour since the day's start (the last bucket holds the rest of a 25-hour DST day): the hourly
-# volume's agent side comes from the same pass.
+# Per agent and hour of the local clock (hours since the day's start put a DST day's messages after the change an
+# hour off): the hourly volume's agent side comes from the same pass.
+_HOUR = "((m.ts_ms + :off + CASE WHEN m.ts_ms >= :shift_at THEN :shift ELSE 0 END) % 86400000) / 3600000"
 _AGENT_MESSAGES = f"""
-SELECT m.agent, min(23, (m.ts_ms - :ds) / 3600000) AS h, count(*) FROM messages m
+SELECT m.agent, {_HOUR} AS h, count(*) FROM messages m
 WHERE m.shop = :shop AND m.sender = 'agent' AND m.ts_ms >= :ds AND m.ts_ms < :de AND {_FIRST_COPY}
 GROUP BY m.agent, h
 """
@@ -299,12 +304,9 @@ WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.sender = 'agent'
 GROUP BY m.agent
 """
 
-_HOURLY_CUSTOMERS = """
-WITH RECURSIVE h(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM h WHERE i < 23)
-SELECT i,
-  (SELECT count(*) FROM messages WHERE shop = :shop AND sender = 'customer'
-     AND ts_ms >= :ds + i * 3600000 AND ts_ms < CASE WHEN i = 23 THEN :de ELSE min(:de, :ds + (i + 1) * 3600000) END)
-FROM h
+_HOURLY_CUSTOMERS = f"""
+SELECT {_HOUR} AS h, count(*) FROM messages m
+WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de GROUP BY h
 """
 
 _SHORT_LIST = f"""
@@ -441,7 +443,7 @@ def _params(
     return {
         "shop": shop, "ds": window.start_ms, "de": window.end_ms, "he": window.horizon_ms, "now": now_ms,
         "window": payment_window_ms, "slow": slow_ms, "recovery": recovery_ms, "unassigned": UNASSIGNED,
-        "limit": list_limit,
+        "limit": list_limit, "off": window.offset_ms, "shift_at": window.shift_at_ms, "shift": window.shift_ms,
     }  # fmt: skip
 
 
@@ -561,7 +563,8 @@ def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
         agents_hourly[hour] += count
     for agent, count in conn.execute(_short_index(conn, _SHORT_REPLIES), p):
         out.tally(agent).add(short_replies=count)
-    out.hourly = [(customer, agents_hourly[hour]) for hour, customer in conn.execute(_HOURLY_CUSTOMERS, p)]
+    customers_hourly = dict(conn.execute(_HOURLY_CUSTOMERS, p).fetchall())
+    out.hourly = [(customers_hourly.get(hour, 0), agents_hourly[hour]) for hour in range(24)]
     out.short_replies = [Flagged(*row) for row in conn.execute(_short_index(conn, _SHORT_LIST), p)]
     for owner, sent, recovered in conn.execute(_FOLLOWUPS, p):
         out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)

@@ -383,3 +383,36 @@ def test_report_workbook_has_the_rates_behind_the_commission(log: Log) -> None:
     )
     assert heading.index("A 下单率") < heading.index("B 付款率") < heading.index("询单转化率")
     assert heading.index("提点") == heading.index("提成") - 1
+
+
+def test_report_table_and_workbook_give_the_counts_behind_answers_per_question_and_adoption(
+    db_path: store.Location,
+) -> None:
+    # Found: 答问比 1.50 and 采纳率 50.0% stood alone in the table and the workbook (printed, no hover to ask): one
+    # message or a thousand, a supervisor could not tell.
+    built = Log(db_path)
+    built.customer("10:00", suggestions=["greeting.welcome"])
+    built.used("10:00:03", "A")
+    built.agent("10:00:05", "A")
+    built.agent("10:00:06", "A", text="亲，这款今天下单今天发货哦")
+    built.customer("10:01", suggestions=["greeting.welcome"])
+    built.agent("10:01:05", "A")
+    try:
+        reports = built.reports()
+    finally:
+        built.close()
+    lines = report.render_table(reports).splitlines()
+    heading = lines[1].split()
+    row = dict(zip(heading[1:], lines[3].split()[1:]))  # the agent's name, then one cell a column
+    assert (row["客服消息"], row["顾客消息"], row["答问比"]) == ("3", "2", "1.50")
+    assert (row["推荐次数"], row["采纳次数"], row["采纳率"]) == ("2", "1", "50.0%")
+    assert (
+        heading.index("顾客消息") == heading.index("答问比") - 1
+        and heading.index("采纳次数") == heading.index("采纳率") - 1
+    )
+    out = io.BytesIO()
+    report.render_xlsx(reports, out)
+    sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
+    a = dict(zip([c.value for c in sheet[1]], [c.value for c in sheet[2]]))
+    assert (a["客服消息"], a["顾客消息"], a["答问比"]) == (3, 2, 1.5)
+    assert (a["推荐次数"], a["采纳次数"], a["采纳率"]) == (2, 1, 0.5)

@@ -50,10 +50,14 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("first_response_avg_s", N_("First resp. s"), "sec"),
     ("response_avg_s", N_("Avg resp. s"), "sec"),
     ("slow_responses", N_("Slow"), "int"),
+    ("agent_messages", N_("Agent messages"), "int"),  # a rate's counts beside it: 答问比 and 采纳率 stood alone
+    ("customer_messages", N_("Customer messages"), "int"),
     ("ask_answer_ratio", N_("Answers per question"), "ratio"),
     ("short_replies", N_("Short replies"), "int"),
     ("followups_sent", N_("Follow-ups"), "int"),  # what 挽回 is read against
     ("followups_recovered", N_("Won back"), "int"),
+    ("suggestions_shown", N_("Suggestions shown"), "int"),
+    ("suggestions_used", N_("Suggestions used"), "int"),
     ("adoption_rate", N_("Adoption"), "pct"),
     ("qa_flags", N_("Quality"), "int"),
     ("commission_rate", N_("Commission rate"), "pct"),  # the tier applied, so 提成 can be checked from the table

@@ -78,6 +78,19 @@ def test_import_reads_tab_separated_text(tmp_path: Path, db_path: Path) -> None:
     assert item(db_path, "700000000001").attrs == (("材质", "100%桑蚕丝"),)
 
 
+@pytest.mark.parametrize(
+    "title",
+    ["【XX旗舰店】卫衣尺码表(单位:cm,斤)\t\t\t", "【XX旗舰店】卫衣尺码表", "宝贝列表导出, 2026-12-05"],
+)
+def test_import_reads_tab_separated_text_below_a_title(tmp_path: Path, db_path: Path, title: str) -> None:
+    # A title row above the header decided the separator: a tab-separated chart read as one column, refused.
+    path = tmp_path / "sizes.csv"
+    rows = ["尺码表\t尺码\t身高\t体重", "卫衣尺码\tM\t155-165\t90-115", "卫衣尺码\tL\t165-175\t115-140"]
+    path.write_bytes("\r\n".join([title, *rows, ""]).encode("gbk"))
+    report = run_import(db_path, [path])
+    assert (report.problems, report.charts, report.sizes) == ((), 1, 2)
+
+
 def test_import_reads_every_sheet_of_a_workbook(tmp_path: Path, db_path: Path) -> None:
     numeric = [(int(r[0]), *r[1:]) for r in ITEMS]  # Excel keeps ids as numbers
     path = write_xlsx(

@@ -15,13 +15,13 @@ from assistant.catalog import store
 from assistant.catalog.bra import bra_size
 from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
-from assistant.catalog.tables import FileError, Table, read_tables
+from assistant.catalog.tables import HEADER_ROWS, FileError, Table, read_tables
 from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
 NAMED_ITEMS = 3  # a warning names this many items, then counts the others
-TITLE_ROWS = 10  # rows a table may have above its header (a shop's name, an export's title and date)
+TITLE_ROWS = HEADER_ROWS - 1  # rows a table may have above its header (a shop's name, an export's title and date)
 KG_CHART_MAX = 100  # a chart's weights without a unit, all at most this and no 身高 to judge by, may be kg: warn
 # Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
 ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")

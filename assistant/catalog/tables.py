@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from typing import Any
 
 from assistant.i18n import _, os_reason
 from assistant.safetext import decode_saved_text
+
+# The top rows a table's header may be in: title rows above it (a shop's name, an export's date), then it.
+HEADER_ROWS = 11
 
 
 class FileError(Exception):
@@ -49,14 +53,33 @@ def _csv_rows(path: Path) -> list[list[str]]:
     if found is None:
         raise FileError(_("not UTF-8 or GBK text"))
     text = found[0]
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","  # a spreadsheet saved as tab-separated text
+    delimiter = _delimiter(text)
     try:
         return [
             [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         ]
     except csv.Error as exc:
         raise FileError(_("not a readable CSV file: %(reason)s", reason=exc)) from None
+
+
+def _delimiter(text: str) -> str:
+    """Comma or tab (a spreadsheet saved as tab-separated text): whichever splits the top rows, where the header
+    is, into more filled cells. The first line alone misled: a title row above the header (【XX旗舰店】尺码表，单位
+    cm/斤, or a title with no separator at all) made a tab-separated chart read as one column."""
+    widths: dict[str, int] = {}
+    for delimiter in (",", "\t"):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        widest = 0
+        try:
+            for row in itertools.islice((r for r in reader if any(c.strip() for c in r)), HEADER_ROWS):
+                widest = max(widest, sum(1 for c in row if c.strip()))
+        except csv.Error:  # read below, with the delimiter chosen, to say what is wrong
+            pass
+        widths[delimiter] = widest
+    if widths["\t"] != widths[","]:
+        return "\t" if widths["\t"] > widths[","] else ","
+    first = text.split("\n", 1)[0]
+    return "\t" if "\t" in first and "," not in first else ","
 
 
 def _workbook(path: Path) -> list[Table]:

@@ -204,6 +204,15 @@ def test_import_refuses_a_shoe_chart_by_foot_length_saying_it_is_not_supported(t
     assert not report.written
 
 
+def test_import_says_a_chart_without_its_size_column_lacks_it(tmp_path: Path, db_path: Path) -> None:
+    # A chart with 尺码表, 身高 and 体重 but no 尺码 was "neither an item list nor a size chart".
+    path = write_csv(tmp_path / "sizes.csv", ("尺码表", "身高(cm)", "体重(斤)"), [("卫衣尺码", "155-165", "90-115")])
+    report = run_import(db_path, [path])
+    assert [str(p) for p in report.problems] == [
+        "sizes.csv 第 1 行：尺码表缺少尺码列（也可写作 码数 或 size）：每个尺码一行，尺码名写在这一列"
+    ]
+
+
 def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")

@@ -279,6 +279,10 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             )
             return None
         return columns
+    if ("height" in columns or "weight" in columns) and ("id" in columns or "chart" in columns):
+        reason = _("a size chart needs a 尺码 column (also 码数 or size): one row per size, its name in that column")
+        problems.append(Problem(table.source, table.header_row, reason))
+        return None
     if "size" in columns:
         reason = _(
             "a size chart needs a 身高 or 体重 column: size advice reads only height and weight, so a chart by 脚长"

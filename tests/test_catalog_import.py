@@ -213,6 +213,20 @@ def test_import_says_a_chart_without_its_size_column_lacks_it(tmp_path: Path, db
     ]
 
 
+def test_import_says_a_blank_below_a_chart_name_may_be_a_merged_cell(tmp_path: Path, db_path: Path) -> None:
+    # Excel saves a name merged down a chart's rows as CSV in the first row only: each row below was 尺码表为空.
+    rows = [("卫衣尺码", "M", "155-165", "90-115"), ("", "L", "165-175", "115-140"), ("", "XL", "175-185", "140-160")]
+    report = run_import(db_path, [write_csv(tmp_path / "sizes.csv", SHARED_HEADER, rows)])
+    assert [(p.row, p.message) for p in report.problems] == [
+        (
+            n,
+            "尺码表为空（上一行是 '卫衣尺码'）：是往下合并的单元格吗？.csv 只在合并区域的第一行保留它的值：请在每一行都写上，或者导入 .xlsx",
+        )
+        for n in (3, 4)
+    ]
+    assert not report.written
+
+
 def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")

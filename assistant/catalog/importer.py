@@ -390,10 +390,17 @@ def _chart_rows(
         parsed.guesses.append(guess)
         weight_in_kg = guess.kg
     width = len(table.header)
+    owned = columns["id"] if "id" in columns else columns["chart"]
+    above = ""  # the owner cell of the row above: blank below it is how a CSV keeps a cell merged down
     for number, row in table.rows:
         cells = _padded(row, width, table.source, number, problems)
         if cells is None:
             continue
+        if not cells[owned] and above:  # most often merged down the chart's rows: a .csv keeps the first row's
+            reason = _("%(column)s is empty (the row above has %(above)s): a cell merged down the chart's rows? A .csv keeps a merged cell's value in its first row only: write it in every row, or import the .xlsx", column=table.header[owned], above=repr(above))  # fmt: skip
+            problems.append(Problem(table.source, number, reason))
+            continue
+        above = cells[owned]
         if "id" in columns:
             owner = _item_id(cells[columns["id"]], table.source, number, problems)
             if owner is None:

@@ -136,6 +136,50 @@ def test_config_secret_written_as_its_variable_is_refused_unshown(tmp_path: Path
 @pytest.mark.parametrize(
     ("text", "line"),
     [
+        (
+            '[hooks.dingtalk]\nurl = "https://oapi.dingtalk.com/robot/send?access_token={}"\n',
+            "[hooks.dingtalk] url：网址里含有密钥（access_token=…），密钥不写在配置文件里：请写不含它的网址，把密钥放进"
+            " [hooks.dingtalk] access_token_env 指定的环境变量",
+        ),
+        (
+            '[hooks.wecom]\nurl = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={}"\n',
+            "[hooks.wecom] url：网址里含有密钥（key=…），密钥不写在配置文件里：请写不含它的网址，把密钥放进"
+            " [hooks.wecom] key_env 指定的环境变量",
+        ),
+        (
+            '[hooks.webhook_out]\nurl = "https://shop:{}@shop.example.com/followups"\n',
+            "[hooks.webhook_out] url：网址里含有密钥（user:…@），密钥不写在配置文件里：请写不含它的网址，把密钥放进"
+            " [hooks.webhook_out] secret_env 指定的环境变量",
+        ),
+        (
+            '[hooks]\nenabled = ["mine"]\n[hooks.mine]\nurl = "http://127.0.0.1:9000/send?token={}"\n',
+            "[hooks.mine] url：网址里含有密钥（token=…），密钥不写在配置文件里：请写不含它的网址，把密钥放进一个环境变量，"
+            "再把变量名写在一个以 _env 结尾的键里（见 docs/hooks.md）",
+        ),
+        (
+            '[hooks]\nenabled = ["mine"]\n[hooks.mine]\ntoken = "{}"\n',
+            "[hooks.mine] token：密钥不写在配置文件里；请把它放进一个环境变量，并在 token_env 里写这个变量的名字（钩子用"
+            " config.secret 读取它）",
+        ),
+    ],
+)
+def test_config_secret_in_a_hook_url_or_table_is_refused_unshown(tmp_path: Path, text: str, line: str) -> None:
+    # The robot's address pasted whole from DingTalk or WeCom (the token in it) started with the secret in the file.
+    secret = "0123456789abcdef0123456789abcdef"
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, text.format(secret)), env={})
+    assert str(refused.value) == line
+    assert secret not in str(refused.value)
+
+
+def test_config_hook_urls_without_secrets_load(tmp_path: Path) -> None:
+    text = '[hooks]\nenabled = ["mine"]\n[hooks.mine]\nurl = "http://127.0.0.1:9000/send?shop=1"\ntoken_env = "T"\n'
+    assert load_config(write(tmp_path, text), env={}).hooks.settings["mine"]["url"].endswith("?shop=1")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
         ("[phrases]\ntopk = 3\n", "未知的键 'phrases.topk'（是不是 'top_k'？）"),
         ("[followup]\nenabled = true\n", "未知的键 'followup'（是不是 'followups'？）"),
     ],

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assistant.events import clean_name, shows
@@ -82,6 +83,10 @@ LIMITS: dict[str, Limit] = {
     "qa.backoff_max_s": Limit(0, DAY, above=True),
     "qa.delivery_timeout_s": _POSITIVE_S,
 }
+# Names under which a secret is written: a URL's query parameter (a DingTalk robot's access_token, a WeCom robot's
+# key, a gateway's token) or a key of a shop's own hook table, where a `*_env` key should name its variable.
+_SECRET_NAMES = frozenset({"access_token", "token", "secret", "password", "passwd", "api_key", "apikey", "api_token", "app_secret", "secret_key", "private_key"})  # fmt: skip
+_SECRET_SUFFIXES = ("_token", "_secret", "_password")
 BUILT_IN_VARIABLES = frozenset({"shop", "agent", "customer", "product", "order", "amount", "item"})  # phrases'
 
 
@@ -147,6 +152,7 @@ def check(config: Config) -> None:
     if built_in := sorted(set(config.phrases.variables) & BUILT_IN_VARIABLES):  # set elsewhere: [shop] name …
         raise ConfigError(_("%(key)s: %(names)s is a built-in variable of phrases, filled by the assistant", key="[phrases.variables]", names="、".join(built_in)))  # fmt: skip
     _check_shops(config)
+    _check_hook_secrets(config)
     if config.ui.language not in ("zh_CN", "en"):
         raise ConfigError(_expected("[ui] language", ("zh_CN", "en"), config.ui.language))
     modes = ("send", "suggest")
@@ -185,6 +191,38 @@ def _check_shops(config: Config) -> None:
             raise ConfigError(_("%(key)s: at least one directory, and no empty name", key=f"[phrases.shops] {shop}"))
         if both := [d for d in paths(dirs) if config.resolve(d) in shared]:
             raise ConfigError(_("%(key)s: %(dir)s is also in [phrases] path (shared by every shop)", key=f"[phrases.shops] {shop}", dir=both[0]))  # fmt: skip
+
+
+def _check_hook_secrets(config: Config) -> None:
+    """A secret pasted into config.toml with a hook's URL (a robot's ?access_token=…, user:password@) or as a key of
+    a shop's own hook table (`token = "…"`) is refused, naming the key and the `*_env` key its variable goes in."""
+    h = config.hooks
+    urls: list[tuple[str, str, str, frozenset[str]]] = [
+        ("webhook_out", "url", h.webhook_out.url, frozenset()),
+        ("chatwoot", "url", h.chatwoot.url, frozenset()),
+        ("dingtalk", "url", h.dingtalk.url, frozenset()),
+        ("wecom", "url", h.wecom.url, frozenset({"key"})),  # the robot's webhook key is its whole secret
+    ]
+    env_keys = {"webhook_out": "secret_env", "chatwoot": "api_token_env", "dingtalk": "access_token_env", "wecom": "key_env"}  # fmt: skip
+    for name, table in h.settings.items():
+        for key, value in table.items():
+            if key.lower() in _SECRET_NAMES or key.lower().endswith(_SECRET_SUFFIXES):
+                raise ConfigError(_("%(key)s: secrets are not written in the config file; put it in an environment variable and write that variable's name in %(env_key)s (the hook reads it with config.secret)", key=f"[hooks.{name}] {key}", env_key=f"{key}_env"))  # fmt: skip
+            if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+                urls.append((name, key, value, frozenset()))
+    for name, key, url, more in urls:
+        parts = urlsplit(url)
+        try:
+            password = parts.password
+        except ValueError:  # a malformed address: its hook says so where it uses it
+            continue
+        found = [p for p, _v in parse_qsl(parts.query) if p.lower() in _SECRET_NAMES | more]
+        if password is None and not found:
+            continue
+        part, where = (f"{found[0]}=…" if found else "user:…@"), f"[hooks.{name}] {key}"
+        if name not in env_keys:  # a shop's own hook: its own `*_env` key names the variable
+            raise ConfigError(_("%(key)s: the URL holds a secret (%(part)s), and secrets are not written in the config file: write the URL without it, put the secret in an environment variable and its name in a key ending in _env (docs/hooks.md)", key=where, part=part))  # fmt: skip
+        raise ConfigError(_("%(key)s: the URL holds a secret (%(part)s), and secrets are not written in the config file: write the URL without it, and put the secret in the environment variable %(env_key)s names", key=where, part=part, env_key=f"[hooks.{name}] {env_keys[name]}"))  # fmt: skip
 
 
 def _expected(key: str, choices: tuple[str, str], value: object) -> str:

@@ -390,7 +390,7 @@ async def test_catalog_wording_comes_from_config(
     ("key", "source", "reason"),
     [
         ("size_answer", "亲，{{ sizes }}", "未知变量 'sizes'"),
-        ("fact_answer", "{% for f in facts %}{{ f }}{% endfor %}", "不安全的模板写法：For"),
+        ("fact_answer", "{% for f in facts %}{{ f }}{% endfor %}", "不安全的模板写法：{% for %}"),
         ("ask_height", "{{ item.__class__ }}", "只能取 item.<name>"),
         ("ask_weight", "{{ ", "模板语法错误："),
     ],

@@ -86,7 +86,23 @@ def test_extra_variables_from_config_are_allowed() -> None:
 
 def test_unknown_variable_is_rejected_with_file_id_and_reason() -> None:
     problems = problems_of(phrase(text="亲，{{ coupon_code }}可以用哦"))
-    assert problems == [Problem("test.toml", "shipping_time.today", "未知变量 'coupon_code'")]
+    known = "agent、amount、customer、item、order、product、shop"  # the line says which there are: it said none
+    assert problems == [Problem("test.toml", "shipping_time.today", f"未知变量 'coupon_code'（可用的变量：{known}）")]
+
+
+def test_misspelt_variable_is_shown_the_variable_it_resembles() -> None:
+    problems = problems_of(phrase(text="亲，欢迎光临{{ shopp }}，{{ customar }}"))
+    assert reasons(problems) == "未知变量 'customar'（是不是 'customer'？） | 未知变量 'shopp'（是不是 'shop'？）"
+
+
+@pytest.mark.parametrize(
+    ("text", "construct"),
+    [("亲{% for x in shop %}{{ x }}{% endfor %}你好", "{% for %}"), ("亲{{ shop() }}你好呀", "…()")],
+)
+def test_unsafe_construct_is_named_as_written_with_what_is_allowed(text: str, construct: str) -> None:
+    # The line named Jinja's node class ("不安全的模板写法：For", "Call") and not what a template may use instead.
+    allowed = "模板里只能用变量、{% if %} … {% endif %} 和过滤器 default、lower、replace、string、trim、truncate、upper"
+    assert f"不安全的模板写法：{construct}（{allowed}）" in [p.reason for p in problems_of(phrase(text=text))]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +126,7 @@ def test_unsafe_template_constructs_are_rejected(text: str) -> None:
 @pytest.mark.parametrize("name", ["lipsum", "cycler", "joiner", "namespace", "range", "dict"])
 def test_jinja_globals_are_unknown_variables_at_check_and_at_render(name: str) -> None:
     problems = problems_of(phrase(text=f"亲，退款{{{{ {name} }}}}已经处理好了哦"))
-    assert problems == [Problem("test.toml", "shipping_time.today", f"未知变量 '{name}'")]
+    assert [p.reason.split("（")[0] for p in problems] == [f"未知变量 '{name}'"]
     with pytest.raises(UndefinedError):  # the environment phrases render in has no such name either
         make_environment().from_string(f"{{{{ {name} }}}}").render()
 
@@ -322,7 +338,10 @@ def test_phrases_check_refuses_the_catalog_answers_the_start_would_refuse(
         encoding="utf-8",
     )
     assert _run(["phrases", "check", "--config", str(config)]) == 1
-    assert capsys.readouterr().err.splitlines() == ["[catalog] fact_answer：未知变量 'fact'", "发现 1 个问题"]
+    assert capsys.readouterr().err.splitlines() == [
+        "[catalog] fact_answer：未知变量 'fact'（是不是 'facts'？）",
+        "发现 1 个问题",
+    ]
 
 
 def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -382,7 +401,7 @@ def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
         "intents.toml\tquestions\t未知的兜底意图 'weather'",
         "customer_types.toml\tgrumpy\t未知的顾客类型 id 'grumpy'",
         "shipping.toml\tshipping_time.zz\t未知的键 'colour'",
-        "shipping.toml\tshipping_time.zz\t未知变量 'addr'",
+        "shipping.toml\tshipping_time.zz\t未知变量 'addr'（可用的变量：agent、amount、customer、item、order、product、service_hours、shop）",
         "发现 5 个问题",
     ]
 

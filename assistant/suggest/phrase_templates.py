@@ -3,6 +3,7 @@ may use, and the longest text one can produce (the bound `phrases check` and the
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -23,12 +24,26 @@ _SAFE_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
 )  # fmt: skip
 _SAFE_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate", "string"})
+# How a refused construct is written, for the line that names it (Jinja's class names said nothing to a shop).
+_WRITTEN = {
+    "Call": "…()", "For": "{% for %}", "Macro": "{% macro %}", "CallBlock": "{% call %}", "Include": "{% include %}",
+    "Import": "{% import %}", "FromImport": "{% from … import %}", "Extends": "{% extends %}", "Block": "{% block %}",
+    "Assign": "{% set %}", "AssignBlock": "{% set %}", "With": "{% with %}", "FilterBlock": "{% filter %}",
+    "Test": "is …", "List": "[…]", "Dict": "{…: …}", "Tuple": "(…, …)", "Slice": "[…:…]", "Add": "+", "Sub": "-",
+    "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**", "Neg": "-", "Pos": "+",
+}  # fmt: skip
 # Look-ups are allowed on the item alone, one level deep: item.title, item["面料"], item.attrs["面料"].
 _ITEM_LOOKUPS = (nodes.Getattr, nodes.Getitem)
 # A phrase is a chat message: `phrases check` and `import` refuse a template that could render more,
 # and rendering stops any filter or operator that would produce more (the sandbox's bound on work).
 MAX_RENDERED_CHARS = 2000
 MAX_VARIABLE_CHARS = 200  # a value given at render time (customer, product, order …) is cut to this
+
+
+def _allowed() -> str:
+    """What a template may use, for the line refusing something else."""
+    filters = "、".join(sorted(_SAFE_FILTERS - {"d"}))
+    return _("a template uses only variables, %(condition)s and the filters %(filters)s", condition="{% if %} … {% endif %}", filters=filters)  # fmt: skip
 
 
 class BoundedSandbox(SandboxedEnvironment):
@@ -105,13 +120,18 @@ def check_template(
             if not _item_lookup(node):
                 reasons.append(_('unsafe template construct: only item.<name> and item["<name>"] may be looked up'))
         elif not isinstance(node, _SAFE_NODES):
-            reasons.append(_("unsafe template construct: %(construct)s", construct=type(node).__name__))
+            construct = _WRITTEN.get(type(node).__name__, type(node).__name__)
+            reasons.append(_("unsafe template construct: %(construct)s (%(allowed)s)", construct=construct, allowed=_allowed()))  # fmt: skip
         elif isinstance(node, nodes.Filter) and node.name not in _SAFE_FILTERS:
-            reasons.append(_("unsafe template filter: %(filter)s", filter=node.name))
+            reasons.append(_("unsafe template filter: %(filter)s (%(allowed)s)", filter=node.name, allowed=_allowed()))
         elif isinstance(node, nodes.Name) and node.ctx != "load":
             reasons.append(_("unsafe template construct: assignment to %(name)s", name=node.name))
-    for name in sorted(meta.find_undeclared_variables(ast) - set(variables) - {"item"}):
-        reasons.append(_("unknown variable %(name)s", name=repr(name)))
+    known = sorted({*variables, "item"})
+    for name in sorted(meta.find_undeclared_variables(ast) - set(known)):
+        if close := difflib.get_close_matches(name, known, n=1, cutoff=0.8):  # {{ shopp }}, {{ fact }}; not range→agent
+            reasons.append(_("unknown variable %(name)s (did you mean %(close)s?)", name=repr(name), close=repr(close[0])))  # fmt: skip
+        else:
+            reasons.append(_("unknown variable %(name)s (the variables: %(known)s)", name=repr(name), known="、".join(known)))  # fmt: skip
     if not reasons:
         limits = {name: max(MAX_VARIABLE_CHARS, len(str(value))) for name, value in variables.items()}
         most = max_length(ast, limits)

@@ -264,3 +264,18 @@ def test_read_table_says_a_big5_file_is_not_utf8_or_gbk(tmp_path: Path) -> None:
     # read as GBK, a table without a header is still one: import_rows says it has no header
     plain = [["名字", "说明"], ["售前咨询", "亲，您好！欢迎光临小店，有什么可以帮您的吗？"]]
     assert read_table(write_csv(tmp_path / "gbk.csv", plain, "gbk")) == plain
+
+
+def test_read_table_gives_a_group_merged_down_its_phrases_to_each_row(tmp_path: Path) -> None:
+    # A 分组 cell merged over A2:A4 was read in its first row only: the rows below had no group, so a 催付 phrase
+    # there was refused as a reminder under another group.
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["分组", "快捷编码", "快捷短语"])
+    sheet.append(["催付", "cf1", "亲，您拍下的宝贝还没付款哦，尽快付款我们马上安排发货~"])
+    sheet.append([None, "cf2", "亲，订单还有半小时就自动关闭了，需要的话抓紧付款哦"])
+    sheet.append([None, "cf3", "亲，看到您还没完成付款，有疑问可以随时问我哦"])
+    sheet.merge_cells("A2:A4")
+    book.save(tmp_path / "merged.xlsx")
+    assert [row[0] for row in read_table(tmp_path / "merged.xlsx")] == ["分组", "催付", "催付", "催付"]

@@ -92,11 +92,11 @@ def _workbook(path: Path) -> list[Table]:
     except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is no workbook
         raise FileError(_("cannot open as .xlsx: %(reason)s", reason=exc)) from None
     try:
-        merged = _merged_cells(path)
+        merged = merged_cells(path)
         tables: list[Table] = []
         for sheet in book.worksheets:
             rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            _fill_down(rows, merged.get(sheet.title, ()))
+            fill_down(rows, merged.get(sheet.title, ()))
             tables += _table(f"{path.name}:{sheet.title}", rows)
         return tables
     finally:
@@ -107,7 +107,7 @@ _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
-def _merged_cells(path: Path) -> dict[str, list[str]]:
+def merged_cells(path: Path) -> dict[str, list[str]]:
     """Each sheet's merged ranges (A3:A8), by sheet title: openpyxl's read-only sheets do not give them."""
     from xml.etree import ElementTree
 
@@ -128,7 +128,7 @@ def _merged_cells(path: Path) -> dict[str, list[str]]:
         return {}
 
 
-def _fill_down(rows: list[list[str]], ranges: Sequence[str]) -> None:
+def fill_down(rows: list[list[str]], ranges: Sequence[str]) -> None:
     """A cell merged down several rows (A3:A8, one 尺码表 name for a whole chart) reads its value in every row."""
     from openpyxl.utils.cell import range_boundaries
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from assistant.catalog.tables import fill_down, merged_cells
 from assistant.i18n import _
 from assistant.safetext import FORMULA_STARTS, CsvWriter, decode_saved_text
 
@@ -60,6 +61,9 @@ def read_table(path: Path) -> list[list[str]]:
             names = [sheet.title for sheet in book.worksheets]
         finally:
             book.close()
+        merged = merged_cells(path)  # a 分组 merged down its phrases (催付 over A2:A4) is each row's group
+        for name, rows in zip(names, sheets, strict=True):
+            fill_down(rows, merged.get(name, ()))
         for rows in sheets:
             if _has_header(rows):
                 return rows

@@ -13,7 +13,7 @@ import importlib
 import inspect
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ T = TypeVar("T")
 # time. Its suggestions are not handed to `on_suggestions` (Chatwoot's note would bump a resolved conversation to
 # the top), and its quality flags raise no alert (a month's complaints would page the supervisors' group).
 FRESH_MS = 10 * 60 * 1000
+SLOW_STARTUP_S = 10.0  # an `on_startup` running this long is named in the log, and again each time as long
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -156,6 +157,7 @@ class Plugins:
         # The service's own listeners to every logged event (the follow-ups' timers), called before any plugin's
         # `on_event` and not through pluggy: its call cost 7 Python calls per event on the event loop.
         self.event_listeners: list[Callable[[Event, int], None]] = []
+        self.slow_startup_s = SLOW_STARTUP_S
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -169,12 +171,25 @@ class Plugins:
             try:
                 result = impl.function(*[values[arg] for arg in impl.argnames])
                 if inspect.isawaitable(result):
-                    await result
+                    await self._started(impl.plugin_name, result)
             except ConfigError:
                 raise
             except Exception as exc:
                 log.debug("on_startup of %s failed", impl.plugin_name, exc_info=True)
                 raise _startup_failed(impl, exc) from exc
+
+    async def _started(self, name: str, result: Awaitable[object]) -> None:
+        """Await one plugin's `on_startup`, saying in the log every `slow_startup_s` that the start waits for it: a
+        hook awaiting a peer that never answers held the start with nothing naming it (/readyz named the step before)."""
+        task = asyncio.ensure_future(result)
+        waited = 0.0
+        try:
+            while not (await asyncio.wait({task}, timeout=self.slow_startup_s))[0]:
+                waited += self.slow_startup_s
+                log.warning("on_startup of %s has not returned after %g s: the start waits for it", name, waited)
+            task.result()
+        finally:
+            task.cancel()  # the start ended meanwhile (SIGTERM, another plugin's error): a no-op once done
 
     async def stop(self) -> None:
         """Cancel hook tasks still running, `on_shutdown`, close the outbound session."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import sys
@@ -20,7 +21,7 @@ from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.outbound import Outbound
 from assistant.plugins import Plugins, build_plugin_manager, first_result, implementers
 from tests.followup_harness import Receiver
-from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 
 DOC = ROOT / "docs" / "hooks.md"
 
@@ -132,6 +133,25 @@ async def test_plugins_startup_error_is_one_line_naming_the_plugin_and_line(
         f"[hooks] enabled：'needs_url'：on_startup 出错：KeyError: 'needs_url'（{hook_dir / 'needs_url.py'} 第 6 行）"
     )
     assert isinstance(info.value.__cause__, KeyError)  # kept for the debug log
+
+
+async def test_plugins_startup_still_running_is_named_in_the_log(
+    config: Config, hook_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A hook awaiting a peer that never answers held the start with nothing naming it (/readyz named the log's step).
+    (hook_dir / "hangs.py").write_text(
+        "import asyncio\nfrom assistant.hookspecs import hookimpl\n\nrelease = asyncio.Event()\n\n\n"
+        "@hookimpl\nasync def on_startup():\n    await release.wait()\n",
+        encoding="utf-8",
+    )
+    plugins = Plugins(with_hooks(config, "hangs"))
+    plugins.slow_startup_s = 0.05
+    starting = asyncio.ensure_future(plugins.start())
+    line = "on_startup of hooks.hangs has not returned after 0.05 s: the start waits for it"
+    await eventually(lambda: line in caplog.messages)
+    sys.modules["hooks.hangs"].release.set()
+    await starting
+    await plugins.stop()
 
 
 def test_plugins_unknown_hook_function_is_named_in_the_interface_language(config: Config, hook_dir: Path) -> None:

@@ -507,3 +507,27 @@ def test_a_reimport_files_a_reminder_under_its_group_whatever_an_earlier_import_
     again = {p["code"]: p for p in tomllib.loads(out.read_text(encoding="utf-8"))["phrase"]}
     assert again["cf1"]["intent"] == "payment_reminder" and again["cf1"]["id"] == "payment_reminder.imported_cf1"
     assert again["发货"]["intent"] == "shipping_time"  # a row its text decided keeps the earlier review
+
+
+def test_export_of_a_file_names_the_phrases_whose_templates_qianniu_would_send_as_written(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `export --file` writes templates as written (for the round trip): uploaded to Qianniu, the buyer read
+    # "亲，{{ shop }}下午4点前…", and nothing said so.
+    (shop / "shop" / "own.toml").write_text(
+        'group = "发货"\n[[phrase]]\nid = "shipping_time.own"\nintent = "shipping_time"\ncode = "fh1"\n'
+        'text = "亲，{{ shop }}下午4点前付款当天发货哦~"\ntriggers = ["今天能发吗"]\n'
+        '[[phrase]]\nid = "promotion.own"\nintent = "promotion"\ncode = "hd1"\n'
+        'text = "{% raw %}亲，{{ 满300减50 }}活动进行中{% endraw %}"\ntriggers = ["活动"]\n',
+        encoding="utf-8",
+    )
+    out = shop / "q.xlsx"
+    assert run(shop, "phrases", "export", "--file", str(shop / "shop" / "own.toml"), "--out", str(out)) == 0
+    assert read_table(out)[1:] == [
+        ["发货", "fh1", "亲，{{ shop }}下午4点前付款当天发货哦~"],
+        ["发货", "hd1", "亲，{{ 满300减50 }}活动进行中"],
+    ]
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "注意：1 条话术保留了模板原文（fh1）：千牛会原样发给买家；上传表格之前请先把变量填好（不加 --file 和 --raw"
+        " 导出时，共享话术库的变量会自动填好）"
+    )

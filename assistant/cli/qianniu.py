@@ -79,6 +79,13 @@ def _report(result: ImportResult, library: Library) -> None:
         print(terminal(line, single_line=True), file=sys.stderr)
 
 
+def _templated(text: str) -> bool:
+    """Whether a phrase is a template written by hand ({{ shop }}, {% if %}), not a Qianniu text kept as written."""
+    from assistant.suggest.qianniu import RAW_OPEN
+
+    return not text.startswith(RAW_OPEN) and any(mark in text for mark in ("{{", "{%"))
+
+
 def _where(config: Config, out: Path) -> None:
     """Warn when `out` is not in a shop's layer: outside `[phrases] path` it is never suggested, and the first
     directory is the shipped library's, which an update of the product replaces."""
@@ -206,8 +213,12 @@ def cmd_export(
             print(_("assistant: %(file)s is not a phrase file of the library", file=only), file=sys.stderr)
             return 1
         rows = export_rows(library, raw=True, file=key, shop=shop)
+        templated = [p.code for p in own if p.file == key and _templated(p.text)]
     else:
         rows = export_rows(library, raw=raw)
+        templated = [p.code for p in library.phrases if raw and _templated(p.text)]
+    if templated:  # Qianniu sends a phrase as it is: the buyer would read "{{ shop }}"
+        print(ngettext("note: %(num)d phrase keeps its template as written (%(codes)s): Qianniu would send it so to buyers; fill it in before uploading the table (an export without --file and --raw fills in the shared library's)", "note: %(num)d phrases keep their templates as written (%(codes)s): Qianniu would send them so to buyers; fill them in before uploading the table (an export without --file and --raw fills in the shared library's)", len(templated), codes="、".join(templated[:5]) + ("…" if len(templated) > 5 else "")), file=sys.stderr)  # fmt: skip
     if out is None:
         CsvWriter(sys.stdout, lineterminator="\r\n").writerows(rows)
         return 0

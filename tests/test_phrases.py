@@ -614,3 +614,20 @@ def test_a_reminder_about_the_price_goes_only_to_buyers_who_bargained() -> None:
     price = [p for p in library.phrases if p.intent == "payment_reminder" and "价格已经很实在" in p.text]
     assert price
     assert [(p.code, p.types) for p in price if not set(p.types) <= haggling] == []
+
+
+@pytest.mark.parametrize("expr", ["{{ item }}", "{{ item.attrs }}"])
+@pytest.mark.parametrize(
+    "text",
+    ["亲，这款{0}哦，可以放心选购", "亲，这款{{{{ shop ~ {1} }}}}哦", "亲，这款{{{{ {1} | default('宝贝') }}}}哦"],
+)
+def test_a_template_writing_out_the_whole_item_is_refused(expr: str, text: str) -> None:
+    # The buyer read the item's dict: 亲，这款{'面料': '95%棉', 'id': '6000…', 'title': …}哦.
+    source = text.format(expr, expr.strip("{} "))
+    reason = f'{expr} 会把整个商品原样写给买家：请写 item.title、item.id 或 item["名称"] | default("…")'
+    assert [p.reason for p in problems_of(phrase(text=source))] == [reason]
+
+
+def test_a_template_looking_up_the_item_or_testing_it_is_allowed() -> None:
+    text = "亲，{% if item %}{{ item.title }}{% endif %}{{ item['产地'] | default('国产') }}{{ item.attrs['面料'] | default('棉') }}~"
+    assert build(phrase(text=text)).render("shipping_time.today") == "亲，这款宝贝国产棉~"

@@ -126,6 +126,8 @@ def check_template(
             reasons.append(_("unsafe template filter: %(filter)s (%(allowed)s)", filter=node.name, allowed=_allowed()))
         elif isinstance(node, nodes.Name) and node.ctx != "load":
             reasons.append(_("unsafe template construct: assignment to %(name)s", name=node.name))
+    if whole := _whole_item(ast):
+        reasons.append(_('%(expr)s writes out the whole item: write item.title, item.id or item["名称"] | default("…")', expr=whole))  # fmt: skip
     known = sorted({*variables, "item"})
     for name in sorted(meta.find_undeclared_variables(ast) - set(known)):
         if close := difflib.get_close_matches(name, known, n=1, cutoff=0.8):  # {{ shopp }}, {{ fact }}; not range→agent
@@ -173,6 +175,29 @@ def _item_lookup(node: nodes.Node) -> bool:
         and isinstance(inner.node, nodes.Name)
         and inner.node.name == "item"
     )
+
+
+def _whole_item(ast: nodes.Template) -> str | None:
+    """`{{ item }}` or `{{ item.attrs }}` written out (the buyer read the item's dict), else None."""
+    for output in ast.find_all(nodes.Output):
+        for value in (v for expr in output.nodes for v in _printed(expr)):
+            if isinstance(value, nodes.Name) and value.name == "item":
+                return "{{ item }}"
+            if isinstance(value, nodes.Getattr) and value.attr == "attrs" and isinstance(value.node, nodes.Name):
+                if value.node.name == "item":
+                    return "{{ item.attrs }}"
+    return None
+
+
+def _printed(expr: nodes.Node) -> list[nodes.Node]:
+    """The expressions whose values an output prints: through filters, both arms of `a if c else b`, concatenations."""
+    if isinstance(expr, nodes.Filter) and expr.node is not None:
+        return _printed(expr.node)
+    if isinstance(expr, nodes.CondExpr):
+        return [*_printed(expr.expr1), *(_printed(expr.expr2) if expr.expr2 is not None else [])]
+    if isinstance(expr, nodes.Concat):
+        return [v for n in expr.nodes for v in _printed(n)]
+    return [expr]
 
 
 def cut_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ data goes through `terminal`. And the text files spreadsheets and Notepad save, 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import unicodedata
@@ -31,7 +32,13 @@ SAVED_TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
 
 
 def decode_saved_text(raw: bytes) -> tuple[str, str] | None:
-    """A saved text file's text and the encoding it was read in (SAVED_TEXT_ENCODINGS), or None when neither."""
+    """A saved text file's text and the encoding it was read in (SAVED_TEXT_ENCODINGS, or UTF-16 after its byte-order
+    mark: Excel's "Unicode 文本", tab-separated), or None when none."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            return None
     for encoding in SAVED_TEXT_ENCODINGS:
         try:
             return raw.decode(encoding), encoding

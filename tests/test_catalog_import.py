@@ -91,6 +91,14 @@ def test_import_reads_tab_separated_text_below_a_title(tmp_path: Path, db_path: 
     assert (report.problems, report.charts, report.sizes) == ((), 1, 2)
 
 
+def test_import_reads_excels_unicode_text_saved_as_csv(tmp_path: Path, db_path: Path) -> None:
+    # Excel's "Unicode 文本" (UTF-16 after its byte-order mark, tab-separated) was refused as not UTF-8 or GBK.
+    path = tmp_path / "items.csv"
+    path.write_bytes("商品ID\t标题\t材质\r\n700000000001\t真丝睡衣\t100%桑蚕丝\r\n".encode("utf-16"))
+    assert run_import(db_path, [path]).written
+    assert item(db_path, "700000000001").attrs == (("材质", "100%桑蚕丝"),)
+
+
 def test_import_reads_every_sheet_of_a_workbook(tmp_path: Path, db_path: Path) -> None:
     numeric = [(int(r[0]), *r[1:]) for r in ITEMS]  # Excel keeps ids as numbers
     path = write_xlsx(
@@ -275,7 +283,7 @@ def test_import_refuses_an_id_excel_wrote_in_scientific_notation(tmp_path: Path,
 
 def test_import_refuses_a_file_that_is_no_text(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "items.csv"
-    path.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 10)
+    path.write_bytes(b"\xff\x00\x81\x30\x81\xff\xfe" * 10)  # not UTF-16's byte-order mark (read as such)
     report = run_import(db_path, [path])
     assert [str(p) for p in report.problems] == ["items.csv：不是 UTF-8 或 GBK 编码的文本"]
 

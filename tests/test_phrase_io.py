@@ -230,14 +230,15 @@ def test_cli_eval_reads_a_set_with_a_bom_or_in_gbk_and_names_one_in_neither(
     lines = "shipping_time\t今天能发货吗\nrefund\t我要退款\n"
     (tmp_path / "bom.tsv").write_bytes(lines.encode("utf-8-sig"))
     (tmp_path / "gbk.tsv").write_bytes(lines.encode("gbk"))
-    for name in ("bom.tsv", "gbk.tsv"):
+    (tmp_path / "u16.tsv").write_bytes(lines.encode("utf-16"))  # Excel's Unicode 文本, read as the tables are
+    for name in ("bom.tsv", "gbk.tsv", "u16.tsv"):
         assert _run(["eval", str(tmp_path / name)]) == 0
         out = capsys.readouterr().out
         assert "skipped" not in out and "unknown label" not in out, name  # the first line is read too
-    (tmp_path / "u16.tsv").write_bytes(lines.encode("utf-16"))
-    assert _run(["eval", str(tmp_path / "u16.tsv")]) == 1
+    (tmp_path / "bad.tsv").write_bytes(b"\xff" + lines.encode("utf-8"))
+    assert _run(["eval", str(tmp_path / "bad.tsv")]) == 1
     assert (
-        capsys.readouterr().err == f"assistant: {tmp_path / 'u16.tsv'}：不是 UTF-8 或 GBK 编码的文本：请另存为 UTF-8\n"
+        capsys.readouterr().err == f"assistant: {tmp_path / 'bad.tsv'}：不是 UTF-8 或 GBK 编码的文本：请另存为 UTF-8\n"
     )
 
 
@@ -279,3 +280,14 @@ def test_read_table_gives_a_group_merged_down_its_phrases_to_each_row(tmp_path: 
     sheet.merge_cells("A2:A4")
     book.save(tmp_path / "merged.xlsx")
     assert [row[0] for row in read_table(tmp_path / "merged.xlsx")] == ["分组", "催付", "催付", "催付"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_read_table_reads_excels_unicode_text(tmp_path: Path, encoding: str) -> None:
+    # Excel's 另存为 "Unicode 文本 (*.txt)": UTF-16 after its byte-order mark, tab-separated; refused as not
+    # UTF-8 or GBK.
+    rows = [["分组", "快捷编码", "快捷短语"], ["售前", "hy", "亲，欢迎光临小店，有什么可以帮您的吗？"]]
+    text = "\r\n".join("\t".join(row) for row in rows) + "\r\n"
+    path = tmp_path / "q.txt"
+    path.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    assert read_table(path) == rows

@@ -99,6 +99,18 @@ def test_import_reads_excels_unicode_text_saved_as_csv(tmp_path: Path, db_path: 
     assert item(db_path, "700000000001").attrs == (("材质", "100%桑蚕丝"),)
 
 
+def test_import_reads_a_table_excel_saved_as_text(tmp_path: Path, db_path: Path) -> None:
+    # Excel's 文本文件(制表符分隔) and Unicode 文本 are .txt files: refused as "expected a .csv or .xlsx file".
+    tab = tmp_path / "items.txt"
+    tab.write_bytes("商品ID\t标题\t材质\r\n700000000001\t真丝睡衣\t100%桑蚕丝\r\n".encode("gbk"))
+    unicode = tmp_path / "sizes.txt"
+    unicode.write_bytes("商品ID\t尺码\t身高\r\n700000000001\tM\t160-165\r\n".encode("utf-16"))
+    report = run_import(db_path, [tab, unicode, tmp_path / "old.xls"])
+    assert [str(p) for p in report.problems] == ["old.xls：应为 .csv、.txt 或 .xlsx 文件"]
+    assert run_import(db_path, [tab, unicode]).written
+    assert [r.size for r in item(db_path, "700000000001").chart.rows] == ["M"]
+
+
 def test_import_reads_every_sheet_of_a_workbook(tmp_path: Path, db_path: Path) -> None:
     numeric = [(int(r[0]), *r[1:]) for r in ITEMS]  # Excel keeps ids as numbers
     path = write_xlsx(

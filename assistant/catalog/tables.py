@@ -35,13 +35,13 @@ class Table:
 
 
 def read_tables(path: Path) -> list[Table]:
-    """The tables of a .csv file (one) or an .xlsx workbook (one per non-empty sheet)."""
+    """The tables of a .csv or .txt file (one) or an .xlsx workbook (one per non-empty sheet)."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in (".csv", ".txt", ".tsv"):  # Excel saves 文本文件(制表符分隔) and Unicode 文本 as .txt
         return _table(path.name, _csv_rows(path))
     if suffix == ".xlsx":
         return _workbook(path)
-    raise FileError(_("expected a .csv or .xlsx file"))
+    raise FileError(_("expected a .csv, .txt or .xlsx file"))
 
 
 def _csv_rows(path: Path) -> list[list[str]]:

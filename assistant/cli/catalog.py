@@ -33,7 +33,7 @@ def catalog() -> None:
 @catalog.command(
     "import",
     short_help=N_("item lists and size charts into the catalog"),
-    help=N_("read item lists and size charts (.csv UTF-8/GBK, .xlsx); all or nothing"),
+    help=N_("read item lists and size charts (.csv or .txt: UTF-8, GBK or UTF-16; .xlsx); all or nothing"),
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

@@ -154,6 +154,20 @@ def test_parse_range_refuses_what_is_not_a_range(cell: str) -> None:
     assert parse_range(cell) is None
 
 
+@pytest.mark.parametrize(
+    ("cell", "low", "high"),
+    [
+        ("≤160", -math.inf, 160), ("<=160cm", -math.inf, 160), ("＜160", -math.inf, 160),
+        ("100斤以内", -math.inf, 100), ("100斤及以下", -math.inf, 100), ("≥180", 180, math.inf),
+        (">180", 180, math.inf), ("180+", 180, math.inf), ("180cm+", 180, math.inf), ("180及以上", 180, math.inf),
+        ("160―165", 160, 165), ("160‐165", 160, 165), ("160−165", 160, 165),
+    ],
+)  # fmt: skip
+def test_parse_range_reads_open_ends_and_dashes_as_charts_also_write_them(cell: str, low: float, high: float) -> None:
+    # Each was refused as "not a range such as 158-165", the whole chart with it.
+    assert parse_range(cell) == Range(low, high)
+
+
 def test_parse_range_reads_heights_in_metres() -> None:
     assert parse_range("1.60-1.65m", metres=True) == Range(160, 165)
     assert parse_range("1.6-1.65", metres=True) == Range(160, 165)

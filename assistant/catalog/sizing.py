@@ -17,6 +17,11 @@ _RANGE = re.compile(
     rf"^\s*(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:[-~～—–至到]|以上|以下)?\s*(\d+(?:\.\d+)?)?\s*{_UNIT}\s*(?:以上|以下)?\s*$"
 )
 
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2015": "-", "\u2212": "-"})
+_BELOW_WORDS = re.compile(r"(?:及以下|以内|及以内)$")  # 100斤以内: at most 100
+_ABOVE_WORDS = re.compile(r"及以上$")
+_SIGN = re.compile(r"^(≤|<=|<|≥|>=|>)\s*(.+)$")
+
 
 @dataclass(frozen=True)
 class Range:
@@ -82,7 +87,7 @@ def _parse_range(cell: str, kg_to_jin: bool, metres: bool) -> Range | None:
         low, high = float(simple.group(1)), float(simple.group(2))
         found: Range | None = Range(low, high) if low <= high else None
         return _in_cm(found) if metres and found is not None and high < METRES_BELOW else found
-    text = unicodedata.normalize("NFKC", cell).strip().lower()
+    text = _spelled(unicodedata.normalize("NFKC", cell).strip().lower())
     match = _RANGE.match(text)
     if match is None:
         return None
@@ -95,6 +100,16 @@ def _parse_range(cell: str, kg_to_jin: bool, metres: bool) -> Range | None:
     if kg_to_jin and ("kg" in text or "公斤" in text):
         return Range(found.low * 2, found.high * 2)
     return found
+
+
+def _spelled(text: str) -> str:
+    """An open end or a dash as charts also write them, in the form `_RANGE` reads: ≤160 and 100斤以内 are 160以下
+    and 100斤以下, ≥180 and 180+ are 180以上, 160―165 and 160‐165 are 160-165."""
+    text = text.translate(_DASHES)
+    text = _BELOW_WORDS.sub("以下", _ABOVE_WORDS.sub("以上", text))
+    if (sign := _SIGN.match(text)) is not None:
+        return sign.group(2) + ("以下" if sign.group(1).startswith(("≤", "<")) else "以上")
+    return text[:-1].rstrip() + "以上" if text.endswith("+") else text
 
 
 def _in_cm(metres: Range) -> Range:

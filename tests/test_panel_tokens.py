@@ -155,6 +155,19 @@ def test_panel_url_command_prints_the_agents_url(
     assert out.endswith(f"token={agent_token(config, '小美')}") and "/panel?agent=" in out
 
 
+def test_panel_url_command_says_when_the_agent_token_is_not_set_here(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run in a shell without the service's variable, it printed a URL without a token, which the service refused.
+    monkeypatch.delenv("ASSISTANT_AGENT_TOKEN", raising=False)
+    assert main(["panel-url", "--agent", "小美", "--config", str(ROOT / "config.toml")]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().endswith("/panel?agent=%E5%B0%8F%E7%BE%8E")
+    assert err == (
+        "注意：这里没有设置 ASSISTANT_AGENT_TOKEN：地址里没有令牌，只能打开不用令牌运行的服务的面板（请像服务那样设置这个变量）\n"
+    )
+
+
 def test_panel_url_command_refuses_a_blank_agent(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -9,7 +10,7 @@ import click
 
 from assistant.cli.common import NAME, common_options, load
 from assistant.events import clean_name
-from assistant.i18n import N_
+from assistant.i18n import N_, _
 
 
 @click.command("panel-url", help=N_("an agent's panel URL, with that agent's own token"))
@@ -26,5 +27,7 @@ def panel_url(config_path: Path, db: Path | None, agent: str, base: str | None) 
     token = agent_token(config, agent)
     if token:
         query["token"] = token
+    else:  # set for the service but not in this shell, the link was refused (401) with nothing said here
+        print(_("note: %(name)s is not set here: the URL has no token, and opens the panel only of a service run without one (set the variable as the service has it)", name=config.auth.agent_token_env), file=sys.stderr)  # fmt: skip
     print(f"{base.rstrip('/')}/panel?{urlencode(query)}")
     return 0

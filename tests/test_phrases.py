@@ -142,7 +142,22 @@ def test_simple_conditions_and_filters_are_allowed() -> None:
 
 def test_duplicate_ids_and_codes_are_rejected() -> None:
     problems = problems_of(phrase(), phrase(code="fh2"), phrase(id="other", code="FH1"))
-    assert [p.reason for p in problems] == ["id 重复", "编码 'FH1' 重复（shipping_time.today 也用了它）"]
+    assert [p.reason for p in problems] == [
+        "id 重复（test.toml 里也有）：每条话术要有自己的 id",  # the file of the other: it said "id 重复" alone
+        "编码 'FH1' 重复（shipping_time.today 也用了它）",
+    ]
+
+
+def test_duplicate_id_names_the_file_that_has_it_first() -> None:
+    library = [
+        ("presale.toml", {"group": "售前", "phrase": [phrase()]}),
+        ("own.toml", {"group": "店铺", "phrase": [phrase(code="zz9")]}),
+    ]
+    with pytest.raises(LibraryError) as refused:
+        Library.build(library)
+    assert [(p.file, p.reason) for p in refused.value.problems] == [
+        ("own.toml", "id 重复（presale.toml 里也有）：每条话术要有自己的 id")
+    ]
 
 
 def test_unknown_intent_and_type_are_rejected() -> None:

@@ -364,14 +364,19 @@ class _Parsed:
         normalized: dict[str, tuple[str, ...]] = {}
         item_phrases: set[str] = set()
         seen_codes: dict[str, str] = {}
+        seen_ids: dict[str, str] = {}  # id → the file that has it first
         problems = self.problems
         for file, data in files:
             for phrase, template, triggers in _parse_phrase_file(
                 file, data, self.env, self.variables, self.normalizer, problems
             ):
-                if phrase.id in templates:
-                    problems.append(Problem(file, phrase.id, _("duplicate id")))
+                if phrase.id in seen_ids:  # "duplicate id" alone left the other phrase to be searched for
+                    reason = _(
+                        "duplicate id (also in %(file)s): each phrase needs its own id", file=seen_ids[phrase.id]
+                    )
+                    problems.append(Problem(file, phrase.id, reason))
                     continue
+                seen_ids[phrase.id] = file
                 code_key = phrase.code.lower()
                 if code_key in seen_codes:
                     reason = _(

@@ -266,7 +266,12 @@ async def _fleet_ctx(app: web.Application) -> AsyncIterator[None]:
     if not isinstance(location, pg.Location):
         yield
         return
-    fleet = FleetReloads(location, lambda: reload_for_fleet(app), loaded_monotonic=app[LOADED])
+    fleet = FleetReloads(
+        location,
+        lambda: reload_for_fleet(app),
+        wait_s=app[CONFIG].phrases.fleet_reload_wait_s,
+        loaded_monotonic=app[LOADED],
+    )
     await fleet.start()
     app[FLEET] = fleet
     yield

@@ -240,6 +240,26 @@ def test_config_bad_workers_named(tmp_path: Path, value: str, problem: str) -> N
         load_config(write(tmp_path, f"[phrases]\nworkers = {value}\n"), env={})
 
 
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("loop_share = 1.5", r"\[phrases\] loop_share：必须在 0 到 1 之间，实际是 1.5"),
+        ("loop_share = -0.1", r"\[phrases\] loop_share：必须在 0 到 1 之间，实际是 -0.1"),
+        ("fleet_reload_wait_s = -1", r"\[phrases\] fleet_reload_wait_s：必须在 0 到 3600 之间，实际是 -1"),
+        ("fleet_reload_wait_s = 7200", r"\[phrases\] fleet_reload_wait_s：必须在 0 到 3600 之间，实际是 7200"),
+        ('fleet_reload_wait_s = "60"', r"'phrases.fleet_reload_wait_s'：应为数字，实际是字符串"),
+    ],
+)
+def test_config_bad_loop_share_or_fleet_reload_wait_named(tmp_path: Path, setting: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_config(write(tmp_path, f"[phrases]\n{setting}\n"), env={})
+
+
+def test_config_loop_share_and_fleet_reload_wait_defaults_as_the_shipped_file() -> None:
+    for config in (load_config(None, env={}), load_config(ROOT / "config.toml", env={})):
+        assert (config.phrases.loop_share, config.phrases.fleet_reload_wait_s) == (0.25, 60.0)
+
+
 def test_config_workers_default_one_and_zero_allowed(tmp_path: Path) -> None:
     assert load_config(None, env={}).phrases.workers == 1
     assert load_config(ROOT / "config.toml", env={}).phrases.workers == 1

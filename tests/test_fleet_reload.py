@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from contextlib import closing
 from pathlib import Path
@@ -30,15 +31,16 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "postgresql"))
 
 
-def _instance_config(db: store.Location, tmp_path: Path, name: str) -> tuple[Config, Path]:
-    """An instance's config on the shared database with its own copy of the shipped library (its machine's files)."""
+def _instance_config(db: store.Location, tmp_path: Path, name: str, **phrases: Any) -> tuple[Config, Path]:
+    """An instance's config on the shared database with its own copy of the shipped library (its machine's files),
+    and these `[phrases]` settings."""
     library = tmp_path / name
     shutil.copytree(ROOT / "phrases", library)
     overrides, env = _store_overrides(db)
     config = load_config(
         ROOT / "config.toml",
         env={"ASSISTANT_ADMIN_TOKEN": "adm", **env},
-        overrides={"store": overrides, "phrases": {"path": str(library)}},
+        overrides={"store": overrides, "phrases": {"path": str(library), **phrases}},
     )
     return config, library
 
@@ -48,8 +50,11 @@ async def _first_phrase(client: Client, text: str) -> str | None:
     return found["suggestions"][0]["phrase_id"] if found["suggestions"] else None
 
 
-async def _pair(aiohttp_client: Any, db: store.Location, tmp_path: Path) -> tuple[Client, Client, Path, Path]:
-    config_a, library_a = _instance_config(db, tmp_path, "a")
+async def _pair(
+    aiohttp_client: Any, db: store.Location, tmp_path: Path, **phrases: Any
+) -> tuple[Client, Client, Path, Path]:
+    """Two instances on `db`, the first with these `[phrases]` settings."""
+    config_a, library_a = _instance_config(db, tmp_path, "a", **phrases)
     config_b, library_b = _instance_config(db, tmp_path, "b")
     first = await aiohttp_client(make_app(config_a))
     second = await aiohttp_client(make_app(config_b))
@@ -153,6 +158,36 @@ async def test_fleet_reload_an_instance_started_after_it_does_not_reload_again(
     with closing(store.connect(db_path)) as conn:
         rows = conn.execute("SELECT count(*) FROM fleet_reload_results WHERE instance = ?", (fleet.name,))
         assert rows.fetchone()[0] == 0
+
+
+async def test_fleet_reload_waits_as_long_as_the_setting_or_the_request_says(
+    aiohttp_client: Any, db_path: store.Location, tmp_path: Path
+) -> None:
+    # The wait was a constant 60 s: a deploy script could not ask for less, a slow machine's large library not more.
+    first, second, _, _ = await _pair(aiohttp_client, db_path, tmp_path, fleet_reload_wait_s=0.2)
+    held = asyncio.Event()
+    reload = second.app[FLEET].reload
+
+    async def slow() -> tuple[bool, list[str], int, str]:
+        await held.wait()  # a large library on a slow machine
+        return await reload()
+
+    second.app[FLEET].reload = slow
+    try:
+        for params in ({"fleet": "1"}, {"fleet": "1", "wait_s": "0.2"}):
+            resp = await first.post("/v1/admin/reload", params=params, headers=ADMIN)
+            body = await resp.json()
+            assert resp.status == 202, body  # not 60 s later: the test's own time limit would have ended it
+            assert body["instances"][1] == {"instance": reloads.shown(second.app[FLEET].name), "answered": False,
+                                            "note": "no answer yet"}, body  # fmt: skip
+        for bad in ("-1", "3601", "nan", "soon"):
+            resp = await first.post("/v1/admin/reload", params={"fleet": "1", "wait_s": bad}, headers=ADMIN)
+            assert resp.status == 400 and (await resp.json())["field"] == "wait_s", bad
+        held.set()
+        resp = await first.post("/v1/admin/reload", params={"fleet": "1", "wait_s": "60"}, headers=ADMIN)
+        assert resp.status == 200, await resp.json()  # a longer wait than the setting's, for a large deploy
+    finally:
+        held.set()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

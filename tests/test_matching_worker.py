@@ -249,6 +249,38 @@ async def test_worker_killed_the_service_matches_its_share_and_answers_the_rest_
     assert card["suggestions"] == [] and card["suggestions_withheld"] == "matching_busy"
 
 
+@pytest.mark.parametrize(("share", "matched"), [(0.0, 0), (0.25, 4), (0.5, 11)])
+async def test_worker_killed_the_service_matches_the_share_of_its_time_phrases_loop_share_gives(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: float, matched: int
+) -> None:
+    # The share was a constant (a quarter): an operator could not give a busy service's loop less, nor a quiet
+    # one's more. 0: never on the loop, suggestions withheld until a worker is back.
+    db = tmp_path / "e.db"
+    shared = replace_config(config, "phrases", loop_share=share)
+    engine = SuggestionEngine(shared, shared_matcher(config), Conversations(db), db)
+    try:
+        assert engine.budget.share == share
+        workers, _clock, _first = await signalled(engine, signal.SIGKILL)
+        await eventually(lambda: workers.states == ["waiting"])
+        # Each message matched in the service takes 0.1 s of the loop's time as the budget reads it, and gives back
+        # 0.1 s × the share: a quarter matches 4 messages in a row, a half about 10 (11: sums of 0.1 round).
+        now = [0.0]
+        engine.budget = LoopBudget(engine.budget.share, clock=lambda: now[0])
+        matched_here = engine_module.answer
+
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            now[0] += 0.1
+            return matched_here(*args, **kwargs)
+
+        monkeypatch.setattr(engine_module, "answer", slow)
+        answers = [await enrich(engine.annotate_pipelined(message())) for _ in range(20)]
+        assert [bool(a.response["suggestions"]) for a in answers] == [True] * matched + [False] * (20 - matched)
+    finally:
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
 async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_and_started_again(
     config: Config, tmp_path: Path
 ) -> None:

@@ -3,7 +3,8 @@
 The instance asked records the request (a `fleet_reloads` row) and NOTIFYs it; every instance LISTENs on a
 connection of its own, named `cs-assistant-reload <host> <pid> <token>`, reloads its own files as a reload it was
 asked for alone does (web/suggest.py: both the phrase library and the quality rules, or neither), and records its
-outcome (a `fleet_reload_results` row, NOTIFYing the asker). The asker waits up to `WAIT_S` for the outcome of
+outcome (a `fleet_reload_results` row, NOTIFYing the asker). The asker waits up to `[phrases] fleet_reload_wait_s` (or the request's
+`wait_s`) for the outcome of
 every instance listening when it asked, and answers with each; an instance that was not listening then (its
 connection down, an older release) is named, not waited for.
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "assistant_reload"
 DONE_CHANNEL = "assistant_reload_done"
 LISTENER = "cs-assistant-reload"
-WAIT_S = 60.0  # the asker's wait for every instance's outcome (a 20,000-phrase library takes seconds)
 RECONNECT_S = 1.0
 READ_S = 30.0  # the requests are read at least this often (besides each notification)
 KEEP_MS = 7 * 24 * 3_600_000  # requests and outcomes older than this are deleted when one is asked
@@ -98,9 +98,12 @@ def shown(name: str) -> str:
 class FleetReloads:
     """This instance's part in fleet reloads: it listens for requests and reloads; it asks the others."""
 
-    def __init__(self, location: pg.Location, reload: Reload, *, loaded_monotonic: float | None = None) -> None:
+    def __init__(
+        self, location: pg.Location, reload: Reload, *, wait_s: float = 60.0, loaded_monotonic: float | None = None
+    ) -> None:
         self.location = location
         self.reload = reload
+        self.wait_s = wait_s  # the asker's wait for every instance's outcome (a 20,000-phrase library takes seconds)
         token = secrets.token_hex(3)
         self.name = f"{LISTENER} {socket.gethostname()[:24]} {os.getpid()} {token}"  # ≤ 63 bytes: pg keeps those
         # When this process read its files (monotonic): requests asked since then are not in what it serves.
@@ -168,8 +171,10 @@ class FleetReloads:
 
     # ---- asking: every instance reloads -----------------------------------------------------------
 
-    async def ask(self, *, wait_s: float = WAIT_S) -> list[Outcome]:
-        """Ask every instance to reload; each one's outcome, or its absence after `wait_s` (this one's first)."""
+    async def ask(self, *, wait_s: float | None = None) -> list[Outcome]:
+        """Ask every instance to reload; each one's outcome, or its absence after `wait_s` (this one's first;
+        None: the configured wait)."""
+        wait_s = self.wait_s if wait_s is None else wait_s
         async with await connect(self.location, "cs-assistant-reload-ask") as conn:
             await conn.execute(f"LISTEN {DONE_CHANNEL}")
             cur = await conn.execute(

@@ -78,6 +78,11 @@ class PhrasesConfig:
     shops: dict[str, str | list[str]] = field(default_factory=dict)
     # Worker processes that match customer messages on other cores (docs/scaling.md); 0: in the service's own.
     workers: int = 1
+    # While no worker can take a message, the event loop matches at most this share of its time (0-1, over a
+    # second); past it, a message is answered without suggestions.
+    loop_share: float = 0.25
+    # How long `POST /v1/admin/reload?fleet=1` waits for every instance's outcome (a request's `wait_s` overrides).
+    fleet_reload_wait_s: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ LIMITS: dict[str, Limit] = {
     "phrases.top_k": Limit(1, 100),
     "phrases.min_confidence": _FRACTION,
     "phrases.workers": Limit(0, MAX_WORKERS),
+    "phrases.loop_share": _FRACTION,  # 0: never on the loop (suggestions withheld until a worker is back)
+    "phrases.fleet_reload_wait_s": Limit(0, HOUR),  # 0: asked, not waited for (202 unless all answered at once)
     "followups.idle_seconds": Limit(1, 7 * DAY),
     "followups.payment_reminder_window_s": Limit(0, 365 * DAY),
     "followups.max_followups_per_idle": Limit(0, 100),

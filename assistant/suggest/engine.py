@@ -69,7 +69,8 @@ class SuggestionEngine:
         self._adoption: dict[str, Counter[str]] = {}
         self._adoption_seq: dict[str, int] = {}  # per shop, the latest use its read counted
         self.workers: MatchingWorkers | None = None  # matching in other processes (start_workers)
-        self.budget = LoopBudget()  # what the loop matches while workers are configured and none can take it
+        # What the loop matches while workers are configured and none can take it (`[phrases] loop_share`).
+        self.budget = LoopBudget(config.phrases.loop_share)
         self._withheld = Throttled(log, WITHHELD_WARNING)
 
     # -- workers ----------------------------------------------------------------------------------

@@ -38,9 +38,6 @@ MAX_PENDING = 1024  # a worker this far behind is not given more (the service ma
 # A conversation's messages go to one worker, whose caches hold what it read of the conversation's earlier texts
 # (each new message weighs them again); unless that worker has this many more requests waiting than the least busy.
 SPILL = 8
-# While no worker can take a message (none ready yet, one restarting after a crash, all far behind), the event loop
-# matches at most this share of its time, over a second; past it, a message is answered without suggestions.
-LOOP_SHARE = 0.25
 
 
 @dataclass
@@ -50,14 +47,16 @@ class _Pending:
 
 
 class LoopBudget:
-    """How much of the event loop's time matching may take while no worker can: `share` of it, over a second.
+    """How much of the event loop's time matching may take while no worker can (none ready yet, one restarting
+    after a crash, all far behind): `share` of it, over a second (`[phrases] loop_share`); past it, a message is
+    answered without suggestions.
 
     Before, the loop matched every message until a new process had loaded the library (0.5 s of backoff, then
     1-2 s for the shipped library, about 11 s at 20,000 phrases), every other request waiting behind it; a
     crash with requests in flight matched them all at once.
     """
 
-    def __init__(self, share: float = LOOP_SHARE, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, share: float, clock: Callable[[], float] = time.perf_counter) -> None:
         self.share = share
         self.clock = clock
         self._left = share  # seconds of matching the loop may still spend now

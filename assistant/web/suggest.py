@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -172,8 +173,11 @@ async def post_reload(request: web.Request) -> web.Response:
     fleet = request.query.get("fleet", "")
     if fleet not in FLAG_VALUES:
         return json_error(400, "invalid_query", "fleet", "must be 1 (every instance) or 0 (this one)")
+    wait_s = _wait_s(request)
+    if isinstance(wait_s, web.Response):
+        return wait_s
     if fleet in ("1", "true", "on") and FLEET in request.app:
-        return await _fleet_reload(request.app)
+        return await _fleet_reload(request.app, wait_s)
     ok, problems = await reload_library(request.app)
     if not ok:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
@@ -187,6 +191,22 @@ async def post_reload(request: web.Request) -> web.Response:
 
 
 FLAG_VALUES = ("", "0", "1", "true", "false", "on", "off")
+MAX_FLEET_WAIT_S = 3600.0  # as `[phrases] fleet_reload_wait_s`
+
+
+def _wait_s(request: web.Request) -> float | None | web.Response:
+    """A fleet reload's `wait_s` (seconds, 0-3600: how long to wait for every instance's outcome), None when not
+    given (`[phrases] fleet_reload_wait_s`), or the 400 naming it."""
+    raw = request.query.get("wait_s")
+    if raw is None:
+        return None
+    try:
+        wait_s = float(raw)
+    except ValueError:
+        wait_s = math.nan
+    if not 0 <= wait_s <= MAX_FLEET_WAIT_S:  # NaN too
+        return json_error(400, "invalid_query", "wait_s", f"must be a number of seconds from 0 to {MAX_FLEET_WAIT_S:g}")
+    return wait_s
 
 
 def _reloaded_body(app: web.Application) -> dict[str, object]:
@@ -205,11 +225,11 @@ async def reload_for_fleet(app: web.Application) -> tuple[bool, list[str], int, 
     return ok, problems, len(library.phrases), await asyncio.to_thread(reloads.digest, library)
 
 
-async def _fleet_reload(app: web.Application) -> web.Response:
+async def _fleet_reload(app: web.Application, wait_s: float | None) -> web.Response:
     """Every instance reloads: 200 when each did, 422 when one refused (its problems listed; each instance keeps
     what it served), 202 when one has not answered within the wait (it reloads when it can)."""
     try:
-        outcomes = await app[FLEET].ask()
+        outcomes = await app[FLEET].ask(wait_s=wait_s)
     except psycopg.Error as exc:
         log.warning("fleet reload not asked: the database could not be reached (%s)", exc)
         return unavailable("database_unavailable", f"the fleet reload was not asked: {exc}")

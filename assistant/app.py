@@ -232,8 +232,10 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FOLLOWUPS] = service
     app[STARTUP].enter("reloading the follow-up timers and replaying the events logged after their last flush")
     try:
-        await service.start(app[STARTUP].check)
-    except StartStopped:  # SIGTERM during the start: it ends at a slice of its replay, what it replayed is kept
+        await service.start(app[STARTUP].check, reading=app[STARTUP].abandonable)
+    except (
+        StartStopped
+    ):  # SIGTERM during the start: it ends in its read or at a slice of its replay, what it replayed kept
         await service.tasks.join()  # the replay's `stale` records, before the watermark passes their events
         await service.stop()
         raise

@@ -169,3 +169,31 @@ async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exit
     assert not Path(f"{db}-wal").exists()  # closed as a stop closes it
     restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)  # and goes on
     assert restarted.terminate() == 0
+
+
+async def test_sigterm_during_the_starts_read_of_the_log_abandons_the_read(tmp_path: Path) -> None:
+    # Found: the follow-ups' read of the events logged after their timers' last flush (3 s at 150,000 events on a
+    # loaded 2-core machine) ran to its end before the stop began: a stop during the start took as long as the
+    # read, where one after the start takes a fraction of a second. The read is abandoned; the next start does it.
+    db = tmp_path / "assistant.db"
+    log_awaiting_replay(db, 120_000)
+    service = await Service(ROOT / "config.toml", db).start(timeout=60, listening=True)
+    assert service.proc is not None
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def replaying() -> bool:
+                async with session.get(f"{service.url}/readyz") as resp:
+                    return resp.status == 503 and "replaying the events" in (await resp.json())["message"]
+
+            await eventually(replaying, timeout=60, interval=0.02)
+        code = service.terminate(timeout=60)
+    finally:
+        service.stop()
+    output = service.log.read_text(encoding="utf-8", errors="replace")
+    assert code == 0, output
+    assert "its read of the log is abandoned" in output and "rebuilt from the log" not in output, output
+    assert "interaction log flushed and closed" in output and not Path(f"{db}-wal").exists(), output
+    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)
+    assert restarted.terminate() == 0
+    assert "60000 rebuilt from the log" in restarted.log.read_text(encoding="utf-8", errors="replace")

@@ -130,13 +130,13 @@ class FollowupService:
 
     # ---- life cycle ----------------------------------------------------------------------------
 
-    async def start(self, checkpoint: Callable[[], None] = lambda: None) -> None:
+    async def start(self, checkpoint: Callable[[], None] = lambda: None, reading: Any = None) -> None:
         """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping.
 
         Rebuilding arms only what the live path would have armed when the event arrived: a message stale on
         arrival (a back-fill, a restored or imported day) arms nothing; its `stale` record is written if a killed
         process had not written it yet. The start may end where it calls `checkpoint()` (raising: SIGTERM came),
-        what it replayed until then consistent (`stop` persists it)."""
+        what it replayed until then consistent (`stop` persists it), and in its read of the log (`reading`)."""
         if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
         if not self.settings.enabled:
@@ -171,7 +171,8 @@ class FollowupService:
             )
 
         loaded = await self._load_timers()
-        watermark, pending, ended, unsettled, events, known, recent = await self.writer.submit(load)
+        job = load if reading is None else reading(load)  # a read the stop may end (Startup.abandonable)
+        watermark, pending, ended, unsettled, events, known, recent = await self.writer.submit(job)
         checkpoint()
         self.timers.resume_from(watermark)
         # What was sent or suggested and not settled before the restart: its text coming back is our own, and a

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 ALIVE = "/healthz"
 WEBHOOKS = frozenset({"/v1/events", "/v1/chatwoot"})  # held until the start is over, not refused at once
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+# How often (SQLite virtual machine steps) a read of the start looks whether the service is to stop: about every
+# millisecond or two of a scan.
+PROGRESS_STEPS = 20_000
 
 
 class StartStopped(Exception):
@@ -64,6 +70,36 @@ class Startup:
         """A point where the start may end, what it did so far kept: StartStopped once it is to stop."""
         if self.stopping:
             raise StartStopped(self.stage)
+
+    def abandonable(self, read: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+        """`read` (a job of the writer that only reads), ended as soon as the start is to stop (StartStopped).
+
+        A read changes nothing and is done again by the next start: the follow-ups' read of the events logged
+        after their timers' last flush took seconds on a large log (3 s at 150,000 events), and a SIGTERM
+        meanwhile waited for all of it before the service stopped. SQLite's statement is interrupted (its
+        progress handler); a PostgreSQL read runs to its end, the start stopping after it.
+        """
+
+        def abandoned() -> bool:
+            return self.stopping
+
+        def job(conn: sqlite3.Connection) -> T:
+            self.check()
+            interrupt = getattr(conn, "set_progress_handler", None)
+            if interrupt is None:
+                return read(conn)
+            interrupt(abandoned, PROGRESS_STEPS)
+            try:
+                return read(conn)
+            except sqlite3.OperationalError:
+                if not self.stopping:
+                    raise
+                log.info("stopping during the start (%s): its read of the log is abandoned", self.stage)
+                raise StartStopped(self.stage) from None
+            finally:
+                interrupt(None, 0)
+
+        return job
 
     def finish(self) -> None:
         """The start is over: every route is served, the events held are handled now."""

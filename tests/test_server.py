@@ -7,9 +7,11 @@ import asyncio
 import gc
 import json
 import logging
+import sqlite3
 import sys
 import threading
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
 
@@ -86,6 +88,46 @@ async def test_server_a_bad_chunk_after_the_headers_is_a_400_not_a_wait(
     assert json.loads(body)["error"] == "invalid_body" and "chunk" in json.loads(body)["message"]
     assert headers["connection"] == "close"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, object]]:
+    """One answer read off a kept-alive connection: its status and JSON body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+    return int(lines[0].split()[1]), json.loads(await reader.readexactly(length))
+
+
+def _logged(config: Config, event_id: str) -> int:
+    with closing(sqlite3.connect(str(config.location()))) as conn:
+        return int(conn.execute("SELECT count(*) FROM events WHERE id = ?", (event_id,)).fetchone()[0])
+
+
+async def test_server_an_event_then_garbage_on_its_connection_is_logged_and_answered_200_before_the_400(
+    served: int, config: Config
+) -> None:
+    # A client that sends a valid event and then, on the same kept-alive connection, bytes that are no HTTP
+    # request: the event is logged and its 200 written first; the garbage alone gets the 400, and the connection
+    # is closed. A platform's redelivery of the event is answered as a duplicate, not logged twice.
+    event = body_of(make_event(id="before-garbage"))
+    request = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(event), event)
+    reader, writer = await asyncio.open_connection("127.0.0.1", served)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status, body = await _answer(reader)
+        assert (status, body["accepted"], body["duplicate"]) == (200, True, False), body
+        assert _logged(config, "before-garbage") == 1  # logged before it was answered
+        writer.write(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n")
+        await writer.drain()
+        status, body = await _answer(reader)
+        assert (status, body["error"]) == (400, "bad_request"), body
+        assert await reader.read() == b""  # closed after it: nothing more is read on it
+    finally:
+        writer.close()
+    retry_status, _headers, retried = await exchange(served, request)
+    assert (retry_status, json.loads(retried)["duplicate"]) == (200, True)
+    assert _logged(config, "before-garbage") == 1
 
 
 async def test_server_a_body_declared_too_large_is_refused_before_it_is_sent(served: int) -> None:

@@ -28,8 +28,10 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+from aiohttp.http import HttpRequestParser
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from assistant.config import Config
@@ -110,8 +112,90 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+class _Idle:
+    """The protocol of a parser that only looks where a segment's requests end: its bodies pause nothing."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        pass
+
+
+class _RequestsBeforeAnError:
+    """The connection's request parser; a segment holding whole requests and then bytes that are no request gives
+    those requests, then the error.
+
+    aiohttp's parser reports a segment's parse error alone, dropping the requests it parsed before it in the same
+    segment: a valid event followed in one TCP segment by garbage was answered 400 (its client read the 400 as the
+    event's answer) and never logged. Here, on such an error, a parser of its own reads the segment again and
+    finds the longest start of it that parses (a few parses of the segment, on errors only); the requests whole
+    within it are handled, then the 400. Only when the connection was between two requests as the segment came
+    (no body still arriving) and the new parser meets the same error: otherwise what was read is unknown to it.
+    """
+
+    def __init__(self, parser: Any, make: Callable[[Any], Any]) -> None:
+        self.parser = parser
+        self.make = make  # a parser of the same settings for a protocol
+        self.last: StreamReader | None = None  # the body of the last request given
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.parser, name)
+
+    def feed_data(self, data: bytes) -> tuple[list[tuple[Any, StreamReader]], bool, bytes]:
+        between = self.last is None or self.last.is_eof()  # not a body's rest: the segment starts a request
+        try:
+            messages, upgraded, tail = self.parser.feed_data(data)
+        except HttpProcessingError as exc:
+            before = self._before(data, exc) if between else []
+            if not before:
+                raise
+            return [*before, (_ErrInfo(status=400, exc=exc, message=exc.message), EMPTY_PAYLOAD)], False, b""
+        if messages:
+            self.last = messages[-1][1]
+        return messages, upgraded, tail
+
+    def _before(self, data: bytes, error: HttpProcessingError) -> list[tuple[Any, StreamReader]]:
+        """The whole requests `data` holds before `error` (none if another parser does not meet it there too)."""
+
+        def fails(length: int) -> HttpProcessingError | None:
+            try:
+                self.make(_Idle()).feed_data(data[:length])
+            except HttpProcessingError as exc:
+                return exc
+            return None
+
+        again = fails(len(data))
+        if again is None or type(again) is not type(error) or str(again) != str(error):
+            return []
+        low, high = 0, len(data)  # data[:low] parses, data[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if fails(middle) is None else (low, middle)
+        messages, upgraded, _tail = self.make(None).feed_data(data[:low])
+        whole = [(message, body) for message, body in messages if body.is_eof()]
+        return [] if upgraded or any(message.upgrade for message, _ in whole) else whole
+
+
 class JsonErrorHandler(RequestHandler):
     """aiohttp's connection handler, answering its own protocol-level errors in the JSON error shape."""
+
+    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        loop = kwargs["loop"]
+        options = {
+            "max_line_size": kwargs.get("max_line_size", 8190),
+            "max_field_size": kwargs.get("max_field_size", 8190),
+            "max_headers": kwargs.get("max_headers", 128),
+            "payload_exception": RequestPayloadError,
+            "auto_decompress": kwargs.get("auto_decompress", True),
+        }
+        bufsize = kwargs.get("read_bufsize", DEFAULT_CHUNK_SIZE)
+
+        def make(protocol: Any) -> Any:
+            return HttpRequestParser(protocol or self, loop, bufsize, **options)
+
+        self._parser = cast(Any, _RequestsBeforeAnError(self._parser, make))
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A request the client got wrong (a bad header, a bad length) is one warning line, not an error.

@@ -550,3 +550,32 @@ def test_worker_freezes_what_survives_a_collection_of_the_middle_generation() ->
         gc.callbacks.remove(worker_main._freeze_survivors)
         gc.enable()
         gc.unfreeze()
+
+
+async def test_worker_still_loading_its_library_is_killed_at_the_stop_not_waited_for(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stop during the workers' load (a SIGTERM during the start) closed the loading worker's stdin and waited for
+    # it to exit: it reads its stdin only once loaded, so the stop waited for the load (about 11 s at 20,000
+    # phrases), or TIMEOUT_S, before killing it. Nothing was sent to it: it is killed at once.
+    monkeypatch.setattr(worker_module, "TIMEOUT_S", 3600.0)  # the grace of a worker with requests to finish
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    os.mkfifo(layer / "hang.toml")  # reading it waits for a writer that never comes: the child's load hangs
+    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "e.db"
+    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
+    try:
+        workers = engine.start_workers(1, clock=FakeClock())
+        await eventually(lambda: workers.pids)
+        loading = workers.pids[0]
+        assert workers.states == ["starting"]
+        try:
+            await asyncio.wait_for(engine.stop_workers(), 30)  # not the hour a worker with requests would get
+        finally:
+            if running(loading):
+                os.kill(loading, signal.SIGKILL)  # not left behind by a stop that failed
+        assert not running(loading)
+    finally:
+        engine.conversations.close()
+        engine.items.close()

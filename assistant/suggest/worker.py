@@ -299,9 +299,16 @@ class _Worker:
     async def close(self) -> None:
         await self.drop_successor()
         proc = self.proc
+        # Still loading the library, nothing sent to it: nothing to finish. Closing its stdin held the stop until
+        # the load was over, or TIMEOUT_S (a 20,000-phrase library loads in about 11 s).
+        loading = self.ready_since is None and not self.pending
         self.ready = False
         if proc is not None and proc.returncode is None:
-            await _stop(proc)
+            if loading:
+                proc.kill()
+                await proc.wait()
+            else:
+                await _stop(proc)
 
 
 class MatchingWorkers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -133,7 +134,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     `/readyz` says so meanwhile).
     """
     path = app[DB_PATH]
-    app[STARTUP].enter("opening the log: a -wal file left by an unclean stop is folded back, underived rows derived")
+    app[STARTUP].enter(_opening(path))
     try:  # in a thread: the service answers /healthz meanwhile (a big log after an unclean stop takes a while)
         writer = await asyncio.to_thread(Writer, path, busy_timeout_s=app[CONFIG].store.busy_timeout_s)
     except (sqlite3.Error, SchemaError) as exc:
@@ -174,6 +175,21 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     if isinstance(path, pg.Location):
         pg.close_pools(path)
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
+
+
+def _opening(path: store.Location) -> str:
+    """The start's first step as `/readyz` and the log name it: a -wal file to fold back is said only when there is
+    one (every start said so, a clean one's too, and its operator looked for the unclean stop)."""
+    try:
+        wal = 0 if isinstance(path, pg.Location) else os.stat(f"{path}-wal").st_size
+    except OSError:  # none: the last stop was clean
+        wal = 0
+    if not wal:
+        return "opening the log"
+    return (
+        f"opening the log: folding back the {wal / 1_048_576:.1f} MB -wal file an unclean stop left, and deriving"
+        " the rows of the events logged since the last clean stop"
+    )
 
 
 async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -90,6 +90,35 @@ async def test_start_answers_healthz_and_says_starting_while_it_recovers(
     assert logged(config, "during-start") == 1
 
 
+async def test_start_names_a_wal_file_to_fold_back_only_when_an_unclean_stop_left_one(
+    config: Config, held_recovery: threading.Event
+) -> None:
+    # Every start's first step said "a -wal file left by an unclean stop is folded back", a clean one's too: its
+    # operator went looking for the unclean stop.
+    async def opening() -> str:
+        with serving(make_app(config), config, before_stop=held_recovery.set) as served:
+            async with aiohttp.ClientSession() as session:
+                await eventually(lambda: answers(session, f"{served.url}/readyz", 503), timeout=30)
+                _status, (body, _retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
+                held_recovery.set()
+                await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+        held_recovery.clear()
+        return str(body["message"])
+
+    assert (await opening()) == "the service is starting (opening the log); retry later"
+    # As an unclean stop leaves it: committed events in the -wal file, not folded back into the database.
+    left = store.connect(config.location())
+    try:
+        left.execute("PRAGMA wal_autocheckpoint=0")
+        with store.transaction(left):
+            store.insert_event(left, parse_event(make_event(id="before-the-crash"), max_text_chars=5000))
+        assert Path(f"{config.location()}-wal").stat().st_size > 0
+        message = await opening()
+    finally:
+        left.close()
+    assert "opening the log: folding back the" in message and "-wal file an unclean stop left" in message, message
+
+
 async def test_an_event_posted_during_the_start_waits_for_it_and_is_logged(
     config: Config, held_recovery: threading.Event
 ) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -54,3 +55,19 @@ async def test_stop_answers_a_page_still_rendering_503_and_does_not_wait_for_it(
             assert await page == (503, {"error": "shutting_down", "field": None, "message": "the service is stopping; retry later"}, "5")  # fmt: skip
             await eventually(served.stopped, timeout=30)
             assert not release.is_set()  # the render is still held: the stop did not wait for it
+
+
+async def test_stop_says_in_the_log_that_it_began_before_it_waits_for_the_requests_in_flight(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The log said nothing between the signal and the stop's last line (`interaction log flushed and closed`): a
+    # stop that waited its 10 s for the requests in flight looked like a service that had not heard the signal.
+    with caplog.at_level(logging.INFO):
+        with serving(make_app(config), config) as served:
+            async with aiohttp.ClientSession() as session:
+                await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+    lines = [r.getMessage() for r in caplog.records]
+    began = [n for n, line in enumerate(lines) if line.startswith("stopping: no new connections")]
+    closed = [n for n, line in enumerate(lines) if line.startswith("interaction log flushed and closed")]
+    assert began and closed and began[0] < closed[0], lines
+    assert "(at most 10 s)" in lines[began[0]]

@@ -335,6 +335,7 @@ class Runner(web.AppRunner):
 
     def __init__(self, app: web.Application, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT_S, **kwargs: Any) -> None:
         super().__init__(app, shutdown_timeout=shutdown_timeout, **kwargs)
+        self.shutdown_timeout_s = shutdown_timeout
 
     async def setup(self) -> None:
         """As aiohttp's: the app started, and its server made."""
@@ -421,6 +422,14 @@ async def run(
             watching = asyncio.get_running_loop().create_task(files.watch(server.connection_count), name="files")
         started()
         await stopped
+        # The stop's first line: it may take the shutdown's time (requests and deliveries in flight), and the log said
+        # nothing between the signal and its last line.
+        connections = runner.server.connection_count() if isinstance(runner.server, _JsonErrorServer) else 0
+        log.info(
+            "stopping: no new connections; the requests in flight on %d open connection(s) are finished (at most %g s),"
+            " then the log is flushed and closed",
+            connections, runner.shutdown_timeout_s,
+        )  # fmt: skip
     finally:
         stopped.cancel()  # a start that failed: nothing waits for a stop
         if files is not None:

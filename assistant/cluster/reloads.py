@@ -3,10 +3,10 @@
 The instance asked records the request (a `fleet_reloads` row) and NOTIFYs it; every instance LISTENs on a
 connection of its own, named `cs-assistant-reload <host> <pid> <token>`, reloads its own files as a reload it was
 asked for alone does (web/suggest.py: both the phrase library and the quality rules, or neither), and records its
-outcome (a `fleet_reload_results` row, NOTIFYing the asker). The asker waits up to `[phrases] fleet_reload_wait_s` (or the request's
-`wait_s`) for the outcome of
-every instance listening when it asked, and answers with each; an instance that was not listening then (its
-connection down, an older release) is named, not waited for.
+outcome (a `fleet_reload_results` row, NOTIFYing the asker). The asker waits up to `[phrases]
+fleet_reload_wait_s` (or the request's `wait_s`) for the outcome of every instance listening when it asked, and
+answers with each; an instance that was not listening then (its connection down, an older release) is named, not
+waited for.
 
 An instance that missed a request (its connection was down) reloads once it is connected again, if a request came
 after its last reload; one started after a request read the files at its start (a request asked while it was

@@ -196,7 +196,12 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
     """The plugin manager: started after the writer, it sees every newly logged event (`on_event`)."""
     plugins = Plugins(app[CONFIG])
     app[PLUGINS] = plugins
-    await plugins.start()
+    app[STARTUP].enter("starting the hooks (on_startup)")
+    try:
+        await app[STARTUP].unless_stopped(plugins.start())
+    except StartStopped:
+        await plugins.stop()  # every plugin hears on_shutdown, as at any stop (the cancelled one closes what it opened)
+        raise
     app[INGESTOR].listeners.append(plugins.on_written)
     yield
     await plugins.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 import hooks
 from assistant import hookspecs
@@ -20,6 +21,8 @@ from assistant.events import parse_event
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.outbound import Outbound
 from assistant.plugins import Plugins, build_plugin_manager, first_result, implementers
+from assistant.web.appkeys import STARTUP
+from assistant.web.starting import StartStopped
 from tests.followup_harness import Receiver
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 
@@ -152,6 +155,32 @@ async def test_plugins_startup_still_running_is_named_in_the_log(
     sys.modules["hooks.hangs"].release.set()
     await starting
     await plugins.stop()
+
+
+async def test_a_stop_during_a_hooks_on_startup_that_never_returns_ends_the_start(
+    config: Config, hook_dir: Path
+) -> None:
+    # Found: a SIGTERM during the start waited for such an on_startup as long as it hung (the process was still
+    # running 15 s after it), and /readyz named the step before it. The stop cancels it; every plugin hears
+    # on_shutdown, as at any stop.
+    (hook_dir / "hangs2.py").write_text(
+        "import asyncio\nfrom assistant.hookspecs import hookimpl\n\nshut = []\n\n\n"
+        "@hookimpl\nasync def on_startup():\n    await asyncio.Event().wait()\n\n\n"
+        "@hookimpl\ndef on_shutdown():\n    shut.append(True)\n",
+        encoding="utf-8",
+    )
+    app = make_app(with_hooks(config, "hangs2"))
+    runner = web.AppRunner(app)
+    starting = asyncio.ensure_future(runner.setup())
+    try:
+        await eventually(lambda: app[STARTUP].stage == "starting the hooks (on_startup)")
+        app[STARTUP].stop()
+        await eventually(starting.done)
+        with pytest.raises(StartStopped):
+            starting.result()
+        assert sys.modules["hooks.hangs2"].shut == [True]
+    finally:
+        await runner.cleanup()
 
 
 def test_plugins_unknown_hook_function_is_named_in_the_interface_language(config: Config, hook_dir: Path) -> None:

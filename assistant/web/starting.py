@@ -39,6 +39,9 @@ T = TypeVar("T")
 PROGRESS_STEPS = 20_000
 
 
+CANCEL_WAIT_S = 1.0  # how long a stop during the start waits for a cancelled step to end
+
+
 class StartStopped(Exception):
     """The service was asked to stop (SIGTERM) during its start: raised where the start may end."""
 
@@ -53,6 +56,7 @@ class Startup:
         self.stopping = False
         self.held = 0  # events waiting for the end of the start now
         self._settled = asyncio.Event()
+        self._stop_asked = asyncio.Event()
         self._on_finish: list[Callable[[], None]] = []
 
     def enter(self, stage: str) -> None:
@@ -65,6 +69,7 @@ class Startup:
         """Stop the start at its next safe point (`check`): SIGTERM came before it was over."""
         if not self.done:
             self.stopping = True
+            self._stop_asked.set()
 
     def check(self) -> None:
         """A point where the start may end, what it did so far kept: StartStopped once it is to stop."""
@@ -100,6 +105,26 @@ class Startup:
                 interrupt(None, 0)
 
         return job
+
+    async def unless_stopped(self, step: Awaitable[T]) -> T:
+        """`step`'s result, or StartStopped as soon as the start is to stop, `step` cancelled: for a step that
+        waits on others and writes nothing of ours (a plugin's `on_startup` awaiting a peer that never answers held
+        a SIGTERM off for as long)."""
+        self.check()
+        task = asyncio.ensure_future(step)
+        asked = asyncio.ensure_future(self._stop_asked.wait())
+        try:
+            await asyncio.wait((task, asked), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait((task,), timeout=CANCEL_WAIT_S)  # a step that ignores its cancelling is left behind
+        if task.done() and not task.cancelled():
+            task.exception()  # whatever it raised on its way out: the stop goes on
+        log.info("stopping during the start (%s): what it waited for is cancelled", self.stage)
+        raise StartStopped(self.stage)
 
     def finish(self) -> None:
         """The start is over: every route is served, the events held are handled now."""

@@ -9,9 +9,7 @@ writes one: a temporary file, checked, renamed into place (docs/daily-log.md, "A
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -25,21 +23,16 @@ from assistant.cluster import instances
 from assistant.config import Config
 from assistant.daylog.archive import (
     SUFFIX,
-    TMP_SUFFIX,
     ArchiveError,
-    Summary,
-    add_key,
     archive_root,
-    fsync_dir,
     missing_files,
     missing_reason,
     read_checked,
-    read_summary,
-    record_key,
     run_lock,
     shop_dirname,
     shop_of_dir,
 )
+from assistant.daylog.rewrite import rewrite
 from assistant.i18n import _
 
 # Each table holding a buyer's rows, in the order an erasure deletes them (rows that others are found through
@@ -265,7 +258,7 @@ def erase(config: Config, location: store.Location, buyer: Buyer, *, dry_run: bo
             return found
         _delete(conn, buyer)
         for path in found.archived:
-            _rewrite(path, buyer)
+            rewrite(path, lambda record: not buyer.owns(record))
     return found
 
 
@@ -287,34 +280,6 @@ def _delete(conn: Any, buyer: Buyer) -> None:
         # Rows archived (deleted) before held the buyer too; their pages are free but not overwritten.
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def _rewrite(path: Path, buyer: Buyer) -> None:
-    """The file without the buyer's records, with its footer counted again: written beside it, fsynced, re-read
-    and checked, renamed into place (atomic), the directory fsynced. Other records keep their lines byte for byte."""
-    read_summary(path)  # a damaged file is not rewritten (it would be made to look whole)
-    tmp = path.with_name(path.name[: -len(SUFFIX)] + TMP_SUFFIX)
-    total = Summary(0, 0)
-    with gzip.open(path, "rb") as source, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
-        os.fchmod(raw.fileno(), 0o600)
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
-            out.write(source.readline())  # the header
-            for line in source:
-                record = json.loads(line)
-                if record.get("end") is True or buyer.owns(record):
-                    continue
-                out.write(line)
-                total = add_key(total, record_key(record))
-            footer = {"end": True, **total.to_json()}
-            out.write((json.dumps(footer, separators=(",", ":")) + "\n").encode())
-        raw.flush()
-        os.fsync(raw.fileno())
-    found = read_summary(tmp)
-    if found != total:
-        tmp.unlink(missing_ok=True)
-        raise ArchiveError(f"{tmp}: re-read {found}, expected {total}; {path} left as it was")
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def running_refusal(running: list[str]) -> str:

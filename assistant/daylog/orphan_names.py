@@ -11,33 +11,26 @@ finished by the next: a name already in its file is not written twice.
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant import store, upgrade
 from assistant.config import Config
 from assistant.daylog.archive import (
     SUFFIX,
-    TMP_SUFFIX,
     ArchiveError,
-    Summary,
-    add_key,
     archive_root,
-    fsync_dir,
     missing_files,
     missing_reason,
     read_checked,
-    read_summary,
-    record_key,
     run_lock,
     shop_dirname,
 )
 from assistant.daylog.buyer import ANY_DAY
 from assistant.daylog.query import has_table
+from assistant.daylog.rewrite import rewrite
 from assistant.i18n import _
 
 # The names of buyers with no message left and no event either (whose every row was archived). Messages are found
@@ -163,37 +156,10 @@ def _add_names(path: Path, shop: str, names: dict[str, str]) -> None:
             held[str(named["customer"])] = str(named.get("name"))
     if held == names:
         return
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    tmp = path.with_name(path.name[: -len(SUFFIX)] + TMP_SUFFIX)
-    total = Summary(0, 0)
-    with gzip.open(path, "rb") as source, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
-        os.fchmod(raw.fileno(), 0o600)  # the archive's mode: it holds the raw chat text
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
-            out.write(source.readline())  # the header
-            for line in source:
-                record = json.loads(line)
-                named = record.get("customer_name")
-                if record.get("end") is True or (isinstance(named, dict) and named.get("customer") in names):
-                    continue
-                out.write(line)
-                total = add_key(total, record_key(record))
-            for customer, name in names.items():
-                record = {"customer_name": {"shop": shop, "customer": customer, "name": name}}
-                out.write((encode(record) + "\n").encode())
-                total = add_key(total, record_key(record))
-            out.write((encode({"end": True, **total.to_json()}) + "\n").encode())
-        raw.flush()
-        os.fsync(raw.fileno())
-    found = read_summary(tmp)
-    if found != total:
-        tmp.unlink(missing_ok=True)
-        raise ArchiveError(
-            _(
-                "%(path)s: re-read %(found)s, expected %(expected)s; database rows kept",
-                path=tmp,
-                found=found,
-                expected=total,
-            )
-        )
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+
+    def keep(record: dict[str, Any]) -> bool:
+        named = record.get("customer_name")
+        return not (isinstance(named, dict) and named.get("customer") in names)
+
+    added = [{"customer_name": {"shop": shop, "customer": c, "name": n}} for c, n in names.items()]
+    rewrite(path, keep, added)

@@ -174,11 +174,10 @@ def log_awaiting_replay(db: Path, events: int) -> None:
     conn.close()
 
 
-async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exits_as_a_stop(tmp_path: Path) -> None:
-    # Found: the signal handlers were set once the start was over: SIGTERM during the recovery killed the process
-    # (no stop's line, the log not closed, a follow-up delivery the start had resumed cut short).
-    db = tmp_path / "assistant.db"
-    log_awaiting_replay(db, 40_000)
+async def terminated_while_replaying(db: Path, events: int) -> tuple[Service, str]:
+    """A service started on a log of `events` awaiting replay and sent SIGTERM once `/readyz` says it replays
+    them: the service, stopped (exit 0 checked), and its log."""
+    log_awaiting_replay(db, events)
     service = await Service(ROOT / "config.toml", db).start(timeout=60, listening=True)
     assert service.proc is not None
     try:
@@ -194,6 +193,14 @@ async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exit
         service.stop()
     output = service.log.read_text(encoding="utf-8", errors="replace")
     assert code == 0, output
+    return service, output
+
+
+async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exits_as_a_stop(tmp_path: Path) -> None:
+    # Found: the signal handlers were set once the start was over: SIGTERM during the recovery killed the process
+    # (no stop's line, the log not closed, a follow-up delivery the start had resumed cut short).
+    db = tmp_path / "assistant.db"
+    service, output = await terminated_while_replaying(db, 40_000)
     assert "stopping during the start" in output and "interaction log flushed and closed" in output, output
     assert not Path(f"{db}-wal").exists()  # closed as a stop closes it
     restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)  # and goes on
@@ -205,22 +212,7 @@ async def test_sigterm_during_the_starts_read_of_the_log_abandons_the_read(tmp_p
     # loaded 2-core machine) ran to its end before the stop began: a stop during the start took as long as the
     # read, where one after the start takes a fraction of a second. The read is abandoned; the next start does it.
     db = tmp_path / "assistant.db"
-    log_awaiting_replay(db, 120_000)
-    service = await Service(ROOT / "config.toml", db).start(timeout=60, listening=True)
-    assert service.proc is not None
-    try:
-        async with aiohttp.ClientSession() as session:
-
-            async def replaying() -> bool:
-                async with session.get(f"{service.url}/readyz") as resp:
-                    return resp.status == 503 and "replaying the events" in (await resp.json())["message"]
-
-            await eventually(replaying, timeout=60, interval=0.02)
-        code = service.terminate(timeout=60)
-    finally:
-        service.stop()
-    output = service.log.read_text(encoding="utf-8", errors="replace")
-    assert code == 0, output
+    service, output = await terminated_while_replaying(db, 120_000)
     assert "its read of the log is abandoned" in output and "rebuilt from the log" not in output, output
     assert "interaction log flushed and closed" in output and not Path(f"{db}-wal").exists(), output
     restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)

@@ -31,6 +31,8 @@ class DeliveryResult:
     status: int | None = None
     error: str = ""
     retry_after_s: float | None = None  # the receiver's `Retry-After` (a 429's or a 503's): no retry before it
+    # The conversation no longer exists on the platform (Chatwoot: deleted, 404): nobody to follow up, a cancel.
+    gone: bool = False
 
     @classmethod
     def sent(cls, status: int | None = None) -> DeliveryResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,9 @@ NOTE_PREFIX = "[客服助手] 建议回复"
 PAGE = 20  # messages Chatwoot lists per page (the latest, or those `before` an id)
 MAX_PAGES = 10
 SLACK_S = 60  # clocks differ: a message this much older than the follow-up may still be it
+# What Chatwoot answers for a conversation (or account) it does not have (`render_not_found_error`): deleted. A 404
+# without it is not Chatwoot's answer (a wrong `url` ending at a proxy's page), and stays a failure.
+NOT_FOUND = "Resource could not be found"
 LOW_CONFIDENCE = 0.5  # below this a suggestion is a guess: the panel dims it (panel.js), the note leaves it out
 # Qianniu's and Wangwang's emoticon codes, which phrases written for Taobao end with: Chatwoot shows them as the
 # bracketed word, so a follow-up it posts carries the emoji instead. Codes outside this table stay as written.
@@ -96,7 +100,10 @@ async def post_message(
     url = messages_url(config, account, conversation)
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
-    return await http.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
+    result = await http.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
+    if result.status == 404 and NOT_FOUND in result.error:  # the conversation was deleted: nobody to follow up
+        return replace(result, gone=True)
+    return result
 
 
 @hookimpl

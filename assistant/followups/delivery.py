@@ -51,6 +51,8 @@ AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle pe
 CLOSED = N_("the conversation was closed before it was delivered")
 # A payment reminder whose order was paid (or closed) meanwhile: asking to pay would be wrong.
 ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
+# The platform no longer has the conversation (Chatwoot: deleted, 404): nothing went wrong that anyone must chase.
+GONE = N_("the conversation no longer exists on the chat platform (deleted): nobody to follow up")
 LOCKED_TOO_LONG = N_("the database stayed locked more than late_grace_s past the lease: too late to send")
 TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
@@ -356,6 +358,10 @@ class Deliverer:
                 log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
                 return
             last_error = result.error or "failed"
+            if result.gone:  # nobody to follow up: a cancel, not an error to chase
+                log.info("follow-up %s cancelled: %s (%s)", f.id, GONE, last_error)
+                await self._finish(job, f, "cancelled", attempts, GONE)
+                return
             # Answered with an error status, the platform created nothing: the next attempt needs no question.
             unknown = result.status is None or result.status in GATEWAY_STATUSES
             ended_ms = self.clock.now_ms() if unknown else None

@@ -33,6 +33,9 @@ class DeliveryResult:
     retry_after_s: float | None = None  # the receiver's `Retry-After` (a 429's or a 503's): no retry before it
     # The conversation no longer exists on the platform (Chatwoot: deleted, 404): nobody to follow up, a cancel.
     gone: bool = False
+    # The credential the receiver refused (its env var and whose it is; Chatwoot: a revoked or rotated token, 401):
+    # the follow-up is kept and tried again, not failed, until it is too late to send.
+    refused_credential: str | None = None
 
     @classmethod
     def sent(cls, status: int | None = None) -> DeliveryResult:

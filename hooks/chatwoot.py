@@ -101,6 +101,8 @@ async def post_message(
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
     result = await http.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
+    if result.status == 401:  # a revoked or rotated token (or a bot's in another account): kept, not failed
+        return replace(result, refused_credential=f"{name} (the API token of Chatwoot account {account})")
     if result.status == 404 and NOT_FOUND in result.error:  # the conversation was deleted: nobody to follow up
         return replace(result, gone=True)
     return result

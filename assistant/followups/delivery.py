@@ -32,6 +32,7 @@ from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
+from assistant.followups.refusals import TOO_LATE, Refusals
 from assistant.followups.store import Key
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup
 from assistant.i18n import N_
@@ -110,6 +111,7 @@ class _Job:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     attempting: bool = False  # an attempt is in flight
     busy: int = 0  # its reads and writes that met a locked database
+    held_for: str | None = None  # the credential the platform refused at its last attempt (kept, tried again)
 
     @property
     def key(self) -> Key:
@@ -151,6 +153,7 @@ class Deliverer:
         # Follow-ups the platform took whose `sent` record a locked database refused: never posted again here.
         self._handed: dict[str, int] = {}
         self.stopping = False  # a clean stop: attempts in flight finish, none starts
+        self.refusals = Refusals()
 
     def submit(self, followup: Followup, *, cancel: str | None = None, settle_as: str = "cancelled") -> None:
         """Start delivering `followup` (pending) unless it is already on its way; with `cancel`, only to settle
@@ -177,12 +180,17 @@ class Deliverer:
         start the deliveries a locked database left pending (`left_pending`; `left_pending_now` of them not taken
         up again yet) and the payment checks it made give up (`checks_given_up`)."""
         pending = await self.writer.submit(followup_store.count_pending, together=True)
-        return {
+        counts: dict[str, Any] = {
             "pending": pending,
             "left_pending": self.left_pending,
             "left_pending_now": len(self.left),
             "checks_given_up": self.checks_given_up,
         }
+        if refused := self.refusals.shown(
+            [job.held_for for job in self._jobs.values() if job.held_for]
+        ):  # a refused token: said here until it is accepted again
+            counts["credentials_refused"] = refused
+        return counts
 
     def resume(self, f: Followup, ended_by: str | None) -> None:
         """Resume pending `f` (its delivery stopped: a restart, a take-over, a locked database), or, when its idle
@@ -353,6 +361,11 @@ class Deliverer:
             finally:
                 job.attempting = False
             if result.ok:
+                if job.held_for is not None:  # the refused credential works again: those kept for it go now
+                    self.refusals.accepted(job.held_for)
+                    for other in self._jobs.values():
+                        if other.held_for == job.held_for and other.wake is not None and not other.wake.done():
+                            other.wake.set_result(None)
                 self._handed[f.id] = attempts
                 await self._record_sent(job, f, attempts)
                 log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
@@ -361,6 +374,11 @@ class Deliverer:
             if result.gone:  # nobody to follow up: a cancel, not an error to chase
                 log.info("follow-up %s cancelled: %s (%s)", f.id, GONE, last_error)
                 await self._finish(job, f, "cancelled", attempts, GONE)
+                return
+            if result.refused_credential is not None:  # an error status: nothing was created, nothing to ask
+                unknown = False
+                if await self._hold(job, f, attempts, last_error, result.refused_credential):
+                    continue
                 return
             # Answered with an error status, the platform created nothing: the next attempt needs no question.
             unknown = result.status is None or result.status in GATEWAY_STATUSES
@@ -378,6 +396,23 @@ class Deliverer:
                 return
             await self._update(job, f, "pending", attempts, last_error, unknown=unknown)
             await self._backoff(job, attempts, result.retry_after_s)
+
+    async def _hold(self, job: _Job, f: Followup, attempts: int, error: str, credential: str) -> bool:
+        """The platform refused `credential`: keep `f` pending and wait a backoff (True: try again), capped at the
+        end of its useful time, `late_grace_s` after it came due; past it, record it `missed` (False)."""
+        job.held_for = credential
+        self.refusals.refused(credential, error, self.settings.late_grace_s)
+        until_ms = f.fired_ms + round(self.settings.late_grace_s * 1000)
+        now = self.clock.now_ms()
+        if now >= until_ms:
+            log.warning("follow-up %s for %s/%s missed: %s (%s)", f.id, f.shop, f.conversation, TOO_LATE, error)
+            await self._finish(job, f, "missed", attempts, f"{TOO_LATE}: {error}"[:1000])
+            return False
+        log.info("follow-up %s kept: %s refused at attempt %d; tried again after a backoff", f.id, credential, attempts)
+        await self._update(job, f, "pending", attempts, error, unknown=False)
+        delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+        await self._wait(job, min(now + delay, until_ms))
+        return True
 
     async def _backoff(self, job: _Job, attempts: int, retry_after_s: float | None = None) -> None:
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)

@@ -105,6 +105,7 @@ class Mapped:
     notes: Notes = Notes()
     contact_name: str = ""  # the contact's name as Chatwoot gives it (shown on the panel's card, never logged)
     unusual: bool = False  # ignored for a reason the operator should hear of
+    undelivered: tuple[str, str] | None = None  # (follow-up id, why): Chatwoot took it, its channel did not deliver it
 
 
 def shop_id(account: Any, inbox: Any, *, by_inbox: bool) -> str:
@@ -234,14 +235,31 @@ def _map_message(
         status=_status_note(str(account), str(conv_id), conversation, now_ms),
         agents=tuple(agents),
     )
+    # WhatsApp, Facebook, a bridge… refused what Chatwoot had taken: the follow-up never reached the buyer.
+    error = _channel_error(payload, attributes, conversation) if followup_id else None
+    undelivered = (followup_id, error) if followup_id and error else None
     if role != "customer" and conversation.get("status") in SET_ASIDE:
         # An agent writing in a resolved or snoozed conversation (a tracking number after the resolve): Chatwoot
         # keeps it so, and a follow-up would go into it; the conversation stays closed for the assistant.
         closed = {**raw, "id": f"{raw['id']}-{conversation['status']}", "type": "conversation_closed"}
         for key in ("sender", "text", "item", "followup_id"):
             closed.pop(key, None)
-        return Mapped(events=(raw, closed), notes=notes)
-    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload))
+        return Mapped(events=(raw, closed), notes=notes, undelivered=undelivered)
+    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload), undelivered=undelivered)
+
+
+def _channel_error(payload: dict[str, Any], attributes: dict[str, Any], conversation: dict[str, Any]) -> str | None:
+    """Why the channel did not deliver a message Chatwoot took: its `external_error` (set with status `failed` by
+    the channel's send service), or a `failed` status without one (the message's, or the same message's among
+    `conversation.messages`); None when nothing says it failed."""
+    error = attributes.get("external_error")
+    if isinstance(error, str) and error.strip():
+        return " ".join(error.split())[:500]
+    messages = conversation.get("messages")
+    same = [m for m in (messages if isinstance(messages, list) else []) if _dict(m).get("id") == payload.get("id")]
+    if payload.get("status") == "failed" or any(m.get("status") == "failed" for m in same):
+        return "status failed (the channel gave no reason)"
+    return None
 
 
 def contact_name(payload: dict[str, Any]) -> str:

@@ -23,7 +23,11 @@ Chatwoot sends of every message, whoever posted it, private notes too (`Message#
 `private`). Its `sender` is the token's owner (`AgentBot#webhook_data`, or `User#webhook_data` of an
 administrator for a user's token) and its conversation's `meta.assignee` whoever `assignee` names now
 (`User#push_event_data`; None: unassigned). `delete` re-delivers a message as `MessagesController#destroy`
-leaves it.
+leaves it. `channel_error` makes the channel refuse every message after Chatwoot created it (its send service's
+`message.update!(status: :failed, external_error: …)`): `message_created`, then `message_updated` carrying
+`content_attributes.external_error`, our keys kept, delivered in that order; `fail_delivery` does it later to one.
+Deleting a conversation is taking its display id out of `conversations` (its creates then answer 404), and
+revoking or rotating the token taking it out of `tokens` (401).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class FakeChatwoot:
         self.bot = bot
         self.tokens = {token: account, **(more_tokens or {})}  # token → the account it belongs to
         self.fail_next: list[int] = []
+        self.channel_error: str | None = None  # the channel refuses every message Chatwoot creates, for this reason
         self.delay_before_s = delay_before_s
         self.delay_after_s = delay_after_s
         self.account = account
@@ -142,7 +147,12 @@ class FakeChatwoot:
             "source_id": None,
         }
         self.messages.setdefault(key, []).append(message)
-        self._echo(key, message, "message_created")
+        if self.channel_error is not None and not message["private"]:
+            created = webhook_data(key, message, "message_created", BOT if self.bot else ADMIN, self.assignee)
+            self._failed(message, self.channel_error)
+            self._echo(key, message, "message_updated", before=created)
+        else:
+            self._echo(key, message, "message_created")
         await asyncio.sleep(self.delay_after_s)  # stored, the answer still on its way
         return web.json_response(message)
 
@@ -175,13 +185,32 @@ class FakeChatwoot:
         message.update(content="This message was deleted", content_attributes={"deleted": True})
         self._echo((account, conversation), message, "message_updated")
 
-    def _echo(self, key: tuple[str, str], message: dict[str, Any], event: str) -> None:
+    def fail_delivery(self, account: str, conversation: str, message_id: int, error: str) -> None:
+        """The channel refuses a message Chatwoot created: it is marked failed, then re-delivered."""
+        message = next(m for m in self.messages[(account, conversation)] if m["id"] == message_id)
+        self._failed(message, error)
+        self._echo((account, conversation), message, "message_updated")
+
+    @staticmethod
+    def _failed(message: dict[str, Any], error: str) -> None:
+        # `external_error` is a store accessor of content_attributes: the other keys stay.
+        message.update(status="failed", content_attributes={**message["content_attributes"], "external_error": error})
+
+    def _echo(
+        self, key: tuple[str, str], message: dict[str, Any], event: str, *, before: dict[str, Any] | None = None
+    ) -> None:
+        """Deliver `message` as `event` (after the payload `before`, in that order), in the background."""
         if self.webhook_url is None:
             return
         sender = BOT if self.bot else ADMIN
-        task = asyncio.ensure_future(self._deliver(webhook_data(key, message, event, sender, self.assignee)))
+        payloads = [p for p in (before, webhook_data(key, message, event, sender, self.assignee)) if p is not None]
+        task = asyncio.ensure_future(self._deliver_all(payloads))
         self._echoes.add(task)
         task.add_done_callback(self._echoes.discard)
+
+    async def _deliver_all(self, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            await self._deliver(payload)
 
     async def _deliver(self, payload: dict[str, Any]) -> None:
         assert self.webhook_url is not None

@@ -5,17 +5,22 @@ The channel refusing a message Chatwoot took, a conversation deleted in Chatwoot
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
+from assistant.cli import main
 from assistant.followups.delivery import GONE
 from assistant.followups.refusals import TOO_LATE
 from tests.fake_chatwoot import FakeChatwoot
-from tests.helpers import eventually
+from tests.helpers import eventually, followups_settled
 from tests.service import Service
 from tests.test_chatwoot_e2e import (
     CONVERSATIONS,
@@ -24,11 +29,13 @@ from tests.test_chatwoot_e2e import (
     TOKEN,
     followup_rows,
     idle_conversation,
+    senders,
     start_service,
 )
 
 pytestmark = pytest.mark.slow
 
+WHATSAPP = "Message failed to send: (#131047) Re-engagement message: more than 24 hours since the customer replied"
 NEW_TOKEN = "cw-rotated-token"
 CREDENTIAL = "CHATWOOT_API_TOKEN (the API token of Chatwoot account 3)"
 
@@ -49,6 +56,44 @@ async def readyz(service: Service[Path]) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.get(f"{service.url}/readyz") as resp:
         assert resp.status == 200  # a refused token is said, and the service still takes events
         return dict(await resp.json())
+
+
+async def test_chatwoot_follow_up_the_channel_refused_is_failed_not_counted(
+    tmp_path: Path, chatwoot: FakeChatwoot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: Chatwoot answered 200, then WhatsApp refused the message (`message_updated` with
+    # `content_attributes.external_error`): the follow-up stayed `sent`, the report counted it 跟进, and the buyer
+    # never saw it.
+    chatwoot.channel_error = WHATSAPP
+    chatwoot.delay_after_s = 0.5  # the refusal arrives before Chatwoot's answer to the create: before our record
+    service = await start_service(tmp_path, chatwoot)
+    try:
+        await idle_conversation(service, chatwoot)
+        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+        await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
+        followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
+        chatwoot.fail_delivery("3", "42", followup["id"], WHATSAPP)  # the same news again, after our record
+        await eventually(lambda: len(chatwoot.deliveries) == 4, timeout=3)
+        await eventually(lambda: followups_settled(service.db))
+    finally:
+        service.stop()
+    assert [status for status, _ in chatwoot.deliveries] == [200] * 4
+    [(state, attempts, error)] = followup_rows(service.db)
+    assert (state, attempts) == ("failed", 1)
+    assert WHATSAPP in error
+    assert len(chatwoot.followups("3", "42")) == 1  # never posted again on its own
+    assert senders(service.db, "42") == [("customer", 0), ("agent", 0), ("auto", 1)]
+    with sqlite3.connect(service.db) as conn:
+        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
+    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
+    where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
+    assert main(["report", *where, "--format", "json"]) == 0
+    report = {row["agent"]: row for row in json.loads(capsys.readouterr().out)["agents"]}
+    assert report["张美玲"]["followups_sent"] == 0
+    assert main(["log", *where, "--format", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    shown = [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)]
+    assert shown == ["failed"], lines
 
 
 async def test_chatwoot_follow_up_to_a_deleted_conversation_is_cancelled(

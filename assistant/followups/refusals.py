@@ -9,6 +9,13 @@ shows it until an attempt with that credential goes through.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
+
+from assistant.clock import Clock
+from assistant.followups import store as followup_store
+from assistant.hookspecs import Followup
+from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +24,8 @@ REFUSED = (
     " are sent once it is accepted, later ones are recorded missed. Secrets are read at start: after putting a new"
     " token in the environment, restart the service"
 )
+# Chatwoot took it, then the channel (WhatsApp, Facebook, a bridge…) did not deliver it: the channel's reason follows.
+CHANNEL_REFUSED = "the channel did not deliver it after the platform took it"
 # Why a follow-up kept for a refused credential was not sent (`last_error`); the refusal itself follows it.
 TOO_LATE = "its credential was refused until more than late_grace_s after it came due: too late to send"
 
@@ -41,3 +50,26 @@ class Refusals:
     def shown(self, held: list[str]) -> dict[str, dict[str, object]]:
         """What `/readyz` says: each refused credential, the platform's answer and how many follow-ups wait for it."""
         return {name: {"error": error, "held": held.count(name)} for name, error in self._refused.items()}
+
+
+async def channel_refused(
+    writer: Writer, clock: Clock, notify: Callable[[Followup], None], followup_id: str, reason: str
+) -> Followup | None:
+    """The platform took `followup_id`, then its channel did not deliver it (Chatwoot's `external_error`): recorded
+    `failed` with the channel's reason, whether its `sent` was recorded yet or not (a delivery still at it finds it
+    no longer pending and records nothing more); never sent again. None when it already was (the news twice), or
+    is no follow-up of this log."""
+
+    def fail(conn: sqlite3.Connection) -> Followup | None:
+        error = f"{CHANNEL_REFUSED}: {reason}"[:1000]
+        states = ("pending", "sent")
+        return followup_store.update_followup(
+            conn, followup_id, state="failed", now_ms=now, last_error=error, from_states=states
+        )
+
+    now = clock.now_ms()
+    updated = await writer.submit(fail)
+    if updated is not None:
+        log.warning("follow-up %s of %s/%s not delivered: %s", followup_id, updated.shop, updated.conversation, updated.last_error)  # fmt: skip
+        notify(updated)
+    return updated

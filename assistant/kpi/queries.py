@@ -316,8 +316,8 @@ WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.sender = 'agent'
 ORDER BY m.ts_ms, m.seq LIMIT :limit
 """
 
-# Follow-ups the assistant sent (sender auto, with a followup_id), credited like an unanswered message;
-# recovered when the customer wrote in the conversation within the recovery window after it.
+# Follow-ups sent (sender auto, with a followup_id; not one whose channel refused it after: `failed`), credited
+# like an unanswered message; recovered when the customer wrote in the conversation within the recovery window.
 _FOLLOWUPS = """
 SELECT coalesce(f.agent, (
     SELECT x.agent FROM messages x
@@ -330,7 +330,7 @@ SELECT coalesce(f.agent, (
       AND x.ts_ms > f.ts_ms AND x.ts_ms <= f.ts_ms + :recovery) THEN 1 ELSE 0 END)
 FROM messages f
 WHERE f.shop = :shop AND f.sender = 'auto' AND f.ts_ms >= :ds AND f.ts_ms < :de AND f.followup_id IS NOT NULL
-GROUP BY 1
+  AND NOT EXISTS (SELECT 1 FROM followups u WHERE u.id = f.followup_id AND u.state = 'failed') GROUP BY 1
 """
 
 # Flagged messages through their partial index (schema.py): an agent's own; a customer's belongs, like any

@@ -18,7 +18,7 @@ from assistant.config import Config
 from assistant.conversations import save_name
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, INGESTOR, WRITER
+from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.chatwoot_memory import ChatwootMemory, record
 from assistant.web.errors import json_dumps, json_error
@@ -161,6 +161,9 @@ async def post_chatwoot(request: web.Request) -> web.Response:
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)
+        followups = request.app.get(FOLLOWUPS)
+        if mapped.undelivered is not None and followups is not None:  # after its echo is logged: `failed` stays
+            await followups.deliverer.channel_refused(*mapped.undelivered)
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents or named:
             await request.app[WRITER].submit(lambda conn: _record(conn, news, named))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from assistant.events import MAX_NAME_CHARS, EventError, clean_name, parse_ts, shows
@@ -63,6 +63,8 @@ class Memory(Protocol):
 
     def agent_named(self, name: str) -> str | None: ...
 
+    def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]: ...
+
 
 class NoMemory:
     """A memory that knows nothing (a first delivery, or a pure mapping in tests)."""
@@ -85,6 +87,9 @@ class NoMemory:
     def agent_named(self, name: str) -> str | None:
         return None
 
+    def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]:
+        return contact, None
+
 
 @dataclass(frozen=True)
 class Notes:
@@ -106,6 +111,7 @@ class Mapped:
     contact_name: str = ""  # the contact's name as Chatwoot gives it (shown on the panel's card, never logged)
     unusual: bool = False  # ignored for a reason the operator should hear of
     undelivered: tuple[str, str] | None = None  # (follow-up id, why): Chatwoot took it, its channel did not deliver it
+    merged: tuple[str, str, str] | None = None  # (account, contact merged away, the contact it is now part of)
 
 
 def shop_id(account: Any, inbox: Any, *, by_inbox: bool) -> str:
@@ -154,10 +160,20 @@ def map_payload(
     if event == "conversation_created":
         return Mapped(ignored="conversation created; nothing to log until a message")
     if event in MESSAGE_EVENTS:
-        return _map_message(
+        mapped = _map_message(
             payload, event, by_inbox=by_inbox, now_ms=now_ms, item_attribute=item_attribute, memory=memory
         )
-    return _map_status(payload, event, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
+    else:
+        mapped = _map_status(payload, event, by_inbox=by_inbox, now_ms=now_ms, memory=memory)
+    # A conversation now of another contact: Chatwoot merged the two (ContactMergeAction moves the conversations);
+    # a late delivery naming the contact merged away is logged under the one it became.
+    first = mapped.events[0] if mapped.events else None
+    if first is None:
+        return mapped
+    contact, before = memory.merge_of(first["shop"], first["conversation"], first["customer"])
+    for raw in mapped.events:
+        raw["customer"] = contact
+    return mapped if before is None else replace(mapped, merged=(str(account_of_shop(first["shop"])), before, contact))
 
 
 def _map_message(
@@ -249,9 +265,8 @@ def _map_message(
 
 
 def _channel_error(payload: dict[str, Any], attributes: dict[str, Any], conversation: dict[str, Any]) -> str | None:
-    """Why the channel did not deliver a message Chatwoot took: its `external_error` (set with status `failed` by
-    the channel's send service), or a `failed` status without one (the message's, or the same message's among
-    `conversation.messages`); None when nothing says it failed."""
+    """Why the channel did not deliver a message Chatwoot took: its `external_error` (set with status `failed` by the
+    channel's send service), or a `failed` status (its own or its copy's in `conversation.messages`); else None."""
     error = attributes.get("external_error")
     if isinstance(error, str) and error.strip():
         return " ".join(error.split())[:500]

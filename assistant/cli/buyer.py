@@ -14,7 +14,7 @@ from assistant.cli.common import NAME, common_options, db_path, load, refuses_lo
 from assistant.cli.log import unmasked_refusal
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError, archive_root
-from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, refusal, refuse_running
+from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, merged, refusal, refuse_running
 from assistant.i18n import N_, _, ngettext
 
 
@@ -37,7 +37,7 @@ def find_command(config_path: Path, db: str | None, customer: str, shop: str | N
     if refuses_log(db_path(config)):
         return 1
     try:
-        found = find(config, db_path(config), Buyer(customer, shop))
+        found = find(config, db_path(config), merged(db_path(config), Buyer(customer, shop)))
     except (ArchiveError, BuyerRefused) as exc:
         return _refuse(str(exc))
     _show(config, found)
@@ -64,7 +64,7 @@ def export_command(config_path: Path, db: str | None, customer: str, shop: str |
         return _refuse(refusal)
     text = io.StringIO()
     try:
-        found = export(config, db_path(config), Buyer(customer, shop), text)
+        found = export(config, db_path(config), merged(db_path(config), Buyer(customer, shop)), text)
     except (ArchiveError, BuyerRefused) as exc:
         return _refuse(str(exc))
     data = text.getvalue().encode()
@@ -98,8 +98,8 @@ def erase_command(config_path: Path, db: str | None, customer: str, shop: str | 
     location = db_path(config)
     if refuses_log(location):
         return 1
-    buyer = Buyer(customer, shop)
     try:
+        buyer = merged(location, Buyer(customer, shop))  # a contact merged with theirs is the same buyer
         if not dry_run:
             refuse_running(location)  # before asking
         if not dry_run and not yes:

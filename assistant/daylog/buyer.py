@@ -55,13 +55,14 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("followups", "{who}"),
     ("qa_alerts", "{who}"),
     ("customer_names", "{who}"),  # the name a platform gave them (a Chatwoot contact's), shown on cards
+    ("customer_merges", "{who}"),  # the ids merged into another (every id of the merge is the buyer's)
     ("conversations", "{who}"),
     ("events", "{who}"),
 )  # fmt: skip
 # The order an export lists them in: the chat first, what was derived from it after.
 EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "conversations", "customer_names",
-                "followups", "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups", "timers",
-                "live_journal")  # fmt: skip
+                "customer_merges", "followups", "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups",
+                "timers", "live_journal")  # fmt: skip
 # The watermarks that name an event by seq: after an erasure of the latest events, SQLite numbers the next event
 # as the erased one was (no AUTOINCREMENT), so a watermark above every event left comes down to the last of them.
 WATERMARKS = ("timers_watermark", "derived_watermark")
@@ -77,6 +78,11 @@ class Buyer:
     shop: str | None = None
     # Their conversations whose rows were archived: timers and live-journal entries may still name them.
     archived_conversations: frozenset[tuple[str, str]] = frozenset()
+    also: tuple[str, ...] = ()  # the ids a platform merged with theirs (customer_merges): the same buyer
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.customer, *self.also)
 
     def with_archived(self, archived: dict[Path, list[dict[str, Any]]]) -> Buyer:
         """The buyer with the conversations of their archived records."""
@@ -87,14 +93,15 @@ class Buyer:
 
     def condition(self) -> tuple[str, list[str]]:
         """The SQL condition on a table's `customer` (and `shop`) columns, and its parameters."""
+        who = "customer = ?" if not self.also else f"customer IN ({', '.join('?' for _ in self.ids)})"
         if self.shop is None:
-            return "customer = ?", [self.customer]
-        return "customer = ? AND shop = ?", [self.customer, self.shop]
+            return who, [*self.ids]
+        return f"{who} AND shop = ?", [*self.ids, self.shop]
 
     def owns(self, record: dict[str, Any]) -> bool:
         """Whether an archive record is this buyer's (an event, its message, a follow-up naming them, or their name)."""
         rows = [record[k] for k in ("event", "message", "followup", "customer_name") if isinstance(record.get(k), dict)]
-        return any(row.get("customer") == self.customer for row in rows)
+        return any(row.get("customer") in self.ids for row in rows)
 
 
 @dataclass
@@ -120,6 +127,24 @@ def _statement(table: str, where: str, buyer: Buyer) -> tuple[str, list[str]]:
         sql = f"({sql}) OR (shop, conversation) IN (VALUES {', '.join('(?, ?)' for _ in pairs)})"
         values += [value for pair in pairs for value in pair]
     return sql, values
+
+
+def merged(location: store.Location, buyer: Buyer) -> Buyer:
+    """The buyer with every id merged with theirs (a Chatwoot contact merge, either way, merges of merges too)."""
+    with _open(location, write=False) as conn:
+        if not store.has_table(conn, "customer_merges"):
+            return buyer
+        ids = {buyer.customer}
+        while True:
+            marks = ", ".join("?" for _ in ids)
+            shop = [buyer.shop] if buyer.shop is not None else []
+            sql = f"SELECT customer, merged_into FROM customer_merges WHERE (customer IN ({marks}) OR merged_into IN"
+            sql += f" ({marks})){' AND shop = ?' if shop else ''}"
+            rows = conn.execute(sql, [*ids, *ids, *shop]).fetchall()
+            more = ids | {str(row[0]) for row in rows} | {str(row[1]) for row in rows}
+            if more == ids:
+                return replace(buyer, also=tuple(sorted(ids - {buyer.customer})))
+            ids = more
 
 
 def _tables(conn: Any) -> list[tuple[str, str]]:

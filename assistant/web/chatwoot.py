@@ -20,7 +20,7 @@ from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
-from assistant.web.chatwoot_memory import ChatwootMemory, record
+from assistant.web.chatwoot_memory import ChatwootMemory, merge_contacts, record
 from assistant.web.errors import json_dumps, json_error
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,11 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             shop, customer = events[0].shop, events[0].customer
             if request.app[ENGINE].conversations.name_customer(shop, customer, mapped.contact_name):
                 named = (shop, customer, mapped.contact_name)  # new or changed: saved, so a restart still shows it
+        if mapped.merged is not None:  # before the event naming the new contact: one buyer from then on
+            account, merged, into = mapped.merged
+            now_ms = int(time.time() * 1000)
+            changed = await request.app[WRITER].submit(lambda conn: merge_contacts(conn, account, merged, into, now_ms))
+            log.info("Chatwoot account %s: contact %s merged into %s (%d rows of the log moved)", account, merged, into, changed)  # fmt: skip
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Generic, TypeVar
 
 from assistant import store
-from assistant.chatwoot import Notes
+from assistant.chatwoot import SHOP_PREFIX, Notes
 
 CACHED = 20_000  # entries kept per kind: conversations, agents and inboxes of a busy day
 K = TypeVar("K")
@@ -113,6 +113,17 @@ class ChatwootMemory:
         row = self._one("SELECT user_id FROM chatwoot_agents WHERE name = ? LIMIT 1", (name,))
         return str(row[0]) if row else None
 
+    def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]:
+        """(`contact`, or the contact it was merged into; the conversation's contact in the log when another: the
+        one merged into `contact`). Read every time: a merge changes both."""
+        for _hop in range(8):  # a merge of a merge…
+            row = self._one("SELECT merged_into FROM customer_merges WHERE shop = ? AND customer = ?", (shop, contact))
+            if row is None:
+                break
+            contact = str(row[0])
+        row = self._one("SELECT customer FROM conversations WHERE shop = ? AND conversation = ?", (shop, conversation))
+        return contact, (str(row[0]) if row and str(row[0]) != contact else None)
+
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""
         inbox = notes.inbox if notes.inbox and self.account_of_inbox(notes.inbox[0]) != notes.inbox[1] else None
@@ -171,3 +182,49 @@ def record(conn: sqlite3.Connection, notes: Notes) -> None:
             " changed_ms = excluded.changed_ms WHERE excluded.changed_ms >= chatwoot_statuses.changed_ms",
             notes.status,
         )
+
+
+# The tables naming a customer, each narrowed to the merged contact's conversations of one shop where no index on
+# the customer serves (its rows are found by the conversations its messages and orders are in).
+_BY_CUSTOMER = ("messages", "orders")
+_BY_CONVERSATION = ("events", "conversations", "suggestion_uses", "followups", "qa_alerts")
+
+
+def merge_contacts(conn: sqlite3.Connection, account: str, merged: str, into: str, now_ms: int) -> int:
+    """Chatwoot merged contact `merged` into `into` (ContactMergeAction: its conversations are `into`'s, it is
+    deleted): every row of the log naming `merged` in the account's shops names `into` now, so the KPIs count one
+    buyer and the buyer's history is one; `customer_merges` keeps the old id, by which `assistant buyer` still
+    finds them (and the archived records under it). The rows changed; a writer job, one transaction."""
+    shops = [f"{SHOP_PREFIX}-{account}"] + [
+        f"{SHOP_PREFIX}-{account}-{row[0]}"
+        for row in conn.execute("SELECT inbox FROM chatwoot_inboxes WHERE account = ?", (account,))
+    ]
+    changed = 0
+    for shop in shops:
+        found = conn.execute(
+            "SELECT conversation FROM messages WHERE shop = ? AND customer = ?"
+            " UNION SELECT conversation FROM orders WHERE shop = ? AND customer = ?",
+            (shop, merged, shop, merged),
+        ).fetchall()
+        conversations = [str(row[0]) for row in found]
+        for table in _BY_CUSTOMER:
+            sql = f"UPDATE {table} SET customer = ? WHERE shop = ? AND customer = ?"
+            changed += conn.execute(sql, (into, shop, merged)).rowcount
+        for start in range(0, len(conversations), 500):
+            part = conversations[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for table in _BY_CONVERSATION:
+                if store.has_table(conn, table):
+                    sql = (
+                        f"UPDATE {table} SET customer = ? WHERE shop = ? AND customer = ? AND conversation IN ({marks})"
+                    )
+                    changed += conn.execute(sql, (into, shop, merged, *part)).rowcount
+        conn.execute("DELETE FROM customer_names WHERE shop = ? AND customer = ?", (shop, merged))  # a contact no more
+        if conversations:
+            conn.execute(
+                "INSERT INTO customer_merges (shop, customer, merged_into, merged_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (shop, customer) DO UPDATE SET merged_into = excluded.merged_into,"
+                " merged_ms = excluded.merged_ms",
+                (shop, merged, into, now_ms),
+            )
+    return changed

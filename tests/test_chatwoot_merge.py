@@ -1,0 +1,81 @@
+"""A contact merge in Chatwoot (ContactMergeAction): one buyer afterwards, in the KPIs and for `assistant buyer`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+from assistant.cli import main
+from tests.fake_chatwoot import FakeChatwoot
+from tests.test_chatwoot_e2e import CONVERSATIONS, SECRET, TOKEN, deliver, fixture, start_service
+
+pytestmark = pytest.mark.slow
+
+MERGEE, BASE = "501", "777"  # the contact merged away (the widget's), and the one it is merged into
+
+
+@pytest.fixture
+async def chatwoot() -> AsyncIterator[FakeChatwoot]:
+    fake = await FakeChatwoot(TOKEN, conversations=CONVERSATIONS, webhook_secret=SECRET).start()
+    yield fake
+    await fake.close()
+
+
+def of_base(name: str, conversation: str, message_id: int) -> dict[str, Any]:
+    """A message after the merge: Chatwoot moved the conversation to the base contact, who writes as himself."""
+    payload = fixture(name, conversation, message_id)
+    payload["conversation"]["meta"]["sender"]["id"] = int(BASE)
+    if payload["message_type"] == "incoming":
+        payload["sender"]["id"] = int(BASE)
+    return payload
+
+
+def buyer(tmp_path: Path, db: Path, *args: str) -> list[str]:
+    return ["buyer", *args, "--config", str(tmp_path / "config.toml"), "--db", str(db)]
+
+
+async def test_chatwoot_contact_merge_leaves_one_buyer(
+    tmp_path: Path, chatwoot: FakeChatwoot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: after a contact merge, the conversation's next messages came under the base contact's id and the
+    # earlier ones stayed under the merged one's: 咨询 counted two buyers, and `buyer find` by either id found half.
+    service = await start_service(tmp_path, chatwoot, "enabled = false")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await deliver(session, service, fixture("contact_message", "42", 9601))
+            await deliver(session, service, fixture("agent_reply", "42", 9602))
+            await deliver(session, service, fixture("contact_message", "43", 9603))  # another conversation of his
+            # An agent merges contact 501 into 777 (the customer's known contact): the buyer writes again.
+            await deliver(session, service, of_base("contact_message", "42", 9604))
+            await deliver(session, service, of_base("agent_reply", "42", 9605))
+            # A delivery Chatwoot built before the merge, arriving late, names the contact merged away.
+            await deliver(session, service, fixture("contact_message", "43", 9606))
+    finally:
+        service.stop()
+    with sqlite3.connect(service.db) as conn:
+        tables = ("events", "messages", "conversations")
+        customers = {t: {row[0] for row in conn.execute(f"SELECT DISTINCT customer FROM {t}")} for t in tables}
+        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
+    assert customers == {t: {BASE} for t in tables}
+    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
+    where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
+    assert main(["report", *where, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(row["consulted"] for row in report["agents"]) == 1
+    for customer in (MERGEE, BASE):  # either id finds every record of the buyer
+        assert main(buyer(tmp_path, service.db, "find", "--customer", customer)) == 0
+        out = capsys.readouterr().out
+        assert "messages  6 " in out and "events  6 " in out, out
+    assert main(buyer(tmp_path, service.db, "erase", "--customer", MERGEE, "--yes")) == 0
+    capsys.readouterr()
+    with sqlite3.connect(service.db) as conn:
+        left = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (*tables, "customer_merges")}
+    assert left == {"events": 0, "messages": 0, "conversations": 0, "customer_merges": 0}

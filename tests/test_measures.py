@@ -83,6 +83,9 @@ def test_parse_reads_every_weight_form(text: str, weight: float) -> None:
         ("110斤 165", 165, 110),
         ("M码 165 55kg", 165, 110),
         ("第1件 165 110斤", 165, 110),
+        ("宝宝一米 三十斤", 100, 30),  # read as 1米30 (130 cm), the 30斤 lost
+        ("一米三十斤 宝宝", 100, 30),
+        ("两米 两百斤", 200, 200),
     ],
 )
 def test_parse_reads_height_and_weight_together(text: str, height: float, weight: float) -> None:
@@ -122,6 +125,21 @@ def test_parse_keeps_a_weight_without_unit_for_the_rule(text: str, height: float
 )
 def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
     assert parse(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("价格199 我160穿什么码", Measurement(height_cm=160)),  # 199 was the height, 160 the weight
+        ("价钱128 160穿几码", Measurement(height_cm=160)),
+        ("花了139 买的M码 我160", Measurement(height_cm=160)),
+        ("5尺2 100斤", Measurement(weight_jin=100)),  # the 2 of 5尺2 was 2 metres: 200 cm
+        ("我2 160 100斤", Measurement(height_cm=160, weight_jin=100)),
+        ("1.6 100斤", Measurement(height_cm=160, weight_jin=100)),
+    ],
+)
+def test_parse_leaves_prices_and_whole_digits_out(text: str, found: Measurement) -> None:
+    assert parse(text) == found
 
 
 def test_combine_two_messages_height_then_weight() -> None:

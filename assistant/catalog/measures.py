@@ -28,7 +28,12 @@ _D = "[0-9０-９]"
 _NUM = rf"{_D}{{2,3}}(?:\.{_D}{{1,2}})?"
 _RANGE = rf"(?:({_NUM})\s*[-~～到至]\s*)?"
 _APPROX = r"(?:多|来|左右|出头)?"
-_METERS_SPLIT = re.compile(rf"(?<![0-9０-９.])([12１２])\s*(?:米|m)\s*({_D}{{1,2}})(?![0-9０-９])")
+# 1米65, 一米六: the digits after 米 are centimetres unless a weight's unit follows them (一米 三十斤 is 1 米 and 30 斤).
+_METERS_SPLIT = re.compile(
+    rf"(?<![0-9０-９.])([12１２])\s*(?:米|m)\s*({_D}{{1,2}})(?![0-9０-９])(?!\s*{_APPROX}\s*(?:斤|kg|公斤|千克|磅|lb))"
+)
+# 宝宝一米: 100 cm (read after _METERS_SPLIT: digits still after 米 are a weight's, 一米三十斤); 一米多 is unsure.
+_METERS_WHOLE = re.compile(r"(?<![0-9０-９.])([12１２])\s*米(?![多.])")
 _METERS = re.compile(rf"(?<![0-9０-９.])([12１２]\.{_D}{{1,2}})\s*(?:米|m)(?![a-z])")
 _CM = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(?:cm|厘米|公分)")
 _WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克|磅|lbs|lb)(?![a-z])")
@@ -57,7 +62,7 @@ _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z
 _NOT_AFTER = re.compile(
     r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱)"
 )
-_NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "第", "满", "减", "送")  # fmt: skip
+_NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "价格", "价钱", "钱", "花了", "付了", "第", "满", "减", "送")  # fmt: skip
 TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
 # What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
 _FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概]")
@@ -146,6 +151,10 @@ def _parse(text: str, spans: Spans) -> Measurement | None:
         take(match)
         marked = True
         height = height if height is not None else _within(cm, HEIGHT_CM)
+    for match in _METERS_WHOLE.finditer(work):
+        take(match)
+        marked = True
+        height = height if height is not None else _within(_number(match.group(1)) * 100, HEIGHT_CM)
     for match in _METERS.finditer(work):
         take(match)
         marked = True
@@ -260,7 +269,8 @@ def _measurement(
 def _plain_number(work: str, match: re.Match[str]) -> bool:
     """A bare number that is not a size, price, count, date or another body measure."""
     value = float(match.group(1))
-    if value < 10 and not 1.3 <= value <= 2.1:  # single digits are counts; 1.65 is a height in metres
+    metres = "." in match.group(1) and 1.3 <= value <= 2.1  # 1.65 is a height in metres; a bare 2 is not
+    if value < 10 and not metres:  # single digits are counts
         return False
     if _NOT_AFTER.match(work, match.end()):
         return False

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import bra, measures
+from assistant.catalog import bra, measures, wearers
 from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
 
@@ -23,13 +23,8 @@ NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
 ASK_UNDER_BUST = "ask_under_bust"  # a bra: the cup or over-bust known, the under-bust (the band) missing
 ASK_OVER_BUST = "ask_over_bust"  # a bra: the under-bust known, the over-bust (the cup) missing
 # Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
-# children's chart (its tallest size at most CHILD_CHART_CM), else the buyer. 宝贝 is the goods, not a child.
-_WEARER = re.compile(
-    r"(?P<child>宝宝|孩子|小孩|小朋友|娃|儿子|女儿|闺女)"
-    r"|(?P<he>老公|男朋友|男友|爸爸|老爸|我爸|公公|爷爷|外公|哥哥|弟弟|(?<![其吉])他)"
-    r"|(?P<she>老婆|女朋友|女友|妈妈|老妈|我妈|婆婆|奶奶|外婆|姐姐|妹妹|她)"
-)
-WEARER = {"child": "宝宝", "he": "他", "she": "她"}
+# children's chart (its tallest size at most CHILD_CHART_CM), else the buyer (wearers.py).
+WEARER = {wearers.CHILD: "宝宝", wearers.HE: "他", wearers.SHE: "她", wearers.SELF: "您"}
 YOU = "您"
 CHILD_CHART_CM = 150.0
 
@@ -162,9 +157,10 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     found: list[Answer] = []
     fitted = item.chart is not None and is_bra_item(item)
     if item.chart is not None and (is_size_question(text, intent) or (fitted and bra.parse(text) is not None)):
-        size = bra_answer(item, [*earlier, text]) if fitted else size_answer(item, text, earlier)
-        if size is not None:
-            found.append(size)
+        if fitted:
+            found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]
+        else:
+            found += size_answers(item, text, earlier)
     facts = asked_facts(item, text, intent)
     if facts:
         said = "，".join(f"{f.name}是{f.value}" for f in facts)
@@ -229,15 +225,32 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
 
 
 def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | None:
-    """The size from the item's chart, or a request for the measure still missing; None when neither fits.
+    """The first of `size_answers`, or None."""
+    found = size_answers(item, text, earlier)
+    return found[0] if found else None
 
-    None when the buyer has given neither measure (the library's phrase asks for both); a NO_SIZE answer when
-    the chart has no size for them.
+
+def size_answers(item: Item, text: str, earlier: Sequence[str] = ()) -> list[Answer]:
+    """For each person the message gives measures of (else the one the conversation speaks of), the size from the
+    item's chart, or a request for the measure still missing; [] when nothing fits.
+
+    Nothing for a person of whom neither measure is known (the library's phrase asks for both); a NO_SIZE
+    answer when the chart has no size for them.
     """
     chart = item.chart
     if chart is None or not (chart.uses_height or chart.uses_weight):
-        return None  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
-    body = measures.combine([*earlier, text], spans_of(chart))
+        return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
+    default = wearers.CHILD if _is_childrens(chart) else wearers.SELF
+    found = []
+    for person in wearers.people([*earlier, text], spans_of(chart), default):
+        answer = _person_size(chart, person)
+        if answer is not None:
+            found.append(answer)
+    return found
+
+
+def _person_size(chart: SizeChart, person: wearers.Person) -> Answer | None:
+    body = person.body
     need_height = chart.uses_height and body.height_cm is None
     need_weight = chart.uses_weight and body.weight_jin is None
     read = [
@@ -255,7 +268,7 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
             return None  # nothing to acknowledge: the library's phrase asks for the measures
         kind = ASK_HEIGHT if need_height else ASK_WEIGHT
         values["measures"] = "/".join(f.value for f in read)
-        values["wearer"] = wearer(chart, [*earlier, text])
+        values["wearer"] = WEARER[person.who]
         return Answer(kind, "size_advice", MappingProxyType(values), tuple(read), values["measures"])
     row = choose(chart, body.height_cm, body.weight_jin)
     if row is None:
@@ -325,12 +338,16 @@ def _bust_said(read: Sequence[Fact]) -> str:
 
 def wearer(chart: SizeChart, texts: Sequence[str]) -> str:
     """Who wears the size, as the question for a missing measure names them: 宝宝, 他, 她 or 您."""
-    for text in reversed(texts):
-        named = [m.lastgroup for m in _WEARER.finditer(text) if m.lastgroup]
-        if named:
-            return WEARER[named[-1]]
+    named = wearers.named_last(texts)
+    if named is not None:
+        return WEARER[named]
+    return WEARER[wearers.CHILD] if _is_childrens(chart) else YOU
+
+
+def _is_childrens(chart: SizeChart) -> bool:
+    """A children's chart: its tallest size at most CHILD_CHART_CM."""
     height = _whole(chart, "height")
-    return WEARER["child"] if height is not None and height.high <= CHILD_CHART_CM else YOU
+    return height is not None and height.high <= CHILD_CHART_CM
 
 
 def span(chart: SizeChart) -> str:

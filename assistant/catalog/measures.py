@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -118,21 +118,30 @@ class Body:
     weight_jin: float | None = None
 
 
-def parse(text: str, spans: Spans = NO_SPANS) -> Measurement | None:
+def parse(text: str, spans: Spans = NO_SPANS, *, about: bool = False) -> Measurement | None:
     """The height and weight one message gives, or None when it gives neither (never raises on any text).
 
-    `spans` are the item's chart's: they tell what a number without a unit measures, where they can.
+    `spans` are the item's chart's: they tell what a number without a unit measures, where they can. `about`:
+    the text is part of a message about size (numbers without a unit are read as in one, see `about_size`).
     """
     if not isinstance(text, str) or not text:
         return None
     head = text[:500]
-    return _parse(head, spans) if len(head) <= CACHED_TEXT_CHARS else _parse_long(head, spans)
+    return _parse(head, spans, about) if len(head) <= CACHED_TEXT_CHARS else _parse_long(head, spans, about)
+
+
+def about_size(text: str) -> bool:
+    """Whether a message speaks of size (码, 穿, 身高 …), so that its numbers without a unit may be measures."""
+    if not isinstance(text, str):
+        return False
+    work = unicodedata.normalize("NFKC", text[:500]).lower()
+    return any(cue in work for cue in _SIZE_CUES)
 
 
 @lru_cache(maxsize=PARSE_CACHE)
-def _parse(text: str, spans: Spans) -> Measurement | None:
+def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
     work = to_digits(unicodedata.normalize("NFKC", text).lower())
-    about_size = any(cue in work for cue in _SIZE_CUES)
+    about_size = about or any(cue in work for cue in _SIZE_CUES)
     height: float | None = None
     weight: float | None = None
     bare_weight: float | None = None
@@ -205,18 +214,19 @@ def _parse(text: str, spans: Spans) -> Measurement | None:
     return _measurement(height=height, weight=weight, bare_weight=bare_weight)
 
 
-def combine(texts: Iterable[str], spans: Spans = NO_SPANS) -> Body:
+def combine(texts: Iterable[str], spans: Spans = NO_SPANS, cued: Sequence[bool] = ()) -> Body:
     """The buyer's body from their messages, oldest first: the newest value of each measure wins.
 
     A number without a unit is the measure the item's chart (`spans`) tells; where it does not, a message
     that is one bare number ("140") completes what is missing: after a height it is the weight, after a
-    weight the height; otherwise its range decides (docs/catalog.md).
+    weight the height; otherwise its range decides (docs/catalog.md). `cued[i]`: the i-th text is part of a
+    message about size (`parse`'s `about`).
     """
     height: float | None = None
     weight: float | None = None
     weight_bare = False
-    for text in texts:
-        m = parse(text, spans)
+    for n, text in enumerate(texts):
+        m = parse(text, spans, about=n < len(cued) and cued[n])
         if m is None:
             continue
         if m.lone is not None:

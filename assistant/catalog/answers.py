@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from assistant.catalog import bra, measures, wearers
+from assistant.catalog.aspects import ASPECTS
 from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
 
@@ -29,86 +30,6 @@ YOU = "您"
 CHILD_CHART_CM = 150.0
 
 
-@dataclass(frozen=True)
-class Aspect:
-    """One kind of fact: the attribute names (column headers) that hold it and the words buyers ask it with.
-
-    `intents` are the matcher's intents that ask for this fact whatever the words (多久发货 is shipping_time);
-    `fallback` the headers that answer when the item has none of `headers` (偏大吗 gets the 版型 then).
-    """
-
-    headers: tuple[str, ...]
-    asks: tuple[str, ...]
-    intents: tuple[str, ...] = ()
-    fallback: tuple[str, ...] = ()
-
-
-# An attribute is asked about when the message names its column header, or a word of the aspect that header
-# belongs to: 什么料子 finds 面料 as well as 材质 (docs/catalog.md lists them).
-ASPECTS: tuple[Aspect, ...] = (
-    Aspect(
-        ("材质", "面料", "成分", "材料", "面料成分", "主面料", "材质成分", "填充物"),
-        ("材质", "面料", "成分", "材料", "布料", "料子", "什么料", "啥料", "含棉", "纯棉吗", "棉的吗", "什么做的"),
-    ),
-    Aspect(
-        ("产地", "原产地", "生产地", "产区", "发源地"),
-        ("产地", "哪里产", "哪产", "哪里生产", "哪生产", "哪里做的", "哪做的", "国产吗", "进口吗", "原产", "哪里的货"),
-    ),
-    Aspect(
-        ("保质期", "有效期", "保存期"),
-        ("保质期", "保质多久", "有效期", "过期", "放多久", "保存多久", "能放几天", "放几天", "保存期"),
-    ),
-    Aspect(
-        ("适用年龄", "适合年龄", "年龄段", "适用年龄段"),
-        ("几岁", "多大孩子", "多大的孩子", "多大宝宝", "年龄", "多大的宝宝"),
-    ),
-    Aspect(("品牌",), ("品牌", "什么牌子", "哪个牌子", "牌子")),
-    Aspect(("厚薄", "厚度"), ("厚不厚", "薄不薄", "厚吗", "薄吗", "厚度", "厚薄")),
-    Aspect(("弹力", "弹性"), ("弹力", "弹性", "有弹", "弹不弹")),
-    Aspect(("适用季节", "季节"), ("季节", "什么时候穿", "春秋", "夏天穿", "冬天穿", "四季")),
-    Aspect(("版型",), ("版型", "宽松吗", "修身吗", "宽不宽松", "修不修身")),
-    Aspect(
-        ("尺码偏大偏小", "偏大偏小", "尺码偏差", "尺码偏大", "尺码偏小", "尺码标准"),
-        (
-            "偏大",
-            "偏小",
-            "大一码",
-            "小一码",
-            "大一号",
-            "小一号",
-            "标准码",
-            "正码",
-            "尺码准",
-            "码数准",
-            "尺码标准",
-            "码数正常",
-            "会不会大",
-            "会不会小",
-            "码数标准",
-            "码准",
-        ),
-        fallback=("版型",),
-    ),  # fmt: skip
-    Aspect(("颜色", "颜色分类"), ("什么颜色", "几个颜色", "几种颜色", "哪些颜色", "有什么颜色", "几个色")),
-    Aspect(("重量", "净重", "净含量"), ("多重", "多沉", "重量", "净含量", "几克", "多少克")),
-    Aspect(("洗涤", "洗涤方式", "洗涤说明"), ("怎么洗", "机洗", "水洗", "怎么清洗", "能洗吗", "干洗")),
-    Aspect(
-        ("发货时间", "发货", "发货周期", "发货期", "预售发货时间"),
-        (
-            "发货时间",
-            "几天发",
-            "多久发",
-            "什么时候发",
-            "啥时候发",
-            "几时发",
-            "多久能发",
-            "几天能发",
-            "哪天发",
-            "几号发",
-        ),
-        ("shipping_time",),
-    ),
-)
 # A question for a value (什么面料, 哪里产, 偏大还是偏小) is answered by the fact; a yes/no question only when it is
 # about the fact itself (纯棉吗, 面料是棉的吗, 有没有弹力), not about something else of it (面料舒服吗, 面料会缩水吗).
 VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "多重", "多沉", "多长", "多宽", "多高", "多厚", "怎么", "怎样", "如何", "呢", "还是")  # fmt: skip

@@ -113,16 +113,19 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     covered: set[str] = set()  # folded names of attributes an aspect of the message already considered
     by_intent = False
     for aspect in ASPECTS:
-        held = [(name, value, key) for name, value, key in attrs if key in aspect.headers]
+        held = [(name, value, key, part) for name, value, key in attrs if (part := aspect.part(key)) is not None]
         if not held and aspect.fallback:
-            held = [(name, value, key) for name, value, key in attrs if key in aspect.fallback]
-        said = [word for word in (*aspect.asks, *(key for _, _, key in held)) if word in folded]
+            held = [(n, v, key, part) for n, v, key in attrs if (part := aspect.part(key, fallback=True)) is not None]
+        said = [word for word in (*aspect.asks, *(key for _, _, key, _ in held)) if word in folded]
         meant = intent is not None and intent in aspect.intents
         if not held or not (meant or any(word in aspect.asks for word in said)):
             continue
-        named = [(name, value, key) for name, value, key in held if key in folded]
-        asked += [Fact(name, value) for name, value, _ in named or held[:1] if all(f.name != name for f in asked)]
-        covered.update(key for _, _, key in held)
+        # The columns the message names (鞋底材质, or 鞋底 of it: 鞋底是什么材质), else the aspect's own header, else
+        # every column of it (什么材质 of a shoe with 鞋面材质, 内里材质 and 鞋底材质).
+        named = [h for h in held if h[2] in folded] or [h for h in held if h[3] and h[3] in folded]
+        chosen = named or [h for h in held if not h[3]][:1] or held
+        asked += [Fact(name, value) for name, value, _, _ in chosen if all(f.name != name for f in asked)]
+        covered.update(key for _, _, key, _ in held)
         words += said
         by_intent = by_intent or meant
     for name, value, key in attrs:

@@ -18,6 +18,22 @@ class Aspect:
     intents: tuple[str, ...] = ()
     fallback: tuple[str, ...] = ()
 
+    def part(self, key: str, *, fallback: bool = False) -> str | None:
+        """How a folded column header holds this aspect: "" when it is one of its headers, the words before the
+        header when it ends with one (鞋面 of 鞋面材质, 适合 of 适合季节; 是否起球 is 起球), None when it does not.
+
+        `fallback`: the aspect's fallback headers instead of its own.
+        """
+        headers = self.fallback if fallback else self.headers
+        if key in headers:
+            return ""
+        if key.startswith(WHETHER) and key[len(WHETHER) :] in headers:
+            return ""
+        return next((key[: -len(h)] for h in headers if len(h) >= 2 and key.endswith(h)), None)
+
+
+WHETHER = "是否"  # 是否起球, 是否掉色: a shop's header asking the question the value answers
+
 
 # An attribute is asked about when the message names its column header, or a word of the aspect that header
 # belongs to: 什么料子 finds 面料 as well as 材质 (docs/catalog.md lists them).

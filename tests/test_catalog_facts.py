@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.catalog.answers import Fact, asked_facts
+from assistant.catalog.answers import Fact, answers, asked_facts
 from assistant.catalog.store import Item
 
 SHOE = Item(
@@ -35,3 +35,68 @@ def test_the_aspects_own_column_answers_before_a_part_of_it() -> None:
     )
     assert asked_facts(coat, "什么面料") == [Fact("面料", "80%羊毛")]
     assert asked_facts(coat, "里料是什么") == [Fact("里料", "涤纶")]
+
+
+CREAM = Item(
+    id="800000000022",
+    title="玻尿酸保湿面霜 50g",
+    attrs=(("成分", "水、甘油、透明质酸钠"), ("适合肤质", "干性、混合性"), ("发货地", "上海")),
+)
+JERKY = Item(
+    id="800000000023",
+    title="五香牛肉干",
+    attrs=(("配料表", "牛肉、食盐、白砂糖"), ("生产日期", "2026年11月"), ("储存方式", "阴凉干燥处")),
+)
+COAT = Item(
+    id="800000000024",
+    title="女士羊毛大衣",
+    attrs=(("面料", "80%羊毛 20%锦纶"), ("适用季节", "冬季"), ("是否起球", "否"), ("掉色", "不掉色"), ("透", "不透")),
+)
+
+
+@pytest.mark.parametrize(
+    ("item", "text", "said"),
+    [
+        # each got nothing: the item had the fact, but no word of the question was known to ask for it
+        (CREAM, "含不含酒精", ["成分"]),
+        (CREAM, "有没有添加香精", ["成分"]),
+        (CREAM, "有酒精吗", ["成分"]),
+        (CREAM, "油皮能用吗", ["适合肤质"]),
+        (CREAM, "适合什么肤质", ["适合肤质"]),
+        (CREAM, "从哪里发货", ["发货地"]),
+        (JERKY, "配料有哪些", ["配料表"]),
+        (JERKY, "含不含糖", ["配料表"]),
+        (JERKY, "有没有防腐剂", ["配料表"]),
+        (JERKY, "什么时候生产的", ["生产日期"]),
+        (JERKY, "怎么保存", ["储存方式"]),
+        (COAT, "是羊毛的吗", ["面料"]),
+        (COAT, "含不含羊毛", ["面料"]),
+        (COAT, "会起球吗", ["是否起球"]),
+        (COAT, "会不会掉色", ["掉色"]),
+        (COAT, "透不透", ["透"]),
+        (COAT, "冬天能穿吗", ["适用季节"]),
+    ],
+)
+def test_buyers_questions_find_the_fact_that_answers_them(item: Item, text: str, said: list[str]) -> None:
+    assert [f.name for f in asked_facts(item, text)] == said
+
+
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [
+        (COAT, "羊毛的多少钱"),  # a material word outside a yes/no question about it: a price question
+        (COAT, "冬天快到了"),
+        (JERKY, "糖果多少钱"),
+        (CREAM, "这个酒精棉片多少钱"),
+        (CREAM, "从哪里退货"),
+        (CREAM, "发货了吗"),
+        (COAT, "不锈钢的会生锈吗"),
+    ],
+)
+def test_words_of_a_fact_outside_a_question_about_it_ask_nothing(item: Item, text: str) -> None:
+    assert asked_facts(item, text) == []
+
+
+def test_a_value_that_answers_its_column_says_itself() -> None:
+    found = answers(COAT, "会起球吗 掉色吗")
+    assert [a.values["facts"] for a in found] == ["不起球，不掉色"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from assistant.catalog import bra, measures, wearers
-from assistant.catalog.aspects import ASPECTS
+from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
 
@@ -36,7 +36,9 @@ VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "多
 YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有")
 _A_NOT_A = re.compile(r"(.)不\1")  # 厚不厚, 起不起球
 _ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面料呢, 面料是棉的吗: right after the word asked
-_ABOUT_BEFORE = ("是", "有没有", "是不是")  # 有没有弹力, 是不是纯棉: right before it
+_ABOUT_BEFORE = ("是", "有没有", "是不是", "含", "添加")  # 有没有弹力, 是不是纯棉, 含不含糖: right before it
+# After a yes/no claim (油皮, 冬天, 孕妇): asking whether the item suits it.
+_SUITS = ("能用", "可以用", "适合", "适用", "用吗", "能穿", "可以穿", "穿吗", "穿冷", "穿热", "穿会", "会冷", "会热", "可以吃", "能吃", "吃吗")  # fmt: skip
 SIZE_WORDS = ("码", "多大", "尺寸", "大小", "合身", "穿什么", "穿多", "穿哪", "能穿", "选哪")
 _PUNCTUATION = " \t\n,，.。!！?？~～、:："
 
@@ -84,11 +86,28 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
             found += size_answers(item, text, earlier)
     facts = asked_facts(item, text, intent)
     if facts:
-        said = "，".join(f"{f.name}是{f.value}" for f in facts)
+        said = "，".join(spoken(f) for f in facts)
         values = {"facts": said, "name": facts[0].name, "value": facts[0].value}
         trigger = "、".join(f.name for f in facts)
         found.append(Answer(FACT, "product_info", MappingProxyType(values), tuple(facts), trigger))
     return found
+
+
+def spoken(fact: Fact) -> str:
+    """A fact as an answer says it: 面料是95%棉; a value that names its column says itself (掉色 不掉色: 不掉色),
+    and so does a yes or no to a 是否 column (是否起球 否: 不起球; 是: 起球)."""
+    name = fact.name.removeprefix(WHETHER) or fact.name
+    if name in fact.value:
+        return fact.value
+    if fact.name.startswith(WHETHER) and fact.value in _YES:
+        return name
+    if fact.name.startswith(WHETHER) and fact.value in _NO:
+        return f"不{name}"
+    return f"{fact.name}是{fact.value}"
+
+
+_YES = ("是", "会", "有")
+_NO = ("否", "不", "不会", "无", "没有")
 
 
 def answerable(name: str) -> bool:
@@ -117,8 +136,9 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         if not held and aspect.fallback:
             held = [(n, v, key, part) for n, v, key in attrs if (part := aspect.part(key, fallback=True)) is not None]
         said = [word for word in (*aspect.asks, *(key for _, _, key, _ in held)) if word in folded]
+        claimed = [word for word in aspect.claims if word in folded and _about(folded, word, suits=True)]
         meant = intent is not None and intent in aspect.intents
-        if not held or not (meant or any(word in aspect.asks for word in said)):
+        if not held or not (meant or claimed or any(word in aspect.asks for word in said)):
             continue
         # The columns the message names (鞋底材质, or 鞋底 of it: 鞋底是什么材质), else the aspect's own header, else
         # every column of it (什么材质 of a shoe with 鞋面材质, 内里材质 and 鞋底材质).
@@ -127,7 +147,7 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         asked += [Fact(name, value) for name, value, _, _ in chosen if all(f.name != name for f in asked)]
         covered.update(key for _, _, key, _ in held)
         words += said
-        by_intent = by_intent or meant
+        by_intent = by_intent or meant or bool(claimed)  # a claim counts only where a yes/no question asks it
     for name, value, key in attrs:
         if len(key) >= 2 and key in folded and key not in covered and all(f.name != name for f in asked):
             asked.append(Fact(name, value))
@@ -309,14 +329,19 @@ def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bo
     return any(bare in (_fold(f.name), "这款" + _fold(f.name), "这件" + _fold(f.name)) for f in asked)
 
 
-def _about(folded: str, word: str) -> bool:
-    """Whether a yes/no question is about `word`: the word is the question (厚吗) or stands next to its mark."""
+def _about(folded: str, word: str, *, suits: bool = False) -> bool:
+    """Whether a yes/no question is about `word`: the word is the question (厚吗) or stands next to its mark.
+
+    `suits`: asking whether the item suits it is about it too (油皮能用吗, 冬天能穿吗, 孕妇可以用吗).
+    """
     if word.endswith(YES_NO_MARKS):
         return True
     start = folded.find(word)
     while start >= 0:
         after = folded[start + len(word) :].lstrip(" ，,")
         if after.startswith(_ABOUT_AFTER) or folded[:start].rstrip().endswith(_ABOUT_BEFORE):
+            return True
+        if suits and (after.startswith(_SUITS) or _A_NOT_A.match(after)):
             return True
         start = folded.find(word, start + 1)
     return False

@@ -10,13 +10,16 @@ class Aspect:
     """One kind of fact: the attribute names (column headers) that hold it and the words buyers ask it with.
 
     `intents` are the matcher's intents that ask for this fact whatever the words (多久发货 is shipping_time);
-    `fallback` the headers that answer when the item has none of `headers` (偏大吗 gets the 版型 then).
+    `fallback` the headers that answer when the item has none of `headers` (偏大吗 gets the 版型 then);
+    `claims` words that ask for it only in a yes/no question about them (是真皮吗, 含酒精吗, 油皮能用吗), not
+    wherever they stand (真皮的多少钱 asks a price).
     """
 
     headers: tuple[str, ...]
     asks: tuple[str, ...]
     intents: tuple[str, ...] = ()
     fallback: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()
 
     def part(self, key: str, *, fallback: bool = False) -> str | None:
         """How a folded column header holds this aspect: "" when it is one of its headers, the words before the
@@ -33,6 +36,19 @@ class Aspect:
 
 
 WHETHER = "是否"  # 是否起球, 是否掉色: a shop's header asking the question the value answers
+# Words a yes/no question names the fact by (是真皮吗, 是羊毛的吗, 有没有酒精, 含不含糖, 油皮能用吗, 冬天能穿吗).
+MATERIALS = (
+    "真皮", "牛皮", "羊皮", "猪皮", "皮革", "羊毛", "羊绒", "真丝", "桑蚕丝", "纯棉", "全棉", "棉", "麻", "亚麻",
+    "涤纶", "聚酯纤维", "锦纶", "尼龙", "氨纶", "莫代尔", "实木", "不锈钢", "塑料", "硅胶", "陶瓷", "玻璃", "合金",
+    "纯银", "纯金", "pu",
+)  # fmt: skip
+INGREDIENTS = (
+    "酒精", "香精", "香料", "色素", "防腐剂", "添加剂", "糖", "蔗糖", "激素", "荧光剂", "甲醛", "矿物油", "麸质",
+    "花生", "坚果", "牛奶", "乳糖", "味精", "反式脂肪", "咖啡因", "酒", "硅油", "水杨酸", "烟酰胺",
+)  # fmt: skip
+SEASONS = ("春天", "夏天", "秋天", "冬天", "春季", "夏季", "秋季", "冬季", "春秋", "春夏", "秋冬", "四季")
+SKINS = ("油皮", "干皮", "混油", "混干", "油性", "干性", "中性", "敏感肌", "敏感皮", "痘肌", "痘痘肌")
+PEOPLE = ("孕妇", "哺乳期", "儿童", "小孩", "宝宝", "老人", "学生", "男生", "女生", "男士", "女士")
 
 
 # An attribute is asked about when the message names its column header, or a word of the aspect that header
@@ -41,6 +57,7 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect(
         ("材质", "面料", "成分", "材料", "面料成分", "主面料", "材质成分", "填充物"),
         ("材质", "面料", "成分", "材料", "布料", "料子", "什么料", "啥料", "含棉", "纯棉吗", "棉的吗", "什么做的"),
+        claims=MATERIALS,
     ),
     Aspect(
         ("产地", "原产地", "生产地", "产区", "发源地"),
@@ -57,7 +74,7 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect(("品牌",), ("品牌", "什么牌子", "哪个牌子", "牌子")),
     Aspect(("厚薄", "厚度"), ("厚不厚", "薄不薄", "厚吗", "薄吗", "厚度", "厚薄")),
     Aspect(("弹力", "弹性"), ("弹力", "弹性", "有弹", "弹不弹")),
-    Aspect(("适用季节", "季节"), ("季节", "什么时候穿", "春秋", "夏天穿", "冬天穿", "四季")),
+    Aspect(("适用季节", "季节"), ("季节", "什么时候穿", "春秋", "夏天穿", "冬天穿", "四季"), claims=SEASONS),
     Aspect(("版型",), ("版型", "宽松吗", "修身吗", "宽不宽松", "修不修身")),
     Aspect(
         ("尺码偏大偏小", "偏大偏小", "尺码偏差", "尺码偏大", "尺码偏小", "尺码标准"),
@@ -100,4 +117,65 @@ ASPECTS: tuple[Aspect, ...] = (
         ),
         ("shipping_time",),
     ),
+    Aspect(
+        ("发货地", "发货地址", "发货城市", "发货仓", "发货仓库", "仓库"),
+        (
+            "哪里发货",
+            "哪发货",
+            "哪儿发货",
+            "从哪发",
+            "从哪里发",
+            "从哪儿发",
+            "哪里发的",
+            "哪发的",
+            "发货地",
+            "哪个仓",
+            "什么仓",
+            "从哪寄",
+            "哪里寄",
+        ),
+    ),
+    Aspect(
+        ("配料", "配料表", "原料", "原料表", "原材料", "全成分", "成分表", "主要成分", "成分"),
+        ("配料", "原料", "添加剂", "含不含", "加了什么", "添加了什么", "含有什么", "有什么成分"),
+        fallback=("材质", "面料", "材料", "面料成分", "材质成分"),
+        claims=INGREDIENTS,
+    ),
+    Aspect(
+        ("生产日期", "生产时间", "出厂日期", "生产批次"),
+        (
+            "生产日期",
+            "什么时候生产",
+            "啥时候生产",
+            "哪天生产",
+            "几号生产",
+            "几月生产",
+            "几月份生产",
+            "生产时间",
+            "什么时候做的",
+            "哪天做的",
+        ),
+    ),
+    Aspect(
+        ("储存方式", "储存条件", "贮存条件", "贮存方式", "保存方式", "保存方法", "保存条件", "存储方式", "储藏方法"),
+        (
+            "怎么保存",
+            "如何保存",
+            "怎么储存",
+            "如何储存",
+            "怎么存放",
+            "怎么储藏",
+            "要冷藏",
+            "冷藏吗",
+            "放冰箱",
+            "要不要冷藏",
+            "常温保存",
+        ),
+    ),
+    Aspect(("起球", "抗起球"), ("起球", "起不起球")),
+    Aspect(("掉色", "褪色", "色牢度"), ("掉色", "掉不掉色", "褪色", "褪不褪色", "串色", "染色")),
+    Aspect(("缩水", "缩水率"), ("缩水", "缩不缩")),
+    Aspect(("透", "透明度", "透光", "透肉"), ("透不透", "透吗", "会透", "透明吗", "透不透明", "透光", "透肉", "走光")),
+    Aspect(("适合肤质", "适用肤质", "肤质"), ("肤质", "什么皮肤", "哪种皮肤"), claims=SKINS),
+    Aspect(("适用人群", "适合人群"), ("适合什么人", "适用人群", "适合人群", "什么人用", "什么人穿"), claims=PEOPLE),
 )

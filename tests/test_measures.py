@@ -173,6 +173,12 @@ KIDS = Spans(height=(80, 140), weight=(20, 70))  # a children's chart: 80-140 cm
 ADULT = Spans(height=(150, 185), weight=(80, 160))
 
 
+def test_a_measure_already_given_leaves_the_charts_guess_to_the_adult_rule() -> None:
+    # 145 70斤 beside a chart of 150-175 cm and 80-150 斤 asked for the height: 145 was taken for a weight
+    assert parse("145 70斤 穿什么码", Spans(height=(150, 175), weight=(80, 150))) == Measurement(145, 70)
+    assert parse("130cm 100 穿几码", KIDS) == Measurement(height_cm=130, bare_weight=100)
+
+
 def test_chart_tells_a_childs_height_without_its_unit() -> None:
     # 孩子105 穿多大 was 105斤, and the 110 of 孩子110 38斤 was dropped: 105 cm is in the chart, 105 斤 is not
     assert combine(["孩子105 穿多大"], KIDS) == Body(105, None)

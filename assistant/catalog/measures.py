@@ -201,6 +201,13 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
         for match in bare:
             value = _number(match.group(1))
             kind = spans.kind(value)
+            if (
+                kind == WEIGHT
+                and (weight is not None or bare_weight is not None)
+                or kind == HEIGHT
+                and height is not None
+            ):
+                kind = None  # the chart's guess is taken (145 70斤 beside 150-175 cm, 80-150 斤): the adult rule tells
             if height is None and value < 3:
                 height = _within(value * 100, HEIGHT_CM)
             elif height is None and (kind == HEIGHT or kind is None and _inside(value, BARE_HEIGHT)):

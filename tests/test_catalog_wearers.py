@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant import store
 from assistant.catalog import wearers
-from assistant.catalog.answers import ASK_WEIGHT, SIZE, size_answers
+from assistant.catalog.answers import ASK_WEIGHT, SIZE, answers, size_answers
 from assistant.catalog.importer import import_files
 from assistant.catalog.measures import Body, Spans
 from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
@@ -87,3 +87,11 @@ async def test_two_people_get_a_size_each_over_the_webhook(
     body = await say(client, "我160 100斤，我男朋友175 130斤，各拿什么码", "two", item=TSHIRT)
     texts = [s["text"] for s in body["suggestions"][:2]]
     assert texts == ["亲，160cm/100斤建议拿M码哦~", "亲，175cm/130斤建议拿XL码哦~"]
+
+
+def test_someone_named_with_a_number_goes_on_about_size() -> None:
+    # 给我女儿买 她155 85斤, then 那我自己呢 我165 got nothing: the message says no 码
+    found = answers(ADULT, "那我自己呢 我165", ["给我女儿买 她155 85斤"])
+    assert said(found) == [(ASK_WEIGHT, "165cm", "")] and found[0].values["wearer"] == "您"
+    assert answers(ADULT, "这件99能便宜点吗", ["我160 100斤"]) == []  # no one named: a price
+    assert answers(ADULT, "那我自己呢 我165", []) == []  # nothing about size before

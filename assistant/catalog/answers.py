@@ -79,7 +79,8 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     """
     found: list[Answer] = []
     fitted = item.chart is not None and is_bra_item(item)
-    if item.chart is not None and (is_size_question(text, intent) or (fitted and bra.parse(text) is not None)):
+    sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)
+    if item.chart is not None and (sized or (fitted and bra.parse(text) is not None)):
         if fitted:
             found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]
         else:
@@ -166,6 +167,16 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
         return True
     folded = _fold(text)
     return any(word in folded for word in SIZE_WORDS)
+
+
+def _measures_of_someone(text: str, earlier: Sequence[str]) -> bool:
+    """A message naming someone with a number (那我自己呢 我165, 我老公175) in a conversation that gave measures
+    before: it goes on about size, though it says no 码."""
+    return (
+        wearers.named_last([text]) is not None
+        and measures.parse(text, about=True) is not None
+        and any(measures.parse(t) is not None for t in earlier)
+    )
 
 
 def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | None:

@@ -1,0 +1,86 @@
+"""The written set of buyers' size and fact questions (tests/data/catalog_questions.tsv) over shops' catalogs
+imported from tests/data/catalog_shops/: every question gets the catalog answer it should, or none.
+
+`python tests/test_catalog_written_set.py` prints how many are right (run from a checkout to measure its code).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from assistant import store
+from assistant.catalog.answers import FACT, SIZE, answers
+from assistant.catalog.importer import import_files
+from assistant.catalog.store import Item, read_item
+
+DATA = Path(__file__).parent / "data"
+SHOPS = DATA / "catalog_shops"
+ITEMS = {
+    "tee": "900000000001", "coat": "900000000002", "kids": "900000000003", "shoe": "900000000004",
+    "jerky": "900000000005", "cream": "900000000006", "scarf": "900000000007",
+}  # fmt: skip
+
+
+def questions() -> list[tuple[str, list[str], str, str]]:
+    """(item, earlier messages, message, expected) of each line of the written set."""
+    rows = []
+    for line in (DATA / "catalog_questions.tsv").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            item, earlier, text, expected = line.split("\t")
+            rows.append((item, [t for t in earlier.split(" || ") if t], text, expected))
+    return rows
+
+
+def catalog(directory: Path) -> dict[str, Item]:
+    """The shops' items as the import writes them and the service reads them."""
+    conn = store.connect(directory / "catalog.db")
+    try:
+        assert import_files(conn, sorted(SHOPS.glob("*.csv"))).written
+        found = {key: read_item(conn, item_id) for key, item_id in ITEMS.items()}
+    finally:
+        conn.close()
+    return {key: item for key, item in found.items() if item is not None}
+
+
+def said(item: Item, earlier: list[str], text: str) -> str:
+    """The catalog's answers to a message, written as the set writes what is expected."""
+    given = answers(item, text, earlier)
+    if not given:
+        return "none"
+    sizes = [a for a in given if a.kind == SIZE]
+    if sizes and len(sizes) == len([a for a in given if a.kind != FACT]):
+        return "size:" + ",".join(a.values["size"] for a in sizes)
+    others = [a.kind for a in given if a.kind != FACT]
+    if others:
+        return ",".join(others)
+    return "fact:" + ",".join(f.name for a in given for f in a.facts)
+
+
+def misses(directory: Path) -> tuple[int, list[tuple[str, str, str, str]]]:
+    items = catalog(directory)
+    wrong = []
+    rows = questions()
+    for key, earlier, text, expected in rows:
+        got = said(items[key], earlier, text)
+        if got != expected:
+            wrong.append((key, text, expected, got))
+    return len(rows), wrong
+
+
+def test_written_questions_get_the_answers_they_should(tmp_path: Path) -> None:
+    total, wrong = misses(tmp_path)
+    assert total >= 60
+    assert wrong == []
+
+
+def test_written_set_names_only_items_of_the_shops() -> None:
+    assert {key for key, *_ in questions()} <= set(ITEMS)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        count, wrong = misses(Path(tmp))
+    for row in wrong:
+        print("\t".join(row))
+    print(f"{count - len(wrong)}/{count} right")

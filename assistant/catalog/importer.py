@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sqlite3
 import unicodedata
@@ -13,16 +12,16 @@ from pathlib import Path
 from assistant import upgrade
 from assistant.catalog import store
 from assistant.catalog.bra import bra_size
-from assistant.catalog.sizing import Range, SizeRow, in_kilograms, order, parse_range
+from assistant.catalog.sizing import Range, SizeRow, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import HEADER_ROWS, FileError, Table, read_tables
+from assistant.catalog.units import WEIGHT_UNIT, UnitGuess, unit_guess
 from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
 NAMED_ITEMS = 3  # a warning names this many items, then counts the others
 TITLE_ROWS = HEADER_ROWS - 1  # rows a table may have above its header (a shop's name, an export's title and date)
-KG_CHART_MAX = 100  # a chart's weights without a unit, all at most this and no 身高 to judge by, may be kg: warn
 # Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
 ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")
 TITLE_HEADERS = ("标题", "商品标题", "宝贝标题", "商品名称", "title")
@@ -31,7 +30,6 @@ SIZE_HEADERS = ("尺码", "size", "码数")
 HEIGHT_HEADERS = ("身高", "height")
 WEIGHT_HEADERS = ("体重", "weight")
 _KG = re.compile(r"kg|公斤")
-_WEIGHT_UNIT = re.compile(r"kg|公斤|斤")  # a unit written in a cell wins over the header's
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
 # What Excel makes of a long number it was not told is text: 6.00000E+11 (the digits are lost) or, saved from
 # a number cell, 600000000011.0 (nothing lost: the id it was).
@@ -95,30 +93,6 @@ class MissingChart:
             "warning: size chart %(name)s is not imported, but items name it: %(items)s",
             name=repr(self.name),
             items=named,
-        )
-
-
-@dataclass(frozen=True)
-class UnitGuess:
-    """A 体重 column that gives no unit in its header or cells: the unit it was read in (a warning)."""
-
-    source: str
-    column: str
-    kg: bool  # read as kg (its rows' heights say so); False: read as 斤 though its values could be kg
-
-    def __str__(self) -> str:
-        if self.kg:
-            return _(
-                "warning: %(source)s: column %(column)s gives no unit; with the heights of its rows its values are"
-                " kilograms, so they were read as kg (write 体重(斤) in the header if they are 斤)",
-                source=self.source,
-                column=self.column,
-            )
-        return _(
-            "warning: %(source)s: column %(column)s gives no unit and no 身高 to judge by; its values were read as"
-            " 斤 (write 体重(kg) in the header if they are kilograms)",
-            source=self.source,
-            column=self.column,
         )
 
 
@@ -385,7 +359,7 @@ def _chart_rows(
     measures = [(i, unicodedata.normalize("NFKC", h).strip()) for i, h in enumerate(table.header) if i not in known]
     measures = [(i, name) for i, name in measures if name]
     weight_in_kg = "weight" in columns and _KG.search(table.header[columns["weight"]].lower()) is not None
-    guess = _unit_guess(table, columns)
+    guess = unit_guess(table, columns)
     if guess is not None:
         parsed.guesses.append(guess)
         weight_in_kg = guess.kg
@@ -444,32 +418,6 @@ def _chart_rows(
         sizes.append((number, size))
 
 
-def _unit_guess(table: Table, columns: Mapping[str, int]) -> UnitGuess | None:
-    """The unit of a 体重 column that names none (header or cells), judged by its rows' heights; None when it
-    names one, or when its values are plainly 斤 (any over 100, with no 身高 to judge by)."""
-    if "weight" not in columns:
-        return None
-    at = columns["weight"]
-    header = unicodedata.normalize("NFKC", table.header[at]).strip()
-    cells = [row[at].lower() for _, row in table.rows if at < len(row) and row[at]]
-    if _WEIGHT_UNIT.search(header.lower()) or any(_WEIGHT_UNIT.search(c) for c in cells):
-        return None
-    pairs = []
-    for _number, row in table.rows:
-        height_cell = row[columns["height"]] if "height" in columns and columns["height"] < len(row) else ""
-        height = parse_range(height_cell, metres=True) if height_cell else None
-        weight = parse_range(row[at]) if at < len(row) and row[at] else None
-        if height is not None and weight is not None:
-            pairs.append((height, weight))
-    if pairs:
-        return UnitGuess(table.source, header, True) if in_kilograms(pairs) else None
-    weights = [w for w in (parse_range(c) for c in cells) if w is not None]
-    ends = [v for w in weights for v in (w.low, w.high) if not math.isinf(v)]
-    if ends and max(ends) <= KG_CHART_MAX:
-        return UnitGuess(table.source, header, False)
-    return None
-
-
 def _size_row(
     cells: Sequence[str],
     columns: Mapping[str, int],
@@ -503,7 +451,7 @@ def _size_row(
                 Problem(source, number, _("体重 %(value)s is not a range such as 95-110", value=repr(cell)))
             )
             return None
-        if weight_in_kg and not _WEIGHT_UNIT.search(cell.lower()):
+        if weight_in_kg and not WEIGHT_UNIT.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell gives no unit
     if height is None and weight is None and bra_size(size) is None:  # a bra's 75B is its own measure
         reason = _(

@@ -213,13 +213,34 @@ def test_import_refuses_tables_it_cannot_tell(tmp_path: Path, db_path: Path) -> 
     assert not report.written
 
 
-def test_import_refuses_a_shoe_chart_by_foot_length_saying_it_is_not_supported(tmp_path: Path, db_path: Path) -> None:
-    shoes = write_csv(tmp_path / "shoes.csv", ("商品ID", "尺码", "脚长"), [(TSHIRT, "38", "24-24.5")])
-    blank = write_csv(tmp_path / "blank.csv", ("商品ID", "尺码", "身高", "脚长"), [(HOODIE, "39", "", "24.5-25")])
-    report = run_import(db_path, [shoes, blank])
+def test_import_takes_a_shoe_chart_by_foot_length(tmp_path: Path, db_path: Path) -> None:
+    # a chart of 尺码 and 脚长 was refused: 尺码表需要身高或体重列
+    shoes = write_csv(
+        tmp_path / "shoes.csv", ("商品ID", "尺码", "脚长(cm)"), [(TSHIRT, "38", "23.5-24"), (TSHIRT, "39", "24-24.5")]
+    )
+    report = run_import(db_path, [*tshirt_files(tmp_path)[:1], shoes])
+    assert report.problems == () and report.written
+    conn = store.connect(db_path)
+    try:
+        item = read_item(conn, TSHIRT)
+    finally:
+        conn.close()
+    assert item is not None and item.chart is not None
+    assert [(r.size, r.measures) for r in item.chart.rows] == [
+        ("38", (("脚长(cm)", "23.5-24"),)),
+        ("39", (("脚长(cm)", "24-24.5"),)),
+    ]
+
+
+def test_import_refuses_a_chart_by_other_measures_and_a_size_without_any(tmp_path: Path, db_path: Path) -> None:
+    bust = write_csv(tmp_path / "bust.csv", ("商品ID", "尺码", "胸围"), [(TSHIRT, "M", "88-92")])
+    blank = write_csv(tmp_path / "blank.csv", ("商品ID", "尺码", "身高", "脚长"), [(HOODIE, "39", "", "")])
+    foot = write_csv(tmp_path / "foot.csv", ("商品ID", "尺码", "脚长"), [(TSHIRT, "40", "大约25")])
+    report = run_import(db_path, [bust, blank, foot])
     assert [str(p) for p in report.problems] == [
-        "shoes.csv 第 1 行：尺码表需要身高或体重列：尺码推荐只看身高和体重，不支持只按脚长（鞋码）或其他尺寸的尺码表",
-        "blank.csv 第 2 行：尺码 39 既没有身高也没有体重：每个尺码至少要有其中一项（推荐只看身高和体重，脚长等其他尺寸只用于展示）",
+        "bust.csv 第 1 行：尺码表需要身高、体重或脚长列：尺码推荐看身高和体重（鞋子看脚长），不支持只按其他尺寸的尺码表",
+        "blank.csv 第 2 行：尺码 39 没有身高、体重或脚长：每个尺码至少要有其中一项（推荐看身高和体重，鞋子看脚长；其他尺寸只用于展示）",
+        "foot.csv 第 2 行：脚长 '大约25' 不是 24.5 或 240-245 这样的长度",
     ]
     assert not report.written
 

@@ -18,7 +18,7 @@ DATA = Path(__file__).parent / "data"
 SHOPS = DATA / "catalog_shops"
 ITEMS = {
     "tee": "900000000001", "coat": "900000000002", "kids": "900000000003", "shoe": "900000000004",
-    "jerky": "900000000005", "cream": "900000000006", "scarf": "900000000007",
+    "jerky": "900000000005", "cream": "900000000006", "scarf": "900000000007", "flats": "900000000008",
 }  # fmt: skip
 
 
@@ -32,11 +32,11 @@ def questions() -> list[tuple[str, list[str], str, str]]:
     return rows
 
 
-def catalog(directory: Path) -> dict[str, Item]:
-    """The shops' items as the import writes them and the service reads them."""
+def catalog(directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
+    """The shops' items as the import writes them and the service reads them (`skip_bad`: what the code can)."""
     conn = store.connect(directory / "catalog.db")
     try:
-        assert import_files(conn, sorted(SHOPS.glob("*.csv"))).written
+        assert import_files(conn, sorted(SHOPS.glob("*.csv")), skip_bad=skip_bad).written
         found = {key: read_item(conn, item_id) for key, item_id in ITEMS.items()}
     finally:
         conn.close()
@@ -57,8 +57,8 @@ def said(item: Item, earlier: list[str], text: str) -> str:
     return "fact:" + ",".join(f.name for a in given for f in a.facts)
 
 
-def misses(directory: Path) -> tuple[int, list[tuple[str, str, str, str]]]:
-    items = catalog(directory)
+def misses(directory: Path, *, skip_bad: bool = False) -> tuple[int, list[tuple[str, str, str, str]]]:
+    items = catalog(directory, skip_bad=skip_bad)
     wrong = []
     rows = questions()
     for key, earlier, text, expected in rows:
@@ -80,7 +80,7 @@ def test_written_set_names_only_items_of_the_shops() -> None:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
-        count, wrong = misses(Path(tmp))
+        count, wrong = misses(Path(tmp), skip_bad=True)  # an older checkout may refuse a chart
     for row in wrong:
         print("\t".join(row))
     print(f"{count - len(wrong)}/{count} right")

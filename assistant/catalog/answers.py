@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import bra, measures, wearers
+from assistant.catalog import bra, feet, measures, wearers
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, choose, size_name
 from assistant.catalog.store import Item
@@ -22,6 +22,7 @@ ASK_HEIGHT = "ask_height"
 ASK_WEIGHT = "ask_weight"
 NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
 ASK_UNDER_BUST = "ask_under_bust"  # a bra: the cup or over-bust known, the under-bust (the band) missing
+ASK_FOOT = "ask_foot"  # a shoe: the foot length missing
 ASK_OVER_BUST = "ask_over_bust"  # a bra: the under-bust known, the over-bust (the cup) missing
 # Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
 # children's chart (its tallest size at most CHILD_CHART_CM), else the buyer (wearers.py).
@@ -39,6 +40,8 @@ _ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面
 _ABOUT_BEFORE = ("是", "有没有", "是不是", "含", "添加")  # 有没有弹力, 是不是纯棉, 含不含糖: right before it
 # After a yes/no claim (油皮, 冬天, 孕妇): asking whether the item suits it.
 _SUITS = ("能用", "可以用", "适合", "适用", "用吗", "能穿", "可以穿", "穿吗", "穿冷", "穿热", "穿会", "会冷", "会热", "可以吃", "能吃", "吃吗")  # fmt: skip
+# A message asking which size to take (a shoe's chart then asks for the foot length): 38码有货吗 asks no size.
+WHICH_SIZE = ("几码", "什么码", "哪个码", "哪码", "多少码", "多大码", "多大", "选码", "选哪", "穿多", "拿多", "买多", "穿哪", "码数怎么选", "尺码怎么选")  # fmt: skip
 SIZE_WORDS = ("码", "多大", "尺寸", "大小", "合身", "穿什么", "穿多", "穿哪", "能穿", "选哪")
 _PUNCTUATION = " \t\n,，.。!！?？~～、:："
 
@@ -84,7 +87,7 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
         if fitted:
             found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]
         else:
-            found += size_answers(item, text, earlier)
+            found += size_answers(item, text, earlier, intent=intent)
     facts = asked_facts(item, text, intent)
     if facts:
         said = "，".join(spoken(f) for f in facts)
@@ -163,7 +166,7 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
     """A message about the buyer's size: the matcher says so, it gives a height or weight, or it asks a size."""
     if intent == "size_advice":
         return True
-    if measures.parse(text) is not None:
+    if measures.parse(text) is not None or feet.parse(text) is not None:
         return True
     folded = _fold(text)
     return any(word in folded for word in SIZE_WORDS)
@@ -185,14 +188,18 @@ def size_answer(item: Item, text: str, earlier: Sequence[str] = ()) -> Answer | 
     return found[0] if found else None
 
 
-def size_answers(item: Item, text: str, earlier: Sequence[str] = ()) -> list[Answer]:
+def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str | None = None) -> list[Answer]:
     """For each person the message gives measures of (else the one the conversation speaks of), the size from the
     item's chart, or a request for the measure still missing; [] when nothing fits.
 
     Nothing for a person of whom neither measure is known (the library's phrase asks for both); a NO_SIZE
-    answer when the chart has no size for them.
+    answer when the chart has no size for them. A shoe's chart (by 脚长) reads the buyer's foot length.
     """
     chart = item.chart
+    shoes = feet.shoe_chart(chart) if chart is not None else None
+    if shoes is not None:
+        shoe = shoe_answer(shoes, [*earlier, text], intent)
+        return [shoe] if shoe is not None else []
     if chart is None or not (chart.uses_height or chart.uses_weight):
         return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
     default = wearers.CHILD if _is_childrens(chart) else wearers.SELF
@@ -241,6 +248,31 @@ def _person_size(chart: SizeChart, person: wearers.Person) -> Answer | None:
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def shoe_answer(chart: SizeChart, texts: Sequence[str], intent: str | None = None) -> Answer | None:
+    """The size of a shoe's chart (`feet.shoe_chart`) for the buyer's foot length; without one, a request for it
+    when the newest message asks which size (a height and weight, or 平时穿38码, tell no foot length)."""
+    foot = feet.combine(texts)
+    if foot is None:
+        if intent != "size_advice" and not any(word in _fold(texts[-1]) for word in WHICH_SIZE):
+            return None
+        values = {"measures": "", "wearer": wearer(chart, texts)}
+        return Answer(ASK_FOOT, "size_advice", MappingProxyType(values))
+    said = f"脚长{_num(foot / 10)}cm"
+    values = {"measures": said, "height": "", "weight": ""}
+    facts: tuple[Fact, ...] = (Fact("脚长", f"{_num(foot / 10)}cm"),)
+    row = choose(chart, foot, None)
+    if row is None:
+        whole = _whole(chart, "height")
+        values.update(span=f"脚长{whole.with_unit('mm')}" if whole else "", smallest=size_name(chart.rows[0].size))
+        values.update(largest=size_name(chart.rows[-1].size))
+        facts = (*facts, Fact("尺码", f"无（尺码表：{values['span']}）"))
+        return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, said)
+    values.update(size=size_name(row.size), size_label=row.size)
+    length = f"脚长{row.height.with_unit('mm')}" if row.height is not None else ""
+    facts = (*facts, Fact("尺码", f"{row.size}（{length}）"))
+    return Answer(SIZE, "size_advice", MappingProxyType(values), facts, said)
 
 
 def is_bra_item(item: Item) -> bool:

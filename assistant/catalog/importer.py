@@ -12,6 +12,7 @@ from pathlib import Path
 from assistant import upgrade
 from assistant.catalog import store
 from assistant.catalog.bra import bra_size
+from assistant.catalog.feet import foot_range, is_foot_header
 from assistant.catalog.sizing import Range, SizeRow, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import HEADER_ROWS, FileError, Table, read_tables
@@ -239,7 +240,10 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             problems.append(Problem(table.source, table.header_row, _("an item list needs a 商品ID column")))
             return None
         return columns
-    if "size" in columns and ("height" in columns or "weight" in columns or _bra_sizes(table, columns["size"])):
+    shoes = any(is_foot_header(h) for h in table.header)
+    if "size" in columns and (
+        "height" in columns or "weight" in columns or shoes or _bra_sizes(table, columns["size"])
+    ):
         if ("id" in columns) == ("chart" in columns):
             problems.append(
                 Problem(
@@ -259,8 +263,8 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
         return None
     if "size" in columns:
         reason = _(
-            "a size chart needs a 身高 or 体重 column: size advice reads only height and weight, so a chart by 脚长"
-            " (shoes) or by other measures alone is not supported"
+            "a size chart needs a 身高, 体重 or 脚长 column: size advice reads height and weight (shoes: 脚长), so a"
+            " chart by other measures alone is not supported"
         )
         problems.append(Problem(table.source, table.header_row, reason))
         return None
@@ -453,10 +457,15 @@ def _size_row(
             return None
         if weight_in_kg and not WEIGHT_UNIT.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell gives no unit
-    if height is None and weight is None and bra_size(size) is None:  # a bra's 75B is its own measure
+    foot = next((cells[i] for i, name in measures if is_foot_header(name) and cells[i]), "")
+    if height is None and weight is None and foot and foot_range(foot) is None:
+        reason = _("脚长 %(value)s is not a length such as 24.5 or 240-245", value=repr(foot))
+        problems.append(Problem(source, number, reason))
+        return None
+    if height is None and weight is None and not foot and bra_size(size) is None:  # a bra's 75B is its own measure
         reason = _(
-            "size %(size)s has neither 身高 nor 体重: every size needs one of them (advice reads only height and"
-            " weight; 脚长 and other measures are only shown)",
+            "size %(size)s has neither 身高, 体重 nor 脚长: every size needs one of them (advice reads height and"
+            " weight, or a shoe's 脚长; other measures are only shown)",
             size=size,
         )
         problems.append(Problem(source, number, reason))

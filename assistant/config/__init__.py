@@ -272,6 +272,7 @@ class CatalogConfig:
     ask_weight: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的体重（多少斤），我对照尺码表帮您选码哦~"
     ask_under_bust: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的下胸围（胸部下沿水平一圈，多少厘米），我对照尺码表帮您选码哦~"
     ask_over_bust: str = "亲，{{ measures }}收到啦~ 麻烦再告诉我{{ wearer }}的上胸围（胸部最丰满处水平一圈，多少厘米），我对照尺码表帮您选码哦~"
+    ask_foot: str = "亲，鞋子按脚长选码最准，麻烦量一下{{ wearer }}的脚长（脚后跟到最长脚趾，多少厘米）告诉我，我对照尺码表帮您选码哦~"
     no_size: str = (
         "亲，{{ measures }}超出了这款尺码表的范围（{{ span }}），这款可能没有合适您的码，建议看看店里其他款哦~"
     )

@@ -12,6 +12,7 @@ from jinja2 import Template
 
 from assistant import store
 from assistant.catalog.answers import (
+    ASK_FOOT,
     ASK_HEIGHT,
     ASK_OVER_BUST,
     ASK_UNDER_BUST,
@@ -45,6 +46,7 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     ASK_WEIGHT: ("ask_weight", "catalog.ask_weight", "size"),
     ASK_UNDER_BUST: ("ask_under_bust", "catalog.ask_under_bust", "size"),
     ASK_OVER_BUST: ("ask_over_bust", "catalog.ask_over_bust", "size"),
+    ASK_FOOT: ("ask_foot", "catalog.ask_foot", "size"),
     NO_SIZE: ("no_size", "catalog.no_size", "size"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.

@@ -1,0 +1,96 @@
+"""Shoes: a size chart by 脚长 imported as a shop writes it, and the size for the buyer's foot length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant import store
+from assistant.catalog import feet
+from assistant.catalog.answers import ASK_FOOT, NO_SIZE, SIZE, answers
+from assistant.catalog.importer import import_files
+from assistant.catalog.sizing import Range, SizeChart, SizeRow
+from assistant.catalog.store import Item
+from assistant.config import Config
+from tests.catalog_data import say, top, write_csv
+from tests.helpers import make_app
+
+Client = TestClient  # type: ignore[type-arg]
+SHOE = "800000000030"
+CM_ROWS = [("38", "23.5-24"), ("39", "24-24.5"), ("40", "24.5-25"), ("41", "25-25.5")]
+
+
+def shoe(rows: list[tuple[str, str]], header: str = "脚长") -> Item:
+    sizes = tuple(SizeRow(size, None, None, ((header, cell),)) for size, cell in rows)
+    return Item(id=SHOE, title="男士休闲板鞋", attrs=(), chart=SizeChart(rows=sizes))
+
+
+@pytest.mark.parametrize(
+    ("text", "mm"),
+    [
+        ("脚长24.5", 245), ("脚长245mm", 245), ("脚长是25.2厘米 拿几码", 252), ("脚长 23cm", 230), ("脚长二十三", 230),
+        ("脚长230", 230), ("我脚长大概24", 240), ("脚长5", None), ("脚长999", None), ("38码", None), ("165 110斤", None),
+    ],
+)  # fmt: skip
+def test_foot_length_is_read_in_every_unit(text: str, mm: float | None) -> None:
+    assert feet.parse(text) == mm
+
+
+def test_a_chart_by_foot_length_in_cm_or_mm_is_a_shoes() -> None:
+    chart = feet.shoe_chart(shoe([("39", "240-245mm"), ("38", "235")]).chart)  # type: ignore[arg-type]
+    assert chart is not None and [(r.size, r.height) for r in chart.rows] == [
+        ("38", Range(235, 235)),
+        ("39", Range(240, 245)),
+    ]
+    assert feet.shoe_chart(shoe([("38", "235")], "脚长(mm)").chart) is not None  # type: ignore[arg-type]
+    assert feet.shoe_chart(shoe([("M", "88-92")], "胸围").chart) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rows", "text", "kind", "size"),
+    [
+        (CM_ROWS, "脚长24.2穿多大", SIZE, "39码"),
+        (CM_ROWS, "脚长24.5穿多大", SIZE, "40码"),  # on the boundary of two sizes: the larger
+        (CM_ROWS, "脚长28 穿什么码", NO_SIZE, ""),
+        (CM_ROWS, "脚长22穿几码", NO_SIZE, ""),
+        ([("36", "230"), ("37", "235"), ("38", "240")], "脚长23.2穿几码", SIZE, "37码"),  # between two: the larger
+        (CM_ROWS, "平时穿40码 这款拿几码", ASK_FOOT, ""),  # the size worn elsewhere tells no foot length
+        (CM_ROWS, "165 110斤穿什么码", ASK_FOOT, ""),
+    ],
+)
+def test_a_shoes_size_is_read_from_the_foot_length(
+    rows: list[tuple[str, str]], text: str, kind: str, size: str
+) -> None:
+    found = answers(shoe(rows), text)
+    assert [(a.kind, a.values.get("size", "")) for a in found] == [(kind, size)]
+
+
+def test_a_question_that_asks_no_size_gets_no_request_for_the_foot() -> None:
+    assert answers(shoe(CM_ROWS), "38码有货吗") == []
+
+
+async def test_shoe_sizes_over_the_webhook(
+    aiohttp_client: Any, config: Config, tmp_path: Path, db_path: store.Location
+) -> None:
+    files = [
+        write_csv(tmp_path / "items.csv", ("商品ID", "标题"), [(SHOE, "男士休闲板鞋")]),
+        write_csv(tmp_path / "shoes.csv", ("商品ID", "尺码", "参考脚长(cm)"), [(SHOE, s, f) for s, f in CM_ROWS]),
+    ]
+    conn = store.connect(db_path)
+    try:
+        assert import_files(conn, files).written
+    finally:
+        conn.close()
+    client = await aiohttp_client(make_app(config))
+    # the library's phrase asked a shoe buyer for their height and weight
+    asked = await say(client, "平时穿40码 这款拿几码", "shoe", item=SHOE)
+    assert top(asked)["phrase_id"] == "catalog.ask_foot" and "脚长" in top(asked)["text"]
+    body = await say(client, "脚长24.2", "shoe")
+    assert top(body)["text"] == "亲，脚长24.2cm建议拿39码哦~"
+    assert body["item"]["facts"] == [
+        {"name": "脚长", "value": "24.2cm"},
+        {"name": "尺码", "value": "39（脚长240-245mm）"},
+    ]

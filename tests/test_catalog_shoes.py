@@ -14,6 +14,7 @@ from assistant.catalog.answers import ASK_FOOT, NO_SIZE, SIZE, answers
 from assistant.catalog.importer import import_files
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
 from assistant.catalog.store import Item
+from assistant.cli import main
 from assistant.config import Config
 from tests.catalog_data import say, top, write_csv
 from tests.helpers import make_app
@@ -94,3 +95,19 @@ async def test_shoe_sizes_over_the_webhook(
         {"name": "脚长", "value": "24.2cm"},
         {"name": "尺码", "value": "39（脚长240-245mm）"},
     ]
+
+
+def test_catalog_show_gives_a_shoes_chart_without_empty_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 尺码  身高(cm)  体重(斤)  脚长(cm): two empty columns before the one the chart has
+    files = [
+        write_csv(tmp_path / "items.csv", ("商品ID", "标题"), [(SHOE, "男士休闲板鞋")]),
+        write_csv(tmp_path / "shoes.csv", ("商品ID", "尺码", "脚长(cm)"), [(SHOE, s, f) for s, f in CM_ROWS]),
+    ]
+    db = tmp_path / "catalog.db"
+    assert main(["catalog", "import", *map(str, files), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["catalog", "show", SHOE, "--db", str(db)]) == 0
+    chart = capsys.readouterr().out.split("\n\n", 1)[1].splitlines()
+    assert chart[0].split() == ["尺码", "脚长(cm)"] and chart[2].split() == ["38", "23.5-24"]

@@ -153,10 +153,13 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
         format_table([["", ""], *facts, ["尺码表", item.chart.name or _("its own")]], max_width=200).split("\n", 2)[2]
     )
     names = sorted({name for row in item.chart.rows for name, _ in row.measures})
-    table = [["尺码", "身高(cm)", "体重(斤)", *names]]  # kilograms were turned into 斤 on import
+    # kilograms were turned into 斤 on import; a chart without 身高 or 体重 (a shoe's, a bra's) shows no empty column
+    uses = [(m, h) for m, h, used in (("height", "身高(cm)", item.chart.uses_height), ("weight", "体重(斤)", item.chart.uses_weight)) if used]  # fmt: skip
+    table = [["尺码", *(header for _m, header in uses), *names]]
     for row in item.chart.rows:
         measures = dict(row.measures)
-        table.append([row.size, _range(row.height), _range(row.weight), *(measures.get(n, "") for n in names)])
+        ranges = [_range(getattr(row, m)) for m, _h in uses]
+        table.append([row.size, *ranges, *(measures.get(n, "") for n in names)])
     print()
     print(format_table(table))
     return 0

@@ -121,6 +121,8 @@ def test_parse_keeps_a_weight_without_unit_for_the_rule(text: str, height: float
         "3岁",
         "订单号 123456789",
         "满200减20",
+        "同样42的鞋 这双穿着顶脚",  # a shoe's size, read as 42 kg
+        "平时穿40 这款穿几码",  # the size worn, read as 40 kg
     ],
 )
 def test_parse_finds_nothing_in_other_numbers(text: str) -> None:

@@ -97,6 +97,37 @@ def test_words_of_a_fact_outside_a_question_about_it_ask_nothing(item: Item, tex
     assert asked_facts(item, text) == []
 
 
+BAG = Item(
+    id="800000000025", title="帆布托特包", attrs=(("尺寸", "长40cm 宽12cm 高32cm"), ("材质", "帆布"), ("容量", "约15L"))
+)
+CUP = Item(
+    id="800000000026", title="保温杯 500ml", attrs=(("容量", "500ml"), ("材质", "316不锈钢"), ("保温时长", "12小时"))
+)
+
+
+@pytest.mark.parametrize(
+    ("item", "text", "said"),
+    [
+        # each got nothing, though the item's column answers it
+        (BAG, "有多大", ["尺寸"]),
+        (BAG, "包多宽", ["尺寸"]),
+        (BAG, "能装多少", ["容量"]),
+        (BAG, "是帆布的吗", ["材质"]),
+        (CUP, "能装多少水", ["容量"]),
+        (CUP, "保温多久", ["保温时长"]),
+        (CUP, "能保温几个小时", ["保温时长"]),
+        (CUP, "是316的吗", ["材质"]),
+    ],
+)
+def test_a_goods_size_capacity_and_columns_of_its_own_are_found(item: Item, text: str, said: list[str]) -> None:
+    assert [f.name for f in asked_facts(item, text)] == said
+
+
+def test_a_columns_stem_beside_another_word_asks_nothing() -> None:
+    assert asked_facts(CUP, "保温杯什么颜色") == []
+    assert asked_facts(CUP, "杯子多重") == []  # no 重量: nothing invented
+
+
 def test_a_value_that_answers_its_column_says_itself() -> None:
     found = answers(COAT, "会起球吗 掉色吗")
     assert [a.values["facts"] for a in found] == ["不起球，不掉色"]

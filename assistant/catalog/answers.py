@@ -153,13 +153,32 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         words += said
         by_intent = by_intent or meant or bool(claimed)  # a claim counts only where a yes/no question asks it
     for name, value, key in attrs:
-        if len(key) >= 2 and key in folded and key not in covered and all(f.name != name for f in asked):
+        if key in covered or any(f.name == name for f in asked):
+            continue
+        if len(key) >= 2 and key in folded:
             asked.append(Fact(name, value))
             words.append(key)
+        elif (stem := _stem(key)) is not None and (asking := re.search(re.escape(stem) + _STEM_ASKED, folded)):
+            asked.append(Fact(name, value))
+            words.append(asking.group(0))
     if not asked or not (by_intent or _is_question(folded, asked, words)):
         return []
     order = {name: i for i, (name, _) in enumerate(item.attrs)}
     return sorted(asked, key=lambda f: order.get(f.name, 0))
+
+
+def _stem(key: str) -> str | None:
+    """What a column is of, when its header ends with a word for a kind of value (保温 of 保温时长, 续航 of 续航时间)."""
+    for suffix in _STEMMED:
+        if key.endswith(suffix) and len(key) - len(suffix) >= 2:
+            return key[: -len(suffix)]
+    return None
+
+
+# A column 保温时长 is asked by 保温多久, 能保温几个小时: its stem followed by a question for an amount or a way
+# (保温杯什么颜色 asks no 保温时长: 杯 stands between).
+_STEMMED = ("时长", "时间", "方式", "方法", "范围", "长度", "宽度", "高度", "功率", "次数", "温度")
+_STEM_ASKED = r"(?:要|能|可以|大概|一般|的)?(?:多|几|怎么|什么|啥|如何)"
 
 
 def is_size_question(text: str, intent: str | None = None) -> bool:

@@ -181,6 +181,27 @@ def test_a_measure_already_given_leaves_the_charts_guess_to_the_adult_rule() -> 
     assert parse("130cm 100 穿几码", KIDS) == Measurement(height_cm=130, bare_weight=100)
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # numbers beside a size the buyer weighs up were not read: nothing said 码 or 穿
+        ("我162 105 微胖 M还是L", Measurement(height_cm=162, bare_weight=105)),
+        ("160 120 L还是XL", Measurement(height_cm=160, bare_weight=120)),
+        ("160 100 M会小吗", Measurement(height_cm=160, bare_weight=100)),
+        ("165 110 男", Measurement(height_cm=165, bare_weight=110)),
+        ("165 110 女生", Measurement(height_cm=165, bare_weight=110)),
+    ],
+)
+def test_a_size_named_makes_the_numbers_measures(text: str, found: Measurement) -> None:
+    assert parse(text) == found
+
+
+def test_a_number_just_below_a_childrens_chart_is_a_height() -> None:
+    # 宝宝20斤 78 asked for the height: 78 was neither in the chart's 80-140 cm nor an adult's height
+    assert combine(["宝宝20斤 78"], KIDS) == Body(78, 20)
+    assert combine(["宝宝75 穿多大"], KIDS) == Body(75, None)
+
+
 def test_chart_tells_a_childs_height_without_its_unit() -> None:
     # 孩子105 穿多大 was 105斤, and the 110 of 孩子110 38斤 was dropped: 105 cm is in the chart, 105 斤 is not
     assert combine(["孩子105 穿多大"], KIDS) == Body(105, None)

@@ -20,6 +20,7 @@ BARE_HEIGHT = (130.0, 210.0)  # a number without a unit reads as a height in thi
 BARE_WEIGHT = (30.0, 300.0)  # ... and as a weight in this one
 KG_BELOW = 70.0  # with no height known, a weight without its unit under 70 is in kilograms, else in 斤
 TYPICAL_BMI = 21.0  # with a height known, the unit that gives the more typical body wins
+NEAR_CHART = 0.1  # a bare number this share beyond the chart's 身高 still reads as a height (a 78 cm baby, 80-130)
 PARSE_CACHE = 50_000  # earlier messages are read again for every new message of the conversation
 LONG_PARSE_CACHE = 500  # heads longer than CACHED_TEXT_CHARS, fewer: each key keeps up to 500 characters
 CACHED_TEXT_CHARS = 64
@@ -65,8 +66,9 @@ _NOT_AFTER = re.compile(
 _NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "价格", "价钱", "钱", "花了", "付了", "第", "满", "减", "送", "穿")  # fmt: skip
 TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
 # What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
-_FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概]")
+_FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概男女生士]")
 _SIZE_CUES = ("码", "尺码", "尺寸", "穿", "身高", "体重", "多大", "大小", "合适", "号")
+_SIZE_LABEL = re.compile(r"(?<![a-z0-9])(?:x{0,3}s|m|x{0,4}l|[2-6]xl)(?![a-z])")  # M还是L, 160 100 M会小吗
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ class Spans:
 
     def kind(self, value: float) -> str | None:
         """HEIGHT or WEIGHT when the chart tells which measure `value` is; None when it does not."""
-        tall = self.height is not None and _inside(value, self.height) and _inside(value, HEIGHT_CM)
+        near = (self.height[0] * (1 - NEAR_CHART), self.height[1] * (1 + NEAR_CHART)) if self.height else None
+        tall = near is not None and _inside(value, near) and _inside(value, HEIGHT_CM)
         heavy = (
             self.weight is not None
             and (_inside(value, self.weight) or _inside(value * 2, self.weight))
@@ -135,13 +138,13 @@ def about_size(text: str) -> bool:
     if not isinstance(text, str):
         return False
     work = unicodedata.normalize("NFKC", text[:500]).lower()
-    return any(cue in work for cue in _SIZE_CUES)
+    return any(cue in work for cue in _SIZE_CUES) or _SIZE_LABEL.search(work) is not None
 
 
 @lru_cache(maxsize=PARSE_CACHE)
 def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
     work = to_digits(unicodedata.normalize("NFKC", text).lower())
-    about_size = about or any(cue in work for cue in _SIZE_CUES)
+    about_size = about or any(cue in work for cue in _SIZE_CUES) or _SIZE_LABEL.search(work) is not None
     height: float | None = None
     weight: float | None = None
     bare_weight: float | None = None

@@ -20,9 +20,16 @@ MAX_SCAN_CHARS = 5000
 
 def item_in(text: str) -> str | None:
     """The item id of the last Taobao/Tmall item link in `text`, or None."""
+    found = items_in(text)
+    return found[-1] if found else None
+
+
+def items_in(text: str) -> list[str]:
+    """The item ids of the Taobao/Tmall item links in `text`, in order, each once."""
     if not isinstance(text, str) or "ao" not in text.lower() and "mall" not in text.lower():
-        return None  # neither taobao nor tmall: the common case costs one look
+        return []  # neither taobao nor tmall: the common case costs one look
     found: list[tuple[int, str]] = []
     for pattern in (_QUERY_LINK, _PATH_LINK):
         found += [(m.start(), m.group(1)) for m in pattern.finditer(text[:MAX_SCAN_CHARS])]
-    return max(found)[1] if found else None
+    ids = [item for _, item in sorted(found)]
+    return [item for n, item in enumerate(ids) if item not in ids[n + 1 :]]

@@ -26,7 +26,7 @@ from assistant.catalog.answers import (
     intents_answered,
 )
 from assistant.catalog.focus import ItemFocus, LookupFailed, event_item
-from assistant.catalog.links import item_in
+from assistant.catalog.links import item_in, items_in
 from assistant.catalog.store import Catalog, Item
 from assistant.config import CatalogConfig, ConfigError
 from assistant.conversations import ConversationState
@@ -136,7 +136,8 @@ class ItemAnswers:
             for s in suggestions
         ]
         intent = suggestions[0].intent if suggestions else None
-        given = answers(item, text, earlier, intent=intent)
+        # A message linking two items compares them: an answer about the last one alone would read as the answer.
+        given = answers(item, text, earlier, intent=intent) if len(items_in(text)) < 2 else []
         lead = [self._suggestion(a, variables, values) for a in given]
         found = [s for s in lead if s is not None]
         # Where the item's own fact answers, the library's phrases of that intent speak of no item and may say

@@ -115,3 +115,22 @@ def test_qa_eval_cli_speaks_the_interface_language(tmp_path: Path, capsys: pytes
     path.write_text("agent\tnone\n", encoding="utf-8")
     assert main(["qa", "eval", "--set", str(path), *config]) == 1
     assert "：应为 方向<TAB>标签<TAB>文本，实际是 'agent\\tnone'" in capsys.readouterr().err
+
+
+def test_qa_eval_supervisor_set_leaves_everyday_good_service_alone(inspector: Inspector) -> None:
+    # 欢迎语, 不好意思让您久等了, 跟主管说过了, the buyer's words quoted back, goods named 滚刷, 包包, vivo X100: 18 of
+    # 54 were flagged (33 %), and 2 of 7 buyers' ordinary messages (不是要投诉, 不会给你们差评).
+    result = scores(inspector, "qa_supervisor.tsv")
+    assert result.ordinary_agent >= 50
+    assert result.false_alarms == 0
+    ordinary = [e for e in read_examples(DATA / "qa_supervisor.tsv") if not e.labels]
+    assert [e.text for e in ordinary if inspector.inspect(e.text, e.side) and e.side == "customer"] == []
+
+
+def test_qa_eval_supervisor_set_catches_wording_written_to_dodge(inspector: Inspector) -> None:
+    # 威心, wechat, 绿色泡泡, 丁丁, SB, mao病, 全网第1, 最di价, ts, 投su, cp, 骗纸 got past every rule.
+    result = scores(inspector, "qa_supervisor.tsv")
+    for name, s in result.scores.items():
+        assert s.true_positives + s.false_negatives >= 6, name
+        assert s.false_negatives == 0, name
+        assert s.precision == 1.0, name

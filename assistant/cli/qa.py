@@ -15,7 +15,9 @@ from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.safetext import terminal
 
-DEFAULT_SETS = (Path("tests/data/qa_dev.tsv"), Path("tests/data/qa_holdout.tsv"), Path("tests/data/qa_holdout2.tsv"))
+DEFAULT_SETS = tuple(
+    Path(f"tests/data/{name}.tsv") for name in ("qa_dev", "qa_holdout", "qa_holdout2", "qa_supervisor")
+)
 
 
 @click.group("qa", help=N_("quality inspection (质检): check a text, evaluate the rules"))

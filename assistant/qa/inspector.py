@@ -33,6 +33,12 @@ INSPECT_CACHE = 20_000  # (text, side) pairs whose flags are remembered, texts o
 LONG_INSPECT_CACHE = 500  # longer ones, fewer: the key keeps the whole text (up to 20 kB at max_text_chars)
 CACHED_TEXT_CHARS = 64
 _GLOBAL = -1  # an exception of every rule
+# The buyer's own words quoted back to them (您说"说了好几遍都没人理"): the agent repeats them, does not say them.
+# Only after 您/你 + a verb of saying: quotation marks alone are also how shops dress up their own claims.
+_BUYER_QUOTED = re.compile(
+    r"[您你](?:刚才|刚刚|之前|上面|前面)?(?:说|提到|问|讲|反映|写)[的过道]?[：:，,]?\s*"
+    r"[\"“「『‘'](?P<quoted>[^\"”」』’'\n]+)[\"”」』’']"
+)
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,11 @@ class Inspector:
         if view.text != normalized:  # the two ways must agree; if they ever do not, the positions would lie
             log.error("normalizer disagreement on %r: %r vs %r", text, view.text, normalized)
             return []
-        return self._settle(text, view, found)
+        flags = self._settle(text, view, found)
+        if side == "agent" and flags:
+            quoted = [m.span("quoted") for m in _BUYER_QUOTED.finditer(text)]
+            flags = [f for f in flags if not any(s <= f.start and f.end <= e for s, e in quoted)]
+        return flags
 
     def _settle(self, text: str, view: View, found: list[tuple[int, int, int]]) -> list[Flag]:
         """Drop cancelled and nested matches; map the rest back to the original text."""

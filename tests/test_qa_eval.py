@@ -134,3 +134,15 @@ def test_qa_eval_supervisor_set_catches_wording_written_to_dodge(inspector: Insp
         assert s.true_positives + s.false_negatives >= 6, name
         assert s.false_negatives == 0, name
         assert s.precision == 1.0, name
+
+
+def test_qa_pushing_the_buyer_to_order_is_rude_a_deadline_is_not(inspector: Inspector) -> None:
+    # The training material scores 逼单 against the agent and teaches urgency told as a fact.
+    for text in ("你到底拍不拍，给个准话", "想好了没？赶紧拍吧", "快点下单，别磨蹭"):
+        assert [f.rule for f in inspector.inspect(text, "agent")] == ["rude.pushing"], text
+    for text in (
+        "今天是活动最后一天哦，明天就恢复原价了",
+        "这款只剩最后两件了，喜欢的话可以早点拍下哦",
+        "拍不拍照都可以",
+    ):
+        assert inspector.inspect(text, "agent") == [], text

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
 
-from assistant.cli.common import common_options, load, os_problem
+from assistant.cli.common import DAY, NAME, common_options, db_path, load, nothing_found, os_problem, refuses_log
+from assistant.clock import yesterday
 from assistant.config import Config, ConfigError
 from assistant.i18n import N_, _
 from assistant.qa.inspector import Inspector, load_inspector
@@ -107,4 +109,59 @@ def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: 
             said = _("  line %(line)s [%(side)s] wanted %(wanted)s, got %(got)s: %(text)s", line=example.line, side=side, wanted=wanted, got=got, text=example.text)  # fmt: skip
             print(terminal(said, single_line=True))
         print()
+    return 0
+
+
+@qa.command(
+    "day",
+    short_help=N_("the day's inspection per agent"),
+    help=N_(
+        "the day's inspection (质检日报): per agent, their score, the points deducted and each finding (the rules'"
+        " flags and the service norms of [qa]) with its message and conversation"
+    ),
+)
+@common_options
+@click.option(
+    "--date", "day", type=DAY, default=None, help=N_("the local day (default: yesterday in the shop's timezone)")
+)
+@click.option("--shop", type=NAME, default=None, help=N_("only this shop"))
+@click.option("--agent", type=NAME, default=None, help=N_("only conversations this agent took part in"))
+@click.option("--json", "as_json", is_flag=True, help=N_("print the inspection as JSON"))
+def day_command(
+    config_path: Path, db: Path | None, day: date | None, shop: str | None, agent: str | None, as_json: bool
+) -> int:
+    from contextlib import closing
+
+    from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+    from assistant.daylog.source import open_day
+    from assistant.qa.review import Reviewer, render_text
+
+    config = load(config_path, db)
+    inspector = _inspector(config)
+    if inspector is None:
+        return 1
+    categories = {name: (c.label, c.side, c.severity) for name, c in inspector.categories.items()}
+    try:
+        reviewer = Reviewer(config.qa, categories)
+    except ValueError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 1
+    location = db_path(config)
+    if refuses_log(location):
+        return 1
+    query = DayQuery(day or yesterday(config.tz), shop=shop, agent=agent, mask=config.privacy.mask)
+    with open_day(config, location, query.day, query.shop) as conn:
+        with closing(iter_items(conn, query, Rules.from_config(config))) as items:
+            review = reviewer.review(iter_conversations(items))
+    if as_json:
+        print(json.dumps({"date": query.day.isoformat(), **review.to_json()}, ensure_ascii=False))
+        return 0
+    if review.conversations == 0:
+        if query.agent is not None:
+            print(_("assistant: no conversation on %(day)s matches --agent or --conversation", day=query.day), file=sys.stderr)  # fmt: skip
+        else:
+            print(nothing_found(config, location, query.day, query.day, query.shop), file=sys.stderr)
+        return 0
+    title = query.day.isoformat() if query.shop is None else f"{query.day.isoformat()} · {query.shop}"
+    sys.stdout.write(render_text(review, title))
     return 0

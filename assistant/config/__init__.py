@@ -245,6 +245,22 @@ class PanelConfig:
     demo_agent: str = "小美"
 
 
+# A buyer's message that asks something (besides a ?): a burst of them left without a reply is a finding (not 呢,
+# which ends 好的呢 as often as a question).
+QUESTION_WORDS = (
+    "吗", "多少", "多久", "多大", "多长", "怎么", "什么", "为什么", "哪", "几", "能不能", "可不可以", "有没有", "是不是", "行不行",
+    "啥", "如何", "咋",
+)  # fmt: skip
+# Words of a greeting (欢迎语): the first reply of a conversation no auto-reply greeted holds one.
+GREETING_WORDS = ("您好", "你好", "亲", "在的", "在呢", "欢迎", "hello", "hi", "哈喽", "嗨", "为您服务", "很高兴")
+# Words of a closing (结束语, 告别语): thanks, wishes, an invitation to come back or to ask again.
+CLOSING_WORDS = (
+    "谢谢", "感谢", "再见", "拜拜", "祝您", "祝你", "欢迎再来", "欢迎下次", "欢迎光临", "欢迎再次", "期待您", "期待再次",
+    "随时联系", "随时找我", "随时咨询", "随时来", "随时问", "随时call", "有问题随时", "有需要随时", "好评", "慢走", "生活愉快",
+    "购物愉快", "再会",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class QaConfig:
     enabled: bool = True
@@ -256,10 +272,23 @@ class QaConfig:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
     delivery_timeout_s: float = 10.0
+    # The day's inspection (`assistant qa day`, docs/quality.md): the shop's service norms and its deductions.
+    first_response_s: float = 30.0  # a conversation's first reply later than this is a finding (0: not checked)
+    average_response_s: float = 60.0  # an agent's average reply time in a conversation over this (0: not checked)
+    question_words: list[str] = field(default_factory=lambda: list(QUESTION_WORDS))  # empty: unanswered not checked
+    greeting_words: list[str] = field(default_factory=lambda: list(GREETING_WORDS))  # 欢迎语; empty: not checked
+    closing_words: list[str] = field(default_factory=lambda: list(CLOSING_WORDS))  # 结束语; empty: not checked
+    deductions: dict[str, float] = field(default_factory=dict)  # points per finding, by category or check
 
     def __post_init__(self) -> None:
         if not self.rules:
             raise ConfigError(_("%(key)s: at least one rules file", key="[qa] rules"))
+        for name, points in self.deductions.items():
+            if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points <= 100:
+                raise ConfigError(
+                    _("%(key)s: must be between %(min)s and %(max)s, got %(value)s", key=f"[qa.deductions] {name}",
+                      min=0, max=100, value=points)
+                )  # fmt: skip
 
 
 @dataclass(frozen=True)

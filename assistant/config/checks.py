@@ -84,6 +84,8 @@ LIMITS: dict[str, Limit] = {
     "qa.backoff_base_s": _POSITIVE_S,
     "qa.backoff_max_s": Limit(0, DAY, above=True),
     "qa.delivery_timeout_s": _POSITIVE_S,
+    "qa.first_response_s": Limit(0, DAY),  # 0: not checked
+    "qa.average_response_s": Limit(0, DAY),
 }
 # Names under which a secret is written: a URL's query parameter (a DingTalk robot's access_token, a WeCom robot's
 # key, a gateway's token) or a key of a shop's own hook table, where a `*_env` key should name its variable.

@@ -1,0 +1,316 @@
+"""The day's inspection (质检日报): each agent's findings, their deductions and score, from the daily log.
+
+Two kinds of finding: a message's flags (the rules of `phrases/qa.toml`, logged as the message arrived) and the
+service norms a conversation's log can judge: the first reply later than `[qa] first_response_s`, an agent's
+average reply in a conversation over `[qa] average_response_s`, a buyer's question left without a reply, a
+first reply without a greeting (欢迎语) and a conversation an agent ended without a closing (结束语). Each finding costs its category's or check's points
+(`[qa] deductions`, else the built-in table); an agent's score is 100 less them, never below 0.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.config import QaConfig
+from assistant.daylog.query import Conversation, Item
+from assistant.i18n import N_, _
+from assistant.safetext import format_table, terminal
+
+# The norms the log can judge, by id: the label a supervisor reads (translated) and the points of a finding.
+CHECKS: dict[str, tuple[str, float]] = {
+    "no_greeting": (N_("no greeting"), 1.0),
+    "first_response": (N_("first reply late"), 2.0),
+    "average_response": (N_("average reply slow"), 2.0),
+    "unanswered": (N_("question left unanswered"), 5.0),
+    "no_closing": (N_("no closing words"), 1.0),
+}
+# A category's points when the shop names none: by how bad its findings are; a buyer's flags cost the agent nothing.
+SEVERITY_POINTS = {"high": 5.0, "medium": 3.0, "low": 1.0}
+UNSERVED = ""  # the findings of a conversation no agent wrote in
+CLOSING_LOOKBACK = 3  # a closing in any of the agent's last replies of the conversation counts
+_QUESTION_MARK = re.compile(r"[?？]")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing an agent did against the norms: in which conversation, on which message, what it costs."""
+
+    agent: str
+    rule: str  # a category of the rules, or a check of CHECKS
+    label: str
+    points: float
+    shop: str
+    conversation: str
+    customer: str
+    ts: str
+    ts_ms: int
+    text: str  # the message as the log shows it (masked when [privacy] mask is on)
+    sender: str  # whose message it is: "agent" or "customer"
+    words: tuple[str, ...] = ()  # the flagged words
+    detail: str = ""  # what was measured (首次响应 45 秒，规范 30 秒)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent, "rule": self.rule, "label": self.label, "points": self.points, "shop": self.shop,
+            "conversation": self.conversation, "customer": self.customer, "ts": self.ts, "text": self.text,
+            "sender": self.sender, "words": list(self.words), "detail": self.detail,
+        }  # fmt: skip
+
+
+@dataclass
+class AgentReview:
+    """One agent's day: the conversations they wrote in, their findings, the points deducted."""
+
+    agent: str
+    conversations: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def deducted(self) -> float:
+        return sum(f.points for f in self.findings)
+
+    @property
+    def score(self) -> float:
+        return max(0.0, 100.0 - self.deducted)
+
+    def by_rule(self) -> dict[str, list[Finding]]:
+        """The findings grouped by rule, the costliest rule first."""
+        groups: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            groups.setdefault(finding.rule, []).append(finding)
+        return dict(sorted(groups.items(), key=lambda kv: (-sum(f.points for f in kv[1]), kv[0])))
+
+
+@dataclass
+class DayReview:
+    """The day's inspection: every agent (those without findings too), and the number of conversations read."""
+
+    conversations: int = 0
+    agents: dict[str, AgentReview] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for a in self.agents.values() for f in a.findings]
+
+    def by_rule(self) -> dict[str, tuple[str, int, float]]:
+        """Per rule: its label, the number of findings and the points, the costliest first."""
+        totals: dict[str, tuple[str, int, float]] = {}
+        for f in self.findings:
+            label, count, points = totals.get(f.rule, (f.label, 0, 0.0))
+            totals[f.rule] = (label, count + 1, points + f.points)
+        return dict(sorted(totals.items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "conversations": self.conversations,
+            "agents": [
+                {"agent": a.agent, "conversations": a.conversations, "deducted": a.deducted, "score": a.score,
+                 "findings": [f.to_json() for f in a.findings]}
+                for a in self.agents.values()
+            ],
+            "rules": [
+                {"rule": rule, "label": label, "findings": count, "points": points}
+                for rule, (label, count, points) in self.by_rule().items()
+            ],
+        }  # fmt: skip
+
+
+class Reviewer:
+    """The norms and deductions of `[qa]` with the rules' category labels and severities; `review` reads a day."""
+
+    def __init__(self, settings: QaConfig, categories: Mapping[str, tuple[str, str, str]]) -> None:
+        """`categories`: name → (label, side, severity), as the rules define them (with `short`)."""
+        self.settings = settings
+        self.categories = categories
+        unknown = sorted(set(settings.deductions) - set(categories) - set(CHECKS))
+        if unknown:
+            raise ValueError(
+                _("%(key)s: unknown %(names)s (a category of the rules or one of %(checks)s)",
+                  key="[qa.deductions]", names=", ".join(unknown), checks=", ".join(CHECKS))
+            )  # fmt: skip
+        self._questions = tuple(_compact(w) for w in settings.question_words if _compact(w))
+        self._closings = tuple(_compact(w) for w in settings.closing_words if _compact(w))
+        self._greetings = tuple(_compact(w) for w in settings.greeting_words if _compact(w))
+
+    def points(self, rule: str) -> float:
+        """What one finding of `rule` costs."""
+        if rule in self.settings.deductions:
+            return float(self.settings.deductions[rule])
+        if rule in CHECKS:
+            return CHECKS[rule][1]
+        _label, side, severity = self.categories.get(rule, (rule, "agent", "low"))
+        return SEVERITY_POINTS.get(severity, 1.0) if side == "agent" else 0.0
+
+    def label(self, rule: str) -> str:
+        if rule in CHECKS:
+            return _(CHECKS[rule][0])
+        return self.categories.get(rule, (rule, "", ""))[0]
+
+    def review(self, conversations: Iterable[Conversation]) -> DayReview:
+        day = DayReview()
+        for conversation in conversations:
+            day.conversations += 1
+            agents = conversation.agents
+            for agent in agents:
+                day.agents.setdefault(agent, AgentReview(agent)).conversations += 1
+            for finding in self._conversation(conversation):
+                day.agents.setdefault(finding.agent, AgentReview(finding.agent)).findings.append(finding)
+        for reviewed in day.agents.values():
+            reviewed.findings.sort(key=lambda f: (f.ts_ms, f.conversation))
+        day.agents = dict(sorted(day.agents.items(), key=lambda kv: (kv[1].score, kv[0])))
+        return day
+
+    def _conversation(self, conversation: Conversation) -> Iterable[Finding]:
+        items = conversation.messages
+        last_agent = ""
+        replies: dict[str, list[tuple[float, Item]]] = {}  # agent → (seconds, the buyer's message) of each reply
+        first_burst = True
+        for index, item in enumerate(items):
+            sender = item.get("sender")
+            if sender == "agent" and item.get("agent"):
+                last_agent = item["agent"]  # type: ignore[assignment]
+                for flag in item.get("qa", []):
+                    yield self._finding(item, last_agent, flag["category"], "", (flag.get("match", ""),))
+                if item.get("short"):
+                    yield self._finding(item, last_agent, "short", "", (item.get("text", ""),))
+                continue
+            if sender != "customer":
+                continue
+            # A buyer's message is the agent's who answers it (docs/kpi.md), else the one serving the conversation.
+            owner = _next_agent(items, index) or last_agent or item.get("agent") or UNSERVED
+            for flag in item.get("qa", []):
+                yield self._finding(item, owner, flag["category"], "", (flag.get("match", ""),))
+            if "unanswered" not in item:
+                continue  # not the first message of a burst
+            if item.get("unanswered"):
+                if self._questions and self._asks(items, index):
+                    yield self._finding(item, owner, "unanswered", "")
+                first_burst = False
+                continue
+            waited = item.get("response_s")
+            if waited is None:
+                continue
+            replies.setdefault(owner, []).append((waited, item))
+            limit = self.settings.first_response_s
+            if first_burst and limit and waited > limit:
+                detail = _("first reply after %(waited)s s (norm %(limit)s s)", waited=_seconds(waited),
+                           limit=_seconds(limit))  # fmt: skip
+                yield self._finding(item, owner, "first_response", detail)
+            first_burst = False
+        limit = self.settings.average_response_s
+        for agent, waits in replies.items() if limit else ():
+            average = sum(w for w, _item in waits) / len(waits)
+            if average > limit:
+                slowest = max(waits, key=lambda w: w[0])[1]
+                detail = _("average reply %(average)s s over %(count)s replies (norm %(limit)s s)",
+                           average=_seconds(average), count=len(waits), limit=_seconds(limit))  # fmt: skip
+                yield self._finding(slowest, agent, "average_response", detail)
+        if self._greetings:
+            yield from self._greeting(items)
+        if self._closings:
+            yield from self._closing(items)
+
+    def _greeting(self, items: Sequence[Item]) -> Iterable[Finding]:
+        for item in items:
+            if item.get("sender") not in ("agent", "customer"):
+                return  # an auto-reply greeted the buyer (a shop's 自动回复 is its 欢迎语)
+            if item.get("sender") == "agent" and item.get("agent"):
+                if not any(word in _compact(item.get("text", "")) for word in self._greetings):
+                    yield self._finding(item, item["agent"], "no_greeting", "")  # type: ignore[arg-type]
+                return
+
+    def _closing(self, items: Sequence[Item]) -> Iterable[Finding]:
+        replies = [i for i in items if i.get("sender") == "agent" and i.get("agent")]
+        if not replies:
+            return
+        last = replies[-1]
+        if any(word in _compact(i.get("text", "")) for i in replies[-CLOSING_LOOKBACK:] for word in self._closings):
+            return
+        yield self._finding(last, last["agent"], "no_closing", "")  # type: ignore[arg-type]
+
+    def _asks(self, items: Sequence[Item], index: int) -> bool:
+        """Whether the burst starting at `index` (the buyer's messages up to an agent's) asks something."""
+        for item in items[index:]:
+            if item.get("sender") == "agent":
+                return False
+            text = item.get("text", "")
+            if item.get("sender") == "customer" and (
+                _QUESTION_MARK.search(text) or any(w in _compact(text) for w in self._questions)
+            ):
+                return True
+        return False
+
+    def _finding(self, item: Item, agent: str, rule: str, detail: str, words: tuple[str, ...] = ()) -> Finding:
+        return Finding(
+            agent=agent, rule=rule, label=self.label(rule), points=self.points(rule), shop=item["shop"],
+            conversation=item["conversation"], customer=item["customer"], ts=item["ts"], ts_ms=item["ts_ms"],
+            text=item.get("text", ""), sender=item.get("sender", ""), words=words, detail=detail,
+        )  # fmt: skip
+
+
+def _next_agent(items: Sequence[Item], index: int) -> str | None:
+    """The agent who wrote first after `items[index]`, if any did."""
+    for item in items[index + 1 :]:
+        if item.get("sender") == "agent" and item.get("agent"):
+            return item["agent"]
+    return None
+
+
+def _compact(text: str) -> str:
+    """Lower case, full width folded, spaces and punctuation dropped (how norms' words are looked for)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def render_text(review: DayReview, title: str) -> str:
+    """The day's inspection for a terminal: agents and their scores, the rules, then each agent's findings."""
+    agents = {name: a for name, a in review.agents.items()}
+    lines = [_("Quality inspection %(title)s: %(conversations)s conversations, %(agents)s agents",
+               title=title, conversations=review.conversations, agents=len([a for a in agents if a]))]  # fmt: skip
+    if not review.findings:
+        lines.append(_("Nothing found: every reply met the rules and the norms."))
+        return "\n".join(lines) + "\n"
+    rows = [[_("Agent"), _("Score"), _("Deducted"), _("Findings"), _("Conversations")]]
+    for a in agents.values():
+        rows.append(
+            [_agent_name(a.agent), _points(a.score), _points(a.deducted), str(len(a.findings)), str(a.conversations)]
+        )
+    lines += ["", format_table(rows, right=range(1, 5))]
+    rows = [[_("Rule"), _("Findings"), _("Deducted")]]
+    rows += [[label, str(count), _points(points)] for label, count, points in review.by_rule().values()]
+    lines += ["", format_table(rows, right=range(1, 3))]
+    for a in agents.values():
+        lines.append("")
+        if not a.findings:
+            lines.append(_("%(agent)s: score 100, nothing found", agent=_agent_name(a.agent)))
+            continue
+        lines.append(_("%(agent)s: score %(score)s (%(points)s deducted)", agent=_agent_name(a.agent),
+                       score=_points(a.score), points=_points(a.deducted)))  # fmt: skip
+        for findings in a.by_rule().values():
+            first = findings[0]
+            lines.append("  " + _("%(label)s: %(count)s, %(points)s deducted", label=first.label, count=len(findings),
+                                  points=_points(sum(f.points for f in findings))))  # fmt: skip
+            for f in findings:
+                said = f.detail or "  ".join(f"「{w}」" for w in f.words if w)
+                where = _("conversation %(conversation)s, customer %(customer)s", conversation=f.conversation,
+                          customer=f.customer)  # fmt: skip
+                lines.append(terminal(f"    {f.ts[11:19]}  {where}  {said}".rstrip(), single_line=True))
+                who = _("agent") if f.sender == "agent" else _("customer")
+                lines.append(terminal("      " + _("%(sender)s: %(text)s", sender=who, text=f.text), single_line=True))
+    return "\n".join(lines) + "\n"
+
+
+def _agent_name(agent: str) -> str:
+    return agent or _("(no agent)")
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"

@@ -1,0 +1,172 @@
+"""The day's inspection (`assistant qa day`): per agent, a score and each finding, the rules' flags and the
+service norms a conversation's log can judge (first reply, average reply, a question left unanswered, no closing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from assistant import store
+from assistant.cli import main
+from assistant.config import load_config
+from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+from assistant.qa.inspector import Inspector
+from assistant.qa.review import DayReview, Reviewer
+from tests.helpers import ROOT
+from tests.kpi_log import D, Log
+
+INSPECTOR = Inspector.load([ROOT / "phrases" / "qa.toml"])
+CATEGORIES = {name: (c.label, c.side, c.severity) for name, c in INSPECTOR.categories.items()}
+CLOSING = "感谢您的支持，祝您生活愉快~"
+
+
+def flags(text: str, side: str) -> store.Annotation:
+    return store.Annotation(qa=tuple(INSPECTOR.flag_json(f) for f in INSPECTOR.inspect(text, side)))
+
+
+class Day(Log):
+    def ask(self, when: str, text: str, conversation: str) -> None:
+        self.event("message", when, flags(text, "customer"), sender="customer", text=text,
+                   conversation=conversation, customer=f"u-{conversation}")  # fmt: skip
+
+    def say(self, when: str, agent: str, text: str, conversation: str) -> None:
+        self.event("message", when, flags(text, "agent"), sender="agent", agent=agent, text=text,
+                   conversation=conversation, customer=f"u-{conversation}")  # fmt: skip
+
+
+@pytest.fixture
+def day(tmp_path: Path) -> Iterator[Day]:
+    built = Day(tmp_path / "d.db")
+    yield built
+    built.close()
+
+
+def review(day: Day, **qa: object) -> DayReview:
+    config = load_config(None, env={}, overrides={"qa": qa} if qa else None)
+    with closing(iter_items(day.conn, DayQuery(D), Rules.from_config(config))) as items:
+        return Reviewer(config.qa, CATEGORIES).review(iter_conversations(items))
+
+
+def found(result: DayReview) -> list[tuple[str, str, str]]:
+    return [(f.agent, f.rule, f.conversation) for f in result.findings]
+
+
+def test_review_good_service_has_nothing_to_find(day: Day) -> None:
+    day.ask("10:00", "这件有M码吗？", "c1")
+    day.say("10:00:08", "小美", "亲，您好，M码有现货的哦", "c1")
+    day.ask("10:01", "好的，我拍了", "c1")
+    day.say("10:01:10", "小美", CLOSING, "c1")
+    result = review(day)
+    assert found(result) == []
+    assert [(a.agent, a.score, a.conversations) for a in result.agents.values()] == [("小美", 100.0, 1)]
+
+
+def test_review_finds_a_late_first_reply_and_a_slow_average(day: Day) -> None:
+    # Found: the inspection read words only; a buyer kept waiting 2 minutes for the first reply was never seen.
+    day.ask("10:00", "在吗？这款还有货吗", "c1")
+    day.say("10:02", "阿杰", "亲，有的", "c1")
+    day.ask("10:03", "什么时候发货", "c1")
+    day.say("10:04:30", "阿杰", "今天就发，" + CLOSING, "c1")
+    result = review(day)
+    assert found(result) == [("阿杰", "first_response", "c1"), ("阿杰", "average_response", "c1")]
+    first, average = result.findings
+    assert first.label == "首次响应超时" and first.detail == "首次回复用了 120 秒（规范 30 秒）"
+    assert first.text == "在吗？这款还有货吗" and first.sender == "customer"
+    assert average.detail == "2 次回复平均 105 秒（规范 60 秒）"
+    assert result.agents["阿杰"].score == 96.0
+    assert found(review(day, first_response_s=0, average_response_s=0)) == []  # 0: not checked
+
+
+def test_review_finds_a_question_left_unanswered_not_a_thanks(day: Day) -> None:
+    day.ask("10:00", "这个能用多久", "c1")
+    day.say("10:00:05", "小美", "亲，正常使用三五年没问题的，" + CLOSING, "c1")
+    day.ask("10:05", "那保修多久呢", "c1")  # never answered
+    day.ask("11:00", "有白色的吗", "c2")
+    day.say("11:00:05", "小美", "有的亲，" + CLOSING, "c2")
+    day.ask("11:01", "好的谢谢", "c2")  # nothing to answer
+    result = review(day)
+    assert found(result) == [("小美", "unanswered", "c1")]
+    [miss] = result.findings
+    assert (miss.label, miss.text, miss.points) == ("问题未回复", "那保修多久呢", 5.0)
+    assert found(review(day, question_words=[])) == []  # empty: not checked
+    day.ask("10:06", "在吗", "c9")  # a conversation no agent took
+    assert ("", "unanswered", "c9") in found(review(day))
+
+
+def test_review_finds_a_conversation_ended_without_closing_words(day: Day) -> None:
+    day.ask("10:00", "发什么快递", "c1")
+    day.say("10:00:05", "小美", "亲，默认中通哦", "c1")
+    day.ask("10:01", "好", "c1")
+    day.say("10:01:05", "小美", "嗯嗯", "c1")
+    result = review(day)
+    assert found(result) == [("小美", "short", "c1"), ("小美", "no_closing", "c1")]
+    assert {f.rule: f.label for f in result.findings} == {"no_closing": "缺少结束语", "short": "短回复"}
+    assert [f.rule for f in review(day, closing_words=[]).findings] == ["short"]  # empty: not checked
+
+
+def test_review_finds_a_first_reply_without_a_greeting_unless_an_auto_reply_greeted(day: Day) -> None:
+    day.ask("10:00", "这款有货吗", "c1")
+    day.say("10:00:05", "小美", "有货，" + CLOSING, "c1")
+    day.ask("11:00", "这款有货吗", "c2")
+    day.auto("11:00:01", "您好，欢迎光临本店，客服马上为您服务~", conversation="c2", customer="u-c2")
+    day.say("11:00:05", "小美", "有货，" + CLOSING, "c2")
+    result = review(day)
+    assert found(result) == [("小美", "no_greeting", "c1")]
+    assert result.findings[0].label == "缺少欢迎语"
+    assert found(review(day, greeting_words=[])) == []  # empty: not checked
+
+
+def test_review_deducts_the_shops_own_points_per_finding(day: Day) -> None:
+    day.ask("10:00", "最便宜多少", "c1")
+    day.say("10:00:05", "小美", "亲，这款是全网最低价了，加我微信 abc12345 再便宜点", "c1")
+    day.say("10:00:10", "小美", CLOSING, "c1")
+    day.ask("11:00", "再不发货我就投诉了", "c2")
+    day.say("11:00:05", "阿杰", "非常抱歉亲，马上为您加急，" + CLOSING, "c2")
+    result = review(day)
+    assert [(f.agent, f.label, f.points) for f in result.findings] == [
+        ("小美", "极限用语", 3.0),
+        ("小美", "站外引流", 5.0),
+        ("阿杰", "投诉风险", 0.0),  # a buyer's threat is shown under the agent answering it, and costs nothing
+    ]
+    assert [(a.agent, a.score) for a in result.agents.values()] == [("小美", 92.0), ("阿杰", 100.0)]
+    shop = review(day, deductions={"off_platform": 20, "ad_extreme": 0})
+    assert shop.agents["小美"].score == 80.0
+    with pytest.raises(ValueError, match="offplatform"):
+        Reviewer(load_config(None, env={}, overrides={"qa": {"deductions": {"offplatform": 1}}}).qa, CATEGORIES)
+
+
+def test_qa_day_prints_each_agent_each_rule_and_each_finding(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
+    day.ask("10:00", "这个多少钱", "c1")
+    day.say("10:01", "小美", "亲，这款是全网最低价了，\x1b[31m加我微信 abc12345", "c1")
+    day.ask("11:00", "有货吗", "c2")
+    day.say("11:00:05", "阿杰", "有的亲，" + CLOSING, "c2")
+    args = ["qa", "day", "--config", str(ROOT / "config.toml"), "--db", str(day.path), "--date", D.isoformat()]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "质检日报 2026-11-20：2 个会话，2 位客服" in out
+    assert "小美：得分 89（扣 11 分）" in out and "阿杰：得分 100，没有发现问题" in out
+    assert "  站外引流：1 条，扣 5 分" in out
+    assert "会话 c1，顾客 u-c1  「加我微信 abc12345」" in out
+    assert "      客服：亲，这款是全网最低价了，?[31m加我微信 abc12345" in out  # no escape reaches the terminal
+    assert "      顾客：这个多少钱" in out  # the first reply's finding quotes the buyer's message
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(a["agent"], a["score"]) for a in doc["agents"]] == [("小美", 89.0), ("阿杰", 100.0)]
+    assert doc["rules"][0] == {"rule": "off_platform", "label": "站外引流", "findings": 1, "points": 5.0}
+
+
+def test_qa_day_says_when_nothing_was_found(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
+    day.ask("11:00", "有货吗", "c2")
+    day.say("11:00:05", "阿杰", "有的亲，" + CLOSING, "c2")
+    args = ["qa", "day", "--config", str(ROOT / "config.toml"), "--db", str(day.path)]
+    assert main([*args, "--date", D.isoformat()]) == 0
+    assert (
+        capsys.readouterr().out
+        == "质检日报 2026-11-20：1 个会话，1 位客服\n没有发现问题：每条回复都符合规则和服务规范。\n"
+    )
+    assert main([*args, "--date", "2026-11-25"]) == 0
+    assert "2026-11-25 没有消息" in capsys.readouterr().err

@@ -7,20 +7,23 @@ import json
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from assistant import store
 from assistant.cli import main
-from assistant.config import load_config
+from assistant.config import ConfigError, load_config
 from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
-from assistant.qa.inspector import Inspector
+from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.review import DayReview, Reviewer
-from tests.helpers import ROOT
+from tests.helpers import ROOT, make_app
 from tests.kpi_log import D, Log
 
+Client = TestClient  # type: ignore[type-arg]
 INSPECTOR = Inspector.load([ROOT / "phrases" / "qa.toml"])
-CATEGORIES = {name: (c.label, c.side, c.severity) for name, c in INSPECTOR.categories.items()}
+CATEGORIES = INSPECTOR.categories
 CLOSING = "感谢您的支持，祝您生活愉快~"
 
 
@@ -135,8 +138,8 @@ def test_review_deducts_the_shops_own_points_per_finding(day: Day) -> None:
     assert [(a.agent, a.score) for a in result.agents.values()] == [("小美", 92.0), ("阿杰", 100.0)]
     shop = review(day, deductions={"off_platform": 20, "ad_extreme": 0})
     assert shop.agents["小美"].score == 80.0
-    with pytest.raises(ValueError, match="offplatform"):
-        Reviewer(load_config(None, env={}, overrides={"qa": {"deductions": {"offplatform": 1}}}).qa, CATEGORIES)
+    with pytest.raises(ConfigError, match="offplatform"):  # a misspelt name, refused at start and by `qa day`
+        load_inspector(load_config(ROOT / "config.toml", env={}, overrides={"qa": {"deductions": {"offplatform": 1}}}))
 
 
 def test_qa_day_prints_each_agent_each_rule_and_each_finding(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,3 +173,21 @@ def test_qa_day_says_when_nothing_was_found(day: Day, capsys: pytest.CaptureFixt
     )
     assert main([*args, "--date", "2026-11-25"]) == 0
     assert "2026-11-25 没有消息" in capsys.readouterr().err
+
+
+async def test_qa_day_page_shows_each_finding_escaped_and_linked(day: Day, aiohttp_client: Any) -> None:
+    day.ask("10:00", "<b>这个多少钱</b>", "c1")
+    day.say("10:01", "小美", "亲，这款是全网最低价了，<script>x()</script>", "c1")
+    day.ask("11:00", "有货吗", "c2")
+    day.say("11:00:05", "阿杰", "有的亲，" + CLOSING, "c2")
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(day.path)}})
+    client: Client = await aiohttp_client(make_app(config))
+    html = await (await client.get("/qa/day", params={"date": D.isoformat()})).text()
+    assert "<script>x()" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
+    assert "顾客：&lt;b&gt;这个多少钱&lt;/b&gt;" in html  # the late first reply quotes the buyer
+    assert "小美：得分 94（扣 6 分）" in html and "阿杰：得分 100，没有发现问题" in html
+    assert "<h3>极限用语：1 条，扣 3 分</h3>" in html and "<mark>全网最低价</mark>" in html
+    assert f'href="/logs/daily?date={D.isoformat()}&amp;shop=s1&amp;conversation=c1#conv-c1"' in html
+    html = await (await client.get("/qa/day", params={"date": "2026-11-21"})).text()
+    assert '<p class="empty" id="nothing">这一天没有会话。</p>' in html
+    assert (await client.get("/qa/day", params={"date": "2026-13-01"})).status == 400

@@ -134,18 +134,13 @@ def day_command(
 
     from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
     from assistant.daylog.source import open_day
-    from assistant.qa.review import Reviewer, render_text
+    from assistant.qa.review import render_text, reviewer_of
 
     config = load(config_path, db)
-    inspector = _inspector(config)
+    inspector = _inspector(config)  # a deduction of no category nor check is named there
     if inspector is None:
         return 1
-    categories = {name: (c.label, c.side, c.severity) for name, c in inspector.categories.items()}
-    try:
-        reviewer = Reviewer(config.qa, categories)
-    except ValueError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return 1
+    reviewer = reviewer_of(config.qa, inspector.categories)
     location = db_path(config)
     if refuses_log(location):
         return 1

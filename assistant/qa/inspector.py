@@ -289,4 +289,7 @@ def load_inspector(config: Config) -> Inspector:
                 names=", ".join(unknown),
             )
         )
+    from assistant.qa.review import reviewer_of  # the day's inspection reads the daily log; messages do not
+
+    reviewer_of(config.qa, inspector.categories)  # [qa] deductions names categories of these rules, or checks
     return inspector

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.config import QaConfig
+from assistant.config import ConfigError, QaConfig
 from assistant.daylog.query import Conversation, Item
 from assistant.i18n import N_, _
+from assistant.qa.rules import Category
 from assistant.safetext import format_table, terminal
 
 # The norms the log can judge, by id: the label a supervisor reads (translated) and the points of a finding.
@@ -122,13 +123,14 @@ class DayReview:
 class Reviewer:
     """The norms and deductions of `[qa]` with the rules' category labels and severities; `review` reads a day."""
 
-    def __init__(self, settings: QaConfig, categories: Mapping[str, tuple[str, str, str]]) -> None:
-        """`categories`: name → (label, side, severity), as the rules define them (with `short`)."""
+    def __init__(self, settings: QaConfig, categories: Mapping[str, Category]) -> None:
+        """`categories`: the rules' categories (`Inspector.categories`, with `short`); ConfigError names a deduction
+        that is neither a category nor a check."""
         self.settings = settings
         self.categories = categories
         unknown = sorted(set(settings.deductions) - set(categories) - set(CHECKS))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 _("%(key)s: unknown %(names)s (a category of the rules or one of %(checks)s)",
                   key="[qa.deductions]", names=", ".join(unknown), checks=", ".join(CHECKS))
             )  # fmt: skip
@@ -142,13 +144,16 @@ class Reviewer:
             return float(self.settings.deductions[rule])
         if rule in CHECKS:
             return CHECKS[rule][1]
-        _label, side, severity = self.categories.get(rule, (rule, "agent", "low"))
-        return SEVERITY_POINTS.get(severity, 1.0) if side == "agent" else 0.0
+        category = self.categories.get(rule)
+        if category is None:  # a category a rules reload took away, still in the day's log
+            return SEVERITY_POINTS["low"]
+        return SEVERITY_POINTS.get(category.severity, 1.0) if category.side == "agent" else 0.0
 
     def label(self, rule: str) -> str:
         if rule in CHECKS:
             return _(CHECKS[rule][0])
-        return self.categories.get(rule, (rule, "", ""))[0]
+        category = self.categories.get(rule)
+        return category.label if category else rule
 
     def review(self, conversations: Iterable[Conversation]) -> DayReview:
         day = DayReview()
@@ -250,6 +255,11 @@ class Reviewer:
             conversation=item["conversation"], customer=item["customer"], ts=item["ts"], ts_ms=item["ts_ms"],
             text=item.get("text", ""), sender=item.get("sender", ""), words=words, detail=detail,
         )  # fmt: skip
+
+
+def reviewer_of(settings: QaConfig, categories: Mapping[str, Category]) -> Reviewer:
+    """The day's reviewer of `[qa]` and the rules' categories (ConfigError names a deduction of neither)."""
+    return Reviewer(settings, categories)
 
 
 def _next_agent(items: Sequence[Item], index: int) -> str | None:

@@ -1,10 +1,13 @@
-"""Quality inspection over HTTP: checking a draft, and the supervisors' live page of flags and alerts."""
+"""Quality inspection over HTTP: checking a draft, the supervisors' live page of flags and alerts, and the day's
+inspection."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
+from contextlib import closing
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -12,14 +15,22 @@ from aiohttp_sse import sse_response
 
 from assistant import store
 from assistant.clock import local_day
+from assistant.config import Config
+from assistant.daylog.archive import ArchiveError
+from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+from assistant.daylog.source import open_day
+from assistant.events import clean_name
 from assistant.kpi.report import log_link
 from assistant.live import HEARTBEAT_S, sse_frame
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
+from assistant.qa.inspector import Inspector
+from assistant.qa.review import DayReview, reviewer_of
 from assistant.qa.service import QaService
 from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
-from assistant.web.auth import require
+from assistant.web.auth import presented_token, require
+from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day
 from assistant.web.errors import json_dumps, json_error
 from assistant.web.query import query_text
 from assistant.web.stream import RETRY_MS
@@ -152,3 +163,50 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
         finally:
             service.close_feed(feed)
     return resp
+
+
+def day_review(
+    config: Config, db_path: store.Location, day: date | None, shop: str | None, inspector: Inspector
+) -> tuple[DayReview, date, date | None]:
+    """The day's inspection (the latest day with data when no day is asked for), the day, the latest day (a thread)."""
+    latest = latest_day(config, db_path, shop)
+    day = day or report_day(config, db_path, shop, latest)
+    reviewer = reviewer_of(config.qa, inspector.categories)
+    query = DayQuery(day, shop=shop, mask=config.privacy.mask)
+    if not store.exists(db_path):
+        return DayReview(), day, latest
+    with open_day(config, db_path, day, shop) as conn:
+        with closing(iter_items(conn, query, Rules.from_config(config))) as items:
+            return reviewer.review(iter_conversations(items)), day, latest
+
+
+async def get_day(request: web.Request) -> web.Response:
+    """`GET /qa/day?date=&shop=`: the day's inspection, per agent and rule, each finding linked to its conversation."""
+    require(request, "supervisor")
+    service = _service(request)
+    if service is None:
+        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    config = request.app[CONFIG]
+    query = request.query
+    try:
+        asked = query_day("date", query["date"]) if query.get("date") else None
+    except QueryError as exc:
+        return json_error(400, "invalid_query", exc.field, exc.shown(config.ui.language))
+    shop = clean_name(query.get("shop") or "") or None
+    try:
+        review, day, latest = await asyncio.to_thread(
+            day_review, config, request.app[DB_PATH], asked, shop, service.inspector
+        )
+    except ArchiveError as exc:
+        return json_error(409, "archive_unreadable", "date", str(exc))
+    # A token that came in the URL goes into the links to the daily log and the day links, as the log's page does.
+    token = query.get("token") if presented_token(request) == query.get("token") else None
+    params = tuple((k, v) for k, v in (("shop", shop), ("token", token)) if v)
+    nav = DayNav(day, latest, "/qa/day", params)
+    links = {
+        (f.shop, f.conversation): log_link(f.shop, day.isoformat(), f.conversation, token) for f in review.findings
+    }
+    html = await render_page(
+        "qa_day.html", config.ui.language, review=review, day=day, shop=shop, nav=nav, links=links, token=token
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)

@@ -30,6 +30,7 @@ _TABLE: list[web.RouteDef] = [
     web.get("/logs/daily", logs.daily_log_page),  # supervisor
     web.get("/v1/qa/check", qa.get_check),  # agent (a draft's flags)
     web.get("/qa", qa.get_page),  # supervisor
+    web.get("/qa/day", qa.get_day),  # supervisor
     web.get("/v1/qa/recent", qa.get_recent),  # supervisor
     web.get("/v1/qa/stream", qa.get_stream),  # supervisor (SSE)
     web.get("/healthz", webhooks.healthz),  # liveness

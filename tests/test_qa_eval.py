@@ -146,3 +146,14 @@ def test_qa_pushing_the_buyer_to_order_is_rude_a_deadline_is_not(inspector: Insp
         "拍不拍照都可以",
     ):
         assert inspector.inspect(text, "agent") == [], text
+
+
+def test_qa_eval_supervisor_held_out_set_keeps_its_measured_floors(inspector: Inspector) -> None:
+    # Written after the fixes for qa_supervisor.tsv, measured once, never used to change the rules (docs/quality.md).
+    result = scores(inspector, "qa_supervisor_holdout.tsv")
+    for name, s in result.scores.items():
+        assert s.true_positives + s.false_negatives >= 4, name
+        assert s.precision is not None and s.precision >= 0.7, name
+        assert s.recall is not None and s.recall >= 0.8, name
+    assert result.ordinary_agent >= 24
+    assert result.false_alarms <= 1

@@ -18,7 +18,8 @@ from assistant.qa.rules import RulesError
 from assistant.safetext import terminal
 
 DEFAULT_SETS = tuple(
-    Path(f"tests/data/{name}.tsv") for name in ("qa_dev", "qa_holdout", "qa_holdout2", "qa_supervisor")
+    Path(f"tests/data/{name}.tsv")
+    for name in ("qa_dev", "qa_holdout", "qa_holdout2", "qa_supervisor", "qa_supervisor_holdout")
 )
 
 

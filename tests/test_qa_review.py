@@ -142,6 +142,31 @@ def test_review_deducts_the_shops_own_points_per_finding(day: Day) -> None:
         load_inspector(load_config(ROOT / "config.toml", env={}, overrides={"qa": {"deductions": {"offplatform": 1}}}))
 
 
+def test_review_scores_an_agent_by_conversation_not_by_how_many_they_served(day: Day) -> None:
+    # Found on a simulated day: points summed over the day took an agent serving 43 buyers to 0 on one-word replies.
+    for n in range(3):
+        day.ask(f"1{n}:00", "有货吗", f"c{n}")
+        day.say(f"1{n}:00:05", "小美", "有的亲，" + CLOSING, f"c{n}")
+    day.say("10:00:10", "小美", "加我微信 abc12345", "c0")
+    result = review(day)
+    mei = result.agents["小美"]
+    assert (mei.conversations, mei.deducted, mei.score) == (3, 5.0, 98.3)  # (95 + 100 + 100) / 3
+
+
+def test_qa_day_lists_five_findings_of_a_rule_unless_all(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
+    day.ask("10:00", "在吗", "c1")
+    day.say("10:00:01", "小美", "亲，在的", "c1")
+    for n in range(7):
+        day.say(f"10:00:0{n + 2}", "小美", "嗯嗯", "c1")
+    day.say("10:00:10", "小美", CLOSING, "c1")
+    args = ["qa", "day", "--config", str(ROOT / "config.toml"), "--db", str(day.path), "--date", D.isoformat()]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "  短回复：7 条，扣 7 分" in out and out.count("客服：嗯嗯") == 5 and "……还有 2 条（--all 显示全部）" in out
+    assert main([*args, "--all"]) == 0
+    assert capsys.readouterr().out.count("客服：嗯嗯") == 7
+
+
 def test_qa_day_prints_each_agent_each_rule_and_each_finding(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
     day.ask("10:00", "这个多少钱", "c1")
     day.say("10:01", "小美", "亲，这款是全网最低价了，\x1b[31m加我微信 abc12345", "c1")
@@ -151,7 +176,7 @@ def test_qa_day_prints_each_agent_each_rule_and_each_finding(day: Day, capsys: p
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "质检日报 2026-11-20：2 个会话，2 位客服" in out
-    assert "小美：得分 89（扣 11 分）" in out and "阿杰：得分 100，没有发现问题" in out
+    assert "小美：得分 89（1 个会话共扣 11 分）" in out and "阿杰：得分 100，没有发现问题" in out
     assert "  站外引流：1 条，扣 5 分" in out
     assert "会话 c1，顾客 u-c1  「加我微信 abc12345」" in out
     assert "      客服：亲，这款是全网最低价了，?[31m加我微信 abc12345" in out  # no escape reaches the terminal
@@ -185,7 +210,7 @@ async def test_qa_day_page_shows_each_finding_escaped_and_linked(day: Day, aioht
     html = await (await client.get("/qa/day", params={"date": D.isoformat()})).text()
     assert "<script>x()" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
     assert "顾客：&lt;b&gt;这个多少钱&lt;/b&gt;" in html  # the late first reply quotes the buyer
-    assert "小美：得分 94（扣 6 分）" in html and "阿杰：得分 100，没有发现问题" in html
+    assert "小美：得分 94（1 个会话共扣 6 分）" in html and "阿杰：得分 100，没有发现问题" in html
     assert "<h3>极限用语：1 条，扣 3 分</h3>" in html and "<mark>全网最低价</mark>" in html
     assert f'href="/logs/daily?date={D.isoformat()}&amp;shop=s1&amp;conversation=c1#conv-c1"' in html
     html = await (await client.get("/qa/day", params={"date": "2026-11-21"})).text()

@@ -127,9 +127,16 @@ def eval_command(sets: tuple[Path, ...], mistakes: bool, config_path: Path, db: 
 )
 @click.option("--shop", type=NAME, default=None, help=N_("only this shop"))
 @click.option("--agent", type=NAME, default=None, help=N_("only conversations this agent took part in"))
+@click.option("--all", "every", is_flag=True, help=N_("list every finding (else the first 5 of a rule per agent)"))
 @click.option("--json", "as_json", is_flag=True, help=N_("print the inspection as JSON"))
 def day_command(
-    config_path: Path, db: Path | None, day: date | None, shop: str | None, agent: str | None, as_json: bool
+    config_path: Path,
+    db: Path | None,
+    day: date | None,
+    shop: str | None,
+    agent: str | None,
+    every: bool,
+    as_json: bool,
 ) -> int:
     from contextlib import closing
 
@@ -159,5 +166,5 @@ def day_command(
             print(nothing_found(config, location, query.day, query.day, query.shop), file=sys.stderr)
         return 0
     title = query.day.isoformat() if query.shop is None else f"{query.day.isoformat()} · {query.shop}"
-    sys.stdout.write(render_text(review, title))
+    sys.stdout.write(render_text(review, title, every=every))
     return 0

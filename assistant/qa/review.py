@@ -31,6 +31,7 @@ CHECKS: dict[str, tuple[str, float]] = {
 }
 # A category's points when the shop names none: by how bad its findings are; a buyer's flags cost the agent nothing.
 SEVERITY_POINTS = {"high": 5.0, "medium": 3.0, "low": 1.0}
+SHOWN = 5  # findings of one rule an agent's part of the text shows (42 短回复 of 嗯嗯 and ok hid the rest)
 UNSERVED = ""  # the findings of a conversation no agent wrote in
 CLOSING_LOOKBACK = 3  # a closing in any of the agent's last replies of the conversation counts
 _QUESTION_MARK = re.compile(r"[?？]")
@@ -64,11 +65,15 @@ class Finding:
 
 @dataclass
 class AgentReview:
-    """One agent's day: the conversations they wrote in, their findings, the points deducted."""
+    """One agent's day: the conversations they took part in, their findings, the points deducted."""
 
     agent: str
-    conversations: int = 0
+    keys: set[tuple[str, str]] = field(default_factory=set)  # (shop, conversation)
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def conversations(self) -> int:
+        return len(self.keys)
 
     @property
     def deducted(self) -> float:
@@ -76,7 +81,14 @@ class AgentReview:
 
     @property
     def score(self) -> float:
-        return max(0.0, 100.0 - self.deducted)
+        """The average of the agent's conversations' scores, each 100 less its findings' points, never below 0 (a
+        质检 table scores each conversation inspected): serving many buyers is no fault in itself."""
+        lost: dict[tuple[str, str], float] = dict.fromkeys(self.keys, 0.0)
+        for f in self.findings:
+            lost[f.shop, f.conversation] = lost.get((f.shop, f.conversation), 0.0) + f.points
+        if not lost:
+            return 100.0
+        return round(sum(max(0.0, 100.0 - points) for points in lost.values()) / len(lost), 1)
 
     def by_rule(self) -> dict[str, list[Finding]]:
         """The findings grouped by rule, the costliest rule first."""
@@ -160,10 +172,13 @@ class Reviewer:
         for conversation in conversations:
             day.conversations += 1
             agents = conversation.agents
+            key = (conversation.shop, conversation.conversation)
             for agent in agents:
-                day.agents.setdefault(agent, AgentReview(agent)).conversations += 1
+                day.agents.setdefault(agent, AgentReview(agent)).keys.add(key)
             for finding in self._conversation(conversation):
-                day.agents.setdefault(finding.agent, AgentReview(finding.agent)).findings.append(finding)
+                reviewed = day.agents.setdefault(finding.agent, AgentReview(finding.agent))
+                reviewed.keys.add(key)
+                reviewed.findings.append(finding)
         for reviewed in day.agents.values():
             reviewed.findings.sort(key=lambda f: (f.ts_ms, f.conversation))
         day.agents = dict(sorted(day.agents.items(), key=lambda kv: (kv[1].score, kv[0])))
@@ -181,7 +196,7 @@ class Reviewer:
                 for flag in item.get("qa", []):
                     yield self._finding(item, last_agent, flag["category"], "", (flag.get("match", ""),))
                 if item.get("short"):
-                    yield self._finding(item, last_agent, "short", "", (item.get("text", ""),))
+                    yield self._finding(item, last_agent, "short", "")  # the message is the whole of it
                 continue
             if sender != "customer":
                 continue
@@ -280,8 +295,9 @@ def _seconds(value: float) -> str:
     return f"{value:.0f}"
 
 
-def render_text(review: DayReview, title: str) -> str:
-    """The day's inspection for a terminal: agents and their scores, the rules, then each agent's findings."""
+def render_text(review: DayReview, title: str, *, every: bool = False) -> str:
+    """The day's inspection for a terminal: agents and their scores, the rules, then each agent's findings (the first
+    `SHOWN` of a rule unless `every`)."""
     agents = {name: a for name, a in review.agents.items()}
     lines = [_("Quality inspection %(title)s: %(conversations)s conversations, %(agents)s agents",
                title=title, conversations=review.conversations, agents=len([a for a in agents if a]))]  # fmt: skip
@@ -302,19 +318,22 @@ def render_text(review: DayReview, title: str) -> str:
         if not a.findings:
             lines.append(_("%(agent)s: score 100, nothing found", agent=_agent_name(a.agent)))
             continue
-        lines.append(_("%(agent)s: score %(score)s (%(points)s deducted)", agent=_agent_name(a.agent),
-                       score=_points(a.score), points=_points(a.deducted)))  # fmt: skip
+        lines.append(_("%(agent)s: score %(score)s (%(points)s deducted in %(conversations)s conversations)",
+                       agent=_agent_name(a.agent), score=_points(a.score), points=_points(a.deducted),
+                       conversations=a.conversations))  # fmt: skip
         for findings in a.by_rule().values():
             first = findings[0]
             lines.append("  " + _("%(label)s: %(count)s, %(points)s deducted", label=first.label, count=len(findings),
                                   points=_points(sum(f.points for f in findings))))  # fmt: skip
-            for f in findings:
+            for f in findings if every else findings[:SHOWN]:
                 said = f.detail or "  ".join(f"「{w}」" for w in f.words if w)
                 where = _("conversation %(conversation)s, customer %(customer)s", conversation=f.conversation,
                           customer=f.customer)  # fmt: skip
                 lines.append(terminal(f"    {f.ts[11:19]}  {where}  {said}".rstrip(), single_line=True))
                 who = _("agent") if f.sender == "agent" else _("customer")
                 lines.append(terminal("      " + _("%(sender)s: %(text)s", sender=who, text=f.text), single_line=True))
+            if not every and len(findings) > SHOWN:
+                lines.append("    " + _("… and %(count)s more (--all shows every one)", count=len(findings) - SHOWN))
     return "\n".join(lines) + "\n"
 
 
@@ -323,4 +342,4 @@ def _agent_name(agent: str) -> str:
 
 
 def _points(value: float) -> str:
-    return f"{value:g}"
+    return f"{round(value, 1):g}"

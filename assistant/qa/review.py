@@ -189,6 +189,7 @@ class Reviewer:
         last_agent = ""
         replies: dict[str, list[tuple[float, Item]]] = {}  # agent → (seconds, the buyer's message) of each reply
         first_burst = True
+        answerers = _next_agents(items)
         for index, item in enumerate(items):
             sender = item.get("sender")
             if sender == "agent" and item.get("agent"):
@@ -201,7 +202,7 @@ class Reviewer:
             if sender != "customer":
                 continue
             # A buyer's message is the agent's who answers it (docs/kpi.md), else the one serving the conversation.
-            owner = _next_agent(items, index) or last_agent or item.get("agent") or UNSERVED
+            owner = answerers[index] or last_agent or item.get("agent") or UNSERVED
             for flag in item.get("qa", []):
                 yield self._finding(item, owner, flag["category"], "", (flag.get("match", ""),))
             if "unanswered" not in item:
@@ -277,12 +278,15 @@ def reviewer_of(settings: QaConfig, categories: Mapping[str, Category]) -> Revie
     return Reviewer(settings, categories)
 
 
-def _next_agent(items: Sequence[Item], index: int) -> str | None:
-    """The agent who wrote first after `items[index]`, if any did."""
-    for item in items[index + 1 :]:
-        if item.get("sender") == "agent" and item.get("agent"):
-            return item["agent"]
-    return None
+def _next_agents(items: Sequence[Item]) -> list[str]:
+    """For each item, the agent who wrote first after it ("" when none did), in one pass from the end."""
+    found = [""] * len(items)
+    after = ""
+    for index in range(len(items) - 1, -1, -1):
+        found[index] = after
+        if items[index].get("sender") == "agent" and items[index].get("agent"):
+            after = items[index]["agent"]  # type: ignore[assignment]
+    return found
 
 
 def _compact(text: str) -> str:

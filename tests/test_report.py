@@ -109,11 +109,45 @@ def test_report_table_and_page_show_the_supervisors_commission_with_its_figures(
     assert json.loads(report.render_json(reports))["supervisor_commission"]["commission"] == 1.27
 
 
+def test_report_csv_and_workbook_carry_the_supervisors_commission_on_the_team_row(log: Log) -> None:
+    # Found: the 客服主管's commission was in the text, the page and the JSON, and a supervisor exporting to Excel had
+    # to work it out again. A 35 % margin: A converted 2 of 4 (50 %), B 0 of 1, their average 25 % (the 1.5 % tier);
+    # ¥241.00 × 35 % × 1.5 % = ¥1.265 → ¥1.27. The agents' rows keep one agent's pay each, the team row the rest.
+    config = dataclasses.replace(log.config, kpi=dataclasses.replace(log.config.kpi, profit_margin=0.35))
+    reports = log.reports(config=config)
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(reports))))
+    team = {key: rows[2][key] for key in report.SUPERVISOR_KEYS}
+    assert team == {
+        "profit_margin": "0.35",
+        "supervisor_agents": "2",
+        "supervisor_average_conversion": "0.25",
+        "supervisor_commission_rate": "0.015",
+        "supervisor_commission": "1.27",
+    }
+    assert [rows[i][key] for i in (0, 1) for key in report.SUPERVISOR_KEYS] == [""] * 10
+    assert list(rows[0])[-1] == "payment_window_changes"  # still the last column
+    out = io.BytesIO()
+    report.render_xlsx(reports, out)
+    book = load_workbook(io.BytesIO(out.getvalue()))
+    agents, teams = book.worksheets[0], book.worksheets[1]
+    assert "主管提成" not in [c.value for c in agents[1]]  # a column's sum over the agents stays theirs
+    row = dict(zip([c.value for c in teams[1]], [c.value for c in teams[2]]))
+    assert (row["利润率"], row["有询单的客服"], row["客服平均询单转化率"], row["主管提点"], row["主管提成"]) == (
+        0.35,
+        2,
+        0.25,
+        0.015,
+        1.27,
+    )
+    plain = list(csv.DictReader(io.StringIO(report.render_csv(log.reports()))))  # no margin: nothing computed
+    assert [plain[2][key] for key in report.SUPERVISOR_KEYS] == [""] * 5
+
+
 def test_report_csv_has_a_row_per_agent_and_the_team(log: Log) -> None:
     rows = list(csv.DictReader(io.StringIO(report.render_csv(log.reports()))))
     assert [r["agent"] for r in rows] == ["A", "B", "(team)"]
     assert rows[0]["conversion"] == "0.5" and rows[1]["pay_rate"] == "" and rows[2]["consulted"] == "5"
-    assert list(rows[0]) == ["shop", "date", "pending", "payment_window_hours", "agent", *metrics.METRIC_KEYS, "late_refunds", "payment_window_changes"]  # fmt: skip
+    assert list(rows[0]) == ["shop", "date", "pending", "payment_window_hours", "agent", *metrics.METRIC_KEYS, "late_refunds", *report.SUPERVISOR_KEYS, "payment_window_changes"]  # fmt: skip
     assert rows[2]["late_refunds"] == "0.0" and rows[0]["late_refunds"] == "0.0"  # each row its own (none here)
 
 

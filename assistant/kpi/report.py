@@ -133,15 +133,46 @@ def render_csv(reports: list[ShopReport], window_changes: Sequence[window.Change
     buf = io.StringIO()
     writer = CsvWriter(buf)  # names from the log: formula starts neutralized, line breaks quoted
     head = ["shop", "date", "pending", "payment_window_hours", "agent", *METRIC_KEYS, "late_refunds"]
-    writer.writerow([*head, "payment_window_changes"])
+    writer.writerow([*head, *SUPERVISOR_KEYS, "payment_window_changes"])
     for r in reports:
         changed = " ".join(change.token(ZoneInfo(r.timezone)) for change in window_changes)
         for row in [*r.agents, r.team]:
             values = ("" if row.metrics[key] is None else row.metrics[key] for key in METRIC_KEYS)
             pending = "true" if r.pending else "false"
             late = r.late_refunds_of(row)  # in no figure of the row: what the supervisor may take off its 提成
-            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late, changed])
+            boss = ("" if v is None else v for v in (supervisor_cells(r) if row is r.team else SUPERVISOR_NONE))
+            writer.writerow([r.shop, r.period, pending, r.window_hours, row.agent, *values, late, *boss, changed])
     return buf.getvalue()
+
+
+# The 客服主管's commission and each figure it is made of: the team row's own (the agents' rows keep one agent's pay,
+# so that a sum over them stays the agents'), empty without a profit margin (docs/kpi.md).
+SUPERVISOR_KEYS = (
+    "profit_margin",
+    "supervisor_agents",
+    "supervisor_average_conversion",
+    "supervisor_commission_rate",
+    "supervisor_commission",
+)
+_SUPERVISOR_COLUMNS = (
+    (N_("Profit margin"), "pct"),
+    (N_("Agents with inquiries"), "int"),
+    (N_("Agents' average conversion"), "pct"),
+    (N_("Supervisor's rate"), "pct"),
+    (N_("Supervisor's commission"), "money"),
+)
+
+
+SUPERVISOR_NONE: tuple[None, ...] = tuple(None for _ in SUPERVISOR_KEYS)
+
+
+def supervisor_cells(r: ShopReport) -> Sequence[Any]:
+    """The supervisor's commission as the team row's cells (SUPERVISOR_KEYS): None without a margin, and for the
+    rate and the average when no agent had an inquiry."""
+    s = r.supervisor
+    if s is None:
+        return SUPERVISOR_NONE
+    return (s.margin, s.agents, s.average_conversion, s.rate, s.commission)
 
 
 # The workbook adds what the conversion is checked against: A and B beside C.
@@ -188,10 +219,13 @@ def render_xlsx(
         return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), r.late_refunds_of(row)]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
-    teams = (row_of(r, r.team, t.gettext(TEAM)) for r in reports)
+    # The supervisor's commission is the team row's, in its sheet: a column of the agents' sheet would be summed
+    # with their pay (docs/kpi.md).
+    boss = [Column(t.gettext(h), 12, _XLSX_FORMATS[kind]) for h, kind in _SUPERVISOR_COLUMNS]
+    teams = ([*row_of(r, r.team, t.gettext(TEAM)), *supervisor_cells(r)] for r in reports)
     ranged = "/" in period or any("/" in r.period for r in reports)
     title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
-    sheets = [Sheet(title, columns, agents), Sheet(t.gettext("Team"), columns, teams)]
+    sheets = [Sheet(title, columns, agents), Sheet(t.gettext("Team"), [*columns, *boss], teams)]
     if window_change:
         changed = t.gettext(WINDOW_CHANGES)
         sheets.append(Sheet(changed, [Column(changed, 160)], ([said] for said in window_change)))

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from assistant import store
 from assistant.clock import local_day
-from assistant.kpi.queries import UNASSIGNED, Window, customers_of_day
+from assistant.kpi.figures import UNASSIGNED, Window
+from assistant.kpi.queries import customers_of_day
 from assistant.schema import PAYMENT_SOURCE
 
 # The refund events stamped in the period, once each (the first notification: the payments row's seq), whose

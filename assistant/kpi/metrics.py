@@ -15,19 +15,10 @@ from zoneinfo import ZoneInfo
 from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.i18n import _
+from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Tally, Window
 from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
-from assistant.kpi.queries import (
-    NO_REPLY,
-    RESPONSE_BUCKETS,
-    UNASSIGNED,
-    DayFigures,
-    Flagged,
-    Tally,
-    Window,
-    customers_of_day,
-    day_figures,
-)
+from assistant.kpi.queries import customers_of_day, day_figures
 from assistant.privacy import mask, mask_flags
 
 __all__ = [

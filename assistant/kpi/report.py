@@ -15,8 +15,8 @@ from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
 from assistant.kpi import window
+from assistant.kpi.figures import NO_REPLY, UNASSIGNED, Flagged
 from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, SupervisorCommission, judge
-from assistant.kpi.queries import NO_REPLY, UNASSIGNED, Flagged
 from assistant.privacy import mask as mask_text
 from assistant.safetext import Column, CsvWriter, Sheet, display_width, terminal, write_sheets
 from assistant.templating import FAVICON, format_value

@@ -147,6 +147,17 @@ def _default_tiers() -> list[CommissionTier]:
 
 
 @dataclass(frozen=True)
+class UpsellTier:
+    min_count: int = 0  # the tier applies from this many 追销 (upsells) in the report's period upward
+    bonus: float = 0.5  # yuan for each of them
+
+
+def _default_upsell_tiers() -> list[UpsellTier]:
+    # Seed 002: at least 0.5 元 each; 10 or more in a month 1 元 each, 50 → 2 元, 100 → 3 元.
+    return [UpsellTier(floor, bonus) for floor, bonus in ((0, 0.5), (10, 1.0), (50, 2.0), (100, 3.0))]
+
+
+@dataclass(frozen=True)
 class KpiConfig:
     slow_response_s: float = 60.0
     recovery_window_s: int = 1800
@@ -161,6 +172,10 @@ class KpiConfig:
     # 询单转化率 (seed 002). 0: not computed (the log knows no margin). `profit_margins`: a shop's own (by its id).
     profit_margin: float = 0.0
     profit_margins: dict[str, float] = field(default_factory=dict)
+    # 追销 (seed 002): an order the buyer placed within this many hours after an earlier one, an agent having written
+    # in between, paid per success at the tier the period's count reaches (docs/kpi.md, "Upsells").
+    upsell: list[UpsellTier] = field(default_factory=_default_upsell_tiers)
+    upsell_window_hours: float = 24.0
 
     def margin_of(self, shop: str) -> float:
         """The shop's profit margin for its supervisor's commission (0: not computed)."""

@@ -74,6 +74,9 @@ LIMITS: dict[str, Limit] = {
     "kpi.commission.min_conversion": _FRACTION,
     "kpi.commission.rate": _FRACTION,
     "kpi.profit_margin": _FRACTION,
+    "kpi.upsell.min_count": Limit(0, 1_000_000),
+    "kpi.upsell.bonus": Limit(0, 10_000),  # yuan per upsell
+    "kpi.upsell_window_hours": Limit(0, 24 * 31, above=True),
     "hooks.webhook_out.timeout_s": _POSITIVE_S,
     "hooks.chatwoot.max_body_bytes": Limit(1, GIB),
     "hooks.dingtalk.timeout_s": _POSITIVE_S,

@@ -44,6 +44,7 @@ class Tally:
     suggestions_shown: int = 0
     suggestions_used: int = 0
     qa_flags: int = 0  # the agent's messages with a quality flag (short replies aside)
+    upsells: int = 0  # 追销: orders after the buyer's earlier one that the agent brought (kpi/upsell.py)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)})

@@ -19,6 +19,7 @@ from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFig
 from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
 from assistant.kpi.queries import customers_of_day, day_figures
+from assistant.kpi.upsell import upsell_bonus, upsells
 from assistant.privacy import mask, mask_flags
 
 __all__ = [
@@ -50,7 +51,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
     "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
     "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate", "qa_flags",
-    "commission_rate", "commission", "score", "grade",
+    "commission_rate", "commission", "upsells", "upsell_bonus", "score", "grade",
 )  # fmt: skip
 
 # Seed 003's weighted table, reduced to what the log can measure (docs/kpi.md, "Score").
@@ -214,6 +215,8 @@ def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[s
     rate = None if agent == UNASSIGNED else commission_rate(conversion, kpi)
     out["commission_rate"] = rate
     out["commission"] = _money(t.sales_cents * Fraction(str(rate))) if rate is not None else 0.0
+    out["upsells"] = t.upsells
+    out["upsell_bonus"] = upsell_bonus(t.upsells, kpi)
     out["score"] = None if agent == UNASSIGNED else score(out, tally, kpi)
     out["grade"] = grade(out["score"], kpi)
     return out
@@ -311,6 +314,19 @@ def check_kpi_config(kpi: KpiConfig) -> None:
                     value=margin,
                 )  # fmt: skip
             )
+    for i, step in enumerate(kpi.upsell):
+        if step.min_count < 0 or not 0 <= step.bonus <= 10_000:  # as LIMITS: a config built in code too
+            raise ConfigError(_("%(key)s: min_count ≥ 0 and a bonus within 0–10000 yuan", key=f"[kpi.upsell][{i}]"))
+    if not 0 < kpi.upsell_window_hours <= 24 * 31:
+        raise ConfigError(
+            _(
+                "%(key)s: must be above %(min)s and at most %(max)s, got %(value)s",
+                key="[kpi] upsell_window_hours",
+                min=0,
+                max=24 * 31,
+                value=kpi.upsell_window_hours,
+            )
+        )
     for i, tier in enumerate(kpi.commission):
         if not 0 <= tier.min_conversion <= 1 or not 0 <= tier.rate <= 1:
             raise ConfigError(
@@ -448,6 +464,7 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
     # Commission is pay per agent: the team's is their sum, its rate the effective one.
     team["commission"] = _money(sum((Fraction(str(r.metrics["commission"])) * 100 for r in agents), Fraction(0)))
     team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
+    team["upsell_bonus"] = _money(sum((Fraction(str(r.metrics["upsell_bonus"])) * 100 for r in agents), Fraction(0)))
     return ShopReport(
         shop=shop,
         first=first,
@@ -537,6 +554,13 @@ def build_reports(
             recovery_ms=recovery_ms,
             now_ms=now,
         )
+        conn = connect()
+        try:  # 追销: orders placed in the period, each once
+            found = upsells(conn, name, windows[0].start_ms, windows[-1].end_ms, kpi=config.kpi, now_ms=now)
+        finally:
+            conn.close()
+        for agent, count in found.items():
+            total.tally(agent).add(upsells=count)
         # An agent credited with a late refund's order has a row, of zeros if they have no figure in the period.
         for agent in dict.fromkeys(r.credited for r in late):
             total.tallies.setdefault(agent, Tally())

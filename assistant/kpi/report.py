@@ -62,6 +62,8 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("qa_flags", N_("Quality"), "int"),
     ("commission_rate", N_("Commission rate"), "pct"),  # the tier applied, so 提成 can be checked from the table
     ("commission", N_("Commission"), "money"),
+    ("upsells", N_("Upsells"), "int"),  # 追销 and what the shop's tiers pay for them
+    ("upsell_bonus", N_("Upsell bonus"), "money"),
     ("score", N_("Score"), "score"),
     ("grade", N_("Grade"), "text"),
 )

@@ -6,19 +6,17 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from assistant.clock import midnight
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.i18n import _
-from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Tally, Window
+from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Tally
 from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
-from assistant.kpi.queries import customers_of_day, day_figures
+from assistant.kpi.period import credit_window, day_window, period_figures, window_ms
 from assistant.kpi.upsell import upsell_bonus, upsells
 from assistant.privacy import mask, mask_flags
 
@@ -81,38 +79,9 @@ _SCORED: dict[str, str] = {
 _WARN_BAND = 0.2  # within 20 % of a target: amber rather than red
 
 
-def credit_window(day: date, tz: ZoneInfo) -> tuple[int, int, int]:
-    """Epoch ms of the local midnight starting `day`, the one ending it, and the one ending D+1 (when it settles)."""
-    return midnight(day, tz), midnight(day + timedelta(days=1), tz), midnight(day + timedelta(days=2), tz)
-
-
-def day_window(day: date, tz: ZoneInfo) -> Window:
-    """The local day `day` as the queries read it: its bounds and its clock (a DST change within it found to the
-    second), so that a message is counted in the hour its local time shows."""
-    start, end, horizon = credit_window(day, tz)
-
-    def offset_ms(second: int) -> int:
-        return int((datetime.fromtimestamp(second, tz).utcoffset() or timedelta(0)).total_seconds() * 1000)
-
-    first, last = start // 1000, (end - 1) // 1000
-    if offset_ms(first) == offset_ms(last):
-        return Window(start, end, horizon, offset_ms(first), end, 0)
-    while last - first > 1:  # offset(first) is the day's first, offset(last) its last
-        middle = (first + last) // 2
-        if offset_ms(middle) == offset_ms(first):
-            first = middle
-        else:
-            last = middle
-    return Window(start, end, horizon, offset_ms(start // 1000), last * 1000, offset_ms(last) - offset_ms(first))
-
-
 def final_ms(day: date, config: Config) -> int:
     """Epoch ms from which the figures of `day` no longer change: the payment window after the end of D+1."""
-    return credit_window(day, config.tz)[2] + _window_ms(config.kpi)
-
-
-def _window_ms(kpi: KpiConfig) -> int:
-    return round(kpi.payment_window_hours * 3_600_000)
+    return credit_window(day, config.tz)[2] + window_ms(config.kpi)
 
 
 def _ratio(num: int, den: int) -> Fraction | None:
@@ -511,36 +480,11 @@ def build_reports(
     reports = []
     slow_ms, recovery_ms = round(config.kpi.slow_response_s * 1000), round(config.kpi.recovery_window_s * 1000)
     for name in shops:
-        total = DayFigures()
-        # Each order counts once in a range, on the earliest day that credits it: a day credits orders created
-        # until the end of the next, which may credit them again (a customer who wrote on both days). The day
-        # before a range is the last of the range before it: the orders it credits are that range's.
-        credited: set[str] = set()
-        if first < last:
-            before = day_window(first - timedelta(days=1), config.tz)
-            credited = customers_of_day(
-                connect, name, before, slow_ms=slow_ms, recovery_ms=recovery_ms, now_ms=now
-            ).late_orders
-        for i, window in enumerate(windows):
-            day = day_figures(
-                connect,
-                name,
-                window,
-                slow_ms=slow_ms,
-                recovery_ms=recovery_ms,
-                now_ms=now,
-                payment_window_ms=_window_ms(config.kpi),
-                list_limit=list_limit,
-                parallel=parallel,
-                exclude_orders=credited,
-                late_orders=i + 1 < len(windows),
-            )
-            credited = day.late_orders
-            total.merge(day, list_limit)
+        total = period_figures(connect, config, name, first, last, now_ms=now, list_limit=list_limit, parallel=parallel)
         conn = connect()
         try:
             late = late_refunds(
-                conn, name, windows[0].start_ms, windows[-1].end_ms, window_ms=_window_ms(config.kpi), now_ms=now
+                conn, name, windows[0].start_ms, windows[-1].end_ms, window_ms=window_ms(config.kpi), now_ms=now
             )
         finally:
             conn.close()

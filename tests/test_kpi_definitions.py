@@ -636,7 +636,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "slow_responses": 1, "customer_messages": 5, "agent_messages": 3, "ask_answer_ratio": 0.6,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
         "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5, "qa_flags": 0,
-        "commission_rate": 0.06, "commission": 11.94, "upsells": 0, "upsell_bonus": 0.0, "score": 78.5, "grade": "C",
+        "commission_rate": 0.06, "commission": 11.94, "upsells": 0, "upsell_bonus": 0.0, "record_bonus": None, "score": 78.5, "grade": "C",
     }  # fmt: skip
     assert jie == {
         "consulted": 2, "served": 2, "reply_rate": 1.0,
@@ -646,7 +646,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "slow_responses": 1, "customer_messages": 2, "agent_messages": 2, "ask_answer_ratio": 1.0,
         "short_replies": 0, "followups_sent": 0, "followups_recovered": 0,
         "suggestions_shown": 0, "suggestions_used": 0, "adoption_rate": None, "qa_flags": 0,
-        "commission_rate": 0.06, "commission": 5.28, "upsells": 0, "upsell_bonus": 0.0, "score": 78.3, "grade": "C",
+        "commission_rate": 0.06, "commission": 5.28, "upsells": 0, "upsell_bonus": 0.0, "record_bonus": None, "score": 78.3, "grade": "C",
     }  # fmt: skip
     assert team == {
         "consulted": 4, "served": 3, "reply_rate": 0.75,
@@ -656,7 +656,7 @@ def test_kpi_worked_example_of_the_docs(log: Log) -> None:
         "slow_responses": 2, "customer_messages": 7, "agent_messages": 5, "ask_answer_ratio": 0.714,
         "short_replies": 1, "followups_sent": 1, "followups_recovered": 1,
         "suggestions_shown": 2, "suggestions_used": 1, "adoption_rate": 0.5, "qa_flags": 0,
-        "commission_rate": 0.06, "commission": 17.22, "upsells": 0, "upsell_bonus": 0.0, "score": 78.9, "grade": "C",
+        "commission_rate": 0.06, "commission": 17.22, "upsells": 0, "upsell_bonus": 0.0, "record_bonus": None, "score": 78.9, "grade": "C",
     }  # fmt: skip
     assert r.pending is False
     early = log.report(now=ms("D+1 08:00"))  # before u2 paid: 阿杰's payment is not in yet, the day is pending

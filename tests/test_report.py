@@ -49,7 +49,7 @@ def log(db_path: store.Location) -> Iterator[Log]:
 
 def test_report_json_has_exactly_the_documented_shape(log: Log) -> None:
     doc = json.loads(report.render_json(log.reports()))
-    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa", "supervisor_commission"}  # fmt: skip
+    assert set(doc) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa", "supervisor_commission", "conversion_record"}  # fmt: skip
     assert doc["qa"] == {"by_agent": {}, "flagged": []}
     assert (doc["shop"], doc["date"], doc["timezone"], doc["pending"]) == (SHOP, D.isoformat(), "Asia/Shanghai", False)
     assert [a["agent"] for a in doc["agents"]] == ["A", "B"]

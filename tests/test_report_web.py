@@ -66,7 +66,7 @@ async def test_report_web_json_is_the_report(client: TestClient, log: Log) -> No
     expected = report.to_json(live)
     assert body == expected
     assert body["agents"][0]["agent"] == "A" and body["agents"][0]["sales"] == 66.6
-    assert set(body) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa", "supervisor_commission"}  # fmt: skip
+    assert set(body) == {"shop", "date", "timezone", "pending", "payment_window_hours", "payment_window_changes", "agents", "team", "late_refunds", "qa", "supervisor_commission", "conversion_record"}  # fmt: skip
     assert body["payment_window_changes"] == []
 
 

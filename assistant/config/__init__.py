@@ -176,6 +176,12 @@ class KpiConfig:
     # in between, paid per success at the tier the period's count reaches (docs/kpi.md, "Upsells").
     upsell: list[UpsellTier] = field(default_factory=_default_upsell_tiers)
     upsell_window_hours: float = 24.0
+    # 询单转化率历史最高奖 (seed 002): yuan for each agent whose month's conversion beats the highest monthly one of any
+    # agent in the `record_months` months before (1: the seed's 上月最高), counting months with at least
+    # `record_min_inquiries` 询单. 0: not computed (docs/kpi.md, "The conversion record").
+    record_bonus: float = 0.0
+    record_months: int = 1
+    record_min_inquiries: int = 20
 
     def margin_of(self, shop: str) -> float:
         """The shop's profit margin for its supervisor's commission (0: not computed)."""

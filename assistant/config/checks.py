@@ -77,6 +77,9 @@ LIMITS: dict[str, Limit] = {
     "kpi.upsell.min_count": Limit(0, 1_000_000),
     "kpi.upsell.bonus": Limit(0, 10_000),  # yuan per upsell
     "kpi.upsell_window_hours": Limit(0, 24 * 31, above=True),
+    "kpi.record_bonus": Limit(0, 100_000),  # yuan; 0: not computed
+    "kpi.record_months": Limit(1, 24),  # each month before is read as its own report is: a month's cost each
+    "kpi.record_min_inquiries": Limit(1, 1_000_000),
     "hooks.webhook_out.timeout_s": _POSITIVE_S,
     "hooks.chatwoot.max_body_bytes": Limit(1, GIB),
     "hooks.dingtalk.timeout_s": _POSITIVE_S,

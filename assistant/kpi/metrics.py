@@ -17,6 +17,7 @@ from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFig
 from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
 from assistant.kpi.period import credit_window, day_window, period_figures, window_ms
+from assistant.kpi.record import ConversionRecord, find_record
 from assistant.kpi.upsell import upsell_bonus, upsells
 from assistant.privacy import mask, mask_flags
 
@@ -49,7 +50,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
     "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
     "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate", "qa_flags",
-    "commission_rate", "commission", "upsells", "upsell_bonus", "score", "grade",
+    "commission_rate", "commission", "upsells", "upsell_bonus", "record_bonus", "score", "grade",
 )  # fmt: skip
 
 # Seed 003's weighted table, reduced to what the log can measure (docs/kpi.md, "Score").
@@ -186,6 +187,7 @@ def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[s
     out["commission"] = _money(t.sales_cents * Fraction(str(rate))) if rate is not None else 0.0
     out["upsells"] = t.upsells
     out["upsell_bonus"] = upsell_bonus(t.upsells, kpi)
+    out["record_bonus"] = None  # a whole month's alone: the report's record fills it (shop_report)
     out["score"] = None if agent == UNASSIGNED else score(out, tally, kpi)
     out["grade"] = grade(out["score"], kpi)
     return out
@@ -296,6 +298,13 @@ def check_kpi_config(kpi: KpiConfig) -> None:
                 value=kpi.upsell_window_hours,
             )
         )
+    if not 0 <= kpi.record_bonus <= 100_000 or not 1 <= kpi.record_months <= 24 or kpi.record_min_inquiries < 1:
+        raise ConfigError(
+            _(
+                "%(key)s: record_bonus within 0–100000 yuan, record_months within 1–24, record_min_inquiries at least 1",
+                key="[kpi]",
+            )  # fmt: skip
+        )
     for i, tier in enumerate(kpi.commission):
         if not 0 <= tier.min_conversion <= 1 or not 0 <= tier.rate <= 1:
             raise ConfigError(
@@ -351,6 +360,7 @@ class ShopReport:
     # The refunds stamped on the period's days after their order's window: in no figure, said beside them (late.py).
     late_refunds: list[LateRefund] = field(default_factory=list)
     supervisor: SupervisorCommission | None = None  # the 客服主管's commission, where the shop has a margin
+    record: ConversionRecord | None = None  # 询单转化率历史最高奖, where the shop pays one (kpi/record.py)
 
     @property
     def late_refunds_counted(self) -> float:
@@ -400,6 +410,7 @@ class ShopReport:
                 "refunds": [r.to_json() for r in self.late_refunds],
             },
             "supervisor_commission": self.supervisor.to_json() if self.supervisor is not None else None,
+            "conversion_record": self.record.to_json() if self.record is not None else None,
             "qa": {
                 "by_agent": self.figures.qa,
                 "flagged": [
@@ -423,10 +434,22 @@ def _rank_key(row: AgentRow) -> tuple[bool, float, float, str]:
     return (row.agent == UNASSIGNED, -(m["score"] if m["score"] is not None else -1.0), -m["sales"], row.agent)
 
 
-def shop_report(figures: DayFigures, config: Config, shop: str, first: date, last: date, *, now_ms: int) -> ShopReport:
-    """Turn a shop's figures into ranked agent rows and the team row."""
+def shop_report(
+    figures: DayFigures,
+    config: Config,
+    shop: str,
+    first: date,
+    last: date,
+    *,
+    now_ms: int,
+    record: ConversionRecord | None = None,
+) -> ShopReport:
+    """Turn a shop's figures into ranked agent rows and the team row (with `record`, each agent's bonus of it)."""
     kpi = config.kpi
     agents = [AgentRow(name, t, metrics(t, kpi, agent=name)) for name, t in figures.tallies.items()]
+    if record is not None:
+        for row in agents:
+            row.metrics["record_bonus"] = record.bonus_of(row.agent)
     agents.sort(key=_rank_key)
     team_tally = sum((row.tally for row in agents), Tally())
     team = metrics(team_tally, kpi)
@@ -434,6 +457,8 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
     team["commission"] = _money(sum((Fraction(str(r.metrics["commission"])) * 100 for r in agents), Fraction(0)))
     team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
     team["upsell_bonus"] = _money(sum((Fraction(str(r.metrics["upsell_bonus"])) * 100 for r in agents), Fraction(0)))
+    if record is not None and record.computed:
+        team["record_bonus"] = record.bonus * len(record.winners)
     return ShopReport(
         shop=shop,
         first=first,
@@ -444,6 +469,7 @@ def shop_report(figures: DayFigures, config: Config, shop: str, first: date, las
         team=AgentRow("(team)", team_tally, team),
         figures=figures,
         payment_window_hours=kpi.payment_window_hours,
+        record=record,
         supervisor=supervisor_commission(
             [(row.agent, row.tally) for row in agents], team_tally, kpi.margin_of(shop), kpi
         ),
@@ -508,7 +534,27 @@ def build_reports(
         # An agent credited with a late refund's order has a row, of zeros if they have no figure in the period.
         for agent in dict.fromkeys(r.credited for r in late):
             total.tallies.setdefault(agent, Tally())
-        shown = shop_report(total, config, name, first, last, now_ms=now)
+        record = find_record(  # each month before read as its own report reads it, its lists left out
+            config.kpi,
+            first,
+            last,
+            total.tallies,
+            _tallies_of(connect, config, name, now, parallel),
+        )
+        shown = shop_report(total, config, name, first, last, now_ms=now, record=record)
         shown.late_refunds = late
         reports.append(shown)
     return reports
+
+
+def _tallies_of(
+    connect: Callable[[], sqlite3.Connection], config: Config, shop: str, now_ms: int, parallel: bool
+) -> Callable[[date, date], Mapping[str, Tally]]:
+    """How the record reads a month before: as its own report reads it, its lists left out."""
+
+    def read(first: date, last: date) -> Mapping[str, Tally]:
+        return period_figures(
+            connect, config, shop, first, last, now_ms=now_ms, list_limit=0, parallel=parallel
+        ).tallies
+
+    return read

@@ -16,7 +16,8 @@ from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
 from assistant.kpi import window
 from assistant.kpi.figures import NO_REPLY, UNASSIGNED, Flagged
-from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, SupervisorCommission, judge
+from assistant.kpi.metrics import METRIC_KEYS, RESPONSE_BUCKETS, ShopReport, judge
+from assistant.kpi.paylines import record_text, supervisor_text
 from assistant.privacy import mask as mask_text
 from assistant.safetext import Column, CsvWriter, Sheet, display_width, terminal, write_sheets
 from assistant.templating import FAVICON, format_value
@@ -30,6 +31,7 @@ LOGS_PAGE = "/logs/daily"
 TEAM = N_("(team)")
 UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queries.UNASSIGNED` in CSV and JSON
 
+RECORD_BONUS = N_("Record bonus")  # 询单转化率历史最高奖: a whole month's column, where the shop pays one (record.py)
 LATE_REFUNDS = N_("Refunds after the window")  # per agent credited and the team's, in no figure (kpi/late.py)
 WINDOW_CHANGES = N_("Payment window changes")  # the workbook's sheet saying them (kpi/window.py)
 PERSON_DAYS = N_(
@@ -214,11 +216,14 @@ def render_xlsx(
         *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
         Column(t.gettext(LATE_REFUNDS), 12, _XLSX_FORMATS["money"]),
     ]
+    record = any(r.record is not None and r.record.computed for r in reports)
+    columns += [Column(t.gettext(RECORD_BONUS), 12, _XLSX_FORMATS["money"])] if record else []
     yes, no = t.gettext("yes"), t.gettext("no")
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
         head = [r.shop, r.period, yes if r.pending else no, r.window_hours, name]
-        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), r.late_refunds_of(row)]
+        tail = [row.metrics["record_bonus"]] if record else []
+        return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), r.late_refunds_of(row), *tail]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
     # The supervisor's commission is the team row's, in its sheet: a column of the agents' sheet would be summed
@@ -256,12 +261,14 @@ def render_table(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"
             )
         late = [t.gettext(LATE_REFUNDS)] if r.late_refunds else []  # each agent's, beside the figures they are not in
-        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS), *late]
+        record = [t.gettext(RECORD_BONUS)] if r.record is not None and r.record.computed else []
+        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS), *late, *record]
         rows = [
             [
                 t.gettext(TEAM) if row is r.team else terminal(shown_agent(row.agent, t), single_line=True),
                 *(format_value(row.metrics[k], kind) for k, _, kind in _TABLE_COLUMNS),
                 *(format_value(r.late_refunds_of(row), "money") for _ in late),
+                *(format_value(row.metrics["record_bonus"], "money") for _ in record),
             ]
             for row in [*r.agents, r.team]
         ]
@@ -275,6 +282,7 @@ def render_table(
         note = [t.gettext(PERSON_DAYS)] if "/" in r.period else []
         note += [late_text(r, t)] if r.late_refunds else []
         note += [supervisor_text(r.supervisor, t)] if r.supervisor is not None else []
+        note += [terminal(record_text(r.record, t))] if r.record is not None else []
         note += [terminal(said) for said in window_change]
         out.append("\n".join([head, line(header), rule, *body, rule, line(rows[-1]), *note, *_quality_lines(r, t)]))
     return "\n\n".join(out) + "\n"
@@ -289,29 +297,6 @@ def late_text(r: ShopReport, t: i18n.Translator) -> str:
         " days stay final); a shop that takes such refunds off the commission takes them from here.",
         len(r.late_refunds),
         amount="¥" + format_value(r.late_refunds_counted, "money"),
-    )
-
-
-def supervisor_text(s: SupervisorCommission, t: i18n.Translator) -> str:
-    """The 客服主管's commission with each figure it is computed from, as the table and the page say it."""
-    sales, margin = "¥" + format_value(s.sales, "money"), format_value(s.margin, "pct")
-    if s.rate is None:
-        return t.gettext(
-            "Supervisor's commission: no agent had an inquiry (inquiry sales %(sales)s, profit margin %(margin)s).",
-            sales=sales,
-            margin=margin,
-        )
-    return t.ngettext(
-        "Supervisor's commission %(commission)s = inquiry sales %(sales)s × profit margin %(margin)s × %(rate)s, the"
-        " tier of the agents' average inquiry conversion %(average)s (%(num)d agent with inquiries).",
-        "Supervisor's commission %(commission)s = inquiry sales %(sales)s × profit margin %(margin)s × %(rate)s, the"
-        " tier of the agents' average inquiry conversion %(average)s (%(num)d agents with inquiries).",
-        s.agents,
-        commission="¥" + format_value(s.commission, "money"),
-        sales=sales,
-        margin=margin,
-        rate=format_value(s.rate, "pct"),
-        average=format_value(s.average_conversion, "pct"),
     )
 
 
@@ -529,6 +514,8 @@ def render_html(
         )
         shops[-1]["late_refunds"] = _late_rows(r, tz, t)
         shops[-1]["supervisor"] = supervisor_text(r.supervisor, t) if r.supervisor is not None else ""
+        shops[-1]["record"] = record_text(r.record, t) if r.record is not None else ""
+        shops[-1]["record_computed"] = r.record is not None and r.record.computed
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r, t)
         shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, token=token, links=links)
     return templating.render(

@@ -130,7 +130,16 @@ def test_report_csv_and_workbook_carry_the_supervisors_commission_on_the_team_ro
     report.render_xlsx(reports, out)
     book = load_workbook(io.BytesIO(out.getvalue()))
     agents, teams = book.worksheets[0], book.worksheets[1]
-    assert "主管提成" not in [c.value for c in agents[1]]  # a column's sum over the agents stays theirs
+    heading = [c.value for c in agents[1]]
+    assert "主管提成" not in heading  # a column's sum over the agents stays theirs
+    assert [c.value for c in teams[1]] == [
+        *heading,
+        "利润率",
+        "有询单的客服",
+        "客服平均询单转化率",
+        "主管提点",
+        "主管提成",
+    ]
     row = dict(zip([c.value for c in teams[1]], [c.value for c in teams[2]]))
     assert (row["利润率"], row["有询单的客服"], row["客服平均询单转化率"], row["主管提点"], row["主管提成"]) == (
         0.35,

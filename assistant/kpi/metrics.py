@@ -458,7 +458,7 @@ def shop_report(
     team["commission_rate"] = _rate(_ratio(round(team["commission"] * 100), team_tally.sales_cents))
     team["upsell_bonus"] = _money(sum((Fraction(str(r.metrics["upsell_bonus"])) * 100 for r in agents), Fraction(0)))
     if record is not None and record.computed:
-        team["record_bonus"] = record.bonus * len(record.winners)
+        team["record_bonus"] = _money(Fraction(str(record.bonus)) * 100 * len(record.winners))
     return ShopReport(
         shop=shop,
         first=first,

@@ -44,8 +44,8 @@ class ConversionRecord:
 
     def bonus_of(self, agent: str) -> float | None:
         """What `agent` earns: the bonus, 0.0, or None when the period is no whole month."""
-        if not self.computed or agent == UNASSIGNED:
-            return None if not self.computed else 0.0
+        if not self.computed:
+            return None
         return self.bonus if any(w.agent == agent for w in self.winners) else 0.0
 
     def to_json(self) -> dict[str, Any]:

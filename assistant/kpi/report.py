@@ -226,10 +226,11 @@ def render_xlsx(
         return [*head, *(row.metrics[k] for k, _, _ in _XLSX_COLUMNS), r.late_refunds_of(row), *tail]
 
     agents = (row_of(r, row, shown_agent(row.agent, t)) for r in reports for row in r.agents)
-    # The supervisor's commission is the team row's, in its sheet: a column of the agents' sheet would be summed
-    # with their pay (docs/kpi.md).
-    boss = [Column(t.gettext(h), 12, _XLSX_FORMATS[kind]) for h, kind in _SUPERVISOR_COLUMNS]
-    teams = ([*row_of(r, r.team, t.gettext(TEAM)), *supervisor_cells(r)] for r in reports)
+    # The supervisor's commission is the team row's, in its sheet, where a shop has a margin: a column of the agents'
+    # sheet would be summed with their pay (docs/kpi.md).
+    paid = any(r.supervisor is not None for r in reports)
+    boss = [Column(t.gettext(h), 12, _XLSX_FORMATS[kind]) for h, kind in _SUPERVISOR_COLUMNS] if paid else []
+    teams = ([*row_of(r, r.team, t.gettext(TEAM)), *(supervisor_cells(r) if paid else ())] for r in reports)
     ranged = "/" in period or any("/" in r.period for r in reports)
     title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
     sheets = [Sheet(title, columns, agents), Sheet(t.gettext("Team"), [*columns, *boss], teams)]

@@ -166,9 +166,8 @@ async def post_chatwoot(request: web.Request) -> web.Response:
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)
-        followups = request.app.get(FOLLOWUPS)
-        if mapped.undelivered is not None and followups is not None:  # after its echo is logged: `failed` stays
-            await followups.deliverer.channel_refused(*mapped.undelivered)
+        if mapped.undelivered is not None and (followups := request.app.get(FOLLOWUPS)) is not None:
+            await followups.deliverer.channel_refused(*mapped.undelivered)  # after its echo is logged: `failed` stays
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents or named:
             await request.app[WRITER].submit(lambda conn: _record(conn, news, named))

@@ -39,6 +39,9 @@ class _Cache(Generic[K, V]):
         if len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 class ChatwootMemory:
     """Reads on its own read-only connection, through caches; writes are jobs for the single writer (`record`),
@@ -58,6 +61,8 @@ class ChatwootMemory:
         self._inboxes: _Cache[str, str] = _Cache(misses=not shared)
         self._agents: _Cache[tuple[str, str], str] = _Cache(misses=not shared)
         self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
+        # A conversation's contact as the log has it, seen unmerged (another instance may merge: not shared).
+        self._contacts: _Cache[tuple[str, str], str] = _Cache(0 if shared else CACHED, misses=False)
         self.shared = shared
         self.tokens_warned: set[str] = set()  # accounts whose missing API token was checked (warned once)
 
@@ -115,14 +120,24 @@ class ChatwootMemory:
 
     def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]:
         """(`contact`, or the contact it was merged into; the conversation's contact in the log when another: the
-        one merged into `contact`). Read every time: a merge changes both."""
+        one merged into `contact`). Alone on the database, a conversation's delivery naming the contact last seen
+        for it reads nothing (nearly every one); otherwise both are read, and a merge found forgets every contact
+        seen (the merged one's other conversations name it)."""
+        found, known = self._contacts.get((shop, conversation))
+        if found and known == contact:
+            return contact, None
         for _hop in range(8):  # a merge of a merge…
             row = self._one("SELECT merged_into FROM customer_merges WHERE shop = ? AND customer = ?", (shop, contact))
             if row is None:
                 break
             contact = str(row[0])
         row = self._one("SELECT customer FROM conversations WHERE shop = ? AND conversation = ?", (shop, conversation))
-        return contact, (str(row[0]) if row and str(row[0]) != contact else None)
+        logged = str(row[0]) if row else None
+        if logged is not None and logged != contact:
+            self._contacts.clear()  # the merge is still to be written: nothing seen holds until it is
+            return contact, logged
+        self._contacts.put((shop, conversation), contact)
+        return contact, None
 
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""

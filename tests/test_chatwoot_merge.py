@@ -13,8 +13,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from assistant import pg, store
 from assistant.cli import main
+from assistant.config import load_config
 from tests.fake_chatwoot import FakeChatwoot
+from tests.helpers import BACKENDS, ROOT, make_app
+from tests.pgcluster import PASSWORD_ENV
 from tests.test_chatwoot_e2e import CONVERSATIONS, SECRET, TOKEN, deliver, fixture, start_service
 
 pytestmark = pytest.mark.slow
@@ -79,3 +83,32 @@ async def test_chatwoot_contact_merge_leaves_one_buyer(
     with sqlite3.connect(service.db) as conn:
         left = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (*tables, "customer_merges")}
     assert left == {"events": 0, "messages": 0, "conversations": 0, "customer_merges": 0}
+
+
+@BACKENDS
+async def test_chatwoot_contact_merge_moves_the_logs_rows_on_either_backend(
+    aiohttp_client: Any, db_path: store.Location
+) -> None:
+    # The merge is one writer job of plain SQL: on PostgreSQL as on SQLite, every row of the merged contact moves.
+    env = {PASSWORD_ENV: db_path.password or ""} if isinstance(db_path, pg.Location) else {}
+    where = {"url": db_path.url, "password_env": PASSWORD_ENV} if isinstance(db_path, pg.Location) else {"path": str(db_path)}  # fmt: skip
+    hooks = {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": True}}
+    config = load_config(ROOT / "config.toml", env=env, overrides={"store": where, "hooks": hooks})
+    client = await aiohttp_client(make_app(config))
+    deliveries = (
+        fixture("contact_message", "42", 9701),
+        fixture("contact_message", "43", 9702),
+        of_base("contact_message", "42", 9703),  # merged: the conversation is the base contact's
+        fixture("contact_message", "43", 9704),  # built before the merge, arriving late
+    )
+    for payload in deliveries:
+        resp = await client.post("/v1/chatwoot", json=payload)
+        assert resp.status == 200, await resp.text()
+    conn = store.connect(db_path, readonly=True)
+    try:
+        customers = {str(row[0]) for row in conn.execute("SELECT customer FROM messages").fetchall()}
+        merges = [tuple(map(str, row)) for row in conn.execute("SELECT customer, merged_into FROM customer_merges")]
+        counted = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        conn.close()
+    assert (customers, merges, counted) == ({BASE}, [(MERGEE, BASE)], 4)

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
+import psycopg
 from sqlite_utils import Database
 
 from assistant import pg, schema, store
@@ -111,16 +115,25 @@ def migrate_for_command(conn: sqlite3.Connection, path: store.Location, *, repai
 
 _PAYMENTS = (
     "INSERT INTO payments SELECT shop, {order}, ts_ms, {cents}, seq FROM events"
-    " WHERE type = 'order_paid' AND seq > ? ORDER BY seq ON CONFLICT DO NOTHING"
+    " WHERE type = 'order_paid' AND seq > ? AND seq <= ? ORDER BY seq ON CONFLICT DO NOTHING"
 )
-_TOUCHED = "(shop, conversation) IN (SELECT shop, conversation FROM events WHERE seq > {since})"
 
 
-def _narrowed(since: int) -> dict[str, str]:
-    """Each name table's rows that events logged after `since` may have written."""
-    by_seq = {t: f"seq > {since}" for t in ("events", "messages", "suggestion_uses", "qa_alerts")}
-    touched = _TOUCHED.format(since=int(since))
-    return by_seq | {"followups": f"armed_seq > {since}"} | {t: touched for t in ("orders", "conversations", "timers")}
+def _narrowed(after: int, upto: int, touched: str) -> dict[str, str]:
+    """Each name table's rows that the events `after` < seq <= `upto` may have written; those of the tables a
+    conversation's events write, `touched` (SQL) (`_touched`)."""
+    seq = f"seq > {int(after)} AND seq <= {int(upto)}"
+    by_seq = {t: seq for t in ("events", "messages", "suggestion_uses", "qa_alerts")}
+    armed = f"armed_seq > {int(after)} AND armed_seq <= {int(upto)}"
+    return by_seq | {"followups": armed} | {t: touched for t in ("orders", "conversations", "timers")}
+
+
+def _touched(since: int, last: int) -> str:
+    """The rows of the tables a conversation's events write (orders, conversations, timers) that the events
+    `since` < seq <= `last` may have written: all of them in a log never derived (`since` 0: rows of events
+    archived since are cleaned too). Cleaned with the first part of those events, as read per part each part
+    read those tables again (150,000 events over 20,000 conversations took twice as long)."""
+    return "true" if since == 0 else f"(shop, conversation) IN (SELECT shop, conversation FROM events WHERE seq > {int(since)} AND seq <= {int(last)})"  # fmt: skip
 
 
 # On PostgreSQL an event's number is taken from a sequence at its INSERT and becomes visible at its COMMIT, so
@@ -137,11 +150,12 @@ _EVENT_WRITERS = (
 )
 
 
-def _writers_ended(conn: sqlite3.Connection, wait_s: float) -> bool:
-    """Whether every transaction writing `events` now (another session's) has ended within `wait_s`."""
+def _writers_ended(conn: sqlite3.Connection, wait_s: float, stopping: Callable[[], bool] = lambda: False) -> bool:
+    """Whether every transaction writing `events` now (another session's) has ended within `wait_s`; False too as
+    soon as `stopping`."""
     pending = {(row[0], row[1]) for row in conn.execute(_EVENT_WRITERS)}
     deadline = time.monotonic() + wait_s
-    while pending:
+    while pending and not stopping():
         if time.monotonic() >= deadline:
             log.warning(
                 "%d transactions writing events did not end within %g s: the derived watermark stays, and the"
@@ -151,41 +165,134 @@ def _writers_ended(conn: sqlite3.Connection, wait_s: float) -> bool:
             return False
         time.sleep(0.01)  # a writer's group commits in milliseconds
         pending &= {(row[0], row[1]) for row in conn.execute(_EVENT_WRITERS)}
-    return True
+    return not pending
 
 
-def repair_derived(conn: sqlite3.Connection, *, wait_s: float = REPAIR_WAIT_S) -> int:
-    """Derive the rows of the events logged after the derived watermark that lack them; the rows changed.
-    On PostgreSQL the watermark moves only once the transactions writing events when it was read have ended
-    (waited at most `wait_s`; else it stays where it was)."""
+class Stopped(Exception):
+    """The repair was asked to stop (the service's SIGTERM during its start): the events derived so far are marked,
+    the next start derives the rest."""
+
+    def __init__(self, derived: int, last: int) -> None:
+        super().__init__(f"events derived up to {derived} of {last}")
+        self.derived = derived
+        self.last = last
+
+
+# The events one transaction of the repair derives: a stop keeps the parts committed before it (the one it
+# interrupts is rolled back), and the next start derives from there.
+REPAIR_CHUNK = 20_000
+PROGRESS_STEPS = 20_000  # SQLite virtual machine steps between two looks at `stopping`: a millisecond or two
+CANCEL_EVERY_S = 0.02  # how often a PostgreSQL statement is cancelled once the repair is to stop
+
+
+def underived(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The derived watermark and the last event logged: the events after the one up to the other lack their rows."""
     row = conn.execute("SELECT seq FROM derived_watermark WHERE id = 1").fetchone()
     since = int(row[0]) if row else 0
-    last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    return since, int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
+
+def repair_derived(
+    conn: sqlite3.Connection,
+    *,
+    wait_s: float = REPAIR_WAIT_S,
+    stopping: Callable[[], bool] = lambda: False,
+    chunk: int = REPAIR_CHUNK,
+) -> int:
+    """Derive the rows of the events logged after the derived watermark that lack them; the rows changed.
+    On PostgreSQL the watermark moves only once the transactions writing events when it was read have ended
+    (waited at most `wait_s`; else it stays where it was).
+
+    The events are derived `chunk` at a time, each run in its own transaction with the watermark moved to its
+    last event: a start stopped meanwhile (`stopping`, Stopped) keeps what it committed, and the next one derives
+    the rest (a SIGTERM waited for the whole repair, 2.8 s at 150,000 events)."""
+    since, last = underived(conn)
     if last <= since:
         return 0
     started = time.perf_counter()
     dialect = store.dialect(conn)
-    mark = last
-    if dialect == "postgresql" and not _writers_ended(conn, wait_s):
-        mark = since  # an event numbered below `last` may still commit: the next start reads from `since` again
-    order, cents = schema.PAYMENT_SOURCE[dialect]
+    moves = dialect != "postgresql" or _writers_ended(conn, wait_s, stopping)  # else: the next start reads `since` on
     changed = 0
-    with store.transaction(conn):
-        if dialect == "postgresql":  # instances that start together repair one after another
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
-        changed += conn.execute(_PAYMENTS.format(order=order, cents=cents), (since,)).rowcount
-        names = schema.cleaned_names(_narrowed(since) if since else None)
-        for statement in [*names.splitlines(), f"{schema.STALE_DATED[:-1]} AND armed_seq > {since};"]:
-            changed += max(conn.execute(statement).rowcount, 0)
-        conn.execute(
-            "INSERT INTO derived_watermark (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
-            (mark,),
-        )
+    done = since
+    try:
+        with _interrupted(conn, stopping):
+            while done < last:
+                if stopping():
+                    raise Stopped(done, last)
+                upto = min(done + chunk, last)
+                touched = _touched(since, last) if done == since else "false"
+                changed += _derive(conn, dialect, done, upto, touched=touched, mark=upto if moves else since)
+                done = upto
+    except (Stopped, sqlite3.OperationalError) as exc:
+        if not stopping():
+            raise
+        if done > since:
+            log.warning(
+                "stopping: %d rows derived for events %d..%d; the next start derives those of %d..%d",
+                changed, since + 1, done, done + 1, last,
+            )  # fmt: skip
+        else:
+            log.warning("stopping: the next start derives the rows of events %d..%d", since + 1, last)
+        raise (exc if isinstance(exc, Stopped) else Stopped(done, last)) from None
     if changed:
         log.warning(
             "%d rows derived for events %d..%d that an older release logged without them (%.2f s)",
             changed, since + 1, last, time.perf_counter() - started,
         )  # fmt: skip
+    return changed
+
+
+@contextmanager
+def _interrupted(conn: sqlite3.Connection, stopping: Callable[[], bool]) -> Iterator[None]:
+    """The statements run meanwhile end (an OperationalError) once `stopping`: SQLite's at its progress handler's next
+    look; PostgreSQL's cancelled by a thread of its own (again every CANCEL_EVERY_S, as a cancel that comes between
+    two statements cancels none). A transaction left open is rolled back on the way out."""
+    done = threading.Event()
+    watcher: threading.Thread | None = None
+    if isinstance(conn, pg.Connection):
+        raw = conn.raw
+
+        def watch() -> None:
+            while not done.wait(CANCEL_EVERY_S):
+                if stopping():
+                    try:
+                        raw.cancel_safe(timeout=CANCEL_EVERY_S)
+                    except psycopg.Error as exc:  # the server gone: the statement fails on its own
+                        log.warning("the repair's statement could not be cancelled (%s)", exc)
+
+        watcher = threading.Thread(target=watch, name="repair-cancel", daemon=True)
+        watcher.start()
+    else:
+        conn.set_progress_handler(stopping, PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+        else:
+            conn.set_progress_handler(None, 0)
+        if conn.in_transaction:  # stopped inside a part (its ROLLBACK cancelled too, on PostgreSQL)
+            conn.execute("ROLLBACK")
+
+
+def _derive(conn: sqlite3.Connection, dialect: str, after: int, upto: int, *, touched: str, mark: int) -> int:
+    """In one transaction: the derived rows of the events `after` < seq <= `upto` (and of the conversations'
+    tables, `touched`), and the watermark set to `mark`; the rows changed."""
+    order, cents = schema.PAYMENT_SOURCE[dialect]
+    changed = 0
+    with store.transaction(conn):
+        if dialect == "postgresql":  # instances that start together repair one after another
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
+        changed += conn.execute(_PAYMENTS.format(order=order, cents=cents), (after, upto)).rowcount
+        names = schema.cleaned_names(_narrowed(after, upto, touched))
+        stale = f"{schema.STALE_DATED[:-1]} AND armed_seq > {int(after)} AND armed_seq <= {int(upto)};"
+        for statement in [*names.splitlines(), stale]:
+            changed += max(conn.execute(statement).rowcount, 0)
+        conn.execute(
+            "INSERT INTO derived_watermark (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+            (mark,),
+        )
     return changed
 
 

@@ -123,7 +123,10 @@ class Writer:
         max_group: int = 5000,
         busy_timeout_s: float = store.BUSY_TIMEOUT_S,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        repair: bool = True,
     ) -> None:
+        """Open and migrate the database; `repair`: derive what older releases left underived too (the service
+        does it as a step of its own, `prepare`, which a stop may end)."""
         self.path: store.Location = path if isinstance(path, pg.Location) else Path(path)
         self.max_group = max_group
         self.busy_timeout_s = busy_timeout_s
@@ -140,7 +143,7 @@ class Writer:
         # took every later event into a file no one would read again, each answered 200.
         self._identity = None if isinstance(self.path, pg.Location) else store.file_identity(self.path)
         try:
-            upgrade.migrate(self._conn)
+            upgrade.migrate(self._conn, repair=repair)
             if isinstance(self._conn, pg.Connection):
                 upgrade.warn_if_short_of_connections(self._conn)
                 # Bounded once migrated (a migration may rightly take long): events answer 503, not never.
@@ -165,6 +168,13 @@ class Writer:
         # The writer's failures, and the requests answered 503 for a database fault (web/errors.py): an outage
         # is a line a minute with a count, and a line when writes go through again.
         self.faults = FaultLog(log)
+
+    def prepare(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`job(conn)` on the writer's connection before its thread starts, in the caller's thread, outside any
+        group (a start's repair of the log, its own transactions)."""
+        if self._thread is not None:
+            raise RuntimeError("the writer has started")
+        return job(self._conn)
 
     def start(self) -> None:
         """Start the writer thread; its results are delivered on the running loop."""

@@ -312,3 +312,34 @@ async def test_upgrade_leaves_the_follow_up_rows_as_the_previous_release_reads_t
         assert set(store.columns(conn, "followup_outcomes")) == {"id", "unknown"}
     finally:
         conn.close()
+
+
+@BACKENDS
+async def test_upgrade_stopped_keeps_the_parts_it_committed_and_the_next_start_derives_the_rest(
+    db_path: store.Location,
+) -> None:
+    # A SIGTERM during the start's repair waited for all of it (2.8 s at 150,000 events on SQLite, 10 to 15 s on
+    # PostgreSQL). It stops between parts (or within one), each part's rows committed with the watermark.
+    await Writer(db_path).close()
+    run(db_path, *[old_event(seq, "order_paid", "\u200b小美", order=f"o{seq}", amount=1) for seq in range(1, 51)])
+    conn, other = store.connect(db_path), store.connect(db_path)
+    try:
+
+        def committed() -> int:
+            row = other.execute("SELECT seq FROM derived_watermark WHERE id = 1").fetchone()
+            return int(row[0]) if row else 0
+
+        with pytest.raises(upgrade.Stopped):
+            upgrade.repair_derived(conn, chunk=20, stopping=lambda: committed() >= 20)
+        assert not conn.in_transaction
+        assert committed() == 20
+        assert rows(db_path, "SELECT seq FROM payments ORDER BY seq") == [(seq,) for seq in range(1, 21)]
+        agents = rows(db_path, "SELECT seq, agent FROM events ORDER BY seq")
+        assert agents == [(seq, "小美" if seq <= 20 else "\u200b小美") for seq in range(1, 51)]
+        assert upgrade.repair_derived(conn, chunk=20) == 60  # 21..50: a payment and a name each
+        assert committed() == 50
+        assert rows(db_path, "SELECT count(*) FROM payments") == [(50,)]
+        assert rows(db_path, "SELECT DISTINCT agent FROM events") == [("小美",)]
+    finally:
+        conn.close()
+        other.close()

@@ -21,7 +21,7 @@ from assistant.live import LiveFeed, Scope
 from assistant.store import now_ms
 from assistant.web import stream
 from assistant.web.appkeys import BUS, DB_PATH, FEED
-from tests.helpers import ROOT, body_of, eventually, make_app, make_event
+from tests.helpers import BACKENDS, ROOT, body_of, eventually, make_app, make_event
 
 Client = TestClient  # type: ignore[type-arg]
 TOKENS = {"ASSISTANT_AGENT_TOKEN": "agent-token", "ASSISTANT_SUPERVISOR_TOKEN": "supervisor-token"}
@@ -447,3 +447,39 @@ def test_feed_sends_a_snapshot_to_a_panel_that_missed_an_unbuilt_card() -> None:
     assert feed._missed(scope, seen) is None and feed._missed(scope, feed.last_id) is None
     feed.dispatch(Update("message", "s", "c", "a1", {}))  # seen only by a panel that came after the gap
     assert feed._missed(scope, feed.last_id) == []
+
+
+def typed(card: dict[str, Any]) -> tuple[str, bool, str]:
+    """What a card says of its customer's type: the type, whether it is sure, the talk track's first line."""
+    kind = card["customer_type"]
+    return kind["type"], kind["sure"], kind["script"][0]
+
+
+WELCOME = ("newcomer", True, "您好，欢迎光临，我是今天为您服务的客服，请问有什么可以帮到您？")
+AFTER_ORDER = ("newcomer", False, "亲，您好，您的订单和问题由我来跟进，麻烦把情况跟我说一下，我帮您查清楚。")
+
+
+@BACKENDS
+async def test_stream_card_takes_the_customer_type_an_order_gives_when_the_order_arrives(client: Client) -> None:
+    # Found: an order counts for the customer type (no stranger, not given the welcome track), but the card kept
+    # the type of the customer's last message until their next one: live, and in a snapshot or a resumption.
+    reader = await open_stream(client, "agent=a1")
+    try:
+        await client.post("/v1/events", data=body_of(make_event(id="q", conversation="c1", agent="a1")))
+        asked = await reader.wait_for(lambda e: e.event == "conversation")
+        assert typed(asked.data["payload"]) == WELCOME
+        order = make_event("order_created", id="o", conversation="c1", ts="2026-11-20T10:01:00+08:00")
+        await client.post("/v1/events", data=body_of(order))
+        ordered = await reader.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "o")
+        assert typed(ordered.data["payload"]) == AFTER_ORDER
+    finally:
+        await reader.close()
+    later = await open_stream(client, "agent=a1")  # a panel opened now
+    resumed = await open_stream(client, "agent=a1", headers={"Last-Event-ID": asked.id or ""})
+    try:
+        assert [typed(c) for c in later.of("snapshot")[0].data["conversations"]] == [AFTER_ORDER]
+        update = await resumed.wait_for(lambda e: e.event == "conversation")
+        assert resumed.of("snapshot") == [] and typed(update.data["payload"]) == AFTER_ORDER
+    finally:
+        await later.close()
+        await resumed.close()

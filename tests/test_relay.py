@@ -23,7 +23,7 @@ from assistant.web.appkeys import BUS, ENGINE, RELAY
 from assistant.writer import Writer
 from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
-from tests.test_live import open_stream
+from tests.test_live import AFTER_ORDER, WELCOME, open_stream, typed
 
 
 @pytest.fixture
@@ -370,3 +370,33 @@ async def test_relay_follow_up_line_a_panel_was_sent_reaches_it_on_another_insta
         assert [(e.data["conversation"], e.data["payload"]) for e in again.of("followup")] == [("idle", line)]
     finally:
         await again.close()
+
+
+async def test_relay_card_takes_the_customer_type_an_order_gives_on_every_instance(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # An order counts for the customer type: the card changes when the order arrives, on the instance that logged it
+    # and on the others, whose panels hear of it through the journal (and on the first again, after the second
+    # logged the customer's next message and the order there).
+    a = await aiohttp_client(make_app(config))
+    b = await aiohttp_client(make_app(config))
+    here, there = await open_stream(a, "agent=a1"), await open_stream(b, "agent=a1")
+    try:
+        await a.post("/v1/events", data=body_of(make_event(id="q", conversation="c1", agent="a1")))
+        for panel in (here, there):
+            asked = await panel.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "q")
+            assert typed(asked.data["payload"]) == WELCOME
+        order = make_event("order_created", id="o", conversation="c1", ts="2026-11-20T10:01:00+08:00")
+        await a.post("/v1/events", data=body_of(order))
+        for panel in (here, there):
+            got = await panel.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "o")
+            assert typed(got.data["payload"]) == AFTER_ORDER
+        await b.post("/v1/events", data=body_of(make_event(id="q2", conversation="c2", agent="a1")))
+        paid = make_event("order_paid", id="p", conversation="c2", order="o2", ts="2026-11-20T10:01:00+08:00")
+        await b.post("/v1/events", data=body_of(paid))
+        for panel in (here, there):
+            got = await panel.wait_for(lambda e: e.event == "conversation" and e.data["payload"]["event_id"] == "p")
+            assert typed(got.data["payload"]) == AFTER_ORDER
+    finally:
+        await here.close()
+        await there.close()

@@ -13,7 +13,7 @@ from assistant import store
 from assistant.chatwoot import shown_agent, shown_customer
 from assistant.config import Config
 from assistant.conversations import Conversations, ConversationState
-from assistant.events import Event
+from assistant.events import ORDER_TYPES, Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
@@ -332,3 +332,17 @@ class SuggestionEngine:
         if event.is_customer_message and written.annotation is not None:
             annotation = written.annotation
             state.show(annotation.suggestions, annotation.customer_type_detail, annotation.withheld)
+        elif event.type in ORDER_TYPES and event.order:
+            self._retype(state)
+
+    def _retype(self, state: ConversationState) -> None:
+        """An order of the conversation logged: its card's customer type, and the talk track it shows, as the order
+        makes it (no stranger, the track after an order), where it kept its last message's until the next one. A
+        card rebuilt from the log (a restart, another instance) is typed so already (`ordered` from its orders)."""
+        suggestions, detail, withheld = state.card_parts()
+        if detail is None or not state.customer_messages:
+            return  # nothing typed yet: a card types it when built (web/stream.py, ensure_suggestions)
+        kind = self.matcher.classify(list(state.customer_messages), list(state.agent_replies), ordered=state.ordered)
+        fresh = customer_type_json(kind)
+        if fresh != detail:
+            state.show(suggestions, fresh, withheld)

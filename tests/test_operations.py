@@ -254,6 +254,43 @@ async def test_a_clean_stop_exits_once_the_log_is_closed_without_the_interpreter
     assert not Path(f"{db}-wal").exists()  # folded back before: the file alone is the whole log
 
 
+def open_files(pid: int) -> list[str]:
+    """What each descriptor the process holds open points at. One closed between the listing of /proc/<pid>/fd and
+    its reading (a connection's socket, a pipe of a matching worker) is open no more: not among them."""
+    names = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            names.append(os.readlink(fd))
+        except FileNotFoundError:
+            continue  # closed since the listing
+    return names
+
+
+def test_open_files_leaves_out_a_descriptor_closed_while_listed_and_still_sees_a_deleted_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: the check below read each descriptor's link after listing them all, and failed (FileNotFoundError) once
+    # a descriptor of the service closed in between.
+    gone = tmp_path / "gone"
+    closed: list[int] = []
+    with gone.open("w"):
+        gone.unlink()
+        closing_fd, other = os.pipe()
+        os.close(other)
+        readlink = os.readlink
+
+        def closed_meanwhile(path: Any) -> str:
+            if Path(path).name == str(closing_fd) and not closed:
+                os.close(closing_fd)  # as the service closes a socket while the test lists its descriptors
+                closed.append(closing_fd)
+            return readlink(path)
+
+        monkeypatch.setattr(os, "readlink", closed_meanwhile)
+        names = open_files(os.getpid())
+    assert closed == [closing_fd]  # it was listed, then closed before its link was read
+    assert f"{gone} (deleted)" in names
+
+
 async def test_the_daily_log_page_and_a_command_beside_the_service_lose_no_acknowledged_event(
     tmp_path: Path,
 ) -> None:
@@ -278,8 +315,7 @@ async def test_the_daily_log_page_and_a_command_beside_the_service_lose_no_ackno
             subprocess.run(command, cwd=ROOT, capture_output=True, check=True, timeout=120)
             await post(2)
         assert service.proc is not None
-        fds = Path(f"/proc/{service.proc.pid}/fd")
-        assert not [os.readlink(fd) for fd in fds.iterdir() if os.readlink(fd).endswith("(deleted)")]
+        assert not [name for name in open_files(service.proc.pid) if name.endswith("(deleted)")]
         assert service.terminate() == 0
     finally:
         service.stop()

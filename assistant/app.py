@@ -189,14 +189,42 @@ async def _derive(app: web.Application, writer: Writer) -> None:
     own, which a stop ends (within a statement on SQLite, between parts of 20,000 events on PostgreSQL), what it
     committed kept and the rest derived by the next start (a SIGTERM waited for all of it: 2.8 s at 150,000)."""
     startup = app[STARTUP]
-    since, last = await asyncio.to_thread(writer.prepare, upgrade.underived)
-    if last <= since:
-        return
-    startup.enter(f"deriving the rows of the events {since + 1}..{last}, logged since the last clean stop")
-    try:
-        await asyncio.to_thread(writer.prepare, partial(upgrade.repair_derived, stopping=lambda: startup.stopping))
-    except upgrade.Stopped:
-        raise StartStopped(startup.stage) from None
+    deadline = time.monotonic() + RECONNECT_WAIT_S
+    while True:
+        try:
+            since, last = await asyncio.to_thread(writer.prepare, upgrade.underived)
+            if last <= since:
+                return
+            startup.enter(f"deriving the rows of the events {since + 1}..{last}, logged since the last clean stop")
+            await asyncio.to_thread(writer.prepare, partial(upgrade.repair_derived, stopping=lambda: startup.stopping))
+            return
+        except upgrade.Stopped:
+            raise StartStopped(startup.stage) from None
+        except sqlite3.OperationalError as exc:
+            if not writer.lost:
+                raise
+            # A PostgreSQL restart or failover: the start failed ("cannot open the database (the connection is
+            # closed)") where the writer reconnects once started. The parts derived are kept; the rest is derived.
+            log.warning("starting: the PostgreSQL connection was lost (%s); reconnecting to derive the rest", exc)
+            await _reconnect(app, writer, deadline)
+
+
+RECONNECT_WAIT_S = 60.0  # how long the start waits for a PostgreSQL server that dropped its connection
+RECONNECT_PAUSE_S = 0.5
+
+
+async def _reconnect(app: web.Application, writer: Writer, deadline: float) -> None:
+    """The writer's connection opened again before its start, tried until `deadline` (then the last error), a stop
+    meanwhile ending the start (StartStopped)."""
+    startup = app[STARTUP]
+    while True:
+        try:
+            await asyncio.to_thread(writer.reconnect)
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+        await startup.unless_stopped(asyncio.sleep(RECONNECT_PAUSE_S))
 
 
 async def _close_unstarted(writer: Writer | None) -> None:

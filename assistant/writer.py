@@ -176,6 +176,17 @@ class Writer:
             raise RuntimeError("the writer has started")
         return job(self._conn)
 
+    @property
+    def lost(self) -> bool:
+        """The server dropped the PostgreSQL connection (a restart, a failover): `reconnect` before the start."""
+        return isinstance(self._conn, pg.Connection) and self._conn.lost
+
+    def reconnect(self) -> None:
+        """Before the writer's thread starts: a connection the server dropped replaced (raises while it is down)."""
+        if self._thread is not None:
+            raise RuntimeError("the writer has started")
+        self._reconnect()
+
     def start(self) -> None:
         """Start the writer thread; its results are delivered on the running loop."""
         if self._thread is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
 from assistant import pg, store, upgrade
@@ -33,6 +34,7 @@ from tests.helpers import (
     replace_config,
     serving,
 )
+from tests.pgcluster import Cluster
 from tests.service import Service
 
 
@@ -301,5 +303,35 @@ async def test_sigterm_during_the_starts_derive_stops_it_and_the_next_start_deri
     restarted = await Service(ROOT / "config.toml", db_path, port=service.port, log_dir=tmp_path).start(timeout=60)
     assert restarted.terminate(timeout=60) == 0
     assert f"derived for events {mark + 1}..{events}" in restarted.log.read_text(encoding="utf-8", errors="replace")
+    mark, rows = await asyncio.to_thread(derived, db_path)
+    assert mark == events and all(clean and paid for _seq, clean, paid in rows)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_whose_postgresql_connection_drops_during_the_derive_reconnects_and_derives_the_rest(
+    config: Config, db_path: pg.Location, tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    # Found: PostgreSQL restarted while the start derived the rows of an unclean stop's events, and the service
+    # exited 1 ("cannot open the database (the connection is closed)") where, once started, its writer reconnects.
+    events = 30_000
+    await asyncio.to_thread(log_underived, db_path, tmp_path, events)
+    with serving(make_app(config), config) as served:
+        async with aiohttp.ClientSession() as session:
+
+            async def deriving() -> bool:
+                async with session.get(f"{served.url}/readyz") as resp:
+                    return resp.status == 503 and "deriving the rows" in (await resp.json()).get("message", "")
+
+            await eventually(deriving, timeout=60, interval=0.02)
+            name = db_path.url.rsplit("/", 1)[1]
+            admin = await psycopg.AsyncConnection.connect(
+                pg_cluster.url("postgres"), password=pg_cluster.password, autocommit=True
+            )
+            async with admin:  # every connection of the database dropped, as a restart drops them
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=120)
+            assert not served.stopped()
     mark, rows = await asyncio.to_thread(derived, db_path)
     assert mark == events and all(clean and paid for _seq, clean, paid in rows)

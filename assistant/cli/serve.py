@@ -202,8 +202,9 @@ def _hold_alone(path: Path) -> int:
     wal = Path(f"{path}-wal")
     size = wal.stat().st_size if wal.exists() else 0
     if size > WAL_LIMIT_BYTES:
-        log.warning("%s is %.1f GB (a long read kept it from being folded back); folding it back into the database"
-                    " may take a minute (/readyz answers 503 starting meanwhile)", wal, size / 1e9)  # fmt: skip
+        log.warning("%s is %.1f GB: it was not folded back into the database before (a stop that was no clean stop,"
+                    " or a long read holding it); folding it back may take a minute (/readyz answers 503 starting"
+                    " meanwhile)", wal, size / 1e9)  # fmt: skip
     return held
 
 

@@ -52,17 +52,11 @@ class Memory(Protocol):
     """What earlier deliveries taught: our follow-ups' message ids, inboxes' accounts, the last status."""
 
     def followup_of(self, account: str, message: str) -> str | None: ...
-
     def followup(self, followup: str) -> tuple[str | None, str] | None: ...
-
     def account_of_inbox(self, inbox: str) -> str | None: ...
-
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None: ...
-
     def agent_name(self, account: str, user: str) -> str | None: ...
-
     def agent_named(self, name: str) -> str | None: ...
-
     def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]: ...
 
 
@@ -171,6 +165,8 @@ def map_payload(
     if first is None:
         return mapped
     contact, before = memory.merge_of(first["shop"], first["conversation"], first["customer"])
+    if contact != first["customer"]:  # a late delivery naming the contact merged away: its name is not the buyer's
+        mapped = replace(mapped, contact_name="")
     for raw in mapped.events:
         raw["customer"] = contact
     return mapped if before is None else replace(mapped, merged=(str(account_of_shop(first["shop"])), before, contact))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,6 +302,19 @@ class Conversations:
         self._names.move_to_end(key)
         if len(self._names) > self.capacity:
             self._names.popitem(last=False)
+
+    def merge_customer(self, merged: str, into: str, in_shop: Callable[[str], bool]) -> int:
+        """A platform merged customer `merged` into `into` in the shops `in_shop` accepts (the log's rows are moved,
+        `customer_names` holds `into`'s name only): the cached states of `merged`'s conversations are `into`'s, so
+        their cards name him now, and `merged`'s name is forgotten. The states changed."""
+        changed = 0
+        for state in self._states.values():
+            if state.customer == merged and in_shop(state.shop):
+                state.customer = into
+                changed += 1
+        for key in [key for key in self._names if key[1] == merged and in_shop(key[0])]:
+            del self._names[key]
+        return changed
 
     def forget(self, shop: str, conversation: str) -> None:
         """Drop a cached state (another instance logged an event of it)."""

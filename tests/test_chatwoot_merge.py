@@ -112,3 +112,51 @@ async def test_chatwoot_contact_merge_moves_the_logs_rows_on_either_backend(
     finally:
         conn.close()
     assert (customers, merges, counted) == ({BASE}, [(MERGEE, BASE)], 4)
+
+
+def written_by(contact: str, name: str, conversation: str, message_id: int, text: str) -> dict[str, Any]:
+    """A customer message of conversation `conversation`, Chatwoot naming its contact `contact` called `name`."""
+    payload = fixture("contact_message", conversation, message_id)
+    payload["content"] = text
+    for sender in (payload["conversation"]["meta"]["sender"], payload["sender"]):
+        sender.update(id=int(contact), name=name)
+    return payload
+
+
+async def test_chatwoot_contact_merge_gives_the_cards_the_base_contact_live_and_after_a_restart(
+    aiohttp_client: Any, db_path: Path
+) -> None:
+    # Found: the merged contact's other conversation, cached, kept its card headed by the contact merged away (访客)
+    # until it wrote again; and a delivery Chatwoot built before the merge, arriving late, gave the base contact the
+    # merged one's name: every card of the buyer read 访客, also after a restart.
+    hooks = {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": True}}
+    config = load_config(ROOT / "config.toml", overrides={"store": {"path": str(db_path)}, "hooks": hooks})
+
+    async def cards(client: Any) -> dict[str, tuple[str, str, list[str]]]:
+        html = await (await client.get("/panel?agent=张美玲")).text()
+        marker = '<script type="application/json" id="panel-state">'
+        start = html.index(marker) + len(marker)
+        shown = json.loads(html[start : html.index("</script>", start)])["conversations"]
+        return {c["conversation"]: (c["customer"], c["customer_label"], [m["text"] for m in c["messages"]]) for c in shown}  # fmt: skip
+
+    client = await aiohttp_client(make_app(config))
+    for payload in (
+        written_by(MERGEE, "访客", "42", 9801, "你好，这件外套什么时候发货？"),
+        written_by(MERGEE, "访客", "43", 9802, "我上次买的那件有点小"),
+        written_by(BASE, "李先生", "50", 9803, "在吗"),
+        written_by(BASE, "李先生", "42", 9804, "能便宜点吗"),  # an agent merged 访客 into 李先生
+    ):
+        assert (await client.post("/v1/chatwoot", json=payload)).status == 200
+    expected = {
+        "42": (BASE, "李先生", ["你好，这件外套什么时候发货？", "能便宜点吗"]),
+        "43": (BASE, "李先生", ["我上次买的那件有点小"]),
+        "50": (BASE, "李先生", ["在吗"]),
+    }
+    assert await cards(client) == expected
+    late = written_by(MERGEE, "访客", "43", 9805, "还在吗")  # built before the merge
+    assert (await client.post("/v1/chatwoot", json=late)).status == 200
+    expected["43"] = (BASE, "李先生", ["我上次买的那件有点小", "还在吗"])
+    assert await cards(client) == expected
+    await client.close()
+    restarted = await aiohttp_client(make_app(config))
+    assert await cards(restarted) == expected

@@ -162,6 +162,10 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             account, merged, into = mapped.merged
             now_ms = int(time.time() * 1000)
             changed = await request.app[WRITER].submit(lambda conn: merge_contacts(conn, account, merged, into, now_ms))
+            # The cards of the merged contact's other conversations, cached, name the base contact too.
+            request.app[ENGINE].conversations.merge_customer(
+                merged, into, lambda shop: account_of_shop(shop) == account
+            )
             log.info("Chatwoot account %s: contact %s merged into %s (%d rows of the log moved)", account, merged, into, changed)  # fmt: skip
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:

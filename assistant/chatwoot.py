@@ -104,7 +104,9 @@ class Mapped:
     notes: Notes = Notes()
     contact_name: str = ""  # the contact's name as Chatwoot gives it (shown on the panel's card, never logged)
     unusual: bool = False  # ignored for a reason the operator should hear of
-    undelivered: tuple[str, str] | None = None  # (follow-up id, why): Chatwoot took it, its channel did not deliver it
+    # A follow-up's news from its channel: (its id, why the channel did not deliver it, else None: a retry in Chatwoot
+    # went through; when Chatwoot stamped the news, ms).
+    channel: tuple[str, str | None, int] | None = None
     merged: tuple[str, str, str] | None = None  # (account, contact merged away, the contact it is now part of)
 
 
@@ -247,30 +249,32 @@ def _map_message(
         status=_status_note(str(account), str(conv_id), conversation, now_ms),
         agents=tuple(agents),
     )
-    # WhatsApp, Facebook, a bridge… refused what Chatwoot had taken: the follow-up never reached the buyer.
+    # WhatsApp, Facebook, a bridge… refused what Chatwoot had taken: the follow-up never reached the buyer; or an
+    # agent's retry in Chatwoot (status failed to sent, external_error cleared) sent it after all.
     error = _channel_error(payload, attributes, conversation) if followup_id else None
-    undelivered = (followup_id, error) if followup_id and error else None
+    channel = None
+    if followup_id and (error or event == "message_updated"):  # a message's change touches its conversation
+        channel = (followup_id, error, _ts(conversation.get("updated_at")) or now_ms)
     if role != "customer" and conversation.get("status") in SET_ASIDE:
         # An agent writing in a resolved or snoozed conversation (a tracking number after the resolve): Chatwoot
         # keeps it so, and a follow-up would go into it; the conversation stays closed for the assistant.
         closed = {**raw, "id": f"{raw['id']}-{conversation['status']}", "type": "conversation_closed"}
         for key in ("sender", "text", "item", "followup_id"):
             closed.pop(key, None)
-        return Mapped(events=(raw, closed), notes=notes, undelivered=undelivered)
-    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload), undelivered=undelivered)
+        return Mapped(events=(raw, closed), notes=notes, channel=channel)
+    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload), channel=channel)
 
 
 def _channel_error(payload: dict[str, Any], attributes: dict[str, Any], conversation: dict[str, Any]) -> str | None:
     """Why the channel did not deliver a message Chatwoot took: its `external_error` (set with status `failed` by the
     channel's send service), or a `failed` status (its own or its copy's in `conversation.messages`); else None."""
-    error = attributes.get("external_error")
-    if isinstance(error, str) and error.strip():
-        return " ".join(error.split())[:500]
     messages = conversation.get("messages")
     same = [m for m in (messages if isinstance(messages, list) else []) if _dict(m).get("id") == payload.get("id")]
-    if payload.get("status") == "failed" or any(m.get("status") == "failed" for m in same):
-        return "status failed (the channel gave no reason)"
-    return None
+    status = _first(payload.get("status"), *(m.get("status") for m in same))
+    error = attributes.get("external_error")
+    if isinstance(error, str) and error.strip() and status in (None, "failed", 3):  # a retry's claim: sent, error kept
+        return " ".join(error.split())[:500]
+    return "status failed (the channel gave no reason)" if status in ("failed", 3) else None
 
 
 def contact_name(payload: dict[str, Any]) -> str:

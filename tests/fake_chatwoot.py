@@ -25,7 +25,8 @@ administrator for a user's token) and its conversation's `meta.assignee` whoever
 (`User#push_event_data`; None: unassigned). `delete` re-delivers a message as `MessagesController#destroy`
 leaves it. `channel_error` makes the channel refuse every message after Chatwoot created it (its send service's
 `message.update!(status: :failed, external_error: …)`): `message_created`, then `message_updated` carrying
-`content_attributes.external_error`, our keys kept, delivered in that order; `fail_delivery` does it later to one.
+`content_attributes.external_error`, our keys kept, delivered in that order; `fail_delivery` does it later to one,
+and `retry` retries a failed one as an agent does in Chatwoot.
 Deleting a conversation is taking its display id out of `conversations` (its creates then answer 404), and
 revoking or rotating the token taking it out of `tokens` (401).
 """
@@ -191,22 +192,40 @@ class FakeChatwoot:
         self._failed(message, error)
         self._echo((account, conversation), message, "message_updated")
 
+    def retry(self, account: str, conversation: str, message_id: int) -> list[dict[str, Any]]:
+        """An agent retries a failed message (`MessagesController#retry`'s `claim_message_retry`): its status set
+        to sent (`external_error` still kept), then its `content_attributes` without `external_error`, each
+        re-delivered; the channel then delivers it (`SendReplyJob`, then the channel's receipt: status delivered).
+        The three payloads, in the order Chatwoot dispatched them."""
+        message = next(m for m in self.messages[(account, conversation)] if m["id"] == message_id)
+        assert message["status"] == "failed"
+        kept = {k: v for k, v in message["content_attributes"].items() if k != "external_error"}
+        payloads = []
+        for change in ({"status": "sent"}, {"content_attributes": kept}, {"status": "delivered"}):
+            message.update(change, updated_at=_now_iso())
+            payloads.append(self._echo((account, conversation), message, "message_updated"))
+        return payloads
+
     @staticmethod
     def _failed(message: dict[str, Any], error: str) -> None:
         # `external_error` is a store accessor of content_attributes: the other keys stay.
-        message.update(status="failed", content_attributes={**message["content_attributes"], "external_error": error})
+        attributes = {**message["content_attributes"], "external_error": error}
+        message.update(status="failed", content_attributes=attributes, updated_at=_now_iso())
 
     def _echo(
         self, key: tuple[str, str], message: dict[str, Any], event: str, *, before: dict[str, Any] | None = None
-    ) -> None:
-        """Deliver `message` as `event` (after the payload `before`, in that order), in the background."""
-        if self.webhook_url is None:
-            return
+    ) -> dict[str, Any]:
+        """Deliver `message` as `event` (after the payload `before`, in that order), in the background; the
+        payload."""
         sender = BOT if self.bot else ADMIN
-        payloads = [p for p in (before, webhook_data(key, message, event, sender, self.assignee)) if p is not None]
+        payload = webhook_data(key, message, event, sender, self.assignee)
+        if self.webhook_url is None:
+            return payload
+        payloads = [p for p in (before, payload) if p is not None]
         task = asyncio.ensure_future(self._deliver_all(payloads))
         self._echoes.add(task)
         task.add_done_callback(self._echoes.discard)
+        return payload
 
     async def _deliver_all(self, payloads: list[dict[str, Any]]) -> None:
         for payload in payloads:
@@ -280,6 +299,11 @@ def _check_body(body: Any) -> str | None:
     return None
 
 
+def _now_iso() -> str:
+    """A time as `push_event_data` gives a message's `updated_at`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def webhook_data(
     key: tuple[str, str],
     message: dict[str, Any],
@@ -309,7 +333,8 @@ def webhook_data(
             # The last chat message: a private note is never it (Conversation#webhook_data's `messages`).
             "messages": [] if message["private"] else [{**message, "account_id": account["id"]}],
             "timestamp": message["created_at"],
-            "updated_at": float(message["created_at"]),
+            # `belongs_to :conversation, touch: true`: a message's change is its conversation's.
+            "updated_at": _touched(message),
         },
         "created_at": created.replace("+00:00", "Z"),
         "id": message["id"],
@@ -320,3 +345,10 @@ def webhook_data(
         "source_id": None,
         "event": event,
     }
+
+
+def _touched(message: dict[str, Any]) -> float:
+    """When a message last changed, as its conversation's `updated_at` (a float epoch) says it."""
+    if "updated_at" not in message:
+        return float(message["created_at"])
+    return datetime.fromisoformat(message["updated_at"].replace("Z", "+00:00")).timestamp()

@@ -18,7 +18,7 @@ import pytest
 
 from assistant.cli import main
 from assistant.followups.delivery import GONE
-from assistant.followups.refusals import TOO_LATE
+from assistant.followups.refusals import RETRIED, TOO_LATE
 from tests.fake_chatwoot import FakeChatwoot
 from tests.helpers import eventually, followups_settled
 from tests.service import Service
@@ -27,6 +27,7 @@ from tests.test_chatwoot_e2e import (
     IDLE_S,
     SECRET,
     TOKEN,
+    deliver,
     followup_rows,
     idle_conversation,
     senders,
@@ -94,6 +95,49 @@ async def test_chatwoot_follow_up_the_channel_refused_is_failed_not_counted(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     shown = [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)]
     assert shown == ["failed"], lines
+
+
+async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
+    tmp_path: Path, chatwoot: FakeChatwoot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: the channel refused a follow-up (recorded `failed`), an agent retried it in Chatwoot and the channel
+    # delivered it (`message_updated`: status failed to sent, then delivered, `external_error` cleared); the record
+    # stayed `failed` and the report left it out of 跟进.
+    chatwoot.channel_error = WHATSAPP
+    service = await start_service(tmp_path, chatwoot)
+    try:
+        await idle_conversation(service, chatwoot)
+        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+        await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
+        refusal = chatwoot.deliveries[-1][1]
+        assert refusal["content_attributes"]["external_error"] == WHATSAPP
+        chatwoot.channel_error = None  # the buyer wrote on WhatsApp meanwhile: the channel takes it now
+        followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
+        news = chatwoot.retry("3", "42", followup["id"])
+        await eventually(lambda: len(chatwoot.deliveries) == 6, timeout=3)
+        assert followup_rows(service.db)[0][0] == "sent"
+        async with aiohttp.ClientSession() as session:
+            await deliver(session, service, refusal)  # Chatwoot's refusal again, arriving after the retry's news
+            assert followup_rows(service.db)[0][0] == "sent"
+            await deliver(session, service, news[-1])  # and the receipt twice: nothing more
+        await eventually(lambda: followups_settled(service.db))
+    finally:
+        service.stop()
+    [(state, attempts, error)] = followup_rows(service.db)
+    assert (state, attempts) == ("sent", 1)
+    assert error.startswith(RETRIED) and WHATSAPP in error
+    assert len(chatwoot.followups("3", "42")) == 1  # the retry was Chatwoot's: the assistant posted it once
+    assert service.log.read_text(errors="replace").count(RETRIED) == 1
+    with sqlite3.connect(service.db) as conn:
+        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
+    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
+    where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
+    assert main(["report", *where, "--format", "json"]) == 0
+    report = {row["agent"]: row for row in json.loads(capsys.readouterr().out)["agents"]}
+    assert report["张美玲"]["followups_sent"] == 1
+    assert main(["log", *where, "--format", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)] == ["sent"]
 
 
 async def test_chatwoot_follow_up_to_a_deleted_conversation_is_cancelled(

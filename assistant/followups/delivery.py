@@ -32,7 +32,7 @@ from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
-from assistant.followups.refusals import TOO_LATE, Refusals, channel_refused
+from assistant.followups.refusals import TOO_LATE, Refusals, channel_news
 from assistant.followups.store import Key
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup
 from assistant.i18n import N_
@@ -192,9 +192,9 @@ class Deliverer:
             counts["credentials_refused"] = refused
         return counts
 
-    async def channel_refused(self, followup_id: str, reason: str) -> Followup | None:
-        """The platform took `followup_id`, then its channel did not deliver it: refusals.channel_refused."""
-        return await channel_refused(self.writer, self.clock, self.notify, followup_id, reason)
+    async def channel_news(self, followup_id: str, refusal: str | None) -> Followup | None:
+        """The platform took `followup_id`, then its channel refused it, or a retry sent it: refusals.channel_news."""
+        return await channel_news(self.writer, self.clock, self.notify, followup_id, refusal)
 
     def resume(self, f: Followup, ended_by: str | None) -> None:
         """Resume pending `f` (its delivery stopped: a restart, a take-over, a locked database), or, when its idle

@@ -26,6 +26,8 @@ REFUSED = (
 )
 # Chatwoot took it, then the channel (WhatsApp, Facebook, a bridge…) did not deliver it: the channel's reason follows.
 CHANNEL_REFUSED = "the channel did not deliver it after the platform took it"
+# A follow-up the channel refused, then sent when an agent retried it in the platform (`last_error` keeps the refusal).
+RETRIED = "sent by a retry in the platform after the channel refused it"
 # Why a follow-up kept for a refused credential was not sent (`last_error`); the refusal itself follows it.
 TOO_LATE = "its credential was refused until more than late_grace_s after it came due: too late to send"
 
@@ -52,24 +54,37 @@ class Refusals:
         return {name: {"error": error, "held": held.count(name)} for name, error in self._refused.items()}
 
 
-async def channel_refused(
-    writer: Writer, clock: Clock, notify: Callable[[Followup], None], followup_id: str, reason: str
+async def channel_news(
+    writer: Writer, clock: Clock, notify: Callable[[Followup], None], followup_id: str, refusal: str | None
 ) -> Followup | None:
-    """The platform took `followup_id`, then its channel did not deliver it (Chatwoot's `external_error`): recorded
-    `failed` with the channel's reason, whether its `sent` was recorded yet or not (a delivery still at it finds it
-    no longer pending and records nothing more); never sent again. None when it already was (the news twice), or
-    is no follow-up of this log."""
+    """The platform took `followup_id`, then its channel did not deliver it (`refusal`: Chatwoot's `external_error`):
+    recorded `failed` with the channel's reason, whether its `sent` was recorded yet or not (a delivery still at it
+    finds it no longer pending and records nothing more); never sent again by the assistant. `refusal` None: an
+    agent retried it in the platform and it went out (Chatwoot: failed to sent, `external_error` cleared): one the
+    channel had refused is `sent`. None when nothing changed (the news twice, or no follow-up of this log)."""
 
     def fail(conn: sqlite3.Connection) -> Followup | None:
-        error = f"{CHANNEL_REFUSED}: {reason}"[:1000]
+        error = f"{CHANNEL_REFUSED}: {refusal}"[:1000]
         states = ("pending", "sent")
         return followup_store.update_followup(
             conn, followup_id, state="failed", now_ms=now, last_error=error, from_states=states
         )
 
+    def sent(conn: sqlite3.Connection) -> Followup | None:
+        known = followup_store.followup(conn, followup_id)
+        if known is None or known.state != "failed" or not (known.last_error or "").startswith(CHANNEL_REFUSED):
+            return None  # sent already, or failed otherwise: nothing the platform's retry changes
+        error = f"{RETRIED} ({known.last_error})"[:1000]
+        return followup_store.update_followup(
+            conn, followup_id, state="sent", now_ms=now, last_error=error, from_states=("failed",)
+        )
+
     now = clock.now_ms()
-    updated = await writer.submit(fail)
-    if updated is not None:
+    updated = await writer.submit(fail if refusal is not None else sent)
+    if updated is not None and refusal is not None:
         log.warning("follow-up %s of %s/%s not delivered: %s", followup_id, updated.shop, updated.conversation, updated.last_error)  # fmt: skip
+    elif updated is not None:
+        log.info("follow-up %s of %s/%s sent: %s", followup_id, updated.shop, updated.conversation, updated.last_error)
+    if updated is not None:
         notify(updated)
     return updated

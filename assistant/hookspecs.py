@@ -37,11 +37,13 @@ FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped"
 
 
 class CannotConfirm(RuntimeError):
-    """The platform could not be asked whether it holds a message; `final`: it never will be (refused access)."""
+    """The platform could not be asked whether it holds a message; `final`: it never will be (refused access);
+    `credential`: it refused that credential (a revoked token), which may be put right: asked again after it."""
 
-    def __init__(self, message: str, *, final: bool = False) -> None:
+    def __init__(self, message: str, *, final: bool = False, credential: str | None = None) -> None:
         super().__init__(message)
         self.final = final
+        self.credential = credential
 
 
 @dataclass(frozen=True)

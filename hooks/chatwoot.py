@@ -54,6 +54,10 @@ def with_emoji(text: str) -> str:
     return _EMOTICON.sub(lambda m: EMOTICONS[m.group(0)], text)
 
 
+# Chatwoot's 401 to an agent bot's token on any endpoint but messages#create (AccessTokenAuthHelper).
+BOTS_REFUSED = "not authorized for bots"
+
+
 class ListingFailed(CannotConfirm):
     """Chatwoot could not list a conversation's messages; whether a follow-up arrived is still unknown (`final`:
     the token may not list them, 401 or 403, and never will)."""
@@ -130,7 +134,8 @@ async def confirm_delivery(
 ) -> bool | None:
     """Whether the conversation already holds our message `idempotency_key` (newest pages first)."""
     account = account_of_shop(str(conversation["shop"]))
-    token = config.secret(config.hooks.chatwoot.token_env(account)) if account is not None else None
+    name = config.hooks.chatwoot.token_env(account) if account is not None else ""
+    token = config.secret(name) if account is not None else None
     if account is None or token is None:
         return None  # not a Chatwoot conversation, or no way to ask
     url = messages_url(config, account, str(conversation["conversation"]))
@@ -144,8 +149,12 @@ async def confirm_delivery(
             ) as resp:
                 if resp.status != 200:
                     detail = (await resp.text(errors="replace"))[:200]
+                    # A revoked or rotated token (any 401 but a bot's, whose token may never list): kept for it.
+                    revoked = resp.status == 401 and BOTS_REFUSED not in detail
                     raise ListingFailed(
-                        f"HTTP {resp.status} listing Chatwoot messages: {detail}", final=resp.status in (401, 403)
+                        f"HTTP {resp.status} listing Chatwoot messages: {detail}",
+                        final=resp.status in (401, 403),
+                        credential=f"{name} (the API token of Chatwoot account {account})" if revoked else None,
                     )
                 listing = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:

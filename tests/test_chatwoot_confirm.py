@@ -71,8 +71,10 @@ async def test_confirm_says_absent_once_past_the_follow_up(fake: FakeChatwoot, d
 
 async def test_confirm_raises_when_chatwoot_cannot_be_asked(fake: FakeChatwoot, db_path: Path) -> None:
     wrong = dataclasses.replace(cw_config(db_path, fake.url), secrets={"CHATWOOT_API_TOKEN": "wrong"})
-    with pytest.raises(chatwoot.ListingFailed, match="HTTP 401"):
+    with pytest.raises(chatwoot.ListingFailed, match="HTTP 401") as refused:
         await ask(wrong, "42", "fu-3", 0)
+    # A revoked or rotated token: the follow-up is kept for it (as when a create meets it), not failed.
+    assert refused.value.credential == "CHATWOOT_API_TOKEN (the API token of Chatwoot account 3)"
     assert await ask(cw_config(db_path, fake.url, token=None), "42", "fu-3", 0) is None  # no token: cannot tell
     other = await ask(cw_config(db_path, fake.url), "42", "fu-3", 0)
     assert other is False
@@ -82,8 +84,9 @@ async def test_confirm_raises_for_an_agent_bot_token(db_path: Path) -> None:
     # Chatwoot lets a bot's token call messages#create only: listing is refused, so it cannot tell.
     fake = await FakeChatwoot(TOKEN, bot=True).start()
     try:
-        with pytest.raises(chatwoot.ListingFailed, match="not authorized for bots"):
+        with pytest.raises(chatwoot.ListingFailed, match="not authorized for bots") as refused:
             await ask(cw_config(db_path, fake.url), "42", "fu-4", 0)
+        assert refused.value.final and refused.value.credential is None  # the token is fine: it may never list
     finally:
         await fake.close()
 

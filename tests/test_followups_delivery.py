@@ -572,6 +572,60 @@ async def test_delivery_cut_short_is_failed_at_once_when_the_platform_refuses_to
         await h.stop()
 
 
+class Revoked:
+    """Chatwoot after the token was revoked or rotated: listing a conversation's messages is refused (401) while
+    `refused`; then the message is found there (`holds`) or not."""
+
+    CREDENTIAL = "CHATWOOT_API_TOKEN (the API token of Chatwoot account 3)"
+
+    def __init__(self, *, holds: bool) -> None:
+        self.holds = holds
+        self.refused = True
+        self.asked = 0
+
+    @hookimpl
+    def confirm_delivery(self) -> bool | None:
+        self.asked += 1
+        if self.refused:
+            why = 'HTTP 401 listing Chatwoot messages: {"error":"Invalid Access Token"}'
+            raise CannotConfirm(why, final=True, credential=self.CREDENTIAL)
+        return self.holds
+
+
+@pytest.mark.parametrize("holds", [True, False])
+async def test_delivery_of_unknown_outcome_waits_for_a_refused_token_before_asking_again(
+    config: Config, db_path: Path, holds: bool
+) -> None:
+    # Found: an attempt that timed out just before a restart, then a revoked token's 401 when the platform was asked
+    # whether it arrived: the follow-up was failed at once, as if the token could never list messages (a bot's),
+    # where every other 401 keeps it for the new token.
+    cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE, late_grace_s=600)
+    clock = FakeClock(T0)
+    h = await Harness(cfg, db_path, clock, plugins=[Recorder([DeliveryResult.retry("TimeoutError")])]).start()
+    await h.agent_says()
+    await h.advance(IDLE)
+    await h.stop()
+    clock.advance(cfg.followups.lease_s)
+    recorder, revoked = Recorder(), Revoked(holds=holds)
+    h.extra_plugins = [recorder, revoked]
+    await h.start()
+    try:
+        await h.advance(cfg.followups.backoff_max_s)
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("pending", 1) and "Invalid Access Token" in (f.last_error or "")
+        assert revoked.asked >= 2 and recorder.calls == []  # kept and asked again, never posted meanwhile
+        refused = (await h.service.deliverer.counts())["credentials_refused"]
+        assert refused == {Revoked.CREDENTIAL: {"error": f.last_error, "held": 1}}
+        revoked.refused = False  # the new token
+        await h.advance(cfg.followups.backoff_max_s)
+        [f] = h.followups()
+        assert f.state == "sent"
+        assert len(recorder.calls) == (0 if holds else 1)  # posted only when the platform did not hold it
+        assert "credentials_refused" not in await h.service.deliverer.counts()
+    finally:
+        await h.stop()
+
+
 async def test_delivery_waits_out_the_receivers_retry_after(config: Config, db_path: Path) -> None:
     # Found: Chatwoot's 429 asked for 240 s and was retried within 2 s, seven times in 81 s.
     cfg = replace_config(config, "followups", mode="send", idle_seconds=IDLE)

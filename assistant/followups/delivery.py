@@ -32,9 +32,17 @@ from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
-from assistant.followups.refusals import TOO_LATE, Refusals, channel_news
+from assistant.followups.refusals import (
+    NOT_POSTED_AGAIN,
+    TOO_LATE,
+    CredentialRefused,
+    FinalRefusal,
+    Refusals,
+    channel_news,
+    confirm,
+)
 from assistant.followups.store import Key
-from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup
+from assistant.hookspecs import DeliveryResult, Followup
 from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
@@ -59,7 +67,6 @@ TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
 RETRY_AFTER_MAX_S = 600  # a longer `Retry-After` is waited this long: a follow-up later than that is out of place
-NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
 LEFT_PENDING = (
     "follow-up %s left pending: %s met a locked database %d times (%s); it is taken up again after [followups]"
     " lease_s (%gs), unless its conversation went on%s"
@@ -84,10 +91,6 @@ class LeftPending(Exception):
         super().__init__(what, cause)
         self.what = what
         self.cause = cause
-
-
-class FinalRefusal(str):
-    """Why the platform cannot be asked whether it holds a message, and never will be (refused access)."""
 
 
 def auto_event_id(followup_id: str) -> str:
@@ -325,6 +328,12 @@ class Deliverer:
                 return
             if unknown:
                 held = await self._landed(job, f, ended_ms)
+                if isinstance(held, CredentialRefused):  # a revoked token: kept for it, then asked again
+                    if await self._hold(job, f, attempts, held, held.credential, unknown=True):
+                        continue
+                    return
+                if isinstance(held, bool):
+                    self._accepted(job)  # the platform answered: the token refused before works again
                 if held is True:
                     await self._record_sent(job, f, attempts)
                     log.info("follow-up %s found on the platform after attempt %d: not sent again", f.id, attempts)
@@ -365,11 +374,7 @@ class Deliverer:
             finally:
                 job.attempting = False
             if result.ok:
-                if job.held_for is not None:  # the refused credential works again: those kept for it go now
-                    self.refusals.accepted(job.held_for)
-                    for other in self._jobs.values():
-                        if other.held_for == job.held_for and other.wake is not None and not other.wake.done():
-                            other.wake.set_result(None)
+                self._accepted(job)
                 self._handed[f.id] = attempts
                 await self._record_sent(job, f, attempts)
                 log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
@@ -401,9 +406,21 @@ class Deliverer:
             await self._update(job, f, "pending", attempts, last_error, unknown=unknown)
             await self._backoff(job, attempts, result.retry_after_s)
 
-    async def _hold(self, job: _Job, f: Followup, attempts: int, error: str, credential: str) -> bool:
+    def _accepted(self, job: _Job) -> None:
+        """The credential refused at the job's last attempt or question works again: those kept for it go now."""
+        if job.held_for is not None:
+            self.refusals.accepted(job.held_for)
+            for other in self._jobs.values():
+                if other.held_for == job.held_for and other.wake is not None and not other.wake.done():
+                    other.wake.set_result(None)
+            job.held_for = None
+
+    async def _hold(
+        self, job: _Job, f: Followup, attempts: int, error: str, credential: str, *, unknown: bool = False
+    ) -> bool:
         """The platform refused `credential`: keep `f` pending and wait a backoff (True: try again), capped at the
-        end of its useful time, `late_grace_s` after it came due; past it, record it `missed` (False)."""
+        end of its useful time, `late_grace_s` after it came due; past it, record it `missed` (False). `unknown`:
+        whether its last attempt arrived is still to be asked (the refusal met the question, not an attempt)."""
         job.held_for = credential
         self.refusals.refused(credential, error, self.settings.late_grace_s)
         until_ms = f.fired_ms + round(self.settings.late_grace_s * 1000)
@@ -413,7 +430,7 @@ class Deliverer:
             await self._finish(job, f, "missed", attempts, f"{TOO_LATE}: {error}"[:1000])
             return False
         log.info("follow-up %s kept: %s refused at attempt %d; tried again after a backoff", f.id, credential, attempts)
-        await self._update(job, f, "pending", attempts, error, unknown=False)
+        await self._update(job, f, "pending", attempts, error, unknown=unknown)
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
         await self._wait(job, min(now + delay, until_ms))
         return True
@@ -447,7 +464,7 @@ class Deliverer:
         instance saw end (`ended_ms`), else a message saying why it cannot tell."""
         if await self._echoed(job, f):
             return True
-        held = await self._confirm(f)
+        held = await confirm(self.plugins, _conversation(f), f, self.settings.delivery_timeout_s)
         if not isinstance(held, str) or ended_ms is None:
             return held  # answered, or nobody can tell (None), or cut by a restart: the echo may have come meanwhile
         await self._wait(job, ended_ms + round(self.settings.delivery_timeout_s * 1000))
@@ -518,22 +535,6 @@ class Deliverer:
             "looking for its echo",
             lambda: self.writer.submit(lambda conn: followup_store.echoed(conn, event_id), together=True),
         )
-
-    async def _confirm(self, f: Followup) -> bool | str | None:
-        """The platform's answer to "do you hold this follow-up?", or a message saying why it could not tell."""
-        try:
-            held = await asyncio.wait_for(
-                self.plugins.confirm(
-                    conversation=_conversation(f), idempotency_key=f.id, kind=f.kind, since_ms=f.fired_ms
-                ),
-                self.settings.delivery_timeout_s,
-            )
-        except TimeoutError:
-            return f"could not confirm the earlier attempt: no answer within {self.settings.delivery_timeout_s:g} s"
-        except Exception as exc:
-            why = f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
-            return FinalRefusal(why) if isinstance(exc, CannotConfirm) and exc.final else why
-        return held if isinstance(held, bool) else None
 
     async def _attempt(self, f: Followup) -> DeliveryResult:
         conversation = _conversation(f)

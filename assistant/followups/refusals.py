@@ -8,13 +8,16 @@ shows it until an attempt with that credential goes through.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
-from assistant.hookspecs import Followup
+from assistant.hookspecs import CannotConfirm, Followup
+from assistant.plugins import Plugins
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,25 @@ CHANNEL_REFUSED = "the channel did not deliver it after the platform took it"
 RETRIED = "sent by a retry in the platform after the channel refused it"
 # Why a follow-up kept for a refused credential was not sent (`last_error`); the refusal itself follows it.
 TOO_LATE = "its credential was refused until more than late_grace_s after it came due: too late to send"
+
+
+NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
+
+
+class FinalRefusal(str):
+    """Why the platform cannot be asked whether it holds a message, and never will be (refused access)."""
+
+
+class CredentialRefused(str):
+    """Why the platform could not be asked whether it holds a message: it refused `credential` (a revoked token),
+    which may be put right. The follow-up is kept for it, as after a refused attempt, and asked about again."""
+
+    credential: str
+
+    def __new__(cls, why: str, credential: str) -> CredentialRefused:
+        made = super().__new__(cls, why)
+        made.credential = credential
+        return made
 
 
 class Refusals:
@@ -88,3 +110,21 @@ async def channel_news(
     if updated is not None:
         notify(updated)
     return updated
+
+
+async def confirm(plugins: Plugins, conversation: dict[str, Any], f: Followup, timeout_s: float) -> bool | str | None:
+    """The platform's answer to "do you hold this follow-up?", or why it could not tell: a FinalRefusal when it never
+    will (the token may not list messages), a CredentialRefused when it refused the token (a revoked one)."""
+    try:
+        held = await asyncio.wait_for(
+            plugins.confirm(conversation=conversation, idempotency_key=f.id, kind=f.kind, since_ms=f.fired_ms),
+            timeout_s,
+        )
+    except TimeoutError:
+        return f"could not confirm the earlier attempt: no answer within {timeout_s:g} s"
+    except Exception as exc:
+        why = f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
+        if isinstance(exc, CannotConfirm) and exc.credential is not None:
+            return CredentialRefused(why, exc.credential)
+        return FinalRefusal(why) if isinstance(exc, CannotConfirm) and exc.final else why
+    return held if isinstance(held, bool) else None

@@ -319,8 +319,11 @@ async def test_start_whose_postgresql_connection_drops_during_the_derive_reconne
         async with aiohttp.ClientSession() as session:
 
             async def deriving() -> bool:
-                async with session.get(f"{served.url}/readyz") as resp:
-                    return resp.status == 503 and "deriving the rows" in (await resp.json()).get("message", "")
+                try:
+                    async with session.get(f"{served.url}/readyz") as resp:
+                        return resp.status == 503 and "deriving the rows" in (await resp.json()).get("message", "")
+                except aiohttp.ClientConnectionError:  # not listening yet
+                    return False
 
             await eventually(deriving, timeout=60, interval=0.02)
             name = db_path.url.rsplit("/", 1)[1]

@@ -11,9 +11,11 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
+import psycopg
 from aiohttp import web
 
 from assistant import pg, store, upgrade
@@ -70,6 +72,7 @@ from assistant.web.suggest import reload_for_fleet
 from assistant.writer import StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def create_app(
@@ -189,41 +192,50 @@ async def _derive(app: web.Application, writer: Writer) -> None:
     own, which a stop ends (within a statement on SQLite, between parts of 20,000 events on PostgreSQL), what it
     committed kept and the rest derived by the next start (a SIGTERM waited for all of it: 2.8 s at 150,000)."""
     startup = app[STARTUP]
-    deadline = time.monotonic() + RECONNECT_WAIT_S
-    while True:
-        try:
-            since, last = await asyncio.to_thread(writer.prepare, upgrade.underived)
-            if last <= since:
-                return
-            startup.enter(f"deriving the rows of the events {since + 1}..{last}, logged since the last clean stop")
-            await asyncio.to_thread(writer.prepare, partial(upgrade.repair_derived, stopping=lambda: startup.stopping))
+
+    async def derive() -> None:
+        since, last = await asyncio.to_thread(writer.prepare, upgrade.underived)
+        if last <= since:
             return
+        startup.enter(f"deriving the rows of the events {since + 1}..{last}, logged since the last clean stop")
+        try:  # the parts derived before a lost connection are kept: the next attempt derives the rest
+            await asyncio.to_thread(writer.prepare, partial(upgrade.repair_derived, stopping=lambda: startup.stopping))
         except upgrade.Stopped:
             raise StartStopped(startup.stage) from None
-        except sqlite3.OperationalError as exc:
-            if not writer.lost:
-                raise
-            # A PostgreSQL restart or failover: the start failed ("cannot open the database (the connection is
-            # closed)") where the writer reconnects once started. The parts derived are kept; the rest is derived.
-            log.warning("starting: the PostgreSQL connection was lost (%s); reconnecting to derive the rest", exc)
-            await _reconnect(app, writer, deadline)
+
+    await _through_outage(app, derive, writer)
 
 
 RECONNECT_WAIT_S = 60.0  # how long the start waits for a PostgreSQL server that dropped its connection
 RECONNECT_PAUSE_S = 0.5
 
 
-async def _reconnect(app: web.Application, writer: Writer, deadline: float) -> None:
-    """The writer's connection opened again before its start, tried until `deadline` (then the last error), a stop
-    meanwhile ending the start (StartStopped)."""
+async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[T]], writer: Writer | None = None) -> T:
+    """`attempt()`, made again while PostgreSQL is lost to it (a restart, a failover dropped its connection) for up
+    to RECONNECT_WAIT_S, then its last error; `/readyz` names the step and the wait meanwhile, a stop ends it.
+
+    A step of the start that reads or writes the database exited the service ("cannot open the database (the
+    connection is closed)", or an AdminShutdown) where, once started, it reconnects. Each attempt must be one that
+    may run again after a failure (what it committed kept). The writer's connection is opened again here before
+    its thread starts, by its next group after (`Writer._begin`); `attempt`'s own connections are its to open."""
     startup = app[STARTUP]
+    deadline = time.monotonic() + RECONNECT_WAIT_S
+    step = waiting = startup.stage
     while True:
         try:
-            await asyncio.to_thread(writer.reconnect)
-            return
-        except sqlite3.OperationalError:
+            if writer is not None and writer.lost and not writer.started:
+                await asyncio.to_thread(writer.reconnect)
+            startup.stage = step
+            return await attempt()
+        except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+            if not (isinstance(exc, psycopg.OperationalError) or (writer is not None and writer.lost)):
+                raise
             if time.monotonic() >= deadline:
                 raise
+            if startup.stage != waiting:
+                step = startup.stage
+                log.warning("starting: the PostgreSQL connection was lost during the step %r (%s); trying again", step, exc)  # fmt: skip
+            waiting = startup.stage = f"{step}: the PostgreSQL connection was lost ({exc}); trying again"
         await startup.unless_stopped(asyncio.sleep(RECONNECT_PAUSE_S))
 
 
@@ -307,7 +319,8 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FOLLOWUPS] = service
     app[STARTUP].enter("reloading the follow-up timers and replaying the events logged after their last flush")
     try:
-        await service.start(app[STARTUP].check, reading=app[STARTUP].abandonable)
+        retry = partial(_through_outage, app, writer=app[WRITER])  # PostgreSQL lost during the read: read again
+        await service.start(app[STARTUP].check, reading=app[STARTUP].abandonable, retry=retry)
     except (
         StartStopped
     ):  # SIGTERM during the start: it ends in its read or at a slice of its replay, what it replayed kept

@@ -181,6 +181,11 @@ class Writer:
         """The server dropped the PostgreSQL connection (a restart, a failover): `reconnect` before the start."""
         return isinstance(self._conn, pg.Connection) and self._conn.lost
 
+    @property
+    def started(self) -> bool:
+        """Its thread runs the jobs (`submit`); before, `prepare` runs them in the caller's thread."""
+        return self._thread is not None
+
     def reconnect(self) -> None:
         """Before the writer's thread starts: a connection the server dropped replaced (raises while it is down)."""
         if self._thread is not None:

@@ -338,3 +338,91 @@ async def test_start_whose_postgresql_connection_drops_during_the_derive_reconne
             assert not served.stopped()
     mark, rows = await asyncio.to_thread(derived, db_path)
     assert mark == events and all(clean and paid for _seq, clean, paid in rows)
+
+
+async def drop_every_connection(cluster: Cluster, db: pg.Location) -> None:
+    """Every connection of `db` ended by the server, as its restart or a failover ends them."""
+    admin = await psycopg.AsyncConnection.connect(cluster.url("postgres"), password=cluster.password, autocommit=True)
+    async with admin:
+        name = db.url.rsplit("/", 1)[1]
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def held_in(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> tuple[threading.Event, threading.Event]:
+    """`owner.name` (a read of the start, in a thread), held once it is called: (reached, release)."""
+    reached, release = threading.Event(), threading.Event()
+    read = getattr(owner, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        assert release.wait(60)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+    return reached, release
+
+
+async def ready_after_a_drop_in(
+    config: Config, db: pg.Location, cluster: Cluster, reached: threading.Event, release: threading.Event
+) -> float:
+    """A start held where `reached` is set, every connection of its database dropped there, then let go: the
+    seconds from the drop to `/readyz` answering 200 (the service still running)."""
+    with serving(make_app(config), config, before_stop=release.set) as served:
+        async with aiohttp.ClientSession() as session:
+            assert await asyncio.to_thread(reached.wait, 60)
+            await drop_every_connection(cluster, db)
+            dropped = time.monotonic()
+            release.set()
+
+            async def ready_or_ended() -> bool:
+                return served.stopped() or await answers(session, f"{served.url}/readyz", 200)
+
+            await eventually(ready_or_ended, timeout=120)
+            assert not served.stopped()  # it exited 1: "cannot open the database (the connection is closed)"
+            return time.monotonic() - dropped
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_whose_postgresql_connection_drops_during_the_followups_read_reconnects_and_replays(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: PostgreSQL restarted while the start read the events to replay for the follow-up timers, and the
+    # service exited 1 where the derive before it reconnects.
+    from assistant.followups import store as followup_store
+
+    reached, release = held_in(monkeypatch, followup_store, "events_to_replay")
+    seconds = await ready_after_a_drop_in(config, db_path, pg_cluster, reached, release)
+    print(f"ready {seconds:.2f} s after the drop")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_whose_postgresql_stays_down_says_so_on_readyz_and_stops_on_sigterm(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.followups import store as followup_store
+
+    reached, release = held_in(monkeypatch, followup_store, "events_to_replay")
+    name = db_path.url.rsplit("/", 1)[1]
+    admin = await psycopg.AsyncConnection.connect(
+        pg_cluster.url("postgres"), password=pg_cluster.password, autocommit=True
+    )
+    async with admin:
+        try:
+            with serving(make_app(config), config, before_stop=release.set) as served:
+                async with aiohttp.ClientSession() as session:
+                    assert await asyncio.to_thread(reached.wait, 60)
+                    await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # down until let in
+                    await drop_every_connection(pg_cluster, db_path)
+                    release.set()
+
+                    async def waiting() -> str:
+                        status, (body, _retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
+                        message = str(body.get("message", ""))
+                        return message if status == 503 and "connection was lost" in message else ""
+
+                    message = await eventually(waiting, timeout=30)
+                    assert "reloading the follow-up timers" in message and not served.stopped()
+                    served.stop()
+                    await eventually(served.stopped, timeout=20)  # not after the minute the start waits for it
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

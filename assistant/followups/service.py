@@ -48,7 +48,7 @@ from assistant.followups.situation import at_firing
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
-from assistant.followups.timers import Due, Timers, overdue_at_start
+from assistant.followups.timers import Due, Timers, overdue_at_start, under_settings
 from assistant.hookspecs import Followup, hookimpl
 from assistant.i18n import N_
 from assistant.ingest import Ingestor
@@ -130,13 +130,16 @@ class FollowupService:
 
     # ---- life cycle ----------------------------------------------------------------------------
 
-    async def start(self, checkpoint: Callable[[], None] = lambda: None, reading: Any = None) -> None:
+    async def start(
+        self, checkpoint: Callable[[], None] = lambda: None, reading: Any = None, retry: Any = None
+    ) -> None:
         """Reload timers and pending deliveries, rebuild what a crash lost, start sweeping.
 
         Rebuilding arms only what the live path would have armed when the event arrived: a message stale on
         arrival (a back-fill, a restored or imported day) arms nothing; its `stale` record is written if a killed
-        process had not written it yet. The start may end where it calls `checkpoint()` (raising: SIGTERM came),
-        what it replayed until then consistent (`stop` persists it), and in its read of the log (`reading`)."""
+        process had not written it yet. The start may end where it calls `checkpoint()` (raising: SIGTERM came), what
+        it replayed until then consistent (`stop` persists it), and in its read of the log (`reading`), which `retry`
+        makes again while PostgreSQL is lost to it (app.py)."""
         if self._sends() and not self.plugins.implementers("deliver_message"):
             log.warning("[followups] mode is 'send' but no enabled hook implements deliver_message")
         if not self.settings.enabled:
@@ -170,9 +173,11 @@ class FollowupService:
                 followup_store.recent_activity(conn, now - policy.horizon_ms, policy.future_ms),
             )
 
-        loaded = await self._load_timers()
-        job = load if reading is None else reading(load)  # a read the stop may end (Startup.abandonable)
-        watermark, pending, ended, unsettled, events, known, recent = await self.writer.submit(job)
+        async def read() -> tuple[int, tuple[Any, ...]]:  # changes no state: a timer loaded again is set again
+            job = load if reading is None else reading(load)  # a read the stop may end (Startup.abandonable)
+            return await self._load_timers(), await self.writer.submit(job)
+
+        loaded, (watermark, pending, ended, unsettled, events, known, recent) = await (retry or (lambda r: r()))(read)
         checkpoint()
         self.timers.resume_from(watermark)
         # What was sent or suggested and not settled before the restart: its text coming back is our own, and a
@@ -220,7 +225,7 @@ class FollowupService:
         after: Page = (-1, "", "")
         while True:
             rows = await self.writer.submit(partial(followup_store.armed_timers, after=after, limit=page))
-            kept, spent = self._under_settings(rows)
+            kept, spent = under_settings(rows, self.policy.idle_ms, self.policy.max_per_idle)
             # The table too: `assistant followups timers` showed the deadline of the last start's `idle_seconds`.
             moved = [row for row, was in zip(kept, (r for r in rows if r.fired < self.policy.max_per_idle))
                      if row.due_ms != was.due_ms]  # fmt: skip
@@ -231,24 +236,6 @@ class FollowupService:
             if len(rows) < page:
                 return loaded
             after = (rows[-1].due_ms, rows[-1].shop, rows[-1].conversation)
-
-    def _under_settings(self, rows: Sequence[TimerRow]) -> tuple[list[TimerRow], list[TimerRow]]:
-        """Persisted timers as the [followups] settings of this start have them: (to load, to close as done).
-
-        A row keeps the deadline its last run computed; after a change of `idle_seconds` the first follow-up of
-        a period is due at its arming message's time + the new delay (a quiet-hours deferral keeps its own), and
-        a period that already had the follow-ups `max_followups_per_idle` now allows (0: none) gets no more.
-        """
-        kept: list[TimerRow] = []
-        spent: list[TimerRow] = []
-        for row in rows:
-            if row.fired >= self.policy.max_per_idle:
-                spent.append(replace(row, state="done"))
-            elif row.fired == 0 and row.reason != "quiet_hours":
-                kept.append(replace(row, due_ms=row.armed_ms + self.policy.idle_ms))
-            else:
-                kept.append(row)
-        return kept, spent
 
     async def stop(self) -> None:
         """Stop firing and delivering; persist the timers."""

@@ -13,8 +13,8 @@ import heapq
 import logging
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
@@ -150,6 +150,25 @@ def overdue_at_start(queue: TimerQueue, now_ms: int, grace_ms: int, *, warn: boo
             fired, LONG_OVERDUE_MS // 1000,
         )  # fmt: skip
     return missed
+
+
+def under_settings(rows: Sequence[TimerRow], idle_ms: int, max_per_idle: int) -> tuple[list[TimerRow], list[TimerRow]]:
+    """Persisted timers as the [followups] settings of this start have them: (to load, to close as done).
+
+    A row keeps the deadline its last run computed; after a change of `idle_seconds` the first follow-up of
+    a period is due at its arming message's time + the new delay (a quiet-hours deferral keeps its own), and
+    a period that already had the follow-ups `max_followups_per_idle` now allows (0: none) gets no more.
+    """
+    kept: list[TimerRow] = []
+    spent: list[TimerRow] = []
+    for row in rows:
+        if row.fired >= max_per_idle:
+            spent.append(replace(row, state="done"))
+        elif row.fired == 0 and row.reason != "quiet_hours":
+            kept.append(replace(row, due_ms=row.armed_ms + idle_ms))
+        else:
+            kept.append(row)
+    return kept, spent
 
 
 FireCallback = Callable[[list[Due]], Awaitable[None]]

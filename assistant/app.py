@@ -299,7 +299,8 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
             watched=feed.wants_cards,
             published=app[PUBLISHER].was_published,
         )
-        await relay.start()
+        app[STARTUP].enter("reading where the other instances' live updates stand")
+        await _through_outage(app, relay.start)  # a read on a connection of its own, opened again
         app[INGESTOR].recorders.append(relay.record)
         app[BUS].position = lambda: relay.floor  # ids given to panels carry it: they resume on any instance
         app[RELAY] = relay
@@ -344,7 +345,7 @@ async def _qa_ctx(app: web.Application) -> AsyncIterator[None]:
         ingestor.annotators.append(service.annotate)
         ingestor.recorders.append(service.record)
         ingestor.listeners.append(service.on_written)
-        await service.start()
+        await _through_outage(app, service.start, app[WRITER])  # its one read comes first: made again
     yield
     await service.stop()
 
@@ -362,7 +363,8 @@ async def _fleet_ctx(app: web.Application) -> AsyncIterator[None]:
         wait_s=app[CONFIG].phrases.fleet_reload_wait_s,
         loaded_monotonic=app[LOADED],
     )
-    await fleet.start()
+    app[STARTUP].enter("reading which fleet reloads were asked before this start")
+    await _through_outage(app, fleet.start)
     app[FLEET] = fleet
     yield
     await fleet.stop()

@@ -396,6 +396,48 @@ async def test_start_whose_postgresql_connection_drops_during_the_followups_read
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_whose_postgresql_connection_drops_during_the_quality_alerts_read_reconnects(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: PostgreSQL restarted while the start read the quality alerts to resume, and the service exited 1.
+    from assistant.qa import store as qa_store
+
+    reached, release = held_in(monkeypatch, qa_store, "armed_escalations")
+    seconds = await ready_after_a_drop_in(config, db_path, pg_cluster, reached, release)
+    print(f"ready {seconds:.2f} s after the drop")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(("module", "application"), [("relay", "cs-assistant-journal"), ("reloads", "cs-assistant-reload-start")])  # fmt: skip
+async def test_start_whose_postgresql_connection_drops_during_a_cluster_read_reconnects(
+    config: Config,
+    db_path: pg.Location,
+    pg_cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    application: str,
+) -> None:
+    # Found: PostgreSQL restarted while the start read where the live journal (relay) or the fleet reloads stood,
+    # on a connection of their own, and the service exited 1 (psycopg's AdminShutdown).
+    import importlib
+
+    owner = importlib.import_module(f"assistant.cluster.{module}")
+    reached, release = threading.Event(), threading.Event()
+    opened = owner.connect
+
+    async def held(location: pg.Location, name: str) -> psycopg.AsyncConnection[Any]:
+        conn = await opened(location, name)
+        if name == application and not reached.is_set():
+            reached.set()
+            assert await asyncio.to_thread(release.wait, 60)
+        return conn
+
+    monkeypatch.setattr(owner, "connect", held)
+    seconds = await ready_after_a_drop_in(config, db_path, pg_cluster, reached, release)
+    print(f"ready {seconds:.2f} s after the drop")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_start_whose_postgresql_stays_down_says_so_on_readyz_and_stops_on_sigterm(
     config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,7 +69,7 @@ from assistant.web.starting import StartStopped, Startup, abandon_start, finish_
 from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
 from assistant.web.suggest import reload_for_fleet
-from assistant.writer import StorageError, Writer, is_busy
+from assistant.writer import RECONNECT_PAUSE_S, RECONNECT_WAIT_S, StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -204,10 +204,6 @@ async def _derive(app: web.Application, writer: Writer) -> None:
             raise StartStopped(startup.stage) from None
 
     await _through_outage(app, derive, writer)
-
-
-RECONNECT_WAIT_S = 60.0  # how long the start waits for a PostgreSQL server that dropped its connection
-RECONNECT_PAUSE_S = 0.5
 
 
 async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[T]], writer: Writer | None = None) -> T:

@@ -8,8 +8,10 @@ ends it arrives afterwards, late as well (the next request of a back-fill, a lag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -20,7 +22,7 @@ from assistant.followups.store import FireContext, Key
 from assistant.hookspecs import Followup
 from assistant.i18n import N_
 from assistant.tasks import TaskSet
-from assistant.writer import Writer
+from assistant.writer import RECONNECT_PAUSE_S, RECONNECT_WAIT_S, Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -128,7 +130,7 @@ class StaleWrites:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:STALE_BATCH], self._waiting[STALE_BATCH:]
-                outcomes = await self.writer.submit(partial(_write_each, jobs=[job for job, _ in batch]))
+                outcomes = await self._write([job for job, _ in batch])
                 for (_, then), (ok, value) in zip(batch, outcomes):
                     if ok:
                         then(value)
@@ -138,6 +140,19 @@ class StaleWrites:
                 self._drain_soon()  # those added while it was written have their own try
             raise
         self._draining = False
+
+    async def _write(self, jobs: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+        """The jobs written, again while PostgreSQL is lost to the writer (a restart, a failover), for up to
+        RECONNECT_WAIT_S: a replay's records at a start were lost with their batch, and the timers' next flush took
+        their events past the watermark. A record is written once (`insert_stale` finds it), a void voids once."""
+        deadline = time.monotonic() + RECONNECT_WAIT_S
+        while True:
+            try:
+                return await self.writer.submit(partial(_write_each, jobs=jobs))
+            except sqlite3.OperationalError:
+                if not self.writer.lost or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(RECONNECT_PAUSE_S)  # the writer opens a connection again at its next group
 
 
 def each(call: Callable[[T], None]) -> Callable[[Iterable[T]], None]:

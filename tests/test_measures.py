@@ -138,6 +138,8 @@ def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
         ("5尺2 100斤", Measurement(weight_jin=100)),  # the 2 of 5尺2 was 2 metres: 200 cm
         ("我2 160 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("1.6 100斤", Measurement(height_cm=160, weight_jin=100)),
+        ("这件99 我160穿什么码", Measurement(height_cm=160)),  # what the item costs, read as 99 斤
+        ("这款128 160 100斤穿什么码", Measurement(height_cm=160, weight_jin=100)),
     ],
 )
 def test_parse_leaves_prices_and_whole_digits_out(text: str, found: Measurement) -> None:

@@ -63,7 +63,9 @@ _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z
 _NOT_AFTER = re.compile(
     r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋)"
 )
-_NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "价格", "价钱", "钱", "花了", "付了", "第", "满", "减", "送", "穿")  # fmt: skip
+# A number right after the goods (这件99, 这款128) is what they cost: a body is never "this one".
+_THIS = ("这件", "这款", "这个", "这条", "这双", "这套", "这种", "那件", "那款", "一件")
+_NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "价格", "价钱", "钱", "花了", "付了", "第", "满", "减", "送", "穿", *_THIS)  # fmt: skip
 TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
 # What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
 _FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概男女生士]")

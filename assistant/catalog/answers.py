@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import bra, feet, measures, wearers
+from assistant.catalog import bra, feet, girths, measures, wearers
 from assistant.catalog.aspects import ASPECTS, WHETHER
-from assistant.catalog.sizing import Range, SizeChart, choose, size_name
+from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, size_name
 from assistant.catalog.store import Item
 
 FACT = "fact"
@@ -24,6 +24,7 @@ NO_SIZE = "no_size"  # both measures known, and no row of the chart holds them
 ASK_UNDER_BUST = "ask_under_bust"  # a bra: the cup or over-bust known, the under-bust (the band) missing
 ASK_FOOT = "ask_foot"  # a shoe: the foot length missing
 ASK_OVER_BUST = "ask_over_bust"  # a bra: the under-bust known, the over-bust (the cup) missing
+SIZE_CONFLICT = "size_conflict"  # height and weight give one size, a girth of the chart another: the larger, and why
 # Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
 # children's chart (its tallest size at most CHILD_CHART_CM), else the buyer (wearers.py).
 WEARER = {wearers.CHILD: "宝宝", wearers.HE: "他", wearers.SHE: "她", wearers.SELF: "您"}
@@ -187,6 +188,8 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
         return True
     if measures.parse(text) is not None or feet.parse(text) is not None:
         return True
+    if girths.parse(text):
+        return True
     folded = _fold(text)
     return any(word in folded for word in SIZE_WORDS)
 
@@ -223,14 +226,18 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
         return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
     default = wearers.CHILD if _is_childrens(chart) else wearers.SELF
     found = []
-    for person in wearers.people([*earlier, text], spans_of(chart), default):
-        answer = _person_size(chart, person)
+    texts = [*earlier, text]
+    persons = wearers.people(texts, spans_of(chart), default)
+    # Girths are read for a conversation about one person: who a 胸围 belongs to is not followed between people.
+    given = [g for g in girths.combine(texts) if girths.has(chart, g.name)] if len(persons) == 1 else []
+    for person in persons:
+        answer = _person_size(chart, person, given)
         if answer is not None:
             found.append(answer)
     return found
 
 
-def _person_size(chart: SizeChart, person: wearers.Person) -> Answer | None:
+def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girths.Girth] = ()) -> Answer | None:
     body = person.body
     need_height = chart.uses_height and body.height_cm is None
     need_weight = chart.uses_weight and body.weight_jin is None
@@ -244,6 +251,23 @@ def _person_size(chart: SizeChart, person: wearers.Person) -> Answer | None:
         "weight": _num(body.weight_jin) if body.weight_jin is not None else "",
         "measures": "/".join(f.value for f in known),
     }
+    if given:
+        by_girth = _girth_row(chart, given)
+        said = "/".join(g.said for g in given)
+        if need_height or need_weight:  # a girth the chart has is enough: no need to ask for the rest
+            return _row_answer(chart, by_girth, said, [Fact(g.name, f"{g.cm:g}cm") for g in given], given)
+        by_body = choose(chart, body.height_cm, body.weight_jin)
+        girth_facts = [Fact(g.name, f"{g.cm:g}cm") for g in given]
+        if by_body is None or by_girth is None or by_body == by_girth:
+            both = "/".join(f.value for f in known) + "/" + said
+            return _row_answer(chart, by_body and by_girth, both, [*known, *girth_facts], given)
+        larger = max(by_body, by_girth, key=chart.rows.index)
+        values.update(
+            size=size_name(larger.size), size_label=larger.size, by_body=size_name(by_body.size),
+            girth=said, by_girth=size_name(by_girth.size),
+        )  # fmt: skip
+        facts = (*known, Fact("尺码", by_body.size), *girth_facts, Fact(f"按{given[0].name}", by_girth.size))
+        return Answer(SIZE_CONFLICT, "size_advice", MappingProxyType(values), facts, f"{values['measures']}/{said}")
     if need_height or need_weight:
         if not read or (need_height and need_weight):
             return None  # nothing to acknowledge: the library's phrase asks for the measures
@@ -267,6 +291,30 @@ def _person_size(chart: SizeChart, person: wearers.Person) -> Answer | None:
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def _girth_row(chart: SizeChart, given: Sequence[girths.Girth]) -> SizeRow | None:
+    """The size the buyer's girths give: the largest of each one's (a garment must go round every one of them);
+    None when one of them has no size on the chart."""
+    rows = [girths.fits(chart, g) for g in given]
+    if any(row is None for row in rows):
+        return None
+    return max((row for row in rows if row is not None), key=chart.rows.index)
+
+
+def _row_answer(
+    chart: SizeChart, row: SizeRow | None, said: str, facts: Sequence[Fact], given: Sequence[girths.Girth]
+) -> Answer:
+    """SIZE with the chart's `row` for what the buyer `said`; NO_SIZE when it is None."""
+    values = {"measures": said, "height": "", "weight": ""}
+    if row is None:
+        whole = "，".join(p for p in (span(chart), girths.span(chart, [g.name for g in given])) if p)
+        values.update(span=whole, smallest=size_name(chart.rows[0].size), largest=size_name(chart.rows[-1].size))
+        return Answer(
+            NO_SIZE, "size_advice", MappingProxyType(values), (*facts, Fact("尺码", f"无（尺码表：{whole}）")), said
+        )
+    values.update(size=size_name(row.size), size_label=row.size)
+    return Answer(SIZE, "size_advice", MappingProxyType(values), (*facts, Fact("尺码", row.size)), said)
 
 
 def shoe_answer(chart: SizeChart, texts: Sequence[str], intent: str | None = None) -> Answer | None:

@@ -326,6 +326,9 @@ class CatalogConfig:
     no_size: str = (
         "亲，{{ measures }}超出了这款尺码表的范围（{{ span }}），这款可能没有合适您的码，建议看看店里其他款哦~"
     )
+    size_conflict: str = (
+        "亲，按{{ measures }}是{{ by_body }}，按{{ girth }}是{{ by_girth }}，建议拿大的{{ size }}，穿着不会紧哦~"
+    )
 
 
 @dataclass(frozen=True)

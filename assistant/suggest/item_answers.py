@@ -20,6 +20,7 @@ from assistant.catalog.answers import (
     FACT,
     NO_SIZE,
     SIZE,
+    SIZE_CONFLICT,
     Answer,
     Fact,
     answers,
@@ -48,12 +49,14 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     ASK_OVER_BUST: ("ask_over_bust", "catalog.ask_over_bust", "size"),
     ASK_FOOT: ("ask_foot", "catalog.ask_foot", "size"),
     NO_SIZE: ("no_size", "catalog.no_size", "size"),
+    SIZE_CONFLICT: ("size_conflict", "catalog.size_conflict", "size"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.
 SAMPLE_VALUES: Mapping[str, str] = {
     "facts": "面料是95%棉 5%氨纶", "name": "面料", "value": "95%棉 5%氨纶", "measures": "165cm/110斤",
     "height": "165", "weight": "110", "size": "L码", "size_label": "L",
     "span": "身高150-185cm，体重80-160斤", "wearer": "您", "smallest": "S码", "largest": "2XL码",
+    "by_body": "M码", "girth": "胸围96cm", "by_girth": "L码",
     "shop": "本店", "customer": "亲", "agent": "",
 }  # fmt: skip
 

@@ -1,0 +1,129 @@
+"""A buyer's bust, waist and hip (胸围88, 腰围2尺1, 腰围70cm, 臀围95) and the size a chart's column of it gives (pure).
+
+A chart's girth column is read as the body's measure when it gives ranges (胸围 84-88) or its header says so
+(参考胸围, 适合腰围, 净胸围): the size whose range holds the buyer's girth, as the size rule reads a height. A
+single value under a plain header (胸围 100) is the garment's own measure: the smallest size that measures at
+least the buyer's girth and the ease a garment needs around it (docs/catalog.md).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from assistant.catalog.numerals import to_digits
+from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, parse_range
+
+BUST = "胸围"
+WAIST = "腰围"
+HIP = "臀围"
+GIRTH_CM = (40.0, 160.0)  # a girth is believed in this range
+CM_PER_CHI = 100 / 3  # 1 市尺 = 10 寸 = 33.3 cm: 2尺1 is 70 cm
+# What a garment measures beyond the body it fits at the least: a top or a skirt must pass the bust and hip,
+# trousers are sold by the waist they close at.
+EASE_CM = {BUST: 4.0, WAIST: 0.0, HIP: 4.0}
+_NAMES = {"胸围": BUST, "胸": BUST, "腰围": WAIST, "腰": WAIST, "臀围": HIP, "臀": HIP}
+_SAYS = r"\s*(?:是|有|为|:|约|大概|差不多)?\s*"
+# 下胸围 and 上胸围 are a bra's (bra.py); 2尺1 and 2.1尺 are 市尺; a lone 寸 (28寸) may be inches and is not read.
+_GIRTH = re.compile(
+    rf"(?<![上下])(胸围|腰围|臀围|腰|胸|臀){_SAYS}(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?|(寸)|cm|厘米|公分)?"
+)
+_BODY_HEADER = ("参考", "适合", "建议", "适用", "推荐", "净", "身体", "人体")
+
+
+@dataclass(frozen=True)
+class Girth:
+    """One girth the buyer gave: which (胸围, 腰围, 臀围) and how much, in cm."""
+
+    name: str
+    cm: float
+
+    @property
+    def said(self) -> str:
+        return f"{self.name}{_num(self.cm)}cm"
+
+
+def parse(text: str) -> list[Girth]:
+    """The girths one message gives, each once (the first of each), in cm; [] when none."""
+    if not isinstance(text, str) or not text:
+        return []
+    work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
+    found: dict[str, float] = {}
+    for match in _GIRTH.finditer(work):
+        name = _NAMES[match.group(1)]
+        number = float(match.group(2))
+        if match.group(5):
+            continue
+        if match.group(3):
+            tenths = float(match.group(4)) / 10 if match.group(4) else 0.0
+            cm = (number + tenths) * CM_PER_CHI if "." not in match.group(2) or not match.group(4) else None
+        elif name == WAIST and number < 5:
+            cm = number * CM_PER_CHI  # 腰围2.1: 市尺
+        else:
+            cm = number
+        if cm is not None and GIRTH_CM[0] <= cm <= GIRTH_CM[1] and name not in found:
+            found[name] = round(cm, 1)
+    return [Girth(name, cm) for name, cm in found.items()]
+
+
+def combine(texts: Iterable[str]) -> list[Girth]:
+    """The buyer's girths from their messages, oldest first: the newest value of each wins."""
+    newest: dict[str, float] = {}
+    for text in texts:
+        newest.update((g.name, g.cm) for g in parse(text))
+    return [Girth(name, cm) for name, cm in newest.items()]
+
+
+def column(name: str) -> str | None:
+    """Which girth a chart's column header gives (胸围, 参考胸围(cm), 成衣腰围), or None (下胸围 is a bra's)."""
+    key = unicodedata.normalize("NFKC", name)
+    for girth in (BUST, WAIST, HIP):
+        if girth in key and not re.search(rf"[上下]{girth}", key):
+            return girth
+    return None
+
+
+def fits(chart: SizeChart, girth: Girth) -> SizeRow | None:
+    """The chart's size for one girth; None when the chart has no column of it or no size holds it."""
+    body: list[SizeRow] = []
+    garment: list[tuple[SizeRow, float]] = []
+    for row in chart.rows:
+        cell = next(((h, v) for h, v in row.measures if column(h) == girth.name), None)
+        rng = parse_range(cell[1]) if cell is not None else None
+        if cell is None or rng is None:
+            body.append(SizeRow(row.size, None, None))
+            continue
+        if rng.low < rng.high or any(word in cell[0] for word in _BODY_HEADER):
+            body.append(SizeRow(row.size, rng, None))
+        else:
+            garment.append((row, rng.low))
+    if garment and len(garment) == len(chart.rows):
+        need = girth.cm + EASE_CM[girth.name]
+        return next((row for row, cm in garment if cm >= need), None)
+    if garment or all(r.height is None for r in body):
+        return None  # a column mixing the garment's measures with the body's, or none at all: nothing to judge
+    found = choose(SizeChart(tuple(body)), girth.cm, None)
+    return next((row for row in chart.rows if found is not None and row.size == found.size), None)
+
+
+def has(chart: SizeChart, name: str) -> bool:
+    """Whether the chart gives a column of girth `name`."""
+    return any(column(h) == name for row in chart.rows for h, _ in row.measures)
+
+
+def span(chart: SizeChart, names: Sequence[str]) -> str:
+    """What the chart's girth columns cover, as written: 胸围84-100."""
+    parts = []
+    for name in names:
+        ranges = [
+            r for row in chart.rows for h, v in row.measures if column(h) == name and (r := parse_range(v)) is not None
+        ]
+        if ranges:
+            parts.append(f"{name}{Range(min(r.low for r in ranges), max(r.high for r in ranges)).with_unit('cm')}")
+    return "，".join(parts)
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}".rstrip("0").rstrip(".")

@@ -1,0 +1,109 @@
+"""Size advice from a bust, waist or hip the item's chart has a column of (胸围88, 腰围2尺1, 臀围95)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.catalog import girths
+from assistant.catalog.answers import NO_SIZE, SIZE, SIZE_CONFLICT, Answer, answers
+from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
+from assistant.catalog.store import Item
+from assistant.config import CatalogConfig
+from assistant.suggest.item_answers import compile_templates
+
+
+def item(title: str, rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]]) -> Item:
+    sizes = tuple(SizeRow(s, parse_range(h) if h else None, parse_range(w) if w else None, m) for s, h, w, m in rows)
+    return Item(id="800000000020", title=title, attrs=(), chart=SizeChart(rows=sizes))
+
+
+# Body girths as ranges: the size whose range holds the buyer's.
+DRESS = item(
+    "女士收腰连衣裙",
+    [
+        ("S", "150-155", "80-90", (("胸围(cm)", "78-82"), ("腰围(cm)", "60-64"))),
+        ("M", "155-160", "90-100", (("胸围(cm)", "82-86"), ("腰围(cm)", "64-68"))),
+        ("L", "160-165", "100-115", (("胸围(cm)", "86-90"), ("腰围(cm)", "68-72"))),
+        ("XL", "165-170", "115-130", (("胸围(cm)", "90-96"), ("腰围(cm)", "72-78"))),
+    ],
+)
+# The garment's own measures (one value a size): the smallest that goes round the buyer.
+JEANS = item(
+    "女士高腰牛仔裤",
+    [
+        ("27", "", "95-105", (("腰围", "67"), ("臀围", "91"))),
+        ("28", "", "105-115", (("腰围", "70"), ("臀围", "94"))),
+        ("29", "", "115-125", (("腰围", "73"), ("臀围", "97"))),
+    ],
+)
+
+
+def sizes(found: list[Answer]) -> list[tuple[str, str, str]]:
+    return [(a.kind, a.values["measures"], a.values.get("size", "")) for a in found]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("胸围88", [girths.Girth("胸围", 88)]),
+        ("腰围2尺1", [girths.Girth("腰围", 70)]),
+        ("腰二尺一", [girths.Girth("腰围", 70)]),
+        ("腰围2.1尺", [girths.Girth("腰围", 70)]),
+        ("腰围70cm 臀围95公分", [girths.Girth("腰围", 70), girths.Girth("臀围", 95)]),
+        ("下胸围75 上胸围90", []),  # a bra's measures (bra.py)
+        ("腰围28寸", []),  # inches or 市寸: not guessed
+        ("胸围8", []),
+    ],
+)
+def test_girths_parse_units_buyers_write(text: str, said: list[girths.Girth]) -> None:
+    assert girths.parse(text) == said
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("胸围88", [(SIZE, "胸围88cm", "L码")]),
+        ("胸围86穿什么码", [(SIZE, "胸围86cm", "L码")]),  # a boundary two sizes share: the larger
+        ("腰围2尺1", [(SIZE, "腰围70cm", "L码")]),
+        ("腰围70cm", [(SIZE, "腰围70cm", "L码")]),
+        ("胸围88 我160 穿几码", [(SIZE, "胸围88cm", "L码")]),  # the girth answers: no need to ask the weight
+        ("胸围88 160 100斤", [(SIZE, "160cm/100斤/胸围88cm", "L码")]),
+    ],
+)
+def test_a_girth_alone_gets_the_size_of_its_column(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert sizes(answers(DRESS, text)) == expected
+
+
+def test_a_girth_beyond_the_chart_gets_no_size() -> None:
+    (found,) = answers(DRESS, "胸围100")
+    assert found.kind == NO_SIZE and "胸围78-96cm" in found.values["span"]
+
+
+def test_a_girth_the_chart_lacks_is_left_to_the_library() -> None:
+    assert answers(DRESS, "臀围95") == []
+
+
+def test_garment_measures_give_the_smallest_size_that_goes_round() -> None:
+    assert sizes(answers(JEANS, "腰围2尺1")) == [(SIZE, "腰围70cm", "28码")]
+    assert sizes(answers(JEANS, "臀围92")) == [(SIZE, "臀围92cm", "29码")]  # a hip needs room: 92+4 is over 94
+    assert sizes(answers(JEANS, "腰围68 臀围90")) == [(SIZE, "腰围68cm/臀围90cm", "28码")]  # the larger of the two
+
+
+def test_height_and_weight_against_a_girth_name_both_and_advise_the_larger() -> None:
+    (found,) = answers(DRESS, "胸围94 160 100斤")
+    assert found.kind == SIZE_CONFLICT
+    wanted = {"by_body": "L码", "by_girth": "XL码", "size": "XL码", "girth": "胸围94cm"}
+    assert {key: found.values[key] for key in wanted} == wanted
+    text = compile_templates(CatalogConfig())["size_conflict"].render({**found.values, "item": {}})
+    assert text == "亲，按160cm/100斤是L码，按胸围94cm是XL码，建议拿大的XL码，穿着不会紧哦~"
+    assert [f.name for f in found.facts] == ["身高", "体重", "尺码", "胸围", "按胸围"]
+
+
+def test_weight_against_a_garment_waist_advises_the_larger() -> None:
+    (found,) = answers(JEANS, "120斤 腰围2尺1")
+    assert (found.kind, found.values["by_body"], found.values["by_girth"], found.values["size"]) == (
+        SIZE_CONFLICT,
+        "29码",
+        "28码",
+        "29码",
+    )

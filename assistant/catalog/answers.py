@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import bra, feet, girths, measures, wearers
+from assistant.catalog import bra, feet, girths, measures, usual, wearers
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, size_name
 from assistant.catalog.store import Item
@@ -188,7 +188,7 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
         return True
     if measures.parse(text) is not None or feet.parse(text) is not None:
         return True
-    if girths.parse(text):
+    if girths.parse(text) or usual.worn([text]) is not None:
         return True
     folded = _fold(text)
     return any(word in folded for word in SIZE_WORDS)
@@ -221,6 +221,8 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
     shoes = feet.shoe_chart(chart) if chart is not None else None
     if shoes is not None:
         shoe = shoe_answer(shoes, [*earlier, text], intent)
+        if shoe is None or shoe.kind == ASK_FOOT:  # a foot length, when given, wins over the size worn
+            shoe = usual_answer(item, shoes, [*earlier, text]) or shoe
         return [shoe] if shoe is not None else []
     if chart is None or not (chart.uses_height or chart.uses_weight):
         return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
@@ -234,7 +236,25 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
         answer = _person_size(chart, person, given)
         if answer is not None:
             found.append(answer)
+    if not found:
+        found += [a for a in (usual_answer(item, chart, texts),) if a is not None]
     return found
+
+
+def usual_answer(item: Item, chart: SizeChart, texts: Sequence[str]) -> Answer | None:
+    """The size for a buyer who says the size they usually wear (平时穿M), where the item says how it runs
+    (尺码偏大偏小: 偏小一码); None otherwise (the library's phrase asks for the measures)."""
+    worn = usual.worn(texts)
+    runs = usual.runs(item.attrs) if worn is not None else None
+    if worn is None or runs is None:
+        return None
+    row = usual.shifted(chart, worn, runs[2])
+    if row is None:
+        return None
+    said = f"平时穿{size_name(worn)}"
+    values = {"measures": said, "height": "", "weight": "", "size": size_name(row.size), "size_label": row.size}
+    facts = (Fact("平时穿", worn), Fact(runs[0], runs[1]), Fact("尺码", row.size))
+    return Answer(SIZE, "size_advice", MappingProxyType(values), facts, said)
 
 
 def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girths.Girth] = ()) -> Answer | None:

@@ -517,12 +517,3 @@ def test_item_lookup_failure_is_logged_not_taken_for_no_item(tmp_path: Path, cap
     finally:
         focus.close()
     assert "could not be read from the log" in caplog.text
-
-
-async def test_a_message_comparing_two_linked_items_gets_no_fact_of_one_of_them(shop: Client) -> None:
-    # "A和B哪个是纯棉" got the hoodie's 面料 alone, as if it answered the comparison
-    links = f"https://item.taobao.com/item.htm?id={TSHIRT} 和 https://item.taobao.com/item.htm?id={HOODIE}"
-    body = await say(shop, f"{links} 哪个面料好 什么面料", "compare")
-    assert all(not s["phrase_id"].startswith("catalog.") for s in body["suggestions"]), body["suggestions"]
-    later = await say(shop, "这件什么面料", "compare")  # the last item linked is the conversation's
-    assert top(later)["text"] == "亲，这款面料是80%棉 20%聚酯纤维哦~"

@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 from assistant import store
-from assistant.catalog.answers import FACT, SIZE, answers
+from assistant.catalog.answers import FACT, SIZE, Answer, answers
+from assistant.catalog.compare import compared
 from assistant.catalog.importer import import_files
 from assistant.catalog.store import Item, read_item
 
@@ -47,6 +48,16 @@ def catalog(directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
 def said(item: Item, earlier: list[str], text: str) -> str:
     """The catalog's answers to a message, written as the set writes what is expected."""
     given = answers(item, text, earlier)
+    return _written(given)
+
+
+def said_of(items: list[Item], earlier: list[str], text: str) -> str:
+    """The answers to a message comparing `items` (the set's `tee+coat`): compare:size, compare:fact or none."""
+    given = compared(items, text, earlier)
+    return ",".join("compare:" + ("size" if a.intent == "size_advice" else "fact") for a in given) or "none"
+
+
+def _written(given: list[Answer]) -> str:
     if not given:
         return "none"
     sizes = [a for a in given if a.kind == SIZE]
@@ -63,7 +74,8 @@ def misses(directory: Path, *, skip_bad: bool = False) -> tuple[int, list[tuple[
     wrong = []
     rows = questions()
     for key, earlier, text, expected in rows:
-        got = said(items[key], earlier, text)
+        keys = key.split("+")
+        got = said(items[key], earlier, text) if len(keys) == 1 else said_of([items[k] for k in keys], earlier, text)
         if got != expected:
             wrong.append((key, text, expected, got))
     return len(rows), wrong
@@ -76,7 +88,7 @@ def test_written_questions_get_the_answers_they_should(tmp_path: Path) -> None:
 
 
 def test_written_set_names_only_items_of_the_shops() -> None:
-    assert {key for key, *_ in questions()} <= set(ITEMS)
+    assert {one for key, *_ in questions() for one in key.split("+")} <= set(ITEMS)
 
 
 if __name__ == "__main__":

@@ -329,6 +329,7 @@ class CatalogConfig:
     size_conflict: str = (
         "亲，按{{ measures }}是{{ by_body }}，按{{ girth }}是{{ by_girth }}，建议拿大的{{ size }}，穿着不会紧哦~"
     )
+    compare_answer: str = "亲，{{ answers }}哦~"
 
 
 @dataclass(frozen=True)

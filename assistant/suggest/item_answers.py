@@ -26,6 +26,7 @@ from assistant.catalog.answers import (
     answers,
     intents_answered,
 )
+from assistant.catalog.compare import COMPARE, compared, speaks_of_two
 from assistant.catalog.focus import ItemFocus, LookupFailed, event_item
 from assistant.catalog.links import item_in, items_in
 from assistant.catalog.store import Catalog, Item
@@ -50,13 +51,14 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     ASK_FOOT: ("ask_foot", "catalog.ask_foot", "size"),
     NO_SIZE: ("no_size", "catalog.no_size", "size"),
     SIZE_CONFLICT: ("size_conflict", "catalog.size_conflict", "size"),
+    COMPARE: ("compare_answer", "catalog.compare", "compare"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.
 SAMPLE_VALUES: Mapping[str, str] = {
     "facts": "面料是95%棉 5%氨纶", "name": "面料", "value": "95%棉 5%氨纶", "measures": "165cm/110斤",
     "height": "165", "weight": "110", "size": "L码", "size_label": "L",
     "span": "身高150-185cm，体重80-160斤", "wearer": "您", "smallest": "S码", "largest": "2XL码",
-    "by_body": "M码", "girth": "胸围96cm", "by_girth": "L码",
+    "by_body": "M码", "girth": "胸围96cm", "by_girth": "L码", "answers": "第一款面料是棉，第二款面料是锦纶",
     "shop": "本店", "customer": "亲", "agent": "",
 }  # fmt: skip
 
@@ -139,8 +141,16 @@ class ItemAnswers:
             for s in suggestions
         ]
         intent = suggestions[0].intent if suggestions else None
-        # A message linking two items compares them: an answer about the last one alone would read as the answer.
-        given = answers(item, text, earlier, intent=intent) if len(items_in(text)) < 2 else []
+        # A message linking two items, or speaking of two (这两款), compares them: an answer about the last one
+        # alone would read as the comparison's, so each is answered or none.
+        linked = items_in(text)
+        if len(linked) >= 2 or speaks_of_two(text):
+            ids = linked if len(linked) >= 2 else linked_before(earlier)[-2:]
+            found_items = [self.catalog.item(i) for i in ids]
+            goods = [i for i in found_items if i is not None]
+            given = compared(goods, text, earlier, intent=intent) if len(goods) == len(ids) else []
+        else:
+            given = answers(item, text, earlier, intent=intent)
         lead = [self._suggestion(a, variables, values) for a in given]
         found = [s for s in lead if s is not None]
         # Where the item's own fact answers, the library's phrases of that intent speak of no item and may say
@@ -177,6 +187,12 @@ class ItemAnswers:
             trigger=answer.trigger,
             facts=answer.facts,
         )
+
+
+def linked_before(earlier: Sequence[str]) -> list[str]:
+    """The items the buyer's earlier messages link, each once, in the order last linked."""
+    ids = [i for text in earlier for i in items_in(text)]
+    return [i for n, i in enumerate(ids) if i not in ids[n + 1 :]]
 
 
 def compile_templates(settings: CatalogConfig) -> dict[str, Template | PlainText]:

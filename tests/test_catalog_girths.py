@@ -53,6 +53,8 @@ def sizes(found: list[Answer]) -> list[tuple[str, str, str]]:
         ("下胸围75 上胸围90", []),  # a bra's measures (bra.py)
         ("腰围28寸", []),  # inches or 市寸: not guessed
         ("胸围8", []),
+        ("高腰 150 100斤", []),  # the goods' 高腰, not a waist
+        ("腰70 臀九十五", [girths.Girth("腰围", 70), girths.Girth("臀围", 95)]),
     ],
 )
 def test_girths_parse_units_buyers_write(text: str, said: list[girths.Girth]) -> None:

@@ -140,6 +140,9 @@ def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
         ("1.6 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("这件99 我160穿什么码", Measurement(height_cm=160)),  # what the item costs, read as 99 斤
         ("这款128 160 100斤穿什么码", Measurement(height_cm=160, weight_jin=100)),
+        ("收腰 160 100斤穿什么码", Measurement(height_cm=160, weight_jin=100)),  # the cut, not a waist of 160
+        ("包臀裙 158 95斤", Measurement(height_cm=158, weight_jin=95)),
+        ("腰 70 160 100斤", Measurement(height_cm=160, weight_jin=100)),  # a waist still set aside
     ],
 )
 def test_parse_leaves_prices_and_whole_digits_out(text: str, found: Measurement) -> None:

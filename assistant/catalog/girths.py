@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from assistant.catalog.measures import GOODS_CUT
 from assistant.catalog.numerals import to_digits
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, parse_range
 
@@ -27,8 +28,9 @@ EASE_CM = {BUST: 4.0, WAIST: 0.0, HIP: 4.0}
 _NAMES = {"胸围": BUST, "胸": BUST, "腰围": WAIST, "腰": WAIST, "臀围": HIP, "臀": HIP}
 _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多)?\s*"
 # 下胸围 and 上胸围 are a bra's (bra.py); 2尺1 and 2.1尺 are 市尺; a lone 寸 (28寸) may be inches and is not read.
+# 腰, 胸, 臀 alone not after a word of the goods' cut: 高腰 150, 包臀 160 are the goods and a height.
 _GIRTH = re.compile(
-    rf"(?<![上下])(胸围|腰围|臀围|腰|胸|臀){_SAYS}(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?|(寸)|cm|厘米|公分)?"
+    rf"(?<![上下])(?:(胸围|腰围|臀围){_SAYS}|(?<![{GOODS_CUT}])(腰|胸|臀){_SAYS})(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?|(寸)|cm|厘米|公分)?"
 )
 _BODY_HEADER = ("参考", "适合", "建议", "适用", "推荐", "净", "身体", "人体")
 
@@ -52,13 +54,13 @@ def parse(text: str) -> list[Girth]:
     work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
     found: dict[str, float] = {}
     for match in _GIRTH.finditer(work):
-        name = _NAMES[match.group(1)]
-        number = float(match.group(2))
-        if match.group(5):
+        name = _NAMES[match.group(1) or match.group(2)]
+        number = float(match.group(3))
+        if match.group(6):
             continue
-        if match.group(3):
-            tenths = float(match.group(4)) / 10 if match.group(4) else 0.0
-            cm = (number + tenths) * CM_PER_CHI if "." not in match.group(2) or not match.group(4) else None
+        if match.group(4):
+            tenths = float(match.group(5)) / 10 if match.group(5) else 0.0
+            cm = (number + tenths) * CM_PER_CHI if "." not in match.group(3) or not match.group(5) else None
         elif name == WAIST and number < 5:
             cm = number * CM_PER_CHI  # 腰围2.1: 市尺
         else:

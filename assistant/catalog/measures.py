@@ -51,8 +51,10 @@ _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多|将近)?\s*"
 # A body measure other than height and weight, with its number and unit (腰围70cm, 臀围95, 腰围2尺2, 腰二尺一,
 # 胸围86-90): read before anything else and set aside, so its number is never taken for a height or weight.
 _AMOUNT = rf"{_D}+(?:\.{_D}+)?"
+# 高腰, 收腰, 包臀, 抹胸 … are the goods' cut: 收腰 160 100斤 is a height and a weight.
+GOODS_CUT = "高低中收紧抹裹提包"
 _BODY_MEASURE = re.compile(
-    rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|腰|胸|臀){_SAYS}{_AMOUNT}"
+    rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|(?<![{GOODS_CUT}])[腰胸臀]){_SAYS}{_AMOUNT}"
     rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
 )
 _HEIGHT_WORD = re.compile(rf"(?:身高|个子|个头|高){_SAYS}({_D}{{1,3}}(?:\.{_D}{{1,2}})?)(?![0-9０-９a-z%])")
@@ -297,6 +299,8 @@ def _plain_number(work: str, match: re.Match[str]) -> bool:
     if _NOT_AFTER.match(work, match.end()):
         return False
     before = work[max(0, match.start() - 3) : match.start()].rstrip()
+    if before.endswith(("腰", "胸", "臀")) and before[-2:-1] and before[-2] in GOODS_CUT:
+        return True  # 收腰 160: the cut of the goods, not a waist
     return not before.endswith(_NOT_BEFORE)
 
 

@@ -31,7 +31,7 @@ from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import presented_token, require
 from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day
-from assistant.web.errors import json_dumps, json_error
+from assistant.web.errors import JsonError, json_dumps, json_error
 from assistant.web.query import query_text
 from assistant.web.stream import RETRY_MS
 from assistant.web.uitext import qa_messages
@@ -49,17 +49,18 @@ PAGE_HEADERS = {
 }
 
 
-def _service(request: web.Request) -> QaService | None:
+def _service(request: web.Request) -> QaService:
+    """The running inspection; a 404 in the JSON error shape when it is off."""
     service = request.app.get(QA)
-    return service if service is not None and request.app[CONFIG].qa.enabled else None
+    if service is None or not request.app[CONFIG].qa.enabled:
+        raise JsonError(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
+    return service
 
 
 async def get_check(request: web.Request) -> web.Response:
     """`GET /v1/qa/check?side=agent|customer&text=…`: the flags a message would get (a draft, before sending)."""
     require(request, "agent")
     service = _service(request)
-    if service is None:
-        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     side = request.query.get("side", "agent")
     if side not in ("agent", "customer"):
         return json_error(400, "invalid_query", "side", "expected 'agent' or 'customer'")
@@ -113,8 +114,6 @@ async def get_recent(request: web.Request) -> web.Response:
     """`GET /v1/qa/recent`: the last day's alerts and flagged messages as JSON (supervisor)."""
     require(request, "supervisor")
     service = _service(request)
-    if service is None:
-        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     return web.json_response(await asyncio.to_thread(recent, request, service), dumps=json_dumps)
 
 
@@ -122,8 +121,6 @@ async def get_page(request: web.Request) -> web.Response:
     """`GET /qa`: the supervisors' live page of flags and alerts, newest first (qa.js keeps it current)."""
     require(request, "supervisor")
     service = _service(request)
-    if service is None:
-        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     state = await asyncio.to_thread(recent, request, service)
     state["timezone"] = request.app[CONFIG].shop.timezone
     language = request.app[CONFIG].ui.language
@@ -136,8 +133,6 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     """`GET /v1/qa/stream`: Server-Sent Events `qa` (a flagged message), `alert`, `alert_delivery` (supervisor)."""
     require(request, "supervisor")
     service = _service(request)
-    if service is None:
-        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     config = request.app[CONFIG]
     async with sse_response(request, ping_interval=24 * 3600) as resp:
         feed = service.open_feed()
@@ -184,8 +179,6 @@ async def get_day(request: web.Request) -> web.Response:
     """`GET /qa/day?date=&shop=`: the day's inspection, per agent and rule, each finding linked to its conversation."""
     require(request, "supervisor")
     service = _service(request)
-    if service is None:
-        return json_error(404, "not_found", None, "quality inspection is off ([qa] enabled = false)")
     config = request.app[CONFIG]
     query = request.query
     try:

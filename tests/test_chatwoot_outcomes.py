@@ -59,6 +59,22 @@ async def readyz(service: Service[Path]) -> dict[str, Any]:
         return dict(await resp.json())
 
 
+def days_report_and_log(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The report of the conversation's day (its agents by name), and the states of the follow-ups its daily log
+    shows, as a supervisor reads them (`assistant report`, `assistant log`)."""
+    with sqlite3.connect(db) as conn:
+        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
+    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
+    where = ["--config", str(tmp_path / "config.toml"), "--db", str(db), "--date", day]
+    assert main(["report", *where, "--format", "json"]) == 0
+    report = {row["agent"]: row for row in json.loads(capsys.readouterr().out)["agents"]}
+    assert main(["log", *where, "--format", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    return report, [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)]
+
+
 async def test_chatwoot_follow_up_the_channel_refused_is_failed_not_counted(
     tmp_path: Path, chatwoot: FakeChatwoot, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,17 +100,9 @@ async def test_chatwoot_follow_up_the_channel_refused_is_failed_not_counted(
     assert WHATSAPP in error
     assert len(chatwoot.followups("3", "42")) == 1  # never posted again on its own
     assert senders(service.db, "42") == [("customer", 0), ("agent", 0), ("auto", 1)]
-    with sqlite3.connect(service.db) as conn:
-        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
-    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
-    where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
-    assert main(["report", *where, "--format", "json"]) == 0
-    report = {row["agent"]: row for row in json.loads(capsys.readouterr().out)["agents"]}
+    report, shown = days_report_and_log(tmp_path, service.db, capsys)
     assert report["张美玲"]["followups_sent"] == 0
-    assert main(["log", *where, "--format", "jsonl"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    shown = [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)]
-    assert shown == ["failed"], lines
+    assert shown == ["failed"]
 
 
 async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
@@ -128,16 +136,9 @@ async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
     assert error.startswith(RETRIED) and WHATSAPP in error
     assert len(chatwoot.followups("3", "42")) == 1  # the retry was Chatwoot's: the assistant posted it once
     assert service.log.read_text(errors="replace").count(RETRIED) == 1
-    with sqlite3.connect(service.db) as conn:
-        first_ms = conn.execute("SELECT min(ts_ms) FROM messages").fetchone()[0]
-    day = datetime.fromtimestamp(first_ms / 1000, ZoneInfo("Asia/Shanghai")).date().isoformat()
-    where = ["--config", str(tmp_path / "config.toml"), "--db", str(service.db), "--date", day]
-    assert main(["report", *where, "--format", "json"]) == 0
-    report = {row["agent"]: row for row in json.loads(capsys.readouterr().out)["agents"]}
+    report, shown = days_report_and_log(tmp_path, service.db, capsys)
     assert report["张美玲"]["followups_sent"] == 1
-    assert main(["log", *where, "--format", "jsonl"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert [line["followup"]["state"] for line in lines if isinstance(line.get("followup"), dict)] == ["sent"]
+    assert shown == ["sent"]
 
 
 async def test_chatwoot_follow_up_to_a_deleted_conversation_is_cancelled(

@@ -80,8 +80,19 @@ def test_config_invalid_toml(tmp_path: Path) -> None:
     [
         (
             '[shop.names]\n"yichu" = "衣橱"\n"yichu" = "衣橱时光"\n',
-            "第 3 行第 17 列：同一个键写了两次（是不是把一个店铺列了两次？）",
+            '第 3 行第 17 列：键 "yichu" 写了两次：同一个表里每个键只能写一次',
         ),
+        ("[server]\nport = 8080\nmax_batch = 10\nport = 8081\n", "第 4 行第 12 列：键 port 写了两次"),
+        ('[store]\npath = "D:\\shop\\a.db"\n', "第 2 行第 13 列：双引号里的文字有反斜杠 \\：请改用 /（D:/shop）"),
+        ("[store]\npath = 'D:\\shop\n", "文件末尾：文字缺少结尾的单引号"),
+        ("[phrases]\nvariables = {hours = 1\n", "第 2 行第 23 列：内联表 { … } 缺少结尾的 }"),
+        ("[phrases]\nvariables = {a = 1, a = 2}\n", "第 2 行第 26 列：{ … } 里的键 a 写了两次"),
+        (
+            '[phrases]\nvariables = {a = "1"}\nvariables.b = "2"\n',
+            "第 3 行第 18 列：phrases.variables 已经是一个完整的值",
+        ),
+        ('[store]\npath = "\\u12"\n', "第 2 行第 11 列：\\u 后面要跟 4 位十六进制数字"),
+        ("[shop]\nopens = 2026-02-30\n", "第 2 行第 9 列：不是有效的日期或时间"),
         ("[server]\nport = 1\n[store]\n[server]\n", "第 4 行第 8 列：表 [server] 写了两次：请把两处合并成一个"),
         ('[shop]\nname = "本店\n', "第 2 行第 11 列：文字缺少结尾的双引号"),
         ("[shop]\nname = 本店\n", "第 2 行第 8 列：不是有效的 TOML 值：文字要放在双引号里"),

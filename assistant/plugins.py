@@ -24,7 +24,7 @@ from assistant import hookspecs
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.events import Event
-from assistant.hookspecs import Followup
+from assistant.hookspecs import DeliveryResult, Followup
 from assistant.i18n import _
 from assistant.outbound import Outbound
 from assistant.store import Written
@@ -192,10 +192,26 @@ class Plugins:
             task.cancel()  # the start ended meanwhile (SIGTERM, another plugin's error): a no-op once done
 
     async def stop(self) -> None:
-        """Cancel hook tasks still running, `on_shutdown`, close the outbound session."""
+        """Cancel hook tasks still running, `on_shutdown` of every plugin, close the outbound session. A plugin's
+        `on_shutdown` that raises is logged under its name and the others are called all the same (pluggy's own
+        call stopped at the first that raised, and the outbound session was left open)."""
         await self.tasks.close()
-        await await_all(self.pm.hook.on_shutdown(config=self.config, http=self.http))
-        await self.http.close()
+        try:
+            values = {"config": self.config, "http": self.http}
+            impls = self.pm.hook.on_shutdown.get_hookimpls()
+            if any(impl.hookwrapper or impl.wrapper for impl in impls):  # wrappers need pluggy's own call
+                try:
+                    await await_all(self.pm.hook.on_shutdown(**values))
+                except Exception:
+                    log.exception("an on_shutdown hook failed")
+                return
+            for impl in reversed(impls):
+                try:
+                    await call_impl(impl, values, thread=False)
+                except Exception:
+                    log.exception("on_shutdown of %s failed", impl.plugin_name)
+        finally:
+            await self.http.close()
 
     @property
     def settled(self) -> bool:
@@ -269,12 +285,34 @@ class Plugins:
                 self.tasks.spawn(_await(result), name=f"{hook} of {impl.plugin_name}")
 
     async def deliver(self, **kwargs: Any) -> Any:
-        """The first `deliver_message` implementation that takes the message (see `first_result`)."""
-        return await first_result(self.pm.hook.deliver_message, config=self.config, http=self.http, **kwargs)
+        """The first `deliver_message` implementation that takes the message (see `first_result`). An answer that
+        is not a DeliveryResult is a final failure naming the plugin: it cannot say whether the message went out."""
+        answer = await first_answer(self.pm.hook.deliver_message, config=self.config, http=self.http, **kwargs)
+        if answer is None:
+            return None
+        result, plugin = answer
+        if isinstance(result, DeliveryResult):
+            return result
+        error = f"deliver_message of {plugin} returned {type(result).__name__}, not a DeliveryResult"
+        log.error("%s: %r", error, result)
+        return DeliveryResult.reject(error)
 
     async def confirm(self, **kwargs: Any) -> Any:
-        """The first `confirm_delivery` answer other than None (None when no plugin can tell)."""
-        return await first_result(self.pm.hook.confirm_delivery, config=self.config, http=self.http, **kwargs)
+        """The first `confirm_delivery` answer other than None (None when no plugin can tell). An answer other than
+        True, False or None is logged naming the plugin and counts as None: the next plugin is asked."""
+        values = {"config": self.config, "http": self.http, **kwargs}
+        for impl in _in_turn(self.pm.hook.confirm_delivery):
+            result = await _named(impl, values)
+            if result is None:
+                continue
+            if isinstance(result, bool):
+                return result
+            log.error(
+                "confirm_delivery of %s returned %s, not True, False or None: taken as None (cannot tell)",
+                impl.plugin_name,
+                type(result).__name__,
+            )
+        return None
 
 
 def unshared(value: T) -> T:
@@ -336,23 +374,43 @@ async def first_result(hook: pluggy.HookCaller, **kwargs: Any) -> Any:
     Unlike a plain pluggy call, an `async def` implementation that resolves to None passes the
     turn to the next one, so an async plugin can decline ("not my conversation") too.
     """
-    for impl in reversed(hook.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        result = await call_impl(impl, kwargs)
+    answer = await first_answer(hook, **kwargs)
+    return None if answer is None else answer[0]
+
+
+async def first_answer(hook: pluggy.HookCaller, **kwargs: Any) -> tuple[Any, str] | None:
+    """`first_result` with the name of the plugin that gave it; an exception raised by a plugin carries a note
+    naming the hook and the plugin (the log's traceback shows it)."""
+    for impl in _in_turn(hook):
+        result = await _named(impl, kwargs)
         if result is not None:
-            return result
+            return result, impl.plugin_name
     return None
 
 
-async def call_impl(impl: pluggy.HookImpl, values: dict[str, Any]) -> Any:
+def _in_turn(hook: pluggy.HookCaller) -> list[pluggy.HookImpl]:
+    """A firstresult hook's implementations in pluggy's order (last registered first), wrappers left out."""
+    return [impl for impl in reversed(hook.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
+
+
+async def _named(impl: pluggy.HookImpl, values: dict[str, Any]) -> Any:
+    """`call_impl`, an exception it raises noted with the hook and the plugin: `deliver_message failed for
+    follow-up …` named neither, and with several plugins the engineer could not tell whose code raised."""
+    try:
+        return await call_impl(impl, values)
+    except Exception as exc:
+        exc.add_note(f"raised by {impl.function.__name__} of {impl.plugin_name}")
+        raise
+
+
+async def call_impl(impl: pluggy.HookImpl, values: dict[str, Any], *, thread: bool = True) -> Any:
     """One implementation's result: an `async def` awaited on the event loop, a plain function run in a worker
     thread, since a delivery may block (a plain HTTP client): on the loop it held every request up, and no
-    time limit could stop it."""
+    time limit could stop it (`thread=False`: on the loop, as the notifications are)."""
     args = [values[name] for name in impl.argnames]
     if inspect.iscoroutinefunction(impl.function):
         return await impl.function(*args)
-    result = await asyncio.to_thread(impl.function, *args)
+    result = await asyncio.to_thread(impl.function, *args) if thread else impl.function(*args)
     return await result if inspect.isawaitable(result) else result
 
 

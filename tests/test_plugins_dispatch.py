@@ -10,7 +10,7 @@ import pytest
 
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.hookspecs import hookimpl
+from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.plugins import Plugins, build_plugin_manager, unshared
 from assistant.store import Written
 from tests.helpers import make_event
@@ -126,3 +126,104 @@ async def test_a_failing_plugin_is_named_and_keeps_no_other_from_hearing_the_eve
         await plugins.stop()
     assert heard.events == [("e1", 1)]
     assert "on_event of hooks.broken failed" in caplog.text
+
+
+def delivery_values() -> dict[str, Any]:
+    conversation = {"shop": "s", "conversation": "c", "customer": "u", "agent": "a"}
+    return {"conversation": conversation, "text": "t", "idempotency_key": "k", "kind": "followup"}
+
+
+async def test_a_delivery_of_the_wrong_type_fails_naming_the_plugin(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a deliver_message returning True was recorded "deliver_message returned bool, not a DeliveryResult":
+    # with several plugins enabled, nothing said whose hook it was.
+    pm = build_plugin_manager(config)
+
+    class Sloppy:
+        @hookimpl
+        def deliver_message(self, text: str) -> bool:
+            return True
+
+    pm.register(Sloppy(), name="hooks.sloppy")
+    plugins = Plugins(config, pm)
+    try:
+        result = await plugins.deliver(**delivery_values())
+    finally:
+        await plugins.stop()
+    assert result == DeliveryResult.reject("deliver_message of hooks.sloppy returned bool, not a DeliveryResult")
+    assert "deliver_message of hooks.sloppy returned bool" in caplog.text
+
+
+async def test_a_delivery_that_raises_is_noted_with_the_hook_and_the_plugin(config: Config) -> None:
+    pm = build_plugin_manager(config)
+
+    class Broken:
+        @hookimpl
+        async def deliver_message(self, text: str) -> DeliveryResult:
+            raise KeyError("url")
+
+    pm.register(Broken(), name="hooks.broken")
+    plugins = Plugins(config, pm)
+    try:
+        with pytest.raises(KeyError) as raised:
+            await plugins.deliver(**delivery_values())
+    finally:
+        await plugins.stop()
+    assert raised.value.__notes__ == ["raised by deliver_message of hooks.broken"]  # the log's traceback shows it
+
+
+async def test_a_confirmation_of_the_wrong_type_is_named_and_the_next_plugin_asked(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a confirm_delivery answering "yes" stopped the plugins after it from being asked and counted as
+    # "cannot tell" with nothing in the log: the follow-up was sent again though the next plugin knew better.
+    pm = build_plugin_manager(config)
+
+    class Knows:
+        @hookimpl
+        def confirm_delivery(self, idempotency_key: str) -> bool:
+            return True
+
+    class Sloppy:
+        @hookimpl
+        def confirm_delivery(self, idempotency_key: str) -> str:
+            return "yes"
+
+    pm.register(Knows(), name="hooks.knows")
+    pm.register(Sloppy(), name="hooks.sloppy")  # registered last: asked first
+    plugins = Plugins(config, pm)
+    try:
+        held = await plugins.confirm(**delivery_values(), since_ms=0)
+    finally:
+        await plugins.stop()
+    assert held is True
+    assert "confirm_delivery of hooks.sloppy returned str" in caplog.text
+
+
+async def test_an_on_shutdown_that_raises_keeps_the_others_and_the_stop(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: pluggy's call stopped at the first on_shutdown that raised: the plugins after it never heard of the
+    # stop, the outbound session was left open, and the error reached the service's stop unnamed.
+    pm = build_plugin_manager(config)
+    stopped: list[str] = []
+
+    class Tidy:
+        @hookimpl
+        async def on_shutdown(self) -> None:
+            stopped.append("tidy")
+
+    class Broken:
+        @hookimpl
+        def on_shutdown(self) -> None:
+            raise RuntimeError("flush failed")
+
+    pm.register(Tidy(), name="hooks.tidy")
+    pm.register(Broken(), name="hooks.broken")  # registered last: called first
+    plugins = Plugins(config, pm)
+    session = plugins.http.session()
+    await plugins.stop()
+    assert stopped == ["tidy"]
+    assert session.closed
+    assert "on_shutdown of hooks.broken failed" in caplog.text

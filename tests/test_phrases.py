@@ -366,7 +366,7 @@ def test_phrases_check_prints_each_problem_and_fails(tmp_path: Path, capsys: pyt
     )
     assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
     err = capsys.readouterr().err
-    assert "bad.toml\tx.one\t未知变量 'nope'" in err
+    assert "bad.toml:1\tx.one\t未知变量 'nope'" in err
 
 
 def test_phrases_check_says_why_a_file_cannot_be_read_in_chinese(
@@ -392,8 +392,8 @@ def test_phrases_check_names_the_key_or_intent_a_misspelt_one_resembles(
     assert _run(["phrases", "check", "--phrases", str(tmp_path), "--config", str(ROOT / "config.toml")]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert "mine.toml\t-\t未知的键 'grup'（是不是 'group'？）" in lines
-    assert "mine.toml\tx.one\t未知的键 'good'（是不是 'goods'？）" in lines
-    assert "mine.toml\tx.one\t未知意图 'shiping_time'（是不是 'shipping_time'？）" in lines
+    assert "mine.toml:2\tx.one\t未知的键 'good'（是不是 'goods'？）" in lines
+    assert "mine.toml:2\tx.one\t未知意图 'shiping_time'（是不是 'shipping_time'？）" in lines
 
 
 def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
@@ -415,8 +415,8 @@ def test_phrases_check_speaks_chinese_about_the_library_and_its_companions(
         "examples/x.tsv\t1\t未知标签 'weather'",
         "intents.toml\tquestions\t未知的兜底意图 'weather'",
         "customer_types.toml\tgrumpy\t未知的顾客类型 id 'grumpy'",
-        "shipping.toml\tshipping_time.zz\t未知的键 'colour'",
-        "shipping.toml\tshipping_time.zz\t未知变量 'addr'（可用的变量：agent、amount、customer、item、order、product、service_hours、shop）",
+        "shipping.toml:1\tshipping_time.zz\t未知的键 'colour'",
+        "shipping.toml:1\tshipping_time.zz\t未知变量 'addr'（可用的变量：agent、amount、customer、item、order、product、service_hours、shop）",
         "发现 5 个问题",
     ]
 
@@ -646,3 +646,40 @@ def test_a_template_writing_out_the_whole_item_is_refused(expr: str, text: str) 
 def test_a_template_looking_up_the_item_or_testing_it_is_allowed() -> None:
     text = "亲，{% if item %}{{ item.title }}{% endif %}{{ item['产地'] | default('国产') }}{{ item.attrs['面料'] | default('棉') }}~"
     assert build(phrase(text=text)).render("shipping_time.today") == "亲，这款宝贝国产棉~"
+
+
+def test_a_layers_problems_name_the_line_of_their_phrase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found: a problem named the file and the phrase's id only; in a 2,000-phrase import the engineer searched
+    # the file for the id, and a duplicated id could not be told from the phrase it duplicates.
+    layer = tmp_path / "shop"
+    layer.mkdir()
+    table = '[[phrase]]\nid = "{id}"\nintent = "greeting"\ncode = "{code}"\ntext = "{text}"\ntriggers = ["在吗"]\n'
+    (layer / "own.toml").write_text(
+        'group = "自定义"\n\n'
+        + table.format(id="greeting.own", code="zz1", text="亲，您好呀，在的哦")
+        + "\n"
+        + table.format(id="greeting.typo", code="zz2", text="亲，{{ shopp }}您好呀")
+        + "\n  [[ phrase ]]\n"
+        + table.format(id="greeting.own", code="zz3", text="亲，您好呀，在的哦哦").removeprefix("[[phrase]]\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(LibraryError) as refused:
+        Library.load([ROOT / "phrases", layer], skip=[ROOT / "phrases" / "qa.toml"])
+    found = [(p.place, p.phrase_id) for p in refused.value.problems]
+    assert found == [("shop/own.toml:10", "greeting.typo"), ("shop/own.toml:17", "greeting.own")]
+    assert str(refused.value.problems[0]).startswith("shop/own.toml:10 [greeting.typo]：")
+    (tmp_path / "config.toml").write_text('[phrases]\npath = ["%s", "shop"]\n' % (ROOT / "phrases"), encoding="utf-8")
+    assert main(["phrases", "check", "--config", str(tmp_path / "config.toml")]) == 1
+    assert "shop/own.toml:17\tgreeting.own\t" in capsys.readouterr().err
+
+
+def test_phrases_written_inline_are_named_without_a_line(tmp_path: Path) -> None:
+    layer = tmp_path / "shop"
+    layer.mkdir()
+    (layer / "own.toml").write_text(
+        'phrase = [{id = "greeting.own", intent = "greeting", code = "zz1", text = "亲", triggers = ["在吗"]}]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(LibraryError) as refused:
+        Library.load([ROOT / "phrases", layer], skip=[ROOT / "phrases" / "qa.toml"])
+    assert [p.place for p in refused.value.problems] == ["shop/own.toml"]

@@ -71,7 +71,7 @@ def _load(
 
 def print_problems(exc: LibraryError) -> None:
     for problem in exc.problems:
-        line = f"{problem.file}\t{problem.phrase_id or '-'}\t{problem.reason}"
+        line = f"{problem.place}\t{problem.phrase_id or '-'}\t{problem.reason}"
         print(terminal(line), file=sys.stderr)
     print(ngettext("%(num)d problem found", "%(num)d problems found", len(exc.problems)), file=sys.stderr)
 

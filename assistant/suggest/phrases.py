@@ -72,6 +72,7 @@ RENDER_CACHE = 20_000  # rendered texts remembered (phrase and variables)
 _RENDER_LOCK = threading.Lock()
 _PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "goods", "group"})
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PHRASE_HEADER = re.compile(r"[ \t]*\[\[[ \t]*phrase[ \t]*\]\]")
 
 
 @dataclass(frozen=True)
@@ -151,13 +152,21 @@ class Library:
         ]
         if missing:
             raise LibraryError(missing)
-        phrase_tables = _layered_tables(layers, skipped, problems, demo=True, include_demo=include_demo)
-        shop_tables = {shop: _layered_tables(dirs, skipped, problems) for shop, dirs in own.items()}
+        lines: dict[int, int] = {}
+        phrase_tables = _layered_tables(layers, skipped, problems, lines, demo=True, include_demo=include_demo)
+        shop_tables = {shop: _layered_tables(dirs, skipped, problems, lines) for shop, dirs in own.items()}
         intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
         types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
         examples = load_examples(directory, problems)
         library = cls.build(
-            phrase_tables, intents_data, types_data, extra_variables, directory, problems, shop_files=shop_tables
+            phrase_tables,
+            intents_data,
+            types_data,
+            extra_variables,
+            directory,
+            problems,
+            shop_files=shop_tables,
+            phrase_lines=lines,
         )
         return dataclasses.replace(library, examples=examples, layers=tuple(layers))
 
@@ -172,9 +181,11 @@ class Library:
         problems: list[Problem] | None = None,
         *,
         shop_files: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]] = MappingProxyType({}),
+        phrase_lines: Mapping[int, int] = MappingProxyType({}),
     ) -> Library:
         """Validate already-parsed TOML tables (file name, table) into a library, or raise LibraryError;
-        `shop_files`: each shop's own tables, whose phrases replace shared ones of the same code or id there."""
+        `shop_files`: each shop's own tables, whose phrases replace shared ones of the same code or id there;
+        `phrase_lines`: the line of each phrase table's `[[phrase]]`, by the table's id(), for the problems."""
         problems = problems if problems is not None else []
         variables = dict(DEFAULT_VARIABLES)
         for name, value in extra_variables.items():
@@ -196,7 +207,7 @@ class Library:
         normalization = dataclasses.replace(normalization, protected=protected)
         normalizer = Normalizer(normalization)
         env = make_environment()
-        parsed = _Parsed(env, variables, normalizer, problems)
+        parsed = _Parsed(env, variables, normalizer, problems, phrase_lines)
         phrases, templates, normalized, item_phrases = parsed.collect(phrase_files)
         problems += _without_generic(phrases)
         shop_phrases: dict[str, tuple[Phrase, ...]] = {}
@@ -324,13 +335,15 @@ def _layered_tables(
     layers: Sequence[Path],
     skipped: set[Path],
     problems: list[Problem],
+    lines: dict[int, int],
     *,
     demo: bool = False,
     include_demo: bool = True,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The phrase tables of layered directories, a later layer's phrase replacing an earlier one of the same code
     or id. `demo`: the first directory is the shipped one, whose files are named as they are (`include_demo`:
-    read at all); every other file is named with its directory (`yichu/qianniu.toml`)."""
+    read at all); every other file is named with its directory (`yichu/qianniu.toml`). `lines` gets the line of
+    each phrase table's `[[phrase]]`, by its id()."""
     phrase_tables: list[tuple[str, dict[str, Any]]] = []
     for n, layer in enumerate(layers):
         if demo and n == 0 and not include_demo:
@@ -343,6 +356,7 @@ def _layered_tables(
             data = read_toml(path, problems, name=name)
             if data is not None:
                 tables.append((name, data))
+                lines.update(_phrase_lines(path, data))
         phrase_tables = [*_without(phrase_tables, tables), *tables]
     return phrase_tables
 
@@ -351,9 +365,15 @@ class _Parsed:
     """Phrase tables parsed into phrases, their templates and normalized triggers, with every problem noted."""
 
     def __init__(
-        self, env: SandboxedEnvironment, variables: Mapping[str, str], normalizer: Normalizer, problems: list[Problem]
+        self,
+        env: SandboxedEnvironment,
+        variables: Mapping[str, str],
+        normalizer: Normalizer,
+        problems: list[Problem],
+        lines: Mapping[int, int],
     ) -> None:
         self.env, self.variables, self.normalizer, self.problems = env, variables, normalizer, problems
+        self.lines = lines
 
     def collect(
         self, files: Sequence[tuple[str, Mapping[str, Any]]], shop: str = ""
@@ -367,14 +387,14 @@ class _Parsed:
         seen_ids: dict[str, str] = {}  # id → the file that has it first
         problems = self.problems
         for file, data in files:
-            for phrase, template, triggers in _parse_phrase_file(
-                file, data, self.env, self.variables, self.normalizer, problems
+            for phrase, template, triggers, line in _parse_phrase_file(
+                file, data, self.env, self.variables, self.normalizer, problems, self.lines
             ):
                 if phrase.id in seen_ids:  # "duplicate id" alone left the other phrase to be searched for
                     reason = _(
                         "duplicate id (also in %(file)s): each phrase needs its own id", file=seen_ids[phrase.id]
                     )
-                    problems.append(Problem(file, phrase.id, reason))
+                    problems.append(Problem(file, phrase.id, reason, line))
                     continue
                 seen_ids[phrase.id] = file
                 code_key = phrase.code.lower()
@@ -382,7 +402,7 @@ class _Parsed:
                     reason = _(
                         "duplicate code %(code)s (also %(other)s)", code=repr(phrase.code), other=seen_codes[code_key]
                     )
-                    problems.append(Problem(file, phrase.id, reason))
+                    problems.append(Problem(file, phrase.id, reason, line))
                     continue
                 seen_codes[code_key] = phrase.id
                 templates[phrase.id] = template
@@ -428,7 +448,9 @@ def _parse_phrase_file(
     variables: Mapping[str, str],
     normalizer: Normalizer,
     problems: list[Problem],
-) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...]]]:
+    lines: Mapping[int, int],
+) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...], int]]:
+    """The file's phrases (with the line of each one's `[[phrase]]`, 0 when unknown); each problem noted with it."""
     unknown = set(data) - {"group", "phrase"}
     for key in sorted(unknown):
         problems.append(Problem(file, "", _unknown_key(key, {"group", "phrase"})))
@@ -440,12 +462,32 @@ def _parse_phrase_file(
     if not isinstance(entries, list):
         problems.append(Problem(file, "", _("'%(key)s' must be an array of tables ([[%(key)s]])", key="phrase")))
         return []
-    out: list[tuple[Phrase, Template | PlainText, tuple[str, ...]]] = []
+    out: list[tuple[Phrase, Template | PlainText, tuple[str, ...], int]] = []
     for n, entry in enumerate(entries, 1):
+        before = len(problems)
         parsed = _parse_phrase(file, n, entry, group, env, variables, normalizer, problems)
+        line = lines.get(id(entry), 0)
+        if line:  # the file's line, as an editor opens it: ids alone made a 2,000-phrase import hard to search
+            problems[before:] = [dataclasses.replace(p, line=line) for p in problems[before:]]
         if parsed is not None:
-            out.append(parsed)
+            out.append((*parsed, line))
     return out
+
+
+def _phrase_lines(path: Path, data: Mapping[str, Any]) -> dict[int, int]:
+    """The line of each phrase table's `[[phrase]]` header in `path`, by the table's id(); none when the headers
+    do not match the tables one for one (phrases written inline, `phrase = [{…}]`, or a header inside a text)."""
+    entries = data.get("phrase")
+    if not isinstance(entries, list):
+        return {}
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    starts = [n for n, line in enumerate(text.split("\n"), 1) if _PHRASE_HEADER.match(line)]
+    if len(starts) != len(entries):
+        return {}
+    return {id(entry): line for entry, line in zip(entries, starts, strict=True)}
 
 
 def _unknown_key(key: str, known: Iterable[str]) -> str:

@@ -37,14 +37,21 @@ _INTENT_KEYS = frozenset({"label", "strong", "keywords", "weak", "whole", "patte
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason the library cannot be used: where (file, phrase id) and why."""
+    """One reason the library cannot be used: where (file, phrase id, the line of its `[[phrase]]` when known) and
+    why."""
 
     file: str
     phrase_id: str
     reason: str
+    line: int = 0
+
+    @property
+    def place(self) -> str:
+        """The file, with the line when known (`shop/own.toml:12`), as editors open it."""
+        return f"{self.file}:{self.line}" if self.line else self.file
 
     def __str__(self) -> str:
-        where = f"{self.file} [{self.phrase_id}]" if self.phrase_id else self.file
+        where = f"{self.place} [{self.phrase_id}]" if self.phrase_id else self.place
         return _("%(where)s: %(problem)s", where=where, problem=self.reason)
 
 

@@ -531,3 +531,21 @@ def test_export_of_a_file_names_the_phrases_whose_templates_qianniu_would_send_a
         "注意：1 条话术保留了模板原文（fh1）：千牛会原样发给买家；上传表格之前请先把变量填好（不加 --file 和 --raw"
         " 导出时，共享话术库的变量会自动填好）"
     )
+
+
+def test_cli_dry_run_over_an_existing_file_says_what_the_import_would(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: a dry run over a file imported before, without --replace, listed every row as refused for a code
+    # "already taken" by that file's own phrase, exit 1, where the import itself refuses at once to touch the file.
+    source = gbk_csv(shop / "q.csv", [HEADER, *ROWS[:2]])
+    out = shop / "shop" / "qianniu.toml"
+    assert run(shop, "phrases", "import", str(source), "--out", str(out)) == 0
+    written = out.read_bytes()
+    capsys.readouterr()
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--dry-run") == 1
+    said = capsys.readouterr().err
+    assert said.strip() == f"assistant: {out} 已存在：用 --replace 更新之前的导入"
+    assert run(shop, "phrases", "import", str(source), "--out", str(out), "--dry-run", "--replace") == 0
+    assert "试运行：导入 2 条话术，0 行未导入；未写入任何文件" in capsys.readouterr().err
+    assert out.read_bytes() == written

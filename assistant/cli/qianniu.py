@@ -133,7 +133,9 @@ def cmd_import(
     if out is not None and out.suffix.lower() != ".toml":
         print(_("assistant: %(out)s: the phrase library reads only .toml files", out=out), file=sys.stderr)
         return 1
-    if out is not None and out.exists() and not replace and not dry_run:
+    # Refused with --dry-run too: it read that file's codes as taken and showed every row of the new export as
+    # refused for a code "taken" by the very phrase it would update, where the import itself stops at this line.
+    if out is not None and out.exists() and not replace:
         print(_("assistant: %(out)s exists: --replace updates a previous import", out=out), file=sys.stderr)
         return 1
     taken, replaceable = _codes(library, config, out, replace)

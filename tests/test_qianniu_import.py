@@ -549,3 +549,20 @@ def test_cli_dry_run_over_an_existing_file_says_what_the_import_would(
     assert run(shop, "phrases", "import", str(source), "--out", str(out), "--dry-run", "--replace") == 0
     assert "试运行：导入 2 条话术，0 行未导入；未写入任何文件" in capsys.readouterr().err
     assert out.read_bytes() == written
+
+
+def test_a_workbook_opening_on_instructions_that_name_the_phrase_column_is_read_from_its_phrases(
+    tmp_path: Path,
+) -> None:
+    # Found: a 说明 sheet whose one line named the phrase column (这是千牛导出的快捷短语) was read as a one-column
+    # table without a phrase: "导入 0 条话术，0 行未导入", exit 0, and the sheet of phrases after it never read.
+    book = Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "说明"
+    notes.append(["这是千牛导出的快捷短语，请勿修改表头"])
+    phrases = book.create_sheet("短语")
+    for row in [HEADER, *ROWS[:2]]:
+        phrases.append(row)
+    book.save(tmp_path / "q.xlsx")
+    assert read_table(tmp_path / "q.xlsx")[1:] == ROWS[:2]

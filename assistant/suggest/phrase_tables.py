@@ -33,7 +33,7 @@ DELIMITERS = (",", "\t")
 
 def read_table(path: Path) -> list[list[str]]:
     """All rows of a .csv/.txt (comma- or tab-separated; UTF-8 with or without BOM, or GB18030) or .xlsx file
-    (first sheet), as strings."""
+    (the first sheet with a header and a row under it), as strings."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         found = decode_saved_text(path.read_bytes())
@@ -64,9 +64,14 @@ def read_table(path: Path) -> list[list[str]]:
         merged = merged_cells(path)  # a 分组 merged down its phrases (催付 over A2:A4) is each row's group
         for name, rows in zip(names, sheets, strict=True):
             fill_down(rows, merged.get(name, ()))
-        for rows in sheets:
-            if _has_header(rows):
+        # A sheet of instructions whose one line names the phrase column (这是千牛导出的快捷短语) reads as a
+        # one-column table with no phrase: taken first, the export's own sheet was never read and nothing imported.
+        headed = [rows for rows in sheets if _has_header(rows)]
+        for rows in headed:
+            if _has_rows(rows):
                 return rows
+        if headed:
+            return headed[0]
         raise TableError(
             _(
                 "%(file)s: no sheet has a header with a phrase column (sheets read: %(sheets)s; a phrase column is "
@@ -108,6 +113,15 @@ def _has_header(rows: Sequence[Sequence[str]]) -> bool:
         return find_header(rows) is not None
     except TableError:
         return True  # a header, refused for another reason
+
+
+def _has_rows(rows: Sequence[Sequence[str]]) -> bool:
+    """Whether a table with a header has a filled row below it."""
+    try:
+        at = find_header(rows)
+    except TableError:
+        return True
+    return at is not None and any(c.strip() for row in rows[at + 1 :] for c in row)
 
 
 def _garbled(text: str) -> bool:

@@ -70,6 +70,23 @@ def test_config_bad_timezone(tmp_path: Path) -> None:
         load_config(write(tmp_path, '[shop]\ntimezone = "Mars/Olympus"\n'), env={})
 
 
+@pytest.mark.parametrize(
+    ("zone", "said"),
+    [
+        ("Asia/Shanghia", "（是不是 'Asia/Shanghai'？）"),
+        ("Asia/Beijing", "（是不是 'Asia/Shanghai'？）"),  # what shops write for China's time
+        ("UTC+8", "（是不是 'Asia/Shanghai'？）"),
+        ("Asia/HongKong", "（是不是 'Asia/Hong_Kong'？）"),
+        ("Mars/Olympus", "（请写时区数据库里的名字，例如 'Asia/Shanghai'）"),
+    ],
+)
+def test_config_unknown_timezone_is_shown_the_one_it_resembles(tmp_path: Path, zone: str, said: str) -> None:
+    # Found: `[shop] timezone：未知时区 'Asia/Beijing'` said nothing of what to write instead.
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, f'[shop]\ntimezone = "{zone}"\n'), env={})
+    assert str(refused.value) == f"[shop] timezone：未知时区 '{zone}'{said}"
+
+
 def test_config_invalid_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"c.toml：不是有效的 TOML："):
         load_config(write(tmp_path, "[server\n"), env={})

@@ -339,7 +339,7 @@ def test_phrases_check_refuses_the_quality_rules_the_start_would_refuse(
     config.write_text(f'[phrases]\npath = "{ROOT / "phrases"}"\n[qa]\nalert_categories = ["rsik"]\n', encoding="utf-8")
     assert _run(["phrases", "check", "--config", str(config)]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "[qa] alert_categories：未知的 rsik（不是规则中的类别）",
+        "[qa] alert_categories：未知的 rsik（不是规则中的类别；可用的类别：ad_extreme、off_platform、promise、risk、rude、short）",
         "发现 1 个问题",
     ]
 

@@ -215,7 +215,10 @@ def test_qa_bad_rules_stop_the_start(config: Config, tmp_path: Path) -> None:
         make_app(replace_config(config, "qa", rules=["qa.toml", str(layer)]))
     lines = str(caught.value).splitlines()  # one line per problem, as the doc says (they were joined by "; ")
     assert len(lines) == 2 and all(line.startswith(f"[qa] rules：{layer}：rules[0] (rude.x)：") for line in lines)
-    with pytest.raises(ConfigError, match=r"\[qa\] alert_categories：未知的 nope（不是规则中的类别）"):
+    with pytest.raises(
+        ConfigError,
+        match=r"\[qa\] alert_categories：未知的 nope（不是规则中的类别；可用的类别：ad_extreme、off_platform",
+    ):
         make_app(replace_config(config, "qa", alert_categories=["nope"]))
 
 

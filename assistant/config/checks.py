@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from assistant.events import clean_name, shows
 from assistant.i18n import _
@@ -132,14 +133,30 @@ def check_limits(where: str, values: dict[str, Any]) -> None:
             raise ConfigError(_("%(key)s: must be between %(min)s and %(max)s, got %(value)s", key=shown, min=limit.low, max=limit.high, value=value))  # fmt: skip
 
 
+# What shops write for China's time, which the tz database names Asia/Shanghai.
+_CHINA_TIME = frozenset({"asia/beijing", "beijing", "china", "cst", "utc+8", "gmt+8", "utc+08:00", "北京", "北京时间"})
+
+
+def _unknown_zone(name: str) -> str:
+    """The line for a time zone the tz database lacks, with the one it resembles (`Asia/Shanghia`, `Asia/Beijing`:
+    Asia/Shanghai)."""
+    key, value = "[shop] timezone", repr(name)
+    zones = sorted(available_timezones())
+    by_lower = {z.lower(): z for z in zones} | {z.rsplit("/", 1)[-1].lower(): z for z in reversed(zones)}
+    wanted = name.strip().lower().replace(" ", "_")
+    close = ["asia/shanghai"] if wanted in _CHINA_TIME else difflib.get_close_matches(wanted, list(by_lower), 1, 0.8)
+    if close:
+        close = [by_lower[close[0]]]
+        return _("%(key)s: unknown time zone %(value)s (did you mean %(close)s?)", key=key, value=value, close=repr(close[0]))  # fmt: skip
+    return _("%(key)s: unknown time zone %(value)s (a name of the tz database, such as 'Asia/Shanghai')", key=key, value=value)  # fmt: skip
+
+
 def check(config: Config) -> None:
     """What a config's values must be beyond their types and ranges: a time zone, choices, paths, PostgreSQL."""
     try:
         ZoneInfo(config.shop.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            _("%(key)s: unknown time zone %(value)s", key="[shop] timezone", value=repr(config.shop.timezone))
-        ) from None
+        raise ConfigError(_unknown_zone(config.shop.timezone)) from None
     if config.store.url:
         from assistant import pg  # psycopg takes 0.1 s to import: only where PostgreSQL is used
 

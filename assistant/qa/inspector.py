@@ -284,9 +284,10 @@ def load_inspector(config: Config) -> Inspector:
     if unknown:
         raise ConfigError(
             _(
-                "%(key)s: unknown %(names)s (not a category of the rules)",
+                "%(key)s: unknown %(names)s (not a category of the rules; they have %(known)s)",
                 key="[qa] alert_categories",
                 names=", ".join(unknown),
+                known="、".join(sorted(inspector.categories)),
             )
         )
     from assistant.qa.review import reviewer_of  # the day's inspection reads the daily log; messages do not

@@ -12,6 +12,7 @@ import copy
 import importlib
 import inspect
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -39,6 +40,9 @@ T = TypeVar("T")
 # the top), and its quality flags raise no alert (a month's complaints would page the supervisors' group).
 FRESH_MS = 10 * 60 * 1000
 SLOW_STARTUP_S = 10.0  # an `on_startup` running this long is named in the log, and again each time as long
+# A plain notification (`on_event` …) that holds the event loop this long is named in the log, once per plugin and hook:
+# meanwhile the service answered nothing, and nothing said which plugin it waited for.
+SLOW_CALL_S = 0.1
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -158,6 +162,8 @@ class Plugins:
         # `on_event` and not through pluggy: its call cost 7 Python calls per event on the event loop.
         self.event_listeners: list[Callable[[Event, int], None]] = []
         self.slow_startup_s = SLOW_STARTUP_S
+        self.timer: Callable[[], float] = time.perf_counter  # measures plain notifications (tests give their own)
+        self._slow: set[tuple[str, str]] = set()  # (hook, plugin) already named as holding the event loop
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -276,13 +282,29 @@ class Plugins:
                     self.tasks.spawn(_await(result), name=hook)
             return
         for impl in reversed(impls):
+            started = self.timer()
             try:
                 result = impl.function(*[values[arg] for arg in impl.argnames])
             except Exception:
                 log.exception("%s of %s failed", hook, impl.plugin_name)
                 continue
+            finally:
+                self._timed(hook, impl.plugin_name, self.timer() - started)
             if inspect.isawaitable(result):
                 self.tasks.spawn(_await(result), name=f"{hook} of {impl.plugin_name}")
+
+    def _timed(self, hook: str, plugin: str, took_s: float) -> None:
+        """Name a plain notification that held the event loop SLOW_CALL_S or longer, once per plugin and hook."""
+        if took_s < SLOW_CALL_S or (hook, plugin) in self._slow:
+            return
+        self._slow.add((hook, plugin))
+        log.warning(
+            "%s of %s held the event loop %.2f s (the service answered nothing meanwhile): make it an async def, "
+            "or hand its slow work to a thread (docs/hooks.md); said once",
+            hook,
+            plugin,
+            took_s,
+        )
 
     async def deliver(self, **kwargs: Any) -> Any:
         """The first `deliver_message` implementation that takes the message (see `first_result`). An answer that

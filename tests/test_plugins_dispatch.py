@@ -227,3 +227,22 @@ async def test_an_on_shutdown_that_raises_keeps_the_others_and_the_stop(
     assert stopped == ["tidy"]
     assert session.closed
     assert "on_shutdown of hooks.broken failed" in caplog.text
+
+
+async def test_a_slow_plain_notification_is_named_once_with_the_time_it_held_the_loop(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a plain on_event posting to a slow server held the event loop a second per event, and nothing in the
+    # log said which plugin the service was waiting for.
+    pm = build_plugin_manager(config)
+    pm.register(Heard(), name="hooks.slow")
+    plugins = Plugins(config, pm)
+    readings = iter([10.0, 11.5, 20.0, 22.0])  # each call: its start, its end (an injected timer: no sleeping)
+    plugins.timer = lambda: next(readings)
+    try:
+        plugins.on_written(written(1))
+        plugins.on_written(written(2))
+    finally:
+        await plugins.stop()
+    slow = [r.getMessage() for r in caplog.records if "held the event loop" in r.getMessage()]
+    assert len(slow) == 1 and slow[0].startswith("on_event of hooks.slow held the event loop 1.50 s")

@@ -135,6 +135,19 @@ def test_template_syntax_error_is_rejected() -> None:
     assert "模板语法错误：" in reasons(problems_of(phrase(text="亲{{ shop 发货啦")))
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('亲，{{ shop | replace("本") }}欢迎光临', '无法渲染：过滤器的参数写错了：应写成 replace("旧", "新")'),
+        ('亲，{{ item.title | truncate("十") }}欢迎光临', "无法渲染：过滤器的参数写错了：应写成 truncate(20)"),
+    ],
+)
+def test_a_filter_given_the_wrong_arguments_is_shown_how_it_is_written(text: str, said: str) -> None:
+    # Found: "无法渲染：_bounded_replace() missing 1 required positional argument: 'new'", a function of ours in
+    # Python's English, and for truncate("十") a hint that the item may lack an attribute.
+    assert reasons(problems_of(phrase(text=text))) == said
+
+
 def test_simple_conditions_and_filters_are_allowed() -> None:
     library = build(phrase(text="亲{% if customer %}，{{ customer|trim }}{% endif %}，今天发出"))
     assert library.render("shipping_time.today", {"customer": " 小王 "}) == "亲，小王，今天发出"

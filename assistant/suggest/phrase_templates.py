@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from assistant.i18n import _
@@ -24,6 +24,10 @@ _SAFE_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
 )  # fmt: skip
 _SAFE_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate", "string"})
+# How each filter taking arguments is written, for a template that calls one with the wrong ones.
+_FILTER_USAGE: Mapping[str, str] = MappingProxyType(
+    {"replace": 'replace("旧", "新")', "truncate": "truncate(20)", "default": 'default("…")', "d": 'd("…")'}
+)
 # How a refused construct is written, for the line that names it (Jinja's class names said nothing to a shop).
 _WRITTEN = {
     "Call": "…()", "For": "{% for %}", "Macro": "{% macro %}", "CallBlock": "{% call %}", "Include": "{% include %}",
@@ -144,11 +148,19 @@ def check_template(
     template = env.from_string(source)
     try:
         template.render({"item": ITEM_PLACEHOLDER, **variables})
-    except Exception as exc:
+    except UndefinedError as exc:
         if "item" in source:
             return None, [
                 _('cannot render: %(error)s (an item may lack it: write item["名称"] | default("…"))', error=exc)
             ]
+        return None, [_("cannot render: %(error)s", error=exc)]
+    except TypeError as exc:  # Python's words about our own functions (`_bounded_replace() missing 1 required …`)
+        used = sorted({node.name for node in ast.find_all(nodes.Filter) if node.name in _FILTER_USAGE})
+        if used:
+            usage = "、".join(_FILTER_USAGE[name] for name in used)
+            return None, [_("cannot render: a filter is given the wrong arguments: write %(usage)s", usage=usage)]
+        return None, [_("cannot render: %(error)s", error=exc)]
+    except Exception as exc:
         return None, [_("cannot render: %(error)s", error=exc)]
     return template, []
 

@@ -157,6 +157,28 @@ def test_kpi_slow_means_strictly_slower_than_the_threshold(log: Log) -> None:
     assert (m["responses"], m["slow_responses"]) == (2, 1)
 
 
+def test_kpi_customer_still_waiting_within_the_threshold_is_not_slow_in_a_report_made_mid_day(log: Log) -> None:
+    """A report asked for at 12:00 on D, its log written up to then: a customer who wrote 30 s ago is waiting, not
+    slow; one waiting 2 minutes is. Once the day is final, both unanswered bursts are slow."""
+    log.customer("10:00:00", customer="u1", conversation="c1", agent="A")
+    log.agent("10:00:20", "A", customer="u1", conversation="c1")  # 20 s
+    log.customer("11:58:00", "有货吗", customer="u2", conversation="c2", agent="A")  # 120 s by 12:00: slow
+    log.customer("11:59:30", "在吗", customer="u3", conversation="c3", agent="A")  # 30 s by 12:00: waiting
+    midday = log.report(now=ms("12:00:00"))
+    assert midday.pending is True
+    m = midday.agents[0].metrics
+    assert (m["consulted"], m["served"], m["responses"], m["slow_responses"]) == (3, 1, 1, 1)
+    assert [f.customer for f in midday.figures.slow_responses] == ["u2"]
+    assert (midday.figures.histogram["≤10s"], midday.figures.histogram["10–30s"]) == (0, 1)
+    assert midday.figures.histogram[metrics.NO_REPLY] == 1
+    final = log.report()
+    assert final.pending is False
+    m = final.agents[0].metrics
+    assert (m["consulted"], m["served"], m["responses"], m["slow_responses"]) == (3, 1, 1, 2)
+    assert [f.customer for f in final.figures.slow_responses] == ["u2", "u3"]
+    assert final.figures.histogram[metrics.NO_REPLY] == 2
+
+
 def test_kpi_first_response_is_per_conversation_and_day(log: Log) -> None:
     log.customer("09:00", conversation="c1")
     log.agent("09:00:04", "A", conversation="c1")

@@ -23,7 +23,9 @@ CACHE_KIB = 32_768
 # Bursts: the day's customer messages grouped by the reply that answers them — the first human message
 # after them in the conversation, before the horizon — or, unanswered, the conversation's last ones.
 # One index seek per customer message (messages_kpi_conversation) and one sort. A burst belongs to its
-# replier; an unanswered one to the current agent at its first message. Truth values are written as
+# replier; an unanswered one to the current agent at its first message, and it is slow once it has waited longer
+# than the threshold by the report's time (a report made mid-day does not call a customer who wrote 10 s ago slow:
+# they are still waiting; once the horizon has passed every unanswered burst is slow). Truth values are written as
 # CASE … THEN 1 ELSE 0 so that the same statements run on SQLite and PostgreSQL.
 # SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(); the min is
 # of (ts_ms, seq) packed in one integer, so two messages of one millisecond give the earlier seq, as
@@ -70,7 +72,8 @@ SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
   :ds + (b.reply_key >> 32) - b.start_ms,
   0,
   1,
-  CASE WHEN b.reply_key IS NULL OR :ds + (b.reply_key >> 32) - b.start_ms > :slow THEN 1 ELSE 0 END,
+  CASE WHEN b.reply_key IS NULL AND (:now >= :he OR :now - b.start_ms > :slow)
+    OR :ds + (b.reply_key >> 32) - b.start_ms > :slow THEN 1 ELSE 0 END,
   0
 FROM b
 """
@@ -152,7 +155,7 @@ def _histogram_sql() -> str:
             low = int(limit * 1000)
             terms.append(f"wait_ms <= {low}")
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(terms)})")
-    counts.append("count(*) FILTER (WHERE wait_ms IS NULL)")
+    counts.append("count(*) FILTER (WHERE wait_ms IS NULL AND slow = 1)")  # not one still waiting within the time
     return f"SELECT {', '.join(counts)} FROM temp.kpi_bursts WHERE counted = 1"
 
 

@@ -101,12 +101,12 @@ def test_kpi_upsells_are_in_every_export(log: Log) -> None:
     }
     lines = report.render_table(reports, "zh_CN").splitlines()
     heading = lines[1].split()
-    assert heading.index("追销奖") == heading.index("追销") + 1
+    assert heading.index("追销奖（元）") == heading.index("追销") + 1
     out = io.BytesIO()
     report.render_xlsx(reports, out)
     sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
     found = {r[4]: dict(zip([c.value for c in sheet[1]], r)) for r in sheet.iter_rows(min_row=2, values_only=True)}
-    assert (found["小美"]["追销"], found["小美"]["追销奖"]) == (2, 1.0)
+    assert (found["小美"]["追销"], found["小美"]["追销奖（元）"]) == (2, 1.0)
     page = report.render_html(reports, targets=KpiTargets(), language="zh_CN")
     assert "<th>追销</th><th>追销奖</th>" in page and 'class="upsell-bonus">¥1.00</td>' in page
 
@@ -202,7 +202,7 @@ def test_kpi_record_bonus_goes_to_the_agents_whose_month_beats_the_highest_month
     report.render_xlsx([r], out)
     sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
     found = {v[4]: dict(zip([c.value for c in sheet[1]], v)) for v in sheet.iter_rows(min_row=2, values_only=True)}
-    assert (found["阿杰"]["历史最高奖"], found["小美"]["历史最高奖"]) == (200, 0)
+    assert (found["阿杰"]["历史最高奖（元）"], found["小美"]["历史最高奖（元）"]) == (200, 0)
     # Two months of history: September's 75 % is the record, and nobody beats it.
     (longer,) = log.reports(NOV, NOV_END, config=_record_config(log, record_months=2))
     assert longer.record is not None and (longer.record.record, longer.record.record_month) == (0.75, "2026-09")

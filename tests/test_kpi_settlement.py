@@ -143,7 +143,7 @@ def test_kpi_refunds_appear_in_every_report_format(log: Log, tmp_path: Path) -> 
         report.render_xlsx(reports, f, "zh_CN")
     sheet = load_workbook(out).worksheets[0]
     headings = [cell.value for cell in sheet[1]]
-    assert sheet.cell(2, headings.index("退款") + 1).value == 120.0
+    assert sheet.cell(2, headings.index("退款（元）") + 1).value == 120.0
 
 
 def test_kpi_refund_after_the_window_is_said_by_the_report_of_its_day(log: Log) -> None:
@@ -209,8 +209,8 @@ def test_kpi_refund_after_the_window_is_in_every_report_format(log: Log, tmp_pat
         report.render_xlsx(reports, f, "zh_CN")
     agents, team = load_workbook(out).worksheets
     headings = [cell.value for cell in team[1]]
-    assert team.cell(2, headings.index("期后退款") + 1).value == 120.0
-    assert agents.cell(2, headings.index("期后退款") + 1).value == 120.0  # 小美's, who is credited with LO2
+    assert team.cell(2, headings.index("期后退款（元）") + 1).value == 120.0
+    assert agents.cell(2, headings.index("期后退款（元）") + 1).value == 120.0  # 小美's, who is credited with LO2
 
 
 def _late_refunds_of_three_agents(log: Log) -> None:
@@ -253,14 +253,14 @@ def test_kpi_late_refunds_are_listed_per_agent_credited_with_the_order(log: Log,
     rows = list(csv.DictReader(io.StringIO(report.render_csv([late]))))
     assert {row["agent"]: row["late_refunds"] for row in rows} == {"小美": "150.0", "阿强": "100.0", "小丽": "50.0", "(team)": "300.0"}  # fmt: skip
     table = report.render_table([late], "zh_CN").splitlines()
-    assert table[1].split()[-1] == "期后退款"
+    assert table[1].split()[-1] == "期后退款（元）"
     assert {line.split()[0]: line.split()[-1] for line in table[3:6]} == {"小美": "150.00", "阿强": "100.00", "小丽": "50.00"}  # fmt: skip
     assert table[7].split()[-1] == "300.00"  # the team's
     out = tmp_path / "r.xlsx"
     with out.open("wb") as f:
         report.render_xlsx([late], f, "zh_CN")
     agents, team = load_workbook(out).worksheets
-    column = [cell.value for cell in agents[1]].index("期后退款")
+    column = [cell.value for cell in agents[1]].index("期后退款（元）")
     assert {row[4]: row[column] for row in agents.iter_rows(min_row=2, values_only=True)} == {"小美": 150.0, "阿强": 100.0, "小丽": 50.0}  # fmt: skip
     assert team.cell(2, column + 1).value == 300.0
     page = report.render_html([late], targets=log.config.kpi.targets, language="zh_CN")

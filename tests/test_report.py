@@ -138,10 +138,10 @@ def test_report_csv_and_workbook_carry_the_supervisors_commission_on_the_team_ro
         "有询单的客服",
         "客服平均询单转化率",
         "主管提点",
-        "主管提成",
+        "主管提成（元）",
     ]
     row = dict(zip([c.value for c in teams[1]], [c.value for c in teams[2]]))
-    assert (row["利润率"], row["有询单的客服"], row["客服平均询单转化率"], row["主管提点"], row["主管提成"]) == (
+    assert (row["利润率"], row["有询单的客服"], row["客服平均询单转化率"], row["主管提点"], row["主管提成（元）"]) == (
         0.35,
         2,
         0.25,
@@ -387,7 +387,7 @@ def test_report_shows_the_unassigned_and_seconds_in_the_readers_language(db_path
     html = report.render_html(reports, targets=KpiTargets(first_response_s=10.0))
     assert "≤ 10.0秒" in html and "≤10秒" in html and "1–2分钟" in html and "0s" not in html
     assert "<footer>目标：首次响应" in html and "。黄色：距目标 20% 以内。</footer>" in html  # Chinese punctuation
-    assert "首响(秒)" in report.render(reports, "table") and "(unassigned)" in report.render(reports, "csv")
+    assert "首响（秒）" in report.render(reports, "table") and "(unassigned)" in report.render(reports, "csv")
 
 
 def test_report_rounds_a_figure_half_up_in_the_table_the_page_and_the_workbook(db_path: store.Location) -> None:
@@ -406,7 +406,7 @@ def test_report_rounds_a_figure_half_up_in_the_table_the_page_and_the_workbook(d
     report.render_xlsx(reports, out)
     sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
     heading = [c.value for c in sheet[1]]
-    cell = sheet.cell(row=2, column=heading.index("首响(秒)") + 1)
+    cell = sheet.cell(row=2, column=heading.index("首响（秒）") + 1)
     assert (cell.value, cell.number_format) == (81.25, "0.0")  # Excel shows 81.3, half up as the page
 
 
@@ -425,7 +425,7 @@ def test_report_workbook_has_the_rates_behind_the_commission(log: Log) -> None:
         metrics_a["commission_rate"],
     )
     assert heading.index("A 下单率") < heading.index("B 付款率") < heading.index("询单转化率")
-    assert heading.index("提点") == heading.index("提成") - 1
+    assert heading.index("提点") == heading.index("提成（元）") - 1
 
 
 def test_report_table_and_workbook_give_the_counts_behind_answers_per_question_and_adoption(
@@ -459,3 +459,30 @@ def test_report_table_and_workbook_give_the_counts_behind_answers_per_question_a
     a = dict(zip([c.value for c in sheet[1]], [c.value for c in sheet[2]]))
     assert (a["客服消息"], a["顾客消息"], a["答问比"]) == (3, 2, 1.5)
     assert (a["推荐次数"], a["采纳次数"], a["采纳率"]) == (2, 1, 0.5)
+
+
+def test_report_table_and_workbook_name_the_unit_of_each_money_column(db_path: store.Location) -> None:
+    # Found: 销售额 190.00, 退款 150.00, 提成 11.40 stood in the table and the workbook without a unit (the page writes
+    # ¥ before each amount), and 销售额 read as the shop's sales where it is 询单销售额, the inquiries' alone.
+    built = Log(db_path)
+    built.customer("10:00")
+    built.agent("10:00:10", "小美", "亲，有现货的")
+    built.order("10:05", "o1", 190, agent="小美")
+    built.paid("10:06", "o1", 190)
+    try:
+        reports = built.reports()
+    finally:
+        built.close()
+    money = ["询单销售额（元）", "退款（元）", "客单价（元）", "提成（元）", "追销奖（元）"]
+    heading = report.render_table(reports, "zh_CN").splitlines()[1].split()
+    assert [h for h in heading if h.endswith("（元）")] == money
+    assert heading[heading.index("询单转化率") + 1 :][:6] == [*money[:3], "首响（秒）", "平响（秒）", "慢响"]
+    out = io.BytesIO()
+    report.render_xlsx(reports, out, "zh_CN")
+    agents, team = load_workbook(io.BytesIO(out.getvalue())).worksheets
+    for sheet in (agents, team):
+        cells = [c.value for c in sheet[1]]
+        assert [h for h in cells if str(h).endswith("（元）")] == [*money, "期后退款（元）"]
+        assert dict(zip(cells, [c.value for c in sheet[2]]))["询单销售额（元）"] == 190
+    english = report.render_table(reports, "en").splitlines()[1]
+    assert "Sales (yuan)" in english and "Commission (yuan)" in english

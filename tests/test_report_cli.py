@@ -280,7 +280,7 @@ def test_the_table_shows_the_tier_applied_beside_the_commission(db: Path, capsys
     # The terminal table had 提成 but not 提点: 32.7 % at 3.5 % could not be checked from it.
     code, out, _ = run(capsys, "report", "--db", str(db), "--date", D.isoformat())
     header = out.splitlines()[1].split()
-    assert code == 0 and header.index("提点") == header.index("提成") - 1
+    assert code == 0 and header.index("提点") == header.index("提成（元）") - 1
 
 
 def test_a_range_says_its_counts_are_person_days(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

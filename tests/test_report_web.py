@@ -253,7 +253,7 @@ async def test_report_web_page_shows_refunds_as_the_exports_do(client: TestClien
     headings = re.findall(r"<th[^>]*>([^<]*)</th>", more)
     assert headings[3:6] == ["B 付款率", "退款", "客单价"]  # before 客单价, as the table and the workbook have it
     assert more.count('<td data-label="退款" class="refunds">¥20.00</td>') == 2  # A's row and the team's
-    assert '<td data-label="销售额">¥46.60</td>' in html
+    assert '<td data-label="询单销售额">¥46.60</td>' in html
 
 
 async def test_report_web_range_says_the_refunds_after_the_window(client: TestClient, log: Log) -> None:  # type: ignore[type-arg]

@@ -34,6 +34,7 @@ UNASSIGNED_SHOWN = N_("(unassigned)")  # conversations no agent answered: `queri
 RECORD_BONUS = N_("Record bonus")  # 询单转化率历史最高奖: a whole month's column, where the shop pays one (record.py)
 LATE_REFUNDS = N_("Refunds after the window")  # per agent credited and the team's, in no figure (kpi/late.py)
 WINDOW_CHANGES = N_("Payment window changes")  # the workbook's sheet saying them (kpi/window.py)
+IN_YUAN = N_("%(heading)s (yuan)")  # a money column's heading in the table and the workbook
 PERSON_DAYS = N_(
     "A range counts a customer on each day they wrote: consulted, served and inquiries are person-days, not people."
 )
@@ -213,11 +214,11 @@ def render_xlsx(
         Column(t.gettext("Pending"), 9),
         Column(t.gettext("Payment window (hours)"), 12),
         Column(t.gettext("Agent"), 14),
-        *(Column(t.gettext(h), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
-        Column(t.gettext(LATE_REFUNDS), 12, _XLSX_FORMATS["money"]),
+        *(Column(heading(h, kind, t), 10, _XLSX_FORMATS.get(kind)) for _, h, kind in _XLSX_COLUMNS),
+        Column(heading(LATE_REFUNDS, "money", t), 12, _XLSX_FORMATS["money"]),
     ]
     record = any(r.record is not None and r.record.computed for r in reports)
-    columns += [Column(t.gettext(RECORD_BONUS), 12, _XLSX_FORMATS["money"])] if record else []
+    columns += [Column(heading(RECORD_BONUS, "money", t), 12, _XLSX_FORMATS["money"])] if record else []
     yes, no = t.gettext("yes"), t.gettext("no")
 
     def row_of(r: ShopReport, row: Any, name: str) -> list[Any]:
@@ -229,7 +230,7 @@ def render_xlsx(
     # The supervisor's commission is the team row's, in its sheet, where a shop has a margin: a column of the agents'
     # sheet would be summed with their pay (docs/kpi.md).
     paid = any(r.supervisor is not None for r in reports)
-    boss = [Column(t.gettext(h), 12, _XLSX_FORMATS[kind]) for h, kind in _SUPERVISOR_COLUMNS] if paid else []
+    boss = [Column(heading(h, kind, t), 12, _XLSX_FORMATS[kind]) for h, kind in _SUPERVISOR_COLUMNS] if paid else []
     teams = ([*row_of(r, r.team, t.gettext(TEAM)), *(supervisor_cells(r) if paid else ())] for r in reports)
     ranged = "/" in period or any("/" in r.period for r in reports)
     title = t.gettext("Service report") if ranged else t.gettext("KPI report")  # a range's is no 日报
@@ -238,6 +239,12 @@ def render_xlsx(
         changed = t.gettext(WINDOW_CHANGES)
         sheets.append(Sheet(changed, [Column(changed, 160)], ([said] for said in window_change)))
     write_sheets(sheets, out)
+
+
+def heading(text: str, kind: str, t: i18n.Translator) -> str:
+    """A column's heading in the reader's language; a money column's names its unit, 销售额（元）, since the table and the
+    workbook show bare numbers (the page writes ¥ before each amount)."""
+    return t.gettext(IN_YUAN, heading=t.gettext(text)) if kind == "money" else t.gettext(text)
 
 
 def _pad(text: str, width: int, left: bool) -> str:
@@ -261,9 +268,10 @@ def render_table(
             head += "  — " + t.gettext(
                 "pending: orders count until the end of the next day, payments and refunds within the payment window"
             )
-        late = [t.gettext(LATE_REFUNDS)] if r.late_refunds else []  # each agent's, beside the figures they are not in
-        record = [t.gettext(RECORD_BONUS)] if r.record is not None and r.record.computed else []
-        header = [t.gettext("Agent"), *(t.gettext(h) for _, h, _ in _TABLE_COLUMNS), *late, *record]
+        # Each agent's late refunds, beside the figures they are not in.
+        late = [heading(LATE_REFUNDS, "money", t)] if r.late_refunds else []
+        record = [heading(RECORD_BONUS, "money", t)] if r.record is not None and r.record.computed else []
+        header = [t.gettext("Agent"), *(heading(h, kind, t) for _, h, kind in _TABLE_COLUMNS), *late, *record]
         rows = [
             [
                 t.gettext(TEAM) if row is r.team else terminal(shown_agent(row.agent, t), single_line=True),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from openpyxl import load_workbook
 
 from assistant import pg, store
 from assistant.clock import day_bounds
@@ -21,10 +22,12 @@ from assistant.config import Config, StoreConfig
 from assistant.daylog import formats
 from assistant.daylog.query import DayQuery, Rules, day_choices, iter_conversations, iter_items
 from assistant.daylog.search import Sought
+from assistant.daylog.workbook import write_xlsx
 from assistant.store import connect
 from assistant.web.logs import Filters
 from tests.daylog_day import ADDRESS, DAY, PHONE, SCRIPT, log_app, log_config, post_day
 from tests.helpers import BACKENDS, ROOT, body_of
+from tests.kpi_log import D, Log
 
 pytestmark = BACKENDS
 
@@ -412,3 +415,51 @@ async def test_daylog_says_what_a_refund_counts_for_when_the_order_was_paid_less
     assert "O1 退款 ¥500.00（超出已付未退的 ¥199.00，按 ¥199.00 计）" in out.stdout, out.stdout
     assert "NOPE 退款 ¥10.00（未见此订单的付款）" in out.stdout
     assert "O2 退款 ¥60.00\n" in out.stdout and "O2 退款 ¥60.00（超出已付未退的 ¥40.00，按 ¥40.00 计）" in out.stdout
+
+
+def test_daylog_says_a_payment_or_refund_after_its_orders_window_counts_in_no_figure(
+    db_path: store.Location, config: Config
+) -> None:
+    """Found: o2's payment 73 hours after the order read 已付款 ¥60.00 in the log of its day, and the report of the
+    order's day counted it nowhere (paid 0) without a word; a refund after the window the same."""
+    log = Log(db_path)
+    try:
+        log.customer("10:00")
+        log.agent("10:00:10", "小美", "亲，有现货的")
+        log.order("10:05", "o1", 100, agent="小美")
+        log.paid("10:06", "o1", 100)
+        log.order("16:05", "o2", 60, agent="小美")
+        log.paid("D+3 10:04", "o1", 1)  # within o1's 72 hours
+        log.event("order_refunded", "D+3 10:06", order="o1", amount=30)  # 72 h 1 min after o1: a late refund
+        log.paid("D+3 16:06", "o2", 60)  # 72 h 1 min after o2: in no figure
+        r = log.report()
+        assert (r.agents[0].metrics["ordered"], r.agents[0].metrics["paid"], r.agents[0].metrics["sales"]) == (
+            1,
+            1,
+            101,
+        )
+        assert [x.order for x in log.report(D + timedelta(days=3)).late_refunds] == ["o1"]  # the report of its day
+    finally:
+        log.close()
+    with closing(connect(db_path)) as conn:
+        items = list(iter_items(conn, DayQuery(D + timedelta(days=3)), Rules.from_config(config)))
+    assert [(i["order"], i["kind"], i["late"]) for i in items] == [
+        ("o1", "order_paid", False),
+        ("o1", "order_refunded", True),
+        ("o2", "order_paid", True),
+    ]
+    late_payment = "已过订单的付款期限：不计入报表的任何数字"
+    late_refund = "已过订单的付款期限：不计入报表的任何数字，报表列为期后退款"
+    out = io.StringIO()
+    formats.write_text(items, out)
+    assert out.getvalue().splitlines()[1:] == [
+        "10:04:00  订单      o1 已付款 ¥1.00",
+        "10:06:00  订单      o1 退款 ¥30.00",
+        " " * 20 + late_refund,
+        "16:06:00  订单      o2 已付款 ¥60.00",
+        " " * 20 + late_payment,
+    ]
+    book = io.BytesIO()
+    write_xlsx(items, book)
+    sheet = load_workbook(io.BytesIO(book.getvalue())).worksheets[0]
+    assert [row[6] for row in sheet.iter_rows(min_row=2, values_only=True)] == [None, late_refund, late_payment]

@@ -358,7 +358,9 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         order = _safe(str(item.get("order")))
         counted = refund_counted(item, t)
         money = " " + paint("warn", counted) if counted else money
-        return f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
+        line = f"{clock}  {paint('bold', _pad(words.order, 9))} {order} {what}{money}{_safe(agent)}\n"
+        late = late_note(item, t)
+        return line + (f"{_INDENT}{paint('warn', late)}\n" if late else "")
     if kind == "suggestion_used":
         phrase = str(item.get("phrase_id") or "")
         used = t.gettext(
@@ -370,6 +372,16 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
         return f"{clock}  {paint('dim', _pad(words.handed, 9))} {_safe(handed)}\n"
     closed = t.gettext("conversation closed")
     return f"{clock}  {paint('dim', _pad(words.closed, 9))} {closed}\n"
+
+
+def late_note(item: Item, t: i18n.Translator) -> str:
+    """What a payment or a refund stamped after its order's payment window counts for: no figure of the report (a
+    refund is listed beside the figures, as a late refund; docs/kpi.md); empty otherwise."""
+    if not item.get("late"):
+        return ""
+    if item["kind"] == "order_refunded":
+        return t.gettext("after the order's payment window: in no figure of the report, listed as a late refund")
+    return t.gettext("after the order's payment window: in no figure of the report")
 
 
 def refund_counted(item: Item, t: i18n.Translator) -> str:

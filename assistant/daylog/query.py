@@ -58,6 +58,7 @@ class Item(TypedDict, total=False):
     amount: float | None
     paid: bool  # an order's closing: the order had been paid by then
     refund: RefundNote  # a refund: what it counts for (absent on a day read back from the archive)
+    late: bool  # a payment or refund stamped after its order's payment window: in no figure of the report
     phrase_id: str | None
     qa: list[dict[str, Any]]  # quality-inspection flags (assistant/qa), short replies left to `short`
 
@@ -83,10 +84,16 @@ class Rules:
     tz: ZoneInfo
     slow_response_ms: int = 60_000
     recovery_window_ms: int = 1_800_000
+    payment_window_ms: int = 72 * 3_600_000  # [kpi] payment_window_hours: a later payment or refund counts nowhere
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
-        return cls(config.tz, int(config.kpi.slow_response_s * 1000), config.kpi.recovery_window_s * 1000)
+        return cls(
+            config.tz,
+            int(config.kpi.slow_response_s * 1000),
+            config.kpi.recovery_window_s * 1000,
+            round(config.kpi.payment_window_hours * 3_600_000),
+        )
 
     @property
     def lookahead_ms(self) -> int:
@@ -249,7 +256,8 @@ def reply_horizon_ms(day: date, tz: ZoneInfo) -> int:
 # (shop, conversation, sender, ts_ms) index, so a burst answered the next morning shows its wait, not 未回复.
 _LATE_REPLY = (
     " UNION ALL SELECT * FROM (SELECT m.ts_ms, m.seq, NULL, 'late_reply', NULL, m.agent, 'agent', NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, NULL, 0 FROM messages m WHERE m.shop = :shop AND m.conversation = :conversation"
+    " NULL, NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
+    " WHERE m.shop = :shop AND m.conversation = :conversation"
     " AND m.sender = 'agent' AND m.ts_ms >= :horizon AND m.ts_ms < :late ORDER BY m.ts_ms LIMIT 1) AS late"
 )
 
@@ -264,6 +272,12 @@ _ORDER_STATE = (
     + store.REFUNDABLE.format(ts="e.ts_ms", seq="e.seq", shop="e.shop", order="json_extract(e.raw, '$.order')")
     + " END"
 )
+# A payment's or a refund's order: when it was placed (created, or first paid when its creation was not logged), which
+# the payment window runs from, as the report counts them (kpi/funnel.py).
+_PLACED = (
+    " CASE WHEN e.type IN ('order_paid', 'order_refunded') THEN (SELECT coalesce(o.created_ms, o.paid_ms) FROM orders o"
+    " WHERE o.shop = e.shop AND o.order_id = json_extract(e.raw, '$.order')) END"
+)
 
 
 def _thread_sql(followups: bool) -> str:
@@ -277,6 +291,8 @@ def _thread_sql(followups: bool) -> str:
         + (" f.state, f.kind" if followups else " NULL, NULL")
         + ", m.qa,"
         + _ORDER_STATE
+        + ","
+        + _PLACED
         + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
         + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
@@ -286,7 +302,7 @@ def _thread_sql(followups: bool) -> str:
     return (
         f"SELECT * FROM ({sql}{_LATE_REPLY} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
-        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0 FROM followups f"
+        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0, CAST(NULL AS BIGINT) FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
         f" AND f.state NOT IN {_HIDDEN_SQL}"
         " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
@@ -437,7 +453,10 @@ def _annotate(
     window_ms = rules.recovery_window_ms
     iso = clock.iso
     for shop, conversation, rows in threads:
-        yield from _settle(shop, conversation, rows, end_ms, slow_ms, window_ms, iso, mask, shop not in unchecked)
+        checked = shop not in unchecked
+        yield from _settle(
+            shop, conversation, rows, end_ms, slow_ms, window_ms, rules.payment_window_ms, iso, mask, checked
+        )
 
 
 def _settle(
@@ -447,6 +466,7 @@ def _settle(
     end_ms: int,
     slow_ms: int,
     window_ms: int,
+    payment_window_ms: int,
     iso: Callable[[int], str],
     mask: bool,
     checked: bool,
@@ -459,7 +479,8 @@ def _settle(
     payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
-         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state) = row  # fmt: skip
+         intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state,
+         placed_ms) = row  # fmt: skip
         if followups:
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)
@@ -546,6 +567,8 @@ def _settle(
                 amount = extra.get("amount") if extra else None
                 item["order"] = extra.get("order") if extra else None
                 item["amount"] = float(amount) if isinstance(amount, (int, float)) else None
+                if kind in ("order_paid", "order_refunded"):  # after the window: in no figure (docs/kpi.md)
+                    item["late"] = placed_ms is not None and ts_ms >= int(placed_ms) + payment_window_ms
                 if kind == "order_closed":
                     item["paid"] = bool(order_state)
                 elif kind == "order_refunded" and checked:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from assistant import i18n
-from assistant.daylog.formats import Wording, refund_counted
+from assistant.daylog.formats import Wording, late_note, refund_counted
 from assistant.daylog.query import Item
 from assistant.events import ORDER_TYPES
 from assistant.i18n import N_
@@ -80,8 +80,9 @@ class _Rows:
         where = [when, item["shop"], item["conversation"], item["customer"]]
         if kind in ORDER_TYPES:
             amount = item.get("amount")
+            said = "；".join(note for note in (refund_counted(item, self.t), late_note(item, self.t)) if note) or None
             return [
-                *where, self.closed_paid if item.get("paid") else self.kinds[kind], item.get("agent"), refund_counted(item, self.t) or None, None, None, None, None, None, None, None, None,
+                *where, self.closed_paid if item.get("paid") else self.kinds[kind], item.get("agent"), said, None, None, None, None, None, None, None, None,
                 None, None, None, str(item.get("order") or ""), amount, None,
             ]  # fmt: skip
         if kind not in ("message", "followup"):  # a suggestion used, a hand-over, a closing: what happened, and who

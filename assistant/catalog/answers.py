@@ -141,7 +141,12 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         if not held and aspect.fallback:
             held = [(n, v, key, part) for n, v, key in attrs if (part := aspect.part(key, fallback=True)) is not None]
         said = [word for word in (*aspect.asks, *(key for _, _, key, _ in held)) if word in folded]
+        if any(f.name == name for f in asked for name, *_ in held):
+            covered.update(key for _, _, key, _ in held)  # an earlier, narrower aspect answered (开封后保质期)
+            continue
         claimed = [word for word in aspect.claims if word in folded and _about(folded, word, suits=True)]
+        if aspect.listed:
+            claimed += [w for w in _LISTED.findall(folded) if any(w in _fold(value) for _, value, _, _ in held)]
         meant = intent is not None and intent in aspect.intents
         if not held or not (meant or claimed or any(word in aspect.asks for word in said)):
             continue
@@ -178,6 +183,8 @@ def _stem(key: str) -> str | None:
 
 # A column 保温时长 is asked by 保温多久, 能保温几个小时: its stem followed by a question for an amount or a way
 # (保温杯什么颜色 asks no 保温时长: 杯 stands between).
+# A yes/no question naming a thing the item's value may list: 有核桃吗, 含不含花生, 有没有加蔗糖.
+_LISTED = re.compile(r"(?:有没有|含不含|含有|含|有|加了|添加了|添加|放了)([\u4e00-\u9fff]{2,6}?)(?:吗|么|嘛|\?)")
 _STEMMED = ("时长", "时间", "方式", "方法", "范围", "长度", "宽度", "高度", "功率", "次数", "温度")
 _STEM_ASKED = r"(?:要|能|可以|大概|一般|的)?(?:多|几|怎么|什么|啥|如何)"
 

@@ -67,3 +67,20 @@ def test_a_shoes_usual_size_follows_how_it_runs_and_a_foot_length_wins() -> None
 def test_worn_reads_the_newest_size_said() -> None:
     assert usual.worn(["平时穿M", "不对 我一般穿XXL"]) == "2XL"
     assert usual.worn(["一般多久发货"]) is None
+
+
+def test_a_charts_note_of_how_it_runs_stands_for_the_attribute() -> None:
+    # 偏小一码，建议拍大一码 written under the chart (not as an attribute) gave 平时穿M and 会不会偏小 nothing
+    noted = SizeChart(rows=CLOTHES.rows, notes=("偏小一码，建议拍大一码", "以上数据为手工测量，误差1-3cm"))
+    jacket = Item(id="800000000033", title="男士夹克", attrs=(("面料", "锦纶"),), chart=noted)
+    (size,) = answers(jacket, "平时穿M")
+    assert (size.values["size"], size.facts[1].value) == ("L码", "偏小一码，建议拍大一码")
+    assert ("尺码表备注", "以上数据为手工测量，误差1-3cm") in [(f.name, f.value) for f in size.facts]
+    (runs,) = answers(jacket, "会不会偏小")
+    assert [(f.name, f.value) for f in runs.facts] == [("尺码偏大偏小", "偏小一码，建议拍大一码")]
+    (body,) = answers(jacket, "我172 130斤穿什么码")
+    assert [f.value for f in body.facts if f.name == "尺码表备注"] == list(noted.notes)  # shown to the agent
+    own = Item(id="800000000034", title="男士夹克", attrs=(("尺码偏大偏小", "尺码标准"),), chart=noted)
+    assert said(own, "平时穿M") == [(SIZE, "平时穿M码", "M码")]  # the item's own attribute wins
+    plain = SizeChart(rows=CLOTHES.rows, notes=("身高体重仅供参考",))
+    assert said(Item(id="800000000035", title="男士夹克", attrs=(), chart=plain), "平时穿M") == []

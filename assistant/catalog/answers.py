@@ -89,6 +89,7 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
             found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]
         else:
             found += size_answers(item, text, earlier, intent=intent)
+        found = [noted(a, item.chart) for a in found]
     facts = asked_facts(item, text, intent)
     if facts:
         said = "，".join(spoken(f) for f in facts)
@@ -96,6 +97,19 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
         trigger = "、".join(f.name for f in facts)
         found.append(Answer(FACT, "product_info", MappingProxyType(values), tuple(facts), trigger))
     return found
+
+
+def noted(answer: Answer, chart: SizeChart) -> Answer:
+    """A size answer with the chart's notes among its facts (以上数据为手工测量，误差1-3cm): the agent reads them
+    before sending; a request for a measure or a chart without the buyer's size has none."""
+    if answer.kind not in (SIZE, SIZE_CONFLICT) or not chart.notes:
+        return answer
+    shown = {f.value for f in answer.facts}
+    extra = tuple(Fact(CHART_NOTE, n) for n in chart.notes if n not in shown)
+    return Answer(answer.kind, answer.intent, answer.values, (*answer.facts, *extra), answer.trigger)
+
+
+CHART_NOTE = "尺码表备注"
 
 
 def spoken(fact: Fact) -> str:
@@ -126,12 +140,13 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
 
     `intent` is the matcher's reading of the message: an aspect's intent asks for its fact.
     """
-    if not item.attrs or not isinstance(text, str):
+    told = usual.told(item)
+    if not told or not isinstance(text, str):
         return []
     folded = _fold(text)
     if not folded:
         return []
-    attrs = [(name, value, _fold(name)) for name, value in item.attrs]
+    attrs = [(name, value, _fold(name)) for name, value in told]
     asked: list[Fact] = []
     words: list[str] = []  # the words of the message that named what was asked
     covered: set[str] = set()  # folded names of attributes an aspect of the message already considered
@@ -169,7 +184,7 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
             words.append(asking.group(0))
     if not asked or not (by_intent or _is_question(folded, asked, words)):
         return []
-    order = {name: i for i, (name, _) in enumerate(item.attrs)}
+    order = {name: i for i, (name, _) in enumerate(told)}
     return sorted(asked, key=lambda f: order.get(f.name, 0))
 
 
@@ -252,7 +267,7 @@ def usual_answer(item: Item, chart: SizeChart, texts: Sequence[str]) -> Answer |
     """The size for a buyer who says the size they usually wear (平时穿M), where the item says how it runs
     (尺码偏大偏小: 偏小一码); None otherwise (the library's phrase asks for the measures)."""
     worn = usual.worn(texts)
-    runs = usual.runs(item.attrs) if worn is not None else None
+    runs = usual.runs(usual.told(item)) if worn is not None else None
     if worn is None or runs is None:
         return None
     row = usual.shifted(chart, worn, runs[2])

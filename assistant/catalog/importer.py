@@ -13,23 +13,16 @@ from assistant import upgrade
 from assistant.catalog import store
 from assistant.catalog.bra import bra_size
 from assistant.catalog.feet import foot_range, is_foot_header
+from assistant.catalog.layout import TITLE_ROWS, below_title, clean, named, note, split
 from assistant.catalog.sizing import Range, SizeRow, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
-from assistant.catalog.tables import HEADER_ROWS, FileError, Table, read_tables
+from assistant.catalog.tables import FileError, Table, read_tables
 from assistant.catalog.units import WEIGHT_UNIT, UnitGuess, unit_guess
 from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
 NAMED_ITEMS = 3  # a warning names this many items, then counts the others
-TITLE_ROWS = HEADER_ROWS - 1  # rows a table may have above its header (a shop's name, an export's title and date)
-# Header spellings, by the column they mean (compared without spaces, brackets and units, lower case).
-ID_HEADERS = ("商品id", "宝贝id", "item_id", "itemid")
-TITLE_HEADERS = ("标题", "商品标题", "宝贝标题", "商品名称", "title")
-CHART_HEADERS = ("尺码表", "size_chart", "sizechart")
-SIZE_HEADERS = ("尺码", "size", "码数")
-HEIGHT_HEADERS = ("身高", "height")
-WEIGHT_HEADERS = ("体重", "weight")
 _KG = re.compile(r"kg|公斤")
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
 # What Excel makes of a long number it was not told is text: 6.00000E+11 (the digits are lost) or, saved from
@@ -38,11 +31,6 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
 _FLOAT_ZERO = re.compile(r"(\d+)\.0+")
 # How exports force a cell to stay text, which Excel shows without the marks: ="652301119401", '652301119402.
 _AS_TEXT = re.compile(r"=\s*\"(.*)\"|'(.*)", re.DOTALL)
-_HEADER_NOISE = re.compile(
-    r"[\s()（）\[\]【】{}<>《》:：/\\|_\-—–~～、,，.。]|单位|cm|厘米|公分|斤|kg|公斤|千克|米|(?<![a-z])m(?![a-z])"
-)
-# Words charts put around 身高 and 体重 (参考身高, 建议体重, 适合身高, 体重范围): still that column.
-_MEASURE_WORDS = re.compile(r"^(?:参考|建议|适合|推荐|适用|对应)|(?:范围|区间)$")
 
 
 @dataclass(frozen=True)
@@ -106,6 +94,7 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
     blanks: list[BlankMeasure] = field(default_factory=list)
     guesses: list[UnitGuess] = field(default_factory=list)
+    notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # each chart's notes (偏小一码…)
 
 
 @dataclass(frozen=True)
@@ -186,8 +175,7 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
             continue
         if not tables:
             parsed.problems.append(Problem(path.name, None, _("no rows")))
-        for table in tables:
-            table = _below_title(table)
+        for table in (below_title(part) for whole in tables for part in split(whole)):
             columns = _columns(table, parsed.problems)
             if columns is None:
                 continue
@@ -199,7 +187,8 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
         if key not in bad_charts:
             kind, owner = key
             sizes = order([r for _, r in rows])
-            parsed.charts.append(ChartRecord(kind, owner, sizes, _stored_where(*chart_source[key])))
+            notes = tuple(dict.fromkeys(parsed.notes.get(key, ())))
+            parsed.charts.append(ChartRecord(kind, owner, sizes, _stored_where(*chart_source[key]), notes))
             for measure, name in (("height", "身高"), ("weight", "体重")):
                 blank = [r.size for r in sizes if getattr(r, measure) is None]
                 if 0 < len(blank) < len(sizes):
@@ -209,13 +198,13 @@ def parse_files(paths: Sequence[Path]) -> Parsed:
 
 def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     """Which column is which; None (and a problem) for a table that is neither an item list nor a size chart."""
-    cleaned = [_clean(h) for h in table.header]
+    cleaned = [clean(h) for h in table.header]
     names = [unicodedata.normalize("NFKC", h).strip() for h in table.header]
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if not name:
             if any(i < len(cells) and cells[i] for _, cells in table.rows):
-                if len(_named(cleaned)) < 2:  # not a header with a blank column: no header at all
+                if len(named(cleaned)) < 2:  # not a header with a blank column: no header at all
                     reason = _(
                         "no header found in the first %(n)s rows: an item list's header names 商品ID and 标题; a"
                         " size chart's names 尺码, 身高 and/or 体重, and 商品ID or 尺码表",
@@ -234,7 +223,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             )
             return None
         seen[name] = i
-    columns = _named(cleaned)
+    columns = named(cleaned)
     if "title" in columns:
         if "id" not in columns:
             problems.append(Problem(table.source, table.header_row, _("an item list needs a 商品ID column")))
@@ -280,34 +269,6 @@ def _bra_sizes(table: Table, at: int) -> bool:
     """Whether every size of a table is a bra size (75B, 80C): a bra's chart needs no 身高 or 体重."""
     sizes = [cells[at] for _, cells in table.rows if at < len(cells) and cells[at]]
     return bool(sizes) and all(bra_size(size) is not None for size in sizes)
-
-
-def _named(cleaned: Sequence[str]) -> dict[str, int]:
-    """The columns a header names, by what they are (id, title, chart, size, height, weight)."""
-    columns: dict[str, int] = {}
-    for key, aliases in (
-        ("id", ID_HEADERS), ("title", TITLE_HEADERS), ("chart", CHART_HEADERS), ("size", SIZE_HEADERS),
-        ("height", HEIGHT_HEADERS), ("weight", WEIGHT_HEADERS),
-    ):  # fmt: skip
-        hit = next((i for i, h in enumerate(cleaned) if h in aliases), None)
-        if hit is None and key in ("height", "weight"):
-            hit = next((i for i, h in enumerate(cleaned) if _MEASURE_WORDS.sub("", h) in aliases), None)
-        if hit is not None:
-            columns[key] = hit
-    return columns
-
-
-def _below_title(table: Table) -> Table:
-    """The table from its header: title rows above it (【XX旗舰店】尺码表, 宝贝列表导出 2026-12-05) are skipped.
-
-    The header is the first of the top rows that names two of the columns the catalog knows; when none does,
-    the first row stays the header (and `_columns` says what is wrong with it).
-    """
-    rows = ((table.header_row, table.header), *table.rows)
-    for at, (number, cells) in enumerate(rows[: TITLE_ROWS + 1]):
-        if len(_named([_clean(c) for c in cells])) >= 2:
-            return Table(table.source, cells, number, rows[at + 1 :]) if at else table
-    return table
 
 
 def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, int]], parsed: Parsed) -> None:
@@ -370,7 +331,14 @@ def _chart_rows(
     width = len(table.header)
     owned = columns["id"] if "id" in columns else columns["chart"]
     above = ""  # the owner cell of the row above: blank below it is how a CSV keeps a cell merged down
+    owners = {row[owned].strip() for _, row in table.rows if owned < len(row) and row[owned]}
+    notes: list[str] = []  # rows of one sentence (偏小一码，建议拍大一码): notes of the table's charts
+    keys: list[tuple[str, str]] = []
     for number, row in table.rows:
+        said = note(row, owners)
+        if said is not None:
+            notes.append(said)
+            continue
         cells = _padded(row, width, table.source, number, problems)
         if cells is None:
             continue
@@ -404,6 +372,7 @@ def _chart_rows(
             bad.add(key)
             continue
         sources.setdefault(key, (table.source, number))
+        keys.append(key)
         size = _size_row(cells, columns, measures, weight_in_kg, table.source, number, problems)
         if size is None:
             bad.add(key)
@@ -420,6 +389,8 @@ def _chart_rows(
             bad.add(key)
             continue
         sizes.append((number, size))
+    for key in dict.fromkeys(keys):
+        parsed.notes.setdefault(key, []).extend(notes)
 
 
 def _size_row(
@@ -547,10 +518,6 @@ def _padded(row: Sequence[str], width: int, source: str, number: int, problems: 
         problems.append(Problem(source, number, _("values beyond the header's %(n)s columns", n=width)))
         return None
     return row[:width]
-
-
-def _clean(header: str) -> str:
-    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", header).lower())
 
 
 def _sizes(charts: Sequence[ChartRecord]) -> int:

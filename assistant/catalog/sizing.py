@@ -61,6 +61,7 @@ class SizeChart:
 
     rows: tuple[SizeRow, ...]
     name: str = ""  # a shared chart's name (the 尺码表 column); "" for an item's own chart
+    notes: tuple[str, ...] = ()  # the chart's own notes, as written under it (偏小一码，建议拍大一码; 误差1-3cm)
 
     @property
     def uses_height(self) -> bool:

@@ -13,6 +13,8 @@ from assistant import store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
 from assistant.i18n import _
 
+# A chart's notes (偏小一码，建议拍大一码) are kept as rows of catalog_sizes before its sizes, at positions -1, -2 …
+# in the order written, the note in `size`: a size's position is never below 0.
 OWN = "item"  # a chart that belongs to one item (its 商品ID)
 SHARED = "shared"  # a chart several items name in their 尺码表 column
 
@@ -47,6 +49,7 @@ class ChartRecord:
     owner: str
     rows: tuple[SizeRow, ...]
     source: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,11 @@ def write(
             for c in charts
             for n, row in enumerate(c.rows)
         ],
+    )
+    conn.executemany(
+        "INSERT INTO catalog_sizes (kind, owner, position, size, measures, source, imported_ms)"
+        " VALUES (?, ?, ?, ?, '[]', ?, ?)",
+        [(c.kind, c.owner, -n, text, c.source, now) for c in charts for n, text in enumerate(c.notes, 1)],
     )
 
 
@@ -155,8 +163,9 @@ def summaries(conn: sqlite3.Connection, *, limit: int, offset: int = 0, query: s
     total = conn.execute(f"SELECT count(*) FROM catalog_items i{where}", params).fetchone()[0]
     rows = conn.execute(
         "SELECT i.item_id, i.title, json_array_length(i.attrs), i.size_chart,"
-        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{OWN}' AND s.owner = i.item_id),"
-        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{SHARED}' AND s.owner = i.size_chart)"
+        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{OWN}' AND s.owner = i.item_id AND s.position >= 0),"
+        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{SHARED}' AND s.owner = i.size_chart"
+        " AND s.position >= 0)"
         f" FROM catalog_items i{where} ORDER BY i.item_id LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
@@ -218,11 +227,13 @@ class Catalog:
 
 
 def _chart(conn: sqlite3.Connection, kind: str, owner: str) -> SizeChart | None:
-    rows = conn.execute(
-        "SELECT size, height_low, height_high, weight_low, weight_high, measures FROM catalog_sizes"
+    found = conn.execute(
+        "SELECT position, size, height_low, height_high, weight_low, weight_high, measures FROM catalog_sizes"
         " WHERE kind = ? AND owner = ? ORDER BY position",
         (kind, owner),
     ).fetchall()
+    rows = [r[1:] for r in found if r[0] >= 0]
+    notes = tuple(r[1] for r in reversed(found) if r[0] < 0)  # -1 first
     if not rows:
         return None
     sizes = tuple(
@@ -234,7 +245,7 @@ def _chart(conn: sqlite3.Connection, kind: str, owner: str) -> SizeChart | None:
         )
         for r in rows
     )
-    return SizeChart(rows=sizes, name=owner if kind == SHARED else "")
+    return SizeChart(rows=sizes, name=owner if kind == SHARED else "", notes=notes)
 
 
 def _bounds(rng: Range | None) -> tuple[float | None, float | None]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from assistant.catalog.aspects import ASPECTS
 from assistant.catalog.sizing import SizeChart, SizeRow
+from assistant.catalog.store import Item
 
 _WORN = re.compile(
     r"(?:平时|平常|日常|一般|通常|经常|习惯|基本|都是|都)(?:都|也|是)?(?:穿|买|拿|选)(?:的)?(?:是)?\s*"
@@ -23,6 +24,20 @@ _SHIFT = re.compile(r"(偏大|偏小|大|小)\s*(一|1|两|二|2|半)\s*(?:个)?
 _TAKE = re.compile(r"(?:拍|拿|选|买)\s*(大|小)\s*(一|1|两|二|2|半)\s*(?:个)?\s*(?:码|号)")
 _TRUE = ("标准", "正码", "正常", "偏差不大", "尺码准", "码数准", "合适")
 _RUNS_HEADERS = next(a.headers for a in ASPECTS if "尺码偏大偏小" in a.headers)
+RUNS = "尺码偏大偏小"  # the attribute a chart's note of how its sizes run stands for
+_RUNS_SAID = re.compile(
+    r"偏大|偏小|拍大|拍小|[大小][一1两二2半]\s*[个]?\s*[码号]|正码|标准码|尺码标准|码数标准|尺码正常|码数正常"
+)
+
+
+def told(item: Item) -> tuple[tuple[str, str], ...]:
+    """The item's attributes, with its chart's note of how its sizes run (偏小一码，建议拍大一码 under the chart) as
+    尺码偏大偏小 when no attribute says it: a shop writes it in either place."""
+    chart = item.chart
+    if chart is None or any(unicodedata.normalize("NFKC", n).strip() in _RUNS_HEADERS for n, _ in item.attrs):
+        return item.attrs
+    said = next((n for n in chart.notes if _RUNS_SAID.search(unicodedata.normalize("NFKC", n))), None)
+    return item.attrs if said is None else (*item.attrs, (RUNS, said))
 
 
 def worn(texts: Iterable[str]) -> str | None:

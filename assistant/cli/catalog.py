@@ -162,6 +162,8 @@ def cmd_show(item_id: str, config_path: Path, db: Path | None) -> int:
         table.append([row.size, *ranges, *(measures.get(n, "") for n in names)])
     print()
     print(format_table(table))
+    for note in item.chart.notes:  # as written under the chart
+        print(note)
     return 0
 
 

@@ -1,0 +1,140 @@
+"""Importing tables as shops lay them out: a header of two rows under merged cells, several tables a blank row
+apart, notes written under a chart (偏小一码，建议拍大一码)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import store
+from assistant.catalog.importer import Report, import_files
+from assistant.catalog.store import Item, read_item, summaries
+
+ITEM = "900000000201"
+NOTES = ("偏小一码，建议拍大一码", "以上数据为手工测量，误差1-3cm")
+
+
+def run_import(db: Path, files: list[Path]) -> Report:
+    conn = store.connect(db)
+    try:
+        return import_files(conn, files)
+    finally:
+        conn.close()
+
+
+def item(db: Path, item_id: str = ITEM) -> Item:
+    conn = store.connect(db, readonly=True)
+    try:
+        found = read_item(conn, item_id)
+    finally:
+        conn.close()
+    assert found is not None
+    return found
+
+
+def two_row_workbook(path: Path) -> Path:
+    """A chart as shops draw it: 商品ID and 尺码 merged down two header rows, 参考身高体重 and 成衣尺寸 merged across
+    the columns below them, the item id merged down the sizes, a blank row and notes merged across the chart."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    rows: list[list[Any]] = [
+        ["商品ID", "尺码", "参考身高体重", None, "成衣尺寸(cm)", None],
+        [None, None, "身高(cm)", "体重(斤)", "胸围", "衣长"],
+        [ITEM, "160/84A", "155-160", "90-100", 96, 62],
+        [None, "165/88A", "160-165", "100-115", 100, 64],
+        [None, "170/92A", "165-170", "115-130", 104, 66],
+        [],
+        [NOTES[0]],
+        [NOTES[1]],
+    ]
+    for row in rows:
+        sheet.append(row)
+    for cells in ("A1:A2", "B1:B2", "C1:D1", "E1:F1", "A3:A5", "A7:F7", "A8:F8"):
+        sheet.merge_cells(cells)
+    book.save(path)
+    return path
+
+
+def test_import_reads_a_two_row_header_under_merged_cells_and_the_notes_below(tmp_path: Path) -> None:
+    # The second header row was read as a size (商品ID '商品ID', 尺码 '尺码'), the notes as sizes without a measure
+    db = tmp_path / "catalog.db"
+    items = tmp_path / "items.csv"
+    items.write_text(f"商品ID,标题\n{ITEM},男士夹克\n", encoding="utf-8")
+    report = run_import(db, [items, two_row_workbook(tmp_path / "sizes.xlsx")])
+    assert report.problems == () and report.sizes == 3
+    chart = item(db).chart
+    assert chart is not None
+    assert [(r.size, str(r.height), str(r.weight)) for r in chart.rows] == [
+        ("160/84A", "155-160", "90-100"), ("165/88A", "160-165", "100-115"), ("170/92A", "165-170", "115-130"),
+    ]  # fmt: skip
+    assert chart.rows[0].measures == (("胸围", "96"), ("衣长", "62"))
+    assert chart.notes == NOTES
+
+
+def test_import_reads_the_same_chart_saved_as_csv(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.db"
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text(
+        "商品ID,尺码,参考身高体重,,成衣尺寸(cm),\n,,身高(cm),体重(斤),胸围,衣长\n"
+        f"{ITEM},160/84A,155-160,90-100,96,62\n{ITEM},165/88A,160-165,100-115,100,64\n"
+        f",,,,,\n{NOTES[0]},,,,,\n{NOTES[1]},,,,,\n",
+        encoding="utf-8-sig",
+    )
+    report = run_import(db, [sizes])
+    assert report.problems == () and report.sizes == 2
+    chart = item_chart(db)
+    assert chart == (["160/84A", "165/88A"], NOTES)
+
+
+def item_chart(db: Path) -> tuple[list[str], tuple[str, ...]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT position, size FROM catalog_sizes WHERE owner = ? ORDER BY position", (ITEM,))
+        found = rows.fetchall()
+    return [s for p, s in found if p >= 0], tuple(s for p, s in reversed(found) if p < 0)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])
+def test_import_reads_tables_a_blank_row_apart(tmp_path: Path, encoding: str) -> None:
+    # The chart's header below the item list was read as an item row: 表头只有 3 列，这一行超出了
+    db = tmp_path / "catalog.db"
+    both = tmp_path / "catalog.csv"
+    both.write_bytes(
+        (
+            f"商品ID,标题,尺码表\n{ITEM},男士夹克,夹克\n\n"
+            "男款夹克尺码表（单位：cm/斤）\n尺码表,尺码,身高(cm),体重(斤)\n夹克,M,160-165,100-115\n"
+            f"夹克,L,165-170,115-130\n温馨提示：身高体重仅供参考\n,,,\n\n尺码表,尺码,体重(斤)\n童装,110,30-40\n"
+        ).encode(encoding)
+    )
+    report = run_import(db, [both])
+    assert report.problems == () and (report.items, report.charts, report.sizes) == (1, 2, 3)
+    chart = item(db).chart
+    assert chart is not None
+    assert [r.size for r in chart.rows] == ["M", "L"] and chart.notes == ("温馨提示：身高体重仅供参考",)
+    conn = store.connect(db, readonly=True)
+    try:
+        assert summaries(conn, limit=10)[1][0].chart == "共用 夹克（2 个尺码）"  # the note is no size
+    finally:
+        conn.close()
+    lone = tmp_path / "lone.csv"  # a name alone under a chart is no note: a size left out, as before
+    lone.write_text("尺码表,尺码,身高,体重\n夹克,M,160-165,100-115\n男款T恤,,,\n", encoding="utf-8")
+    report = run_import(tmp_path / "lone.db", [lone])
+    assert [str(p) for p in report.problems] == ["lone.csv 第 3 行：尺码为空"] and not report.written
+
+
+def test_import_again_replaces_a_charts_notes(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.db"
+    sizes = tmp_path / "sizes.csv"
+    items = tmp_path / "items.csv"
+    items.write_text(f"商品ID,标题\n{ITEM},男士夹克\n", encoding="utf-8")
+    sizes.write_text(f"商品ID,尺码,身高\n{ITEM},M,160-165\n{NOTES[0]},,\n", encoding="utf-8")
+    run_import(db, [items, sizes])
+    sizes.write_text(f"商品ID,尺码,身高\n{ITEM},M,160-165\n{ITEM},L,165-170\n", encoding="utf-8")
+    run_import(db, [sizes])
+    chart = item(db).chart
+    assert chart is not None and chart.notes == () and [r.size for r in chart.rows] == ["M", "L"]

@@ -165,12 +165,12 @@ def test_import_reports_bad_rows_by_number_and_writes_nothing(tmp_path: Path, db
     report = run_import(db_path, [items, sizes])
     assert not report.written
     assert [str(p) for p in report.problems] == [
-        "items.csv 第 3 行：商品ID 为空",  # in [ui] language, zh_CN by default
-        "items.csv 第 4 行：标题为空（商品ID 600000000009）",
-        f"items.csv 第 5 行：商品ID {TSHIRT} 已在 items.csv 第 2 行 出现过",
-        "sizes.csv 第 3 行：身高 '158-' 不是 158-165 这样的范围",
-        "sizes.csv 第 4 行：尺码为空",
-        f"sizes.csv 第 5 行：尺码 S 在 商品 {TSHIRT} 里出现了两次",
+        "items.csv 第 3 行 A 列：商品ID 为空",  # in [ui] language, zh_CN by default
+        "items.csv 第 4 行 B 列：标题为空（商品ID 600000000009）",
+        f"items.csv 第 5 行 A 列：商品ID {TSHIRT} 已在 items.csv 第 2 行 出现过",
+        "sizes.csv 第 3 行 C 列：身高 '158-' 不是 158-165 这样的范围",
+        "sizes.csv 第 4 行 B 列：尺码为空",
+        f"sizes.csv 第 5 行 B 列：尺码 S 在 商品 {TSHIRT} 里出现了两次",
     ]
     assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
     assert table(db_path, "SELECT count(*) FROM catalog_sizes") == [(0,)]
@@ -181,7 +181,7 @@ def test_import_names_the_earlier_row_in_the_interface_language(tmp_path: Path, 
     first = write_csv(tmp_path / "a.csv", SHARED_HEADER, [SHARED[0]])
     again = write_csv(tmp_path / "b.csv", SHARED_HEADER, [SHARED[1]])
     report = run_import(db_path, [first, again])
-    assert [str(p) for p in report.problems] == ["b.csv 第 2 行：尺码表 卫衣尺码 已在 a.csv 第 2 行 给过尺码"]
+    assert [str(p) for p in report.problems] == ["b.csv 第 2 行 A 列：尺码表 卫衣尺码 已在 a.csv 第 2 行 给过尺码"]
 
 
 def test_import_bad_rows_of_a_workbook_name_the_sheet(tmp_path: Path, db_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_import_bad_rows_of_a_workbook_name_the_sheet(tmp_path: Path, db_path: P
         {"商品": (ITEMS_HEADER, ITEMS), "尺码": (CHART_HEADER, [*CHART, (TSHIRT, "3XL", "185-190", "很重", "")])},
     )
     report = run_import(db_path, [path])
-    assert [str(p) for p in report.problems] == ["book.xlsx:尺码 第 7 行：体重 '很重' 不是 95-110 这样的范围"]
+    assert [str(p) for p in report.problems] == ["book.xlsx:尺码 第 7 行 D 列：体重 '很重' 不是 95-110 这样的范围"]
     assert table(db_path, "SELECT count(*) FROM catalog_items") == [(0,)]
 
 
@@ -240,7 +240,7 @@ def test_import_refuses_a_chart_by_other_measures_and_a_size_without_any(tmp_pat
     assert [str(p) for p in report.problems] == [
         "bust.csv 第 1 行：尺码表需要身高、体重或脚长列：尺码推荐看身高和体重（鞋子看脚长），不支持只按其他尺寸的尺码表",
         "blank.csv 第 2 行：尺码 39 没有身高、体重或脚长：每个尺码至少要有其中一项（推荐看身高和体重，鞋子看脚长；其他尺寸只用于展示）",
-        "foot.csv 第 2 行：脚长 '大约25' 不是 24.5 或 240-245 这样的长度",
+        "foot.csv 第 2 行 C 列：脚长 '大约25' 不是 24.5 或 240-245 这样的长度",
     ]
     assert not report.written
 
@@ -272,7 +272,7 @@ def test_import_refuses_values_beyond_the_header(tmp_path: Path, db_path: Path) 
     path = tmp_path / "items.csv"
     path.write_text(f"商品ID,标题\n{TSHIRT},T恤,\n{HOODIE},卫衣,多出来的\n", encoding="utf-8")
     report = run_import(db_path, [path])
-    assert [str(p) for p in report.problems] == ["items.csv 第 3 行：表头只有 2 列，这一行超出了"]
+    assert [str(p) for p in report.problems] == ["items.csv 第 3 行 C 列：表头只有 2 列，这一行超出了"]
 
 
 def test_import_refuses_item_ids_with_spaces_or_control_characters(tmp_path: Path, db_path: Path) -> None:
@@ -305,11 +305,11 @@ def test_import_refuses_an_id_excel_wrote_in_scientific_notation(tmp_path: Path,
     report = run_import(db_path, [items, charts, shared])
     assert not report.written
     assert [str(p) for p in report.problems] == [
-        "items.csv 第 2 行：商品ID '7.00000E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "items.csv 第 2 行 A 列：商品ID '7.00000E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
         "请把 商品ID 列设为文本格式，再重新导出文件",
-        "sizes.csv 第 2 行：商品ID '7E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "sizes.csv 第 2 行 A 列：商品ID '7E+11' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
         "请把 商品ID 列设为文本格式，再重新导出文件",
-        "shared.csv 第 2 行：尺码表 '1.001e3' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
+        "shared.csv 第 2 行 A 列：尺码表 '1.001e3' 被 Excel 变成了科学计数法的数字，后面的位数已经丢失："
         "请把 尺码表 列设为文本格式，再重新导出文件",
     ]
 
@@ -407,7 +407,7 @@ def test_cli_catalog_import_with_bad_rows_exits_1(
     bad = write_csv(tmp_path / "items.csv", ITEMS_HEADER, [("", "T恤", "", "", "", "")])
     assert main(["catalog", "import", str(bad), "--db", str(db_path)]) == 1
     err = capsys.readouterr().err
-    assert "items.csv 第 2 行：商品ID 为空" in err and "发现 1 个问题，未导入任何内容" in err
+    assert "items.csv 第 2 行 A 列：商品ID 为空" in err and "发现 1 个问题，未导入任何内容" in err
     assert main(["catalog", "import", str(bad), "--skip-bad", "--db", str(db_path)]) == 0
     assert "，跳过 1 个问题" in capsys.readouterr().out
 

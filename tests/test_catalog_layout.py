@@ -124,7 +124,7 @@ def test_import_reads_tables_a_blank_row_apart(tmp_path: Path, encoding: str) ->
     lone = tmp_path / "lone.csv"  # a name alone under a chart is no note: a size left out, as before
     lone.write_text("尺码表,尺码,身高,体重\n夹克,M,160-165,100-115\n男款T恤,,,\n", encoding="utf-8")
     report = run_import(tmp_path / "lone.db", [lone])
-    assert [str(p) for p in report.problems] == ["lone.csv 第 3 行：尺码为空"] and not report.written
+    assert [str(p) for p in report.problems] == ["lone.csv 第 3 行 B 列：尺码为空"] and not report.written
 
 
 def test_import_again_replaces_a_charts_notes(tmp_path: Path) -> None:

@@ -40,9 +40,10 @@ class Problem:
     source: str
     row: int | None
     message: str
+    column: int | None = None  # the cell's column (0 is A), when one cell is the problem
 
     def __str__(self) -> str:
-        where = at(self.source, self.row) if self.row else self.source
+        where = at(self.source, self.row, self.column) if self.row else self.source
         return _("%(where)s: %(problem)s", where=where, problem=self.message)
 
 
@@ -219,7 +220,7 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
             continue
         if name in seen:
             problems.append(
-                Problem(table.source, table.header_row, _("column %(name)s appears twice", name=repr(name)))
+                Problem(table.source, table.header_row, _("column %(name)s appears twice", name=repr(name)), i)
             )
             return None
         seen[name] = i
@@ -280,12 +281,13 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, 
         cells = _padded(row, width, table.source, number, parsed.problems)
         if cells is None:
             continue
-        item_id = _item_id(cells[columns["id"]], table.source, number, parsed.problems)
+        item_id = _item_id(cells[columns["id"]], table.source, number, parsed.problems, columns["id"])
         if item_id is None:
             continue
         title = cells[columns["title"]]
         if not title:
-            parsed.problems.append(Problem(table.source, number, _("标题 is empty (商品ID %(id)s)", id=item_id)))
+            reason = _("标题 is empty (商品ID %(id)s)", id=item_id)
+            parsed.problems.append(Problem(table.source, number, reason, columns["title"]))
             continue
         if item_id in seen:
             parsed.problems.append(
@@ -293,6 +295,7 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, 
                     table.source,
                     number,
                     _("商品ID %(id)s is already given at %(where)s", id=item_id, where=at(*seen[item_id])),
+                    columns["id"],
                 )
             )
             continue
@@ -300,10 +303,12 @@ def _items(table: Table, columns: Mapping[str, int], seen: dict[str, tuple[str, 
         too_long = [name for name, value in attrs if len(value) > MAX_VALUE_CHARS]
         if too_long:
             reason = _("%(name)s is longer than %(n)s characters", name=too_long[0], n=MAX_VALUE_CHARS)
-            parsed.problems.append(Problem(table.source, number, reason))
+            column = next(i for i, name in attributes if name == too_long[0])
+            parsed.problems.append(Problem(table.source, number, reason, column))
             continue
         named = cells[columns["chart"]] if "chart" in columns else ""
-        chart_name = _unexcel(named, "尺码表", table.source, number, parsed.problems) if named else None
+        where = (table.source, number, parsed.problems, columns.get("chart", 0))
+        chart_name = _unexcel(named, "尺码表", *where) if named else None
         if named and chart_name is None:
             continue
         seen[item_id] = (table.source, number)
@@ -344,20 +349,20 @@ def _chart_rows(
             continue
         if not cells[owned] and above:  # most often merged down the chart's rows: a .csv keeps the first row's
             reason = _("%(column)s is empty (the row above has %(above)s): a cell merged down the chart's rows? A .csv keeps a merged cell's value in its first row only: write it in every row, or import the .xlsx", column=table.header[owned], above=repr(above))  # fmt: skip
-            problems.append(Problem(table.source, number, reason))
+            problems.append(Problem(table.source, number, reason, owned))
             continue
         above = cells[owned]
         if "id" in columns:
-            owner = _item_id(cells[columns["id"]], table.source, number, problems)
+            owner = _item_id(cells[owned], table.source, number, problems, owned)
             if owner is None:
                 continue
             key = (OWN, owner)
         else:
             name = cells[columns["chart"]]
             if not name:
-                problems.append(Problem(table.source, number, _("尺码表 is empty")))
+                problems.append(Problem(table.source, number, _("尺码表 is empty"), owned))
                 continue
-            shared = _unexcel(name, "尺码表", table.source, number, problems)
+            shared = _unexcel(name, "尺码表", table.source, number, problems, owned)
             if shared is None:
                 continue
             key = (SHARED, shared)
@@ -367,6 +372,7 @@ def _chart_rows(
                     table.source,
                     number,
                     _("%(owner)s already has sizes in %(where)s", owner=_owner_name(key), where=at(*sources[key])),
+                    owned,
                 )
             )
             bad.add(key)
@@ -384,6 +390,7 @@ def _chart_rows(
                     table.source,
                     number,
                     _("size %(size)s is given twice for %(owner)s", size=size.size, owner=_owner_name(key)),
+                    columns["size"],
                 )
             )
             bad.add(key)
@@ -404,7 +411,7 @@ def _size_row(
 ) -> SizeRow | None:
     size = cells[columns["size"]]
     if not size:
-        problems.append(Problem(source, number, _("尺码 is empty")))
+        problems.append(Problem(source, number, _("尺码 is empty"), columns["size"]))
         return None
     height = weight = None
     if "height" in columns and cells[columns["height"]]:
@@ -415,6 +422,7 @@ def _size_row(
                     source,
                     number,
                     _("身高 %(value)s is not a range such as 158-165", value=repr(cells[columns["height"]])),
+                    columns["height"],
                 )
             )
             return None
@@ -423,15 +431,20 @@ def _size_row(
         weight = parse_range(cell, kg_to_jin=True)
         if weight is None:
             problems.append(
-                Problem(source, number, _("体重 %(value)s is not a range such as 95-110", value=repr(cell)))
+                Problem(
+                    source,
+                    number,
+                    _("体重 %(value)s is not a range such as 95-110", value=repr(cell)),
+                    columns["weight"],
+                )
             )
             return None
         if weight_in_kg and not WEIGHT_UNIT.search(cell.lower()):
             weight = Range(weight.low * 2, weight.high * 2)  # the header says kg; the cell gives no unit
-    foot = next((cells[i] for i, name in measures if is_foot_header(name) and cells[i]), "")
+    at_foot, foot = next(((i, cells[i]) for i, name in measures if is_foot_header(name) and cells[i]), (0, ""))
     if height is None and weight is None and foot and foot_range(foot) is None:
         reason = _("脚长 %(value)s is not a length such as 24.5 or 240-245", value=repr(foot))
-        problems.append(Problem(source, number, reason))
+        problems.append(Problem(source, number, reason, at_foot))
         return None
     if height is None and weight is None and not foot and bra_size(size) is None:  # a bra's 75B is its own measure
         reason = _(
@@ -439,17 +452,17 @@ def _size_row(
             " weight, or a shoe's 脚长; other measures are only shown)",
             size=size,
         )
-        problems.append(Problem(source, number, reason))
+        problems.append(Problem(source, number, reason))  # the text names the columns: 身高, 体重 and 脚长
         return None
     extra = tuple((name, cells[i]) for i, name in measures if cells[i])
     return SizeRow(size=size, height=height, weight=weight, measures=extra)
 
 
-def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> str | None:
+def _item_id(value: str, source: str, number: int, problems: list[Problem], column: int) -> str | None:
     if not value:
-        problems.append(Problem(source, number, _("商品ID is empty")))
+        problems.append(Problem(source, number, _("商品ID is empty"), column))
         return None
-    read = _unexcel(value, "商品ID", source, number, problems)
+    read = _unexcel(value, "商品ID", source, number, problems, column)
     if read is None:
         return None
     value = read
@@ -462,13 +475,14 @@ def _item_id(value: str, source: str, number: int, problems: list[Problem]) -> s
                     "商品ID %(value)s is not an item id (no spaces or control characters, ≤ 200 characters)",
                     value=repr(value[:40]),
                 ),
+                column,
             )
         )
         return None
     return value
 
 
-def _unexcel(value: str, column: str, source: str, number: int, problems: list[Problem]) -> str | None:
+def _unexcel(value: str, column: str, source: str, number: int, problems: list[Problem], cell: int) -> str | None:
     """An id as Excel shows it: ="600000000011", '600000000011 and 600000000011.0 are 600000000011; None (and a
     problem) for 6.00000E+11, whose digits are lost."""
     value = value.strip()
@@ -486,6 +500,7 @@ def _unexcel(value: str, column: str, source: str, number: int, problems: list[P
                     column=column,
                     value=repr(value),
                 ),
+                cell,
             )
         )
         return None
@@ -498,9 +513,21 @@ def _stored_where(source: str, number: int) -> str:
     return f"{source} row {number}"
 
 
-def at(source: str, number: int | None) -> str:
-    """A row of a file as a problem names it (`items.csv 第 3 行`)."""
-    return _("%(source)s row %(n)s", source=source, n=number)
+def at(source: str, number: int | None, column: int | None = None) -> str:
+    """A row of a file as a problem names it (`items.csv 第 3 行`), or a cell (`items.csv 第 3 行 B 列`)."""
+    if column is None:
+        return _("%(source)s row %(n)s", source=source, n=number)
+    return _("%(source)s row %(n)s, column %(column)s", source=source, n=number, column=letter(column))
+
+
+def letter(column: int) -> str:
+    """A column as a spreadsheet names it: 0 is A, 25 Z, 26 AA."""
+    name = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
 
 
 def _owner_name(key: tuple[str, str]) -> str:
@@ -515,7 +542,8 @@ def _padded(row: Sequence[str], width: int, source: str, number: int, problems: 
     if len(row) < width:
         return (*row, *([""] * (width - len(row))))
     if any(row[width:]):
-        problems.append(Problem(source, number, _("values beyond the header's %(n)s columns", n=width)))
+        beyond = next(i for i in range(width, len(row)) if row[i])
+        problems.append(Problem(source, number, _("values beyond the header's %(n)s columns", n=width), beyond))
         return None
     return row[:width]
 

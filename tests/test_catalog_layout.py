@@ -1,5 +1,5 @@
 """Importing tables as shops lay them out: a header of two rows under merged cells, several tables a blank row
-apart, notes written under a chart (偏小一码，建议拍大一码)."""
+apart, notes written under a chart (偏小一码，建议拍大一码), sizes written as their 号型 (160/84A)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from assistant import store
+from assistant.catalog.answers import SIZE, answers
 from assistant.catalog.importer import Report, import_files
 from assistant.catalog.store import Item, read_item, summaries
 
@@ -138,3 +139,24 @@ def test_import_again_replaces_a_charts_notes(tmp_path: Path) -> None:
     run_import(db, [sizes])
     chart = item(db).chart
     assert chart is not None and chart.notes == () and [r.size for r in chart.rows] == ["M", "L"]
+
+
+def test_import_reads_the_height_a_haoxing_size_is_made_for(tmp_path: Path) -> None:
+    # A chart of 160/84A sizes with no 身高 column was refused: 尺码表需要身高、体重或脚长列
+    db = tmp_path / "catalog.db"
+    items = tmp_path / "items.csv"
+    items.write_text(f"商品ID,标题,尺码表\n{ITEM},男士西装外套,\n900000000202,校服外套,校服\n", encoding="utf-8")
+    own = tmp_path / "own.csv"
+    own.write_text(
+        f"商品ID,尺码,胸围(cm)\n{ITEM},165/84A,96\n{ITEM},170/88A,100\n{ITEM},175/92A,104\n", encoding="utf-8"
+    )
+    shared = tmp_path / "shared.csv"  # S, M, L with a 号型 column beside them
+    shared.write_text("尺码表,尺码,号型\n校服,S,150/76A\n校服,M,160/84A\n校服,L,170/92A\n", encoding="utf-8")
+    report = run_import(db, [items, own, shared])
+    assert report.problems == () and report.sizes == 6
+    suit = item(db)
+    assert suit.chart is not None and [str(r.height) for r in suit.chart.rows] == ["163-167", "168-172", "173-177"]
+    (size,) = answers(suit, "我170 穿什么码")
+    assert (size.kind, size.values["size"]) == (SIZE, "170/88A")
+    (size,) = answers(item(db, "900000000202"), "孩子158 穿多大")
+    assert (size.kind, size.values["size"]) == (SIZE, "M码")  # 158 is within 160's 158-162

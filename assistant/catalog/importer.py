@@ -14,7 +14,7 @@ from assistant.catalog import store
 from assistant.catalog.bra import bra_size
 from assistant.catalog.feet import foot_range, is_foot_header
 from assistant.catalog.layout import TITLE_ROWS, below_title, clean, named, note, split
-from assistant.catalog.sizing import Range, SizeRow, order, parse_range
+from assistant.catalog.sizing import Range, SizeRow, hao_height, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
 from assistant.catalog.units import WEIGHT_UNIT, UnitGuess, unit_guess
@@ -22,6 +22,7 @@ from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
+HAO_HEADER = "号型"
 NAMED_ITEMS = 3  # a warning names this many items, then counts the others
 _KG = re.compile(r"kg|公斤")
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters
@@ -232,7 +233,11 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
         return columns
     shoes = any(is_foot_header(h) for h in table.header)
     if "size" in columns and (
-        "height" in columns or "weight" in columns or shoes or _bra_sizes(table, columns["size"])
+        "height" in columns
+        or "weight" in columns
+        or shoes
+        or _bra_sizes(table, columns["size"])
+        or _hao_sizes(table, _hao_column(table, columns))
     ):
         if ("id" in columns) == ("chart" in columns):
             problems.append(
@@ -264,6 +269,17 @@ def _columns(table: Table, problems: list[Problem]) -> dict[str, int] | None:
     )
     problems.append(Problem(table.source, table.header_row, reason))
     return None
+
+
+def _hao_column(table: Table, columns: Mapping[str, int]) -> int:
+    """The column that gives each size's 号型: a 号型 column (S, M, L beside 160/84A), else the 尺码 itself."""
+    return next((i for i, h in enumerate(table.header) if clean(h) == HAO_HEADER), columns["size"])
+
+
+def _hao_sizes(table: Table, at: int) -> bool:
+    """Whether every size of a table is a 号型 (160/84A): a chart without 身高 reads its heights from them."""
+    sizes = [cells[at] for _, cells in table.rows if at < len(cells) and cells[at]]
+    return bool(sizes) and all(hao_height(size) is not None for size in sizes)
 
 
 def _bra_sizes(table: Table, at: int) -> bool:
@@ -333,6 +349,9 @@ def _chart_rows(
     if guess is not None:
         parsed.guesses.append(guess)
         weight_in_kg = guess.kg
+    hao: int | None = _hao_column(table, columns)  # without a 身高 column, 160/84A gives the height: 158-162
+    if "height" in columns or not _hao_sizes(table, hao or 0):
+        hao = None
     width = len(table.header)
     owned = columns["id"] if "id" in columns else columns["chart"]
     above = ""  # the owner cell of the row above: blank below it is how a CSV keeps a cell merged down
@@ -379,7 +398,7 @@ def _chart_rows(
             continue
         sources.setdefault(key, (table.source, number))
         keys.append(key)
-        size = _size_row(cells, columns, measures, weight_in_kg, table.source, number, problems)
+        size = _size_row(cells, columns, measures, (weight_in_kg, hao), table.source, number, problems)
         if size is None:
             bad.add(key)
             continue
@@ -404,7 +423,7 @@ def _size_row(
     cells: Sequence[str],
     columns: Mapping[str, int],
     measures: Sequence[tuple[int, str]],
-    weight_in_kg: bool,
+    read: tuple[bool, int | None],  # the weight column in kg; the column of the 号型 that gives the height
     source: str,
     number: int,
     problems: list[Problem],
@@ -413,7 +432,9 @@ def _size_row(
     if not size:
         problems.append(Problem(source, number, _("尺码 is empty"), columns["size"]))
         return None
-    height = weight = None
+    weight_in_kg, hao = read
+    height = hao_height(cells[hao]) if hao is not None else None
+    weight = None
     if "height" in columns and cells[columns["height"]]:
         height = parse_range(cells[columns["height"]], metres=True)
         if height is None:

@@ -72,6 +72,21 @@ class SizeChart:
         return any(r.weight is not None for r in self.rows)
 
 
+# A size written as its 号型 (GB/T 1335): 160/84A is made for a body 160 cm tall with an 84 cm chest; children's
+# 110/56 has no letter. The 号 fits heights within HAO_SPAN cm of it (160: 158-162).
+_HAO = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})\s*[YABC]?")
+HAO_SPAN = 2.0
+
+
+def hao_height(size: str) -> Range | None:
+    """The heights a 号型 size is made for (160/84A: 158-162 cm); None when the size is no 号型."""
+    found = _HAO.fullmatch(unicodedata.normalize("NFKC", size).strip().upper())
+    if found is None or not 50 <= int(found.group(1)) <= 200:
+        return None
+    hao = float(found.group(1))
+    return Range(hao - HAO_SPAN, hao + HAO_SPAN)
+
+
 def parse_range(cell: str, *, kg_to_jin: bool = False, metres: bool = False) -> Range | None:
     """A chart cell such as 158-165, 158~165cm, 95-110斤, 165, 160以下, 180以上; None when it is none of these.
 

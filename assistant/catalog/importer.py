@@ -355,14 +355,17 @@ def _chart_rows(
     width = len(table.header)
     owned = columns["id"] if "id" in columns else columns["chart"]
     above = ""  # the owner cell of the row above: blank below it is how a CSV keeps a cell merged down
-    owners = {row[owned].strip() for _, row in table.rows if owned < len(row) and row[owned]}
+    owners: set[str] | None = None  # the names the table's rows give: a lone one is no note
     notes: list[str] = []  # rows of one sentence (偏小一码，建议拍大一码): notes of the table's charts
     keys: list[tuple[str, str]] = []
     for number, row in table.rows:
-        said = note(row, owners)
-        if said is not None:
-            notes.append(said)
-            continue
+        if len(row) - row.count("") == 1:  # a size's row fills more: only these can be notes
+            if owners is None:
+                owners = {r[owned].strip() for _, r in table.rows if owned < len(r) and r[owned]}
+            said = note(row, owners)
+            if said is not None:
+                notes.append(said)
+                continue
         cells = _padded(row, width, table.source, number, problems)
         if cells is None:
             continue

@@ -15,7 +15,7 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.stale import WENT_ON
 from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, agent, customer, ingest
-from tests.helpers import BACKENDS, make_event, replace_config
+from tests.helpers import BACKENDS, ROOT, make_event, replace_config
 
 pytestmark = BACKENDS
 
@@ -263,3 +263,32 @@ async def test_followups_stale_record_stays_when_the_late_event_came_before_it(h
     await ingest(harness, agent(day + 20_000))
     await ingest(harness, customer(day, text="在吗"))  # asked before the agent's message: it answered nothing
     assert [f.state for f in harness.followups()] == ["stale"]
+
+
+# ---- an order's events out of order ---------------------------------------------------------------
+
+
+async def test_followups_payment_delivered_before_its_order_closes_with_thanks(
+    send_config: Config, db_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    # Found: the platform posted the payment before the order's creation (which came after the closing went out):
+    # a buyer who had paid got the bargainer's pitch to buy (下单前可以看看店铺首页有没有能领的券), not thanks.
+    from assistant.suggest.phrases import Library
+
+    shipped = Library.load([ROOT / "phrases"])
+    h = await Harness(send_config, db_path, clock, plugins=[recorder], phrases=shipped).start()
+    try:
+        h.customer_types["conv1"] = "bargainer"
+        now = clock.now_ms()
+        await ingest(
+            h,
+            customer(now - 60_000, text="能便宜点吗，便宜就拍"),
+            make_event("order_paid", order="o1", amount=199.0, ts=now - 20_000),
+        )
+        await h.resend(agent(now, text="收到亲，马上为您安排"))
+        await h.advance(IDLE)
+        await h.resend(make_event("order_created", order="o1", amount=199.0, ts=now - 30_000))
+    finally:
+        await h.stop()
+    [f] = h.followups()
+    assert (f.kind, f.state) == ("followup", "sent") and (f.phrase_id or "").startswith("followup_paid.")

@@ -449,7 +449,9 @@ def fire_context(
         for r in store.unpaid_orders(conn, shop, conversation, orders_since_ms)
     )
     bought = conn.execute(
-        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NOT NULL LIMIT 1",
+        # An order whose payment came before its creation (or without one) is bought as well: by its payment's time.
+        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND coalesce(created_ms, paid_ms) >= ?"
+        " AND paid_ms IS NOT NULL LIMIT 1",
         (shop, conversation, orders_since_ms),
     ).fetchone()
     return FireContext(

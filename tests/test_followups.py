@@ -562,6 +562,7 @@ async def test_followups_restart_resumes_interrupted_delivery_with_same_key(
     clock.advance(10 + restart_gap(send_config, db_path))
     await h.start()
     try:
+        await h.advance(send_config.followups.late_settle_s)  # the messages held back meanwhile came first
         [call] = recorder.calls
         assert call["key"] == failing.calls[0]["key"] == f.id
         [f] = h.followups()

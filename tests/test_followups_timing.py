@@ -14,6 +14,7 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.followups.stale import WENT_ON
+from assistant.hookspecs import DeliveryResult
 from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, agent, customer, ingest
 from tests.helpers import BACKENDS, ROOT, make_event, replace_config
 
@@ -147,6 +148,48 @@ async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Ha
     await harness.advance(harness.config.followups.late_settle_s)
     [f] = harness.followups()
     assert len(recorder.calls) == 1 and f.state == "sent"
+
+
+async def test_followups_delivery_resumed_at_start_waits_for_the_messages_held_back_meanwhile(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    # Found: a closing waiting to retry (the platform had answered 503) when the service stopped was posted the
+    # moment it started again, and the buyer's answer, stamped before it came due and held back by the platform
+    # while the service was down, arrived half a second later.
+    recorder = Recorder([DeliveryResult.retry("HTTP 503", status=503)])
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    try:
+        now = clock.now_ms()
+        await h.resend(agent(now))
+        await h.advance(IDLE)
+        assert len(recorder.calls) == 1 and [f.state for f in h.followups()] == ["pending"]
+        # Down 100 s: within late_grace_s, and past [followups] lease_s (90), after which a start on PostgreSQL
+        # takes up a delivery (before, another instance may still be working on it).
+        await h.restart(advance_s=100)
+        assert len(recorder.calls) == 1
+        await h.advance(0.5)
+        await h.resend(customer(now + (IDLE - 10) * 1000, text="好的，我已经拍下了"))
+        await h.advance(IDLE)
+        assert len(recorder.calls) == 1 and [f.state for f in h.followups()] == ["cancelled"]
+    finally:
+        await h.stop()
+
+
+async def test_followups_delivery_resumed_at_start_goes_out_after_settling(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    recorder = Recorder([DeliveryResult.retry("HTTP 503", status=503)])
+    h = await Harness(send_config, db_path, clock, plugins=[recorder]).start()
+    try:
+        await h.resend(agent(clock.now_ms()))
+        await h.advance(IDLE)
+        await h.restart(advance_s=100)
+        await h.advance(h.config.followups.late_settle_s - 0.1)
+        assert len(recorder.calls) == 1
+        await h.advance(0.1)
+        assert len(recorder.calls) == 2 and [f.state for f in h.followups()] == ["sent"]
+    finally:
+        await h.stop()
 
 
 # ---- a platform clock running ahead ---------------------------------------------------------------

@@ -157,6 +157,7 @@ class Deliverer:
         self._handed: dict[str, int] = {}
         self.stopping = False  # a clean stop: attempts in flight finish, none starts
         self.refusals = Refusals()
+        self.held: dict[str, int] = {}  # resumed by a start: no attempt before then (held-back messages come first)
 
     def submit(self, followup: Followup, *, cancel: str | None = None, settle_as: str = "cancelled") -> None:
         """Start delivering `followup` (pending) unless it is already on its way; with `cancel`, only to settle
@@ -182,16 +183,14 @@ class Deliverer:
         """What `/readyz` shows of follow-ups: pending now (in the database, every instance's), and since the
         start the deliveries a locked database left pending (`left_pending`; `left_pending_now` of them not taken
         up again yet) and the payment checks it made give up (`checks_given_up`)."""
-        pending = await self.writer.submit(followup_store.count_pending, together=True)
         counts: dict[str, Any] = {
-            "pending": pending,
+            "pending": await self.writer.submit(followup_store.count_pending, together=True),
             "left_pending": self.left_pending,
             "left_pending_now": len(self.left),
             "checks_given_up": self.checks_given_up,
         }
-        if refused := self.refusals.shown(
-            [job.held_for for job in self._jobs.values() if job.held_for]
-        ):  # a refused token: said here until it is accepted again
+        # A refused token: said here until it is accepted again.
+        if refused := self.refusals.shown([job.held_for for job in self._jobs.values() if job.held_for]):
             counts["credentials_refused"] = refused
         return counts
 
@@ -310,6 +309,7 @@ class Deliverer:
         last_error = f.last_error
         unknown = attempts > 0 and f.outcome_unknown  # an attempt was made, and whether it arrived is not known
         ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
+        hold_ms = self.held.pop(f.id, 0)  # resumed by a start: no post before the messages held back meanwhile came
         if f.id in self._handed:  # the platform took it, and a locked database kept its record: record it now
             await self._record_sent(job, f, self._handed[f.id])
             log.info("follow-up %s: taken by the platform at attempt %d, recorded sent", f.id, self._handed[f.id])
@@ -355,6 +355,10 @@ class Deliverer:
                     continue
             if self.stopping:
                 return  # stays pending: resumed after the restart
+            if hold_ms > self.clock.now_ms():
+                await self._wait(job, hold_ms)
+                if job.cancel_requested is not None or self.stopping:
+                    continue
             if f.kind == "payment_reminder":
                 if not await self._write(job, "whether its order was paid", lambda: self._unpaid(f)):
                     job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
@@ -530,11 +534,8 @@ class Deliverer:
     async def _echoed(self, job: _Job, f: Followup) -> bool:
         """The platform's echo of the follow-up is in the log (logged under the id of its `auto` message)."""
         event_id = auto_event_id(f.id)
-        return await self._write(
-            job,
-            "looking for its echo",
-            lambda: self.writer.submit(lambda conn: followup_store.echoed(conn, event_id), together=True),
-        )
+        echoed = partial(self.writer.submit, lambda conn: followup_store.echoed(conn, event_id), together=True)
+        return await self._write(job, "looking for its echo", echoed)
 
     async def _attempt(self, f: Followup) -> DeliveryResult:
         conversation = _conversation(f)

@@ -207,6 +207,7 @@ class FollowupService:
             if f.id in ended:
                 self.deliverer.resume(f, ended[f.id])
             elif now - f.updated_ms <= policy.grace_ms:
+                self.deliverer.held[f.id] = now + policy.settle_ms  # as the overdue timers: held-back messages first
                 self.deliverer.submit(f)
                 resumed += 1
             elif f.attempts:  # too late to send; an attempt was made: the platform may hold it (then `sent`)

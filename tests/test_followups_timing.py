@@ -13,6 +13,7 @@ import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import Config
+from assistant.followups.service import LATE_REPLY
 from assistant.followups.stale import WENT_ON
 from assistant.hookspecs import DeliveryResult
 from tests.followup_harness import GRACE, IDLE, TOLERANCE, Harness, Recorder, agent, customer, ingest
@@ -188,6 +189,31 @@ async def test_followups_delivery_resumed_at_start_goes_out_after_settling(
         assert len(recorder.calls) == 1
         await h.advance(0.1)
         assert len(recorder.calls) == 2 and [f.state for f in h.followups()] == ["sent"]
+    finally:
+        await h.stop()
+
+
+async def test_followups_suggested_closing_leaves_the_panel_when_a_reply_written_before_it_arrives_late(
+    send_config: Config, db_path: Path, clock: FakeClock
+) -> None:
+    # Found: the buyer's 好的我拍了, written before the closing came due, reached the service 20 s after the closing
+    # was suggested: the panel (which drops a prompt once a customer message stamped after it is on the card) kept
+    # offering the agent a goodbye to a buyer who had written, before and after a restart.
+    h = await Harness(replace_config(send_config, "followups", mode="suggest"), db_path, clock).start()
+    try:
+        now = clock.now_ms()
+        await h.resend(agent(now))
+        await h.advance(IDLE)
+        [suggested] = h.followups()
+        assert suggested.state == "suggested"
+        h.drain_updates()
+        await h.advance(20)
+        await h.resend(customer(now + (IDLE - 10) * 1000, text="好的我拍了"))
+        [f] = h.followups()
+        assert (f.id, f.state, f.last_error) == (suggested.id, "cancelled", LATE_REPLY)
+        assert [u.payload["state"] for u in h.drain_updates() if u.kind == "followup"] == ["cancelled"]
+        await h.restart(advance_s=1)
+        assert h.service.panel_states([KEY])[KEY]["state"] == "cancelled"  # a line the panel hides
     finally:
         await h.stop()
 

@@ -64,6 +64,8 @@ AGENT_SENT = N_("the agent sent it")
 # Why no closing went out: the agent's own last message was one (the customer would read two goodbyes).
 AGENT_CLOSED = N_("the agent's last message was a closing")
 DOWN_WHEN_DUE = N_("the service was down when it was due")
+# Why a suggested follow-up left the panel when a customer message (or closure) stamped before it arrived after it.
+LATE_REPLY = N_("the customer wrote, or the conversation was closed, before it was suggested (delivered late)")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
@@ -305,7 +307,9 @@ class FollowupService:
             if latest is not None and stamp < latest:
                 return "earlier"  # stamped before the idle period now running began: it ends nothing
             self._echo.pop(key, None)
-            self._suggested.pop(key, None)
+            suggested = self._suggested.pop(key, None)
+            if suggested is not None and at_ms <= suggested.fired_ms:  # the panel drops only one stamped after it
+                self.tasks.spawn(self._set_state(suggested, "cancelled", LATE_REPLY), name="followups-late-reply")
             self.deliverer.cancel_for(key, CLOSED if type == "conversation_closed" else CUSTOMER_WROTE)
             reason = "closed" if type == "conversation_closed" else "customer_replied"
             cancelled = self.timers.cancel(key, seq=seq, at_ms=at_ms, reason=reason)

@@ -143,6 +143,21 @@ async def test_followups_timer_overdue_at_start_waits_for_the_messages_held_back
     assert recorder.calls == [] and harness.followups() == []
 
 
+async def test_followups_timer_coming_due_just_after_start_waits_for_the_messages_held_back_meanwhile(
+    harness: Harness, recorder: Recorder
+) -> None:
+    # Found: a timer due 2 s after the start fired then, and the buyer's answer, written while the service was down
+    # and held back by the platform, arrived a second later.
+    now = harness.clock.now_ms()
+    await harness.resend(agent(now))
+    await harness.restart(advance_s=IDLE - 2)
+    await harness.advance(3)
+    assert recorder.calls == []
+    await harness.resend(customer(now + 60_000))
+    await harness.advance(IDLE)
+    assert recorder.calls == [] and harness.followups() == []
+
+
 async def test_followups_timer_overdue_at_start_fires_after_settling(harness: Harness, recorder: Recorder) -> None:
     await harness.resend(agent(harness.clock.now_ms()))
     await harness.restart(advance_s=IDLE + 30)

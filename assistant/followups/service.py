@@ -199,7 +199,8 @@ class FollowupService:
         checkpoint()  # the last: what follows arms, fires and resumes deliveries
         # Timers due while the service was down: past late_grace_s their firing records them missed; the others fire.
         overdue = overdue_at_start(self.timers.queue, now, policy.grace_ms, warn=self._sends())
-        # Due but not missed: the messages the platform held back while the service was down come in first.
+        # Due (or coming due meanwhile) but not missed: the messages the platform held back while the service was
+        # down come in first.
         self.timers.hold(now, policy.grace_ms, now + policy.settle_ms if policy.settle_ms else 0)
         self.timers.start(self._fire)
         if self.shared is not None:

@@ -235,9 +235,9 @@ class Timers:
         return timer
 
     def hold(self, now_ms: int, late_ms: int, until_ms: int) -> None:
-        """Hold every timer due by `now_ms`, at most `late_ms` ago, until `until_ms`; release every other."""
+        """Hold every timer due by `until_ms` (at most `late_ms` before `now_ms`) until then; release every other."""
         for key, timer in list(self.queue.items()):
-            held = until_ms if now_ms - late_ms <= timer.due_ms <= now_ms else 0
+            held = until_ms if now_ms - late_ms <= timer.due_ms <= until_ms else 0
             if not timer.firing and timer.not_before != held:
                 timer.not_before = held
                 self.queue.set(key, timer)

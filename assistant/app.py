@@ -35,6 +35,7 @@ from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
+from assistant.tasks import fault_reason
 from assistant.upgrade import SchemaError
 from assistant.web.appkeys import (
     BUS,
@@ -69,10 +70,15 @@ from assistant.web.starting import StartStopped, Startup, abandon_start, finish_
 from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
 from assistant.web.suggest import reload_for_fleet
-from assistant.writer import RECONNECT_PAUSE_S, RECONNECT_WAIT_S, StorageError, Writer, is_busy
+from assistant.writer import RECONNECT_PAUSE_S, StorageError, Writer, is_busy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+WAIT_SAID_EVERY_S = 60.0  # a start waiting for PostgreSQL says so in the log this often
+# The kinds of fault (tasks.fault_reason) a server's coming back, or its freeing a connection, ends.
+SERVER_NOT_THERE = frozenset(
+    {"cannot connect", "no free connection", "not answering", "the server is out of resources"}
+)
 
 
 def create_app(
@@ -141,7 +147,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STARTUP].enter(_opening(path))
     writer: Writer | None = None
     try:  # in a thread: the service answers /healthz meanwhile (a big log after an unclean stop takes a while)
-        writer = await asyncio.to_thread(Writer, path, busy_timeout_s=app[CONFIG].store.busy_timeout_s, repair=False)
+        writer = await _open_writer(app, path)
         await _derive(app, writer)
     except (sqlite3.Error, SchemaError) as exc:
         await _close_unstarted(writer)
@@ -187,6 +193,24 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
 
 
+async def _open_writer(app: web.Application, path: store.Location) -> Writer:
+    """The writer, opened (and the log migrated); on PostgreSQL, waited for while the server cannot be reached or
+    has no connection to give (down, restarting, at max_connections): a start whose server was not up yet (the
+    machine's boot, a failover) exited 1 at once. A server that refuses the password or knows no such database
+    stops the start at once, as before: waiting would not change its answer."""
+
+    def open_writer() -> Writer:
+        return Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s, repair=False)
+
+    if not isinstance(path, pg.Location):
+        return await asyncio.to_thread(open_writer)
+
+    def unreachable(exc: Exception) -> bool:
+        return isinstance(exc, psycopg.OperationalError) or fault_reason(exc) in SERVER_NOT_THERE
+
+    return await _waiting_for_postgresql(app, lambda: asyncio.to_thread(open_writer), unreachable, "PostgreSQL cannot be reached")  # fmt: skip
+
+
 async def _derive(app: web.Application, writer: Writer) -> None:
     """The rows of the events logged since the last clean stop that an older release left underived: a step of its
     own, which a stop ends (within a statement on SQLite, between parts of 20,000 events on PostgreSQL), what it
@@ -207,31 +231,53 @@ async def _derive(app: web.Application, writer: Writer) -> None:
 
 
 async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[T]], writer: Writer | None = None) -> T:
-    """`attempt()`, made again while PostgreSQL is lost to it (a restart, a failover dropped its connection) for up
-    to RECONNECT_WAIT_S, then its last error; `/readyz` names the step and the wait meanwhile, a stop ends it.
+    """`attempt()`, made again while PostgreSQL is lost to it (a restart, a failover dropped its connection) until it
+    is back; `/readyz` names the step and what it waits for meanwhile, a stop ends the wait.
 
     A step of the start that reads or writes the database exited the service ("cannot open the database (the
-    connection is closed)", or an AdminShutdown) where, once started, it reconnects. Each attempt must be one that
-    may run again after a failure (what it committed kept). The writer's connection is opened again here before
-    its thread starts, by its next group after (`Writer._begin`); `attempt`'s own connections are its to open."""
+    connection is closed)", or an AdminShutdown) where, once started, it reconnects; and after a minute of waiting it
+    exited too: a server down longer (a failover, a maintenance window) took every instance with it, each restarted
+    by its supervisor into the same wait, or left stopped. Each attempt must be one that may run again after a
+    failure (what it committed kept). The writer's connection is opened again here before its thread starts, by its
+    next group after (`Writer._begin`); `attempt`'s own connections are its to open."""
+
+    def lost(exc: Exception) -> bool:
+        return isinstance(exc, psycopg.OperationalError) or (writer is not None and writer.lost)
+
+    async def once() -> T:
+        if writer is not None and writer.lost and not writer.started:
+            await asyncio.to_thread(writer.reconnect)
+        return await attempt()
+
+    return await _waiting_for_postgresql(app, once, lost, "the PostgreSQL connection was lost")
+
+
+async def _waiting_for_postgresql(
+    app: web.Application, attempt: Callable[[], Awaitable[T]], passing: Callable[[Exception], bool], what: str
+) -> T:
+    """`attempt()`, made again every RECONNECT_PAUSE_S for as long as its failure is one that `passing` says the
+    server's return ends, with no time limit: `/readyz` names the step, `what`, the fault's kind (not its words, which
+    name the server's address and role: `/readyz` is open to anyone) and how long it has waited; the log says it in
+    full at once, then once a minute. A stop ends the wait (StartStopped)."""
     startup = app[STARTUP]
-    deadline = time.monotonic() + RECONNECT_WAIT_S
-    step = waiting = startup.stage
+    step = startup.stage
+    since: float | None = None
+    said = 0.0
     while True:
         try:
-            if writer is not None and writer.lost and not writer.started:
-                await asyncio.to_thread(writer.reconnect)
             startup.stage = step
             return await attempt()
         except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-            if not (isinstance(exc, psycopg.OperationalError) or (writer is not None and writer.lost)):
+            if not passing(exc):
                 raise
-            if time.monotonic() >= deadline:
-                raise
-            if startup.stage != waiting:
-                step = startup.stage
-                log.warning("starting: the PostgreSQL connection was lost during the step %r (%s); trying again", step, exc)  # fmt: skip
-            waiting = startup.stage = f"{step}: the PostgreSQL connection was lost ({exc}); trying again"
+            now = time.monotonic()
+            if since is None or startup.stage != step:  # a first failure, or one in a step the attempt entered
+                step, since, said = startup.stage, now, now
+                log.warning("starting: %s during the step %r (%s); trying again until it is back", what, step, exc)
+            elif now - said >= WAIT_SAID_EVERY_S:
+                said = now
+                log.warning("starting: still waiting for PostgreSQL after %.0f s, in the step %r (%s)", now - since, step, exc)  # fmt: skip
+            startup.stage = f"{step}: {what} ({fault_reason(exc)}); waiting for it {now - since:.0f} s, trying again"
         await startup.unless_stopped(asyncio.sleep(RECONNECT_PAUSE_S))
 
 

@@ -52,6 +52,7 @@ class Cluster:
         self.password = secrets.token_urlsafe(16)
         self._names = itertools.count(1)
         self._user: str | None = None
+        self._options = ""
         if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to an unprivileged account
             self._user = "postgres" if _has_user("postgres") else "nobody"
             uid = pwd.getpwnam(self._user).pw_uid
@@ -77,8 +78,18 @@ class Cluster:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB"
         )
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", options,
+        self._options = options
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data (again, after `stop_server`)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", self._options,
                   "-w", "start")  # fmt: skip
+
+    def stop_server(self) -> None:
+        """Stop the server as an administrator's fast shutdown does: every connection ended, none taken until
+        `start_server` (the data kept)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def postmaster_pid(self) -> int:
         """The server's main process (its first line of postmaster.pid)."""

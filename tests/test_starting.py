@@ -4,6 +4,7 @@ answers, `/readyz` says `starting`, and an event is answered only once logged (h
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 import time
@@ -516,3 +517,72 @@ async def test_start_whose_postgresql_connection_drops_while_it_writes_the_repla
     seconds = await ready_after_a_drop_in(config, db_path, pg_cluster, reached, release, recorded)
     assert await asyncio.to_thread(stale_records, db_path) == 1
     print(f"ready {seconds:.2f} s after the drop")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_whose_postgresql_stays_down_past_a_minute_waits_for_it_and_serves_once_it_is_back(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: a server down longer than a minute during the start (a failover, a maintenance window) ended the start,
+    # exit 1. The minute is made a second here (the name the start read it by, if any): the start waits past it.
+    from assistant import app as app_module
+    from assistant.followups import store as followup_store
+
+    monkeypatch.setattr(app_module, "RECONNECT_WAIT_S", 1.0, raising=False)
+    reached, release = held_in(monkeypatch, followup_store, "events_to_replay")
+    with serving(make_app(config), config, before_stop=release.set) as served:
+        async with aiohttp.ClientSession() as session:
+            assert await asyncio.to_thread(reached.wait, 60)
+            await asyncio.to_thread(pg_cluster.stop_server)
+            try:
+                release.set()
+
+                async def waited(past_s: float) -> str:
+                    status, (body, _retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
+                    message = str(body.get("message", ""))
+                    found = re.search(r"waiting for it (\d+) s", message)
+                    return message if status == 503 and found and int(found[1]) >= past_s else ""
+
+                message = await eventually(lambda: waited(3), timeout=30)
+                assert "reloading the follow-up timers" in message and "(cannot connect)" in message, message
+                assert "127.0.0.1" not in message and str(pg_cluster.port) not in message  # open to anyone
+                assert not served.stopped()
+            finally:
+                await asyncio.to_thread(pg_cluster.start_server)
+            back = time.monotonic()
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+            print(f"ready {time.monotonic() - back:.2f} s after the server was back")
+            assert not served.stopped()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_start_on_a_postgresql_not_up_yet_waits_for_it_and_serves_once_it_is_up(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster
+) -> None:
+    # Found: a start before its server was up (the machine's boot, a failover) exited 1 at once ("cannot open the
+    # database"); its supervisor's restarts then met the same, each a start of seconds.
+    await asyncio.to_thread(pg_cluster.stop_server)
+    try:
+        with serving(make_app(config), config) as served:
+            async with aiohttp.ClientSession() as session:
+
+                async def waiting() -> str:
+                    if served.stopped():
+                        return "stopped"
+                    try:
+                        status, (body, _retry) = await status_and_body(session, "GET", f"{served.url}/readyz")
+                    except aiohttp.ClientConnectionError:  # not listening yet
+                        return ""
+                    message = str(body.get("message", ""))
+                    return message if status == 503 and "PostgreSQL cannot be reached" in message else ""
+
+                message = await eventually(waiting, timeout=30)
+                assert message.startswith("the service is starting (opening the log: "), message
+                await asyncio.to_thread(pg_cluster.start_server)
+                back = time.monotonic()
+                await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+                print(f"ready {time.monotonic() - back:.2f} s after the server was up")
+                assert not served.stopped()
+    finally:
+        if not (pg_cluster.data / "postmaster.pid").exists():
+            await asyncio.to_thread(pg_cluster.start_server)

@@ -141,6 +141,36 @@ async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
     assert shown == ["sent"]
 
 
+async def test_chatwoot_follow_up_an_agent_retried_stays_sent_when_the_older_refusal_comes_after_a_restart(
+    tmp_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: the retry's news and the older refusal were ranked by Chatwoot's stamp in the process's memory alone: a
+    # restart between the two (or another instance on a shared database taking the refusal) let the older refusal
+    # fail a follow-up the buyer had received.
+    chatwoot.channel_error = WHATSAPP
+    service = await start_service(tmp_path, chatwoot)
+    try:
+        await idle_conversation(service, chatwoot)
+        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+        await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
+        refusal = chatwoot.deliveries[-1][1]
+        chatwoot.channel_error = None
+        followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
+        chatwoot.retry("3", "42", followup["id"])
+        await eventually(lambda: len(chatwoot.deliveries) == 6, timeout=3)
+        assert followup_rows(service.db)[0][0] == "sent"
+        service.stop()
+        await service.start()
+        async with aiohttp.ClientSession() as session:
+            await deliver(session, service, refusal)  # Chatwoot's refusal again, older than the retry's news
+        assert followup_rows(service.db)[0][0] == "sent"
+    finally:
+        service.stop()
+    [(state, attempts, error)] = followup_rows(service.db)
+    assert (state, attempts) == ("sent", 1)
+    assert error.startswith(RETRIED) and WHATSAPP in error
+
+
 async def test_chatwoot_follow_up_to_a_deleted_conversation_is_cancelled(
     tmp_path: Path, chatwoot: FakeChatwoot
 ) -> None:

@@ -194,9 +194,9 @@ class Deliverer:
             counts["credentials_refused"] = refused
         return counts
 
-    async def channel_news(self, followup_id: str, refusal: str | None) -> Followup | None:
+    async def channel_news(self, followup_id: str, refusal: str | None, stamped_ms: int) -> Followup | None:
         """The platform took `followup_id`, then its channel refused it, or a retry sent it: refusals.channel_news."""
-        return await channel_news(self.writer, self.clock, self.notify, followup_id, refusal)
+        return await channel_news(self.writer, self.clock, self.notify, followup_id, refusal, stamped_ms)
 
     def resume(self, f: Followup, ended_by: str | None) -> None:
         """Resume pending `f` (its delivery stopped: a restart, a take-over, a locked database), or, when its idle

@@ -77,15 +77,23 @@ class Refusals:
 
 
 async def channel_news(
-    writer: Writer, clock: Clock, notify: Callable[[Followup], None], followup_id: str, refusal: str | None
+    writer: Writer,
+    clock: Clock,
+    notify: Callable[[Followup], None],
+    followup_id: str,
+    refusal: str | None,
+    stamped_ms: int,
 ) -> Followup | None:
     """The platform took `followup_id`, then its channel did not deliver it (`refusal`: Chatwoot's `external_error`):
     recorded `failed` with the channel's reason, whether its `sent` was recorded yet or not (a delivery still at it
     finds it no longer pending and records nothing more); never sent again by the assistant. `refusal` None: an
     agent retried it in the platform and it went out (Chatwoot: failed to sent, `external_error` cleared): one the
-    channel had refused is `sent`. None when nothing changed (the news twice, or no follow-up of this log)."""
+    channel had refused is `sent`. None when nothing changed (the news twice, news older than news the log had of it
+    (`stamped_ms`, the platform's stamp), or no follow-up of this log)."""
 
     def fail(conn: sqlite3.Connection) -> Followup | None:
+        if not followup_store.channel_latest(conn, followup_id, stamped_ms, sent=False):
+            return None
         error = f"{CHANNEL_REFUSED}: {refusal}"[:1000]
         states = ("pending", "sent")
         return followup_store.update_followup(
@@ -93,6 +101,8 @@ async def channel_news(
         )
 
     def sent(conn: sqlite3.Connection) -> Followup | None:
+        if not followup_store.channel_latest(conn, followup_id, stamped_ms, sent=True):
+            return None
         known = followup_store.followup(conn, followup_id)
         if known is None or known.state != "failed" or not (known.last_error or "").startswith(CHANNEL_REFUSED):
             return None  # sent already, or failed otherwise: nothing the platform's retry changes

@@ -265,6 +265,22 @@ def _set_outcome(conn: sqlite3.Connection, followup_id: str, unknown: bool) -> N
     )
 
 
+def channel_latest(conn: sqlite3.Connection, followup_id: str, stamped_ms: int, *, sent: bool) -> bool:
+    """Whether a follow-up's news from its channel (the platform's stamp; a tie: a retry's success, stamped with the
+    claim that kept the refusal, wins) is the latest the log has had of it; remembered if so, in the transaction
+    that acts on it. The platform's webhook jobs run out of order, and an instance that did not see the newer news
+    (restarted since, or another one) let an older refusal fail a follow-up a retry had sent."""
+    cur = conn.execute(
+        "INSERT INTO followup_outcomes (id, unknown, channel_ms, channel_sent)"
+        " SELECT id, 1, ?, ? FROM followups WHERE id = ?"
+        " ON CONFLICT (id) DO UPDATE SET channel_ms = excluded.channel_ms, channel_sent = excluded.channel_sent"
+        " WHERE followup_outcomes.channel_ms IS NULL"
+        " OR (followup_outcomes.channel_ms, followup_outcomes.channel_sent) <= (excluded.channel_ms, excluded.channel_sent)",
+        (stamped_ms, int(sent), followup_id),
+    )
+    return cur.rowcount > 0
+
+
 def with_outcomes(conn: sqlite3.Connection, found: list[Followup]) -> list[Followup]:
     """Pending follow-ups with whether their last attempt's outcome is known (none recorded: unknown, as for a
     follow-up an older release attempted)."""

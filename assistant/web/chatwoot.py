@@ -171,9 +171,10 @@ async def post_chatwoot(request: web.Request) -> web.Response:
         for event in events:
             warn_missing_token(config, memory, event.shop)
         if mapped.channel is not None and (followups := request.app.get(FOLLOWUPS)) is not None:
-            followup, refusal, stamped = mapped.channel
-            if memory.channel_latest(followup, stamped, sent=refusal is None):  # else older than news already had
-                await followups.deliverer.channel_news(followup, refusal)  # after its echo is logged: `failed` stays
+            followup, refusal, stamped = mapped.channel  # news older than the log's latest of it change nothing
+            await followups.deliverer.channel_news(
+                followup, refusal, stamped
+            )  # after its echo is logged: `failed` stays
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents or named:
             await request.app[WRITER].submit(lambda conn: _record(conn, news, named))

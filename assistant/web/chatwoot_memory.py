@@ -63,9 +63,6 @@ class ChatwootMemory:
         self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
         # A conversation's contact as the log has it, seen unmerged (another instance may merge: not shared).
         self._contacts: _Cache[tuple[str, str], str] = _Cache(0 if shared else CACHED, misses=False)
-        # Each follow-up's latest news from its channel, (Chatwoot's stamp, 1 sent by a retry or 0 refused): Chatwoot's
-        # webhook jobs may run out of order, and a refusal older than a retry's success must not fail it again.
-        self._channel: _Cache[str, tuple[int, int]] = _Cache()
         self.shared = shared
         self.tokens_warned: set[str] = set()  # accounts whose missing API token was checked (warned once)
 
@@ -141,16 +138,6 @@ class ChatwootMemory:
             return contact, logged
         self._contacts.put((shop, conversation), contact)
         return contact, None
-
-    def channel_latest(self, followup: str, stamped_ms: int, *, sent: bool) -> bool:
-        """Whether a follow-up's news from its channel is the latest yet (a tie: a retry's success, stamped with the
-        claim that kept the refusal, wins); remembered if so. Kept in this process only: news arrive seconds apart."""
-        news = (stamped_ms, int(sent))
-        _found, latest = self._channel.get(followup)
-        if latest is not None and latest > news:
-            return False
-        self._channel.put(followup, news)
-        return True
 
     def news(self, notes: Notes) -> Notes:
         """The part of `notes` not remembered yet (most deliveries teach nothing new: no write then)."""

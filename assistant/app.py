@@ -367,8 +367,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     except (
         StartStopped
     ):  # SIGTERM during the start: it ends in its read or at a slice of its replay, what it replayed kept
-        await service.tasks.join()  # the replay's `stale` records, before the watermark passes their events
-        await service.stop()
+        await service.stop()  # the replay's `stale` records first, or the watermark held short of their events
         raise
     app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
     yield

@@ -586,3 +586,51 @@ async def test_start_on_a_postgresql_not_up_yet_waits_for_it_and_serves_once_it_
     finally:
         if not (pg_cluster.data / "postmaster.pid").exists():
             await asyncio.to_thread(pg_cluster.start_server)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_sigterm_during_the_start_while_its_stale_records_wait_for_postgresql_stops_and_the_next_start_writes_them(
+    config: Config, db_path: pg.Location, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: a SIGTERM at the end of the start's replay, while the replay's `stale` records waited for a server that
+    # had gone away, waited up to a minute for it before the service stopped.
+    from assistant.followups import stale
+    from assistant.followups.service import FollowupService
+
+    await asyncio.to_thread(log_stale_on_arrival, db_path)
+    reached, release = held_in(monkeypatch, stale, "_write_each")
+    go = threading.Event()
+    replay = FollowupService._replay
+
+    async def held_replay(self: FollowupService, *args: Any) -> tuple[int, int]:
+        done = await replay(self, *args)
+        assert await asyncio.to_thread(go.wait, 60)
+        return done
+
+    monkeypatch.setattr(FollowupService, "_replay", held_replay)
+    app = make_app(config)
+
+    def let_go() -> None:
+        release.set()
+        go.set()
+
+    try:
+        with serving(app, config, before_stop=let_go) as served:
+            assert await asyncio.to_thread(reached.wait, 60)  # the records' batch, in the writer
+            await asyncio.to_thread(pg_cluster.stop_server)
+            release.set()  # the batch fails on the connection the server dropped; tried again while it is down
+            served.stop()
+            await eventually(lambda: app[STARTUP].stopping, timeout=10)
+            asked = time.monotonic()
+            go.set()  # the replay is over: the start stops at its next safe point
+            await eventually(served.stopped, timeout=15)
+            print(f"stopped {time.monotonic() - asked:.2f} s after the SIGTERM")
+    finally:
+        await asyncio.to_thread(pg_cluster.start_server)
+    assert await asyncio.to_thread(stale_records, db_path) == 0  # not written: the next start replays their events
+    monkeypatch.undo()
+    with serving(make_app(config), config) as served:
+        async with aiohttp.ClientSession() as session:
+            await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=60)
+            await eventually(lambda: asyncio.to_thread(stale_records, db_path), timeout=30)
+    assert await asyncio.to_thread(stale_records, db_path) == 1

@@ -242,7 +242,10 @@ class FollowupService:
             after = (rows[-1].due_ms, rows[-1].shop, rows[-1].conversation)
 
     async def stop(self) -> None:
-        """Stop firing and delivering; persist the timers."""
+        """Stop firing and delivering; persist the timers, short of the events whose stale records were not written."""
+        await self.stale.stop()
+        if self.stale.unwritten:  # the next start replays them and writes those records
+            self.timers.hold_back()
         await self._shared_tasks.close()
         await self.timers.stop()
         await self.deliverer.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -22,7 +21,7 @@ from assistant.followups.store import FireContext, Key
 from assistant.hookspecs import Followup
 from assistant.i18n import N_
 from assistant.tasks import TaskSet
-from assistant.writer import RECONNECT_PAUSE_S, RECONNECT_WAIT_S, Writer
+from assistant.writer import RECONNECT_PAUSE_S, Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +114,11 @@ class StaleWrites:
         self.tasks = tasks  # the drain is one of the service's tasks: `settled` and the stop wait for it
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], Callable[[Any], None]]] = []
         self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
+        self.stopping = False
+        # A batch given up (the service stopped while PostgreSQL was lost to the writer, or the write failed): the
+        # timers' watermark must not pass its events, so that the next start replays them and writes the records.
+        self.unwritten = False
 
     def add(self, job: Callable[[sqlite3.Connection], T], then: Callable[[T], None]) -> None:
         """Write `job` after those added before it; call `then` with its value on the event loop."""
@@ -124,7 +128,14 @@ class StaleWrites:
 
     def _drain_soon(self) -> None:
         self._draining = True
-        self.tasks.spawn(self._drain(), name="followups-stale")
+        self._drain_task = self.tasks.spawn(self._drain(), name="followups-stale")
+
+    async def stop(self) -> None:
+        """The service stops: what is being written is written, or given up at its next failed attempt while
+        PostgreSQL is lost to the writer (`unwritten`); a stop waited up to a minute for the server meanwhile."""
+        self.stopping = True
+        if self._drain_task is not None:
+            await asyncio.gather(self._drain_task, return_exceptions=True)  # its failure is the task set's to log
 
     async def _drain(self) -> None:
         try:
@@ -136,21 +147,21 @@ class StaleWrites:
                         then(value)
         except BaseException as exc:  # the batch is lost (the task set logs why), as its tasks were before
             self._draining = False
-            if isinstance(exc, Exception) and self._waiting:
+            self.unwritten = True
+            if isinstance(exc, Exception) and self._waiting and not self.stopping:
                 self._drain_soon()  # those added while it was written have their own try
             raise
         self._draining = False
 
     async def _write(self, jobs: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
-        """The jobs written, again while PostgreSQL is lost to the writer (a restart, a failover), for up to
-        RECONNECT_WAIT_S: a replay's records at a start were lost with their batch, and the timers' next flush took
+        """The jobs written, again while PostgreSQL is lost to the writer (a restart, a failover) until it is back or
+        the service stops: a replay's records at a start were lost with their batch, and the timers' next flush took
         their events past the watermark. A record is written once (`insert_stale` finds it), a void voids once."""
-        deadline = time.monotonic() + RECONNECT_WAIT_S
         while True:
             try:
                 return await self.writer.submit(partial(_write_each, jobs=jobs))
             except sqlite3.OperationalError:
-                if not self.writer.lost or time.monotonic() >= deadline:
+                if not self.writer.lost or self.stopping:
                     raise
             await asyncio.sleep(RECONNECT_PAUSE_S)  # the writer opens a connection again at its next group
 

@@ -300,6 +300,10 @@ class Timers:
         self._poke(0)
         return n
 
+    def hold_back(self) -> None:
+        """The watermark stays where it was persisted: the next start replays the events since."""
+        self.seen_seq = self._persisted_seq
+
     def saw(self, seq: int) -> None:
         """Event `seq` has been applied (whether or not it changed a timer)."""
         if seq > self.seen_seq:

@@ -400,3 +400,40 @@ async def test_relay_card_takes_the_customer_type_an_order_gives_on_every_instan
     finally:
         await here.close()
         await there.close()
+
+
+async def test_relay_journal_writer_through_an_outage_says_so_once_not_every_second(
+    aiohttp_client: Any,
+    config: Config,
+    pg_cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found: under traffic through a 20 s outage each instance logged "live journal write failed" every second (a
+    # follow-up line waiting), where every other part of the service says an outage once, then once a minute.
+    monkeypatch.setattr(relay_module, "RECONNECT_S", 0.05)
+    a = await aiohttp_client(make_app(config))
+    relay = a.app[RELAY]
+    attempts = 0
+    connect = relay._connect
+
+    async def counted(role: str = "journal") -> psycopg.AsyncConnection[Any]:
+        nonlocal attempts
+        if role == "journal":
+            attempts += 1
+        return await connect(role)
+
+    monkeypatch.setattr(relay, "_connect", counted)
+    await asyncio.to_thread(pg_cluster.stop_server)
+    try:
+        if relay._out is not None:
+            await relay._out.close()
+        line = {"state": "armed", "due_ms": 1_795_000_120_000, "armed_ms": 1_795_000_000_000}
+        a.app[BUS].publish(Update("followup", "shop1", "idle", "a1", line))
+        await eventually(lambda: attempts >= 5, timeout=30)
+    finally:
+        await asyncio.to_thread(pg_cluster.start_server)
+    await eventually(lambda: not relay._lines, timeout=30)  # journaled once the server is back
+    failed = [r for r in caplog.records if "live journal write failed" in r.getMessage()]
+    assert len(failed) == 1, [r.getMessage() for r in failed]
+    await eventually(lambda: any("live journal is written again" in r.getMessage() for r in caplog.records))

@@ -233,12 +233,13 @@ class Relay:
                 raise
             except Exception as exc:
                 self._held.difference_update(ids)
-                log.warning("live journal write failed (%s); retrying", exc)
+                self._faults.log("write", "live journal write failed (%s); retrying", exc)  # once, then once a minute
                 if self._out is not None:
                     await self._out.close()
                 self._out = None
                 await asyncio.sleep(RECONNECT_S)
                 continue
+            self._faults.cleared("write", "the live journal is written again")
             for update in pending:  # journaled: now this instance's panels may have them
                 self.bus.deliver(update)
             pending = []

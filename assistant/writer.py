@@ -60,9 +60,8 @@ def lost_race(exc: BaseException) -> bool:
 # a group's BEGIN waits only what its oldest job has left. (A job queued behind a group that was already waiting
 # waited that group's timeout, then its own: twice busy_timeout_s before its 503.) Lowered only past this slack.
 LOCK_WAIT_SLACK_S = 0.1
-# How long the start, and the writes that may run again (stale follow-up records), wait for a PostgreSQL server
-# that dropped the writer's connection (a restart, a failover), trying again every RECONNECT_PAUSE_S.
-RECONNECT_WAIT_S = 60.0
+# How often the start, and the writes that may run again (stale follow-up records), try again while a PostgreSQL
+# server dropped the writer's connection (a restart, a failover): until it is back, or the service stops.
 RECONNECT_PAUSE_S = 0.5
 GROUP_RETRIES = 3  # a group that lost a race to another instance's transaction runs again this many times
 RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so that two losers do not meet again)

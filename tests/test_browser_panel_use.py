@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Page, Request, expect
+from playwright.async_api import Page, Request, Route, expect
 
 from assistant.config import Config, load_config
 from assistant.store import now_ms
@@ -246,3 +246,24 @@ async def test_panel_link_without_an_agent_says_so_outside_chatwoot(
     await expect(page.locator("#status")).to_have_text("链接里没有客服")
     await page.goto(f"{base_url(client)}/panel?embed=chatwoot&token=agent-token")
     await expect(page.locator("#scope")).to_have_text("等待 Chatwoot 会话…")
+
+
+async def test_panel_says_what_to_do_when_the_stream_refuses_its_token(
+    aiohttp_client: Any, db_path: Path, page: Page
+) -> None:
+    # The secret rotated under an open panel: every refused retry read 已断开，重连中…, as if the server were away,
+    # and nothing said that only a new link would help.
+    env = {"ASSISTANT_AGENT_TOKEN": "agent-token"}
+    config = load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})
+    client = await aiohttp_client(make_app(config))
+    await post(client, conversation="c1", customer="买家甲", agent="a1", text="什么时候发货")
+
+    async def rotated(route: Route) -> None:  # the server answers a token it no longer knows
+        await route.continue_(headers={**route.request.headers, "authorization": "Bearer rotated-away"})
+
+    await page.route("**/v1/stream*", rotated)
+    await page.goto(f"{base_url(client)}/panel?agent=a1&token=agent-token")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "denied")
+    await expect(page.locator("#status")).to_have_text("令牌无效")
+    await expect(page.locator("#notice")).to_have_text("此链接的令牌无效或已过期：请向主管索取新的面板链接")
+    await expect(card(page, "c1")).to_be_visible()  # what the page loaded stays usable

@@ -53,6 +53,11 @@ def panel_messages(language: str) -> dict[str, str]:
         "connecting": t.gettext("Connecting…"),
         "live": t.gettext("Live"),
         "offline": t.gettext("Disconnected, reconnecting…"),
+        "denied": t.gettext("Token refused"),
+        "denied_link": t.gettext("This link's token is wrong or has expired: ask your supervisor for a new panel link"),
+        "denied_embedded": t.gettext(
+            "The dashboard app's token is wrong or has expired: ask an administrator to update its URL in Chatwoot"
+        ),
         "not_recorded": t.gettext("Not recorded (%(status)s)"),
         "not_recorded_network": t.gettext("Not recorded (network)"),
         "copied": t.gettext("Copied %(code)s for %(name)s"),

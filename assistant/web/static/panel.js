@@ -41,6 +41,7 @@
   const scopeEl = document.getElementById("scope");
   const toastEl = document.getElementById("toast");
   const announcer = document.getElementById("announce");
+  const noticeEl = document.getElementById("notice");
 
   function keyOf(shop, conversation) {
     return JSON.stringify([shop, conversation]);
@@ -425,6 +426,10 @@
   let retryTimer = null;
   let watchdog = null;
   let backoff = 1000;
+  const DENIED_RETRY_MS = 60000; // a refused token is tried again now and then: the secret may be put back
+
+  // The stream refused the token (401/403): retrying as if the server were away said 已断开，重连中… for good.
+  class Denied extends Error {}
 
   // The badge is a status region: it changes (and is announced) once per change of state, not per retry.
   function setStatus(s, text) {
@@ -501,21 +506,34 @@
     const headers = authHeaders({ Accept: "text/event-stream" });
     if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
     // While the server is away the badge keeps saying so: each retry flipped it to 连接中… and back.
-    if (statusEl.dataset.state !== "offline") setStatus("connecting", say("connecting"));
+    const away = statusEl.dataset.state === "offline" || statusEl.dataset.state === "denied";
+    if (!away) setStatus("connecting", say("connecting"));
     // The watchdog runs from the request on: an answer that never comes (a proxy holding the connection,
     // a half-dead network) is retried too, where it once left the panel "connecting" for good.
     resetWatchdog();
     fetch("v1/stream?" + streamParams().toString(), { headers: headers, signal: ctl.signal, cache: "no-store" })
       .then(async (resp) => {
+        if (resp.status === 401 || resp.status === 403) throw new Denied(String(resp.status));
         if (!resp.ok || !resp.body) throw new Error(String(resp.status));
         backoff = 1000;
+        noticeEl.hidden = true;
         setStatus("live", say("live"));
         resetWatchdog();
         await window.readEventStream(resp.body, dispatch, () => controller === ctl);
         throw new Error("the stream ended");
       })
-      .catch(() => {
+      .catch((e) => {
         if (controller !== ctl) return; // replaced by a newer connection
+        if (e instanceof Denied) {
+          // Only a new link helps: say which, and keep the watchdog from retrying every 40 s.
+          clearTimeout(watchdog);
+          setStatus("denied", say("denied"));
+          const text = say(initial.embedded || state.watch ? "denied_embedded" : "denied_link");
+          if (noticeEl.hidden || noticeEl.textContent !== text) noticeEl.textContent = text;
+          noticeEl.hidden = false;
+          retryTimer = setTimeout(connect, DENIED_RETRY_MS);
+          return;
+        }
         // The server restarted, the network dropped, or an error status: try again, more slowly each time.
         setStatus("offline", say("offline"));
         retryTimer = setTimeout(connect, backoff);

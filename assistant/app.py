@@ -60,7 +60,7 @@ from assistant.web.appkeys import (
     WORKBOOKS,
     WRITER,
 )
-from assistant.web.chatwoot_memory import ChatwootMemory
+from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory
 from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.filelimit import FileLimit
@@ -328,6 +328,11 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
         def forget(update: Update) -> None:
             if update.kind == "message":
                 conversations.forget(update.shop, update.conversation)
+                if update.payload.get("event_type") == CUSTOMER_MERGED:  # another instance merged two contacts
+                    merged, into = update.payload.get("merged"), update.payload.get("merged_into")
+                    if isinstance(merged, str) and isinstance(into, str):
+                        conversations.merge_customer(merged, into, lambda shop: shop == update.shop)
+                        conversations.forget_name(update.shop, into)  # read once here before it had a name?
                 if update.payload.get("event_type") == "suggestion_used":
                     engine.count_use(update.shop, update.payload.get("phrase_id"), update.payload.get("seq"))
 

@@ -296,6 +296,10 @@ class Conversations:
             self._names.move_to_end(key)
         return name or None
 
+    def forget_name(self, shop: str, customer: str) -> None:
+        """Read a customer's name from the log again when next needed (another instance may have saved it)."""
+        self._names.pop((shop, customer), None)
+
     def _remember(self, shop: str, customer: str, name: str) -> None:
         key = (shop, customer)
         self._names[key] = name
@@ -303,15 +307,15 @@ class Conversations:
         if len(self._names) > self.capacity:
             self._names.popitem(last=False)
 
-    def merge_customer(self, merged: str, into: str, in_shop: Callable[[str], bool]) -> int:
+    def merge_customer(self, merged: str, into: str, in_shop: Callable[[str], bool]) -> list[tuple[str, str]]:
         """A platform merged customer `merged` into `into` in the shops `in_shop` accepts (the log's rows are moved,
         `customer_names` holds `into`'s name only): the cached states of `merged`'s conversations are `into`'s, so
-        their cards name him now, and `merged`'s name is forgotten. The states changed."""
-        changed = 0
+        their cards name him now, and `merged`'s name is forgotten. The conversations whose states changed."""
+        changed = []
         for state in self._states.values():
             if state.customer == merged and in_shop(state.shop):
                 state.customer = into
-                changed += 1
+                changed.append((state.shop, state.conversation))
         for key in [key for key in self._names if key[1] == merged and in_shop(key[0])]:
             del self._names[key]
         return changed

@@ -135,6 +135,25 @@ class Publisher:
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
         self._mark(event.id)
 
+    def publish_cards(self, keys: Iterable[tuple[str, str]], event_id: str, event_type: str) -> None:
+        """Publish the cards of conversations a change outside any event changed (a contact merge renames their
+        customer), under one `event_id`: open panels show them at once, not at their next event."""
+        if self.feed is None or self.feed.wants_cards():
+            for key in keys:
+                try:
+                    payload = self.snapshot(*key)
+                except Exception:  # the others are still sent; this card comes with the conversation's next event
+                    log.exception("card of %s/%s not published after %s", key[0], key[1], event_type)
+                    continue
+                agent = payload.get("agent")
+                payload["event_id"] = event_id
+                payload["event_type"] = event_type
+                previous = self._track(key, agent)
+                if previous != agent:
+                    payload["previous_agent"] = previous
+                self.bus.publish(Update("message", key[0], key[1], agent, payload))
+        self._mark(event_id)
+
     def _track(self, key: tuple[str, str], agent: str | None) -> str | None:
         """Note the conversation's agent now; the one it was published under before (`agent` if none)."""
         previous = self._agents.pop(key, agent)

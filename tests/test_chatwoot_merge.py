@@ -15,11 +15,12 @@ import pytest
 
 from assistant import pg, store
 from assistant.cli import main
-from assistant.config import load_config
+from assistant.config import Config, load_config
 from tests.fake_chatwoot import FakeChatwoot
 from tests.helpers import BACKENDS, ROOT, make_app
 from tests.pgcluster import PASSWORD_ENV
 from tests.test_chatwoot_e2e import CONVERSATIONS, SECRET, TOKEN, deliver, fixture, start_service
+from tests.test_live import open_stream
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +161,62 @@ async def test_chatwoot_contact_merge_gives_the_cards_the_base_contact_live_and_
     await client.close()
     restarted = await aiohttp_client(make_app(config))
     assert await cards(restarted) == expected
+
+
+def merge_config(db_path: store.Location) -> Config:
+    env = {PASSWORD_ENV: db_path.password or ""} if isinstance(db_path, pg.Location) else {}
+    where = {"url": db_path.url, "password_env": PASSWORD_ENV} if isinstance(db_path, pg.Location) else {"path": str(db_path)}  # fmt: skip
+    hooks = {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": True}}
+    return load_config(ROOT / "config.toml", env=env, overrides={"store": where, "hooks": hooks})
+
+
+BEFORE_MERGE = (
+    written_by(MERGEE, "访客", "42", 9901, "你好，这件外套什么时候发货？"),
+    written_by(MERGEE, "访客", "43", 9902, "我上次买的那件有点小"),
+    written_by(BASE, "李先生", "50", 9903, "在吗"),
+)
+MERGING = written_by(BASE, "李先生", "42", 9904, "能便宜点吗")  # an agent merged 访客 into 李先生
+
+
+def merged_card(e: Any) -> bool:
+    """The card of the merged contact's other conversation (43, no event of its own since), as a panel hears it."""
+    return bool(e.event == "conversation" and e.data["conversation"] == "43" and e.data["payload"]["customer"] == BASE)
+
+
+@BACKENDS
+async def test_chatwoot_contact_merge_reaches_an_open_panel_at_once(
+    aiohttp_client: Any, db_path: store.Location
+) -> None:
+    # Found: an open panel kept the card of the merged contact's other conversation headed by the contact merged
+    # away (访客) until that conversation's next event; only a reload showed the base contact.
+    client = await aiohttp_client(make_app(merge_config(db_path)))
+    for payload in BEFORE_MERGE:
+        assert (await client.post("/v1/chatwoot", json=payload)).status == 200
+    panel = await open_stream(client, "agent=张美玲")
+    try:
+        assert (await client.post("/v1/chatwoot", json=MERGING)).status == 200
+        card = (await panel.wait_for(merged_card)).data["payload"]
+        assert (card["customer_label"], [m["text"] for m in card["messages"]]) == ("李先生", ["我上次买的那件有点小"])
+        assert card["event_type"] == "customer_merged"
+    finally:
+        await panel.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_chatwoot_contact_merge_reaches_the_panels_of_another_instance_at_once(
+    aiohttp_client: Any, db_path: store.Location
+) -> None:
+    # Instances of one PostgreSQL database: the merge delivered to one, a panel open on the other kept 访客's card.
+    config = merge_config(db_path)
+    here, there = await aiohttp_client(make_app(config)), await aiohttp_client(make_app(config))
+    panel = await open_stream(there, "agent=张美玲")
+    try:
+        for payload in BEFORE_MERGE:
+            assert (await here.post("/v1/chatwoot", json=payload)).status == 200
+        await panel.wait_for(lambda e: e.event == "conversation" and e.data["conversation"] == "43")
+        assert (await here.post("/v1/chatwoot", json=MERGING)).status == 200
+        card = (await panel.wait_for(merged_card, timeout=10)).data["payload"]
+        assert [m["text"] for m in card["messages"]] == ["我上次买的那件有点小"]
+        assert card["customer_label"] == "李先生"  # read again there: its cards of 50 may have come before the name
+    finally:
+        await panel.close()

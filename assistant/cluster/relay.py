@@ -173,6 +173,19 @@ class Relay:
         )
         conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))  # one per transaction and origin
 
+    def record_cards(self, conn: Any, keys: list[tuple[str, str]], fields: dict[str, Any]) -> None:
+        """Inside a writer job that changed conversations outside any event (a contact merge): journal each, so the
+        other instances' panels get its card at once (`fields` carries an `event_id` and an `event_type`)."""
+        payload, now = _json(fields), int(time.time() * 1000)
+        for shop, conversation in keys:
+            conn.execute(
+                "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+                " VALUES (?, 'message', ?, ?, NULL, ?, ?)",
+                (self.origin, shop, conversation, payload, now),
+            )
+        if keys:
+            conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))
+
     def hold(self, update: Update) -> bool:
         """The bus's `journal`: take one of our follow-up lines, to deliver it here once its row is committed, so that
         no panel is shown a line a panel resuming on another instance could miss. Whether it took the update."""

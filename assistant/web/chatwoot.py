@@ -18,9 +18,9 @@ from assistant.config import Config
 from assistant.conversations import save_name
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
-from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, WRITER
+from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, PUBLISHER, RELAY, WRITER
 from assistant.web.body import decode_json, read_body
-from assistant.web.chatwoot_memory import ChatwootMemory, merge_contacts, record
+from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory, Merged, merge_contacts, record
 from assistant.web.errors import json_dumps, json_error
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,27 @@ SIGNATURE_HEADER = "X-Chatwoot-Signature"
 TIMESTAMP_HEADER = "X-Chatwoot-Timestamp"
 DELIVERY_HEADER = "X-Chatwoot-Delivery"
 TOLERANCE_S = 300
+
+
+async def _merge(app: web.Application, account: str, merged: str, into: str) -> Merged:
+    """Merge contact `merged` into `into` in the log; the open panels show the cards of his conversations naming
+    `into` at once (here, and on the other instances through the live journal), not at their next event."""
+    now_ms = int(time.time() * 1000)
+    merge_id = f"chatwoot-merge-{account}-{merged}-{into}-{now_ms}"
+    relay = app.get(RELAY)
+
+    def job(conn: Any) -> Merged:
+        done = merge_contacts(conn, account, merged, into, now_ms)
+        if relay is not None:
+            fields = {"event_id": merge_id, "event_type": CUSTOMER_MERGED, "merged": merged, "merged_into": into}
+            relay.record_cards(conn, done.conversations, fields)
+        return done
+
+    done = await app[WRITER].submit(job)
+    # The cards of the merged contact's other conversations, cached, name the base contact too.
+    cached = app[ENGINE].conversations.merge_customer(merged, into, lambda shop: account_of_shop(shop) == account)
+    app[PUBLISHER].publish_cards(sorted({*done.conversations, *cached}), merge_id, CUSTOMER_MERGED)
+    return done
 
 
 def secrets(config: Config) -> list[tuple[str, str | None]]:
@@ -160,13 +181,8 @@ async def post_chatwoot(request: web.Request) -> web.Response:
                 named = (shop, customer, mapped.contact_name)  # new or changed: saved, so a restart still shows it
         if mapped.merged is not None:  # before the event naming the new contact: one buyer from then on
             account, merged, into = mapped.merged
-            now_ms = int(time.time() * 1000)
-            changed = await request.app[WRITER].submit(lambda conn: merge_contacts(conn, account, merged, into, now_ms))
-            # The cards of the merged contact's other conversations, cached, name the base contact too.
-            request.app[ENGINE].conversations.merge_customer(
-                merged, into, lambda shop: account_of_shop(shop) == account
-            )
-            log.info("Chatwoot account %s: contact %s merged into %s (%d rows of the log moved)", account, merged, into, changed)  # fmt: skip
+            done = await _merge(request.app, account, merged, into)
+            log.info("Chatwoot account %s: contact %s merged into %s (%d rows of the log moved)", account, merged, into, done.rows)  # fmt: skip
         results = await request.app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from assistant import store
 from assistant.chatwoot import SHOP_PREFIX, Notes
@@ -205,16 +205,27 @@ _BY_CUSTOMER = ("messages", "orders")
 _BY_CONVERSATION = ("events", "conversations", "suggestion_uses", "followups", "qa_alerts")
 
 
-def merge_contacts(conn: sqlite3.Connection, account: str, merged: str, into: str, now_ms: int) -> int:
+CUSTOMER_MERGED = "customer_merged"  # the `event_type` of the cards a contact merge publishes (no event of the log)
+
+
+class Merged(NamedTuple):
+    """What a contact merge changed: the log's rows, and the conversations they are in (their cards change)."""
+
+    rows: int
+    conversations: list[tuple[str, str]]
+
+
+def merge_contacts(conn: sqlite3.Connection, account: str, merged: str, into: str, now_ms: int) -> Merged:
     """Chatwoot merged contact `merged` into `into` (ContactMergeAction: its conversations are `into`'s, it is
     deleted): every row of the log naming `merged` in the account's shops names `into` now, so the KPIs count one
     buyer and the buyer's history is one; `customer_merges` keeps the old id, by which `assistant buyer` still
-    finds them (and the archived records under it). The rows changed; a writer job, one transaction."""
+    finds them (and the archived records under it). A writer job, one transaction."""
     shops = [f"{SHOP_PREFIX}-{account}"] + [
         f"{SHOP_PREFIX}-{account}-{row[0]}"
         for row in conn.execute("SELECT inbox FROM chatwoot_inboxes WHERE account = ?", (account,))
     ]
     changed = 0
+    moved: list[tuple[str, str]] = []
     for shop in shops:
         found = conn.execute(
             "SELECT conversation FROM messages WHERE shop = ? AND customer = ?"
@@ -222,6 +233,7 @@ def merge_contacts(conn: sqlite3.Connection, account: str, merged: str, into: st
             (shop, merged, shop, merged),
         ).fetchall()
         conversations = [str(row[0]) for row in found]
+        moved.extend((shop, conversation) for conversation in conversations)
         for table in _BY_CUSTOMER:
             sql = f"UPDATE {table} SET customer = ? WHERE shop = ? AND customer = ?"
             changed += conn.execute(sql, (into, shop, merged)).rowcount
@@ -242,4 +254,4 @@ def merge_contacts(conn: sqlite3.Connection, account: str, merged: str, into: st
                 " merged_ms = excluded.merged_ms",
                 (shop, merged, into, now_ms),
             )
-    return changed
+    return Merged(changed, moved)

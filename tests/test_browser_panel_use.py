@@ -17,6 +17,7 @@ from assistant.config import Config, load_config
 from assistant.store import now_ms
 from tests.browser import base_url, card, open_panel
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
+from tests.test_chatwoot_e2e import fixture
 
 pytestmark = pytest.mark.browser
 Client = TestClient  # type: ignore[type-arg]
@@ -267,3 +268,37 @@ async def test_panel_says_what_to_do_when_the_stream_refuses_its_token(
     await expect(page.locator("#status")).to_have_text("令牌无效")
     await expect(page.locator("#notice")).to_have_text("此链接的令牌无效或已过期：请向主管索取新的面板链接")
     await expect(card(page, "c1")).to_be_visible()  # what the page loaded stays usable
+
+
+# Where each character of the toast's "的会话已转给" is drawn, left to right as read, or turned around.
+TOAST_ORDER = """() => {
+  const node = document.getElementById("toast").firstChild;
+  const at = node.textContent.indexOf("的会话已转给");
+  return [0, 1, 2, 3].map((i) => {
+    const range = document.createRange();
+    range.setStart(node, at + i);
+    range.setEnd(node, at + i + 1);
+    return range.getBoundingClientRect().left;
+  });
+}"""
+
+
+async def test_panel_note_naming_a_buyer_with_a_direction_mark_reads_left_to_right(
+    aiohttp_client: Any, db_path: Path, page: Page
+) -> None:
+    # A Chatwoot contact named with U+202E (right-to-left override; a web widget's visitor types any name) turned
+    # the rest of the note around: 的会话已转给小王 was drawn backwards after the name.
+    hooks = {"enabled": ["chatwoot"], "chatwoot": {"allow_unsigned": True}}
+    config = load_config(ROOT / "config.toml", overrides={"store": {"path": str(db_path)}, "hooks": hooks})
+    client = await aiohttp_client(make_app(config))
+    payload = fixture("contact_message", "42", 9901)
+    for sender in (payload["conversation"]["meta"]["sender"], payload["sender"]):
+        sender["name"] = "\u202e小雨"
+    assert (await client.post("/v1/chatwoot", json=payload)).status == 200
+    await open_panel(page, f"{base_url(client)}/panel?agent=张美玲")
+    await card(page, "42").locator(".who").click()
+    shop = await page.evaluate("Array.from(window.panelState.conversations.values())[0].shop")
+    await post(client, type="conversation_assigned", shop=shop, conversation="42", agent="小王", ts=now_ms())
+    await expect(page.locator("#toast")).to_have_text(re.compile("小雨.*的会话已转给小王$"))
+    lefts = await page.evaluate(TOAST_ORDER)
+    assert lefts == sorted(lefts), lefts

@@ -12,7 +12,14 @@
   // A message of the page's language (given by the server from its catalog), its %(name)s filled in.
   function say(key, values) {
     const text = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key;
-    return text.replace(/%\((\w+)\)s/g, (m, name) => (values && name in values ? String(values[name]) : m));
+    return text.replace(/%\((\w+)\)s/g, (m, name) => (values && name in values ? isolated(values[name]) : m));
+  }
+  // A value in a right-to-left script or holding direction marks (a buyer named with U+202E) is set apart as an
+  // isolate: it turned the words after it around (买家的会话已转给小王 read backwards in the note).
+  const BIDI = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\u061c\u200f\u202a-\u202e\u2066-\u2069]/;
+  function isolated(value) {
+    const text = String(value);
+    return BIDI.test(text) ? "\u2068" + text + "\u2069" : text;
   }
   const senderNames = { customer: say("customer"), agent: say("agent"), auto: say("auto") };
   const LOW_CONFIDENCE = 0.5; // below this a suggestion is a guess: shown dimmed

@@ -15,6 +15,7 @@ from playwright.async_api import Page, Request, Route, expect
 
 from assistant.config import Config, load_config
 from assistant.store import now_ms
+from assistant.web.appkeys import FEED
 from tests.browser import base_url, card, open_panel
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event, replace_config
 from tests.test_chatwoot_e2e import fixture
@@ -302,3 +303,18 @@ async def test_panel_note_naming_a_buyer_with_a_direction_mark_reads_left_to_rig
     await expect(page.locator("#toast")).to_have_text(re.compile("小雨.*的会话已转给小王$"))
     lefts = await page.evaluate(TOAST_ORDER)
     assert lefts == sorted(lefts), lefts
+
+
+async def test_panel_connection_state_stays_in_view_down_a_long_list(client: Client, page: Page) -> None:
+    # In Chatwoot's short frame the badge scrolled away with the header: an agent down the list did not see
+    # 已断开，重连中… and kept working from cards that no longer updated.
+    for n in range(6):
+        await post(client, conversation=f"c{n}", customer=f"买家{n}", agent="a1", text="这件衣服什么时候发货？包邮吗？")
+    await page.set_viewport_size({"width": 400, "height": 520})
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await page.route("**/v1/stream*", lambda route: route.abort())
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await card(page, "c5").locator(".who").click()  # the agent works at the bottom of the list
+    client.app[FEED].close_all()  # the service went away: its streams end, and reconnecting fails meanwhile
+    await expect(page.locator("#status")).to_have_attribute("data-state", "offline")
+    await expect(page.locator("#status")).to_be_in_viewport()

@@ -318,3 +318,26 @@ async def test_panel_connection_state_stays_in_view_down_a_long_list(client: Cli
     client.app[FEED].close_all()  # the service went away: its streams end, and reconnecting fails meanwhile
     await expect(page.locator("#status")).to_have_attribute("data-state", "offline")
     await expect(page.locator("#status")).to_be_in_viewport()
+
+
+async def test_panel_draft_check_announces_only_a_change_of_its_result(client: Client, page: Page) -> None:
+    # The results are a live region, drawn anew at every pause in the typing: 未发现问题 was announced again and
+    # again while the agent wrote a clean draft.
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    await page.evaluate(
+        """() => {
+             window.checkWrites = [];
+             const r = document.getElementById("check-results");
+             new MutationObserver(() => window.checkWrites.push(r.textContent)).observe(r, {childList: true});
+           }"""
+    )
+    box = page.locator("#check-text")
+    for chunk in ("亲，好的", "，马上给您安排"):  # two pauses, the same result
+        async with page.expect_response("**/v1/qa/check*"):
+            await box.press_sequentially(chunk)
+    await expect(page.locator("#check-results")).to_have_text("未发现问题")
+    async with page.expect_response("**/v1/qa/check*"):
+        await box.press_sequentially("，这款是全网最低价了")
+    await expect(page.locator("#check-results .qa-flag")).to_have_count(1)
+    writes = await page.evaluate("window.checkWrites")
+    assert writes[:-1] == ["未发现问题"], writes

@@ -813,12 +813,21 @@
 
   const checkForm = document.getElementById("check-form");
   const checkResults = document.getElementById("check-results");
+
+  // The results are a live region: drawn anew with the same flags at every pause in the typing, they were
+  // announced again each time (未发现问题, 未发现问题, …). Only a change is written.
+  function showCheck(items) {
+    const shown = items.map((li) => li.className + ":" + li.textContent).join("\n");
+    if (checkResults.dataset.shown === shown) return;
+    checkResults.dataset.shown = shown;
+    checkResults.replaceChildren(...items);
+  }
   let checkSeq = 0;
 
   async function checkDraft(text) {
     const seq = ++checkSeq;
     if (!text.trim()) {
-      checkResults.replaceChildren();
+      showCheck([]);
       return;
     }
     const url = "v1/qa/check?" + new URLSearchParams({ side: "agent", text: text }).toString();
@@ -828,7 +837,7 @@
       if (!resp.ok) throw new Error(String(resp.status));
       data = await resp.json();
     } catch (e) {
-      if (seq === checkSeq) checkResults.replaceChildren(el("li", "none", say("check_failed")));
+      if (seq === checkSeq) showCheck([el("li", "none", say("check_failed"))]);
       return;
     }
     if (seq !== checkSeq) return; // a newer draft is being checked
@@ -841,7 +850,7 @@
       li.appendChild(el("span", "match", "「" + f.match + "」"));
       return li;
     });
-    checkResults.replaceChildren(...(items.length ? items : [el("li", "ok", say("no_problem"))]));
+    showCheck(items.length ? items : [el("li", "ok", say("no_problem"))]);
   }
 
   if (checkForm) {

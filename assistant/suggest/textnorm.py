@@ -30,6 +30,9 @@ _STRIP = re.compile(
     "]+"
 )
 _JOINERS = re.compile("[\u200d\ufe0e\ufe0f]")
+# Wangwang's and QQ's emoticon codes as exported or relayed text (/:^_^, /:068, /:8-), /::), /:(OK), /:girl): a
+# picture, not words. Dropped before synonyms read them (the OK of /:(OK) is no thanks, the 8 of /:8-) no number).
+_EMOTICON_CODE = re.compile(r"/:(?:(?!/:)[!-~]){1,8}")
 # Question and exclamation marks drawn as emoji are marks: ❓❓❓ asks as ？？？ does.
 _MARKS = {"❓": "?", "❔": "?", "❗": "!", "❕": "!"}
 # A character that folds into a word character: a text with one is not pictures alone (most messages have one).
@@ -157,8 +160,11 @@ class Normalizer:
         return bool(folded) and not _STRIP.sub("", folded).strip()
 
     def _fold(self, text: str) -> str:
-        """NFKC, lower case, simplified characters, synonyms, no emoji/controls, punctuation runs collapsed."""
+        """NFKC, lower case, simplified characters, no emoticon codes, synonyms, no emoji/controls, punctuation runs
+        collapsed."""
         text = self._fold_chars(text)
+        if "/:" in text:
+            text = _EMOTICON_CODE.sub(" ", text)
         if self._synonym_scan is not None:
             text = self._apply_synonyms(text)
         text = _STRIP.sub("", text)

@@ -21,3 +21,19 @@ def test_emoticon_codes_alone_get_no_suggestion(shipped_matcher: Matcher) -> Non
     assert live(shipped_matcher, "这个有货吗/:8-)")[0] == "stock"
     assert live(shipped_matcher, "好的/:(OK)")[0] == "thanks_bye"
 
+
+def test_emoticon_and_placeholder_codes_do_not_move_the_customer_type(shipped_matcher: Matcher) -> None:
+    # Wangwang's emoticons have names ([怀疑], [没钱了]): a picture sent, not the buyer's doubt or budget.
+    for text in ("[怀疑]", "[没钱了]", "有货吗[怀疑]", "能发顺丰吗[没钱了]"):
+        kind = shipped_matcher.classify([(0, text)])
+        assert kind.type == "newcomer" and kind.sure and not kind.evidence, (text, kind)
+    assert shipped_matcher.classify([(0, "有点怀疑是不是正品")]).type == "suspicious"  # said in words, it counts
+
+
+def test_a_picture_or_voice_message_sent_again_is_no_question_asked_again(shipped_matcher: Matcher) -> None:
+    for repeated in (["[图片]", "[图片]"], ["[语音]", "[语音]", "[语音]"], ["[表情]", "[表情]"]):
+        messages = [(n * 60_000, text) for n, text in enumerate(repeated)]
+        kind = shipped_matcher.classify(messages, [])
+        assert kind.type == "newcomer" and not kind.evidence, (repeated, kind)
+    asked = shipped_matcher.classify([(0, "有货吗"), (60_000, "有货吗")], [])
+    assert asked.type == "impatient"  # the same question again after a wait still is impatience

@@ -148,10 +148,12 @@ class ClauseSplitter:
         return False
 
     def spoken(self, text: str) -> str | None:
-        """`text` folded, with the cards and item listings pasted in it cut out; None when it has none."""
+        """`text` folded, with the cards, item listings and emoticon or placeholder codes ([怀疑], [图片]) in it cut
+        out; None when it has none."""
         folded = self._normalizer.fold(text)
         cut, pasted = self._cut_pasted(folded)
-        return cut if pasted else None
+        cut, codes = _CODE.subn("", cut)
+        return cut if pasted or codes else None
 
     def _cut_pasted(self, folded: str) -> tuple[str, bool]:
         """The folded text without its cards and item listings (fields and title), and whether it had any."""

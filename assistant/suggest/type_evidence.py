@@ -197,7 +197,8 @@ class EvidenceReader:
     ) -> None:
         self._normalizer = normalizer
         self._intent_evidence = intent_evidence
-        self._spoken = spoken  # the message without pasted cards and listings (folded); None when it has none
+        # The message without pasted cards, listings and emoticon codes (folded); None when it has none.
+        self._spoken = spoken
         cues: list[Cue] = []
         patterns: list[tuple[re.Pattern[str], str, str]] = []
         intent_types: dict[str, list[str]] = {}
@@ -246,7 +247,8 @@ class EvidenceReader:
             # type is read from the rest, as the suggestions are. An order card still shows an order exists.
             own = self._clues(spoken, self._normalizer.analyze_folded(spoken), text)
             clues = [c for c in clues if c.type == ORDERED] + [c for c in own if c.type != ORDERED]
-        form = _NON_WORD.sub("", analysis.folded)
+        # A picture sent again ([图片], [图片]) is no question asked again: the form is of the buyer's own words.
+        form = _NON_WORD.sub("", analysis.folded if spoken is None else spoken)
         return MessageSignals(
             clues=tuple(clues),
             presence=_only(form, self._presence),

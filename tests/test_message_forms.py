@@ -37,3 +37,28 @@ def test_a_picture_or_voice_message_sent_again_is_no_question_asked_again(shippe
         assert kind.type == "newcomer" and not kind.evidence, (repeated, kind)
     asked = shipped_matcher.classify([(0, "有货吗"), (60_000, "有货吗")], [])
     assert asked.type == "impatient"  # the same question again after a wait still is impatience
+
+
+def test_two_questions_in_one_message_get_both_answers_in_the_order_asked(shipped_matcher: Matcher) -> None:
+    for text, first, second in (
+        ("发什么快递 能便宜点吗", "express_choice", "price_bargain"),
+        ("能便宜点吗 发什么快递", "price_bargain", "express_choice"),
+        ("有货吗 几天到", "stock", "logistics"),
+        ("几天到 有货吗", "logistics", "stock"),
+        ("能开发票吗 什么时候发货", "invoice", "shipping_time"),
+        ("这个是正品吗 能便宜点不", "authenticity", "price_bargain"),
+        ("什么时候发货，能改地址吗", "shipping_time", "address_change"),
+    ):
+        intents = live(shipped_matcher, text)
+        assert first in intents and second in intents, (text, intents)
+        assert intents.index(first) < intents.index(second), (text, intents)
+        found = shipped_matcher.suggest(text)
+        assert all(s.confidence >= 0.5 for s in found if s.intent == second), (text, found)  # not dimmed
+    assert set(live(shipped_matcher, "发什么快递")) == {"express_choice"}  # one question: its answers alone
+
+
+def test_a_question_after_a_story_is_answered(shipped_matcher: Matcher) -> None:
+    text = "我朋友推荐的你们家 说质量很好 我看了很久了 一直在犹豫 今天终于决定买了 想问下几天能到北京"
+    assert live(shipped_matcher, text)[0] == "logistics"
+    # A story that asks nothing stays unanswered.
+    assert shipped_matcher.suggest("我朋友推荐的你们家 说质量很好 我看了很久了 一直在犹豫 今天终于决定买了") == []

@@ -23,6 +23,7 @@ from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
 from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
+from assistant.suggest.plan import asked, plan, topics
 from assistant.suggest.scorer import Encoded, Features, Scorer, blend, features
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Context", "CustomerType", "Matcher", "Reading", "Suggestion", "customer_type_json", "suggestion_json"]
 
 DEFAULT_MIN_CONFIDENCE = 0.25
-ALTERNATE_MIN = 0.01  # a second/third intent is shown when it is at least this likely (the panel dims it)
-ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least this share of the first
 FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chance
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
@@ -365,35 +364,28 @@ class Matcher:
         own = self._own.get(context.shop) if self._own else None
         answered = self._by_intent if own is None else {**self._by_intent, **own.by_intent}
         ranked = sorted(((c, i) for i, c in intents.items() if i in answered), reverse=True)
-        # Silent when no intent is likely enough, or when fitting no intent at all is likelier than all the
-        # intents the suggestions would show together: an agent is helped by a right answer among three.
-        if not ranked or ranked[0][0] < self.min_confidence:
+        shown = plan(ranked, intents, confidences, none, self.k, self.min_confidence, self.scorer is not None)
+        # A message asking of several things (发什么快递 能便宜点吗): each one's answer, in the order asked; and a
+        # question after a story that leaves the whole message unread (… 想问下几天能到北京) is answered alone.
+        found = {i: c for i, c in self._topics(reading).items() if i in answered}
+        if len(found) > 1 or (found and not shown):
+            intents.update({i: max(c, intents.get(i, 0.0)) for i, c in found.items()})
+            shown = asked(found, self.k, shown, intents, self.min_confidence)
+        if not shown:
             return []
-        top = ranked[0][0]
-        if self.scorer is not None:
-            alternates = [i for c, i in ranked[1:3] if c >= ALTERNATE_MIN]
-        else:
-            floor = max(0.5 * self.min_confidence, ALTERNATE_RATIO * top)
-            alternates = [i for c, i in ranked[1:3] if c >= floor]
-        alternates = alternates[: max(0, self.k - 1)]
-        # What earlier messages lent a fragment (短袖呢 after a size question) counts against its fitting no intent.
-        lent = sum(max(0.0, c - confidences.get(i, 0.0)) for i, c in intents.items() if i != "payment_reminder")
-        if none - lent > top + sum(intents[i] for i in alternates):
-            return []
-        plan = [(ranked[0][1], max(1, self.k - len(alternates)))] + [(i, 1) for i in alternates]
         chosen: list[Suggestion] = []
         used: set[int] = set()
         said = Said(lambda: self.said(reading, context))  # read only if a phrase naming goods comes up
-        for intent, count in plan:
+        for intent, count in shown:
             # An alternate shows one phrase: a few close triggers are enough to choose it.
-            limit = 12 if intent == ranked[0][1] else 4
+            limit = 12 if intent == shown[0][0] else 4
             for pi, score, trigger in self._rank_phrases(intent, intents[intent], reading, context, said, limit)[
                 :count
             ]:
                 chosen.append(self._suggestion(pi, score, trigger, intents[intent], reading, context))
                 used.add(pi)
         if len(chosen) < self.k:  # fewer alternates or phrases than planned: fill with the top intent
-            top_intent = ranked[0][1]
+            top_intent, top = shown[0][0], intents[shown[0][0]]
             for pi, score, trigger in self._rank_phrases(top_intent, top, reading, context, said):
                 if len(chosen) >= self.k:
                     break
@@ -401,6 +393,14 @@ class Matcher:
                     chosen.append(self._suggestion(pi, score, trigger, top, reading, context))
                     used.add(pi)
         return chosen[: self.k]
+
+    def _topics(self, reading: Reading) -> dict[str, float]:
+        """`plan.topics` of the message, each asking clause read as a message of its own (remembered)."""
+        if "topics" not in reading.memo:
+            read = self.read
+            alone = lambda t: (*self._confidences(read(t)), read(t).keyword)  # noqa: E731
+            reading.memo["topics"] = topics(reading.message, self._markers, alone)
+        return dict(reading.memo["topics"])
 
     def said(self, reading: Reading, context: Context) -> str:
         """What the conversation has said of its goods: the message, the customer's earlier ones, the item's title."""

@@ -36,6 +36,7 @@ MODULES = (
     "scorer",
     "triggers",
     "goods",
+    "plan",
     "matcher",
     "customer_type",
     "type_evidence",

@@ -1,0 +1,79 @@
+"""Which intents a message's suggestions show and how many phrases of each: the likeliest intent and the next
+likeliest ones, or each topic of a message that asks of several things in the order asked; none when the message
+is better left unanswered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from assistant.suggest.clauses import TEXT, Message
+
+ALTERNATE_MIN = 0.01  # a second/third intent is shown when it is at least this likely (the panel dims it)
+ALTERNATE_RATIO = 0.4  # without a scorer: ... when its evidence is at least this share of the first
+TOPIC_SURE = 0.8  # a question read alone names a topic of the message when its likeliest intent is this likely
+TOPIC_WORD = 0.3  # ... and a key word of that intent is in it (weak words alone, such as 多久, name no topic)
+_ASKS_LAST = ("不", "没")  # a question in the A不 form (能便宜点不, 有货没)
+
+# A clause read as a message of its own: each intent's confidence, how likely it fits none, its key-word evidence.
+Alone = Callable[[str], tuple[Mapping[str, float], float, Mapping[str, float]]]
+
+
+def plan(
+    ranked: list[tuple[float, str]],
+    intents: Mapping[str, float],
+    confidences: Mapping[str, float],
+    none: float,
+    k: int,
+    min_confidence: float,
+    calibrated: bool,
+) -> list[tuple[str, int]]:
+    """(intent, phrases) to show, the likeliest first; [] when no intent is likely enough, or when fitting no intent
+    at all is likelier than all the intents the suggestions would show together (a right answer among three helps).
+
+    `ranked`: (confidence, intent) after context, likeliest first; `confidences`: the message's own; `calibrated`:
+    the confidences are a scorer's probabilities (else evidence, whose alternates must come close to the first).
+    """
+    if not ranked or ranked[0][0] < min_confidence:
+        return []
+    top = ranked[0][0]
+    if calibrated:
+        alternates = [i for c, i in ranked[1:3] if c >= ALTERNATE_MIN]
+    else:
+        floor = max(0.5 * min_confidence, ALTERNATE_RATIO * top)
+        alternates = [i for c, i in ranked[1:3] if c >= floor]
+    alternates = alternates[: max(0, k - 1)]
+    # What earlier messages lent a fragment (短袖呢 after a size question) counts against its fitting no intent.
+    lent = sum(max(0.0, c - confidences.get(i, 0.0)) for i, c in intents.items() if i != "payment_reminder")
+    if none - lent > top + sum(intents[i] for i in alternates):
+        return []
+    return [(ranked[0][1], max(1, k - len(alternates)))] + [(i, 1) for i in alternates]
+
+
+def topics(message: Message, markers: tuple[str, ...], alone: Alone) -> dict[str, float]:
+    """The topics of a message of several clauses, in the order asked (发什么快递|能便宜点吗), each with its confidence:
+    every clause that asks, read alone, whose likeliest intent is sure (`TOPIC_SURE`), named by a key word of its
+    own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story."""
+    spoken = [c.text for c in message.clauses if c.kind == TEXT]
+    found: dict[str, float] = {}
+    if len(spoken) < 2:
+        return found
+    for text in spoken:
+        if not any(m in text for m in ("?", *markers)) and not text.endswith(_ASKS_LAST):
+            continue
+        confidences, none, keyword = alone(text)
+        intent = max(confidences, key=lambda i: confidences[i], default="")
+        sure = confidences.get(intent, 0.0)
+        if intent and sure >= TOPIC_SURE and sure > none and keyword.get(intent, 0.0) >= TOPIC_WORD:
+            found.setdefault(intent, sure)
+    return found
+
+
+def asked(
+    found: Mapping[str, float], k: int, whole: list[tuple[str, int]], intents: Mapping[str, float], floor: float
+) -> list[tuple[str, int]]:
+    """(intent, phrases) for the topics asked, in order, one phrase each; then the intents the whole message reads
+    (`whole`, its plan) at least `floor` likely that no question named (包邮吗 beside 能便宜点吗 and 今天能发吗); the
+    first topic takes the places left."""
+    order = list(found)[:k]
+    order += [i for i, _ in whole if i not in found and intents.get(i, 0.0) >= floor][: k - len(order)]
+    return [(order[0], k - len(order) + 1)] + [(i, 1) for i in order[1:]] if order else []

@@ -367,7 +367,7 @@ class Matcher:
         shown = plan(ranked, intents, confidences, none, self.k, self.min_confidence, self.scorer is not None)
         # A message asking of several things (发什么快递 能便宜点吗): each one's answer, in the order asked; and a
         # question after a story that leaves the whole message unread (… 想问下几天能到北京) is answered alone.
-        found = {i: c for i, c in self._topics(reading).items() if i in answered}
+        found = {i: c for i, c in self._topics(reading, not shown).items() if i in answered}
         if len(found) > 1 or (found and not shown):
             intents.update({i: max(c, intents.get(i, 0.0)) for i, c in found.items()})
             shown = asked(found, self.k, shown, intents, self.min_confidence)
@@ -394,13 +394,13 @@ class Matcher:
                     used.add(pi)
         return chosen[: self.k]
 
-    def _topics(self, reading: Reading) -> dict[str, float]:
+    def _topics(self, reading: Reading, one: bool) -> dict[str, float]:
         """`plan.topics` of the message, each asking clause read as a message of its own (remembered)."""
-        if "topics" not in reading.memo:
+        if ("topics", one) not in reading.memo:
             read = self.read
             alone = lambda t: (*self._confidences(read(t)), read(t).keyword)  # noqa: E731
-            reading.memo["topics"] = topics(reading.message, self._markers, alone)
-        return dict(reading.memo["topics"])
+            reading.memo[("topics", one)] = topics(reading.message, self._markers, alone, one)
+        return dict(reading.memo[("topics", one)])
 
     def said(self, reading: Reading, context: Context) -> str:
         """What the conversation has said of its goods: the message, the customer's earlier ones, the item's title."""

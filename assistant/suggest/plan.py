@@ -49,17 +49,17 @@ def plan(
     return [(ranked[0][1], max(1, k - len(alternates)))] + [(i, 1) for i in alternates]
 
 
-def topics(message: Message, markers: tuple[str, ...], alone: Alone) -> dict[str, float]:
+def topics(message: Message, markers: tuple[str, ...], alone: Alone, one: bool = True) -> dict[str, float]:
     """The topics of a message of several clauses, in the order asked (发什么快递|能便宜点吗), each with its confidence:
     every clause that asks, read alone, whose likeliest intent is sure (`TOPIC_SURE`), named by a key word of its
-    own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story."""
+    own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story.
+    `one`: a single question is wanted too (else none is read unless two clauses ask)."""
     spoken = [c.text for c in message.clauses if c.kind == TEXT]
+    questions = [t for t in spoken if any(m in t for m in ("?", *markers)) or t.endswith(_ASKS_LAST)]
     found: dict[str, float] = {}
-    if len(spoken) < 2:
+    if len(spoken) < 2 or len(questions) < (1 if one else 2):
         return found
-    for text in spoken:
-        if not any(m in text for m in ("?", *markers)) and not text.endswith(_ASKS_LAST):
-            continue
+    for text in questions:
         confidences, none, keyword = alone(text)
         intent = max(confidences, key=lambda i: confidences[i], default="")
         sure = confidences.get(intent, 0.0)

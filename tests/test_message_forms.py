@@ -62,3 +62,19 @@ def test_a_question_after_a_story_is_answered(shipped_matcher: Matcher) -> None:
     assert live(shipped_matcher, text)[0] == "logistics"
     # A story that asks nothing stays unanswered.
     assert shipped_matcher.suggest("我朋友推荐的你们家 说质量很好 我看了很久了 一直在犹豫 今天终于决定买了") == []
+
+
+def test_a_pasted_share_text_is_cut_out_with_its_title(shipped_matcher: Matcher) -> None:
+    # A Taobao share text (淘口令): its title's 宽松 got the «担心偏大» size answer, 316不锈钢 named an expert.
+    for text in (
+        "【淘宝】https://m.tb.cn/h.5abcDEF?tk=abcd123 「夏季纯棉短袖T恤男宽松」点击链接直接打开 或者 淘宝搜索直接打开",
+        "￥AbCd1234XyZ￥ 复制这条信息，打开手机淘宝即可看到【儿童保温杯316不锈钢】",
+        "【天猫】「羊毛大衣女 宽松显瘦」 m.tb.cn/h.5abcDEF 点击链接直接打开",
+    ):
+        assert shipped_matcher.read(text).message.has_card, text
+        assert live(shipped_matcher, text) == [], text
+        kind = shipped_matcher.classify([(0, text)])
+        assert kind.type == "newcomer" and not kind.evidence, (text, kind)
+    asked = "【淘宝】https://m.tb.cn/h.5abcDEF?tk=abcd123 CZ0001 「加厚羽绒服女中长款」点击链接直接打开 这个有160的码吗"
+    assert shipped_matcher.read(asked).message.focus == "这个有160的码吗"  # the question sent with it is read
+    assert shipped_matcher.read("这个是不是316不锈钢的【急】").message.focus.startswith("这个是不是316")  # no share

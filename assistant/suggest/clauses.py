@@ -19,6 +19,16 @@ _CLAUSE = re.compile(r"(?:[0-9][.,:](?=[0-9])|[^!?;:~…、。.,\n])+[!?;:~…�
 _SPACE = re.compile(r"(?<![a-z0-9])\s+|\s+(?![a-z0-9])")
 # Codes that stand for an emoticon or a hidden value: [微笑], [数字x], #e-s14.
 _CODE = re.compile(r"\[[^\[\]\n]{1,10}\]|#e-[a-z]?\d{1,3}")
+# A Taobao share text (淘口令) pasted whole: its sign (【淘宝】), its code (¥AbCd1234¥, CZ0001), the item's title in
+# 「」 or 【】 and the instructions around them (点击链接直接打开, 复制这条信息…打开手机淘宝): the app's and the shop's
+# words, not the buyer's (a title's 316不锈钢 is no expert's spec, its 宽松 no size question). Folded text.
+_SHARE_SIGN = re.compile(
+    r"【(?:手机)?(?:淘宝|天猫|闲鱼|淘特)】|[¥$€][0-9a-z]{8,14}[¥$€]|点击链接直接打开|复制这条信息|淘宝搜索直接打开"
+)
+_SHARE = re.compile(
+    r"【[^【】\n]{1,60}】|「[^「」\n]{1,60}」|[0-9]?[¥$€][0-9a-z]{8,14}[¥$€]|(?<![0-9a-z])[a-z]{2}[0-9]{4}(?![0-9a-z])"
+    r"|点击链接直接打开|(?:或者\s*)?淘宝搜索直接打开|复制这条信息|(?:打开|去)(?:手机)?(?:淘宝|天猫)(?:app)?|即可看到|直接打开"
+)
 _EMPTY = re.compile(r"^[\W_]*$")
 _FRAGMENT = re.compile(r"呢[\W_]*$")
 FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
@@ -156,11 +166,14 @@ class ClauseSplitter:
         return cut if pasted or codes else None
 
     def _cut_pasted(self, folded: str) -> tuple[str, bool]:
-        """The folded text without its cards and item listings (fields and title), and whether it had any."""
-        has_card = False
+        """The folded text without its cards, share texts and item listings (fields and title), and whether it had
+        any."""
+        has_card = _SHARE_SIGN.search(folded) is not None
+        if has_card:
+            folded = _SHARE.sub(" , ", folded)
         if self._cards is not None:
             folded, cards = self._cards.subn(" ， ", folded)
-            has_card = cards > 0
+            has_card = has_card or cards > 0
         if self._listings is not None:
             folded, listed = self._cut_listing(self._listings, folded)
             has_card = has_card or listed

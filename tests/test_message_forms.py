@@ -78,3 +78,13 @@ def test_a_pasted_share_text_is_cut_out_with_its_title(shipped_matcher: Matcher)
     asked = "【淘宝】https://m.tb.cn/h.5abcDEF?tk=abcd123 CZ0001 「加厚羽绒服女中长款」点击链接直接打开 这个有160的码吗"
     assert shipped_matcher.read(asked).message.focus == "这个有160的码吗"  # the question sent with it is read
     assert shipped_matcher.read("这个是不是316不锈钢的【急】").message.focus.startswith("这个是不是316")  # no share
+
+
+def test_an_abbreviation_with_the_end_of_its_word_typed_or_typed_over_and_over_reads_as_the_word(
+    shipped_matcher: Matcher,
+) -> None:
+    # ok的 folded to 好的的 and okok was no word: both were silent where 好的 and ok get the closing thanks.
+    for text in ("ok的", "OK的", "okok", "okokok"):
+        assert live(shipped_matcher, text)[0] == "thanks_bye", text
+    assert shipped_matcher.normalizer.fold("ok的") == shipped_matcher.normalizer.fold("好的")
+    assert shipped_matcher.normalizer.fold("book") == "book"  # a Latin word's own letters are no repetition

@@ -33,6 +33,8 @@ _JOINERS = re.compile("[\u200d\ufe0e\ufe0f]")
 # Wangwang's and QQ's emoticon codes as exported or relayed text (/:^_^, /:068, /:8-), /::), /:(OK), /:girl): a
 # picture, not words. Dropped before synonyms read them (the OK of /:(OK) is no thanks, the 8 of /:8-) no number).
 _EMOTICON_CODE = re.compile(r"/:(?:(?!/:)[!-~]){1,8}")
+# A Latin word typed over and over (okok, okokok): the word once, as 亲亲亲 reads as 亲 (when it is a synonym).
+_REPEATED_LATIN = re.compile(r"(?<![a-z0-9])([a-z]{2,8}?)\1+(?![a-z0-9])")
 # Question and exclamation marks drawn as emoji are marks: ❓❓❓ asks as ？？？ does.
 _MARKS = {"❓": "?", "❔": "?", "❗": "!", "❕": "!"}
 # A character that folds into a word character: a text with one is not pictures alone (most messages have one).
@@ -166,6 +168,8 @@ class Normalizer:
         if "/:" in text:
             text = _EMOTICON_CODE.sub(" ", text)
         if self._synonym_scan is not None:
+            if _REPEATED_LATIN.search(text):
+                text = _REPEATED_LATIN.sub(self._once, text)
             text = self._apply_synonyms(text)
         text = _STRIP.sub("", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
@@ -181,19 +185,25 @@ class Normalizer:
             return "".join([*out, self._apply_synonyms_plain(text[pos:])])
         return self._apply_synonyms_plain(text)
 
+    def _once(self, match: re.Match[str]) -> str:
+        return match.group(1) if match.group(1) in self._synonyms else match.group(0)
+
     def _apply_synonyms_plain(self, text: str) -> str:
         parts: list[str] = []
         pos = 0
         for last, key in self._synonym_scan.iter_long(text):
             start = last + 1 - len(key)
+            if start < pos:  # inside the end of a word the synonym already wrote
+                continue
             if _ASCII_WORD.fullmatch(key) and (
                 (start > 0 and _ASCII_CHAR.match(text[start - 1])) or _ASCII_CHAR.match(text[last + 1 : last + 2])
             ):
                 assert self._synonym_re is not None
                 return self._synonym_re.sub(self._replace, text)
+            value = self._synonyms[key]
             parts.append(text[pos:start])
-            parts.append(self._synonyms[key])
-            pos = last + 1
+            parts.append(value)
+            pos = last + 1 + _overlap(value, text, last + 1)
         if not parts:
             return text
         parts.append(text[pos:])
@@ -243,6 +253,15 @@ class Normalizer:
     def tokens(self, text: str) -> tuple[str, ...]:
         """Content words of `text` (segmented with rjieba, fillers dropped)."""
         return self.analyze(text).tokens
+
+
+def _overlap(value: str, text: str, at: int) -> int:
+    """How many characters of `text` from `at` repeat the end of a synonym's `value`: the buyer abbreviated the head
+    of a word and typed its end (ok的 is 好的, not 好的的)."""
+    for size in range(min(len(value) - 1, len(text) - at), 0, -1):
+        if text[at : at + size] == value[len(value) - size :]:
+            return size
+    return 0
 
 
 def _synonym_pattern(synonyms: Mapping[str, str]) -> re.Pattern[str] | None:

@@ -72,7 +72,7 @@ def test_a_pasted_share_text_is_cut_out_with_its_title(shipped_matcher: Matcher)
         "【天猫】「羊毛大衣女 宽松显瘦」 m.tb.cn/h.5abcDEF 点击链接直接打开",
     ):
         assert shipped_matcher.read(text).message.has_card, text
-        assert live(shipped_matcher, text) == [], text
+        assert live(shipped_matcher, text)[0] == "greeting", text  # an item shown: what to tell is asked (hy7)
         kind = shipped_matcher.classify([(0, text)])
         assert kind.type == "newcomer" and not kind.evidence, (text, kind)
     asked = "【淘宝】https://m.tb.cn/h.5abcDEF?tk=abcd123 CZ0001 「加厚羽绒服女中长款」点击链接直接打开 这个有160的码吗"
@@ -88,3 +88,20 @@ def test_an_abbreviation_with_the_end_of_its_word_typed_or_typed_over_and_over_r
         assert live(shipped_matcher, text)[0] == "thanks_bye", text
     assert shipped_matcher.normalizer.fold("ok的") == shipped_matcher.normalizer.fold("好的")
     assert shipped_matcher.normalizer.fold("book") == "book"  # a Latin word's own letters are no repetition
+
+
+def test_an_item_shown_alone_gets_the_answer_that_asks_what_to_tell_of_it(shipped_matcher: Matcher) -> None:
+    # A link, a product card or a listing alone got nothing: the agent had to write «想了解它的哪方面» by hand.
+    for text in (
+        "https://item.taobao.com/item.htm?id=612345678901",
+        "你好 https://detail.tmall.com/item.htm?id=612345678901&skuId=4567",
+        "[商品]",
+        "纯棉短袖T恤男 宽松 ¥59.00 已售3000+件",
+    ):
+        found = shipped_matcher.suggest(text)
+        assert found[0].code == "hy7" and found[0].confidence >= 0.5, (text, found)
+        assert shipped_matcher.classify([(0, text)]).type == "newcomer", text
+    # What is asked with it is answered; an order card, a picture, a shop's page stay the agent's to look at.
+    assert live(shipped_matcher, "https://item.taobao.com/item.htm?id=612345678901 这个有货吗")[0] == "stock"
+    for text in ("订单号：3456789012345678901", "[图片]", "https://shop42.taobao.com/index.htm"):
+        assert shipped_matcher.suggest(text) == [], text

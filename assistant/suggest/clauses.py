@@ -29,6 +29,12 @@ _SHARE = re.compile(
     r"【[^【】\n]{1,60}】|「[^「」\n]{1,60}」|[0-9]?[¥$€][0-9a-z]{8,14}[¥$€]|(?<![0-9a-z])[a-z]{2}[0-9]{4}(?![0-9a-z])"
     r"|点击链接直接打开|(?:或者\s*)?淘宝搜索直接打开|复制这条信息|(?:打开|去)(?:手机)?(?:淘宝|天猫)(?:app)?|即可看到|直接打开"
 )
+# A link to an item's page, or the app's card of an item ([商品], [宝贝], [链接]), on the folded text: the buyer shows
+# an item. Sent alone (or with a greeting, with its share text or listing), it reads as ITEM_SHOWN.
+_ITEM = re.compile(
+    r"item\.taobao\.com|tmall\.com/item|m\.tb\.cn/|item\.jd\.com/|\[(?:商品|宝贝|链接|宝贝链接|商品链接)\]"
+)
+ITEM_SHOWN = "发你链接了"  # what a buyer sending an item alone means: the library answers it (asks what to tell)
 _EMPTY = re.compile(r"^[\W_]*$")
 _FRAGMENT = re.compile(r"呢[\W_]*$")
 FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
@@ -103,12 +109,15 @@ class ClauseSplitter:
         forms = sorted({f for f in (normalizer.fold(w) for w in which) if f.startswith("那") and len(f) > 1}, key=len)
         self._which = re.compile("|".join(re.escape(f) for f in reversed(forms))) if forms else None
         self._judgements = tuple(j for j in (normalizer.fold(w) for w in judgements) if j)
+        self._item_shown = normalizer.fold(ITEM_SHOWN)
 
     def split(self, text: str) -> Message:
         """The clauses of `text`, in order, and its focus: the clauses that say something, else all of it."""
         if self._normalizer.pictures_only(text):  # an emoji alone (👍, 👌) is a sticker: the agent looks at it
             return Message(clauses=(), focus="", has_card=False)
-        folded, has_card = self._cut_pasted(self._normalizer.fold(text))
+        whole = self._normalizer.fold(text)
+        folded, has_card, listed = self._cut_pasted(whole)
+        shown = listed or _ITEM.search(whole) is not None
         folded = _CODE.sub("", folded)
         clauses: list[Clause] = []
         for piece in _pieces(folded):
@@ -123,6 +132,8 @@ class ClauseSplitter:
             clauses[n] = Clause(clauses[n].text, SOCIAL if said else TEXT)
         if self._which is not None:
             clauses = self._asking_which(clauses, self._which)
+        if shown and not any(c.kind == TEXT for c in clauses):
+            clauses.append(Clause(self._item_shown, TEXT))
         if has_card:
             clauses.append(Clause("", CARD))
         spoken = [c.text for c in clauses if c.kind == TEXT]
@@ -161,23 +172,24 @@ class ClauseSplitter:
         """`text` folded, with the cards, item listings and emoticon or placeholder codes ([怀疑], [图片]) in it cut
         out; None when it has none."""
         folded = self._normalizer.fold(text)
-        cut, pasted = self._cut_pasted(folded)
+        cut, pasted, _ = self._cut_pasted(folded)
         cut, codes = _CODE.subn("", cut)
         return cut if pasted or codes else None
 
-    def _cut_pasted(self, folded: str) -> tuple[str, bool]:
-        """The folded text without its cards, share texts and item listings (fields and title), and whether it had
-        any."""
-        has_card = _SHARE_SIGN.search(folded) is not None
-        if has_card:
+    def _cut_pasted(self, folded: str) -> tuple[str, bool, bool]:
+        """The folded text without its cards, share texts and item listings (fields and title), whether it had any,
+        and whether one was an item's (a share text or a listing)."""
+        listed = _SHARE_SIGN.search(folded) is not None
+        if listed:
             folded = _SHARE.sub(" , ", folded)
+        has_card = listed
         if self._cards is not None:
             folded, cards = self._cards.subn(" ， ", folded)
             has_card = has_card or cards > 0
         if self._listings is not None:
-            folded, listed = self._cut_listing(self._listings, folded)
-            has_card = has_card or listed
-        return folded, has_card
+            folded, listing = self._cut_listing(self._listings, folded)
+            listed = listed or listing
+        return folded, has_card or listed, listed
 
     def _cut_listing(self, listings: re.Pattern[str], folded: str) -> tuple[str, bool]:
         """A pasted item listing cut out: its fields (¥680, 月销1000+) and, before them, its title (the clauses

@@ -41,7 +41,8 @@ bench: $(STAMP) native
 
 # The project's labeled sets: intents (written, held out, final) and customer types.
 eval: $(STAMP)
-	$(BIN)/assistant eval tests/data/intents.tsv tests/data/holdout_intents.tsv tests/data/final_intents.tsv
+	$(BIN)/assistant eval tests/data/intents.tsv tests/data/holdout_intents.tsv tests/data/final_intents.tsv \
+		tests/data/message_forms.tsv
 	$(BIN)/assistant eval --types tests/data/final_types.tsv
 	$(BIN)/assistant qa eval
 

@@ -95,9 +95,9 @@ def test_import_reads_the_same_chart_saved_as_csv(tmp_path: Path) -> None:
 
 def item_chart(db: Path) -> tuple[list[str], tuple[str, ...]]:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT position, size FROM catalog_sizes WHERE owner = ? ORDER BY position", (ITEM,))
-        found = rows.fetchall()
-    return [s for p, s in found if p >= 0], tuple(s for p, s in reversed(found) if p < 0)
+        sizes = conn.execute("SELECT size FROM catalog_sizes WHERE owner = ? ORDER BY position", (ITEM,)).fetchall()
+        notes = conn.execute("SELECT note FROM catalog_notes WHERE owner = ? ORDER BY position", (ITEM,)).fetchall()
+    return [r[0] for r in sizes], tuple(r[0] for r in notes)
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])

@@ -13,8 +13,6 @@ from assistant import store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
 from assistant.i18n import _
 
-# A chart's notes (偏小一码，建议拍大一码) are kept as rows of catalog_sizes before its sizes, at positions -1, -2 …
-# in the order written, the note in `size`: a size's position is never below 0.
 OWN = "item"  # a chart that belongs to one item (its 商品ID)
 SHARED = "shared"  # a chart several items name in their 尺码表 column
 
@@ -97,10 +95,10 @@ def write(
             for n, row in enumerate(c.rows)
         ],
     )
+    conn.executemany("DELETE FROM catalog_notes WHERE kind = ? AND owner = ?", [(c.kind, c.owner) for c in charts])
     conn.executemany(
-        "INSERT INTO catalog_sizes (kind, owner, position, size, measures, source, imported_ms)"
-        " VALUES (?, ?, ?, ?, '[]', ?, ?)",
-        [(c.kind, c.owner, -n, text, c.source, now) for c in charts for n, text in enumerate(c.notes, 1)],
+        "INSERT INTO catalog_notes (kind, owner, position, note, source, imported_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        [(c.kind, c.owner, n, text, c.source, now) for c in charts for n, text in enumerate(c.notes)],
     )
 
 
@@ -163,9 +161,8 @@ def summaries(conn: sqlite3.Connection, *, limit: int, offset: int = 0, query: s
     total = conn.execute(f"SELECT count(*) FROM catalog_items i{where}", params).fetchone()[0]
     rows = conn.execute(
         "SELECT i.item_id, i.title, json_array_length(i.attrs), i.size_chart,"
-        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{OWN}' AND s.owner = i.item_id AND s.position >= 0),"
-        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{SHARED}' AND s.owner = i.size_chart"
-        " AND s.position >= 0)"
+        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{OWN}' AND s.owner = i.item_id),"
+        f" (SELECT count(*) FROM catalog_sizes s WHERE s.kind = '{SHARED}' AND s.owner = i.size_chart)"
         f" FROM catalog_items i{where} ORDER BY i.item_id LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
@@ -232,8 +229,13 @@ def _chart(conn: sqlite3.Connection, kind: str, owner: str) -> SizeChart | None:
         " WHERE kind = ? AND owner = ? ORDER BY position",
         (kind, owner),
     ).fetchall()
-    rows = [r[1:] for r in found if r[0] >= 0]
-    notes = tuple(r[1] for r in reversed(found) if r[0] < 0)  # -1 first
+    rows = [r[1:] for r in found]
+    notes = tuple(
+        r[0]
+        for r in conn.execute(
+            "SELECT note FROM catalog_notes WHERE kind = ? AND owner = ? ORDER BY position", (kind, owner)
+        ).fetchall()
+    )
     if not rows:
         return None
     sizes = tuple(

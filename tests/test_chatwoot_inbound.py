@@ -139,6 +139,21 @@ async def test_chatwoot_rejects_stale_signature(cw: Client) -> None:
     assert resp.status == 401
 
 
+@pytest.mark.parametrize("stamp", ["9" * 400, "１７９５１４００００"])
+async def test_chatwoot_timestamp_not_in_ascii_digits_is_a_401_naming_the_timestamp(
+    cw: Client, db_path: Path, stamp: str
+) -> None:
+    # 400 digits overflowed a float in the tolerance check: a 500.
+    body = fixture("contact_message")
+    sent = {**headers(body), "X-Chatwoot-Timestamp": stamp, "X-Chatwoot-Signature": sign(SECRET, stamp, body)}
+    resp = await cw.post("/v1/chatwoot", data=body, headers=sent)
+    assert resp.status == 401, await resp.text()
+    answer = await resp.json()
+    assert (answer["field"], answer["message"]) == ("X-Chatwoot-Timestamp", "timestamp is not epoch seconds")
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+    assert (await post(cw, "contact_message")).status == 200
+
+
 async def test_chatwoot_rejects_unsigned_unless_allowed(aiohttp_client: Any, db_path: Path) -> None:
     strict = await make_client(aiohttp_client, cw_config(db_path))
     resp = await strict.post("/v1/chatwoot", data=fixture("contact_message"))

@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestClient
 
 from assistant.config import Config
 from assistant.conversations import Conversations
+from assistant.signing import sign
 from assistant.web.appkeys import ENGINE
-from tests.helpers import body_of, eventually, make_app, make_event, signed_headers
+from tests.helpers import SECRET, body_of, eventually, make_app, make_event, signed_headers
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -282,6 +283,36 @@ async def test_webhook_rejects_timestamp_not_signed(signed_client: Client) -> No
     headers["X-Assistant-Timestamp"] = str(int(headers["X-Assistant-Timestamp"]) + 1)
     resp = await signed_client.post("/v1/events", data=body, headers=headers)
     assert resp.status == 401
+
+
+@pytest.mark.parametrize("stamp", ["9" * 400, "1" + "0" * 30, "１７９５１４００００", "1_795_140_000", "+1795140000"])
+async def test_webhook_timestamp_not_in_ascii_digits_is_a_401_naming_the_timestamp(
+    signed_client: Client, db_path: Path, stamp: str
+) -> None:
+    # int() read 400 digits, whose distance from now overflowed a float (a 500), and full-width digits as a time.
+    body = body_of(make_event())
+    headers = {**signed_headers(body), "X-Assistant-Timestamp": stamp}
+    headers["X-Assistant-Signature"] = sign(SECRET, stamp, body)
+    resp = await signed_client.post("/v1/events", data=body, headers=headers)
+    assert resp.status == 401, await resp.text()
+    assert await resp.json() == {
+        "error": "bad_signature",
+        "field": "X-Assistant-Timestamp",
+        "message": "timestamp is not epoch seconds",
+    }
+    assert rows(db_path, "SELECT count(*) FROM events") == [(0,)]
+    resp = await signed_client.post("/v1/events", data=body, headers=signed_headers(body))
+    assert resp.status == 200
+
+
+async def test_webhook_a_stale_or_missing_timestamp_is_named_in_the_401(signed_client: Client) -> None:
+    body = body_of(make_event())
+    stale = signed_headers(body, ts=int(time.time()) - 301)
+    missing = {k: v for k, v in signed_headers(body).items() if k != "X-Assistant-Timestamp"}
+    for headers in (stale, missing):
+        resp = await signed_client.post("/v1/events", data=body, headers=headers)
+        assert resp.status == 401
+        assert (await resp.json())["field"] == "X-Assistant-Timestamp"
 
 
 async def test_unknown_route_is_json_404(client: Client) -> None:

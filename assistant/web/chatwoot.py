@@ -87,7 +87,8 @@ def check_signature(request: web.Request, config: Config, body: bytes) -> web.Re
         except SignatureError as exc:
             problem = exc
     log.warning("rejected chatwoot payload from %s: %s", request.remote, problem)
-    return json_error(401, "bad_signature", SIGNATURE_HEADER, str(problem))
+    field = TIMESTAMP_HEADER if problem is not None and problem.header == "timestamp" else SIGNATURE_HEADER
+    return json_error(401, "bad_signature", field, str(problem))
 
 
 def wrong_account(config: Config, signer: str | None, payload: dict[str, Any]) -> web.Response | None:

@@ -38,7 +38,9 @@ async def post_events(request: web.Request) -> web.Response:
             )
         except SignatureError as exc:
             log.warning("rejected from %s: %s", peer, exc)
-            return json_error(401, "bad_signature", SIGNATURE_HEADER, str(exc))
+            return json_error(
+                401, "bad_signature", TIMESTAMP_HEADER if exc.header == "timestamp" else SIGNATURE_HEADER, str(exc)
+            )
     doc = decode_json(body, charset=request.charset, names=NAME_FIELDS)
     is_batch = isinstance(doc, list)
     try:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from assistant.events import MAX_NAME_CHARS, EventError, clean_name, parse_ts, shows
+from assistant.events import MAX_NAME_CHARS, MAX_TS_MS, MIN_TS_MS, EventError, clean_name, parse_ts, shows
 from assistant.tasks import Throttled
 
 log = logging.getLogger(__name__)
@@ -537,13 +537,11 @@ def _user_name(user: dict[str, Any]) -> str | None:
 
 
 def _ts(value: Any) -> int | None:
-    """Chatwoot's times: ISO-8601 strings with a zone ("2026-11-20T02:00:05.123Z") or epoch seconds; else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            return None
-        return int(value * 1000) if value < 100_000_000_000 else int(value)
+    """Chatwoot's times: ISO-8601 strings with a zone ("2026-11-20T02:00:05.123Z") or epoch seconds (or ms); else
+    None, as for a time outside the years the log takes (a huge `updated_at` was written to the memory: a 500)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ms = value * 1000 if abs(value) < 100_000_000_000 else value  # NaN and infinities fall out below
+        return int(ms) if MIN_TS_MS <= ms < MAX_TS_MS else None
     if isinstance(value, str):
         try:
             return parse_ts(value.strip())

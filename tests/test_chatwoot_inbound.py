@@ -277,6 +277,28 @@ def test_chatwoot_message_without_any_time_is_logged_at_arrival_with_a_warning(
     assert len(warned) == 1 and "2026-12-05T13:05:28.400" in warned[0] and "arrival" in warned[0]
 
 
+@pytest.mark.parametrize("when", [2**63, -(2**63), 10**30, -1e308, 1e308, 0, -5])
+async def test_chatwoot_a_time_outside_the_logs_years_is_no_time_and_the_message_is_logged(
+    cw: Client, db_path: Path, when: float
+) -> None:
+    # A huge `updated_at` reached the memory's table: "Python int too large to convert to SQLite INTEGER", a 500
+    # after the message was logged; -1e308 seconds overflowed to -inf ms (a 500 before).
+    payload = json.loads(fixture("contact_message"))
+    payload["updated_at"] = payload["conversation"]["updated_at"] = payload["created_at"] = when
+    body = json.dumps(payload).encode()
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["events"][0]["duplicate"] is False
+    stamped = payload["conversation"]["messages"][0]["created_at"] * 1000  # the same message's time in the list
+    assert rows(db_path, "SELECT id, ts_ms FROM events") == [("cw-3-msg-9101", stamped)]
+    resolved = json.loads(fixture("status_resolved"))
+    resolved["updated_at"] = resolved["timestamp"] = when
+    body = json.dumps(resolved).encode()
+    resp = await cw.post("/v1/chatwoot", data=body, headers=headers(body, delivery="d-2"))
+    assert resp.status == 200, await resp.text()
+    assert rows(db_path, "SELECT type FROM events ORDER BY seq") == [("message",), ("conversation_closed",)]
+
+
 def test_chatwoot_a_snoozed_status_closes_the_conversation_for_the_assistant() -> None:
     payload = json.loads(fixture("status_resolved"))
     payload["status"] = "snoozed"

@@ -382,7 +382,7 @@ class LiveFeed:
             return None
         boot, _, seq_text = last_event_id.partition("-")
         seq_text = seq_text.partition("-")[0]
-        if boot != self.boot or not seq_text.isdigit():
+        if boot != self.boot or not _position(seq_text):
             return None
         seq = int(seq_text)
         if seq > self.seq or seq <= self.gap:
@@ -413,9 +413,12 @@ class LiveFeed:
 def resume_position(last_event_id: str | None) -> int | None:
     """The live-journal position an id carries (ids given on a shared database), or None."""
     parts = (last_event_id or "").split("-")
-    if len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) > 18:
-        return None
-    return int(parts[2])
+    return int(parts[2]) if len(parts) == 3 and _position(parts[2]) else None
+
+
+def _position(text: str) -> bool:
+    """Whether an id's part is a position: ASCII digits ("²".isdigit() is true, and int() refuses it), 18 at most."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def page_key(shop: str, conversation: str) -> str:

@@ -159,6 +159,20 @@ async def test_stream_resumes_after_last_event_id_without_snapshot(client: Clien
     await again.close()
 
 
+@pytest.mark.parametrize("seq", ["²", "١٢", "9" * 4400])
+async def test_stream_resumed_with_an_id_of_no_ascii_number_gets_a_snapshot(client: Client, seq: str) -> None:
+    # Found: "²".isdigit() is true and int("²") raises; so did int() of 4,400 digits: the stream ended with an
+    # error logged, and the panel sent the same id again at every reconnect (a header is at most 8,190 bytes).
+    reader = await open_stream(client, "agent=a1")
+    await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
+    seen = await reader.wait_for(lambda e: e.event == "conversation")
+    await reader.close()
+    boot = (seen.id or "").partition("-")[0]
+    again = await open_stream(client, "agent=a1", headers={"Last-Event-ID": f"{boot}-{seq}"})
+    assert [c["conversation"] for c in again.of("snapshot")[0].data["conversations"]] == ["c1"]
+    await again.close()
+
+
 async def test_stream_from_another_server_gets_a_snapshot(client: Client) -> None:
     await client.post("/v1/events", data=body_of(make_event(conversation="c1", agent="a1")))
     reader = await open_stream(client, "agent=a1&last_event_id=deadbeef-12")
@@ -379,7 +393,7 @@ def test_feed_ids_carry_the_journal_position_stamped_at_publish() -> None:
 
 def test_resume_position_reads_only_well_formed_ids() -> None:
     assert live.resume_position("18c2f0a1b2c3-12-345") == 345
-    for bad in (None, "", "18c2f0-12", "18c2f0-12-x", "a-1-2-3", "a-1-" + "9" * 30):
+    for bad in (None, "", "18c2f0-12", "18c2f0-12-x", "a-1-2-3", "a-1-" + "9" * 30, "a-1-²", "a-1-١٢"):
         assert live.resume_position(bad) is None
 
 

@@ -105,6 +105,22 @@ async def test_chatwoot_follow_up_the_channel_refused_is_failed_not_counted(
     assert shown == ["failed"]
 
 
+async def refused_then_retried(service: Service[Path], chatwoot: FakeChatwoot) -> tuple[dict[str, Any], list[Any]]:
+    """A follow-up the channel refused (Chatwoot's `message_updated` of it returned) that an agent then retried in
+    Chatwoot and the channel delivered: the refusal, and the retry's news (the follow-up's record `sent` again)."""
+    await idle_conversation(service, chatwoot)
+    await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+    await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
+    refusal = chatwoot.deliveries[-1][1]
+    assert refusal["content_attributes"]["external_error"] == WHATSAPP
+    chatwoot.channel_error = None  # the buyer wrote on WhatsApp meanwhile: the channel takes it now
+    followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
+    news = chatwoot.retry("3", "42", followup["id"])
+    await eventually(lambda: len(chatwoot.deliveries) == 6, timeout=3)
+    assert followup_rows(service.db)[0][0] == "sent"
+    return refusal, news
+
+
 async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
     tmp_path: Path, chatwoot: FakeChatwoot, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -114,16 +130,7 @@ async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
     chatwoot.channel_error = WHATSAPP
     service = await start_service(tmp_path, chatwoot)
     try:
-        await idle_conversation(service, chatwoot)
-        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
-        await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
-        refusal = chatwoot.deliveries[-1][1]
-        assert refusal["content_attributes"]["external_error"] == WHATSAPP
-        chatwoot.channel_error = None  # the buyer wrote on WhatsApp meanwhile: the channel takes it now
-        followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
-        news = chatwoot.retry("3", "42", followup["id"])
-        await eventually(lambda: len(chatwoot.deliveries) == 6, timeout=3)
-        assert followup_rows(service.db)[0][0] == "sent"
+        refusal, news = await refused_then_retried(service, chatwoot)
         async with aiohttp.ClientSession() as session:
             await deliver(session, service, refusal)  # Chatwoot's refusal again, arriving after the retry's news
             assert followup_rows(service.db)[0][0] == "sent"
@@ -150,15 +157,7 @@ async def test_chatwoot_follow_up_an_agent_retried_stays_sent_when_the_older_ref
     chatwoot.channel_error = WHATSAPP
     service = await start_service(tmp_path, chatwoot)
     try:
-        await idle_conversation(service, chatwoot)
-        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
-        await eventually(lambda: len(chatwoot.deliveries) == 3, timeout=3)  # the note; created, then refused
-        refusal = chatwoot.deliveries[-1][1]
-        chatwoot.channel_error = None
-        followup = next(m for m in chatwoot.messages[("3", "42")] if m["content_attributes"] and not m["private"])
-        chatwoot.retry("3", "42", followup["id"])
-        await eventually(lambda: len(chatwoot.deliveries) == 6, timeout=3)
-        assert followup_rows(service.db)[0][0] == "sent"
+        refusal, _ = await refused_then_retried(service, chatwoot)
         service.stop()
         await service.start()
         async with aiohttp.ClientSession() as session:

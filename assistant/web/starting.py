@@ -37,6 +37,7 @@ T = TypeVar("T")
 # How often (SQLite virtual machine steps) a read of the start looks whether the service is to stop: about every
 # millisecond or two of a scan.
 PROGRESS_STEPS = 20_000
+READING = "reading the log"  # what `/readyz` adds to a step while its read, one a stop abandons, is under way
 
 
 CANCEL_WAIT_S = 1.0  # how long a stop during the start waits for a cancelled step to end
@@ -94,15 +95,17 @@ class Startup:
             if interrupt is None:
                 return read(conn)
             interrupt(abandoned, PROGRESS_STEPS)
+            stage, self.stage = self.stage, f"{self.stage} ({READING})"  # `/readyz`: a stop from now abandons it
             try:
                 return read(conn)
             except sqlite3.OperationalError:
                 if not self.stopping:
                     raise
-                log.info("stopping during the start (%s): its read of the log is abandoned", self.stage)
-                raise StartStopped(self.stage) from None
+                log.info("stopping during the start (%s): its read of the log is abandoned", stage)
+                raise StartStopped(stage) from None
             finally:
                 interrupt(None, 0)
+                self.stage = stage
 
         return job
 

@@ -456,3 +456,19 @@ def test_refreeze_heap_leaves_a_process_that_never_froze_alone() -> None:
     thaw_heap()
     refreeze_heap()
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "field"),
+    [
+        (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "Content-Length"),
+        (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2x\r\n\r\n{}", "Content-Length"),
+        (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}", "Content-Length"),
+        (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}", "Transfer-Encoding"),
+        ("GET /v1/suggest?text=在吗 HTTP/1.1\r\nHost: x\r\n\r\n".encode(), "url"),
+    ],
+)  # fmt: skip
+async def test_server_a_request_the_http_parser_refuses_names_its_header(served: int, head: bytes, field: str) -> None:
+    status, _, body = await exchange(served, head)
+    answer = json.loads(body)
+    assert status == 400 and answer["field"] == field, answer

@@ -177,6 +177,12 @@ class _RequestsBeforeAnError:
         return [] if upgraded or any(message.upgrade for message, _ in whole) else whole
 
 
+# The headers HTTP's parser judges before a handler sees the request (a duplicated or malformed Content-Length,
+# a Transfer-Encoding it cannot read): its refusal names one, and the error's `field` names it as HTTP spells it.
+_PARSED_HEADERS = ("Content-Length", "Transfer-Encoding", "Content-Encoding", "Content-Type", "Host", "Expect")
+_PARSED_HEADER = re.compile("|".join(_PARSED_HEADERS), re.IGNORECASE)
+
+
 class JsonErrorHandler(RequestHandler):
     """aiohttp's connection handler, answering its own protocol-level errors in the JSON error shape."""
 
@@ -286,10 +292,13 @@ class JsonErrorHandler(RequestHandler):
         if status == 400 and text.startswith("Invalid char in url"):
             # HTTP wants a URL's non-ASCII characters percent-encoded (browsers and platforms do); curl sends
             # what it is given, so say how to encode it rather than only where the parser stopped.
+            field = "url"
             text = (
                 "the URL holds characters that must be percent-encoded as UTF-8 (e.g. curl -G --data-urlencode "
                 "'text=…' URL); " + text
             )
+        if field is None and status == 400 and (named := _PARSED_HEADER.search(text)):
+            field = next(h for h in _PARSED_HEADERS if h.lower() == named.group(0).lower())  # as HTTP spells it
         body = {"error": _REASONS.get(status, "http_error"), "field": field, "message": text[:500]}
         resp = web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json")
         resp.force_close()

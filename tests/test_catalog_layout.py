@@ -160,3 +160,55 @@ def test_import_reads_the_height_a_haoxing_size_is_made_for(tmp_path: Path) -> N
     assert (size.kind, size.values["size"]) == (SIZE, "170/88A")
     (size,) = answers(item(db, "900000000202"), "孩子158 穿多大")
     assert (size.kind, size.values["size"]) == (SIZE, "M码")  # 158 is within 160's 158-162
+
+
+def test_a_haoxing_size_gives_the_chest_of_a_top_and_the_waist_of_trousers(tmp_path: Path) -> None:
+    # The 型 (84 of 160/84A) was not read: a buyer who gave only a girth got no size from such a chart.
+    db = tmp_path / "catalog.db"
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "商品ID,标题,尺码表\n900000000211,男士立领夹克,\n900000000212,男士休闲裤,\n900000000213,校服外套,校服\n"
+        "900000000214,职业西装套装,\n",
+        encoding="utf-8",
+    )
+    own = tmp_path / "own.csv"
+    own.write_text(
+        "商品ID,尺码\n"
+        "900000000211,165/84A\n900000000211,170/88A\n900000000211,175/92A\n"
+        "900000000212,165/70A\n900000000212,170/74A\n900000000212,175/78A\n"
+        "900000000214,160/84A\n900000000214,165/88A\n",
+        encoding="utf-8",
+    )
+    shared = tmp_path / "shared.csv"
+    shared.write_text("尺码表,尺码,号型\n校服,S,150/76A\n校服,M,160/84A\n校服,L,170/92A\n", encoding="utf-8")
+    assert run_import(db, [items, own, shared]).problems == ()
+
+    def size_for(item_id: str, text: str) -> str | None:
+        found = answers(item(db, item_id), text)
+        return next((a.values["size"] for a in found if a.kind == SIZE), None)
+
+    # A top's 型 is the chest, 4 cm apart: 88 holds 86-90, a chest on the boundary takes the larger.
+    assert size_for("900000000211", "胸围87 穿什么码") == "170/88A"
+    assert size_for("900000000211", "胸围90 穿什么码") == "175/92A"
+    assert size_for("900000000211", "腰围74 穿什么码") is None  # a jacket's 型 says nothing of the waist
+    # Trousers' 型 is the waist: 2尺2 is 73.3 cm.
+    assert size_for("900000000212", "腰围2尺2 穿哪个码") == "170/74A"
+    assert size_for("900000000212", "胸围88 穿哪个码") is None
+    # S, M, L with a 号型 column, 8 cm apart.
+    assert size_for("900000000213", "孩子胸围86 穿多大") == "M码"
+    # A suit's pieces carry a 号型 each: its title names no one girth.
+    assert size_for("900000000214", "胸围84 穿什么码") is None
+    assert size_for("900000000214", "我160 穿什么码") == "160/84A"
+
+
+def test_a_chart_s_own_girth_column_wins_over_the_haoxing(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.db"
+    items = tmp_path / "items.csv"
+    items.write_text(f"商品ID,标题\n{ITEM},男士西装外套\n", encoding="utf-8")
+    own = tmp_path / "own.csv"  # the garment's own chest, 96/100/104: a 92 cm chest with 4 cm of ease takes 96
+    own.write_text(
+        f"商品ID,尺码,胸围(cm)\n{ITEM},165/84A,96\n{ITEM},170/88A,100\n{ITEM},175/92A,104\n", encoding="utf-8"
+    )
+    assert run_import(db, [items, own]).problems == ()
+    (size,) = answers(item(db), "胸围92 穿什么码")
+    assert (size.kind, size.values["size"]) == (SIZE, "165/84A")  # by the 型 alone, 175/92A

@@ -249,6 +249,7 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
     if chart is None or not (chart.uses_height or chart.uses_weight):
         return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
     default = wearers.CHILD if _is_childrens(chart) else wearers.SELF
+    chart = girths.with_hao(chart, girths.hao_column(item.title))
     found = []
     texts = [*earlier, text]
     persons = wearers.people(texts, spans_of(chart), default)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from assistant.catalog.measures import GOODS_CUT
 from assistant.catalog.numerals import to_digits
-from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, parse_range
+from assistant.catalog.sizing import HAO_HEADER, Range, SizeChart, SizeRow, choose, hao_girth, parse_range
 
 BUST = "胸围"
 WAIST = "腰围"
@@ -108,6 +108,48 @@ def fits(chart: SizeChart, girth: Girth) -> SizeRow | None:
         return None  # a column mixing the garment's measures with the body's, or none at all: nothing to judge
     found = choose(SizeChart(tuple(body)), girth.cm, None)
     return next((row for row in chart.rows if found is not None and row.size == found.size), None)
+
+
+# GB/T 1335 gives trousers and skirts the waist as their 型 (160/68A), every other garment the chest (160/84A);
+# a suit's pieces carry a 号型 each, so a title naming one is not read.
+_BOTTOMS = re.compile(r"裤|(?<![连衣衬衫带毛卫恤])裙")
+_EITHER = ("套装", "两件套", "三件套")
+
+
+def hao_column(title: str) -> str | None:
+    """Which girth the 型 of a 号型 size gives for goods of `title`: WAIST for trousers and skirts, else BUST; None
+    for a suit (its pieces differ)."""
+    if any(word in title for word in _EITHER):
+        return None
+    return WAIST if _BOTTOMS.search(title) else BUST
+
+
+def with_hao(chart: SizeChart, name: str | None) -> SizeChart:
+    """`chart` with the 型 of its 号型 sizes as the body's girth `name` (型 84 among 80, 84, 88: 胸围 82-86, half
+    the step to each neighbour), when every size has a 号型 and no column gives that girth; else `chart` itself."""
+    if name is None or has(chart, name):
+        return chart
+    types = [_hao_of(row) for row in chart.rows]
+    known = sorted({t for t in types if t is not None})
+    if len(known) != len(types) or not known:
+        return chart
+    steps = [b - a for a, b in zip(known, known[1:], strict=False)]
+    half = min(steps) / 2 if steps else 2.0
+    header = f"{HAO_HEADER}{name}"
+    rows = tuple(
+        SizeRow(row.size, row.height, row.weight, (*row.measures, (header, f"{_num(t - half)}-{_num(t + half)}")))
+        for row, t in zip(chart.rows, types, strict=True)
+        if t is not None
+    )
+    return SizeChart(rows, chart.name, chart.notes)
+
+
+def _hao_of(row: SizeRow) -> float | None:
+    """The 型 of a row: its 尺码's, else its 号型 column's (S, M, L beside 160/84A)."""
+    found = hao_girth(row.size)
+    if found is None:
+        found = next((hao_girth(value) for header, value in row.measures if header == HAO_HEADER), None)
+    return found
 
 
 def has(chart: SizeChart, name: str) -> bool:

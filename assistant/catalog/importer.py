@@ -14,7 +14,7 @@ from assistant.catalog import store
 from assistant.catalog.bra import bra_size
 from assistant.catalog.feet import foot_range, is_foot_header
 from assistant.catalog.layout import TITLE_ROWS, below_title, clean, named, note, split
-from assistant.catalog.sizing import Range, SizeRow, hao_height, order, parse_range
+from assistant.catalog.sizing import HAO_HEADER, Range, SizeRow, hao_height, order, parse_range
 from assistant.catalog.store import OWN, SHARED, ChartRecord, Item, ItemRecord
 from assistant.catalog.tables import FileError, Table, read_tables
 from assistant.catalog.units import WEIGHT_UNIT, UnitGuess, unit_guess
@@ -22,7 +22,6 @@ from assistant.i18n import _, ngettext
 
 MAX_ID_CHARS = 200  # as for event ids: an item id travels in events
 MAX_VALUE_CHARS = 1000
-HAO_HEADER = "号型"
 NAMED_ITEMS = 3  # a warning names this many items, then counts the others
 _KG = re.compile(r"kg|公斤")
 _NOT_IN_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # spaces and control characters

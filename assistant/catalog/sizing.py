@@ -74,6 +74,7 @@ class SizeChart:
 
 # A size written as its 号型 (GB/T 1335): 160/84A is made for a body 160 cm tall with an 84 cm chest; children's
 # 110/56 has no letter. The 号 fits heights within HAO_SPAN cm of it (160: 158-162).
+HAO_HEADER = "号型"  # a chart's column of each size's 号型 beside S, M, L
 _HAO = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})\s*[YABC]?")
 HAO_SPAN = 2.0
 
@@ -85,6 +86,15 @@ def hao_height(size: str) -> Range | None:
         return None
     hao = float(found.group(1))
     return Range(hao - HAO_SPAN, hao + HAO_SPAN)
+
+
+def hao_girth(size: str) -> float | None:
+    """The 型 of a 号型 size: the body's chest of a top, its waist of trousers or a skirt (160/84A: 84 cm); None
+    when the size is no 号型."""
+    found = _HAO.fullmatch(unicodedata.normalize("NFKC", size).strip().upper())
+    if found is None or not 50 <= int(found.group(1)) <= 200:
+        return None
+    return float(found.group(2))
 
 
 def parse_range(cell: str, *, kg_to_jin: bool = False, metres: bool = False) -> Range | None:

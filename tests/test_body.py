@@ -205,6 +205,37 @@ async def test_body_an_encoding_not_accepted_is_a_400_naming_content_encoding(
     assert count(db_path) == 0
 
 
+@pytest.mark.parametrize("codings", ["gzip, chunked", "deflate, chunked", "gzip,chunked"])
+async def test_body_chatwoot_transfer_coding_other_than_chunked_is_a_400_naming_transfer_encoding(
+    aiohttp_client: Any, db_path: Path, codings: str
+) -> None:
+    # Refused as a signature that does not match (and unsigned as "not valid utf-8"): the compression of a transfer
+    # coding stayed on the body. Chatwoot's webhook client (Net::HTTP) never compresses a request: a 400 naming it.
+    cw = load_config(
+        ROOT / "config.toml",
+        env={"CHATWOOT_WEBHOOK_SECRET": CW_SECRET},
+        overrides={"store": {"path": str(db_path)}, "hooks": {"enabled": ["chatwoot"]}},
+    )
+    client = await aiohttp_client(make_app(cw))
+    body = (FIXTURES / "contact_message.json").read_bytes()  # app/models/message.rb webhook_data
+    stamp = int(time.time())
+    squeezed = gzip.compress(body) if codings.startswith("gzip") else zlib.compress(body)
+    lines = ["POST /v1/chatwoot HTTP/1.1", "Host: localhost", "Content-Type: application/json",
+             f"Transfer-Encoding: {codings}", f"X-Chatwoot-Signature: {sign(CW_SECRET, stamp, body)}",
+             f"X-Chatwoot-Timestamp: {stamp}", "X-Chatwoot-Delivery: d-gzip-chunked"]  # fmt: skip
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(squeezed), squeezed)
+    status, answer = await raw_request(client, ("\r\n".join(lines) + "\r\n\r\n").encode(), [chunked])
+    assert status == 400, answer
+    assert (answer["error"], answer["field"]) == ("invalid_body", "Transfer-Encoding")
+    assert answer["message"].startswith(f"Transfer-Encoding {codings.split(',')[0]} is not accepted (only chunked)")
+    assert "Content-Encoding" in answer["message"]
+    assert count(db_path) == 0
+    plain = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)  # chunked alone is read as ever
+    lines[3] = "Transfer-Encoding: chunked"
+    status, answer = await raw_request(client, ("\r\n".join(lines) + "\r\n\r\n").encode(), [plain])
+    assert status == 200 and answer["accepted"] is True, answer
+
+
 @pytest.mark.parametrize("cut", [4, 8])
 async def test_body_gzip_cut_before_its_checksum_is_refused(client: Client, db_path: Path, cut: int) -> None:
     # Without its CRC-32 and length there is no check the body is whole: it was taken and stored.

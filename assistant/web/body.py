@@ -49,6 +49,7 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
     Reads until the end of the body, however many segments it arrives in; `timeout_s` bounds how
     long a slow sender may take (408).
     """
+    transfer_codings(request)  # before the body is read: it would be read as the compressed bytes it is
     codings = content_codings(request)  # an encoding not accepted is refused before the body is read
     if request.content_length is not None and request.content_length > limit:
         raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
@@ -96,6 +97,26 @@ async def _read_raw(request: web.Request, limit: int, timeout_s: float | None) -
 # answered `br` with "Please install `Brotli`".
 ACCEPTED_CODINGS = ("gzip", "x-gzip", "deflate", "identity")
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
+def transfer_codings(request: web.Request) -> None:
+    """BodyError naming `Transfer-Encoding` when it lists a coding other than `chunked` (`gzip, chunked`).
+
+    aiohttp takes the chunks off and leaves a transfer coding's compression on: such a body was refused as "not
+    valid utf-8", or as a signature that does not match, naming neither the header nor the fix. No sender of
+    webhooks here compresses a request (Chatwoot's Net::HTTP does not), so it is refused, saying how to send it.
+    """
+    listed = [
+        c.strip().lower() for value in request.headers.getall(hdrs.TRANSFER_ENCODING, []) for c in value.split(",")
+    ]
+    other = [c for c in listed if c and c != "chunked"]
+    if other:
+        raise BodyError(
+            400,
+            f"Transfer-Encoding {_brief(', '.join(other))} is not accepted (only chunked): send the body"
+            f" uncompressed, or compressed with Content-Encoding ({', '.join(ACCEPTED_CODINGS[:-1])})",
+            field=hdrs.TRANSFER_ENCODING,
+        )
 
 
 def content_codings(request: web.Request) -> list[str]:

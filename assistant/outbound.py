@@ -10,11 +10,21 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 
 # aiohttp quotes the URL in some errors (one it cannot use, too many redirects); a robot's URL carries its key or
 # access token in the query (WeCom `?key=`, DingTalk `?access_token=…&sign=`), and the error is logged, stored
 # as the delivery's last error and shown to supervisors. Queries are left out of what an error says.
 _QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def redirected(resp: aiohttp.ClientResponse, peer: str) -> DeliveryResult:
+    """A 3xx, not followed: a POST redirected (301, 302, 303) is retried as a GET, which delivers nothing and whose
+    200 (a login page, the listing at the same URL) read as delivered; and the request's credentials in its headers
+    went along, wherever it pointed. Worth retrying (a login page in front for a while); nothing was delivered."""
+    location = _QUERY.sub("?…", resp.headers.get(hdrs.LOCATION, "")) or "nowhere (no Location)"
+    error = f"HTTP {resp.status} from {peer}: redirected to {location}, not followed"
+    return DeliveryResult(ok=False, retryable=True, status=resp.status, error=error)
 
 
 def failure(exc: BaseException, peer: str) -> str:
@@ -36,6 +46,9 @@ class DeliveryResult:
     # The credential the receiver refused (its env var and whose it is; Chatwoot: a revoked or rotated token, 401):
     # the follow-up is kept and tried again, not failed, until it is too late to send.
     refused_credential: str | None = None
+    # Whether the receiver took it cannot be told from its answer (a 2xx that is not its JSON): looked for before
+    # another attempt, as after a timeout.
+    unknown: bool = False
 
     @classmethod
     def sent(cls, status: int | None = None) -> DeliveryResult:
@@ -91,12 +104,17 @@ class Outbound:
     async def post(
         self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float, peer: str
     ) -> DeliveryResult:
-        """POST `body`; 2xx sent, 5xx/408/429 and network errors retryable, other statuses final."""
+        """POST `body`; 2xx sent, 3xx (not followed), 5xx/408/429 and network errors retryable, other statuses
+        final."""
         try:
             timeout = aiohttp.ClientTimeout(total=timeout_s)
-            async with self.session().post(url, data=body, headers=headers, timeout=timeout) as resp:
+            async with self.session().post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp:
                 if 200 <= resp.status < 300:
                     return DeliveryResult.sent(resp.status)
+                if 300 <= resp.status < 400:
+                    return redirected(resp, peer)
                 detail = (await resp.text(errors="replace"))[:200]
                 result = DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {detail}")
                 return replace(result, retry_after_s=retry_after_s(resp.headers.get("Retry-After")))
@@ -109,20 +127,26 @@ class Outbound:
         """POST `body` and decode a 2xx answer's JSON (robots answer errors as 200 + an error code in JSON).
 
         The result is (how the HTTP exchange went, the decoded body or None); a 2xx whose body is not
-        JSON counts as a retryable failure.
+        JSON counts as a retryable failure of `unknown` outcome, a 3xx as in `post`.
         """
         try:
             timeout = aiohttp.ClientTimeout(total=timeout_s)
-            async with self.session().post(url, data=body, headers=headers, timeout=timeout) as resp:
+            async with self.session().post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp:
+                if 300 <= resp.status < 400:
+                    return redirected(resp, peer), None
                 text = await resp.text(errors="replace")
                 if not 200 <= resp.status < 300:
-                    return DeliveryResult.from_status(
-                        resp.status, f"HTTP {resp.status} from {peer}: {text[:200]}"
-                    ), None
+                    result = DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {peer}: {text[:200]}")
+                    return replace(result, retry_after_s=retry_after_s(resp.headers.get("Retry-After"))), None
                 try:
                     return DeliveryResult.sent(resp.status), json.loads(text)
                 except ValueError:
-                    return DeliveryResult.retry(f"{peer} answered {resp.status} without JSON: {text[:200]}"), None
+                    kind = resp.content_type if hdrs.CONTENT_TYPE in resp.headers else "no Content-Type"
+                    brief = " ".join(text.split())[:200]
+                    error = f"{peer} answered {resp.status} with {kind}, not JSON: {brief}"
+                    return DeliveryResult(False, True, resp.status, error, unknown=True), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return DeliveryResult.retry(failure(exc, peer)), None
 

@@ -36,6 +36,11 @@ SLACK_S = 60  # clocks differ: a message this much older than the follow-up may 
 # What Chatwoot answers for a conversation (or account) it does not have (`render_not_found_error`): deleted. A 404
 # without it is not Chatwoot's answer (a wrong `url` ending at a proxy's page), and stays a failure.
 NOT_FOUND = "Resource could not be found"
+# What to do when something other than Chatwoot's API answered (a redirect, a page that is not JSON).
+NOT_CHATWOOT = (
+    "not Chatwoot's API answering: set [hooks.chatwoot] url to Chatwoot's own address (https when it sends plain http"
+    " there), with no login page or other proxy page in front of /api"
+)
 LOW_CONFIDENCE = 0.5  # below this a suggestion is a guess: the panel dims it (panel.js), the note leaves it out
 # Qianniu's and Wangwang's emoticon codes, which phrases written for Taobao end with: Chatwoot shows them as the
 # bracketed word, so a follow-up it posts carries the emoji instead. Codes outside this table stay as written.
@@ -104,7 +109,18 @@ async def post_message(
     url = messages_url(config, account, conversation)
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
-    result = await http.post(url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot")
+    result, answer = await http.post_json(
+        url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot"
+    )
+    if result.ok and not (isinstance(answer, dict) and "id" in answer):  # Chatwoot answers the message it made
+        result = DeliveryResult.retry(
+            f"Chatwoot answered {result.status} with JSON that is no message: {answer!r}"[:300]
+        )
+    if result.status is None and result.retryable and result.error.startswith("Chatwoot answered"):
+        # Not Chatwoot's own answer (a proxy's page in its place, or rewritten on its way): it may have been created.
+        return replace(result, error=f"{result.error} ({NOT_CHATWOOT}; whether it was created is looked up first)")
+    if result.status is not None and 300 <= result.status < 400:
+        return replace(result, error=f"{result.error} ({NOT_CHATWOOT})")
     if result.status == 401:  # a revoked or rotated token (or a bot's in another account): kept, not failed
         return replace(result, refused_credential=f"{name} (the API token of Chatwoot account {account})")
     if result.status == 404 and NOT_FOUND in result.error:  # the conversation was deleted: nobody to follow up
@@ -145,7 +161,7 @@ async def confirm_delivery(
         params = {"before": str(before)} if before is not None else {}
         try:
             async with http.session().get(
-                url, params=params, headers={"api_access_token": token}, timeout=timeout
+                url, params=params, headers={"api_access_token": token}, timeout=timeout, allow_redirects=False
             ) as resp:
                 if resp.status != 200:
                     detail = (await resp.text(errors="replace"))[:200]

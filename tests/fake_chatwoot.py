@@ -12,7 +12,10 @@ Every create makes a new message (Chatwoot does not deduplicate). With `bot` the
 (401 `Bot is not authorized to access this account`). `more_tokens` adds tokens of other accounts (token →
 account). `fail_next` answers the next creates with those statuses and creates nothing: a 429 as Rack::Attack's
 default responder answers Chatwoot's throttles (config/initializers/rack_attack.rb sets no responder: `text/plain`
-"Retry later", no `Retry-After`), any other as Chatwoot's JSON error. `GET` on the same path lists the latest 20
+"Retry later", no `Retry-After`), a 301 as a proxy in front sends plain http to https (the same URL), a 302 as a
+login page in front of Chatwoot does (to `/auth/sign_in`, whose visits are kept in `login_visits`), a 200 as a proxy's
+page answered in Chatwoot's place (HTML), any other as Chatwoot's JSON error. `mangled_next` creates that many
+messages, then answers with that HTML page (a proxy rewrote Chatwoot's answer). `GET` on the same path lists the latest 20
 messages oldest first, or the 20 before `?before=<id>`, or up to 100 after `?after=<id>`, as
 `{"meta": {...}, "payload": [...]}` with `message_type` as its number and `created_at` in epoch seconds
 (MessageFinder and `messages/index.json.jbuilder`).
@@ -53,6 +56,7 @@ ACCOUNT = {"id": 3, "name": "示例旗舰店"}
 INBOX = {"id": 7, "name": "官网客服"}
 BOT = {"id": 2, "name": "客服助手", "type": "agent_bot"}  # AgentBot#webhook_data of the token's bot
 ADMIN = {"id": 1, "name": "店长", "email": "owner@example.com", "type": "user"}  # User#webhook_data of a user's token
+PROXY_PAGE = "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in</body></html>"
 MEILING = {"id": 12, "name": "张美玲", "available_name": "小美", "type": "user"}  # User#push_event_data
 
 
@@ -88,6 +92,8 @@ class FakeChatwoot:
         self.refused: list[tuple[int, str]] = []  # (status, why) of every request Chatwoot would refuse
         self.deliveries: list[tuple[int, dict[str, Any]]] = []  # (assistant's status, payload) of each webhook
         self.lists = 0
+        self.mangled_next = 0
+        self.login_visits: list[dict[str, str]] = []  # the headers of each visit to the login page
         self.assignee: dict[str, Any] | None = MEILING  # the conversations' assignee in the echoes
         self._ids = itertools.count(1001)
         self._echoes: set[asyncio.Task[None]] = set()
@@ -129,6 +135,11 @@ class FakeChatwoot:
             status = self.fail_next.pop(0)
             if status == 429:
                 return web.Response(status=429, text="Retry later\n", content_type="text/plain")
+            if status in (301, 302):
+                target = str(request.url) if status == 301 else f"{self.url}/auth/sign_in?return_to={request.path}"
+                return web.Response(status=status, headers={"Location": target}, text="Moved")
+            if status == 200:
+                return web.Response(text=PROXY_PAGE, content_type="text/html")
             return web.json_response({"error": f"failed with {status}"}, status=status)
         await asyncio.sleep(self.delay_before_s)  # a slow Chatwoot: the message is not there yet
         attributes = body.get("content_attributes") or {}
@@ -155,7 +166,14 @@ class FakeChatwoot:
         else:
             self._echo(key, message, "message_created")
         await asyncio.sleep(self.delay_after_s)  # stored, the answer still on its way
+        if self.mangled_next:
+            self.mangled_next -= 1
+            return web.Response(text=PROXY_PAGE, content_type="text/html")
         return web.json_response(message)
+
+    async def login(self, request: web.Request) -> web.Response:
+        self.login_visits.append(dict(request.headers))
+        return web.Response(text=PROXY_PAGE, content_type="text/html")
 
     async def index(self, request: web.Request) -> web.Response:
         refused = self._check_access(request)
@@ -258,6 +276,7 @@ class FakeChatwoot:
         path = "/api/v1/accounts/{account}/conversations/{conversation}/messages"
         app.router.add_post(path, self.create)
         app.router.add_get(path, self.index)
+        app.router.add_get("/auth/sign_in", self.login)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self

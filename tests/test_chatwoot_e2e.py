@@ -137,13 +137,17 @@ def followup_rows(db: Path) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT state, attempts, last_error FROM followups").fetchall()
 
 
-async def idle_conversation(service: Service, chatwoot: FakeChatwoot, fail: tuple[int, ...] = ()) -> None:
+async def idle_conversation(
+    service: Service, chatwoot: FakeChatwoot, fail: tuple[int, ...] = (), *, mangled: int = 0
+) -> None:
     """A customer asks (its suggestion note is posted), an agent answers, and the customer goes quiet; Chatwoot
-    then answers the next creates (the follow-up's attempts) with the statuses `fail`."""
+    then answers the next creates (the follow-up's attempts) with the statuses `fail`, or creates `mangled` of
+    them and answers with a proxy's page."""
     async with aiohttp.ClientSession() as session:
         await deliver(session, service, fixture("contact_message", "42", 9201))
         await eventually(lambda: chatwoot.started, timeout=3)
         chatwoot.fail_next = list(fail)
+        chatwoot.mangled_next = mangled
         await deliver(session, service, fixture("agent_reply", "42", 9202))
 
 

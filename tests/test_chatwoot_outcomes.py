@@ -238,3 +238,47 @@ async def test_chatwoot_follow_up_kept_for_a_refused_token_is_missed_once_too_la
     assert state == "missed" and error.startswith(TOO_LATE) and "401" in error
     assert chatwoot.followups("3", "42") == []
     assert list(body["followups"]["credentials_refused"]) == [CREDENTIAL]  # still refused: nothing says otherwise
+
+
+async def test_chatwoot_follow_up_redirected_is_not_taken_for_sent_and_goes_once_chatwoot_answers(
+    tmp_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: a redirect in front of Chatwoot (plain http sent to https, a login page) was followed as a GET: the
+    # follow-up was recorded sent on the listing's or the login page's 200 though nothing was created, and the
+    # token went along to wherever the redirect pointed.
+    service = await start_service(tmp_path, chatwoot, "max_attempts = 3")
+    try:
+        await idle_conversation(service, chatwoot, fail=(301, 302))
+        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+    finally:
+        service.stop()
+    [(state, attempts, error)] = followup_rows(service.db)
+    assert (state, attempts) == ("sent", 3)  # once Chatwoot itself answered
+    assert len(chatwoot.followups("3", "42")) == 1
+    assert chatwoot.login_visits == [] and chatwoot.lists == 0  # nothing followed: the token stayed home
+    log = service.log.read_text(errors="replace")
+    assert "HTTP 301 from Chatwoot: redirected to http://127.0.0.1:" in log
+    assert "HTTP 302 from Chatwoot: redirected to http://127.0.0.1:" in log and "/auth/sign_in?…" in log
+    assert "[hooks.chatwoot] url" in log  # what to do
+
+
+@pytest.mark.parametrize("created", [False, True])
+async def test_chatwoot_follow_up_answered_with_a_page_not_json_is_looked_for_and_goes_once(
+    tmp_path: Path, chatwoot: FakeChatwoot, created: bool
+) -> None:
+    # Found: a 200 that was not Chatwoot's JSON (a proxy's page in its place) was taken for the message created:
+    # the follow-up was recorded sent, and the buyer got nothing. Whether it was created is looked up now.
+    service = await start_service(tmp_path, chatwoot, "max_attempts = 3")
+    try:
+        if created:  # created, and the answer rewritten on its way
+            await idle_conversation(service, chatwoot, mangled=1)
+        else:  # the page answered, nothing created
+            await idle_conversation(service, chatwoot, fail=(200,))
+        await eventually(lambda: settled(service.db), timeout=IDLE_S + 8)
+    finally:
+        service.stop()
+    [(state, attempts, _error)] = followup_rows(service.db)
+    assert (state, attempts) == ("sent", 1 if created else 2)
+    assert len(chatwoot.followups("3", "42")) == 1  # never twice
+    log = service.log.read_text(errors="replace")
+    assert "Chatwoot answered 200 with text/html, not JSON" in log

@@ -64,6 +64,22 @@ async def test_webhook_out_server_errors_are_retryable(config: Config, status: i
     assert (result.ok, result.retryable, result.status) == (False, True, status)
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307])
+async def test_webhook_out_redirect_is_not_followed_and_is_retryable(config: Config, status: int) -> None:
+    # A POST redirected with 301-303 was sent again as a GET (no body): its 200, a login page's, read as delivered;
+    # and the request's headers went along to wherever the redirect pointed.
+    receiver = await Receiver([status]).start()
+    receiver.error_headers = {"Location": "http://127.0.0.1:9/login?session=s3cret"}
+    url = receiver.url
+    try:
+        result = await deliver(outbound_config(config, receiver.url))
+    finally:
+        await receiver.close()
+    assert (result.ok, result.retryable, result.status) == (False, True, status)
+    assert result.error == f"HTTP {status} from {url}: redirected to http://127.0.0.1:9/login?…, not followed"
+    assert len(receiver.requests) == 1
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 async def test_webhook_out_client_errors_are_final(config: Config, status: int) -> None:
     receiver = await Receiver([status]).start()

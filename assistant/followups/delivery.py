@@ -394,7 +394,7 @@ class Deliverer:
                     continue
                 return
             # Answered with an error status, the platform created nothing: the next attempt needs no question.
-            unknown = result.status is None or result.status in GATEWAY_STATUSES
+            unknown = result.unknown or result.status is None or result.status in GATEWAY_STATUSES
             ended_ms = self.clock.now_ms() if unknown else None
             final = not result.retryable or attempts >= self.settings.max_attempts
             log.warning(

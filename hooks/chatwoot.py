@@ -113,11 +113,9 @@ async def post_message(
         url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot"
     )
     if result.ok and not (isinstance(answer, dict) and "id" in answer):  # Chatwoot answers the message it made
-        result = DeliveryResult.retry(
-            f"Chatwoot answered {result.status} with JSON that is no message: {answer!r}"[:300]
-        )
-    if result.status is None and result.retryable and result.error.startswith("Chatwoot answered"):
-        # Not Chatwoot's own answer (a proxy's page in its place, or rewritten on its way): it may have been created.
+        error = f"Chatwoot answered {result.status} with JSON that is no message: {answer!r}"[:300]
+        result = DeliveryResult(False, True, result.status, error, unknown=True)
+    if result.unknown:  # a proxy's page in Chatwoot's place, or its answer rewritten on the way: it may be created
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT}; whether it was created is looked up first)")
     if result.status is not None and 300 <= result.status < 400:
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT})")

@@ -281,4 +281,5 @@ async def test_chatwoot_follow_up_answered_with_a_page_not_json_is_looked_for_an
     assert (state, attempts) == ("sent", 1 if created else 2)
     assert len(chatwoot.followups("3", "42")) == 1  # never twice
     log = service.log.read_text(errors="replace")
-    assert "Chatwoot answered 200 with text/html, not JSON" in log
+    assert "Chatwoot answered 200 with text/html, not JSON: <!DOCTYPE html>" in log
+    assert "set [hooks.chatwoot] url to Chatwoot's own address" in log  # what to do

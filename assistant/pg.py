@@ -460,10 +460,11 @@ def _kwargs(location: Location, readonly: bool, busy_timeout_s: float, *, pooled
     # space) in a read-only transaction, so readers are kept from writing by the code, not the session.
     # lock_timeout: a row lock another instance holds is waited for `busy_timeout_s`, as SQLite's busy timeout.
     # statement_timeout: a pooled connection's statement (a request's, a command's) runs no longer than
-    # STATEMENT_TIMEOUT_S; the writer's connection has none, as it runs the migrations (an index on a large log).
+    # STATEMENT_TIMEOUT_S; the writer's connection has none, as it runs the migrations (an index on a large log),
+    # said here as a role's own setting (`ALTER ROLE … SET statement_timeout`) would apply otherwise: a group
+    # waiting for a row lock past it answered 503 before its lock_timeout, and a migration stopped the start.
     options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
-    if pooled:
-        options += f" -c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000)}"
+    options += f" -c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000) if pooled else 0}"
     kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant", **SOCKET_BOUNDS}
     if location.password is not None:
         kwargs["password"] = location.password

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from assistant import pg
 
@@ -104,6 +105,27 @@ class Cluster:
         with psycopg.connect(self.url("postgres"), password=self.password, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return pg.Location(self.url(name), self.password)
+
+    def role_database(
+        self, options: str = "", *, role_limit: int | None = None, settings: tuple[str, ...] = ()
+    ) -> pg.Location:
+        """A new database created with `options`, owned by a new role that is no superuser (a superuser passes every
+        limit), with `role_limit` as its CONNECTION LIMIT and `settings` (`statement_timeout = '1s'`) as its own."""
+        name = f"m_{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.url("postgres"), password=self.password, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}").format(
+                    sql.Identifier(name),
+                    sql.Literal(self.password),
+                    sql.Literal(-1 if role_limit is None else role_limit),
+                )
+            )
+            for setting in settings:  # an administrator's: the role's sessions start with it
+                admin.execute(sql.SQL("ALTER ROLE {} SET " + setting).format(sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {} " + options).format(sql.Identifier(name), sql.Identifier(name))
+            )
+        return pg.Location(f"postgresql://{name}@127.0.0.1:{self.port}/{name}", self.password)
 
     def stop(self) -> None:
         pg.close_pools()

@@ -4,7 +4,6 @@ reasons given for a fault, to callers (generic) and in the log (in full)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import sqlite3
@@ -24,24 +23,10 @@ from assistant.writer import Writer
 from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 from tests.pgcluster import PASSWORD_ENV, Cluster, free_port
 
-_names = itertools.count(1)
-
 
 def _database(cluster: Cluster, options: str = "", *, role_limit: int | None = None) -> pg.Location:
     """A new database created with `options`, owned by a new role (with `role_limit` as its CONNECTION LIMIT)."""
-    name = f"m_{os.getpid()}_{next(_names)}"
-    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}").format(
-                sql.Identifier(name),
-                sql.Literal(cluster.password),
-                sql.Literal(-1 if role_limit is None else role_limit),
-            )
-        )
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {} " + options).format(sql.Identifier(name), sql.Identifier(name))
-        )
-    return pg.Location(f"postgresql://{name}@127.0.0.1:{cluster.port}/{name}", cluster.password)
+    return cluster.role_database(options, role_limit=role_limit)
 
 
 async def test_pg_start_warns_of_a_role_connection_limit_below_an_instances_need(

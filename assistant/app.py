@@ -266,10 +266,13 @@ async def _waiting_for_postgresql(
     while True:
         try:
             startup.stage = step
-            return await attempt()
+            done = await attempt()
+            startup.resume()
+            return done
         except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
             if not passing(exc):
                 raise
+            startup.stall()  # events are answered 503 at once meanwhile, not held for a start that cannot end
             now = time.monotonic()
             if since is None or startup.stage != step:  # a first failure, or one in a step the attempt entered
                 step, since, said = startup.stage, now, now

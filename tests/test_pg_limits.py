@@ -3,8 +3,19 @@ role, the role's CONNECTION LIMIT reached."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import closing
+from typing import Any
+
+import aiohttp
+import psycopg
+from psycopg import sql
+
+from assistant import pg, store
+from assistant.config import Config, load_config
 from assistant.writer import Writer
-from tests.pgcluster import Cluster
+from tests.helpers import ROOT, answers, body_of, eventually, make_app, make_event, serving
+from tests.pgcluster import PASSWORD_ENV, Cluster
 
 
 async def test_pg_writer_waits_past_a_statement_timeout_its_role_sets(pg_cluster: Cluster) -> None:
@@ -18,3 +29,50 @@ async def test_pg_writer_waits_past_a_statement_timeout_its_role_sets(pg_cluster
     finally:
         await writer.close()
     assert slept == 0
+
+
+def role_config(location: pg.Location, **server: Any) -> Config:
+    """The shipped config on the role's database (its password from the environment, as in production)."""
+    overrides = {"store": {"url": location.url, "password_env": PASSWORD_ENV}, "server": server}
+    return load_config(ROOT / "config.toml", env={PASSWORD_ENV: location.password or ""}, overrides=overrides)
+
+
+async def test_pg_start_out_of_connections_for_its_role_refuses_events_at_once_and_serves_once_it_has_them(
+    pg_cluster: Cluster,
+) -> None:
+    # Two connections: the writer's and the readers' first; the start's next one ("too many connections for role")
+    # is waited for. An event held meanwhile waited for the whole request_timeout_s, far past a platform's 5 s.
+    location = pg_cluster.role_database(role_limit=2)
+    config = role_config(location, request_timeout_s=120)
+    with serving(make_app(config), config) as served:
+        async with aiohttp.ClientSession() as session:
+
+            async def waiting() -> str:
+                try:
+                    async with session.get(f"{served.url}/readyz") as resp:
+                        message = str((await resp.json()).get("message", ""))
+                except aiohttp.ClientConnectionError:  # not listening yet
+                    return ""
+                return message if resp.status == 503 and "(no free connection)" in message else ""
+
+            assert "reading which fleet reloads" in await eventually(waiting, timeout=30)
+            body = body_of(make_event(conversation="during", text="在吗"))
+            async with asyncio.timeout(30):  # held, it would wait the 120 s
+                async with session.post(f"{served.url}/v1/events", data=body) as resp:
+                    assert resp.status == 503 and resp.headers["Retry-After"], await resp.text()
+            assert await waiting()  # still waiting, not stopped
+            with psycopg.connect(pg_cluster.url("postgres"), password=pg_cluster.password, autocommit=True) as admin:
+                admin.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 20").format(sql.Identifier(_role(location))))
+            assert await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+            body = body_of(make_event(conversation="after", text="在吗"))
+            async with session.post(f"{served.url}/v1/events", data=body) as resp:
+                assert resp.status == 200, await resp.text()
+    pg.close_pools(location)
+    with closing(store.connect(location, readonly=True)) as conn:
+        logged = [row[0] for row in conn.execute("SELECT conversation FROM events ORDER BY seq")]
+    pg.close_pools(location)
+    assert logged == ["after"]
+
+
+def _role(location: pg.Location) -> str:
+    return location.url.split("//")[1].split("@")[0]

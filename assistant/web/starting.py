@@ -6,7 +6,10 @@ minutes on a big log. The port is open meanwhile, so that an orchestrator's live
 answered and the start is not killed as hung; `/readyz` answers 503 `starting`, naming the step, until the
 start is over. An event posted meanwhile waits for the end of the start (at most `[server] request_timeout_s`,
 as the socket's queue held it before) and is then logged and answered as usual, or answered 503 with
-`Retry-After`: never 200 before it is logged. Every other route answers 503 `starting` at once.
+`Retry-After`: never 200 before it is logged. While the start waits for its database (PostgreSQL down, or out of
+connections for the role) an event is answered 503 at once, as a running service answers it then: held, it waited
+the whole `request_timeout_s` (15 s) for a start that could not end meanwhile, past the 5 s a platform waits.
+Every other route answers 503 `starting` at once.
 
 The gate is the server's request handler while the start runs (`gate`), and the application's own handler
 takes its place when the start is over: requests after it (every event) pay nothing for it. A connection
@@ -57,6 +60,7 @@ class Startup:
         self.stopping = False
         self.held = 0  # events waiting for the end of the start now
         self._settled = asyncio.Event()
+        self._stalled = asyncio.Event()  # the start waits for its database: events are not held meanwhile
         self._stop_asked = asyncio.Event()
         self._on_finish: list[Callable[[], None]] = []
 
@@ -129,6 +133,15 @@ class Startup:
         log.info("stopping during the start (%s): what it waited for is cancelled", self.stage)
         raise StartStopped(self.stage)
 
+    def stall(self) -> None:
+        """The start waits for its database (no end in sight): the events held are answered 503 now, and the
+        next ones at once, until `resume`."""
+        self._stalled.set()
+
+    def resume(self) -> None:
+        """The database answers the start again: events wait for its end again."""
+        self._stalled.clear()
+
     def finish(self) -> None:
         """The start is over: every route is served, the events held are handled now."""
         self.done = True
@@ -146,13 +159,14 @@ class Startup:
 
     async def wait(self, timeout_s: float) -> bool:
         """Whether the start is over within `timeout_s` (False: still starting, or stopping)."""
-        if not self.done:
+        if not self.done and not self._stalled.is_set():
             self.held += 1
+            waits = [asyncio.ensure_future(self._settled.wait()), asyncio.ensure_future(self._stalled.wait())]
             try:
-                await asyncio.wait_for(self._settled.wait(), timeout_s)
-            except TimeoutError:
-                return False
+                await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                for waiting in waits:
+                    waiting.cancel()
                 self.held -= 1
         return self.done
 

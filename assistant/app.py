@@ -75,6 +75,7 @@ from assistant.writer import RECONNECT_PAUSE_S, StorageError, Writer, is_busy
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WAIT_SAID_EVERY_S = 60.0  # a start waiting for PostgreSQL says so in the log this often
+LOCKED = "a lock is held by another instance or session (another instance migrating, a long transaction)"
 # The kinds of fault (tasks.fault_reason) a server's coming back, or its freeing a connection, ends.
 SERVER_NOT_THERE = frozenset(
     {"cannot connect", "no free connection", "not answering", "the server is out of resources"}
@@ -196,7 +197,8 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _open_writer(app: web.Application, path: store.Location) -> Writer:
     """The writer, opened (and the log migrated); on PostgreSQL, waited for while the server cannot be reached or
     has no connection to give (down, restarting, at max_connections): a start whose server was not up yet (the
-    machine's boot, a failover) exited 1 at once. A server that refuses the password or knows no such database
+    machine's boot, a failover) exited 1 at once. So is a lock held past `busy_timeout_s` (another instance's
+    migration: instances migrate one after another). A server that refuses the password or knows no such database
     stops the start at once, as before: waiting would not change its answer."""
 
     def open_writer() -> Writer:
@@ -256,9 +258,10 @@ async def _waiting_for_postgresql(
     app: web.Application, attempt: Callable[[], Awaitable[T]], passing: Callable[[Exception], bool], what: str
 ) -> T:
     """`attempt()`, made again every RECONNECT_PAUSE_S for as long as its failure is one that `passing` says the
-    server's return ends, with no time limit: `/readyz` names the step, `what`, the fault's kind (not its words, which
-    name the server's address and role: `/readyz` is open to anyone) and how long it has waited; the log says it in
-    full at once, then once a minute. A stop ends the wait (StartStopped)."""
+    server's return ends, or a lock another session holds (LOCKED), with no time limit: `/readyz` names the step,
+    `what`, the fault's kind (not its words, which name the server's address and role: `/readyz` is open to anyone)
+    and how long it has waited; the log says it in full at once, then once a minute. A stop ends the wait
+    (StartStopped)."""
     startup = app[STARTUP]
     step = startup.stage
     since: float | None = None
@@ -270,17 +273,24 @@ async def _waiting_for_postgresql(
             startup.resume()
             return done
         except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-            if not passing(exc):
+            # A lock another session holds past lock_timeout (another instance migrating or deriving, an
+            # administrator's transaction): it ends, and the start waited for exited 1 with "cannot open the database
+            # (LockNotAvailable …)". Only PostgreSQL's faults are "busy" (SQLite's keep their own words).
+            locked = fault_reason(exc) == "busy"
+            if not (locked or passing(exc)):
                 raise
+            waiting_for = LOCKED if locked else what
             startup.stall()  # events are answered 503 at once meanwhile, not held for a start that cannot end
             now = time.monotonic()
             if since is None or startup.stage != step:  # a first failure, or one in a step the attempt entered
                 step, since, said = startup.stage, now, now
-                log.warning("starting: %s during the step %r (%s); trying again until it is back", what, step, exc)
+                log.warning("starting: %s during the step %r (%s); trying again until it is back", waiting_for, step, exc)  # fmt: skip
             elif now - said >= WAIT_SAID_EVERY_S:
                 said = now
                 log.warning("starting: still waiting for PostgreSQL after %.0f s, in the step %r (%s)", now - since, step, exc)  # fmt: skip
-            startup.stage = f"{step}: {what} ({fault_reason(exc)}); waiting for it {now - since:.0f} s, trying again"
+            startup.stage = (
+                f"{step}: {waiting_for} ({fault_reason(exc)}); waiting for it {now - since:.0f} s, trying again"
+            )
         await startup.unless_stopped(asyncio.sleep(RECONNECT_PAUSE_S))
 
 

@@ -11,7 +11,7 @@ import aiohttp
 import psycopg
 from psycopg import sql
 
-from assistant import pg, store
+from assistant import pg, schema, store, upgrade
 from assistant.config import Config, load_config
 from assistant.writer import Writer
 from tests.helpers import ROOT, answers, body_of, eventually, make_app, make_event, serving
@@ -76,3 +76,39 @@ async def test_pg_start_out_of_connections_for_its_role_refuses_events_at_once_a
 
 def _role(location: pg.Location) -> str:
     return location.url.split("//")[1].split("@")[0]
+
+
+async def test_pg_start_while_another_instance_migrates_waits_for_it_and_serves(pg_cluster: Cluster) -> None:
+    # Instances migrate one after another under an advisory lock, waited for lock_timeout (busy_timeout_s, 2 s):
+    # a start behind a migration longer than that (an index on a large log) exited 1, "cannot open the database
+    # (LockNotAvailable: canceling statement due to lock timeout)".
+    location = pg_cluster.role_database()
+    config = role_config(location)
+    migrating = pg.connect_direct(location)  # another instance's writer, in the middle of its migrations
+    migrating.execute("BEGIN")
+    upgrade.migrate_pg_in_transaction(migrating)
+    try:
+        with serving(make_app(config), config) as served:
+            async with aiohttp.ClientSession() as session:
+
+                async def waiting() -> str:
+                    try:
+                        async with session.get(f"{served.url}/readyz") as resp:
+                            message = str((await resp.json()).get("message", ""))
+                    except aiohttp.ClientConnectionError:  # not listening yet
+                        return ""
+                    return message if resp.status == 503 and "(busy)" in message else ""
+
+                message = await eventually(waiting, timeout=30)
+                assert "opening the log: a lock is held by another instance" in message and not served.stopped()
+                migrating.execute("COMMIT")
+                assert await eventually(lambda: answers(session, f"{served.url}/readyz", 200), timeout=30)
+                body = body_of(make_event(conversation="after", text="在吗"))
+                async with session.post(f"{served.url}/v1/events", data=body) as resp:
+                    assert resp.status == 200, await resp.text()
+    finally:
+        migrating.close()
+    with closing(store.connect(location, readonly=True)) as conn:
+        applied = conn.execute("SELECT count(*) FROM _assistant_migrations").fetchone()[0]
+    pg.close_pools(location)
+    assert applied == len(schema.PG_MIGRATIONS)

@@ -453,16 +453,16 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.row_factory = _row_factory
     conn.adapters.register_loader("numeric", _NumericLoader)
     conn.adapters.register_loader("bool", _BoolLoader)
+    if conn.info.server_version >= 140000:  # a role's idle_session_timeout ended those it keeps (docs/scaling.md)
+        conn.execute("SET idle_session_timeout = 0")
 
 
 def _kwargs(location: Location, readonly: bool, busy_timeout_s: float, *, pooled: bool = True) -> dict[str, Any]:
     # `readonly` only picks the pool: PostgreSQL refuses even temporary tables (the KPI queries' scratch
     # space) in a read-only transaction, so readers are kept from writing by the code, not the session.
     # lock_timeout: a row lock another instance holds is waited for `busy_timeout_s`, as SQLite's busy timeout.
-    # statement_timeout: a pooled connection's statement (a request's, a command's) runs no longer than
-    # STATEMENT_TIMEOUT_S; the writer's connection has none, as it runs the migrations (an index on a large log),
-    # said here as a role's own setting (`ALTER ROLE … SET statement_timeout`) would apply otherwise: a group
-    # waiting for a row lock past it answered 503 before its lock_timeout, and a migration stopped the start.
+    # statement_timeout: STATEMENT_TIMEOUT_S on a pooled connection (a request's, a command's statement); none on the
+    # writer's, which runs the migrations (an index on a large log), said as 0 over a role's own (docs/scaling.md).
     options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
     options += f" -c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000) if pooled else 0}"
     kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant", **SOCKET_BOUNDS}

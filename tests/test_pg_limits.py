@@ -112,3 +112,36 @@ async def test_pg_start_while_another_instance_migrates_waits_for_it_and_serves(
         applied = conn.execute("SELECT count(*) FROM _assistant_migrations").fetchone()[0]
     pg.close_pools(location)
     assert applied == len(schema.PG_MIGRATIONS)
+
+
+async def test_pg_connections_the_service_keeps_outlive_an_idle_session_timeout_its_role_sets(
+    aiohttp_client: Any, pg_cluster: Cluster
+) -> None:
+    # The server ended each connection idle for the role's idle_session_timeout: the writer's (reconnected at its
+    # next group, logged as "a server restart or failover"), the pool's, and the listeners' (their LISTEN lost and
+    # taken up again, a warning each time, all day long).
+    location = pg_cluster.role_database(settings=("idle_session_timeout = '1s'",))
+    config = role_config(location)
+    client = await aiohttp_client(make_app(config))
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation="c", text="在吗")))
+    assert resp.status == 200, await resp.text()
+    admin = await psycopg.AsyncConnection.connect(
+        pg_cluster.url("postgres"), password=pg_cluster.password, autocommit=True
+    )
+    async with admin:
+
+        async def sessions(idle_past: str = "0 s") -> set[int]:
+            rows = await admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE usename = %s AND now() - state_change > %s::interval",
+                (_role(location), idle_past),
+            )
+            return {row[0] for row in await rows.fetchall()}
+
+        kept = await sessions()
+        assert len(kept) >= 4  # the writer's, the readers', the journal's and the fleet reloads' listeners
+
+        async def outlived() -> bool:  # each idle past the role's timeout, and still there
+            return await sessions("1.5 s") >= kept
+
+        await eventually(outlived, timeout=20)
+    pg.close_pools(location)

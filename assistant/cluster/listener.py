@@ -25,7 +25,10 @@ async def connect(location: pg.Location, application_name: str) -> psycopg.Async
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": application_name, **pg.SOCKET_BOUNDS}
     if location.password is not None:
         kwargs["password"] = location.password
-    return await psycopg.AsyncConnection.connect(location.url, **kwargs)
+    conn = await psycopg.AsyncConnection.connect(location.url, **kwargs)
+    if conn.info.server_version >= 140000:  # kept when idle, whatever the role's idle_session_timeout (pg._configure)
+        await conn.execute("SET idle_session_timeout = 0")
+    return conn
 
 
 class Listener:

@@ -26,8 +26,14 @@ async def connect(location: pg.Location, application_name: str) -> psycopg.Async
     if location.password is not None:
         kwargs["password"] = location.password
     conn = await psycopg.AsyncConnection.connect(location.url, **kwargs)
-    if conn.info.server_version >= 140000:  # kept when idle, whatever the role's idle_session_timeout (pg._configure)
-        await conn.execute("SET idle_session_timeout = 0")
+    try:
+        if (
+            conn.info.server_version >= 140000
+        ):  # kept when idle, whatever the role's idle_session_timeout (pg._configure)
+            await conn.execute("SET idle_session_timeout = 0")
+    except BaseException:  # dropped meanwhile (or cancelled): closed here, as the caller never gets it
+        await conn.close()
+        raise
     return conn
 
 

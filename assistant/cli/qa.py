@@ -138,11 +138,11 @@ def day_command(
     every: bool,
     as_json: bool,
 ) -> int:
-    from contextlib import closing
+    import time
 
-    from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+    from assistant.daylog.query import DayQuery
     from assistant.daylog.source import open_day
-    from assistant.qa.review import render_text, reviewer_of
+    from assistant.qa.review import render_text, review_day, reviewer_of
 
     config = load(config_path, db)
     inspector = _inspector(config)  # a deduction of no category nor check is named there
@@ -154,8 +154,7 @@ def day_command(
         return 1
     query = DayQuery(day or yesterday(config.tz), shop=shop, agent=agent, mask=config.privacy.mask)
     with open_day(config, location, query.day, query.shop) as conn:
-        with closing(iter_items(conn, query, Rules.from_config(config))) as items:
-            review = reviewer.review(iter_conversations(items))
+        review = review_day(reviewer, config, conn, query, int(time.time() * 1000))
     if as_json:
         print(json.dumps({"date": query.day.isoformat(), **review.to_json()}, ensure_ascii=False))
         return 0

@@ -10,15 +10,20 @@ first reply without a greeting (欢迎语) and a conversation an agent ended wit
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from assistant.config import ConfigError, QaConfig
-from assistant.daylog.query import Conversation, Item
+from assistant.clock import day_bounds
+from assistant.config import Config, ConfigError, QaConfig
+from assistant.daylog.query import Conversation, DayQuery, Item, Rules, iter_conversations, iter_items
 from assistant.i18n import N_, _
 from assistant.qa.rules import Category
+from assistant.qa.store import carried_on
 from assistant.safetext import format_table, terminal
 
 # The norms the log can judge, by id: the label a supervisor reads (translated) and the points of a finding.
@@ -33,8 +38,12 @@ CHECKS: dict[str, tuple[str, float]] = {
 SEVERITY_POINTS = {"high": 5.0, "medium": 3.0, "low": 1.0}
 SHOWN = 5  # findings of one rule an agent's part of the text shows (42 短回复 of 嗯嗯 and ok hid the rest)
 UNSERVED = ""  # the findings of a conversation no agent wrote in
+CLOSING_DELIVERY_MS = 60_000  # a follow-up due at the end of the idle time may take this long to be sent and logged
 CLOSING_LOOKBACK = 3  # a closing in any of the agent's last replies of the conversation counts
+# An agent's reply handing the conversation over (转接): the colleague taking it owes the goodbye, not them.
+HANDOVER_WORDS = ("转接", "转交", "转给同事", "转给售后", "转给专员", "转给主管", "转给客服")
 _QUESTION_MARK = re.compile(r"[?？]")
+_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)  # a link's ? asks nothing (item.htm?id=…)
 
 
 @dataclass(frozen=True)
@@ -167,7 +176,15 @@ class Reviewer:
         category = self.categories.get(rule)
         return category.label if category else rule
 
-    def review(self, conversations: Iterable[Conversation]) -> DayReview:
+    def review(
+        self,
+        conversations: Iterable[Conversation],
+        *,
+        carried_on: Collection[tuple[str, str]] = (),
+        open_since_ms: int | None = None,
+    ) -> DayReview:
+        """Read a day's conversations. `carried_on`: (shop, conversation) of those that went on the next day;
+        `open_since_ms`: a conversation whose last message came at or after it may still get its closing (today's)."""
         day = DayReview()
         for conversation in conversations:
             day.conversations += 1
@@ -175,7 +192,11 @@ class Reviewer:
             key = (conversation.shop, conversation.conversation)
             for agent in agents:
                 day.agents.setdefault(agent, AgentReview(agent)).keys.add(key)
-            for finding in self._conversation(conversation):
+            items = conversation.items
+            ended = key not in carried_on and not (
+                open_since_ms is not None and items and items[-1]["ts_ms"] >= open_since_ms
+            )
+            for finding in self._conversation(conversation, ended):
                 reviewed = day.agents.setdefault(finding.agent, AgentReview(finding.agent))
                 reviewed.keys.add(key)
                 reviewed.findings.append(finding)
@@ -184,7 +205,7 @@ class Reviewer:
         day.agents = dict(sorted(day.agents.items(), key=lambda kv: (kv[1].score, kv[0])))
         return day
 
-    def _conversation(self, conversation: Conversation) -> Iterable[Finding]:
+    def _conversation(self, conversation: Conversation, ended: bool) -> Iterable[Finding]:
         items = conversation.messages
         last_agent = ""
         replies: dict[str, list[tuple[float, Item]]] = {}  # agent → (seconds, the buyer's message) of each reply
@@ -232,8 +253,8 @@ class Reviewer:
                 yield self._finding(slowest, agent, "average_response", detail)
         if self._greetings:
             yield from self._greeting(items)
-        if self._closings:
-            yield from self._closing(items)
+        if self._closings and ended:
+            yield from self._closing(conversation.items)
 
     def _greeting(self, items: Sequence[Item]) -> Iterable[Finding]:
         for item in items:
@@ -245,20 +266,43 @@ class Reviewer:
                 return
 
     def _closing(self, items: Sequence[Item]) -> Iterable[Finding]:
-        replies = [i for i in items if i.get("sender") == "agent" and i.get("agent")]
+        """A closing (结束语) is owed by the agent who wrote last, once the conversation ended: a buyer who leaves
+        after the answer or after their 好的/谢谢 gets one (docs/quality.md). The shop's follow-up closing counts
+        as one; a conversation handed over, or going on the next day or still within its idle time, owes none yet."""
+        replies = [i for i in items if i["kind"] == "message" and i.get("sender") == "agent" and i.get("agent")]
         if not replies:
             return
         last = replies[-1]
+        agent: str = last["agent"]  # type: ignore[assignment]
+        after = items[items.index(last) + 1 :]
+        if any(i["kind"] == "conversation_assigned" and i.get("agent") not in (None, agent) for i in after):
+            return  # handed over without a word
+        if any(word in _compact(last.get("text", "")) for word in HANDOVER_WORDS):
+            return
+        if any(self._closed_by_shop(i) for i in after):
+            return
         if any(word in _compact(i.get("text", "")) for i in replies[-CLOSING_LOOKBACK:] for word in self._closings):
             return
-        yield self._finding(last, last["agent"], "no_closing", "")  # type: ignore[arg-type]
+        yield self._finding(last, agent, "no_closing", "")
+
+    def _closed_by_shop(self, item: Item) -> bool:
+        """Whether `item` is the shop's closing after the agent's last reply: the follow-up's 结束语 as sent (a
+        payment reminder is none), or an auto-reply with closing words."""
+        followup = item.get("followup")
+        if followup is not None:
+            return followup["state"] == "sent" and followup["kind"] in (None, "followup")
+        return (
+            item["kind"] == "message"
+            and item.get("sender") == "auto"
+            and any(word in _compact(item.get("text", "")) for word in self._closings)
+        )
 
     def _asks(self, items: Sequence[Item], index: int) -> bool:
         """Whether the burst starting at `index` (the buyer's messages up to an agent's) asks something."""
         for item in items[index:]:
             if item.get("sender") == "agent":
                 return False
-            text = item.get("text", "")
+            text = _LINK.sub(" ", item.get("text", ""))
             if item.get("sender") == "customer" and (
                 _QUESTION_MARK.search(text) or any(w in _compact(text) for w in self._questions)
             ):
@@ -271,6 +315,17 @@ class Reviewer:
             conversation=item["conversation"], customer=item["customer"], ts=item["ts"], ts_ms=item["ts_ms"],
             text=item.get("text", ""), sender=item.get("sender", ""), words=words, detail=detail,
         )  # fmt: skip
+
+
+def review_day(reviewer: Reviewer, config: Config, conn: sqlite3.Connection, query: DayQuery, now_ms: int) -> DayReview:
+    """The day `query` asks for, read from `conn` (one holding the day and the next, `daylog.source.open_day`): a
+    conversation that went on the next day, or whose last message is within the follow-up's idle time of `now_ms`
+    (plus a minute for its delivery), has not ended, and owes no closing yet."""
+    next_day = day_bounds(query.day + timedelta(days=1), config.tz)
+    carried = carried_on(conn, next_day[0], next_day[1], query.shop)
+    open_since = now_ms - config.followups.idle_seconds * 1000 - CLOSING_DELIVERY_MS
+    with closing(iter_items(conn, query, Rules.from_config(config))) as items:
+        return reviewer.review(iter_conversations(items), carried_on=carried, open_since_ms=open_since)
 
 
 def reviewer_of(settings: QaConfig, categories: Mapping[str, Category]) -> Reviewer:

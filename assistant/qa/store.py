@@ -262,3 +262,14 @@ def written_flags(written: Written) -> list[dict[str, Any]]:
     """The flags logged with a newly written message (none for other events)."""
     annotation = written.annotation
     return list(annotation.qa) if annotation is not None else []
+
+
+def carried_on(conn: sqlite3.Connection, start_ms: int, end_ms: int, shop: str | None) -> set[tuple[str, str]]:
+    """(shop, conversation) of each conversation with a message in [start_ms, end_ms): those of a day that went on
+    the next one, which did not end on it (the day's inspection owes them no closing yet)."""
+    sql = "SELECT DISTINCT shop, conversation FROM events WHERE ts_ms >= :start AND ts_ms < :end AND type = 'message'"
+    params: dict[str, Any] = {"start": start_ms, "end": end_ms}
+    if shop is not None:
+        sql += " AND shop = :shop"
+        params["shop"] = shop
+    return {(s, c) for s, c in conn.execute(sql, params)}

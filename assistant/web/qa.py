@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from contextlib import closing
 from datetime import date
 from typing import Any
 
@@ -17,7 +16,7 @@ from assistant import store
 from assistant.clock import local_day
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
-from assistant.daylog.query import DayQuery, Rules, iter_conversations, iter_items
+from assistant.daylog.query import DayQuery
 from assistant.daylog.source import open_day
 from assistant.events import clean_name
 from assistant.kpi.report import log_link
@@ -25,7 +24,7 @@ from assistant.live import HEARTBEAT_S, sse_frame
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.inspector import Inspector
-from assistant.qa.review import DayReview, reviewer_of
+from assistant.qa.review import DayReview, review_day, reviewer_of
 from assistant.qa.service import QaService
 from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
@@ -161,7 +160,7 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
 
 
 def day_review(
-    config: Config, db_path: store.Location, day: date | None, shop: str | None, inspector: Inspector
+    config: Config, db_path: store.Location, day: date | None, shop: str | None, inspector: Inspector, now_ms: int
 ) -> tuple[DayReview, date, date | None]:
     """The day's inspection (the latest day with data when no day is asked for), the day, the latest day (a thread)."""
     latest = latest_day(config, db_path, shop)
@@ -171,8 +170,7 @@ def day_review(
     if not store.exists(db_path):
         return DayReview(), day, latest
     with open_day(config, db_path, day, shop) as conn:
-        with closing(iter_items(conn, query, Rules.from_config(config))) as items:
-            return reviewer.review(iter_conversations(items)), day, latest
+        return review_day(reviewer, config, conn, query, now_ms), day, latest
 
 
 async def get_day(request: web.Request) -> web.Response:
@@ -188,7 +186,7 @@ async def get_day(request: web.Request) -> web.Response:
     shop = clean_name(query.get("shop") or "") or None
     try:
         review, day, latest = await asyncio.to_thread(
-            day_review, config, request.app[DB_PATH], asked, shop, service.inspector
+            day_review, config, request.app[DB_PATH], asked, shop, service.inspector, service.clock.now_ms()
         )
     except ArchiveError as exc:
         return json_error(409, "archive_unreadable", "date", str(exc))

@@ -157,3 +157,15 @@ def test_qa_eval_supervisor_held_out_set_keeps_its_measured_floors(inspector: In
         assert s.recall is not None and s.recall >= 0.8, name
     assert result.ordinary_agent >= 24
     assert result.false_alarms <= 1
+
+
+def test_qa_eval_disguise_set_reads_words_in_words_denials_and_substitutes(inspector: Inspector) -> None:
+    # Flagged: 无语音, 财源滚滚, 病虫害, 闭嘴鸭, 随你行, 我没说您爱买不买, 您是说"全网最低价"吗, a buyer's 我没说要投诉 and
+    # 我怕遇到骗子 (14 of 28 ordinary replies, 3 of 9 buyers' ordinary messages); missed: shabi, sha比, ai买不买, 加我🐧 and
+    # 加我🛰️ + an id, 报jing, xiao二.
+    result = scores(inspector, "qa_disguise_own_writing.tsv")
+    assert result.ordinary_agent >= 25 and result.false_alarms == 0
+    ordinary = [e for e in read_examples(DATA / "qa_disguise_own_writing.tsv") if not e.labels]
+    assert [e.text for e in ordinary if e.side == "customer" and inspector.inspect(e.text, e.side)] == []
+    for name, s in result.scores.items():
+        assert s.false_negatives == 0 and s.false_positives == 0, name

@@ -36,7 +36,7 @@ _GLOBAL = -1  # an exception of every rule
 # The buyer's own words quoted back to them (您说"说了好几遍都没人理"): the agent repeats them, does not say them.
 # Only after 您/你 + a verb of saying: quotation marks alone are also how shops dress up their own claims.
 _BUYER_QUOTED = re.compile(
-    r"[您你](?:刚才|刚刚|之前|上面|前面)?(?:说|提到|问|讲|反映|写)[的过道]?[：:，,]?\s*"
+    r"[您你](?:是|刚才|刚刚|之前|上面|前面)?(?:说|提到|问|讲|反映|写)[的过道]?[：:，,]?\s*"
     r"[\"“「『‘'](?P<quoted>[^\"”」』’'\n]+)[\"”」』’']"
 )
 

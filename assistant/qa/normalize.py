@@ -21,7 +21,8 @@ from assistant.qa.traditional import TRADITIONAL
 # Symbols that carry meaning in a claim or an evasion and survive the dropping of separators.
 KEPT_SYMBOLS = frozenset("+%")
 # Symbols folded to a kept one first (NFKC leaves these alone): ➕v is +v.
-SPECIAL = {"➕": "+", "﹢": "+", "٪": "%"}
+# Emoji written for a word (加我🐧 is 加我企鹅, QQ; 🛰 a 卫星, WeChat) are read as it; other emoji only separate.
+SPECIAL = {"➕": "+", "﹢": "+", "٪": "%", "🐧": "企鹅", "🛰": "卫星"}
 # Chinese numerals (and 幺, "one" when reading out numbers) as digits, for the digits view only: the table masking
 # reads phone numbers with (privacy.py), so a number this view finds is one masking hides.
 _NUMERAL_TABLE = str.maketrans(NUMERALS)

@@ -16,7 +16,7 @@ from assistant.config import Config, load_config
 from assistant.qa.inspector import Inspector
 from assistant.qa.review import DayReview
 from assistant.web.qa import day_review
-from tests.helpers import ROOT
+from tests.helpers import ROOT, make_app
 from tests.kpi_log import D, Log, ms
 from tests.test_archive import insert_followup
 
@@ -113,3 +113,23 @@ def test_qa_day_takes_every_shipped_closing_phrase_for_a_closing(tmp_path: Path)
     config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "day.db")}})
     review, _day, _latest = day_review(config, tmp_path / "day.db", D, None, INSPECTOR, ms("D+2 09:00"))
     assert [(f.rule, f.text) for f in review.findings if f.rule == "no_closing"] == []
+
+
+async def test_qa_day_page_folds_a_rules_findings_past_the_first_five(tmp_path: Path, aiohttp_client: Any) -> None:
+    # Found: a 504-conversation day was a wall of 112 findings, every one open; the columns read 评分, 扣分, 问题数 with
+    # nothing saying what they count, and a score of 95 was given to （无人接待）, no one.
+    log = Log(tmp_path / "day.db")
+    for n in range(8):
+        log.event("message", f"1{n}:00", sender="customer", text="这款有货吗", conversation=f"c{n}")
+        log.event("message", f"1{n}:00:05", sender="agent", agent="小美", text="亲，您好，有货的", conversation=f"c{n}")
+    log.event("message", "09:00", sender="customer", text="在吗", conversation="c9")
+    log.close()
+    config = load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "day.db")}})
+    client = await aiohttp_client(make_app(config))
+    html = await (await client.get("/qa/day", params={"date": D.isoformat()})).text()
+    assert "<th>得分</th><th>共扣分</th><th>问题条数</th><th>接待会话数</th>" in html
+    assert "每个会话满分 100" in html
+    assert '<a href="#agent-1">（无人接待）</a></td><td>—</td>' in html
+    shown, folded = html.split('<details class="more">')
+    assert shown.count('data-rule="no_closing"') == 5 + 1  # five findings and the rules table's row
+    assert "<summary>还有 3 条，点击展开</summary>" in folded and folded.count('<li class="item"') == 3

@@ -4,6 +4,7 @@ goes on the next morning, an auto-reply, a buyer who only sent a link. Each find
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from assistant import store
 from assistant.config import Config, load_config
 from assistant.qa.inspector import Inspector
 from assistant.qa.review import DayReview
+from assistant.suggest.matcher import Matcher
 from assistant.web.qa import day_review
 from tests.helpers import ROOT, make_app
 from tests.kpi_log import D, Log, ms
@@ -28,8 +30,9 @@ def flags(text: str, side: str) -> store.Annotation:
     return store.Annotation(qa=tuple(INSPECTOR.flag_json(f) for f in INSPECTOR.inspect(text, side)))
 
 
-def load_day(log: Log, path: Path = DATA) -> dict[str, set[str]]:
-    """Log the file's conversations; answer each conversation's expected findings (rule@agent)."""
+def load_day(log: Log, path: Path = DATA, matcher: Matcher | None = None) -> dict[str, set[str]]:
+    """Log the file's conversations (a buyer's message with the intent `matcher` gives it, as the service logs it);
+    answer each conversation's expected findings (rule@agent)."""
     expected: dict[str, set[str]] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip() or line.startswith("#"):
@@ -39,7 +42,10 @@ def load_day(log: Log, path: Path = DATA) -> dict[str, set[str]]:
             expected[conversation] = set() if rest[0] == "-" else set(rest[0].split(","))
         common: dict[str, Any] = {"conversation": conversation, "customer": f"u-{conversation}"}
         if who == "customer":
-            log.event("message", when, flags(text, "customer"), sender="customer", text=text, **common)
+            annotation = flags(text, "customer")
+            found = matcher.suggest(text) if matcher is not None else []
+            annotation = dataclasses.replace(annotation, intent=found[0].intent if found else None)
+            log.event("message", when, annotation, sender="customer", text=text, **common)
         elif who.startswith("agent:"):
             agent = who.split(":", 1)[1]
             log.event("message", when, flags(text, "agent"), sender="agent", agent=agent, text=text, **common)
@@ -72,9 +78,9 @@ def findings(review: DayReview) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def shop_day(tmp_path: Path) -> Iterator[tuple[Config, dict[str, set[str]]]]:
+def shop_day(tmp_path: Path, shipped_matcher: Matcher) -> Iterator[tuple[Config, dict[str, set[str]]]]:
     log = Log(tmp_path / "day.db")
-    expected = load_day(log)
+    expected = load_day(log, matcher=shipped_matcher)
     log.close()
     yield load_config(ROOT / "config.toml", env={}, overrides={"store": {"path": str(tmp_path / "day.db")}}), expected
 

@@ -42,6 +42,11 @@ CLOSING_DELIVERY_MS = 60_000  # a follow-up due at the end of the idle time may 
 CLOSING_LOOKBACK = 3  # a closing in any of the agent's last replies of the conversation counts
 # An agent's reply handing the conversation over (转接): the colleague taking it owes the goodbye, not them.
 HANDOVER_WORDS = ("转接", "转交", "转给同事", "转给售后", "转给专员", "转给主管", "转给客服")
+# A buyer whose latest words report a fault or complain (the matcher's intent as logged) waits for the agent's next
+# step (a photo asked for, a replacement): a goodbye closes the door on an open case, and the follow-up sends none
+# (docs/followups.md). Not return_exchange or refund: 保修多久 is asked before buying, and a return explained is done.
+OPEN_CASE_INTENTS = ("quality_issue", "complaint")
+BUYER_LAST_WORDS = 3
 _QUESTION_MARK = re.compile(r"[?？]")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)  # a link's ? asks nothing (item.htm?id=…)
 
@@ -268,7 +273,8 @@ class Reviewer:
     def _closing(self, items: Sequence[Item]) -> Iterable[Finding]:
         """A closing (结束语) is owed by the agent who wrote last, once the conversation ended: a buyer who leaves
         after the answer or after their 好的/谢谢 gets one (docs/quality.md). The shop's follow-up closing counts
-        as one; a conversation handed over, or going on the next day or still within its idle time, owes none yet."""
+        as one; a conversation handed over, an after-sale case still open, or one going on the next day or still within
+        its idle time owes none (yet)."""
         replies = [i for i in items if i["kind"] == "message" and i.get("sender") == "agent" and i.get("agent")]
         if not replies:
             return
@@ -280,6 +286,9 @@ class Reviewer:
         if any(word in _compact(last.get("text", "")) for word in HANDOVER_WORDS):
             return
         if any(self._closed_by_shop(i) for i in after):
+            return
+        buyer = [i for i in items if i["kind"] == "message" and i.get("sender") == "customer"][-BUYER_LAST_WORDS:]
+        if any(i.get("intent") in OPEN_CASE_INTENTS for i in buyer):
             return
         if any(word in _compact(i.get("text", "")) for i in replies[-CLOSING_LOOKBACK:] for word in self._closings):
             return

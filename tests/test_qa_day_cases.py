@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from assistant import store
+from assistant.cli import main
 from assistant.config import Config, load_config
 from assistant.qa.inspector import Inspector
 from assistant.qa.review import DayReview
@@ -121,7 +122,9 @@ def test_qa_day_takes_every_shipped_closing_phrase_for_a_closing(tmp_path: Path)
     assert [(f.rule, f.text) for f in review.findings if f.rule == "no_closing"] == []
 
 
-async def test_qa_day_page_folds_a_rules_findings_past_the_first_five(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_qa_day_page_folds_a_rules_findings_past_the_first_five(
+    tmp_path: Path, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Found: a 504-conversation day was a wall of 112 findings, every one open; the columns read 评分, 扣分, 问题数 with
     # nothing saying what they count, and a score of 95 was given to （无人接待）, no one.
     log = Log(tmp_path / "day.db")
@@ -136,6 +139,12 @@ async def test_qa_day_page_folds_a_rules_findings_past_the_first_five(tmp_path: 
     assert "<th>得分</th><th>共扣分</th><th>问题条数</th><th>接待会话数</th>" in html
     assert "每个会话满分 100" in html
     assert '<a href="#agent-1">（无人接待）</a></td><td>—</td>' in html
+    assert "<h2>（无人接待）：1 个没有客服回复的会话，共 1 条问题</h2>" in html
     shown, folded = html.split('<details class="more">')
     assert shown.count('data-rule="no_closing"') == 5 + 1  # five findings and the rules table's row
     assert "<summary>还有 3 条，点击展开</summary>" in folded and folded.count('<li class="item"') == 3
+    args = ["qa", "day", "--config", str(ROOT / "config.toml"), "--db", str(tmp_path / "day.db"), "--date", str(D)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "客服          得分  共扣分  问题条数  接待会话数" in text
+    assert "（无人接待）：1 个没有客服回复的会话，共 1 条问题" in text and "  —  " in text

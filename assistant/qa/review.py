@@ -372,13 +372,21 @@ def render_text(review: DayReview, title: str, *, every: bool = False) -> str:
     if not review.findings:
         lines.append(_("Nothing found: every reply met the rules and the norms."))
         return "\n".join(lines) + "\n"
-    rows = [[_("Agent"), _("Score"), _("Deducted"), _("Findings"), _("Conversations")]]
+    rows = [
+        [_("Agent"), _("Quality score"), _("Points deducted in all"), _("Findings (count)"), _("Conversations served")]
+    ]
     for a in agents.values():
         rows.append(
-            [_agent_name(a.agent), _points(a.score), _points(a.deducted), str(len(a.findings)), str(a.conversations)]
+            [
+                _agent_name(a.agent),
+                _points(a.score) if a.agent else "—",
+                _points(a.deducted),
+                str(len(a.findings)),
+                str(a.conversations),
+            ]  # fmt: skip
         )
     lines += ["", format_table(rows, right=range(1, 5))]
-    rows = [[_("Rule"), _("Findings"), _("Deducted")]]
+    rows = [[_("Rule"), _("Findings (count)"), _("Points deducted in all")]]
     rows += [[label, str(count), _points(points)] for label, count, points in review.by_rule().values()]
     lines += ["", format_table(rows, right=range(1, 3))]
     for a in agents.values():
@@ -386,9 +394,13 @@ def render_text(review: DayReview, title: str, *, every: bool = False) -> str:
         if not a.findings:
             lines.append(_("%(agent)s: score 100, nothing found", agent=_agent_name(a.agent)))
             continue
-        lines.append(_("%(agent)s: score %(score)s (%(points)s deducted in %(conversations)s conversations)",
-                       agent=_agent_name(a.agent), score=_points(a.score), points=_points(a.deducted),
-                       conversations=a.conversations))  # fmt: skip
+        if not a.agent:  # no one to score
+            lines.append(_("(no agent): %(count)s findings in %(conversations)s conversations no agent wrote in",
+                           count=len(a.findings), conversations=a.conversations))  # fmt: skip
+        else:
+            lines.append(_("%(agent)s: score %(score)s (%(points)s deducted in %(conversations)s conversations)",
+                           agent=a.agent, score=_points(a.score), points=_points(a.deducted),
+                           conversations=a.conversations))  # fmt: skip
         for findings in a.by_rule().values():
             first = findings[0]
             lines.append("  " + _("%(label)s: %(count)s, %(points)s deducted", label=first.label, count=len(findings),

@@ -39,6 +39,8 @@ _NUMERAL_TABLE = str.maketrans(NUMERALS)
 PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 # Signs the rule keeps (they are words, not separators): + and % and what folds to them.
 _KEPT = frozenset("+%➕﹢٪")
+# Emoji written for a word (加我🐧 for 加我企鹅, QQ): the quality rules read them as the word (qa/normalize.py).
+WORD_EMOJI = {"🐧": "企鹅", "🛰": "卫星"}
 _MAYBE_ADDRESS = re.compile(r"[\dA-Za-z]\s*(?:号|栋|幢|单元|室|楼|层|弄|巷|组|座|户)|[路街道巷弄]\d|[区县旗]")
 
 # A number that follows one of these labels is an order or tracking number, not personal data. Buyers of
@@ -319,6 +321,8 @@ def phone_reading(ch: str) -> str:
         return NUMERALS[ch]
     if ch in _KEPT:
         return "x"
+    if ch in WORD_EMOJI:
+        return "x" * len(WORD_EMOJI[ch])
     folded = unicodedata.normalize("NFKC", ch).casefold()
     kept = "".join(c for c in folded if unicodedata.category(c)[0] in "LN" or c in _KEPT).translate(_NUMERAL_TABLE)
     return "".join(c if "0" <= c <= "9" else "x" for c in kept)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from assistant.privacy import NUMERALS
+from assistant.privacy import NUMERALS, WORD_EMOJI
 from assistant.qa.traditional import TRADITIONAL
 
 # Symbols that carry meaning in a claim or an evasion and survive the dropping of separators.
 KEPT_SYMBOLS = frozenset("+%")
 # Symbols folded to a kept one first (NFKC leaves these alone): ➕v is +v.
 # Emoji written for a word (加我🐧 is 加我企鹅, QQ; 🛰 a 卫星, WeChat) are read as it; other emoji only separate.
-SPECIAL = {"➕": "+", "﹢": "+", "٪": "%", "🐧": "企鹅", "🛰": "卫星"}
+SPECIAL = {"➕": "+", "﹢": "+", "٪": "%", **WORD_EMOJI}
 # Chinese numerals (and 幺, "one" when reading out numbers) as digits, for the digits view only: the table masking
 # reads phone numbers with (privacy.py), so a number this view finds is one masking hides.
 _NUMERAL_TABLE = str.maketrans(NUMERALS)

@@ -43,6 +43,14 @@ class StorageError(RuntimeError):
     """The database cannot be opened or written at start; the message names the file and the reason."""
 
 
+class FileChanged(sqlite3.OperationalError):
+    """The SQLite file, its -wal or its -shm was deleted or replaced while the service ran: nothing is written."""
+
+    def __init__(self, message: str, *, fold_back: bool = False) -> None:
+        super().__init__(message)
+        self.fold_back = fold_back  # the database file is still the one opened: the -wal's commits go into it
+
+
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; it passes
 
 
@@ -142,9 +150,6 @@ class Writer:
             # of a logged event. It holds one group's pages at most.
             self._conn.execute("PRAGMA temp_store=MEMORY")
             self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
-        # The file the connection writes to: one deleted or replaced under the service (an operator's rm or mv)
-        # took every later event into a file no one would read again, each answered 200.
-        self._identity = None if isinstance(self.path, pg.Location) else store.file_identity(self.path)
         try:
             upgrade.migrate(self._conn, repair=repair)
             if isinstance(self._conn, pg.Connection):
@@ -154,6 +159,11 @@ class Writer:
         except BaseException:
             self._conn.close()
             raise
+        # The files the connection writes to, once migrated (the -wal and -shm exist then): one deleted or replaced
+        # under the service (an operator's rm or mv) took every later event into a file no one would read again,
+        # each answered 200.
+        self._identity = None if isinstance(self.path, pg.Location) else _identities(self.path)
+        self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
         # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not
         # when the event loop next gets round to it (under load the loop is busy with other requests, and
         # every request queued behind the writer waited for that turn too).
@@ -372,15 +382,43 @@ class Writer:
         return self._conn
 
     def _check_file(self) -> None:
-        """Raise, before a COMMIT, when the SQLite file is no longer the one the writer opened (a stat a group)."""
+        """Raise, before a COMMIT, when the SQLite file, its -wal or its -shm is no longer the one the writer opened
+        (three stats a group)."""
         if self._identity is None:
             return
         assert not isinstance(self.path, pg.Location)
-        if store.file_identity(self.path) != self._identity:
-            raise sqlite3.OperationalError(
+        now = _identities(self.path)
+        if now == self._identity:
+            return
+        if now[0] != self._identity[0]:
+            raise FileChanged(
                 f"the database file {self.path} was deleted or replaced while the service ran; nothing is"
                 " written until the service restarts on the right file (events are answered 503 meanwhile)"
             )
+        suffix = "-wal" if now[1] != self._identity[1] else "-shm"
+        raise FileChanged(
+            f"the database's {self.path}{suffix} file was deleted or replaced while the service ran; the commits"
+            f" it held are copied into {self.path}, and nothing is written until the service restarts (events are"
+            " answered 503 meanwhile)",
+            fold_back=True,
+        )
+
+    def _fold_back(self) -> None:
+        """Once the -wal or -shm was deleted or replaced: the commits only the writer's own -wal holds (the file
+        deleted is still open) copied into the database file. Acknowledged events lived in a deleted file alone;
+        a kill then lost them all, and the database file, never checkpointed, held not even the tables."""
+        if self._folded:
+            return
+        self._folded = True
+        try:
+            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        except sqlite3.Error as exc:
+            log.error("the commits of the log's -wal file were not copied into %s: %s", self.path, exc)
+            return
+        if busy or copied < frames:
+            log.error("only %d of the %d pages of the log's -wal file were copied into %s", copied, frames, self.path)
+        else:
+            log.warning("the commits of the log's -wal file were copied into %s (%d pages)", self.path, copied)
 
     def _reconnect(self) -> None:
         assert isinstance(self.path, pg.Location)
@@ -425,14 +463,21 @@ class Writer:
                     continue
                 self._check_file()
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, FileChanged) and exc.fold_back:
+                    self._fold_back()
                 raise
             break
         self.commits += 1
         self.jobs += len(jobs)
         return outcomes
+
+
+def _identities(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(device, inode) of the database file, its -wal and its -shm now (None for one that is not there)."""
+    return tuple(store.file_identity(Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm"))
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:

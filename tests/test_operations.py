@@ -114,6 +114,27 @@ async def test_a_database_file_deleted_or_replaced_under_the_service_answers_503
     assert "deleted or replaced" in await ready.text()
 
 
+@pytest.mark.parametrize("suffix", ["-wal", "-shm"])
+async def test_a_wal_or_shm_file_deleted_under_the_service_answers_503_and_keeps_what_was_acknowledged(
+    aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path, suffix: str
+) -> None:
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=events(5))).status == 200
+    Path(f"{db_path}{suffix}").unlink()  # a clean-up script's rm of what looks like a temporary file
+    # Every later event was answered 200 into the deleted -wal; a kill then lost them all, and the acknowledged
+    # ones before (the database file, never checkpointed, held not even the tables).
+    resp = await client.post("/v1/events", data=events(5, 5))
+    assert resp.status == 503, await resp.text()
+    assert resp.headers.get("Retry-After")
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    assert f"{db_path}{suffix} file was deleted or replaced" in await ready.text()
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_path, copy)  # the database file alone, as a kill now would leave it
+    with closing(sqlite3.connect(copy)) as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM events ORDER BY seq")] == [f"e{i}" for i in range(5)]
+
+
 async def test_a_clean_stop_leaves_the_whole_log_in_the_database_file(
     aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path
 ) -> None:

@@ -144,12 +144,8 @@ class Writer:
         if isinstance(self.path, pg.Location):  # a connection of its own, outside the readers' pool
             self._conn = cast(sqlite3.Connection, pg.connect_direct(self.path, busy_timeout_s=busy_timeout_s))
         else:
-            self._conn = store.connect(self.path, busy_timeout_s=busy_timeout_s)
-            # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a
-            # temporary file: it is never needed after a crash (the WAL is), and on disk it doubled the cost
-            # of a logged event. It holds one group's pages at most.
-            self._conn.execute("PRAGMA temp_store=MEMORY")
-            self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
+            self.wal_limit_bytes = wal_limit_bytes
+            self._conn = self._open_sqlite()
         try:
             upgrade.migrate(self._conn, repair=repair)
             if isinstance(self._conn, pg.Connection):
@@ -164,6 +160,8 @@ class Writer:
         # each answered 200.
         self._identity = None if isinstance(self.path, pg.Location) else _identities(self.path)
         self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
+        self._stuck = False  # a failed group's ROLLBACK failed too: the next group opens a new SQLite connection
+        self._renewed = False  # that connection's -wal and -shm are new files (the old closed last deleted them)
         # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not
         # when the event loop next gets round to it (under load the loop is busy with other requests, and
         # every request queued behind the writer waited for that turn too).
@@ -359,12 +357,46 @@ class Writer:
             self.faults.cleared("commit", "the database takes writes again")
             self.faults.cleared("request", "requests reach the database again")
 
+    def _open_sqlite(self) -> sqlite3.Connection:
+        assert not isinstance(self.path, pg.Location)
+        conn = store.connect(self.path, busy_timeout_s=self.busy_timeout_s)
+        # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a temporary
+        # file: it is never needed after a crash (the WAL is), and on disk it doubled the cost of a logged event.
+        # It holds one group's pages at most.
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute(f"PRAGMA journal_size_limit={int(self.wal_limit_bytes)}")
+        return conn
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        """A failed group's transaction ended. A SQLite ROLLBACK that failed too (an I/O error) left the connection
+        in the transaction, every later BEGIN failed until a restart: it is closed (rolled back), the next group
+        opens another."""
+        if not conn.in_transaction:
+            return
+        if isinstance(self.path, pg.Location):
+            conn.execute("ROLLBACK")
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.error("a failed group's ROLLBACK failed too (%s); the writer opens its connection again", exc)
+            self._stuck = True
+            self._renewed = self._identity is not None and _identities(self.path) == self._identity
+            try:
+                conn.close()
+            except sqlite3.Error as closing:
+                log.error("the writer's connection did not close cleanly: %s", closing)
+
     def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
         """BEGIN on the writer's connection. On PostgreSQL, a connection the server dropped (a restart, a
         failover) is replaced, even when it shows only now, at this BEGIN: nothing of the group ran yet, so
         it starts on the new one; a server still down fails the group (503) and the next group tries again."""
         if isinstance(self.path, pg.Location) and cast(pg.Connection, self._conn).lost:
             self._reconnect()
+        if self._stuck:  # raises while it cannot be opened: that group fails (503), the next tries again
+            self._conn = self._open_sqlite()
+            self._stuck = False
+            log.warning("the writer's SQLite connection is open again")
         if lock_wait_s is not None and lock_wait_s < self.busy_timeout_s - LOCK_WAIT_SLACK_S:
             self._conn.execute(f"PRAGMA busy_timeout={int(lock_wait_s * 1000)}")
             try:
@@ -388,6 +420,8 @@ class Writer:
             return
         assert not isinstance(self.path, pg.Location)
         now = _identities(self.path)
+        if self._renewed and now[0] == self._identity[0]:
+            self._identity, self._renewed = now, False
         if now == self._identity:
             return
         if now[0] != self._identity[0]:
@@ -404,9 +438,8 @@ class Writer:
         )
 
     def _fold_back(self) -> None:
-        """Once the -wal or -shm was deleted or replaced: the commits only the writer's own -wal holds (the file
-        deleted is still open) copied into the database file. Acknowledged events lived in a deleted file alone;
-        a kill then lost them all, and the database file, never checkpointed, held not even the tables."""
+        """Once the -wal or -shm was deleted or replaced: the commits only the writer's own -wal (still open) holds
+        copied into the database file, where a kill lost them all (a file never checkpointed held not even the tables)."""
         if self._folded:
             return
         self._folded = True
@@ -464,8 +497,7 @@ class Writer:
                 self._check_file()
                 conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._roll_back(conn)
                 if isinstance(exc, FileChanged) and exc.fold_back:
                     self._fold_back()
                 raise

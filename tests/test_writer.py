@@ -265,6 +265,35 @@ async def test_writer_job_that_exits_fails_its_group_and_the_writer_goes_on(tmp_
     assert count(tmp_path / "x.db", "SELECT x FROM t") == [2]
 
 
+async def test_writer_group_whose_commit_and_rollback_fail_is_not_acknowledged_and_later_groups_commit(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "x.db"
+    writer = Writer(db)
+    await writer.submit(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    failing = threading.Event()
+
+    def refuse_ending(action: int, what: str | None, *_: str | None) -> int:
+        # A fault on commit that the ROLLBACK meets as well (an I/O error): its statements fail.
+        ending = action == sqlite3.SQLITE_TRANSACTION and what in ("COMMIT", "ROLLBACK")
+        return sqlite3.SQLITE_DENY if ending and failing.is_set() else sqlite3.SQLITE_OK
+
+    def faulty(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (1)")
+        c.set_authorizer(refuse_ending)
+        failing.set()
+
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        await writer.submit(faulty)
+    failing.clear()
+    # The connection stayed inside the failed transaction: every later group failed at its BEGIN
+    # ('cannot start a transaction within a transaction') until a restart.
+    await asyncio.wait_for(writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)")), timeout=10)
+    assert await writer.probe() is None
+    await writer.close()
+    assert count(db, "SELECT x FROM t") == [2]  # nothing of the group that failed
+
+
 def _crossing(first: int, second: int, mine: threading.Event, theirs: threading.Event) -> Callable[..., None]:
     """A job that locks one row, waits until the other job has locked the other, then wants that one too."""
 

@@ -152,7 +152,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         await _derive(app, writer)
     except (sqlite3.Error, SchemaError) as exc:
         await _close_unstarted(writer)
-        raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=database_reason(exc))) from None  # fmt: skip
+        raise _unopenable(path, exc) from None
     except StartStopped:
         await _close_unstarted(writer)
         raise
@@ -192,6 +192,25 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     if isinstance(path, pg.Location):
         pg.close_pools(path)
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
+
+
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _unopenable(path: store.Location, exc: sqlite3.Error | SchemaError) -> StorageError:
+    """Why the start cannot open the log. A file that is no whole SQLite database (a copy taken while it was being
+    written, a file cut short, another file) was refused with SQLite's words alone, in English, and nothing said
+    what to do; the file is left as it was (never replaced by a new, empty log)."""
+    reason = database_reason(exc)
+    if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _DAMAGED:
+        return StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=reason))
+    return StorageError(
+        _(
+            "%(path)s: cannot open the database (%(reason)s): it is not a whole SQLite database (a copy taken while it was being written, a file cut short, or another file); it is left as it was. Restore the last backup to this path (or, for what the file still holds: sqlite3 %(path)s .recover | sqlite3 recovered.db), or move the file aside to start a new, empty log",
+            path=path,
+            reason=reason,
+        )  # fmt: skip
+    )
 
 
 async def _open_writer(app: web.Application, path: store.Location) -> Writer:

@@ -181,6 +181,7 @@ _DATABASE_REASONS = {
     "unable to open database file": N_("the database file cannot be opened"),
     "database is locked": N_("another process holds the database's lock"),
     "file is not a database": N_("the file is not a database"),
+    "database disk image is malformed": N_("the database file is damaged"),
     "disk I/O error": N_("a disk read or write failed"),
 }
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from assistant import store, upgrade
 from assistant.config import Config
+from assistant.events import parse_event
 from assistant.web.appkeys import WRITER
 from tests.helpers import ROOT, body_of, make_event
 from tests.service import free_port
@@ -115,6 +116,46 @@ def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Pat
     assert done.returncode == 1, done.stderr[-2000:]
     assert f"assistant: {db}：无法" in done.stderr  # in the interface's language (was English among Chinese lines)
     assert "Traceback" not in done.stderr
+
+
+def a_log_cut_short(db: Path) -> None:
+    """A log of a few hundred events, then cut to half its size: a copy taken while it was being written."""
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    events = [
+        parse_event(make_event(id=f"e{i}", text=f"第{i}条 什么时候发货"), max_text_chars=5000) for i in range(400)
+    ]
+    with store.transaction(conn):
+        store.insert_events(conn, [(event, None) for event in events])
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with db.open("r+b") as f:
+        f.truncate(db.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not a database"])
+def test_storage_a_damaged_file_stops_the_start_saying_what_to_do_and_is_left_as_it_was(
+    tmp_path: Path, damage: str
+) -> None:
+    db = tmp_path / "assistant.db"
+    if damage == "cut short":
+        a_log_cut_short(db)
+    else:
+        db.write_bytes(b"order_id,amount\n" * 300)  # a file of another kind, given as the log
+    before = db.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    # It said SQLite's words alone ('database disk image is malformed', in English), and not what to do.
+    assert f"assistant: {db}：无法打开数据库" in done.stderr
+    assert "请把最近的备份恢复到这个路径" in done.stderr and "把这个文件移走" in done.stderr
+    assert "malformed" not in done.stderr and "Traceback" not in done.stderr
+    assert db.read_bytes() == before  # never a new, empty log in its place
 
 
 def test_storage_new_database_files_are_private(config: Config, db_path: Path) -> None:

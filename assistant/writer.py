@@ -46,9 +46,9 @@ class StorageError(RuntimeError):
 class FileChanged(sqlite3.OperationalError):
     """The SQLite file, its -wal or its -shm was deleted or replaced while the service ran: nothing is written."""
 
-    def __init__(self, message: str, *, fold_back: bool = False) -> None:
+    def __init__(self, message: str, mode: str) -> None:
         super().__init__(message)
-        self.fold_back = fold_back  # the database file is still the one opened: the -wal's commits go into it
+        self.mode = mode  # the checkpoint that copies the writer's -wal into the file it opened (Writer._fold_back)
 
 
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; it passes
@@ -360,9 +360,8 @@ class Writer:
     def _open_sqlite(self) -> sqlite3.Connection:
         assert not isinstance(self.path, pg.Location)
         conn = store.connect(self.path, busy_timeout_s=self.busy_timeout_s)
-        # A savepoint's journal (the pages its jobs change, to roll them back) kept in memory, not in a temporary
-        # file: it is never needed after a crash (the WAL is), and on disk it doubled the cost of a logged event.
-        # It holds one group's pages at most.
+        # A savepoint's journal (the pages its jobs change, to roll them back) in memory: never needed after a crash
+        # (the WAL is), on disk it doubled the cost of a logged event; it holds one group's pages at most.
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute(f"PRAGMA journal_size_limit={int(self.wal_limit_bytes)}")
         return conn
@@ -382,10 +381,7 @@ class Writer:
             log.error("a failed group's ROLLBACK failed too (%s); the writer opens its connection again", exc)
             self._stuck = True
             self._renewed = self._identity is not None and _identities(self.path) == self._identity
-            try:
-                conn.close()
-            except sqlite3.Error as closing:
-                log.error("the writer's connection did not close cleanly: %s", closing)
+            conn.close()
 
     def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
         """BEGIN on the writer's connection. On PostgreSQL, a connection the server dropped (a restart, a
@@ -425,33 +421,37 @@ class Writer:
         if now == self._identity:
             return
         if now[0] != self._identity[0]:
+            # The -wal at the path (unless replaced too) holds the old file's commits: emptied, or a start after a
+            # kill applied them to the file now there (a restored backup got the events it did not hold).
             raise FileChanged(
-                f"the database file {self.path} was deleted or replaced while the service ran; nothing is"
-                " written until the service restarts on the right file (events are answered 503 meanwhile)"
+                f"the database file {self.path} was deleted or replaced while the service ran; the commits of its"
+                " -wal are copied into the file the service opened, and nothing is written until the service restarts"
+                " on the right file (events are answered 503 meanwhile)",
+                "TRUNCATE" if now[1] == self._identity[1] else "FULL",
             )
         suffix = "-wal" if now[1] != self._identity[1] else "-shm"
         raise FileChanged(
             f"the database's {self.path}{suffix} file was deleted or replaced while the service ran; the commits"
             f" it held are copied into {self.path}, and nothing is written until the service restarts (events are"
             " answered 503 meanwhile)",
-            fold_back=True,
+            "FULL",  # not emptied: another process may have written to a -wal it shares with a new -shm
         )
 
-    def _fold_back(self) -> None:
-        """Once the -wal or -shm was deleted or replaced: the commits only the writer's own -wal (still open) holds
-        copied into the database file, where a kill lost them all (a file never checkpointed held not even the tables)."""
+    def _fold_back(self, mode: str) -> None:
+        """Once a file changed: the commits the writer's own -wal (still open) holds copied into the database file it
+        opened, where a kill lost them all (a file never checkpointed held not even the tables)."""
         if self._folded:
             return
         self._folded = True
         try:
-            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+            busy, frames, copied = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error as exc:
-            log.error("the commits of the log's -wal file were not copied into %s: %s", self.path, exc)
+            log.error("the commits of the log's -wal file were not copied into the file opened: %s", exc)
             return
         if busy or copied < frames:
-            log.error("only %d of the %d pages of the log's -wal file were copied into %s", copied, frames, self.path)
+            log.error("only %d of the %d pages of the log's -wal file were copied into the file opened", copied, frames)
         else:
-            log.warning("the commits of the log's -wal file were copied into %s (%d pages)", self.path, copied)
+            log.warning("the commits of the log's -wal file were copied into the file opened (%d pages)", copied)
 
     def _reconnect(self) -> None:
         assert isinstance(self.path, pg.Location)
@@ -498,8 +498,8 @@ class Writer:
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._roll_back(conn)
-                if isinstance(exc, FileChanged) and exc.fold_back:
-                    self._fold_back()
+                if isinstance(exc, FileChanged):
+                    self._fold_back(exc.mode)
                 raise
             break
         self.commits += 1

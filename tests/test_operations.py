@@ -114,6 +114,28 @@ async def test_a_database_file_deleted_or_replaced_under_the_service_answers_503
     assert "deleted or replaced" in await ready.text()
 
 
+async def test_a_backup_restored_under_the_service_is_not_mixed_with_the_log_it_replaced(
+    aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=events(5))).status == 200
+    backup = tmp_path / "backup.db"
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute(f"VACUUM INTO '{backup}'")
+    for n in range(5, 25):  # one commit each: the -wal holds them
+        assert (await client.post("/v1/events", data=events(1, n))).status == 200
+    moved = tmp_path / "moved.db"
+    os.replace(db_path, moved)  # a supervisor's restore: the log moved aside, the backup copied in its place
+    shutil.copyfile(backup, db_path)
+    assert (await client.post("/v1/events", data=events(1, 25))).status == 503
+    # The -wal beside the restored file held the moved log's commits: a kill now, and the next start applied them
+    # to the backup (it held events it never had, or was damaged); the moved file lacked them.
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    with closing(sqlite3.connect(moved)) as conn:  # the file alone, its -wal left behind at the old name
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 25
+
+
 @pytest.mark.parametrize("suffix", ["-wal", "-shm"])
 async def test_a_wal_or_shm_file_deleted_under_the_service_answers_503_and_keeps_what_was_acknowledged(
     aiohttp_client: Any, config: Config, db_path: Path, tmp_path: Path, suffix: str

@@ -262,7 +262,11 @@ async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[
     failure (what it committed kept). The writer's connection is opened again here before its thread starts, by its
     next group after (`Writer._begin`); `attempt`'s own connections are its to open."""
 
+    sqlite = not isinstance(app[DB_PATH], pg.Location)
+
     def lost(exc: Exception) -> bool:
+        if sqlite:  # another process's lock (an sqlite3 shell left in a transaction): the start exited 1 on it
+            return is_busy(exc)
         return isinstance(exc, psycopg.OperationalError) or (writer is not None and writer.lost)
 
     async def once() -> T:
@@ -270,7 +274,8 @@ async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[
             await asyncio.to_thread(writer.reconnect)
         return await attempt()
 
-    return await _waiting_for_postgresql(app, once, lost, "the PostgreSQL connection was lost")
+    what = "another process holds the database's lock" if sqlite else "the PostgreSQL connection was lost"
+    return await _waiting_for_postgresql(app, once, lost, what)
 
 
 async def _waiting_for_postgresql(
@@ -306,7 +311,7 @@ async def _waiting_for_postgresql(
                 log.warning("starting: %s during the step %r (%s); trying again until it is back", waiting_for, step, exc)  # fmt: skip
             elif now - said >= WAIT_SAID_EVERY_S:
                 said = now
-                log.warning("starting: still waiting for PostgreSQL after %.0f s, in the step %r (%s)", now - since, step, exc)  # fmt: skip
+                log.warning("starting: still waiting after %.0f s (%s), in the step %r (%s)", now - since, waiting_for, step, exc)  # fmt: skip
             startup.stage = (
                 f"{step}: {waiting_for} ({fault_reason(exc)}); waiting for it {now - since:.0f} s, trying again"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from assistant.suggest.matcher import Context, Matcher
 from assistant.suggest.matching import Request, answer
 from assistant.suggest.phrases import Library
 
+ROOT_PHRASES = Path(__file__).resolve().parent.parent / "phrases"
 FIRST_PHRASES = Path(__file__).resolve().parent / "data" / "first_phrases.tsv"
 
 
@@ -177,3 +179,25 @@ def test_a_shops_own_phrase_comes_before_the_demos_of_its_intent(tmp_path: Path)
     assert "fhx" not in live(matcher, "发什么快递")[:1]  # another intent's question is not claimed
     alone = Matcher(Library.load([layer]), strict=True)  # no demo under it: nothing to come before
     assert live(alone, "地址写错了")[0] == "dzx"
+
+
+def test_a_teams_copies_of_one_answer_fill_one_place(shipped_matcher: Matcher, tmp_path: Path) -> None:
+    """A team's Qianniu export holds one answer in each agent's copy (a signature, a particle apart): the shop's
+    copies came first and took every place (the same text three times); one of them shows, then other answers."""
+    layer = tmp_path / "team"
+    layer.mkdir()
+    asked = ["什么时候发货", "能便宜点吗", "退款多久到账", "是正品吗"]
+    lines = []
+    for n, text in enumerate(asked):
+        top = shipped_matcher.suggest(text)[0]
+        phrase = shipped_matcher.library.by_id[top.phrase_id]
+        for agent in range(30):
+            lines += ["[[phrase]]", f'id = "{phrase.intent}.copy{n}_{agent}"', f'intent = "{phrase.intent}"']
+            lines += [f'code = "t{n}x{agent}"', f'text = "{phrase.text}{"哦" if agent % 2 else ""}（客服{agent}号）"']
+            lines += [f"triggers = {list(phrase.triggers)}".replace("'", '"'), ""]
+    (layer / "team.toml").write_text("\n".join(lines), encoding="utf-8")
+    matcher = Matcher(Library.load([ROOT_PHRASES, layer]), strict=True)
+    for text in asked:
+        shown = [re.sub(r"哦?（客服\d+号）$", "", s.text) for s in matcher.suggest(text)]
+        assert len(shown) == 3 and len(set(shown)) == 3, (text, shown)
+        assert shown[0] == shipped_matcher.suggest(text)[0].text, text  # the same answer still comes first

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
+from assistant.suggest.answers import distinct
 from assistant.suggest.clauses import ClauseSplitter, Message, asking, clip, is_social, item_fragment, presence_check
 from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
@@ -466,12 +467,11 @@ class Matcher:
             if used > 0:
                 score += min(10.0, 4.0 * math.log2(1 + used))
             out.append((pi, score, trigger))
-        # Ranked before the score is cut to 100: a lift (the shop's own phrase, adoption) still counts when the
-        # demo's trigger matches the message closely (最低价多少: yj2 and the shop's yj01 tied at 100, the demo first).
-        # Of phrases that tie as shown, one written for goods the message names comes first (耳机续航多久: cp24).
+        # Ranked before the score is cut to 100: a lift (the shop's own phrase, adoption) counts when the demo's trigger
+        # matches closely (最低价多少: yj2, yj01 tie at 100); of a tie, goods the message names first (耳机续航多久: cp24).
         compact = reading.analysis.compact
         out.sort(key=lambda item: (-round(item[1], 1), not self.goods.named(item[0], compact), -item[1], item[0]))
-        return [(pi, min(100.0, score), trigger) for pi, score, trigger in out[: self.k]]
+        return [(pi, min(100.0, score), trigger) for pi, score, trigger in distinct(out, self._phrases, self.k)]
 
     def _within(self, compact: str, intent: str, limit: int) -> dict[int, tuple[float, str]]:
         """`TriggerIndex.within`, without a one-word trigger the message holds only inside a longer word that

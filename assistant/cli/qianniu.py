@@ -79,6 +79,11 @@ def _report(result: ImportResult, library: Library) -> None:
         print(terminal(line, single_line=True), file=sys.stderr)
 
 
+def _progress(done: int, total: int) -> None:
+    """A long import's progress on stderr, every thousand rows (a team's 20,000 rows take a minute or more)."""
+    print(_("read %(done)s of %(total)s rows…", done=done, total=total), file=sys.stderr, flush=True)
+
+
 def _templated(text: str) -> bool:
     """Whether a phrase is a template written by hand ({{ shop }}, {% if %}), not a Qianniu text kept as written."""
     from assistant.suggest.qianniu import RAW_OPEN
@@ -140,7 +145,8 @@ def cmd_import(
         return 1
     taken, replaceable = _codes(library, config, out, replace)
     try:
-        result = import_rows(read_table(file), Matcher(library), taken=taken, replaceable=replaceable)
+        rows = read_table(file)
+        result = import_rows(rows, Matcher(library), taken=taken, replaceable=replaceable, progress=_progress)
     except TableError as exc:
         print(_("assistant: %(error)s", error=exc), file=sys.stderr)
         return 1

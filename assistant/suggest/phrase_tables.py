@@ -36,9 +36,10 @@ def read_table(path: Path) -> list[list[str]]:
     (the first sheet with a header and a row under it), as strings."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        found = decode_saved_text(path.read_bytes())
+        raw = path.read_bytes()
+        found = decode_saved_text(raw)
         if found is None:
-            raise TableError(_("%(file)s: not UTF-8 or GBK text", file=path.name))
+            raise TableError(_undecodable(path.name, raw))
         text, encoding = found
         rows = split_text(text)
         if encoding == "gb18030" and _garbled(text) and not _has_header(rows):
@@ -82,6 +83,18 @@ def read_table(path: Path) -> list[list[str]]:
             )
         )
     raise TableError(_("%(file)s: expected a .xlsx, .csv or .txt file", file=path.name))
+
+
+def _undecodable(name: str, raw: bytes) -> str:
+    """Why a text table cannot be read, with the line where UTF-8 fails when lines before it read as UTF-8 (a
+    table pasted together from two programs' files): in a 20,000-row export, the line to open."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        if line > 1:
+            return _("%(file)s: not UTF-8 or GBK text: line %(line)s is the first that is not UTF-8 (lines in two encodings?): save the table as UTF-8", file=name, line=line)  # fmt: skip
+    return _("%(file)s: not UTF-8 or GBK text", file=name)
 
 
 def split_text(text: str) -> list[list[str]]:

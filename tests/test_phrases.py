@@ -696,3 +696,32 @@ def test_phrases_written_inline_are_named_without_a_line(tmp_path: Path) -> None
     with pytest.raises(LibraryError) as refused:
         Library.load([ROOT / "phrases", layer], skip=[ROOT / "phrases" / "qa.toml"])
     assert [p.place for p in refused.value.problems] == ["shop/own.toml"]
+
+
+def test_phrases_check_ends_a_long_list_with_the_commonest_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An import gone wrong leaves thousands of problems: each is listed, and only the last screen stays in view,
+    # so the list ends with what most of them are and where.
+    layer = tmp_path / "team"
+    layer.mkdir()
+    lines = []
+    for n in range(30):
+        code = "dup" if n < 24 else f"t{n}"
+        extra = 'colour = "red"\n' if n >= 24 else ""
+        lines.append(f'[[phrase]]\nid = "greeting.t{n}"\nintent = "greeting"\ncode = "{code}"\n{extra}')
+        lines.append(f'text = "亲，在的，第{n}号客服为您服务~"\ntriggers = ["在吗"]\n')
+    (layer / "team.toml").write_text("\n".join(lines), encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[phrases]\npath = ["{ROOT / "phrases"}", "{layer}"]\n', encoding="utf-8")
+    assert _run(["phrases", "check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 29 + 6 and err[0].startswith("team/team.toml:")  # every problem, with its file and line
+    assert err[-6:] == [
+        "最常见的问题：",
+        "      23 × 编码 … 重复…",
+        "       6 × 未知的键 …",
+        "问题最多的文件：",
+        "      29 × team/team.toml",
+        "发现 29 个问题",
+    ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,10 +71,25 @@ def _load(
         return None
 
 
+SUMMED_FROM = 20  # problems from which the list ends with the commonest kinds and the files that have them
+_VALUES = re.compile(r"'[^']*'|\([^()]*\)|（[^（）]*）|\d+")  # what differs between two problems of a kind
+
+
 def print_problems(exc: LibraryError) -> None:
+    """Every problem, one line each (file:line, id, reason); after a long list (an import gone wrong holds
+    thousands, and only the last screen stays in view) the commonest kinds of problem and the files with most."""
     for problem in exc.problems:
         line = f"{problem.place}\t{problem.phrase_id or '-'}\t{problem.reason}"
         print(terminal(line), file=sys.stderr)
+    if len(exc.problems) >= SUMMED_FROM:
+        kinds = Counter(_VALUES.sub("…", p.reason) for p in exc.problems)
+        files = Counter(p.file for p in exc.problems)
+        print(_("the commonest problems:"), file=sys.stderr)
+        for kind, n in kinds.most_common(5):
+            print(terminal(f"  {n:>6} × {kind}"), file=sys.stderr)
+        print(_("the files with most problems:"), file=sys.stderr)
+        for file, n in files.most_common(5):
+            print(terminal(f"  {n:>6} × {file}"), file=sys.stderr)
     print(ngettext("%(num)d problem found", "%(num)d problems found", len(exc.problems)), file=sys.stderr)
 
 

@@ -168,6 +168,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[ENGINE]
     ingestor.annotators.append(engine.annotate_pipelined)  # in a matching worker when one is ready
     ingestor.listeners.append(engine.on_written)
+    ingestor.recorders.append(engine.conversations.record_name)  # a contact's new name, logged with its event
     # After on_written: the state is current. Cards are built only while a panel is connected.
     publisher = Publisher(
         app[BUS],

@@ -19,6 +19,7 @@ from assistant.store import Written
 RECENT_MESSAGES = 12  # kept in time order (a late delivery goes in its place); the text of the last CARD_MESSAGES
 CARD_MESSAGES = 6  # messages of a conversation shown on its card: the older ones keep no text (nothing shows it)
 CUSTOMER_HISTORY = 40
+UNSAVED_NAMES = 1_000  # names taken for events on their way to the log (one request's each)
 _ENCODER = msgspec.json.Encoder()
 _SHOWN = msgspec.json.Decoder(tuple[list[dict[str, Any]], dict[str, Any] | None, str | None])
 # A cached text is an excerpt: its head and tail. What its readers read of an earlier message is inside it: the
@@ -232,9 +233,13 @@ class Conversations:
         self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
         # Names of customers a platform logs by id (a Chatwoot contact), as its payloads give them: shown on
         # cards, kept in `customer_names` (one row a customer, the latest name) and never in the log's events.
-        # "" caches a customer without a name: a card is built often, a read each time would cost (on a shared
-        # database a name another instance saved since shows here once the entry is dropped or the contact writes).
+        # "" caches a customer without a name: a card is built often, a read each time would cost. Not on a shared
+        # database: another instance may save the name at any moment, and a cached "" outlived it there (its cards
+        # said 买家 #id for as long as the entry stayed); a contact without a name is rare, its read cheap.
         self._names: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # Names taken (`name_customer`) and not saved yet: saved with the customer's next event (`record_name`), so
+        # that no instance reads that event without the name (it built the card first and showed 买家 #id).
+        self._unsaved: dict[tuple[str, str], str] = {}
         self._conn: sqlite3.Connection | None = None
 
     def _reader(self) -> sqlite3.Connection:
@@ -278,7 +283,18 @@ class Conversations:
         if self.customer_name(shop, customer) == name:
             return False
         self._remember(shop, customer, name)
+        self._unsaved[(shop, customer)] = name
+        while len(self._unsaved) > UNSAVED_NAMES:  # taken for events never logged (refused): saved by their job
+            del self._unsaved[next(iter(self._unsaved))]
         return True
+
+    def record_name(self, conn: sqlite3.Connection, written: Written) -> None:
+        """Recorder (inside the event's transaction): save the name taken for the event's customer, if any, so that
+        it is in the log when the other instances hear of the event and build its card."""
+        event = written.event
+        name = self._unsaved.pop((event.shop, event.customer), None)
+        if name is not None:
+            save_name(conn, event.shop, event.customer, name)
 
     def customer_name(self, shop: str, customer: str) -> str | None:
         """The name remembered for a customer logged by id, if any (read from the log once, then cached)."""
@@ -291,7 +307,8 @@ class Conversations:
             except sqlite3.OperationalError:  # no database yet, or one not migrated yet
                 return None
             name = "" if row is None else str(row[0])
-            self._remember(shop, customer, name)
+            if name or not self.shared:
+                self._remember(shop, customer, name)
         else:
             self._names.move_to_end(key)
         return name or None
@@ -321,8 +338,11 @@ class Conversations:
         return changed
 
     def forget(self, shop: str, conversation: str) -> None:
-        """Drop a cached state (another instance logged an event of it)."""
-        self._states.pop((shop, conversation), None)
+        """Drop a cached state (another instance logged an event of it), and its customer's name: the event may have
+        brought a new one."""
+        state = self._states.pop((shop, conversation), None)
+        if state is not None:
+            self._names.pop((shop, state.customer), None)
 
     def _gap(self, state: ConversationState, seq: int) -> bool:
         """Whether the log holds an event of the conversation between the state's last and `seq`."""

@@ -341,3 +341,48 @@ async def test_panel_draft_check_announces_only_a_change_of_its_result(client: C
     await expect(page.locator("#check-results .qa-flag")).to_have_count(1)
     writes = await page.evaluate("window.checkWrites")
     assert writes[:-1] == ["未发现问题"], writes
+
+
+async def test_panel_long_buyer_message_leaves_the_suggestions_in_view_in_a_short_frame(
+    client: Client, page: Page, tmp_path: Path
+) -> None:
+    # In Chatwoot's dashboard-app frame (about 380 × 550) a long buyer message took 12 lines of its card: the
+    # suggestions sat below the frame's edge, and the agent scrolled for them at every such message.
+    long_text = "你好，我想问一下这件羽绒服的尺码，我身高一米六五，体重一百二十斤，平时穿M码，" * 6  # 240 characters
+    t = now_ms()
+    await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t - 60_000, text="在吗")
+    await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t - 50_000, sender="agent", text="在的亲")
+    await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t, text=long_text)
+    await page.set_viewport_size({"width": 380, "height": 550})
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    shown = card(page, "c1")
+    await expect(shown.locator(".sugg")).not_to_have_count(0)
+    await page.screenshot(path=str(tmp_path / "short-frame.png"))
+    assert await shown.locator(".sugg kbd").count() == 3  # the ones 1, 2, 3 take
+    for n in (0, 1):  # the first two whole, the third's key at least (their texts take four lines each here)
+        await expect(shown.locator(".sugg").nth(n)).to_be_in_viewport(ratio=1)
+    await expect(shown.locator(".sugg kbd").nth(2)).to_be_in_viewport(ratio=1)
+    message = shown.locator(".msg").last
+    text = message.locator(".text")
+    assert await text.evaluate("e => e.scrollHeight > e.clientHeight + 1")  # cut to a few lines
+    await expect(message.get_by_role("button", name="展开全文")).to_have_attribute("aria-expanded", "false")
+    toggle = message.locator("button.more")
+    # Keyboard: Tab from the card reaches it, Enter opens the whole message.
+    await shown.focus()
+    for _ in range(6):
+        if await toggle.evaluate("e => e === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(toggle).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(toggle).to_have_text("收起")
+    assert await text.evaluate("e => e.scrollHeight <= e.clientHeight + 1")  # all of it shown
+    # A card drawn anew (the buyer's type changes with an order) keeps it open, and the focus where it was.
+    await post(client, type="order_created", conversation="c1", customer="买家甲", agent="a1", order="o1", amount=99)
+    await expect(shown.locator(".orders")).to_be_visible()
+    await expect(shown.locator(".msg").last.get_by_role("button", name="收起")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(shown.locator(".msg").last.get_by_role("button", name="展开全文")).to_be_visible()
+    # A short message has no button.
+    await expect(shown.locator(".msg").first.get_by_role("button")).to_have_count(0)

@@ -77,6 +77,8 @@ def panel_messages(language: str) -> dict[str, str]:
         "choose_first": t.gettext("Choose a conversation first (click it, or press ↓)"),
         "announce_message": t.gettext("%(name)s: new message"),
         "announce_message_suggestions": t.gettext("%(name)s: new message, %(n)s suggestions"),
+        "show_all": t.gettext("Show all"),
+        "show_less": t.gettext("Show less"),
     }
 
 

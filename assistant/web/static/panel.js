@@ -30,6 +30,7 @@
     conversations: new Map(), // page key → conversation snapshot
     followups: new Map(), // page key → follow-up payload
     focused: null,
+    expanded: new Set(), // the long messages shown whole (messageId)
     outlined: null, // the card 1/2/3 act on, as last outlined: {key, name}
     mustChoose: false, // the outlined card left the list: 1/2/3 wait for the agent to choose another
     leaving: null, // the update that just took a card off the list (why it left)
@@ -168,7 +169,7 @@
     return box;
   }
 
-  // Quality-inspection flags of a message: one badge per category, the matched words as its tooltip.
+  // Quality-inspection flags of a message: one badge per category, the matched words as its tooltip. How many.
   function appendFlags(node, flags) {
     const seen = new Set();
     for (const f of flags || []) {
@@ -180,7 +181,7 @@
       badge.title = f.match || "";
       node.appendChild(badge);
     }
-    if (seen.size) node.classList.add("flagged");
+    return seen.size;
   }
 
   function renderCard(c) {
@@ -238,9 +239,15 @@
       const li = el("li", "msg");
       li.dataset.sender = m.sender;
       li.title = senderNames[m.sender] || m.sender;
+      const body = el("div", "body");
       // Blank lines around a message pushed its words out of its box; runs of them inside are kept to one.
-      li.appendChild(el("span", "text", (m.text || "").trim().replace(/\n\s*\n(\s*\n)+/g, "\n\n")));
-      appendFlags(li, m.qa);
+      const text = el("span", "text", (m.text || "").trim().replace(/\n\s*\n(\s*\n)+/g, "\n\n"));
+      const id = messageId(key, m);
+      text.dataset.id = id;
+      if (!state.expanded.has(id)) text.classList.add("clamped");
+      body.appendChild(text);
+      if (appendFlags(body, m.qa)) li.classList.add("flagged");
+      li.appendChild(body);
       messages.appendChild(li);
     }
     card.appendChild(messages);
@@ -275,6 +282,57 @@
     }
     return card;
   }
+
+  // ---- long messages ----------------------------------------------------------------------------
+  // A message longer than three lines shows those (in Chatwoot's short frame one took twelve and pushed the
+  // suggestions out of sight), with a button that shows it all; it stays open while its card is drawn anew.
+
+  function messageId(key, m) {
+    return key + "\n" + m.ts_ms + "\n" + m.sender;
+  }
+
+  // Gives each message of `cards` its button when it needs one: once the cards are in the page (their lines
+  // measured). Every message is measured before any button is added: a layout per card at a snapshot of hundreds.
+  function fitMessages(cards) {
+    const texts = [];
+    for (const card of cards) texts.push(...card.querySelectorAll(".msg .text"));
+    const cut = texts.map((text) => text.scrollHeight > text.clientHeight + 1);
+    texts.forEach((text, i) => {
+      const open = state.expanded.has(text.dataset.id);
+      const body = text.parentElement;
+      let button = body.querySelector(":scope > button.more");
+      if (!open && !cut[i]) {
+        if (button) button.remove();
+        return;
+      }
+      if (!button) {
+        button = el("button", "more");
+        button.type = "button";
+        button.addEventListener("click", () => toggleMessage(text, button));
+        body.appendChild(button);
+      }
+      showToggle(button, open);
+    });
+  }
+
+  function showToggle(button, open) {
+    button.textContent = say(open ? "show_less" : "show_all");
+    button.setAttribute("aria-expanded", String(open));
+  }
+
+  function toggleMessage(text, button) {
+    const open = !state.expanded.has(text.dataset.id);
+    if (open) state.expanded.add(text.dataset.id);
+    else state.expanded.delete(text.dataset.id);
+    text.classList.toggle("clamped", !open);
+    showToggle(button, open);
+  }
+
+  let refitTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(refitTimer); // a narrower frame cuts more messages, a wider one fewer
+    refitTimer = setTimeout(() => fitMessages(list.querySelectorAll(":scope > .card")), 100);
+  });
 
   function urgency(a, b) {
     const wa = a.waiting_since_ms, wb = b.waiting_since_ms;
@@ -324,6 +382,7 @@
       if (!wanted.has(key)) node.remove();
     }
     let previous = null;
+    const drawn = [];
     for (const c of order) {
       const key = keyOf(c.shop, c.conversation);
       let node = existing.get(key);
@@ -331,11 +390,13 @@
         const fresh = renderCard(c);
         if (node) node.replaceWith(fresh);
         node = fresh;
+        drawn.push(fresh);
       }
       const expected = previous ? previous.nextElementSibling : list.firstElementChild;
       if (expected !== node) list.insertBefore(node, expected);
       previous = node;
     }
+    fitMessages(drawn); // before the focus goes back: it may have been on a message's button
     emptyNote.hidden = state.conversations.size > 0;
     if (state.focused && !state.conversations.has(state.focused)) state.focused = null;
     restoreFocus(spot);

@@ -60,6 +60,7 @@ from assistant.web.appkeys import (
     WORKBOOKS,
     WRITER,
 )
+from assistant.web.auth import no_referrer, page_token
 from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory
 from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
@@ -97,7 +98,7 @@ def create_app(
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
         # The start's gate is the server's (web/starting.py), until the start is over: not a middleware.
-        middlewares=[page_errors, error_middleware],
+        middlewares=[page_errors, error_middleware, page_token],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
@@ -121,6 +122,7 @@ def create_app(
     app[FILES] = FileLimit()
     app.add_routes(abandoned_on_stop(ROUTES))  # reads still running at the stop answer 503 (web/stopping.py)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx, _fleet_ctx])
+    app.on_response_prepare.append(no_referrer)  # a page's URL may carry a token: it goes to no other site
     app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)
     app.on_shutdown.extend([abandon_start, abandon_reads, _close_streams])
     return app

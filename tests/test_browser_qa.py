@@ -117,20 +117,23 @@ async def test_supervisor_page_names_an_alerts_deliveries_in_chinese(client: Cli
     assert probe_of(page).errors == []
 
 
-async def test_supervisor_page_keeps_its_token_out_of_the_page_and_adds_it_to_a_followed_link(
+async def test_supervisor_page_keeps_its_token_out_of_the_page_and_its_links(
     aiohttp_client: Any, db_path: Path, page: Page
 ) -> None:
-    # /qa?token=… wrote the token into the page's state and its links into the daily log.
+    # /qa?token=… wrote the token into the page's state and its links into the daily log. The page cookie carries it
+    # now: the stream, and the link followed into the log.
     env = {"ASSISTANT_SUPERVISOR_TOKEN": SUPERVISOR}
     client = await aiohttp_client(make_app(load_config(ROOT / "config.toml", env=env, overrides={"store": {"path": str(db_path)}})))  # fmt: skip
     await page.set_viewport_size(DESKTOP)
     await page.goto(f"{base_url(client)}/qa?token={SUPERVISOR}")
-    await expect(page.locator("#status")).to_have_attribute("data-state", "live")  # the stream: by its header
+    assert page.url == f"{base_url(client)}/qa"
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
     risk = live_event(conversation="c-risk", agent="小美", text="再不处理我就投诉了")
     await client.post("/v1/events", data=body_of(risk))
     link = page.locator("#alerts li.alert a.log").first
     await expect(link).to_have_attribute("href", re.compile(r"^/logs/daily\?date=[^#]*conversation=c-risk#"))
     assert SUPERVISOR not in await page.content() and SUPERVISOR not in (await link.get_attribute("href") or "")
     await link.click()
-    await expect(page.locator("details#conv-c-risk")).to_have_attribute("open", "")  # opened with the token
+    await expect(page.locator("details#conv-c-risk")).to_have_attribute("open", "")  # opened with the cookie
+    assert SUPERVISOR not in page.url
     assert probe_of(page).errors == []

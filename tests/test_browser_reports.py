@@ -131,3 +131,28 @@ async def test_report_page_ranking_fits_a_narrow_laptop(day: Client, page: Page)
         box = await page.locator("table.agents").bounding_box()
         assert box is not None and box["x"] + box["width"] <= width, f"the ranking is cut at {width} px: {box}"
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+async def test_report_link_with_a_token_leaves_no_token_in_any_address_after_it(day: Client, page: Page) -> None:
+    # Found: the report's day links and its links into the daily log carried ?token=…, and so did the log's own links
+    # and filter form: every page a supervisor went on to put the token in the browser's history and its address bar
+    # (copied into a group chat to show a colleague the day), and in the logs of any proxy on the way.
+    await page.set_viewport_size(DESKTOP)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(f"http://{day.host}:{day.port}/reports/daily?date={DAY}&token={TOKEN}")  # the link as bookmarked
+    assert page.url.endswith(f"/reports/daily?date={DAY}")
+    await expect(page.locator("table.agents")).to_be_visible()
+    await page.locator("a.prev").click()
+    await page.wait_for_url("**/reports/daily?date=2026-11-19")
+    await page.go_back()
+    link = page.locator('a[href*="/logs/daily"][href*="conversation=c2"]').first
+    await link.click()
+    await page.wait_for_url("**/logs/daily**")
+    await expect(page.locator("details#conv-c2")).to_have_attribute("open", "")
+    await page.locator('input[name="q"]').fill("便宜")
+    await page.locator('input[name="q"]').press("Enter")  # the filter form
+    await page.wait_for_url("**q=**")
+    await expect(page.locator("details#conv-c2")).to_be_visible()
+    assert TOKEN not in await page.content()
+    assert [url for url in requested if TOKEN in url] == [requested[0]]  # the bookmarked link only

@@ -1,12 +1,15 @@
-"""Bearer-token checks for the agent, supervisor and admin pages (constant-time)."""
+"""Bearer-token checks for the agent, supervisor and admin pages (constant-time), and the supervisors' page cookie:
+a token that came in a page's URL is moved into it, so that the pages' links carry none."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from typing import Literal
+from urllib.parse import urlencode
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from assistant.config import Config
 from assistant.events import clean_name
@@ -18,6 +21,14 @@ from assistant.web.errors import JsonError
 Role = Literal["agent", "supervisor", "admin"]
 # A stronger role opens what a weaker one can: admin ⊃ supervisor ⊃ agent.
 _ORDER: dict[str, int] = {"agent": 0, "supervisor": 1, "admin": 2}
+# The supervisors' pages: opened from a link with ?token= (bookmarked, sent in a chat), the browser is sent on to the
+# same address without it, the page cookie set (`page_token`).
+TOKEN_PAGES = frozenset({"/reports/daily", "/logs/daily", "/qa", "/qa/day"})
+# Where the page cookie opens, and only to a GET: those pages and what their script reads. Nothing that writes, so a
+# cookie a browser sends by itself cannot be made to act (the panel, inside Chatwoot's cross-site frame, where
+# browsers send no cookie, keeps its token in the Authorization header).
+COOKIE_PATHS = TOKEN_PAGES | {"/v1/qa/stream", "/v1/qa/recent"}
+PAGE_COOKIE = "cs_assistant_page"
 
 
 def token_for(config: Config, role: Role) -> str | None:
@@ -87,7 +98,7 @@ def require(request: web.Request, role: Role) -> Role:
     if open_demo(config):
         return role
     token = presented_token(request)
-    held = role_of(config, token) if token else None
+    held = role_of(config, token) if token else cookie_role(request)
     if held is None and role == "agent" and token and bound_agent(request) is not None:
         return "agent"
     if held is not None and _ORDER[held] >= _ORDER[role]:
@@ -107,3 +118,54 @@ def only_agent(request: web.Request) -> str | None:
     if token_for(config, "agent") is None or role_of(config, presented_token(request)) is not None:
         return None
     return bound_agent(request)
+
+
+def page_cookie(token: str) -> str:
+    """What the page cookie holds for a token: an HMAC of it, not the token (it opens the pages, no API)."""
+    return hmac.new(token.encode(), b"cs-assistant page cookie", hashlib.sha256).hexdigest()
+
+
+def cookie_role(request: web.Request) -> Role | None:
+    """The role the page cookie holds, on a GET of COOKIE_PATHS (elsewhere, none), compared in constant time."""
+    value = request.cookies.get(PAGE_COOKIE, "")
+    if not value or request.method not in ("GET", "HEAD") or request.path not in COOKIE_PATHS:
+        return None
+    found: Role | None = None
+    for role in ("supervisor", "admin"):
+        expected = token_for(request.app[CONFIG], role)  # type: ignore[arg-type]
+        if expected and same_secret(value, page_cookie(expected)):
+            found = role  # type: ignore[assignment]
+    return found
+
+
+@web.middleware
+async def page_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A browser opening a supervisors' page with a valid `?token=` is sent to the address without it (303), the page
+    cookie set: the token leaves the address bar (a copied or shared link, a screenshot), and the page's links, which
+    carry none, do not spread it into the history, a Referer or a server's log. Programs (no text/html in their
+    Accept) and a token that opens nothing get the page as before."""
+    token = request.query.get("token", "")
+    if not (
+        token
+        and request.method in ("GET", "HEAD")
+        and request.path in TOKEN_PAGES
+        and "text/html" in request.headers.get("Accept", "")
+        and role_of(request.app[CONFIG], token) in ("supervisor", "admin")
+    ):
+        return await handler(request)
+    kept = [(name, value) for name, value in request.query.items() if name != "token"]
+    location = request.path + (f"?{urlencode(kept)}" if kept else "")
+    moved = web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store", **NO_REFERRER})
+    moved.set_cookie(
+        PAGE_COOKIE, page_cookie(token), path="/", httponly=True, samesite="Lax", secure=request.secure or None
+    )
+    return moved
+
+
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+
+
+async def no_referrer(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer says `Referrer-Policy: no-referrer` (a page's URL may carry a token: the
+    panel's, the links a supervisor was given), unless it says otherwise."""
+    response.headers.setdefault("Referrer-Policy", "no-referrer")

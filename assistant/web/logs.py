@@ -37,7 +37,7 @@ from assistant.i18n import N_, event_kinds, followup_states, label, translator
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA, QA_INSPECTOR, WORKBOOKS
-from assistant.web.auth import presented_token, require
+from assistant.web.auth import require
 from assistant.web.daynav import DayNav, QueryError, default_day, latest_day, query_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_error
@@ -179,8 +179,6 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     except ArchiveError as exc:
         return json_error(409, "archive_unreadable", "date", str(exc))
     nonce = secrets.token_urlsafe(16)
-    # A token that came in the URL goes into the page's links and filter form, so they keep working.
-    token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
     # The rules serving now (a reload replaces them; QA_INSPECTOR is the start's, released by the first reload).
     inspector = request.app[QA].inspector if QA in request.app else request.app.get(QA_INSPECTOR)
     if inspector is not None:
@@ -189,11 +187,11 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     # The day links and the date picker keep the filters: a supervisor following an agent, a search or a conversation
     # across midnight to the day before lost them on every step. Paging starts again at the top.
     f = page.filters
-    kept = (
+    kept = (  # never a token: the page cookie carries it (web/auth.py)
         ("shop", shop), ("agent", f.agent), ("customer_type", f.customer_type), ("intent", f.intent),
         ("slow", "1" if f.slow else None), ("unanswered", "1" if f.unanswered else None),
         ("short", "1" if f.short else None), ("qa", f.qa), ("q", f.search or None), ("conversation", f.conversation),
-        ("token", token), ("unmasked", None if masked else "1"),
+        ("unmasked", None if masked else "1"),
     )  # fmt: skip
     params = tuple((k, v) for k, v in kept if v)
     nav = DayNav(
@@ -201,7 +199,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     )
     labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
     html = await render_page(
-        "daylog.html", language, page=page, nonce=nonce, token=token, url=_page_url, nav=nav, labels=labels,
+        "daylog.html", language, page=page, nonce=nonce, url=_page_url, nav=nav, labels=labels,
         favicon=FAVICON,
     )  # fmt: skip
     return web.Response(
@@ -212,7 +210,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
             "Content-Security-Policy": (
                 f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'nonce-{nonce}'; form-action 'self'"
             ),
-            "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
+            "Referrer-Policy": "no-referrer",  # a program's URL may carry ?token=
             "Cache-Control": "no-store",
         },
     )
@@ -376,7 +374,7 @@ def _filters(query: object) -> Filters:
     )
 
 
-def _page_url(page: Page, token: str | None, **changes: object) -> str:
+def _page_url(page: Page, **changes: object) -> str:
     """This page's URL with some parameters changed (pagination links)."""
     f = page.filters
     params: dict[str, object] = {
@@ -394,7 +392,6 @@ def _page_url(page: Page, token: str | None, **changes: object) -> str:
         "offset": f.offset or None,
         "limit": f.limit if f.limit != PAGE_SIZE else None,
         "unmasked": None if page.masked else "1",
-        "token": token,
     }
     params.update(changes)
     return "/logs/daily?" + urlencode({k: v for k, v in params.items() if v is not None})

@@ -28,7 +28,7 @@ from assistant.qa.review import SHOWN, DayReview, review_day, reviewer_of
 from assistant.qa.service import QaService
 from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
-from assistant.web.auth import presented_token, require
+from assistant.web.auth import require
 from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day
 from assistant.web.errors import JsonError, json_dumps, json_error
 from assistant.web.query import query_text
@@ -105,7 +105,7 @@ def recent(request: web.Request, service: QaService) -> dict[str, Any]:
 
 
 def _link(config: Any, shop: str, ts_ms: int, conversation: str) -> str:
-    """Where the daily log shows a conversation; never with the page's token (qa.js adds it when followed)."""
+    """Where the daily log shows a conversation; never with a token (the page cookie carries it)."""
     return log_link(shop, local_day(ts_ms, config.tz).isoformat(), conversation)
 
 
@@ -190,22 +190,10 @@ async def get_day(request: web.Request) -> web.Response:
         )
     except ArchiveError as exc:
         return json_error(409, "archive_unreadable", "date", str(exc))
-    # A token that came in the URL goes into the links to the daily log and the day links, as the log's page does.
-    token = query.get("token") if presented_token(request) == query.get("token") else None
-    params = tuple((k, v) for k, v in (("shop", shop), ("token", token)) if v)
-    nav = DayNav(day, latest, "/qa/day", params)
-    links = {
-        (f.shop, f.conversation): log_link(f.shop, day.isoformat(), f.conversation, token) for f in review.findings
-    }
+    # The day links and the links to the daily log carry no token: the page cookie does (web/auth.py).
+    nav = DayNav(day, latest, "/qa/day", (("shop", shop),) if shop else ())
+    links = {(f.shop, f.conversation): log_link(f.shop, day.isoformat(), f.conversation) for f in review.findings}
     html = await render_page(
-        "qa_day.html",
-        config.ui.language,
-        review=review,
-        day=day,
-        shop=shop,
-        nav=nav,
-        links=links,
-        token=token,
-        shown=SHOWN,
+        "qa_day.html", config.ui.language, review=review, day=day, shop=shop, nav=nav, links=links, shown=SHOWN
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)

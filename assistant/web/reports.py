@@ -18,7 +18,7 @@ from assistant.events import clean_name
 from assistant.i18n import N_, translator
 from assistant.kpi import metrics, report, window
 from assistant.web.appkeys import CONFIG, DB_PATH, WORKBOOKS
-from assistant.web.auth import presented_token, require
+from assistant.web.auth import require
 from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_dumps, json_error
@@ -119,8 +119,8 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         return await _workbook(
             loaded, config, clean_name(request.query.get("shop") or "") or None, request.app[WORKBOOKS]
         )
-    token = request.query.get("token") if presented_token(request) == request.query.get("token") else None
-    params = tuple((k, v) for k, v in (("shop", request.query.get("shop")), ("token", token)) if v)
+    # The links keep the shop, never a token: the page cookie carries it (web/auth.py).
+    params = tuple((k, v) for k, v in (("shop", request.query.get("shop")),) if v)
     nav = DayNav(
         loaded.first,
         loaded.latest,
@@ -134,7 +134,7 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         last=loaded.last if loaded.last != loaded.first else None,
     )
     html = await asyncio.to_thread(
-        report.render, loaded.reports, "html", config=config, token=token, nav=nav, window_changes=loaded.window_changes
+        report.render, loaded.reports, "html", config=config, nav=nav, window_changes=loaded.window_changes
     )
     return web.Response(
         text=html,
@@ -142,14 +142,14 @@ async def daily_report_page(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",  # no script
-            "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
+            "Referrer-Policy": "no-referrer",  # a program's URL may carry ?token=
             "Cache-Control": "no-store",
         },
     )
 
 
 def _page_url(loaded: Loaded, params: tuple[tuple[str, str], ...]) -> str:
-    """This page's URL: its day or its range, and what it keeps (shop, token)."""
+    """This page's URL: its day or its range, and what it keeps (the shop)."""
     period = [("date", loaded.first.isoformat())] if loaded.first == loaded.last else []
     period = period or [("from", loaded.first.isoformat()), ("to", loaded.last.isoformat())]
     return "/reports/daily?" + urlencode([*period, *params])

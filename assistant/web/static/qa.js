@@ -4,7 +4,6 @@
   "use strict";
 
   const initial = JSON.parse(document.getElementById("qa-state").textContent);
-  const token = new URLSearchParams(location.search).get("token") || "";
   const MAX_ITEMS = 300;
   const state = { labels: initial.labels || {}, alerts: new Map(), flags: [] };
   window.qaState = state; // for debugging and the browser tests
@@ -18,22 +17,6 @@
   const statusEl = document.getElementById("status");
   const alertList = document.getElementById("alerts");
   const flagList = document.getElementById("flags");
-
-  // The daily log is a page of its own and reads the supervisor token from its URL. The token is never written
-  // into this page (its HTML, its links): it is added to a link only as the link is followed (a click, a middle
-  // click, Enter), and taken off again, so that no screenshot, copied link or saved page carries it.
-  function withToken(link) {
-    if (!token) return;
-    const plain = link.href;
-    const follow = () => {
-      const url = new URL(plain);
-      url.searchParams.set("token", token);
-      link.href = url.toString();
-      setTimeout(() => { link.href = plain; }, 0);
-    };
-    link.addEventListener("click", follow);
-    link.addEventListener("auxclick", follow);
-  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -95,7 +78,6 @@
     if (item.sender === "customer" && item.agent) m.appendChild(el("span", "owner", say("served_by", { name: item.agent })));
     const link = el("a", "log", say("view"));
     link.href = item.link;
-    withToken(link);
     m.appendChild(link);
     return m;
   }
@@ -203,13 +185,12 @@
     fn(data);
   }
 
-  // Read with fetch (sse.js): the supervisor token goes in the Authorization header, not the URL.
+  // Read with fetch (sse.js), which sends the page cookie (web/auth.py): no token in a URL, nor in the page.
   function connect() {
     if (controller) controller.abort();
     const ctl = new AbortController();
     controller = ctl;
     const headers = { Accept: "text/event-stream" };
-    if (token) headers.Authorization = "Bearer " + token;
     setStatus("connecting", say("connecting"));
     resetWatchdog();
     fetch("v1/qa/stream", { headers: headers, signal: ctl.signal, cache: "no-store" })

@@ -386,3 +386,18 @@ async def test_panel_long_buyer_message_leaves_the_suggestions_in_view_in_a_shor
     await expect(shown.locator(".msg").last.get_by_role("button", name="展开全文")).to_be_visible()
     # A short message has no button.
     await expect(shown.locator(".msg").first.get_by_role("button")).to_have_count(0)
+
+
+async def test_panel_woken_from_sleep_reconnects_at_once_and_gets_what_it_missed(client: Client, page: Page) -> None:
+    # Found: a laptop woken from sleep showed 实时 over the cards of before the sleep: the sleep had killed the
+    # connection without a word, and the watchdog, a timer, had stood still with the page's other timers.
+    await page.clock.install()
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    feed = client.app[FEED]
+    for stream in list(feed.streams):
+        feed.close(stream)  # the connection stays open and says nothing more: what a sleep leaves
+    await post(client, conversation="c-asleep", customer="买家乙", agent="a1", text="在吗，我想问一下尺码")
+    await page.clock.set_system_time(now_ms() + 3_600_000)  # woken an hour later: timers did not run meanwhile
+    await page.clock.run_for(2_000)  # the page's first seconds awake (the watchdog had 40 s of them left)
+    await expect(card(page, "c-asleep")).to_be_visible()
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")

@@ -113,6 +113,7 @@
   }
 
   function tick() {
+    checkSilence();
     for (const node of list.querySelectorAll(".wait")) {
       const since = Number(node.dataset.since) || 0;
       node.textContent = waitText(since, node.dataset.quiet === "1");
@@ -531,10 +532,21 @@
     return Boolean(state.watch || s.agent || s.conversation || s.everything);
   }
 
+  const SILENCE_MS = 40000;
+  let heardAt = Date.now(); // when the stream last said anything, by the wall clock
+
   function resetWatchdog() {
     clearTimeout(watchdog);
+    heardAt = Date.now();
     // The server sends a heartbeat every 15 s; silence for much longer means a dead connection.
-    watchdog = setTimeout(() => reconnect("silent"), 40000);
+    watchdog = setTimeout(() => reconnect("silent"), SILENCE_MS);
+  }
+
+  // The watchdog's twin by the wall clock, asked at every tick. A laptop asleep stops the page's timers, not the wall
+  // clock: woken, the page said 实时 over the cards of before the sleep, on a connection the sleep had killed, for the
+  // 40 s the watchdog still had to run (or longer: nothing arrives on a dead connection to end the wait early).
+  function checkSilence() {
+    if (statusEl.dataset.state === "live" && Date.now() - heardAt > SILENCE_MS) reconnect("slept");
   }
 
   const handlers = {

@@ -40,6 +40,7 @@ message = st.fixed_dictionaries(
         "followup": st.booleans(),
         "shown": st.booleans(),
         "shop": st.sampled_from((SHOP, SHOP, SHOP, "s2")),
+        "again": st.none() | st.integers(0, 3_000),  # delivered again under a new id, this many ms later
     }
 )
 order = st.fixed_dictionaries(
@@ -80,6 +81,9 @@ def _write(path: store.Location, plan: list[dict[str, Any]]) -> None:
                 raw["followup_id"] = f"f{i}"
             shown = ({"phrase_id": "p", "code": "p", "score": 1.0},) if sender == "customer" and e["shown"] else ()
             raws.append(({k: v for k, v in raw.items() if v is not None}, store.Annotation(suggestions=shown)))
+            if e.get("again") is not None:
+                again = {**raw, "id": f"e{i}-again", "ts": e["ts"] + e["again"]}
+                raws.append(({k: v for k, v in again.items() if v is not None}, store.Annotation(suggestions=shown)))
         elif e["type"] == "order":
             common = {**base, "conversation": f"{e['customer']}-0", "order": f"o{i}", "amount": e["amount"]}
             created = {**common, "type": "order_created", "agent": e["agent"]}
@@ -174,8 +178,8 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
 
 
 def _check_totals(path: Path, team: metrics.Tally) -> None:
-    """Every customer message of the day belongs to exactly one agent; every human message counts once (an agent's
-    copy under another id not at all)."""
+    """Every customer message of the day belongs to exactly one agent; every message counts once (an agent's copy
+    under another id not at all, nor a buyer's)."""
     start, end, _ = metrics.credit_window(D, TZ)
     conn = store.connect(path, readonly=True)
     try:
@@ -188,7 +192,16 @@ def _check_totals(path: Path, team: metrics.Tally) -> None:
                 ).fetchone()[0]
             )
 
-        assert team.customer_messages == count("customer")
+        assert team.customer_messages <= count("customer")
+        # A buyer's message again within 2 s (the same conversation, customer and words, after it) counts once.
+        sql = "SELECT conversation, customer, text, ts_ms, seq FROM messages WHERE shop = ? AND sender = 'customer'"
+        every = conn.execute(sql, (SHOP,)).fetchall()
+        buyer_copies = [
+            m
+            for m in every
+            if any(c[:3] == m[:3] and m[3] - 2000 <= c[3] and (c[3], c[4]) < (m[3], m[4]) for c in every)
+        ]
+        assert team.customer_messages == count("customer") - sum(1 for m in buyer_copies if start <= m[3] < end)
         # An agent's message repeated under a new id (same conversation, agent, ts and words) counts once.
         copies = conn.execute(
             "SELECT count(*) FROM (SELECT DISTINCT conversation, agent, ts_ms, text FROM messages"

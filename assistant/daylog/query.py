@@ -23,6 +23,7 @@ from assistant.config import Config
 from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.events import ORDER_TYPES
+from assistant.kpi.rules import CustomerCopies
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
@@ -477,6 +478,7 @@ def _settle(
     offered: Item | None = None  # last customer message with suggestions, while its use window is open
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
     payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
+    copies = CustomerCopies()  # a buyer's message delivered again is shown, and annotates nothing (docs/kpi.md)
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
          intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state,
@@ -499,7 +501,8 @@ def _settle(
             if payment in payments:  # the same payment notified twice (docs/events.md): one line, as the report
                 continue  # counts it once
             payments.add(payment)
-        if kind == "message" and sender == "customer":
+        copy = kind == "message" and sender == "customer" and copies.is_copy(ts_ms, customer, text or "")
+        if kind == "message" and sender == "customer" and not copy:
             if offered is not None:
                 offered = None
                 waiting -= 1
@@ -535,13 +538,13 @@ def _settle(
                         "conversation": conversation, "customer": customer, "agent": agent, "sender": sender,
                         "text": shown, "intent": intent, "customer_type": customer_type, "suggestions": notes,
                         "suggestion_used": False if notes else None}  # fmt: skip
-                if burst is None:
+                if burst is None and not copy:
                     burst = item
                     item["response_s"] = None
                     item["slow"] = False
                     item["unanswered"] = False
                     waiting += 1
-                if notes:
+                if notes and not copy:
                     offered = item
                     waiting += 1
             else:

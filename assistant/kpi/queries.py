@@ -11,6 +11,7 @@ from typing import Any
 from assistant import store
 from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Window
 from assistant.kpi.funnel import CREDITED, CREDITS, EXCLUDED, FUNNEL, LATE_ORDERS, ONLY, PAIRS
+from assistant.kpi.rules import FIRST_AGENT_COPY_SQL, customer_copy_sql
 from assistant.schema import SHORT_REPLY_SQL
 
 # A reply is named by an integer key that sorts like (ts, seq): ((ts − day start) << 32) + seq.
@@ -30,7 +31,9 @@ CACHE_KIB = 32_768
 # SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(); the min is
 # of (ts_ms, seq) packed in one integer, so two messages of one millisecond give the earlier seq, as
 # PostgreSQL's DISTINCT ON over the burst's key ordered by ts_ms, seq does (the `b` of _BURSTS_PG).
-_BURSTS_D = """
+# A copy of a customer message (kpi/rules.py) is not one: it starts no burst and adds nothing to a burst's count.
+_NOT_A_COPY = f"NOT {customer_copy_sql('m')}"
+_BURSTS_D = f"""
 WITH d AS MATERIALIZED (
   SELECT m.seq, m.conversation, m.customer, m.ts_ms,
     CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END AS shown,
@@ -39,7 +42,7 @@ WITH d AS MATERIALIZED (
        AND x.ts_ms >= m.ts_ms AND x.ts_ms < :he AND (x.ts_ms > m.ts_ms OR x.seq > m.seq)
      ORDER BY x.ts_ms, x.seq LIMIT 1) AS reply_key
   FROM messages m
-  WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de /*share*/
+  WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de AND {_NOT_A_COPY} /*share*/
 ), """
 _BURSTS_B = """b AS (
   SELECT conversation, customer, :ds + (min(((ts_ms - :ds) << 32) + seq) >> 32) AS start_ms, seq,
@@ -85,9 +88,13 @@ _BURSTS_PG = _BURSTS_D + _BURSTS_B_PG + _BURSTS_INSERT
 # to B mid-burst is B's consulted customer too, unserved. Nobody wrote after such a burst began, so a message
 # without the field has the burst's owner; those with another agent's name move to a row of that agent, a
 # row with no response of its own (counted = 0: not a burst, never the conversation's first).
-_UNANSWERED_MOVED = """
+_UNANSWERED_MOVED = (
+    """
   m.shop = :shop AND m.conversation = {b}.conversation AND m.sender = 'customer' AND m.ts_ms >= {b}.start_ms
-  AND m.ts_ms < :de AND m.agent IS NOT NULL AND m.agent <> {b}.owner /*share*/"""
+  AND m.ts_ms < :de AND m.agent IS NOT NULL AND m.agent <> {b}.owner AND """
+    + _NOT_A_COPY
+    + " /*share*/"
+)
 USE_LOOKAHEAD_MS = 86_400_000  # how long after its message a click is looked for (a card stays on the panel 24 h)
 _SHOWN = "CASE WHEN m.suggestions IS NOT NULL AND m.suggestions NOT IN ('', '[]') THEN 1 ELSE 0 END"
 # First the bursts give up the moved messages, then the moved messages become their agents' rows. The bursts drive
@@ -170,11 +177,7 @@ WHERE b.slow = 1
 ORDER BY b.reply_key IS NOT NULL, wait DESC, b.start_ms, b.seq LIMIT :limit
 """
 
-# An agent message is counted once: the same words by the same agent in the same conversation at the same
-# millisecond under another event id are a platform's retry, not a second reply (docs/kpi.md). Each message
-# seeks its own copies by index (they are rare: the seek finds nothing).
-_FIRST_COPY = """NOT EXISTS (SELECT 1 FROM messages c WHERE c.shop = m.shop AND c.conversation = m.conversation
-  AND c.sender = 'agent' AND c.ts_ms = m.ts_ms AND c.seq < m.seq AND c.agent = m.agent AND c.text = m.text)"""
+_FIRST_COPY = FIRST_AGENT_COPY_SQL  # choice 16 (kpi/rules.py)
 
 # Per agent and hour of the local clock (hours since the day's start put a DST day's messages after the change an
 # hour off): the hourly volume's agent side comes from the same pass.
@@ -194,7 +197,7 @@ GROUP BY m.agent
 
 _HOURLY_CUSTOMERS = f"""
 SELECT {_HOUR} AS h, count(*) FROM messages m
-WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de GROUP BY h
+WHERE m.shop = :shop AND m.sender = 'customer' AND m.ts_ms >= :ds AND m.ts_ms < :de AND {_NOT_A_COPY} GROUP BY h
 """
 
 _SHORT_LIST = f"""
@@ -248,6 +251,7 @@ SELECT used.agent, count(*) FROM (
   SELECT DISTINCT u.agent, (
       SELECT a.seq FROM messages a
       WHERE a.shop = u.shop AND a.conversation = u.conversation AND a.sender = 'customer' AND a.ts_ms <= u.ts_ms
+        AND NOT {customer_copy_sql("a")}
       ORDER BY a.ts_ms DESC, a.seq DESC LIMIT 1
     ) AS asked
   FROM suggestion_uses u WHERE u.shop = :shop AND u.ts_ms >= :ds AND u.ts_ms < :de + {USE_LOOKAHEAD_MS}

@@ -1,0 +1,78 @@
+"""The supervisors' numbers when buyers and agents repeat themselves, or an event comes twice (docs/kpi.md, choices
+16 and 17), and the daily log agreeing with them: hand-built logs, the figures computed on paper."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+
+from assistant import store
+from assistant.daylog.query import DayQuery, Item, Rules, iter_items
+from tests.helpers import BACKENDS
+from tests.kpi_log import D, Log, ms
+
+pytestmark = BACKENDS
+
+
+def day_items(log: Log, **query: Any) -> list[Item]:
+    with closing(store.connect(log.path)) as conn:
+        return list(iter_items(conn, DayQuery(D, **query), Rules.from_config(log.config)))
+
+
+def log_repeating_buyers(log: Log) -> None:
+    """u1 whose platform delivers two messages again under new ids, and who really asks 在吗 again a minute later;
+    u2 who writes 在吗 twice three seconds apart."""
+    log.customer("10:00:00", "在吗？")
+    log.customer("10:00:00.800", "在吗？")  # the same message again (a retry, same second): no message of its own
+    log.customer("10:01:00", "在吗？")  # written again a minute later: a message of its own
+    log.agent("10:01:10", "A", "亲，在的呢")  # answers 10:00:00 after 70 s: slow
+    log.customer("10:05:00", "这款有货吗", suggestions=["stock.yes"])
+    log.used("10:05:00.500", "A", "stock.yes")
+    log.agent("10:05:01", "A", "亲，有现货的哦")  # 1 s
+    log.customer("10:05:01.500", "这款有货吗", suggestions=["stock.yes"])  # a relay's resend, after the reply
+    log.used("10:05:03", "A", "stock.yes")  # clicked again: for 10:05:00, the message the copy repeats
+    log.customer("11:00:00", "在吗", conversation="c2", customer="u2")
+    log.customer("11:00:03", "在吗", conversation="c2", customer="u2")  # 3 s later: the buyer's own
+    log.agent("11:00:10", "B", "亲，在的", conversation="c2", customer="u2")  # 10 s
+
+
+def test_kpi_buyer_message_delivered_again_under_a_new_id_counts_once(log: Log) -> None:
+    # Found: each copy counted in 顾客消息数 (答问比 2/5 = 0.4), the one after the reply opened a burst nobody
+    # answered (慢响应 2, and 未回复 in the chart), its suggestions counted as shown twice and used twice.
+    log_repeating_buyers(log)
+    a, b = log.metrics("A"), log.metrics("B")
+    assert (a["customer_messages"], a["agent_messages"], a["ask_answer_ratio"]) == (3, 2, 0.667)
+    assert (a["consulted"], a["served"], a["reply_rate"]) == (1, 1, 1.0)
+    assert (a["responses"], a["response_avg_s"], a["slow_responses"], a["first_response_avg_s"]) == (2, 35.5, 1, 70.0)
+    assert (a["suggestions_shown"], a["suggestions_used"], a["adoption_rate"]) == (1, 1, 1.0)
+    assert (b["customer_messages"], b["responses"], b["response_avg_s"], b["slow_responses"]) == (2, 1, 10.0, 0)
+    figures = log.report().figures
+    assert (figures.hourly[10], figures.hourly[11]) == ((3, 2), (2, 1))
+    assert figures.histogram["no reply"] == 0
+    assert [(f.ts_ms, f.wait_s) for f in figures.slow_responses] == [(ms("10:00:00"), 70.0)]
+
+
+def test_kpi_parallel_report_counts_a_buyers_copy_once_too(log: Log) -> None:
+    log_repeating_buyers(log)
+    for parallel in (False, True):
+        a = log.metrics("A", parallel=parallel)
+        assert (a["customer_messages"], a["slow_responses"], a["suggestions_shown"]) == (3, 1, 1)
+
+
+def test_daylog_shows_a_buyers_copy_and_answers_the_burst_as_the_report_counts_it(log: Log) -> None:
+    # Found: the resend after the reply opened a burst of its own in the log, marked 未回复 and slow.
+    log_repeating_buyers(log)
+    bursts = [
+        (i["ts_ms"], i["response_s"], i["slow"], i["unanswered"])
+        for i in day_items(log)
+        if i.get("sender") == "customer" and "response_s" in i
+    ]
+    assert bursts == [
+        (ms("10:00:00"), 70.0, True, False),
+        (ms("10:05:00"), 1.0, False, False),
+        (ms("11:00:00"), 10.0, False, False),
+    ]
+    shown = [i["ts_ms"] for i in day_items(log) if i.get("sender") == "customer"]
+    assert len(shown) == 7  # every message as it came, the copies too
+    stock = [i for i in day_items(log) if i.get("text") == "这款有货吗"]
+    assert [i["suggestion_used"] for i in stock] == [True, False]  # both clicks for the message the copy repeats

@@ -13,6 +13,9 @@ from tests.kpi_log import D, Log, ms
 
 pytestmark = BACKENDS
 
+# A flag as quality inspection logs it (assistant/qa): the KPIs count the message under its category.
+COMPLAINT = ({"category": "complaint", "label": "投诉", "match": "投诉"},)
+
 
 def day_items(log: Log, **query: Any) -> list[Item]:
     with closing(store.connect(log.path)) as conn:
@@ -57,6 +60,22 @@ def test_kpi_parallel_report_counts_a_buyers_copy_once_too(log: Log) -> None:
     for parallel in (False, True):
         a = log.metrics("A", parallel=parallel)
         assert (a["customer_messages"], a["slow_responses"], a["suggestions_shown"]) == (3, 1, 1)
+
+
+def test_kpi_flagged_copies_count_once(log: Log) -> None:
+    # Found: a complaint delivered twice counted twice in 质检, and so did an agent message's retry (rule 16 left
+    # 质检 out).
+    for when in ("10:00:00", "10:00:01"):
+        log.event("message", when, store.Annotation(qa=COMPLAINT), sender="customer", text="再不发货我就投诉")
+    for _ in range(2):
+        log.event("message", "10:00:20", store.Annotation(qa=COMPLAINT), sender="agent", agent="A", text="投诉吧")
+    r = log.report()
+    assert r.figures.qa == {"A": {"complaint": 2}}
+    assert [(f.sender, f.ts_ms) for f in r.figures.qa_flagged] == [
+        ("customer", ms("10:00:00")),
+        ("agent", ms("10:00:20")),
+    ]
+    assert log.metrics("A")["qa_flags"] == 1
 
 
 def test_daylog_shows_a_buyers_copy_and_answers_the_burst_as_the_report_counts_it(log: Log) -> None:

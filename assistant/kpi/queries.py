@@ -228,7 +228,7 @@ WHERE f.shop = :shop AND f.sender = 'auto' AND f.ts_ms >= :ds AND f.ts_ms < :de 
 # customer message, to the agent who answers it, else to the conversation's current agent (its own `agent`
 # field, else the last agent who wrote). The field comes after the answer: a complaint sent while the chat was
 # 小美's and answered by 阿杰 is 阿杰's customer message in the figures, so its flag is counted there too.
-_QA = """
+_QA = f"""
 SELECT coalesce(CASE WHEN m.sender = 'agent' THEN m.agent END, (
     SELECT x.agent FROM messages x
     WHERE x.shop = :shop AND x.conversation = m.conversation AND x.sender = 'agent' AND x.ts_ms >= m.ts_ms
@@ -239,7 +239,8 @@ SELECT coalesce(CASE WHEN m.sender = 'agent' THEN m.agent END, (
     ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned),
   m.sender, m.conversation, m.customer, m.ts_ms, m.text, m.qa
 FROM messages m INDEXED BY messages_qa_shop
-WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.qa IS NOT NULL AND m.sender IN ('agent', 'customer')
+WHERE m.shop = :shop AND m.ts_ms >= :ds AND m.ts_ms < :de AND m.qa IS NOT NULL
+  AND (m.sender = 'agent' AND {_FIRST_COPY} OR m.sender = 'customer' AND {_NOT_A_COPY})
 ORDER BY m.ts_ms, m.seq
 """
 

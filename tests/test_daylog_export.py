@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -71,6 +72,24 @@ def test_export_with_workers_matches_one_process(
     alone = render(config, busy_day, fmt, jobs=1)
     assert alone.count("\n") > 100
     assert render(config, busy_day, fmt, jobs=2) == alone
+
+
+def test_export_with_workers_reads_the_day_as_of_one_time(
+    config: Config, busy_day: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every block is annotated as of the time the export began (or was given): a burst still waiting then is the
+    same in each, as in one process."""
+    conn = store.connect(busy_day)
+    with store.transaction(conn):
+        for c in range(40, 46):  # customers nobody has answered yet, at 11:59:30
+            waiting = _raw(f"{c}-0", "2026-11-20T11:59:30+08:00", c, "customer", "在吗")
+            store.insert_event(conn, parse_event(waiting, max_text_chars=5000))
+    conn.close()
+    monkeypatch.setattr(export, "BLOCK_CONVERSATIONS", 3)
+    noon = int(datetime(2026, 11, 20, 12, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000)
+    alone = render(config, busy_day, "jsonl", jobs=1, now_ms=noon)
+    assert alone.count('"unanswered":false') > render(config, busy_day, "jsonl", jobs=1).count('"unanswered":false')
+    assert render(config, busy_day, "jsonl", jobs=2, now_ms=noon) == alone
 
 
 def test_export_with_workers_writes_utf8_bytes_to_a_file(config: Config, busy_day: Path, tmp_path: Path) -> None:

@@ -95,3 +95,26 @@ def test_daylog_shows_a_buyers_copy_and_answers_the_burst_as_the_report_counts_i
     assert len(shown) == 7  # every message as it came, the copies too
     stock = [i for i in day_items(log) if i.get("text") == "这款有货吗"]
     assert [i["suggestion_used"] for i in stock] == [True, False]  # both clicks for the message the copy repeats
+
+
+def test_daylog_today_waits_as_the_report_does(log: Log) -> None:
+    # Found: asked at 12:00, the log marked a customer who wrote at 11:59:30 未回复 and slow, where the report counts a
+    # burst still waiting as slow (and 未回复 in its chart) only once it has waited more than slow_response_s.
+    log.customer("11:58:00", conversation="c1", customer="u1")
+    log.customer("11:59:30", conversation="c2", customer="u2")
+    log.customer("11:59:59", conversation="c2", customer="u2")
+    noon = ms("12:00")
+    report = log.report(now=noon)
+    assert report.figures.histogram["no reply"] == 1
+    assert [f.conversation for f in report.figures.slow_responses] == ["c1"]
+    bursts = [
+        (i["conversation"], i["response_s"], i["slow"], i["unanswered"])
+        for i in day_items(log, now_ms=noon)
+        if "response_s" in i
+    ]
+    assert bursts == [("c1", None, True, True), ("c2", None, False, False)]
+    # At 12:00:31 the second one has waited 61 s; the next day both stay 未回复 whatever the time.
+    later = [i["unanswered"] for i in day_items(log, now_ms=noon + 31_000) if "response_s" in i]
+    assert later == [True, True]
+    final = [i["unanswered"] for i in day_items(log, now_ms=ms("D+2 00:00")) if "response_s" in i]
+    assert final == [True, True]

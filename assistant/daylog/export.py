@@ -7,6 +7,7 @@ blocks are in flight, so memory stays flat whatever the size of the day.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
 import os
@@ -48,6 +49,8 @@ def export(
     `wording`: the text format's language and names of intents and customer types.
     """
     rules = Rules.from_config(config)
+    if query.now_ms is None:  # one time for every block: a burst waiting at the start is waiting in each of them
+        query = dataclasses.replace(query, now_ms=store.now_ms())
     with open_day(config, db_path, query.day, query.shop) as conn:
         workers = _auto_jobs(conn, query, rules) if jobs is None else jobs
         if workers <= 1:
@@ -94,7 +97,7 @@ def _parallel(
 ) -> int:
     # spawn, not fork: a forked child would inherit this process's open SQLite connection.
     context = multiprocessing.get_context("spawn")
-    setup = (str(path), query.day, query.mask, rules, fmt, color, wording)
+    setup = (str(path), query.day, query.mask, query.now_ms, rules, fmt, color, wording)
     count = 0
     first = True
     with context.Pool(workers, initializer=_start_worker, initargs=setup) as pool:
@@ -140,11 +143,19 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(
-    path: str, day: date, mask: bool, rules: Rules, fmt: str, color: bool, wording: formats.Wording | None
+    path: str,
+    day: date,
+    mask: bool,
+    now_ms: int | None,
+    rules: Rules,
+    fmt: str,
+    color: bool,
+    wording: formats.Wording | None,
 ) -> None:
     conn = store.connect(path)
     conn.execute("PRAGMA cache_size = -16384")
-    _worker.update(conn=conn, query=DayQuery(day, mask=mask), rules=rules, fmt=fmt, color=color, wording=wording)
+    query = DayQuery(day, mask=mask, now_ms=now_ms)
+    _worker.update(conn=conn, query=query, rules=rules, fmt=fmt, color=color, wording=wording)
 
 
 def _render_block(block: list[Key]) -> tuple[bytes, int]:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, NamedTuple, Required, TypedDict
 from zoneinfo import ZoneInfo
 
@@ -22,8 +22,9 @@ from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
+from assistant.daylog.stamps import Stamps
 from assistant.events import ORDER_TYPES
-from assistant.kpi.rules import CustomerCopies
+from assistant.kpi.rules import CustomerCopies, waited_too_long
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
@@ -76,6 +77,9 @@ class DayQuery:
     # Only the conversations with a message that may be sought (a page's search and filters): the others
     # are not read. The caller still checks each item; a conversation read may hold no match.
     sought: Sought | None = None
+    # When the day is read (epoch ms; None: the wall clock as reading starts): a burst still waiting then is slow and
+    # unanswered only once it has waited longer than `slow_response_s`, as the report counts it (kpi/rules.py).
+    now_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ def iter_items(
     Close the generator (contextlib.closing) before the connection when stopping early.
     """
     start_ms, end_ms = day_bounds(query.day, rules.tz)
+    now_ms = store.now_ms() if query.now_ms is None else query.now_ms
     window = {
         "start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms,
         "late": reply_horizon_ms(query.day, rules.tz),
@@ -157,7 +162,8 @@ def iter_items(
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
         with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
             unchecked = _archived_shops(conn, query.day)
-            yield from _annotate(threads, end_ms, rules, _Clock(rules.tz), query.mask, unchecked)
+            settled = _Settled(end_ms, window["late"], now_ms)
+            yield from _annotate(threads, settled, rules, Stamps(rules.tz), query.mask, unchecked)
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
@@ -321,36 +327,6 @@ def _followup_columns(conn: sqlite3.Connection) -> bool:
 # ---- annotation ----------------------------------------------------------------------------------
 
 
-class _Clock:
-    """Local ISO-8601 times, remembered per second (a day has 86,400 of them: bounded)."""
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self._seen: dict[int, str] = {}
-        self._hour = -1
-        self._offset_s = 0
-        self._suffix = ""
-
-    def iso(self, ts_ms: int) -> str:
-        second = ts_ms // 1000
-        text = self._seen.get(second)
-        if text is None:
-            if len(self._seen) > 200_000:
-                self._seen.clear()
-            text = self._seen[second] = self._format(second)
-        return text
-
-    def _format(self, second: int) -> str:
-        hour = second // 3600
-        if hour != self._hour:  # the offset can change on the hour (DST)
-            local = datetime.fromtimestamp(hour * 3600, self.tz)
-            self._hour = hour
-            self._offset_s = int((local.utcoffset() or timedelta(0)).total_seconds())
-            self._suffix = local.isoformat()[19:]
-        return (_EPOCH + timedelta(seconds=second + self._offset_s)).isoformat() + self._suffix
-
-
-_EPOCH = datetime(1970, 1, 1)
 _BATCH = 512  # rows handed from the reading thread to the annotating one at a time
 
 
@@ -440,8 +416,21 @@ def _archived_shops(conn: sqlite3.Connection, day: date) -> frozenset[str]:
     return frozenset(row[0] for row in rows)
 
 
+class _Settled(NamedTuple):
+    """The times the annotations settle against: the day's end, the reply horizon (the end of the next day) and now."""
+
+    end_ms: int
+    horizon_ms: int
+    now_ms: int
+
+
 def _annotate(
-    threads: Iterable[ConversationRows], end_ms: int, rules: Rules, clock: _Clock, mask: bool, unchecked: frozenset[str]
+    threads: Iterable[ConversationRows],
+    settled: _Settled,
+    rules: Rules,
+    clock: Stamps,
+    mask: bool,
+    unchecked: frozenset[str],
 ) -> Iterator[Item]:
     """Items with their annotations, each released once nothing later in its conversation can change it.
 
@@ -456,7 +445,7 @@ def _annotate(
     for shop, conversation, rows in threads:
         checked = shop not in unchecked
         yield from _settle(
-            shop, conversation, rows, end_ms, slow_ms, window_ms, rules.payment_window_ms, iso, mask, checked
+            shop, conversation, rows, settled, slow_ms, window_ms, rules.payment_window_ms, iso, mask, checked
         )
 
 
@@ -464,7 +453,7 @@ def _settle(
     shop: str,
     conversation: str,
     rows: list[Row],
-    end_ms: int,
+    settled: _Settled,
     slow_ms: int,
     window_ms: int,
     payment_window_ms: int,
@@ -479,6 +468,7 @@ def _settle(
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
     payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
     copies = CustomerCopies()  # a buyer's message delivered again is shown, and annotates nothing (docs/kpi.md)
+    end_ms = settled.end_ms
     for row in rows:
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
          intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state,
@@ -587,6 +577,8 @@ def _settle(
                 yield from buffer
                 buffer = []
             yield item
-    if burst is not None:
-        burst["unanswered"] = burst["slow"] = True
+    if burst is not None:  # nobody answered by the horizon, or by now: slow once it has waited too long
+        burst["unanswered"] = burst["slow"] = waited_too_long(
+            burst["ts_ms"], settled.now_ms, settled.horizon_ms, slow_ms
+        )
     yield from buffer

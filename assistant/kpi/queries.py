@@ -11,7 +11,7 @@ from typing import Any
 from assistant import store
 from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Window
 from assistant.kpi.funnel import CREDITED, CREDITS, EXCLUDED, FUNNEL, LATE_ORDERS, ONLY, PAIRS
-from assistant.kpi.rules import FIRST_AGENT_COPY_SQL, customer_copy_sql
+from assistant.kpi.rules import FIRST_AGENT_COPY_SQL, WAITED_TOO_LONG_SQL, customer_copy_sql
 from assistant.schema import SHORT_REPLY_SQL
 
 # A reply is named by an integer key that sorts like (ts, seq): ((ts − day start) << 32) + seq.
@@ -59,7 +59,7 @@ _BURSTS_B_PG = """b AS (
   ORDER BY reply_key, unanswered, ts_ms, seq
 )
 """
-_BURSTS_INSERT = """
+_BURSTS_INSERT = f"""
 INSERT INTO temp.kpi_bursts
   (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
 SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
@@ -75,7 +75,7 @@ SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
   :ds + (b.reply_key >> 32) - b.start_ms,
   0,
   1,
-  CASE WHEN b.reply_key IS NULL AND (:now >= :he OR :now - b.start_ms > :slow)
+  CASE WHEN b.reply_key IS NULL AND {WAITED_TOO_LONG_SQL.format(start="b.start_ms")}
     OR :ds + (b.reply_key >> 32) - b.start_ms > :slow THEN 1 ELSE 0 END,
   0
 FROM b

@@ -1,5 +1,5 @@
-"""Rules that the KPI SQL and the daily log both apply, each defined once here (docs/kpi.md, choices 16, 17): a copy
-of a message under another event id."""
+"""Rules that the KPI SQL and the daily log both apply, each defined once here (docs/kpi.md, choices 8, 16, 17):
+a copy of a message under another event id, and when a burst nobody answered yet counts as slow."""
 
 from __future__ import annotations
 
@@ -39,3 +39,15 @@ class CustomerCopies:
         copy = any(c == customer and t == text for _ts, c, t in self._recent)
         self._recent.append((ts_ms, customer, text))
         return copy
+
+
+# A burst nobody has answered is slow once the report's (or the log's) time is past the horizon (the end of D+1,
+# when no reply can count any more), or it has waited longer than `slow_response_s` by then: asked mid-day, a
+# customer who wrote seconds ago is still waiting, neither slow nor unanswered (choice 8). `:now`, `:he` and `:slow`
+# are the queries' parameters.
+WAITED_TOO_LONG_SQL = "(:now >= :he OR :now - {start} > :slow)"
+
+
+def waited_too_long(start_ms: int, now_ms: int, horizon_ms: int, slow_ms: int) -> bool:
+    """The Python twin of WAITED_TOO_LONG_SQL."""
+    return now_ms >= horizon_ms or now_ms - start_ms > slow_ms

@@ -118,3 +118,23 @@ def test_daylog_today_waits_as_the_report_does(log: Log) -> None:
     assert later == [True, True]
     final = [i["unanswered"] for i in day_items(log, now_ms=ms("D+2 00:00")) if "response_s" in i]
     assert final == [True, True]
+
+
+def test_daylog_shows_an_order_event_delivered_twice_once(log: Log) -> None:
+    # Found: an order's creation (or closing) delivered again under a new id was one order in the report and two lines
+    # in the log (订单 o1 已下单 twice), as a payment notified twice had been before it was shown once.
+    log.customer("10:00")
+    log.agent("10:00:10", "A", "亲，有现货的")
+    for _ in range(2):
+        log.order("10:05", "o1", 199.0, agent="A")
+        log.order("10:07", "o2", 59.0, agent="A")
+        log.event("order_closed", "11:07", order="o2")
+    log.order("10:08", "o1", 199.0, agent="A")  # a creation stamped again later is a line of its own
+    assert (log.metrics("A")["ordered"], log.metrics("A")["sales"]) == (1, 0.0)
+    orders = [(i["kind"], i["order"], i["ts_ms"]) for i in day_items(log) if "order" in i]
+    assert orders == [
+        ("order_created", "o1", ms("10:05")),
+        ("order_created", "o2", ms("10:07")),
+        ("order_created", "o1", ms("10:08")),
+        ("order_closed", "o2", ms("11:07")),
+    ]

@@ -466,7 +466,7 @@ def _settle(
     burst: Item | None = None  # first customer message of the burst no human has answered yet
     offered: Item | None = None  # last customer message with suggestions, while its use window is open
     followups: list[Item] = []  # sent follow-ups waiting to see whether the customer comes back
-    payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the payments and refunds shown
+    payments: set[tuple[Any, ...]] = set()  # (kind, order, time, amount) of the order events shown
     copies = CustomerCopies()  # a buyer's message delivered again is shown, and annotates nothing (docs/kpi.md)
     end_ms = settled.end_ms
     for row in rows:
@@ -484,7 +484,7 @@ def _settle(
                 waiting -= 1
             continue
         extra = json_object(raw) if raw else None
-        if kind in ("order_paid", "order_refunded") and extra is not None:  # a refund twice, too: one line
+        if kind in ORDER_TYPES and extra is not None:  # a refund, a creation or a closing twice, too: one line
             amount = extra.get("amount")
             fen = round(amount * 100) if isinstance(amount, (int, float)) else amount
             payment = (kind, extra.get("order"), ts_ms, fen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import Request, answer
+from tests.helpers import ROOT
 
 
 def live(matcher: Matcher, text: str) -> list[str]:
@@ -393,3 +394,14 @@ def test_a_question_asked_beside_a_complaint_is_answered_first(shipped_matcher: 
     found = shipped_matcher.suggest("等了三天了太慢了 能换顺丰吗")
     assert found[0].intent == "express_choice" and "urge" in [s.intent for s in found], found
     assert live(shipped_matcher, "等了三天了太慢了")[0].startswith("cd")  # the complaint alone is still one
+
+
+def test_a_question_pointing_back_asks_what_the_earlier_message_asked(shipped_matcher: Matcher) -> None:
+    # 那两件呢, 那这款呢, 这个呢: their 件呢 (a parcel asked for), 款呢 (a refund) or 这个 (a product question) named
+    # a topic of their own, and the question before them, which they ask again, counted only as a hint.
+    rows = [r.split("\t") for r in (ROOT / "tests/data/written_followups.tsv").read_text().splitlines()]
+    for intent, earlier, text in (r for r in rows if r[0] and not r[0].startswith("#")):
+        before = [(0, earlier)] if earlier else []
+        found, _ = answer(shipped_matcher, Request(0, text, 60_000, before, [], False, {}, ""), {})
+        assert [s.intent for s in found[:1]] == ([] if intent == "none" else [intent]), (earlier, text, found)
+    assert live(shipped_matcher, "这个呢")[0] == "hy7"  # alone, beside a picture: what is it the buyer wants to know

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import rjieba
 
-from assistant.suggest.keywords import KeywordSpotter
+from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
 from assistant.suggest.textnorm import Analysis, Normalizer
 from assistant.suggest.vocabulary import ClauseSpec
 
@@ -38,6 +38,9 @@ ITEM_SHOWN = "发你链接了"  # what a buyer sending an item alone means: the 
 _EMPTY = re.compile(r"^[\W_]*$")
 _FRAGMENT = re.compile(r"呢[\W_]*$")
 FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
+_WHAT_ABOUT = "那"  # 那红色呢, 那明天呢: "and what about …", the question asked before
+_THIS = "这"  # 这个呢: "and this one?", after an earlier question
+FRAGMENT_SURE = 0.8  # an "and the X?" fragment's own reading counts when this sure (结果呢 is a reminder)
 _TRAILING = ",;~、…"
 GRIEVANCES = (
     "complaint",
@@ -341,9 +344,21 @@ def is_social(
     return covered >= SOCIAL_SHARE * len(analysis.compact)
 
 
-def item_fragment(analysis: Analysis, keyword: Mapping[str, float]) -> bool:
-    """A bare "and the X?" (台灯呢, 那条围巾呢): a few words and 呢, no key word; it asks what was asked before."""
-    return not keyword and len(analysis.compact) <= FRAGMENT_CHARS and _FRAGMENT.search(analysis.folded) is not None
+def item_fragment(
+    analysis: Analysis, keyword: Mapping[str, float], found: Mapping[str, float], earlier: bool = False
+) -> bool:
+    """A bare "and the X?" (台灯呢, 那条围巾呢, 那两件呢) that the scorer does not read for sure: a few words and 呢,
+    no key word, or none that settles an intent after a "what about" 那 (件呢 asks for a parcel, not in 那两件呢);
+    it asks what was asked before. After `earlier` messages, so does one pointing at something (这个呢: alone,
+    beside a picture, it asks what the item is)."""
+    if len(analysis.compact) > FRAGMENT_CHARS or _FRAGMENT.search(analysis.folded) is None:
+        return False
+    if max(found.values(), default=0.0) >= FRAGMENT_SURE:
+        return False  # 结果呢 is a reminder
+    if not keyword:
+        return True
+    pointer = _WHAT_ABOUT + _THIS if earlier else _WHAT_ABOUT
+    return analysis.folded.startswith(tuple(pointer)) and max(keyword.values()) < STRONG_WEIGHT
 
 
 def presence_check(message: Message, keyword: Mapping[str, float]) -> bool:

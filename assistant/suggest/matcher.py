@@ -39,10 +39,8 @@ FUZZ_FLOOR = 20.0  # similarity two unrelated short Chinese texts reach by chanc
 FUZZ_SHARE = 0.8  # how far trigger similarity alone can take an intent (key words take it the rest)
 CONTEXT_WEIGHTS = (0.35, 0.2, 0.1)  # most recent earlier message first
 ASKED = 0.5  # of a message that complains and asks (太慢了 能换顺丰吗), the share its question's own reading has
-FRAGMENT_SURE = 0.8  # an "and the X?" fragment's own reading counts when this sure (结果呢 is a reminder)
-# A phrase suiting the customer's named type counts as this many points (of 100) more like the message, when its
-# trigger is at least TYPE_MIN_SIMILARITY like it: enough to choose between phrases that answer about equally
-# well, never to lift one that does not (measured: docs/phrases.md).
+# A phrase suiting the customer's named type counts as this many points (of 100) more like the message, when its trigger
+# is at least TYPE_MIN_SIMILARITY like it: enough to choose between phrases that answer about equally well, never more.
 TYPE_BOOST = 4.0
 TYPE_MIN_SIMILARITY = 40.0
 # A phrase of the shop's own layer (a later `[phrases] path` directory: its policy, in its words) that resembles
@@ -287,7 +285,7 @@ class Matcher:
             probabilities = self.scorer.probabilities(reading.encoded)
             none = probabilities[self._none] if self._none is not None else 0.0
             found = {c: probabilities[n] for n, c in self._columns if probabilities[n] >= 0.005}
-            if item_fragment(reading.analysis, reading.keyword) and max(found.values(), default=0.0) < FRAGMENT_SURE:
+            if item_fragment(reading.analysis, reading.keyword, found):
                 return {}, 0.0  # its goods told a chance intent: what earlier messages lend it decides, or nothing
             # A complaint beside a question with a topic word of its own (太慢了|能换顺丰吗): the question counts.
             asked = asking(reading.message, self._markers, found)
@@ -358,6 +356,8 @@ class Matcher:
             return []
         reading = self.read(text)
         confidences, none = self._confidences(reading)
+        if context.customer_messages and item_fragment(reading.analysis, reading.keyword, confidences, earlier=True):
+            confidences, none = {}, 0.0  # 这个呢 after 这件有货吗: what the earlier messages asked, asked again
         intents = self._rerank(confidences, context)
         if context.opening and "urge" in intents and presence_check(reading.message, reading.keyword):
             # 喂喂 有人吗 opening a conversation checks someone is there: a reminder comes only after a wait.

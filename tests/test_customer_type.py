@@ -158,6 +158,18 @@ def test_newer_evidence_outweighs_older_evidence_of_the_same_strength(matcher: M
     assert matcher.classify(calm("急用", "好的", "嗯", "便宜点")).type == "bargainer"
 
 
+def test_one_message_of_another_kind_does_not_flip_the_type(matcher: Matcher, shipped: Matcher) -> None:
+    # A cue in the next turn is only a little fresher than the one before it: the type first shown keeps the badge,
+    # its confidence lowered by the close rival; more of the other kind, or older evidence, lets it go.
+    for first, then in (("急用", "便宜点"), ("便宜点", "急用"), ("回购", "赠品")):
+        kind = matcher.classify(calm(first, then))
+        assert (kind.type, kind.sure) == (matcher.classify(calm(first)).type, True), (first, then, kind)
+        assert kind.confidence < matcher.classify(calm(first)).confidence
+    assert matcher.classify(calm("急用", "便宜点", "好的", "便宜点")).type == "bargainer"
+    for first, then in (("是正品吗", "能便宜点吗"), ("我在你家买过好几次了", "送点小样吧")):
+        assert shipped.classify(calm(first, then)).type == shipped.classify(calm(first)).type, (first, then)
+
+
 def test_confidence_grows_with_evidence(matcher: Matcher) -> None:
     one = matcher.classify(calm("快点"))
     three = matcher.classify(calm("快点", "急用", "催一下"))

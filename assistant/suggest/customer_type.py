@@ -31,6 +31,9 @@ LONG_WAIT_MS = 180_000  # ... and the longer the wait, the clearer (up to WAIT_S
 UNANSWERED_PRESENCE = 0.25  # replies unknown: 在吗 or "？" in a later turn suggests the last one went unanswered
 # A type whose customers also show the broader type's signs: clear evidence of it wins over the broader one.
 NARROWER = {"bargainer": "pressuring"}
+# A type whose evidence came turns earlier keeps the badge over one this close to it: evidence fades with age, so a
+# single newer message of another kind (急用, then 能便宜点吗) would otherwise outweigh it by its freshness alone.
+TIE = 0.05
 # Types whose talk track serves a customer with an order too (a wait, a flaw, a doubt, a complaint); every
 # other type's track is about choosing and buying, and gives way to the after-order track once the words
 # show an order (a returning buyer's complaint gets no "这次想看点什么").
@@ -150,9 +153,11 @@ class TypeClassifier:
         repeats: dict[tuple[str, str], int] = {}
 
         strongest: dict[str, float] = {}  # type → its strongest single piece of evidence
+        first: dict[str, int] = {}  # type → the turn its evidence first showed in
 
         def weigh(clue: Clue, turn: int) -> None:
             strongest[clue.type] = max(strongest.get(clue.type, 0.0), clue.strength)
+            first[clue.type] = min(first.get(clue.type, turn), turn)
             seen = repeats.get((clue.type, clue.key), 0)
             repeats[(clue.type, clue.key)] = seen + 1
             recency = OLD_SHARE + (1.0 - OLD_SHARE) * FADE ** (last_turn - turn)
@@ -170,7 +175,7 @@ class TypeClassifier:
         for t, piece in strongest.items():
             if t in score and piece <= WEAK_ONLY:
                 score[t] = min(score[t], WEAK_CAP)  # weak words alone lean towards a type, never name it
-        decided = self._decide(score, shown)
+        decided = self._decide(score, shown, first)
         if ORDERED in chances and decided.type == DEFAULT_TYPE:
             # A customer who has ordered is no stranger: not named so, and not given the welcome track.
             words = [*decided.evidence, *_words(shown, ORDERED)]
@@ -181,11 +186,16 @@ class TypeClassifier:
                 return replace(decided, script=default.ordered_script)
         return decided
 
-    def _decide(self, score: Mapping[str, float], shown: Mapping[str, list[tuple[float, str]]]) -> CustomerType:
+    def _decide(
+        self, score: Mapping[str, float], shown: Mapping[str, list[tuple[float, str]]], first: Mapping[str, int]
+    ) -> CustomerType:
         """Name the best-supported type when its evidence is clear; otherwise the default, sure or not."""
         named = {t: s for t, s in score.items() if t != DEFAULT_TYPE}
         plain = score.get(DEFAULT_TYPE, 0.0)
         best = max(named, key=lambda t: (named[t], -ORDER.get(t, 99)), default=None)
+        if best is not None and named[best] >= SURE:  # of the types it names, the one shown first when close
+            close = [t for t in named if named[t] >= SURE and named[best] - named[t] < TIE]
+            best = min(close, key=lambda t: (first.get(t, 0), -named[t], ORDER.get(t, 99)))
         if best is None or named[best] < FAINT or plain >= named[best]:
             # Nothing points elsewhere, or the customer says they are new: the default type, named with confidence.
             return self._result(DEFAULT_TYPE, max(0.5, plain), _words(shown, DEFAULT_TYPE))

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 
 # The matcher's hot modules compiled with mypyc (assistant/suggest/native.py), rebuilt when a source changes.
 # Without a C compiler they run from source: a warning, not a failure.
-NATIVE_SOURCES := $(addprefix assistant/suggest/,$(addsuffix .py,clauses keywords textnorm scorer triggers goods plan matcher customer_type type_evidence))
+NATIVE_SOURCES := $(addprefix assistant/suggest/,$(addsuffix .py,clauses keywords textnorm scorer triggers goods plan answers matcher customer_type type_evidence))
 NATIVE_STAMP := build/native/.built
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) assistant/suggest/native.py

@@ -22,6 +22,8 @@ def distinct(
 ) -> list[tuple[int, float, str]]:
     """The first `k` of ranked (phrase index, score, trigger) whose answers differ: of a shop's many copies of one
     answer (a team's Qianniu export, each agent's wording) the best ranked one, and the next answers after it."""
+    if len(ranked) <= 1:
+        return list(ranked)
     kept: list[tuple[int, float, str]] = []
     forms: list[str] = []
     for hit in ranked:

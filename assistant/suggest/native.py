@@ -37,6 +37,7 @@ MODULES = (
     "triggers",
     "goods",
     "plan",
+    "answers",
     "matcher",
     "customer_type",
     "type_evidence",

@@ -4,6 +4,7 @@ role, the role's CONNECTION LIMIT reached."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from contextlib import closing
 from typing import Any
 
@@ -16,6 +17,16 @@ from assistant.config import Config, load_config
 from assistant.writer import Writer
 from tests.helpers import ROOT, answers, body_of, eventually, make_app, make_event, serving
 from tests.pgcluster import PASSWORD_ENV, Cluster
+
+
+async def readyz_waiting(session: aiohttp.ClientSession, url: str, fault: str) -> str:
+    """What `/readyz` says while the start waits on `fault` (its kind, as `(busy)`), else "" (not yet listening)."""
+    try:
+        async with session.get(f"{url}/readyz") as resp:
+            message = str((await resp.json()).get("message", ""))
+    except aiohttp.ClientConnectionError:  # not listening yet
+        return ""
+    return message if resp.status == 503 and fault in message else ""
 
 
 async def test_pg_writer_waits_past_a_statement_timeout_its_role_sets(pg_cluster: Cluster) -> None:
@@ -46,15 +57,7 @@ async def test_pg_start_out_of_connections_for_its_role_refuses_events_at_once_a
     config = role_config(location, request_timeout_s=120)
     with serving(make_app(config), config) as served:
         async with aiohttp.ClientSession() as session:
-
-            async def waiting() -> str:
-                try:
-                    async with session.get(f"{served.url}/readyz") as resp:
-                        message = str((await resp.json()).get("message", ""))
-                except aiohttp.ClientConnectionError:  # not listening yet
-                    return ""
-                return message if resp.status == 503 and "(no free connection)" in message else ""
-
+            waiting = functools.partial(readyz_waiting, session, served.url, "(no free connection)")
             assert "reading which fleet reloads" in await eventually(waiting, timeout=30)
             body = body_of(make_event(conversation="during", text="在吗"))
             async with asyncio.timeout(30):  # held, it would wait the 120 s
@@ -90,15 +93,7 @@ async def test_pg_start_while_another_instance_migrates_waits_for_it_and_serves(
     try:
         with serving(make_app(config), config) as served:
             async with aiohttp.ClientSession() as session:
-
-                async def waiting() -> str:
-                    try:
-                        async with session.get(f"{served.url}/readyz") as resp:
-                            message = str((await resp.json()).get("message", ""))
-                    except aiohttp.ClientConnectionError:  # not listening yet
-                        return ""
-                    return message if resp.status == 503 and "(busy)" in message else ""
-
+                waiting = functools.partial(readyz_waiting, session, served.url, "(busy)")
                 message = await eventually(waiting, timeout=30)
                 assert "opening the log: a lock is held by another instance" in message and not served.stopped()
                 migrating.execute("COMMIT")

@@ -193,7 +193,7 @@ def make_private(path: Path) -> None:
             continue
 
 
-def file_identity(path: Path) -> tuple[int, int] | None:
+def file_identity(path: str | Path) -> tuple[int, int] | None:
     """(device, inode) of the file at `path` now, or None when there is none."""
     try:
         info = os.stat(path)

@@ -93,6 +93,7 @@ def writer_answer_s(busy_timeout_s: float) -> float:
 _PROBED = object()
 FAULT_MEMORY_S = 30.0  # a write that failed for lack of space keeps /readyz red this long, unless ...
 RECHECK_S = 1.0  # ... a probe, at most one a second, commits with room on the disk again (ROOM_BYTES)
+SQLITE_FILES = ("", "-wal", "-shm")  # the database file and the two beside it, by their suffixes
 ROOM_BYTES = 4 * 1024 * 1024  # what a group's pages need in the -wal file: a probe's one page is not enough
 _SQLITE_FULL = 13
 
@@ -156,9 +157,9 @@ class Writer:
             self._conn.close()
             raise
         # The files the connection writes to, once migrated (the -wal and -shm exist then): one deleted or replaced
-        # under the service (an operator's rm or mv) took every later event into a file no one would read again,
-        # each answered 200.
-        self._identity = None if isinstance(self.path, pg.Location) else _identities(self.path)
+        # under the service (an operator's rm or mv) took every later event into a file no one read, each a 200.
+        self._files = () if isinstance(self.path, pg.Location) else tuple(f"{self.path}{s}" for s in SQLITE_FILES)
+        self._identity = _identities(self._files) if self._files else None
         self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
         self._stuck = False  # a failed group's ROLLBACK failed too: the next group opens a new SQLite connection
         self._renewed = False  # that connection's -wal and -shm are new files (the old closed last deleted them)
@@ -380,7 +381,7 @@ class Writer:
         except sqlite3.Error as exc:
             log.error("a failed group's ROLLBACK failed too (%s); the writer opens its connection again", exc)
             self._stuck = True
-            self._renewed = self._identity is not None and _identities(self.path) == self._identity
+            self._renewed = self._identity is not None and _identities(self._files) == self._identity
             conn.close()
 
     def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
@@ -414,8 +415,7 @@ class Writer:
         (three stats a group)."""
         if self._identity is None:
             return
-        assert not isinstance(self.path, pg.Location)
-        now = _identities(self.path)
+        now = _identities(self._files)
         if self._renewed and now[0] == self._identity[0]:
             self._identity, self._renewed = now, False
         if now == self._identity:
@@ -507,9 +507,9 @@ class Writer:
         return outcomes
 
 
-def _identities(path: Path) -> tuple[tuple[int, int] | None, ...]:
+def _identities(files: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:
     """(device, inode) of the database file, its -wal and its -shm now (None for one that is not there)."""
-    return tuple(store.file_identity(Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm"))
+    return tuple(map(store.file_identity, files))
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:

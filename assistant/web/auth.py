@@ -3,6 +3,7 @@ a token that came in a page's URL is moved into it, so that the pages' links car
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import Literal
@@ -138,28 +139,31 @@ def cookie_role(request: web.Request) -> Role | None:
     return found
 
 
-@web.middleware
-async def page_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A browser opening a supervisors' page with a valid `?token=` is sent to the address without it (303), the page
-    cookie set: the token leaves the address bar (a copied or shared link, a screenshot), and the page's links, which
-    carry none, do not spread it into the history, a Referer or a server's log. Programs (no text/html in their
-    Accept) and a token that opens nothing get the page as before."""
-    token = request.query.get("token", "")
-    if not (
-        token
-        and request.method in ("GET", "HEAD")
-        and request.path in TOKEN_PAGES
-        and "text/html" in request.headers.get("Accept", "")
-        and role_of(request.app[CONFIG], token) in ("supervisor", "admin")
-    ):
-        return await handler(request)
-    kept = [(name, value) for name, value in request.query.items() if name != "token"]
-    location = request.path + (f"?{urlencode(kept)}" if kept else "")
-    moved = web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store", **NO_REFERRER})
-    moved.set_cookie(
-        PAGE_COOKIE, page_cookie(token), path="/", httponly=True, samesite="Lax", secure=request.secure or None
-    )
-    return moved
+def page_token(handler: Handler) -> Handler:
+    """`handler` of a supervisors' page (TOKEN_PAGES), where a browser opening it with a valid `?token=` is sent to
+    the address without it (303), the page cookie set: the token leaves the address bar (a copied or shared link, a
+    screenshot), and the page's links, which carry none, do not spread it into the history, a Referer or a server's
+    log. Programs (no text/html in their Accept) and a token that opens nothing get the page as before. A wrapper of
+    those four routes, not a middleware: the webhooks never pass through it."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        token = request.query.get("token", "")
+        if not (
+            token
+            and "text/html" in request.headers.get("Accept", "")
+            and role_of(request.app[CONFIG], token) in ("supervisor", "admin")
+        ):
+            return await handler(request)
+        kept = [(name, value) for name, value in request.query.items() if name != "token"]
+        location = request.path + (f"?{urlencode(kept)}" if kept else "")
+        moved = web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store", **NO_REFERRER})
+        moved.set_cookie(
+            PAGE_COOKIE, page_cookie(token), path="/", httponly=True, samesite="Lax", secure=request.secure or None
+        )
+        return moved
+
+    return page
 
 
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from assistant.web import chatwoot, logs, panel, qa, reports, stream, suggest, webhooks
+from assistant.web.auth import page_token
 from assistant.web.errors import expect_body
 
 _SERVER_LIMIT = expect_body(lambda config: config.server.max_body_bytes)
@@ -25,12 +26,12 @@ _TABLE: list[web.RouteDef] = [
     web.post("/v1/panel/used", panel.post_used),  # agent
     web.post("/v1/panel/demo", panel.post_demo),  # agent, demo mode
     web.get("/v1/stream", stream.get_stream),  # agent (SSE)
-    web.get("/reports/daily", reports.daily_report_page),  # supervisor
+    web.get("/reports/daily", page_token(reports.daily_report_page)),  # supervisor
     web.get("/v1/reports/daily", reports.daily_report_json),  # supervisor
-    web.get("/logs/daily", logs.daily_log_page),  # supervisor
+    web.get("/logs/daily", page_token(logs.daily_log_page)),  # supervisor
     web.get("/v1/qa/check", qa.get_check),  # agent (a draft's flags)
-    web.get("/qa", qa.get_page),  # supervisor
-    web.get("/qa/day", qa.get_day),  # supervisor
+    web.get("/qa", page_token(qa.get_page)),  # supervisor
+    web.get("/qa/day", page_token(qa.get_day)),  # supervisor
     web.get("/v1/qa/recent", qa.get_recent),  # supervisor
     web.get("/v1/qa/stream", qa.get_stream),  # supervisor (SSE)
     web.get("/healthz", webhooks.healthz),  # liveness

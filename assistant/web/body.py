@@ -106,9 +106,10 @@ def transfer_codings(request: web.Request) -> None:
     valid utf-8", or as a signature that does not match, naming neither the header nor the fix. No sender of
     webhooks here compresses a request (Chatwoot's Net::HTTP does not), so it is refused, saying how to send it.
     """
-    listed = [
-        c.strip().lower() for value in request.headers.getall(hdrs.TRANSFER_ENCODING, []) for c in value.split(",")
-    ]
+    values = request.headers.getall(hdrs.TRANSFER_ENCODING, ())
+    if not values:  # nearly every webhook: its length given
+        return
+    listed = [c.strip().lower() for value in values for c in value.split(",")]
     other = [c for c in listed if c and c != "chunked"]
     if other:
         raise BodyError(
@@ -121,9 +122,10 @@ def transfer_codings(request: web.Request) -> None:
 
 def content_codings(request: web.Request) -> list[str]:
     """The body's content codings in the order applied (`identity` left out); BodyError for one not accepted."""
-    listed = [
-        c.strip().lower() for value in request.headers.getall(hdrs.CONTENT_ENCODING, []) for c in value.split(",")
-    ]
+    values = request.headers.getall(hdrs.CONTENT_ENCODING, ())
+    if not values:  # nearly every webhook: not compressed
+        return []
+    listed = [c.strip().lower() for value in values for c in value.split(",")]
     for coding in listed:
         if coding and coding not in ACCEPTED_CODINGS:
             raise BodyError(

@@ -145,6 +145,17 @@ def read_only(path: Path, on: bool) -> None:
         os.chmod(path, 0o555 if on else 0o755)
 
 
+def serve_once(db: Path) -> subprocess.CompletedProcess[str]:
+    """`assistant serve` on the log `db`, run to its end (a start that refuses ends at once; 60 s bounds a hang)."""
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     db = data / "assistant.db"
@@ -153,13 +164,7 @@ def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Pat
     conn.close()
     read_only(data, True)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(free_port())],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = serve_once(db)
     finally:
         read_only(data, False)
     assert done.returncode == 1, done.stderr[-2000:]
@@ -192,13 +197,7 @@ def test_storage_a_damaged_file_stops_the_start_saying_what_to_do_and_is_left_as
     else:
         db.write_bytes(b"order_id,amount\n" * 300)  # a file of another kind, given as the log
     before = db.read_bytes()
-    done = subprocess.run(
-        [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = serve_once(db)
     assert done.returncode == 1, done.stderr[-2000:]
     # It said SQLite's words alone ('database disk image is malformed', in English), and not what to do.
     assert f"assistant: {db}：无法打开数据库" in done.stderr

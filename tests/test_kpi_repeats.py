@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from contextlib import closing
+from datetime import date, timedelta
 from typing import Any
 
 from assistant import store
@@ -17,9 +18,9 @@ pytestmark = BACKENDS
 COMPLAINT = ({"category": "complaint", "label": "投诉", "match": "投诉"},)
 
 
-def day_items(log: Log, **query: Any) -> list[Item]:
+def day_items(log: Log, day: date = D, **query: Any) -> list[Item]:
     with closing(store.connect(log.path)) as conn:
-        return list(iter_items(conn, DayQuery(D, **query), Rules.from_config(log.config)))
+        return list(iter_items(conn, DayQuery(day, **query), Rules.from_config(log.config)))
 
 
 def log_repeating_buyers(log: Log) -> None:
@@ -95,6 +96,22 @@ def test_daylog_shows_a_buyers_copy_and_answers_the_burst_as_the_report_counts_i
     assert len(shown) == 7  # every message as it came, the copies too
     stock = [i for i in day_items(log) if i.get("text") == "这款有货吗"]
     assert [i["suggestion_used"] for i in stock] == [True, False]  # both clicks for the message the copy repeats
+
+
+def test_daylog_knows_a_copy_stamped_after_midnight_of_a_message_before_it(log: Log) -> None:
+    # Found: a buyer's 23:59:59 message delivered again stamped 00:00:00.5 opened a burst of its own in the next day's
+    # log (answered in 29.5 s), where the report for that day counts the copy nowhere.
+    log.customer("23:59:59", "在吗？")
+    log.customer("D+1 00:00:00.500", "在吗？")  # the same message again under a new id
+    log.agent("D+1 00:00:30", "A", "亲，在的呢")
+    next_day = D + timedelta(days=1)
+    assert log.metrics("A", day=next_day)["customer_messages"] == 0
+    items = day_items(log, day=next_day)
+    assert [i["ts_ms"] for i in items if i.get("sender") == "customer"] == [ms("D+1 00:00:00.500")]  # shown
+    assert [i["ts_ms"] for i in items if "response_s" in i] == []  # and no burst of its own
+    # The message itself still has its burst on its own day, answered after midnight.
+    bursts = [(i["ts_ms"], i["response_s"]) for i in day_items(log) if "response_s" in i]
+    assert bursts == [(ms("23:59:59"), 31.0)]
 
 
 def test_daylog_today_waits_as_the_report_does(log: Log) -> None:

@@ -24,7 +24,7 @@ from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, fla
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.daylog.stamps import Stamps
 from assistant.events import ORDER_TYPES
-from assistant.kpi.rules import CustomerCopies, waited_too_long
+from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, waited_too_long
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
@@ -146,7 +146,7 @@ def iter_items(
     now_ms = store.now_ms() if query.now_ms is None else query.now_ms
     window = {
         "start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms,
-        "late": reply_horizon_ms(query.day, rules.tz),
+        "late": reply_horizon_ms(query.day, rules.tz), "copy_from": start_ms - CUSTOMER_COPY_MS,
     }  # fmt: skip
     followups = _followup_columns(conn)
     own = not conn.in_transaction
@@ -287,9 +287,19 @@ _PLACED = (
 )
 
 
+# The conversation's customer messages in the moments before the day: a copy of one stamped just after midnight is
+# known as a copy (rules.CustomerCopies), as the report knows it. One seek of the (shop, conversation, ts_ms) index.
+_BEFORE_DAY = (
+    " UNION ALL SELECT m.ts_ms, m.seq, NULL, 'before_day', m.customer, NULL, 'customer', m.text, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
+    " WHERE m.shop = :shop AND m.conversation = :conversation"
+    " AND m.sender = 'customer' AND m.ts_ms >= :copy_from AND m.ts_ms < :start"
+)
+
+
 def _thread_sql(followups: bool) -> str:
-    """One conversation's rows from the start of the day to the lookahead horizon (read by position), and its
-    first human reply after that."""
+    """One conversation's rows from the start of the day to the lookahead horizon (read by position), its customer
+    messages just before the day, and its first human reply after the horizon."""
     sql = (
         "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
         " m.suggestions, m.followup_id,"
@@ -305,9 +315,9 @@ def _thread_sql(followups: bool) -> str:
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
     )
     if not followups:
-        return f"SELECT * FROM ({sql}{_LATE_REPLY}) AS thread ORDER BY 1, 2"
+        return f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY}) AS thread ORDER BY 1, 2"
     return (
-        f"SELECT * FROM ({sql}{_LATE_REPLY} UNION ALL"
+        f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
         " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0, CAST(NULL AS BIGINT) FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
@@ -473,6 +483,9 @@ def _settle(
         (ts_ms, _seq, event_id, kind, customer, agent, sender, text,
          intent, customer_type, suggestions, followup_id, raw, followup_state, followup_kind, qa, order_state,
          placed_ms) = row  # fmt: skip
+        if kind == "before_day":  # only for the copy rule: not shown
+            copies.is_copy(ts_ms, customer, text or "")
+            continue
         if followups:
             kept = [f for f in followups if ts_ms - f["ts_ms"] <= window_ms]
             waiting -= len(followups) - len(kept)

@@ -1,0 +1,76 @@
+"""The written set of buyers' size and fact questions (tests/data/written_size_questions_a.tsv) over the items
+of tests/data/written_size_shop/: every question gets the catalog answer a good agent would give, or none.
+
+`python tests/test_catalog_written_size.py` prints how many are right (run from a checkout to measure its code).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from assistant import store
+from assistant.catalog.importer import import_files
+from assistant.catalog.store import Item, read_item
+from tests.test_catalog_written_set import said, said_of
+
+DATA = Path(__file__).parent / "data"
+SHOP = DATA / "written_size_shop"
+SETS = sorted(DATA.glob("written_size_questions_*.tsv"))
+ITEMS = {
+    "tee": "910000000001", "card": "910000000002", "pants": "910000000003", "kids": "910000000004",
+    "canvas": "910000000005", "runner": "910000000006", "bra": "910000000007", "coat": "910000000008",
+    "onesize": "910000000009", "mtee": "910000000010",
+}  # fmt: skip
+
+
+def questions() -> list[tuple[str, list[str], str, str]]:
+    """(item, earlier messages, message, expected) of each line of the written sets."""
+    rows = []
+    for path in SETS:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                item, earlier, text, expected = line.split("\t")
+                rows.append((item, [t for t in earlier.split(" || ") if t], text, expected))
+    return rows
+
+
+def catalog(directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
+    """The shop's items as the import writes them and the service reads them."""
+    conn = store.connect(directory / "catalog.db")
+    try:
+        assert import_files(conn, sorted(SHOP.glob("*.csv")), skip_bad=skip_bad).written
+        found = {key: read_item(conn, item_id) for key, item_id in ITEMS.items()}
+    finally:
+        conn.close()
+    return {key: item for key, item in found.items() if item is not None}
+
+
+def misses(directory: Path, *, skip_bad: bool = False) -> tuple[int, list[tuple[str, str, str, str]]]:
+    items = catalog(directory, skip_bad=skip_bad)
+    wrong = []
+    rows = questions()
+    for key, earlier, text, expected in rows:
+        keys = key.split("+")
+        got = said(items[key], earlier, text) if len(keys) == 1 else said_of([items[k] for k in keys], earlier, text)
+        if got != expected:
+            wrong.append((key, text, expected, got))
+    return len(rows), wrong
+
+
+def test_written_size_questions_get_the_answers_they_should(tmp_path: Path) -> None:
+    total, wrong = misses(tmp_path)
+    assert total >= 80
+    assert wrong == []
+
+
+def test_written_size_set_names_only_items_of_the_shop() -> None:
+    assert {one for key, *_ in questions() for one in key.split("+")} <= set(ITEMS)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        count, wrong = misses(Path(tmp), skip_bad=True)
+    for row in wrong:
+        print("\t".join(row))
+    print(f"{count - len(wrong)}/{count} right")

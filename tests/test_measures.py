@@ -101,6 +101,9 @@ def test_parse_reads_height_and_weight_together(text: str, height: float, weight
         ("身高165体重110", 165, 110),
         ("身高一米七 体重一百二", 170, 120),
         ("165 55穿多大", 165, 55),
+        ("165的身高110的体重", 165, 110),  # each number before its word: 身高110 was 110 cm and 165 the weight
+        ("110的体重 165的身高", 165, 110),
+        ("我165身高 110体重", 165, 110),
     ],
 )
 def test_parse_keeps_a_weight_without_unit_for_the_rule(text: str, height: float, bare: float) -> None:

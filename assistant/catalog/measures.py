@@ -57,6 +57,10 @@ _BODY_MEASURE = re.compile(
     rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|(?<![{GOODS_CUT}])[腰胸臀]){_SAYS}{_AMOUNT}"
     rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
 )
+# The number before its word (165的身高 110的体重, 我165身高): with 的 always that word's; without it only where no
+# number follows the word (身高165体重110 gives each word the number after it).
+_WORD_AFTER = re.compile(rf"(?<![0-9０-９.])({_D}{{2,3}}(?:\.{_D}{{1,2}})?)\s*(?:(的)\s*)?(身高|个子|个头|体重)")
+_NUMBER_NEXT = re.compile(rf"{_SAYS}[0-9０-９\ue000]")  # a number, or one a unit already read
 _HEIGHT_WORD = re.compile(rf"(?:身高|个子|个头|高){_SAYS}({_D}{{1,3}}(?:\.{_D}{{1,2}})?)(?![0-9０-９a-z%])")
 _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 # Numbers the buyer typed with no unit; a neighbour that makes them something else (a size, a price, a count,
@@ -184,6 +188,17 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
         marked = True
         value = round(_middle(match.group(1), match.group(2)) * JIN_PER[match.group(3)], 1)
         weight = weight if weight is not None else _within(value, WEIGHT_JIN)
+    for match in _WORD_AFTER.finditer(work):
+        if match.group(2) is None and _NUMBER_NEXT.match(work, match.end()):
+            continue  # 身高165体重110: this number is the 身高's, read below
+        take(match)
+        marked = True
+        value = _number(match.group(1))
+        if match.group(3) == "体重":
+            if weight is None and bare_weight is None:
+                bare_weight = value if spans.kind(value) == WEIGHT else _within(value, BARE_WEIGHT)
+        elif height is None:
+            height = _within(value, HEIGHT_CM)
     for match in _HEIGHT_WORD.finditer(work):
         take(match)
         marked = True

@@ -255,6 +255,19 @@ def test_numerals_value(run: str, number: int | None) -> None:
     assert value(run) == number
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("163 52点5公斤", Measurement(height_cm=163, weight_jin=105)),  # was 5 kg: 10 斤
+        ("一米六三 五十二点五kg", Measurement(height_cm=163, weight_jin=105)),
+        ("身高163 体重一百零五点五斤", Measurement(height_cm=163, weight_jin=105.5)),
+        ("3点20之前能发吗 我163 105斤", Measurement(height_cm=163, weight_jin=105)),  # a time stays a time
+    ],
+)
+def test_parse_reads_a_decimal_point_written_as_dian(text: str, found: Measurement) -> None:
+    assert parse(text) == found
+
+
 def test_numerals_leave_words_alone() -> None:
     assert to_digits("十分百搭") == "十分百搭"
     assert to_digits("一米六五") == "１米６５"

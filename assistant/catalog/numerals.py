@@ -9,6 +9,15 @@ RUN = re.compile("[零〇一二两三四五六七八九十百]+")
 # Digits written in place of a Chinese numeral are full-width, so a later pattern can tell them from digits the
 # buyer typed (a bare "165" may be a height; a bare "一百六" is too vague to guess from).
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# 点 as a decimal point (脚长26点5, 52点5公斤, 二十三点五厘米): after a measure's word or before a unit of length or
+# weight only, since 3点20 elsewhere is a time.
+_D = "[0-9０-９]"
+_POINT_BEFORE_UNIT = re.compile(
+    rf"({_D})点({_D}{{1,2}})(?=(?:多|左右)?\s*(?:cm|厘米|公分|mm|毫米|米|m(?![a-z])|斤|kg|公斤|千克))"
+)
+_POINT_AFTER_WORD = re.compile(
+    rf"((?:脚长|身高|体重|胸围|腰围|臀围)\s*(?:是|有|为|:|约|大概)?\s*{_D}{{1,3}})点({_D}{{1,2}})(?!{_D})"
+)
 
 
 def value(run: str) -> int | None:
@@ -49,7 +58,8 @@ def value(run: str) -> int | None:
 
 
 def to_digits(text: str) -> str:
-    """`text` with every Chinese number replaced by its value in full-width digits (一米六五 → １米６５).
+    """`text` with every Chinese number replaced by its value in full-width digits (一米六五 → １米６５), and a
+    measure's 点 by a decimal point (脚长26点5 → 脚长26.5).
 
     A run without any digit character (十分, 百搭) is left alone: it is a word, not a number.
     """
@@ -66,4 +76,7 @@ def to_digits(text: str) -> str:
             return "".join(str(DIGITS[ch]) for ch in run).translate(_FULL_WIDTH)
         return str(number).translate(_FULL_WIDTH)
 
-    return RUN.sub(replace, text)
+    digits = RUN.sub(replace, text)
+    if "点" not in digits:
+        return digits
+    return _POINT_AFTER_WORD.sub(r"\1.\2", _POINT_BEFORE_UNIT.sub(r"\1.\2", digits))

@@ -60,7 +60,8 @@ def test_choose_value_in_a_gap_takes_larger_size() -> None:
 
 def test_choose_nothing_outside_the_chart() -> None:
     assert size(TSHIRT, 170, 200) is None  # heavier than any row: the chart cannot say
-    assert size(TSHIRT, 190, 120) == "L"  # taller than any row: the weight decides
+    assert size(TSHIRT, 182, 120) == "L"  # a little taller than any row: the weight decides
+    assert size(TSHIRT, 190, 120) is None  # far taller: no size is cut for the buyer
 
 
 def test_choose_one_size_only_within_its_height() -> None:
@@ -111,8 +112,20 @@ def test_choose_bounds_a_blank_weight_by_its_own_neighbours(smallest: tuple[str,
     assert size(chart, 158, 100) == "M"
     assert size(chart, 150, 105) == "M"  # M's own bound, not L's
     assert size(chart, 150, 110) == "L"  # between M and XL: only L holds it
-    assert size(chart, 185, 115) == "L"  # a height beyond the chart leaves it to the weight
+    assert size(chart, 173, 115) == "L"  # a height just beyond the chart leaves it to the weight
+    assert size(chart, 147, 110) == "L"
     assert size(chart, 162, 125) == "XL"
+
+
+def test_choose_gives_no_size_to_a_height_far_beyond_the_chart() -> None:
+    # 190 cm / 140斤 on a chart up to 177 cm was its 2XL, cut for someone 13 cm shorter
+    chart = SizeChart(
+        rows=(row("M", "157-162", "95-105"), row("L", "162-167", "105-118"), row("2XL", "172-177", "132-150"))
+    )
+    assert size(chart, 190, 140) is None
+    assert size(chart, 140, 100) is None
+    assert size(chart, 182, 140) == "2XL"  # 5 cm: within a row's step
+    assert size(chart, 152, 100) == "M"
 
 
 def test_choose_open_ended_rows() -> None:
@@ -128,7 +141,7 @@ def test_order_sorts_rows_small_to_large() -> None:
     assert [r.size for r in order(shuffled)] == ["S", "M", "L", "XL"]
 
 
-@given(st.floats(140, 190), st.floats(75, 145))
+@given(st.floats(145, 183), st.floats(75, 145))  # TSHIRT is 150-178 cm: within HEIGHT_SLACK_CM
 def test_choose_result_holds_the_weight_when_any_row_does(height: float, weight: float) -> None:
     found = choose(TSHIRT, height, weight)
     holding = [r for r in TSHIRT.rows if r.weight is not None and weight in r.weight]

@@ -156,6 +156,9 @@ def _parse_bounds(text: str, match: re.Match[str]) -> Range | None:
     return Range(low, top) if low <= top else None
 
 
+# A height this far beyond the chart's 身高 is left to the weight (charts' heights are rough, a row is about 5 cm);
+# farther, no size of the chart is cut for the buyer.
+HEIGHT_SLACK_CM = 5.0
 TYPICAL_BMI = 21.0  # as for a buyer's weight without its unit (measures.resolve_weight)
 
 
@@ -197,13 +200,15 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
     The row where both measures hold; when they point to different rows, the weight decides; a value on a
     boundary two rows share, or in the gap between two rows, takes the larger size. A row that leaves a
     measure blank is judged on its other measure alone: it holds any value between its neighbours' ranges.
-    A chart of one size fits only a buyer within its 身高 as well.
+    A height more than HEIGHT_SLACK_CM beyond every row, or beyond a chart of one size, fits no size.
     """
     rows = chart.rows
     heights = _fitting(rows, height_cm, "height") if chart.uses_height else None
     weights = _fitting(rows, weight_jin, "weight") if chart.uses_weight else None
     if len(rows) == 1 and height_cm is not None and heights == []:
         return None  # one size (均码): its 身高 is the whole of it, a height beyond it fits no better than a weight
+    if heights == [] and height_cm is not None and _beyond(rows, height_cm) > HEIGHT_SLACK_CM:
+        return None  # 190 cm on a chart up to 177: its largest size is cut for someone shorter, say so
     if heights is not None and weights is not None:
         both = [i for i in heights if i in weights]
         if both:
@@ -214,6 +219,14 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
     if heights and weights is None:
         return rows[max(heights)]
     return None
+
+
+def _beyond(rows: Sequence[SizeRow], height_cm: float) -> float:
+    """How far (cm) a height lies beyond every row's 身高: below the smallest or above the largest; 0 within."""
+    ranges = [r.height for r in rows if r.height is not None]
+    if not ranges:
+        return 0.0
+    return max(0.0, min(r.low for r in ranges) - height_cm, height_cm - max(r.high for r in ranges))
 
 
 def _fitting(rows: Sequence[SizeRow], value: float | None, measure: str) -> list[int]:

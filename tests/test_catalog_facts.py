@@ -81,6 +81,36 @@ def test_buyers_questions_find_the_fact_that_answers_them(item: Item, text: str,
     assert [f.name for f in asked_facts(item, text)] == said
 
 
+TEE = Item(
+    id="800000000027",
+    title="女士纯棉短袖T恤",
+    attrs=(("面料", "100%棉"), ("厚薄", "薄款"), ("弹力", "无弹力"), ("洗涤方式", "可机洗"), ("产地", "广东佛山")),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # each got nothing, though the item's fact answers it
+        ("弹力大吗", ["弹力"]),  # how much of the fact
+        ("含棉量高吗", ["面料"]),
+        ("棉含量多少", ["面料"]),
+        ("厚实吗", ["厚薄"]),
+        ("哪个厚", ["厚薄"]),
+        ("可以机洗不", ["洗涤方式"]),  # a yes/no question closing with 不
+        ("有弹力没", ["弹力"]),
+        ("是国产的吗", ["产地"]),
+    ],
+)
+def test_buyers_other_ways_of_asking_find_the_fact(text: str, said: list[str]) -> None:
+    assert [f.name for f in asked_facts(TEE, text)] == said
+
+
+@pytest.mark.parametrize("text", ["面料舒服吗", "国产的多少钱", "进口的多少钱", "这件不错", "买了不"])
+def test_words_of_a_fact_in_another_question_still_ask_nothing(text: str) -> None:
+    assert asked_facts(TEE, text) == []
+
+
 @pytest.mark.parametrize(
     ("item", "text"),
     [

@@ -38,6 +38,9 @@ VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "多
 YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有")
 _A_NOT_A = re.compile(r"(.)不\1")  # 厚不厚, 起不起球
 _ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面料呢, 面料是棉的吗: right after the word asked
+# 弹力大吗, 含棉量高吗: how much of the fact is asked, which its value says (面料舒服吗 asks something else).
+_DEGREE = ("大", "强", "足", "高", "低", "小")
+_ENDS_ASKING = ("不", "没", "没有")  # 可以机洗不, 有弹力没: a yes/no question that ends the message
 _ABOUT_BEFORE = ("是", "有没有", "是不是", "含", "添加")  # 有没有弹力, 是不是纯棉, 含不含糖: right before it
 # After a yes/no claim (油皮, 冬天, 孕妇): asking whether the item suits it.
 _SUITS = ("能用", "可以用", "适合", "适用", "用吗", "能穿", "可以穿", "穿吗", "穿冷", "穿热", "穿会", "会冷", "会热", "可以吃", "能吃", "吃吗")  # fmt: skip
@@ -476,7 +479,8 @@ def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bo
     or it is nothing but the attribute's name ("面料？")."""
     if any(mark in folded for mark in VALUE_MARKS) or _A_NOT_A.search(folded):
         return True
-    if any(mark in folded for mark in YES_NO_MARKS) and any(_about(folded, word) for word in words):
+    asking = any(mark in folded for mark in YES_NO_MARKS) or _ends_asking(folded)
+    if asking and any(_about(folded, word) for word in words):
         return True
     bare = folded.strip(_PUNCTUATION)
     return any(bare in (_fold(f.name), "这款" + _fold(f.name), "这件" + _fold(f.name)) for f in asked)
@@ -494,10 +498,17 @@ def _about(folded: str, word: str, *, suits: bool = False) -> bool:
         after = folded[start + len(word) :].lstrip(" ，,")
         if after.startswith(_ABOUT_AFTER) or folded[:start].rstrip().endswith(_ABOUT_BEFORE):
             return True
+        if after.startswith(_DEGREE) and after[1:].startswith(_ABOUT_AFTER[:4]) or _ends_asking(after):
+            return True
         if suits and (after.startswith(_SUITS) or _A_NOT_A.match(after)):
             return True
         start = folded.find(word, start + 1)
     return False
+
+
+def _ends_asking(text: str) -> bool:
+    """Whether `text` is 不, 没 or 没有 closing a yes/no question (可以机洗不: the text after 机洗)."""
+    return text.rstrip(_PUNCTUATION).endswith(_ENDS_ASKING)
 
 
 def _fold(text: str) -> str:

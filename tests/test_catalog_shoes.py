@@ -61,6 +61,8 @@ def test_a_chart_by_foot_length_in_cm_or_mm_is_a_shoes() -> None:
         ([("36", "230"), ("37", "235"), ("38", "240")], "脚长23.2穿几码", SIZE, "37码"),  # between two: the larger
         (CM_ROWS, "平时穿40码 这款拿几码", ASK_FOOT, ""),  # the size worn elsewhere tells no foot length
         (CM_ROWS, "165 110斤穿什么码", ASK_FOOT, ""),
+        (CM_ROWS, "平时穿40", ASK_FOOT, ""),  # got nothing: the size worn alone asked no size (穿几码)
+        (CM_ROWS, "我一般穿39码的", ASK_FOOT, ""),
     ],
 )
 def test_a_shoes_size_is_read_from_the_foot_length(

@@ -365,10 +365,12 @@ def _row_answer(
 
 def shoe_answer(chart: SizeChart, texts: Sequence[str], intent: str | None = None) -> Answer | None:
     """The size of a shoe's chart (`feet.shoe_chart`) for the buyer's foot length; without one, a request for it
-    when the newest message asks which size (a height and weight, or 平时穿38码, tell no foot length)."""
+    when the newest message asks which size or says the size worn (a height and weight, or 平时穿38码, tell no
+    foot length)."""
     foot = feet.combine(texts)
     if foot is None:
-        if intent != "size_advice" and not any(word in _fold(texts[-1]) for word in WHICH_SIZE):
+        asks = intent == "size_advice" or any(word in _fold(texts[-1]) for word in WHICH_SIZE)
+        if not asks and usual.worn(texts[-1:]) is None:  # 平时穿44 asks as well: which size of this shoe is that
             return None
         values = {"measures": "", "wearer": wearer(chart, texts)}
         return Answer(ASK_FOOT, "size_advice", MappingProxyType(values))

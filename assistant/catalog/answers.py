@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import bra, feet, girths, measures, usual, wearers
+from assistant.catalog import again, bra, feet, girths, measures, usual, wearers
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, size_name
 from assistant.catalog.store import Item
@@ -83,7 +83,28 @@ def answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: str |
     """The answers for a buyer's message about `item` (size first, then facts); [] when the catalog has none.
 
     `earlier` are the buyer's earlier messages, oldest first; `intent` is what the matcher made of the message.
+    A message that is only 这件呢 asks the question before it again, of this item.
     """
+    if earlier and again.asks_again(text):
+        return _answers_again(item, earlier)
+    return _answers(item, text, earlier, intent)
+
+
+# What 这件呢 asks again of a size question: a size for the measures the conversation gave, read in their order.
+SIZE_AGAIN = "穿什么码"
+
+
+def _answers_again(item: Item, earlier: Sequence[str]) -> list[Answer]:
+    """The answers to the newest of the last few earlier messages that asked a size or a fact of `item`."""
+    for n in range(len(earlier) - 1, max(-1, len(earlier) - 1 - again.LOOKBACK), -1):
+        if is_size_question(earlier[n]):
+            return _answers(item, SIZE_AGAIN, earlier, None)
+        if asked_facts(item, earlier[n]):
+            return _answers(item, earlier[n], (), None)
+    return []
+
+
+def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) -> list[Answer]:
     found: list[Answer] = []
     fitted = item.chart is not None and is_bra_item(item)
     sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import store
-from assistant.catalog.answers import Fact, size_answer
+from assistant.catalog.answers import ASK_HEIGHT, ASK_WEIGHT, NO_SIZE, Fact, answers, size_answer
 from assistant.catalog.importer import import_files
 from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
 from assistant.catalog.store import Item
@@ -123,6 +123,29 @@ async def test_one_size_says_a_height_beyond_it_has_no_size(
         top(await say(client, "165 100斤穿什么码", "fits", item="800000000005"))["text"]
         == "亲，165cm/100斤建议拿均码哦~"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "measures"),
+    [("我130斤能穿吗", "130斤"), ("身高178能穿吗", "178cm")],  # each asked for the other measure, which cannot help
+)
+def test_one_measure_beyond_every_size_says_so_without_asking_the_other(text: str, measures: str) -> None:
+    one = SizeChart(rows=(SizeRow("均码", parse_range("155-170"), parse_range("80-120")),))
+    found = answers(Item(id="800000000006", title="雪纺连衣裙", attrs=(), chart=one), text)
+    assert [(a.kind, a.values["measures"]) for a in found] == [(NO_SIZE, measures)]
+    assert found[0].values["span"] == "身高155-170cm，体重80-120斤"
+
+
+def test_one_measure_beyond_a_chart_of_several_sizes_says_so_too() -> None:
+    rows = (
+        SizeRow("M", parse_range("157-162"), parse_range("95-105")),
+        SizeRow("L", parse_range("162-167"), parse_range("105-118")),
+    )
+    item = Item(id="800000000007", title="短袖T恤", attrs=(), chart=SizeChart(rows=rows))
+    assert [a.kind for a in answers(item, "180斤穿什么码")] == [NO_SIZE]
+    assert [a.kind for a in answers(item, "我180穿什么码")] == [NO_SIZE]  # 13 cm beyond the chart
+    assert [a.kind for a in answers(item, "我170穿什么码")] == [ASK_WEIGHT]  # 3 cm: the weight may still decide
+    assert [a.kind for a in answers(item, "100斤穿什么码")] == [ASK_HEIGHT]
 
 
 def test_facts_of_an_open_ended_size_put_the_unit_before_its_end() -> None:

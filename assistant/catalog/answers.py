@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from assistant.catalog import again, bra, feet, girths, measures, usual, wearers
 from assistant.catalog.aspects import ASPECTS, WHETHER
-from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, size_name
+from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
 from assistant.catalog.store import Item
 
 FACT = "fact"
@@ -338,15 +338,15 @@ def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girth
     if need_height or need_weight:
         if not read or (need_height and need_weight):
             return None  # nothing to acknowledge: the library's phrase asks for the measures
+        if ruled_out(chart, body.height_cm, body.weight_jin):  # 130斤 on a 均码 of 80-120: no height makes it fit
+            return _no_size(chart, values, tuple(known))
         kind = ASK_HEIGHT if need_height else ASK_WEIGHT
         values["measures"] = "/".join(f.value for f in read)
         values["wearer"] = WEARER[person.who]
         return Answer(kind, "size_advice", MappingProxyType(values), tuple(read), values["measures"])
     row = choose(chart, body.height_cm, body.weight_jin)
     if row is None:
-        values.update(span=span(chart), smallest=size_name(chart.rows[0].size), largest=size_name(chart.rows[-1].size))
-        facts = (*known, Fact("尺码", f"无（尺码表：{values['span']}）"))
-        return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+        return _no_size(chart, values, tuple(known))
     ranges = "，".join(
         part
         for part in (
@@ -358,6 +358,13 @@ def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girth
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def _no_size(chart: SizeChart, values: dict[str, str], known: tuple[Fact, ...]) -> Answer:
+    """NO_SIZE for the measures `known` (values: measures, height, weight): the chart's span, its ends."""
+    values.update(span=span(chart), smallest=size_name(chart.rows[0].size), largest=size_name(chart.rows[-1].size))
+    facts = (*known, Fact("尺码", f"无（尺码表：{values['span']}）"))
+    return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
 
 
 def _girth_row(chart: SizeChart, given: Sequence[girths.Girth]) -> SizeRow | None:

@@ -221,6 +221,17 @@ def choose(chart: SizeChart, height_cm: float | None, weight_jin: float | None) 
     return None
 
 
+def ruled_out(chart: SizeChart, height_cm: float | None, weight_jin: float | None) -> bool:
+    """Whether the measures known already fit no size, whatever the missing one is: a weight beyond every row
+    (130斤 on a 均码 of 80-120), or a height beyond a chart of one size or more than HEIGHT_SLACK_CM beyond all."""
+    rows = chart.rows
+    if chart.uses_weight and weight_jin is not None and not _fitting(rows, weight_jin, "weight"):
+        return True
+    if not chart.uses_height or height_cm is None or _fitting(rows, height_cm, "height"):
+        return False
+    return len(rows) == 1 or _beyond(rows, height_cm) > HEIGHT_SLACK_CM
+
+
 def _beyond(rows: Sequence[SizeRow], height_cm: float) -> float:
     """How far (cm) a height lies beyond every row's 身高: below the smallest or above the largest; 0 within."""
     ranges = [r.height for r in rows if r.height is not None]

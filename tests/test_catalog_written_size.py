@@ -1,7 +1,7 @@
 """The written set of buyers' size and fact questions (tests/data/written_size_questions_a.tsv) over the items
 of tests/data/written_size_shop/: every question gets the catalog answer a good agent would give, or none.
 
-`python tests/test_catalog_written_size.py` prints how many are right (run from a checkout to measure its code).
+`python -m tests.test_catalog_written_size` prints how many are right (run from a checkout to measure its code).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sqlite3
 from assistant import store
 from assistant.catalog.links import item_in
 from assistant.events import Event
+from assistant.tasks import FaultLog
 
 LOOKBACK = 50  # messages of a conversation searched for its item when it is not in memory
 
@@ -32,6 +33,8 @@ class ItemFocus:
     def __init__(self, db_path: store.Location) -> None:
         self.db_path = db_path
         self._conn: sqlite3.Connection | None = None
+        # A failed read is one per message through an outage: its first line, then one a minute with a count.
+        self._faults = FaultLog(log, level=logging.WARNING)
 
     def lookup(self, shop: str, conversation: str) -> str | None:
         """The item the conversation's latest messages named, or None; raises LookupFailed when the log
@@ -49,8 +52,9 @@ class ItemFocus:
                 (shop, conversation, LOOKBACK),
             ).fetchall()
         except sqlite3.Error as exc:
-            log.warning("the item of conversation %s/%s could not be read from the log: %s", shop, conversation, exc)
+            self._faults.log("read", "the item of conversation %s/%s could not be read from the log: %s", shop, conversation, exc)  # fmt: skip
             raise LookupFailed(str(exc)) from exc
+        self._faults.cleared("read", "the items of conversations are read from the log again")
         for raw, text in rows:
             item = json.loads(raw).get("item")
             found = item if isinstance(item, str) and item else item_in(text)

@@ -22,7 +22,7 @@ from assistant.suggest.matching import Answer, Request, Settings, answer
 from assistant.suggest.phrases import LibraryError
 from assistant.suggest.training import scorer_problem
 from assistant.suggest.worker import LoopBudget, MatchingWorkers
-from assistant.tasks import Throttled
+from assistant.tasks import FaultLog, Throttled
 
 log = logging.getLogger(__name__)
 WITHHELD = "matching_busy"  # `suggestions_withheld`: no worker could match it, and the loop had its share
@@ -72,6 +72,8 @@ class SuggestionEngine:
         # What the loop matches while workers are configured and none can take it (`[phrases] loop_share`).
         self.budget = LoopBudget(config.phrases.loop_share)
         self._withheld = Throttled(log, WITHHELD_WARNING)
+        # A read that fails for every message of an outage: its first line, then one a minute with a count.
+        self._faults = FaultLog(log, level=logging.WARNING)
 
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
@@ -141,8 +143,9 @@ class SuggestionEngine:
                     conn.close()
             except sqlite3.OperationalError as exc:  # read again at the next message
                 if store.exists(self.db_path):
-                    log.warning("adoption counts of shop %s not read (suggestions rank without them): %s", shop, exc)
+                    self._faults.log("adoption", "adoption counts of shop %s not read (suggestions rank without them): %s", shop, exc)  # fmt: skip
                 return Counter()
+            self._faults.cleared("adoption", "adoption counts are read again")
             counts = self._adoption[shop] = Counter(found)
             if self.workers is not None:
                 self.workers.adopt(shop, counts)

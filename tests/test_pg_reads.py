@@ -1,0 +1,50 @@
+"""PostgreSQL's readers beside the webhooks, each met for real on the test cluster: the reads an event needs (its
+conversation's item, the shop's adoption counts) failing through an outage, reports holding connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from assistant import pg, store
+from assistant.config import Config, load_config
+from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.pgcluster import PASSWORD_ENV, Cluster
+
+
+def pg_config(location: pg.Location) -> Config:
+    """The shipped config on `location` (its password from the environment, as in production)."""
+    overrides = {"store": {"url": location.url, "password_env": PASSWORD_ENV}}
+    return load_config(ROOT / "config.toml", env={PASSWORD_ENV: location.password or ""}, overrides=overrides)
+
+
+async def test_pg_reads_an_event_needs_failing_through_an_outage_are_logged_once_then_counted(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every customer message of an outage logged a line for its item's read and one for the adoption counts' read:
+    # a flood that buried the outage's own lines.
+    location = pg_cluster.database()
+    client = await aiohttp_client(make_app(pg_config(location)))
+    # Every connection of the readers' pool taken: the event's reads get none (the writer has its own).
+    held = [await asyncio.to_thread(store.connect, location, readonly=True) for _ in range(pg.POOL_SIZE)]
+    caplog.set_level(logging.WARNING)
+    try:
+        for n in range(6):
+            event = make_event(conversation=f"c{n}", text="这件有货吗")
+            resp = await client.post("/v1/events", data=body_of(event))
+            assert resp.status == 200, await resp.text()
+    finally:
+        for conn in held:
+            conn.close()
+    items = [r.getMessage() for r in caplog.records if "could not be read from the log" in r.getMessage()]
+    adoption = [r.getMessage() for r in caplog.records if r.getMessage().startswith("adoption counts of shop")]
+    assert len(items) == 1 and len(adoption) == 1, (items, adoption)  # the first of each; the rest counted
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation="after", text="这件有货吗")))
+    assert resp.status == 200
+    said = caplog.text
+    assert "the items of conversations are read from the log again" in said
+    assert "adoption counts are read again" in said
+    pg.close_pools(location)

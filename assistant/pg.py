@@ -1,8 +1,7 @@
 """PostgreSQL as the log's second backend: a connection that speaks the sqlite3 interface the code uses.
 
-The queries are written once, in SQLite's dialect; `translate` turns the few spellings that differ
-(placeholders, `INSERT OR IGNORE`, scalar min/max, `IS` between values, `INDEXED BY`, `temp.`, a JSON field) into
-PostgreSQL's. Rows read like `sqlite3.Row` (by name and by position), numbers and truth values come back
+The queries are written once, in SQLite's dialect; `translate` (assistant/pgsql.py) turns the few spellings that
+differ into PostgreSQL's. Rows read like `sqlite3.Row` (by name and by position), numbers and truth values come back
 as SQLite returns them (int, float, 0/1), and errors are raised as sqlite3's classes, so callers keep
 one code path. Statements that cannot be translated live beside their SQLite twins, chosen by `dialect`.
 Connections come from one psycopg_pool per database and mode; `close()` gives them back.
@@ -18,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -28,6 +26,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.i18n import _
+from assistant.pgsql import translate
 from assistant.tasks import FaultLog, Faults, on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -53,83 +52,6 @@ def has_password(url: str) -> bool:
     """Whether a URL, or a libpq keyword string (`host=… password=…`), carries a password (secrets belong in
     environment variables, never in config)."""
     return re.match(r"^[a-z]+://[^/@:]*:[^/@]*@", url) is not None or re.search(r"password\s*=", url, re.I) is not None
-
-
-# ---- translation ---------------------------------------------------------------------------------
-
-_LITERAL = re.compile(r"('(?:[^']|'')*')")
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_IS_VALUE = re.compile(r"\bIS\s+(?!NULL\b|NOT\b|TRUE\b|FALSE\b|DISTINCT\b)", re.I)
-_IS_NOT_VALUE = re.compile(r"\bIS\s+NOT\s+(?!NULL\b|TRUE\b|FALSE\b|DISTINCT\b)", re.I)
-_MINMAX = re.compile(r"\b(min|max)\s*\(", re.I)
-_SIMPLE = (
-    (re.compile(r"\bBEGIN\s+IMMEDIATE\b", re.I), "BEGIN"),
-    (re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I), ""),
-    (re.compile(r"\btemp\.(?=\w)", re.I), ""),
-    (re.compile(r"\bchar\s*\(", re.I), "chr("),
-    (re.compile(r"\binstr\s*\(", re.I), "strpos("),
-    (re.compile(r"\bAS\s+REAL\b", re.I), "AS DOUBLE PRECISION"),
-    (re.compile(r"\bAS\s+INTEGER\b\s*\)", re.I), "AS BIGINT)"),
-)
-# json_extract(col, '$.key') → (col::json ->> 'key'), matched before the literals are set apart (its path is one).
-# json, not jsonb: jsonb refuses a text holding \u0000 anywhere, which a logged event may.
-_JSON_FIELD = re.compile(r"\bjson_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.I)
-_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
-_RETURNING = re.compile(r"\bRETURNING\b", re.I)
-
-
-@lru_cache(maxsize=1024)
-def translate(sql: str) -> str:
-    """SQLite's spelling of a statement → PostgreSQL's (placeholders become psycopg's)."""
-    parts = _LITERAL.split(_JSON_FIELD.sub(r"(\1::json ->> '\2')", sql))
-    out = []
-    for i, part in enumerate(parts):
-        if i % 2:  # a string literal: only psycopg's own escape
-            out.append(part.replace("%", "%%"))
-            continue
-        part = part.replace("%", "%%").replace("?", "%s")
-        part = _NAMED.sub(r"%(\1)s", part)
-        for pattern, repl in _SIMPLE:
-            part = pattern.sub(repl, part)
-        part = _IS_NOT_VALUE.sub("IS DISTINCT FROM ", part)
-        part = _IS_VALUE.sub("IS NOT DISTINCT FROM ", part)
-        out.append(part)
-    text = _scalar_minmax("".join(out))
-    if _OR_IGNORE.search(text):
-        text = _OR_IGNORE.sub("INSERT INTO", text)
-        found = _RETURNING.search(text)
-        if found:
-            text = text[: found.start()] + "ON CONFLICT DO NOTHING " + text[found.start() :]
-        else:
-            text = text.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
-    return text
-
-
-def _scalar_minmax(sql: str) -> str:
-    """min(a, b) and max(a, b) of SQLite (scalar, two or more arguments) → LEAST / GREATEST."""
-    pieces: list[str] = []
-    pos = 0
-    for found in _MINMAX.finditer(sql):
-        depth, commas, i = 0, 0, found.end() - 1
-        while i < len(sql):
-            ch = sql[i]
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            elif ch == "," and depth == 1:
-                commas += 1
-            elif ch == "'":
-                i = sql.index("'", i + 1)
-            i += 1
-        if commas:
-            pieces.append(sql[pos : found.start()])
-            pieces.append("LEAST(" if found.group(1).lower() == "min" else "GREATEST(")
-            pos = found.end()
-    pieces.append(sql[pos:])
-    return "".join(pieces)
 
 
 # ---- rows and values as SQLite gives them --------------------------------------------------------

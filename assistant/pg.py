@@ -393,6 +393,26 @@ def _kwargs(location: Location, readonly: bool, busy_timeout_s: float, *, pooled
     return kwargs
 
 
+# The tables every event writes: a lock another session holds on one (`LOCK TABLE events`, a migration's ALTER TABLE)
+# stops every event for busy_timeout_s; the readiness probe waits for theirs PROBE_LOCK_WAIT_MS at most.
+WRITTEN_TABLES = ("events", "messages", "conversations", "timers", "live_journal")
+PROBE_LOCK_WAIT_MS = 500
+
+
+def probe_writes(conn: Connection) -> None:
+    """Raise unless a write would commit now: a transaction id (a read-only server refuses it) and the locks an
+    event takes on the tables it writes (in the caller's transaction; a table another session locked refuses)."""
+    conn.execute("SELECT pg_current_xact_id()")
+    conn.execute(f"SET LOCAL lock_timeout = {PROBE_LOCK_WAIT_MS}")
+    try:
+        conn.execute(f"LOCK TABLE {', '.join(WRITTEN_TABLES)} IN ROW EXCLUSIVE MODE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlstate", None) != "55P03":
+            raise
+        raise _fault(str(exc), "a table is locked by another session") from exc
+    conn.execute("SET LOCAL lock_timeout TO DEFAULT")  # the connection's busy_timeout_s, for the group's events
+
+
 def connect_direct(
     location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0, answer_within_s: float | None = None
 ) -> Connection:

@@ -101,9 +101,8 @@ _SQLITE_FULL = 13
 def _probe(conn: sqlite3.Connection) -> None:
     # A write that changes nothing (the header's user version, unused by the migrations): it fails
     # like an event would on a full disk, a read-only file or a lock held too long.
-    if store.dialect(conn) == "postgresql":
-        conn.execute("SELECT pg_current_xact_id()")  # takes a transaction id: refused by a read-only server
-        return
+    if isinstance(conn, pg.Connection):
+        return pg.probe_writes(conn)  # a read-only server, a table another session locked
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {int(version)}")
 

@@ -7,11 +7,12 @@ import asyncio
 import logging
 from typing import Any
 
+import psycopg
 import pytest
 
 from assistant import pg, store
 from assistant.config import Config, load_config
-from tests.helpers import ROOT, body_of, make_app, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event
 from tests.pgcluster import PASSWORD_ENV, Cluster
 
 
@@ -47,4 +48,36 @@ async def test_pg_reads_an_event_needs_failing_through_an_outage_are_logged_once
     said = caplog.text
     assert "the items of conversations are read from the log again" in said
     assert "adoption counts are read again" in said
+    pg.close_pools(location)
+
+
+async def test_pg_readyz_says_not_ready_while_a_table_lock_blocks_the_writes_and_ready_once_it_ends(
+    pg_cluster: Cluster, aiohttp_client: Any
+) -> None:
+    # A lock another session holds on a table every event writes (`LOCK TABLE events`) held each event for
+    # busy_timeout_s before its 503, while /readyz, which wrote nothing to those tables, said ready: a load balancer
+    # kept sending every event to the instance.
+    location = pg_cluster.database()
+    client = await aiohttp_client(make_app(pg_config(location)))
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="before")))).status == 200
+    assert (await client.get("/readyz")).status == 200
+    admin = await psycopg.AsyncConnection.connect(location.url, password=location.password)
+    async with admin:
+        await admin.execute("LOCK TABLE events")  # in a transaction, held until the rollback
+
+        async def not_ready() -> str:
+            resp = await client.get("/readyz")
+            return str((await resp.json())["message"]) if resp.status == 503 else ""
+
+        message = await eventually(not_ready, timeout=30)
+        assert message == "the database cannot be written now (a table is locked by another session)"
+        resp = await client.post("/v1/events", data=body_of(make_event(conversation="during")))
+        assert resp.status == 503 and resp.headers["Retry-After"]
+        await admin.rollback()
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status == 200
+
+        await eventually(ready, timeout=30)
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="after")))).status == 200
     pg.close_pools(location)

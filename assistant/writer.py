@@ -571,12 +571,13 @@ def _together(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any
     conn.execute("SAVEPOINT together")
     try:
         values = _batched(conn, jobs)
-    except Exception:
+    except Exception as exc:
         if not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO together")
         conn.execute("RELEASE together")
-        return [_alone(conn, job) for job in jobs]
+        with pg.lock_waited(conn, exc):  # on PostgreSQL, a lock waited for in vain is not waited for once per job
+            return [_alone(conn, job) for job in jobs]
     conn.execute("RELEASE together")
     return [(True, value) for value in values]
 

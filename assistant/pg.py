@@ -379,14 +379,16 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SET idle_session_timeout = 0")
 
 
-def _kwargs(location: Location, readonly: bool, busy_timeout_s: float, *, pooled: bool = True) -> dict[str, Any]:
+def _kwargs(
+    location: Location, readonly: bool, busy_timeout_s: float, *, pooled: bool = True, timeout_s: float | None = None
+) -> dict[str, Any]:
     # `readonly` only picks the pool: PostgreSQL refuses even temporary tables (the KPI queries' scratch
     # space) in a read-only transaction, so readers are kept from writing by the code, not the session.
     # lock_timeout: a row lock another instance holds is waited for `busy_timeout_s`, as SQLite's busy timeout.
     # statement_timeout: STATEMENT_TIMEOUT_S on a pooled connection (a request's, a command's statement); none on the
     # writer's, which runs the migrations (an index on a large log), said as 0 over a role's own (docs/scaling.md).
     options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
-    options += f" -c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000) if pooled else 0}"
+    options += f" -c statement_timeout={int((timeout_s or STATEMENT_TIMEOUT_S) * 1000) if pooled else 0}"
     kwargs: dict[str, Any] = {"options": options, "application_name": "cs-assistant", **SOCKET_BOUNDS}
     if location.password is not None:
         kwargs["password"] = location.password
@@ -458,28 +460,36 @@ SOCKET_BOUNDS = {
 STATEMENT_TIMEOUT_S = 600.0
 LOOP_ANSWER_S = 0.5  # a statement on the event loop: every request of the instance waits with it
 
-_pools: dict[tuple[Location, bool, float], ConnectionPool[_Bounded]] = {}
+_pools: dict[tuple[Location, bool, float, float | None], ConnectionPool[_Bounded]] = {}
 _pools_lock = threading.Lock()
 _refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last connection to it failed
 POOL_SIZE = 8
+# Reports read from a pool of their own: a year's report reads on up to 4 connections at once, and several
+# supervisors' reports took every connection the events' reads and the panels wait for (a panel page 503 after 5 s).
+REPORT_POOL_SIZE = 4
 
 log = logging.getLogger(__name__)
 _pool_faults = FaultLog(log, level=logging.WARNING)  # psycopg_pool's warnings, as the service logs its own faults
 
 
-def connect(location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0) -> Connection:
-    """A pooled connection (readers open one per request); `close()` returns it to the pool."""
-    key = (location, readonly, busy_timeout_s)
+def connect(
+    location: Location, *, readonly: bool = False, busy_timeout_s: float = 5.0, report_timeout_s: float | None = None
+) -> Connection:
+    """A pooled connection (readers open one per request); `close()` returns it to the pool. `report_timeout_s`: a
+    report's, from the reports' own pool (REPORT_POOL_SIZE), its statements cancelled past that many seconds."""
+    key = (location, readonly, busy_timeout_s, report_timeout_s)
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
             pool = ConnectionPool(
-                location.url, connection_class=_Bounded, min_size=1, max_size=POOL_SIZE, configure=_configure,
-                kwargs=_kwargs(location, readonly, busy_timeout_s), open=True, name="cs-assistant",
+                location.url, connection_class=_Bounded, min_size=1, configure=_configure, open=True,
+                max_size=POOL_SIZE if report_timeout_s is None else REPORT_POOL_SIZE, name="cs-assistant",
+                kwargs=_kwargs(location, readonly, busy_timeout_s, timeout_s=report_timeout_s),
             )  # fmt: skip
             _pools[key] = pool
             Faults.install("psycopg.pool", _pool_faults, "pool")  # else a warning per retry through an outage
-    wait_s = max(busy_timeout_s, 5.0)
+    # A report's thread waits for one of the reports' connections as long as a statement of theirs may run.
+    wait_s = max(busy_timeout_s if report_timeout_s is None else report_timeout_s, 5.0)
     return Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
 
 

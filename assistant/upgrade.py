@@ -360,8 +360,9 @@ def collation_problem(conn: pg.Connection) -> str | None:
 
 
 # What one instance holds at most: its writer, the journal's writer, the journal's listener, the journal's reader
-# for resuming panels (opened by the first), the fleet reloads' listener (cluster/reloads.py), and the readers' pool.
-CONNECTIONS_PER_INSTANCE = 5 + pg.POOL_SIZE
+# for resuming panels (opened by the first), the fleet reloads' listener (cluster/reloads.py), the readers' pool and
+# the reports' pool.
+CONNECTIONS_PER_INSTANCE = 5 + pg.POOL_SIZE + pg.REPORT_POOL_SIZE
 
 
 def warn_if_short_of_connections(conn: pg.Connection) -> int:

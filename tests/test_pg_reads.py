@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -102,4 +106,85 @@ async def test_pg_events_sent_at_once_during_a_table_lock_wait_for_it_once_befor
         assert all(resp.status == 503 and resp.headers["Retry-After"] for resp in answered)
         await admin.rollback()
     assert (await client.post("/v1/events", data=body_of(make_event(conversation="after")))).status == 200
+    pg.close_pools(location)
+
+
+async def _waiting_on(admin: psycopg.AsyncConnection[Any], table: str) -> int:
+    """How many sessions wait for a lock on `table` (another session holds it)."""
+    cur = await admin.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", (table,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_pg_reports_held_up_leave_the_panel_and_the_events_their_connections(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Eight reports held up (a year's report reads on up to four connections; several supervisors) took every
+    # connection of the one readers' pool: a panel page waited 5 s for a 503, and events were matched without their
+    # conversation's history. Here each report waits on a table only reports read, locked by another session.
+    location = pg_cluster.database()
+    client = await aiohttp_client(make_app(pg_config(location)))
+    resp = await client.post("/v1/events", data=body_of(make_event(conversation="first", text="这件有货吗")))
+    assert resp.status == 200  # the event's reads keep their connections (the conversations' cache, the catalog…)
+    lock = await psycopg.AsyncConnection.connect(location.url, password=location.password)
+    admin = await psycopg.AsyncConnection.connect(location.url, password=location.password, autocommit=True)
+    async with lock, admin:
+        await lock.execute("LOCK TABLE kpi_window_changes")
+        reports = [
+            asyncio.ensure_future(client.get("/v1/reports/daily", params={"date": "2026-11-20"})) for _ in range(8)
+        ]
+
+        async def held_up() -> bool:  # as many as are built at once (REPORTS_AT_ONCE)
+            return await _waiting_on(admin, "kpi_window_changes") >= 2
+
+        await eventually(held_up, timeout=30)
+        panel = await client.get("/panel", params={"agent": "a1"})
+        assert panel.status == 200, await panel.text()
+        resp = await client.post("/v1/events", data=body_of(make_event(conversation="c", text="这件有货吗")))
+        assert resp.status == 200
+        assert not any(report.done() for report in reports)  # the panel and the event waited for none of them
+        await lock.rollback()
+        await asyncio.gather(*reports)
+    assert "could not be read from the log" not in caplog.text
+    pg.close_pools(location)
+
+
+async def test_pg_a_report_past_its_time_limit_says_so_on_the_page_and_the_command_line(
+    pg_cluster: Cluster, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    # A report's statements ran for up to the pool's 10 minutes, and a cancelled one said only that the database
+    # "cannot be read now (timed out)". Here the report waits for a lock another session holds, past its second.
+    location = pg_cluster.database()
+    config = replace_config(pg_config(location), "store", report_timeout_s=1.0)
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="c")))).status == 200
+    lock = await psycopg.AsyncConnection.connect(location.url, password=location.password)
+    async with lock:
+        await lock.execute("LOCK TABLE kpi_window_changes")
+        resp = await client.get("/v1/reports/daily", params={"date": "2026-11-20"})
+        assert resp.status == 503 and (await resp.json())["error"] == "report_timed_out"
+        assert (await resp.json())["message"] == (
+            "the report took longer than [store] report_timeout_s allows (1 s): ask for fewer days or one shop,"
+            " or raise it"
+        )
+        page = await client.get("/reports/daily", params={"date": "2026-11-20"})
+        assert page.status == 503 and "report_timeout_s" in await page.text() and "报表" in await page.text()
+        await lock.rollback()
+        await lock.execute("LOCK TABLE messages")  # what the command's report reads first
+        path = tmp_path / "c.toml"
+        path.write_text(
+            f'[store]\nurl = "{location.url}"\npassword_env = "{PASSWORD_ENV}"\nreport_timeout_s = 1\n',
+            encoding="utf-8",
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "assistant", "report", "--config", str(path), "--date", "2026-11-20"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), PASSWORD_ENV: location.password or ""},
+        )  # fmt: skip
+        await lock.rollback()
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (  # after the start's repair, which met the lock too
+        "assistant: 报表耗时超过 [store] report_timeout_s 允许的 1 秒：请缩短日期范围或只查一个店铺，或调高该设置"
+    ), done.stderr
     pg.close_pools(location)

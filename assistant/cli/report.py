@@ -129,9 +129,13 @@ def report_command(
         print(_("assistant: %(error)s", error=said), file=sys.stderr)
     reports = []
     if shop is None or _knows(path, shop):  # a typo in --shop printed a report of zeros
-        reports = metrics.build_reports(
-            lambda: store.connect(path, readonly=True), config, first, last, shop=shop, parallel=True
-        )
+        try:
+            reports = metrics.build_reports(report.reader(config, path), config, first, last, shop=shop, parallel=True)
+        except sqlite3.OperationalError as exc:
+            if not report.timed_out(exc):
+                raise
+            print(_("assistant: %(error)s", error=_(report.TIMED_OUT, s=f"{config.store.report_timeout_s:g}")), file=sys.stderr)  # fmt: skip
+            return 1
     if not reports:
         print(nothing_found(config, path, first, last, shop), file=sys.stderr)
     missing = missing_files(config, path, first, last, shop)

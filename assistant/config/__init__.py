@@ -43,10 +43,10 @@ class StoreConfig:
     # How long a write waits for another process's lock before the request answers 503; below the
     # platforms' webhook timeouts (Chatwoot waits 5 s).
     busy_timeout_s: float = 2.0
-    # PostgreSQL instead of the SQLite file: "postgresql://user@host:5432/db" (no password in it; it comes
-    # from the variable `password_env` names). Several instances may share it (docs/scaling.md).
+    # PostgreSQL instead of the file: "postgresql://user@host:5432/db", no password in it (password_env; docs/scaling.md)
     url: str = ""
     password_env: str = "ASSISTANT_DB_PASSWORD"
+    report_timeout_s: float = 600.0  # PostgreSQL: a report's statements are cancelled past it (docs/scaling.md)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ LIMITS: dict[str, Limit] = {
     "server.request_timeout_s": _POSITIVE_S,
     "store.retention_days": Limit(1, 36_500),
     "store.busy_timeout_s": _POSITIVE_S,
+    "store.report_timeout_s": Limit(0, DAY, above=True),  # PostgreSQL's statement_timeout: 0 would be none
     "webhook.signature_tolerance_s": Limit(1, DAY),  # 0 s: a signature made within the same second only
     "webhook.max_text_chars": Limit(1, 1_000_000),
     "phrases.top_k": Limit(1, 100),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from assistant import i18n, templating
+from assistant import i18n, pg, store, templating
 from assistant.clock import local_time
 from assistant.config import Config, KpiTargets
 from assistant.i18n import N_
@@ -70,6 +71,26 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("score", N_("Score"), "score"),
     ("grade", N_("Grade"), "text"),
 )
+
+
+TIMED_OUT = N_(
+    "the report took longer than [store] report_timeout_s allows (%(s)s s): ask for fewer days or one shop, or raise it"
+)
+
+
+def reader(config: Config, path: store.Location) -> Callable[[], sqlite3.Connection]:
+    """How a report opens each of its read-only connections: on PostgreSQL from the reports' own pool, each statement
+    cancelled past `[store] report_timeout_s` (assistant/pg.py), so that reports never hold the connections an event's
+    reads and the panels wait for."""
+    if isinstance(path, pg.Location):
+        timeout_s = config.store.report_timeout_s
+        return lambda: cast(sqlite3.Connection, pg.connect(path, readonly=True, report_timeout_s=timeout_s))
+    return lambda: store.connect(path, readonly=True)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a report's read was cancelled for its time (PostgreSQL's statement_timeout, `reader`)."""
+    return getattr(exc, "sqlstate", None) == "57014" and "statement timeout" in str(exc)
 
 
 def render(

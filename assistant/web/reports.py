@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +26,10 @@ from assistant.web.downloads import FormatError, ascii_name, wanted_format, work
 from assistant.web.errors import json_dumps, json_error
 
 MAX_RANGE_DAYS = 92
+# Reports are built in threads of their own, this many at once (the others wait their turn): in the loop's default
+# threads six reports held up (a year's, a slow database) kept every page from its thread, a panel's among them.
+REPORTS_AT_ONCE = 2
+_reports_threads = ThreadPoolExecutor(REPORTS_AT_ONCE, thread_name_prefix="report")
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,12 @@ def _reports(config: Config, path: store.Location, q: ReportQuery) -> Loaded:
     first = q.first or report_day(config, path, q.shop, latest)
     last = q.last or first
     reports: list[metrics.ShopReport] = []
+    connect = report.reader(config, path)  # on PostgreSQL the reports' own connections (not the events' nor panels')
     if q.shop is None or latest is not None:  # a mistyped shop: no data, as `assistant report`, not a report of zeros
-        reports = metrics.build_reports(
-            lambda: store.connect(path, readonly=True), config, first, last, shop=q.shop, parallel=True
-        )
+        reports = metrics.build_reports(connect, config, first, last, shop=q.shop, parallel=True)
     shops = shops_in_log(path) if q.shop is not None and latest is None else ()
     archived = tuple(day.isoformat() for day in archived_in(config, first, last, q.shop))
-    with closing(store.connect(path, readonly=True)) as conn:
+    with closing(connect()) as conn:
         changes = tuple(window.touching(conn, config, first, store.now_ms()))
     return Loaded(reports, first, last, latest, shops, archived, changes)
 
@@ -99,9 +104,19 @@ async def _load(request: web.Request, *, page: bool = False) -> Loaded | web.Res
     except QueryError as exc:
         return json_error(400, "invalid_query", exc.field, exc.shown(config.ui.language) if page else exc.message)
     try:
-        return await asyncio.to_thread(_reports, config, request.app[DB_PATH], q)
+        return await asyncio.get_running_loop().run_in_executor(
+            _reports_threads, _reports, config, request.app[DB_PATH], q
+        )
     except ConfigError as exc:
         return json_error(500, "config_error", None, str(exc))
+    except sqlite3.OperationalError as exc:
+        if not report.timed_out(exc):
+            raise
+        values = {"s": f"{config.store.report_timeout_s:g}"}
+        shown = (
+            translator(config.ui.language).gettext(report.TIMED_OUT, **values) if page else report.TIMED_OUT % values
+        )
+        return json_error(503, "report_timed_out", None, shown)
 
 
 async def daily_report_page(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,7 @@ from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
+from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.tasks import fault_reason
 from assistant.upgrade import SchemaError
 from assistant.web.appkeys import (
@@ -112,8 +113,10 @@ def create_app(
     app[BUS] = Bus()
     app[FEED] = LiveFeed(app[BUS])
     app[LOADED] = time.monotonic()  # before the files are read: a fleet reload asked meanwhile is not in them
+    files = PhraseFileCache()  # what the start read of the phrase files: a reload reads again those that changed
+    served = matcher or load_matcher(config, files)
     app[ENGINE] = SuggestionEngine(
-        config, matcher or load_matcher(config), Conversations(app[DB_PATH]), app[DB_PATH], owned=matcher is None
+        config, served, Conversations(app[DB_PATH]), app[DB_PATH], owned=matcher is None, phrase_cache=files
     )
     app[QA_INSPECTOR] = inspector or _inspector(config)
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))

@@ -19,6 +19,7 @@ from assistant.store import Annotation, Written
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Request, Settings, answer
+from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import LibraryError
 from assistant.suggest.training import scorer_problem
 from assistant.suggest.worker import LoopBudget, MatchingWorkers
@@ -32,9 +33,10 @@ WITHHELD_WARNING = (
 )
 
 
-def load_matcher(config: Config) -> Matcher:
-    """Load the configured phrase library; raises LibraryError naming every problem."""
-    return matcher_settings(config).load()
+def load_matcher(config: Config, cache: PhraseFileCache | None = None) -> Matcher:
+    """Load the configured phrase library (`cache`: what the last load read, for a reload); raises LibraryError
+    naming every problem."""
+    return matcher_settings(config).load(cache)
 
 
 def matcher_settings(config: Config, *, strict: bool = False) -> Settings:
@@ -59,10 +61,13 @@ class SuggestionEngine:
         db_path: store.Location,
         *,
         owned: bool = True,
+        phrase_cache: PhraseFileCache | None = None,
     ) -> None:
         self.config = config
         self.matcher = matcher
         self._owned = owned  # a matcher shared with others (tests') is never released here
+        # The phrase files as the last load read them: a reload reads and checks again only those that changed.
+        self.phrase_cache = phrase_cache if phrase_cache is not None else PhraseFileCache()
         self.conversations = conversations
         self.db_path = db_path
         self.items = ItemAnswers(config.catalog, db_path)  # product facts and size charts (assistant/catalog/)
@@ -104,7 +109,7 @@ class SuggestionEngine:
     def prepare(self) -> tuple[Matcher | None, list[str]]:
         """A freshly loaded library to `install`, or None and its problems (the old one keeps serving)."""
         try:
-            matcher = load_matcher(self.config)
+            matcher = load_matcher(self.config, self.phrase_cache)
         except LibraryError as exc:
             problems = [str(p) for p in exc.problems]
             log.error(

@@ -14,6 +14,7 @@ import msgspec
 
 from assistant.suggest.customer_type import named_type
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion
+from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import Library
 
 HEADER = 4  # bytes of a frame's length
@@ -31,10 +32,13 @@ class Settings(msgspec.Struct, frozen=True, tag="init", array_like=True):
     skip: list[str] = []  # the quality rule files among the phrases (`[qa] rules`)
     shops: dict[str, list[str]] = {}  # each shop's own layers (`[phrases.shops]`)
 
-    def load(self) -> Matcher:
-        """Load the phrase library; raises LibraryError naming every problem."""
+    def load(self, cache: PhraseFileCache | None = None) -> Matcher:
+        """Load the phrase library (`cache`: what an earlier load read of files unchanged since); raises
+        LibraryError naming every problem."""
         dirs = [Path(d) for d in self.dirs]
-        library = Library.load(dirs, self.variables, include_demo=self.include_demo, skip=self.skip, shops=self.shops)
+        library = Library.load(
+            dirs, self.variables, include_demo=self.include_demo, skip=self.skip, shops=self.shops, cache=cache
+        )
         return Matcher(library, k=self.top_k, min_confidence=self.min_confidence, strict=self.strict)
 
 

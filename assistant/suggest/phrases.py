@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from assistant.i18n import _
 from assistant.suggest.examples import Example, load_examples
+from assistant.suggest.phrase_cache import PhraseFileCache, loading
 from assistant.suggest.phrase_rules import intent_problems
 from assistant.suggest.phrase_templates import (
     ITEM_PLACEHOLDER,
@@ -134,11 +135,13 @@ class Library:
         include_demo: bool = True,
         skip: Iterable[Path | str] = (),
         shops: Mapping[str, Sequence[Path | str]] = MappingProxyType({}),
+        cache: PhraseFileCache | None = None,
     ) -> Library:
         """Read every TOML file of `directory` (or of several layered directories: the vocabulary is the
         first one's, a later layer's phrase replaces an earlier one of the same code or id; without
         `include_demo` the first directory's phrases are left out; files of `skip`, the quality rules, are
         not phrase groups), and each shop's own layers of `shops`; raise LibraryError listing all problems.
+        `cache`: the files unchanged since its last load are neither read nor checked again (phrase_cache.py).
         """
         skipped = {Path(p).resolve() for p in skip}
         layers = [Path(directory)] if isinstance(directory, (str, Path)) else [Path(d) for d in directory]
@@ -152,23 +155,29 @@ class Library:
         ]
         if missing:
             raise LibraryError(missing)
-        lines: dict[int, int] = {}
-        phrase_tables = _layered_tables(layers, skipped, problems, lines, demo=True, include_demo=include_demo)
-        shop_tables = {shop: _layered_tables(dirs, skipped, problems, lines) for shop, dirs in own.items()}
-        intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
-        types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
-        examples = load_examples(directory, problems)
-        library = cls.build(
-            phrase_tables,
-            intents_data,
-            types_data,
-            extra_variables,
-            directory,
-            problems,
-            shop_files=shop_tables,
-            phrase_lines=lines,
-        )
-        return dataclasses.replace(library, examples=examples, layers=tuple(layers))
+        with loading(cache, directory, extra_variables):
+            lines: dict[int, int] = {}
+            tables = _layered_tables(
+                layers, skipped, problems, lines, demo=True, include_demo=include_demo, cache=cache
+            )
+            shop_tables = {
+                shop: _layered_tables(dirs, skipped, problems, lines, cache=cache) for shop, dirs in own.items()
+            }
+            intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
+            types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
+            examples = load_examples(directory, problems)
+            library = cls.build(
+                tables,
+                intents_data,
+                types_data,
+                extra_variables,
+                directory,
+                problems,
+                shop_files=shop_tables,
+                phrase_lines=lines,
+                cache=cache,
+            )
+            return dataclasses.replace(library, examples=examples, layers=tuple(layers))
 
     @classmethod
     def build(
@@ -182,6 +191,7 @@ class Library:
         *,
         shop_files: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]] = MappingProxyType({}),
         phrase_lines: Mapping[int, int] = MappingProxyType({}),
+        cache: PhraseFileCache | None = None,
     ) -> Library:
         """Validate already-parsed TOML tables (file name, table) into a library, or raise LibraryError;
         `shop_files`: each shop's own tables, whose phrases replace shared ones of the same code or id there;
@@ -207,7 +217,7 @@ class Library:
         normalization = dataclasses.replace(normalization, protected=protected)
         normalizer = Normalizer(normalization)
         env = make_environment()
-        parsed = _Parsed(env, variables, normalizer, problems, phrase_lines)
+        parsed = _Parsed(env, variables, normalizer, problems, phrase_lines, cache)
         phrases, templates, normalized, item_phrases = parsed.collect(phrase_files)
         problems += _without_generic(phrases)
         shop_phrases: dict[str, tuple[Phrase, ...]] = {}
@@ -339,6 +349,7 @@ def _layered_tables(
     *,
     demo: bool = False,
     include_demo: bool = True,
+    cache: PhraseFileCache | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The phrase tables of layered directories, a later layer's phrase replacing an earlier one of the same code
     or id. `demo`: the first directory is the shipped one, whose files are named as they are (`include_demo`:
@@ -353,10 +364,15 @@ def _layered_tables(
             if path.name in SPECIAL_FILES or path.resolve() in skipped:
                 continue
             name = path.name if demo and n == 0 else f"{layer.name}/{path.name}"
-            data = read_toml(path, problems, name=name)
+
+            def read(path: Path, name: str = name) -> tuple[dict[str, Any] | None, dict[int, int]]:
+                data = read_toml(path, problems, name=name)
+                return data, _phrase_lines(path, data) if data is not None else {}
+
+            data, found = read(path) if cache is None else cache.tables(path, name, read)
             if data is not None:
                 tables.append((name, data))
-                lines.update(_phrase_lines(path, data))
+                lines.update(found)
         phrase_tables = [*_without(phrase_tables, tables), *tables]
     return phrase_tables
 
@@ -371,9 +387,10 @@ class _Parsed:
         normalizer: Normalizer,
         problems: list[Problem],
         lines: Mapping[int, int],
+        cache: PhraseFileCache | None = None,
     ) -> None:
         self.env, self.variables, self.normalizer, self.problems = env, variables, normalizer, problems
-        self.lines = lines
+        self.lines, self.cache = lines, cache
 
     def collect(
         self, files: Sequence[tuple[str, Mapping[str, Any]]], shop: str = ""
@@ -388,7 +405,7 @@ class _Parsed:
         problems = self.problems
         for file, data in files:
             for phrase, template, triggers, line in _parse_phrase_file(
-                file, data, self.env, self.variables, self.normalizer, problems, self.lines
+                file, data, self.env, self.variables, self.normalizer, problems, self.lines, self.cache
             ):
                 if phrase.id in seen_ids:  # "duplicate id" alone left the other phrase to be searched for
                     reason = _(
@@ -449,6 +466,7 @@ def _parse_phrase_file(
     normalizer: Normalizer,
     problems: list[Problem],
     lines: Mapping[int, int],
+    cache: PhraseFileCache | None = None,
 ) -> list[tuple[Phrase, Template | PlainText, tuple[str, ...], int]]:
     """The file's phrases (with the line of each one's `[[phrase]]`, 0 when unknown); each problem noted with it."""
     unknown = set(data) - {"group", "phrase"}
@@ -465,7 +483,11 @@ def _parse_phrase_file(
     out: list[tuple[Phrase, Template | PlainText, tuple[str, ...], int]] = []
     for n, entry in enumerate(entries, 1):
         before = len(problems)
-        parsed = _parse_phrase(file, n, entry, group, env, variables, normalizer, problems)
+        parsed = cache.phrase(entry, n, group, file) if cache is not None else None
+        if parsed is None:
+            parsed = _parse_phrase(file, n, entry, group, env, variables, normalizer, problems)
+            if cache is not None and parsed is not None and len(problems) == before:
+                cache.keep_phrase(entry, n, group, file, parsed)
         line = lines.get(id(entry), 0)
         if line:  # the file's line, as an editor opens it: ids alone made a 2,000-phrase import hard to search
             problems[before:] = [dataclasses.replace(p, line=line) for p in problems[before:]]

@@ -72,9 +72,7 @@ def fingerprint(library: Library) -> str:
     payload: dict[str, Any] = {
         "feature_version": FEATURE_VERSION,
         "c": C,
-        "triggers": sorted(
-            [p.intent, t] for p in library.phrases if p.intent not in ASSISTANT_INTENTS for t in p.triggers
-        ),
+        "triggers": _sorted_triggers(library),
         "examples": [[list(e.labels), e.text] for e in library.examples],
         "intents": {i: [s.strong, s.keywords, s.weak, s.whole, s.patterns] for i, s in sorted(library.intents.items())},
         "words": [library.words.free, sorted(library.words.exclusions.items())],
@@ -94,8 +92,22 @@ def fingerprint(library: Library) -> str:
             sorted(library.normalization.fillers),
         ],
     }
-    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=list).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
+    # The JSON `json.dumps` makes, written in pieces: its C encoder made the whole text in one call, and a reload
+    # builds in a thread beside the serving event loop, which waited for it (0.6 s at 20,000 phrases, loaded).
+    digest = hashlib.sha256()
+    for piece in json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=list).iterencode(payload):
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def _sorted_triggers(library: Library) -> list[list[str]]:
+    """Every `[intent, trigger]` of the suggested phrases in order, sorted an intent at a time: one `sorted` of
+    them all held the GIL 0.3-0.5 s at 20,000 phrases."""
+    by_intent: dict[str, list[str]] = {}
+    for p in library.phrases:
+        if p.intent not in ASSISTANT_INTENTS:
+            by_intent.setdefault(p.intent, []).extend(p.triggers)
+    return [[intent, t] for intent in sorted(by_intent) for t in sorted(by_intent[intent])]
 
 
 def items(library: Library) -> list[Item]:

@@ -1,7 +1,9 @@
 """A phrase-library reload on a busy service: the event loop's longest pause while it reloads.
 
     python -m bench bench_reload                          (BENCH_CONVERSATIONS=20000, BENCH_RELOADS=3)
-    BENCH_PHRASES=20000 python -m bench bench_reload      (the shipped library and that many synthetic phrases)
+    BENCH_PHRASES=20000 python -m bench bench_reload      (the shipped library and that many synthetic phrases,
+                                                          in BENCH_FILES=40 files, one of them edited before each
+                                                          reload)
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_reload   (that code's rows too, in turn)
 
 The real service (bench/reload_server.py: `assistant serve` with a probe task that notes how late the event loop
@@ -11,7 +13,8 @@ with them); then events of the product mix keep coming (16 clients without pause
 is sent BENCH_RELOADS times, five seconds apart or more. For each reload: how long it took, and the loop's
 longest pause from when it was sent to a second after it answered; beside it, the longest pause of the three
 seconds before it (no reload: the machine's and the service's own noise), the slowest event answered in each, and the
-longest collection of the cyclic collector in each (the loop's or a thread's: both wait for it).
+longest collection of the cyclic collector in each (the loop's or a thread's: both wait for it), and the events'
+99th percentile in each (their ratio: what a reload adds to the service's own latency).
 Target: a reload adds no pause over a few tens of milliseconds to the service's own.
 """
 
@@ -37,6 +40,7 @@ from tests.service import ROOT, free_port
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "20000"))
 RELOADS = int(os.environ.get("BENCH_RELOADS", "3"))
 PHRASES = int(os.environ.get("BENCH_PHRASES", "0"))
+FILES = int(os.environ.get("BENCH_FILES", "40"))  # the synthetic phrases' files: one is edited before each reload
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 CLIENTS = 16
 QUIET_S = 3.0  # the span before each reload, without one, to compare with
@@ -63,14 +67,24 @@ def _library(folder: Path) -> Path:
     """A copy of the shipped library, with PHRASES synthetic phrases beside it (read with the shipped scorer)."""
     library = folder / "phrases"
     shutil.copytree(ROOT / "phrases", library)
-    for name, table in _synthetic_tables(PHRASES) if PHRASES else []:
-        lines = [f"group = {json.dumps(table['group'], ensure_ascii=False)}", ""]
-        for phrase in table["phrase"]:
+    phrases = [p for _, table in _synthetic_tables(PHRASES) for p in table["phrase"]] if PHRASES else []
+    per = -(-len(phrases) // FILES)
+    for n in range(0, len(phrases), per):
+        lines = [f'group = "合成{n // per}"', ""]
+        for phrase in phrases[n : n + per]:
             lines.append("[[phrase]]")
             lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in phrase.items()]
             lines.append("")
-        (library / name).write_text("\n".join(lines), encoding="utf-8")
+        (library / f"synthetic{n // per:03d}.toml").write_text("\n".join(lines), encoding="utf-8")
     return library
+
+
+def _edit(library: Path, number: int) -> None:
+    """A shop's edit of one file before a reload: a phrase's text changed (the files in turn)."""
+    files = sorted(library.glob("synthetic*.toml"))
+    if files:
+        path = files[number % len(files)]
+        path.write_text(path.read_text(encoding="utf-8").replace("~", f"~{number}", 1), encoding="utf-8")
 
 
 async def _wait_up(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -107,13 +121,13 @@ async def _row(label: str, root: Path, folder: Path) -> None:
     try:
         async with aiohttp.ClientSession() as session:
             await _wait_up(session, url, proc)
-            await _measure(label, url, session)
+            await _measure(label, url, session, folder / label / "phrases")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
 
 
-async def _measure(label: str, url: str, session: aiohttp.ClientSession) -> None:
+async def _measure(label: str, url: str, session: aiohttp.ClientSession, library: Path) -> None:
     n = CONVERSATIONS * 3
     batches = [
         json.dumps([_event(j, "fill", j % CONVERSATIONS) for j in range(s, min(n, s + 200))], ensure_ascii=False)
@@ -138,10 +152,15 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession) -> None
     def slowest_ms(start: float, end: float) -> float:
         return max((took for sent, took in answered if start <= sent <= end), default=0.0) * 1000
 
+    def p99_ms(start: float, end: float) -> float:
+        took = sorted(took for sent, took in answered if start <= sent <= end)
+        return took[int(len(took) * 0.99)] * 1000 if took else 0.0
+
     clients = [asyncio.create_task(client(k)) for k in range(CLIENTS)]
     try:
         await asyncio.sleep(QUIET_S + 1)
         for number in range(RELOADS):
+            _edit(library, number)
             here, there = time.perf_counter(), (await _pauses(session, url))["now"]
             async with session.post(f"{url}/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                 ok = resp.status == 200
@@ -154,7 +173,9 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession) -> None
                 f"{label:<9} reload {number + 1}: {'ok' if ok else 'REFUSED'} in {took:5.2f} s;"
                 f" longest loop pause {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before:"
                 f" {quiet['longest_ms']:6.1f} ms); slowest event {slowest_ms(here, here + span):7.1f} ms"
-                f" ({slowest_ms(here - QUIET_S, here):6.1f} ms); longest collection {during['collection_ms']:6.1f} ms"
+                f" ({slowest_ms(here - QUIET_S, here):6.1f} ms); events' p99 {p99_ms(here, here + span):6.1f} ms"
+                f" ({p99_ms(here - QUIET_S, here):5.1f} ms: × {p99_ms(here, here + span) / max(p99_ms(here - QUIET_S, here), 1e-3):.1f});"
+                f" longest collection {during['collection_ms']:6.1f} ms"
                 f" (generation {during['generation']:.0f}; before: {quiet['collection_ms']:5.1f} ms)",
                 flush=True,
             )

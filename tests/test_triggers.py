@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
 from assistant.suggest.pacing import PACE
 from assistant.suggest.phrases import Phrase
-from assistant.suggest.triggers import NgramIndex, TriggerIndex
+from assistant.suggest.triggers import CharWeights, NgramIndex, TriggerIndex
 
 
 def test_shortlist_ties_go_to_earlier_texts_whatever_the_hash_seed() -> None:
@@ -46,3 +47,22 @@ def test_releasing_an_index_frees_it_in_pieces(monkeypatch: pytest.MonkeyPatch) 
     index.release()
     assert len(handed_over) >= 3 * 4  # its texts, their pairs and characters, its triggers' owners, weights...
     assert index.index.texts == [] and index.phrases_of == [] and index.raw == []
+
+
+def test_every_pass_of_building_the_trigger_index_lets_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The passes over the phrases and over the texts' characters (the weights) were not paced: at 20,000 phrases
+    # they held the GIL 0.5-0.7 s each at a stretch, a reload's build in a thread and the event loop waiting.
+    phrases = [Phrase(id=f"p{i}", intent="发货", code=f"c{i}", text="亲，48小时内发货", triggers=("几天发货",)) for i in range(PACE * 4)]  # fmt: skip
+    handed_over: list[float] = []
+    monkeypatch.setattr(time, "sleep", handed_over.append)
+    index = TriggerIndex(phrases, {p.id: p.triggers for p in phrases})  # one text: the other passes are short
+    assert len(handed_over) == 4
+    assert index.across("几天发货")[1]
+    handed_over.clear()
+    CharWeights([f"第{i}个问题" for i in range(PACE * 3)])
+    assert handed_over == [0] * 3
+    handed_over.clear()
+    distinct = [dataclasses.replace(p, triggers=(f"第{i}件几天发货",)) for i, p in enumerate(phrases[: PACE * 2])]
+    TriggerIndex(distinct, {p.id: p.triggers for p in distinct})
+    # Seven passes of 2 × PACE each: phrases, texts, characters, weights, character sets, owners, the intent's.
+    assert len(handed_over) == 7 * 2

@@ -75,10 +75,10 @@ def similarity(query: str, text: str) -> float:
 class CharWeights:
     """Inverse document frequency of characters: 吗/的/有 say little, 券/票/码 say much."""
 
-    def __init__(self, documents: Iterable[str]) -> None:
+    def __init__(self, documents: Sequence[str]) -> None:
         df: Counter[str] = Counter()
         n = 0
-        for doc in documents:
+        for _, doc in paced(documents):  # 120,000 triggers at 20,000 phrases: 0.5 s of the GIL at once, loaded
             df.update(set(doc))
             n += 1
         self._idf = {c: math.log((n + 1) / (d + 1)) + 1.0 for c, d in df.items()}
@@ -106,7 +106,7 @@ class TriggerIndex:
         ids: dict[str, int] = {}
         self.raw: list[str] = []
         self.phrases_of: list[list[int]] = []
-        for i, p in enumerate(phrases):
+        for i, p in paced(phrases):  # a reload builds it in a thread beside the serving loop (`pacing`)
             for norm, raw in zip(forms[p.id], p.triggers):
                 if not norm:
                     continue
@@ -119,10 +119,10 @@ class TriggerIndex:
         self.index = NgramIndex(list(ids))
         self.weights = CharWeights([*ids, *extra_words])
         self._weight = [self.weights.weight(t) for _, t in paced(self.index.texts)]
-        self._chars = [frozenset(t) for t in self.index.texts]
+        self._chars = [frozenset(t) for _, t in paced(self.index.texts)]
         self._intent_of = [p.intent for p in phrases]
         by_intent: dict[str, list[int]] = {}
-        for tid, owners in enumerate(self.phrases_of):
+        for tid, owners in paced(self.phrases_of):
             for intent in {self._intent_of[pi] for pi in owners}:
                 by_intent.setdefault(intent, []).append(tid)
         # One small index per intent: ranking an intent's phrases reads only its own triggers.

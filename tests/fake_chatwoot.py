@@ -32,6 +32,15 @@ leaves it. `channel_error` makes the channel refuse every message after Chatwoot
 and `retry` retries a failed one as an agent does in Chatwoot.
 Deleting a conversation is taking its display id out of `conversations` (its creates then answer 404), and
 revoking or rotating the token taking it out of `tokens` (401).
+
+`GET /api/v1/accounts/{account}/conversations/{conversation}` answers the conversation (`show`: its `status`,
+`inbox_id`…), refused to a bot's token (not among BOT_ACCESSIBLE_ENDPOINTS). `statuses` sets a conversation's status
+(open unless set; an agent resolves it in Chatwoot, its webhook lost): a message created in it leaves it so
+(`Message#reopen_conversation` reopens for an incoming message only). `members` makes a token an agent's (not an
+administrator's), a member of those inboxes only (`inbox_of`: a conversation's inbox, 7 unless set): after the
+conversation is found, `ConversationPolicy#show?` refuses it any other inbox's, and `RequestExceptionHandler` answers
+the `Pundit::NotAuthorizedError` 401 `You are not authorized to do this action`. `retry_after` gives each 429 a
+`Retry-After` (Rack::Attack with `throttled_response_retry_after_header`, or a proxy in front that adds one).
 """
 
 from __future__ import annotations
@@ -95,6 +104,11 @@ class FakeChatwoot:
         self.mangled_next = 0
         self.login_visits: list[dict[str, str]] = []  # the headers of each visit to the login page
         self.assignee: dict[str, Any] | None = MEILING  # the conversations' assignee in the echoes
+        self.statuses: dict[str, str] = {}  # display id → status (open unless set)
+        self.inbox_of: dict[str, int] = {}  # display id → inbox id (INBOX's unless set)
+        self.members: dict[str, set[int]] = {}  # an agent's token → the inboxes its user is a member of
+        self.retry_after: str | None = None  # each 429's `Retry-After`
+        self.looks = 0  # conversations shown (GET)
         self._ids = itertools.count(1001)
         self._echoes: set[asyncio.Task[None]] = set()
         self.server: TestServer | None = None
@@ -114,9 +128,33 @@ class FakeChatwoot:
                 return self._refuse(401, "Bot is not authorized to access this account")
             return self._refuse(401, "You are not authorized to access this account")
         known = self.conversations
-        if known is not None and request.match_info["conversation"] not in known:
+        conversation = request.match_info["conversation"]
+        if known is not None and conversation not in known:
             return self._refuse(404, "Resource could not be found")
+        if token in self.members and self.inbox_of.get(conversation, INBOX["id"]) not in self.members[token]:
+            return self._refuse(401, "You are not authorized to do this action")
         return None
+
+    async def show(self, request: web.Request) -> web.Response:
+        """`ConversationsController#show`: the conversation as `_conversation.json.jbuilder` renders it (in part)."""
+        refused = self._check_access(request)
+        if refused is not None:
+            return refused
+        self.looks += 1
+        account, conversation = request.match_info["account"], request.match_info["conversation"]
+        messages = self.messages.get((account, conversation), [])
+        return web.json_response(
+            {
+                "id": int(conversation),
+                "account_id": int(account),
+                "inbox_id": self.inbox_of.get(conversation, INBOX["id"]),
+                "status": self.statuses.get(conversation, "open"),
+                "meta": {"sender": {"id": 501, "name": "王小姐", "type": "contact"}, "assignee": self.assignee},
+                "messages": messages[-1:],
+                "timestamp": messages[-1]["created_at"] if messages else int(time.time()),
+                "unread_count": 0,
+            }
+        )
 
     async def create(self, request: web.Request) -> web.Response:
         refused = self._check_access(request)
@@ -134,7 +172,8 @@ class FakeChatwoot:
         if self.fail_next:
             status = self.fail_next.pop(0)
             if status == 429:
-                return web.Response(status=429, text="Retry later\n", content_type="text/plain")
+                headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
+                return web.Response(status=429, text="Retry later\n", content_type="text/plain", headers=headers)
             if status in (301, 302):
                 target = str(request.url) if status == 301 else f"{self.url}/auth/sign_in?return_to={request.path}"
                 return web.Response(status=status, headers={"Location": target}, text="Moved")
@@ -237,6 +276,7 @@ class FakeChatwoot:
         payload."""
         sender = BOT if self.bot else ADMIN
         payload = webhook_data(key, message, event, sender, self.assignee)
+        payload["conversation"]["status"] = self.statuses.get(key[1], "open")
         if self.webhook_url is None:
             return payload
         payloads = [p for p in (before, payload) if p is not None]
@@ -276,6 +316,7 @@ class FakeChatwoot:
         path = "/api/v1/accounts/{account}/conversations/{conversation}/messages"
         app.router.add_post(path, self.create)
         app.router.add_get(path, self.index)
+        app.router.add_get("/api/v1/accounts/{account}/conversations/{conversation}", self.show)
         app.router.add_get("/auth/sign_in", self.login)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()

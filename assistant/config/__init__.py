@@ -103,13 +103,13 @@ class FollowupsConfig:
     quiet_hours: str = ""  # "23:00-08:00" in the shop's timezone; "" for none
     quiet_policy: str = "defer"  # "defer" to the end of the quiet period, or "drop"
     late_grace_s: int = 120
-    # A timer already due when armed (a late message) or at start waits this long for the rest of a backlog.
-    late_settle_s: float = 5.0
-    # Waits of 1.5-3 minutes in all: longer than a receiver's restart (5 from 1 s gave up after 7.5-15 s).
-    max_attempts: int = 8
+    late_settle_s: float = 5.0  # a timer due when armed (a late message) or at start waits this for a backlog
+    max_attempts: int = 8  # waits of 1.5-3 minutes in all: longer than a receiver's restart (5 from 1 s: 7.5-15 s)
     backoff_base_s: float = 2.0
     backoff_max_s: float = 60.0
     delivery_timeout_s: float = 10.0
+    retry_after_max_s: float = 600.0  # the longest a receiver's `Retry-After` is waited at once
+    max_late_s: float = 900.0  # not delivered this long after it came due: too late (`missed`), not tried again
     # Several instances on one database: a timer armed, or a delivery pending, this long past its time belonged
     # to an instance that stopped, and another takes it over; above delivery_timeout_s + backoff_max_s (checked).
     lease_s: float = 90.0

@@ -63,6 +63,8 @@ LIMITS: dict[str, Limit] = {
     "followups.backoff_base_s": _POSITIVE_S,
     "followups.backoff_max_s": Limit(0, DAY, above=True),
     "followups.delivery_timeout_s": _POSITIVE_S,
+    "followups.retry_after_max_s": Limit(0, DAY),  # 0: a receiver's Retry-After is not waited out beyond the backoff
+    "followups.max_late_s": Limit(0, DAY, above=True),
     "followups.lease_s": Limit(0, 7 * DAY, above=True),
     "kpi.slow_response_s": Limit(0, DAY, above=True),
     "kpi.recovery_window_s": Limit(1, 30 * DAY),

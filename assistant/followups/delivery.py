@@ -13,7 +13,8 @@ with it; whether the last attempt's outcome is known is stored with the follow-u
 retry after an error status is resumed without a question. A platform no plugin can ask gets it at least once,
 with the same key; one that refuses the question for good (Chatwoot: an agent bot's token) leaves an interrupted
 attempt unconfirmed, and the follow-up is `failed` at once rather than risk posting it twice. A receiver's
-`Retry-After` (a 429's, a 503's) is waited out, up to RETRY_AFTER_MAX_S.
+`Retry-After` (a 429's, a 503's) is waited out, up to `retry_after_max_s` at once; no attempt is made, nor waited
+for, past `max_late_s` after the follow-up came due (refusals.too_late): it is `missed` then.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import logging
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from assistant.clock import Clock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
+from assistant.followups.jobs import Job, LeftPending, auto_event_id, backoff_ms
 from assistant.followups.refusals import (
     NOT_POSTED_AGAIN,
     TOO_LATE,
@@ -40,6 +41,7 @@ from assistant.followups.refusals import (
     Refusals,
     channel_news,
     confirm,
+    too_late,
 )
 from assistant.followups.store import Key
 from assistant.hookspecs import DeliveryResult, Followup
@@ -66,7 +68,6 @@ LOCKED_TOO_LONG = N_("the database stayed locked more than late_grace_s past the
 TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
-RETRY_AFTER_MAX_S = 600  # a longer `Retry-After` is waited this long: a follow-up later than that is out of place
 LEFT_PENDING = (
     "follow-up %s left pending: %s met a locked database %d times (%s); it is taken up again after [followups]"
     " lease_s (%gs), unless its conversation went on%s"
@@ -81,44 +82,6 @@ UNREAD_PAYMENT = (
 
 # A resumed delivery's cancel, by who ended its idle period meanwhile (followup_store.period_ended_by).
 ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}
-
-
-class LeftPending(Exception):
-    """The delivery's reads and writes met a locked database `max_attempts` times: it stops, the follow-up stays
-    pending in the database as it was last written."""
-
-    def __init__(self, what: str, cause: BaseException) -> None:
-        super().__init__(what, cause)
-        self.what = what
-        self.cause = cause
-
-
-def auto_event_id(followup_id: str) -> str:
-    """The id of the `auto` message logged for a delivered follow-up (one per follow-up, ever)."""
-    return f"auto-{followup_id}"
-
-
-def backoff_ms(attempt: int, base_s: float, max_s: float, rng: random.Random) -> int:
-    """Wait after failed attempt number `attempt` (1-based): exponential, capped, half of it jittered."""
-    ceiling: float = min(max_s, base_s * 2.0 ** (attempt - 1))
-    return round((ceiling / 2 + rng.uniform(0, ceiling / 2)) * 1000)
-
-
-@dataclass
-class _Job:
-    followup: Followup
-    cancel_requested: str | None = None  # why it must not go out (last_error of the cancelled follow-up)
-    settle_as: str = "cancelled"  # the state it ends in when it does not go out
-    retry_at: int | None = None  # while waiting out a backoff
-    wake: asyncio.Future[None] | None = field(default=None, repr=False)
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-    attempting: bool = False  # an attempt is in flight
-    busy: int = 0  # its reads and writes that met a locked database
-    held_for: str | None = None  # the credential the platform refused at its last attempt (kept, tried again)
-
-    @property
-    def key(self) -> Key:
-        return (self.followup.shop, self.followup.conversation)
 
 
 class Deliverer:
@@ -144,7 +107,7 @@ class Deliverer:
         self.notify = notify
         self.rng = rng or random.Random()
         self.tasks = TaskSet("followup-delivery")
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self.active = 0  # jobs (and take-ups) doing something other than waiting out a backoff
         self.left_pending = 0  # deliveries stopped by a locked database (LEFT_PENDING), since the start
         # Those not taken up again yet (their id → when they are): a lease after, the database read again.
@@ -165,7 +128,7 @@ class Deliverer:
         limit, and unless the platform says that attempt arrived (then it is `sent`)."""
         if followup.id in self._jobs:
             return
-        job = _Job(followup, cancel_requested=cancel, settle_as=settle_as)
+        job = Job(followup, cancel_requested=cancel, settle_as=settle_as)
         self._jobs[followup.id] = job
         self.active += 1
         job.task = self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
@@ -231,7 +194,7 @@ class Deliverer:
             await asyncio.wait(flying, timeout=self.settings.delivery_timeout_s + 1)
         await self.tasks.close()
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: Job) -> None:
         f = job.followup
         try:
             await self._deliver(job)
@@ -303,7 +266,7 @@ class Deliverer:
         finally:
             self.active -= 1
 
-    async def _deliver(self, job: _Job) -> None:
+    async def _deliver(self, job: Job) -> None:
         f = job.followup
         attempts = f.attempts
         last_error = f.last_error
@@ -351,7 +314,7 @@ class Deliverer:
                         await self._finish(job, f, "failed", attempts, last_error)
                         return
                     await self._update(job, f, "pending", attempts, last_error)
-                    await self._backoff(job, attempts)
+                    await self._backoff(job, attempts, error=last_error)
                     continue
             if self.stopping:
                 return  # stays pending: resumed after the restart
@@ -359,6 +322,9 @@ class Deliverer:
                 await self._wait(job, hold_ms)
                 if job.cancel_requested is not None or self.stopping:
                     continue
+            if (late := too_late(f, self.clock.now_ms(), self.settings.max_late_s, last_error)) is not None:
+                self._give_up(job, late)  # resumed (a start, a take-up) or held back past its useful time
+                continue
             if f.kind == "payment_reminder":
                 if not await self._write(job, "whether its order was paid", lambda: self._unpaid(f)):
                     job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
@@ -408,9 +374,9 @@ class Deliverer:
                 await self._finish(job, f, "failed", attempts, last_error)
                 return
             await self._update(job, f, "pending", attempts, last_error, unknown=unknown)
-            await self._backoff(job, attempts, result.retry_after_s)
+            await self._backoff(job, attempts, result.retry_after_s, last_error)
 
-    def _accepted(self, job: _Job) -> None:
+    def _accepted(self, job: Job) -> None:
         """The credential refused at the job's last attempt or question works again: those kept for it go now."""
         if job.held_for is not None:
             self.refusals.accepted(job.held_for)
@@ -420,7 +386,7 @@ class Deliverer:
             job.held_for = None
 
     async def _hold(
-        self, job: _Job, f: Followup, attempts: int, error: str, credential: str, *, unknown: bool = False
+        self, job: Job, f: Followup, attempts: int, error: str, credential: str, *, unknown: bool = False
     ) -> bool:
         """The platform refused `credential`: keep `f` pending and wait a backoff (True: try again), capped at the
         end of its useful time, `late_grace_s` after it came due; past it, record it `missed` (False). `unknown`:
@@ -439,13 +405,31 @@ class Deliverer:
         await self._wait(job, min(now + delay, until_ms))
         return True
 
-    async def _backoff(self, job: _Job, attempts: int, retry_after_s: float | None = None) -> None:
+    async def _backoff(
+        self, job: Job, attempts: int, retry_after_s: float | None = None, error: str | None = None
+    ) -> None:
+        """Wait before the next attempt (`error`: the last one's) or the next try of a locked database's write; a
+        delivery whose next attempt would come past `max_late_s` after it came due gives up instead (missed)."""
         delay = backoff_ms(attempts, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng)
+        now = self.clock.now_ms()
         if retry_after_s is not None:  # the receiver said when: sooner would be refused again and keep it throttled
-            delay = max(delay, round(min(retry_after_s, RETRY_AFTER_MAX_S) * 1000))
-        await self._wait(job, self.clock.now_ms() + delay)
+            delay = max(delay, round(min(retry_after_s, self.settings.retry_after_max_s) * 1000))
+        if error is not None:  # by when the receiver asked to wait, even beyond retry_after_max_s
+            asked = max(delay, round((retry_after_s or 0) * 1000))
+            if (
+                late := too_late(job.followup, now + asked, self.settings.max_late_s, error, retry_after_s)
+            ) is not None:
+                self._give_up(job, late)
+                return
+        await self._wait(job, now + delay)
 
-    async def _wait(self, job: _Job, until_ms: int) -> None:
+    def _give_up(self, job: Job, why: str) -> None:
+        """Too late to send: settle the delivery `missed` (an attempt of unknown outcome is looked for first)."""
+        f = job.followup
+        log.warning("follow-up %s for %s/%s missed: %s", f.id, f.shop, f.conversation, why)
+        job.cancel_requested, job.settle_as = why[:1000], "missed"
+
+    async def _wait(self, job: Job, until_ms: int) -> None:
         """Sleep until `until_ms` on the clock, or until the delivery is cancelled or the service stops."""
         if until_ms <= self.clock.now_ms() or self.stopping:
             return
@@ -462,7 +446,7 @@ class Deliverer:
             job.wake = None
             job.retry_at = None
 
-    async def _landed(self, job: _Job, f: Followup, ended_ms: int | None) -> bool | str | None:
+    async def _landed(self, job: Job, f: Followup, ended_ms: int | None) -> bool | str | None:
         """Whether an attempt of unknown outcome created the message: its echo in the log, else the platform's
         answer; when the platform cannot be asked, the echo's absence `delivery_timeout_s` after an attempt this
         instance saw end (`ended_ms`), else a message saying why it cannot tell."""
@@ -484,7 +468,7 @@ class Deliverer:
             lambda conn: bool(store.unpaid_orders(conn, f.shop, f.conversation, since)), together=True
         )
 
-    async def _write(self, job: _Job, what: str, work: Callable[[], Awaitable[T]]) -> T:
+    async def _write(self, job: Job, what: str, work: Callable[[], Awaitable[T]]) -> T:
         """`work()` (a read or write of the database), done again after the delivery's backoff while another
         process holds the database past busy_timeout_s; the delivery's `max_attempts`-th such failure (or one
         while the service stops) raises LeftPending. Nothing is sent in between, so doing it again sends nothing
@@ -531,7 +515,7 @@ class Deliverer:
         """Whether a delivery of `kind` for `key` is under way."""
         return any(job.key == key and job.followup.kind == kind for job in self._jobs.values())
 
-    async def _echoed(self, job: _Job, f: Followup) -> bool:
+    async def _echoed(self, job: Job, f: Followup) -> bool:
         """The platform's echo of the follow-up is in the log (logged under the id of its `auto` message)."""
         event_id = auto_event_id(f.id)
         echoed = partial(self.writer.submit, lambda conn: followup_store.echoed(conn, event_id), together=True)
@@ -555,7 +539,7 @@ class Deliverer:
             return DeliveryResult.reject(f"deliver_message returned {type(outcome).__name__}, not a DeliveryResult")
         return outcome
 
-    async def _record_sent(self, job: _Job, f: Followup, attempts: int) -> None:
+    async def _record_sent(self, job: Job, f: Followup, attempts: int) -> None:
         """The platform holds `f`: log its text and record it `sent` (done again while the database is locked)."""
         await self._write(job, "logging it sent", lambda: self._log_sent(f))
         await self._finish(job, f, "sent", attempts, None)
@@ -580,7 +564,7 @@ class Deliverer:
         await self.ingestor.ingest([event])
 
     async def _update(
-        self, job: _Job, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None
+        self, job: Job, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None
     ) -> Followup | None:
         def update(conn: sqlite3.Connection) -> Followup | None:
             return followup_store.update_followup(
@@ -590,7 +574,7 @@ class Deliverer:
         now = self.clock.now_ms()
         return await self._write(job, f"recording it {state}", lambda: self.writer.submit(update))
 
-    async def _finish(self, job: _Job, f: Followup, state: str, attempts: int, error: str | None) -> None:
+    async def _finish(self, job: Job, f: Followup, state: str, attempts: int, error: str | None) -> None:
         updated = await self._update(job, f, state, attempts, error)
         if updated is not None:
             self.notify(updated)

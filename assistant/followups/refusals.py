@@ -36,6 +36,8 @@ TOO_LATE = "its credential was refused until more than late_grace_s after it cam
 
 
 NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
+# Why a follow-up was given up while the platform refused it or asked to wait (`last_error`; the last answer follows).
+LATE = "not delivered within max_late_s (%gs) of coming due: too late to send"
 
 
 class FinalRefusal(str):
@@ -120,6 +122,17 @@ async def channel_news(
     if updated is not None:
         notify(updated)
     return updated
+
+
+def too_late(f: Followup, at_ms: int, max_late_s: float, error: str | None, asked_s: float | None = None) -> str | None:
+    """Why `f` is not tried at `at_ms` (its `last_error`, ending with the platform's last answer `error`), or None while
+    it is within `max_late_s` of coming due: a closing or a reminder an hour late reads wrong, worse than none.
+    `asked_s`: the receiver's `Retry-After`, which set that time."""
+    late_s = (at_ms - f.fired_ms) / 1000
+    if late_s <= max_late_s:
+        return None
+    asked = f" ({asked_s:g} s asked for by Retry-After)" if asked_s else ""
+    return f"{LATE % max_late_s}: the next attempt would be {late_s:.0f} s after it came due{asked}: {error}"
 
 
 async def confirm(plugins: Plugins, conversation: dict[str, Any], f: Followup, timeout_s: float) -> bool | str | None:

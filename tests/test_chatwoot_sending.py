@@ -1,0 +1,102 @@
+"""Follow-ups posted into a local Chatwoot on a real port as Chatwoot answers, the service on a FakeClock: its rate
+limits' `Retry-After`, a token whose user is not a member of an inbox, a conversation resolved whose webhook was lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.clock import FakeClock
+from assistant.config import ChatwootConfig, Config, HooksConfig
+from assistant.followups.refusals import LATE
+from tests.fake_chatwoot import FakeChatwoot
+from tests.followup_harness import IDLE, T0, Harness
+from tests.helpers import replace_config
+
+TOKEN = "cw-sending-token"
+CHATWOOT = {"shop": "chatwoot-3", "conversation": "42", "customer": "501"}
+
+
+@pytest.fixture
+async def chatwoot() -> AsyncIterator[FakeChatwoot]:
+    fake = await FakeChatwoot(TOKEN).start()
+    yield fake
+    await fake.close()
+
+
+def chatwoot_config(send_config: Config, fake: FakeChatwoot, token: str = TOKEN, **followups: Any) -> Config:
+    hooks = HooksConfig(enabled=["chatwoot"], chatwoot=ChatwootConfig(url=fake.url))
+    config = dataclasses.replace(send_config, hooks=hooks, secrets={**send_config.secrets, "CHATWOOT_API_TOKEN": token})
+    return replace_config(config, "followups", **followups)
+
+
+async def idle(h: Harness, conversation: str = "42") -> None:
+    """The agent answers in Chatwoot conversation `conversation`, and the buyer goes quiet until it is due."""
+    await h.agent_says(**{**CHATWOOT, "conversation": conversation})
+    await h.advance(IDLE)
+
+
+async def test_chatwoot_retry_after_beyond_max_late_is_missed_at_once_not_sent_an_hour_late(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: Chatwoot (a proxy in front of its Rack::Attack) answered 429 with `Retry-After: 3600`; each wait was
+    # capped at a constant 600 s, and the closing went out 600 s late at the second attempt (up to 70 minutes late over
+    # eight), to a buyer long gone.
+    chatwoot.fail_next, chatwoot.retry_after = [429, 429], "3600"
+    h = await Harness(chatwoot_config(send_config, chatwoot), db_path, FakeClock(T0)).start()
+    try:
+        await idle(h)
+        [f] = h.followups()
+        assert f.state == "missed" and f.attempts == 1
+        assert (f.last_error or "").startswith(LATE % 900) and "3600 s asked for by Retry-After" in (f.last_error or "")
+        assert "HTTP 429 from Chatwoot: Retry later" in (f.last_error or "")
+        assert h.service.deliverer.in_flight == 0  # not waiting for anything
+        await h.advance(4000)
+        assert len(chatwoot.started) == 1 and chatwoot.followups("3", "42") == []
+    finally:
+        await h.stop()
+
+
+async def test_chatwoot_retry_after_is_waited_up_to_retry_after_max_s(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # The cap is a setting: Chatwoot's 429 asking for 240 s is tried again after retry_after_max_s (100 s) here.
+    chatwoot.fail_next, chatwoot.retry_after = [429], "240"
+    config = chatwoot_config(send_config, chatwoot, retry_after_max_s=100.0, backoff_max_s=10.0)
+    h = await Harness(config, db_path, FakeClock(T0)).start()
+    try:
+        await idle(h)
+        await h.advance(99)
+        assert len(chatwoot.started) == 1 and h.followups()[0].state == "pending"
+        await h.advance(1)
+        [f] = h.followups()
+        assert (f.state, f.attempts) == ("sent", 2) and len(chatwoot.followups("3", "42")) == 1
+    finally:
+        await h.stop()
+
+
+async def test_chatwoot_throttled_follow_up_is_missed_once_its_backoff_passes_max_late_s(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Rack::Attack's own 429 carries no Retry-After: the backoff is waited, and a follow-up still refused when its next
+    # attempt would come past max_late_s is given up (missed) rather than tried past it.
+    chatwoot.fail_next = [429] * 10
+    config = chatwoot_config(send_config, chatwoot, max_attempts=10, backoff_base_s=60.0, backoff_max_s=60.0,
+                             max_late_s=100.0)  # fmt: skip
+    h = await Harness(config, db_path, FakeClock(T0)).start()
+    try:
+        await idle(h)
+        for _ in range(4):
+            await h.advance(60)
+        [f] = h.followups()
+        assert f.state == "missed" and 2 <= f.attempts <= 3
+        assert (f.last_error or "").startswith(LATE % 100) and "Retry later" in (f.last_error or "")
+        assert "asked for by Retry-After" not in (f.last_error or "")
+        assert chatwoot.followups("3", "42") == []
+    finally:
+        await h.stop()

@@ -61,6 +61,9 @@ def with_emoji(text: str) -> str:
 
 # Chatwoot's 401 to an agent bot's token on any endpoint but messages#create (AccessTokenAuthHelper).
 BOTS_REFUSED = "not authorized for bots"
+# Chatwoot's 401 when the token's user may not see the conversation (`ConversationPolicy#show?` refused, answered by
+# RequestExceptionHandler): an agent who is no member of its inbox (nor of its team). The token works elsewhere.
+NOT_MEMBER = "You are not authorized to do this action"
 
 
 class ListingFailed(CannotConfirm):
@@ -98,10 +101,25 @@ def on_startup(config: Config) -> None:
         log.warning("%s not set and allow_unsigned is false: /v1/chatwoot refuses every payload", " / ".join(names))
 
 
+def inbox_of_shop(shop: str) -> str | None:
+    """The Chatwoot inbox id inside a shop id made by `shop_id` with `shop_by_inbox`, else None."""
+    parts = shop.split("-")
+    return parts[2] if len(parts) == 3 and account_of_shop(shop) is not None and parts[2].isdigit() else None
+
+
+def not_member(name: str, account: str, conversation: str, inbox: str | None) -> str:
+    """Why a token whose user is no member of a conversation's inbox cannot post there (its other inboxes work)."""
+    where = f"inbox {inbox}" if inbox is not None else f"the inbox of conversation {conversation}"
+    return (
+        f"{name} (the API token of Chatwoot account {account}) belongs to a user who is not a member of {where} (nor"
+        f" of the conversation's team): add that user to the inbox in Chatwoot, or use an agent bot's token"
+    )
+
+
 async def post_message(
-    config: Config, http: Outbound, account: str, conversation: str, body: dict[str, Any]
+    config: Config, http: Outbound, account: str, conversation: str, body: dict[str, Any], inbox: str | None = None
 ) -> DeliveryResult:
-    """Create a message in a Chatwoot conversation, with the account's token."""
+    """Create a message in a Chatwoot conversation (of `inbox`, when the shop says), with the account's token."""
     name = config.hooks.chatwoot.token_env(account)
     token = config.secret(name)
     if token is None:
@@ -119,6 +137,10 @@ async def post_message(
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT}; whether it was created is looked up first)")
     if result.status is not None and 300 <= result.status < 400:
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT})")
+    if result.status == 401 and NOT_MEMBER in result.error:  # this conversation's inbox only: final for it
+        return replace(
+            result, retryable=False, error=f"{not_member(name, account, conversation, inbox)}: {result.error}"
+        )
     if result.status == 401:  # a revoked or rotated token (or a bot's in another account): kept, not failed
         return replace(result, refused_credential=f"{name} (the API token of Chatwoot account {account})")
     if result.status == 404 and NOT_FOUND in result.error:  # the conversation was deleted: nobody to follow up
@@ -139,7 +161,8 @@ async def deliver_message(
         "private": False,
         "content_attributes": {FOLLOWUP_ATTRIBUTE: idempotency_key, "kind": kind},
     }
-    return await post_message(config, http, account, str(conversation["conversation"]), body)
+    shop = str(conversation["shop"])
+    return await post_message(config, http, account, str(conversation["conversation"]), body, inbox_of_shop(shop))
 
 
 @hookimpl
@@ -163,8 +186,9 @@ async def confirm_delivery(
             ) as resp:
                 if resp.status != 200:
                     detail = (await resp.text(errors="replace"))[:200]
-                    # A revoked or rotated token (any 401 but a bot's, whose token may never list): kept for it.
-                    revoked = resp.status == 401 and BOTS_REFUSED not in detail
+                    # A revoked or rotated token (any 401 but a bot's, whose token may never list, or one a member of
+                    # other inboxes only, which may never list this one's): kept for it.
+                    revoked = resp.status == 401 and BOTS_REFUSED not in detail and NOT_MEMBER not in detail
                     raise ListingFailed(
                         f"HTTP {resp.status} listing Chatwoot messages: {detail}",
                         final=resp.status in (401, 403),

@@ -91,6 +91,17 @@ async def test_confirm_raises_for_an_agent_bot_token(db_path: Path) -> None:
         await fake.close()
 
 
+async def test_confirm_raises_for_a_user_not_in_the_conversations_inbox_without_holding_the_token(
+    fake: FakeChatwoot, db_path: Path
+) -> None:
+    # Found: Chatwoot's 401 "You are not authorized to do this action" (the token's user is no member of the inbox)
+    # was taken for a revoked token, which held every follow-up of the account for it.
+    fake.members = {TOKEN: {8}}
+    with pytest.raises(chatwoot.ListingFailed, match="You are not authorized to do this action") as refused:
+        await ask(cw_config(db_path, fake.url), "42", "fu-5", 0)
+    assert refused.value.final and refused.value.credential is None  # it may never list this inbox's; it works
+
+
 async def test_deliver_uses_each_accounts_own_token(db_path: Path) -> None:
     # Found: one api_token_env for every account; an agent bot belongs to one account, and Chatwoot refused its
     # token in the second (401 "Bot is not authorized to access this account"): that shop got no follow-ups.

@@ -100,3 +100,31 @@ async def test_chatwoot_throttled_follow_up_is_missed_once_its_backoff_passes_ma
         assert chatwoot.followups("3", "42") == []
     finally:
         await h.stop()
+
+
+async def test_chatwoot_token_of_a_user_not_in_an_inbox_fails_that_inbox_only_naming_it(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: an agent's token whose user is a member of inbox 8 only was refused in inbox 7's conversation (Chatwoot's
+    # 401 "You are not authorized to do this action"), and the service held the token as revoked: an error that it was
+    # refused, /readyz listing it, the follow-up kept until too late then missed for a "refused credential", while the
+    # same token went on sending into inbox 8 (each success saying the token was "accepted again").
+    chatwoot.members = {TOKEN: {8}}
+    chatwoot.inbox_of = {"42": 7, "43": 8}
+    h = await Harness(chatwoot_config(send_config, chatwoot), db_path, FakeClock(T0)).start()
+    try:
+        await h.agent_says(**{**CHATWOOT, "shop": "chatwoot-3-7"})
+        await h.agent_says(**{**CHATWOOT, "shop": "chatwoot-3-8", "conversation": "43"})
+        await h.advance(IDLE)
+        counts = await h.service.deliverer.counts()
+        by_conversation = {f.conversation: f for f in h.followups()}
+    finally:
+        await h.stop()
+    refused, sent = by_conversation["42"], by_conversation["43"]
+    error = refused.last_error or ""
+    assert (refused.state, refused.attempts) == ("failed", 1)
+    assert "not a member of inbox 7" in error and "CHATWOOT_API_TOKEN" in error
+    assert "You are not authorized to do this action" in error
+    assert sent.state == "sent" and len(chatwoot.followups("3", "43")) == 1
+    assert chatwoot.followups("3", "42") == []
+    assert "credentials_refused" not in counts  # the token is not revoked: it sends into inbox 8

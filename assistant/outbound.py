@@ -43,6 +43,10 @@ class DeliveryResult:
     retry_after_s: float | None = None  # the receiver's `Retry-After` (a 429's or a 503's): no retry before it
     # The conversation no longer exists on the platform (Chatwoot: deleted, 404): nobody to follow up, a cancel.
     gone: bool = False
+    # The conversation is resolved or snoozed on the platform (Chatwoot, looked at before posting): a cancel.
+    closed: bool = False
+    # Nothing was posted (a look before it could not be made): nothing to look for before another attempt.
+    unposted: bool = False
     # The credential the receiver refused (its env var and whose it is; Chatwoot: a revoked or rotated token, 401):
     # the follow-up is kept and tried again, not failed, until it is too late to send.
     refused_credential: str | None = None
@@ -94,6 +98,9 @@ class Outbound:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        # Reads a receiver refused a credential for good (Chatwoot: a bot's token may not show a conversation): not
+        # asked again by this application.
+        self.refused_reads: set[str] = set()
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session (created on the running loop the first time it is needed)."""

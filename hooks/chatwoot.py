@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
 from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
 from assistant.i18n import _
-from assistant.outbound import Outbound
+from assistant.outbound import Outbound, retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ BOTS_REFUSED = "not authorized for bots"
 # Chatwoot's 401 when the token's user may not see the conversation (`ConversationPolicy#show?` refused, answered by
 # RequestExceptionHandler): an agent who is no member of its inbox (nor of its team). The token works elsewhere.
 NOT_MEMBER = "You are not authorized to do this action"
+CLOSED_STATUSES = ("resolved", "snoozed")  # a conversation the agents set aside: no follow-up goes into it
 
 
 class ListingFailed(CannotConfirm):
@@ -72,8 +74,52 @@ class ListingFailed(CannotConfirm):
 
 
 def messages_url(config: Config, account: str, conversation: str) -> str:
+    return f"{conversation_url(config, account, conversation)}/messages"
+
+
+def conversation_url(config: Config, account: str, conversation: str) -> str:
     base = config.hooks.chatwoot.url.rstrip("/")
-    return f"{base}/api/v1/accounts/{account}/conversations/{conversation}/messages"
+    return f"{base}/api/v1/accounts/{account}/conversations/{conversation}"
+
+
+async def look(
+    config: Config, http: Outbound, account: str, conversation: str, timeout_s: float
+) -> DeliveryResult | None:
+    """Whether a follow-up may be posted into the conversation now, by its status in Chatwoot (one GET, at send time):
+    a result when it may not (resolved or snoozed there, its webhook lost: `closed`; Chatwoot throttled or failing:
+    nothing posted, tried again), else None (open or pending; this token may not look, an agent bot's; Chatwoot
+    refused it otherwise, and the create meets the same refusal and is read as ever; or no answer in time, and a slow
+    Chatwoot that creates it late is asked as after any attempt timed out)."""
+    name = config.hooks.chatwoot.token_env(account)
+    token = config.secret(name)
+    url = conversation_url(config, account, conversation)
+    if token is None or name in http.refused_reads:
+        return None
+    where = f"Chatwoot, looking at conversation {conversation} before posting"
+    try:
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with http.session().get(
+            url, headers={"api_access_token": token}, timeout=timeout, allow_redirects=False
+        ) as resp:
+            text = await resp.text(errors="replace")
+            if resp.status == 401 and BOTS_REFUSED in text:  # an agent bot's token: it may never look
+                http.refused_reads.add(name)
+                return None
+            if resp.status == 429 or resp.status >= 500:
+                result = DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {where}: {text[:200]}")
+                return replace(result, retry_after_s=retry_after_s(resp.headers.get("Retry-After")), unposted=True)
+            if resp.status != 200:
+                return None
+            try:
+                status = json.loads(text).get("status")
+            except (ValueError, AttributeError):
+                return None  # not Chatwoot's JSON (a proxy's page): the create's answer says what it is
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # a slow Chatwoot may still create it: posted
+        log.info("%s from %s: posted without it", type(exc).__name__, where)
+        return None
+    if status not in CLOSED_STATUSES:
+        return None
+    return DeliveryResult(False, status=200, error=f"Chatwoot shows conversation {conversation} {status}", closed=True)
 
 
 @hookimpl
@@ -117,7 +163,14 @@ def not_member(name: str, account: str, conversation: str, inbox: str | None) ->
 
 
 async def post_message(
-    config: Config, http: Outbound, account: str, conversation: str, body: dict[str, Any], inbox: str | None = None
+    config: Config,
+    http: Outbound,
+    account: str,
+    conversation: str,
+    body: dict[str, Any],
+    inbox: str | None = None,
+    *,
+    timeout_s: float | None = None,
 ) -> DeliveryResult:
     """Create a message in a Chatwoot conversation (of `inbox`, when the shop says), with the account's token."""
     name = config.hooks.chatwoot.token_env(account)
@@ -127,9 +180,8 @@ async def post_message(
     url = messages_url(config, account, conversation)
     data = json.dumps(body, ensure_ascii=False).encode()
     headers = {"api_access_token": token, "Content-Type": "application/json"}
-    result, answer = await http.post_json(
-        url, data, headers, timeout_s=config.followups.delivery_timeout_s, peer="Chatwoot"
-    )
+    timeout_s = config.followups.delivery_timeout_s if timeout_s is None else timeout_s
+    result, answer = await http.post_json(url, data, headers, timeout_s=timeout_s, peer="Chatwoot")
     if result.ok and not (isinstance(answer, dict) and "id" in answer):  # Chatwoot answers the message it made
         error = f"Chatwoot answered {result.status} with JSON that is no message: {answer!r}"[:300]
         result = DeliveryResult(False, True, result.status, error, unknown=True)
@@ -161,8 +213,16 @@ async def deliver_message(
         "private": False,
         "content_attributes": {FOLLOWUP_ATTRIBUTE: idempotency_key, "kind": kind},
     }
-    shop = str(conversation["shop"])
-    return await post_message(config, http, account, str(conversation["conversation"]), body, inbox_of_shop(shop))
+    shop, conversation_id = str(conversation["shop"]), str(conversation["conversation"])
+    # A resolve whose webhook was lost: Chatwoot creates the message all the same (and the channel sends it), so the
+    # conversation is looked at first, with half the attempt's time at most (a slow Chatwoot leaves the rest to it).
+    started = time.monotonic()
+    limit_s = config.followups.delivery_timeout_s
+    refused = await look(config, http, account, conversation_id, limit_s / 2)
+    if refused is not None:
+        return refused
+    left_s = max(limit_s / 2, limit_s - (time.monotonic() - started))
+    return await post_message(config, http, account, conversation_id, body, inbox_of_shop(shop), timeout_s=left_s)
 
 
 @hookimpl

@@ -173,7 +173,9 @@ async def test_chatwoot_bot_token_follow_up_refused_once_is_sent_again(
         service.stop()
     assert [row[:2] for row in followup_rows(service.db)] == [("sent", 3)]
     assert len(bot_chatwoot.followups("3", "42")) == 1
-    assert bot_chatwoot.refused == []  # nothing asked that a bot may not ask
+    assert bot_chatwoot.lists == 0  # never asked to list, which a bot may not
+    # The look at the conversation before posting, refused to a bot once: not asked again.
+    assert bot_chatwoot.refused == [(401, "Access to this endpoint is not authorized for bots")]
 
 
 async def test_chatwoot_bot_token_follow_up_created_after_a_timeout_is_recorded_sent_once(

@@ -13,7 +13,7 @@ import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import ChatwootConfig, Config, HooksConfig
-from assistant.followups.refusals import LATE
+from assistant.followups.refusals import LATE, WAS_CLOSED
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
 from tests.helpers import replace_config
@@ -128,3 +128,47 @@ async def test_chatwoot_token_of_a_user_not_in_an_inbox_fails_that_inbox_only_na
     assert sent.state == "sent" and len(chatwoot.followups("3", "43")) == 1
     assert chatwoot.followups("3", "42") == []
     assert "credentials_refused" not in counts  # the token is not revoked: it sends into inbox 8
+
+
+async def test_chatwoot_follow_up_into_a_conversation_resolved_whose_webhook_was_lost_is_cancelled(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: an agent resolved the conversation in Chatwoot and its `conversation_status_changed` never came; Chatwoot
+    # created the closing in the resolved conversation all the same, and its channel sent it to the buyer the agents
+    # had let go (whose answer then reopens the conversation).
+    h = await Harness(chatwoot_config(send_config, chatwoot), db_path, FakeClock(T0)).start()
+    try:
+        await h.agent_says(**CHATWOOT)
+        await h.agent_says(**{**CHATWOOT, "conversation": "43"})
+        chatwoot.statuses["42"] = "resolved"  # its webhook lost
+        await h.advance(IDLE)
+        by_conversation = {f.conversation: f for f in h.followups()}
+    finally:
+        await h.stop()
+    assert (by_conversation["42"].state, by_conversation["42"].last_error) == ("cancelled", WAS_CLOSED)
+    assert chatwoot.followups("3", "42") == [] and chatwoot.statuses["42"] == "resolved"
+    assert by_conversation["43"].state == "sent" and len(chatwoot.followups("3", "43")) == 1  # open: sent
+    assert chatwoot.looks == 2 and chatwoot.refused == []  # one look each, at send time
+
+
+async def test_chatwoot_follow_up_with_a_bot_token_is_sent_after_one_refused_look(
+    send_config: Config, db_path: Path
+) -> None:
+    # An agent bot's token may not show a conversation (Chatwoot: "not authorized for bots"): the look is refused once
+    # and not asked again by this process; the follow-ups go out as before.
+    bot = await FakeChatwoot(TOKEN, bot=True).start()
+    h = await Harness(chatwoot_config(send_config, bot), db_path, FakeClock(T0)).start()
+    try:
+        await h.agent_says(**CHATWOOT)
+        await h.agent_says(**{**CHATWOOT, "conversation": "43"})
+        await h.advance(IDLE)
+        looked = list(bot.refused)  # the two looks started together: each refused
+        await idle(h, "44")
+        states = [f.state for f in h.followups()]
+    finally:
+        await h.stop()
+        await bot.close()
+    assert states == ["sent", "sent", "sent"]
+    assert [len(bot.followups("3", c)) for c in ("42", "43", "44")] == [1, 1, 1]
+    assert set(looked) == {(401, "Access to this endpoint is not authorized for bots")} and len(looked) <= 2
+    assert bot.refused == looked  # learned: not asked again

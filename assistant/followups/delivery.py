@@ -36,6 +36,7 @@ from assistant.followups.jobs import Job, LeftPending, auto_event_id, backoff_ms
 from assistant.followups.refusals import (
     NOT_POSTED_AGAIN,
     TOO_LATE,
+    WAS_CLOSED,
     CredentialRefused,
     FinalRefusal,
     Refusals,
@@ -350,9 +351,10 @@ class Deliverer:
                 log.info("follow-up %s (%s) sent to %s/%s, attempt %d", f.id, f.kind, f.shop, f.conversation, attempts)
                 return
             last_error = result.error or "failed"
-            if result.gone:  # nobody to follow up: a cancel, not an error to chase
-                log.info("follow-up %s cancelled: %s (%s)", f.id, GONE, last_error)
-                await self._finish(job, f, "cancelled", attempts, GONE)
+            if result.gone or result.closed:  # nobody to follow up, or set aside there: a cancel, not an error
+                why = GONE if result.gone else WAS_CLOSED
+                log.info("follow-up %s cancelled: %s (%s)", f.id, why, last_error)
+                await self._finish(job, f, "cancelled", attempts, why)
                 return
             if result.refused_credential is not None:  # an error status: nothing was created, nothing to ask
                 unknown = False
@@ -360,7 +362,7 @@ class Deliverer:
                     continue
                 return
             # Answered with an error status, the platform created nothing: the next attempt needs no question.
-            unknown = result.unknown or result.status is None or result.status in GATEWAY_STATUSES
+            unknown = not result.unposted and (result.unknown or result.status in (None, *GATEWAY_STATUSES))
             ended_ms = self.clock.now_ms() if unknown else None
             final = not result.retryable or attempts >= self.settings.max_attempts
             log.warning(

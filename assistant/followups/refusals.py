@@ -17,6 +17,7 @@ from typing import Any
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
 from assistant.hookspecs import CannotConfirm, Followup
+from assistant.i18n import N_
 from assistant.plugins import Plugins
 from assistant.writer import Writer
 
@@ -38,6 +39,9 @@ TOO_LATE = "its credential was refused until more than late_grace_s after it cam
 NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
 # Why a follow-up was given up while the platform refused it or asked to wait (`last_error`; the last answer follows).
 LATE = "not delivered within max_late_s (%gs) of coming due: too late to send"
+# The platform shows the conversation resolved (or snoozed) though no closure reached the log (Chatwoot's webhook was
+# lost): a closing posted there would reach a buyer the agents let go (and any answer of theirs reopens it).
+WAS_CLOSED = N_("the conversation was resolved or snoozed on the chat platform before it was delivered")
 
 
 class FinalRefusal(str):

@@ -13,6 +13,7 @@ import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import ChatwootConfig, Config, HooksConfig
+from assistant.followups.delivery import SUPERSEDED
 from assistant.followups.refusals import LATE, WAS_CLOSED
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
@@ -172,3 +173,21 @@ async def test_chatwoot_follow_up_with_a_bot_token_is_sent_after_one_refused_loo
     assert [len(bot.followups("3", c)) for c in ("42", "43", "44")] == [1, 1, 1]
     assert set(looked) == {(401, "Access to this endpoint is not authorized for bots")} and len(looked) <= 2
     assert bot.refused == looked  # learned: not asked again
+
+
+async def test_chatwoot_follow_up_still_retrying_when_the_next_one_comes_due_is_dropped_not_sent_after_it(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: with two follow-ups per idle period, the first was throttled (429, Retry-After 400 s) and the second came
+    # due 300 s after it and went out; the first followed 100 s later: the buyer read them in the wrong order.
+    chatwoot.fail_next, chatwoot.retry_after = [429], "400"
+    h = await Harness(chatwoot_config(send_config, chatwoot, max_followups_per_idle=2), db_path, FakeClock(T0)).start()
+    try:
+        await idle(h)
+        await h.advance(IDLE)
+        await h.advance(400)
+        first, second = h.followups()
+    finally:
+        await h.stop()
+    assert (first.state, first.last_error) == ("cancelled", SUPERSEDED)
+    assert second.state == "sent" and chatwoot.followups("3", "42") == [second.id]

@@ -61,6 +61,7 @@ NO_HOOK = N_("no deliver_message hook handled it (enable one in [hooks] enabled)
 CUSTOMER_WROTE = N_("the customer wrote before it was delivered")  # why a delivery was cancelled
 AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle period is over: a new one has begun
 CLOSED = N_("the conversation was closed before it was delivered")
+SUPERSEDED = N_("the conversation's next follow-up came due before it was delivered")  # sent after it, out of order
 # A payment reminder whose order was paid (or closed) meanwhile: asking to pay would be wrong.
 ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
 # The platform no longer has the conversation (Chatwoot: deleted, 404): nothing went wrong that anyone must chase.
@@ -130,6 +131,12 @@ class Deliverer:
         if followup.id in self._jobs:
             return
         job = Job(followup, cancel_requested=cancel, settle_as=settle_as)
+        # Two of one conversation (the next due while one waits to retry; both resumed): the later goes, not both.
+        for other in [o for o in self._jobs.values() if o.key == job.key]:
+            earlier = other if other.followup.fired_ms <= followup.fired_ms else job
+            self._drop(earlier, earlier.cancel_requested or SUPERSEDED)
+            if earlier is other and other.task is not None:
+                job.after.append(other.task)
         self._jobs[followup.id] = job
         self.active += 1
         job.task = self.tasks.spawn(self._run(job), name=f"deliver {followup.id}")
@@ -139,9 +146,14 @@ class Deliverer:
         waiting to retry (of `kind` only, when given)."""
         for job in self._jobs.values():
             if job.key == key and (kind is None or job.followup.kind == kind):
-                job.cancel_requested = reason
-                if job.wake is not None and not job.wake.done():
-                    job.wake.set_result(None)
+                self._drop(job, reason)
+
+    @staticmethod
+    def _drop(job: Job, reason: str) -> None:
+        """Settle `job` without another attempt (an attempt in flight runs to its end), for `reason`."""
+        job.cancel_requested = reason
+        if job.wake is not None and not job.wake.done():
+            job.wake.set_result(None)
 
     async def counts(self) -> dict[str, int]:
         """What `/readyz` shows of follow-ups: pending now (in the database, every instance's), and since the
@@ -274,6 +286,8 @@ class Deliverer:
         unknown = attempts > 0 and f.outcome_unknown  # an attempt was made, and whether it arrived is not known
         ended_ms: int | None = None  # when this instance saw its own attempt of unknown outcome end
         hold_ms = self.held.pop(f.id, 0)  # resumed by a start: no post before the messages held back meanwhile came
+        if job.after:  # an earlier follow-up of the conversation, dropped: its attempt in flight ends first
+            await asyncio.wait(job.after)
         if f.id in self._handed:  # the platform took it, and a locked database kept its record: record it now
             await self._record_sent(job, f, self._handed[f.id])
             log.info("follow-up %s: taken by the platform at attempt %d, recorded sent", f.id, self._handed[f.id])

@@ -44,6 +44,7 @@ class Job:
     attempting: bool = False  # an attempt is in flight
     busy: int = 0  # its reads and writes that met a locked database
     held_for: str | None = None  # the credential the platform refused at its last attempt (kept, tried again)
+    after: list[asyncio.Task[None]] = field(default_factory=list, repr=False)  # an earlier one's, dropped: ends first
 
     @property
     def key(self) -> Key:

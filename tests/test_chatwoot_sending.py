@@ -14,7 +14,8 @@ import pytest
 from assistant.clock import FakeClock
 from assistant.config import ChatwootConfig, Config, HooksConfig
 from assistant.followups.delivery import SUPERSEDED
-from assistant.followups.refusals import LATE, WAS_CLOSED
+from assistant.followups.refusals import LATE, WAS_CLOSED, too_late
+from assistant.hookspecs import Followup
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
 from tests.helpers import replace_config
@@ -191,3 +192,16 @@ async def test_chatwoot_follow_up_still_retrying_when_the_next_one_comes_due_is_
         await h.stop()
     assert (first.state, first.last_error) == ("cancelled", SUPERSEDED)
     assert second.state == "sent" and chatwoot.followups("3", "42") == [second.id]
+
+
+def test_too_late_before_any_attempt_names_no_platform_answer() -> None:
+    # Found: a follow-up given up before its first attempt (resumed by a start past max_late_s) was recorded with
+    # "…after it came due: None", as if the platform had answered "None".
+    f = Followup(
+        id="fu-1", shop="chatwoot-3", conversation="42", customer="501", agent="小美", kind="followup",
+        phrase_id="fu.new", text="感谢光临", mode="send", state="pending", attempts=0, last_error=None, armed_seq=1,
+        due_ms=T0, fired_ms=T0, updated_ms=T0,
+    )  # fmt: skip
+    why = too_late(f, T0 + 1_000_000, 900, None)
+    assert why == f"{LATE % 900}: the next attempt would be 1000 s after it came due"
+    assert too_late(f, T0 + 900_000, 900, None) is None

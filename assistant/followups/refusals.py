@@ -136,7 +136,8 @@ def too_late(f: Followup, at_ms: int, max_late_s: float, error: str | None, aske
     if late_s <= max_late_s:
         return None
     asked = f" ({asked_s:g} s asked for by Retry-After)" if asked_s else ""
-    return f"{LATE % max_late_s}: the next attempt would be {late_s:.0f} s after it came due{asked}: {error}"
+    last = f": {error}" if error else ""  # the platform's last answer, if an attempt was made
+    return f"{LATE % max_late_s}: the next attempt would be {late_s:.0f} s after it came due{asked}{last}"
 
 
 async def confirm(plugins: Plugins, conversation: dict[str, Any], f: Followup, timeout_s: float) -> bool | str | None:

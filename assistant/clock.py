@@ -126,6 +126,37 @@ class QuietHours:
         return int(end.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class ServiceHours:
+    """The span of each local day a shop's agents are on duty ("09:00-23:00", may cross midnight, "24:00" for the end
+    of the day): a buyer's wait runs only while it is open (docs/kpi.md, "Service hours")."""
+
+    open: clocktime
+    close: clocktime
+
+    @classmethod
+    def parse(cls, text: str) -> ServiceHours | None:
+        """ "09:00-23:00" → ServiceHours; "" → None (always open); anything else raises ValueError."""
+        if re.fullmatch(r"\s*0?0:00\s*-\s*24:00\s*", text):  # the whole day
+            return None
+        span = QuietHours.parse(re.sub(r"-\s*24:00\s*$", "-00:00", text))
+        return None if span is None else cls(span.start, span.end)
+
+    def spans(self, day: date, tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
+        """Epoch ms of the openings and closings of the day before `day`, `day` and the day after (a day's report
+        reads replies until the end of the next, and a span of the day before may reach past midnight)."""
+        out = []
+        for back in (-1, 0, 1):
+            opening = day + timedelta(days=back)
+            closing = opening if self.open < self.close else opening + timedelta(days=1)
+            out.append((_at(opening, self.open, tz), _at(closing, self.close, tz)))
+        return tuple(out)
+
+
+def _at(day: date, at: clocktime, tz: ZoneInfo) -> int:
+    return int(datetime.combine(day, at, tzinfo=tz).timestamp() * 1000)
+
+
 def _local(ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 

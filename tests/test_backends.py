@@ -17,7 +17,7 @@ from assistant.config import load_config
 from assistant.kpi import metrics, report
 from assistant.kpi.simulate import simulate
 from tests.pgcluster import Cluster
-from tests.test_kpi_properties import START, _report, _write, logs
+from tests.test_kpi_properties import HOURS, START, _report, _write, logs
 
 DAY = date(2026, 11, 20)
 
@@ -55,13 +55,19 @@ def _said(customer: str, conv: int, ts: int, agent: str | None, text: str = "在
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-@given(plan=logs, now_offset=st.integers(0, 3 * 86_400_000))
+@given(plan=logs, now_offset=st.integers(0, 3 * 86_400_000), hours=HOURS)
 # Ties of one millisecond: an unanswered burst's first message (its agent owns it) and the slow list's order (other
 # words: the same words again at once are a copy, docs/kpi.md rule 17).
-@example(plan=[_said("u1", 1, START + 7_200_000, "A"), _said("u1", 1, START + 7_200_000, None, "有货吗")], now_offset=0)
-@example(plan=[_said("u2", 0, START + 7_200_000, None), _said("u1", 0, START + 7_200_000, None)], now_offset=0)
+@example(
+    plan=[_said("u1", 1, START + 7_200_000, "A"), _said("u1", 1, START + 7_200_000, None, "有货吗")],
+    now_offset=0,
+    hours="",
+)
+@example(
+    plan=[_said("u2", 0, START + 7_200_000, None), _said("u1", 0, START + 7_200_000, None)], now_offset=0, hours=""
+)
 def test_backends_kpi_figures_agree_on_random_logs(
-    pg_cluster: Cluster, plan: list[dict[str, Any]], now_offset: int
+    pg_cluster: Cluster, plan: list[dict[str, Any]], now_offset: int, hours: str
 ) -> None:
     postgres = pg_cluster.database("p")
     try:
@@ -72,8 +78,8 @@ def test_backends_kpi_figures_agree_on_random_logs(
             now = START + now_offset
             for parallel in (False, True):
                 on_sqlite, on_postgres = (
-                    _report(lite, now, parallel=parallel),
-                    _report(postgres, now, parallel=parallel),
+                    _report(lite, now, parallel=parallel, hours=hours),
+                    _report(postgres, now, parallel=parallel, hours=hours),
                 )
                 assert on_postgres == on_sqlite
     finally:

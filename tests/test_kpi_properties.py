@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import fields
 from fractions import Fraction
@@ -109,9 +110,14 @@ def _write(path: store.Location, plan: list[dict[str, Any]]) -> None:
     conn.close()
 
 
-def _report(path: store.Location, now: int, *, parallel: bool) -> metrics.ShopReport:
+# Service hours: none (always open), a day's, and a span across midnight (docs/kpi.md, "Service hours").
+HOURS = st.sampled_from(("", "09:00-23:00", "20:00-02:00"))
+
+
+def _report(path: store.Location, now: int, *, parallel: bool, hours: str = "") -> metrics.ShopReport:
+    config = dataclasses.replace(CONFIG, shop=dataclasses.replace(CONFIG.shop, service_hours=hours))
     (found,) = metrics.build_reports(
-        lambda: store.connect(path, readonly=True), CONFIG, D, shop=SHOP, now_ms=now, parallel=parallel
+        lambda: store.connect(path, readonly=True), config, D, shop=SHOP, now_ms=now, parallel=parallel
     )
     return found
 
@@ -121,13 +127,13 @@ def _ratio(num: int, den: int, digits: int) -> float | None:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=logs, now_offset=st.integers(0, 6 * 86_400_000))
-def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offset: int) -> None:
+@given(plan=logs, now_offset=st.integers(0, 6 * 86_400_000), hours=HOURS)
+def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offset: int, hours: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.db"
         _write(path, plan)
         now = START + now_offset
-        r = _report(path, now, parallel=False)
+        r = _report(path, now, parallel=False, hours=hours)
         team, rows = r.team, r.agents
         for key in COUNT_KEYS:
             assert getattr(team.tally, key) == sum(getattr(row.tally, key) for row in rows), key
@@ -138,6 +144,7 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
             "ordered",
             "paid",
             "slow_responses",
+            "after_hours",
             "customer_messages",
             "agent_messages",
             "short_replies",
@@ -166,14 +173,14 @@ def test_kpi_team_is_the_sum_of_its_agents(plan: list[dict[str, Any]], now_offse
             a = row.tally
             assert a.served <= a.consulted and a.inquiries <= a.consulted
             assert a.paid <= a.ordered <= a.inquiries
-            assert a.bursts >= a.responses and a.bursts >= a.slow_responses
+            assert a.bursts >= a.responses and a.bursts >= a.slow_responses and a.bursts >= a.after_hours
             if now >= metrics.credit_window(D, TZ)[2]:  # before the horizon a customer may still be waiting
                 assert a.responses + a.slow_responses >= a.bursts
             assert a.followups_recovered <= a.followups_sent
             assert a.first_responses <= a.consulted * 2  # at most one per conversation, two per customer here
         assert r.pending == (now < metrics.final_ms(D, CONFIG))  # the payment window after the end of D+1
         _check_totals(path, team.tally)
-        parallel = _report(path, now, parallel=True)
+        parallel = _report(path, now, parallel=True, hours=hours)
         assert {row.agent: row.tally for row in parallel.agents} == {row.agent: row.tally for row in rows}
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from assistant.clock import ServiceHours
 from assistant.events import clean_name, shows
 from assistant.i18n import _
 
@@ -182,6 +183,7 @@ def check(config: Config) -> None:
     if built_in := sorted(set(config.phrases.variables) & BUILT_IN_VARIABLES):  # set elsewhere: [shop] name …
         raise ConfigError(_("%(key)s: %(names)s is a built-in variable of phrases, filled by the assistant", key="[phrases.variables]", names="、".join(built_in)))  # fmt: skip
     _check_shops(config)
+    _check_service_hours(config)
     _check_hook_secrets(config)
     if config.ui.language not in ("zh_CN", "en"):
         raise ConfigError(_expected("[ui] language", ("zh_CN", "en"), config.ui.language))
@@ -207,7 +209,8 @@ def _check_shops(config: Config) -> None:
     """Per-shop tables are keyed by shop ids as events give them (trimmed, as the log keeps them): a key that no
     event could match, or a shop layer that is also a shared one (its phrases would be everyone's), is refused."""
     shared = {config.resolve(p) for p in paths(config.phrases.path)}
-    for table, keys in (("[shop.names]", config.shop.names), ("[phrases.shops]", config.phrases.shops)):
+    tables = (("[shop.names]", config.shop.names), ("[shop.shop_service_hours]", config.shop.shop_service_hours))
+    for table, keys in (*tables, ("[phrases.shops]", config.phrases.shops)):
         for shop in keys:
             if clean_name(shop) != shop or not shows(shop):
                 raise ConfigError(_("%(key)s: a shop id as events give it, without spaces around it or invisible characters, got %(value)s", key=table, value=repr(shop)))  # fmt: skip
@@ -221,6 +224,17 @@ def _check_shops(config: Config) -> None:
             raise ConfigError(_("%(key)s: at least one directory, and no empty name", key=f"[phrases.shops] {shop}"))
         if both := [d for d in paths(dirs) if config.resolve(d) in shared]:
             raise ConfigError(_("%(key)s: %(dir)s is also in [phrases] path (shared by every shop)", key=f"[phrases.shops] {shop}", dir=both[0]))  # fmt: skip
+
+
+def _check_service_hours(config: Config) -> None:
+    """`[shop] service_hours` and each shop's own: a span of the day, written HH:MM-HH:MM, or "" (always open)."""
+    spans = [("[shop] service_hours", config.shop.service_hours)]
+    spans += [(f"[shop.shop_service_hours] {shop}", text) for shop, text in config.shop.shop_service_hours.items()]
+    for key, text in spans:
+        try:
+            ServiceHours.parse(text)
+        except ValueError as exc:
+            raise ConfigError(_("%(key)s: %(error)s (such as '09:00-23:00', or '' for always open)", key=key, error=exc)) from None  # fmt: skip
 
 
 def _check_hook_secrets(config: Config) -> None:

@@ -18,13 +18,13 @@ from typing import Any, NamedTuple, Required, TypedDict
 from zoneinfo import ZoneInfo
 
 from assistant import store
-from assistant.clock import day_bounds
+from assistant.clock import ServiceHours, day_bounds
 from assistant.config import Config
 from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.daylog.stamps import Stamps
 from assistant.events import ORDER_TYPES
-from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, waited_too_long
+from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, Spans, after_hours, open_wait_ms, waited_too_long
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
@@ -51,7 +51,8 @@ class Item(TypedDict, total=False):
     customer_type: str | None
     suggestions: list[SuggestionNote]
     suggestion_used: bool | None
-    response_s: float | None
+    response_s: float | None  # within the shop's service hours ([shop] service_hours)
+    after_hours: bool  # a burst begun while the shop was closed: it waits from the opening
     slow: bool
     unanswered: bool
     short: bool
@@ -90,6 +91,7 @@ class Rules:
     slow_response_ms: int = 60_000
     recovery_window_ms: int = 1_800_000
     payment_window_ms: int = 72 * 3_600_000  # [kpi] payment_window_hours: a later payment or refund counts nowhere
+    hours: Callable[[str], ServiceHours | None] = lambda shop: None  # a shop's service hours (None: always open)
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
@@ -98,7 +100,13 @@ class Rules:
             int(config.kpi.slow_response_s * 1000),
             config.kpi.recovery_window_s * 1000,
             round(config.kpi.payment_window_hours * 3_600_000),
+            config.shop.hours_of,
         )
+
+    def spans(self, shop: str, day: date) -> Spans | None:
+        """The shop's service hours around `day`, as the report reads them (None: always open)."""
+        hours = self.hours(shop)
+        return None if hours is None else hours.spans(day, self.tz)
 
     @property
     def lookahead_ms(self) -> int:
@@ -163,7 +171,7 @@ def iter_items(
         with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
             unchecked = _archived_shops(conn, query.day)
             settled = _Settled(end_ms, window["late"], now_ms)
-            yield from _annotate(threads, settled, rules, Stamps(rules.tz), query.mask, unchecked)
+            yield from _annotate(threads, settled, rules, Stamps(rules.tz), query.mask, unchecked, query.day)
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
@@ -441,6 +449,7 @@ def _annotate(
     clock: Stamps,
     mask: bool,
     unchecked: frozenset[str],
+    day: date,
 ) -> Iterator[Item]:
     """Items with their annotations, each released once nothing later in its conversation can change it.
 
@@ -452,11 +461,14 @@ def _annotate(
     slow_ms = rules.slow_response_ms
     window_ms = rules.recovery_window_ms
     iso = clock.iso
+    spans: dict[str, Spans | None] = {}
     for shop, conversation, rows in threads:
-        checked = shop not in unchecked
+        if shop not in spans:
+            spans[shop] = rules.spans(shop, day)
         yield from _settle(
-            shop, conversation, rows, settled, slow_ms, window_ms, rules.payment_window_ms, iso, mask, checked
-        )
+            shop, conversation, rows, settled, slow_ms, window_ms, rules.payment_window_ms, iso, mask,
+            shop not in unchecked, spans[shop],
+        )  # fmt: skip
 
 
 def _settle(
@@ -470,6 +482,7 @@ def _settle(
     iso: Callable[[int], str],
     mask: bool,
     checked: bool,
+    spans: Spans | None = None,
 ) -> Iterator[Item]:
     buffer: list[Item] = []
     waiting = 0
@@ -491,8 +504,9 @@ def _settle(
             waiting -= len(followups) - len(kept)
             followups = kept
         if kind == "late_reply":  # after the lookahead: it answers the burst still waiting, if one is
-            if burst is not None:
-                burst["response_s"], burst["slow"] = (ts_ms - burst["ts_ms"]) / 1000, True
+            if burst is not None:  # slow, unless the shop was closed most of that time
+                waited = open_wait_ms(burst["ts_ms"], ts_ms, spans)
+                burst["response_s"], burst["slow"] = waited / 1000, waited > slow_ms
                 burst = None
                 waiting -= 1
             continue
@@ -516,7 +530,7 @@ def _settle(
             followups = []
         elif kind == "message" and sender == "agent":
             if burst is not None:
-                waited = ts_ms - burst["ts_ms"]
+                waited = open_wait_ms(burst["ts_ms"], ts_ms, spans)
                 burst["response_s"] = waited / 1000
                 burst["slow"] = waited > slow_ms
                 burst = None
@@ -546,6 +560,8 @@ def _settle(
                     item["response_s"] = None
                     item["slow"] = False
                     item["unanswered"] = False
+                    if after_hours(ts_ms, spans):
+                        item["after_hours"] = True
                     waiting += 1
                 if notes and not copy:
                     offered = item
@@ -592,6 +608,6 @@ def _settle(
             yield item
     if burst is not None:  # nobody answered by the horizon, or by now: slow once it has waited too long
         burst["unanswered"] = burst["slow"] = waited_too_long(
-            burst["ts_ms"], settled.now_ms, settled.horizon_ms, slow_ms
+            burst["ts_ms"], settled.now_ms, settled.horizon_ms, slow_ms, spans
         )
     yield from buffer

@@ -36,6 +36,7 @@ class Tally:
     responses: int = 0
     response_ms: int = 0
     slow_responses: int = 0
+    after_hours: int = 0  # bursts begun while the shop was closed ([shop] service_hours): their waits run from opening
     customer_messages: int = 0
     agent_messages: int = 0
     short_replies: int = 0

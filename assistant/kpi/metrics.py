@@ -47,7 +47,7 @@ __all__ = [
 METRIC_KEYS: tuple[str, ...] = (
     "consulted", "served", "reply_rate",
     "inquiries", "ordered", "paid", "order_rate", "pay_rate", "conversion", "sales", "refunds", "aov",
-    "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses",
+    "first_response_avg_s", "first_responses", "response_avg_s", "responses", "slow_responses", "after_hours",
     "customer_messages", "agent_messages", "ask_answer_ratio", "short_replies",
     "followups_sent", "followups_recovered", "suggestions_shown", "suggestions_used", "adoption_rate", "qa_flags",
     "commission_rate", "commission", "upsells", "upsell_bonus", "record_bonus", "score", "grade",
@@ -171,6 +171,7 @@ def metrics(tally: Tally, kpi: KpiConfig, *, agent: str | None = None) -> dict[s
         "response_avg_s": _rate(_ratio(t.response_ms, t.responses * 1000), 2),
         "responses": t.responses,
         "slow_responses": t.slow_responses,
+        "after_hours": t.after_hours,
         "customer_messages": t.customer_messages,
         "agent_messages": t.agent_messages,
         "ask_answer_ratio": _rate(_ratio(t.agent_messages, t.customer_messages), 3),

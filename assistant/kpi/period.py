@@ -58,6 +58,7 @@ def period_figures(
     """The figures of `shop` over [first, last], the days summed."""
     slow_ms, recovery_ms = round(config.kpi.slow_response_s * 1000), round(config.kpi.recovery_window_s * 1000)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    hours = config.shop.hours_of(shop)  # waits run within them (docs/kpi.md, "Service hours")
     total = DayFigures()
     # Each order counts once in a range, on the earliest day that credits it: a day credits orders created
     # until the end of the next, which may credit them again (a customer who wrote on both days). The day
@@ -81,6 +82,7 @@ def period_figures(
             parallel=parallel,
             exclude_orders=credited,
             late_orders=i + 1 < len(days),
+            spans=None if hours is None else hours.spans(day, config.tz),
         )
         credited = figures.late_orders
         total.merge(figures, list_limit)

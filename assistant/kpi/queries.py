@@ -11,7 +11,15 @@ from typing import Any
 from assistant import store
 from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Window
 from assistant.kpi.funnel import CREDITED, CREDITS, EXCLUDED, FUNNEL, LATE_ORDERS, ONLY, PAIRS
-from assistant.kpi.rules import FIRST_AGENT_COPY_SQL, WAITED_TOO_LONG_SQL, customer_copy_sql
+from assistant.kpi.rules import (
+    FIRST_AGENT_COPY_SQL,
+    Spans,
+    after_hours_sql,
+    customer_copy_sql,
+    open_wait_sql,
+    span_params,
+    waited_too_long_sql,
+)
 from assistant.schema import SHORT_REPLY_SQL
 
 # A reply is named by an integer key that sorts like (ts, seq): ((ts − day start) << 32) + seq.
@@ -59,7 +67,9 @@ _BURSTS_B_PG = """b AS (
   ORDER BY reply_key, unanswered, ts_ms, seq
 )
 """
-_BURSTS_INSERT = f"""
+# A burst's wait runs from its first message to its reply, within the service hours when the shop has them
+# (kpi/rules.py): {wait} and {waited} are filled by _bursts_sql.
+_BURSTS_INSERT = """
 INSERT INTO temp.kpi_bursts
   (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
 SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
@@ -72,16 +82,28 @@ SELECT b.conversation, b.customer, b.start_ms, b.seq, b.n, b.shown,
       ORDER BY x.ts_ms DESC, x.seq DESC LIMIT 1), :unassigned)
   END,
   b.reply_key,
-  :ds + (b.reply_key >> 32) - b.start_ms,
+  CASE WHEN b.reply_key IS NOT NULL THEN {wait} END,
   0,
   1,
-  CASE WHEN b.reply_key IS NULL AND {WAITED_TOO_LONG_SQL.format(start="b.start_ms")}
-    OR :ds + (b.reply_key >> 32) - b.start_ms > :slow THEN 1 ELSE 0 END,
+  CASE WHEN b.reply_key IS NULL AND {waited} OR b.reply_key IS NOT NULL AND {wait} > :slow THEN 1 ELSE 0 END,
   0
 FROM b
 """
-_BURSTS = _BURSTS_D + _BURSTS_B + _BURSTS_INSERT
-_BURSTS_PG = _BURSTS_D + _BURSTS_B_PG + _BURSTS_INSERT
+
+
+def _bursts_sql(postgres: bool, hours: bool) -> str:
+    """The statement that fills temp.kpi_bursts, in the dialect's form, with waits within service hours or not."""
+    wait = open_wait_sql("b.start_ms", ":ds + (b.reply_key >> 32)", hours)
+    waited = waited_too_long_sql("b.start_ms", hours)
+    insert = _BURSTS_INSERT.replace("{wait}", wait).replace("{waited}", waited)
+    return _BURSTS_D + (_BURSTS_B_PG if postgres else _BURSTS_B) + insert
+
+
+_BURSTS = {(postgres, hours): _bursts_sql(postgres, hours) for postgres in (False, True) for hours in (False, True)}
+# Bursts that began while the shop was closed (夜间咨询), per agent: said beside the response times they do not weigh.
+_AFTER_HOURS = f"""
+SELECT owner, count(*) FROM temp.kpi_bursts WHERE counted = 1 AND {after_hours_sql("start_ms")} GROUP BY owner
+"""
 
 # An unanswered burst belongs to the agent current at its first message, but each of its messages counts for
 # the agent the rule gives for it, its own `agent` field first (docs/kpi.md, choice 6): a customer reassigned
@@ -170,7 +192,7 @@ _HISTOGRAM = _histogram_sql()
 
 _SLOW_LIST = """
 SELECT b.owner, b.conversation, b.customer, b.start_ms, m.text,
-  CASE WHEN b.reply_key IS NOT NULL THEN :ds + (b.reply_key >> 32) - b.start_ms END AS wait,
+  b.wait_ms AS wait,
   (SELECT r.text FROM messages r WHERE r.seq = b.reply_key & 4294967295) AS reply
 FROM temp.kpi_bursts b JOIN messages m ON m.seq = b.seq
 WHERE b.slow = 1
@@ -289,6 +311,7 @@ def day_figures(
     parallel: bool = False,
     exclude_orders: Collection[str] = (),
     late_orders: bool = False,
+    spans: Spans | None = None,
 ) -> DayFigures:
     """Read one shop-day's KPI figures from the log, per agent.
 
@@ -296,9 +319,10 @@ def day_figures(
     own connection from `connect` (read-only is enough: the scratch tables live in `temp`). An order's payments
     and refunds count when stamped by `now_ms` and within `payment_window_ms` after the order. For a day of a
     range: `exclude_orders` (ids) are credited to no one (the day before did), and `late_orders` collects
-    the orders created after the day that it credits (for the next day's `exclude_orders`).
+    the orders created after the day that it credits (for the next day's `exclude_orders`). `spans`: the shop's
+    service hours around the day (clock.ServiceHours.spans), within which waits run; None: always open.
     """
-    p = _params(shop, window, slow_ms, recovery_ms, now_ms, payment_window_ms, list_limit)
+    p = _params(shop, window, slow_ms, recovery_ms, now_ms, payment_window_ms, list_limit, spans)
 
     def run(job: Callable[[sqlite3.Connection, dict[str, Any]], DayFigures], params: dict[str, Any]) -> DayFigures:
         conn = connect()
@@ -331,9 +355,16 @@ def day_figures(
 
 
 def _params(
-    shop: str, window: Window, slow_ms: int, recovery_ms: int, now_ms: int, payment_window_ms: int, list_limit: int
+    shop: str,
+    window: Window,
+    slow_ms: int,
+    recovery_ms: int,
+    now_ms: int,
+    payment_window_ms: int,
+    list_limit: int,
+    spans: Spans | None = None,
 ) -> dict[str, Any]:
-    return {
+    return span_params(spans) | {
         "shop": shop, "ds": window.start_ms, "de": window.end_ms, "he": window.horizon_ms, "now": now_ms,
         "window": payment_window_ms, "slow": slow_ms, "recovery": recovery_ms, "unassigned": UNASSIGNED,
         "limit": list_limit, "off": window.offset_ms, "shift_at": window.shift_at_ms, "shift": window.shift_ms,
@@ -378,7 +409,7 @@ def _customer_side(
         share = _share_sql(p) + (ONLY.format(t="m") if only else "")
         if only:  # these customers alone (customers_of_day)
             conn.executemany("INSERT INTO temp.kpi_only (customer) VALUES (?)", [(c,) for c in only])
-        conn.execute((_BURSTS_PG if postgres else _BURSTS).replace("/*share*/", share), p)
+        conn.execute(_BURSTS[postgres, "o0" in p].replace("/*share*/", share), p)
         conn.execute(_UNANSWERED_KEEP.replace("/*share*/", share), p)
         conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
@@ -414,6 +445,9 @@ def _customer_side(
                 sales_cents=cents,
                 refund_cents=refunds,
             )
+        if "o0" in p:  # with service hours
+            for owner, count in conn.execute(_AFTER_HOURS, p):
+                out.tally(owner).add(after_hours=count)
         labels = [label for label, _ in RESPONSE_BUCKETS] + [NO_REPLY]
         out.histogram = dict(zip(labels, conn.execute(_HISTOGRAM).fetchone()))
         out.slow_responses = [

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections import deque
 
+Spans = tuple[tuple[int, int], ...]  # a day's service hours: (opening, closing) epoch ms (clock.ServiceHours.spans)
+SPAN_COUNT = 3
+
 # A buyer's message delivered again under a new id (a platform's retry, a relay's resend) comes with the same words
 # within a couple of seconds; a buyer who writes 在吗 again takes longer than that to do it (docs/kpi.md, choice 17).
 CUSTOMER_COPY_MS = 2_000
@@ -42,12 +45,54 @@ class CustomerCopies:
 
 
 # A burst nobody has answered is slow once the report's (or the log's) time is past the horizon (the end of D+1,
-# when no reply can count any more), or it has waited longer than `slow_response_s` by then: asked mid-day, a
-# customer who wrote seconds ago is still waiting, neither slow nor unanswered (choice 8). `:now`, `:he` and `:slow`
-# are the queries' parameters.
-WAITED_TOO_LONG_SQL = "(:now >= :he OR :now - {start} > :slow)"
+# when no reply can count any more), or it has waited longer than `slow_response_s` by then (within service hours):
+# asked mid-day, a customer who wrote seconds ago is still waiting, neither slow nor unanswered (choice 8). `:now`,
+# `:he` and `:slow` are the queries' parameters.
+def waited_too_long_sql(start: str, hours: bool) -> str:
+    """SQL true when the burst starting at `start` has waited too long by `:now`."""
+    return f"(:now >= :he OR {open_wait_sql(start, ':now', hours)} > :slow)"
 
 
-def waited_too_long(start_ms: int, now_ms: int, horizon_ms: int, slow_ms: int) -> bool:
-    """The Python twin of WAITED_TOO_LONG_SQL."""
-    return now_ms >= horizon_ms or now_ms - start_ms > slow_ms
+def waited_too_long(start_ms: int, now_ms: int, horizon_ms: int, slow_ms: int, spans: Spans | None = None) -> bool:
+    """The Python twin of `waited_too_long_sql`."""
+    return now_ms >= horizon_ms or open_wait_ms(start_ms, now_ms, spans) > slow_ms
+
+
+# Service hours ([shop] service_hours): a buyer's wait runs only while the shop is open, so a message written at
+# night waits from the next opening, and one answered before it opens waited nothing (docs/kpi.md, "Service hours").
+# The day's spans (clock.ServiceHours.spans: the day before, the day, the day after) are the queries' parameters
+# :o0, :c0 … :o2, :c2; without service hours a wait is the plain difference (no cost to shops open all day).
+
+
+def open_wait_ms(start_ms: int, end_ms: int, spans: Spans | None) -> int:
+    """How long the shop was open between `start_ms` and `end_ms` (all of it when `spans` is None)."""
+    if spans is None:
+        return end_ms - start_ms
+    return sum(max(0, min(end_ms, close) - max(start_ms, opening)) for opening, close in spans)
+
+
+def open_wait_sql(start: str, end: str, hours: bool) -> str:
+    """The SQL twin of `open_wait_ms` over the spans' parameters (CASE, not max()/greatest(): both dialects)."""
+    if not hours:
+        return f"({end} - {start})"
+    terms = [
+        f"CASE WHEN {end} > :o{i} AND {start} < :c{i} THEN (CASE WHEN {end} < :c{i} THEN {end} ELSE :c{i} END)"
+        f" - (CASE WHEN {start} > :o{i} THEN {start} ELSE :o{i} END) ELSE 0 END"
+        for i in range(SPAN_COUNT)
+    ]
+    return "(" + " + ".join(terms) + ")"
+
+
+def after_hours(ts_ms: int, spans: Spans | None) -> bool:
+    """Whether the shop was closed at `ts_ms` (never without service hours)."""
+    return spans is not None and not any(opening <= ts_ms < close for opening, close in spans)
+
+
+def after_hours_sql(ts: str) -> str:
+    """The SQL twin of `after_hours` with service hours."""
+    return "NOT (" + " OR ".join(f"{ts} >= :o{i} AND {ts} < :c{i}" for i in range(SPAN_COUNT)) + ")"
+
+
+def span_params(spans: Spans | None) -> dict[str, int]:
+    """The spans as the queries' parameters (none without service hours)."""
+    return {f"{edge}{i}": ms for i, span in enumerate(spans or ()) for edge, ms in zip("oc", span)}

@@ -93,6 +93,30 @@ def test_qa_day_of_a_shop_finds_what_a_supervisor_agrees_with(shop_day: tuple[Co
     assert {c: found.get(c, set()) for c in expected} == expected
 
 
+ACROSS_MIDNIGHT = ROOT / "tests" / "data" / "qa_day_across_midnight_own_writing.tsv"
+
+
+def test_qa_day_across_midnight_and_service_hours_finds_what_a_supervisor_agrees_with(
+    tmp_path: Path, shipped_matcher: Matcher
+) -> None:
+    # Found: 缺少欢迎语 on n01 and n02, conversations begun (and greeted) the evening before and going on this morning;
+    # without service hours, 首次响应超时 on n04, n05 and n07, buyers who wrote at night and were answered at opening.
+    log = Log(tmp_path / "day.db")
+    expected = load_day(log, ACROSS_MIDNIGHT, shipped_matcher)
+    log.close()
+    store_path = {"store": {"path": str(tmp_path / "day.db")}}
+    hours = load_config(
+        ROOT / "config.toml", env={}, overrides={**store_path, "shop": {"service_hours": "09:00-23:00"}}
+    )
+    review, _day, _latest = day_review(hours, tmp_path / "day.db", D, None, INSPECTOR, ms("D+2 09:00"))
+    found = findings(review)
+    assert {c: found.get(c, set()) for c in expected} == expected
+    always = load_config(ROOT / "config.toml", env={}, overrides=store_path)
+    review, _day, _latest = day_review(always, tmp_path / "day.db", D, None, INSPECTOR, ms("D+2 09:00"))
+    late = {c for c, rules in findings(review).items() if any(r.startswith("first_response@") for r in rules)}
+    assert late == {"n04", "n05", "n06", "n07"}
+
+
 def test_qa_day_owes_no_closing_before_the_follow_up_had_its_chance(
     shop_day: tuple[Config, dict[str, set[str]]],
 ) -> None:

@@ -187,9 +187,11 @@ class Reviewer:
         *,
         carried_on: Collection[tuple[str, str]] = (),
         open_since_ms: int | None = None,
+        continued: Collection[tuple[str, str]] = (),
     ) -> DayReview:
         """Read a day's conversations. `carried_on`: (shop, conversation) of those that went on the next day;
-        `open_since_ms`: a conversation whose last message came at or after it may still get its closing (today's)."""
+        `open_since_ms`: a conversation whose last message came at or after it may still get its closing (today's);
+        `continued`: those that went on from the day before (their greeting was owed when they began)."""
         day = DayReview()
         for conversation in conversations:
             day.conversations += 1
@@ -201,7 +203,7 @@ class Reviewer:
             ended = key not in carried_on and not (
                 open_since_ms is not None and items and items[-1]["ts_ms"] >= open_since_ms
             )
-            for finding in self._conversation(conversation, ended):
+            for finding in self._conversation(conversation, ended, key not in continued):
                 reviewed = day.agents.setdefault(finding.agent, AgentReview(finding.agent))
                 reviewed.keys.add(key)
                 reviewed.findings.append(finding)
@@ -210,7 +212,7 @@ class Reviewer:
         day.agents = dict(sorted(day.agents.items(), key=lambda kv: (kv[1].score, kv[0])))
         return day
 
-    def _conversation(self, conversation: Conversation, ended: bool) -> Iterable[Finding]:
+    def _conversation(self, conversation: Conversation, ended: bool, began: bool) -> Iterable[Finding]:
         items = conversation.messages
         last_agent = ""
         replies: dict[str, list[tuple[float, Item]]] = {}  # agent → (seconds, the buyer's message) of each reply
@@ -256,7 +258,7 @@ class Reviewer:
                 detail = _("average reply %(average)s s over %(count)s replies (norm %(limit)s s)",
                            average=_seconds(average), count=len(waits), limit=_seconds(limit))  # fmt: skip
                 yield self._finding(slowest, agent, "average_response", detail)
-        if self._greetings:
+        if self._greetings and began:  # a greeting opens a conversation, not each of its days (docs/quality.md)
             yield from self._greeting(items)
         if self._closings and ended:
             yield from self._closing(conversation.items)
@@ -329,12 +331,16 @@ class Reviewer:
 def review_day(reviewer: Reviewer, config: Config, conn: sqlite3.Connection, query: DayQuery, now_ms: int) -> DayReview:
     """The day `query` asks for, read from `conn` (one holding the day and the next, `daylog.source.open_day`): a
     conversation that went on the next day, or whose last message is within the follow-up's idle time of `now_ms`
-    (plus a minute for its delivery), has not ended, and owes no closing yet."""
+    (plus a minute for its delivery), has not ended, and owes no closing yet; one with a message the day before
+    began then, and owes no greeting today."""
     next_day = day_bounds(query.day + timedelta(days=1), config.tz)
     carried = carried_on(conn, next_day[0], next_day[1], query.shop)
+    continued = carried_on(conn, *day_bounds(query.day - timedelta(days=1), config.tz), query.shop)
     open_since = now_ms - config.followups.idle_seconds * 1000 - CLOSING_DELIVERY_MS
     with closing(iter_items(conn, query, Rules.from_config(config))) as items:
-        return reviewer.review(iter_conversations(items), carried_on=carried, open_since_ms=open_since)
+        return reviewer.review(
+            iter_conversations(items), carried_on=carried, open_since_ms=open_since, continued=continued
+        )
 
 
 def reviewer_of(settings: QaConfig, categories: Mapping[str, Category]) -> Reviewer:

@@ -38,7 +38,7 @@ CACHE_KIB = 32_768
 # CASE … THEN 1 ELSE 0 so that the same statements run on SQLite and PostgreSQL.
 # SQLite takes a burst's bare columns (conversation, customer, seq) from the row of its min(); the min is
 # of (ts_ms, seq) packed in one integer, so two messages of one millisecond give the earlier seq, as
-# PostgreSQL's DISTINCT ON over the burst's key ordered by ts_ms, seq does (the `b` of _BURSTS_PG).
+# PostgreSQL's DISTINCT ON over the burst's key ordered by ts_ms, seq does (_BURSTS_B_PG).
 # A copy of a customer message (kpi/rules.py) is not one: it starts no burst and adds nothing to a burst's count.
 _NOT_A_COPY = f"NOT {customer_copy_sql('m')}"
 _BURSTS_D = f"""

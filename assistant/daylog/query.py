@@ -7,9 +7,7 @@ tail, never the day. docs/daily-log.md defines every annotation.
 
 from __future__ import annotations
 
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -23,14 +21,20 @@ from assistant.config import Config
 from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.daylog.stamps import Stamps
+from assistant.daylog.threads import (
+    HIDDEN_SQL,
+    ConversationRows,
+    Listing,
+    Row,
+    followup_columns,
+    read_threads,
+    thread_sql,
+)
 from assistant.events import ORDER_TYPES
 from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, Spans, after_hours, open_wait_ms, waited_too_long
 from assistant.privacy import mask as mask_text
 from assistant.schema import is_short_reply
 
-Row = tuple[Any, ...]
-# Follow-up states not shown: nothing happened (yet) that a supervisor reads.
-HIDDEN_FOLLOWUP_STATES = ("pending", "cancelled")
 MIN_LOOKAHEAD_MS = 3_600_000
 
 
@@ -156,19 +160,19 @@ def iter_items(
         "start": start_ms, "end": end_ms, "horizon": end_ms + rules.lookahead_ms,
         "late": reply_horizon_ms(query.day, rules.tz), "copy_from": start_ms - CUSTOMER_COPY_MS,
     }  # fmt: skip
-    followups = _followup_columns(conn)
+    followups = followup_columns(conn)
     own = not conn.in_transaction
     if own:  # one snapshot for the whole day while the writer goes on
         conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
-        listing: _Listing | Iterable[Key] = _conversations_sql(query, followups) if keys is None else keys
-        if query.sought and isinstance(listing, _Listing):
+        listing: Listing | Iterable[Key] = _conversations_sql(query, followups) if keys is None else keys
+        if query.sought and isinstance(listing, Listing):
             listing = sought_conversations(
                 conn, query.sought, query.shop, listing.sql, {**listing.params, **window}, followups
             )
         # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
-        with closing(_threads(conn, listing, _thread_sql(followups), window)) as threads:
+        with closing(read_threads(conn, listing, thread_sql(followups), window)) as threads:
             unchecked = _archived_shops(conn, query.day)
             settled = _Settled(end_ms, window["late"], now_ms)
             yield from _annotate(threads, settled, rules, Stamps(rules.tz), query.mask, unchecked, query.day)
@@ -180,7 +184,7 @@ def iter_items(
 def conversation_keys(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> Generator[Key, None, None]:
     """The day's conversations passing the query's filters, in log order (for splitting the work)."""
     start_ms, end_ms = day_bounds(query.day, rules.tz)
-    sql, params = _conversations_sql(query, _followup_columns(conn))
+    sql, params = _conversations_sql(query, followup_columns(conn))
     cursor = conn.cursor()
     cursor.row_factory = None
     for shop, conversation, _first in cursor.execute(sql, {**params, "start": start_ms, "end": end_ms}):
@@ -222,17 +226,8 @@ def day_choices(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> dict
 
 # ---- SQL ---------------------------------------------------------------------------------------
 
-_HIDDEN_SQL = "(" + ", ".join(f"'{s}'" for s in HIDDEN_FOLLOWUP_STATES) + ")"
 
-
-class _Listing(NamedTuple):
-    """The SQL that lists the day's conversations, and its parameters (less the day's bounds)."""
-
-    sql: str
-    params: dict[str, Any]
-
-
-def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
+def _conversations_sql(query: DayQuery, followups: bool) -> Listing:
     """The day's conversations (passing the shop/agent/conversation filters), earliest first."""
     params: dict[str, Any] = {}
     where = ""
@@ -255,176 +250,16 @@ def _conversations_sql(query: DayQuery, followups: bool) -> _Listing:
         sql = (
             f"SELECT shop, conversation, min(first_ms) AS first_ms FROM ({sql} UNION ALL"
             " SELECT shop, conversation, min(fired_ms) AS first_ms FROM followups"
-            f" WHERE fired_ms >= :start AND fired_ms < :end{where} AND state NOT IN {_HIDDEN_SQL}"
+            f" WHERE fired_ms >= :start AND fired_ms < :end{where} AND state NOT IN {HIDDEN_SQL}"
             f" GROUP BY shop, conversation{having}) AS firsts GROUP BY shop, conversation"
         )
-    return _Listing(sql + " ORDER BY first_ms, shop, conversation", params)
+    return Listing(sql + " ORDER BY first_ms, shop, conversation", params)
 
 
 def reply_horizon_ms(day: date, tz: ZoneInfo) -> int:
     """Until when a human reply answers a customer message of `day`: the end of the next day, as the report
     counts replies (docs/kpi.md), past the lookahead the log reads in full."""
     return day_bounds(day + timedelta(days=1), tz)[1]
-
-
-# A conversation's first human reply after the lookahead and before the reply horizon: one seek of the
-# (shop, conversation, sender, ts_ms) index, so a burst answered the next morning shows its wait, not 未回复.
-_LATE_REPLY = (
-    " UNION ALL SELECT * FROM (SELECT m.ts_ms, m.seq, NULL, 'late_reply', NULL, m.agent, 'agent', NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
-    " WHERE m.shop = :shop AND m.conversation = :conversation"
-    " AND m.sender = 'agent' AND m.ts_ms >= :horizon AND m.ts_ms < :late ORDER BY m.ts_ms LIMIT 1) AS late"
-)
-
-
-# An order_closed: whether its order had been paid by then (its first payment, through the orders' key): a paid order
-# closed shows so, not as an unpaid one closing (docs/daily-log.md); its money changes only with a refund. An
-# order_refunded: what its order was paid and not refunded before it (store.REFUNDABLE, as the report counts it).
-_ORDER_STATE = (
-    " CASE WHEN e.type = 'order_closed' THEN CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.shop = e.shop"
-    " AND o.order_id = json_extract(e.raw, '$.order') AND o.paid_ms <= e.ts_ms) THEN 1 ELSE 0 END"
-    " WHEN e.type = 'order_refunded' THEN "
-    + store.REFUNDABLE.format(ts="e.ts_ms", seq="e.seq", shop="e.shop", order="json_extract(e.raw, '$.order')")
-    + " END"
-)
-# A payment's or a refund's order: when it was placed (created, or first paid when its creation was not logged), which
-# the payment window runs from, as the report counts them (kpi/funnel.py).
-_PLACED = (
-    " CASE WHEN e.type IN ('order_paid', 'order_refunded') THEN (SELECT coalesce(o.created_ms, o.paid_ms) FROM orders o"
-    " WHERE o.shop = e.shop AND o.order_id = json_extract(e.raw, '$.order')) END"
-)
-
-
-# The conversation's customer messages in the moments before the day: a copy of one stamped just after midnight is
-# known as a copy (rules.CustomerCopies), as the report knows it. One seek of the (shop, conversation, ts_ms) index.
-_BEFORE_DAY = (
-    " UNION ALL SELECT m.ts_ms, m.seq, NULL, 'before_day', m.customer, NULL, 'customer', m.text, NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
-    " WHERE m.shop = :shop AND m.conversation = :conversation"
-    " AND m.sender = 'customer' AND m.ts_ms >= :copy_from AND m.ts_ms < :start"
-)
-
-
-def _thread_sql(followups: bool) -> str:
-    """One conversation's rows from the start of the day to the lookahead horizon (read by position), its customer
-    messages just before the day, and its first human reply after the horizon."""
-    sql = (
-        "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
-        " m.suggestions, m.followup_id,"
-        " CASE WHEN e.type IN ('order_created', 'order_paid', 'order_closed', 'order_refunded', 'suggestion_used')"
-        " THEN e.raw END,"
-        + (" f.state, f.kind" if followups else " NULL, NULL")
-        + ", m.qa,"
-        + _ORDER_STATE
-        + ","
-        + _PLACED
-        + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
-        + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
-        + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
-    )
-    if not followups:
-        return f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY}) AS thread ORDER BY 1, 2"
-    return (
-        f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY} UNION ALL"
-        " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
-        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0, CAST(NULL AS BIGINT) FROM followups f"
-        " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
-        f" AND f.state NOT IN {_HIDDEN_SQL}"
-        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
-    )
-
-
-def _followup_columns(conn: sqlite3.Connection) -> bool:
-    """Whether the follow-ups table (from the follow-up feature) is there with the columns used here."""
-    if not has_table(conn, "followups"):
-        return False
-    columns = set(store.columns(conn, "followups"))
-    return {"id", "shop", "conversation", "customer", "agent", "kind", "text", "state", "fired_ms"} <= columns
-
-
-# ---- annotation ----------------------------------------------------------------------------------
-
-
-_BATCH = 512  # rows handed from the reading thread to the annotating one at a time
-
-
-ConversationRows = tuple[str, str, list[Row]]  # (shop, conversation, its rows in time order)
-
-
-def _threads_here(
-    conn: sqlite3.Connection, listing: _Listing | Iterable[Key], thread_sql: str, window: dict[str, int]
-) -> Iterator[ConversationRows]:
-    """Each conversation with its rows, in order, read in this thread."""
-    outer = conn.cursor()
-    outer.row_factory = None
-    inner = conn.cursor()
-    inner.row_factory = None
-    keys: Iterable[Key]
-    if isinstance(listing, _Listing):
-        keys = ((shop, conv) for shop, conv, _first in outer.execute(listing.sql, {**listing.params, **window}))
-    else:
-        keys = listing
-    for shop, conversation in keys:
-        yield (
-            shop,
-            conversation,
-            inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
-        )
-
-
-def _threads(
-    conn: sqlite3.Connection,
-    listing: _Listing | Iterable[Key],
-    thread_sql: str,
-    window: dict[str, int],
-) -> Generator[ConversationRows, None, None]:
-    """Each conversation with its rows, in order, read by a helper thread.
-
-    SQLite releases the GIL while it searches and sorts, so reading the next conversations overlaps
-    with annotating and writing the previous ones. The hand-off queue is bounded: memory stays flat.
-    """
-    handoff: queue.Queue[list[ConversationRows] | BaseException | None] = queue.Queue(maxsize=8)
-    stop = threading.Event()
-
-    def put(value: list[ConversationRows] | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            batch: list[ConversationRows] = []
-            size = 0
-            for thread in _threads_here(conn, listing, thread_sql, window):
-                batch.append(thread)
-                size += len(thread[2])
-                if size >= _BATCH:
-                    if not put(batch):
-                        return
-                    batch, size = [], 0
-            if batch and not put(batch):
-                return
-            put(None)
-        except BaseException as exc:  # handed over, and raised in the consuming generator
-            put(exc)
-
-    reader = threading.Thread(target=read, name="daylog-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            got = handoff.get()
-            if got is None:
-                return
-            if isinstance(got, BaseException):
-                raise got
-            yield from got
-    finally:
-        stop.set()
-        reader.join()
 
 
 def _archived_shops(conn: sqlite3.Connection, day: date) -> frozenset[str]:

@@ -1,0 +1,186 @@
+"""One conversation's rows as the daily log reads them: the SQL of a conversation's day (with the moments before it
+and its first reply after the lookahead) and the thread that reads conversation after conversation ahead of the
+annotating one."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any, NamedTuple
+
+from assistant import store
+from assistant.daylog.search import Key
+
+Row = tuple[Any, ...]
+# Follow-up states not shown: nothing happened (yet) that a supervisor reads.
+HIDDEN_FOLLOWUP_STATES = ("pending", "cancelled")
+HIDDEN_SQL = "(" + ", ".join(f"'{s}'" for s in HIDDEN_FOLLOWUP_STATES) + ")"
+
+
+class Listing(NamedTuple):
+    """The SQL that lists the day's conversations, and its parameters (less the day's bounds)."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+# A conversation's first human reply after the lookahead and before the reply horizon: one seek of the
+# (shop, conversation, sender, ts_ms) index, so a burst answered the next morning shows its wait, not 未回复.
+_LATE_REPLY = (
+    " UNION ALL SELECT * FROM (SELECT m.ts_ms, m.seq, NULL, 'late_reply', NULL, m.agent, 'agent', NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
+    " WHERE m.shop = :shop AND m.conversation = :conversation"
+    " AND m.sender = 'agent' AND m.ts_ms >= :horizon AND m.ts_ms < :late ORDER BY m.ts_ms LIMIT 1) AS late"
+)
+
+
+# An order_closed: whether its order had been paid by then (its first payment, through the orders' key): a paid order
+# closed shows so, not as an unpaid one closing (docs/daily-log.md); its money changes only with a refund. An
+# order_refunded: what its order was paid and not refunded before it (store.REFUNDABLE, as the report counts it).
+_ORDER_STATE = (
+    " CASE WHEN e.type = 'order_closed' THEN CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.shop = e.shop"
+    " AND o.order_id = json_extract(e.raw, '$.order') AND o.paid_ms <= e.ts_ms) THEN 1 ELSE 0 END"
+    " WHEN e.type = 'order_refunded' THEN "
+    + store.REFUNDABLE.format(ts="e.ts_ms", seq="e.seq", shop="e.shop", order="json_extract(e.raw, '$.order')")
+    + " END"
+)
+# A payment's or a refund's order: when it was placed (created, or first paid when its creation was not logged), which
+# the payment window runs from, as the report counts them (kpi/funnel.py).
+_PLACED = (
+    " CASE WHEN e.type IN ('order_paid', 'order_refunded') THEN (SELECT coalesce(o.created_ms, o.paid_ms) FROM orders o"
+    " WHERE o.shop = e.shop AND o.order_id = json_extract(e.raw, '$.order')) END"
+)
+
+
+# The conversation's customer messages in the moments before the day: a copy of one stamped just after midnight is
+# known as a copy (rules.CustomerCopies), as the report knows it. One seek of the (shop, conversation, ts_ms) index.
+_BEFORE_DAY = (
+    " UNION ALL SELECT m.ts_ms, m.seq, NULL, 'before_day', m.customer, NULL, 'customer', m.text, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, 0, CAST(NULL AS BIGINT) FROM messages m"
+    " WHERE m.shop = :shop AND m.conversation = :conversation"
+    " AND m.sender = 'customer' AND m.ts_ms >= :copy_from AND m.ts_ms < :start"
+)
+
+
+def thread_sql(followups: bool) -> str:
+    """One conversation's rows from the start of the day to the lookahead horizon (read by position), its customer
+    messages just before the day, and its first human reply after the horizon."""
+    sql = (
+        "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
+        " m.suggestions, m.followup_id,"
+        " CASE WHEN e.type IN ('order_created', 'order_paid', 'order_closed', 'order_refunded', 'suggestion_used')"
+        " THEN e.raw END,"
+        + (" f.state, f.kind" if followups else " NULL, NULL")
+        + ", m.qa,"
+        + _ORDER_STATE
+        + ","
+        + _PLACED
+        + " FROM events e LEFT JOIN messages m ON m.seq = e.seq"
+        + (" LEFT JOIN followups f ON f.id = m.followup_id" if followups else "")
+        + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
+    )
+    if not followups:
+        return f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY}) AS thread ORDER BY 1, 2"
+    return (
+        f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY} UNION ALL"
+        " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
+        " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0, CAST(NULL AS BIGINT) FROM followups f"
+        " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
+        f" AND f.state NOT IN {HIDDEN_SQL}"
+        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
+    )
+
+
+def followup_columns(conn: sqlite3.Connection) -> bool:
+    """Whether the follow-ups table (from the follow-up feature) is there with the columns used here."""
+    if not store.has_table(conn, "followups"):
+        return False
+    columns = set(store.columns(conn, "followups"))
+    return {"id", "shop", "conversation", "customer", "agent", "kind", "text", "state", "fired_ms"} <= columns
+
+
+# ---- annotation ----------------------------------------------------------------------------------
+
+
+_BATCH = 512  # rows handed from the reading thread to the annotating one at a time
+
+
+ConversationRows = tuple[str, str, list[Row]]  # (shop, conversation, its rows in time order)
+
+
+def _threads_here(
+    conn: sqlite3.Connection, listing: Listing | Iterable[Key], thread_sql: str, window: dict[str, int]
+) -> Iterator[ConversationRows]:
+    """Each conversation with its rows, in order, read in this thread."""
+    outer = conn.cursor()
+    outer.row_factory = None
+    inner = conn.cursor()
+    inner.row_factory = None
+    keys: Iterable[Key]
+    if isinstance(listing, Listing):
+        keys = ((shop, conv) for shop, conv, _first in outer.execute(listing.sql, {**listing.params, **window}))
+    else:
+        keys = listing
+    for shop, conversation in keys:
+        yield (
+            shop,
+            conversation,
+            inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
+        )
+
+
+def read_threads(
+    conn: sqlite3.Connection,
+    listing: Listing | Iterable[Key],
+    thread_sql: str,
+    window: dict[str, int],
+) -> Generator[ConversationRows, None, None]:
+    """Each conversation with its rows, in order, read by a helper thread.
+
+    SQLite releases the GIL while it searches and sorts, so reading the next conversations overlaps
+    with annotating and writing the previous ones. The hand-off queue is bounded: memory stays flat.
+    """
+    handoff: queue.Queue[list[ConversationRows] | BaseException | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def put(value: list[ConversationRows] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            batch: list[ConversationRows] = []
+            size = 0
+            for thread in _threads_here(conn, listing, thread_sql, window):
+                batch.append(thread)
+                size += len(thread[2])
+                if size >= _BATCH:
+                    if not put(batch):
+                        return
+                    batch, size = [], 0
+            if batch and not put(batch):
+                return
+            put(None)
+        except BaseException as exc:  # handed over, and raised in the consuming generator
+            put(exc)
+
+    reader = threading.Thread(target=read, name="daylog-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            got = handoff.get()
+            if got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+        reader.join()

@@ -13,7 +13,7 @@ import pytest
 
 from assistant import store, upgrade
 from assistant.config import Config
-from assistant.daylog import export, query
+from assistant.daylog import export, query, threads
 from assistant.daylog.query import DayQuery, Rules
 from assistant.daylog.source import open_day
 from assistant.events import parse_event
@@ -118,7 +118,7 @@ def test_a_day_read_stopped_early_joins_its_reader_before_the_snapshot_ends(
     # The log page stops once it has a page (or a search has found enough). The thread reading the next
     # conversations must be stopped and joined before the read transaction ends and the connection closes:
     # left running, it went on using the connection the request's thread was committing and closing.
-    monkeypatch.setattr(query, "_BATCH", 1)  # one conversation per hand-off: the reader stays ahead
+    monkeypatch.setattr(threads, "_BATCH", 1)  # one conversation per hand-off: the reader stays ahead
     reader_alive_at_commit: list[bool] = []
 
     def trace(sql: str) -> None:

@@ -98,13 +98,12 @@ def render(
     fmt: str,
     *,
     config: Config | None = None,
-    token: str | None = None,
     nav: DayNav | None = None,
     log_links: bool = True,
     period: str = "",
     window_changes: Sequence[window.Change] = (),
 ) -> str:
-    """One of FORMATS; `config` gives the HTML its targets, masking and language, `token` its links' ?token=.
+    """One of FORMATS; `config` gives the HTML its targets, masking and language.
 
     `nav` is the served page's day navigation; a file saved with --out has neither it nor `log_links`,
     since a link to the service would be dead in a file. `period` (`metrics.period_text`) names the day or
@@ -126,7 +125,6 @@ def render(
             targets=config.kpi.targets,
             slow_s=config.kpi.slow_response_s,
             mask=config.privacy.mask,
-            token=token,
             language=config.ui.language,
             nav=nav,
             log_links=log_links,
@@ -388,11 +386,10 @@ class Bar:
     css: str
 
 
-def log_link(shop: str, day: str, conversation: str, token: str | None = None) -> str:
-    """Where the day's log shows a conversation (logs_web.daily_log_url's format, plus the page's token)."""
+def log_link(shop: str, day: str, conversation: str) -> str:
+    """Where the day's log shows a conversation (logs_web.daily_log_url's format; no token: the page cookie opens
+    it, docs/panel.md)."""
     params = {"date": day, "shop": shop, "conversation": conversation}
-    if token:
-        params["token"] = token
     query = urlencode(params)
     return f"{LOGS_PAGE}?{query}#{quote('conv-' + conversation, safe='')}"
 
@@ -437,7 +434,6 @@ def _flag_rows(
     t: i18n.Translator,
     *,
     mask: bool,
-    token: str | None,
     links: bool,
 ) -> list[dict[str, Any]]:
     def shown(text: str | None) -> str | None:
@@ -455,7 +451,7 @@ def _flag_rows(
                 "text": shown(f.text),
                 "wait": f.wait_s,
                 "reply": shown(f.reply),
-                "link": log_link(r.shop, local.date().isoformat(), f.conversation, token) if links else None,
+                "link": log_link(r.shop, local.date().isoformat(), f.conversation) if links else None,
                 "sender": f.sender,
                 "labels": "、".join(dict.fromkeys(str(x.get("label") or x.get("category")) for x in f.flags)),
             }
@@ -502,7 +498,6 @@ def render_html(
     targets: KpiTargets,
     slow_s: float = 60.0,
     mask: bool = True,
-    token: str | None = None,
     language: str = i18n.DEFAULT_LANGUAGE,
     nav: DayNav | None = None,
     log_links: bool = True,
@@ -511,8 +506,7 @@ def render_html(
 ) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets; all text escaped.
 
-    `mask` hides personal data in the listed chat text (privacy.py); `token` is added to the log links;
-    `nav` draws the day navigation of a served page.
+    `mask` hides personal data in the listed chat text (privacy.py); `nav` draws the day navigation of a served page.
     """
     t = i18n.translator(language)
     links = log_links
@@ -538,8 +532,8 @@ def render_html(
                 ],
                 "response_bars": _response_chart(r.figures.histogram, slow_s, t),
                 "hourly_bars": _hourly_chart(r.figures.hourly),
-                "slow": _flag_rows(r, r.figures.slow_responses, tz, t, mask=mask, token=token, links=links),
-                "short": _flag_rows(r, r.figures.short_replies, tz, t, mask=mask, token=token, links=links),
+                "slow": _flag_rows(r, r.figures.slow_responses, tz, t, mask=mask, links=links),
+                "short": _flag_rows(r, r.figures.short_replies, tz, t, mask=mask, links=links),
             }
         )
         shops[-1]["late_refunds"] = _late_rows(r, tz, t)
@@ -547,7 +541,7 @@ def render_html(
         shops[-1]["record"] = record_text(r.record, t) if r.record is not None else ""
         shops[-1]["record_computed"] = r.record is not None and r.record.computed
         shops[-1]["qa_categories"], shops[-1]["qa_rows"] = _quality_rows(r, t)
-        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, token=token, links=links)
+        shops[-1]["qa_flagged"] = _flag_rows(r, r.figures.qa_flagged, tz, t, mask=mask, links=links)
     return templating.render(
         "report.html",
         language,

@@ -92,7 +92,7 @@ def test_serve_with_a_broken_phrase_library_says_so_in_one_line(
 def test_every_subcommand_has_an_untruncated_help_line(capsys: pytest.CaptureFixture[str]) -> None:
     for group in ([], ["phrases"], ["qa"], ["catalog"], ["followups"], ["store"]):
         assert main([*group, "--help"]) == 0
-        listed = capsys.readouterr().out.split("命令:")[1]  # Click's heading, in the CLI's language
+        listed = capsys.readouterr().out.split("命令：")[1]  # Click's heading, in the CLI's language
         assert listed.strip() and "..." not in listed, group
 
 
@@ -101,7 +101,7 @@ def test_help_of_commands_and_options_speaks_the_configured_language(
 ) -> None:
     # The commands' and options' own help was English under Chinese headings (用法, 选项, 命令).
     assert main(["--help"]) == 0
-    listed = capsys.readouterr().out.split("命令:")[1]
+    listed = capsys.readouterr().out.split("命令：")[1]
     for line in listed.strip().splitlines():
         name, _, described = line.strip().partition(" ")
         assert re.search(r"[\u4e00-\u9fff]", described), line  # every command described in Chinese

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -92,6 +93,52 @@ def test_click_help_says_required_in_the_interface_language(capsys: pytest.Captu
     assert main(["simulate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "[必填]" in out and "[x>=1; 必填]" in out and "required" not in out
+
+
+def _command_paths(command: click.Command, path: list[str]) -> list[list[str]]:
+    found = [path]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            found += _command_paths(sub, [*path, name])
+    return found
+
+
+def test_click_help_of_every_command_is_all_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+    # Found: --help in a Chinese interface still showed Click's placeholders in English (用法： assistant serve
+    # [OPTIONS], --config PATH, --db TEXT, COMMAND [ARGS]..., an argument's name ITEM_ID), headings ended with an
+    # ASCII colon (选项:), and a Chinese placeholder pushed its description a column out of line with the others.
+    from assistant.cli.main import cli, main
+
+    def columns(text: str) -> int:  # as a terminal shows it: a Chinese character takes two
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    paths = _command_paths(cli, [])
+    assert len(paths) > 20
+    for path in paths:
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        usage, *rest = out.splitlines()
+        prog = " ".join(["assistant", *path])
+        assert usage.startswith(f"用法： {prog} "), usage
+        shown = [usage.removeprefix(f"用法： {prog} ")]
+        starts: dict[str, set[int]] = {}
+        section = ""
+        for line in rest:
+            if line and not line.startswith(" "):
+                assert line.endswith("：") and not line.endswith(":"), (path, line)
+                section = line
+                continue
+            row = re.match(r"^(  \S.*?)( {2,})\S", line)
+            if section == "选项：" and row:
+                shown.append(re.sub(r"(?<!\S)--?[\w-]+,?", "", row[1]))  # the placeholder, without option names
+                starts.setdefault(section, set()).add(columns(row[1]) + len(row[2]))
+        # A date's format (YYYY-MM-DD) and 商品ID (Taobao's own word) are written so in Chinese too.
+        english = [s for s in shown if re.search(r"[A-Z]{2,}", s.replace("YYYY-MM-DD", "").replace("商品ID", ""))]
+        assert english == [], (path, english)
+        assert all(len(found) == 1 for found in starts.values()), (path, out)
+    with pytest.raises(SystemExit):
+        main(["catalog", "show"])
+    assert "缺少参数 '商品ID'" in capsys.readouterr().err
 
 
 def test_translator_formats_named_values_in_both_languages() -> None:

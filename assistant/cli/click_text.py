@@ -5,20 +5,26 @@ Click writes them through `gettext.gettext` and `gettext.ngettext`, imported int
 zh_CN translations are in `assistant/locale/zh_CN/LC_MESSAGES/click.po` (domain `click`, extracted from the
 installed Click by `make messages`; tests/test_i18n.py checks it covers every message Click has). `install`
 points those module names at the catalog of the language in use, read at each call.
+
+Some of what `--help` shows Click never passes through gettext: the placeholders of the usage line and of each
+option's value (`[OPTIONS]`, `COMMAND [ARGS]...`, `PATH`, `TEXT`, an argument's name) and the colon after a
+heading. `translate_commands` gives each command and parameter those placeholders from our own catalog.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import click
 
 from assistant import i18n
 from assistant.config.tomlfile import load_toml
-from assistant.i18n import N_
+from assistant.i18n import N_, _
 
 DOMAIN = "click"
 MODULES = (
@@ -30,6 +36,28 @@ MODULES = (
 # Words Click shows without marking them for translation (`extra["required"] = "required"`), so its catalog,
 # extracted from Click's source, never has them: translated from ours.
 _UNMARKED = frozenset({N_("required")})
+
+# The placeholders Click writes as they are: its usage line's, its types' names (upper-cased) and our arguments'
+# names. A placeholder not listed here stays as Click writes it (tests/test_i18n.py checks every command's --help).
+PLACEHOLDERS = {
+    "[OPTIONS]": N_("[OPTIONS]"),
+    "COMMAND [ARGS]...": N_("COMMAND [ARGS]..."),
+    "TEXT": N_("TEXT"),
+    "PATH": N_("PATH"),
+    "FILENAME": N_("FILENAME"),
+    "INTEGER": N_("INTEGER"),
+    "INTEGER RANGE": N_("INTEGER RANGE"),
+    "FLOAT": N_("FLOAT"),
+    "FLOAT RANGE": N_("FLOAT RANGE"),
+    "BOOLEAN": N_("BOOLEAN"),
+    "DATETIME": N_("DATETIME"),
+    "UUID": N_("UUID"),
+    "FILE": N_("FILE"),
+    "FILES": N_("FILES"),
+    "ITEM_ID": N_("ITEM_ID"),
+    "TIME": N_("TIME"),
+}
+_WORD = re.compile(r"[A-Z][A-Z_]*(?: RANGE)?")
 
 
 def gettext(message: str) -> str:
@@ -74,21 +102,86 @@ def configured_language(argv: Sequence[str]) -> str:
     return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
 
 
-_SOURCES: dict[tuple[int, str], str | None] = {}  # the English help of each command and option, by object
+class HelpFormatter(click.HelpFormatter):
+    """Click's formatter, with the colon after a heading (选项：) in the language in use, and the options' column
+    measured as a terminal shows it: a Chinese character takes two columns (Click counts one, and the descriptions
+    of `--config 路径` and `-h, --help` stood at different columns)."""
+
+    def write_heading(self, heading: str) -> None:
+        said = _("%(heading)s:", heading=heading)
+        self.write(f"{'':>{self.current_indent}}{said}\n")
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_col = min(max((columns(first) for first, _second in rows), default=0), col_max) + col_spacing
+        for first, second in rows:
+            self.write(f"{'':>{self.current_indent}}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if columns(first) <= first_col - col_spacing:
+                self.write(" " * (first_col - columns(first)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            wrapped = click.formatting.wrap_text(second, max(self.width - first_col - 2, 10), preserve_paragraphs=True)
+            lines = wrapped.splitlines() or [""]
+            self.write(f"{lines[0]}\n")
+            for line in lines[1:]:
+                self.write(f"{'':>{first_col + self.current_indent}}{line}\n")
+
+
+def columns(text: str) -> int:
+    """How many terminal columns `text` takes: two for a wide (CJK) character."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+class Context(click.Context):
+    formatter_class = HelpFormatter
+
+
+_SOURCES: dict[tuple[int, str], object] = {}  # the English help (and placeholders) of each command and option
 
 
 def translate_commands(command: click.Command, language: str) -> None:
-    """Every help text under `command` (marked with `N_` where it is written) in `language`; the English
-    source is kept, so that a later call in another language translates it again."""
+    """Every help text under `command` (marked with `N_` where it is written), and every placeholder Click shows
+    (`PLACEHOLDERS`), in `language`; the English source is kept, so that a later call in another language
+    translates it again."""
     t = i18n.translator(language)
     for each in _walk(command):
+        each.context_class = Context
         for owner in (each, *each.params):
             for attr in ("help", "short_help"):
                 if not hasattr(owner, attr):
                     continue
                 source = _SOURCES.setdefault((id(owner), attr), getattr(owner, attr))
-                if source:
+                if isinstance(source, str) and source:
                     setattr(owner, attr, t.gettext(source))
+        _translate_placeholders(each, t)
+
+
+def _translate_placeholders(command: click.Command, t: i18n.Translator) -> None:
+    """The usage line's placeholders, and each parameter's, as Click would write them, in `t`'s language."""
+    options = _SOURCES.setdefault((id(command), "options_metavar"), command.options_metavar)
+    if isinstance(options, str):
+        command.options_metavar = _placeholder(options, t)
+    if isinstance(command, click.Group):
+        sub = _SOURCES.setdefault((id(command), "subcommand_metavar"), command.subcommand_metavar)
+        if isinstance(sub, str):
+            command.subcommand_metavar = _placeholder(sub, t)
+    ctx = click.Context(command)
+    for param in command.params:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue  # shows no value
+        source = _SOURCES.setdefault((id(param), "metavar"), param.metavar)
+        param.metavar = None if source is None else str(source)
+        # As Click writes it (brackets, "..."), then word by word in the language in use.
+        param.metavar = _placeholder(param.make_metavar(ctx), t)
+
+
+def _placeholder(text: str, t: i18n.Translator) -> str:
+    if text in PLACEHOLDERS:
+        return t.gettext(PLACEHOLDERS[text])
+    return _WORD.sub(lambda m: t.gettext(PLACEHOLDERS[m[0]]) if m[0] in PLACEHOLDERS else m[0], text)
 
 
 def _walk(command: click.Command) -> Iterator[click.Command]:

@@ -53,6 +53,14 @@ def panel_messages(language: str) -> dict[str, str]:
         "connecting": t.gettext("Connecting…"),
         "live": t.gettext("Live"),
         "offline": t.gettext("Disconnected, reconnecting…"),
+        "missed": t.gettext(
+            "Reconnected: the updates made while the panel was away could not be replayed, the list now shows the "
+            "current state"
+        ),
+        "missed_messages": t.gettext(
+            "Reconnected: the updates made while the panel was away could not be replayed, the list now shows the "
+            "current state. New messages meanwhile: %(names)s"
+        ),
         "denied": t.gettext("Token refused"),
         "denied_link": t.gettext("This link's token is wrong or has expired: ask your supervisor for a new panel link"),
         "denied_embedded": t.gettext(

@@ -50,6 +50,7 @@
   const toastEl = document.getElementById("toast");
   const announcer = document.getElementById("announce");
   const noticeEl = document.getElementById("notice");
+  const missedEl = document.getElementById("missed");
 
   function keyOf(shop, conversation) {
     return JSON.stringify([shop, conversation]);
@@ -431,8 +432,11 @@
     return c.agent === state.scope.agent;
   }
 
-  function loadSnapshot(data) {
+  // `replacing`: the page already followed the stream (it sent its last event id, or fell behind), so the updates in
+  // between were not replayed: the snapshot replaced them, and the agent is told so, with the buyers who wrote.
+  function loadSnapshot(data, replacing) {
     if (data.server_ms) state.skew = data.server_ms - Date.now();
+    const before = replacing ? new Map(state.conversations) : null;
     state.conversations.clear();
     for (const c of data.conversations || []) {
       state.conversations.set(keyOf(c.shop, c.conversation), c);
@@ -441,7 +445,20 @@
     state.followups.clear();
     for (const [key, f] of Object.entries(data.followups || {})) state.followups.set(key, f);
     render(null);
+    if (before) sayMissed(before);
   }
+
+  function sayMissed(before) {
+    const names = [];
+    for (const [key, c] of state.conversations) {
+      if (customerWrote(before.get(key), c)) names.push(buyerOf(c));
+    }
+    const text = names.length ? say("missed_messages", { names: names.join("、") }) : say("missed");
+    document.getElementById("missed-text").textContent = text;
+    missedEl.hidden = false;
+  }
+
+  document.getElementById("missed-ok").addEventListener("click", () => { missedEl.hidden = true; });
 
   // A conversation not on the list whose latest activity is older than open_hours (an old event delivered
   // late) stays off it, as the server leaves it out of the list; one opened by name is always shown.
@@ -558,6 +575,7 @@
   };
 
   function dispatch(ev) {
+    const followed = state.lastEventId !== null; // this stream, or the one before it, had given an id
     if (ev.id !== null) state.lastEventId = ev.id;
     if (!ev.data.length) return;
     resetWatchdog();
@@ -569,7 +587,8 @@
     } catch (e) {
       return;
     }
-    handler(data);
+    if (ev.type === "snapshot") loadSnapshot(data, followed);
+    else handler(data);
   }
 
   function connect() {

@@ -446,6 +446,19 @@ async def test_panel_badge_says_not_sure_on_weak_evidence(client: Client, page: 
     await page.screenshot(path=str(tmp_path / "not-sure.png"), full_page=True)
 
 
+async def test_panel_badge_shows_both_types_of_a_near_tie(client: Client, page: Page) -> None:
+    url = f"{base_url(client)}/panel?agent=agent1"
+    await open_panel(page, url)
+    tie = make_event(conversation="c-tie", agent="agent1", text="做工好吗 别家")
+    kind = (await (await client.post("/v1/events", data=body_of(tie))).json())["customer_type"]
+    for reloaded in (False, True):  # drawn from the live feed, then from the page's state after a reload
+        if reloaded:
+            await open_panel(page, url)
+        badge = card(page, "c-tie").locator(".badge")
+        await expect(badge).to_have_text(f"待定：{kind['label']}或{kind['rival']['label']}")
+        await expect(badge).to_have_attribute("data-sure", "close")
+
+
 def followup_rows(db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'followups'").fetchone() is None:

@@ -181,8 +181,21 @@ def test_json_shape() -> None:
     kind = CustomerType("impatient", "性急型", 0.8, ("快点",), ("马上", "这就办"))
     assert customer_type_json(kind) == {
         "type": "impatient", "label": "性急型", "confidence": 0.8, "sure": True, "evidence": ["快点"],
-        "script": ["马上", "这就办"],
+        "script": ["马上", "这就办"], "rival": None,
     }  # fmt: skip
+
+
+def test_near_tie_shows_both_types_with_the_words_of_each(shipped: Matcher) -> None:
+    kind = shipped.classify(calm("做工", "正品"))
+    assert (kind.type, kind.rival, kind.rival_label) == ("picky", "suspicious", "敏感型（多疑）")
+    assert kind.evidence == ("做工", "正品")
+    assert customer_type_json(kind)["rival"] == {"type": "suspicious", "label": "敏感型（多疑）"}
+
+
+def test_clear_lead_or_a_narrower_type_is_no_near_tie(shipped: Matcher) -> None:
+    assert shipped.classify(calm("急用")).rival == ""
+    haggling_threat = shipped.classify(calm("便宜点 我回头给你介绍一堆客户", "不便宜就拉倒"))
+    assert (haggling_threat.type, haggling_threat.rival) == ("pressuring", "")
 
 
 # ---- time: turns, waits and re-asking ----------------------------------------------------------------------

@@ -56,6 +56,14 @@ def test_report_formats_the_type_figures() -> None:
     assert "意图首选" not in text  # no intent set was measured
 
 
+def test_report_counts_near_ties_and_which_of_the_two_was_right(shipped_matcher: Matcher) -> None:
+    [tie] = evaluate_types(shipped_matcher, [("suspicious", "做工 | 正品")])
+    assert (tie.predicted, tie.rival) == ("picky", "suspicious")
+    text = Report(types=(tie, outcome("impatient", "impatient"))).format(misses=True)
+    assert "两个都显示的：1 段（领先的对：0，另一个对：1）" in text
+    assert "suspicious → picky/suspicious" in text
+
+
 def test_evaluate_types_spaces_messages_by_the_gap(shipped_matcher: Matcher) -> None:
     rows = [("impatient", "在吗 | 在吗？ | 有人吗")]
     # Sent back to back, three presence checks are one turn; a minute apart, nobody answered them.

@@ -324,6 +324,15 @@ async def test_panel_page_says_not_sure_instead_of_naming_a_type(client: Client)
     assert 'data-sure="true"' in clear[: clear.index("</article>")] and ">性急型</span>" in clear
 
 
+async def test_panel_page_shows_both_types_of_a_near_tie(client: Client) -> None:
+    event = make_event(conversation="tie", agent="a1", text="做工好吗 别家")
+    assert (await (await client.post("/v1/events", data=body_of(event))).json())["customer_type"]["rival"]
+    html = await (await client.get("/panel?agent=a1")).text()
+    card = html[html.index("#tie") :]
+    card = card[: card.index("</article>")]
+    assert 'data-sure="close"' in card and ">待定：" in card and "或" in card
+
+
 async def test_panel_cards_are_built_in_turns_so_other_work_goes_on(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

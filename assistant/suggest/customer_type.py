@@ -54,7 +54,8 @@ class CustomerType:
     """The customer's likely type with the buyer's words that point to it and the agent's talk track.
 
     `sure` is False when some evidence points away from the default type but not far enough to name
-    another: the answer is then the default type and the panel says "not sure" (不确定).
+    another: the answer is then the default type and the panel says "not sure" (不确定). `rival` is another
+    named type whose evidence is as strong within `TIE` (a near tie): the panel shows both, the leading one first.
     """
 
     type: str
@@ -63,6 +64,8 @@ class CustomerType:
     evidence: tuple[str, ...]
     script: tuple[str, ...]
     sure: bool = True
+    rival: str = ""
+    rival_label: str = ""
 
 
 def named_type(t: CustomerType) -> str | None:
@@ -79,6 +82,7 @@ def customer_type_json(t: CustomerType) -> dict[str, Any]:
         "sure": t.sure,
         "evidence": list(t.evidence),
         "script": list(t.script),
+        "rival": {"type": t.rival, "label": t.rival_label} if t.rival else None,
     }
 
 
@@ -209,7 +213,30 @@ class TypeClassifier:
         # A close runner-up lowers the confidence shown, never below the strength at which a type is named:
         # the badge's percentage of a named type is not one the docs call "not sure".
         discounted = named[best] * (0.75 + 0.25 * min(1.0, margin / 0.3))
-        return self._result(best, max(SURE, discounted), _words(shown, best))
+        rival = _rival(named, best)
+        if rival is None:
+            return self._result(best, max(SURE, discounted), _words(shown, best))
+        # A near tie: the badge shows both types, and the words of each.
+        decided = self._result(best, max(SURE, discounted), [*_words(shown, best), *_words(shown, rival)])
+        spec = self._types.get(rival)
+        return replace(decided, rival=rival, rival_label=spec.label if spec else rival)
+
+
+def _rival(named: Mapping[str, float], best: str) -> str | None:
+    """A named type whose evidence is within `TIE` of the leading one's: a near tie the badge does not hide.
+
+    A broader type beside its narrower one is no tie (a threat to walk comes with haggling).
+    """
+    close = [
+        t
+        for t, s in named.items()
+        if t != best
+        and s >= SURE
+        and abs(named[best] - s) < TIE
+        and NARROWER.get(t) != best
+        and NARROWER.get(best) != t
+    ]
+    return max(close, key=lambda t: (named[t], -ORDER.get(t, 99)), default=None)
 
 
 def _words(shown: Mapping[str, list[tuple[float, str]]], type_id: str) -> list[str]:

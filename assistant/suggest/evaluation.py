@@ -60,6 +60,7 @@ class TypeOutcome:
     label: str
     messages: tuple[str, ...]
     predicted: str
+    rival: str = ""  # the type shown beside the predicted one in a near tie
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,10 @@ class Report:
             ],
             indent="  ",
         )
+        ties = [o for o in self.types if o.rival]
+        if ties:
+            lead, other = sum(o.label == o.predicted for o in ties), sum(o.label == o.rival for o in ties)
+            figures.append("  " + _("near ties shown as two types: %(n)s (the leading one right: %(lead)s, the other: %(other)s)", n=len(ties), lead=lead, other=other))  # fmt: skip
         table = [[_("type"), "n", _("recall"), _("said"), _("precision"), _("confused with")]]
         confusion = {label: wrong for label, _n, _hits, wrong in self.type_confusion()}
         for kind, labeled, predicted, recall, precision in self.type_scores():
@@ -212,7 +217,9 @@ class Report:
                 if (o.is_none and o.predicted) or (not o.is_none and not o.top1)
             ]
             lines += [
-                f"  {o.label} → {o.predicted}: {' | '.join(o.messages)}" for o in self.types if o.label != o.predicted
+                f"  {o.label} → {o.predicted}{'/' + o.rival if o.rival else ''}: {' | '.join(o.messages)}"
+                for o in self.types
+                if o.label != o.predicted
             ]
         return "\n".join(lines).rstrip()
 
@@ -292,7 +299,8 @@ def evaluate_types(
     for label, text in rows:
         messages = tuple(m.strip() for m in text.split("|") if m.strip())
         timed = [(n * gap_ms, m) for n, m in enumerate(messages)]
-        out.append(TypeOutcome(label=label, messages=messages, predicted=matcher.classify(timed).type))
+        kind = matcher.classify(timed)
+        out.append(TypeOutcome(label=label, messages=messages, predicted=kind.type, rival=kind.rival))
     return out
 
 

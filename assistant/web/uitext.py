@@ -42,6 +42,8 @@ def panel_messages(language: str) -> dict[str, str]:
         "unassigned": t.gettext("Unassigned"),
         "not_sure": t.gettext("Not sure"),
         "few_cues": t.gettext("Few cues: serve as %(label)s"),
+        "near_tie": t.gettext("Undecided: %(label)s or %(other)s"),
+        "near_tie_title": t.gettext("Near tie: %(label)s leads by a little"),
         "talk_track": t.gettext("Talk track"),
         "because_of": t.gettext("Because of: %(words)s"),
         "no_suggestion": t.gettext("No suggestion yet"),

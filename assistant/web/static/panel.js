@@ -226,6 +226,12 @@
       badge.dataset.type = t.type;
       badge.dataset.sure = String(sure);
       badge.title = sure ? Math.round((t.confidence || 0) * 100) + "%" : say("few_cues", { label: t.label });
+      if (t.rival) {
+        // A near tie between two types: both are shown, the leading one first, rather than one as if sure.
+        badge.textContent = say("near_tie", { label: t.label, other: t.rival.label });
+        badge.dataset.sure = "close";
+        badge.title = say("near_tie_title", { label: t.label });
+      }
       box.appendChild(badge);
       if (t.evidence && t.evidence.length) box.appendChild(el("span", "cues", t.evidence.join("、")));
       if (t.script && t.script.length) {

@@ -56,10 +56,28 @@ async def test_these_two_after_two_links_compares_them(shop: Client) -> None:
     assert top(body)["text"] == "亲，第一款面料是95%棉 5%氨纶；第二款面料是80%棉 20%聚酯纤维哦~"
 
 
-async def test_these_two_with_one_item_known_gets_no_answer_about_it(shop: Client) -> None:
+async def test_these_two_with_one_item_known_answers_of_it_and_asks_for_the_other(shop: Client) -> None:
     await say(shop, f"https://item.taobao.com/item.htm?id={HOODIE}", "one")
     body = await say(shop, "这两款哪个面料好 什么面料", "one")
-    assert all(not s["phrase_id"].startswith("catalog.") for s in body["suggestions"]), body["suggestions"]
+    assert top(body)["phrase_id"] == "catalog.compare" and top(body)["intent"] == "product_info"
+    assert top(body)["text"] == "亲，这款面料是80%棉 20%聚酯纤维；您说的另一款是哪一件呢？发下链接我帮您对比哦~"
+    assert [f["name"] for f in top(body)["facts"]] == ["面料"]
+    sized = await say(shop, "这两件165 110斤各穿什么码", "one")
+    assert top(sized)["text"] == "亲，按165cm/110斤，这款建议拿M码；您说的另一款是哪一件呢？发下链接我帮您对比哦~"
+
+
+async def test_these_two_with_one_item_linked_now_and_one_before_compares_them(shop: Client) -> None:
+    await say(shop, f"https://item.taobao.com/item.htm?id={TSHIRT}", "now")
+    body = await say(shop, f"https://item.taobao.com/item.htm?id={HOODIE} 这两款哪个面料好 什么面料", "now")
+    assert top(body)["text"] == "亲，第一款面料是95%棉 5%氨纶；第二款面料是80%棉 20%聚酯纤维哦~"
+
+
+async def test_these_two_with_one_item_known_and_no_fact_asked_asks_for_the_other(shop: Client) -> None:
+    await say(shop, f"https://item.taobao.com/item.htm?id={HOODIE}", "which")
+    body = await say(shop, "这两件哪个好", "which")
+    assert top(body)["text"] == "亲，您说的另一款是哪一件呢？发下链接我帮您对比哦~"
+    bundled = await say(shop, "这两件一起买能便宜吗", "which")  # no comparison asked: the library answers
+    assert all(not s["phrase_id"].startswith("catalog.") for s in bundled["suggestions"]), bundled["suggestions"]
 
 
 def test_compared_sizes_need_every_chart_to_give_one() -> None:

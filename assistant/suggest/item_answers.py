@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Template
@@ -25,6 +26,7 @@ from assistant.catalog.answers import (
     Fact,
     answers,
     intents_answered,
+    spoken,
 )
 from assistant.catalog.compare import COMPARE, compared, speaks_of_two
 from assistant.catalog.focus import ItemFocus, LookupFailed, event_item
@@ -145,10 +147,13 @@ class ItemAnswers:
         # alone would read as the comparison's, so each is answered or none.
         linked = items_in(text)
         if len(linked) >= 2 or speaks_of_two(text):
-            ids = linked if len(linked) >= 2 else linked_before(earlier)[-2:]
+            ids = linked if len(linked) >= 2 else linked_before([*earlier, text])[-2:]  # one here, one before
             found_items = [self.catalog.item(i) for i in ids]
             goods = [i for i in found_items if i is not None]
-            given = compared(goods, text, earlier, intent=intent) if len(goods) == len(ids) else []
+            if len(ids) < 2:  # 这两款 with one item known: what it has, and the other asked for
+                given = one_of_two(answers(item, text, earlier, intent=intent), intent)
+            else:
+                given = compared(goods, text, earlier, intent=intent) if len(goods) == len(ids) else []
         else:
             given = answers(item, text, earlier, intent=intent)
         lead = [self._suggestion(a, variables, values) for a in given]
@@ -187,6 +192,34 @@ class ItemAnswers:
             trigger=answer.trigger,
             facts=answer.facts,
         )
+
+
+# 这两款 with one item known: the answer says what the item has and asks which the other one is.
+OTHER_ASKED = "您说的另一款是哪一件呢？发下链接我帮您对比"
+
+
+def one_of_two(given: Sequence[Answer], intent: str | None) -> list[Answer]:
+    """The answers about the one item known when the buyer speaks of two (这两款面料一样吗): each fact or size said of
+    这款, then the other item asked for; a comparison asked with no fact the item has (这两款哪个好) asks for it alone.
+
+    A size the chart does not have, or two charts' sizes at odds, would read as the comparison's: left out.
+    """
+    said: list[Answer] = []
+    for a in given:
+        if a.kind == FACT:
+            told = "这款" + "，".join(spoken(f) for f in a.facts)
+        elif a.kind == SIZE:
+            told = f"按{a.values['measures']}，这款建议拿{a.values['size']}"
+        elif a.kind in (NO_SIZE, SIZE_CONFLICT):
+            continue
+        else:
+            said.append(a)  # a measure asked for (身高, 体重) holds for both items
+            continue
+        values = MappingProxyType({"answers": f"{told}；{OTHER_ASKED}"})
+        said.append(Answer(COMPARE, a.intent, values, a.facts, a.trigger))
+    if not said and intent == "product_info":
+        said.append(Answer(COMPARE, intent, MappingProxyType({"answers": OTHER_ASKED}), (), "这两款"))
+    return said
 
 
 def linked_before(earlier: Sequence[str]) -> list[str]:

@@ -51,6 +51,14 @@ def test_ascii_synonyms_need_word_boundaries() -> None:
     assert n.fold("hbo 可以hb吗") == "hbo 可以花呗吗"
 
 
+def test_a_synonyms_latin_edge_needs_a_word_boundary() -> None:
+    n = Normalizer(NormalizationData(synonyms={"by吗": "包邮吗", "能fh": "能发货", "7天": "七天", "hb": "花呗"}))
+    assert n.fold("这款by吗 今天能fh吗 7天无理由") == "这款包邮吗 今天能发货吗 七天无理由"
+    # by吗 inside baby吗, 能fh before more letters, the 7 of 17天: no synonym
+    assert n.fold("适合baby吗 能fhx 等了17天") == "适合baby吗 能fhx 等了17天"
+    assert n.fold("hbo 适合baby吗 可以hb吗") == "hbo 适合baby吗 可以花呗吗"  # the same when hbo sends it to the regex
+
+
 def test_emoji_synonym_applies_before_emoji_are_stripped() -> None:
     assert Normalizer(DATA).normalize("👍") == "好的"
 

@@ -42,7 +42,6 @@ _WORDLIKE = re.compile("[0-9A-Za-z\u4e00-\u9fff]")
 _SPACE = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1+")
 _NON_WORD = re.compile(r"[\W_]+")
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
 _ASCII_CHAR = re.compile(r"[a-z0-9]")
 # A link is no words: synonyms are not applied inside one (?tk= in every Taobao share link read as 退款, and the
 # link, no longer one run of ASCII, was not cut out as a card). As the library's cards find links, once folded.
@@ -195,8 +194,10 @@ class Normalizer:
             start = last + 1 - len(key)
             if start < pos:  # inside the end of a word the synonym already wrote
                 continue
-            if _ASCII_WORD.fullmatch(key) and (
-                (start > 0 and _ASCII_CHAR.match(text[start - 1])) or _ASCII_CHAR.match(text[last + 1 : last + 2])
+            # A key's Latin letters or digits at its edge stand alone: hb is not in hbo, by吗 not in baby吗, and the 7
+            # of 7天 not in 17天.
+            if (_ASCII_CHAR.match(key[0]) and start > 0 and _ASCII_CHAR.match(text[start - 1])) or (
+                _ASCII_CHAR.match(key[-1]) and _ASCII_CHAR.match(text[last + 1 : last + 2])
             ):
                 assert self._synonym_re is not None
                 return self._synonym_re.sub(self._replace, text)
@@ -265,14 +266,16 @@ def _overlap(value: str, text: str, at: int) -> int:
 
 
 def _synonym_pattern(synonyms: Mapping[str, str]) -> re.Pattern[str] | None:
-    """One alternation, longest key first; ASCII keys must stand alone so "hb" does not bite "hbo"."""
+    """One alternation, longest key first; a key's ASCII edges must stand alone so "hb" does not bite "hbo"."""
     if not synonyms:
         return None
     parts = []
     for key in sorted(synonyms, key=lambda k: (-len(k), k)):
         escaped = re.escape(key)
-        if _ASCII_WORD.fullmatch(key):
-            escaped = f"(?<![a-z0-9]){escaped}(?![a-z0-9])"
+        if _ASCII_CHAR.match(key[0]):
+            escaped = f"(?<![a-z0-9]){escaped}"
+        if _ASCII_CHAR.match(key[-1]):
+            escaped = f"{escaped}(?![a-z0-9])"
         parts.append(escaped)
     return re.compile("|".join(parts))
 

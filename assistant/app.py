@@ -200,6 +200,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("interaction log flushed and closed (%d commits, %d jobs)", writer.commits, writer.jobs)
 
 
+LOCK_HELD = "another process holds the database's lock"  # `/readyz` while the start waits for a SQLite lock
 _DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
@@ -223,14 +224,15 @@ async def _open_writer(app: web.Application, path: store.Location) -> Writer:
     """The writer, opened (and the log migrated); on PostgreSQL, waited for while the server cannot be reached or
     has no connection to give (down, restarting, at max_connections): a start whose server was not up yet (the
     machine's boot, a failover) exited 1 at once. So is a lock held past `busy_timeout_s` (another instance's
-    migration: instances migrate one after another). A server that refuses the password or knows no such database
+    migration: instances migrate one after another), on SQLite too (an sqlite3 shell left in a transaction while the
+    log needs a migration: the start exited 1 where one without a migration waits, `_derive`). A server that refuses the password or knows no such database
     stops the start at once, as before: waiting would not change its answer."""
 
     def open_writer() -> Writer:
         return Writer(path, busy_timeout_s=app[CONFIG].store.busy_timeout_s, repair=False)
 
-    if not isinstance(path, pg.Location):
-        return await asyncio.to_thread(open_writer)
+    if not isinstance(path, pg.Location):  # a lock another process holds while the log needs a migration: waited for
+        return await _waiting_for_postgresql(app, lambda: asyncio.to_thread(open_writer), is_busy, LOCK_HELD)
 
     def unreachable(exc: Exception) -> bool:
         return isinstance(exc, psycopg.OperationalError) or fault_reason(exc) in SERVER_NOT_THERE
@@ -280,7 +282,7 @@ async def _through_outage(app: web.Application, attempt: Callable[[], Awaitable[
             await asyncio.to_thread(writer.reconnect)
         return await attempt()
 
-    what = "another process holds the database's lock" if sqlite else "the PostgreSQL connection was lost"
+    what = LOCK_HELD if sqlite else "the PostgreSQL connection was lost"
     return await _waiting_for_postgresql(app, once, lost, what)
 
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from sqlite_utils import Database
 
 from assistant import schema, store, upgrade
+from assistant.cli import serve
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.web.appkeys import WRITER
@@ -225,6 +226,54 @@ def test_storage_read_only_directory_stops_the_start_with_one_line(tmp_path: Pat
     assert done.returncode == 1, done.stderr[-2000:]
     assert f"assistant: {db}：无法" in done.stderr  # in the interface's language (was English among Chinese lines)
     assert "Traceback" not in done.stderr
+
+
+async def test_storage_an_empty_file_stops_the_start_saying_what_to_do_unless_told_to_start_a_new_log(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "assistant.db"
+    db.touch()  # an operator's touch, a copy cut to nothing, a restore that failed
+    done = serve_once(db)
+    assert done.returncode == 1, done.stderr[-2000:]  # it started a new, empty log in it without a word
+    assert f"assistant: {db} 是一个空文件（0 字节），不是日志" in done.stderr and "--new-log" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert db.stat().st_size == 0  # left as it was
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--db", str(db), "--port", str(port), "--new-log"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        async def ready() -> bool:
+            assert proc.poll() is None
+            try:
+                async with aiohttp.ClientSession() as session:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        return resp.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, timeout=60)
+        proc.terminate()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert db.stat().st_size > 0 and logged(db) == 0
+
+
+def test_storage_the_file_a_first_start_creates_has_its_header_before_the_log_opens(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "assistant.db"
+    held = serve._hold_alone(db)  # the start's first step; a crash after it left a file of 0 bytes, refused next
+    try:
+        assert db.stat().st_size > 0
+        assert not serve._empty(db)
+    finally:
+        store.let_go(held)
 
 
 def a_log_cut_short(db: Path) -> None:

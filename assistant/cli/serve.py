@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import click
 from assistant import pg, store
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
-from assistant.i18n import N_, _, os_reason
+from assistant.i18n import N_, _, database_reason, os_reason
 from assistant.safetext import display_width
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 @common_options
 @click.option("--host", default=None, help=N_("listen address (overrides [server] host)"))
 @click.option("--port", type=int, default=None, help=N_("listen port (overrides [server] port)"))
-def serve_command(config_path: Path, db: Path | None, host: str | None, port: int | None) -> int:
-    code = serve(load(config_path, db, host=host, port=port))
+@click.option("--new-log", is_flag=True, help=N_("start a new, empty log in an existing empty (0-byte) SQLite file"))
+def serve_command(config_path: Path, db: Path | None, host: str | None, port: int | None, new_log: bool) -> int:
+    code = serve(load(config_path, db, host=host, port=port), new_log=new_log)
     if code == 0:  # stopped cleanly: everything is flushed and closed
         _exit_now(code)
     return code
@@ -52,8 +54,9 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def serve(config: Config) -> int:
-    """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used."""
+def serve(config: Config, *, new_log: bool = False) -> int:
+    """Start the web service and block until SIGTERM or SIGINT; 1 when the database cannot be used (`new_log`: an
+    existing empty SQLite file may become a new log)."""
     from assistant.plugins import build_plugin_manager
     from assistant.web import server
     from assistant.web.auth import open_demo, token_for
@@ -88,7 +91,7 @@ def serve(config: Config) -> int:
     held = None
     if not isinstance(location, pg.Location):  # several instances share PostgreSQL; one process a SQLite file
         try:
-            held = _hold_alone(location)
+            held = _hold_alone(location, new_log=new_log)
         except StorageError as exc:
             print(f"assistant: {exc}", file=sys.stderr)
             return 1
@@ -183,13 +186,29 @@ async def _reload_on_sighup(app: web.Application) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_on_signal, app)
 
 
-def _hold_alone(path: Path) -> int:
+def _hold_alone(path: Path, *, new_log: bool = False) -> int:
     """The service's lock on its SQLite file (`store.hold_alone`; let go when the process ends); a large -wal
-    file left by an earlier run is said before the minute it may take to fold back (`/readyz` says `starting` meanwhile)."""
+    file left by an earlier run is said before the minute it may take to fold back (`/readyz` says `starting` meanwhile).
+
+    An existing file of 0 bytes (an operator's `touch`, a copy cut to nothing, a restore that failed) is refused
+    unless `new_log`: SQLite took it for a new database, and the service started a new, empty log in it without a
+    word. The file the service creates itself gets its header at once, so that a first start cut short leaves none."""
     from assistant.writer import WAL_LIMIT_BYTES, StorageError
 
+    created = not path.exists()
+    if not (created or new_log) and _empty(path):
+        raise StorageError(
+            _(
+                "%(path)s is an empty file (0 bytes), not a log: restore the log or its backup to this path (assistant store backup makes one), or start a new, empty log in it with assistant serve --new-log",
+                path=path,
+            )  # fmt: skip
+        )
     try:
         held = store.hold_alone(path)
+        if created or (new_log and _empty(path)):
+            store.connect(path).close()  # the header written: SQLite writes it when the file enters WAL mode
+    except sqlite3.Error as exc:
+        raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=database_reason(exc))) from None  # fmt: skip
     except store.InUse:
         raise StorageError(
             _(
@@ -206,6 +225,16 @@ def _hold_alone(path: Path) -> int:
                     " or a long read holding it); folding it back may take a minute (/readyz answers 503 starting"
                     " meanwhile)", wal, size / 1e9)  # fmt: skip
     return held
+
+
+def _empty(path: Path) -> bool:
+    """Whether the file is there and holds nothing, nor does a -wal beside it (whose commits SQLite would apply)."""
+    try:
+        if path.stat().st_size:
+            return False
+        return Path(f"{path}-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True  # the file (of 0 bytes) has no -wal
 
 
 def _banner(config: Config, base: str) -> str:

@@ -1,4 +1,5 @@
-"""`assistant store copy`: a shop's SQLite log copied into an empty PostgreSQL database (docs/scaling.md)."""
+"""`assistant store copy`: a shop's SQLite log copied into an empty PostgreSQL database (docs/scaling.md); `assistant
+store backup`: a copy of it taken while the service runs (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from pathlib import Path
 
 import click
 
-from assistant import pg
+from assistant import logfile, pg
 from assistant.cli.common import config_option, load, log_problem
 from assistant.cluster.move import MoveRefused, move
-from assistant.i18n import N_, _
+from assistant.i18n import N_, _, database_reason, os_reason
 
 PROGRESS_EVERY = 100_000  # rows between two progress lines of one table
 
 
-@click.group("store", help=N_("the log's database: move it from SQLite to PostgreSQL"))
+@click.group("store", help=N_("the log's database: back it up, move it from SQLite to PostgreSQL"))
 def store_group() -> None:
     pass
 
@@ -68,6 +69,40 @@ def copy_command(config_path: Path, source: Path | None, target: str | None) -> 
     rows = sum(c.rows for c in copied)
     seconds = f"{time.monotonic() - started:.1f}"
     print(_("copied %(rows)s rows of %(tables)s tables in %(seconds)s s", rows=f"{rows:,}", tables=len(copied), seconds=seconds))  # fmt: skip
+    return 0
+
+
+@store_group.command(
+    "backup",
+    short_help=N_("back up the SQLite log, while the service runs"),
+    help=N_(
+        "Write a consistent copy of the SQLite log to PATH, a new file, while the service may be writing to it:"
+        " every event acknowledged before the backup began is in it. To restore it, stop the service, move the log"
+        " and its -wal and -shm files aside, copy the backup to the log's path, run assistant followups skip-due, and"
+        " start the service."
+    ),
+)
+@config_option
+@click.option("--from", "source", type=click.Path(path_type=Path), default=None, help=N_("the SQLite file (default: [store] path)"))  # fmt: skip
+@click.argument("path", type=click.Path(path_type=Path))
+def backup_command(config_path: Path, source: Path | None, path: Path) -> int:
+    config = load(config_path)
+    log = source.resolve() if source is not None else config.resolve(config.store.path)
+    problem = log_problem(log)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    try:
+        done = logfile.backup(log, path)
+    except logfile.BackupError as exc:
+        return _refuse(str(exc))
+    except sqlite3.Error as exc:  # a full disk: the copy is removed, the log only read
+        return _refuse(_("no backup was written to %(path)s (%(reason)s); the log is as it was", path=path, reason=database_reason(exc)))  # fmt: skip
+    except OSError as exc:
+        return _refuse(_("no backup was written to %(path)s (%(reason)s); the log is as it was", path=path, reason=os_reason(exc)))  # fmt: skip
+    seconds = f"{time.monotonic() - started:.1f}"
+    print(_("%(source)s → %(target)s: %(events)s events, %(size)s MB, in %(seconds)s s", source=log, target=done.path, events=f"{done.events:,}", size=f"{done.size / 1_048_576:.1f}", seconds=seconds))  # fmt: skip
     return 0
 
 

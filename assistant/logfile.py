@@ -1,16 +1,20 @@
 """The SQLite log's file as an operator handles it: a backup taken while the service writes (`assistant store
-backup`)."""
+backup`), a backup copied over it while the service runs (`Watch`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import store
 from assistant.i18n import _
+
+log = logging.getLogger(__name__)
 
 
 class BackupError(RuntimeError):
@@ -62,3 +66,96 @@ def backup(source: Path, target: Path) -> Backup:
     finally:
         os.close(folder)
     return Backup(target, int(events), target.stat().st_size)
+
+
+def identities(files: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:
+    """(device, inode) of the database file, its -wal and its -shm now (None for one that is not there)."""
+    return tuple(map(store.file_identity, files))
+
+
+# Where the -shm file (SQLite's WAL index) says what checkpoints did: the WAL's salts (new at each restart of the
+# WAL, offset 32 of the index header) and nBackfill (the frames copied into the database file, offset 96).
+_SALTS = slice(32, 40)
+_BACKFILLED = slice(96, 100)
+# Connections left open for good: closing the last connection of a file checkpoints its -wal into it, and into a
+# file overwritten in place that damages the file put there.
+_KEPT_OPEN: list[sqlite3.Connection] = []
+
+
+class Watch:
+    """Whether the SQLite file was written since the writer last looked by anything but a checkpoint: a backup copied
+    over it in place (`cp backup.db assistant.db` keeps the inode, so the writer's check of the files' identities
+    cannot see it). In WAL mode only a checkpoint writes the database file, and each one is marked in the -shm.
+
+    Before, the service went on with the -wal of the file it had: readers met `database disk image is malformed`,
+    `/readyz` said ready, and its checkpoints and the last one at stop copied that -wal into the backup, damaging it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal = Path(f"{path}-wal")
+        self.aside: Path | None = None  # where the -wal went once the file was found overwritten
+        # Descriptors kept for good (store._descriptor): closing one would drop SQLite's locks on the file. A new
+        # connection's new -shm gets a new Watch (Writer._check_file).
+        self._fd = store._descriptor(path)
+        self._index = store._descriptor(Path(f"{path}-shm"))
+        self._seen = self._file()
+        self._marks = self._checkpoints()
+
+    def _file(self) -> tuple[int, int]:
+        info = os.fstat(self._fd)
+        return info.st_size, info.st_mtime_ns
+
+    def _checkpoints(self) -> bytes:
+        index = os.pread(self._index, 100, 0)
+        return index[_SALTS] + index[_BACKFILLED]
+
+    def note(self) -> None:
+        """After a commit of the writer (its checkpoint may have written the file)."""
+        self._seen, self._marks = self._file(), self._checkpoints()
+
+    def overwritten(self, look: bool = True) -> bool:
+        """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
+        `look` False, only whether it was found so before."""
+        if self.aside is not None or not look:
+            return self.aside is not None
+        now = self._file()
+        if now == self._seen:
+            return False
+        marks = self._checkpoints()
+        if marks != self._marks:  # another connection's checkpoint (an sqlite3 shell's), or the WAL restarted
+            self._seen, self._marks = now, marks
+            return False
+        return True
+
+    def set_aside(self, conn: sqlite3.Connection) -> str:
+        """Once overwritten: the -wal, which belongs to the file before, renamed so that no start applies it to this
+        one (nothing deleted), and `conn` kept open for good (its close would checkpoint it); what was done."""
+        if self.aside is None:
+            self.aside = self.wal.with_name(f"{self.wal.name}.overwritten-{int(time.time())}")
+            _KEPT_OPEN.append(conn)
+            try:
+                os.rename(self.wal, self.aside)
+            except OSError as exc:
+                log.error("the -wal of the overwritten log %s could not be moved aside: %s", self.path, exc)
+        return (
+            f"the database file {self.path} was overwritten in place while the service ran (a backup copied over it?):"
+            f" its -wal, which belongs to the file before, is moved aside to {self.aside} so that no start applies it"
+            " to this one, and nothing is written until the service restarts (events are answered 503 meanwhile);"
+            " to restore a backup, stop the service first"
+        )
+
+
+def fold_back(conn: sqlite3.Connection, mode: str) -> bool:
+    """Once a file changed: the commits the writer's own -wal (still open) holds copied into the database file it
+    opened, where a kill lost them all (a file never checkpointed held not even the tables); True (done once)."""
+    try:
+        busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    except sqlite3.Error as exc:
+        log.error("the commits of the log's -wal file were not copied into the file opened: %s", exc)
+        return True
+    if busy or copied < frames:
+        log.error("only %d of the %d pages of the log's -wal file were copied into the file opened", copied, frames)
+    else:
+        log.warning("the commits of the log's -wal file were copied into the file opened (%d pages)", copied)
+    return True

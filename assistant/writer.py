@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from assistant import pg, store, upgrade
+from assistant import logfile, pg, store, upgrade
 from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class FileChanged(sqlite3.OperationalError):
 
     def __init__(self, message: str, mode: str) -> None:
         super().__init__(message)
-        self.mode = mode  # the checkpoint that copies the writer's -wal into the file it opened (Writer._fold_back)
+        self.mode = mode  # the checkpoint that copies the writer's -wal into the file it opened (logfile.fold_back)
 
 
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; it passes
@@ -158,7 +158,8 @@ class Writer:
         # The files the connection writes to, once migrated (the -wal and -shm exist then): one deleted or replaced
         # under the service (an operator's rm or mv) took every later event into a file no one read, each a 200.
         self._files = () if isinstance(self.path, pg.Location) else tuple(f"{self.path}{s}" for s in SQLITE_FILES)
-        self._identity = _identities(self._files) if self._files else None
+        self._identity = logfile.identities(self._files) if self._files else None
+        self._watch = None if isinstance(self.path, pg.Location) else logfile.Watch(self.path)  # overwritten in place
         self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
         self._stuck = False  # a failed group's ROLLBACK failed too: the next group opens a new SQLite connection
         self._renewed = False  # that connection's -wal and -shm are new files (the old closed last deleted them)
@@ -267,6 +268,9 @@ class Writer:
             self._queue.put(None)
             await self._stopped  # every group before it is committed and settled
             self._thread.join()
+        if self._watch is not None and self._watch.overwritten(self._identity == logfile.identities(self._files)):
+            log.error("%s", self._watch.set_aside(self._conn))  # the connection kept open: its close would checkpoint
+            return
         if not isinstance(self.path, pg.Location):
             # Everything into the database file itself, the -wal emptied: a copy of the file after a clean stop
             # is whole (one taken then held 57 of 100 events, the rest in the -wal).
@@ -380,7 +384,7 @@ class Writer:
         except sqlite3.Error as exc:
             log.error("a failed group's ROLLBACK failed too (%s); the writer opens its connection again", exc)
             self._stuck = True
-            self._renewed = self._identity is not None and _identities(self._files) == self._identity
+            self._renewed = self._identity is not None and logfile.identities(self._files) == self._identity
             conn.close()
 
     def _begin(self, lock_wait_s: float | None = None) -> sqlite3.Connection:
@@ -411,14 +415,16 @@ class Writer:
 
     def _check_file(self) -> None:
         """Raise, before a COMMIT, when the SQLite file, its -wal or its -shm is no longer the one the writer opened
-        (three stats a group)."""
-        if self._identity is None:
+        (three stats a group), or the file was overwritten in place (`logfile.Watch`)."""
+        if self._identity is None or self._watch is None:
             return
-        now = _identities(self._files)
-        if self._renewed and now[0] == self._identity[0]:
-            self._identity, self._renewed = now, False
-        if now == self._identity:
-            return
+        now = () if self._watch.aside else logfile.identities(self._files)  # the -wal set aside is not to fold back
+        if self._renewed and now and now[0] == self._identity[0]:
+            self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
+        if not now or now == self._identity:
+            if now and not self._watch.overwritten():
+                return
+            raise FileChanged(self._watch.set_aside(self._conn), "")  # "": nothing folded into the file put there
         if now[0] != self._identity[0]:
             # The -wal at the path (unless replaced too) holds the old file's commits: emptied, or a start after a
             # kill applied them to the file now there (a restored backup got the events it did not hold).
@@ -435,22 +441,6 @@ class Writer:
             " answered 503 meanwhile)",
             "FULL",  # not emptied: another process may have written to a -wal it shares with a new -shm
         )
-
-    def _fold_back(self, mode: str) -> None:
-        """Once a file changed: the commits the writer's own -wal (still open) holds copied into the database file it
-        opened, where a kill lost them all (a file never checkpointed held not even the tables)."""
-        if self._folded:
-            return
-        self._folded = True
-        try:
-            busy, frames, copied = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        except sqlite3.Error as exc:
-            log.error("the commits of the log's -wal file were not copied into the file opened: %s", exc)
-            return
-        if busy or copied < frames:
-            log.error("only %d of the %d pages of the log's -wal file were copied into the file opened", copied, frames)
-        else:
-            log.warning("the commits of the log's -wal file were copied into the file opened (%d pages)", copied)
 
     def _reconnect(self) -> None:
         assert isinstance(self.path, pg.Location)
@@ -495,20 +485,17 @@ class Writer:
                     continue
                 self._check_file()
                 conn.execute("COMMIT")
+                if self._watch is not None:
+                    self._watch.note()  # its checkpoint may have written the file
             except BaseException as exc:
                 self._roll_back(conn)
-                if isinstance(exc, FileChanged):
-                    self._fold_back(exc.mode)
+                if isinstance(exc, FileChanged) and exc.mode and not self._folded:
+                    self._folded = logfile.fold_back(conn, exc.mode)
                 raise
             break
         self.commits += 1
         self.jobs += len(jobs)
         return outcomes
-
-
-def _identities(files: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:
-    """(device, inode) of the database file, its -wal and its -shm now (None for one that is not there)."""
-    return tuple(map(store.file_identity, files))
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[tuple[Job, bool]]) -> list[tuple[bool, Any]]:

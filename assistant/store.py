@@ -508,7 +508,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite itself rolls a transaction back on a full disk or an I/O error
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import cast
 
 import pytest
+from sqlite_utils import Database
 
-from assistant import pg, store, upgrade
+from assistant import pg, schema, store, upgrade
 from assistant.cli import main
 from assistant.writer import Writer
 from tests.helpers import BACKENDS, eventually
@@ -344,3 +347,53 @@ async def test_upgrade_stopped_keeps_the_parts_it_committed_and_the_next_start_d
     finally:
         conn.close()
         other.close()
+
+
+def a_log_before_payments(db: Path, payments: int) -> None:
+    """A log of the release before migration 090 (payments), holding `payments` order_paid events."""
+    conn = store.connect(db)
+    schema.migrations.apply(Database(conn), stop_before="090_payments")
+    raw = '{"order": "o%d", "amount": 12.5}'
+    rows = [(f"e{i}", raw % i) for i in range(payments)]
+    with store.transaction(conn):
+        conn.executemany(
+            "INSERT INTO events (id, type, ts_ms, shop, conversation, customer, agent, received_ms, raw)"
+            " VALUES (?, 'order_paid', 1, 's', 'c', 'u', NULL, 1, ?)",
+            rows,
+        )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def pages(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+def test_upgrade_a_disk_that_fills_during_the_migrations_leaves_the_log_as_the_release_before_left_it(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "assistant.db"
+    a_log_before_payments(db, 20_000)
+    probe = tmp_path / "probe.db"  # how many pages migration 090 alone takes
+    shutil.copyfile(db, probe)
+    with closing(store.connect(probe)) as conn:
+        schema.migrations.apply(Database(conn), stop_before="100_trimmed_names")
+    room = pages(probe) - pages(db) + 1  # 090 fits, and one page more: a later migration's table does not
+    before = db.read_bytes()
+    with closing(store.connect(db)) as conn:
+        applied = upgrade.pending_migrations(conn)
+        conn.execute(f"PRAGMA max_page_count = {pages(db) + room}")  # the disk's room
+        with pytest.raises(upgrade.SchemaError, match="090_payments, 100_trimmed_names"):
+            upgrade.migrate(conn)
+        # Each migration committed alone: 090 stayed applied, and the release before refused the log as a newer
+        # release's ('cannot open the database (database or disk is full)' said nothing of it).
+        assert upgrade.pending_migrations(conn) == applied
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with closing(store.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert db.read_bytes() == before
+    with closing(store.connect(db)) as conn:  # room again: migrated
+        upgrade.migrate(conn)
+        assert upgrade.pending_migrations(conn) == []
+        assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 20_000

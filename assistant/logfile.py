@@ -101,6 +101,7 @@ class Watch:
         self._index = store._descriptor(Path(f"{path}-shm"))
         self._seen = self._file()
         self._marks = self._checkpoints()
+        self._head = os.pread(self._fd, 100, 0)  # the file's header as the last change left it
 
     def _file(self) -> tuple[int, int]:
         info = os.fstat(self._fd)
@@ -112,7 +113,10 @@ class Watch:
 
     def note(self) -> None:
         """After a commit of the writer (its checkpoint may have written the file)."""
-        self._seen, self._marks = self._file(), self._checkpoints()
+        now = self._file()
+        if now != self._seen:
+            self._seen, self._head = now, os.pread(self._fd, 100, 0)
+        self._marks = self._checkpoints()
 
     def overwritten(self, look: bool = True) -> bool:
         """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
@@ -123,8 +127,11 @@ class Watch:
         if now == self._seen:
             return False
         marks = self._checkpoints()
-        if marks != self._marks:  # another connection's checkpoint (an sqlite3 shell's), or the WAL restarted
-            self._seen, self._marks = now, marks
+        head = os.pread(self._fd, 100, 0)
+        # Another connection's checkpoint (an sqlite3 shell's), or the WAL restarted; or only its time changed (a
+        # `touch`: the same size and header): setting the -wal aside then would take the commits it holds away.
+        if marks != self._marks or (now[0] == self._seen[0] and head == self._head):
+            self._seen, self._marks, self._head = now, marks, head
             return False
         return True
 

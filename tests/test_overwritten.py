@@ -3,6 +3,7 @@ runs: refused, never mixed with the -wal of the file before, at once or after a 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -11,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from assistant import logfile
+from assistant import logfile, store, upgrade
+from assistant.events import parse_event
 from tests.helpers import ROOT, body_of, make_event
 from tests.service import Service
 
@@ -70,3 +72,31 @@ async def test_a_backup_copied_over_the_live_file_is_refused_and_its_wal_never_a
     finally:
         again.stop()
     assert ids(db) == {f"a{n}" for n in range(30)} | {"d0"}
+
+
+def test_watch_tells_a_file_copied_over_from_one_touched_or_written_by_a_checkpoint(tmp_path: Path) -> None:
+    db = tmp_path / "assistant.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+
+    def log_events(into: sqlite3.Connection, prefix: str, n: int) -> None:
+        batch = [parse_event(make_event(id=f"{prefix}{i}", text="详" * 300), max_text_chars=5000) for i in range(n)]
+        with store.transaction(into):
+            store.insert_events(into, [(event, None) for event in batch])
+
+    log_events(conn, "a", 50)
+    backup = tmp_path / "backup.db"
+    logfile.backup(db, backup)
+    log_events(conn, "b", 500)
+    conn.execute("PRAGMA wal_checkpoint")
+    watch = logfile.Watch(db)
+    with closing(store.connect(db)) as shell:  # another connection's commit and checkpoint: marked in the -shm
+        log_events(shell, "c", 500)
+        shell.execute("PRAGMA wal_checkpoint")
+    assert not watch.overwritten()
+    info = db.stat()
+    os.utime(db, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))  # a touch: its time alone
+    assert not watch.overwritten()  # the -wal set aside would have taken its commits out of the log
+    shutil.copyfile(backup, db)
+    assert watch.overwritten()
+    conn.close()

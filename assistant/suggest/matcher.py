@@ -170,7 +170,7 @@ class Matcher:
         for shop, own in library.shop_phrases.items():
             self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
         self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
-        social = frozenset(library.clauses.social)
+        social = self._social = frozenset(library.clauses.social)
         social_words = keywords.presence_test(social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(
             library.clauses,
@@ -400,7 +400,7 @@ class Matcher:
         if ("topics", one) not in reading.memo:
             read = self.read
             alone = lambda t: (*self._confidences(read(t)), read(t).keyword)  # noqa: E731
-            reading.memo[("topics", one)] = topics(reading.message, self._markers, alone, one)
+            reading.memo[("topics", one)] = topics(reading.message, self._markers, alone, one, self._social)
         return dict(reading.memo[("topics", one)])
 
     def said(self, reading: Reading, context: Context) -> str:

@@ -49,11 +49,14 @@ def plan(
     return [(ranked[0][1], max(1, k - len(alternates)))] + [(i, 1) for i in alternates]
 
 
-def topics(message: Message, markers: tuple[str, ...], alone: Alone, one: bool = True) -> dict[str, float]:
+def topics(
+    message: Message, markers: tuple[str, ...], alone: Alone, one: bool = True, social: frozenset[str] = frozenset()
+) -> dict[str, float]:
     """The topics of a message of several clauses, in the order asked (发什么快递|能便宜点吗), each with its confidence:
     every clause that asks, read alone, whose likeliest intent is sure (`TOPIC_SURE`), named by a key word of its
-    own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story.
-    `one`: a single question is wanted too (else none is read unless two clauses ask)."""
+    own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story; nor
+    does a greeting or thanks (`social` intents) beside a clause asking something else: they decide only when the
+    message says nothing else. `one`: a single question is wanted too (else none is read unless two clauses ask)."""
     spoken = [c.text for c in message.clauses if c.kind == TEXT]
     questions = [t for t in spoken if any(m in t for m in ("?", *markers)) or t.endswith(_ASKS_LAST)]
     found: dict[str, float] = {}
@@ -65,6 +68,8 @@ def topics(message: Message, markers: tuple[str, ...], alone: Alone, one: bool =
         sure = confidences.get(intent, 0.0)
         if intent and sure >= TOPIC_SURE and sure > none and keyword.get(intent, 0.0) >= TOPIC_WORD:
             found.setdefault(intent, sure)
+    if any(i not in social for i in found):
+        return {i: c for i, c in found.items() if i not in social}
     return found
 
 

@@ -1,6 +1,6 @@
 """The interaction log: the event writer's SQL and read queries (the schema is in schema.py).
 
-The log lives in SQLite (a file) or PostgreSQL (`[store] url`, assistant/pg.py); `connect` opens either and
+The log lives in SQLite (a file) or PostgreSQL (`[store] url`, assistant/pg); `connect` opens either and
 both answer through sqlite3's interface, so the queries below serve both.
 """
 
@@ -69,7 +69,7 @@ def connect(
 ) -> sqlite3.Connection:
     """Open the database with the pragmas the service relies on; a new file is created private (0600).
 
-    A PostgreSQL location gives a pooled connection that speaks the same interface (assistant/pg.py).
+    A PostgreSQL location gives a pooled connection that speaks the same interface (assistant/pg).
     """
     if isinstance(path, pg.Location):
         return cast(sqlite3.Connection, pg.connect(path, readonly=readonly, busy_timeout_s=busy_timeout_s))

@@ -116,7 +116,7 @@ _BY_WORDS = (
 
 
 def fault_reason(exc: BaseException) -> str:
-    """What a caller may be told of a database fault: a PostgreSQL fault's kind (assistant/pg.py gives its SQLSTATE,
+    """What a caller may be told of a database fault: a PostgreSQL fault's kind (assistant/pg gives its SQLSTATE,
     or the kind itself as `reason`); SQLite's own words, which name nothing but the fault."""
     reason = getattr(exc, "reason", None)
     if reason is not None or not hasattr(exc, "sqlstate"):

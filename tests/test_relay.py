@@ -95,7 +95,7 @@ async def _has(conn: psycopg.AsyncConnection[Any], conversation: str) -> bool:
 
 
 class Unreadable:
-    """The conversations' reader while PostgreSQL does not answer on the event loop (pg.py's `Silent`)."""
+    """The conversations' reader while PostgreSQL does not answer on the event loop (pg's `Silent`)."""
 
     def execute(self, *args: Any) -> Any:
         raise sqlite3.OperationalError("PostgreSQL is not answering (Silent)")

@@ -80,7 +80,7 @@ TIMED_OUT = N_(
 
 def reader(config: Config, path: store.Location) -> Callable[[], sqlite3.Connection]:
     """How a report opens each of its read-only connections: on PostgreSQL from the reports' own pool, each statement
-    cancelled past `[store] report_timeout_s` (assistant/pg.py), so that reports never hold the connections an event's
+    cancelled past `[store] report_timeout_s` (assistant/pg), so that reports never hold the connections an event's
     reads and the panels wait for."""
     if isinstance(path, pg.Location):
         timeout_s = config.store.report_timeout_s

@@ -1,4 +1,4 @@
-"""SQLite's spelling of a statement turned into PostgreSQL's (assistant/pg.py runs every statement through it).
+"""SQLite's spelling of a statement turned into PostgreSQL's (assistant/pg runs every statement through it).
 
 The queries are written once, in SQLite's dialect; the few spellings that differ (placeholders, `INSERT OR IGNORE`,
 scalar min/max, `IS` between values, `INDEXED BY`, `temp.`, a JSON field) are rewritten here.

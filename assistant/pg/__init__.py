@@ -1,6 +1,6 @@
 """PostgreSQL as the log's second backend: a connection that speaks the sqlite3 interface the code uses.
 
-The queries are written once, in SQLite's dialect; `translate` (assistant/pgsql.py) turns the few spellings that
+The queries are written once, in SQLite's dialect; `translate` (assistant/pg/sql.py) turns the few spellings that
 differ into PostgreSQL's. Rows read like `sqlite3.Row` (by name and by position), numbers and truth values come back
 as SQLite returns them (int, float, 0/1), and errors are raised as sqlite3's classes, so callers keep
 one code path. Statements that cannot be translated live beside their SQLite twins, chosen by `dialect`.
@@ -26,7 +26,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.i18n import _
-from assistant.pgsql import translate
+from assistant.pg.sql import translate
 from assistant.tasks import FaultLog, Faults, on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")

@@ -26,22 +26,31 @@ ITEMS = {
 }  # fmt: skip
 
 
-def questions() -> list[tuple[str, list[str], str, str]]:
-    """(item, earlier messages, message, expected) of each line of the written set."""
+Row = tuple[str, list[str], str, str]  # (item, earlier messages, message, expected)
+
+
+def questions_in(paths: list[Path]) -> list[Row]:
+    """(item, earlier messages, message, expected) of each line of written sets."""
     rows = []
-    for line in (DATA / "catalog_questions.tsv").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            item, earlier, text, expected = line.split("\t")
-            rows.append((item, [t for t in earlier.split(" || ") if t], text, expected))
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                item, earlier, text, expected = line.split("\t")
+                rows.append((item, [t for t in earlier.split(" || ") if t], text, expected))
     return rows
 
 
-def catalog(directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
-    """The shops' items as the import writes them and the service reads them (`skip_bad`: what the code can)."""
+def questions() -> list[Row]:
+    return questions_in([DATA / "catalog_questions.tsv"])
+
+
+def catalog_of(shops: Path, items: dict[str, str], directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
+    """The items of the charts in `shops` as the import writes them and the service reads them (`skip_bad`: what
+    the code can)."""
     conn = store.connect(directory / "catalog.db")
     try:
-        assert import_files(conn, sorted(SHOPS.glob("*.csv")), skip_bad=skip_bad).written
-        found = {key: read_item(conn, item_id) for key, item_id in ITEMS.items()}
+        assert import_files(conn, sorted(shops.glob("*.csv")), skip_bad=skip_bad).written
+        found = {key: read_item(conn, item_id) for key, item_id in items.items()}
     finally:
         conn.close()
     return {key: item for key, item in found.items() if item is not None}
@@ -72,9 +81,12 @@ def _written(given: list[Answer]) -> str:
 
 
 def misses(directory: Path, *, skip_bad: bool = False) -> tuple[int, list[tuple[str, str, str, str]]]:
-    items = catalog(directory, skip_bad=skip_bad)
+    return misses_of(questions(), catalog_of(SHOPS, ITEMS, directory, skip_bad=skip_bad))
+
+
+def misses_of(rows: list[Row], items: dict[str, Item]) -> tuple[int, list[tuple[str, str, str, str]]]:
+    """How many rows, and (item, message, expected, said) of each answered otherwise than expected."""
     wrong = []
-    rows = questions()
     for key, earlier, text, expected in rows:
         keys = key.split("+")
         got = said(items[key], earlier, text) if len(keys) == 1 else said_of([items[k] for k in keys], earlier, text)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from assistant import store
-from assistant.catalog.importer import import_files
-from assistant.catalog.store import Item, read_item
-from tests.test_catalog_written_set import said, said_of
+from tests.test_catalog_written_set import Row, catalog_of, misses_of, questions_in
 
 DATA = Path(__file__).parent / "data"
 SHOP = DATA / "written_size_shop"
@@ -24,38 +21,12 @@ ITEMS = {
 }  # fmt: skip
 
 
-def questions() -> list[tuple[str, list[str], str, str]]:
-    """(item, earlier messages, message, expected) of each line of the written sets."""
-    rows = []
-    for path in SETS:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("#"):
-                item, earlier, text, expected = line.split("\t")
-                rows.append((item, [t for t in earlier.split(" || ") if t], text, expected))
-    return rows
-
-
-def catalog(directory: Path, *, skip_bad: bool = False) -> dict[str, Item]:
-    """The shop's items as the import writes them and the service reads them."""
-    conn = store.connect(directory / "catalog.db")
-    try:
-        assert import_files(conn, sorted(SHOP.glob("*.csv")), skip_bad=skip_bad).written
-        found = {key: read_item(conn, item_id) for key, item_id in ITEMS.items()}
-    finally:
-        conn.close()
-    return {key: item for key, item in found.items() if item is not None}
+def questions() -> list[Row]:
+    return questions_in(SETS)
 
 
 def misses(directory: Path, *, skip_bad: bool = False) -> tuple[int, list[tuple[str, str, str, str]]]:
-    items = catalog(directory, skip_bad=skip_bad)
-    wrong = []
-    rows = questions()
-    for key, earlier, text, expected in rows:
-        keys = key.split("+")
-        got = said(items[key], earlier, text) if len(keys) == 1 else said_of([items[k] for k in keys], earlier, text)
-        if got != expected:
-            wrong.append((key, text, expected, got))
-    return len(rows), wrong
+    return misses_of(questions(), catalog_of(SHOP, ITEMS, directory, skip_bad=skip_bad))
 
 
 def test_written_size_questions_get_the_answers_they_should(tmp_path: Path) -> None:

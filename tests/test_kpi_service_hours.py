@@ -4,6 +4,7 @@ dialects), in the daily log and in the day's quality inspection alike (docs/kpi.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sqlite3
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
 from assistant import store
 from assistant.clock import ServiceHours
@@ -194,3 +196,25 @@ def test_report_says_how_many_bursts_began_after_hours(log: Log) -> None:
     assert "2 次咨询在服务时间之外发起（夜间咨询）：响应时间从上班时起算。" in page
     assert json.loads(report.render(log.reports(config=HOURS), "json", config=HOURS))["team"]["after_hours"] == 2
     assert "夜间咨询" not in report.render(log.reports(), "html", config=OPEN)  # open all day: nothing to say
+
+
+@BACKENDS
+def test_report_table_and_workbook_have_a_column_of_after_hours_bursts(log: Log) -> None:
+    # Found: 夜间咨询 was in the JSON, the CSV and a line of the page, but the table and the workbook a supervisor
+    # prints had no column for it: A's 300 s wait of a night message read as any other.
+    night_and_day(log)
+    reports = log.reports(config=HOURS)
+    lines = report.render_table(reports, "zh_CN").splitlines()
+    heading = lines[1].split()
+    assert heading.index("夜间咨询") == heading.index("慢响") + 1
+    cells = {line.split()[0]: line.split()[heading.index("夜间咨询")] for line in lines[3:] if line[:1] != "-"}
+    assert cells == {"A": "1", "B": "0", "未分配": "1", "（团队）": "2"}  # u4's 23:30 nobody answered
+    out = io.BytesIO()
+    report.render_xlsx(reports, out, "zh_CN")
+    agents, team = load_workbook(io.BytesIO(out.getvalue())).worksheets[:2]
+    rows = [
+        dict(zip([c.value for c in sheet[1]], [c.value for c in row]))
+        for sheet in (agents, team)
+        for row in sheet.iter_rows(min_row=2)
+    ]
+    assert {r["客服"]: r["夜间咨询"] for r in rows} == {"A": 1, "B": 0, "未分配": 1, "（团队）": 2}

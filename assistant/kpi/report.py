@@ -54,6 +54,7 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("first_response_avg_s", N_("First resp. s"), "sec"),
     ("response_avg_s", N_("Avg resp. s"), "sec"),
     ("slow_responses", N_("Slow"), "int"),
+    ("after_hours", N_("After hours"), "int"),  # 夜间咨询: the bursts whose waits ran from the opening
     ("agent_messages", N_("Agent messages"), "int"),  # a rate's counts beside it: 答问比 and 采纳率 stood alone
     ("customer_messages", N_("Customer messages"), "int"),
     ("ask_answer_ratio", N_("Answers per question"), "ratio"),

@@ -111,6 +111,28 @@ def test_review_finds_a_conversation_ended_without_closing_words(day: Day) -> No
     assert [f.rule for f in review(day, closing_words=[]).findings] == ["short"]  # empty: not checked
 
 
+def test_review_owes_no_second_closing_for_the_buyers_thanks_after_one(day: Day) -> None:
+    # Found: the agent closed (不客气的亲), the buyer answered 嗯嗯 and 好的谢谢 and the agent smiled back three times;
+    # the closing was then older than the agent's last three replies, and the conversation owed one again.
+    day.ask("10:00", "发什么快递", "c1")
+    day.say("10:00:05", "小美", "亲，您好，默认中通哦", "c1")
+    day.ask("10:01", "好的谢谢", "c1")
+    day.say("10:01:05", "小美", "不客气的亲", "c1")
+    day.ask("10:01:30", "嗯嗯", "c1")
+    day.say("10:01:35", "小美", "[微笑]", "c1")
+    day.ask("10:02", "好的，谢谢啦！", "c1")
+    day.say("10:02:05", "小美", "嗯嗯", "c1")
+    day.say("10:02:06", "小美", "😊", "c1")
+    # The buyer's new question after the closing asks for another goodbye once it is answered.
+    day.ask("11:00", "这款有货吗", "c2")
+    day.say("11:00:05", "小美", "亲，您好，有货的，祝您购物愉快", "c2")
+    day.ask("11:01", "好的，那能开发票吗", "c2")
+    day.say("11:01:05", "小美", "可以开的", "c2")
+    day.say("11:01:06", "小美", "拍下后备注抬头", "c2")
+    day.say("11:01:07", "小美", "税号也备注上", "c2")
+    assert [(c, rule) for _agent, rule, c in found(review(day)) if rule != "short"] == [("c2", "no_closing")]
+
+
 def test_review_finds_a_first_reply_without_a_greeting_unless_an_auto_reply_greeted(day: Day) -> None:
     day.ask("10:00", "这款有货吗", "c1")
     day.say("10:00:05", "小美", "有货，" + CLOSING, "c1")

@@ -15,3 +15,10 @@ CLOSING_WORDS = (
     "购物愉快", "再会", "随时叫我", "随时留言", "等您回来", "有任何问题", "有任何需要", "有任何疑问", "有问题请", "请直接告诉我",
     "需要的话告诉我", "记得联系", "不客气", "不用谢", "客气了", "客气啦", "还有问题", "还有其他问题", "还有别的问题", "还有什么",
 )  # fmt: skip
+# What a buyer says to an agent's closing (结束语) that asks for no other: thanks, yes, a sticker (nothing once emoji and
+# punctuation are dropped). A message made of these words alone leaves the conversation closed.
+COURTESY_WORDS = (
+    "好的", "好滴", "好哒", "好嘞", "好", "嗯", "恩", "哦", "噢", "喔", "ok", "okay", "谢谢", "谢了", "谢啦", "多谢", "感谢",
+    "thanks", "thx", "辛苦了", "辛苦", "麻烦了", "收到", "知道了", "明白了", "明白", "了解", "懂了", "行", "可以", "没问题", "没有了",
+    "没了", "不用了", "拜拜", "再见", "亲", "你", "您", "啦", "呀", "哈", "呢", "的", "了", "啊", "哟", "哒", "嘿",
+)  # fmt: skip

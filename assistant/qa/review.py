@@ -20,6 +20,7 @@ from typing import Any
 
 from assistant.clock import day_bounds
 from assistant.config import Config, ConfigError, QaConfig
+from assistant.config.norms import COURTESY_WORDS
 from assistant.daylog.query import Conversation, DayQuery, Item, Rules, iter_conversations, iter_items
 from assistant.i18n import N_, _
 from assistant.qa.rules import Category
@@ -49,6 +50,8 @@ OPEN_CASE_INTENTS = ("quality_issue", "complaint")
 BUYER_LAST_WORDS = 3
 _QUESTION_MARK = re.compile(r"[?？]")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)  # a link's ? asks nothing (item.htm?id=…)
+# A buyer's message of courtesy alone, as `_compact` leaves it (a sticker leaves nothing): longest words first.
+_COURTESY = re.compile("(?:" + "|".join(re.escape(w) for w in sorted(COURTESY_WORDS, key=len, reverse=True)) + ")*")
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,22 @@ class Reviewer:
             return
         if any(word in _compact(i.get("text", "")) for i in replies[-CLOSING_LOOKBACK:] for word in self._closings):
             return
+        if self._closed_before_courtesy(items):
+            return
         yield self._finding(last, agent, "no_closing", "")
+
+    def _closed_before_courtesy(self, items: Sequence[Item]) -> bool:
+        """Whether an agent's closing came after the buyer's last words but courtesy (谢谢, 好的, 嗯, a sticker): the
+        buyer's thanks for the goodbye, and the agent's 嗯嗯 or smile to it, do not ask for another (docs/quality.md)."""
+        for item in reversed(items):
+            if item["kind"] != "message":
+                continue
+            text = _compact(item.get("text", ""))
+            if item.get("sender") == "customer" and not _COURTESY.fullmatch(text):
+                return False
+            if item.get("sender") == "agent" and item.get("agent") and any(w in text for w in self._closings):
+                return True
+        return False
 
     def _closed_by_shop(self, item: Item) -> bool:
         """Whether `item` is the shop's closing after the agent's last reply: the follow-up's 结束语 as sent (a

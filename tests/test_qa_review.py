@@ -133,6 +133,14 @@ def test_review_owes_no_second_closing_for_the_buyers_thanks_after_one(day: Day)
     assert [(c, rule) for _agent, rule, c in found(review(day)) if rule != "short"] == [("c2", "no_closing")]
 
 
+def test_review_takes_the_training_materials_own_closing_for_one(day: Day) -> None:
+    # Found: the 结束语 training material gives as its example (如果有什么问题,请随时和咨询我们) was no closing.
+    day.ask("10:00", "这款有货吗", "c1")
+    day.say("10:00:05", "小美", "亲，您好，有货的", "c1")
+    day.say("10:05:05", "小美", "亲爱的您可以看下我们店铺内有没有您喜欢的商品。如果有什么问题,请随时和咨询我们。", "c1")
+    assert found(review(day)) == []
+
+
 def test_review_finds_a_first_reply_without_a_greeting_unless_an_auto_reply_greeted(day: Day) -> None:
     day.ask("10:00", "这款有货吗", "c1")
     day.say("10:00:05", "小美", "有货，" + CLOSING, "c1")

@@ -13,7 +13,7 @@ CLOSING_WORDS = (
     "谢谢", "感谢", "再见", "拜拜", "祝您", "祝你", "欢迎再来", "欢迎下次", "欢迎光临", "欢迎再次", "期待您", "期待再次",
     "随时联系", "随时找我", "随时咨询", "随时来", "随时问", "随时call", "有问题随时", "有需要随时", "好评", "慢走", "生活愉快",
     "购物愉快", "再会", "随时叫我", "随时留言", "等您回来", "有任何问题", "有任何需要", "有任何疑问", "有问题请", "请直接告诉我",
-    "需要的话告诉我", "记得联系", "不客气", "不用谢", "客气了", "客气啦", "还有问题", "还有其他问题", "还有别的问题", "还有什么",
+    "需要的话告诉我", "记得联系", "请随时", "不客气", "不用谢", "客气了", "客气啦", "还有问题", "还有其他问题", "还有别的问题", "还有什么",
 )  # fmt: skip
 # What a buyer says to an agent's closing (结束语) that asks for no other: thanks, yes, a sticker (nothing once emoji and
 # punctuation are dropped). A message made of these words alone leaves the conversation closed.

@@ -178,6 +178,16 @@ def test_free_shipping_asked_alone_gets_no_bargaining_refusal(shipped_matcher: M
             assert "没法再让" not in s.text, (text, s.code)
 
 
+def test_free_shipping_asked_alone_is_answered_by_the_shipping_fee_first(shipped_matcher: Matcher) -> None:
+    # 包邮吗 asks what the parcel costs to send (运费): the promotion's answer came first, as if an activity was asked.
+    for text in ("包邮吗", "这个包邮吗", "by吗", "包郵嗎"):
+        assert [s.intent for s in shipped_matcher.suggest(text)[:1]] == ["express_choice"], text
+    # a free-shipping threshold is the shop's activity
+    assert live(shipped_matcher, "满多少包邮")[0] == "hd10"
+    # beside a surer question, the places left go to that question's answers, not to a courier no one asked for
+    assert [c[:2] for c in live(shipped_matcher, "包邮吗 明天能发货吗")] == ["kd", "fh", "fh"]
+
+
 def test_a_price_elsewhere_beside_this_shops_price_is_still_a_comparison(shipped_matcher: Matcher) -> None:
     assert live(shipped_matcher, "别家才卖45")[0] == "yj10"
     for text in ("别家才卖45，你家怎么69", "别家才卖45，你家怎么¥69", "别人家才卖120 你们卖160"):

@@ -78,7 +78,11 @@ def asked(
 ) -> list[tuple[str, int]]:
     """(intent, phrases) for the topics asked, in order, one phrase each; then the intents the whole message reads
     (`whole`, its plan) at least `floor` likely that no question named (包邮吗 beside 能便宜点吗 and 今天能发吗); the
-    first topic takes the places left."""
+    surest topic takes the places left (包邮吗 beside 明天能发货吗: more of the shipping times, not a courier no one
+    asked for), the first of equally sure ones."""
     order = list(found)[:k]
     order += [i for i, _ in whole if i not in found and intents.get(i, 0.0) >= floor][: k - len(order)]
-    return [(order[0], k - len(order) + 1)] + [(i, 1) for i in order[1:]] if order else []
+    if not order:
+        return []
+    surest = max(order[: len(found)], key=lambda i: found[i])
+    return [(i, k - len(order) + 1 if i == surest else 1) for i in order]

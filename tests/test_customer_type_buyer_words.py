@@ -55,3 +55,12 @@ def test_a_wait_counted_from_the_order_is_impatience(shipped_matcher: Matcher) -
     assert badge(shipped_matcher, "等了一个星期了物流还不动").type == "impatient"
     for text in ("下单三天就到了", "付款几天能发货", "买了一个月了还不错", "买了三天就坏了"):
         assert badge(shipped_matcher, text).type != "impatient", text
+
+
+def test_a_vague_promise_thrown_back_and_a_fix_dictated_are_demands(shipped_matcher: Matcher) -> None:
+    # 尽快是哪天 quotes the agent's 尽快 to ask for a definite day: it was read as the buyer's own hurry (impatient).
+    talk = ["后天能到吗", "尽快是哪天 你说清楚", "你们把这单退了重新给我发一单不就行了", "尽快"]
+    found = shipped_matcher.classify([(n * 30_000, text) for n, text in enumerate(talk)])
+    assert found.type == "demanding", found
+    assert badge(shipped_matcher, "你直接退我运费不就行了").type == "demanding"
+    assert badge(shipped_matcher, "能尽快发货吗 急用").type == "impatient"  # a hurry of their own still is one

@@ -275,7 +275,6 @@ def test_no_message_makes_the_engine_raise(shipped: Matcher, parts: list[str]) -
     text = "".join(parts)
     result = shipped.suggest(text)
     assert all(0.0 <= s.confidence <= 1.0 and 0.0 <= s.score <= 100.0 for s in result)
-    assert [s.confidence for s in result][:1] == sorted((s.confidence for s in result), reverse=True)[:1]
     reading = shipped.read(text)
     assert reading.message.focus == reading.message.focus.strip()
 

@@ -141,6 +141,40 @@ def test_click_help_of_every_command_is_all_in_chinese(capsys: pytest.CaptureFix
     assert "缺少参数 '商品ID'" in capsys.readouterr().err
 
 
+def test_click_help_fits_the_terminal_and_its_errors_end_in_a_chinese_full_stop(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found: Click broke help lines only at spaces, so a Chinese description ran on in one line (`store backup`'s,
+    # 141 columns in an 80-column terminal), and it wrote an ASCII full stop after its translated errors
+    # (错误：缺少参数 '商品ID'.) and a space before its guess (没有选项 '--bogus'。 （您是不是要写…).
+    from assistant.cli.click_text import columns
+    from assistant.cli.main import cli, main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    missing = 0
+    for path in _command_paths(cli, []):
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        wide = [line for line in out.splitlines() if columns(line) > 80]
+        assert wide == [], (path, wide)
+        # A line starts with no closing mark (，。、；：）).
+        assert not re.search(r"\n\s*[，。、；：）]", out), (path, out)
+        command: click.Command = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            command = command.commands[name]
+        if any(isinstance(p, click.Argument) and p.required for p in command.params):
+            missing += 1
+            with pytest.raises(SystemExit):
+                main(path)
+            error = capsys.readouterr().err.splitlines()[-1]
+            assert error.startswith("错误：缺少参数 '") and error.endswith("'。"), (path, error)
+    assert missing >= 5
+    with pytest.raises(SystemExit):
+        main(["report", "--bogus"])
+    assert capsys.readouterr().err.splitlines()[-1] == "错误：没有选项 '--bogus'。（您是不是要写：'--out'？）"
+
+
 def test_translator_formats_named_values_in_both_languages() -> None:
     assert translator("zh_CN").gettext("Waiting %(d)s", d="3:05") == "等待 3:05"
     assert translator("en").gettext("Waiting %(d)s", d="3:05") == "Waiting 3:05"

@@ -14,7 +14,9 @@ heading. `translate_commands` gives each command and parameter those placeholder
 from __future__ import annotations
 
 import importlib
+import io
 import re
+import sys
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -80,6 +82,29 @@ def install() -> None:
             module.ngettext = ngettext  # type: ignore[attr-defined]
 
 
+def show(error: click.ClickException) -> None:
+    """Click's message for a usage error on stderr, its punctuation Chinese in a Chinese interface: Click writes an
+    ASCII full stop after a translated message itself (`缺少参数 '商品ID'.`), and a space after the translated one
+    before its guess (`没有选项 '--bogus'。 （您是不是要写…`)."""
+    if i18n.current() == "en":
+        error.show()
+        return
+    said = io.StringIO()
+    error.show(file=said)
+    sys.stderr.write(punctuate(said.getvalue()))
+
+
+# A full stop Click adds after a Chinese message or a quoted name (not one inside a file name, a number or `...`),
+# and the space it leaves after a Chinese sentence before the next.
+_FULL_STOP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef'\"”）)])\.(?= |$)", re.MULTILINE)
+_SPACE_AFTER = re.compile(r"(?<=[。！？]) +(?=\S)")
+
+
+def punctuate(text: str) -> str:
+    """Click's own English punctuation in a Chinese message made Chinese."""
+    return _SPACE_AFTER.sub("", _FULL_STOP.sub("。", text))
+
+
 def config_path(argv: Sequence[str]) -> Path:
     """The config file the arguments name (`--config PATH`, `--config=PATH`), else ./config.toml."""
     path = Path("config.toml")
@@ -103,9 +128,15 @@ def configured_language(argv: Sequence[str]) -> str:
 
 
 class HelpFormatter(click.HelpFormatter):
-    """Click's formatter, with the colon after a heading (选项：) in the language in use, and the options' column
-    measured as a terminal shows it: a Chinese character takes two columns (Click counts one, and the descriptions
-    of `--config 路径` and `-h, --help` stood at different columns)."""
+    """Click's formatter, with the colon after a heading (选项：) in the language in use, and text measured as a
+    terminal shows it: a Chinese character takes two columns (Click counts one, and the descriptions of
+    `--config 路径` and `-h, --help` stood at different columns), and a line may break between two Chinese
+    characters (Click breaks only at spaces: a long Chinese line ran past the terminal's edge, 141 columns wide)."""
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        self.write(wrap(text, self.width - self.current_indent, indent))
+        self.write("\n")
 
     def write_heading(self, heading: str) -> None:
         said = _("%(heading)s:", heading=heading)
@@ -123,8 +154,7 @@ class HelpFormatter(click.HelpFormatter):
                 self.write(" " * (first_col - columns(first)))
             else:
                 self.write("\n" + " " * (first_col + self.current_indent))
-            wrapped = click.formatting.wrap_text(second, max(self.width - first_col - 2, 10), preserve_paragraphs=True)
-            lines = wrapped.splitlines() or [""]
+            lines = wrap(second, max(self.width - first_col - 2, 10)).splitlines() or [""]
             self.write(f"{lines[0]}\n")
             for line in lines[1:]:
                 self.write(f"{'':>{first_col + self.current_indent}}{line}\n")
@@ -133,6 +163,50 @@ class HelpFormatter(click.HelpFormatter):
 def columns(text: str) -> int:
     """How many terminal columns `text` takes: two for a wide (CJK) character."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# A line does not start with a closing mark nor end with an opening one (Chinese typesetting's 避头尾).
+_NO_START = frozenset("，。、；：！？）」』》】〉”’,.;:!?)]}%")
+_NO_END = frozenset("（「『《【〈“‘([{")
+_TOKENS = re.compile(r"\s+|[^\s\u1100-\uffff]+|.")
+
+
+def wrap(text: str, width: int, indent: str = "") -> str:
+    """`text` in lines of at most `width` columns (`indent` included), each paragraph (blank-line separated) on its
+    own: broken at a space, or between two characters of which one is wide (Chinese), never before a closing
+    mark or after an opening one; a word longer than a line stays whole."""
+    paragraphs = [" ".join(line.strip() for line in block.splitlines()) for block in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(_wrap_paragraph(p, width, indent) for p in paragraphs if p.strip())
+
+
+def _wrap_paragraph(text: str, width: int, indent: str) -> str:
+    lines: list[str] = []
+    line: list[str] = []  # the tokens of the line being filled
+    breaks: list[int] = []  # where in `line` it may be broken
+    for token in _TOKENS.findall(text.strip()):
+        if token.isspace() and not line:
+            continue
+        if line and _may_break(line[-1], token):
+            breaks.append(len(line))
+        line.append(token)
+        if columns(indent + "".join(line).rstrip()) > width and breaks:
+            at = breaks[-1]  # the last place it may break: a closing mark goes down with the word before it
+            lines.append(indent + "".join(line[:at]).rstrip())
+            line = line[at:]
+            while line and line[0].isspace():
+                line.pop(0)
+            breaks = [i for i in range(1, len(line)) if _may_break(line[i - 1], line[i])]
+    lines.append(indent + "".join(line).rstrip())
+    return "\n".join(lines)
+
+
+def _may_break(before: str, token: str) -> bool:
+    """Whether a line may end with `before` and the next start with `token`."""
+    if before.isspace():
+        return True
+    if token[0] in _NO_START or before[-1] in _NO_END:
+        return False
+    return columns(before[-1]) == 2 or columns(token[0]) == 2
 
 
 class Context(click.Context):

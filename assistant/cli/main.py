@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click_text.show(exc)
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Abort:
         print("aborted", file=sys.stderr)

@@ -3,15 +3,19 @@ events go to the other (a load balancer moved it)."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from assistant.store import now_ms
+from assistant.web.appkeys import FEED
 from tests.browser import base_url, card, open_panel
-from tests.helpers import body_of, make_app, make_event
+from tests.helpers import body_of, eventually, make_app, make_event, replace_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
 Client = TestClient  # type: ignore[type-arg]
@@ -48,4 +52,32 @@ async def test_browser_instances_countdown_ends_when_the_buyer_writes_through_th
         await expect(shown.locator(".sugg").first).to_have_attribute(
             "data-phrase-id", answer["suggestions"][0]["phrase_id"]
         )
+        await expect(shown.locator(".followup")).to_be_hidden()
+
+
+async def test_browser_instances_quiet_hours_deferral_shows_on_the_other_instance_until_the_buyer_writes(
+    aiohttp_client: Any, config: Any, page: Page
+) -> None:
+    # Found: the idle follow-up came due in quiet hours on the instance holding its timer, whose update (静默时段，
+    # 跟进延后 with the time left) carried no start of the idle period, as a countdown's does: the panels kept the line
+    # over the buyer's next message written through the other instance (the timer's instance told no panel), live
+    # and after every reload, until the quiet hours ended.
+    local = datetime.now(ZoneInfo(config.shop.timezone))
+    start, end = local - timedelta(hours=1), local + timedelta(hours=2)
+    quiet = replace_config(config, "followups", idle_seconds=1, quiet_hours=f"{start:%H:%M}-{end:%H:%M}")
+    here, there = await aiohttp_client(make_app(quiet)), await aiohttp_client(make_app(quiet))
+    t = now_ms()
+    await post(here, id="m1", sender="customer", text="在吗，这个什么时候发货", ts=t - 500)
+    await post(here, id="m2", sender="agent", text="亲，今天就发哦", ts=t)
+    await eventually(lambda: here.app[FEED].followups.get(("shop1", "moving"), {}).get("state") == "deferred")
+    await open_panel(page, f"{base_url(there)}/panel?agent=a1")
+    shown = card(page, "moving")
+    await expect(shown.locator(".followup")).to_have_attribute("data-state", "deferred")
+    await expect(shown.locator(".followup-label")).to_have_text(re.compile(r"^静默时段，跟进延后 1小时\d+分$"))
+    await post(there, id="m3", sender="customer", text="好的，那明天呢", ts=now_ms())
+    for reopened in (None, there, here):  # live, after a reload, and on the timer's own instance
+        if reopened is not None:
+            await open_panel(page, f"{base_url(reopened)}/panel?agent=a1")
+        shown = card(page, "moving")
+        await expect(shown.locator(".msg .text").last).to_have_text("好的，那明天呢")
         await expect(shown.locator(".followup")).to_be_hidden()

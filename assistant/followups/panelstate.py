@@ -54,7 +54,7 @@ def _panel_state(conn: sqlite3.Connection, queue: TimerQueue, key: Key) -> dict[
     if timer is not None:
         deferred = row is not None and row.reason == "quiet_hours" and row.armed_seq == timer.armed_seq
         if deferred and row is not None and row.due_ms == timer.due_ms:
-            return {"state": "deferred", "due_ms": timer.due_ms}
+            return {"state": "deferred", "due_ms": timer.due_ms, "armed_ms": timer.armed_ms}
         if timer.fired > 0:
             f = followup_store.period_followup(conn, *key, timer.armed_seq)
             if f is not None:

@@ -456,7 +456,10 @@ class FollowupService:
                     self.publish(due.key, due.agent, {"state": "cancelled", "reason": decision.reason})
             elif isinstance(decision, Defer):
                 if self.timers.settle(due.key, timer, next_due=decision.due_ms):
-                    self.publish(due.key, due.agent, {"state": "deferred", "due_ms": decision.due_ms})
+                    # When the idle period began, as a countdown says it: a panel drops the line once the buyer
+                    # writes after it, also through another instance, which holds no such timer and tells no panel.
+                    deferred = {"state": "deferred", "due_ms": decision.due_ms, "armed_ms": timer.armed_ms}
+                    self.publish(due.key, due.agent, deferred)
             else:
                 assert f is not None
                 current = self.timers.settle(due.key, timer, next_due=decision.next_due, fired=due.fired + 1)

@@ -95,11 +95,11 @@
   }
 
   // A follow-up already out (suggested, sent, missed…) is about an idle period the customer ended by
-  // writing again: once a customer message stamped after it is on the card, the line goes. So does a countdown, once
-  // a customer message stamped after the reply that armed it is there: on instances sharing a database that message
-  // may reach another instance, which holds no such timer and tells no panel.
+  // writing again: once a customer message stamped after it is on the card, the line goes. So does a countdown (also one
+  // quiet hours deferred), once a customer message stamped after the reply that armed it is there: on instances sharing
+  // a database that message may reach another instance, which holds no such timer and tells no panel.
   function currentFollowup(f, c) {
-    if (f && f.state === "armed" && f.armed_ms && c) {
+    if (f && (f.state === "armed" || f.state === "deferred") && f.armed_ms && c) {
       return (c.messages || []).some((m) => m.sender === "customer" && m.ts_ms > f.armed_ms) ? null : f;
     }
     if (!f || f.state === "armed" || f.state === "deferred" || f.state === "quiet" || !f.fired_ms || !c) return f;

@@ -397,6 +397,46 @@ async def test_panel_long_buyer_message_leaves_the_suggestions_in_view_in_a_shor
     await expect(shown.locator(".msg").first.get_by_role("button")).to_have_count(0)
 
 
+async def test_panel_several_long_messages_leave_the_suggestions_in_view_in_a_short_frame(
+    client: Client, page: Page
+) -> None:
+    # Found: in Chatwoot's frame (380 × 550) a card of several long messages (three of the buyer's, three replies)
+    # took three lines and a 展开全文 line for each of the buyer's: 8 % of the first suggestion was in view and none
+    # of the other two.
+    said = [
+        ("agent", "亲，在的，请问有什么可以帮您？我们店铺今天全场满299减30，欢迎选购哦"),
+        ("customer", "你好，我想问一下这件羽绒服的尺码，我身高一米六五，体重一百二十斤，平时穿M码，" * 6),
+        ("agent", "在的亲，您稍等，我帮您看一下尺码表和库存情况，马上回复您哦"),
+        ("customer", "还有就是这个颜色会不会色差很大，上次买的一件实物和图片差太多了，洗了一次就掉色，" * 5),
+        ("agent", "亲，颜色是实拍的，不同显示器可能会有一点点差异，您放心购买，不满意七天无理由退换"),
+        ("customer", "另外发什么快递，几天能到，我这边是新疆的偏远地区，运费要不要另外加钱，能不能包邮，" * 5),
+    ]
+    t = now_ms()
+    for i, (sender, text) in enumerate(said):
+        await post(client, conversation="c1", customer="买家甲", agent="a1", ts=t - 60_000 + i * 10_000, sender=sender, text=text)  # fmt: skip
+    await page.set_viewport_size({"width": 380, "height": 550})
+    await open_panel(page, f"{base_url(client)}/panel?agent=a1")
+    shown = card(page, "c1")
+    await expect(shown.locator(".msg")).to_have_count(6)
+    await expect(shown.locator(".msg button.more")).to_have_count(6)  # every one cut, each with its button
+    assert await shown.locator(".sugg kbd").count() == 3
+    in_view = await shown.locator(".sugg").evaluate_all(IN_VIEW)
+    assert in_view == [1.0, 1.0, 1.0], in_view
+    # Readable: each suggestion's text whole; the last message its first three lines, the earlier ones a line each.
+    assert await shown.locator(".sugg .text").evaluate_all("ns => ns.every(n => n.scrollHeight <= n.clientHeight + 1)")
+    lines = await shown.locator(".msg .text").evaluate_all(
+        "ns => ns.map(n => Math.round(n.clientHeight / parseFloat(getComputedStyle(n).lineHeight)))"
+    )
+    assert lines == [1, 1, 1, 1, 1, 3], lines
+    # Reachable: an earlier message opens whole from its button, and the suggestions stay where they were.
+    first = shown.locator(".msg").nth(1)
+    await first.get_by_role("button", name="展开全文").click()
+    await expect(first.get_by_role("button", name="收起")).to_have_attribute("aria-expanded", "true")
+    assert await first.locator(".text").evaluate("e => e.scrollHeight <= e.clientHeight + 1 && e.scrollWidth <= e.clientWidth + 1")  # fmt: skip
+    await first.get_by_role("button", name="收起").click()
+    assert await shown.locator(".sugg").evaluate_all(IN_VIEW) == [1.0, 1.0, 1.0]
+
+
 async def test_panel_woken_from_sleep_reconnects_at_once_and_gets_what_it_missed(client: Client, page: Page) -> None:
     # Found: a laptop woken from sleep showed 实时 over the cards of before the sleep: the sleep had killed the
     # connection without a word, and the watchdog, a timer, had stood still with the page's other timers.

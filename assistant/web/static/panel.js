@@ -309,11 +309,12 @@
   function fitMessages(cards) {
     const texts = [];
     for (const card of cards) texts.push(...card.querySelectorAll(".msg .text"));
-    const cut = texts.map((text) => text.scrollHeight > text.clientHeight + 1);
+    // Cut below its lines, or at the end of the one line an earlier message takes in a short frame (panel.css).
+    const cut = texts.map((t) => t.scrollHeight > t.clientHeight + 1 || t.scrollWidth > t.clientWidth + 1);
     texts.forEach((text, i) => {
       const open = state.expanded.has(text.dataset.id);
-      const body = text.parentElement;
-      let button = body.querySelector(":scope > button.more");
+      const message = text.closest(".msg"); // the button is the message's: where it stands depends on the frame
+      let button = message.querySelector(":scope > button.more");
       if (!open && !cut[i]) {
         if (button) button.remove();
         return;
@@ -322,7 +323,7 @@
         button = el("button", "more");
         button.type = "button";
         button.addEventListener("click", () => toggleMessage(text, button));
-        body.appendChild(button);
+        message.appendChild(button);
       }
       showToggle(button, open);
     });

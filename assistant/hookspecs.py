@@ -159,10 +159,11 @@ def on_suggestions(
     http: Outbound,
     shop: str,
     conversation: str,
+    customer: str,
     suggestions: list[dict[str, Any]],
     customer_type: dict[str, Any] | None,
 ) -> Awaitable[None] | None:
-    """React to the reply suggestions (and customer type) computed for a customer message."""
+    """React to the reply suggestions (and customer type) computed for a customer message of `customer`."""
 
 
 @hookspec

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import difflib
 import importlib
 import inspect
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
@@ -91,16 +93,27 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         plugin = pm.get_name(exc.plugin) or str(exc.plugin)
-        hooks = [n for n, caller in vars(pm.hook).items() if not caller.has_spec() and caller.get_hookimpls()]
+        unknown = [c for c in vars(pm.hook).values() if not c.has_spec() and c.get_hookimpls()]
+        known = [n for n, caller in vars(pm.hook).items() if caller.has_spec()]
         raise ConfigError(
             _(
                 "%(key)s: %(plugin)s defines %(hooks)s, which is not a hook (docs/hooks.md lists them)",
                 key="[hooks] enabled",
                 plugin=plugin,
-                hooks="、".join(sorted(hooks)),
+                hooks="、".join(_unknown_hook(impl, known) for c in unknown for impl in c.get_hookimpls()),
             )
         ) from None
     return pm
+
+
+def _unknown_hook(impl: pluggy.HookImpl, known: list[str]) -> str:
+    """A function named like no hook, with its file and line, and the hook it may have meant (`on_suggestion`:
+    `on_suggestions`): the engineer was told a name, not where it was nor what was meant."""
+    file, line = where(impl.function)
+    name = impl.function.__name__
+    if meant := difflib.get_close_matches(name, known, n=1, cutoff=0.75):
+        return _("%(function)s (%(file)s, line %(line)s; did you mean %(hook)s?)", function=name, file=file, line=line, hook=meant[0])  # fmt: skip
+    return _("%(function)s (%(file)s, line %(line)s)", function=name, file=file, line=line)
 
 
 def _argument_problem(pm: pluggy.PluginManager, name: str, module: object) -> str | None:
@@ -132,12 +145,29 @@ def _argument_problem(pm: pluggy.PluginManager, name: str, module: object) -> st
 
 
 def _unimportable(name: str, exc: Exception) -> ConfigError:
+    """One line for a hook module that cannot be imported, with the file and line that failed: a syntax error's
+    own, else the hook module's line nearest the error (its `import` of a library not installed)."""
+    error = f"{type(exc).__name__}: {exc}"
+    place: tuple[str, int] | None = None
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        error, place = f"SyntaxError: {exc.msg}", (exc.filename, exc.lineno)
+    else:
+        package = sys.modules.get("hooks")
+        folders = {Path(d).resolve() for d in getattr(package, "__path__", [])}
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = [f for f in frames if Path(f.filename).stem == name and Path(f.filename).resolve().parent in folders]
+        if own and own[-1].lineno is not None:
+            place = (own[-1].filename, own[-1].lineno)
+    if place is None:
+        return ConfigError(_("%(key)s: %(name)s cannot be imported: %(error)s", key="[hooks] enabled", name=repr(name), error=error))  # fmt: skip
     return ConfigError(
         _(
-            "%(key)s: %(name)s cannot be imported: %(error)s",
+            "%(key)s: %(name)s cannot be imported: %(error)s (%(file)s, line %(line)s)",
             key="[hooks] enabled",
             name=repr(name),
-            error=f"{type(exc).__name__}: {exc}",
+            error=error,
+            file=_shown_path(place[0]),
+            line=place[1],
         )
     )
 
@@ -163,7 +193,7 @@ class Plugins:
         self.event_listeners: list[Callable[[Event, int], None]] = []
         self.slow_startup_s = SLOW_STARTUP_S
         self.timer: Callable[[], float] = time.perf_counter  # measures plain notifications (tests give their own)
-        self._slow: set[tuple[str, str]] = set()  # (hook, plugin) already named as holding the event loop
+        self._said: set[tuple[str, str, str]] = set()  # (hook, plugin, "slow" or "result") already named in the log
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -254,6 +284,7 @@ class Plugins:
                 "on_suggestions",
                 shop=event.shop,
                 conversation=event.conversation,
+                customer=event.customer,
                 suggestions=unshared(list(annotation.suggestions)),
                 customer_type=unshared(annotation.customer_type_detail),
             )
@@ -285,24 +316,57 @@ class Plugins:
             started = self.timer()
             try:
                 result = impl.function(*[values[arg] for arg in impl.argnames])
-            except Exception:
-                log.exception("%s of %s failed", hook, impl.plugin_name)
+            except Exception as exc:
+                _failed(hook, impl, exc)
                 continue
             finally:
-                self._timed(hook, impl.plugin_name, self.timer() - started)
+                self._timed(hook, impl, self.timer() - started)
             if inspect.isawaitable(result):
-                self.tasks.spawn(_await(result), name=f"{hook} of {impl.plugin_name}")
+                self.tasks.spawn(self._notified(hook, impl, result), name=f"{hook} of {impl.plugin_name}")
+            elif result is not None:
+                self._ignored(hook, impl, result)
 
-    def _timed(self, hook: str, plugin: str, took_s: float) -> None:
-        """Name a plain notification that held the event loop SLOW_CALL_S or longer, once per plugin and hook."""
-        if took_s < SLOW_CALL_S or (hook, plugin) in self._slow:
+    async def _notified(self, hook: str, impl: pluggy.HookImpl, awaitable: Awaitable[object]) -> None:
+        """An `async def` notification run to its end; what it raised is logged as a plain one's is."""
+        try:
+            result = await awaitable
+        except Exception as exc:
+            _failed(hook, impl, exc)
             return
-        self._slow.add((hook, plugin))
+        if result is not None:
+            self._ignored(hook, impl, result)
+
+    def _ignored(self, hook: str, impl: pluggy.HookImpl, result: object) -> None:
+        """Say, once per plugin and hook, that a notification returned something: nothing reads it. A filter written
+        as `on_suggestions` returning the buyer's list, or an `on_event` returning the event enriched, changed
+        nothing, and nothing said so."""
+        if (hook, impl.plugin_name, "result") in self._said:
+            return
+        self._said.add((hook, impl.plugin_name, "result"))
+        file, line = where(impl.function)
         log.warning(
-            "%s of %s held the event loop %.2f s (the service answered nothing meanwhile): make it an async def, "
-            "or hand its slow work to a thread (docs/hooks.md); said once",
+            "%s of %s (%s, line %s) returned %s: a notification's result is ignored, it changes nothing the service "
+            "does (docs/hooks.md, what a hook cannot change); said once",
             hook,
-            plugin,
+            impl.plugin_name,
+            file,
+            line,
+            type(result).__name__,
+        )
+
+    def _timed(self, hook: str, impl: pluggy.HookImpl, took_s: float) -> None:
+        """Name a plain notification that held the event loop SLOW_CALL_S or longer, once per plugin and hook."""
+        if took_s < SLOW_CALL_S or (hook, impl.plugin_name, "slow") in self._said:
+            return
+        self._said.add((hook, impl.plugin_name, "slow"))
+        file, line = where(impl.function)
+        log.warning(
+            "%s of %s (%s, line %s) held the event loop %.2f s (the service answered nothing meanwhile): make it an "
+            "async def, or hand its slow work to a thread (docs/hooks.md); said once",
+            hook,
+            impl.plugin_name,
+            file,
+            line,
             took_s,
         )
 
@@ -348,26 +412,50 @@ def unshared(value: T) -> T:
     return copied if copied == value else copy.deepcopy(value)
 
 
+def _failed(hook: str, impl: pluggy.HookImpl, exc: Exception) -> None:
+    """Log a notification that raised, naming its plugin, and its file and line nearest the error, with the traceback:
+    the line said `on_event of hooks.x failed` and only the traceback's last lines where."""
+    file, line = raised_at(impl.function, exc) or where(impl.function)
+    error = f"{type(exc).__name__}: {exc}"
+    log.error("%s of %s failed (%s, line %s): %s", hook, impl.plugin_name, file, line, error, exc_info=exc)
+
+
+def where(function: Callable[..., object]) -> tuple[str, int | str]:
+    """The file of a hook function (as the engineer knows it) and the line of its `def`."""
+    try:
+        source = inspect.getsourcefile(function) or inspect.getfile(function)
+        lines, start = inspect.getsourcelines(function)
+    except (TypeError, OSError):
+        return getattr(function, "__module__", "?"), "?"
+    defs = [i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def "))]
+    return _shown_path(source), start + (defs[0] if defs else 0)
+
+
+def raised_at(function: Callable[..., object], exc: BaseException) -> tuple[str, int] | None:
+    """The line of `function`'s own file nearest where `exc` was raised, or None when it was raised elsewhere."""
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        return None
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == source and f.lineno is not None]
+    return (_shown_path(frames[-1].filename), frames[-1].lineno or 0) if frames else None
+
+
 def _startup_failed(impl: pluggy.HookImpl, exc: Exception) -> ConfigError:
     """`[hooks] enabled: 'name': on_startup failed: KeyError: 'url' (hooks/name.py, line 12)`."""
     name = impl.plugin_name.removeprefix("hooks.")
     error = f"{type(exc).__name__}: {exc}"
-    try:
-        source = inspect.getsourcefile(impl.function)
-    except TypeError:
-        source = None
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source is not None and f.filename == source]
-    if not frames:
+    place = raised_at(impl.function, exc)  # the plugin's own line nearest the error
+    if place is None:
         return ConfigError(_("%(key)s: %(name)s: on_startup failed: %(error)s", key="[hooks] enabled", name=repr(name), error=error))  # fmt: skip
-    where = frames[-1]  # the plugin's own line nearest the error
     return ConfigError(
         _(
             "%(key)s: %(name)s: on_startup failed: %(error)s (%(file)s, line %(line)s)",
             key="[hooks] enabled",
             name=repr(name),
             error=error,
-            file=_shown_path(where.filename),
-            line=where.lineno,
+            file=place[0],
+            line=place[1],
         )
     )
 

@@ -187,7 +187,7 @@ def test_plugins_unknown_hook_function_is_named_in_the_interface_language(config
     (hook_dir / "typo2.py").write_text(
         "from assistant.hookspecs import hookimpl\n\n@hookimpl\ndef on_suggestion(event):\n    pass\n", encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match=r"^\[hooks\] enabled：hooks.typo2 定义了 on_suggestion，它不是钩子"):
+    with pytest.raises(ConfigError, match=r"^\[hooks\] enabled：hooks.typo2 定义了 on_suggestion（.*），它不是钩子"):
         build_plugin_manager(with_hooks(config, "typo2"))
 
 

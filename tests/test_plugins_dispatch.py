@@ -245,4 +245,6 @@ async def test_a_slow_plain_notification_is_named_once_with_the_time_it_held_the
     finally:
         await plugins.stop()
     slow = [r.getMessage() for r in caplog.records if "held the event loop" in r.getMessage()]
-    assert len(slow) == 1 and slow[0].startswith("on_event of hooks.slow held the event loop 1.50 s")
+    assert len(slow) == 1 and slow[0].startswith(
+        "on_event of hooks.slow (tests/test_plugins_dispatch.py, line 24) held the event loop 1.50 s"
+    )

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import inspect
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -401,41 +400,6 @@ async def test_worker_process_is_started_outside_the_event_loops_thread(
         await engine.stop_workers()
         engine.conversations.close()
         engine.items.close()
-
-
-async def test_reload_swaps_in_workers_that_have_loaded_the_new_library(
-    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # After a reload every message was matched in the service until new worker processes had loaded the library
-    # (seconds at a large one, on the event loop's core); they load it beside the old ones now, and take over
-    # when the reload answers. A refused reload stops them again.
-    started: list[child.Child] = []
-    start_child = child.start_child
-
-    async def recording(args: list[str]) -> child.Child:
-        started.append(await start_child(args))
-        return started[-1]
-
-    monkeypatch.setattr(worker_module, "start_child", recording)
-    library = tmp_path / "phrases"
-    shutil.copytree(ROOT / "phrases", library)
-    client = await worker_app(aiohttp_client, replace_config(config, "phrases", path=str(library)), 1)
-    workers = client.app[ENGINE].workers
-    assert workers is not None and len(started) == 1
-    resp = await client.post("/v1/admin/reload")
-    assert resp.status == 200
-    assert len(started) == 2  # started and loaded before the reload answered, not after it
-    # ... taking over as soon as the old one has answered what it had and gone (it had nothing)
-    await eventually(lambda: workers.ready == 1 and workers.pids == [started[1].pid])
-    await post(client, customer(1, "什么时候能发货", "c1"))
-    assert workers.answered == 1
-    await eventually(lambda: started[0].returncode is not None)  # the old one went
-    (library / "broken.toml").write_text("[[phrase]]\nid = ", encoding="utf-8")
-    assert (await client.post("/v1/admin/reload")).status == 422
-    assert len(started) == 3 and started[2].returncode is not None  # the one loaded beside it is stopped
-    assert workers.ready == 1 and workers.pids == [started[1].pid]
-    await post(client, customer(2, "什么时候能发货", "c1"))
-    assert workers.answered == 2
 
 
 async def test_worker_that_cannot_load_the_library_leaves_the_matching_here(

@@ -16,7 +16,6 @@ loading them is taken as unseen: one reload too many, never one too few).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -27,13 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import psycopg
 
 from assistant import pg
 from assistant.cluster import instances
 from assistant.cluster.listener import Listener, connect
-from assistant.suggest.phrases import Library
+from assistant.suggest.matching import digest as digest  # the library a reload serves
 from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
@@ -75,13 +73,6 @@ class Outcome:
         if self.note:
             body["note"] = self.note
         return body
-
-
-def digest(library: Library) -> str:
-    """A short digest of the phrases a library serves (ids, texts, triggers, intents, goods, shops): two instances
-    serving the same files show the same one."""
-    rows = [(p.id, p.intent, p.code, p.text, p.triggers, p.types, p.goods, p.shop) for p in library.phrases]
-    return hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()[:12]
 
 
 def this_instance() -> str:

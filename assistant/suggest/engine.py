@@ -18,7 +18,7 @@ from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
-from assistant.suggest.matching import Answer, Request, Settings, answer
+from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
 from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import LibraryError
 from assistant.suggest.training import scorer_problem
@@ -74,6 +74,7 @@ class SuggestionEngine:
         self._adoption: dict[str, Counter[str]] = {}
         self._adoption_seq: dict[str, int] = {}  # per shop, the latest use its read counted
         self.workers: MatchingWorkers | None = None  # matching in other processes (start_workers)
+        self._prepared: list[tuple[int, Prepared | None]] = []  # what each worker answered `prepare_workers`
         # What the loop matches while workers are configured and none can take it (`[phrases] loop_share`).
         self.budget = LoopBudget(config.phrases.loop_share)
         self._withheld = Throttled(log, WITHHELD_WARNING)
@@ -95,15 +96,37 @@ class SuggestionEngine:
             await workers.close()
 
     async def prepare_workers(self) -> None:
-        """New worker processes loading the library beside the serving ones, for a reload's `install` to swap in
-        at once (`MatchingWorkers.prepare`)."""
-        if self.workers is not None:
-            await self.workers.prepare()
+        """The matching workers load the library again in their own processes, beside the one they serve, for a
+        reload's `install` to swap in at once (`MatchingWorkers.prepare`); `worker_problems` reads what they
+        answered."""
+        self._prepared = await self.workers.prepare() if self.workers is not None else []
 
-    async def drop_prepared_workers(self) -> None:
-        """Stop the processes `prepare_workers` started (the reload was refused)."""
+    def worker_problems(self, matcher: Matcher) -> list[str]:
+        """Why a worker refuses the reload of `matcher` (its read of the files found a problem, or phrases other
+        than the service's: a file changed between the two reads); nothing when they all loaded it, or went
+        (a new process loads it)."""
+        prepared, self._prepared = self._prepared, []
+        replies = [(number, reply) for number, reply in prepared if reply is not None]
+        if not replies:
+            return []
+        served = digest(matcher.library)
+        problems = []
+        for number, reply in replies:
+            if reply.error:
+                problems.append(f"matching worker {number}: {reply.error}")
+            elif reply.digest != served:
+                problems.append(
+                    f"matching worker {number} read other phrases than the service ({reply.phrases} phrases, digest"
+                    f" {reply.digest}; the service's: {len(matcher.library.phrases)}, {served}): a phrase file"
+                    " changed during the reload; reload again"
+                )
+        return problems
+
+    def drop_prepared_workers(self) -> None:
+        """The workers let go of what `prepare_workers` loaded (the reload was refused)."""
+        self._prepared = []
         if self.workers is not None:
-            await self.workers.drop_prepared()
+            self.workers.drop_prepared()
 
     # -- reload ---------------------------------------------------------------------------------
     def prepare(self) -> tuple[Matcher | None, list[str]]:
@@ -131,7 +154,7 @@ class SuggestionEngine:
         self.matcher, self._owned = matcher, True
         log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
         if self.workers is not None:
-            self.workers.restart()  # those prepared take over; else new ones load it, the service matching meanwhile
+            self.workers.restart()  # what they prepared serves; else new processes load it, the service matching
         return replaced
 
     # -- adoption -------------------------------------------------------------------------------

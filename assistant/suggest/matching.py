@@ -7,6 +7,7 @@ a msgpack body.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -71,8 +72,28 @@ class Used(msgspec.Struct, frozen=True, tag="used", array_like=True):
     phrase_id: str
 
 
+class Swap(msgspec.Struct, frozen=True, tag="swap", array_like=True):
+    """The reload was installed: the library a later `Settings` prepared answers every message after this one."""
+
+
+class Drop(msgspec.Struct, frozen=True, tag="drop", array_like=True):
+    """The reload was refused: the library a later `Settings` prepared is let go; the serving one stays."""
+
+
 class Ready(msgspec.Struct, frozen=True, tag="ready", array_like=True):
     phrases: int
+
+
+class Prepared(msgspec.Struct, frozen=True, tag="prepared", array_like=True):
+    """A reload loaded beside the serving library (a `Settings` after the first): its phrases and `digest`, the
+    files it read and the phrases it checked (the others were kept from the last load); or the problems that
+    refused it (`error`)."""
+
+    phrases: int = 0
+    digest: str = ""
+    read: int = 0
+    checked: int = 0
+    error: str = ""
 
 
 class Answer(msgspec.Struct, frozen=True, tag="answer", array_like=True):
@@ -88,8 +109,8 @@ class Failure(msgspec.Struct, frozen=True, tag="failure", array_like=True):
     error: str
 
 
-ToWorker = Settings | Request | Adoption | Used
-FromWorker = Ready | Answer | Failure
+ToWorker = Settings | Request | Adoption | Used | Swap | Drop
+FromWorker = Ready | Answer | Failure | Prepared
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -115,3 +136,10 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         opening=not history and not request.replies,
     )
     return matcher.suggest(request.text, context), kind
+
+
+def digest(library: Library) -> str:
+    """A short digest of the phrases a library serves (ids, texts, triggers, intents, goods, shops): two processes
+    or instances serving the same files show the same one."""
+    rows = [(p.id, p.intent, p.code, p.text, p.triggers, p.types, p.goods, p.shop) for p in library.phrases]
+    return hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()[:12]

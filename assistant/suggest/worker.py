@@ -5,6 +5,11 @@ answers `classify` + `suggest` for the service. A worker is only ever a help: un
 it is dead, stuck or answers an error, the service matches the message itself (`submit` says None, or the
 answer comes back None), within its share of the event loop's time (`LoopBudget`). A dead worker is restarted
 with backoff, a stuck one killed and restarted.
+
+A reload is prepared in each worker's own process, beside the library it serves (worker_main.py): it reads and
+checks again only the files whose content changed, as the service does, and is swapped in when the service
+installs the reload, or dropped when the service refuses it. A worker that refuses it (its read of the files
+found a problem, or other phrases than the service's) refuses the reload everywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +27,20 @@ import msgspec
 
 from assistant.clock import Clock, SystemClock
 from assistant.suggest.child import Child, start_child
-from assistant.suggest.matching import HEADER, Adoption, Answer, Failure, FromWorker, Ready, Request, Settings, frame
+from assistant.suggest.matching import (
+    HEADER,
+    Adoption,
+    Answer,
+    Drop,
+    Failure,
+    FromWorker,
+    Prepared,
+    Ready,
+    Request,
+    Settings,
+    Swap,
+    frame,
+)
 from assistant.suggest.matching import Used as UsedMessage
 from assistant.tasks import TaskSet
 
@@ -90,9 +108,9 @@ class _Worker:
         self.ready_since: int | None = None
         self.state = "starting"  # or "waiting" (to be restarted) or "stopped"; `ready` once it answers
         self._work = asyncio.Event()
-        # A process loaded beside this one for a reload (`prepare_successor`), and whether the next start takes it.
-        self.successor: tuple[Child, int] | None = None  # (the process, its library's phrases)
-        self.take_successor = False
+        # A reload being prepared in the process (`prepare_reload`), and what the process answered.
+        self._preparing: asyncio.Future[Prepared | None] | None = None
+        self.prepared: Prepared | None = None  # loaded and not swapped in yet (`restart` swaps it in)
 
     # -- sending --------------------------------------------------------------------------------------------
     def send(self, data: bytes) -> bool:
@@ -155,26 +173,23 @@ class _Worker:
         self.ready_since = None
         self.killed = None
         self.state = "starting"
-        successor = self.successor if self.take_successor else None
-        if successor is not None:
-            self.successor, self.take_successor = None, False
-        # Started off the event loop: docs in child.py.
-        proc = successor[0] if successor is not None else await start_child([sys.executable, "-m", CHILD])
+        self.prepared = None
+        proc = await start_child([sys.executable, "-m", CHILD])  # off the event loop: docs in child.py
         self.proc = proc
         why = "exited"
         loop = asyncio.get_running_loop()
         watchdog = loop.create_task(self._watch(proc), name=f"matching worker {self.number}")
         loading = loop.create_task(self._loading(proc), name=f"matching worker {self.number} loading")
         try:
-            if successor is None:  # a successor was sent them and has loaded its library
-                self.send(frame(self.pool.settings))
+            self.send(frame(self.pool.settings))
             for shop, counts in self.pool.adoption().items():  # later changes follow on the same stream
                 self.send(frame(Adoption(shop, dict(counts))))
-            if successor is not None:
-                self._ready(proc, successor[1])
             why = await self._read(proc)
         finally:
             self.ready = False
+            self.prepared = None
+            if self._preparing is not None and not self._preparing.done():
+                self._preparing.set_result(None)  # gone during the reload
             watchdog.cancel()
             loading.cancel()
             self._fail_pending()
@@ -206,6 +221,10 @@ class _Worker:
                 return f"sent a malformed answer ({exc})"
             if isinstance(message, Ready):
                 self._ready(proc, message.phrases)
+                continue
+            if isinstance(message, Prepared):
+                if self._preparing is not None and not self._preparing.done():
+                    self._preparing.set_result(message)
                 continue
             if isinstance(message, Failure) and message.id == 0:
                 log.error("matching worker %d could not load the phrase library: %s", self.number, message.error)
@@ -257,47 +276,55 @@ class _Worker:
                 p.future.set_result(None)
 
     def restart(self) -> None:
-        """Replace the process (the library was reloaded): the old one finishes what it has, then exits; its
-        successor takes over at once when one was prepared, else a new process starts."""
+        """Serve the reloaded library: the one `prepare_reload` loaded in the process, from the next message on;
+        else a new process (the old one finishes what it has, then exits), the service matching meanwhile."""
+        if self.prepared is not None and self.send(frame(Swap())):
+            self.prepared = None
+            log.info("matching worker %d serves the reloaded library", self.number)
+            return
+        self.prepared = None
         self.ready = False
-        self.take_successor = self.successor is not None
         if self.proc is not None and self.proc.returncode is None and self.proc.stdin is not None:
             self.restarting = True
             self.proc.stdin.close()
 
-    async def prepare_successor(self) -> None:
-        """Start a process beside this one and wait until it has loaded the library (`MatchingWorkers.prepare`)."""
-        await self.drop_successor()
+    async def prepare_reload(self) -> Prepared | None:
+        """Load the library again in the serving process, beside the library it serves (which keeps answering):
+        what it answered, or None when it has no process ready for it or its process went meanwhile (a new one
+        loads the reloaded library at `restart`)."""
+        self.prepared = None
+        proc = self.proc
+        if not self.ready or proc is None:
+            return None
+        preparing = self._preparing = asyncio.get_running_loop().create_future()
+        if not self.send(frame(self.pool.settings)):
+            return None
         try:
-            child = await start_child([sys.executable, "-m", CHILD])
-        except OSError as exc:
-            log.warning("matching worker %d: no process could be started beside it (%s)", self.number, exc)
-            return
-        child.stdin.write(frame(self.pool.settings))
-        try:
-            header = await asyncio.wait_for(child.stdout.readexactly(HEADER), self.pool.load_timeout_s)
-            first = msgspec.msgpack.decode(
-                await child.stdout.readexactly(int.from_bytes(header, "big")), type=FromWorker
-            )
-        except (TimeoutError, asyncio.IncompleteReadError, msgspec.DecodeError) as exc:
-            first = Failure(0, type(exc).__name__)
-        if isinstance(first, Ready) and not self.pool.closing:
-            self.successor = (child, first.phrases)
-            return
-        why = first.error if isinstance(first, Failure) else "it answered before it was ready"
-        log.warning("matching worker %d: the process loaded beside it is not ready (%s); the service matches"
-                    " until a new one is after the reload", self.number, why)  # fmt: skip
-        await _stop(child)
+            reply = await asyncio.wait_for(asyncio.shield(preparing), self.pool.load_timeout_s)
+        except TimeoutError:
+            log.warning("matching worker %d did not load the reloaded library in %g s and is killed; a new process"
+                        " loads it", self.number, self.pool.load_timeout_s)  # fmt: skip
+            self.killed = f"did not load the reloaded library in {self.pool.load_timeout_s:g} s and was killed"
+            proc.kill()
+            return None
+        finally:
+            self._preparing = None
+        if reply is None:
+            log.warning("matching worker %d went during the reload; a new process loads the reloaded library",
+                        self.number)  # fmt: skip
+        elif not reply.error:
+            self.prepared = reply
+            log.info("matching worker %d loaded the reloaded library: %d phrases (%d files read, %d phrases"
+                     " checked)", self.number, reply.phrases, reply.read, reply.checked)  # fmt: skip
+        return reply
 
-    async def drop_successor(self) -> None:
-        """Stop a successor no reload took (the reload was refused, or the pool closes)."""
-        successor, self.successor = self.successor, None
-        self.take_successor = False
-        if successor is not None:
-            await _stop(successor[0])
+    def drop_prepared(self) -> None:
+        """Let the process drop what `prepare_reload` loaded (the reload was refused)."""
+        if self.prepared is not None:
+            self.prepared = None
+            self.send(frame(Drop()))
 
     async def close(self) -> None:
-        await self.drop_successor()
         proc = self.proc
         # Still loading the library, nothing sent to it: nothing to finish. Closing its stdin held the stop until
         # the load was over, or TIMEOUT_S (a 20,000-phrase library loads in about 11 s).
@@ -399,19 +426,21 @@ class MatchingWorkers:
         for worker in self._workers:
             worker.send(data)
 
-    async def prepare(self) -> None:
-        """Start a new process beside each worker and wait until each has loaded the library (at most the load
-        timeout), the old ones serving meanwhile: `restart` then swaps them in at once. Without them every message
-        was matched in the service until new processes had loaded the reloaded library (seconds for a large one)."""
-        await asyncio.gather(*(w.prepare_successor() for w in self._workers))
+    async def prepare(self) -> list[tuple[int, Prepared | None]]:
+        """Each worker loads the library again in its own process, beside the one it serves (which keeps
+        answering), reading and checking only the files whose content changed: `restart` then swaps it in.
+        Each worker's number and answer (None: it had no process ready, or it went; a new one loads it)."""
+        replies = await asyncio.gather(*(w.prepare_reload() for w in self._workers))
+        return [(w.number, reply) for w, reply in zip(self._workers, replies, strict=True)]
 
-    async def drop_prepared(self) -> None:
-        """Stop the processes `prepare` started (the reload was refused)."""
-        await asyncio.gather(*(w.drop_successor() for w in self._workers))
+    def drop_prepared(self) -> None:
+        """Let the workers drop what `prepare` loaded (the reload was refused)."""
+        for worker in self._workers:
+            worker.drop_prepared()
 
     def restart(self) -> None:
-        """New processes for a reloaded library: those `prepare` loaded, at once; else new ones, the service
-        matching meanwhile."""
+        """Serve the reloaded library: what `prepare` loaded, from the next message on; else in new processes,
+        the service matching meanwhile."""
         for worker in self._workers:
             worker.restart()
 

@@ -1,5 +1,9 @@
 """The matching worker process: loads the phrase library, then answers requests from stdin on stdout, in order.
 
+A reload is prepared in place: the settings sent again, the process loads the library in a thread with what its
+last load read (`PhraseFileCache`: only the files whose content changed are read and checked again), answering
+with the serving library meanwhile; `Swap` puts it in service for every message after it, `Drop` lets it go.
+
 Run by the service (suggest/worker.py) as `python -m assistant.suggest.worker_main`; it exits when its stdin
 closes, so a service that dies leaves no worker behind.
 """
@@ -11,24 +15,32 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections import Counter
 from typing import BinaryIO
 
 import msgspec
 
+from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import (
     HEADER,
     Adoption,
     Answer,
+    Drop,
     Failure,
+    FromWorker,
+    Prepared,
     Ready,
     Request,
     Settings,
+    Swap,
     ToWorker,
     Used,
+    digest,
     frame,
 )
 from assistant.suggest.matching import answer as answer_request
+from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import LibraryError
 
 log = logging.getLogger("assistant.suggest.worker")
@@ -59,6 +71,62 @@ def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
         gc.freeze()
 
 
+class _Writer:
+    """Frames to stdout, whole, from the serving thread and the reloading one."""
+
+    def __init__(self, stdout: BinaryIO) -> None:
+        self.stdout = stdout
+        self.lock = threading.Lock()
+
+    def __call__(self, message: FromWorker) -> None:
+        data = frame(message)
+        with self.lock:
+            self.stdout.write(data)
+            self.stdout.flush()
+
+
+class _Reload:
+    """A reload loading in a thread beside the serving library, until `take` (Swap) or `drop` (Drop)."""
+
+    def __init__(self, cache: PhraseFileCache, write: _Writer) -> None:
+        self.cache = cache
+        self.write = write
+        self.thread: threading.Thread | None = None
+        self.loaded: Matcher | None = None
+
+    def start(self, settings: Settings) -> None:
+        self.drop()  # one load at a time, with the cache: a second reload asked replaces the first
+        self.thread = threading.Thread(target=self._load, args=(settings,), name="reload", daemon=True)
+        self.thread.start()
+
+    def _load(self, settings: Settings) -> None:
+        try:
+            matcher = settings.load(self.cache)
+        except LibraryError as exc:
+            self.write(Prepared(error="; ".join(str(p) for p in exc.problems)))
+            return
+        except Exception as exc:  # the service refuses the reload with this reason; the serving library stays
+            log.exception("the reloaded phrase library could not be loaded")
+            self.write(Prepared(error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.loaded = matcher
+        cache = self.cache
+        self.write(Prepared(len(matcher.library.phrases), digest(matcher.library), cache.read, cache.parsed))
+
+    def take(self) -> Matcher | None:
+        """The loaded library (None: it was refused), once the load is over."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        loaded, self.loaded = self.loaded, None
+        return loaded
+
+    def drop(self) -> None:
+        loaded = self.take()
+        if loaded is not None:
+            loaded.release()
+
+
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Answer until stdin ends; the exit status (1 when the library does not load)."""
     decoder = msgspec.msgpack.Decoder(ToWorker)
@@ -68,17 +136,18 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     settings = decoder.decode(first)
     if not isinstance(settings, Settings):
         raise ValueError(f"the first message must carry the settings, got {type(settings).__name__}")
+    write = _Writer(stdout)
+    cache = PhraseFileCache()  # what the load read, for the reloads to read and check only the files that changed
     try:
-        matcher = settings.load()
+        matcher = settings.load(cache)
     except LibraryError as exc:
-        stdout.write(frame(Failure(0, "; ".join(str(p) for p in exc.problems))))
-        stdout.flush()
+        write(Failure(0, "; ".join(str(p) for p in exc.problems)))
         return 1
     gc.freeze()  # the library lives as long as the process: the collector need not walk it again
     gc.callbacks.append(_freeze_survivors)
-    stdout.write(frame(Ready(len(matcher.library.phrases))))
-    stdout.flush()
+    write(Ready(len(matcher.library.phrases)))
     adoption: dict[str, Counter[str]] = {}
+    reload = _Reload(cache, write)
     while (body := read_frame(stdin)) is not None:
         message = decoder.decode(body)
         if isinstance(message, Request):
@@ -88,12 +157,23 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             except Exception as exc:  # the service matches this message itself; the worker keeps serving
                 log.exception("matching failed in the worker")
                 reply = Failure(message.id, f"{type(exc).__name__}: {exc}")
-            stdout.write(frame(reply))
-            stdout.flush()
+            write(reply)
         elif isinstance(message, Adoption):
             adoption[message.shop] = Counter(message.counts)
         elif isinstance(message, Used):
             adoption.setdefault(message.shop, Counter())[message.phrase_id] += 1
+        elif isinstance(message, Settings):
+            reload.start(message)
+        elif isinstance(message, Swap):
+            loaded = reload.take()
+            if loaded is not None:
+                replaced, matcher = matcher, loaded
+                replaced.release()  # freed by reference counting: its cycles broken, the heap frozen
+                del replaced, loaded
+                gc.freeze()
+        elif isinstance(message, Drop):
+            reload.drop()
+    reload.drop()
     return 0
 
 

@@ -99,19 +99,25 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
 
 
 async def _prepare_with_workers(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
-    """`_prepare` in a thread while the matching workers' new processes load the library beside the serving
-    ones; those are stopped again if the reload is refused."""
+    """`_prepare` in a thread while the matching workers load the library again beside the one they serve; a
+    worker that refuses it refuses the reload (every process keeps the library it serves), and what they loaded
+    is dropped again if the reload is refused."""
     engine = app[ENGINE]
-    workers = asyncio.create_task(engine.prepare_workers(), name="reload: new matching workers")
+    workers = asyncio.create_task(engine.prepare_workers(), name="reload: matching workers")
     try:
         matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
     except BaseException:
         await asyncio.gather(workers, return_exceptions=True)
-        await engine.drop_prepared_workers()
+        engine.drop_prepared_workers()
         raise
     await workers
+    if not problems and matcher is not None:
+        problems = await asyncio.to_thread(engine.worker_problems, matcher)
+        if problems:
+            log.error("phrase library not reloaded; the previous one keeps serving:\n%s", "\n".join(problems))
+            matcher.release()  # never served: what it holds is freed as it goes
     if problems or matcher is None:
-        await engine.drop_prepared_workers()
+        engine.drop_prepared_workers()
     return matcher, inspector, problems
 
 

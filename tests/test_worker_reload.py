@@ -1,0 +1,163 @@
+"""A reload in the matching workers: loaded in each worker's own process as in the service, or refused everywhere."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.cluster.reloads import digest
+from assistant.config import Config
+from assistant.suggest import child
+from assistant.suggest import worker as worker_module
+from assistant.suggest.phrases import Library
+from assistant.web.appkeys import ENGINE
+from tests.helpers import ROOT, eventually, replace_config
+from tests.test_matching_worker import customer, post, worker_app
+from tests.test_phrase_cache import _group
+
+if TYPE_CHECKING:
+    from assistant.suggest.matching import Prepared
+
+Client = TestClient  # type: ignore[type-arg]
+ASKED = "zz1x第3件什么时候发货"  # a trigger of `shipping_time.zz1x_3`, in own1.toml
+EDITED = "亲，今天下单明天就发出哦~"
+
+
+def _library(tmp_path: Path) -> Path:
+    library = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", library)
+    for n in range(3):
+        (library / f"own{n}.toml").write_text(_group(f"zz{n}x", 20), encoding="utf-8")
+    return library
+
+
+async def _client(aiohttp_client: Any, config: Config, library: Path) -> Client:
+    return await worker_app(aiohttp_client, replace_config(config, "phrases", path=str(library)), 1)
+
+
+async def _answers_as_the_service(client: Client, n: int) -> list[str]:
+    """The worker's suggestions for ASKED (their texts), checked to be the service's own for it."""
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    answered = workers.answered
+    event = customer(n, ASKED, f"fresh{n}")  # a conversation of its own: no earlier message weighs in
+    body = await post(client, event)
+    assert workers.answered == answered + 1  # the worker answered it
+    own = engine.compute(ASKED, shop=event["shop"], state=None, customer=event["customer"], ts_ms=event["ts"])
+    assert body["suggestions"] == engine.response(*own)["suggestions"]
+    return [s["text"] for s in body["suggestions"]]
+
+
+async def test_reload_is_loaded_in_the_serving_worker_reading_only_the_file_that_changed(
+    aiohttp_client: Any,
+    config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A reload started a new worker process, which read and checked every file again (most of a reload of 20,000
+    # phrases in 40 files, one of them edited); it is loaded in the serving process now, as in the service.
+    started: list[child.Child] = []
+    start_child = child.start_child
+
+    async def recording(args: list[str]) -> child.Child:
+        started.append(await start_child(args))
+        return started[-1]
+
+    monkeypatch.setattr(worker_module, "start_child", recording)
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    workers = client.app[ENGINE].workers
+    assert workers is not None and len(started) == 1
+    pid = workers.pids
+    assert EDITED not in await _answers_as_the_service(client, 1)
+    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
+    caplog.set_level(logging.INFO, logger=worker_module.__name__)
+    assert (await client.post("/v1/admin/reload")).status == 200
+    assert "matching worker 1 loaded the reloaded library" in caplog.text
+    assert "(1 files read, 20 phrases checked)" in caplog.text
+    assert len(started) == 1 and workers.pids == pid and workers.ready == 1
+    assert EDITED in await _answers_as_the_service(client, 2)
+    assert digest(client.app[ENGINE].matcher.library) == digest(Library.load(library))
+    # Refused: the worker lets go of what it loaded, and serves the library it served.
+    (library / "broken.toml").write_text("[[phrase]]\nid = ", encoding="utf-8")
+    assert (await client.post("/v1/admin/reload")).status == 422
+    assert len(started) == 1 and workers.pids == pid and workers.ready == 1
+    assert EDITED in await _answers_as_the_service(client, 3)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (_group("zz1x", 20, "亲，后天发出哦~"), "matching worker 1 read other phrases than the service"),
+        (_group("zz1x", 20, "短"), "matching worker 1: own1.toml"),
+    ],
+    ids=["other phrases", "a phrase refused"],
+)
+async def test_worker_reading_other_files_than_the_service_refuses_the_reload_everywhere(
+    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str, reason: str
+) -> None:
+    # A file edited while a reload read it: the service read it before, the worker after. The service served
+    # the phrases it read and the worker others (or failed to load, the service matching every message).
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    before = digest(engine.matcher.library)
+    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
+    read = threading.Event()
+    prepare, load = workers.prepare, engine.prepare
+
+    def service_load() -> Any:
+        try:
+            return load()
+        finally:
+            read.set()
+
+    async def worker_load() -> list[tuple[int, Prepared | None]]:
+        await eventually(read.is_set, timeout=30)
+        (library / "own1.toml").write_text(edit, encoding="utf-8")
+        return await prepare()
+
+    monkeypatch.setattr(engine, "prepare", service_load)
+    monkeypatch.setattr(workers, "prepare", worker_load)
+    resp = await client.post("/v1/admin/reload")
+    assert resp.status == 422
+    assert any(p.startswith(reason) for p in (await resp.json())["problems"])
+    assert digest(engine.matcher.library) == before
+    texts = await _answers_as_the_service(client, 1)
+    assert EDITED not in texts and "亲，后天发出哦~" not in texts
+
+
+async def test_worker_killed_during_the_reload_is_replaced_by_one_serving_the_reloaded_library(
+    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service's own load is good: it serves it, and the worker's new process loads the same files.
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    (first,) = workers.pids
+    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
+    prepare = workers.prepare
+
+    async def killed() -> list[tuple[int, Prepared | None]]:
+        os.kill(first, signal.SIGKILL)  # the service loading the files meanwhile
+        return await prepare()
+
+    monkeypatch.setattr(workers, "prepare", killed)
+    assert (await client.post("/v1/admin/reload")).status == 200
+    await eventually(lambda: workers.ready == 1 and workers.pids != [first], timeout=30)
+    assert EDITED in await _answers_as_the_service(client, 1)
+    assert digest(engine.matcher.library) == digest(Library.load(library))

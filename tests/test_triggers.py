@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from assistant.suggest.pacing import PACE
+from assistant.suggest import pacing
+from assistant.suggest.pacing import CHECK, PACE
 from assistant.suggest.phrases import Phrase
 from assistant.suggest.triggers import CharWeights, NgramIndex, TriggerIndex
 
@@ -25,14 +26,22 @@ def test_shortlist_puts_the_most_shared_pairs_first() -> None:
     assert index.shortlist("什么时候发货呀", 2) == [1, 0]
 
 
+def slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each look at the pacing's clock finds a slice gone: every look hands the GIL over."""
+    ticks = iter(range(1_000_000_000))
+    monkeypatch.setattr(pacing, "SLICE_S", 1)
+    monkeypatch.setattr(pacing, "_now", lambda: next(ticks))
+
+
 def test_building_an_index_lets_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
     # A reload builds the index in a thread beside the serving event loop; compiled code offers the GIL to no one
     # unless told to, and a 20,000-phrase library held it most of a second at a stretch.
     handed_over: list[float] = []
     monkeypatch.setattr(time, "sleep", handed_over.append)
+    slow(monkeypatch)
     texts = [f"第{i}个问题" for i in range(PACE * 4)]
     index = NgramIndex(texts)
-    assert handed_over == [0] * 4
+    assert handed_over == [0] * (PACE * 4 // CHECK)
     assert index.shortlist("第7个问题", 1) == [7]  # built all the same
 
 
@@ -44,6 +53,7 @@ def test_releasing_an_index_frees_it_in_pieces(monkeypatch: pytest.MonkeyPatch) 
     assert index.across("第7次问发货")[1]
     handed_over: list[float] = []
     monkeypatch.setattr(time, "sleep", handed_over.append)
+    slow(monkeypatch)
     index.release()
     assert len(handed_over) >= 3 * 4  # its texts, their pairs and characters, its triggers' owners, weights...
     assert index.index.texts == [] and index.phrases_of == [] and index.raw == []
@@ -55,14 +65,15 @@ def test_every_pass_of_building_the_trigger_index_lets_other_threads_run(monkeyp
     phrases = [Phrase(id=f"p{i}", intent="发货", code=f"c{i}", text="亲，48小时内发货", triggers=("几天发货",)) for i in range(PACE * 4)]  # fmt: skip
     handed_over: list[float] = []
     monkeypatch.setattr(time, "sleep", handed_over.append)
+    slow(monkeypatch)
     index = TriggerIndex(phrases, {p.id: p.triggers for p in phrases})  # one text: the other passes are short
-    assert len(handed_over) == 4
+    assert len(handed_over) == PACE * 4 // CHECK
     assert index.across("几天发货")[1]
     handed_over.clear()
     CharWeights([f"第{i}个问题" for i in range(PACE * 3)])
-    assert handed_over == [0] * 3
+    assert handed_over == [0] * (PACE * 3 // CHECK)
     handed_over.clear()
     distinct = [dataclasses.replace(p, triggers=(f"第{i}件几天发货",)) for i, p in enumerate(phrases[: PACE * 2])]
     TriggerIndex(distinct, {p.id: p.triggers for p in distinct})
     # Seven passes of 2 × PACE each: phrases, texts, characters, weights, character sets, owners, the intent's.
-    assert len(handed_over) == 7 * 2
+    assert len(handed_over) == 7 * (PACE * 2 // CHECK)

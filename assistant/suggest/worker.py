@@ -296,9 +296,9 @@ class _Worker:
         proc = self.proc
         if not self.ready or proc is None:
             return None
-        preparing = self._preparing = asyncio.get_running_loop().create_future()
         if not self.send(frame(self.pool.settings)):
             return None
+        preparing = self._preparing = asyncio.get_running_loop().create_future()
         try:
             reply = await asyncio.wait_for(asyncio.shield(preparing), self.pool.load_timeout_s)
         except TimeoutError:

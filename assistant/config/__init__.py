@@ -47,7 +47,7 @@ class StoreConfig:
     # PostgreSQL instead of the file: "postgresql://user@host:5432/db", no password in it (password_env; docs/scaling.md)
     url: str = ""
     password_env: str = "ASSISTANT_DB_PASSWORD"
-    report_timeout_s: float = 600.0  # PostgreSQL: a report's statements are cancelled past it (docs/scaling.md)
+    report_timeout_s: float = 600.0  # PostgreSQL: a report's or daily log's statements end past it (docs/scaling.md)
 
 
 @dataclass(frozen=True)

@@ -464,7 +464,7 @@ _pools: dict[tuple[Location, bool, float, float | None], ConnectionPool[_Bounded
 _pools_lock = threading.Lock()
 _refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last connection to it failed
 POOL_SIZE = 8
-# Reports read from a pool of their own: a year's report reads on up to 4 connections at once, and several
+# Reports and the daily log's pages read from a pool of their own: a year's report reads on up to 4 connections at once, and several
 # supervisors' reports took every connection the events' reads and the panels wait for (a panel page 503 after 5 s).
 REPORT_POOL_SIZE = 4
 
@@ -477,7 +477,9 @@ def connect(
 ) -> Connection:
     """A pooled connection (readers open one per request); `close()` returns it to the pool. `report_timeout_s`: a
     report's, from the reports' own pool (REPORT_POOL_SIZE), its statements cancelled past that many seconds."""
-    key = (location, readonly, busy_timeout_s, report_timeout_s)
+    if report_timeout_s is None:  # a supervisor's page in this thread (`supervisors_reads`)
+        report_timeout_s = getattr(_supervisors, "timeout_s", None)
+    key = (location, readonly or report_timeout_s is not None, busy_timeout_s, report_timeout_s)  # one reports' pool
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
@@ -491,6 +493,20 @@ def connect(
     # A report's thread waits for one of the reports' connections as long as a statement of theirs may run.
     wait_s = max(busy_timeout_s if report_timeout_s is None else report_timeout_s, 5.0)
     return Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
+
+
+_supervisors = threading.local()
+
+
+@contextmanager
+def supervisors_reads(timeout_s: float) -> Iterator[None]:
+    """Within it, this thread's pooled connections come from the reports' pool, statements cancelled past `timeout_s`:
+    the daily log's pages, eight of which held up took the connections an event's reads and the panels wait for."""
+    _supervisors.timeout_s = timeout_s
+    try:
+        yield
+    finally:
+        _supervisors.timeout_s = None
 
 
 # The event loop waits for a pooled connection this long at most: every request of the instance waits with it

@@ -174,6 +174,7 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        self.group_since: float | None = None  # when the group being committed now was taken (/readyz: how long)
         # The last write that failed on the database itself (full, read-only, I/O), and when.
         self.fault: tuple[float, sqlite3.Error] | None = None
         self._rechecked = -RECHECK_S  # when /readyz last probed past a remembered fault
@@ -192,6 +193,11 @@ class Writer:
     def lost(self) -> bool:
         """The server dropped the PostgreSQL connection (a restart, a failover): `reconnect` before the start."""
         return isinstance(self._conn, pg.Connection) and self._conn.lost
+
+    @property
+    def session(self) -> int | None:
+        """The PostgreSQL server's process serving the writer's connection (None on SQLite): what it waits for."""
+        return self._conn.session if isinstance(self._conn, pg.Connection) else None
 
     @property
     def started(self) -> bool:
@@ -305,6 +311,7 @@ class Writer:
                 group.append(item)
             lock_wait_s = self._lock_wait(group)
             self._began = False
+            self.group_since = time.monotonic()
             try:
                 outcome: list[tuple[bool, Any]] | BaseException = self._commit_group(
                     [(job, together) for job, _, together, _ in group], lock_wait_s=lock_wait_s
@@ -315,6 +322,7 @@ class Writer:
                     group, carried = self._out_of_time(group)
             except BaseException as exc:  # e.g. a job that called sys.exit: its group fails, the thread goes on
                 outcome = RuntimeError(f"a write job stopped with {exc!r}; its group was rolled back")
+            self.group_since = None
             if not _deliver(loop, self._settle, group, outcome):
                 return  # the loop is gone: nobody waits for these
         _deliver(loop, _finish, self._stopped)

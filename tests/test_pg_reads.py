@@ -236,3 +236,41 @@ async def test_pg_a_daily_log_past_its_time_limit_says_so_in_chinese(pg_cluster:
     assert page.status == 503, await page.text()
     assert "读取客服日志耗时超过 [store] report_timeout_s 允许的 1 秒" in await page.text()
     pg.close_pools(location)
+
+
+async def test_pg_readyz_answers_at_once_while_the_writer_waits_for_a_row_lock_and_says_why(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The probe waited its turn behind the writer's group, itself waiting busy_timeout_s for a conversation's row
+    # another session held (2 s by default, here 30): past a load balancer's check (1–2 s), and then it said ready.
+    location = pg_cluster.database()
+    config = replace_config(pg_config(location), "store", busy_timeout_s=30.0)
+    client = await aiohttp_client(make_app(config))
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="held")))).status == 200
+    admin = await psycopg.AsyncConnection.connect(location.url, password=location.password)
+    watch = await psycopg.AsyncConnection.connect(location.url, password=location.password, autocommit=True)
+    async with admin, watch:
+        await admin.execute("SELECT 1 FROM conversations WHERE conversation = 'held' FOR UPDATE")
+        stuck = asyncio.ensure_future(client.post("/v1/events", data=body_of(make_event(conversation="held"))))
+
+        async def waiting() -> bool:
+            cur = await watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+        await eventually(waiting, timeout=30)
+        async with asyncio.timeout(10):  # not the group's 30 s
+            resp = await client.get("/readyz")
+        assert resp.status == 503 and resp.headers["Retry-After"]
+        message = (await resp.json())["message"]
+        assert message.startswith("the database cannot be written now (busy: writes have waited "), message
+        assert message.endswith(" s for a lock another session holds)"), message
+        await admin.rollback()
+        assert (await stuck).status == 200
+    assert "waits for a lock held by" in caplog.text
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await eventually(ready, timeout=30)
+    pg.close_pools(location)

@@ -251,6 +251,14 @@ class Connection:
         return self.raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
     @property
+    def session(self) -> int | None:
+        """The server's process serving this connection (`pg_stat_activity.pid`), None once it is closed."""
+        try:
+            return self.raw.info.backend_pid
+        except psycopg.Error:
+            return None
+
+    @property
     def lost(self) -> bool:
         """The server dropped the connection (a restart, a failover, an administrator): it cannot be used again."""
         return bool(self.raw.closed or self.raw.broken)

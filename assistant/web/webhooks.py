@@ -11,6 +11,7 @@ from aiohttp import web
 from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
+from assistant.web import readiness
 from assistant.web.appkeys import CONFIG, ENGINE, FILES, FLEET, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
@@ -79,7 +80,9 @@ async def readyz(request: web.Request) -> web.Response:
     if full is not None:  # this request got through as a connection closed; others are being reset
         return unavailable("not_ready", f"the service cannot take connections now ({full})")
     writer = request.app[WRITER]
-    problem = await writer.probe()
+    problem = await readiness.probe(writer)  # within a load balancer's check, even behind a stuck group
+    if isinstance(problem, readiness.Stuck):  # logged with what it waits for; said here by its kind and how long
+        return unavailable("not_ready", f"the database cannot be written now (busy: {problem})")
     if problem is not None:  # open to anyone: the fault's kind, its detail (the server's address, role) in the log
         reason = fault_reason(problem)
         writer.faults.log(f"request:{reason}", "not ready: %s", problem)

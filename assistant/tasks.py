@@ -110,7 +110,8 @@ _BY_SQLSTATE = (
 # A failed or lost connection has none: libpq's words tell its kind (any other: it cannot connect).
 _BY_WORDS = (
     ("password authentication failed", "authentication refused"), ("no password supplied", "authentication refused"),
-    ("too many", "no free connection"), ("does not exist", "no such database or role"),
+    ("too many", "no free connection"), ("remaining connection slots are reserved", "no free connection"),
+    ("does not exist", "no such database or role"),
     ("did not answer", "not answering"),
 )  # fmt: skip
 

@@ -523,6 +523,7 @@ def supervisors_reads(timeout_s: float) -> Iterator[None]:
 # again: requests then answer 503 at once and /healthz stays quick, where each read once held the whole
 # instance up for the pool's full wait. Threads (the pages, the writer's neighbours) wait the full time.
 LOOP_WAIT_S = 0.5
+REFUSED_WAIT_S = 5.0  # a thread's wait for a connection the server refuses (max_connections reached, a restart)
 _NO_WAIT_S = 0.001  # psycopg_pool refuses at once for 0 without even looking for an idle connection
 _dry: set[ConnectionPool[_Bounded]] = set()  # pools whose last request for a connection timed out
 # Pools whose server left a statement on the event loop unanswered for LOOP_ANSWER_S: the event loop does not
@@ -569,8 +570,13 @@ def _take(pool: ConnectionPool[_Bounded], wait_s: float, where: Location | str) 
         if pool in _silent:
             raise _fault(f"{where}: PostgreSQL is not answering", "not answering")
         wait_s = _NO_WAIT_S if pool in _dry else min(wait_s, LOOP_WAIT_S)
-    try:
-        raw = pool.getconn(timeout=wait_s)
+    try:  # a long wait (report_timeout_s) ends after REFUSED_WAIT_S once the server refuses connections (it hung 600 s)
+        try:
+            raw = pool.getconn(timeout=min(wait_s, REFUSED_WAIT_S))
+        except PoolTimeout:
+            if wait_s <= REFUSED_WAIT_S or str(pool.conninfo) in _refused:
+                raise
+            raw = pool.getconn(timeout=wait_s - REFUSED_WAIT_S)
     except PoolTimeout as exc:  # the server is down or every connection is busy (a psycopg.Error too)
         _dry.add(pool)
         if (refused := _refused.get(str(pool.conninfo))) is not None:  # its last attempt to connect failed

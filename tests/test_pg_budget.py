@@ -1,0 +1,56 @@
+"""Several instances on one PostgreSQL server whose max_connections is low, met for real on a small cluster of its own:
+a page refused a connection says that none is free."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from assistant import pg
+from tests.helpers import body_of, make_app, make_event
+from tests.pgcluster import Cluster
+from tests.test_pg_limits import role_config
+
+MAX_CONNECTIONS = 40  # as a small managed server gives; 37 for a role that is no superuser (3 reserved)
+
+
+@pytest.fixture(scope="module")
+def small_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    cluster.start()
+    try:
+        cluster.stop_server()
+        cluster._options = cluster._options.replace("max_connections=300", f"max_connections={MAX_CONNECTIONS}")
+        cluster.start_server()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def test_pg_a_page_refused_a_connection_by_a_full_server_says_none_is_free_at_once(
+    small_cluster: Cluster, aiohttp_client: Any
+) -> None:
+    # With every connection of the server taken, a report or daily log page waited for one of the reports' connections
+    # as long as a report may run (report_timeout_s, 10 minutes), and the other pages said "cannot connect".
+    location = small_cluster.role_database()
+    client = await aiohttp_client(make_app(role_config(location)))
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="c")))).status == 200
+    filling = []
+    try:
+        with pytest.raises(psycopg.OperationalError, match="remaining connection slots are reserved"):
+            for _ in range(MAX_CONNECTIONS):
+                filling.append(psycopg.connect(location.url, password=location.password))
+        for path in ("/v1/reports/daily", "/logs/daily"):
+            async with asyncio.timeout(60):  # not report_timeout_s
+                page = await client.get(path, params={"date": "2026-11-20"})
+            assert page.status == 503
+            assert "(no free connection)" in await page.text(), await page.text()
+    finally:
+        for conn in filling:
+            conn.close()
+    assert (await client.post("/v1/events", data=body_of(make_event(conversation="d")))).status == 200
+    pg.close_pools(location)

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import closing
 from functools import partial
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from assistant import pg, store, upgrade
 from assistant.bus import Bus, Update
+from assistant.cluster import instances
 from assistant.cluster.relay import Relay
 from assistant.cluster.reloads import FleetReloads
 from assistant.config import Config, ConfigError
@@ -457,8 +459,27 @@ async def _fleet_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STARTUP].enter("reading which fleet reloads were asked before this start")
     await _through_outage(app, fleet.start)
     app[FLEET] = fleet
+    app[STARTUP].enter("taking a connection for reads, and counting the instances' connections")
+    await _waiting_for_postgresql(app, partial(asyncio.to_thread, _connections, location), _no_connection, NO_READS)
     yield
     await fleet.stop()
+
+
+NO_READS = "no connection for reads"
+
+
+def _no_connection(exc: Exception) -> bool:
+    return fault_reason(exc) in ("no free connection", "cannot connect", "not answering")
+
+
+def _connections(location: pg.Location) -> None:
+    """The start's last step on PostgreSQL: a connection of the readers' pool (without one, every event's reads and
+    every page fail: the start waits for it, and says so at once), and the instances' budget of connections against
+    what the server gives (a warning at start, not 503s under load)."""
+    with closing(store.connect(location, readonly=True)) as conn:
+        problem = instances.budget_problem(conn, upgrade.CONNECTIONS_PER_INSTANCE)
+    if problem is not None:
+        log.warning("%s", problem)
 
 
 def _inspector(config: Config) -> Inspector:

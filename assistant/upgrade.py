@@ -412,15 +412,15 @@ def warn_if_short_of_connections(conn: pg.Connection) -> int:
     if role_free is not None and role_free < min(free, more):
         log.warning(
             "the role %s may open %d more connections (its CONNECTION LIMIT) and this instance may open %d more:"
-            " raise it (ALTER ROLE … CONNECTION LIMIT; docs/scaling.md budgets about 14 per instance), or requests"
+            " raise it (ALTER ROLE … CONNECTION LIMIT; docs/scaling.md budgets %d per instance), or requests"
             " will wait for a connection",
-            conn.raw.info.user, role_free, more,
+            conn.raw.info.user, role_free, more, CONNECTIONS_PER_INSTANCE,
         )  # fmt: skip
         return role_free
     if free < more:
         log.warning(
             "PostgreSQL has %d connections free and this instance may open %d more: raise max_connections"
-            " (docs/scaling.md budgets about 14 per instance), or requests will wait for a connection",
-            free, more,
+            " (docs/scaling.md budgets %d per instance), or requests will wait for a connection",
+            free, more, CONNECTIONS_PER_INSTANCE,
         )  # fmt: skip
     return free

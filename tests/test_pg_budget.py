@@ -1,16 +1,18 @@
 """Several instances on one PostgreSQL server whose max_connections is low, met for real on a small cluster of its own:
-a page refused a connection says that none is free."""
+the start says that the instances may open more connections than the server gives, and a page refused a
+connection says that none is free."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from assistant import pg
+from assistant import pg, upgrade
 from tests.helpers import body_of, make_app, make_event
 from tests.pgcluster import Cluster
 from tests.test_pg_limits import role_config
@@ -29,6 +31,35 @@ def small_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def other_instance(location: pg.Location, name: str) -> psycopg.Connection[Any]:
+    """Another instance's journal listener as the server shows it (cluster/instances.py): it has its start's few
+    connections open and may open its whole budget."""
+    return psycopg.connect(location.url, password=location.password, application_name=f"cs-assistant-listen {name}")
+
+
+async def test_pg_instances_that_may_open_more_connections_than_the_server_gives_are_told_at_start(
+    small_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three instances on a server of 40 connections: each started seeing the others' few connections of their start
+    # (plenty free) and said nothing; under load their pools grew until pages were refused a connection.
+    location = small_cluster.role_database()
+    others = [other_instance(location, f"elsewhere {pid}") for pid in (1001, 1002)]
+    caplog.set_level(logging.WARNING)
+    try:
+        client = await aiohttp_client(make_app(role_config(location)))
+        per = upgrade.CONNECTIONS_PER_INSTANCE
+        assert (
+            f"3 instances on this PostgreSQL server (this one counted) may open up to {3 * per} connections ({per}"
+            f" each, docs/scaling.md) beside the 0 other sessions there now, and the server gives 37 (max_connections"
+            f" 40 less 3 reserved): raise max_connections to {40 + 3 * per - 37} or more"
+        ) in caplog.text
+        assert (await client.post("/v1/events", data=body_of(make_event(conversation="c")))).status == 200
+    finally:
+        for conn in others:
+            conn.close()
+        pg.close_pools(location)
 
 
 async def test_pg_a_page_refused_a_connection_by_a_full_server_says_none_is_free_at_once(

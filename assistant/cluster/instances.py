@@ -44,3 +44,47 @@ def running(conn: sqlite3.Connection) -> list[str]:
 def exclude(conn: sqlite3.Connection) -> bool:
     """Inside a transaction: whether no instance runs, and none starts until it ends (the lock taken)."""
     return bool(conn.execute(f"SELECT pg_try_advisory_xact_lock({LOCK})").fetchone()[0])
+
+
+def budget_problem(conn: sqlite3.Connection, per_instance: int) -> str | None:
+    """Why the instances on this server, this one and the others listening (each may open `per_instance`
+    connections), with the other sessions there now, need more connections than the server or this role gives; or None.
+
+    Counted from the instances, not from the connections they hold now: instances started together each saw the
+    others' few connections of their start, and none said that four of them may open more than the server has.
+    """
+    me = listener_name()
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int,"
+        " CASE WHEN r.rolsuper THEN 0 ELSE current_setting('superuser_reserved_connections')::int"
+        "  + coalesce(current_setting('reserved_connections', true)::int, 0) END,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        "  AND coalesce(application_name, '') NOT LIKE 'cs-assistant%'),"
+        " (SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE application_name LIKE ? AND application_name <> ?),"
+        " (SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE application_name LIKE ?"
+        "  AND application_name <> ? AND usename = current_user),"
+        " CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN NULL ELSE r.rolconnlimit END"
+        " FROM pg_roles r WHERE r.rolname = current_user",
+        (f"{LISTENER}%", me, f"{LISTENER}%", me),
+    ).fetchone()
+    if row is None:
+        return None
+    max_connections, reserved, others, instances, of_role, role_limit = (row[i] for i in range(6))
+    allowed, need = int(max_connections) - int(reserved), (int(instances) + 1) * per_instance + int(others)
+    if need > allowed:
+        return (
+            f"{int(instances) + 1} instances on this PostgreSQL server (this one counted) may open up to"
+            f" {need - int(others)} connections ({per_instance} each, docs/scaling.md) beside the {others} other"
+            f" sessions there now, and the server gives {allowed} (max_connections {max_connections} less"
+            f" {reserved} reserved): raise max_connections to {int(max_connections) + need - allowed} or more, or run"
+            " fewer instances; short of them, pages and reads answer 503 (no free connection) under load"
+        )
+    role_need = (int(of_role) + 1) * per_instance
+    if role_limit is not None and role_need > int(role_limit):
+        return (
+            f"{int(of_role) + 1} instances of the role {conn.execute('SELECT current_user').fetchone()[0]} (this one"
+            f" counted) may open up to {role_need} connections ({per_instance} each, docs/scaling.md), and its"
+            f" CONNECTION LIMIT is {role_limit}: raise it to {role_need} or more (ALTER ROLE … CONNECTION LIMIT), or run"
+            " fewer instances; short of them, pages and reads answer 503 (no free connection) under load"
+        )
+    return None

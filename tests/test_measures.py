@@ -152,6 +152,29 @@ def test_parse_leaves_prices_and_whole_digits_out(text: str, found: Measurement)
     assert parse(text) == found
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # the weight in words without 斤 was not read: a bare 一百一 was taken for no number at all
+        ("一米六五 一百一", Measurement(height_cm=165, bare_weight=110)),
+        ("一百二 一米七 穿多大", Measurement(height_cm=170, bare_weight=120)),
+        ("一米六八 百三", Measurement(height_cm=168, bare_weight=130)),
+        ("一米七 一百二十几斤", Measurement(height_cm=170, weight_jin=120)),  # 几 was no 多: the weight was lost
+        ("一米五五 八十几斤", Measurement(height_cm=155, weight_jin=80)),
+        ("一百二十几", Measurement(lone=120)),
+        # a numeral read digit by digit stays too vague alone, and a generation is no weight (was 90 斤)
+        ("九零后 一米六 穿多大", Measurement(height_cm=160)),
+        ("我90后 160 穿多大", Measurement(height_cm=160)),
+    ],
+)
+def test_parse_reads_numerals_in_words_without_a_unit(text: str, found: Measurement) -> None:
+    assert parse(text) == found
+
+
+def test_combine_reads_a_weight_in_words_after_the_height() -> None:
+    assert combine(["我一米六", "一百二十几"]) == Body(160, 120)  # the weight of the answer was not read
+
+
 def test_combine_two_messages_height_then_weight() -> None:
     assert combine(["我165", "110斤"]) == Body(165, 110)
     assert combine(["身高一米六五穿什么码", "一百一十斤"]) == Body(165, 110)
@@ -271,6 +294,7 @@ def test_parse_reads_a_decimal_point_written_as_dian(text: str, found: Measureme
 def test_numerals_leave_words_alone() -> None:
     assert to_digits("十分百搭") == "十分百搭"
     assert to_digits("一米六五") == "１米６５"
+    assert to_digits("一百一十斤") == "110斤"
 
 
 @settings(max_examples=400, deadline=None)

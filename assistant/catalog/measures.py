@@ -28,7 +28,7 @@ CACHED_TEXT_CHARS = 64
 _D = "[0-9０-９]"
 _NUM = rf"{_D}{{2,3}}(?:\.{_D}{{1,2}})?"
 _RANGE = rf"(?:({_NUM})\s*[-~～到至]\s*)?"
-_APPROX = r"(?:多|来|左右|出头)?"
+_APPROX = r"(?:多|来|几|左右|出头)?"  # 120几斤 (一百二十几斤) as 120多斤
 # 1米65, 一米六: the digits after 米 are centimetres unless a weight's unit follows them (一米 三十斤 is 1 米 and 30 斤).
 _METERS_SPLIT = re.compile(
     rf"(?<![0-9０-９.])([12１２])\s*(?:米|m)\s*({_D}{{1,2}})(?![0-9０-９])(?!\s*{_APPROX}\s*(?:斤|kg|公斤|千克|磅|lb))"
@@ -67,14 +67,14 @@ _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 # a date, a body measure other than height and weight) is excluded below.
 _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z%.:])")
 _NOT_AFTER = re.compile(
-    r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋)"
+    r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋|后(?![天面边]))"
 )
 # A number right after the goods (这件99, 这款128) is what they cost: a body is never "this one".
 _THIS = ("这件", "这款", "这个", "这条", "这双", "这套", "这种", "那件", "那款", "一件")
 _NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤长", "脚长", "腰", "胸", "臀", "价", "价格", "价钱", "钱", "花了", "付了", "第", "满", "减", "送", "穿", *_THIS)  # fmt: skip
 TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
 # What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
-_FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多大概男女生士]")
+_FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多几大概男女生士]")
 _SIZE_CUES = ("码", "尺码", "尺寸", "穿", "身高", "体重", "多大", "大小", "合适", "号")
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9])(?:x{0,3}s|m|x{0,4}l|[2-6]xl)(?![a-z])")  # M还是L, 160 100 M会小吗
 

@@ -6,8 +6,9 @@ import re
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 RUN = re.compile("[零〇一二两三四五六七八九十百]+")
-# Digits written in place of a Chinese numeral are full-width, so a later pattern can tell them from digits the
-# buyer typed (a bare "165" may be a height; a bare "一百六" is too vague to guess from).
+# A numeral read digit by digit (六五, 九零) is written in full-width digits, so a later pattern can tell it from
+# digits the buyer typed: alone it is too vague to take for a measure (九零后 is a generation, not 90 斤). One read
+# with 十 or 百 (一百一, 九十五, 百二) is written in ASCII digits, as a buyer who types 110 means a number.
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 # 点 as a decimal point (脚长26点5, 52点5公斤, 二十三点五厘米): after a measure's word or before a unit of length or
 # weight only, since 3点20 elsewhere is a time.
@@ -58,8 +59,8 @@ def value(run: str) -> int | None:
 
 
 def to_digits(text: str) -> str:
-    """`text` with every Chinese number replaced by its value in full-width digits (一米六五 → １米６５), and a
-    measure's 点 by a decimal point (脚长26点5 → 脚长26.5).
+    """`text` with every Chinese number replaced by its value (一米六五 → １米６５, digit by digit in full-width
+    digits; 一百一 → 110, with 十 or 百 in ASCII ones), and a measure's 点 by a decimal point (脚长26点5 → 脚长26.5).
 
     A run without any digit character (十分, 百搭) is left alone: it is a word, not a number.
     """
@@ -74,7 +75,7 @@ def to_digits(text: str) -> str:
         if "十" not in run and "百" not in run:
             # Digit by digit keeps leading zeros: 一米零五 is 1米05.
             return "".join(str(DIGITS[ch]) for ch in run).translate(_FULL_WIDTH)
-        return str(number).translate(_FULL_WIDTH)
+        return str(number)
 
     digits = RUN.sub(replace, text)
     if "点" not in digits:

@@ -84,3 +84,28 @@ def test_a_charts_note_of_how_it_runs_stands_for_the_attribute() -> None:
     assert said(own, "平时穿M") == [(SIZE, "平时穿M码", "M码")]  # the item's own attribute wins
     plain = SizeChart(rows=CLOTHES.rows, notes=("身高体重仅供参考",))
     assert said(Item(id="800000000035", title="男士夹克", attrs=(), chart=plain), "平时穿M") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "需要拍大吗",
+        "要不要拍大",
+        "需不需要拍大",
+        "偏码吗",
+        "码偏吗",
+        "尺码偏不偏",
+        "码数正吗",
+        "尺码正吗",
+        "码子正不正",
+    ],
+)
+def test_buyers_ways_of_asking_whether_to_size_up_get_how_the_item_runs(text: str) -> None:
+    # each got the library's phrase, the item's 偏小一码 left unsaid
+    (runs,) = answers(coat("偏小一码"), text)
+    assert [(f.name, f.value) for f in runs.facts] == [("尺码偏大偏小", "偏小一码")]
+    assert answers(coat(None), text) == []  # an item that does not say how it runs: nothing guessed
+
+
+def test_a_question_after_sizing_up_asks_no_fit() -> None:
+    assert answers(coat("偏小一码"), "拍大了怎么办") == []

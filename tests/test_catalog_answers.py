@@ -478,13 +478,13 @@ async def test_body_measures_other_than_height_and_weight_are_never_read_as_them
     assert measures.combine(["腰围2尺1 165 110斤穿几码"]) == measures.Body(165, 110)
 
 
-async def test_pounds_are_converted_and_feet_and_inches_are_not_read(shop: Client) -> None:
-    # 体重130磅 身高5尺5寸 gave "130斤收到啦": pounds were read as 斤
+async def test_pounds_are_converted_and_feet_and_inches_read(shop: Client) -> None:
+    # 体重130磅 身高5尺5寸 gave "130斤收到啦": pounds were read as 斤, and then the height in feet was not read
     resp = await shop.get("/v1/suggest", params={"text": "体重130磅 身高5尺5寸穿多大", "item": TSHIRT})
     first = (await resp.json())["suggestions"][0]
-    assert (first["phrase_id"], first["text"].split("~")[0]) == ("catalog.ask_height", "亲，117.9斤收到啦")
+    assert (first["phrase_id"], first["text"]) == ("catalog.size", "亲，165cm/117.9斤建议拿L码哦~")
     assert measures.combine(["165 130lbs"]) == measures.combine(["165 130lb"]) == measures.Body(165, 117.9)
-    assert measures.combine(["我5尺5寸 穿几码"]) == measures.Body()
+    assert measures.combine(["我5尺5寸 穿几码"]) == measures.Body(165)
 
 
 async def test_sizing_questions_get_the_items_sizing_and_fit_questions_its_fit(

@@ -55,6 +55,12 @@ def sizes(found: list[Answer]) -> list[tuple[str, str, str]]:
         ("胸围8", []),
         ("高腰 150 100斤", []),  # the goods' 高腰, not a waist
         ("腰70 臀九十五", [girths.Girth("腰围", 70), girths.Girth("臀围", 95)]),
+        # the number before its word was not read (两尺二的腰), or the word's next number taken (的腰 160: 160 cm)
+        ("两尺二的腰", [girths.Girth("腰围", 73.3)]),
+        ("二尺二的腰 160穿几码", [girths.Girth("腰围", 73.3)]),
+        ("2尺2腰", [girths.Girth("腰围", 73.3)]),
+        ("两尺一腰围", [girths.Girth("腰围", 70)]),
+        ("68的腰", [girths.Girth("腰围", 68)]),
     ],
 )
 def test_girths_parse_units_buyers_write(text: str, said: list[girths.Girth]) -> None:

@@ -138,7 +138,7 @@ def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
         ("价格199 我160穿什么码", Measurement(height_cm=160)),  # 199 was the height, 160 the weight
         ("价钱128 160穿几码", Measurement(height_cm=160)),
         ("花了139 买的M码 我160", Measurement(height_cm=160)),
-        ("5尺2 100斤", Measurement(weight_jin=100)),  # the 2 of 5尺2 was 2 metres: 200 cm
+        ("2尺2 100斤", Measurement(weight_jin=100)),  # the 2 of 2尺2 was 2 metres: 200 cm
         ("我2 160 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("1.6 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("这件99 我160穿什么码", Measurement(height_cm=160)),  # what the item costs, read as 99 斤
@@ -173,6 +173,29 @@ def test_parse_reads_numerals_in_words_without_a_unit(text: str, found: Measurem
 
 def test_combine_reads_a_weight_in_words_after_the_height() -> None:
     assert combine(["我一米六", "一百二十几"]) == Body(160, 120)  # the weight of the answer was not read
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # feet and inches, as buyers in the south give a height, were not read: the weight alone, a height asked
+        ("五尺三 一百斤", Measurement(height_cm=160, weight_jin=100)),
+        ("5尺3 100斤", Measurement(height_cm=160, weight_jin=100)),
+        ("我五尺二 九十斤", Measurement(height_cm=157, weight_jin=90)),
+        ("五尺五寸 一百一十斤", Measurement(height_cm=165, weight_jin=110)),
+        ("五尺十 140斤", Measurement(height_cm=178, weight_jin=140)),
+        ("六尺 一百五", Measurement(height_cm=183, bare_weight=150)),
+        ("5'3\" 100斤", Measurement(height_cm=160, weight_jin=100)),
+        ("5ft5 110斤", Measurement(height_cm=165, weight_jin=110)),
+        ("5尺32 100斤", Measurement(weight_jin=100)),  # no inches of 32
+        # a waist in 市尺 before its word is set aside: its 160 was a waist of 160 cm, the height lost
+        ("二尺二的腰 160穿几码", Measurement(height_cm=160)),
+        ("两尺二的腰 160 100斤", Measurement(height_cm=160, weight_jin=100)),
+        ("165 腰粗 110斤", Measurement(height_cm=165, weight_jin=110)),
+    ],
+)
+def test_parse_reads_feet_and_inches_and_leaves_a_waist_in_chi_aside(text: str, found: Measurement) -> None:
+    assert parse(text) == found
 
 
 def test_combine_two_messages_height_then_weight() -> None:

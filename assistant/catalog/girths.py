@@ -32,6 +32,10 @@ _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多)?\s*"
 _GIRTH = re.compile(
     rf"(?<![上下])(?:(胸围|腰围|臀围){_SAYS}|(?<![{GOODS_CUT}])(腰|胸|臀){_SAYS})(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?|(寸)|cm|厘米|公分)?"
 )
+# The number before its word (两尺二的腰, 2尺2腰围, 68的腰): a 尺 or a 的 between, as buyers write it.
+_GIRTH_BEFORE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?\s*的?|(?:cm|厘米|公分)?\s*的)\s*(胸围|腰围|臀围|腰)"
+)
 _BODY_HEADER = ("参考", "适合", "建议", "适用", "推荐", "净", "身体", "人体")
 
 
@@ -53,21 +57,35 @@ def parse(text: str) -> list[Girth]:
         return []
     work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
     found: dict[str, float] = {}
+    before = list(_GIRTH_BEFORE.finditer(work))
+    for match in before:
+        cm = _cm(_NAMES[match.group(4)], match.group(1), match.group(2), match.group(3))
+        if cm is not None and _NAMES[match.group(4)] not in found:
+            found[_NAMES[match.group(4)]] = cm
+    for match in before:  # read: 两尺二的腰 160 is a waist and a height, not a waist of 160
+        work = work[: match.start()] + " " * (match.end() - match.start()) + work[match.end() :]
     for match in _GIRTH.finditer(work):
         name = _NAMES[match.group(1) or match.group(2)]
-        number = float(match.group(3))
         if match.group(6):
             continue
-        if match.group(4):
-            tenths = float(match.group(5)) / 10 if match.group(5) else 0.0
-            cm = (number + tenths) * CM_PER_CHI if "." not in match.group(3) or not match.group(5) else None
-        elif name == WAIST and number < 5:
-            cm = number * CM_PER_CHI  # 腰围2.1: 市尺
-        else:
-            cm = number
-        if cm is not None and GIRTH_CM[0] <= cm <= GIRTH_CM[1] and name not in found:
-            found[name] = round(cm, 1)
+        cm = _cm(name, match.group(3), match.group(4), match.group(5))
+        if cm is not None and name not in found:
+            found[name] = cm
     return [Girth(name, cm) for name, cm in found.items()]
+
+
+def _cm(name: str, number: str, chi: str | None, cun: str | None) -> float | None:
+    """A girth in cm from its number, and its 尺 and 寸 when written in 市尺 (2尺1); None beyond GIRTH_CM."""
+    value = float(number)
+    if chi:
+        if "." in number and cun:
+            return None
+        cm = (value + (float(cun) / 10 if cun else 0.0)) * CM_PER_CHI
+    elif name == WAIST and value < 5:
+        cm = value * CM_PER_CHI  # 腰围2.1: 市尺
+    else:
+        cm = value
+    return round(cm, 1) if GIRTH_CM[0] <= cm <= GIRTH_CM[1] else None
 
 
 def combine(texts: Iterable[str]) -> list[Girth]:

@@ -1,7 +1,7 @@
 """Height and weight read from buyers' messages the way they write them (a pure parser).
 
 Forms read: 165, 165cm, 165公分, 165厘米, 1米65, 1m65, 1.65m, 1.65米, 一米六五, 身高165; 110斤, 一百一十斤,
-55kg, 55公斤, 55千克, 130磅, 130lb, 体重110. Feet and inches (5尺5寸, 5'5") are not read. The rules for numbers written without a unit are in docs/catalog.md.
+55kg, 55公斤, 55千克, 130磅, 130lb, 体重110; feet and inches 五尺三, 5尺3, 5'3" (160 cm). The rules for numbers written without a unit are in docs/catalog.md.
 """
 
 from __future__ import annotations
@@ -56,7 +56,18 @@ GOODS_CUT = "高低中收紧抹裹提包"
 _BODY_MEASURE = re.compile(
     rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|(?<![{GOODS_CUT}])[腰胸臀]){_SAYS}{_AMOUNT}"
     rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
+    # the number before its word: 两尺二的腰, 2尺2腰围, 68的腰 (a 尺 or a 的 between: 165 腰粗 is a height)
+    rf"|{_AMOUNT}\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?\s*的?|(?:cm|厘米|公分)?\s*的)\s*(?:腰围|臀围|胸围|腰)"
 )
+# A height in feet and inches as buyers in the south write it (五尺三, 5尺3, 5'3", 5ft3): 尺 of a height is a foot
+# there (五尺三 is 160 cm), while 尺 of a waist is a 市尺 (两尺二的腰, set aside above). Only 4 to 6 feet: 2尺2 is
+# no height.
+_FEET = re.compile(
+    rf"(?<![0-9０-９.])([4-6４-６])\s*(?:尺|呎|英尺|feet|foot|ft|'|’|′)\s*"
+    rf"(?:(1[01]|{_D}|十)(?![0-9０-９.])\s*(?:寸|吋|英寸|inches|inch|in(?![a-z])|\"|”|″|''|’’)?|(?![0-9０-９.]))"
+)
+CM_PER_FOOT = 30.48
+CM_PER_INCH = 2.54
 # The number before its word (165的身高 110的体重, 我165身高): with 的 always that word's; without it only where no
 # number follows the word (身高165体重110 gives each word the number after it).
 _WORD_AFTER = re.compile(rf"(?<![0-9０-９.])({_D}{{2,3}}(?:\.{_D}{{1,2}})?)\s*(?:(的)\s*)?(身高|个子|个头|体重)")
@@ -165,6 +176,12 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
 
     for match in _BODY_MEASURE.finditer(work):
         take(match)
+    for match in _FEET.finditer(work):
+        inches = 10.0 if match.group(2) == "十" else _number(match.group(2)) if match.group(2) else 0.0
+        cm = float(round(_number(match.group(1)) * CM_PER_FOOT + inches * CM_PER_INCH))
+        take(match)
+        marked = True
+        height = height if height is not None else _within(cm, HEIGHT_CM)
     for match in _METERS_SPLIT.finditer(work):
         rest = match.group(2)
         cm = _number(match.group(1)) * 100 + _number(rest) * (10 if len(rest) == 1 else 1)

@@ -6,12 +6,12 @@ The wording is not here: an `Answer` carries the values its template fills in (c
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from assistant.catalog import again, bra, feet, girths, measures, usual, wearers
+from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
 from assistant.catalog.store import Item
@@ -32,22 +32,9 @@ YOU = "您"
 CHILD_CHART_CM = 150.0
 
 
-# A question for a value (什么面料, 哪里产, 偏大还是偏小) is answered by the fact; a yes/no question only when it is
-# about the fact itself (纯棉吗, 面料是棉的吗, 有没有弹力), not about something else of it (面料舒服吗, 面料会缩水吗).
-VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "多重", "多沉", "多长", "多宽", "多高", "多厚", "怎么", "怎样", "如何", "呢", "还是")  # fmt: skip
-YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有")
-_A_NOT_A = re.compile(r"(.)不\1")  # 厚不厚, 起不起球
-_ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面料呢, 面料是棉的吗: right after the word asked
-# 弹力大吗, 含棉量高吗: how much of the fact is asked, which its value says (面料舒服吗 asks something else).
-_DEGREE = ("大", "强", "足", "高", "低", "小")
-_ENDS_ASKING = ("不", "没", "没有")  # 可以机洗不, 有弹力没: a yes/no question that ends the message
-_ABOUT_BEFORE = ("是", "有没有", "是不是", "含", "添加")  # 有没有弹力, 是不是纯棉, 含不含糖: right before it
-# After a yes/no claim (油皮, 冬天, 孕妇): asking whether the item suits it.
-_SUITS = ("能用", "可以用", "适合", "适用", "用吗", "能穿", "可以穿", "穿吗", "穿冷", "穿热", "穿会", "会冷", "会热", "可以吃", "能吃", "吃吗")  # fmt: skip
 # A message asking which size to take (a shoe's chart then asks for the foot length): 38码有货吗 asks no size.
 WHICH_SIZE = ("几码", "什么码", "哪个码", "哪码", "多少码", "多大码", "多大", "选码", "选哪", "穿多", "拿多", "买多", "穿哪", "码数怎么选", "尺码怎么选")  # fmt: skip
 SIZE_WORDS = ("码", "多大", "尺寸", "大小", "合身", "穿什么", "穿多", "穿哪", "能穿", "选哪")
-_PUNCTUATION = " \t\n,，.。!！?？~～、:："
 
 
 @dataclass(frozen=True)
@@ -155,7 +142,7 @@ _NO = ("否", "不", "不会", "无", "没有")
 
 def answerable(name: str) -> bool:
     """Whether an attribute (its column header) can be a fact the catalog answers with, its value word for word."""
-    key = _fold(name)
+    key = fold(name)
     return len(key) >= 2 or any(key in aspect.headers or key in aspect.fallback for aspect in ASPECTS)
 
 
@@ -167,10 +154,10 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     told = usual.told(item)
     if not told or not isinstance(text, str):
         return []
-    folded = _fold(text)
+    folded = fold(text)
     if not folded:
         return []
-    attrs = [(name, value, _fold(name)) for name, value in told]
+    attrs = [(name, value, fold(name)) for name, value in told]
     asked: list[Fact] = []
     words: list[str] = []  # the words of the message that named what was asked
     covered: set[str] = set()  # folded names of attributes an aspect of the message already considered
@@ -183,9 +170,9 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         if any(f.name == name for f in asked for name, *_ in held):
             covered.update(key for _, _, key, _ in held)  # an earlier, narrower aspect answered (开封后保质期)
             continue
-        claimed = [word for word in aspect.claims if word in folded and _about(folded, word, suits=True)]
+        claimed = [word for word in aspect.claims if word in folded and about(folded, word, suits=True)]
         if aspect.listed:
-            claimed += [w for w in _LISTED.findall(folded) if any(w in _fold(value) for _, value, _, _ in held)]
+            claimed += [w for w in _LISTED.findall(folded) if any(w in fold(value) for _, value, _, _ in held)]
         meant = intent is not None and intent in aspect.intents
         if not held or not (meant or claimed or any(word in aspect.asks for word in said)):
             continue
@@ -236,7 +223,7 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
         return True
     if girths.parse(text) or usual.worn([text]) is not None:
         return True
-    folded = _fold(text)
+    folded = fold(text)
     return any(word in folded for word in SIZE_WORDS)
 
 
@@ -397,7 +384,7 @@ def shoe_answer(chart: SizeChart, texts: Sequence[str], intent: str | None = Non
     foot length)."""
     foot = feet.combine(texts)
     if foot is None:
-        asks = intent == "size_advice" or any(word in _fold(texts[-1]) for word in WHICH_SIZE)
+        asks = intent == "size_advice" or any(word in fold(texts[-1]) for word in WHICH_SIZE)
         if not asks and usual.worn(texts[-1:]) is None:  # 平时穿44 asks as well: which size of this shoe is that
             return None
         values = {"measures": "", "wearer": wearer(chart, texts)}
@@ -507,42 +494,13 @@ def _whole(chart: SizeChart, measure: str) -> Range | None:
 def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bool:
     """A question the facts answer: it asks for a value, or asks yes or no about a word that named the fact,
     or it is nothing but the attribute's name ("面料？")."""
-    if any(mark in folded for mark in VALUE_MARKS) or _A_NOT_A.search(folded):
+    if any(mark in folded for mark in VALUE_MARKS) or A_NOT_A.search(folded):
         return True
-    asking = any(mark in folded for mark in YES_NO_MARKS) or _ends_asking(folded)
-    if asking and any(_about(folded, word) for word in words):
+    asking = any(mark in folded for mark in YES_NO_MARKS) or ends_asking(folded)
+    if asking and any(about(folded, word) for word in words):
         return True
-    bare = folded.strip(_PUNCTUATION)
-    return any(bare in (_fold(f.name), "这款" + _fold(f.name), "这件" + _fold(f.name)) for f in asked)
-
-
-def _about(folded: str, word: str, *, suits: bool = False) -> bool:
-    """Whether a yes/no question is about `word`: the word is the question (厚吗) or stands next to its mark.
-
-    `suits`: asking whether the item suits it is about it too (油皮能用吗, 冬天能穿吗, 孕妇可以用吗).
-    """
-    if word.endswith(YES_NO_MARKS):
-        return True
-    start = folded.find(word)
-    while start >= 0:
-        after = folded[start + len(word) :].lstrip(" ，,")
-        if after.startswith(_ABOUT_AFTER) or folded[:start].rstrip().endswith(_ABOUT_BEFORE):
-            return True
-        if after.startswith(_DEGREE) and after[1:].startswith(_ABOUT_AFTER[:4]) or _ends_asking(after):
-            return True
-        if suits and (after.startswith(_SUITS) or _A_NOT_A.match(after)):
-            return True
-        start = folded.find(word, start + 1)
-    return False
-
-
-def _ends_asking(text: str) -> bool:
-    """Whether `text` is 不, 没 or 没有 closing a yes/no question (可以机洗不: the text after 机洗)."""
-    return text.rstrip(_PUNCTUATION).endswith(_ENDS_ASKING)
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    bare = folded.strip(PUNCTUATION)
+    return any(bare in (fold(f.name), "这款" + fold(f.name), "这件" + fold(f.name)) for f in asked)
 
 
 def _num(value: float | None) -> str:

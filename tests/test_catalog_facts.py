@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.catalog.answers import Fact, answers, asked_facts
+from assistant.catalog.answers import FACT, NOT_TOLD, Fact, answers, asked_facts
 from assistant.catalog.store import Item
+from assistant.config import CatalogConfig
+from assistant.suggest.item_answers import compile_templates
 
 SHOE = Item(
     id="800000000020",
@@ -161,3 +163,35 @@ def test_a_columns_stem_beside_another_word_asks_nothing() -> None:
 def test_a_value_that_answers_its_column_says_itself() -> None:
     found = answers(COAT, "会起球吗 掉色吗")
     assert [a.values["facts"] for a in found] == ["不起球，不掉色"]
+
+
+DOWN_COAT = Item(id="800000000050", title="男士连帽羽绒服", attrs=(("面料", "锦纶"), ("含绒量", "90%白鸭绒")))
+DOWN_UNSAID = Item(id="800000000051", title="女士轻薄羽绒服", attrs=(("面料", "锦纶"), ("含绒量", "90%")))
+PADDED = Item(id="800000000052", title="男士加厚棉服", attrs=(("填充物", "聚酯纤维"),))
+
+
+@pytest.mark.parametrize("text", ["鸭绒还是鹅绒", "是白鸭绒吗", "是鹅绒的吗", "里面填充的是什么", "是羽绒的吗"])
+def test_the_fill_asked_is_answered_by_the_fact_that_says_it(text: str) -> None:
+    # each got the library's phrase: 含绒量 was found by its own name alone
+    (found,) = answers(DOWN_COAT, text)
+    assert (found.kind, [(f.name, f.value) for f in found.facts]) == (FACT, [("含绒量", "90%白鸭绒")])
+    (padded,) = answers(PADDED, text)
+    assert (padded.kind, padded.values["facts"]) == (FACT, "填充物是聚酯纤维")  # no down at all: that says it too
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [("鸭绒还是鹅绒", "是鸭绒还是鹅绒"), ("是白鸭绒吗", "是不是白鸭绒"), ("里面填充的是什么", "填充的是什么")],
+)
+def test_a_fill_the_fact_does_not_say_is_not_guessed(text: str, asked: str) -> None:
+    (found,) = answers(DOWN_UNSAID, text)
+    assert (found.kind, found.values["asked"], found.values["facts"]) == (NOT_TOLD, asked, "含绒量是90%")
+    said = compile_templates(CatalogConfig())["not_told"].render({**found.values, "item": {}})
+    assert said == f"亲，这款含绒量是90%，商品信息里没有写{asked}，我帮您确认一下再回复您哦~"
+
+
+@pytest.mark.parametrize("text", ["含绒量多少", "鸭绒的多少钱", "羽绒服什么时候发货"])
+def test_the_fill_is_not_asked_where_the_column_is_named_or_no_fill_is_asked(text: str) -> None:
+    assert [a.kind for a in answers(DOWN_UNSAID, text)] in ([FACT], [])
+    assert all(a.kind != NOT_TOLD for a in answers(DOWN_UNSAID, text))
+    assert answers(Item(id="800000000053", title="纯棉T恤", attrs=(("面料", "棉"),)), "鸭绒还是鹅绒") == []

@@ -17,7 +17,7 @@ SETS = sorted(DATA.glob("written_size_questions_*.tsv"))
 ITEMS = {
     "tee": "910000000001", "card": "910000000002", "pants": "910000000003", "kids": "910000000004",
     "canvas": "910000000005", "runner": "910000000006", "bra": "910000000007", "coat": "910000000008",
-    "onesize": "910000000009", "mtee": "910000000010",
+    "onesize": "910000000009", "mtee": "910000000010", "downlite": "910000000011", "padded": "910000000012",
 }  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import again, bra, feet, girths, measures, usual, wearers
+from assistant.catalog import again, bra, feet, fill, girths, measures, usual, wearers
 from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
@@ -25,6 +25,7 @@ ASK_UNDER_BUST = "ask_under_bust"  # a bra: the cup or over-bust known, the unde
 ASK_FOOT = "ask_foot"  # a shoe: the foot length missing
 ASK_OVER_BUST = "ask_over_bust"  # a bra: the under-bust known, the over-bust (the cup) missing
 SIZE_CONFLICT = "size_conflict"  # height and weight give one size, a girth of the chart another: the larger, and why
+NOT_TOLD = "not_told"  # the item's fact of what was asked does not say it (含绒量 90%: 鸭绒还是鹅绒?): never guessed
 # Whose measures the buyer gives, for asking the one still missing: the person named last, else a child on a
 # children's chart (its tallest size at most CHILD_CHART_CM), else the buyer (wearers.py).
 WEARER = {wearers.CHILD: "宝宝", wearers.HE: "他", wearers.SHE: "她", wearers.SELF: "您"}
@@ -102,6 +103,14 @@ def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) 
             found += size_answers(item, text, earlier, intent=intent)
         found = [noted(a, item.chart) for a in found]
     facts = asked_facts(item, text, intent)
+    filled = fill.asked(usual.told(item), text)
+    if filled is not None and filled.told:
+        facts += [Fact(n, v) for n, v in filled.facts if all(f.name != n for f in facts)]
+    elif filled is not None:
+        said = "，".join(spoken(Fact(n, v)) for n, v in filled.facts)
+        values = {"facts": said, "asked": filled.asked, "name": filled.facts[0][0], "value": filled.facts[0][1]}
+        told = tuple(Fact(n, v) for n, v in filled.facts)
+        found.append(Answer(NOT_TOLD, "product_info", MappingProxyType(values), told, filled.asked))
     if facts:
         said = "，".join(spoken(f) for f in facts)
         values = {"facts": said, "name": facts[0].name, "value": facts[0].value}

@@ -322,6 +322,7 @@ class CatalogConfig:
         "亲，按{{ measures }}是{{ by_body }}，按{{ girth }}是{{ by_girth }}，建议拿大的{{ size }}，穿着不会紧哦~"
     )
     compare_answer: str = "亲，{{ answers }}哦~"
+    not_told: str = "亲，这款{{ facts }}，商品信息里没有写{{ asked }}，我帮您确认一下再回复您哦~"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from assistant.catalog.answers import (
     ASK_WEIGHT,
     FACT,
     NO_SIZE,
+    NOT_TOLD,
     SIZE,
     SIZE_CONFLICT,
     Answer,
@@ -54,6 +55,7 @@ KINDS: Mapping[str, tuple[str, str, str]] = {
     NO_SIZE: ("no_size", "catalog.no_size", "size"),
     SIZE_CONFLICT: ("size_conflict", "catalog.size_conflict", "size"),
     COMPARE: ("compare_answer", "catalog.compare", "compare"),
+    NOT_TOLD: ("not_told", "catalog.not_told", "fact"),
 }
 # The variables an answer template may use besides `item`, with sample values to check it against.
 SAMPLE_VALUES: Mapping[str, str] = {
@@ -61,6 +63,7 @@ SAMPLE_VALUES: Mapping[str, str] = {
     "height": "165", "weight": "110", "size": "L码", "size_label": "L",
     "span": "身高150-185cm，体重80-160斤", "wearer": "您", "smallest": "S码", "largest": "2XL码",
     "by_body": "M码", "girth": "胸围96cm", "by_girth": "L码", "answers": "第一款面料是棉，第二款面料是锦纶",
+    "asked": "是鸭绒还是鹅绒",
     "shop": "本店", "customer": "亲", "agent": "",
 }  # fmt: skip
 

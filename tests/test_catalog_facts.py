@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.catalog.answers import FACT, NOT_TOLD, Fact, answers, asked_facts
+from assistant.catalog.compare import compared
 from assistant.catalog.store import Item
 from assistant.config import CatalogConfig
 from assistant.suggest.item_answers import compile_templates
@@ -195,3 +196,41 @@ def test_the_fill_is_not_asked_where_the_column_is_named_or_no_fill_is_asked(tex
     assert [a.kind for a in answers(DOWN_UNSAID, text)] in ([FACT], [])
     assert all(a.kind != NOT_TOLD for a in answers(DOWN_UNSAID, text))
     assert answers(Item(id="800000000053", title="纯棉T恤", attrs=(("面料", "棉"),)), "鸭绒还是鹅绒") == []
+
+
+CARDIGAN = Item(
+    id="800000000054",
+    title="女士针织开衫",
+    attrs=(("面料", "雪纺"), ("起球", "轻微起球"), ("钢圈", "无钢圈"), ("适用年龄", "0-6岁")),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # each got the library's phrase: the words were not the fact's
+        ("会起毛球吗", ["起球"]),
+        ("是无钢圈的吧", ["钢圈"]),
+        ("三岁宝宝能穿吗", ["适用年龄"]),
+        ("八个月的宝宝可以穿吗", ["适用年龄"]),
+        ("是雪纺的吗", ["面料"]),
+        ("宝宝3岁穿几码", []),  # a size asked, not the age the item fits
+        ("开衫掉毛吗", []),
+    ],
+)
+def test_buyers_words_for_a_fact_of_clothes_ask_it(text: str, names: list[str]) -> None:
+    assert [f.name for f in asked_facts(CARDIGAN, text)] == names
+
+
+def test_a_fill_asked_with_a_materials_word_is_not_the_shells_material() -> None:
+    # 里面是棉花吗 got 面料是锦纶 as well: the 棉 of 棉花 is a material the 面料 is asked with
+    coat = Item(id="800000000055", title="男士加厚棉服", attrs=(("面料", "锦纶"), ("填充物", "聚酯纤维")))
+    assert [f.name for a in answers(coat, "里面是棉花吗") for f in a.facts] == ["填充物"]
+    assert [f.name for a in answers(coat, "面料和填充物是什么") for f in a.facts] == ["面料", "填充物"]
+
+
+def test_two_items_asked_whether_a_fact_is_the_same_compare_it() -> None:
+    # 这两件面料一样吗 got nothing: 一样吗 after 面料 was not a question about it
+    other = Item(id="800000000056", title="男士纯棉T恤", attrs=(("面料", "精梳棉"),))
+    (found,) = compared([DOWN_COAT, other], "这两件面料一样吗")
+    assert found.values["answers"] == "第一款面料是锦纶；第二款面料是精梳棉"

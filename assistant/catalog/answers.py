@@ -104,6 +104,8 @@ def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) 
         found = [noted(a, item.chart) for a in found]
     facts = asked_facts(item, text, intent)
     filled = fill.asked(usual.told(item), text)
+    if filled is not None:
+        facts = [f for f in facts if not fill.shell(f.name, text)]
     if filled is not None and filled.told:
         facts += [Fact(n, v) for n, v in filled.facts if all(f.name != n for f in facts)]
     elif filled is not None:

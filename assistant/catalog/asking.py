@@ -8,9 +8,10 @@ import unicodedata
 # A question for a value (什么面料, 哪里产, 偏大还是偏小) is answered by the fact; a yes/no question only when it is
 # about the fact itself (纯棉吗, 面料是棉的吗, 有没有弹力), not about something else of it (面料舒服吗, 面料会缩水吗).
 VALUE_MARKS = ("什么", "啥", "哪", "几", "多少", "多久", "多大", "多重", "多沉", "多长", "多宽", "多高", "多厚", "怎么", "怎样", "如何", "呢", "还是")  # fmt: skip
-YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有")
+YES_NO_MARKS = ("吗", "么", "嘛", "?", "是不是", "有没有", "的吧")  # 是无钢圈的吧: asking to be told it is
 A_NOT_A = re.compile(r"(.)不\1")  # 厚不厚, 起不起球
-_ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是")  # 厚吗, 面料呢, 面料是棉的吗: right after the word asked
+# 厚吗, 面料呢, 面料是棉的吗, 无钢圈的吧, 面料一样吗 (of two items): right after the word asked
+_ABOUT_AFTER = ("吗", "么", "嘛", "?", "呢", "的吗", "是", "的吧", "一样", "不一样", "相同", "有区别")
 # 弹力大吗, 含棉量高吗: how much of the fact is asked, which its value says (面料舒服吗 asks something else).
 _DEGREE = ("大", "强", "足", "高", "低", "小")
 _ENDS_ASKING = ("不", "没", "没有")  # 可以机洗不, 有弹力没: a yes/no question that ends the message

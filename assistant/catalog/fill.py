@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.catalog.asking import A_NOT_A, VALUE_MARKS, YES_NO_MARKS, about, fold
+from assistant.catalog.aspects import ASPECTS
 
 # The columns that hold the fill (充绒量, its weight, says nothing of what the down is).
 HEADERS = ("填充物", "含绒量", "填充", "填充材料", "填充成分", "羽绒类型", "绒子", "绒种", "充绒类型", "羽绒成分")
@@ -26,6 +27,8 @@ BIRDS = ("鸭", "鹅")
 NAMED_FILLS = (*BIRDS, "棉", "纤维", "丝", "毛", "涤", "聚酯", "腈纶")
 DOWN = ("羽绒", "绒")
 _WHAT = "填充的是什么"  # what the answer says was not told, for a question that named no kind
+# The shell's material (面料, 材质): 里面是棉花吗 asks the fill, though its 棉 names a material.
+_SHELL = tuple(h for h in next(a for a in ASPECTS if "面料" in a.headers).headers if h not in HEADERS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,12 @@ def asked(attrs: Sequence[tuple[str, str]], text: str) -> FillAsked | None:
     else:
         said = _WHAT
     return FillAsked(facts, told, said)
+
+
+def shell(name: str, text: str) -> bool:
+    """Whether attribute `name` is the shell's material and `text` does not name it: a fill question's material
+    word (棉 of 棉花) found it, not the buyer."""
+    return fold(name) in _SHELL and fold(name) not in fold(text)
 
 
 def _kinds(folded: str) -> list[str]:

@@ -142,6 +142,9 @@ def test_parse_finds_nothing_in_other_numbers(text: str) -> None:
         ("我2 160 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("1.6 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("这件99 我160穿什么码", Measurement(height_cm=160)),  # what the item costs, read as 99 斤
+        ("100多块 160穿几码", Measurement(height_cm=160)),  # "and some" before the unit: 100 斤
+        ("五十多岁 160 穿多大", Measurement(height_cm=160)),  # 50 kg
+        ("买了三十几件 一米六 穿多大", Measurement(height_cm=160)),  # 30 kg
         ("这款128 160 100斤穿什么码", Measurement(height_cm=160, weight_jin=100)),
         ("收腰 160 100斤穿什么码", Measurement(height_cm=160, weight_jin=100)),  # the cut, not a waist of 160
         ("包臀裙 158 95斤", Measurement(height_cm=158, weight_jin=95)),

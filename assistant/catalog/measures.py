@@ -77,8 +77,8 @@ _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 # Numbers the buyer typed with no unit; a neighbour that makes them something else (a size, a price, a count,
 # a date, a body measure other than height and weight) is excluded below.
 _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z%.:])")
-_NOT_AFTER = re.compile(
-    r"\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋|后(?![天面边]))"
+_NOT_AFTER = re.compile(  # 100多块, 五十多岁, 三十几件: "and some" before the unit too
+    r"\s*(?:多|来|几|余)?\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋|后(?![天面边]))"
 )
 # A number right after the goods (这件99, 这款128) is what they cost: a body is never "this one".
 _THIS = ("这件", "这款", "这个", "这条", "这双", "这套", "这种", "那件", "那款", "一件")

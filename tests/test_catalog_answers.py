@@ -517,3 +517,20 @@ def test_item_lookup_failure_is_logged_not_taken_for_no_item(tmp_path: Path, cap
     finally:
         focus.close()
     assert "could not be read from the log" in caplog.text
+
+
+async def test_a_fill_the_items_facts_do_not_say_is_said_to_be_unknown(
+    shop: Client, tmp_path: Path, db_path: Path
+) -> None:
+    # 鸭绒还是鹅绒 of a jacket whose 含绒量 is 90% got the library's phrases: nothing said the facts do not tell
+    rows = [("800000000060", "女士轻薄羽绒服", "锦纶", "90%")]
+    path = write_csv(tmp_path / "down.csv", ("商品ID", "标题", "面料", "含绒量"), rows)
+    conn = store.connect(db_path)
+    assert import_files(conn, [path]).written
+    conn.close()
+    first = top(await say(shop, "鸭绒还是鹅绒", "fill-1", item="800000000060"))
+    assert (first["phrase_id"], first["text"]) == (
+        "catalog.not_told",
+        "亲，这款含绒量是90%，商品信息里没有写是鸭绒还是鹅绒，我帮您确认一下再回复您哦~",
+    )
+    assert first["facts"] == [{"name": "含绒量", "value": "90%"}]

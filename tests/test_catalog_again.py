@@ -9,7 +9,7 @@ import pytest
 
 from assistant import store
 from assistant.catalog.again import asks_again
-from assistant.catalog.answers import FACT, SIZE, answers
+from assistant.catalog.answers import FACT, NOT_TOLD, SIZE, answers
 from assistant.catalog.importer import import_files
 from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
 from assistant.catalog.store import Item
@@ -78,3 +78,13 @@ async def test_this_one_over_the_webhook_answers_of_the_item_just_linked(
     body = await say(client, f"https://item.taobao.com/item.htm?id={men} 这件呢", "two")
     assert top(body)["text"] == "亲，这款面料是精梳棉哦~"
     assert body["item"]["id"] == men
+
+
+def test_a_fill_asked_before_is_asked_again_of_the_next_jacket() -> None:
+    # 鸭绒还是鹅绒 of one jacket, then 这件呢 with another linked, got nothing: the fill was no fact asked
+    unsaid = Item(id="800000000032", title="女士轻薄羽绒服", attrs=(("含绒量", "90%"),))
+    said = Item(id="800000000033", title="男士羽绒服", attrs=(("含绒量", "90%白鸭绒"),))
+    assert [a.kind for a in answers(unsaid, "这件呢", ["鸭绒还是鹅绒"])] == [NOT_TOLD]
+    assert [(a.kind, a.values["facts"]) for a in answers(said, "这件呢", ["鸭绒还是鹅绒"])] == [
+        (FACT, "含绒量是90%白鸭绒")
+    ]

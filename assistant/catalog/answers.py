@@ -87,7 +87,7 @@ def _answers_again(item: Item, earlier: Sequence[str]) -> list[Answer]:
     for n in range(len(earlier) - 1, max(-1, len(earlier) - 1 - again.LOOKBACK), -1):
         if is_size_question(earlier[n]):
             return _answers(item, SIZE_AGAIN, earlier, None)
-        if asked_facts(item, earlier[n]):
+        if asked_facts(item, earlier[n]) or fill.asked(usual.told(item), earlier[n]) is not None:
             return _answers(item, earlier[n], (), None)
     return []
 

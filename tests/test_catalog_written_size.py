@@ -1,4 +1,4 @@
-"""The written set of buyers' size and fact questions (tests/data/written_size_questions_a.tsv) over the items
+"""The written sets of buyers' size and fact questions (tests/data/written_size_questions_*.tsv) over the items
 of tests/data/written_size_shop/: every question gets the catalog answer a good agent would give, or none.
 
 `python -m tests.test_catalog_written_size` prints how many are right (run from a checkout to measure its code).

@@ -93,6 +93,7 @@ class Notes:
     followup: tuple[str, str, str] | None = None  # (account, message id, follow-up id)
     status: tuple[str, str, str, int] | None = None  # (account, conversation, status, changed at ms)
     agents: tuple[tuple[str, str, str], ...] = ()  # (account, user id, name) of agents first seen
+    place: tuple[str, str, str] | None = None  # (shop, conversation, inbox): the inbox a refusal names
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ def _map_message(
         followup=(str(account), str(message_id), carried) if carried else None,
         status=_status_note(str(account), str(conv_id), conversation, now_ms),
         agents=tuple(agents),
+        place=(raw["shop"], str(conv_id), str(inbox)) if inbox is not None else None,
     )
     # WhatsApp, Facebook, a bridge… refused what Chatwoot had taken: the follow-up never reached the buyer; or an
     # agent's retry in Chatwoot (status failed to sent, external_error cleared) sent it after all.

@@ -114,6 +114,7 @@ KPI_WINDOW_CHANGES = "CREATE TABLE kpi_window_changes (changed_ms BIGINT NOT NUL
 CUSTOMER_MERGES = "CREATE TABLE customer_merges (shop TEXT NOT NULL, customer TEXT NOT NULL, merged_into TEXT NOT NULL, merged_ms BIGINT NOT NULL, PRIMARY KEY (shop, customer));"  # fmt: skip  # a platform merged two contacts (Chatwoot): the log's rows of `customer` name `merged_into` since, and `buyer find|export|erase` take either id for both
 CHANNEL_NEWS = "ALTER TABLE followup_outcomes ADD COLUMN channel_ms BIGINT; ALTER TABLE followup_outcomes ADD COLUMN channel_sent INTEGER;"  # fmt: skip  # a follow-up's latest news from its channel (the platform's stamp, 1 sent by a retry, 0 refused): the ranking holds across restarts and instances (followups/store.channel_latest)
 CATALOG_NOTES = "CREATE TABLE catalog_notes (kind TEXT NOT NULL, owner TEXT NOT NULL, position INTEGER NOT NULL, note TEXT NOT NULL, source TEXT NOT NULL, imported_ms BIGINT NOT NULL, PRIMARY KEY (kind, owner, position));"  # fmt: skip  # a size chart's own notes (偏小一码，建议拍大一码; 以上数据为手工测量), in the order written, replaced with its chart
+CONVERSATION_INBOXES = "CREATE TABLE conversation_inboxes (shop TEXT NOT NULL, conversation TEXT NOT NULL, inbox TEXT NOT NULL, PRIMARY KEY (shop, conversation));"  # fmt: skip  # the platform's inbox a conversation is in, as its webhooks said (Chatwoot's `inbox_id`, which the shop names only with shop_by_inbox): a refusal names the inbox to fix
 CUSTOMER_NAMES = "CREATE TABLE customer_names (shop TEXT NOT NULL, customer TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (shop, customer));"  # fmt: skip  # the name a platform gives a customer it logs by id (a Chatwoot contact), the latest one alone: a card's heading (conversations.py)
 
 # ---- SQLite's own migrations, oldest first (PostgreSQL's are below, in its types) ---------------
@@ -384,8 +385,6 @@ _SQLITE_FIRST: list[tuple[str, str]] = [
 
 
 # ---- the migrations both backends run alike, oldest first (after each one's own, 001–060): one list ----
-
-
 def shared_migrations(dialect: str) -> list[tuple[str, str]]:
     """The migrations both backends run alike, as (name, script); `dialect` spells 090's source columns."""
     order, cents = PAYMENT_SOURCE[dialect]
@@ -407,6 +406,7 @@ def shared_migrations(dialect: str) -> list[tuple[str, str]]:
         ("210_customer_merges", CUSTOMER_MERGES),
         ("220_channel_news", CHANNEL_NEWS),
         ("230_catalog_notes", CATALOG_NOTES),
+        ("240_conversation_inboxes", CONVERSATION_INBOXES),
     ]
 
 

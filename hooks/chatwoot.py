@@ -222,7 +222,8 @@ async def deliver_message(
     if refused is not None:
         return refused
     left_s = max(limit_s / 2, limit_s - (time.monotonic() - started))
-    return await post_message(config, http, account, conversation_id, body, inbox_of_shop(shop), timeout_s=left_s)
+    inbox = conversation.get("inbox") or inbox_of_shop(shop)  # as the webhooks said, else as the shop says
+    return await post_message(config, http, account, conversation_id, body, inbox, timeout_s=left_s)
 
 
 @hookimpl

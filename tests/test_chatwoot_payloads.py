@@ -413,6 +413,13 @@ async def test_chatwoot_attachment_reply_is_logged_and_moves_the_follow_up(aioht
     assert timer.due_ms == int((now - 20) * 1000) + idle_ms  # idle from the attachment, not the text before it
 
 
+async def test_chatwoot_a_conversations_inbox_is_kept_without_shop_by_inbox(cw: Client, db_path: Path) -> None:
+    # What a refusal of the token in that inbox names (test_chatwoot_sending): kept once, not per message.
+    for message_id in (9201, 9202):
+        assert (await send(cw, {**fixture("agent_reply"), "id": message_id}))[0] == 200
+    assert rows(db_path, "SELECT shop, conversation, inbox FROM conversation_inboxes") == [("chatwoot-3", "42", "7")]
+
+
 async def test_chatwoot_text_with_an_attachment_logs_both(cw: Client, db_path: Path) -> None:
     # Found: a customer's question with a photo was logged as the question alone; the photo was lost to the log.
     message = fixture("attachment_reply")

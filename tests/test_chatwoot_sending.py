@@ -11,14 +11,17 @@ from typing import Any
 
 import pytest
 
+from assistant.chatwoot import map_payload
 from assistant.clock import FakeClock
 from assistant.config import ChatwootConfig, Config, HooksConfig
 from assistant.followups.delivery import SUPERSEDED
 from assistant.followups.refusals import LATE, WAS_CLOSED, too_late
 from assistant.hookspecs import Followup
+from assistant.web.chatwoot_memory import record
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
 from tests.helpers import replace_config
+from tests.test_chatwoot_payloads import fixture
 
 TOKEN = "cw-sending-token"
 CHATWOOT = {"shop": "chatwoot-3", "conversation": "42", "customer": "501"}
@@ -130,6 +133,26 @@ async def test_chatwoot_token_of_a_user_not_in_an_inbox_fails_that_inbox_only_na
     assert sent.state == "sent" and len(chatwoot.followups("3", "43")) == 1
     assert chatwoot.followups("3", "42") == []
     assert "credentials_refused" not in counts  # the token is not revoked: it sends into inbox 8
+
+
+async def test_chatwoot_token_of_a_user_not_in_an_inbox_names_the_inbox_the_webhook_carried(
+    send_config: Config, db_path: Path, chatwoot: FakeChatwoot
+) -> None:
+    # Found: with one shop per account (shop_by_inbox off, the default) the refusal said "not a member of the inbox of
+    # conversation 42", leaving the operator to find which inbox to add the user to: the log kept no conversation's
+    # inbox, though every webhook of it carries `inbox_id`.
+    chatwoot.members = {TOKEN: {8}}
+    chatwoot.inbox_of = {"42": 7}
+    h = await Harness(chatwoot_config(send_config, chatwoot), db_path, FakeClock(T0)).start()
+    try:
+        mapped = map_payload(fixture("agent_reply"), by_inbox=False, now_ms=T0)  # the webhook of inbox 7
+        await h.writer.submit(lambda conn: record(conn, mapped.notes))  # as /v1/chatwoot remembers it
+        await idle(h)
+        [f] = h.followups()
+    finally:
+        await h.stop()
+    assert (f.state, f.shop) == ("failed", "chatwoot-3")
+    assert "not a member of inbox 7 " in (f.last_error or ""), f.last_error
 
 
 async def test_chatwoot_follow_up_into_a_conversation_resolved_whose_webhook_was_lost_is_cancelled(

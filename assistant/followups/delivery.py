@@ -344,6 +344,7 @@ class Deliverer:
                 if not await self._write(job, "whether its order was paid", lambda: self._unpaid(f)):
                     job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
                     continue
+            inbox = await self._write(job, "its inbox", partial(self.writer.submit, partial(followup_store.inbox_of, key=job.key), together=True))  # fmt: skip
             attempts += 1
             was_unknown, unknown = unknown, True
             job.attempting = True
@@ -355,7 +356,7 @@ class Deliverer:
                 if job.cancel_requested is not None or self.stopping:  # while that write waited for a lock
                     attempts, unknown = attempts - 1, was_unknown  # no attempt was made
                     continue
-                result = await self._attempt(f)
+                result = await self._attempt(f, inbox)
             finally:
                 job.attempting = False
             if result.ok:
@@ -527,8 +528,7 @@ class Deliverer:
             finally:
                 self.checks_waiting -= 1
 
-    def has(self, key: Key, kind: str) -> bool:
-        """Whether a delivery of `kind` for `key` is under way."""
+    def has(self, key: Key, kind: str) -> bool:  # a delivery of `kind` for `key` under way
         return any(job.key == key and job.followup.kind == kind for job in self._jobs.values())
 
     async def _echoed(self, job: Job, f: Followup) -> bool:
@@ -537,8 +537,8 @@ class Deliverer:
         echoed = partial(self.writer.submit, lambda conn: followup_store.echoed(conn, event_id), together=True)
         return await self._write(job, "looking for its echo", echoed)
 
-    async def _attempt(self, f: Followup) -> DeliveryResult:
-        conversation = _conversation(f)
+    async def _attempt(self, f: Followup, inbox: str | None) -> DeliveryResult:
+        conversation = {**_conversation(f), "inbox": inbox}  # the inbox a webhook named: a refusal names it
         try:
             outcome = await asyncio.wait_for(
                 self.plugins.deliver(conversation=conversation, text=f.text, idempotency_key=f.id, kind=f.kind),

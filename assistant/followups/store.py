@@ -582,3 +582,9 @@ def timers_for(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, Timer
 def echoed(conn: sqlite3.Connection, event_id: str) -> bool:
     """Whether the log holds the `auto` message `event_id`: the platform's echo of a delivered follow-up."""
     return conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None
+
+
+def inbox_of(conn: sqlite3.Connection, key: Key) -> str | None:
+    """The platform's inbox the conversation is in, as its webhooks said (a refusal names it), else None."""
+    row = conn.execute("SELECT inbox FROM conversation_inboxes WHERE shop = ? AND conversation = ?", key).fetchone()
+    return None if row is None else str(row[0])

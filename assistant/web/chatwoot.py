@@ -193,7 +193,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
                 followup, refusal, stamped
             )  # after its echo is logged: `failed` stays
         news = memory.news(mapped.notes)
-        if news.inbox or news.followup or news.status or news.agents or named:
+        if news.inbox or news.followup or news.status or news.agents or news.place or named:
             await request.app[WRITER].submit(lambda conn: _record(conn, news, named))
             memory.learned(news)
     if mapped.ignored is not None:

@@ -61,6 +61,7 @@ class ChatwootMemory:
         self._inboxes: _Cache[str, str] = _Cache(misses=not shared)
         self._agents: _Cache[tuple[str, str], str] = _Cache(misses=not shared)
         self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
+        self._places: _Cache[tuple[str, str], str] = _Cache(misses=not shared)  # a conversation's inbox never changes
         # A conversation's contact as the log has it, seen unmerged (another instance may merge: not shared).
         self._contacts: _Cache[tuple[str, str], str] = _Cache(0 if shared else CACHED, misses=False)
         self.shared = shared
@@ -89,6 +90,16 @@ class ChatwootMemory:
             account = str(row[0]) if row else None
             self._inboxes.put(inbox, account)
         return account
+
+    def inbox_in(self, shop: str, conversation: str) -> str | None:
+        """The inbox a conversation is in, as a webhook said (conversation_inboxes), else None."""
+        found, inbox = self._places.get((shop, conversation))
+        if not found:
+            sql = "SELECT inbox FROM conversation_inboxes WHERE shop = ? AND conversation = ?"
+            row = self._one(sql, (shop, conversation))
+            inbox = str(row[0]) if row else None
+            self._places.put((shop, conversation), inbox)
+        return inbox
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
         found, status = self._statuses.get((account, conversation))
@@ -151,12 +162,15 @@ class ChatwootMemory:
             if last is not None and (last[1] > status[3] or last == (status[2], status[3])):
                 status = None
         agents = tuple(a for a in notes.agents if self.agent_name(a[0], a[1]) is None)
-        return Notes(inbox=inbox, followup=followup, status=status, agents=agents)
+        place = notes.place if notes.place and self.inbox_in(*notes.place[:2]) != notes.place[2] else None
+        return Notes(inbox=inbox, followup=followup, status=status, agents=agents, place=place)
 
     def learned(self, notes: Notes) -> None:
         """After `record(notes)` committed: the caches say what the tables now say."""
         if notes.inbox is not None:
             self._inboxes.put(notes.inbox[0], notes.inbox[1])
+        if notes.place is not None:
+            self._places.put(notes.place[:2], notes.place[2])
         for account, user, name in notes.agents:
             if self.shared:
                 continue  # another instance may have written its first name before ours: read it when asked
@@ -187,6 +201,12 @@ def record(conn: sqlite3.Connection, notes: Notes) -> None:
             "INSERT INTO chatwoot_followups (account, message_id, followup_id) VALUES (?, ?, ?)"
             " ON CONFLICT (account, message_id) DO UPDATE SET followup_id = excluded.followup_id",
             notes.followup,
+        )
+    if notes.place is not None:
+        conn.execute(
+            "INSERT INTO conversation_inboxes (shop, conversation, inbox) VALUES (?, ?, ?)"
+            " ON CONFLICT (shop, conversation) DO UPDATE SET inbox = excluded.inbox",
+            notes.place,
         )
     for agent in notes.agents:  # the first name seen for a user id stays its name
         conn.execute("INSERT OR IGNORE INTO chatwoot_agents (account, user_id, name) VALUES (?, ?, ?)", agent)

@@ -18,7 +18,7 @@ import pytest
 
 from assistant.cli import main
 from assistant.followups.delivery import GONE
-from assistant.followups.refusals import RETRIED, TOO_LATE
+from assistant.followups.reasons import REFUSED_TOO_LATE, RETRIED, TEXTS
 from tests.fake_chatwoot import FakeChatwoot
 from tests.helpers import eventually, followups_settled
 from tests.service import Service
@@ -142,7 +142,7 @@ async def test_chatwoot_follow_up_an_agent_retried_in_chatwoot_is_sent(
     assert (state, attempts) == ("sent", 1)
     assert error.startswith(RETRIED) and WHATSAPP in error
     assert len(chatwoot.followups("3", "42")) == 1  # the retry was Chatwoot's: the assistant posted it once
-    assert service.log.read_text(errors="replace").count(RETRIED) == 1
+    assert service.log.read_text(errors="replace").count(TEXTS[RETRIED]) == 1
     report, shown = days_report_and_log(tmp_path, service.db, capsys)
     assert report["张美玲"]["followups_sent"] == 1
     assert shown == ["sent"]
@@ -185,7 +185,7 @@ async def test_chatwoot_follow_up_to_a_deleted_conversation_is_cancelled(
     assert followup_rows(service.db) == [("cancelled", 1, GONE)]
     assert chatwoot.refused[-1] == (404, "Resource could not be found")
     log = service.log.read_text(errors="replace")
-    assert "follow-up" in log and GONE in log
+    assert "follow-up" in log and TEXTS[GONE] in log  # said in English in the log (stored as its code)
     assert "attempt 1/2 failed" not in log  # no warning of a failure
 
 
@@ -235,7 +235,7 @@ async def test_chatwoot_follow_up_kept_for_a_refused_token_is_missed_once_too_la
     finally:
         service.stop()
     [(state, _attempts, error)] = followup_rows(service.db)
-    assert state == "missed" and error.startswith(TOO_LATE) and "401" in error
+    assert state == "missed" and error.startswith(REFUSED_TOO_LATE) and "401" in error
     assert chatwoot.followups("3", "42") == []
     assert list(body["followups"]["credentials_refused"]) == [CREDENTIAL]  # still refused: nothing says otherwise
 

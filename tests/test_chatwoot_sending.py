@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from assistant.chatwoot import map_payload
+from assistant.cli.followups import shown_reason
 from assistant.clock import FakeClock
 from assistant.config import ChatwootConfig, Config, HooksConfig
 from assistant.followups.delivery import SUPERSEDED
-from assistant.followups.refusals import LATE, WAS_CLOSED, too_late
+from assistant.followups.reasons import TOO_LATE, WAS_CLOSED, coded, english
+from assistant.followups.refusals import too_late
 from assistant.hookspecs import Followup
 from assistant.web.chatwoot_memory import record
 from tests.fake_chatwoot import FakeChatwoot
@@ -58,8 +60,12 @@ async def test_chatwoot_retry_after_beyond_max_late_is_missed_at_once_not_sent_a
         await idle(h)
         [f] = h.followups()
         assert f.state == "missed" and f.attempts == 1
-        assert (f.last_error or "").startswith(LATE % 900) and "3600 s asked for by Retry-After" in (f.last_error or "")
-        assert "HTTP 429 from Chatwoot: Retry later" in (f.last_error or "")
+        said = english(f.last_error or "")
+        assert said.startswith("not delivered within max_late_s (900 s)") and "3600 s asked for by Retry-After" in said
+        assert said.rstrip().endswith("HTTP 429 from Chatwoot: Retry later")
+        assert shown_reason(f.last_error or "").startswith(
+            "未在到期后 max_late_s（900 秒）内送出"
+        )  # as a supervisor reads it
         assert h.service.deliverer.in_flight == 0  # not waiting for anything
         await h.advance(4000)
         assert len(chatwoot.started) == 1 and chatwoot.followups("3", "42") == []
@@ -100,8 +106,9 @@ async def test_chatwoot_throttled_follow_up_is_missed_once_its_backoff_passes_ma
             await h.advance(60)
         [f] = h.followups()
         assert f.state == "missed" and 2 <= f.attempts <= 3
-        assert (f.last_error or "").startswith(LATE % 100) and "Retry later" in (f.last_error or "")
-        assert "asked for by Retry-After" not in (f.last_error or "")
+        said = english(f.last_error or "")
+        assert said.startswith("not delivered within max_late_s (100 s)") and "Retry later" in said
+        assert "asked for by Retry-After" not in said
         assert chatwoot.followups("3", "42") == []
     finally:
         await h.stop()
@@ -226,5 +233,9 @@ def test_too_late_before_any_attempt_names_no_platform_answer() -> None:
         due_ms=T0, fired_ms=T0, updated_ms=T0,
     )  # fmt: skip
     why = too_late(f, T0 + 1_000_000, 900, None)
-    assert why == f"{LATE % 900}: the next attempt would be 1000 s after it came due"
+    assert why == coded(TOO_LATE, max_late_s="900", late_s="1000")
+    assert english(why or "") == (
+        "not delivered within max_late_s (900 s) of coming due: too late to send: the next attempt would be 1000 s"
+        " after it came due"
+    )
     assert too_late(f, T0 + 900_000, 900, None) is None

@@ -15,6 +15,7 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
+from assistant.followups.reasons import english
 from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.suggest.phrases import Library
@@ -713,7 +714,7 @@ async def test_followups_a_blocking_plain_function_hook_holds_nothing_up(
         clock.advance(IDLE)
         await eventually(lambda: [f.attempts for f in h.followups()] == [1])  # the attempt has begun
         await h.send(conversation="other", text="在吗")  # served while the hook blocks
-        await eventually(lambda: "timed out" in (h.followups()[0].last_error or ""))
+        await eventually(lambda: "timed out" in english(h.followups()[0].last_error or ""))
         assert h.followups()[0].state == "pending"  # the time limit stopped the wait: a retry comes
     finally:
         release.set()
@@ -802,7 +803,7 @@ async def test_followups_platform_that_cannot_be_asked_gets_nothing_until_it_ans
             await h.advance(send_config.followups.delivery_timeout_s)  # the interrupted attempt's time limit
         assert len(confirmer.asked) == 1 and recorder.calls == []  # could not ask: nothing sent
         [f] = h.followups()
-        assert f.state == "pending" and "could not confirm" in (f.last_error or "")
+        assert f.state == "pending" and "could not confirm" in english(f.last_error or "")
         await h.advance(send_config.followups.backoff_max_s)  # asked again: not there, so sent once
         assert len(confirmer.asked) == 2
         assert [c["key"] for c in recorder.calls] == [fid]

@@ -10,6 +10,8 @@ import pytest
 from assistant.cli import main
 from assistant.clock import FakeClock
 from assistant.config import Config
+from assistant.followups.reasons import CHANNEL_REFUSED, NOT_POSTED_AGAIN, REFUSED_TOO_LATE, RETRIED, UNCONFIRMED, coded
+from assistant.hookspecs import Followup
 from tests.followup_harness import T0, Harness, Recorder
 from tests.helpers import replace_config
 
@@ -55,7 +57,7 @@ async def test_followups_cli_lists_stale_messages_with_the_reason(
     assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "尝试 0 次" in line
-    assert "(客服消息在空闲期结束 3300 秒后才到达)" in line  # stored in English (the JSON), shown in Chinese
+    assert "(客服消息在空闲期结束 3300 秒后才到达)" in line  # stored as a code (the JSON), shown in Chinese
 
 
 def test_followups_cli_shows_a_stored_reason_in_the_interfaces_language() -> None:
@@ -63,5 +65,36 @@ def test_followups_cli_shows_a_stored_reason_in_the_interfaces_language() -> Non
     from assistant.followups.delivery import CUSTOMER_WROTE, TIMED_OUT
 
     assert shown_reason(CUSTOMER_WROTE) == "发出前顾客又发了消息"
-    assert shown_reason(TIMED_OUT % {"seconds": "2.5"}) == "2.5 秒后超时"
+    assert shown_reason(coded(TIMED_OUT, seconds="2.5")) == "2.5 秒后超时"
     assert shown_reason("HTTP 500: 100% busy") == "HTTP 500: 100% busy"  # a platform's own words, as they came
+    # Rows written before the codes hold the English text: still shown in Chinese.
+    assert shown_reason("the customer wrote before it was delivered") == "发出前顾客又发了消息"
+    assert shown_reason("timed out after 2.5 s") == "2.5 秒后超时"
+
+
+def test_followups_cli_shows_too_late_and_the_platforms_refusals_in_chinese_with_the_platforms_words() -> None:
+    # Found: `followups list` showed the reasons of a follow-up given up too late, refused by its channel, retried in
+    # the platform or not posted again in English ("not delivered within max_late_s (900s) of coming due: too late to
+    # send: …"): they were stored as English sentences with the platform's answer glued on, which no translation
+    # matched. They are stored as codes with their values, and shown in Chinese; the platform's words as they came.
+    from assistant.cli.followups import shown_reason
+    from assistant.followups.refusals import too_late
+
+    f = Followup(
+        id="fu-1", shop="chatwoot-3", conversation="42", customer="501", agent="小美", kind="followup",
+        phrase_id="fu.new", text="感谢光临", mode="send", state="missed", attempts=1, last_error=None, armed_seq=1,
+        due_ms=0, fired_ms=0, updated_ms=0,
+    )  # fmt: skip
+    late = too_late(f, 4_000_000, 900, "HTTP 429 from Chatwoot: Retry later", 3600)
+    assert late is not None and shown_reason(late) == (
+        "未在到期后 max_late_s（900 秒）内送出：已太迟，不再发送：下一次尝试将在到期 4000 秒后"
+        "（Retry-After 要求等待 3600 秒）：HTTP 429 from Chatwoot: Retry later"
+    )
+    refused = coded(RETRIED, coded(CHANNEL_REFUSED, "Message failed to send: (#131047) Re-engagement message"))
+    assert shown_reason(refused) == (
+        "渠道拒收后经平台内重试已发出：平台接收后渠道未送达：Message failed to send: (#131047) Re-engagement message"
+    )
+    assert shown_reason(coded(NOT_POSTED_AGAIN, coded(UNCONFIRMED, "ListingFailed: HTTP 401"))) == (
+        "未再次发送：中断的那次尝试可能已送达顾客：无法确认先前的尝试：ListingFailed: HTTP 401"
+    )
+    assert shown_reason(coded(REFUSED_TOO_LATE, "HTTP 401 from Chatwoot")).startswith("凭据被拒直到到期后超过")

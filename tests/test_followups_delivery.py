@@ -25,6 +25,7 @@ from assistant.followups.delivery import (
     ORDER_SETTLED,
     auto_event_id,
 )
+from assistant.followups.reasons import english
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import OUT_SECRET, T0, Harness, LockHolder, Receiver, Recorder, outbound_config
@@ -566,7 +567,7 @@ async def test_delivery_cut_short_is_failed_at_once_when_the_platform_refuses_to
     await h.start()
     try:
         [f] = h.followups()
-        assert (f.state, f.attempts) == ("failed", 2) and "not posted again" in (f.last_error or "")
+        assert (f.state, f.attempts) == ("failed", 2) and "not posted again" in english(f.last_error or "")
         assert recorder.calls == [] and refusing.asked == 1
     finally:
         await h.stop()

@@ -17,6 +17,7 @@ from assistant.clock import FakeClock, local_day
 from assistant.config import Config
 from assistant.daylog.query import DayQuery, Rules, iter_items
 from assistant.events import parse_event
+from assistant.followups.reasons import english
 from assistant.kpi.simulate import simulate
 from tests.followup_harness import (
     GRACE,
@@ -79,7 +80,7 @@ async def test_followups_stale_message_never_arms_and_is_recorded_stale(
     [f] = harness.followups()
     assert (f.state, f.kind, f.attempts, f.due_ms) == ("stale", "followup", 0, now - (GRACE + 1) * 1000)
     assert f.text == "感谢光临本店，欢迎收藏店铺~"  # what it would have said, for the record
-    assert f.last_error == f"the agent message arrived {GRACE + 1} s after its idle period ended"
+    assert english(f.last_error or "") == f"the agent message arrived {GRACE + 1} s after its idle period ended"
     assert f"agent message {raw['id']} of shop1/conv1 arrived 121 s after its idle period ended" in caplog.text
     assert followup_updates(harness) == []  # the panel is never prompted
     await harness.advance(IDLE * 3)
@@ -355,7 +356,7 @@ async def test_followups_restart_records_a_message_stale_on_arrival_whose_record
         # The intake measures the lateness on the service's clock (the fake one, started at the real time and not
         # moved since), the replay from the log's receipt time (the real clock when the writer took the event): the
         # same, plus the real seconds the test had run by then (more than one on a loaded machine).
-        late = [int(re.search(r"(\d+) s after", str(r.last_error)).group(1)) for r in (before, f)]  # type: ignore[union-attr]
+        late = [int(re.search(r"(\d+) s after", english(str(r.last_error))).group(1)) for r in (before, f)]  # type: ignore[union-attr]
         ran_s = (time.time_ns() // 1_000_000 - real_clock.now_ms()) / 1000
         assert late[0] == 86_100 and late[0] <= late[1] <= late[0] + ran_s + 1
         assert len(h.service.timers.queue) == 0 and recorder.calls == []

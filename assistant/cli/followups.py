@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import sys
 from datetime import datetime
@@ -17,9 +16,8 @@ from assistant.cli.common import NAME, common_options, db_path, load, refuses_lo
 from assistant.clock import local_time
 from assistant.config import Config
 from assistant.followups import store as followup_store
-from assistant.followups.delivery import TIMED_OUT
 from assistant.followups.policy import Policy
-from assistant.followups.stale import ARRIVED_LATE
+from assistant.followups.reasons import RESTORED, coded, shown
 from assistant.hookspecs import FOLLOWUP_STATES
 from assistant.i18n import N_, _, followup_states, ngettext
 from assistant.safetext import terminal
@@ -50,7 +48,7 @@ def timers_command(config_path: Path, db: Path | None, limit: int) -> int:
 
 
 # Why `skip-due` cancelled a delivery still pending in a restored database.
-RESTORED_NOTE = N_("the database was restored from a backup: the service that ran after the backup may have sent it")
+RESTORED_NOTE = coded(RESTORED)
 
 
 @followups.command("skip-due", help=N_("after restoring a backup: mark timers already due as not sent"))
@@ -158,13 +156,9 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
 
 
 def shown_reason(stored: str) -> str:
-    """A follow-up's stored reason (English, as the JSON and the log have it) in the interface's language; a
-    platform's or a hook's own words are shown as they came."""
-    for msgid in (ARRIVED_LATE, TIMED_OUT):
-        found = re.fullmatch(re.escape(msgid).replace(re.escape("%(seconds)s"), r"(?P<seconds>[0-9.]+)"), stored)
-        if found:
-            return _(msgid, seconds=found["seconds"])
-    return _(stored)
+    """A follow-up's stored reason (a code, as the JSON has it) in the interface's language; a platform's or a hook's
+    own words are shown as they came."""
+    return shown(stored)
 
 
 def run_timers(config: Config, *, limit: int) -> int:

@@ -33,10 +33,23 @@ from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups import store as followup_store
 from assistant.followups.jobs import Job, LeftPending, auto_event_id, backoff_ms
-from assistant.followups.refusals import (
+from assistant.followups.reasons import (
+    AGENT_WROTE,
+    CLOSED,
+    CUSTOMER_WROTE,
+    GONE,
+    LOCKED_TOO_LONG,
+    NO_HOOK,
     NOT_POSTED_AGAIN,
-    TOO_LATE,
+    ORDER_SETTLED,
+    REFUSED_TOO_LATE,
+    SUPERSEDED,
+    TIMED_OUT,
     WAS_CLOSED,
+    coded,
+    english,
+)
+from assistant.followups.refusals import (
     CredentialRefused,
     FinalRefusal,
     Refusals,
@@ -46,7 +59,6 @@ from assistant.followups.refusals import (
 )
 from assistant.followups.store import Key
 from assistant.hookspecs import DeliveryResult, Followup
-from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
 from assistant.tasks import TaskSet
@@ -55,19 +67,6 @@ from assistant.writer import Writer, is_busy
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Why a follow-up was not sent, as stored (`last_error`, English in the JSON and the log); N_ puts them in the
-# message catalog, and `assistant followups list` shows them in the interface's language.
-NO_HOOK = N_("no deliver_message hook handled it (enable one in [hooks] enabled)")
-CUSTOMER_WROTE = N_("the customer wrote before it was delivered")  # why a delivery was cancelled
-AGENT_WROTE = N_("the agent wrote again before it was delivered")  # its idle period is over: a new one has begun
-CLOSED = N_("the conversation was closed before it was delivered")
-SUPERSEDED = N_("the conversation's next follow-up came due before it was delivered")  # sent after it, out of order
-# A payment reminder whose order was paid (or closed) meanwhile: asking to pay would be wrong.
-ORDER_SETTLED = N_("no unpaid order was left before it was delivered")
-# The platform no longer has the conversation (Chatwoot: deleted, 404): nothing went wrong that anyone must chase.
-GONE = N_("the conversation no longer exists on the chat platform (deleted): nobody to follow up")
-LOCKED_TOO_LONG = N_("the database stayed locked more than late_grace_s past the lease: too late to send")
-TIMED_OUT = N_("timed out after %(seconds)s s")
 # A gateway's answers: the proxy gave up on the platform, which may still have created the message.
 GATEWAY_STATUSES = (502, 504)
 LEFT_PENDING = (
@@ -321,9 +320,9 @@ class Deliverer:
                 if isinstance(held, str):  # the platform could not be asked: send nothing, ask again later
                     attempts += 1
                     last_error = held
-                    log.warning("follow-up %s: %s", f.id, held)
+                    log.warning("follow-up %s: %s", f.id, english(held))
                     if isinstance(held, FinalRefusal):  # asking again cannot help: at most once, so no post
-                        await self._finish(job, f, "failed", attempts, NOT_POSTED_AGAIN % {"why": held})
+                        await self._finish(job, f, "failed", attempts, coded(NOT_POSTED_AGAIN, held))
                         return
                     if attempts >= self.settings.max_attempts:
                         await self._finish(job, f, "failed", attempts, last_error)
@@ -368,7 +367,7 @@ class Deliverer:
             last_error = result.error or "failed"
             if result.gone or result.closed:  # nobody to follow up, or set aside there: a cancel, not an error
                 why = GONE if result.gone else WAS_CLOSED
-                log.info("follow-up %s cancelled: %s (%s)", f.id, why, last_error)
+                log.info("follow-up %s cancelled: %s (%s)", f.id, english(why), last_error)
                 await self._finish(job, f, "cancelled", attempts, why)
                 return
             if result.refused_credential is not None:  # an error status: nothing was created, nothing to ask
@@ -381,7 +380,7 @@ class Deliverer:
             ended_ms = self.clock.now_ms() if unknown else None
             final = not result.retryable or attempts >= self.settings.max_attempts
             log.warning(
-                "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, last_error,
+                "follow-up %s attempt %d/%d failed: %s%s", f.id, attempts, self.settings.max_attempts, english(last_error),
                 "" if final else " (will retry)",
             )  # fmt: skip
             if final:
@@ -413,8 +412,9 @@ class Deliverer:
         until_ms = f.fired_ms + round(self.settings.late_grace_s * 1000)
         now = self.clock.now_ms()
         if now >= until_ms:
-            log.warning("follow-up %s for %s/%s missed: %s (%s)", f.id, f.shop, f.conversation, TOO_LATE, error)
-            await self._finish(job, f, "missed", attempts, f"{TOO_LATE}: {error}"[:1000])
+            missed = coded(REFUSED_TOO_LATE, error)[:1000]
+            log.warning("follow-up %s for %s/%s missed: %s", f.id, f.shop, f.conversation, english(missed))
+            await self._finish(job, f, "missed", attempts, missed)
             return False
         log.info("follow-up %s kept: %s refused at attempt %d; tried again after a backoff", f.id, credential, attempts)
         await self._update(job, f, "pending", attempts, error, unknown=unknown)
@@ -443,7 +443,7 @@ class Deliverer:
     def _give_up(self, job: Job, why: str) -> None:
         """Too late to send: settle the delivery `missed` (an attempt of unknown outcome is looked for first)."""
         f = job.followup
-        log.warning("follow-up %s for %s/%s missed: %s", f.id, f.shop, f.conversation, why)
+        log.warning("follow-up %s for %s/%s missed: %s", f.id, f.shop, f.conversation, english(why))
         job.cancel_requested, job.settle_as = why[:1000], "missed"
 
     async def _wait(self, job: Job, until_ms: int) -> None:
@@ -547,7 +547,7 @@ class Deliverer:
             if outcome is None:
                 return DeliveryResult.reject(NO_HOOK)
         except TimeoutError:
-            return DeliveryResult.retry(TIMED_OUT % {"seconds": f"{self.settings.delivery_timeout_s:g}"})
+            return DeliveryResult.retry(coded(TIMED_OUT, seconds=f"{self.settings.delivery_timeout_s:g}"))
         except Exception as exc:  # a plugin's bug or a network error it let through: worth another try
             log.exception("deliver_message failed for follow-up %s", f.id)
             return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")

@@ -18,16 +18,15 @@ from zoneinfo import ZoneInfo
 from assistant.chatwoot import shown_agent, shown_customer
 from assistant.clock import QuietHours
 from assistant.config import Config
+from assistant.followups.reasons import AFTER_SALE, coded
 from assistant.followups.situation import Situation
 from assistant.followups.store import FireContext
 from assistant.followups.timers import Due
-from assistant.i18n import N_
 from assistant.suggest.phrases import DEFAULT_TYPE, Library
 
 log = logging.getLogger(__name__)
 
 PAID_CLOSING = "followup_paid"  # the intent of a paid conversation's closing (a `followup` follow-up)
-AFTER_SALE = N_("the buyer's latest words are an after-sale matter or a complaint (%(word)s): no closing")
 # A paid closing that speaks of these presumes a parcel on its way: not for goods that ship none soon.
 SHIPPING_WORDS = ("发货", "物流", "快递", "包裹", "签收", "收到宝贝", "收到货", "收到后", "安排上")
 # Used when the phrase library has no phrase of the intent (or cannot be loaded).
@@ -157,7 +156,7 @@ def decide(
     if kind == "followup" and situation.no_closing:
         # A buyer with goods in hand, a refund or a complaint under way waits for the agent's next step: a goodbye,
         # a thank-you for buying or 收藏店铺 would close the door on an open case.
-        return Create(kind, "cancelled", None, AFTER_SALE % {"word": situation.no_closing})
+        return Create(kind, "cancelled", None, coded(AFTER_SALE, word=situation.no_closing))
     more = due.fired + 1 < policy.max_per_idle
     next_due = now_ms + policy.idle_ms if more else None
     # A timer held for a backlog to settle is as late as it was when it was held.

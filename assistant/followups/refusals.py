@@ -16,8 +16,8 @@ from typing import Any
 
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
+from assistant.followups.reasons import CHANNEL_REFUSED, RETRIED, TOO_LATE, UNCONFIRMED, code_of, coded, english
 from assistant.hookspecs import CannotConfirm, Followup
-from assistant.i18n import N_
 from assistant.plugins import Plugins
 from assistant.writer import Writer
 
@@ -28,20 +28,6 @@ REFUSED = (
     " are sent once it is accepted, later ones are recorded missed. Secrets are read at start: after putting a new"
     " token in the environment, restart the service"
 )
-# Chatwoot took it, then the channel (WhatsApp, Facebook, a bridge…) did not deliver it: the channel's reason follows.
-CHANNEL_REFUSED = "the channel did not deliver it after the platform took it"
-# A follow-up the channel refused, then sent when an agent retried it in the platform (`last_error` keeps the refusal).
-RETRIED = "sent by a retry in the platform after the channel refused it"
-# Why a follow-up kept for a refused credential was not sent (`last_error`); the refusal itself follows it.
-TOO_LATE = "its credential was refused until more than late_grace_s after it came due: too late to send"
-
-
-NOT_POSTED_AGAIN = "%(why)s; not posted again: the interrupted attempt may have reached the customer"
-# Why a follow-up was given up while the platform refused it or asked to wait (`last_error`; the last answer follows).
-LATE = "not delivered within max_late_s (%gs) of coming due: too late to send"
-# The platform shows the conversation resolved (or snoozed) though no closure reached the log (Chatwoot's webhook was
-# lost): a closing posted there would reach a buyer the agents let go (and any answer of theirs reopens it).
-WAS_CLOSED = N_("the conversation was resolved or snoozed on the chat platform before it was delivered")
 
 
 class FinalRefusal(str):
@@ -100,7 +86,7 @@ async def channel_news(
     def fail(conn: sqlite3.Connection) -> Followup | None:
         if not followup_store.channel_latest(conn, followup_id, stamped_ms, sent=False):
             return None
-        error = f"{CHANNEL_REFUSED}: {refusal}"[:1000]
+        error = coded(CHANNEL_REFUSED, refusal)[:1000]
         states = ("pending", "sent")
         return followup_store.update_followup(
             conn, followup_id, state="failed", now_ms=now, last_error=error, from_states=states
@@ -110,9 +96,9 @@ async def channel_news(
         if not followup_store.channel_latest(conn, followup_id, stamped_ms, sent=True):
             return None
         known = followup_store.followup(conn, followup_id)
-        if known is None or known.state != "failed" or not (known.last_error or "").startswith(CHANNEL_REFUSED):
+        if known is None or known.state != "failed" or code_of(known.last_error) != CHANNEL_REFUSED:
             return None  # sent already, or failed otherwise: nothing the platform's retry changes
-        error = f"{RETRIED} ({known.last_error})"[:1000]
+        error = coded(RETRIED, known.last_error)[:1000]
         return followup_store.update_followup(
             conn, followup_id, state="sent", now_ms=now, last_error=error, from_states=("failed",)
         )
@@ -120,9 +106,9 @@ async def channel_news(
     now = clock.now_ms()
     updated = await writer.submit(fail if refusal is not None else sent)
     if updated is not None and refusal is not None:
-        log.warning("follow-up %s of %s/%s not delivered: %s", followup_id, updated.shop, updated.conversation, updated.last_error)  # fmt: skip
+        log.warning("follow-up %s of %s/%s not delivered: %s", followup_id, updated.shop, updated.conversation, english(updated.last_error or ""))  # fmt: skip
     elif updated is not None:
-        log.info("follow-up %s of %s/%s sent: %s", followup_id, updated.shop, updated.conversation, updated.last_error)
+        log.info("follow-up %s of %s/%s sent: %s", followup_id, updated.shop, updated.conversation, english(updated.last_error or ""))  # fmt: skip
     if updated is not None:
         notify(updated)
     return updated
@@ -135,9 +121,9 @@ def too_late(f: Followup, at_ms: int, max_late_s: float, error: str | None, aske
     late_s = (at_ms - f.fired_ms) / 1000
     if late_s <= max_late_s:
         return None
-    asked = f" ({asked_s:g} s asked for by Retry-After)" if asked_s else ""
-    last = f": {error}" if error else ""  # the platform's last answer, if an attempt was made
-    return f"{LATE % max_late_s}: the next attempt would be {late_s:.0f} s after it came due{asked}{last}"
+    asked = {"asked_s": f"{asked_s:g}"} if asked_s else {}
+    # The platform's last answer follows, if an attempt was made.
+    return coded(TOO_LATE, error or None, max_late_s=f"{max_late_s:g}", late_s=f"{late_s:.0f}", **asked)
 
 
 async def confirm(plugins: Plugins, conversation: dict[str, Any], f: Followup, timeout_s: float) -> bool | str | None:
@@ -149,9 +135,9 @@ async def confirm(plugins: Plugins, conversation: dict[str, Any], f: Followup, t
             timeout_s,
         )
     except TimeoutError:
-        return f"could not confirm the earlier attempt: no answer within {timeout_s:g} s"
+        return coded(UNCONFIRMED, f"no answer within {timeout_s:g} s")
     except Exception as exc:
-        why = f"could not confirm the earlier attempt: {type(exc).__name__}: {exc}"
+        why = coded(UNCONFIRMED, f"{type(exc).__name__}: {exc}")
         if isinstance(exc, CannotConfirm) and exc.credential is not None:
             return CredentialRefused(why, exc.credential)
         return FinalRefusal(why) if isinstance(exc, CannotConfirm) and exc.final else why

@@ -43,6 +43,7 @@ from assistant.followups.policy import (
     is_stale,
     plain,
 )
+from assistant.followups.reasons import AGENT_CLOSED, AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
@@ -50,22 +51,12 @@ from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers, overdue_at_start, under_settings
 from assistant.hookspecs import Followup, hookimpl
-from assistant.i18n import N_
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
 from assistant.tasks import TaskSet, Throttled
 from assistant.writer import Writer
 
 log = logging.getLogger(__name__)
-# Why a follow-up chosen while a new event ended its idle period was cancelled.
-MOVED_ON = N_("the conversation moved on while it was being chosen")
-# Why a suggested follow-up left the agent's panel: the agent sent its text (it must not invite a second send).
-AGENT_SENT = N_("the agent sent it")
-# Why no closing went out: the agent's own last message was one (the customer would read two goodbyes).
-AGENT_CLOSED = N_("the agent's last message was a closing")
-DOWN_WHEN_DUE = N_("the service was down when it was due")
-# Why a suggested follow-up left the panel when a customer message (or closure) stamped before it arrived after it.
-LATE_REPLY = N_("the customer wrote, or the conversation was closed, before it was suggested (delivered late)")
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from assistant.followups import store as followup_store
 from assistant.followups.policy import Cancel, PhraseSource, Policy, compose, event_time, followup_id, kind_for
+from assistant.followups.reasons import ARRIVED_LATE, WENT_ON, coded
 from assistant.followups.store import FireContext, Key
 from assistant.hookspecs import Followup
-from assistant.i18n import N_
 from assistant.tasks import TaskSet
 from assistant.writer import RECONNECT_PAUSE_S, Writer
 
@@ -29,9 +29,7 @@ T = TypeVar("T")
 # record reads its conversation's log, about 0.1 ms), so a backlog's thousands are not one long job.
 STALE_BATCH = 200
 
-ARRIVED_LATE = N_("the agent message arrived %(seconds)s s after its idle period ended")
 # A stale record voided: the customer's answer, a closure, a payment or the agent's next message came after it.
-WENT_ON = N_("the agent message arrived after its idle period ended, but the conversation went on after it")
 
 
 def insert_stale(
@@ -60,7 +58,7 @@ def insert_stale(
     draft = Followup(
         id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent, kind=kind,
         phrase_id=phrase_id, text=text, mode=mode, state="stale", attempts=0,
-        last_error=ARRIVED_LATE % {"seconds": f"{(arrived_ms - due_ms) / 1000:.0f}"},
+        last_error=coded(ARRIVED_LATE, seconds=f"{(arrived_ms - due_ms) / 1000:.0f}"),
         # Dated when it would have fired, not when it was found late: the daily log shows it on its conversation's
         # own day (a back-fill put yesterday's records among today's messages, as if written today).
         armed_seq=seq, due_ms=due_ms, fired_ms=due_ms, updated_ms=now,

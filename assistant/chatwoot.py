@@ -257,9 +257,9 @@ def _map_message(
     channel = None
     if followup_id and (error or event == "message_updated"):  # a message's change touches its conversation
         channel = (followup_id, error, _ts(conversation.get("updated_at")) or now_ms)
-    if role != "customer" and conversation.get("status") in SET_ASIDE:
-        # An agent writing in a resolved or snoozed conversation (a tracking number after the resolve): Chatwoot
-        # keeps it so, and a follow-up would go into it; the conversation stays closed for the assistant.
+    if role != "customer" and event == "message_created" and conversation.get("status") in SET_ASIDE:
+        # An agent writing in a resolved or snoozed conversation (a tracking number after the resolve) leaves it closed:
+        # no follow-up. A message_updated (read, delivered) carries the status at the update, not when it was written.
         closed = {**raw, "id": f"{raw['id']}-{conversation['status']}", "type": "conversation_closed"}
         for key in ("sender", "text", "item", "followup_id"):
             closed.pop(key, None)

@@ -163,6 +163,17 @@ async def test_chatwoot_late_closure_never_recloses_a_reopened_conversation(cw: 
     assert rows(db_path, "SELECT status FROM conversations") == [("open",)]
 
 
+async def test_chatwoot_a_read_receipt_after_the_resolve_is_no_second_closure(cw: Client, db_path: Path) -> None:
+    # Found: the buyer read the agent's last reply after the agent resolved the conversation; Chatwoot's message_updated
+    # (status read) carries the conversation as it is then, resolved, and was taken for the agent writing in a resolved
+    # conversation: a second conversation_closed for one resolve, stamped at the reply's time, before the resolve.
+    assert (await send(cw, fixture("agent_reply")))[0] == 200
+    assert (await send(cw, fixture("status_resolved")))[0] == 200
+    status, body = await send(cw, fixture("agent_reply_read"))
+    assert status == 200 and [event["duplicate"] for event in body["events"]] == [True], body
+    assert closures(db_path) == [("42", 1795140600731)]
+
+
 async def test_chatwoot_first_closure_arriving_after_a_later_message_leaves_it_open(cw: Client, db_path: Path) -> None:
     later = fixture("contact_message")
     later.update(id=9121, created_at=iso(1795141300))

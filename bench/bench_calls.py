@@ -1,12 +1,13 @@
 """Python calls per logged event on the service's event loop: `POST /v1/events` and the Chatwoot webhook, agent
-messages; and customer messages of distinct texts (matched by a worker process, answered with suggestions).
+messages; and customer messages of distinct texts (matched by a worker process, answered with suggestions). And on
+the writer's thread: the group commit of each event (its jobs, the checks of the log's files around its COMMIT).
 
     python -m bench.bench_calls        (BENCH_EVENTS=2000 per route)
 
 The service runs in this process as `assistant serve` runs it (`server.run` on uvloop), on a thread of its own,
 and that thread alone is profiled (`sys.setprofile`, switched on and off by the loop itself): every call of a Python
 function and of a C function made there while agent messages are posted one request at a time (the logging
-path: nothing to match), divided by their number. A count, not a timing: it hardly moves from run to run, so
+path: nothing to match), divided by their number; the writer's thread is switched by a job it runs. A count, not a timing: it hardly moves from run to run, so
 it compares code (a middleware run on every request costs its calls on every event) on a shared machine.
 """
 
@@ -27,10 +28,12 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from aiohttp import web
 
 from assistant.app import create_app
 from assistant.config import load_config
 from assistant.web import server
+from assistant.web.appkeys import WRITER
 from bench.bench_chatwoot import chatwoot_config
 from bench.bench_webhook import distinct_text
 from tests.service import ROOT, free_port
@@ -96,6 +99,7 @@ class Served:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="served", daemon=True)
+        self.app: web.Application | None = None
 
     def _serve(self) -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as `assistant serve` does
@@ -110,7 +114,7 @@ class Served:
         async def until_stopped() -> None:
             await stopping.wait()
 
-        app = create_app(self.config)
+        app = self.app = create_app(self.config)
         await server.run(app, self.config, host="127.0.0.1", port=self.port, stop=until_stopped)
 
     def start(self) -> Served:
@@ -128,6 +132,12 @@ class Served:
 
         self.loop.call_soon_threadsafe(run)
         assert done.wait(30)
+
+    def on_writer(self, call: Callable[[], None]) -> None:
+        """`call()` on the writer's thread, as a job of its own (the service's writer has started)."""
+        assert self.loop is not None and self.app is not None
+        writer = self.app[WRITER]
+        asyncio.run_coroutine_threadsafe(writer.submit(lambda conn: call()), self.loop).result(30)
 
     def stop(self) -> None:
         assert self.loop is not None and self._stopping is not None
@@ -149,8 +159,9 @@ async def post(session: aiohttp.ClientSession, url: str, make: Callable[[int], A
             await resp.read()
 
 
-async def measure(served: Served) -> dict[str, tuple[float, float]]:
-    rows: dict[str, tuple[float, float]] = {}
+async def measure(served: Served) -> dict[str, tuple[float, float, float, float]]:
+    """Per row: Python and C calls per event on the event loop, then on the writer's thread."""
+    rows: dict[str, tuple[float, float, float, float]] = {}
     async with aiohttp.ClientSession(headers={"Content-Type": "application/json"}) as session:
         for _ in range(300):
             try:
@@ -163,11 +174,13 @@ async def measure(served: Served) -> dict[str, tuple[float, float]]:
         for row, route, make in ROWS:
             url = f"{served.url}{route}"
             await post(session, url, make, 1, WARMUP)
-            calls = Calls()
+            calls, writing = Calls(), Calls()
+            await asyncio.to_thread(served.on_writer, functools.partial(sys.setprofile, writing))
             served.on_loop(functools.partial(sys.setprofile, calls))
             await post(session, url, make, 1 + WARMUP, TOTAL)
             served.on_loop(lambda: sys.setprofile(None))
-            rows[row] = (calls.python / TOTAL, calls.c / TOTAL)
+            await asyncio.to_thread(served.on_writer, lambda: sys.setprofile(None))
+            rows[row] = (calls.python / TOTAL, calls.c / TOTAL, writing.python / TOTAL, writing.c / TOTAL)
     return rows
 
 
@@ -180,7 +193,10 @@ def main() -> None:
         finally:
             served.stop()
     print(f"== calls on the service's event loop per logged event, {TOTAL} requests per row ==")
-    for row, (python, c) in rows.items():
+    for row, (python, c, _, _) in rows.items():
+        print(f"{row:<40} {python:8.1f} Python calls   {c:8.1f} C calls   per event")
+    print("== on the writer's thread ==")
+    for row, (_, _, python, c) in rows.items():
         print(f"{row:<40} {python:8.1f} Python calls   {c:8.1f} C calls   per event")
 
 

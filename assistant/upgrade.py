@@ -47,6 +47,7 @@ def migrate(conn: sqlite3.Connection, *, repair: bool = True) -> None:
 
 
 _SQLITE_FULL = 13
+ROOM_MB = 4  # what a commit's pages need in the -wal file at least (writer.ROOM_BYTES)
 
 
 def _migrate_sqlite(conn: sqlite3.Connection) -> None:
@@ -61,7 +62,7 @@ def _migrate_sqlite(conn: sqlite3.Connection) -> None:
         with store.transaction(conn):
             schema.migrations.apply(Database(conn))
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _SQLITE_FULL:
+        if not _full(exc):
             raise
         raise SchemaError(
             _(
@@ -255,6 +256,8 @@ def repair_derived(
                 changed += _derive(conn, dialect, done, upto, touched=touched, mark=upto if moves else since)
                 done = upto
     except (Stopped, sqlite3.OperationalError) as exc:
+        if not stopping() and _full(exc):
+            raise SchemaError(_derive_full(conn, since, done, last)) from None
         if not stopping():
             raise
         if done > since:
@@ -271,6 +274,25 @@ def repair_derived(
             changed, since + 1, last, time.perf_counter() - started,
         )  # fmt: skip
     return changed
+
+
+def _full(exc: BaseException) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+
+
+def _derive_full(conn: sqlite3.Connection, since: int, done: int, last: int) -> str:
+    """What a repair the disk filled says: the step, what was kept, and the room to make. Before, the start said only
+    '无法打开数据库（数据库或磁盘已满）', as if the migrations had failed. The room: the share of the log the events
+    left to derive hold, as their rows are rewritten (names) and their payments added, and the -wal a part needs."""
+    events = int(conn.execute("SELECT count(*) FROM events").fetchone()[0]) or 1
+    room = max(_size_mb(conn) * min(1.0, (last - done) / events), ROOM_MB)
+    return _(
+        "the disk is full: deriving the rows of the events %(first)d..%(last)d that an older release logged without them (payments, cleaned names) stopped at event %(done)d; what it derived before is kept and the log is whole (the release before still runs on it); make room on the disk (about %(size)s MB) and start again: the start derives the rest",
+        first=since + 1,
+        last=last,
+        done=done + 1,
+        size=f"{room:.0f}",
+    )  # fmt: skip
 
 
 @contextmanager

@@ -397,3 +397,39 @@ def test_upgrade_a_disk_that_fills_during_the_migrations_leaves_the_log_as_the_r
         upgrade.migrate(conn)
         assert upgrade.pending_migrations(conn) == []
         assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 20_000
+
+
+def test_upgrade_a_disk_that_fills_during_the_repair_names_the_step_and_the_room_to_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start said only '无法打开数据库（数据库或磁盘已满）', as if the migrations had failed: nothing said which
+    # step, what was kept, nor how much room to make.
+    monkeypatch.setattr("assistant.i18n._current", "zh_CN")  # the service's language (another test may have set one)
+    db, probe = tmp_path / "shop.db", tmp_path / "probe.db"
+    with closing(store.connect(db)) as conn:
+
+        def paid(seqs: range) -> None:
+            with store.transaction(conn):
+                for seq in seqs:
+                    conn.execute(*old_event(seq, "order_paid", None, order=f"o{seq}", amount=1))
+
+        upgrade.migrate(conn)
+        paid(range(1, 3001))
+        assert upgrade.repair_derived(conn, chunk=1000) == 3000
+        paid(range(3001, 6001))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(db, probe)
+    with closing(store.connect(probe)) as conn:  # the pages a part of 1,000 events takes
+        upgrade.repair_derived(conn, chunk=1000)
+    part = (pages(probe) - pages(db)) // 3
+    with closing(store.connect(db)) as conn:
+        conn.execute(f"PRAGMA max_page_count = {pages(db) + part * 3 // 2}")  # the disk's room: the first part fits
+        with pytest.raises(upgrade.SchemaError) as refused:
+            upgrade.repair_derived(conn, chunk=1000)
+        message = str(refused.value)
+        assert "事件 3001..6000" in message and "在事件 4001 处停下" in message, message
+        assert "腾出空间（约 4 MB）" in message, message
+        assert conn.execute("SELECT seq FROM derived_watermark").fetchone()[0] == 4000  # the part before is kept
+        conn.execute("PRAGMA max_page_count = 1073741823")  # room again: the start derives the rest
+        assert upgrade.repair_derived(conn, chunk=1000) == 2000
+        assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 6000

@@ -1,10 +1,11 @@
 """The SQLite log's file as an operator handles it: a backup taken while the service writes (`assistant store
-backup`), a backup copied over it while the service runs (`Watch`)."""
+backup`), a backup copied over it while the service runs (`Watch`), the room a VACUUM of it needs (`compact_room`)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import closing
@@ -66,6 +67,46 @@ def backup(source: Path, target: Path) -> Backup:
     finally:
         os.close(folder)
     return Backup(target, int(events), target.stat().st_size)
+
+
+COMPACT_MARGIN_BYTES = 4 * 1024 * 1024  # beside the log's pages: the -wal of the transaction before the VACUUM
+
+
+def sqlite_temp_dir() -> Path:
+    """Where SQLite puts its temporary files, as its unix VFS chooses the folder (a VACUUM's copy of the whole log)."""
+    for folder in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return Path(folder)
+    return Path(".")
+
+
+def compact_room(path: Path, conn: sqlite3.Connection) -> str | None:
+    """Why the log at `path` (open on `conn`) cannot be compacted now for lack of disk space, or None.
+
+    A VACUUM writes every page in use twice: into a temporary copy (SQLite's temporary folder) and back into the log
+    through its -wal file, which the checkpoint after it folds in (on a tmpfs, 8.3 MB of log took 16.3 MB at the
+    peak with both on it, 8.2 MB with the copy elsewhere). A VACUUM that ran out of room failed after the rows were
+    deleted: the erasure stopped there, half-done, saying only '数据库或磁盘已满'."""
+    pages, free, size = (conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "freelist_count", "page_size"))  # fmt: skip
+    used = (int(pages) - int(free)) * int(size)
+    temp = sqlite_temp_dir()
+    needs: dict[int, tuple[Path, int]] = {}
+    for folder, need in ((path.resolve().parent, used + COMPACT_MARGIN_BYTES), (temp.resolve(), used)):
+        device = os.stat(folder).st_dev
+        first, before = needs.get(device, (folder, 0))
+        needs[device] = (first, before + need)
+    for folder, need in needs.values():
+        room = shutil.disk_usage(folder).free
+        if room < need:
+            return _(
+                "%(folder)s has %(free)s MB free and the erasure needs about %(need)s MB there: it ends by compacting the log (VACUUM writes the %(size)s MB in use again, into the log's -wal file and into a temporary copy in %(temp)s), without which the free pages of the file still hold the buyer's rows archived before. Nothing was erased: make room and erase again (SQLITE_TMPDIR names another folder for the temporary copy)",
+                folder=folder,
+                free=f"{room / 1_048_576:.0f}",
+                need=f"{need / 1_048_576:.0f}",
+                size=f"{used / 1_048_576:.0f}",
+                temp=temp,
+            )  # fmt: skip
+    return None
 
 
 def identities(files: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:

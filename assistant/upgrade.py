@@ -46,7 +46,7 @@ def migrate(conn: sqlite3.Connection, *, repair: bool = True) -> None:
         repair_derived(conn)
 
 
-_SQLITE_FULL = 13
+SQLITE_FULL = 13
 ROOM_MB = 4  # what a commit's pages need in the -wal file at least (writer.ROOM_BYTES)
 
 
@@ -277,7 +277,7 @@ def repair_derived(
 
 
 def _full(exc: BaseException) -> bool:
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == SQLITE_FULL
 
 
 def _derive_full(conn: sqlite3.Connection, since: int, done: int, last: int) -> str:

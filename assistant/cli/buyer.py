@@ -14,7 +14,18 @@ from assistant.cli.common import NAME, common_options, db_path, load, refuses_lo
 from assistant.cli.log import unmasked_refusal
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError, archive_root
-from assistant.daylog.buyer import Buyer, BuyerRefused, Found, erase, export, find, merged, refusal, refuse_running
+from assistant.daylog.buyer import (
+    Buyer,
+    BuyerRefused,
+    Found,
+    erase,
+    export,
+    find,
+    merged,
+    refusal,
+    refuse_running,
+    room_refusal,
+)
 from assistant.i18n import N_, _, ngettext
 
 
@@ -105,7 +116,7 @@ def erase_command(config_path: Path, db: str | None, customer: str, shop: str | 
         if not dry_run and not yes:
             shown = find(config, location, buyer)
             _show(config, shown)
-            reason = refusal(buyer, shown)
+            reason = refusal(buyer, shown) or room_refusal(location)
             if reason:  # refused before asking
                 return _refuse(reason)
             if not sys.stdin.isatty():
@@ -120,6 +131,9 @@ def erase_command(config_path: Path, db: str | None, customer: str, shop: str | 
         print(_("%(num)d rows and records of %(customer)s would be erased", num=found.total, customer=customer))
     else:
         print(_("erased %(num)d rows and records of %(customer)s", num=found.total, customer=customer))
+    if found.uncompacted:  # erased all the same: the compaction alone is to be done again
+        print(_("assistant: %(reason)s", reason=found.uncompacted), file=sys.stderr)
+        return 3
     return 0
 
 

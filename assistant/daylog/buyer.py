@@ -10,14 +10,15 @@ writes one: a temporary file, checked, renamed into place (docs/daily-log.md, "A
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import pg, store, upgrade
+from assistant import logfile, pg, store, upgrade
 from assistant.clock import FIRST_YEAR, LAST_YEAR
 from assistant.cluster import instances
 from assistant.config import Config
@@ -33,7 +34,7 @@ from assistant.daylog.archive import (
     shop_of_dir,
 )
 from assistant.daylog.rewrite import rewrite
-from assistant.i18n import _
+from assistant.i18n import _, database_reason
 
 # Each table holding a buyer's rows, in the order an erasure deletes them (rows that others are found through
 # last). `{who}` is the buyer's condition on a table with `customer` and `shop` columns.
@@ -66,6 +67,7 @@ EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "
 # The watermarks that name an event by seq: after an erasure of the latest events, SQLite numbers the next event
 # as the erased one was (no AUTOINCREMENT), so a watermark above every event left comes down to the last of them.
 WATERMARKS = ("timers_watermark", "derived_watermark")
+COMPACT = "VACUUM"  # what compacts the SQLite file after an erasure (tests make it meet a full disk)
 
 
 class BuyerRefused(RuntimeError):
@@ -113,6 +115,8 @@ class Found:
     # Archive files that could not be read (cut short, damaged): they may hold records of the buyer.
     unreadable: dict[Path, str] = field(default_factory=dict)
     shops: list[str] = field(default_factory=list)  # the shops holding rows or readable records of the buyer
+    # Erased, but the SQLite file not compacted (the room checked before was taken meanwhile): what to do.
+    uncompacted: str | None = None
 
     @property
     def total(self) -> int:
@@ -281,13 +285,29 @@ def erase(config: Config, location: store.Location, buyer: Buyer, *, dry_run: bo
         found.archived = {path: len(records) for path, records in archived.items()}
         if dry_run:
             return found
-        _delete(conn, buyer)
+        short = room_refusal(location, conn)
+        if short:
+            raise BuyerRefused(short)
+        found.uncompacted = _delete(conn, buyer)
         for path in found.archived:
             rewrite(path, lambda record: not buyer.owns(record))
     return found
 
 
-def _delete(conn: Any, buyer: Buyer) -> None:
+def room_refusal(location: store.Location, conn: sqlite3.Connection | None = None) -> str | None:
+    """Why an erasure cannot end by compacting the SQLite file now (too little disk space: `logfile.compact_room`)."""
+    if isinstance(location, pg.Location):
+        return None
+    if conn is not None:
+        return logfile.compact_room(Path(location), conn)
+    with closing(store.connect(location, readonly=True)) as reading:
+        return logfile.compact_room(Path(location), reading)
+
+
+def _delete(conn: Any, buyer: Buyer) -> str | None:
+    """Delete the buyer's rows; on SQLite, compact the file after: why it could not be compacted (the disk filled
+    since `room_refusal` looked), or None. The rows stay deleted and their bytes overwritten either way, and the
+    archive files are rewritten after: an erasure never stops half-way for the compaction."""
     sqlite = store.dialect(conn) == "sqlite"
     if sqlite:
         conn.execute("PRAGMA secure_delete = ON")  # the deleted rows' bytes are overwritten, not left in free pages
@@ -301,10 +321,20 @@ def _delete(conn: Any, buyer: Buyer) -> None:
         for table in WATERMARKS:
             if store.has_table(conn, table):
                 conn.execute(f"UPDATE {table} SET seq = {last} WHERE seq > {last}")
-    if sqlite:
-        # Rows archived (deleted) before held the buyer too; their pages are free but not overwritten.
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not sqlite:
+        return None
+    uncompacted = None
+    try:  # rows archived (deleted) before held the buyer too; their pages are free but not overwritten
+        conn.execute(COMPACT)
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != upgrade.SQLITE_FULL:
+            raise
+        uncompacted = _(
+            "the log was not compacted (VACUUM: %(reason)s): it keeps its size, and its free pages may still hold the buyer's rows archived before. Make room on the disk and run the same erase again: it finds nothing more and compacts the log",
+            reason=database_reason(exc),
+        )  # fmt: skip
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return uncompacted
 
 
 def running_refusal(running: list[str]) -> str:

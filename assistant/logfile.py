@@ -114,6 +114,32 @@ def identities(files: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:
     return tuple(map(store.file_identity, files))
 
 
+Identities = tuple[tuple[int, int] | None, ...]
+
+
+def look(files: tuple[str, ...]) -> tuple[Identities, os.stat_result | None, int]:
+    """One stat of each of the database file, its -wal and its -shm (the writer's check before each COMMIT): their
+    identities (`identities`), the database file's stat (`Watch.overwritten` reads its size and time from it, not
+    from a stat of its own) and the -wal's size. One Python call where the three stats and the watch's own took
+    eight a group."""
+    found: list[os.stat_result | None] = []
+    for name in files:
+        try:
+            found.append(os.stat(name))
+        except FileNotFoundError:
+            found.append(None)
+    db, wal, shm = found
+    return (
+        (
+            None if db is None else (db.st_dev, db.st_ino),
+            None if wal is None else (wal.st_dev, wal.st_ino),
+            None if shm is None else (shm.st_dev, shm.st_ino),
+        ),
+        db,
+        0 if wal is None else wal.st_size,
+    )
+
+
 # Where the -shm file (SQLite's WAL index) says what checkpoints did: the WAL's salts (new at each restart of the
 # WAL, offset 32 of the index header) and nBackfill (the frames copied into the database file, offset 96).
 _SALTS = slice(32, 40)
@@ -154,17 +180,19 @@ class Watch:
 
     def note(self) -> None:
         """After a commit of the writer (its checkpoint may have written the file)."""
-        now = self._file()
-        if now != self._seen:
-            self._seen, self._head = now, os.pread(self._fd, 100, 0)
-        self._marks = self._checkpoints()
+        info = os.fstat(self._fd)
+        if info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]:
+            self._seen, self._head = (info.st_size, info.st_mtime_ns), os.pread(self._fd, 100, 0)
+        index = os.pread(self._index, 100, 0)
+        self._marks = index[_SALTS] + index[_BACKFILLED]
 
-    def overwritten(self, look: bool = True) -> bool:
+    def overwritten(self, look: bool = True, info: os.stat_result | None = None) -> bool:
         """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
-        `look` False, only whether it was found so before."""
+        `look` False, only whether it was found so before. `info`: a stat of the file just taken (by its path: the
+        writer's `look`, the same file as the descriptor's)."""
         if self.aside is not None or not look:
             return self.aside is not None
-        now = self._file()
+        now = self._file() if info is None else (info.st_size, info.st_mtime_ns)
         if now == self._seen:
             return False
         marks = self._checkpoints()

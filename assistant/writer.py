@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import queue
 import random
 import shutil
@@ -426,11 +427,14 @@ class Writer:
         (three stats a group), or the file was overwritten in place (`logfile.Watch`)."""
         if self._identity is None or self._watch is None:
             return
-        now = () if self._watch.aside else logfile.identities(self._files)  # the -wal set aside is not to fold back
+        now: logfile.Identities = ()  # the -wal set aside is not to fold back
+        info: os.stat_result | None = None
+        if not self._watch.aside:
+            now, info, _ = logfile.look(self._files)
         if self._renewed and now and now[0] == self._identity[0]:
             self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
         if not now or now == self._identity:
-            if now and not self._watch.overwritten():
+            if now and not self._watch.overwritten(info=info):
                 return
             raise FileChanged(self._watch.set_aside(self._conn), "")  # "": nothing folded into the file put there
         if now[0] != self._identity[0]:

@@ -140,6 +140,49 @@ def look(files: tuple[str, ...]) -> tuple[Identities, os.stat_result | None, int
     )
 
 
+# A -wal file past this size is said (the log, /readyz): a read holds an old snapshot and the file grows with every
+# commit meanwhile, 1.1 GB over a read of 2 minutes at 200 events/s (bench/bench_wal.py). The steady state is 4 MB,
+# and once the reader is gone the file is cut back to the writer's WAL_LIMIT_BYTES (64 MB) within a commit or two.
+WAL_WARN_BYTES = 256 * 1024 * 1024
+WAL_SAY_EVERY_S = 60.0
+
+
+class WalGrowth:
+    """The size of the log's -wal file as the writer's check before each COMMIT saw it (`look`, `bytes`, set on the
+    writer's thread), said on the event loop (`say`, when it passes `warn_bytes` and once a minute while it stays
+    past it, then once it is back). Before, nothing said it: an export of a big day held the file's snapshot, the
+    -wal grew by about 50 kB an event until the disk was full, and every event was then answered 503."""
+
+    def __init__(self, path: Path, warn_bytes: int = WAL_WARN_BYTES) -> None:
+        self.path = path
+        self.bytes = 0
+        self.warn_bytes = warn_bytes
+        self.said = 0.0  # when the size was last said (0: it is not past warn_bytes)
+
+    @property
+    def warning(self) -> str | None:
+        """What `/readyz` shows while the file is past `warn_bytes`, else None."""
+        if self.bytes <= self.warn_bytes:
+            return None
+        return (
+            f"the log's -wal file is {self.bytes / 1_048_576:.0f} MB (over {self.warn_bytes / 1_048_576:.0f} MB):"
+            " a read holds an old snapshot of the log (a report or an export over a big day, an sqlite3 shell left in"
+            " a transaction), and SQLite folds no commit back into the log until it ends; the file grows with every"
+            " event meanwhile (about 50 kB each) and is cut back once the read is over: leave room on the disk, or"
+            " end that read"
+        )
+
+    def say(self, now: float) -> None:
+        """On the loop, after a group (called only while past `warn_bytes` or said before)."""
+        warning = self.warning
+        if warning is None:
+            log.warning("the log's -wal file %s-wal is back to %.0f MB", self.path, self.bytes / 1_048_576)
+            self.said = 0.0
+        elif not self.said or now - self.said >= WAL_SAY_EVERY_S:
+            log.warning("%s", warning)
+            self.said = now
+
+
 # Where the -shm file (SQLite's WAL index) says what checkpoints did: the WAL's salts (new at each restart of the
 # WAL, offset 32 of the index header) and nBackfill (the frames copied into the database file, offset 96).
 _SALTS = slice(32, 40)

@@ -136,6 +136,7 @@ class Writer:
         busy_timeout_s: float = store.BUSY_TIMEOUT_S,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
         repair: bool = True,
+        wal_warn_bytes: int = logfile.WAL_WARN_BYTES,
     ) -> None:
         """Open and migrate the database; `repair`: derive what older releases left underived too (the service
         does it as a step of its own, `prepare`, which a stop may end)."""
@@ -161,6 +162,7 @@ class Writer:
         self._files = () if isinstance(self.path, pg.Location) else tuple(f"{self.path}{s}" for s in SQLITE_FILES)
         self._identity = logfile.identities(self._files) if self._files else None
         self._watch = None if isinstance(self.path, pg.Location) else logfile.Watch(self.path)  # overwritten in place
+        self.wal = logfile.WalGrowth(Path(str(self.path)), wal_warn_bytes)  # the -wal's size, said past wal_warn_bytes
         self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
         self._stuck = False  # a failed group's ROLLBACK failed too: the next group opens a new SQLite connection
         self._renewed = False  # that connection's -wal and -shm are new files (the old closed last deleted them)
@@ -366,6 +368,8 @@ class Writer:
                 future.set_result(None if value is _PROBED else value)
             else:
                 future.set_exception(value)
+        if self.wal.bytes > self.wal.warn_bytes or self.wal.said:  # a read holding the -wal: said, as it grows
+            self.wal.say(time.monotonic())
         if wrote:  # once per group, not per event
             self.faults.cleared("commit", "the database takes writes again")
             self.faults.cleared("request", "requests reach the database again")
@@ -430,7 +434,7 @@ class Writer:
         now: logfile.Identities = ()  # the -wal set aside is not to fold back
         info: os.stat_result | None = None
         if not self._watch.aside:
-            now, info, _ = logfile.look(self._files)
+            now, info, self.wal.bytes = logfile.look(self._files)
         if self._renewed and now and now[0] == self._identity[0]:
             self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
         if not now or now == self._identity:

@@ -88,6 +88,9 @@ async def readyz(request: web.Request) -> web.Response:
         writer.faults.log(f"request:{reason}", "not ready: %s", problem)
         return unavailable("not_ready", f"the database cannot be written now ({reason})")
     body: dict[str, Any] = {"ready": True}
+    wal = writer.wal.warning
+    if wal is not None:  # writes go through, but the disk fills while a read holds the log's -wal
+        body["log_wal"] = wal
     engine = request.app.get(ENGINE)
     if engine is not None and engine.workers is not None:
         body["matching_workers"] = engine.workers.states

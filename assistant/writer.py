@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import os
 import queue
 import random
 import shutil
@@ -431,10 +430,8 @@ class Writer:
         (three stats a group), or the file was overwritten in place (`logfile.Watch`)."""
         if self._identity is None or self._watch is None:
             return
-        now: logfile.Identities = ()  # the -wal set aside is not to fold back
-        info: os.stat_result | None = None
-        if not self._watch.aside:
-            now, info, self.wal.bytes = logfile.look(self._files)
+        # The -wal set aside is not to fold back.
+        now, info, self.wal.bytes = ((), None, self.wal.bytes) if self._watch.aside else logfile.look(self._files)
         if self._renewed and now and now[0] == self._identity[0]:
             self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
         if not now or now == self._identity:

@@ -116,12 +116,23 @@ async def _waiting_on(admin: psycopg.AsyncConnection[Any], table: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def test_pg_reports_held_up_leave_the_panel_and_the_events_their_connections(
-    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("route", "table"),
+    [
+        # Eight reports held up (a year's report reads on up to four connections; several supervisors) took every
+        # connection of the one readers' pool: a panel page waited 5 s for a 503, and events were matched without
+        # their conversation's history. Each report waits on a table only reports read (REPORTS_AT_ONCE at once).
+        ("/v1/reports/daily", "kpi_window_changes"),
+        # Eight supervisors opening a big day's log read on the one readers' pool and in the loop's default threads:
+        # measured on a simulated day, events' p99 rose from 51 to 580 ms and a panel page waited 6.9 s. Each page
+        # waits on a table only the daily log reads (DAYLOGS_AT_ONCE at once).
+        ("/logs/daily", "archived_days"),
+    ],
+    ids=["reports", "daily_logs"],
+)
+async def test_pg_supervisors_pages_held_up_leave_the_panel_and_the_events_their_threads_and_connections(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture, route: str, table: str
 ) -> None:
-    # Eight reports held up (a year's report reads on up to four connections; several supervisors) took every
-    # connection of the one readers' pool: a panel page waited 5 s for a 503, and events were matched without their
-    # conversation's history. Here each report waits on a table only reports read, locked by another session.
     location = pg_cluster.database()
     client = await aiohttp_client(make_app(pg_config(location)))
     resp = await client.post("/v1/events", data=body_of(make_event(conversation="first", text="这件有货吗")))
@@ -129,22 +140,20 @@ async def test_pg_reports_held_up_leave_the_panel_and_the_events_their_connectio
     lock = await psycopg.AsyncConnection.connect(location.url, password=location.password)
     admin = await psycopg.AsyncConnection.connect(location.url, password=location.password, autocommit=True)
     async with lock, admin:
-        await lock.execute("LOCK TABLE kpi_window_changes")
-        reports = [
-            asyncio.ensure_future(client.get("/v1/reports/daily", params={"date": "2026-11-20"})) for _ in range(8)
-        ]
+        await lock.execute(f"LOCK TABLE {table}")
+        pages = [asyncio.ensure_future(client.get(route, params={"date": "2026-11-20"})) for _ in range(8)]
 
-        async def held_up() -> bool:  # as many as are built at once (REPORTS_AT_ONCE)
-            return await _waiting_on(admin, "kpi_window_changes") >= 2
+        async def held_up() -> bool:  # as many as are read at once
+            return await _waiting_on(admin, table) >= 2
 
         await eventually(held_up, timeout=30)
         panel = await client.get("/panel", params={"agent": "a1"})
         assert panel.status == 200, await panel.text()
         resp = await client.post("/v1/events", data=body_of(make_event(conversation="c", text="这件有货吗")))
         assert resp.status == 200
-        assert not any(report.done() for report in reports)  # the panel and the event waited for none of them
+        assert not any(page.done() for page in pages)  # the panel and the event waited for none of them
         await lock.rollback()
-        await asyncio.gather(*reports)
+        await asyncio.gather(*pages)
     assert "could not be read from the log" not in caplog.text
     pg.close_pools(location)
 
@@ -187,37 +196,6 @@ async def test_pg_a_report_past_its_time_limit_says_so_on_the_page_and_the_comma
     assert done.stderr.splitlines()[-1] == (  # after the start's repair, which met the lock too
         "assistant: 报表耗时超过 [store] report_timeout_s 允许的 1 秒：请缩短日期范围或只查一个店铺，或调高该设置"
     ), done.stderr
-    pg.close_pools(location)
-
-
-async def test_pg_daily_logs_held_up_leave_the_panel_and_the_events_their_threads_and_connections(
-    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Eight supervisors opening a big day's log read on the one readers' pool and in the loop's default threads:
-    # measured on a simulated day, events' p99 rose from 51 to 580 ms and a panel page waited 6.9 s. Here each page
-    # waits on a table only the daily log reads, locked by another session.
-    location = pg_cluster.database()
-    client = await aiohttp_client(make_app(pg_config(location)))
-    resp = await client.post("/v1/events", data=body_of(make_event(conversation="first", text="这件有货吗")))
-    assert resp.status == 200
-    lock = await psycopg.AsyncConnection.connect(location.url, password=location.password)
-    admin = await psycopg.AsyncConnection.connect(location.url, password=location.password, autocommit=True)
-    async with lock, admin:
-        await lock.execute("LOCK TABLE archived_days")
-        pages = [asyncio.ensure_future(client.get("/logs/daily", params={"date": "2026-11-20"})) for _ in range(8)]
-
-        async def held_up() -> bool:  # as many as are read at once (DAYLOGS_AT_ONCE)
-            return await _waiting_on(admin, "archived_days") >= 2
-
-        await eventually(held_up, timeout=30)
-        panel = await client.get("/panel", params={"agent": "a1"})
-        assert panel.status == 200, await panel.text()
-        resp = await client.post("/v1/events", data=body_of(make_event(conversation="c", text="这件有货吗")))
-        assert resp.status == 200
-        assert not any(page.done() for page in pages)  # the panel and the event waited for none of them
-        await lock.rollback()
-        await asyncio.gather(*pages)
-    assert "could not be read from the log" not in caplog.text
     pg.close_pools(location)
 
 

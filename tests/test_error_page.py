@@ -90,6 +90,16 @@ async def test_the_daily_log_says_a_bad_value_in_chinese(client: Client, query: 
     assert "expected" not in html
 
 
+@pytest.mark.parametrize("path", ["/reports/daily", "/logs/daily", "/qa/day"])
+async def test_every_supervisors_page_says_a_bad_date_as_a_page(client: Client, path: str) -> None:
+    # The quality day (/qa/day) showed a browser {"error": "invalid_query", "field": "date", …} raw.
+    resp = await client.get(f"{path}?date=2026-11-33", headers={**BROWSER, "Authorization": "Bearer sup-token"})
+    assert resp.status == 400 and resp.content_type == "text/html"
+    html = unescape(await resp.text())
+    assert "链接里的参数不对" in html and "应为 YYYY-MM-DD 格式的日期，收到的是 '2026-11-33'" in html
+    assert "invalid_query" not in html
+
+
 async def test_the_page_keeps_the_status_and_retry_after(aiohttp_client: Any, config: Config) -> None:
     async def busy(request: web.Request) -> web.Response:
         return unavailable("storage_unavailable", "the database cannot be written now; retry later")

@@ -18,8 +18,10 @@ from aiohttp.typedefs import Handler
 from assistant.i18n import N_, translator
 from assistant.templating import FAVICON, environment
 from assistant.web.appkeys import CONFIG
+from assistant.web.auth import TOKEN_PAGES
 
-PAGES = frozenset({"/panel", "/reports/daily", "/logs/daily", "/qa"})
+# The supervisors' pages (a page added there is one here) and the agents' panel.
+PAGES = TOKEN_PAGES | {"/panel"}
 # The headline and the advice per status; any other status reads as the server's fault.
 _WORDS: dict[int, tuple[str, str]] = {
     400: (

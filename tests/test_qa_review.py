@@ -4,6 +4,7 @@ service norms a conversation's log can judge (first reply, average reply, a ques
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -206,7 +207,9 @@ def test_qa_day_prints_each_agent_each_rule_and_each_finding(day: Day, capsys: p
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "质检日报 2026-11-20：2 个会话，2 位客服" in out
-    assert "小美：得分 89（1 个会话共扣 11 分）" in out and "阿杰：得分 100，没有发现问题" in out
+    # a score has one decimal in the table and the headings alike (89 beside 98.1 stood out of its column)
+    assert re.search(r"^小美 +89\.0 +11 ", out, re.M) and re.search(r"^阿杰 +100\.0 +0 ", out, re.M)
+    assert "小美：得分 89.0（1 个会话共扣 11 分）" in out and "阿杰：得分 100，没有发现问题" in out
     assert "  站外引流：1 条，扣 5 分" in out
     assert "会话 c1，顾客 u-c1  「加我微信 abc12345」" in out
     assert "      客服：亲，这款是全网最低价了，?[31m加我微信 abc12345" in out  # no escape reaches the terminal
@@ -240,7 +243,8 @@ async def test_qa_day_page_shows_each_finding_escaped_and_linked(day: Day, aioht
     html = await (await client.get("/qa/day", params={"date": D.isoformat()})).text()
     assert "<script>x()" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
     assert "顾客：&lt;b&gt;这个多少钱&lt;/b&gt;" in html  # the late first reply quotes the buyer
-    assert "小美：得分 94（1 个会话共扣 6 分）" in html and "阿杰：得分 100，没有发现问题" in html
+    assert "<td>94.0</td>" in html and "<td>100.0</td>" in html  # one decimal, as in the terminal
+    assert "小美：得分 94.0（1 个会话共扣 6 分）" in html and "阿杰：得分 100，没有发现问题" in html
     assert "<h3>极限用语：1 条，扣 3 分</h3>" in html and "<mark>全网最低价</mark>" in html
     assert f'href="/logs/daily?date={D.isoformat()}&amp;shop=s1&amp;conversation=c1#conv-c1"' in html
     html = await (await client.get("/qa/day", params={"date": "2026-11-21"})).text()

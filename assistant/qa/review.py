@@ -403,7 +403,7 @@ def render_text(review: DayReview, title: str, *, every: bool = False) -> str:
         rows.append(
             [
                 _agent_name(a.agent),
-                _points(a.score) if a.agent else "—",
+                score_text(a.score) if a.agent else "—",
                 _points(a.deducted),
                 str(len(a.findings)),
                 str(a.conversations),
@@ -423,7 +423,7 @@ def render_text(review: DayReview, title: str, *, every: bool = False) -> str:
                            count=len(a.findings), conversations=a.conversations))  # fmt: skip
         else:
             lines.append(_("%(agent)s: score %(score)s (%(points)s deducted in %(conversations)s conversations)",
-                           agent=a.agent, score=_points(a.score), points=_points(a.deducted),
+                           agent=a.agent, score=score_text(a.score), points=_points(a.deducted),
                            conversations=a.conversations))  # fmt: skip
         for findings in a.by_rule().values():
             first = findings[0]
@@ -447,3 +447,9 @@ def _agent_name(agent: str) -> str:
 
 def _points(value: float) -> str:
     return f"{round(value, 1):g}"
+
+
+def score_text(value: float) -> str:
+    """A score as the terminal and the page show it: always one decimal, so a column of them lines up (99.0 beside
+    98.1, where 99 stood)."""
+    return f"{value:.1f}"

@@ -24,7 +24,7 @@ from assistant.live import HEARTBEAT_S, sse_frame
 from assistant.privacy import mask
 from assistant.qa import store as qa_store
 from assistant.qa.inspector import Inspector
-from assistant.qa.review import SHOWN, DayReview, review_day, reviewer_of
+from assistant.qa.review import SHOWN, DayReview, review_day, reviewer_of, score_text
 from assistant.qa.service import QaService
 from assistant.templating import render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, QA
@@ -194,6 +194,14 @@ async def get_day(request: web.Request) -> web.Response:
     nav = DayNav(day, latest, "/qa/day", (("shop", shop),) if shop else ())
     links = {(f.shop, f.conversation): log_link(f.shop, day.isoformat(), f.conversation) for f in review.findings}
     html = await render_page(
-        "qa_day.html", config.ui.language, review=review, day=day, shop=shop, nav=nav, links=links, shown=SHOWN
+        "qa_day.html",
+        config.ui.language,
+        review=review,
+        day=day,
+        shop=shop,
+        nav=nav,
+        links=links,
+        shown=SHOWN,
+        score_text=score_text,
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)

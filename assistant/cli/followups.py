@@ -145,7 +145,10 @@ def run_list(config: Config, *, state: str | None, shop: str | None, limit: int,
     kinds = {"payment_reminder": _("payment reminder"), "followup": _("follow-up")}
     for f in rows:
         when = _local(config, f.fired_ms)
-        error = f"  ({shown_reason(f.last_error)})" if f.last_error and f.state != "sent" else ""
+        # the reason in the language's own parentheses: （…） in a Chinese line, where ASCII ones stood
+        error = (
+            "  " + _("(%(reason)s)", reason=shown_reason(f.last_error)) if f.last_error and f.state != "sent" else ""
+        )
         state, kind = states.get(f.state, f.state), kinds.get(f.kind, f.kind)
         attempts = ngettext("%(num)d attempt", "%(num)d attempts", f.attempts)
         line = f"{when}  {state}  {kind}  {f.shop}/{f.conversation}  {attempts}  {f.text}{error}"

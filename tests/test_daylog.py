@@ -227,7 +227,7 @@ def test_daylog_shows_suggestion_scores_out_of_100_in_every_form(day_db: store.L
     # Found: the text and the CSV said `fh1 91.3`, a bare number: 91 or 0.91, good or not, no reader could tell.
     text = run_log(day_db, "--date", DAY.isoformat())
     assert text.returncode == 0, text.stderr
-    assert "fh1 91/100 ✓, fh2 55/100" in text.stdout and "91.3" not in text.stdout
+    assert "fh1 91/100 ✓、fh2 55/100" in text.stdout and "91.3" not in text.stdout
     table = run_log(day_db, "--date", DAY.isoformat(), "--format", "csv")
     assert table.returncode == 0, table.stderr
     a1 = next(r for r in csv.DictReader(io.StringIO(table.stdout)) if r["id"] == "A1")
@@ -244,9 +244,9 @@ def test_daylog_text_is_plain_when_piped(day_db: store.Location) -> None:
     headings = [line for line in out.stdout.splitlines() if line.startswith("== ")]
     assert [h.split(" · ")[1] for h in headings] == ["M", "B", "A", "Z"]
     # zh_CN, the shipped config's language: intents and customer types by their labels
-    assert "推荐 fh1 91/100 ✓, fh2 55/100" in out.stdout and "意图 发货时间" in out.stdout
+    assert "推荐 fh1 91/100 ✓、fh2 55/100" in out.stdout and "意图 发货时间" in out.stdout
     assert "跟进已发送，顾客 2分00秒后回来了" in out.stdout
-    assert "A-1001 已下单 ¥199.00 (小美)" in out.stdout
+    assert "A-1001 已下单 ¥199.00 · 小美" in out.stdout  # the page's separator, no ASCII parentheses
     assert "未回复" in out.stdout and "短回复" in out.stdout
     assert "用了 fh2\n" in out.stdout  # a used phrase by its code, as agents know it (its id stays in JSONL/CSV)
 

@@ -349,7 +349,7 @@ def _text_lines(item: Item, paint: _Paint, words: _Words) -> str:
     if kind in ORDER_TYPES:
         amount = item.get("amount")
         money = f" ¥{amount:.2f}" if amount is not None else ""
-        agent = f" ({item.get('agent')})" if item.get("agent") else ""
+        agent = f" · {item.get('agent')}" if item.get("agent") else ""  # as the page says it; (小美) was ASCII
         what = {
             "order_created": t.gettext("created"),
             "order_paid": t.gettext("paid"),
@@ -409,7 +409,7 @@ def _notes(item: Item, paint: _Paint, words: _Words) -> str:
             parts.append(t.gettext("type %(name)s", name=_safe(words.customer_type(str(item.get("customer_type"))))))
         suggestions = item.get("suggestions") or []
         if suggestions:
-            offered = ", ".join(
+            offered = t.gettext(", ").join(  # the language's list comma: 、 in a Chinese line, where ", " stood
                 f"{_safe(s['code'] or s['phrase_id'])} {suggestion_score(s['score'])}{' ✓' if s['used'] else ''}"
                 for s in suggestions
             )

@@ -35,6 +35,7 @@ from assistant.plugins import Plugins
 from assistant.qa.inspector import Inspector, load_inspector
 from assistant.qa.rules import RulesError
 from assistant.qa.service import QaService
+from assistant.suggest.adjusting import SuggestionAdjuster
 from assistant.suggest.engine import SuggestionEngine, load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrase_cache import PhraseFileCache
@@ -358,6 +359,8 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
         await plugins.stop()  # every plugin hears on_shutdown, as at any stop (the cancelled one closes what it opened)
         raise
     app[INGESTOR].listeners.append(plugins.on_written)
+    if plugins.adjusters("adjust_suggestions"):  # else no call at all on the hot path
+        app[ENGINE].adjust = SuggestionAdjuster(plugins)
     yield
     await plugins.stop()
 

@@ -22,6 +22,7 @@ __all__ = [
     "Alert",
     "CannotConfirm",
     "DeliveryResult",
+    "DoNotSend",
     "Followup",
     "Outbound",
     "hookimpl",
@@ -72,6 +73,14 @@ class Followup:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DoNotSend:
+    """What `adjust_followup` returns to keep a follow-up from the buyer: it is recorded `cancelled`, `reason` (the
+    plugin's own words, shown to supervisors as written) after the plugin's name."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,27 @@ def on_suggestions(
     customer_type: dict[str, Any] | None,
 ) -> Awaitable[None] | None:
     """React to the reply suggestions (and customer type) computed for a customer message of `customer`."""
+
+
+@hookspec
+def adjust_suggestions(
+    config: Config,
+    http: Outbound,
+    shop: str,
+    conversation: str,
+    customer: str,
+    text: str,
+    customer_type: dict[str, Any] | None,
+    suggestions: list[Any],
+) -> list[Any] | None:
+    """Reorder, drop or add (a library phrase's code) the suggestions before anyone sees them; None: unchanged."""
+
+
+@hookspec
+def adjust_followup(
+    config: Config, http: Outbound, followup: Followup, conversation: dict[str, Any]
+) -> str | DoNotSend | None:
+    """The text a follow-up is recorded and sent with, or DoNotSend(reason) to keep it from the buyer; None: unchanged."""
 
 
 @hookspec

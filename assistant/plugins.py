@@ -45,6 +45,10 @@ SLOW_STARTUP_S = 10.0  # an `on_startup` running this long is named in the log, 
 # A plain notification (`on_event` …) that holds the event loop this long is named in the log, once per plugin and hook:
 # meanwhile the service answered nothing, and nothing said which plugin it waited for.
 SLOW_CALL_S = 0.1
+# Hooks whose answer changes what the service does (suggestions, a follow-up's text): plain functions only, called
+# on the event loop or in the writer's transaction; a mistake in one is logged once a minute per plugin, hook and kind.
+ADJUSTING = ("adjust_suggestions", "adjust_followup")
+MISTAKE_EVERY_MS = 60_000
 
 
 def build_plugin_manager(config: Config) -> pluggy.PluginManager:
@@ -103,6 +107,20 @@ def build_plugin_manager(config: Config) -> pluggy.PluginManager:
                 hooks="、".join(_unknown_hook(impl, known) for c in unknown for impl in c.get_hookimpls()),
             )
         ) from None
+    for hook in ADJUSTING:  # awaited nowhere: its result would be a coroutine, never the list or text
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if inspect.iscoroutinefunction(impl.function):
+                file, line = where(impl.function)
+                raise ConfigError(
+                    _(
+                        "%(key)s: %(plugin)s: %(hook)s (%(file)s, line %(line)s) must be a plain function, not an async def (docs/hooks.md)",
+                        key="[hooks] enabled",
+                        plugin=impl.plugin_name,
+                        hook=hook,
+                        file=file,
+                        line=line,
+                    )
+                )  # fmt: skip
     return pm
 
 
@@ -194,6 +212,7 @@ class Plugins:
         self.slow_startup_s = SLOW_STARTUP_S
         self.timer: Callable[[], float] = time.perf_counter  # measures plain notifications (tests give their own)
         self._said: set[tuple[str, str, str]] = set()  # (hook, plugin, "slow" or "result") already named in the log
+        self._mistakes: dict[tuple[str, str, str], tuple[int, int]] = {}  # (hook, plugin, kind): (last said, since)
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -369,6 +388,50 @@ class Plugins:
             line,
             took_s,
         )
+
+    # ---- adjusting hooks (assistant/suggest/adjusting.py, assistant/followups/adjusting.py) ------------
+
+    def adjusters(self, hook: str) -> list[pluggy.HookImpl]:
+        """The implementations of an adjusting hook in the order they chain (pluggy's: last registered first)."""
+        return _in_turn(getattr(self.pm.hook, hook))
+
+    def adjusting(self, hook: str, impl: pluggy.HookImpl, values: dict[str, Any], unchanged: str) -> tuple[bool, Any]:
+        """One plain implementation's answer, timed: (True, answer), or (False, None) when it raised (logged naming
+        the plugin and its line; `unchanged` says what is used instead)."""
+        started = self.timer()
+        try:
+            result = impl.function(*[values[arg] for arg in impl.argnames])
+        except Exception as exc:
+            error = f"raised {type(exc).__name__}: {exc}"
+            self.mistake(hook, impl, "raised", error, unchanged, raised_at(impl.function, exc), exc)
+            return False, None
+        finally:
+            took_s = self.timer() - started
+            if took_s >= SLOW_CALL_S:
+                self.mistake(hook, impl, "slow", f"took {took_s:.2f} s", "the service waited for it meanwhile")
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: no second warning from the interpreter
+            self.mistake(hook, impl, "type", "returned an awaitable (it must answer at once)", unchanged)
+            return False, None
+        return True, result
+
+    def mistake(self, hook: str, impl: pluggy.HookImpl, kind: str, problem: str, outcome: str,
+                place: tuple[str, int | str] | None = None, exc: BaseException | None = None) -> None:  # fmt: skip
+        """Log a plugin's mistake in an adjusting hook, naming the plugin, the hook, its file and line and what the
+        service did instead; once a minute per plugin, hook and kind, with how many there were since."""
+        key, now = (hook, impl.plugin_name, kind), self.clock.now_ms()
+        last, since = self._mistakes.get(key, (-MISTAKE_EVERY_MS, 0))
+        if now - last < MISTAKE_EVERY_MS:
+            self._mistakes[key] = (last, since + 1)
+            return
+        self._mistakes[key] = (now, 0)
+        file, line = place or where(impl.function)
+        more = f" ({since} more since the last such line)" if since else ""
+        log.error(
+            "%s of %s (%s, line %s) %s: %s; said once a minute%s",
+            hook, impl.plugin_name, file, line, problem, outcome, more, exc_info=exc,
+        )  # fmt: skip
 
     async def deliver(self, **kwargs: Any) -> Any:
         """The first `deliver_message` implementation that takes the message (see `first_result`). An answer that

@@ -231,6 +231,8 @@ def test_every_hookspec_is_documented() -> None:
     doc = DOC.read_text(encoding="utf-8")
     specs = [name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "assistant_spec")]
     assert sorted(specs) == [
+        "adjust_followup",
+        "adjust_suggestions",
         "confirm_delivery",
         "deliver_message",
         "on_alert",

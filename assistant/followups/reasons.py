@@ -40,6 +40,7 @@ ARRIVED_LATE = "arrived_late"
 WENT_ON = "went_on"  # a stale record voided: the conversation went on after it
 AFTER_SALE = "after_sale"
 RESTORED = "restored"
+WITHHELD = "withheld"  # a plugin's adjust_followup kept it from the buyer (the plugin's words follow)
 
 TEXTS: dict[str, str] = {
     NO_HOOK: N_("no deliver_message hook handled it (enable one in [hooks] enabled)"),
@@ -69,6 +70,7 @@ TEXTS: dict[str, str] = {
     ARRIVED_LATE: N_("the agent message arrived %(seconds)s s after its idle period ended"),
     WENT_ON: N_("the agent message arrived after its idle period ended, but the conversation went on after it"),
     AFTER_SALE: N_("the buyer's latest words are an after-sale matter or a complaint (%(word)s): no closing"),
+    WITHHELD: N_("kept from the buyer by adjust_followup of %(plugin)s"),
     RESTORED: N_("the database was restored from a backup: the service that ran after the backup may have sent it"),
 }
 ASKED = N_("%(reason)s (%(asked_s)s s asked for by Retry-After)")

@@ -25,6 +25,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Config
 from assistant.events import Event
 from assistant.followups import store as followup_store
+from assistant.followups.adjusting import FollowupAdjuster
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
 from assistant.followups.panelstate import followup_payload, is_latest, panel_states
 from assistant.followups.policy import (
@@ -105,6 +106,7 @@ class FollowupService:
         self.builtin_phrases = builtin_phrases(config)
         self.timers = Timers(writer, self.clock, max_retries=max(1, self.policy.grace_ms // 5000))
         self.timeline = Timeline(self.policy.horizon_ms)
+        self.adjuster = FollowupAdjuster(plugins)  # the plugins' `adjust_followup`, asked as one is recorded
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self.stale = StaleWrites(writer, self.tasks)  # stale records, a backlog's in a few writer jobs
@@ -519,6 +521,7 @@ class FollowupService:
             state=decision.state, attempts=0, last_error=note, armed_seq=due.armed_seq, due_ms=due.due_ms,
             fired_ms=now, updated_ms=now,
         )  # fmt: skip
+        draft = self.adjuster.adjusted(conn, draft)  # its text (or DoNotSend) decided once, stored with it
         stored, new = followup_store.insert_followup(conn, draft)
         if decision.next_due is not None:
             row = replace(timer, due_ms=decision.next_due, fired=n)

@@ -16,6 +16,7 @@ from assistant.conversations import Conversations, ConversationState
 from assistant.events import ORDER_TYPES, Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
+from assistant.suggest.adjusting import SuggestionAdjuster
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
@@ -80,6 +81,7 @@ class SuggestionEngine:
         self._withheld = Throttled(log, WITHHELD_WARNING)
         # A read that fails for every message of an outage: its first line, then one a minute with a count.
         self._faults = FaultLog(log, level=logging.WARNING)
+        self.adjust: SuggestionAdjuster | None = None  # the plugins' `adjust_suggestions`, when one has it
 
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
@@ -269,6 +271,34 @@ class SuggestionEngine:
             k=matcher.k, shop=shop,
         )  # fmt: skip
 
+    def adjusted(
+        self,
+        suggestions: list[Suggestion],
+        kind: CustomerType,
+        state: ConversationState | None,
+        shop: str,
+        conversation: str,
+        customer: str,
+        text: str,
+        agent: str | None = None,
+    ) -> list[Suggestion]:
+        """The suggestions as the plugins' `adjust_suggestions` leave them (suggest/adjusting.py); as they are when
+        no plugin has it. A phrase added by its code is rendered for the conversation, as the "/" search does."""
+        if self.adjust is None:
+            return suggestions
+
+        def find(code: str) -> Suggestion | None:
+            wanted = code.strip().lower()
+            context = self.context_for(state, shop, customer, agent)
+            found = self.matcher.search(wanted, limit=1, context=context) if wanted else []
+            return found[0] if found and found[0].code.lower() == wanted else None
+
+        detail = customer_type_json(kind)
+        return self.adjust(
+            suggestions, shop=shop, conversation=conversation, customer=customer, text=text, customer_type=detail,
+            find=find,
+        )  # fmt: skip
+
     @staticmethod
     def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:
         return {"suggestions": [suggestion_dict(s) for s in suggestions], "customer_type": customer_type_json(kind)}
@@ -289,7 +319,7 @@ class SuggestionEngine:
             item=item,
             agent=event.agent,  # the conversation's agent as of this message (its state is read before it)
         )
-        return self._enrichment(suggestions, kind, item)
+        return self._enrichment(suggestions, kind, item, event, state)
 
     def annotate_pipelined(self, event: Event) -> Enrichment | None | Awaitable[Enrichment | None]:
         """Annotator that hands the matching to a worker process when one can take it: the message is sent
@@ -305,19 +335,24 @@ class SuggestionEngine:
         request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item, event.agent)
         future = self.workers.submit(request, f"{event.shop}\x1f{event.conversation}")
         if future is None:
-            return self._matched_here(request, adoption, item, state)
-        return self._from_worker(future, request, item, state)
+            return self._matched_here(request, adoption, item, state, event)
+        return self._from_worker(future, request, item, state, event)
 
     async def _from_worker(
-        self, future: asyncio.Future[Answer | None], request: Request, item: str | None, state: ConversationState
+        self,
+        future: asyncio.Future[Answer | None],
+        request: Request,
+        item: str | None,
+        state: ConversationState,
+        event: Event,
     ) -> Enrichment | None:
         reply = await future
         if reply is None:  # the worker is gone, stuck or failed on it: match the message here
-            return self._matched_here(request, self.adoption(request.shop), item, state)
-        return self._enrichment(*self._amended(request, reply.suggestions, reply.kind, item), item)
+            return self._matched_here(request, self.adoption(request.shop), item, state, event)
+        return self._enrichment(*self._amended(request, reply.suggestions, reply.kind, item), item, event, state)
 
     def _matched_here(
-        self, request: Request, adoption: Counter[str], item: str | None, state: ConversationState
+        self, request: Request, adoption: Counter[str], item: str | None, state: ConversationState, event: Event
     ) -> Enrichment:
         """Matched on the event loop, if it has not had its share of time for it: else without suggestions."""
         budget = self.budget
@@ -330,7 +365,7 @@ class SuggestionEngine:
             found = answer(self.matcher, request, adoption)
         finally:
             budget.spend(budget.clock() - started)
-        return self._enrichment(*self._amended(request, *found, item), item)
+        return self._enrichment(*self._amended(request, *found, item), item, event, state)
 
     def _without(self, item: str | None, state: ConversationState) -> Enrichment:
         """A message answered without suggestions (`suggestions_withheld`); its card keeps the customer's type."""
@@ -340,12 +375,24 @@ class SuggestionEngine:
             response["item"] = self.items.card(item, [])
         return Enrichment(Annotation(customer_type_detail=detail, withheld=WITHHELD), response)
 
-    def _enrichment(self, suggestions: list[Suggestion], kind: CustomerType, item: str | None) -> Enrichment:
+    def _enrichment(
+        self,
+        suggestions: list[Suggestion],
+        kind: CustomerType,
+        item: str | None,
+        event: Event | None = None,
+        state: ConversationState | None = None,
+    ) -> Enrichment:
+        intent = suggestions[0].intent if suggestions else None  # the message's, whatever a plugin shows
+        if self.adjust is not None and event is not None:  # before the answer, the log and the panel are made
+            text, agent = event.text or "", event.agent
+            args = (event.shop, event.conversation, event.customer, text, agent)
+            suggestions = self.adjusted(suggestions, kind, state, *args)
         response = self.response(suggestions, kind)
         if item is not None:
             response["item"] = self.items.card(item, response["suggestions"])
         annotation = Annotation(
-            intent=suggestions[0].intent if suggestions else None,
+            intent=intent,
             customer_type=kind.type,
             suggestions=tuple(response["suggestions"]),
             customer_type_detail=response["customer_type"],

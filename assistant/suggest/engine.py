@@ -16,7 +16,7 @@ from assistant.conversations import Conversations, ConversationState
 from assistant.events import ORDER_TYPES, Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
-from assistant.suggest.adjusting import SuggestionAdjuster
+from assistant.suggest.adjusting import PhraseCodes, SuggestionAdjuster
 from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
@@ -82,6 +82,7 @@ class SuggestionEngine:
         # A read that fails for every message of an outage: its first line, then one a minute with a count.
         self._faults = FaultLog(log, level=logging.WARNING)
         self.adjust: SuggestionAdjuster | None = None  # the plugins' `adjust_suggestions`, when one has it
+        self._codes: PhraseCodes | None = None  # the served library's phrases by code, for what a plugin adds
 
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
@@ -283,15 +284,19 @@ class SuggestionEngine:
         agent: str | None = None,
     ) -> list[Suggestion]:
         """The suggestions as the plugins' `adjust_suggestions` leave them (suggest/adjusting.py); as they are when
-        no plugin has it. A phrase added by its code is rendered for the conversation, as the "/" search does."""
+        no plugin has it. A phrase added by its code is one the shop's conversations may get, rendered for this one."""
         if self.adjust is None:
             return suggestions
 
         def find(code: str) -> Suggestion | None:
-            wanted = code.strip().lower()
-            context = self.context_for(state, shop, customer, agent)
-            found = self.matcher.search(wanted, limit=1, context=context) if wanted else []
-            return found[0] if found and found[0].code.lower() == wanted else None
+            library = self.matcher.library
+            if self._codes is None or self._codes.library is not library:  # a reload serves another one
+                self._codes = PhraseCodes(library)
+            phrase = self._codes.get(shop, code)
+            if phrase is None:
+                return None
+            text = library.render(phrase.id, self.context_for(state, shop, customer, agent).variables, shop=shop)
+            return Suggestion(phrase.id, phrase.intent, phrase.code, text, 100.0, phrase.code)
 
         detail = customer_type_json(kind)
         return self.adjust(

@@ -20,6 +20,7 @@ from assistant.config import Config, HooksConfig
 from assistant.followups.reasons import english, shown
 from assistant.hookspecs import DeliveryResult
 from tests.followup_harness import T0, Harness, Recorder
+from tests.helpers import BACKENDS
 
 IDLE = 300  # the send_config fixture's idle_seconds
 LIBRARY_TEXT = "感谢光临本店，欢迎收藏店铺~"  # the tiny library's closing for a newcomer
@@ -93,6 +94,7 @@ async def test_adjust_followup_text_is_chained_stored_and_sent_again_after_a_res
         await h.stop()
 
 
+@BACKENDS
 async def test_adjust_followup_do_not_send_is_recorded_cancelled_with_the_plugins_words(
     send_config: Config, db_path: store.Location, hook_dir: Path
 ) -> None:

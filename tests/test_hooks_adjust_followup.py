@@ -164,3 +164,22 @@ async def test_adjust_followup_slow_is_named_with_its_time(
         assert f"({hook_dir / 'namer.py'}, line 7) took 0.50 s" in said
     finally:
         await h.stop()
+
+
+async def test_adjust_followup_is_not_asked_again_about_one_already_recorded(
+    send_config: Config, db_path: store.Location, hook_dir: Path
+) -> None:
+    # A timer firing again after a crash makes the same follow-up (its id) again: the store keeps the first one, and
+    # the plugin, asked again, would have been told of a follow-up that is not new (a counter of chased buyers).
+    (hook_dir / "greeter.py").write_text(GREETER, encoding="utf-8")
+    h = await Harness(enabled(send_config, "greeter"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
+    try:
+        await h.agent_says()
+        await h.advance(IDLE)
+        [f] = h.followups()
+        again = dataclasses.replace(f, state="pending", text=LIBRARY_TEXT)
+        made = await h.writer.submit(lambda conn: h.service.adjuster.adjusted(conn, again))
+        assert made == again  # what the store holds stands: insert_followup returns it
+        assert sys.modules["hooks.greeter"].CALLS == [f.id]
+    finally:
+        await h.stop()

@@ -39,14 +39,14 @@ def test_punctuation_and_spaces_end_clauses(splitter: ClauseSplitter) -> None:
 
 
 def test_numbers_and_latin_words_are_not_cut(splitter: ClauseSplitter) -> None:
-    assert kinds(splitter, "两件7.5折吗") == [("两件7.5折吗", TEXT)]
+    assert kinds(splitter, "买三件8.5折吗") == [("买三件8.5折吗", TEXT)]
     assert kinds(splitter, "iphone 12 pro有货吗") == [("iphone 12 pro有货吗", TEXT)]
 
 
 def test_a_greeting_glued_to_the_question_is_split_off(splitter: ClauseSplitter) -> None:
-    message = splitter.split("你好我的快递今天能到吗")
-    assert [(c.text, c.kind) for c in message.clauses] == [("你好", SOCIAL), ("我的快递今天能到吗", TEXT)]
-    assert message.focus == "我的快递今天能到吗"
+    message = splitter.split("你好我的包裹明天能到吗")
+    assert [(c.text, c.kind) for c in message.clauses] == [("你好", SOCIAL), ("我的包裹明天能到吗", TEXT)]
+    assert message.focus == "我的包裹明天能到吗"
 
 
 def test_openers_of_several_words_and_closers_are_split_off(splitter: ClauseSplitter) -> None:

@@ -124,7 +124,7 @@ def test_parse_keeps_a_weight_without_unit_for_the_rule(text: str, height: float
         "3岁",
         "订单号 123456789",
         "满200减20",
-        "同样42的鞋 这双穿着顶脚",  # a shoe's size, read as 42 kg
+        "一样是41的鞋 这双有点挤脚",  # a shoe's size, read as 42 kg
         "平时穿40 这款穿几码",  # the size worn, read as 40 kg
     ],
 )

@@ -127,8 +127,11 @@ async def _waiting_on(admin: psycopg.AsyncConnection[Any], table: str) -> int:
         # measured on a simulated day, events' p99 rose from 51 to 580 ms and a panel page waited 6.9 s. Each page
         # waits on a table only the daily log reads (DAYLOGS_AT_ONCE at once).
         ("/logs/daily", "archived_days"),
+        # The day's inspection read the whole day the same way: eight supervisors opening it on a simulated day held a
+        # panel page for seconds and the events' reads fell silent. It reads the daily log's tables (DAYS_AT_ONCE at once).
+        ("/qa/day", "archived_days"),
     ],
-    ids=["reports", "daily_logs"],
+    ids=["reports", "daily_logs", "qa_days"],
 )
 async def test_pg_supervisors_pages_held_up_leave_the_panel_and_the_events_their_threads_and_connections(
     pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture, route: str, table: str
@@ -199,9 +202,21 @@ async def test_pg_a_report_past_its_time_limit_says_so_on_the_page_and_the_comma
     pg.close_pools(location)
 
 
-async def test_pg_a_daily_log_past_its_time_limit_says_so_in_chinese(pg_cluster: Cluster, aiohttp_client: Any) -> None:
-    # A daily log's statements ran for up to the pool's 10 minutes, and a cancelled one said only that the database
-    # "cannot be read now (timed out)". Here the page waits for a lock another session holds, past its second.
+@pytest.mark.parametrize(
+    ("route", "said"),
+    [
+        # A daily log's statements ran for up to the pool's 10 minutes, and a cancelled one said only that the database
+        # "cannot be read now (timed out)".
+        ("/logs/daily", "读取客服日志耗时超过 [store] report_timeout_s 允许的 1 秒"),
+        # The day's inspection's statements too (a lock waited for, then "cannot be read now (busy)").
+        ("/qa/day", "读取质检日报耗时超过 [store] report_timeout_s 允许的 1 秒"),
+    ],
+    ids=["daily_log", "qa_day"],
+)
+async def test_pg_a_day_read_past_its_time_limit_says_so_in_chinese(
+    pg_cluster: Cluster, aiohttp_client: Any, route: str, said: str
+) -> None:
+    # Here the page waits for a lock another session holds, past its second.
     location = pg_cluster.database()
     config = replace_config(pg_config(location), "store", report_timeout_s=1.0, busy_timeout_s=30.0)
     client = await aiohttp_client(make_app(config))
@@ -209,10 +224,10 @@ async def test_pg_a_daily_log_past_its_time_limit_says_so_in_chinese(pg_cluster:
     lock = await psycopg.AsyncConnection.connect(location.url, password=location.password)
     async with lock:
         await lock.execute("LOCK TABLE archived_days")
-        page = await client.get("/logs/daily", params={"date": "2026-11-20"})
+        page = await client.get(route, params={"date": "2026-11-20"})
         await lock.rollback()
     assert page.status == 503, await page.text()
-    assert "读取客服日志耗时超过 [store] report_timeout_s 允许的 1 秒" in await page.text()
+    assert said in await page.text()
     pg.close_pools(location)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import secrets
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from assistant import pg, store
+from assistant import store
 from assistant.config import Config
 from assistant.daylog.archive import ArchiveError
 from assistant.daylog.formats import Wording, wording_of
@@ -36,7 +34,6 @@ from assistant.daylog.source import open_day
 from assistant.daylog.workbook import write_xlsx
 from assistant.events import ORDER_TYPES, clean_name
 from assistant.i18n import N_, event_kinds, followup_states, label, translator
-from assistant.kpi import report
 from assistant.privacy import search_fold
 from assistant.templating import FAVICON, render_page
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, QA, QA_INSPECTOR, WORKBOOKS
@@ -44,7 +41,7 @@ from assistant.web.auth import require
 from assistant.web.daynav import DayNav, QueryError, default_day, latest_day, query_day, shops_in_log
 from assistant.web.downloads import FormatError, ascii_name, wanted_format, workbook_response
 from assistant.web.errors import json_error
-from assistant.web.stopping import ReadsAbandoned
+from assistant.web.longreads import LongReads, TimedOut
 
 if TYPE_CHECKING:
     from assistant.suggest.phrases import Library
@@ -55,10 +52,10 @@ T = TypeVar("T")
 # connections (pg.supervisors_reads): eight supervisors opening a big day's log took every thread of the loop's
 # default executor and every connection of the readers' pool, and events and the panel pages waited for them.
 DAYLOGS_AT_ONCE = 2
-_daylog_threads = ReadsAbandoned(DAYLOGS_AT_ONCE, thread_name_prefix="daylog")
 TIMED_OUT = N_(
     "the daily log took longer than [store] report_timeout_s allows (%(s)s s): pick one shop or agent, or raise it"
 )
+_daylogs = LongReads("daylog", DAYLOGS_AT_ONCE, "daylog_timed_out", TIMED_OUT)
 PAGE_SIZE = 100  # conversations per page
 MAX_PAGE_SIZE = 1000
 # A filtered page counts the matches past it (共 N 条) by reading on, for this many conversations at most: a
@@ -180,22 +177,24 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         wording = wording_of(library, config.ui.language)
         try:
             async with request.app[WORKBOOKS]:
-                data, day = await _read(
+                data, day = await _daylogs.read(
                     config, partial(build_workbook, config, request.app[DB_PATH], day, shop, filters, masked, wording)
                 )
         except ArchiveError as exc:
             return json_error(409, "archive_unreadable", "date", str(exc))
         except TimedOut:
-            return _timed_out(config)
+            return _daylogs.timed_out(config)
         local = translator(config.ui.language).gettext("Daily log")
         named = f"{shop}-{day}" if shop else str(day)
         return workbook_response(data, f"daily-log-{ascii_name(named)}.xlsx", f"{local}-{named}.xlsx")
     try:
-        page = await _read(config, partial(build_page, config, request.app[DB_PATH], day, shop, filters, masked))
+        page = await _daylogs.read(
+            config, partial(build_page, config, request.app[DB_PATH], day, shop, filters, masked)
+        )
     except ArchiveError as exc:
         return json_error(409, "archive_unreadable", "date", str(exc))
     except TimedOut:
-        return _timed_out(config)
+        return _daylogs.timed_out(config)
     nonce = secrets.token_urlsafe(16)
     # The rules serving now (a reload replaces them; QA_INSPECTOR is the start's, released by the first reload).
     inspector = request.app[QA].inspector if QA in request.app else request.app.get(QA_INSPECTOR)
@@ -232,30 +231,6 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
         },
     )
-
-
-class TimedOut(Exception):
-    """A daily log's read was cancelled past `[store] report_timeout_s` (PostgreSQL)."""
-
-
-async def _read(config: Config, read: Callable[[], T]) -> T:
-    """`read()` in the daily log's own threads (DAYLOGS_AT_ONCE), on PostgreSQL on the reports' connections."""
-
-    def reading() -> T:
-        with pg.supervisors_reads(config.store.report_timeout_s):
-            try:
-                return read()
-            except sqlite3.OperationalError as exc:
-                if report.timed_out(exc):
-                    raise TimedOut from exc
-                raise
-
-    return await asyncio.get_running_loop().run_in_executor(_daylog_threads, reading)
-
-
-def _timed_out(config: Config) -> web.Response:
-    shown = translator(config.ui.language).gettext(TIMED_OUT, s=f"{config.store.report_timeout_s:g}")
-    return json_error(503, "daylog_timed_out", None, shown)
 
 
 def build_page(

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import date
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from assistant.daylog.archive import ArchiveError
 from assistant.daylog.query import DayQuery
 from assistant.daylog.source import open_day
 from assistant.events import clean_name
+from assistant.i18n import N_
 from assistant.kpi.report import log_link
 from assistant.live import HEARTBEAT_S, sse_frame
 from assistant.privacy import mask
@@ -31,10 +33,18 @@ from assistant.web.appkeys import CONFIG, DB_PATH, QA
 from assistant.web.auth import require
 from assistant.web.daynav import DayNav, QueryError, latest_day, query_day, report_day
 from assistant.web.errors import JsonError, json_dumps, json_error
+from assistant.web.longreads import LongReads, TimedOut
 from assistant.web.query import query_text
 from assistant.web.stream import RETRY_MS
 from assistant.web.uitext import qa_messages
 
+# The day's inspection reads the whole day as the daily log does: in threads of its own, two at once, on the reports'
+# connections (web/longreads.py); before, eight supervisors opening it held the panel and the events' reads.
+DAYS_AT_ONCE = 2
+TIMED_OUT = N_(
+    "the day's inspection took longer than [store] report_timeout_s allows (%(s)s s): pick one shop, or raise it"
+)
+_days = LongReads("qa-day", DAYS_AT_ONCE, "qa_day_timed_out", TIMED_OUT)
 RECENT_MS = 24 * 3600 * 1000  # the page starts from the last day's flags and alerts
 RECENT_LIMIT = 200
 PAGE_HEADERS = {
@@ -185,11 +195,14 @@ async def get_day(request: web.Request) -> web.Response:
         return json_error(400, "invalid_query", exc.field, exc.shown(config.ui.language))
     shop = clean_name(query.get("shop") or "") or None
     try:
-        review, day, latest = await asyncio.to_thread(
-            day_review, config, request.app[DB_PATH], asked, shop, service.inspector, service.clock.now_ms()
+        review, day, latest = await _days.read(
+            config,
+            partial(day_review, config, request.app[DB_PATH], asked, shop, service.inspector, service.clock.now_ms()),
         )
     except ArchiveError as exc:
         return json_error(409, "archive_unreadable", "date", str(exc))
+    except TimedOut:
+        return _days.timed_out(config)
     # The day links and the links to the daily log carry no token: the page cookie does (web/auth.py).
     nav = DayNav(day, latest, "/qa/day", (("shop", shop),) if shop else ())
     links = {(f.shop, f.conversation): log_link(f.shop, day.isoformat(), f.conversation) for f in review.findings}

@@ -26,7 +26,9 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.i18n import _
+from assistant.pg import supervisors
 from assistant.pg.sql import translate
+from assistant.pg.supervisors import supervisors_reads as supervisors_reads
 from assistant.tasks import FaultLog, Faults, on_event_loop
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -486,7 +488,7 @@ def connect(
     """A pooled connection (readers open one per request); `close()` returns it to the pool. `report_timeout_s`: a
     report's, from the reports' own pool (REPORT_POOL_SIZE), its statements cancelled past that many seconds."""
     if report_timeout_s is None:  # a supervisor's page in this thread (`supervisors_reads`)
-        report_timeout_s = getattr(_supervisors, "timeout_s", None)
+        report_timeout_s = supervisors.timeout_s()
     key = (location, readonly or report_timeout_s is not None, busy_timeout_s, report_timeout_s)  # one reports' pool
     with _pools_lock:
         pool = _pools.get(key)
@@ -500,21 +502,8 @@ def connect(
             Faults.install("psycopg.pool", _pool_faults, "pool")  # else a warning per retry through an outage
     # A report's thread waits for one of the reports' connections as long as a statement of theirs may run.
     wait_s = max(busy_timeout_s if report_timeout_s is None else report_timeout_s, 5.0)
-    return Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
-
-
-_supervisors = threading.local()
-
-
-@contextmanager
-def supervisors_reads(timeout_s: float) -> Iterator[None]:
-    """Within it, this thread's pooled connections come from the reports' pool, statements cancelled past `timeout_s`:
-    the daily log's pages, eight of which held up took the connections an event's reads and the panels wait for."""
-    _supervisors.timeout_s = timeout_s
-    try:
-        yield
-    finally:
-        _supervisors.timeout_s = None
+    conn = Connection(_take(pool, wait_s, location), pool, wait_s=wait_s, readonly=readonly)
+    return conn if report_timeout_s is None else supervisors.held(conn, pool)  # cancelled at the stop
 
 
 # The event loop waits for a pooled connection this long at most: every request of the instance waits with it

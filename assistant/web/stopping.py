@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from assistant.web.appkeys import READS
+from assistant import pg
+from assistant.pg import supervisors
+from assistant.web.appkeys import DB_PATH, READS
 from assistant.web.errors import unavailable
+
+log = logging.getLogger(__name__)
 
 _READS = frozenset({"GET", "HEAD"})
 # Not abandoned: the live streams, which the stop ends itself (app._close_streams), and the liveness check.
@@ -44,8 +49,13 @@ class Reads:
 
 
 async def abandon_reads(app: web.Application) -> None:
-    """On shutdown, before aiohttp waits for the requests in flight."""
+    """On shutdown, before aiohttp waits for the requests in flight. On PostgreSQL the statements of the supervisors'
+    long reads (a report, a day's log or inspection) are cancelled on the server: one held up (a lock, a year's report)
+    ran on there after the process had gone, its session and locks held (pg/supervisors.py)."""
     app[READS].abandon()
+    path = app.get(DB_PATH)
+    if isinstance(path, pg.Location) and (cancelled := supervisors.stop(path)):
+        log.info("stopping: %d long read(s) of supervisors cancelled on the server", cancelled)
 
 
 def _stopping() -> web.Response:

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import closing
 from functools import partial
 from typing import TypeVar
 
@@ -21,7 +20,7 @@ from aiohttp import web
 
 from assistant import pg, store, upgrade
 from assistant.bus import Bus, Update
-from assistant.cluster import instances
+from assistant.cluster.budget import Budget
 from assistant.cluster.relay import Relay
 from assistant.cluster.reloads import FleetReloads
 from assistant.config import Config, ConfigError
@@ -42,6 +41,7 @@ from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.tasks import fault_reason
 from assistant.upgrade import SchemaError
 from assistant.web.appkeys import (
+    BUDGET,
     BUS,
     CHATWOOT,
     CONFIG,
@@ -463,8 +463,12 @@ async def _fleet_ctx(app: web.Application) -> AsyncIterator[None]:
     await _through_outage(app, fleet.start)
     app[FLEET] = fleet
     app[STARTUP].enter("taking a connection for reads, and counting the instances' connections")
-    await _waiting_for_postgresql(app, partial(asyncio.to_thread, _connections, location), _no_connection, NO_READS)
+    budget = Budget(location, upgrade.CONNECTIONS_PER_INSTANCE)
+    await _waiting_for_postgresql(app, partial(asyncio.to_thread, budget.check), _no_connection, NO_READS)
+    app[BUDGET] = budget
+    budget.start()  # counted again as instances come and go (cluster/budget.py)
     yield
+    await budget.stop()
     await fleet.stop()
 
 
@@ -473,16 +477,6 @@ NO_READS = "no connection for reads"
 
 def _no_connection(exc: Exception) -> bool:
     return fault_reason(exc) in ("no free connection", "cannot connect", "not answering")
-
-
-def _connections(location: pg.Location) -> None:
-    """The start's last step on PostgreSQL: a connection of the readers' pool (without one, every event's reads and
-    every page fail: the start waits for it, and says so at once), and the instances' budget of connections against
-    what the server gives (a warning at start, not 503s under load)."""
-    with closing(store.connect(location, readonly=True)) as conn:
-        problem = instances.budget_problem(conn, upgrade.CONNECTIONS_PER_INSTANCE)
-    if problem is not None:
-        log.warning("%s", problem)
 
 
 def _inspector(config: Config) -> Inspector:

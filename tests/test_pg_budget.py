@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from assistant import pg, upgrade
-from tests.helpers import body_of, make_app, make_event
+from assistant.cluster import budget
+from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
+from tests.service import Service, service_config
 from tests.test_pg_limits import role_config
 
 MAX_CONNECTIONS = 40  # as a small managed server gives; 37 for a role that is no superuser (3 reserved)
@@ -85,3 +88,46 @@ async def test_pg_a_page_refused_a_connection_by_a_full_server_says_none_is_free
             conn.close()
     assert (await client.post("/v1/events", data=body_of(make_event(conversation="d")))).status == 200
     pg.close_pools(location)
+
+
+async def test_pg_an_instance_hears_of_instances_joining_past_the_budget_and_of_their_leaving(
+    pg_cluster: Cluster, aiohttp_client: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Only the instance started last counted the others: the first one, joined later by two more that push the role's
+    # connections past its CONNECTION LIMIT, never said it, nor showed it in /readyz.
+    monkeypatch.setattr(budget, "CHECK_EVERY_S", 0.2)
+    location = pg_cluster.role_database(role_limit=40)
+    caplog.set_level(logging.WARNING)
+    client = await aiohttp_client(make_app(role_config(location)))
+    assert "CONNECTION LIMIT" not in caplog.text  # alone, 17 of 40
+    assert "connection_budget" not in await (await client.get("/readyz")).json()
+    config = service_config(tmp_path, "")
+    joined = [Service(config, location, log_dir=tmp_path) for _ in range(2)]
+    try:
+        for service in joined:
+            await service.start(timeout=120)
+        per = upgrade.CONNECTIONS_PER_INSTANCE
+        said = (
+            f"3 instances of the role {location.url.split('//')[1].split('@')[0]} (this one counted) may open up to"
+            f" {3 * per} connections ({per} each, docs/scaling.md), and its CONNECTION LIMIT is 40"
+        )
+
+        async def shown() -> Any:
+            resp = await client.get("/readyz")
+            return resp.status == 200 and (await resp.json()).get("connection_budget", "").startswith(said)
+
+        await eventually(shown, timeout=30)  # ready all the same: it serves
+        assert caplog.text.count(said) == 1  # once for the change, not at every look
+        joined.pop().terminate()
+
+        async def fits() -> bool:
+            resp = await client.get("/readyz")
+            return resp.status == 200 and "connection_budget" not in await resp.json()
+
+        await eventually(fits, timeout=30)
+        assert "the instances' connections fit on the PostgreSQL server again (2 instances)" in caplog.text
+        assert caplog.text.count(said) == 1
+    finally:
+        for service in joined:
+            service.stop()
+        pg.close_pools(location)

@@ -14,6 +14,7 @@ from assistant.live import LiveFeed, Publisher
 from assistant.web.filelimit import FileLimit
 
 if TYPE_CHECKING:
+    from assistant.cluster.budget import Budget
     from assistant.cluster.relay import Relay
     from assistant.cluster.reloads import FleetReloads
     from assistant.followups.service import FollowupService
@@ -42,6 +43,7 @@ QA_INSPECTOR: web.AppKey[Inspector] = web.AppKey("qa_inspector")
 CHATWOOT: web.AppKey[ChatwootMemory] = web.AppKey("chatwoot_memory")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")  # only when instances share a PostgreSQL database
 FLEET: web.AppKey[FleetReloads] = web.AppKey("fleet_reloads")  # the same: reloads of every instance
+BUDGET: web.AppKey[Budget] = web.AppKey("connection_budget")  # the same: the instances' connections counted
 LOADED = web.AppKey("library_loaded", float)  # when the start read the phrase files (time.monotonic)
 # One workbook built at a time: each holds a core and its file in memory for up to a minute on a large day (four
 # at once took 240 s each and kept 400 MB); the others wait their turn.

@@ -12,7 +12,7 @@ from assistant.events import NAME_FIELDS, EventError, parse_batch, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
 from assistant.web import readiness
-from assistant.web.appkeys import CONFIG, ENGINE, FILES, FLEET, FOLLOWUPS, INGESTOR, WRITER
+from assistant.web.appkeys import BUDGET, CONFIG, ENGINE, FILES, FLEET, FOLLOWUPS, INGESTOR, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.errors import json_error, unavailable
 
@@ -100,4 +100,7 @@ async def readyz(request: web.Request) -> web.Response:
     fleet = request.app.get(FLEET)
     if fleet is not None:  # a reload of every instance misses this one while it does not listen (it catches up)
         body["fleet_reloads"] = {"listening": fleet.listening.is_set(), "applied": fleet.applied}
+    budget = request.app.get(BUDGET)
+    if budget is not None and budget.problem is not None:  # said, not judged: the instance serves (cluster/budget.py)
+        body["connection_budget"] = budget.problem
     return web.json_response(body)

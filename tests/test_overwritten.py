@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -14,8 +16,9 @@ import pytest
 
 from assistant import logfile, store, upgrade
 from assistant.events import parse_event
+from assistant.logfile import walowner
 from tests.helpers import ROOT, body_of, make_event
-from tests.service import Service
+from tests.service import Service, free_port
 
 
 async def post(url: str, event_id: str) -> int:
@@ -99,4 +102,109 @@ def test_watch_tells_a_file_copied_over_from_one_touched_or_written_by_a_checkpo
     assert not watch.overwritten()  # the -wal set aside would have taken its commits out of the log
     shutil.copyfile(backup, db)
     assert watch.overwritten()
+    conn.close()
+
+
+def serve(db: Path) -> subprocess.CompletedProcess[str]:
+    """A start that is expected to stop by itself (refused): its exit code and what it said."""
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "serve", "--config", str(ROOT / "config.toml"), "--db", str(db),
+         "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_a_backup_copied_over_the_live_file_just_before_a_kill_is_refused_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    db, wal = tmp_path / "assistant.db", tmp_path / "assistant.db-wal"
+    service = Service(ROOT / "config.toml", db, log_dir=tmp_path)
+    await service.start()
+    try:
+        for n in range(30):
+            assert await post(service.url, f"a{n}") == 200
+        backup = tmp_path / "backup.db"
+        logfile.backup(db, backup)
+        for n in range(300):  # past a checkpoint, and commits in the -wal after it
+            assert await post(service.url, f"b{n}") == 200
+        shutil.copyfile(backup, db)  # no commit after it: the writer never sees it
+        service.kill()
+    finally:
+        service.stop()
+    with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 30
+    files = {p.name: p.read_bytes() for p in tmp_path.glob("assistant.db*")}
+    # Before, this start applied the -wal of the file before to the backup: 330 events, a mix of the two logs.
+    refused = serve(db)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{db} 自服务上次写入后被改动过" in refused.stderr and f"把 {wal} 和 {db}-shm 移开" in refused.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("assistant.db*")} == files  # nothing opened or changed
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for name in ("assistant.db-wal", "assistant.db-shm"):  # as the message says
+        os.replace(tmp_path / name, aside / name)
+    again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
+    await again.start()
+    try:
+        assert await post(again.url, "d0") == 200
+        assert again.terminate() == 0
+    finally:
+        again.stop()
+    assert ids(db) == {f"a{n}" for n in range(30)} | {"d0"}
+
+
+async def test_a_kill_after_another_process_checkpointed_the_live_log_starts_again_with_every_event(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "assistant.db"
+    service = Service(ROOT / "config.toml", db, log_dir=tmp_path)
+    await service.start()
+    # A command's connection: its commit and checkpoint change the file legitimately, after the service's last look.
+    shell = store.connect(db)
+    try:
+        for n in range(30):
+            assert await post(service.url, f"a{n}") == 200
+        batch = [parse_event(make_event(id=f"s{i}", text="详" * 300), max_text_chars=5000) for i in range(300)]
+        with store.transaction(shell):
+            store.insert_events(shell, [(event, None) for event in batch[:299]])
+        shell.execute("PRAGMA wal_checkpoint")
+        with store.transaction(shell):  # and the -wal holds a commit after it
+            store.insert_events(shell, [(batch[299], None)])
+        service.kill()  # before the service's next commit: its record is older than the file
+        again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
+        await again.start()  # not taken for a file copied over
+        try:
+            assert await post(again.url, "d0") == 200
+            assert again.terminate() == 0
+        finally:
+            again.stop()
+    finally:
+        service.stop()
+        shell.close()
+    assert ids(db) == {f"a{n}" for n in range(30)} | {f"s{i}" for i in range(300)} | {"d0"}
+
+
+@pytest.mark.parametrize("change", ["touched", "copied"])
+def test_foreign_wal_tells_a_file_copied_over_from_one_touched_after_the_last_record(
+    tmp_path: Path, change: str
+) -> None:
+    db = tmp_path / "assistant.db"
+    conn = store.connect(db)
+    upgrade.migrate(conn)
+    batch = [parse_event(make_event(id=f"a{i}", text="详" * 300), max_text_chars=5000) for i in range(50)]
+    with store.transaction(conn):
+        store.insert_events(conn, [(event, None) for event in batch])
+    backup = tmp_path / "backup.db"
+    logfile.backup(db, backup)
+    conn.execute("PRAGMA wal_checkpoint")
+    with store.transaction(conn):  # frames in the -wal after the checkpoint
+        store.insert_events(conn, [(batch[0], None)])
+    logfile.Watch(db)  # as the writer: the file as seen now, written down
+    assert not walowner.foreign_wal(db)
+    if change == "touched":
+        info = db.stat()
+        os.utime(db, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+    else:
+        shutil.copyfile(backup, db)
+    assert walowner.foreign_wal(db) is (change == "copied")
     conn.close()

@@ -21,6 +21,7 @@ from assistant import pg, store
 from assistant.cli.common import common_options, load, os_problem
 from assistant.config import Config
 from assistant.i18n import N_, _, database_reason, os_reason
+from assistant.logfile import walowner
 from assistant.safetext import display_width
 
 if TYPE_CHECKING:
@@ -219,6 +220,14 @@ def _hold_alone(path: Path, *, new_log: bool = False) -> int:
     except OSError as exc:
         raise StorageError(_("%(path)s: cannot open the database (%(reason)s)", path=path, reason=os_reason(exc))) from None  # fmt: skip
     wal = Path(f"{path}-wal")
+    if walowner.foreign_wal(path):  # before anything opens the file: SQLite would apply that -wal to it
+        raise StorageError(
+            _(
+                "%(path)s changed since the service last wrote to it (a backup copied over it, or moved in its place?), and %(wal)s beside it holds the commits of the file before: opening it now would apply them to this file and mix the two logs. Nothing was opened or changed. To serve the file now at %(path)s, move %(wal)s and %(path)s-shm aside (keep them: the other file's last events are in that -wal) and start again; otherwise put back the file that -wal belongs to",
+                path=path,
+                wal=wal,
+            )  # fmt: skip
+        )
     size = wal.stat().st_size if wal.exists() else 0
     if size > WAL_LIMIT_BYTES:
         log.warning("%s is %.1f GB: it was not folded back into the database before (a stop that was no clean stop,"

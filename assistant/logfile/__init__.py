@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assistant import store
 from assistant.i18n import _
+from assistant.logfile import walowner
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +210,10 @@ class Watch:
         # connection's new -shm gets a new Watch (Writer._check_file).
         self._fd = store._descriptor(path)
         self._index = store._descriptor(Path(f"{path}-shm"))
+        self._marks = self._checkpoints()  # read before the file: see walowner.record
         self._seen = self._file()
-        self._marks = self._checkpoints()
         self._head = os.pread(self._fd, 100, 0)  # the file's header as the last change left it
+        self._record()
 
     def _file(self) -> tuple[int, int]:
         info = os.fstat(self._fd)
@@ -221,13 +223,21 @@ class Watch:
         index = os.pread(self._index, 100, 0)
         return index[_SALTS] + index[_BACKFILLED]
 
+    def _record(self, info: os.stat_result | None = None) -> None:
+        """The file as seen now written down beside it, for the next start to check its -wal against (walowner)."""
+        walowner.record(self.path, os.fstat(self._fd) if info is None else info, self._head, self._marks)
+
     def note(self) -> None:
         """After a commit of the writer (its checkpoint may have written the file)."""
+        index = os.pread(self._index, 100, 0)  # the marks before the file: see walowner.record
+        marks = index[_SALTS] + index[_BACKFILLED]
         info = os.fstat(self._fd)
-        if info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]:
+        changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
+        if changed:
             self._seen, self._head = (info.st_size, info.st_mtime_ns), os.pread(self._fd, 100, 0)
-        index = os.pread(self._index, 100, 0)
-        self._marks = index[_SALTS] + index[_BACKFILLED]
+        if changed or marks != self._marks:  # a checkpoint or a restart of the WAL: a few times per 1,000 pages
+            self._marks = marks
+            self._record(info)
 
     def overwritten(self, look: bool = True, info: os.stat_result | None = None) -> bool:
         """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
@@ -244,6 +254,7 @@ class Watch:
         # `touch`: the same size and header): setting the -wal aside then would take the commits it holds away.
         if marks != self._marks or (now[0] == self._seen[0] and head == self._head):
             self._seen, self._marks, self._head = now, marks, head
+            self._record()
             return False
         return True
 

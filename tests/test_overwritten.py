@@ -17,7 +17,7 @@ import pytest
 from assistant import logfile, store, upgrade
 from assistant.events import parse_event
 from assistant.logfile import walowner
-from tests.helpers import ROOT, body_of, make_event
+from tests.helpers import ROOT, body_of, eventually, make_event
 from tests.service import Service, free_port
 
 
@@ -207,4 +207,33 @@ def test_foreign_wal_tells_a_file_copied_over_from_one_touched_after_the_last_re
     else:
         shutil.copyfile(backup, db)
     assert walowner.foreign_wal(db) is (change == "copied")
+    conn.close()
+
+
+async def test_foreign_wal_does_not_take_a_checkpoint_killed_half_way_for_a_file_copied_over(tmp_path: Path) -> None:
+    db = tmp_path / "assistant.db"
+    conn = store.connect(db)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # the -wal keeps every commit until the checkpoint below
+    upgrade.migrate(conn)
+    batch = [parse_event(make_event(id=f"a{i}", text="详" * 1000), max_text_chars=5000) for i in range(20000)]
+    with store.transaction(conn):
+        store.insert_events(conn, [(event, None) for event in batch])
+    logfile.Watch(db)  # the writer's last look, then its kill; another process checkpoints and is killed too
+    size = db.stat().st_size
+    checkpoint = subprocess.Popen(
+        [sys.executable, "-c", f"import sqlite3; sqlite3.connect({str(db)!r}).execute('PRAGMA wal_checkpoint')"]
+    )
+    try:
+        await eventually(lambda: db.stat().st_size != size or checkpoint.poll() is not None, timeout=60, interval=0.001)
+        checkpoint.kill()
+        checkpoint.wait(10)
+    finally:
+        checkpoint.kill()
+        checkpoint.wait(10)
+    shm = Path(f"{db}-shm").read_bytes()[: walowner.SHM_BYTES]
+    seen = walowner.recorded(db)
+    assert seen is not None and walowner.marks(shm)[:12] == seen.checkpoints[:12]
+    assert db.stat().st_size != size  # half-way: pages written, not yet marked copied
+    # The checkpoint marks its attempt before its first page: before, the next start was refused (a false alarm).
+    assert not walowner.foreign_wal(db)
     conn.close()

@@ -184,10 +184,6 @@ class WalGrowth:
             self.said = now
 
 
-# Where the -shm file (SQLite's WAL index) says what checkpoints did: the WAL's salts (new at each restart of the
-# WAL, offset 32 of the index header) and nBackfill (the frames copied into the database file, offset 96).
-_SALTS = slice(32, 40)
-_BACKFILLED = slice(96, 100)
 # Connections left open for good: closing the last connection of a file checkpoints its -wal into it, and into a
 # file overwritten in place that damages the file put there.
 _KEPT_OPEN: list[sqlite3.Connection] = []
@@ -220,8 +216,7 @@ class Watch:
         return info.st_size, info.st_mtime_ns
 
     def _checkpoints(self) -> bytes:
-        index = os.pread(self._index, 100, 0)
-        return index[_SALTS] + index[_BACKFILLED]
+        return walowner.marks(os.pread(self._index, walowner.SHM_BYTES, 0))
 
     def _record(self, info: os.stat_result | None = None) -> None:
         """The file as seen now written down beside it, for the next start to check its -wal against (walowner)."""
@@ -229,8 +224,7 @@ class Watch:
 
     def note(self) -> None:
         """After a commit of the writer (its checkpoint may have written the file)."""
-        index = os.pread(self._index, 100, 0)  # the marks before the file: see walowner.record
-        marks = index[_SALTS] + index[_BACKFILLED]
+        marks = walowner.marks(os.pread(self._index, walowner.SHM_BYTES, 0))  # before the file: walowner.record
         info = os.fstat(self._fd)
         changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
         if changed:

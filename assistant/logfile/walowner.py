@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIX = "-walowner"
-_MAGIC = b"walown1\n"
-_LAYOUT = struct.Struct(">8s16sqq12s100s")  # magic, boot id, size, mtime_ns, checkpoint marks, header
+_MAGIC = b"walown2\n"
+_LAYOUT = struct.Struct(">8s16sqq16s100s")  # magic, boot id, size, mtime_ns, checkpoint marks, header
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
-# The -shm's checkpoint marks (logfile.Watch): the WAL's salts and the frames copied back into the file.
+# Where the -shm file (SQLite's WAL index) says what checkpoints did: the WAL's salts (new at each restart of the WAL,
+# offset 32 of the index header), nBackfill (the frames copied into the database file, offset 96, set once they are)
+# and nBackfillAttempted (offset 128, set before the first page is copied: a checkpoint killed half-way wrote the file
+# and left nBackfill as it was).
 _SALTS = slice(32, 40)
 _BACKFILLED = slice(96, 100)
+_ATTEMPTED = slice(128, 132)
+SHM_BYTES = 132
 
 
 def _boot() -> bytes:
@@ -34,8 +39,8 @@ BOOT = _boot()
 
 
 def marks(shm: bytes) -> bytes:
-    """The checkpoint marks in the -shm's first 100 bytes: they change with every checkpoint and WAL restart."""
-    return shm[_SALTS] + shm[_BACKFILLED]
+    """The checkpoint marks in the -shm's first bytes: they change with every checkpoint begun and WAL restart."""
+    return shm[_SALTS] + shm[_BACKFILLED] + shm[_ATTEMPTED]
 
 
 def record(path: Path, info: os.stat_result, head: bytes, checkpoints: bytes) -> None:
@@ -99,14 +104,14 @@ def foreign_wal(path: Path) -> bool:
     seen = recorded(path)
     if seen is None:
         return False
-    before = _read(f"{path}-shm", 100)
+    before = _read(f"{path}-shm", SHM_BYTES)
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return False
     head = _read(str(path), 100)
-    after = _read(f"{path}-shm", 100)  # another process's checkpoint between the reads: its mark shows by now
-    if len(before) < 100 or marks(before) != seen.checkpoints or marks(after) != seen.checkpoints:
+    after = _read(f"{path}-shm", SHM_BYTES)  # another process's checkpoint between the reads: its mark shows by now
+    if len(before) < SHM_BYTES or marks(before) != seen.checkpoints or marks(after) != seen.checkpoints:
         return False
     if (info.st_size, info.st_mtime_ns) == (seen.size, seen.mtime_ns):
         return False

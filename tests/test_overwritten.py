@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -127,7 +128,9 @@ async def test_a_backup_copied_over_the_live_file_just_before_a_kill_is_refused_
         logfile.backup(db, backup)
         for n in range(300):  # past a checkpoint, and commits in the -wal after it
             assert await post(service.url, f"b{n}") == 200
-        shutil.copyfile(backup, db)  # no commit after it: the writer never sees it
+        assert service.proc is not None
+        service.proc.send_signal(signal.SIGSTOP)  # no commit after the copy (a timer's write-behind would find it)
+        shutil.copyfile(backup, db)
         service.kill()
     finally:
         service.stop()

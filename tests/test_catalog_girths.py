@@ -115,3 +115,36 @@ def test_weight_against_a_garment_waist_advises_the_larger() -> None:
         "28码",
         "29码",
     )
+
+
+# Trousers charted by height and waist, as shops chart them.
+TROUSERS = item(
+    "男士休闲直筒长裤",
+    [
+        ("S", "160-165", "", (("腰围(cm)", "66-70"),)),
+        ("M", "165-170", "", (("腰围(cm)", "70-74"),)),
+        ("L", "170-175", "", (("腰围(cm)", "74-78"),)),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("两尺二", [(SIZE, "腰围73.3cm", "M码")]),
+        ("2尺2 穿几码", [(SIZE, "腰围73.3cm", "M码")]),
+        ("二尺一", [(SIZE, "腰围70cm", "M码")]),  # a boundary two sizes share: the larger
+        ("2.3尺", [(SIZE, "腰围76.7cm", "L码")]),
+        ("一米七 两尺三 穿多大", [(SIZE, "170cm/腰围76.7cm", "L码")]),
+        ("裤长三尺一 穿几码", []),  # a length, not a waist
+        ("5尺5 穿几码", [(SIZE, "165cm", "M码")]),  # 4 to 6 尺 is a height in feet
+    ],
+)
+def test_a_chi_number_alone_is_the_waist_of_trousers(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert sizes(answers(TROUSERS, text)) == expected
+
+
+def test_a_chi_number_alone_is_no_girth_of_a_top() -> None:
+    assert girths.parse("两尺二", bottom=False) == []
+    assert girths.parse("两尺二", bottom=True) == [girths.Girth("腰围", 73.3)]
+    assert sizes(answers(DRESS, "两尺二 穿几码")) == []

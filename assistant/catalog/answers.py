@@ -96,6 +96,7 @@ def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) 
     found: list[Answer] = []
     fitted = item.chart is not None and is_bra_item(item)
     sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)
+    sized = sized or girths.is_bottom(item.title) and bool(girths.parse(text, bottom=True))  # 两尺二 of trousers
     if item.chart is not None and (sized or (fitted and bra.parse(text) is not None)):
         if fitted:
             found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]
@@ -276,7 +277,8 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
     texts = [*earlier, text]
     persons = wearers.people(texts, spans_of(chart), default)
     # Girths are read for a conversation about one person: who a 胸围 belongs to is not followed between people.
-    given = [g for g in girths.combine(texts) if girths.has(chart, g.name)] if len(persons) == 1 else []
+    bottom = girths.is_bottom(item.title)
+    given = [g for g in girths.combine(texts, bottom=bottom) if girths.has(chart, g.name)] if len(persons) == 1 else []
     for person in persons:
         answer = _person_size(chart, person, given)
         if answer is not None:

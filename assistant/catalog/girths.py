@@ -36,6 +36,9 @@ _GIRTH = re.compile(
 _GIRTH_BEFORE = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:(尺)\s*(\d)?(?![\d.])\s*寸?\s*的?|(?:cm|厘米|公分)?\s*的)\s*(胸围|腰围|臀围|腰)"
 )
+# A 市尺 number with no word of a girth (两尺二, 2尺2, 2.1尺): on trousers and skirts buyers give their waist so, and
+# no other measure of a body is 1 to 3 尺 (a height in feet is 4 to 6: measures.py); 裤长三尺一 is a length.
+_BARE_CHI = re.compile(r"(?<![\d.长宽高肩袖])(?:([1-3])\s*尺(?!码)\s*(\d)?(?![\d.])\s*寸?|([1-3]\.\d)\s*尺(?!码))")
 _BODY_HEADER = ("参考", "适合", "建议", "适用", "推荐", "净", "身体", "人体")
 
 
@@ -51,8 +54,11 @@ class Girth:
         return f"{self.name}{_num(self.cm)}cm"
 
 
-def parse(text: str) -> list[Girth]:
-    """The girths one message gives, each once (the first of each), in cm; [] when none."""
+def parse(text: str, *, bottom: bool = False) -> list[Girth]:
+    """The girths one message gives, each once (the first of each), in cm; [] when none.
+
+    `bottom`: the goods are trousers or a skirt (`is_bottom`), where a 市尺 number alone (两尺二) is the waist.
+    """
     if not isinstance(text, str) or not text:
         return []
     work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
@@ -66,11 +72,17 @@ def parse(text: str) -> list[Girth]:
         work = work[: match.start()] + " " * (match.end() - match.start()) + work[match.end() :]
     for match in _GIRTH.finditer(work):
         name = _NAMES[match.group(1) or match.group(2)]
+        work = work[: match.start()] + " " * (match.end() - match.start()) + work[match.end() :]
         if match.group(6):
             continue
         cm = _cm(name, match.group(3), match.group(4), match.group(5))
         if cm is not None and name not in found:
             found[name] = cm
+    bare = _BARE_CHI.search(work) if bottom and WAIST not in found else None
+    if bare is not None:
+        cm = _cm(WAIST, bare.group(1) or bare.group(3), "尺", bare.group(2))
+        if cm is not None:
+            found[WAIST] = cm
     return [Girth(name, cm) for name, cm in found.items()]
 
 
@@ -88,11 +100,11 @@ def _cm(name: str, number: str, chi: str | None, cun: str | None) -> float | Non
     return round(cm, 1) if GIRTH_CM[0] <= cm <= GIRTH_CM[1] else None
 
 
-def combine(texts: Iterable[str]) -> list[Girth]:
-    """The buyer's girths from their messages, oldest first: the newest value of each wins."""
+def combine(texts: Iterable[str], *, bottom: bool = False) -> list[Girth]:
+    """The buyer's girths from their messages, oldest first: the newest value of each wins (`bottom` as `parse`)."""
     newest: dict[str, float] = {}
     for text in texts:
-        newest.update((g.name, g.cm) for g in parse(text))
+        newest.update((g.name, g.cm) for g in parse(text, bottom=bottom))
     return [Girth(name, cm) for name, cm in newest.items()]
 
 
@@ -132,6 +144,11 @@ def fits(chart: SizeChart, girth: Girth) -> SizeRow | None:
 # a suit's pieces carry a 号型 each, so a title naming one is not read.
 _BOTTOMS = re.compile(r"裤|(?<![连衣衬衫带毛卫恤])裙")
 _EITHER = ("套装", "两件套", "三件套")
+
+
+def is_bottom(title: str) -> bool:
+    """Whether goods of `title` are trousers or a skirt (no suit): sold by the waist."""
+    return hao_column(title) == WAIST
 
 
 def hao_column(title: str) -> str | None:

@@ -164,7 +164,7 @@ def test_parse_leaves_prices_and_whole_digits_out(text: str, found: Measurement)
         ("一米六八 百三", Measurement(height_cm=168, bare_weight=130)),
         ("一米七 一百二十几斤", Measurement(height_cm=170, weight_jin=120)),  # 几 was no 多: the weight was lost
         ("一米五五 八十几斤", Measurement(height_cm=155, weight_jin=80)),
-        ("一百二十几", Measurement(lone=120)),
+        ("一百二十几", Measurement(lone=120, rough=True)),  # said roughly: no weight too light for a height
         # a numeral read digit by digit stays too vague alone, and a generation is no weight (was 90 斤)
         ("九零后 一米六 穿多大", Measurement(height_cm=160)),
         ("我90后 160 穿多大", Measurement(height_cm=160)),
@@ -344,3 +344,22 @@ def test_combine_any_messages_give_a_body(texts: list[str], spans: Spans) -> Non
     body = combine(texts, spans)
     assert body.height_cm is None or 50 <= body.height_cm <= 230
     assert body.weight_jin is None or 10 <= body.weight_jin <= 600
+
+
+@pytest.mark.parametrize(
+    ("texts", "body"),
+    [
+        # 三十多 beside an adult's height is the buyer's age (三十多岁 without 岁): 30 kg at 160 cm is no body
+        (["一米六 三十多"], Body(160, None)),
+        (["三十多 一米六 穿啥码"], Body(160, None)),
+        (["一米七 四十几 穿什么码"], Body(170, None)),
+        (["一米六", "三十多"], Body(160, None)),
+        # where it makes a body in kilograms, it is the weight
+        (["一米六五 五十多"], Body(165, 100)),
+        (["一米五五 四十多"], Body(155, 80)),
+        (["一米六 一百多"], Body(160, 100)),
+        (["160 35"], Body(160, 70)),  # an exact number stays a weight: the answer shows what it read
+    ],
+)
+def test_a_rough_number_too_light_for_the_height_is_no_weight(texts: list[str], body: Body) -> None:
+    assert combine(texts) == body

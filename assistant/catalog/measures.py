@@ -20,6 +20,9 @@ BARE_HEIGHT = (130.0, 210.0)  # a number without a unit reads as a height in thi
 BARE_WEIGHT = (30.0, 300.0)  # ... and as a weight in this one
 KG_BELOW = 70.0  # with no height known, a weight without its unit under 70 is in kilograms, else in 斤
 TYPICAL_BMI = 21.0  # with a height known, the unit that gives the more typical body wins
+# A number "and some" with no unit (三十多, 四十几) is a weight only where, in kilograms, it makes a body of the
+# height given (一米六五 五十多); 一米六 三十多 would be a body-mass index under 12: buyers give their age so.
+ROUGH_MIN_BMI = 15.0
 NEAR_CHART = 0.1  # a bare number this share beyond the chart's 身高 still reads as a height (a 78 cm baby, 80-130)
 PARSE_CACHE = 50_000  # earlier messages are read again for every new message of the conversation
 LONG_PARSE_CACHE = 500  # heads longer than CACHED_TEXT_CHARS, fewer: each key keeps up to 500 characters
@@ -77,6 +80,7 @@ _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 # Numbers the buyer typed with no unit; a neighbour that makes them something else (a size, a price, a count,
 # a date, a body measure other than height and weight) is excluded below.
 _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z%.:])")
+_ROUGH = re.compile(r"\s*(?:多|几|来)")  # 三十多, 四十几: a number said roughly
 _NOT_AFTER = re.compile(  # 100多块, 五十多岁, 三十几件: "and some" before the unit too
     r"\s*(?:多|来|几|余)?\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋|后(?![天面边]))"
 )
@@ -98,6 +102,7 @@ class Measurement:
     weight_jin: float | None = None
     bare_weight: float | None = None  # a weight written without its unit: 斤 or kg, decided with the height
     lone: float | None = None  # the message is one bare number; what it measures depends on what came before
+    rough: bool = False  # that number is said roughly (三十多): no weight of a body `too_light` for the height
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,8 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
         if value < 3:
             return _measurement(height=_within(value * 100, HEIGHT_CM))
         known = spans.kind(value) is not None or _inside(value, BARE_HEIGHT) or _inside(value, BARE_WEIGHT)
-        return Measurement(lone=value) if known else None
+        rough = _ROUGH.match(work, bare[0].end()) is not None
+        return Measurement(lone=value, rough=rough) if known else None
     if bare and (only_numbers or marked or about_size):
         for match in bare:
             value = _number(match.group(1))
@@ -255,6 +261,7 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
                 weight is None
                 and bare_weight is None
                 and (kind == WEIGHT or kind is None and _inside(value, BARE_WEIGHT))
+                and not (_ROUGH.match(work, match.end()) and too_light(value, height))
             ):
                 bare_weight = value
     return _measurement(height=height, weight=weight, bare_weight=bare_weight)
@@ -281,6 +288,8 @@ def combine(texts: Iterable[str], spans: Spans = NO_SPANS, cued: Sequence[bool] 
                 height = m.lone
             elif kind == WEIGHT:
                 weight, weight_bare = m.lone, True
+            elif m.rough and too_light(m.lone, height):
+                continue  # 一米六, then 三十多: an age, not a weight
             elif height is not None and weight is None and _inside(m.lone, BARE_WEIGHT):
                 weight, weight_bare = m.lone, True
             elif weight is not None and height is None and _inside(m.lone, BARE_HEIGHT):
@@ -299,6 +308,11 @@ def combine(texts: Iterable[str], spans: Spans = NO_SPANS, cued: Sequence[bool] 
     if weight is not None and weight_bare:
         weight = resolve_weight(weight, height)
     return Body(height_cm=height, weight_jin=weight)
+
+
+def too_light(value: float, height_cm: float | None) -> bool:
+    """Whether a number without its unit is too light, even in kilograms, for the body of a height (30 at 160 cm)."""
+    return height_cm is not None and value / (height_cm / 100) ** 2 < ROUGH_MIN_BMI
 
 
 def resolve_weight(value: float, height_cm: float | None) -> float:

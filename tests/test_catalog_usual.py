@@ -109,3 +109,17 @@ def test_buyers_ways_of_asking_whether_to_size_up_get_how_the_item_runs(text: st
 
 def test_a_question_after_sizing_up_asks_no_fit() -> None:
     assert answers(coat("偏小一码"), "拍大了怎么办") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["按平时的码拍就行吗", "正常码买就可以吧", "按平常尺码拍没问题吧", "平时码数拍可以不", "拍大一码就行吗"]
+)
+def test_whether_the_usual_size_will_do_is_answered_by_how_the_item_runs(text: str) -> None:
+    # 按平时的码拍就行吗 got the library's phrase though the item says how it runs
+    (found,) = answers(coat("偏小一码"), text)
+    assert [(f.name, f.value) for f in found.facts] == [("尺码偏大偏小", "偏小一码")]
+
+
+def test_whether_the_usual_size_will_do_is_not_guessed_where_the_item_does_not_say() -> None:
+    assert said(coat(None), "按平时的码拍就行吗") == []
+    assert answers(coat("偏小一码"), "平时的码有货吗") == []  # asks stock, not fit

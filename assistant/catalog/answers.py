@@ -509,7 +509,7 @@ def _is_question(folded: str, asked: Sequence[Fact], words: Sequence[str]) -> bo
     or it is nothing but the attribute's name ("面料？")."""
     if any(mark in folded for mark in VALUE_MARKS) or A_NOT_A.search(folded):
         return True
-    asking = any(mark in folded for mark in YES_NO_MARKS) or ends_asking(folded)
+    asking = any(mark in folded for mark in YES_NO_MARKS) or ends_asking(folded) or folded.endswith("吧")
     if asking and any(about(folded, word) for word in words):
         return True
     bare = folded.strip(PUNCTUATION)

@@ -18,6 +18,10 @@ _ENDS_ASKING = ("不", "没", "没有")  # 可以机洗不, 有弹力没: a yes/
 _ABOUT_BEFORE = ("是", "有没有", "是不是", "含", "添加")  # 有没有弹力, 是不是纯棉, 含不含糖: right before it
 # After a yes/no claim (油皮, 冬天, 孕妇): asking whether the item suits it.
 _SUITS = ("能用", "可以用", "适合", "适用", "用吗", "能穿", "可以穿", "穿吗", "穿冷", "穿热", "穿会", "会冷", "会热", "可以吃", "能吃", "吃吗")  # fmt: skip
+# 按平时的码拍就行吗, 拍大一码就可以吗: whether taking a size will do, which the item's fit note answers.
+_WILL_DO = re.compile(
+    r"(?:拍|买|拿|选|穿|下单)?\s*(?:就|也)?\s*(?:行|可以|好|ok|没问题|合适|没事)\s*(?:了|的)?\s*(?:吗|么|嘛|吧|\?|不|没)"
+)
 PUNCTUATION = " \t\n,，.。!！?？~～、:："
 
 
@@ -34,6 +38,8 @@ def about(folded: str, word: str, *, suits: bool = False) -> bool:
         if after.startswith(_ABOUT_AFTER) or folded[:start].rstrip().endswith(_ABOUT_BEFORE):
             return True
         if after.startswith(_DEGREE) and after[1:].startswith(_ABOUT_AFTER[:4]) or ends_asking(after):
+            return True
+        if word.endswith(("码", "号")) and _WILL_DO.match(after):
             return True
         if suits and (after.startswith(_SUITS) or A_NOT_A.match(after)):
             return True

@@ -363,3 +363,22 @@ def test_combine_any_messages_give_a_body(texts: list[str], spans: Spans) -> Non
 )
 def test_a_rough_number_too_light_for_the_height_is_no_weight(texts: list[str], body: Body) -> None:
     assert combine(texts) == body
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        # a height and a weight in words typed together were one run that is no number: the chart had no size
+        ("一米六二一百零五斤穿啥码", Body(162, 105)),
+        ("一米七一百二十斤", Body(170, 120)),  # 1米7 and 120, not 1米71 and 百二十
+        ("一米五八九十斤", Body(158, 90)),
+        ("一米六五一百一", Body(165, 110)),
+    ],
+)
+def test_a_height_and_weight_in_words_typed_together_are_both_read(text: str, body: Body) -> None:
+    assert combine([text]) == body
+
+
+@pytest.mark.parametrize("run", ["三四十", "七八十斤", "一二三四五六七八九十"])
+def test_a_rough_range_in_words_is_not_split_into_two_numbers(run: str) -> None:
+    assert to_digits(run) == run

@@ -71,7 +71,7 @@ def to_digits(text: str) -> str:
             return run
         number = value(run)
         if number is None:
-            return run
+            return _two_numbers(run)
         if "十" not in run and "百" not in run:
             # Digit by digit keeps leading zeros: 一米零五 is 1米05.
             return "".join(str(DIGITS[ch]) for ch in run).translate(_FULL_WIDTH)
@@ -81,3 +81,17 @@ def to_digits(text: str) -> str:
     if "点" not in digits:
         return digits
     return _POINT_AFTER_WORD.sub(r"\1.\2", _POINT_BEFORE_UNIT.sub(r"\1.\2", digits))
+
+
+def _two_numbers(run: str) -> str:
+    """A run that is no one number read as two typed together (一米六二一百零五斤: 六二 then 一百零五): one or two
+    digits, then a number with 十 or 百 that starts with a digit (一米七一百二十 is 1米7 and 120, not 1米71 and 百二十);
+    the run itself when it is not that. Three characters are a rough range (三四十, 七八十斤: 30 to 40), not two."""
+    if len(run) < 4:
+        return run
+    for cut in (1, 2):
+        head, tail = run[:cut], run[cut:]
+        if all(ch in DIGITS for ch in head) and tail[:1] in DIGITS and (number := value(tail)) is not None:
+            if "十" in tail or "百" in tail:
+                return "".join(str(DIGITS[ch]) for ch in head).translate(_FULL_WIDTH) + " " + str(number)
+    return run

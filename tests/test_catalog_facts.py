@@ -234,3 +234,27 @@ def test_two_items_asked_whether_a_fact_is_the_same_compare_it() -> None:
     other = Item(id="800000000056", title="男士纯棉T恤", attrs=(("面料", "精梳棉"),))
     (found,) = compared([DOWN_COAT, other], "这两件面料一样吗")
     assert found.values["answers"] == "第一款面料是锦纶；第二款面料是精梳棉"
+
+
+SHIRT = Item(
+    id="800000000057",
+    title="女士纯棉衬衫",
+    attrs=(("面料", "棉"), ("缩水", "已预缩"), ("色差", "实物拍摄，略有色差"), ("颜色", "白色、蓝色")),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # each got the library's phrase: 缩 alone and the photo's colour were no words of the fact
+        ("洗了会缩吗", ["缩水"]),
+        ("会不会缩", ["缩水"]),
+        ("跟图片颜色一样吗", ["色差"]),
+        ("实物和图片一样吗", ["色差"]),
+        ("颜色正不正", ["色差"]),
+        ("图片颜色好看吗", []),  # asks a liking, not whether it is the photo's
+        ("有什么颜色", ["颜色"]),
+    ],
+)
+def test_shrinking_and_the_photos_colour_are_asked_as_buyers_say_them(text: str, names: list[str]) -> None:
+    assert [f.name for f in asked_facts(SHIRT, text)] == names

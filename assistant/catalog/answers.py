@@ -199,7 +199,7 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     for name, value, key in attrs:
         if key in covered or any(f.name == name for f in asked):
             continue
-        if len(key) >= 2 and key in folded:
+        if len(key) >= 2 and key in folded and not any(key in word for word in words):  # 颜色 of 图片颜色: 色差's
             asked.append(Fact(name, value))
             words.append(key)
         elif (stem := _stem(key)) is not None and (asking := re.search(re.escape(stem) + _STEM_ASKED, folded)):

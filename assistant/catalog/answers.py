@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import again, bra, feet, fill, girths, measures, usual, wearers
+from assistant.catalog import again, bra, feet, fill, girths, measures, pairs, usual, wearers
 from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
@@ -94,6 +94,12 @@ def _answers_again(item: Item, earlier: Sequence[str]) -> list[Answer]:
 
 def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) -> list[Answer]:
     found: list[Answer] = []
+    pair = pairs.asked(item.chart, text)
+    if pair is not None:  # M和L差多少: the two rows of the chart, before any size for the buyer
+        shown = tuple(Fact(pairs.named(row), pairs.figures(row)) for row in pair)
+        values = {"facts": "；".join(spoken(f) for f in shown), "name": shown[0].name, "value": shown[0].value}
+        found.append(Answer(FACT, "size_advice", MappingProxyType(values), shown, "、".join(f.name for f in shown)))
+        text = pairs.rest(text)
     fitted = item.chart is not None and is_bra_item(item)
     sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)
     sized = sized or girths.is_bottom(item.title) and bool(girths.parse(text, bottom=True))  # 两尺二 of trousers

@@ -48,7 +48,7 @@ def worn(texts: Iterable[str]) -> str | None:
             continue
         matches = list(_WORN.finditer(unicodedata.normalize("NFKC", text[:500]).lower()))
         if matches:
-            found = _label(matches[-1].group(1))
+            found = label(matches[-1].group(1))
     return found
 
 
@@ -73,14 +73,14 @@ def runs(attrs: Sequence[tuple[str, str]]) -> tuple[str, str, int] | None:
 def shifted(chart: SizeChart, usual: str, step: int) -> SizeRow | None:
     """The chart's size `step` sizes from the usual one (the chart's order, small to large); None when the chart
     has no such size."""
-    labels = [_label(unicodedata.normalize("NFKC", row.size).lower()) for row in chart.rows]
+    labels = [label(unicodedata.normalize("NFKC", row.size).lower()) for row in chart.rows]
     if usual not in labels:
         return None
     at = labels.index(usual) + step
     return chart.rows[at] if 0 <= at < len(chart.rows) else None
 
 
-def _label(size: str) -> str:
+def label(size: str) -> str:
     """A size as compared: XXL and 2XL alike, 38码 as 38."""
     size = size.strip().removesuffix("码").upper()
     run = re.fullmatch(r"(X{2,6})(S|L)", size)

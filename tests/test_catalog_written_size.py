@@ -35,6 +35,11 @@ def test_written_size_questions_get_the_answers_they_should(tmp_path: Path) -> N
     assert wrong == []
 
 
+def test_each_written_size_set_holds_its_questions() -> None:
+    assert [path.name for path in SETS][-1] == "written_size_questions_c.tsv"
+    assert all(len(questions_in([path])) >= 80 for path in SETS)
+
+
 def test_written_size_set_names_only_items_of_the_shop() -> None:
     assert {one for key, *_ in questions() for one in key.split("+")} <= set(ITEMS)
 

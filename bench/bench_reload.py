@@ -88,7 +88,7 @@ def _edit(library: Path, number: int) -> None:
 
 
 async def _wait_up(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a 20,000-phrase library took over 120 s to load at a load average of 20
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             async with session.get(f"{url}/healthz") as resp:

@@ -102,6 +102,8 @@ def _mistyped_page(request: web.BaseRequest) -> bool:
 @web.middleware
 async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer a page's JSON error as HTML for a browser; everything else passes through unchanged."""
+    if request.method not in ("GET", "HEAD"):  # a webhook's POST: no page (asked for once, not in two checks)
+        return await handler(request)
     page = wants_page(request)
     if not page and not _mistyped_page(request):
         return await handler(request)

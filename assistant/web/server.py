@@ -138,6 +138,9 @@ class _RequestsBeforeAnError:
         self.parser = parser
         self.make = make  # a parser of the same settings for a protocol
         self.last: StreamReader | None = None  # the body of the last request given
+        consumed = getattr(parser, "message_consumed", None)
+        if consumed is not None:  # called for every request: found here, not through __getattr__
+            self.message_consumed = consumed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.parser, name)
@@ -219,18 +222,34 @@ class JsonErrorHandler(RequestHandler):
         super().log_exception(*args, **kw)
 
     def data_received(self, data: bytes) -> None:
-        """Read as aiohttp does; and, once the service is stopping, still the rest of the body in hand."""
-        if not (self._close or self._force_close) or self._body_in_hand() is None:
-            self._parse(data)
+        """Read as aiohttp does; and, once the service is stopping, still the rest of the body in hand.
+
+        A body that turns out malformed while its request is handled fails that body: aiohttp's C parser,
+        meeting a bad chunk (`zz\r\n`, a chunk longer than its size) in a segment after the headers, drops the
+        body without failing it and queues a 400 for after the request in hand: the handler waited for the rest
+        until its time limit and answered 408. Now its read fails at once with the parser's message (a 400
+        naming it), and the queued answer is not sent a second time.
+        """
+        if (self._close or self._force_close) and self._body_in_hand() is not None:
+            # aiohttp drops every byte once the connection is closing (`close()` on stop): the request in hand
+            # would never get the rest of its body. Only that body is read: a request behind it is not taken.
+            closing = self._close, self._force_close
+            self._close = self._force_close = False
+            try:
+                self.data_received(data)
+            finally:
+                self._close, self._force_close = closing
             return
-        # aiohttp drops every byte once the connection is closing (`close()` on stop): the request in hand
-        # would never get the rest of its body. Only that body is read: a request behind it is not taken.
-        closing = self._close, self._force_close
-        self._close = self._force_close = False
-        try:
-            self._parse(data)
-        finally:
-            self._close, self._force_close = closing
+        # Parsed here, not in a method of its own: every segment of every request comes this way.
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or len(self._messages) <= queued or request.content.is_eof():
+            return
+        info = self._messages[-1][0]
+        if isinstance(info, _ErrInfo):
+            self._messages.pop()
+            request.content.set_exception(RequestPayloadError(info.message))
 
     def finish_body_within(self, delay: float) -> bool:
         """On stop: the body in hand, if any, must arrive within `delay` s, else its request is answered 503."""
@@ -252,24 +271,6 @@ class JsonErrorHandler(RequestHandler):
         request = self._current_request
         body = request.content if request is not None else (self._messages[0][1] if self._messages else None)
         return body if body is not None and not body.is_eof() else None
-
-    def _parse(self, data: bytes) -> None:
-        """Parse as aiohttp does; a body that turns out malformed while its request is handled fails that body.
-
-        aiohttp's C parser, meeting a bad chunk (`zz\r\n`, a chunk longer than its size) in a segment after
-        the headers, drops the body without failing it and queues a 400 for after the request in hand: the
-        handler waited for the rest until its time limit and answered 408. Now its read fails at once with
-        the parser's message (a 400 naming it), and the queued answer is not sent a second time.
-        """
-        queued = len(self._messages)
-        super().data_received(data)
-        request = self._current_request
-        if request is None or len(self._messages) <= queued or request.content.is_eof():
-            return
-        info = self._messages[-1][0]
-        if isinstance(info, _ErrInfo):
-            self._messages.pop()
-            request.content.set_exception(RequestPayloadError(info.message))
 
     def handle_error(
         self,

@@ -24,8 +24,8 @@ TIMESTAMP_HEADER = "X-Assistant-Timestamp"
 
 async def post_events(request: web.Request) -> web.Response:
     """Accept one event or a batch; respond after it is durably logged."""
-    config = request.app[CONFIG]
-    peer = request.remote
+    app = request.app  # a property: read once
+    config = app[CONFIG]
     body = await read_body(request, config.server.max_body_bytes, timeout_s=config.server.request_timeout_s)
     secret = config.secret(config.webhook.secret_env)
     if secret is not None:
@@ -38,7 +38,7 @@ async def post_events(request: web.Request) -> web.Response:
                 tolerance_s=config.webhook.signature_tolerance_s,
             )
         except SignatureError as exc:
-            log.warning("rejected from %s: %s", peer, exc)
+            log.warning("rejected from %s: %s", request.remote, exc)
             return json_error(
                 401, "bad_signature", TIMESTAMP_HEADER if exc.header == "timestamp" else SIGNATURE_HEADER, str(exc)
             )
@@ -54,10 +54,10 @@ async def post_events(request: web.Request) -> web.Response:
                 exc.index = index if is_batch else None
                 raise
     except EventError as exc:
-        log.warning("rejected from %s: %s", peer, exc)
+        log.warning("rejected from %s: %s", request.remote, exc)
         extra: dict[str, Any] = {"index": exc.index} if exc.index is not None else {}
         return json_error(400, "invalid_event", exc.field, exc.message, **extra)
-    responses = await request.app[INGESTOR].ingest(events)
+    responses = await app[INGESTOR].ingest(events)
     # Encoded once, straight to bytes (Chinese kept as UTF-8, like json_dumps).
     body = msgspec.json.encode(responses if is_batch else responses[0])
     return web.Response(body=body, content_type="application/json", charset="utf-8")

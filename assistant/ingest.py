@@ -114,18 +114,19 @@ class Ingestor:
         Every event's annotation starts before the first awaitable one is awaited, so that work handed
         elsewhere for a whole batch proceeds together; then they are finished in order.
         """
-        turns = Turns(self.clock)  # annotating a batch (matching each customer message) shares the loop
+        # Annotating a batch (matching each customer message) shares the loop; one event needs no turns.
+        turns = Turns(self.clock) if len(events) > 1 else None
         begun: list[list[Enrichment | None | Awaitable[Enrichment | None]]] = []
         enrichments: list[Enrichment] = []
         try:
             for event in events:
                 begun.append(self._begin(event))
-                if len(begun) < len(events):
+                if turns is not None and len(begun) < len(events):
                     await turns.take()
             for event, results in zip(events, begun):
                 enrichments.append(await self._finish(event, results))
                 results.clear()
-                if len(enrichments) < len(events):
+                if turns is not None and len(enrichments) < len(events):
                     await turns.take()
         finally:
             for results in begun:  # cancelled half-way: no coroutine left unawaited

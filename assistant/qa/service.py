@@ -189,7 +189,8 @@ class QaService:
             return
         if event.sender == "agent":
             self._answered(event.shop, event.conversation)
-        flags = [f for f in qa_store.written_flags(written) if f["category"] != SHORT.name]
+        written_flags = qa_store.written_flags(written)
+        flags = [f for f in written_flags if f["category"] != SHORT.name] if written_flags else None
         if flags:
             shown = qa_store.masked_flags(flags, event.text or "") if self.config.privacy.mask else flags
             item = qa_store.flag_item(
@@ -273,7 +274,9 @@ class QaService:
     def _answered(self, shop: str, conversation: str) -> None:
         """An agent wrote: the conversation's armed escalations are over."""
         ids = self._by_conversation.pop((shop, conversation), None)
-        done = [alert for alert in (self._armed.pop(i, None) for i in ids or ()) if alert is not None]
+        if ids is None:  # nothing armed in it (nearly every reply): no list built
+            return
+        done = [alert for alert in (self._armed.pop(i, None) for i in ids) if alert is not None]
         if not done:
             return
         self._busy += 1

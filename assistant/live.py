@@ -337,8 +337,9 @@ class LiveFeed:
             self.followups[key] = update.payload
             if len(self.followups) > TRACKED_CONVERSATIONS:
                 self.followups.popitem(last=False)
-        for stream in self._targets(update):
-            stream.push(entry)
+        if self.streams:  # no panel connected (a shop's night): no set of targets built for each update
+            for stream in self._targets(update):
+                stream.push(entry)
         return entry
 
     def _targets(self, update: Update) -> set[Stream]:

@@ -46,13 +46,6 @@ from assistant.suggest.phrases import LibraryError
 
 log = logging.getLogger("assistant.suggest.worker")
 
-# How long the reload's thread (or the release's) may keep the GIL while the thread answering waits for it; Python's
-# default is 5 ms, and a message takes it several times (reading the frame, matching, writing the answer). As the
-# service's (web/server.py). Matching distinct texts beside a 20,000-phrase reload in one process, at a load average
-# of 18-22: the p99 during the reload 0.9-1.0 times the p99 before it at 1 ms, 1.4-1.7 times at 5 ms (two reloads
-# each, in turn); the reload took no longer.
-SWITCH_INTERVAL_S = 0.001
-
 
 def read_frame(stream: BinaryIO) -> bytes | None:
     """The next message's body; None at the end of the stream."""
@@ -200,7 +193,6 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the service shuts down, and closes our stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries frames only: a stray print must not break one

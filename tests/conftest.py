@@ -5,6 +5,7 @@ Helpers live in tests/helpers.py; the follow-up service's in tests/followup_harn
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright
 
+import hooks
 from assistant import pg, store
 from assistant.clock import FakeClock
 from assistant.config import Config, load_config
@@ -195,3 +197,16 @@ async def page(browser: Browser, tmp_path: Path) -> AsyncIterator[Page]:
         except Exception:  # a closed page has nothing left to show
             pass
         await context.close()
+
+
+@pytest.fixture
+def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
+    folder = tmp_path / "hook_modules"
+    folder.mkdir()
+    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(folder)])
+    before = set(sys.modules)
+    yield folder
+    for name in set(sys.modules) - before:
+        if name.startswith("hooks."):
+            del sys.modules[name]

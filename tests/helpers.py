@@ -26,7 +26,7 @@ from aiohttp import web
 
 from assistant import store
 from assistant.app import create_app
-from assistant.config import Config
+from assistant.config import Config, HooksConfig
 from assistant.signing import sign
 from assistant.suggest.engine import load_matcher
 from assistant.suggest.matcher import Matcher
@@ -316,3 +316,8 @@ def serving(
     assert not thread.is_alive()
     if "error" in running:
         raise running["error"]
+
+
+def with_hooks(config: Config, *names: str) -> Config:
+    """`config` with the hook modules `names` enabled (as `[hooks] enabled` would)."""
+    return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import re
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-import hooks
 from assistant import hookspecs
 from assistant.config import Config, ConfigError, HooksConfig, load_config
 from assistant.events import parse_event
@@ -24,7 +22,7 @@ from assistant.plugins import Plugins, build_plugin_manager, first_result, imple
 from assistant.web.appkeys import STARTUP
 from assistant.web.starting import StartStopped
 from tests.followup_harness import Receiver
-from tests.helpers import ROOT, body_of, eventually, make_app, make_event
+from tests.helpers import ROOT, body_of, eventually, make_app, make_event, with_hooks
 
 DOC = ROOT / "docs" / "hooks.md"
 
@@ -33,21 +31,6 @@ def write_config(directory: Path, text: str) -> Path:
     path = directory / "hooks-config.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def with_hooks(config: Config, *names: str) -> Config:
-    return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))
-
-
-@pytest.fixture
-def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
-    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(tmp_path)])
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        if name.startswith("hooks."):
-            del sys.modules[name]
 
 
 def test_plugins_none_enabled_has_only_specs(config: Config) -> None:

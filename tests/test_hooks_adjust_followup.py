@@ -8,19 +8,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import hooks
 from assistant import store
 from assistant.clock import FakeClock
-from assistant.config import Config, HooksConfig
+from assistant.config import Config
 from assistant.followups.reasons import english, shown
 from assistant.hookspecs import DeliveryResult
 from tests.followup_harness import T0, Harness, Recorder
-from tests.helpers import BACKENDS
+from tests.helpers import BACKENDS, with_hooks
 
 IDLE = 300  # the send_config fixture's idle_seconds
 LIBRARY_TEXT = "感谢光临本店，欢迎收藏店铺~"  # the tiny library's closing for a newcomer
@@ -53,23 +51,6 @@ def adjust_followup(followup):
 """
 
 
-@pytest.fixture
-def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
-    folder = tmp_path / "hook_modules"
-    folder.mkdir()
-    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(folder)])
-    before = set(sys.modules)
-    yield folder
-    for name in set(sys.modules) - before:
-        if name.startswith("hooks."):
-            del sys.modules[name]
-
-
-def enabled(config: Config, *names: str) -> Config:
-    return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))
-
-
 async def test_adjust_followup_text_is_chained_stored_and_sent_again_after_a_restart_unchanged(
     send_config: Config, db_path: store.Location, hook_dir: Path
 ) -> None:
@@ -77,7 +58,7 @@ async def test_adjust_followup_text_is_chained_stored_and_sent_again_after_a_res
     (hook_dir / "greeter.py").write_text(GREETER, encoding="utf-8")
     recorder = Recorder([DeliveryResult.retry("HTTP 503")])  # the first attempt fails: pending over the restart
     clock = FakeClock(T0)
-    h = await Harness(enabled(send_config, "namer", "greeter"), db_path, clock, plugins=[recorder]).start()
+    h = await Harness(with_hooks(send_config, "namer", "greeter"), db_path, clock, plugins=[recorder]).start()
     try:
         await h.agent_says(customer="小鹿")
         await h.advance(IDLE)
@@ -100,7 +81,7 @@ async def test_adjust_followup_do_not_send_is_recorded_cancelled_with_the_plugin
 ) -> None:
     (hook_dir / "greeter.py").write_text(GREETER, encoding="utf-8")
     recorder = Recorder()
-    h = await Harness(enabled(send_config, "greeter"), db_path, FakeClock(T0), plugins=[recorder]).start()
+    h = await Harness(with_hooks(send_config, "greeter"), db_path, FakeClock(T0), plugins=[recorder]).start()
     try:
         await h.send("order_created", order="o9", amount=99.5, customer="别催我")
         await h.agent_says(customer="别催我")
@@ -130,7 +111,7 @@ async def test_adjust_followup_mistake_sends_the_librarys_text_and_names_the_plu
     source = "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_followup(followup):\n" + body
     (hook_dir / "broken.py").write_text(source, encoding="utf-8")
     recorder = Recorder()
-    h = await Harness(enabled(send_config, "broken"), db_path, FakeClock(T0), plugins=[recorder]).start()
+    h = await Harness(with_hooks(send_config, "broken"), db_path, FakeClock(T0), plugins=[recorder]).start()
     caplog.set_level(logging.ERROR, logger="assistant.plugins")
     try:
         await h.agent_says()
@@ -151,7 +132,7 @@ async def test_adjust_followup_slow_is_named_with_its_time(
     send_config: Config, db_path: store.Location, hook_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (hook_dir / "namer.py").write_text(NAMER, encoding="utf-8")
-    h = await Harness(enabled(send_config, "namer"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
+    h = await Harness(with_hooks(send_config, "namer"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
     ticks = iter(range(1000))
     h.plugins.timer = lambda: next(ticks) * 0.5  # each call measured as 0.5 s
     caplog.set_level(logging.ERROR, logger="assistant.plugins")
@@ -172,7 +153,7 @@ async def test_adjust_followup_is_not_asked_again_about_one_already_recorded(
     # A timer firing again after a crash makes the same follow-up (its id) again: the store keeps the first one, and
     # the plugin, asked again, would have been told of a follow-up that is not new (a counter of chased buyers).
     (hook_dir / "greeter.py").write_text(GREETER, encoding="utf-8")
-    h = await Harness(enabled(send_config, "greeter"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
+    h = await Harness(with_hooks(send_config, "greeter"), db_path, FakeClock(T0), plugins=[Recorder()]).start()
     try:
         await h.agent_says()
         await h.advance(IDLE)

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import hooks
 from assistant.clock import FakeClock
 from assistant.config import Config, ConfigError
 from assistant.plugins import build_plugin_manager
 from assistant.web.appkeys import ENGINE, PLUGINS
 from assistant.web.stream import conversation_json
-from tests.helpers import body_of, make_app, make_event
-from tests.test_hooks_engineer import said, with_hooks
+from tests.helpers import body_of, make_app, make_event, with_hooks
+from tests.test_hooks_engineer import said
 
 # A shop's VIP rule: no haggling answer for a VIP buyer, the shop's VIP-price phrase (yj6) first instead.
 VIP = """\
@@ -56,17 +54,6 @@ HEARD = []
 def on_suggestions(suggestions):
     HEARD.append([s["code"] for s in suggestions])
 """
-
-
-@pytest.fixture
-def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
-    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(tmp_path)])
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        if name.startswith("hooks."):
-            del sys.modules[name]
 
 
 def now_iso() -> str:

@@ -4,20 +4,16 @@ it can be seen then, at run time without losing the event or holding other conve
 
 from __future__ import annotations
 
-import dataclasses
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import hooks
-from assistant.config import Config, ConfigError, HooksConfig
+from assistant.config import Config, ConfigError
 from assistant.hookspecs import Followup
 from assistant.plugins import Plugins, build_plugin_manager
 from assistant.store import now_ms
-from tests.helpers import body_of, make_app, make_event
+from tests.helpers import body_of, make_app, make_event, with_hooks
 from tests.test_plugins_dispatch import written
 
 # The three hooks, written as the docs' table reads at first sight: `on_suggestions` gets the suggestions, `on_followup`
@@ -50,21 +46,6 @@ from assistant.hookspecs import hookimpl
 def on_event(event, seq):
     return {"vip": {"买家甲": 3}[event.customer]}
 """
-
-
-@pytest.fixture
-def hook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory whose modules import as `hooks.<name>`, as if they were in hooks/."""
-    monkeypatch.setattr(hooks, "__path__", [*hooks.__path__, str(tmp_path)])
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        if name.startswith("hooks."):
-            del sys.modules[name]
-
-
-def with_hooks(config: Config, *names: str) -> Config:
-    return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))
 
 
 def said(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:

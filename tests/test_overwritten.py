@@ -35,6 +35,17 @@ def ids(db: Path) -> set[str]:
         return {row[0] for row in conn.execute("SELECT id FROM events")}
 
 
+async def serves_once_more(db: Path, tmp_path: Path) -> None:
+    """A service started on `db` logs one more event (`d0`) and stops cleanly."""
+    again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
+    await again.start()
+    try:
+        assert await post(again.url, "d0") == 200
+        assert again.terminate() == 0
+    finally:
+        again.stop()
+
+
 @pytest.mark.parametrize("stop", ["terminate", "kill"])
 async def test_a_backup_copied_over_the_live_file_is_refused_and_its_wal_never_applied_to_it(
     tmp_path: Path, stop: str
@@ -68,13 +79,7 @@ async def test_a_backup_copied_over_the_live_file_is_refused_and_its_wal_never_a
     assert [p.name.split(".overwritten-")[0] for p in tmp_path.glob("assistant.db-wal.overwritten-*")] == [
         "assistant.db-wal"
     ]
-    again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
-    await again.start()
-    try:
-        assert await post(again.url, "d0") == 200
-        assert again.terminate() == 0
-    finally:
-        again.stop()
+    await serves_once_more(db, tmp_path)
     assert ids(db) == {f"a{n}" for n in range(30)} | {"d0"}
 
 
@@ -146,13 +151,7 @@ async def test_a_backup_copied_over_the_live_file_just_before_a_kill_is_refused_
     aside.mkdir()
     for name in ("assistant.db-wal", "assistant.db-shm"):  # as the message says
         os.replace(tmp_path / name, aside / name)
-    again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
-    await again.start()
-    try:
-        assert await post(again.url, "d0") == 200
-        assert again.terminate() == 0
-    finally:
-        again.stop()
+    await serves_once_more(db, tmp_path)
     assert ids(db) == {f"a{n}" for n in range(30)} | {"d0"}
 
 

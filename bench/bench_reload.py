@@ -68,7 +68,7 @@ def _library(folder: Path) -> Path:
     library = folder / "phrases"
     shutil.copytree(ROOT / "phrases", library)
     phrases = [p for _, table in _synthetic_tables(PHRASES) for p in table["phrase"]] if PHRASES else []
-    per = -(-len(phrases) // FILES)
+    per = max(1, -(-len(phrases) // FILES))  # none (BENCH_PHRASES unset): the shipped library alone
     for n in range(0, len(phrases), per):
         lines = [f'group = "合成{n // per}"', ""]
         for phrase in phrases[n : n + per]:

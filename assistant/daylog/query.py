@@ -7,6 +7,7 @@ tail, never the day. docs/daily-log.md defines every annotation.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
@@ -32,10 +33,14 @@ from assistant.daylog.threads import (
 )
 from assistant.events import ORDER_TYPES
 from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, Spans, after_hours, open_wait_ms, waited_too_long
-from assistant.privacy import mask as mask_text
+from assistant.privacy import mask
 from assistant.schema import is_short_reply
 
 MIN_LOOKAHEAD_MS = 3_600_000
+# A message masked once per text: agents send the same quick phrases all day, and masking each copy again was half of
+# the reading of a big day's items (its inspection, docs/quality.md). Masking is a function of the text alone.
+MASKED_TEXTS = 16_384
+mask_text = functools.lru_cache(maxsize=MASKED_TEXTS)(mask)
 
 
 class Item(TypedDict, total=False):

@@ -195,3 +195,19 @@ def test_report_counts_a_customers_flag_for_the_agent_who_answers_it(tmp_path: P
     assert [(row.agent, row.metrics["customer_messages"]) for row in r.agents] == [("阿杰", 1)]
     assert r.figures.qa == {"阿杰": {"risk": 1}}
     assert [f.agent for f in r.figures.qa_flagged] == ["阿杰"]
+
+
+def test_report_says_in_a_sentence_that_nothing_was_flagged(tmp_path: Path) -> None:
+    # A day without a flag showed the quality section's two tables empty (an agent column, a dash), which reads as
+    # a page that failed to load.
+    built = Log(tmp_path / "clean.db")
+    try:
+        built.event("message", "10:00", sender="customer", text="这个多少钱", conversation="c1", customer="u1")
+        built.event("message", "10:00:10", sender="agent", agent="小美", text="亲，这款现在99元哦", conversation="c1",
+                    customer="u1")  # fmt: skip
+        html = report.render_html(built.reports(), targets=built.config.kpi.targets, mask=True)
+    finally:
+        built.close()
+    assert "<h2>质检</h2>" in html
+    assert "没有消息被质检规则标记。" in html
+    assert 'class="qa-counts"' not in html and 'class="flags qa"' not in html

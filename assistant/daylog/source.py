@@ -16,6 +16,7 @@ from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.archive import archived_days, read_checked, refuse_missing, shop_of_dir
+from assistant.daylog.interrupts import interruptible
 from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
 # A day is read conversation by conversation: a 16 MiB page cache (fixed, whatever the day's size)
@@ -40,10 +41,11 @@ def open_day(
     if not files and not earlier:
         conn = store.connect(db_path)
         try:
-            # Within the service (its lock held, or on PostgreSQL) the writer migrated and repaired at start.
-            upgrade.migrate_for_command(conn, db_path, repair=not isinstance(db_path, pg.Location))
-            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
-            yield conn
+            with interruptible(conn):  # at the service's stop (daylog/interrupts.py)
+                # Within the service (its lock held, or on PostgreSQL) the writer migrated and repaired at start.
+                upgrade.migrate_for_command(conn, db_path, repair=not isinstance(db_path, pg.Location))
+                conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+                yield conn
         finally:
             conn.close()
         return
@@ -53,25 +55,26 @@ def open_day(
     with tempfile.TemporaryDirectory(prefix="assistant-day-") as tmpdir:
         conn = store.connect(Path(tmpdir) / "day.db")
         try:
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
-            upgrade.migrate(conn)
-            with store.transaction(conn):
-                _restore(conn, files, day_rows)  # a damaged file stops the day here, before anything is shown
-                # The day is read back from the archive: its refunds are not checked against the payments, which
-                # were archived with the days before it (daylog/query.py).
-                conn.executemany(
-                    "INSERT INTO archived_days (shop, day, archived_ms) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-                    [(shop_of_dir(path.parent), day.isoformat()) for path in own],
-                )
-                # The day before, as the day's reading looks back at it: the messages of the conversations of the
-                # window, nothing else of it. Archived rows keep their numbers, so they all go in before the live ones.
-                conversations = _conversations(conn) | _live_conversations(db_path, shop, day_rows)
-                looked_back = _Window(day_bounds(before, config.tz)[0], start_ms, conversations)
-                _restore(conn, earlier, looked_back)
-            _copy_live(conn, db_path, shop, day_rows)
-            _copy_live(conn, db_path, shop, looked_back)
-            yield conn
+            with interruptible(conn):  # a temporary file: nothing of the log is half-written
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+                upgrade.migrate(conn)
+                with store.transaction(conn):
+                    _restore(conn, files, day_rows)  # a damaged file stops the day here, before anything is shown
+                    # The day is read back from the archive: its refunds are not checked against the payments, which
+                    # were archived with the days before it (daylog/query.py).
+                    conn.executemany(
+                        "INSERT INTO archived_days (shop, day, archived_ms) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                        [(shop_of_dir(path.parent), day.isoformat()) for path in own],
+                    )
+                    # The day before, as the day's reading looks back at it: the messages of the conversations of the
+                    # window, nothing else of it. Archived rows keep their numbers, so they all go in before the live ones.
+                    conversations = _conversations(conn) | _live_conversations(db_path, shop, day_rows)
+                    looked_back = _Window(day_bounds(before, config.tz)[0], start_ms, conversations)
+                    _restore(conn, earlier, looked_back)
+                _copy_live(conn, db_path, shop, day_rows)
+                _copy_live(conn, db_path, shop, looked_back)
+                yield conn
         finally:
             conn.close()
 

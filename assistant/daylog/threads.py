@@ -7,10 +7,11 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, NamedTuple
 
 from assistant import store
+from assistant.daylog.interrupts import stop_if_stopping
 from assistant.daylog.search import Key
 
 Row = tuple[Any, ...]
@@ -112,7 +113,7 @@ ConversationRows = tuple[str, str, list[Row]]  # (shop, conversation, its rows i
 
 def _threads_here(
     conn: sqlite3.Connection, listing: Listing | Iterable[Key], thread_sql: str, window: dict[str, int]
-) -> Iterator[ConversationRows]:
+) -> Generator[ConversationRows, None, None]:
     """Each conversation with its rows, in order, read in this thread."""
     outer = conn.cursor()
     outer.row_factory = None
@@ -123,12 +124,19 @@ def _threads_here(
         keys = ((shop, conv) for shop, conv, _first in outer.execute(listing.sql, {**listing.params, **window}))
     else:
         keys = listing
-    for shop, conversation in keys:
-        yield (
-            shop,
-            conversation,
-            inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
-        )
+    try:
+        for shop, conversation in keys:
+            yield (
+                shop,
+                conversation,
+                inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
+            )
+    finally:
+        # The listing's statement reset now: left pending (its cursor kept alive by an error's traceback until the
+        # collector came), it held the day's snapshot after the connection's close, and the writer's checkpoint
+        # at the stop waited [store] busy_timeout_s for it. (PostgreSQL's statements end with their transaction.)
+        for cursor in (outer, inner) if isinstance(outer, sqlite3.Cursor) else ():
+            cursor.close()
 
 
 def read_threads(
@@ -155,10 +163,11 @@ def read_threads(
         return False
 
     def read() -> None:
+        threads = _threads_here(conn, listing, thread_sql, window)
         try:
             batch: list[ConversationRows] = []
             size = 0
-            for thread in _threads_here(conn, listing, thread_sql, window):
+            for thread in threads:
                 batch.append(thread)
                 size += len(thread[2])
                 if size >= _BATCH:
@@ -170,6 +179,8 @@ def read_threads(
             put(None)
         except BaseException as exc:  # handed over, and raised in the consuming generator
             put(exc)
+        finally:
+            threads.close()  # its cursors closed, whatever holds this frame (the error's traceback)
 
     reader = threading.Thread(target=read, name="daylog-reader", daemon=True)
     reader.start()
@@ -180,6 +191,9 @@ def read_threads(
                 return
             if isinstance(got, BaseException):
                 raise got
+            # The reader, its hand-off full, starts no statement to be interrupted at the stop while this thread
+            # works through the batches queued: it ends here instead, its snapshot released (daylog/interrupts.py).
+            stop_if_stopping()
             yield from got
     finally:
         stop.set()

@@ -1,6 +1,7 @@
 """Supervisors' long reads of a day (the daily log's page and workbook, the day's inspection): each kind in threads
 of its own, a few at once (the others wait their turn), on PostgreSQL from the reports' connections
-(`pg.supervisors_reads`), their statements cancelled past `[store] report_timeout_s`.
+(`pg.supervisors_reads`), their statements cancelled past `[store] report_timeout_s`; on SQLite their connections
+are interrupted when the service stops (daylog/interrupts.py).
 
 Eight supervisors opening a big day's log read on the readers' pool and in the loop's default threads: a panel page
 waited 6.3-6.9 s and the events' p99 rose to 450-590 ms (docs/scaling.md). The day's inspection read the same way.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TypeVar
 
 from aiohttp import web
@@ -19,6 +21,7 @@ from assistant import pg
 from assistant.config import Config
 from assistant.i18n import translator
 from assistant.kpi import report
+from assistant.web import stopping
 from assistant.web.errors import json_error
 from assistant.web.stopping import ReadsAbandoned
 
@@ -39,10 +42,13 @@ class LongReads:
         self.message = message
 
     async def read(self, config: Config, read: Callable[[], T]) -> T:
-        """`read()` in this kind's threads, on PostgreSQL on the reports' connections; TimedOut past the limit."""
+        """`read()` in this kind's threads, on PostgreSQL on the reports' connections, on SQLite interrupted at the
+        service's stop; TimedOut past the limit."""
+        reads = stopping.current.get()
+        interrupts = reads.sqlite.reading() if reads is not None else nullcontext()
 
         def reading() -> T:
-            with pg.supervisors_reads(config.store.report_timeout_s):
+            with pg.supervisors_reads(config.store.report_timeout_s), interrupts:
                 try:
                     return read()
                 except sqlite3.OperationalError as exc:

@@ -13,6 +13,7 @@ request: a POST pays nothing for it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from assistant import pg
+from assistant.daylog.interrupts import Interrupts
 from assistant.pg import supervisors
 from assistant.web.appkeys import DB_PATH, READS
 from assistant.web.errors import unavailable
@@ -31,14 +33,18 @@ log = logging.getLogger(__name__)
 _READS = frozenset({"GET", "HEAD"})
 # Not abandoned: the live streams, which the stop ends itself (app._close_streams), and the liveness check.
 _KEPT = frozenset({"/v1/stream", "/v1/qa/stream", "/healthz"})
+# The reads of the service whose read route runs now: a long read's thread reads for it (web/longreads.py).
+current: contextvars.ContextVar[Reads | None] = contextvars.ContextVar("reads", default=None)
 
 
 class Reads:
-    """The reads in flight (their tasks), cancelled when the service stops."""
+    """The reads in flight (their tasks), cancelled when the service stops; `sqlite`: the connections of its long
+    reads on SQLite, interrupted then (daylog/interrupts.py)."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[object]] = set()
         self.stopping = False
+        self.sqlite = Interrupts()
 
     def abandon(self) -> int:
         """Stop: every read in flight is answered 503 now; how many there were."""
@@ -51,11 +57,14 @@ class Reads:
 async def abandon_reads(app: web.Application) -> None:
     """On shutdown, before aiohttp waits for the requests in flight. On PostgreSQL the statements of the supervisors'
     long reads (a report, a day's log or inspection) are cancelled on the server: one held up (a lock, a year's report)
-    ran on there after the process had gone, its session and locks held (pg/supervisors.py)."""
+    ran on there after the process had gone, its session and locks held (pg/supervisors.py); on SQLite their
+    connections are interrupted: one read on, and the writer's last checkpoint waited for it (daylog/interrupts.py)."""
     app[READS].abandon()
     path = app.get(DB_PATH)
     if isinstance(path, pg.Location) and (cancelled := supervisors.stop(path)):
         log.info("stopping: %d long read(s) of supervisors cancelled on the server", cancelled)
+    if interrupted := app[READS].sqlite.stop():
+        log.info("stopping: %d long read(s) of supervisors interrupted", interrupted)
 
 
 def _stopping() -> web.Response:
@@ -82,6 +91,7 @@ def _abandoned(handler: Handler) -> Handler:
         if reads.stopping or task is None:
             return _stopping()
         reads.tasks.add(task)
+        token = current.set(reads)
         try:
             return await handler(request)
         except asyncio.CancelledError:
@@ -90,6 +100,7 @@ def _abandoned(handler: Handler) -> Handler:
             task.uncancel()
             return _stopping()
         finally:
+            current.reset(token)
             reads.tasks.discard(task)
 
     return read

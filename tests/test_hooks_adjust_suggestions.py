@@ -6,6 +6,7 @@ file and line, once a minute."""
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +15,13 @@ from typing import Any
 import pytest
 
 from assistant.clock import FakeClock
-from assistant.config import Config, ConfigError
+from assistant.config import Config, ConfigError, load_config
 from assistant.plugins import build_plugin_manager
 from assistant.web.appkeys import ENGINE, PLUGINS
 from assistant.web.stream import conversation_json
-from tests.helpers import body_of, make_app, make_event, with_hooks
+from tests.catalog_data import TSHIRT, say
+from tests.helpers import ROOT, body_of, make_app, make_event, with_hooks
+from tests.test_catalog_answers import catalog_db
 from tests.test_hooks_engineer import said
 
 # A shop's VIP rule: no haggling answer for a VIP buyer, the shop's VIP-price phrase (yj6) first instead.
@@ -169,3 +172,36 @@ def test_adjust_suggestions_async_def_is_refused_at_start(config: Config, hook_d
         f"[hooks] enabled：hooks.later：adjust_suggestions（{hook_dir / 'later.py'} 第 5 行）必须是普通函数，"
         "不能是 async def（见 docs/hooks.md）"
     )
+
+
+async def test_adjust_suggestions_phrase_added_by_code_is_rendered_with_the_conversations_item(
+    aiohttp_client: Any, hook_dir: Path, tmp_path: Path, db_path: Path
+) -> None:
+    phrases = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", phrases)
+    (phrases / "shop.toml").write_text(
+        '[[phrase]]\nid = "shop.item_stock"\nintent = "stock"\ncode = "kc99"\n'
+        'text = "亲，{{ item.title }}有现货，产地{{ item[\\"产地\\"] | default(\\"见详情页\\") }}，今天拍今天发哦~"\n'
+        'triggers = ["这件宝贝到底有没有现货"]\n',
+        encoding="utf-8",
+    )
+    (hook_dir / "stock_first.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_suggestions(suggestions):\n"
+        "    return ['kc99'] + [s for s in suggestions if s.code != 'kc99']\n",
+        encoding="utf-8",
+    )
+    overrides = {"store": {"path": str(db_path)}, "phrases": {"path": str(phrases)}}
+    config = with_hooks(load_config(ROOT / "config.toml", env={}, overrides=overrides), "stock_first")
+    catalog_db(tmp_path, db_path)
+    client = await aiohttp_client(make_app(config))
+    named = await say(client, "能便宜点吗", "t1", item=TSHIRT)
+    assert named["suggestions"][0]["text"] == "亲，纯棉圆领短袖T恤 男女同款有现货，产地广东广州，今天拍今天发哦~"
+    # The conversation's item holds for its next message, which names none.
+    later = await say(client, "快递发哪家", "t1")
+    assert later["suggestions"][0]["text"] == "亲，纯棉圆领短袖T恤 男女同款有现货，产地广东广州，今天拍今天发哦~"
+    unknown = await say(client, "能便宜点吗", "t2")
+    assert unknown["suggestions"][0]["text"] == "亲，这款宝贝有现货，产地见详情页，今天拍今天发哦~"
+    resp = await client.get("/v1/suggest", params={"text": "能便宜点吗", "shop": "shop1", "item": TSHIRT})
+    assert (await resp.json())["suggestions"][0][
+        "text"
+    ] == "亲，纯棉圆领短袖T恤 男女同款有现货，产地广东广州，今天拍今天发哦~"

@@ -17,7 +17,7 @@ from assistant.events import ORDER_TYPES, Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
 from assistant.suggest.adjusting import PhraseCodes, SuggestionAdjuster
-from assistant.suggest.item_answers import ItemAnswers, suggestion_dict
+from assistant.suggest.item_answers import ItemAnswers, item_variables, suggestion_dict
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
 from assistant.suggest.phrase_cache import PhraseFileCache
@@ -282,9 +282,11 @@ class SuggestionEngine:
         customer: str,
         text: str,
         agent: str | None = None,
+        item: str | None = None,
     ) -> list[Suggestion]:
         """The suggestions as the plugins' `adjust_suggestions` leave them (suggest/adjusting.py); as they are when
-        no plugin has it. A phrase added by its code is one the shop's conversations may get, rendered for this one."""
+        no plugin has it. A phrase added by its code is one the shop's conversations may get, rendered for this one
+        as the matcher's own are: with the message's item (`item`, else the one it names or its conversation's)."""
         if self.adjust is None:
             return suggestions
 
@@ -295,14 +297,23 @@ class SuggestionEngine:
             phrase = self._codes.get(shop, code)
             if phrase is None:
                 return None
-            text = library.render(phrase.id, self.context_for(state, shop, customer, agent).variables, shop=shop)
-            return Suggestion(phrase.id, phrase.intent, phrase.code, text, 100.0, phrase.code)
+            variables = self.context_for(state, shop, customer, agent).variables
+            values = self._item_values(state, text, item) if library.uses_item(phrase.id, shop) else None
+            rendered = library.render(phrase.id, variables, item=values, shop=shop)
+            return Suggestion(phrase.id, phrase.intent, phrase.code, rendered, 100.0, phrase.code)
 
         detail = customer_type_json(kind)
         return self.adjust(
             suggestions, shop=shop, conversation=conversation, customer=customer, text=text, customer_type=detail,
             find=find,
         )  # fmt: skip
+
+    def _item_values(self, state: ConversationState | None, text: str, item: str | None) -> dict[str, Any] | None:
+        """`{{ item }}` for the message's item (`item`, else the one it names or its conversation's); None when it
+        has none in the catalog (the phrase then reads 这款宝贝, as the matcher's own do)."""
+        item_id = self.items.item_of(state, text, item)
+        found = self.items.catalog.item(item_id) if item_id else None
+        return item_variables(found) if found is not None else None
 
     @staticmethod
     def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:
@@ -391,7 +402,7 @@ class SuggestionEngine:
         intent = suggestions[0].intent if suggestions else None  # the message's, whatever a plugin shows
         if self.adjust is not None and event is not None:  # before the answer, the log and the panel are made
             text, agent = event.text or "", event.agent
-            args = (event.shop, event.conversation, event.customer, text, agent)
+            args = (event.shop, event.conversation, event.customer, text, agent, item)
             suggestions = self.adjusted(suggestions, kind, state, *args)
         response = self.response(suggestions, kind)
         if item is not None:

@@ -62,7 +62,7 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     )
     found = engine.matcher.suggest(text, context)
     found = engine.with_item(found, text, earlier, item, context.variables, state.shop)
-    found = engine.adjusted(found, kind, state, state.shop, state.conversation, state.customer, text)
+    found = engine.adjusted(found, kind, state, state.shop, state.conversation, state.customer, text, item=item)
     state.show(engine.response(found, kind)["suggestions"], customer_type_json(kind))
 
 

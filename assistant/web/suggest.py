@@ -51,7 +51,7 @@ async def get_suggest(request: web.Request) -> web.Response:
         return json_error(400, "invalid_query", "item", f"longer than {MAX_ITEM_CHARS} characters")
     suggestions, kind = engine.compute(text, shop=shop, state=state, item=item)
     customer = state.customer if state is not None else ""
-    suggestions = engine.adjusted(suggestions, kind, state, shop, conversation or "", customer, text)
+    suggestions = engine.adjusted(suggestions, kind, state, shop, conversation or "", customer, text, item=item)
     return web.json_response(engine.response(suggestions, kind), dumps=json_dumps)
 
 

@@ -64,7 +64,7 @@ async def test_chatwoot_retry_after_beyond_max_late_is_missed_at_once_not_sent_a
         assert said.startswith("not delivered within max_late_s (900 s)") and "3600 s asked for by Retry-After" in said
         assert said.rstrip().endswith("HTTP 429 from Chatwoot: Retry later")
         assert shown_reason(f.last_error or "").startswith(
-            "未在到期后 max_late_s（900 秒）内送出"
+            "未在到期后 max_late_s（15 分钟）内送出"
         )  # as a supervisor reads it
         assert h.service.deliverer.in_flight == 0  # not waiting for anything
         await h.advance(4000)

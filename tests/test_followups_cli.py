@@ -10,7 +10,17 @@ import pytest
 from assistant.cli import main
 from assistant.clock import FakeClock
 from assistant.config import Config
-from assistant.followups.reasons import CHANNEL_REFUSED, NOT_POSTED_AGAIN, REFUSED_TOO_LATE, RETRIED, UNCONFIRMED, coded
+from assistant.followups.reasons import (
+    ARRIVED_LATE,
+    CHANNEL_REFUSED,
+    NOT_POSTED_AGAIN,
+    REFUSED_TOO_LATE,
+    RETRIED,
+    TIMED_OUT,
+    UNCONFIRMED,
+    coded,
+    english,
+)
 from assistant.hookspecs import Followup
 from tests.followup_harness import T0, Harness, Recorder
 from tests.helpers import replace_config
@@ -57,7 +67,7 @@ async def test_followups_cli_lists_stale_messages_with_the_reason(
     assert main(["followups", "list", "--state", "stale", "--db", str(db_path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert "消息迟到，未跟进" in line and "shop1/conv1" in line and "尝试 0 次" in line
-    assert line.endswith("（客服消息在空闲期结束 3300 秒后才到达）")  # stored as a code (the JSON), shown in Chinese
+    assert line.endswith("（客服消息在空闲期结束 55 分钟后才到达）")  # stored as a code (3300 s), shown in Chinese
 
 
 def test_followups_cli_shows_a_stored_reason_in_the_interfaces_language() -> None:
@@ -70,6 +80,33 @@ def test_followups_cli_shows_a_stored_reason_in_the_interfaces_language() -> Non
     # Rows written before the codes hold the English text: still shown in Chinese.
     assert shown_reason("the customer wrote before it was delivered") == "发出前顾客又发了消息"
     assert shown_reason("timed out after 2.5 s") == "2.5 秒后超时"
+
+
+@pytest.mark.parametrize(
+    ("stored", "said", "seconds"),
+    [
+        (coded(TIMED_OUT, seconds="90"), "90 秒后超时", "90"),  # under two minutes: seconds
+        (coded(TIMED_OUT, seconds="120"), "2 分钟后超时", "120"),
+        (coded(TIMED_OUT, seconds="930"), "15 分 30 秒后超时", "930"),
+        (coded(ARRIVED_LATE, seconds="3300"), "客服消息在空闲期结束 55 分钟后才到达", "3300"),
+        (coded(ARRIVED_LATE, seconds="7290"), "客服消息在空闲期结束 2 小时 2 分钟后才到达", "7290"),  # to the minute
+        (coded(TIMED_OUT, seconds="nan"), "nan 秒后超时", "nan"),
+        # Rows stored as English text before the codes: the same words.
+        (
+            "the agent message arrived 3300 s after its idle period ended",
+            "客服消息在空闲期结束 55 分钟后才到达",
+            "3300",
+        ),
+        ("timed out after 600 s", "10 分钟后超时", "600"),
+    ],
+)
+def test_followups_reason_times_are_said_in_minutes_from_two_minutes_and_the_log_keeps_seconds(
+    stored: str, said: str, seconds: str
+) -> None:
+    from assistant.cli.followups import shown_reason
+
+    assert shown_reason(stored) == said
+    assert f" {seconds} s " in english(stored) + " "  # the engineer's log: seconds, as stored
 
 
 def test_followups_cli_shows_too_late_and_the_platforms_refusals_in_chinese_with_the_platforms_words() -> None:
@@ -87,8 +124,8 @@ def test_followups_cli_shows_too_late_and_the_platforms_refusals_in_chinese_with
     )  # fmt: skip
     late = too_late(f, 4_000_000, 900, "HTTP 429 from Chatwoot: Retry later", 3600)
     assert late is not None and shown_reason(late) == (
-        "未在到期后 max_late_s（900 秒）内送出：已太迟，不再发送：下一次尝试将在到期 4000 秒后"
-        "（Retry-After 要求等待 3600 秒）：HTTP 429 from Chatwoot: Retry later"
+        "未在到期后 max_late_s（15 分钟）内送出：已太迟，不再发送：下一次尝试将在到期 1 小时 7 分钟后"
+        "（Retry-After 要求等待 1 小时）：HTTP 429 from Chatwoot: Retry later"
     )
     refused = coded(RETRIED, coded(CHANNEL_REFUSED, "Message failed to send: (#131047) Re-engagement message"))
     assert shown_reason(refused) == (

@@ -8,6 +8,7 @@ English text itself: shown translated when it is one of the texts below, else as
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -75,6 +76,23 @@ TEXTS: dict[str, str] = {
 }
 ASKED = N_("%(reason)s (%(asked_s)s s asked for by Retry-After)")
 FOLLOWED = N_("%(reason)s: %(detail)s")  # a reason, then the platform's words (or the reason it wraps)
+# What a supervisor reads of the reasons that hold a time: the time as minutes or hours when it is that long (`3300
+# 秒` read as an hour's fraction to work out; `55 分钟` is read). The stored values and the log stay in seconds.
+SPOKEN: dict[str, str] = {
+    TIMED_OUT: N_("timed out after %(seconds)s"),
+    TOO_LATE: N_(
+        "not delivered within max_late_s (%(max_late_s)s) of coming due: too late to send: the next attempt would be"
+        " %(late_s)s after it came due"
+    ),
+    ARRIVED_LATE: N_("the agent message arrived %(seconds)s after its idle period ended"),
+}
+SPOKEN_ASKED = N_("%(reason)s (%(asked_s)s asked for by Retry-After)")
+SECONDS = N_("%(n)s s")
+MINUTES = N_("%(n)s min")
+MINUTES_SECONDS = N_("%(m)s min %(s)s s")
+HOURS = N_("%(n)s h")
+HOURS_MINUTES = N_("%(h)s h %(m)s min")
+SPOKEN_FROM_S = 120  # a time this long or longer is said in minutes (and from an hour, in hours and minutes)
 
 _CODED = re.compile(r"(?P<code>[a-z_]+)(?:\((?P<values>[^()]*)\))?(?:: (?P<detail>.*))?", re.DOTALL)
 _VALUE = re.compile(r"([a-z_]+)=([^,]*)")
@@ -101,24 +119,48 @@ def code_of(stored: str | None) -> str | None:
 
 def shown(stored: str, gettext: Gettext = _) -> str:
     """A stored reason as a reader sees it: its text in `gettext`'s language (the interface's by default), the
-    platform's own words as they came."""
-    found = _parse(stored)
-    if found is None:
-        return _legacy(stored, gettext)
-    code, values, detail = found
-    asked = values.pop("asked_s", None)
-    try:
-        text = gettext(TEXTS[code], **values)
-    except (KeyError, ValueError):  # values not as this release writes them: the code's text without them
-        return stored
-    if asked is not None:
-        text = gettext(ASKED, reason=text, asked_s=asked)
-    return text if detail is None else gettext(FOLLOWED, reason=text, detail=shown(detail, gettext))
+    platform's own words as they came; a time of two minutes or more in minutes (`55 分钟`, stored as 3300 s)."""
+    return _said(stored, gettext, spoken=True)
 
 
 def english(stored: str) -> str:
-    """A stored reason as the service's log says it."""
-    return shown(stored, lambda message, **values: message % values if values else message)
+    """A stored reason as the service's log says it (its times in seconds, as stored)."""
+    return _said(stored, lambda message, **values: message % values if values else message, spoken=False)
+
+
+def _said(stored: str, gettext: Gettext, *, spoken: bool) -> str:
+    found = _parse(stored)
+    if found is None:
+        return _legacy(stored, gettext, spoken)
+    code, values, detail = found
+    asked = values.pop("asked_s", None)
+    texts = SPOKEN if spoken else TEXTS
+    try:
+        if spoken and code in SPOKEN:
+            values = {name: duration(value, gettext) for name, value in values.items()}
+        text = gettext(texts.get(code, TEXTS[code]), **values)
+    except (KeyError, ValueError):  # values not as this release writes them: the code's text without them
+        return stored
+    if asked is not None:
+        text = gettext(SPOKEN_ASKED, reason=text, asked_s=duration(asked, gettext)) if spoken else gettext(ASKED, reason=text, asked_s=asked)  # fmt: skip
+    return text if detail is None else gettext(FOLLOWED, reason=text, detail=_said(detail, gettext, spoken=spoken))
+
+
+def duration(seconds: str, gettext: Gettext = _) -> str:
+    """A stored number of seconds as a reader says it: `90 秒`, `55 分钟`, `15 分 30 秒`, `1 小时 7 分钟` (from an hour,
+    to the nearest minute); under two minutes, or no number, as stored."""
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and value >= SPOKEN_FROM_S:
+        whole = round(value)
+        if whole >= 3600:
+            hours, minutes = divmod(round(whole / 60), 60)
+            return gettext(HOURS_MINUTES, h=hours, m=minutes) if minutes else gettext(HOURS, n=hours)
+        minutes, rest = divmod(whole, 60)
+        return gettext(MINUTES_SECONDS, m=minutes, s=rest) if rest else gettext(MINUTES, n=minutes)
+    return gettext(SECONDS, n=seconds)
 
 
 def _parse(stored: str) -> tuple[str, dict[str, str], str | None] | None:
@@ -129,11 +171,13 @@ def _parse(stored: str) -> tuple[str, dict[str, str], str | None] | None:
     return found["code"], values, found["detail"]
 
 
-def _legacy(stored: str, gettext: Gettext) -> str:
+def _legacy(stored: str, gettext: Gettext, spoken: bool) -> str:
     """A reason stored as English text (before the codes), translated when it is one of ours."""
     for code in (ARRIVED_LATE, TIMED_OUT):
         msgid = TEXTS[code]
         found = re.fullmatch(re.escape(msgid).replace(re.escape("%(seconds)s"), r"(?P<seconds>[0-9.]+)"), stored)
+        if found and spoken:
+            return gettext(SPOKEN[code], seconds=duration(found["seconds"], gettext))
         if found:
             return gettext(msgid, seconds=found["seconds"])
     return gettext(stored) if stored in TEXTS.values() else stored

@@ -157,3 +157,20 @@ async def test_report_link_with_a_token_leaves_no_token_in_any_address_after_it(
     await expect(page.locator("details#conv-c2")).to_be_visible()
     assert TOKEN not in await page.content()
     assert [url for url in requested if TOKEN in url] == [requested[0]]  # the bookmarked link only
+
+
+async def test_report_link_with_a_bad_range_says_it_in_a_sentence(
+    aiohttp_client: Any, supervisor_config: Config, page: Page, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(make_app(supervisor_config))
+    await page.set_viewport_size(DESKTOP)
+    response = await page.goto(
+        f"http://{client.host}:{client.port}/reports/daily?from=2026-12-05&to=2026-11-28&token={TOKEN}"
+    )
+    assert response is not None and response.status == 400
+    await expect(page.locator("h1")).to_contain_text("链接里的参数不对")
+    detail = await page.locator(".detail").inner_text()
+    assert detail == "详情： 链接中的结束日（to）不对：结束日 2026-11-28 早于起始日 2026-12-05"
+    assert probe_of(page).errors == []
+    assert await page.locator(".detail code").count() == 0  # a sentence, not code
+    await page.screenshot(path=str(tmp_path / "bad-range.png"), full_page=True)

@@ -68,17 +68,17 @@ async def test_a_bad_value_in_the_link_names_the_field_escaped(client: Client) -
     )
     assert resp.status == 400 and resp.content_type == "text/html"
     html = await resp.text()
-    assert "链接里的参数不对" in html and "date:" in html
+    assert "链接里的参数不对" in html and "链接中的日期（date）不对：" in html and "date:" not in html
     assert "<script>x" not in html and "&lt;script&gt;x" in html
 
 
 @pytest.mark.parametrize(
     ("query", "said"),
     [
-        ("date=xx", "date: 应为 YYYY-MM-DD 格式的日期，收到的是 'xx'"),
-        ("date=2100-01-01", "date: 日期应在 2000–2099 年之间，收到的是 2100-01-01"),
-        ("date=2026-11-20&offset=-1", "offset: 应在 0 到 1000000000 之间，收到的是 -1"),
-        ("date=2026-11-20&limit=x", "limit: 应为整数，收到的是 'x'"),
+        ("date=xx", "链接中的日期（date）不对：应为 YYYY-MM-DD 格式的日期，收到的是 'xx'"),
+        ("date=2100-01-01", "链接中的日期（date）不对：日期应在 2000–2099 年之间，收到的是 2100-01-01"),
+        ("date=2026-11-20&offset=-1", "链接中的翻页位置（offset）不对：应在 0 到 1000000000 之间，收到的是 -1"),
+        ("date=2026-11-20&limit=x", "链接中的每页条数（limit）不对：应为整数，收到的是 'x'"),
     ],
 )
 async def test_the_daily_log_says_a_bad_value_in_chinese(client: Client, query: str, said: str) -> None:

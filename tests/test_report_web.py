@@ -180,10 +180,10 @@ async def test_report_web_rejects_bad_query_naming_the_field(
 @pytest.mark.parametrize(
     ("query", "shown"),
     [
-        ("from=2026-12-05&to=2026-11-28", "to: 2026-11-28 早于 from 的 2026-12-05"),
-        ("from=2026-01-01&to=2026-12-31", "to: 日期范围最多 92 天"),
-        ("from=2026-11-01", "to: 日期范围需要同时给出 from 和 to"),
-        ("date=2026-13-01", "date: 应为 YYYY-MM-DD 格式的日期，收到的是 &#39;2026-13-01&#39;"),
+        ("from=2026-12-05&to=2026-11-28", "链接中的结束日（to）不对：结束日 2026-11-28 早于起始日 2026-12-05"),
+        ("from=2026-01-01&to=2026-12-31", "链接中的结束日（to）不对：日期范围最多 92 天"),
+        ("from=2026-11-01", "链接中的结束日（to）不对：一段日期需要同时给出起始日（from）和结束日（to）"),
+        ("date=2026-13-01", "链接中的日期（date）不对：应为 YYYY-MM-DD 格式的日期，收到的是 &#39;2026-13-01&#39;"),
     ],
 )
 async def test_report_web_page_says_a_bad_range_in_the_pages_language(

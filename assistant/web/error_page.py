@@ -58,6 +58,19 @@ _SERVER_MESSAGES = (
     N_("the database cannot be read now; retry later"),
     N_("the database cannot be written now; retry later"),
 )
+# What a page's link values are to a supervisor: a bad one is said as a sentence naming it in words (链接中的日期
+# （date）不对：…), not as the parameter's name before a colon (`date: …`, `to: … 早于 from …`).
+_FIELDS: dict[str, str] = {
+    "date": N_("the date"),
+    "from": N_("the first day"),
+    "to": N_("the last day"),
+    "shop": N_("the shop"),
+    "offset": N_("the place in the list"),
+    "limit": N_("the number of rows"),
+    "format": N_("the format"),
+}
+_FIELD_SAID = N_("%(what)s in the link (%(field)s) is not right: %(reason)s")
+_VALUE_SAID = N_("the value %(field)s in the link is not right: %(reason)s")
 _ASIDE = re.compile(r" \([^()]*\)(?=;)")
 # Headers of the JSON answer that still hold for the page (the others describe the JSON body).
 _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
@@ -81,11 +94,28 @@ def render(status: int, detail: dict[str, Any], language: str) -> str:
         plain = _ASIDE.sub("", message)
         said = t.gettext(plain) if plain in _SERVER_MESSAGES else plain
         message = said if said != plain else t.gettext(message)  # an English page keeps the aside
-    shown = f"{field}: {message}" if field and message else str(message or "")
+    sentence = status == 400 and bool(field and message)
+    if sentence:  # a value of the link: said in words for a supervisor, as text (not code)
+        what = _FIELDS.get(str(field))
+        shown = (
+            t.gettext(_FIELD_SAID, what=t.gettext(what), field=field, reason=message)
+            if what is not None
+            else t.gettext(_VALUE_SAID, field=field, reason=message)
+        )
+        shown = shown[:1].upper() + shown[1:]  # a sentence (English: "The date in the link …")
+    else:
+        shown = f"{field}: {message}" if field and message else str(message or "")
     return (
         environment(language)
         .get_template("error.html")
-        .render(status=status, headline=t.gettext(headline), advice=t.gettext(advice), detail=shown, favicon=FAVICON)
+        .render(
+            status=status,
+            headline=t.gettext(headline),
+            advice=t.gettext(advice),
+            detail=shown,
+            sentence=sentence,
+            favicon=FAVICON,
+        )
     )
 
 

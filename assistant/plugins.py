@@ -213,6 +213,7 @@ class Plugins:
         self.timer: Callable[[], float] = time.perf_counter  # measures plain notifications (tests give their own)
         self._said: set[tuple[str, str, str]] = set()  # (hook, plugin, "slow" or "result") already named in the log
         self._mistakes: dict[tuple[str, str, str], tuple[int, int]] = {}  # (hook, plugin, kind): (last said, since)
+        self.last_took_s = 0.0  # how long the last adjusting call took (`adjusting`)
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -406,7 +407,7 @@ class Plugins:
             self.mistake(hook, impl, "raised", error, unchanged, raised_at(impl.function, exc), exc)
             return False, None
         finally:
-            took_s = self.timer() - started
+            self.last_took_s = took_s = self.timer() - started  # read by the caller (suggest/adjusting.py's budget)
             if took_s >= SLOW_CALL_S:
                 self.mistake(hook, impl, "slow", f"took {took_s:.2f} s", "the service waited for it meanwhile")
         if inspect.isawaitable(result):

@@ -160,6 +160,45 @@ async def test_adjust_suggestions_slow_is_named_with_its_time(
     assert f"({hook_dir / 'slow.py'}, line 5) took 0.25 s: the service waited for it meanwhile" in line
 
 
+async def test_adjust_suggestions_slow_again_and_again_is_switched_off_said_once_and_in_readyz(
+    aiohttp_client: Any, config: Config, hook_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (hook_dir / "slow.py").write_text(
+        "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_suggestions(suggestions):\n"
+        "    return suggestions[::-1]\n",
+        encoding="utf-8",
+    )
+    app = make_app(with_hooks(config, "slow"))
+    client = await aiohttp_client(app)
+    clock = FakeClock(10**12)
+    app[PLUGINS].clock = clock
+    took = iter([0.05, 0.25] * 1000)  # every other call fast: only the slow ones count
+    ticks = iter(range(10**6))
+    app[PLUGINS].timer = lambda: next(ticks) % 2 and next(took) or 0.0  # starts read 0, ends what the call took
+    caplog.set_level(logging.ERROR)
+    reversed_ = ["kd1", "yj3", "yj1"]
+
+    async def asked(n: int) -> list[str]:
+        return codes(await post(client, id=f"m{n}", conversation=f"c{n}", text="能便宜点吗"))
+
+    assert [await asked(n) for n in range(8)] == [reversed_] * 8  # 4 slow calls within a minute: still asked
+    clock.advance(61)  # those 4 are more than a minute old
+    assert [await asked(n) for n in range(8, 16)] == [reversed_] * 8  # 4 slow ones again within a minute
+    assert not said(caplog, "switched off")
+    assert await asked(16) == reversed_  # fast
+    assert await asked(17) == reversed_  # the 5th slow call within a minute: its answer used, then switched off
+    assert await asked(18) == ["yj1", "yj3", "kd1"]  # the matcher's own, no call made
+    [line] = said(caplog, "switched off")
+    assert line.startswith(
+        f"adjust_suggestions of hooks.slow ({hook_dir / 'slow.py'}, line 5) switched off until the service restarts: "
+        "5 calls of 0.1 s or more within 60 s (the last 0.25 s)"
+    )
+    ready = await (await client.get("/readyz")).json()
+    assert ready["hooks_switched_off"] == {
+        "hooks.slow": "adjust_suggestions: 5 calls of 0.1 s or more within 60 s (the last 0.25 s)"
+    }
+
+
 def test_adjust_suggestions_async_def_is_refused_at_start(config: Config, hook_dir: Path) -> None:
     (hook_dir / "later.py").write_text(
         "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\nasync def adjust_suggestions(suggestions):\n"

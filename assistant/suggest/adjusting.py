@@ -6,21 +6,33 @@ registered first), each given the list the one before made. A plugin's mistake (
 than a list, lists a code the shop's library does not have, or an object that is neither a code nor one of the
 suggestions it was given) leaves the list as it was before that plugin; the mistake is logged naming the plugin, the
 hook, its file and line (`Plugins.mistake`, once a minute per plugin and kind).
+
+A plain function cannot be stopped, so each call is measured: a plugin whose calls take SLOW_CALL_S or more
+SLOW_STRIKES times within STRIKE_WINDOW_MS (a look-up over the network per message, a file read per call) is
+switched off until the service restarts, said in one line of the log and in `/readyz` (`hooks_switched_off`): while
+it ran, every message (and every request behind it) waited for it; without it, the suggestions are the matcher's. One
+slow call (a collection, a cold cache) is only logged. `adjust_followup` is never switched off: its answer may keep a
+message from a buyer, and it is asked once per follow-up, not per message.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pluggy
 
-from assistant.plugins import Plugins
+from assistant.plugins import SLOW_CALL_S, Plugins, where
 from assistant.suggest.matcher import Suggestion
 from assistant.suggest.phrases import Library, Phrase
 
+log = logging.getLogger(__name__)
+
 HOOK = "adjust_suggestions"
 UNCHANGED = "the suggestions are used as they were before it"
+SLOW_STRIKES = 5  # calls of SLOW_CALL_S or more within STRIKE_WINDOW_MS that switch a plugin's adjust_suggestions off
+STRIKE_WINDOW_MS = 60_000
 
 
 class SuggestionAdjuster:
@@ -29,6 +41,8 @@ class SuggestionAdjuster:
     def __init__(self, plugins: Plugins) -> None:
         self.plugins = plugins
         self.impls = plugins.adjusters(HOOK)
+        self.switched_off: dict[str, str] = {}  # plugin name: why (`/readyz`)
+        self._strikes: dict[str, list[int]] = {}  # plugin name: when its recent slow calls ended (clock ms)
 
     def __call__(
         self,
@@ -50,11 +64,35 @@ class SuggestionAdjuster:
         for impl in self.impls:
             values["suggestions"] = list(suggestions)  # its own list: changed in place, it changes nothing else
             ok, answer = plugins.adjusting(HOOK, impl, values, UNCHANGED)
+            if plugins.last_took_s >= SLOW_CALL_S:
+                self._slow(impl, plugins.last_took_s)
             if ok and answer is not None:
                 made = self._read(impl, answer, suggestions, find)
                 if made is not None:
                     suggestions = made
         return suggestions
+
+    def _slow(self, impl: pluggy.HookImpl, took_s: float) -> None:
+        """Count a slow call of `impl`; the SLOW_STRIKES-th within STRIKE_WINDOW_MS switches it off (its answer to
+        this call is still used)."""
+        now = self.plugins.clock.now_ms()
+        strikes = [t for t in self._strikes.get(impl.plugin_name, []) if now - t < STRIKE_WINDOW_MS] + [now]
+        self._strikes[impl.plugin_name] = strikes
+        if len(strikes) < SLOW_STRIKES:
+            return
+        self.impls = [i for i in self.impls if i is not impl]
+        why = (
+            f"{HOOK}: {len(strikes)} calls of {SLOW_CALL_S:g} s or more within {STRIKE_WINDOW_MS // 1000} s "
+            f"(the last {took_s:.2f} s)"
+        )
+        self.switched_off[impl.plugin_name] = why
+        file, line = where(impl.function)
+        log.error(
+            "%s of %s (%s, line %s) switched off until the service restarts: %d calls of %g s or more within %d s "
+            "(the last %.2f s), each holding every message meanwhile; the suggestions are used without it "
+            "(make it answer from memory: docs/hooks.md)",
+            HOOK, impl.plugin_name, file, line, len(strikes), SLOW_CALL_S, STRIKE_WINDOW_MS // 1000, took_s,
+        )  # fmt: skip
 
     def _read(
         self, impl: pluggy.HookImpl, answer: object, given: list[Suggestion], find: Callable[[str], Suggestion | None]

@@ -94,6 +94,8 @@ async def readyz(request: web.Request) -> web.Response:
     engine = request.app.get(ENGINE)
     if engine is not None and engine.workers is not None:
         body["matching_workers"] = engine.workers.states
+    if engine is not None and engine.adjust is not None and engine.adjust.switched_off:  # said, not judged: it serves
+        body["hooks_switched_off"] = engine.adjust.switched_off
     followups = request.app.get(FOLLOWUPS)
     if followups is not None:
         body["followups"] = await followups.deliverer.counts()

@@ -55,10 +55,11 @@ def on_startup(config: Config) -> None:
 
 
 def code_for(words: dict[str, str], text: str) -> str | None:
-    """The phrase code of the word found earliest in `text` (case ignored), or None."""
+    """The phrase code of the word found earliest in `text` (case ignored; of two found there, the longer: 羽绒服
+    before 羽绒), or None."""
     lowered = text.lower()
-    found = [(at, code) for word, code in words.items() if (at := lowered.find(word.lower())) >= 0]
-    return min(found)[1].strip() if found else None
+    found = [(at, -len(word), code) for word, code in words.items() if (at := lowered.find(word.lower())) >= 0]
+    return min(found)[2].strip() if found else None
 
 
 @hookimpl

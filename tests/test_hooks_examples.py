@@ -69,6 +69,17 @@ async def test_product_first_puts_the_shops_phrase_first_for_its_word_with_a_mat
     assert asked[0] == "ywf1" and asked.count("ywf1") == 1
 
 
+def test_product_first_takes_the_word_found_first_and_of_two_there_the_longer() -> None:
+    from hooks.product_first import code_for
+
+    words = {"羽绒": "yr1", "羽绒服": "ywf1", "真丝": "zs1", "T恤": "tx1"}
+    assert code_for(words, "真丝的和羽绒服哪个好") == "zs1"
+    assert code_for(words, "羽绒服怎么洗") == "ywf1"
+    assert code_for(words, "这件羽绒马甲") == "yr1"
+    assert code_for(words, "t恤起球吗") == "tx1"  # case ignored
+    assert code_for(words, "能便宜点吗") is None
+
+
 @pytest.mark.parametrize(
     ("hook", "table", "said"),
     [

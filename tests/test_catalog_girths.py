@@ -148,3 +148,24 @@ def test_a_chi_number_alone_is_no_girth_of_a_top() -> None:
     assert girths.parse("两尺二", bottom=False) == []
     assert girths.parse("两尺二", bottom=True) == [girths.Girth("腰围", 73.3)]
     assert sizes(answers(DRESS, "两尺二 穿几码")) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["裤长三尺一 腰围多少", "裤长 三尺一 腰围是多少", "衣长2尺2的腰围多大", "裤长是3尺1 腰多大"],
+)
+def test_a_number_of_another_measure_is_never_the_waist(text: str) -> None:
+    assert girths.parse(text, bottom=True) == []
+    assert sizes(answers(TROUSERS, text)) == []
+
+
+def test_a_waist_after_another_measure_is_still_read() -> None:
+    assert girths.parse("裤长三尺一 腰围二尺二", bottom=True) == [girths.Girth("腰围", 73.3)]
+
+
+@pytest.mark.parametrize("text", ["我175 2尺2", "175 两尺二", "身高175 腰围2尺2", "腰围2尺2 175"])
+def test_a_height_and_a_waist_both_count(text: str) -> None:
+    (found,) = answers(TROUSERS, text)
+    wanted = {"measures": "175cm", "by_body": "L码", "girth": "腰围73.3cm", "by_girth": "M码", "size": "L码"}
+    assert found.kind == SIZE_CONFLICT
+    assert {key: found.values[key] for key in wanted} == wanted

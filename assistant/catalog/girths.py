@@ -39,6 +39,9 @@ _GIRTH_BEFORE = re.compile(
 # A 市尺 number with no word of a girth (两尺二, 2尺2, 2.1尺): on trousers and skirts buyers give their waist so, and
 # no other measure of a body is 1 to 3 尺 (a height in feet is 4 to 6: measures.py); 裤长三尺一 is a length.
 _BARE_CHI = re.compile(r"(?<![\d.长宽高肩袖])(?:([1-3])\s*尺(?!码)\s*(\d)?(?![\d.])\s*寸?|([1-3]\.\d)\s*尺(?!码))")
+# A number right after another measure's word (裤长三尺一, 衣长是2尺2, 肩宽 40) is that measure's, never a girth's:
+# 裤长三尺一 腰围多少 gives a length and asks the waist.
+_BOUND = re.compile(r"(?:长|宽|高|肩|袖|围|身高|个子)\s*(?:是|有|为|:|约|大概|差不多)?\s*$")
 _BODY_HEADER = ("参考", "适合", "建议", "适用", "推荐", "净", "身体", "人体")
 
 
@@ -63,7 +66,8 @@ def parse(text: str, *, bottom: bool = False) -> list[Girth]:
         return []
     work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
     found: dict[str, float] = {}
-    before = list(_GIRTH_BEFORE.finditer(work))
+    # 裤长3尺1 腰围: the number is the length's (裤长3尺1 腰围2尺2 is a waist of 2尺2)
+    before = [m for m in _GIRTH_BEFORE.finditer(work) if not _bound(work, m.start())]
     for match in before:
         cm = _cm(_NAMES[match.group(4)], match.group(1), match.group(2), match.group(3))
         if cm is not None and _NAMES[match.group(4)] not in found:
@@ -78,12 +82,18 @@ def parse(text: str, *, bottom: bool = False) -> list[Girth]:
         cm = _cm(name, match.group(3), match.group(4), match.group(5))
         if cm is not None and name not in found:
             found[name] = cm
-    bare = _BARE_CHI.search(work) if bottom and WAIST not in found else None
+    bare = next((m for m in _BARE_CHI.finditer(work) if not _bound(work, m.start())), None)
+    bare = bare if bottom and WAIST not in found else None
     if bare is not None:
         cm = _cm(WAIST, bare.group(1) or bare.group(3), "尺", bare.group(2))
         if cm is not None:
             found[WAIST] = cm
     return [Girth(name, cm) for name, cm in found.items()]
+
+
+def _bound(work: str, start: int) -> bool:
+    """Whether the number at `start` follows another measure's word (裤长 3尺1, 衣长是2尺2): that measure's."""
+    return _BOUND.search(work, max(0, start - 8), start) is not None
 
 
 def _cm(name: str, number: str, chi: str | None, cun: str | None) -> float | None:

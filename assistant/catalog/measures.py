@@ -61,6 +61,8 @@ _BODY_MEASURE = re.compile(
     rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
     # the number before its word: 两尺二的腰, 2尺2腰围, 68的腰 (a 尺 or a 的 between: 165 腰粗 is a height)
     rf"|{_AMOUNT}\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?\s*的?|(?:cm|厘米|公分)?\s*的)\s*(?:腰围|臀围|胸围|腰)"
+    # a 市尺 figure alone (2尺2, 两尺二): a waist as buyers give it (girths.py), no height (a height in feet is 4-6)
+    rf"|(?<![0-9０-９.])[1-3１-３]\s*尺(?!码)\s*(?:{_D}(?![0-9０-９.])\s*寸?)?"
 )
 # A height in feet and inches as buyers in the south write it (五尺三, 5尺3, 5'3", 5ft3): 尺 of a height is a foot
 # there (五尺三 is 160 cm), while 尺 of a waist is a 市尺 (两尺二的腰, set aside above). Only 4 to 6 feet: 2尺2 is
@@ -181,6 +183,7 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
 
     for match in _BODY_MEASURE.finditer(work):
         take(match)
+        marked = True  # a measure given with its word or unit: the message is about the body (我175 腰围2尺2)
     for match in _FEET.finditer(work):
         inches = 10.0 if match.group(2) == "十" else _number(match.group(2)) if match.group(2) else 0.0
         cm = float(round(_number(match.group(1)) * CM_PER_FOOT + inches * CM_PER_INCH))
@@ -189,6 +192,8 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
         height = height if height is not None else _within(cm, HEIGHT_CM)
     for match in _METERS_SPLIT.finditer(work):
         rest = match.group(2)
+        if len(rest) == 2 and _ROUGH.match(work, match.end()):
+            continue  # 一米 三十多: 1 米 and a rough number (a child's weight), never 1米30多 (一米六多 is 160)
         cm = _number(match.group(1)) * 100 + _number(rest) * (10 if len(rest) == 1 else 1)
         take(match)
         marked = True

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from assistant.catalog import measures
-from assistant.catalog.answers import ASK_WEIGHT, SIZE, Answer, answers
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from assistant import store
+from assistant.catalog import ages, measures
+from assistant.catalog.answers import ASK_WEIGHT, NO_SIZE, SIZE, Answer, answers
+from assistant.catalog.importer import import_files
 from assistant.catalog.sizing import SizeChart, SizeRow, parse_range
-from assistant.catalog.store import Item
+from assistant.catalog.store import Item, read_item
+from tests.catalog_data import write_csv
 
 
 def item(title: str, rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]]) -> Item:
@@ -41,3 +49,87 @@ def test_one_metre_and_some_is_still_a_height_in_centimetres() -> None:
     assert measures.combine(["一米六多"]) == measures.Body(160, None)
     assert measures.combine(["1米65"]) == measures.Body(165, None)
     assert sizes(answers(HOODIE, "一米二 穿多大")) == [(ASK_WEIGHT, "120cm", "")]
+
+
+KIDS_ITEM = "800000000031"
+AGE_HEADER = ("尺码表", "尺码", "身高(cm)", "参考年龄")
+AGE_CHART = [
+    ("童装年龄", "90", "80-90", "1-2岁"),
+    ("童装年龄", "100", "90-100", "2-3岁"),
+    ("童装年龄", "110", "100-110", "3-4岁"),
+    ("童装年龄", "120", "110-120", "5-6岁"),
+    ("童装年龄", "130", "120-130", "7-8岁"),
+]
+
+
+def imported(tmp_path: Path, header: Sequence[str], chart: Sequence[Sequence[str]]) -> Item:
+    """The hoodie as the service reads it after a real import of its item row and its shared chart."""
+    items = write_csv(tmp_path / "items.csv", ("商品ID", "标题", "尺码表"), [(KIDS_ITEM, "儿童连帽卫衣", "童装年龄")])
+    sizes = write_csv(tmp_path / "sizes.csv", header, chart)
+    conn = store.connect(tmp_path / "catalog.db")
+    try:
+        assert import_files(conn, [items, sizes]).written
+        found = read_item(conn, KIDS_ITEM)
+    finally:
+        conn.close()
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("宝宝3岁穿几码", [(SIZE, "3岁", "110码")]),  # 3 is where 2-3 and 3-4 meet: the older
+        ("孩子两岁半 穿哪个码", [(SIZE, "2岁半", "100码")]),
+        ("宝宝十八个月穿多大", [(SIZE, "18个月", "90码")]),
+        ("女儿6岁半穿几码", [(SIZE, "6岁半", "130码")]),  # between 5-6 and 7-8: the older
+        ("宝宝10岁穿几码", [(NO_SIZE, "10岁", "")]),
+        ("宝宝3岁 身高105穿几码", [(SIZE, "105cm", "110码")]),  # a height, when given, wins
+        ("我30岁 穿几码", []),  # no child's age
+    ],
+)
+def test_an_age_alone_is_sized_by_the_charts_age_column(
+    tmp_path: Path, text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert sizes(answers(imported(tmp_path, AGE_HEADER, AGE_CHART), text)) == expected
+
+
+def test_an_age_answer_shows_the_rows_ages_and_beyond_the_chart_its_span(tmp_path: Path) -> None:
+    kids = imported(tmp_path, AGE_HEADER, AGE_CHART)
+    (found,) = answers(kids, "宝宝三岁穿几码")
+    assert [(f.name, f.value) for f in found.facts] == [("年龄", "3岁"), ("尺码", "110（年龄3-4岁）")]
+    (beyond,) = answers(kids, "宝宝半岁穿多大")
+    assert beyond.kind == NO_SIZE and beyond.values["span"] == "年龄1-8岁"
+
+
+def test_a_chart_without_ages_never_guesses_from_an_age(tmp_path: Path) -> None:
+    chart = [row[:3] for row in AGE_CHART]
+    assert answers(imported(tmp_path, AGE_HEADER[:3], chart), "宝宝3岁穿几码") == []
+
+
+def test_a_cell_that_is_no_age_is_refused_at_import(tmp_path: Path) -> None:
+    sizes = write_csv(tmp_path / "sizes.csv", AGE_HEADER, [*AGE_CHART[:2], ("童装年龄", "110", "100-110", "大童")])
+    conn = store.connect(tmp_path / "catalog.db")
+    try:
+        result = import_files(conn, [sizes])
+    finally:
+        conn.close()
+    assert not result.written
+    assert [(p.row, p.column, "年龄 '大童'" in p.message) for p in result.problems] == [(4, 3, True)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "header", "months"),
+    [
+        ("3岁", "年龄", (36, 36)),
+        ("2-3", "年龄(岁)", (24, 36)),
+        ("6-12个月", "参考年龄", (6, 12)),
+        ("6-12", "月龄", (6, 12)),
+        ("3-4Y", "年龄", (36, 48)),
+        ("18M", "年龄", (18, 18)),
+    ],
+)
+def test_chart_ages_read_years_and_months(cell: str, header: str, months: tuple[float, float]) -> None:
+    assert ages.is_age_header(header)
+    found = ages.age_range(cell, months=ages.in_months(header))
+    assert found is not None and (found.low, found.high) == months

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from assistant.catalog import again, bra, feet, fill, girths, measures, pairs, usual, wearers
+from assistant.catalog import again, ages, bra, feet, fill, girths, measures, pairs, usual, wearers
 from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
 from assistant.catalog.aspects import ASPECTS, WHETHER
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
@@ -285,6 +285,10 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
     # Girths are read for a conversation about one person: who a 胸围 belongs to is not followed between people.
     bottom = girths.is_bottom(item.title)
     given = [g for g in girths.combine(texts, bottom=bottom) if girths.has(chart, g.name)] if len(persons) == 1 else []
+    if len(persons) == 1 and persons[0].body.height_cm is None and chart.uses_height and not given:
+        by_age = ages.fit(chart, texts)  # 宝宝3岁: the chart's 年龄 column, where it has one
+        if by_age is not None:
+            return [_age_answer(chart, *by_age)]
     for person in persons:
         answer = _person_size(chart, person, given)
         if answer is not None:
@@ -364,6 +368,20 @@ def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girth
     values.update(size=size_name(row.size), size_label=row.size)
     facts = (*known, Fact("尺码", f"{row.size}（{ranges}）" if ranges else row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, values["measures"])
+
+
+def _age_answer(chart: SizeChart, age: ages.Age, row: SizeRow | None, held: Range) -> Answer:
+    """SIZE for a child's age from the chart's 年龄 column (the row's ages among the facts); NO_SIZE beyond it."""
+    values = {"measures": age.said, "height": "", "weight": ""}
+    if row is None:
+        values.update(span=f"年龄{ages.said(held)}", smallest=size_name(chart.rows[0].size))
+        values.update(largest=size_name(chart.rows[-1].size))
+        facts = (Fact("年龄", age.said), Fact("尺码", f"无（尺码表：{values['span']}）"))
+        return Answer(NO_SIZE, "size_advice", MappingProxyType(values), facts, age.said)
+    cell = next((v for h, v in row.measures if ages.is_age_header(h)), "")
+    values.update(size=size_name(row.size), size_label=row.size)
+    facts = (Fact("年龄", age.said), Fact("尺码", f"{row.size}（年龄{cell}）"))
+    return Answer(SIZE, "size_advice", MappingProxyType(values), facts, age.said)
 
 
 def _no_size(chart: SizeChart, values: dict[str, str], known: tuple[Fact, ...]) -> Answer:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from assistant import upgrade
 from assistant.catalog import store
+from assistant.catalog.ages import age_range, in_months, is_age_header
 from assistant.catalog.bra import bra_size
 from assistant.catalog.feet import foot_range, is_foot_header
 from assistant.catalog.layout import TITLE_ROWS, below_title, clean, named, note, split
@@ -468,6 +469,11 @@ def _size_row(
     if height is None and weight is None and foot and foot_range(foot) is None:
         reason = _("脚长 %(value)s is not a length such as 24.5 or 240-245", value=repr(foot))
         problems.append(Problem(source, number, reason, at_foot))
+        return None
+    at_age, named = next(((i, name) for i, name in measures if is_age_header(name) and cells[i]), (0, ""))
+    if named and age_range(cells[at_age], months=in_months(named)) is None:
+        reason = _("年龄 %(value)s is not an age such as 3岁, 2-3岁 or 6-12个月", value=repr(cells[at_age]))
+        problems.append(Problem(source, number, reason, at_age))
         return None
     if height is None and weight is None and not foot and bra_size(size) is None:  # a bra's 75B is its own measure
         reason = _(

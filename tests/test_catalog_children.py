@@ -133,3 +133,12 @@ def test_chart_ages_read_years_and_months(cell: str, header: str, months: tuple[
     assert ages.is_age_header(header)
     found = ages.age_range(cell, months=ages.in_months(header))
     assert found is not None and (found.low, found.high) == months
+
+
+@pytest.mark.parametrize(
+    ("text", "months"),
+    [("女儿十岁", 120), ("宝宝十个月", 10), ("十一岁", 132), ("两岁3个月", 27), ("半岁", 6), ("她二十岁", None)],
+)
+def test_a_childs_age_in_the_buyers_words(text: str, months: float | None) -> None:
+    found = ages.parse(text)
+    assert (found.months if found is not None else None) == months

@@ -28,6 +28,8 @@ _AGE = re.compile(
     rf"|({_D}{{1,2}})\s*个\s*(半)?\s*月|(半)\s*岁)"
 )
 
+_TEN = re.compile(r"(?<![0-9])十(?=\s*(?:周?岁|个\s*半?\s*月))")
+
 
 @dataclass(frozen=True)
 class Age:
@@ -81,6 +83,7 @@ def parse(text: str) -> Age | None:
     if not isinstance(text, str) or not text:
         return None
     work = unicodedata.normalize("NFKC", to_digits(unicodedata.normalize("NFKC", text[:500]).lower()))
+    work = _TEN.sub("10", work)  # 十岁: a lone 十 is left a word by to_digits (十分), but not before an age's unit
     found = None
     for match in _AGE.finditer(work):
         years, half, extra, count, half_month, half_year = match.groups()

@@ -40,9 +40,15 @@ _METERS_SPLIT = re.compile(
 _METERS_WHOLE = re.compile(r"(?<![0-9０-９.])([12１２])\s*米(?![多.])")
 _METERS = re.compile(rf"(?<![0-9０-９.])([12１２]\.{_D}{{1,2}})\s*(?:米|m)(?![a-z])")
 _CM = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(?:cm|厘米|公分)")
-_WEIGHT = re.compile(rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克|磅|lbs|lb)(?![a-z])")
+# 近, 金 and jin are 斤 as a pinyin keyboard mistypes it (165 110近), where no word goes on after them.
+_WEIGHT = re.compile(
+    rf"{_RANGE}({_NUM})\s*{_APPROX}\s*(斤|kg|公斤|千克|磅|lbs|lb|jin|近(?![\u4e00-\u9fff])|金(?![\u4e00-\u9fff]))(?![a-z])"
+)
 JIN_PER = {
     "斤": 1.0,
+    "jin": 1.0,
+    "近": 1.0,
+    "金": 1.0,
     "kg": 2.0,
     "公斤": 2.0,
     "千克": 2.0,

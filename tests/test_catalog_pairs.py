@@ -65,3 +65,30 @@ def test_a_size_for_the_buyer_follows_the_two_compared() -> None:
     found = answers(TEE, "我160 100斤 M和L差多少")
     assert [a.kind for a in found] == [FACT, SIZE]
     assert found[1].values["size"] == "M码"
+
+
+@pytest.mark.parametrize(
+    ("item", "text", "name", "figures"),
+    [
+        (SHOES, "42码脚长多少", "42码", "脚长260mm"),
+        (TEE, "M码适合多高", "M码", "身高157-162cm，体重95-105斤，胸围100cm"),
+        (TEE, "L码的胸围是多少", "L码", "身高162-167cm，体重105-118斤，胸围104cm"),
+        (TEE, "XXL码多少斤能穿", "XXL码", "身高172-177cm，体重132-150斤，胸围112cm"),
+    ],
+)
+def test_one_sizes_measure_asked_gets_its_row(item: Item, text: str, name: str, figures: str) -> None:
+    # 42码脚长多少 got nothing (a shoe's question with no foot length): the chart's row of the size answers it
+    (found,) = answers(item, text)
+    assert found.kind == FACT
+    assert [(f.name, f.value) for f in found.facts] == [(name, figures)]
+
+
+@pytest.mark.parametrize("text", ["M码有货吗", "M码多少钱", "平时穿M 胸围多少", "M码衣长多少"])
+def test_a_size_named_without_a_measure_of_its_chart_asked_is_no_row(text: str) -> None:
+    assert pairs.asked_one(TEE.chart, text) is None
+
+
+def test_the_size_asked_about_is_not_the_size_worn() -> None:
+    # the size's row, and the buyer's own size from their measures, not 平时穿M
+    found = answers(TEE, "M码适合多高 我165 110斤")
+    assert [(a.kind, a.values.get("size", "")) for a in found] == [(FACT, ""), (SIZE, "L码")]

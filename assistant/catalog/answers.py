@@ -95,11 +95,12 @@ def _answers_again(item: Item, earlier: Sequence[str]) -> list[Answer]:
 def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) -> list[Answer]:
     found: list[Answer] = []
     pair = pairs.asked(item.chart, text)
-    if pair is not None:  # M和L差多少: the two rows of the chart, before any size for the buyer
-        shown = tuple(Fact(pairs.named(row), pairs.figures(row)) for row in pair)
+    one = pairs.asked_one(item.chart, text) if pair is None else None  # 42码脚长多少: that size's row
+    if pair is not None or one is not None:  # M和L差多少: the two rows of the chart, before any size for the buyer
+        shown = tuple(Fact(pairs.named(row), pairs.figures(row)) for row in (pair or (one,)) if row is not None)
         values = {"facts": "；".join(spoken(f) for f in shown), "name": shown[0].name, "value": shown[0].value}
         found.append(Answer(FACT, "size_advice", MappingProxyType(values), shown, "、".join(f.name for f in shown)))
-        text = pairs.rest(text)
+        text = pairs.rest(text) if pair is not None else pairs.rest_one(text)
     fitted = item.chart is not None and is_bra_item(item)
     sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)
     sized = sized or girths.is_bottom(item.title) and bool(girths.parse(text, bottom=True))  # 两尺二 of trousers
@@ -241,8 +242,17 @@ def is_size_question(text: str, intent: str | None = None) -> bool:
         return True
     if girths.parse(text) or usual.worn([text]) is not None:
         return True
+    if measures.chooses_size(text) or _measured_apart(text):  # 穿90还是100; 她165 110, 165 110 我老公175 140
+        return True
     folded = fold(text)
     return any(word in folded for word in SIZE_WORDS)
+
+
+def _measured_apart(text: str) -> bool:
+    """Whether a message names someone and gives a height and weight in numbers alone after them (她165 110,
+    165 110 我老公175 140): read as each person's measures, though no word of size is said."""
+    parts = wearers.split(text)
+    return len(parts) > 1 and any((m := measures.parse(part)) is not None and m.lone is None for _, part in parts)
 
 
 def _measures_of_someone(text: str, earlier: Sequence[str]) -> bool:

@@ -70,6 +70,10 @@ _BODY_MEASURE = re.compile(
     # a 市尺 figure alone (2尺2, 两尺二): a waist as buyers give it (girths.py), no height (a height in feet is 4-6)
     rf"|(?<![0-9０-９.])[1-3１-３]\s*尺(?!码)\s*(?:{_D}(?![0-9０-９.])\s*寸?)?"
 )
+# Two sizes the buyer chooses between (穿90还是100, 拿110或者120): sizes, though a child's are numbered by height.
+_SIZE_CHOICE = re.compile(
+    rf"(?:穿|拿|选|买|要)\s*{_D}{{2,3}}\s*(?:码|号)?\s*(?:还是|或者|或|和|跟)\s*{_D}{{2,3}}(?![0-9０-９.])"
+)
 # A height in feet and inches as buyers in the south write it (五尺三, 5尺3, 5'3", 5ft3): 尺 of a height is a foot
 # there (五尺三 is 160 cm), while 尺 of a waist is a 市尺 (两尺二的腰, set aside above). Only 4 to 6 feet: 2尺2 is
 # no height.
@@ -175,7 +179,7 @@ def about_size(text: str) -> bool:
 
 @lru_cache(maxsize=PARSE_CACHE)
 def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
-    work = to_digits(unicodedata.normalize("NFKC", text).lower())
+    work = to_digits(unicodedata.normalize("NFKC", text).lower()).replace("上下", "左右")  # 165上下: about 165
     about_size = about or any(cue in work for cue in _SIZE_CUES) or _SIZE_LABEL.search(work) is not None
     height: float | None = None
     weight: float | None = None
@@ -190,6 +194,8 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
     for match in _BODY_MEASURE.finditer(work):
         take(match)
         marked = True  # a measure given with its word or unit: the message is about the body (我175 腰围2尺2)
+    for match in _SIZE_CHOICE.finditer(work):
+        take(match)  # 穿90还是100: two sizes to choose from, not a height
     for match in _FEET.finditer(work):
         inches = 10.0 if match.group(2) == "十" else _number(match.group(2)) if match.group(2) else 0.0
         cm = float(round(_number(match.group(1)) * CM_PER_FOOT + inches * CM_PER_INCH))
@@ -276,6 +282,13 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
             ):
                 bare_weight = value
     return _measurement(height=height, weight=weight, bare_weight=bare_weight)
+
+
+def chooses_size(text: str) -> bool:
+    """Whether a message asks which of two sizes to take, numbered (穿90还是100): a size question."""
+    if not isinstance(text, str) or not any(word in text for word in ("还是", "或", "和", "跟")):
+        return False
+    return _SIZE_CHOICE.search(to_digits(unicodedata.normalize("NFKC", text[:500]).lower())) is not None
 
 
 def combine(texts: Iterable[str], spans: Spans = NO_SPANS, cued: Sequence[bool] = ()) -> Body:

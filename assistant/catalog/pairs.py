@@ -36,10 +36,45 @@ def asked(chart: SizeChart | None, text: str) -> tuple[SizeRow, SizeRow] | None:
     return first, second
 
 
+# One size's measure asked (42码脚长多少, L码的衣长是多少, M码适合多高): that size's row, as for two sizes. The measure
+# is a word of the chart's (身高, 体重, 脚长, a column's header) with a value asked, or how tall or heavy the size fits;
+# a size after 穿 is the one the buyer wears (平时穿M 腰围多少 asks the item's waist of no size).
+_MEASURE_WORDS = ("身高", "体重", "脚长")
+_ONE = re.compile(
+    rf"{_SIZE}\s*的?\s*(?:(?:适合|适用|对应|能穿)?\s*(?:多高|多重|多少斤|几斤|多大体重|多大身高)"
+    r"|([\u4e00-\u9fff]{2,4}?)\s*(?:是|有|大概|一般)?\s*(?:多少|多长|多宽|多大|几))"
+)
+
+
+def asked_one(chart: SizeChart | None, text: str) -> SizeRow | None:
+    """The chart's row of the one size a message asks a measure of (42码脚长多少); None otherwise."""
+    if chart is None or not isinstance(text, str):
+        return None
+    work = unicodedata.normalize("NFKC", text[:200]).lower()
+    match = _ONE.search(work)
+    if match is None or work[: match.start()].rstrip().endswith("穿"):
+        return None
+    word = match.group(2)
+    if word is not None:
+        headers = {
+            _UNIT.sub(r"\1", unicodedata.normalize("NFKC", h).strip()) for row in chart.rows for h, _ in row.measures
+        }
+        if not any(word.startswith(w) or w.startswith(word) for w in (*_MEASURE_WORDS, *headers) if w):
+            return None
+    wanted = label(match.group(1))
+    return next((row for row in chart.rows if label(row.size) == wanted), None)
+
+
 def rest(text: str) -> str:
     """The message without the two sizes compared (75B和75C差多少 names no size the buyer wears)."""
     work = unicodedata.normalize("NFKC", text[:200]).lower()
     return _PAIR.sub(" ", work, count=1)
+
+
+def rest_one(text: str) -> str:
+    """The message without the size whose measure it asks (75B下胸围多少 names no size the buyer wears)."""
+    work = unicodedata.normalize("NFKC", text[:200]).lower()
+    return _ONE.sub(" ", work, count=1)
 
 
 def figures(row: SizeRow) -> str:

@@ -55,3 +55,14 @@ TEE = Item(
         )
     ),
 )
+
+
+@pytest.mark.parametrize(("text", "size"), [("163 98 偏瘦 会不会大", "M码"), ("165 110 会小吗", "L码")])
+def test_whether_a_size_fits_asked_with_the_measures_is_a_size_question(text: str, size: str) -> None:
+    # these got nothing: 会不会大 was no word of size, so the numbers were not read
+    assert [(a.kind, a.values.get("size", "")) for a in answers(TEE, text)] == [(SIZE, size)]
+
+
+def test_a_price_paid_is_no_weight() -> None:
+    assert answers(TEE, "这件会不会大 我99买的") == []
+    assert measures.combine(["165 110买什么码"]) == measures.Body(165, 110)

@@ -94,7 +94,7 @@ _WEIGHT_WORD = re.compile(rf"(?:体重|重){_SAYS}({_NUM})(?![0-9０-９a-z%])")
 _BARE = re.compile(r"(?<![0-9a-z.%¥$#:])([0-9]{1,3}(?:\.[0-9]{1,2})?)(?![0-9a-z%.:])")
 _ROUGH = re.compile(r"\s*(?:多|几|来)")  # 三十多, 四十几: a number said roughly
 _NOT_AFTER = re.compile(  # 100多块, 五十多岁, 三十几件: "and some" before the unit too
-    r"\s*(?:多|来|几|余)?\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|的?鞋|后(?![天面边]))"
+    r"\s*(?:多|来|几|余)?\s*(?:码|号|元|块|钱|件|个|条|双|套|包|瓶|盒|岁|月|天|年|周|日|点|分|秒|折|度|寸|尺|次|单|g|ml|w|%|\+|以上|以下|多少钱|买的|入手|的?鞋|后(?![天面边]))"
 )
 # A number right after the goods (这件99, 这款128) is what they cost: a body is never "this one".
 _THIS = ("这件", "这款", "这个", "这条", "这双", "这套", "这种", "那件", "那款", "一件")
@@ -102,7 +102,8 @@ _NOT_BEFORE = ("胸围", "腰围", "臀围", "肩宽", "袖长", "衣长", "裤�
 TAKEN = "\ue000"  # stands in for text a pattern has read, so that no later pattern reads it again
 # What a message may hold besides its numbers and still be "just the measures" ("165 110", "我165的").
 _FILLER = re.compile(r"[\ue000\s,，。.、/\\|*x×+~～\-:：;；!！?？我的是亲呢吧啊呀哈哦嗯哟了左右差不多几大概男女生士]")
-_SIZE_CUES = ("码", "尺码", "尺寸", "穿", "身高", "体重", "多大", "大小", "合适", "号")
+# 会不会大, 偏小吗: whether a size will fit, asked with the measures (163 98 会不会大)
+_SIZE_CUES = ("码", "尺码", "尺寸", "穿", "身高", "体重", "多大", "大小", "合适", "号", "偏大", "偏小", "会不会大", "会不会小", "会大吗", "会小吗", "会不会紧", "会紧吗")  # fmt: skip
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9])(?:x{0,3}s|m|x{0,4}l|[2-6]xl)(?![a-z])")  # M还是L, 160 100 M会小吗
 
 

@@ -32,14 +32,9 @@ RESOLVED = "resolved"
 SET_ASIDE = (RESOLVED, "snoozed")
 # How an attachment-only message is logged: the text says what was attached.
 ATTACHMENT_WORDS = {
-    "image": "图片",
-    "audio": "语音",
-    "video": "视频",
-    "file": "文件",
-    "location": "位置",
-    "contact": "名片",
+    "image": "图片", "audio": "语音", "video": "视频", "file": "文件", "location": "位置", "contact": "名片",
     "fallback": "附件",
-}
+}  # fmt: skip
 # A delivery whose time cannot be read is logged at its arrival, which may be much later than it happened.
 _UNTIMED = Throttled(
     log,
@@ -113,17 +108,13 @@ class Mapped:
 
 def shop_id(account: Any, inbox: Any, *, by_inbox: bool) -> str:
     """The assistant's shop for a Chatwoot account (and inbox)."""
-    if by_inbox and inbox is not None:
-        return f"{SHOP_PREFIX}-{account}-{inbox}"
-    return f"{SHOP_PREFIX}-{account}"
+    return f"{SHOP_PREFIX}-{account}-{inbox}" if by_inbox and inbox is not None else f"{SHOP_PREFIX}-{account}"
 
 
 def account_of_shop(shop: str) -> str | None:
     """The Chatwoot account id inside a shop id made by `shop_id`, else None."""
     parts = shop.split("-")
-    if len(parts) >= 2 and parts[0] == SHOP_PREFIX and parts[1].isdigit():
-        return parts[1]
-    return None
+    return parts[1] if len(parts) >= 2 and parts[0] == SHOP_PREFIX and parts[1].isdigit() else None
 
 
 def shown_agent(shop: str, agent: str) -> str:
@@ -189,22 +180,23 @@ def _map_message(
     text = _text(payload)
     if text is None:
         return Mapped(ignored="message without text or attachments")
-    conversation = _dict(payload.get("conversation"))
-    conv_id = _chatwoot_id(_first(conversation.get("id")), "conversation.id")
+    conversation = found if isinstance(found := payload.get("conversation"), dict) else _NOTHING
+    conv_id = _given_id(conversation.get("id"), "conversation.id")
     if conv_id is None:
         raise EventError("conversation.id", "required (the conversation's display id)")
     message_id = _chatwoot_id(payload.get("id"), "id")
     if message_id is None:
         raise EventError("id", "required (the message id)")
-    inbox = _chatwoot_id(_first(_dict(payload.get("inbox")).get("id"), conversation.get("inbox_id")), "inbox.id")
+    inbox_id = found.get("id") if isinstance(found := payload.get("inbox"), dict) else None
+    inbox = _given_id(inbox_id, "inbox.id", conversation.get("inbox_id"))
     account = _account(payload, conversation, inbox, memory)
-    sender = _dict(payload.get("sender"))
-    meta = _dict(conversation.get("meta"))
-    contact = _first(
-        _dict(meta.get("sender")).get("id"),
-        sender.get("id") if message_type in ("incoming", 0) else None,  # a contact sender (it has no `type`)
-        _dict(conversation.get("contact_inbox")).get("contact_id"),
-    )
+    sender = found if isinstance(found := payload.get("sender"), dict) else _NOTHING
+    meta = found if isinstance(found := conversation.get("meta"), dict) else _NOTHING
+    contact_of = found if isinstance(found := meta.get("sender"), dict) else _NOTHING
+    incoming = message_type in ("incoming", 0)
+    contact = _first(contact_of.get("id"), sender.get("id") if incoming else None)  # a contact sender: no `type`
+    if contact is None:
+        contact = _first(_dict(conversation.get("contact_inbox")).get("contact_id"))
     if contact is None:
         raise EventError("conversation.meta.sender.id", "required (the contact id)")
     agents: list[tuple[str, str, str]] = []
@@ -236,7 +228,8 @@ def _map_message(
     }
     if agent:
         raw["agent"] = agent
-    item = _item(_dict(conversation.get("custom_attributes")).get(item_attribute)) if item_attribute else None
+    custom = conversation.get("custom_attributes") if item_attribute else None
+    item = _item(custom.get(item_attribute)) if isinstance(custom, dict) else None
     if item is not None:
         raw["item"] = item
     if followup_id:
@@ -264,7 +257,8 @@ def _map_message(
         for key in ("sender", "text", "item", "followup_id"):
             closed.pop(key, None)
         return Mapped(events=(raw, closed), notes=notes, channel=channel)
-    return Mapped(events=(raw,), notes=notes, contact_name=contact_name(payload), channel=channel)
+    name = _contact_name(contact_of, sender if incoming else _NOTHING)
+    return Mapped(events=(raw,), notes=notes, contact_name=name, channel=channel)
 
 
 def _channel_error(payload: dict[str, Any], attributes: dict[str, Any], conversation: dict[str, Any]) -> str | None:
@@ -279,13 +273,10 @@ def _channel_error(payload: dict[str, Any], attributes: dict[str, Any], conversa
     return "status failed (the channel gave no reason)" if status in ("failed", 3) else None
 
 
-def contact_name(payload: dict[str, Any]) -> str:
-    """The contact's name: the conversation's `meta.sender` (the contact, whoever wrote the message), else the
-    sender of an incoming message (a contact); "" when neither has one (a contact made without a name)."""
-    conversation = _dict(payload.get("conversation"))
-    sender = _dict(payload.get("sender"))
-    incoming = payload.get("message_type") in ("incoming", 0)
-    for contact in (_dict(_dict(conversation.get("meta")).get("sender")), sender if incoming else {}):
+def _contact_name(*contacts: dict[str, Any]) -> str:
+    """The contact's name: the first of `contacts` (`meta.sender`, the contact whoever wrote, then an incoming message's
+    sender) with one that shows; "" when none has one (a contact made without a name)."""
+    for contact in contacts:
         name = contact.get("name")
         shown = clean_name(" ".join(name.split())) if isinstance(name, str) else ""
         if shown:
@@ -315,7 +306,7 @@ def _sender(
         return "customer", assignee
     if message_type in ("template", 3):
         return "auto", assignee
-    if _dict(payload.get("additional_attributes")).get("campaign_id") is not None:
+    if isinstance(extra := payload.get("additional_attributes"), dict) and extra.get("campaign_id") is not None:
         return "auto", assignee  # a campaign: sent in the campaign user's name, not written by them
     if sender.get("type") == "user":
         return "agent", _user_name(sender) or assignee or "agent"
@@ -325,7 +316,9 @@ def _sender(
 
 def _assignee(meta: dict[str, Any], account: str, memory: Memory, seen: list[tuple[str, str, str]]) -> str | None:
     """The assigned agent's name; a bot assignee is no agent."""
-    assignee = _dict(meta.get("assignee"))
+    assignee = meta.get("assignee")
+    if not isinstance(assignee, dict):
+        return None  # no assignee: no name, and no user id to know one by
     if assignee.get("type") == "agent_bot" or meta.get("assignee_type") == "AgentBot":
         return None
     return _agent(assignee, account, memory, seen)
@@ -340,8 +333,8 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     conversations of that name). A user's id is the installation's, the same in every account it belongs to:
     one person serving several shops keeps one name, and one panel.
     """
-    name = _user_name(user)
     user_id = _first(user.get("id"))
+    name = _user_name(user, user_id)
     if user_id is None:
         return name
     known = memory.agent_name(account, str(user_id))
@@ -401,7 +394,7 @@ def _map_status(payload: dict[str, Any], event: str, *, by_inbox: bool, now_ms: 
 
 def _conversation_of(payload: dict[str, Any], memory: Memory) -> tuple[str, str] | Mapped:
     """A conversation payload's (account, conversation id), or what to answer when its account is unknown."""
-    conv_id = _chatwoot_id(_first(payload.get("id")), "id")
+    conv_id = _given_id(payload.get("id"), "id")
     if conv_id is None:
         raise EventError("id", "required (the conversation's display id)")
     try:
@@ -450,11 +443,8 @@ def _conversation_event(
 
 def _changed_keys(changed: Any) -> set[str]:
     """The attribute names of `changed_attributes`: a list of single-key dicts (a dict, defensively)."""
-    if isinstance(changed, dict):
-        return {str(k) for k in changed}
-    if isinstance(changed, list):
-        return {str(k) for item in changed if isinstance(item, dict) for k in item}
-    return set()
+    items = [changed] if isinstance(changed, dict) else changed if isinstance(changed, list) else []
+    return {str(k) for item in items if isinstance(item, dict) for k in item}
 
 
 def _changed_ms(conversation: dict[str, Any], now_ms: int) -> int:
@@ -502,13 +492,13 @@ def claimed_account(payload: dict[str, Any]) -> str | None:
 
 def _named_account(payload: dict[str, Any], conversation: dict[str, Any]) -> Any:
     """The account id the payload, its conversation or the conversation's last chat message names, as sent."""
+    for holder in (payload, conversation):  # the first that names one, looked at no further than needed
+        account = holder.get("account")
+        account = _first(account.get("id")) if isinstance(account, dict) else None
+        if account is not None:
+            return account
     messages = conversation.get("messages")
-    first_message = _dict(messages[0]) if isinstance(messages, list) and messages else {}
-    return _first(
-        _dict(payload.get("account")).get("id"),
-        _dict(conversation.get("account")).get("id"),
-        first_message.get("account_id"),
-    )
+    return _first(_dict(messages[0]).get("account_id")) if isinstance(messages, list) and messages else None
 
 
 def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, memory: Memory) -> str:
@@ -522,7 +512,7 @@ def _account(payload: dict[str, Any], conversation: dict[str, Any], inbox: Any, 
     return str(account)
 
 
-def _user_name(user: dict[str, Any]) -> str | None:
+def _user_name(user: dict[str, Any], user_id: Any = None) -> str | None:
     """An agent's one name: the user's `name`, which every payload carries (the panel too), else the id.
 
     `available_name` (the display name) is only in conversation payloads, so it would split one agent in two.
@@ -535,7 +525,8 @@ def _user_name(user: dict[str, Any]) -> str | None:
     if isinstance(name, str) and shows(name):  # "ㅤ" (a Hangul filler) shows nothing: the id, as for ""
         # Chatwoot sets no length limit; the log's is MAX_NAME_CHARS, with room for an id to tell two apart.
         return name if len(name) <= AGENT_NAME_CHARS else name[: AGENT_NAME_CHARS - 1] + "…"
-    return str(user["id"]) if user.get("id") is not None else None
+    user_id = user.get("id") if user_id is None else user_id
+    return str(user_id) if user_id is not None else None
 
 
 def _ts(value: Any) -> int | None:
@@ -573,11 +564,12 @@ def _attributes(value: Any) -> dict[str, Any]:
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _NOTHING
 
 
 _ID = re.compile(r"[1-9][0-9]{0,18}")
 _TOLD_APART = re.compile(r" #[0-9]+$")
+_NOTHING: dict[str, Any] = {}  # an object a payload lacks (read, never written to)
 _HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
@@ -591,6 +583,13 @@ def _chatwoot_id(value: Any, field: str) -> str | None:
     if not isinstance(text, str) or not _ID.fullmatch(text):
         raise EventError(field, f"expected a Chatwoot id (a positive integer), got {value!r}"[:200])
     return text
+
+
+def _given_id(value: Any, field: str, otherwise: Any = None) -> str | None:
+    """`_chatwoot_id` of the first of `value`, `otherwise` that `_first` takes, in one call."""
+    if value is None or value == "" or isinstance(value, (dict, list, bool)):
+        value = _first(otherwise)
+    return None if value is None else _chatwoot_id(value, field)
 
 
 def _first(*values: Any) -> Any:

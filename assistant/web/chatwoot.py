@@ -11,6 +11,7 @@ import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, Notes, account_of_shop, claimed_account, map_payload
@@ -21,7 +22,7 @@ from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, PUBLISHER, RELAY, WRITER
 from assistant.web.body import decode_json, read_body
 from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory, Merged, merge_contacts, record
-from assistant.web.errors import json_dumps, json_error
+from assistant.web.errors import json_error
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,27 @@ async def _merge(app: web.Application, account: str, merged: str, into: str) -> 
     return done
 
 
+# The last config's secrets: a config is read once, at start (secrets from the environment then), and frozen.
+_secrets: tuple[Config, list[tuple[str, str | None]]] | None = None
+
+
 def secrets(config: Config) -> list[tuple[str, str | None]]:
     """Every configured source's secret, with the account it belongs to (None: any account): the account
-    webhook's, the API inbox's and the agent bots', then each account's own (`account_secrets_env`)."""
+    webhook's, the API inbox's and the agent bots', then each account's own (`account_secrets_env`); listed
+    once per config, not per delivery."""
+    global _secrets
+    known = _secrets
+    if known is not None and known[0] is config:
+        return known[1]
     settings = config.hooks.chatwoot
     named: list[tuple[str, str | None]] = [
         (name, None) for name in [settings.webhook_secret_env, *settings.extra_secrets_env]
     ]
     named += [(name, account) for account, name in settings.account_secrets_env.items()]
     found = ((config.secret(name), account) for name, account in named)
-    return [(value, account) for value, account in found if value is not None]
+    listed = [(value, account) for value, account in found if value is not None]
+    _secrets = (config, listed)
+    return listed
 
 
 def check_signature(request: web.Request, config: Config, body: bytes) -> web.Response | str | None:
@@ -94,8 +106,10 @@ def check_signature(request: web.Request, config: Config, body: bytes) -> web.Re
 def wrong_account(config: Config, signer: str | None, payload: dict[str, Any]) -> web.Response | None:
     """The 401 when the payload claims an account its signature may not speak for: one with a secret of its own
     signed by another's, or by a secret of no account in particular."""
-    claimed = claimed_account(payload)
     own = config.hooks.chatwoot.account_secrets_env
+    if signer is None and not own:
+        return None  # a shared secret (or none) and no account with one of its own: any account may be claimed
+    claimed = claimed_account(payload)
     if signer is None and (claimed is None or claimed not in own):
         return None
     if signer is not None and claimed == signer:
@@ -139,13 +153,14 @@ def _record(conn: Any, notes: Notes, named: tuple[str, str, str] | None) -> None
 
 async def post_chatwoot(request: web.Request) -> web.Response:
     """Verify, map and log one Chatwoot payload; unknown events are acknowledged and ignored."""
-    config = request.app[CONFIG]
+    app = request.app  # a property: read once
+    config = app[CONFIG]
     settings = config.hooks.chatwoot
     if "chatwoot" not in config.hooks.enabled:
         return json_error(404, "not_enabled", None, "the chatwoot integration is not enabled in [hooks] enabled")
     body = await read_body(request, settings.max_body_bytes, timeout_s=config.server.request_timeout_s)
     signer = check_signature(request, config, body)
-    if isinstance(signer, web.Response):
+    if signer is not None and not isinstance(signer, str):  # a response is a MutableMapping: no ABC check asked
         return signer
     payload = decode_json(body, charset=request.charset)
     if not isinstance(payload, dict):
@@ -153,7 +168,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     refused = wrong_account(config, signer, payload)
     if refused is not None:
         return refused
-    memory = request.app[CHATWOOT]
+    memory = app[CHATWOOT]
     # Status deliveries are decided one at a time: two announcements of one resolve make one closure.
     serial: AbstractAsyncContextManager[Any] = memory.lock if payload.get("event") in STATUS_EVENTS else nullcontext()
     async with serial:
@@ -178,28 +193,31 @@ async def post_chatwoot(request: web.Request) -> web.Response:
         named: tuple[str, str, str] | None = None
         if mapped.contact_name and events:  # before the cards are published: they show it
             shop, customer = events[0].shop, events[0].customer
-            if request.app[ENGINE].conversations.name_customer(shop, customer, mapped.contact_name):
+            if app[ENGINE].conversations.name_customer(shop, customer, mapped.contact_name):
                 named = (shop, customer, mapped.contact_name)  # new or changed: saved, so a restart still shows it
         if mapped.merged is not None:  # before the event naming the new contact: one buyer from then on
             account, merged, into = mapped.merged
-            done = await _merge(request.app, account, merged, into)
+            done = await _merge(app, account, merged, into)
             log.info("Chatwoot account %s: contact %s merged into %s (%d rows of the log moved)", account, merged, into, done.rows)  # fmt: skip
-        results = await request.app[INGESTOR].ingest(events) if events else []
+        results = await app[INGESTOR].ingest(events) if events else []
         for event in events:
             warn_missing_token(config, memory, event.shop)
-        if mapped.channel is not None and (followups := request.app.get(FOLLOWUPS)) is not None:
+        if mapped.channel is not None and (followups := app.get(FOLLOWUPS)) is not None:
             followup, refusal, stamped = mapped.channel  # news older than the log's latest of it change nothing
             await followups.deliverer.channel_news(
                 followup, refusal, stamped
             )  # after its echo is logged: `failed` stays
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents or news.place or named:
-            await request.app[WRITER].submit(lambda conn: _record(conn, news, named))
+            await app[WRITER].submit(lambda conn: _record(conn, news, named))
             memory.learned(news)
     if mapped.ignored is not None:
         level = logging.WARNING if mapped.unusual else logging.DEBUG
         log.log(
             level, "chatwoot %s of conversation %s ignored: %s", payload.get("event"), payload.get("id"), mapped.ignored
         )
-        return web.json_response({"accepted": False, "ignored": mapped.ignored}, dumps=json_dumps)
-    return web.json_response({"accepted": True, "events": results}, dumps=json_dumps)
+        answer: dict[str, Any] = {"accepted": False, "ignored": mapped.ignored}
+    else:
+        answer = {"accepted": True, "events": results}
+    # Encoded once, straight to bytes (Chinese kept as UTF-8), as POST /v1/events answers.
+    return web.Response(body=msgspec.json.encode(answer), content_type="application/json", charset="utf-8")

@@ -17,7 +17,7 @@ from assistant.events import ORDER_TYPES, Event
 from assistant.ingest import Enrichment
 from assistant.store import Annotation, Written
 from assistant.suggest.adjusting import PhraseCodes, SuggestionAdjuster
-from assistant.suggest.item_answers import ItemAnswers, item_variables, suggestion_dict
+from assistant.suggest.item_answers import ItemAnswers, item_variables, suggestion_dicts
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
 from assistant.suggest.phrase_cache import PhraseFileCache
@@ -198,22 +198,27 @@ class SuggestionEngine:
         self, state: ConversationState | None, shop: str, customer: str = "", agent: str | None = None
     ) -> Context:
         """What a phrase is filled with: names as the buyer reads them (no ids); `agent`: the message's own."""
-        variables = {"shop": self.config.shop_name(shop), "customer": shown_customer(shop, customer) or "亲"}
-        agent = agent or (state.agent if state is not None else None)
-        if agent:
-            variables["agent"] = shown_agent(shop, agent)
-        if state is not None:
-            if state.unpaid_orders:
-                order, amount = next(reversed(state.unpaid_orders.items()))
-                variables.update(order=order, amount=f"{amount:.2f}")
         return Context(
             customer_messages=state.customer_messages if state else (),
             has_unpaid_order=bool(state and state.unpaid_orders),
             customer_type=state.customer_type if state else None,
-            variables=variables,
+            variables=self._variables(state, shop, customer, agent),
             adoption=self.adoption(shop),
             shop=shop,
         )
+
+    def _variables(
+        self, state: ConversationState | None, shop: str, customer: str, agent: str | None
+    ) -> dict[str, str]:
+        """A phrase's variables (`context_for`'s), made anew for each message."""
+        variables = {"shop": self.config.shop_name(shop), "customer": shown_customer(shop, customer) or "亲"}
+        agent = agent or (state.agent if state is not None else None)
+        if agent:
+            variables["agent"] = shown_agent(shop, agent)
+        if state is not None and state.unpaid_orders:
+            order, amount = next(reversed(state.unpaid_orders.items()))
+            variables.update(order=order, amount=f"{amount:.2f}")
+        return variables
 
     def compute(
         self,
@@ -242,17 +247,24 @@ class SuggestionEngine:
         agent: str | None = None,
     ) -> tuple[Request, Counter[str]]:
         """What matching the message reads of its conversation, as it is now; and the shop's adoption counts."""
-        base = self.context_for(state, shop, customer, agent)
-        history = list(state.customer_messages) if state else []
-        replies = list(state.agent_replies) if state else []
-        variables, title = dict(base.variables), self.items.title_of(item)
-        ordered = state is not None and state.ordered
-        request = Request(0, text, ts_ms, history, replies, base.has_unpaid_order, variables, shop, title, ordered)
+        # Read straight from the state (no Context: its adoption counts and copies are not needed here).
+        variables, title = self._variables(state, shop, customer, agent), self.items.title_of(item)
+        if state is None:
+            request = Request(0, text, ts_ms, [], [], False, variables, shop, title, False)
+        else:
+            history, replies, unpaid = (
+                list(state.customer_messages),
+                list(state.agent_replies),
+                bool(state.unpaid_orders),
+            )
+            request = Request(0, text, ts_ms, history, replies, unpaid, variables, shop, title, state.ordered)
         return request, self.adoption(shop)
 
     def _amended(
         self, request: Request, suggestions: list[Suggestion], kind: CustomerType, item: str | None
     ) -> tuple[list[Suggestion], CustomerType]:
+        if item is None:  # nothing of an item to add: the answer as it came
+            return suggestions, kind
         earlier = [t for _, t in request.history]
         return self.with_item(suggestions, request.text, earlier, item, request.variables, request.shop), kind
 
@@ -317,7 +329,7 @@ class SuggestionEngine:
 
     @staticmethod
     def response(suggestions: list[Suggestion], kind: CustomerType) -> dict[str, Any]:
-        return {"suggestions": [suggestion_dict(s) for s in suggestions], "customer_type": customer_type_json(kind)}
+        return {"suggestions": suggestion_dicts(suggestions), "customer_type": customer_type_json(kind)}
 
     # -- ingest integration -------------------------------------------------------------------------
     def annotate(self, event: Event) -> Enrichment | None:
@@ -404,14 +416,13 @@ class SuggestionEngine:
             text, agent = event.text or "", event.agent
             args = (event.shop, event.conversation, event.customer, text, agent, item)
             suggestions = self.adjusted(suggestions, kind, state, *args)
-        response = self.response(suggestions, kind)
+        # Built once: the answer's body, the log's annotation and the panel's card share these (encoded only as sent).
+        shown, detail = suggestion_dicts(suggestions), customer_type_json(kind)
+        response: dict[str, Any] = {"suggestions": shown, "customer_type": detail}
         if item is not None:
-            response["item"] = self.items.card(item, response["suggestions"])
+            response["item"] = self.items.card(item, shown)
         annotation = Annotation(
-            intent=intent,
-            customer_type=kind.type,
-            suggestions=tuple(response["suggestions"]),
-            customer_type_detail=response["customer_type"],
+            intent=intent, customer_type=kind.type, suggestions=tuple(shown), customer_type_detail=detail
         )
         return Enrichment(annotation, response)
 

@@ -83,6 +83,11 @@ def suggestion_dict(s: Suggestion) -> dict[str, Any]:
     return body
 
 
+def suggestion_dicts(suggestions: Sequence[Suggestion]) -> list[dict[str, Any]]:
+    """The JSON shapes of a message's suggestions, in one call (the answer to every customer message makes them)."""
+    return [suggestion_dict(s) if isinstance(s, ItemSuggestion) else suggestion_json(s) for s in suggestions]
+
+
 def item_variables(item: Item) -> dict[str, Any]:
     """`{{ item }}` for a phrase: id, title, `attrs`, and each attribute by name (unless it is one of those)."""
     attrs = dict(item.attrs)

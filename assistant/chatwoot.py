@@ -215,7 +215,7 @@ def _map_message(
         agent = made[0] if made is not None else assignee
         text = made[1] if made is not None else text
     elif role == "agent":
-        agent = _agent(sender, account, memory, agents) or agent
+        agent = _agent(sender, account, memory, agents) or agent or "agent"  # its name, else the assignee's
     raw: dict[str, Any] = {
         "id": f"cw-{account}-msg-{message_id}",
         "type": "message",
@@ -309,7 +309,7 @@ def _sender(
     if isinstance(extra := payload.get("additional_attributes"), dict) and extra.get("campaign_id") is not None:
         return "auto", assignee  # a campaign: sent in the campaign user's name, not written by them
     if sender.get("type") == "user":
-        return "agent", _user_name(sender) or assignee or "agent"
+        return "agent", assignee  # named by the caller: by the user's id, the name read only when it is not known
     # An outgoing message from an agent bot, Captain, an automation, or with no sender.
     return "auto", assignee
 
@@ -334,12 +334,12 @@ def _agent(user: dict[str, Any], account: str, memory: Memory, seen: list[tuple[
     one person serving several shops keeps one name, and one panel.
     """
     user_id = _first(user.get("id"))
-    name = _user_name(user, user_id)
     if user_id is None:
-        return name
+        return _user_name(user)
     known = memory.agent_name(account, str(user_id))
     if known is not None:
-        return known
+        return known  # nearly every delivery: the name as sent is not read
+    name = _user_name(user, user_id)
     if name is not None:
         holder = memory.agent_named(name)
         holder = holder or next((u for _, u, n in seen if n == name), None)

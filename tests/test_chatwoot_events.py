@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from assistant.config import load_config
+from assistant.web.chatwoot import secrets
 from tests.helpers import ROOT
 from tests.test_chatwoot_payloads import Client, cw, fixture, rows, send
 
@@ -80,3 +82,15 @@ async def test_chatwoot_every_event_is_logged_or_ignored_as_the_docs_table_says(
     assert [s for (s,) in rows(db_path, "SELECT sender FROM messages ORDER BY seq")] == senders
     table = (ROOT / "docs" / "chatwoot.md").read_text(encoding="utf-8").split("### What each event does")[1]
     assert re.search(rf"^\|[^|\n]*`{event}`", table, re.MULTILINE), f"{event} is not in docs/chatwoot.md's table"
+
+
+def test_chatwoot_secrets_follow_their_config(tmp_path: Path) -> None:
+    # The secrets are listed once per config, not per delivery: an app started with another config (a restart with
+    # a rotated secret, another instance in the same process) verifies with its own, never the last one's.
+    path = tmp_path / "config.toml"
+    path.write_text('[hooks]\nenabled = ["chatwoot"]\n[hooks.chatwoot]\nextra_secrets_env = ["CW_BOT"]\n', "utf-8")
+    first = load_config(path, env={"CHATWOOT_WEBHOOK_SECRET": "one", "CW_BOT": "bot"})
+    second = load_config(path, env={"CHATWOOT_WEBHOOK_SECRET": "two"})
+    assert secrets(first) == [("one", None), ("bot", None)]
+    assert secrets(second) == [("two", None)]
+    assert secrets(first) == [("one", None), ("bot", None)]

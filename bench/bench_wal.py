@@ -135,7 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "wal.db"
         service: Service[Path] = Service(ROOT / "config.toml", db, env={"ASSISTANT_WEBHOOK_SECRET": ""})
-        asyncio.run(service.start())
+        asyncio.run(service.start(timeout=300.0))  # a start takes over 20 s on a busy machine (load average 25)
         try:
             asyncio.run(run(service, db))
         finally:

@@ -142,6 +142,15 @@ async def test_a_backup_copied_over_the_live_file_just_before_a_kill_is_refused_
     with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 30
     files = {p.name: p.read_bytes() for p in tmp_path.glob("assistant.db*")}
+    # A command run before the restart: before, its read took the -wal as part of the backup (a report of 330 events)
+    # and rebuilt the -shm, after which the start no longer told the two files apart.
+    report = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--config", str(ROOT / "config.toml"), "--db", str(db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 1, report.stderr
+    assert f"{db} 自服务上次写入后被改动过" in report.stderr, report.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("assistant.db*")} == files  # nothing opened or changed
     # Before, this start applied the -wal of the file before to the backup: 330 events, a mix of the two logs.
     refused = serve(db)
     assert refused.returncode == 1, refused.stderr

@@ -20,6 +20,7 @@ from assistant.clock import FIRST_YEAR, LAST_YEAR, parse_day
 from assistant.config import Config, load_config
 from assistant.events import clean_name, shows
 from assistant.i18n import N_, _
+from assistant.logfile import walowner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,6 +144,13 @@ def log_problem(path: store.Location) -> str | None:
         return _("assistant: no database at %(path)s", path=path)
     if path.is_dir():  # SQLite's own words for it: "disk I/O error"
         return _("assistant: %(path)s is a directory: --db names the log's file (data/assistant.db)", path=path)
+    # A file copied over the log after the service's last commit, then a kill: opening it (even to read) would take the
+    # -wal of the file before as part of it, rebuild the -shm, and the next start could no longer tell (walowner).
+    if walowner.foreign_wal(path):
+        return _(
+            "assistant: %(path)s changed since the service last wrote to it (a backup copied over it?), and %(path)s-wal beside it holds the commits of the file before: reading it now would mix the two logs. Nothing was opened; the service's start says what to do",
+            path=path,
+        )  # fmt: skip
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -67,7 +67,8 @@ class Checkpointer:
                 return
             try:
                 self._fold(self._checkpoint)
-            except sqlite3.Error as exc:  # the next kick tries again; the writer's commits go on
+            except (sqlite3.Error, OSError) as exc:
+                # The next kick tries again (a thread gone would leave the -wal growing without bound).
                 log.warning("a checkpoint of the log %s failed: %s", self.path, exc)
             last = self.last
             if last is not None and last[2] < last[1] and self._stop.wait(PAUSE_S):

@@ -60,6 +60,22 @@ Listener = Callable[[Written], None]
 Recorder = Callable[[sqlite3.Connection, Written], None]
 
 
+class Passenger(Protocol):
+    """Work that rides in a request's logging transaction, after its events (the follow-up timers' changes): no
+    writer job of its own. It touches nothing but the database (the transaction may run it twice); it is told
+    whether that transaction committed."""
+
+    def __call__(self, conn: sqlite3.Connection) -> None: ...
+
+    def committed(self) -> None: ...
+
+    def failed(self) -> None: ...
+
+
+# Asked, on the loop, as a request's events are handed to the writer: what rides with them, if anything.
+Rider = Callable[[], Passenger | None]
+
+
 @dataclass(frozen=True)
 class _LogJob:
     """Logs one request's events; the writer hands the jobs of concurrent requests to `run_batch` together."""
@@ -67,6 +83,7 @@ class _LogJob:
     items: list[tuple[Event, Annotation | None]]
     recorders: list[Recorder]
     max_ahead_ms: int | None = None
+    passengers: tuple[Passenger, ...] = ()
 
     def __call__(self, conn: sqlite3.Connection) -> list[Written]:
         return self.run_batch(conn, [self])[0]
@@ -85,6 +102,8 @@ class _LogJob:
                 for item in mine:
                     if not item.duplicate:
                         recorder(conn, item)
+            for passenger in job.passengers:
+                passenger(conn)
             values.append(mine)
         return values
 
@@ -107,6 +126,7 @@ class Ingestor:
         self.annotators: list[Annotator] = []
         self.listeners: list[Listener] = []
         self.recorders: list[Recorder] = [self._check_refund]
+        self.riders: list[Rider] = []
 
     async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
         """Log a batch atomically; return one response object per event, in order.
@@ -134,12 +154,25 @@ class Ingestor:
                     if inspect.iscoroutine(result):
                         result.close()
 
+        passengers: tuple[Passenger, ...] = ()
+        for rider in self.riders:
+            passenger = rider()
+            if passenger is not None:
+                passengers += (passenger,)
         job = _LogJob(
             [(event, enrichment.annotation) for event, enrichment in zip(events, enrichments)],
             self.recorders,
             self.max_ahead_ms,
+            passengers,
         )
-        written = await self.writer.submit(job, together=True)  # job touches nothing but the database
+        try:
+            written = await self.writer.submit(job, together=True)  # job touches nothing but the database
+        except BaseException:
+            for passenger in passengers:
+                passenger.failed()
+            raise
+        for passenger in passengers:
+            passenger.committed()
         responses = []
         for event, item, enrichment in zip(events, written, enrichments):
             if item.event.ts_ms != event.ts_ms and not item.duplicate:

@@ -117,6 +117,7 @@ class FollowupService:
         self._lag_warning = Throttled(log, LAG_WARNING)
         plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
         plugins.event_listeners.append(self.handle)  # timers follow events (before any plugin hears of them)
+        ingestor.riders.append(self.timers.ride)  # their changes written in the next request's transaction
         # Several instances on one PostgreSQL database: timers written through, claimed, taken over.
         self.shared = SharedTimers(self, self.settings.lease_s) if isinstance(writer.path, pg.Location) else None
         self._shared_tasks = TaskSet("followups-shared")

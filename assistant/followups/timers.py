@@ -2,8 +2,10 @@
 
 Memory is what makes 100,000 pending timers cheap: a slotted `Timer` per conversation in a dict,
 and a heap of (due, armed_seq, key) tuples invalidated lazily (a re-arm pushes a new tuple; the
-old one is skipped when it surfaces). Changes are written behind, in batches, by one flusher;
-what a crash loses in between is rebuilt from the event log (see FollowupService.start).
+old one is skipped when it surfaces). Changes are written behind, in batches, with the watermark of the events
+applied: in the next request's logging transaction (`ride`, no writer job of their own), or by the flusher when
+no request comes within CARRY_WAIT_S; what a crash loses in between is rebuilt from the event log (see
+FollowupService.start).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from assistant.tasks import FaultLog, TaskSet
 from assistant.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
+# How long changed timers wait for a request's logging transaction to carry them before the flusher writes them.
+CARRY_WAIT_S = 0.05
 
 
 class Timer:
@@ -174,6 +178,42 @@ def under_settings(rows: Sequence[TimerRow], idle_ms: int, max_per_idle: int) ->
 FireCallback = Callable[[list[Due]], Awaitable[None]]
 
 
+class TimerWrite:
+    """Changed timers and the watermark as one write (an ingest.Passenger): carried by a request's logging
+    transaction (Timers.ride) or a writer job of its own (Timers.flush). It touches nothing but the database."""
+
+    __slots__ = ("timers", "keys", "rows", "cancels", "seen", "now_ms")
+
+    def __init__(
+        self,
+        timers: Timers,
+        keys: set[Key],
+        rows: list[TimerRow],
+        cancels: list[tuple[str, str, int, int, str]],
+        seen: int,
+        now_ms: int,
+    ) -> None:
+        self.timers = timers
+        self.keys = keys
+        self.rows = rows
+        self.cancels = cancels
+        self.seen = seen
+        self.now_ms = now_ms
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        if self.rows:
+            followup_store.save_timers(conn, self.rows, self.now_ms)
+        if self.cancels:
+            followup_store.cancel_timers(conn, self.cancels, self.now_ms)
+        followup_store.set_watermark(conn, self.seen)
+
+    def committed(self) -> None:
+        self.timers._written(self, ok=True)
+
+    def failed(self) -> None:
+        self.timers._written(self, ok=False)
+
+
 class Timers:
     """The queue plus its sweeper (fires due timers in batches) and flusher (persists changes)."""
 
@@ -204,7 +244,10 @@ class Timers:
         self._on_due: FireCallback | None = None
         self._loops: TaskSet | None = None  # the sweeper and the flusher, once started
         self._flush_wanted = asyncio.Event()
-        self._flushing = False
+        # The write in flight, if any: one at a time, so that the watermark written never passes changes of a
+        # write that failed (they are taken again, with a later watermark).
+        self._writing: TimerWrite | None = None
+        self._write_done: asyncio.Future[None] | None = None  # while a flush waits for that write's outcome
         self._wake: asyncio.Future[None] | None = None
         self._sleeping_until: int | None = None
         self.idle_at: int | None = None  # while the sweeper sleeps: when it last found nothing due
@@ -335,10 +378,10 @@ class Timers:
     def settled(self) -> bool:
         """Nothing due is left unfired and nothing changed is left unwritten (for tests and benchmarks)."""
         if self._loops is None:  # not started (follow-ups disabled)
-            return not self._dirty and not self._flushing
+            return not self._dirty and self._writing is None
         asleep = self.idle_at is not None and self._wake is not None and not self._wake.done()
         rested = self._sleeping_until is None or self._sleeping_until > self.clock.now_ms()
-        return asleep and rested and len(self._batches) == 0 and not self._dirty and not self._flushing
+        return asleep and rested and len(self._batches) == 0 and not self._dirty and self._writing is None
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -398,6 +441,9 @@ class Timers:
     async def _flush_loop(self) -> None:
         while True:
             await self._flush_wanted.wait()
+            # Under traffic the next request's logging transaction carries the changes meanwhile (`ride`): a job
+            # of their own only for those no request came for.
+            await asyncio.sleep(CARRY_WAIT_S)
             self._flush_wanted.clear()
             try:
                 await self.flush()
@@ -409,11 +455,34 @@ class Timers:
                 await asyncio.sleep(1.0)
                 self._flush_wanted.set()
 
+    def ride(self) -> TimerWrite | None:
+        """The changes for a request's logging transaction to carry (an ingest.Rider), unless one is in flight."""
+        if not self._dirty or self._writing is not None:
+            return None
+        return self._take(final=False)
+
     async def flush(self, *, final: bool = False) -> None:
-        """Write every changed timer in one job (`final`: also the watermark alone, at stop)."""
+        """Write every changed timer in one job (`final`: also the watermark alone, at stop), once the write in
+        flight, if any, has its outcome."""
+        while self._writing is not None:
+            if self._write_done is None:
+                self._write_done = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._write_done)
+        write = self._take(final=final)
+        if write is None:
+            return
+        try:
+            await self.writer.submit(write, together=True)  # it touches nothing but the database
+        except BaseException:
+            write.failed()
+            raise
+        write.committed()
+
+    def _take(self, *, final: bool) -> TimerWrite | None:
+        """Every changed timer as one write, now in flight (`final`: also the watermark alone)."""
         seen = self.seen_seq
         if not self._dirty and not (final and seen > self._persisted_seq):
-            return
+            return None
         keys, self._dirty = self._dirty, set()
         rows: list[TimerRow] = []
         cancels: list[tuple[str, str, int, int, str]] = []
@@ -427,21 +496,21 @@ class Timers:
                 # A firing timer is written too; if its outcome lands first, save_timers keeps the
                 # outcome (fired, not armed again), so a restart does not fire it a second time.
                 rows.append(timer.row(key))
-        now = self.clock.now_ms()
+        write = TimerWrite(self, keys, rows, cancels, seen, self.clock.now_ms())
+        self._writing = write
+        return write
 
-        def job(conn: sqlite3.Connection) -> None:
-            followup_store.save_timers(conn, rows, now)
-            followup_store.cancel_timers(conn, cancels, now)
-            followup_store.set_watermark(conn, seen)
-
-        self._flushing = True
-        try:
-            await self.writer.submit(job, together=True)  # job touches nothing but the database
-            self._persisted_seq = max(self._persisted_seq, seen)
-        except BaseException:
-            self._dirty |= keys
-            for shop, conversation, seq, at_ms, reason in cancels:
-                self._cancels.setdefault((shop, conversation), (seq, at_ms, reason))
-            raise
-        finally:
-            self._flushing = False
+    def _written(self, write: TimerWrite, *, ok: bool) -> None:
+        """The outcome of the write in flight: persisted, or its changes taken again by the next one."""
+        if self._writing is write:
+            self._writing = None
+            done, self._write_done = self._write_done, None
+            if done is not None and not done.done():
+                done.set_result(None)
+        if ok:
+            self._persisted_seq = max(self._persisted_seq, write.seen)
+            return
+        self._dirty |= write.keys
+        for shop, conversation, seq, at_ms, reason in write.cancels:
+            self._cancels.setdefault((shop, conversation), (seq, at_ms, reason))
+        self._flush_wanted.set()

@@ -56,11 +56,6 @@ class Timer:
         """(event time, seq) of the arming message: a later-stamped event ends or replaces the period."""
         return (self.armed_ms, self.armed_seq)
 
-    def row(self, key: Key, state: str = "armed", reason: str | None = None) -> TimerRow:
-        return TimerRow(
-            key[0], key[1], self.armed_seq, self.armed_ms, self.due_ms, self.fired, self.agent, state, reason
-        )
-
 
 @dataclass(frozen=True)
 class Due:
@@ -208,7 +203,15 @@ class TimerWrite:
         followup_store.set_watermark(conn, self.seen)
 
     def committed(self) -> None:
-        self.timers._written(self, ok=True)
+        timers = self.timers
+        if timers._write_done is not None:  # a flush waits for this write's outcome
+            timers._written(self, ok=True)
+            return
+        # Timers._written's success inline: it runs for every request that carried a write.
+        if timers._writing is self:
+            timers._writing = None
+        if self.seen > timers._persisted_seq:
+            timers._persisted_seq = self.seen
 
     def failed(self) -> None:
         self.timers._written(self, ok=False)
@@ -243,7 +246,7 @@ class Timers:
         self._cancels: dict[Key, tuple[int, int, str]] = {}  # key → (seq, event time, reason)
         self._on_due: FireCallback | None = None
         self._loops: TaskSet | None = None  # the sweeper and the flusher, once started
-        self._flush_wanted = asyncio.Event()
+        self._flush_waiter: asyncio.Future[None] | None = None  # while the flusher waits for a change
         # The write in flight, if any: one at a time, so that the watermark written never passes changes of a
         # write that failed (they are taken again, with a later watermark).
         self._writing: TimerWrite | None = None
@@ -354,7 +357,16 @@ class Timers:
 
     def _touch(self, key: Key) -> None:
         self._dirty.add(key)
-        self._flush_wanted.set()
+        waiter = self._flush_waiter
+        if waiter is not None:  # the first change since the last write: the flusher counts its wait from it
+            self._flush_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_flusher(self) -> None:
+        waiter, self._flush_waiter = self._flush_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -440,11 +452,12 @@ class Timers:
 
     async def _flush_loop(self) -> None:
         while True:
-            await self._flush_wanted.wait()
+            if not self._dirty:
+                self._flush_waiter = asyncio.get_running_loop().create_future()
+                await self._flush_waiter
             # Under traffic the next request's logging transaction carries the changes meanwhile (`ride`): a job
             # of their own only for those no request came for.
             await asyncio.sleep(CARRY_WAIT_S)
-            self._flush_wanted.clear()
             try:
                 await self.flush()
                 self._faults.cleared("persist", "timers are persisted again")
@@ -452,14 +465,7 @@ class Timers:
                 return
             except Exception as exc:
                 self._faults.failed("persist", exc, "persisting timers failed; will retry")
-                await asyncio.sleep(1.0)
-                self._flush_wanted.set()
-
-    def ride(self) -> TimerWrite | None:
-        """The changes for a request's logging transaction to carry (an ingest.Rider), unless one is in flight."""
-        if not self._dirty or self._writing is not None:
-            return None
-        return self._take(final=False)
+                await asyncio.sleep(1.0)  # its changes are dirty again: the loop writes them next
 
     async def flush(self, *, final: bool = False) -> None:
         """Write every changed timer in one job (`final`: also the watermark alone, at stop), once the write in
@@ -468,7 +474,7 @@ class Timers:
             if self._write_done is None:
                 self._write_done = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._write_done)
-        write = self._take(final=final)
+        write = self.ride(final=final)
         if write is None:
             return
         try:
@@ -478,10 +484,11 @@ class Timers:
             raise
         write.committed()
 
-    def _take(self, *, final: bool) -> TimerWrite | None:
-        """Every changed timer as one write, now in flight (`final`: also the watermark alone)."""
+    def ride(self, final: bool = False) -> TimerWrite | None:
+        """Every changed timer as one write, now in flight: for a request's logging transaction to carry (an
+        ingest.Rider), or for `flush` (`final`: also the watermark alone); none while a write is in flight."""
         seen = self.seen_seq
-        if not self._dirty and not (final and seen > self._persisted_seq):
+        if self._writing is not None or (not self._dirty and not (final and seen > self._persisted_seq)):
             return None
         keys, self._dirty = self._dirty, set()
         rows: list[TimerRow] = []
@@ -495,7 +502,9 @@ class Timers:
             else:
                 # A firing timer is written too; if its outcome lands first, save_timers keeps the
                 # outcome (fired, not armed again), so a restart does not fire it a second time.
-                rows.append(timer.row(key))
+                rows.append(
+                    TimerRow(key[0], key[1], timer.armed_seq, timer.armed_ms, timer.due_ms, timer.fired, timer.agent)
+                )
         write = TimerWrite(self, keys, rows, cancels, seen, self.clock.now_ms())
         self._writing = write
         return write
@@ -513,4 +522,4 @@ class Timers:
         self._dirty |= write.keys
         for shop, conversation, seq, at_ms, reason in write.cancels:
             self._cancels.setdefault((shop, conversation), (seq, at_ms, reason))
-        self._flush_wanted.set()
+        self._wake_flusher()

@@ -30,6 +30,7 @@ from assistant.config import Config, HooksConfig
 from assistant.signing import sign
 from assistant.suggest.engine import load_matcher
 from assistant.suggest.matcher import Matcher
+from assistant.suggest.matching import Request, answer
 from assistant.web import server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,3 +322,15 @@ def serving(
 def with_hooks(config: Config, *names: str) -> Config:
     """`config` with the hook modules `names` enabled (as `[hooks] enabled` would)."""
     return dataclasses.replace(config, hooks=HooksConfig(enabled=list(names)))
+
+
+def live_codes(matcher: Matcher, text: str) -> list[str]:
+    """The codes the service suggests for the first message of a conversation (the worker's request)."""
+    found, _ = answer(matcher, Request(0, text, 0, [], [], False, {}, ""), {})
+    return [s.code for s in found]
+
+
+def written_codes(path: Path) -> list[tuple[str, str]]:
+    """A written set's (codes, message) rows: `codes<TAB>message`, `#` lines are comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(want, text) for want, text in (line.split("\t") for line in lines if line and line[:1] != "#")]

@@ -12,6 +12,7 @@ from assistant.suggest.customer_type import named_type
 from assistant.suggest.matcher import Context, Matcher
 from assistant.suggest.matching import Request, answer
 from assistant.suggest.phrases import Library
+from tests.helpers import live_codes
 
 ROOT_PHRASES = Path(__file__).resolve().parent.parent / "phrases"
 FIRST_PHRASES = Path(__file__).resolve().parent / "data" / "first_phrases.tsv"
@@ -70,18 +71,12 @@ def first(matcher: Matcher, text: str, context: Context = Context()) -> str:
     return found[0].code
 
 
-def live(matcher: Matcher, text: str) -> list[str]:
-    """The codes the service suggests for the first message of a conversation (the worker's request)."""
-    found, _ = answer(matcher, Request(0, text, 0, [], [], False, {}, ""), {})
-    return [s.code for s in found]
-
-
 def test_the_first_phrase_answers_the_question(shipped_matcher: Matcher) -> None:
     rows = [line.split("\t") for line in FIRST_PHRASES.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
     assert len(rows) >= 50
     wrong = []
     for want, text in rows:
-        codes = live(shipped_matcher, text)
+        codes = live_codes(shipped_matcher, text)
         if not codes or codes[0] not in want.split("|"):
             wrong.append((text, codes))
     assert wrong == []
@@ -102,15 +97,15 @@ def test_goods_without_seven_days_no_reason_get_their_own_return_terms_first(shi
 
 def test_the_battery_answer_waits_for_goods_that_charge(shipped_matcher: Matcher) -> None:
     # 坚果保质期多久 got 充电时间和充满后的续航 second, through the shared 多久.
-    assert "cp24" not in live(shipped_matcher, "坚果保质期多久")
-    assert live(shipped_matcher, "充电要多久")[0] == "cp24"
-    assert live(shipped_matcher, "多久能充满")[0] == "cp24"
+    assert "cp24" not in live_codes(shipped_matcher, "坚果保质期多久")
+    assert live_codes(shipped_matcher, "充电要多久")[0] == "cp24"
+    assert live_codes(shipped_matcher, "多久能充满")[0] == "cp24"
 
 
 def test_a_default_type_leaves_the_order_alone(shipped_matcher: Matcher) -> None:
     for text in ("可以货到付款吗", "敏感肌能用吗", "店铺券在哪领", "付款一直失败 咋回事"):
         assert named_type(shipped_matcher.classify([(0, text)])) is None
-        assert live(shipped_matcher, text) == [s.code for s in shipped_matcher.suggest(text)]
+        assert live_codes(shipped_matcher, text) == [s.code for s in shipped_matcher.suggest(text)]
 
 
 def test_a_named_type_breaks_a_tie_between_close_phrases(small: Matcher) -> None:
@@ -174,11 +169,11 @@ def test_a_shops_own_phrase_comes_before_the_demos_of_its_intent(tmp_path: Path)
     matcher = Matcher(Library.load([ROOT / "phrases", layer]), strict=True)
     asked = (("几点前付款当天发", "fhx"), ("地址写错了", "dzx"), ("能改个地址吗", "dzx"), ("最低价多少", "yjx"))
     for text, code in asked:  # 最低价多少: the demo's yj2 matches it whole; the lift still decides at 100
-        codes = live(matcher, text)
+        codes = live_codes(matcher, text)
         assert codes[0] == code and len(codes) == 3, (text, codes)  # the demo's answers still follow
-    assert "fhx" not in live(matcher, "发什么快递")[:1]  # another intent's question is not claimed
+    assert "fhx" not in live_codes(matcher, "发什么快递")[:1]  # another intent's question is not claimed
     alone = Matcher(Library.load([layer]), strict=True)  # no demo under it: nothing to come before
-    assert live(alone, "地址写错了")[0] == "dzx"
+    assert live_codes(alone, "地址写错了")[0] == "dzx"
 
 
 def test_a_teams_copies_of_one_answer_fill_one_place(shipped_matcher: Matcher, tmp_path: Path) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from assistant.suggest.matcher import Matcher
-from assistant.suggest.matching import Request, answer
-from tests.helpers import ROOT
+from tests.helpers import ROOT, live_codes, written_codes
 
 COMPLAINTS = ROOT / "tests/data/written_complaints.tsv"
 # Messages whose first suggestion answers (or, for `none`, that get none), of the set's 89. Measured when the set
@@ -14,39 +13,30 @@ COMPLAINTS = ROOT / "tests/data/written_complaints.tsv"
 COMPLAINTS_FLOOR = 85
 
 
-def live(matcher: Matcher, text: str) -> list[str]:
-    """The codes the service suggests for the first message of a conversation."""
-    found, _ = answer(matcher, Request(0, text, 0, [], [], False, {}, ""), {})
-    return [s.code for s in found]
-
-
-def read_codes() -> list[tuple[str, str]]:
-    lines = COMPLAINTS.read_text(encoding="utf-8").splitlines()
-    return [(want, text) for want, text in (line.split("\t") for line in lines if line and line[:1] != "#")]
-
-
 def answered(want: str, codes: list[str]) -> bool:
     """`none`: no suggestion at all; else the first suggestion is one of the codes."""
     return codes == [] if want == "none" else bool(codes) and codes[0] in want.split("|")
 
 
 def test_complaints_and_platform_matters_get_an_answering_phrase_first(shipped_matcher: Matcher) -> None:
-    rows = read_codes()
+    rows = written_codes(COMPLAINTS)
     assert len(rows) >= 80
-    wrong = [(text, want, codes[:3]) for want, text in rows if not answered(want, codes := live(shipped_matcher, text))]
+    wrong = [
+        (text, want, codes[:3]) for want, text in rows if not answered(want, codes := live_codes(shipped_matcher, text))
+    ]
     assert len(rows) - len(wrong) >= COMPLAINTS_FLOOR, wrong
 
 
 def test_the_complaints_set_names_only_codes_of_the_library(shipped_matcher: Matcher) -> None:
     codes = {p.code for p in shipped_matcher.library.phrases} | {"none"}
-    named = {code for want, _ in read_codes() for code in want.split("|")}
+    named = {code for want, _ in written_codes(COMPLAINTS) for code in want.split("|")}
     assert "none" in named and named <= codes, named - codes
 
 
 def test_a_defect_told_after_the_price_or_the_courier_is_a_defect(shipped_matcher: Matcher) -> None:
     # 东西不便宜 … 坏的 got the missing-items answer (zl7, trigger 少东西); 快递挺快 … 碎的 a parcel delivered wrong (wl11).
     for text in ("这东西可不便宜 寄来盒子烂了", "物流倒是快 可是里面东西碎了", "包邮是没错 可是少给我发了一个盖子"):
-        codes = live(shipped_matcher, text)
+        codes = live_codes(shipped_matcher, text)
         assert codes and codes[0].startswith("zl"), (text, codes)
         assert codes[0] != "zl7" or "少" in text, (text, codes)
 
@@ -54,29 +44,29 @@ def test_a_defect_told_after_the_price_or_the_courier_is_a_defect(shipped_matche
 def test_the_platforms_own_accounts_are_not_the_shops_to_answer(shipped_matcher: Matcher) -> None:
     # 淘气值 … 超级会员 got the shop's membership (hd8), 实名认证 the payment methods (fk10).
     for text in ("淘气值要多少才是超级会员", "支付宝的实名认证老是失败", "淘宝客服的热线电话多少"):
-        assert live(shipped_matcher, text) == [], text
-    assert live(shipped_matcher, "你们店的会员等级要怎么升")[0] == "hd8"  # the shop's own membership still is
+        assert live_codes(shipped_matcher, text) == [], text
+    assert live_codes(shipped_matcher, "你们店的会员等级要怎么升")[0] == "hd8"  # the shop's own membership still is
 
 
 def test_tags_and_boxes_thrown_away_get_the_tags_answer(shipped_matcher: Matcher) -> None:
     # «X扔了 还能退吗» got th13 (past seven days) or th1 (the seven-day terms) through 还能退吗.
     for text in ("鞋盒我扔了 还能退货吗", "吊牌被我剪了 现在还能退吗", "外包装盒丢掉了还可以退吗"):
-        assert live(shipped_matcher, text)[0] == "th10", text
+        assert live_codes(shipped_matcher, text)[0] == "th10", text
 
 
 def test_a_return_received_by_the_shop_is_not_the_buyers_own_delivery(shipped_matcher: Matcher) -> None:
     # 签收 of the returned parcel read as a refused delivery (tk13) or a parcel the buyer never got (wl4).
     for text in ("寄回去的显示你们签收了 退款还没到", "退回的包裹你们签收两天了 钱怎么还没退"):
-        assert live(shipped_matcher, text)[0] in ("tk6", "th11"), text
+        assert live_codes(shipped_matcher, text)[0] in ("tk6", "th11"), text
 
 
 def test_refunds_withdrawn_refused_or_without_a_return_are_told_apart(shipped_matcher: Matcher) -> None:
     # 撤回 got the not-shipped refund (tk2), 拒签了 … 钱 the refund's time to arrive (tk1), 寄回去 the same.
-    assert live(shipped_matcher, "刚才点错了申请了退款 可以撤回吗")[0] == "tk9"
-    assert live(shipped_matcher, "我拒签了快递 钱啥时候退给我")[0] == "tk13"
-    assert live(shipped_matcher, "退款是不是还得把货寄回去")[0] == "tk3"
+    assert live_codes(shipped_matcher, "刚才点错了申请了退款 可以撤回吗")[0] == "tk9"
+    assert live_codes(shipped_matcher, "我拒签了快递 钱啥时候退给我")[0] == "tk13"
+    assert live_codes(shipped_matcher, "退款是不是还得把货寄回去")[0] == "tk3"
 
 
 def test_fees_are_answered_as_fees(shipped_matcher: Matcher) -> None:
     # 开发票要加点吗 (a tax surcharge) got the invoice's how-to (fp1).
-    assert live(shipped_matcher, "开票的话要加点不")[0] == "fp8"
+    assert live_codes(shipped_matcher, "开票的话要加点不")[0] == "fp8"

@@ -24,6 +24,12 @@ from tests.helpers import ROOT, body_of, make_app, make_event, with_hooks
 from tests.test_catalog_answers import catalog_db
 from tests.test_hooks_engineer import said
 
+# A plugin that shows the suggestions in reverse, its hook on line 5 (the slow plugin: the tests time its calls).
+REVERSING = (
+    "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_suggestions(suggestions):\n"
+    "    return suggestions[::-1]\n"
+)
+
 # A shop's VIP rule: no haggling answer for a VIP buyer, the shop's VIP-price phrase (yj6) first instead.
 VIP = """\
 from assistant.hookspecs import hookimpl
@@ -144,11 +150,7 @@ async def test_adjust_suggestions_mistake_leaves_them_unchanged_and_names_the_pl
 async def test_adjust_suggestions_slow_is_named_with_its_time(
     aiohttp_client: Any, config: Config, hook_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (hook_dir / "slow.py").write_text(
-        "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_suggestions(suggestions):\n"
-        "    return suggestions[::-1]\n",
-        encoding="utf-8",
-    )
+    (hook_dir / "slow.py").write_text(REVERSING, encoding="utf-8")
     app = make_app(with_hooks(config, "slow"))
     client = await aiohttp_client(app)
     ticks = iter(range(1000))
@@ -163,11 +165,7 @@ async def test_adjust_suggestions_slow_is_named_with_its_time(
 async def test_adjust_suggestions_slow_again_and_again_is_switched_off_said_once_and_in_readyz(
     aiohttp_client: Any, config: Config, hook_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (hook_dir / "slow.py").write_text(
-        "from assistant.hookspecs import hookimpl\n\n\n@hookimpl\ndef adjust_suggestions(suggestions):\n"
-        "    return suggestions[::-1]\n",
-        encoding="utf-8",
-    )
+    (hook_dir / "slow.py").write_text(REVERSING, encoding="utf-8")
     app = make_app(with_hooks(config, "slow"))
     client = await aiohttp_client(app)
     clock = FakeClock(10**12)

@@ -64,8 +64,9 @@ def lost_race(exc: BaseException) -> bool:
     return bool(getattr(exc, "lost_race", False))
 
 
-# On SQLite a job waits for another process's lock at most busy_timeout_s from its submission, queueing included: a
-# group's BEGIN waits what its oldest job has left (one behind a waiting group waited twice). Lowered past this slack.
+# On SQLite a job waits for another process's lock at most busy_timeout_s from its submission, queueing included:
+# a group's BEGIN waits only what its oldest job has left. (A job queued behind a group that was already waiting
+# waited that group's timeout, then its own: twice busy_timeout_s before its 503.) Lowered only past this slack.
 LOCK_WAIT_SLACK_S = 0.1
 # How often the start, and the writes that may run again (stale follow-up records), try again while a PostgreSQL
 # server dropped the writer's connection (a restart, a failover): until it is back, or the service stops.
@@ -73,9 +74,11 @@ RECONNECT_PAUSE_S = 0.5
 GROUP_RETRIES = 3  # a group that lost a race to another instance's transaction runs again this many times
 RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so that two losers do not meet again)
 
-# The -wal grows while a reader holds an old snapshot (a report over a big day), about 50 kB an event; SQLite starts
-# it over once the reader is gone and all is folded back (logfile/checkpointer.py), but shrinks it only to this size.
-# Above the 4 MB between two checkpoints, so the steady state never truncates.
+# The write-ahead log grows while a reader holds an old snapshot (a daily log or report read over a big day):
+# the checkpoint cannot pass that snapshot, so every group is appended, about 10 kB per logged event (420 MB
+# for 40,000 events). SQLite reuses the file from its start once the reader is gone, but never shrinks it
+# unless told to: this is the size it is cut back to then. Above the 4 MB one checkpoint interval needs, so
+# the steady state never truncates.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 WRITER_MARGIN_S = 3.0  # on PostgreSQL, past a lock's wait (busy_timeout_s)
@@ -158,13 +161,13 @@ class Writer:
         self._files = () if isinstance(self.path, pg.Location) else tuple(f"{self.path}{s}" for s in SQLITE_FILES)
         self._identity = logfile.identities(self._files) if self._files else None
         self._watch = None if isinstance(self.path, pg.Location) else logfile.Watch(self.path)  # overwritten in place
-        self._checkpointer: logfile.Checkpointer | None = None  # once started, on SQLite (logfile.fold_apart)
         self.wal = logfile.WalGrowth(Path(str(self.path)), wal_warn_bytes)  # the -wal's size, said past wal_warn_bytes
         self._folded = False  # the commits of a -wal deleted under the service were copied into the database file
         self._stuck = False  # a failed group's ROLLBACK failed too: the next group opens a new SQLite connection
         self._renewed = False  # that connection's -wal and -shm are new files (the old closed last deleted them)
-        # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not when the
-        # loop gets round to it (under load it is busy with other requests, and every request behind waited too).
+        # The group loop runs in its own thread: it starts the next group as soon as a COMMIT returns, not
+        # when the event loop next gets round to it (under load the loop is busy with other requests, and
+        # every request queued behind the writer waited for that turn too).
         self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
         self._began = False  # the current group's BEGIN went through (its jobs ran)
         self._thread: threading.Thread | None = None
@@ -177,8 +180,8 @@ class Writer:
         # The last write that failed on the database itself (full, read-only, I/O), and when.
         self.fault: tuple[float, sqlite3.Error] | None = None
         self._rechecked = -RECHECK_S  # when /readyz last probed past a remembered fault
-        # The writer's failures, and the requests answered 503 for a database fault (web/errors.py): an outage is a
-        # line a minute with a count, and a line when writes go through again.
+        # The writer's failures, and the requests answered 503 for a database fault (web/errors.py): an outage
+        # is a line a minute with a count, and a line when writes go through again.
         self.faults = FaultLog(log)
 
     def prepare(self, job: Callable[[sqlite3.Connection], T]) -> T:
@@ -214,8 +217,6 @@ class Writer:
         if self._thread is None:
             self._loop = asyncio.get_running_loop()
             self._stopped = self._loop.create_future()
-            if self._watch is not None:  # the -wal folded back by a thread of its own, never inside a commit
-                self._checkpointer = logfile.fold_apart(self._conn, lambda: self._watch, self.busy_timeout_s)
             self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
             self._thread.start()
 
@@ -275,8 +276,6 @@ class Writer:
             self._queue.put(None)
             await self._stopped  # every group before it is committed and settled
             self._thread.join()
-        if self._checkpointer is not None:
-            self._checkpointer.close()  # before the look below and the last checkpoint
         if self._watch is not None and self._watch.overwritten(self._identity == logfile.identities(self._files)):
             log.error("%s", self._watch.set_aside(self._conn))  # the connection kept open: its close would checkpoint
             return
@@ -377,7 +376,8 @@ class Writer:
     def _open_sqlite(self) -> sqlite3.Connection:
         assert not isinstance(self.path, pg.Location)
         conn = store.connect(self.path, busy_timeout_s=self.busy_timeout_s)
-        # A savepoint's journal in memory: never needed after a crash (the WAL is), on disk it doubled an event's cost.
+        # A savepoint's journal (the pages its jobs change, to roll them back) in memory: never needed after a crash
+        # (the WAL is), on disk it doubled the cost of a logged event; it holds one group's pages at most.
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute(f"PRAGMA journal_size_limit={int(self.wal_limit_bytes)}")
         return conn
@@ -427,13 +427,13 @@ class Writer:
 
     def _check_file(self) -> None:
         """Raise, before a COMMIT, when the SQLite file, its -wal or its -shm is no longer the one the writer opened
-        (three stats a group), or the file was overwritten in place (`logfile.Watch`; its -wal set aside: no look)."""
+        (three stats a group), or the file was overwritten in place (`logfile.Watch`)."""
         if self._identity is None or self._watch is None:
             return
+        # The -wal set aside is not to fold back.
         now, info, self.wal.bytes = ((), None, self.wal.bytes) if self._watch.aside else logfile.look(self._files)
         if self._renewed and now and now[0] == self._identity[0]:
-            self._identity, self._renewed = now, False
-            self._watch = logfile.Watch(cast(Path, self.path), self._watch.kick)
+            self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
         if not now or now == self._identity:
             if now and not self._watch.overwritten(info=info):
                 return

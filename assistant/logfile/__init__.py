@@ -7,18 +7,14 @@ import logging
 import os
 import shutil
 import sqlite3
-import sys
-import threading
 import time
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import store
 from assistant.i18n import _
-from assistant.logfile import checkpointer, walowner
-from assistant.logfile.checkpointer import Checkpointer
+from assistant.logfile import walowner
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +184,6 @@ class WalGrowth:
             self.said = now
 
 
-_ORDER = sys.byteorder  # the -shm's header is in the machine's byte order
-_FRAMES = checkpointer.FRAMES
-
-
 # Connections left open for good: closing the last connection of a file checkpoints its -wal into it, and into a
 # file overwritten in place that damages the file put there.
 _KEPT_OPEN: list[sqlite3.Connection] = []
@@ -206,7 +198,7 @@ class Watch:
     `/readyz` said ready, and its checkpoints and the last one at stop copied that -wal into the backup, damaging it.
     """
 
-    def __init__(self, path: Path, kick: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self.wal = Path(f"{path}-wal")
         self.aside: Path | None = None  # where the -wal went once the file was found overwritten
@@ -218,13 +210,6 @@ class Watch:
         self._seen = self._file()
         self._head = os.pread(self._fd, 100, 0)  # the file's header as the last change left it
         self._record()
-        # Held by the log's checkpointer (checkpointer.py) from its look before a checkpoint to its note after it:
-        # the file changes meanwhile. The writer never waits for it: a look it finds held is left to the next commit,
-        # a note to the checkpointer (`again`, set before the writer tries the lock).
-        self._lock = threading.Lock()
-        self._again = False
-        # Asks the checkpointer for a checkpoint (`note`, past checkpointer.FRAMES pages unfolded); None: none runs.
-        self.kick = kick
 
     def _file(self) -> tuple[int, int]:
         info = os.fstat(self._fd)
@@ -237,31 +222,16 @@ class Watch:
         """The file as seen now written down beside it, for the next start to check its -wal against (walowner)."""
         walowner.record(self.path, os.fstat(self._fd) if info is None else info, self._head, self._marks)
 
-    def note(self, held: bool = False) -> None:
-        """After a commit of the writer (a restart of the WAL changes the marks; its own checkpoint, when it has no
-        checkpointer, the file); `held`: by the checkpointer, under the lock, after its fold (`fold`). The writer's
-        note is left to the checkpointer while it holds the lock: it notes again once it is over."""
-        if not held:
-            self._again = True  # before the lock is tried: the checkpointer releases it, then reads this
-            if not self._lock.acquire(blocking=False):
-                return
-            self._again = False
-        try:
-            shm = os.pread(self._index, walowner.SHM_BYTES, 0)
-            marks = walowner.marks(shm)  # before the file: walowner.record
-            # The -wal's frames not folded back yet (mxFrame less nBackfill, in the machine's byte order).
-            if self.kick and int.from_bytes(shm[16:20], _ORDER) - int.from_bytes(shm[96:100], _ORDER) >= _FRAMES:
-                self.kick(True)
-            info = os.fstat(self._fd)
-            changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
-            if changed:
-                self._seen, self._head = (info.st_size, info.st_mtime_ns), os.pread(self._fd, 100, 0)
-            if changed or marks != self._marks:  # a checkpoint or a restart of the WAL: a few times per 1,000 pages
-                self._marks = marks
-                self._record(info)
-        finally:
-            if not held:
-                self._lock.release()
+    def note(self) -> None:
+        """After a commit of the writer (its checkpoint may have written the file)."""
+        marks = walowner.marks(os.pread(self._index, walowner.SHM_BYTES, 0))  # before the file: walowner.record
+        info = os.fstat(self._fd)
+        changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
+        if changed:
+            self._seen, self._head = (info.st_size, info.st_mtime_ns), os.pread(self._fd, 100, 0)
+        if changed or marks != self._marks:  # a checkpoint or a restart of the WAL: a few times per 1,000 pages
+            self._marks = marks
+            self._record(info)
 
     def overwritten(self, look: bool = True, info: os.stat_result | None = None) -> bool:
         """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
@@ -270,31 +240,6 @@ class Watch:
         if self.aside is not None or not look:
             return self.aside is not None
         now = self._file() if info is None else (info.st_size, info.st_mtime_ns)
-        if now == self._seen:
-            return False
-        if not self._lock.acquire(blocking=False):
-            return False  # the checkpointer's fold writes the file now: looked at again at the next commit after it
-        try:
-            return self._changed(now)
-        finally:
-            self._lock.release()
-
-    def fold(self, checkpoint: Callable[[], None]) -> bool:
-        """On the checkpointer's thread: `checkpoint()` run under the lock, after a look at the file (none into a file
-        overwritten, or with its -wal set aside), and the file as it leaves it noted before the lock is released (and
-        written down beside the log when it changed: walowner); False when it was not run."""
-        with self._lock:
-            if self.aside is not None or self._changed(self._file()):
-                return False
-            checkpoint()
-            self.note(held=True)
-        while self._again:  # a commit's note the lock turned away meanwhile
-            with self._lock:
-                self._again = False
-                self.note(held=True)
-        return True
-
-    def _changed(self, now: tuple[int, int]) -> bool:
         if now == self._seen:
             return False
         marks = self._checkpoints()
@@ -323,22 +268,6 @@ class Watch:
             " to this one, and nothing is written until the service restarts (events are answered 503 meanwhile);"
             " to restore a backup, stop the service first"
         )
-
-
-def fold_apart(conn: sqlite3.Connection, watch: Callable[[], Watch | None], busy_timeout_s: float) -> Checkpointer:
-    """The writer's connection `conn` no longer checkpoints; a `Checkpointer` of the log does, under the lock of the
-    writer's `watch()` (the one it has now: a connection opened again gets a new one)."""
-    conn.execute("PRAGMA wal_autocheckpoint=0")
-
-    def fold(checkpoint: Callable[[], None]) -> bool:
-        now = watch()
-        return now is not None and now.fold(checkpoint)
-
-    first = watch()
-    assert first is not None
-    folder = Checkpointer(first.path, fold, busy_timeout_s)
-    first.kick = folder.kick
-    return folder
 
 
 def fold_back(conn: sqlite3.Connection, mode: str) -> bool:

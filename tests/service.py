@@ -100,7 +100,11 @@ class Service(Generic[D]):
             except (TimeoutError, aiohttp.ClientError, OSError):
                 return False
 
-        await eventually(healthy, timeout=timeout, interval=0.05)
+        try:
+            await eventually(healthy, timeout=timeout, interval=0.05)
+        except BaseException:  # a start that timed out or was cancelled leaves no process behind
+            self.stop()
+            raise
         return self
 
     def kill(self) -> None:

@@ -45,6 +45,7 @@ from assistant.followups.policy import (
     plain,
 )
 from assistant.followups.reasons import AGENT_CLOSED, AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
+from assistant.followups.recent import Recent
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 # How long after a restart a follow-up's text is still known as ours: a prompt stays on the panel until the
 # customer writes, and an agent may send it much later than the replay reaches back.
 ECHO_MEMORY_MS = 24 * 3600 * 1000
+ECHOES = 20_000  # conversations whose last follow-up is remembered in process (most go quiet after it: no end)
 REPLAY_SLICE = 2000  # events replayed at start between two turns of the event loop (a few ms)
 FUTURE_WARNING = (
     "event %s of %s/%s is stamped %.0f s after it arrived (more than [webhook] signature_tolerance_s):"
@@ -110,8 +112,8 @@ class FollowupService:
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self.stale = StaleWrites(writer, self.tasks)  # stale records, a backlog's in a few writer jobs
-        self._echo: dict[Key, str] = {}  # last text we sent or suggested, per conversation
-        self._suggested: dict[Key, Followup] = {}  # the follow-up suggested to the agent, until it is settled
+        self._echo: Recent[Key, str] = Recent(ECHOES)  # last text we sent or suggested, per conversation
+        self._suggested: Recent[Key, Followup] = Recent(ECHOES)  # the follow-up suggested, until it is settled
         self._future_warning = Throttled(log, FUTURE_WARNING)
         self._stale_warning = Throttled(log, STALE_WARNING)
         self._lag_warning = Throttled(log, LAG_WARNING)

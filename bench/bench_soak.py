@@ -2,6 +2,7 @@
 
     python -m bench bench_soak                     (BENCH_EVENTS=40000 events by default)
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_soak   (that code too, in turn, in the same run)
+    BENCH_FOLLOWUPS=suggest python -m bench bench_soak   (follow-ups prompted to the agent, not sent)
 
 A real service (a subprocess, SQLite log, one matching worker, idle_seconds = 2, follow-ups sent through
 webhook_out and the Chatwoot hook to servers of this process on 127.0.0.1) is driven through a realistic mix,
@@ -18,8 +19,8 @@ each keeps to. After the warm-up (the first quarter) it prints each one's growth
 fails (exit 1) when a map without a bound of its own, the tasks, the threads or the descriptors keep growing:
 more than BENCH_FLOOR (50) per 10,000 events after the warm-up, and still growing in the last half at least
 half as fast as in the first. A map with a bound may grow up to it (a cache filling); past it, that fails too.
-Resident memory is printed, not judged: the bounded caches (20,000 conversations' states, about 10 kB each)
-fill for far longer than a soak runs.
+Resident memory and the log's size (its -wal too) are printed, not judged: the bounded caches (20,000
+conversations' states, about 10 kB each) fill for far longer than a soak runs, and the log keeps every event.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ TOTAL = int(os.environ.get("BENCH_EVENTS", "40000"))
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", "2000"))  # events between samples
 FLOOR = float(os.environ.get("BENCH_FLOOR", "50"))  # growth per 10,000 events that counts as growing
 BASELINE = os.environ.get("BENCH_BASELINE", "")
+MODE = os.environ.get("BENCH_FOLLOWUPS", "send")  # or "suggest": the agent is prompted, and never sends it here
 WAVE = 100  # conversations opened together
 CONCURRENCY = 16
 START_TIMEOUT_S = 300.0  # a start on a machine busy with other work
+# Printed, not judged: memory fills the bounded caches for longer than a soak runs; the log grows with its events
+# (its -wal is folded back into it at each checkpoint, up to SQLite's limit).
+SHOWN = ("rss_mib", "workers_rss_mib", "log_mib", "wal_mib")
 CHATWOOT_PAYLOAD = json.loads((ROOT / "tests/data/chatwoot/contact_message.json").read_text("utf-8"))
 RESOLVED_PAYLOAD = json.loads((ROOT / "tests/data/chatwoot/status_resolved.json").read_text("utf-8"))
 
@@ -60,7 +65,8 @@ RESOLVED_PAYLOAD = json.loads((ROOT / "tests/data/chatwoot/status_resolved.json"
 def config_text(receiver: str, chatwoot: str) -> str:
     return (
         f'[phrases]\npath = "{ROOT / "phrases"}"\nworkers = 1\n\n'
-        '[followups]\nidle_seconds = 2\nmode = "send"\nlate_settle_s = 0\n\n'
+        "[followups]\nidle_seconds = 2\nlate_settle_s = 0\n"
+        f'mode = "{MODE}"\n\n'
         '[hooks]\nenabled = ["webhook_out", "chatwoot"]\n\n'
         f'[hooks.webhook_out]\nurl = "{receiver}"\n\n'
         f'[hooks.chatwoot]\nallow_unsigned = true\nurl = "{chatwoot}"\n'
@@ -145,6 +151,7 @@ class Soak:
     label: str
     url: str
     pid: int
+    db: Path
     samples: list[Sample] = field(default_factory=list)
     events: int = 0
     errors: int = 0
@@ -180,6 +187,9 @@ def _rss(pid: int) -> float:
 
 async def _sample(session: aiohttp.ClientSession, soak: Soak) -> None:
     values = _proc(soak.pid)
+    wal = soak.db.with_name(soak.db.name + "-wal")
+    values["log_mib"] = soak.db.stat().st_size / 2**20
+    values["wal_mib"] = wal.stat().st_size / 2**20 if wal.exists() else 0.0
     bounds: dict[str, int] = {}
     async with session.get(f"{soak.url}/v1/admin/sizes") as resp:
         if resp.status == 200:  # a service without the route (older code) is sampled from outside only
@@ -215,7 +225,7 @@ async def _wave(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
     label = soak.label[:1]
     convs = [f"{label}{w}-{i}" for i in range(WAVE)]
     plain = [c for i, c in enumerate(convs) if i % 5]
-    chatwoot = [w * WAVE + i for i in range(WAVE) if i % 5 == 0]
+    chatwoot = [1 + w * WAVE + i for i in range(WAVE) if i % 5 == 0]  # Chatwoot's ids start at 1
 
     def text(n: int) -> str:  # most texts the labeled set's, one in four never seen before
         return distinct_text(w * WAVE * 4 + n) if n % 4 == 0 else TEXTS[(w * 7 + n) % len(TEXTS)]
@@ -238,7 +248,7 @@ async def _close(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
     label = soak.label[:1]
     plain = [f"{label}{w}-{i}" for i in range(WAVE) if i % 5 and i % 2]
     await _each(plain, lambda c: _post(session, soak, "/v1/events", _event("conversation_closed", c, 7)))
-    chatwoot = [w * WAVE + i for i in range(0, WAVE, 10)]
+    chatwoot = [1 + w * WAVE + i for i in range(0, WAVE, 10)]
     await _each(chatwoot, lambda c: _post(session, soak, "/v1/chatwoot", _resolved(c)))
 
 
@@ -323,7 +333,7 @@ def judge(soak: Soak) -> list[str]:
         first, second = _slope(series[: half + 1]) * 10_000, _slope(series[half:]) * 10_000
         bound = bounds.get(name)
         end = series[-1][1]
-        unbounded = name not in ("rss_mib", "workers_rss_mib") and bound is None
+        unbounded = name not in SHOWN and bound is None
         verdict = ""
         if unbounded and per10k > FLOOR and second > FLOOR and second >= first / 2:
             verdict = "  GROWS WITHOUT BOUND"
@@ -379,7 +389,7 @@ async def _run() -> int:
             for label, root in roots:
                 proc, url = await asyncio.to_thread(_start, root, config, tmp / f"{label[0]}.db")
                 procs.append(proc)
-                soaks.append(Soak(label, url, proc.pid))
+                soaks.append(Soak(label, url, proc.pid, tmp / f"{label[0]}.db"))
             await _drive(soaks)
         finally:
             for proc in procs:

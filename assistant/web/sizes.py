@@ -41,6 +41,8 @@ def _size(obj: object, *path: str, bound: int | None = None) -> tuple[int, int |
     if cache_info is not None:  # a functools.lru_cache: its entries
         info = cache_info()
         return int(info.currsize), info.maxsize
+    if isinstance(found, int):  # a count its owner keeps (the matching workers' requests in flight)
+        return found, None
     try:
         size = len(found)  # type: ignore[arg-type]
     except TypeError:

@@ -26,3 +26,8 @@ async def test_sizes_count_the_conversations_and_say_the_bounds(aiohttp_client: 
     assert body["bounds"]["conversations.states"] == 20_000
     assert body["bounds"]["live.journal"] == 4096
     assert "followups.timers" not in body["bounds"]  # a map with no bound of its own says none
+    # Read from the objects' own fields: a field renamed would silently leave its map out of the soak's view.
+    kept = {"followups.echoes", "followups.suggested", "followups.timers", "followups.timeline_stamps",
+            "live.followups", "live.agents", "live.published", "conversations.names", "suggest.readings"}  # fmt: skip
+    assert kept <= body["sizes"].keys()
+    assert body["bounds"]["followups.echoes"] == body["bounds"]["followups.suggested"] == 20_000

@@ -2,6 +2,7 @@
 
     python -m bench.bench_webhook        (BENCH_EVENTS=20000 per row, BENCH_ROUNDS=3)
     BENCH_BASELINE=/path/to/other/checkout python -m bench.bench_webhook   (adds that code's rows, in turn)
+    BENCH_MIXES=logging python -m bench.bench_webhook   (only these mixes: logging, distinct, repeated)
 
 Event mixes go to the real service (a subprocess, SQLite WAL + synchronous=FULL, group commit):
 `logging` (agent and auto messages, orders: what the foundation does for every event) and the product mix
@@ -43,6 +44,8 @@ from tests.service import ROOT, Service, free_port
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BASELINE = os.environ.get("BENCH_BASELINE", "")  # another checkout of the service: before/after rows in one run
+# The mixes measured (by their short names); a comparison of one mix takes a third of the time of all three.
+MIXES = [name for name in os.environ.get("BENCH_MIXES", "logging,distinct,repeated").split(",") if name]
 CONCURRENCY = 64
 START_TIMEOUT_S = 120.0  # a start (library, matching worker) on a machine busy with other work takes more than 20 s
 WARMUP = min(2000, TOTAL // 5)  # per row, before the first round
@@ -187,11 +190,15 @@ def _start_baseline(root: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]
 
 async def _run() -> None:
     per_round = max(1, TOTAL // ROUNDS)
-    mixes = [
-        ("durable logging mix", lambda i: logging_event(i, "log")),
-        ("product, distinct texts", lambda i: event(i, "dist", distinct_text)),
-        ("product, repeated texts", lambda i: event(i, "rep")),
-    ]
+    known: dict[str, tuple[str, Callable[[int], dict[str, object]]]] = {
+        "logging": ("durable logging mix", lambda i: logging_event(i, "log")),
+        "distinct": ("product, distinct texts", lambda i: event(i, "dist", distinct_text)),
+        "repeated": ("product, repeated texts", lambda i: event(i, "rep")),
+    }
+    unknown = [name for name in MIXES if name not in known]
+    if unknown:
+        raise SystemExit(f"BENCH_MIXES: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    mixes = [known[name] for name in MIXES]
     rows = [Row("bare aiohttp handler", lambda i: event(i, "bare"), "bare")]
     for label, make in mixes:
         rows.append(Row(label, make, "service"))
@@ -265,7 +272,7 @@ async def _run() -> None:
             cpus = [c1.total / c2.total for (_, c1, _), (_, c2, _) in zip(ours.results, row.results)]
             line += f"\n{'':<26} service / baseline: CPU per event {_mid(cpus):.2f} [{min(cpus):.2f}–{max(cpus):.2f}]"
         print(line)
-    print(f"events logged: {logged}/{3 * ROUNDS * per_round}")
+    print(f"events logged: {logged}/{len(mixes) * ROUNDS * per_round}")
     print(
         "(a client near 100% of a core on the bare row is the limit there, not the handler: the ratios are then"
         " kinder to the service than a faster client would be. By part: the event loop is the main thread, other"

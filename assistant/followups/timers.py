@@ -208,6 +208,7 @@ class TimerWrite:
             timers._written(self, ok=True)
             return
         # Timers._written's success inline: it runs for every request that carried a write.
+        timers._carried += 1
         if timers._writing is self:
             timers._writing = None
         if self.seen > timers._persisted_seq:
@@ -251,6 +252,7 @@ class Timers:
         # write that failed (they are taken again, with a later watermark).
         self._writing: TimerWrite | None = None
         self._write_done: asyncio.Future[None] | None = None  # while a flush waits for that write's outcome
+        self._carried = 0  # writes handed out and outcomes had: the flusher writes only after CARRY_WAIT_S of neither
         self._wake: asyncio.Future[None] | None = None
         self._sleeping_until: int | None = None
         self.idle_at: int | None = None  # while the sweeper sleeps: when it last found nothing due
@@ -456,8 +458,14 @@ class Timers:
                 self._flush_waiter = asyncio.get_running_loop().create_future()
                 await self._flush_waiter
             # Under traffic the next request's logging transaction carries the changes meanwhile (`ride`): a job
-            # of their own only for those no request came for.
+            # of their own only for those no request came for, once no write was carried, in flight or settled for
+            # CARRY_WAIT_S. (Flushing 50 ms after a change whatever the traffic, the flusher took the changes made
+            # after each write as soon as it had committed, before the next request came: when commits took over
+            # 50 ms, every write was the flusher's own job, and its job cut each group's events in two INSERTs.)
+            carried = self._carried
             await asyncio.sleep(CARRY_WAIT_S)
+            if self._writing is not None or self._carried != carried:
+                continue
             try:
                 await self.flush()
                 self._faults.cleared("persist", "timers are persisted again")
@@ -507,10 +515,12 @@ class Timers:
                 )
         write = TimerWrite(self, keys, rows, cancels, seen, self.clock.now_ms())
         self._writing = write
+        self._carried += 1
         return write
 
     def _written(self, write: TimerWrite, *, ok: bool) -> None:
         """The outcome of the write in flight: persisted, or its changes taken again by the next one."""
+        self._carried += 1
         if self._writing is write:
             self._writing = None
             done, self._write_done = self._write_done, None

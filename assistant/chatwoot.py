@@ -577,12 +577,13 @@ def _chatwoot_id(value: Any, field: str) -> str | None:
     """A Chatwoot id (a positive integer, as Chatwoot sends them) as text, or None. Anything else is refused: the
     ids go into the API's paths, and `77/../../4/conversations/77` or `1?a=b` chose another endpoint or account
     for the service's token (`04` another spelling of account 4)."""
+    if type(value) is int and 0 < value < 10**19:  # as Chatwoot sends them: _ID's integers, no pattern (not a bool)
+        return str(value)
     if value is None:
         return None
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not _ID.fullmatch(text):
+    if not isinstance(value, str) or not _ID.fullmatch(value):  # an integer here is out of _ID's range
         raise EventError(field, f"expected a Chatwoot id (a positive integer), got {value!r}"[:200])
-    return text
+    return value
 
 
 def _given_id(value: Any, field: str, otherwise: Any = None) -> str | None:

@@ -14,10 +14,12 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient
 
+from assistant.chatwoot import _chatwoot_id
 from assistant.cli import main
 from assistant.config import Config, load_config
 from assistant.daylog import formats
 from assistant.daylog.query import Item
+from assistant.events import EventError
 from assistant.signing import sign
 from assistant.web.appkeys import FOLLOWUPS
 from tests.helpers import ROOT, make_app
@@ -297,6 +299,20 @@ async def test_chatwoot_ids_are_positive_integers(
     status, body = await send(cw, payload)
     assert status == 400 and body["field"] == field, body
     assert rows(db_path, "SELECT count(*) FROM messages") == [(0,)] or not db_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [(9143, "9143"), ("9143", "9143"), (10**19 - 1, "9999999999999999999"), (10**19, None), (0, None), (-3, None)]
+    + [(True, None), ("04", None), (9143.0, None)],
+)
+def test_chatwoot_an_integer_id_is_taken_as_its_text_spelling_would_be(value: object, taken: str | None) -> None:
+    # An integer (as Chatwoot sends ids) is taken without the pattern: exactly the ones the pattern takes.
+    if taken is None:
+        with pytest.raises(EventError):
+            _chatwoot_id(value, "id")
+    else:
+        assert _chatwoot_id(value, "id") == taken
 
 
 async def test_chatwoot_one_name_in_two_accounts_is_two_agents_unless_one_user(cw: Client, db_path: Path) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.catalog.answers import FACT, NOT_TOLD, Fact, answers, asked_facts
+from assistant.catalog.aspects import ASPECTS, held
 from assistant.catalog.compare import compared
 from assistant.catalog.store import Item
 from assistant.config import CatalogConfig
@@ -258,3 +261,22 @@ SHIRT = Item(
 )
 def test_shrinking_and_the_photos_colour_are_asked_as_buyers_say_them(text: str, names: list[str]) -> None:
     assert [f.name for f in asked_facts(SHIRT, text)] == names
+
+
+_HEADERS = sorted(
+    {h for a in ASPECTS for h in (*a.headers, *a.fallback)} | {"鞋面材质", "是否起球", "保温时长", "货号"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_HEADERS) | st.text(alphabet="材质面料是否鞋底产地", max_size=5), max_size=12))
+def test_the_aspects_columns_hold_are_worked_out_once_as_part_says(keys: list[str]) -> None:
+    # `held` is what asked_facts read from `Aspect.part` for every aspect and column of every message
+    expected = []
+    for aspect in ASPECTS:
+        own = tuple((i, p) for i, key in enumerate(keys) if (p := aspect.part(key)) is not None)
+        if not own and aspect.fallback:
+            own = tuple((i, p) for i, key in enumerate(keys) if (p := aspect.part(key, fallback=True)) is not None)
+        if own:
+            expected.append((aspect, own))
+    assert held(tuple(keys)) == tuple(expected)

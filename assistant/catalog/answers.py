@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 from assistant.catalog import again, ages, bra, feet, fill, girths, measures, pairs, usual, wearers
 from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
-from assistant.catalog.aspects import ASPECTS, WHETHER
+from assistant.catalog.aspects import ASPECTS, HELD_CACHE, WHETHER, Aspect
+from assistant.catalog.aspects import held as held_by
 from assistant.catalog.sizing import Range, SizeChart, SizeRow, choose, ruled_out, size_name
 from assistant.catalog.store import Item
 
@@ -176,15 +178,14 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
     folded = fold(text)
     if not folded:
         return []
-    attrs = [(name, value, fold(name)) for name, value in told]
+    layout = _layout(tuple(name for name, _ in told))
+    attrs = [(name, value, key) for (name, value), key in zip(told, layout.keys)]
     asked: list[Fact] = []
     words: list[str] = []  # the words of the message that named what was asked
     covered: set[str] = set()  # folded names of attributes an aspect of the message already considered
     by_intent = False
-    for aspect in ASPECTS:
-        held = [(name, value, key, part) for name, value, key in attrs if (part := aspect.part(key)) is not None]
-        if not held and aspect.fallback:
-            held = [(n, v, key, part) for n, v, key in attrs if (part := aspect.part(key, fallback=True)) is not None]
+    for aspect, columns in layout.held:  # the aspects the item's columns hold (no other can be asked)
+        held = [(*attrs[i], part) for i, part in columns]
         said = [word for word in (*aspect.asks, *(key for _, _, key, _ in held)) if word in folded]
         if any(f.name == name for f in asked for name, *_ in held):
             covered.update(key for _, _, key, _ in held)  # an earlier, narrower aspect answered (开封后保质期)
@@ -203,19 +204,37 @@ def asked_facts(item: Item, text: str, intent: str | None = None) -> list[Fact]:
         covered.update(key for _, _, key, _ in held)
         words += said
         by_intent = by_intent or meant or bool(claimed)  # a claim counts only where a yes/no question asks it
-    for name, value, key in attrs:
+    for (name, value, key), stem in zip(attrs, layout.stems):
         if key in covered or any(f.name == name for f in asked):
             continue
         if len(key) >= 2 and key in folded and not any(key in word for word in words):  # 颜色 of 图片颜色: 色差's
             asked.append(Fact(name, value))
             words.append(key)
-        elif (stem := _stem(key)) is not None and (asking := re.search(re.escape(stem) + _STEM_ASKED, folded)):
+        elif stem is not None and (asking := stem.search(folded)):
             asked.append(Fact(name, value))
             words.append(asking.group(0))
     if not asked or not (by_intent or _is_question(folded, asked, words)):
         return []
     order = {name: i for i, (name, _) in enumerate(told)}
     return sorted(asked, key=lambda f: order.get(f.name, 0))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What an item's columns are, for reading questions of them: each header as it is matched (`fold`), the
+    pattern asking for it by its stem (`_stem`: 保温多久 of 保温时长) and the aspects the columns hold."""
+
+    keys: tuple[str, ...]
+    stems: tuple[re.Pattern[str] | None, ...]
+    held: tuple[tuple[Aspect, tuple[tuple[int, str], ...]], ...]
+
+
+@lru_cache(maxsize=HELD_CACHE)
+def _layout(names: tuple[str, ...]) -> _Layout:
+    """The layout of columns with these headers: items share a few (every message about one asks it again)."""
+    keys = tuple(fold(name) for name in names)
+    stems = tuple(re.compile(re.escape(stem) + _STEM_ASKED) if (stem := _stem(key)) else None for key in keys)
+    return _Layout(keys, stems, held_by(keys))
 
 
 def _stem(key: str) -> str | None:

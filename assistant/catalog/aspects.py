@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -330,3 +331,25 @@ ASPECTS: tuple[Aspect, ...] = (
     ),
     Aspect(("适用人群", "适合人群"), ("适合什么人", "适用人群", "适合人群", "什么人用", "什么人穿"), claims=PEOPLE),
 )
+
+
+HELD_CACHE = 4096  # items of a catalog share a few layouts of columns (one per file they came from)
+
+
+@lru_cache(maxsize=HELD_CACHE)
+def held(keys: tuple[str, ...]) -> tuple[tuple[Aspect, tuple[tuple[int, str], ...]], ...]:
+    """The aspects that columns with these folded headers hold, in the table's order, each with the (index, part)
+    of its columns (`Aspect.part`): its own headers', else its fallback's; an aspect none of them holds is left out.
+
+    Every message about an item asks this of the same columns: it is worked out once per set of headers.
+    """
+    found = []
+    for aspect in ASPECTS:
+        own = tuple((i, part) for i, key in enumerate(keys) if (part := aspect.part(key)) is not None)
+        if not own and aspect.fallback:
+            own = tuple(
+                (i, part) for i, key in enumerate(keys) if (part := aspect.part(key, fallback=True)) is not None
+            )
+        if own:
+            found.append((aspect, own))
+    return tuple(found)

@@ -57,6 +57,9 @@ def test_bra_size_reads_cm_and_inch_bands_and_nothing_else() -> None:
         (["下围75 上围90"], SIZE, "75C"),  # the short words buyers write were no bust: the library's phrase
         (["下胸73 上胸88 穿几码"], SIZE, "75C"),
         (["胸下围72.5", "上围是85"], SIZE, "75B"),
+        (["平时穿75/B 这款拿什么码"], SIZE, "75B"),  # a slash between band and cup was no size: nothing
+        (["我一般穿80/c的"], SIZE, "80C"),
+        (["34/B穿哪个码"], SIZE, "75B"),
         (["平时穿90C"], NO_SIZE, ""),
         (["下胸围85 上胸围110"], NO_SIZE, ""),
     ],

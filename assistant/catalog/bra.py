@@ -35,8 +35,8 @@ _NUMBER = r"([0-9]{2,3}(?:\.[0-9])?)"
 # Buyers shorten them (下围70 上围85, 下胸70): on a bra's chart 下围 is the under-bust, not the hip of 三围.
 _UNDER = re.compile(rf"(?:下胸围|胸下围|下围|下胸){_SAYS}{_NUMBER}\s*(?:cm|厘米|公分)?")
 _OVER = re.compile(rf"(?<![下中])(?:上胸围|胸上围|上围|上胸|胸围){_SAYS}{_NUMBER}\s*(?:cm|厘米|公分)?")
-# 75B, 80c, 34B: a band and a cup; a lower-case g after a number is grams (100g), so G counts in capitals only.
-_SIZE = re.compile(r"(?<![0-9A-Za-z.])([0-9]{2,3})\s*(AA|aa|[A-Ga-f])(?![A-Za-z])")
+# 75B, 80c, 34B, 75/B: a band and a cup; a lower-case g after a number is grams (100g), so G counts in capitals only.
+_SIZE = re.compile(r"(?<![0-9A-Za-z.])([0-9]{2,3})\s*/?\s*(AA|aa|[A-Ga-f])(?![A-Za-z])")
 _CUP = re.compile(r"(?<![0-9A-Za-z])(AA|aa|[A-Ga-g])\s*(?:罩杯|杯)")
 
 

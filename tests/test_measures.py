@@ -191,6 +191,13 @@ def test_combine_reads_a_weight_in_words_after_the_height() -> None:
         ("5'3\" 100斤", Measurement(height_cm=160, weight_jin=100)),
         ("5ft5 110斤", Measurement(height_cm=165, weight_jin=110)),
         ("5尺32 100斤", Measurement(weight_jin=100)),  # no inches of 32
+        # with a decimal point the digits after it are inches (5.8尺 as 五尺八): the weight alone was read
+        ("5.8尺 130斤", Measurement(height_cm=173, weight_jin=130)),
+        ("身高5.2尺 100斤", Measurement(height_cm=157, weight_jin=100)),
+        ("5.10尺 150斤", Measurement(height_cm=178, weight_jin=150)),
+        ("4.11尺 80斤", Measurement(height_cm=150, weight_jin=80)),
+        ("5.12尺 100斤", Measurement(weight_jin=100)),  # no inches of 12
+        ("腰围2.2尺 160 100斤", Measurement(height_cm=160, weight_jin=100)),  # a waist in 市尺, no height
         # a waist in 市尺 before its word is set aside: its 160 was a waist of 160 cm, the height lost
         ("二尺二的腰 160穿几码", Measurement(height_cm=160)),
         ("两尺二的腰 160 100斤", Measurement(height_cm=160, weight_jin=100)),

@@ -58,13 +58,14 @@ JIN_PER = {
 }  # 1 lb = 0.4536 kg
 _SAYS = r"\s*(?:是|有|为|:|约|大概|差不多|将近)?\s*"
 # A body measure other than height and weight, with its number and unit (腰围70cm, 臀围95, 腰围2尺2, 腰二尺一,
-# 胸围86-90): read before anything else and set aside, so its number is never taken for a height or weight.
+# 胸围86-90): read before anything else and set aside, so its number is never taken for a height or weight. The 寸
+# after a 尺 is one digit (2尺2): 腰围2.2尺 160 is a waist and a height.
 _AMOUNT = rf"{_D}+(?:\.{_D}+)?"
 # 高腰, 收腰, 包臀, 抹胸 … are the goods' cut: 收腰 160 100斤 is a height and a weight.
 GOODS_CUT = "高低中收紧抹裹提包"
 _BODY_MEASURE = re.compile(
     rf"(?:胸围|腰围|臀围|肩宽|袖长|衣长|裤长|脚长|(?<![{GOODS_CUT}])[腰胸臀]){_SAYS}{_AMOUNT}"
-    rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?|寸|cm|厘米|公分|码)?"
+    rf"(?:\s*[-~～到至]\s*{_AMOUNT})?\s*(?:尺\s*(?:{_D}(?![0-9０-９.])\s*寸?)?|寸|cm|厘米|公分|码)?"
     # the number before its word: 两尺二的腰, 2尺2腰围, 68的腰 (a 尺 or a 的 between: 165 腰粗 is a height)
     rf"|{_AMOUNT}\s*(?:尺\s*(?:{_AMOUNT}\s*寸?)?\s*的?|(?:cm|厘米|公分)?\s*的)\s*(?:腰围|臀围|胸围|腰)"
     # a 市尺 figure alone (2尺2, 两尺二): a waist as buyers give it (girths.py), no height (a height in feet is 4-6)
@@ -81,6 +82,9 @@ _FEET = re.compile(
     rf"(?<![0-9０-９.])([4-6４-６])\s*(?:尺|呎|英尺|feet|foot|ft|'|’|′)\s*"
     rf"(?:(1[01]|{_D}|十)(?![0-9０-９.])\s*(?:寸|吋|英寸|inches|inch|in(?![a-z])|\"|”|″|''|’’)?|(?![0-9０-９.]))"
 )
+# The same with a decimal point (5.8尺 is 5 feet 8 inches, 5.10尺 5 feet 10: the digits after the point are inches, as
+# 五尺八 says it; nobody gives a height in tenths of a foot). 2.2尺 is a waist (above).
+_FEET_DOTTED = re.compile(rf"(?<![0-9０-９.])([4-6４-６])[.．](1[01]|{_D})(?![0-9０-９.])\s*(?:尺|呎|英尺)(?!码)")
 CM_PER_FOOT = 30.48
 CM_PER_INCH = 2.54
 # The number before its word (165的身高 110的体重, 我165身高): with 的 always that word's; without it only where no
@@ -197,7 +201,7 @@ def _parse(text: str, spans: Spans, about: bool = False) -> Measurement | None:
         marked = True  # a measure given with its word or unit: the message is about the body (我175 腰围2尺2)
     for match in _SIZE_CHOICE.finditer(work):
         take(match)  # 穿90还是100: two sizes to choose from, not a height
-    for match in _FEET.finditer(work):
+    for match in (*_FEET_DOTTED.finditer(work), *_FEET.finditer(work)):
         inches = 10.0 if match.group(2) == "十" else _number(match.group(2)) if match.group(2) else 0.0
         cm = float(round(_number(match.group(1)) * CM_PER_FOOT + inches * CM_PER_INCH))
         take(match)

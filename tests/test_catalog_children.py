@@ -94,6 +94,27 @@ def test_an_age_alone_is_sized_by_the_charts_age_column(
     assert sizes(answers(imported(tmp_path, AGE_HEADER, AGE_CHART), text)) == expected
 
 
+@pytest.mark.parametrize(
+    ("earlier", "text", "expected"),
+    [
+        # a child's age with no word of size was no size question: nothing, though the chart gives ages
+        ([], "宝宝3周岁半", [(SIZE, "3周岁半", "110码")]),
+        ([], "孩子两周岁", [(SIZE, "2周岁", "100码")]),
+        (["宝宝穿什么码"], "4周岁", [(SIZE, "4周岁", "110码")]),
+        ([], "宝宝18个月", [(SIZE, "18个月", "90码")]),
+        ([], "我妈妈65周岁", []),  # no child's age
+    ],
+)
+def test_a_childs_age_alone_asks_the_size_of_a_chart_by_age(
+    tmp_path: Path, earlier: list[str], text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert sizes(answers(imported(tmp_path, AGE_HEADER, AGE_CHART), text, earlier)) == expected
+
+
+def test_a_childs_age_alone_asks_nothing_of_a_chart_without_ages(tmp_path: Path) -> None:
+    assert answers(imported(tmp_path, AGE_HEADER[:3], [row[:3] for row in AGE_CHART]), "宝宝3周岁半") == []
+
+
 def test_an_age_answer_shows_the_rows_ages_and_beyond_the_chart_its_span(tmp_path: Path) -> None:
     kids = imported(tmp_path, AGE_HEADER, AGE_CHART)
     (found,) = answers(kids, "宝宝三岁穿几码")

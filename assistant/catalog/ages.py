@@ -78,6 +78,11 @@ def age_chart(chart: SizeChart) -> SizeChart | None:
     return SizeChart(tuple(sorted(rows, key=lambda r: r.height.low if r.height else 0.0)), chart.name)
 
 
+def told(chart: SizeChart | None) -> bool:
+    """Whether a chart gives each size's age: a child's age alone (宝宝3周岁半) asks its size then."""
+    return chart is not None and age_chart(chart) is not None
+
+
 def parse(text: str) -> Age | None:
     """The child's age one message gives (the last it names), or None (never raises on any text)."""
     if not isinstance(text, str) or not text:

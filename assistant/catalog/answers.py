@@ -106,6 +106,7 @@ def _answers(item: Item, text: str, earlier: Sequence[str], intent: str | None) 
     fitted = item.chart is not None and is_bra_item(item)
     sized = is_size_question(text, intent) or _measures_of_someone(text, earlier)
     sized = sized or girths.is_bottom(item.title) and bool(girths.parse(text, bottom=True))  # 两尺二 of trousers
+    sized = sized or ages.parse(text) is not None and ages.told(item.chart)  # 宝宝3周岁半 on a chart by age
     if item.chart is not None and (sized or (fitted and bra.parse(text) is not None)):
         if fitted:
             found += [size for size in (bra_answer(item, [*earlier, text]),) if size is not None]

@@ -114,3 +114,47 @@ def test_catalog_show_gives_a_shoes_chart_without_empty_columns(
     assert main(["catalog", "show", SHOE, "--db", str(db)]) == 0
     chart = capsys.readouterr().out.split("\n\n", 1)[1].splitlines()
     assert chart[0].split() == ["尺码", "脚长(cm)"] and chart[2].split() == ["38", "23.5-24"]
+
+
+WIDE_NOTE = "脚宽、脚背高的亲建议拍大一码"
+
+
+def noted_shoe(notes: tuple[str, ...] = (), attrs: tuple[tuple[str, str], ...] = ()) -> Item:
+    plain = shoe(CM_ROWS)
+    assert plain.chart is not None
+    return Item(id=SHOE, title=plain.title, attrs=attrs, chart=SizeChart(plain.chart.rows, notes=notes))
+
+
+@pytest.mark.parametrize(
+    ("item", "text", "size", "facts"),
+    [
+        # the shop's advice for wide feet was not applied: the size by 脚长 alone (39码)
+        (noted_shoe((WIDE_NOTE,)), "脚长24.2 脚宽 穿几码", "40码", [("脚型", "脚宽"), ("尺码", "40（脚长245-250mm）")]),
+        (noted_shoe((WIDE_NOTE,)), "高脚背 脚长24.2", "40码", [("脚型", "高脚背"), ("尺码", "40（脚长245-250mm）")]),
+        (
+            noted_shoe(attrs=(("穿着建议", "脚背高的建议选大一码"),)),
+            "我脚比较宽 脚长24.2",
+            "40码",
+            [("脚型", "脚比较宽"), ("穿着建议", "脚背高的建议选大一码"), ("尺码", "40（脚长245-250mm）")],
+        ),
+        (noted_shoe((WIDE_NOTE,)), "脚长24.2 穿几码", "39码", [("尺码", "39（脚长240-245mm）")]),  # no wide foot said
+        # no advice of the shop's: the size by 脚长, and the agent is told the chart has no width
+        (noted_shoe(), "宽脚 脚长24.2", "39码", [("脚型", "宽脚（尺码表只有脚长，没有写宽脚怎么选）"), ("尺码", "39（脚长240-245mm）")]),
+        (noted_shoe((WIDE_NOTE,)), "脚长25.2 脚宽", "41码", [("脚型", "脚宽"), ("尺码", "41（脚长250-255mm）")]),  # none larger
+    ],
+)  # fmt: skip
+def test_a_wide_foot_takes_the_shops_advice_for_it_and_no_guess(
+    item: Item, text: str, size: str, facts: list[tuple[str, str]]
+) -> None:
+    (found,) = answers(item, text)
+    assert found.kind == SIZE and found.values["size"] == size
+    assert [(f.name, f.value) for f in found.facts if f.name not in ("脚长", "尺码表备注")] == facts
+
+
+def test_a_note_for_wide_feet_is_not_how_the_sizes_run() -> None:
+    # the note was read as the item's 尺码偏大偏小: 平时穿39 got 40码 for every foot, 会不会偏小 the note
+    item = noted_shoe((WIDE_NOTE,))
+    assert [a.kind for a in answers(item, "平时穿39")] == [ASK_FOOT]
+    assert answers(item, "会不会偏小") == []
+    runs_small = noted_shoe(("偏小一码，建议拍大一码",))
+    assert [a.values.get("size") for a in answers(runs_small, "平时穿39")] == ["40码"]

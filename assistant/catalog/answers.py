@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 
-from assistant.catalog import again, ages, bra, feet, fill, girths, measures, pairs, usual, wearers
+from assistant.catalog import again, ages, bra, feet, fill, girths, measures, pairs, usual, wearers, widths
 from assistant.catalog.asking import A_NOT_A, PUNCTUATION, VALUE_MARKS, YES_NO_MARKS, about, ends_asking, fold
 from assistant.catalog.aspects import ASPECTS, HELD_CACHE, WHETHER, Aspect
 from assistant.catalog.aspects import held as held_by
@@ -304,6 +304,8 @@ def size_answers(item: Item, text: str, earlier: Sequence[str] = (), *, intent: 
         shoe = shoe_answer(shoes, [*earlier, text], intent)
         if shoe is None or shoe.kind == ASK_FOOT:  # a foot length, when given, wins over the size worn
             shoe = usual_answer(item, shoes, [*earlier, text]) or shoe
+        elif shoe.kind == SIZE and (wide := widths.said([*earlier, text])) is not None:
+            shoe = _wide(shoe, item, shoes, wide)
         return [shoe] if shoe is not None else []
     if chart is None or not (chart.uses_height or chart.uses_weight):
         return []  # a chart by other measures (a bra's 75B on goods that are no bra): nothing to judge by
@@ -342,6 +344,24 @@ def usual_answer(item: Item, chart: SizeChart, texts: Sequence[str]) -> Answer |
     values = {"measures": said, "height": "", "weight": "", "size": size_name(row.size), "size_label": row.size}
     facts = (Fact("平时穿", worn), Fact(runs[0], runs[1]), Fact("尺码", row.size))
     return Answer(SIZE, "size_advice", MappingProxyType(values), facts, said)
+
+
+def _wide(shoe: Answer, item: Item, chart: SizeChart, said: str) -> Answer:
+    """A shoe's size by 脚长 for a wide foot or high instep (`said`: 脚宽): the shop's advice for such feet applied
+    (脚宽建议拍大一码: one size up), else the same size with a fact telling the agent the chart has no width."""
+    notes = [(CHART_NOTE, n) for n in (item.chart.notes if item.chart is not None else ())]
+    told = widths.advice([*notes, *item.attrs])
+    at = next(i for i, row in enumerate(chart.rows) if row.size == shoe.values["size_label"])
+    if told is None or not at + told[2] < len(chart.rows):
+        width = Fact("脚型", f"{said}（尺码表只有脚长，没有写{said}怎么选）" if told is None else said)
+        return Answer(SIZE, shoe.intent, shoe.values, (*shoe.facts[:1], width, *shoe.facts[1:]), shoe.trigger)
+    row = chart.rows[at + told[2]]
+    length = f"（脚长{row.height.with_unit('mm')}）" if row.height is not None else ""
+    measures = f"{shoe.values['measures']}/{said}"
+    values = {**shoe.values, "measures": measures, "size": size_name(row.size), "size_label": row.size}
+    shown = () if told[0] == CHART_NOTE else (Fact(told[0], told[1]),)  # a note is among the facts as every note
+    facts = (shoe.facts[0], Fact("脚型", said), *shown, Fact("尺码", f"{row.size}{length}"))
+    return Answer(SIZE, shoe.intent, MappingProxyType(values), facts, measures)
 
 
 def _person_size(chart: SizeChart, person: wearers.Person, given: Sequence[girths.Girth] = ()) -> Answer | None:

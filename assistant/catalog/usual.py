@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from assistant.catalog import widths
 from assistant.catalog.aspects import ASPECTS
 from assistant.catalog.sizing import SizeChart, SizeRow
 from assistant.catalog.store import Item
@@ -36,7 +37,11 @@ def told(item: Item) -> tuple[tuple[str, str], ...]:
     chart = item.chart
     if chart is None or any(unicodedata.normalize("NFKC", n).strip() in _RUNS_HEADERS for n, _ in item.attrs):
         return item.attrs
-    said = next((n for n in chart.notes if _RUNS_SAID.search(unicodedata.normalize("NFKC", n))), None)
+    # 脚宽、脚背高的亲建议拍大一码 says how to size wide feet, not how the sizes run (widths.py)
+    said = next(
+        (n for n in chart.notes if _RUNS_SAID.search(unicodedata.normalize("NFKC", n)) and not widths.names_width(n)),
+        None,
+    )
     return item.attrs if said is None else (*item.attrs, (RUNS, said))
 
 

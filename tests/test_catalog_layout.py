@@ -128,6 +128,21 @@ def test_import_reads_tables_a_blank_row_apart(tmp_path: Path, encoding: str) ->
     assert [str(p) for p in report.problems] == ["lone.csv 第 3 行 B 列：尺码为空"] and not report.written
 
 
+def test_import_reads_a_note_without_punctuation_in_the_first_column(tmp_path: Path) -> None:
+    # such a note was a name the table's rows give (its own row's): refused, 尺码为空; 偏小一码，… passed only because
+    # NFKC made its comma another character than the row's
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text(
+        f"商品ID,尺码,脚长\n{ITEM},38,24\n{ITEM},39,24.5\n脚宽、脚背高的亲建议拍大一码,,\n", encoding="utf-8"
+    )
+    items = tmp_path / "items.csv"
+    items.write_text(f"商品ID,标题\n{ITEM},女士短靴\n", encoding="utf-8")
+    report = run_import(tmp_path / "catalog.db", [items, sizes])
+    assert report.written and not report.problems
+    chart = item(tmp_path / "catalog.db").chart
+    assert chart is not None and chart.notes == ("脚宽、脚背高的亲建议拍大一码",)
+
+
 def test_import_again_replaces_a_charts_notes(tmp_path: Path) -> None:
     db = tmp_path / "catalog.db"
     sizes = tmp_path / "sizes.csv"

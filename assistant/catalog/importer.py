@@ -361,7 +361,10 @@ def _chart_rows(
     for number, row in table.rows:
         if len(row) - row.count("") == 1:  # a size's row fills more: only these can be notes
             if owners is None:
-                owners = {r[owned].strip() for _, r in table.rows if owned < len(r) and r[owned]}
+                # names of sizes' rows (a note in the 商品ID column would otherwise be a name it gives itself)
+                owners = {
+                    r[owned].strip() for _, r in table.rows if owned < len(r) and r[owned] and r.count("") < len(r) - 1
+                }
             said = note(row, owners)
             if said is not None:
                 notes.append(said)

@@ -38,6 +38,34 @@ ITEM_SHOWN = "发你链接了"  # what a buyer sending an item alone means: the 
 _EMPTY = re.compile(r"^[\W_]*$")
 _FRAGMENT = re.compile(r"呢[\W_]*$")
 FRAGMENT_CHARS = 6  # a longer text ending in 呢 says something of its own (把人当傻子呢)
+
+
+class Asking:
+    """Whether a clause asks: one of the `[questions] markers` in it, outside the `unasked` words that only hold one
+    (the 几 of 好几天 counts days, 几乎 is "almost": 等了好几天还不发货 tells, it does not ask how many days)."""
+
+    def __init__(
+        self,
+        fold: Callable[[str], str],
+        markers: tuple[str, ...],
+        unasked: tuple[str, ...] = (),
+        greetings: frozenset[str] = frozenset(),
+    ) -> None:
+        self.markers = ("?", *(m for m in map(fold, markers) if m))
+        # A greeting read first keeps its own letters: 你好几天能到 is 你好 and 几天能到, which asks.
+        self._greetings = frozenset(g for g in greetings if any(w[:1] in g for w in unasked))
+        words = sorted({*self._greetings, *(w for w in map(fold, unasked) if w)}, key=len, reverse=True)
+        self._unasked = re.compile("|".join(map(re.escape, words))) if unasked else None
+
+    def __call__(self, text: str) -> bool:
+        if self._unasked is not None:
+            text = self._unasked.sub(self._blank, text)
+        return any(m in text for m in self.markers)
+
+    def _blank(self, match: re.Match[str]) -> str:
+        return match.group() if match.group() in self._greetings else " "
+
+
 _WHAT_ABOUT = "那"  # 那红色呢, 那明天呢: "and what about …", the question asked before
 _THIS = "这"  # 这个呢: "and this one?", after an earlier question
 FRAGMENT_SURE = 0.8  # an "and the X?" fragment's own reading counts when this sure (结果呢 is a reminder)
@@ -95,6 +123,7 @@ class ClauseSplitter:
         exclusions: Mapping[str, tuple[str, ...]] | None = None,
         which: tuple[str, ...] = (),
         judgements: tuple[str, ...] = (),
+        unasked: tuple[str, ...] = (),
     ) -> None:
         self._normalizer = normalizer
         self._exclusions = exclusions or {}  # `[words.exclusions]`: a closer in 花都谢了 is no thanks
@@ -102,10 +131,10 @@ class ClauseSplitter:
         # One alternation: a message is scanned once for every kind of card.
         self._cards = re.compile("|".join(f"(?:{p})" for p in spec.cards)) if spec.cards else None
         self._listings = re.compile("|".join(f"(?:{p})" for p in spec.listings)) if spec.listings else None
-        self._markers = ("?", *markers)  # what makes a clause ask: a listing's title never does
         self._openers = frozenset(normalizer.fold(w) for w in spec.openers)
         self._closers = frozenset(normalizer.fold(w) for w in spec.closers)
         self._edges = self._openers | self._closers
+        self.asks = Asking(normalizer.fold, markers, unasked, self._openers)  # a listing's title never asks
         self._intensifiers = frozenset(normalizer.fold(w) for w in spec.intensifiers)
         self._fillers = frozenset(normalizer.fold(w) for w in normalizer.fillers)
         # `[questions] which`: 那个, 那种 … typed for 哪个, 哪种 (longest first); `judgements` end a "which" clause.
@@ -153,7 +182,7 @@ class ClauseSplitter:
         for clause in clauses:
             if clause.kind == SOCIAL:
                 asked = asked or any(w in clause.text for w in _ASKING)
-            elif clause.kind == TEXT and which.search(clause.text) and not any(m in clause.text for m in self._markers):
+            elif clause.kind == TEXT and which.search(clause.text) and not self.asks(clause.text):
                 opening = which.match(clause.text)
                 # 那个我觉得挺好 judges "that one": a pronoun after the word says it points, not asks.
                 opens = opening is not None and not clause.text[opening.end() :].startswith(_PRONOUNS)
@@ -203,7 +232,7 @@ class ClauseSplitter:
         kept: list[str] = []
         start = 0
         for field_start, field_end in spans:
-            kept.extend(p for p in _pieces(folded[start:field_start]) if any(m in p for m in self._markers))
+            kept.extend(p for p in _pieces(folded[start:field_start]) if self.asks(p))
             start = field_end
         kept.append(folded[start:])
         return " ， ".join(kept), True
@@ -310,13 +339,13 @@ def _pieces(folded: str) -> list[str]:
     return out
 
 
-def asking(message: Message, markers: tuple[str, ...], intents: Mapping[str, float]) -> str | None:
+def asking(message: Message, asks: Callable[[str], bool], intents: Mapping[str, float]) -> str | None:
     """The clauses that ask, when the message reads most as a complaint (`GRIEVANCES`) and others beside them do not
     ask (太慢了|能换顺丰吗); else None."""
     if max(intents, key=lambda i: intents[i], default="") not in GRIEVANCES:
         return None
     spoken = [c.text for c in message.clauses if c.kind == TEXT]
-    asking = [text for text in spoken if any(m in text for m in ("?", *markers))]
+    asking = [text for text in spoken if asks(text)]
     return "，".join(asking) if asking and len(asking) < len(spoken) else None
 
 

@@ -169,17 +169,17 @@ class Matcher:
         self._own: dict[str, OwnPhrases] = {}
         for shop, own in library.shop_phrases.items():
             self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
-        self._markers = tuple(m for m in (self.normalizer.fold(m) for m in library.questions.markers) if m)
         social = self._social = frozenset(library.clauses.social)
         social_words = keywords.presence_test(social)  # skips most clauses before their hits
         self.splitter = ClauseSplitter(
             library.clauses,
             normalizer,
             lambda a: is_social(a, keywords, social, social_words),
-            self._markers,
+            library.questions.markers,
             keywords.rules.exclusions,  # a closer inside an excluded word (花都谢了) is no thanks
             library.questions.which,
             library.questions.judgements,
+            library.questions.unasked,
         )
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
@@ -288,7 +288,7 @@ class Matcher:
             if item_fragment(reading.analysis, reading.keyword, found):
                 return {}, 0.0  # its goods told a chance intent: what earlier messages lend it decides, or nothing
             # A complaint beside a question with a topic word of its own (太慢了|能换顺丰吗): the question counts.
-            asked = asking(reading.message, self._markers, found)
+            asked = asking(reading.message, self.splitter.asks, found)
             if asked is None or max(self.read(asked).keyword.values(), default=0.0) < STRONG_WEIGHT:
                 return found, none
             return blend((found, none), self._confidences(self.read(asked)), ASKED)
@@ -310,7 +310,7 @@ class Matcher:
             fallback is not None
             and analysis.compact
             and max(scores.values(), default=0.0) < threshold
-            and any(m in analysis.folded for m in self._markers)
+            and self.splitter.asks(analysis.folded)
         ):
             # A question nothing else claims is most likely about the goods; say so at the lowest confidence.
             scores[fallback] = threshold
@@ -400,7 +400,7 @@ class Matcher:
         if ("topics", one) not in reading.memo:
             read = self.read
             alone = lambda t: (*self._confidences(read(t)), read(t).keyword)  # noqa: E731
-            reading.memo[("topics", one)] = topics(reading.message, self._markers, alone, one, self._social)
+            reading.memo[("topics", one)] = topics(reading.message, self.splitter.asks, alone, one, self._social)
         return dict(reading.memo[("topics", one)])
 
     def said(self, reading: Reading, context: Context) -> str:

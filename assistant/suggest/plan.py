@@ -50,7 +50,7 @@ def plan(
 
 
 def topics(
-    message: Message, markers: tuple[str, ...], alone: Alone, one: bool = True, social: frozenset[str] = frozenset()
+    message: Message, asks: Callable[[str], bool], alone: Alone, one: bool = True, social: frozenset[str] = frozenset()
 ) -> dict[str, float]:
     """The topics of a message of several clauses, in the order asked (发什么快递|能便宜点吗), each with its confidence:
     every clause that asks, read alone, whose likeliest intent is sure (`TOPIC_SURE`), named by a key word of its
@@ -58,7 +58,7 @@ def topics(
     does a greeting or thanks (`social` intents) beside a clause asking something else: they decide only when the
     message says nothing else. `one`: a single question is wanted too (else none is read unless two clauses ask)."""
     spoken = [c.text for c in message.clauses if c.kind == TEXT]
-    questions = [t for t in spoken if any(m in t for m in ("?", *markers)) or t.endswith(_ASKS_LAST)]
+    questions = [t for t in spoken if asks(t) or t.endswith(_ASKS_LAST)]
     found: dict[str, float] = {}
     if len(spoken) < 2 or len(questions) < (1 if one else 2):
         return found

@@ -85,7 +85,12 @@ def fingerprint(library: Library) -> str:
             library.clauses.intensifiers,
         ],
         # What reads a clause as a question, and 那 as 哪 in one (`[questions]`).
-        "questions": [library.questions.markers, library.questions.which, library.questions.judgements],
+        "questions": [
+            library.questions.markers,
+            library.questions.unasked,
+            library.questions.which,
+            library.questions.judgements,
+        ],
         "normalization": [
             sorted(library.normalization.synonyms.items()),
             sorted(library.normalization.traditional.items()),

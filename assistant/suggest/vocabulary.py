@@ -125,6 +125,7 @@ class QuestionSpec:
     """
 
     markers: tuple[str, ...] = ()
+    unasked: tuple[str, ...] = ()
     fallback: str | None = None
     which: tuple[str, ...] = ()
     judgements: tuple[str, ...] = ()
@@ -314,7 +315,7 @@ def parse_intents(
     if not isinstance(questions_raw, dict):
         problems.append(Problem(file, "questions", _("must be a table")))
         questions_raw = {}
-    for key in sorted(set(questions_raw) - {"markers", "fallback", "which", "judgements"}):
+    for key in sorted(set(questions_raw) - {"markers", "unasked", "fallback", "which", "judgements"}):
         problems.append(Problem(file, "questions", _("unknown key '%(key)s'", key=key)))
     fallback = questions_raw.get("fallback")
     if fallback is not None and fallback not in INTENTS:
@@ -322,6 +323,7 @@ def parse_intents(
         fallback = None
     questions = QuestionSpec(
         markers=string_list(questions_raw.get("markers"), file, "questions", "markers", problems),
+        unasked=string_list(questions_raw.get("unasked"), file, "questions", "unasked", problems),
         fallback=fallback,
         which=string_list(questions_raw.get("which"), file, "questions", "which", problems),
         judgements=string_list(questions_raw.get("judgements"), file, "questions", "judgements", problems),

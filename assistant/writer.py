@@ -74,11 +74,9 @@ RECONNECT_PAUSE_S = 0.5
 GROUP_RETRIES = 3  # a group that lost a race to another instance's transaction runs again this many times
 RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so that two losers do not meet again)
 
-# The write-ahead log grows while a reader holds an old snapshot (a daily log or report read over a big day):
-# the checkpoint cannot pass that snapshot, so every group is appended, about 10 kB per logged event (420 MB
-# for 40,000 events). SQLite reuses the file from its start once the reader is gone, but never shrinks it
-# unless told to: this is the size it is cut back to then. Above the 4 MB one checkpoint interval needs, so
-# the steady state never truncates.
+# The -wal grows while a reader holds an old snapshot (a report over a big day), about 50 kB an event; SQLite starts
+# it over once the reader is gone and all is folded back (logfile/apart.py), but shrinks it only to this size.
+# Above the 4 MB between two checkpoints, so the steady state never truncates.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 WRITER_MARGIN_S = 3.0  # on PostgreSQL, past a lock's wait (busy_timeout_s)
@@ -276,6 +274,8 @@ class Writer:
             self._queue.put(None)
             await self._stopped  # every group before it is committed and settled
             self._thread.join()
+        if self._watch is not None:
+            self._watch.close()  # a folder of the -wal running ends first (logfile/apart.py)
         if self._watch is not None and self._watch.overwritten(self._identity == logfile.identities(self._files)):
             log.error("%s", self._watch.set_aside(self._conn))  # the connection kept open: its close would checkpoint
             return
@@ -499,7 +499,7 @@ class Writer:
                 self._check_file()
                 conn.execute("COMMIT")
                 if self._watch is not None:
-                    self._watch.note()  # its checkpoint may have written the file
+                    self._watch.note(conn)  # its checkpoint may have written the file; past a long read, apart.py
             except BaseException as exc:
                 self._roll_back(conn)
                 if isinstance(exc, FileChanged) and exc.mode and not self._folded:

@@ -7,14 +7,18 @@ import logging
 import os
 import shutil
 import sqlite3
+import struct
+import sys
+import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import store
 from assistant.i18n import _
-from assistant.logfile import walowner
+from assistant.logfile import apart, walowner
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +188,8 @@ class WalGrowth:
             self.said = now
 
 
+_FOLDED = struct.Struct(f"{'<' if sys.byteorder == 'little' else '>'}16xI76xI")  # mxFrame, nBackfill (the -shm's)
+
 # Connections left open for good: closing the last connection of a file checkpoints its -wal into it, and into a
 # file overwritten in place that damages the file put there.
 _KEPT_OPEN: list[sqlite3.Connection] = []
@@ -210,6 +216,13 @@ class Watch:
         self._seen = self._file()
         self._head = os.pread(self._fd, 100, 0)  # the file's header as the last change left it
         self._record()
+        # Folds the -wal back apart from the writer's commits after a long read let it grow (apart.py), or None.
+        # While one runs, its folds hold the lock from their look at the file to their note of it; the writer never
+        # waits for it: a look it finds held is left to the next commit, a note to the folder (`_again`, set before
+        # the writer tries the lock).
+        self.folder: apart.Folder | None = None
+        self._lock = threading.Lock()
+        self._again = False
 
     def _file(self) -> tuple[int, int]:
         info = os.fstat(self._fd)
@@ -222,9 +235,16 @@ class Watch:
         """The file as seen now written down beside it, for the next start to check its -wal against (walowner)."""
         walowner.record(self.path, os.fstat(self._fd) if info is None else info, self._head, self._marks)
 
-    def note(self) -> None:
-        """After a commit of the writer (its checkpoint may have written the file)."""
-        marks = walowner.marks(os.pread(self._index, walowner.SHM_BYTES, 0))  # before the file: walowner.record
+    def note(self, conn: sqlite3.Connection | None = None, held: bool = False) -> None:
+        """After a commit of the writer on `conn` (its checkpoint may have written the file); `held`: under the lock,
+        by the folder after its fold or by the writer while a folder runs (`_apart`)."""
+        shm = os.pread(self._index, walowner.SHM_BYTES, 0)
+        if not held:
+            frames, folded = _FOLDED.unpack_from(shm)  # the -shm's mxFrame and nBackfill
+            if self.folder is not None or frames - folded >= apart.FRAMES:  # a long read let the -wal grow
+                self._apart(conn, frames - folded)
+                return
+        marks = walowner.marks(shm)  # before the file: walowner.record
         info = os.fstat(self._fd)
         changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
         if changed:
@@ -233,6 +253,31 @@ class Watch:
             self._marks = marks
             self._record(info)
 
+    def _apart(self, conn: sqlite3.Connection | None, unfolded: int) -> None:
+        """The writer's note past `apart.FRAMES` pages not folded back, or while a folder runs: the writer's connection
+        stops checkpointing and a `Folder` folds them apart; once it is over, the connection checkpoints again
+        (SQLite's own checkpoint, inside the commit that passes 1,000 pages). Left to the folder while it holds the
+        lock: it notes again after its fold."""
+        if self.folder is None and conn is not None and self.aside is None:
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # before the folder's first checkpoint
+            self.folder = apart.Folder(self.path, self.fold)
+            log.info("the log's -wal holds %d pages not folded back (a long read): folded apart", unfolded)
+        elif self.folder is not None and self.folder.over:
+            if conn is not None:
+                conn.execute(f"PRAGMA wal_autocheckpoint={apart.AUTOCHECKPOINT}")
+            self.folder = None
+        if self.folder is None:
+            self.note(held=True)
+            return
+        self._again = True  # before the lock is tried: the folder releases it, then reads this
+        if not self._lock.acquire(blocking=False):
+            return
+        self._again = False
+        try:
+            self.note(held=True)
+        finally:
+            self._lock.release()
+
     def overwritten(self, look: bool = True, info: os.stat_result | None = None) -> bool:
         """Whether the file was written by something else than a checkpoint since the last look (or `note`); with
         `look` False, only whether it was found so before. `info`: a stat of the file just taken (by its path: the
@@ -240,6 +285,38 @@ class Watch:
         if self.aside is not None or not look:
             return self.aside is not None
         now = self._file() if info is None else (info.st_size, info.st_mtime_ns)
+        if now == self._seen:
+            return False
+        if self.folder is None:
+            return self._changed(now)
+        if not self._lock.acquire(blocking=False):
+            return False  # the folder's fold writes the file now: looked at again at the next commit after it
+        try:
+            return self._changed(now)
+        finally:
+            self._lock.release()
+
+    def fold(self, checkpoint: Callable[[], None]) -> bool:
+        """On the folder's thread: `checkpoint()` run under the lock, after a look at the file (none into a file
+        overwritten, or with its -wal set aside), and the file as it leaves it noted before the lock is released (and
+        written down beside the log when it changed: walowner); False when it was not run."""
+        with self._lock:
+            if self.aside is not None or self._changed(self._file()):
+                return False
+            checkpoint()
+            self.note(held=True)
+        while self._again:  # a commit's note the lock turned away meanwhile
+            with self._lock:
+                self._again = False
+                self.note(held=True)
+        return True
+
+    def close(self) -> None:
+        """The service's stop: a folder running ends after its checkpoint (before the stop's own look and fold)."""
+        if self.folder is not None:
+            self.folder.close()
+
+    def _changed(self, now: tuple[int, int]) -> bool:
         if now == self._seen:
             return False
         marks = self._checkpoints()

@@ -1,0 +1,102 @@
+"""The SQLite log's -wal folded back on a connection and a thread of their own, only after a long read let it grow.
+
+In the steady state SQLite folds the -wal back itself, inside the writer's commit that passes 1,000 pages (its automatic
+checkpoint): a few milliseconds, and nothing else runs for it. While a read holds an old snapshot (a supervisor's daily
+log or report over a big day, an export) nothing past that snapshot can be folded, and the file grows by every commit;
+the first commit after the read ended then folded all of it: after a 200 MB -wal the commits of the next seconds
+waited up to 1.4 s. A checkpointer doing every checkpoint on a thread of its own cut that to 0.2 s, but cost every
+logged event 1.18-1.24x the server's CPU (a thread woken every 1,000 pages, a lock taken at every commit).
+
+Here the writer's note after a commit (`Watch.note`, which reads the -shm's first bytes anyway) wakes a `Folder` only
+when the pages not folded back pass `FRAMES` (a read held them: the steady state stays near 1,000): the writer's
+connection then checkpoints nothing (`wal_autocheckpoint=0`), and this thread folds what no reader holds (PASSIVE: it
+waits for no one, and no one waits for it), every `PAUSE_S` while a reader holds the rest; once all is folded, a
+RESTART that waits for no one (`busy_timeout=0`) lets the writer's next commit start the file over and cut it back,
+and the thread ends. The writer's next note gives its connection SQLite's own checkpoint back (`Watch.note`).
+
+The overwrite check (`Watch`) tells a checkpoint from a copy over the file by the -shm's checkpoint marks; a checkpoint
+of this thread changes the file between two of the writer's looks. Each one therefore runs under the watch's lock,
+after the watch's look (a file overwritten is not folded into), and the watch's view of the file and the record beside
+it (`walowner`) are brought up to date before the lock is released; the writer never waits for the lock, and takes
+it only while a folder runs."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant import store
+
+log = logging.getLogger(__name__)
+
+# Pages in the -wal not folded back yet (16 MB of 4 kB pages) that wake a folder: SQLite's own checkpoint runs at
+# 1,000, so only a read holding a snapshot lets them pile up this far; a commit folding this many itself waits for
+# about a tenth of a second (the 200 MB that took 1.4 s).
+FRAMES = 4096
+AUTOCHECKPOINT = 1000  # SQLite's default: the writer's connection gets it back once a folder is over
+ROUNDS = 3  # PASSIVE checkpoints in a row at most, while commits made during one leave pages to fold
+PAUSE_S = 0.1  # after a checkpoint a reader held short: the next is tried no sooner
+
+
+class Folder:
+    """Folds the log's -wal back on its own connection and thread until all of it is (`over`), or `close`."""
+
+    def __init__(self, path: Path, fold: Callable[[Callable[[], None]], bool]) -> None:
+        """`fold(checkpoint)`: runs `checkpoint` under the overwrite check's lock and notes the file afterwards, or
+        not at all (False) when the file is no longer the one the writer opened (`Watch.fold`)."""
+        self.path = path
+        self._fold = fold
+        # Opened on the writer's thread, right after a commit of its own passed the check of the files' identities.
+        self._conn = store.connect(path, busy_timeout_s=0.0)  # a RESTART waits for no one; PASSIVE never does
+        self._stop = threading.Event()
+        self.checkpoints = 0  # run, folded or not
+        self.last: tuple[int, int, int] | None = None  # the last one's (busy, frames in the -wal, frames folded)
+        self.folded = False  # everything was folded back (then the RESTART tried): the thread ends
+        self.over = False  # the thread's last fold is noted and its lock released: the writer checkpoints again
+        self._thread = threading.Thread(target=self._run, name="sqlite-folder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._fold(self._checkpoint):
+                        return  # the file is not the writer's now: nothing is folded into it
+                except sqlite3.Error as exc:  # tried again after the pause; the writer's commits go on
+                    log.warning("a checkpoint of the log %s failed: %s", self.path, exc)
+                except OSError as exc:  # writing the walowner record (a full disk): tried again too
+                    log.warning("the log %s's -wal owner record was not written: %s", self.path, exc)
+                if self.folded or self._stop.wait(PAUSE_S):
+                    return
+        finally:
+            self._conn.close()  # not the file's last connection (the writer's is open): it folds nothing
+            self.over = True
+
+    def _checkpoint(self) -> None:
+        """Fold back what no reader holds; once all of it is folded, a RESTART, so that the writer's next commit
+        starts the -wal over (and cuts it back): SQLite restarts the file only at a transaction that begins with
+        every frame folded, and commits made during a long fold leave some behind."""
+        before = -1
+        for _ in range(ROUNDS):  # the commits made during a fold, folded in turn: fewer each round
+            busy, frames, folded = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.last = (int(busy), int(frames), int(folded))
+            self.checkpoints += 1
+            if folded < frames:
+                return  # a reader holds the rest
+            if frames == before:
+                break
+            before = frames
+        # The last few commits' pages folded while the writer waits (busy_timeout 0: a writer in its transaction or
+        # a reader makes it give up at once; the writer's own checkpoints then fold the rest, a few pages).
+        busy, frames, folded = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        self.last = (int(busy), int(frames), int(folded))
+        self.checkpoints += 1
+        self.folded = True
+
+    def close(self) -> None:
+        """End the thread after the checkpoint it runs, if one (the service's stop)."""
+        self._stop.set()
+        self._thread.join()

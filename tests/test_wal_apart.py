@@ -138,6 +138,7 @@ async def test_the_record_beside_the_log_stays_true_across_a_kill_during_a_fold(
     finally:
         service.stop()
     assert folding(db)  # killed half-way through the fold: the file written, the -shm says a fold was begun
+    assert "not folded back (a long read): folded apart" in service.log.read_text()  # the fold was the folder's
     assert not walowner.foreign_wal(db)  # the record is still true: no refusal of the start
     again = Service(ROOT / "config.toml", db, log_dir=tmp_path)
     await again.start(timeout=120.0)

@@ -24,7 +24,7 @@ import msgspec
 import pluggy
 
 from assistant import hookspecs
-from assistant.clock import Clock, SystemClock
+from assistant.clock import Clock, RunQueueWait, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.events import Event
 from assistant.hookspecs import DeliveryResult, Followup
@@ -211,9 +211,10 @@ class Plugins:
         self.event_listeners: list[Callable[[Event, int], None]] = []
         self.slow_startup_s = SLOW_STARTUP_S
         self.timer: Callable[[], float] = time.perf_counter  # measures plain notifications (tests give their own)
+        self.waiting: Callable[[], float] = RunQueueWait()  # the thread's wait for a processor (an adjusting call's)
         self._said: set[tuple[str, str, str]] = set()  # (hook, plugin, "slow" or "result") already named in the log
         self._mistakes: dict[tuple[str, str, str], tuple[int, int]] = {}  # (hook, plugin, kind): (last said, since)
-        self.last_took_s = 0.0  # how long the last adjusting call took (`adjusting`)
+        self.last_own_s = 0.0  # the last adjusting call's own time: its wall time less the thread's preemption
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -399,17 +400,21 @@ class Plugins:
     def adjusting(self, hook: str, impl: pluggy.HookImpl, values: dict[str, Any], unchanged: str) -> tuple[bool, Any]:
         """One plain implementation's answer, timed: (True, answer), or (False, None) when it raised (logged naming
         the plugin and its line; `unchanged` says what is used instead)."""
-        started = self.timer()
+        started, waited = self.timer(), self.waiting()
         try:
             result = impl.function(*[values[arg] for arg in impl.argnames])
         except Exception as exc:
             error = f"raised {type(exc).__name__}: {exc}"
             self.mistake(hook, impl, "raised", error, unchanged, raised_at(impl.function, exc), exc)
             return False, None
-        finally:
-            self.last_took_s = took_s = self.timer() - started  # read by the caller (suggest/adjusting.py's budget)
+        finally:  # its own time read by the caller (suggest/adjusting.py: a strike towards switching it off)
+            took_s = self.timer() - started
+            self.last_own_s = took_s - (preempted := min(max(self.waiting() - waited, 0.0), took_s))
             if took_s >= SLOW_CALL_S:
-                self.mistake(hook, impl, "slow", f"took {took_s:.2f} s", "the service waited for it meanwhile")
+                problem = f"took {took_s:.2f} s" + (
+                    f" ({preempted:.2f} s of it preempted)" if preempted >= 0.01 else ""
+                )
+                self.mistake(hook, impl, "slow", problem, "the service waited for it meanwhile")
         if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()  # never awaited: no second warning from the interpreter

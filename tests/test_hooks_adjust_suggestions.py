@@ -155,6 +155,7 @@ async def test_adjust_suggestions_slow_is_named_with_its_time(
     client = await aiohttp_client(app)
     ticks = iter(range(1000))
     app[PLUGINS].timer = lambda: next(ticks) * 0.25  # each call measured as 0.25 s
+    app[PLUGINS].waiting = lambda: 0.0  # none of it preempted
     caplog.set_level(logging.ERROR, logger="assistant.plugins")
     body = await post(client, id="m1", text="能便宜点吗")
     assert codes(body) == ["kd1", "yj3", "yj1"]  # slow, but its answer is used
@@ -173,6 +174,7 @@ async def test_adjust_suggestions_slow_again_and_again_is_switched_off_said_once
     took = iter([0.05, 0.25] * 1000)  # every other call fast: only the slow ones count
     ticks = iter(range(10**6))
     app[PLUGINS].timer = lambda: next(ticks) % 2 and next(took) or 0.0  # starts read 0, ends what the call took
+    app[PLUGINS].waiting = lambda: 0.0  # none of it preempted
     caplog.set_level(logging.ERROR)
     reversed_ = ["kd1", "yj3", "yj1"]
 

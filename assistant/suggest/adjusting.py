@@ -7,12 +7,15 @@ than a list, lists a code the shop's library does not have, or an object that is
 suggestions it was given) leaves the list as it was before that plugin; the mistake is logged naming the plugin, the
 hook, its file and line (`Plugins.mistake`, once a minute per plugin and kind).
 
-A plain function cannot be stopped, so each call is measured: a plugin whose calls take SLOW_CALL_S or more
-SLOW_STRIKES times within STRIKE_WINDOW_MS (a look-up over the network per message, a file read per call) is
+A plain function cannot be stopped, so each call is measured: a plugin whose calls take SLOW_CALL_S or more of their
+own time SLOW_STRIKES times within STRIKE_WINDOW_MS (a look-up over the network per message, a file read per call) is
 switched off until the service restarts, said in one line of the log and in `/readyz` (`hooks_switched_off`): while
-it ran, every message (and every request behind it) waited for it; without it, the suggestions are the matcher's. One
-slow call (a collection, a cold cache) is only logged. `adjust_followup` is never switched off: its answer may keep a
-message from a buyer, and it is asked once per follow-up, not per message.
+it ran, every message (and every request behind it) waited for it; without it, the suggestions are the matcher's. A
+call's own time is its wall time less the time its thread was preempted (runnable, waiting for a processor:
+`clock.RunQueueWait`): a sound plugin descheduled on an overloaded machine is not switched off, one that computes or
+waits (a sleep, the network) that long is. One slow call (a collection, a cold cache) is only logged, with the part
+of it preempted. `adjust_followup` is never switched off: its answer may keep a message from a buyer, and it is asked
+once per follow-up, not per message.
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ class SuggestionAdjuster:
         for impl in self.impls:
             values["suggestions"] = list(suggestions)  # its own list: changed in place, it changes nothing else
             ok, answer = plugins.adjusting(HOOK, impl, values, UNCHANGED)
-            if plugins.last_took_s >= SLOW_CALL_S:
-                self._slow(impl, plugins.last_took_s)
+            if plugins.last_own_s >= SLOW_CALL_S:  # its own time: preempted on a busy machine, a sound one is not slow
+                self._slow(impl, plugins.last_own_s)
             if ok and answer is not None:
                 made = self._read(impl, answer, suggestions, find)
                 if made is not None:

@@ -115,6 +115,16 @@ class RunQueueWait:
             return 0.0
 
 
+def process_run_queue_wait(pid: int) -> float:
+    """The time process `pid`'s main thread has waited for a processor so far (runnable, not running), in seconds,
+    from /proc/<pid>/schedstat; 0.0 where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stat:
+            return int(stat.read(80).split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class _Opened:
     """A file descriptor closed when its thread's locals go."""
 

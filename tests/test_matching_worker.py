@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import inspect
+import logging
 import os
 import signal
 import subprocess
@@ -293,7 +295,7 @@ async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_
     engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
     clock = FakeClock()
     try:
-        workers = engine.start_workers(1, clock=clock)
+        workers = engine.start_workers(1, clock=clock, waiting=lambda pid: 0.0)  # never preempted
         await eventually(lambda: workers.pids)
         hanging = workers.pids[0]
         result = engine.annotate_pipelined(message())
@@ -310,6 +312,46 @@ async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_
     finally:
         if hang.exists():
             hang.unlink()
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
+async def test_worker_loading_on_a_busy_machine_is_killed_only_after_the_load_timeout_of_its_own_time(
+    config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    os.mkfifo(layer / "hang.toml")  # the load never ends: only the time it is given decides when it is killed
+    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "e.db"
+    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
+    clock = FakeClock()
+    began = clock.now_ms()
+    looked: list[int] = []  # the pids the load's watchdog asked about, each time it looked
+
+    def waiting(pid: int) -> float:  # three quarters of the wall time waiting for a processor: a very busy machine
+        looked.append(pid)
+        return (clock.now_ms() - began) * 0.75 / 1000
+
+    try:
+        workers = engine.start_workers(1, clock=clock, waiting=waiting)
+        await eventually(lambda: workers.pids and looked)
+        loading = workers.pids[0]
+        caplog.set_level(logging.WARNING, logger="assistant.suggest.worker")
+        for looks in (2, 3, 4):  # 60, 120, 180 s after it started: 15, 30, 45 s of its own
+            clock.advance(60.0)
+            await eventually(functools.partial(lambda n: len(looked) == n, looks))  # it looked: loading on
+            assert workers.states == ["starting"] and workers.pids == [loading] and running(loading)
+        clock.advance(60.0)  # 240 s: 60 s of its own
+        await eventually(lambda: workers.states == ["waiting"] and not running(loading))
+        [line] = [r.getMessage() for r in caplog.records if "was not ready" in r.getMessage()]
+        assert line.startswith(
+            "matching worker 1 was not ready after 60 s of its own time (240 s after it started, 180 s of them waiting"
+            " for a processor) and was killed"
+        )
+    finally:
+        (layer / "hang.toml").unlink()
         await engine.stop_workers()
         engine.conversations.close()
         engine.items.close()

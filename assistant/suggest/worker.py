@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from assistant.clock import Clock, SystemClock
+from assistant.clock import Clock, SystemClock, process_run_queue_wait
 from assistant.suggest.child import Child, start_child
 from assistant.suggest.matching import (
     HEADER,
@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 CHILD = "assistant.suggest.worker_main"
 TIMEOUT_S = 2.0  # no answer for this long: the message is matched in the service; no answer at all: stuck
-# Not ready this long after it started: its library load hangs (a 20,000-phrase library loads in about 11 s).
+# Not ready after this long of its own time (the wall time since it started less the time it waited for a processor):
+# its library load hangs (a 20,000-phrase library loads in about 11 s; at a load average of 20, over 60 s of wall time).
 LOAD_TIMEOUT_S = 60.0
 BACKOFF_S = (0.5, 30.0)  # the first restart's delay, doubling after each failure up to the second
 STEADY_S = 60.0  # a worker that served this long before it died starts the backoff again from the first delay
@@ -199,12 +200,22 @@ class _Worker:
         return proc.returncode, self.killed or why
 
     async def _loading(self, proc: Child) -> None:
-        """A process not ready `load_timeout_s` after it started is killed (its library load hangs)."""
-        clock = self.pool.clock
-        await clock.sleep_until(clock.now_ms() + round(self.pool.load_timeout_s * 1000))
-        if self.ready_since is None and proc.returncode is None:
-            self.killed = f"was not ready {self.pool.load_timeout_s:g} s after it started and was killed"
-            proc.kill()
+        """A process not ready after `load_timeout_s` of its own time is killed (its library load hangs): the time
+        since it started less the time it waited for a processor, which a busy machine gives, not a hang (a
+        20,000-phrase library loading at a load average of 20 was killed at 60 s of wall time, and again)."""
+        clock, limit_ms, waiting = self.pool.clock, round(self.pool.load_timeout_s * 1000), self.pool.waiting
+        started, waited = clock.now_ms(), waiting(proc.pid)
+        elapsed = preempted = 0
+        while elapsed - preempted < limit_ms:
+            await clock.sleep_until(clock.now_ms() + limit_ms - (elapsed - preempted))
+            if self.ready_since is not None or proc.returncode is not None:
+                return
+            elapsed, preempted = clock.now_ms() - started, round((waiting(proc.pid) - waited) * 1000)
+        self.killed = (
+            f"was not ready after {self.pool.load_timeout_s:g} s of its own time ({elapsed / 1000:.0f} s after it"
+            f" started, {preempted / 1000:.0f} s of them waiting for a processor) and was killed"
+        )
+        proc.kill()
 
     async def _read(self, proc: Child) -> str:
         assert proc.stdout is not None
@@ -355,12 +366,14 @@ class MatchingWorkers:
         clock: Clock | None = None,
         timeout_s: float = TIMEOUT_S,
         load_timeout_s: float = LOAD_TIMEOUT_S,
+        waiting: Callable[[int], float] = process_run_queue_wait,
     ) -> None:
         self.settings = settings
         self.adoption = adoption
         self.clock: Clock = clock or SystemClock()
         self.timeout_s = timeout_s
         self.load_timeout_s = load_timeout_s
+        self.waiting = waiting  # a process's wait for a processor so far (seconds): left out of its load's time
         self.closing = False
         self.answered = 0  # requests a worker answered (the others were matched in the service)
         self._ids = itertools.count(1)

@@ -1,5 +1,5 @@
 """Time: an injectable clock (system or fake) for timers, shop quiet hours, and shop-local days (the one place
-that turns local days into epoch milliseconds and back)."""
+that turns local days into epoch milliseconds and back); the time a thread or process waited for a processor."""
 
 from __future__ import annotations
 

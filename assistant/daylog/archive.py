@@ -29,6 +29,7 @@ from tqdm import tqdm
 from assistant import i18n, store, upgrade
 from assistant.clock import day_bounds, local_day
 from assistant.config import Config
+from assistant.daylog import leftovers
 from assistant.daylog import names as customer_names
 from assistant.daylog.query import has_table
 from assistant.i18n import _
@@ -453,6 +454,7 @@ def _delete(conn: sqlite3.Connection, shop_day: ShopDay) -> int:
             ).rowcount
             if has_table(conn, "followup_outcomes"):  # what the delivery knew of them: not a row of the day's log
                 conn.execute("DELETE FROM followup_outcomes WHERE id IN (SELECT id FROM temp.archive_followups)")
+        leftovers.delete(conn, shop)
     return deleted
 
 

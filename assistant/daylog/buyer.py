@@ -42,7 +42,16 @@ _CONVERSATIONS = (
     "(shop, conversation) IN (SELECT shop, conversation FROM conversations WHERE {who}"
     " UNION SELECT shop, conversation FROM events WHERE {who})"
 )
+# A Chatwoot conversation's last status (chatwoot_statuses) is found through the inbox its webhooks named
+# (conversation_inboxes) and that inbox's account: deleted before those rows.
+_STATUSES = (
+    "(account, conversation) IN (SELECT i.account, c.conversation FROM conversation_inboxes c JOIN chatwoot_inboxes i"
+    " ON i.inbox = c.inbox WHERE (c.shop, c.conversation) IN (SELECT shop, conversation FROM conversations WHERE {who}"
+    " UNION SELECT shop, conversation FROM events WHERE {who}))"
+)
 TABLES: tuple[tuple[str, str], ...] = (
+    ("chatwoot_statuses", _STATUSES),
+    ("conversation_inboxes", _CONVERSATIONS),  # the inbox a conversation is in: nothing of the buyer, but theirs
     ("payments", "(shop, order_id) IN (SELECT shop, order_id FROM orders WHERE {who})"
                  " OR seq IN (SELECT seq FROM events WHERE {who})"),
     ("timers", _CONVERSATIONS),
@@ -63,7 +72,7 @@ TABLES: tuple[tuple[str, str], ...] = (
 # The order an export lists them in: the chat first, what was derived from it after.
 EXPORT_ORDER = ("events", "messages", "orders", "payments", "suggestion_uses", "conversations", "customer_names",
                 "customer_merges", "followups", "qa_alerts", "qa_deliveries", "followup_outcomes", "chatwoot_followups",
-                "timers", "live_journal")  # fmt: skip
+                "timers", "live_journal", "conversation_inboxes", "chatwoot_statuses")  # fmt: skip
 # The watermarks that name an event by seq: after an erasure of the latest events, SQLite numbers the next event
 # as the erased one was (no AUTOINCREMENT), so a watermark above every event left comes down to the last of them.
 WATERMARKS = ("timers_watermark", "derived_watermark")

@@ -115,6 +115,10 @@ CUSTOMER_MERGES = "CREATE TABLE customer_merges (shop TEXT NOT NULL, customer TE
 CHANNEL_NEWS = "ALTER TABLE followup_outcomes ADD COLUMN channel_ms BIGINT; ALTER TABLE followup_outcomes ADD COLUMN channel_sent INTEGER;"  # fmt: skip  # a follow-up's latest news from its channel (the platform's stamp, 1 sent by a retry, 0 refused): the ranking holds across restarts and instances (followups/store.channel_latest)
 CATALOG_NOTES = "CREATE TABLE catalog_notes (kind TEXT NOT NULL, owner TEXT NOT NULL, position INTEGER NOT NULL, note TEXT NOT NULL, source TEXT NOT NULL, imported_ms BIGINT NOT NULL, PRIMARY KEY (kind, owner, position));"  # fmt: skip  # a size chart's own notes (偏小一码，建议拍大一码; 以上数据为手工测量), in the order written, replaced with its chart
 CONVERSATION_INBOXES = "CREATE TABLE conversation_inboxes (shop TEXT NOT NULL, conversation TEXT NOT NULL, inbox TEXT NOT NULL, PRIMARY KEY (shop, conversation));"  # fmt: skip  # the platform's inbox a conversation is in, as its webhooks said (Chatwoot's `inbox_id`, which the shop names only with shop_by_inbox): a refusal names the inbox to fix
+# Flagged messages with more than a short reply's flag (appended after a rule's flags: a short reply's alone starts
+# the list, one object): the quality page's recent items walk these alone, not every short reply of the day as well.
+NOTABLE_FLAGS_SQL = """qa IS NOT NULL AND NOT (qa LIKE '[{"category":"short"%' AND qa NOT LIKE '%},{%')"""
+NOTABLE_FLAGS = f"CREATE INDEX IF NOT EXISTS messages_qa_notable ON messages (seq) WHERE {NOTABLE_FLAGS_SQL};"
 CUSTOMER_NAMES = "CREATE TABLE customer_names (shop TEXT NOT NULL, customer TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (shop, customer));"  # fmt: skip  # the name a platform gives a customer it logs by id (a Chatwoot contact), the latest one alone: a card's heading (conversations.py)
 
 # ---- SQLite's own migrations, oldest first (PostgreSQL's are below, in its types) ---------------
@@ -407,17 +411,13 @@ def shared_migrations(dialect: str) -> list[tuple[str, str]]:
         ("220_channel_news", CHANNEL_NEWS),
         ("230_catalog_notes", CATALOG_NOTES),
         ("240_conversation_inboxes", CONVERSATION_INBOXES),
+        ("250_notable_flags", NOTABLE_FLAGS),
     ]
 
 
-def _script(name: str, script: str) -> None:
-    """A SQLite migration that runs one script (registered in the order of the calls)."""
-    migrations(name=name)(lambda db: db.executescript(script))
-
-
 SQLITE_MIGRATIONS = [*_SQLITE_FIRST, *shared_migrations("sqlite")]
-for _name, _statements in SQLITE_MIGRATIONS:
-    _script(_name, _statements)
+for _name, _statements in SQLITE_MIGRATIONS:  # each a migration running one script, registered in this order
+    migrations(name=_name)(lambda db, script=_statements: db.executescript(script))
 
 # ---- PostgreSQL: the same history in its types (64-bit times, identity keys), oldest first --------
 # Names match the SQLite migrations; foreign keys are left out as SQLite does not enforce them either.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.privacy import mask_flags
+from assistant.schema import NOTABLE_FLAGS_SQL
 from assistant.store import Written
 
 DELIVERY_STATES = ("pending", "sent", "failed", "skipped")
@@ -207,27 +208,41 @@ def recent_alerts(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[A
     return [_row(r) for r in rows]
 
 
+# A page of the walk: on PostgreSQL a statement's rows all reach the client, so the walk reads `limit` at a time.
+RECENT_FLAGS_SQL = (
+    "SELECT e.id, m.seq, m.shop, m.conversation, m.customer, m.sender, m.agent, m.text, m.ts_ms, m.qa, e.received_ms"
+    f" FROM messages m INDEXED BY messages_qa_notable JOIN events e ON e.seq = m.seq WHERE {NOTABLE_FLAGS_SQL}"
+    " AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+)
+
+
 def recent_flags(conn: sqlite3.Connection, since_ms: int, limit: int) -> list[dict[str, Any]]:
     """Flagged messages received since `since_ms` (short replies left out), newest first: by the time they were
     received, then, within one batch, by the messages' own time.
 
-    Walks the partial index of flagged messages backwards from the newest; stops at the first one older.
+    Walks the partial index of messages flagged for more than a short reply (schema.NOTABLE_FLAGS_SQL) backwards
+    from the newest, `limit` rows at a time; stops at the first one older. The index of every flagged message
+    walked every short reply of the last day as well (to the day's start when fewer than `limit` others were
+    flagged), and on PostgreSQL every flagged message of the log, all sent to the client in one statement.
     """
     found: list[tuple[int, int, int, dict[str, Any]]] = []
-    rows = conn.execute(
-        "SELECT e.id, m.seq, m.shop, m.conversation, m.customer, m.sender, m.agent, m.text, m.ts_ms, m.qa,"
-        " e.received_ms FROM messages m INDEXED BY messages_qa JOIN events e ON e.seq = m.seq"
-        " WHERE m.qa IS NOT NULL ORDER BY m.seq DESC"
-    )
-    for row in rows:
-        if row[10] < since_ms:
-            break
-        flags = [f for f in json.loads(row[9]) if f.get("category") != "short"]
-        if flags:
-            item = flag_item(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], flags)
-            found.append((row[10], row[8], row[1], item))
-            if len(found) == limit:
+    before = 2**63 - 1
+    while True:
+        rows = conn.execute(RECENT_FLAGS_SQL, (before, limit)).fetchall()
+        for row in rows:
+            if row[10] < since_ms:
                 break
+            flags = [f for f in json.loads(row[9]) if f.get("category") != "short"]
+            if flags:
+                item = flag_item(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], flags)
+                found.append((row[10], row[8], row[1], item))
+                if len(found) == limit:
+                    break
+        else:  # the page read whole: the next one, if it was full
+            if len(rows) == limit:
+                before = rows[-1][1]
+                continue
+        break
     found.sort(key=lambda f: f[:3], reverse=True)
     return [item for *_, item in found]
 

@@ -7,10 +7,12 @@ gets `config` and `http` (the application's one outbound HTTP session, `assistan
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import pluggy
 
 from assistant.config import Config
@@ -27,11 +29,15 @@ __all__ = [
     "Outbound",
     "hookimpl",
     "hookspec",
+    "reads_only",
 ]
 
 PROJECT = "assistant"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+READS_ONLY = "assistant_reads_only"  # the attribute `reads_only` sets on a hook function
 
 
 FOLLOWUP_STATES = ("pending", "sent", "suggested", "failed", "missed", "dropped", "cancelled", "stale")
@@ -119,6 +125,24 @@ class Alert:
         body = asdict(self)
         body["flags"] = list(self.flags)
         return body
+
+
+def reads_only(function: F) -> F:
+    """Mark an `on_suggestions` that never changes what it is handed (under `@hookimpl`): when every plugin's is
+    marked, they get the service's own suggestions and customer type, not a copy made for each customer message."""
+    setattr(function, READS_ONLY, True)
+    return function
+
+
+def unshared(value: T) -> T:
+    """A copy of JSON-shaped data a plugin may change: through msgspec's JSON (about a sixth of `copy.deepcopy`'s
+    time on a message's suggestions, which took about 160 Python calls of the event loop's per customer
+    message); anything JSON does not carry as it is (a tuple, NaN, another type) is deep-copied instead."""
+    try:
+        copied = msgspec.json.decode(msgspec.json.encode(value))
+    except (TypeError, msgspec.EncodeError):
+        return copy.deepcopy(value)
+    return copied if copied == value else copy.deepcopy(value)
 
 
 @hookspec

@@ -8,7 +8,6 @@ the tasks that run the awaitable results of hook calls, so none is lost and all 
 from __future__ import annotations
 
 import asyncio
-import copy
 import difflib
 import importlib
 import inspect
@@ -18,23 +17,21 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
 import pluggy
 
 from assistant import hookspecs
 from assistant.clock import Clock, RunQueueWait, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.events import Event
-from assistant.hookspecs import DeliveryResult, Followup
+from assistant.hookspecs import READS_ONLY, DeliveryResult, Followup, unshared
 from assistant.i18n import _
 from assistant.outbound import Outbound
 from assistant.store import Written
 from assistant.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # A message stamped this long before it is logged is history, not a question waiting for an answer: a replay, a
 # back-fill, a move to another database, or Chatwoot's `message_updated` of an old conversation seen for the first
@@ -215,6 +212,9 @@ class Plugins:
         self._said: set[tuple[str, str, str]] = set()  # (hook, plugin, "slow" or "result") already named in the log
         self._mistakes: dict[tuple[str, str, str], tuple[int, int]] = {}  # (hook, plugin, kind): (last said, since)
         self.last_own_s = 0.0  # the last adjusting call's own time: its wall time less the thread's preemption
+        # Per broadcast hook, known once per set of plugins (`register`): its implementations in calling order, whether
+        # one is a wrapper, whether every one only reads (`reads_only`); pluggy was asked for a copy of its list at each call.
+        self._known: dict[str, tuple[list[pluggy.HookImpl], bool, bool]] = {}
 
     async def start(self) -> None:
         """`on_startup` of every plugin, in pluggy's order. A ConfigError stops the start as it is; any other error
@@ -293,22 +293,34 @@ class Plugins:
                 log.exception("the service's own on_event failed")
         self.call("on_event", event=event, seq=written.seq)
         annotation = written.annotation
-        if (
-            event.is_customer_message
-            and annotation is not None
-            and annotation.suggestions
-            and self.pm.hook.on_suggestions.get_hookimpls()
-            and self.clock.now_ms() - event.ts_ms <= FRESH_MS
-        ):
-            # Copies: the same dicts make the webhook's answer and the panel's card, which a plugin must not change.
+        if not (event.is_customer_message and annotation is not None and annotation.suggestions):
+            return
+        hearers, _, reads_only = self._heard_by("on_suggestions")
+        if hearers and self.clock.now_ms() - event.ts_ms <= FRESH_MS:
+            # The same dicts make the webhook's answer and the panel's card: copied unless no plugin can change them.
+            suggestions, detail = list(annotation.suggestions), annotation.customer_type_detail
             self.call(
                 "on_suggestions",
                 shop=event.shop,
                 conversation=event.conversation,
                 customer=event.customer,
-                suggestions=unshared(list(annotation.suggestions)),
-                customer_type=unshared(annotation.customer_type_detail),
+                suggestions=suggestions if reads_only else unshared(suggestions),
+                customer_type=detail if reads_only else unshared(detail),
             )
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register a plugin after the start's (the service's own hooks): the hooks' implementers are asked again."""
+        self.pm.register(plugin, name=name)
+        self._known.clear()
+
+    def _heard_by(self, hook: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
+        known = self._known.get(hook)
+        if known is None:
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            wrapped = any(impl.hookwrapper or impl.wrapper for impl in impls)
+            reading = all(getattr(impl.function, READS_ONLY, False) for impl in impls)
+            known = self._known[hook] = (impls[::-1], wrapped, reading)
+        return known
 
     def on_followup(self, followup: Followup) -> None:
         """`on_followup` for a created or changed follow-up."""
@@ -318,14 +330,13 @@ class Plugins:
         """Call a broadcast hook, each plugin in pluggy's order; its awaitable results run as tasks. A failing
         plugin is logged under its name, and the others are called all the same (pluggy's own call stops at the
         first that raises: one broken shop plugin kept the others from hearing of the event)."""
-        caller = getattr(self.pm.hook, hook)
-        impls = caller.get_hookimpls()
+        impls, wrapped, _ = self._heard_by(hook)
         if not impls:
             return  # no plugin has it (`on_event` for every logged event, as shipped)
         values = {"config": self.config, "http": self.http, **kwargs}
-        if any(impl.hookwrapper or impl.wrapper for impl in impls):  # wrappers need pluggy's own call
+        if wrapped:  # wrappers need pluggy's own call
             try:
-                results = caller(**values)
+                results = getattr(self.pm.hook, hook)(**values)
             except Exception:
                 log.exception("a %s hook failed", hook)
                 return
@@ -333,7 +344,7 @@ class Plugins:
                 if inspect.isawaitable(result):
                     self.tasks.spawn(_await(result), name=hook)
             return
-        for impl in reversed(impls):
+        for impl in impls:
             started = self.timer()
             try:
                 result = impl.function(*[values[arg] for arg in impl.argnames])
@@ -468,17 +479,6 @@ class Plugins:
                 type(result).__name__,
             )
         return None
-
-
-def unshared(value: T) -> T:
-    """A copy of JSON-shaped data a plugin may change: through msgspec's JSON (about a sixth of `copy.deepcopy`'s
-    time on a message's suggestions, which took about 160 Python calls of the event loop's per customer
-    message); anything JSON does not carry as it is (a tuple, NaN, another type) is deep-copied instead."""
-    try:
-        copied = msgspec.json.decode(msgspec.json.encode(value))
-    except (TypeError, msgspec.EncodeError):
-        return copy.deepcopy(value)
-    return copied if copied == value else copy.deepcopy(value)
 
 
 def _failed(hook: str, impl: pluggy.HookImpl, exc: Exception) -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ import aiohttp
 
 from assistant.chatwoot import FOLLOWUP_ATTRIBUTE, account_of_shop
 from assistant.config import Config, ConfigError
-from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl
+from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl, reads_only
 from assistant.i18n import _
 from assistant.outbound import Outbound, retry_after_s
 
@@ -300,22 +301,33 @@ def note_text(suggestions: list[dict[str, Any]], customer_type: dict[str, Any] |
 
 
 @hookimpl
-async def on_suggestions(
+@reads_only
+def on_suggestions(
     config: Config,
     http: Outbound,
     shop: str,
     conversation: str,
     suggestions: list[dict[str, Any]],
     customer_type: dict[str, Any] | None,
-) -> None:
+) -> Awaitable[None] | None:
+    """The note's posting, when there is one to post: a plain call, so that a customer message without a note (as
+    shipped, `post_suggestions_as_note` off) costs no task on the event loop."""
     settings = config.hooks.chatwoot
+    if not settings.post_suggestions_as_note:
+        return None
     suggestions = confident(suggestions)
-    if not settings.post_suggestions_as_note or not suggestions:
-        return  # guesses would read as equal options in a note: none at all when nothing is confident
+    if not suggestions:
+        return None  # guesses would read as equal options in a note: none at all when nothing is confident
     account = account_of_shop(shop)
     if account is None or (settings.note_shops and shop not in settings.note_shops):
-        return
+        return None
     body = {"content": note_text(suggestions, customer_type), "message_type": "outgoing", "private": True}
+    return _post_note(config, http, account, shop, conversation, body)
+
+
+async def _post_note(
+    config: Config, http: Outbound, account: str, shop: str, conversation: str, body: dict[str, Any]
+) -> None:
     result = await post_message(config, http, account, conversation, body)
     if not result.ok:
         log.warning("suggestion note for %s/%s not posted: %s", shop, conversation, result.error)

@@ -157,10 +157,12 @@ async def test_suggestion_note_leaves_out_what_the_panel_dims(fake: FakeChatwoot
     http = Outbound()
     try:
         for conversation, suggestions in (("42", [sure, guess]), ("43", [guess])):
-            await chatwoot.on_suggestions(
+            posting = chatwoot.on_suggestions(
                 config=config, http=http, shop="chatwoot-3", conversation=conversation, suggestions=suggestions,
                 customer_type=None,
             )  # fmt: skip
+            if posting is not None:
+                await posting
     finally:
         await http.close()
     [note] = fake.messages[("3", "42")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -10,9 +11,9 @@ import pytest
 
 from assistant.config import Config
 from assistant.events import parse_event
-from assistant.hookspecs import DeliveryResult, hookimpl
-from assistant.plugins import Plugins, build_plugin_manager, unshared
-from assistant.store import Written
+from assistant.hookspecs import DeliveryResult, hookimpl, reads_only, unshared
+from assistant.plugins import Plugins, build_plugin_manager
+from assistant.store import Annotation, Written
 from tests.helpers import make_event
 
 
@@ -246,5 +247,61 @@ async def test_a_slow_plain_notification_is_named_once_with_the_time_it_held_the
         await plugins.stop()
     slow = [r.getMessage() for r in caplog.records if "held the event loop" in r.getMessage()]
     assert len(slow) == 1 and slow[0].startswith(
-        "on_event of hooks.slow (tests/test_plugins_dispatch.py, line 24) held the event loop 1.50 s"
+        "on_event of hooks.slow (tests/test_plugins_dispatch.py, line 25) held the event loop 1.50 s"
     )
+
+
+def suggested(seq: int) -> Written:
+    """A customer message stamped now, with two suggestions and a customer type."""
+    event = parse_event(make_event(id=f"q{seq}", ts=datetime.now(UTC).isoformat()), max_text_chars=100)
+    suggestions = ({"code": "fh1", "text": "亲，48小时内发货", "confidence": 0.9}, {"code": "kd1", "text": "默认中通"})
+    return Written(event, seq, False, Annotation(suggestions=suggestions, customer_type_detail={"type": "newcomer"}))
+
+
+async def test_on_suggestions_gets_the_services_own_values_only_while_every_plugin_reads_only(config: Config) -> None:
+    # Every customer message's suggestions went through a JSON round trip for the Chatwoot hook, which only reads.
+    heard: list[tuple[str, list[dict[str, Any]], Any]] = []
+
+    class Reader:
+        @hookimpl
+        @reads_only
+        def on_suggestions(self, suggestions: list[dict[str, Any]], customer_type: Any) -> None:
+            heard.append(("reader", suggestions, customer_type))
+
+    class Meddler:
+        @hookimpl
+        def on_suggestions(self, suggestions: list[dict[str, Any]], customer_type: Any) -> None:
+            heard.append(("meddler", suggestions, customer_type))
+
+    pm = build_plugin_manager(config)
+    pm.register(Reader(), name="hooks.reader")
+    plugins = Plugins(config, pm)
+    try:
+        first = suggested(1)
+        assert first.annotation is not None
+        plugins.on_written(first)
+        [(_, own, detail)] = heard
+        assert own[0] is first.annotation.suggestions[0] and detail is first.annotation.customer_type_detail
+        plugins.register(Meddler(), name="hooks.meddler")  # one that may change them: both get a copy now
+        second = suggested(2)
+        assert second.annotation is not None
+        plugins.on_written(second)
+        assert [name for name, *_ in heard[1:]] == ["meddler", "reader"]
+        for _, copied, detail in heard[1:]:
+            assert copied == list(second.annotation.suggestions) and copied[0] is not second.annotation.suggestions[0]
+            assert detail == {"type": "newcomer"} and detail is not second.annotation.customer_type_detail
+    finally:
+        await plugins.stop()
+
+
+async def test_the_chatwoot_hook_without_notes_costs_a_customer_message_no_task(config: Config) -> None:
+    # Its `on_suggestions` was an `async def` returning at once with notes off (as shipped): a task per message.
+    chatwoot_config = dataclasses.replace(config, hooks=dataclasses.replace(config.hooks, enabled=["chatwoot"]))
+    plugins = Plugins(chatwoot_config)
+    message = suggested(1)
+    try:
+        plugins.on_written(dataclasses.replace(message, event=dataclasses.replace(message.event, shop="chatwoot-3")))
+        assert plugins.implementers("on_suggestions") == ["hooks.chatwoot"]
+        assert plugins.settled  # nothing spawned
+    finally:
+        await plugins.stop()

@@ -117,7 +117,7 @@ class FollowupService:
         self._future_warning = Throttled(log, FUTURE_WARNING)
         self._stale_warning = Throttled(log, STALE_WARNING)
         self._lag_warning = Throttled(log, LAG_WARNING)
-        plugins.pm.register(BuiltinHooks(self), name="assistant.followups")
+        plugins.register(BuiltinHooks(self), name="assistant.followups")
         plugins.event_listeners.append(self.handle)  # timers follow events (before any plugin hears of them)
         ingestor.riders.append(self.timers.ride)  # their changes written in the next request's transaction
         # Several instances on one PostgreSQL database: timers written through, claimed, taken over.

@@ -83,29 +83,57 @@ def conversation_url(config: Config, account: str, conversation: str) -> str:
     return f"{base}/api/v1/accounts/{account}/conversations/{conversation}"
 
 
+# How the conversation is read before a follow-up, in the order tried; a way Chatwoot refuses the token as a bot's
+# ("not authorized for bots") is not tried again by this process. `conversations#show`: any token's since
+# chatwoot/chatwoot#14655 (merged 2026-06-05), a user's or administrator's before. Else `conversations#update` with
+# nothing to change, which an agent bot's token may call (BOT_ACCESSIBLE_ENDPOINTS) and which answers the same
+# conversation partial as `show`: `update!({})` saves no change, so `Conversation#execute_after_update_commit_callbacks`
+# dispatch nothing (each checks `saved_change_to_*?` or `previous_changes`): no webhook, no activity message.
+READS = (("GET", "conversations#show"), ("PATCH", "conversations#update"))
+
+
 async def look(
     config: Config, http: Outbound, account: str, conversation: str, timeout_s: float
 ) -> DeliveryResult | None:
-    """Whether a follow-up may be posted into the conversation now, by its status in Chatwoot (one GET, at send time):
+    """Whether a follow-up may be posted into the conversation now, by its status in Chatwoot (one read, at send time):
     a result when it may not (resolved or snoozed there, its webhook lost: `closed`; Chatwoot throttled or failing:
-    nothing posted, tried again), else None (open or pending; this token may not look, an agent bot's; Chatwoot
+    nothing posted, tried again), else None (open or pending; Chatwoot refused every read (READS) to this token, or
     refused it otherwise, and the create meets the same refusal and is read as ever; or no answer in time, and a slow
     Chatwoot that creates it late is asked as after any attempt timed out)."""
     name = config.hooks.chatwoot.token_env(account)
     token = config.secret(name)
-    url = conversation_url(config, account, conversation)
-    if token is None or name in http.refused_reads:
+    if token is None:
         return None
+    started = time.monotonic()
+    for method, action in READS:
+        if f"{name} {action}" in http.refused_reads:
+            continue
+        left_s = timeout_s - (time.monotonic() - started)
+        answer = await _read(config, http, account, conversation, token, method, max(left_s, 0.001))
+        if answer != BOTS_REFUSED:
+            return answer if isinstance(answer, DeliveryResult) or answer is None else _closed(conversation, answer)
+        http.refused_reads.add(f"{name} {action}")  # an agent bot's token: this way never reads
+    return None
+
+
+async def _read(
+    config: Config, http: Outbound, account: str, conversation: str, token: str, method: str, timeout_s: float
+) -> DeliveryResult | str | None:
+    """The conversation's status in Chatwoot by one request; BOTS_REFUSED when the token may not read it so; a result
+    when nothing may be posted now (throttled, failing); None when it cannot say."""
     where = f"Chatwoot, looking at conversation {conversation} before posting"
     try:
-        timeout = aiohttp.ClientTimeout(total=timeout_s)
-        async with http.session().get(
-            url, headers={"api_access_token": token}, timeout=timeout, allow_redirects=False
+        async with http.session().request(
+            method,
+            conversation_url(config, account, conversation),
+            headers={"api_access_token": token},
+            json={} if method == "PATCH" else None,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            allow_redirects=False,
         ) as resp:
             text = await resp.text(errors="replace")
-            if resp.status == 401 and BOTS_REFUSED in text:  # an agent bot's token: it may never look
-                http.refused_reads.add(name)
-                return None
+            if resp.status == 401 and BOTS_REFUSED in text:
+                return BOTS_REFUSED
             if resp.status == 429 or resp.status >= 500:
                 result = DeliveryResult.from_status(resp.status, f"HTTP {resp.status} from {where}: {text[:200]}")
                 return replace(result, retry_after_s=retry_after_s(resp.headers.get("Retry-After")), unposted=True)
@@ -118,6 +146,10 @@ async def look(
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # a slow Chatwoot may still create it: posted
         log.info("%s from %s: posted without it", type(exc).__name__, where)
         return None
+    return status if isinstance(status, str) else None
+
+
+def _closed(conversation: str, status: str) -> DeliveryResult | None:
     if status not in CLOSED_STATUSES:
         return None
     return DeliveryResult(False, status=200, error=f"Chatwoot shows conversation {conversation} {status}", closed=True)

@@ -34,7 +34,13 @@ Deleting a conversation is taking its display id out of `conversations` (its cre
 revoking or rotating the token taking it out of `tokens` (401).
 
 `GET /api/v1/accounts/{account}/conversations/{conversation}` answers the conversation (`show`: its `status`,
-`inbox_id`…), refused to a bot's token (not among BOT_ACCESSIBLE_ENDPOINTS). `statuses` sets a conversation's status
+`inbox_id`…), refused to a bot's token (not among BOT_ACCESSIBLE_ENDPOINTS) unless `bot_reads`: Chatwoot since
+chatwoot/chatwoot#14655 (merged 2026-06-05, after 4.15.0) lists `show` among them (with `labels#index`, `labels#create`;
+`messages#index` still not), and `ConversationPolicy#show?` lets any agent bot of the account see any of its
+conversations (`administrator? || agent_bot? || …`), so a bot's token reads the conversation as an administrator's does.
+`PATCH` on that path is `ConversationsController#update`, which every agent bot may call: it saves the `priority` it is
+given (the only parameter it permits) and answers the conversation as `show` does (`update.json.jbuilder` renders the
+same partial); the bodies it got are kept in `updates`. `statuses` sets a conversation's status
 (open unless set; an agent resolves it in Chatwoot, its webhook lost): a message created in it leaves it so
 (`Message#reopen_conversation` reopens for an incoming message only). `members` makes a token an agent's (not an
 administrator's), a member of those inboxes only (`inbox_of`: a conversation's inbox, 7 unless set): after the
@@ -83,10 +89,12 @@ class FakeChatwoot:
         webhook_url: str | None = None,
         webhook_secret: str = "",
         bot: bool = False,
+        bot_reads: bool = False,
         more_tokens: dict[str, str] | None = None,
     ) -> None:
         self.token = token
         self.bot = bot
+        self.bot_reads = bot_reads  # a Chatwoot whose BOT_ACCESSIBLE_ENDPOINTS has conversations#show
         self.tokens = {token: account, **(more_tokens or {})}  # token → the account it belongs to
         self.fail_next: list[int] = []
         self.channel_error: str | None = None  # the channel refuses every message Chatwoot creates, for this reason
@@ -108,7 +116,9 @@ class FakeChatwoot:
         self.inbox_of: dict[str, int] = {}  # display id → inbox id (INBOX's unless set)
         self.members: dict[str, set[int]] = {}  # an agent's token → the inboxes its user is a member of
         self.retry_after: str | None = None  # each 429's `Retry-After`
-        self.looks = 0  # conversations shown (GET)
+        self.looks = 0  # conversations shown (GET, or PATCH answered as a show)
+        self.updates: list[Any] = []  # the body of each PATCH
+        self.priorities: dict[str, Any] = {}  # display id → the priority a PATCH set
         self._ids = itertools.count(1001)
         self._echoes: set[asyncio.Task[None]] = set()
         self.server: TestServer | None = None
@@ -121,7 +131,8 @@ class FakeChatwoot:
         token = request.headers.get("api_access_token")
         if token not in self.tokens:
             return self._refuse(401, "Invalid Access Token")
-        if self.bot and request.method != "POST":
+        action = request.match_info.route.name
+        if self.bot and action not in ("create", "update") and not (self.bot_reads and action == "show"):
             return self._refuse(401, "Access to this endpoint is not authorized for bots")
         if request.match_info["account"] != self.tokens[token]:
             if self.bot:
@@ -135,9 +146,9 @@ class FakeChatwoot:
             return self._refuse(401, "You are not authorized to do this action")
         return None
 
-    async def show(self, request: web.Request) -> web.Response:
+    async def show(self, request: web.Request, *, checked: bool = False) -> web.Response:
         """`ConversationsController#show`: the conversation as `_conversation.json.jbuilder` renders it (in part)."""
-        refused = self._check_access(request)
+        refused = None if checked else self._check_access(request)
         if refused is not None:
             return refused
         self.looks += 1
@@ -155,6 +166,17 @@ class FakeChatwoot:
                 "unread_count": 0,
             }
         )
+
+    async def update(self, request: web.Request) -> web.Response:
+        """`ConversationsController#update`: `priority` saved when given, then the conversation as `show` renders it."""
+        refused = self._check_access(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        self.updates.append(body)
+        if "priority" in body:
+            self.priorities[request.match_info["conversation"]] = body["priority"]
+        return await self.show(request, checked=True)
 
     async def create(self, request: web.Request) -> web.Response:
         refused = self._check_access(request)
@@ -314,9 +336,10 @@ class FakeChatwoot:
     async def start(self) -> FakeChatwoot:
         app = web.Application()
         path = "/api/v1/accounts/{account}/conversations/{conversation}/messages"
-        app.router.add_post(path, self.create)
+        app.router.add_post(path, self.create, name="create")
         app.router.add_get(path, self.index)
-        app.router.add_get("/api/v1/accounts/{account}/conversations/{conversation}", self.show)
+        app.router.add_get("/api/v1/accounts/{account}/conversations/{conversation}", self.show, name="show")
+        app.router.add_patch("/api/v1/accounts/{account}/conversations/{conversation}", self.update, name="update")
         app.router.add_get("/auth/sign_in", self.login)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()

@@ -183,27 +183,49 @@ async def test_chatwoot_follow_up_into_a_conversation_resolved_whose_webhook_was
     assert chatwoot.looks == 2 and chatwoot.refused == []  # one look each, at send time
 
 
-async def test_chatwoot_follow_up_with_a_bot_token_is_sent_after_one_refused_look(
+async def test_chatwoot_follow_up_with_a_bot_token_reads_the_conversation_by_an_empty_update_and_skips_a_resolved_one(
     send_config: Config, db_path: Path
 ) -> None:
-    # An agent bot's token may not show a conversation (Chatwoot: "not authorized for bots"): the look is refused once
-    # and not asked again by this process; the follow-ups go out as before.
+    # Found: an agent bot's token may not show a conversation before Chatwoot #14655 ("not authorized for bots"), so
+    # the look was given up and a closing went into a conversation resolved whose webhook was lost. The bot may call
+    # `conversations#update`, which with nothing to change answers the conversation as `show` does.
     bot = await FakeChatwoot(TOKEN, bot=True).start()
     h = await Harness(chatwoot_config(send_config, bot), db_path, FakeClock(T0)).start()
     try:
         await h.agent_says(**CHATWOOT)
         await h.agent_says(**{**CHATWOOT, "conversation": "43"})
+        bot.statuses["43"] = "resolved"  # its webhook lost
         await h.advance(IDLE)
-        looked = list(bot.refused)  # the two looks started together: each refused
+        looked = list(bot.refused)  # the two shows started together: each refused
         await idle(h, "44")
-        states = [f.state for f in h.followups()]
+        states = {f.conversation: (f.state, f.last_error) for f in h.followups()}
     finally:
         await h.stop()
         await bot.close()
-    assert states == ["sent", "sent", "sent"]
-    assert [len(bot.followups("3", c)) for c in ("42", "43", "44")] == [1, 1, 1]
+    assert states == {"42": ("sent", None), "43": ("cancelled", WAS_CLOSED), "44": ("sent", None)}
+    assert [len(bot.followups("3", c)) for c in ("42", "43", "44")] == [1, 0, 1]
     assert set(looked) == {(401, "Access to this endpoint is not authorized for bots")} and len(looked) <= 2
-    assert bot.refused == looked  # learned: not asked again
+    assert bot.refused == looked  # learned: `show` not asked again
+    assert bot.looks == 3 and bot.updates == [{}, {}, {}] and bot.priorities == {}  # an update that changed nothing
+
+
+async def test_chatwoot_follow_up_with_a_bot_token_on_a_chatwoot_letting_bots_read_is_looked_at_by_show(
+    send_config: Config, db_path: Path
+) -> None:
+    # Chatwoot since #14655 lets an agent bot show a conversation: the same look as an administrator's, no update.
+    bot = await FakeChatwoot(TOKEN, bot=True, bot_reads=True).start()
+    h = await Harness(chatwoot_config(send_config, bot), db_path, FakeClock(T0)).start()
+    try:
+        await h.agent_says(**CHATWOOT)
+        await h.agent_says(**{**CHATWOOT, "conversation": "43"})
+        bot.statuses["43"] = "snoozed"
+        await h.advance(IDLE)
+        states = {f.conversation: (f.state, f.last_error) for f in h.followups()}
+    finally:
+        await h.stop()
+        await bot.close()
+    assert states == {"42": ("sent", None), "43": ("cancelled", WAS_CLOSED)}
+    assert bot.looks == 2 and bot.updates == [] and bot.refused == []
 
 
 async def test_chatwoot_follow_up_still_retrying_when_the_next_one_comes_due_is_dropped_not_sent_after_it(

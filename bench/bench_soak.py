@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.bench_webhook import AGENT_TEXT, TEXTS, distinct_text
+from bench.load import wait_ready
 from tests.service import ROOT, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "40000"))
@@ -349,17 +349,6 @@ def judge(soak: Soak) -> list[str]:
     return growing
 
 
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
-
-
 def _start(root: Path, config: Path, db: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(root), "ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_OUTBOUND_SECRET": "soak",
@@ -372,7 +361,7 @@ def _start(root: Path, config: Path, db: Path) -> tuple[subprocess.Popen[bytes],
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    _wait_ready(url)
+    wait_ready(url, START_TIMEOUT_S)
     return proc, url
 
 

@@ -33,12 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import CpuUse, LoadResult, cpu_use, post_load
+from bench.load import CpuUse, LoadResult, cpu_use, post_load, wait_ready
 from tests.service import ROOT, Service, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -125,18 +124,6 @@ async def _prefill(url: str, total: int) -> None:
         raise RuntimeError(f"prefilling {url}: {result.errors} of {len(batches)} batches failed")
 
 
-def _wait_healthy(url: str) -> None:
-    """Until the server is ready: the service listens during its start and answers events only after it."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not start")
-
-
 @dataclass
 class Row:
     label: str
@@ -184,7 +171,7 @@ def _start_baseline(root: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    _wait_healthy(f"http://127.0.0.1:{port}")
+    wait_ready(f"http://127.0.0.1:{port}", START_TIMEOUT_S)
     return proc, port
 
 
@@ -214,7 +201,7 @@ async def _run() -> None:
         baseline, baseline_port = _start_baseline(Path(BASELINE), Path(tmp) / "baseline.db") if BASELINE else (None, 0)
         try:
             assert service.proc is not None
-            _wait_healthy(f"http://127.0.0.1:{port}")
+            wait_ready(f"http://127.0.0.1:{port}", START_TIMEOUT_S)
             targets = {
                 "bare": (f"http://127.0.0.1:{port}/v1/events", bare.pid),
                 "service": (f"{service.url}/v1/events", service.proc.pid),

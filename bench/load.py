@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -180,3 +181,15 @@ def cpu_use(pid: int) -> CpuUse:
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and of its running descendants (a service's worker processes count as its own)."""
     return cpu_use(pid).total
+
+
+def wait_ready(url: str, timeout_s: float) -> None:
+    """Until the server at `url` answers /readyz: the service listens during its start and answers events only after."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start in {timeout_s:.0f} s")

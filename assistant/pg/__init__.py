@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.i18n import _
 from assistant.pg import supervisors
-from assistant.pg.sql import translate
+from assistant.pg.sql import translate, translate_bare
 from assistant.pg.supervisors import supervisors_reads as supervisors_reads
 from assistant.tasks import FaultLog, Faults, on_event_loop
 
@@ -292,7 +292,9 @@ class Connection:
             self._used = True
 
     def _execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Cursor:
-        return self._run(lambda cur: cur.execute(translate(sql), params if params else None))
+        if not params:  # psycopg sends it as it is: no placeholders, `%` as written
+            return self._run(lambda cur: cur.execute(translate_bare(sql)))
+        return self._run(lambda cur: cur.execute(translate(sql), params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Cursor:
         return self._run(lambda cur: cur.executemany(translate(sql), list(rows)))
@@ -314,7 +316,7 @@ class Connection:
         """Statements separated by semicolons, without parameters (as sqlite3's executescript)."""
         with self._bounded():
             try:
-                self.raw.execute(translate(script).replace("%%", "%").encode())
+                self.raw.execute(translate_bare(script).encode())
             except psycopg.Error as exc:
                 raise _as_sqlite(exc) from exc
 

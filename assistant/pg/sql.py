@@ -57,6 +57,14 @@ def translate(sql: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1024)
+def translate_bare(sql: str) -> str:
+    """`translate` for a statement run without parameters: psycopg then sends it as it is, so the `%%` that only
+    its placeholder parsing would read as `%` go back to `%` (a literal '5%' would reach PostgreSQL as '5%%', and a
+    partial index whose predicate holds a `%` would not be seen to match the query's)."""
+    return translate(sql).replace("%%", "%")
+
+
 def _scalar_minmax(sql: str) -> str:
     """min(a, b) and max(a, b) of SQLite (scalar, two or more arguments) → LEAST / GREATEST."""
     pieces: list[str] = []

@@ -357,6 +357,56 @@ async def test_worker_loading_on_a_busy_machine_is_killed_only_after_the_load_ti
         engine.items.close()
 
 
+async def test_worker_reloading_on_a_busy_machine_is_killed_only_after_the_load_timeout_of_its_own_time(
+    config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A reload's load was given 60 s of wall time: at a load average of 32 a sound worker was killed mid-load.
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "p.db"
+    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
+    clock = FakeClock()
+    asked: list[int] = []  # when the reload was asked for (ms on the clock)
+    looked: list[int] = []  # the pids the reload's watchdog asked about, each time it looked
+
+    def waiting(
+        pid: int,
+    ) -> float:  # after the reload is asked, three quarters of the wall time waiting for a processor
+        if not asked:
+            return 0.0
+        looked.append(pid)
+        return (clock.now_ms() - asked[0]) * 0.75 / 1000
+
+    try:
+        workers = engine.start_workers(1, clock=clock, waiting=waiting)
+        await eventually(lambda: workers.ready, timeout=30)
+        serving = workers.pids[0]
+        os.mkfifo(layer / "hang.toml")  # the reload's load never ends: only the time it is given decides
+        caplog.set_level(logging.WARNING, logger="assistant.suggest.worker")
+        asked.append(clock.now_ms())
+        preparing = asyncio.ensure_future(workers.prepare())
+        await eventually(lambda: looked)
+        for looks in (2, 3, 4):  # 60, 120, 180 s after it was asked: 15, 30, 45 s of its own
+            clock.advance(60.0)
+            await eventually(functools.partial(lambda n: len(looked) == n, looks))  # it looked: loading on
+            assert not preparing.done() and workers.pids == [serving] and running(serving)
+        clock.advance(60.0)  # 240 s: 60 s of its own
+        assert await asyncio.wait_for(preparing, 30) == [(1, None)]
+        await eventually(lambda: not running(serving))
+        [line] = [r.getMessage() for r in caplog.records if "did not load the reloaded library" in r.getMessage()]
+        assert line.startswith(
+            "matching worker 1 did not load the reloaded library in 60 s of its own time (240 s after it was asked,"
+            " 180 s of them waiting for a processor) and was killed"
+        )
+    finally:
+        if (layer / "hang.toml").exists():
+            (layer / "hang.toml").unlink()
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
+
+
 async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_replaced(
     engine: SuggestionEngine,
 ) -> None:

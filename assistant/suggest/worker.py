@@ -200,22 +200,33 @@ class _Worker:
         return proc.returncode, self.killed or why
 
     async def _loading(self, proc: Child) -> None:
-        """A process not ready after `load_timeout_s` of its own time is killed (its library load hangs): the time
-        since it started less the time it waited for a processor, which a busy machine gives, not a hang (a
-        20,000-phrase library loading at a load average of 20 was killed at 60 s of wall time, and again)."""
+        """A process not ready after `load_timeout_s` of its own time is killed (its library load hangs): a
+        20,000-phrase library loading at a load average of 20 was killed at 60 s of wall time, and again."""
+        over = await self._own_time(proc, lambda: self.ready_since is not None or proc.returncode is not None)
+        if over is not None:
+            self.killed = f"was not ready after {self._said(over, 'it started')} and was killed"
+            proc.kill()
+
+    async def _own_time(self, proc: Child, done: Callable[[], bool]) -> tuple[int, int] | None:
+        """Until `done()` (None) or the process has had `load_timeout_s` of its own time: the wall time since less
+        the time it waited for a processor, which a busy machine gives, not a hang; then (ms since, ms of them
+        waiting)."""
         clock, limit_ms, waiting = self.pool.clock, round(self.pool.load_timeout_s * 1000), self.pool.waiting
         started, waited = clock.now_ms(), waiting(proc.pid)
         elapsed = preempted = 0
         while elapsed - preempted < limit_ms:
             await clock.sleep_until(clock.now_ms() + limit_ms - (elapsed - preempted))
-            if self.ready_since is not None or proc.returncode is not None:
-                return
+            if done():
+                return None
             elapsed, preempted = clock.now_ms() - started, round((waiting(proc.pid) - waited) * 1000)
-        self.killed = (
-            f"was not ready after {self.pool.load_timeout_s:g} s of its own time ({elapsed / 1000:.0f} s after it"
-            f" started, {preempted / 1000:.0f} s of them waiting for a processor) and was killed"
+        return elapsed, preempted
+
+    def _said(self, over: tuple[int, int], since: str) -> str:
+        elapsed, preempted = over
+        return (
+            f"{self.pool.load_timeout_s:g} s of its own time ({elapsed / 1000:.0f} s after {since},"
+            f" {preempted / 1000:.0f} s of them waiting for a processor)"
         )
-        proc.kill()
 
     async def _read(self, proc: Child) -> str:
         assert proc.stdout is not None
@@ -310,15 +321,18 @@ class _Worker:
         if not self.send(frame(self.pool.settings)):
             return None
         preparing = self._preparing = asyncio.get_running_loop().create_future()
+        watch = asyncio.ensure_future(self._own_time(proc, preparing.done))
         try:
-            reply = await asyncio.wait_for(asyncio.shield(preparing), self.pool.load_timeout_s)
-        except TimeoutError:
-            log.warning("matching worker %d did not load the reloaded library in %g s and is killed; a new process"
-                        " loads it", self.number, self.pool.load_timeout_s)  # fmt: skip
-            self.killed = f"did not load the reloaded library in {self.pool.load_timeout_s:g} s and was killed"
-            proc.kill()
-            return None
+            await asyncio.wait((preparing, watch), return_when=asyncio.FIRST_COMPLETED)
+            if not preparing.done() and (over := watch.result()) is not None:
+                # Its own time, as a loading one's: at a load average of 32, 60 s of wall time killed a sound one.
+                self.killed = f"did not load the reloaded library in {self._said(over, 'it was asked')} and was killed"
+                log.warning("matching worker %d %s; a new process loads it", self.number, self.killed)
+                proc.kill()
+                return None
+            reply = preparing.result()
         finally:
+            watch.cancel()
             self._preparing = None
         if reply is None:
             log.warning("matching worker %d went during the reload; a new process loads the reloaded library",

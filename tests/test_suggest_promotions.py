@@ -37,7 +37,7 @@ def test_hao_ji_and_ji_hu_tell_a_number_they_do_not_ask_one() -> None:
     asks = Asking(str, ("吗", "几", "怎么"), ("好几", "几乎", "不怎么"), frozenset({"你好", "您好"}))
     for text in ("等了好几天了", "几乎没用过", "不怎么好看", "买了好几次"):
         assert not asks(text), text
-    for text in ("几天能到", "你好几天能到", "您好几号发货", "好几天了还能退吗", "不怎么好看 怎么退"):
+    for text in ("几天能到", "你好几天可以到", "您好几号发货", "好几天了还能退吗", "不怎么好看 怎么退"):
         assert asks(text), text
 
 
@@ -45,4 +45,4 @@ def test_a_story_of_days_waited_does_not_answer_before_the_question(shipped_matc
     # The 几 of 好几天 read the story as a question of its own: its shipping time came before the question asked.
     assert live_codes(shipped_matcher, "好几天没发货了 还能改地址吗")[0].startswith("dz")
     assert live_codes(shipped_matcher, "十几天没发货 能退吗")[0] == "tk2"
-    assert live_codes(shipped_matcher, "你好几天能到")[0] == "wl2"  # a greeting and a question: it still asks
+    assert live_codes(shipped_matcher, "你好几天可以到")[0] == "wl2"  # a greeting and a question: it still asks

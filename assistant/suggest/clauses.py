@@ -52,7 +52,7 @@ class Asking:
         greetings: frozenset[str] = frozenset(),
     ) -> None:
         self.markers = ("?", *(m for m in map(fold, markers) if m))
-        # A greeting read first keeps its own letters: 你好几天能到 is 你好 and 几天能到, which asks.
+        # A greeting read first keeps its own letters: 你好几天可以到 is 你好 and 几天能到, which asks.
         self._greetings = frozenset(g for g in greetings if any(w[:1] in g for w in unasked))
         words = sorted({*self._greetings, *(w for w in map(fold, unasked) if w)}, key=len, reverse=True)
         self._unasked = re.compile("|".join(map(re.escape, words))) if unasked else None

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,31 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+class BusyMachine:
+    """A machine where three quarters of the wall time since `since` go to waiting for a processor: the `waiting` a
+    pool of workers is given (nothing waited before `since` is set), and the pids its watchdog asked about."""
+
+    def __init__(self, clock: FakeClock, since: int | None = None) -> None:
+        self.clock = clock
+        self.since = since
+        self.looked: list[int] = []  # each time the watchdog looked
+
+    def waiting(self, pid: int) -> float:
+        if self.since is None:
+            return 0.0
+        self.looked.append(pid)
+        return (self.clock.now_ms() - self.since) * 0.75 / 1000
+
+    async def four_minutes(self, still: Callable[[], bool]) -> None:
+        """60, 120 and 180 s on (15, 30, 45 s of a process's own): the watchdog looks each time and `still()` holds;
+        then 240 s (60 s of its own)."""
+        for looks in (2, 3, 4):
+            self.clock.advance(60.0)
+            await eventually(functools.partial(lambda n: len(self.looked) == n, looks))  # it looked: loading on
+            assert still()
+        self.clock.advance(60.0)
 
 
 async def signalled(engine: SuggestionEngine, sig: signal.Signals) -> tuple[MatchingWorkers, FakeClock, int]:
@@ -327,23 +352,15 @@ async def test_worker_loading_on_a_busy_machine_is_killed_only_after_the_load_ti
     db = tmp_path / "e.db"
     engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
     clock = FakeClock()
-    began = clock.now_ms()
-    looked: list[int] = []  # the pids the load's watchdog asked about, each time it looked
-
-    def waiting(pid: int) -> float:  # three quarters of the wall time waiting for a processor: a very busy machine
-        looked.append(pid)
-        return (clock.now_ms() - began) * 0.75 / 1000
-
+    busy = BusyMachine(clock, since=clock.now_ms())
     try:
-        workers = engine.start_workers(1, clock=clock, waiting=waiting)
-        await eventually(lambda: workers.pids and looked)
+        workers = engine.start_workers(1, clock=clock, waiting=busy.waiting)
+        await eventually(lambda: workers.pids and busy.looked)
         loading = workers.pids[0]
         caplog.set_level(logging.WARNING, logger="assistant.suggest.worker")
-        for looks in (2, 3, 4):  # 60, 120, 180 s after it started: 15, 30, 45 s of its own
-            clock.advance(60.0)
-            await eventually(functools.partial(lambda n: len(looked) == n, looks))  # it looked: loading on
-            assert workers.states == ["starting"] and workers.pids == [loading] and running(loading)
-        clock.advance(60.0)  # 240 s: 60 s of its own
+        await busy.four_minutes(
+            lambda: workers.states == ["starting"] and workers.pids == [loading] and running(loading)
+        )
         await eventually(lambda: workers.states == ["waiting"] and not running(loading))
         [line] = [r.getMessage() for r in caplog.records if "was not ready" in r.getMessage()]
         assert line.startswith(
@@ -367,31 +384,17 @@ async def test_worker_reloading_on_a_busy_machine_is_killed_only_after_the_load_
     db = tmp_path / "p.db"
     engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
     clock = FakeClock()
-    asked: list[int] = []  # when the reload was asked for (ms on the clock)
-    looked: list[int] = []  # the pids the reload's watchdog asked about, each time it looked
-
-    def waiting(
-        pid: int,
-    ) -> float:  # after the reload is asked, three quarters of the wall time waiting for a processor
-        if not asked:
-            return 0.0
-        looked.append(pid)
-        return (clock.now_ms() - asked[0]) * 0.75 / 1000
-
+    busy = BusyMachine(clock)  # busy from the reload's asking on
     try:
-        workers = engine.start_workers(1, clock=clock, waiting=waiting)
+        workers = engine.start_workers(1, clock=clock, waiting=busy.waiting)
         await eventually(lambda: workers.ready, timeout=30)
         serving = workers.pids[0]
         os.mkfifo(layer / "hang.toml")  # the reload's load never ends: only the time it is given decides
         caplog.set_level(logging.WARNING, logger="assistant.suggest.worker")
-        asked.append(clock.now_ms())
+        busy.since = clock.now_ms()
         preparing = asyncio.ensure_future(workers.prepare())
-        await eventually(lambda: looked)
-        for looks in (2, 3, 4):  # 60, 120, 180 s after it was asked: 15, 30, 45 s of its own
-            clock.advance(60.0)
-            await eventually(functools.partial(lambda n: len(looked) == n, looks))  # it looked: loading on
-            assert not preparing.done() and workers.pids == [serving] and running(serving)
-        clock.advance(60.0)  # 240 s: 60 s of its own
+        await eventually(lambda: busy.looked)
+        await busy.four_minutes(lambda: not preparing.done() and workers.pids == [serving] and running(serving))
         assert await asyncio.wait_for(preparing, 30) == [(1, None)]
         await eventually(lambda: not running(serving))
         [line] = [r.getMessage() for r in caplog.records if "did not load the reloaded library" in r.getMessage()]

@@ -177,6 +177,11 @@ class WalGrowth:
             " end that read"
         )
 
+    @property
+    def read(self) -> str | None:
+        """What `/readyz` shows while a read has held the -wal past `apart.HELD_WARN_S` (its holders), else None."""
+        return apart.held(self.path)
+
     def say(self, now: float) -> None:
         """On the loop, after a group (called only while past `warn_bytes` or said before)."""
         warning = self.warning

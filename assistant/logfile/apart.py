@@ -18,17 +18,25 @@ The overwrite check (`Watch`) tells a checkpoint from a copy over the file by th
 of this thread changes the file between two of the writer's looks. Each one therefore runs under the watch's lock,
 after the watch's look (a file overwritten is not folded into), and the watch's view of the file and the record beside
 it (`walowner`) are brought up to date before the lock is released; the writer never waits for the lock, and takes
-it only while a folder runs."""
+it only while a folder runs.
+
+A read that never ends (an `sqlite3` shell left inside a transaction) holds the rest for good: the thread's tries then
+fold nothing, and each costs a PASSIVE checkpoint and a note (about 170 us of CPU: 6-6.6 s an hour, one every 0.1 s).
+The pause after a try that folded nothing new doubles up to `PAUSE_MAX_S` (one every 5 s, 720 an hour), and is
+`PAUSE_S` again once one does; a read held past `HELD_WARN_S` is said once in the log, naming the processes holding
+it (`readers`), and shown under `/readyz`'s `log_wal_read` until it ends (`held`)."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from assistant import store
+from assistant.logfile import readers
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +47,51 @@ FRAMES = 4096
 AUTOCHECKPOINT = 1000  # SQLite's default: the writer's connection gets it back once a folder is over
 ROUNDS = 3  # PASSIVE checkpoints in a row at most, while commits made during one leave pages to fold
 PAUSE_S = 0.1  # after a checkpoint a reader held short: the next is tried no sooner
+# The longest pause, after tries that folded nothing new: a read held that long costs 720 tries an hour rather than
+# 36,000, and once it ends the fold begins within this (the -wal meanwhile grows as during the read).
+PAUSE_MAX_S = 5.0
+HELD_WARN_S = 300.0  # a read holding the -wal this long is said (once), with the processes that hold it
+
+# The folders running now, by the log's path: `/readyz` reads what they say of a read held long (`held`).
+_RUNNING: dict[str, Folder] = {}
+
+
+def held(path: Path) -> str | None:
+    """What a folder of the log at `path` says of the read holding its -wal past HELD_WARN_S, else None."""
+    folder = _RUNNING.get(str(path))
+    return None if folder is None else folder.held
 
 
 class Folder:
     """Folds the log's -wal back on its own connection and thread until all of it is (`over`), or `close`."""
 
-    def __init__(self, path: Path, fold: Callable[[Callable[[], None]], bool]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fold: Callable[[Callable[[], None]], bool],
+        now: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
         """`fold(checkpoint)`: runs `checkpoint` under the overwrite check's lock and notes the file afterwards, or
-        not at all (False) when the file is no longer the one the writer opened (`Watch.fold`)."""
+        not at all (False) when the file is no longer the one the writer opened (`Watch.fold`). `now` (seconds) and
+        `wait(pause)` (True once `close` was called; by default the stop's own wait): a test's clock."""
         self.path = path
         self._fold = fold
+        self._now = now
+        self.since = now()
+        self.pause = PAUSE_S  # the pause after the last try: doubled after each that folded nothing new
+        self._holders: str | None = None  # who held the read said past HELD_WARN_S (`readers`), once
+        self._folded_before = -1
         # Opened on the writer's thread, right after a commit of its own passed the check of the files' identities.
         self._conn = store.connect(path, busy_timeout_s=0.0)  # a RESTART waits for no one; PASSIVE never does
         self._stop = threading.Event()
+        self._wait = self._stop.wait if wait is None else wait
         self.checkpoints = 0  # run, folded or not
         self.last: tuple[int, int, int] | None = None  # the last one's (busy, frames in the -wal, frames folded)
         self.folded = False  # everything was folded back (then the RESTART tried): the thread ends
         self.over = False  # the thread's last fold is noted and its lock released: the writer checkpoints again
         self._thread = threading.Thread(target=self._run, name="sqlite-folder", daemon=True)
+        _RUNNING[str(path)] = self
         self._thread.start()
 
     def _run(self) -> None:
@@ -69,11 +104,42 @@ class Folder:
                     log.warning("a checkpoint of the log %s failed: %s", self.path, exc)
                 except OSError as exc:  # writing the walowner record (a full disk): tried again too
                     log.warning("the log %s's -wal owner record was not written: %s", self.path, exc)
-                if self.folded or self._stop.wait(PAUSE_S):
+                if self.folded:
+                    return
+                self._back_off()
+                if self._wait(self.pause):
                     return
         finally:
             self._conn.close()  # not the file's last connection (the writer's is open): it folds nothing
+            if _RUNNING.get(str(self.path)) is self:
+                del _RUNNING[str(self.path)]
+            if self._holders is not None and self.folded:
+                log.warning("the read that held the log's -wal %s-wal ended after %.0f s", self.path, self._held_s())
             self.over = True
+
+    def _held_s(self) -> float:
+        return self._now() - self.since
+
+    @property
+    def held(self) -> str | None:
+        """What the log and `/readyz` say of the read holding the -wal once past HELD_WARN_S, until it ends."""
+        if self._holders is None or self.over:
+            return None
+        return (
+            f"a read has held the log's snapshot for at least {self._held_s() / 60:.0f} minutes ({self._holders}): SQLite folds"
+            " no commit made since it began back into the log, and the -wal file grows with every event until that"
+            " read ends (about 50 kB an event); end it (an sqlite3 shell left inside a transaction: COMMIT, or quit it)"
+        )
+
+    def _back_off(self) -> None:
+        """After a try that did not fold it all: the next one sooner when this one folded more, else later; a read
+        held past HELD_WARN_S said once."""
+        folded = -1 if self.last is None else self.last[2]
+        self.pause = PAUSE_S if folded > self._folded_before else min(self.pause * 2, PAUSE_MAX_S)
+        self._folded_before = max(folded, self._folded_before)
+        if self._holders is None and self._held_s() >= HELD_WARN_S:
+            self._holders = readers.described(self.path)
+            log.warning("%s; %s is folded back once it does (tried every %.0f s)", self.held, self.path, PAUSE_MAX_S)
 
     def _checkpoint(self) -> None:
         """Fold back what no reader holds; once all of it is folded, a RESTART, so that the writer's next commit

@@ -91,6 +91,9 @@ async def readyz(request: web.Request) -> web.Response:
     wal = writer.wal.warning
     if wal is not None:  # writes go through, but the disk fills while a read holds the log's -wal
         body["log_wal"] = wal
+    held = writer.wal.read
+    if held is not None:  # the same, said by how long the read has held it and who holds it (logfile/apart.py)
+        body["log_wal_read"] = held
     engine = request.app.get(ENGINE)
     if engine is not None and engine.workers is not None:
         body["matching_workers"] = engine.workers.states

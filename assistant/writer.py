@@ -406,7 +406,7 @@ class Writer:
         if isinstance(self.path, pg.Location) and cast(pg.Connection, self._conn).lost:
             self._reconnect()
         if self._stuck:  # raises while it cannot be opened: that group fails (503), the next tries again
-            self._conn = self._open_sqlite()
+            self._conn = cast(logfile.Watch, self._watch).opened(self._open_sqlite())  # a folder's run goes on
             self._stuck = False
             log.warning("the writer's SQLite connection is open again")
         if lock_wait_s is not None and lock_wait_s < self.busy_timeout_s - LOCK_WAIT_SLACK_S:
@@ -433,7 +433,7 @@ class Writer:
         # The -wal set aside is not to fold back.
         now, info, self.wal.bytes = ((), None, self.wal.bytes) if self._watch.aside else logfile.look(self._files)
         if self._renewed and now and now[0] == self._identity[0]:
-            self._identity, self._renewed, self._watch = now, False, logfile.Watch(cast(Path, self.path))
+            self._identity, self._renewed, self._watch = now, False, self._watch.renewed(now == self._identity)
         if not now or now == self._identity:
             if now and not self._watch.overwritten(info=info):
                 return

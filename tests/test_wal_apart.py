@@ -108,6 +108,58 @@ async def test_the_steady_state_never_starts_the_folder(tmp_path: Path) -> None:
     assert written > apart.FRAMES * 4096
 
 
+async def test_the_writer_opening_its_connection_again_mid_fold_keeps_the_one_folder_and_its_lock(
+    tmp_path: Path,
+) -> None:
+    # A failed group whose ROLLBACK fails too makes the writer open its connection again. Before, the writer then
+    # watched the same files with a new watch: its next commit started a second folder beside the first (two threads
+    # folding, each under a lock of its own, so a look or a record of one could catch the other's fold half-way),
+    # its new connection checkpointed inside its first commit meanwhile, and the stop ended only the second folder.
+    db = tmp_path / "log.db"
+    writer = Writer(db)
+    writer.prepare(lambda conn: conn.execute("CREATE TABLE big (text TEXT)"))
+    failing = threading.Event()
+
+    def refuse_ending(action: int, what: str | None, *_: str | None) -> int:
+        ending = action == sqlite3.SQLITE_TRANSACTION and what in ("COMMIT", "ROLLBACK")
+        return sqlite3.SQLITE_DENY if ending and failing.is_set() else sqlite3.SQLITE_OK
+
+    def fails_to_end(conn: sqlite3.Connection) -> None:  # an I/O fault its COMMIT and ROLLBACK both meet
+        add(conn)
+        conn.set_authorizer(refuse_ending)
+        failing.set()
+
+    rows = 0
+    try:
+        with closing(hold_a_read(db)) as reader:
+            while folders() == 0:
+                await writer.submit(add)
+                rows += 1
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+                await writer.submit(fails_to_end)
+            failing.clear()
+            reopened = await writer.submit(autocheckpoint)  # the new connection's first group
+            for _ in range(20):
+                await writer.submit(add)
+                rows += 1
+            during = folders(), await writer.submit(autocheckpoint)
+            reader.execute("COMMIT")
+        await eventually(lambda: folders() == 0, timeout=60.0)
+        await writer.submit(add)
+        rows += 1
+        after = await writer.submit(autocheckpoint)
+        assert Path(f"{db}-wal").stat().st_size <= 64 * 1024 * 1024
+    finally:
+        await writer.close()
+        left = folders()
+    assert reopened == 0 and during == (1, 0)  # one folder, the writer's connection checkpointing nothing meanwhile
+    assert after == apart.AUTOCHECKPOINT and left == 0
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM big").fetchone()[0] == rows  # nothing of the failed group
+    assert not walowner.foreign_wal(db)
+
+
 async def post(session: aiohttp.ClientSession, url: str, event_id: str) -> int:
     async with session.post(f"{url}/v1/events", data=body_of(make_event(id=event_id, text=ROW[:3000]))) as resp:
         return resp.status

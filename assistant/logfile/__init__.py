@@ -316,6 +316,23 @@ class Watch:
                 self.note(held=True)
         return True
 
+    def opened(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """The writer's connection opened again (its recovery from a failed ROLLBACK): while a folder runs, it
+        checkpoints nothing, as the one before (its checkpoint inside a commit would change the file outside the
+        watch's lock, where a look or a record could catch a fold half-way)."""
+        if self.folder is not None and not self.folder.over:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+    def renewed(self, same: bool) -> Watch:
+        """After the writer's connection was opened again: this watch when the -wal and -shm are the files it
+        watches (`same`: another connection, a folder's or a reader's, kept them), else a watch of the new ones, this
+        one's folder ended first. Two watches of the same files ran two folders at once, each under its own lock."""
+        if same:
+            return self
+        self.close()
+        return Watch(self.path)
+
     def close(self) -> None:
         """The service's stop: a folder running ends after its checkpoint (before the stop's own look and fold)."""
         if self.folder is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -96,11 +97,12 @@ def retry_after_s(value: str | None, now_s: float | None = None) -> float | None
 class Outbound:
     """The application's one aiohttp client session (connection reuse), opened on first use, closed on stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, now_ms: Callable[[], int] | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
-        # Reads a receiver refused a credential for good (Chatwoot: a bot's token may not show a conversation): not
-        # asked again by this application.
-        self.refused_reads: set[str] = set()
+        self.now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)  # the service's clock (a test's fake one)
+        # Reads a receiver refused a credential (Chatwoot: a bot's token may not show a conversation), each with when
+        # (epoch ms) and the looks made without it since: asked again only past bounds of both (hooks/chatwoot.py).
+        self.refused_reads: dict[str, tuple[int, int]] = {}
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session (created on the running loop the first time it is needed)."""

@@ -200,8 +200,8 @@ class Plugins:
     ):
         self.config = config
         self.pm = pm if pm is not None else build_plugin_manager(config)
-        self.http = http if http is not None else Outbound()
         self.clock: Clock = clock or SystemClock()
+        self.http = http if http is not None else Outbound(self.clock.now_ms)
         self.tasks = TaskSet("hooks")
         # The service's own listeners to every logged event (the follow-ups' timers), called before any plugin's
         # `on_event` and not through pluggy: its call cost 7 Python calls per event on the event loop.

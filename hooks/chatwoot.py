@@ -84,12 +84,17 @@ def conversation_url(config: Config, account: str, conversation: str) -> str:
 
 
 # How the conversation is read before a follow-up, in the order tried; a way Chatwoot refuses the token as a bot's
-# ("not authorized for bots") is not tried again by this process. `conversations#show`: any token's since
+# ("not authorized for bots") is tried again only past REASK_S and REASK_LOOKS. `conversations#show`: any token's since
 # chatwoot/chatwoot#14655 (merged 2026-06-05), a user's or administrator's before. Else `conversations#update` with
 # nothing to change, which an agent bot's token may call (BOT_ACCESSIBLE_ENDPOINTS) and which answers the same
 # conversation partial as `show`: `update!({})` saves no change, so `Conversation#execute_after_update_commit_callbacks`
 # dispatch nothing (each checks `saved_change_to_*?` or `previous_changes`): no webhook, no activity message.
 READS = (("GET", "conversations#show"), ("PATCH", "conversations#update"))
+# A way refused is asked again once both have passed since the refusal: Chatwoot upgraded meanwhile lets the bot
+# `show`, or no longer lets it `update`. One request more in REASK_LOOKS follow-ups at most, and one an hour (a refusal
+# held until the service restarted: after an upgrade the hook read by PATCH for good).
+REASK_S = 3600
+REASK_LOOKS = 20
 
 
 async def look(
@@ -106,13 +111,20 @@ async def look(
         return None
     started = time.monotonic()
     for method, action in READS:
-        if f"{name} {action}" in http.refused_reads:
-            continue
+        key = f"{name} {action}"
+        refused = http.refused_reads.get(key)
+        if refused is not None:
+            at_ms, looks = refused
+            if http.now_ms() - at_ms < REASK_S * 1000 or looks < REASK_LOOKS:
+                http.refused_reads[key] = (at_ms, looks + 1)
+                continue
         left_s = timeout_s - (time.monotonic() - started)
         answer = await _read(config, http, account, conversation, token, method, max(left_s, 0.001))
         if answer != BOTS_REFUSED:
+            if refused is not None and isinstance(answer, str) and http.refused_reads.pop(key, None) is not None:
+                log.info("Chatwoot takes %s with %s again (upgraded?): looked at so from now on", action, name)
             return answer if isinstance(answer, DeliveryResult) or answer is None else _closed(conversation, answer)
-        http.refused_reads.add(f"{name} {action}")  # an agent bot's token: this way never reads
+        http.refused_reads[key] = (http.now_ms(), 0)  # an agent bot's token: not this way, until asked again
     return None
 
 

@@ -20,6 +20,7 @@ from assistant.followups.reasons import TOO_LATE, WAS_CLOSED, coded, english
 from assistant.followups.refusals import too_late
 from assistant.hookspecs import Followup
 from assistant.web.chatwoot_memory import record
+from hooks import chatwoot as chatwoot_hook
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
 from tests.helpers import replace_config
@@ -226,6 +227,75 @@ async def test_chatwoot_follow_up_with_a_bot_token_on_a_chatwoot_letting_bots_re
         await bot.close()
     assert states == {"42": ("sent", None), "43": ("cancelled", WAS_CLOSED)}
     assert bot.looks == 2 and bot.updates == [] and bot.refused == []
+
+
+async def test_chatwoot_bot_token_asks_show_again_after_an_upgrade_of_chatwoot_without_a_second_request_each(
+    send_config: Config, db_path: Path
+) -> None:
+    # Found: a bot's token refused `show` (Chatwoot before #14655) was read by an empty PATCH until the service
+    # restarted; Chatwoot upgraded meanwhile lets it `show`, and the hook went on updating. It is asked again once an
+    # hour and REASK_LOOKS looks have passed since the refusal: one request more then, not two a follow-up.
+    bot = await FakeChatwoot(TOKEN, bot=True).start()
+    h = await Harness(chatwoot_config(send_config, bot), db_path, FakeClock(T0)).start()
+    bots_refused = (401, "Access to this endpoint is not authorized for bots")
+    try:
+        await idle(h, "100")
+        assert bot.refused == [bots_refused] and len(bot.updates) == 1  # refused once, read by PATCH
+        await h.advance(chatwoot_hook.REASK_S)  # an hour on, too few looks since: still by PATCH
+        await idle(h, "101")
+        assert bot.refused == [bots_refused] and len(bot.updates) == 2
+        conversations = [str(200 + i) for i in range(chatwoot_hook.REASK_LOOKS)]
+        for conversation in conversations[:-2]:  # enough looks, the hour long past: asked again, refused again
+            await h.agent_says(**{**CHATWOOT, "conversation": conversation})
+        await h.advance(IDLE)
+        await idle(h, conversations[-2])
+        assert bot.refused == [bots_refused] and len(bot.updates) == chatwoot_hook.REASK_LOOKS + 1
+        await idle(h, conversations[-1])
+        assert bot.refused == [bots_refused] * 2 and len(bot.updates) == chatwoot_hook.REASK_LOOKS + 2
+        bot.bot_reads = True  # Chatwoot upgraded, the service running on
+        for conversation in conversations:
+            await h.agent_says(**{**CHATWOOT, "conversation": f"3{conversation}"})
+        await h.advance(IDLE)
+        assert len(bot.updates) == 2 * chatwoot_hook.REASK_LOOKS + 2  # the refusal's hour not over: by PATCH
+        await h.advance(chatwoot_hook.REASK_S)
+        bot.statuses["400"] = "resolved"  # its webhook lost: the look sees it all the same
+        await idle(h, "400")
+        await idle(h, "401")
+        states = {f.conversation: f.state for f in h.followups()}
+    finally:
+        await h.stop()
+        await bot.close()
+    assert len(bot.refused) == 2 and len(bot.updates) == 2 * chatwoot_hook.REASK_LOOKS + 2  # read by show since
+    assert bot.looks == 2 * chatwoot_hook.REASK_LOOKS + 4 and bot.priorities == {}  # one look a follow-up
+    assert states.pop("400") == "cancelled" and set(states.values()) == {"sent"}
+    assert len(states) == 2 * chatwoot_hook.REASK_LOOKS + 3
+
+
+async def test_chatwoot_bot_token_refused_one_conversation_by_show_keeps_show_for_the_others(
+    send_config: Config, db_path: Path
+) -> None:
+    # Chatwoot's ConversationPolicy#show? lets any agent bot of the account see any of its conversations; should one
+    # be refused it all the same (401 "not authorized to do this action", or 404 as for one deleted), it is that
+    # conversation's answer, not the bot's: `show` stays the way to look, and the create meets the same answer.
+    bot = await FakeChatwoot(TOKEN, bot=True, bot_reads=True).start()
+    bot.members[TOKEN] = {7}
+    bot.inbox_of["43"] = 8
+    bot.conversations = ("42", "43", "45")
+    h = await Harness(chatwoot_config(send_config, bot), db_path, FakeClock(T0)).start()
+    try:
+        for conversation in ("42", "43", "44"):
+            await h.agent_says(**{**CHATWOOT, "conversation": conversation})
+        await h.advance(IDLE)
+        await idle(h, "45")
+        states = {f.conversation: f.state for f in h.followups()}
+    finally:
+        await h.stop()
+        await bot.close()
+    assert states == {"42": "sent", "43": "failed", "44": "cancelled", "45": "sent"}
+    assert bot.updates == [] and bot.looks == 2  # 42 and 45 shown; 43 and 44 refused it, never asked by PATCH
+    assert sorted(bot.refused) == sorted(
+        [(401, "You are not authorized to do this action")] * 2 + [(404, "Resource could not be found")] * 2
+    )
 
 
 async def test_chatwoot_follow_up_still_retrying_when_the_next_one_comes_due_is_dropped_not_sent_after_it(

@@ -14,11 +14,14 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from assistant import logfile, store
 from assistant.clock import FakeClock
 from assistant.logfile import apart, readers
 from tests.helpers import eventually
+
+Client = TestClient  # type: ignore[type-arg]
 
 HOLD = """
 import sqlite3, sys
@@ -159,3 +162,14 @@ async def test_a_try_that_folds_more_brings_the_pause_back_to_its_shortest(tmp_p
     assert steps.pauses[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
     assert steps.pauses[5:] == [apart.PAUSE_S, 0.2]  # folded more: the shortest pause, then doubling anew
     assert not folder.folded
+
+
+async def test_readyz_shows_what_the_folder_says_of_a_read_held_long(
+    client: Client, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = "a read has held the log's snapshot for at least 5 minutes (process 4242 (sqlite3)): …"
+    monkeypatch.setattr(apart, "held", lambda path: said if path == Path(str(db_path)) else None)
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["log_wal_read"] == said  # writes go through
+    monkeypatch.setattr(apart, "held", lambda path: None)
+    assert "log_wal_read" not in await (await client.get("/readyz")).json()

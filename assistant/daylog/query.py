@@ -29,7 +29,6 @@ from assistant.daylog.threads import (
     Row,
     followup_columns,
     read_threads,
-    thread_sql,
 )
 from assistant.events import ORDER_TYPES
 from assistant.kpi.rules import CUSTOMER_COPY_MS, CustomerCopies, Spans, after_hours, open_wait_ms, waited_too_long
@@ -177,7 +176,7 @@ def iter_items(
             )
         # Closed here, not when the garbage collector gets to it: a reader stopped early (a page full, a search
         # that found enough) is joined before the snapshot ends and the caller closes the connection it reads.
-        with closing(read_threads(conn, listing, thread_sql(followups), window)) as threads:
+        with closing(read_threads(conn, listing, followups, window)) as threads:
             unchecked = _archived_shops(conn, query.day)
             settled = _Settled(end_ms, window["late"], now_ms)
             yield from _annotate(threads, settled, rules, Stamps(rules.tz), query.mask, unchecked, query.day)

@@ -5,9 +5,10 @@ annotating one."""
 from __future__ import annotations
 
 import queue
+import re
 import sqlite3
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from assistant import store
@@ -65,9 +66,8 @@ _BEFORE_DAY = (
 )
 
 
-def thread_sql(followups: bool) -> str:
-    """One conversation's rows from the start of the day to the lookahead horizon (read by position), its customer
-    messages just before the day, and its first human reply after the horizon."""
+def _thread_body(followups: bool) -> str:
+    """The rows of the conversation `:shop`, `:conversation`, unordered (see `thread_sql`)."""
     sql = (
         "SELECT e.ts_ms, e.seq, e.id, e.type, e.customer, e.agent, m.sender, m.text, m.intent, m.customer_type,"
         " m.suggestions, m.followup_id,"
@@ -83,14 +83,35 @@ def thread_sql(followups: bool) -> str:
         + " WHERE e.shop = :shop AND e.conversation = :conversation AND e.ts_ms >= :start AND e.ts_ms < :horizon"
     )
     if not followups:
-        return f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY}) AS thread ORDER BY 1, 2"
+        return f"{sql}{_LATE_REPLY}{_BEFORE_DAY}"
     return (
-        f"SELECT * FROM ({sql}{_LATE_REPLY}{_BEFORE_DAY} UNION ALL"
+        f"{sql}{_LATE_REPLY}{_BEFORE_DAY} UNION ALL"
         " SELECT f.fired_ms, NULL, f.id, 'followup', f.customer, f.agent, 'auto', f.text,"
         " NULL, NULL, NULL, f.id, NULL, f.state, f.kind, NULL, 0, CAST(NULL AS BIGINT) FROM followups f"
         " WHERE f.shop = :shop AND f.conversation = :conversation AND f.fired_ms >= :start AND f.fired_ms < :end"
         f" AND f.state NOT IN {HIDDEN_SQL}"
-        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)) AS thread ORDER BY 1, 2"
+        " AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.followup_id = f.id)"
+    )
+
+
+def thread_sql(followups: bool) -> str:
+    """One conversation's rows from the start of the day to the lookahead horizon (read by position), its customer
+    messages just before the day, and its first human reply after the horizon; in time order, then arrival order
+    (then by id: two follow-ups of one moment come in one order whichever statement reads them)."""
+    return f"SELECT * FROM ({_thread_body(followups)}) AS thread ORDER BY 1, 2, 3"
+
+
+_KEY = re.compile(r":(shop|conversation)\b")
+
+
+def threads_sql(followups: bool) -> str:
+    """`thread_sql` of several conversations in one statement (PostgreSQL): the arrays `:shops` and
+    `:conversations` name them, each row led by its conversation's place in them (from 1), rows in that order, each
+    conversation's as `thread_sql` orders them. The same index seeks per conversation, in one round trip."""
+    body = _KEY.sub(lambda found: f"k.{found.group(1)}", _thread_body(followups))
+    return (
+        "SELECT k.ord, thread.* FROM unnest(CAST(:shops AS TEXT[]), CAST(:conversations AS TEXT[]))"
+        f" WITH ORDINALITY AS k(shop, conversation, ord) CROSS JOIN LATERAL ({body}) AS thread ORDER BY 1, 2, 3, 4"
     )
 
 
@@ -111,8 +132,14 @@ _BATCH = 512  # rows handed from the reading thread to the annotating one at a t
 ConversationRows = tuple[str, str, list[Row]]  # (shop, conversation, its rows in time order)
 
 
+# PostgreSQL: conversations read per statement. One statement each was one round trip each: on a big day's inspection
+# (3,001 conversations) 25 of its 45 s were the reading thread waiting on the server. SQLite, in this process, reads
+# one conversation per statement as fast (bench_qa_day, bench_daylog; docs/daily-log.md, "Speed").
+CONVERSATIONS_PER_STATEMENT = {"sqlite": 1, "postgresql": 100}
+
+
 def _threads_here(
-    conn: sqlite3.Connection, listing: Listing | Iterable[Key], thread_sql: str, window: dict[str, int]
+    conn: sqlite3.Connection, listing: Listing | Iterable[Key], followups: bool, window: dict[str, int]
 ) -> Generator[ConversationRows, None, None]:
     """Each conversation with its rows, in order, read in this thread."""
     outer = conn.cursor()
@@ -124,13 +151,19 @@ def _threads_here(
         keys = ((shop, conv) for shop, conv, _first in outer.execute(listing.sql, {**listing.params, **window}))
     else:
         keys = listing
+    per_statement = CONVERSATIONS_PER_STATEMENT[store.dialect(conn)]
     try:
-        for shop, conversation in keys:
-            yield (
-                shop,
-                conversation,
-                inner.execute(thread_sql, {**window, "shop": shop, "conversation": conversation}).fetchall(),
-            )
+        if per_statement == 1:
+            sql = thread_sql(followups)
+            for shop, conversation in keys:
+                rows = inner.execute(sql, {**window, "shop": shop, "conversation": conversation}).fetchall()
+                yield shop, conversation, rows
+            return
+        sql = threads_sql(followups)
+        for chunk in _chunks(keys, per_statement):
+            shops, conversations = [shop for shop, _c in chunk], [conversation for _s, conversation in chunk]
+            rows = inner.execute(sql, {**window, "shops": shops, "conversations": conversations}).fetchall()
+            yield from _each_conversation(chunk, rows)
     finally:
         # The listing's statement reset now: left pending (its cursor kept alive by an error's traceback until the
         # collector came), it held the day's snapshot after the connection's close, and the writer's checkpoint
@@ -139,10 +172,33 @@ def _threads_here(
             cursor.close()
 
 
+def _chunks(keys: Iterable[Key], size: int) -> Iterator[list[Key]]:
+    """The keys, `size` at a time (the listing read on as the statements go: no more of the day held than that)."""
+    chunk: list[Key] = []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _each_conversation(chunk: list[Key], rows: list[Row]) -> Iterator[ConversationRows]:
+    """`threads_sql`'s rows (each led by its conversation's place in `chunk`, from 1) as each conversation's own."""
+    at = 0
+    for place, (shop, conversation) in enumerate(chunk, 1):
+        own: list[Row] = []
+        while at < len(rows) and rows[at][0] == place:
+            own.append(rows[at][1:])
+            at += 1
+        yield shop, conversation, own
+
+
 def read_threads(
     conn: sqlite3.Connection,
     listing: Listing | Iterable[Key],
-    thread_sql: str,
+    followups: bool,
     window: dict[str, int],
 ) -> Generator[ConversationRows, None, None]:
     """Each conversation with its rows, in order, read by a helper thread.
@@ -163,7 +219,7 @@ def read_threads(
         return False
 
     def read() -> None:
-        threads = _threads_here(conn, listing, thread_sql, window)
+        threads = _threads_here(conn, listing, followups, window)
         try:
             batch: list[ConversationRows] = []
             size = 0

@@ -10,6 +10,7 @@ writes one: a temporary file, checked, renamed into place (docs/daily-log.md, "A
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack, closing
@@ -37,17 +38,24 @@ from assistant.daylog.rewrite import rewrite
 from assistant.i18n import _, database_reason
 
 # Each table holding a buyer's rows, in the order an erasure deletes them (rows that others are found through
-# last). `{who}` is the buyer's condition on a table with `customer` and `shop` columns.
-_CONVERSATIONS = (
-    "(shop, conversation) IN (SELECT shop, conversation FROM conversations WHERE {who}"
-    " UNION SELECT shop, conversation FROM events WHERE {who})"
+# last). `{who}` is the buyer's condition on a table with `customer` and `shop` columns; `{theirs}` lists the buyer's
+# conversations (shop, conversation), `{followups}` the ids of their follow-ups: the log's, and those of their archived
+# records (an archive before leftovers.py left what names them beside the log's tables: `_statement`).
+_THEIRS = (
+    "SELECT shop, conversation FROM conversations WHERE {who} UNION SELECT shop, conversation FROM events WHERE {who}"
 )
+_CONVERSATIONS = "(shop, conversation) IN ({theirs})"
 # A Chatwoot conversation's last status (chatwoot_statuses) is found through the inbox its webhooks named
-# (conversation_inboxes) and that inbox's account: deleted before those rows.
+# (conversation_inboxes) and that inbox's account, or through the account its shop's id names (chatwoot-<account>,
+# chatwoot-<account>-<inbox>: chatwoot.shop_id), so that one whose inbox row is gone is found too (an archive before
+# leftovers.py left the status and the inbox of an archived conversation; an erasure then found its inbox alone, and
+# its status was left with nothing to find it by): deleted before the inboxes.
 _STATUSES = (
     "(account, conversation) IN (SELECT i.account, c.conversation FROM conversation_inboxes c JOIN chatwoot_inboxes i"
-    " ON i.inbox = c.inbox WHERE (c.shop, c.conversation) IN (SELECT shop, conversation FROM conversations WHERE {who}"
-    " UNION SELECT shop, conversation FROM events WHERE {who}))"
+    " ON i.inbox = c.inbox WHERE (c.shop, c.conversation) IN ({theirs}))"
+    " OR EXISTS (SELECT 1 FROM ({theirs}) AS theirs WHERE theirs.conversation = chatwoot_statuses.conversation"
+    " AND (theirs.shop = 'chatwoot-' || chatwoot_statuses.account"
+    " OR theirs.shop LIKE 'chatwoot-' || chatwoot_statuses.account || '-%'))"
 )
 TABLES: tuple[tuple[str, str], ...] = (
     ("chatwoot_statuses", _STATUSES),
@@ -56,8 +64,8 @@ TABLES: tuple[tuple[str, str], ...] = (
                  " OR seq IN (SELECT seq FROM events WHERE {who})"),
     ("timers", _CONVERSATIONS),
     ("live_journal", _CONVERSATIONS),
-    ("followup_outcomes", "id IN (SELECT id FROM followups WHERE {who})"),
-    ("chatwoot_followups", "followup_id IN (SELECT id FROM followups WHERE {who})"),
+    ("followup_outcomes", "id IN ({followups})"),
+    ("chatwoot_followups", "followup_id IN ({followups})"),  # the platform's ids of their follow-ups' messages
     ("qa_deliveries", "alert_id IN (SELECT id FROM qa_alerts WHERE {who})"),
     ("suggestion_uses", "{who}"),
     ("messages", "{who}"),
@@ -89,6 +97,7 @@ class Buyer:
     shop: str | None = None
     # Their conversations whose rows were archived: timers and live-journal entries may still name them.
     archived_conversations: frozenset[tuple[str, str]] = frozenset()
+    archived_followups: frozenset[str] = frozenset()  # and the ids of their archived follow-ups
     also: tuple[str, ...] = ()  # the ids a platform merged with theirs (customer_merges): the same buyer
 
     @property
@@ -96,11 +105,14 @@ class Buyer:
         return (self.customer, *self.also)
 
     def with_archived(self, archived: dict[Path, list[dict[str, Any]]]) -> Buyer:
-        """The buyer with the conversations of their archived records."""
+        """The buyer with the conversations and follow-ups of their archived records."""
         pairs = {
             (r["event"]["shop"], r["event"]["conversation"]) for rs in archived.values() for r in rs if "event" in r
         }
-        return replace(self, archived_conversations=frozenset(pairs))
+        followups = {
+            str(r["followup"]["id"]) for rs in archived.values() for r in rs if isinstance(r.get("followup"), dict)
+        }
+        return replace(self, archived_conversations=frozenset(pairs), archived_followups=frozenset(followups))
 
     def condition(self) -> tuple[str, list[str]]:
         """The SQL condition on a table's `customer` (and `shop`) columns, and its parameters."""
@@ -132,14 +144,26 @@ class Found:
         return sum(self.tables.values()) + sum(self.archived.values())
 
 
+_PLACEHOLDER = re.compile(r"\{(who|theirs|followups)\}")
+
+
 def _statement(table: str, where: str, buyer: Buyer) -> tuple[str, list[str]]:
     who, params = buyer.condition()
-    sql, values = where.format(who=who), params * where.count("{who}")
-    if where == _CONVERSATIONS and buyer.archived_conversations:
-        pairs = sorted(buyer.archived_conversations)
-        sql = f"({sql}) OR (shop, conversation) IN (VALUES {', '.join('(?, ?)' for _ in pairs)})"
-        values += [value for pair in pairs for value in pair]
-    return sql, values
+    pairs = sorted(buyer.archived_conversations)
+    theirs, their_values = _THEIRS.format(who=who), params * 2
+    if pairs:
+        theirs += f" UNION VALUES {', '.join('(?, ?)' for _ in pairs)}"
+        their_values += [value for pair in pairs for value in pair]
+    ids = sorted(buyer.archived_followups)
+    followups, followup_values = f"SELECT id FROM followups WHERE {who}", list(params)
+    if ids:
+        followups += f" UNION VALUES {', '.join('(?)' for _ in ids)}"
+        followup_values += ids
+    filled = {"who": (who, params), "theirs": (theirs, their_values), "followups": (followups, followup_values)}
+    values: list[str] = []
+    for found in _PLACEHOLDER.finditer(where):  # each placeholder's values in the order they come
+        values += filled[found.group(1)][1]
+    return _PLACEHOLDER.sub(lambda found: filled[found.group(1)][0], where), values
 
 
 def merged(location: store.Location, buyer: Buyer) -> Buyer:

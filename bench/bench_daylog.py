@@ -6,29 +6,42 @@ then the big day as an operator runs it (worker processes by default). Prints wa
 lines/s, peak RSS and the load average (other work on the machine slows every figure).
 
     python -m bench.bench_daylog [--messages 1000000] [--keep DIR]
+    BENCH_BASELINE=/path/to/other/checkout python -m bench.bench_daylog [--postgresql] [--runs 3]
+
+With BENCH_BASELINE, the day is written by this code and the baseline's in turn (one process each, `--jobs 1`), each
+code going first in turn, and the medians and their ratios printed with whether both wrote the same bytes.
+`--postgresql` copies the days into a throwaway PostgreSQL cluster (tests/pgcluster.py) and reads them there (CPU is
+the command's: the server's work is in the wall time alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from assistant import store, upgrade
+from assistant.cluster.move import move
+from assistant.config import StoreConfig
+from tests.pgcluster import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+BASELINE = os.environ.get("BENCH_BASELINE", "")
 TZ = ZoneInfo("Asia/Shanghai")
 SHOP = "bench"
 TARGET_S = 10.0
@@ -184,12 +197,16 @@ def fill(db_path: Path, day: date, messages: int, *, seed: int = 1) -> int:
     return len(rows)
 
 
-def export(db_path: Path, day: date, out: Path, *jobs: str) -> tuple[float, float, int, int]:
-    """Run `assistant log --format jsonl`; returns (wall s, CPU s, lines, peak RSS KiB of any of its processes)."""
+def export(
+    db_path: Path | str, day: date, out: Path, *jobs: str, tree: Path = ROOT, env: dict[str, str] | None = None
+) -> tuple[float, float, int, int]:
+    """Run `assistant log --format jsonl` of `tree`'s code; returns (wall s, CPU s, lines, peak RSS KiB of any of its
+    processes). `db_path`: a SQLite file or a PostgreSQL URL (its password in `env`)."""
     cmd = [sys.executable, "-m", "assistant", "log", "--config", str(ROOT / "config.toml"), "--db", str(db_path),
            "--date", day.isoformat(), "--format", "jsonl", "--out", str(out), *jobs]  # fmt: skip
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    environment = {**os.environ, **(env or {}), "PYTHONPATH": str(tree)}
+    proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
     _, status, usage = os.wait4(proc.pid, 0)  # the child's usage, its worker processes included
     seconds = time.perf_counter() - started
     stderr = proc.stderr.read().decode() if proc.stderr else ""
@@ -215,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_daylog", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="keep the databases and outputs in this directory")
+    parser.add_argument("--postgresql", action="store_true", help="read the days from a throwaway PostgreSQL cluster")
+    parser.add_argument("--runs", type=int, default=3, help="runs per code and day against BENCH_BASELINE")
     args = parser.parse_args(argv if argv is not None else [])
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-daylog-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -230,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                     events = pool.submit(fill, db, day, messages).result()
                 print(f"  filled {messages:>9,} messages ({events:,} events) in {time.perf_counter() - started:.1f} s")
+        if BASELINE or args.postgresql:
+            _against_baseline(dbs, day, workdir, args.postgresql, max(1, args.runs))
+            return
         small = export(dbs[args.messages // 10], day, workdir / "small.jsonl", "--jobs", "1")
         _show("one process", args.messages // 10, small)
         single = export(dbs[args.messages], day, workdir / "big-1.jsonl", "--jobs", "1")
@@ -245,6 +267,49 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _against_baseline(dbs: dict[int, Path], day: date, workdir: Path, postgresql: bool, runs: int) -> None:
+    """Each day written by this code and (BENCH_BASELINE) the baseline's in turn, in one process each."""
+    trees = [("this", ROOT)] + ([("baseline", Path(BASELINE).resolve())] if BASELINE else [])
+    with ExitStack() as stack:
+        where: dict[int, Path | str] = dict(dbs)
+        env: dict[str, str] = {}
+        if postgresql:
+            cluster = Cluster()
+            stack.callback(cluster.stop)
+            cluster.start()
+            for messages, db in dbs.items():
+                target = cluster.database(f"day{messages}")
+                move(db, target, lambda table, done, total: None)
+                where[messages] = target.url
+                env = {StoreConfig().password_env: target.password or ""}
+        backend = "PostgreSQL" if postgresql else "SQLite"
+        for messages in sorted(where):
+            print(f"  {messages:,} messages on {backend}, --jobs 1, {runs} runs per code in turn:")
+            results: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name, _tree in trees}
+            digests: dict[str, set[str]] = {name: set() for name, _tree in trees}
+            for turn in range(runs):
+                for name, tree in trees if turn % 2 == 0 else trees[::-1]:  # each code goes first in turn
+                    out = workdir / f"{name}-{messages}.jsonl"
+                    results[name].append(export(where[messages], day, out, "--jobs", "1", tree=tree, env=env))
+                    digests[name].add(hashlib.sha256(out.read_bytes()).hexdigest()[:16])
+            for name, _tree in trees:
+                walls, cpus = [r[0] for r in results[name]], [r[1] for r in results[name]]
+                print(
+                    f"    {name:<9} wall {statistics.median(walls):6.2f} s [{min(walls):.2f}-{max(walls):.2f}]"
+                    f"  CPU {statistics.median(cpus):6.2f} s [{min(cpus):.2f}-{max(cpus):.2f}]"
+                    f"  {results[name][0][2]:,} lines, output {', '.join(sorted(digests[name]))},"
+                    f" load {os.getloadavg()[0]:.1f}"
+                )
+            if BASELINE:
+                for i, key in ((0, "wall"), (1, "CPU")):
+                    this = statistics.median(r[i] for r in results["this"])
+                    base = statistics.median(r[i] for r in results["baseline"])
+                    print(f"    this / baseline, median {key}: {this / base:.2f}")
+                print(
+                    f"    the same output as the baseline: {'yes' if digests['this'] == digests['baseline'] else 'NO'}"
+                )
 
 
 def _jobs() -> int:

@@ -129,6 +129,11 @@ def _print(name: str, runs: list[dict[str, float | str]]) -> None:
         f"  CPU {statistics.median(cpus):6.2f} s [{cpus[0]:.2f}–{cpus[-1]:.2f}]"
         f"  {runs[0]['findings']} findings, digest {runs[0]['digest']}"
     )
+    if len({r["digest"] for r in runs}) > 1:  # a run that found otherwise: each run's, in the order they ran
+        print(
+            "    runs: "
+            + ", ".join(f"{r['findings']} findings {r['digest']} ({float(r['cpu_s']):.2f} s)" for r in runs)
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from assistant import logfile, pg, store, upgrade
+from assistant.logfile import groups
 from assistant.tasks import FaultLog
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        self.groups = groups.GroupStats()  # their sizes and their jobs' waits for BEGIN (GET /v1/admin/writer)
         self.group_since: float | None = None  # when the group being committed now was taken (/readyz: how long)
         # The last write that failed on the database itself (full, read-only, I/O), and when.
         self.fault: tuple[float, sqlite3.Error] | None = None
@@ -302,18 +304,11 @@ class Writer:
                 if first is None:
                     break
                 group = [first]
-            while len(group) < self.max_group:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
+            stopping = groups.fill(group, self._queue, self.max_group)
             lock_wait_s = self._lock_wait(group)
             self._began = False
             self.group_since = time.monotonic()
+            self.groups.add(self.group_since, [q[3] for q in group])
             try:
                 outcome: list[tuple[bool, Any]] | BaseException = self._commit_group(
                     [(job, together) for job, _, together, _ in group], lock_wait_s=lock_wait_s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from assistant.web import chatwoot, logs, panel, qa, reports, sizes, stream, suggest, webhooks
+from assistant.web import chatwoot, groups, logs, panel, qa, reports, sizes, stream, suggest, webhooks
 from assistant.web.auth import page_token
 from assistant.web.errors import expect_body
 
@@ -23,6 +23,7 @@ _TABLE: list[web.RouteDef] = [
     web.get("/v1/phrases/search", suggest.get_phrase_search),  # agent
     web.post("/v1/admin/reload", suggest.post_reload),  # admin
     web.get("/v1/admin/sizes", sizes.get_sizes),  # admin: the in-memory maps' sizes
+    web.get("/v1/admin/writer", groups.get_writer),  # admin: the writer's groups counted
     web.get("/panel", panel.get_panel),  # agent
     web.post("/v1/panel/used", panel.post_used),  # agent
     web.post("/v1/panel/demo", panel.post_demo),  # agent, demo mode

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.groups import Counts, describe, minus, read_groups, summed
 from bench.load import CpuUse, LoadResult, cpu_use, post_load, wait_ready
 from tests.service import ROOT, Service, free_port
 
@@ -132,6 +133,7 @@ class Row:
     # Per round: load, the server's CPU over the round (its worker processes included), and the share of a core
     # the client (this process) used.
     results: list[tuple[LoadResult, CpuUse, float]] = field(default_factory=list)
+    groups: list[Counts] = field(default_factory=list)  # the writer's groups per round (GET /v1/admin/writer)
 
 
 def _encoded(make: Callable[[int], dict[str, object]], first: int, n: int) -> list[bytes]:
@@ -219,7 +221,12 @@ async def _run() -> None:
                 # A mix's service and baseline rows take turns going first, so neither always follows bare.
                 order = rows if r % 2 == 0 else [rows[0]] + [x for pair in zip(rows[2::2], rows[1::2]) for x in pair]
                 for row in order if BASELINE else rows:
-                    row.results.append(await _measure(*targets[row.target], row.make, r * per_round, per_round))
+                    url, pid = targets[row.target]
+                    before = read_groups(url.removesuffix("/v1/events")) if row.target != "bare" else None
+                    row.results.append(await _measure(url, pid, row.make, r * per_round, per_round))
+                    after = read_groups(url.removesuffix("/v1/events")) if before is not None else None
+                    if before is not None and after is not None:
+                        row.groups.append(minus(after, before))
         finally:
             service.terminate()
             if baseline is not None:
@@ -247,6 +254,8 @@ async def _run() -> None:
             f"   errors {sum(res.errors for res, _, _ in row.results)}"
         )
         line += "\n" + _parts(row)
+        if row.groups:
+            line += f"\n{'':<26} " + describe(summed(row.groups), sum(res.requests for res, _, _ in row.results))
         if row is not base:
             rates = _ratios(row, base, lambda res: res.rate)
             p99s = _ratios(row, base, lambda res: res.percentile(99))

@@ -13,6 +13,7 @@ import logging
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,6 +169,8 @@ class _Bounded(psycopg.Connection[Any]):
             raise
         _refused.pop(conninfo, None)
         _pool_faults.cleared("pool", "connections to PostgreSQL are made again")
+        with _pools_lock:
+            _opened.add(conn)
         return conn
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
@@ -475,6 +478,7 @@ LOOP_ANSWER_S = 0.5  # a statement on the event loop: every request of the insta
 _pools: dict[tuple[Location, bool, float, float | None], ConnectionPool[_Bounded]] = {}
 _pools_lock = threading.Lock()
 _refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last connection to it failed
+_opened: weakref.WeakSet[_Bounded] = weakref.WeakSet()  # the process's connections, pooled or not (web/sizes.py)
 POOL_SIZE = 8
 # Reports and the daily log's pages read from a pool of their own: a year's report reads on up to 4 connections at once, and several
 # supervisors' reports took every connection the events' reads and the panels wait for (a panel page 503 after 5 s).

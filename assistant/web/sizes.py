@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from assistant import pg
 from assistant.conversations import UNSAVED_NAMES
 from assistant.live import TRACKED_CONVERSATIONS
 from assistant.qa.service import _STASH as STASH
@@ -72,6 +73,7 @@ def sizes(app: web.Application) -> dict[str, tuple[int, int | None]]:
         found["suggest.readings"] = _size(engine, "matcher", "_read_short")
         found["suggest.long_readings"] = _size(engine, "matcher", "_read_long")
         found["suggest.workers_pending"] = _size(engine, "workers", "pending")
+        found["catalog.items"] = _size(engine, "items", "catalog", "_items", bound=engine.items.catalog.capacity)
     followups = app.get(FOLLOWUPS)
     if followups is not None:
         horizon = followups.timeline.max_size
@@ -121,7 +123,29 @@ def sizes(app: web.Application) -> dict[str, tuple[int, int | None]]:
     if plugins is not None:
         found["hooks.mistakes"] = _size(plugins, "_mistakes")
         found["hooks.tasks"] = _size(plugins, "tasks")
+    found.update(_postgresql())
     return {name: size for name, size in found.items() if size is not None}
+
+
+def _postgresql() -> dict[str, tuple[int, int | None] | None]:
+    """The process's PostgreSQL connections (none on SQLite): its pools, their connections, every connection open
+    (pooled or the writer's, the listener's), and the statements prepared on the server for them (psycopg prepares
+    a statement run five times, at most `prepared_max` a connection)."""
+    with pg._pools_lock:
+        pools = list(pg._pools.values())
+        opened = [conn for conn in pg._opened if not conn.closed]
+    if not pools and not opened:
+        return {}
+    stats = [pool.get_stats() for pool in pools]
+    return {
+        "pg.pools": (len(pools), None),
+        "pg.pool_connections": (sum(s["pool_size"] for s in stats), sum(s["pool_max"] for s in stats)),
+        "pg.connections": (len(opened), None),
+        "pg.prepared": (
+            sum(len(getattr(conn._prepared, "_names", ())) for conn in opened),
+            sum(conn.prepared_max or 0 for conn in opened),
+        ),
+    }
 
 
 async def get_sizes(request: web.Request) -> web.Response:

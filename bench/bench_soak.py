@@ -3,14 +3,24 @@
     python -m bench bench_soak                     (BENCH_EVENTS=40000 events by default)
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_soak   (that code too, in turn, in the same run)
     BENCH_FOLLOWUPS=suggest python -m bench bench_soak   (follow-ups prompted to the agent, not sent)
+    BENCH_POSTGRESQL=1 python -m bench bench_soak        (each service on its own database of a throwaway cluster)
+    BENCH_EVENTS=130000 BENCH_WAVE=200 BENCH_CHATWOOT=2 python -m bench bench_soak   (past every bound: 46,000
+                                                          conversations, half of them Chatwoot's)
 
 A real service (a subprocess, SQLite log, one matching worker, idle_seconds = 2, follow-ups sent through
 webhook_out and the Chatwoot hook to servers of this process on 127.0.0.1) is driven through a realistic mix,
 wave after wave of conversations that open and close: a buyer asks (suggested, typed), the agent answers
 (a follow-up timer armed), some buyers answer again (cancelled) and the agent again, some order and some pay;
 the idle ones get their follow-up two seconds later, about half of them are closed, the others just go quiet,
-as most do. A fifth of the conversations come through Chatwoot's webhook instead. Meanwhile panels connect to
-the live feed and leave, the phrase library is reloaded, the report and the daily log are read.
+as most do. A fifth of the conversations come through Chatwoot's webhook instead (BENCH_CHATWOOT=N: one in N),
+and half of the others' first messages name the item the buyer looks at (a shop of many items: each its own).
+Meanwhile panels connect to the live feed and leave, the phrase library is reloaded, the report and the daily log
+are read.
+
+On PostgreSQL (BENCH_POSTGRESQL=1) each service logs to its own database of a cluster started for the run
+(tests/pgcluster.py), and the samples add the server's side: the service's sessions (pg_stat_activity), their
+own memory (RssAnon in /proc/PID/status: what a session keeps of its own, plans and caches, the shared
+buffers left out) and the database's size; the service's pools and prepared statements come with its sizes.
 
 Every BENCH_SAMPLE events it samples, from outside, the service's resident memory (and its matching
 workers'), open file descriptors and threads (/proc), and from inside, `GET /v1/admin/sizes`: the event
@@ -20,12 +30,16 @@ fails (exit 1) when a map without a bound of its own, the tasks, the threads or 
 more than BENCH_FLOOR (50) per 10,000 events after the warm-up, and still growing in the last half at least
 half as fast as in the first. A map with a bound may grow up to it (a cache filling); past it, that fails too.
 Resident memory and the log's size (its -wal too) are printed, not judged: the bounded caches (20,000
-conversations' states, about 10 kB each) fill for far longer than a soak runs, and the log keeps every event.
+conversations' states, about 10 kB each) fill for longer than the default soak runs, and the log keeps every
+event; when some bounded maps filled during the run, it also prints memory's growth per 10,000 events while they
+filled and once all of them were full (the long run above passes every bound: 20,000 Chatwoot conversations
+at about 120,000 events).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -40,11 +54,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.bench_webhook import AGENT_TEXT, TEXTS, distinct_text
 from bench.load import wait_ready
+from tests.pgcluster import Cluster
 from tests.service import ROOT, free_port
 
 TOTAL = int(os.environ.get("BENCH_EVENTS", "40000"))
@@ -52,19 +68,23 @@ SAMPLE = int(os.environ.get("BENCH_SAMPLE", "2000"))  # events between samples
 FLOOR = float(os.environ.get("BENCH_FLOOR", "50"))  # growth per 10,000 events that counts as growing
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 MODE = os.environ.get("BENCH_FOLLOWUPS", "send")  # or "suggest": the agent is prompted, and never sends it here
-WAVE = 100  # conversations opened together
+WAVE = int(os.environ.get("BENCH_WAVE", "100"))  # conversations opened together
+CHATWOOT_EVERY = int(os.environ.get("BENCH_CHATWOOT", "5"))  # one conversation in so many comes through Chatwoot
+POSTGRESQL = os.environ.get("BENCH_POSTGRESQL", "") not in ("", "0")
+PG_PASSWORD_ENV = "BENCH_PG_PASSWORD"
 CONCURRENCY = 16
 START_TIMEOUT_S = 300.0  # a start on a machine busy with other work
 # Printed, not judged: memory fills the bounded caches for longer than a soak runs; the log grows with its events
 # (its -wal is folded back into it at each checkpoint, up to SQLite's limit).
-SHOWN = ("rss_mib", "workers_rss_mib", "log_mib", "wal_mib")
+SHOWN = ("rss_mib", "workers_rss_mib", "log_mib", "wal_mib", "pg.private_mib", "pg.session_max_mib")
 CHATWOOT_PAYLOAD = json.loads((ROOT / "tests/data/chatwoot/contact_message.json").read_text("utf-8"))
 RESOLVED_PAYLOAD = json.loads((ROOT / "tests/data/chatwoot/status_resolved.json").read_text("utf-8"))
 
 
-def config_text(receiver: str, chatwoot: str) -> str:
+def config_text(receiver: str, chatwoot: str, database: str = "") -> str:
+    store = f'[store]\nurl = "{database}"\npassword_env = "{PG_PASSWORD_ENV}"\n\n' if database else ""
     return (
-        f'[phrases]\npath = "{ROOT / "phrases"}"\nworkers = 1\n\n'
+        f'{store}[phrases]\npath = "{ROOT / "phrases"}"\nworkers = 1\n\n'
         "[followups]\nidle_seconds = 2\nlate_settle_s = 0\n"
         f'mode = "{MODE}"\n\n'
         '[hooks]\nenabled = ["webhook_out", "chatwoot"]\n\n'
@@ -111,8 +131,8 @@ def _event(kind: str, conv: str, n: int, **fields: Any) -> dict[str, Any]:
             "customer": f"b-{conv}", **fields}  # fmt: skip
 
 
-def _customer(conv: str, n: int, text: str) -> dict[str, Any]:
-    return _event("message", conv, n, sender="customer", text=text)
+def _customer(conv: str, n: int, text: str, item: str | None = None) -> dict[str, Any]:
+    return _event("message", conv, n, sender="customer", text=text, **({"item": item} if item else {}))
 
 
 def _agent(conv: str, n: int, agent: str) -> dict[str, Any]:
@@ -152,6 +172,7 @@ class Soak:
     url: str
     pid: int
     db: Path
+    database: str = ""  # its PostgreSQL database's name (empty: the SQLite file `db`)
     samples: list[Sample] = field(default_factory=list)
     events: int = 0
     errors: int = 0
@@ -185,11 +206,39 @@ def _rss(pid: int) -> float:
     return 0.0
 
 
-async def _sample(session: aiohttp.ClientSession, soak: Soak) -> None:
+def _private_mib(pid: int) -> float:
+    """A process's own memory (MiB): its anonymous pages (RssAnon), not the shared memory it maps (a PostgreSQL
+    session's shared buffers, counted as private by smaps for a page no other process touched)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):  # the session ended meanwhile
+        pass
+    return 0.0
+
+
+def _server(admin: psycopg.Connection[Any], database: str) -> dict[str, float]:
+    """The PostgreSQL side of a service: its sessions (the sampler's own left out), their private memory, the
+    database's size."""
+    sessions = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+    ).fetchall()
+    private = [_private_mib(int(pid)) for (pid,) in sessions]
+    (size,) = admin.execute("SELECT pg_database_size(%s)", (database,)).fetchone() or (0,)
+    return {"pg.sessions": len(sessions), "pg.private_mib": sum(private),
+            "pg.session_max_mib": max(private, default=0.0), "log_mib": size / 2**20}  # fmt: skip
+
+
+async def _sample(session: aiohttp.ClientSession, soak: Soak, admin: psycopg.Connection[Any] | None = None) -> None:
     values = _proc(soak.pid)
-    wal = soak.db.with_name(soak.db.name + "-wal")
-    values["log_mib"] = soak.db.stat().st_size / 2**20
-    values["wal_mib"] = wal.stat().st_size / 2**20 if wal.exists() else 0.0
+    if admin is not None:
+        values.update(await asyncio.to_thread(_server, admin, soak.database))
+    else:
+        wal = soak.db.with_name(soak.db.name + "-wal")
+        values["log_mib"] = soak.db.stat().st_size / 2**20
+        values["wal_mib"] = wal.stat().st_size / 2**20 if wal.exists() else 0.0
     bounds: dict[str, int] = {}
     async with session.get(f"{soak.url}/v1/admin/sizes") as resp:
         if resp.status == 200:  # a service without the route (older code) is sampled from outside only
@@ -224,13 +273,16 @@ async def _wave(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
     """A wave of conversations: asked, answered, some answered again, orders, payments, Chatwoot's share."""
     label = soak.label[:1]
     convs = [f"{label}{w}-{i}" for i in range(WAVE)]
-    plain = [c for i, c in enumerate(convs) if i % 5]
-    chatwoot = [1 + w * WAVE + i for i in range(WAVE) if i % 5 == 0]  # Chatwoot's ids start at 1
+    plain = [c for i, c in enumerate(convs) if i % CHATWOOT_EVERY]
+    chatwoot = [1 + w * WAVE + i for i in range(WAVE) if i % CHATWOOT_EVERY == 0]  # Chatwoot's ids start at 1
 
     def text(n: int) -> str:  # most texts the labeled set's, one in four never seen before
         return distinct_text(w * WAVE * 4 + n) if n % 4 == 0 else TEXTS[(w * 7 + n) % len(TEXTS)]
 
-    await _each([(c, i) for i, c in enumerate(plain)], lambda a: _post(session, soak, "/v1/events", _customer(a[0], 1, text(a[1]))))  # fmt: skip
+    def item(n: int) -> str | None:  # half the buyers come from an item's page: each conversation its own item
+        return f"{600_000_000_000 + w * WAVE + n}" if n % 2 else None
+
+    await _each([(c, i) for i, c in enumerate(plain)], lambda a: _post(session, soak, "/v1/events", _customer(a[0], 1, text(a[1]), item(a[1]))))  # fmt: skip
     await _each(chatwoot, lambda c: _post(session, soak, "/v1/chatwoot", _chatwoot(c, 1, text(c))))
     await _each(plain, lambda c: _post(session, soak, "/v1/events", _agent(c, 2, f"agent{hash(c) % 8}")))
     await _each(chatwoot, lambda c: _post(session, soak, "/v1/chatwoot", _chatwoot(c, 2, AGENT_TEXT, incoming=False)))  # fmt: skip
@@ -246,9 +298,9 @@ async def _wave(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
 async def _close(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
     """An earlier wave, its follow-ups fired: about half its conversations closed, the others left quiet."""
     label = soak.label[:1]
-    plain = [f"{label}{w}-{i}" for i in range(WAVE) if i % 5 and i % 2]
+    plain = [f"{label}{w}-{i}" for i in range(WAVE) if i % CHATWOOT_EVERY][1::2]
     await _each(plain, lambda c: _post(session, soak, "/v1/events", _event("conversation_closed", c, 7)))
-    chatwoot = [1 + w * WAVE + i for i in range(0, WAVE, 10)]
+    chatwoot = [1 + w * WAVE + i for i in range(0, WAVE, CHATWOOT_EVERY)][::2]
     await _each(chatwoot, lambda c: _post(session, soak, "/v1/chatwoot", _resolved(c)))
 
 
@@ -272,11 +324,11 @@ async def _reads(session: aiohttp.ClientSession, soak: Soak, w: int) -> None:
                 await resp.read()
 
 
-async def _drive(soaks: list[Soak]) -> None:
+async def _drive(soaks: list[Soak], admin: psycopg.Connection[Any] | None) -> None:
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=64)) as session:
         for soak in soaks:
-            await _sample(session, soak)
+            await _sample(session, soak, admin)
         panels: set[asyncio.Task[None]] = set()
         w = 0
         while any(s.events < TOTAL for s in soaks):
@@ -296,12 +348,12 @@ async def _drive(soaks: list[Soak]) -> None:
                 await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
                 soak.waves += 1
                 if soak.events // SAMPLE != before // SAMPLE:
-                    await _sample(session, soak)
+                    await _sample(session, soak, admin)
             w += 1
         await asyncio.gather(*panels)
         await asyncio.sleep(4)  # the last follow-ups fire and settle
         for soak in soaks:
-            await _sample(session, soak)
+            await _sample(session, soak, admin)
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -346,18 +398,40 @@ def judge(soak: Soak) -> list[str]:
             f"  {name:<36} {start:>9.1f} {series[0][1]:>9.1f} {end:>9.1f} {per10k:>+9.1f} {first:>+9.1f}"
             f" {second:>+9.1f}  {'' if bound is None else f'{bound:,}'}{verdict}"
         )
+    _memory_once_full(soak, after)
     return growing
 
 
-def _start(root: Path, config: Path, db: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _memory_once_full(soak: Soak, after: list[Sample]) -> None:
+    """Resident memory's growth per 10,000 events while the bounded maps that reached their bound filled, and
+    once every one of them had (printed when some did, with samples on both sides)."""
+    filled = [
+        next((s.events for s in soak.samples if s.values.get(name, 0) >= bound), None)
+        for name, bound in soak.samples[-1].bounds.items()
+        if bound and soak.samples[-1].values.get(name, 0) >= bound
+    ]
+    if not filled:
+        return
+    full = max(e for e in filled if e is not None)
+    for name in ("rss_mib", "workers_rss_mib", "pg.private_mib"):
+        before = [(float(s.events), s.values[name]) for s in after if s.events <= full and name in s.values]
+        since = [(float(s.events), s.values[name]) for s in soak.samples if s.events >= full and name in s.values]
+        if len(before) >= 2 and len(since) >= 2:
+            print(f"  {name}: {_slope(before) * 10_000:+.1f} per 10,000 events while the bounded maps filled,"
+                  f" {_slope(since) * 10_000:+.1f} once the {len(filled)} that reached their bound were full (from {full:,} events,"
+                  f" {since[0][1]:.1f} -> {since[-1][1]:.1f})")  # fmt: skip
+
+
+def _start(root: Path, config: Path, db: Path, password: str = "") -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(root), "ASSISTANT_WEBHOOK_SECRET": "", "ASSISTANT_OUTBOUND_SECRET": "soak",
-           "CHATWOOT_WEBHOOK_SECRET": "", "CHATWOOT_API_TOKEN": "soak"}  # fmt: skip
+           "CHATWOOT_WEBHOOK_SECRET": "", "CHATWOOT_API_TOKEN": "soak", PG_PASSWORD_ENV: password}  # fmt: skip
     for name in ("ASSISTANT_ADMIN_TOKEN", "ASSISTANT_SUPERVISOR_TOKEN", "ASSISTANT_AGENT_TOKEN"):
         env.pop(name, None)  # every role open: the soak reads the admin and supervisor routes too
     with (db.parent / f"{db.stem}.log").open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "serve", "--config", str(config), "--db", str(db), "--port", str(port)],
+            [sys.executable, "-m", "assistant", "serve", "--config", str(config), "--port", str(port),
+             *([] if password else ["--db", str(db)])],  # --db would stand for [store] url
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -365,27 +439,51 @@ def _start(root: Path, config: Path, db: Path) -> tuple[subprocess.Popen[bytes],
     return proc, url
 
 
+def _followups(soak: Soak, cluster: Cluster | None) -> list[tuple[str, int]]:
+    """The service's follow-ups by state, as its log holds them."""
+    sql = "SELECT state, count(*) FROM followups GROUP BY state"
+    if cluster is None:
+        with sqlite3.connect(soak.db) as conn:
+            return conn.execute(sql).fetchall()
+    with psycopg.connect(cluster.url(soak.database), password=cluster.password) as pgconn:
+        return [(str(state), int(n)) for state, n in pgconn.execute(sql).fetchall()]
+
+
 async def _run() -> int:
     platforms = await Platforms().start()
     procs: list[subprocess.Popen[bytes]] = []
     soaks: list[Soak] = []
-    with tempfile.TemporaryDirectory() as tmp_name:
+    cluster = Cluster() if POSTGRESQL else None
+    admin: psycopg.Connection[Any] | None = None
+    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
-        config = tmp / "config.toml"
-        config.write_text(config_text(platforms.url("/followups"), platforms.url("")), encoding="utf-8")
+        if cluster is not None:
+            stack.callback(cluster.stop)
         try:
+            if cluster is not None:
+                await asyncio.to_thread(cluster.start)
+                admin = psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True)
             roots = [("this code", ROOT)] + ([("baseline", Path(BASELINE))] if BASELINE else [])
             for label, root in roots:
-                proc, url = await asyncio.to_thread(_start, root, config, tmp / f"{label[0]}.db")
+                db = tmp / f"{label[0]}.db"
+                location = cluster.database(f"soak_{label[0]}") if cluster is not None else None
+                config = tmp / f"{label[0]}.toml"
+                text = config_text(platforms.url("/followups"), platforms.url(""), location.url if location else "")
+                config.write_text(text, encoding="utf-8")
+                password = location.password or "" if location is not None else ""
+                proc, url = await asyncio.to_thread(_start, root, config, db, password)
                 procs.append(proc)
-                soaks.append(Soak(label, url, proc.pid, tmp / f"{label[0]}.db"))
-            await _drive(soaks)
+                database = location.url.rsplit("/", 1)[1] if location is not None else ""
+                soaks.append(Soak(label, url, proc.pid, db, database))
+            await _drive(soaks, admin)
         finally:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
                 proc.wait()
             await platforms.close()
+            if admin is not None:
+                admin.close()
         sent = {}
         for soak in soaks:
             if soak.errors:  # what the service said of them
@@ -394,10 +492,10 @@ async def _run() -> int:
                     *[f"  {soak.label}: {line}" for line in lines if "WARNING" in line or "ERROR" in line][-5:],
                     sep="\n",
                 )
-            with sqlite3.connect(tmp / f"{soak.label[0]}.db") as conn:
-                sent[soak.label] = conn.execute("SELECT state, count(*) FROM followups GROUP BY state").fetchall()
-    print(f"== soak: {TOTAL:,} events per service, a sample every {SAMPLE:,}; growth per 10,000 events after the"
-          f" warm-up (the first quarter); load average {os.getloadavg()[0]:.1f} ==")  # fmt: skip
+            sent[soak.label] = _followups(soak, cluster)
+    print(f"== soak: {TOTAL:,} events per service on {'PostgreSQL' if cluster else 'SQLite'}, a sample every"
+          f" {SAMPLE:,}; growth per 10,000 events after the warm-up (the first quarter); load average"
+          f" {os.getloadavg()[0]:.1f} ==")  # fmt: skip
     failed: list[str] = []
     for soak in soaks:
         print(f"  follow-ups by state: {dict(sent[soak.label])}; the platforms took {platforms.posts:,} posts in all")

@@ -4,8 +4,8 @@
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_soak   (that code too, in turn, in the same run)
     BENCH_FOLLOWUPS=suggest python -m bench bench_soak   (follow-ups prompted to the agent, not sent)
     BENCH_POSTGRESQL=1 python -m bench bench_soak        (each service on its own database of a throwaway cluster)
-    BENCH_EVENTS=130000 BENCH_WAVE=200 BENCH_CHATWOOT=2 python -m bench bench_soak   (past every bound: 46,000
-                                                          conversations, half of them Chatwoot's)
+    BENCH_EVENTS=160000 BENCH_WAVE=200 BENCH_CHATWOOT=2 python -m bench bench_soak   (past every bound: 53,000
+                                                          conversations, half of them Chatwoot's; docs/scaling.md)
 
 A real service (a subprocess, SQLite log, one matching worker, idle_seconds = 2, follow-ups sent through
 webhook_out and the Chatwoot hook to servers of this process on 127.0.0.1) is driven through a realistic mix,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.bench_soak import Sample, Soak, judge
 
 
@@ -37,3 +39,20 @@ def test_soak_lets_a_bounded_cache_fill_up_to_its_bound_only() -> None:
 
 def test_soak_shows_resident_memory_without_judging_it() -> None:
     assert judge(_soak({"rss_mib": [150 + i * 10.0 for i in range(12)]})) == []
+
+
+def test_soak_shows_memory_before_and_after_the_bounded_maps_filled(capsys: pytest.CaptureFixture[str]) -> None:
+    states = [min(i * 4000.0, 20_000) for i in range(12)]  # full from the sixth sample (10,000 events)
+    rss = [150 + min(i, 5) * 10.0 for i in range(12)]  # +50 MiB per 10,000 events while it fills, then level
+    soak = _soak({"maps.conversations.states": states, "rss_mib": rss}, {"maps.conversations.states": 20_000})
+    assert judge(soak) == []
+    assert "rss_mib: +50.0 per 10,000 events while the bounded maps filled, +0.0 once the 1 that reached" in (
+        capsys.readouterr().out
+    )
+
+
+def test_soak_judges_the_postgresql_sessions_but_only_shows_their_memory() -> None:
+    growing = [i * 20.0 for i in range(12)]  # 100 per 10,000 events, to the end
+    assert judge(_soak({"pg.sessions": growing, "pg.private_mib": growing, "pg.session_max_mib": growing})) == [
+        "pg.sessions"
+    ]

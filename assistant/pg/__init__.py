@@ -169,7 +169,7 @@ class _Bounded(psycopg.Connection[Any]):
             raise
         _refused.pop(conninfo, None)
         _pool_faults.cleared("pool", "connections to PostgreSQL are made again")
-        with _pools_lock:
+        with _opened_lock:
             _opened.add(conn)
         return conn
 
@@ -479,6 +479,7 @@ _pools: dict[tuple[Location, bool, float, float | None], ConnectionPool[_Bounded
 _pools_lock = threading.Lock()
 _refused: dict[str, psycopg.Error] = {}  # a database's URL → why the last connection to it failed
 _opened: weakref.WeakSet[_Bounded] = weakref.WeakSet()  # the process's connections, pooled or not (web/sizes.py)
+_opened_lock = threading.Lock()
 POOL_SIZE = 8
 # Reports and the daily log's pages read from a pool of their own: a year's report reads on up to 4 connections at once, and several
 # supervisors' reports took every connection the events' reads and the panels wait for (a panel page 503 after 5 s).

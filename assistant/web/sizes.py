@@ -133,6 +133,7 @@ def _postgresql() -> dict[str, tuple[int, int | None] | None]:
     a statement run five times, at most `prepared_max` a connection)."""
     with pg._pools_lock:
         pools = list(pg._pools.values())
+    with pg._opened_lock:
         opened = [conn for conn in pg._opened if not conn.closed]
     if not pools and not opened:
         return {}

@@ -64,3 +64,45 @@ def test_a_vague_promise_thrown_back_and_a_fix_dictated_are_demands(shipped_matc
     assert found.type == "demanding", found
     assert badge(shipped_matcher, "你直接退我运费不就行了").type == "demanding"
     assert badge(shipped_matcher, "能尽快发货吗 急用").type == "impatient"  # a hurry of their own still is one
+
+
+def conversation(matcher: Matcher, text: str) -> CustomerType:
+    """The type of `msg1 | msg2 | …`, sent a minute apart (replies unknown)."""
+    messages = [m.strip() for m in text.split("|") if m.strip()]
+    return matcher.classify([(n * 60_000, m) for n, m in enumerate(messages)])
+
+
+def test_a_polite_let_me_think_is_a_strangers_leave_taking(shipped_matcher: Matcher) -> None:
+    for text in ("这款有没有蓝色 | 行，我考虑一下哈，谢谢", "杯子能装开水吗 | 好的 那我先看看别的，谢谢您"):
+        found = conversation(shipped_matcher, text)
+        assert found.type == "newcomer", (text, found)
+    # Without the courtesy, or with a second sign of doubt, the doubt still names the type.
+    assert conversation(shipped_matcher, "这款有没有蓝色 | 我考虑一下").type == "hesitant"
+    assert conversation(shipped_matcher, "好纠结啊 | 我考虑一下，谢谢").type == "hesitant"
+
+
+def test_a_walk_away_on_a_condition_is_pressure(shipped_matcher: Matcher) -> None:
+    for text in ("有满减吗 | 没有的话我就去天猫买", "能少十块吗 | 不行的话我去官网下单"):
+        assert conversation(shipped_matcher, text).type == "pressuring", text
+    assert conversation(shipped_matcher, "我去京东看过了").type != "pressuring"  # no condition, no threat
+
+
+def test_free_shipping_asked_as_a_concession_is_haggling(shipped_matcher: Matcher) -> None:
+    for text in ("两瓶一起包邮行不", "给我包邮好不好"):
+        assert badge(shipped_matcher, text).type == "bargainer", text
+    assert badge(shipped_matcher, "这个包邮吗").type != "bargainer"
+
+
+def test_one_of_every_colour_is_buying_without_counting(shipped_matcher: Matcher) -> None:
+    for text in ("每种颜色各来一个", "所有花色都要一套"):
+        assert badge(shipped_matcher, text).type == "affluent", text
+
+
+def test_buying_before_reading_is_impulse(shipped_matcher: Matcher) -> None:
+    for text in ("评价都没看就下单了", "没看详情就拍了"):
+        assert badge(shipped_matcher, text).type == "impulsive", text
+
+
+def test_being_made_to_tell_it_again_is_a_demand(shipped_matcher: Matcher) -> None:
+    for text in ("每次都要我重新讲一遍", "给我安排专人负责"):
+        assert badge(shipped_matcher, text).type == "demanding", text

@@ -47,6 +47,9 @@ NEGATION_KEEPS = frozenset({"suspicious", "pressuring"})
 POLITE = ("不好意思", "麻烦", "请问", "请", "谢谢", "辛苦", "拜托", "打扰", "抱歉", "劳驾", "受累")
 ASKING = ("吗", "么", "可以不", "可不可以", "能不能", "行不行", "好不好", "是不是", "要不要")
 SOFTENED = {"demanding": 0.35}
+# ... and a polite word softens "let me think it over" (好的，我考虑一下，谢谢; 那我先看看别的，谢谢): the courteous way a
+# stranger takes leave, below the strength that names a type alone; a second sign of doubt still names it.
+POLITE_SOFTENED = {"hesitant": 0.55}
 # A message that only checks someone is there; with a wait before it, it is a re-ask.
 PRESENCE = ("在吗", "在么", "在嘛", "在不在", "在不", "有人吗", "有人么", "有人没", "有没有人", "人呢", "还在吗", "还在么",
             "客服呢", "客服在吗", "在线吗", "人在吗", "都不在吗")  # fmt: skip
@@ -297,6 +300,8 @@ class EvidenceReader:
             strength = cue.strength
             if cue.type in SOFTENED and (polite or asking):
                 strength *= SOFTENED[cue.type]
+            elif polite and cue.type in POLITE_SOFTENED:
+                strength *= POLITE_SOFTENED[cue.type]
             words = analysis.compact[start:end]
             out.append((Clue(cue.type, strength, cue.text, self._shown(text, words)), words))
         folded = analysis.folded
@@ -312,6 +317,8 @@ class EvidenceReader:
             if not words:
                 continue
             strength = PATTERN * (SOFTENED[type_id] if type_id in SOFTENED and (polite or asking) else 1.0)
+            if polite and type_id in POLITE_SOFTENED:
+                strength *= POLITE_SOFTENED[type_id]
             # Overlapping words are one piece of evidence, as strong as the strongest reading of them.
             same = [(c, w) for c, w in out if c.type == type_id and _overlap(w, words)]
             if any(c.strength >= strength for c, _ in same):

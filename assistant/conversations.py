@@ -18,6 +18,12 @@ from assistant.store import Written
 
 RECENT_MESSAGES = 12  # kept in time order (a late delivery goes in its place); the text of the last CARD_MESSAGES
 CARD_MESSAGES = 6  # messages of a conversation shown on its card: the older ones keep no text (nothing shows it)
+# A buyer's paid orders in the shop's other conversations, counted up to PAST_ORDERS_CAP (the orders index by customer).
+PAST_ORDERS_CAP = 100
+PAST_ORDERS = (
+    "SELECT count(*) FROM (SELECT 1 FROM orders WHERE shop = ? AND customer = ? AND conversation <> ?"
+    f" AND paid_ms IS NOT NULL LIMIT {PAST_ORDERS_CAP}) AS past"
+)
 CUSTOMER_HISTORY = 40
 UNSAVED_NAMES = 1_000  # names taken for events on their way to the log (one request's each)
 _ENCODER = msgspec.json.Encoder()
@@ -69,6 +75,10 @@ class ConversationState:
     recent: tuple[dict[str, Any], ...] = ()  # the latest RECENT_MESSAGES, in time order
     unpaid_orders: dict[str, float] = field(default_factory=dict)
     ordered: bool = False  # an order of it is known, paid or not (the customer type's track after an order)
+    # The customer's paid orders in the shop's other conversations (a returning buyer), read once the customer is
+    # known (`past_of`: whose they are; a merge into another customer reads them again).
+    past_orders: int = 0
+    past_of: str | None = None
     customer_type: str | None = None
     last_customer_ms: int | None = None
     last_agent_ms: int | None = None
@@ -270,6 +280,7 @@ class Conversations:
                 # PostgreSQL did not answer in time: an empty state for now, not cached (cached, the conversation's
                 # history was gone from its suggestions, type and card until another of its events came).
                 return ConversationState(shop=shop, conversation=conversation)
+            self.read_past(state)
             self._states[key] = state
             if len(self._states) > self.capacity:
                 self._states.popitem(last=False)
@@ -396,7 +407,21 @@ class Conversations:
         # A state loaded after the commit already contains this event.
         if not (written.event.type == "message" and state.holds(written.seq)):
             state.apply(written)
+        self.read_past(state)
         return state
+
+    def read_past(self, state: ConversationState, customer: str = "") -> int:
+        """The paid orders of the conversation's customer (`customer`: of its first message, before the state knows
+        him) in the shop's other conversations: read once a customer (one indexed read), and again for another one
+        (a merge). The log not there or not answering leaves them to be read with the next event."""
+        customer = state.customer or customer
+        if customer and state.past_of != customer:
+            try:
+                row = self._reader().execute(PAST_ORDERS, (state.shop, customer, state.conversation)).fetchone()
+            except sqlite3.OperationalError:
+                return state.past_orders
+            state.past_orders, state.past_of = int(row[0] or 0), customer
+        return state.past_orders
 
     def _load(self, shop: str, conversation: str, *, strict: bool = False) -> ConversationState:
         state = ConversationState(shop=shop, conversation=conversation)

@@ -181,7 +181,7 @@ def test_json_shape() -> None:
     kind = CustomerType("impatient", "性急型", 0.8, ("快点",), ("马上", "这就办"))
     assert customer_type_json(kind) == {
         "type": "impatient", "label": "性急型", "confidence": 0.8, "sure": True, "evidence": ["快点"],
-        "script": ["马上", "这就办"], "rival": None,
+        "script": ["马上", "这就办"], "rival": None, "past_orders": 0,
     }  # fmt: skip
 
 

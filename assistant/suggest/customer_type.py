@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, TypeGuard, cast
 
 from assistant.suggest.textnorm import Analysis, Normalizer
-from assistant.suggest.type_evidence import ORDERED, Clue, EvidenceReader, MessageSignals
+from assistant.suggest.type_evidence import CUE, ORDERED, Clue, EvidenceReader, MessageSignals
 from assistant.suggest.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
 SURE = 0.4  # a type is named when its evidence reaches this: one cue word, or weak ones beside a stronger
@@ -47,6 +47,12 @@ LONG_SIGNAL_CACHE = 500
 CACHED_TEXT_CHARS = 64
 SHOWN_CHARS = 12  # a re-asked question is shown by its head
 ORDER = {t: n for n, t in enumerate(TYPE_IDS)}  # ties go to the type listed first
+# A buyer the log shows paying for an order in another of the shop's conversations has been served before (熟悉的
+# 客户买的是热情, the seeds): as much as one cue word of `returning`, so it names the type when nothing else weighs
+# more, and the buyer's own words of another type (急用, 便宜点, 我要投诉) or of being new (第一次买) decide over it.
+RETURNING = "returning"
+PAST_ORDERS = CUE
+Messages = Sequence[tuple[int, str]]  # (ts_ms, text), oldest first
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class CustomerType:
     `sure` is False when some evidence points away from the default type but not far enough to name
     another: the answer is then the default type and the panel says "not sure" (不确定). `rival` is another
     named type whose evidence is as strong within `TIE` (a near tie): the panel shows both, the leading one first.
+    `past_orders`: the buyer's paid orders in the shop's other conversations, as the log knows them (a fact the card
+    shows, not words of the buyer's).
     """
 
     type: str
@@ -66,11 +74,13 @@ class CustomerType:
     sure: bool = True
     rival: str = ""
     rival_label: str = ""
+    past_orders: int = 0
 
 
 def named_type(t: CustomerType) -> str | None:
-    """The type the customer's own words or waits name; None for the default taken for want of evidence."""
-    return t.type if t.sure and t.evidence else None
+    """The type the customer's own words, waits or earlier orders name; None for the default taken for want of
+    evidence."""
+    return t.type if t.sure and (t.evidence or (t.type == RETURNING and t.past_orders > 0)) else None
 
 
 def customer_type_json(t: CustomerType) -> dict[str, Any]:
@@ -83,6 +93,7 @@ def customer_type_json(t: CustomerType) -> dict[str, Any]:
         "evidence": list(t.evidence),
         "script": list(t.script),
         "rival": {"type": t.rival, "label": t.rival_label} if t.rival else None,
+        "past_orders": t.past_orders,
     }
 
 
@@ -134,15 +145,21 @@ class TypeClassifier:
         )
 
     def classify(
-        self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None, *, ordered: bool = False
+        self, messages: Messages, replies: Sequence[int] | None = None, *, ordered: bool = False, past_orders: int = 0
     ) -> CustomerType:
         """The best-supported type for these (ts_ms, text) customer messages, oldest first.
 
         `replies` are the times of the agent's messages in the same conversation; None when they are not
         known (a labeled set, one message on the command line): turns are then told apart by the gaps alone
         and no wait is measured. `ordered`: the conversation's events show an order (created, paid or closed),
-        whatever the customer's words say: as sure as words that show one (收到了, 退款).
+        whatever the customer's words say: as sure as words that show one (收到了, 退款). `past_orders`: the buyer's
+        paid orders in the shop's other conversations (`PAST_ORDERS`); the result carries the count for the card.
         """
+        past = past_orders if _is_ms(past_orders) and past_orders > 0 else 0
+        kind = self._classify(messages, replies, ordered, past)
+        return replace(kind, past_orders=past) if past else kind
+
+    def _classify(self, messages: Messages, replies: Sequence[int] | None, ordered: bool, past: int) -> CustomerType:
         timed = _timed(messages)[-MAX_MESSAGES:]
         if not timed:
             return self.default()
@@ -175,6 +192,8 @@ class TypeClassifier:
                 weigh(clue, turn)
         for clue, turn in _waiting(timed, read, turns, answers):
             weigh(clue, turn)
+        if past and RETURNING in self._types:
+            weigh(Clue(RETURNING, PAST_ORDERS, "past orders", ""), last_turn)  # a standing fact: never faded
         score = {t: 1.0 - miss for t, miss in chances.items() if t != ORDERED}
         for t, piece in strongest.items():
             if t in score and piece <= WEAK_ONLY:

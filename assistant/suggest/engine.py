@@ -257,7 +257,8 @@ class SuggestionEngine:
                 list(state.agent_replies),
                 bool(state.unpaid_orders),
             )
-            request = Request(0, text, ts_ms, history, replies, unpaid, variables, shop, title, state.ordered)
+            past = self.conversations.read_past(state, customer)  # a returning buyer (the log's earlier orders)
+            request = Request(0, text, ts_ms, history, replies, unpaid, variables, shop, title, state.ordered, past)
         return request, self.adoption(shop)
 
     def _amended(
@@ -447,7 +448,8 @@ class SuggestionEngine:
         suggestions, detail, withheld = state.card_parts()
         if detail is None or not state.customer_messages:
             return  # nothing typed yet: a card types it when built (web/stream.py, ensure_suggestions)
-        kind = self.matcher.classify(list(state.customer_messages), list(state.agent_replies), ordered=state.ordered)
+        messages, replies = list(state.customer_messages), list(state.agent_replies)
+        kind = self.matcher.classify(messages, replies, ordered=state.ordered, past_orders=state.past_orders)
         fresh = customer_type_json(kind)
         if fresh != detail:
             state.show(suggestions, fresh, withheld)

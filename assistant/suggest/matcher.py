@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 
 from assistant.suggest.answers import distinct
 from assistant.suggest.clauses import ClauseSplitter, Message, asking, clip, is_social, item_fragment, presence_check
-from assistant.suggest.customer_type import CustomerType, TypeClassifier, customer_type_json
+from assistant.suggest.customer_type import CustomerType, Messages, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
 from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
@@ -533,12 +533,12 @@ class Matcher:
         return reading.why[intent]
 
     def classify(
-        self, messages: Sequence[tuple[int, str]], replies: Sequence[int] | None = None, *, ordered: bool = False
+        self, messages: Messages, replies: Sequence[int] | None = None, *, ordered: bool = False, past_orders: int = 0
     ) -> CustomerType:
-        """The customer's type from all their messages so far (oldest first) and the agent's reply times;
-        `ordered`: an order of the conversation is known."""
+        """The customer's type from all their messages so far (oldest first) and the agent's reply times; `ordered`:
+        an order of the conversation is known; `past_orders`: the buyer's paid orders in the shop's other ones."""
         try:
-            return self.types.classify(messages, replies, ordered=ordered)
+            return self.types.classify(messages, replies, ordered=ordered, past_orders=past_orders)
         except Exception:
             log.exception("customer type failed for %d messages", len(messages))
             if self.strict:

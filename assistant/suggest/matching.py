@@ -56,6 +56,7 @@ class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
     shop: str  # whose own phrases answer it, and whose adoption counts rank the phrases
     item: str = ""  # the title of the conversation's catalog item (a phrase's `goods` may be named there)
     ordered: bool = False  # an order of the conversation is known (its events, not only the customer's words)
+    past_orders: int = 0  # the customer's paid orders in the shop's other conversations (a returning buyer)
 
 
 class Adoption(msgspec.Struct, frozen=True, tag="adoption", array_like=True):
@@ -124,7 +125,8 @@ def frame(message: ToWorker | FromWorker) -> bytes:
 def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> tuple[list[Suggestion], CustomerType]:
     """The matcher's suggestions for the message and the customer type including it."""
     history = [(ts, text) for ts, text in request.history]
-    kind = matcher.classify([*history, (request.ts_ms, request.text)], request.replies, ordered=request.ordered)
+    messages = [*history, (request.ts_ms, request.text)]
+    kind = matcher.classify(messages, request.replies, ordered=request.ordered, past_orders=request.past_orders)
     context = Context(
         customer_messages=tuple(history),
         has_unpaid_order=request.unpaid,

@@ -46,7 +46,8 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     if state.customer_type_detail is not None or not state.customer_messages:
         return
     history = list(state.customer_messages)
-    kind = engine.matcher.classify(history, list(state.agent_replies), ordered=state.ordered)
+    replies = list(state.agent_replies)
+    kind = engine.matcher.classify(history, replies, ordered=state.ordered, past_orders=state.past_orders)
     withheld = state.card_parts()[2]
     if withheld is not None:
         state.show([], customer_type_json(kind), withheld)

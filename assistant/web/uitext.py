@@ -45,6 +45,7 @@ def panel_messages(language: str) -> dict[str, str]:
         "near_tie": t.gettext("Undecided: %(label)s or %(other)s"),
         "near_tie_title": t.gettext("Near tie: %(label)s leads by a little"),
         "talk_track": t.gettext("Talk track"),
+        "past_orders": t.gettext("Returning buyer: %(count)s paid orders here before"),
         "because_of": t.gettext("Because of: %(words)s"),
         "no_suggestion": t.gettext("No suggestion yet"),
         "suggestions_withheld": t.gettext("Matching is busy: no suggestion for this message (search with /)"),

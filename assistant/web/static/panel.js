@@ -234,6 +234,8 @@
       }
       box.appendChild(badge);
       if (t.evidence && t.evidence.length) box.appendChild(el("span", "cues", t.evidence.join("、")));
+      // The log's fact, not the buyer's words: paid orders in the shop's other conversations (a returning buyer).
+      if (t.past_orders > 0) box.appendChild(el("span", "past", say("past_orders", { count: t.past_orders })));
       if (t.script && t.script.length) {
         const details = el("details", "script");
         details.appendChild(el("summary", null, say("talk_track")));

@@ -231,3 +231,55 @@ async def test_worker_answers_while_the_library_it_replaced_is_released(
     finally:
         released.set()
         pipe.close()
+
+
+async def _suggested_as_the_service(client: Client, answered_by_worker: bool) -> list[str]:
+    """`GET /v1/suggest` for ASKED (its texts), checked to be the service's own answer for it and to come from the
+    worker (`answered_by_worker`) or from the service's own matching."""
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    answered = workers.answered
+    resp = await client.get("/v1/suggest", params={"text": ASKED, "shop": "s1"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert workers.answered == answered + answered_by_worker
+    assert body == engine.response(*engine.compute(ASKED, shop="s1", state=None))
+    return [s["text"] for s in body["suggestions"]]
+
+
+async def test_suggest_route_is_matched_by_the_worker_with_the_library_served_before_and_after_a_reload(
+    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `GET /v1/suggest` was matched on the event loop, every event waiting behind it, while a worker was ready.
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    assert EDITED not in await _suggested_as_the_service(client, True)
+    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
+    loading, asked = threading.Event(), threading.Event()
+    load = engine.prepare
+
+    def held_load() -> Any:
+        loading.set()
+        assert asked.wait(timeout=60)
+        return load()
+
+    monkeypatch.setattr(engine, "prepare", held_load)
+    reload = asyncio.ensure_future(client.post("/v1/admin/reload"))
+    try:
+        await eventually(loading.is_set, timeout=30)
+        during = await _suggested_as_the_service(client, True)  # the library served until the reload answers
+        assert EDITED not in during
+    finally:
+        asked.set()
+    assert (await reload).status == 200
+    assert EDITED in await _suggested_as_the_service(client, True)  # the reloaded library, from its answer on
+    # No worker: the service matches it itself, with the library it serves.
+    monkeypatch.setattr(worker_module, "BACKOFF_S", (600.0, 600.0))  # not back before the request below
+    (pid,) = workers.pids
+    os.kill(pid, signal.SIGKILL)
+    await eventually(lambda: workers.ready == 0, timeout=30)
+    assert EDITED in await _suggested_as_the_service(client, False)

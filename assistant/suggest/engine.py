@@ -236,6 +236,26 @@ class SuggestionEngine:
         request, adoption = self._request(text, shop, state, ts_ms, customer, item, agent)
         return self._amended(request, *answer(self.matcher, request, adoption), item)
 
+    async def compute_served(
+        self,
+        text: str,
+        *,
+        shop: str,
+        state: ConversationState | None,
+        conversation: str = "",
+        item: str | None = None,
+    ) -> tuple[list[Suggestion], CustomerType]:
+        """`compute`, by a matching worker when one can take it (`GET /v1/suggest`): matched on the event loop, it
+        held every event behind it (a millisecond for a short text, more for a long one). Matched here, as before,
+        when none can, or the one asked did not answer."""
+        item = self.items.item_of(state, text, item)
+        request, _ = self._request(text, shop, state, 0, "", item)  # the shop's adoption counts read (and sent) first
+        future = self.workers.submit(request, f"{shop}\x1f{conversation}") if self.workers is not None else None
+        reply = await future if future is not None else None
+        if reply is None:
+            return self._amended(request, *answer(self.matcher, request, self.adoption(shop)), item)
+        return self._amended(request, reply.suggestions, reply.kind, item)
+
     def _request(
         self,
         text: str,

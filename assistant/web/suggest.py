@@ -49,7 +49,9 @@ async def get_suggest(request: web.Request) -> web.Response:
     item = request.query.get("item") or None  # the product asked about; else the conversation's (docs/catalog.md)
     if item is not None and len(item) > MAX_ITEM_CHARS:
         return json_error(400, "invalid_query", "item", f"longer than {MAX_ITEM_CHARS} characters")
-    suggestions, kind = engine.compute(text, shop=shop, state=state, item=item)
+    suggestions, kind = await engine.compute_served(
+        text, shop=shop, state=state, conversation=conversation or "", item=item
+    )
     customer = state.customer if state is not None else ""
     suggestions = engine.adjusted(suggestions, kind, state, shop, conversation or "", customer, text, item=item)
     return web.json_response(engine.response(suggestions, kind), dumps=json_dumps)

@@ -17,12 +17,15 @@ from aiohttp.test_utils import TestClient
 
 from assistant.cluster.reloads import digest
 from assistant.config import Config
+from assistant.live import Scope
+from assistant.store import now_ms
 from assistant.suggest import child, worker_main
 from assistant.suggest import worker as worker_module
 from assistant.suggest.matching import Answer, FromWorker, Prepared, Ready, Request, Settings, Swap, ToWorker, frame
 from assistant.suggest.phrases import Library
+from assistant.web import stream
 from assistant.web.appkeys import ENGINE
-from tests.helpers import ROOT, eventually, replace_config
+from tests.helpers import ROOT, eventually, make_event, replace_config
 from tests.test_matching_worker import customer, post, worker_app
 from tests.test_phrase_cache import _group
 
@@ -187,8 +190,8 @@ class _Pipe:
     def close(self) -> None:
         self.writer.close()
         self.thread.join(timeout=30)
-        for stream in (self._stdin, self.stdout, self._up):
-            stream.close()
+        for pipe_end in (self._stdin, self.stdout, self._up):
+            pipe_end.close()
 
 
 def _request(n: int) -> Request:
@@ -283,3 +286,67 @@ async def test_suggest_route_is_matched_by_the_worker_with_the_library_served_be
     os.kill(pid, signal.SIGKILL)
     await eventually(lambda: workers.ready == 0, timeout=30)
     assert EDITED in await _suggested_as_the_service(client, False)
+
+
+CARDS = 3
+
+
+async def _cards_as_the_service(client: Client, answered_by_worker: bool) -> list[list[str]]:
+    """A snapshot's cards, rebuilt from the log (each customer message matched again), checked to be the cards the
+    service's own matching makes and to come from the worker (`answered_by_worker`) or not; each card's texts."""
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+
+    def forgotten() -> None:
+        for n in range(CARDS):
+            engine.conversations.forget("shop1", f"card{n}")
+
+    forgotten()
+    answered = workers.answered
+    cards = {c["conversation"]: c for c in await stream.scope_conversations(client.app, Scope(agent="a1"))}
+    assert workers.answered == answered + CARDS * answered_by_worker
+    forgotten()
+    for n in range(CARDS):
+        own = stream.conversation_json(engine.conversations.get("shop1", f"card{n}", strict=True), engine)
+        assert cards[f"card{n}"] == own
+    return [[s["text"] for s in c["suggestions"]] for c in cards.values()]
+
+
+async def test_snapshot_cards_rebuilt_from_the_log_are_matched_by_the_worker_before_and_after_a_reload(
+    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A panel opening after a restart matched each card rebuilt from the log on the event loop (up to 500, in
+    # turns), every event waiting, while a worker was ready.
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    t = now_ms() - 60_000
+    for n in range(CARDS):
+        await post(client, make_event(id=f"card{n}", ts=t + n, agent="a1", conversation=f"card{n}", text=ASKED))
+    assert all(EDITED not in texts and texts for texts in await _cards_as_the_service(client, True))
+    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
+    loading, asked = threading.Event(), threading.Event()
+    load = engine.prepare
+
+    def held_load() -> Any:
+        loading.set()
+        assert asked.wait(timeout=60)
+        return load()
+
+    monkeypatch.setattr(engine, "prepare", held_load)
+    reload = asyncio.ensure_future(client.post("/v1/admin/reload"))
+    try:
+        await eventually(loading.is_set, timeout=30)
+        assert all(EDITED not in texts for texts in await _cards_as_the_service(client, True))
+    finally:
+        asked.set()
+    assert (await reload).status == 200
+    assert all(EDITED in texts for texts in await _cards_as_the_service(client, True))
+    monkeypatch.setattr(worker_module, "BACKOFF_S", (600.0, 600.0))  # not back before the snapshot below
+    (pid,) = workers.pids
+    os.kill(pid, signal.SIGKILL)
+    await eventually(lambda: workers.ready == 0, timeout=30)
+    assert all(EDITED in texts for texts in await _cards_as_the_service(client, False))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,9 +19,9 @@ from assistant.i18n import translator
 from assistant.live import Entry, Scope, Stream, resume_position, sse_frame, update_frame
 from assistant.privacy import mask
 from assistant.qa.store import masked_flags
-from assistant.suggest.customer_type import named_type
 from assistant.suggest.engine import SuggestionEngine
-from assistant.suggest.matcher import customer_type_json
+from assistant.suggest.matcher import CustomerType, Suggestion, customer_type_json
+from assistant.suggest.matching import Request, answer
 from assistant.tasks import Turns
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, RELAY
 from assistant.web.auth import only_agent, require
@@ -45,25 +45,82 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     the card, rebuilt after a restart or by another instance, says what the agent saw."""
     if state.customer_type_detail is not None or not state.customer_messages:
         return
-    history = list(state.customer_messages)
-    replies = list(state.agent_replies)
-    kind = engine.matcher.classify(history, replies, ordered=state.ordered, past_orders=state.past_orders)
     withheld = state.card_parts()[2]
     if withheld is not None:
+        kind = engine.matcher.classify(
+            list(state.customer_messages),
+            list(state.agent_replies),
+            ordered=state.ordered,
+            past_orders=state.past_orders,
+        )
         state.show([], customer_type_json(kind), withheld)
         return
-    text, earlier = history[-1][1], [t for _, t in history[:-1]]
+    request, item = _card_request(state, engine)
+    _show(state, engine, request, *answer(engine.matcher, request, engine.adoption(state.shop)), item)
+
+
+async def suggestions_served(states: Sequence[ConversationState], engine: SuggestionEngine) -> None:
+    """`ensure_suggestions` for a snapshot's cards, each matched by its conversation's matching worker when one can
+    take it: matched on the event loop, a panel opening after a restart held every event behind up to 500
+    matchings (in turns). A card no worker can take, or whose worker does not answer, is matched here as before
+    (`conversation_json`); one whose conversation moved on meanwhile keeps what its new message showed."""
+    workers = engine.workers
+    if workers is None:
+        return
+    waiting = []
+    for state in states:
+        if state.customer_type_detail is not None or not state.customer_messages or state.card_parts()[2] is not None:
+            continue
+        request, item = _card_request(state, engine)
+        future = workers.submit(request, f"{state.shop}\x1f{state.conversation}")
+        if future is None:
+            break  # none can take more: the rest are matched here
+        waiting.append((state, request, item, future))
+    for state, request, item, future in waiting:
+        reply = await future
+        latest = state.customer_messages[-1] if state.customer_messages else None
+        if reply is not None and state.customer_type_detail is None and latest == (request.ts_ms, request.text):
+            _show(state, engine, request, reply.suggestions, reply.kind, item)
+
+
+def _card_request(state: ConversationState, engine: SuggestionEngine) -> tuple[Request, str | None]:
+    """A card's latest customer message as a matching request, in its conversation as the log has it; and its
+    item. The shop's adoption counts are read first (a worker is sent them before the request)."""
+    history = list(state.customer_messages)
+    (ts_ms, text), earlier = history[-1], history[:-1]
     item = engine.items.item_of(state, text)
-    context = dataclasses.replace(
-        engine.context_for(state, state.shop, state.customer),
-        customer_messages=tuple(history[:-1]),
-        customer_type=named_type(kind),
-        item=engine.items.title_of(item),
-        opening=len(history) == 1 and not state.agent_replies,
+    engine.adoption(state.shop)
+    variables = engine.context_for(state, state.shop, state.customer).variables
+    unpaid, title = bool(state.unpaid_orders), engine.items.title_of(item)
+    request = Request(
+        0,
+        text,
+        ts_ms,
+        earlier,
+        list(state.agent_replies),
+        unpaid,
+        dict(variables),
+        state.shop,
+        title,
+        state.ordered,
+        state.past_orders,
     )
-    found = engine.matcher.suggest(text, context)
-    found = engine.with_item(found, text, earlier, item, context.variables, state.shop)
-    found = engine.adjusted(found, kind, state, state.shop, state.conversation, state.customer, text, item=item)
+    return request, item
+
+
+def _show(
+    state: ConversationState,
+    engine: SuggestionEngine,
+    request: Request,
+    suggestions: list[Suggestion],
+    kind: CustomerType,
+    item: str | None,
+) -> None:
+    """A card's suggestions as a customer message's are made of the matcher's: the item's answers first, then the
+    plugins' adjustments."""
+    text, shop, earlier = request.text, state.shop, [t for _, t in request.history]
+    found = engine.with_item(suggestions, text, earlier, item, request.variables, shop)
+    found = engine.adjusted(found, kind, state, shop, state.conversation, state.customer, text, item=item)
     state.show(engine.response(found, kind)["suggestions"], customer_type_json(kind))
 
 
@@ -196,16 +253,22 @@ async def scope_conversations(app: web.Application, scope: Scope) -> list[dict[s
     engine = app[ENGINE]
     conversations = engine.conversations
     if scope.watch is not None:
-        return [conversation_json(conversations.get(*scope.watch, strict=True), engine)]
+        watched = conversations.get(*scope.watch, strict=True)
+        await suggestions_served([watched], engine)
+        return [conversation_json(watched, engine)]
     if scope.empty:
         return []
     open_hours = app[CONFIG].panel.open_hours
     quiet_ms = int(open_hours * 3_600_000) if open_hours else None
     rows = await asyncio.to_thread(_open_rows, app[DB_PATH], None if scope.everything else scope.agent, quiet_ms)
-    found = []
+    states, found = [], []
     turns = Turns()
     for row in rows:
-        found.append(conversation_json(conversations.get(row["shop"], row["conversation"], strict=True), engine))
+        states.append(conversations.get(row["shop"], row["conversation"], strict=True))
+        await turns.take()
+    await suggestions_served(states, engine)
+    for state in states:
+        found.append(conversation_json(state, engine))
         await turns.take()
     return sorted((c for c in found if scope.shows(c)), key=urgency)
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from assistant.live import Scope
 from assistant.store import now_ms
 from assistant.suggest import child, worker_main
 from assistant.suggest import worker as worker_module
+from assistant.suggest.matcher import suggestion_json
 from assistant.suggest.matching import Answer, FromWorker, Prepared, Ready, Request, Settings, Swap, ToWorker, frame
 from assistant.suggest.phrases import Library
 from assistant.web import stream
@@ -236,88 +238,69 @@ async def test_worker_answers_while_the_library_it_replaced_is_released(
         pipe.close()
 
 
-async def _suggested_as_the_service(client: Client, answered_by_worker: bool) -> list[str]:
-    """`GET /v1/suggest` for ASKED (its texts), checked to be the service's own answer for it and to come from the
-    worker (`answered_by_worker`) or from the service's own matching."""
+async def _suggested(client: Client) -> tuple[int, list[str]]:
+    """`GET /v1/suggest` for ASKED, checked to be the service's own answer for it: (requests, its texts)."""
     engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
-    answered = workers.answered
     resp = await client.get("/v1/suggest", params={"text": ASKED, "shop": "s1"})
     assert resp.status == 200
     body = await resp.json()
-    assert workers.answered == answered + answered_by_worker
     assert body == engine.response(*engine.compute(ASKED, shop="s1", state=None))
-    return [s["text"] for s in body["suggestions"]]
+    return 1, [s["text"] for s in body["suggestions"]]
 
 
-async def test_suggest_route_is_matched_by_the_worker_with_the_library_served_before_and_after_a_reload(
-    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # `GET /v1/suggest` was matched on the event loop, every event waiting behind it, while a worker was ready.
-    library = _library(tmp_path)
-    client = await _client(aiohttp_client, config, library)
+async def _searched(client: Client) -> tuple[int, list[str]]:
+    """The "/" search of own1.toml's codes, checked to be the service's own: (requests, the texts found)."""
     engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
-    assert EDITED not in await _suggested_as_the_service(client, True)
-    (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
-    loading, asked = threading.Event(), threading.Event()
-    load = engine.prepare
-
-    def held_load() -> Any:
-        loading.set()
-        assert asked.wait(timeout=60)
-        return load()
-
-    monkeypatch.setattr(engine, "prepare", held_load)
-    reload = asyncio.ensure_future(client.post("/v1/admin/reload"))
-    try:
-        await eventually(loading.is_set, timeout=30)
-        during = await _suggested_as_the_service(client, True)  # the library served until the reload answers
-        assert EDITED not in during
-    finally:
-        asked.set()
-    assert (await reload).status == 200
-    assert EDITED in await _suggested_as_the_service(client, True)  # the reloaded library, from its answer on
-    # No worker: the service matches it itself, with the library it serves.
-    monkeypatch.setattr(worker_module, "BACKOFF_S", (600.0, 600.0))  # not back before the request below
-    (pid,) = workers.pids
-    os.kill(pid, signal.SIGKILL)
-    await eventually(lambda: workers.ready == 0, timeout=30)
-    assert EDITED in await _suggested_as_the_service(client, False)
+    resp = await client.get("/v1/phrases/search", params={"q": "zz1x", "limit": "50"})
+    assert resp.status == 200
+    found = (await resp.json())["results"]
+    own = engine.matcher.search("zz1x", limit=50, context=engine.context_for(None, ""))
+    assert found == [suggestion_json(s) for s in own]
+    assert len(found) == 20
+    return 1, [s["text"] for s in found]
 
 
 CARDS = 3
 
 
-async def _cards_as_the_service(client: Client, answered_by_worker: bool) -> list[list[str]]:
-    """A snapshot's cards, rebuilt from the log (each customer message matched again), checked to be the cards the
-    service's own matching makes and to come from the worker (`answered_by_worker`) or not; each card's texts."""
+async def _cards(client: Client) -> tuple[int, list[str]]:
+    """A snapshot's cards, rebuilt from the log (each latest customer message matched again), checked to be the
+    cards the service's own matching makes: (cards, the texts of their suggestions)."""
     engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
 
     def forgotten() -> None:
         for n in range(CARDS):
             engine.conversations.forget("shop1", f"card{n}")
 
     forgotten()
-    answered = workers.answered
     cards = {c["conversation"]: c for c in await stream.scope_conversations(client.app, Scope(agent="a1"))}
-    assert workers.answered == answered + CARDS * answered_by_worker
     forgotten()
     for n in range(CARDS):
         own = stream.conversation_json(engine.conversations.get("shop1", f"card{n}", strict=True), engine)
-        assert cards[f"card{n}"] == own
-    return [[s["text"] for s in c["suggestions"]] for c in cards.values()]
+        assert cards[f"card{n}"] == own and own["suggestions"]
+    return CARDS, [s["text"] for c in cards.values() for s in c["suggestions"]]
 
 
-async def test_snapshot_cards_rebuilt_from_the_log_are_matched_by_the_worker_before_and_after_a_reload(
-    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+Use = Callable[[Client], Awaitable[tuple[int, list[str]]]]
+
+
+async def _asked(client: Client, use: Use, by_worker: bool) -> list[str]:
+    """What `use` gave, checked to be answered by the worker (`by_worker`) or by the service's own matching."""
+    workers = client.app[ENGINE].workers
+    assert workers is not None
+    answered = workers.answered
+    asked, texts = await use(client)
+    assert workers.answered == answered + asked * by_worker
+    return texts
+
+
+@pytest.mark.parametrize("use", [_suggested, _searched, _cards], ids=["GET /v1/suggest", "search", "snapshot cards"])
+async def test_worker_answers_the_service_uses_with_the_library_served_before_and_after_a_reload(
+    aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use: Use
 ) -> None:
-    # A panel opening after a restart matched each card rebuilt from the log on the event loop (up to 500, in
-    # turns), every event waiting, while a worker was ready.
+    # `GET /v1/suggest`, the "/" search and the cards of a panel's snapshot rebuilt from the log (up to 500 when a
+    # panel opens after a restart) were matched on the event loop, every event waiting, while a worker was ready;
+    # the first search after a reload built its index of every phrase there (0.6 s at 20,000 phrases).
     library = _library(tmp_path)
     client = await _client(aiohttp_client, config, library)
     engine = client.app[ENGINE]
@@ -326,7 +309,7 @@ async def test_snapshot_cards_rebuilt_from_the_log_are_matched_by_the_worker_bef
     t = now_ms() - 60_000
     for n in range(CARDS):
         await post(client, make_event(id=f"card{n}", ts=t + n, agent="a1", conversation=f"card{n}", text=ASKED))
-    assert all(EDITED not in texts and texts for texts in await _cards_as_the_service(client, True))
+    assert EDITED not in await _asked(client, use, True)
     (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
     loading, asked = threading.Event(), threading.Event()
     load = engine.prepare
@@ -340,13 +323,14 @@ async def test_snapshot_cards_rebuilt_from_the_log_are_matched_by_the_worker_bef
     reload = asyncio.ensure_future(client.post("/v1/admin/reload"))
     try:
         await eventually(loading.is_set, timeout=30)
-        assert all(EDITED not in texts for texts in await _cards_as_the_service(client, True))
+        assert EDITED not in await _asked(client, use, True)  # the library served until the reload answers
     finally:
         asked.set()
     assert (await reload).status == 200
-    assert all(EDITED in texts for texts in await _cards_as_the_service(client, True))
-    monkeypatch.setattr(worker_module, "BACKOFF_S", (600.0, 600.0))  # not back before the snapshot below
+    assert EDITED in await _asked(client, use, True)  # the reloaded library, from its answer on
+    # No worker: the service answers itself, with the library it serves.
+    monkeypatch.setattr(worker_module, "BACKOFF_S", (600.0, 600.0))  # not back before the request below
     (pid,) = workers.pids
     os.kill(pid, signal.SIGKILL)
     await eventually(lambda: workers.ready == 0, timeout=30)
-    assert all(EDITED in texts for texts in await _cards_as_the_service(client, False))
+    assert EDITED in await _asked(client, use, False)

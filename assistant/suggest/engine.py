@@ -19,11 +19,11 @@ from assistant.store import Annotation, Written
 from assistant.suggest.adjusting import PhraseCodes, SuggestionAdjuster
 from assistant.suggest.item_answers import ItemAnswers, item_variables, suggestion_dicts
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
-from assistant.suggest.matching import Answer, Prepared, Request, Settings, answer, digest
+from assistant.suggest.matching import Answer, Found, Prepared, Request, Search, Settings, answer, digest
 from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import LibraryError
 from assistant.suggest.training import scorer_problem
-from assistant.suggest.worker import LoopBudget, MatchingWorkers
+from assistant.suggest.worker import LoopBudget, MatchingWorkers, Reply
 from assistant.tasks import FaultLog, Throttled
 
 log = logging.getLogger(__name__)
@@ -252,9 +252,22 @@ class SuggestionEngine:
         request, _ = self._request(text, shop, state, 0, "", item)  # the shop's adoption counts read (and sent) first
         future = self.workers.submit(request, f"{shop}\x1f{conversation}") if self.workers is not None else None
         reply = await future if future is not None else None
-        if reply is None:
+        if not isinstance(reply, Answer):
             return self._amended(request, *answer(self.matcher, request, self.adoption(shop)), item)
         return self._amended(request, reply.suggestions, reply.kind, item)
+
+    async def search_served(self, query: str, limit: int, shop: str) -> list[Suggestion]:
+        """The agent's "/" search among the shared phrases and the shop's own, by a matching worker when one can take
+        it: in the service, the first search after a reload built the search's index of every phrase on the event
+        loop (0.6 s of CPU at 20,000 phrases). Searched here, as before, when none can, or the one asked did not
+        answer."""
+        context = self.context_for(None, shop)
+        asked = Search(0, query, limit, shop, dict(context.variables))
+        future = self.workers.submit(asked) if self.workers is not None else None
+        reply = await future if future is not None else None
+        if isinstance(reply, Found):
+            return reply.suggestions
+        return self.matcher.search(query, limit=limit, context=context)
 
     def _request(
         self,
@@ -389,14 +402,14 @@ class SuggestionEngine:
 
     async def _from_worker(
         self,
-        future: asyncio.Future[Answer | None],
+        future: asyncio.Future[Reply | None],
         request: Request,
         item: str | None,
         state: ConversationState,
         event: Event,
     ) -> Enrichment | None:
         reply = await future
-        if reply is None:  # the worker is gone, stuck or failed on it: match the message here
+        if not isinstance(reply, Answer):  # the worker is gone, stuck or failed on it: match the message here
             return self._matched_here(request, self.adoption(request.shop), item, state, event)
         return self._enrichment(*self._amended(request, reply.suggestions, reply.kind, item), item, event, state)
 

@@ -59,6 +59,17 @@ class Request(msgspec.Struct, frozen=True, tag="match", array_like=True):
     past_orders: int = 0  # the customer's paid orders in the shop's other conversations (a returning buyer)
 
 
+class Search(msgspec.Struct, frozen=True, tag="search", array_like=True):
+    """The agent's "/" search (`Matcher.search`) among the shared phrases and the shop's own, rendered with its
+    variables."""
+
+    id: int
+    query: str
+    limit: int
+    shop: str
+    variables: dict[str, str]
+
+
 class Adoption(msgspec.Struct, frozen=True, tag="adoption", array_like=True):
     """A shop's adoption counts as the service loaded them (sent before the shop's first request)."""
 
@@ -103,6 +114,13 @@ class Answer(msgspec.Struct, frozen=True, tag="answer", array_like=True):
     kind: CustomerType
 
 
+class Found(msgspec.Struct, frozen=True, tag="found", array_like=True):
+    """What a `Search` found, best first."""
+
+    id: int
+    suggestions: list[Suggestion]
+
+
 class Failure(msgspec.Struct, frozen=True, tag="failure", array_like=True):
     """The library did not load (id 0) or one request failed (its id)."""
 
@@ -110,8 +128,8 @@ class Failure(msgspec.Struct, frozen=True, tag="failure", array_like=True):
     error: str
 
 
-ToWorker = Settings | Request | Adoption | Used | Swap | Drop
-FromWorker = Ready | Answer | Failure | Prepared
+ToWorker = Settings | Request | Search | Adoption | Used | Swap | Drop
+FromWorker = Ready | Answer | Found | Failure | Prepared
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -138,6 +156,11 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         opening=not history and not request.replies,
     )
     return matcher.suggest(request.text, context), kind
+
+
+def search(matcher: Matcher, asked: Search) -> list[Suggestion]:
+    """The phrases the search finds."""
+    return matcher.search(asked.query, asked.limit, Context(variables=asked.variables, shop=asked.shop))
 
 
 def digest(library: Library) -> str:

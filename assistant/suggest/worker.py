@@ -33,10 +33,12 @@ from assistant.suggest.matching import (
     Answer,
     Drop,
     Failure,
+    Found,
     FromWorker,
     Prepared,
     Ready,
     Request,
+    Search,
     Settings,
     Swap,
     frame,
@@ -59,9 +61,12 @@ MAX_PENDING = 1024  # a worker this far behind is not given more (the service ma
 SPILL = 8
 
 
+Reply = Answer | Found  # to a Request, to a Search
+
+
 @dataclass
 class _Pending:
-    future: asyncio.Future[Answer | None]
+    future: asyncio.Future[Reply | None]
     sent_ms: int
 
 
@@ -121,10 +126,10 @@ class _Worker:
         proc.stdin.write(data)
         return True
 
-    def submit(self, request: Request) -> asyncio.Future[Answer | None] | None:
+    def submit(self, request: Request | Search) -> asyncio.Future[Reply | None] | None:
         if not self.send(frame(request)):
             return None
-        future: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         self.pending[request.id] = _Pending(future, self.pool.clock.now_ms())
         self._work.set()
         return future
@@ -254,7 +259,7 @@ class _Worker:
             pending = self.pending.pop(message.id, None)
             self.last_answer_ms = clock.now_ms()
             if pending is not None and not pending.future.done():
-                if isinstance(message, Answer):
+                if isinstance(message, Answer | Found):
                     pending.future.set_result(message)
                     self.pool.answered += 1
                 else:  # it failed on this one: the service matches it
@@ -424,7 +429,7 @@ class MatchingWorkers:
         """The process ids of the workers that are running (ready or loading)."""
         return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]
 
-    def submit(self, request: Request, conversation: str = "") -> asyncio.Future[Answer | None] | None:
+    def submit(self, request: Request | Search, conversation: str = "") -> asyncio.Future[Reply | None] | None:
         """Send a message to its conversation's worker (or the least busy ready one, above): a future of its
         answer (None: match it yourself), or None at once when no worker can take it. The request's own id is
         not used.

@@ -29,10 +29,12 @@ from assistant.suggest.matching import (
     Answer,
     Drop,
     Failure,
+    Found,
     FromWorker,
     Prepared,
     Ready,
     Request,
+    Search,
     Settings,
     Swap,
     ToWorker,
@@ -41,6 +43,7 @@ from assistant.suggest.matching import (
     frame,
 )
 from assistant.suggest.matching import answer as answer_request
+from assistant.suggest.matching import search as search_phrases
 from assistant.suggest.phrase_cache import PhraseFileCache
 from assistant.suggest.phrases import LibraryError
 
@@ -171,6 +174,13 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
                 log.exception("matching failed in the worker")
                 reply = Failure(message.id, f"{type(exc).__name__}: {exc}")
             write(reply)
+        elif isinstance(message, Search):
+            try:
+                found: Found | Failure = Found(message.id, search_phrases(matcher, message))
+            except Exception as exc:  # the service searches itself; the worker keeps serving
+                log.exception("the phrase search failed in the worker")
+                found = Failure(message.id, f"{type(exc).__name__}: {exc}")
+            write(found)
         elif isinstance(message, Adoption):
             adoption[message.shop] = Counter(message.counts)
         elif isinstance(message, Used):

@@ -21,7 +21,7 @@ from assistant.privacy import mask
 from assistant.qa.store import masked_flags
 from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import CustomerType, Suggestion, customer_type_json
-from assistant.suggest.matching import Request, answer
+from assistant.suggest.matching import Answer, Request, answer
 from assistant.tasks import Turns
 from assistant.web.appkeys import CONFIG, DB_PATH, ENGINE, FEED, RELAY
 from assistant.web.auth import only_agent, require
@@ -79,7 +79,7 @@ async def suggestions_served(states: Sequence[ConversationState], engine: Sugges
     for state, request, item, future in waiting:
         reply = await future
         latest = state.customer_messages[-1] if state.customer_messages else None
-        if reply is not None and state.customer_type_detail is None and latest == (request.ts_ms, request.text):
+        if isinstance(reply, Answer) and state.customer_type_detail is None and latest == (request.ts_ms, request.text):
             _show(state, engine, request, reply.suggestions, reply.kind, item)
 
 

@@ -69,8 +69,8 @@ async def get_phrase_search(request: web.Request) -> web.Response:
         return json_error(400, "invalid_query", "limit", "must be an integer")
     engine = request.app[ENGINE]
     # A shop's own phrases are found only in its conversations (`shop`: the panel's open conversation's).
-    context = engine.context_for(None, clean_name(request.query.get("shop", "")))
-    results = engine.matcher.search(query, limit=limit, context=context) if query.strip() else []
+    shop = clean_name(request.query.get("shop", ""))
+    results = await engine.search_served(query, limit, shop) if query.strip() else []
     return web.json_response({"results": [suggestion_json(s) for s in results]}, dumps=json_dumps)
 
 

@@ -12,9 +12,9 @@ PACKAGE = ROOT / "assistant"
 # The top: entry points that wire the capability packages together.
 TOP = {"app", "__main__", "__init__"}
 # Packages of the spine: config (its dataclasses, checks and TOML reader), logfile (the SQLite log's file as an operator
-# handles it) and pg (PostgreSQL behind sqlite3's interface, its dialect translation) import no capability package
-# either.
-SPINE_PACKAGES = {"config", "logfile", "pg"}
+# handles it), pg (PostgreSQL behind sqlite3's interface, its dialect translation) and ground (plain data structures:
+# the bounded map) import no capability package either.
+SPINE_PACKAGES = {"config", "logfile", "pg", "ground"}
 MAX_SPINE_MODULES = 25
 MAX_LINES = 600
 WEB_MODULES = ("aiohttp.web", "aiohttp.web_app", "aiohttp.web_request", "aiohttp.web_response")

@@ -33,6 +33,9 @@ async def test_followups_memory_of_quiet_conversations_is_bounded(
         made = h.followups()
         assert len(made) == QUIET and {f.state for f in made} == {"sent" if mode == "send" else "suggested"}
         assert len(h.service._echo) == KEPT
+        assert [c for _, c in h.service._echo] == [f"quiet{i}" for i in range(QUIET - KEPT, QUIET)]  # the latest
+        # A text written again is the latest written (a follow-up after a new idle period); a read moves nothing.
+        assert (h.service._echo.on_write, h.service._echo.on_read) == (True, False)
         assert len(h.service._suggested) == (KEPT if mode == "suggest" else 0)
         # The latest ones are still known as ours: their text coming back arms no new idle period.
         _, conversation = next(reversed(h.service._echo))

@@ -45,13 +45,13 @@ from assistant.followups.policy import (
     plain,
 )
 from assistant.followups.reasons import AGENT_CLOSED, AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
-from assistant.followups.recent import Recent
 from assistant.followups.shared import SharedTimers
 from assistant.followups.situation import at_firing
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
 from assistant.followups.timers import Due, Timers, overdue_at_start, under_settings
+from assistant.ground.bounded import Bounded
 from assistant.hookspecs import Followup, hookimpl
 from assistant.ingest import Ingestor
 from assistant.plugins import Plugins
@@ -112,8 +112,10 @@ class FollowupService:
         self.deliverer = Deliverer(config, plugins, writer, ingestor, self.clock, self.notify, rng=rng)
         self.tasks = TaskSet("followups")
         self.stale = StaleWrites(writer, self.tasks)  # stale records, a backlog's in a few writer jobs
-        self._echo: Recent[Key, str] = Recent(ECHOES)  # last text we sent or suggested, per conversation
-        self._suggested: Recent[Key, Followup] = Recent(ECHOES)  # the follow-up suggested, until it is settled
+        # The last text we sent or suggested, per conversation; the follow-up suggested, until it is settled. The
+        # latest written kept: a conversation that simply goes quiet (most do, after their follow-up) is let go.
+        self._echo: Bounded[Key, str] = Bounded(ECHOES, on_write=True)
+        self._suggested: Bounded[Key, Followup] = Bounded(ECHOES, on_write=True)
         self._future_warning = Throttled(log, FUTURE_WARNING)
         self._stale_warning = Throttled(log, STALE_WARNING)
         self._lag_warning = Throttled(log, LAG_WARNING)
@@ -181,10 +183,10 @@ class FollowupService:
         # What was sent or suggested and not settled before the restart: its text coming back is our own, and a
         # suggested one is done when the agent sends it (it once armed a new period and prompted a second time).
         for f in unsettled:
-            self._echo[(f.shop, f.conversation)] = f.text
+            self._echo.put((f.shop, f.conversation), f.text)
             self.timeline.followup_made((f.shop, f.conversation), f.fired_ms, now)
             if f.state == "suggested":
-                self._suggested[(f.shop, f.conversation)] = f
+                self._suggested.put((f.shop, f.conversation), f)
         # The latest stamp of each recently active conversation, from the whole log: replaying in log order
         # against it arms exactly the conversations whose latest-stamped event is a live agent message.
         for key, stamp in recent.items():
@@ -549,9 +551,9 @@ class FollowupService:
                 "follow-up %s for %s/%s missed: due %d ms ago", f.id, f.shop, f.conversation, f.fired_ms - f.due_ms
             )
         if f.state in ("pending", "suggested"):
-            self._echo[key] = f.text
+            self._echo.put(key, f.text)
         if f.state == "suggested":
-            self._suggested[key] = f
+            self._suggested.put(key, f)
         self.notify(f)
         if f.state == "pending":
             self.deliverer.submit(f)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from assistant import store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
+from assistant.ground.bounded import Bounded
 from assistant.i18n import _
 
 OWN = "item"  # a chart that belongs to one item (its 商品ID)
@@ -192,7 +192,7 @@ class Catalog:
         self.db_path = db_path
         self.capacity = capacity
         self._conn: sqlite3.Connection | None = None
-        self._items: OrderedDict[str, Item | None] = OrderedDict()
+        self._items: Bounded[str, Item | None] = Bounded(capacity, on_read=True)  # least recently read go first
         self._shared: dict[str, SizeChart | None] = {}
         self._version: int | None = None
 
@@ -206,15 +206,12 @@ class Catalog:
                 self._items.clear()
                 self._shared.clear()
                 self._version = version
-            if item_id in self._items:
-                self._items.move_to_end(item_id)
-                return self._items[item_id]
+            if item_id in self._items:  # an item not in the catalog is kept too (None)
+                return self._items.get(item_id)
             found = read_item(self._conn, item_id, self._shared)
         except sqlite3.OperationalError:  # no database or no catalog tables yet: nothing is known
             return None
-        self._items[item_id] = found
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        self._items.put(item_id, found)
         return found
 
     def close(self) -> None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant import store
+from assistant import store, upgrade
 from assistant.catalog.importer import import_files
 from assistant.catalog.store import Catalog
+from assistant.chatwoot import Notes
+from assistant.web.chatwoot_memory import ChatwootMemory, _Cache
 from tests.catalog_data import HOODIE, TSHIRT, tshirt_files
+
+
+def migrated(db_path: Path) -> None:
+    conn = store.connect(db_path)
+    try:
+        upgrade.migrate(conn)
+    finally:
+        conn.close()
 
 
 def test_catalog_items_least_recently_read_go_first(tmp_path: Path, db_path: Path) -> None:
@@ -25,3 +35,33 @@ def test_catalog_items_least_recently_read_go_first(tmp_path: Path, db_path: Pat
         assert list(catalog._items) == [TSHIRT, HOODIE]
     finally:
         catalog.close()
+
+
+def test_chatwoot_memory_least_recently_used_go_first(db_path: Path) -> None:
+    migrated(db_path)  # no inbox known
+    memory = ChatwootMemory(db_path)
+    memory._inboxes = _Cache(2)
+    try:
+        assert memory.account_of_inbox("1") is None and memory.account_of_inbox("2") is None  # misses, kept
+        assert memory.account_of_inbox("1") is None  # read again: the latest used
+        memory.learned(Notes(inbox=("3", "7")))
+        assert list(memory._inboxes.items()) == [("1", None), ("3", "7")]
+        memory.learned(Notes(inbox=("1", "8")))  # written again: the latest used
+        memory.learned(Notes(inbox=("4", "9")))
+        assert list(memory._inboxes.items()) == [("1", "8"), ("4", "9")]
+    finally:
+        memory.close()
+
+
+def test_chatwoot_memory_shared_keeps_no_miss(db_path: Path) -> None:
+    migrated(db_path)
+    memory = ChatwootMemory(db_path, shared=True)
+    try:
+        assert memory.account_of_inbox("1") is None
+        memory.learned(Notes(inbox=("2", "7")))
+        assert dict(memory._inboxes) == {"2": "7"}
+        assert memory._statuses.size == 0  # read every time: another instance may have changed it
+        memory.learned(Notes(status=("7", "5", "open", 1)))
+        assert dict(memory._statuses) == {}
+    finally:
+        memory.close()

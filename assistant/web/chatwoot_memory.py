@@ -4,43 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections import OrderedDict
-from typing import Generic, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from assistant import store
 from assistant.chatwoot import SHOP_PREFIX, Notes
+from assistant.ground.bounded import Bounded
 
 CACHED = 20_000  # entries kept per kind: conversations, agents and inboxes of a busy day
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-class _Cache(Generic[K, V]):
-    """A bounded map of recent look-ups, least recently used dropped first; misses are kept only when
-    no other process can fill them in (`misses`), and nothing at all when `size` is 0."""
+class _Cache(Bounded[K, V | None]):
+    """A bounded map of recent look-ups, least recently used dropped first (read with `in`, then `get`); misses
+    (None) are kept only when no other process can fill them in (`misses`), and nothing at all when `size` is 0."""
 
     def __init__(self, size: int = CACHED, *, misses: bool = True) -> None:
-        self.size = size
+        super().__init__(size, on_read=True, on_write=True)
         self.misses = misses
-        self._items: OrderedDict[K, V | None] = OrderedDict()
-
-    def get(self, key: K) -> tuple[bool, V | None]:
-        if key not in self._items:
-            return False, None
-        self._items.move_to_end(key)
-        return True, self._items[key]
 
     def put(self, key: K, value: V | None) -> None:
-        if self.size == 0 or (value is None and not self.misses):
-            self._items.pop(key, None)
+        if value is None and not self.misses:
+            self.pop(key, None)
             return
-        self._items[key] = value
-        self._items.move_to_end(key)
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
+        Bounded.put(self, key, value)
 
 
 class ChatwootMemory:
@@ -84,8 +71,9 @@ class ChatwootMemory:
         return (None if row[0] is None else str(row[0]), str(row[1])) if row else None
 
     def account_of_inbox(self, inbox: str) -> str | None:
-        found, account = self._inboxes.get(inbox)
-        if not found:
+        if inbox in self._inboxes:
+            account = self._inboxes.get(inbox)
+        else:
             row = self._one("SELECT account FROM chatwoot_inboxes WHERE inbox = ?", (inbox,))
             account = str(row[0]) if row else None
             self._inboxes.put(inbox, account)
@@ -93,8 +81,9 @@ class ChatwootMemory:
 
     def inbox_in(self, shop: str, conversation: str) -> str | None:
         """The inbox a conversation is in, as a webhook said (conversation_inboxes), else None."""
-        found, inbox = self._places.get((shop, conversation))
-        if not found:
+        if (shop, conversation) in self._places:
+            inbox = self._places.get((shop, conversation))
+        else:
             sql = "SELECT inbox FROM conversation_inboxes WHERE shop = ? AND conversation = ?"
             row = self._one(sql, (shop, conversation))
             inbox = str(row[0]) if row else None
@@ -102,8 +91,9 @@ class ChatwootMemory:
         return inbox
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
-        found, status = self._statuses.get((account, conversation))
-        if not found:
+        if (account, conversation) in self._statuses:
+            status = self._statuses.get((account, conversation))
+        else:
             sql = "SELECT status, changed_ms FROM chatwoot_statuses WHERE account = ? AND conversation = ?"
             row = self._one(sql, (account, conversation))
             status = (str(row[0]), int(row[1])) if row else None
@@ -113,8 +103,9 @@ class ChatwootMemory:
     def agent_name(self, account: str, user: str) -> str | None:
         """The name a user was first seen with: in this account, else in another (Chatwoot's user ids are the
         installation's: one person in two accounts is one agent)."""
-        found, name = self._agents.get((account, user))
-        if not found:
+        if (account, user) in self._agents:
+            name = self._agents.get((account, user))
+        else:
             row = self._one(
                 "SELECT name FROM chatwoot_agents WHERE user_id = ? ORDER BY CASE WHEN account = ? THEN 0 ELSE 1 END"
                 " LIMIT 1",
@@ -134,8 +125,7 @@ class ChatwootMemory:
         one merged into `contact`). Alone on the database, a conversation's delivery naming the contact last seen
         for it reads nothing (nearly every one); otherwise both are read, and a merge found forgets every contact
         seen (the merged one's other conversations name it)."""
-        found, known = self._contacts.get((shop, conversation))
-        if found and known == contact:
+        if self._contacts.get((shop, conversation)) == contact:
             return contact, None
         for _hop in range(8):  # a merge of a merge…
             row = self._one("SELECT merged_into FROM customer_merges WHERE shop = ? AND customer = ?", (shop, contact))

@@ -110,9 +110,7 @@ def sizes(app: web.Application) -> dict[str, tuple[int, int | None]]:
     memory = app.get(CHATWOOT)
     if memory is not None:
         for name in ("inboxes", "agents", "statuses", "places", "contacts"):
-            cache = _field(memory, (f"_{name}",))
-            items = _size(cache, "_items") if cache is not None else None
-            found[f"chatwoot.{name}"] = None if items is None else (items[0], getattr(cache, "size", None))
+            found[f"chatwoot.{name}"] = _size(memory, f"_{name}")
     qa = app.get(QA)
     if qa is not None:
         found["qa.stash"] = _size(qa, "_stash", bound=STASH)

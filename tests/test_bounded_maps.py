@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from assistant import store, upgrade
 from assistant.catalog.importer import import_files
 from assistant.catalog.store import Catalog
 from assistant.chatwoot import Notes
+from assistant.clock import FakeClock
+from assistant.events import parse_event
+from assistant.qa import service as qa_service
+from assistant.store import Annotation, Written
 from assistant.web.chatwoot_memory import ChatwootMemory, _Cache
 from tests.catalog_data import HOODIE, TSHIRT, tshirt_files
+from tests.helpers import make_event
+from tests.qa_harness import QaHarness, robot_config
 
 
 def migrated(db_path: Path) -> None:
@@ -65,3 +73,25 @@ def test_chatwoot_memory_shared_keeps_no_miss(db_path: Path) -> None:
         assert dict(memory._statuses) == {}
     finally:
         memory.close()
+
+
+async def test_qa_stash_keeps_the_alerts_last_written(
+    db_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An alert is stashed as its message is recorded and taken when the commit is heard of: a batch rolled back
+    # leaves its alerts in the stash, the first written let go first.
+    monkeypatch.setattr(qa_service, "_STASH", 2)
+    h = await QaHarness(robot_config(db_path), clock).start()
+    conn = store.connect(db_path)
+    try:
+        for i in (0, 1, 0, 2):  # q0 recorded again (a batch retried): it keeps its place
+            raw = make_event("message", id=f"q{i}", conversation=f"c{i}", ts=clock.now_ms(), text="再不处理我就投诉了")
+            flag = {"category": "risk", "rule": "threat", "start": 0, "end": 4}
+            written = Written(parse_event(raw, max_text_chars=5000), i + 1, False, Annotation(qa=(flag,)))
+            conn.execute("BEGIN")
+            h.service.record(conn, written)
+            conn.execute("ROLLBACK")
+        assert list(h.service._stash) == ["q1", "q2"]
+    finally:
+        conn.close()
+        await h.stop()

@@ -14,7 +14,6 @@ import heapq
 import logging
 import random
 import sqlite3
-from collections import OrderedDict
 from typing import Any
 
 from assistant import pg
@@ -22,6 +21,7 @@ from assistant.bus import Bus, Subscription, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config, ConfigError
 from assistant.events import Event
+from assistant.ground.bounded import Bounded
 from assistant.ingest import Enrichment
 from assistant.plugins import FRESH_MS, Plugins
 from assistant.privacy import mask
@@ -65,7 +65,7 @@ class QaService:
         self.alert_categories = frozenset(config.qa.alert_categories)
         self.alert_plugins: list[str] = []
         self.tasks = TaskSet("qa")
-        self._stash: OrderedDict[str, AlertRow] = OrderedDict()
+        self._stash: Bounded[str, AlertRow] = Bounded(_STASH)  # by event id, in the order written
         self._armed: dict[str, AlertRow] = {}  # alert id → alert whose escalation is armed
         self._by_conversation: dict[tuple[str, str], set[str]] = {}  # (shop, conversation) → armed alert ids
         self._heap: list[tuple[int, str]] = []
@@ -178,9 +178,7 @@ class QaService:
             escalation="armed" if escalates else None,
         )  # fmt: skip
         if qa_store.insert_alert(conn, alert, self.alert_plugins, now):
-            self._stash[event.id] = alert
-            while len(self._stash) > _STASH:
-                self._stash.popitem(last=False)
+            self._stash.put(event.id, alert)
 
     def on_written(self, written: Written) -> None:
         """Listener (after the commit): supervisors hear of the flags; a new alert goes out."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.bus import Bus, Subscription, Update
+from assistant.ground.bounded import Bounded
 from assistant.store import Written
 from assistant.tasks import TaskSet
 
@@ -107,7 +108,7 @@ class Publisher:
         self.agent_before = agent_before
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
-        self._agents: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+        self._agents: Bounded[tuple[str, str], str | None] = Bounded(TRACKED_CONVERSATIONS, on_write=True)
         # Events whose update is out (on a shared database the relay waits for these: `was_published`).
         self._published: OrderedDict[str, None] = OrderedDict()
 
@@ -118,7 +119,7 @@ class Publisher:
         event = written.event
         key = (event.shop, event.conversation)
         if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
-            self._track(key, self.agent_of(*key))
+            self._agents.put(key, self.agent_of(*key))
             self._mark(event.id)  # nothing to send: no panel can be waiting for it
             return
         payload = self.snapshot(*key)
@@ -128,8 +129,9 @@ class Publisher:
         if key not in self._agents and self.agent_before is not None and written.seq is not None:
             before = self.agent_before(event.shop, event.conversation, written.seq)
             if before is not None:
-                self._agents[key] = before
-        previous = self._track(key, agent)
+                self._agents.put(key, before)
+        previous = self._agents.pop(key, agent)  # the agent it was published under before (`agent` if none)
+        self._agents.put(key, agent)
         if previous != agent:
             payload["previous_agent"] = previous
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
@@ -148,19 +150,12 @@ class Publisher:
                 agent = payload.get("agent")
                 payload["event_id"] = event_id
                 payload["event_type"] = event_type
-                previous = self._track(key, agent)
+                previous = self._agents.pop(key, agent)
+                self._agents.put(key, agent)
                 if previous != agent:
                     payload["previous_agent"] = previous
                 self.bus.publish(Update("message", key[0], key[1], agent, payload))
         self._mark(event_id)
-
-    def _track(self, key: tuple[str, str], agent: str | None) -> str | None:
-        """Note the conversation's agent now; the one it was published under before (`agent` if none)."""
-        previous = self._agents.pop(key, agent)
-        self._agents[key] = agent
-        if len(self._agents) > TRACKED_CONVERSATIONS:
-            self._agents.popitem(last=False)
-        return previous
 
     def _mark(self, event_id: str) -> None:
         self._published[event_id] = None

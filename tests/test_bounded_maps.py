@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import store, upgrade
+from assistant import live, store, upgrade
+from assistant.bus import Bus
 from assistant.catalog.importer import import_files
 from assistant.catalog.store import Catalog
 from assistant.chatwoot import Notes
@@ -95,3 +96,29 @@ async def test_qa_stash_keeps_the_alerts_last_written(
     finally:
         conn.close()
         await h.stop()
+
+
+def logged(conversation: str, seq: int) -> Written:
+    raw = make_event("message", id=f"e{seq}", conversation=conversation, sender="agent", agent="小美", text="好的")
+    return Written(parse_event(raw, max_text_chars=5000), seq, False)
+
+
+def test_live_agents_latest_written_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "TRACKED_CONVERSATIONS", 2)
+    publisher = live.Publisher(Bus(), lambda shop, conversation: {"agent": "小美"})
+    for seq, conversation in enumerate(["a", "b", "a", "c"], 1):
+        publisher(logged(conversation, seq))
+    assert list(publisher._agents) == [("shop1", "a"), ("shop1", "c")]
+
+
+def test_live_agents_latest_noted_kept_while_no_panel_watches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "TRACKED_CONVERSATIONS", 2)
+    bus = Bus()
+    feed = live.LiveFeed(bus)
+    publisher = live.Publisher(
+        bus, lambda shop, conversation: {}, feed=feed, agent_of=lambda shop, conversation: "小美"
+    )
+    for seq, conversation in enumerate(["a", "b", "a", "c"], 1):
+        publisher(logged(conversation, seq))
+    assert not feed.wants_cards()  # no card built: the agents are only noted
+    assert list(publisher._agents) == [("shop1", "a"), ("shop1", "c")]

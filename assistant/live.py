@@ -110,7 +110,7 @@ class Publisher:
         # also reaches the panel it leaves (which then drops it).
         self._agents: Bounded[tuple[str, str], str | None] = Bounded(TRACKED_CONVERSATIONS, on_write=True)
         # Events whose update is out (on a shared database the relay waits for these: `was_published`).
-        self._published: OrderedDict[str, None] = OrderedDict()
+        self._published: Bounded[str, None] = Bounded(TRACKED_CONVERSATIONS)  # in the order first published
 
     def was_published(self, event_id: str) -> bool:
         return event_id in self._published
@@ -120,7 +120,7 @@ class Publisher:
         key = (event.shop, event.conversation)
         if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
             self._agents.put(key, self.agent_of(*key))
-            self._mark(event.id)  # nothing to send: no panel can be waiting for it
+            self._published.put(event.id, None)  # nothing to send: no panel can be waiting for it
             return
         payload = self.snapshot(*key)
         agent = payload.get("agent")
@@ -135,7 +135,7 @@ class Publisher:
         if previous != agent:
             payload["previous_agent"] = previous
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
-        self._mark(event.id)
+        self._published.put(event.id, None)
 
     def publish_cards(self, keys: Iterable[tuple[str, str]], event_id: str, event_type: str) -> None:
         """Publish the cards of conversations a change outside any event changed (a contact merge renames their
@@ -155,12 +155,7 @@ class Publisher:
                 if previous != agent:
                     payload["previous_agent"] = previous
                 self.bus.publish(Update("message", key[0], key[1], agent, payload))
-        self._mark(event_id)
-
-    def _mark(self, event_id: str) -> None:
-        self._published[event_id] = None
-        if len(self._published) > TRACKED_CONVERSATIONS:
-            self._published.popitem(last=False)
+        self._published.put(event_id, None)
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------

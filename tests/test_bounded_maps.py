@@ -122,3 +122,14 @@ def test_live_agents_latest_noted_kept_while_no_panel_watches(monkeypatch: pytes
         publisher(logged(conversation, seq))
     assert not feed.wants_cards()  # no card built: the agents are only noted
     assert list(publisher._agents) == [("shop1", "a"), ("shop1", "c")]
+
+
+def test_live_published_events_first_published_go_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "TRACKED_CONVERSATIONS", 2)
+    publisher = live.Publisher(Bus(), lambda shop, conversation: {"agent": "小美"})
+    publisher(logged("a", 1))
+    publisher(logged("b", 2))
+    publisher.publish_cards([], "e1", "customer_merged")  # published again under the id of a first: keeps its place
+    publisher(logged("c", 3))
+    assert list(publisher._published) == ["e2", "e3"]
+    assert publisher.was_published("e3") and not publisher.was_published("e1")

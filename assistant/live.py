@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -246,7 +246,8 @@ class LiveFeed:
         self.gap = 0
         self.linger_s = CARD_LINGER_S
         self._unwatched_since = -float("inf")  # when the last stream closed
-        self.followups: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # Each conversation's latest follow-up update, the latest written kept (a snapshot's follow-up states).
+        self.followups: Bounded[tuple[str, str], dict[str, Any]] = Bounded(TRACKED_CONVERSATIONS, on_write=True)
         self.recall: Recall | None = None  # set by the follow-up service
         self.streams: set[Stream] = set()
         self._by_agent: dict[str, set[Stream]] = {}
@@ -322,11 +323,7 @@ class LiveFeed:
         entry = Entry(self.seq, self.id_of(self.seq, update.position), update)
         self.journal.append(entry)
         if update.kind == "followup":
-            key = (update.shop, update.conversation)
-            self.followups.pop(key, None)
-            self.followups[key] = update.payload
-            if len(self.followups) > TRACKED_CONVERSATIONS:
-                self.followups.popitem(last=False)
+            self.followups.put((update.shop, update.conversation), update.payload)
         if self.streams:  # no panel connected (a shop's night): no set of targets built for each update
             for stream in self._targets(update):
                 stream.push(entry)

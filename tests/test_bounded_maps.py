@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant import live, store, upgrade
-from assistant.bus import Bus
+from assistant.bus import Bus, Update
 from assistant.catalog.importer import import_files
 from assistant.catalog.store import Catalog
 from assistant.chatwoot import Notes
@@ -133,3 +133,14 @@ def test_live_published_events_first_published_go_first(monkeypatch: pytest.Monk
     publisher(logged("c", 3))
     assert list(publisher._published) == ["e2", "e3"]
     assert publisher.was_published("e3") and not publisher.was_published("e1")
+
+
+def test_live_followups_latest_written_kept_and_reading_moves_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "TRACKED_CONVERSATIONS", 2)
+    feed = live.LiveFeed(Bus())
+    for n, conversation in enumerate(["a", "b", "a", "c"]):
+        feed.dispatch(Update("followup", "shop1", conversation, "小美", {"n": n}))
+    assert list(feed.followups.items()) == [(("shop1", "a"), {"n": 2}), (("shop1", "c"), {"n": 3})]
+    assert len(feed.followups_for([{"shop": "shop1", "conversation": "a"}])) == 1  # read: it stays first
+    feed.dispatch(Update("followup", "shop1", "d", "小美", {"n": 4}))
+    assert list(feed.followups) == [("shop1", "c"), ("shop1", "d")]

@@ -13,6 +13,7 @@ import msgspec
 
 from assistant import pg, store
 from assistant.events import ORDER_TYPES
+from assistant.ground.bounded import Bounded
 from assistant.privacy import phone_reading
 from assistant.store import Written
 
@@ -240,7 +241,8 @@ class Conversations:
         # conversation; a cached state is used only while the log's latest seq of it is the state's.
         self.shared = isinstance(db_path, pg.Location)
         self.capacity = capacity
-        self._states: OrderedDict[tuple[str, str], ConversationState] = OrderedDict()
+        # The least recently read go first.
+        self._states: Bounded[tuple[str, str], ConversationState] = Bounded(capacity, on_read=True)
         # Names of customers a platform logs by id (a Chatwoot contact), as its payloads give them: shown on
         # cards, kept in `customer_names` (one row a customer, the latest name) and never in the log's events.
         # "" caches a customer without a name: a card is built often, a read each time would cost. Not on a shared
@@ -268,7 +270,7 @@ class Conversations:
         on a shared database, a read that fails raises (sqlite3.OperationalError) instead of giving an empty state
         (one that is not cached: read again next time)."""
         key = (shop, conversation)
-        state = self._states.get(key)
+        state = self._states.get(key)  # moved last when found, even when found changed through another instance
         if state is not None and current and self.shared and self._latest_seq(shop, conversation) != state.seq:
             state = None  # changed through another instance: read again
         if state is None:
@@ -281,11 +283,7 @@ class Conversations:
                 # history was gone from its suggestions, type and card until another of its events came).
                 return ConversationState(shop=shop, conversation=conversation)
             self.read_past(state)
-            self._states[key] = state
-            if len(self._states) > self.capacity:
-                self._states.popitem(last=False)
-        else:
-            self._states.move_to_end(key)
+            self._states.put(key, state)
         return state
 
     def name_customer(self, shop: str, customer: str, name: str) -> bool:

@@ -12,6 +12,7 @@ from assistant.catalog.importer import import_files
 from assistant.catalog.store import Catalog
 from assistant.chatwoot import Notes
 from assistant.clock import FakeClock
+from assistant.conversations import Conversations
 from assistant.events import parse_event
 from assistant.qa import service as qa_service
 from assistant.store import Annotation, Written
@@ -144,3 +145,14 @@ def test_live_followups_latest_written_kept_and_reading_moves_none(monkeypatch: 
     assert len(feed.followups_for([{"shop": "shop1", "conversation": "a"}])) == 1  # read: it stays first
     feed.dispatch(Update("followup", "shop1", "d", "小美", {"n": 4}))
     assert list(feed.followups) == [("shop1", "c"), ("shop1", "d")]
+
+
+def test_conversation_states_least_recently_read_go_first(db_path: Path) -> None:
+    migrated(db_path)
+    conversations = Conversations(db_path, capacity=2)
+    try:
+        for conversation in ["a", "b", "a", "c"]:
+            assert conversations.get("shop1", conversation).conversation == conversation
+        assert list(conversations._states) == [("shop1", "a"), ("shop1", "c")]
+    finally:
+        conversations.close()

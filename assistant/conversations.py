@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,7 +247,8 @@ class Conversations:
         # "" caches a customer without a name: a card is built often, a read each time would cost. Not on a shared
         # database: another instance may save the name at any moment, and a cached "" outlived it there (its cards
         # said 买家 #id for as long as the entry stayed); a contact without a name is rare, its read cheap.
-        self._names: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # The least recently used go first (read or written).
+        self._names: Bounded[tuple[str, str], str] = Bounded(capacity, on_read=True, on_write=True)
         # Names taken (`name_customer`) and not saved yet: saved with the customer's next event (`record_name`), so
         # that no instance reads that event without the name (it built the card first and showed 买家 #id).
         self._unsaved: dict[tuple[str, str], str] = {}
@@ -291,7 +291,7 @@ class Conversations:
         or changed, and so is to be saved (`save_name`, a writer job): most messages repeat the name known."""
         if self.customer_name(shop, customer) == name:
             return False
-        self._remember(shop, customer, name)
+        self._names.put((shop, customer), name)
         self._unsaved[(shop, customer)] = name
         while len(self._unsaved) > UNSAVED_NAMES:  # taken for events never logged (refused): saved by their job
             del self._unsaved[next(iter(self._unsaved))]
@@ -317,21 +317,12 @@ class Conversations:
                 return None
             name = "" if row is None else str(row[0])
             if name or not self.shared:
-                self._remember(shop, customer, name)
-        else:
-            self._names.move_to_end(key)
+                self._names.put(key, name)
         return name or None
 
     def forget_name(self, shop: str, customer: str) -> None:
         """Read a customer's name from the log again when next needed (another instance may have saved it)."""
         self._names.pop((shop, customer), None)
-
-    def _remember(self, shop: str, customer: str, name: str) -> None:
-        key = (shop, customer)
-        self._names[key] = name
-        self._names.move_to_end(key)
-        if len(self._names) > self.capacity:
-            self._names.popitem(last=False)
 
     def merge_customer(self, merged: str, into: str, in_shop: Callable[[str], bool]) -> list[tuple[str, str]]:
         """A platform merged customer `merged` into `into` in the shops `in_shop` accepts (the log's rows are moved,

@@ -156,3 +156,18 @@ def test_conversation_states_least_recently_read_go_first(db_path: Path) -> None
         assert list(conversations._states) == [("shop1", "a"), ("shop1", "c")]
     finally:
         conversations.close()
+
+
+def test_customer_names_least_recently_used_go_first(db_path: Path) -> None:
+    migrated(db_path)
+    conversations = Conversations(db_path, capacity=2)
+    try:
+        assert conversations.name_customer("shop1", "a", "阿甲") and conversations.name_customer("shop1", "b", "阿乙")
+        assert conversations.customer_name("shop1", "a") == "阿甲"  # read: the latest used
+        assert conversations.customer_name("shop1", "c") is None  # not in the log: kept as such ("")
+        assert list(conversations._names.items()) == [(("shop1", "a"), "阿甲"), (("shop1", "c"), "")]
+        assert conversations.name_customer("shop1", "a", "阿甲甲")  # renamed: the latest used
+        assert conversations.name_customer("shop1", "d", "阿丁")
+        assert list(conversations._names) == [("shop1", "a"), ("shop1", "d")]
+    finally:
+        conversations.close()

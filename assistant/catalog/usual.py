@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from assistant.catalog import widths
 from assistant.catalog.aspects import ASPECTS
@@ -23,6 +24,7 @@ _WORN = re.compile(
 _COUNTS = {"一": 1, "1": 1, "两": 2, "二": 2, "2": 2}
 _SHIFT = re.compile(r"(偏大|偏小|大|小)\s*(一|1|两|二|2|半)\s*(?:个)?\s*(?:码|号)")
 _TAKE = re.compile(r"(?:拍|拿|选|买)\s*(大|小)\s*(一|1|两|二|2|半)\s*(?:个)?\s*(?:码|号)")
+TOLD_CACHE = 4096  # items with a chart: as many as the catalog store keeps read (its capacity)
 _TRUE = ("标准", "正码", "正常", "偏差不大", "尺码准", "码数准", "合适")
 _RUNS_HEADERS = next(a.headers for a in ASPECTS if "尺码偏大偏小" in a.headers)
 RUNS = "尺码偏大偏小"  # the attribute a chart's note of how its sizes run stands for
@@ -35,14 +37,21 @@ def told(item: Item) -> tuple[tuple[str, str], ...]:
     """The item's attributes, with its chart's note of how its sizes run (偏小一码，建议拍大一码 under the chart) as
     尺码偏大偏小 when no attribute says it: a shop writes it in either place."""
     chart = item.chart
-    if chart is None or any(unicodedata.normalize("NFKC", n).strip() in _RUNS_HEADERS for n, _ in item.attrs):
-        return item.attrs
+    return item.attrs if chart is None else _told(item.attrs, chart.notes)
+
+
+@lru_cache(maxsize=TOLD_CACHE)
+def _told(attrs: tuple[tuple[str, str], ...], notes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`told` of an item with a chart, worked out once per item (asked up to three times a message, its column names
+    normalized each time)."""
+    if any(unicodedata.normalize("NFKC", n).strip() in _RUNS_HEADERS for n, _ in attrs):
+        return attrs
     # 脚宽、脚背高的亲建议拍大一码 says how to size wide feet, not how the sizes run (widths.py)
     said = next(
-        (n for n in chart.notes if _RUNS_SAID.search(unicodedata.normalize("NFKC", n)) and not widths.names_width(n)),
+        (n for n in notes if _RUNS_SAID.search(unicodedata.normalize("NFKC", n)) and not widths.names_width(n)),
         None,
     )
-    return item.attrs if said is None else (*item.attrs, (RUNS, said))
+    return attrs if said is None else (*attrs, (RUNS, said))
 
 
 def worn(texts: Iterable[str]) -> str | None:

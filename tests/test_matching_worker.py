@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,30 @@ async def enrich(result: Enrichment | None | Awaitable[Enrichment | None]) -> En
     done = await result if inspect.isawaitable(result) else result
     assert done is not None
     return done
+
+
+@asynccontextmanager
+async def layered(
+    config: Config, tmp_path: Path, *, read_here: bool = False
+) -> AsyncIterator[tuple[SuggestionEngine, Path]]:
+    """An engine whose library is the shipped phrases and a shop's folder (`layer`, empty to start with): read by the
+    workers alone (the service's own matcher the shipped one), or by the service too when `read_here` (loaded now).
+    At the end a load left hanging on a FIFO in the folder is let go, the workers stopped, the engine's reads closed."""
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
+    db = tmp_path / "e.db"
+    matcher = load_matcher(with_layer) if read_here else shared_matcher(config)
+    engine = SuggestionEngine(with_layer, matcher, Conversations(db), db)
+    try:
+        yield engine, layer
+    finally:
+        for path in layer.iterdir():
+            if path.is_fifo():
+                path.unlink()
+        await engine.stop_workers()
+        engine.conversations.close()
+        engine.items.close()
 
 
 async def started(engine: SuggestionEngine, clock: FakeClock) -> MatchingWorkers:
@@ -310,16 +335,11 @@ async def test_worker_killed_the_service_matches_the_share_of_its_time_phrases_l
 async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_and_started_again(
     config: Config, tmp_path: Path
 ) -> None:
-    layer = tmp_path / "layer"
-    layer.mkdir()
-    hang = layer / "hang.toml"
-    os.mkfifo(hang)  # reading it waits for a writer that never comes: the child's load hangs
-    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "e.db"
     # The service's own matcher is the usual one: only the worker reads the layer.
-    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
-    clock = FakeClock()
-    try:
+    async with layered(config, tmp_path) as (engine, layer):
+        hang = layer / "hang.toml"
+        os.mkfifo(hang)  # reading it waits for a writer that never comes: the child's load hangs
+        clock = FakeClock()
         workers = engine.start_workers(1, clock=clock, waiting=lambda pid: 0.0)  # never preempted
         await eventually(lambda: workers.pids)
         hanging = workers.pids[0]
@@ -334,26 +354,15 @@ async def test_worker_whose_library_load_hangs_is_killed_after_the_load_timeout_
         clock.advance(0.5)
         await eventually(lambda: workers.ready, timeout=30)
         assert workers.pids != [hanging]
-    finally:
-        if hang.exists():
-            hang.unlink()
-        await engine.stop_workers()
-        engine.conversations.close()
-        engine.items.close()
 
 
 async def test_worker_loading_on_a_busy_machine_is_killed_only_after_the_load_timeout_of_its_own_time(
     config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    layer = tmp_path / "layer"
-    layer.mkdir()
-    os.mkfifo(layer / "hang.toml")  # the load never ends: only the time it is given decides when it is killed
-    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "e.db"
-    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
-    clock = FakeClock()
-    busy = BusyMachine(clock, since=clock.now_ms())
-    try:
+    async with layered(config, tmp_path) as (engine, layer):
+        os.mkfifo(layer / "hang.toml")  # the load never ends: only the time it is given decides when it is killed
+        clock = FakeClock()
+        busy = BusyMachine(clock, since=clock.now_ms())
         workers = engine.start_workers(1, clock=clock, waiting=busy.waiting)
         await eventually(lambda: workers.pids and busy.looked)
         loading = workers.pids[0]
@@ -367,25 +376,15 @@ async def test_worker_loading_on_a_busy_machine_is_killed_only_after_the_load_ti
             "matching worker 1 was not ready after 60 s of its own time (240 s after it started, 180 s of them waiting"
             " for a processor) and was killed"
         )
-    finally:
-        (layer / "hang.toml").unlink()
-        await engine.stop_workers()
-        engine.conversations.close()
-        engine.items.close()
 
 
 async def test_worker_reloading_on_a_busy_machine_is_killed_only_after_the_load_timeout_of_its_own_time(
     config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A reload's load was given 60 s of wall time: at a load average of 32 a sound worker was killed mid-load.
-    layer = tmp_path / "layer"
-    layer.mkdir()
-    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "p.db"
-    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
-    clock = FakeClock()
-    busy = BusyMachine(clock)  # busy from the reload's asking on
-    try:
+    async with layered(config, tmp_path) as (engine, layer):
+        clock = FakeClock()
+        busy = BusyMachine(clock)  # busy from the reload's asking on
         workers = engine.start_workers(1, clock=clock, waiting=busy.waiting)
         await eventually(lambda: workers.ready, timeout=30)
         serving = workers.pids[0]
@@ -402,12 +401,6 @@ async def test_worker_reloading_on_a_busy_machine_is_killed_only_after_the_load_
             "matching worker 1 did not load the reloaded library in 60 s of its own time (240 s after it was asked,"
             " 180 s of them waiting for a processor) and was killed"
         )
-    finally:
-        if (layer / "hang.toml").exists():
-            (layer / "hang.toml").unlink()
-        await engine.stop_workers()
-        engine.conversations.close()
-        engine.items.close()
 
 
 async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_replaced(
@@ -438,12 +431,7 @@ async def test_worker_stuck_message_matched_here_after_the_timeout_and_worker_re
 
 
 async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path) -> None:
-    layer = tmp_path / "shop"
-    layer.mkdir()
-    config = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "r.db"
-    engine = SuggestionEngine(config, load_matcher(config), Conversations(db), db)
-    try:
+    async with layered(config, tmp_path, read_here=True) as (engine, layer):
         workers = await started(engine, FakeClock())
         old = workers.pids
         before = (await enrich(engine.annotate_pipelined(message()))).response["suggestions"]
@@ -465,10 +453,6 @@ async def test_worker_serves_the_reloaded_library(config: Config, tmp_path: Path
         assert after == (await enrich(meanwhile)).response
         assert "亲，本店新规：付款后二十四小时内发出" in [s["text"] for s in after["suggestions"]]
         assert "亲，本店新规：付款后二十四小时内发出" not in [s["text"] for s in before]
-    finally:
-        await engine.stop_workers()
-        engine.conversations.close()
-        engine.items.close()
 
 
 async def test_worker_process_is_started_outside_the_event_loops_thread(
@@ -500,13 +484,10 @@ async def test_worker_process_is_started_outside_the_event_loops_thread(
 async def test_worker_that_cannot_load_the_library_leaves_the_matching_here(
     config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    layer = tmp_path / "shop"
-    layer.mkdir()
-    config = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "b.db"
-    engine = SuggestionEngine(config, load_matcher(config), Conversations(db), db)
-    (layer / "broken.toml").write_text('[[phrase]]\nid = "shop.half"\n', encoding="utf-8")  # after the service loaded
-    try:
+    async with layered(config, tmp_path, read_here=True) as (engine, layer):
+        (layer / "broken.toml").write_text(
+            '[[phrase]]\nid = "shop.half"\n', encoding="utf-8"
+        )  # after the service loaded
         workers = engine.start_workers(1, clock=FakeClock())
         await eventually(lambda: workers.states == ["waiting"], timeout=30)
         assert "matching worker 1 could not load the phrase library" in caplog.text
@@ -515,10 +496,6 @@ async def test_worker_that_cannot_load_the_library_leaves_the_matching_here(
         expected = engine.annotate(message())
         assert expected is not None and expected.response["suggestions"]
         assert (await enrich(result)).response == expected.response
-    finally:
-        await engine.stop_workers()
-        engine.conversations.close()
-        engine.items.close()
 
 
 async def test_worker_gone_when_the_app_shuts_down(aiohttp_client: Any, config: Config) -> None:
@@ -618,13 +595,8 @@ async def test_worker_still_loading_its_library_is_killed_at_the_stop_not_waited
     # it to exit: it reads its stdin only once loaded, so the stop waited for the load (about 11 s at 20,000
     # phrases), or TIMEOUT_S, before killing it. Nothing was sent to it: it is killed at once.
     monkeypatch.setattr(worker_module, "TIMEOUT_S", 3600.0)  # the grace of a worker with requests to finish
-    layer = tmp_path / "layer"
-    layer.mkdir()
-    os.mkfifo(layer / "hang.toml")  # reading it waits for a writer that never comes: the child's load hangs
-    with_layer = replace_config(config, "phrases", path=[str(ROOT / "phrases"), str(layer)])
-    db = tmp_path / "e.db"
-    engine = SuggestionEngine(with_layer, shared_matcher(config), Conversations(db), db)
-    try:
+    async with layered(config, tmp_path) as (engine, layer):
+        os.mkfifo(layer / "hang.toml")  # reading it waits for a writer that never comes: the child's load hangs
         workers = engine.start_workers(1, clock=FakeClock())
         await eventually(lambda: workers.pids)
         loading = workers.pids[0]
@@ -635,6 +607,3 @@ async def test_worker_still_loading_its_library_is_killed_at_the_stop_not_waited
             if running(loading):
                 os.kill(loading, signal.SIGKILL)  # not left behind by a stop that failed
         assert not running(loading)
-    finally:
-        engine.conversations.close()
-        engine.items.close()

@@ -5,8 +5,10 @@ Its order is the order of insertion, and two rules move an entry already held to
 - `on_write`: `put` of a key held moves it (the latest written go last; without it a key keeps its first place);
 - `on_read`: a `get` that finds the key moves it (least recently used go first).
 
-Written through `put` only (it keeps the size); read as a dict (`in`, `[]`, `pop`, iteration never move an
-entry). An OrderedDict underneath, so that reads cost what a dict's do on the event loop.
+Written through `put` only (it keeps the size); read with `get` (the one read that follows `on_read`) or as a dict
+(`in`, `[]`, `pop`, iteration never move an entry). An OrderedDict underneath: on the event loop a plain read costs
+what a dict's does, `get` one Python call (with `on_read`, in place of a dict's get and a move_to_end), `put` one
+(in place of a write, a len and, past the size, a popitem).
 """
 
 from __future__ import annotations

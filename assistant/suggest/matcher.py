@@ -441,7 +441,7 @@ class Matcher:
         candidates.update([pi for pi in self._shop.get(intent, ()) if self.goods.fits(pi, said)][: self.k])
         shop = self._shop.get(intent, ())
         if mine is not None:  # the conversation's shop's own phrases: found by their triggers and the intent
-            similar = {**similar, **self._own_similar(mine, context.shop, intent, reading, limit)}
+            similar = {**similar, **mine.similar(reading.memo, reading.analysis.compact, context.shop, intent, limit)}
             candidates.update(similar)
             candidates.update([pi for pi in mine.by_intent.get(intent, ()) if self.goods.fits(pi, said)][: self.k])
         for phrase_id in context.adoption:
@@ -484,17 +484,6 @@ class Matcher:
                 pi: hit for pi, hit in found.items() if hit[1] not in ex or not rules.excluded(compact, ex[hit[1]])
             }
         return found
-
-    def _own_similar(
-        self, mine: OwnPhrases, shop: str, intent: str, reading: Reading, limit: int
-    ) -> dict[int, tuple[float, str]]:
-        """A shop's own phrases of `intent` whose triggers resemble the message (indexes into `_phrases`)."""
-        key = ("own", shop, intent, limit)
-        found = reading.memo.get(key)
-        if found is None:
-            local = mine.triggers.within(reading.analysis.compact, intent, limit)
-            found = reading.memo[key] = {mine.start + i: hit for i, hit in local.items()}
-        return dict(found)
 
     def _suggestion(
         self, pi: int, score: float, trigger: str, confidence: float, reading: Reading | None, context: Context

@@ -6,6 +6,7 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -198,6 +199,18 @@ class OwnPhrases:
         self.start, self.by_intent, self.index_of, self.hidden, self.triggers = (
             start, by_intent, index_of, hidden, triggers
         )  # fmt: skip
+
+    def similar(
+        self, memo: dict[Any, Any], compact: str, shop: str, intent: str, limit: int
+    ) -> dict[int, tuple[float, str]]:
+        """The phrases of `intent` whose triggers resemble the message's `compact` text (indexes into the matcher's
+        phrases), remembered in the message's reading (`memo`)."""
+        key = ("own", shop, intent, limit)
+        found = memo.get(key)
+        if found is None:
+            local = self.triggers.within(compact, intent, limit)
+            found = memo[key] = {self.start + i: hit for i, hit in local.items()}
+        return dict(found)
 
 
 # A phrase whose triggers also speak of what else the message names (a defect beside a return-cost question: th6's

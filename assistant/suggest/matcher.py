@@ -380,20 +380,31 @@ class Matcher:
         for intent, count in shown:
             # An alternate shows one phrase: a few close triggers are enough to choose it.
             limit = 12 if intent == shown[0][0] else 4
-            for pi, score, trigger in self._rank_phrases(intent, intents[intent], reading, context, said, limit)[
-                :count
-            ]:
+            by = self._asked_in(intent, reading, confidences, context)
+            for pi, score, trigger in self._rank_phrases(intent, intents[intent], by, context, said, limit)[:count]:
                 chosen.append(self._suggestion(pi, score, trigger, intents[intent], reading, context))
                 used.add(pi)
         if len(chosen) < self.k:  # fewer alternates or phrases than planned: fill with the top intent
             top_intent, top = shown[0][0], intents[shown[0][0]]
-            for pi, score, trigger in self._rank_phrases(top_intent, top, reading, context, said):
+            by = self._asked_in(top_intent, reading, confidences, context)
+            for pi, score, trigger in self._rank_phrases(top_intent, top, by, context, said):
                 if len(chosen) >= self.k:
                     break
                 if pi not in used:
                     chosen.append(self._suggestion(pi, score, trigger, top, reading, context))
                     used.add(pi)
         return chosen[: self.k]
+
+    def _asked_in(self, intent: str, reading: Reading, own: Mapping[str, float], context: Context) -> Reading:
+        """The message its phrases of `intent` are ranked by: itself, or for an intent only its earlier messages lent
+        it and none of its words names (那这个呢 after 是正品吗), the latest earlier one that names it (是正品吗: zp1,
+        not zp4's low price)."""
+        if own.get(intent, 0.0) > 0.0 or reading.keyword.get(intent, 0.0) > 0.0:
+            return reading
+        for _, text in context.customer_messages[: -len(CONTEXT_WEIGHTS) - 1 : -1]:
+            if self.keyword_scores(text).get(intent, 0.0) > 0.0:
+                return self.read(text)
+        return reading
 
     def _topics(self, reading: Reading, one: bool) -> dict[str, float]:
         """`plan.topics` of the message, each asking clause read as a message of its own (remembered)."""

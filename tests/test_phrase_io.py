@@ -171,7 +171,9 @@ def test_cli_suggest_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) 
     assert set(body["suggestions"][0]) == {
         "phrase_id", "intent", "code", "text", "score", "trigger", "confidence", "evidence",
     }  # fmt: skip
-    assert set(body["customer_type"]) == {"type", "label", "confidence", "sure", "evidence", "script", "rival"}
+    assert set(body["customer_type"]) == {
+        "type", "label", "confidence", "sure", "evidence", "script", "rival", "past_orders",
+    }  # fmt: skip
     assert _run(["suggest", "什么时候发货"]) == 0
     out = capsys.readouterr().out
     assert "发货时间" in out and "顾客类型" in out

@@ -105,6 +105,15 @@ def config(config: Config, tmp_path: Path) -> Config:
     return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
 
 
+def archiving_on(config: Config, tmp_path: Path, db_path: store.Location, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """`config` archiving into tmp_path on `db_path` (SQLite or PostgreSQL), its schema migrated."""
+    if isinstance(db_path, pg.Location):
+        monkeypatch.setenv("ASSISTANT_PG_PASSWORD", db_path.password or "")
+    with closing(store.connect(db_path)) as conn:
+        upgrade.migrate(conn)
+    return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
+
+
 @pytest.fixture
 def old_days() -> list[date]:
     return [TODAY - timedelta(days=d) for d in (200, 199, 190)]

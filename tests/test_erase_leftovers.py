@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from assistant import pg, store, upgrade
+from assistant import store
 from assistant.config import Config
 from assistant.daylog import buyer, leftovers
 from assistant.daylog.archive import archive
-from tests.helpers import BACKENDS, replace_config
-from tests.test_archive import NOW, TODAY, add_events, day_ts, insert_followup
+from tests.helpers import BACKENDS
+from tests.test_archive import NOW, TODAY, add_events, archiving_on, day_ts, insert_followup
 
 pytestmark = BACKENDS
 SHOP, ACCOUNT, INBOX = "chatwoot-7", "7", "3"  # a Chatwoot account's shop: its id names the account
@@ -25,11 +25,7 @@ GONE, KEPT = "41", "42"  # the conversations: the erased buyer's, archived long 
 
 @pytest.fixture
 def config(config: Config, tmp_path: Path, db_path: store.Location, monkeypatch: pytest.MonkeyPatch) -> Config:
-    if isinstance(db_path, pg.Location):
-        monkeypatch.setenv("ASSISTANT_PG_PASSWORD", db_path.password or "")
-    with closing(store.connect(db_path)) as conn:
-        upgrade.migrate(conn)
-    return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
+    return archiving_on(config, tmp_path, db_path, monkeypatch)
 
 
 def log(db: store.Location, conversation: str, days_ago: int) -> None:

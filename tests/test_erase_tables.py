@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from assistant import pg, store, upgrade
+from assistant import store
 from assistant.config import Config
 from assistant.daylog import buyer
 from assistant.daylog.archive import archive
-from tests.helpers import BACKENDS, replace_config
-from tests.test_archive import NOW, TODAY, add_events, day_ts
+from tests.helpers import BACKENDS
+from tests.test_archive import NOW, TODAY, add_events, archiving_on, day_ts
 
 pytestmark = BACKENDS
 SHOP = "shop1"
@@ -113,11 +113,7 @@ def naming(found: dict[str, list[str]], who: str) -> dict[str, int]:
 
 @pytest.fixture
 def config(config: Config, tmp_path: Path, db_path: store.Location, monkeypatch: pytest.MonkeyPatch) -> Config:
-    if isinstance(db_path, pg.Location):
-        monkeypatch.setenv("ASSISTANT_PG_PASSWORD", db_path.password or "")
-    with closing(store.connect(db_path)) as conn:
-        upgrade.migrate(conn)
-    return replace_config(config, "store", archive_dir=str(tmp_path / "archive"))
+    return archiving_on(config, tmp_path, db_path, monkeypatch)
 
 
 def test_every_table_is_known_to_hold_a_conversations_rows_or_none(config: Config, db_path: store.Location) -> None:

@@ -22,9 +22,11 @@ from assistant.live import Scope
 from assistant.store import now_ms
 from assistant.suggest import child, worker_main
 from assistant.suggest import worker as worker_module
+from assistant.suggest.engine import SuggestionEngine
 from assistant.suggest.matcher import suggestion_json
 from assistant.suggest.matching import Answer, FromWorker, Prepared, Ready, Request, Settings, Swap, ToWorker, frame
 from assistant.suggest.phrases import Library
+from assistant.suggest.worker import MatchingWorkers
 from assistant.web import stream
 from assistant.web.appkeys import ENGINE
 from tests.helpers import ROOT, eventually, make_event, replace_config
@@ -46,6 +48,19 @@ def _library(tmp_path: Path) -> Path:
 
 async def _client(aiohttp_client: Any, config: Config, library: Path) -> Client:
     return await worker_app(aiohttp_client, replace_config(config, "phrases", path=str(library)), 1)
+
+
+async def _served(
+    aiohttp_client: Any, config: Config, tmp_path: Path
+) -> tuple[Path, Client, SuggestionEngine, MatchingWorkers]:
+    """A library of our own in tmp_path, served by a service with one matching worker: the library, the client,
+    the service's engine and its workers."""
+    library = _library(tmp_path)
+    client = await _client(aiohttp_client, config, library)
+    engine = client.app[ENGINE]
+    workers = engine.workers
+    assert workers is not None
+    return library, client, engine, workers
 
 
 async def _answers_as_the_service(client: Client, n: int) -> list[str]:
@@ -113,11 +128,7 @@ async def test_worker_reading_other_files_than_the_service_refuses_the_reload_ev
 ) -> None:
     # A file edited while a reload read it: the service read it before, the worker after. The service served
     # the phrases it read and the worker others (or failed to load, the service matching every message).
-    library = _library(tmp_path)
-    client = await _client(aiohttp_client, config, library)
-    engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
+    library, client, engine, workers = await _served(aiohttp_client, config, tmp_path)
     before = digest(engine.matcher.library)
     (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
     read = threading.Event()
@@ -148,11 +159,7 @@ async def test_worker_killed_during_the_reload_is_replaced_by_one_serving_the_re
     aiohttp_client: Any, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The service's own load is good: it serves it, and the worker's new process loads the same files.
-    library = _library(tmp_path)
-    client = await _client(aiohttp_client, config, library)
-    engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
+    library, client, engine, workers = await _served(aiohttp_client, config, tmp_path)
     (first,) = workers.pids
     (library / "own1.toml").write_text(_group("zz1x", 20, EDITED), encoding="utf-8")
     prepare = workers.prepare
@@ -301,11 +308,7 @@ async def test_worker_answers_the_service_uses_with_the_library_served_before_an
     # `GET /v1/suggest`, the "/" search and the cards of a panel's snapshot rebuilt from the log (up to 500 when a
     # panel opens after a restart) were matched on the event loop, every event waiting, while a worker was ready;
     # the first search after a reload built its index of every phrase there (0.6 s at 20,000 phrases).
-    library = _library(tmp_path)
-    client = await _client(aiohttp_client, config, library)
-    engine = client.app[ENGINE]
-    workers = engine.workers
-    assert workers is not None
+    library, client, engine, workers = await _served(aiohttp_client, config, tmp_path)
     t = now_ms() - 60_000
     for n in range(CARDS):
         await post(client, make_event(id=f"card{n}", ts=t + n, agent="a1", conversation=f"card{n}", text=ASKED))

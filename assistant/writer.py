@@ -77,7 +77,7 @@ RETRY_PAUSE_S = 0.02  # at most this long before the first rerun (random, so tha
 
 # The -wal grows while a reader holds an old snapshot (a report over a big day), about 50 kB an event; SQLite starts
 # it over once the reader is gone and all is folded back (logfile/apart.py), but shrinks it only to this size.
-# Above the 4 MB between two checkpoints, so the steady state never truncates.
+# Above the 16 MB between two checkpoints (logfile/apart.py's AUTOCHECKPOINT), so the steady state never truncates.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 WRITER_MARGIN_S = 3.0  # on PostgreSQL, past a lock's wait (busy_timeout_s)
@@ -375,6 +375,7 @@ class Writer:
         # (the WAL is), on disk it doubled the cost of a logged event; it holds one group's pages at most.
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute(f"PRAGMA journal_size_limit={int(self.wal_limit_bytes)}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={logfile.apart.AUTOCHECKPOINT}")  # its checkpoint's pages: apart.py
         return conn
 
     def _roll_back(self, conn: sqlite3.Connection) -> None:

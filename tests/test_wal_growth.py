@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from assistant.logfile import apart
 from assistant.web.appkeys import WRITER
 from tests.helpers import body_of, make_event
 
@@ -22,8 +23,9 @@ async def test_a_read_holding_the_wal_is_said_in_the_log_and_readyz_until_it_end
     # Before, nothing said it: an export of a big day held the log's snapshot, the -wal grew by about 50 kB an event
     # (1.1 GB over 2 minutes at 200 events/s, bench/bench_wal.py) until the disk was full, and /readyz said ready.
     writer = client.app[WRITER]
-    # Past the 4 MB between two checkpoints, and above the size the file is cut back to (WAL_LIMIT_BYTES, here 1 MB).
-    writer.wal.warn_bytes = 5 * 1024 * 1024
+    # Past the 16 MB between two checkpoints (apart.AUTOCHECKPOINT pages), and above the size the file is cut back to
+    # (WAL_LIMIT_BYTES, here 1 MB); short of the pages that wake a folder (apart.FRAMES).
+    writer.wal.warn_bytes = warn = apart.AUTOCHECKPOINT * 4096 + 1024 * 1024
     await writer.submit(lambda conn: conn.execute("PRAGMA journal_size_limit = 1048576"))
     wal = Path(f"{db_path}-wal")
     assert (await client.post("/v1/events", data=body_of(make_event()))).status == 200
@@ -32,7 +34,7 @@ async def test_a_read_holding_the_wal_is_said_in_the_log_and_readyz_until_it_end
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM events").fetchone()  # its snapshot: no checkpoint passes it
         n = 0
-        while wal.stat().st_size <= 5 * 1024 * 1024:
+        while wal.stat().st_size <= warn:
             n += 1
             assert (await client.post("/v1/events", data=body_of(make_event(text="详" * 2000)))).status == 200
         assert (await client.post("/v1/events", data=body_of(make_event()))).status == 200  # seen at its COMMIT

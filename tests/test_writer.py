@@ -14,6 +14,7 @@ import pytest
 
 from assistant import pg, store
 from assistant.events import parse_event
+from assistant.logfile import apart
 from assistant.writer import RECHECK_S, Writer, WriterClosed, is_busy
 from tests.helpers import BACKENDS, eventually, make_event
 
@@ -140,7 +141,8 @@ async def test_writer_cuts_the_log_file_back_after_a_long_read(tmp_path: Path) -
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("BEGIN")
     assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    for _ in range(60):  # 6 MB, more than one checkpoint interval (1000 pages)
+    rows = apart.AUTOCHECKPOINT * 3 // 2 * 4096 // 100_000  # more than one checkpoint interval, short of a folder's
+    for _ in range(rows):
         await writer.submit(lambda c: c.execute("INSERT INTO t VALUES (randomblob(100000))"))
     grown = wal.stat().st_size
     reader.execute("COMMIT")
@@ -150,9 +152,9 @@ async def test_writer_cuts_the_log_file_back_after_a_long_read(tmp_path: Path) -
     cut = wal.stat().st_size
     count = await writer.submit(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
     await writer.close()
-    assert grown > 6_000_000
+    assert grown > apart.AUTOCHECKPOINT * 4096
     assert cut <= limit
-    assert count == 63
+    assert count == rows + 3
 
 
 async def test_writer_together_jobs_share_a_savepoint_and_fail_alone(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def look(files: tuple[str, ...]) -> tuple[Identities, os.stat_result | None, int
 
 
 # A -wal file past this size is said (the log, /readyz): a read holds an old snapshot and the file grows with every
-# commit meanwhile, 1.1 GB over a read of 2 minutes at 200 events/s (bench/bench_wal.py). The steady state is 4 MB,
+# commit meanwhile, 1.1 GB over a read of 2 minutes at 200 events/s (bench/bench_wal.py). The steady state is 16 MB,
 # and once the reader is gone the file is cut back to the writer's WAL_LIMIT_BYTES (64 MB) within a commit or two.
 WAL_WARN_BYTES = 256 * 1024 * 1024
 WAL_SAY_EVERY_S = 60.0
@@ -254,15 +254,15 @@ class Watch:
         changed = info.st_size != self._seen[0] or info.st_mtime_ns != self._seen[1]
         if changed:
             self._seen, self._head = (info.st_size, info.st_mtime_ns), os.pread(self._fd, 100, 0)
-        if changed or marks != self._marks:  # a checkpoint or a restart of the WAL: a few times per 1,000 pages
+        if changed or marks != self._marks:  # a checkpoint or a restart of the WAL: a few times per 4,000 pages
             self._marks = marks
             self._record(info)
 
     def _apart(self, conn: sqlite3.Connection | None, unfolded: int) -> None:
         """The writer's note past `apart.FRAMES` pages not folded back, or while a folder runs: the writer's connection
         stops checkpointing and a `Folder` folds them apart; once it is over, the connection checkpoints again
-        (SQLite's own checkpoint, inside the commit that passes 1,000 pages). Left to the folder while it holds the
-        lock: it notes again after its fold."""
+        (SQLite's own checkpoint, inside the commit that passes `apart.AUTOCHECKPOINT` pages). Left to the folder while
+        it holds the lock: it notes again after its fold."""
         if self.folder is None and conn is not None and self.aside is None:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # before the folder's first checkpoint
             self.folder = apart.Folder(self.path, self.fold)

@@ -1,14 +1,14 @@
 """The SQLite log's -wal folded back on a connection and a thread of their own, only after a long read let it grow.
 
-In the steady state SQLite folds the -wal back itself, inside the writer's commit that passes 1,000 pages (its automatic
-checkpoint): a few milliseconds, and nothing else runs for it. While a read holds an old snapshot (a supervisor's daily
+In the steady state SQLite folds the -wal back itself, inside the writer's commit that passes `AUTOCHECKPOINT` pages
+(its automatic checkpoint): a few milliseconds, and nothing else runs for it. While a read holds an old snapshot (a supervisor's daily
 log or report over a big day, an export) nothing past that snapshot can be folded, and the file grows by every commit;
 the first commit after the read ended then folded all of it: after a 200 MB -wal the commits of the next seconds
 waited up to 1.4 s. A checkpointer doing every checkpoint on a thread of its own cut that to 0.2 s, but cost every
 logged event 1.18-1.24x the server's CPU (a thread woken every 1,000 pages, a lock taken at every commit).
 
 Here the writer's note after a commit (`Watch.note`, which reads the -shm's first bytes anyway) wakes a `Folder` only
-when the pages not folded back pass `FRAMES` (a read held them: the steady state stays near 1,000): the writer's
+when the pages not folded back pass `FRAMES` (a read held them: the steady state stays near 4,000): the writer's
 connection then checkpoints nothing (`wal_autocheckpoint=0`), and this thread folds what no reader holds (PASSIVE: it
 waits for no one, and no one waits for it), every `PAUSE_S` while a reader holds the rest; once all is folded, a
 RESTART that waits for no one (`busy_timeout=0`) lets the writer's next commit start the file over and cut it back,
@@ -40,11 +40,17 @@ from assistant.logfile import readers
 
 log = logging.getLogger(__name__)
 
-# Pages in the -wal not folded back yet (16 MB of 4 kB pages) that wake a folder: SQLite's own checkpoint runs at
-# 1,000, so only a read holding a snapshot lets them pile up this far; a commit folding this many itself waits for
-# about a tenth of a second (the 200 MB that took 1.4 s).
-FRAMES = 4096
-AUTOCHECKPOINT = 1000  # SQLite's default: the writer's connection gets it back once a folder is over
+# The pages in the -wal past which a commit of the writer folds it back (its connection's wal_autocheckpoint, given back
+# once a folder is over). A checkpoint copies each page the commits changed once however often they changed it (the
+# tables' last pages, the conversations' rows and their indexes change in every group) and syncs the file once: at
+# SQLite's default of 1,000 one took about 6 ms of the writer's CPU every 10 groups of 20 events (a group writes about
+# 100 pages), a fifth of its CPU; at 4,000 about 12 ms every 40 groups. The steady -wal is 16 MB instead of 4.
+AUTOCHECKPOINT = 4000
+# Pages in the -wal not folded back yet that wake a folder (32 MB of 4 kB pages): the writer's own checkpoint runs at
+# AUTOCHECKPOINT, so only a read holding a snapshot lets them pile up this far (4,096 past it, the margin a short read
+# had when the checkpoint ran at 1,000); a commit folding this many itself waits for about a fifth of a second (the
+# 200 MB that took 1.4 s).
+FRAMES = AUTOCHECKPOINT + 4096
 ROUNDS = 3  # PASSIVE checkpoints in a row at most, while commits made during one leave pages to fold
 PAUSE_S = 0.1  # after a checkpoint a reader held short: the next is tried no sooner
 # The longest pause, after tries that folded nothing new: a read held that long costs 720 tries an hour rather than

@@ -112,8 +112,104 @@ def parse_batch(doc: Any, max_batch: int) -> list[dict[str, Any]]:
     raise EventError("body", "expected a JSON object or an array of objects")
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
 def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
-    """Validate one raw event object and return the typed event."""
+    """Validate one raw event object and return the typed event.
+
+    A message (nearly every event) whose fields are all plain is taken after one run of checks, on the loop,
+    without a call per field: together they pass only what `check_event` passes, and it is the same event.
+    Anything else, and any message they do not pass, is `check_event`'s, which names the first field wrong.
+    """
+    get = raw.get
+    if get("type") == "message" and "order" not in raw and "phrase_id" not in raw:  # every name field read below
+        event_id, conversation, ts, text = get("id"), get("conversation"), get("ts"), get("text")
+        shop, customer, sender, agent = get("shop"), get("customer"), get("sender"), get("agent")
+        followup_id, item = get("followup_id"), get("item")
+        # An ASCII id printable and not only spaces passes `_string`; a printable name that shows passes it and
+        # `_name` keeps it but for its spaces (each hiding, unseen, padding or surrogate character is unprintable
+        # but the space: such a name is `check_event`'s). An int `ts` in range is what `parse_ts` makes of it.
+        ts_ms = ts if type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS else _ts_or_none(ts)
+        if (
+            ts_ms is not None
+            and type(text) is str
+            and len(text) <= max_text_chars
+            and "\x00" not in text
+            and (sender == "customer" or sender == "auto" or (sender == "agent" and agent is not None))
+            and type(event_id) is str
+            and 0 < len(event_id) <= MAX_ID_CHARS
+            and event_id.isascii()
+            and event_id.isprintable()
+            and not event_id.isspace()
+            and type(conversation) is str
+            and 0 < len(conversation) <= MAX_ID_CHARS
+            and conversation.isascii()
+            and conversation.isprintable()
+            and not conversation.isspace()
+            and type(shop) is str
+            and 0 < len(shop) <= MAX_NAME_CHARS
+            and shop.isprintable()
+            and (not shop.isspace() if shop.isascii() else _VISIBLE.search(shop) is not None)
+            and type(customer) is str
+            and 0 < len(customer) <= MAX_NAME_CHARS
+            and customer.isprintable()
+            and (not customer.isspace() if customer.isascii() else _VISIBLE.search(customer) is not None)
+            and (
+                agent is None
+                or type(agent) is str
+                and 0 < len(agent) <= MAX_NAME_CHARS
+                and agent.isprintable()
+                and (not agent.isspace() if agent.isascii() else _VISIBLE.search(agent) is not None)
+            )
+            and (
+                followup_id is None
+                or type(followup_id) is str
+                and 0 < len(followup_id) <= MAX_ID_CHARS
+                and followup_id.isascii()
+                and followup_id.isprintable()
+                and not followup_id.isspace()
+            )
+            and (
+                item is None
+                or type(item) is str
+                and 0 < len(item) <= MAX_ID_CHARS
+                and item.isascii()
+                and item.isprintable()
+                and not item.isspace()
+            )
+        ):
+            # Its fields given whole: the dataclass's `__init__` sets each of the 15 through object.__setattr__
+            # (frozen), which took more than the checks above. The same event (==, hash, repr), and raw is kept.
+            event = _new(Event)
+            _setattr(
+                event,
+                "__dict__",
+                {
+                    "id": event_id,
+                    "type": "message",
+                    "ts_ms": ts_ms,
+                    "shop": shop.strip(NAME_PADDING),
+                    "conversation": conversation,
+                    "customer": customer.strip(NAME_PADDING),
+                    "sender": sender,
+                    "text": text,
+                    "agent": None if agent is None else agent.strip(NAME_PADDING),
+                    "order": None,
+                    "amount": None,
+                    "phrase_id": None,
+                    "followup_id": followup_id,
+                    "item": item,
+                    "raw": raw,
+                },
+            )
+            return event
+    return check_event(raw, max_text_chars=max_text_chars)
+
+
+def check_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
+    """`parse_event` field by field: each is checked in turn, and the first wrong named (`EventError`)."""
     for key in NAME_FIELDS & raw.keys():  # whether or not this type reads it: nothing half-decoded is stored
         value = raw[key]  # (an ASCII string holds no surrogate: most ids are searched for none)
         if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
@@ -166,6 +262,14 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
             return Event(**common, agent=agent)
         return Event(**common, agent=agent, phrase_id=_string(raw, "phrase_id", max_len=MAX_ID_CHARS))
     return Event(**common, agent=agent)
+
+
+def _ts_or_none(value: Any) -> int | None:
+    """`parse_ts(value)`, None where it refuses it (`check_event` then says why, after any field before)."""
+    try:
+        return parse_ts(value)
+    except EventError:
+        return None
 
 
 def parse_ts(value: Any) -> int:

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from assistant.clock import FIRST_YEAR, LAST_YEAR
@@ -81,11 +82,12 @@ class Event:
     item: str | None = None  # the product the message is about (docs/catalog.md)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    # Worked out once an event (parse_event's quick way gives them with the fields): the listeners ask each event.
+    @cached_property
     def is_customer_message(self) -> bool:
         return self.type == "message" and self.sender == "customer"
 
-    @property
+    @cached_property
     def is_agent_message(self) -> bool:
         return self.type == "message" and self.sender == "agent"
 
@@ -181,7 +183,8 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
             )
         ):
             # Its fields given whole: the dataclass's `__init__` sets each of the 15 through object.__setattr__
-            # (frozen), which took more than the checks above. The same event (==, hash, repr), and raw is kept.
+            # (frozen), which took more than the checks above. The same event (==, hash, repr), and raw is kept;
+            # its two cached properties given too.
             event = _new(Event)
             _setattr(
                 event,
@@ -202,6 +205,8 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
                     "followup_id": followup_id,
                     "item": item,
                     "raw": raw,
+                    "is_customer_message": sender == "customer",
+                    "is_agent_message": sender == "agent",
                 },
             )
             return event

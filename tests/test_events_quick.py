@@ -3,6 +3,7 @@ event, or the same error naming the same field, whatever the fields hold."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -29,7 +30,9 @@ def outcome(parse: Any, raw: dict[str, Any], limit: int) -> tuple[str, Any]:
         event: Event = parse(raw, max_text_chars=limit)
     except EventError as exc:
         return "refused", (exc.field, exc.message, exc.index)
-    return "taken", (event, vars(event), hash(event), repr(event), event.raw is raw)
+    fields = [getattr(event, f.name) for f in dataclasses.fields(event)]
+    kinds = (event.is_customer_message, event.is_agent_message)
+    return "taken", (event, fields, kinds, hash(event), repr(event), event.raw is raw)
 
 
 values = st.one_of(

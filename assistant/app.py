@@ -425,6 +425,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
         await service.stop()  # the replay's `stale` records first, or the watermark held short of their events
         raise
     app[FEED].recall = service.panel_states  # panels see the countdowns and prompts of before a restart
+    service.keep = app[FEED].keep  # nobody watching: a countdown is kept for the next snapshot, not published
     yield
     await service.stop()
 

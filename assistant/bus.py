@@ -121,6 +121,14 @@ class Bus:
             except Exception:
                 log.exception("subscriber failed")
 
+    def heard_only_by(self, update: Update, subscription: Subscription) -> bool:
+        """Whether `subscription` is the only one that would take `update` and nothing journals it first."""
+        if self.journal is not None:
+            return False
+        if len(self._subscriptions) == 1:  # the usual case: no supervisor's page open
+            return subscription in self._subscriptions
+        return all(sub is subscription or not sub.accept(update) for sub in self._subscriptions)
+
     @property
     def subscribers(self) -> int:
         return len(self._subscriptions)

@@ -318,6 +318,19 @@ class LiveFeed:
         self.gap = self.seq
         return False
 
+    def keep(self, update: Update) -> bool:
+        """Keep a follow-up update no panel can take now as its conversation's latest, without the bus; False
+        when it must be published: a panel is connected (or lingers), updates wait in the feed's backlog (they would
+        land after it), or another subscriber or the relay's journal takes it. Every logged agent message arms a
+        timer and publishes its countdown: through the bus, the feed's task woke for each to number it and journal
+        an entry that no panel could resume from (the gap `wants_cards` notes sends a reconnecting panel a snapshot,
+        whose follow-up states come from `followups`)."""
+        sub = self._subscription
+        if sub is None or len(sub) or not self.bus.heard_only_by(update, sub) or self.wants_cards():
+            return False
+        self.followups.put((update.shop, update.conversation), update.payload)
+        return True
+
     def dispatch(self, update: Update) -> Entry:
         self.seq += 1
         entry = Entry(self.seq, self.id_of(self.seq, update.position), update)

@@ -16,6 +16,7 @@ from assistant.bus import Bus, Update
 from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.live import LiveFeed
+from assistant.web.appkeys import FEED
 from tests.followup_harness import T0, Harness, Recorder
 from tests.helpers import body_of, eventually, make_app, make_event, replace_config
 from tests.test_panel import page_state
@@ -152,3 +153,32 @@ async def test_panel_shows_countdown_and_prompt_again_after_a_restart(config: Co
     assert before[key] == {"state": "armed", "due_ms": now + IDLE * 1000, "armed_ms": now}
     assert before['["shop1","prompt"]']["state"] == "suggested"
     assert after == before and snapshot["followups"] == before
+
+
+async def test_a_countdown_no_panel_can_take_is_kept_for_the_next_snapshot_unpublished(
+    config: Config, db_path: Path
+) -> None:
+    config = replace_config(config, "followups", mode="suggest", idle_seconds=IDLE)
+    now = int(time.time() * 1000)
+    client = TestClient(TestServer(make_app(config)))
+    await client.start_server()
+    try:
+        feed = client.app[FEED]
+        feed.linger_s = 0  # no panel has been connected: none lingers either
+        said = make_event(sender="agent", agent="a1", conversation="quiet", text="亲，这款有现货", ts=now)
+        assert (await client.post("/v1/events", data=body_of(said))).status == 200
+        countdown = {"state": "armed", "due_ms": now + IDLE * 1000, "armed_ms": now}
+        assert feed.followups.get(("shop1", "quiet")) == countdown
+        assert [e.update.kind for e in feed.journal] == []  # nothing numbered that no panel could resume from
+        assert page_state(await (await client.get("/panel?agent=a1")).text())["followups"] == {
+            '["shop1","quiet"]': countdown
+        }
+        resp = await client.get("/v1/stream?agent=a1")  # a panel connected: countdowns are published again
+        assert resp.status == 200
+        await eventually(lambda: bool(feed.streams))
+        later = make_event(sender="agent", agent="a1", conversation="watched", text="亲，在的", ts=now + 1)
+        assert (await client.post("/v1/events", data=body_of(later))).status == 200
+        await eventually(lambda: [e.update.conversation for e in feed.journal if e.update.kind == "followup"] == ["watched"])  # fmt: skip
+        resp.close()
+    finally:
+        await client.close()

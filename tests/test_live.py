@@ -497,3 +497,33 @@ async def test_stream_card_takes_the_customer_type_an_order_gives_when_the_order
     finally:
         await later.close()
         await resumed.close()
+
+
+def test_feed_keeps_a_followup_update_only_while_nothing_else_can_take_it() -> None:
+    async def scenario() -> None:
+        bus = Bus()
+        feed = LiveFeed(bus)
+        countdown = Update("followup", "s", "c1", "a1", {"state": "armed", "due_ms": 9, "armed_ms": 1})
+        assert not feed.keep(countdown)  # not started: published
+        feed.start()
+        try:
+            assert feed.keep(countdown) and feed.seq == 0 and feed.followups.get(("s", "c1")) == countdown.payload
+            stream, _ = feed.open(Scope(agent="a2"), None)
+            assert not feed.keep(countdown)  # a panel connected, whoever's it is
+            feed.close(stream)
+            assert not feed.keep(countdown)  # it lingers
+            feed.linger_s = 0
+            other = bus.subscribe(lambda u: u.kind == "followup")
+            assert not feed.keep(countdown)  # another subscriber hears follow-ups
+            other.close()
+            bus.journal = lambda update: False
+            assert not feed.keep(countdown)  # the relay journals every update first
+            bus.journal = None
+            bus.publish(Update("followup", "s", "c1", "a1", {"state": "cancelled"}))
+            assert not feed.keep(countdown)  # an earlier update waits in the backlog: this one lands after it
+            await eventually(lambda: feed.seq == 1)
+            assert feed.keep(countdown) and feed.followups.get(("s", "c1")) == countdown.payload
+        finally:
+            await feed.stop()
+
+    asyncio.run(scenario())

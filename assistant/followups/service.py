@@ -119,6 +119,7 @@ class FollowupService:
         self._future_warning = Throttled(log, FUTURE_WARNING)
         self._stale_warning = Throttled(log, STALE_WARNING)
         self._lag_warning = Throttled(log, LAG_WARNING)
+        self.keep: Callable[[Update], bool] = lambda update: False  # the live feed's (app.py): kept, not published
         plugins.register(BuiltinHooks(self), name="assistant.followups")
         plugins.event_listeners.append(self.handle)  # timers follow events (before any plugin hears of them)
         ingestor.riders.append(self.timers.ride)  # their changes written in the next request's transaction
@@ -559,12 +560,9 @@ class FollowupService:
             self.deliverer.submit(f)
 
     async def _set_state(self, f: Followup, state: str, error: str | None) -> None:
-        now = self.clock.now_ms()
-        updated = await self.writer.submit(
-            lambda conn: followup_store.update_followup(
-                conn, f.id, state=state, now_ms=now, last_error=error, from_states=("pending", "suggested")
-            )
-        )
+        now, states = self.clock.now_ms(), ("pending", "suggested")
+        job = partial(followup_store.update_followup, followup_id=f.id, state=state, now_ms=now, from_states=states)
+        updated = await self.writer.submit(partial(job, last_error=error))
         if updated is not None:
             self.notify(updated)
 
@@ -575,7 +573,9 @@ class FollowupService:
         self.plugins.on_followup(f)
 
     def publish(self, key: Key, agent: str | None, payload: dict[str, Any]) -> None:
-        self.bus.publish(Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload))
+        update = Update(kind="followup", shop=key[0], conversation=key[1], agent=agent, payload=payload)
+        if not self.keep(update):
+            self.bus.publish(update)
 
     def panel_states(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
         """The follow-up line of each conversation, as the last live update for it said (see panelstate)."""

@@ -184,6 +184,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         feed=app[FEED],
         agent_of=lambda shop, conversation: engine.conversations.get(shop, conversation).agent,
         agent_before=engine.conversations.agent_before,
+        tracked=isinstance(path, pg.Location),  # the relay asks which events are out (`was_published`)
     )
     ingestor.listeners.append(publisher)
     app[INGESTOR] = ingestor

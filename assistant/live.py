@@ -97,6 +97,7 @@ class Publisher:
         feed: LiveFeed | None = None,
         agent_of: Callable[[str, str], str | None] | None = None,
         agent_before: Callable[[str, str, int], str | None] | None = None,
+        tracked: bool = True,
     ) -> None:
         self.bus = bus
         self.snapshot = snapshot
@@ -109,18 +110,20 @@ class Publisher:
         # The agent each conversation was last published under, so a handed-over conversation
         # also reaches the panel it leaves (which then drops it).
         self._agents: Bounded[tuple[str, str], str | None] = Bounded(TRACKED_CONVERSATIONS, on_write=True)
-        # Events whose update is out (on a shared database the relay waits for these: `was_published`).
-        self._published: Bounded[str, None] = Bounded(TRACKED_CONVERSATIONS)  # in the order first published
+        # Events whose update is out (on a shared database the relay waits for these: `was_published`); not
+        # `tracked` (alone on a SQLite file, where nothing asks), none is noted: a write per event saved.
+        self._published: Bounded[str, None] | None = Bounded(TRACKED_CONVERSATIONS) if tracked else None
 
     def was_published(self, event_id: str) -> bool:
-        return event_id in self._published
+        return self._published is not None and event_id in self._published
 
     def __call__(self, written: Written) -> None:
         event = written.event
         key = (event.shop, event.conversation)
         if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
             self._agents.put(key, self.agent_of(*key))
-            self._published.put(event.id, None)  # nothing to send: no panel can be waiting for it
+            if self._published is not None:
+                self._published.put(event.id, None)  # nothing to send: no panel can be waiting for it
             return
         payload = self.snapshot(*key)
         agent = payload.get("agent")
@@ -135,7 +138,8 @@ class Publisher:
         if previous != agent:
             payload["previous_agent"] = previous
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
-        self._published.put(event.id, None)
+        if self._published is not None:
+            self._published.put(event.id, None)
 
     def publish_cards(self, keys: Iterable[tuple[str, str]], event_id: str, event_type: str) -> None:
         """Publish the cards of conversations a change outside any event changed (a contact merge renames their
@@ -155,7 +159,8 @@ class Publisher:
                 if previous != agent:
                     payload["previous_agent"] = previous
                 self.bus.publish(Update("message", key[0], key[1], agent, payload))
-        self._published.put(event_id, None)
+        if self._published is not None:
+            self._published.put(event_id, None)
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------

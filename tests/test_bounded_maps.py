@@ -132,8 +132,18 @@ def test_live_published_events_first_published_go_first(monkeypatch: pytest.Monk
     publisher(logged("b", 2))
     publisher.publish_cards([], "e1", "customer_merged")  # published again under the id of a first: keeps its place
     publisher(logged("c", 3))
-    assert list(publisher._published) == ["e2", "e3"]
+    assert list(publisher._published or ()) == ["e2", "e3"]
     assert publisher.was_published("e3") and not publisher.was_published("e1")
+
+
+def test_live_published_events_not_noted_where_nothing_asks() -> None:
+    bus = Bus()
+    heard = bus.subscribe()
+    publisher = live.Publisher(bus, lambda shop, conversation: {"agent": "小美"}, tracked=False)  # a SQLite file's
+    publisher(logged("a", 1))
+    publisher.publish_cards([("shop1", "b")], "e2", "customer_merged")
+    assert [u.conversation for u in heard.drain()] == ["a", "b"]  # published all the same
+    assert publisher._published is None and not publisher.was_published("e1")
 
 
 def test_live_followups_latest_written_kept_and_reading_moves_none(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import rjieba
 
+from assistant.suggest.pattern_anchors import AnchorIndex
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.vocabulary import NUMBER, CustomerTypeSpec, TypeCues
 
@@ -218,6 +219,8 @@ class EvidenceReader:
         self.spotter = CueSpotter(cues, exclusions)
         self._fold = lru_cache(maxsize=FOLD_CACHE)(self._fold_char)  # one character at a time, to show words
         self._patterns = patterns
+        # The patterns whose anchors a text holds, found in one scan: most texts leave none to search.
+        self._anchors = AnchorIndex(p for p, _, _ in patterns)
         self._intent_types = intent_types
         self._presence = tuple(sorted({self._form(p) for p in PRESENCE} - {""}, key=len, reverse=True))
         self._nudges = tuple(sorted({self._form(p) for p in (*PRESENCE, *NUDGES)} - {""}, key=len, reverse=True))
@@ -264,9 +267,12 @@ class EvidenceReader:
         clues: list[Clue] = []
         polite = any(p in text for p in POLITE)
         clauses = list(_clauses(analysis))
-        # A pattern that matches no clause does not match them all together: most are ruled out in one search.
+        # A pattern that matches no clause does not match them all together: only those whose anchors the clauses
+        # hold are looked at, and of those, with several clauses, only those found in them all together.
         joined = "\n".join(clause.folded for clause, _ in clauses)
-        patterns = [p for p in self._patterns if p[0].search(joined)] if len(clauses) > 1 else self._patterns
+        patterns = [self._patterns[n] for n in self._anchors.candidates(joined)]
+        if len(clauses) > 1:
+            patterns = [p for p in patterns if p[0].search(joined)]
         for clause, asking in clauses:
             clues += self._clause(shown_in, clause, polite, asking, patterns)
         if self._intent_evidence is not None and self._intent_types:

@@ -106,3 +106,34 @@ def test_buying_before_reading_is_impulse(shipped_matcher: Matcher) -> None:
 def test_being_made_to_tell_it_again_is_a_demand(shipped_matcher: Matcher) -> None:
     for text in ("每次都要我重新讲一遍", "给我安排专人负责"):
         assert badge(shipped_matcher, text).type == "demanding", text
+
+
+def test_a_gift_asked_inside_a_haggling_offer_is_haggling(shipped_matcher: Matcher) -> None:
+    # No cut, then the gift instead: the haggler's next step, not a second kind of customer.
+    for conversation in (
+        ["能便宜点不", "包邮加送小样行不"],
+        ["能少点吗", "那包邮再送个赠品行吗"],
+    ):
+        found = shipped_matcher.classify([(n * 30_000, t) for n, t in enumerate(conversation)])
+        assert found.type == "bargainer", (conversation, found)
+    # A gift asked for on its own is still the freebie type.
+    for text in ("加送小样吗", "有赠品吗 多送点小样"):
+        assert badge(shipped_matcher, text).type == "freebie", text
+
+
+def test_a_pattern_runs_over_two_clauses_split_by_a_space(shipped_matcher: Matcher) -> None:
+    # One sentence typed with a pause is read as it would be without the space.
+    for text in ("还没看详情 就是喜欢", "评价都没看 就下单了", "没仔细看 就拍了"):
+        found = badge(shipped_matcher, text)
+        assert found.type == badge(shipped_matcher, text.replace(" ", "")).type == "impulsive", (text, found)
+        assert " " in found.evidence[0], (text, found)  # the buyer's words across the space
+
+
+def test_words_left_unread_name_no_interest_in_them(shipped_matcher: Matcher) -> None:
+    # 参数没细看 is no professional's question: the specifications are dismissed, as in 参数不重要.
+    for text in ("参数没细看就是喜欢", "参数不用看 好看就行"):
+        assert badge(shipped_matcher, text).type != "professional", text
+    assert badge(shipped_matcher, "参数没细看就是喜欢").type == "impulsive"
+    # Read, or asked about, they still count.
+    for text in ("参数是多少", "参数没看到 发我一下"):
+        assert badge(shipped_matcher, text).type == "professional", text

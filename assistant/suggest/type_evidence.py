@@ -23,9 +23,11 @@ ORDERED = "ordered"  # not a type: the customer's words show they have ordered (
 # Cues match whole segmenter words only ("送" is not in 送到, "数据" is not in 数据线, "优惠" is not in 优惠券).
 # A negation just before a cue undoes it (不急, 没那么着急); up to one degree word may stand between.
 NEGATORS = frozenset({"不", "没", "别", "不用", "不要", "无需", "没有", "不必", "不是", "并不", "也不", "都不", "不太"})
-# ... and so does a dismissal right after it, in the same clause (预算不用考虑, 价格没问题, 我要求不高).
+# ... and so does a dismissal right after it, in the same clause (预算不用考虑, 价格没问题, 我要求不高), or words left
+# unread (参数没细看就是喜欢: no interest in the specifications).
 _DISMISSED = re.compile(
-    r"(?:的话|方面|这块|这方面|上|也|都|就|倒|倒是)?(?:不用考虑|不考虑|没问题|不是问题|无所谓|不重要|不在乎|不用管|不高|不严)"
+    r"(?:的话|方面|这块|这方面|上|也|都|就|倒|倒是|还)?(?:不用考虑|不考虑|没问题|不是问题|无所谓|不重要|不在乎|不用管|不高|不严"
+    r"|(?:没|没有|不用|不)(?:仔细|细)?看(?!到|见|懂|明白|清))"
 )
 # A purchase told of someone else (我同事在你家买过, 她之前买过) is no sign of a returning buyer: the person
 # named last before it decides; 我 alone is the buyer.
@@ -59,6 +61,8 @@ ONLY_CHARS = 10  # a message longer than this says more than 在吗
 FOLD_CACHE = 8192  # characters whose folded form is remembered
 _BREAK = re.compile(r"[，,。!?;；~～…、\s]|\.(?!\d)")  # in folded text (full-width marks are folded)
 _QUESTION_MARKS = re.compile(r"[?？]")
+_SPACE = re.compile(r"\s+")
+_PUNCTUATION = re.compile(r"[，,。!?;；~～…、]|\.(?!\d)")  # the breaks of `_BREAK` but spaces
 _WORD = re.compile(r"\w")
 _NON_WORD = re.compile(r"[\W_]+")
 # A named price asked to be accepted: 70块行不行, 两件50可以吗, 一百元卖不卖. A unit other than money (38码, 3天) rules it out.
@@ -267,14 +271,19 @@ class EvidenceReader:
         clues: list[Clue] = []
         polite = any(p in text for p in POLITE)
         clauses = list(_clauses(analysis))
+        # Two clauses apart by a space alone may be one sentence typed with a pause (还没看详情 就是喜欢): a pattern
+        # is also read over the two together.
+        spaced = _spaced(analysis.folded, clauses)
         # A pattern that matches no clause does not match them all together: only those whose anchors the clauses
         # hold are looked at, and of those, with several clauses, only those found in them all together.
-        joined = "\n".join(clause.folded for clause, _ in clauses)
+        joined = "\n".join([*(clause.folded for clause, *_ in clauses), *(a + b for a, b in spaced)])
         patterns = [self._patterns[n] for n in self._anchors.candidates(joined)]
         if len(clauses) > 1:
             patterns = [p for p in patterns if p[0].search(joined)]
-        for clause, asking in clauses:
+        for clause, asking, _, _ in clauses:
             clues += self._clause(shown_in, clause, polite, asking, patterns)
+        for before, after in spaced:
+            clues = self._across(shown_in, before, after, polite, patterns, clues)
         if self._intent_evidence is not None and self._intent_types:
             for intent, strength in self._intent_evidence(analysis, text).items():
                 for type_id in self._intent_types.get(intent, ()):
@@ -331,10 +340,48 @@ class EvidenceReader:
                 continue
             out = [item for item in out if item not in same]
             out.append((Clue(type_id, strength, source, locate(text, words, self._fold)), words))
-        clues = [clue for clue, _ in out]
+        # A gift asked for inside a haggling offer (包邮加送小样行不: no cut, then the gift instead) is the haggler's
+        # next step (the seeds: a buyer who will not let the price go is given a small gift): one piece of evidence
+        # with the offer, not a second type.
+        offers = [w for c, w in out if c.type == "bargainer" and c.strength >= PATTERN]
+        clues = [clue for clue, w in out if not (clue.type == "freebie" and any(w in o for o in offers))]
         offer = _OFFER.search(folded)
         if offer is not None:
             clues.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))
+        return clues
+
+    def _across(
+        self,
+        text: str,
+        before: str,
+        after: str,
+        polite: bool,
+        patterns: Sequence[tuple[re.Pattern[str], str, str]],
+        clues: list[Clue],
+    ) -> list[Clue]:
+        """`clues` with those of patterns read over two clauses apart by a space alone, running from one into the
+        other; a pattern already found in either clause, or another reading of the same words, adds nothing."""
+        folded = before + after
+        for pattern, type_id, source in patterns:
+            found = next((f for f in pattern.finditer(folded) if f.start() < len(before) < f.end()), None)
+            if found is None or any(c.key == source for c in clues):
+                continue
+            if type_id not in NEGATION_KEEPS and _DISMISSED.match(folded, found.end()):
+                continue
+            if _not_the_buyers(type_id, folded[: found.start()]) or type_id == "freebie":
+                continue  # a gift asked for or owed is told apart within one clause
+            shown = locate(text, found.group(0), self._fold)
+            if not shown:
+                continue
+            strength = PATTERN
+            if polite and type_id in POLITE_SOFTENED:
+                strength *= POLITE_SOFTENED[type_id]
+            elif type_id in SOFTENED and (polite or _clause_asks(after)):
+                strength *= SOFTENED[type_id]
+            # Words of the same type inside the pattern's are one piece of evidence with it, as in one clause.
+            same = [c for c in clues if c.type == type_id and c.shown and c.shown in shown and c.strength <= strength]
+            clues = [c for c in clues if c not in same]
+            clues.append(Clue(type_id, strength, source, shown))
         return clues
 
     def _shown(self, text: str, words: str) -> str:
@@ -352,8 +399,9 @@ class EvidenceReader:
         return self._normalizer.fold(ch) if ch.strip() else ""
 
 
-def _clauses(analysis: Analysis) -> Iterable[tuple[Analysis, bool]]:
-    """The clauses of a message (split at punctuation and spaces), each with whether it asks something."""
+def _clauses(analysis: Analysis) -> Iterable[tuple[Analysis, bool, int, int]]:
+    """The clauses of a message (split at punctuation and spaces), each with whether it asks something and where
+    it starts and ends in the folded text."""
     folded = analysis.folded
     tokens: list[str] = []
     first = last = at = 0
@@ -373,11 +421,29 @@ def _clauses(analysis: Analysis) -> Iterable[tuple[Analysis, bool]]:
         yield _clause_of(folded, tokens, first, last)
 
 
-def _clause_of(folded: str, tokens: list[str], start: int, end: int) -> tuple[Analysis, bool]:
+def _clause_of(folded: str, tokens: list[str], start: int, end: int) -> tuple[Analysis, bool, int, int]:
     text = folded[start:end]
+    asking = "?" in folded[end : end + 2] or _clause_asks(text)
+    return Analysis(folded=text, tokens=tuple(tokens), compact="".join(tokens)), asking, start, end
+
+
+def _clause_asks(text: str) -> bool:
     plain = text.replace("什么", "")  # the 么 of 什么 asks nothing (凭什么, 什么态度)
-    asking = "?" in folded[end : end + 2] or any(a in plain for a in ASKING)
-    return Analysis(folded=text, tokens=tuple(tokens), compact="".join(tokens)), asking
+    return any(a in plain for a in ASKING)
+
+
+def _spaced(folded: str, clauses: Sequence[tuple[Analysis, bool, int, int]]) -> list[tuple[str, str]]:
+    """Each two neighbouring clauses split by a space alone, as folded text up to the space and after it (words
+    left out of the clauses, 就是 in 还没看详情 就是喜欢, are kept; the spaces are not)."""
+    pairs: list[tuple[str, str]] = []
+    for (_, _, start, end), (_, _, next_start, next_end) in zip(clauses, clauses[1:]):
+        gap = folded[end:next_start]
+        space = _SPACE.search(gap)
+        if space is None or _PUNCTUATION.search(gap):
+            continue
+        before = folded[start : end + space.start()]
+        pairs.append((before, _SPACE.sub("", folded[end + space.end() : next_end])))
+    return pairs
 
 
 def _compiled(type_id: str, patterns: Sequence[str]) -> list[tuple[re.Pattern[str], str, str]]:

@@ -137,3 +137,15 @@ def test_words_left_unread_name_no_interest_in_them(shipped_matcher: Matcher) ->
     # Read, or asked about, they still count.
     for text in ("参数是多少", "参数没看到 发我一下"):
         assert badge(shipped_matcher, text).type == "professional", text
+
+
+def test_a_threat_to_walk_with_no_price_in_it_presses_for_what_else_was_asked(shipped_matcher: Matcher) -> None:
+    def kind(*texts: str) -> str:
+        return shipped_matcher.classify([(n * 30_000, t) for n, t in enumerate(texts)]).type
+
+    # The time asked for, then a walk-away on it: the buyer wants the time, not the price held.
+    assert kind("后天之前能到吗", "能到就拍 到不了我换一家", "快说") == "impatient"
+    # Over the price, or with haggling in the conversation, it is the seeds' 威逼利诱.
+    assert kind("今天能发吗", "再便宜点 不便宜我换一家", "快说") == "pressuring"
+    assert kind("能少点吗", "今天能发吗", "能就拍 不能我换一家", "快说") == "pressuring"
+    assert kind("能就拍 不能我换一家") == "pressuring"  # nothing else asked: still a threat to walk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,10 @@ LONG_WAIT_MS = 180_000  # ... and the longer the wait, the clearer (up to WAIT_S
 UNANSWERED_PRESENCE = 0.25  # replies unknown: 在吗 or "？" in a later turn suggests the last one went unanswered
 # A type whose customers also show the broader type's signs: clear evidence of it wins over the broader one.
 NARROWER = {"bargainer": "pressuring"}
+# A threat to walk is over the price unless its words and the conversation name none.
+PRICE_THREAT = "pressuring"
+HAGGLING = frozenset({"bargainer", "budget", "freebie"})
+_PRICE = re.compile(r"价|便宜|贵|降|少|优惠|折|钱|块|元|包邮|送|券|[0-9]")
 # A type whose evidence came turns earlier keeps the badge over one this close to it: evidence fades with age, so a
 # single newer message of another kind (急用, then 能便宜点吗) would otherwise outweigh it by its freshness alone.
 TIE = 0.05
@@ -225,6 +230,13 @@ class TypeClassifier:
         narrower = NARROWER.get(best)
         if narrower is not None and named.get(narrower, 0.0) >= SURE:
             best = narrower  # a threat to walk comes with haggling: the haggling does not make it a mere bargainer
+        if best == PRICE_THREAT and not any(_PRICE.search(w) for _, w in shown.get(best, ())):
+            # The seeds' threat is over the price (就这个价格啦…不行我就去别家): one with no price in it, in a
+            # conversation without haggling, presses for what else the buyer asked (能就拍 不能我换一家 after
+            # 今天能发吗 wants the time, not the price held): that type's track answers it.
+            pressed = [t for t in named if t not in HAGGLING and t != best and named[t] >= SURE]
+            if pressed and not any(named.get(t, 0.0) > 0.0 for t in HAGGLING):
+                best = max(pressed, key=lambda t: (named[t], -ORDER.get(t, 99)))
         if named[best] < SURE:
             return self._result(DEFAULT_TYPE, 1.0 - named[best], _words(shown, best), sure=False)
         runner_up = max((s for t, s in score.items() if t != best), default=0.0)

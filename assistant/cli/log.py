@@ -9,7 +9,7 @@ import os
 import stat
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +28,7 @@ from assistant.cli.common import (
 )
 from assistant.clock import yesterday
 from assistant.config import Config
-from assistant.daylog import formats, orphan_names
+from assistant.daylog import formats, orphan_names, orphan_rows
 from assistant.daylog.archive import ArchiveError, ShopDay, archive, archive_root
 from assistant.daylog.export import export, export_workbook
 from assistant.daylog.query import DayQuery
@@ -251,8 +251,10 @@ def _color_terminal() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None) -> int:
-    """Archive old days; exit status."""
+def run_archive(
+    config: Config, db: store.Location, *, dry_run: bool, pause_after: str | None, now: datetime | None = None
+) -> int:
+    """Archive old days (those before `now`'s retention period); exit status."""
     if refuses_log(db):
         return 1
     pause_step, _sep, nth = (pause_after or "").partition(":")
@@ -268,8 +270,9 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
             time.sleep(3600)
 
     try:
-        outcome = archive(config, db, dry_run=dry_run, on_step=on_step)
+        outcome = archive(config, db, now, dry_run=dry_run, on_step=on_step)
         taken = orphan_names.take(config, db, dry_run=dry_run)  # after the days: their names went with them
+        cleared = orphan_rows.clear(config, db, now, dry_run=dry_run)  # after the days: theirs went with them
     except ArchiveError as exc:
         print(_("assistant: archive stopped: %(reason)s", reason=exc), file=sys.stderr)
         return 1
@@ -293,8 +296,10 @@ def run_archive(config: Config, db: store.Location, *, dry_run: bool, pause_afte
                     taken.left,
                 )
             )
+        _say_cleared(cleared, dry_run=True)
         return 0
     _say_taken(config, taken)
+    _say_cleared(cleared, dry_run=False)
     print(
         _(
             "archived %(days)d shop-days (%(rows)d rows deleted, %(files)d files written) into %(path)s",
@@ -327,3 +332,21 @@ def _say_taken(config: Config, taken: orphan_names.Taken) -> None:
             reason=reason,
         )
         print(_("assistant: %(reason)s", reason=message), file=sys.stderr)
+
+
+def _say_cleared(cleared: orphan_rows.Cleared, *, dry_run: bool) -> None:
+    """The Chatwoot rows an earlier release's archive left that the run deleted (orphan_rows.py), if any."""
+    if not cleared.total:
+        return
+    told = (
+        N_(
+            "Chatwoot rows of conversations archived by an earlier release that would be deleted: %(statuses)d"
+            " statuses, %(inboxes)d inboxes, %(followups)d follow-up message ids"
+        )
+        if dry_run
+        else N_(
+            "Chatwoot rows of conversations archived by an earlier release deleted: %(statuses)d statuses,"
+            " %(inboxes)d inboxes, %(followups)d follow-up message ids"
+        )
+    )
+    print(_(told, statuses=cleared.statuses, inboxes=cleared.inboxes, followups=cleared.followups))

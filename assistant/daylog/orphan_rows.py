@@ -1,0 +1,123 @@
+"""Chatwoot rows an earlier release's archive left behind: the last status, the inbox and the follow-ups' message
+ids of conversations it archived (leftovers.py deletes them with the day since). No words, but ids, statuses and
+times kept past `[store] retention_days`; `assistant archive` deletes them after the days (docs/daily-log.md,
+"Chatwoot rows left by an earlier release").
+
+Which rows are left cannot be told by SQL alone: a conversation whose status webhook came before its first message
+has a status and no event either. The rule is the row's own time, beside the log's rows:
+
+- a status goes when it last changed before the archive's cutoff (the start of the day `retention_days` ago) and the
+  database holds nothing of its conversation in the account's shops (no event, conversation row, timer or follow-up):
+  a conversation just begun has a status changed just now, and one silent that long has all of its days archived;
+- a conversation's inbox goes with its status (in the same statement's transaction): the inbox row has no time, and
+  one whose status is not old is kept, as is one with no status;
+- a follow-up's Chatwoot message id goes when the log holds neither its follow-up nor its message (`auto-<id>`): a
+  follow-up's row is written before its message is posted, so its Chatwoot id names a follow-up the log held, which
+  leaves the log only with its archived day (or its buyer's erasure, which deletes the id too).
+
+Each statement re-reads the row it deletes: on PostgreSQL, a status another instance changed meanwhile is new, and
+stays. A second run finds nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from assistant import store, upgrade
+from assistant.chatwoot import account_of_shop
+from assistant.clock import day_bounds
+from assistant.config import Config
+from assistant.daylog.query import has_table
+
+# The tables a conversation's rows are in, each led by an index on (shop, conversation).
+_HOLDERS = ("events", "conversations", "timers", "followups")
+# The shops of each of these tables, read through its index on shop, one seek a shop (not a pass over the rows).
+_SHOPS = """
+WITH RECURSIVE s (shop) AS (
+  SELECT min(shop) FROM {table}
+  UNION ALL SELECT (SELECT min(shop) FROM {table} WHERE shop > s.shop) FROM s WHERE s.shop IS NOT NULL
+) SELECT shop FROM s WHERE shop IS NOT NULL
+"""
+_FOLLOWUP_IDS = (
+    "FROM chatwoot_followups WHERE NOT EXISTS (SELECT 1 FROM followups f WHERE f.id = chatwoot_followups.followup_id)"
+    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = 'auto-' || chatwoot_followups.followup_id)"
+)
+
+
+@dataclass
+class Cleared:
+    """The rows an earlier archive left that one run deleted (or, dry, would delete)."""
+
+    statuses: int = 0
+    inboxes: int = 0
+    followups: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.statuses + self.inboxes + self.followups
+
+
+def clear(config: Config, location: store.Location, now: datetime | None = None, *, dry_run: bool = False) -> Cleared:
+    """Delete the Chatwoot rows of conversations archived (or gone) before the cutoff (`dry_run`: count them)."""
+    tz = config.tz
+    today = (now or datetime.now(tz)).astimezone(tz).date()
+    cutoff_ms = day_bounds(today - timedelta(days=config.store.retention_days), tz)[0]
+    conn = store.connect(location)
+    try:
+        upgrade.migrate_for_command(conn, location)
+        if not has_table(conn, "chatwoot_statuses"):
+            return Cleared()
+        shops = _account_shops(conn)
+        cleared = Cleared()
+        with store.transaction(conn):
+            old = conn.execute("SELECT DISTINCT account FROM chatwoot_statuses WHERE changed_ms < ?", (cutoff_ms,))
+            accounts = [str(account) for (account,) in old.fetchall()]
+            for account in accounts:
+                statuses, params = _old_statuses(account, shops.get(account, []), cutoff_ms)
+                inboxes = (
+                    "FROM conversation_inboxes WHERE inbox IN (SELECT inbox FROM chatwoot_inboxes WHERE account = ?)"
+                    f" AND conversation IN (SELECT conversation {statuses})"
+                )
+                cleared.inboxes += _delete(conn, inboxes, (account, *params), dry_run)
+                cleared.statuses += _delete(conn, statuses, params, dry_run)
+            cleared.followups += _delete(conn, _FOLLOWUP_IDS, (), dry_run)
+    finally:
+        conn.close()
+    return cleared
+
+
+def _account_shops(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Each Chatwoot account's shops that any table holding a conversation's rows names ({account: [shop]})."""
+    found: dict[str, set[str]] = {}
+    for table in _HOLDERS:
+        if not has_table(conn, table):
+            continue
+        for (shop,) in conn.execute(_SHOPS.format(table=table)):
+            account = account_of_shop(str(shop))
+            if account is not None:
+                found.setdefault(account, set()).add(str(shop))
+    return {account: sorted(shops) for account, shops in found.items()}
+
+
+def _old_statuses(account: str, shops: list[str], cutoff_ms: int) -> tuple[str, tuple[str | int, ...]]:
+    """The FROM clause of the account's statuses older than the cutoff with nothing of their conversation in the
+    account's shops, and its parameters."""
+    sql = "FROM chatwoot_statuses WHERE account = ? AND changed_ms < ?"
+    params: list[str | int] = [account, cutoff_ms]
+    if shops:
+        marks = ", ".join("?" * len(shops))
+        for table in _HOLDERS:
+            sql += (
+                f" AND NOT EXISTS (SELECT 1 FROM {table} h WHERE h.shop IN ({marks})"
+                " AND h.conversation = chatwoot_statuses.conversation)"
+            )
+            params += shops
+    return sql, tuple(params)
+
+
+def _delete(conn: sqlite3.Connection, rows: str, params: tuple[str | int, ...], dry_run: bool) -> int:
+    if dry_run:
+        return int(conn.execute(f"SELECT count(*) {rows}", params).fetchone()[0])
+    return int(conn.execute(f"DELETE {rows}", params).rowcount)

@@ -1,0 +1,104 @@
+"""`assistant archive` deletes the Chatwoot rows an earlier release's archive left of the conversations it archived
+(their status, inbox and follow-ups' message ids): those older than retention_days whose conversation the database
+no longer holds, never a live conversation's, once (daylog/orphan_rows.py)."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import store
+from assistant.cli.log import run_archive
+from assistant.config import Config
+from assistant.daylog import leftovers
+from assistant.daylog.archive import archive
+from tests.helpers import BACKENDS
+from tests.test_archive import NOW, TODAY, add_events, archiving_on, day_ts
+from tests.test_erase_leftovers import ACCOUNT, GONE, INBOX, KEPT, chatwoot_rows, log
+
+pytestmark = BACKENDS
+NEW = "43"  # a conversation Chatwoot told the status of a minute ago, before its first message is logged
+QUIET = "44"  # a conversation of the account's inbox shop, its status changed long ago, a message of yesterday
+INBOX_SHOP = f"chatwoot-{ACCOUNT}-{INBOX}"
+
+
+@pytest.fixture
+def config(config: Config, tmp_path: Path, db_path: store.Location, monkeypatch: pytest.MonkeyPatch) -> Config:
+    return archiving_on(config, tmp_path, db_path, monkeypatch)
+
+
+def left_by_an_earlier_archive(config: Config, db: store.Location, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An archived conversation (GONE, 200 days ago), yesterday's (KEPT), and the two live ones with no event (NEW)
+    or none of late in the account's shop (QUIET), archived by a release before leftovers.py."""
+    log(db, GONE, 200)
+    log(db, KEPT, 1)
+    yesterday = TODAY - timedelta(days=1)
+    add_events(db, [{"shop": INBOX_SHOP, "conversation": QUIET, "customer": "contact-44", "id": "44-q",
+                     "type": "message", "ts": day_ts(yesterday, 9), "sender": "customer", "text": "在吗"}])  # fmt: skip
+    long_ago = int((NOW - timedelta(days=200)).timestamp() * 1000)
+    with closing(store.connect(db)) as conn, store.transaction(conn):
+        for conversation, changed_ms in ((NEW, int(NOW.timestamp() * 1000) - 60_000), (QUIET, long_ago)):
+            conn.execute("INSERT INTO conversation_inboxes (shop, conversation, inbox) VALUES (?, ?, ?)",
+                         (INBOX_SHOP, conversation, INBOX))  # fmt: skip
+            conn.execute("INSERT INTO chatwoot_statuses (account, conversation, status, changed_ms) VALUES (?, ?, ?, ?)",
+                         (ACCOUNT, conversation, "open", changed_ms))  # fmt: skip
+    with monkeypatch.context() as earlier:
+        earlier.setattr(leftovers, "STATEMENTS", ())
+        archive(config, db, NOW)
+
+
+KEEPS: dict[str, list[tuple[Any, ...]]] = {
+    "chatwoot_statuses": [(ACCOUNT, KEPT), (ACCOUNT, NEW), (ACCOUNT, QUIET)],
+    "conversation_inboxes": [("chatwoot-7", KEPT), (INBOX_SHOP, NEW), (INBOX_SHOP, QUIET)],
+    "chatwoot_followups": [(f"f-{KEPT}",)],
+}
+
+
+def test_archive_deletes_the_chatwoot_rows_an_earlier_archive_left(
+    config: Config, db_path: store.Location, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    left_by_an_earlier_archive(config, db_path, monkeypatch)
+    before = chatwoot_rows(db_path)
+    assert before == {  # the archived conversation's rows, left beside the live ones'
+        "chatwoot_statuses": sorted([(ACCOUNT, GONE), *KEEPS["chatwoot_statuses"]]),
+        "conversation_inboxes": sorted([("chatwoot-7", GONE), *KEEPS["conversation_inboxes"]]),
+        "chatwoot_followups": sorted([(f"f-{GONE}",), *KEEPS["chatwoot_followups"]]),
+    }
+    capsys.readouterr()
+
+    assert run_archive(config, db_path, dry_run=True, pause_after=None, now=NOW) == 0
+    assert "Chatwoot 表中的记录，将删除：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in capsys.readouterr().out
+    assert chatwoot_rows(db_path) == before
+
+    assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
+    out = capsys.readouterr().out
+    assert "已删除旧版本归档的会话留在 Chatwoot 表中的记录：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in out
+    assert chatwoot_rows(db_path) == KEEPS
+
+    assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
+    assert "旧版本归档的会话" not in capsys.readouterr().out  # nothing left to delete: said nothing
+    assert chatwoot_rows(db_path) == KEEPS
+
+
+def test_archive_keeps_an_archived_conversations_status_changed_within_retention(
+    config: Config, db_path: store.Location, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log(db_path, GONE, 200)
+    within = int((NOW - timedelta(days=30)).timestamp() * 1000)  # resolved again 30 days ago, no message since
+    with closing(store.connect(db_path)) as conn, store.transaction(conn):
+        conn.execute("UPDATE chatwoot_statuses SET changed_ms = ? WHERE conversation = ?", (within, GONE))
+    with monkeypatch.context() as earlier:
+        earlier.setattr(leftovers, "STATEMENTS", ())
+        archive(config, db_path, NOW)
+
+    assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
+
+    assert chatwoot_rows(db_path) == {
+        "chatwoot_statuses": [(ACCOUNT, GONE)],
+        "conversation_inboxes": [("chatwoot-7", GONE)],
+        "chatwoot_followups": [],  # its follow-up was archived with its day
+    }

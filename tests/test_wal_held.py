@@ -106,7 +106,8 @@ async def test_a_read_that_never_ends_backs_the_folder_off_and_is_said_once_with
                 assert folder.held is None and logfile.WalGrowth(db).read is None  # 31.3 s held: not said yet
                 said = [m for m in caplog.messages if "has held the log's snapshot" in m]
                 assert said == []
-                tries = int((apart.HELD_WARN_S - clock.now_ms() / 1000 + folder.since) / apart.PAUSE_MAX_S) + 2
+                assert folder.read_since is not None  # the read is timed from the folder's first try it held
+                tries = int((apart.HELD_WARN_S - clock.now_ms() / 1000 + folder.read_since) / apart.PAUSE_MAX_S) + 2
                 steps.go(tries)
                 await eventually(lambda: len(steps.pauses) == 12 + tries)
                 said = [m for m in caplog.messages if "has held the log's snapshot" in m]
@@ -161,6 +162,60 @@ async def test_a_try_that_folds_more_brings_the_pause_back_to_its_shortest(tmp_p
                 folder.close()
     assert steps.pauses[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
     assert steps.pauses[5:] == [apart.PAUSE_S, 0.2]  # folded more: the shortest pause, then doubling anew
+    assert not folder.folded
+
+
+async def run_until(steps: Steps, seconds: float) -> None:
+    """Let the folder try, one try at a time, until the clock reads `seconds`."""
+    while steps.clock.now_ms() / 1000 < seconds:
+        tried = tries(steps, len(steps.pauses) + 1)
+        steps.go(1)
+        await eventually(tried)
+
+
+def tries(steps: Steps, n: int) -> Callable[[], bool]:
+    """Whether the folder has tried `n` times (waited after each)."""
+    return lambda: len(steps.pauses) == n
+
+
+async def test_a_read_begun_after_the_folder_started_is_timed_from_its_own_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found: a read was timed from the folder's start (when 16 MB had piled up): a read begun four minutes into a
+    # folder that an earlier read kept running was said to have held the log's snapshot for 5 minutes after one.
+    db = tmp_path / "log.db"
+    caplog.set_level(logging.WARNING, "assistant.logfile")
+    with closing(store.connect(db)) as conn:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE big (text TEXT)")
+        write(conn, 1)
+        clock = FakeClock()
+        steps = Steps(clock)
+        with a_read_held_by_another_process(db) as first:
+            write(conn, 50)
+            folder = apart.Folder(db, folds_into(db), now=lambda: clock.now_ms() / 1000, wait=steps.wait)
+            try:
+                start = clock.now_ms() / 1000
+                await eventually(lambda: len(steps.pauses) == 1)
+                await run_until(steps, start + 240)  # the first read holds it four minutes
+                with a_read_held_by_another_process(db) as second:  # a later snapshot: the 50 rows are before it
+                    write(conn, 50)
+                    first.kill()
+                    first.wait()
+                    begun = clock.now_ms() / 1000
+                    await run_until(steps, begun + 1)  # the next try folds up to the second read: it holds since
+                    assert folder.read_since is not None and begun <= folder.read_since <= begun + 1
+                    await run_until(steps, start + 420)  # seven minutes into the folder, three into the second read
+                    assert folder.held is None and logfile.WalGrowth(db).read is None
+                    assert not [m for m in caplog.messages if "has held the log's snapshot" in m]
+                    await run_until(steps, folder.read_since + apart.HELD_WARN_S + apart.PAUSE_MAX_S)
+                    said = [m for m in caplog.messages if "has held the log's snapshot" in m]
+                    assert len(said) == 1 and f"process {second.pid} (python" in said[0], caplog.messages
+                    assert "at least 5 minutes" in said[0] and logfile.WalGrowth(db).read == folder.held
+            finally:
+                steps.stop = True
+                steps.go(1000)
+                folder.close()
     assert not folder.folded
 
 

@@ -23,8 +23,11 @@ it only while a folder runs.
 A read that never ends (an `sqlite3` shell left inside a transaction) holds the rest for good: the thread's tries then
 fold nothing, and each costs a PASSIVE checkpoint and a note (about 170 us of CPU: 6-6.6 s an hour, one every 0.1 s).
 The pause after a try that folded nothing new doubles up to `PAUSE_MAX_S` (one every 5 s, 720 an hour), and is
-`PAUSE_S` again once one does; a read held past `HELD_WARN_S` is said once in the log, naming the processes holding
-it (`readers`), and shown under `/readyz`'s `log_wal_read` until it ends (`held`)."""
+`PAUSE_S` again once one does. A read is timed from its start as well as the folder can know it: the first try that
+folded nothing new while a reader held a mark (not the folder's start, when 16 MB had piled up: a read begun minutes
+after an earlier one let the fold go on was said at once); a try that folds more ends it. A read held past
+`HELD_WARN_S` is said once in the log, naming the processes holding it (`readers`), and shown under `/readyz`'s
+`log_wal_read` until it ends (`held`)."""
 
 from __future__ import annotations
 
@@ -84,7 +87,9 @@ class Folder:
         self.path = path
         self._fold = fold
         self._now = now
-        self.since = now()
+        # When the read holding the -wal began, as the folder knows it: the first try that folded nothing new while a
+        # reader held a mark; None while tries fold more.
+        self.read_since: float | None = None
         self.pause = PAUSE_S  # the pause after the last try: doubled after each that folded nothing new
         self._holders: str | None = None  # who held the read said past HELD_WARN_S (`readers`), once
         self._folded_before = -1
@@ -119,20 +124,28 @@ class Folder:
             self._conn.close()  # not the file's last connection (the writer's is open): it folds nothing
             if _RUNNING.get(str(self.path)) is self:
                 del _RUNNING[str(self.path)]
-            if self._holders is not None and self.folded:
-                log.warning("the read that held the log's -wal %s-wal ended after %.0f s", self.path, self._held_s())
+            if self.folded:
+                self._read_ended()
             self.over = True
 
     def _held_s(self) -> float:
-        return self._now() - self.since
+        return 0.0 if self.read_since is None else self._now() - self.read_since
+
+    def _read_ended(self) -> None:
+        """A try folded more: the read that held the -wal ended (said, when it was said to hold it)."""
+        if self._holders is not None:
+            log.warning("the read that held the log's -wal %s-wal ended after %.0f s", self.path, self._held_s())
+        self._holders = None
+        self.read_since = None
 
     @property
     def held(self) -> str | None:
         """What the log and `/readyz` say of the read holding the -wal once past HELD_WARN_S, until it ends."""
-        if self._holders is None or self.over:
+        holders, since = self._holders, self.read_since  # read once: the folder's thread ends them together
+        if holders is None or since is None or self.over:
             return None
         return (
-            f"a read has held the log's snapshot for at least {self._held_s() / 60:.0f} minutes ({self._holders}): SQLite folds"
+            f"a read has held the log's snapshot for at least {(self._now() - since) / 60:.0f} minutes ({holders}): SQLite folds"
             " no commit made since it began back into the log, and the -wal file grows with every event until that"
             " read ends (about 50 kB an event); end it (an sqlite3 shell left inside a transaction: COMMIT, or quit it)"
         )
@@ -140,10 +153,15 @@ class Folder:
     def _back_off(self) -> None:
         """After a try that did not fold it all: the next one sooner when this one folded more, else later; a read
         held past HELD_WARN_S said once."""
-        folded = -1 if self.last is None else self.last[2]
-        self.pause = PAUSE_S if folded > self._folded_before else min(self.pause * 2, PAUSE_MAX_S)
+        frames, folded = (0, -1) if self.last is None else self.last[1:]
+        more = folded > self._folded_before
+        self.pause = PAUSE_S if more else min(self.pause * 2, PAUSE_MAX_S)
         self._folded_before = max(folded, self._folded_before)
-        if self._holders is None and self._held_s() >= HELD_WARN_S:
+        if more:
+            self._read_ended()
+        elif self.read_since is None and folded < frames:  # a reader holds a mark, since this try at the latest
+            self.read_since = self._now()
+        if self._holders is None and self.read_since is not None and self._held_s() >= HELD_WARN_S:
             self._holders = readers.described(self.path)
             log.warning("%s; %s is folded back once it does (tried every %.0f s)", self.held, self.path, PAUSE_MAX_S)
 

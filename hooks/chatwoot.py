@@ -28,6 +28,8 @@ from assistant.config import Config, ConfigError
 from assistant.hookspecs import CannotConfirm, DeliveryResult, hookimpl, reads_only
 from assistant.i18n import _
 from assistant.outbound import Outbound, retry_after_s
+from hooks import chatwoot_refusal
+from hooks.chatwoot_refusal import BOTS_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,7 @@ def with_emoji(text: str) -> str:
     return _EMOTICON.sub(lambda m: EMOTICONS[m.group(0)], text)
 
 
-# Chatwoot's 401 to an agent bot's token on any endpoint but messages#create (AccessTokenAuthHelper).
-BOTS_REFUSED = "not authorized for bots"
+# Chatwoot's 401 to an agent bot's token on any endpoint but messages#create (AccessTokenAuthHelper): BOTS_REFUSED.
 # Chatwoot's 401 when the token's user may not see the conversation (`ConversationPolicy#show?` refused, answered by
 # RequestExceptionHandler): an agent who is no member of its inbox (nor of its team). The token works elsewhere.
 NOT_MEMBER = "You are not authorized to do this action"
@@ -198,15 +199,6 @@ def inbox_of_shop(shop: str) -> str | None:
     return parts[2] if len(parts) == 3 and account_of_shop(shop) is not None and parts[2].isdigit() else None
 
 
-def not_member(name: str, account: str, conversation: str, inbox: str | None) -> str:
-    """Why a token whose user is no member of a conversation's inbox cannot post there (its other inboxes work)."""
-    where = f"inbox {inbox}" if inbox is not None else f"the inbox of conversation {conversation}"
-    return (
-        f"{name} (the API token of Chatwoot account {account}) belongs to a user who is not a member of {where} (nor"
-        f" of the conversation's team): add that user to the inbox in Chatwoot, or use an agent bot's token"
-    )
-
-
 async def post_message(
     config: Config,
     http: Outbound,
@@ -234,10 +226,9 @@ async def post_message(
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT}; whether it was created is looked up first)")
     if result.status is not None and 300 <= result.status < 400:
         return replace(result, error=f"{result.error} ({NOT_CHATWOOT})")
-    if result.status == 401 and NOT_MEMBER in result.error:  # this conversation's inbox only: final for it
-        return replace(
-            result, retryable=False, error=f"{not_member(name, account, conversation, inbox)}: {result.error}"
-        )
+    if result.status == 401 and NOT_MEMBER in result.error:  # this conversation (or its inbox) only: final for it
+        why = await chatwoot_refusal.advice(config, http, name, account, conversation, inbox, timeout_s)
+        return replace(result, retryable=False, error=f"{why}: {result.error}")
     if result.status == 401:  # a revoked or rotated token (or a bot's in another account): kept, not failed
         return replace(result, refused_credential=f"{name} (the API token of Chatwoot account {account})")
     if result.status == 404 and NOT_FOUND in result.error:  # the conversation was deleted: nobody to follow up

@@ -47,6 +47,12 @@ administrator's), a member of those inboxes only (`inbox_of`: a conversation's i
 conversation is found, `ConversationPolicy#show?` refuses it any other inbox's, and `RequestExceptionHandler` answers
 the `Pundit::NotAuthorizedError` 401 `You are not authorized to do this action`. `retry_after` gives each 429 a
 `Retry-After` (Rack::Attack with `throttled_response_retry_after_header`, or a proxy in front that adds one).
+`custom_roles` gives a token's user a custom role (Chatwoot Enterprise's `Enterprise::ConversationPolicy#show?`): a
+conversation is refused as above unless the role has `conversation_manage`, or `conversation_unassigned_manage` and
+it is unassigned, or `conversation_participating_manage` and it is assigned to the token's user (ADMIN's id).
+`GET /api/v1/profile` answers the token's user as `api/v1/models/_user.json.jbuilder` renders it (in part: its
+`accounts` with each one's `role`, and Enterprise's `custom_role_id` and `custom_role`), and refuses a bot's token as
+any endpoint outside BOT_ACCESSIBLE_ENDPOINTS.
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ class FakeChatwoot:
         self.statuses: dict[str, str] = {}  # display id → status (open unless set)
         self.inbox_of: dict[str, int] = {}  # display id → inbox id (INBOX's unless set)
         self.members: dict[str, set[int]] = {}  # an agent's token → the inboxes its user is a member of
+        self.custom_roles: dict[str, dict[str, Any]] = {}  # an agent's token → its custom role (id, name, permissions)
         self.retry_after: str | None = None  # each 429's `Retry-After`
         self.looks = 0  # conversations shown (GET, or PATCH answered as a show)
         self.updates: list[Any] = []  # the body of each PATCH
@@ -144,7 +151,29 @@ class FakeChatwoot:
             return self._refuse(404, "Resource could not be found")
         if token in self.members and self.inbox_of.get(conversation, INBOX["id"]) not in self.members[token]:
             return self._refuse(401, "You are not authorized to do this action")
+        if token in self.custom_roles and not self._role_permits(self.custom_roles[token]["permissions"]):
+            return self._refuse(401, "You are not authorized to do this action")
         return None
+
+    def _role_permits(self, permissions: list[str]) -> bool:
+        if "conversation_manage" in permissions:
+            return True
+        if self.assignee is None and "conversation_unassigned_manage" in permissions:
+            return True
+        return "conversation_participating_manage" in permissions and (self.assignee or {}).get("id") == ADMIN["id"]
+
+    async def profile(self, request: web.Request) -> web.Response:
+        """`ProfilesController#show`: the token's user, with the role it has in each of its accounts."""
+        token = request.headers.get("api_access_token")
+        if token not in self.tokens:
+            return self._refuse(401, "Invalid Access Token")
+        if self.bot:
+            return self._refuse(401, "Access to this endpoint is not authorized for bots")
+        role = self.custom_roles.get(token)
+        agent = token in self.members or role is not None
+        account = {"id": int(self.tokens[token]), "role": "agent" if agent else "administrator",
+                   "custom_role_id": None if role is None else role["id"], "custom_role": role}  # fmt: skip
+        return web.json_response({"id": ADMIN["id"], "name": ADMIN["name"], "type": "User", "accounts": [account]})
 
     async def show(self, request: web.Request, *, checked: bool = False) -> web.Response:
         """`ConversationsController#show`: the conversation as `_conversation.json.jbuilder` renders it (in part)."""
@@ -341,6 +370,7 @@ class FakeChatwoot:
         app.router.add_get("/api/v1/accounts/{account}/conversations/{conversation}", self.show, name="show")
         app.router.add_patch("/api/v1/accounts/{account}/conversations/{conversation}", self.update, name="update")
         app.router.add_get("/auth/sign_in", self.login)
+        app.router.add_get("/api/v1/profile", self.profile)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self

@@ -9,7 +9,7 @@ has a status and no event either. The rule is the row's own time, beside the log
 - a status goes when it last changed before the archive's cutoff (the start of the day `retention_days` ago) and the
   database holds nothing of its conversation in the account's shops (no event, conversation row, timer or follow-up):
   a conversation just begun has a status changed just now, and one silent that long has all of its days archived;
-- a conversation's inbox goes with its status (in the same statement's transaction): the inbox row has no time, and
+- a conversation's inbox goes with its status (in the same transaction): the inbox row has no time, and
   one whose status is not old is kept, as is one with no status;
 - a follow-up's Chatwoot message id goes when the log holds neither its follow-up nor its message (`auto-<id>`): a
   follow-up's row is written before its message is posted, so its Chatwoot id names a follow-up the log held, which
@@ -40,8 +40,10 @@ WITH RECURSIVE s (shop) AS (
   UNION ALL SELECT (SELECT min(shop) FROM {table} WHERE shop > s.shop) FROM s WHERE s.shop IS NOT NULL
 ) SELECT shop FROM s WHERE shop IS NOT NULL
 """
+BATCH = 500  # conversations (or message ids) whose rows one transaction deletes
 _FOLLOWUP_IDS = (
-    "FROM chatwoot_followups WHERE NOT EXISTS (SELECT 1 FROM followups f WHERE f.id = chatwoot_followups.followup_id)"
+    "FROM chatwoot_followups WHERE account = ? AND message_id IN ({marks})"
+    " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.id = chatwoot_followups.followup_id)"
     " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = 'auto-' || chatwoot_followups.followup_id)"
 )
 
@@ -60,7 +62,8 @@ class Cleared:
 
 
 def clear(config: Config, location: store.Location, now: datetime | None = None, *, dry_run: bool = False) -> Cleared:
-    """Delete the Chatwoot rows of conversations archived (or gone) before the cutoff (`dry_run`: count them)."""
+    """Delete the Chatwoot rows of conversations archived (or gone) before the cutoff (`dry_run`: count them), BATCH
+    conversations or message ids a transaction (the running service waits for each, not for all)."""
     tz = config.tz
     today = (now or datetime.now(tz)).astimezone(tz).date()
     cutoff_ms = day_bounds(today - timedelta(days=config.store.retention_days), tz)[0]
@@ -71,27 +74,51 @@ def clear(config: Config, location: store.Location, now: datetime | None = None,
             return Cleared()
         shops = _account_shops(conn)
         cleared = Cleared()
-        with store.transaction(conn):
-            old = conn.execute("SELECT DISTINCT account FROM chatwoot_statuses WHERE changed_ms < ?", (cutoff_ms,))
-            accounts = [str(account) for (account,) in old.fetchall()]
-            for account in accounts:
-                statuses, params = _old_statuses(account, shops.get(account, []), cutoff_ms)
+        old = conn.execute("SELECT account, conversation FROM chatwoot_statuses WHERE changed_ms < ?", (cutoff_ms,))
+        for account, conversations in _by_account(old.fetchall()).items():
+            for batch in _batches(conversations):
+                statuses, params = _old_statuses(account, shops.get(account, []), cutoff_ms, batch)
+                places = shops.get(account, [])
                 inboxes = (
-                    "FROM conversation_inboxes WHERE inbox IN (SELECT inbox FROM chatwoot_inboxes WHERE account = ?)"
+                    f"FROM conversation_inboxes WHERE shop IN ({_marks(places)}) AND conversation IN ({_marks(batch)})"
+                    " AND inbox IN (SELECT inbox FROM chatwoot_inboxes WHERE account = ?)"
                     f" AND conversation IN (SELECT conversation {statuses})"
                 )
-                cleared.inboxes += _delete(conn, inboxes, (account, *params), dry_run)
-                cleared.statuses += _delete(conn, statuses, params, dry_run)
-            cleared.followups += _delete(conn, _FOLLOWUP_IDS, (), dry_run)
+                with store.transaction(conn):
+                    if places:
+                        cleared.inboxes += _delete(conn, inboxes, (*places, *batch, account, *params), dry_run)
+                    cleared.statuses += _delete(conn, statuses, params, dry_run)
+        ids = conn.execute("SELECT account, message_id FROM chatwoot_followups").fetchall()
+        for account, messages in _by_account(ids).items():
+            for batch in _batches(messages):
+                with store.transaction(conn):
+                    cleared.followups += _delete(
+                        conn, _FOLLOWUP_IDS.format(marks=_marks(batch)), (account, *batch), dry_run
+                    )
     finally:
         conn.close()
     return cleared
 
 
+def _by_account(rows: list[tuple[object, object]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for account, key in rows:
+        found.setdefault(str(account), []).append(str(key))
+    return found
+
+
+def _batches(keys: list[str]) -> list[list[str]]:
+    return [keys[i : i + BATCH] for i in range(0, len(keys), BATCH)]
+
+
+def _marks(values: list[str]) -> str:
+    return ", ".join("?" * len(values))
+
+
 def _account_shops(conn: sqlite3.Connection) -> dict[str, list[str]]:
     """Each Chatwoot account's shops that any table holding a conversation's rows names ({account: [shop]})."""
     found: dict[str, set[str]] = {}
-    for table in _HOLDERS:
+    for table in (*_HOLDERS, "conversation_inboxes"):
         if not has_table(conn, table):
             continue
         for (shop,) in conn.execute(_SHOPS.format(table=table)):
@@ -101,11 +128,13 @@ def _account_shops(conn: sqlite3.Connection) -> dict[str, list[str]]:
     return {account: sorted(shops) for account, shops in found.items()}
 
 
-def _old_statuses(account: str, shops: list[str], cutoff_ms: int) -> tuple[str, tuple[str | int, ...]]:
-    """The FROM clause of the account's statuses older than the cutoff with nothing of their conversation in the
-    account's shops, and its parameters."""
-    sql = "FROM chatwoot_statuses WHERE account = ? AND changed_ms < ?"
-    params: list[str | int] = [account, cutoff_ms]
+def _old_statuses(
+    account: str, shops: list[str], cutoff_ms: int, conversations: list[str]
+) -> tuple[str, tuple[str | int, ...]]:
+    """The FROM clause of the account's statuses of `conversations` older than the cutoff with nothing of their
+    conversation in the account's shops, and its parameters."""
+    sql = f"FROM chatwoot_statuses WHERE account = ? AND conversation IN ({_marks(conversations)}) AND changed_ms < ?"
+    params: list[str | int] = [account, *conversations, cutoff_ms]
     if shops:
         marks = ", ".join("?" * len(shops))
         for table in _HOLDERS:

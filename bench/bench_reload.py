@@ -5,6 +5,7 @@
                                                           in BENCH_FILES=40 files, one of them edited before each
                                                           reload)
     BENCH_BASELINE=/path/to/other/checkout python -m bench bench_reload   (that code's rows too, in turn)
+    BENCH_ROUNDS=2 …                                      (this code's row and the baseline's, in turn, twice)
 
 The real service (bench/reload_server.py: `assistant serve` with a probe task that notes how late the event loop
 wakes it) on a copy of the shipped phrase library, one matching worker, SQLite. Its state is first filled with
@@ -16,6 +17,10 @@ seconds before it (no reload: the machine's and the service's own noise), the sl
 longest collection of the cyclic collector in each (the loop's or a thread's: both wait for it), and the events'
 99th percentile in each (their ratio: what a reload adds to the service's own latency).
 Target: a reload adds no pause over a few tens of milliseconds to the service's own.
+
+A row that fails (the service did not start, an event unanswered for CLIENT_TIMEOUT_S, a batch refused) keeps its
+folder: its path is printed with the tail of the service's log and the stacks of the service's tasks, as the
+service answered them then (the other rows still run).
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ RELOADS = int(os.environ.get("BENCH_RELOADS", "3"))
 PHRASES = int(os.environ.get("BENCH_PHRASES", "0"))
 FILES = int(os.environ.get("BENCH_FILES", "40"))  # the synthetic phrases' files: one is edited before each reload
 BASELINE = os.environ.get("BENCH_BASELINE", "")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 CLIENTS = 16
 QUIET_S = 3.0  # the span before each reload, without one, to compare with
 TOKEN = "bench-admin"
+CLIENT_TIMEOUT_S = 120.0  # an event unanswered this long fails the row (aiohttp's own default: 300 s)
+TAIL = 60  # lines of the service's log printed when a row fails
 
 
 def _event(i: int, prefix: str, conversation: int) -> dict[str, object]:
@@ -121,16 +129,36 @@ async def _row(label: str, root: Path, folder: Path) -> None:
     command = [sys.executable, str(server), str(config), str(folder / f"{label}.db"), str(port)]
     with (folder / f"{label}.log").open("ab") as log:
         proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
             await _wait_up(session, url, proc)
-            await _measure(label, url, session, folder / label / "phrases")
+            await _measure(label, url, session, folder / label / "phrases", folder / f"{label}.log")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
 
 
-async def _measure(label: str, url: str, session: aiohttp.ClientSession, library: Path) -> None:
+async def _tasks(session: aiohttp.ClientSession, url: str, log: Path) -> None:
+    """The stacks of the service's tasks, as it answers them now, added to its log (a row failed)."""
+    try:
+        async with session.get(f"{url}/bench/tasks", timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            stacks = await resp.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        stacks = f"(the service did not answer its tasks: {exc!r})\n"
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"--- the service's tasks when the row failed ---\n{stacks}")
+
+
+def _failed(label: str, folder: Path, exc: BaseException) -> None:
+    """A row failed: what it was, where its folder is kept, and the tail of the service's log."""
+    log = folder / f"{label}.log"
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    print(f"{label:<9} FAILED: {exc!r}; its folder is kept: {folder} (the service's log: {log})", flush=True)
+    print("\n".join(f"  | {line}" for line in lines[-TAIL:]), flush=True)
+
+
+async def _measure(label: str, url: str, session: aiohttp.ClientSession, library: Path, log: Path) -> None:
     n = CONVERSATIONS * 3
     batches = [
         json.dumps([_event(j, "fill", j % CONVERSATIONS) for j in range(s, min(n, s + 200))], ensure_ascii=False)
@@ -148,8 +176,16 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
             i += CLIENTS
             body = json.dumps(_event(i, f"live{number}", i % CONVERSATIONS), ensure_ascii=False).encode()
             sent = time.perf_counter()
-            async with session.post(f"{url}/v1/events", data=body) as resp:
-                await resp.read()
+            try:
+                async with session.post(f"{url}/v1/events", data=body) as resp:
+                    await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                waited = time.perf_counter() - sent
+                await _tasks(session, url, log)  # now, while the request may still wait in the service
+                raise RuntimeError(
+                    f"{label}: event live{number}-{i}, sent {sent - started:.1f} s into the run, failed after"
+                    f" {waited:.1f} s: {exc!r}"
+                ) from exc
             answered.append((sent, time.perf_counter() - sent))
 
     def slowest_ms(start: float, end: float) -> float:
@@ -159,6 +195,7 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
         took = sorted(took for sent, took in answered if start <= sent <= end)
         return took[int(len(took) * 0.99)] * 1000 if took else 0.0
 
+    started = time.perf_counter()
     clients = [asyncio.create_task(client(k)) for k in range(CLIENTS)]
     try:
         await asyncio.sleep(QUIET_S + 1)
@@ -169,11 +206,14 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
                 ok = resp.status == 200
             took = time.perf_counter() - here
             await asyncio.sleep(1)
+            for task in clients:  # a client's event failed: the row fails (its stacks are in the log)
+                if task.done() and task.exception() is not None:
+                    raise RuntimeError(f"{label}: a client failed") from task.exception()
             span = took + 1
             during = await _pauses(session, url, there, there + span)
             quiet = await _pauses(session, url, there - QUIET_S, there)
             print(
-                f"{label:<9} reload {number + 1}: {'ok' if ok else 'REFUSED'} in {took:5.2f} s;"
+                f"{label:<9} reload {number + 1} ({here - started:.0f} s in): {'ok' if ok else 'REFUSED'} in {took:5.2f} s;"
                 f" longest loop pause {during['longest_ms']:7.1f} ms (the {QUIET_S:g} s before:"
                 f" {quiet['longest_ms']:6.1f} ms); slowest event {slowest_ms(here, here + span):7.1f} ms"
                 f" ({slowest_ms(here - QUIET_S, here):6.1f} ms); events' p99 {p99_ms(here, here + span):6.1f} ms"
@@ -188,18 +228,30 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
         await asyncio.gather(*clients)
 
 
-async def _run() -> None:
+async def _run() -> bool:
+    """Each row in turn, ROUNDS times; False when one failed (its folder kept)."""
     rows = [("this", ROOT)] + ([("baseline", Path(BASELINE).resolve())] if BASELINE else [])
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, root in rows:
-            await _row(label, root, Path(tmp))
+    ok = True
+    for round_number in range(ROUNDS):
+        for name, root in rows:
+            label = name if ROUNDS == 1 else f"{name}{round_number + 1}"
+            folder = Path(tempfile.mkdtemp(prefix=f"bench_reload-{label}-"))
+            try:
+                await _row(label, root, folder)
+            except Exception as exc:
+                _failed(label, folder, exc)
+                ok = False
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+    return ok
 
 
 def main() -> None:
     library = f"the shipped library + {PHRASES:,} synthetic phrases" if PHRASES else "the shipped library"
     print(f"reload under load ({library}; {CONVERSATIONS:,} conversations, {CLIENTS} clients sending events)")
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    asyncio.run(_run())
+    if not asyncio.run(_run()):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 A task wakes every TICK_S and notes how late it woke: the event loop's pauses; a `gc.callbacks` entry notes each
 collection's time. `GET /bench/pauses?since=&until=` (times on this process's `perf_counter`) answers the longest
-pause and the longest collection of that span, and the time now. Run with
+pause and the longest collection of that span, and the time now; `GET /bench/tasks` the stack of each task of the
+event loop and of each thread (bench_reload asks for them when a row fails). Run with
 another checkout first on PYTHONPATH, it probes that checkout's service (BENCH_BASELINE).
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import sys
+import threading
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,17 @@ async def _pauses(request: web.Request) -> web.Response:
     )
 
 
+async def _tasks(request: web.Request) -> web.Response:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        out.write(f"{task!r}\n")
+        task.print_stack(limit=12, file=out)
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        out.write(f"thread {names.get(ident, ident)}:\n{''.join(traceback.format_stack(frame, limit=12))}")
+    return web.Response(text=out.getvalue())
+
+
 async def _start(app: web.Application) -> None:
     app[PROBE] = asyncio.get_running_loop().create_task(_probe(), name="pause probe")
     gc.callbacks.append(_collection)
@@ -73,6 +88,7 @@ def main() -> int:
     def create_app(*args: Any, **kwargs: Any) -> web.Application:
         app = create(*args, **kwargs)
         app.router.add_get("/bench/pauses", _pauses)
+        app.router.add_get("/bench/tasks", _tasks)
         app.on_startup.append(_start)
         return app
 

@@ -15,7 +15,8 @@ is sent BENCH_RELOADS times, five seconds apart or more. For each reload: how lo
 longest pause from when it was sent to a second after it answered; beside it, the longest pause of the three
 seconds before it (no reload: the machine's and the service's own noise), the slowest event answered in each, and the
 longest collection of the cyclic collector in each (the loop's or a thread's: both wait for it), and the events'
-99th percentile in each (their ratio: what a reload adds to the service's own latency).
+99th percentile in each (their ratio: what a reload adds to the service's own latency); and the service process's
+own CPU over the reload (its threads, not its worker's) and its resident memory after it.
 Target: a reload adds no pause over a few tens of milliseconds to the service's own.
 
 A row that fails (the service did not start, an event unanswered for CLIENT_TIMEOUT_S, a batch refused) keeps its
@@ -53,6 +54,7 @@ QUIET_S = 3.0  # the span before each reload, without one, to compare with
 TOKEN = "bench-admin"
 CLIENT_TIMEOUT_S = 120.0  # an event unanswered this long fails the row (aiohttp's own default: 300 s)
 TAIL = 60  # lines of the service's log printed when a row fails
+IDLE_S = 86_400  # the services' follow-ups' idle time: none comes due during a run
 
 
 def _event(i: int, prefix: str, conversation: int) -> dict[str, object]:
@@ -123,7 +125,14 @@ async def _row(label: str, root: Path, folder: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = folder / f"{label}.toml"
-    config.write_text(f'[phrases]\npath = "{_library(folder / label)}"\nworkers = 1\n', encoding="utf-8")
+    # No follow-up comes due during the run: the fill arms one in each of its conversations at once, and on a busy
+    # machine (a fill of minutes) they came due among the reloads, 20,000 at once, each scanning the whole library
+    # on the writer's thread (5 ms of CPU a scan at 20,000 phrases, two or more a follow-up): every event waited
+    # behind them, one unanswered for 120 s, and the row failed.
+    config.write_text(
+        f'[phrases]\npath = "{_library(folder / label)}"\nworkers = 1\n\n[followups]\nidle_seconds = {IDLE_S}\n',
+        encoding="utf-8",
+    )
     env = {**os.environ, "PYTHONPATH": str(root), "ASSISTANT_ADMIN_TOKEN": TOKEN, "ASSISTANT_WEBHOOK_SECRET": ""}
     server = ROOT / "bench" / "reload_server.py"  # by its path: `root` may be a checkout without it
     command = [sys.executable, str(server), str(config), str(folder / f"{label}.db"), str(port)]
@@ -133,10 +142,14 @@ async def _row(label: str, root: Path, folder: Path) -> None:
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             await _wait_up(session, url, proc)
-            await _measure(label, url, session, folder / label / "phrases", folder / f"{label}.log")
+            await _measure(label, url, session, folder / label / "phrases", folder / f"{label}.log", proc.pid)
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # stuck: its log says where (the row's own failure is the one raised)
+            proc.kill()
+            proc.wait()
 
 
 async def _tasks(session: aiohttp.ClientSession, url: str, log: Path) -> None:
@@ -158,7 +171,21 @@ def _failed(label: str, folder: Path, exc: BaseException) -> None:
     print("\n".join(f"  | {line}" for line in lines[-TAIL:]), flush=True)
 
 
-async def _measure(label: str, url: str, session: aiohttp.ClientSession, library: Path, log: Path) -> None:
+def _cpu_s(pid: int) -> float:
+    """The process's CPU time so far (user and system, every thread; its children's not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    """The process's resident memory (MiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _measure(label: str, url: str, session: aiohttp.ClientSession, library: Path, log: Path, pid: int) -> None:
     n = CONVERSATIONS * 3
     batches = [
         json.dumps([_event(j, "fill", j % CONVERSATIONS) for j in range(s, min(n, s + 200))], ensure_ascii=False)
@@ -202,9 +229,11 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
         for number in range(RELOADS):
             _edit(library, number)
             here, there = time.perf_counter(), (await _pauses(session, url))["now"]
+            cpu = _cpu_s(pid)
             async with session.post(f"{url}/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                 ok = resp.status == 200
             took = time.perf_counter() - here
+            cpu = _cpu_s(pid) - cpu
             await asyncio.sleep(1)
             for task in clients:  # a client's event failed: the row fails (its stacks are in the log)
                 if task.done() and task.exception() is not None:
@@ -219,7 +248,8 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
                 f" ({slowest_ms(here - QUIET_S, here):6.1f} ms); events' p99 {p99_ms(here, here + span):6.1f} ms"
                 f" ({p99_ms(here - QUIET_S, here):5.1f} ms: × {p99_ms(here, here + span) / max(p99_ms(here - QUIET_S, here), 1e-3):.1f});"
                 f" longest collection {during['collection_ms']:6.1f} ms"
-                f" (generation {during['generation']:.0f}; before: {quiet['collection_ms']:5.1f} ms)",
+                f" (generation {during['generation']:.0f}; before: {quiet['collection_ms']:5.1f} ms);"
+                f" the service's CPU over the reload {cpu:5.2f} s, its memory after {_rss_mb(pid):6.0f} MiB",
                 flush=True,
             )
             await asyncio.sleep(QUIET_S + 1)  # the next reload's quiet span begins after this one's

@@ -63,7 +63,12 @@ async def _tasks(request: web.Request) -> web.Response:
     out = io.StringIO()
     for task in asyncio.all_tasks():
         out.write(f"{task!r}\n")
-        task.print_stack(limit=12, file=out)
+        awaited: Any = task.get_coro()
+        while awaited is not None:  # down the chain of awaits: what the task waits for, innermost last
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     names = {t.ident: t.name for t in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         out.write(f"thread {names.get(ident, ident)}:\n{''.join(traceback.format_stack(frame, limit=12))}")

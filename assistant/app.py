@@ -70,7 +70,7 @@ from assistant.web.error_page import page_errors
 from assistant.web.errors import error_middleware
 from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
-from assistant.web.server import MAX_URL_BYTES
+from assistant.web.server import MAX_URL_BYTES, full_collections_held, refreeze_heap
 from assistant.web.starting import StartStopped, Startup, abandon_start, finish_start
 from assistant.web.stopping import Reads, abandon_reads, abandoned_on_stop
 from assistant.web.stream import conversation_snapshot
@@ -125,6 +125,10 @@ def create_app(
     app[CHATWOOT] = ChatwootMemory(app[DB_PATH], shared=isinstance(app[DB_PATH], pg.Location))
     app[WORKBOOKS] = asyncio.Semaphore(1)
     app[RELOADING] = asyncio.Lock()
+    # The service's own matcher, when a use needs it while a reload left it the library alone, is built as a reload
+    # builds (after one in flight, the collector held off meanwhile, the heap frozen again after).
+    own = app[ENGINE].own
+    own.lock, own.hold, own.after = app[RELOADING], full_collections_held, refreeze_heap
     app[FILES] = FileLimit()
     app.add_routes(abandoned_on_stop(ROUTES))  # reads still running at the stop answer 503 (web/stopping.py)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx, _fleet_ctx])
@@ -413,7 +417,7 @@ async def _followups_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the follow-up service after the plugins; stop it (and persist its timers) before they close."""
     engine = app[ENGINE]
     service = FollowupService(
-        app[CONFIG], app[WRITER], app[INGESTOR], app[BUS], app[PLUGINS], phrases=lambda: engine.matcher.library
+        app[CONFIG], app[WRITER], app[INGESTOR], app[BUS], app[PLUGINS], phrases=lambda: engine.library
     )  # the suggestion engine's library is the one agents see, reloads included
     app[FOLLOWUPS] = service
     app[STARTUP].enter("reloading the follow-up timers and replaying the events logged after their last flush")

@@ -21,8 +21,10 @@ from assistant.suggest.item_answers import ItemAnswers, item_variables, suggesti
 from assistant.suggest.matcher import Context, CustomerType, Matcher, Suggestion, customer_type_json
 from assistant.suggest.matching import Answer, Found, Prepared, Request, Search, Settings, answer, digest
 from assistant.suggest.phrase_cache import PhraseFileCache
-from assistant.suggest.phrases import LibraryError
+from assistant.suggest.phrases import Library, LibraryError
+from assistant.suggest.served import OwnMatcher, Served
 from assistant.suggest.training import scorer_problem
+from assistant.suggest.type_reader import TypeReader
 from assistant.suggest.worker import LoopBudget, MatchingWorkers, Reply
 from assistant.tasks import FaultLog, Throttled
 
@@ -31,6 +33,10 @@ WITHHELD = "matching_busy"  # `suggestions_withheld`: no worker could match it, 
 WITHHELD_WARNING = (
     "no matching worker can take customer messages (%s) and the service has matched its share of them"
     " (%.0f %% of its time): answered without suggestions (%d such messages since the last warning)"
+)
+BUILDING_WARNING = (
+    "no matching worker can take customer messages (%s) and the service's own matcher of the reloaded library is"
+    " being built: answered without suggestions (%d such messages since the last warning)"
 )
 
 
@@ -65,8 +71,10 @@ class SuggestionEngine:
         phrase_cache: PhraseFileCache | None = None,
     ) -> None:
         self.config = config
-        self.matcher = matcher
-        self._owned = owned  # a matcher shared with others (tests') is never released here
+        # The library served, and the service's own matcher of it: built at once here, and by a reload only when no
+        # worker is configured; while workers serve, only when a use needs it and none can take it (served.py).
+        strict = matcher.strict
+        self.own = OwnMatcher(Served.of(matcher, owned), lambda: matcher_settings(config, strict=strict))
         # The phrase files as the last load read them: a reload reads and checks again only those that changed.
         self.phrase_cache = phrase_cache if phrase_cache is not None else PhraseFileCache()
         self.conversations = conversations
@@ -79,6 +87,7 @@ class SuggestionEngine:
         # What the loop matches while workers are configured and none can take it (`[phrases] loop_share`).
         self.budget = LoopBudget(config.phrases.loop_share)
         self._withheld = Throttled(log, WITHHELD_WARNING)
+        self._building = Throttled(log, BUILDING_WARNING)
         # A read that fails for every message of an outage: its first line, then one a minute with a count.
         self._faults = FaultLog(log, level=logging.WARNING)
         self.adjust: SuggestionAdjuster | None = None  # the plugins' `adjust_suggestions`, when one has it
@@ -87,16 +96,34 @@ class SuggestionEngine:
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
         """Start `count` matching worker processes in the background (options: see MatchingWorkers)."""
-        settings = matcher_settings(self.config, strict=self.matcher.strict)
+        settings = matcher_settings(self.config, strict=self.own.served.types.strict)
         self.workers = MatchingWorkers(settings, count, adoption=lambda: self._adoption, **options)
         self.workers.start()
         return self.workers
 
     async def stop_workers(self) -> None:
-        """Stop the workers (their stdin closed, awaited); matching goes on here."""
+        """Stop the workers (their stdin closed, awaited); matching goes on here. A build of the service's own
+        matcher in flight is no longer waited for."""
         workers, self.workers = self.workers, None
         if workers is not None:
             await workers.close()
+        await self.own.close()
+
+    @property
+    def library(self) -> Library:
+        """The phrase library served (reloads included)."""
+        return self.own.served.library
+
+    @property
+    def matcher(self) -> Matcher:
+        """The service's own matcher of the served library, built now in the calling thread if it is not yet: for
+        tools and tests. The service's paths ask `own.get()` (None while it is built) or `await own.built()`."""
+        return self.own.build_here()
+
+    def classify(self, state: ConversationState) -> CustomerType:
+        """The customer's type in the conversation as its state has it (the library's type reader)."""
+        messages, replies = list(state.customer_messages), list(state.agent_replies)
+        return self.own.served.types.classify(messages, replies, ordered=state.ordered, past_orders=state.past_orders)
 
     async def prepare_workers(self) -> None:
         """The matching workers load the library again in their own processes, beside the one they serve, for a
@@ -104,15 +131,16 @@ class SuggestionEngine:
         answered."""
         self._prepared = await self.workers.prepare() if self.workers is not None else []
 
-    def worker_problems(self, matcher: Matcher) -> list[str]:
-        """Why a worker refuses the reload of `matcher` (its read of the files found a problem, or phrases other
+    def worker_problems(self, reloaded: Served) -> list[str]:
+        """Why a worker refuses the reload of `reloaded` (its read of the files found a problem, or phrases other
         than the service's: a file changed between the two reads); nothing when they all loaded it, or went
         (a new process loads it)."""
         prepared, self._prepared = self._prepared, []
         replies = [(number, reply) for number, reply in prepared if reply is not None]
         if not replies:
             return []
-        served = digest(matcher.library)
+        library = reloaded.library
+        served = digest(library)
         problems = []
         for number, reply in replies:
             if reply.error:
@@ -120,7 +148,7 @@ class SuggestionEngine:
             elif reply.digest != served:
                 problems.append(
                     f"matching worker {number} read other phrases than the service ({reply.phrases} phrases, digest"
-                    f" {reply.digest}; the service's: {len(matcher.library.phrases)}, {served}): a phrase file"
+                    f" {reply.digest}; the service's: {len(library.phrases)}, {served}): a phrase file"
                     " changed during the reload; reload again"
                 )
         return problems
@@ -132,10 +160,12 @@ class SuggestionEngine:
             self.workers.drop_prepared()
 
     # -- reload ---------------------------------------------------------------------------------
-    def prepare(self) -> tuple[Matcher | None, list[str]]:
-        """A freshly loaded library to `install`, or None and its problems (the old one keeps serving)."""
+    def prepare(self) -> tuple[Served | None, list[str]]:
+        """A freshly loaded library to `install`, or None and its problems (the old one keeps serving). Its matcher
+        is built here only when no matching worker is configured: else when a use needs it and none can take it."""
+        settings = matcher_settings(self.config, strict=self.own.served.types.strict)
         try:
-            matcher = load_matcher(self.config, self.phrase_cache)
+            library = settings.library(self.phrase_cache)
         except LibraryError as exc:
             problems = [str(p) for p in exc.problems]
             log.error(
@@ -144,18 +174,23 @@ class SuggestionEngine:
                 "\n".join(problems),
             )
             return None, problems
+        if self.workers is None:  # the service matches everything: its matcher now, as the library's
+            matcher = self.own.build(library)
+            reloaded = Served.of(matcher)
+        else:
+            matcher, reloaded = None, Served(library, TypeReader.build(library, settings.strict))
         # A matcher without a scorer has none on disk or one it could not read: only then is the file read again.
-        broken = scorer_problem(matcher.library) if matcher.scorer is None else None
+        broken = scorer_problem(library) if matcher is None or matcher.scorer is None else None
         if broken is not None:  # the last good scorer keeps serving with the last good library
             log.error("phrase library not reloaded; the previous one keeps serving: %s", broken)
+            reloaded.release()
             return None, [broken]
-        return matcher, []
+        return reloaded, []
 
-    def install(self, matcher: Matcher) -> Matcher | None:
-        """Serve `matcher` from now on; the replaced one, for the caller to `release`, unless it is shared."""
-        replaced = self.matcher if self._owned else None
-        self.matcher, self._owned = matcher, True
-        log.info("phrase library reloaded: %d phrases", len(matcher.library.phrases))
+    def install(self, reloaded: Served) -> Served:
+        """Serve `reloaded` from now on; the replaced one, for the caller to `release` (a shared matcher is not)."""
+        replaced = self.own.install(reloaded)
+        log.info("phrase library reloaded: %d phrases", len(reloaded.library.phrases))
         if self.workers is not None:
             self.workers.restart()  # what they prepared serves; else new processes load it, the service matching
         return replaced
@@ -234,7 +269,7 @@ class SuggestionEngine:
         """Suggestions for `text` and the customer type including it; `item` is the product it is about."""
         item = self.items.item_of(state, text, item)
         request, adoption = self._request(text, shop, state, ts_ms, customer, item, agent)
-        return self._amended(request, *answer(self.matcher, request, adoption), item)
+        return self._amended(request, *answer(self.matcher, request, adoption), item)  # built here if need be
 
     async def compute_served(
         self,
@@ -253,7 +288,8 @@ class SuggestionEngine:
         future = self.workers.submit(request, f"{shop}\x1f{conversation}") if self.workers is not None else None
         reply = await future if future is not None else None
         if not isinstance(reply, Answer):
-            return self._amended(request, *answer(self.matcher, request, self.adoption(shop)), item)
+            matcher = await self.own.built()
+            return self._amended(request, *answer(matcher, request, self.adoption(shop)), item)
         return self._amended(request, reply.suggestions, reply.kind, item)
 
     async def search_served(self, query: str, limit: int, shop: str) -> list[Suggestion]:
@@ -267,7 +303,7 @@ class SuggestionEngine:
         reply = await future if future is not None else None
         if isinstance(reply, Found):
             return reply.suggestions
-        return self.matcher.search(query, limit=limit, context=context)
+        return (await self.own.built()).search(query, limit=limit, context=context)
 
     def _request(
         self,
@@ -312,10 +348,9 @@ class SuggestionEngine:
         shop: str = "",
     ) -> list[Suggestion]:
         """The catalog's answers about the item lead the suggestions; phrases that use the item are filled in."""
-        matcher = self.matcher
         return self.items.amend(
-            suggestions, text, item_id=item, earlier=earlier, variables=variables, library=matcher.library,
-            k=matcher.k, shop=shop,
+            suggestions, text, item_id=item, earlier=earlier, variables=variables, library=self.library,
+            k=self.config.phrases.top_k, shop=shop,
         )  # fmt: skip
 
     def adjusted(
@@ -337,7 +372,7 @@ class SuggestionEngine:
             return suggestions
 
         def find(code: str) -> Suggestion | None:
-            library = self.matcher.library
+            library = self.library
             if self._codes is None or self._codes.library is not library:  # a reload serves another one
                 self._codes = PhraseCodes(library)
             phrase = self._codes.get(shop, code)
@@ -389,13 +424,15 @@ class SuggestionEngine:
         When none can, it is matched here within the loop's share (`LoopBudget`), else answered without."""
         if not event.is_customer_message:
             return None
-        if self.workers is None:
+        if self.workers is None and self.own.served.matcher is not None:
             return self.annotate(event)
         text = event.text or ""
         state = self.conversations.get(event.shop, event.conversation, current=True)
         item = self.items.item_of(state, text, event.item)
         request, adoption = self._request(text, event.shop, state, event.ts_ms, event.customer, item, event.agent)
-        future = self.workers.submit(request, f"{event.shop}\x1f{event.conversation}")
+        # None: the workers stopped (the service stopping) after a reload left it the library alone
+        workers = self.workers
+        future = workers.submit(request, f"{event.shop}\x1f{event.conversation}") if workers is not None else None
         if future is None:
             return self._matched_here(request, adoption, item, state, event)
         return self._from_worker(future, request, item, state, event)
@@ -418,20 +455,24 @@ class SuggestionEngine:
     ) -> Enrichment:
         """Matched on the event loop, if it has not had its share of time for it: else without suggestions."""
         budget = self.budget
+        states = ", ".join(self.workers.states) if self.workers is not None else "stopped"
+        matcher = self.own.get()
+        if matcher is None:  # built now, in a thread: the messages meanwhile are answered without, as past the share
+            self._building.warn(int(budget.clock() * 1000), states)
+            return self._without(item, state)
         if not budget.allows():
-            states = ", ".join(self.workers.states) if self.workers is not None else "stopped"
             self._withheld.warn(int(budget.clock() * 1000), states, budget.share * 100)
             return self._without(item, state)
         started = budget.clock()
         try:
-            found = answer(self.matcher, request, adoption)
+            found = answer(matcher, request, adoption)
         finally:
             budget.spend(budget.clock() - started)
         return self._enrichment(*self._amended(request, *found, item), item, event, state)
 
     def _without(self, item: str | None, state: ConversationState) -> Enrichment:
         """A message answered without suggestions (`suggestions_withheld`); its card keeps the customer's type."""
-        detail = state.customer_type_detail or customer_type_json(self.matcher.types.default())
+        detail = state.customer_type_detail or customer_type_json(self.own.served.types.default())
         response: dict[str, Any] = {"suggestions": [], "suggestions_withheld": WITHHELD}
         if item is not None:
             response["item"] = self.items.card(item, [])
@@ -481,8 +522,6 @@ class SuggestionEngine:
         suggestions, detail, withheld = state.card_parts()
         if detail is None or not state.customer_messages:
             return  # nothing typed yet: a card types it when built (web/stream.py, ensure_suggestions)
-        messages, replies = list(state.customer_messages), list(state.agent_replies)
-        kind = self.matcher.classify(messages, replies, ordered=state.ordered, past_orders=state.past_orders)
-        fresh = customer_type_json(kind)
+        fresh = customer_type_json(self.classify(state))
         if fresh != detail:
             state.show(suggestions, fresh, withheld)

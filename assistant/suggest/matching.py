@@ -34,12 +34,19 @@ class Settings(msgspec.Struct, frozen=True, tag="init", array_like=True):
     shops: dict[str, list[str]] = {}  # each shop's own layers (`[phrases.shops]`)
 
     def load(self, cache: PhraseFileCache | None = None) -> Matcher:
-        """Load the phrase library (`cache`: what an earlier load read of files unchanged since); raises
-        LibraryError naming every problem."""
+        """Load the phrase library and build its matcher (`cache`: what an earlier load read of files unchanged
+        since); raises LibraryError naming every problem."""
+        return self.matcher(self.library(cache))
+
+    def library(self, cache: PhraseFileCache | None = None) -> Library:
+        """Load the phrase library alone (its phrases checked, its templates compiled); raises LibraryError."""
         dirs = [Path(d) for d in self.dirs]
-        library = Library.load(
+        return Library.load(
             dirs, self.variables, include_demo=self.include_demo, skip=self.skip, shops=self.shops, cache=cache
         )
+
+    def matcher(self, library: Library) -> Matcher:
+        """The library's matcher: its trigger index, key words and scorer built (most of a load's CPU)."""
         return Matcher(library, k=self.top_k, min_confidence=self.min_confidence, strict=self.strict)
 
 

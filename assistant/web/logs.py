@@ -173,7 +173,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
         masked = False
     shop = clean_name(query.get("shop") or "") or None
     if fmt == "xlsx":
-        library = request.app[ENGINE].matcher.library if ENGINE in request.app else None
+        library = request.app[ENGINE].library if ENGINE in request.app else None
         wording = wording_of(library, config.ui.language)
         try:
             async with request.app[WORKBOOKS]:
@@ -214,7 +214,7 @@ async def daily_log_page(request: web.Request) -> web.StreamResponse:
     nav = DayNav(
         page.day, page.latest, "/logs/daily", params, unknown_shop=shop if page.shops else None, shops=page.shops
     )
-    labels = library_labels(request.app[ENGINE].matcher.library if ENGINE in request.app else None, language)
+    labels = library_labels(request.app[ENGINE].library if ENGINE in request.app else None, language)
     html = await render_page(
         "daylog.html", language, page=page, nonce=nonce, url=_page_url, nav=nav, labels=labels,
         favicon=FAVICON,

@@ -167,7 +167,7 @@ def _phrase_id(request: web.Request, given: Any, shop: Any) -> Any:
     """
     if not isinstance(given, str) or not given:
         return given  # the event's own check names the field
-    library = request.app[ENGINE].matcher.library
+    library = request.app[ENGINE].library
     shop = clean_name(shop) if isinstance(shop, str) else ""
     if library.find(given, shop) is not None:
         return given

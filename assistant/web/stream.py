@@ -42,34 +42,35 @@ def ensure_suggestions(state: ConversationState, engine: SuggestionEngine) -> No
     """Fill in suggestions and customer type for a state rebuilt from the log (they are not logged in full).
 
     A message answered without suggestions (`suggestions_withheld`) is not matched again: the agent saw none, and
-    the card, rebuilt after a restart or by another instance, says what the agent saw."""
+    the card, rebuilt after a restart or by another instance, says what the agent saw. While the service's own
+    matcher is built (no worker took the card, and a reload left the service the library alone), the card is left
+    as it is, without suggestions or type, and matched when it is built again."""
     if state.customer_type_detail is not None or not state.customer_messages:
         return
     withheld = state.card_parts()[2]
     if withheld is not None:
-        kind = engine.matcher.classify(
-            list(state.customer_messages),
-            list(state.agent_replies),
-            ordered=state.ordered,
-            past_orders=state.past_orders,
-        )
-        state.show([], customer_type_json(kind), withheld)
+        state.show([], customer_type_json(engine.classify(state)), withheld)
+        return
+    matcher = engine.own.get()
+    if matcher is None:
         return
     request, item = _card_request(state, engine)
-    _show(state, engine, request, *answer(engine.matcher, request, engine.adoption(state.shop)), item)
+    _show(state, engine, request, *answer(matcher, request, engine.adoption(state.shop)), item)
 
 
 async def suggestions_served(states: Sequence[ConversationState], engine: SuggestionEngine) -> None:
     """`ensure_suggestions` for a snapshot's cards, each matched by its conversation's matching worker when one can
     take it: matched on the event loop, a panel opening after a restart held every event behind up to 500
     matchings (in turns). A card no worker can take, or whose worker does not answer, is matched here as before
-    (`conversation_json`); one whose conversation moved on meanwhile keeps what its new message showed."""
+    (`conversation_json`); one whose conversation moved on meanwhile keeps what its new message showed. Those are
+    matched once the service's own matcher is built (after a reload, while workers served, it held the library
+    alone), the event loop serving meanwhile."""
     workers = engine.workers
     if workers is None:
         return
     waiting = []
     for state in states:
-        if state.customer_type_detail is not None or not state.customer_messages or state.card_parts()[2] is not None:
+        if not _unmatched(state):
             continue
         request, item = _card_request(state, engine)
         future = workers.submit(request, f"{state.shop}\x1f{state.conversation}")
@@ -81,6 +82,13 @@ async def suggestions_served(states: Sequence[ConversationState], engine: Sugges
         latest = state.customer_messages[-1] if state.customer_messages else None
         if isinstance(reply, Answer) and state.customer_type_detail is None and latest == (request.ts_ms, request.text):
             _show(state, engine, request, reply.suggestions, reply.kind, item)
+    if any(_unmatched(state) for state in states):
+        await engine.own.built()
+
+
+def _unmatched(state: ConversationState) -> bool:
+    """A card whose latest customer message is to be matched (neither matched nor answered without suggestions)."""
+    return state.customer_type_detail is None and bool(state.customer_messages) and state.card_parts()[2] is None
 
 
 def _card_request(state: ConversationState, engine: SuggestionEngine) -> tuple[Request, str | None]:

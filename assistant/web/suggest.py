@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from aiohttp import web
 from assistant.cluster import reloads
 from assistant.events import clean_name
 from assistant.suggest.matcher import suggestion_json
+from assistant.suggest.served import BUILDING, Served
 from assistant.web.appkeys import CONFIG, ENGINE, FLEET, QA, RELOADING
 from assistant.web.auth import require
 from assistant.web.errors import json_dumps, json_error, unavailable
@@ -23,7 +23,6 @@ from assistant.web.server import full_collections_held, refreeze_heap
 
 if TYPE_CHECKING:
     from assistant.qa.inspector import Inspector
-    from assistant.suggest.matcher import Matcher
 
 log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 5000
@@ -86,15 +85,15 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
     in turn."""
     async with app[RELOADING]:
         with full_collections_held():  # until the new library is frozen: server.HELD_OFF
-            matcher, inspector, problems = await _prepare_with_workers(app)
-            if problems or matcher is None:
+            reloaded, inspector, problems = await _prepare_with_workers(app)
+            if problems or reloaded is None:
                 log.error("reload refused: the phrase library and the quality rules both keep their previous"
                           " versions (a reload changes both or neither; the problems are logged above)")  # fmt: skip
                 return False, problems
-            replaced: list[Matcher | Inspector | None] = [app[ENGINE].install(matcher)]
+            replaced: list[Served | Inspector | None] = [app[ENGINE].install(reloaded)]
             if inspector is not None:
                 replaced.append(app[QA].install(inspector))
-            del matcher, inspector
+            del reloaded, inspector
             await asyncio.to_thread(_let_go, replaced)
             started = time.perf_counter()
             if refreeze_heap():
@@ -102,30 +101,30 @@ async def reload_library(app: web.Application) -> tuple[bool, list[str]]:
         return True, []
 
 
-async def _prepare_with_workers(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
+async def _prepare_with_workers(app: web.Application) -> tuple[Served | None, Inspector | None, list[str]]:
     """`_prepare` in a thread while the matching workers load the library again beside the one they serve; a
     worker that refuses it refuses the reload (every process keeps the library it serves), and what they loaded
     is dropped again if the reload is refused."""
     engine = app[ENGINE]
     workers = asyncio.create_task(engine.prepare_workers(), name="reload: matching workers")
     try:
-        matcher, inspector, problems = await asyncio.to_thread(_prepare, app)
+        reloaded, inspector, problems = await asyncio.to_thread(_prepare, app)
     except BaseException:
         await asyncio.gather(workers, return_exceptions=True)
         engine.drop_prepared_workers()
         raise
     await workers
-    if not problems and matcher is not None:
-        problems = await asyncio.to_thread(engine.worker_problems, matcher)
+    if not problems and reloaded is not None:
+        problems = await asyncio.to_thread(engine.worker_problems, reloaded)
         if problems:
             log.error("phrase library not reloaded; the previous one keeps serving:\n%s", "\n".join(problems))
-            matcher.release()  # never served: what it holds is freed as it goes
-    if problems or matcher is None:
+            reloaded.release()  # never served: what it holds is freed as it goes
+    if problems or reloaded is None:
         engine.drop_prepared_workers()
-    return matcher, inspector, problems
+    return reloaded, inspector, problems
 
 
-def _let_go(replaced: list[Matcher | Inspector | None]) -> None:
+def _let_go(replaced: list[Served | Inspector | None]) -> None:
     """Release the replaced library and rules (None: a matcher shared with others), each freed here as its last
     reference goes: its caches first, then the rest, the event loop taking the GIL between the pieces."""
     while replaced:
@@ -139,19 +138,15 @@ def _let_go(replaced: list[Matcher | Inspector | None]) -> None:
         del old
 
 
-# One library prepared at a time in the process, whatever app asks (instances sharing a process, as tests run
-# them): two at once doubled the memory, and CPython 3.11's parser, which numpy's scorer header goes through, is not
-# safe in two threads at once (SystemError: AST constructor recursion depth mismatch, a fleet reload refused).
-_PREPARING = threading.Lock()
-
-
-def _prepare(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
-    """The new library and rules, loaded off the event loop (nothing of the app is changed here)."""
-    with _PREPARING:
+def _prepare(app: web.Application) -> tuple[Served | None, Inspector | None, list[str]]:
+    """The new library and rules, loaded off the event loop (nothing of the app is changed here); one library
+    prepared or built at a time in the process, whatever app asks (`served.BUILDING`: a fleet reload of instances
+    sharing a process, as tests run them, was refused with a SystemError from CPython's parser)."""
+    with BUILDING:
         return _prepare_alone(app)
 
 
-def _prepare_alone(app: web.Application) -> tuple[Matcher | None, Inspector | None, list[str]]:
+def _prepare_alone(app: web.Application) -> tuple[Served | None, Inspector | None, list[str]]:
     matcher, problems = app[ENGINE].prepare()
     inspector = None
     if QA in app:  # the quality rules live beside the phrases and reload with them
@@ -193,7 +188,7 @@ async def post_reload(request: web.Request) -> web.Response:
         return web.json_response({"reloaded": False, "problems": problems}, status=422, dumps=json_dumps)
     body = _reloaded_body(request.app)
     if fleet in ("1", "true", "on"):  # an SQLite file is served by one instance: the fleet is this one
-        library = request.app[ENGINE].matcher.library
+        library = request.app[ENGINE].library
         own = {"instance": reloads.this_instance(), "answered": True, "reloaded": True, "phrases": body["phrases"]}
         own["library"] = await asyncio.to_thread(reloads.digest, library)
         body["instances"] = [own]
@@ -220,7 +215,7 @@ def _wait_s(request: web.Request) -> float | None | web.Response:
 
 
 def _reloaded_body(app: web.Application) -> dict[str, object]:
-    body: dict[str, object] = {"reloaded": True, "phrases": len(app[ENGINE].matcher.library.phrases)}
+    body: dict[str, object] = {"reloaded": True, "phrases": len(app[ENGINE].library.phrases)}
     if QA in app:
         # The files read are those `[qa] rules` listed at start: config is read once, a new file takes a restart.
         body["rules"] = list(app[QA].config.qa.rules)
@@ -231,7 +226,7 @@ async def reload_for_fleet(app: web.Application) -> tuple[bool, list[str], int, 
     """This instance's part of a fleet reload: the reload above, and the phrases serving after it (their number and
     digest, computed in a thread: 20,000 phrases take milliseconds)."""
     ok, problems = await reload_library(app)
-    library = app[ENGINE].matcher.library
+    library = app[ENGINE].library
     return ok, problems, len(library.phrases), await asyncio.to_thread(reloads.digest, library)
 
 

@@ -121,18 +121,25 @@ async def _pauses(
         return found
 
 
-async def _row(label: str, root: Path, folder: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def _config(folder: Path, label: str) -> Path:
+    """A row's config: its copy of the library, one matching worker, and no follow-up due during the run.
+
+    The fill arms a follow-up in each of its conversations at once; on a busy machine (a fill of minutes) they came
+    due among the reloads, 20,000 at once, each scanning the whole library on the writer's thread (5 ms of CPU a scan
+    at 20,000 phrases, two or more a follow-up): every event waited behind them, one unanswered for 120 s, and the
+    row failed."""
     config = folder / f"{label}.toml"
-    # No follow-up comes due during the run: the fill arms one in each of its conversations at once, and on a busy
-    # machine (a fill of minutes) they came due among the reloads, 20,000 at once, each scanning the whole library
-    # on the writer's thread (5 ms of CPU a scan at 20,000 phrases, two or more a follow-up): every event waited
-    # behind them, one unanswered for 120 s, and the row failed.
     config.write_text(
         f'[phrases]\npath = "{_library(folder / label)}"\nworkers = 1\n\n[followups]\nidle_seconds = {IDLE_S}\n',
         encoding="utf-8",
     )
+    return config
+
+
+async def _row(label: str, root: Path, folder: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = _config(folder, label)
     env = {**os.environ, "PYTHONPATH": str(root), "ASSISTANT_ADMIN_TOKEN": TOKEN, "ASSISTANT_WEBHOOK_SECRET": ""}
     server = ROOT / "bench" / "reload_server.py"  # by its path: `root` may be a checkout without it
     command = [sys.executable, str(server), str(config), str(folder / f"{label}.db"), str(port)]

@@ -282,6 +282,7 @@ async def _cards(client: Client) -> tuple[int, list[str]]:
     forgotten()
     cards = {c["conversation"]: c for c in await stream.scope_conversations(client.app, Scope(agent="a1"))}
     forgotten()
+    await engine.own.built()  # the reference: after a reload the service holds the library alone until it is asked
     for n in range(CARDS):
         own = stream.conversation_json(engine.conversations.get("shop1", f"card{n}", strict=True), engine)
         assert cards[f"card{n}"] == own and own["suggestions"]

@@ -54,6 +54,9 @@ QUIET_S = 3.0  # the span before each reload, without one, to compare with
 TOKEN = "bench-admin"
 CLIENT_TIMEOUT_S = 120.0  # an event unanswered this long fails the row (aiohttp's own default: 300 s)
 TAIL = 60  # lines of the service's log printed when a row fails
+# A reload may take minutes on a busy machine (a worker's own load of 20,000 phrases waited 284 s of 344 for a processor
+# at load average 20): it is not an event's answer.
+RELOAD_TIMEOUT = aiohttp.ClientTimeout(total=900)
 IDLE_S = 86_400  # the services' follow-ups' idle time: none comes due during a run
 
 
@@ -237,7 +240,9 @@ async def _measure(label: str, url: str, session: aiohttp.ClientSession, library
             _edit(library, number)
             here, there = time.perf_counter(), (await _pauses(session, url))["now"]
             cpu = _cpu_s(pid)
-            async with session.post(f"{url}/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            async with session.post(
+                f"{url}/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=RELOAD_TIMEOUT
+            ) as resp:
                 ok = resp.status == 200
             took = time.perf_counter() - here
             cpu = _cpu_s(pid) - cpu

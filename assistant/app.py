@@ -405,9 +405,11 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
         await _through_outage(app, relay.start)  # a read on a connection of its own, opened again
         app[INGESTOR].recorders.append(relay.record)
         app[BUS].position = lambda: relay.floor  # ids given to panels carry it: they resume on any instance
+        app[PUBLISHER].on_published = relay.published_now  # our own rows read before their update was out
         app[RELAY] = relay
     yield
     if relay is not None:
+        app[PUBLISHER].on_published = None
         app[BUS].position = None
         await relay.stop()
     await app[FEED].stop()

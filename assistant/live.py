@@ -113,17 +113,25 @@ class Publisher:
         # Events whose update is out (on a shared database the relay waits for these: `was_published`); not
         # `tracked` (alone on a SQLite file, where nothing asks), none is noted: a write per event saved.
         self._published: Bounded[str, None] | None = Bounded(TRACKED_CONVERSATIONS) if tracked else None
+        # Told of each event as its update goes out (the relay: its read position may pass the event's row now).
+        self.on_published: Callable[[str], None] | None = None
 
     def was_published(self, event_id: str) -> bool:
         return self._published is not None and event_id in self._published
+
+    def _out(self, event_id: str) -> None:
+        if self._published is None:
+            return
+        self._published.put(event_id, None)
+        if self.on_published is not None:
+            self.on_published(event_id)
 
     def __call__(self, written: Written) -> None:
         event = written.event
         key = (event.shop, event.conversation)
         if self.feed is not None and self.agent_of is not None and not self.feed.wants_cards():
             self._agents.put(key, self.agent_of(*key))
-            if self._published is not None:
-                self._published.put(event.id, None)  # nothing to send: no panel can be waiting for it
+            self._out(event.id)  # nothing to send: no panel can be waiting for it
             return
         payload = self.snapshot(*key)
         agent = payload.get("agent")
@@ -138,8 +146,7 @@ class Publisher:
         if previous != agent:
             payload["previous_agent"] = previous
         self.bus.publish(Update("message", event.shop, event.conversation, agent, payload))
-        if self._published is not None:
-            self._published.put(event.id, None)
+        self._out(event.id)
 
     def publish_cards(self, keys: Iterable[tuple[str, str]], event_id: str, event_type: str) -> None:
         """Publish the cards of conversations a change outside any event changed (a contact merge renames their
@@ -159,8 +166,7 @@ class Publisher:
                 if previous != agent:
                     payload["previous_agent"] = previous
                 self.bus.publish(Update("message", key[0], key[1], agent, payload))
-        if self._published is not None:
-            self._published.put(event_id, None)
+        self._out(event_id)
 
 
 # ---- fan-out to streams --------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from assistant.cluster import relay as relay_module
 from assistant.cluster.relay import KEEP_MS, Relay
 from assistant.config import Config
 from assistant.live import Scope
-from assistant.web.appkeys import BUS, ENGINE, RELAY
+from assistant.store import Written
+from assistant.web.appkeys import BUS, ENGINE, INGESTOR, PUBLISHER, RELAY
 from assistant.writer import Writer
 from tests.helpers import body_of, eventually, make_app, make_event
 from tests.pgcluster import Cluster
@@ -370,6 +371,25 @@ async def test_relay_follow_up_line_a_panel_was_sent_reaches_it_on_another_insta
         assert [(e.data["conversation"], e.data["payload"]) for e in again.of("followup")] == [("idle", line)]
     finally:
         await again.close()
+
+
+async def test_relay_position_passes_our_event_as_soon_as_its_update_is_out_not_at_the_next_read(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found on a loaded machine: the listener, woken by the event's own NOTIFY, read its row before the Publisher had
+    # published the event's update (the writer thread's answer comes to the loop after the COMMIT). The position
+    # waits for our own rows until then, but went past this one only at the next read: the next notification, or
+    # READ_S (5 s) later. Meanwhile every id given to a panel carried a position from before the event.
+    monkeypatch.setattr(relay_module, "READ_S", 3600.0)  # no read but the notifications'
+    a = await aiohttp_client(make_app(config))
+    relay, ingestor, publisher = a.app[RELAY], a.app[INGESTOR], a.app[PUBLISHER]
+    held: list[Written] = []
+    ingestor.listeners[ingestor.listeners.index(publisher)] = held.append  # published once the relay has read it
+    await a.post("/v1/events", data=body_of(make_event(id="k1", conversation="c1", agent="a1", text="在吗")))
+    await eventually(lambda: held and relay._unsent)  # its row read: not passed while its update is not out
+    assert relay.floor == 0
+    publisher(held[0])
+    assert relay.floor == 1
 
 
 async def test_relay_card_takes_the_customer_type_an_order_gives_on_every_instance(

@@ -92,6 +92,8 @@ class Relay:
         # Rows read whose update is not out yet, and since when: ours until the Publisher has published it, the
         # others' until their card could be built. The position waits for them (up to OWN_WAIT_S).
         self._unsent: dict[int, float] = {}
+        # Of those, our events' rows, by event id (`published_now`; a contact merge journals one row per conversation).
+        self._awaited: dict[str, list[int]] = {}
         # What the missing ids read so far wait for: once those writers have ended, they are settled.
         self._horizon: _Horizon | None = None
         self.received = 0
@@ -278,10 +280,13 @@ class Relay:
             for id_, origin, kind, shop, conversation, agent, payload in rows:
                 id_ = int(id_)
                 if origin == self.origin:
-                    if id_ not in self._held and (kind != "message" or self._published_here(payload)):
+                    event_id = str(json.loads(payload).get("event_id")) if kind == "message" else None
+                    if id_ not in self._held and (event_id is None or self._published_here(event_id)):
                         self._settle(id_)
                     else:
                         self._unsent.setdefault(id_, time.monotonic())  # read again until it is
+                        if event_id is not None:  # or until the Publisher says it is out (`published_now`)
+                            self._awaited.setdefault(event_id, []).append(id_)
                     continue
                 update = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
                 if id_ not in self._unsent:  # heard once, however often its card is tried
@@ -326,10 +331,16 @@ class Relay:
         self.seen.add(id_)
         self._unsent.pop(id_, None)
 
-    def _published_here(self, payload: str) -> bool:
-        if self.published is None:
-            return True
-        return self.published(str(json.loads(payload).get("event_id")))
+    def _published_here(self, event_id: str) -> bool:
+        return self.published is None or self.published(event_id)
+
+    def published_now(self, event_id: str) -> None:
+        """The Publisher's `on_published`: one of our events' update is out. A row of it read before then is passed
+        now; it waited for the next read (a notification, or `READ_S` later): a position 5 s behind its panels."""
+        for id_ in self._awaited.pop(event_id, ()):
+            if id_ in self._unsent:
+                self._settle(id_)
+        self._step()
 
     # ---- resuming a panel that was connected to another instance -------------------------------
 
@@ -431,11 +442,15 @@ class Relay:
         rows wait for their update to be published, the others' for their card.
         """
         now = time.monotonic()
+        expired = False
         for id_, since in list(self._unsent.items()):
             if now - since > OWN_WAIT_S:
                 log.warning("live journal row %d: its update was never published here; passed over", id_)
                 del self._unsent[id_]
                 self.seen.add(id_)
+                expired = True
+        if expired and self._awaited:
+            self._awaited = {e: ids for e, ids in self._awaited.items() if any(i in self._unsent for i in ids)}
         self._step()
         if not self.seen and not self._unsent:
             self._horizon = None

@@ -178,6 +178,7 @@ class Soak:
     errors: int = 0
     refused: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status) of the posts not 200
     waves: int = 0
+    driving_s: float = 0.0  # the time its waves took, the pause that spaces them out left out
 
 
 def _proc(pid: int) -> dict[str, float]:
@@ -344,6 +345,7 @@ async def _drive(soaks: list[Soak], admin: psycopg.Connection[Any] | None) -> No
                 if w >= 2:
                     await _close(session, soak, w - 2)
                 await _reads(session, soak, w)
+                soak.driving_s += time.monotonic() - started
                 # A wave's follow-ups come due two seconds after its agent's answer: the next but one closes it.
                 await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
                 soak.waves += 1
@@ -375,7 +377,8 @@ def judge(soak: Soak) -> list[str]:
     growing: list[str] = []
     refused = ", ".join(f"{n} {status} on {path}" for (path, status), n in sorted(soak.refused.items()))
     print(f"  {soak.label}: {soak.events:,} events ({soak.errors} not 200{': ' if refused else ''}{refused}),"
-          f" {soak.waves} waves of {WAVE} conversations")  # fmt: skip
+          f" {soak.waves} waves of {WAVE} conversations, {soak.events / max(soak.driving_s, 1e-9):.1f} events/s"
+          f" while driving it")  # fmt: skip
     print(f"  {'':<36} {'start':>9} {'warm':>9} {'end':>9} {'/10k ev':>9} {'1st half':>9} {'2nd half':>9}  bound")
     for name in names:
         series = [(float(s.events), s.values[name]) for s in after if name in s.values]

@@ -53,6 +53,11 @@ OWN_WAIT_S = 30.0  # one of our own rows whose update is not published after thi
 RESUME_ROWS = 20_000  # a panel further behind than this gets a snapshot instead
 LINES_HELD = 20_000  # follow-up lines waiting for the journal; past that the oldest reaches panels unjournaled
 STOP_FLUSH_S = 2.0  # at a stop, the lines still waiting are journaled (and delivered) within this, if they can be
+# A logged event's row, with the NOTIFY of its transaction (`record`).
+RECORD = (
+    "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+    " SELECT ?, 'message', ?, ?, ?, ?, ? FROM (SELECT pg_notify(?, ?)) AS notified"
+)
 # Only the oldest rows go, up to the first one written within KEEP_MS: a row is stamped by its writer's clock, and
 # one numbered after a kept row may be stamped earlier (another machine's clock, a group slow to insert). Deleting
 # such a row while keeping an earlier one left a hole the journal's oldest id does not show (`since`): a panel
@@ -168,12 +173,21 @@ class Relay:
         if event.type == "suggestion_used":  # the other instances count it in the shop's adoption
             fields.update(phrase_id=event.phrase_id, seq=written.seq)
         payload = _json(fields)
+        # One statement: the row and the NOTIFY (the server sends one per transaction, channel and payload), where two
+        # were a round trip more for each event the writer logs.
         conn.execute(
-            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
-            " VALUES (?, 'message', ?, ?, ?, ?, ?)",
-            (self.origin, event.shop, event.conversation, event.agent, payload, int(time.time() * 1000)),
+            RECORD,
+            (
+                self.origin,
+                event.shop,
+                event.conversation,
+                event.agent,
+                payload,
+                int(time.time() * 1000),
+                CHANNEL,
+                self.origin,
+            ),
         )
-        conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))  # one per transaction and origin
 
     def record_cards(self, conn: Any, keys: list[tuple[str, str]], fields: dict[str, Any]) -> None:
         """Inside a writer job that changed conversations outside any event (a contact merge): journal each, so the

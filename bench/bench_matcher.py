@@ -41,7 +41,8 @@ from rapidfuzz import fuzz
 
 from assistant.suggest.answers import SAME_ANSWER
 from assistant.suggest.matcher import Matcher
-from assistant.suggest.phrases import SPECIAL_FILES, Library
+from assistant.suggest.phrase_layers import SPECIAL_FILES
+from assistant.suggest.phrases import Library
 from assistant.suggest.scorer import SCORER_FILE, Scorer
 
 ROOT = Path(__file__).resolve().parent.parent

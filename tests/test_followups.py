@@ -622,8 +622,8 @@ async def test_followups_one_failing_timer_does_not_hold_up_the_others(
         def __init__(self) -> None:
             self.library = tiny_library()
 
-        def visible(self, shop: str) -> Any:
-            return self.library.visible(shop)
+        def of_intent(self, intent: str, shop: str) -> Any:
+            return self.library.of_intent(intent, shop)
 
         def render(self, phrase_id: str, variables: Any, item: None = None, shop: str = "") -> str:
             if variables.get("customer") == "bad":

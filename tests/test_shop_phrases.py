@@ -124,6 +124,19 @@ def test_library_keeps_each_shops_own_phrases_beside_the_shared_ones(shops_match
     assert library.find("shipping_time.ls", SNACKS) is not None and library.find("shipping_time.ls", CLOTHES) is None
 
 
+def test_a_shops_phrases_of_one_intent_are_its_visible_ones_of_that_intent_in_their_order(
+    shops_matcher: Matcher,
+) -> None:
+    """What follow-ups read by intent (`of_intent`) is what a conversation of that shop may get (`visible`)."""
+    library = shops_matcher.library
+    intents = {p.intent for p in library.phrases} | {p.intent for own in library.shop_phrases.values() for p in own}
+    for shop in (CLOTHES, SNACKS, GEEK, "another shop", ""):
+        visible = library.visible(shop)
+        for intent in (*sorted(intents), "no such intent"):
+            assert library.of_intent(intent, shop) == [p for p in visible if p.intent == intent], (shop, intent)
+    assert library.of_intent("shipping_time", CLOTHES)[0].shop == CLOTHES  # its own first, the shared after
+
+
 def test_a_shop_only_layer_leaves_the_shared_scorer_fitting(shops_matcher: Matcher) -> None:
     """The scorer learns from the shared library: a shop's own layer does not make it look stale at every start."""
     assert fingerprint(shops_matcher.library) == fingerprint(Library.load(ROOT / "phrases"))

@@ -73,7 +73,7 @@ class PhraseLike(Protocol):
 class PhraseSource(Protocol):
     """What follow-ups need of a phrase library (assistant.suggest.phrases.Library fits)."""
 
-    def visible(self, shop: str) -> Sequence[PhraseLike]: ...
+    def of_intent(self, intent: str, shop: str) -> Sequence[PhraseLike]: ...
 
     def render(self, phrase_id: str, variables: Mapping[str, str], item: None = None, shop: str = "") -> str: ...
 
@@ -196,7 +196,7 @@ def choose_phrase(
     has some (`[phrases.shops]`), else the shared layers' (a later directory of `[phrases] path`, whose files
     Library.load names `layer/name.toml`: its 结束语 in its words), else the demo's; preferring those written
     for the customer type; stable for a given salt."""
-    candidates = [p for p in source.visible(shop) if p.intent == intent and p.id not in excluded]
+    candidates = [p for p in source.of_intent(intent, shop) if p.id not in excluded]
     if not candidates:
         return None
     candidates = [p for p in candidates if p.shop] or [p for p in candidates if "/" in p.file] or candidates
@@ -283,8 +283,8 @@ def unfit(
         return set()
     return {
         p.id
-        for p in source.visible(shop)
-        if p.intent == intent and any(w in source.render(p.id, variables, shop=p.shop) for w in SHIPPING_WORDS)
+        for p in source.of_intent(intent, shop)
+        if any(w in source.render(p.id, variables, shop=p.shop) for w in SHIPPING_WORDS)
     }
 
 
@@ -301,12 +301,11 @@ def closings(ctx: FireContext, sources: Sequence[PhraseSource | None], name: str
     for source in sources:
         if source is None:
             continue
-        for p in source.visible(shop):
-            if p.intent in ("followup", PAID_CLOSING):
-                try:
-                    found.add(plain(source.render(p.id, variables, shop=p.shop)))
-                except Exception:  # a closing needing a variable a closing does not get (an order): not one
-                    log.warning("closing phrase %s does not render without an order", p.id, exc_info=True)
+        for p in (*source.of_intent("followup", shop), *source.of_intent(PAID_CLOSING, shop)):
+            try:
+                found.add(plain(source.render(p.id, variables, shop=p.shop)))
+            except Exception:  # a closing needing a variable a closing does not get (an order): not one
+                log.warning("closing phrase %s does not render without an order", p.id, exc_info=True)
     return found
 
 

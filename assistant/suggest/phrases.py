@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from assistant.i18n import _
 from assistant.suggest.examples import Example, load_examples
 from assistant.suggest.phrase_cache import PhraseFileCache, loading
+from assistant.suggest.phrase_layers import layered_tables
 from assistant.suggest.phrase_rules import intent_problems
 from assistant.suggest.phrase_templates import (
     ITEM_PLACEHOLDER,
@@ -68,12 +69,10 @@ PRODUCT_MIN_CHARS = 15
 DEFAULT_VARIABLES: Mapping[str, str] = MappingProxyType(
     {"shop": "本店", "agent": "", "customer": "亲", "product": "这款宝贝", "order": "您的订单", "amount": "__"}
 )
-SPECIAL_FILES = frozenset({"customer_types.toml", "intents.toml", "qa.toml"})  # qa.toml: assistant/qa rules
 RENDER_CACHE = 20_000  # rendered texts remembered (phrase and variables)
 _RENDER_LOCK = threading.Lock()
 _PHRASE_KEYS = frozenset({"id", "intent", "code", "text", "triggers", "types", "goods", "group"})
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PHRASE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*phrase[ \t]*\]\]", re.M)
 
 
 @dataclass(frozen=True)
@@ -110,6 +109,7 @@ class Library:
     directory: Path | None = None
     layers: tuple[Path, ...] = ()  # every directory of `[phrases] path`, the first one's first
     by_id: Mapping[str, Phrase] = field(default_factory=dict, repr=False)
+    by_intent: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict, repr=False)  # shared, in file order
     _templates: Mapping[str, Template | PlainText] = field(default_factory=dict, repr=False)
     # Each phrase's triggers as the library's normalizer sees them (the matcher reuses them).
     normalized_triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -157,11 +157,9 @@ class Library:
             raise LibraryError(missing)
         with loading(cache, directory, extra_variables):
             lines: dict[int, int] = {}
-            tables = _layered_tables(
-                layers, skipped, problems, lines, demo=True, include_demo=include_demo, cache=cache
-            )
+            tables = layered_tables(layers, skipped, problems, lines, demo=True, include_demo=include_demo, cache=cache)
             shop_tables = {
-                shop: _layered_tables(dirs, skipped, problems, lines, cache=cache) for shop, dirs in own.items()
+                shop: layered_tables(dirs, skipped, problems, lines, cache=cache) for shop, dirs in own.items()
             }
             intents_data = read_toml(directory / "intents.toml", problems, optional=True) or {}
             types_data = read_toml(directory / "customer_types.toml", problems, optional=True) or {}
@@ -247,6 +245,7 @@ class Library:
             clauses=clauses,
             directory=directory,
             by_id=MappingProxyType({p.id: p for p in phrases}),
+            by_intent=MappingProxyType(_grouped_by_intent(phrases)),
             _templates=MappingProxyType(templates),
             normalized_triggers=MappingProxyType(normalized),
             item_phrases=frozenset(item_phrases),
@@ -263,6 +262,16 @@ class Library:
             return list(self.phrases)
         hidden = self.hidden[shop]
         return [*own, *(p for p in self.phrases if p.id not in hidden)]
+
+    def of_intent(self, intent: str, shop: str) -> list[Phrase]:
+        """`visible(shop)`'s phrases of one intent, in its order, without a pass over the whole library (a
+        follow-up asked three times, each pass 5 ms of the writer's CPU at 20,000 phrases)."""
+        shared = self.by_intent.get(intent, ())
+        own = self.shop_phrases.get(shop)
+        if not own:
+            return list(shared)
+        hidden = self.hidden[shop]
+        return [*(p for p in own if p.intent == intent), *(p for p in shared if p.id not in hidden)]
 
     def uses_item(self, phrase_id: str, shop: str = "") -> bool:
         """Whether the phrase of this id a conversation of `shop` gets refers to `item` (rendered again with it)."""
@@ -341,42 +350,6 @@ class Library:
         return text.strip()[:MAX_RENDERED_CHARS]
 
 
-def _layered_tables(
-    layers: Sequence[Path],
-    skipped: set[Path],
-    problems: list[Problem],
-    lines: dict[int, int],
-    *,
-    demo: bool = False,
-    include_demo: bool = True,
-    cache: PhraseFileCache | None = None,
-) -> list[tuple[str, dict[str, Any]]]:
-    """The phrase tables of layered directories, a later layer's phrase replacing an earlier one of the same code
-    or id. `demo`: the first directory is the shipped one, whose files are named as they are (`include_demo`:
-    read at all); every other file is named with its directory (`yichu/qianniu.toml`). `lines` gets the line of
-    each phrase table's `[[phrase]]`, by its id()."""
-    phrase_tables: list[tuple[str, dict[str, Any]]] = []
-    for n, layer in enumerate(layers):
-        if demo and n == 0 and not include_demo:
-            continue
-        tables = []
-        for path in sorted(layer.glob("*.toml")):
-            if path.name in SPECIAL_FILES or path.resolve() in skipped:
-                continue
-            name = path.name if demo and n == 0 else f"{layer.name}/{path.name}"
-
-            def read(path: Path, name: str = name) -> tuple[dict[str, Any] | None, dict[int, int]]:
-                data = read_toml(path, problems, name=name)
-                return data, _phrase_lines(path, data) if data is not None else {}
-
-            data, found = read(path) if cache is None else cache.tables(path, name, read)
-            if data is not None:
-                tables.append((name, data))
-                lines.update(found)
-        phrase_tables = [*_without(phrase_tables, tables), *tables]
-    return phrase_tables
-
-
 class _Parsed:
     """Phrase tables parsed into phrases, their templates and normalized triggers, with every problem noted."""
 
@@ -430,27 +403,6 @@ class _Parsed:
         return phrases, templates, normalized, item_phrases
 
 
-def _without(
-    earlier: list[tuple[str, dict[str, Any]]], later: list[tuple[str, dict[str, Any]]]
-) -> list[tuple[str, dict[str, Any]]]:
-    """Earlier layers' tables without the phrases a later layer replaces (same code or id)."""
-    entries = [e for _, data in later for e in data.get("phrase", []) if isinstance(e, dict)]
-    codes = {str(e["code"]).lower() for e in entries if isinstance(e.get("code"), str)}
-    ids = {e["id"] for e in entries if isinstance(e.get("id"), str)}
-    kept = []
-    for name, data in earlier:
-        phrases = data.get("phrase")
-        if isinstance(phrases, list):
-            rest = [
-                e
-                for e in phrases
-                if not (isinstance(e, dict) and (str(e.get("code", "")).lower() in codes or e.get("id") in ids))
-            ]
-            data = {**data, "phrase": rest}
-        kept.append((name, data))
-    return kept
-
-
 def _without_generic(phrases: Sequence[Phrase]) -> list[Problem]:
     """An intent whose every phrase names its `goods` would be silent for other goods: one must fit them all."""
     generic = {p.intent for p in phrases if not p.goods}
@@ -494,27 +446,6 @@ def _parse_phrase_file(
         if parsed is not None:
             out.append((*parsed, line))
     return out
-
-
-def _phrase_lines(path: Path, data: Mapping[str, Any]) -> dict[int, int]:
-    """The line of each phrase table's `[[phrase]]` header in `path`, by the table's id(); none when the headers
-    do not match the tables one for one (phrases written inline, `phrase = [{…}]`, or a header inside a text)."""
-    entries = data.get("phrase")
-    if not isinstance(entries, list):
-        return {}
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return {}
-    starts: list[int] = []
-    line, last = 1, 0
-    for header in _PHRASE_HEADER.finditer(text):  # half the time of matching each line (20,000 phrases: 0.14 s)
-        line += text.count("\n", last, header.start())
-        last = header.start()
-        starts.append(line)
-    if len(starts) != len(entries):
-        return {}
-    return {id(entry): line for entry, line in zip(entries, starts, strict=True)}
 
 
 def _unknown_key(key: str, known: Iterable[str]) -> str:
@@ -593,3 +524,10 @@ def _parse_phrase(
     group = own_group.strip() if isinstance(own_group, str) else group
     phrase = Phrase(pid, intent, code, source, triggers, types, group, file, goods)  # in the fields' order
     return phrase, template, normalized
+
+
+def _grouped_by_intent(phrases: Iterable[Phrase]) -> dict[str, tuple[Phrase, ...]]:
+    grouped: dict[str, list[Phrase]] = {}
+    for p in phrases:
+        grouped.setdefault(p.intent, []).append(p)
+    return {intent: tuple(group) for intent, group in grouped.items()}

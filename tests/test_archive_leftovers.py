@@ -1,6 +1,7 @@
-"""`assistant archive` deletes the Chatwoot rows an earlier release's archive left of the conversations it archived
-(their status, inbox and follow-ups' message ids): those older than retention_days whose conversation the database
-no longer holds, never a live conversation's, once (daylog/orphan_rows.py)."""
+"""`assistant archive` deletes the rows an earlier release's archive left of the conversations it archived (their
+Chatwoot status, inbox and follow-ups' message ids, the quality alerts of their messages): those older than
+retention_days whose conversation (or message) the database no longer holds, never a live one's, once
+(daylog/orphan_rows.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from assistant.cli.log import run_archive
 from assistant.config import Config
 from assistant.daylog import leftovers
 from assistant.daylog.archive import archive
+from assistant.qa.store import AlertRow, insert_alert
 from tests.helpers import BACKENDS
 from tests.test_archive import NOW, TODAY, add_events, archiving_on, day_ts
-from tests.test_erase_leftovers import ACCOUNT, GONE, INBOX, KEPT, chatwoot_rows, log
+from tests.test_erase_leftovers import ACCOUNT, GONE, INBOX, KEPT, SHOP, chatwoot_rows, log
 
 pytestmark = BACKENDS
 NEW = "43"  # a conversation Chatwoot told the status of a minute ago, before its first message is logged
@@ -46,9 +48,25 @@ def left_by_an_earlier_archive(config: Config, db: store.Location, monkeypatch: 
                          (INBOX_SHOP, conversation, INBOX))  # fmt: skip
             conn.execute("INSERT INTO chatwoot_statuses (account, conversation, status, changed_ms) VALUES (?, ?, ?, ?)",
                          (ACCOUNT, conversation, "open", changed_ms))  # fmt: skip
+    with closing(store.connect(db)) as conn, store.transaction(conn):
+        for conversation, days_ago in ((GONE, 200), (KEPT, 1)):  # each flags its buyer's message
+            seq, event_id, ts_ms = conn.execute("SELECT seq, id, ts_ms FROM events WHERE id = ?",
+                                                (f"{conversation}-q",)).fetchone()  # fmt: skip
+            made_ms = int((NOW - timedelta(days=days_ago)).timestamp() * 1000)
+            insert_alert(conn, AlertRow(f"qa-{conversation}", 1, SHOP, conversation, f"contact-{conversation}", None,
+                                        "customer", event_id, seq, ts_ms, "什么时候发货", (), made_ms),
+                         ["dingtalk"], made_ms)  # fmt: skip
     with monkeypatch.context() as earlier:
         earlier.setattr(leftovers, "STATEMENTS", ())
         archive(config, db, NOW)
+
+
+def alert_rows(db: store.Location) -> tuple[list[Any], list[Any]]:
+    """The quality alerts' conversations, and the alerts their deliveries are of."""
+    with closing(store.connect(db)) as conn:
+        alerts = [row[0] for row in conn.execute("SELECT conversation FROM qa_alerts ORDER BY conversation")]
+        deliveries = [row[0] for row in conn.execute("SELECT alert_id FROM qa_deliveries ORDER BY alert_id")]
+    return alerts, deliveries
 
 
 KEEPS: dict[str, list[tuple[Any, ...]]] = {
@@ -68,20 +86,27 @@ def test_archive_deletes_the_chatwoot_rows_an_earlier_archive_left(
         "conversation_inboxes": sorted([("chatwoot-7", GONE), *KEEPS["conversation_inboxes"]]),
         "chatwoot_followups": sorted([(f"f-{GONE}",), *KEEPS["chatwoot_followups"]]),
     }
+    assert alert_rows(db_path) == ([GONE, KEPT], [f"qa-{GONE}", f"qa-{KEPT}"])  # the archived message's alert too
     capsys.readouterr()
 
     assert run_archive(config, db_path, dry_run=True, pause_after=None, now=NOW) == 0
-    assert "Chatwoot 表中的记录，将删除：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Chatwoot 表中的记录，将删除：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in out
+    assert "旧版本归档的消息留下的质检提醒，将删除：1 条" in out
     assert chatwoot_rows(db_path) == before
+    assert alert_rows(db_path) == ([GONE, KEPT], [f"qa-{GONE}", f"qa-{KEPT}"])
 
     assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
     out = capsys.readouterr().out
     assert "已删除旧版本归档的会话留在 Chatwoot 表中的记录：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in out
+    assert "已删除旧版本归档的消息留下的质检提醒：1 条" in out
     assert chatwoot_rows(db_path) == KEEPS
+    assert alert_rows(db_path) == ([KEPT], [f"qa-{KEPT}"])  # yesterday's message is in the log: its alert stays
 
     assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
-    assert "旧版本归档的会话" not in capsys.readouterr().out  # nothing left to delete: said nothing
+    assert "旧版本归档的" not in capsys.readouterr().out  # nothing left to delete: said nothing
     assert chatwoot_rows(db_path) == KEEPS
+    assert alert_rows(db_path) == ([KEPT], [f"qa-{KEPT}"])
 
 
 def test_archive_keeps_an_archived_conversations_status_changed_within_retention(

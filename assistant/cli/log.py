@@ -335,18 +335,24 @@ def _say_taken(config: Config, taken: orphan_names.Taken) -> None:
 
 
 def _say_cleared(cleared: orphan_rows.Cleared, *, dry_run: bool) -> None:
-    """The Chatwoot rows an earlier release's archive left that the run deleted (orphan_rows.py), if any."""
-    if not cleared.total:
-        return
-    told = (
-        N_(
-            "Chatwoot rows of conversations archived by an earlier release that would be deleted: %(statuses)d"
-            " statuses, %(inboxes)d inboxes, %(followups)d follow-up message ids"
+    """The rows an earlier release's archive left that the run deleted (orphan_rows.py), if any."""
+    if cleared.chatwoot:
+        told = (
+            N_(
+                "Chatwoot rows of conversations archived by an earlier release that would be deleted: %(statuses)d"
+                " statuses, %(inboxes)d inboxes, %(followups)d follow-up message ids"
+            )
+            if dry_run
+            else N_(
+                "Chatwoot rows of conversations archived by an earlier release deleted: %(statuses)d statuses,"
+                " %(inboxes)d inboxes, %(followups)d follow-up message ids"
+            )
         )
-        if dry_run
-        else N_(
-            "Chatwoot rows of conversations archived by an earlier release deleted: %(statuses)d statuses,"
-            " %(inboxes)d inboxes, %(followups)d follow-up message ids"
+        print(_(told, statuses=cleared.statuses, inboxes=cleared.inboxes, followups=cleared.followups))
+    if cleared.alerts:
+        alerts = (
+            N_("Quality alerts of messages archived by an earlier release that would be deleted: %(alerts)d")
+            if dry_run
+            else N_("Quality alerts of messages archived by an earlier release deleted: %(alerts)d")
         )
-    )
-    print(_(told, statuses=cleared.statuses, inboxes=cleared.inboxes, followups=cleared.followups))
+        print(_(alerts, alerts=cleared.alerts))

@@ -1,7 +1,8 @@
-"""Chatwoot rows an earlier release's archive left behind: the last status, the inbox and the follow-ups' message
-ids of conversations it archived (leftovers.py deletes them with the day since). No words, but ids, statuses and
-times kept past `[store] retention_days`; `assistant archive` deletes them after the days (docs/daily-log.md,
-"Chatwoot rows left by an earlier release").
+"""Rows an earlier release's archive left behind: the last status, the inbox and the follow-ups' message ids of
+conversations it archived in Chatwoot's tables (ids, statuses and times), and the quality alerts of their messages
+(the words of the message each flags) with their deliveries (leftovers.py deletes them with the day since): kept
+past `[store] retention_days`; `assistant archive` deletes them after the days (docs/daily-log.md, "Rows left by an
+earlier release").
 
 Which rows are left cannot be told by SQL alone: a conversation whose status webhook came before its first message
 has a status and no event either. The rule is the row's own time, beside the log's rows:
@@ -14,6 +15,10 @@ has a status and no event either. The rule is the row's own time, beside the log
 - a follow-up's Chatwoot message id goes when the log holds neither its follow-up nor its message (`auto-<id>`): a
   follow-up's row is written before its message is posted, so its Chatwoot id names a follow-up the log held, which
   leaves the log only with its archived day (or its buyer's erasure, which deletes the id too).
+
+- a quality alert goes when it was made before the cutoff and the log no longer holds the message it flags (its
+  `seq`): an alert is written after its message, in the service that logged it, and leaves the log only with that
+  message's archived day (or its buyer's erasure, which deletes the alert too).
 
 Each statement re-reads the row it deletes: on PostgreSQL, a status another instance changed meanwhile is new, and
 stays. A second run finds nothing.
@@ -46,6 +51,7 @@ _FOLLOWUP_IDS = (
     " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.id = chatwoot_followups.followup_id)"
     " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = 'auto-' || chatwoot_followups.followup_id)"
 )
+_ALERTS = "FROM qa_alerts WHERE created_ms < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = qa_alerts.seq)"
 
 
 @dataclass
@@ -55,25 +61,27 @@ class Cleared:
     statuses: int = 0
     inboxes: int = 0
     followups: int = 0
+    alerts: int = 0  # quality alerts, each with its deliveries
 
     @property
-    def total(self) -> int:
+    def chatwoot(self) -> int:
         return self.statuses + self.inboxes + self.followups
 
 
 def clear(config: Config, location: store.Location, now: datetime | None = None, *, dry_run: bool = False) -> Cleared:
-    """Delete the Chatwoot rows of conversations archived (or gone) before the cutoff (`dry_run`: count them), BATCH
-    conversations or message ids a transaction (the running service waits for each, not for all)."""
+    """Delete the Chatwoot rows and quality alerts of conversations archived (or gone) before the cutoff (`dry_run`:
+    count them), BATCH conversations, message ids or alerts a transaction (the running service waits for each, not
+    for all)."""
     tz = config.tz
     today = (now or datetime.now(tz)).astimezone(tz).date()
     cutoff_ms = day_bounds(today - timedelta(days=config.store.retention_days), tz)[0]
     conn = store.connect(location)
     try:
         upgrade.migrate_for_command(conn, location)
+        cleared = Cleared(alerts=_clear_alerts(conn, cutoff_ms, dry_run))
         if not has_table(conn, "chatwoot_statuses"):
-            return Cleared()
+            return cleared
         shops = _account_shops(conn)
-        cleared = Cleared()
         old = conn.execute("SELECT account, conversation FROM chatwoot_statuses WHERE changed_ms < ?", (cutoff_ms,))
         for account, conversations in _by_account(old.fetchall()).items():
             for batch in _batches(conversations):
@@ -98,6 +106,21 @@ def clear(config: Config, location: store.Location, now: datetime | None = None,
     finally:
         conn.close()
     return cleared
+
+
+def _clear_alerts(conn: sqlite3.Connection, cutoff_ms: int, dry_run: bool) -> int:
+    """The quality alerts made before the cutoff whose message the log no longer holds, with their deliveries."""
+    if not has_table(conn, "qa_alerts"):
+        return 0
+    ids = [str(i) for (i,) in conn.execute(f"SELECT id {_ALERTS}", (cutoff_ms,)).fetchall()]
+    deleted = 0
+    for batch in _batches(ids):
+        alerts = f"{_ALERTS} AND id IN ({_marks(batch)})"
+        with store.transaction(conn):
+            if not dry_run:
+                conn.execute(f"DELETE FROM qa_deliveries WHERE alert_id IN (SELECT id {alerts})", (cutoff_ms, *batch))
+            deleted += _delete(conn, alerts, (cutoff_ms, *batch), dry_run)
+    return deleted
 
 
 def _by_account(rows: list[tuple[object, object]]) -> dict[str, list[str]]:

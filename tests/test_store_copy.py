@@ -134,6 +134,9 @@ async def test_store_copy_moves_every_row_and_the_service_goes_on_on_postgresql(
         assert any(line.split()[:3] == [table, f"{len(rows):,}", f"{len(rows):,}"] for line in out.out.splitlines())
     assert "events" in out.err and "messages" in out.err  # progress per table
     assert [r for r in before["followups"] if r[9] == "pending"]  # state: the follow-up pending is pending there
+    with psycopg.connect(target.url, password=target.password) as conn:  # analyzed: the reports' plans fit the rows
+        analyzed = conn.execute("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema()")
+        assert {"events", "messages"} <= {row[0] for row in analyzed}
 
     for command in (["report", "--date", DAY, "--format", "json"], ["log", "--date", DAY, "--format", "jsonl"]):
         on_sqlite = said(capsys, folder, *command, db=str(lite))

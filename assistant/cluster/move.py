@@ -116,6 +116,9 @@ def _copy(lite: sqlite3.Connection, postgres: pg.Connection, target: pg.Location
             raise
     finally:
         lite.execute("ROLLBACK")
+    # The tables' statistics now, not when autovacuum comes by: without them the daily report's copy checks compare
+    # every customer message of a day with every other (docs/scaling.md: 15.7 s against 0.03 s over 6,075 events).
+    postgres.raw.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
     return copied
 
 

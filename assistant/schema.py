@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlite_utils.migrations import Migrations
 
 from assistant.events import NAME_PADDING, UNSEEN_CHARS
+from assistant.logfile.indexes import SQLITE_LATER
 
 migrations = Migrations("assistant")
 
@@ -252,9 +253,8 @@ _SQLITE_FIRST: list[tuple[str, str]] = [
         CREATE INDEX followups_fired ON followups (fired_ms);
         """,
     ),
-    # Covering indexes for the KPI queries: the next/previous human message of a conversation is one
-    # seek, a day's messages of one sender one range scan; short replies (5 % of human messages) have
-    # their own partial index (kpi/queries.py).
+    # Covering indexes for the KPI queries: the next/previous human message of a conversation is one seek, a day's
+    # messages of one sender one range scan; short replies (5 % of human messages) have their own partial index.
     (
         "010_kpi_indexes",
         f"""
@@ -415,7 +415,7 @@ def shared_migrations(dialect: str) -> list[tuple[str, str]]:
     ]
 
 
-SQLITE_MIGRATIONS = [*_SQLITE_FIRST, *shared_migrations("sqlite")]
+SQLITE_MIGRATIONS = [*_SQLITE_FIRST, *shared_migrations("sqlite"), *SQLITE_LATER]  # the last: logfile/indexes.py
 for _name, _statements in SQLITE_MIGRATIONS:  # each a migration running one script, registered in this order
     migrations(name=_name)(lambda db, script=_statements: db.executescript(script))
 

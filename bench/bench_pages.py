@@ -33,6 +33,7 @@ PREFILL = int(os.environ.get("BENCH_PREFILL", "120000"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "400"))  # per kind: under the writer's checkpoint (4,000 pages)
 CONCURRENCY = 64
 START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 600.0  # the stop after the prefill folds its -wal into the file: minutes on a busy machine
 
 
 def agent(i: int) -> dict[str, object]:
@@ -105,11 +106,11 @@ async def _measure(db: Path, kind: str, make: Callable[[int], dict[str, object]]
     result = await post_load(f"{service.url}/v1/events", bodies.__getitem__, total=EVENTS, concurrency=CONCURRENCY)
     service.proc.send_signal(signal.SIGKILL)  # the -wal keeps its frames: no checkpoint at the stop
     service.proc.wait()
-    held.close()
     if len(salts) == 8 and wal.read_bytes()[16:24] != salts:  # (an empty -wal at the start: the read holds it)
         raise RuntimeError("the -wal started over during the row: its frames before were not counted")
     commits = wal_commits(wal)[before:]
     names = btree_of_pages(db, wal)
+    held.close()  # the last connection: its close folds the -wal back and deletes it
     by_tree = Counter(names.get(page, "(new or free page)") for pages in commits for page in pages)
     frames = sum(by_tree.values())
     ok = result.requests - result.errors
@@ -135,7 +136,7 @@ async def _run() -> None:
             if PREFILL:
                 await _prefill(f"{service.url}/v1/events", PREFILL)
         finally:
-            service.terminate()
+            service.terminate(timeout=STOP_TIMEOUT_S)
         print(f"== pages written per event, {CONCURRENCY} concurrent clients, on a log of {PREFILL:,} events ==")
         first = int(time.time())
         for n, (kind, make) in enumerate(KINDS.items()):

@@ -95,6 +95,9 @@ class ConversationState:
     # read again because another instance logged an event of it looks it up again.
     item: str | None = None
     item_known: bool = False
+    # What the card's customer type was last worked out from after an order (suggest/engine.py `_retype`): an order
+    # event that changes none of it leaves the type as it is.
+    typed_from: tuple[Any, ...] | None = None
 
     @property
     def suggestions(self) -> list[dict[str, Any]]:

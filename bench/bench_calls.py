@@ -1,5 +1,6 @@
 """Python calls per logged event on the service's event loop: `POST /v1/events` and the Chatwoot webhook, agent
-messages; and customer messages of distinct texts (matched by a worker process, answered with suggestions). And on
+messages; customer messages of distinct texts (matched by a worker process, answered with suggestions); and order
+events of those customers' conversations (each types its card as the order makes it). And on
 the writer's thread: the group commit of each event (its jobs, the checks of the log's files around its COMMIT).
 
     python -m bench.bench_calls        (BENCH_EVENTS=2000 per route)
@@ -62,6 +63,20 @@ def asked(i: int) -> dict[str, Any]:
         "id": f"q{i}", "type": "message", "ts": time.time_ns() // 1_000_000, "shop": "chatwoot-3",
         "conversation": str(5000 + i % 500), "customer": str(9000 + i % 500), "sender": "customer",
         "text": distinct_text(i),
+    }  # fmt: skip
+
+
+ORDER_KINDS = ("order_created", "order_paid", "order_closed")
+
+
+def ordered(i: int) -> dict[str, Any]:
+    """An order event of a customer's conversation of the row before (its messages typed its card): in each of them
+    an order created, then paid, then closed, then the next order; the customer type is what such an event changes."""
+    kind, round_ = ORDER_KINDS[(i // 500) % 3], i // 1500
+    return {
+        "id": f"o{i}", "type": kind, "ts": time.time_ns() // 1_000_000, "shop": "chatwoot-3",
+        "conversation": str(5000 + i % 500), "customer": str(9000 + i % 500), "order": f"o{i % 500}-{round_}",
+        "amount": 59.0,
     }  # fmt: skip
 
 
@@ -149,6 +164,7 @@ ROWS: tuple[tuple[str, str, Callable[[int], Any]], ...] = (
     ("POST /v1/events, agent messages", "/v1/events", plain),
     ("POST /v1/chatwoot, agent replies", "/v1/chatwoot", reply),
     ("POST /v1/events, customers (distinct)", "/v1/events", asked),
+    ("POST /v1/events, order events", "/v1/events", ordered),
 )
 
 

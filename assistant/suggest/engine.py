@@ -92,6 +92,7 @@ class SuggestionEngine:
         self._faults = FaultLog(log, level=logging.WARNING)
         self.adjust: SuggestionAdjuster | None = None  # the plugins' `adjust_suggestions`, when one has it
         self._codes: PhraseCodes | None = None  # the served library's phrases by code, for what a plugin adds
+        self._installs = 0  # libraries installed by a reload
 
     # -- workers ----------------------------------------------------------------------------------
     def start_workers(self, count: int, **options: Any) -> MatchingWorkers:
@@ -190,6 +191,7 @@ class SuggestionEngine:
     def install(self, reloaded: Served) -> Served:
         """Serve `reloaded` from now on; the replaced one, for the caller to `release` (a shared matcher is not)."""
         replaced = self.own.install(reloaded)
+        self._installs += 1  # its type reader may type a card otherwise (`_retype`)
         log.info("phrase library reloaded: %d phrases", len(reloaded.library.phrases))
         if self.workers is not None:
             self.workers.restart()  # what they prepared serves; else new processes load it, the service matching
@@ -518,10 +520,19 @@ class SuggestionEngine:
     def _retype(self, state: ConversationState) -> None:
         """An order of the conversation logged: its card's customer type, and the talk track it shows, as the order
         makes it (no stranger, the track after an order), where it kept its last message's until the next one. A
-        card rebuilt from the log (a restart, another instance) is typed so already (`ordered` from its orders)."""
+        card rebuilt from the log (a restart, another instance) is typed so already (`ordered` from its orders).
+
+        The type reads the buyer's messages, the agent's reply times, whether the conversation has an order and the
+        buyer's paid orders elsewhere: an order event that changes none of these since the last one typed this
+        card (its payment, its closing, another order) types it as it did then, and is not worked out again."""
+        # Identity compares these at once: the tuples and the card are replaced, never changed in place.
+        read = (state.customer_messages, state.agent_replies, state.ordered, state.past_orders, self._installs)
+        if state.typed_from is not None and state.typed_from[0] is state.shown and state.typed_from[1:] == read:
+            return
         suggestions, detail, withheld = state.card_parts()
         if detail is None or not state.customer_messages:
             return  # nothing typed yet: a card types it when built (web/stream.py, ensure_suggestions)
         fresh = customer_type_json(self.classify(state))
         if fresh != detail:
             state.show(suggestions, fresh, withheld)
+        state.typed_from = (state.shown, *read)

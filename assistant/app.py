@@ -390,6 +390,9 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
                         conversations.forget_name(update.shop, into)  # read once here before it had a name?
                 if update.payload.get("event_type") == "suggestion_used":
                     engine.count_use(update.shop, update.payload.get("phrase_id"), update.payload.get("seq"))
+                buyer = update.payload.get("customer")
+                if update.payload.get("event_type") == "order_paid" and isinstance(buyer, str) and buyer:
+                    conversations.paid(update.shop, buyer, update.conversation)  # a returning buyer's other ones
 
         engine = app[ENGINE]
         feed = app[FEED]

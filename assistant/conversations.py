@@ -79,6 +79,7 @@ class ConversationState:
     # known (`past_of`: whose they are; a merge into another customer reads them again).
     past_orders: int = 0
     past_of: str | None = None
+    past_at: int = 0  # the payments heard when they were read (`Conversations.paid`): one of his since reads again
     customer_type: str | None = None
     last_customer_ms: int | None = None
     last_agent_ms: int | None = None
@@ -256,6 +257,11 @@ class Conversations:
         # that no instance reads that event without the name (it built the card first and showed 买家 #id).
         self._unsaved: dict[tuple[str, str], str] = {}
         self._conn: sqlite3.Connection | None = None
+        # Buyers whose payment was heard (`paid`): (shop, customer) → the payment's stamp, counted up from 1. A held
+        # state whose buyer paid after its past was read (`past_at`) reads it again: paid in another conversation,
+        # the payment was unseen for as long as the state stayed cached. The least recently paid go first.
+        self._payments: Bounded[tuple[str, str], int] = Bounded(capacity, on_write=True)
+        self._stamp = 0
 
     def _reader(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -399,21 +405,42 @@ class Conversations:
         # A state loaded after the commit already contains this event.
         if not (written.event.type == "message" and state.holds(written.seq)):
             state.apply(written)
+        if event.type == "order_paid" and event.customer:
+            self.paid(event.shop, event.customer, event.conversation)
         self.read_past(state)
         return state
+
+    def paid(self, shop: str, customer: str, conversation: str) -> None:
+        """A buyer's payment in `conversation`, logged here or by another instance: the buyer's other held
+        conversations read his paid orders again with their next event (one indexed read each), where they kept the
+        count read before it. No read now, nor a look through the states."""
+        key = (shop, customer)
+        before = self._payments[key] if key in self._payments else 0
+        self._stamp += 1
+        self._payments.put(key, self._stamp)
+        own = self._states[(shop, conversation)] if (shop, conversation) in self._states else None
+        if own is not None and own.past_of == customer and own.past_at >= before:
+            own.past_at = self._stamp  # its own orders are not its past: what it read holds
 
     def read_past(self, state: ConversationState, customer: str = "") -> int:
         """The paid orders of the conversation's customer (`customer`: of its first message, before the state knows
         him) in the shop's other conversations: read once a customer (one indexed read), and again for another one
-        (a merge). The log not there or not answering leaves them to be read with the next event."""
+        (a merge) or after a payment of his heard since (`paid`). The log not there or not answering leaves them to be
+        read with the next event."""
         customer = state.customer or customer
-        if customer and state.past_of != customer:
+        if customer and (state.past_of != customer or self._payments and self._paid_since(state, customer)):
+            stamp = self._stamp  # before the read: a payment heard during it is read again next time
             try:
                 row = self._reader().execute(PAST_ORDERS, (state.shop, customer, state.conversation)).fetchone()
             except sqlite3.OperationalError:
                 return state.past_orders
-            state.past_orders, state.past_of = int(row[0] or 0), customer
+            state.past_orders, state.past_of, state.past_at = int(row[0] or 0), customer, stamp
         return state.past_orders
+
+    def _paid_since(self, state: ConversationState, customer: str) -> bool:
+        """Whether a payment of the buyer was heard after the state read his past (`paid`)."""
+        key = (state.shop, customer)
+        return key in self._payments and self._payments[key] > state.past_at
 
     def _load(self, shop: str, conversation: str, *, strict: bool = False) -> ConversationState:
         state = ConversationState(shop=shop, conversation=conversation)

@@ -13,7 +13,7 @@ from assistant.config import Config
 from assistant.conversations import Conversations
 from assistant.suggest.customer_type import customer_type_json, named_type
 from assistant.suggest.matcher import Matcher
-from assistant.web.appkeys import ENGINE
+from assistant.web.appkeys import ENGINE, RELAY
 from tests.browser import base_url, card, open_panel
 from tests.helpers import BACKENDS, body_of, eventually, make_app, make_event
 
@@ -131,3 +131,49 @@ async def test_the_panel_shows_the_earlier_orders_beside_the_badge(client: Clien
         await expect(card(page, "c3").locator(".badge")).to_have_text("熟悉客户（老顾客）")
         await expect(card(page, "c3").locator(".past")).to_have_text("老顾客：之前在本店付款 2 单")
         await expect(card(page, "c4").locator(".past")).to_have_count(0)
+
+
+@BACKENDS
+async def test_a_payment_in_another_conversation_reaches_the_buyers_conversation_held_meanwhile(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # Found: the buyer's paid orders elsewhere were read once, when his conversation was first met, and held with it:
+    # a payment he made in another conversation meanwhile went unseen until the state left the cache.
+    client: Client = await aiohttp_client(make_app(config))
+
+    async def post(event: dict[str, Any]) -> dict[str, Any]:
+        resp = await client.post("/v1/events", data=body_of(event))
+        assert resp.status == 200
+        return dict(await resp.json())
+
+    held = await post(make_event(text="这款有黑色吗", ts=TS, conversation="c2", customer="u1"))
+    assert held["customer_type"]["past_orders"] == 0
+    for type in ("order_created", "order_paid"):
+        await post(make_event(type, ts=TS + 60_000, conversation="c1", customer="u1", order="o1"))
+    again = await post(make_event(text="这款有白色吗", ts=TS + 120_000, conversation="c2", customer="u1"))
+    assert (again["customer_type"]["type"], again["customer_type"]["past_orders"]) == ("returning", 1)
+    conversations = client.app[ENGINE].conversations
+    assert conversations.get("shop1", "c1").past_orders == 0  # its own payment is not its past
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_another_instances_payment_reaches_the_buyers_conversation_held_here(
+    aiohttp_client: Any, config: Config
+) -> None:
+    # Two instances of one PostgreSQL database: the payment logged by one reaches the other's state of the buyer's
+    # other conversation through the live journal, where that state is current by its own events.
+    here: Client = await aiohttp_client(make_app(config))
+    there: Client = await aiohttp_client(make_app(config))
+    first = make_event(text="这款有黑色吗", ts=TS, conversation="c2", customer="u1")
+    assert (await here.post("/v1/events", data=body_of(first))).status == 200
+    relay = here.app[RELAY]
+    heard = relay.received
+    for type in ("order_created", "order_paid"):
+        event = make_event(type, ts=TS + 60_000, conversation="c1", customer="u1", order="o1")
+        assert (await there.post("/v1/events", data=body_of(event))).status == 200
+    await eventually(lambda: relay.received >= heard + 2, timeout=30)
+    resp = await here.post(
+        "/v1/events", data=body_of(make_event(text="这款有白色吗", ts=TS + 120_000, conversation="c2", customer="u1"))
+    )
+    found = (await resp.json())["customer_type"]
+    assert (found["type"], found["past_orders"]) == ("returning", 1)

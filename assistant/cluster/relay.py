@@ -172,6 +172,8 @@ class Relay:
         fields: dict[str, Any] = {"event_id": event.id, "event_type": event.type}
         if event.type == "suggestion_used":  # the other instances count it in the shop's adoption
             fields.update(phrase_id=event.phrase_id, seq=written.seq)
+        elif event.type == "order_paid":  # the other instances' states of the buyer's conversations read his past again
+            fields["customer"] = event.customer  # the card's own `customer`: the same
         payload = _json(fields)
         # One statement: the row and the NOTIFY (the server sends one per transaction, channel and payload), where two
         # were a round trip more for each event the writer logs.

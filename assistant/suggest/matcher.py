@@ -29,6 +29,7 @@ from assistant.suggest.scorer import Encoded, Features, Scorer, blend, features
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
 from assistant.suggest.triggers import ANSWERS_MIN_SIMILARITY, NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
+from assistant.suggest.type_reader import TypeReader
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,7 @@ class Matcher:
         scorer: Scorer | Literal["auto"] | None = "auto",
     ) -> None:
         self.library = library
-        # Not strict (the service): an internal error is logged and the message gets no suggestion, so a
-        # panel never takes the webhook down. Strict (tests, tools): the error propagates.
-        self.strict = strict
-        self.k = k
-        self.min_confidence = min_confidence
+        self.k, self.min_confidence = k, min_confidence
         self.normalizer = Normalizer(library.normalization)
         self._phrases: list[Phrase] = list(library.phrases)
         self._by_intent: dict[str, list[int]] = {}
@@ -198,6 +195,16 @@ class Matcher:
             self.keywords.rules.exclusions,
             self.splitter.spoken,
         )
+        self.reader = TypeReader(self.types, strict)  # the customer types as the service reads them (`classify`)
+
+    @property
+    def strict(self) -> bool:
+        """An internal error raises (tests, tools), else is logged and answered without (the service's webhook)."""
+        return self.reader.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self.reader.strict = value
 
     def _add_own(self, own: Sequence[Phrase], hidden_ids: frozenset[str]) -> OwnPhrases:
         start = len(self._phrases)
@@ -535,15 +542,8 @@ class Matcher:
     def classify(
         self, messages: Messages, replies: Sequence[int] | None = None, *, ordered: bool = False, past_orders: int = 0
     ) -> CustomerType:
-        """The customer's type from all their messages so far (oldest first) and the agent's reply times; `ordered`:
-        an order of the conversation is known; `past_orders`: the buyer's paid orders in the shop's other ones."""
-        try:
-            return self.types.classify(messages, replies, ordered=ordered, past_orders=past_orders)
-        except Exception:
-            log.exception("customer type failed for %d messages", len(messages))
-            if self.strict:
-                raise
-            return self.types.default()
+        """The customer's type from their messages so far (oldest first), as the reader gives it (`TypeReader`)."""
+        return self.reader.classify(messages, replies, ordered=ordered, past_orders=past_orders)
 
     def search(self, query: object, limit: int = 10, context: Context = Context()) -> list[Suggestion]:
         """The agent's "/" search: phrases whose code starts with `query`, then fuzzy matches on their text;

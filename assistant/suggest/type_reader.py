@@ -1,5 +1,6 @@
-"""The customer-type reader of a library without the matcher around it: what the service reads of a conversation's
-type while matching workers serve (a card's type after an order, a card answered without suggestions).
+"""The customer-type reader of a library, with or without the matcher around it (a matcher holds one: `Matcher.reader`):
+what the service reads of a conversation's type while matching workers serve (a card's type after an order, a card
+answered without suggestions).
 
 The matcher builds the same parts (normalizer, key words, clause splitter, type classifier) beside its trigger index
 and scorer; these are the parts that cost a fraction of a second of its build (0.1-0.25 s of 4.2-4.5 s at 20,000
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from assistant.suggest.clauses import ClauseSplitter, is_social
 from assistant.suggest.customer_type import CustomerType, Messages, TypeClassifier
 from assistant.suggest.keywords import KeywordSpotter
-from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import Library
 from assistant.suggest.textnorm import Normalizer
+
+if TYPE_CHECKING:  # the matcher holds its reader (`Matcher.reader`)
+    from assistant.suggest.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +33,10 @@ class TypeReader:
         self.strict = strict
         self._parts = parts  # built for this reader alone: released with it (a matcher's are the matcher's)
 
-    @classmethod
-    def of(cls, matcher: Matcher) -> TypeReader:
-        """The matcher's own reader (released with the matcher)."""
-        return cls(matcher.types, matcher.strict)
+    @staticmethod
+    def of(matcher: Matcher) -> TypeReader:
+        """The matcher's own reader (released with the matcher; strict as the matcher is, set before or after)."""
+        return matcher.reader
 
     @classmethod
     def build(cls, library: Library, strict: bool = False) -> TypeReader:
@@ -64,7 +68,9 @@ class TypeReader:
     def classify(
         self, messages: Messages, replies: Sequence[int] | None = None, *, ordered: bool = False, past_orders: int = 0
     ) -> CustomerType:
-        """`Matcher.classify`: an error is logged and answers the default type (raised when strict)."""
+        """The customer's type from all their messages so far (oldest first) and the agent's reply times; `ordered`:
+        an order of the conversation is known; `past_orders`: the buyer's paid orders in the shop's other ones. An
+        error is logged and answers the default type (raised when strict). `Matcher.classify` is this."""
         try:
             return self.types.classify(messages, replies, ordered=ordered, past_orders=past_orders)
         except Exception:

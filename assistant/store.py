@@ -544,15 +544,15 @@ def open_orders(conn: sqlite3.Connection, shop: str, conversation: str) -> list[
     )
 
 
+UNPAID_ORDERS = (  # (shop, conversation, since_ms): also sent with the other reads of a firing follow-up
+    "SELECT * FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NULL"
+    " AND closed_ms IS NULL ORDER BY created_ms DESC"
+)
+
+
 def unpaid_orders(conn: sqlite3.Connection, shop: str, conversation: str, since_ms: int) -> list[sqlite3.Row]:
     """Orders created in a conversation since `since_ms` that have no payment and were not closed."""
-    return list(
-        conn.execute(
-            "SELECT * FROM orders WHERE shop = ? AND conversation = ? AND created_ms >= ? AND paid_ms IS NULL"
-            " AND closed_ms IS NULL ORDER BY created_ms DESC",
-            (shop, conversation, since_ms),
-        )
-    )
+    return list(conn.execute(UNPAID_ORDERS, (shop, conversation, since_ms)))
 
 
 def adoption_counts(conn: sqlite3.Connection, shop: str) -> tuple[dict[str, int], int]:

@@ -15,8 +15,7 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups.delivery import CUSTOMER_WROTE, auto_event_id
-from assistant.followups.reasons import english
-from assistant.followups.service import AGENT_CLOSED, AGENT_SENT
+from assistant.followups.reasons import AGENT_CLOSED, AGENT_SENT, english
 from assistant.hookspecs import DeliveryResult, hookimpl
 from assistant.suggest.phrases import Library
 from tests.followup_harness import IDLE, T0, Harness, Recorder, lose_unflushed_timers, tiny_library

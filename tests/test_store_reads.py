@@ -6,7 +6,8 @@ from pathlib import Path
 
 from assistant import store, upgrade
 from assistant.events import parse_event
-from assistant.followups.store import events_to_replay, fire_context, unsettled_followups
+from assistant.followups.context import fire_context
+from assistant.followups.store import events_to_replay, unsettled_followups
 from tests.helpers import make_event
 
 

@@ -15,7 +15,6 @@ import logging
 import random
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -24,29 +23,23 @@ from assistant.bus import Bus, Update
 from assistant.clock import Clock, SystemClock
 from assistant.config import Config
 from assistant.events import Event
+from assistant.followups import firing
 from assistant.followups import store as followup_store
 from assistant.followups.adjusting import FollowupAdjuster
 from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
+from assistant.followups.firing import ELSEWHERE, Outcome
 from assistant.followups.panelstate import followup_payload, is_latest, panel_states
 from assistant.followups.policy import (
     Cancel,
-    Create,
-    Decision,
     Defer,
     PhraseSource,
     Policy,
     builtin_phrases,
-    closings,
-    compose,
-    decide,
     event_time,
-    followup_id,
     is_stale,
-    plain,
 )
-from assistant.followups.reasons import AGENT_CLOSED, AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
+from assistant.followups.reasons import AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
 from assistant.followups.shared import SharedTimers
-from assistant.followups.situation import at_firing
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow
 from assistant.followups.timeline import Stamp, Timeline
@@ -78,7 +71,6 @@ LAG_WARNING = (
     " clock behind, or a delivery lag? (%d such events since the last warning)"
 )
 ENDS_STALE = ("conversation_closed", "order_paid")  # besides customer and agent messages
-ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
 
 
 class FollowupService:
@@ -438,8 +430,8 @@ class FollowupService:
         """Decide, render and record a batch of due timers in one transaction, then act on it."""
         now = self.clock.now_ms()
 
-        def job(conn: sqlite3.Connection) -> list[tuple[Due, Decision | None, Followup | None, bool]]:
-            return [self._fire_isolated(conn, due, now) for due in batch]
+        def job(conn: sqlite3.Connection) -> list[Outcome]:
+            return firing.fire(self, conn, batch, now)
 
         for due, decision, f, new in await self.writer.submit(job):
             timer = due.timer
@@ -477,64 +469,6 @@ class FollowupService:
                     await self._set_state(f, "cancelled", MOVED_ON)
                     continue
                 self._after_create(f)
-
-    def _fire_isolated(
-        self, conn: sqlite3.Connection, due: Due, now: int
-    ) -> tuple[Due, Decision | None, Followup | None, bool]:
-        """`_fire_one` in its own savepoint: a timer that fails is retried later, alone."""
-        conn.execute("SAVEPOINT fire_one")
-        try:
-            outcome = self._fire_one(conn, due, now)
-        except Exception:
-            conn.execute("ROLLBACK TO fire_one")
-            conn.execute("RELEASE fire_one")
-            log.exception("firing the timer of %s/%s failed", *due.key)
-            return due, None, None, False
-        conn.execute("RELEASE fire_one")
-        return outcome
-
-    def _fire_one(
-        self, conn: sqlite3.Connection, due: Due, now: int
-    ) -> tuple[Due, Decision | None, Followup | None, bool]:
-        shop, conversation = due.key
-        if self.shared is not None:
-            claim = self.shared.claim(conn, due)
-            if claim != "mine":
-                return due, (None if claim == "busy" else ELSEWHERE), None, False
-        ctx = followup_store.fire_context(
-            conn, shop, conversation, due.armed_seq, due.armed_ms, now - self.policy.window_ms, self.policy.future_ms
-        )
-        situation = at_firing(conn, due, now - self.policy.window_ms, self.policy.future_ms, ctx, self.phrases())
-        decision = decide(ctx, due, now, self.policy, self.settings.mode_for(shop), situation)
-        sources = (self.phrases(), self.builtin_phrases)
-        note = decision.note if isinstance(decision, Create) else None
-        if isinstance(decision, Create) and decision.kind == "followup" and decision.state in ("pending", "suggested"):
-            if ctx.armed_text and plain(ctx.armed_text) in closings(ctx, sources, self.config.shop_name(shop), shop):
-                decision, note = replace(decision, state="cancelled", next_due=None), AGENT_CLOSED
-        timer = TimerRow(shop, conversation, due.armed_seq, due.armed_ms, due.due_ms, due.fired, due.agent)
-        if isinstance(decision, Cancel):
-            followup_store.save_timers(conn, [replace(timer, state="cancelled", reason=decision.reason)], now)
-            return due, decision, None, False
-        if isinstance(decision, Defer):
-            followup_store.save_timers(conn, [replace(timer, due_ms=decision.due_ms, reason="quiet_hours")], now)
-            return due, decision, None, False
-        n = due.fired + 1
-        fid = followup_id(shop, conversation, ctx.armed_event_id or f"#{due.armed_seq}", n)
-        phrase_id, text = compose(decision.kind, ctx, fid, sources, self.config.shop_name(shop), shop, situation=situation)  # fmt: skip
-        draft = Followup(
-            id=fid, shop=shop, conversation=conversation, customer=ctx.customer or "", agent=ctx.agent or due.agent,
-            kind=decision.kind, phrase_id=phrase_id, text=text, mode=self.settings.mode_for(shop),
-            state=decision.state, attempts=0, last_error=note, armed_seq=due.armed_seq, due_ms=due.due_ms,
-            fired_ms=now, updated_ms=now,
-        )  # fmt: skip
-        draft = self.adjuster.adjusted(conn, draft)  # its text (or DoNotSend) decided once, stored with it
-        stored, new = followup_store.insert_followup(conn, draft)
-        if decision.next_due is not None:
-            row = replace(timer, due_ms=decision.next_due, fired=n)
-        else:
-            row = replace(timer, fired=n, state="missed" if decision.state == "missed" else "done")
-        followup_store.save_timers(conn, [row], now)
-        return due, decision, stored, new
 
     async def _give_up(self, due: Due) -> None:
         """A timer that failed to fire again and again: record it missed, never retry it."""

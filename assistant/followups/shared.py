@@ -4,8 +4,9 @@ Any instance may receive any event, so the timers table, not an instance's memor
 - an event's effect on its conversation's timer is written in the event's own transaction (`record`),
   so nothing an instance acknowledged is lost when it is killed;
 - the instance whose memory holds a due timer claims its row with `SELECT … FOR UPDATE SKIP LOCKED`
-  before deciding (`claim`); the row, changed in the same transaction, tells any other instance that
-  the period is handled (a follow-up's id, its idempotency key, is the same on every instance);
+  before deciding (`CLAIM`, sent with the firing's reads, and `claimed`); the row, changed in the same
+  transaction, tells any other instance that the period is handled (a follow-up's id, its idempotency key,
+  is the same on every instance);
 - every `lease_s / 4` each instance loads the rows left armed `lease_s` past their deadline (their
   instance died or lost them) and the deliveries left pending that long, and takes them over (`sweep`).
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.followups import store as followup_store
 from assistant.followups.policy import event_time, is_stale
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Claim = Literal["mine", "busy", "elsewhere"]
+# The timer row of a due timer (shop, conversation), locked: read by `claimed`; sent with the firing's reads.
+CLAIM = "SELECT armed_seq, fired, state FROM timers WHERE shop = ? AND conversation = ? FOR UPDATE SKIP LOCKED"
 
 
 class SharedTimers:
@@ -68,13 +72,9 @@ class SharedTimers:
             row = TimerRow(event.shop, event.conversation, seq, at_ms, at_ms + service.policy.idle_ms, 0, event.agent)
             followup_store.save_timers(conn, [row], now)  # never over a later-stamped period
 
-    def claim(self, conn: sqlite3.Connection, due: Due) -> Claim:
-        """Lock the timer row of a due timer: "mine" to fire it, "busy" (another instance is firing it
-        now: try again later), "elsewhere" (already fired, cancelled or replaced: nothing to do here)."""
-        row = conn.execute(
-            "SELECT armed_seq, fired, state FROM timers WHERE shop = ? AND conversation = ? FOR UPDATE SKIP LOCKED",
-            due.key,
-        ).fetchone()
+    def claimed(self, row: Sequence[Any] | None, due: Due) -> Claim:
+        """Whether the timer row of a due timer, as CLAIM read it, is this instance's to fire: "mine", "busy"
+        (another instance is firing it now: try again later), "elsewhere" (already fired, cancelled or replaced)."""
         if row is None:
             return "busy"
         if (row[0], row[1], row[2]) != (due.armed_seq, due.fired, "armed"):

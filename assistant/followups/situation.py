@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from assistant.catalog.links import item_in
-from assistant.followups.store import EVENT_TIME_SQL, FireContext
-from assistant.followups.timers import Due
+from assistant.followups.store import EVENT_TIME_SQL
+from assistant.pg.pipeline import Batch, Sent
 from assistant.suggest.keywords import WordFinder, WordRules
 from assistant.suggest.phrases import Library
 from assistant.suggest.textnorm import Normalizer
@@ -70,54 +69,63 @@ class Situation:
         return self.complaint or self.after_sale
 
 
-def read(
-    conn: sqlite3.Connection,
-    shop: str,
-    conversation: str,
-    armed_seq: int,
-    armed_ms: int,
-    since_ms: int,
-    future_ms: int,
-    agent_words: Iterable[str] = (),
-) -> Talk:
-    """The conversation's words since `since_ms` (the payment reminder window) and its item, as a timer fires."""
-    paid = conn.execute(
-        "SELECT max(paid_ms) FROM orders WHERE shop = ? AND conversation = ? AND paid_ms >= ?",
-        (shop, conversation, since_ms),
-    ).fetchone()
-    after = max(since_ms, paid[0] or 0) if paid is not None else since_ms
-    rows = conn.execute(
-        "SELECT text FROM messages WHERE shop = ? AND conversation = ? AND sender = 'customer' AND ts_ms >= ?"
+class TalkReads:
+    """The reads of a firing timer's Talk, sent together (`send_talk`): once they are in, the item a message named
+    (`item`), whose catalog row is read next (`send_item`), then the Talk."""
+
+    def __init__(self, buyer: Sent, assigned: Sent, items: Sent) -> None:
+        self._buyer = buyer
+        self._assigned = assigned
+        self._items = items
+
+    def item(self) -> str | None:
+        """The catalog item the conversation's latest message naming one named (its raw `item`, else a link)."""
+        for raw, text in self._items.fetchall():
+            item = json.loads(raw).get("item")
+            found = item if isinstance(item, str) and item else item_in(text)
+            if found:
+                return str(found)
+        return None
+
+    def talk(self, agent_words: Iterable[str], item: Sent | None) -> Talk:
+        """The Talk, with the item's title and facts (`item`: its catalog row as `send_item` read it, if one)."""
+        buyer = tuple(reversed([row[0] for row in self._buyer.fetchall()]))
+        handed_over = any(new != old for new, old in self._assigned.fetchall())
+        row = item.fetchone() if item is not None else None
+        facts = () if row is None else (row[0], row[1])
+        return Talk(buyer=buyer, others=(*agent_words, *facts), handed_over=handed_over)
+
+
+def send_talk(
+    batch: Batch, shop: str, conversation: str, armed_seq: int, armed_ms: int, since_ms: int, future_ms: int
+) -> TalkReads:
+    """Send the reads of the conversation's words since `since_ms` (the payment reminder window) and of its item."""
+    # The buyer's latest words, after the latest payment in the window if there is one.
+    buyer = batch.execute(
+        "SELECT text FROM messages WHERE shop = ? AND conversation = ? AND sender = 'customer' AND ts_ms >= coalesce("
+        "(SELECT max(paid_ms) FROM orders WHERE shop = ? AND conversation = ? AND paid_ms >= ?), ?)"
         " ORDER BY ts_ms DESC, seq DESC LIMIT ?",
-        (shop, conversation, after, LAST_WORDS),
-    ).fetchall()
-    buyer = tuple(reversed([row[0] for row in rows]))
+        (shop, conversation, shop, conversation, since_ms, since_ms, LAST_WORDS),
+    )
     params = {"shop": shop, "conversation": conversation, "ms": armed_ms, "seq": armed_seq, "future": future_ms}
-    assigned = conn.execute(
+    assigned = batch.execute(
         "SELECT e.agent, a.agent FROM events e JOIN events a ON a.seq = :seq WHERE e.shop = :shop"
         " AND e.conversation = :conversation AND e.ts_ms >= :ms AND e.type = 'conversation_assigned'"
         f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq)",
         params,
-    ).fetchall()
-    handed_over = any(new != old for new, old in assigned)
-    return Talk(buyer=buyer, others=(*agent_words, *_item_text(conn, shop, conversation)), handed_over=handed_over)
-
-
-def _item_text(conn: sqlite3.Connection, shop: str, conversation: str) -> tuple[str, ...]:
-    """The title and facts of the conversation's catalog item (the latest one a message named), if known."""
-    rows = conn.execute(
+    )
+    items = batch.execute(
         "SELECT e.raw, m.text FROM messages m JOIN events e ON e.seq = m.seq WHERE m.shop = ? AND m.conversation = ?"
         " AND (json_extract(e.raw, '$.item') IS NOT NULL OR m.text LIKE '%taobao.com%' OR m.text LIKE '%tmall.%')"
         " ORDER BY m.seq DESC LIMIT ?",
         (shop, conversation, LOOKBACK),
-    ).fetchall()
-    for raw, text in rows:
-        item = json.loads(raw).get("item")
-        found = item if isinstance(item, str) and item else item_in(text)
-        if found:
-            row = conn.execute("SELECT title, attrs FROM catalog_items WHERE item_id = ?", (found,)).fetchone()
-            return () if row is None else (row[0], row[1])
-    return ()
+    )
+    return TalkReads(buyer, assigned, items)
+
+
+def send_item(batch: Batch, item: str) -> Sent:
+    """Send the read of a catalog item's title and facts."""
+    return batch.execute("SELECT title, attrs FROM catalog_items WHERE item_id = ?", (item,))
 
 
 @dataclass(frozen=True)
@@ -185,13 +193,3 @@ def _declined(compact: str, start: int, end: int) -> bool:
     if _DECLINED_BEFORE.search(before) or _DECLINED_AFTER.match(compact, end):
         return True
     return before.endswith("不") and compact.startswith("了", end)
-
-
-def at_firing(
-    conn: sqlite3.Connection, due: Due, since_ms: int, future_ms: int, ctx: FireContext, library: object
-) -> Situation:
-    """The situation of a conversation whose timer `due` fires (`ctx`: what fire_context read), judged by `library`;
-    its words are those since `since_ms` (the payment reminder window)."""
-    shop, conversation = due.key
-    talk = read(conn, shop, conversation, due.armed_seq, due.armed_ms, since_ms, future_ms, agent_words=ctx.said)
-    return judge(talk, ctx.customer_type, library)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from assistant.followups import store as followup_store
+from assistant.followups.context import fire_context
 from assistant.followups.policy import Cancel, PhraseSource, Policy, compose, event_time, followup_id, kind_for
 from assistant.followups.reasons import ARRIVED_LATE, WENT_ON, coded
 from assistant.followups.store import FireContext, Key
@@ -90,7 +91,7 @@ def void_stale(conn: sqlite3.Connection, policy: Policy, key: Key, before: tuple
 def _owed(conn: sqlite3.Connection, policy: Policy, key: Key, seq: int, at_ms: int) -> tuple[FireContext, str] | None:
     """What the idle period the agent message `seq` opened would have ended with, by the log; None if nothing."""
     since = at_ms + policy.idle_ms - policy.window_ms
-    ctx = followup_store.fire_context(conn, *key, seq, at_ms, since, policy.future_ms, check_superseded=True)
+    ctx = fire_context(conn, *key, seq, at_ms, since, policy.future_ms, check_superseded=True)
     kind = kind_for(ctx)
     if isinstance(kind, Cancel) or ctx.superseded or ctx.armed_event_id is None:
         return None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assistant import store
 from assistant.hookspecs import Followup
+from assistant.pg.pipeline import Batch, together
 
 Key = tuple[str, str]  # (shop, conversation)
 Page = tuple[int, str, str]  # (due_ms, shop, conversation): where a page of armed timers ends
@@ -217,7 +218,21 @@ def _timer(row: sqlite3.Row) -> TimerRow:
 
 def insert_followup(conn: sqlite3.Connection, f: Followup) -> tuple[Followup, bool]:
     """Record a new follow-up; if its id is known, the stored one is returned unchanged (and False)."""
-    cur = conn.execute(
+    with together(conn) as batch:
+        inserted = send_insert(batch, f)
+    return inserted()
+
+
+def send_insert(batch: Batch, f: Followup) -> Callable[[], tuple[Followup, bool]]:
+    """`insert_followup`'s statements, sent in `batch`; what gives its answer once the batch is over."""
+    # Its outcome first, and only where the follow-up is not recorded yet (the insert is new): no statement waits
+    # for the insert's answer. A follow-up recorded before (a timer fired again after a crash) keeps its own.
+    batch.execute(
+        "INSERT INTO followup_outcomes (id, unknown) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM followups WHERE id = ?)"
+        " ON CONFLICT (id) DO UPDATE SET unknown = excluded.unknown",
+        (f.id, int(f.outcome_unknown), f.id),
+    )
+    cur = batch.execute(
         "INSERT OR IGNORE INTO followups (id, shop, conversation, customer, agent, kind, phrase_id, text, mode, state,"
         " attempts, last_error, armed_seq, due_ms, fired_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
         " ?, ?, ?, ?)",
@@ -226,11 +241,14 @@ def insert_followup(conn: sqlite3.Connection, f: Followup) -> tuple[Followup, bo
             f.attempts, f.last_error, f.armed_seq, f.due_ms, f.fired_ms, f.updated_ms,
         ),
     )  # fmt: skip
-    if cur.rowcount == 1:
-        _set_outcome(conn, f.id, f.outcome_unknown)
-    stored = followup(conn, f.id)
-    assert stored is not None
-    return stored, cur.rowcount == 1
+    stored = batch.execute("SELECT * FROM followups WHERE id = ?", (f.id,))
+
+    def inserted() -> tuple[Followup, bool]:
+        row = stored.fetchone()
+        assert row is not None
+        return _followup(row), cur.rowcount == 1
+
+    return inserted
 
 
 def update_followup(
@@ -398,91 +416,6 @@ def _followup(row: sqlite3.Row) -> Followup:
 
 
 # ---- the log, as the timers read it ------------------------------------------------------------
-
-
-def fire_context(
-    conn: sqlite3.Connection,
-    shop: str,
-    conversation: str,
-    armed_seq: int,
-    armed_ms: int,
-    orders_since_ms: int,
-    future_ms: int,
-    *,
-    check_superseded: bool = False,
-) -> FireContext:
-    """Reads for one firing timer: who, which customer type, replied or paid since arming (by event time,
-    not arrival: a reply that arrives first still counts), unpaid orders."""
-    conv = conn.execute(
-        "SELECT customer, agent, customer_type FROM conversations WHERE shop = ? AND conversation = ?",
-        (shop, conversation),
-    ).fetchone()
-    armed = conn.execute(
-        "SELECT e.id, e.customer, e.agent, m.text FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.seq = ?",
-        (armed_seq,),
-    ).fetchone()
-    said = frozenset(
-        row[0]
-        for row in conn.execute(
-            "SELECT text FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
-            " AND sender IN ('agent', 'auto') AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT 50",
-            (shop, conversation, orders_since_ms),
-        )
-    )
-    customer_type = conv["customer_type"] if conv is not None else None
-    if customer_type is None:
-        row = conn.execute(
-            "SELECT customer_type FROM messages WHERE shop = ? AND conversation = ? AND customer_type IS NOT NULL"
-            " ORDER BY seq DESC LIMIT 1",
-            (shop, conversation),
-        ).fetchone()
-        customer_type = row[0] if row is not None else None
-    after = {"shop": shop, "conversation": conversation, "ms": armed_ms, "seq": armed_seq, "future": future_ms}
-    replied = conn.execute(
-        "SELECT 1 FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
-        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND (e.type = 'conversation_closed'"
-        f" OR m.sender = 'customer') AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
-        after,
-    ).fetchone()
-    superseded = (
-        check_superseded
-        and conn.execute(
-            "SELECT 1 FROM events e JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
-            " AND e.conversation = :conversation AND e.ts_ms >= :ms AND m.sender = 'agent' AND m.followup_id IS NULL"
-            f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) LIMIT 1",
-            after,
-        ).fetchone()
-    )
-    # By the payment event's time as the idle clock counts it, like the arming message's `armed_ms`: compared
-    # with the raw `paid_ms`, a platform clock running ahead made a payment made before the reply look later.
-    paid = conn.execute(
-        "SELECT 1 FROM orders o JOIN events e ON e.seq = o.paid_seq WHERE o.shop = :shop"
-        f" AND o.conversation = :conversation AND ({EVENT_TIME_SQL}, o.paid_seq) > (:ms, :seq) LIMIT 1",
-        after,
-    ).fetchone()
-    unpaid = tuple(
-        UnpaidOrder(r["order_id"], r["amount"], r["created_ms"])
-        for r in store.unpaid_orders(conn, shop, conversation, orders_since_ms)
-    )
-    bought = conn.execute(
-        # An order whose payment came before its creation (or without one) is bought as well: by its payment's time.
-        "SELECT 1 FROM orders WHERE shop = ? AND conversation = ? AND coalesce(created_ms, paid_ms) >= ?"
-        " AND paid_ms IS NOT NULL LIMIT 1",
-        (shop, conversation, orders_since_ms),
-    ).fetchone()
-    return FireContext(
-        armed_event_id=armed["id"] if armed is not None else None,
-        customer=(conv["customer"] if conv is not None else None) or (armed["customer"] if armed else None),
-        agent=(armed["agent"] if armed is not None else None) or (conv["agent"] if conv is not None else None),
-        customer_type=customer_type,
-        replied=replied is not None,
-        paid=paid is not None,
-        unpaid=unpaid,
-        superseded=bool(superseded),
-        bought=bought is not None,
-        armed_text=armed["text"] if armed is not None else None,
-        said=said,
-    )
 
 
 def period_ended_by(conn: sqlite3.Connection, f: Followup, future_ms: int) -> str | None:

@@ -62,15 +62,15 @@ class SharedTimers:
         elif event.type == "message" and event.sender == "agent" and event.followup_id is None:
             if service.is_echo(key, event.text) or is_stale(at_ms, now, service.policy):
                 return
-            ended = conn.execute(
-                "SELECT 1 FROM conversations WHERE shop = ? AND conversation = ?"
-                " AND (coalesce(last_customer_ms, 0) > ? OR coalesce(closed_ms, 0) > ?)",
-                (event.shop, event.conversation, at_ms, at_ms),
-            ).fetchone()
-            if ended is not None:
-                return  # a customer message or closure stamped later is logged: this period is already over
-            row = TimerRow(event.shop, event.conversation, seq, at_ms, at_ms + service.policy.idle_ms, 0, event.agent)
-            followup_store.save_timers(conn, [row], now)  # never over a later-stamped period
+            # Armed unless a customer message or closure stamped later is logged (this period is already over), and
+            # never over a later-stamped period: one statement, where the check and the write were two round trips.
+            conn.execute(
+                f"{followup_store.TIMER_INSERT} SELECT ?, ?, ?, ?, ?, 0, ?, 'armed', NULL, ? WHERE NOT EXISTS"
+                " (SELECT 1 FROM conversations WHERE shop = ? AND conversation = ?"
+                f" AND (coalesce(last_customer_ms, 0) > ? OR coalesce(closed_ms, 0) > ?)) {followup_store.TIMER_UPSERT}",
+                (event.shop, event.conversation, seq, at_ms, at_ms + service.policy.idle_ms, event.agent, now,
+                 event.shop, event.conversation, at_ms, at_ms),
+            )  # fmt: skip
 
     def claimed(self, row: Sequence[Any] | None, due: Due) -> Claim:
         """Whether the timer row of a due timer, as CLAIM read it, is this instance's to fire: "mine", "busy"

@@ -79,18 +79,25 @@ class ReplayEvent:
 # ---- timers ------------------------------------------------------------------------------------
 
 
+TIMER_INSERT = (
+    "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, fired, agent, state, reason, updated_ms)"
+)
+# A timer row's change: never back to an older idle period, nor a fired one back to armed (see save_timers).
+TIMER_UPSERT = (
+    "ON CONFLICT (shop, conversation) DO UPDATE SET armed_seq = excluded.armed_seq,"
+    " armed_ms = excluded.armed_ms, due_ms = excluded.due_ms, fired = excluded.fired, agent = excluded.agent,"
+    " state = excluded.state, reason = excluded.reason, updated_ms = excluded.updated_ms"
+    " WHERE (excluded.armed_ms, excluded.armed_seq) > (timers.armed_ms, timers.armed_seq)"
+    " OR ((excluded.armed_ms, excluded.armed_seq) = (timers.armed_ms, timers.armed_seq)"
+    " AND (timers.state = 'armed' OR excluded.fired > timers.fired))"
+)
+
+
 def save_timers(conn: sqlite3.Connection, rows: Iterable[TimerRow], now_ms: int) -> None:
     """Upsert timers; a row never goes back to an older idle period (ordered by event time, then seq), nor
     a fired one to armed with fewer follow-ups (a flush built before the firing committed, landing after it)."""
     conn.executemany(
-        "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, fired, agent, state, reason, updated_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (shop, conversation) DO UPDATE SET armed_seq = excluded.armed_seq,"
-        " armed_ms = excluded.armed_ms, due_ms = excluded.due_ms, fired = excluded.fired, agent = excluded.agent,"
-        " state = excluded.state, reason = excluded.reason, updated_ms = excluded.updated_ms"
-        " WHERE (excluded.armed_ms, excluded.armed_seq) > (timers.armed_ms, timers.armed_seq)"
-        " OR ((excluded.armed_ms, excluded.armed_seq) = (timers.armed_ms, timers.armed_seq)"
-        " AND (timers.state = 'armed' OR excluded.fired > timers.fired))",
+        f"{TIMER_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {TIMER_UPSERT}",
         [
             (r.shop, r.conversation, r.armed_seq, r.armed_ms, r.due_ms, r.fired, r.agent, r.state, r.reason, now_ms)
             # In key order: instances flushing the same conversations lock their rows in one order, never
@@ -264,16 +271,19 @@ def update_followup(
 ) -> Followup | None:
     """Move a follow-up in one of `from_states` to `state`; None if unknown or in another state."""
     marks = ", ".join("?" for _ in from_states)
-    cur = conn.execute(
-        "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
-        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
-        (state, attempts, last_error, now_ms, followup_id, *from_states),
-    )
+    with together(conn) as batch:  # the row read back with the update: one round trip on PostgreSQL, not two
+        cur = batch.execute(
+            "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
+            f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
+            (state, attempts, last_error, now_ms, followup_id, *from_states),
+        )
+        row = batch.execute("SELECT * FROM followups WHERE id = ?", (followup_id,))
     if cur.rowcount == 0:
         return None
     if outcome_unknown is not None:
         _set_outcome(conn, followup_id, outcome_unknown)
-    return followup(conn, followup_id)
+    found = row.fetchone()
+    return None if found is None else _followup(found)
 
 
 def _set_outcome(conn: sqlite3.Connection, followup_id: str, unknown: bool) -> None:

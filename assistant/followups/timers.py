@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from assistant.clock import Clock
 from assistant.followups import store as followup_store
 from assistant.followups.store import Key, TimerRow
+from assistant.pg.pipeline import together
 from assistant.tasks import FaultLog, TaskSet
 from assistant.writer import Writer, WriterClosed
 
@@ -196,11 +197,12 @@ class TimerWrite:
         self.now_ms = now_ms
 
     def __call__(self, conn: sqlite3.Connection) -> None:
-        if self.rows:
-            followup_store.save_timers(conn, self.rows, self.now_ms)
-        if self.cancels:
-            followup_store.cancel_timers(conn, self.cancels, self.now_ms)
-        followup_store.set_watermark(conn, self.seen)
+        with together(conn) as batch:  # on PostgreSQL one round trip, where each statement was one
+            if self.rows:
+                followup_store.save_timers(batch.writes, self.rows, self.now_ms)
+            if self.cancels:
+                followup_store.cancel_timers(batch.writes, self.cancels, self.now_ms)
+            followup_store.set_watermark(batch.writes, self.seen)
 
     def committed(self) -> None:
         timers = self.timers

@@ -16,7 +16,8 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from assistant.followups import store as followup_store
 from assistant.followups.context import send_context
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from assistant.followups.service import FollowupService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Outcome = tuple[Due, Decision | None, Followup | None, bool]  # the decision (None: failed), what was recorded, new
 ELSEWHERE = Cancel("handled by another instance")  # the outcome of a claim another instance holds or settled
@@ -59,7 +61,7 @@ def fire(service: FollowupService, conn: sqlite3.Connection, batch: list[Due], n
     try:
         return _fire(service, conn, batch, now, "fire_batch")
     except sqlite3.Error:
-        if not conn.in_transaction or len(batch) == 1:
+        if not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO fire_batch")
         conn.execute("RELEASE fire_batch")
@@ -100,20 +102,14 @@ def _fire(
             claim = service.shared.claimed(t.claim.fetchone(), t.due)
             if claim != "mine":
                 t.outcome = t.due, (None if claim == "busy" else ELSEWHERE), None, False
-    named = [(t, item) for t in timers if t.outcome is None and (item := t.talk.item()) is not None]
+    named = [(t, item) for t in timers if t.outcome is None and (item := _attempt(t, t.talk.item)) is not None]
     if named:
         with together(conn) as items:
             for t, item in named:
                 t.item = send_item(items, item)
     for t in timers:
         if t.outcome is None:
-            try:
-                _decide(service, conn, t, now)
-            except sqlite3.Error:
-                raise  # the transaction may be lost: the batch is rolled back
-            except Exception:
-                log.exception("firing the timer of %s/%s failed", *t.due.key)
-                t.outcome, t.row, t.draft = (t.due, None, None, False), None, None
+            _attempt(t, partial(_decide, service, conn, t, now))
     with together(conn) as writes:
         for t in timers:
             if t.draft is not None:
@@ -130,6 +126,18 @@ def _fire(
         assert t.outcome is not None
         outcomes.append(t.outcome)
     return outcomes
+
+
+def _attempt(t: _Timer, step: Callable[[], T]) -> T | None:
+    """`step` of timer `t`; a mistake of its own (not the database's) leaves `t` out of the batch, to retry later."""
+    try:
+        return step()
+    except sqlite3.Error:
+        raise  # the transaction may be lost: the batch is rolled back
+    except Exception:
+        log.exception("firing the timer of %s/%s failed", *t.due.key)
+        t.outcome, t.row, t.draft = (t.due, None, None, False), None, None
+        return None
 
 
 def _decide(service: FollowupService, conn: sqlite3.Connection, t: _Timer, now: int) -> None:

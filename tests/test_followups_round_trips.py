@@ -77,13 +77,14 @@ async def test_followups_two_instances_firing_the_same_due_timers_record_and_sen
         second = await Harness(cfg, db_path, clock, plugins=[sent_by[1]]).start()
         assert len(second.service.timers.queue) == len(conversations)
         clock.advance(IDLE)  # both sweepers find the same 60 timers due and fire them at once
+        # Bounds, not waits: 60 deliveries by two instances on a machine loaded by other work take a while.
         for _ in range(3):  # a timer the other instance held locked is tried again retry_s later: then elsewhere
-            await first.settle()
-            await second.settle()
+            await first.settle(timeout=60.0)
+            await second.settle(timeout=60.0)
             clock.advance(5)
-        await eventually(lambda: not first.service.timers.queue and not second.service.timers.queue)
-        await first.settle()
-        await second.settle()
+        await eventually(lambda: not first.service.timers.queue and not second.service.timers.queue, timeout=60.0)
+        await first.settle(timeout=60.0)
+        await second.settle(timeout=60.0)
         followups = first.followups()
         assert sorted(f.conversation for f in followups) == sorted(conversations)
         assert {f.state for f in followups} == {"sent"}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant import store
+from assistant import pg, store
 from assistant.catalog.sizing import Range, SizeChart, SizeRow
 from assistant.ground.bounded import Bounded
 from assistant.i18n import _
@@ -182,30 +183,44 @@ def summaries(conn: sqlite3.Connection, *, limit: int, offset: int = 0, query: s
     return total, out
 
 
+# On PostgreSQL the import log is looked at once a second at most: each look is a round trip on the event loop,
+# and a customer message's answer asked for its item three times (its title, its facts, its card).
+PG_IMPORT_CHECK_S = 1.0
+
+
 class Catalog:
     """Reads items for the running service on its own read-only connection (the CLI writes).
 
-    Items read are kept (up to `capacity`) until the next import: one look at the import log per call tells.
+    Items read are kept (up to `capacity`) until the next import: a look at the import log tells, at each call on
+    SQLite, at most every PG_IMPORT_CHECK_S on PostgreSQL (`clock`: monotonic seconds).
     """
 
-    def __init__(self, db_path: store.Location, *, capacity: int = 4096) -> None:
+    def __init__(
+        self, db_path: store.Location, *, capacity: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.db_path = db_path
         self.capacity = capacity
         self._conn: sqlite3.Connection | None = None
         self._items: Bounded[str, Item | None] = Bounded(capacity, on_read=True)  # least recently read go first
         self._shared: dict[str, SizeChart | None] = {}
         self._version: int | None = None
+        self._clock = clock
+        self._check_every_s = PG_IMPORT_CHECK_S if isinstance(db_path, pg.Location) else 0.0
+        self._checked: float | None = None  # when the import log was last looked at
 
     def item(self, item_id: str) -> Item | None:
         """The item, or None when it is not in the catalog (or there is no database yet)."""
         try:
             if self._conn is None:
                 self._conn = store.connect(self.db_path, readonly=True)
-            version = self._conn.execute("SELECT max(id) FROM catalog_imports").fetchone()[0]
-            if version != self._version:
-                self._items.clear()
-                self._shared.clear()
-                self._version = version
+            now = self._clock()
+            if self._checked is None or now - self._checked >= self._check_every_s:
+                version = self._conn.execute("SELECT max(id) FROM catalog_imports").fetchone()[0]
+                self._checked = now
+                if version != self._version:
+                    self._items.clear()
+                    self._shared.clear()
+                    self._version = version
             if item_id in self._items:  # an item not in the catalog is kept too (None)
                 return self._items.get(item_id)
             found = read_item(self._conn, item_id, self._shared)

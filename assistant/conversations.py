@@ -353,6 +353,14 @@ class Conversations:
         if state is not None:
             self._names.pop((shop, state.customer), None)
 
+    def _between(self, state: ConversationState, written: Written) -> bool:
+        """Whether another event of the conversation was logged between the state's last and `written`: as the
+        event's own insert saw the log (`Written.prior`, no statement on the event loop), else read now."""
+        if written.prior is not None:
+            return written.prior > state.seq
+        assert written.seq is not None
+        return self._gap(state, written.seq)
+
     def _gap(self, state: ConversationState, seq: int) -> bool:
         """Whether the log holds an event of the conversation between the state's last and `seq`."""
         try:
@@ -399,7 +407,7 @@ class Conversations:
         """Listener: fold a newly logged event into its conversation's state."""
         event = written.event
         state = self.get(event.shop, event.conversation)
-        if self.shared and written.seq is not None and written.seq > state.seq and self._gap(state, written.seq):
+        if self.shared and written.seq is not None and written.seq > state.seq and self._between(state, written):
             self.forget(event.shop, event.conversation)  # another instance logged one in between: read again
             state = self.get(event.shop, event.conversation)
         # A state loaded after the commit already contains this event.

@@ -59,6 +59,7 @@ class Written:
     seq: int | None
     duplicate: bool
     annotation: Annotation | None = None
+    prior: int | None = None  # PostgreSQL's: the conversation's latest seq before it, as its insert saw (0: none)
 
 
 BUSY_TIMEOUT_S = 5.0
@@ -117,10 +118,8 @@ def columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 def create_private(path: Path) -> None:
-    """Create `path` (and its directory) readable by its owner only, unless it exists.
-
-    SQLite gives the -wal and -shm files the mode of the database file, so they are private too.
-    """
+    """Create `path` (and its directory) readable by its owner only, unless it exists (SQLite gives the -wal and
+    -shm files the mode of the database file, so they are private too)."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -220,12 +219,13 @@ def insert_event(
     """Log one event and its normalized rows; a known event id is reported as a duplicate."""
     received = now_ms()
     event = believed(event, received, max_ahead_ms)
-    rows = conn.execute(_EVENTS_ONE, _event_row(event, received)).fetchall()  # read to the end: then the next
+    one = _EVENTS_ONE if dialect(conn) == "sqlite" else _EVENTS_ONE_PRIOR
+    rows = conn.execute(one, _event_row(event, received)).fetchall()  # read to the end: then the next
     if not rows:
         return Written(event, None, True)
     seq = int(rows[0][0])
     _normalize(conn, seq, event, annotation)
-    return Written(event, seq, False, annotation)
+    return Written(event, seq, False, annotation, None if len(rows[0]) < 2 else int(rows[0][1] or 0))
 
 
 def insert_events(
@@ -282,8 +282,7 @@ def _insert_rows(conn: sqlite3.Connection, sql: str, columns: str, rows: Sequenc
 
 
 def _json_rows(rows: Sequence[Sequence[Any]]) -> bytes | None:
-    """The rows as one JSON array for `_from_json`; None if a value holds U+0000, where SQLite's JSON
-    functions end a string."""
+    """The rows as one JSON array for `_from_json`; None if a value holds U+0000 (SQLite's JSON ends a string there)."""
     doc = _JSON.encode(rows)
     return None if b"\\u0000" in doc else doc
 
@@ -362,6 +361,7 @@ _NORMALIZED = {
 _EVENTS_ONE = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(_EVENT_COLUMNS)}) ON CONFLICT (id) DO NOTHING RETURNING seq"
 )
+_EVENTS_ONE_PRIOR = f"{_EVENTS_ONE}, (SELECT max(p.seq) FROM events p WHERE p.shop = events.shop AND p.conversation = events.conversation AND p.seq < events.seq)"  # fmt: skip
 _EVENTS_MANY = f"INSERT INTO events ({_EVENT_COLUMNS}) {_from_json(_EVENT_COLUMNS)} ON CONFLICT (id) DO NOTHING"
 
 
@@ -526,8 +526,7 @@ def conversation_messages(
     rows = conn.execute(
         "SELECT * FROM (SELECT seq, sender, agent, text, ts_ms, followup_id, intent, customer_type, suggestions, qa,"
         " suggestions_withheld FROM messages INDEXED BY messages_kpi_conversation WHERE shop = ? AND conversation = ?"
-        " ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest"
-        " ORDER BY ts_ms, seq",
+        " ORDER BY ts_ms DESC, seq DESC LIMIT ?) AS latest ORDER BY ts_ms, seq",
         (shop, conversation, limit),
     ).fetchall()
     return list(rows)

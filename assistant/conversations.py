@@ -456,6 +456,9 @@ class Conversations:
             conn = self._reader()
             if self.shared:
                 state.seq = self._latest_seq(shop, conversation)
+                if state.seq == 0:  # no event of it: its rows and the item it named go with its last event
+                    state.item_known = True  # (archive.py, buyer.py): nothing else to read
+                    return state
             rows = store.conversation_messages(conn, shop, conversation, limit=CUSTOMER_HISTORY * 2)
             orders = store.open_orders(conn, shop, conversation)
             meta = conn.execute(

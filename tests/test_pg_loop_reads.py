@@ -75,6 +75,17 @@ async def test_pg_events_of_a_cached_conversation_read_only_the_currency_check_o
     assert await _post(client, on_loop, type="conversation_closed", conversation="c1") == []
 
 
+async def test_pg_a_new_conversation_is_read_in_one_statement(
+    aiohttp_client: Any, config: Config, on_loop: list[str]
+) -> None:
+    # A conversation the log has no event of was read in four statements (its latest seq, messages, orders, row).
+    client = await aiohttp_client(make_app(config))
+    await _post(client, on_loop, conversation="first", customer="u1", text="在吗")  # the shop's adoption counts
+    read = await _post(client, on_loop, conversation="new", customer="u2", text="在吗")
+    assert read[0] == "SELECT max(seq) FROM events WHERE shop = ? AND conversation = ?"
+    assert len(read) == 2 and read[1].startswith("SELECT count(*) FROM (SELECT 1 FROM orders"), read  # past orders
+
+
 async def test_pg_an_event_another_instance_logged_in_between_is_still_folded_in(
     aiohttp_client: Any, config: Config, db_path: pg.Location, on_loop: list[str]
 ) -> None:

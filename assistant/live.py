@@ -137,7 +137,8 @@ class Publisher:
         agent = payload.get("agent")
         payload["event_id"] = event.id
         payload["event_type"] = event.type
-        if key not in self._agents and self.agent_before is not None and written.seq is not None:
+        # Not read for a conversation whose insert found no event before this one (`prior`: a new one, nothing before).
+        if key not in self._agents and self.agent_before is not None and written.seq is not None and written.prior != 0:
             before = self.agent_before(event.shop, event.conversation, written.seq)
             if before is not None:
                 self._agents.put(key, before)

@@ -18,11 +18,12 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.tasks import on_event_loop
-from assistant.web.appkeys import ENGINE
+from assistant.web.appkeys import ENGINE, PUBLISHER
 from assistant.writer import Writer
 from tests.catalog_data import TSHIRT
 from tests.helpers import body_of, make_app, make_event
 from tests.test_catalog_answers import catalog_db
+from tests.test_live import open_stream
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -156,3 +157,22 @@ def test_pg_catalog_looks_at_its_import_log_once_a_second_and_sees_a_new_import(
         assert renewed is not None and renewed.title == "新标题"  # the import seen a second later
     finally:
         catalog.close()
+
+
+async def test_pg_a_new_conversations_card_reads_no_agent_before_it(
+    aiohttp_client: Any, config: Config, on_loop: list[str]
+) -> None:
+    # With a panel open, the first event of a conversation the publisher had not tracked read the agent the log gave
+    # it before that event: for a new conversation, whose insert found no event before it, there is none to read.
+    client = await aiohttp_client(make_app(config))
+    reader = await open_stream(client, "agent=a1")
+    try:
+        read = await _post(client, on_loop, conversation="fresh", customer="u3", agent="a1", text="在吗")
+        await reader.wait_for(lambda e: e.event == "conversation", timeout=5)
+        assert not [sql for sql in read if sql.startswith("SELECT agent FROM events")], read
+        # A conversation with events before its first since the start: still read (a hand-over reaches the old panel).
+        client.app[PUBLISHER]._agents.clear()
+        read = await _post(client, on_loop, conversation="fresh", sender="agent", agent="a2", text="您好")
+        assert [sql for sql in read if sql.startswith("SELECT agent FROM events")], read
+    finally:
+        await reader.close()

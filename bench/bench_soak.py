@@ -18,10 +18,12 @@ Meanwhile panels connect to the live feed and leave, the phrase library is reloa
 are read.
 
 On PostgreSQL (BENCH_POSTGRESQL=1) each service logs to its own database of a cluster started for the run
-(tests/pgcluster.py), and the samples add the server's side: the service's sessions (pg_stat_activity), their
+(tests/pgcluster.py, with pg_stat_statements loaded: each service's statements per event are printed, reads and the
+rest), and the samples add the server's side: the service's sessions (pg_stat_activity), their
 own memory (RssAnon in /proc/PID/status: what a session keeps of its own, plans and caches, the shared
 buffers left out) and the database's size; the service's pools and prepared statements come with its sizes.
 
+Each service's events per second while driven and its posts' answer times (p50, p99) are printed.
 Every BENCH_SAMPLE events it samples, from outside, the service's resident memory (and its matching
 workers'), open file descriptors and threads (/proc), and from inside, `GET /v1/admin/sizes`: the event
 loop's tasks and the size of every map keyed by conversation, buyer, agent, panel or request, with the bound
@@ -179,6 +181,7 @@ class Soak:
     refused: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status) of the posts not 200
     waves: int = 0
     driving_s: float = 0.0  # the time its waves took, the pause that spaces them out left out
+    latencies_ms: list[float] = field(default_factory=list)  # each post's, from its send to its answer read
 
 
 def _proc(pid: int) -> dict[str, float]:
@@ -252,8 +255,10 @@ async def _sample(session: aiohttp.ClientSession, soak: Soak, admin: psycopg.Con
 
 
 async def _post(session: aiohttp.ClientSession, soak: Soak, path: str, body: Any) -> None:
+    started = time.perf_counter()
     async with session.post(f"{soak.url}{path}", json=body) as resp:
         await resp.read()
+        soak.latencies_ms.append((time.perf_counter() - started) * 1000)
         if resp.status != 200:
             soak.errors += 1
             soak.refused[(path, resp.status)] += 1
@@ -368,6 +373,14 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
 
 
+def _pct(values: list[float], pct: float) -> float:
+    """The `pct` percentile of `values` (nearest rank); nan when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
 def judge(soak: Soak) -> list[str]:
     """Print each figure's growth per 10,000 events after the warm-up; the names of those growing without bound."""
     after = soak.samples[len(soak.samples) // 4 :]
@@ -378,7 +391,8 @@ def judge(soak: Soak) -> list[str]:
     refused = ", ".join(f"{n} {status} on {path}" for (path, status), n in sorted(soak.refused.items()))
     print(f"  {soak.label}: {soak.events:,} events ({soak.errors} not 200{': ' if refused else ''}{refused}),"
           f" {soak.waves} waves of {WAVE} conversations, {soak.events / max(soak.driving_s, 1e-9):.1f} events/s"
-          f" while driving it")  # fmt: skip
+          f" while driving it; posts answered in p50 {_pct(soak.latencies_ms, 50):.1f} ms, p99"
+          f" {_pct(soak.latencies_ms, 99):.1f} ms")  # fmt: skip
     print(f"  {'':<36} {'start':>9} {'warm':>9} {'end':>9} {'/10k ev':>9} {'1st half':>9} {'2nd half':>9}  bound")
     for name in names:
         series = [(float(s.events), s.values[name]) for s in after if name in s.values]
@@ -452,12 +466,37 @@ def _followups(soak: Soak, cluster: Cluster | None) -> list[tuple[str, int]]:
         return [(str(state), int(n)) for state, n in pgconn.execute(sql).fetchall()]
 
 
+def _count_statements(cluster: Cluster) -> None:
+    """pg_stat_statements loaded into the cluster (a restart): the statements each service's database ran."""
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+    cluster.stop_server()
+    cluster.start_server()
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def _statements(soak: Soak, cluster: Cluster) -> str:
+    """The statements the service's database ran per event: reads (SELECT, not FOR UPDATE) and the rest."""
+    sql = (
+        "SELECT coalesce(sum(calls) FILTER (WHERE query ~* '^\\s*select' AND query !~* 'for update'), 0),"
+        " coalesce(sum(calls) FILTER (WHERE NOT (query ~* '^\\s*select' AND query !~* 'for update')), 0)"
+        " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s"
+    )
+    with psycopg.connect(cluster.url("postgres"), password=cluster.password) as conn:
+        reads, rest = conn.execute(sql, (soak.database,)).fetchone() or (0, 0)
+    events = max(soak.events, 1)
+    return (f"statements per event (pg_stat_statements): {int(reads) / events:.2f} reads (SELECT),"
+            f" {int(rest) / events:.2f} others (writes, BEGIN/COMMIT, SAVEPOINT, SET, LISTEN)")  # fmt: skip
+
+
 async def _run() -> int:
     platforms = await Platforms().start()
     procs: list[subprocess.Popen[bytes]] = []
     soaks: list[Soak] = []
     cluster = Cluster() if POSTGRESQL else None
     admin: psycopg.Connection[Any] | None = None
+    statements: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         if cluster is not None:
@@ -465,6 +504,7 @@ async def _run() -> int:
         try:
             if cluster is not None:
                 await asyncio.to_thread(cluster.start)
+                await asyncio.to_thread(_count_statements, cluster)
                 admin = psycopg.connect(cluster.url("postgres"), password=cluster.password, autocommit=True)
             roots = [("this code", ROOT)] + ([("baseline", Path(BASELINE))] if BASELINE else [])
             for label, root in roots:
@@ -496,12 +536,16 @@ async def _run() -> int:
                     sep="\n",
                 )
             sent[soak.label] = _followups(soak, cluster)
+            if cluster is not None:
+                statements[soak.label] = _statements(soak, cluster)
     print(f"== soak: {TOTAL:,} events per service on {'PostgreSQL' if cluster else 'SQLite'}, a sample every"
           f" {SAMPLE:,}; growth per 10,000 events after the warm-up (the first quarter); load average"
           f" {os.getloadavg()[0]:.1f} ==")  # fmt: skip
     failed: list[str] = []
     for soak in soaks:
         print(f"  follow-ups by state: {dict(sent[soak.label])}; the platforms took {platforms.posts:,} posts in all")
+        if soak.label in statements:
+            print(f"  {soak.label}: {statements[soak.label]}")
         failed += [f"{soak.label}: {name}" for name in judge(soak)]
     if failed:
         print("FAIL: growing without bound: " + "; ".join(failed))

@@ -8,8 +8,8 @@ from tests.helpers import ROOT, live_codes, written_codes
 SALES_DAYS = ROOT / "tests/data/written_sales_days.tsv"
 # Messages whose first suggestion answers, of the set's 66. Measured when the set was written: 38 (a multi-buy
 # question read as the lowest price, coupons failing read as the current activities, the deposit's discount with no
-# phrase of its own). The fourteen left: 价保 is a promotion word while its answer (yj14) is a bargaining phrase, so a
-# 价保 question read as a promotion gets the festival's or trade-in's answer first (双11价保吗, 支持三十天价保吗); a price
+# phrase of its own). The fourteen left: a 价保 question beside a festival or a price drop gets the festival's or
+# the refund's answer first (双11价保吗; 价保 and 保价 are price words now, as their answer yj14 is); a price
 # drop told as a complaint, or beside a coupon or an activity price, gets that topic's answer; 还有吗 after 买二送一
 # reads as stock; 88VIP beside 95折 or 参加 reads as the lowest price or 满减.
 SALES_DAYS_FLOOR = 52
@@ -37,3 +37,18 @@ def test_a_deposits_discount_has_its_own_answer(shipped_matcher: Matcher) -> Non
     for text in ("定金膨胀怎么算的 付50能抵多少", "预售付定金有啥优惠吗"):
         assert live_codes(shipped_matcher, text)[0] == "hd14", text
     assert live_codes(shipped_matcher, "定金付了不想要了 能退不")[0] == "tk12"  # a deposit refunded stays the refund's
+
+
+def test_price_protection_and_a_far_region_read_as_their_answers_intent(shipped_matcher: Matcher) -> None:
+    # 价保 and 保价 were promotion words while their answer (yj14) is a price phrase, and the far region's answer (wl9)
+    # a delivery phrase while 西藏, 新疆 and 偏远 are courier words: the intent read was never the answer's.
+    intent_of = {p.code: p.intent for p in shipped_matcher.library.phrases}
+    for text, code in (("你家价保有几天啊", "yj14"), ("这个保价不 怕买亏", "yj14"), ("西藏那边寄得到不", "wl9")):
+        scores = shipped_matcher.keyword_scores(text)
+        assert max(scores, key=scores.__getitem__) == intent_of[code], (text, scores)
+
+
+def test_where_88vips_coupons_are_claimed_is_the_platforms_answer(shipped_matcher: Matcher) -> None:
+    # No phrase said 88VIP's coupons and discount are the platform's: the stacking answer (hd11) came first.
+    assert live_codes(shipped_matcher, "88会员的券到底去哪儿领")[0] == "hd15"
+    assert live_codes(shipped_matcher, "你们店铺会员的券怎么领")[0] != "hd15"  # the shop's own membership

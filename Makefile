@@ -11,16 +11,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The matcher's hot modules compiled with mypyc (assistant/suggest/native.py), rebuilt when a source changes.
+# The hot modules (the matcher's, and events.py) compiled with mypyc (assistant/suggest/native.py), rebuilt when
+# a source changes.
 # Without a C compiler they run from source: a warning, not a failure.
-NATIVE_SOURCES := $(addprefix assistant/suggest/,$(addsuffix .py,clauses keywords textnorm scorer triggers goods plan answers matcher customer_type type_evidence))
+NATIVE_SOURCES := $(addprefix assistant/suggest/,$(addsuffix .py,clauses keywords textnorm scorer triggers goods plan answers matcher customer_type type_evidence)) assistant/events.py
 NATIVE_STAMP := build/native/.built
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) assistant/suggest/native.py
 	@command -v gcc >/dev/null || (apt-get update -q && apt-get install -y -q gcc) || true
 	@mkdir -p build/native
 	$(BIN)/python -m assistant.suggest.native >build/native/log 2>&1 && touch $@ || \
-		(tail -5 build/native/log; echo "warning: the matcher is not compiled; it runs from source")
+		(tail -5 build/native/log; echo "warning: the hot modules are not compiled; they run from source")
 
 native: $(NATIVE_STAMP)
 

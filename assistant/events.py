@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, get_args
 
+from mypy_extensions import mypyc_attr
+
 from assistant.clock import FIRST_YEAR, LAST_YEAR
 
 EventType = Literal[
@@ -62,6 +64,9 @@ class EventError(ValueError):
         return body
 
 
+# A Python class when compiled too (assistant/suggest/native.py): its cached properties and parse_event's quick
+# way need an instance `__dict__`, which a compiled class has not.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class Event:
     """One validated chat event."""
@@ -215,7 +220,8 @@ def parse_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
 
 def check_event(raw: dict[str, Any], *, max_text_chars: int) -> Event:
     """`parse_event` field by field: each is checked in turn, and the first wrong named (`EventError`)."""
-    for key in NAME_FIELDS & raw.keys():  # whether or not this type reads it: nothing half-decoded is stored
+    # The keys first: `frozenset & keys` is a set (the keys' `__rand__`), which compiled code takes for a frozenset.
+    for key in raw.keys() & NAME_FIELDS:  # whether or not this type reads it: nothing half-decoded is stored
         value = raw[key]  # (an ASCII string holds no surrogate: most ids are searched for none)
         if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
             # Replaced by U+FFFD, two ids each ending in a different half were one, the second a "duplicate".

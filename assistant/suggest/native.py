@@ -1,11 +1,13 @@
-"""The matcher's hot modules compiled to C with mypyc: the same source, about a quarter less CPU per message.
+"""The hot modules compiled to C with mypyc: the same source, less CPU per message and per event.
 
-`make native` (run by `make serve`, `make test` and `make bench`) builds them in place, beside their sources,
-as one extension group (`assistant/suggest/native__mypyc…so` holds their shared code). Python then imports a
-compiled module before its source. Compiled modules call each other directly, so they run all together or
-not at all: when any source differs from the one it was built from (edited, or checked out since; the build
-records their digests), `use_fresh_builds()` makes every one of them import from source again and logs why,
-until `make native` rebuilds them.
+The matcher's modules (about a quarter less CPU per message) and `assistant.events`, which every event passes
+through on the event loop (`parse_event` in about half the time). `make native` (run by `make serve`, `make test`
+and `make bench`) builds them in place, beside their sources, as one extension group
+(`assistant/suggest/native__mypyc…so` holds their shared code). Python then imports a compiled module before its
+source. Compiled modules call each other directly, so they run all together or not at all: when any source differs
+from the one it was built from (edited, or checked out since; the build records their digests),
+`use_fresh_builds()` (called by `assistant/__init__.py`, before any of them is imported) makes every one of them
+import from source again and logs why, until `make native` rebuilds them.
 Without a build (no C compiler at hand), everything runs from source, unchanged.
 
     python -m assistant.suggest.native      # build in place (what `make native` runs)
@@ -28,29 +30,32 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "assistant.suggest"
+PACKAGE = "assistant"
+# Named from the package `assistant`: each is assistant/<name with dots as slashes>.py.
 MODULES = (
-    "clauses",
-    "keywords",
-    "textnorm",
-    "scorer",
-    "triggers",
-    "goods",
-    "plan",
-    "answers",
-    "matcher",
-    "customer_type",
-    "type_evidence",
+    "suggest.clauses",
+    "suggest.keywords",
+    "suggest.textnorm",
+    "suggest.scorer",
+    "suggest.triggers",
+    "suggest.goods",
+    "suggest.plan",
+    "suggest.answers",
+    "suggest.matcher",
+    "suggest.customer_type",
+    "suggest.type_evidence",
+    "events",  # every event's parse and checks, on the event loop
 )
-GROUP = f"{PACKAGE}.native"  # the shared library: assistant/suggest/native__mypyc.<abi>.so
-MANIFEST = "native__mypyc.json"  # each compiled module's source digest at build time
-HERE = Path(__file__).resolve().parent
+GROUP = f"{PACKAGE}.suggest.native"  # the shared library: assistant/suggest/native__mypyc.<abi>.so
+SHARED = "suggest.native__mypyc"
+MANIFEST = "suggest/native__mypyc.json"  # each compiled module's source digest at build time
+HERE = Path(__file__).resolve().parent.parent  # the package `assistant`
 
 
 def build_of(module: str, directory: Path = HERE) -> Path | None:
     """The compiled file of one module (or of the group's shared code), None when there is none."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = directory / f"{module}{suffix}"
+        path = directory / f"{_path(module)}{suffix}"
         if path.exists():
             return path
     return None
@@ -64,13 +69,17 @@ def stale(directory: Path = HERE) -> list[str]:
         built = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
         built = {}
-    if not isinstance(built, dict) or build_of("native__mypyc", directory) is None:
+    if not isinstance(built, dict) or build_of(SHARED, directory) is None:
         return list(MODULES)
     return [m for m in MODULES if build_of(m, directory) is None or built.get(m) != _digest(directory, m)]
 
 
+def _path(module: str) -> str:
+    return module.replace(".", "/")
+
+
 def _digest(directory: Path, module: str) -> str:
-    return hashlib.sha256((directory / f"{module}.py").read_bytes()).hexdigest()
+    return hashlib.sha256((directory / f"{_path(module)}.py").read_bytes()).hexdigest()
 
 
 class _FromSource(importlib.abc.MetaPathFinder):
@@ -82,10 +91,10 @@ class _FromSource(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        package, _, module = fullname.rpartition(".")
+        package, _, module = fullname.partition(".")
         if package != PACKAGE or module not in MODULES:
             return None
-        return importlib.util.spec_from_file_location(fullname, self.directory / f"{module}.py")
+        return importlib.util.spec_from_file_location(fullname, self.directory / f"{_path(module)}.py")
 
 
 def use_fresh_builds(directory: Path = HERE) -> bool:
@@ -93,7 +102,7 @@ def use_fresh_builds(directory: Path = HERE) -> bool:
     outdated = stale(directory)
     if outdated:
         log.warning(
-            "compiled matcher modules were built from other sources (%s): running them all from source; "
+            "compiled modules were built from other sources (%s): running them all from source; "
             "`make native` rebuilds them",
             ", ".join(outdated),
         )
@@ -107,9 +116,9 @@ def build() -> None:
     from mypyc.build import mypycify
     from setuptools import setup
 
-    root = HERE.parent.parent
+    root = HERE.parent
     os.chdir(root)  # mypyc names modules by their paths from the project's root
-    paths = [str((HERE / f"{m}.py").relative_to(root)) for m in MODULES]
+    paths = [str((HERE / f"{_path(m)}.py").relative_to(root)) for m in MODULES]
     digests = {m: _digest(HERE, m) for m in MODULES}  # before: a source edited meanwhile is not vouched for
     setup(
         name="assistant-native",

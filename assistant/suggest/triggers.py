@@ -50,11 +50,10 @@ class NgramIndex:
         for posting in rare or postings:
             counts.update(posting)
         if not counts and chars:
-            for ch in set(query):
+            for ch in dict.fromkeys(query):
                 counts.update(self._chars.get(ch, ()))
-        # Ties go to the earlier text: the bigrams came as a set, whose order changes with the hash seed,
-        # and a shortlist (so a suggestion) must not differ between two processes. Count and id in one
-        # integer (more shared first, then the lower id) let the heap compare without a key function.
+        # Ties go to the earlier text: a shortlist (so a suggestion) must not differ between two processes. Count
+        # and id in one integer (more shared first, then the lower id) let the heap compare without a key function.
         ranked = heapq.nlargest(limit, [count * _ID_SPAN - i for i, count in counts.items()])
         return [-key % _ID_SPAN for key in ranked]
 
@@ -91,11 +90,12 @@ class CharWeights:
 
     def of(self, text: str) -> dict[str, float]:
         """Weight of each distinct character of `text`."""
-        return {c: self._idf.get(c, self._unknown) for c in set(text)}
+        return {c: self._idf.get(c, self._unknown) for c in dict.fromkeys(text)}
 
     def weight(self, chars: Iterable[str]) -> float:
-        """Summed weight of distinct characters."""
-        return sum(self._idf.get(c, self._unknown) for c in set(chars))
+        """Summed weight of distinct characters, added in the order they come (a set's order, and so the sum's last
+        bits, would change with the hash seed)."""
+        return sum(self._idf.get(c, self._unknown) for c in dict.fromkeys(chars))
 
 
 class TriggerIndex:
@@ -139,7 +139,8 @@ class TriggerIndex:
         empty_paced(self._within, self.phrases_of, self.raw, self._weight, self._chars, self._intent_of)
 
     def _score(self, query: str, weights: Mapping[str, float], total: float, tid: int) -> float:
-        common = sum(weights[c] for c in weights.keys() & self._chars[tid])  # a set, whichever side
+        chars = self._chars[tid]
+        common = sum(w for c, w in weights.items() if c in chars)  # in the query's order, whatever the hash seed
         overlap = 2.0 * common / (total + self._weight[tid]) if common else 0.0
         return similarity(query, self.index.texts[tid]) * (IDF_MIX + (1.0 - IDF_MIX) * overlap)
 

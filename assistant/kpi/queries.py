@@ -135,6 +135,19 @@ FROM temp.kpi_bursts b CROSS JOIN messages m
 WHERE b.reply_key IS NULL AND {_UNANSWERED_MOVED.format(b="b")}
 GROUP BY b.conversation, b.customer, m.agent
 """
+# PostgreSQL reorders a CROSS JOIN: where the log's statistics lag it guessed one message a day, put the day's
+# customer messages outside and read every burst for each (8.2 s of a 15,706-event report). Each burst's own
+# messages through a LATERAL subquery that OFFSET 0 keeps apart: one index seek per burst, whatever the statistics.
+_UNANSWERED_SPLIT_PG = f"""
+INSERT INTO temp.kpi_bursts
+  (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
+SELECT b.conversation, b.customer, min(m.ts_ms), min(m.seq), count(*), sum(m.shown), m.agent, NULL, NULL, 0, 0, 0, 0
+FROM temp.kpi_bursts b CROSS JOIN LATERAL (
+  SELECT m.ts_ms, m.seq, m.agent, {_SHOWN} AS shown FROM messages m WHERE {_UNANSWERED_MOVED.format(b="b")} OFFSET 0
+) m
+WHERE b.reply_key IS NULL
+GROUP BY b.conversation, b.customer, m.agent
+"""
 
 # `first`: the burst holding the conversation's first customer message of the day (首次响应).
 _FIRSTS = """
@@ -411,7 +424,7 @@ def _customer_side(
             conn.executemany("INSERT INTO temp.kpi_only (customer) VALUES (?)", [(c,) for c in only])
         conn.execute(_BURSTS[postgres, "o0" in p].replace("/*share*/", share), p)
         conn.execute(_UNANSWERED_KEEP.replace("/*share*/", share), p)
-        conn.execute(_UNANSWERED_SPLIT.replace("/*share*/", share), p)
+        conn.execute((_UNANSWERED_SPLIT_PG if postgres else _UNANSWERED_SPLIT).replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
         conn.execute(PAIRS, p)

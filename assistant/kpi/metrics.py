@@ -14,6 +14,7 @@ from typing import Any
 from assistant.config import Config, ConfigError, KpiConfig, KpiTargets
 from assistant.i18n import _
 from assistant.kpi.figures import NO_REPLY, RESPONSE_BUCKETS, UNASSIGNED, DayFigures, Flagged, Tally
+from assistant.kpi.fresh import analyze_stale
 from assistant.kpi.late import LateRefund, credit, late_refunds
 from assistant.kpi.logged import active_shops
 from assistant.kpi.period import credit_window, day_window, period_figures, window_ms
@@ -496,14 +497,12 @@ def build_reports(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     windows = [day_window(day, config.tz) for day in days]
-    if shop is None:
-        conn = connect()
-        try:
-            shops = active_shops(conn, windows[0].start_ms, windows[-1].end_ms)
-        finally:
-            conn.close()
-    else:
-        shops = [shop]
+    conn = connect()
+    try:
+        analyze_stale(conn)  # PostgreSQL's plans follow the statistics: a bulk load's lag (kpi/fresh.py)
+        shops = [shop] if shop is not None else active_shops(conn, windows[0].start_ms, windows[-1].end_ms)
+    finally:
+        conn.close()
     reports = []
     slow_ms, recovery_ms = round(config.kpi.slow_response_s * 1000), round(config.kpi.recovery_window_s * 1000)
     for name in shops:

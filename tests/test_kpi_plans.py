@@ -142,3 +142,19 @@ def test_kpi_report_on_sqlite_analyzes_nothing(tmp_path: Path) -> None:
     with closing(store.connect(log.path)) as conn:
         assert analyze_stale(conn) == []
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 0
+
+
+def test_kpi_report_analyzes_a_log_with_rows_and_no_statistics_whatever_the_counters(database: pg.Location) -> None:
+    # Found: a log whose change counters start at zero (a database made from a template, a pg_upgrade) was left
+    # unanalyzed: 203 s for a 24,838-event report, 3.3 s analyzed.
+    log = unanalyzed(database)
+    busy_day(log)
+    log.conn.execute("SELECT pg_stat_reset()")  # the server's counters of this database back to zero
+    log.close()
+    assert changed_since_analyzed(database, "messages") == 0
+    assert "messages" not in analyzed_tables(database)
+    with closing(store.connect(database)) as conn:
+        conn.execute("ANALYZE orders")  # empty: no statistics after it either, and not analyzed again
+        assert "messages" in analyze_stale(conn)
+        assert "orders" not in analyze_stale(conn)
+    assert "messages" in analyzed_tables(database)

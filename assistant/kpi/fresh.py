@@ -7,7 +7,7 @@ a 15,706-event day's report, 1 s once analyzed. The copy checks are written so t
 itself (kpi/rules.py), but which index a seek takes is the planner's to choose, from the statistics alone. So a
 report first analyzes the tables it reads whose rows changed past autovacuum's own threshold since they were last
 analyzed (50 rows and a tenth of the table, PostgreSQL's defaults): the state autovacuum would have fixed had it
-come by. A role that may not analyze them (not their owner) gets its report all the same, and a warning in the log.
+come by; and those holding rows but no statistics at all. A role that may not analyze them (not their owner) gets its report all the same, and a warning in the log.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ from assistant import store
 log = logging.getLogger(__name__)
 
 TABLES = ("messages", "orders", "suggestion_uses", "followups", "events")
+# Stale: rows changed past autovacuum's threshold since the last ANALYZE (a bulk import), or rows and no statistics at
+# all (a pg_upgrade, a database made from a template: the change counters start at zero there). An empty table is
+# left alone (analyzing it gives no statistics either, and every report would do it again).
 _STALE = f"""
-SELECT relname FROM pg_stat_user_tables
-WHERE schemaname = current_schema() AND relname IN ({", ".join(f"'{t}'" for t in TABLES)})
-  AND n_mod_since_analyze > 50 + 0.1 * (CASE WHEN last_analyze IS NULL AND last_autoanalyze IS NULL THEN 0
-                                         ELSE n_live_tup END)
-ORDER BY relname
+SELECT c.relname FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+  AND c.relname IN ({", ".join(f"'{t}'" for t in TABLES)})
+  AND (coalesce(s.n_mod_since_analyze, 0) > 50 + 0.1 * (CASE WHEN s.last_analyze IS NULL
+                                                           AND s.last_autoanalyze IS NULL THEN 0 ELSE s.n_live_tup END)
+       OR c.reltuples <> 0 AND NOT EXISTS (
+         SELECT 1 FROM pg_stats t WHERE t.schemaname = current_schema() AND t.tablename = c.relname))
+ORDER BY c.relname
 """
 
 

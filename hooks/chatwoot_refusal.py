@@ -1,7 +1,8 @@
 """What a follow-up's failure says when Chatwoot refused the token one conversation (401 `You are not authorized to do
 this action`: `ConversationPolicy#show?` refused, answered by RequestExceptionHandler), whose other conversations it
 may post in. The answer is the same whatever refused it; who the token is tells the causes apart, so the token's
-profile is asked (`GET /api/v1/profile`, one request a refusal):
+profile is asked (`GET /api/v1/profile`), its answer kept PROFILE_TTL_MS per token (a burst of refusals asks once;
+a role changed in Chatwoot is seen within that time):
 
 - an agent bot's token (the profile refused: "not authorized for bots"): no user's membership or role is at stake.
   Chatwoot lets an agent bot see every conversation of its account since chatwoot/chatwoot#14655: one that refused the
@@ -17,7 +18,10 @@ profile is asked (`GET /api/v1/profile`, one request a refusal):
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import weakref
 from typing import Any
 
 import aiohttp
@@ -28,6 +32,12 @@ from assistant.outbound import Outbound
 PROFILE = "/api/v1/profile"
 BOTS_REFUSED = "not authorized for bots"  # as hooks/chatwoot.py reads it
 MANAGE_ALL = "conversation_manage"
+PROFILE_TTL_MS = 60_000  # how long a token's profile (or that none was had) is taken as it was
+# Per application (its Outbound): (Chatwoot's URL, the token's digest) → when it was asked, and the answer (the request
+# itself while it runs: the refusals of a burst wait for the one request). As many entries as tokens configured.
+_PROFILES: weakref.WeakKeyDictionary[Outbound, dict[tuple[str, str], tuple[int, asyncio.Future[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def advice(
@@ -37,7 +47,7 @@ async def advice(
     whose = f"{name} (the API token of Chatwoot account {account})"
     where = f"inbox {inbox}" if inbox is not None else f"the inbox of conversation {conversation}"
     member = f"add that user to {where} in Chatwoot, or use an agent bot's token"
-    profile = await _profile(config, http, config.secret(name) or "", timeout_s)
+    profile = await _cached_profile(config, http, config.secret(name) or "", timeout_s)
     if profile == BOTS_REFUSED:
         bot = f"{whose} is an agent bot's, refused conversation {conversation} in {where}: no user's inbox membership"
         if f"{name} conversations#show" in http.refused_reads:  # a Chatwoot before #14655
@@ -75,6 +85,19 @@ async def advice(
             " an agent bot's token"
         )
     return f"{whose} belongs to a user who is not a member of {where} (nor of the conversation's team): {member}"
+
+
+async def _cached_profile(config: Config, http: Outbound, token: str, timeout_s: float) -> Any:
+    """`_profile`, asked at most once per token every PROFILE_TTL_MS (by the application's clock)."""
+    cache = _PROFILES.setdefault(http, {})
+    key = (config.hooks.chatwoot.url, hashlib.sha256(token.encode()).hexdigest())
+    now = http.now_ms()
+    found = cache.get(key)
+    if found is None or not 0 <= now - found[0] < PROFILE_TTL_MS:
+        for stale in [k for k, (at, _answer) in cache.items() if not 0 <= now - at < PROFILE_TTL_MS]:
+            del cache[stale]
+        found = cache[key] = (now, asyncio.ensure_future(_profile(config, http, token, timeout_s)))
+    return await asyncio.shield(found[1])  # one refusal's cancellation leaves the others theirs
 
 
 async def _profile(config: Config, http: Outbound, token: str, timeout_s: float) -> Any:

@@ -102,6 +102,7 @@ class FakeChatwoot:
         self.bot = bot
         self.bot_reads = bot_reads  # a Chatwoot whose BOT_ACCESSIBLE_ENDPOINTS has conversations#show
         self.tokens = {token: account, **(more_tokens or {})}  # token → the account it belongs to
+        self.profiles_asked = 0  # GET /api/v1/profile requests
         self.fail_next: list[int] = []
         self.channel_error: str | None = None  # the channel refuses every message Chatwoot creates, for this reason
         self.delay_before_s = delay_before_s
@@ -164,6 +165,7 @@ class FakeChatwoot:
 
     async def profile(self, request: web.Request) -> web.Response:
         """`ProfilesController#show`: the token's user, with the role it has in each of its accounts."""
+        self.profiles_asked += 1
         token = request.headers.get("api_access_token")
         if token not in self.tokens:
             return self._refuse(401, "Invalid Access Token")

@@ -4,12 +4,15 @@ inbox (hooks/chatwoot_refusal.py), against a local Chatwoot on a real port."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from assistant.clock import FakeClock
 from assistant.config import Config
+from assistant.outbound import Outbound
+from hooks import chatwoot_refusal
 from tests.fake_chatwoot import FakeChatwoot
 from tests.followup_harness import IDLE, T0, Harness
 from tests.test_chatwoot_sending import CHATWOOT, TOKEN, chatwoot_config
@@ -69,3 +72,32 @@ async def test_chatwoot_refusal_of_an_agent_not_in_the_inbox_says_to_add_the_use
     error = await refused_error(send_config, db_path, fake)
     assert "belongs to a user who is not a member of inbox 7 (nor of the conversation's team)" in error, error
     assert "add that user to inbox 7 in Chatwoot, or use an agent bot's token" in error
+
+
+async def test_chatwoot_refusal_asks_a_tokens_profile_once_a_minute_and_sees_a_changed_role_after(
+    send_config: Config,
+) -> None:
+    # Found: each refusal asked the token's profile again: a burst of 20 refusals sent 20 profile requests.
+    fake = await FakeChatwoot(TOKEN).start()
+    clock = FakeClock(T0)
+    http = Outbound(now_ms=clock.now_ms)
+    config = chatwoot_config(send_config, fake)
+    try:
+        fake.members[TOKEN] = {8}
+
+        async def refused() -> str:
+            return await chatwoot_refusal.advice(config, http, "CHATWOOT_API_TOKEN", "3", "42", "7", 5.0)
+
+        said = await asyncio.gather(*(refused() for _ in range(20)))
+        assert fake.profiles_asked == 1
+        assert all("not a member of inbox 7" in why for why in said), said
+        clock.advance(chatwoot_refusal.PROFILE_TTL_MS / 1000 - 1)
+        fake.custom_roles[TOKEN] = {"id": 5, "name": "售前", "permissions": ["conversation_participating_manage"]}
+        assert "not a member of inbox 7" in await refused()  # within the minute: as it was
+        assert fake.profiles_asked == 1
+        clock.advance(1)
+        assert "custom role '售前'" in await refused()  # the role changed, seen once the minute is out
+        assert fake.profiles_asked == 2
+    finally:
+        await http.close()
+        await fake.close()

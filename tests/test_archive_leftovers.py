@@ -1,5 +1,5 @@
 """`assistant archive` deletes the rows an earlier release's archive left of the conversations it archived (their
-Chatwoot status, inbox and follow-ups' message ids, the quality alerts of their messages): those older than
+Chatwoot status, inbox and follow-ups' message ids, the quality alerts of their messages, their follow-up timers): those older than
 retention_days whose conversation (or message) the database no longer holds, never a live one's, once
 (daylog/orphan_rows.py)."""
 
@@ -127,3 +127,49 @@ def test_archive_keeps_an_archived_conversations_status_changed_within_retention
         "conversation_inboxes": [("chatwoot-7", GONE)],
         "chatwoot_followups": [],  # its follow-up was archived with its day
     }
+
+
+def timer_rows(db: store.Location) -> list[tuple[Any, ...]]:
+    with closing(store.connect(db)) as conn:
+        return sorted(tuple(r) for r in conn.execute("SELECT shop, conversation, state FROM timers"))
+
+
+def test_archive_deletes_the_follow_up_timers_an_earlier_archive_left(
+    config: Config, db_path: store.Location, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found: the timers of conversations an earlier release archived (ids, states and times) stayed in the database
+    # past retention_days, and kept their conversations' Chatwoot statuses there too (a timer holds its conversation).
+    log(db_path, GONE, 200)
+    log(db_path, KEPT, 1)
+    now_ms = int(NOW.timestamp() * 1000)
+    with closing(store.connect(db_path)) as conn, store.transaction(conn):
+        for conversation, updated_ms, state in (
+            (GONE, now_ms - 200 * 86_400_000, "sent"),  # archived: goes
+            (KEPT, now_ms - 200 * 86_400_000, "cancelled"),  # its conversation wrote yesterday: stays
+            (NEW, now_ms - 60_000, "armed"),  # changed a minute ago: stays, whatever the log holds
+        ):
+            conn.execute(
+                "INSERT INTO timers (shop, conversation, armed_seq, armed_ms, due_ms, state, updated_ms)"
+                " VALUES (?, ?, 1, ?, ?, ?, ?)",
+                (SHOP, conversation, updated_ms, updated_ms + 300_000, state, updated_ms),
+            )
+    with monkeypatch.context() as earlier:
+        earlier.setattr(leftovers, "STATEMENTS", ())
+        archive(config, db_path, NOW)
+    left = [(SHOP, GONE, "sent"), (SHOP, KEPT, "cancelled"), (SHOP, NEW, "armed")]
+    assert timer_rows(db_path) == sorted(left)
+    assert (ACCOUNT, GONE) in chatwoot_rows(db_path)["chatwoot_statuses"]
+    capsys.readouterr()
+
+    assert run_archive(config, db_path, dry_run=True, pause_after=None, now=NOW) == 0
+    assert "旧版本归档的会话留下的跟进计时器，将删除：1 条" in capsys.readouterr().out
+    assert timer_rows(db_path) == sorted(left)
+
+    assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
+    assert "已删除旧版本归档的会话留下的跟进计时器：1 条" in capsys.readouterr().out
+    assert timer_rows(db_path) == sorted(left[1:])
+    assert (ACCOUNT, GONE) not in chatwoot_rows(db_path)["chatwoot_statuses"]  # its timer no longer holds it
+
+    assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
+    assert "跟进计时器" not in capsys.readouterr().out
+    assert timer_rows(db_path) == sorted(left[1:])

@@ -356,3 +356,10 @@ def _say_cleared(cleared: orphan_rows.Cleared, *, dry_run: bool) -> None:
             else N_("Quality alerts of messages archived by an earlier release deleted: %(alerts)d")
         )
         print(_(alerts, alerts=cleared.alerts))
+    if cleared.timers:
+        timers = (
+            N_("Follow-up timers of conversations archived by an earlier release that would be deleted: %(timers)d")
+            if dry_run
+            else N_("Follow-up timers of conversations archived by an earlier release deleted: %(timers)d")
+        )
+        print(_(timers, timers=cleared.timers))

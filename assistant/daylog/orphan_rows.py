@@ -20,6 +20,11 @@ has a status and no event either. The rule is the row's own time, beside the log
   `seq`): an alert is written after its message, in the service that logged it, and leaves the log only with that
   message's archived day (or its buyer's erasure, which deletes the alert too).
 
+- a follow-up timer (`timers`: ids, state and times, no words) goes when it last changed before the cutoff and the log
+  holds neither an event nor a follow-up of its conversation: a timer is armed by an event of its conversation and
+  written with it, and leaves the log only with its conversation's archived days. They go before the statuses: a
+  status whose conversation only such a timer held goes in the same run.
+
 Each statement re-reads the row it deletes: on PostgreSQL, a status another instance changed meanwhile is new, and
 stays. A second run finds nothing.
 """
@@ -51,6 +56,11 @@ _FOLLOWUP_IDS = (
     " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.id = chatwoot_followups.followup_id)"
     " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = 'auto-' || chatwoot_followups.followup_id)"
 )
+_TIMERS = (
+    "FROM timers WHERE updated_ms < ?"
+    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.shop = timers.shop AND e.conversation = timers.conversation)"
+    " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.shop = timers.shop AND f.conversation = timers.conversation)"
+)
 _ALERTS = "FROM qa_alerts WHERE created_ms < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = qa_alerts.seq)"
 
 
@@ -62,6 +72,7 @@ class Cleared:
     inboxes: int = 0
     followups: int = 0
     alerts: int = 0  # quality alerts, each with its deliveries
+    timers: int = 0  # follow-up timers
 
     @property
     def chatwoot(self) -> int:
@@ -78,7 +89,9 @@ def clear(config: Config, location: store.Location, now: datetime | None = None,
     conn = store.connect(location)
     try:
         upgrade.migrate_for_command(conn, location)
-        cleared = Cleared(alerts=_clear_alerts(conn, cutoff_ms, dry_run))
+        cleared = Cleared(
+            alerts=_clear_alerts(conn, cutoff_ms, dry_run), timers=_clear_timers(conn, cutoff_ms, dry_run)
+        )
         if not has_table(conn, "chatwoot_statuses"):
             return cleared
         shops = _account_shops(conn)
@@ -120,6 +133,20 @@ def _clear_alerts(conn: sqlite3.Connection, cutoff_ms: int, dry_run: bool) -> in
             if not dry_run:
                 conn.execute(f"DELETE FROM qa_deliveries WHERE alert_id IN (SELECT id {alerts})", (cutoff_ms, *batch))
             deleted += _delete(conn, alerts, (cutoff_ms, *batch), dry_run)
+    return deleted
+
+
+def _clear_timers(conn: sqlite3.Connection, cutoff_ms: int, dry_run: bool) -> int:
+    """The follow-up timers unchanged since before the cutoff whose conversation the log no longer holds."""
+    if not has_table(conn, "timers"):
+        return 0
+    keys = conn.execute(f"SELECT shop, conversation {_TIMERS}", (cutoff_ms,)).fetchall()
+    deleted = 0
+    for start in range(0, len(keys), BATCH):
+        batch = [(str(shop), str(conversation)) for shop, conversation in keys[start : start + BATCH]]
+        timers = f"{_TIMERS} AND (shop, conversation) IN (VALUES {', '.join(['(?, ?)'] * len(batch))})"
+        with store.transaction(conn):
+            deleted += _delete(conn, timers, (cutoff_ms, *(part for key in batch for part in key)), dry_run)
     return deleted
 
 

@@ -15,6 +15,7 @@ from assistant.kpi.rules import (
     FIRST_AGENT_COPY_SQL,
     Spans,
     after_hours_sql,
+    as_lookups,
     customer_copy_sql,
     open_wait_sql,
     span_params,
@@ -96,7 +97,7 @@ def _bursts_sql(postgres: bool, hours: bool) -> str:
     wait = open_wait_sql("b.start_ms", ":ds + (b.reply_key >> 32)", hours)
     waited = waited_too_long_sql("b.start_ms", hours)
     insert = _BURSTS_INSERT.replace("{wait}", wait).replace("{waited}", waited)
-    return _BURSTS_D + (_BURSTS_B_PG if postgres else _BURSTS_B) + insert
+    return as_lookups(_BURSTS_D + _BURSTS_B_PG + insert) if postgres else _BURSTS_D + _BURSTS_B + insert
 
 
 _BURSTS = {(postgres, hours): _bursts_sql(postgres, hours) for postgres in (False, True) for hours in (False, True)}
@@ -138,7 +139,7 @@ GROUP BY b.conversation, b.customer, m.agent
 # PostgreSQL reorders a CROSS JOIN: where the log's statistics lag it guessed one message a day, put the day's
 # customer messages outside and read every burst for each (8.2 s of a 15,706-event report). Each burst's own
 # messages through a LATERAL subquery that OFFSET 0 keeps apart: one index seek per burst, whatever the statistics.
-_UNANSWERED_SPLIT_PG = f"""
+_UNANSWERED_SPLIT_PG = as_lookups(f"""
 INSERT INTO temp.kpi_bursts
   (conversation, customer, start_ms, seq, n, shown, owner, reply_key, wait_ms, first, counted, slow, carried)
 SELECT b.conversation, b.customer, min(m.ts_ms), min(m.seq), count(*), sum(m.shown), m.agent, NULL, NULL, 0, 0, 0, 0
@@ -147,7 +148,7 @@ FROM temp.kpi_bursts b CROSS JOIN LATERAL (
 ) m
 WHERE b.reply_key IS NULL
 GROUP BY b.conversation, b.customer, m.agent
-"""
+""")
 
 # `first`: the burst holding the conversation's first customer message of the day (首次响应).
 _FIRSTS = """
@@ -423,7 +424,7 @@ def _customer_side(
         if only:  # these customers alone (customers_of_day)
             conn.executemany("INSERT INTO temp.kpi_only (customer) VALUES (?)", [(c,) for c in only])
         conn.execute(_BURSTS[postgres, "o0" in p].replace("/*share*/", share), p)
-        conn.execute(_UNANSWERED_KEEP.replace("/*share*/", share), p)
+        conn.execute(_dialect(conn, _UNANSWERED_KEEP).replace("/*share*/", share), p)
         conn.execute((_UNANSWERED_SPLIT_PG if postgres else _UNANSWERED_SPLIT).replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
         conn.execute(_CARRIED, p)
@@ -498,17 +499,17 @@ def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
     """What follows from the agents' and the assistant's messages, and the hourly volume."""
     out = DayFigures()
     agents_hourly = [0] * 24
-    for agent, hour, count in conn.execute(_AGENT_MESSAGES, p):
+    for agent, hour, count in conn.execute(_dialect(conn, _AGENT_MESSAGES), p):
         out.tally(agent).add(agent_messages=count)
         agents_hourly[hour] += count
-    for agent, count in conn.execute(_short_index(conn, _SHORT_REPLIES), p):
+    for agent, count in conn.execute(_dialect(conn, _short_index(conn, _SHORT_REPLIES)), p):
         out.tally(agent).add(short_replies=count)
-    customers_hourly = dict(conn.execute(_HOURLY_CUSTOMERS, p).fetchall())
+    customers_hourly = dict(conn.execute(_dialect(conn, _HOURLY_CUSTOMERS), p).fetchall())
     out.hourly = [(customers_hourly.get(hour, 0), agents_hourly[hour]) for hour in range(24)]
-    out.short_replies = [Flagged(*row) for row in conn.execute(_short_index(conn, _SHORT_LIST), p)]
+    out.short_replies = [Flagged(*row) for row in conn.execute(_dialect(conn, _short_index(conn, _SHORT_LIST)), p)]
     for owner, sent, recovered in conn.execute(_FOLLOWUPS, p):
         out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)
-    for agent, used in conn.execute(_SUGGESTIONS_USED, p):
+    for agent, used in conn.execute(_dialect(conn, _SUGGESTIONS_USED), p):
         out.tally(agent).add(suggestions_used=used)
     _quality(conn, p, out)
     return out
@@ -516,7 +517,7 @@ def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
 
 def _quality(conn: sqlite3.Connection, p: dict[str, Any], out: DayFigures) -> None:
     """Counts per agent and category of the day's flagged messages, and the first `limit` of them."""
-    for agent, sender, conversation, customer, ts_ms, text, qa in conn.execute(_QA, p):
+    for agent, sender, conversation, customer, ts_ms, text, qa in conn.execute(_dialect(conn, _QA), p):
         try:
             flags = tuple(f for f in json.loads(qa) if isinstance(f, dict) and f.get("category") != "short")
         except ValueError:
@@ -530,6 +531,11 @@ def _quality(conn: sqlite3.Connection, p: dict[str, Any], out: DayFigures) -> No
             out.tally(agent).add(qa_flags=1)
         if len(out.qa_flagged) < p["limit"]:
             out.qa_flagged.append(Flagged(agent, conversation, customer, ts_ms, text, flags=flags, sender=sender))
+
+
+def _dialect(conn: sqlite3.Connection, sql: str) -> str:
+    """`sql` as the connection's store runs it best: on PostgreSQL, its copy checks as lookups (kpi/rules.py)."""
+    return as_lookups(sql) if store.dialect(conn) == "postgresql" else sql
 
 
 def _short_index(conn: sqlite3.Connection, sql: str) -> str:

@@ -4,6 +4,7 @@ a copy of a message under another event id, and when a burst nobody answered yet
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 Spans = tuple[tuple[int, int], ...]  # a day's service hours: (opening, closing) epoch ms (clock.ServiceHours.spans)
 SPAN_COUNT = 3
@@ -13,10 +14,6 @@ SPAN_COUNT = 3
 CUSTOMER_COPY_MS = 2_000
 
 
-# The copy checks are scalar subqueries (the first copy's 1, else NULL), not EXISTS: PostgreSQL turns an EXISTS into
-# a semi- or anti-join, and on a log whose statistics lag (a bulk import, a restore, autovacuum behind) it guessed
-# one message a day and joined every message of the day to every other (15.7 s over 6,075 events, 0.03 s
-# analyzed). A scalar subquery stays a lookup per message, whatever the statistics (docs/kpi.md, choice 17).
 def _seek(m: str, sender: str) -> str:
     """The start of a copy check: the messages of `m`'s conversation from `sender`, by index."""
     return (
@@ -25,19 +22,35 @@ def _seek(m: str, sender: str) -> str:
     )
 
 
-def customer_copy_sql(m: str = "m") -> str:
+def customer_copy_sql(m: str = "m", *, lookup: bool = False) -> str:
     """SQL true when the customer message `m` is a copy: the same conversation, customer and words as a customer
     message before it (by time, then arrival) stamped at most CUSTOMER_COPY_MS earlier. One seek of the
-    (shop, conversation, sender, ts_ms, seq) index finds nothing for almost every message."""
-    return f"""(({_seek(m, "customer")} AND c.ts_ms >= {m}.ts_ms - {CUSTOMER_COPY_MS} AND c.ts_ms <= {m}.ts_ms
-  AND (c.ts_ms < {m}.ts_ms OR c.seq < {m}.seq) AND c.customer = {m}.customer AND c.text = {m}.text LIMIT 1) IS NOT NULL)"""
+    (shop, conversation, sender, ts_ms, seq) index finds nothing for almost every message. `lookup`: PostgreSQL's
+    form (`as_lookups`)."""
+    found = f"""{_seek(m, "customer")} AND c.ts_ms >= {m}.ts_ms - {CUSTOMER_COPY_MS} AND c.ts_ms <= {m}.ts_ms
+  AND (c.ts_ms < {m}.ts_ms OR c.seq < {m}.seq) AND c.customer = {m}.customer AND c.text = {m}.text"""
+    return f"(({found} LIMIT 1) IS NOT NULL)" if lookup else f"EXISTS ({found})"
 
 
 # An agent message is counted once: the same words by the same agent in the same conversation at the same
 # millisecond under another event id are a platform's retry, not a second reply (choice 16). Each message
 # seeks its own copies by index (they are rare: the seek finds nothing).
-FIRST_AGENT_COPY_SQL = f"""(({_seek("m", "agent")} AND c.ts_ms = m.ts_ms AND c.seq < m.seq AND c.agent = m.agent
-  AND c.text = m.text LIMIT 1) IS NULL)"""
+_AGENT_COPY = f"""{_seek("m", "agent")} AND c.ts_ms = m.ts_ms AND c.seq < m.seq AND c.agent = m.agent
+  AND c.text = m.text"""
+FIRST_AGENT_COPY_SQL = f"NOT EXISTS ({_AGENT_COPY})"
+
+
+# PostgreSQL turns an EXISTS into a semi- or anti-join, and on a log whose statistics lag (a bulk import, a restore,
+# autovacuum behind) it guessed one message a day and joined every message of the day to every other (15.7 s over
+# 6,075 events, 0.03 s analyzed). There the checks are scalar subqueries (the first copy's 1, else NULL), which stay a
+# lookup per message whatever the statistics (docs/kpi.md, "Reports on PostgreSQL"); SQLite keeps EXISTS, its own
+# lookup, which costs it less (the scalar form took 1.13x the report's CPU there).
+@lru_cache(maxsize=64)
+def as_lookups(sql: str) -> str:
+    """`sql` with its copy checks in PostgreSQL's form."""
+    for m in ("m", "a"):
+        sql = sql.replace(customer_copy_sql(m), customer_copy_sql(m, lookup=True))
+    return sql.replace(FIRST_AGENT_COPY_SQL, f"(({_AGENT_COPY} LIMIT 1) IS NULL)")
 
 
 class CustomerCopies:

@@ -169,7 +169,7 @@ def _time_here(matcher: Matcher, queries: list[str], target_ms: float) -> None:
 TIMED = """
 import gc, hashlib, json, sys, time
 from rapidfuzz import fuzz, process
-from assistant.suggest import native
+from assistant.suggest import matcher as matcher_module
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.phrases import Library
 given = json.loads(sys.stdin.read())
@@ -229,7 +229,7 @@ for q in queries:
     digest.update(json.dumps([q, shown, counts, clauses, rows], ensure_ascii=False).encode())
 print(json.dumps({
     "wall": wall, "cpu": cpu, "seen": seen, "collections": runs, "work": work,
-    "digest": digest.hexdigest()[:12], "compiled": native.build_of("matcher") is not None and not native.stale(),
+    "digest": digest.hexdigest()[:12], "compiled": getattr(matcher_module, "__file__", "").endswith(".so"),
 }))
 """
 

@@ -380,7 +380,10 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = app[ENGINE]
         conversations = engine.conversations
 
+        memory = app[CHATWOOT]
+
         def forget(update: Update) -> None:
+            memory.heard_of(update.kind, update.payload)  # a status, a merge: read again when next asked
             if update.kind == "message":
                 conversations.forget(update.shop, update.conversation)
                 if update.payload.get("event_type") == CUSTOMER_MERGED:  # another instance merged two contacts
@@ -410,8 +413,10 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BUS].position = lambda: relay.floor  # ids given to panels carry it: they resume on any instance
         app[PUBLISHER].on_published = relay.published_now  # our own rows read before their update was out
         app[RELAY] = relay
+        memory.heard = relay.epoch  # the statuses and contacts it reads are kept while the journal is heard
     yield
     if relay is not None:
+        app[CHATWOOT].heard = None  # no journal heard: read every time
         app[PUBLISHER].on_published = None
         app[BUS].position = None
         await relay.stop()

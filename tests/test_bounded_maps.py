@@ -70,9 +70,13 @@ def test_chatwoot_memory_shared_keeps_no_miss(db_path: Path) -> None:
         assert memory.account_of_inbox("1") is None
         memory.learned(Notes(inbox=("2", "7")))
         assert dict(memory._inboxes) == {"2": "7"}
-        assert memory._statuses.size == 0  # read every time: another instance may have changed it
         memory.learned(Notes(status=("7", "5", "open", 1)))
-        assert dict(memory._statuses) == {}
+        assert dict(memory._statuses) == {}  # no journal heard: another instance may change it unseen
+        memory.heard = lambda: 1  # the journal's first connection, listening
+        memory.learned(Notes(status=("7", "5", "open", 1)))
+        assert dict(memory._statuses) == {("7", "5"): ("open", 1)}
+        memory.heard_of("memory", {"table": "chatwoot_statuses", "account": "7", "conversation": "5"})
+        assert dict(memory._statuses) == {}  # another instance wrote it
     finally:
         memory.close()
 

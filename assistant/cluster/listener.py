@@ -61,11 +61,13 @@ class Listener:
         self.reconnect_s = reconnect_s
         self.setup = tuple(setup)
         self.listening = asyncio.Event()  # connected, and caught up once since
+        self.connections = 0  # connections made: what one missed while down, the next may not read (pruned)
 
     async def run(self) -> None:
         while True:
             try:
                 async with await self.connect() as conn:
+                    self.connections += 1
                     for statement in self.setup:
                         await conn.execute(statement)
                     await conn.execute(f"LISTEN {self.channel}")

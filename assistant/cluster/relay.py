@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "assistant_live"
 KINDS = frozenset({"message", "followup"})
+# A row saying what another instance wrote to a table that instances keep in memory (the Chatwoot memory's statuses):
+# no card, no line; only `on_remote` hears it, to forget what it kept.
+MEMORY = "memory"
 KEEP_MS = 15 * 60_000  # the journal keeps this much: enough for any instance to catch up after a blip
 RECONNECT_S = 1.0
 BATCH = 500
@@ -204,6 +207,20 @@ class Relay:
         if keys:
             conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self.origin))
 
+    def record_memory(self, conn: Any, shop: str, conversation: str, fields: dict[str, Any]) -> None:
+        """Inside a writer job that changed a table the instances keep in memory: journal it (`MEMORY`), so the
+        others forget what they kept of it (their `on_remote`)."""
+        conn.execute(
+            "INSERT INTO live_journal (origin, kind, shop, conversation, agent, payload, created_ms)"
+            f" SELECT ?, '{MEMORY}', ?, ?, NULL, ?, ? FROM (SELECT pg_notify(?, ?)) AS notified",
+            (self.origin, shop, conversation, _json(fields), int(time.time() * 1000), CHANNEL, self.origin),
+        )
+
+    def epoch(self) -> int | None:
+        """The journal's listening connection, numbered (a new one may have missed rows), while it listens; else None:
+        what another instance changed may not be heard."""
+        return self._listener.connections if self.listening.is_set() else None
+
     def hold(self, update: Update) -> bool:
         """The bus's `journal`: take one of our follow-up lines, to deliver it here once its row is committed, so that
         no panel is shown a line a panel resuming on another instance could miss. Whether it took the update."""
@@ -312,6 +329,9 @@ class Relay:
                             self.on_remote(update)
                         except Exception:
                             log.exception("remote update listener failed")
+                if kind == MEMORY:  # heard: nothing to publish
+                    self._settle(id_)
+                    continue
                 if kind == "message" and self.snapshot is not None:
                     if self.watched is not None and not self.watched():
                         self._settle(id_)  # no panel here: no card to send
@@ -389,7 +409,7 @@ class Relay:
                     agents.add(agent)
                 touched[key] = (agents, json.loads(payload))  # latest last: cards go out in that order
                 first.setdefault(key, str(touched[key][1].get("event_id")))
-            else:
+            elif kind == "followup":
                 lines.pop(key, None)
                 lines[key] = Update(kind, shop, conversation, agent, json.loads(payload), remote=True)
         # An agent's conversations: those whose rows name the agent, and those whose rows do not name it but that

@@ -14,7 +14,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from assistant.chatwoot import MAX_TEXT_CHARS, STATUS_EVENTS, Notes, account_of_shop, claimed_account, map_payload
+from assistant.chatwoot import (
+    MAX_TEXT_CHARS,
+    SHOP_PREFIX,
+    STATUS_EVENTS,
+    Notes,
+    account_of_shop,
+    claimed_account,
+    map_payload,
+)
+from assistant.cluster.relay import Relay
 from assistant.config import Config
 from assistant.conversations import save_name
 from assistant.events import EventError, parse_event
@@ -144,11 +153,16 @@ def warn_missing_token(config: Config, memory: ChatwootMemory, shop: str) -> Non
         )
 
 
-def _record(conn: Any, notes: Notes, named: tuple[str, str, str] | None) -> None:
-    """One writer job: what the delivery taught the Chatwoot memory, and the contact's name when new or changed."""
+def _record(conn: Any, notes: Notes, named: tuple[str, str, str] | None, relay: Relay | None) -> None:
+    """One writer job: what the delivery taught the Chatwoot memory, and the contact's name when new or changed; a
+    status journaled for the other instances, which keep the statuses they read until they hear of a change."""
     record(conn, notes)
     if named is not None:
         save_name(conn, *named)
+    if relay is not None and notes.status is not None:
+        account, conversation = notes.status[:2]
+        fields = {"table": "chatwoot_statuses", "account": account, "conversation": conversation}
+        relay.record_memory(conn, f"{SHOP_PREFIX}-{account}", conversation, fields)
 
 
 async def post_chatwoot(request: web.Request) -> web.Response:
@@ -209,7 +223,8 @@ async def post_chatwoot(request: web.Request) -> web.Response:
             )  # after its echo is logged: `failed` stays
         news = memory.news(mapped.notes)
         if news.inbox or news.followup or news.status or news.agents or news.place or named:
-            await app[WRITER].submit(lambda conn: _record(conn, news, named))
+            relay = app.get(RELAY)
+            await app[WRITER].submit(lambda conn: _record(conn, news, named, relay))
             memory.learned(news)
     if mapped.ignored is not None:
         level = logging.WARNING if mapped.unusual else logging.DEBUG

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import NamedTuple, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 from assistant import store
 from assistant.chatwoot import SHOP_PREFIX, Notes
+from assistant.cluster.relay import MEMORY
 from assistant.ground.bounded import Bounded
 
+CUSTOMER_MERGED = "customer_merged"  # the `event_type` of the cards a contact merge publishes (no event of the log)
 CACHED = 20_000  # entries kept per kind: conversations, agents and inboxes of a busy day
 K = TypeVar("K")
 V = TypeVar("V")
@@ -33,9 +36,13 @@ class _Cache(Bounded[K, V | None]):
 class ChatwootMemory:
     """Reads on its own read-only connection, through caches; writes are jobs for the single writer (`record`),
     then `learned`. Alone on its database, this process is the only writer of these tables, so the caches
-    stay true. With other instances on a shared database (`shared`), only what never changes once written is
-    cached — an inbox's account, an agent's first name — and a conversation's status is read every time
-    (one indexed read per status delivery; `record` keeps the newest whoever writes it).
+    stay true. With other instances on a shared database (`shared`), what never changes once written is
+    cached — an inbox's account, an agent's first name — and what another instance may change (a conversation's
+    status, a conversation's contact) only while the live journal is heard (`heard`: the relay's epoch, a number
+    that changes at each of its connections, None while it has none): each such change is journaled (a status
+    row, a merge's cards) and `heard_of` forgets what it changed; a new connection, which may have missed rows,
+    forgets them all. Without a journal heard, they are read every time (`record` keeps the newest status
+    whoever writes it).
 
     `lock` serializes status deliveries, so two announcements of one resolve are decided one after the other
     (across instances, the closure's event id, taken from the status change, makes the second a duplicate).
@@ -47,12 +54,34 @@ class ChatwootMemory:
         self._conn: sqlite3.Connection | None = None
         self._inboxes: _Cache[str, str] = _Cache(misses=not shared)
         self._agents: _Cache[tuple[str, str], str] = _Cache(misses=not shared)
-        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache(0 if shared else CACHED)
+        self._statuses: _Cache[tuple[str, str], tuple[str, int]] = _Cache()
         self._places: _Cache[tuple[str, str], str] = _Cache(misses=not shared)  # a conversation's inbox never changes
-        # A conversation's contact as the log has it, seen unmerged (another instance may merge: not shared).
-        self._contacts: _Cache[tuple[str, str], str] = _Cache(0 if shared else CACHED, misses=False)
+        # A conversation's contact as the log has it, seen unmerged (another instance may merge: `heard_of`).
+        self._contacts: _Cache[tuple[str, str], str] = _Cache(misses=False)
         self.shared = shared
+        # Shared: the live journal's epoch (relay.Relay.epoch), None while it is not heard; the epoch cached under.
+        self.heard: Callable[[], int | None] | None = None
+        self._epoch: int | None = None
         self.tokens_warned: set[str] = set()  # accounts whose missing API token was checked (warned once)
+
+    def _trusted(self) -> bool:
+        """Whether the cached statuses and contacts hold: alone on the database, or the journal heard since they
+        were cached (a new connection of it, which may have missed rows, or none: they are forgotten)."""
+        if not self.shared:
+            return True
+        epoch = self.heard() if self.heard is not None else None
+        if epoch != self._epoch:
+            self._statuses.clear()
+            self._contacts.clear()
+            self._epoch = epoch
+        return epoch is not None
+
+    def heard_of(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Another instance journaled a change (relay's `on_remote`): a status it recorded, a merge it made."""
+        if kind == MEMORY and payload.get("table") == "chatwoot_statuses":
+            self._statuses.pop((str(payload.get("account")), str(payload.get("conversation"))), None)
+        elif payload.get("event_type") == CUSTOMER_MERGED:
+            self._contacts.clear()  # the merged contact's conversations may be cached under another key too
 
     def _one(self, sql: str, params: tuple[str, ...]) -> sqlite3.Row | None:
         if self._conn is None:
@@ -91,13 +120,15 @@ class ChatwootMemory:
         return inbox
 
     def last_status(self, account: str, conversation: str) -> tuple[str, int] | None:
-        if (account, conversation) in self._statuses:
+        trusted = self._trusted()
+        if trusted and (account, conversation) in self._statuses:
             status = self._statuses.get((account, conversation))
         else:
             sql = "SELECT status, changed_ms FROM chatwoot_statuses WHERE account = ? AND conversation = ?"
             row = self._one(sql, (account, conversation))
             status = (str(row[0]), int(row[1])) if row else None
-            self._statuses.put((account, conversation), status)
+            if trusted:
+                self._statuses.put((account, conversation), status)
         return status
 
     def agent_name(self, account: str, user: str) -> str | None:
@@ -122,10 +153,11 @@ class ChatwootMemory:
 
     def merge_of(self, shop: str, conversation: str, contact: str) -> tuple[str, str | None]:
         """(`contact`, or the contact it was merged into; the conversation's contact in the log when another: the
-        one merged into `contact`). Alone on the database, a conversation's delivery naming the contact last seen
-        for it reads nothing (nearly every one); otherwise both are read, and a merge found forgets every contact
-        seen (the merged one's other conversations name it)."""
-        if self._contacts.get((shop, conversation)) == contact:
+        one merged into `contact`). A conversation's delivery naming the contact last seen for it reads nothing
+        (nearly every one; on a shared database, while the journal is heard); otherwise both are read, and a merge
+        found forgets every contact seen (the merged one's other conversations name it)."""
+        trusted = self._trusted()
+        if trusted and self._contacts.get((shop, conversation)) == contact:
             return contact, None
         for _hop in range(8):  # a merge of a merge…
             row = self._one("SELECT merged_into FROM customer_merges WHERE shop = ? AND customer = ?", (shop, contact))
@@ -137,7 +169,8 @@ class ChatwootMemory:
         if logged is not None and logged != contact:
             self._contacts.clear()  # the merge is still to be written: nothing seen holds until it is
             return contact, logged
-        self._contacts.put((shop, conversation), contact)
+        if trusted:
+            self._contacts.put((shop, conversation), contact)
         return contact, None
 
     def news(self, notes: Notes) -> Notes:
@@ -166,7 +199,7 @@ class ChatwootMemory:
                 continue  # another instance may have written its first name before ours: read it when asked
             if self.agent_name(account, user) is None:
                 self._agents.put((account, user), name)
-        if notes.status is not None:
+        if notes.status is not None and self._trusted():
             account, conversation, status, changed_ms = notes.status
             last = self.last_status(account, conversation)
             if last is None or changed_ms >= last[1]:
@@ -213,9 +246,6 @@ def record(conn: sqlite3.Connection, notes: Notes) -> None:
 # the customer serves (its rows are found by the conversations its messages and orders are in).
 _BY_CUSTOMER = ("messages", "orders")
 _BY_CONVERSATION = ("events", "conversations", "suggestion_uses", "followups", "qa_alerts")
-
-
-CUSTOMER_MERGED = "customer_merged"  # the `event_type` of the cards a contact merge publishes (no event of the log)
 
 
 class Merged(NamedTuple):

@@ -128,8 +128,9 @@ class Ingestor:
         self.recorders: list[Recorder] = [self._check_refund]
         self.riders: list[Rider] = []
 
-    async def ingest(self, events: Sequence[Event]) -> list[dict[str, Any]]:
-        """Log a batch atomically; return one response object per event, in order.
+    async def ingest(self, events: Sequence[Event], *, passengers: Sequence[Passenger] = ()) -> list[dict[str, Any]]:
+        """Log a batch atomically; return one response object per event, in order. `passengers` ride in its
+        transaction, after the riders' (a delivered follow-up recorded `sent` with its `auto` message).
 
         Every event's annotation starts before the first awaitable one is awaited, so that work handed
         elsewhere for a whole batch proceeds together; then they are finished in order.
@@ -154,24 +155,25 @@ class Ingestor:
                     if inspect.iscoroutine(result):
                         result.close()
 
-        passengers: tuple[Passenger, ...] = ()
+        riding: tuple[Passenger, ...] = ()
         for rider in self.riders:
             passenger = rider()
             if passenger is not None:
-                passengers += (passenger,)
+                riding += (passenger,)
+        riding += tuple(passengers)
         job = _LogJob(
             [(event, enrichment.annotation) for event, enrichment in zip(events, enrichments)],
             self.recorders,
             self.max_ahead_ms,
-            passengers,
+            riding,
         )
         try:
             written = await self.writer.submit(job, together=True)  # job touches nothing but the database
         except BaseException:
-            for passenger in passengers:
+            for passenger in riding:
                 passenger.failed()
             raise
-        for passenger in passengers:
+        for passenger in riding:
             passenger.committed()
         responses = []
         for event, item, enrichment in zip(events, written, enrichments):

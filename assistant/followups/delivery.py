@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 from assistant import store
 from assistant.clock import Clock
 from assistant.config import Config
-from assistant.events import parse_event
 from assistant.followups import store as followup_store
 from assistant.followups.jobs import Job, LeftPending, auto_event_id, backoff_ms
 from assistant.followups.reasons import (
@@ -49,6 +48,7 @@ from assistant.followups.reasons import (
     coded,
     english,
 )
+from assistant.followups.records import SentRecord, auto_message, record_attempt
 from assistant.followups.refusals import (
     CredentialRefused,
     FinalRefusal,
@@ -343,12 +343,12 @@ class Deliverer:
                 if not await self._write(job, "whether its order was paid", lambda: self._unpaid(f)):
                     job.cancel_requested = ORDER_SETTLED  # paid or closed while it waited: settle it, send nothing
                     continue
-            inbox = await self._write(job, "its inbox", partial(self.writer.submit, partial(followup_store.inbox_of, key=job.key), together=True))  # fmt: skip
             attempts += 1
             was_unknown, unknown = unknown, True
             job.attempting = True
             try:
-                if await self._update(job, f, "pending", attempts, last_error, unknown=True) is None:
+                recorded, inbox = await self._write(job, "recording it pending", partial(self._record_attempt, f, attempts, last_error))  # fmt: skip
+                if recorded is None:
                     # Settled meanwhile (a take-over's or take-up's copy read before another delivery ended it).
                     log.info("follow-up %s is no longer pending: not attempted", f.id)
                     return
@@ -556,28 +556,27 @@ class Deliverer:
         return outcome
 
     async def _record_sent(self, job: Job, f: Followup, attempts: int) -> None:
-        """The platform holds `f`: log its text and record it `sent` (done again while the database is locked)."""
-        await self._write(job, "logging it sent", lambda: self._log_sent(f))
-        await self._finish(job, f, "sent", attempts, None)
+        """The platform holds `f`: log its text and record it `sent`, one transaction (done again while the database
+        is locked)."""
+        sent = await self._write(job, "logging it sent", lambda: self._log_sent(f, attempts))
+        if sent is not None:
+            self.notify(sent)
         self._handed.pop(f.id, None)
 
-    async def _log_sent(self, f: Followup) -> None:
-        """Log the delivered text as an `auto` message (its id makes a repeat a duplicate)."""
-        raw: dict[str, Any] = {
-            "id": auto_event_id(f.id),
-            "type": "message",
-            "ts": self.clock.now_ms(),
-            "shop": f.shop,
-            "conversation": f.conversation,
-            "customer": f.customer,
-            "sender": "auto",
-            "text": f.text,
-            "followup_id": f.id,
-        }
-        if f.agent:
-            raw["agent"] = f.agent
-        event = parse_event(raw, max_text_chars=max(len(f.text), self.config.webhook.max_text_chars))
-        await self.ingestor.ingest([event])
+    async def _log_sent(self, f: Followup, attempts: int) -> Followup | None:
+        """Log the delivered text as an `auto` message (its id makes a repeat a duplicate), `f` recorded `sent` in its
+        transaction: its row then (None when it was no longer pending)."""
+        now = self.clock.now_ms()
+        event = auto_message(f, now, max(len(f.text), self.config.webhook.max_text_chars))
+        record = SentRecord(f.id, attempts, now)
+        await self.ingestor.ingest([event], passengers=[record])
+        return record.updated
+
+    async def _record_attempt(
+        self, f: Followup, attempts: int, error: str | None
+    ) -> tuple[Followup | None, str | None]:
+        key, now = (f.shop, f.conversation), self.clock.now_ms()
+        return await self.writer.submit(partial(record_attempt, followup_id=f.id, key=key, attempts=attempts, last_error=error, now_ms=now))  # fmt: skip
 
     async def _update(
         self, job: Job, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None

@@ -17,12 +17,12 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.followups import store as followup_store
 from assistant.followups.policy import event_time, is_stale
 from assistant.followups.store import TimerRow
+from assistant.followups.takeover import left_behind
 from assistant.followups.timers import Due
 from assistant.hookspecs import Followup
 from assistant.store import Written
@@ -97,22 +97,7 @@ class SharedTimers:
         overdue_before = now - self.lease_ms
 
         def load(conn: sqlite3.Connection) -> tuple[list[TimerRow], list[Followup], dict[str, str]]:
-            rows = [
-                followup_store.timer_from_row(r)
-                for r in conn.execute(
-                    "SELECT * FROM timers WHERE state = 'armed' AND due_ms <= ? ORDER BY due_ms LIMIT 1000",
-                    (overdue_before,),
-                )
-            ]
-            # A pending delivery untouched for a lease: its instance is gone (or a locked database stopped it).
-            # Touching it claims it; one whose conversation went on meanwhile is only settled, as at a start.
-            # As touched: an attempt of unknown outcome that its instance may still be making is waited out.
-            stalled = [
-                replace(f, updated_ms=now) for f in followup_store.claim_stalled_followups(conn, overdue_before, now)
-            ]
-            future_ms = service.policy.future_ms
-            ended = {f.id: by for f in stalled if (by := followup_store.period_ended_by(conn, f, future_ms))}
-            return rows, stalled, ended
+            return left_behind(conn, overdue_before, now, service.policy.future_ms)
 
         rows, stalled, ended = await service.writer.submit(load)
         queue = service.timers.queue

@@ -270,27 +270,47 @@ def update_followup(
     outcome_unknown: bool | None = None,
 ) -> Followup | None:
     """Move a follow-up in one of `from_states` to `state`; None if unknown or in another state."""
-    marks = ", ".join("?" for _ in from_states)
     with together(conn) as batch:  # the row read back with the update: one round trip on PostgreSQL, not two
-        cur = batch.execute(
-            "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
-            f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
-            (state, attempts, last_error, now_ms, followup_id, *from_states),
-        )
-        row = batch.execute("SELECT * FROM followups WHERE id = ?", (followup_id,))
-    if cur.rowcount == 0:
-        return None
-    if outcome_unknown is not None:
-        _set_outcome(conn, followup_id, outcome_unknown)
-    found = row.fetchone()
-    return None if found is None else _followup(found)
+        updated = send_update(batch, followup_id, state=state, now_ms=now_ms, attempts=attempts, last_error=last_error,
+                              from_states=from_states, outcome_unknown=outcome_unknown)  # fmt: skip
+    return updated()
 
 
-def _set_outcome(conn: sqlite3.Connection, followup_id: str, unknown: bool) -> None:
-    conn.execute(
-        "INSERT INTO followup_outcomes (id, unknown) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET unknown = excluded.unknown",
-        (followup_id, int(unknown)),
+def send_update(
+    batch: Batch,
+    followup_id: str,
+    *,
+    state: str,
+    now_ms: int,
+    attempts: int | None = None,
+    last_error: str | None = None,
+    from_states: Sequence[str] = ("pending",),
+    outcome_unknown: bool | None = None,
+) -> Callable[[], Followup | None]:
+    """`update_followup`'s statements, sent in `batch`: the row moved, whether its last attempt's outcome is known
+    (only when it moved: the row now in `state` with this update's time), the row read back; then the function
+    giving what `update_followup` returns, once the batch is over."""
+    marks = ", ".join("?" for _ in from_states)
+    cur = batch.execute(
+        "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
+        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
+        (state, attempts, last_error, now_ms, followup_id, *from_states),
     )
+    if outcome_unknown is not None:
+        batch.execute(
+            "INSERT INTO followup_outcomes (id, unknown) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM followups WHERE id = ?"
+            " AND state = ? AND updated_ms = ?) ON CONFLICT (id) DO UPDATE SET unknown = excluded.unknown",
+            (followup_id, int(outcome_unknown), followup_id, state, now_ms),
+        )
+    row = batch.execute("SELECT * FROM followups WHERE id = ?", (followup_id,))
+
+    def updated() -> Followup | None:
+        if cur.rowcount == 0:
+            return None
+        found = row.fetchone()
+        return None if found is None else _followup(found)
+
+    return updated
 
 
 def channel_latest(conn: sqlite3.Connection, followup_id: str, stamped_ms: int, *, sent: bool) -> bool:
@@ -425,6 +445,11 @@ def _followup(row: sqlite3.Row) -> Followup:
     return Followup(**{k: row[k] for k in row.keys()})
 
 
+def followup_from_row(row: sqlite3.Row) -> Followup:
+    """A `followups` row read with SELECT * (its outcome not read: `with_outcomes`)."""
+    return _followup(row)
+
+
 # ---- the log, as the timers read it ------------------------------------------------------------
 
 
@@ -436,15 +461,26 @@ def period_ended_by(conn: sqlite3.Connection, f: Followup, future_ms: int) -> st
     ).fetchone()
     if armed is None:
         return None
-    after = {"shop": f.shop, "conversation": f.conversation, "ms": armed[0], "seq": f.armed_seq,
-             "future": future_ms, "text": f.text}  # fmt: skip
-    row = conn.execute(
-        "SELECT e.type, m.sender FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
-        " AND e.conversation = :conversation AND e.ts_ms >= :ms AND (e.type = 'conversation_closed'"
-        " OR m.sender = 'customer' OR (m.sender = 'agent' AND m.followup_id IS NULL AND m.text <> :text))"
-        f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) ORDER BY e.seq LIMIT 1",
-        after,
-    ).fetchone()
+    return ender(conn.execute(ENDED_AFTER, ended_after(f, armed[0], future_ms)).fetchone())
+
+
+# The first event after a follow-up's arming message (stamped at :ms) that ended its idle period (`ender`).
+ENDED_AFTER = (
+    "SELECT e.type, m.sender FROM events e LEFT JOIN messages m ON m.seq = e.seq WHERE e.shop = :shop"
+    " AND e.conversation = :conversation AND e.ts_ms >= :ms AND (e.type = 'conversation_closed'"
+    " OR m.sender = 'customer' OR (m.sender = 'agent' AND m.followup_id IS NULL AND m.text <> :text))"
+    f" AND ({EVENT_TIME_SQL}, e.seq) > (:ms, :seq) ORDER BY e.seq LIMIT 1"
+)
+
+
+def ended_after(f: Followup, armed_ms: int, future_ms: int) -> dict[str, Any]:
+    """ENDED_AFTER's parameters for follow-up `f`, its arming message stamped at `armed_ms`."""
+    return {"shop": f.shop, "conversation": f.conversation, "ms": armed_ms, "seq": f.armed_seq,
+            "future": future_ms, "text": f.text}  # fmt: skip
+
+
+def ender(row: Sequence[Any] | None) -> str | None:
+    """Who ended the period, from ENDED_AFTER's row (None: nobody)."""
     if row is None:
         return None
     return "agent" if row[1] == "agent" else "closed" if row[0] == "conversation_closed" else "customer"
@@ -525,9 +561,3 @@ def timers_for(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, Timer
 def echoed(conn: sqlite3.Connection, event_id: str) -> bool:
     """Whether the log holds the `auto` message `event_id`: the platform's echo of a delivered follow-up."""
     return conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None
-
-
-def inbox_of(conn: sqlite3.Connection, key: Key) -> str | None:
-    """The platform's inbox the conversation is in, as its webhooks said (a refusal names it), else None."""
-    row = conn.execute("SELECT inbox FROM conversation_inboxes WHERE shop = ? AND conversation = ?", key).fetchone()
-    return None if row is None else str(row[0])

@@ -11,13 +11,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from assistant import pg
-from assistant.web.appkeys import CHATWOOT, RELAY
+from assistant.live import Scope
+from assistant.web.appkeys import BUS, CHATWOOT, RELAY
 from assistant.web.chatwoot_memory import ChatwootMemory
 from tests.helpers import eventually, make_app
 from tests.pgcluster import Cluster
 from tests.pgwire import RoundTrips, round_trips
 from tests.test_chatwoot_e2e import changed
 from tests.test_chatwoot_merge import BASE, MERGEE, merge_config, written_by
+from tests.test_live import open_stream
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -76,10 +78,18 @@ async def test_pg_chatwoot_memory_reads_nothing_when_nothing_changed_and_hears_t
         assert (read, answer["ignored"]) == (0, "status 'pending' already known")
 
         # The other instance resolves it later: this one hears the journal's row, and reads the status again.
-        received = here.app[RELAY].received
-        answer = await _post(there, _status("resolved", opened + 60))
-        assert answer["accepted"] is True  # the closure, logged there
-        await _heard(here, received + 2)  # its event's row, then its status's
+        received, position = here.app[RELAY].received, here.app[RELAY].floor
+        heard = here.app[BUS].subscribe()
+        panel = await open_stream(here, "agent=张美玲")  # the other instance's cards are built for it
+        try:
+            answer = await _post(there, _status("resolved", opened + 60))
+            assert answer["accepted"] is True  # the closure, logged there
+            await _heard(here, received + 2)  # its event's row, then its status's
+        finally:
+            await panel.close()
+        assert [u.kind for u in heard.drain()] == ["message"]  # the closure's card; the status's row is no update
+        missed = await here.app[RELAY].since(position, Scope(everything=True))  # a panel resuming from before
+        assert missed is not None and [u.kind for u in missed] == ["message"]
         read, answer = await _memory_reads(here, proxy, _status("resolved", opened + 30))  # an older announcement
         assert read == 1 and answer["ignored"] == "status 'resolved' older than the last change seen ('resolved')"
 

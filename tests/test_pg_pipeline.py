@@ -4,6 +4,9 @@ error raised as sqlite3's with the transaction left for its savepoint's rollback
 from __future__ import annotations
 
 import sqlite3
+import sys
+from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -71,3 +74,44 @@ def test_pipeline_sends_a_batch_in_one_round_trip(pg_cluster: Cluster) -> None:
             assert [s.fetchone()[0] for s in sent] == list(range(10))
         finally:
             conn.close()
+
+
+def test_pipeline_on_sqlite_writes_on_the_connection_itself(tmp_path: Path) -> None:
+    # The writer carries the timers' changes through `writes` in every request's transaction: on SQLite its
+    # statements go to the connection itself, with no Python call between (a generator's context, a wrapper's
+    # execute and executemany, a Sent per statement cost a dozen calls a request).
+    conn = store.connect(tmp_path / "log.db")
+    try:
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        calls: list[str] = []
+
+        def profile(frame: FrameType, event: str, arg: object) -> None:
+            if event == "call":
+                calls.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}")
+
+        sys.setprofile(profile)
+        try:
+            with together(conn) as batch:
+                batch.writes.executemany("INSERT INTO t (k, v) VALUES (?, ?)", [(1, "a"), (2, "b")])
+                batch.writes.execute("UPDATE t SET v = ? WHERE k = ?", ("c", 2))
+        finally:
+            sys.setprofile(None)
+        assert batch.writes is conn
+        assert calls == [
+            "pipeline.py:together",
+            "pipeline.py:__init__",
+            "pipeline.py:__enter__",
+            "pipeline.py:__exit__",
+        ]
+        assert [tuple(r) for r in conn.execute("SELECT k, v FROM t ORDER BY k")] == [(1, "a"), (2, "c")]
+    finally:
+        conn.close()
+
+
+def test_pipeline_on_postgresql_writes_through_the_batch(pg_cluster: Cluster) -> None:
+    conn = pg.connect_direct(pg_cluster.database())
+    try:
+        with together(conn) as batch:
+            assert batch.writes is batch  # its statements go in the pipeline, answered after the Sync
+    finally:
+        conn.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -66,24 +66,47 @@ class Sent:
 
 
 class Batch:
-    """Statements sent together on `conn` (see the module's docstring)."""
+    """Statements sent together on `conn` (see the module's docstring): SQLite's plain path, each statement run at
+    once on the connection; `Piped` is PostgreSQL's.
+
+    On SQLite a function writing through `writes` writes on the connection itself (no wrapper, the same statements):
+    the writer carries the timers' changes in every request's transaction, where a wrapper cost each one a dozen
+    Python calls for nothing (the statements run one by one either way)."""
+
+    __slots__ = ("conn", "open", "writes")
 
     def __init__(self, conn: sqlite3.Connection | Connection) -> None:
         self.conn = conn
         self.open = True
+        self.writes: Any = conn  # the connection a store function writes through (its `execute` and `executemany`)
 
-    @property
-    def writes(self) -> Any:
-        """The batch as the connection a store function writes through (its `execute` and `executemany`)."""
+    def __enter__(self) -> Batch:
         return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.open = False
+
     def execute(self, sql: str, params: Params = ()) -> Sent:
-        conn = self.conn
-        if not isinstance(conn, Connection):
-            done = conn.execute(sql, params)
-            return Sent(self, None, done.fetchall(), done.rowcount)
+        done = self.conn.execute(sql, params)
+        return Sent(self, None, done.fetchall(), done.rowcount)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+class Piped(Batch):
+    """PostgreSQL's batch: each statement sent in the connection's pipeline, its answer read after the Sync."""
+
+    __slots__ = ("pg",)
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.pg = conn
+        self.writes = self
+
+    def execute(self, sql: str, params: Params = ()) -> Sent:
         try:
-            cur = conn.raw.cursor()
+            cur = self.pg.raw.cursor()
             if params:
                 cur.execute(translate(sql), params)
             else:
@@ -93,26 +116,23 @@ class Batch:
         return Sent(self, cur, [], -1)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        conn = self.conn
-        if not isinstance(conn, Connection):
-            conn.executemany(sql, rows)
-            return
         try:
-            conn.raw.cursor().executemany(translate(sql), list(rows))
+            self.pg.raw.cursor().executemany(translate(sql), list(rows))
         except psycopg.Error as exc:
             raise _as_sqlite(exc) from exc
 
 
+def together(conn: sqlite3.Connection | Connection) -> AbstractContextManager[Batch]:
+    """A batch of statements on `conn`, sent in one round trip on PostgreSQL; its answers are read after the block.
+    On SQLite the batch is its own context (no generator to step through at each end)."""
+    if isinstance(conn, Connection):
+        return _piped(conn)
+    return Batch(conn)
+
+
 @contextmanager
-def together(conn: sqlite3.Connection | Connection) -> Iterator[Batch]:
-    """A batch of statements on `conn`, sent in one round trip on PostgreSQL; its answers are read after the block."""
-    batch = Batch(conn)
-    if not isinstance(conn, Connection):
-        try:
-            yield batch
-        finally:
-            batch.open = False
-        return
+def _piped(conn: Connection) -> Iterator[Batch]:
+    batch = Piped(conn)
     with conn._bounded():  # the writer's bound on a wait for the server, as for one statement
         try:
             with conn.raw.pipeline():  # its end sends the Sync and reads every answer

@@ -3,6 +3,7 @@ the reads that the indexes dropped for it served (assistant/logfile/indexes.py).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import struct
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from pathlib import Path
 from assistant import store, upgrade
 from assistant.daylog import buyer, orphan_rows
 from assistant.events import parse_event
+from assistant.kpi import queries
+from assistant.kpi.rules import FIRST_AGENT_COPY_SQL
 from assistant.writer import Writer
 from tests.helpers import make_event
 
@@ -91,3 +94,53 @@ async def test_an_older_log_loses_conversations_agent(tmp_path: Path) -> None:
     conn.close()
     assert "conversations_agent" not in indexes
     assert "sqlite_autoindex_conversations_1" in indexes
+
+
+async def test_a_message_writes_no_page_of_an_index_by_agent(tmp_path: Path) -> None:
+    # messages_shop_agent_ts (shop, agent, ts_ms) took a page of every group, a customer message's too (agent NULL),
+    # for the reports' agent copy checks alone, which seek the conversation's index as well.
+    path = tmp_path / "log.db"
+    writer = Writer(path)
+    for n in range(40):
+        await writer.submit(_logging(n, conversation=f"c{n}", sender="agent", agent=f"a{n % 2 + 1}", text="亲，在的"))
+    for n, sender in enumerate(("customer", "agent"), start=100):
+        agent = {"agent": "a2"} if sender == "agent" else {}
+        await writer.submit(_logging(n, conversation="c7", sender=sender, text="在吗", **agent))
+        written = btrees(path, last_commit_pages(Path(f"{path}-wal")))
+        assert "messages" in written and "messages_kpi_conversation" in written, written  # the message's own frames
+        assert "messages_shop_agent_ts" not in written, (sender, written)
+    await writer.close()
+
+
+def test_the_reports_agent_copy_checks_seek_the_conversation_index(tmp_path: Path) -> None:
+    # Every statement of the report holding the check that an agent message is a platform's retry (kpi/rules.py):
+    # its subquery is one seek of messages_kpi_conversation, down to the time and an earlier seq.
+    conn = store.connect(tmp_path / "log.db")
+    upgrade.migrate(conn)
+    checked = 0
+    for name in ("_AGENT_MESSAGES", "_SHORT_REPLIES", "_SHORT_LIST", "_QA"):
+        sql = getattr(queries, name)
+        assert FIRST_AGENT_COPY_SQL in sql, name
+        params = dict.fromkeys(re.findall(r":(\w+)", sql), 0)
+        plan = " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        seek = "SEARCH c USING INDEX messages_kpi_conversation (shop=? AND conversation=? AND sender=? AND ts_ms=? AND"
+        assert seek in plan, (name, plan)
+        assert "SCAN c" not in plan and "SCAN m" not in plan, (name, plan)
+        checked += 1
+    conn.close()
+    assert checked == 4
+
+
+async def test_an_older_log_loses_messages_shop_agent_ts(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    await Writer(path).close()
+    conn = store.connect(path)
+    conn.execute("CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms)")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'sqlite_270_no_messages_shop_agent_ts'")
+    conn.close()
+    await Writer(path).close()
+    conn = store.connect(path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'messages'")}
+    conn.close()
+    assert "messages_shop_agent_ts" not in indexes
+    assert {"messages_kpi_conversation", "messages_kpi_sender", "messages_shop_ts"} <= indexes

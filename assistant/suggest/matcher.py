@@ -26,6 +26,7 @@ from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
 from assistant.suggest.plan import asked, plan, topics
 from assistant.suggest.scorer import Encoded, Features, Scorer, blend, features
+from assistant.suggest.subject import follow
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
 from assistant.suggest.training import load_scorer
 from assistant.suggest.triggers import ANSWERS_MIN_SIMILARITY, NgramIndex, OwnPhrases, TriggerIndex, TriggerTopics
@@ -363,8 +364,7 @@ class Matcher:
             return []
         reading = self.read(text)
         confidences, none = self._confidences(reading)
-        if context.customer_messages and item_fragment(reading.analysis, reading.keyword, confidences, earlier=True):
-            confidences, none = {}, 0.0  # 这个呢 after 这件有货吗: what the earlier messages asked, asked again
+        confidences, none = follow(self, reading, (confidences, none), context.customer_messages)  # 这个呢, 确定吗
         intents = self._rerank(confidences, context)
         if context.opening and "urge" in intents and presence_check(reading.message, reading.keyword):
             # 喂喂 有人吗 opening a conversation checks someone is there: a reminder comes only after a wait.

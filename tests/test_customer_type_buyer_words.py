@@ -93,6 +93,15 @@ def test_free_shipping_asked_as_a_concession_is_haggling(shipped_matcher: Matche
     assert badge(shipped_matcher, "这个包邮吗").type != "bargainer"
 
 
+def test_a_purchase_promised_for_free_shipping_is_a_haggling_offer(shipped_matcher: Matcher) -> None:
+    # 立马下单 inside the offer is its condition, not impulse: the badge said 冲动型, and a walk-away after it was read
+    # as pressing for the purchase (no haggling in the conversation), not as the seeds' 威逼利诱.
+    for text in ("包邮的话我就拍", "给个包邮我马上下单"):
+        assert badge(shipped_matcher, text).type == "bargainer", text
+    assert conversation(shipped_matcher, "包邮我立刻付款 | 不包邮我换一家").type == "pressuring"
+    assert badge(shipped_matcher, "喜欢 直接下单").type == "impulsive"  # no offer: the impulse stays
+
+
 def test_one_of_every_colour_is_buying_without_counting(shipped_matcher: Matcher) -> None:
     for text in ("每种颜色各来一个", "所有花色都要一套"):
         assert badge(shipped_matcher, text).type == "affluent", text

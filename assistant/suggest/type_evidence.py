@@ -46,6 +46,8 @@ HOW_ABOUT = frozenset({"那", "还是", "那就", "或者", "不然"})  # words 
 DEGREE = frozenset({"很", "太", "那么", "这么", "是", "特别", "怎么", "一点", "有点", "是很", "算"})
 # Doubt and threats are often phrased with a negation (不会是假的吧, 不降我就走).
 NEGATION_KEEPS = frozenset({"suspicious", "pressuring"})
+# What a haggling offer holds is the offer's: its gift (包邮加送小样行不), the purchase it promises (包邮我立马下单).
+IN_OFFER = frozenset({"freebie", "impulsive"})
 # Politeness and questions soften a demand (不好意思，我要求换一个可以吗).
 POLITE = ("不好意思", "麻烦", "请问", "请", "谢谢", "辛苦", "拜托", "打扰", "抱歉", "劳驾", "受累")
 ASKING = ("吗", "么", "可以不", "可不可以", "能不能", "行不行", "好不好", "是不是", "要不要")
@@ -341,10 +343,10 @@ class EvidenceReader:
             out = [item for item in out if item not in same]
             out.append((Clue(type_id, strength, source, locate(text, words, self._fold)), words))
         # A gift asked for inside a haggling offer (包邮加送小样行不: no cut, then the gift instead) is the haggler's
-        # next step (the seeds: a buyer who will not let the price go is given a small gift): one piece of evidence
-        # with the offer, not a second type.
+        # next step (the seeds: a buyer who will not let the price go is given a small gift), and the purchase it
+        # promises (包邮我立马下单, 少10块马上拍) its condition, no impulse: one piece of evidence with the offer.
         offers = [w for c, w in out if c.type == "bargainer" and c.strength >= PATTERN]
-        clues = [clue for clue, w in out if not (clue.type == "freebie" and any(w in o for o in offers))]
+        clues = [clue for clue, w in out if not (clue.type in IN_OFFER and any(w in o for o in offers))]
         offer = _OFFER.search(folded)
         if offer is not None:
             clues.append(Clue("bargainer", CUE + 0.1, "named price", locate(text, offer.group(0), self._fold)))

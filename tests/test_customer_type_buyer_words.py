@@ -102,6 +102,14 @@ def test_a_purchase_promised_for_free_shipping_is_a_haggling_offer(shipped_match
     assert badge(shipped_matcher, "喜欢 直接下单").type == "impulsive"  # no offer: the impulse stays
 
 
+def test_no_flaw_accepted_is_a_demand_beside_the_picky_detail(shipped_matcher: Matcher) -> None:
+    # The seeds: 挑剔型 buys the details, 强势型 respect; refusing any flaw at all sets the buyer's terms. Such a buyer
+    # was named picky alone (压痕 in 有一点压痕都不行), sure; now the near tie says both, the demand first.
+    found = conversation(shipped_matcher, "我要的是全新的 | 外盒有一点点划痕都不行 | 记住了")
+    assert (found.type, found.rival) == ("demanding", "picky"), found
+    assert badge(shipped_matcher, "收到的杯子有一点划痕").type == "picky"  # a flaw told: the detail alone
+
+
 def test_one_of_every_colour_is_buying_without_counting(shipped_matcher: Matcher) -> None:
     for text in ("每种颜色各来一个", "所有花色都要一套"):
         assert badge(shipped_matcher, text).type == "affluent", text

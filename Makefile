@@ -74,4 +74,5 @@ postgres-deps:
 		(apt-get update -q && apt-get install -y -q postgresql)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build assistant/suggest/*.so
+	rm -rf $(VENV) .pytest_cache build
+	find assistant -name '*.so' -delete

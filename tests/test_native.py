@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from assistant.suggest import native
-from assistant.suggest.native import MANIFEST, MODULES, build_of, stale
+from assistant.suggest.native import MANIFEST, MODULES, build_of, orphans, stale
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
@@ -87,3 +87,26 @@ def test_the_built_modules_run_compiled_and_an_edited_source_runs_them_all_from_
         assert all(f.endswith(".py") for f in edited.stdout.split()), edited.stdout  # all, not only the edited one
         if built:
             assert "running them all from source" in edited.stderr and f"({name})" in edited.stderr
+
+
+def test_a_module_compiled_by_a_build_of_other_modules_is_found(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    assert orphans(tmp_path) == []
+    (tmp_path / "ingest.py").write_text("")
+    (tmp_path / f"ingest{SUFFIX}").write_bytes(b"")  # another commit's build compiled it
+    (tmp_path / f"suggest/gone{SUFFIX}").write_bytes(b"")  # no source beside it: Python would not prefer it
+    assert orphans(tmp_path) == ["ingest"]
+
+
+def test_a_module_compiled_by_a_build_of_other_modules_runs_from_source(tmp_path: Path) -> None:
+    # A checkout whose build list lacks a module compiled before (bisecting, another branch): the file is still
+    # there, and Python would import it before the source, unchecked.
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "assistant", copy / "assistant", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / f"assistant/ingest{SUFFIX}").write_bytes(b"built from another source")
+    code = "import assistant.ingest as i; print(i.__file__)"
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    run = subprocess.run([sys.executable, "-c", code], cwd=copy, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(copy / "assistant/ingest.py")
+    assert "compiled modules left by another build (ingest)" in run.stderr

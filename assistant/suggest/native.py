@@ -7,7 +7,8 @@ and `make bench`) builds them in place, beside their sources, as one extension g
 source. Compiled modules call each other directly, so they run all together or not at all: when any source differs
 from the one it was built from (edited, or checked out since; the build records their digests),
 `use_fresh_builds()` (called by `assistant/__init__.py`, before any of them is imported) makes every one of them
-import from source again and logs why, until `make native` rebuilds them.
+import from source again and logs why, until `make native` rebuilds them. A module compiled by a build of other
+modules (another commit's list) is imported from its source as well, with a warning, and the next build deletes it.
 Without a build (no C compiler at hand), everything runs from source, unchanged.
 
     python -m assistant.suggest.native      # build in place (what `make native` runs)
@@ -50,6 +51,8 @@ GROUP = f"{PACKAGE}.suggest.native"  # the shared library: assistant/suggest/nat
 SHARED = "suggest.native__mypyc"
 MANIFEST = "suggest/native__mypyc.json"  # each compiled module's source digest at build time
 HERE = Path(__file__).resolve().parent.parent  # the package `assistant`
+SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)  # the longest first, as Python tries them
+NO_MODULES = frozenset({"__pycache__", "locale", "templates", "static"})  # folders of the package holding no module
 
 
 def build_of(module: str, directory: Path = HERE) -> Path | None:
@@ -74,6 +77,24 @@ def stale(directory: Path = HERE) -> list[str]:
     return [m for m in MODULES if build_of(m, directory) is None or built.get(m) != _digest(directory, m)]
 
 
+def orphans(directory: Path = HERE) -> list[str]:
+    """Modules compiled beside their source that this build does not hold: left by a build whose list held them
+    (another commit's, another branch's), and imported by Python before their source all the same."""
+    found = []
+    for folder, folders, files in os.walk(directory):
+        folders[:] = [f for f in folders if f not in NO_MODULES]
+        for name in files:
+            if not name.endswith(SUFFIXES):
+                continue
+            suffix = next(s for s in SUFFIXES if name.endswith(s))
+            if not os.path.exists(os.path.join(folder, name[: -len(suffix)] + ".py")):
+                continue
+            module = (Path(folder) / name[: -len(suffix)]).relative_to(directory).as_posix().replace("/", ".")
+            if module not in MODULES and module != SHARED:
+                found.append(module)
+    return sorted(found)
+
+
 def _path(module: str) -> str:
     return module.replace(".", "/")
 
@@ -85,20 +106,28 @@ def _digest(directory: Path, module: str) -> str:
 class _FromSource(importlib.abc.MetaPathFinder):
     """Imports the compiled modules from their sources (a build made from other sources must not run)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, modules: Sequence[str] = MODULES) -> None:
         self.directory = directory
+        self.modules = frozenset(modules)
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         package, _, module = fullname.partition(".")
-        if package != PACKAGE or module not in MODULES:
+        if package != PACKAGE or module not in self.modules:
             return None
         return importlib.util.spec_from_file_location(fullname, self.directory / f"{_path(module)}.py")
 
 
 def use_fresh_builds(directory: Path = HERE) -> bool:
     """Run the compiled modules only when none is out of date; True when they will run compiled."""
+    left = orphans(directory)
+    if left:
+        log.warning(
+            "compiled modules left by another build (%s): running them from source; `make native` removes them",
+            ", ".join(left),
+        )
+        sys.meta_path.insert(0, _FromSource(directory, left))
     outdated = stale(directory)
     if outdated:
         log.warning(
@@ -120,6 +149,10 @@ def build() -> None:
     os.chdir(root)  # mypyc names modules by their paths from the project's root
     paths = [str((HERE / f"{_path(m)}.py").relative_to(root)) for m in MODULES]
     digests = {m: _digest(HERE, m) for m in MODULES}  # before: a source edited meanwhile is not vouched for
+    for module in orphans(HERE):
+        left = build_of(module)
+        if left is not None:
+            left.unlink()
     setup(
         name="assistant-native",
         ext_modules=mypycify(paths, group_name=GROUP, opt_level="3"),

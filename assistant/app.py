@@ -66,8 +66,7 @@ from assistant.web.appkeys import (
 )
 from assistant.web.auth import no_referrer
 from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory
-from assistant.web.error_page import page_errors
-from assistant.web.errors import error_middleware
+from assistant.web.error_page import error_middleware
 from assistant.web.filelimit import FileLimit
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES, full_collections_held, refreeze_heap
@@ -102,7 +101,7 @@ def create_app(
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
         # The start's gate is the server's (web/starting.py), until the start is over: not a middleware.
-        middlewares=[page_errors, error_middleware],
+        middlewares=[error_middleware],
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
 from assistant.web.appkeys import CONFIG
-from assistant.web.error_page import PAGES, page_errors
-from assistant.web.errors import error_middleware, json_error, unavailable
+from assistant.web.error_page import PAGES, error_middleware
+from assistant.web.errors import json_error, unavailable
 from tests.helpers import make_app, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
@@ -104,7 +104,7 @@ async def test_the_page_keeps_the_status_and_retry_after(aiohttp_client: Any, co
     async def busy(request: web.Request) -> web.Response:
         return unavailable("storage_unavailable", "the database cannot be written now; retry later")
 
-    app = web.Application(middlewares=[page_errors, error_middleware])
+    app = web.Application(middlewares=[error_middleware])
     app[CONFIG] = config
     app.router.add_get("/qa", busy)
     client = await aiohttp_client(app)
@@ -152,7 +152,7 @@ async def test_the_servers_own_trouble_is_said_in_chinese(
     async def trouble(request: web.Request) -> web.Response:
         return answer()
 
-    app = web.Application(middlewares=[page_errors, error_middleware])
+    app = web.Application(middlewares=[error_middleware])
     app[CONFIG] = config
     app.router.add_get("/reports/daily", trouble)
     html = await (await (await aiohttp_client(app)).get("/reports/daily", headers=BROWSER)).text()

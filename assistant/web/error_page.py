@@ -1,9 +1,10 @@
 """An error on a page someone opened in a browser, as a page in the supervisors' language.
 
 Every endpoint answers errors in one JSON shape (`errors.py`), which programs read. A supervisor who opens the
-daily report from an old link gets `{"error": "unauthorized", …}` in English; this middleware answers the same
-error, with the same status and headers, as a short page saying what happened and what to do, when the request
-is for one of the pages (`PAGES`) and the client asks for HTML first (a browser does; curl and scripts do not).
+daily report from an old link gets `{"error": "unauthorized", …}` in English; the error middleware (here, the one
+every request passes) answers the same error, with the same status and headers, as a short page saying what
+happened and what to do, when the request is for one of the pages (`PAGES`) and the client asks for HTML first (a
+browser does; curl and scripts do not).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from assistant.i18n import N_, translator
 from assistant.templating import FAVICON, environment
 from assistant.web.appkeys import CONFIG
 from assistant.web.auth import TOKEN_PAGES
+from assistant.web.errors import as_json
 
 # The supervisors' pages (a page added there is one here) and the agents' panel.
 PAGES = TOKEN_PAGES | {"/panel"}
@@ -130,19 +132,32 @@ def _mistyped_page(request: web.BaseRequest) -> bool:
 
 
 @web.middleware
-async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer a page's JSON error as HTML for a browser; everything else passes through unchanged."""
-    if request.method not in ("GET", "HEAD"):  # a webhook's POST: no page (asked for once, not in two checks)
-        return await handler(request)
-    page = wants_page(request)
-    if not page and not _mistyped_page(request):
-        return await handler(request)
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one middleware every request passes: a handler's failure answered in the JSON shape (`errors.as_json`),
+    and a page's JSON error answered as HTML for a browser; everything else passes through unchanged.
+
+    It was two, this one around the JSON one: each a coroutine more on every request, and aiohttp's own layer
+    (`_fix_request_current_app`) around them, for a webhook's POST that no page concerns."""
+    method = request.method
+    page = False
+    # A webhook's POST, an API's GET: no page (the method asked for once, not in two checks).
+    if (method != "GET" and method != "HEAD") or not (page := wants_page(request)) and not _mistyped_page(request):
+        try:
+            return await handler(request)
+        except Exception as exc:
+            failed = as_json(request, exc)
+            if failed is None:
+                raise
+            return failed
     try:
         answer = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or not (page or exc.status == 404):
+    except Exception as exc:
+        failed = as_json(request, exc)
+        if failed is None:  # an HTTP exception in JSON already (a token's refusal), or no error at all
+            if isinstance(exc, web.HTTPException) and exc.status >= 400 and (page or exc.status == 404):
+                return as_page(exc.status, exc.text, exc.headers, request.app[CONFIG].ui.language)
             raise
-        return as_page(exc.status, exc.text, exc.headers, request.app[CONFIG].ui.language)
+        answer = failed
     if answer.status < 400 or not isinstance(answer, web.Response) or answer.content_type != "application/json":
         return answer
     if not (page or answer.status == 404):

@@ -1,4 +1,4 @@
-"""JSON errors, the one shape every error takes: `{"error", "field", "message"}`, and the middleware that keeps it.
+"""JSON errors, the one shape every error takes: `{"error", "field", "message"}`, and a failure turned into it (`as_json`).
 
 Database trouble (a full disk, a lock held too long by another process, a read-only file) answers 503 with
 `Retry-After`, never 500: nothing of the request was acknowledged, and trying again later is right.
@@ -13,7 +13,6 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
-from aiohttp.typedefs import Handler
 
 from assistant.config import Config
 from assistant.tasks import FaultLog, fault_reason, is_storage_fault
@@ -94,32 +93,30 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's plain-text HTTP errors, bad bodies, database faults and unexpected exceptions into JSON."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
+def as_json(request: web.Request, exc: Exception) -> web.StreamResponse | None:
+    """A handler's failure in the JSON shape: aiohttp's plain-text HTTP errors, bad bodies, database faults and
+    unexpected exceptions; None for an HTTP exception that is no error (a redirect) or is one in JSON already,
+    which goes on as it is (`error_page.error_middleware`, the one middleware, asks this)."""
+    if isinstance(exc, web.HTTPException):
         if exc.content_type == "application/json" or exc.status < 400:
-            raise
+            return None
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return json_error(exc.status, _REASONS.get(exc.status, "http_error"), None, exc.reason, headers=headers)
-    except BodyError as exc:
+    if isinstance(exc, BodyError):
         log.warning("rejected %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
         retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None  # the service is stopping
         resp = json_error(exc.status, exc.error, exc.field, exc.message, headers=retry)
         if not request.content.is_eof():  # the rest of the body is unread (too big, too slow, undecodable):
             resp.force_close()  # the connection ends after this answer, and the answer says so
         return resp
-    except WriterClosed:
+    if isinstance(exc, WriterClosed):
         return unavailable("shutting_down", "the service is stopping; retry later")
-    except Exception as exc:
-        if is_storage_fault(exc):
-            reason = log_failure(request, exc, "answered 503")
-            done = "read" if request.method in ("GET", "HEAD") else "written"  # a page that only reads
-            return unavailable("storage_unavailable", f"the database cannot be {done} now ({reason}); retry later")
-        log_failure(request, exc, "answered 500")
-        return json_error(500, "internal_error", None, "internal error; the request was not processed")
+    if is_storage_fault(exc):
+        reason = log_failure(request, exc, "answered 503")
+        done = "read" if request.method in ("GET", "HEAD") else "written"  # a page that only reads
+        return unavailable("storage_unavailable", f"the database cannot be {done} now ({reason}); retry later")
+    log_failure(request, exc, "answered 500")
+    return json_error(500, "internal_error", None, "internal error; the request was not processed")
 
 
 def log_failure(request: web.Request, exc: Exception, outcome: str) -> str:

@@ -326,6 +326,22 @@ async def test_body_declared_charset_is_honoured(client: Client, db_path: Path) 
         assert conn.execute("SELECT text FROM messages").fetchone()[0] == "在吗"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ['application/json;CHARSET="GB18030"', "Application/JSON ; Charset=gb18030", "text/plain; charset=gbk"],
+)
+async def test_body_declared_charset_is_honoured_however_spelled(
+    client: Client, db_path: Path, content_type: str
+) -> None:
+    # The header is parsed only when it names a charset: its name in capitals or quoted is one too.
+    body = json.dumps(make_event(text="在吗"), ensure_ascii=False).encode("gb18030")
+    resp = await client.post("/v1/events", data=body, headers={"Content-Type": content_type})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT text FROM messages").fetchone()[0] == "在吗"
+
+
 @pytest.mark.parametrize("route", ["/v1/events", "/v1/chatwoot", "/v1/panel/used"])
 @pytest.mark.parametrize("charset", ["hex", "base64", "rot13", "unicode_escape", "idna"])
 async def test_body_a_charset_that_is_no_text_encoding_is_a_named_400(

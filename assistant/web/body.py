@@ -1,4 +1,5 @@
-"""Request bodies, one way for every route: read whole up to a limit, then decoded as JSON by one decoder.
+"""Request bodies, one way for every route: read whole up to a limit, then decoded as JSON by one decoder; and
+a webhook's answer, its JSON already encoded (`json_answer`).
 
 `request.content.read(n)` returns what has arrived so far, not `n` bytes: a body sent in several TCP
 segments (a relay, `Expect: 100-continue`, a slow network) must be read until its end. Every malformed
@@ -20,6 +21,7 @@ import msgspec
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ async def read_body(request: web.Request, limit: int, *, timeout_s: float | None
     """
     transfer_codings(request)  # before the body is read: it would be read as the compressed bytes it is
     codings = content_codings(request)  # an encoding not accepted is refused before the body is read
-    if request.content_length is not None and request.content_length > limit:
+    declared = request.content_length  # a property parsing the header: read once
+    if declared is not None and declared > limit:
         raise BodyError(413, f"body exceeds {limit} bytes", error="payload_too_large")
     body = await _read_raw(request, limit, timeout_s)
     for coding in reversed(codings):  # the sender applied them in the order listed
@@ -163,6 +166,25 @@ def _inflate(data: bytes, coding: str, limit: int) -> bytes:
         data = inflater.unused_data  # gzip may hold several members, one after the other (RFC 1952)
 
 
+# The answer's Content-Type, ready: a Response copies it whole, where `content_type=` and `charset=` put it together
+# and set it on every answer (a quarter of the Response's construction).
+_JSON_HEADERS = CIMultiDictProxy(CIMultiDict({hdrs.CONTENT_TYPE: "application/json; charset=utf-8"}))
+
+
+def json_answer(body: bytes) -> web.Response:
+    """A 200 of JSON already encoded as UTF-8 (a webhook's answer)."""
+    return web.Response(body=body, headers=_JSON_HEADERS)
+
+
+def declared_charset(request: web.BaseRequest) -> str | None:
+    """The charset the request's Content-Type declares, as `request.charset` reads it; the header is parsed only
+    when it names one (a webhook's `application/json` does not: parsed for nothing on every event)."""
+    raw = request.headers.get(hdrs.CONTENT_TYPE)
+    if raw is None or "charset" not in raw.lower():
+        return None
+    return request.charset
+
+
 def decode_json(body: bytes, *, charset: str | None = None, names: frozenset[str] = frozenset()) -> Any:
     """Decode a JSON body: UTF-8 (or the declared charset), no NaN/Infinity, bounded depth and numbers.
 
@@ -211,7 +233,7 @@ def decode_json(body: bytes, *, charset: str | None = None, names: frozenset[str
 async def read_json(request: web.Request, limit: int, *, timeout_s: float | None = None) -> Any:
     """`read_body` then `decode_json` with the request's declared charset."""
     body = await read_body(request, limit, timeout_s=timeout_s)
-    return decode_json(body, charset=request.charset)
+    return decode_json(body, charset=declared_charset(request))
 
 
 # ---- decoding ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from assistant.conversations import save_name
 from assistant.events import EventError, parse_event
 from assistant.signing import SignatureError, verify
 from assistant.web.appkeys import CHATWOOT, CONFIG, ENGINE, FOLLOWUPS, INGESTOR, PUBLISHER, RELAY, WRITER
-from assistant.web.body import decode_json, read_body
+from assistant.web.body import declared_charset, decode_json, json_answer, read_body
 from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory, Merged, merge_contacts, record
 from assistant.web.errors import json_error
 
@@ -176,7 +176,7 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     signer = check_signature(request, config, body)
     if signer is not None and not isinstance(signer, str):  # a response is a MutableMapping: no ABC check asked
         return signer
-    payload = decode_json(body, charset=request.charset)
+    payload = decode_json(body, charset=declared_charset(request))
     if not isinstance(payload, dict):
         return json_error(400, "invalid_event", "body", "expected a JSON object")
     refused = wrong_account(config, signer, payload)
@@ -235,4 +235,4 @@ async def post_chatwoot(request: web.Request) -> web.Response:
     else:
         answer = {"accepted": True, "events": results}
     # Encoded once, straight to bytes (Chinese kept as UTF-8), as POST /v1/events answers.
-    return web.Response(body=msgspec.json.encode(answer), content_type="application/json", charset="utf-8")
+    return json_answer(msgspec.json.encode(answer))

@@ -13,7 +13,7 @@ from assistant.signing import SignatureError, verify
 from assistant.tasks import fault_reason
 from assistant.web import readiness
 from assistant.web.appkeys import BUDGET, CONFIG, ENGINE, FILES, FLEET, FOLLOWUPS, INGESTOR, WRITER
-from assistant.web.body import decode_json, read_body
+from assistant.web.body import declared_charset, decode_json, json_answer, read_body
 from assistant.web.errors import json_error, unavailable
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def post_events(request: web.Request) -> web.Response:
             return json_error(
                 401, "bad_signature", TIMESTAMP_HEADER if exc.header == "timestamp" else SIGNATURE_HEADER, str(exc)
             )
-    doc = decode_json(body, charset=request.charset, names=NAME_FIELDS)
+    doc = decode_json(body, charset=declared_charset(request), names=NAME_FIELDS)
     is_batch = isinstance(doc, list)
     try:
         raws = parse_batch(doc, config.server.max_batch)
@@ -60,7 +60,7 @@ async def post_events(request: web.Request) -> web.Response:
     responses = await app[INGESTOR].ingest(events)
     # Encoded once, straight to bytes (Chinese kept as UTF-8, like json_dumps).
     body = msgspec.json.encode(responses if is_batch else responses[0])
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return json_answer(body)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -162,11 +162,18 @@ def test_archive_deletes_the_follow_up_timers_an_earlier_archive_left(
     capsys.readouterr()
 
     assert run_archive(config, db_path, dry_run=True, pause_after=None, now=NOW) == 0
-    assert "旧版本归档的会话留下的跟进计时器，将删除：1 条" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "旧版本归档的会话留下的跟进计时器，将删除：1 条" in out
+    # The status and inbox only that timer held are counted as the real run deletes them (it deletes the timer
+    # first): the dry run counted them as still held (会话状态 0 条，收件箱 0 条).
+    assert "Chatwoot 表中的记录，将删除：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in out
     assert timer_rows(db_path) == sorted(left)
+    assert (ACCOUNT, GONE) in chatwoot_rows(db_path)["chatwoot_statuses"]
 
     assert run_archive(config, db_path, dry_run=False, pause_after=None, now=NOW) == 0
-    assert "已删除旧版本归档的会话留下的跟进计时器：1 条" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "已删除旧版本归档的会话留下的跟进计时器：1 条" in out
+    assert "已删除旧版本归档的会话留在 Chatwoot 表中的记录：会话状态 1 条，收件箱 1 条，跟进消息 ID 1 条" in out
     assert timer_rows(db_path) == sorted(left[1:])
     assert (ACCOUNT, GONE) not in chatwoot_rows(db_path)["chatwoot_statuses"]  # its timer no longer holds it
 

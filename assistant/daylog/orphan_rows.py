@@ -23,7 +23,8 @@ has a status and no event either. The rule is the row's own time, beside the log
 - a follow-up timer (`timers`: ids, state and times, no words) goes when it last changed before the cutoff and the log
   holds neither an event nor a follow-up of its conversation: a timer is armed by an event of its conversation and
   written with it, and leaves the log only with its conversation's archived days. They go before the statuses: a
-  status whose conversation only such a timer held goes in the same run.
+  status whose conversation only such a timer held goes in the same run, and a dry run (which deletes no timer)
+  counts it so.
 
 Each statement re-reads the row it deletes: on PostgreSQL, a status another instance changed meanwhile is new, and
 stays. A second run finds nothing.
@@ -190,9 +191,16 @@ def _old_statuses(
         for table in _HOLDERS:
             sql += (
                 f" AND NOT EXISTS (SELECT 1 FROM {table} h WHERE h.shop IN ({marks})"
-                " AND h.conversation = chatwoot_statuses.conversation)"
+                " AND h.conversation = chatwoot_statuses.conversation"
             )
             params += shops
+            if table == "timers":
+                # A timer unchanged since before the cutoff holds its conversation only beside an event or a
+                # follow-up of it (which hold it themselves): without, it is a leftover the run deletes first
+                # (`_clear_timers`), and a dry run, which deletes nothing, counted its status as held.
+                sql += " AND h.updated_ms >= ?"
+                params.append(cutoff_ms)
+            sql += ")"
     return sql, tuple(params)
 
 

@@ -267,6 +267,9 @@ class FollowupService:
         outcome = self._apply(
             key, event.type, event.sender, event.agent, event.text, event.followup_id, seq, at_ms, now
         )
+        if self.shared is not None:  # deliveries its transaction ended (of any instance): their line on the panels
+            for f in self.shared.ended_by(event.id):
+                self.notify(f)
         if outcome == "stale":
             self._record_stale(key, event.id, seq, at_ms, now)
         if now - at_ms > self.policy.grace_ms and (event.type in ENDS_STALE or event.sender in ("customer", "agent")):

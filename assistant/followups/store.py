@@ -253,7 +253,7 @@ def send_insert(batch: Batch, f: Followup) -> Callable[[], tuple[Followup, bool]
     def inserted() -> tuple[Followup, bool]:
         row = stored.fetchone()
         assert row is not None
-        return _followup(row), cur.rowcount == 1
+        return followup_of(row), cur.rowcount == 1
 
     return inserted
 
@@ -308,7 +308,7 @@ def send_update(
         if cur.rowcount == 0:
             return None
         found = row.fetchone()
-        return None if found is None else _followup(found)
+        return None if found is None else followup_of(found)
 
     return updated
 
@@ -342,12 +342,12 @@ def with_outcomes(conn: sqlite3.Connection, found: list[Followup]) -> list[Follo
 
 def followup(conn: sqlite3.Connection, followup_id: str) -> Followup | None:
     row = conn.execute("SELECT * FROM followups WHERE id = ?", (followup_id,)).fetchone()
-    return None if row is None else _followup(row)
+    return None if row is None else followup_of(row)
 
 
 def pending_followups(conn: sqlite3.Connection) -> list[Followup]:
     rows = conn.execute("SELECT * FROM followups WHERE state = 'pending' ORDER BY updated_ms")
-    return with_outcomes(conn, [_followup(r) for r in rows])
+    return with_outcomes(conn, [followup_of(r) for r in rows])
 
 
 def count_pending(conn: sqlite3.Connection) -> int:
@@ -364,7 +364,7 @@ def claim_stalled_followups(conn: sqlite3.Connection, before_ms: int, now_ms: in
     """Pending deliveries untouched since `before_ms` (their instance is gone), as they were; touching them
     (`updated_ms` = now) claims them for this instance. PostgreSQL only (several instances, one database)."""
     rows = [
-        _followup(r)
+        followup_of(r)
         for r in conn.execute(
             "SELECT * FROM followups WHERE state = 'pending' AND updated_ms <= ? ORDER BY updated_ms LIMIT ?"
             " FOR UPDATE SKIP LOCKED",
@@ -389,7 +389,7 @@ def take_pending(
     if row is None:
         return None
     conn.execute("UPDATE followups SET updated_ms = ? WHERE id = ?", (now_ms, followup_id))
-    [f] = with_outcomes(conn, [dataclasses.replace(_followup(row), updated_ms=now_ms)])
+    [f] = with_outcomes(conn, [dataclasses.replace(followup_of(row), updated_ms=now_ms)])
     return f, period_ended_by(conn, f, future_ms)
 
 
@@ -407,7 +407,7 @@ def list_followups(
         params.append(shop)
     sql += " ORDER BY fired_ms DESC, id LIMIT ?"
     params.append(limit)
-    return [_followup(r) for r in conn.execute(sql, params)]
+    return [followup_of(r) for r in conn.execute(sql, params)]
 
 
 def unsettled_followups(conn: sqlite3.Connection, since_ms: int) -> list[Followup]:
@@ -428,7 +428,7 @@ def unsettled_followups(conn: sqlite3.Connection, since_ms: int) -> list[Followu
         "   AND e.ts_ms > f.fired_ms AND e.type = 'conversation_closed')"
         " ORDER BY f.fired_ms"
     )
-    return [_followup(r) for r in conn.execute(sql, (since_ms,))]
+    return [followup_of(r) for r in conn.execute(sql, (since_ms,))]
 
 
 def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, armed_seq: int) -> Followup | None:
@@ -438,16 +438,12 @@ def period_followup(conn: sqlite3.Connection, shop: str, conversation: str, arme
         " ORDER BY fired_ms DESC, id DESC LIMIT 1",
         (shop, conversation, armed_seq),
     ).fetchone()
-    return None if row is None else _followup(row)
+    return None if row is None else followup_of(row)
 
 
-def _followup(row: sqlite3.Row) -> Followup:
+def followup_of(row: sqlite3.Row) -> Followup:
+    """A follow-up from its row, read with SELECT * (its outcome not read: `with_outcomes`)."""
     return Followup(**{k: row[k] for k in row.keys()})
-
-
-def followup_from_row(row: sqlite3.Row) -> Followup:
-    """A `followups` row read with SELECT * (its outcome not read: `with_outcomes`)."""
-    return _followup(row)
 
 
 # ---- the log, as the timers read it ------------------------------------------------------------

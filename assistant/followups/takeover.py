@@ -34,7 +34,7 @@ def left_behind(
         timers = batch.execute(OVERDUE, (before_ms,))
         pending = batch.execute(STALLED, (before_ms, limit))
     rows = [followup_store.timer_from_row(r) for r in timers.fetchall()]
-    found = [replace(followup_store.followup_from_row(r), updated_ms=now_ms) for r in pending.fetchall()]
+    found = [replace(followup_store.followup_of(r), updated_ms=now_ms) for r in pending.fetchall()]
     if not found:
         return rows, [], {}
     ids = [f.id for f in found]

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -234,6 +234,8 @@ class Receiver:
         self.error_headers: dict[str, str] = {}  # sent with every non-2xx answer (a 429's `Retry-After`)
         self.requests: list[dict[str, Any]] = []
         self.server: TestServer | None = None
+        # Called with each request's record as it comes, before it is answered (what the sender had written then).
+        self.on_request: Callable[[dict[str, Any]], None] = lambda record: None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -281,6 +283,7 @@ class Receiver:
             except SignatureError:
                 record["verified"] = False
         self.requests.append(record)
+        self.on_request(record)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         await self.released.wait()

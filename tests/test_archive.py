@@ -363,15 +363,17 @@ def test_archive_sigkilled_at_each_step_then_rerun_loses_and_duplicates_nothing(
     config_path = write_config(tmp_path, db_path)
     with start_archive(config_path, db_path, "--pause-after", f"{step}:3") as proc:  # mid-run: the third shop-day
         assert proc.stderr is not None
+        said: list[str] = []  # what the run said, to tell why when it ended by itself
         seen = 0
         for line in proc.stderr:
+            said.append(line)
             if line.startswith(f"archive-step {step} "):
                 seen += 1
                 if seen == 3:  # the run now sleeps right after this step
                     proc.send_signal(signal.SIGKILL)
                     break
         proc.wait(10)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, "".join(said[-40:])
     root = tmp_path / "archive"
     check_nothing_lost(db_path, root, expected, settled=False)
     rerun_archive(config_path, db_path)

@@ -94,12 +94,12 @@ class SharedTimers:
                     batch.writes, [(*key, seq, at_ms, "closed" if closed else "customer_replied")], now
                 )
                 pending = batch.execute(PENDING_ENDED, (*key, future_ms, future_ms, at_ms, seq))
-            locked = pending.fetchall()
+            locked, ended = pending.fetchall(), []
             if locked:
                 sql = END_PENDING.format(marks=", ".join("?" * len(locked)))
                 why = CLOSED if closed else CUSTOMER_WROTE
                 ended = conn.execute(sql, (why, now, *(row[0] for row in locked))).fetchall()
-                self._hold_ended(event.id, [followup_store.followup_of(row) for row in ended])
+            self._hold_ended(event.id, [followup_store.followup_of(row) for row in ended])
         elif event.type == "message" and event.sender == "agent" and event.followup_id is None:
             if service.is_echo(key, event.text) or is_stale(at_ms, now, service.policy):
                 return
@@ -114,6 +114,8 @@ class SharedTimers:
             )  # fmt: skip
 
     def _hold_ended(self, event_id: str, ended: list[Followup]) -> None:
+        """Keep what the transaction of `event_id` cancelled (none: forget what an earlier run of it, rolled back,
+        had), to tell once it commits."""
         with self._ended_lock:
             self._ended.pop(event_id, None)  # a transaction run again: its last run's
             if ended:

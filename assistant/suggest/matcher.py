@@ -160,7 +160,7 @@ class Matcher:
         self.triggers = TriggerIndex(self._phrases, forms, (k.text for k in self.keywords.keywords))
         pairs = zip(self.triggers.raw, self.triggers.index.texts)  # [words.exclusions]' triggers (一星) → their form
         self._excludable: dict[str, str] = {r: n for r, n in pairs if n in self.keywords.rules.exclusions}
-        self.speaks = TriggerTopics(lambda t: keywords.scores(normalizer.analyze(t), t)[0])
+        self.speaks = TriggerTopics(lambda t: keywords.scores(normalizer.analyze(t), t)[0], self._phrases)
         # Each shop's own phrases follow the shared ones in `_phrases`, with a small trigger index of their own:
         # a shop with none, or a set-up without shops, ranks exactly the shared library.
         self._shared_count = len(self._phrases)

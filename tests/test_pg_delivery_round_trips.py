@@ -56,17 +56,19 @@ async def test_pg_a_delivery_costs_the_writer_few_round_trips(pg_cluster: Cluste
 
 
 async def sweep_round_trips(pg_cluster: Cluster, config: Config, stalled: int) -> int:
-    """Round trips of one take-over sweep on an instance, after a dead instance left `stalled` deliveries pending."""
+    """Round trips of one take-over sweep on an instance that takes over `stalled` deliveries a dead instance left
+    pending (beside one more, when there are any, that the buyer's reply through this instance cancels at once)."""
     clock = FakeClock(T0)
     db = pg_cluster.database()
     cfg = replace_config(followups_config(config, "send"), "followups", lease_s=60)  # taken over before too late
-    dead = await Harness(cfg, db, clock, plugins=[Recorder([DeliveryResult.retry("HTTP 503", 503)] * stalled)]).start()
+    left = stalled + 1 if stalled else 0
+    dead = await Harness(cfg, db, clock, plugins=[Recorder([DeliveryResult.retry("HTTP 503", 503)] * left)]).start()
     try:
-        for i in range(stalled):
+        for i in range(left):
             await dead.send(conversation=f"c{i}", text="这个还有货吗")
             await dead.agent_says(conversation=f"c{i}")
         await dead.advance(IDLE)
-        assert [f.state for f in dead.followups()] == ["pending"] * stalled
+        assert [f.state for f in dead.followups()] == ["pending"] * left
     finally:
         await dead.stop()
     with round_trips(pg_cluster.port) as proxy:
@@ -76,8 +78,9 @@ async def sweep_round_trips(pg_cluster: Cluster, config: Config, stalled: int) -
             replace_config(cfg, "store", url=location.url), location, clock, plugins=[platform]
         ).start()
         try:
-            if stalled:  # the buyer answers after it came due: c0's is only settled when taken over
+            if stalled:  # the buyer answers after it came due: its attempt created nothing, so his reply ends it
                 await other.send(conversation="c0", text="好的我再看看")
+                assert [f.state for f in other.followups() if f.conversation == "c0"] == ["cancelled"]
             clock.advance(cfg.followups.lease_s)
             shared = other.service.shared
             assert shared is not None
@@ -88,9 +91,7 @@ async def sweep_round_trips(pg_cluster: Cluster, config: Config, stalled: int) -
             await other.advance(cfg.followups.delivery_timeout_s)  # the attempts cut short have run out their time
             await other.settle()
             states = sorted((f.conversation, f.state) for f in other.followups())
-            assert states == sorted(
-                [("c0", "cancelled")] * bool(stalled) + [(f"c{i}", "sent") for i in range(1, stalled)]
-            )
+            assert states == sorted([("c0", "cancelled")] * bool(stalled) + [(f"c{i}", "sent") for i in range(1, left)])
             return counted
         finally:
             await other.stop()

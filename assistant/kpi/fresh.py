@@ -8,7 +8,8 @@ itself (kpi/rules.py), but which index a seek takes is the planner's to choose, 
 report first analyzes the tables it reads whose rows changed past autovacuum's own threshold since they were last
 analyzed (50 rows and a tenth of the table, PostgreSQL's defaults): the state autovacuum would have fixed had it
 come by; and those holding rows but no statistics at all. A role that may not analyze them (not their owner: a
-shop's read-only reporting role) gets its report all the same, and a line in the log. PostgreSQL skips such a table with a warning, not an error:
+shop's read-only reporting role) gets its report all the same, its seeks written so that no plan reads the day for
+each message (kpi/seeks.py), and a line in the log. PostgreSQL skips such a table with a warning, not an error:
 the role's right is asked first (the report said it had analyzed tables it had not).
 """
 

@@ -427,13 +427,13 @@ def _customer_side(
         conn.execute(_dialect(conn, _UNANSWERED_KEEP).replace("/*share*/", share), p)
         conn.execute((_UNANSWERED_SPLIT_PG if postgres else _UNANSWERED_SPLIT).replace("/*share*/", share), p)
         conn.execute(_FIRSTS_PG if postgres else _FIRSTS)
-        conn.execute(_CARRIED, p)
+        conn.execute(_dialect(conn, _CARRIED), p)
         conn.execute(PAIRS, p)
         conn.execute("CREATE INDEX temp.kpi_pairs_customer ON kpi_pairs (customer, inquiry, t0)")
         if exclude:
             conn.executemany("INSERT INTO temp.kpi_excluded (order_id) VALUES (?)", [(o,) for o in exclude])
         narrowed = (EXCLUDED if exclude else "") + (ONLY.format(t="r") if only else "")
-        conn.execute(CREDITED.replace("/*excluded*/", narrowed), p)
+        conn.execute(_dialect(conn, CREDITED).replace("/*excluded*/", narrowed), p)
         conn.execute("CREATE INDEX temp.kpi_orders_customer ON kpi_orders (customer, agent, created_ms)")
         if late_orders:
             out.late_orders = {order for (order,) in conn.execute(LATE_ORDERS, p)}
@@ -507,7 +507,7 @@ def _agent_side(conn: sqlite3.Connection, p: dict[str, Any]) -> DayFigures:
     customers_hourly = dict(conn.execute(_dialect(conn, _HOURLY_CUSTOMERS), p).fetchall())
     out.hourly = [(customers_hourly.get(hour, 0), agents_hourly[hour]) for hour in range(24)]
     out.short_replies = [Flagged(*row) for row in conn.execute(_dialect(conn, _short_index(conn, _SHORT_LIST)), p)]
-    for owner, sent, recovered in conn.execute(_FOLLOWUPS, p):
+    for owner, sent, recovered in conn.execute(_dialect(conn, _FOLLOWUPS), p):
         out.tally(owner).add(followups_sent=sent, followups_recovered=recovered)
     for agent, used in conn.execute(_dialect(conn, _SUGGESTIONS_USED), p):
         out.tally(agent).add(suggestions_used=used)

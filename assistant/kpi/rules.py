@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 from functools import lru_cache
 
+from assistant.kpi.seeks import keyed
+
 Spans = tuple[tuple[int, int], ...]  # a day's service hours: (opening, closing) epoch ms (clock.ServiceHours.spans)
 SPAN_COUNT = 3
 
@@ -47,10 +49,10 @@ FIRST_AGENT_COPY_SQL = f"NOT EXISTS ({_AGENT_COPY})"
 # lookup, which costs it less (the scalar form took 1.13x the report's CPU there).
 @lru_cache(maxsize=64)
 def as_lookups(sql: str) -> str:
-    """`sql` with its copy checks in PostgreSQL's form."""
+    """`sql` with its copy checks in PostgreSQL's form, and its seeks (kpi/seeks.py)."""
     for m in ("m", "a"):
         sql = sql.replace(customer_copy_sql(m), customer_copy_sql(m, lookup=True))
-    return sql.replace(FIRST_AGENT_COPY_SQL, f"(({_AGENT_COPY} LIMIT 1) IS NULL)")
+    return keyed(sql.replace(FIRST_AGENT_COPY_SQL, f"(({_AGENT_COPY} LIMIT 1) IS NULL)"))
 
 
 class CustomerCopies:

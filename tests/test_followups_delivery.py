@@ -18,14 +18,12 @@ from assistant.clock import FakeClock
 from assistant.config import Config
 from assistant.events import parse_event
 from assistant.followups.delivery import (
-    AGENT_WROTE,
-    CLOSED,
     CUSTOMER_WROTE,
     LOCKED_TOO_LONG,
     ORDER_SETTLED,
     auto_event_id,
 )
-from assistant.followups.reasons import english
+from assistant.followups.reasons import AGENT_WROTE, CLOSED, english
 from assistant.hookspecs import CannotConfirm, DeliveryResult, Followup, hookimpl
 from assistant.web.appkeys import FOLLOWUPS
 from tests.followup_harness import OUT_SECRET, T0, Harness, LockHolder, Receiver, Recorder, outbound_config

@@ -33,9 +33,8 @@ from assistant.config import Config
 from assistant.followups import store as followup_store
 from assistant.followups.jobs import Job, LeftPending, auto_event_id, backoff_ms
 from assistant.followups.reasons import (
-    AGENT_WROTE,
-    CLOSED,
     CUSTOMER_WROTE,
+    ENDED_BY,
     GONE,
     LOCKED_TOO_LONG,
     NO_HOOK,
@@ -79,10 +78,6 @@ UNREAD_PAYMENT = (
     "whether %s/%s has an unpaid order left could not be read: the database was locked %d times (%s); a payment"
     " reminder being delivered asks again before its attempt, and the idle timer's firing reads the log"
 )
-
-
-# A resumed delivery's cancel, by who ended its idle period meanwhile (followup_store.period_ended_by).
-ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}
 
 
 class Deliverer:
@@ -348,9 +343,12 @@ class Deliverer:
             job.attempting = True
             try:
                 recorded, inbox = await self._write(job, "recording it pending", partial(self._record_attempt, f, attempts, last_error))  # fmt: skip
-                if recorded is None:
-                    # Settled meanwhile (a take-over's or take-up's copy read before another delivery ended it).
-                    log.info("follow-up %s is no longer pending: not attempted", f.id)
+                if recorded is None or recorded.state != "pending":
+                    # Settled meanwhile (a take-over's or take-up's copy read before another delivery ended it), or
+                    # cancelled by that record: the log shows its period over (the buyer wrote through another instance).
+                    log.info("follow-up %s is no longer pending (%s): not attempted", f.id, recorded and recorded.state)
+                    if recorded is not None:
+                        self.notify(recorded)
                     return
                 if job.cancel_requested is not None or self.stopping:  # while that write waited for a lock
                     attempts, unknown = attempts - 1, was_unknown  # no attempt was made
@@ -575,8 +573,8 @@ class Deliverer:
     async def _record_attempt(
         self, f: Followup, attempts: int, error: str | None
     ) -> tuple[Followup | None, str | None]:
-        key, now = (f.shop, f.conversation), self.clock.now_ms()
-        return await self.writer.submit(partial(record_attempt, followup_id=f.id, key=key, attempts=attempts, last_error=error, now_ms=now))  # fmt: skip
+        now = self.clock.now_ms()
+        return await self.writer.submit(partial(record_attempt, f=f, attempts=attempts, last_error=error, now_ms=now, future_ms=self.future_ms))  # fmt: skip
 
     async def _update(
         self, job: Job, f: Followup, state: str, attempts: int, error: str | None, *, unknown: bool | None = None

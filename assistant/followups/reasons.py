@@ -42,6 +42,8 @@ WENT_ON = "went_on"  # a stale record voided: the conversation went on after it
 AFTER_SALE = "after_sale"
 RESTORED = "restored"
 WITHHELD = "withheld"  # a plugin's adjust_followup kept it from the buyer (the plugin's words follow)
+# A resumed delivery's cancel, by who ended its idle period meanwhile (followup_store.period_ended_by).
+ENDED_BY = {"agent": AGENT_WROTE, "closed": CLOSED, "customer": CUSTOMER_WROTE}
 
 TEXTS: dict[str, str] = {
     NO_HOOK: N_("no deliver_message hook handled it (enable one in [hooks] enabled)"),

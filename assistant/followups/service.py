@@ -26,7 +26,7 @@ from assistant.events import Event
 from assistant.followups import firing
 from assistant.followups import store as followup_store
 from assistant.followups.adjusting import FollowupAdjuster
-from assistant.followups.delivery import AGENT_WROTE, CLOSED, CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
+from assistant.followups.delivery import CUSTOMER_WROTE, ORDER_SETTLED, Deliverer
 from assistant.followups.firing import ELSEWHERE, Outcome
 from assistant.followups.panelstate import followup_payload, is_latest, panel_states
 from assistant.followups.policy import (
@@ -38,7 +38,7 @@ from assistant.followups.policy import (
     event_time,
     is_stale,
 )
-from assistant.followups.reasons import AGENT_SENT, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
+from assistant.followups.reasons import AGENT_SENT, AGENT_WROTE, CLOSED, DOWN_WHEN_DUE, LATE_REPLY, MOVED_ON
 from assistant.followups.shared import SharedTimers
 from assistant.followups.stale import WENT_ON, StaleWrites, each, insert_stale, void_stale
 from assistant.followups.store import Key, Page, ReplayEvent, TimerRow

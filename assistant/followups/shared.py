@@ -10,10 +10,12 @@ Any instance may receive any event, so the timers table, not an instance's memor
 - every `lease_s / 4` each instance loads the rows left armed `lease_s` past their deadline (their
   instance died or lost them) and the deliveries left pending that long, and takes them over (`sweep`);
 - a customer message or closure ends, in its own transaction, the follow-up its period's timer was fired into
-  on any instance while it was on its way (`ENDS`): a delivery with no attempt made yet, or none whose outcome is
-  unknown, is cancelled before the message is acknowledged, and its instance's next attempt finds it no longer
-  pending. The firing reads the log in its claiming transaction, but not a reply still being matched or written
-  by another instance: that instance hears nothing of its timers or deliveries but through the database.
+  on any instance while it was on its way (`END_PENDING`): a delivery with no attempt made yet, or none whose
+  outcome is unknown, is cancelled before the message is acknowledged, and its instance's next attempt finds it no
+  longer pending. One whose last attempt's outcome is unknown is left to its delivery, which asks the platform and
+  then records its next attempt only if the log holds no such message (records.record_attempt). The firing reads
+  the log in its claiming transaction, but not a reply still being matched or written by another instance: that
+  instance hears nothing of its timers or deliveries but through the database.
 """
 
 from __future__ import annotations

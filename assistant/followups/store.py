@@ -286,15 +286,18 @@ def send_update(
     last_error: str | None = None,
     from_states: Sequence[str] = ("pending",),
     outcome_unknown: bool | None = None,
+    unless: tuple[str, Sequence[Any]] | None = None,
 ) -> Callable[[], Followup | None]:
-    """`update_followup`'s statements, sent in `batch`: the row moved, whether its last attempt's outcome is known
-    (only when it moved: the row now in `state` with this update's time), the row read back; then the function
-    giving what `update_followup` returns, once the batch is over."""
+    """`update_followup`'s statements, sent in `batch`: the row moved (not when the query `unless`, with its
+    parameters, finds a row), whether its last attempt's outcome is known (only when it moved: the row now in `state`
+    with this update's time), the row read back; then the function giving what `update_followup` returns, once the
+    batch is over."""
     marks = ", ".join("?" for _ in from_states)
+    sql, params = unless if unless is not None else ("", ())
     cur = batch.execute(
         "UPDATE followups SET state = ?, attempts = coalesce(?, attempts), last_error = coalesce(?, last_error),"
-        f" updated_ms = ? WHERE id = ? AND state IN ({marks})",
-        (state, attempts, last_error, now_ms, followup_id, *from_states),
+        f" updated_ms = ? WHERE id = ? AND state IN ({marks}){f' AND NOT EXISTS ({sql})' if sql else ''}",
+        (state, attempts, last_error, now_ms, followup_id, *from_states, *params),
     )
     if outcome_unknown is not None:
         batch.execute(

@@ -18,13 +18,14 @@ from mypy_extensions import mypyc_attr
 from rapidfuzz import fuzz
 
 from assistant.suggest.answers import distinct
-from assistant.suggest.clauses import ClauseSplitter, Message, asking, clip, is_social, item_fragment, presence_check
+from assistant.suggest.clause_reader import ClauseReader
+from assistant.suggest.clauses import Message, asking, clip, item_fragment, presence_check
 from assistant.suggest.customer_type import CustomerType, Messages, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
 from assistant.suggest.keywords import STRONG_WEIGHT, KeywordSpotter
 from assistant.suggest.phrases import ASSISTANT_INTENTS, Library, Phrase
-from assistant.suggest.plan import asked, plan, topics
+from assistant.suggest.plan import asked, plan
 from assistant.suggest.scorer import Encoded, Features, Scorer, blend, features
 from assistant.suggest.subject import follow
 from assistant.suggest.textnorm import RELEASED, Analysis, Normalizer
@@ -167,18 +168,8 @@ class Matcher:
         self._own: dict[str, OwnPhrases] = {}
         for shop, own in library.shop_phrases.items():
             self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
-        social = self._social = frozenset(library.clauses.social)
-        social_words = keywords.presence_test(social)  # skips most clauses before their hits
-        self.splitter = ClauseSplitter(
-            library.clauses,
-            normalizer,
-            lambda a: is_social(a, keywords, social, social_words),
-            library.questions.markers,
-            keywords.rules.exclusions,  # a closer inside an excluded word (花都谢了) is no thanks
-            library.questions.which,
-            library.questions.judgements,
-            library.questions.unasked,
-        )
+        self.clauses = ClauseReader(library, normalizer, keywords)  # the clause splitter, a message's topics
+        self.splitter = self.clauses.splitter
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
         self._none: int | None = None
@@ -230,7 +221,7 @@ class Matcher:
         return self._read_long(text)
 
     def _read(self, text: str) -> Reading:
-        message = self.splitter.split(clip(text))
+        message = self.clauses.split(text)
         analysis = self.normalizer.analyze_folded(message.focus)
         keyword, words = self.keywords.scores(analysis, message.focus)
         spoken = [n for n, c in enumerate(message.clauses) if c.kind == "text"]
@@ -418,7 +409,7 @@ class Matcher:
         if ("topics", one) not in reading.memo:
             read = self.read
             alone = lambda t: (*self._confidences(read(t)), read(t).keyword)  # noqa: E731
-            reading.memo[("topics", one)] = topics(reading.message, self.splitter.asks, alone, one, self._social)
+            reading.memo[("topics", one)] = self.clauses.topics(reading.message, alone, one)
         return dict(reading.memo[("topics", one)])
 
     def said(self, reading: Reading, context: Context) -> str:

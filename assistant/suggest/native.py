@@ -35,6 +35,7 @@ PACKAGE = "assistant"
 # Named from the package `assistant`: each is assistant/<name with dots as slashes>.py.
 MODULES = (
     "suggest.clauses",
+    "suggest.clause_reader",
     "suggest.keywords",
     "suggest.textnorm",
     "suggest.scorer",

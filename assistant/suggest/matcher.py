@@ -168,7 +168,7 @@ class Matcher:
         self._own: dict[str, OwnPhrases] = {}
         for shop, own in library.shop_phrases.items():
             self._own[shop] = self._add_own(own, library.hidden.get(shop, frozenset()))
-        self.clauses = ClauseReader(library, normalizer, keywords)  # the clause splitter, a message's topics
+        self.clauses = ClauseReader(library, normalizer, keywords)  # the clause splitter, its splits remembered
         self.splitter = self.clauses.splitter
         self.scorer = load_scorer(library) if scorer == "auto" else scorer
         self._columns: list[tuple[int, str]] = []
@@ -240,6 +240,7 @@ class Matcher:
         """Forget every remembered reading (benchmarks measure messages seen for the first time)."""
         self._read_short.cache_clear()
         self._read_long.cache_clear()
+        self.clauses.clear_caches()
         self.normalizer.clear_caches()
         self.keywords.clear_caches()
         self.library.clear_caches()
@@ -248,6 +249,7 @@ class Matcher:
         """Let go of a replaced library (not used again) for reference counting to free: caches, cycles, indexes."""
         self.clear_caches()
         self._read_short = self._read_long = RELEASED
+        self.clauses.release()
         for index in (self.triggers, *(own.triggers for own in self._own.values())):
             index.release()
         self.normalizer.release()

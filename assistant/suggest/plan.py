@@ -50,18 +50,30 @@ def plan(
 
 
 def topics(
-    message: Message, asks: Callable[[str], bool], alone: Alone, one: bool = True, social: frozenset[str] = frozenset()
+    message: Message,
+    asks: Callable[[str], bool],
+    alone: Alone,
+    one: bool = True,
+    social: frozenset[str] = frozenset(),
+    words: Callable[[str], Mapping[str, float]] | None = None,
 ) -> dict[str, float]:
     """The topics of a message of several clauses, in the order asked (发什么快递|能便宜点吗), each with its confidence:
     every clause that asks, read alone, whose likeliest intent is sure (`TOPIC_SURE`), named by a key word of its
     own and likelier than no intent. A clause that only tells (收到的杯子碎了) names no topic: it is the story; nor
     does a greeting or thanks (`social` intents) beside a clause asking something else: they decide only when the
-    message says nothing else. `one`: a single question is wanted too (else none is read unless two clauses ask)."""
+    message says nothing else. `one`: a single question is wanted too (else none is read unless two clauses ask, and
+    {} is all it can give unless two could name a topic). `words`: a clause's key-word evidence alone (as `alone`
+    gives it, for less): a clause without a key word of `TOPIC_WORD` names no topic, so it is not read further."""
     spoken = [c.text for c in message.clauses if c.kind == TEXT]
     questions = [t for t in spoken if asks(t) or t.endswith(_ASKS_LAST)]
     found: dict[str, float] = {}
-    if len(spoken) < 2 or len(questions) < (1 if one else 2):
+    wanted = 1 if one else 2
+    if len(spoken) < 2 or len(questions) < wanted:
         return found
+    if words is not None:
+        questions = [t for t in questions if max(words(t).values(), default=0.0) >= TOPIC_WORD]
+        if len(questions) < wanted:
+            return found
     for text in questions:
         confidences, none, keyword = alone(text)
         intent = max(confidences, key=lambda i: confidences[i], default="")

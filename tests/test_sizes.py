@@ -30,10 +30,12 @@ async def test_sizes_count_the_conversations_and_say_the_bounds(aiohttp_client: 
     assert "followups.timers" not in body["bounds"]  # a map with no bound of its own says none
     # Read from the objects' own fields: a field renamed would silently leave its map out of the soak's view.
     kept = {"followups.echoes", "followups.suggested", "followups.timers", "followups.timeline_stamps",
-            "live.followups", "live.agents", "conversations.names", "suggest.readings"}  # fmt: skip
+            "live.followups", "live.agents", "conversations.names", "suggest.readings",
+            "suggest.clause_splits"}  # fmt: skip
     assert kept <= body["sizes"].keys()
     assert "live.published" not in body["sizes"]  # noted only where a relay asks for it (PostgreSQL, below)
     assert body["bounds"]["followups.echoes"] == body["bounds"]["followups.suggested"] == 20_000
+    assert body["bounds"]["suggest.clause_splits"] == 20_000  # the clause splitter's cache, bounded too
 
 
 async def test_sizes_count_the_catalog_items_read(aiohttp_client: Any, tmp_path: Path) -> None:

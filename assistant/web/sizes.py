@@ -72,6 +72,8 @@ def sizes(app: web.Application) -> dict[str, tuple[int, int | None]]:
         found["suggest.adoption_shops"] = _size(engine, "_adoption")
         found["suggest.readings"] = _size(engine, "matcher", "_read_short")
         found["suggest.long_readings"] = _size(engine, "matcher", "_read_long")
+        found["suggest.clause_splits"] = _size(engine, "matcher", "clauses", "_split_short")
+        found["suggest.long_clause_splits"] = _size(engine, "matcher", "clauses", "_split_long")
         found["suggest.workers_pending"] = _size(engine, "workers", "pending")
         found["catalog.items"] = _size(engine, "items", "catalog", "_items", bound=engine.items.catalog.capacity)
     followups = app.get(FOLLOWUPS)

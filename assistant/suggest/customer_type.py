@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, TypeGuard, cast
 
 from assistant.suggest.textnorm import Analysis, Normalizer
-from assistant.suggest.type_evidence import CUE, ORDERED, Clue, EvidenceReader, MessageSignals
+from assistant.suggest.type_evidence import CUE, IN_OFFER, ORDERED, PATTERN, Clue, EvidenceReader, MessageSignals
 from assistant.suggest.vocabulary import DEFAULT_TYPE, TYPE_IDS, CustomerTypeSpec, TypeCues
 
 SURE = 0.4  # a type is named when its evidence reaches this: one cue word, or weak ones beside a stronger
@@ -192,9 +192,14 @@ class TypeClassifier:
             if clue.shown:
                 shown.setdefault(clue.type, []).append((strength, clue.shown))
 
+        offered = False  # the message before made a haggling offer
         for turn, signals in zip(turns, read):
             for clue in signals.clues:
-                weigh(clue, turn)
+                if not (offered and clue.type in IN_OFFER):
+                    weigh(clue, turn)
+            # A gift asked for, or a purchase promised, in the message after a haggling offer (能少点吗, then 那送点
+            # 小礼物吧) is the offer's next step, as inside one message (type_evidence.IN_OFFER): the haggle's.
+            offered = any(c.type == "bargainer" and c.strength >= PATTERN for c in signals.clues)
         for clue, turn in _waiting(timed, read, turns, answers):
             weigh(clue, turn)
         if past and RETURNING in self._types:

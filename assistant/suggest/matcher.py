@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 from assistant.suggest.answers import distinct
 from assistant.suggest.clause_reader import ClauseReader
 from assistant.suggest.clauses import Message, asking, clip, item_fragment, presence_check
+from assistant.suggest.context import Context
 from assistant.suggest.customer_type import CustomerType, Messages, TypeClassifier, customer_type_json
 from assistant.suggest.examples import NONE
 from assistant.suggest.goods import GoodsWords, Said
@@ -76,20 +77,6 @@ class Suggestion:
     trigger: str
     confidence: float = 1.0
     evidence: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Context:
-    """What else is known about the conversation; everything optional."""
-
-    customer_messages: tuple[tuple[int, str], ...] = ()
-    has_unpaid_order: bool = False
-    customer_type: str | None = None
-    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    adoption: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    item: str = ""  # the title of the conversation's catalog item: a phrase's `goods` may be named there
-    shop: str = ""  # the conversation's shop: its own phrases (`[phrases.shops]`) answer there, over shared ones
-    opening: bool = False  # the conversation's first message, before any reply: nobody has waited yet
 
 
 @dataclass(frozen=True)
@@ -357,7 +344,7 @@ class Matcher:
             return []
         reading = self.read(text)
         confidences, none = self._confidences(reading)
-        confidences, none = follow(self, reading, (confidences, none), context.customer_messages)  # 这个呢, 确定吗
+        confidences, none = follow(self, reading, (confidences, none), context)  # 这个呢, 确定吗
         intents = self._rerank(confidences, context)
         if context.opening and "urge" in intents and presence_check(reading.message, reading.keyword):
             # 喂喂 有人吗 opening a conversation checks someone is there: a reminder comes only after a wait.

@@ -161,6 +161,8 @@ def answer(matcher: Matcher, request: Request, adoption: Mapping[str, int]) -> t
         item=request.item,
         shop=request.shop,
         opening=not history and not request.replies,
+        at_ms=request.ts_ms,
+        replies=tuple(request.replies),
     )
     return matcher.suggest(request.text, context), kind
 

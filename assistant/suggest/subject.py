@@ -30,6 +30,14 @@ BARE_CHARS = 8
 # Of a bare question's intents, the share its subject's reading has: the subject leads (0.6 of a sure reading is
 # above what the few words alone give any intent but a sure one), the question's own reading still counts.
 SUBJECT_SHARE = 0.6
+# A subject named up to SUBJECT_FRESH_MS before the question lends its whole share; one named longer ago lends less,
+# down to nothing at SUBJECT_STALE_MS (an hour later, 确定吗 or 怎么处理 asks of something new, or of an answer
+# already given).
+SUBJECT_FRESH_MS = 10 * 60_000
+SUBJECT_STALE_MS = 60 * 60_000
+# A subject the agent has answered and then a later message of the customer's too was closed in between (这个是正品吗,
+# its answer, 好的谢谢, its answer): a short question after it asks of none of it.
+CLOSED_TURNS = 2
 
 Confidences = tuple[dict[str, float], float]
 
@@ -42,6 +50,19 @@ class Read(Protocol):
 
     @property
     def keyword(self) -> Mapping[str, float]: ...
+
+
+class Conversation(Protocol):
+    """What the subject needs of the conversation (the matcher's `Context`)."""
+
+    @property
+    def customer_messages(self) -> Sequence[tuple[int, str]]: ...
+
+    @property
+    def at_ms(self) -> int | None: ...
+
+    @property
+    def replies(self) -> Sequence[int]: ...
 
 
 class Reader(Protocol):
@@ -86,9 +107,24 @@ def subject_of(reading: Read, found: Mapping[str, float], social: Collection[str
     return surest is not None and found[surest] >= TOLD and surest not in social
 
 
-def follow(matcher: Reader, reading: Read, own: Confidences, earlier: Sequence[tuple[int, str]]) -> Confidences:
-    """A message's intents and its fitting none after the customer's `earlier` messages (time order): a fragment
-    (这个呢) lends them all to the earlier messages, a bare question (确定吗) follows the latest subject named."""
+def lent(named_ms: int, at_ms: int | None, replies: Sequence[int]) -> float:
+    """The share of a bare question's reading that a subject named at `named_ms` lends it: SUBJECT_SHARE when just
+    named, less when named long ago, nothing once the conversation moved on past it (`CLOSED_TURNS`)."""
+    if at_ms is None:
+        return SUBJECT_SHARE  # when the question came is not known: the earlier messages count as just sent
+    if sum(1 for r in replies if named_ms < r <= at_ms) >= CLOSED_TURNS:
+        return 0.0
+    age = at_ms - named_ms
+    if age <= SUBJECT_FRESH_MS:
+        return SUBJECT_SHARE
+    return SUBJECT_SHARE * max(0.0, (SUBJECT_STALE_MS - age) / (SUBJECT_STALE_MS - SUBJECT_FRESH_MS))
+
+
+def follow(matcher: Reader, reading: Read, own: Confidences, conversation: Conversation) -> Confidences:
+    """A message's intents and its fitting none after the customer's earlier messages (time order): a fragment
+    (这个呢) lends them all to the earlier messages, a bare question (确定吗) follows the latest subject named, as far
+    as its age and the turns since let it (`lent`)."""
+    earlier = conversation.customer_messages
     if not earlier:
         return own
     if item_fragment(reading.analysis, reading.keyword, own[0], earlier=True):
@@ -96,8 +132,9 @@ def follow(matcher: Reader, reading: Read, own: Confidences, earlier: Sequence[t
     if not bare(reading, own[0], matcher.splitter.asks):
         return own
     social = matcher.library.clauses.social
-    for _, text in earlier[: -SUBJECT_LOOKBACK - 1 : -1]:
+    for named_ms, text in earlier[: -SUBJECT_LOOKBACK - 1 : -1]:
         subject = matcher.intent_confidences(text)
         if subject_of(matcher.read(text), subject[0], social):
-            return blend(own, subject, SUBJECT_SHARE)
+            share = lent(named_ms, conversation.at_ms, conversation.replies)
+            return blend(own, subject, share) if share > 0.0 else own
     return own

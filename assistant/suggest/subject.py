@@ -9,6 +9,7 @@ already remembered (readings are cached), counts SUBJECT_SHARE of the bare one's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
@@ -38,6 +39,13 @@ SUBJECT_STALE_MS = 60 * 60_000
 # A subject the agent has answered and then a later message of the customer's too was closed in between (这个是正品吗,
 # its answer, 好的谢谢, its answer): a short question after it asks of none of it.
 CLOSED_TURNS = 2
+
+# A day or a span a question sets as its deadline (周五之前能到吗, 三天内能发吗, 15号前能收到吗): with a key word of any
+# strength it names its subject, the time of what the word speaks of (能保证吗 after it asks for that promise).
+DEADLINE = re.compile(
+    r"今天|明天|后天|今晚|明早|月底|月初|下周|这周|[周星期礼拜][一二三四五六日天末]"
+    r"|[0-9一二三四五六七八九十两几]+(?:天内|天之内|天以内|个工作日|[号日](?:之前|以前|前|能|可以))"
+)
 
 Confidences = tuple[dict[str, float], float]
 
@@ -87,6 +95,11 @@ def names_subject(keyword: Mapping[str, float], found: Mapping[str, float], soci
     return surest is not None and found[surest] >= SURE and surest in keyword and surest not in social
 
 
+def dated(reading: Read, social: Collection[str]) -> bool:
+    """Whether a message sets a deadline for what a key word of it names (周五之前能到吗: the arrival by Friday)."""
+    return any(i not in social for i in reading.keyword) and DEADLINE.search(reading.analysis.compact) is not None
+
+
 def bare(reading: Read, own: Mapping[str, float], asks: Callable[[str], bool]) -> bool:
     """A short question naming no subject of its own (确定吗, 那怎么办, 在哪领); a greeting's or thanks' words say
     what it is (在吗)."""
@@ -94,14 +107,15 @@ def bare(reading: Read, own: Mapping[str, float], asks: Callable[[str], bool]) -
     return (
         0 < len(analysis.compact) <= BARE_CHARS
         and not names_subject(reading.keyword, own, ())
+        and not dated(reading, ())
         and asks(analysis.folded)
     )
 
 
 def subject_of(reading: Read, found: Mapping[str, float], social: Collection[str]) -> bool:
-    """Whether an earlier message holds a subject: named, or told in words the scorer reads surely as one
-    (收到的盘子有个缺口: a defect without a key word)."""
-    if names_subject(reading.keyword, found, social):
+    """Whether an earlier message holds a subject: named, given a deadline, or told in words the scorer reads surely
+    as one (收到的盘子有个缺口: a defect without a key word)."""
+    if names_subject(reading.keyword, found, social) or dated(reading, social):
         return True
     surest = max(found, key=found.__getitem__, default=None)
     return surest is not None and found[surest] >= TOLD and surest not in social

@@ -31,6 +31,7 @@ from assistant.clock import day_bounds, local_day
 from assistant.config import Config
 from assistant.daylog import leftovers
 from assistant.daylog import names as customer_names
+from assistant.daylog.dayrows import rows_cte
 from assistant.daylog.query import has_table
 from assistant.i18n import _
 
@@ -352,8 +353,9 @@ class _DaySource:
         snapshot, these are exactly the rows that the records and the summary read."""
         where = "shop = ? AND ts_ms >= ? AND ts_ms < ?"
         self.conn.execute(f"INSERT INTO temp.archive_seqs SELECT seq FROM events WHERE {where}", self.params)
+        day_rows = rows_cte(store.dialect(self.conn), "day_rows", f"SELECT conversation FROM events WHERE {where}")
         self.conn.execute(
-            f"INSERT OR IGNORE INTO temp.archive_conversations SELECT DISTINCT conversation FROM events WHERE {where}",
+            f"WITH {day_rows} INSERT OR IGNORE INTO temp.archive_conversations SELECT DISTINCT conversation FROM day_rows",
             self.params,
         )
         if self.followups:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from assistant import store
 from assistant.clock import ServiceHours, day_bounds
 from assistant.config import Config
+from assistant.daylog.dayrows import rows_cte
 from assistant.daylog.notes import FollowupNote, RefundNote, SuggestionNote, flag_notes, json_object, suggestion_notes
 from assistant.daylog.search import Key, Sought, sought_conversations
 from assistant.daylog.stamps import Stamps
@@ -169,7 +170,9 @@ def iter_items(
     if own:  # one snapshot for the whole day while the writer goes on
         conn.execute("BEGIN" if store.dialect(conn) == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
-        listing: Listing | Iterable[Key] = _conversations_sql(query, followups) if keys is None else keys
+        listing: Listing | Iterable[Key] = (
+            _conversations_sql(query, followups, store.dialect(conn)) if keys is None else keys
+        )
         if query.sought and isinstance(listing, Listing):
             listing = sought_conversations(
                 conn, query.sought, query.shop, listing.sql, {**listing.params, **window}, followups
@@ -188,7 +191,7 @@ def iter_items(
 def conversation_keys(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> Generator[Key, None, None]:
     """The day's conversations passing the query's filters, in log order (for splitting the work)."""
     start_ms, end_ms = day_bounds(query.day, rules.tz)
-    sql, params = _conversations_sql(query, followup_columns(conn))
+    sql, params = _conversations_sql(query, followup_columns(conn), store.dialect(conn))
     cursor = conn.cursor()
     cursor.row_factory = None
     for shop, conversation, _first in cursor.execute(sql, {**params, "start": start_ms, "end": end_ms}):
@@ -231,7 +234,7 @@ def day_choices(conn: sqlite3.Connection, query: DayQuery, rules: Rules) -> dict
 # ---- SQL ---------------------------------------------------------------------------------------
 
 
-def _conversations_sql(query: DayQuery, followups: bool) -> Listing:
+def _conversations_sql(query: DayQuery, followups: bool, dialect: str) -> Listing:
     """The day's conversations (passing the shop/agent/conversation filters), earliest first."""
     params: dict[str, Any] = {}
     where = ""
@@ -245,10 +248,13 @@ def _conversations_sql(query: DayQuery, followups: bool) -> Listing:
     if query.agent is not None:
         having = " HAVING max(CASE WHEN agent = :agent THEN 1 ELSE 0 END) = 1"
         params["agent"] = query.agent
-    sql = (
-        "SELECT shop, conversation, min(ts_ms) AS first_ms FROM events"
-        f" WHERE ts_ms >= :start AND ts_ms < :end{where} GROUP BY shop, conversation{having}"
+    # The day's events first, grouped after: a GROUP BY over events of one shop read its whole history on SQLite
+    # (daylog/dayrows.py).
+    columns = "shop, conversation, ts_ms" + (", agent" if query.agent is not None else "")
+    day_events = rows_cte(
+        dialect, "day_events", f"SELECT {columns} FROM events WHERE ts_ms >= :start AND ts_ms < :end{where}"
     )
+    sql = f"SELECT shop, conversation, min(ts_ms) AS first_ms FROM day_events GROUP BY shop, conversation{having}"
     if followups:
         # A follow-up that never became a message (failed, missed, suggested…) still shows its conversation.
         sql = (
@@ -257,7 +263,7 @@ def _conversations_sql(query: DayQuery, followups: bool) -> Listing:
             f" WHERE fired_ms >= :start AND fired_ms < :end{where} AND state NOT IN {HIDDEN_SQL}"
             f" GROUP BY shop, conversation{having}) AS firsts GROUP BY shop, conversation"
         )
-    return Listing(sql + " ORDER BY first_ms, shop, conversation", params)
+    return Listing(f"WITH {day_events} {sql} ORDER BY first_ms, shop, conversation", params)
 
 
 def reply_horizon_ms(day: date, tz: ZoneInfo) -> int:

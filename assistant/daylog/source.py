@@ -16,6 +16,7 @@ from assistant import pg, store, upgrade
 from assistant.clock import day_bounds
 from assistant.config import Config
 from assistant.daylog.archive import archived_days, read_checked, refuse_missing, shop_of_dir
+from assistant.daylog.dayrows import rows_cte
 from assistant.daylog.interrupts import interruptible
 from assistant.daylog.query import Rules, has_table, reply_horizon_ms
 
@@ -107,7 +108,12 @@ def _live_conversations(db_path: store.Location, shop: str | None, window: _Wind
     params = [window.start_ms, window.end_ms] + ([shop] if shop is not None else [])
     live = store.connect(db_path, readonly=True)
     try:
-        rows = live.execute(f"SELECT DISTINCT shop, conversation FROM events WHERE {where}", params).fetchall()
+        window_rows = rows_cte(
+            store.dialect(live), "window_rows", f"SELECT shop, conversation FROM events WHERE {where}"
+        )
+        rows = live.execute(
+            f"WITH {window_rows} SELECT DISTINCT shop, conversation FROM window_rows", params
+        ).fetchall()
     finally:
         live.close()
     return frozenset((row[0], row[1]) for row in rows)

@@ -14,9 +14,12 @@ import pytest
 
 from assistant import store
 from assistant.clock import day_bounds
-from assistant.daylog import archive, source
+from assistant.daylog import archive, query, source
 from assistant.daylog.query import DayQuery, Rules, conversation_keys
-from tests.kpi_log import TZ, D, Log
+from assistant.daylog.search import Sought, sought_conversations
+from assistant.writer import Writer
+from tests.kpi_log import TZ, D, Log, ms
+from tests.test_archive import insert_followup
 
 SHOPS = ("s1", "s2", "s3")
 DAYS = tuple(D + timedelta(days=n) for n in range(-2, 3))
@@ -40,6 +43,9 @@ def _fill(log: Log) -> None:
                 who = {"shop": shop, "conversation": f"{shop}-{day:%d}-{c}", "customer": f"u{c}"}
                 log.customer(f"{offset}{9 + c}:{10 * s:02d}", "这个有现货吗", **who)
                 log.agent(f"{offset}{9 + c}:{10 * s + 5:02d}", f"客服{(c + n) % 2}", "有的亲", **who)
+                if c == 1:  # a follow-up that never became a message: its conversation is listed by it too
+                    insert_followup(log.conn, id=f"fu-{who['conversation']}", state="failed",
+                                    fired_ms=ms(f"{offset}{9 + c}:{10 * s + 8:02d}"), **who)  # fmt: skip
             late = {"shop": shop, "conversation": f"{shop}-{day:%d}-late", "customer": "u-late"}
             log.customer(f"{offset}23:{50 + s}", "明天能发吗", **late)
             log.agent(f"D{(day - D).days + 1:+d} 00:0{s + 1}", "客服1", "亲，今天发", **late)
@@ -51,6 +57,7 @@ def day_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "log.db"
     log = Log(path)
     _fill(log)
+    log.conn.commit()
     if request.param != "no statistics":
         log.conn.execute("ANALYZE")
     if request.param == "statistics of a big log":
@@ -149,6 +156,44 @@ def test_the_archive_notes_a_shops_conversations_through_a_time_index(day_log: P
     _assert_time_index(_plans(day_log, seen))
 
 
+def _followup_plans(path: Path, statements: list[str]) -> list[str]:
+    """The plan lines on `followups` of each statement reading a shop's range of its fired_ms."""
+    conn = store.connect(path)
+    try:
+        archive._prepare_temp(conn)
+        lines: list[str] = []
+        for sql in statements:
+            if "followups" in sql and "fired_ms >=" in sql and "shop = '" in sql:
+                plan = [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+                lines += [line for line in plan if "followups" in line]
+    finally:
+        conn.close()
+    return lines
+
+
+def test_a_shops_day_of_followups_is_read_through_a_time_index(day_log: Path) -> None:
+    _keys, seen = _listing(day_log, D, "s2")
+    _found, noted = _archived(day_log, D, "s2")
+    conn, searched = _traced(day_log)
+    try:
+        start_ms, end_ms = day_bounds(D, TZ)
+        listing = query._conversations_sql(DayQuery(D, shop="s2"), True, "sqlite")
+        params = {**listing.params, "start": start_ms, "end": end_ms}
+        sought_conversations(conn, Sought(text="还在吗"), "s2", listing.sql, params, True)
+        archive._prepare_temp(conn)
+        day = archive._DaySource(conn, "s2", start_ms, end_ms)
+        day.note()
+        records = list(day.records())
+    finally:
+        conn.close()
+    assert any("followup" in record for record in records)
+    lines = _followup_plans(day_log, seen + noted + searched)
+    assert len(lines) >= 5, lines
+    for line in lines:
+        assert "followups_conversation (shop=?)" not in line and "SCAN" not in line, lines
+        assert "followups_shop_fired (shop=? AND fired_ms>? AND fired_ms<?)" in line, lines
+
+
 def _rows(path: Path) -> list[tuple[str, str, int, str | None]]:
     conn = store.connect(path)
     try:
@@ -188,3 +233,19 @@ def test_a_shops_day_lists_the_conversations_its_rows_hold(day_log: Path, monkey
                 assert archived == {conversation for _shop, conversation in first}
             checked += 1
     assert checked == len(DAYS) * (1 + len(SHOPS))
+
+
+async def test_an_older_log_gains_followups_shop_fired(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    await Writer(path).close()
+    conn = store.connect(path)
+    conn.execute("DROP INDEX followups_shop_fired")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'sqlite_280_followups_shop_fired'")
+    conn.close()
+    await Writer(path).close()
+    conn = store.connect(path)
+    try:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'followups_shop_fired'").fetchone()
+    finally:
+        conn.close()
+    assert row is not None and "(shop, fired_ms)" in row[0]

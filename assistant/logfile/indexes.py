@@ -1,5 +1,6 @@
-"""The SQLite log's migrations that change what an event writes: each page a logged event changes is written to the
--wal at its group's COMMIT and again at the checkpoint, so an index no read needs costs every event its pages.
+"""The SQLite log's own migrations of its indexes. Most change what an event writes: each page a logged event changes
+is written to the -wal at its group's COMMIT and again at the checkpoint, so an index no read needs costs every event
+its pages. One adds an index a read of a shop's day needs whatever the statistics (followups_shop_fired).
 
 Only the SQLite log's: PostgreSQL updates a row in place (HOT) when none of its indexed values changes, which SQLite
 does not (it rewrites the entry of every index whose column an UPDATE sets, even to the value it had)."""
@@ -21,7 +22,16 @@ NO_CONVERSATIONS_AGENT = "DROP INDEX IF EXISTS conversations_agent;"
 # customer message's 10.4 (docs/scaling.md).
 NO_MESSAGES_SHOP_AGENT_TS = "DROP INDEX IF EXISTS messages_shop_agent_ts;"
 
+# followups_shop_fired (shop, fired_ms): the reads of one shop's day of follow-ups (the daily log's conversations and
+# its search, the archive's notes and records of a shop-day, a rebuilt day's live rows) were planned on
+# followups_conversation (shop=?) on a log without statistics (the service never runs ANALYZE): every follow-up the
+# shop ever fired, read to keep one day's. With (shop, fired_ms) the planner seeks the day. One entry a follow-up,
+# written once: its updates (state, attempts, updated_ms) set none of its columns. PostgreSQL keeps its own schema: its
+# planner reads the statistics autovacuum keeps.
+FOLLOWUPS_SHOP_FIRED = "CREATE INDEX IF NOT EXISTS followups_shop_fired ON followups (shop, fired_ms);"
+
 SQLITE_LATER: list[tuple[str, str]] = [
     ("sqlite_260_no_conversations_agent", NO_CONVERSATIONS_AGENT),
     ("sqlite_270_no_messages_shop_agent_ts", NO_MESSAGES_SHOP_AGENT_TS),
+    ("sqlite_280_followups_shop_fired", FOLLOWUPS_SHOP_FIRED),
 ]

@@ -66,8 +66,8 @@ from assistant.web.appkeys import (
 )
 from assistant.web.auth import no_referrer
 from assistant.web.chatwoot_memory import CUSTOMER_MERGED, ChatwootMemory
-from assistant.web.error_page import error_middleware
 from assistant.web.filelimit import FileLimit
+from assistant.web.guard import Unrouted, guarded_routes
 from assistant.web.routes import ROUTES
 from assistant.web.server import MAX_URL_BYTES, full_collections_held, refreeze_heap
 from assistant.web.starting import StartStopped, Startup, abandon_start, finish_start
@@ -100,8 +100,8 @@ def create_app(
     """
     metrics.check_kpi_config(config.kpi)  # a bad tier or score table stops the start, not the morning report
     app = web.Application(
-        # The start's gate is the server's (web/starting.py), until the start is over: not a middleware.
-        middlewares=[error_middleware],
+        # No middleware: errors are answered by each route's guard (web/guard.py), the start's gate is the server's
+        # (web/starting.py) until the start is over.
         # Our own handler enforces max_body_bytes with a JSON 413; this is the hard stop.
         client_max_size=config.server.max_body_bytes + 1024,
         # On every runner the app is served by (tests' too): bodies are inflated by `read_body`, checked whole;
@@ -129,7 +129,8 @@ def create_app(
     own = app[ENGINE].own
     own.lock, own.hold, own.after = app[RELOADING], full_collections_held, refreeze_heap
     app[FILES] = FileLimit()
-    app.add_routes(abandoned_on_stop(ROUTES))  # reads still running at the stop answer 503 (web/stopping.py)
+    app.add_routes(guarded_routes(abandoned_on_stop(ROUTES)))  # reads running at the stop answer 503 (web/stopping.py)
+    app.router.register_resource(Unrouted(app.router))  # the last: a request no route takes (404, 405)
     app.cleanup_ctx.extend([_matching_ctx, _writer_ctx, _plugins_ctx, _feed_ctx, _followups_ctx, _qa_ctx, _fleet_ctx])
     app.on_response_prepare.append(no_referrer)  # a page's URL may carry a token: it goes to no other site
     app.on_startup.append(finish_start)  # after every cleanup context (aiohttp runs those first)

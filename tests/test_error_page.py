@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from assistant.config import Config, load_config
 from assistant.web.appkeys import CONFIG
-from assistant.web.error_page import PAGES, error_middleware
+from assistant.web.error_page import PAGES
 from assistant.web.errors import json_error, unavailable
+from assistant.web.guard import guarded
 from tests.helpers import make_app, replace_config
 
 Client = TestClient  # type: ignore[type-arg]
@@ -104,9 +105,9 @@ async def test_the_page_keeps_the_status_and_retry_after(aiohttp_client: Any, co
     async def busy(request: web.Request) -> web.Response:
         return unavailable("storage_unavailable", "the database cannot be written now; retry later")
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application()
     app[CONFIG] = config
-    app.router.add_get("/qa", busy)
+    app.router.add_get("/qa", guarded(busy))
     client = await aiohttp_client(app)
     resp = await client.get("/qa", headers=BROWSER)
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
@@ -119,6 +120,18 @@ async def test_a_page_in_english_when_the_service_speaks_english(aiohttp_client:
     client = await aiohttp_client(make_app(config, db_path=tmp_path / "en.db"))
     html = await (await client.get("/logs/daily", headers=BROWSER)).text()
     assert "This page needs a valid token" in html
+
+
+async def test_no_request_passes_a_middleware(client: Client) -> None:
+    # A middleware put two coroutines around every handler (aiohttp adds its own layer whenever one exists): the
+    # guards answer the same errors, a request no route takes too (the router's last resource).
+    assert not client.app.middlewares
+    resp = await client.get("/v1/events")
+    assert (
+        resp.status == 405 and resp.headers["Allow"] == "POST" and (await resp.json())["error"] == "method_not_allowed"
+    )
+    resp = await client.delete("/v1/nothing", headers=BROWSER)
+    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
 
 
 @pytest.mark.parametrize("path", ["/report/daily", "/logs/dialy", "/reports"])
@@ -152,8 +165,8 @@ async def test_the_servers_own_trouble_is_said_in_chinese(
     async def trouble(request: web.Request) -> web.Response:
         return answer()
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application()
     app[CONFIG] = config
-    app.router.add_get("/reports/daily", trouble)
+    app.router.add_get("/reports/daily", guarded(trouble))
     html = await (await (await aiohttp_client(app)).get("/reports/daily", headers=BROWSER)).text()
     assert said in html and "retry later" not in html and "internal error" not in html

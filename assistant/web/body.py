@@ -3,7 +3,7 @@ a webhook's answer, its JSON already encoded (`json_answer`).
 
 `request.content.read(n)` returns what has arrived so far, not `n` bytes: a body sent in several TCP
 segments (a relay, `Expect: 100-continue`, a slow network) must be read until its end. Every malformed
-body is a `BodyError` naming the problem (the error middleware answers it 400/408/413 in JSON), never a 500.
+body is a `BodyError` naming the problem (the route's guard answers it 400/408/413 in JSON), never a 500.
 """
 
 from __future__ import annotations

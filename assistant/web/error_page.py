@@ -1,10 +1,10 @@
 """An error on a page someone opened in a browser, as a page in the supervisors' language.
 
 Every endpoint answers errors in one JSON shape (`errors.py`), which programs read. A supervisor who opens the
-daily report from an old link gets `{"error": "unauthorized", …}` in English; the error middleware (here, the one
-every request passes) answers the same error, with the same status and headers, as a short page saying what
-happened and what to do, when the request is for one of the pages (`PAGES`) and the client asks for HTML first (a
-browser does; curl and scripts do not).
+daily report from an old link gets `{"error": "unauthorized", …}` in English; every handler's guard (`guard.py`)
+answers the same error, with the same status and headers, as a short page saying what happened and what to do,
+when the request is for one of the pages (`PAGES`) and the client asks for HTML first (a browser does; curl and
+scripts do not).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def render(status: int, detail: dict[str, Any], language: str) -> str:
     )
 
 
-def _mistyped_page(request: web.BaseRequest) -> bool:
+def wants_page_error(request: web.BaseRequest) -> bool:
     """A browser asking for an address outside the API (a page's link mistyped, /report/daily): its 404 is a page
     too, where it was aiohttp's English {"message": "Not Found"}."""
     return (
@@ -131,24 +131,10 @@ def _mistyped_page(request: web.BaseRequest) -> bool:
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one middleware every request passes: a handler's failure answered in the JSON shape (`errors.as_json`),
-    and a page's JSON error answered as HTML for a browser; everything else passes through unchanged.
-
-    It was two, this one around the JSON one: each a coroutine more on every request, and aiohttp's own layer
-    (`_fix_request_current_app`) around them, for a webhook's POST that no page concerns."""
-    method = request.method
-    page = False
-    # A webhook's POST, an API's GET: no page (the method asked for once, not in two checks).
-    if (method != "GET" and method != "HEAD") or not (page := wants_page(request)) and not _mistyped_page(request):
-        try:
-            return await handler(request)
-        except Exception as exc:
-            failed = as_json(request, exc)
-            if failed is None:
-                raise
-            return failed
+async def answer_page(request: web.Request, handler: Handler, page: bool) -> web.StreamResponse:
+    """A browser's request (`wants_page`: `page`, or `wants_page_error`) answered by `handler` (`guard.guarded`):
+    a failure in the JSON shape (`errors.as_json`), and a JSON error of a page, or a 404, as a page; everything else
+    passes through unchanged."""
     try:
         answer = await handler(request)
     except Exception as exc:

@@ -96,7 +96,7 @@ def json_dumps(obj: Any) -> str:
 def as_json(request: web.Request, exc: Exception) -> web.StreamResponse | None:
     """A handler's failure in the JSON shape: aiohttp's plain-text HTTP errors, bad bodies, database faults and
     unexpected exceptions; None for an HTTP exception that is no error (a redirect) or is one in JSON already,
-    which goes on as it is (`error_page.error_middleware`, the one middleware, asks this)."""
+    which goes on as it is (every route's guard, `guard.guarded`, asks this)."""
     if isinstance(exc, web.HTTPException):
         if exc.content_type == "application/json" or exc.status < 400:
             return None

@@ -214,7 +214,7 @@ class JsonErrorHandler(RequestHandler):
         """
         exc = kw.get("exc_info")
         if isinstance(exc, RequestPayloadError):
-            return  # a body that could not be read: answered 400 and logged by the error middleware already
+            return  # a body that could not be read: answered 400 and logged by the route's guard already
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             peer = args[1] if len(args) > 1 else None
             self.logger.warning("bad request from %s: %s", peer, client_problem(str(exc.message)) or type(exc).__name__)

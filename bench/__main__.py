@@ -9,7 +9,7 @@ MODULES = [
     "bench_webhook", "bench_matcher", "bench_qa", "bench_timers", "bench_report", "bench_daylog", "bench_panel",
     "bench_catalog", "bench_chatwoot", "bench_scaling", "bench_reload", "bench_holds", "bench_calls",
     "bench_conversations", "bench_backlog", "bench_workers", "bench_qianniu", "bench_wal", "bench_qa_day", "bench_soak",
-    "bench_pipe", "bench_qa_recent", "bench_wal_held", "bench_parse", "bench_pages", "bench_dayreads",
+    "bench_pipe", "bench_qa_recent", "bench_wal_held", "bench_parse", "bench_pages", "bench_dayreads", "bench_start",
 ]  # fmt: skip
 
 

@@ -30,11 +30,18 @@ from tests.pgcluster import PASSWORD_ENV, Cluster
 from tests.qa_harness import SECRET as ROBOT_SECRET
 from tests.qa_harness import TOKEN as ROBOT_TOKEN
 from tests.robots import DingTalkRobot
+from tests.service import compile_project
 
 # Hypothesis's 200 ms limit on one example is a timing goal inside a unit test: on a loaded machine (the whole suite
 # on two workers, or beside other work) a slow example can fail a test whose answers are right. Timing lives in bench/.
 settings.register_profile("untimed", deadline=None)
 settings.load_profile("untimed")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_project() -> None:
+    """The processes the tests start read the project's modules as bytecode (tests/service.py: compile_project)."""
+    compile_project()
 
 
 @pytest.fixture(scope="session")

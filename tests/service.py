@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import signal
 import socket
@@ -17,6 +18,23 @@ from assistant.config import StoreConfig
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# The project's own packages a process the tests start may import (a service, a command, a matching worker, a bench
+# server, a fake platform).
+PACKAGES = ("assistant", "hooks", "tests", "bench")
+
+
+def compile_project() -> bool:
+    """The project's modules compiled to bytecode beside their sources (`__pycache__`), where they are not yet or their
+    source changed since; True when all of them compiled (a file that does not, a test's broken module, is left to be
+    compiled, or refused, by the process that imports it).
+
+    Where the environment says not to write bytecode (PYTHONDONTWRITEBYTECODE), every process the tests start compiled
+    the project's modules from source again: about 0.45 s of CPU for each service and command (of 1.2-1.7 s to import
+    them), 0.2 s for each matching worker, hundreds of times a run. The processes still write none themselves: a
+    module edited during the run is compiled from its source by each, as before."""
+    return all(compileall.compile_dir(ROOT / package, quiet=1) for package in PACKAGES)
 
 
 def service_config(folder: Path, sections: str) -> Path:

@@ -38,6 +38,11 @@ from tests.helpers import (
 from tests.pgcluster import Cluster
 from tests.service import Service
 
+# A restart that rebuilds tens of thousands of follow-up timers from the log, or derives the rows a stopped start left,
+# is waited for this long: one rebuilding 60,000 took 27 s to ready alone at a load average of 19 (imports 4 s, the
+# timers' read and replay 21 s), and past 60 s among four test processes at 20-22.
+RESTART_S = 180
+
 
 @pytest.fixture
 def held_recovery(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
@@ -209,7 +214,7 @@ async def test_sigterm_during_the_start_stops_it_at_its_next_safe_point_and_exit
     service, output = await terminated_while_replaying(db, 40_000)
     assert "stopping during the start" in output and "interaction log flushed and closed" in output, output
     assert not Path(f"{db}-wal").exists()  # closed as a stop closes it
-    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)  # and goes on
+    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=RESTART_S)  # and goes on
     assert restarted.terminate() == 0
 
 
@@ -223,7 +228,7 @@ async def test_sigterm_during_the_starts_read_of_the_log_abandons_the_read(tmp_p
     service, output = await terminated_while_replaying(db, 120_000, f"flush ({starting.READING})")
     assert "its read of the log is abandoned" in output and "rebuilt from the log" not in output, output
     assert "interaction log flushed and closed" in output and not Path(f"{db}-wal").exists(), output
-    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=60)
+    restarted = await Service(ROOT / "config.toml", db, port=service.port).start(timeout=RESTART_S)
     assert restarted.terminate() == 0
     assert "60000 rebuilt from the log" in restarted.log.read_text(encoding="utf-8", errors="replace")
 
@@ -303,7 +308,9 @@ async def test_sigterm_during_the_starts_derive_stops_it_and_the_next_start_deri
     assert all(clean and paid for seq, clean, paid in rows if seq <= mark), output
     assert not any(clean for seq, clean, _paid in rows if seq > mark), output
     assert not any(paid for seq, _clean, paid in rows if seq > mark and seq % 10 == 0), output  # the payments
-    restarted = await Service(ROOT / "config.toml", db_path, port=service.port, log_dir=tmp_path).start(timeout=60)
+    restarted = await Service(ROOT / "config.toml", db_path, port=service.port, log_dir=tmp_path).start(
+        timeout=RESTART_S
+    )
     assert restarted.terminate(timeout=60) == 0
     assert f"derived for events {mark + 1}..{events}" in restarted.log.read_text(encoding="utf-8", errors="replace")
     mark, rows = await asyncio.to_thread(derived, db_path)

@@ -14,7 +14,10 @@ changes during the run weighs on both; the summary gives the medians and their r
 before and after: the times are the machine's as much as the code's on a busy one, the CPU less so.
 
 Whether the interpreter writes bytecode (`PYTHONDONTWRITEBYTECODE`, `PYTHONPYCACHEPREFIX`) is printed: without
-bytecode at hand every start compiles the project's modules again, both codes alike.
+bytecode at hand every start compiles the project's modules again. A checkout the tests ran in has its modules'
+bytecode beside them (tests/service.py, `compile_project`), one they never ran in has none: compare checkouts alike
+(the same code's service took 1.82-1.89 s of CPU to ready with its bytecode, against 2.21-2.28 s without; two rounds,
+load average 6-7).
 """
 
 from __future__ import annotations

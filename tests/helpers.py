@@ -32,6 +32,7 @@ from assistant.suggest.engine import load_matcher
 from assistant.suggest.matcher import Matcher
 from assistant.suggest.matching import Request, answer
 from assistant.web import server
+from assistant.writer import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
@@ -334,3 +335,23 @@ def written_codes(path: Path) -> list[tuple[str, str]]:
     """A written set's (codes, message) rows: `codes<TAB>message`, `#` lines are comments."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [(want, text) for want, text in (line.split("\t") for line in lines if line and line[:1] != "#")]
+
+
+async def reopened_before(path: Path, undo: str, migration: str) -> dict[str, str]:
+    """A fresh SQLite log at `path` made as it was before `migration` (the statement `undo` run, the migration's
+    record deleted), then opened again by the writer, which runs the migration: its indexes then, by name (their SQL)."""
+    await Writer(path).close()
+    conn = store.connect(path)
+    try:
+        conn.execute(undo)
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (migration,))
+    finally:
+        conn.close()
+    await Writer(path).close()
+    conn = store.connect(path)
+    try:
+        return {
+            row[0]: row[1] or "" for row in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+        }
+    finally:
+        conn.close()

@@ -17,7 +17,7 @@ from assistant.clock import day_bounds
 from assistant.daylog import archive, query, source
 from assistant.daylog.query import DayQuery, Rules, conversation_keys
 from assistant.daylog.search import Sought, sought_conversations
-from assistant.writer import Writer
+from tests.helpers import reopened_before
 from tests.kpi_log import TZ, D, Log, ms
 from tests.test_archive import insert_followup
 
@@ -236,16 +236,7 @@ def test_a_shops_day_lists_the_conversations_its_rows_hold(day_log: Path, monkey
 
 
 async def test_an_older_log_gains_followups_shop_fired(tmp_path: Path) -> None:
-    path = tmp_path / "log.db"
-    await Writer(path).close()
-    conn = store.connect(path)
-    conn.execute("DROP INDEX followups_shop_fired")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'sqlite_280_followups_shop_fired'")
-    conn.close()
-    await Writer(path).close()
-    conn = store.connect(path)
-    try:
-        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'followups_shop_fired'").fetchone()
-    finally:
-        conn.close()
-    assert row is not None and "(shop, fired_ms)" in row[0]
+    indexes = await reopened_before(
+        tmp_path / "log.db", "DROP INDEX followups_shop_fired", "sqlite_280_followups_shop_fired"
+    )
+    assert "followups_shop_fired" in indexes and "(shop, fired_ms)" in indexes["followups_shop_fired"]

@@ -15,7 +15,7 @@ from assistant.events import parse_event
 from assistant.kpi import queries
 from assistant.kpi.rules import FIRST_AGENT_COPY_SQL
 from assistant.writer import Writer
-from tests.helpers import make_event
+from tests.helpers import make_event, reopened_before
 
 TS = 1_796_354_700_000  # 2026-12-04 10:05 +08:00
 
@@ -82,16 +82,13 @@ def test_the_reads_of_conversations_by_shop_seek_an_index(tmp_path: Path) -> Non
 
 
 async def test_an_older_log_loses_conversations_agent(tmp_path: Path) -> None:
-    path = tmp_path / "log.db"
-    await Writer(path).close()
-    conn = store.connect(path)
-    conn.execute("CREATE INDEX conversations_agent ON conversations (shop, agent, status)")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'sqlite_260_no_conversations_agent'")
-    conn.close()
-    await Writer(path).close()
-    conn = store.connect(path)
-    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'conversations'")}
-    conn.close()
+    indexes = (
+        await reopened_before(
+            tmp_path / "log.db",
+            "CREATE INDEX conversations_agent ON conversations (shop, agent, status)",
+            "sqlite_260_no_conversations_agent",
+        )
+    ).keys()
     assert "conversations_agent" not in indexes
     assert "sqlite_autoindex_conversations_1" in indexes
 
@@ -132,15 +129,12 @@ def test_the_reports_agent_copy_checks_seek_the_conversation_index(tmp_path: Pat
 
 
 async def test_an_older_log_loses_messages_shop_agent_ts(tmp_path: Path) -> None:
-    path = tmp_path / "log.db"
-    await Writer(path).close()
-    conn = store.connect(path)
-    conn.execute("CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms)")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'sqlite_270_no_messages_shop_agent_ts'")
-    conn.close()
-    await Writer(path).close()
-    conn = store.connect(path)
-    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'messages'")}
-    conn.close()
+    indexes = (
+        await reopened_before(
+            tmp_path / "log.db",
+            "CREATE INDEX messages_shop_agent_ts ON messages (shop, agent, ts_ms)",
+            "sqlite_270_no_messages_shop_agent_ts",
+        )
+    ).keys()
     assert "messages_shop_agent_ts" not in indexes
     assert {"messages_kpi_conversation", "messages_kpi_sender", "messages_shop_ts"} <= indexes
